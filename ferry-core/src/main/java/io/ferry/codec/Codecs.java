@@ -1,0 +1,38 @@
+package io.ferry.codec;
+
+import java.io.IOException;
+
+/** The codecs a repository knows, by frame id. Immutable and thread-safe. */
+public final class Codecs {
+  private final Codec none = new NoneCodec();
+  private final Codec zstd;
+
+  public Codecs(int zstdLevel) {
+    this.zstd = new ZstdCodec(zstdLevel);
+  }
+
+  /** Default codecs: zstd level 3. */
+  public static Codecs standard() {
+    return new Codecs(3);
+  }
+
+  public Codec none() {
+    return none;
+  }
+
+  public Codec zstd() {
+    return zstd;
+  }
+
+  /** The codec of a frame id. */
+  public Codec byId(int id) throws IOException {
+    switch (id) {
+      case NoneCodec.ID:
+        return none;
+      case ZstdCodec.ID:
+        return zstd;
+      default:
+        throw new IOException("unknown codec id " + id + " (written by a newer Ferry?)");
+    }
+  }
+}

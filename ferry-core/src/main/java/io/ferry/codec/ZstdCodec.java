@@ -1,0 +1,66 @@
+package io.ferry.codec;
+
+import com.github.luben.zstd.Zstd;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/** Zstandard at a configurable level (default 3). */
+public final class ZstdCodec implements Codec {
+  public static final int ID = 1;
+  private final int level;
+
+  public ZstdCodec(int level) {
+    if (level < 1 || level > 19) {
+      throw new IllegalArgumentException("zstd level must be in 1..19, got " + level);
+    }
+    this.level = level;
+  }
+
+  @Override
+  public int id() {
+    return ID;
+  }
+
+  @Override
+  public String name() {
+    return "zstd";
+  }
+
+  @Override
+  public ByteBuffer encode(ByteBuffer raw, ChunkHint hint) {
+    ByteBuffer src = raw.duplicate();
+    if (src.isDirect()) {
+      ByteBuffer dst = ByteBuffer.allocateDirect((int) Zstd.compressBound(src.remaining()));
+      int n = (int) Zstd.compressDirectByteBuffer(dst, 0, dst.capacity(), src, src.position(), src.remaining(), level);
+      dst.limit(n);
+      return dst;
+    }
+    byte[] in = new byte[src.remaining()];
+    src.get(in);
+    return ByteBuffer.wrap(Zstd.compress(in, level));
+  }
+
+  @Override
+  public void decode(ByteBuffer payload, ByteBuffer out) throws IOException {
+    int want = out.remaining();
+    long n;
+    if (payload.isDirect() && out.isDirect()) {
+      n = Zstd.decompressDirectByteBuffer(out, out.position(), want, payload, payload.position(), payload.remaining());
+    } else {
+      byte[] src = new byte[payload.remaining()];
+      payload.duplicate().get(src);
+      byte[] dst = new byte[want];
+      n = Zstd.decompressByteArray(dst, 0, want, src, 0, src.length);
+      if (!Zstd.isError(n)) {
+        out.duplicate().put(dst);
+      }
+    }
+    if (Zstd.isError(n)) {
+      throw new IOException("zstd payload does not decode: " + Zstd.getErrorName(n));
+    }
+    if (n != want) {
+      throw new IOException("zstd payload decodes to " + n + " bytes, the frame says " + want);
+    }
+    out.position(out.position() + want);
+  }
+}

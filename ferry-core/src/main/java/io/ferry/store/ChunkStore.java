@@ -1,0 +1,87 @@
+package io.ferry.store;
+
+import io.ferry.chunk.ChunkId;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Backend SPI: a flat space of immutable objects named by {@link ChunkId}. Objects are chunk frames, packs, snapshots
+ * and versions; the store does not interpret them. Core owns everything else (framing, checksums, packing, dedup,
+ * versions); a backend implements only these methods.
+ *
+ * <p>Contract, which {@code ChunkStoreContract} in ferry-testkit checks for every backend:
+ *
+ * <ul>
+ *   <li>{@link #put} is atomic and idempotent: a reader sees either no object or the whole object, never a prefix; a
+ *       put of an id that exists is a no-op that succeeds, also when several threads or processes put it at once.
+ *   <li>Once {@link #put} returns, the object is durable (survives a crash of the writer).
+ *   <li>Objects never change. {@link #delete} is used by gc only and removes an object entirely.
+ *   <li>All methods are safe to call from many threads at once.
+ *   <li>A missing object is reported by {@link io.ferry.error.MissingObjectException} from the read methods, and by
+ *       {@code false} from {@link #contains}; only system faults throw other {@link IOException}s.
+ * </ul>
+ */
+public interface ChunkStore extends Closeable {
+
+  /** Where this store is, for error messages: its URI. */
+  String describe();
+
+  /** Whether the store holds the object. */
+  boolean contains(ChunkId id) throws IOException;
+
+  /**
+   * The ids among {@code ids} that the store does not hold, in the order given. Backends with a batch lookup should
+   * override this; the default asks one by one.
+   */
+  default List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+    List<ChunkId> out = new ArrayList<>();
+    for (ChunkId id : ids) {
+      if (!contains(id)) {
+        out.add(id);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Stores an object made of the concatenation of the remaining bytes of {@code parts}. Atomic, durable and idempotent
+   * (see the class contract). The buffers' positions may be advanced. The store does not check that the id matches
+   * the content; core does.
+   *
+   * @return true if this call created the object, false if it already existed (so a failed push can remove exactly
+   *     the objects it created)
+   */
+  boolean put(ChunkId id, ByteBuffer... parts) throws IOException;
+
+  /** The size in bytes of the stored object. */
+  long size(ChunkId id) throws IOException;
+
+  /**
+   * Reads {@code length} bytes of the stored object from {@code offset}. The result may be a read-only view (for
+   * example a memory map) that stays valid after the call; its position is 0 and its limit {@code length}.
+   *
+   * @throws io.ferry.error.MissingObjectException if the object is absent
+   * @throws java.io.EOFException if the range runs past the end of the object
+   */
+  ByteBuffer read(ChunkId id, long offset, int length) throws IOException;
+
+  /** Reads the whole object; for objects known to be small enough for one buffer (at most 2 GiB). */
+  default ByteBuffer get(ChunkId id) throws IOException {
+    long size = size(id);
+    if (size > Integer.MAX_VALUE - 64) {
+      throw new IOException("object " + id + " in " + describe() + " is " + size + " bytes, too big for one buffer");
+    }
+    return read(id, 0, (int) size);
+  }
+
+  /** Calls {@code sink} once for every object in the store, in no particular order, streaming. */
+  void list(Consumer<StoredObject> sink) throws IOException;
+
+  /** Removes the object; a no-op if it is absent. Used only by gc. */
+  void delete(ChunkId id) throws IOException;
+}

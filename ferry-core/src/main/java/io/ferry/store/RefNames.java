@@ -1,0 +1,94 @@
+package io.ferry.store;
+
+import io.ferry.error.InvalidInputException;
+import java.util.regex.Pattern;
+
+/**
+ * Names of models, tags and refs. A model is {@code [a-z0-9][a-z0-9._-]{0,127}} with at most one {@code org/} prefix
+ * of the same form; a tag is {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}}. Ref names are {@code <model>/head} and {@code
+ * <model>/tags/<tag>}. Because every component starts with a letter or digit, no name can be {@code .}, {@code ..},
+ * absolute, or hold a separator or NUL, so backends can map names to paths and keys directly.
+ */
+public final class RefNames {
+  private static final Pattern PART = Pattern.compile("[a-z0-9][a-z0-9._-]{0,127}");
+  private static final Pattern TAG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+  /** The tag name that means "the model's head"; it cannot be used as a tag. */
+  public static final String HEAD = "head";
+
+  private RefNames() {}
+
+  /** Checks a model name, e.g. {@code llama-3-8b} or {@code meta/llama-3-8b}. */
+  public static String checkModel(String model) throws InvalidInputException {
+    if (model == null || model.isEmpty()) {
+      throw new InvalidInputException("model name is empty");
+    }
+    String[] parts = model.split("/", -1);
+    if (parts.length > 2) {
+      throw new InvalidInputException(
+          "model name '" + model + "' has more than one '/': use at most one org/ prefix");
+    }
+    for (String p : parts) {
+      if (!PART.matcher(p).matches()) {
+        throw new InvalidInputException("model name '" + model + "' is invalid: each part must match "
+            + PART.pattern() + " (lower case letters, digits, '.', '_', '-'; starting with a letter or digit)");
+      }
+    }
+    return model;
+  }
+
+  /** Checks a tag name, e.g. {@code prod}. */
+  public static String checkTag(String tag) throws InvalidInputException {
+    if (tag == null || !TAG.matcher(tag).matches()) {
+      throw new InvalidInputException("tag name '" + tag + "' is invalid: it must match " + TAG.pattern());
+    }
+    if (tag.equals(HEAD)) {
+      throw new InvalidInputException("'head' is reserved and cannot be used as a tag");
+    }
+    return tag;
+  }
+
+  /** The ref that holds the model's head. */
+  public static String head(String model) {
+    return model + "/" + HEAD;
+  }
+
+  /** The ref that holds a tag of the model. */
+  public static String tag(String model, String tag) {
+    return model + "/tags/" + tag;
+  }
+
+  /** Whether a ref name is well formed ({@code <model>/head} or {@code <model>/tags/<tag>}). */
+  public static boolean isValidRef(String ref) {
+    try {
+      checkRef(ref);
+      return true;
+    } catch (InvalidInputException e) {
+      return false;
+    }
+  }
+
+  /** Checks a full ref name. */
+  public static String checkRef(String ref) throws InvalidInputException {
+    if (ref != null) {
+      if (ref.endsWith("/" + HEAD)) {
+        checkModel(ref.substring(0, ref.length() - HEAD.length() - 1));
+        return ref;
+      }
+      int t = ref.lastIndexOf("/tags/");
+      if (t > 0) {
+        checkModel(ref.substring(0, t));
+        checkTag(ref.substring(t + 6));
+        return ref;
+      }
+    }
+    throw new InvalidInputException("ref name '" + ref + "' is invalid: expected <model>/head or <model>/tags/<tag>");
+  }
+
+  /** The model part of a valid ref name. */
+  public static String modelOf(String ref) {
+    if (ref.endsWith("/" + HEAD)) {
+      return ref.substring(0, ref.length() - HEAD.length() - 1);
+    }
+    return ref.substring(0, ref.lastIndexOf("/tags/"));
+  }
+}

@@ -1,0 +1,43 @@
+package io.ferry.store;
+
+import io.ferry.chunk.ChunkId;
+import java.io.Closeable;
+import java.io.IOException;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Backend SPI: movable names ({@code <model>/head}, {@code <model>/tags/<tag>}) pointing at version ids, moved only by
+ * compare-and-swap, each move appended to the ref's log.
+ *
+ * <p>Contract, checked by {@code RefStoreContract} in ferry-testkit:
+ *
+ * <ul>
+ *   <li>{@link #compareAndSet} is linearizable across threads and processes: of concurrent calls expecting the same
+ *       value, at most one returns a success; the others return {@link CasResult#LOCK_FAILURE} and change nothing.
+ *   <li>A successful move and its log entry become visible together; a crash never leaves one without the other.
+ *   <li>A lost race is a result, not an exception; only system faults throw.
+ * </ul>
+ *
+ * Ref names are validated by core ({@link RefNames}) before they reach a backend.
+ */
+public interface RefStore extends Closeable {
+
+  /** The version id the ref points at, or empty if the ref does not exist (or was deleted). */
+  Optional<ChunkId> get(String name) throws IOException;
+
+  /**
+   * Moves {@code name} from {@code expected} to {@code next} if and only if it currently points at {@code expected}.
+   *
+   * @param expected the current value, or {@code null} for "must not exist"
+   * @param next the new value, or {@code null} to delete the ref
+   * @param entry who, when and why; its old and new ids must equal {@code expected} and {@code next}
+   */
+  CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException;
+
+  /** Names of the existing refs that start with {@code prefix}, sorted. */
+  List<String> list(String prefix) throws IOException;
+
+  /** The ref's log, oldest first; empty if the ref never existed. */
+  List<RefLogEntry> log(String name) throws IOException;
+}
