@@ -1,0 +1,81 @@
+package io.ferry.repo;
+
+import io.ferry.codec.CodecPolicy;
+import io.ferry.transfer.TransferListener;
+import io.ferry.version.Derivation;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Options of a push. Build with {@link #builder()}.
+ *
+ * @param message the version message
+ * @param author who pushes; null means the repository's default author
+ * @param codec how chunks are encoded
+ * @param derivation how the version was derived, or null
+ * @param derivedFrom a ref whose version becomes a second parent (lineage across models), or null
+ * @param metadata free-form version metadata
+ */
+public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,
+    String derivedFrom, Map<String, String> metadata, TransferListener listener) {
+  public PushOptions {
+    Objects.requireNonNull(message, "message");
+    Objects.requireNonNull(codec, "codec");
+    metadata = Map.copyOf(metadata);
+    listener = listener == null ? TransferListener.NONE : listener;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Builder of {@link PushOptions}; every setter may be called once. */
+  public static final class Builder {
+    private String message = "";
+    private String author;
+    private CodecPolicy codec = CodecPolicy.AUTO;
+    private Derivation derivation;
+    private String derivedFrom;
+    private Map<String, String> metadata = Map.of();
+    private TransferListener listener;
+
+    public Builder message(String m) {
+      this.message = Objects.requireNonNull(m);
+      return this;
+    }
+
+    public Builder author(String a) {
+      this.author = a;
+      return this;
+    }
+
+    public Builder codec(CodecPolicy c) {
+      this.codec = Objects.requireNonNull(c);
+      return this;
+    }
+
+    public Builder derivation(Derivation d) {
+      this.derivation = d;
+      return this;
+    }
+
+    public Builder derivedFrom(String ref) {
+      this.derivedFrom = ref;
+      return this;
+    }
+
+    public Builder metadata(Map<String, String> m) {
+      this.metadata = m;
+      return this;
+    }
+
+    public Builder listener(TransferListener l) {
+      this.listener = l;
+      return this;
+    }
+
+    public PushOptions build() {
+      return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener);
+    }
+  }
+}

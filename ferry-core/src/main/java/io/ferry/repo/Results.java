@@ -1,0 +1,71 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.DType;
+import io.ferry.store.RefLogEntry;
+import io.ferry.version.Version;
+import java.util.List;
+import java.util.Map;
+
+/** Immutable results of repository operations. */
+public final class Results {
+  private Results() {}
+
+  /** A version and its id. */
+  public record VersionRef(ChunkId id, Version version) {}
+
+  /**
+   * Outcome of a push.
+   *
+   * @param upToDate true if the content equals the head's and no version was made
+   */
+  public record PushResult(ChunkId versionId, Version version, boolean upToDate, long newStoredBytes,
+      long newChunks) {}
+
+  /** One model as listed by {@code ls}. */
+  public record ModelSummary(String model, ChunkId head, Map<String, ChunkId> tags, long logicalBytes,
+      long versions) {}
+
+  /** Outcome of moving a tag. */
+  public record TagResult(String ref, ChunkId oldId, ChunkId newId, io.ferry.store.CasResult result) {}
+
+  /** Kinds of change in a diff. */
+  public enum Change { ADDED, REMOVED, CHANGED, RESHAPED, DTYPE_CHANGED }
+
+  /** A tensor-level difference; a and b describe the tensor on each side (null where absent). */
+  public record TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB,
+      List<Long> shapeB, long bytesA, long bytesB) {}
+
+  /** A file-level difference. */
+  public record FileDiff(String path, Change change, long sizeA, long sizeB) {}
+
+  /** A diff of two versions. */
+  public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {}
+
+  /** What verify checked and found. */
+  public record VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
+    public boolean ok() {
+      return errors.isEmpty();
+    }
+  }
+
+  /** What gc found and removed (or would remove, in a dry run). */
+  public record GcReport(long liveObjects, long deadObjects, long deadBytes, long keptYoung, boolean dryRun) {}
+
+  /** Store-wide figures. */
+  public record StoreStats(long models, long versions, long logicalBytes, long uniqueBytes, long storedBytes,
+      long chunks, long packs, long objects) {
+    /** logical / unique: how much dedup saves. */
+    public double dedupRatio() {
+      return uniqueBytes == 0 ? 1.0 : (double) logicalBytes / uniqueBytes;
+    }
+
+    /** stored / unique: what codecs keep of the unique bytes. */
+    public double compressionRatio() {
+      return uniqueBytes == 0 ? 1.0 : (double) storedBytes / uniqueBytes;
+    }
+  }
+
+  /** A ref log entry with the ref it belongs to. */
+  public record RefMove(String ref, RefLogEntry entry) {}
+}

@@ -1,0 +1,148 @@
+package io.ferry.transfer;
+
+import io.ferry.chunk.Frame;
+import io.ferry.codec.Codec;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.repo.ObjectDatabase;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.SafePaths;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+
+/**
+ * Writes a snapshot's files into a directory: plans every chunk, fetches them with the repository's workers, checks
+ * each frame's CRC (and with {@code verify} the SHA-256 of every byte), and writes with positional writes into
+ * preallocated temporary files that get their final names only when complete and synced. Memory stays bounded: a
+ * stored chunk is read as a memory map (local) or a buffer per worker, and compressed chunks decode straight into a
+ * map of the destination.
+ */
+public final class Puller {
+  private final ObjectDatabase db;
+  private final ExecutorService pool;
+  private final TransferListener listener;
+
+  public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
+    this.db = db;
+    this.pool = pool;
+    this.listener = listener;
+  }
+
+  /** Pulls every file of the snapshot into {@code dest}, replacing files of the same names. */
+  public void pull(Snapshot snapshot, ObjectDatabase.Locator locator, Path dest, boolean verify) throws IOException {
+    for (FileEntry f : snapshot.files()) {
+      SafePaths.check(f.path(), "snapshot");
+    }
+    Files.createDirectories(dest);
+    listener.phase("pull", snapshot.logicalBytes());
+    List<Path> temps = new ArrayList<>();
+    List<FileChannel> open = new ArrayList<>();
+    try {
+      List<Future<?>> futures = new ArrayList<>();
+      List<Path> finals = new ArrayList<>();
+      for (FileEntry f : snapshot.files()) {
+        Path target = dest.resolve(f.path());
+        if (!target.normalize().startsWith(dest.normalize())) {
+          throw new CorruptObjectException(null, "snapshot", "file path escapes the destination: " + f.path());
+        }
+        Files.createDirectories(target.getParent());
+        Path tmp = target.resolveSibling("." + target.getFileName() + ".ferry-" + UUID.randomUUID() + ".tmp");
+        temps.add(tmp);
+        finals.add(target);
+        FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+            StandardOpenOption.WRITE);
+        open.add(ch);
+        if (f.size() > 0) {
+          ch.write(ByteBuffer.allocate(1), f.size() - 1);
+        }
+        long[] offsets = f.chunkOffsets();
+        for (int i = 0; i < f.chunks().size(); i++) {
+          ChunkRef c = f.chunks().get(i);
+          long at = offsets[i];
+          futures.add(pool.submit(() -> {
+            writeChunk(locator.locate(c.id()), c, ch, at, verify);
+            return null;
+          }));
+        }
+      }
+      for (Future<?> fu : futures) {
+        try {
+          Pusher.await(fu);
+        } catch (IOException | RuntimeException e) {
+          for (Future<?> other : futures) {
+            other.cancel(false);
+          }
+          for (Future<?> other : futures) {
+            try {
+              other.get();
+            } catch (Exception ignored) {
+              // the first failure is the one reported
+            }
+          }
+          throw e;
+        }
+      }
+      for (int i = 0; i < finals.size(); i++) {
+        open.get(i).force(true);
+        open.get(i).close();
+        Files.move(temps.get(i), finals.get(i), StandardCopyOption.ATOMIC_MOVE,
+            StandardCopyOption.REPLACE_EXISTING);
+      }
+      temps.clear();
+    } finally {
+      for (FileChannel ch : open) {
+        ch.close();
+      }
+      for (Path t : temps) {
+        Files.deleteIfExists(t);
+      }
+    }
+  }
+
+  private void writeChunk(ObjectDatabase.Location loc, ChunkRef c, FileChannel out, long at, boolean verify)
+      throws IOException {
+    ByteBuffer frame = db.readFrame(loc);
+    String where = db.describe(loc);
+    Frame.Header h = Frame.parseHeader(frame, c.id(), where);
+    ByteBuffer payload = frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
+    Frame.checkPayload(h, payload, c.id(), where);
+    if (h.rawLength() != c.length()) {
+      throw new CorruptObjectException(c.id(), where,
+          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
+    }
+    Codec codec = db.codecs().byId(h.codecId());
+    if (codec.id() == io.ferry.codec.NoneCodec.ID) {
+      if (verify) {
+        db.checkSha(loc, payload);
+      }
+      ByteBuffer src = payload.duplicate();
+      long pos = at;
+      while (src.hasRemaining()) {
+        pos += out.write(src, pos);
+      }
+    } else {
+      MappedByteBuffer dst = out.map(FileChannel.MapMode.READ_WRITE, at, c.length());
+      try {
+        codec.decode(payload, dst);
+      } catch (IOException e) {
+        throw new CorruptObjectException(c.id(), where, "codec " + codec.name() + ": " + e.getMessage());
+      }
+      if (verify) {
+        db.checkSha(loc, dst.flip());
+      }
+    }
+    listener.progress(c.length());
+  }
+}

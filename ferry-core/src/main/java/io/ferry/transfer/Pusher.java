@@ -1,0 +1,290 @@
+package io.ferry.transfer;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.chunk.ChunkPlanner;
+import io.ferry.chunk.Frame;
+import io.ferry.codec.CodecPolicy;
+import io.ferry.format.ModelFiles;
+import io.ferry.format.ModelFiles.SourceFile;
+import io.ferry.pack.PackWriter;
+import io.ferry.repo.ObjectDatabase;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.ObjectJson;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Stores the chunks of a model's files: scans and validates the source completely, then hashes every chunk in
+ * parallel and writes those the store lacks (big chunks as objects of their own, small ones into packs), while the
+ * files' SHA-256 are computed beside. Does not create versions or move refs; {@link io.ferry.repo.Repository} does
+ * that once this returns. On failure, every object this push created is removed again, so a failed push leaves the
+ * store as it was.
+ */
+public final class Pusher {
+  private static final long PACK_TARGET = 16L << 20;
+
+  private final ObjectDatabase db;
+  private final ChunkPlanner planner;
+  private final ExecutorService pool;
+  private final CodecPolicy codec;
+  private final TransferListener listener;
+
+  public Pusher(ObjectDatabase db, ChunkPlanner planner, ExecutorService pool, CodecPolicy codec,
+      TransferListener listener) {
+    this.db = db;
+    this.planner = planner;
+    this.pool = pool;
+    this.codec = codec;
+    this.listener = listener;
+  }
+
+  /** What a push stored. */
+  public record Staged(ChunkId snapshotId, Snapshot snapshot, List<ChunkId> packs, List<ChunkId> created,
+      long newStoredBytes, long newChunks) {}
+
+  /** The validated files of a source, before anything is written. */
+  public record Prepared(List<SourceFile> files, Map<String, List<ChunkPlanner.Range>> plans) {}
+
+  /** Scans, validates and plans; writes nothing. */
+  public Prepared prepare(Path source) throws IOException {
+    List<SourceFile> files = ModelFiles.scan(source);
+    Map<String, List<ChunkPlanner.Range>> plans = new java.util.HashMap<>();
+    for (SourceFile f : files) {
+      if (f.safetensors() != null) {
+        plans.put(f.path(), planner.plan(f.safetensors()));
+      } else {
+        try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
+          plans.put(f.path(), planner.plan(ch, f.size()));
+        }
+      }
+    }
+    return new Prepared(files, plans);
+  }
+
+  /**
+   * Hashes and stores the chunks of prepared files.
+   *
+   * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
+   */
+  public Staged store(Prepared prepared, ObjectDatabase.Locator known) throws IOException {
+    List<ChunkId> created = Collections.synchronizedList(new ArrayList<>());
+    AtomicLong storedBytes = new AtomicLong();
+    AtomicLong newChunks = new AtomicLong();
+    List<ChunkId> packs = Collections.synchronizedList(new ArrayList<>());
+    PackSink sink = new PackSink(created, storedBytes, packs);
+    long total = 0;
+    for (SourceFile f : prepared.files()) {
+      total += f.size();
+    }
+    listener.phase("push", total);
+    List<FileChannel> channels = new ArrayList<>();
+    List<Future<?>> futures = new ArrayList<>();
+    try {
+      List<Future<String>> fileHashes = new ArrayList<>();
+      List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
+      for (SourceFile f : prepared.files()) {
+        FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ);
+        channels.add(ch);
+        Future<String> fh = pool.submit(() -> fileSha256(ch, f.size()));
+        fileHashes.add(fh);
+        futures.add(fh);
+        List<Future<ChunkId>> ids = new ArrayList<>();
+        for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
+          Future<ChunkId> id = pool.submit(() -> storeChunk(ch, r, known, sink, created, storedBytes, newChunks));
+          ids.add(id);
+          futures.add(id);
+        }
+        chunkIds.add(ids);
+      }
+      List<FileEntry> entries = new ArrayList<>();
+      for (int i = 0; i < prepared.files().size(); i++) {
+        SourceFile f = prepared.files().get(i);
+        List<ChunkPlanner.Range> plan = prepared.plans().get(f.path());
+        List<ChunkRef> refs = new ArrayList<>(plan.size());
+        for (int j = 0; j < plan.size(); j++) {
+          refs.add(new ChunkRef(await(chunkIds.get(i).get(j)), plan.get(j).length()));
+        }
+        String sha = await(fileHashes.get(i));
+        if (f.safetensors() != null) {
+          entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.SAFETENSORS, f.safetensors().dataStart(),
+              f.safetensors().metadata(), f.safetensors().tensors(), refs));
+        } else {
+          entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.OPAQUE, 0, Map.of(), List.of(), refs));
+        }
+      }
+      sink.flush();
+      // packs holding small chunks this snapshot reuses from earlier versions
+      Snapshot snapshot = new Snapshot(entries);
+      java.util.Set<ChunkId> usedPacks = new java.util.TreeSet<>(packs);
+      for (FileEntry e : entries) {
+        for (ChunkRef c : e.chunks()) {
+          if (c.length() < ObjectDatabase.PACK_THRESHOLD && known.inPacks(c.id())) {
+            usedPacks.add(known.locate(c.id()).object());
+          }
+        }
+      }
+      ObjectDatabase.Written snap = db.writeObject(ObjectJson.toJson(snapshot));
+      if (snap.created()) {
+        created.add(snap.id());
+        storedBytes.addAndGet(snap.size());
+      }
+      return new Staged(snap.id(), snapshot, new ArrayList<>(usedPacks), new ArrayList<>(created),
+          storedBytes.get(), newChunks.get());
+    } catch (IOException | RuntimeException | Error e) {
+      for (Future<?> f : futures) {
+        f.cancel(false);
+      }
+      for (Future<?> f : futures) {
+        try {
+          f.get();
+        } catch (Exception ignored) {
+          // already failed or cancelled; the first failure is what we report
+        }
+      }
+      rollback(created, e);
+      throw e;
+    } finally {
+      for (FileChannel ch : channels) {
+        ch.close();
+      }
+    }
+  }
+
+  /** Removes objects a failed push created; failures to remove are attached to the original error. */
+  public void rollback(List<ChunkId> created, Throwable cause) {
+    synchronized (created) {
+      for (int i = created.size() - 1; i >= 0; i--) {
+        try {
+          db.store().delete(created.get(i));
+        } catch (IOException e) {
+          cause.addSuppressed(e);
+        }
+      }
+    }
+  }
+
+  private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, ObjectDatabase.Locator known, PackSink sink,
+      List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
+    MappedByteBuffer raw = ch.map(FileChannel.MapMode.READ_ONLY, r.start(), r.length());
+    ChunkId id = ChunkId.of(raw);
+    if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
+      if (!known.inPacks(id) && sink.add(id, raw, r)) {
+        newChunks.incrementAndGet();
+      }
+    } else if (!db.store().contains(id)) {
+      CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
+      ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+      long size = header.remaining() + enc.payload().remaining();
+      if (db.store().put(id, header, enc.payload())) {
+        created.add(id);
+        storedBytes.addAndGet(size);
+        newChunks.incrementAndGet();
+      }
+    }
+    listener.progress(r.length());
+    return id;
+  }
+
+  /** Collects small chunks into packs, writing a pack whenever enough has gathered. Thread-safe. */
+  private final class PackSink {
+    private final List<ChunkId> created;
+    private final AtomicLong storedBytes;
+    private final List<ChunkId> packs;
+    private PackWriter writer = new PackWriter();
+
+    PackSink(List<ChunkId> created, AtomicLong storedBytes, List<ChunkId> packs) {
+      this.created = created;
+      this.storedBytes = storedBytes;
+      this.packs = packs;
+    }
+
+    /** Adds a chunk; false if this push already packed it. */
+    boolean add(ChunkId id, ByteBuffer raw, ChunkPlanner.Range r) throws IOException {
+      CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
+      ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+      PackWriter full = null;
+      synchronized (this) {
+        if (writer.contains(id)) {
+          return false;
+        }
+        writer.add(id, header, enc.payload());
+        if (writer.bytes() >= PACK_TARGET) {
+          full = writer;
+          writer = new PackWriter();
+        }
+      }
+      if (full != null) {
+        write(full);
+      }
+      return true;
+    }
+
+    void flush() throws IOException {
+      PackWriter last;
+      synchronized (this) {
+        last = writer;
+        writer = new PackWriter();
+      }
+      if (!last.isEmpty()) {
+        write(last);
+      }
+    }
+
+    private void write(PackWriter w) throws IOException {
+      PackWriter.Finished f = w.finish();
+      long size = f.bytes().remaining();
+      if (db.store().put(f.id(), f.bytes())) {
+        created.add(f.id());
+        storedBytes.addAndGet(size);
+      }
+      packs.add(f.id());
+    }
+  }
+
+  private static String fileSha256(FileChannel ch, long size) throws IOException {
+    MessageDigest md = ChunkId.sha256();
+    long window = 64L << 20;
+    for (long at = 0; at < size; at += window) {
+      md.update(ch.map(FileChannel.MapMode.READ_ONLY, at, Math.min(window, size - at)));
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  static <T> T await(Future<T> f) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted");
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException io) {
+        throw io;
+      }
+      if (c instanceof RuntimeException re) {
+        throw re;
+      }
+      if (c instanceof Error err) {
+        throw err;
+      }
+      throw new IOException(c);
+    }
+  }
+}

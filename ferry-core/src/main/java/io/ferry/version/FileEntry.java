@@ -1,0 +1,50 @@
+package io.ferry.version;
+
+import io.ferry.format.TensorInfo;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * One file of a snapshot.
+ *
+ * @param path relative, normalized, '/'-separated (see {@link SafePaths})
+ * @param size bytes
+ * @param sha256 hex SHA-256 of the whole file (what Hugging Face shows as the LFS oid)
+ * @param format {@code safetensors} or {@code opaque}
+ * @param dataStart for safetensors, where the data section starts (8 + header length); tensor offsets are relative to
+ *     it. 0 for opaque files.
+ * @param metadata the safetensors {@code __metadata__}, empty otherwise
+ * @param tensors the tensor table in file order, empty for opaque files
+ * @param chunks the chunks that make up the file, in order; their lengths add up to {@code size}
+ */
+public record FileEntry(String path, long size, String sha256, String format, long dataStart,
+    Map<String, String> metadata, List<TensorInfo> tensors, List<ChunkRef> chunks) {
+  public static final String SAFETENSORS = "safetensors";
+  public static final String OPAQUE = "opaque";
+
+  public FileEntry {
+    Objects.requireNonNull(path, "path");
+    Objects.requireNonNull(sha256, "sha256");
+    Objects.requireNonNull(format, "format");
+    metadata = Map.copyOf(metadata);
+    tensors = List.copyOf(tensors);
+    chunks = List.copyOf(chunks);
+    long sum = 0;
+    for (ChunkRef c : chunks) {
+      sum += c.length();
+    }
+    if (sum != size) {
+      throw new IllegalArgumentException(path + ": chunks add up to " + sum + " bytes, the file has " + size);
+    }
+  }
+
+  /** Offsets of each chunk in the file: {@code offsets()[i]} is where chunk i starts; one extra entry = size. */
+  public long[] chunkOffsets() {
+    long[] off = new long[chunks.size() + 1];
+    for (int i = 0; i < chunks.size(); i++) {
+      off[i + 1] = off[i] + chunks.get(i).length();
+    }
+    return off;
+  }
+}

@@ -1,0 +1,231 @@
+package io.ferry.version;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.DType;
+import io.ferry.format.TensorInfo;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Canonical JSON of snapshots and versions: fixed field order, maps sorted by key, no whitespace, UTF-8. The id of a
+ * version or snapshot is the SHA-256 of these bytes, so this format is part of the storage format
+ * (docs/storage-format.md) and must never change for a given format version.
+ */
+public final class ObjectJson {
+  public static final String SNAPSHOT_FORMAT = "ferry-snapshot/1";
+  public static final String VERSION_FORMAT = "ferry-version/1";
+  private static final JsonFactory FACTORY = new JsonFactory();
+  private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  private ObjectJson() {}
+
+  /** Canonical bytes of a snapshot. */
+  public static byte[] toJson(Snapshot s) {
+    return write(g -> {
+      g.writeStartObject();
+      g.writeStringField("format", SNAPSHOT_FORMAT);
+      g.writeArrayFieldStart("files");
+      for (FileEntry f : s.files()) {
+        g.writeStartObject();
+        g.writeStringField("path", f.path());
+        g.writeNumberField("size", f.size());
+        g.writeStringField("sha256", f.sha256());
+        g.writeStringField("format", f.format());
+        g.writeNumberField("dataStart", f.dataStart());
+        writeStringMap(g, "metadata", f.metadata());
+        g.writeArrayFieldStart("tensors");
+        for (TensorInfo t : f.tensors()) {
+          g.writeStartArray();
+          g.writeString(t.name());
+          g.writeString(t.dtype().name());
+          g.writeStartArray();
+          for (long d : t.shape()) {
+            g.writeNumber(d);
+          }
+          g.writeEndArray();
+          g.writeNumber(t.begin());
+          g.writeNumber(t.end());
+          g.writeEndArray();
+        }
+        g.writeEndArray();
+        g.writeArrayFieldStart("chunks");
+        for (ChunkRef c : f.chunks()) {
+          g.writeStartArray();
+          g.writeString(c.id().hex());
+          g.writeNumber(c.length());
+          g.writeEndArray();
+        }
+        g.writeEndArray();
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+    });
+  }
+
+  /** Parses a snapshot; {@code what} names the object for errors. */
+  public static Snapshot snapshot(byte[] json, String what) throws IOException {
+    JsonNode root = MAPPER.readTree(json);
+    requireFormat(root, SNAPSHOT_FORMAT, what);
+    List<FileEntry> files = new ArrayList<>();
+    for (JsonNode f : root.path("files")) {
+      List<TensorInfo> tensors = new ArrayList<>();
+      for (JsonNode t : f.path("tensors")) {
+        List<Long> shape = new ArrayList<>();
+        for (JsonNode d : t.get(2)) {
+          shape.add(d.asLong());
+        }
+        String dt = t.get(1).asText();
+        DType dtype = DType.parse(dt).orElseThrow(() -> new IOException(what + ": unknown dtype " + dt));
+        tensors.add(new TensorInfo(t.get(0).asText(), dtype, shape, t.get(3).asLong(), t.get(4).asLong()));
+      }
+      List<ChunkRef> chunks = new ArrayList<>();
+      for (JsonNode c : f.path("chunks")) {
+        chunks.add(new ChunkRef(ChunkId.parse(c.get(0).asText()), c.get(1).asLong()));
+      }
+      files.add(new FileEntry(f.path("path").asText(), f.path("size").asLong(), f.path("sha256").asText(),
+          f.path("format").asText(), f.path("dataStart").asLong(), stringMap(f.path("metadata")), tensors, chunks));
+    }
+    return new Snapshot(files);
+  }
+
+  /** Canonical bytes of a version. */
+  public static byte[] toJson(Version v) {
+    return write(g -> {
+      g.writeStartObject();
+      g.writeStringField("format", VERSION_FORMAT);
+      g.writeStringField("snapshot", v.snapshot().hex());
+      g.writeArrayFieldStart("parents");
+      for (ChunkId p : v.parents()) {
+        g.writeString(p.hex());
+      }
+      g.writeEndArray();
+      g.writeStringField("model", v.model());
+      g.writeStringField("message", v.message());
+      g.writeStringField("author", v.author());
+      g.writeStringField("time", v.time().toString());
+      g.writeNumberField("seq", v.seq());
+      g.writeArrayFieldStart("packs");
+      for (ChunkId p : v.packs()) {
+        g.writeString(p.hex());
+      }
+      g.writeEndArray();
+      VersionStats s = v.stats();
+      g.writeObjectFieldStart("stats");
+      g.writeNumberField("logicalBytes", s.logicalBytes());
+      g.writeNumberField("newStoredBytes", s.newStoredBytes());
+      g.writeNumberField("newChunks", s.newChunks());
+      g.writeNumberField("files", s.files());
+      g.writeNumberField("tensors", s.tensors());
+      g.writeEndObject();
+      writeStringMap(g, "metadata", v.metadata());
+      Derivation d = v.derivation();
+      if (d != null) {
+        g.writeObjectFieldStart("derivation");
+        g.writeStringField("method", d.method());
+        writeStringMap(g, "parameters", d.parameters());
+        if (d.source() != null) {
+          g.writeStringField("source", d.source());
+        }
+        g.writeObjectFieldStart("metrics");
+        for (Map.Entry<String, Double> e : new TreeMap<>(d.metrics()).entrySet()) {
+          g.writeNumberField(e.getKey(), e.getValue());
+        }
+        g.writeEndObject();
+        g.writeEndObject();
+      }
+      g.writeEndObject();
+    });
+  }
+
+  /** Parses a version; {@code what} names the object for errors. */
+  public static Version version(byte[] json, String what) throws IOException {
+    JsonNode r = MAPPER.readTree(json);
+    requireFormat(r, VERSION_FORMAT, what);
+    List<ChunkId> parents = new ArrayList<>();
+    for (JsonNode p : r.path("parents")) {
+      parents.add(ChunkId.parse(p.asText()));
+    }
+    List<ChunkId> packs = new ArrayList<>();
+    for (JsonNode p : r.path("packs")) {
+      packs.add(ChunkId.parse(p.asText()));
+    }
+    JsonNode s = r.path("stats");
+    VersionStats stats = new VersionStats(s.path("logicalBytes").asLong(), s.path("newStoredBytes").asLong(),
+        s.path("newChunks").asLong(), s.path("files").asInt(), s.path("tensors").asInt());
+    Derivation derivation = null;
+    JsonNode d = r.get("derivation");
+    if (d != null && d.isObject()) {
+      Map<String, Double> metrics = new LinkedHashMap<>();
+      d.path("metrics").fields().forEachRemaining(e -> metrics.put(e.getKey(), e.getValue().asDouble()));
+      derivation = new Derivation(d.path("method").asText(), stringMap(d.path("parameters")),
+          d.hasNonNull("source") ? d.get("source").asText() : null, metrics);
+    }
+    return new Version(ChunkId.parse(r.path("snapshot").asText()), parents, r.path("model").asText(),
+        r.path("message").asText(), r.path("author").asText(), Instant.parse(r.path("time").asText()),
+        r.path("seq").asLong(), packs, stats, stringMap(r.path("metadata")), derivation);
+  }
+
+  /** Whether the bytes look like a version object (for listing tools that meet untyped objects). */
+  public static boolean isVersion(byte[] json) {
+    return startsWith(json, "{\"format\":\"" + VERSION_FORMAT + "\"");
+  }
+
+  private static boolean startsWith(byte[] b, String prefix) {
+    byte[] p = prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    if (b.length < p.length) {
+      return false;
+    }
+    for (int i = 0; i < p.length; i++) {
+      if (b[i] != p[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static void requireFormat(JsonNode root, String format, String what) throws IOException {
+    if (!root.isObject() || !format.equals(root.path("format").asText())) {
+      throw new IOException(what + ": not a " + format + " object (format '" + root.path("format").asText() + "')");
+    }
+  }
+
+  private static Map<String, String> stringMap(JsonNode n) {
+    Map<String, String> m = new TreeMap<>();
+    n.fields().forEachRemaining(e -> m.put(e.getKey(), e.getValue().asText()));
+    return m;
+  }
+
+  private static void writeStringMap(JsonGenerator g, String field, Map<String, String> m) throws IOException {
+    g.writeObjectFieldStart(field);
+    for (Map.Entry<String, String> e : new TreeMap<>(m).entrySet()) {
+      g.writeStringField(e.getKey(), e.getValue());
+    }
+    g.writeEndObject();
+  }
+
+  private interface Body {
+    void write(JsonGenerator g) throws IOException;
+  }
+
+  private static byte[] write(Body body) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (JsonGenerator g = FACTORY.createGenerator(out)) {
+      body.write(g);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+}

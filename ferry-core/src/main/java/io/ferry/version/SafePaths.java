@@ -1,0 +1,76 @@
+package io.ferry.version;
+
+import io.ferry.error.InvalidInputException;
+
+/**
+ * File paths inside a snapshot: relative, '/'-separated, normalized. Rejected: empty paths or components, {@code .}
+ * and {@code ..} components, absolute paths, drive letters ({@code C:}), backslashes, NUL and other control
+ * characters. Checked on push and again on pull before anything is written (DESIGN invariant 6).
+ */
+public final class SafePaths {
+  private SafePaths() {}
+
+  /**
+   * Returns the path if it is safe.
+   *
+   * @param where what the path belongs to, for the error (a file, a snapshot)
+   */
+  public static String check(String path, String where) throws InvalidInputException {
+    String why = defect(path);
+    if (why != null) {
+      throw new InvalidInputException(where + ": unsafe file path '" + printable(path) + "': " + why);
+    }
+    return path;
+  }
+
+  private static String defect(String p) {
+    if (p == null || p.isEmpty()) {
+      return "empty";
+    }
+    if (p.length() > 4096) {
+      return "longer than 4096 characters";
+    }
+    if (p.startsWith("/")) {
+      return "absolute";
+    }
+    if (p.length() >= 2 && p.charAt(1) == ':' && Character.isLetter(p.charAt(0))) {
+      return "starts with a drive letter";
+    }
+    for (int i = 0; i < p.length(); i++) {
+      char c = p.charAt(i);
+      if (c == 0) {
+        return "contains NUL";
+      }
+      if (c < 0x20 || c == 0x7f) {
+        return "contains a control character";
+      }
+      if (c == '\\') {
+        return "contains a backslash";
+      }
+    }
+    for (String part : p.split("/", -1)) {
+      if (part.isEmpty()) {
+        return "has an empty component";
+      }
+      if (part.equals(".") || part.equals("..")) {
+        return "has a '" + part + "' component";
+      }
+    }
+    return null;
+  }
+
+  private static String printable(String p) {
+    if (p == null) {
+      return "null";
+    }
+    StringBuilder b = new StringBuilder();
+    for (char c : p.toCharArray()) {
+      if (c < 0x20 || c == 0x7f) {
+        b.append(String.format("\\u%04x", (int) c));
+      } else {
+        b.append(c);
+      }
+    }
+    return b.toString();
+  }
+}

@@ -1,0 +1,33 @@
+package io.ferry.version;
+
+import io.ferry.chunk.ChunkId;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * An immutable version, like a git commit. Its id is the SHA-256 of its canonical JSON ({@link ObjectJson}).
+ *
+ * @param snapshot the id of its snapshot
+ * @param parents ids of parent versions (empty for the first)
+ * @param model the model it was pushed to
+ * @param seq 1 for a first version, parent's seq + 1 otherwise (the number of versions in its history)
+ * @param packs the packs that hold this version's small chunks (the pack indexes map chunk ids to frames)
+ * @param derivation how it was derived, or null
+ */
+public record Version(ChunkId snapshot, List<ChunkId> parents, String model, String message, String author,
+    Instant time, long seq, List<ChunkId> packs, VersionStats stats, Map<String, String> metadata,
+    Derivation derivation) {
+  public Version {
+    Objects.requireNonNull(snapshot, "snapshot");
+    Objects.requireNonNull(model, "model");
+    Objects.requireNonNull(message, "message");
+    Objects.requireNonNull(author, "author");
+    Objects.requireNonNull(time, "time");
+    Objects.requireNonNull(stats, "stats");
+    parents = List.copyOf(parents);
+    packs = packs.stream().distinct().sorted().toList();
+    metadata = Map.copyOf(metadata);
+  }
+}
