@@ -1,0 +1,90 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.codec.CodecPolicy;
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.version.Derivation;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "push", description = "Store a model directory or file as a new version of a model.",
+    footer = {"%nPrints the new version id; 'up to date' (and no new version) if nothing changed.",
+        "%nExamples:%n  ferry push ./llama-7b llama-7b -m \"base\"",
+        "  ferry push ./llama-7b-ft llama-7b:candidate -m \"fine-tune\"",
+        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23"})
+final class PushCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "SOURCE", description = "Model directory or file.")
+  Path source;
+
+  @Parameters(index = "1", paramLabel = "TARGET", description = "model or model:tag")
+  String target;
+
+  @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
+  String message;
+
+  @Option(names = "--author", description = "Author (default: $FERRY_AUTHOR or the user name).")
+  String author;
+
+  @Option(names = "--codec", description = "none, zstd or auto (default: auto).", defaultValue = "auto")
+  String codec;
+
+  @Option(names = "--derived-from", paramLabel = "REF", description = "The version this one was derived from.")
+  String derivedFrom;
+
+  @Option(names = "--derivation", paramLabel = "METHOD", description = "How it was derived: finetune, distill, ...")
+  String derivation;
+
+  @Option(names = "--metric", paramLabel = "NAME=VALUE", description = "A metric of the derivation (repeatable).")
+  Map<String, String> metrics = new LinkedHashMap<>();
+
+  @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
+  Map<String, String> meta = new LinkedHashMap<>();
+
+  @Override
+  int run() throws IOException {
+    PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(CodecPolicy.parse(codec))
+        .metadata(meta).listener(progress());
+    if (derivation != null || !metrics.isEmpty()) {
+      if (derivation == null) {
+        throw new InvalidInputException("--metric needs --derivation");
+      }
+      Map<String, Double> m = new LinkedHashMap<>();
+      for (Map.Entry<String, String> e : metrics.entrySet()) {
+        try {
+          m.put(e.getKey(), Double.parseDouble(e.getValue()));
+        } catch (NumberFormatException ex) {
+          throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a number");
+        }
+      }
+      b.derivation(new Derivation(derivation, Map.of(), derivedFrom, m));
+    }
+    if (derivedFrom != null) {
+      b.derivedFrom(derivedFrom);
+    }
+    try (Repository repo = openRepo()) {
+      PushResult r = repo.push(source, target, b.build());
+      if (json) {
+        ObjectNode n = object();
+        n.put("version", r.versionId().hex()).put("upToDate", r.upToDate())
+            .put("logicalBytes", r.version().stats().logicalBytes()).put("newStoredBytes", r.newStoredBytes())
+            .put("newChunks", r.newChunks());
+        printJson(n);
+      } else if (r.upToDate()) {
+        out().println("up to date: " + target + " is " + r.versionId().hex());
+      } else {
+        out().println(r.versionId().hex());
+        err().printf("pushed %s: %s logical, %s new in the store (%d new chunks)%n", target,
+            Format.bytes(r.version().stats().logicalBytes()), Format.bytes(r.newStoredBytes()), r.newChunks());
+      }
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,96 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.Ferry;
+import io.ferry.error.FerryException;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * Base of every subcommand: the common options, opening the store, and mapping failures to exit codes with a
+ * one-line message (a stack trace only with {@code -v}).
+ */
+abstract class StoreCommand implements Callable<Integer> {
+  static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
+  String store;
+
+  @Option(names = "--json", description = "Print results as JSON.")
+  boolean json;
+
+  @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")
+  boolean verbose;
+
+  @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: 2 x cores, at least 4).")
+  Integer parallelism;
+
+  PrintWriter out() {
+    return spec.commandLine().getOut();
+  }
+
+  PrintWriter err() {
+    return spec.commandLine().getErr();
+  }
+
+  @Override
+  public final Integer call() {
+    try {
+      int code = run();
+      out().flush();
+      return code;
+    } catch (FerryException e) {
+      return fail(e, e.kind().exitCode());
+    } catch (IOException | RuntimeException e) {
+      return fail(e, 1);
+    }
+  }
+
+  private int fail(Exception e, int code) {
+    out().flush();
+    String msg = e.getMessage() == null ? e.toString() : e.getMessage();
+    err().println("ferry " + spec.name() + ": " + msg);
+    if (verbose) {
+      e.printStackTrace(err());
+    }
+    err().flush();
+    return code;
+  }
+
+  abstract int run() throws IOException;
+
+  Repository openRepo() throws IOException {
+    return openRepo(StoreOptions.existing());
+  }
+
+  Repository openRepo(StoreOptions storeOptions) throws IOException {
+    RepositoryOptions o = RepositoryOptions.defaults();
+    if (parallelism != null) {
+      o = o.withParallelism(parallelism);
+    }
+    return Ferry.open(store, storeOptions, o);
+  }
+
+  ObjectNode object() {
+    return JSON.createObjectNode();
+  }
+
+  void printJson(Object node) throws IOException {
+    out().println(JSON.writeValueAsString(node));
+  }
+
+  Progress progress() {
+    return Progress.forTerminal(err(), json);
+  }
+}

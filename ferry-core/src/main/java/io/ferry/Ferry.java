@@ -1,0 +1,79 @@
+package io.ferry;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.Backend;
+import io.ferry.store.BackendProvider;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.ServiceLoader;
+
+/**
+ * Entry point of the Java API: {@code try (Repository repo = Ferry.open("file:/data/ferry")) {...}}.
+ *
+ * <p>A store is named by a URI ({@code file:}, and {@code hdfs://}, {@code s3://}... when their modules are on the
+ * class path) or by a plain path for the local store. Without one, {@code $FERRY_STORE}, else {@code ~/.ferry/store}.
+ */
+public final class Ferry {
+  /** Ferry's version. */
+  public static final String VERSION = "0.1.0";
+
+  private Ferry() {}
+
+  /** Opens an existing store with default options. */
+  public static Repository open(String store) throws IOException {
+    return open(store, StoreOptions.existing(), RepositoryOptions.defaults());
+  }
+
+  /** Opens (or with {@link StoreOptions#create()} creates) a store. */
+  public static Repository open(String store, StoreOptions storeOptions, RepositoryOptions options)
+      throws IOException {
+    return Repository.open(openBackend(store, storeOptions), options);
+  }
+
+  /** Opens just the backend of a store. */
+  public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
+    URI uri = toUri(store == null ? defaultStore() : store);
+    for (BackendProvider p : ServiceLoader.load(BackendProvider.class, Ferry.class.getClassLoader())) {
+      if (p.supports(uri.getScheme())) {
+        return p.open(uri, storeOptions);
+      }
+    }
+    throw new InvalidInputException("no backend for store '" + store + "': scheme '" + uri.getScheme()
+        + "' is not supported here (is its module on the class path?)");
+  }
+
+  /** The store used when none is given: {@code $FERRY_STORE}, else {@code ~/.ferry/store}. */
+  public static String defaultStore() {
+    String env = System.getenv("FERRY_STORE");
+    if (env != null && !env.isBlank()) {
+      return env;
+    }
+    return Path.of(System.getProperty("user.home"), ".ferry", "store").toString();
+  }
+
+  /** A URI from a URI text or a plain local path. */
+  public static URI toUri(String store) throws InvalidInputException {
+    if (store.isBlank()) {
+      throw new InvalidInputException("empty store location");
+    }
+    int colon = store.indexOf(':');
+    boolean hasScheme = colon > 1 && store.substring(0, colon).matches("[A-Za-z][A-Za-z0-9+.-]*");
+    if (!hasScheme) {
+      return Path.of(store).toAbsolutePath().normalize().toUri();
+    }
+    try {
+      URI uri = new URI(store);
+      if (uri.getScheme().equals("file") && uri.getPath() == null) {
+        throw new InvalidInputException("store URI '" + store + "' has no path");
+      }
+      return uri;
+    } catch (URISyntaxException e) {
+      throw new InvalidInputException("store '" + store + "' is not a valid URI: " + e.getReason());
+    }
+  }
+}
