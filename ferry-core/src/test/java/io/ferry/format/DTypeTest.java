@@ -1,0 +1,62 @@
+package io.ferry.format;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import org.junit.jupiter.api.Test;
+
+class DTypeTest {
+  @Test
+  void bitSizes() {
+    assertThat(DType.BOOL.bits()).isEqualTo(8);
+    assertThat(DType.U8.bits()).isEqualTo(8);
+    assertThat(DType.F16.bits()).isEqualTo(16);
+    assertThat(DType.BF16.bits()).isEqualTo(16);
+    assertThat(DType.I32.bits()).isEqualTo(32);
+    assertThat(DType.F64.bits()).isEqualTo(64);
+    assertThat(DType.C64.bits()).isEqualTo(64);
+    assertThat(DType.F8_E4M3FNUZ.bits()).isEqualTo(8);
+    assertThat(DType.F8_E8M0.bits()).isEqualTo(8);
+    assertThat(DType.F4.bits()).isEqualTo(4);
+    assertThat(DType.F6_E2M3.bits()).isEqualTo(6);
+    assertThat(DType.F6_E3M2.bits()).isEqualTo(6);
+  }
+
+  @Test
+  void floats() {
+    assertThat(DType.values()).filteredOn(DType::isFloat).containsExactlyInAnyOrder(DType.F16, DType.BF16,
+        DType.F32, DType.F64, DType.F8_E4M3, DType.F8_E5M2, DType.F8_E8M0, DType.F8_E4M3FNUZ, DType.F8_E5M2FNUZ,
+        DType.F4, DType.F6_E2M3, DType.F6_E3M2);
+  }
+
+  @Test
+  void parseIsExact() {
+    for (DType t : DType.values()) {
+      assertThat(DType.parse(t.name())).contains(t);
+    }
+    assertThat(DType.parse("f32")).isEmpty();
+    assertThat(DType.parse("F32 ")).isEmpty();
+    assertThat(DType.parse("F128")).isEmpty();
+    assertThat(DType.parse("")).isEmpty();
+    assertThat(DType.parse(null)).isEmpty();
+  }
+
+  @Test
+  void byteLengthOfWholeBytes() {
+    assertThat(DType.F32.byteLength(10)).isEqualTo(40);
+    assertThat(DType.BOOL.byteLength(3)).isEqualTo(3);
+    assertThat(DType.C64.byteLength(2)).isEqualTo(16);
+    assertThat(DType.F4.byteLength(6)).isEqualTo(3);
+    assertThat(DType.F6_E2M3.byteLength(4)).isEqualTo(3);
+    assertThat(DType.F6_E3M2.byteLength(0)).isZero();
+  }
+
+  @Test
+  void byteLengthRefusesPartialBytesLikeTheReference() {
+    assertThatThrownBy(() -> DType.F4.byteLength(3)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("12 bits");
+    assertThatThrownBy(() -> DType.F6_E2M3.byteLength(2)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> DType.F32.byteLength(-1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> DType.F64.byteLength(Long.MAX_VALUE / 8)).isInstanceOf(ArithmeticException.class);
+  }
+}
