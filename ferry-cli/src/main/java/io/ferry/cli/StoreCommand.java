@@ -90,7 +90,7 @@ abstract class StoreCommand implements Callable<Integer> {
     out().println(JSON.writeValueAsString(node));
   }
 
-  Progress progress() {
+  io.ferry.transfer.TransferListener progress() {
     return Progress.forTerminal(err(), json);
   }
 }

@@ -1,0 +1,68 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.Diff;
+import io.ferry.repo.Results.FileDiff;
+import io.ferry.repo.Results.TensorDiff;
+import java.io.IOException;
+import java.util.Locale;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "diff", description = "Tensor-level differences between two versions, then other files.",
+    footer = {"%nExample:%n  ferry diff llama-7b@3f2a llama-7b:candidate"})
+final class DiffCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "A") String a;
+
+  @Parameters(index = "1", paramLabel = "B") String b;
+
+  @Override
+  int run() throws IOException {
+    try (Repository repo = openRepo()) {
+      Diff d = repo.diff(a, b);
+      if (json) {
+        ObjectNode n = object().put("a", d.a().hex()).put("b", d.b().hex()).put("unchangedTensors",
+            d.unchangedTensors());
+        ArrayNode ts = n.putArray("tensors");
+        for (TensorDiff t : d.tensors()) {
+          ObjectNode tn = ts.addObject().put("name", t.name()).put("change", t.change().name().toLowerCase(Locale.ROOT));
+          if (t.dtypeA() != null) {
+            tn.put("dtypeA", t.dtypeA().name()).putPOJO("shapeA", t.shapeA()).put("bytesA", t.bytesA());
+          }
+          if (t.dtypeB() != null) {
+            tn.put("dtypeB", t.dtypeB().name()).putPOJO("shapeB", t.shapeB()).put("bytesB", t.bytesB());
+          }
+        }
+        ArrayNode fs = n.putArray("files");
+        for (FileDiff f : d.files()) {
+          fs.addObject().put("path", f.path()).put("change", f.change().name().toLowerCase(Locale.ROOT))
+              .put("sizeA", f.sizeA()).put("sizeB", f.sizeB());
+        }
+        printJson(n);
+        return 0;
+      }
+      for (TensorDiff t : d.tensors()) {
+        switch (t.change()) {
+          case ADDED -> out().printf("+ %-48s %s %s%n", t.name(), t.dtypeB(), t.shapeB());
+          case REMOVED -> out().printf("- %-48s %s %s%n", t.name(), t.dtypeA(), t.shapeA());
+          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", t.name(), t.dtypeB(), t.shapeB());
+          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", t.name(), t.shapeA(), t.shapeB());
+          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%n", t.name(), t.dtypeA(), t.dtypeB());
+        }
+      }
+      for (FileDiff f : d.files()) {
+        char c = switch (f.change()) {
+          case ADDED -> '+';
+          case REMOVED -> '-';
+          default -> '~';
+        };
+        out().printf("%c file %s (%s -> %s)%n", c, f.path(), Format.bytes(f.sizeA()), Format.bytes(f.sizeB()));
+      }
+      out().printf("%d tensors changed, %d unchanged; %d files differ%n", d.tensors().size(), d.unchangedTensors(),
+          d.files().size());
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,33 @@
+package io.ferry.cli;
+
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.GcReport;
+import java.io.IOException;
+import java.time.Duration;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "gc", description = "Remove objects that no ref, no recent ref-log entry and no running push needs.",
+    footer = {"%nExamples:%n  ferry gc --dry-run", "  ferry gc --grace PT0S   (no grace: only when nothing else writes)"})
+final class GcCommand extends StoreCommand {
+  @Option(names = "--dry-run", description = "Report what would be removed; remove nothing.")
+  boolean dryRun;
+
+  @Option(names = "--grace", paramLabel = "DURATION", description = "Keep objects and ref-log entries younger than this (ISO-8601, default PT1H).")
+  Duration grace = Duration.ofHours(1);
+
+  @Override
+  int run() throws IOException {
+    try (Repository repo = openRepo()) {
+      GcReport r = repo.gc(grace, dryRun);
+      if (json) {
+        printJson(object().put("dryRun", r.dryRun()).put("live", r.liveObjects()).put("dead", r.deadObjects())
+            .put("deadBytes", r.deadBytes()).put("keptYoung", r.keptYoung()));
+      } else {
+        out().printf("%s %d objects (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
+            r.deadObjects(), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(), grace);
+      }
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,42 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.util.List;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "log", description = "History of a model or ref, newest first: id, time, author, message, sizes.",
+    footer = {"%nExamples:%n  ferry log llama-7b", "  ferry log llama-7b:prod -n 5 --json"})
+final class LogCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "REF") String ref;
+
+  @Option(names = {"-n", "--max-count"}, description = "Show at most N versions (default: all).")
+  int limit = Integer.MAX_VALUE;
+
+  @Override
+  int run() throws IOException {
+    try (Repository repo = openRepo()) {
+      List<VersionRef> log = repo.log(ref, limit);
+      if (json) {
+        ArrayNode arr = JSON.createArrayNode();
+        for (VersionRef v : log) {
+          ShowCommand.versionJson(arr.addObject(), v.id(), v.version());
+        }
+        printJson(arr);
+        return 0;
+      }
+      for (VersionRef r : log) {
+        Version v = r.version();
+        out().printf("%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), Format.time(v.time()),
+            v.author(), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
+            v.message(), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");
+      }
+    }
+    return 0;
+  }
+}

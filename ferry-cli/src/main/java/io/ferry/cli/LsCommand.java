@@ -1,0 +1,48 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.chunk.ChunkId;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.ModelSummary;
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Command;
+
+@Command(name = "ls", description = "List models: head, tags, logical size, number of versions.",
+    footer = {"%nExample:%n  ferry ls --json"})
+final class LsCommand extends StoreCommand {
+  @Override
+  int run() throws IOException {
+    try (Repository repo = openRepo()) {
+      List<ModelSummary> models = repo.models();
+      if (json) {
+        ArrayNode arr = JSON.createArrayNode();
+        for (ModelSummary m : models) {
+          ObjectNode n = arr.addObject().put("model", m.model())
+              .put("head", m.head() == null ? null : m.head().hex()).put("logicalBytes", m.logicalBytes())
+              .put("versions", m.versions());
+          ObjectNode t = n.putObject("tags");
+          m.tags().forEach((k, v) -> t.put(k, v.hex()));
+        }
+        printJson(arr);
+        return 0;
+      }
+      if (models.isEmpty()) {
+        out().println("no models in " + repo.uri());
+        return 0;
+      }
+      out().printf("%-32s %-12s %10s %8s  %s%n", "MODEL", "HEAD", "SIZE", "VERSIONS", "TAGS");
+      for (ModelSummary m : models) {
+        StringBuilder tags = new StringBuilder();
+        for (Map.Entry<String, ChunkId> e : m.tags().entrySet()) {
+          tags.append(tags.length() == 0 ? "" : ", ").append(e.getKey()).append('=').append(e.getValue().shortHex(8));
+        }
+        out().printf("%-32s %-12s %10s %8d  %s%n", m.model(), m.head() == null ? "-" : m.head().shortHex(12),
+            Format.bytes(m.logicalBytes()), m.versions(), tags);
+      }
+    }
+    return 0;
+  }
+}

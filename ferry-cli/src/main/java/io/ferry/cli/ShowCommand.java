@@ -1,0 +1,104 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.TensorInfo;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import io.ferry.version.Version;
+import java.io.IOException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "show", description = "Show a version: files, tensors, metadata, parents, derivation.",
+    footer = {"%nExamples:%n  ferry show llama-7b:candidate", "  ferry show llama-7b@3f2a --json"})
+final class ShowCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "REF") String ref;
+
+  @Option(names = "--no-tensors", description = "Do not list tensors.")
+  boolean noTensors;
+
+  @Override
+  int run() throws IOException {
+    try (Repository repo = openRepo()) {
+      VersionRef r = repo.resolve(ref);
+      Snapshot s = repo.snapshot(r);
+      Version v = r.version();
+      if (json) {
+        ObjectNode n = versionJson(object(), r.id(), v);
+        ArrayNode files = n.putArray("files");
+        for (FileEntry f : s.files()) {
+          ObjectNode fn = files.addObject().put("path", f.path()).put("size", f.size()).put("sha256", f.sha256())
+              .put("format", f.format()).put("chunks", f.chunks().size());
+          if (!f.metadata().isEmpty()) {
+            ObjectNode md = fn.putObject("metadata");
+            f.metadata().forEach(md::put);
+          }
+          if (!noTensors && !f.tensors().isEmpty()) {
+            ArrayNode ts = fn.putArray("tensors");
+            for (TensorInfo t : f.tensors()) {
+              ObjectNode tn = ts.addObject().put("name", t.name()).put("dtype", t.dtype().name())
+                  .put("bytes", t.byteLength());
+              ArrayNode shape = tn.putArray("shape");
+              t.shape().forEach(shape::add);
+            }
+          }
+        }
+        printJson(n);
+        return 0;
+      }
+      out().println("version   " + r.id().hex());
+      out().println("model     " + v.model());
+      for (ChunkId p : v.parents()) {
+        out().println("parent    " + p.hex());
+      }
+      out().println("author    " + v.author());
+      out().println("time      " + Format.time(v.time()));
+      out().println("message   " + v.message());
+      out().println("size      " + Format.bytes(v.stats().logicalBytes()) + " in " + s.files().size() + " files, "
+          + s.tensorCount() + " tensors (" + Format.bytes(v.stats().newStoredBytes()) + " new when pushed)");
+      v.metadata().forEach((k, val) -> out().println("meta      " + k + " = " + val));
+      if (v.derivation() != null) {
+        out().println("derived   " + v.derivation().method() + " " + v.derivation().parameters()
+            + (v.derivation().source() == null ? "" : " from " + v.derivation().source()));
+        v.derivation().metrics().forEach((k, val) -> out().println("metric    " + k + " = " + val));
+      }
+      for (FileEntry f : s.files()) {
+        out().printf("%nfile %s  %s  %s  sha256 %s%n", f.path(), Format.bytes(f.size()), f.format(), f.sha256());
+        f.metadata().forEach((k, val) -> out().println("  metadata " + k + " = " + val));
+        if (!noTensors) {
+          for (TensorInfo t : f.tensors()) {
+            out().printf("  %-48s %-8s %-20s %s%n", t.name(), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
+          }
+        }
+      }
+    }
+    return 0;
+  }
+
+  static ObjectNode versionJson(ObjectNode n, ChunkId id, Version v) {
+    n.put("version", id.hex()).put("model", v.model()).put("time", v.time().toString()).put("author", v.author())
+        .put("message", v.message()).put("seq", v.seq()).put("snapshot", v.snapshot().hex())
+        .put("logicalBytes", v.stats().logicalBytes()).put("newStoredBytes", v.stats().newStoredBytes())
+        .put("files", v.stats().files()).put("tensors", v.stats().tensors());
+    ArrayNode parents = n.putArray("parents");
+    v.parents().forEach(p -> parents.add(p.hex()));
+    if (!v.metadata().isEmpty()) {
+      ObjectNode md = n.putObject("metadata");
+      v.metadata().forEach(md::put);
+    }
+    if (v.derivation() != null) {
+      ObjectNode d = n.putObject("derivation").put("method", v.derivation().method())
+          .put("source", v.derivation().source());
+      ObjectNode p = d.putObject("parameters");
+      v.derivation().parameters().forEach(p::put);
+      ObjectNode m = d.putObject("metrics");
+      v.derivation().metrics().forEach(m::put);
+    }
+    return n;
+  }
+}

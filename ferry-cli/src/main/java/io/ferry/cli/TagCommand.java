@@ -1,0 +1,43 @@
+package io.ferry.cli;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.TagResult;
+import java.io.IOException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "tag", description = "Point a tag at a version; with --expect, only if it still points where expected.",
+    footer = {"%nExamples:%n  ferry tag llama-7b@3f2a prod", "  ferry tag llama-7b:candidate prod --expect 9c1e...(full id)"})
+final class TagCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "REF") String ref;
+
+  @Parameters(index = "1", paramLabel = "TAG") String tag;
+
+  @Option(names = "--expect", paramLabel = "ID", description = "Full version id the tag must point at now (compare-and-swap); exit 4 if not.")
+  String expect;
+
+  @Override
+  int run() throws IOException {
+    ChunkId expected = null;
+    if (expect != null) {
+      if (!ChunkId.isValid(expect)) {
+        throw new InvalidInputException("--expect '" + expect + "' is not a full 64-digit version id");
+      }
+      expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
+    }
+    try (Repository repo = openRepo()) {
+      TagResult r = repo.tag(ref, tag, expected);
+      if (json) {
+        printJson(object().put("ref", r.ref()).put("old", r.oldId() == null ? null : r.oldId().hex())
+            .put("new", r.newId().hex()).put("result", r.result().name()));
+      } else {
+        out().println(tag + " -> " + r.newId().hex() + (r.oldId() == null ? " (new tag)"
+            : r.oldId().equals(r.newId()) ? " (unchanged)" : " (was " + r.oldId().shortHex(12) + ")"));
+      }
+    }
+    return 0;
+  }
+}
