@@ -63,7 +63,8 @@ public interface ChunkStore extends Closeable {
 
   /**
    * Reads {@code length} bytes of the stored object from {@code offset}. The result may be a read-only view (for
-   * example a memory map) that stays valid after the call; its position is 0 and its limit {@code length}.
+   * example a memory map) that stays valid after the call, also if the object is deleted later; its position is 0
+   * and its limit {@code length}. A zero-length read at any offset up to the object's size returns an empty buffer.
    *
    * @throws io.ferry.error.MissingObjectException if the object is absent
    * @throws java.io.EOFException if the range runs past the end of the object
@@ -79,7 +80,11 @@ public interface ChunkStore extends Closeable {
     return read(id, 0, (int) size);
   }
 
-  /** Calls {@code sink} once for every object in the store, in no particular order, streaming. */
+  /**
+   * Calls {@code sink} once for every object in the store, in no particular order, streaming (memory does not grow
+   * with the number of objects). Objects put or deleted during the listing may or may not be reported; puts in
+   * progress are never reported.
+   */
   void list(Consumer<StoredObject> sink) throws IOException;
 
   /** Removes the object; a no-op if it is absent. Used only by gc. */

@@ -29,9 +29,16 @@ public interface RefStore extends Closeable {
   /**
    * Moves {@code name} from {@code expected} to {@code next} if and only if it currently points at {@code expected}.
    *
+   * <p>Outcomes: {@link CasResult#NEW} when an absent (or deleted) ref was created, {@link CasResult#UPDATED},
+   * {@link CasResult#DELETED} when {@code next} is null, {@link CasResult#NO_CHANGE} when the ref already has {@code
+   * next} (nothing is written and nothing is logged), {@link CasResult#LOCK_FAILURE} when it does not have {@code
+   * expected} (nothing is written). A deleted ref keeps its log; {@link #get} and {@link #list} no longer see it.
+   *
    * @param expected the current value, or {@code null} for "must not exist"
    * @param next the new value, or {@code null} to delete the ref
    * @param entry who, when and why; its old and new ids must equal {@code expected} and {@code next}
+   * @throws io.ferry.error.InvalidInputException if the name is not a valid ref name ({@link RefNames#checkRef})
+   * @throws IllegalArgumentException if the entry's ids differ from {@code expected} and {@code next}
    */
   CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException;
 

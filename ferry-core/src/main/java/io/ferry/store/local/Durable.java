@@ -1,0 +1,56 @@
+package io.ferry.store.local;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/** fsync helpers for the local backend: making file contents and directory entries durable. */
+final class Durable {
+  private Durable() {}
+
+  /**
+   * Forces a directory's entries (files created, renamed or removed in it) to disk. On platforms that cannot open a
+   * directory for reading (Windows) this is a no-op, as the OS gives no such handle.
+   */
+  static void syncDirectory(Path dir) throws IOException {
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(dir, StandardOpenOption.READ);
+    } catch (IOException e) {
+      if (System.getProperty("os.name", "").startsWith("Windows")) {
+        return;
+      }
+      throw e;
+    }
+    try (ch) {
+      ch.force(true);
+    }
+  }
+
+  /**
+   * Creates {@code dir} and any missing parents, syncing the parent of every directory it created so that the new
+   * entries survive a crash. Safe to race with other threads and processes creating the same directories.
+   */
+  static void createDirectories(Path dir) throws IOException {
+    if (Files.isDirectory(dir)) {
+      return;
+    }
+    Path parent = dir.getParent();
+    if (parent != null) {
+      createDirectories(parent);
+    }
+    try {
+      Files.createDirectory(dir);
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      if (!Files.isDirectory(dir)) {
+        throw e;
+      }
+      return;
+    }
+    if (parent != null) {
+      syncDirectory(parent);
+    }
+  }
+}

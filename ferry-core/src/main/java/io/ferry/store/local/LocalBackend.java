@@ -1,0 +1,176 @@
+package io.ferry.store.local;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A Ferry store in a directory on local disk: the embedded default ({@code file:} URIs).
+ *
+ * <p>Layout under the root:
+ *
+ * <pre>
+ * ferry-store.json          marker: {"format":"ferry-store","version":1}
+ * objects/ab/cdef...        one file per object: 2 hex digits of fan-out, then the other 62 digits of the id
+ * refs/&lt;ref name&gt;.log      one append-only log per ref, e.g. refs/org/llama/tags/prod.log (see {@link LocalRefStore})
+ * refs/&lt;ref name&gt;.lock     the ref's lock file (OS advisory lock)
+ * tmp/                      temporary files of puts in progress
+ * </pre>
+ *
+ * <p>Several threads and several processes may use one store at once: objects are published with atomic links and
+ * refs are moved under an in-JVM lock plus an OS file lock. Use one {@code LocalBackend} per store and JVM (POSIX file
+ * locks belong to the process, so two instances in one JVM coordinate only through retries on {@link
+ * java.nio.channels.OverlappingFileLockException}, and closing one while the other moves a ref may drop that lock).
+ *
+ * <p>Thread-safe. {@link #close()} releases every file handle and lock; it is idempotent.
+ */
+public final class LocalBackend implements Backend {
+  /** Name of the marker file at the root of a store. */
+  public static final String MARKER = "ferry-store.json";
+  /** The store format version this code writes and reads. */
+  public static final int FORMAT_VERSION = 1;
+
+  static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
+
+  private final Path root;
+  private final String uri;
+  private final LocalChunkStore chunks;
+  private final LocalRefStore refs;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private LocalBackend(Path root) {
+    this.root = root;
+    this.uri = root.toUri().toString();
+    this.chunks = new LocalChunkStore(root.resolve("objects"), root.resolve("tmp"), uri);
+    this.refs = new LocalRefStore(root.resolve("refs"), uri);
+  }
+
+  /**
+   * Opens the store at {@code root}, creating it when {@code options.create()} is set.
+   *
+   * @throws InvalidInputException if there is no store and {@code create} is false, if {@code root} is a regular
+   *     file, if it is a non-empty directory without a marker, or if the marker is not one this code reads
+   */
+  public static LocalBackend open(Path root, StoreOptions options) throws IOException {
+    Path dir = root.toAbsolutePath().normalize();
+    if (Files.isRegularFile(dir)) {
+      throw new InvalidInputException(dir + " is a regular file, not a Ferry store directory");
+    }
+    Path marker = dir.resolve(MARKER);
+    if (Files.isRegularFile(marker)) {
+      checkMarker(marker);
+    } else if (!Files.exists(dir) || isEmptyDirectory(dir)) {
+      if (!options.create()) {
+        throw new InvalidInputException("no Ferry store at " + dir + " (run 'ferry init' or pass --store)");
+      }
+      initialize(dir);
+    } else if (Files.isDirectory(dir)) {
+      throw new InvalidInputException(dir + " is not empty and is not a Ferry store (no " + MARKER
+          + "); refusing to use it");
+    } else {
+      throw new InvalidInputException(dir + " is not a directory, not a Ferry store");
+    }
+    for (String sub : new String[] {"objects", "refs", "tmp"}) {
+      Durable.createDirectories(dir.resolve(sub));
+    }
+    return new LocalBackend(dir);
+  }
+
+  private static boolean isEmptyDirectory(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      return false;
+    }
+    try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+      return !s.iterator().hasNext();
+    }
+  }
+
+  private static void checkMarker(Path marker) throws IOException {
+    JsonNode json;
+    try {
+      json = new ObjectMapper().readTree(Files.readAllBytes(marker));
+    } catch (IOException e) {
+      throw new InvalidInputException(marker + " is not valid JSON: " + e.getMessage(), e);
+    }
+    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
+      throw new InvalidInputException(marker + " is not a Ferry store marker: expected format \"ferry-store\"");
+    }
+    int version = json.path("version").asInt(-1);
+    if (version != FORMAT_VERSION) {
+      throw new InvalidInputException(marker + " has store format version " + json.path("version")
+          + "; this Ferry reads version " + FORMAT_VERSION);
+    }
+  }
+
+  /** Creates the directories and writes the marker last, durably (temp file, fsync, rename, fsync the directory). */
+  private static void initialize(Path dir) throws IOException {
+    Durable.createDirectories(dir);
+    for (String sub : new String[] {"objects", "refs", "tmp"}) {
+      Durable.createDirectories(dir.resolve(sub));
+    }
+    Path tmp = Files.createTempFile(dir.resolve("tmp"), "marker-", ".tmp");
+    try {
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(MARKER_JSON.getBytes(StandardCharsets.UTF_8));
+        while (b.hasRemaining()) {
+          ch.write(b);
+        }
+        ch.force(true);
+      }
+      Files.move(tmp, dir.resolve(MARKER), StandardCopyOption.ATOMIC_MOVE);
+      Durable.syncDirectory(dir);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** The store's root directory. */
+  public Path root() {
+    return root;
+  }
+
+  @Override
+  public ChunkStore chunks() {
+    return chunks;
+  }
+
+  @Override
+  public RefStore refs() {
+    return refs;
+  }
+
+  /** The store's {@code file:} URI. */
+  @Override
+  public String uri() {
+    return uri;
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed.compareAndSet(false, true)) {
+      try {
+        refs.close();
+      } finally {
+        chunks.close();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "LocalBackend[" + uri + "]";
+  }
+}

@@ -1,0 +1,44 @@
+package io.ferry.store.local;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.BackendProvider;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Path;
+
+/**
+ * Opens {@link LocalBackend}s for {@code file:} URIs such as {@code file:/home/me/.ferry/store} or {@code
+ * file:///data/ferry}. Registered for {@link java.util.ServiceLoader} in {@code META-INF/services}.
+ */
+public final class LocalBackendProvider implements BackendProvider {
+  /** Creates the provider; it holds no state. */
+  public LocalBackendProvider() {}
+
+  /** True for {@code file}. */
+  @Override
+  public boolean supports(String scheme) {
+    return "file".equalsIgnoreCase(scheme);
+  }
+
+  /**
+   * Opens the store in the directory named by the URI; see {@link LocalBackend#open}.
+   *
+   * @throws InvalidInputException if the URI is not an absolute {@code file:} URI, or as {@link LocalBackend#open}
+   */
+  @Override
+  public Backend open(URI uri, StoreOptions options) throws IOException {
+    if (uri == null || !supports(uri.getScheme())) {
+      throw new InvalidInputException("'" + uri + "' is not a file: URI");
+    }
+    Path path;
+    try {
+      path = Path.of(uri);
+    } catch (IllegalArgumentException | java.nio.file.FileSystemNotFoundException e) {
+      throw new InvalidInputException("'" + uri + "' is not a usable file: URI (expected file:/absolute/path): "
+          + e.getMessage(), e);
+    }
+    return LocalBackend.open(path, options);
+  }
+}

@@ -1,0 +1,230 @@
+package io.ferry.store.local;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.MissingObjectException;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.function.Consumer;
+
+/**
+ * The objects of a {@link LocalBackend}: one file per object under {@code objects/ab/cdef...}.
+ *
+ * <p>A put writes a unique temporary file in {@code tmp/} with gathering writes, forces it to disk, and publishes it
+ * with a hard link to the final name. {@code link(2)} fails if the name exists, so exactly one of any number of
+ * concurrent puts of one id (threads or processes) creates the object and returns true; the others return false. On
+ * file systems without hard links the fallback is an atomic rename, after which "exactly one true" is not guaranteed
+ * (every put still succeeds and the object is still whole). The temporary file is removed whatever happens.
+ *
+ * <p>Reads of at least {@value #MAP_THRESHOLD} bytes return a read-only memory map of the range (no copy; it stays
+ * valid after the object is deleted, as the mapping holds the inode); smaller reads copy into a heap buffer, which is
+ * cheaper than a mapping for small ranges.
+ *
+ * <p>Thread-safe.
+ */
+final class LocalChunkStore implements ChunkStore {
+  /** Reads of this many bytes or more are memory-mapped. */
+  static final int MAP_THRESHOLD = 64 * 1024;
+
+  private final Path objects;
+  private final Path tmp;
+  private final String uri;
+  private volatile boolean linksUnsupported;
+  private volatile boolean closed;
+
+  LocalChunkStore(Path objects, Path tmp, String uri) {
+    this.objects = objects;
+    this.tmp = tmp;
+    this.uri = uri;
+  }
+
+  @Override
+  public String describe() {
+    return uri;
+  }
+
+  Path pathOf(ChunkId id) {
+    String hex = id.hex();
+    return objects.resolve(hex.substring(0, 2)).resolve(hex.substring(2));
+  }
+
+  @Override
+  public boolean contains(ChunkId id) throws IOException {
+    ensureOpen();
+    return Files.isRegularFile(pathOf(id));
+  }
+
+  @Override
+  public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    ensureOpen();
+    Path target = pathOf(id);
+    if (Files.exists(target)) {
+      return false;
+    }
+    Path temp = Files.createTempFile(tmp, id.shortHex(16) + "-", ".tmp");
+    try {
+      try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+        long remaining = 0;
+        for (ByteBuffer p : parts) {
+          remaining += p.remaining();
+        }
+        while (remaining > 0) {
+          remaining -= ch.write(parts);
+        }
+        ch.force(true);
+      }
+      Path fanOut = target.getParent();
+      Durable.createDirectories(fanOut);
+      boolean created = publish(temp, target);
+      if (created) {
+        Durable.syncDirectory(fanOut);
+      }
+      return created;
+    } finally {
+      Files.deleteIfExists(temp);
+    }
+  }
+
+  private boolean publish(Path temp, Path target) throws IOException {
+    if (!linksUnsupported) {
+      try {
+        Files.createLink(target, temp);
+        return true;
+      } catch (FileAlreadyExistsException e) {
+        return false;
+      } catch (UnsupportedOperationException e) {
+        linksUnsupported = true;
+      } catch (FileSystemException e) {
+        if (Files.exists(target)) {
+          return false;
+        }
+        if (!"Operation not permitted".equals(e.getReason())) {
+          throw e;
+        }
+        linksUnsupported = true;
+      }
+    }
+    if (Files.exists(target)) {
+      return false;
+    }
+    Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+    return true;
+  }
+
+  @Override
+  public long size(ChunkId id) throws IOException {
+    ensureOpen();
+    try {
+      return Files.size(pathOf(id));
+    } catch (NoSuchFileException e) {
+      throw new MissingObjectException(id, uri);
+    }
+  }
+
+  @Override
+  public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    ensureOpen();
+    if (offset < 0 || length < 0) {
+      throw new IllegalArgumentException("negative range: offset " + offset + ", length " + length + " of " + id);
+    }
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(pathOf(id), StandardOpenOption.READ);
+    } catch (NoSuchFileException e) {
+      throw new MissingObjectException(id, uri);
+    }
+    try (ch) {
+      long size = ch.size();
+      if (offset > size || length > size - offset) {
+        throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
+            + ") runs past the end of the object (" + size + " bytes)");
+      }
+      if (length >= MAP_THRESHOLD) {
+        return ch.map(FileChannel.MapMode.READ_ONLY, offset, length);
+      }
+      ByteBuffer out = ByteBuffer.allocate(length);
+      while (out.hasRemaining()) {
+        int n = ch.read(out, offset + out.position());
+        if (n < 0) {
+          throw new EOFException("object " + id + " in " + uri + " ended at byte " + (offset + out.position())
+              + " while reading [" + offset + ", " + (offset + length) + ")");
+        }
+      }
+      return out.flip();
+    }
+  }
+
+  @Override
+  public void list(Consumer<StoredObject> sink) throws IOException {
+    ensureOpen();
+    try (DirectoryStream<Path> fanOuts = Files.newDirectoryStream(objects)) {
+      for (Path fanOut : fanOuts) {
+        String prefix = fanOut.getFileName().toString();
+        if (prefix.length() != 2 || !isLowerHex(prefix) || !Files.isDirectory(fanOut)) {
+          continue;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(fanOut)) {
+          for (Path file : files) {
+            String hex = prefix + file.getFileName();
+            if (hex.length() != ChunkId.HEX_LENGTH || !isLowerHex(hex)) {
+              continue;
+            }
+            BasicFileAttributes attrs;
+            try {
+              attrs = Files.readAttributes(file, BasicFileAttributes.class);
+            } catch (NoSuchFileException deletedMeanwhile) {
+              continue;
+            }
+            if (attrs.isRegularFile()) {
+              sink.accept(new StoredObject(ChunkId.parse(hex), attrs.size(), attrs.lastModifiedTime().toInstant()));
+            }
+          }
+        } catch (NoSuchFileException deletedMeanwhile) {
+          // a fan-out directory removed by hand while listing: nothing to list in it
+        }
+      }
+    }
+  }
+
+  private static boolean isLowerHex(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public void delete(ChunkId id) throws IOException {
+    ensureOpen();
+    Path p = pathOf(id);
+    if (Files.deleteIfExists(p)) {
+      Durable.syncDirectory(p.getParent());
+    }
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException(uri + " is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+  }
+}

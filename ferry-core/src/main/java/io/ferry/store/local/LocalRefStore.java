@@ -1,0 +1,329 @@
+package io.ferry.store.local;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.CasResult;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.stream.Stream;
+
+/**
+ * The refs of a {@link LocalBackend}. <b>The ref's log is the ref</b>: {@code refs/<name>.log} is append-only, one
+ * {@link RefLogFormat} line per move, and the ref's value is the {@code new} id of the last valid line, found by
+ * reading the file backwards from its end (constant time whatever the length of the log).
+ *
+ * <p>{@link #compareAndSet} takes an in-JVM lock (striped by name) and then an OS advisory lock on {@code
+ * refs/<name>.lock}, re-reads the value under both, compares, appends one line and forces it to disk before releasing.
+ * A crash during the append leaves a torn last line (no newline, or a CRC mismatch): readers skip it and the next
+ * writer truncates it under the lock, so a crash at any point leaves either the old or the new value. Lock files are
+ * a separate file that only writers open, because closing any handle of a file drops the process's POSIX locks on it.
+ *
+ * <p>Outcomes that change nothing ({@link CasResult#LOCK_FAILURE}, {@link CasResult#NO_CHANGE}) write nothing and
+ * create no file. A move to the value the ref already has is {@code NO_CHANGE} and is not logged.
+ *
+ * <p>Names map to paths directly ({@code org/llama/tags/prod} becomes {@code refs/org/llama/tags/prod.log}); a
+ * model part ending in {@code .log} or {@code .lock} would collide with a file and is refused.
+ *
+ * <p>Thread-safe; safe to share one store between processes.
+ */
+final class LocalRefStore implements RefStore {
+  private static final String LOG = ".log";
+  private static final String LOCK = ".lock";
+  private static final int STRIPES = 64;
+  private static final int FIRST_TAIL_WINDOW = 4096;
+
+  private final Path refs;
+  private final String uri;
+  private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+  /** Lock file handles, opened once per ref and kept until close (closing one would drop the process's lock). */
+  private final ConcurrentHashMap<String, FileChannel> lockChannels = new ConcurrentHashMap<>();
+  private volatile boolean closed;
+
+  LocalRefStore(Path refs, String uri) {
+    this.refs = refs;
+    this.uri = uri;
+    for (int i = 0; i < STRIPES; i++) {
+      stripes[i] = new ReentrantLock();
+    }
+  }
+
+  private Path file(String name, String suffix) {
+    return refs.resolve(name + suffix);
+  }
+
+  private static String checkName(String name) throws InvalidInputException {
+    RefNames.checkRef(name);
+    String[] parts = name.split("/");
+    for (int i = 0; i < parts.length - 1; i++) {
+      if (parts[i].endsWith(LOG) || parts[i].endsWith(LOCK)) {
+        throw new InvalidInputException("ref name '" + name + "' cannot be stored in a local store: its part '"
+            + parts[i] + "' ends with " + LOG + " or " + LOCK + ", which would collide with a ref's file");
+      }
+    }
+    return name;
+  }
+
+  @Override
+  public Optional<ChunkId> get(String name) throws IOException {
+    ensureOpen();
+    checkName(name);
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(file(name, LOG), StandardOpenOption.READ);
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+    try (ch) {
+      Tail t = readTail(ch);
+      return Optional.ofNullable(t.last == null ? null : t.last.newId());
+    }
+  }
+
+  @Override
+  public CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException {
+    ensureOpen();
+    checkName(name);
+    Objects.requireNonNull(entry, "entry");
+    if (!Objects.equals(entry.oldId(), expected) || !Objects.equals(entry.newId(), next)) {
+      throw new IllegalArgumentException("log entry " + entry + " does not describe the move of '" + name + "' from "
+          + expected + " to " + next);
+    }
+    Path log = file(name, LOG);
+    if (!Files.exists(log)) {
+      if (expected != null) {
+        return CasResult.LOCK_FAILURE;
+      }
+      if (next == null) {
+        return CasResult.NO_CHANGE;
+      }
+    }
+    ReentrantLock stripe = stripes[Math.floorMod(name.hashCode(), STRIPES)];
+    stripe.lock();
+    try {
+      boolean existed = Files.exists(log);
+      if (!existed && expected != null) {
+        return CasResult.LOCK_FAILURE;
+      }
+      try (FileLock ignored = lock(name)) {
+        return moveLocked(log, expected, next, entry);
+      }
+    } finally {
+      stripe.unlock();
+    }
+  }
+
+  private CasResult moveLocked(Path log, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException {
+    boolean created = !Files.exists(log);
+    if (created && (expected != null || next == null)) {
+      return expected != null ? CasResult.LOCK_FAILURE : CasResult.NO_CHANGE;
+    }
+    try (FileChannel ch = created
+        ? FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE)
+        : FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      Tail t = readTail(ch);
+      ChunkId current = t.last == null ? null : t.last.newId();
+      if (!Objects.equals(current, expected)) {
+        return CasResult.LOCK_FAILURE;
+      }
+      if (Objects.equals(current, next)) {
+        return CasResult.NO_CHANGE;
+      }
+      if (t.validEnd < t.size) {
+        ch.truncate(t.validEnd);
+      }
+      ByteBuffer line = ByteBuffer.wrap(RefLogFormat.encode(entry));
+      long pos = t.validEnd;
+      while (line.hasRemaining()) {
+        pos += ch.write(line, pos);
+      }
+      ch.force(created);
+      if (created) {
+        Durable.syncDirectory(log.getParent());
+      }
+      if (current == null) {
+        return CasResult.NEW;
+      }
+      return next == null ? CasResult.DELETED : CasResult.UPDATED;
+    }
+  }
+
+  /** Takes the OS lock of the ref; the caller holds the ref's in-JVM stripe lock. */
+  private FileLock lock(String name) throws IOException {
+    FileChannel ch = lockChannels.get(name);
+    if (ch == null) {
+      Path lockFile = file(name, LOCK);
+      Durable.createDirectories(lockFile.getParent());
+      ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+      lockChannels.put(name, ch);
+      if (closed) {
+        ch.close();
+        ensureOpen();
+      }
+    }
+    while (true) {
+      try {
+        return ch.lock();
+      } catch (OverlappingFileLockException anotherInstanceInThisJvm) {
+        LockSupport.parkNanos(200_000);
+        if (Thread.interrupted()) {
+          Thread.currentThread().interrupt();
+          throw new InterruptedIOException("interrupted while waiting for the lock of ref '" + name + "' in " + uri);
+        }
+      }
+    }
+  }
+
+  @Override
+  public List<String> list(String prefix) throws IOException {
+    ensureOpen();
+    String p = prefix == null ? "" : prefix;
+    List<String> names = new ArrayList<>();
+    try (Stream<Path> files = Files.walk(refs)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        String rel = refs.relativize(f).toString().replace(f.getFileSystem().getSeparator(), "/");
+        if (rel.endsWith(LOG)) {
+          String name = rel.substring(0, rel.length() - LOG.length());
+          if (name.startsWith(p) && RefNames.isValidRef(name) && Files.isRegularFile(f)) {
+            names.add(name);
+          }
+        }
+      }
+    } catch (java.io.UncheckedIOException e) {
+      throw e.getCause();
+    }
+    List<String> out = new ArrayList<>();
+    for (String name : names) {
+      if (get(name).isPresent()) {
+        out.add(name);
+      }
+    }
+    out.sort(null);
+    return out;
+  }
+
+  @Override
+  public List<RefLogEntry> log(String name) throws IOException {
+    ensureOpen();
+    checkName(name);
+    Path log = file(name, LOG);
+    byte[] all;
+    try {
+      all = Files.readAllBytes(log);
+    } catch (NoSuchFileException e) {
+      return List.of();
+    }
+    List<RefLogEntry> out = new ArrayList<>();
+    long damagedAt = -1;
+    int from = 0;
+    for (int i = 0; i < all.length; i++) {
+      if (all[i] == '\n') {
+        RefLogEntry e = RefLogFormat.decode(all, from, i);
+        if (e == null) {
+          if (damagedAt < 0) {
+            damagedAt = from;
+          }
+        } else {
+          if (damagedAt >= 0) {
+            throw new IOException("ref log " + log + " in " + uri + " is damaged: the line at byte " + damagedAt
+                + " is not a valid entry (CRC or JSON), and valid entries follow it");
+          }
+          out.add(e);
+        }
+        from = i + 1;
+      }
+    }
+    return out;
+  }
+
+  /** The last valid entry of a log, where it ends, and the file's size. */
+  private record Tail(RefLogEntry last, long validEnd, long size) {}
+
+  /**
+   * Reads the log backwards from its end until a valid line is found: bytes after the last newline and lines that
+   * fail their CRC are skipped (a torn append). Reads a few KiB in the usual case.
+   */
+  private static Tail readTail(FileChannel ch) throws IOException {
+    long size = ch.size();
+    int window = (int) Math.min(size, FIRST_TAIL_WINDOW);
+    while (true) {
+      long start = size - window;
+      byte[] buf = new byte[window];
+      ByteBuffer b = ByteBuffer.wrap(buf);
+      while (b.hasRemaining()) {
+        if (ch.read(b, start + b.position()) < 0) {
+          throw new IOException("ref log shrank while reading it");
+        }
+      }
+      int nl = lastNewline(buf, window - 1);
+      while (nl >= 0) {
+        int prev = lastNewline(buf, nl - 1);
+        if (prev < 0 && start > 0) {
+          break;
+        }
+        RefLogEntry e = RefLogFormat.decode(buf, prev + 1, nl);
+        if (e != null) {
+          return new Tail(e, start + nl + 1, size);
+        }
+        nl = prev;
+      }
+      if (start == 0) {
+        return new Tail(null, 0, size);
+      }
+      window = (int) Math.min(size, Math.min((long) window * 4, Integer.MAX_VALUE - 64));
+    }
+  }
+
+  private static int lastNewline(byte[] buf, int from) {
+    for (int i = from; i >= 0; i--) {
+      if (buf[i] == '\n') {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException(uri + " is closed");
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    closed = true;
+    IOException first = null;
+    for (FileChannel ch : lockChannels.values()) {
+      try {
+        ch.close();
+      } catch (IOException e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
+    }
+    lockChannels.clear();
+    if (first != null) {
+      throw first;
+    }
+  }
+}

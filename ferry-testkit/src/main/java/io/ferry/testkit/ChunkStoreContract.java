@@ -1,0 +1,415 @@
+package io.ferry.testkit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.MissingObjectException;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import java.io.EOFException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The contract of {@link ChunkStore}, which every backend must pass (like Lucene's {@code BaseDirectoryTestCase}). A
+ * backend's test extends this class and implements {@link #newBackend}; backend-specific tests go in the subclass.
+ *
+ * <p>Random sizes and contents come from a seeded random; a failing test reports its seed ({@code -Dferry.seed=}).
+ */
+public abstract class ChunkStoreContract {
+  /** The test's seeded random. */
+  @RegisterExtension protected final TestRandom random = new TestRandom();
+
+  /** A fresh empty directory for the backend under test. */
+  @TempDir protected Path scratch;
+
+  /** The backend under test, opened before each test and closed after it. */
+  protected Backend backend;
+
+  /** {@code backend.chunks()}. */
+  protected ChunkStore store;
+
+  /**
+   * Opens a new, empty backend for one test. {@code scratch} is an empty directory the backend may use (or ignore,
+   * e.g. a remote backend using a fresh bucket or keyspace per test).
+   */
+  protected abstract Backend newBackend(Path scratch) throws Exception;
+
+  /**
+   * Whether, of concurrent puts of one id, exactly one returns true. Backends that can only say "created or not
+   * known" (e.g. an object store without conditional writes) may return false here, documenting why; then the test
+   * checks that at least one put returns true.
+   */
+  protected boolean putReportsCreationExactlyOnce() {
+    return true;
+  }
+
+  @BeforeEach
+  final void openBackend() throws Exception {
+    backend = newBackend(scratch);
+    store = backend.chunks();
+  }
+
+  @AfterEach
+  final void closeBackend() throws Exception {
+    if (backend != null) {
+      backend.close();
+    }
+  }
+
+  /** Random content of {@code n} bytes. */
+  protected byte[] content(int n) {
+    return random.bytes(n);
+  }
+
+  /** Puts content under its SHA-256 and returns the id. */
+  protected ChunkId putContent(byte[] content) throws Exception {
+    ChunkId id = ChunkId.of(content);
+    assertThat(store.put(id, ByteBuffer.wrap(content))).as("put of new object %s", id).isTrue();
+    return id;
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
+  }
+
+  @Test
+  void putThenGetReturnsTheContent() throws Exception {
+    byte[] c = content(1000 + random.random().nextInt(5000));
+    ChunkId id = ChunkId.of(c);
+    assertThat(store.contains(id)).isFalse();
+    assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
+    assertThat(store.contains(id)).isTrue();
+    assertThat(store.size(id)).isEqualTo(c.length);
+    ByteBuffer got = store.get(id);
+    assertThat(got.position()).isZero();
+    assertThat(got.limit()).isEqualTo(c.length);
+    assertThat(bytes(got)).isEqualTo(c);
+  }
+
+  @Test
+  void secondPutIsANoOpAndKeepsTheFirstContent() throws Exception {
+    byte[] first = content(3000);
+    ChunkId id = putContent(first);
+    assertThat(store.put(id, ByteBuffer.wrap(first))).as("put of existing object").isFalse();
+    assertThat(store.put(id, ByteBuffer.wrap(content(10)))).as("put of existing id, other bytes").isFalse();
+    assertThat(bytes(store.get(id))).isEqualTo(first);
+    assertThat(store.size(id)).isEqualTo(first.length);
+  }
+
+  @Test
+  void emptyObject() throws Exception {
+    ChunkId id = putContent(new byte[0]);
+    assertThat(store.contains(id)).isTrue();
+    assertThat(store.size(id)).isZero();
+    assertThat(store.get(id).remaining()).isZero();
+    assertThat(store.read(id, 0, 0).remaining()).isZero();
+    assertThatThrownBy(() -> store.read(id, 0, 1)).isInstanceOf(EOFException.class);
+    List<StoredObject> listed = listAll();
+    assertThat(listed).extracting(StoredObject::id).containsExactly(id);
+    assertThat(listed.get(0).size()).isZero();
+  }
+
+  @Test
+  void oneByteObject() throws Exception {
+    byte[] c = {(byte) random.random().nextInt()};
+    ChunkId id = putContent(c);
+    assertThat(store.size(id)).isEqualTo(1);
+    assertThat(bytes(store.get(id))).isEqualTo(c);
+    assertThat(bytes(store.read(id, 1, 0))).isEmpty();
+  }
+
+  @Test
+  void multiMebibyteObject() throws Exception {
+    int n = 5 * 1024 * 1024 + random.random().nextInt(1 << 20);
+    byte[] c = content(n);
+    ChunkId id = putContent(c);
+    assertThat(store.size(id)).isEqualTo(n);
+    assertThat(store.get(id)).isEqualTo(ByteBuffer.wrap(c));
+    int off = random.random().nextInt(n / 2);
+    int len = random.random().nextInt(n - off);
+    assertThat(store.read(id, off, len)).isEqualTo(ByteBuffer.wrap(c, off, len));
+  }
+
+  @Test
+  void putConcatenatesGatheredParts() throws Exception {
+    Random r = random.random();
+    List<ByteBuffer> parts = new ArrayList<>();
+    ByteBuffer expected = ByteBuffer.allocate(200_000);
+    for (int i = 0; i < 12; i++) {
+      int n = i % 4 == 0 ? 0 : r.nextInt(16_000);
+      byte[] b = content(n + 7);
+      expected.put(b, 7, n);
+      ByteBuffer part;
+      if (i % 2 == 0) {
+        part = ByteBuffer.allocateDirect(b.length).put(b).flip();
+      } else {
+        part = ByteBuffer.wrap(b);
+      }
+      parts.add(part.position(7));
+    }
+    expected.flip();
+    ChunkId id = ChunkId.of(expected);
+    assertThat(store.put(id, parts.toArray(ByteBuffer[]::new))).isTrue();
+    assertThat(store.size(id)).isEqualTo(expected.remaining());
+    assertThat(store.get(id)).isEqualTo(expected);
+  }
+
+  @Test
+  void rangeReadsOfSmallAndLargeObjects() throws Exception {
+    for (int n : new int[] {100, 70_000, 300_000 + random.random().nextInt(100_000)}) {
+      byte[] c = content(n);
+      ChunkId id = putContent(c);
+      assertRange(id, c, 0, Math.min(n, 10));
+      assertRange(id, c, 0, n);
+      assertRange(id, c, n / 3, n / 3);
+      assertRange(id, c, n - 5, 5);
+      assertRange(id, c, n, 0);
+      assertRange(id, c, n / 2, 0);
+      assertRange(id, c, 1, n - 1);
+      for (int i = 0; i < 20; i++) {
+        int off = random.random().nextInt(n + 1);
+        assertRange(id, c, off, random.random().nextInt(n - off + 1));
+      }
+      assertThatThrownBy(() -> store.read(id, n - 1, 2)).isInstanceOf(EOFException.class)
+          .hasMessageContaining(id.hex());
+      assertThatThrownBy(() -> store.read(id, n + 1, 0)).isInstanceOf(EOFException.class);
+      assertThatThrownBy(() -> store.read(id, 0, n + 1)).isInstanceOf(EOFException.class);
+      assertThatThrownBy(() -> store.read(id, Long.MAX_VALUE - 2, 10)).isInstanceOf(EOFException.class);
+    }
+  }
+
+  private void assertRange(ChunkId id, byte[] c, long off, int len) throws Exception {
+    ByteBuffer got = store.read(id, off, len);
+    assertThat(got.position()).as("position of read(%d, %d)", off, len).isZero();
+    assertThat(got.limit()).as("limit of read(%d, %d)", off, len).isEqualTo(len);
+    assertThat(got).as("read(%d, %d) of %d bytes", off, len, c.length)
+        .isEqualTo(ByteBuffer.wrap(c, (int) off, len));
+  }
+
+  @Test
+  void missingObjectIsReported() throws Exception {
+    ChunkId id = ChunkId.of(content(10));
+    assertThat(store.contains(id)).isFalse();
+    assertThatThrownBy(() -> store.read(id, 0, 1)).isInstanceOfSatisfying(MissingObjectException.class,
+        e -> assertThat(e.id()).isEqualTo(id));
+    assertThatThrownBy(() -> store.size(id)).isInstanceOfSatisfying(MissingObjectException.class,
+        e -> assertThat(e.id()).isEqualTo(id));
+    assertThatThrownBy(() -> store.get(id)).isInstanceOf(MissingObjectException.class)
+        .hasMessageContaining(id.hex());
+  }
+
+  @Test
+  void missingListsAbsentIdsInOrder() throws Exception {
+    ChunkId a = putContent(content(10));
+    ChunkId b = ChunkId.of(content(11));
+    ChunkId c = putContent(content(12));
+    ChunkId d = ChunkId.of(content(13));
+    assertThat(store.missing(List.of(d, a, b, c))).containsExactly(d, b);
+    assertThat(store.missing(List.of())).isEmpty();
+  }
+
+  @Test
+  void deleteRemovesAndIsIdempotent() throws Exception {
+    ChunkId keep = putContent(content(100));
+    byte[] c = content(200);
+    ChunkId id = putContent(c);
+    store.delete(id);
+    assertThat(store.contains(id)).isFalse();
+    assertThatThrownBy(() -> store.get(id)).isInstanceOf(MissingObjectException.class);
+    assertThat(listAll()).extracting(StoredObject::id).containsExactly(keep);
+    store.delete(id);
+    store.delete(ChunkId.of(content(5)));
+    assertThat(store.put(id, ByteBuffer.wrap(c))).as("put after delete creates again").isTrue();
+    assertThat(bytes(store.get(id))).isEqualTo(c);
+  }
+
+  @Test
+  void listReportsEveryObjectWithItsSize() throws Exception {
+    Map<ChunkId, Integer> expected = new HashMap<>();
+    for (int i = 0; i < 50; i++) {
+      byte[] c = content(random.random().nextInt(3000));
+      expected.put(putContent(c), c.length);
+    }
+    Map<ChunkId, Long> listed = new HashMap<>();
+    store.list(o -> {
+      assertThat(o.modified()).isNotNull();
+      assertThat(listed.put(o.id(), o.size())).as("listed twice: %s", o.id()).isNull();
+    });
+    assertThat(listed).hasSize(expected.size());
+    expected.forEach((id, n) -> assertThat(listed.get(id)).as("size of %s", id).isEqualTo(n.longValue()));
+  }
+
+  @Test
+  void listStreamsTwoThousandObjects() throws Exception {
+    Set<ChunkId> expected = new HashSet<>();
+    for (int i = 0; i < 2000; i++) {
+      expected.add(putContent(content(32 + random.random().nextInt(64))));
+    }
+    Set<ChunkId> seen = new HashSet<>();
+    int[] calls = {0};
+    store.list(o -> {
+      calls[0]++;
+      seen.add(o.id());
+    });
+    assertThat(calls[0]).isEqualTo(expected.size());
+    assertThat(seen).isEqualTo(expected);
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void concurrentPutsOfOneIdAllSucceedAndOneCreates() throws Exception {
+    int threads = 8;
+    for (int round = 0; round < 5; round++) {
+      byte[] c = content(100_000 + random.random().nextInt(200_000));
+      ChunkId id = ChunkId.of(c);
+      CyclicBarrier start = new CyclicBarrier(threads);
+      List<Callable<Boolean>> tasks = new ArrayList<>();
+      for (int t = 0; t < threads; t++) {
+        tasks.add(() -> {
+          start.await(30, TimeUnit.SECONDS);
+          return store.put(id, ByteBuffer.wrap(c));
+        });
+      }
+      int created = 0;
+      for (Future<Boolean> f : runAll(tasks)) {
+        if (f.get()) {
+          created++;
+        }
+      }
+      if (putReportsCreationExactlyOnce()) {
+        assertThat(created).as("puts that returned true in round %d", round).isEqualTo(1);
+      } else {
+        assertThat(created).as("puts that returned true in round %d", round).isGreaterThanOrEqualTo(1);
+      }
+      assertThat(store.get(id)).isEqualTo(ByteBuffer.wrap(c));
+    }
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void concurrentPutsOfManyIdsAreAllListed() throws Exception {
+    int threads = 8;
+    int perThread = 100;
+    Set<ChunkId> expected = ConcurrentHashMap.newKeySet();
+    List<Callable<Boolean>> tasks = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      long seed = random.random().nextLong();
+      tasks.add(() -> {
+        Random r = new Random(seed);
+        for (int i = 0; i < perThread; i++) {
+          byte[] c = new byte[r.nextInt(2000)];
+          r.nextBytes(c);
+          ChunkId id = ChunkId.of(c);
+          store.put(id, ByteBuffer.wrap(c));
+          expected.add(id);
+        }
+        return true;
+      });
+    }
+    for (Future<Boolean> f : runAll(tasks)) {
+      f.get();
+    }
+    assertThat(listAll()).extracting(StoredObject::id).containsExactlyInAnyOrderElementsOf(expected);
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void readersNeverSeeAPartialObject() throws Exception {
+    byte[] c = content(4 * 1024 * 1024);
+    ChunkId id = ChunkId.of(c);
+    AtomicBoolean done = new AtomicBoolean();
+    List<Callable<Boolean>> tasks = new ArrayList<>();
+    tasks.add(() -> {
+      try {
+        return store.put(id, ByteBuffer.wrap(c));
+      } finally {
+        done.set(true);
+      }
+    });
+    for (int t = 0; t < 3; t++) {
+      tasks.add(() -> {
+        int seen = 0;
+        while (!done.get() || seen == 0) {
+          try {
+            ByteBuffer b = store.get(id);
+            assertThat(b.remaining()).as("size of a read that raced the put").isEqualTo(c.length);
+            assertThat(b.get(c.length - 1)).isEqualTo(c[c.length - 1]);
+            seen++;
+          } catch (MissingObjectException notYetPublished) {
+            // the put has not published the object yet: fine, as long as no prefix is ever visible
+          }
+        }
+        return true;
+      });
+    }
+    for (Future<Boolean> f : runAll(tasks)) {
+      f.get();
+    }
+    assertThat(store.get(id)).isEqualTo(ByteBuffer.wrap(c));
+  }
+
+  @Test
+  void readResultStaysValidAfterDelete() throws Exception {
+    byte[] c = content(100_000);
+    ChunkId id = putContent(c);
+    ByteBuffer b = store.get(id);
+    store.delete(id);
+    assertThat(b).isEqualTo(ByteBuffer.wrap(c));
+  }
+
+  @Test
+  void closeTwiceIsHarmless() throws Exception {
+    putContent(content(10));
+    backend.close();
+    backend.close();
+    backend = null;
+  }
+
+  /** Lists every object of the store. */
+  protected List<StoredObject> listAll() throws Exception {
+    List<StoredObject> out = Collections.synchronizedList(new ArrayList<>());
+    store.list(out::add);
+    return out;
+  }
+
+  /** Runs the tasks on their own threads and waits for all of them. */
+  protected static <T> List<Future<T>> runAll(List<Callable<T>> tasks) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(tasks.size());
+    try {
+      List<Future<T>> futures = pool.invokeAll(tasks, 100, TimeUnit.SECONDS);
+      for (Future<T> f : futures) {
+        assertThat(f.isCancelled()).as("a task timed out").isFalse();
+      }
+      return futures;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+}

@@ -1,0 +1,36 @@
+package io.ferry.testkit;
+
+import io.ferry.chunk.ChunkId;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+
+/**
+ * A snapshot of a directory tree for "this failed operation changed nothing" assertions: every file and directory
+ * under the root, by relative path, with the SHA-256 of each file's content ({@code "dir"} for directories).
+ */
+public final class DirectoryState {
+  private DirectoryState() {}
+
+  /** The state of the tree under {@code root}, sorted by path. */
+  public static Map<String, String> of(Path root) throws IOException {
+    Map<String, String> out = new TreeMap<>();
+    try (Stream<Path> s = Files.walk(root)) {
+      s.forEach(p -> {
+        String rel = root.relativize(p).toString();
+        try {
+          out.put(rel, Files.isDirectory(p) ? "dir" : ChunkId.of(Files.readAllBytes(p)).hex());
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      });
+    } catch (UncheckedIOException e) {
+      throw e.getCause();
+    }
+    return out;
+  }
+}

@@ -1,0 +1,75 @@
+package io.ferry.testkit;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.store.Backend;
+import io.ferry.store.BackendProvider;
+import io.ferry.store.CasResult;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.StoreOptions;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.ServiceLoader;
+
+/**
+ * Child-process main class for {@link RefStoreContract}'s multi-process test: opens the store named by a URI through
+ * {@link ServiceLoader}, then moves one ref {@code count} times, each time with read, compare-and-swap, retry on
+ * {@link CasResult#LOCK_FAILURE}, to a fresh value {@code sha256(label + ":" + i)}; the log entry's {@code why} is
+ * {@code label + " " + i}.
+ *
+ * <p>Usage: {@code RefMover <store uri> <ref name> <count> <label>}. Exits 0 when all moves succeeded, 1 on a fault
+ * (printed to stderr), 2 on bad arguments.
+ */
+public final class RefMover {
+  private RefMover() {}
+
+  /** Runs the mover; see the class comment for arguments and exit codes. */
+  public static void main(String[] args) {
+    if (args.length != 4) {
+      System.err.println("usage: RefMover <store uri> <ref name> <count> <label>");
+      System.exit(2);
+    }
+    try {
+      run(URI.create(args[0]), args[1], Integer.parseInt(args[2]), args[3]);
+    } catch (Throwable t) {
+      t.printStackTrace();
+      System.exit(1);
+    }
+    System.exit(0);
+  }
+
+  /** Does the moves in this process; returns the number of lost races (retries). */
+  public static long run(URI uri, String ref, int count, String label) throws Exception {
+    long retries = 0;
+    try (Backend backend = open(uri)) {
+      for (int i = 0; i < count; i++) {
+        ChunkId next = ChunkId.of((label + ":" + i).getBytes(StandardCharsets.UTF_8));
+        while (true) {
+          Optional<ChunkId> cur = backend.refs().get(ref);
+          ChunkId expected = cur.orElse(null);
+          RefLogEntry e = new RefLogEntry(expected, next, label, Instant.now(), label + " " + i);
+          CasResult r = backend.refs().compareAndSet(ref, expected, next, e);
+          if (r.isSuccess()) {
+            if (r == CasResult.NO_CHANGE) {
+              throw new IllegalStateException("move " + i + " of " + label + " to a fresh value returned NO_CHANGE");
+            }
+            break;
+          }
+          retries++;
+        }
+      }
+    }
+    return retries;
+  }
+
+  /** Opens the store with the first {@link BackendProvider} on the class path that supports the URI's scheme. */
+  public static Backend open(URI uri) throws java.io.IOException {
+    for (BackendProvider p : ServiceLoader.load(BackendProvider.class)) {
+      if (p.supports(uri.getScheme())) {
+        return p.open(uri, StoreOptions.existing());
+      }
+    }
+    throw new IllegalArgumentException("no BackendProvider on the class path supports '" + uri.getScheme() + "'");
+  }
+}

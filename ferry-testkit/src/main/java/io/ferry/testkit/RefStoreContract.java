@@ -1,0 +1,315 @@
+package io.ferry.testkit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefStore;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The contract of {@link RefStore}, which every backend must pass. A backend's test extends this class and
+ * implements {@link #newBackend}; for the multi-process test it may override {@link #storeUri}.
+ *
+ * <p>Decisions this contract pins down for every backend:
+ *
+ * <ul>
+ *   <li>A move to the value the ref already has returns {@link CasResult#NO_CHANGE} and is <b>not</b> logged (like
+ *       git's reflog, which records moves, not attempts).
+ *   <li>Deleting a ref appends an entry with {@code new = null}; the ref is then absent for {@code get} and {@code
+ *       list}, its log remains, and it can be created again with {@code expected = null}.
+ *   <li>Log times are kept to at least millisecond precision.
+ * </ul>
+ */
+public abstract class RefStoreContract {
+  /** The test's seeded random. */
+  @RegisterExtension protected final TestRandom random = new TestRandom();
+
+  /** A fresh empty directory for the backend under test. */
+  @TempDir protected Path scratch;
+
+  /** The backend under test, opened before each test and closed after it. */
+  protected Backend backend;
+
+  /** {@code backend.refs()}. */
+  protected RefStore refs;
+
+  /** Opens a new, empty backend for one test; see {@link ChunkStoreContract#newBackend}. */
+  protected abstract Backend newBackend(Path scratch) throws Exception;
+
+  /**
+   * The URI by which another process opens the same store through {@link java.util.ServiceLoader} (see {@link
+   * RefMover}); by default {@link Backend#uri()}.
+   */
+  protected URI storeUri(Backend backend) throws Exception {
+    return URI.create(backend.uri());
+  }
+
+  @BeforeEach
+  final void openBackend() throws Exception {
+    backend = newBackend(scratch);
+    refs = backend.refs();
+  }
+
+  @AfterEach
+  final void closeBackend() throws Exception {
+    if (backend != null) {
+      backend.close();
+    }
+  }
+
+  /** A distinct id for a name. */
+  protected static ChunkId id(String s) {
+    return ChunkId.of(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static Instant now() {
+    return Instant.now().truncatedTo(ChronoUnit.MILLIS);
+  }
+
+  /** Moves {@code name} from {@code expected} to {@code next} with a log entry by "test". */
+  protected CasResult cas(String name, ChunkId expected, ChunkId next) throws Exception {
+    return refs.compareAndSet(name, expected, next, new RefLogEntry(expected, next, "test", now(), "move"));
+  }
+
+  @Test
+  void absentRefIsEmpty() throws Exception {
+    assertThat(refs.get("llama/head")).isEmpty();
+    assertThat(refs.log("llama/head")).isEmpty();
+    assertThat(refs.list("")).isEmpty();
+  }
+
+  @Test
+  void createWithExpectedNull() throws Exception {
+    ChunkId a = id("a");
+    assertThat(cas("llama/head", null, a)).isEqualTo(CasResult.NEW);
+    assertThat(refs.get("llama/head")).contains(a);
+    assertThat(cas("llama/head", null, id("b"))).isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(refs.get("llama/head")).contains(a);
+    assertThat(refs.log("llama/head")).hasSize(1);
+  }
+
+  @Test
+  void updateNeedsTheCurrentValue() throws Exception {
+    ChunkId a = id("a");
+    ChunkId b = id("b");
+    ChunkId c = id("c");
+    cas("llama/tags/prod", null, a);
+    assertThat(cas("llama/tags/prod", a, b)).isEqualTo(CasResult.UPDATED);
+    assertThat(refs.get("llama/tags/prod")).contains(b);
+    List<RefLogEntry> before = refs.log("llama/tags/prod");
+    assertThat(cas("llama/tags/prod", a, c)).as("stale expected value").isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(cas("llama/tags/prod", c, c)).as("wrong expected, same next").isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(cas("llama/tags/prod", c, null)).as("delete with wrong expected").isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(refs.get("llama/tags/prod")).contains(b);
+    assertThat(refs.log("llama/tags/prod")).isEqualTo(before);
+  }
+
+  @Test
+  void expectedValueOnAbsentRefFails() throws Exception {
+    assertThat(cas("llama/head", id("a"), id("b"))).isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(cas("llama/head", id("a"), null)).isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(refs.get("llama/head")).isEmpty();
+    assertThat(refs.log("llama/head")).isEmpty();
+    assertThat(refs.list("")).isEmpty();
+  }
+
+  @Test
+  void sameValueIsNoChangeAndNotLogged() throws Exception {
+    ChunkId a = id("a");
+    cas("llama/head", null, a);
+    assertThat(cas("llama/head", a, a)).isEqualTo(CasResult.NO_CHANGE);
+    assertThat(refs.get("llama/head")).contains(a);
+    assertThat(refs.log("llama/head")).hasSize(1);
+    assertThat(cas("other/head", null, null)).as("absent stays absent").isEqualTo(CasResult.NO_CHANGE);
+    assertThat(refs.list("")).containsExactly("llama/head");
+  }
+
+  @Test
+  void deleteThenRecreate() throws Exception {
+    ChunkId a = id("a");
+    ChunkId b = id("b");
+    cas("llama/tags/prod", null, a);
+    cas("llama/head", null, a);
+    assertThat(cas("llama/tags/prod", a, null)).isEqualTo(CasResult.DELETED);
+    assertThat(refs.get("llama/tags/prod")).isEmpty();
+    assertThat(refs.list("")).containsExactly("llama/head");
+    assertThat(refs.list("llama/tags/")).isEmpty();
+    assertThat(cas("llama/tags/prod", a, b)).as("move of a deleted ref").isEqualTo(CasResult.LOCK_FAILURE);
+    assertThat(cas("llama/tags/prod", null, null)).isEqualTo(CasResult.NO_CHANGE);
+    assertThat(cas("llama/tags/prod", null, b)).isEqualTo(CasResult.NEW);
+    assertThat(refs.get("llama/tags/prod")).contains(b);
+    List<RefLogEntry> log = refs.log("llama/tags/prod");
+    assertThat(log).extracting(RefLogEntry::oldId).containsExactly(null, a, null);
+    assertThat(log).extracting(RefLogEntry::newId).containsExactly(a, null, b);
+  }
+
+  @Test
+  void logKeepsEveryMoveOldestFirst() throws Exception {
+    ChunkId a = id("a");
+    ChunkId b = id("b");
+    Instant t1 = now().minusSeconds(60);
+    Instant t2 = now();
+    String why = "promote: eval 0.91 → 0.93\nsecond line \"quoted\" ∆";
+    assertThat(refs.compareAndSet("org/llama/tags/prod", null, a, new RefLogEntry(null, a, "alice", t1, "first")))
+        .isEqualTo(CasResult.NEW);
+    assertThat(refs.compareAndSet("org/llama/tags/prod", a, b, new RefLogEntry(a, b, "bob@example.org", t2, why)))
+        .isEqualTo(CasResult.UPDATED);
+    assertThat(refs.log("org/llama/tags/prod")).containsExactly(
+        new RefLogEntry(null, a, "alice", t1, "first"),
+        new RefLogEntry(a, b, "bob@example.org", t2, why));
+    assertThat(refs.log("org/llama/head")).isEmpty();
+  }
+
+  @Test
+  void listByPrefixIsSorted() throws Exception {
+    List<String> names = List.of("org/model/tags/v1", "org/model/head", "org/model/tags/prod", "org/other/head",
+        "model/head", "model/tags/Prod-2", "org/model2/head");
+    for (String n : names) {
+      assertThat(cas(n, null, id(n))).isEqualTo(CasResult.NEW);
+    }
+    assertThat(refs.list("org/model/")).containsExactly("org/model/head", "org/model/tags/prod",
+        "org/model/tags/v1");
+    assertThat(refs.list("org/model/tags/")).containsExactly("org/model/tags/prod", "org/model/tags/v1");
+    assertThat(refs.list("")).isEqualTo(names.stream().sorted().toList());
+    assertThat(refs.list("org/")).hasSize(5);
+    assertThat(refs.list("nothing/")).isEmpty();
+    for (String n : names) {
+      assertThat(refs.get(n)).as(n).contains(id(n));
+    }
+  }
+
+  @Test
+  void invalidNamesAreRejected() throws Exception {
+    for (String bad : new String[] {"", "llama", "llama/", "/llama/head", "../llama/head", "llama/../head",
+        "Llama/head", "a/b/c/head", "llama/tags/head/tags/x", "llama/tags/", "llama/tags/.hidden", "llama/tags/a/b",
+        "llama\u0000/head", "llama/heads", "llama/tags/x y"}) {
+      assertThatThrownBy(() -> refs.get(bad)).as("get('%s')", bad).isInstanceOf(InvalidInputException.class);
+      assertThatThrownBy(() -> cas(bad, null, id("a"))).as("cas('%s')", bad)
+          .isInstanceOf(InvalidInputException.class);
+      assertThatThrownBy(() -> refs.log(bad)).as("log('%s')", bad).isInstanceOf(InvalidInputException.class);
+    }
+    assertThat(refs.list("")).isEmpty();
+  }
+
+  @Test
+  @Timeout(value = 300, unit = TimeUnit.SECONDS)
+  void contendedIncrementsLoseNoMove() throws Exception {
+    int threads = 8;
+    int moves = 200;
+    String ref = "llama/tags/counter";
+    CyclicBarrier start = new CyclicBarrier(threads);
+    List<Callable<Integer>> tasks = new ArrayList<>();
+    for (int t = 0; t < threads; t++) {
+      int thread = t;
+      tasks.add(() -> {
+        start.await(30, TimeUnit.SECONDS);
+        int lost = 0;
+        for (int i = 0; i < moves; i++) {
+          ChunkId next = id("t" + thread + ":" + i);
+          while (true) {
+            ChunkId cur = refs.get(ref).orElse(null);
+            CasResult r = cas(ref, cur, next);
+            if (r == CasResult.NEW || r == CasResult.UPDATED) {
+              break;
+            }
+            assertThat(r).as("outcome of a move to a fresh value").isEqualTo(CasResult.LOCK_FAILURE);
+            lost++;
+          }
+        }
+        return lost;
+      });
+    }
+    for (Future<Integer> f : ChunkStoreContract.runAll(tasks)) {
+      f.get();
+    }
+    assertChained(ref, threads * moves);
+  }
+
+  @Test
+  @Timeout(value = 600, unit = TimeUnit.SECONDS)
+  void twoProcessesMovingOneRefLoseNoMove() throws Exception {
+    int moves = 1000;
+    String ref = "org/llama/tags/prod";
+    URI uri = storeUri(backend);
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<Process> children = new ArrayList<>();
+    List<Path> logs = new ArrayList<>();
+    for (String label : List.of("p1", "p2")) {
+      Path out = Files.createTempFile("refmover-" + label + "-", ".log");
+      logs.add(out);
+      children.add(new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-cp",
+          System.getProperty("java.class.path"), RefMover.class.getName(), uri.toString(), ref,
+          Integer.toString(moves), label)
+          .redirectErrorStream(true).redirectOutput(out.toFile()).start());
+    }
+    try {
+      for (int i = 0; i < children.size(); i++) {
+        Process p = children.get(i);
+        assertThat(p.waitFor(500, TimeUnit.SECONDS)).as("child %d finished", i).isTrue();
+        assertThat(p.exitValue()).as("exit code of child %d; its output:%n%s", i, Files.readString(logs.get(i)))
+            .isZero();
+      }
+    } finally {
+      for (Process p : children) {
+        p.destroyForcibly();
+      }
+      for (Path l : logs) {
+        Files.deleteIfExists(l);
+      }
+    }
+    List<RefLogEntry> log = assertChained(ref, 2 * moves);
+    Map<String, Integer> perLabel = new HashMap<>();
+    for (RefLogEntry e : log) {
+      String[] why = e.why().split(" ");
+      int i = Integer.parseInt(why[1]);
+      int prev = perLabel.getOrDefault(why[0], -1);
+      assertThat(i).as("moves of %s in order", why[0]).isEqualTo(prev + 1);
+      perLabel.put(why[0], i);
+    }
+    assertThat(perLabel).containsOnlyKeys("p1", "p2");
+  }
+
+  /** Asserts the ref's log holds exactly {@code moves} moves, each from the previous one's value; returns it. */
+  protected List<RefLogEntry> assertChained(String ref, int moves) throws Exception {
+    List<RefLogEntry> log = refs.log(ref);
+    assertThat(log).as("entries in the log of %s", ref).hasSize(moves);
+    ChunkId prev = null;
+    Set<ChunkId> seen = new HashSet<>();
+    for (int i = 0; i < log.size(); i++) {
+      RefLogEntry e = log.get(i);
+      assertThat(e.oldId()).as("old of entry %d equals new of entry %d", i, i - 1).isEqualTo(prev);
+      assertThat(e.newId()).as("new of entry %d", i).isNotNull();
+      assertThat(seen.add(e.newId())).as("value of entry %d is fresh", i).isTrue();
+      prev = e.newId();
+    }
+    assertThat(refs.get(ref)).isEqualTo(Optional.ofNullable(prev));
+    return log;
+  }
+}
