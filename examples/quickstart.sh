@@ -13,7 +13,7 @@ python3 "$root/examples/make_model.py" "$work/tiny-llama-ft" --finetune
 
 step ferry init;                                       "$ferry" init
 step ferry push tiny-llama tiny-llama -m base;         v1=$("$ferry" push "$work/tiny-llama" tiny-llama -m "base"); echo "$v1"
-step ferry push tiny-llama tiny-llama -m base (again); "$ferry" push "$work/tiny-llama" tiny-llama -m "base"
+step "ferry push tiny-llama tiny-llama -m base   (again: up to date)"; "$ferry" push "$work/tiny-llama" tiny-llama -m "base"
 step ferry push tiny-llama-ft tiny-llama:candidate;    v2=$("$ferry" push "$work/tiny-llama-ft" tiny-llama:candidate -m "fine-tune"); echo "$v2"
 step ferry tag "tiny-llama@${v1:0:8}" prod;            "$ferry" tag "tiny-llama@${v1:0:8}" prod
 step ferry tag tiny-llama:candidate prod --expect v1;  "$ferry" tag tiny-llama:candidate prod --expect "$v1"

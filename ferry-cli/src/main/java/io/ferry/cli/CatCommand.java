@@ -20,7 +20,6 @@ final class CatCommand extends StoreCommand {
       FileOutputStream stdout = new FileOutputStream(FileDescriptor.out);
       FileChannel ch = stdout.getChannel();
       repo.cat(ref, ch);
-      ch.force(false);
     } catch (IOException e) {
       if ("Broken pipe".equals(e.getMessage())) {
         return 0;
