@@ -1,5 +1,6 @@
 package io.ferry.cli;
 
+import io.ferry.repo.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
 import java.io.IOException;
@@ -19,10 +20,13 @@ final class PullCommand extends StoreCommand {
   @Option(names = "--verify", description = "Re-hash every byte with SHA-256 (frame checksums are always checked).")
   boolean verify;
 
+  @Option(names = "--fsync", description = "Force every file to disk before it gets its final name.")
+  boolean fsync;
+
   @Override
   int run() throws IOException {
     try (Repository repo = openRepo()) {
-      VersionRef v = repo.pull(ref, dest, verify, progress());
+      VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress()));
       if (json) {
         printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)
             .put("bytes", v.version().stats().logicalBytes()));

@@ -489,8 +489,8 @@ public final class Repository implements Closeable {
 
   // ---------------------------------------------------------------- pull, cat, read
 
-  /** Writes the version's files into {@code dest}, byte-identical; with {@code verify}, SHA-256 of every byte. */
-  public VersionRef pull(String refText, Path dest, boolean verify, TransferListener listener) throws IOException {
+  /** Writes the version's files (or the one file of {@code ref//path}) into {@code dest}, byte-identical. */
+  public VersionRef pull(String refText, Path dest, PullOptions opts) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = resolve(spec);
     Snapshot s = db.snapshot(v.version().snapshot());
@@ -500,9 +500,9 @@ public final class Repository implements Closeable {
       s = new Snapshot(List.of(f));
     }
     try {
-      new Puller(db, pool, listener).pull(s, db.locator(v.version().packs()), dest, verify);
+      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts);
     } finally {
-      listener.done();
+      opts.listener().done();
     }
     return v;
   }

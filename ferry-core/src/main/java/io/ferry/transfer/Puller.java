@@ -4,6 +4,7 @@ import io.ferry.chunk.Frame;
 import io.ferry.codec.Codec;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.repo.ObjectDatabase;
+import io.ferry.repo.PullOptions;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
@@ -25,7 +26,8 @@ import java.util.concurrent.Future;
 /**
  * Writes a snapshot's files into a directory: plans every chunk, fetches them with the repository's workers, checks
  * each frame's CRC (and with {@code verify} the SHA-256 of every byte), and writes with positional writes into
- * preallocated temporary files that get their final names only when complete and synced. Memory stays bounded: a
+ * preallocated temporary files that get their final names only when complete (and, with {@link
+ * PullOptions#fsync()}, forced to disk). Memory stays bounded: a
  * stored chunk is read as a memory map (local) or a buffer per worker, and compressed chunks decode straight into a
  * map of the destination.
  */
@@ -41,7 +43,9 @@ public final class Puller {
   }
 
   /** Pulls every file of the snapshot into {@code dest}, replacing files of the same names. */
-  public void pull(Snapshot snapshot, ObjectDatabase.Locator locator, Path dest, boolean verify) throws IOException {
+  public void pull(Snapshot snapshot, ObjectDatabase.Locator locator, Path dest, PullOptions opts)
+      throws IOException {
+    boolean verify = opts.verify();
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
     }
@@ -95,7 +99,9 @@ public final class Puller {
         }
       }
       for (int i = 0; i < finals.size(); i++) {
-        open.get(i).force(true);
+        if (opts.fsync()) {
+          open.get(i).force(true);
+        }
         open.get(i).close();
         Files.move(temps.get(i), finals.get(i), StandardCopyOption.ATOMIC_MOVE,
             StandardCopyOption.REPLACE_EXISTING);
