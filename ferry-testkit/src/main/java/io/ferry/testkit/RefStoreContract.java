@@ -71,6 +71,16 @@ public abstract class RefStoreContract {
     return URI.create(backend.uri());
   }
 
+  /** Settings the child processes of the multi-process test open the store with; none by default. */
+  protected Map<String, String> storeSettings(Backend backend) throws Exception {
+    return Map.of();
+  }
+
+  /** Extra JVM options for the child processes (e.g. {@code --add-opens}); none by default. */
+  protected List<String> childJvmOptions() {
+    return List.of();
+  }
+
   @BeforeEach
   final void openBackend() throws Exception {
     backend = newBackend(scratch);
@@ -188,6 +198,18 @@ public abstract class RefStoreContract {
   }
 
   @Test
+  void entryMustDescribeTheMove() throws Exception {
+    ChunkId a = id("a");
+    cas("llama/head", null, a);
+    assertThatThrownBy(() -> refs.compareAndSet("llama/head", a, id("b"),
+        new RefLogEntry(a, id("c"), "test", now(), "wrong new id"))).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> refs.compareAndSet("llama/head", a, id("b"),
+        new RefLogEntry(null, id("b"), "test", now(), "wrong old id"))).isInstanceOf(IllegalArgumentException.class);
+    assertThat(refs.get("llama/head")).contains(a);
+    assertThat(refs.log("llama/head")).hasSize(1);
+  }
+
+  @Test
   void listByPrefixIsSorted() throws Exception {
     List<String> names = List.of("org/model/tags/v1", "org/model/head", "org/model/tags/prod", "org/other/head",
         "model/head", "model/tags/Prod-2", "org/model2/head");
@@ -264,10 +286,12 @@ public abstract class RefStoreContract {
     for (String label : List.of("p1", "p2")) {
       Path out = Files.createTempFile("refmover-" + label + "-", ".log");
       logs.add(out);
-      children.add(new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-cp",
-          System.getProperty("java.class.path"), RefMover.class.getName(), uri.toString(), ref,
-          Integer.toString(moves), label)
-          .redirectErrorStream(true).redirectOutput(out.toFile()).start());
+      List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1"));
+      command.addAll(childJvmOptions());
+      command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
+          uri.toString(), ref, Integer.toString(moves), label));
+      storeSettings(backend).forEach((k, v) -> command.add(k + "=" + v));
+      children.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start());
     }
     try {
       for (int i = 0; i < children.size(); i++) {

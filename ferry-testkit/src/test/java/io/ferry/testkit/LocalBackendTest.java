@@ -324,6 +324,18 @@ class LocalBackendTest {
   }
 
   @Test
+  void openingRemovesStaleTemporaryFilesOnly() throws IOException {
+    backend.close();
+    Path stale = Files.writeString(root.resolve("tmp/0123456789abcdef-1.tmp"), "left by a crash");
+    Files.setLastModifiedTime(stale, java.nio.file.attribute.FileTime.from(
+        Instant.now().minus(java.time.Duration.ofHours(LocalBackend.STALE_TEMP_HOURS + 1))));
+    Path fresh = Files.writeString(root.resolve("tmp/0123456789abcdef-2.tmp"), "a put in progress");
+    backend = LocalBackend.open(root, StoreOptions.existing());
+    assertThat(stale).doesNotExist();
+    assertThat(fresh).exists();
+  }
+
+  @Test
   void closedBackendRefusesUse() throws IOException {
     backend.close();
     assertThatThrownBy(() -> backend.refs().get("llama/head")).isInstanceOf(IllegalStateException.class);
