@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -279,19 +280,12 @@ public abstract class RefStoreContract {
   void twoProcessesMovingOneRefLoseNoMove() throws Exception {
     int moves = 1000;
     String ref = "org/llama/tags/prod";
-    URI uri = storeUri(backend);
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<Process> children = new ArrayList<>();
     List<Path> logs = new ArrayList<>();
     for (String label : List.of("p1", "p2")) {
       Path out = Files.createTempFile("refmover-" + label + "-", ".log");
       logs.add(out);
-      List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1"));
-      command.addAll(childJvmOptions());
-      command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
-          uri.toString(), ref, Integer.toString(moves), label));
-      storeSettings(backend).forEach((k, v) -> command.add(k + "=" + v));
-      children.add(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start());
+      children.add(startMover(ref, moves, label, out));
     }
     try {
       for (int i = 0; i < children.size(); i++) {
@@ -318,6 +312,44 @@ public abstract class RefStoreContract {
       perLabel.put(why[0], i);
     }
     assertThat(perLabel).containsOnlyKeys("p1", "p2");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void aMoverKilledMidwayLeavesAConsistentRef() throws Exception {
+    String ref = "llama/tags/crash";
+    Path out = Files.createTempFile("refmover-victim-", ".log");
+    Process p = startMover(ref, 1_000_000, "victim", out);
+    try {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (refs.log(ref).size() < 100) {
+        assertThat(p.isAlive()).as("mover still running; its output:%n%s", Files.readString(out)).isTrue();
+        assertThat(System.nanoTime()).as("mover made 100 moves within 60 s").isLessThan(deadline);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+      }
+    } finally {
+      p.destroyForcibly();
+      p.waitFor(30, TimeUnit.SECONDS);
+      Files.deleteIfExists(out);
+    }
+    List<RefLogEntry> log = assertChained(ref, refs.log(ref).size());
+    ChunkId last = log.get(log.size() - 1).newId();
+    assertThat(cas(ref, last, id("after the crash"))).isEqualTo(CasResult.UPDATED);
+    assertThat(refs.log(ref)).hasSize(log.size() + 1);
+  }
+
+  /**
+   * Starts a {@link RefMover} child JVM on this store, its output going to {@code out}: the same class path, the
+   * {@link #childJvmOptions()}, the {@link #storeUri} and the {@link #storeSettings}.
+   */
+  protected Process startMover(String ref, int moves, String label, Path out) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1"));
+    command.addAll(childJvmOptions());
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
+        storeUri(backend).toString(), ref, Integer.toString(moves), label));
+    storeSettings(backend).forEach((k, v) -> command.add(k + "=" + v));
+    return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
   }
 
   /** Asserts the ref's log holds exactly {@code moves} moves, each from the previous one's value; returns it. */
