@@ -263,7 +263,7 @@ class LocalBackendTest {
   }
 
   @Test
-  void tenThousandEntryLogResolvesInWellUnderAMillisecond() throws IOException {
+  void tenThousandEntryLogResolvesInUnderTwoMilliseconds() throws IOException {
     String ref = "llama/head";
     ChunkId prev = id("0");
     cas(ref, null, prev);
@@ -287,7 +287,7 @@ class LocalBackendTest {
     }
     Arrays.sort(nanos);
     assertThat(nanos[nanos.length / 2]).as("median nanoseconds of get() on a 10,001-entry log")
-        .isLessThan(1_000_000L);
+        .isLessThan(2_000_000L);
     assertThat(cas(ref, prev, id("last"))).isEqualTo(CasResult.UPDATED);
   }
 
