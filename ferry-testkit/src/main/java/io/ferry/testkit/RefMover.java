@@ -9,6 +9,8 @@ import io.ferry.store.StoreOptions;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.ServiceLoader;
 
@@ -18,20 +20,30 @@ import java.util.ServiceLoader;
  * {@link CasResult#LOCK_FAILURE}, to a fresh value {@code sha256(label + ":" + i)}; the log entry's {@code why} is
  * {@code label + " " + i}.
  *
- * <p>Usage: {@code RefMover <store uri> <ref name> <count> <label>}. Exits 0 when all moves succeeded, 1 on a fault
- * (printed to stderr), 2 on bad arguments.
+ * <p>Usage: {@code RefMover <store uri> <ref name> <count> <label> [key=value...]}; the optional pairs are the
+ * {@link StoreOptions#settings()} to open the store with. Exits 0 when all moves succeeded, 1 on a fault (printed to
+ * stderr), 2 on bad arguments.
  */
 public final class RefMover {
   private RefMover() {}
 
   /** Runs the mover; see the class comment for arguments and exit codes. */
   public static void main(String[] args) {
-    if (args.length != 4) {
-      System.err.println("usage: RefMover <store uri> <ref name> <count> <label>");
+    if (args.length < 4) {
+      System.err.println("usage: RefMover <store uri> <ref name> <count> <label> [key=value...]");
       System.exit(2);
     }
+    Map<String, String> settings = new HashMap<>();
+    for (int i = 4; i < args.length; i++) {
+      int eq = args[i].indexOf('=');
+      if (eq <= 0) {
+        System.err.println("setting '" + args[i] + "' is not key=value");
+        System.exit(2);
+      }
+      settings.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+    }
     try {
-      run(URI.create(args[0]), args[1], Integer.parseInt(args[2]), args[3]);
+      run(URI.create(args[0]), new StoreOptions(false, settings), args[1], Integer.parseInt(args[2]), args[3]);
     } catch (Throwable t) {
       t.printStackTrace();
       System.exit(1);
@@ -40,9 +52,9 @@ public final class RefMover {
   }
 
   /** Does the moves in this process; returns the number of lost races (retries). */
-  public static long run(URI uri, String ref, int count, String label) throws Exception {
+  public static long run(URI uri, StoreOptions options, String ref, int count, String label) throws Exception {
     long retries = 0;
-    try (Backend backend = open(uri)) {
+    try (Backend backend = open(uri, options)) {
       for (int i = 0; i < count; i++) {
         ChunkId next = ChunkId.of((label + ":" + i).getBytes(StandardCharsets.UTF_8));
         while (true) {
@@ -64,10 +76,10 @@ public final class RefMover {
   }
 
   /** Opens the store with the first {@link BackendProvider} on the class path that supports the URI's scheme. */
-  public static Backend open(URI uri) throws java.io.IOException {
+  public static Backend open(URI uri, StoreOptions options) throws java.io.IOException {
     for (BackendProvider p : ServiceLoader.load(BackendProvider.class)) {
       if (p.supports(uri.getScheme())) {
-        return p.open(uri, StoreOptions.existing());
+        return p.open(uri, options);
       }
     }
     throw new IllegalArgumentException("no BackendProvider on the class path supports '" + uri.getScheme() + "'");

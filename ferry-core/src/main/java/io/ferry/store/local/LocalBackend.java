@@ -31,9 +31,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * </pre>
  *
  * <p>Several threads and several processes may use one store at once: objects are published with atomic links and
- * refs are moved under an in-JVM lock plus an OS file lock. Use one {@code LocalBackend} per store and JVM (POSIX file
- * locks belong to the process, so two instances in one JVM coordinate only through retries on {@link
- * java.nio.channels.OverlappingFileLockException}, and closing one while the other moves a ref may drop that lock).
+ * refs are moved under an in-JVM lock plus an OS file lock. Use one {@code LocalBackend} per store and JVM: POSIX file
+ * locks belong to the process, so two instances in one JVM exclude each other only through the JVM's overlap check,
+ * and one instance closing its lock file can drop the OS lock the other holds (see {@link LocalRefStore}).
+ *
+ * <p>Temporary files of puts that crashed are removed when the store is opened, once older than {@value
+ * #STALE_TEMP_HOURS} hours (younger ones may belong to a put in progress in another process).
  *
  * <p>Thread-safe. {@link #close()} releases every file handle and lock; it is idempotent.
  */
@@ -42,6 +45,9 @@ public final class LocalBackend implements Backend {
   public static final String MARKER = "ferry-store.json";
   /** The store format version this code writes and reads. */
   public static final int FORMAT_VERSION = 1;
+
+  /** Age after which a temporary file is considered left over by a crash. */
+  public static final int STALE_TEMP_HOURS = 24;
 
   static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
 
@@ -86,7 +92,9 @@ public final class LocalBackend implements Backend {
     for (String sub : new String[] {"objects", "refs", "tmp"}) {
       Durable.createDirectories(dir.resolve(sub));
     }
-    return new LocalBackend(dir);
+    LocalBackend backend = new LocalBackend(dir);
+    backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
+    return backend;
   }
 
   private static boolean isEmptyDirectory(Path dir) throws IOException {
@@ -121,9 +129,10 @@ public final class LocalBackend implements Backend {
     for (String sub : new String[] {"objects", "refs", "tmp"}) {
       Durable.createDirectories(dir.resolve(sub));
     }
-    Path tmp = Files.createTempFile(dir.resolve("tmp"), "marker-", ".tmp");
+    Path tmp = dir.resolve("tmp").resolve("marker-" + Long.toHexString(System.nanoTime()) + "-"
+        + ProcessHandle.current().pid() + LocalChunkStore.TEMP_SUFFIX);
     try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(MARKER_JSON.getBytes(StandardCharsets.UTF_8));
         while (b.hasRemaining()) {
           ch.write(b);

@@ -17,13 +17,17 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 
 /**
  * The objects of a {@link LocalBackend}: one file per object under {@code objects/ab/cdef...}.
  *
  * <p>A put writes a unique temporary file in {@code tmp/} with gathering writes, forces it to disk, and publishes it
- * with a hard link to the final name. {@code link(2)} fails if the name exists, so exactly one of any number of
+ * with a hard link to the final name (files get the default permissions of the process, so a store can be shared by
+ * a group). {@code link(2)} fails if the name exists, so exactly one of any number of
  * concurrent puts of one id (threads or processes) creates the object and returns true; the others return false. On
  * file systems without hard links the fallback is an atomic rename, after which "exactly one true" is not guaranteed
  * (every put still succeeds and the object is still whole). The temporary file is removed whatever happens.
@@ -37,6 +41,8 @@ import java.util.function.Consumer;
 final class LocalChunkStore implements ChunkStore {
   /** Reads of this many bytes or more are memory-mapped. */
   static final int MAP_THRESHOLD = 64 * 1024;
+
+  static final String TEMP_SUFFIX = ".tmp";
 
   private final Path objects;
   private final Path tmp;
@@ -73,9 +79,10 @@ final class LocalChunkStore implements ChunkStore {
     if (Files.exists(target)) {
       return false;
     }
-    Path temp = Files.createTempFile(tmp, id.shortHex(16) + "-", ".tmp");
+    Path temp = tmp.resolve(id.shortHex(16) + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
+        + TEMP_SUFFIX);
     try {
-      try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+      try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
         long remaining = 0;
         for (ByteBuffer p : parts) {
           remaining += p.remaining();
@@ -215,6 +222,27 @@ final class LocalChunkStore implements ChunkStore {
     if (Files.deleteIfExists(p)) {
       Durable.syncDirectory(p.getParent());
     }
+  }
+
+  /**
+   * Deletes temporary files in {@code tmp/} last modified longer ago than {@code age}: what puts interrupted by a
+   * crash left behind. Returns how many were deleted.
+   */
+  int removeTemporaryFilesOlderThan(Duration age) throws IOException {
+    Instant cutoff = Instant.now().minus(age);
+    int removed = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp, "*" + TEMP_SUFFIX)) {
+      for (Path f : files) {
+        try {
+          if (Files.getLastModifiedTime(f).toInstant().isBefore(cutoff) && Files.deleteIfExists(f)) {
+            removed++;
+          }
+        } catch (NoSuchFileException finishedMeanwhile) {
+          // its put completed or failed and removed it
+        }
+      }
+    }
+    return removed;
   }
 
   private void ensureOpen() {

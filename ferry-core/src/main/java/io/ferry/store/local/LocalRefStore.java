@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -20,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.stream.Stream;
@@ -33,8 +31,13 @@ import java.util.stream.Stream;
  * <p>{@link #compareAndSet} takes an in-JVM lock (striped by name) and then an OS advisory lock on {@code
  * refs/<name>.lock}, re-reads the value under both, compares, appends one line and forces it to disk before releasing.
  * A crash during the append leaves a torn last line (no newline, or a CRC mismatch): readers skip it and the next
- * writer truncates it under the lock, so a crash at any point leaves either the old or the new value. Lock files are
- * a separate file that only writers open, because closing any handle of a file drops the process's POSIX locks on it.
+ * writer truncates it under the lock, so a crash at any point leaves either the old or the new value. OS locks are
+ * released by the kernel when a process dies, so a crash never leaves a ref locked. The lock is on a separate file
+ * that only writers open, because closing any handle of a file drops the process's POSIX locks on that file; and the
+ * lock file is opened and closed per move under the stripe lock, so open handles do not grow with the number of refs.
+ * Hence: use one {@code LocalBackend} per store in one JVM. A second one is still excluded (the JVM reports the
+ * overlap and the move waits), but its closing of a lock file may drop the OS lock held by the first, letting a third
+ * process in.
  *
  * <p>Outcomes that change nothing ({@link CasResult#LOCK_FAILURE}, {@link CasResult#NO_CHANGE}) write nothing and
  * create no file. A move to the value the ref already has is {@code NO_CHANGE} and is not logged.
@@ -53,8 +56,6 @@ final class LocalRefStore implements RefStore {
   private final Path refs;
   private final String uri;
   private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
-  /** Lock file handles, opened once per ref and kept until close (closing one would drop the process's lock). */
-  private final ConcurrentHashMap<String, FileChannel> lockChannels = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
   LocalRefStore(Path refs, String uri) {
@@ -118,11 +119,10 @@ final class LocalRefStore implements RefStore {
     ReentrantLock stripe = stripes[Math.floorMod(name.hashCode(), STRIPES)];
     stripe.lock();
     try {
-      boolean existed = Files.exists(log);
-      if (!existed && expected != null) {
+      if (expected != null && !Files.exists(log)) {
         return CasResult.LOCK_FAILURE;
       }
-      try (FileLock ignored = lock(name)) {
+      try (FileChannel lock = lockedChannel(name)) {
         return moveLocked(log, expected, next, entry);
       }
     } finally {
@@ -165,29 +165,33 @@ final class LocalRefStore implements RefStore {
     }
   }
 
-  /** Takes the OS lock of the ref; the caller holds the ref's in-JVM stripe lock. */
-  private FileLock lock(String name) throws IOException {
-    FileChannel ch = lockChannels.get(name);
-    if (ch == null) {
-      Path lockFile = file(name, LOCK);
-      Durable.createDirectories(lockFile.getParent());
-      ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
-      lockChannels.put(name, ch);
-      if (closed) {
-        ch.close();
-        ensureOpen();
-      }
-    }
-    while (true) {
-      try {
-        return ch.lock();
-      } catch (OverlappingFileLockException anotherInstanceInThisJvm) {
-        LockSupport.parkNanos(200_000);
-        if (Thread.interrupted()) {
-          Thread.currentThread().interrupt();
-          throw new InterruptedIOException("interrupted while waiting for the lock of ref '" + name + "' in " + uri);
+  /**
+   * Opens the ref's lock file and takes the OS lock on it; the caller holds the ref's stripe lock, so no other thread
+   * of this store has the lock file open, and closing the channel afterwards cannot drop a lock this process holds.
+   * Another {@code LocalBackend} of the same store in this JVM shows up as {@link OverlappingFileLockException}: then
+   * wait, keeping the channel open, until it releases.
+   */
+  private FileChannel lockedChannel(String name) throws IOException {
+    Path lockFile = file(name, LOCK);
+    Durable.createDirectories(lockFile.getParent());
+    FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+    try {
+      while (true) {
+        try {
+          ch.lock();
+          return ch;
+        } catch (OverlappingFileLockException anotherInstanceInThisJvm) {
+          LockSupport.parkNanos(200_000);
+          if (Thread.interrupted()) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for the lock of ref '" + name + "' in "
+                + uri);
+          }
         }
       }
+    } catch (IOException | RuntimeException e) {
+      ch.close();
+      throw e;
     }
   }
 
@@ -195,8 +199,12 @@ final class LocalRefStore implements RefStore {
   public List<String> list(String prefix) throws IOException {
     ensureOpen();
     String p = prefix == null ? "" : prefix;
+    Path base = walkBase(p);
+    if (!Files.isDirectory(base)) {
+      return List.of();
+    }
     List<String> names = new ArrayList<>();
-    try (Stream<Path> files = Files.walk(refs)) {
+    try (Stream<Path> files = Files.walk(base)) {
       for (Path f : (Iterable<Path>) files::iterator) {
         String rel = refs.relativize(f).toString().replace(f.getFileSystem().getSeparator(), "/");
         if (rel.endsWith(LOG)) {
@@ -217,6 +225,20 @@ final class LocalRefStore implements RefStore {
     }
     out.sort(null);
     return out;
+  }
+
+  /** The directory that holds every ref starting with {@code prefix}: its part up to the last '/' when safe. */
+  private Path walkBase(String prefix) {
+    int slash = prefix.lastIndexOf('/');
+    if (slash <= 0) {
+      return refs;
+    }
+    for (String part : prefix.substring(0, slash).split("/", -1)) {
+      if (part.isEmpty() || part.equals(".") || part.equals("..") || !part.matches("[A-Za-z0-9._-]+")) {
+        return refs;
+      }
+    }
+    return refs.resolve(prefix.substring(0, slash));
   }
 
   @Override
@@ -261,6 +283,16 @@ final class LocalRefStore implements RefStore {
    * fail their CRC are skipped (a torn append). Reads a few KiB in the usual case.
    */
   private static Tail readTail(FileChannel ch) throws IOException {
+    while (true) {
+      Tail t = tryReadTail(ch);
+      if (t != null) {
+        return t;
+      }
+    }
+  }
+
+  /** One attempt of {@link #readTail}; null if the file shrank meanwhile (a writer truncated a torn tail). */
+  private static Tail tryReadTail(FileChannel ch) throws IOException {
     long size = ch.size();
     int window = (int) Math.min(size, FIRST_TAIL_WINDOW);
     while (true) {
@@ -269,7 +301,7 @@ final class LocalRefStore implements RefStore {
       ByteBuffer b = ByteBuffer.wrap(buf);
       while (b.hasRemaining()) {
         if (ch.read(b, start + b.position()) < 0) {
-          throw new IOException("ref log shrank while reading it");
+          return null;
         }
       }
       int nl = lastNewline(buf, window - 1);
@@ -307,23 +339,7 @@ final class LocalRefStore implements RefStore {
   }
 
   @Override
-  public void close() throws IOException {
+  public void close() {
     closed = true;
-    IOException first = null;
-    for (FileChannel ch : lockChannels.values()) {
-      try {
-        ch.close();
-      } catch (IOException e) {
-        if (first == null) {
-          first = e;
-        } else {
-          first.addSuppressed(e);
-        }
-      }
-    }
-    lockChannels.clear();
-    if (first != null) {
-      throw first;
-    }
   }
 }
