@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     description = "Stores, versions and loads AI model weights: content-addressed, deduplicated, verified.",
     subcommands = {CommandLine.HelpCommand.class, InitCommand.class, PushCommand.class, PullCommand.class,
         LsCommand.class, LogCommand.class, ShowCommand.class, DiffCommand.class, TagCommand.class,
-        RollbackCommand.class, CatCommand.class, VerifyCommand.class, GcCommand.class, StatsCommand.class},
+        RollbackCommand.class, CatCommand.class, CopyCommand.class, VerifyCommand.class, GcCommand.class, StatsCommand.class},
     footerHeading = "%nStores:%n",
     footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
         "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",

@@ -33,6 +33,14 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")
   boolean verbose;
 
+  @Option(names = "--store-option", paramLabel = "KEY=VALUE",
+      description = "A backend setting, e.g. dfs.replication=3 (repeatable).")
+  java.util.Map<String, String> storeSettings = new java.util.LinkedHashMap<>();
+
+  @Option(names = "--s3-endpoint", paramLabel = "URL",
+      description = "Endpoint of an S3-compatible store (path-style access); default $FERRY_S3_ENDPOINT, else AWS.")
+  String s3Endpoint;
+
   @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: 2 x cores, at least 4).")
   Integer parallelism;
 
@@ -79,7 +87,21 @@ abstract class StoreCommand implements Callable<Integer> {
     if (parallelism != null) {
       o = o.withParallelism(parallelism);
     }
-    return Ferry.open(store, storeOptions, o);
+    return Ferry.open(store, storeOptions.withSettings(settings()), o);
+  }
+
+  /** Backend settings from the options. */
+  java.util.Map<String, String> settings() {
+    java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
+    if (s3Endpoint != null) {
+      all.put("s3.endpoint", s3Endpoint);
+    }
+    return all;
+  }
+
+  RepositoryOptions repositoryOptions() {
+    RepositoryOptions o = RepositoryOptions.defaults();
+    return parallelism == null ? o : o.withParallelism(parallelism);
   }
 
   ObjectNode object() {

@@ -530,6 +530,72 @@ public final class Repository implements Closeable {
     return db.snapshot(v.version().snapshot());
   }
 
+  // ---------------------------------------------------------------- copy between stores
+
+  /**
+   * Copies the version {@code refText} names, with every ancestor the target lacks, to another store, sending only
+   * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
+   * of the version; else {@link ConflictException}) and, for {@code model:tag}, the target's tag.
+   */
+  public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
+      throws IOException {
+    RefSpec spec = RefSpec.parse(refText);
+    VersionRef v = resolve(spec);
+    io.ferry.transfer.Copier copier = new io.ferry.transfer.Copier(db, target.backend.chunks(), pool, verify,
+        listener);
+    List<ChunkId> sent;
+    try {
+      sent = copier.copy(v.id());
+    } finally {
+      listener.done();
+    }
+    List<String> moved = new ArrayList<>();
+    String head = RefNames.head(spec.model());
+    for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+      Optional<ChunkId> cur = target.refs.get(head);
+      if (cur.isPresent() && (cur.get().equals(v.id()) || isAncestor(v.id(), cur.get()))) {
+        break;
+      }
+      if (cur.isPresent() && !isAncestor(cur.get(), v.id())) {
+        throw new ConflictException("head of " + spec.model() + " in " + target.uri() + " is "
+            + cur.get().shortHex(12) + ", which is not in the history of " + v.id().shortHex(12)
+            + "; copy a tag instead, or reconcile the histories");
+      }
+      CasResult r = target.refs.compareAndSet(head, cur.orElse(null), v.id(), new RefLogEntry(cur.orElse(null),
+          v.id(), options.author(), options.clock().instant(), "copy from " + uri()));
+      if (r.isSuccess()) {
+        moved.add(head);
+        break;
+      }
+    }
+    if (spec.tag() != null) {
+      target.moveTag(RefNames.tag(spec.model(), spec.tag()), v.id(), null, options.author(), "copy from " + uri());
+      moved.add(RefNames.tag(spec.model(), spec.tag()));
+    }
+    return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
+  }
+
+  /** Whether {@code ancestor} is {@code id} or in its history (all parents), in this store. */
+  private boolean isAncestor(ChunkId ancestor, ChunkId id) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    Set<ChunkId> seen = new HashSet<>();
+    todo.add(id);
+    while (!todo.isEmpty()) {
+      ChunkId c = todo.pop();
+      if (c.equals(ancestor)) {
+        return true;
+      }
+      if (seen.add(c)) {
+        try {
+          todo.addAll(db.version(c).parents());
+        } catch (MissingObjectException e) {
+          // a version this store does not hold cannot be on the path
+        }
+      }
+    }
+    return false;
+  }
+
   // ---------------------------------------------------------------- verify, gc, stats
 
   /**

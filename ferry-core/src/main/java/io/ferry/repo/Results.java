@@ -68,4 +68,7 @@ public final class Results {
 
   /** A ref log entry with the ref it belongs to. */
   public record RefMove(String ref, RefLogEntry entry) {}
+
+  /** Outcome of copying a version to another store. */
+  public record CopyResult(ChunkId version, int versionsSent, long objectsSent, long bytesSent, List<String> refsMoved) {}
 }

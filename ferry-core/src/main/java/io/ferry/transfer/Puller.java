@@ -35,6 +35,7 @@ public final class Puller {
   private final ObjectDatabase db;
   private final ExecutorService pool;
   private final TransferListener listener;
+  private final ByteBudget budget = ByteBudget.forHeap();
 
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
     this.db = db;
@@ -76,7 +77,12 @@ public final class Puller {
           ChunkRef c = f.chunks().get(i);
           long at = offsets[i];
           futures.add(pool.submit(() -> {
-            writeChunk(locator.locate(c.id()), c, ch, at, verify);
+            int taken = budget.acquire(c.length());
+            try {
+              writeChunk(locator.locate(c.id()), c, ch, at, verify);
+            } finally {
+              budget.release(taken);
+            }
             return null;
           }));
         }

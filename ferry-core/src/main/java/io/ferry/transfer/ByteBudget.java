@@ -1,0 +1,42 @@
+package io.ferry.transfer;
+
+import java.io.InterruptedIOException;
+import java.util.concurrent.Semaphore;
+
+/**
+ * Bounds the bytes a transfer holds in memory at once: a worker takes the size of the chunk it is about to read and
+ * gives it back once the chunk is written. A chunk bigger than the whole budget takes all of it, so it still runs,
+ * alone. Thread-safe.
+ */
+public final class ByteBudget {
+  private static final int UNIT = 1024;
+  private final Semaphore permits;
+  private final int total;
+
+  /** A budget of {@code bytes} (at least 1 KiB). */
+  public ByteBudget(long bytes) {
+    this.total = (int) Math.max(1, Math.min(Integer.MAX_VALUE, bytes / UNIT));
+    this.permits = new Semaphore(total, true);
+  }
+
+  /** A budget of a third of the maximum heap, but at least 96 MiB (one 64 MiB chunk and change). */
+  public static ByteBudget forHeap() {
+    return new ByteBudget(Math.max(96L << 20, Runtime.getRuntime().maxMemory() / 3));
+  }
+
+  /** Takes room for {@code bytes}; returns the permits taken, to hand back to {@link #release}. */
+  public int acquire(long bytes) throws InterruptedIOException {
+    int n = (int) Math.min(total, Math.max(1, (bytes + UNIT - 1) / UNIT));
+    try {
+      permits.acquire(n);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while waiting for transfer memory");
+    }
+    return n;
+  }
+
+  public void release(int taken) {
+    permits.release(taken);
+  }
+}
