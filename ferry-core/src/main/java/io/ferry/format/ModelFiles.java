@@ -51,6 +51,9 @@ public final class ModelFiles {
     } else {
       throw new InvalidInputException(source + ": not a regular file or directory");
     }
+    if (files.isEmpty()) {
+      throw new InvalidInputException(source + ": no files to push (the directory is empty)");
+    }
     files.sort(Comparator.comparing(SourceFile::path));
     checkIndexes(files);
     return files;
