@@ -33,6 +33,9 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")
   boolean verbose;
 
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
+  boolean help;
+
   @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: 2 x cores, at least 4).")
   Integer parallelism;
 
