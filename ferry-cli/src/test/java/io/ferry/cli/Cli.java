@@ -106,6 +106,9 @@ final class Cli {
 
   static Map<String, String> state(Path root) {
     Map<String, String> out = new TreeMap<>();
+    if (!Files.exists(root)) {
+      return out;
+    }
     try (Stream<Path> s = Files.walk(root)) {
       s.filter(Files::isRegularFile).forEach(p -> {
         try {
