@@ -53,6 +53,8 @@ abstract class StoreCommand implements Callable<Integer> {
       int code = run();
       out().flush();
       return code;
+    } catch (picocli.CommandLine.ParameterException e) {
+      throw e; // a usage error: picocli's handler prints it and exits with USAGE
     } catch (FerryException e) {
       return fail(e, e.kind().exitCode());
     } catch (IOException | RuntimeException e) {
