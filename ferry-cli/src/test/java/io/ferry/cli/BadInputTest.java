@@ -221,6 +221,13 @@ class BadInputTest {
   }
 
   @Test
+  void pullIntoARegularFile() throws IOException {
+    Path file = Files.writeString(tmp.resolve("afile"), "x");
+    rejected(new String[] {"pull", "m", file.toString()}, 1, "afile", "not a directory");
+    assertThat(file).hasContent("x");
+  }
+
+  @Test
   void notFound() {
     rejected(new String[] {"show", "nosuch"}, 1, "nosuch");
     rejected(new String[] {"show", "m:nosuch"}, 1, "nosuch");
@@ -236,6 +243,7 @@ class BadInputTest {
     for (String[] c : List.of(new String[] {"push"}, new String[] {"push", good.toString()},
         new String[] {"pull", "m"}, new String[] {"tag", "m"}, new String[] {"diff", "m"}, new String[] {"cat"},
         new String[] {"ls", "--bogus"}, new String[] {"bogus"}, new String[] {"log", "m", "-n", "abc"},
+        new String[] {"log", "m", "-n", "-1"},
         new String[] {"ls", "extra-arg"})) {
       Cli.Result r = c[0].equals("bogus") ? Cli.raw(c) : cli.run(c);
       r.exits(2);
