@@ -25,6 +25,9 @@ final class PullCommand extends StoreCommand {
 
   @Override
   int run() throws IOException {
+    if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
+      throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
+    }
     try (Repository repo = openRepo()) {
       VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress()));
       if (json) {

@@ -41,6 +41,9 @@ abstract class StoreCommand implements Callable<Integer> {
       description = "Endpoint of an S3-compatible store (path-style access); default $FERRY_S3_ENDPOINT, else AWS.")
   String s3Endpoint;
 
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
+  boolean help;
+
   @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: 2 x cores, at least 4).")
   Integer parallelism;
 
@@ -58,6 +61,8 @@ abstract class StoreCommand implements Callable<Integer> {
       int code = run();
       out().flush();
       return code;
+    } catch (picocli.CommandLine.ParameterException e) {
+      throw e; // a usage error: picocli's handler prints it and exits with USAGE
     } catch (FerryException e) {
       return fail(e, e.kind().exitCode());
     } catch (IOException | RuntimeException e) {

@@ -45,6 +45,8 @@ public final class Pusher {
   private final ExecutorService pool;
   private final CodecPolicy codec;
   private final TransferListener listener;
+  /** Set when the push failed, so that queued chunk tasks stop without writing. */
+  private volatile boolean aborted;
 
   public Pusher(ObjectDatabase db, ChunkPlanner planner, ExecutorService pool, CodecPolicy codec,
       TransferListener listener) {
@@ -148,14 +150,18 @@ public final class Pusher {
       return new Staged(snap.id(), snapshot, new ArrayList<>(usedPacks), new ArrayList<>(created),
           storedBytes.get(), newChunks.get());
     } catch (IOException | RuntimeException | Error e) {
-      for (Future<?> f : futures) {
-        f.cancel(false);
-      }
+      // Tasks not yet started see the flag and stop at once. Do not cancel: get() on a cancelled future returns
+      // while the task may still be running, and a put finishing after the rollback would leave its object behind.
+      aborted = true;
       for (Future<?> f : futures) {
         try {
           f.get();
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          e.addSuppressed(ie);
+          break;
         } catch (Exception ignored) {
-          // already failed or cancelled; the first failure is what we report
+          // already failed or stopped; the first failure is what we report
         }
       }
       rollback(created, e);
@@ -182,6 +188,9 @@ public final class Pusher {
 
   private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, ObjectDatabase.Locator known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
+    if (aborted) {
+      throw new InterruptedIOException("push aborted");
+    }
     MappedByteBuffer raw = ch.map(FileChannel.MapMode.READ_ONLY, r.start(), r.length());
     ChunkId id = ChunkId.of(raw);
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {

@@ -1,0 +1,323 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.DType;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.FaultyChunkStore;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import io.ferry.testkit.TestRandom;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Bad input never changes the store: each defect gives a one-line error naming the file and the defect, the right
+ * exit code, and a store whose files are byte-identical before and after.
+ */
+class BadInputTest {
+  private static final String SHARD2 = "model-00002-of-00002.safetensors";
+
+  @RegisterExtension final TestRandom random = new TestRandom();
+
+  @TempDir Path tmp;
+
+  private Cli cli;
+  private Path good;
+
+  @BeforeEach
+  void storeWithOneModel() throws IOException {
+    cli = new Cli(tmp.resolve("store")).init();
+    good = hf("good");
+    cli.push(good, "m:prod", "-m", "base");
+  }
+
+  /** A valid HF directory with two shards. */
+  private Path hf(String name) throws IOException {
+    Path dir = tmp.resolve(name);
+    List<Tensor> ts = List.of(t("a", DType.BF16, 1, 128, 256), t("b", DType.F32, 2, 64), t("c", DType.BF16, 3, 128, 256),
+        t("d", DType.F32, 4, 64));
+    ModelGenerator.writeHfModel(dir, ts, 80 << 10);
+    assertThat(dir.resolve(SHARD2)).exists();
+    return dir;
+  }
+
+  private void rejected(String[] args, int code, String... fragments) {
+    Map<String, String> before = cli.state();
+    cli.run(args).exits(code).oneLineError(fragments);
+    assertThat(cli.state()).as("store files after ferry %s", String.join(" ", args)).isEqualTo(before);
+  }
+
+  private void pushRejected(Path src, String... fragments) {
+    rejected(new String[] {"push", src.toString(), "m"}, 1, fragments);
+  }
+
+  static String hdr(String tensors) {
+    return "{" + tensors + "}";
+  }
+
+  static Stream<Arguments> malformed() {
+    String x = "\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
+    return Stream.of(
+        Arguments.of("shorter than 8 bytes", new byte[] {1, 2, 3, 4, 5}, "8"),
+        Arguments.of("header length above 100,000,000", bytes(100_000_001L, "{}", 0), "100000000"),
+        Arguments.of("header past the end of the file", bytes(1000, "{}", 8), "1000"),
+        Arguments.of("header not UTF-8", bytes(4, new byte[] {'{', (byte) 0xff, (byte) 0xfe, '}'}, 0), "UTF-8"),
+        Arguments.of("header not JSON", bytes("{not json", 0), "JSON"),
+        Arguments.of("header not an object", bytes("[1,2]", 0), "object"),
+        Arguments.of("__metadata__ not a map", bytes(hdr("\"__metadata__\":\"x\"," + x), 8), "__metadata__"),
+        Arguments.of("__metadata__ value not a string", bytes(hdr("\"__metadata__\":{\"a\":1}," + x), 8),
+            "__metadata__"),
+        Arguments.of("unknown dtype",
+            bytes(hdr("\"x\":{\"dtype\":\"F128\",\"shape\":[2],\"data_offsets\":[0,8]}"), 8), "F128"),
+        Arguments.of("negative shape",
+            bytes(hdr("\"x\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}"), 8), "-2"),
+        Arguments.of("overflowing shape", bytes(hdr("\"x\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,"
+            + "4611686018427387904],\"data_offsets\":[0,8]}"), 8), "'x'"),
+        Arguments.of("byte length mismatch",
+            bytes(hdr("\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}"), 8), "'x'"),
+        Arguments.of("offsets reversed",
+            bytes(hdr("\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}"), 8), "'x'"),
+        Arguments.of("gap between tensors", bytes(hdr(x + ",\"y\":{\"dtype\":\"F32\",\"shape\":[2],"
+            + "\"data_offsets\":[12,20]}"), 20), "'y'"),
+        Arguments.of("overlapping tensors", bytes(hdr(x + ",\"y\":{\"dtype\":\"F32\",\"shape\":[2],"
+            + "\"data_offsets\":[4,12]}"), 12), "'y'"),
+        Arguments.of("trailing bytes", bytes(hdr(x), 12), "trailing"),
+        Arguments.of("data not starting at 0",
+            bytes(hdr("\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}"), 12), "'x'"),
+        Arguments.of("odd number of F4 elements",
+            bytes(hdr("\"x\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}"), 2), "'x'"));
+  }
+
+  private static byte[] bytes(String header, int data) {
+    byte[] h = header.getBytes(StandardCharsets.UTF_8);
+    return bytes(h.length, h, data);
+  }
+
+  private static byte[] bytes(long len, String header, int data) {
+    return bytes(len, header.getBytes(StandardCharsets.UTF_8), data);
+  }
+
+  private static byte[] bytes(long len, byte[] header, int data) {
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + header.length + data)
+        .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    b.putLong(len).put(header);
+    return b.array();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("malformed")
+  void malformedShardInAnHfDirectory(String defect, byte[] content, String keyword) throws IOException {
+    Path dir = hf("bad");
+    Files.write(dir.resolve(SHARD2), content);
+    pushRejected(dir, SHARD2, keyword);
+    // the same file on its own
+    Path single = Files.write(tmp.resolve("single.safetensors"), content);
+    pushRejected(single, "single.safetensors", keyword);
+  }
+
+  @Test
+  void missingAndExtraShards() throws IOException {
+    Path missing = hf("missing");
+    Files.delete(missing.resolve(SHARD2));
+    pushRejected(missing, "model.safetensors.index.json", SHARD2, "missing");
+
+    Path extra = hf("extra");
+    Files2.safetensors(extra.resolve("model-00003-of-00002.safetensors"), t("z", DType.F32, 9, 4));
+    pushRejected(extra, "model-00003-of-00002.safetensors", "weight_map");
+
+    Path nested = hf("nested");
+    Files.createDirectories(nested.resolve("sub"));
+    Files.move(nested.resolve(SHARD2), nested.resolve("sub/" + SHARD2));
+    pushRejected(nested, SHARD2);
+  }
+
+  @Test
+  void unsafePathsAndBadNames() throws IOException {
+    rejected(new String[] {"cat", "m:prod//../x"}, 1, "..");
+    rejected(new String[] {"cat", "m:prod///etc/passwd"}, 1, "absolute");
+    rejected(new String[] {"pull", "m:prod//a/../../x", tmp.resolve("o").toString()}, 1, "..");
+    assertThat(tmp.resolve("o")).doesNotExist();
+    for (String name : List.of("Upper", "with space", "a//b", "x".repeat(129), "a/b/c", ".dot", "a/",
+        "caf\u00e9")) {
+      rejected(new String[] {"push", good.toString(), name}, 1, name.length() > 40 ? "x".repeat(40) : name);
+    }
+    for (String tag : List.of("_x", ".x", "head", "a b", "x".repeat(129), "a/b", "\u00fc")) {
+      if (!tag.equals("head")) { // m:head names the head, on purpose
+        rejected(new String[] {"push", good.toString(), "m:" + tag}, 1, "tag");
+      }
+      rejected(new String[] {"tag", "m", tag}, 1, "tag");
+    }
+    rejected(new String[] {"tag", "m", "prod", "--expect", "nothex"}, 1, "--expect");
+    rejected(new String[] {"push", good.toString(), "m@abcd"}, 1, "m@abcd");
+  }
+
+  @Test
+  void sourceMissingOrUnreadable() throws IOException {
+    pushRejected(tmp.resolve("nope"), "nope", "no such file");
+    Path dir = hf("unreadable");
+    Path shard = dir.resolve(SHARD2);
+    Files.setPosixFilePermissions(shard, PosixFilePermissions.fromString("---------"));
+    try {
+      Assumptions.assumeFalse(Files.isReadable(shard),
+          "running as a user that reads files without permission (root): cannot test unreadable files");
+      pushRejected(dir, SHARD2, "permission denied");
+      Files.writeString(dir.resolve("notes.txt"), "x");
+      Files.setPosixFilePermissions(shard, PosixFilePermissions.fromString("rw-r--r--"));
+      Files.setPosixFilePermissions(dir.resolve("notes.txt"), PosixFilePermissions.fromString("---------"));
+      pushRejected(dir, "notes.txt", "permission denied");
+    } finally {
+      Files.setPosixFilePermissions(shard, PosixFilePermissions.fromString("rw-r--r--"));
+    }
+  }
+
+  @Test
+  void storeIsARegularFileOrMissing() throws IOException {
+    Path file = Files.writeString(tmp.resolve("not-a-store"), "hello");
+    for (String[] c : List.of(new String[] {"init"}, new String[] {"ls"}, new String[] {"push", good.toString(), "m"},
+        new String[] {"log", "m"}, new String[] {"verify"}, new String[] {"gc"}, new String[] {"stats"})) {
+      new Cli(file).run(c).exits(1).oneLineError("not-a-store");
+      assertThat(file).hasContent("hello");
+    }
+    Path missing = tmp.resolve("missing-store");
+    for (String[] c : List.of(new String[] {"ls"}, new String[] {"push", good.toString(), "m"},
+        new String[] {"log", "m"}, new String[] {"show", "m"}, new String[] {"tag", "m", "x"},
+        new String[] {"pull", "m", tmp.resolve("o").toString()}, new String[] {"cat", "m//config.json"},
+        new String[] {"verify"}, new String[] {"gc"}, new String[] {"stats"}, new String[] {"rollback", "m:x"},
+        new String[] {"diff", "m", "m"})) {
+      new Cli(missing).run(c).exits(1).oneLineError("missing-store");
+      assertThat(missing).as("after ferry %s", c[0]).doesNotExist();
+    }
+    Path notEmpty = Files.createDirectories(tmp.resolve("some-dir"));
+    Files.writeString(notEmpty.resolve("file"), "x");
+    new Cli(notEmpty).run("init").exits(1).oneLineError("some-dir");
+    assertThat(Cli.state(notEmpty)).containsOnlyKeys("file");
+  }
+
+  @Test
+  void pullIntoARegularFile() throws IOException {
+    Path file = Files.writeString(tmp.resolve("afile"), "x");
+    rejected(new String[] {"pull", "m", file.toString()}, 1, "afile", "not a directory");
+    assertThat(file).hasContent("x");
+  }
+
+  @Test
+  void notFound() {
+    rejected(new String[] {"show", "nosuch"}, 1, "nosuch");
+    rejected(new String[] {"show", "m:nosuch"}, 1, "nosuch");
+    rejected(new String[] {"log", "nosuch"}, 1, "nosuch");
+    rejected(new String[] {"pull", "nosuch", tmp.resolve("o").toString()}, 1, "nosuch");
+    rejected(new String[] {"diff", "m", "nosuch"}, 1, "nosuch");
+    rejected(new String[] {"verify", "nosuch"}, 1, "nosuch");
+  }
+
+  @Test
+  void usageErrors() {
+    Map<String, String> before = cli.state();
+    for (String[] c : List.of(new String[] {"push"}, new String[] {"push", good.toString()},
+        new String[] {"pull", "m"}, new String[] {"tag", "m"}, new String[] {"diff", "m"}, new String[] {"cat"},
+        new String[] {"ls", "--bogus"}, new String[] {"bogus"}, new String[] {"log", "m", "-n", "abc"},
+        new String[] {"log", "m", "-n", "-1"},
+        new String[] {"ls", "extra-arg"})) {
+      Cli.Result r = c[0].equals("bogus") ? Cli.raw(c) : cli.run(c);
+      r.exits(2);
+      assertThat(r.err()).as("stderr of ferry %s", String.join(" ", c)).isNotBlank().doesNotContain("\tat ");
+    }
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  /** A disk that fills up mid-push: the push fails, the store is byte-identical and the head has not moved. */
+  @Test
+  void diskFullMidPush() throws IOException {
+    Path ft = tmp.resolve("ft");
+    List<Tensor> base = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      base.add(t("big." + i, DType.BF16, i, 512, 512)); // 512 KiB each: loose objects
+      base.add(t("small." + i, DType.F32, 100 + i, 256)); // packed
+    }
+    ModelGenerator.writeHfModel(ft, base, 2 << 20);
+    ChunkId head;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      head = repo.resolve("m").id();
+    }
+    // how much a successful push would write to a store like this one
+    long total;
+    Path probe = tmp.resolve("probe");
+    new Cli(probe).init().push(good, "m:prod");
+    try (Backend b = Ferry.openBackend(probe.toString(), StoreOptions.existing());
+        Repository repo = Repository.open(b, RepositoryOptions.defaults())) {
+      total = repo.push(ft, "m", PushOptions.builder().build()).newStoredBytes();
+    }
+    assertThat(total).isGreaterThan(3 << 20);
+    List<Long> limits = new ArrayList<>(List.of(0L, 1L, total / 2, total - 1));
+    for (int i = 0; i < 4; i++) {
+      limits.add((long) (random.random().nextDouble() * total));
+    }
+    for (long limit : new TreeSet<>(limits)) {
+      Map<String, String> before = cli.state();
+      FaultyChunkStore[] faulty = new FaultyChunkStore[1];
+      Backend local = Ferry.openBackend(cli.store.toString(), StoreOptions.existing());
+      Backend wrapped = new Backend() {
+        final FaultyChunkStore chunks = new FaultyChunkStore(local.chunks()).failAfterBytes(limit);
+
+        @Override
+        public ChunkStore chunks() {
+          faulty[0] = chunks;
+          return chunks;
+        }
+
+        @Override
+        public RefStore refs() {
+          return local.refs();
+        }
+
+        @Override
+        public String uri() {
+          return local.uri();
+        }
+
+        @Override
+        public void close() throws IOException {
+          local.close();
+        }
+      };
+      try (Repository repo = Repository.open(wrapped, RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> repo.push(ft, "m:prod", PushOptions.builder().message("ft").build()))
+            .as("push with %d of %d bytes of space", limit, total).hasMessageContaining("No space left on device");
+        assertThat(repo.resolve("m").id()).isEqualTo(head);
+        assertThat(repo.resolve("m:prod").id()).isEqualTo(head);
+      }
+      assertThat(cli.state()).as("store after a push that ran out of space at %d of %d bytes", limit, total)
+          .isEqualTo(before);
+    }
+    cli.run("verify").ok();
+    // and with space, the same push works
+    cli.push(ft, "m");
+  }
+}

@@ -1,0 +1,138 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.Ferry;
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.DType;
+import io.ferry.repo.Repository;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.TestRandom;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A damaged store: pull and verify exit 3, name the object and where it is, and leave no partial files. */
+class CorruptionTest {
+  @RegisterExtension final TestRandom random = new TestRandom();
+
+  @TempDir Path tmp;
+
+  private Cli cli;
+  private Path src;
+
+  @BeforeEach
+  void store() throws IOException {
+    cli = new Cli(tmp.resolve("store")).init();
+    src = tmp.resolve("src");
+    ModelGenerator.writeHfModel(src, ModelGenerator.transformer(3 << 20, DType.BF16, random.seed()), 1 << 20);
+    Files2.write(src.resolve("sub/notes.txt"), "hello".getBytes());
+    cli.push(src, "m:prod", "--codec", "none");
+  }
+
+  private static String idOf(Path object) {
+    return object.getParent().getFileName().toString() + object.getFileName();
+  }
+
+  /** The biggest object: a tensor chunk stored on its own. */
+  private Path bigChunk() throws IOException {
+    return cli.objects().stream().max(Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
+  }
+
+  private Path pack() throws IOException {
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      List<ChunkId> packs = repo.resolve("m").version().packs();
+      assertThat(packs).isNotEmpty();
+      String hex = packs.get(0).hex();
+      return cli.store.resolve("objects").resolve(hex.substring(0, 2)).resolve(hex.substring(2));
+    }
+  }
+
+  private void assertPullFails(String... fragments) throws IOException {
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m:prod", out.toString()).exits(3).oneLineError(fragments);
+    assertThat(Cli.state(out)).as("files left in the destination after a failed pull").isEmpty();
+    Path out2 = tmp.resolve("out2");
+    cli.run("pull", "m:prod", out2.toString(), "--verify").exits(3).oneLineError(fragments);
+    assertThat(Cli.state(out2)).isEmpty();
+    cli.run("verify").exits(3);
+    cli.run("verify", "m:prod").exits(3);
+    Cli.Result v = cli.run("verify", "--json").exits(3);
+    assertThat(v.json().get("ok").asBoolean()).isFalse();
+    assertThat(v.json().get("errors").toString()).contains(fragments);
+  }
+
+  @Test
+  void flippedByteInAChunk() throws IOException {
+    Path obj = bigChunk();
+    long len = Files.size(obj);
+    long at = 64 + (long) (random.random().nextDouble() * (len - 64));
+    try (RandomAccessFile f = new RandomAccessFile(obj.toFile(), "rw")) {
+      f.seek(at);
+      int b = f.read();
+      f.seek(at);
+      f.write(b ^ 0x01);
+    }
+    assertPullFails(idOf(obj), "corrupt");
+    // the object is named with where it is
+    assertThat(cli.run("pull", "m:prod", tmp.resolve("o3").toString()).err()).contains(cli.store.getFileName()
+        .toString());
+  }
+
+  @Test
+  void deletedObject() throws IOException {
+    Path obj = bigChunk();
+    Files.delete(obj);
+    assertPullFails(idOf(obj), "missing");
+  }
+
+  @Test
+  void truncatedPack() throws IOException {
+    Path pack = pack();
+    try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
+      f.setLength(f.length() / 2);
+    }
+    assertPullFails(idOf(pack));
+  }
+
+  @Test
+  void flippedByteInAPack() throws IOException {
+    Path pack = pack();
+    try (RandomAccessFile f = new RandomAccessFile(pack.toFile(), "rw")) {
+      long at = 40 + (long) (random.random().nextDouble() * (f.length() / 2));
+      f.seek(at);
+      int b = f.read();
+      f.seek(at);
+      f.write(b ^ 0x80);
+    }
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m:prod", out.toString()).exits(3).oneLineError(idOf(pack));
+    assertThat(Cli.state(out)).isEmpty();
+    cli.run("verify").exits(3);
+  }
+
+  @Test
+  void failedPullLeavesExistingFilesAlone() throws IOException {
+    Path out = tmp.resolve("out");
+    Files2.write(out.resolve("config.json"), "mine".getBytes());
+    Files.delete(bigChunk());
+    cli.run("pull", "m:prod", out.toString()).exits(3);
+    assertThat(Cli.state(out)).containsOnlyKeys("config.json");
+    assertThat(out.resolve("config.json")).hasContent("mine");
+  }
+
+  @Test
+  void cleanStoreVerifies() {
+    cli.run("verify").ok();
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m:prod", out.toString(), "--verify").ok();
+    Cli.assertSameTree(src, out);
+  }
+}

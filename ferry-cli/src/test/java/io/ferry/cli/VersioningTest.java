@@ -1,0 +1,222 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.Ferry;
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.DType;
+import io.ferry.store.Backend;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import io.ferry.testkit.TestRandom;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Versions, history, tags, rollback, diff and ref syntax through the CLI. */
+class VersioningTest {
+  @RegisterExtension final TestRandom random = new TestRandom();
+
+  @TempDir Path tmp;
+
+  private Path model(String name, List<Tensor> tensors, String config) throws IOException {
+    Path dir = tmp.resolve(name);
+    ModelGenerator.writeHfModel(dir, tensors, 256 << 10);
+    Files.writeString(dir.resolve("config.json"), config);
+    return dir;
+  }
+
+  private List<Tensor> base() {
+    return List.of(t("embed", DType.BF16, 1, 64, 128), t("layer.0.w", DType.BF16, 2, 128, 128),
+        t("layer.0.norm", DType.F32, 3, 128), t("layer.1.w", DType.BF16, 4, 128, 128),
+        t("layer.1.norm", DType.F32, 5, 128), t("head", DType.BF16, 6, 64, 128));
+  }
+
+  @Test
+  void identicalPushIsUpToDateAndChangesNothing() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = model("m", base(), "{\"a\":1}");
+    String v1 = cli.push(dir, "m", "-m", "base");
+    Map<String, String> before = cli.state();
+    Cli.Result r = cli.run("push", dir.toString(), "m", "-m", "again").ok();
+    assertThat(r.out()).contains("up to date").contains(v1);
+    assertThat(cli.state()).as("store files after an up-to-date push").isEqualTo(before);
+    JsonNode j = cli.run("push", dir.toString(), "m", "--json").ok().json();
+    assertThat(j.get("upToDate").asBoolean()).isTrue();
+    assertThat(j.get("version").asText()).isEqualTo(v1);
+    assertThat(j.get("newStoredBytes").asLong()).isZero();
+    assertThat(cli.state()).isEqualTo(before);
+    assertThat(cli.run("log", "m", "--json").ok().json()).hasSize(1);
+    assertThat(cli.run("ls", "--json").ok().json().get(0).get("versions").asLong()).isEqualTo(1);
+  }
+
+  @Test
+  void logLsShowDiffTagRollback() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<Tensor> a = base();
+    String v1 = cli.push(model("a", a, "{\"a\":1}"), "m", "-m", "base");
+    // v2: one tensor changed, one added, one removed, one reshaped, one dtype changed; config changed; a file added
+    List<Tensor> b = new ArrayList<>(List.of(t("embed", DType.BF16, 1, 64, 128),
+        t("layer.0.w", DType.BF16, 99, 128, 128), t("layer.0.norm", DType.BF16, 3, 128),
+        t("layer.1.w", DType.BF16, 4, 256, 64), t("head", DType.BF16, 6, 64, 128), t("layer.2.w", DType.BF16, 7, 8)));
+    Path db = model("b", b, "{\"a\":2}");
+    Files.writeString(db.resolve("README.md"), "new file");
+    String v2 = cli.push(db, "m:candidate", "-m", "fine-tune");
+    String v3 = cli.push(model("c", ModelGenerator.finetune(b, 0.5, 3), "{\"a\":3}"), "m", "-m", "third");
+    assertThat(List.of(v1, v2, v3)).doesNotHaveDuplicates();
+
+    JsonNode log = cli.run("log", "m", "--json").ok().json();
+    assertThat(ids(log)).containsExactly(v3, v2, v1);
+    assertThat(log.get(0).get("message").asText()).isEqualTo("third");
+    assertThat(ids(cli.run("log", "m", "-n", "2", "--json").ok().json())).containsExactly(v3, v2);
+    assertThat(cli.run("log", "m", "-n", "1").ok().out().strip().split("\n")).hasSize(1);
+    assertThat(ids(cli.run("log", "m:candidate", "--json").ok().json())).containsExactly(v2, v1);
+
+    JsonNode ls = cli.run("ls", "--json").ok().json();
+    assertThat(ls).hasSize(1);
+    assertThat(ls.get(0).get("model").asText()).isEqualTo("m");
+    assertThat(ls.get(0).get("head").asText()).isEqualTo(v3);
+    assertThat(ls.get(0).get("versions").asLong()).isEqualTo(3);
+    assertThat(ls.get(0).get("tags").get("candidate").asText()).isEqualTo(v2);
+
+    JsonNode show = cli.run("show", "m:candidate", "--json").ok().json();
+    assertThat(show.get("version").asText()).isEqualTo(v2);
+    assertThat(show.get("parents").get(0).asText()).isEqualTo(v1);
+    List<String> tensorNames = new ArrayList<>();
+    show.get("files").forEach(f -> {
+      if (f.has("tensors")) {
+        f.get("tensors").forEach(t -> tensorNames.add(t.get("name").asText()));
+      }
+    });
+    assertThat(tensorNames).containsExactlyInAnyOrder("embed", "layer.0.w", "layer.0.norm", "layer.1.w", "head",
+        "layer.2.w");
+
+    JsonNode diff = cli.run("diff", "m@" + v1.substring(0, 8), "m:candidate", "--json").ok().json();
+    Map<String, String> changes = new HashMap<>();
+    diff.get("tensors").forEach(t -> changes.put(t.get("name").asText(), t.get("change").asText()));
+    assertThat(changes).containsExactlyInAnyOrderEntriesOf(Map.of("layer.0.w", "changed", "layer.0.norm",
+        "dtype_changed", "layer.1.w", "reshaped", "layer.1.norm", "removed", "layer.2.w", "added"));
+    assertThat(diff.get("unchangedTensors").asLong()).isEqualTo(2);
+    Map<String, String> fileChanges = new HashMap<>();
+    diff.get("files").forEach(f -> fileChanges.put(f.get("path").asText(), f.get("change").asText()));
+    assertThat(fileChanges).containsEntry("config.json", "changed").containsEntry("README.md", "added");
+    assertThat(cli.run("diff", "m", "m").ok().out()).contains("0 tensors changed");
+
+    // tags: create, move with the right --expect, refuse a wrong one without touching the store
+    cli.run("tag", "m@" + v1.substring(0, 6), "prod").ok();
+    cli.run("tag", "m:candidate", "prod", "--expect", v1).ok();
+    Map<String, String> before = cli.state();
+    cli.run("tag", "m", "prod", "--expect", v1).exits(4).oneLineError("prod");
+    cli.run("tag", "m", "prod", "--expect", v1.substring(0, 10)).exits(1).oneLineError("--expect");
+    assertThat(cli.state()).isEqualTo(before);
+    cli.run("tag", "m", "prod", "--expect", v2, "--json").ok();
+    assertThat(cli.run("log", "m:prod", "-n", "1", "--json").ok().json().get(0).get("version").asText())
+        .isEqualTo(v3);
+
+    // rollback twice goes back two steps; a third has nothing to go back to
+    assertThat(cli.run("rollback", "m:prod", "--json").ok().json().get("new").asText()).isEqualTo(v2);
+    assertThat(cli.run("rollback", "m:prod").ok().out()).contains(v1);
+    before = cli.state();
+    cli.run("rollback", "m:prod").exits(1).oneLineError("m:prod");
+    assertThat(cli.state()).isEqualTo(before);
+    cli.run("rollback", "m:nosuchtag").exits(1).oneLineError("nosuchtag");
+    cli.run("rollback", "nosuchmodel:prod").exits(1).oneLineError("nosuchmodel");
+
+    // name:tag//path for pull
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m:candidate//README.md", out.toString()).ok();
+    assertThat(out.resolve("README.md")).hasContent("new file");
+    cli.run("pull", "m:candidate//nope", tmp.resolve("out2").toString()).exits(1).oneLineError("nope");
+  }
+
+  @Test
+  void rollbackOfAFreshTagHasNoHistory() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a", base(), "{}"), "m:prod");
+    Map<String, String> before = cli.state();
+    cli.run("rollback", "m:prod").exits(1).oneLineError("m:prod");
+    cli.run("rollback", "m").exits(1).oneLineError("m");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  @Test
+  void versionPrefixes() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", base(), "{\"a\":1}"), "m");
+    String v2 = cli.push(model("b", base(), "{\"a\":2}"), "m");
+    assertThat(cli.run("show", "m@" + v1.substring(0, 4), "--json").ok().json().get("version").asText())
+        .isEqualTo(v1);
+    assertThat(cli.run("show", "m@" + v2.toUpperCase(), "--json").ok().json().get("version").asText())
+        .isEqualTo(v2);
+    String unknown = v1.charAt(0) == '0' ? "1111" : "0000";
+    if (!v2.startsWith(unknown)) {
+      cli.run("show", "m@" + unknown).exits(1).oneLineError(unknown);
+    }
+    cli.run("show", "m@abc").exits(1).oneLineError("abc");
+    cli.run("show", "m@zzzz").exits(1).oneLineError("zzzz");
+    cli.run("show", "other@" + v1.substring(0, 8)).exits(1).oneLineError("other");
+    cli.run("show", "m@" + v1.substring(0, 8) + ":x").exits(1);
+  }
+
+  /** Two ids with a common prefix in a model's ref logs: the prefix is ambiguous and the error lists both. */
+  @Test
+  void ambiguousPrefix() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    ChunkId x = ChunkId.parse("abcd" + "0".repeat(60));
+    ChunkId y = ChunkId.parse("abcd" + "1".repeat(60));
+    try (Backend b = Ferry.openBackend(cli.store.toString(), StoreOptions.existing())) {
+      b.refs().compareAndSet("m/tags/t", null, x, new RefLogEntry(null, x, "test", Instant.now(), "test"));
+      b.refs().compareAndSet("m/tags/t", x, y, new RefLogEntry(x, y, "test", Instant.now(), "test"));
+    }
+    cli.run("show", "m@abcd").exits(1).oneLineError("ambiguous", "abcd00000000", "abcd11111111");
+  }
+
+  @Test
+  void everyCommandPrintsJson() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store"));
+    cli.run("init", "--json").ok().json();
+    String v1 = cli.push(model("a", base(), "{\"a\":1}"), "m:prod");
+    cli.push(model("b", base(), "{\"a\":2}"), "m:prod");
+    Path out = tmp.resolve("out");
+    List<String[]> commands = List.of(new String[] {"ls"}, new String[] {"log", "m"}, new String[] {"show", "m"},
+        new String[] {"diff", "m@" + v1, "m"}, new String[] {"tag", "m", "other"},
+        new String[] {"rollback", "m:prod"}, new String[] {"pull", "m", out.toString()},
+        new String[] {"verify"}, new String[] {"verify", "m"}, new String[] {"gc", "--dry-run"},
+        new String[] {"gc"}, new String[] {"stats"});
+    for (String[] c : commands) {
+      List<String> args = new ArrayList<>(List.of(c));
+      args.add("--json");
+      Cli.Result r = cli.run(args.toArray(new String[0])).ok();
+      assertThat(r.json()).as("JSON of %s", String.join(" ", c)).isNotNull();
+      assertThat(r.json().isContainerNode()).as("JSON of %s: %s", String.join(" ", c), r.out()).isTrue();
+    }
+  }
+
+  @Test
+  void helpOfEveryCommandHasAnExample() {
+    for (String c : List.of("init", "push", "pull", "ls", "log", "show", "diff", "tag", "rollback", "cat", "verify",
+        "gc", "stats")) {
+      Cli.Result r = Cli.raw(c, "--help").ok();
+      assertThat(r.out()).as("help of %s", c).containsIgnoringCase("example");
+    }
+    assertThat(Cli.raw("--help").ok().out()).contains("Exit codes").contains("4  conflict");
+  }
+
+  private static List<String> ids(JsonNode arr) {
+    List<String> out = new ArrayList<>();
+    arr.forEach(n -> out.add(n.get("version").asText()));
+    return out;
+  }
+}
