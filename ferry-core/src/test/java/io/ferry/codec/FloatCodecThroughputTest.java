@@ -33,26 +33,71 @@ class FloatCodecThroughputTest {
     for (String dtype : new String[] {"BF16", "F16", "F32", "F8_E4M3"}) {
       lines.add(measure("synthetic normal(0,0.02)", dtype, FloatData.cast(synthetic, dtype)));
     }
-    byte[] bge = FloatData.bgeF32();
-    if (bge == null) {
+    List<byte[]> tensors = FloatData.bgeF32();
+    if (tensors == null) {
       lines.add("(real weights skipped: " + FloatData.BGE_JAR + " is not in the local Maven repository)");
     } else {
-      float[] f = FloatData.floats(bge);
-      lines.add(measure("bge-small-en-v1.5 (real)", "F32", bge));
-      lines.add(measure("bge-small-en-v1.5 (real)", "BF16", FloatData.cast(f, "BF16")));
-      lines.add(measure("bge-small-en-v1.5 (real)", "F16", FloatData.cast(f, "F16")));
+      for (String dtype : new String[] {"F32", "BF16", "F16"}) {
+        List<byte[]> cast = new ArrayList<>();
+        for (byte[] t : tensors) {
+          cast.add(dtype.equals("F32") ? t : FloatData.cast(FloatData.floats(t), dtype));
+        }
+        lines.add(measure("bge-small 16 MiB slices", dtype, slices(FloatData.concat(cast))));
+        lines.add(measure("bge-small tensor chunks", dtype, tensorChunks(cast)));
+      }
     }
     System.out.println(String.join("\n", lines));
   }
 
+  /** The data cut into CHUNK-sized pieces, ignoring tensor boundaries. */
+  private static List<byte[]> slices(byte[] data) {
+    List<byte[]> out = new ArrayList<>();
+    for (int at = 0; at < data.length; at += CHUNK) {
+      out.add(java.util.Arrays.copyOfRange(data, at, Math.min(data.length, at + CHUNK)));
+    }
+    return out;
+  }
+
+  /**
+   * Chunks as the planner makes them: one tensor per chunk (split at CHUNK), tensors under 1 MiB packed together up
+   * to 1 MiB.
+   */
+  private static List<byte[]> tensorChunks(List<byte[]> tensors) {
+    List<byte[]> out = new ArrayList<>();
+    List<byte[]> small = new ArrayList<>();
+    int smallBytes = 0;
+    for (byte[] t : tensors) {
+      if (t.length >= 1 << 20) {
+        out.addAll(slices(t));
+        continue;
+      }
+      if (smallBytes + t.length > 1 << 20) {
+        out.add(FloatData.concat(small));
+        small.clear();
+        smallBytes = 0;
+      }
+      small.add(t);
+      smallBytes += t.length;
+    }
+    if (!small.isEmpty()) {
+      out.add(FloatData.concat(small));
+    }
+    return out;
+  }
+
   private static String measure(String name, String dtype, byte[] data) throws IOException {
+    return measure(name, dtype, slices(data));
+  }
+
+  private static String measure(String name, String dtype, List<byte[]> parts) throws IOException {
     FloatCodec fc = new FloatCodec();
     ZstdCodec zc = new ZstdCodec(3);
     ChunkHint hint = new ChunkHint(dtype);
     List<ByteBuffer> chunks = new ArrayList<>();
-    for (int at = 0; at < data.length; at += CHUNK) {
-      int len = Math.min(CHUNK, data.length - at);
-      chunks.add(ByteBuffer.allocateDirect(len).put(data, at, len).flip());
+    long total = 0;
+    for (byte[] p : parts) {
+      chunks.add(ByteBuffer.allocateDirect(p.length).put(p).flip());
+      total += p.length;
     }
     long[] fSize = new long[1];
     long[] zSize = new long[1];
@@ -98,10 +143,10 @@ class FloatCodecThroughputTest {
         zc.decode(zEnc.get(i).duplicate(), out);
       }
     });
-    double gb = data.length / 1e9;
+    double gb = total / 1e9;
     return String.format("%-26s %6s %7.1f | %7.3f %8.2f %8.2f | %7.3f %8.2f %8.2f | %s", name, dtype,
-        data.length / 1048576.0, (double) zSize[0] / data.length, gb / zEncT, gb / zDecT,
-        (double) fSize[0] / data.length, gb / fEncT, gb / fDecT, planes(fEnc, dtype));
+        total / 1048576.0, (double) zSize[0] / total, gb / zEncT, gb / zDecT,
+        (double) fSize[0] / total, gb / fEncT, gb / fDecT, planes(fEnc, dtype));
   }
 
   /** Per plane over all chunks: the methods used and stored/raw, read from the documented payload header. */

@@ -117,11 +117,11 @@ final class FloatData {
   }
 
   /**
-   * The FLOAT initializers of the bge-small ONNX model inside its Maven jar, concatenated as little-endian fp32, or
-   * null if the jar is not in the local repository. Reads the protobuf directly (ModelProto.graph = 7,
+   * The FLOAT initializers of the bge-small ONNX model inside its Maven jar, one little-endian fp32 array per tensor,
+   * or null if the jar is not in the local repository. Reads the protobuf directly (ModelProto.graph = 7,
    * GraphProto.initializer = 5, TensorProto.data_type = 2, raw_data = 9).
    */
-  static byte[] bgeF32() throws IOException {
+  static java.util.List<byte[]> bgeF32() throws IOException {
     if (!Files.isRegularFile(BGE_JAR)) {
       return null;
     }
@@ -141,8 +141,8 @@ final class FloatData {
     return initializers(model);
   }
 
-  private static byte[] initializers(byte[] model) {
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+  private static java.util.List<byte[]> initializers(byte[] model) {
+    java.util.List<byte[]> out = new java.util.ArrayList<>();
     ByteBuffer m = ByteBuffer.wrap(model);
     forEachField(m, 0, model.length, (field, graphAt, graphLen) -> {
       if (field == 7) {
@@ -161,13 +161,13 @@ final class FloatData {
               }
             });
             if (type[0] == 1 && raw[0] >= 0) {
-              out.write(model, raw[0], raw[1]);
+              out.add(java.util.Arrays.copyOfRange(model, raw[0], raw[0] + raw[1]));
             }
           }
         }, (f, v) -> {});
       }
     }, (f, v) -> {});
-    return out.toByteArray();
+    return out;
   }
 
   interface LenField {
@@ -214,6 +214,15 @@ final class FloatData {
         return v;
       }
     }
+  }
+
+  /** The arrays back to back. */
+  static byte[] concat(java.util.List<byte[]> parts) {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    for (byte[] p : parts) {
+      out.write(p, 0, p.length);
+    }
+    return out.toByteArray();
   }
 
   /** The little-endian fp32 bytes as floats. */
