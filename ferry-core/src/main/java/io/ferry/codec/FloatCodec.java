@@ -281,8 +281,8 @@ public final class FloatCodec implements Codec {
   private static void maybeZstd(byte[] plane, int n, int k, byte[][] stored, int[] storedLen, int[] method) {
     long best = storedLen[k];
     // zstd wins where values repeat in runs or an order-0 code is held back by its 1-bit floor; try it on a sample
-    // first unless the plane is small or Huffman already goes below 2 bits a byte.
-    boolean tryZstd = n <= 4 * ZSTD_SAMPLE || best * 4 < n;
+    // first unless the plane is no larger than the sample or Huffman already goes below 2 bits a byte.
+    boolean tryZstd = n <= ZSTD_SAMPLE || best * 4 < n;
     if (!tryZstd) {
       int from = (n - ZSTD_SAMPLE) / 2;
       byte[] sample = java.util.Arrays.copyOfRange(plane, from, from + ZSTD_SAMPLE);
