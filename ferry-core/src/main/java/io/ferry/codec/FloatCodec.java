@@ -6,6 +6,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.zip.CRC32C;
 
 /**
@@ -285,12 +286,12 @@ public final class FloatCodec implements Codec {
     boolean tryZstd = n <= ZSTD_SAMPLE || best * 4 < n;
     if (!tryZstd) {
       int from = (n - ZSTD_SAMPLE) / 2;
-      byte[] sample = java.util.Arrays.copyOfRange(plane, from, from + ZSTD_SAMPLE);
+      byte[] sample = Arrays.copyOfRange(plane, from, from + ZSTD_SAMPLE);
       long z = Zstd.compress(sample, PLANE_ZSTD_LEVEL).length;
       tryZstd = z < (double) best / n * ZSTD_SAMPLE * 0.97;
     }
     if (tryZstd) {
-      byte[] z = Zstd.compress(plane.length == n ? plane : java.util.Arrays.copyOf(plane, n), PLANE_ZSTD_LEVEL);
+      byte[] z = Zstd.compress(plane.length == n ? plane : Arrays.copyOf(plane, n), PLANE_ZSTD_LEVEL);
       if (z.length < best) {
         stored[k] = z;
         storedLen[k] = z.length;
@@ -397,7 +398,7 @@ public final class FloatCodec implements Codec {
           throw new IOException("constant plane " + k + " holds " + len + " bytes, expected 1");
         }
         byte[] p = new byte[n];
-        java.util.Arrays.fill(p, in[off]);
+        Arrays.fill(p, in[off]);
         planes[k] = p;
         return;
       }

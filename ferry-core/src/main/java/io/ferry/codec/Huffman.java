@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * An order-0 canonical Huffman coder for one byte plane, with codes limited to {@value #MAX_LEN} bits so that one
@@ -267,7 +268,7 @@ final class Huffman {
     int[] single = new int[TABLE_SIZE];
     // Indexes no code reaches (only in corrupt, incomplete tables) consume MAX_LEN bits and emit nothing, so the
     // decoder runs off the end of the stream and reports it.
-    java.util.Arrays.fill(single, MAX_LEN << 8);
+    Arrays.fill(single, MAX_LEN << 8);
     int[] table = codes(lens);
     for (int s = 0; s < 256; s++) {
       int l = lens[s];

@@ -103,6 +103,43 @@ class FloatCodecTest {
   }
 
   @Test
+  void skewedHistogramsNeedingCodesOverTwelveBitsRoundTrip() throws IOException {
+    Random r = new Random(seed());
+    // Fibonacci-like frequencies make an unlimited Huffman tree about 25 levels deep.
+    byte[] raw = new byte[400_000];
+    int at = 0;
+    long a = 1;
+    long b = 1;
+    for (int s = 0; s < 26 && at < raw.length; s++) {
+      for (long i = 0; i < a && at < raw.length; i++) {
+        raw[at++] = (byte) (s * 7);
+      }
+      long c = a + b;
+      a = b;
+      b = c;
+    }
+    for (int i = raw.length - 1; i > 0; i--) {
+      int j = r.nextInt(i + 1);
+      byte t = raw[i];
+      raw[i] = raw[j];
+      raw[j] = t;
+    }
+    ByteBuffer enc = roundTrip(raw, "F8_E4M3", "Fibonacci frequencies");
+    assertThat(enc.get(6)).as("plane 0 method").isEqualTo((byte) FloatCodec.HUFFMAN);
+    int[] hist = new int[256];
+    for (byte x : raw) {
+      hist[x & 0xFF]++;
+    }
+    int[] lens = Huffman.codeLengths(hist);
+    long kraft = 0;
+    for (int l : lens) {
+      assertThat(l).isBetween(0, Huffman.MAX_LEN);
+      kraft += l == 0 ? 0 : 1L << (Huffman.MAX_LEN - l);
+    }
+    assertThat(kraft).isLessThanOrEqualTo(1L << Huffman.MAX_LEN);
+  }
+
+  @Test
   void normalBf16CompressesBetterThanZstd() throws IOException {
     Random r = new Random(seed());
     byte[] raw = FloatData.cast(FloatData.normal(r, 1 << 20, 0.02), "BF16");
