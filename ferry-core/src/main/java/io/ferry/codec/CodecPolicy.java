@@ -5,24 +5,27 @@ import java.nio.ByteBuffer;
 import java.util.Locale;
 
 /**
- * How push chooses a codec per chunk: {@code none}, {@code zstd}, or {@code auto} (try zstd on samples of the chunk
- * and keep it only where it saves at least {@link #MIN_SAVING}).
+ * How push chooses a codec per chunk: {@code none}, {@code zstd}, {@code float} (the {@linkplain FloatCodec byte-plane
+ * codec} for float tensors, else as {@code zstd}), or {@code auto}: for float dtypes try the float codec and zstd on
+ * the same samples and keep the float codec where it beats zstd and saves at least {@link #MIN_SAVING}; otherwise try
+ * zstd on samples of the chunk and keep it only where it saves at least that much.
  */
 public enum CodecPolicy {
   NONE,
   ZSTD,
+  FLOAT,
   AUTO;
 
   /** A codec is kept only if it stores at most this fraction of the raw bytes. */
   public static final double MIN_SAVING = 0.97;
   private static final int SAMPLE = 64 * 1024;
 
-  /** Parses what users type ({@code none|zstd|auto}). */
+  /** Parses what users type ({@code none|zstd|float|auto}). */
   public static CodecPolicy parse(String s) throws InvalidInputException {
     try {
       return valueOf(s.toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException | NullPointerException e) {
-      throw new InvalidInputException("unknown codec '" + s + "': expected none, zstd or auto");
+      throw new InvalidInputException("unknown codec '" + s + "': expected none, zstd, float or auto");
     }
   }
 
@@ -35,8 +38,28 @@ public enum CodecPolicy {
         return new Encoded(codecs.none(), raw.slice());
       case ZSTD:
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, 1.0);
+      case FLOAT: {
+        ByteBuffer enc = codecs.floatCodec().encode(raw, hint);
+        if (enc != null && enc.remaining() < raw.remaining()) {
+          return new Encoded(codecs.floatCodec(), enc);
+        }
+        return keepIfSmaller(codecs.zstd(), raw, hint, codecs, 1.0);
+      }
       default:
-        if (raw.remaining() < 512 || !sampleCompresses(raw, codecs.zstd(), hint)) {
+        if (raw.remaining() < 512) {
+          return new Encoded(codecs.none(), raw.slice());
+        }
+        double zstdRatio = sampleRatio(raw, codecs.zstd(), hint);
+        if (FloatCodec.handles(hint)) {
+          double floatRatio = sampleRatio(raw, codecs.floatCodec(), hint);
+          if (floatRatio <= MIN_SAVING && floatRatio < zstdRatio) {
+            ByteBuffer enc = codecs.floatCodec().encode(raw, hint);
+            if (enc != null && enc.remaining() <= raw.remaining() * MIN_SAVING) {
+              return new Encoded(codecs.floatCodec(), enc);
+            }
+          }
+        }
+        if (zstdRatio > MIN_SAVING) {
           return new Encoded(codecs.none(), raw.slice());
         }
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, MIN_SAVING);
@@ -51,25 +74,29 @@ public enum CodecPolicy {
     return new Encoded(c, enc);
   }
 
-  private static boolean sampleCompresses(ByteBuffer raw, Codec c, ChunkHint hint) {
+  /**
+   * Stored/raw ratio of a codec on the whole chunk if it is small, else on three samples (start, middle, end) whose
+   * offsets are multiples of 8 bytes, so that float elements stay aligned. Infinity if the codec does not apply.
+   */
+  private static double sampleRatio(ByteBuffer raw, Codec c, ChunkHint hint) {
     int n = raw.remaining();
     if (n <= 3 * SAMPLE) {
       ByteBuffer enc = c.encode(raw, hint);
-      return enc != null && enc.remaining() <= n * MIN_SAVING;
+      return enc == null ? Double.POSITIVE_INFINITY : (double) enc.remaining() / n;
     }
     long in = 0;
     long out = 0;
     for (int i = 0; i < 3; i++) {
-      int at = raw.position() + (int) ((long) (n - SAMPLE) * i / 2);
+      int at = raw.position() + (int) ((long) (n - SAMPLE) * i / 2 & ~7L);
       ByteBuffer s = raw.duplicate().position(at).limit(at + SAMPLE);
       ByteBuffer enc = c.encode(s, hint);
       if (enc == null) {
-        return false;
+        return Double.POSITIVE_INFINITY;
       }
       in += SAMPLE;
       out += enc.remaining();
     }
-    return out <= in * MIN_SAVING;
+    return (double) out / in;
   }
 
   /** A codec and the bytes it produced. */

@@ -6,6 +6,7 @@ import java.io.IOException;
 public final class Codecs {
   private final Codec none = new NoneCodec();
   private final Codec zstd;
+  private final Codec floatCodec = new FloatCodec();
 
   public Codecs(int zstdLevel) {
     this.zstd = new ZstdCodec(zstdLevel);
@@ -24,6 +25,11 @@ public final class Codecs {
     return zstd;
   }
 
+  /** The byte-plane codec for float tensors ({@link FloatCodec}); its encode returns null for other chunks. */
+  public Codec floatCodec() {
+    return floatCodec;
+  }
+
   /** The codec of a frame id. */
   public Codec byId(int id) throws IOException {
     switch (id) {
@@ -31,6 +37,8 @@ public final class Codecs {
         return none;
       case ZstdCodec.ID:
         return zstd;
+      case FloatCodec.ID:
+        return floatCodec;
       default:
         throw new IOException("unknown codec id " + id + " (written by a newer Ferry?)");
     }
