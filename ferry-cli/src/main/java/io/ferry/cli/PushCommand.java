@@ -33,7 +33,7 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--author", description = "Author (default: $FERRY_AUTHOR or the user name).")
   String author;
 
-  @Option(names = "--codec", description = "none, zstd or auto (default: auto).", defaultValue = "auto")
+  @Option(names = "--codec", description = "none, zstd, float (byte planes for float tensors) or auto (default: auto).", defaultValue = "auto")
   String codec;
 
   @Option(names = "--derived-from", paramLabel = "REF", description = "The version this one was derived from.")
