@@ -4,6 +4,7 @@ import io.ferry.chunk.ChunkId;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -89,4 +90,16 @@ public interface ChunkStore extends Closeable {
 
   /** Removes the object; a no-op if it is absent. Used only by gc. */
   void delete(ChunkId id) throws IOException;
+
+  /**
+   * Removes what interrupted puts left behind (for example the temporary file of a writer that was killed) and that
+   * was last modified before {@code olderThan}. Used only by gc, with its grace period, so a put in progress keeps
+   * its files. Never removes an object. Backends whose puts leave nothing behind keep this default, which does
+   * nothing.
+   *
+   * @return how many leftovers were removed
+   */
+  default long removeAbandoned(Instant olderThan) throws IOException {
+    return 0;
+  }
 }

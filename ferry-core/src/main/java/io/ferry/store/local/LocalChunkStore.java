@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Instant;
 import java.util.function.Consumer;
 
 /**
@@ -215,6 +216,31 @@ final class LocalChunkStore implements ChunkStore {
     if (Files.deleteIfExists(p)) {
       Durable.syncDirectory(p.getParent());
     }
+  }
+
+  /** Removes files in {@code tmp/} last modified before {@code olderThan}: puts that were killed mid-write. */
+  @Override
+  public long removeAbandoned(Instant olderThan) throws IOException {
+    ensureOpen();
+    long removed = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp)) {
+      for (Path f : files) {
+        BasicFileAttributes attrs;
+        try {
+          attrs = Files.readAttributes(f, BasicFileAttributes.class);
+        } catch (NoSuchFileException publishedMeanwhile) {
+          continue;
+        }
+        if (attrs.isRegularFile() && attrs.lastModifiedTime().toInstant().isBefore(olderThan)
+            && Files.deleteIfExists(f)) {
+          removed++;
+        }
+      }
+    }
+    if (removed > 0) {
+      Durable.syncDirectory(tmp);
+    }
+    return removed;
   }
 
   private void ensureOpen() {
