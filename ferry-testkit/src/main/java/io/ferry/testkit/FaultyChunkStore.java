@@ -147,6 +147,11 @@ public final class FaultyChunkStore implements ChunkStore {
   }
 
   @Override
+  public long removeAbandoned(java.time.Instant olderThan) throws IOException {
+    return delegate.removeAbandoned(olderThan);
+  }
+
+  @Override
   public void close() throws IOException {
     delegate.close();
   }
