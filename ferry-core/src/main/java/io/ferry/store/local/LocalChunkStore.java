@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.time.Instant;
 import java.util.function.Consumer;
 
@@ -67,11 +68,23 @@ final class LocalChunkStore implements ChunkStore {
     return Files.isRegularFile(pathOf(id));
   }
 
+  /** Sets the object's modification time to now; false if it is absent. */
+  @Override
+  public boolean freshen(ChunkId id) throws IOException {
+    ensureOpen();
+    try {
+      Files.setLastModifiedTime(pathOf(id), FileTime.from(Instant.now()));
+      return true;
+    } catch (NoSuchFileException e) {
+      return false;
+    }
+  }
+
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     ensureOpen();
     Path target = pathOf(id);
-    if (Files.exists(target)) {
+    if (freshen(id)) {
       return false;
     }
     Path temp = Files.createTempFile(tmp, id.shortHex(16) + "-", ".tmp");
