@@ -87,7 +87,7 @@ class PushCrashTest {
       long delay = switch (i) {
         case 1 -> 0;
         case 2 -> duration * 97 / 100;
-        case 3 -> duration * 3 / 2;
+        case 3 -> duration * 20; // lets this push finish: the "committed before the kill" path always runs
         default -> (long) (duration * (0.02 + 1.23 * rnd.nextDouble()));
       };
       ChunkId oldHead = committed.get(committed.size() - 1).id();
@@ -98,6 +98,10 @@ class PushCrashTest {
       long t1 = System.nanoTime();
       String what = "after kill " + i + " at " + delay + " ms (exit " + exit + ")";
       assertThat(exit).as("child exit code %s; output:%n%s", what, child.output()).isIn(0, 137);
+      if (exit == 0) {
+        // a calibration slowed by a busy machine would put most kills after the commit: keep the fastest push seen
+        duration = Math.min(duration, child.elapsedMillis());
+      }
       try (Repository repo = open(store, false)) {
         ChunkId head = repo.resolve(MODEL).id();
         if (!head.equals(oldHead)) {
