@@ -693,7 +693,8 @@ public final class Repository implements Closeable {
   /**
    * Removes objects that nothing needs: not reachable from any ref, from any ref-log entry younger than {@code
    * grace}, and not younger than {@code grace} themselves (so a running push is safe). Packs are removed when none of
-   * their chunks is needed. Streams the store's listing; a crash midway leaves a valid store.
+   * their chunks is needed. Also removes what killed pushes left behind that is older than {@code grace} (see {@link
+   * io.ferry.store.ChunkStore#removeAbandoned}). Streams the store's listing; a crash midway leaves a valid store.
    */
   public GcReport gc(Duration grace, boolean dryRun) throws IOException {
     Instant now = options.clock().instant();
@@ -742,6 +743,7 @@ public final class Repository implements Closeable {
       for (ChunkId id : dead) {
         backend.chunks().delete(id);
       }
+      backend.chunks().removeAbandoned(cutoff);
     }
     return new GcReport(counts[0], counts[1], counts[2], counts[3], dryRun);
   }

@@ -4,6 +4,7 @@ import io.ferry.chunk.ChunkId;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -35,6 +36,16 @@ public interface ChunkStore extends Closeable {
   boolean contains(ChunkId id) throws IOException;
 
   /**
+   * Whether the store holds the object; if it does, marks it as just written (its {@link StoredObject#modified} time
+   * becomes now), so that gc's grace period protects an object that a push found and is about to reference again,
+   * for example one a killed push left long ago. Backends that track modification times must override this; the
+   * default only calls {@link #contains}.
+   */
+  default boolean freshen(ChunkId id) throws IOException {
+    return contains(id);
+  }
+
+  /**
    * The ids among {@code ids} that the store does not hold, in the order given. Backends with a batch lookup should
    * override this; the default asks one by one.
    */
@@ -54,7 +65,7 @@ public interface ChunkStore extends Closeable {
    * the content; core does.
    *
    * @return true if this call created the object, false if it already existed (so a failed push can remove exactly
-   *     the objects it created)
+   *     the objects it created); an existing object is {@linkplain #freshen freshened}
    */
   boolean put(ChunkId id, ByteBuffer... parts) throws IOException;
 
@@ -89,4 +100,16 @@ public interface ChunkStore extends Closeable {
 
   /** Removes the object; a no-op if it is absent. Used only by gc. */
   void delete(ChunkId id) throws IOException;
+
+  /**
+   * Removes what interrupted puts left behind (for example the temporary file of a writer that was killed) and that
+   * was last modified before {@code olderThan}. Used only by gc, with its grace period, so a put in progress keeps
+   * its files. Never removes an object. Backends whose puts leave nothing behind keep this default, which does
+   * nothing.
+   *
+   * @return how many leftovers were removed
+   */
+  default long removeAbandoned(Instant olderThan) throws IOException {
+    return 0;
+  }
 }

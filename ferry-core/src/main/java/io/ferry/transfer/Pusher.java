@@ -197,7 +197,7 @@ public final class Pusher {
       if (!known.inPacks(id) && sink.add(id, raw, r)) {
         newChunks.incrementAndGet();
       }
-    } else if (!db.store().contains(id)) {
+    } else if (!db.store().freshen(id)) {
       CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
       ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
       long size = header.remaining() + enc.payload().remaining();

@@ -114,6 +114,24 @@ public abstract class ChunkStoreContract {
   }
 
   @Test
+  void freshenReportsWhetherTheObjectExistsAndKeepsItsContent() throws Exception {
+    assertThat(store.freshen(ChunkId.of(content(10)))).isFalse();
+    byte[] c = content(1000);
+    ChunkId id = putContent(c);
+    assertThat(store.freshen(id)).isTrue();
+    assertThat(bytes(store.get(id))).isEqualTo(c);
+  }
+
+  @Test
+  void removeAbandonedNeverRemovesAnObject() throws Exception {
+    byte[] c = content(2000);
+    ChunkId id = putContent(c);
+    store.removeAbandoned(java.time.Instant.now().plus(java.time.Duration.ofDays(1)));
+    assertThat(store.contains(id)).isTrue();
+    assertThat(bytes(store.get(id))).isEqualTo(c);
+  }
+
+  @Test
   void secondPutIsANoOpAndKeepsTheFirstContent() throws Exception {
     byte[] first = content(3000);
     ChunkId id = putContent(first);

@@ -147,6 +147,16 @@ public final class FaultyChunkStore implements ChunkStore {
   }
 
   @Override
+  public boolean freshen(ChunkId id) throws IOException {
+    return delegate.freshen(id);
+  }
+
+  @Override
+  public long removeAbandoned(java.time.Instant olderThan) throws IOException {
+    return delegate.removeAbandoned(olderThan);
+  }
+
+  @Override
   public void close() throws IOException {
     delegate.close();
   }

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.ThreadLocalRandom;
@@ -72,11 +73,23 @@ final class LocalChunkStore implements ChunkStore {
     return Files.isRegularFile(pathOf(id));
   }
 
+  /** Sets the object's modification time to now; false if it is absent. */
+  @Override
+  public boolean freshen(ChunkId id) throws IOException {
+    ensureOpen();
+    try {
+      Files.setLastModifiedTime(pathOf(id), FileTime.from(Instant.now()));
+      return true;
+    } catch (NoSuchFileException e) {
+      return false;
+    }
+  }
+
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     ensureOpen();
     Path target = pathOf(id);
-    if (Files.exists(target)) {
+    if (freshen(id)) {
       return false;
     }
     Path temp = tmp.resolve(id.shortHex(16) + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
@@ -229,18 +242,30 @@ final class LocalChunkStore implements ChunkStore {
    * crash left behind. Returns how many were deleted.
    */
   int removeTemporaryFilesOlderThan(Duration age) throws IOException {
-    Instant cutoff = Instant.now().minus(age);
-    int removed = 0;
-    try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp, "*" + TEMP_SUFFIX)) {
+    return (int) removeAbandoned(Instant.now().minus(age));
+  }
+
+  /** Removes files in {@code tmp/} last modified before {@code olderThan}: puts that were killed mid-write. */
+  @Override
+  public long removeAbandoned(Instant olderThan) throws IOException {
+    ensureOpen();
+    long removed = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp)) {
       for (Path f : files) {
+        BasicFileAttributes attrs;
         try {
-          if (Files.getLastModifiedTime(f).toInstant().isBefore(cutoff) && Files.deleteIfExists(f)) {
-            removed++;
-          }
-        } catch (NoSuchFileException finishedMeanwhile) {
-          // its put completed or failed and removed it
+          attrs = Files.readAttributes(f, BasicFileAttributes.class);
+        } catch (NoSuchFileException publishedMeanwhile) {
+          continue;
+        }
+        if (attrs.isRegularFile() && attrs.lastModifiedTime().toInstant().isBefore(olderThan)
+            && Files.deleteIfExists(f)) {
+          removed++;
         }
       }
+    }
+    if (removed > 0) {
+      Durable.syncDirectory(tmp);
     }
     return removed;
   }
