@@ -27,6 +27,11 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
   String store;
 
+  @Option(names = "--s3-endpoint", paramLabel = "URL",
+      description = "Endpoint of an S3-compatible store for s3:// stores, e.g. http://127.0.0.1:9000 (default:"
+          + " $FERRY_S3_ENDPOINT, else AWS; path-style access is used with an endpoint).")
+  String s3Endpoint;
+
   @Option(names = "--json", description = "Print results as JSON.")
   boolean json;
 
@@ -78,6 +83,9 @@ abstract class StoreCommand implements Callable<Integer> {
     RepositoryOptions o = RepositoryOptions.defaults();
     if (parallelism != null) {
       o = o.withParallelism(parallelism);
+    }
+    if (s3Endpoint != null) {
+      storeOptions = storeOptions.withSettings(java.util.Map.of("s3.endpoint", s3Endpoint));
     }
     return Ferry.open(store, storeOptions, o);
   }

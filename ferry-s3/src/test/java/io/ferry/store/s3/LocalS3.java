@@ -38,8 +38,8 @@ public final class LocalS3 implements AutoCloseable {
   private final S3Proxy proxy;
   private final URI endpoint;
 
-  private LocalS3(BlobStore blobs) throws Exception {
-    proxy = S3Proxy.builder().blobStore(blobs).endpoint(URI.create("http://127.0.0.1:0"))
+  private LocalS3(BlobStore blobs, int port) throws Exception {
+    proxy = S3Proxy.builder().blobStore(blobs).endpoint(URI.create("http://127.0.0.1:" + port))
         .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS_KEY, SECRET_KEY).build();
     proxy.start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -51,18 +51,20 @@ public final class LocalS3 implements AutoCloseable {
     }
     endpoint = URI.create("http://127.0.0.1:" + proxy.getPort());
     try (S3Client admin = client()) {
-      admin.createBucket(b -> b.bucket(BUCKET));
+      if (admin.listBuckets().buckets().stream().noneMatch(b -> b.name().equals(BUCKET))) {
+        admin.createBucket(b -> b.bucket(BUCKET));
+      }
     }
   }
 
   /** Starts S3Proxy with an in-memory store. */
   public static LocalS3 inMemory() throws Exception {
-    return new LocalS3(new TransientNio2BlobStore());
+    return new LocalS3(new TransientNio2BlobStore(), 0);
   }
 
-  /** Starts S3Proxy storing under {@code dir}. */
-  public static LocalS3 inDirectory(Path dir) throws Exception {
-    return new LocalS3(new FilesystemNio2BlobStore(dir.toAbsolutePath().toString()));
+  /** Starts S3Proxy storing under {@code dir}, on {@code port} (0: any free port). */
+  public static LocalS3 inDirectory(Path dir, int port) throws Exception {
+    return new LocalS3(new FilesystemNio2BlobStore(dir.toAbsolutePath().toString()), port);
   }
 
   /**

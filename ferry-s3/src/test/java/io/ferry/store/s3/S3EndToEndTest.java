@@ -101,16 +101,20 @@ class S3EndToEndTest {
     try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
       Random r = new Random(random.random().nextLong());
       FaultyHttpProxy.Fault[] kinds = FaultyHttpProxy.Fault.values();
+      int[] next = {0};
       proxy.delayMillis(2000);
+      // one request in five misbehaves; the kinds take turns, so that every kind is dealt in every run
       proxy.policy((method, target, n) -> {
         synchronized (r) {
           if (r.nextInt(100) >= 20) {
             return FaultyHttpProxy.Fault.NONE;
           }
-          FaultyHttpProxy.Fault f = kinds[1 + r.nextInt(kinds.length - 1)];
-          // a body cut short only means something for answers with a body
-          return f == FaultyHttpProxy.Fault.TRUNCATE_BODY && !method.equals("GET") ? FaultyHttpProxy.Fault.ERROR_500
-              : f;
+          FaultyHttpProxy.Fault f = kinds[1 + next[0] % (kinds.length - 1)];
+          if (f == FaultyHttpProxy.Fault.TRUNCATE_BODY && !method.equals("GET")) {
+            return FaultyHttpProxy.Fault.ERROR_500; // cutting a body short waits for a GET
+          }
+          next[0]++;
+          return f;
         }
       });
       Path dest = scratch.resolve("pulled");
