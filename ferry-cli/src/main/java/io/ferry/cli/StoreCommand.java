@@ -27,6 +27,11 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
   String store;
 
+  @Option(names = "--s3-endpoint", paramLabel = "URL",
+      description = "Endpoint of an S3-compatible store for s3:// stores, e.g. http://127.0.0.1:9000 (default:"
+          + " $FERRY_S3_ENDPOINT, else AWS; path-style access is used with an endpoint).")
+  String s3Endpoint;
+
   @Option(names = "--json", description = "Print results as JSON.")
   boolean json;
 
@@ -36,10 +41,6 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = "--store-option", paramLabel = "KEY=VALUE",
       description = "A backend setting, e.g. dfs.replication=3 (repeatable).")
   java.util.Map<String, String> storeSettings = new java.util.LinkedHashMap<>();
-
-  @Option(names = "--s3-endpoint", paramLabel = "URL",
-      description = "Endpoint of an S3-compatible store (path-style access); default $FERRY_S3_ENDPOINT, else AWS.")
-  String s3Endpoint;
 
   @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
   boolean help;

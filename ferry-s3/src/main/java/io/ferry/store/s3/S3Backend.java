@@ -1,0 +1,373 @@
+package io.ferry.store.s3;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
+import software.amazon.awssdk.retries.api.BackoffStrategy;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+
+/**
+ * A Ferry store in an S3 bucket under a key prefix ({@code s3://bucket/prefix}), on Amazon S3 or an S3-compatible
+ * store. See {@code docs/s3.md} for the design.
+ *
+ * <p>Layout under the prefix:
+ *
+ * <pre>
+ * ferry-store.json                 marker: {"format":"ferry-store","version":1}
+ * objects/&lt;64 hex&gt;               one object per chunk frame, pack, snapshot or version (no fan-out: see below)
+ * refs/&lt;ref&gt;/log/&lt;seq, 20 digits&gt;  the ref's log: one immutable entry per move, created exclusively (the CAS)
+ * refs/&lt;ref&gt;/tip                 hint: the seq and value of a recent entry, so readers start near the end
+ * ref-names/&lt;ref&gt;                 empty; written before a ref's first entry, so refs can be listed cheaply
+ * </pre>
+ *
+ * <p>Objects are not fanned out into sub-prefixes: S3 has no directories, it partitions a bucket's key space by key
+ * ranges and splits hot ranges on its own, and chunk ids are uniformly random hex, so the keys under {@code objects/}
+ * spread evenly over whatever partitions S3 makes.
+ *
+ * <p>The backend needs conditional writes ({@code If-None-Match: *}), which Amazon S3 has since August 2024 and
+ * S3Proxy, MinIO and others support; and read-after-write consistency for new keys, which S3 has had since December
+ * 2020. It needs {@code s3:ListBucket} on the prefix, so that a missing key is a 404 and not a 403.
+ *
+ * <p>Thread-safe. Owns its HTTP client and a small thread pool; {@link #close()} releases both and is idempotent.
+ */
+public final class S3Backend implements Backend {
+  /** Name of the marker object at the store's root. */
+  public static final String MARKER = "ferry-store.json";
+  /** The store format version this code writes and reads. */
+  public static final int FORMAT_VERSION = 1;
+
+  static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
+
+  private final S3Location location;
+  private final S3Settings settings;
+  private final S3Client s3;
+  private final ExecutorService pool;
+  private final String where;
+  private final S3ChunkStore chunks;
+  private final S3RefStore refs;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private S3Backend(S3Location location, S3Settings settings, S3Client s3) {
+    this.location = location;
+    this.settings = settings;
+    this.s3 = s3;
+    this.where = location.uri() + " (endpoint " + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + ")";
+    this.pool = Executors.newFixedThreadPool(settings.parallelism(), daemonThreads("ferry-s3-" + location.bucket()));
+    this.chunks = new S3ChunkStore(this);
+    this.refs = new S3RefStore(this);
+  }
+
+  /**
+   * Opens the store named by an {@code s3://} URI, creating it when {@code options.create()} is set. The bucket must
+   * exist; a store is created in it by writing the marker under the prefix, which must then hold no other key.
+   *
+   * @param env the environment (for {@code FERRY_S3_ENDPOINT}); {@code System::getenv} in production
+   * @throws InvalidInputException if there is no store and {@code create} is false, if the bucket does not exist, if
+   *     the prefix holds keys but no marker, or if the marker is not one this code reads
+   */
+  public static S3Backend open(URI uri, StoreOptions options, Function<String, String> env) throws IOException {
+    S3Location location = S3Location.parse(uri);
+    S3Settings settings = S3Settings.from(options.settings(), env);
+    S3Backend backend = new S3Backend(location, settings, client(settings));
+    try {
+      backend.checkOrCreateMarker(options.create());
+      return backend;
+    } catch (IOException | RuntimeException e) {
+      backend.close();
+      throw e;
+    }
+  }
+
+  private static S3Client client(S3Settings settings) {
+    var retry = AwsRetryStrategy.standardRetryStrategy().toBuilder()
+        .maxAttempts(settings.maxAttempts())
+        .backoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff(), Duration.ofSeconds(10)))
+        .throttlingBackoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff().multipliedBy(5),
+            Duration.ofSeconds(20)))
+        .circuitBreakerEnabled(false)
+        .retryOnException(S3Backend::isRetryableServiceError)
+        .build();
+    S3ClientBuilder b = S3Client.builder()
+        .httpClientBuilder(Apache5HttpClient.builder()
+            .maxConnections(settings.maxConnections())
+            .connectionTimeout(Duration.ofSeconds(10))
+            .connectionAcquisitionTimeout(Duration.ofMinutes(2))
+            .socketTimeout(settings.socketTimeout())
+            .tcpKeepAlive(true))
+        .overrideConfiguration(o -> o.retryStrategy(retry))
+        .forcePathStyle(settings.pathStyle())
+        // We send a CRC32C of every body we put ourselves; chunk frames and ref entries carry their own checksums,
+        // checked by core on every read, and ranged GETs have no whole-object checksum to validate.
+        .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+        .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED);
+    if (settings.endpoint() != null) {
+      b.endpointOverride(settings.endpoint());
+    }
+    Region region = region(settings);
+    if (region == null) {
+      b.region(Region.US_EAST_1).crossRegionAccessEnabled(true);
+    } else {
+      b.region(region);
+    }
+    return b.build();
+  }
+
+  private static Region region(S3Settings settings) {
+    if (settings.region() != null) {
+      return Region.of(settings.region());
+    }
+    try {
+      return DefaultAwsRegionProviderChain.builder().build().getRegion();
+    } catch (SdkException none) {
+      return null;
+    }
+  }
+
+  /**
+   * Errors the SDK does not retry by itself but that are transient: a body damaged on the way (the store refused it
+   * because its checksum did not match) and S3's 409 for conditional writes racing on one key.
+   */
+  private static boolean isRetryableServiceError(Throwable t) {
+    if (t instanceof S3Exception e && e.awsErrorDetails() != null) {
+      String code = e.awsErrorDetails().errorCode();
+      return "BadDigest".equals(code) || "InvalidDigest".equals(code) || "XAmzContentChecksumMismatch".equals(code)
+          || "ConditionalRequestConflict".equals(code) || "IncompleteBody".equals(code);
+    }
+    return false;
+  }
+
+  private void checkOrCreateMarker(boolean create) throws IOException {
+    String key = location.key(MARKER);
+    byte[] marker = getIfExists(key);
+    if (marker != null) {
+      checkMarker(marker);
+      return;
+    }
+    if (!create) {
+      throw new InvalidInputException("no Ferry store at " + location.uri() + " (endpoint "
+          + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + "): " + key + " is absent (run 'ferry init'"
+          + " or check --store and --s3-endpoint)");
+    }
+    boolean empty;
+    try {
+      empty = s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket()).prefix(location.keyPrefix())
+          .maxKeys(1).build()).contents().isEmpty();
+    } catch (SdkException e) {
+      throw failure("LIST", location.keyPrefix(), e);
+    }
+    if (!empty) {
+      throw new InvalidInputException(location.uri() + " holds objects but no " + MARKER
+          + ", so it is not a Ferry store; refusing to use it");
+    }
+    if (!putIfAbsent(key, MARKER_JSON.getBytes(StandardCharsets.UTF_8))) {
+      checkMarker(getIfExists(key));
+    }
+  }
+
+  /** An error naming the bucket or the credentials as the problem, or null if it is about something else. */
+  private IOException bucketProblem(S3Exception e) {
+    if (e.statusCode() == 404 && e.awsErrorDetails() != null
+        && "NoSuchBucket".equals(e.awsErrorDetails().errorCode())) {
+      return new InvalidInputException("bucket '" + location.bucket() + "' does not exist at endpoint "
+          + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + " (Ferry does not create buckets)", e);
+    }
+    if (e.statusCode() == 403) {
+      return new InvalidInputException("access to " + where + " denied: " + e.getMessage()
+          + " (check the credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the instance role)",
+          e);
+    }
+    return null;
+  }
+
+  private void checkMarker(byte[] marker) throws IOException {
+    String key = location.describeKey(location.key(MARKER));
+    JsonNode json;
+    try {
+      json = new ObjectMapper().readTree(marker);
+    } catch (IOException e) {
+      throw new InvalidInputException(key + " is not valid JSON: " + e.getMessage(), e);
+    }
+    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
+      throw new InvalidInputException(key + " is not a Ferry store marker: expected format \"ferry-store\"");
+    }
+    if (json.path("version").asInt(-1) != FORMAT_VERSION) {
+      throw new InvalidInputException(key + " has store format version " + json.path("version")
+          + "; this Ferry reads version " + FORMAT_VERSION);
+    }
+  }
+
+  // ---- small requests shared by the chunk and ref stores ----
+
+  /** The whole object at {@code key}, or null if it does not exist. For small objects (markers, ref entries). */
+  byte[] getIfExists(String key) throws IOException {
+    try {
+      return s3.getObjectAsBytes(GetObjectRequest.builder().bucket(location.bucket()).key(key).build())
+          .asByteArrayUnsafe();
+    } catch (S3Exception e) {
+      IOException bucket = bucketProblem(e);
+      if (bucket != null) {
+        throw bucket;
+      }
+      if (e.statusCode() == 404) {
+        return null;
+      }
+      throw failure("GET", key, e);
+    } catch (SdkException e) {
+      throw failure("GET", key, e);
+    }
+  }
+
+  /**
+   * Creates the object {@code key} with {@code body} if no object has that key ({@code If-None-Match: *}).
+   *
+   * @return true if this call created it, false if it existed (412)
+   */
+  boolean putIfAbsent(String key, byte[] body) throws IOException {
+    try {
+      s3.putObject(PutObjectRequest.builder().bucket(location.bucket()).key(key).ifNoneMatch("*")
+          .contentLength((long) body.length).checksumCRC32C(Checksums.crc32cBase64(body)).build(),
+          RequestBody.fromBytes(body));
+      return true;
+    } catch (S3Exception e) {
+      if (e.statusCode() == 412) {
+        return false;
+      }
+      throw failure("PUT", key, e);
+    } catch (SdkException e) {
+      throw failure("PUT", key, e);
+    }
+  }
+
+  /** Writes {@code key} unconditionally (only for hints, which readers never trust alone). */
+  void put(String key, byte[] body) throws IOException {
+    try {
+      s3.putObject(PutObjectRequest.builder().bucket(location.bucket()).key(key)
+          .contentLength((long) body.length).checksumCRC32C(Checksums.crc32cBase64(body)).build(),
+          RequestBody.fromBytes(body));
+    } catch (SdkException e) {
+      throw failure("PUT", key, e);
+    }
+  }
+
+  /**
+   * An IOException for a request that failed after the SDK's retries, naming the request, the object and the
+   * endpoint.
+   */
+  IOException failure(String op, String key, Throwable e) {
+    String why = e.getMessage() == null ? e.toString() : e.getMessage();
+    return new IOException(op + " " + location.describeKey(key) + " at endpoint "
+        + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + " failed (up to " + settings.maxAttempts()
+        + " attempts): " + why, e);
+  }
+
+  static InterruptedIOException interrupted(String what, InterruptedException e) {
+    Thread.currentThread().interrupt();
+    InterruptedIOException io = new InterruptedIOException("interrupted while " + what);
+    io.initCause(e);
+    return io;
+  }
+
+  S3Client s3() {
+    return s3;
+  }
+
+  S3Location location() {
+    return location;
+  }
+
+  S3Settings settings() {
+    return settings;
+  }
+
+  ExecutorService pool() {
+    return pool;
+  }
+
+  /** The store and its endpoint, for messages. */
+  String where() {
+    return where;
+  }
+
+  boolean isClosed() {
+    return closed.get();
+  }
+
+  void ensureOpen() {
+    if (closed.get()) {
+      throw new IllegalStateException(where + " is closed");
+    }
+  }
+
+  @Override
+  public ChunkStore chunks() {
+    return chunks;
+  }
+
+  @Override
+  public RefStore refs() {
+    return refs;
+  }
+
+  /** {@code s3://bucket/prefix}. */
+  @Override
+  public String uri() {
+    return location.uri();
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed.compareAndSet(false, true)) {
+      pool.shutdownNow();
+      try {
+        pool.awaitTermination(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } finally {
+        s3.close();
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "S3Backend[" + where + "]";
+  }
+
+  private static ThreadFactory daemonThreads(String name) {
+    AtomicInteger n = new AtomicInteger();
+    return r -> {
+      Thread t = new Thread(r, name + "-" + n.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    };
+  }
+}

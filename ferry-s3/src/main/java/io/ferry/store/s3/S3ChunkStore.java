@@ -1,0 +1,465 @@
+package io.ferry.store.s3;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.MissingObjectException;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Exception;
+import software.amazon.awssdk.services.s3.model.S3Object;
+
+/**
+ * The objects of an {@link S3Backend}: one S3 object per Ferry object, key {@code <prefix>/objects/<64 hex>}.
+ *
+ * <ul>
+ *   <li>{@link #put}: one {@code PutObject} with {@code If-None-Match: *} and the body's CRC32C, which the store
+ *       checks before it accepts the object (a body damaged on the way is refused and sent again). S3 puts are atomic
+ *       and durable when they return, so readers never see a prefix. 412 means the object exists: {@code false}.
+ *       If the response to a put that succeeded is lost and the SDK sends it again, the retry gets 412 and the put
+ *       reports {@code false}: the object is whole, only the "created by this call" bit is lost (a failed push then
+ *       leaves it for gc rather than deleting it).
+ *   <li>{@link #read}: ranged GETs. Reads longer than one part ({@code s3.part-size}, 8 MiB) are split into parts
+ *       fetched at once, the caller's thread taking the first and the store's pool the others, each written straight
+ *       into the result's array. A body that ends early or breaks off is fetched again, by a new request, with
+ *       exponential backoff and full jitter, up to {@code s3.max-attempts} times; the SDK retries 5xx, throttling
+ *       and connection errors the same way before any body is read.
+ *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
+ *       the other parts follow in parallel. One request for objects up to one part.
+ *   <li>{@link #missing}: parallel {@code HeadObject}s on the store's pool.
+ *   <li>{@link #list}: {@code ListObjectsV2}, 1,000 keys a page, streamed.
+ * </ul>
+ *
+ * <p>Results of reads are heap buffers. Thread-safe.
+ */
+final class S3ChunkStore implements ChunkStore {
+  static final String OBJECTS = "objects/";
+
+  private final S3Backend backend;
+  private final String bucket;
+  private final String objectsPrefix;
+
+  S3ChunkStore(S3Backend backend) {
+    this.backend = backend;
+    this.bucket = backend.location().bucket();
+    this.objectsPrefix = backend.location().key(OBJECTS);
+  }
+
+  String key(ChunkId id) {
+    return objectsPrefix + id.hex();
+  }
+
+  @Override
+  public String describe() {
+    return backend.where();
+  }
+
+  @Override
+  public boolean contains(ChunkId id) throws IOException {
+    backend.ensureOpen();
+    return head(id) >= 0;
+  }
+
+  /** The object's size, or -1 if it does not exist. */
+  private long head(ChunkId id) throws IOException {
+    String key = key(id);
+    try {
+      return backend.s3().headObject(HeadObjectRequest.builder().bucket(bucket).key(key).build()).contentLength();
+    } catch (S3Exception e) {
+      if (e.statusCode() == 404) {
+        return -1;
+      }
+      throw backend.failure("HEAD", key, e);
+    } catch (SdkException e) {
+      throw backend.failure("HEAD", key, e);
+    }
+  }
+
+  @Override
+  public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+    backend.ensureOpen();
+    List<ChunkId> list = new ArrayList<>(ids);
+    if (list.size() <= 1) {
+      return ChunkStore.super.missing(list);
+    }
+    List<Future<Boolean>> found = new ArrayList<>(list.size());
+    try {
+      for (ChunkId id : list) {
+        found.add(backend.pool().submit(() -> head(id) >= 0));
+      }
+      List<ChunkId> out = new ArrayList<>();
+      for (int i = 0; i < list.size(); i++) {
+        if (!await(found.get(i), "looking up objects in " + describe())) {
+          out.add(list.get(i));
+        }
+      }
+      return out;
+    } finally {
+      for (Future<Boolean> f : found) {
+        f.cancel(true);
+      }
+    }
+  }
+
+  @Override
+  public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    backend.ensureOpen();
+    String key = key(id);
+    ByteBuffer[] body = new ByteBuffer[parts.length];
+    long length = 0;
+    for (int i = 0; i < parts.length; i++) {
+      body[i] = parts[i].duplicate();
+      length += body[i].remaining();
+    }
+    String crc = Checksums.crc32cBase64(body);
+    try {
+      backend.s3().putObject(PutObjectRequest.builder().bucket(bucket).key(key).ifNoneMatch("*")
+              .contentLength(length).checksumCRC32C(crc).contentType("application/octet-stream").build(),
+          RequestBody.fromContentProvider(() -> new BuffersInputStream(body), length, "application/octet-stream"));
+    } catch (S3Exception e) {
+      if (e.statusCode() == 412) {
+        return false;
+      }
+      throw backend.failure("PUT", key, e);
+    } catch (SdkException e) {
+      throw backend.failure("PUT", key, e);
+    }
+    for (ByteBuffer p : parts) {
+      p.position(p.limit());
+    }
+    return true;
+  }
+
+  @Override
+  public long size(ChunkId id) throws IOException {
+    backend.ensureOpen();
+    long size = head(id);
+    if (size < 0) {
+      throw new MissingObjectException(id, describe());
+    }
+    return size;
+  }
+
+  @Override
+  public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    backend.ensureOpen();
+    if (offset < 0 || length < 0) {
+      throw new IllegalArgumentException("negative range: offset " + offset + ", length " + length + " of " + id);
+    }
+    if (length == 0 || offset > Long.MAX_VALUE - length) {
+      long size = size(id);
+      if (offset > size || length > size - offset) {
+        throw pastTheEnd(id, offset, length, size);
+      }
+      return ByteBuffer.allocate(0);
+    }
+    byte[] out = new byte[length];
+    int partSize = backend.settings().partSize();
+    List<Future<Long>> rest = new ArrayList<>();
+    try {
+      for (int p = partSize; p < length; p += partSize) {
+        int from = p;
+        int n = Math.min(partSize, length - p);
+        rest.add(backend.pool().submit(() -> fetch(id, offset + from, n, out, from).size()));
+      }
+      Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
+      checkEnd(id, offset, length, first.size());
+      for (Future<Long> f : rest) {
+        await(f, "reading " + id + " from " + describe());
+      }
+    } finally {
+      for (Future<Long> f : rest) {
+        f.cancel(true);
+      }
+    }
+    return ByteBuffer.wrap(out);
+  }
+
+  /** One request for the first part; its answer gives the size, then the other parts go in parallel. */
+  @Override
+  public ByteBuffer get(ChunkId id) throws IOException {
+    backend.ensureOpen();
+    int partSize = backend.settings().partSize();
+    Fetched first = fetch(id, 0, partSize, null, 0);
+    if (first.size() > Integer.MAX_VALUE - 64) {
+      throw new IOException("object " + id + " in " + describe() + " is " + first.size()
+          + " bytes, too big for one buffer");
+    }
+    int size = (int) first.size();
+    if (size <= partSize) {
+      return ByteBuffer.wrap(first.bytes(), 0, size).slice();
+    }
+    byte[] out = new byte[size];
+    System.arraycopy(first.bytes(), 0, out, 0, partSize);
+    List<Future<Long>> rest = new ArrayList<>();
+    try {
+      for (int p = partSize; p < size; p += partSize) {
+        int from = p;
+        int n = Math.min(partSize, size - p);
+        if (p + partSize >= size) {
+          fetch(id, from, n, out, from);
+        } else {
+          rest.add(backend.pool().submit(() -> fetch(id, from, n, out, from).size()));
+        }
+      }
+      for (Future<Long> f : rest) {
+        await(f, "reading " + id + " from " + describe());
+      }
+    } finally {
+      for (Future<Long> f : rest) {
+        f.cancel(true);
+      }
+    }
+    return ByteBuffer.wrap(out);
+  }
+
+  /** What one ranged GET brought: the object's total size and, when no target array was given, the bytes. */
+  private record Fetched(long size, byte[] bytes) {}
+
+  /**
+   * Fetches {@code [offset, offset + length)} of the object into {@code out[at...]}, or into a new array when {@code
+   * out} is null (then fewer bytes may come, if the object is shorter). Bodies that break off are fetched again.
+   */
+  private Fetched fetch(ChunkId id, long offset, int length, byte[] out, int at) throws IOException {
+    String key = key(id);
+    String range = "bytes=" + offset + "-" + (offset + length - 1);
+    int attempts = backend.settings().maxAttempts();
+    for (int attempt = 1; ; attempt++) {
+      ResponseInputStream<GetObjectResponse> in;
+      try {
+        in = backend.s3().getObject(GetObjectRequest.builder().bucket(bucket).key(key).range(range).build());
+      } catch (S3Exception e) {
+        if (e.statusCode() == 404) {
+          throw new MissingObjectException(id, describe());
+        }
+        if (e.statusCode() == 416) {
+          long size = head(id);
+          if (size < 0) {
+            throw new MissingObjectException(id, describe());
+          }
+          if (out == null && offset == 0 && size == 0) {
+            return new Fetched(0, new byte[0]);
+          }
+          throw pastTheEnd(id, offset, length, size);
+        }
+        throw backend.failure("GET " + range + " of", key, e);
+      } catch (SdkException e) {
+        throw backend.failure("GET " + range + " of", key, e);
+      }
+      GetObjectResponse r = in.response();
+      long total;
+      long expected;
+      try {
+        total = totalSize(r, key);
+        expected = Math.min((long) length, Math.max(0, total - offset));
+        if (r.contentLength() != null && r.contentLength() != expected && (out == null || expected == length)) {
+          throw new IOException("GET " + range + " of " + backend.location().describeKey(key) + " answered "
+              + r.contentLength() + " bytes, expected " + expected + " (Content-Range " + r.contentRange() + ")");
+        }
+      } catch (IOException e) {
+        abortQuietly(in);
+        throw e;
+      }
+      if (out != null && expected < length) {
+        abortQuietly(in);
+        throw pastTheEnd(id, offset, length, total);
+      }
+      byte[] target = out != null ? out : new byte[(int) expected];
+      int base = out != null ? at : 0;
+      try {
+        int n = in.readNBytes(target, base, (int) expected);
+        if (n < expected) {
+          throw new EOFException("the body ended after " + n + " of " + expected + " bytes");
+        }
+        in.close();
+        return new Fetched(total, out != null ? null : target);
+      } catch (IOException | SdkException e) {
+        abortQuietly(in);
+        if (attempt >= attempts || backend.isClosed()) {
+          throw backend.failure("GET " + range + " of", key, e);
+        }
+      }
+      backoff(attempt, key);
+    }
+  }
+
+  private static long totalSize(GetObjectResponse r, String key) throws IOException {
+    String cr = r.contentRange();
+    if (cr != null) {
+      int slash = cr.lastIndexOf('/');
+      if (slash > 0 && !cr.endsWith("*")) {
+        try {
+          return Long.parseLong(cr.substring(slash + 1).trim());
+        } catch (NumberFormatException e) {
+          // fall through to the error below
+        }
+      }
+      throw new IOException("GET of " + key + " answered an unreadable Content-Range '" + cr + "'");
+    }
+    if (r.contentLength() != null) {
+      return r.contentLength();
+    }
+    throw new IOException("GET of " + key + " answered neither Content-Range nor Content-Length");
+  }
+
+  private void backoff(int attempt, String key) throws IOException {
+    long base = backend.settings().backoff().toMillis();
+    long cap = Math.min(10_000, base << Math.min(attempt, 16));
+    long sleep = ThreadLocalRandom.current().nextLong(cap + 1);
+    try {
+      TimeUnit.MILLISECONDS.sleep(sleep);
+    } catch (InterruptedException e) {
+      throw S3Backend.interrupted("waiting to fetch " + key + " again", e);
+    }
+  }
+
+  private static void abortQuietly(ResponseInputStream<?> in) {
+    try {
+      in.abort();
+    } catch (RuntimeException ignored) {
+      // the connection is dropped either way
+    }
+  }
+
+  private void checkEnd(ChunkId id, long offset, int length, long size) throws EOFException {
+    if (offset + length > size) {
+      throw pastTheEnd(id, offset, length, size);
+    }
+  }
+
+  private EOFException pastTheEnd(ChunkId id, long offset, long length, long size) {
+    return new EOFException("object " + id + " in " + describe() + ": range [" + offset + ", "
+        + (offset + length) + ") runs past the end of the object (" + size + " bytes)");
+  }
+
+  private static <T> T await(Future<T> f, String what) throws IOException {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      throw S3Backend.interrupted(what, e);
+    } catch (CancellationException e) {
+      throw new IOException("cancelled while " + what, e);
+    } catch (ExecutionException e) {
+      Throwable c = e.getCause();
+      if (c instanceof IOException io) {
+        throw io;
+      }
+      if (c instanceof RuntimeException re) {
+        throw re;
+      }
+      if (c instanceof Error err) {
+        throw err;
+      }
+      throw new IOException(what + ": " + c, c);
+    }
+  }
+
+  @Override
+  public void list(Consumer<StoredObject> sink) throws IOException {
+    backend.ensureOpen();
+    String token = null;
+    do {
+      ListObjectsV2Response page;
+      try {
+        page = backend.s3().listObjectsV2(ListObjectsV2Request.builder().bucket(bucket).prefix(objectsPrefix)
+            .continuationToken(token).build());
+      } catch (SdkException e) {
+        throw backend.failure("LIST", objectsPrefix, e);
+      }
+      for (S3Object o : page.contents()) {
+        String hex = o.key().substring(objectsPrefix.length());
+        if (ChunkId.isValid(hex)) {
+          sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
+        }
+      }
+      token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+    } while (token != null);
+  }
+
+  @Override
+  public void delete(ChunkId id) throws IOException {
+    backend.ensureOpen();
+    String key = key(id);
+    try {
+      backend.s3().deleteObject(DeleteObjectRequest.builder().bucket(bucket).key(key).build());
+    } catch (S3Exception e) {
+      if (e.statusCode() != 404) {
+        throw backend.failure("DELETE", key, e);
+      }
+    } catch (SdkException e) {
+      throw backend.failure("DELETE", key, e);
+    }
+  }
+
+  @Override
+  public void close() {
+    // the backend owns the client and the pool
+  }
+
+  /** The remaining bytes of some buffers as one stream, without copying them; a new one for every attempt. */
+  static final class BuffersInputStream extends InputStream {
+    private final ByteBuffer[] parts;
+    private int i;
+
+    BuffersInputStream(ByteBuffer[] parts) {
+      this.parts = new ByteBuffer[parts.length];
+      for (int k = 0; k < parts.length; k++) {
+        this.parts[k] = parts[k].duplicate();
+      }
+    }
+
+    private ByteBuffer current() {
+      while (i < parts.length && !parts[i].hasRemaining()) {
+        i++;
+      }
+      return i < parts.length ? parts[i] : null;
+    }
+
+    @Override
+    public int read() {
+      ByteBuffer b = current();
+      return b == null ? -1 : b.get() & 0xff;
+    }
+
+    @Override
+    public int read(byte[] dst, int off, int len) {
+      if (len == 0) {
+        return 0;
+      }
+      ByteBuffer b = current();
+      if (b == null) {
+        return -1;
+      }
+      int n = Math.min(len, b.remaining());
+      b.get(dst, off, n);
+      return n;
+    }
+
+    @Override
+    public int available() {
+      ByteBuffer b = current();
+      return b == null ? 0 : b.remaining();
+    }
+  }
+}

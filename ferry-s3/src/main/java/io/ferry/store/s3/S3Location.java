@@ -1,0 +1,76 @@
+package io.ferry.store.s3;
+
+import io.ferry.error.InvalidInputException;
+import java.net.URI;
+
+/**
+ * Where a store lives in S3: a bucket and a key prefix, from a URI {@code s3://bucket} or {@code s3://bucket/prefix}.
+ * Every key of the store starts with {@link #keyPrefix()} ({@code ""} or {@code "prefix/"}).
+ *
+ * @param bucket the bucket name
+ * @param prefix the key prefix without leading or trailing '/', possibly empty
+ */
+public record S3Location(String bucket, String prefix) {
+  public S3Location {
+    if (bucket == null || bucket.isEmpty()) {
+      throw new IllegalArgumentException("empty bucket name");
+    }
+    if (prefix == null || prefix.startsWith("/") || prefix.endsWith("/")) {
+      throw new IllegalArgumentException("prefix '" + prefix + "' must not start or end with '/'");
+    }
+  }
+
+  /**
+   * Parses {@code s3://bucket[/prefix]}.
+   *
+   * @throws InvalidInputException if the URI is not of that form (names the URI and the problem)
+   */
+  public static S3Location parse(URI uri) throws InvalidInputException {
+    if (uri == null || !"s3".equalsIgnoreCase(uri.getScheme())) {
+      throw new InvalidInputException("'" + uri + "' is not an s3:// URI");
+    }
+    String bucket = uri.getRawAuthority();
+    if (bucket == null || bucket.isEmpty()) {
+      throw new InvalidInputException("'" + uri + "' names no bucket: expected s3://bucket/prefix");
+    }
+    if (!bucket.matches("[a-z0-9][a-z0-9._-]{1,254}")) {
+      throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' is not valid (lower case letters,"
+          + " digits, '.', '-', '_'; no user info or port)");
+    }
+    if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
+      throw new InvalidInputException("'" + uri + "': query and fragment are not supported; pass settings instead"
+          + " (e.g. --s3-endpoint)");
+    }
+    String path = uri.getPath() == null ? "" : uri.getPath();
+    while (path.startsWith("/")) {
+      path = path.substring(1);
+    }
+    while (path.endsWith("/")) {
+      path = path.substring(0, path.length() - 1);
+    }
+    if (path.contains("//")) {
+      throw new InvalidInputException("'" + uri + "': prefix '" + path + "' has an empty path segment");
+    }
+    return new S3Location(bucket, path);
+  }
+
+  /** The prefix every key of the store starts with: {@code ""} or {@code "prefix/"}. */
+  public String keyPrefix() {
+    return prefix.isEmpty() ? "" : prefix + "/";
+  }
+
+  /** The full key of a key relative to the store's root. */
+  public String key(String relative) {
+    return keyPrefix() + relative;
+  }
+
+  /** {@code s3://bucket/prefix}. */
+  public String uri() {
+    return "s3://" + bucket + (prefix.isEmpty() ? "" : "/" + prefix);
+  }
+
+  /** {@code s3://bucket/key}, for messages. */
+  public String describeKey(String key) {
+    return "s3://" + bucket + "/" + key;
+  }
+}

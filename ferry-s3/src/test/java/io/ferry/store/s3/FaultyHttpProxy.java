@@ -1,0 +1,261 @@
+package io.ferry.store.s3;
+
+import java.io.ByteArrayOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A plain HTTP/1.1 forwarder on loopback that sits between the S3 client and S3Proxy and misbehaves on purpose: it
+ * answers some requests with 500 or 503, delays others, drops the connection before answering, forwards a request and
+ * then drops its answer (so the client does not know a PUT landed), or cuts a response body short. Which request
+ * gets which fault is decided by a {@link Policy}; every fault dealt is counted.
+ *
+ * <p>Each client connection carries one exchange ({@code Connection: close}), which keeps the forwarding simple.
+ */
+final class FaultyHttpProxy implements AutoCloseable {
+  /** What happens to one request. */
+  enum Fault {
+    NONE,
+    /** answer 500 InternalError without forwarding */
+    ERROR_500,
+    /** answer 503 SlowDown without forwarding */
+    ERROR_503,
+    /** wait {@link #delayMillis} before forwarding */
+    DELAY,
+    /** close the connection without forwarding or answering */
+    DROP,
+    /** forward the request, then close the connection without answering */
+    FORWARD_THEN_DROP,
+    /** forward, then send the status and headers but only half the body, then close */
+    TRUNCATE_BODY
+  }
+
+  /** Chooses the fault for a request. */
+  interface Policy {
+    Fault choose(String method, String target, long requestNumber);
+  }
+
+  private final URI upstream;
+  private final ServerSocket server;
+  private final ExecutorService threads = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "faulty-proxy");
+    t.setDaemon(true);
+    return t;
+  });
+  private final Map<Fault, AtomicLong> dealt = Collections.synchronizedMap(new EnumMap<>(Fault.class));
+  private final AtomicLong requests = new AtomicLong();
+  private final List<Socket> open = Collections.synchronizedList(new ArrayList<>());
+  private volatile Policy policy = (m, t, n) -> Fault.NONE;
+  private volatile long delayMillis = 200;
+  private volatile boolean closed;
+
+  FaultyHttpProxy(URI upstream) throws IOException {
+    this.upstream = upstream;
+    this.server = new ServerSocket(0, 200, InetAddress.getLoopbackAddress());
+    for (Fault f : Fault.values()) {
+      dealt.put(f, new AtomicLong());
+    }
+    threads.submit(this::acceptLoop);
+  }
+
+  URI endpoint() {
+    return URI.create("http://127.0.0.1:" + server.getLocalPort());
+  }
+
+  void policy(Policy p) {
+    this.policy = p;
+  }
+
+  void delayMillis(long ms) {
+    this.delayMillis = ms;
+  }
+
+  long dealt(Fault f) {
+    return dealt.get(f).get();
+  }
+
+  long requests() {
+    return requests.get();
+  }
+
+  String summary() {
+    return "requests " + requests.get() + ", faults " + dealt;
+  }
+
+  private void acceptLoop() {
+    while (!closed) {
+      try {
+        Socket s = server.accept();
+        open.add(s);
+        threads.submit(() -> serve(s));
+      } catch (IOException e) {
+        if (!closed) {
+          e.printStackTrace();
+        }
+      }
+    }
+  }
+
+  private void serve(Socket client) {
+    try (client) {
+      client.setSoTimeout(60_000);
+      InputStream in = client.getInputStream();
+      OutputStream out = client.getOutputStream();
+      String head = readHead(in);
+      if (head == null) {
+        return;
+      }
+      String[] lines = head.split("\r\n");
+      String[] requestLine = lines[0].split(" ");
+      String method = requestLine[0];
+      String target = requestLine[1];
+      long contentLength = 0;
+      boolean expectContinue = false;
+      StringBuilder forwardHead = new StringBuilder(lines[0]).append("\r\n");
+      for (int i = 1; i < lines.length; i++) {
+        String name = lines[i].substring(0, lines[i].indexOf(':')).trim().toLowerCase(Locale.ROOT);
+        String value = lines[i].substring(lines[i].indexOf(':') + 1).trim();
+        switch (name) {
+          case "content-length" -> contentLength = Long.parseLong(value);
+          case "expect" -> expectContinue = value.equalsIgnoreCase("100-continue");
+          case "connection" -> { }
+          case "transfer-encoding" -> throw new IOException("chunked requests are not supported by this proxy");
+          default -> forwardHead.append(lines[i]).append("\r\n");
+        }
+      }
+      forwardHead.append("Connection: close\r\n\r\n");
+      Fault fault = policy.choose(method, target, requests.incrementAndGet());
+      dealt.get(fault).incrementAndGet();
+      switch (fault) {
+        case ERROR_500, ERROR_503 -> {
+          // answer without reading the body; the client must not reuse the connection
+          boolean slow = fault == Fault.ERROR_503;
+          String code = slow ? "SlowDown" : "InternalError";
+          String body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>injected "
+              + "by the test proxy</Message></Error>";
+          byte[] b = body.getBytes(StandardCharsets.UTF_8);
+          out.write(((slow ? "HTTP/1.1 503 Slow Down" : "HTTP/1.1 500 Internal Server Error")
+              + "\r\nContent-Type: application/xml\r\nContent-Length: " + b.length + "\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+          out.write(b);
+          out.flush();
+          return;
+        }
+        case DROP -> {
+          return;
+        }
+        case DELAY -> sleep(delayMillis);
+        default -> { }
+      }
+      if (expectContinue) {
+        out.write("HTTP/1.1 100 Continue\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        out.flush();
+      }
+      byte[] body = in.readNBytes((int) contentLength);
+      if (body.length < contentLength) {
+        return;
+      }
+      try (Socket up = new Socket()) {
+        up.connect(new InetSocketAddress(upstream.getHost(), upstream.getPort()), 10_000);
+        up.setSoTimeout(60_000);
+        OutputStream upOut = up.getOutputStream();
+        String h = forwardHead.toString();
+        if (contentLength > 0 || method.equals("PUT") || method.equals("POST")) {
+          h = h.replace("Connection: close\r\n", "Content-Length: " + contentLength + "\r\nConnection: close\r\n");
+        }
+        upOut.write(h.getBytes(StandardCharsets.ISO_8859_1));
+        upOut.write(body);
+        upOut.flush();
+        InputStream upIn = up.getInputStream();
+        String responseHead = readHead(upIn);
+        if (responseHead == null) {
+          return;
+        }
+        byte[] responseBody = upIn.readAllBytes();
+        if (fault == Fault.FORWARD_THEN_DROP) {
+          return;
+        }
+        StringBuilder rh = new StringBuilder();
+        for (String line : responseHead.split("\r\n")) {
+          if (!line.toLowerCase(Locale.ROOT).startsWith("connection:")) {
+            rh.append(line).append("\r\n");
+          }
+        }
+        rh.append("Connection: close\r\n\r\n");
+        out.write(rh.toString().getBytes(StandardCharsets.ISO_8859_1));
+        if (fault == Fault.TRUNCATE_BODY && responseBody.length > 1) {
+          out.write(responseBody, 0, responseBody.length / 2);
+          out.flush();
+          client.setSoLinger(true, 0);
+          return;
+        }
+        out.write(responseBody);
+        out.flush();
+      }
+    } catch (IOException e) {
+      // a client that went away, or an injected fault: nothing to do
+    } finally {
+      open.remove(client);
+    }
+  }
+
+  /** Reads up to the blank line; null at EOF before any byte. */
+  private static String readHead(InputStream in) throws IOException {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    int state = 0;
+    while (state < 4) {
+      int c = in.read();
+      if (c < 0) {
+        if (b.size() == 0) {
+          return null;
+        }
+        throw new EOFException("connection closed inside a message head");
+      }
+      b.write(c);
+      state = (c == '\r' && (state == 0 || state == 2)) || (c == '\n' && (state == 1 || state == 3)) ? state + 1 : 0;
+      if (state == 0 && c == '\r') {
+        state = 1;
+      }
+    }
+    String s = b.toString(StandardCharsets.ISO_8859_1);
+    return s.substring(0, s.length() - 4);
+  }
+
+  private static void sleep(long ms) {
+    try {
+      TimeUnit.MILLISECONDS.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    closed = true;
+    server.close();
+    synchronized (open) {
+      for (Socket s : open) {
+        s.close();
+      }
+    }
+    threads.shutdownNow();
+  }
+}

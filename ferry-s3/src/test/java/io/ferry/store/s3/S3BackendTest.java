@@ -1,0 +1,129 @@
+package io.ferry.store.s3;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.BackendProvider;
+import io.ferry.store.CasResult;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.StoreOptions;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.S3Client;
+
+/** The S3 backend beyond the contracts: URIs, settings, opening rules, layout, and lost responses of conditional puts. */
+class S3BackendTest {
+  private static ChunkId id(String s) {
+    return ChunkId.of(s.getBytes(StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void urisAndSettingsAreParsedAndCheckedWithClearMessages() throws Exception {
+    assertThat(S3Location.parse(URI.create("s3://bucket"))).isEqualTo(new S3Location("bucket", ""));
+    S3Location l = S3Location.parse(URI.create("s3://my.bucket/team/models/"));
+    assertThat(l.keyPrefix()).isEqualTo("team/models/");
+    assertThat(l.uri()).isEqualTo("s3://my.bucket/team/models");
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3:///x"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("names no bucket");
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://Bad_Bucket!/x")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("not valid");
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://b/a//c"))).isInstanceOf(InvalidInputException.class);
+
+    S3Settings none = S3Settings.from(Map.of(), n -> null);
+    assertThat(none.endpoint()).isNull();
+    assertThat(none.pathStyle()).isFalse();
+    S3Settings env = S3Settings.from(Map.of(), n -> n.equals("FERRY_S3_ENDPOINT") ? "http://127.0.0.1:9000" : null);
+    assertThat(env.endpoint()).isEqualTo(URI.create("http://127.0.0.1:9000"));
+    assertThat(env.pathStyle()).as("path style by default with an endpoint").isTrue();
+    S3Settings set = S3Settings.from(Map.of("s3.endpoint", "https://s3.example.org", "s3.path-style", "false",
+        "s3.max-attempts", "3", "other.key", "ignored"), n -> "http://from-env:1");
+    assertThat(set.endpoint()).as("the setting wins over the environment").isEqualTo(URI.create("https://s3.example.org"));
+    assertThat(set.pathStyle()).isFalse();
+    assertThat(set.maxAttempts()).isEqualTo(3);
+    assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpoint", "ftp://x"), n -> null))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("ftp://x");
+    assertThatThrownBy(() -> S3Settings.from(Map.of("s3.max-attempts", "many"), n -> null))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.max-attempts");
+  }
+
+  @Test
+  void openingNeedsAStoreOrCreateAndRefusesForeignPrefixes() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("open");
+    assertThatThrownBy(() -> S3Backend.open(uri, s3.options(false), n -> null))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("no Ferry store at " + uri);
+    try (Backend b = S3Backend.open(uri, s3.options(true), n -> null)) {
+      assertThat(b.uri()).isEqualTo(uri.toString());
+      assertThat(b.chunks().describe()).contains(uri.toString()).contains(s3.endpoint().toString());
+    }
+    try (Backend b = S3Backend.open(uri, s3.options(false), n -> null)) {
+      assertThat(b.refs().list("")).isEmpty();
+    }
+    URI foreign = LocalS3.freshStoreUri("foreign");
+    try (S3Client raw = s3.client()) {
+      raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(foreign.getPath().substring(1) + "/notes.txt"),
+          RequestBody.fromString("mine"));
+    }
+    assertThatThrownBy(() -> S3Backend.open(foreign, s3.options(true), n -> null))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("not a Ferry store");
+    assertThatThrownBy(() -> S3Backend.open(URI.create("s3://no-such-bucket/x"), s3.options(true), n -> null))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("bucket 'no-such-bucket' does not exist");
+  }
+
+  @Test
+  void providerIsFoundByServiceLoaderAndUsesTheEndpointFromSettings() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    BackendProvider found = null;
+    for (BackendProvider p : ServiceLoader.load(BackendProvider.class)) {
+      if (p.supports("s3")) {
+        found = p;
+      }
+    }
+    assertThat(found).isInstanceOf(S3BackendProvider.class);
+    URI uri = LocalS3.freshStoreUri("provider");
+    try (Backend b = found.open(uri, s3.options(true))) {
+      byte[] c = "hello".getBytes(StandardCharsets.UTF_8);
+      assertThat(b.chunks().put(ChunkId.of(c), ByteBuffer.wrap(c))).isTrue();
+    }
+    try (S3Client raw = s3.client()) {
+      String p = uri.getPath().substring(1);
+      assertThat(raw.listObjectsV2(r -> r.bucket(LocalS3.BUCKET).prefix(p + "/")).contents())
+          .extracting(o -> o.key().substring(p.length() + 1))
+          .containsExactlyInAnyOrder("ferry-store.json", "objects/" + ChunkId.of("hello".getBytes()).hex());
+    }
+  }
+
+  @Test
+  void aMoveWhoseResponseWasLostStillSucceedsOnceAndIsLoggedOnce() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("lost");
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      AtomicBoolean dropped = new AtomicBoolean();
+      proxy.policy((method, target, n) -> method.equals("PUT") && target.contains("/log/")
+          && dropped.compareAndSet(false, true) ? FaultyHttpProxy.Fault.FORWARD_THEN_DROP : FaultyHttpProxy.Fault.NONE);
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        ChunkId a = id("a");
+        CasResult r = b.refs().compareAndSet("llama/head", null, a,
+            new RefLogEntry(null, a, "test", Instant.now(), "first"));
+        assertThat(dropped).as("the response of the entry's put was dropped").isTrue();
+        assertThat(r).isEqualTo(CasResult.NEW);
+        assertThat(b.refs().get("llama/head")).contains(a);
+        assertThat(b.refs().log("llama/head")).hasSize(1);
+        assertThat(b.refs().compareAndSet("llama/head", null, id("b"),
+            new RefLogEntry(null, id("b"), "other", Instant.now(), "late"))).isEqualTo(CasResult.LOCK_FAILURE);
+      }
+    }
+  }
+}
