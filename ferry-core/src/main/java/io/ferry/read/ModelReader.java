@@ -160,18 +160,14 @@ public final class ModelReader implements Closeable {
     ByteBuffer scratch = null;
     for (ChunkRef c : f.chunks()) {
       ObjectDatabase.Location loc = locator.locate(c.id());
-      ByteBuffer payload = checkedPayload(loc, c);
-      ByteBuffer data;
-      if (payload == null) {
-        if (scratch == null || scratch.capacity() < c.length()) {
-          scratch = ByteBuffer.allocateDirect((int) c.length());
-        }
-        scratch.clear().limit((int) c.length());
-        db.readChunk(loc, scratch, sha256);
-        data = scratch.flip();
-      } else {
-        data = payload;
+      if (scratch == null || scratch.capacity() < c.length()) {
+        scratch = ByteBuffer.allocateDirect((int) Math.max(c.length(), 1 << 20));
       }
+      scratch.clear().limit((int) c.length());
+      if (!readNoneInto(loc, c, scratch)) {
+        db.readChunk(loc, scratch, sha256);
+      }
+      ByteBuffer data = scratch.flip();
       while (data.hasRemaining()) {
         out.write(data);
       }
@@ -199,6 +195,9 @@ public final class ModelReader implements Closeable {
       long lo = Math.max(from, cs) - cs;
       long hi = Math.min(to, cs + c.length()) - cs;
       ObjectDatabase.Location loc = locator.locate(c.id());
+      if (lo == 0 && hi == c.length() && readNoneInto(loc, c, dst)) {
+        continue;
+      }
       ByteBuffer payload = checkedPayload(loc, c);
       if (payload != null) {
         dst.put(payload.duplicate().position((int) lo).limit((int) hi));
@@ -212,6 +211,39 @@ public final class ModelReader implements Closeable {
         dst.put(whole.flip().position((int) lo).limit((int) hi));
       }
     }
+  }
+
+  /**
+   * The fast path for a whole codec-none chunk: reads its header, then its payload straight into {@code dst} with a
+   * positional read (no memory map, no second copy) and checks the CRC (and SHA-256 if verifying) there. Returns
+   * false, reading nothing into {@code dst}, if the chunk has another codec.
+   */
+  private boolean readNoneInto(ObjectDatabase.Location loc, ChunkRef c, ByteBuffer dst) throws IOException {
+    String where = db.describe(loc);
+    ByteBuffer head = db.store().read(loc.object(), loc.offset(), Frame.HEADER_LENGTH);
+    Frame.Header h = Frame.parseHeader(head, c.id(), where);
+    if (h.codecId() != NoneCodec.ID) {
+      return false;
+    }
+    if (h.rawLength() != c.length()) {
+      throw new CorruptObjectException(c.id(), where,
+          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
+    }
+    long frameLength = loc.packed() ? loc.length() : db.store().size(loc.object());
+    if (frameLength != Frame.HEADER_LENGTH + h.storedLength()) {
+      throw new CorruptObjectException(c.id(), where, "payload is " + (frameLength - Frame.HEADER_LENGTH)
+          + " bytes, the frame header says " + h.storedLength());
+    }
+    int start = dst.position();
+    ByteBuffer part = dst.duplicate().limit(start + (int) c.length());
+    db.store().readInto(loc.object(), loc.offset() + Frame.HEADER_LENGTH, part);
+    ByteBuffer payload = dst.duplicate().position(start).limit(start + (int) c.length());
+    Frame.checkPayload(h, payload, c.id(), where);
+    if (sha256) {
+      db.checkSha(loc, payload);
+    }
+    dst.position(start + (int) c.length());
+    return true;
   }
 
   /** For codec-none chunks: the checked payload (CRC, and SHA-256 if verifying). Else null. */
