@@ -122,7 +122,12 @@ public final class Benchmarks {
     if (out == null) {
       out = root.resolve(quick ? "bench-work/BENCHMARKS-quick.md" : "BENCHMARKS.md");
     }
-    Benchmarks b = new Benchmarks(root, work, size, big, Math.max(1, runs), versions, quick, String.join(" ", args));
+    List<String> shown = new ArrayList<>(List.of(args)); // the command to print, without run.sh's own --repo
+    int repoAt = shown.indexOf("--repo");
+    if (repoAt >= 0 && repoAt + 1 < shown.size()) {
+      shown.subList(repoAt, repoAt + 2).clear();
+    }
+    Benchmarks b = new Benchmarks(root, work, size, big, Math.max(1, runs), versions, quick, String.join(" ", shown));
     b.run(List.of(only.split(",")), out);
   }
 
