@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
+import java.util.zip.CRC32C;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
@@ -30,6 +31,9 @@ import java.util.concurrent.ExecutorService;
  * its frame CRC; with {@link #verifying(boolean)} also against its SHA-256. Thread-safe.
  */
 public final class ModelReader implements Closeable {
+  /** Codec-none chunks are read and checked in slices of this size (a fraction of a CPU cache). */
+  private static final int SLICE = 1 << 20;
+
   private final ObjectDatabase db;
   private final ChunkId versionId;
   private final Version version;
@@ -160,18 +164,14 @@ public final class ModelReader implements Closeable {
     ByteBuffer scratch = null;
     for (ChunkRef c : f.chunks()) {
       ObjectDatabase.Location loc = locator.locate(c.id());
-      ByteBuffer payload = checkedPayload(loc, c);
-      ByteBuffer data;
-      if (payload == null) {
-        if (scratch == null || scratch.capacity() < c.length()) {
-          scratch = ByteBuffer.allocateDirect((int) c.length());
-        }
-        scratch.clear().limit((int) c.length());
-        db.readChunk(loc, scratch, sha256);
-        data = scratch.flip();
-      } else {
-        data = payload;
+      if (scratch == null || scratch.capacity() < c.length()) {
+        scratch = ByteBuffer.allocateDirect((int) Math.max(c.length(), 1 << 20));
       }
+      scratch.clear().limit((int) c.length());
+      if (!readNoneInto(loc, c, scratch)) {
+        db.readChunk(loc, scratch, sha256);
+      }
+      ByteBuffer data = scratch.flip();
       while (data.hasRemaining()) {
         out.write(data);
       }
@@ -199,6 +199,9 @@ public final class ModelReader implements Closeable {
       long lo = Math.max(from, cs) - cs;
       long hi = Math.min(to, cs + c.length()) - cs;
       ObjectDatabase.Location loc = locator.locate(c.id());
+      if (lo == 0 && hi == c.length() && readNoneInto(loc, c, dst)) {
+        continue;
+      }
       ByteBuffer payload = checkedPayload(loc, c);
       if (payload != null) {
         dst.put(payload.duplicate().position((int) lo).limit((int) hi));
@@ -212,6 +215,50 @@ public final class ModelReader implements Closeable {
         dst.put(whole.flip().position((int) lo).limit((int) hi));
       }
     }
+  }
+
+  /**
+   * The fast path for a whole codec-none chunk: reads its header, then its payload straight into {@code dst} with a
+   * positional read (no memory map, no second copy) and checks the CRC (and SHA-256 if verifying) there. Returns
+   * false, reading nothing into {@code dst}, if the chunk has another codec.
+   */
+  private boolean readNoneInto(ObjectDatabase.Location loc, ChunkRef c, ByteBuffer dst) throws IOException {
+    String where = db.describe(loc);
+    ByteBuffer head = db.store().read(loc.object(), loc.offset(), Frame.HEADER_LENGTH);
+    Frame.Header h = Frame.parseHeader(head, c.id(), where);
+    if (h.codecId() != NoneCodec.ID) {
+      return false;
+    }
+    if (h.rawLength() != c.length()) {
+      throw new CorruptObjectException(c.id(), where,
+          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
+    }
+    long frameLength = loc.packed() ? loc.length() : db.store().size(loc.object());
+    if (frameLength != Frame.HEADER_LENGTH + h.storedLength()) {
+      throw new CorruptObjectException(c.id(), where, "payload is " + (frameLength - Frame.HEADER_LENGTH)
+          + " bytes, the frame header says " + h.storedLength());
+    }
+    int start = dst.position();
+    int end = start + (int) c.length();
+    // read in slices and CRC each while it is still in the CPU cache, rather than the whole chunk from memory after
+    CRC32C crc = new CRC32C();
+    long from = loc.offset() + Frame.HEADER_LENGTH;
+    for (int at = start; at < end; ) {
+      int n = Math.min(SLICE, end - at);
+      db.store().readInto(loc.object(), from + (at - start), dst.duplicate().position(at).limit(at + n));
+      crc.update(dst.duplicate().position(at).limit(at + n));
+      at += n;
+    }
+    if ((int) crc.getValue() != h.payloadCrc()) {
+      throw new CorruptObjectException(c.id(), where, String.format(
+          "checksum failed (hardware problem?) : expected=%08x actual=%08x", h.payloadCrc(), (int) crc.getValue()));
+    }
+    ByteBuffer payload = dst.duplicate().position(start).limit(end);
+    if (sha256) {
+      db.checkSha(loc, payload);
+    }
+    dst.position(start + (int) c.length());
+    return true;
   }
 
   /** For codec-none chunks: the checked payload (CRC, and SHA-256 if verifying). Else null. */

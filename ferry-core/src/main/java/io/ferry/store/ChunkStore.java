@@ -82,6 +82,18 @@ public interface ChunkStore extends Closeable {
    */
   ByteBuffer read(ChunkId id, long offset, int length) throws IOException;
 
+  /**
+   * Reads {@code dst.remaining()} bytes of the stored object from {@code offset} into {@code dst}, advancing its
+   * position. An optional fast path: backends that can read straight into a caller's buffer (a positional file read)
+   * override it to spare the copy out of {@link #read}'s result; the default copies from {@link #read}.
+   *
+   * @throws io.ferry.error.MissingObjectException if the object is absent
+   * @throws java.io.EOFException if the range runs past the end of the object
+   */
+  default void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    dst.put(read(id, offset, dst.remaining()));
+  }
+
   /** Reads the whole object; for objects known to be small enough for one buffer (at most 2 GiB). */
   default ByteBuffer get(ChunkId id) throws IOException {
     long size = size(id);

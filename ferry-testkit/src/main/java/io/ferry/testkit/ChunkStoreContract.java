@@ -220,6 +220,8 @@ public abstract class ChunkStoreContract {
       assertThatThrownBy(() -> store.read(id, n + 1, 0)).isInstanceOf(EOFException.class);
       assertThatThrownBy(() -> store.read(id, 0, n + 1)).isInstanceOf(EOFException.class);
       assertThatThrownBy(() -> store.read(id, Long.MAX_VALUE - 2, 10)).isInstanceOf(EOFException.class);
+      assertThatThrownBy(() -> store.readInto(id, n - 1, ByteBuffer.allocate(2))).isInstanceOf(EOFException.class)
+          .hasMessageContaining(id.hex());
     }
   }
 
@@ -229,6 +231,13 @@ public abstract class ChunkStoreContract {
     assertThat(got.limit()).as("limit of read(%d, %d)", off, len).isEqualTo(len);
     assertThat(got).as("read(%d, %d) of %d bytes", off, len, c.length)
         .isEqualTo(ByteBuffer.wrap(c, (int) off, len));
+    for (ByteBuffer dst : new ByteBuffer[] {ByteBuffer.allocate(len + 3), ByteBuffer.allocateDirect(len + 3)}) {
+      dst.position(3);
+      store.readInto(id, off, dst);
+      assertThat(dst.position()).as("position after readInto(%d, %d)", off, len).isEqualTo(len + 3);
+      assertThat(dst.flip().position(3)).as("readInto(%d, %d) of %d bytes", off, len, c.length)
+          .isEqualTo(ByteBuffer.wrap(c, (int) off, len));
+    }
   }
 
   @Test
@@ -241,6 +250,8 @@ public abstract class ChunkStoreContract {
         e -> assertThat(e.id()).isEqualTo(id));
     assertThatThrownBy(() -> store.get(id)).isInstanceOf(MissingObjectException.class)
         .hasMessageContaining(id.hex());
+    assertThatThrownBy(() -> store.readInto(id, 0, ByteBuffer.allocate(1)))
+        .isInstanceOfSatisfying(MissingObjectException.class, e -> assertThat(e.id()).isEqualTo(id));
   }
 
   @Test

@@ -186,6 +186,38 @@ final class LocalChunkStore implements ChunkStore {
     }
   }
 
+  /** A positional read into the caller's buffer: one kernel copy from the page cache, no memory map. */
+  @Override
+  public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    ensureOpen();
+    int length = dst.remaining();
+    if (offset < 0) {
+      throw new IllegalArgumentException("negative offset " + offset + " of " + id);
+    }
+    FileChannel ch;
+    try {
+      ch = FileChannel.open(pathOf(id), StandardOpenOption.READ);
+    } catch (NoSuchFileException e) {
+      throw new MissingObjectException(id, uri);
+    }
+    try (ch) {
+      long size = ch.size();
+      if (offset > size || length > size - offset) {
+        throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
+            + ") runs past the end of the object (" + size + " bytes)");
+      }
+      long pos = offset;
+      while (dst.hasRemaining()) {
+        int n = ch.read(dst, pos);
+        if (n < 0) {
+          throw new EOFException("object " + id + " in " + uri + " ended at byte " + pos + " while reading ["
+              + offset + ", " + (offset + length) + ")");
+        }
+        pos += n;
+      }
+    }
+  }
+
   @Override
   public void list(Consumer<StoredObject> sink) throws IOException {
     ensureOpen();

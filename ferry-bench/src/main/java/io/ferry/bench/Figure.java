@@ -1,0 +1,53 @@
+package io.ferry.bench;
+
+import java.util.Locale;
+
+/**
+ * One line of BENCHMARKS.md: a Ferry measurement against a baseline measured in the same run. Time figures pass when
+ * {@code ferry / baseline <= target}; throughput figures when {@code baseline / ferry >= target} (both are times, so
+ * the throughput ratio is the inverse of the time ratio).
+ */
+record Figure(String baseline, double baselineS, String ferry, double ferryS, boolean throughput, double target,
+    String note) {
+
+  double ratio() {
+    return throughput ? baselineS / ferryS : ferryS / baselineS;
+  }
+
+  /** "pass", "FAIL", or "info" for figures without a target. */
+  String verdict() {
+    if (Double.isNaN(target)) {
+      return "info";
+    }
+    boolean ok = throughput ? ratio() >= target : ratio() <= target;
+    return ok ? "pass" : "**FAIL**";
+  }
+
+  String targetText() {
+    if (Double.isNaN(target)) {
+      return "—";
+    }
+    return (throughput ? "≥ " : "≤ ") + fmt(target) + "×";
+  }
+
+  String row() {
+    return "| " + baseline + " | " + secs(baselineS) + " | " + ferry + " | " + secs(ferryS) + " | **" + fmt(ratio())
+        + "×** | " + targetText() + " | " + verdict() + " | " + note + " |";
+  }
+
+  static String header() {
+    return "| baseline | baseline best | Ferry | Ferry best | ratio | target | result | notes |\n"
+        + "|---|---:|---|---:|---:|---:|---|---|";
+  }
+
+  static String fmt(double d) {
+    return String.format(Locale.ROOT, d >= 10 ? "%.1f" : "%.2f", d);
+  }
+
+  static String secs(double s) {
+    if (s < 0.1) {
+      return String.format(Locale.ROOT, "%.2f ms", s * 1000);
+    }
+    return String.format(Locale.ROOT, "%.2f s", s);
+  }
+}
