@@ -207,6 +207,16 @@ public final class ObjectDatabase {
 
   private final ThreadLocal<ByteBuffer> scratch = new ThreadLocal<>();
 
+  /** Size of the per-thread slice buffer that streams uncompressed chunks. */
+  public static final int SLICE = 8 << 20;
+
+  private final ThreadLocal<ByteBuffer> slices = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(SLICE));
+
+  /** A direct buffer of {@link #SLICE} bytes owned by the calling thread, reused by every transfer of this repository. */
+  public ByteBuffer slice() {
+    return slices.get();
+  }
+
   /**
    * Checks one chunk completely (frame CRC, decode, SHA-256 of the decoded bytes) without keeping it. Codec-none
    * chunks are hashed where they lie; others decode into a per-thread buffer that is reused.

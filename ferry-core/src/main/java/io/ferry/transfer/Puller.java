@@ -123,10 +123,25 @@ public final class Puller {
     }
   }
 
+  private static final int SLICE = ObjectDatabase.SLICE;
+
   private void writeChunk(ObjectDatabase.Location loc, ChunkRef c, FileChannel out, long at, boolean verify)
       throws IOException {
-    ByteBuffer frame = db.readFrame(loc);
     String where = db.describe(loc);
+    if (!loc.packed()) {
+      ByteBuffer head = db.store().read(loc.object(), 0, Frame.HEADER_LENGTH);
+      Frame.Header h = Frame.parseHeader(head, c.id(), where);
+      if (h.codecId() == io.ferry.codec.NoneCodec.ID) {
+        if (h.rawLength() != c.length() || h.storedLength() != c.length()) {
+          throw new CorruptObjectException(c.id(), where,
+              "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
+        }
+        streamUncompressed(loc, h, out, at, verify, where);
+        listener.progress(c.length());
+        return;
+      }
+    }
+    ByteBuffer frame = db.readFrame(loc);
     Frame.Header h = Frame.parseHeader(frame, c.id(), where);
     ByteBuffer payload = frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
     Frame.checkPayload(h, payload, c.id(), where);
@@ -139,11 +154,7 @@ public final class Puller {
       if (verify) {
         db.checkSha(loc, payload);
       }
-      ByteBuffer src = payload.duplicate();
-      long pos = at;
-      while (src.hasRemaining()) {
-        pos += out.write(src, pos);
-      }
+      write(payload.duplicate(), out, at);
     } else {
       MappedByteBuffer dst = out.map(FileChannel.MapMode.READ_WRITE, at, c.length());
       try {
@@ -156,5 +167,46 @@ public final class Puller {
       }
     }
     listener.progress(c.length());
+  }
+
+  /**
+   * Copies an uncompressed loose chunk in slices through one reused buffer per worker: read, checksum (and hash),
+   * write. Memory stays at one slice per worker and nothing is mapped. The bytes reach the temporary file before the
+   * checksum of the whole payload is known; a mismatch fails the pull, and the temporary file is removed, so no
+   * corrupt byte ever gets a final name.
+   */
+  private void streamUncompressed(ObjectDatabase.Location loc, Frame.Header h, FileChannel out, long at,
+      boolean verify, String where) throws IOException {
+    ByteBuffer buf = db.slice();
+    java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+    java.security.MessageDigest sha = verify ? io.ferry.chunk.ChunkId.sha256() : null;
+    long n = h.storedLength();
+    for (long off = 0; off < n; off += SLICE) {
+      buf.clear().limit((int) Math.min(SLICE, n - off));
+      db.store().readInto(loc.object(), Frame.HEADER_LENGTH + off, buf);
+      buf.flip();
+      crc.update(buf.duplicate());
+      if (sha != null) {
+        sha.update(buf.duplicate());
+      }
+      write(buf, out, at + off);
+    }
+    if ((int) crc.getValue() != h.payloadCrc()) {
+      throw new CorruptObjectException(loc.chunk(), where, String.format(
+          "checksum failed (hardware problem?) : expected=%08x actual=%08x", h.payloadCrc(), (int) crc.getValue()));
+    }
+    if (sha != null) {
+      io.ferry.chunk.ChunkId actual = io.ferry.chunk.ChunkId.fromBytes(sha.digest());
+      if (!actual.equals(loc.chunk())) {
+        throw new CorruptObjectException(loc.chunk(), where, "content hashes to " + actual);
+      }
+    }
+  }
+
+  private static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
+    long pos = at;
+    while (src.hasRemaining()) {
+      pos += out.write(src, pos);
+    }
   }
 }
