@@ -1,0 +1,335 @@
+package io.ferry.store.hdfs;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.MissingObjectException;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import java.io.EOFException;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Consumer;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RemoteIterator;
+
+/**
+ * The objects of an {@link HdfsBackend}: one HDFS file per object under {@code objects/ab/cdef...}.
+ *
+ * <p>A put writes a uniquely named file in {@code tmp/} ({@code create} with overwrite off), forces it to the
+ * DataNodes ({@code hsync}, or {@code hflush} if so configured) and closes it, then publishes it with {@code
+ * rename(tmp, objects/ab/cdef...)}. The NameNode performs a rename atomically and refuses it when the target exists,
+ * so readers see the whole object or none, and of any number of concurrent puts of one id (threads or processes)
+ * exactly one rename succeeds and returns true; the others remove their temporary file and return false. Cost: five
+ * NameNode calls (exists, create, addBlock, complete, rename) and one write pipeline through {@code dfs.replication}
+ * DataNodes.
+ *
+ * <p>Reads are positional reads ({@code pread}) into heap buffers. An object read several times (a pack, whose index
+ * and chunks are read as ranges) keeps an open input stream, shared by concurrent readers, in a small LRU of {@code
+ * ferry.hdfs.open-files} entries, so a range read costs no NameNode call. A stream that fails is dropped and the read
+ * retried once on a fresh one (the object may have been deleted by another process, or its blocks moved).
+ *
+ * <p>{@link #missing} checks in parallel; a batch with many ids in one fan-out directory lists that directory
+ * instead of asking for each id. {@link #list} streams the fan-out directories page by page ({@code
+ * dfs.ls.limit} entries per call).
+ *
+ * <p>Thread-safe.
+ */
+final class HdfsChunkStore implements ChunkStore {
+  /** A batch with at least this many ids in one fan-out directory lists the directory. */
+  static final int LIST_THRESHOLD = 32;
+  private static final int COPY_CHUNK = 256 * 1024;
+
+  private final FileSystem fs;
+  private final Path objects;
+  private final Path tmp;
+  private final String uri;
+  private final boolean hsync;
+  private final ExecutorService lookups;
+  private final OpenFiles openFiles;
+  private final Set<String> knownFanOuts = ConcurrentHashMap.newKeySet();
+  private volatile boolean closed;
+
+  HdfsChunkStore(FileSystem fs, Path objects, Path tmp, String uri, HdfsSettings settings, ExecutorService lookups) {
+    this.fs = fs;
+    this.objects = objects;
+    this.tmp = tmp;
+    this.uri = uri;
+    this.hsync = settings.hsync();
+    this.lookups = lookups;
+    this.openFiles = new OpenFiles(fs, settings.openFiles(), uri);
+  }
+
+  @Override
+  public String describe() {
+    return uri;
+  }
+
+  Path pathOf(ChunkId id) {
+    String hex = id.hex();
+    return new Path(new Path(objects, hex.substring(0, 2)), hex.substring(2));
+  }
+
+  @Override
+  public boolean contains(ChunkId id) throws IOException {
+    ensureOpen();
+    return fs.exists(pathOf(id));
+  }
+
+  @Override
+  public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+    ensureOpen();
+    if (ids.size() <= 2) {
+      return ChunkStore.super.missing(ids);
+    }
+    Map<String, List<ChunkId>> byFanOut = new LinkedHashMap<>();
+    for (ChunkId id : ids) {
+      byFanOut.computeIfAbsent(id.hex().substring(0, 2), k -> new ArrayList<>()).add(id);
+    }
+    Set<ChunkId> present = ConcurrentHashMap.newKeySet();
+    List<Future<?>> work = new ArrayList<>();
+    for (Map.Entry<String, List<ChunkId>> group : byFanOut.entrySet()) {
+      if (group.getValue().size() >= LIST_THRESHOLD) {
+        work.add(lookups.submit(() -> {
+          Set<String> names = new HashSet<>();
+          try {
+            RemoteIterator<FileStatus> it = fs.listStatusIterator(new Path(objects, group.getKey()));
+            while (it.hasNext()) {
+              names.add(it.next().getPath().getName());
+            }
+          } catch (FileNotFoundException noFanOutYet) {
+            return null;
+          }
+          for (ChunkId id : group.getValue()) {
+            if (names.contains(id.hex().substring(2))) {
+              present.add(id);
+            }
+          }
+          return null;
+        }));
+      } else {
+        for (ChunkId id : group.getValue()) {
+          work.add(lookups.submit(() -> {
+            if (fs.exists(pathOf(id))) {
+              present.add(id);
+            }
+            return null;
+          }));
+        }
+      }
+    }
+    awaitAll(work);
+    List<ChunkId> out = new ArrayList<>();
+    for (ChunkId id : ids) {
+      if (!present.contains(id)) {
+        out.add(id);
+      }
+    }
+    return out;
+  }
+
+  private void awaitAll(List<Future<?>> work) throws IOException {
+    try {
+      for (Future<?> f : work) {
+        f.get();
+      }
+    } catch (InterruptedException e) {
+      work.forEach(f -> f.cancel(true));
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while looking up objects in " + uri);
+    } catch (ExecutionException e) {
+      work.forEach(f -> f.cancel(true));
+      if (e.getCause() instanceof IOException io) {
+        throw io;
+      }
+      throw new IOException("lookup in " + uri + " failed: " + e.getCause(), e.getCause());
+    }
+  }
+
+  @Override
+  public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    ensureOpen();
+    Path target = pathOf(id);
+    if (fs.exists(target)) {
+      return false;
+    }
+    Path temp = new Path(tmp, id.shortHex(16) + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
+        + HdfsBackend.TEMP_SUFFIX);
+    boolean created;
+    try {
+      try (FSDataOutputStream out = Durability.create(fs, temp, hsync)) {
+        writeAll(out, parts);
+      }
+      created = publish(id, temp, target);
+    } catch (IOException | RuntimeException e) {
+      try {
+        fs.delete(temp, false);
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+    if (!created) {
+      fs.delete(temp, false);
+    }
+    return created;
+  }
+
+  /** Renames the complete temporary file to its final name; false if another put published it first. */
+  private boolean publish(ChunkId id, Path temp, Path target) throws IOException {
+    for (int attempt = 0; ; attempt++) {
+      ensureFanOut(target.getParent(), attempt > 0);
+      if (fs.rename(temp, target)) {
+        return true;
+      }
+      if (fs.exists(target)) {
+        return false;
+      }
+      if (attempt > 0) {
+        throw new IOException("could not publish object " + id + " in " + uri + ": rename of " + temp + " to "
+            + target + " returned false, and the target does not exist");
+      }
+    }
+  }
+
+  private void ensureFanOut(Path dir, boolean force) throws IOException {
+    String name = dir.getName();
+    if (force || !knownFanOuts.contains(name)) {
+      fs.mkdirs(dir);
+      knownFanOuts.add(name);
+    }
+  }
+
+  private static void writeAll(FSDataOutputStream out, ByteBuffer[] parts) throws IOException {
+    byte[] scratch = null;
+    for (ByteBuffer p : parts) {
+      if (p.hasArray()) {
+        out.write(p.array(), p.arrayOffset() + p.position(), p.remaining());
+        p.position(p.limit());
+      } else {
+        if (scratch == null) {
+          scratch = new byte[COPY_CHUNK];
+        }
+        while (p.hasRemaining()) {
+          int n = Math.min(scratch.length, p.remaining());
+          p.get(scratch, 0, n);
+          out.write(scratch, 0, n);
+        }
+      }
+    }
+  }
+
+  @Override
+  public long size(ChunkId id) throws IOException {
+    ensureOpen();
+    try {
+      return fs.getFileStatus(pathOf(id)).getLen();
+    } catch (FileNotFoundException e) {
+      throw new MissingObjectException(id, uri);
+    }
+  }
+
+  @Override
+  public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    ensureOpen();
+    if (offset < 0 || length < 0) {
+      throw new IllegalArgumentException("negative range: offset " + offset + ", length " + length + " of " + id);
+    }
+    for (int attempt = 0; ; attempt++) {
+      OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
+      try {
+        long size = h.length();
+        if (offset > size || length > size - offset) {
+          throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
+              + ") runs past the end of the object (" + size + " bytes)");
+        }
+        byte[] out = new byte[length];
+        if (length > 0) {
+          h.in().readFully(offset, out, 0, length);
+        }
+        return ByteBuffer.wrap(out);
+      } catch (EOFException e) {
+        throw e;
+      } catch (IOException e) {
+        openFiles.evict(h);
+        if (attempt > 0 || e instanceof InterruptedIOException) {
+          throw e;
+        }
+      } finally {
+        openFiles.release(h);
+      }
+    }
+  }
+
+  @Override
+  public void list(Consumer<StoredObject> sink) throws IOException {
+    ensureOpen();
+    RemoteIterator<FileStatus> fanOuts = fs.listStatusIterator(objects);
+    while (fanOuts.hasNext()) {
+      FileStatus fanOut = fanOuts.next();
+      String prefix = fanOut.getPath().getName();
+      if (!fanOut.isDirectory() || prefix.length() != 2 || !isLowerHex(prefix)) {
+        continue;
+      }
+      RemoteIterator<FileStatus> files;
+      try {
+        files = fs.listStatusIterator(fanOut.getPath());
+        while (files.hasNext()) {
+          FileStatus f = files.next();
+          String hex = prefix + f.getPath().getName();
+          if (f.isFile() && hex.length() == ChunkId.HEX_LENGTH && isLowerHex(hex)) {
+            sink.accept(new StoredObject(ChunkId.parse(hex), f.getLen(),
+                Instant.ofEpochMilli(f.getModificationTime())));
+          }
+        }
+      } catch (FileNotFoundException removedMeanwhile) {
+        // a fan-out directory removed while listing: nothing to list in it
+      }
+    }
+  }
+
+  private static boolean isLowerHex(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  @Override
+  public void delete(ChunkId id) throws IOException {
+    ensureOpen();
+    openFiles.evict(id);
+    fs.delete(pathOf(id), false);
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException(uri + " is closed");
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    closed = true;
+    openFiles.close();
+  }
+}

@@ -1,0 +1,123 @@
+package io.ferry.store.hdfs;
+
+import io.ferry.error.InvalidInputException;
+import java.io.File;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * How an HDFS store is reached, from its URI, the store settings and the environment.
+ *
+ * <p>The Hadoop {@link Configuration} is built as Hadoop users expect: Hadoop's defaults, then {@code core-site.xml}
+ * and {@code hdfs-site.xml} from {@code $HADOOP_CONF_DIR} (or the setting {@code hdfs.conf.dir}), then Hadoop keys
+ * from the URI's query ({@code hdfs://nn:8020/ferry?dfs.replication=2}), then Hadoop keys from the store settings
+ * (the last wins). Hadoop keys are those starting with {@code dfs.}, {@code fs.}, {@code hadoop.}, {@code ipc.},
+ * {@code io.}, {@code net.} or {@code ha.}; other keys are ignored, except Ferry's own:
+ *
+ * <ul>
+ *   <li>{@code ferry.hdfs.sync}: {@code hsync} (default: every object and ref entry is on the DataNodes' disks before
+ *       it is published) or {@code hflush} (in the DataNodes' memory on every replica; faster, survives a client or
+ *       DataNode crash but not a power loss of all replicas at once);
+ *   <li>{@code ferry.hdfs.lookup-threads}: threads for batched existence checks (default 8);
+ *   <li>{@code ferry.hdfs.open-files}: how many objects keep an open input stream for repeated range reads (default
+ *       64).
+ * </ul>
+ *
+ * @param fileSystemUri scheme and authority, e.g. {@code hdfs://nn:8020}; no authority means {@code fs.defaultFS}
+ * @param rootPath the store's directory, absolute, without a trailing slash
+ * @param displayUri the URI as the user gave it, for messages
+ */
+record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Configuration configuration,
+    boolean hsync, int lookupThreads, int openFiles) {
+
+  private static final List<String> HADOOP_PREFIXES = List.of("dfs.", "fs.", "hadoop.", "ipc.", "io.", "net.", "ha.");
+
+  static HdfsSettings of(URI uri, Map<String, String> settings, Map<String, String> env)
+      throws InvalidInputException {
+    String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(java.util.Locale.ROOT);
+    if (!scheme.equals("hdfs") && !scheme.equals("webhdfs")) {
+      throw new InvalidInputException("'" + uri + "' is not an hdfs:// or webhdfs:// URI");
+    }
+    String path = uri.getPath();
+    if (path == null || !path.startsWith("/")) {
+      throw new InvalidInputException("store URI '" + uri + "' has no absolute path: expected " + scheme
+          + "://namenode:port/path/to/store");
+    }
+    while (path.length() > 1 && path.endsWith("/")) {
+      path = path.substring(0, path.length() - 1);
+    }
+    if (path.equals("/")) {
+      path = "";
+    }
+    Map<String, String> merged = new TreeMap<>();
+    if (uri.getRawQuery() != null) {
+      for (String pair : uri.getRawQuery().split("&")) {
+        if (pair.isEmpty()) {
+          continue;
+        }
+        int eq = pair.indexOf('=');
+        if (eq <= 0) {
+          throw new InvalidInputException("store URI '" + uri + "': query part '" + pair + "' is not key=value");
+        }
+        merged.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
+            URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+      }
+    }
+    merged.putAll(settings);
+
+    Configuration conf = new Configuration();
+    String confDir = merged.getOrDefault("hdfs.conf.dir", env.get("HADOOP_CONF_DIR"));
+    if (confDir != null && !confDir.isBlank()) {
+      for (String name : new String[] {"core-site.xml", "hdfs-site.xml"}) {
+        File f = new File(confDir, name);
+        if (f.isFile()) {
+          conf.addResource(new org.apache.hadoop.fs.Path(f.toURI()));
+        }
+      }
+    }
+    for (Map.Entry<String, String> e : merged.entrySet()) {
+      if (HADOOP_PREFIXES.stream().anyMatch(e.getKey()::startsWith)) {
+        conf.set(e.getKey(), e.getValue());
+      }
+    }
+    String sync = merged.getOrDefault("ferry.hdfs.sync", "hsync");
+    if (!sync.equals("hsync") && !sync.equals("hflush")) {
+      throw new InvalidInputException("setting ferry.hdfs.sync=" + sync + " is invalid: use hsync or hflush");
+    }
+    int threads = positive(merged, "ferry.hdfs.lookup-threads", 8);
+    int openFiles = positive(merged, "ferry.hdfs.open-files", 64);
+    String authority = uri.getRawAuthority();
+    URI fsUri = URI.create(scheme + "://" + (authority == null ? "" : authority) + "/");
+    if (authority == null) {
+      URI def = org.apache.hadoop.fs.FileSystem.getDefaultUri(conf);
+      if (!scheme.equals(def.getScheme()) || def.getAuthority() == null) {
+        throw new InvalidInputException("store URI '" + uri + "' names no NameNode and fs.defaultFS (" + def
+            + ") is not an " + scheme + ":// file system: use " + scheme + "://namenode:port" + path);
+      }
+      fsUri = URI.create(scheme + "://" + def.getAuthority() + "/");
+    }
+    fsUri = URI.create(fsUri.toString().substring(0, fsUri.toString().length() - 1));
+    return new HdfsSettings(fsUri, path, uri.toString(), conf, sync.equals("hsync"), threads, openFiles);
+  }
+
+  private static int positive(Map<String, String> m, String key, int dflt) throws InvalidInputException {
+    String v = m.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    try {
+      int n = Integer.parseInt(v.trim());
+      if (n > 0) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new InvalidInputException("setting " + key + "=" + v + " is invalid: expected a positive integer");
+  }
+}

@@ -1,0 +1,176 @@
+package io.ferry.store.hdfs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.repo.PullOptions;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.VerifyReport;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.StoredObject;
+import io.ferry.testkit.DirectoryState;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.transfer.TransferListener;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Ferry's repository over a real HDFS: push and pull byte-identical through {@code hdfs://} (opened by URI through
+ * the ServiceLoader, as the CLI does), a DataNode stopped in the middle of a pull, bytes altered inside HDFS, and
+ * how stores are opened.
+ */
+class HdfsRepositoryTest {
+  @TempDir Path work;
+
+  private static StoreOptions create(MiniHdfs hdfs) {
+    return StoreOptions.createIfMissing().withSettings(hdfs.settings());
+  }
+
+  private Path model(String name, long bytes, long seed) throws Exception {
+    Path dir = work.resolve(name);
+    ModelGenerator.writeHfModel(dir, ModelGenerator.transformer(bytes, DType.BF16, seed), bytes / 3);
+    return dir;
+  }
+
+  @Test
+  void pushAndPullAreByteIdenticalOverHdfsAndWebHdfs() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    Path src = model("src", 24L << 20, 1);
+    String path = MiniHdfs.freshPath("e2e");
+    try (Repository repo = Ferry.open(hdfs.hdfs(path).toString(), create(hdfs), RepositoryOptions.defaults())) {
+      assertThat(repo.push(src, "llama:prod", PushOptions.builder().message("first").build()).upToDate()).isFalse();
+      assertThat(repo.push(src, "llama", PushOptions.builder().message("again").build()).upToDate()).isTrue();
+      Path out = work.resolve("out-hdfs");
+      repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true));
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+      VerifyReport report = repo.verify(null, TransferListener.NONE);
+      assertThat(report.errors()).isEmpty();
+      assertThat(report.chunks()).isPositive();
+    }
+    try (Repository repo = Ferry.open(hdfs.webhdfs(path).toString(), StoreOptions.existing(),
+        RepositoryOptions.defaults())) {
+      Path out = work.resolve("out-webhdfs");
+      repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true));
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+    }
+  }
+
+  @Test
+  void aDataNodeStoppedInTheMiddleOfAPullDoesNotStopIt() throws Exception {
+    try (MiniHdfs hdfs = MiniHdfs.start()) {
+      Path src = model("src", 32L << 20, 2);
+      URI uri = hdfs.hdfs("/fault");
+      try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
+        repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
+      }
+      AtomicLong total = new AtomicLong();
+      AtomicLong done = new AtomicLong();
+      AtomicLong afterStop = new AtomicLong();
+      AtomicBoolean stopped = new AtomicBoolean();
+      TransferListener stopOneDataNode = new TransferListener() {
+        @Override
+        public void phase(String name, long totalBytes) {
+          total.set(totalBytes);
+        }
+
+        @Override
+        public void progress(long bytes) {
+          if (stopped.get()) {
+            afterStop.addAndGet(bytes);
+          } else if (done.addAndGet(bytes) >= total.get() / 4 && stopped.compareAndSet(false, true)) {
+            hdfs.cluster().stopDataNode(0);
+          }
+        }
+      };
+      Path out = work.resolve("out");
+      try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(),
+          RepositoryOptions.defaults().withParallelism(4))) {
+        repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true).withListener(stopOneDataNode));
+      }
+      assertThat(stopped).as("a DataNode was stopped during the pull").isTrue();
+      assertThat(afterStop.get()).as("bytes pulled after the DataNode stopped").isPositive();
+      assertThat(hdfs.cluster().getDataNodes()).hasSize(MiniHdfs.DATANODES - 1);
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+    }
+  }
+
+  @Test
+  void bytesAlteredInsideHdfsAreDetectedAndNamed() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    Path src = model("src", 8L << 20, 3);
+    URI uri = hdfs.hdfs(MiniHdfs.freshPath("corrupt"));
+    try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
+      repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
+      HdfsBackend backend = (HdfsBackend) repo.backend();
+      List<StoredObject> objects = new ArrayList<>();
+      backend.chunks().list(objects::add);
+      StoredObject victim = objects.stream().max(Comparator.comparingLong(StoredObject::size)).orElseThrow();
+      long at = victim.size() / 2;
+      flipByte(backend.fileSystem(), ((HdfsChunkStore) backend.chunks()).pathOf(victim.id()), at);
+
+      Path out = work.resolve("out");
+      assertThatThrownBy(() -> repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true)))
+          .isInstanceOfSatisfying(CorruptObjectException.class, e -> {
+            assertThat(e.kind().exitCode()).isEqualTo(3);
+            assertThat(e.getMessage()).contains(victim.id().hex()).contains(uri.toString());
+          });
+      VerifyReport report = repo.verify("llama:prod", TransferListener.NONE);
+      assertThat(report.errors()).hasSize(1);
+      assertThat(report.errors().get(0)).contains(victim.id().hex()).contains(uri.toString());
+    }
+  }
+
+  /** Rewrites an HDFS file with one byte inverted, as a disk or a buggy tool would. */
+  static void flipByte(FileSystem fs, org.apache.hadoop.fs.Path p, long at) throws Exception {
+    byte[] all;
+    try (FSDataInputStream in = fs.open(p)) {
+      all = in.readAllBytes();
+    }
+    all[(int) at] ^= (byte) 0xff;
+    try (FSDataOutputStream out = fs.create(p, true)) {
+      out.write(all);
+    }
+  }
+
+  @Test
+  void storesAreOpenedOnlyWhereAStoreIsOrIsAskedFor() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("open");
+    assertThatThrownBy(() -> Ferry.openBackend(hdfs.hdfs(path).toString(), StoreOptions.existing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("no Ferry store");
+    try (HdfsBackend b = HdfsBackend.open(hdfs.hdfs(path + "?dfs.replication=2&ferry.hdfs.sync=hflush"),
+        StoreOptions.createIfMissing())) {
+      assertThat(b.settings().configuration().get("dfs.replication")).isEqualTo("2");
+      assertThat(b.settings().hsync()).isFalse();
+      assertThat(b.fileSystem().exists(new org.apache.hadoop.fs.Path(b.root(), HdfsBackend.MARKER))).isTrue();
+      Path junk = work.resolve("junk");
+      Files.writeString(junk, "x");
+      b.fileSystem().copyFromLocalFile(new org.apache.hadoop.fs.Path(junk.toUri()),
+          new org.apache.hadoop.fs.Path(hdfs.hdfs("/t/not-a-store/file")));
+    }
+    assertThatThrownBy(() -> Ferry.openBackend(hdfs.hdfs("/t/not-a-store").toString(),
+        StoreOptions.createIfMissing())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("not a Ferry store");
+    assertThatThrownBy(() -> Ferry.openBackend("hdfs://localhost:1", StoreOptions.existing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("no absolute path");
+    assertThatThrownBy(() -> HdfsBackend.open(hdfs.hdfs(path + "?ferry.hdfs.sync=sometimes"),
+        StoreOptions.existing())).isInstanceOf(InvalidInputException.class).hasMessageContaining("ferry.hdfs.sync");
+  }
+}
