@@ -27,7 +27,7 @@ final class LogCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       List<VersionRef> log = repo.log(ref, limit);
       if (json) {
-        ArrayNode arr = JSON.createArrayNode();
+        ArrayNode arr = json().createArrayNode();
         for (VersionRef v : log) {
           ShowCommand.versionJson(arr.addObject(), v.id(), v.version());
         }

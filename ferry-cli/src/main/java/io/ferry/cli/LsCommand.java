@@ -18,7 +18,7 @@ final class LsCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       List<ModelSummary> models = repo.models();
       if (json) {
-        ArrayNode arr = JSON.createArrayNode();
+        ArrayNode arr = json().createArrayNode();
         for (ModelSummary m : models) {
           ObjectNode n = arr.addObject().put("model", m.model())
               .put("head", m.head() == null ? null : m.head().hex()).put("logicalBytes", m.logicalBytes())

@@ -4,7 +4,7 @@ import io.ferry.transfer.TransferListener;
 import java.io.PrintWriter;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A progress bar on stderr, shown only when stderr is a terminal and output is not JSON. */
+/** A progress bar on stderr, shown only when stderr is a terminal and output is not json(). */
 final class Progress implements TransferListener {
   private final PrintWriter err;
   private final AtomicLong done = new AtomicLong();

@@ -20,7 +20,14 @@ import picocli.CommandLine.Spec;
  * one-line message (a stack trace only with {@code -v}).
  */
 abstract class StoreCommand implements Callable<Integer> {
-  static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  /** Created on first use: building an ObjectMapper costs a few hundred classes that --help and --version never need. */
+  private static final class Json {
+    static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+  }
+
+  static ObjectMapper json() {
+    return Json.MAPPER;
+  }
 
   @Spec CommandSpec spec;
 
@@ -32,7 +39,7 @@ abstract class StoreCommand implements Callable<Integer> {
           + " $FERRY_S3_ENDPOINT, else AWS; path-style access is used with an endpoint).")
   String s3Endpoint;
 
-  @Option(names = "--json", description = "Print results as JSON.")
+  @Option(names = "--json", description = "Print results as json().")
   boolean json;
 
   @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")
@@ -111,11 +118,11 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   ObjectNode object() {
-    return JSON.createObjectNode();
+    return json().createObjectNode();
   }
 
   void printJson(Object node) throws IOException {
-    out().println(JSON.writeValueAsString(node));
+    out().println(json().writeValueAsString(node));
   }
 
   io.ferry.transfer.TransferListener progress() {

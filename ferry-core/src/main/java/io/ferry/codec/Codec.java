@@ -17,6 +17,8 @@ public interface Codec {
   /**
    * Encodes the remaining bytes of {@code raw} (its position is not moved). Returns {@code null} when this codec
    * does not apply to the chunk (for example a float codec on opaque bytes); the caller then stores it otherwise.
+   * The result may live in a buffer the codec reuses: it is valid until the calling thread's next {@code encode}, so
+   * callers write or copy it before encoding again.
    */
   ByteBuffer encode(ByteBuffer raw, ChunkHint hint);
 

@@ -8,6 +8,11 @@ import java.nio.ByteBuffer;
 public final class ZstdCodec implements Codec {
   public static final int ID = 1;
   private final int level;
+  /**
+   * One output buffer per thread, grown to the largest chunk seen: allocating a direct buffer per chunk leaves
+   * gigabytes of them waiting for a GC to free them. Hence encode's result is valid until the thread's next encode.
+   */
+  private final ThreadLocal<ByteBuffer> output = new ThreadLocal<>();
 
   public ZstdCodec(int level) {
     if (level < 1 || level > 19) {
@@ -30,10 +35,14 @@ public final class ZstdCodec implements Codec {
   public ByteBuffer encode(ByteBuffer raw, ChunkHint hint) {
     ByteBuffer src = raw.duplicate();
     if (src.isDirect()) {
-      ByteBuffer dst = ByteBuffer.allocateDirect((int) Zstd.compressBound(src.remaining()));
-      int n = (int) Zstd.compressDirectByteBuffer(dst, 0, dst.capacity(), src, src.position(), src.remaining(), level);
-      dst.limit(n);
-      return dst;
+      int bound = (int) Zstd.compressBound(src.remaining());
+      ByteBuffer dst = output.get();
+      if (dst == null || dst.capacity() < bound) {
+        dst = ByteBuffer.allocateDirect(bound);
+        output.set(dst);
+      }
+      int n = (int) Zstd.compressDirectByteBuffer(dst, 0, bound, src, src.position(), src.remaining(), level);
+      return dst.duplicate().position(0).limit(n).slice();
     }
     byte[] in = new byte[src.remaining()];
     src.get(in);
