@@ -27,6 +27,15 @@ public final class FerryCli {
   /** Exit code of usage errors. */
   public static final int USAGE = 2;
 
+  /** {@code ferry --store X push ...} works like {@code ferry push --store X ...}. */
+  @picocli.CommandLine.Option(names = "--store", paramLabel = "URI",
+      description = "Store URI or path for the subcommand (default: $FERRY_STORE, else ~/.ferry/store).")
+  String store;
+
+  @picocli.CommandLine.Option(names = "--s3-endpoint", paramLabel = "URL",
+      description = "Endpoint of an S3-compatible store, for the subcommand.")
+  String s3Endpoint;
+
   /** Builds the command line with Ferry's exit codes and error handling; tests call this. */
   public static CommandLine commandLine() {
     CommandLine cmd = new CommandLine(new FerryCli());

@@ -31,6 +31,8 @@ abstract class StoreCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
+  @picocli.CommandLine.ParentCommand FerryCli root;
+
   @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
   String store;
 
@@ -100,14 +102,20 @@ abstract class StoreCommand implements Callable<Integer> {
     if (parallelism != null) {
       o = o.withParallelism(parallelism);
     }
-    return Ferry.open(store, storeOptions.withSettings(settings()), o);
+    return Ferry.open(storeLocation(), storeOptions.withSettings(settings()), o);
+  }
+
+  /** The store named on the subcommand, else before it, else null (the default store). */
+  String storeLocation() {
+    return store != null ? store : root == null ? null : root.store;
   }
 
   /** Backend settings from the options. */
   java.util.Map<String, String> settings() {
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
-    if (s3Endpoint != null) {
-      all.put("s3.endpoint", s3Endpoint);
+    String endpoint = s3Endpoint != null ? s3Endpoint : root == null ? null : root.s3Endpoint;
+    if (endpoint != null) {
+      all.put("s3.endpoint", endpoint);
     }
     return all;
   }
