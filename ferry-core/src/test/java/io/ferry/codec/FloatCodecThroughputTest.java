@@ -117,7 +117,8 @@ class FloatCodecThroughputTest {
       zSize[0] = 0;
       for (ByteBuffer c : chunks) {
         ByteBuffer e = zc.encode(c, hint);
-        zEnc.add(e);
+        // an encode's result lives until the thread's next encode (Codec contract): keep a copy
+        zEnc.add(ByteBuffer.allocateDirect(e.remaining()).put(e.duplicate()).flip());
         zSize[0] += e.remaining();
       }
     });
