@@ -15,8 +15,8 @@ import java.nio.ByteBuffer;
  *   <li>{@code W.scale}: F32 {@code [rows, G]}; {@code W.zero_point}: U8 {@code [rows, G]}, asymmetric only.
  * </ul>
  * Values are dequantized in float32: {@code float(q − zp) × scale} rounded once, which numpy reproduces bit for bit.
- * Scales: symmetric {@code float(max|x| / qmax)}; asymmetric over {@code [min(x, 0), max(x, 0)]},
- * {@code float((hi − lo) / qmax)} and {@code zp = clamp(rint(−lo / scale), 0, qmax)}; q = clamp(rint(x / scale) +
+ * Scales: symmetric {@code max|x| / qmax}; asymmetric over {@code [min(x, 0), max(x, 0)]},
+ * {@code (hi − lo) / qmax}, each rounded up to a float32 (so that the extremes never clamp), and {@code zp = clamp(rint(−lo / scale), 0, qmax)}; q = clamp(rint(x / scale) +
  * zp). Every element is then within scale/2 of its source value. Stateless and thread-safe.
  */
 public final class QuantLayout {
@@ -70,8 +70,8 @@ public final class QuantLayout {
       }
       double range = symmetric ? Math.max(-lo, hi) : hi - lo;
       float scale = (float) (range / qmax);
-      if (scale == 0 && range > 0) {
-        scale = Float.MIN_VALUE;
+      if ((double) scale * qmax < range) { // rounded down: the extremes would clamp by more than scale/2
+        scale = Math.nextUp(scale);
       }
       int zp = 0;
       if (!symmetric && scale > 0) {
