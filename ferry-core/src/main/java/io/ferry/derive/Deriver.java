@@ -68,7 +68,6 @@ public final class Deriver {
   public static final String REPORT_FORMAT = "ferry-derivation/1";
   /** Elements of a source tensor processed at once (larger tensors go by row ranges). */
   static final int BLOCK_ELEMENTS = 1 << 20;
-  private static final long COPY_BLOCK_BYTES = 16L << 20;
   private static final Set<DType> FLOATS = EnumSet.of(DType.F32, DType.F16, DType.BF16, DType.F64);
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -472,19 +471,15 @@ public final class Deriver {
 
     private void copy(Plan p, Target t) throws IOException {
       TensorInfo info = p.info();
-      long rb = info.rowBytes();
-      long base = t.dataStart + p.outs.get(0).begin();
       if (info.byteLength() == 0) {
         return;
       }
-      if (rb <= 0) {
-        writeFully(t.ch, reader.read(info.name()), base);
-        return;
-      }
-      long per = Math.max(1, COPY_BLOCK_BYTES / rb);
-      for (long r0 = 0; r0 < info.rows(); r0 += per) {
-        long r1 = Math.min(info.rows(), r0 + per);
-        writeFully(t.ch, reader.readRows(info.name(), r0, r1), base + r0 * rb);
+      RowCursor cursor = new RowCursor(reader, info);
+      long base = t.dataStart + p.outs.get(0).begin();
+      long rowBytes = info.byteLength() / cursor.rows();
+      long per = cursor.segmentRows();
+      for (long r0 = 0; r0 < cursor.rows(); r0 += per) {
+        writeFully(t.ch, cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), base + r0 * rowBytes);
       }
     }
 
@@ -494,7 +489,7 @@ public final class Deriver {
       int outSize = to.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, p.info(), 1);
+      Blocks blocks = new Blocks(reader, p.info());
       blocks.forEach((first, n, in) -> {
         ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < n; i++) {
@@ -553,7 +548,7 @@ public final class Deriver {
       TensorInfo sOut = p.outs.get(1);
       TensorInfo zOut = q.symmetric() ? null : p.outs.get(2);
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, info, cols);
+      Blocks blocks = new Blocks(reader, info);
       double[] x = new double[blocks.maxBlockElements()];
       float[] deq = new float[x.length];
       blocks.forEach((first, n, in) -> {
@@ -615,20 +610,24 @@ public final class Deriver {
       int outSize = to.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
+      RowCursor qc = new RowCursor(reader, info);
+      RowCursor sc = new RowCursor(reader, reader.tensor(scaleName).info());
+      RowCursor zc = hasZp ? new RowCursor(reader, reader.tensor(zpName).info()) : null;
+      RowCursor oc = orig == null ? null : new RowCursor(original, orig);
       long per = Math.max(1, BLOCK_ELEMENTS / cols);
       float[] vals = new float[(int) Math.min(rows, per) * cols];
       double[] a = orig == null ? null : new double[vals.length];
       for (long r0 = 0; r0 < rows; r0 += per) {
         long r1 = Math.min(rows, r0 + per);
         int n = (int) ((r1 - r0) * cols);
-        ByteBuffer qb = reader.readRows(info.name(), r0, r1).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer sb = reader.readRows(scaleName, r0, r1).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer zb = hasZp ? reader.readRows(zpName, r0, r1) : null;
+        ByteBuffer qb = qc.rows(r0, r1);
+        ByteBuffer sb = sc.rows(r0, r1);
+        ByteBuffer zb = zc == null ? null : zc.rows(r0, r1);
         for (int r = 0; r < r1 - r0; r++) {
           quant.dequantizeRow(qb, sb, zb, cols, vals, r * cols);
         }
         if (orig != null) {
-          decode(original.readRows(orig.name(), r0, r1).order(ByteOrder.LITTLE_ENDIAN), orig.dtype(), a, n);
+          decode(oc.rows(r0, r1), orig.dtype(), a, n);
         }
         ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < n; i++) {
@@ -650,10 +649,10 @@ public final class Deriver {
       int size = dt.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, p.info(), 1);
+      Blocks blocks = new Blocks(reader, p.info());
       double[] x = new double[blocks.maxBlockElements()];
       blocks.forEach((first, n, in) -> {
-        ByteBuffer out = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.allocate(n * size).put(in.duplicate()).flip();
         decode(in, dt, x, n);
         for (int i = 0; i < n; i++) {
           boolean zero = Math.abs(x[i]) < threshold;
@@ -675,7 +674,7 @@ public final class Deriver {
       long n = p.info().elements();
       long k = Math.min(n, Math.round(sparsity * n));
       long base = t.dataStart + p.outs.get(0).begin();
-      Blocks blocks = new Blocks(reader, p.info(), 1);
+      Blocks blocks = new Blocks(reader, p.info());
       // radix select: the k-th smallest magnitude key (1-based), 16 bits per pass from the top
       long prefix = 0;
       long mask = 0;
@@ -711,7 +710,7 @@ public final class Deriver {
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       double[] x = new double[blocks.maxBlockElements()];
       blocks.forEach((first, cnt, in) -> {
-        ByteBuffer out = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.allocate(cnt * size).put(in.duplicate()).flip();
         decode(in, dt, x, cnt);
         for (int i = 0; i < cnt; i++) {
           boolean zero = false;
@@ -850,22 +849,19 @@ public final class Deriver {
     void accept(long first, int n, ByteBuffer data) throws IOException;
   }
 
-  /** Reads a float tensor by whole rows of at most about {@link #BLOCK_ELEMENTS} elements; caches a one-block tensor. */
+  /** A float tensor in blocks of whole rows of at most about {@link #BLOCK_ELEMENTS} elements, via a {@link RowCursor}. */
   private static final class Blocks {
-    private final ModelReader reader;
     private final TensorInfo info;
+    private final RowCursor cursor;
     private final long rows;
     private final long rowElements;
     private final long rowsPerBlock;
-    private ByteBuffer cached;
 
-    /** @param minRowElements elements that must stay together (a quantized row) */
-    Blocks(ModelReader reader, TensorInfo info, long minRowElements) {
-      this.reader = reader;
+    Blocks(ModelReader reader, TensorInfo info) {
       this.info = info;
-      long n = info.elements();
-      this.rows = info.shape().isEmpty() ? 1 : info.shape().get(0);
-      this.rowElements = rows == 0 ? 0 : n / rows;
+      this.cursor = new RowCursor(reader, info);
+      this.rows = cursor.rows();
+      this.rowElements = rows == 0 ? 0 : info.elements() / rows;
       this.rowsPerBlock = rowElements == 0 ? 1 : Math.max(1, BLOCK_ELEMENTS / rowElements);
     }
 
@@ -877,19 +873,10 @@ public final class Deriver {
       if (info.elements() == 0) {
         return;
       }
-      boolean single = rowsPerBlock >= rows;
-      for (long r0 = 0; r0 < rows; r0 += rowsPerBlock) {
-        long r1 = Math.min(rows, r0 + rowsPerBlock);
-        ByteBuffer b;
-        if (single && cached != null) {
-          b = cached.duplicate();
-        } else {
-          b = info.shape().isEmpty() ? reader.read(info.name()) : reader.readRows(info.name(), r0, r1);
-          if (single) {
-            cached = b.duplicate();
-          }
-        }
-        fn.accept(r0 * rowElements, Math.toIntExact((r1 - r0) * rowElements), b.order(ByteOrder.LITTLE_ENDIAN));
+      long seg = cursor.segmentRows();
+      for (long r0 = 0, r1; r0 < rows; r0 = r1) {
+        r1 = Math.min(Math.min(rows, r0 + rowsPerBlock), (r0 / seg + 1) * seg); // never across a stored chunk
+        fn.accept(r0 * rowElements, Math.toIntExact((r1 - r0) * rowElements), cursor.rows(r0, r1));
       }
     }
   }
