@@ -13,9 +13,11 @@ import java.util.List;
  * @param overall the metrics over every changed tensor together
  * @param tensors one report per source tensor, in file order
  * @param sourceTensorBytes bytes of the source's tensors read (changed and kept)
+ * @param deriveNanos time spent reading, transforming and writing the derived files (a measurement, not logic)
+ * @param pushNanos time spent pushing them
  */
 public record DeriveResult(PushResult push, ChunkId source, ChunkId sourceTarget, ErrorMetrics overall,
-    List<TensorReport> tensors, long sourceTensorBytes) {
+    List<TensorReport> tensors, long sourceTensorBytes, long deriveNanos, long pushNanos) {
   public DeriveResult {
     tensors = List.copyOf(tensors);
   }

@@ -113,7 +113,9 @@ public final class Deriver {
       Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
           : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
       try {
+        long start = System.nanoTime();
         run.write(dir);
+        long written = System.nanoTime();
         Map<String, String> params = new LinkedHashMap<>(spec.parameters());
         params.put("tensors_changed", Long.toString(run.reports().stream().filter(TensorReport::changed).count()));
         params.put("tensors_kept", Long.toString(run.reports().stream().filter(r -> !r.changed()).count()));
@@ -126,7 +128,7 @@ public final class Deriver {
         PushResult pushed = repo.push(dir, target, PushOptions.builder().message(msg).derivation(d)
             .derivedFrom(exact).listener(listener).build());
         return new DeriveResult(pushed, src.id(), run.originalId, run.overall(), run.reports(),
-            run.sourceTensorBytes);
+            run.sourceTensorBytes, written - start, System.nanoTime() - written);
       } finally {
         deleteTree(dir);
         if (run.original != null) {
