@@ -482,6 +482,21 @@ class DeriveCommandTest {
     assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
   }
 
+  @Test
+  void theNumpySnippetOfTheDocsIsTheOneTheTestsRun() throws IOException {
+    String doc = Files.readString(Path.of("..", "docs", "derivations.md"));
+    int start = doc.indexOf("```python\n") + "```python\n".length();
+    String snippet = doc.substring(start, doc.indexOf("```", start));
+    String functions = snippet.substring(snippet.indexOf("def read_safetensors"), snippet.indexOf("meta, t = "))
+        .strip();
+    String script;
+    try (var in = DeriveSupport.class.getResourceAsStream("derive_check.py")) {
+      script = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    assertThat(functions).contains("def dequantize(tensors, name, bits, symmetric):");
+    assertThat(script).contains(functions);
+  }
+
   // ------------------------------------------------------------------ helpers
 
   private void assertMetricsMatchNumpy(String srcRef, String dstRef) throws Exception {

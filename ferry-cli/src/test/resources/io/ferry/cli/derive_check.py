@@ -14,10 +14,6 @@ import sys
 
 import numpy as np
 
-DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I8": np.int8, "U8": np.uint8,
-          "I16": np.int16, "I32": np.int32, "I64": np.int64}
-
-
 def read_safetensors(path):
     """(metadata, {name: array}) of a safetensors file; BF16 is widened to float32 exactly."""
     with open(path, "rb") as f:
@@ -25,17 +21,16 @@ def read_safetensors(path):
         header = json.loads(f.read(n))
         data = f.read()
     meta = header.pop("__metadata__", {})
+    types = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
     out = {}
     for name, t in header.items():
         a, b = t["data_offsets"]
         if t["dtype"] == "BF16":
-            raw = np.frombuffer(data[a:b], dtype="<u2")
-            arr = (raw.astype(np.uint32) << 16).view(np.float32)
+            arr = (np.frombuffer(data[a:b], dtype="<u2").astype(np.uint32) << 16).view(np.float32)
         else:
-            arr = np.frombuffer(data[a:b], dtype=np.dtype(DTYPES[t["dtype"]]).newbyteorder("<"))
+            arr = np.frombuffer(data[a:b], dtype=types[t["dtype"]])
         out[name] = arr.reshape(t["shape"])
     return meta, out
-
 
 def dequantize(tensors, name, bits, symmetric):
     """Float32 values of quantized tensor `name` (layout ferry-groupwise-int/1)."""
