@@ -113,6 +113,12 @@ final class DeriveCommand implements Callable<Integer> {
         err().println("the quantized version's source is not in this store: only sparsity is measured");
       }
       err().println("overall   " + metrics(r.overall()));
+      if (d instanceof DeriveSpec.Prune) {
+        var sp = r.tensors().stream().filter(TensorReport::changed).mapToDouble(t -> t.metrics().sparsity())
+            .summaryStatistics();
+        err().printf(Locale.ROOT, "sparsity  reached %.6f overall, %.6f to %.6f per pruned tensor%n",
+            r.overall().sparsity(), sp.getMin(), sp.getMax());
+      }
       Map<String, Integer> reasons = new LinkedHashMap<>();
       for (TensorReport t : kept) {
         reasons.merge(t.reason(), 1, Integer::sum);

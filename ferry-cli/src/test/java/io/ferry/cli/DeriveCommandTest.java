@@ -332,6 +332,16 @@ class DeriveCommandTest {
   }
 
   @Test
+  void derivingTwiceGivesTheSameSnapshot() throws Exception {
+    derive("quantize", "m:base", "--bits", "4", "--group-size", "32", "--as", "a:v", "--threads", "2");
+    derive("quantize", "m:base", "--bits", "4", "--group-size", "32", "--as", "b:v", "--threads", "1");
+    try (Repository repo = DeriveSupport.open(store)) {
+      assertThat(repo.resolve("a:v").version().snapshot()).isEqualTo(repo.resolve("b:v").version().snapshot());
+      assertThat(repo.resolve("a:v").version().derivation()).isEqualTo(repo.resolve("b:v").version().derivation());
+    }
+  }
+
+  @Test
   void theIndexMapsAddedTensorsToTheirShardAndOtherFilesAreKept() throws Exception {
     derive("quantize", "m:base", "--bits", "4", "--group-size", "32", "--as", "m:q4");
     Path src = pull("m:base");
