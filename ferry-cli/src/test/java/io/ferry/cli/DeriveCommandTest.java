@@ -309,6 +309,87 @@ class DeriveCommandTest {
   }
 
   @Test
+  void f64TensorsAreCastRoundedOnceQuantizedAndPrunedBySixtyFourBitKeys() throws Exception {
+    java.util.Random rnd = new java.util.Random(5);
+    double[] v = new double[64 * 128];
+    for (int i = 0; i < v.length; i++) {
+      v[i] = rnd.nextGaussian() * 0.02;
+    }
+    double c0 = Arrays.stream(v).map(Math::abs).sorted().toArray()[(int) Math.round(0.3 * v.length) - 1];
+    for (int i = 0; i < 40; i++) {
+      v[100 + 7 * i] = i % 2 == 0 ? c0 : -c0; // ties at the cut: the lower indexes go first
+    }
+    v[5] = 1 + 0x1p-8 + 0x1p-30; // rounding through float with round-to-nearest would give 1.0 in bf16
+    Path dir = Files.createDirectories(tmp.resolve("f64"));
+    ByteBuffer data = ByteBuffer.allocate(8 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (double d : v) {
+      data.putDouble(d);
+    }
+    ByteBuffer header = SafetensorsWriter.header(Map.of(),
+        List.of(new TensorInfo("w", DType.F64, List.of(64L, 128L), 0, 8L * v.length)));
+    try (FileChannel ch = FileChannel.open(dir.resolve("model.safetensors"), StandardOpenOption.CREATE_NEW,
+        StandardOpenOption.WRITE)) {
+      ch.write(header);
+      ch.write(data.flip());
+    }
+    assertThat(ferry(store, "push", dir.toString(), "f64:v1").code()).isZero();
+    derive("cast", "f64:v1", "--to", "bf16", "--as", "f64:bf16");
+    derive("cast", "f64:v1", "--to", "f32", "--as", "f64:f32");
+    derive("quantize", "f64:v1", "--bits", "8", "--group-size", "32", "--symmetric", "--as", "f64:q8");
+    derive("prune", "f64:v1", "--sparsity", "0.3", "--as", "f64:p30");
+    long k = Math.round(0.3 * v.length);
+    double[] sorted = Arrays.stream(v).map(Math::abs).sorted().toArray();
+    double cut = sorted[(int) k - 1];
+    long below = Arrays.stream(v).filter(x -> Math.abs(x) < cut).count();
+    long equal = Arrays.stream(v).filter(x -> Math.abs(x) == cut).count();
+    assertThat(below).isLessThan(k);
+    assertThat(below + equal).isGreaterThan(k);
+    try (Repository repo = DeriveSupport.open(store)) {
+      try (ModelReader r = repo.open("f64:bf16")) {
+        ByteBuffer b = read(r, "w");
+        for (int i = 0; i < v.length; i++) {
+          assertThat((double) FloatBits.bf16ToFloat(b.getShort(2 * i))).as("bf16 of %s", v[i])
+              .isEqualTo(bf16Nearest(v[i]));
+        }
+        assertThat(FloatBits.bf16ToFloat(b.getShort(10))).isEqualTo(1 + 0x1p-7f);
+      }
+      try (ModelReader r = repo.open("f64:f32")) {
+        ByteBuffer b = read(r, "w");
+        for (int i = 0; i < v.length; i++) {
+          assertThat(b.getFloat(4 * i)).isEqualTo((float) v[i]);
+        }
+      }
+      try (ModelReader r = repo.open("f64:q8")) {
+        ByteBuffer q = read(r, "w");
+        ByteBuffer sc = read(r, "w.scale");
+        for (int i = 0; i < v.length; i++) {
+          float scale = sc.getFloat(4 * (i / 32));
+          assertThat(Math.abs(v[i] - q.get(i) * (double) scale)).isLessThanOrEqualTo(scale / 2 * (1 + 1e-9));
+        }
+      }
+      try (ModelReader r = repo.open("f64:p30")) {
+        ByteBuffer b = read(r, "w");
+        long ties = k - below;
+        for (int i = 0; i < v.length; i++) {
+          double got = b.getDouble(8 * i);
+          boolean pruned = Math.abs(v[i]) < cut || (Math.abs(v[i]) == cut && ties-- > 0);
+          assertThat(got).as("element %d = %s", i, v[i]).isEqualTo(pruned ? 0.0 : v[i]);
+        }
+      }
+    }
+  }
+
+  /** Nearest bf16 to a double, ties to even, by exact arithmetic on the double. */
+  private static double bf16Nearest(double d) {
+    double a = Math.abs(d);
+    double ulp = Math.scalb(1.0, Math.max(Math.getExponent(a), -126) - 7);
+    double lo = Math.floor(a / ulp) * ulp;
+    double rem = a - lo;
+    boolean up = rem > ulp / 2 || (rem == ulp / 2 && ((long) (lo / ulp) & 1) == 1);
+    return Math.copySign(up ? lo + ulp : lo, d);
+  }
+
+  @Test
   void pruneMetricsMatchNumpy() throws Exception {
     DeriveSupport.assumeNumpy();
     derive("prune", "m:base", "--threshold", "0.01", "--include", "layers", "--as", "p:t");
