@@ -26,13 +26,13 @@ import picocli.CommandLine.Spec;
 @Command(name = "derive", description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
     subcommands = {DeriveCommand.Cast.class, DeriveCommand.Quantize.class, DeriveCommand.Dequantize.class,
         DeriveCommand.Prune.class},
-    footer = {"%nEach derivation writes a new version with the source as a second parent, a derivation record",
-        "(method, parameters, source, overall metrics) and per-tensor metrics in ferry-derivation.json.",
-        "Tensors it leaves alone dedup against the source.",
+    footer = {"%nEach derivation makes a new version: the source is its second parent, its",
+        "derivation record holds method, parameters, source and overall metrics, and",
+        "ferry-derivation.json the metrics of every tensor. Unchanged tensors dedup.",
         "%nExamples:%n  ferry derive cast llama:prod --to bf16 --as llama:bf16",
         "  ferry derive quantize llama:prod --bits 4 --group-size 128 --as llama:q4",
-        "  ferry derive dequantize llama:q4 --to bf16 --as llama:q4-restored",
-        "  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:sparse50"})
+        "  ferry derive dequantize llama:q4 --to bf16 --as llama:q4-back",
+        "  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50"})
 final class DeriveCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
@@ -91,7 +91,7 @@ final class DeriveCommand implements Callable<Integer> {
         r.overall().asMap().forEach(o::put);
         ArrayNode ts = n.putArray("tensors");
         for (TensorReport t : r.tensors()) {
-          ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action());
+          ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action().label());
           if (t.reason() != null) {
             tn.put("reason", t.reason());
           }
@@ -126,7 +126,7 @@ final class DeriveCommand implements Callable<Integer> {
       reasons.forEach((why, count) -> err().printf("kept      %d tensor%s: %s%n", count, count == 1 ? "" : "s", why));
       if (perTensor) {
         for (TensorReport t : r.tensors()) {
-          err().printf("  %-48s %-12s %s%n", t.name(), t.action(), t.metrics() == null ? t.reason()
+          err().printf("  %-48s %-12s %s%n", t.name(), t.action().label(), t.metrics() == null ? t.reason()
               : metrics(t.metrics()));
         }
       }

@@ -159,7 +159,7 @@ public final class Deriver {
   /** What happens to one source tensor. */
   private static final class Plan {
     final ModelReader.Located src;
-    final String action;
+    final TensorReport.Action action;
     final String reason;
     final List<TensorInfo> outs = new ArrayList<>();
     final DType outType;
@@ -168,7 +168,7 @@ public final class Deriver {
     ErrorMetrics metrics;
     boolean compared = true;
 
-    Plan(ModelReader.Located src, String action, String reason, DType outType) {
+    Plan(ModelReader.Located src, TensorReport.Action action, String reason, DType outType) {
       this.src = src;
       this.action = action;
       this.reason = reason;
@@ -226,7 +226,8 @@ public final class Deriver {
             all.add(p);
           }
         }
-        if (spec instanceof DeriveSpec.Quantize q && plans.stream().anyMatch(p -> p.action.equals("quantized"))) {
+        if (spec instanceof DeriveSpec.Quantize q
+            && plans.stream().anyMatch(p -> p.action == TensorReport.Action.QUANTIZED)) {
           meta.put("ferry.quantization", QuantLayout.NAME);
           meta.put("ferry.quantization.bits", Integer.toString(q.bits()));
           meta.put("ferry.quantization.group_size", Integer.toString(q.groupSize()));
@@ -255,7 +256,7 @@ public final class Deriver {
           p.outs.addAll(placed);
         }
       }
-      if (all.stream().noneMatch(p -> !p.action.equals("kept"))) {
+      if (all.stream().noneMatch(p -> p.action != TensorReport.Action.KEPT)) {
         throw new InvalidInputException(nothingToDo());
       }
     }
@@ -305,7 +306,7 @@ public final class Deriver {
       quant = new QuantLayout(params.path("bits").asInt(), params.path("group_size").asInt(), quantSymmetric);
       Map<String, JsonNode> q = new HashMap<>();
       for (JsonNode t : report.path("tensors")) {
-        if (t.path("action").asText().equals("quantized")) {
+        if (t.path("action").asText().equals(TensorReport.Action.QUANTIZED.label())) {
           q.put(t.path("name").asText(), t);
         }
       }
@@ -341,7 +342,7 @@ public final class Deriver {
         DType to = d.to() != null ? d.to() : FLOATS.contains(srcType) && srcType != DType.F64 ? srcType : DType.F32;
         List<Long> shape = new ArrayList<>();
         q.path("shape").forEach(n -> shape.add(n.asLong()));
-        Plan p = new Plan(l, "dequantized", null, to);
+        Plan p = new Plan(l, TensorReport.Action.DEQUANTIZED, null, to);
         p.reportedSource = t.dtype();
         p.logicalShape = shape;
         p.outs.add(new TensorInfo(t.name(), to, shape, 0, 0));
@@ -357,7 +358,7 @@ public final class Deriver {
         if (t.dtype() == c.to()) {
           return kept(l, "already " + c.to());
         }
-        Plan p = new Plan(l, "cast", null, c.to());
+        Plan p = new Plan(l, TensorReport.Action.CAST, null, c.to());
         p.outs.add(new TensorInfo(t.name(), c.to(), t.shape(), 0, 0));
         return p;
       }
@@ -373,7 +374,7 @@ public final class Deriver {
         if (cols > Integer.MAX_VALUE / 8) {
           return kept(l, "rows of " + cols + " elements are too long to quantize");
         }
-        Plan p = new Plan(l, "quantized", null, quant.valuesType());
+        Plan p = new Plan(l, TensorReport.Action.QUANTIZED, null, quant.valuesType());
         p.outs.add(new TensorInfo(t.name(), quant.valuesType(), List.of(rows, quant.valueRowBytes(cols)), 0, 0));
         p.outs.add(new TensorInfo(t.name() + QuantLayout.SCALE, DType.F32, List.of(rows, cols / q.groupSize()), 0, 0));
         if (!q.symmetric()) {
@@ -382,13 +383,13 @@ public final class Deriver {
         }
         return p;
       }
-      Plan p = new Plan(l, "pruned", null, t.dtype());
+      Plan p = new Plan(l, TensorReport.Action.PRUNED, null, t.dtype());
       p.outs.add(new TensorInfo(t.name(), t.dtype(), t.shape(), 0, 0));
       return p;
     }
 
     private Plan kept(ModelReader.Located l, String why) {
-      Plan p = new Plan(l, "kept", why, l.info().dtype());
+      Plan p = new Plan(l, TensorReport.Action.KEPT, why, l.info().dtype());
       p.outs.add(new TensorInfo(l.info().name(), l.info().dtype(), l.info().shape(), 0, 0));
       return p;
     }
@@ -419,7 +420,7 @@ public final class Deriver {
           }
         }
         for (Plan p : all) {
-          if (p.action.equals("dequantized")) {
+          if (p.action == TensorReport.Action.DEQUANTIZED) {
             sourceTensorBytes += companions(p).stream().mapToLong(TensorInfo::byteLength).sum();
           }
         }
@@ -457,15 +458,14 @@ public final class Deriver {
 
     private ErrorMetrics process(Plan p, Target t) throws IOException {
       return switch (p.action) {
-        case "kept" -> {
+        case KEPT -> {
           copy(p, t);
           yield null;
         }
-        case "cast" -> cast(p, t);
-        case "quantized" -> quantize(p, t);
-        case "dequantized" -> dequantize(p, t);
-        case "pruned" -> ((DeriveSpec.Prune) spec).bySparsity() ? pruneToSparsity(p, t) : pruneBelow(p, t);
-        default -> throw new IllegalStateException(p.action);
+        case CAST -> cast(p, t);
+        case QUANTIZED -> quantize(p, t);
+        case DEQUANTIZED -> dequantize(p, t);
+        case PRUNED -> ((DeriveSpec.Prune) spec).bySparsity() ? pruneToSparsity(p, t) : pruneBelow(p, t);
       };
     }
 
@@ -772,7 +772,7 @@ public final class Deriver {
       metricsJson(root.putObject("overall"), overall());
       ArrayNode ts = root.putArray("tensors");
       for (TensorReport r : reports()) {
-        ObjectNode n = ts.addObject().put("name", r.name()).put("action", r.action());
+        ObjectNode n = ts.addObject().put("name", r.name()).put("action", r.action().label());
         if (r.reason() != null) {
           n.put("reason", r.reason());
         }

@@ -8,7 +8,7 @@ import java.util.Objects;
  * What a derivation did to one source tensor. Immutable.
  *
  * @param name the source tensor
- * @param action {@code cast}, {@code quantized}, {@code dequantized}, {@code pruned} or {@code kept}
+ * @param action what was done
  * @param reason why a tensor was kept (null otherwise)
  * @param sourceDtype its dtype in the source
  * @param shape its (logical) shape
@@ -16,13 +16,23 @@ import java.util.Objects;
  * @param metrics error against the source, null for kept tensors
  * @param compared whether metrics compare with source values (false: only sparsity is known)
  */
-public record TensorReport(String name, String action, String reason, DType sourceDtype, List<Long> shape,
+public record TensorReport(String name, Action action, String reason, DType sourceDtype, List<Long> shape,
     List<Output> outputs, ErrorMetrics metrics, boolean compared) {
   public TensorReport {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(action, "action");
     shape = List.copyOf(shape);
     outputs = List.copyOf(outputs);
+  }
+
+  /** What a derivation did to a tensor; {@link #label()} is how reports and the CLI spell it. */
+  public enum Action {
+    CAST, QUANTIZED, DEQUANTIZED, PRUNED, KEPT;
+
+    /** The lower-case name used in {@code ferry-derivation.json}. */
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
   }
 
   /** One tensor written for a source tensor. */
@@ -33,6 +43,6 @@ public record TensorReport(String name, String action, String reason, DType sour
   }
 
   public boolean changed() {
-    return !action.equals("kept");
+    return action != Action.KEPT;
   }
 }
