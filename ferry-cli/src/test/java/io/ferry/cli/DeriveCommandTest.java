@@ -249,6 +249,10 @@ class DeriveCommandTest {
     }
     assertThat(n).isEqualTo(5);
     assertThat(dr.path("overall")).isEqualTo(qr.path("overall"));
+    JsonNode restoredIndex = DeriveSupport.JSON.readTree(pull("d:v").resolve("model.safetensors.index.json").toFile());
+    JsonNode sourceIndex = DeriveSupport.JSON.readTree(model.resolve("model.safetensors.index.json").toFile());
+    assertThat(restoredIndex.path("weight_map")).isEqualTo(sourceIndex.path("weight_map"));
+    assertThat(ferry(store, "verify", "d:v").code()).isZero();
   }
 
   // ------------------------------------------------------------------ prune
