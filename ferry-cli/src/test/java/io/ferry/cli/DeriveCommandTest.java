@@ -394,6 +394,31 @@ class DeriveCommandTest {
   }
 
   @Test
+  void emptyAndScalarTensorsGoThroughEveryDerivation() throws Exception {
+    Path dir = tmp.resolve("edge");
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), List.of(
+        new Tensor("empty_rows", DType.F32, new long[] {0, 128}, 1),
+        new Tensor("empty_cols", DType.F32, new long[] {4, 0}, 2),
+        new Tensor("scalar", DType.F32, new long[] {}, 3),
+        new Tensor("w", DType.BF16, new long[] {3, 128}, 4)), Map.of());
+    assertThat(ferry(store, "push", dir.toString(), "edge:v1").code()).isZero();
+    derive("cast", "edge:v1", "--to", "f16", "--as", "edge:f16");
+    derive("quantize", "edge:v1", "--bits", "4", "--group-size", "128", "--as", "edge:q4");
+    derive("dequantize", "edge:q4", "--as", "edge:dq4");
+    derive("prune", "edge:v1", "--sparsity", "0.6", "--as", "edge:p60");
+    try (Repository repo = DeriveSupport.open(store); ModelReader r = repo.open("edge:q4");
+        ModelReader p = repo.open("edge:p60"); ModelReader d = repo.open("edge:dq4")) {
+      assertThat(r.tensor("empty_rows").info().dtype()).isEqualTo(DType.F32); // no elements: kept
+      assertThat(r.tensor("w").info().shape()).containsExactly(3L, 64L);
+      assertThat(r.tensor("w.scale").info().shape()).containsExactly(3L, 1L);
+      assertThat(r.tensor("scalar").info().dtype()).isEqualTo(DType.F32); // 0-D: kept
+      assertThat(floats(p, "scalar")).containsExactly(0.0); // round(0.6 x 1) = 1 element pruned
+      assertThat(d.tensor("w").info().dtype()).isEqualTo(DType.BF16); // back to its type before quantization
+      assertThat(d.tensor("empty_rows").info().shape()).containsExactly(0L, 128L);
+    }
+  }
+
+  @Test
   void pruneMetricsMatchNumpy() throws Exception {
     DeriveSupport.assumeNumpy();
     derive("prune", "m:base", "--threshold", "0.01", "--include", "layers", "--as", "p:t");

@@ -368,6 +368,9 @@ public final class Deriver {
         }
         long rows = t.shape().get(0);
         long cols = t.shape().get(1);
+        if (t.elements() == 0) {
+          return kept(l, "no elements");
+        }
         if (cols % q.groupSize() != 0) {
           return kept(l, "last dimension " + cols + " is not a multiple of --group-size " + q.groupSize());
         }
@@ -616,7 +619,7 @@ public final class Deriver {
       RowCursor sc = new RowCursor(reader, reader.tensor(scaleName).info());
       RowCursor zc = hasZp ? new RowCursor(reader, reader.tensor(zpName).info()) : null;
       RowCursor oc = orig == null ? null : new RowCursor(original, orig);
-      long per = Math.max(1, BLOCK_ELEMENTS / cols);
+      long per = Math.max(1, BLOCK_ELEMENTS / Math.max(1, cols));
       float[] vals = new float[(int) Math.min(rows, per) * cols];
       double[] a = orig == null ? null : new double[vals.length];
       for (long r0 = 0; r0 < rows; r0 += per) {
