@@ -596,10 +596,20 @@ class DeriveCommandTest {
     writeF32(dir.resolve("model.safetensors"), "w", v, 2, 128);
     assertThat(ferry(store, "push", dir.toString(), "nan:v1").code()).isZero();
     TreeMap<String, Long> before = DeriveSupport.storeState(store);
-    DeriveSupport.Run r = ferry(store, "derive", "quantize", "nan:v1", "--bits", "8", "--as", "nan:q8");
+    Path work = tmp.resolve("work");
+    DeriveSupport.Run r = ferry(store, "derive", "quantize", "nan:v1", "--bits", "8", "--as", "nan:q8",
+        "--temp-dir", work.toString());
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).contains("tensor 'w' holds NaN at row 0, column 77", "--exclude");
     assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
+    try (Stream<Path> left = Files.list(work)) {
+      assertThat(left).as("temporary files removed after a failure").isEmpty();
+    }
+    assertThat(ferry(store, "derive", "cast", "nan:v1", "--to", "bf16", "--as", "nan:bf16", "--temp-dir",
+        work.toString()).code()).isZero();
+    try (Stream<Path> left = Files.list(work)) {
+      assertThat(left).as("temporary files removed after a success").isEmpty();
+    }
   }
 
   @Test

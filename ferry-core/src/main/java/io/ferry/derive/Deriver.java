@@ -109,33 +109,55 @@ public final class Deriver {
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = repo.open(exact)) {
       Run run = new Run(reader, spec, src);
-      run.plan();
-      Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
-          : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
       try {
-        long start = System.nanoTime();
-        run.write(dir);
-        long written = System.nanoTime();
-        Map<String, String> params = new LinkedHashMap<>(spec.parameters());
-        params.put("tensors_changed", Long.toString(run.reports().stream().filter(TensorReport::changed).count()));
-        params.put("tensors_kept", Long.toString(run.reports().stream().filter(r -> !r.changed()).count()));
-        params.put("details", DERIVATION_FILE);
-        if (run.original != null) {
-          params.put("compared_with", run.originalId.hex());
+        run.plan();
+        Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
+            : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+        DeriveResult result;
+        try {
+          result = writeAndPush(run, dir, sourceRef, target, message, listener, exact);
+        } catch (IOException | RuntimeException | Error e) {
+          try {
+            deleteTree(dir);
+          } catch (IOException cleanup) {
+            e.addSuppressed(cleanup);
+          }
+          throw e;
         }
-        Derivation d = new Derivation(spec.method(), params, src.id().hex(), run.overall().asMap());
-        String msg = message == null || message.isEmpty() ? defaultMessage(spec, sourceRef) : message;
-        PushResult pushed = repo.push(dir, target, PushOptions.builder().message(msg).derivation(d)
-            .derivedFrom(exact).listener(listener).build());
-        return new DeriveResult(pushed, src.id(), run.originalId, run.overall(), run.reports(),
-            run.sourceTensorBytes, written - start, System.nanoTime() - written);
+        try {
+          deleteTree(dir);
+        } catch (IOException e) {
+          throw new IOException("derived version " + result.push().versionId().hex() + " was published, but its "
+              + "temporary directory " + dir + " could not be removed: " + e.getMessage(), e);
+        }
+        return result;
       } finally {
-        deleteTree(dir);
         if (run.original != null) {
           run.original.close();
         }
       }
     }
+  }
+
+  private DeriveResult writeAndPush(Run run, Path dir, String sourceRef, String target, String message,
+      TransferListener listener, String exact) throws IOException {
+    long start = System.nanoTime();
+    run.write(dir);
+    long written = System.nanoTime();
+    DeriveSpec spec = run.spec;
+    Map<String, String> params = new LinkedHashMap<>(spec.parameters());
+    params.put("tensors_changed", Long.toString(run.reports().stream().filter(TensorReport::changed).count()));
+    params.put("tensors_kept", Long.toString(run.reports().stream().filter(r -> !r.changed()).count()));
+    params.put("details", DERIVATION_FILE);
+    if (run.original != null) {
+      params.put("compared_with", run.originalId.hex());
+    }
+    Derivation d = new Derivation(spec.method(), params, run.src.id().hex(), run.overall().asMap());
+    String msg = message == null || message.isEmpty() ? defaultMessage(spec, sourceRef) : message;
+    PushResult pushed = repo.push(dir, target, PushOptions.builder().message(msg).derivation(d)
+        .derivedFrom(exact).listener(listener).build());
+    return new DeriveResult(pushed, run.src.id(), run.originalId, run.overall(), run.reports(),
+        run.sourceTensorBytes, written - start, System.nanoTime() - written);
   }
 
   private static String defaultMessage(DeriveSpec spec, String sourceRef) {
