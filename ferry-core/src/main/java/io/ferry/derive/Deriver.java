@@ -517,50 +517,65 @@ public final class Deriver {
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       Blocks blocks = new Blocks(reader, p.info());
+      int max = blocks.maxBlockElements();
+      int[] fbits = new int[max];
+      double[] a = new double[max];
+      double[] b = new double[max];
       blocks.forEach((first, n, in) -> {
-        ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          double a;
-          int fbits;
-          switch (from) {
-            case F32 -> {
-              fbits = in.getInt();
-              a = Float.intBitsToFloat(fbits);
-            }
-            case F16 -> {
-              float f = FloatBits.halfToFloat(in.getShort());
-              fbits = Float.floatToRawIntBits(f);
-              a = f;
-            }
-            case BF16 -> {
-              fbits = (in.getShort() & 0xffff) << 16;
-              a = Float.intBitsToFloat(fbits);
-            }
-            default -> {
-              a = in.getDouble();
-              fbits = Float.floatToRawIntBits(to == DType.F32 ? (float) a : FloatBits.roundToOdd(a));
+        int at = in.position();
+        switch (from) { // source values (exact as doubles) and the float each rounds through
+          case F32 -> {
+            for (int i = 0; i < n; i++) {
+              fbits[i] = in.getInt(at + 4 * i);
+              a[i] = Float.intBitsToFloat(fbits[i]);
             }
           }
-          double b;
-          switch (to) {
-            case F32 -> {
-              out.putInt(fbits);
-              b = Float.intBitsToFloat(fbits);
-            }
-            case BF16 -> {
-              short h = FloatBits.floatToBf16(fbits);
-              out.putShort(h);
-              b = FloatBits.bf16ToFloat(h);
-            }
-            default -> {
-              short h = FloatBits.floatToHalf(Float.intBitsToFloat(fbits));
-              out.putShort(h);
-              b = FloatBits.halfToFloat(h);
+          case F16 -> {
+            for (int i = 0; i < n; i++) {
+              float f = FloatBits.halfToFloat(in.getShort(at + 2 * i));
+              fbits[i] = Float.floatToRawIntBits(f);
+              a[i] = f;
             }
           }
-          acc.add(a, b);
+          case BF16 -> {
+            for (int i = 0; i < n; i++) {
+              fbits[i] = (in.getShort(at + 2 * i) & 0xffff) << 16;
+              a[i] = Float.intBitsToFloat(fbits[i]);
+            }
+          }
+          default -> {
+            for (int i = 0; i < n; i++) {
+              double d = in.getDouble(at + 8 * i);
+              a[i] = d;
+              fbits[i] = Float.floatToRawIntBits(to == DType.F32 ? (float) d : FloatBits.roundToOdd(d));
+            }
+          }
         }
-        writeFully(t.ch, out.flip(), base + first * outSize);
+        ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
+        switch (to) {
+          case F32 -> {
+            for (int i = 0; i < n; i++) {
+              out.putInt(4 * i, fbits[i]);
+              b[i] = Float.intBitsToFloat(fbits[i]);
+            }
+          }
+          case BF16 -> {
+            for (int i = 0; i < n; i++) {
+              short h = FloatBits.floatToBf16(fbits[i]);
+              out.putShort(2 * i, h);
+              b[i] = FloatBits.bf16ToFloat(h);
+            }
+          }
+          default -> {
+            for (int i = 0; i < n; i++) {
+              short h = FloatBits.floatToHalf(Float.intBitsToFloat(fbits[i]));
+              out.putShort(2 * i, h);
+              b[i] = FloatBits.halfToFloat(h);
+            }
+          }
+        }
+        acc.addAll(a, b, n);
+        writeFully(t.ch, out, base + first * outSize);
       });
       return acc.result();
     }
@@ -577,6 +592,7 @@ public final class Deriver {
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       Blocks blocks = new Blocks(reader, info);
       double[] x = new double[blocks.maxBlockElements()];
+      double[] y = new double[x.length];
       float[] deq = new float[x.length];
       blocks.forEach((first, n, in) -> {
         decode(in, info.dtype(), x, n);
@@ -594,8 +610,9 @@ public final class Deriver {
           }
         }
         for (int i = 0; i < n; i++) {
-          acc.add(x[i], deq[i]);
+          y[i] = deq[i];
         }
+        acc.addAll(x, y, n);
         writeFully(t.ch, qb.flip(), t.dataStart + qOut.begin() + r0 * qRow);
         writeFully(t.ch, sb.flip(), t.dataStart + sOut.begin() + r0 * groups * 4L);
         if (zOut != null) {
@@ -644,6 +661,7 @@ public final class Deriver {
       long per = Math.max(1, BLOCK_ELEMENTS / Math.max(1, cols));
       float[] vals = new float[(int) Math.min(rows, per) * cols];
       double[] a = orig == null ? null : new double[vals.length];
+      double[] y = new double[vals.length];
       for (long r0 = 0; r0 < rows; r0 += per) {
         long r1 = Math.min(rows, r0 + per);
         int n = (int) ((r1 - r0) * cols);
@@ -658,11 +676,13 @@ public final class Deriver {
         }
         ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < n; i++) {
-          double b = encode(vals[i], to, out);
-          if (a != null) {
-            acc.add(a[i], b);
-          } else {
-            acc.addUncompared(b);
+          y[i] = encode(vals[i], to, out);
+        }
+        if (a != null) {
+          acc.addAll(a, y, n);
+        } else {
+          for (int i = 0; i < n; i++) {
+            acc.addUncompared(y[i]);
           }
         }
         writeFully(t.ch, out.flip(), base + r0 * cols * outSize);
@@ -678,6 +698,7 @@ public final class Deriver {
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       Blocks blocks = new Blocks(reader, p.info());
       double[] x = new double[blocks.maxBlockElements()];
+      double[] y = new double[x.length];
       blocks.forEach((first, n, in) -> {
         ByteBuffer out = ByteBuffer.allocate(n * size).put(in.duplicate()).flip();
         decode(in, dt, x, n);
@@ -686,8 +707,9 @@ public final class Deriver {
           if (zero) {
             zeroElement(out, i, size);
           }
-          acc.add(x[i], zero ? 0 : x[i]);
+          y[i] = zero ? 0 : x[i];
         }
+        acc.addAll(x, y, n);
         writeFully(t.ch, out, base + first * size);
       });
       return acc.result();
@@ -736,6 +758,7 @@ public final class Deriver {
       final boolean pruneAny = k > 0;
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       double[] x = new double[blocks.maxBlockElements()];
+      double[] y = new double[x.length];
       blocks.forEach((first, cnt, in) -> {
         ByteBuffer out = ByteBuffer.allocate(cnt * size).put(in.duplicate()).flip();
         decode(in, dt, x, cnt);
@@ -753,8 +776,9 @@ public final class Deriver {
           if (zero) {
             zeroElement(out, i, size);
           }
-          acc.add(x[i], zero ? 0 : x[i]);
+          y[i] = zero ? 0 : x[i];
         }
+        acc.addAll(x, y, cnt);
         writeFully(t.ch, out, base + first * size);
       });
       return acc.result();

@@ -119,6 +119,50 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
       dot += a * b;
     }
 
+    /** Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}; the same as n calls of {@link #add}. */
+    public void addAll(double[] a, double[] b, int n) {
+      long cnt = this.n;
+      long z = zeros;
+      long nf = nonFinite;
+      long of = overflow;
+      double mx = maxAbs;
+      double se = sumSqErr;
+      double sa = sumSqA;
+      double sb = sumSqB;
+      double ab = dot;
+      for (int i = 0; i < n; i++) {
+        double x = a[i];
+        double y = b[i];
+        cnt++;
+        if (y == 0) {
+          z++;
+        }
+        if (!Double.isFinite(x)) {
+          nf++;
+          continue;
+        }
+        if (!Double.isFinite(y)) {
+          of++;
+          continue;
+        }
+        double d = x - y;
+        mx = Math.max(mx, Math.abs(d));
+        se += d * d;
+        sa += x * x;
+        sb += y * y;
+        ab += x * y;
+      }
+      this.n = cnt;
+      zeros = z;
+      nonFinite = nf;
+      overflow = of;
+      maxAbs = mx;
+      sumSqErr = se;
+      sumSqA = sa;
+      sumSqB = sb;
+      dot = ab;
+    }
+
     /** Counts elements of B only (no source to compare with): sparsity is all that is known. */
     public void addUncompared(double b) {
       n++;
