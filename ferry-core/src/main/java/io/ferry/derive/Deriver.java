@@ -220,6 +220,7 @@ public final class Deriver {
     ModelReader original;
     ChunkId originalId;
     Map<String, JsonNode> quantized = Map.of();
+    final SegmentBuffers buffers = new SegmentBuffers(threads);
 
     Run(ModelReader reader, DeriveSpec spec, VersionRef src) {
       this.reader = reader;
@@ -501,12 +502,14 @@ public final class Deriver {
       if (info.byteLength() == 0) {
         return;
       }
-      RowCursor cursor = new RowCursor(reader, info);
-      long base = t.dataStart + p.outs.get(0).begin();
-      long rowBytes = info.byteLength() / cursor.rows();
-      long per = cursor.segmentRows();
-      for (long r0 = 0; r0 < cursor.rows(); r0 += per) {
-        writeFully(t.ch, cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), base + r0 * rowBytes);
+      RowCursor cursor = new RowCursor(reader, info, buffers);
+      try (cursor) {
+        long base = t.dataStart + p.outs.get(0).begin();
+        long rowBytes = info.byteLength() / cursor.rows();
+        long per = cursor.segmentRows();
+        for (long r0 = 0; r0 < cursor.rows(); r0 += per) {
+          writeFully(t.ch, cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), base + r0 * rowBytes);
+        }
       }
     }
 
@@ -516,68 +519,70 @@ public final class Deriver {
       int outSize = to.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, p.info());
-      int max = blocks.maxBlockElements();
-      int[] fbits = new int[max];
-      double[] a = new double[max];
-      double[] b = new double[max];
-      blocks.forEach((first, n, in) -> {
-        int at = in.position();
-        switch (from) { // source values (exact as doubles) and the float each rounds through
-          case F32 -> {
-            for (int i = 0; i < n; i++) {
-              fbits[i] = in.getInt(at + 4 * i);
-              a[i] = Float.intBitsToFloat(fbits[i]);
+      Blocks blocks = new Blocks(reader, p.info(), buffers);
+      try (blocks) {
+        int max = blocks.maxBlockElements();
+        int[] fbits = new int[max];
+        double[] a = new double[max];
+        double[] b = new double[max];
+        blocks.forEach((first, n, in) -> {
+          int at = in.position();
+          switch (from) { // source values (exact as doubles) and the float each rounds through
+            case F32 -> {
+              for (int i = 0; i < n; i++) {
+                fbits[i] = in.getInt(at + 4 * i);
+                a[i] = Float.intBitsToFloat(fbits[i]);
+              }
+            }
+            case F16 -> {
+              for (int i = 0; i < n; i++) {
+                float f = FloatBits.halfToFloat(in.getShort(at + 2 * i));
+                fbits[i] = Float.floatToRawIntBits(f);
+                a[i] = f;
+              }
+            }
+            case BF16 -> {
+              for (int i = 0; i < n; i++) {
+                fbits[i] = (in.getShort(at + 2 * i) & 0xffff) << 16;
+                a[i] = Float.intBitsToFloat(fbits[i]);
+              }
+            }
+            default -> {
+              for (int i = 0; i < n; i++) {
+                double d = in.getDouble(at + 8 * i);
+                a[i] = d;
+                fbits[i] = Float.floatToRawIntBits(to == DType.F32 ? (float) d : FloatBits.roundToOdd(d));
+              }
             }
           }
-          case F16 -> {
-            for (int i = 0; i < n; i++) {
-              float f = FloatBits.halfToFloat(in.getShort(at + 2 * i));
-              fbits[i] = Float.floatToRawIntBits(f);
-              a[i] = f;
+          ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
+          switch (to) {
+            case F32 -> {
+              for (int i = 0; i < n; i++) {
+                out.putInt(4 * i, fbits[i]);
+                b[i] = Float.intBitsToFloat(fbits[i]);
+              }
+            }
+            case BF16 -> {
+              for (int i = 0; i < n; i++) {
+                short h = FloatBits.floatToBf16(fbits[i]);
+                out.putShort(2 * i, h);
+                b[i] = FloatBits.bf16ToFloat(h);
+              }
+            }
+            default -> {
+              for (int i = 0; i < n; i++) {
+                short h = FloatBits.floatToHalf(Float.intBitsToFloat(fbits[i]));
+                out.putShort(2 * i, h);
+                b[i] = FloatBits.halfToFloat(h);
+              }
             }
           }
-          case BF16 -> {
-            for (int i = 0; i < n; i++) {
-              fbits[i] = (in.getShort(at + 2 * i) & 0xffff) << 16;
-              a[i] = Float.intBitsToFloat(fbits[i]);
-            }
-          }
-          default -> {
-            for (int i = 0; i < n; i++) {
-              double d = in.getDouble(at + 8 * i);
-              a[i] = d;
-              fbits[i] = Float.floatToRawIntBits(to == DType.F32 ? (float) d : FloatBits.roundToOdd(d));
-            }
-          }
-        }
-        ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
-        switch (to) {
-          case F32 -> {
-            for (int i = 0; i < n; i++) {
-              out.putInt(4 * i, fbits[i]);
-              b[i] = Float.intBitsToFloat(fbits[i]);
-            }
-          }
-          case BF16 -> {
-            for (int i = 0; i < n; i++) {
-              short h = FloatBits.floatToBf16(fbits[i]);
-              out.putShort(2 * i, h);
-              b[i] = FloatBits.bf16ToFloat(h);
-            }
-          }
-          default -> {
-            for (int i = 0; i < n; i++) {
-              short h = FloatBits.floatToHalf(Float.intBitsToFloat(fbits[i]));
-              out.putShort(2 * i, h);
-              b[i] = FloatBits.halfToFloat(h);
-            }
-          }
-        }
-        acc.addAll(a, b, n);
-        writeFully(t.ch, out, base + first * outSize);
-      });
-      return acc.result();
+          acc.addAll(a, b, n);
+          writeFully(t.ch, out, base + first * outSize);
+        });
+        return acc.result();
+      }
     }
 
     private ErrorMetrics quantize(Plan p, Target t) throws IOException {
@@ -590,36 +595,38 @@ public final class Deriver {
       TensorInfo sOut = p.outs.get(1);
       TensorInfo zOut = q.symmetric() ? null : p.outs.get(2);
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, info);
-      double[] x = new double[blocks.maxBlockElements()];
-      double[] y = new double[x.length];
-      float[] deq = new float[x.length];
-      blocks.forEach((first, n, in) -> {
-        decode(in, info.dtype(), x, n);
-        int rows = n / cols;
-        long r0 = first / cols;
-        ByteBuffer qb = ByteBuffer.allocate((int) (rows * qRow)).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer sb = ByteBuffer.allocate(rows * groups * 4).order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer zb = ByteBuffer.allocate(q.symmetric() ? 0 : rows * groups);
-        for (int r = 0; r < rows; r++) {
-          int bad = quant.quantizeRow(x, r * cols, cols, qb, sb, zb, deq);
-          if (bad >= 0) {
-            throw new InvalidInputException("tensor '" + info.name() + "' holds " + x[r * cols + bad] + " at row "
-                + (r0 + r) + ", column " + bad + ": a non-finite value cannot be quantized (leave the tensor out "
-                + "with --exclude)");
+      Blocks blocks = new Blocks(reader, info, buffers);
+      try (blocks) {
+        double[] x = new double[blocks.maxBlockElements()];
+        double[] y = new double[x.length];
+        float[] deq = new float[x.length];
+        blocks.forEach((first, n, in) -> {
+          decode(in, info.dtype(), x, n);
+          int rows = n / cols;
+          long r0 = first / cols;
+          ByteBuffer qb = ByteBuffer.allocate((int) (rows * qRow)).order(ByteOrder.LITTLE_ENDIAN);
+          ByteBuffer sb = ByteBuffer.allocate(rows * groups * 4).order(ByteOrder.LITTLE_ENDIAN);
+          ByteBuffer zb = ByteBuffer.allocate(q.symmetric() ? 0 : rows * groups);
+          for (int r = 0; r < rows; r++) {
+            int bad = quant.quantizeRow(x, r * cols, cols, qb, sb, zb, deq);
+            if (bad >= 0) {
+              throw new InvalidInputException("tensor '" + info.name() + "' holds " + x[r * cols + bad] + " at row "
+                  + (r0 + r) + ", column " + bad + ": a non-finite value cannot be quantized (leave the tensor out "
+                  + "with --exclude)");
+            }
           }
-        }
-        for (int i = 0; i < n; i++) {
-          y[i] = deq[i];
-        }
-        acc.addAll(x, y, n);
-        writeFully(t.ch, qb.flip(), t.dataStart + qOut.begin() + r0 * qRow);
-        writeFully(t.ch, sb.flip(), t.dataStart + sOut.begin() + r0 * groups * 4L);
-        if (zOut != null) {
-          writeFully(t.ch, zb.flip(), t.dataStart + zOut.begin() + r0 * groups);
-        }
-      });
-      return acc.result();
+          for (int i = 0; i < n; i++) {
+            y[i] = deq[i];
+          }
+          acc.addAll(x, y, n);
+          writeFully(t.ch, qb.flip(), t.dataStart + qOut.begin() + r0 * qRow);
+          writeFully(t.ch, sb.flip(), t.dataStart + sOut.begin() + r0 * groups * 4L);
+          if (zOut != null) {
+            writeFully(t.ch, zb.flip(), t.dataStart + zOut.begin() + r0 * groups);
+          }
+        });
+        return acc.result();
+      }
     }
 
     private List<TensorInfo> companions(Plan p) throws NotFoundException {
@@ -654,40 +661,42 @@ public final class Deriver {
       int outSize = to.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      RowCursor qc = new RowCursor(reader, info);
-      RowCursor sc = new RowCursor(reader, reader.tensor(scaleName).info());
-      RowCursor zc = hasZp ? new RowCursor(reader, reader.tensor(zpName).info()) : null;
-      RowCursor oc = orig == null ? null : new RowCursor(original, orig);
-      long per = Math.max(1, BLOCK_ELEMENTS / Math.max(1, cols));
-      float[] vals = new float[(int) Math.min(rows, per) * cols];
-      double[] a = orig == null ? null : new double[vals.length];
-      double[] y = new double[vals.length];
-      for (long r0 = 0; r0 < rows; r0 += per) {
-        long r1 = Math.min(rows, r0 + per);
-        int n = (int) ((r1 - r0) * cols);
-        ByteBuffer qb = qc.rows(r0, r1);
-        ByteBuffer sb = sc.rows(r0, r1);
-        ByteBuffer zb = zc == null ? null : zc.rows(r0, r1);
-        for (int r = 0; r < r1 - r0; r++) {
-          quant.dequantizeRow(qb, sb, zb, cols, vals, r * cols);
-        }
-        if (orig != null) {
-          decode(oc.rows(r0, r1), orig.dtype(), a, n);
-        }
-        ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < n; i++) {
-          y[i] = encode(vals[i], to, out);
-        }
-        if (a != null) {
-          acc.addAll(a, y, n);
-        } else {
-          for (int i = 0; i < n; i++) {
-            acc.addUncompared(y[i]);
+      RowCursor qc = new RowCursor(reader, info, buffers);
+      RowCursor sc = new RowCursor(reader, reader.tensor(scaleName).info(), buffers);
+      RowCursor zc = hasZp ? new RowCursor(reader, reader.tensor(zpName).info(), buffers) : null;
+      RowCursor oc = orig == null ? null : new RowCursor(original, orig, buffers);
+      try (qc; sc; zc; oc) {
+        long per = Math.max(1, BLOCK_ELEMENTS / Math.max(1, cols));
+        float[] vals = new float[(int) Math.min(rows, per) * cols];
+        double[] a = orig == null ? null : new double[vals.length];
+        double[] y = new double[vals.length];
+        for (long r0 = 0; r0 < rows; r0 += per) {
+          long r1 = Math.min(rows, r0 + per);
+          int n = (int) ((r1 - r0) * cols);
+          ByteBuffer qb = qc.rows(r0, r1);
+          ByteBuffer sb = sc.rows(r0, r1);
+          ByteBuffer zb = zc == null ? null : zc.rows(r0, r1);
+          for (int r = 0; r < r1 - r0; r++) {
+            quant.dequantizeRow(qb, sb, zb, cols, vals, r * cols);
           }
+          if (orig != null) {
+            decode(oc.rows(r0, r1), orig.dtype(), a, n);
+          }
+          ByteBuffer out = ByteBuffer.allocate(n * outSize).order(ByteOrder.LITTLE_ENDIAN);
+          for (int i = 0; i < n; i++) {
+            y[i] = encode(vals[i], to, out);
+          }
+          if (a != null) {
+            acc.addAll(a, y, n);
+          } else {
+            for (int i = 0; i < n; i++) {
+              acc.addUncompared(y[i]);
+            }
+          }
+          writeFully(t.ch, out.flip(), base + r0 * cols * outSize);
         }
-        writeFully(t.ch, out.flip(), base + r0 * cols * outSize);
+        return acc.result();
       }
-      return acc.result();
     }
 
     private ErrorMetrics pruneBelow(Plan p, Target t) throws IOException {
@@ -696,23 +705,25 @@ public final class Deriver {
       int size = dt.bits() / 8;
       long base = t.dataStart + p.outs.get(0).begin();
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      Blocks blocks = new Blocks(reader, p.info());
-      double[] x = new double[blocks.maxBlockElements()];
-      double[] y = new double[x.length];
-      blocks.forEach((first, n, in) -> {
-        ByteBuffer out = ByteBuffer.allocate(n * size).put(in.duplicate()).flip();
-        decode(in, dt, x, n);
-        for (int i = 0; i < n; i++) {
-          boolean zero = Math.abs(x[i]) < threshold;
-          if (zero) {
-            zeroElement(out, i, size);
+      Blocks blocks = new Blocks(reader, p.info(), buffers);
+      try (blocks) {
+        double[] x = new double[blocks.maxBlockElements()];
+        double[] y = new double[x.length];
+        blocks.forEach((first, n, in) -> {
+          ByteBuffer out = ByteBuffer.allocate(n * size).put(in.duplicate()).flip();
+          decode(in, dt, x, n);
+          for (int i = 0; i < n; i++) {
+            boolean zero = Math.abs(x[i]) < threshold;
+            if (zero) {
+              zeroElement(out, i, size);
+            }
+            y[i] = zero ? 0 : x[i];
           }
-          y[i] = zero ? 0 : x[i];
-        }
-        acc.addAll(x, y, n);
-        writeFully(t.ch, out, base + first * size);
-      });
-      return acc.result();
+          acc.addAll(x, y, n);
+          writeFully(t.ch, out, base + first * size);
+        });
+        return acc.result();
+      }
     }
 
     private ErrorMetrics pruneToSparsity(Plan p, Target t) throws IOException {
@@ -723,65 +734,67 @@ public final class Deriver {
       long n = p.info().elements();
       long k = Math.min(n, Math.round(sparsity * n));
       long base = t.dataStart + p.outs.get(0).begin();
-      Blocks blocks = new Blocks(reader, p.info());
-      // radix select: the k-th smallest magnitude key (1-based), 16 bits per pass from the top
-      long prefix = 0;
-      long mask = 0;
-      long rank = k - 1;
-      if (k > 0) {
-        for (int shift = keyBits - 16; shift >= 0; shift -= 16) {
-          long[] hist = new long[1 << 16];
-          final long pf = prefix;
-          final long mk = mask;
-          final int sh = shift;
-          blocks.forEach((first, cnt, in) -> {
-            for (int i = 0; i < cnt; i++) {
+      Blocks blocks = new Blocks(reader, p.info(), buffers);
+      try (blocks) {
+        // radix select: the k-th smallest magnitude key (1-based), 16 bits per pass from the top
+        long prefix = 0;
+        long mask = 0;
+        long rank = k - 1;
+        if (k > 0) {
+          for (int shift = keyBits - 16; shift >= 0; shift -= 16) {
+            long[] hist = new long[1 << 16];
+            final long pf = prefix;
+            final long mk = mask;
+            final int sh = shift;
+            blocks.forEach((first, cnt, in) -> {
+              for (int i = 0; i < cnt; i++) {
+                long key = key(in, dt, i);
+                if ((key & mk) == pf) {
+                  hist[(int) ((key >>> sh) & 0xffff)]++;
+                }
+              }
+            });
+            long cum = 0;
+            int d = 0;
+            while (cum + hist[d] <= rank) {
+              cum += hist[d];
+              d++;
+            }
+            rank -= cum;
+            prefix |= (long) d << shift;
+            mask |= 0xffffL << shift;
+          }
+        }
+        final long kth = prefix;
+        final long[] tiesLeft = {k > 0 ? rank + 1 : 0};
+        final boolean pruneAny = k > 0;
+        ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
+        double[] x = new double[blocks.maxBlockElements()];
+        double[] y = new double[x.length];
+        blocks.forEach((first, cnt, in) -> {
+          ByteBuffer out = ByteBuffer.allocate(cnt * size).put(in.duplicate()).flip();
+          decode(in, dt, x, cnt);
+          for (int i = 0; i < cnt; i++) {
+            boolean zero = false;
+            if (pruneAny) {
               long key = key(in, dt, i);
-              if ((key & mk) == pf) {
-                hist[(int) ((key >>> sh) & 0xffff)]++;
+              if (Long.compareUnsigned(key, kth) < 0) {
+                zero = true;
+              } else if (key == kth && tiesLeft[0] > 0) {
+                tiesLeft[0]--;
+                zero = true;
               }
             }
-          });
-          long cum = 0;
-          int d = 0;
-          while (cum + hist[d] <= rank) {
-            cum += hist[d];
-            d++;
-          }
-          rank -= cum;
-          prefix |= (long) d << shift;
-          mask |= 0xffffL << shift;
-        }
-      }
-      final long kth = prefix;
-      final long[] tiesLeft = {k > 0 ? rank + 1 : 0};
-      final boolean pruneAny = k > 0;
-      ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-      double[] x = new double[blocks.maxBlockElements()];
-      double[] y = new double[x.length];
-      blocks.forEach((first, cnt, in) -> {
-        ByteBuffer out = ByteBuffer.allocate(cnt * size).put(in.duplicate()).flip();
-        decode(in, dt, x, cnt);
-        for (int i = 0; i < cnt; i++) {
-          boolean zero = false;
-          if (pruneAny) {
-            long key = key(in, dt, i);
-            if (Long.compareUnsigned(key, kth) < 0) {
-              zero = true;
-            } else if (key == kth && tiesLeft[0] > 0) {
-              tiesLeft[0]--;
-              zero = true;
+            if (zero) {
+              zeroElement(out, i, size);
             }
+            y[i] = zero ? 0 : x[i];
           }
-          if (zero) {
-            zeroElement(out, i, size);
-          }
-          y[i] = zero ? 0 : x[i];
-        }
-        acc.addAll(x, y, cnt);
-        writeFully(t.ch, out, base + first * size);
-      });
-      return acc.result();
+          acc.addAll(x, y, cnt);
+          writeFully(t.ch, out, base + first * size);
+        });
+        return acc.result();
+      }
     }
 
     // -------------------------------------------------------------- outputs
@@ -900,20 +913,25 @@ public final class Deriver {
     void accept(long first, int n, ByteBuffer data) throws IOException;
   }
 
-  /** A float tensor in blocks of whole rows of at most about {@link #BLOCK_ELEMENTS} elements, via a {@link RowCursor}. */
-  private static final class Blocks {
+  /** A float tensor in blocks of whole rows of at most about {@link #BLOCK_ELEMENTS} elements, via a RowCursor. */
+  private static final class Blocks implements AutoCloseable {
     private final TensorInfo info;
     private final RowCursor cursor;
     private final long rows;
     private final long rowElements;
     private final long rowsPerBlock;
 
-    Blocks(ModelReader reader, TensorInfo info) {
+    Blocks(ModelReader reader, TensorInfo info, SegmentBuffers buffers) {
       this.info = info;
-      this.cursor = new RowCursor(reader, info);
+      this.cursor = new RowCursor(reader, info, buffers);
       this.rows = cursor.rows();
       this.rowElements = rows == 0 ? 0 : info.elements() / rows;
       this.rowsPerBlock = rowElements == 0 ? 1 : Math.max(1, BLOCK_ELEMENTS / rowElements);
+    }
+
+    @Override
+    public void close() {
+      cursor.close();
     }
 
     int maxBlockElements() {

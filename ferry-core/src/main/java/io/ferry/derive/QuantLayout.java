@@ -16,7 +16,8 @@ import java.nio.ByteBuffer;
  * </ul>
  * Values are dequantized in float32: {@code float(q − zp) × scale} rounded once, which numpy reproduces bit for bit.
  * Scales: symmetric {@code max|x| / qmax}; asymmetric over {@code [min(x, 0), max(x, 0)]},
- * {@code (hi − lo) / qmax}, each rounded up to a float32 (so that the extremes never clamp), and {@code zp = clamp(rint(−lo / scale), 0, qmax)}; q = clamp(rint(x / scale) +
+ * {@code (hi − lo) / qmax}, each rounded up to a float32 (so that the extremes never clamp), and
+ * {@code zp = clamp(rint(−lo / scale), 0, qmax)}; q = clamp(rint(x / scale) +
  * zp). Every element is then within scale/2 of its source value. Stateless and thread-safe.
  */
 public final class QuantLayout {

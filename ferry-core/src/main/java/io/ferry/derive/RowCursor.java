@@ -11,9 +11,11 @@ import java.nio.ByteOrder;
  * Serves row ranges of one stored tensor, read one stored chunk at a time: a tensor of at most {@link
  * ChunkPlanner#MAX_TENSOR_CHUNK} bytes is one chunk and is read once; a larger one is stored as row ranges of that
  * size (see {@link ChunkPlanner}) and is read range by range, so that a compressed chunk is decoded once, not once
- * per block. Holds one segment (at most 64 MiB, off-heap above 1 MiB) at a time. Not thread-safe: one cursor per tensor and thread.
+ * per block. Holds one segment (at most 64 MiB, off-heap above 1 MiB, from {@link SegmentBuffers}) at a time; close it
+ * to give the buffer back. Not thread-safe: one cursor per tensor and thread.
  */
-final class RowCursor {
+final class RowCursor implements AutoCloseable {
+  private final SegmentBuffers buffers;
   private final ModelReader reader;
   private final TensorInfo info;
   private final long rows;
@@ -23,7 +25,8 @@ final class RowCursor {
   private long segStart = -1;
   private long segEnd = -1;
 
-  RowCursor(ModelReader reader, TensorInfo info) {
+  RowCursor(ModelReader reader, TensorInfo info, SegmentBuffers buffers) {
+    this.buffers = buffers;
     this.reader = reader;
     this.info = info;
     long rb = info.shape().isEmpty() ? -1 : info.rowBytes();
@@ -80,7 +83,8 @@ final class RowCursor {
     int n = Math.toIntExact((e - s) * rowBytes);
     if (segment == null || segment.capacity() < n) {
       // direct above 1 MiB: a compressed chunk then decodes straight from the mapped frame into it, with no heap copy
-      segment = n >= (1 << 20) ? ByteBuffer.allocateDirect(n) : ByteBuffer.allocate(n);
+      buffers.give(segment);
+      segment = buffers.take(n);
     }
     segment.clear().limit(n);
     if (rows == 1 && segmentRows == 1 && (info.shape().isEmpty() || info.rowBytes() <= 0)) {
@@ -91,5 +95,14 @@ final class RowCursor {
     segment.flip();
     segStart = s;
     segEnd = e;
+  }
+
+  /** Gives the segment buffer back for the next tensor. */
+  @Override
+  public void close() {
+    buffers.give(segment);
+    segment = null;
+    segStart = -1;
+    segEnd = -1;
   }
 }
