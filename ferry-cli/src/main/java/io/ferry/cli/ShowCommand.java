@@ -66,6 +66,11 @@ final class ShowCommand extends StoreCommand {
         out().println("derived   " + v.derivation().method() + " " + v.derivation().parameters()
             + (v.derivation().source() == null ? "" : " from " + v.derivation().source()));
         v.derivation().metrics().forEach((k, val) -> out().println("metric    " + k + " = " + val));
+        String details = v.derivation().parameters().get("details");
+        if (details != null && s.file(details).isPresent()) {
+          out().println("details   " + v.model() + "@" + r.id().shortHex(12) + "//" + details
+              + " (per-tensor metrics; ferry cat to read it)");
+        }
       }
       for (FileEntry f : s.files()) {
         out().printf("%nfile %s  %s  %s  sha256 %s%n", f.path(), Format.bytes(f.size()), f.format(), f.sha256());

@@ -129,6 +129,27 @@ public final class ModelReader implements Closeable {
     return out.flip();
   }
 
+  /**
+   * Reads rows {@code [from, to)} of a tensor's first dimension into {@code dst} (direct or heap), which must have
+   * room for them. Reading whole stored chunks (rows that start and end at chunk boundaries) decodes straight into
+   * {@code dst}; a range that cuts a compressed chunk decodes that whole chunk first.
+   */
+  public void readRows(String name, long from, long to, ByteBuffer dst) throws IOException {
+    Located t = tensor(name);
+    long row = t.info().rowBytes();
+    if (row < 0) {
+      throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
+          + t.info().dtype() + " cannot be read by rows");
+    }
+    long rows = t.info().rows();
+    if (from < 0 || to < from || to > rows) {
+      throw new InvalidInputException("rows [" + from + ", " + to + ") are outside tensor '" + name + "' with "
+          + rows + " rows");
+    }
+    long start = t.fileOffset() + from * row;
+    readRange(t.file(), start, start + (to - from) * row, dst);
+  }
+
   /** Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. */
   public void forEachTensor(TensorSink sink) throws IOException {
     ByteBuffer buf = null;

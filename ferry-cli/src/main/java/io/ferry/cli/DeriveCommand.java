@@ -1,0 +1,223 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.derive.DeriveResult;
+import io.ferry.derive.DeriveSpec;
+import io.ferry.derive.Deriver;
+import io.ferry.derive.ErrorMetrics;
+import io.ferry.derive.TensorFilter;
+import io.ferry.derive.TensorReport;
+import io.ferry.repo.Repository;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code ferry derive}: lossy derivations as new versions with measured error. */
+@Command(name = "derive", description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
+    subcommands = {DeriveCommand.Cast.class, DeriveCommand.Quantize.class, DeriveCommand.Dequantize.class,
+        DeriveCommand.Prune.class},
+    footer = {"%nEach derivation makes a new version: the source is its second parent, its",
+        "derivation record holds method, parameters, source and overall metrics, and",
+        "ferry-derivation.json the metrics of every tensor. Unchanged tensors dedup.",
+        "%nExamples:%n  ferry derive cast llama:prod --to bf16 --as llama:bf16",
+        "  ferry derive quantize llama:prod --bits 4 --group-size 128 --as llama:q4",
+        "  ferry derive dequantize llama:q4 --to bf16 --as llama:q4-back",
+        "  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50"})
+final class DeriveCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return FerryCli.USAGE;
+  }
+
+  /** Options and output shared by the derive subcommands. */
+  abstract static class Base extends StoreCommand {
+    @Parameters(index = "0", paramLabel = "SOURCE", description = "The version to derive from (name, name:tag, name@id).")
+    String source;
+
+    @Option(names = "--as", required = true, paramLabel = "MODEL[:TAG]", description = "Where the derived version goes.")
+    String target;
+
+    @Option(names = {"-m", "--message"}, description = "Version message (default: describes the derivation).")
+    String message;
+
+    @Option(names = "--temp-dir", paramLabel = "DIR", description = "Where the derived files are written before "
+        + "the push (default: the system temporary directory).")
+    Path tempDir;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Tensors processed at once (default: cores).")
+    Integer threads;
+
+    @Option(names = "--tensors", description = "Print every tensor's metrics.")
+    boolean perTensor;
+
+    abstract DeriveSpec derivation() throws IOException;
+
+    @Override
+    final int run() throws IOException {
+      DeriveSpec d = derivation();
+      try (Repository repo = openRepo()) {
+        int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+        if (n < 1) {
+          throw new io.ferry.error.InvalidInputException("--threads must be at least 1, got " + n);
+        }
+        DeriveResult r = new Deriver(repo, n, tempDir).derive(source, target, d, message, progress());
+        print(d, r);
+      }
+      return 0;
+    }
+
+    private void print(DeriveSpec d, DeriveResult r) throws IOException {
+      List<TensorReport> kept = r.tensors().stream().filter(t -> !t.changed()).toList();
+      if (json) {
+        ObjectNode n = object().put("version", r.push().versionId().hex()).put("source", r.source().hex())
+            .put("method", d.method()).put("newStoredBytes", r.push().newStoredBytes())
+            .put("sourceTensorBytes", r.sourceTensorBytes());
+        ObjectNode p = n.putObject("parameters");
+        d.parameters().forEach(p::put);
+        ObjectNode o = n.putObject("overall");
+        r.overall().asMap().forEach(o::put);
+        ArrayNode ts = n.putArray("tensors");
+        for (TensorReport t : r.tensors()) {
+          ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action().label());
+          if (t.reason() != null) {
+            tn.put("reason", t.reason());
+          }
+          if (t.metrics() != null) {
+            ObjectNode m = tn.putObject("metrics");
+            t.metrics().asMap().forEach(m::put);
+          }
+        }
+        printJson(n);
+        return;
+      }
+      out().println(r.push().versionId().hex());
+      err().printf("%s %s of %s: %d tensors changed, %d kept; %s of source tensors, %s new in the store%n",
+          d.method(), d.parameters(), source, r.changedCount(), kept.size(), Format.bytes(r.sourceTensorBytes()),
+          Format.bytes(r.push().newStoredBytes()));
+      if (r.sourceTarget() != null) {
+        err().println("error measured against the original " + r.sourceTarget().hex());
+      } else if (d instanceof DeriveSpec.Dequantize) {
+        err().println("the quantized version's source is not in this store: only sparsity is measured");
+      }
+      err().println("overall   " + metrics(r.overall()));
+      if (d instanceof DeriveSpec.Prune) {
+        var sp = r.tensors().stream().filter(TensorReport::changed).mapToDouble(t -> t.metrics().sparsity())
+            .summaryStatistics();
+        err().printf(Locale.ROOT, "sparsity  reached %.6f overall, %.6f to %.6f per pruned tensor%n",
+            r.overall().sparsity(), sp.getMin(), sp.getMax());
+      }
+      Map<String, Integer> reasons = new LinkedHashMap<>();
+      for (TensorReport t : kept) {
+        reasons.merge(t.reason(), 1, Integer::sum);
+      }
+      reasons.forEach((why, count) -> err().printf("kept      %d tensor%s: %s%n", count, count == 1 ? "" : "s", why));
+      if (perTensor) {
+        for (TensorReport t : r.tensors()) {
+          err().printf("  %-48s %-12s %s%n", t.name(), t.action().label(), t.metrics() == null ? t.reason()
+              : metrics(t.metrics()));
+        }
+      }
+    }
+
+    static String metrics(ErrorMetrics m) {
+      StringBuilder b = new StringBuilder();
+      m.asMap().forEach((k, v) -> b.append(b.length() == 0 ? "" : "  ").append(k).append('=')
+          .append(String.format(Locale.ROOT, "%.6g", v)));
+      return b.toString();
+    }
+
+    TensorFilter filter(String include, String exclude) throws IOException {
+      return TensorFilter.of(include, exclude);
+    }
+  }
+
+  @Command(name = "cast", description = "Cast float tensors (F32, F16, BF16, F64) to another float type, rounding to "
+      + "nearest even. Other tensors are kept as they are.")
+  static final class Cast extends Base {
+    @Option(names = "--to", required = true, paramLabel = "TYPE", description = "bf16, f16 or f32.")
+    String to;
+
+    @Option(names = "--include", paramLabel = "REGEX", description = "Only tensors whose name matches.")
+    String include;
+
+    @Option(names = "--exclude", paramLabel = "REGEX", description = "Leave out tensors whose name matches.")
+    String exclude;
+
+    @Override
+    DeriveSpec derivation() throws IOException {
+      return new DeriveSpec.Cast(DeriveSpec.floatTarget("--to", to), filter(include, exclude));
+    }
+  }
+
+  @Command(name = "quantize", description = "Quantize 2-D float tensors to 8- or 4-bit integers with a scale (and a "
+      + "zero point) per group of a row; layout ferry-groupwise-int/1 (docs/derivations.md).")
+  static final class Quantize extends Base {
+    @Option(names = "--bits", required = true, description = "8 or 4.")
+    int bits;
+
+    @Option(names = "--group-size", paramLabel = "N", description = "Elements per scale along a row (default: 128).")
+    int groupSize = 128;
+
+    @Option(names = "--symmetric", description = "Scales only, no zero points.")
+    boolean symmetric;
+
+    @Option(names = "--include", paramLabel = "REGEX", description = "Only tensors whose name matches.")
+    String include;
+
+    @Option(names = "--exclude", paramLabel = "REGEX", description = "Leave out tensors whose name matches "
+        + "(e.g. embed).")
+    String exclude;
+
+    @Override
+    DeriveSpec derivation() throws IOException {
+      return DeriveSpec.Quantize.of(bits, groupSize, symmetric, filter(include, exclude));
+    }
+  }
+
+  @Command(name = "dequantize", description = "Restore the float tensors of a quantized version; the error against "
+      + "the original is measured when this store holds it.")
+  static final class Dequantize extends Base {
+    @Option(names = "--to", paramLabel = "TYPE", description = "bf16, f16 or f32 (default: each tensor's type "
+        + "before quantization).")
+    String to;
+
+    @Override
+    DeriveSpec derivation() throws IOException {
+      return new DeriveSpec.Dequantize(to == null ? null : DeriveSpec.floatTarget("--to", to));
+    }
+  }
+
+  @Command(name = "prune", description = "Magnitude pruning of float tensors: zero every |x| < T, or exactly "
+      + "round(S x n) smallest elements per tensor (ties: lower index first).")
+  static final class Prune extends Base {
+    @Option(names = "--threshold", paramLabel = "T", description = "Zero elements with |x| < T.")
+    Double threshold;
+
+    @Option(names = "--sparsity", paramLabel = "S", description = "Fraction of each tensor to zero, in [0, 1).")
+    Double sparsity;
+
+    @Option(names = "--include", paramLabel = "REGEX", description = "Only tensors whose name matches.")
+    String include;
+
+    @Option(names = "--exclude", paramLabel = "REGEX", description = "Leave out tensors whose name matches.")
+    String exclude;
+
+    @Override
+    DeriveSpec derivation() throws IOException {
+      return DeriveSpec.Prune.of(threshold, sparsity, filter(include, exclude));
+    }
+  }
+}

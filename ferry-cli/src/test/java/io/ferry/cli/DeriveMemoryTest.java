@@ -1,0 +1,56 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Derivations stream: a 160 MiB F32 tensor is cast, quantized and pruned to a sparsity (three passes over its stored
+ * chunks) by a CLI process with {@code -Xmx256m} (the design's goal for any model). Holding it whole as source,
+ * result and the double values the metrics need would take about 650 MiB. Below about 192 MiB it is the push of the
+ * 64 MiB output chunks (zstd buffers per push worker), not the derivation, that runs out of memory.
+ */
+class DeriveMemoryTest {
+  @TempDir Path tmp;
+
+  @Test
+  void aTensorLargerThanTheHeapIsDerivedByRowBlocks() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("model");
+    // 160 MiB in one F32 tensor, plus a small one
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
+        new Tensor("big.weight", DType.F32, new long[] {40960, 1024}, 1),
+        new Tensor("norm.weight", DType.F32, new long[] {1024}, 2)), Map.of());
+    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
+    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "big:v1").code()).isZero();
+    run(store, "derive", "quantize", "big:v1", "--bits", "8", "--as", "big:q8");
+    run(store, "derive", "cast", "big:v1", "--to", "bf16", "--as", "big:bf16");
+    String out = run(store, "derive", "prune", "big:v1", "--sparsity", "0.25", "--as", "big:p25", "--json");
+    assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("sparsity").asDouble()).isEqualTo(0.25);
+  }
+
+  private static String run(Path store, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Xmx256m", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+    cmd.addAll(List.of(args));
+    cmd.addAll(List.of("--store", store.toString(), "--threads", "2"));
+    Path err = Files.createTempFile(store.getParent(), "err", ".txt");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(10, TimeUnit.MINUTES)).isTrue();
+    assertThat(p.exitValue()).as("ferry %s with -Xmx256m: %s", String.join(" ", args), Files.readString(err))
+        .isZero();
+    return out;
+  }
+}

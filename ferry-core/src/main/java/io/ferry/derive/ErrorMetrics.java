@@ -1,0 +1,178 @@
+package io.ferry.derive;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Error of a derived tensor B against its source A, element by element: max abs error, RMSE, relative Frobenius
+ * error ‖A−B‖/‖A‖, cosine similarity A·B/(‖A‖‖B‖), and sparsity (fraction of zeros in B). Immutable.
+ *
+ * <p>Elements whose source is NaN or infinite have no defined error: they are counted in {@code nonFinite} and left
+ * out of the sums. Finite sources that became infinite (a cast to F16 past 65504) are counted in {@code overflow} and
+ * also left out, so that every figure stays finite. {@code relFrobenius} is absent (NaN) when ‖A‖ = 0;
+ * {@code cosine} is 1 when A and B are both zero, absent when exactly one of them is.
+ *
+ * @param elements number of elements compared
+ * @param zeros elements of B equal to zero (either sign)
+ */
+public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double sumSqA, double sumSqB, double dot,
+    long zeros, long nonFinite, long overflow) {
+
+  /** No elements. */
+  public static ErrorMetrics empty() {
+    return new ErrorMetrics(0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
+
+  public double rmse() {
+    long n = elements - nonFinite - overflow;
+    return n <= 0 ? 0 : Math.sqrt(sumSqErr / n);
+  }
+
+  /** ‖A−B‖/‖A‖, or NaN when ‖A‖ = 0. */
+  public double relFrobenius() {
+    if (sumSqA == 0) {
+      return sumSqErr == 0 ? 0 : Double.NaN;
+    }
+    return Math.sqrt(sumSqErr) / Math.sqrt(sumSqA);
+  }
+
+  /** A·B/(‖A‖‖B‖); 1 if both are zero, NaN if one is. */
+  public double cosine() {
+    if (sumSqA == 0 || sumSqB == 0) {
+      return sumSqA == sumSqB ? 1 : Double.NaN;
+    }
+    return dot / (Math.sqrt(sumSqA) * Math.sqrt(sumSqB));
+  }
+
+  public double sparsity() {
+    return elements == 0 ? 0 : (double) zeros / elements;
+  }
+
+  /** These and {@code o} as if measured over both tensors together. */
+  public ErrorMetrics plus(ErrorMetrics o) {
+    return new ErrorMetrics(elements + o.elements, Math.max(maxAbs, o.maxAbs), sumSqErr + o.sumSqErr,
+        sumSqA + o.sumSqA, sumSqB + o.sumSqB, dot + o.dot, zeros + o.zeros, nonFinite + o.nonFinite,
+        overflow + o.overflow);
+  }
+
+  /**
+   * The figures under their stored names ({@code max_abs_error}, {@code rmse}, {@code rel_frobenius_error},
+   * {@code cosine_similarity}, {@code sparsity}, and {@code non_finite} / {@code overflow} when not zero); undefined
+   * ones are left out.
+   */
+  public Map<String, Double> asMap() {
+    Map<String, Double> m = new LinkedHashMap<>();
+    m.put("max_abs_error", maxAbs);
+    m.put("rmse", rmse());
+    putIfDefined(m, "rel_frobenius_error", relFrobenius());
+    putIfDefined(m, "cosine_similarity", cosine());
+    m.put("sparsity", sparsity());
+    if (nonFinite > 0) {
+      m.put("non_finite", (double) nonFinite);
+    }
+    if (overflow > 0) {
+      m.put("overflow", (double) overflow);
+    }
+    return m;
+  }
+
+  private static void putIfDefined(Map<String, Double> m, String k, double v) {
+    if (!Double.isNaN(v)) {
+      m.put(k, v);
+    }
+  }
+
+  /** Mutable accumulator for one thread. */
+  public static final class Accumulator {
+    private long n;
+    private double maxAbs;
+    private double sumSqErr;
+    private double sumSqA;
+    private double sumSqB;
+    private double dot;
+    private long zeros;
+    private long nonFinite;
+    private long overflow;
+
+    /** Adds one element: source {@code a}, derived {@code b}. */
+    public void add(double a, double b) {
+      n++;
+      if (b == 0) {
+        zeros++;
+      }
+      if (!Double.isFinite(a)) {
+        nonFinite++;
+        return;
+      }
+      if (!Double.isFinite(b)) {
+        overflow++;
+        return;
+      }
+      double d = a - b;
+      double ad = Math.abs(d);
+      if (ad > maxAbs) {
+        maxAbs = ad;
+      }
+      sumSqErr += d * d;
+      sumSqA += a * a;
+      sumSqB += b * b;
+      dot += a * b;
+    }
+
+    /** Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}; the same as n calls of {@link #add}. */
+    public void addAll(double[] a, double[] b, int n) {
+      long cnt = this.n;
+      long z = zeros;
+      long nf = nonFinite;
+      long of = overflow;
+      double mx = maxAbs;
+      double se = sumSqErr;
+      double sa = sumSqA;
+      double sb = sumSqB;
+      double ab = dot;
+      for (int i = 0; i < n; i++) {
+        double x = a[i];
+        double y = b[i];
+        cnt++;
+        if (y == 0) {
+          z++;
+        }
+        if (!Double.isFinite(x)) {
+          nf++;
+          continue;
+        }
+        if (!Double.isFinite(y)) {
+          of++;
+          continue;
+        }
+        double d = x - y;
+        mx = Math.max(mx, Math.abs(d));
+        se += d * d;
+        sa += x * x;
+        sb += y * y;
+        ab += x * y;
+      }
+      this.n = cnt;
+      zeros = z;
+      nonFinite = nf;
+      overflow = of;
+      maxAbs = mx;
+      sumSqErr = se;
+      sumSqA = sa;
+      sumSqB = sb;
+      dot = ab;
+    }
+
+    /** Counts elements of B only (no source to compare with): sparsity is all that is known. */
+    public void addUncompared(double b) {
+      n++;
+      if (b == 0) {
+        zeros++;
+      }
+    }
+
+    public ErrorMetrics result() {
+      return new ErrorMetrics(n, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+package io.ferry.derive;
+
+/**
+ * Conversions between IEEE single precision and the 16-bit float formats, with round-to-nearest-even, as bits. Java
+ * 17 has no {@code Float.floatToFloat16}; these follow IEEE 754 (and agree with numpy's {@code astype(float16)} and
+ * PyTorch's {@code to(torch.bfloat16)}): subnormals are produced and read, values that round past the largest finite
+ * value become infinity, NaN stays NaN (quiet, sign kept, top payload bits kept). Stateless and thread-safe.
+ */
+public final class FloatBits {
+  private FloatBits() {}
+
+  /** bfloat16 bits of a float given by its bits: round to nearest, ties to even, on the upper 16 bits. */
+  public static short floatToBf16(int bits) {
+    if ((bits & 0x7fffffff) > 0x7f800000) {
+      return (short) ((bits >>> 16) | 0x0040);
+    }
+    int lsb = (bits >>> 16) & 1;
+    return (short) ((bits + 0x7fff + lsb) >>> 16);
+  }
+
+  /** The float a bfloat16 holds (exact). */
+  public static float bf16ToFloat(short h) {
+    return Float.intBitsToFloat((h & 0xffff) << 16);
+  }
+
+  /** IEEE half bits of a float: round to nearest, ties to even, subnormals, overflow to infinity. */
+  public static short floatToHalf(float f) {
+    int bits = Float.floatToRawIntBits(f);
+    int sign = (bits >>> 16) & 0x8000;
+    int abs = bits & 0x7fffffff;
+    if (abs > 0x7f800000) {
+      return (short) (sign | 0x7e00 | ((abs >>> 13) & 0x3ff));
+    }
+    if (abs >= 0x477ff000) { // 65520 and above (and infinity) round to infinity
+      return (short) (sign | 0x7c00);
+    }
+    if (abs >= 0x38800000) { // 2^-14 and above: a normal half
+      int mant = abs & 0x7fffff;
+      int h = ((((abs >>> 23) - 127 + 15)) << 10) | (mant >>> 13);
+      int rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) {
+        h++;
+      }
+      return (short) (sign | h);
+    }
+    if (abs <= 0x33000000) { // 2^-25 and below round to zero (2^-25 is a tie, and 0 is even)
+      return (short) sign;
+    }
+    int e = abs >>> 23;
+    int mant = (abs & 0x7fffff) | 0x800000;
+    int shift = 126 - e;
+    int h = mant >>> shift;
+    int rem = mant & ((1 << shift) - 1);
+    int half = 1 << (shift - 1);
+    if (rem > half || (rem == half && (h & 1) != 0)) {
+      h++;
+    }
+    return (short) (sign | h);
+  }
+
+  /** The float an IEEE half holds (exact). */
+  public static float halfToFloat(short h) {
+    int s = (h & 0x8000) << 16;
+    int e = (h >>> 10) & 0x1f;
+    int m = h & 0x3ff;
+    if (e == 0) {
+      float v = m * 0x1p-24f;
+      return s != 0 ? -v : v;
+    }
+    if (e == 31) {
+      return Float.intBitsToFloat(s | 0x7f800000 | (m << 13));
+    }
+    return Float.intBitsToFloat(s | ((e - 15 + 127) << 23) | (m << 13));
+  }
+
+  /**
+   * A double rounded to float with round-to-odd: exact values stay, inexact ones get the neighbour whose last bit is
+   * 1. Rounding that result again to a format of at most 22 significant bits (bf16, half) equals rounding the double
+   * directly to it, so F64 sources are not rounded twice.
+   */
+  public static float roundToOdd(double d) {
+    float f = (float) d;
+    if (Float.isNaN(f) || Float.isInfinite(f) || (double) f == d) {
+      return f;
+    }
+    int b = Float.floatToRawIntBits(f);
+    if ((b & 1) == 0) {
+      b += Math.abs((double) f) > Math.abs(d) ? -1 : 1;
+    }
+    return Float.intBitsToFloat(b);
+  }
+}
