@@ -6,11 +6,14 @@ import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
  * Prints single-threaded chunking throughput on random data, as a ratio against SHA-256 over the same bytes in the same
  * run (SHA-256 runs on every chunk anyway). Interleaved, best of several rounds; prints, does not assert speed.
  */
+// A measurement, not a check: it runs only with -Dferry.bench=true.
+@EnabledIfSystemProperty(named = "ferry.bench", matches = "true")
 class CdcThroughputTest {
   @Test
   void printThroughput() throws Exception {

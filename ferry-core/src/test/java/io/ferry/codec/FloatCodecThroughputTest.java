@@ -11,12 +11,15 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
  * Prints ratios and single-thread speeds (GB of raw bytes per CPU second of the calling thread) of the float codec against zstd-3 on the same bytes, measured in one run:
  * synthetic normal(0, 0.02) weights always, and the real bge-small fp32 weights (plus their BF16 and F16 casts) when
  * the model's jar is in the local Maven repository. Asserts only that every chunk round-trips.
  */
+// A measurement, not a check: it runs only with -Dferry.bench=true.
+@EnabledIfSystemProperty(named = "ferry.bench", matches = "true")
 class FloatCodecThroughputTest {
   private static final int CHUNK = 16 << 20;
   private static final int REPS = 5;
