@@ -177,7 +177,7 @@ public final class Benchmarks {
       startup();
     }
     double total = (System.nanoTime() - t0) / 1e9;
-    Files.writeString(out, report(total));
+    Files.writeString(out, report(total) + keptSections(out));
     say("wrote " + out + " in " + Math.round(total) + " s");
   }
 
@@ -925,5 +925,23 @@ public final class Benchmarks {
       // not Linux
     }
     return "?";
+  }
+
+  /**
+   * The sections other benchmark programs wrote into the report (between {@code <!-- name:start -->} and {@code <!--
+   * name:end -->} markers), kept so that rerunning this program does not erase their figures.
+   */
+  static String keptSections(Path out) throws IOException {
+    if (!Files.exists(out)) {
+      return "";
+    }
+    String old = Files.readString(out);
+    StringBuilder kept = new StringBuilder();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "<!-- (\\w+):start -->.*?<!-- \\1:end -->", java.util.regex.Pattern.DOTALL).matcher(old);
+    while (m.find()) {
+      kept.append("\n").append(m.group()).append("\n");
+    }
+    return kept.toString();
   }
 }
