@@ -23,7 +23,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code ferry derive}: lossy derivations as new versions with measured error. */
-@Command(name = "derive", description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
+@Command(name = "derive", mixinStandardHelpOptions = true, description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
     subcommands = {DeriveCommand.Cast.class, DeriveCommand.Quantize.class, DeriveCommand.Dequantize.class,
         DeriveCommand.Prune.class},
     footer = {"%nEach derivation makes a new version: the source is its second parent, its",

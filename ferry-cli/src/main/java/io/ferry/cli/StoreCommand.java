@@ -31,7 +31,11 @@ abstract class StoreCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  @picocli.CommandLine.ParentCommand FerryCli root;
+  /** The root command, whose --store and --s3-endpoint apply when the subcommand names none. */
+  private FerryCli root() {
+    Object o = spec.root().userObject();
+    return o instanceof FerryCli f ? f : null;
+  }
 
   @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
   String store;
@@ -107,13 +111,13 @@ abstract class StoreCommand implements Callable<Integer> {
 
   /** The store named on the subcommand, else before it, else null (the default store). */
   String storeLocation() {
-    return store != null ? store : root == null ? null : root.store;
+    return store != null ? store : root() == null ? null : root().store;
   }
 
   /** Backend settings from the options. */
   java.util.Map<String, String> settings() {
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
-    String endpoint = s3Endpoint != null ? s3Endpoint : root == null ? null : root.s3Endpoint;
+    String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;
     if (endpoint != null) {
       all.put("s3.endpoint", endpoint);
     }

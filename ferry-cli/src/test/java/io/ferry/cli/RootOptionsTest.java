@@ -1,0 +1,30 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Options given before the subcommand, and help on command groups. */
+class RootOptionsTest {
+  @TempDir Path tmp;
+
+  @Test
+  void storeBeforeTheSubcommandWorksLikeAfterIt() {
+    Path store = tmp.resolve("store");
+    Cli.raw("--store", store.toString(), "init").ok();
+    assertThat(Cli.raw("--store", store.toString(), "ls", "--json").ok().json().isArray()).isTrue();
+    // the subcommand's own --store wins over the root's
+    Path other = tmp.resolve("other");
+    Cli.raw("--store", store.toString(), "init", "--store", other.toString()).ok();
+    assertThat(other.resolve("ferry-store.json")).exists();
+  }
+
+  @Test
+  void nestedSubcommandsBuildAndShowHelp() {
+    Cli.Result r = Cli.raw("derive", "--help").ok();
+    assertThat(r.out()).contains("cast").contains("quantize").contains("prune");
+    assertThat(Cli.raw("derive", "cast", "--help").ok().out()).contains("--to");
+  }
+}
