@@ -448,15 +448,24 @@ public final class FloatCodec implements Codec {
       byte[] p1 = planes[1];
       int o0 = off[0];
       int o1 = off[1];
-      for (; i + 4 <= n; i += 4) {
-        long v = spread((int) INT_LE.get(p0, o0 + i)) | spread((int) INT_LE.get(p1, o1 + i)) << 8;
+      // Eight elements a round. The exponent transform is undone on the planes (eight bytes at a time) before they
+      // are interleaved: plane 1 holds e, plane 0 s|m7; the high byte is s|e>>1, the low byte (e&1)<<7|m7.
+      for (; i + 8 <= n; i += 8) {
+        long lo = (long) LONG_LE.get(p0, o0 + i);
+        long hi = (long) LONG_LE.get(p1, o1 + i);
         if (transform != 0) {
-          v = (v & 0x0080008000800080L) << 8 | (v >>> 1 & 0x7F807F807F807F80L) | (v & 0x007F007F007F007FL);
+          long h = (lo & 0x8080808080808080L) | (hi >>> 1 & 0x7F7F7F7F7F7F7F7FL);
+          lo = (hi << 7 & 0x8080808080808080L) | (lo & 0x7F7F7F7F7F7F7F7FL);
+          hi = h;
         }
+        long v0 = spread((int) lo) | spread((int) hi) << 8;
+        long v1 = spread((int) (lo >>> 32)) | spread((int) (hi >>> 32)) << 8;
         if (dst != null) {
-          LONG_LE.set(dst, base + 2 * i, v);
+          LONG_LE.set(dst, base + 2 * i, v0);
+          LONG_LE.set(dst, base + 2 * i + 8, v1);
         } else {
-          o.putLong(base + 2 * i, v);
+          o.putLong(base + 2 * i, v0);
+          o.putLong(base + 2 * i + 8, v1);
         }
       }
       for (; i < n; i++) {
