@@ -38,6 +38,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * store as it was.
  */
 public final class Pusher {
+  private static final String EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
   private static final long PACK_TARGET = 16L << 20;
 
   private final ObjectDatabase db;
@@ -99,14 +100,33 @@ public final class Pusher {
     List<FileChannel> channels = new ArrayList<>();
     List<Future<?>> futures = new ArrayList<>();
     try {
-      List<Future<String>> fileHashes = new ArrayList<>();
-      List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
+      // Whole-file SHA-256s are the longest sequential tasks: start them first, biggest first. A file that is one
+      // chunk needs none: its SHA-256 is that chunk's id.
+      List<Future<String>> fileHashes = new ArrayList<>(java.util.Collections.nCopies(prepared.files().size(), null));
+      List<FileChannel> byFile = new ArrayList<>();
       for (SourceFile f : prepared.files()) {
         FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ);
         channels.add(ch);
-        Future<String> fh = pool.submit(() -> fileSha256(ch, f.size()));
-        fileHashes.add(fh);
-        futures.add(fh);
+        byFile.add(ch);
+      }
+      List<Integer> bySize = new ArrayList<>();
+      for (int i = 0; i < prepared.files().size(); i++) {
+        bySize.add(i);
+      }
+      bySize.sort((a, b) -> Long.compare(prepared.files().get(b).size(), prepared.files().get(a).size()));
+      for (int i : bySize) {
+        SourceFile f = prepared.files().get(i);
+        if (prepared.plans().get(f.path()).size() != 1) {
+          FileChannel ch = byFile.get(i);
+          Future<String> fh = pool.submit(() -> fileSha256(ch, f.size()));
+          fileHashes.set(i, fh);
+          futures.add(fh);
+        }
+      }
+      List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
+      for (int i = 0; i < prepared.files().size(); i++) {
+        SourceFile f = prepared.files().get(i);
+        FileChannel ch = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
           Future<ChunkId> id = pool.submit(() -> storeChunk(ch, r, known, sink, created, storedBytes, newChunks));
@@ -123,7 +143,8 @@ public final class Pusher {
         for (int j = 0; j < plan.size(); j++) {
           refs.add(new ChunkRef(await(chunkIds.get(i).get(j)), plan.get(j).length()));
         }
-        String sha = await(fileHashes.get(i));
+        String sha = fileHashes.get(i) != null ? await(fileHashes.get(i))
+            : refs.isEmpty() ? EMPTY_SHA256 : refs.get(0).id().hex();
         if (f.safetensors() != null) {
           entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.SAFETENSORS, f.safetensors().dataStart(),
               f.safetensors().metadata(), f.safetensors().tensors(), refs));
