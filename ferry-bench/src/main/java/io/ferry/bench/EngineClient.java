@@ -144,7 +144,8 @@ public final class EngineClient {
       client[0] = S3AsyncClient.builder().endpointOverride(endpoint).forcePathStyle(true).region(Region.US_EAST_1)
           .multipartEnabled(true)
           // S3Proxy's filesystem store answers multipart uploads with 501: one PUT per file
-          .multipartConfiguration(m -> m.thresholdInBytes(Long.MAX_VALUE / 2)).requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+          .multipartConfiguration(m -> m.thresholdInBytes(Long.MAX_VALUE / 2))
+          .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
           .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED).build();
     }
     return S3TransferManager.builder().s3Client(client[0]).build();
