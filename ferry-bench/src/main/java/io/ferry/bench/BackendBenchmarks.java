@@ -46,8 +46,8 @@ public final class BackendBenchmarks {
   private static final String ACCESS = "ferry-bench-access";
   private static final String SECRET = "ferry-bench-secret-key";
 
-  /** A child run: wall time, peak RSS and peak anonymous RSS in KiB. */
-  record Run(double wallS, long hwmKb, long anonKb) {}
+  /** A child run: wall time, peak RSS and peak anonymous RSS in KiB, user + system CPU seconds (last sample). */
+  record Run(double wallS, long hwmKb, long anonKb, double cpuS) {}
 
   private final Path root;
   private final Path work;
@@ -60,6 +60,7 @@ public final class BackendBenchmarks {
   private final Map<String, List<String>> notes = new LinkedHashMap<>();
   private final Map<String, Long> peakHwm = new LinkedHashMap<>();
   private final Map<String, Long> peakAnon = new LinkedHashMap<>();
+  private final Map<String, Double> minCpu = new LinkedHashMap<>();
   private final String commandLine;
   private MiniDFSCluster dfs;
   private S3Proxy s3proxy;
@@ -253,8 +254,11 @@ public final class BackendBenchmarks {
             + mb(peakHwm.get("hdfs-pull-" + bestBase))));
     note(what, "NameNode, three DataNodes (in the benchmark's JVM) and the client share the machine's "
         + Runtime.getRuntime().availableProcessors() + " cores and one disk: parallel readers cannot show the gain "
-        + "they have on a cluster where each DataNode has its own disks and NIC (see docs/ for that arithmetic). "
-        + "Neither side fsyncs (`ferry pull` without `--fsync`).");
+        + "they have on a cluster where each DataNode has its own disks and NIC (docs/hdfs.md, section 'A real "
+        + "cluster: the arithmetic for 400 GB'). "
+        + "Neither side fsyncs (`ferry pull` without `--fsync`). CPU of the client (least over runs): Ferry "
+        + cpu("hdfs-pull-ferry") + ", one stream " + cpu("hdfs-pull-seq") + ", positional ×8 "
+        + cpu("hdfs-pull-pread8") + ".");
   }
 
   private static String label(String key) {
@@ -302,9 +306,12 @@ public final class BackendBenchmarks {
             + ", baseline " + mb(peakHwm.get("hdfs-push-put"))));
     add(what, new Figure(put, putBest, "same with `--store-option ferry.hdfs.sync=hflush` (the durability of `-put`)",
         hflushBest, false, 1.2, "peak RSS " + mb(peakHwm.get("hdfs-push-ferry-hflush"))));
-    note(what, "Ferry reads every byte three times before HDFS sees it: SHA-256 of each chunk (its id), SHA-256 of "
+    note(what, "CPU of the client (least over runs): Ferry " + cpu("hdfs-push-ferry") + " (hflush "
+        + cpu("hdfs-push-ferry-hflush") + "), `copyFromLocalFile` " + cpu("hdfs-push-put") + ". "
+        + "Ferry reads every byte three times before HDFS sees it: SHA-256 of each chunk (its id), SHA-256 of "
         + "each file (recorded in the snapshot) and the CRC32C of the frame; on 2 cores shared with the NameNode and "
-        + "3 DataNodes (which checksum every packet too) that CPU is not hidden behind the writes.");
+        + "3 DataNodes (which checksum every packet too) that CPU is not hidden behind the writes. Ferry's peak RSS "
+        + "counts the file pages of the memory-mapped source files; its anonymous memory stays near the baseline's.");
   }
 
   // ------------------------------------------------------------------ S3
@@ -336,7 +343,8 @@ public final class BackendBenchmarks {
         "`ferry pull` (launcher, child JVM)", ferryBest, true, 1.0,
         "peak RSS Ferry " + mb(peakHwm.get("s3-pull-ferry")) + ", transfer manager " + mb(peakHwm.get("s3-pull-tm"))));
     note(what, "S3Proxy serves both from the same JVM and disk, and shares the cores with the client: the figure "
-        + "compares the clients' cost per byte and per request more than network throughput.");
+        + "compares the clients' cost per byte and per request more than network throughput. CPU of the client "
+        + "(least over runs): Ferry " + cpu("s3-pull-ferry") + ", transfer manager " + cpu("s3-pull-tm") + ".");
   }
 
   private void s3Push(Path model, long bytes) throws Exception {
@@ -407,10 +415,16 @@ public final class BackendBenchmarks {
     long t = System.nanoTime();
     Process p = pb.start();
     Path status = Path.of("/proc/" + p.pid() + "/status");
+    Path stat = Path.of("/proc/" + p.pid() + "/stat");
     long hwm = 0;
     long anon = 0;
+    long ticks = 0;
     while (p.isAlive()) {
       try {
+        String st = Files.readString(stat);
+        String[] f = st.substring(st.lastIndexOf(')') + 2).split(" ");
+        ticks = Math.max(ticks, Long.parseLong(f[11]) + Long.parseLong(f[12])); // utime + stime
+
         for (String line : Files.readAllLines(status)) {
           if (line.startsWith("VmHWM:")) {
             hwm = Math.max(hwm, kb(line));
@@ -432,7 +446,14 @@ public final class BackendBenchmarks {
     }
     peakHwm.merge(key, hwm, Math::max);
     peakAnon.merge(key, anon, Math::max);
-    return new Run(wall, hwm, anon);
+    double cpu = ticks / 100.0; // USER_HZ
+    minCpu.merge(key, cpu, Math::min);
+    return new Run(wall, hwm, anon, cpu);
+  }
+
+  private String cpu(String key) {
+    Double c = minCpu.get(key);
+    return c == null ? "?" : String.format(Locale.ROOT, "%.1f s", c);
   }
 
   private static long kb(String statusLine) {
@@ -523,11 +544,12 @@ public final class BackendBenchmarks {
         b.append(n).append("\n\n");
       }
     }
-    b.append("Peak RSS (VmHWM) / anonymous RSS of every child JVM, max over runs:\n\n");
+    b.append("Peak RSS (VmHWM) / anonymous RSS of every child JVM, max over runs; CPU (user + system, sampled every "
+        + "10 ms until exit), least over runs:\n\n");
     for (String k : peakHwm.keySet()) {
       if (!k.equals("prep")) {
         b.append("- ").append(k).append(": ").append(mb(peakHwm.get(k))).append(" / ").append(mb(peakAnon.get(k)))
-            .append('\n');
+            .append(String.format(Locale.ROOT, "; CPU %.2f s", minCpu.get(k))).append('\n');
       }
     }
     b.append("\nWhole run: ").append(Math.round(totalS)).append(" s.\n");
