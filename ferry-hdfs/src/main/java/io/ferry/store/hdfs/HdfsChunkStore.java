@@ -28,6 +28,7 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
+import org.apache.hadoop.fs.StreamCapabilities;
 
 /**
  * The objects of an {@link HdfsBackend}: one HDFS file per object under {@code objects/ab/cdef...}.
@@ -242,6 +243,51 @@ final class HdfsChunkStore implements ChunkStore {
       return fs.getFileStatus(pathOf(id)).getLen();
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
+    }
+  }
+
+  /**
+   * Positional read straight into the caller's buffer ({@code ByteBufferPositionedReadable}, which DFS input streams
+   * implement): pulls stream 8 MiB slices through one direct buffer per worker, and {@link #read} would allocate a
+   * fresh heap array per slice and copy it once more.
+   */
+  @Override
+  public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    ensureOpen();
+    int length = dst.remaining();
+    if (offset < 0) {
+      throw new IllegalArgumentException("negative offset " + offset + " of " + id);
+    }
+    for (int attempt = 0; ; attempt++) {
+      OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
+      int start = dst.position();
+      try {
+        long size = h.length();
+        if (offset > size || length > size - offset) {
+          throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
+              + ") runs past the end of the object (" + size + " bytes)");
+        }
+        if (length > 0) {
+          if (h.in().hasCapability(StreamCapabilities.PREADBYTEBUFFER)) {
+            h.in().readFully(offset, dst);
+          } else {
+            byte[] tmp = new byte[length];
+            h.in().readFully(offset, tmp, 0, length);
+            dst.put(tmp);
+          }
+        }
+        return;
+      } catch (EOFException e) {
+        throw e;
+      } catch (IOException e) {
+        dst.position(start);
+        openFiles.evict(h);
+        if (attempt > 0 || e instanceof InterruptedIOException) {
+          throw e;
+        }
+      } finally {
+        openFiles.release(h);
+      }
     }
   }
 
