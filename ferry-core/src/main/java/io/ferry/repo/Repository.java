@@ -199,7 +199,12 @@ public final class Repository implements Closeable {
 
   /** Resolves {@code name}, {@code name:tag} or {@code name@prefix} to a version. */
   public VersionRef resolve(String text) throws IOException {
-    return resolve(RefSpec.parse(text));
+    RefSpec spec = RefSpec.parse(text);
+    if (spec.path() != null) {
+      throw new InvalidInputException("'" + text + "' names a file (//" + spec.path() + "); a version is expected here: "
+          + spec.refText());
+    }
+    return resolve(spec);
   }
 
   /** Resolves a parsed ref. */
