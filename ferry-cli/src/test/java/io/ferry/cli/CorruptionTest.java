@@ -59,6 +59,7 @@ class CorruptionTest {
     Path out = tmp.resolve("out");
     cli.run("pull", "m:prod", out.toString()).exits(3).oneLineError(fragments);
     assertThat(Cli.state(out)).as("files left in the destination after a failed pull").isEmpty();
+    assertThat(out).as("a failed pull removes the directories it created").doesNotExist();
     Path out2 = tmp.resolve("out2");
     cli.run("pull", "m:prod", out2.toString(), "--verify").exits(3).oneLineError(fragments);
     assertThat(Cli.state(out2)).isEmpty();

@@ -50,7 +50,8 @@ public final class Puller {
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
     }
-    Files.createDirectories(dest);
+    List<Path> madeDirs = new ArrayList<>();
+    makeDirs(dest, madeDirs);
     listener.phase("pull", snapshot.logicalBytes());
     List<Path> temps = new ArrayList<>();
     List<FileChannel> open = new ArrayList<>();
@@ -62,7 +63,7 @@ public final class Puller {
         if (!target.normalize().startsWith(dest.normalize())) {
           throw new CorruptObjectException(null, "snapshot", "file path escapes the destination: " + f.path());
         }
-        Files.createDirectories(target.getParent());
+        makeDirs(target.getParent(), madeDirs);
         Path tmp = target.resolveSibling("." + target.getFileName() + ".ferry-" + UUID.randomUUID() + ".tmp");
         temps.add(tmp);
         finals.add(target);
@@ -113,12 +114,39 @@ public final class Puller {
             StandardCopyOption.REPLACE_EXISTING);
       }
       temps.clear();
+      madeDirs.clear();
     } finally {
       for (FileChannel ch : open) {
         ch.close();
       }
       for (Path t : temps) {
         Files.deleteIfExists(t);
+      }
+      // a failed pull also removes the directories it created, deepest first (only if empty)
+      for (int i = madeDirs.size() - 1; i >= 0; i--) {
+        try {
+          Files.deleteIfExists(madeDirs.get(i));
+        } catch (java.nio.file.DirectoryNotEmptyException keep) {
+          // something else put a file there meanwhile: keep it
+        }
+      }
+    }
+  }
+
+  /** Creates a directory and its missing parents, recording those it created (outermost first). */
+  private static void makeDirs(Path dir, List<Path> made) throws IOException {
+    List<Path> missing = new ArrayList<>();
+    for (Path p = dir.toAbsolutePath(); p != null && !Files.isDirectory(p); p = p.getParent()) {
+      missing.add(p);
+    }
+    for (int i = missing.size() - 1; i >= 0; i--) {
+      try {
+        Files.createDirectory(missing.get(i));
+        made.add(missing.get(i));
+      } catch (java.nio.file.FileAlreadyExistsException e) {
+        if (!Files.isDirectory(missing.get(i))) {
+          throw new io.ferry.error.InvalidInputException(missing.get(i) + " exists and is not a directory");
+        }
       }
     }
   }
