@@ -46,6 +46,7 @@ public final class Pusher {
   private final ExecutorService pool;
   private final CodecPolicy codec;
   private final TransferListener listener;
+  private final ByteBudget encodeBudget = ByteBudget.forHeap();
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
@@ -219,13 +220,21 @@ public final class Pusher {
         newChunks.incrementAndGet();
       }
     } else if (!db.store().freshen(id)) {
-      CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
-      ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
-      long size = header.remaining() + enc.payload().remaining();
-      if (db.store().put(id, header, enc.payload())) {
-        created.add(id);
-        storedBytes.addAndGet(size);
-        newChunks.incrementAndGet();
+      // an encode holds about three times the chunk on the heap (planes, payload, copies): bound them together
+      int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(3L * r.length());
+      try {
+        CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
+        ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+        long size = header.remaining() + enc.payload().remaining();
+        if (db.store().put(id, header, enc.payload())) {
+          created.add(id);
+          storedBytes.addAndGet(size);
+          newChunks.incrementAndGet();
+        }
+      } finally {
+        if (taken > 0) {
+          encodeBudget.release(taken);
+        }
       }
     }
     listener.progress(r.length());
