@@ -52,57 +52,14 @@ final class Casts {
   }
 
   static short toBf16(float x) {
-    int b = Float.floatToRawIntBits(x);
-    if (Float.isNaN(x)) {
-      return (short) ((b >>> 16) | 0x40);
-    }
-    return (short) ((b + 0x7FFF + ((b >>> 16) & 1)) >>> 16);
+    return io.ferry.derive.FloatBits.floatToBf16(Float.floatToRawIntBits(x));
   }
 
   static short toHalf(float x) {
-    int b = Float.floatToRawIntBits(x);
-    int sign = (b >>> 16) & 0x8000;
-    int e = (b >>> 23) & 0xFF;
-    int m = b & 0x7FFFFF;
-    if (e == 0xFF) {
-      return (short) (sign | 0x7C00 | (m != 0 ? 0x200 | m >>> 13 : 0));
-    }
-    int he = e - 127 + 15;
-    if (he >= 0x1F) {
-      return (short) (sign | 0x7C00);
-    }
-    if (he <= 0) {
-      if (he < -10) {
-        return (short) sign;
-      }
-      m |= 0x800000;
-      int shift = 14 - he;
-      int r = m >> shift;
-      int rem = m & ((1 << shift) - 1);
-      int half = 1 << (shift - 1);
-      if (rem > half || (rem == half && (r & 1) != 0)) {
-        r++;
-      }
-      return (short) (sign | r);
-    }
-    int r = he << 10 | m >>> 13;
-    int rem = m & 0x1FFF;
-    if (rem > 0x1000 || (rem == 0x1000 && (r & 1) != 0)) {
-      r++;
-    }
-    return (short) (sign | r);
+    return io.ferry.derive.FloatBits.floatToHalf(x);
   }
 
   static byte toE4m3(float x) {
-    int h = toHalf(x) & 0xFFFF;
-    int sign = (h >>> 8) & 0x80;
-    int e = ((h >>> 10) & 0x1F) - 15 + 7;
-    if (e <= 0) {
-      return (byte) sign;
-    }
-    if (e > 15) {
-      return (byte) (sign | 0x7E);
-    }
-    return (byte) (sign | e << 3 | (h >>> 7) & 7);
+    return io.ferry.derive.FloatBits.floatToE4m3Truncating(x);
   }
 }

@@ -1,5 +1,7 @@
 package io.ferry.bench;
 
+import io.ferry.format.onnx.OnnxWeights;
+
 import io.ferry.codec.ChunkHint;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.Codecs;

@@ -89,4 +89,22 @@ public final class FloatBits {
     }
     return Float.intBitsToFloat(b);
   }
+
+  /**
+   * F8_E4M3 bits of a float, simply: through half precision, mantissa truncated to 3 bits, exponents below the range
+   * flushed to signed zero, above it saturated to the largest finite value (0x7E). Good enough to make realistic
+   * test data and benchmark inputs; it is not a round-to-nearest cast.
+   */
+  public static byte floatToE4m3Truncating(float x) {
+    int h = floatToHalf(x) & 0xFFFF;
+    int sign = (h >>> 8) & 0x80;
+    int e = ((h >>> 10) & 0x1F) - 15 + 7;
+    if (e <= 0) {
+      return (byte) sign;
+    }
+    if (e > 15) {
+      return (byte) (sign | 0x7E);
+    }
+    return (byte) (sign | e << 3 | (h >>> 7) & 7);
+  }
 }

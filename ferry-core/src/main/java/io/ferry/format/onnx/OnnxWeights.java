@@ -1,4 +1,4 @@
-package io.ferry.bench;
+package io.ferry.format.onnx;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,17 +14,17 @@ import java.util.zip.ZipFile;
 /**
  * The fp32 initializers of an ONNX model, read straight from its protobuf: {@code ModelProto.graph = 7},
  * {@code GraphProto.initializer = 5}, {@code TensorProto}: dims = 1, data_type = 2 (1 = FLOAT), name = 8,
- * raw_data = 9. Initializers stored as {@code float_data} or external data are skipped (and counted). Adapted from
- * ferry-core's test helper {@code io.ferry.codec.FloatData}, which ferry-core's tests keep (they cannot depend on this
- * module); a full ONNX format is a later issue.
+ * raw_data = 9. Initializers stored as {@code float_data} or external data are skipped (and counted). Enough to read
+ * the real trained weights that Maven Central ships inside jars, for codec tests and benchmarks; a full ONNX format
+ * (tensor tables, external data, every dtype) is a later issue. Stateless.
  */
-final class OnnxWeights {
+public final class OnnxWeights {
   /** One initializer: its name, shape and little-endian fp32 bytes (a view of the model bytes). */
-  record Tensor(String name, long[] dims, ByteBuffer f32) {}
+  public record Tensor(String name, long[] dims, ByteBuffer f32) {}
 
   /** The tensors found, and how many FLOAT initializers had no raw_data. */
-  record Model(List<Tensor> tensors, int skipped) {
-    long elements() {
+  public record Model(List<Tensor> tensors, int skipped) {
+    public long elements() {
       long n = 0;
       for (Tensor t : tensors) {
         n += t.f32().remaining() / 4;
@@ -36,7 +36,7 @@ final class OnnxWeights {
   private OnnxWeights() {}
 
   /** The FLOAT initializers of the first {@code .onnx} entry of a jar, or null if the jar has none. */
-  static Model fromJar(Path jar) throws IOException {
+  public static Model fromJar(Path jar) throws IOException {
     byte[] model = null;
     try (ZipFile zip = new ZipFile(jar.toFile())) {
       for (ZipEntry e : Collections.list(zip.entries())) {
@@ -51,11 +51,11 @@ final class OnnxWeights {
     return model == null ? null : parse(ByteBuffer.wrap(model));
   }
 
-  static Model fromFile(Path onnx) throws IOException {
+  public static Model fromFile(Path onnx) throws IOException {
     return parse(ByteBuffer.wrap(Files.readAllBytes(onnx)));
   }
 
-  static Model parse(ByteBuffer m) {
+  public static Model parse(ByteBuffer m) {
     List<Tensor> out = new ArrayList<>();
     int[] skipped = {0};
     forEachField(m, 0, m.limit(), (field, graphAt, graphLen) -> {
