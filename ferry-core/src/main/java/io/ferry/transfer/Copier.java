@@ -123,7 +123,7 @@ public final class Copier {
       }));
     }
     for (Future<?> f : futures) {
-      Pusher.await(f);
+      Futures.await(f, "copying to " + target.describe());
     }
     for (ChunkId pack : v.packs()) {
       if (!target.contains(pack)) {

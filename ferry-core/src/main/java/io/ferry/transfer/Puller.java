@@ -90,7 +90,7 @@ public final class Puller {
       }
       for (Future<?> fu : futures) {
         try {
-          Pusher.await(fu);
+          Futures.await(fu, "pulling");
         } catch (IOException | RuntimeException e) {
           for (Future<?> other : futures) {
             other.cancel(false);

@@ -25,7 +25,6 @@ import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
@@ -142,9 +141,10 @@ public final class Pusher {
         List<ChunkPlanner.Range> plan = prepared.plans().get(f.path());
         List<ChunkRef> refs = new ArrayList<>(plan.size());
         for (int j = 0; j < plan.size(); j++) {
-          refs.add(new ChunkRef(await(chunkIds.get(i).get(j)), plan.get(j).length()));
+          ChunkId id = Futures.await(chunkIds.get(i).get(j), "pushing " + f.path());
+          refs.add(new ChunkRef(id, plan.get(j).length()));
         }
-        String sha = fileHashes.get(i) != null ? await(fileHashes.get(i))
+        String sha = fileHashes.get(i) != null ? Futures.await(fileHashes.get(i), "hashing " + f.path())
             : refs.isEmpty() ? EMPTY_SHA256 : refs.get(0).id().hex();
         if (f.safetensors() != null) {
           entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.SAFETENSORS, f.safetensors().dataStart(),
@@ -304,26 +304,5 @@ public final class Pusher {
       md.update(ch.map(FileChannel.MapMode.READ_ONLY, at, Math.min(window, size - at)));
     }
     return HexFormat.of().formatHex(md.digest());
-  }
-
-  static <T> T await(Future<T> f) throws IOException {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new InterruptedIOException("interrupted");
-    } catch (ExecutionException e) {
-      Throwable c = e.getCause();
-      if (c instanceof IOException io) {
-        throw io;
-      }
-      if (c instanceof RuntimeException re) {
-        throw re;
-      }
-      if (c instanceof Error err) {
-        throw err;
-      }
-      throw new IOException(c);
-    }
   }
 }

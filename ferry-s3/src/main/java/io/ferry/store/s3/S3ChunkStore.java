@@ -1,5 +1,7 @@
 package io.ferry.store.s3;
 
+import io.ferry.transfer.Futures;
+
 import io.ferry.chunk.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
@@ -11,8 +13,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
@@ -110,7 +110,7 @@ final class S3ChunkStore implements ChunkStore {
       }
       List<ChunkId> out = new ArrayList<>();
       for (int i = 0; i < list.size(); i++) {
-        if (!await(found.get(i), "looking up objects in " + describe())) {
+        if (!Futures.await(found.get(i), "looking up objects in " + describe())) {
           out.add(list.get(i));
         }
       }
@@ -186,7 +186,7 @@ final class S3ChunkStore implements ChunkStore {
       Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
       checkEnd(id, offset, length, first.size());
       for (Future<Long> f : rest) {
-        await(f, "reading " + id + " from " + describe());
+        Futures.await(f, "reading " + id + " from " + describe());
       }
     } finally {
       for (Future<Long> f : rest) {
@@ -224,7 +224,7 @@ final class S3ChunkStore implements ChunkStore {
         }
       }
       for (Future<Long> f : rest) {
-        await(f, "reading " + id + " from " + describe());
+        Futures.await(f, "reading " + id + " from " + describe());
       }
     } finally {
       for (Future<Long> f : rest) {
@@ -351,28 +351,6 @@ final class S3ChunkStore implements ChunkStore {
   private EOFException pastTheEnd(ChunkId id, long offset, long length, long size) {
     return new EOFException("object " + id + " in " + describe() + ": range [" + offset + ", "
         + (offset + length) + ") runs past the end of the object (" + size + " bytes)");
-  }
-
-  private static <T> T await(Future<T> f, String what) throws IOException {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      throw S3Backend.interrupted(what, e);
-    } catch (CancellationException e) {
-      throw new IOException("cancelled while " + what, e);
-    } catch (ExecutionException e) {
-      Throwable c = e.getCause();
-      if (c instanceof IOException io) {
-        throw io;
-      }
-      if (c instanceof RuntimeException re) {
-        throw re;
-      }
-      if (c instanceof Error err) {
-        throw err;
-      }
-      throw new IOException(what + ": " + c, c);
-    }
   }
 
   @Override

@@ -1,5 +1,7 @@
 package io.ferry.store.s3;
 
+import io.ferry.transfer.Futures;
+
 import io.ferry.chunk.ChunkId;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.CasResult;
@@ -16,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import org.slf4j.Logger;
@@ -263,7 +264,7 @@ final class S3RefStore implements RefStore {
       }
       List<String> out = new ArrayList<>();
       for (int i = 0; i < names.size(); i++) {
-        if (await(values.get(i), "listing refs").isPresent()) {
+        if (Futures.await(values.get(i), "listing refs").isPresent()) {
           out.add(names.get(i));
         }
       }
@@ -307,7 +308,7 @@ final class S3RefStore implements RefStore {
       }
       List<RefLogEntry> out = new ArrayList<>(seqs.size());
       for (Future<RefLogEntry> f : entries) {
-        out.add(await(f, "reading the log of " + name));
+        out.add(Futures.await(f, "reading the log of " + name));
       }
       if (!seqs.isEmpty()) {
         remember(name, new Head(seqs.size(), out.get(out.size() - 1).newId()));
@@ -336,23 +337,6 @@ final class S3RefStore implements RefStore {
       token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
     } while (token != null);
     return out;
-  }
-
-  private static <T> T await(Future<T> f, String what) throws IOException {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      throw S3Backend.interrupted(what, e);
-    } catch (ExecutionException e) {
-      Throwable c = e.getCause();
-      if (c instanceof IOException io) {
-        throw io;
-      }
-      if (c instanceof RuntimeException re) {
-        throw re;
-      }
-      throw new IOException(what + ": " + c, c);
-    }
   }
 
   @Override
