@@ -534,16 +534,7 @@ public final class BackendBenchmarks {
         .append("baseline time. Load average before / after: `").append(loadBefore).append("` / `")
         .append(loadAfter).append("` on ").append(Runtime.getRuntime().availableProcessors())
         .append(" cores shared with other builds.\n\n");
-    for (Map.Entry<String, List<Figure>> e : figures.entrySet()) {
-      b.append("### ").append(e.getKey()).append("\n\n").append(Figure.header()).append('\n');
-      for (Figure f : e.getValue()) {
-        b.append(f.row()).append('\n');
-      }
-      b.append('\n');
-      for (String n : notes.getOrDefault(e.getKey(), List.of())) {
-        b.append(n).append("\n\n");
-      }
-    }
+    Figure.appendSections(b, "###", figures, notes);
     b.append("Peak RSS (VmHWM) / anonymous RSS of every child JVM, max over runs; CPU (user + system, sampled every "
         + "10 ms until exit), least over runs:\n\n");
     for (String k : peakHwm.keySet()) {

@@ -886,16 +886,7 @@ public final class Benchmarks {
         .append("`\n");
     b.append("- load when the run started and ended: `").append(Proc.capture("cat", "/proc/loadavg"))
         .append("` (other builds share this machine, so absolute times are noisy; the ratios are interleaved)\n\n");
-    for (Map.Entry<String, List<Figure>> e : figures.entrySet()) {
-      b.append("## ").append(e.getKey()).append("\n\n").append(Figure.header()).append('\n');
-      for (Figure f : e.getValue()) {
-        b.append(f.row()).append('\n');
-      }
-      b.append('\n');
-      for (String n : notes.getOrDefault(e.getKey(), List.of())) {
-        b.append(n).append("\n\n");
-      }
-    }
+    Figure.appendSections(b, "##", figures, notes);
     b.append(Why.text(root));
     b.append("\nWhole run: ").append(Math.round(totalS)).append(" s.\n");
     return b.toString();

@@ -50,4 +50,19 @@ record Figure(String baseline, double baselineS, String ferry, double ferryS, bo
     }
     return String.format(Locale.ROOT, "%.2f s", s);
   }
+
+  /** Appends one table per section (heading {@code level}, e.g. "##"), then the section's notes. */
+  static void appendSections(StringBuilder b, String level, java.util.Map<String, java.util.List<Figure>> figures,
+      java.util.Map<String, java.util.List<String>> notes) {
+    for (java.util.Map.Entry<String, java.util.List<Figure>> e : figures.entrySet()) {
+      b.append(level).append(' ').append(e.getKey()).append("\n\n").append(header()).append('\n');
+      for (Figure f : e.getValue()) {
+        b.append(f.row()).append('\n');
+      }
+      b.append('\n');
+      for (String n : notes.getOrDefault(e.getKey(), java.util.List.of())) {
+        b.append(n).append("\n\n");
+      }
+    }
+  }
 }
