@@ -298,6 +298,11 @@ class BadInputTest {
         }
 
         @Override
+        public io.ferry.store.RecordStore records() {
+          return local.records();
+        }
+
+        @Override
         public String uri() {
           return local.uri();
         }

@@ -82,6 +82,7 @@ class FailedPushCleanupTest {
     Backend b = new Backend() {
       @Override public ChunkStore chunks() { return chunks; }
       @Override public RefStore refs() { return local.refs(); }
+      @Override public io.ferry.store.RecordStore records() { return local.records(); }
       @Override public String uri() { return local.uri(); }
       @Override public void close() throws IOException { local.close(); }
     };

@@ -27,6 +27,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * objects/ab/cdef...        one file per object: 2 hex digits of fan-out, then the other 62 digits of the id
  * refs/&lt;ref name&gt;.log      one append-only log per ref, e.g. refs/org/llama/tags/prod.log (see {@link LocalRefStore})
  * refs/&lt;ref name&gt;.lock     the ref's lock file (OS advisory lock)
+ * records/&lt;key&gt;            small records core keeps its leases in (see {@link LocalRecordStore})
  * tmp/                      temporary files of puts in progress
  * </pre>
  *
@@ -55,6 +56,7 @@ public final class LocalBackend implements Backend {
   private final String uri;
   private final LocalChunkStore chunks;
   private final LocalRefStore refs;
+  private final LocalRecordStore records;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private LocalBackend(Path root) {
@@ -62,6 +64,7 @@ public final class LocalBackend implements Backend {
     this.uri = root.toUri().toString();
     this.chunks = new LocalChunkStore(root.resolve("objects"), root.resolve("tmp"), uri);
     this.refs = new LocalRefStore(root.resolve("refs"), uri);
+    this.records = new LocalRecordStore(root.resolve("records"), root.resolve("tmp"), uri);
   }
 
   /**
@@ -159,6 +162,11 @@ public final class LocalBackend implements Backend {
   @Override
   public RefStore refs() {
     return refs;
+  }
+
+  @Override
+  public LocalRecordStore records() {
+    return records;
   }
 
   /** The store's {@code file:} URI. */

@@ -1,0 +1,138 @@
+package io.ferry.store.local;
+
+import io.ferry.store.RecordStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+
+/**
+ * The records of a {@link LocalBackend}: one file per record under {@code records/}, the key's segments as
+ * directories. A record is written to a temporary file and fsynced, then published by a hard link ({@link #create}:
+ * the link fails if the name exists, so of racing creators exactly one wins, also across processes) or by an atomic
+ * rename ({@link #replace}); the directory is fsynced after either. Thread-safe; safe to share between processes.
+ */
+final class LocalRecordStore implements RecordStore {
+  private static final AtomicLong TEMP_COUNTER = new AtomicLong();
+
+  private final Path root;
+  private final Path tmp;
+  private final String uri;
+
+  LocalRecordStore(Path root, Path tmp, String uri) {
+    this.root = root;
+    this.tmp = tmp;
+    this.uri = uri;
+  }
+
+  @Override
+  public String describe() {
+    return uri;
+  }
+
+  private Path file(String key) {
+    return root.resolve(RecordStore.checkKey(key));
+  }
+
+  private Path writeTemp(String key, byte[] content) throws IOException {
+    RecordStore.checkContent(key, content);
+    Path t = tmp.resolve("record-" + ProcessHandle.current().pid() + "-" + TEMP_COUNTER.incrementAndGet() + "-"
+        + Long.toHexString(System.nanoTime()) + LocalChunkStore.TEMP_SUFFIX);
+    try (FileChannel ch = FileChannel.open(t, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
+      ByteBuffer b = ByteBuffer.wrap(content);
+      while (b.hasRemaining()) {
+        ch.write(b);
+      }
+      ch.force(true);
+    }
+    return t;
+  }
+
+  @Override
+  public boolean create(String key, byte[] content) throws IOException {
+    Path f = file(key);
+    if (Files.exists(f)) {
+      return false;
+    }
+    Durable.createDirectories(f.getParent());
+    Path t = writeTemp(key, content);
+    try {
+      Files.createLink(f, t);
+    } catch (FileAlreadyExistsException e) {
+      return false;
+    } finally {
+      Files.deleteIfExists(t);
+    }
+    Durable.syncDirectory(f.getParent());
+    return true;
+  }
+
+  @Override
+  public void replace(String key, byte[] content) throws IOException {
+    Path f = file(key);
+    Durable.createDirectories(f.getParent());
+    Path t = writeTemp(key, content);
+    try {
+      Files.move(t, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } finally {
+      Files.deleteIfExists(t);
+    }
+    Durable.syncDirectory(f.getParent());
+  }
+
+  @Override
+  public Optional<byte[]> read(String key) throws IOException {
+    try {
+      return Optional.of(Files.readAllBytes(file(key)));
+    } catch (NoSuchFileException e) {
+      return Optional.empty();
+    }
+  }
+
+  @Override
+  public List<String> list(String prefix) throws IOException {
+    int slash = prefix.lastIndexOf('/');
+    Path base = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
+    if (!base.normalize().startsWith(root) || !Files.isDirectory(base)) {
+      return List.of();
+    }
+    List<String> out = new ArrayList<>();
+    try (Stream<Path> s = Files.walk(base)) {
+      s.filter(Files::isRegularFile).forEach(p -> {
+        String key = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
+        if (key.startsWith(prefix)) {
+          out.add(key);
+        }
+      });
+    } catch (java.io.UncheckedIOException e) {
+      if (e.getCause() instanceof NoSuchFileException) {
+        return list(prefix);
+      }
+      throw e.getCause();
+    }
+    Collections.sort(out);
+    return out;
+  }
+
+  @Override
+  public void delete(String key) throws IOException {
+    Path f = file(key);
+    if (Files.deleteIfExists(f)) {
+      Durable.syncDirectory(f.getParent());
+    }
+  }
+
+  @Override
+  public void close() {}
+}
