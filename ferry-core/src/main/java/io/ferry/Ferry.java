@@ -5,11 +5,16 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
 import io.ferry.store.BackendProvider;
+import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.ServiceLoader;
 
 /**
@@ -32,19 +37,38 @@ public final class Ferry {
   /** Opens (or with {@link StoreOptions#create()} creates) a store. */
   public static Repository open(String store, StoreOptions storeOptions, RepositoryOptions options)
       throws IOException {
-    return Repository.open(openBackend(store, storeOptions), options);
+    return Repository.open(openBackend(store, storeOptions.withClock(options.clock())), options);
   }
 
-  /** Opens just the backend of a store. */
+  /**
+   * Opens just the backend of a store, with the store layers its settings name stacked over it ({@link
+   * StoreLayers}).
+   */
   public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
     URI uri = toUri(store == null ? defaultStore() : store);
     for (BackendProvider p : ServiceLoader.load(BackendProvider.class, Ferry.class.getClassLoader())) {
       if (p.supports(uri.getScheme())) {
-        return p.open(uri, storeOptions);
+        return StoreLayers.stack(p.open(uri, storeOptions), storeOptions, queryOf(uri), System.getenv());
       }
     }
     throw new InvalidInputException("no backend for store '" + store + "': scheme '" + uri.getScheme()
         + "' is not supported here (is its module on the class path?)");
+  }
+
+  /** The {@code key=value} pairs of a URI's query, decoded; later keys win. */
+  static Map<String, String> queryOf(URI uri) {
+    String q = uri.getRawQuery();
+    if (q == null || q.isEmpty()) {
+      return Map.of();
+    }
+    Map<String, String> out = new HashMap<>();
+    for (String pair : q.split("&")) {
+      int eq = pair.indexOf('=');
+      String k = eq < 0 ? pair : pair.substring(0, eq);
+      String v = eq < 0 ? "" : pair.substring(eq + 1);
+      out.put(URLDecoder.decode(k, StandardCharsets.UTF_8), URLDecoder.decode(v, StandardCharsets.UTF_8));
+    }
+    return out;
   }
 
   /** The store used when none is given: {@code $FERRY_STORE}, else {@code ~/.ferry/store}. */

@@ -1,5 +1,6 @@
 package io.ferry.repo;
 
+import io.ferry.lease.LeaseSettings;
 import java.time.Clock;
 import java.util.Objects;
 
@@ -8,33 +9,52 @@ import java.util.Objects;
  *
  * @param parallelism worker threads for hashing, uploads, pulls and verify (default: 2 x cores, at least 4)
  * @param author who moves refs and pushes, when an operation names nobody
- * @param clock time source for versions and ref logs (injected, so tests control it)
+ * @param clock the one time source of the repository: versions, ref logs, leases, gc's cutoff, and the modification
+ *     times of objects in stores that stamp them themselves (injected, so tests control it)
  * @param zstdLevel zstd level for the zstd codec
+ * @param leases timing of the leases that protect pushes from gc
+ * @param retry how ref moves that lose a compare-and-swap race are retried
  */
-public record RepositoryOptions(int parallelism, String author, Clock clock, int zstdLevel) {
+public record RepositoryOptions(int parallelism, String author, Clock clock, int zstdLevel, LeaseSettings leases,
+    RetryPolicy retry) {
   public RepositoryOptions {
     if (parallelism < 1 || parallelism > 1024) {
       throw new IllegalArgumentException("parallelism must be in 1..1024, got " + parallelism);
     }
     Objects.requireNonNull(author, "author");
     Objects.requireNonNull(clock, "clock");
+    Objects.requireNonNull(leases, "leases");
+    Objects.requireNonNull(retry, "retry");
   }
 
   /** Defaults: parallelism from the cores, author from FERRY_AUTHOR or the user name, system clock, zstd 3. */
   public static RepositoryOptions defaults() {
-    return new RepositoryOptions(defaultParallelism(), defaultAuthor(), Clock.systemUTC(), 3);
+    return new RepositoryOptions(defaultParallelism(), defaultAuthor(), Clock.systemUTC(), 3,
+        LeaseSettings.defaults(), RetryPolicy.defaults());
   }
 
   public RepositoryOptions withParallelism(int p) {
-    return new RepositoryOptions(p, author, clock, zstdLevel);
+    return new RepositoryOptions(p, author, clock, zstdLevel, leases, retry);
   }
 
   public RepositoryOptions withAuthor(String a) {
-    return new RepositoryOptions(parallelism, a, clock, zstdLevel);
+    return new RepositoryOptions(parallelism, a, clock, zstdLevel, leases, retry);
   }
 
   public RepositoryOptions withClock(Clock c) {
-    return new RepositoryOptions(parallelism, author, c, zstdLevel);
+    return new RepositoryOptions(parallelism, author, c, zstdLevel, leases, retry);
+  }
+
+  public RepositoryOptions withZstdLevel(int level) {
+    return new RepositoryOptions(parallelism, author, clock, level, leases, retry);
+  }
+
+  public RepositoryOptions withLeases(LeaseSettings l) {
+    return new RepositoryOptions(parallelism, author, clock, zstdLevel, l, retry);
+  }
+
+  public RepositoryOptions withRetry(RetryPolicy r) {
+    return new RepositoryOptions(parallelism, author, clock, zstdLevel, leases, r);
   }
 
   public static int defaultParallelism() {

@@ -36,16 +36,6 @@ public interface ChunkStore extends Closeable {
   boolean contains(ChunkId id) throws IOException;
 
   /**
-   * Whether the store holds the object; if it does, marks it as just written (its {@link StoredObject#modified} time
-   * becomes now), so that gc's grace period protects an object that a push found and is about to reference again,
-   * for example one a killed push left long ago. Backends that track modification times must override this; the
-   * default only calls {@link #contains}.
-   */
-  default boolean freshen(ChunkId id) throws IOException {
-    return contains(id);
-  }
-
-  /**
    * The ids among {@code ids} that the store does not hold, in the order given. Backends with a batch lookup should
    * override this; the default asks one by one.
    */
@@ -65,7 +55,7 @@ public interface ChunkStore extends Closeable {
    * the content; core does.
    *
    * @return true if this call created the object, false if it already existed (so a failed push can remove exactly
-   *     the objects it created); an existing object is {@linkplain #freshen freshened}
+   *     the objects it created); an existing object is left as it is
    */
   boolean put(ChunkId id, ByteBuffer... parts) throws IOException;
 

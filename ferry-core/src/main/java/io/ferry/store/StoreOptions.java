@@ -1,5 +1,6 @@
 package io.ferry.store;
 
+import java.time.Clock;
 import java.util.Map;
 import java.util.Objects;
 
@@ -9,10 +10,18 @@ import java.util.Objects;
  * @param create create an empty store if none exists (what {@code ferry init} does)
  * @param settings backend settings from the command line or the API, e.g. {@code s3.endpoint}; backends ignore keys
  *     they do not know
+ * @param clock the time source of backends that stamp times themselves (the local store stamps each object's
+ *     modification time, which gc compares with its cutoff): the repository's clock, so that tests control both
  */
-public record StoreOptions(boolean create, Map<String, String> settings) {
+public record StoreOptions(boolean create, Map<String, String> settings, Clock clock) {
   public StoreOptions {
     settings = Map.copyOf(Objects.requireNonNull(settings, "settings"));
+    Objects.requireNonNull(clock, "clock");
+  }
+
+  /** With the system clock. */
+  public StoreOptions(boolean create, Map<String, String> settings) {
+    this(create, settings, Clock.systemUTC());
   }
 
   /** Open an existing store with no settings. */
@@ -28,6 +37,10 @@ public record StoreOptions(boolean create, Map<String, String> settings) {
   public StoreOptions withSettings(Map<String, String> more) {
     java.util.HashMap<String, String> all = new java.util.HashMap<>(settings);
     all.putAll(more);
-    return new StoreOptions(create, all);
+    return new StoreOptions(create, all, clock);
+  }
+
+  public StoreOptions withClock(Clock c) {
+    return new StoreOptions(create, settings, c);
   }
 }

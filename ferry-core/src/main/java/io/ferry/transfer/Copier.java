@@ -65,6 +65,26 @@ public final class Copier {
     return order;
   }
 
+  /**
+   * Sends again whatever the target lacks of each version (its chunks, packs, snapshot and the version itself), for
+   * objects a concurrent gc on the target removed after they were sent.
+   */
+  public void resend(List<ChunkId> versions) throws IOException {
+    for (ChunkId v : versions) {
+      copyOne(v);
+    }
+  }
+
+  /** A version of the source store. */
+  public Version sourceVersion(ChunkId id) throws IOException {
+    return source.version(id);
+  }
+
+  /** The snapshot of a version of the source store. */
+  public Snapshot sourceSnapshot(Version v) throws IOException {
+    return source.snapshot(v.snapshot());
+  }
+
   /** Ancestors first (iterative post-order over parents), stopping at versions the target already has. */
   private void collect(ChunkId root, Set<ChunkId> seen, List<ChunkId> order) throws IOException {
     List<ChunkId[]> stack = new ArrayList<>();

@@ -45,12 +45,24 @@ public final class Pusher {
   private final ExecutorService pool;
   private final CodecPolicy codec;
   private final TransferListener listener;
+  private final ObjectRemover remover;
   private final ByteBudget encodeBudget = ByteBudget.forHeap();
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
+  /**
+   * Removes the objects a failed push created. The repository supplies one that honours other pushes' leases, so that
+   * an object a concurrent push found and reuses is never removed under it.
+   */
+  @FunctionalInterface
+  public interface ObjectRemover {
+    /** Removes {@code created}; failures are attached to {@code cause}, never thrown. */
+    void remove(List<ChunkId> created, Throwable cause);
+  }
+
   public Pusher(ObjectDatabase db, ChunkPlanner planner, ExecutorService pool, CodecPolicy codec,
-      TransferListener listener) {
+      TransferListener listener, ObjectRemover remover) {
+    this.remover = remover;
     this.db = db;
     this.planner = planner;
     this.pool = pool;
@@ -195,17 +207,14 @@ public final class Pusher {
     }
   }
 
-  /** Removes objects a failed push created; failures to remove are attached to the original error. */
+  /** Removes objects a failed push created (through the repository's remover); never throws. */
   public void rollback(List<ChunkId> created, Throwable cause) {
+    List<ChunkId> copy;
     synchronized (created) {
-      for (int i = created.size() - 1; i >= 0; i--) {
-        try {
-          db.store().delete(created.get(i));
-        } catch (IOException e) {
-          cause.addSuppressed(e);
-        }
-      }
+      copy = new ArrayList<>(created);
     }
+    Collections.reverse(copy);
+    remover.remove(copy, cause);
   }
 
   private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, ObjectDatabase.Locator known, PackSink sink,
@@ -219,7 +228,7 @@ public final class Pusher {
       if (!known.inPacks(id) && sink.add(id, raw, r)) {
         newChunks.incrementAndGet();
       }
-    } else if (!db.store().freshen(id)) {
+    } else if (!db.store().contains(id)) {
       // an encode holds about three times the chunk on the heap (planes, payload, copies): bound them together
       int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(3L * r.length());
       try {

@@ -114,15 +114,6 @@ public abstract class ChunkStoreContract {
   }
 
   @Test
-  void freshenReportsWhetherTheObjectExistsAndKeepsItsContent() throws Exception {
-    assertThat(store.freshen(ChunkId.of(content(10)))).isFalse();
-    byte[] c = content(1000);
-    ChunkId id = putContent(c);
-    assertThat(store.freshen(id)).isTrue();
-    assertThat(bytes(store.get(id))).isEqualTo(c);
-  }
-
-  @Test
   void removeAbandonedNeverRemovesAnObject() throws Exception {
     byte[] c = content(2000);
     ChunkId id = putContent(c);

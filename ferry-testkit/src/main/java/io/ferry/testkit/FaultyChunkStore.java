@@ -21,6 +21,9 @@ import java.util.function.Consumer;
  *       nothing behind (the delegate never sees it). Puts of objects that exist still succeed (they write nothing).
  *   <li><b>Corruption</b>: after {@link #corruptReads}, every non-empty read returns a heap copy with one byte
  *       flipped at a random position; the stored object is unchanged.
+ *   <li><b>Interleavings</b>: {@link #afterContains} and {@link #afterPut} run a hook (for example a gc in another
+ *       repository over the same store) between the delegate's answer and the caller seeing it, which is how the
+ *       repository contract puts a gc exactly between a push finding an object and the push publishing.
  * </ul>
  *
  * <p>Thread-safe if the delegate is. Closing the wrapper closes the delegate.
@@ -31,6 +34,19 @@ public final class FaultyChunkStore implements ChunkStore {
   private volatile long capacity = Long.MAX_VALUE;
   private volatile Random corruption;
   private final AtomicLong corruptedReads = new AtomicLong();
+  private volatile Hook containsHook;
+  private volatile Hook putHook;
+
+  /** Runs between an operation on an object and its caller seeing the result. */
+  @FunctionalInterface
+  public interface Hook {
+    /**
+     * @param id the object
+     * @param result what the delegate answered: whether it holds the object ({@code contains}), whether the call
+     *     created it ({@code put})
+     */
+    void run(ChunkId id, boolean result) throws IOException;
+  }
 
   /** Wraps {@code delegate} with no fault enabled. */
   public FaultyChunkStore(ChunkStore delegate) {
@@ -58,6 +74,18 @@ public final class FaultyChunkStore implements ChunkStore {
     return this;
   }
 
+  /** Runs {@code hook} after every {@link #contains}, before the caller gets the answer; null removes it. */
+  public FaultyChunkStore afterContains(Hook hook) {
+    this.containsHook = hook;
+    return this;
+  }
+
+  /** Runs {@code hook} after every {@link #put}, before the caller gets the answer; null removes it. */
+  public FaultyChunkStore afterPut(Hook hook) {
+    this.putHook = hook;
+    return this;
+  }
+
   /** Bytes of the objects created through this wrapper so far. */
   public long bytesCreated() {
     return bytesCreated.get();
@@ -75,7 +103,12 @@ public final class FaultyChunkStore implements ChunkStore {
 
   @Override
   public boolean contains(ChunkId id) throws IOException {
-    return delegate.contains(id);
+    boolean r = delegate.contains(id);
+    Hook h = containsHook;
+    if (h != null) {
+      h.run(id, r);
+    }
+    return r;
   }
 
   @Override
@@ -90,6 +123,15 @@ public final class FaultyChunkStore implements ChunkStore {
    */
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    boolean r = putThrough(id, parts);
+    Hook h = putHook;
+    if (h != null) {
+      h.run(id, r);
+    }
+    return r;
+  }
+
+  private boolean putThrough(ChunkId id, ByteBuffer... parts) throws IOException {
     if (delegate.contains(id)) {
       return delegate.put(id, parts);
     }
@@ -144,11 +186,6 @@ public final class FaultyChunkStore implements ChunkStore {
   @Override
   public void delete(ChunkId id) throws IOException {
     delegate.delete(id);
-  }
-
-  @Override
-  public boolean freshen(ChunkId id) throws IOException {
-    return delegate.freshen(id);
   }
 
   @Override

@@ -22,18 +22,23 @@ class LocalChunkStoreTest extends ChunkStoreContract {
   }
 
   @Test
-  void freshenAndPutOfAnExistingObjectRenewItsModifiedTime() throws Exception {
-    byte[] c = content(1000);
-    ChunkId id = putContent(c);
-    Path file = scratch.resolve("store").resolve("objects").resolve(id.hex().substring(0, 2))
-        .resolve(id.hex().substring(2));
-    Instant old = Instant.now().minus(Duration.ofHours(2));
-    Files.setLastModifiedTime(file, FileTime.from(old));
-    assertThat(store.freshen(id)).isTrue();
-    assertThat(Files.getLastModifiedTime(file).toInstant()).isAfter(old.plus(Duration.ofHours(1)));
-    Files.setLastModifiedTime(file, FileTime.from(old));
-    assertThat(store.put(id, ByteBuffer.wrap(c))).isFalse();
-    assertThat(Files.getLastModifiedTime(file).toInstant()).isAfter(old.plus(Duration.ofHours(1)));
+  void objectsAreStampedWithTheStoreClockAndASecondPutLeavesThemAlone() throws Exception {
+    Instant then = Instant.parse("2031-05-06T07:08:09Z");
+    try (Backend b = LocalBackend.open(scratch.resolve("clocked"), StoreOptions.createIfMissing()
+        .withClock(java.time.Clock.fixed(then, java.time.ZoneOffset.UTC)))) {
+      byte[] c = content(1000);
+      ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(c))).isTrue();
+      java.util.List<io.ferry.store.StoredObject> listed = new java.util.ArrayList<>();
+      b.chunks().list(listed::add);
+      assertThat(listed).singleElement().satisfies(o -> assertThat(o.modified()).isEqualTo(then));
+      Path file = scratch.resolve("clocked").resolve("objects").resolve(id.hex().substring(0, 2))
+          .resolve(id.hex().substring(2));
+      Instant old = then.minus(Duration.ofHours(2));
+      Files.setLastModifiedTime(file, FileTime.from(old));
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(c))).isFalse();
+      assertThat(Files.getLastModifiedTime(file).toInstant()).isEqualTo(old);
+    }
   }
 
   @Test

@@ -59,10 +59,10 @@ public final class LocalBackend implements Backend {
   private final LocalRecordStore records;
   private final AtomicBoolean closed = new AtomicBoolean();
 
-  private LocalBackend(Path root) {
+  private LocalBackend(Path root, java.time.Clock clock) {
     this.root = root;
     this.uri = root.toUri().toString();
-    this.chunks = new LocalChunkStore(root.resolve("objects"), root.resolve("tmp"), uri);
+    this.chunks = new LocalChunkStore(root.resolve("objects"), root.resolve("tmp"), uri, clock);
     this.refs = new LocalRefStore(root.resolve("refs"), uri);
     this.records = new LocalRecordStore(root.resolve("records"), root.resolve("tmp"), uri);
   }
@@ -95,7 +95,7 @@ public final class LocalBackend implements Backend {
     for (String sub : new String[] {"objects", "refs", "tmp"}) {
       Durable.createDirectories(dir.resolve(sub));
     }
-    LocalBackend backend = new LocalBackend(dir);
+    LocalBackend backend = new LocalBackend(dir, options.clock());
     backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
     return backend;
   }

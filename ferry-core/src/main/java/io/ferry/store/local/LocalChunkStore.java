@@ -48,10 +48,12 @@ final class LocalChunkStore implements ChunkStore {
   private final Path objects;
   private final Path tmp;
   private final String uri;
+  private final java.time.Clock clock;
   private volatile boolean linksUnsupported;
   private volatile boolean closed;
 
-  LocalChunkStore(Path objects, Path tmp, String uri) {
+  LocalChunkStore(Path objects, Path tmp, String uri, java.time.Clock clock) {
+    this.clock = clock;
     this.objects = objects;
     this.tmp = tmp;
     this.uri = uri;
@@ -73,23 +75,11 @@ final class LocalChunkStore implements ChunkStore {
     return Files.isRegularFile(pathOf(id));
   }
 
-  /** Sets the object's modification time to now; false if it is absent. */
-  @Override
-  public boolean freshen(ChunkId id) throws IOException {
-    ensureOpen();
-    try {
-      Files.setLastModifiedTime(pathOf(id), FileTime.from(Instant.now()));
-      return true;
-    } catch (NoSuchFileException e) {
-      return false;
-    }
-  }
-
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     ensureOpen();
     Path target = pathOf(id);
-    if (freshen(id)) {
+    if (Files.isRegularFile(target)) {
       return false;
     }
     Path temp = tmp.resolve(id.shortHex(16) + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
@@ -105,6 +95,8 @@ final class LocalChunkStore implements ChunkStore {
         }
         ch.force(true);
       }
+      // the object's age is read by gc against the repository's clock: stamp it with the same clock
+      Files.setLastModifiedTime(temp, FileTime.from(clock.instant()));
       Path fanOut = target.getParent();
       Durable.createDirectories(fanOut);
       boolean created = publish(temp, target);
@@ -274,7 +266,7 @@ final class LocalChunkStore implements ChunkStore {
    * crash left behind. Returns how many were deleted.
    */
   int removeTemporaryFilesOlderThan(Duration age) throws IOException {
-    return (int) removeAbandoned(Instant.now().minus(age));
+    return (int) removeAbandoned(clock.instant().minus(age));
   }
 
   /** Removes files in {@code tmp/} last modified before {@code olderThan}: puts that were killed mid-write. */

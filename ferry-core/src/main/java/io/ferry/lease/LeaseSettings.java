@@ -1,0 +1,34 @@
+package io.ferry.lease;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Timing of leases.
+ *
+ * @param ttl how long a lease lives without renewal; a holder renews it every {@code ttl / 4}
+ * @param skew the clock difference tolerated between machines: another holder's lease counts as live until {@code
+ *     skew} after its expiry, and a holder stops trusting its own lease {@code skew} before its expiry
+ * @param pollInterval the longest wait between two looks while a push waits for a running gc's deletions to end
+ */
+public record LeaseSettings(Duration ttl, Duration skew, Duration pollInterval) {
+  public LeaseSettings {
+    Objects.requireNonNull(ttl, "ttl");
+    Objects.requireNonNull(skew, "skew");
+    Objects.requireNonNull(pollInterval, "pollInterval");
+    if (ttl.isNegative() || ttl.isZero()) {
+      throw new IllegalArgumentException("lease ttl must be positive, got " + ttl);
+    }
+    if (skew.isNegative() || skew.multipliedBy(2).compareTo(ttl) >= 0) {
+      throw new IllegalArgumentException("lease skew must be in [0, ttl/2), got " + skew + " for ttl " + ttl);
+    }
+    if (pollInterval.isNegative() || pollInterval.isZero()) {
+      throw new IllegalArgumentException("lease poll interval must be positive, got " + pollInterval);
+    }
+  }
+
+  /** Ten minutes to live, two minutes of tolerated clock skew, polls at most every two seconds. */
+  public static LeaseSettings defaults() {
+    return new LeaseSettings(Duration.ofMinutes(10), Duration.ofMinutes(2), Duration.ofSeconds(2));
+  }
+}

@@ -1,0 +1,116 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.format.TensorInfo;
+import io.ferry.repo.Results.Change;
+import io.ferry.repo.Results.Diff;
+import io.ferry.repo.Results.FileDiff;
+import io.ferry.repo.Results.TensorDiff;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/** Tensor-level and file-level differences between two versions, from their snapshots alone. Thread-safe. */
+final class Differ {
+  private final ObjectDatabase db;
+
+  Differ(ObjectDatabase db) {
+    this.db = db;
+  }
+
+  /** Tensor-level and file-level differences between two versions. */
+  Diff diff(VersionRef va, VersionRef vb) throws IOException {
+    Snapshot sa = db.snapshot(va.version().snapshot());
+    Snapshot sb = db.snapshot(vb.version().snapshot());
+    Map<String, TensorContent> ta = tensors(sa);
+    Map<String, TensorContent> tb = tensors(sb);
+    List<TensorDiff> out = new ArrayList<>();
+    long same = 0;
+    Set<String> names = new TreeSet<>(ta.keySet());
+    names.addAll(tb.keySet());
+    for (String n : names) {
+      TensorContent x = ta.get(n);
+      TensorContent y = tb.get(n);
+      Change c;
+      if (x == null) {
+        c = Change.ADDED;
+      } else if (y == null) {
+        c = Change.REMOVED;
+      } else if (x.info.dtype() != y.info.dtype()) {
+        c = Change.DTYPE_CHANGED;
+      } else if (!x.info.shape().equals(y.info.shape())) {
+        c = Change.RESHAPED;
+      } else if (!x.chunks.equals(y.chunks)) {
+        c = Change.CHANGED;
+      } else {
+        same++;
+        continue;
+      }
+      out.add(new TensorDiff(n, c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
+          y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
+          x == null ? 0 : x.info.byteLength(), y == null ? 0 : y.info.byteLength()));
+    }
+    List<FileDiff> files = new ArrayList<>();
+    Map<String, FileEntry> fa = new TreeMap<>();
+    sa.files().forEach(f -> fa.put(f.path(), f));
+    Map<String, FileEntry> fb = new TreeMap<>();
+    sb.files().forEach(f -> fb.put(f.path(), f));
+    Set<String> paths = new TreeSet<>(fa.keySet());
+    paths.addAll(fb.keySet());
+    for (String p : paths) {
+      FileEntry x = fa.get(p);
+      FileEntry y = fb.get(p);
+      if (x == null) {
+        files.add(new FileDiff(p, Change.ADDED, 0, y.size()));
+      } else if (y == null) {
+        files.add(new FileDiff(p, Change.REMOVED, x.size(), 0));
+      } else if (!x.sha256().equals(y.sha256())) {
+        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size()));
+      }
+    }
+    return new Diff(va.id(), vb.id(), out, files, same);
+  }
+
+  private record TensorContent(TensorInfo info, List<ChunkId> chunks) {}
+
+  private static Map<String, TensorContent> tensors(Snapshot s) {
+    Map<String, TensorContent> out = new LinkedHashMap<>();
+    for (FileEntry f : s.files()) {
+      long[] offsets = f.chunkOffsets();
+      for (TensorInfo t : f.tensors()) {
+        long from = f.dataStart() + t.begin();
+        long to = f.dataStart() + t.end();
+        List<ChunkId> ids = new ArrayList<>();
+        int i = firstChunk(offsets, from);
+        for (; i < f.chunks().size() && offsets[i] < to; i++) {
+          ids.add(f.chunks().get(i).id());
+        }
+        out.put(t.name(), new TensorContent(t, ids));
+      }
+    }
+    return out;
+  }
+
+  /** Index of the chunk that contains byte {@code pos} (offsets has one extra entry at the end). */
+  static int firstChunk(long[] offsets, long pos) {
+    int lo = 0;
+    int hi = offsets.length - 2;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) >>> 1;
+      if (offsets[mid] <= pos) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return Math.max(lo, 0);
+  }
+}

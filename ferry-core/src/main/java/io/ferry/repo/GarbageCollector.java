@@ -1,0 +1,230 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.lease.Lease;
+import io.ferry.lease.Leases;
+import io.ferry.repo.Results.GcReport;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefStore;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Deque;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Removes objects nothing needs, and removes what a failed push wrote, both under the lease protocol of {@link
+ * Leases}, so neither ever deletes an object a running push relies on. Thread-safe.
+ *
+ * <p>A gc runs in two phases. Without a lease: mark every object reachable from the refs and from ref-log entries
+ * younger than the grace period, then stream the store's listing and keep as candidates the objects that are neither
+ * marked nor younger than the grace period. Under a gc lease: read what live push leases protect, mark again from the
+ * refs (only versions not marked yet, so this is cheap), and delete the candidates that are still unmarked,
+ * unprotected and older than the earliest live push lease, checking before each batch that the lease is still held.
+ */
+final class GarbageCollector {
+  private static final int BATCH = 256;
+
+  private final ObjectDatabase db;
+  private final ChunkStore chunks;
+  private final RefStore refs;
+  private final History history;
+  private final Leases leases;
+  private final Clock clock;
+
+  GarbageCollector(ObjectDatabase db, ChunkStore chunks, RefStore refs, History history, Leases leases, Clock clock) {
+    this.db = db;
+    this.chunks = chunks;
+    this.refs = refs;
+    this.history = history;
+    this.leases = leases;
+    this.clock = clock;
+  }
+
+  private record Candidate(ChunkId id, long size, Instant modified) {}
+
+  /** The marking state of one gc: versions walked and objects they keep. */
+  private final class Marks {
+    final Set<ChunkId> versions = new HashSet<>();
+    final Set<ChunkId> live = new HashSet<>();
+
+    /** Marks from the refs' values and their log entries after {@code cutoff}; only versions not walked yet. */
+    void markFromRefs(Instant cutoff) throws IOException {
+      Deque<ChunkId> roots = new ArrayDeque<>();
+      for (String ref : refs.list("")) {
+        refs.get(ref).ifPresent(roots::add);
+        for (RefLogEntry e : refs.log(ref)) {
+          if (e.when().isAfter(cutoff)) {
+            addPresent(roots, e.oldId());
+            addPresent(roots, e.newId());
+          }
+        }
+      }
+      for (ChunkId vid : history.walk(roots, versions)) {
+        Version v = db.version(vid);
+        live.add(vid);
+        live.add(v.snapshot());
+        live.addAll(v.packs());
+        for (FileEntry f : db.snapshot(v.snapshot()).files()) {
+          for (ChunkRef c : f.chunks()) {
+            if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
+              live.add(c.id());
+            }
+          }
+        }
+      }
+    }
+
+    private void addPresent(Deque<ChunkId> roots, ChunkId id) throws IOException {
+      // an old log entry may name a version a past gc removed; it keeps nothing
+      if (id != null && !versions.contains(id) && chunks.contains(id)) {
+        roots.add(id);
+      }
+    }
+  }
+
+  GcReport run(Duration grace, boolean dryRun) throws IOException {
+    Instant now = clock.instant();
+    Instant cutoff = now.minus(grace);
+    Marks marks = new Marks();
+    marks.markFromRefs(cutoff);
+    List<Candidate> candidates = new ArrayList<>();
+    long[] counts = new long[2];
+    chunks.list(o -> {
+      if (marks.live.contains(o.id())) {
+        counts[0]++;
+      } else if (o.modified().isAfter(cutoff)) {
+        counts[1]++;
+      } else {
+        candidates.add(new Candidate(o.id(), o.size(), o.modified()));
+      }
+    });
+    long live = counts[0];
+    long young = counts[1];
+    if (dryRun) {
+      Leases.Protection p = leases.pushProtection(null);
+      long dead = 0;
+      long deadBytes = 0;
+      for (Candidate c : candidates) {
+        if (p.ids().contains(c.id()) || p.earliestStart().map(s -> !c.modified().isBefore(s)).orElse(false)) {
+          young++;
+        } else {
+          dead++;
+          deadBytes += c.size();
+        }
+      }
+      return new GcReport(live, dead, deadBytes, young, true);
+    }
+    long dead = 0;
+    long deadBytes = 0;
+    try (Lease lease = leases.take(Lease.Kind.GC, "gc, grace " + grace)) {
+      Leases.Protection p = leases.pushProtection(null);
+      Instant ageCutoff = p.earliestStart().filter(s -> s.isBefore(cutoff)).orElse(cutoff);
+      marks.markFromRefs(cutoff);
+      List<ChunkId> batch = new ArrayList<>(BATCH);
+      for (Candidate c : candidates) {
+        if (marks.live.contains(c.id())) {
+          live++;
+        } else if (p.ids().contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
+          young++;
+        } else {
+          dead++;
+          deadBytes += c.size();
+          batch.add(c.id());
+          if (batch.size() == BATCH) {
+            delete(lease, batch);
+          }
+        }
+      }
+      delete(lease, batch);
+      chunks.removeAbandoned(ageCutoff);
+      leases.removeExpired(cutoff);
+    }
+    return new GcReport(live, dead, deadBytes, young, false);
+  }
+
+  private void delete(Lease lease, List<ChunkId> batch) throws IOException {
+    if (batch.isEmpty()) {
+      return;
+    }
+    lease.checkHeld();
+    for (ChunkId id : batch) {
+      chunks.delete(id);
+    }
+    batch.clear();
+  }
+
+  /**
+   * Removes objects that a failed push created, except those another push may rely on: objects a live push lease
+   * declared, and objects of versions published since this push began (a push that found one of them before it was
+   * removed may have published already). Runs under a gc lease, so a push that has not declared yet waits for it and
+   * then finds the object missing and writes it again. Failures are attached to {@code cause}; never throws.
+   *
+   * @param own the failing push's own lease: its declarations do not count, and its start bounds "since"
+   */
+  void removeCreated(Collection<ChunkId> created, Lease own, Throwable cause) {
+    if (created.isEmpty()) {
+      return;
+    }
+    try (Lease lease = leases.take(Lease.Kind.GC, "removing what a failed push wrote")) {
+      Set<ChunkId> keep = new HashSet<>(leases.pushProtection(own.id()).ids());
+      keep.addAll(objectsPublishedSince(own.started().minus(leases.skew())));
+      lease.checkHeld();
+      for (ChunkId id : created) {
+        if (!keep.contains(id)) {
+          chunks.delete(id);
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      cause.addSuppressed(e);
+    }
+  }
+
+  /**
+   * Objects of the versions that refs moved to at or after {@code since}, and of their ancestors made at or after it:
+   * only those can reference an object created after {@code since}.
+   */
+  private Set<ChunkId> objectsPublishedSince(Instant since) throws IOException {
+    Set<ChunkId> out = new HashSet<>();
+    Set<ChunkId> seen = new HashSet<>();
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    for (String ref : refs.list("")) {
+      List<RefLogEntry> log = refs.log(ref);
+      for (int i = log.size() - 1; i >= 0 && !log.get(i).when().isBefore(since); i--) {
+        if (log.get(i).newId() != null) {
+          todo.add(log.get(i).newId());
+        }
+      }
+    }
+    while (!todo.isEmpty()) {
+      ChunkId vid = todo.pop();
+      if (!seen.add(vid) || !chunks.contains(vid)) {
+        continue;
+      }
+      Version v = db.version(vid);
+      if (v.time().isBefore(since)) {
+        continue;
+      }
+      out.add(vid);
+      out.add(v.snapshot());
+      out.addAll(v.packs());
+      for (FileEntry f : db.snapshot(v.snapshot()).files()) {
+        for (ChunkRef c : f.chunks()) {
+          out.add(c.id());
+        }
+      }
+      todo.addAll(v.parents());
+    }
+    return out;
+  }
+}

@@ -1,0 +1,125 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.MissingObjectException;
+import io.ferry.repo.Results.ModelSummary;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+
+/** Walks versions: first-parent logs, ancestry, the versions reachable from refs, the model list. Thread-safe. */
+final class History {
+  private final ObjectDatabase db;
+  private final RefStore refs;
+
+  History(ObjectDatabase db, RefStore refs) {
+    this.db = db;
+    this.refs = refs;
+  }
+
+  /** From {@code start}, following first parents, newest first, at most {@code limit} versions. */
+  List<VersionRef> firstParents(VersionRef start, int limit) throws IOException {
+    List<VersionRef> out = new ArrayList<>();
+    ChunkId id = start.id();
+    Version v = start.version();
+    while (out.size() < limit) {
+      out.add(new VersionRef(id, v));
+      if (v.parents().isEmpty()) {
+        break;
+      }
+      id = v.parents().get(0);
+      v = db.version(id);
+    }
+    return out;
+  }
+
+  /** Whether {@code ancestor} is {@code id} or in its history (all parents), in this store. */
+  boolean isAncestor(ChunkId ancestor, ChunkId id) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    Set<ChunkId> seen = new HashSet<>();
+    todo.add(id);
+    while (!todo.isEmpty()) {
+      ChunkId c = todo.pop();
+      if (c.equals(ancestor)) {
+        return true;
+      }
+      if (seen.add(c)) {
+        try {
+          todo.addAll(db.version(c).parents());
+        } catch (MissingObjectException e) {
+          // a version this store does not hold cannot be on the path
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Ids of every version reachable from the current refs, the extra roots, and their parents. */
+  Set<ChunkId> reachable(Collection<ChunkId> extraRoots) throws IOException {
+    Set<ChunkId> seen = new HashSet<>();
+    Deque<ChunkId> todo = new ArrayDeque<>(extraRoots);
+    for (String ref : refs.list("")) {
+      refs.get(ref).ifPresent(todo::add);
+    }
+    walk(todo, seen);
+    return seen;
+  }
+
+  /** Adds to {@code seen} every version reachable from {@code todo} that is not in it yet; returns those added. */
+  List<ChunkId> walk(Deque<ChunkId> todo, Set<ChunkId> seen) throws IOException {
+    List<ChunkId> added = new ArrayList<>();
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (seen.add(id)) {
+        added.add(id);
+        todo.addAll(db.version(id).parents());
+      }
+    }
+    return added;
+  }
+
+  /** Every model with its head, tags, size and number of versions, sorted by name. */
+  List<ModelSummary> models() throws IOException {
+    Map<String, Map<String, ChunkId>> tags = new TreeMap<>();
+    Map<String, ChunkId> heads = new HashMap<>();
+    for (String ref : refs.list("")) {
+      String model = RefNames.modelOf(ref);
+      Optional<ChunkId> id = refs.get(ref);
+      if (id.isEmpty()) {
+        continue;
+      }
+      tags.computeIfAbsent(model, k -> new TreeMap<>());
+      if (ref.equals(RefNames.head(model))) {
+        heads.put(model, id.get());
+      } else {
+        tags.get(model).put(ref.substring(model.length() + "/tags/".length()), id.get());
+      }
+    }
+    List<ModelSummary> out = new ArrayList<>();
+    for (Map.Entry<String, Map<String, ChunkId>> e : tags.entrySet()) {
+      ChunkId head = heads.get(e.getKey());
+      long bytes = 0;
+      long count = 0;
+      if (head != null) {
+        Version v = db.version(head);
+        bytes = v.stats().logicalBytes();
+        count = v.seq();
+      }
+      out.add(new ModelSummary(e.getKey(), head, e.getValue(), bytes, count));
+    }
+    return out;
+  }
+}

@@ -1,0 +1,102 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.InvalidInputException;
+import io.ferry.error.MissingObjectException;
+import io.ferry.error.NotFoundException;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.version.RefSpec;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+
+/** Turns ref texts ({@code name}, {@code name:tag}, {@code name@prefix}) into versions. Thread-safe. */
+final class Resolver {
+  private final ObjectDatabase db;
+  private final RefStore refs;
+  private final String uri;
+
+  Resolver(ObjectDatabase db, RefStore refs, String uri) {
+    this.db = db;
+    this.refs = refs;
+    this.uri = uri;
+  }
+
+  VersionRef resolve(String text) throws IOException {
+    RefSpec spec = RefSpec.parse(text);
+    if (spec.path() != null) {
+      throw new InvalidInputException("'" + text + "' names a file (//" + spec.path() + "); a version is expected here: "
+          + spec.refText());
+    }
+    return resolve(spec);
+  }
+
+  VersionRef resolve(RefSpec spec) throws IOException {
+    if (spec.idPrefix() != null) {
+      return resolvePrefix(spec);
+    }
+    Optional<ChunkId> id = refs.get(spec.refName());
+    if (id.isEmpty()) {
+      if (spec.tag() != null && refs.get(RefNames.head(spec.model())).isPresent()) {
+        throw new NotFoundException("model '" + spec.model() + "' has no tag '" + spec.tag() + "'");
+      }
+      throw new NotFoundException("no model '" + spec.model() + "' in " + uri);
+    }
+    return new VersionRef(id.get(), db.version(id.get()));
+  }
+
+  private VersionRef resolvePrefix(RefSpec spec) throws IOException {
+    String prefix = spec.idPrefix();
+    if (prefix.length() == ChunkId.HEX_LENGTH) {
+      ChunkId id = ChunkId.parse(prefix);
+      try {
+        var v = db.version(id);
+        if (v.model().equals(spec.model())) {
+          return new VersionRef(id, v);
+        }
+      } catch (MissingObjectException e) {
+        // not in this store: reported as not found below
+      }
+      throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix);
+    }
+    Set<ChunkId> matches = new TreeSet<>();
+    for (String ref : modelRefs(spec.model())) {
+      for (RefLogEntry e : refs.log(ref)) {
+        for (ChunkId id : new ChunkId[] {e.oldId(), e.newId()}) {
+          if (id != null && id.hex().startsWith(prefix)) {
+            matches.add(id);
+          }
+        }
+      }
+    }
+    if (matches.isEmpty()) {
+      throw new NotFoundException("model '" + spec.model() + "' has no version starting with " + prefix);
+    }
+    if (matches.size() > 1) {
+      StringBuilder b = new StringBuilder();
+      for (ChunkId m : matches) {
+        b.append(' ').append(m.shortHex(12));
+      }
+      throw new InvalidInputException("version prefix " + prefix + " of '" + spec.model() + "' is ambiguous:" + b);
+    }
+    ChunkId id = matches.iterator().next();
+    return new VersionRef(id, db.version(id));
+  }
+
+  /** The model's refs (head and tags), excluding those of models nested under it. */
+  List<String> modelRefs(String model) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (String ref : refs.list(model + "/")) {
+      if (RefNames.modelOf(ref).equals(model)) {
+        out.add(ref);
+      }
+    }
+    return out;
+  }
+}

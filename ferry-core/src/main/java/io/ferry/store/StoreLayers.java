@@ -1,0 +1,105 @@
+package io.ferry.store;
+
+import io.ferry.error.InvalidInputException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
+
+/**
+ * Stacks {@link ChunkStoreLayer}s over a backend: the one way to put decorators over any store.
+ *
+ * <p>Which layers: the {@value #SETTING} setting, a comma-separated list of layer names from the outermost to the
+ * innermost ({@code layers=cache,faults} puts the cache over the fault injector over the backend). It is read, first
+ * found wins, from the store options' settings ({@code --store-option layers=...} or the Java API), then the store
+ * URI's query ({@code s3://bucket/prefix?layers=cache}), then the {@value #ENV} environment variable. An empty value
+ * means no layers.
+ */
+public final class StoreLayers {
+  /** The setting that lists the layers. */
+  public static final String SETTING = "layers";
+  /** The environment variable read when neither the options nor the URI name the layers. */
+  public static final String ENV = "FERRY_STORE_LAYERS";
+
+  private StoreLayers() {}
+
+  /**
+   * Stacks the configured layers over {@code base}; returns {@code base} itself when none is configured.
+   *
+   * @param uriQuery the settings found in the store URI's query, if any
+   * @param env the environment (injected, so tests control it)
+   * @throws InvalidInputException naming a layer no module on the class path provides
+   */
+  public static Backend stack(Backend base, StoreOptions options, Map<String, String> uriQuery,
+      Map<String, String> env) throws IOException {
+    String spec = options.settings().get(SETTING);
+    if (spec == null) {
+      spec = uriQuery.get(SETTING);
+    }
+    if (spec == null) {
+      spec = env.get(ENV);
+    }
+    if (spec == null || spec.isBlank()) {
+      return base;
+    }
+    List<ChunkStoreLayer> found = new ArrayList<>();
+    ServiceLoader.load(ChunkStoreLayer.class, StoreLayers.class.getClassLoader()).forEach(found::add);
+    String[] names = spec.split(",");
+    ChunkStore chunks = base.chunks();
+    try {
+      for (int i = names.length - 1; i >= 0; i--) {
+        String name = names[i].trim();
+        ChunkStoreLayer layer = found.stream().filter(l -> l.name().equals(name)).findFirst()
+            .orElseThrow(() -> new InvalidInputException("store " + base.uri() + ": no store layer named '" + name
+                + "' (from setting " + SETTING + "; layers on the class path: "
+                + found.stream().map(ChunkStoreLayer::name).toList() + ")"));
+        chunks = layer.wrap(chunks, options);
+      }
+    } catch (IOException | RuntimeException e) {
+      try {
+        base.close();
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+    return layered(base, chunks);
+  }
+
+  /**
+   * A backend whose chunk store is {@code chunks} (a decorator of {@code base.chunks()}), with {@code base}'s refs
+   * and records. Closing it closes {@code chunks} and then {@code base}.
+   */
+  public static Backend layered(Backend base, ChunkStore chunks) {
+    return new Layered(base, chunks);
+  }
+
+  private record Layered(Backend base, ChunkStore chunks) implements Backend {
+    @Override
+    public RefStore refs() {
+      return base.refs();
+    }
+
+    @Override
+    public RecordStore records() {
+      return base.records();
+    }
+
+    @Override
+    public String uri() {
+      return base.uri();
+    }
+
+    @Override
+    public void close() throws IOException {
+      try {
+        if (chunks != base.chunks()) {
+          chunks.close();
+        }
+      } finally {
+        base.close();
+      }
+    }
+  }
+}
