@@ -165,7 +165,7 @@ public final class LocalBackend implements Backend {
   }
 
   @Override
-  public LocalRecordStore records() {
+  public io.ferry.store.RecordStore records() {
     return records;
   }
 

@@ -34,7 +34,11 @@ public final class LocalBackendProvider implements BackendProvider {
     }
     Path path;
     try {
-      path = Path.of(uri);
+      // a query holds settings (e.g. layers=...), not part of the path
+      path = Path.of(uri.getRawQuery() == null ? uri : new URI(uri.getScheme(), uri.getAuthority(), uri.getPath(),
+          null, null));
+    } catch (java.net.URISyntaxException e) {
+      throw new InvalidInputException("'" + uri + "' is not a usable file: URI: " + e.getMessage(), e);
     } catch (IllegalArgumentException | java.nio.file.FileSystemNotFoundException e) {
       throw new InvalidInputException("'" + uri + "' is not a usable file: URI (expected file:/absolute/path): "
           + e.getMessage(), e);

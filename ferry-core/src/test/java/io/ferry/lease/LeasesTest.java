@@ -1,0 +1,179 @@
+package io.ferry.lease;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.ConflictException;
+import io.ferry.store.RecordStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.local.LocalBackend;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LeasesTest {
+  private static final LeaseSettings SETTINGS =
+      new LeaseSettings(Duration.ofMinutes(10), Duration.ofMinutes(1), Duration.ofMillis(20));
+
+  @TempDir Path dir;
+  private LocalBackend backend;
+  private final MovableClock clock = new MovableClock(Instant.parse("2030-01-01T00:00:00Z"));
+
+  /** A clock the test moves. */
+  static final class MovableClock extends Clock {
+    private final AtomicReference<Instant> now;
+
+    MovableClock(Instant start) {
+      now = new AtomicReference<>(start);
+    }
+
+    void advance(Duration d) {
+      now.updateAndGet(i -> i.plus(d));
+    }
+
+    @Override
+    public Instant instant() {
+      return now.get();
+    }
+
+    @Override
+    public ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+      return this;
+    }
+  }
+
+  @BeforeEach
+  void open() throws Exception {
+    backend = LocalBackend.open(dir.resolve("store"), StoreOptions.createIfMissing());
+  }
+
+  @AfterEach
+  void close() throws Exception {
+    backend.close();
+  }
+
+  private Leases leases() {
+    return new Leases(backend.records(), clock, SETTINGS, "test");
+  }
+
+  private static ChunkId id(int n) {
+    return ChunkId.of(ByteBuffer.wrap(new byte[] {(byte) n}));
+  }
+
+  @Test
+  void aLivePushLeaseProtectsWhatItDeclaredAndWhatWasWrittenSinceItBegan() throws Exception {
+    try (Leases mine = leases(); Leases gc = leases(); Lease push = mine.take(Lease.Kind.PUSH, "push m")) {
+      push.protect(List.of(id(1), id(2)));
+      Leases.Protection p = gc.pushProtection(null);
+      assertThat(p.ids()).containsExactlyInAnyOrder(id(1), id(2));
+      assertThat(p.earliestStart()).contains(push.started().minus(SETTINGS.skew()));
+      assertThat(p.leases()).isEqualTo(1);
+      assertThat(gc.pushProtection(push.id()).ids()).as("except the holder's own").isEmpty();
+    }
+    try (Leases gc = leases()) {
+      assertThat(gc.pushProtection(null).leases()).as("released").isZero();
+      assertThat(backend.records().list("leases/")).isEmpty();
+    }
+  }
+
+  @Test
+  void declarationsLargerThanOneRecordAreSplitAndAllCount() throws Exception {
+    try (Leases mine = leases(); Lease push = mine.take(Lease.Kind.PUSH, "push big")) {
+      List<ChunkId> many = new java.util.ArrayList<>();
+      for (int i = 0; i < Lease.IDS_PER_RECORD * 2 + 5; i++) {
+        many.add(ChunkId.of(ByteBuffer.wrap(Integer.toString(i).getBytes(StandardCharsets.UTF_8))));
+      }
+      push.protect(many);
+      assertThat(backend.records().list("leases/push/" + push.id() + "/ids-")).hasSize(3);
+      assertThat(mine.pushProtection(null).ids()).hasSize(many.size());
+    }
+  }
+
+  @Test
+  void anExpiredLeaseProtectsNothingAndGcRemovesItsRecords() throws Exception {
+    // the holder stops renewing (its renewals are minutes apart; the clock jumps past them)
+    Leases stuck = leases();
+    Lease held = stuck.take(Lease.Kind.PUSH, "stuck");
+    held.protect(List.of(id(4)));
+    try (Leases gc = leases()) {
+      assertThat(gc.pushProtection(null).ids()).containsExactly(id(4));
+      clock.advance(SETTINGS.ttl().plus(SETTINGS.skew()).plusSeconds(1));
+      assertThat(gc.pushProtection(null).ids()).as("after expiry plus skew").isEmpty();
+      assertThatThrownBy(held::checkHeld).isInstanceOf(ConflictException.class).hasMessageContaining("lapsed");
+      assertThat(gc.removeExpired(clock.instant())).isEqualTo(1);
+      assertThat(backend.records().list("leases/")).isEmpty();
+    } finally {
+      stuck.close();
+    }
+  }
+
+  @Test
+  void aLeaseOfAProcessOfThisMachineThatIsGoneIsDeadAtOnce() throws Exception {
+    Process p = new ProcessBuilder("true").start();
+    assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    long deadPid = p.pid();
+    Leases.Holder here = Leases.Holder.current();
+    String json = "{\"kind\":\"push\",\"owner\":\"x\",\"what\":\"killed push\",\"started\":\"" + clock.instant()
+        + "\",\"expires\":\"" + clock.instant().plus(SETTINGS.ttl()) + "\",\"host\":\"" + here.host() + "\",\"pid\":"
+        + deadPid + ",\"pidStart\":-1}";
+    RecordStore r = backend.records();
+    r.create("leases/push/0000000000001-killed/lease", json.getBytes(StandardCharsets.UTF_8));
+    r.create("leases/push/0000000000001-killed/ids-00000001", (id(5).hex() + "\n").getBytes(StandardCharsets.US_ASCII));
+    String other = json.replace(here.host(), "another-machine").replace("killed push", "remote push");
+    r.create("leases/push/0000000000002-remote/lease", other.getBytes(StandardCharsets.UTF_8));
+    try (Leases gc = leases()) {
+      Leases.Protection prot = gc.pushProtection(null);
+      assertThat(prot.leases()).as("only the remote lease, which only expiry can end").isEqualTo(1);
+      assertThat(prot.ids()).doesNotContain(id(5));
+      assertThat(gc.removeExpired(clock.instant())).isEqualTo(1);
+      assertThat(r.list("leases/push/0000000000001-killed/")).isEmpty();
+    }
+  }
+
+  @Test
+  void aPushWaitsWhileAGcIsDeletingAndGoesOnWhenItEnds() throws Exception {
+    try (Leases gcSide = leases(); Leases pushSide = leases()) {
+      Lease gc = gcSide.take(Lease.Kind.GC, "gc");
+      Lease push = pushSide.take(Lease.Kind.PUSH, "push");
+      CompletableFuture<Void> waited = CompletableFuture.runAsync(() -> {
+        try {
+          push.awaitNoGc();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      assertThatThrownBy(() -> waited.get(300, TimeUnit.MILLISECONDS)).as("still waiting while the gc lease lives")
+          .isInstanceOf(java.util.concurrent.TimeoutException.class);
+      gc.close();
+      waited.get(30, TimeUnit.SECONDS);
+      push.close();
+    }
+  }
+
+  @Test
+  void settingsAreChecked() {
+    assertThatThrownBy(() -> new LeaseSettings(Duration.ZERO, Duration.ZERO, Duration.ofSeconds(1)))
+        .hasMessageContaining("ttl");
+    assertThatThrownBy(() -> new LeaseSettings(Duration.ofMinutes(1), Duration.ofSeconds(30), Duration.ofSeconds(1)))
+        .hasMessageContaining("skew");
+  }
+}
