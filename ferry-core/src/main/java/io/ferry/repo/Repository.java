@@ -1,12 +1,10 @@
 package io.ferry.repo;
 
 import io.ferry.chunk.ChunkId;
-import io.ferry.chunk.ChunkPlanner;
 import io.ferry.codec.Codecs;
 import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
-import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
 import io.ferry.read.ModelReader;
 import io.ferry.repo.Results.Diff;
@@ -23,17 +21,13 @@ import io.ferry.store.ChunkStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
-import io.ferry.transfer.Copier;
 import io.ferry.transfer.Puller;
-import io.ferry.transfer.Pusher;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
-import io.ferry.version.ObjectJson;
 import io.ferry.version.RefSpec;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
-import io.ferry.version.VersionStats;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -44,12 +38,10 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -68,9 +60,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * and publishes only after making sure, under that lease, that every object its version references exists.
  */
 public final class Repository implements Closeable {
-  /** How often a push stores its chunks again when a concurrent gc removed some before it could publish. */
-  private static final int RESTAGE_LIMIT = 3;
-
   private final Backend backend;
   private final RefStore refs;
   private final ObjectDatabase db;
@@ -81,6 +70,7 @@ public final class Repository implements Closeable {
   private final Resolver resolver;
   private final History history;
   private final GarbageCollector collector;
+  private final PushOperation pushes;
 
   private Repository(Backend backend, RepositoryOptions options) {
     this.backend = backend;
@@ -98,6 +88,7 @@ public final class Repository implements Closeable {
     this.resolver = new Resolver(db, refs, backend.uri());
     this.history = new History(db, refs);
     this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock());
+    this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector);
   }
 
   /** Opens a repository over a backend; the repository owns and closes it. */
@@ -132,142 +123,10 @@ public final class Repository implements Closeable {
    * tag then moves to the head. A failed push removes what it stored and leaves the refs untouched.
    *
    * <p>The push holds a lease from before its first write until its ref moved, so that gc keeps what it writes and
-   * reuses, however long it runs (see {@link Leases}).
+   * reuses, however long it runs (see {@link Leases} and {@link PushOperation}).
    */
   public PushResult push(Path source, String target, PushOptions opts) throws IOException {
-    RefSpec spec = RefSpec.parse(target);
-    if (spec.idPrefix() != null || spec.path() != null) {
-      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
-    }
-    VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolve(opts.derivedFrom());
-    try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
-      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
-          (created, cause) -> collector.removeCreated(created, lease, cause));
-      Pusher.Prepared prepared = pusher.prepare(source);
-      Set<ChunkId> candidatePacks = new TreeSet<>();
-      for (String ref : resolver.modelRefs(spec.model())) {
-        Optional<ChunkId> id = refs.get(ref);
-        if (id.isPresent()) {
-          candidatePacks.addAll(db.version(id.get()).packs());
-        }
-      }
-      if (derivedFrom != null) {
-        candidatePacks.addAll(derivedFrom.version().packs());
-      }
-      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks));
-      List<ChunkId> created = new ArrayList<>(staged.created());
-      try {
-        for (int restage = 0; ; restage++) {
-          Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
-          if (r.isPresent()) {
-            return r.get();
-          }
-          if (restage == RESTAGE_LIMIT) {
-            throw new io.ferry.error.ConflictException("push to " + target + ": objects kept disappearing under a concurrent"
-                + " gc in " + uri() + " after " + RESTAGE_LIMIT + " attempts to store them again; nothing was"
-                + " published");
-          }
-          // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()));
-          created.addAll(again.created());
-          if (!again.snapshotId().equals(staged.snapshotId())) {
-            throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
-                + " snapshot was " + staged.snapshotId().shortHex(12) + ", now " + again.snapshotId().shortHex(12)
-                + "); nothing was published");
-          }
-          staged = again;
-        }
-      } catch (IOException | RuntimeException e) {
-        pusher.rollback(created, e);
-        throw e;
-      }
-    } finally {
-      opts.listener().done();
-    }
-  }
-
-  /**
-   * Makes the version and moves the head, retrying lost races. Empty if objects the version references went missing
-   * (a concurrent gc removed them before this push declared them): the caller stores them again.
-   */
-  private Optional<PushResult> publish(RefSpec spec, Pusher.Staged staged, PushOptions opts, VersionRef derivedFrom,
-      Lease lease, List<ChunkId> created) throws IOException {
-    String headRef = RefNames.head(spec.model());
-    String author = opts.author() != null ? opts.author() : options.author();
-    String why = "push: " + firstLine(opts.message());
-    Set<ChunkId> content = objectsOf(staged.snapshotId(), staged.snapshot(), staged.packs());
-    lease.protect(content);
-    boolean[] gone = new boolean[1];
-    PushResult result = updater.retrying("pushing " + spec.model(), () -> {
-      Optional<ChunkId> head = refs.get(headRef);
-      Version parent = head.isPresent() ? db.version(head.get()) : null;
-      if (parent != null && parent.snapshot().equals(staged.snapshotId()) && opts.derivation() == null) {
-        if (spec.tag() != null) {
-          updater.move(RefNames.tag(spec.model(), spec.tag()), head.get(), null, author, "push: up to date");
-        }
-        return Optional.of(new PushResult(head.get(), parent, true, staged.newStoredBytes(), staged.newChunks()));
-      }
-      List<ChunkId> parents = new ArrayList<>();
-      head.ifPresent(parents::add);
-      if (derivedFrom != null && !parents.contains(derivedFrom.id())) {
-        parents.add(derivedFrom.id());
-      }
-      Snapshot s = staged.snapshot();
-      Version v = new Version(staged.snapshotId(), parents, spec.model(), opts.message(), author,
-          options.clock().instant(), parent == null ? 1 : parent.seq() + 1, staged.packs(),
-          new VersionStats(s.logicalBytes(), staged.newStoredBytes(), staged.newChunks(), s.files().size(),
-              s.tensorCount()), opts.metadata(), opts.derivation());
-      ObjectDatabase.Written w = db.writeObject(ObjectJson.toJson(v));
-      if (w.created()) {
-        created.add(w.id());
-      }
-      Set<ChunkId> own = new LinkedHashSet<>(parents);
-      own.add(w.id());
-      lease.protect(own);
-      // every object the version references exists now, and no gc that could have missed a declaration is running
-      lease.awaitNoGc();
-      List<ChunkId> all = new ArrayList<>(content);
-      all.addAll(own);
-      List<ChunkId> missing = backend.chunks().missing(all);
-      if (missing.contains(w.id()) || parents.stream().anyMatch(missing::contains)) {
-        return Optional.empty(); // the head moved on and gc took the old one, or our version: read and write again
-      }
-      if (!missing.isEmpty()) {
-        gone[0] = true;
-        return Optional.of(new PushResult(null, v, false, 0, 0));
-      }
-      lease.checkHeld();
-      CasResult r = updater.compareAndSet(headRef, head.orElse(null), w.id(), author, why);
-      if (!r.isSuccess()) {
-        return Optional.empty();
-      }
-      if (spec.tag() != null) {
-        updater.move(RefNames.tag(spec.model(), spec.tag()), w.id(), null, author, why);
-      }
-      return Optional.of(new PushResult(w.id(), v, false, staged.newStoredBytes() + (w.created() ? w.size() : 0),
-          staged.newChunks()));
-    });
-    return gone[0] ? Optional.empty() : Optional.of(result);
-  }
-
-  /** The objects a version with this snapshot and these packs references, besides itself and its parents. */
-  private static Set<ChunkId> objectsOf(ChunkId snapshotId, Snapshot s, List<ChunkId> packs) {
-    Set<ChunkId> out = new LinkedHashSet<>();
-    out.add(snapshotId);
-    out.addAll(packs);
-    for (FileEntry f : s.files()) {
-      for (ChunkRef c : f.chunks()) {
-        if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
-          out.add(c.id());
-        }
-      }
-    }
-    return out;
-  }
-
-  private static String firstLine(String s) {
-    int nl = s.indexOf('\n');
-    return nl < 0 ? s : s.substring(0, nl);
+    return pushes.push(source, target, opts);
   }
 
   // ---------------------------------------------------------------- resolve, log, ls
@@ -411,74 +270,12 @@ public final class Repository implements Closeable {
    * Copies the version {@code refText} names, with every ancestor the target lacks, to another store, sending only
    * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
    * of the version; else {@link io.ferry.error.ConflictException}) and, for {@code model:tag}, the target's tag. Holds
-   * a push lease on the target from the first object sent until its refs moved.
+   * a push lease on the target from the first object sent until its refs moved (see {@link CopyOperation}).
    */
   public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
       throws IOException {
-    RefSpec spec = RefSpec.parse(refText);
-    VersionRef v = resolve(spec);
-    Copier copier = new Copier(db, target.backend.chunks(), pool, verify, listener);
-    List<ChunkId> sent;
-    try (Lease lease = target.leases.take(Lease.Kind.PUSH, "copy " + refText + " from " + uri())) {
-      try {
-        sent = copier.copy(v.id());
-        target.ensureCopied(copier, v.id(), sent, lease);
-      } finally {
-        listener.done();
-      }
-      List<String> moved = new ArrayList<>();
-      String head = RefNames.head(spec.model());
-      String why = "copy from " + uri();
-      boolean headMoved = target.updater.retrying("moving " + head + " in " + target.uri(), () -> {
-        Optional<ChunkId> cur = target.refs.get(head);
-        if (cur.isPresent() && (cur.get().equals(v.id()) || target.history.isAncestor(v.id(), cur.get()))) {
-          return Optional.of(false);
-        }
-        if (cur.isPresent() && !target.history.isAncestor(cur.get(), v.id())) {
-          throw new io.ferry.error.ConflictException("head of " + spec.model() + " in " + target.uri() + " is "
-              + cur.get().shortHex(12) + ", which is not in the history of " + v.id().shortHex(12)
-              + "; copy a tag instead, or reconcile the histories");
-        }
-        lease.checkHeld();
-        CasResult r = target.updater.compareAndSet(head, cur.orElse(null), v.id(), options.author(), why);
-        return r.isSuccess() ? Optional.of(true) : Optional.empty();
-      });
-      if (headMoved) {
-        moved.add(head);
-      }
-      if (spec.tag() != null) {
-        target.updater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, options.author(), why);
-        moved.add(RefNames.tag(spec.model(), spec.tag()));
-      }
-      return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
-    }
-  }
-
-  /**
-   * In this (the target) store, under {@code lease}: declares every object of the copied version and of the versions
-   * just sent, waits for running gcs, and sends again whatever a gc removed in the meantime.
-   */
-  private void ensureCopied(Copier copier, ChunkId version, List<ChunkId> sent, Lease lease) throws IOException {
-    Set<ChunkId> versions = new LinkedHashSet<>(sent);
-    versions.add(version);
-    for (int attempt = 0; ; attempt++) {
-      Set<ChunkId> needed = new LinkedHashSet<>();
-      for (ChunkId vid : versions) {
-        Version v = copier.sourceVersion(vid);
-        needed.add(vid);
-        needed.addAll(objectsOf(v.snapshot(), copier.sourceSnapshot(v), v.packs()));
-      }
-      lease.protect(needed);
-      lease.awaitNoGc();
-      if (backend.chunks().missing(needed).isEmpty()) {
-        return;
-      }
-      if (attempt == RESTAGE_LIMIT) {
-        throw new io.ferry.error.ConflictException("copy to " + uri() + ": objects kept disappearing under a concurrent gc"
-            + " after " + RESTAGE_LIMIT + " attempts to send them again; no ref was moved");
-      }
-      copier.resend(new ArrayList<>(versions));
-    }
+    return new CopyOperation(this, target, pool, options.author(), target.updater, target.history).copy(refText,
+        verify, listener);
   }
 
   // ---------------------------------------------------------------- verify, gc, stats

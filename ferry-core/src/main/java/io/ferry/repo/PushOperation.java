@@ -1,0 +1,208 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.chunk.ChunkPlanner;
+import io.ferry.error.InvalidInputException;
+import io.ferry.lease.Lease;
+import io.ferry.lease.Leases;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.transfer.Pusher;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.ObjectJson;
+import io.ferry.version.RefSpec;
+import io.ferry.version.Snapshot;
+import io.ferry.version.Version;
+import io.ferry.version.VersionStats;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * A push: validate, store, then publish under a lease (see {@link Leases}): declare what the version references, wait
+ * while a gc deletes, check it all exists (storing again what a gc removed), and move the head by compare-and-swap.
+ * One instance per repository; thread-safe.
+ */
+final class PushOperation {
+  /** How often a push stores its chunks again when a concurrent gc removed some before it could publish. */
+  private static final int RESTAGE_LIMIT = 3;
+
+  private final Backend backend;
+  private final RefStore refs;
+  private final ObjectDatabase db;
+  private final ExecutorService pool;
+  private final RepositoryOptions options;
+  private final Leases leases;
+  private final RefUpdater updater;
+  private final Resolver resolver;
+  private final GarbageCollector collector;
+
+  PushOperation(Backend backend, ObjectDatabase db, ExecutorService pool, RepositoryOptions options, Leases leases,
+      RefUpdater updater, Resolver resolver, GarbageCollector collector) {
+    this.backend = backend;
+    this.refs = backend.refs();
+    this.db = db;
+    this.pool = pool;
+    this.options = options;
+    this.leases = leases;
+    this.updater = updater;
+    this.resolver = resolver;
+    this.collector = collector;
+  }
+
+  /**
+   * Pushes a file or directory as a new version of {@code target} ({@code model} or {@code model:tag}). Validates
+   * everything first; stores the chunks the store lacks; then writes the snapshot and the version and moves the head
+   * (and the tag) by compare-and-swap. If the content equals the head's, no version is made ({@code upToDate}); a
+   * tag then moves to the head. A failed push removes what it stored and leaves the refs untouched.
+   *
+   * <p>The push holds a lease from before its first write until its ref moved, so that gc keeps what it writes and
+   * reuses, however long it runs (see {@link Leases}).
+   */
+  PushResult push(Path source, String target, PushOptions opts) throws IOException {
+    RefSpec spec = RefSpec.parse(target);
+    if (spec.idPrefix() != null || spec.path() != null) {
+      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
+    }
+    VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
+    try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
+      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
+          (created, cause) -> collector.removeCreated(created, lease, cause));
+      Pusher.Prepared prepared = pusher.prepare(source);
+      Set<ChunkId> candidatePacks = new TreeSet<>();
+      for (String ref : resolver.modelRefs(spec.model())) {
+        Optional<ChunkId> id = refs.get(ref);
+        if (id.isPresent()) {
+          candidatePacks.addAll(db.version(id.get()).packs());
+        }
+      }
+      if (derivedFrom != null) {
+        candidatePacks.addAll(derivedFrom.version().packs());
+      }
+      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks));
+      List<ChunkId> created = new ArrayList<>(staged.created());
+      try {
+        for (int restage = 0; ; restage++) {
+          Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
+          if (r.isPresent()) {
+            return r.get();
+          }
+          if (restage == RESTAGE_LIMIT) {
+            throw new io.ferry.error.ConflictException("push to " + target + ": objects kept disappearing under a concurrent"
+                + " gc in " + backend.uri() + " after " + RESTAGE_LIMIT + " attempts to store them again; nothing was"
+                + " published");
+          }
+          // a concurrent gc removed objects this push relies on: store them again, into new packs
+          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()));
+          created.addAll(again.created());
+          if (!again.snapshotId().equals(staged.snapshotId())) {
+            throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
+                + " snapshot was " + staged.snapshotId().shortHex(12) + ", now " + again.snapshotId().shortHex(12)
+                + "); nothing was published");
+          }
+          staged = again;
+        }
+      } catch (IOException | RuntimeException e) {
+        pusher.rollback(created, e);
+        throw e;
+      }
+    } finally {
+      opts.listener().done();
+    }
+  }
+
+  /**
+   * Makes the version and moves the head, retrying lost races. Empty if objects the version references went missing
+   * (a concurrent gc removed them before this push declared them): the caller stores them again.
+   */
+  private Optional<PushResult> publish(RefSpec spec, Pusher.Staged staged, PushOptions opts, VersionRef derivedFrom,
+      Lease lease, List<ChunkId> created) throws IOException {
+    String headRef = RefNames.head(spec.model());
+    String author = opts.author() != null ? opts.author() : options.author();
+    String why = "push: " + firstLine(opts.message());
+    Set<ChunkId> content = objectsOf(staged.snapshotId(), staged.snapshot(), staged.packs());
+    lease.protect(content);
+    boolean[] gone = new boolean[1];
+    PushResult result = updater.retrying("pushing " + spec.model(), () -> {
+      Optional<ChunkId> head = refs.get(headRef);
+      Version parent = head.isPresent() ? db.version(head.get()) : null;
+      if (parent != null && parent.snapshot().equals(staged.snapshotId()) && opts.derivation() == null) {
+        if (spec.tag() != null) {
+          updater.move(RefNames.tag(spec.model(), spec.tag()), head.get(), null, author, "push: up to date");
+        }
+        return Optional.of(new PushResult(head.get(), parent, true, staged.newStoredBytes(), staged.newChunks()));
+      }
+      List<ChunkId> parents = new ArrayList<>();
+      head.ifPresent(parents::add);
+      if (derivedFrom != null && !parents.contains(derivedFrom.id())) {
+        parents.add(derivedFrom.id());
+      }
+      Snapshot s = staged.snapshot();
+      Version v = new Version(staged.snapshotId(), parents, spec.model(), opts.message(), author,
+          options.clock().instant(), parent == null ? 1 : parent.seq() + 1, staged.packs(),
+          new VersionStats(s.logicalBytes(), staged.newStoredBytes(), staged.newChunks(), s.files().size(),
+              s.tensorCount()), opts.metadata(), opts.derivation());
+      ObjectDatabase.Written w = db.writeObject(ObjectJson.toJson(v));
+      if (w.created()) {
+        created.add(w.id());
+      }
+      Set<ChunkId> own = new LinkedHashSet<>(parents);
+      own.add(w.id());
+      lease.protect(own);
+      // every object the version references exists now, and no gc that could have missed a declaration is running
+      lease.awaitNoGc();
+      List<ChunkId> all = new ArrayList<>(content);
+      all.addAll(own);
+      List<ChunkId> missing = backend.chunks().missing(all);
+      if (missing.contains(w.id()) || parents.stream().anyMatch(missing::contains)) {
+        return Optional.empty(); // the head moved on and gc took the old one, or our version: read and write again
+      }
+      if (!missing.isEmpty()) {
+        gone[0] = true;
+        return Optional.of(new PushResult(null, v, false, 0, 0));
+      }
+      lease.checkHeld();
+      CasResult r = updater.compareAndSet(headRef, head.orElse(null), w.id(), author, why);
+      if (!r.isSuccess()) {
+        return Optional.empty();
+      }
+      if (spec.tag() != null) {
+        updater.move(RefNames.tag(spec.model(), spec.tag()), w.id(), null, author, why);
+      }
+      return Optional.of(new PushResult(w.id(), v, false, staged.newStoredBytes() + (w.created() ? w.size() : 0),
+          staged.newChunks()));
+    });
+    return gone[0] ? Optional.empty() : Optional.of(result);
+  }
+
+  /** The objects a version with this snapshot and these packs references, besides itself and its parents. */
+  static Set<ChunkId> objectsOf(ChunkId snapshotId, Snapshot s, List<ChunkId> packs) {
+    Set<ChunkId> out = new LinkedHashSet<>();
+    out.add(snapshotId);
+    out.addAll(packs);
+    for (FileEntry f : s.files()) {
+      for (ChunkRef c : f.chunks()) {
+        if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
+          out.add(c.id());
+        }
+      }
+    }
+    return out;
+  }
+
+  private static String firstLine(String s) {
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+}
