@@ -131,7 +131,7 @@ final class HdfsRecordStore implements RecordStore {
         } catch (FileAlreadyExistsException exists) {
           return false;
         } catch (FileNotFoundException | ParentNotDirectoryException e) {
-          if (attempt > 0 || fs.exists(target.getParent())) {
+          if (attempt > 0) {
             throw e;
           }
           fs.mkdirs(target.getParent());
