@@ -59,7 +59,6 @@ import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -84,12 +83,8 @@ public final class Repository implements Closeable {
     this.refs = backend.refs();
     this.options = options;
     this.db = new ObjectDatabase(backend.chunks(), new Codecs(options.zstdLevel()));
-    AtomicInteger n = new AtomicInteger();
-    this.pool = Executors.newFixedThreadPool(options.parallelism(), r -> {
-      Thread t = new Thread(r, "ferry-worker-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.pool = Executors.newFixedThreadPool(options.parallelism(),
+        io.ferry.concurrent.DaemonThreads.named("ferry-worker"));
   }
 
   /** Opens a repository over a backend; the repository owns and closes it. */
