@@ -614,6 +614,9 @@ public final class Repository implements Closeable {
     Set<ChunkId> seen = new HashSet<>();
     List<Future<?>> futures = new ArrayList<>();
     List<String> errors = Collections.synchronizedList(new ArrayList<>());
+    if (refText == null) {
+      checkRefLogs(errors);
+    }
     AtomicLong bytes = new AtomicLong();
     long total = 0;
     List<Runnable> work = new ArrayList<>();
@@ -661,6 +664,17 @@ public final class Repository implements Closeable {
       listener.done();
     }
     return new VerifyReport(versions.size(), seen.size(), bytes.get(), List.copyOf(errors));
+  }
+
+  /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
+  private void checkRefLogs(List<String> errors) throws IOException {
+    for (String ref : refs.list("")) {
+      try {
+        refs.checkLog(ref);
+      } catch (io.ferry.error.CorruptRefException e) {
+        errors.add(e.getMessage());
+      }
+    }
   }
 
   private static void awaitQuietly(Future<?> f) throws IOException {
