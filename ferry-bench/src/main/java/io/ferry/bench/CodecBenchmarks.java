@@ -104,11 +104,7 @@ public final class CodecBenchmarks {
     this.runs = runs;
     this.threads = threads;
     this.log = log;
-    this.pool = Executors.newFixedThreadPool(threads, r -> {
-      Thread t = new Thread(r, "codec-bench");
-      t.setDaemon(true);
-      return t;
-    });
+    this.pool = Executors.newFixedThreadPool(threads, io.ferry.concurrent.DaemonThreads.named("codec-bench"));
   }
 
   static String usage() {

@@ -130,6 +130,24 @@ class CorruptionTest {
   }
 
   @Test
+  void aChangedDigitInAnOlderRefLogEntryIsAnIntegrityError() throws IOException {
+    Files2.write(src.resolve("sub/notes.txt"), "hello again".getBytes());
+    cli.push(src, "m:prod", "--codec", "none");
+    cli.run("verify").ok();
+    Path log = cli.store.resolve("refs/m/tags/prod.log");
+    byte[] all = Files.readAllBytes(log);
+    int at = new String(all, java.nio.charset.StandardCharsets.UTF_8).indexOf("\"new\":\"") + 7;
+    all[at] = (byte) (all[at] == '0' ? '1' : '0');
+    Files.write(log, all);
+    String[] fragments = {"m/tags/prod", cli.store.toString(), "entry 1"};
+    cli.run("verify").exits(3);
+    assertThat(cli.run("verify", "--json").exits(3).json().get("errors").toString()).contains(fragments);
+    cli.run("rollback", "m:prod").exits(3).oneLineError(fragments);
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).ok();
+    cli.run("log", "m:prod").ok();
+  }
+
+  @Test
   void cleanStoreVerifies() {
     cli.run("verify").ok();
     Path out = tmp.resolve("out");

@@ -47,7 +47,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 /**
@@ -423,7 +422,7 @@ public final class Deriver {
     void write(Path dir) throws IOException {
       Map<Plan, Target> targets = new LinkedHashMap<>();
       List<FileChannel> channels = new ArrayList<>();
-      ExecutorService pool = Executors.newFixedThreadPool(threads, daemonThreads());
+      ExecutorService pool = Executors.newFixedThreadPool(threads, io.ferry.concurrent.DaemonThreads.named("ferry-derive"));
       try {
         for (FilePlan fp : files) {
           Path out = dir.resolve(fp.source().path());
@@ -1045,15 +1044,6 @@ public final class Deriver {
       }
       throw new IOException(c);
     }
-  }
-
-  private static java.util.concurrent.ThreadFactory daemonThreads() {
-    AtomicInteger n = new AtomicInteger();
-    return r -> {
-      Thread t = new Thread(r, "ferry-derive-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.chunk.ChunkId;
+import io.ferry.concurrent.DaemonThreads;
 import io.ferry.store.RecordStore;
 import java.io.Closeable;
 import java.io.IOException;
@@ -74,11 +75,7 @@ public final class Leases implements Closeable {
     this.clock = clock;
     this.settings = settings;
     this.owner = owner;
-    this.renewer = Executors.newSingleThreadScheduledExecutor(r -> {
-      Thread t = new Thread(r, "ferry-lease-renewer");
-      t.setDaemon(true);
-      return t;
-    });
+    this.renewer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-lease-renewer"));
   }
 
   RecordStore records() {

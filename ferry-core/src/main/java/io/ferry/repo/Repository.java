@@ -45,7 +45,6 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -77,12 +76,8 @@ public final class Repository implements Closeable {
     this.refs = backend.refs();
     this.options = options;
     this.db = new ObjectDatabase(backend.chunks(), new Codecs(options.zstdLevel()));
-    AtomicInteger n = new AtomicInteger();
-    this.pool = Executors.newFixedThreadPool(options.parallelism(), r -> {
-      Thread t = new Thread(r, "ferry-worker-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.pool = Executors.newFixedThreadPool(options.parallelism(),
+        io.ferry.concurrent.DaemonThreads.named("ferry-worker"));
     this.leases = new Leases(backend.records(), options.clock(), options.leases(), options.author());
     this.updater = new RefUpdater(refs, options.clock(), options.retry());
     this.resolver = new Resolver(db, refs, backend.uri());
@@ -296,6 +291,9 @@ public final class Repository implements Closeable {
     Set<ChunkId> seen = new HashSet<>();
     List<Future<?>> futures = new ArrayList<>();
     List<String> errors = Collections.synchronizedList(new ArrayList<>());
+    if (refText == null) {
+      checkRefLogs(errors);
+    }
     AtomicLong bytes = new AtomicLong();
     long total = 0;
     List<Runnable> work = new ArrayList<>();
@@ -341,6 +339,17 @@ public final class Repository implements Closeable {
       listener.done();
     }
     return new VerifyReport(versions.size(), seen.size(), bytes.get(), List.copyOf(errors));
+  }
+
+  /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
+  private void checkRefLogs(List<String> errors) throws IOException {
+    for (String ref : refs.list("")) {
+      try {
+        refs.checkLog(ref);
+      } catch (io.ferry.error.CorruptRefException e) {
+        errors.add(e.getMessage());
+      }
+    }
   }
 
   private static void awaitQuietly(Future<?> f) throws IOException {

@@ -12,7 +12,8 @@ import java.util.Optional;
  * core owns every protocol built from them.
  *
  * <p>Keys are {@code /}-separated segments of {@code [A-Za-z0-9._-]}, none empty, none {@code .} or {@code ..},
- * at most {@link #MAX_KEY_LENGTH} characters in all ({@link #checkKey}). Core keeps each protocol under its own first
+ * at most {@link #MAX_KEY_LENGTH} characters in all, and the first segment is none of {@link #RESERVED}, the names a
+ * store keeps its own files under ({@link #checkKey}). Core keeps each protocol under its own first
  * segment ({@code refs/}, {@code leases/}), so protocols never see each other's records, and never makes one key a
  * leading run of whole segments of another ({@code a} and {@code a/b}), so that file-system backends can map segments
  * to directories.
@@ -33,8 +34,18 @@ import java.util.Optional;
 public interface RecordStore extends Closeable {
   /** The largest record a backend must accept. */
   int MAX_RECORD_BYTES = 1 << 20;
-  /** The longest key a backend must accept. */
-  int MAX_KEY_LENGTH = 1024;
+  /**
+   * The longest key a backend must accept: what leaves room for a store's own prefix within S3's 1,024 bytes, and
+   * more than the longest ref-log key (about 420 characters).
+   */
+  int MAX_KEY_LENGTH = 512;
+  /** The longest segment of a key: the longest file name that local file systems and HDFS accept. */
+  int MAX_SEGMENT_LENGTH = 255;
+  /**
+   * First segments no key may have: where stores keep objects, temporary files and their marker, which backends that
+   * map keys into the store's own directory or prefix (HDFS, S3) must never mix with records.
+   */
+  java.util.Set<String> RESERVED = java.util.Set.of("objects", "tmp", "ferry-store.json");
 
   /** Where this store is, for error messages: its URI. */
   String describe();
@@ -42,7 +53,12 @@ public interface RecordStore extends Closeable {
   /**
    * Creates the record if no record has this key.
    *
+   * <p>Where the transport resends a request whose answer was lost (S3 behind the SDK's retries), the resent create
+   * of a record the first attempt made returns {@code false}. A caller that must tell "I created it" from "someone
+   * else did" puts something unique in the content and reads the record back, as the numbered ref log does.
+   *
    * @return true if this call created it, false if a record with the key existed (nothing is written then)
+   * @throws IllegalArgumentException if the key breaks the key rules or the content is over the size limit
    */
   boolean create(String key, byte[] content) throws IOException;
 
@@ -59,6 +75,21 @@ public interface RecordStore extends Closeable {
   void delete(String key) throws IOException;
 
   /**
+   * Reads several records, for protocols that probe many keys at once (finding the heads of many refs, reading a
+   * whole log). Stores with a pool of requests should override this and read in parallel; the default reads one by
+   * one.
+   *
+   * @return one element per key, in the order given: the content, or empty if there is no record with the key
+   */
+  default List<Optional<byte[]>> readAll(List<String> keys) throws IOException {
+    List<Optional<byte[]>> out = new java.util.ArrayList<>(keys.size());
+    for (String k : keys) {
+      out.add(read(k));
+    }
+    return out;
+  }
+
+  /**
    * Checks a key against the rules above.
    *
    * @return the key
@@ -71,9 +102,18 @@ public interface RecordStore extends Closeable {
     if (key.length() > MAX_KEY_LENGTH) {
       throw new IllegalArgumentException("record key is " + key.length() + " characters, more than " + MAX_KEY_LENGTH);
     }
+    String first = key.indexOf('/') < 0 ? key : key.substring(0, key.indexOf('/'));
+    if (RESERVED.contains(first)) {
+      throw new IllegalArgumentException("record key '" + key + "' starts with '" + first
+          + "', which stores keep for their own files");
+    }
     for (String seg : key.split("/", -1)) {
       if (seg.isEmpty() || seg.equals(".") || seg.equals("..")) {
         throw new IllegalArgumentException("record key '" + key + "' has an empty, '.' or '..' segment");
+      }
+      if (seg.length() > MAX_SEGMENT_LENGTH) {
+        throw new IllegalArgumentException("record key '" + key + "' has a segment of " + seg.length()
+            + " characters, more than " + MAX_SEGMENT_LENGTH);
       }
       for (int i = 0; i < seg.length(); i++) {
         char c = seg.charAt(i);

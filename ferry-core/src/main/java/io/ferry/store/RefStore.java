@@ -17,6 +17,8 @@ import java.util.Optional;
  *       value, at most one returns a success; the others return {@link CasResult#LOCK_FAILURE} and change nothing.
  *   <li>A successful move and its log entry become visible together; a crash never leaves one without the other.
  *   <li>A lost race is a result, not an exception; only system faults throw.
+ *   <li>A damaged log is an integrity failure ({@link io.ferry.error.CorruptRefException}), never misread: every
+ *       read that meets damage throws it.
  * </ul>
  *
  * Ref names are validated by core ({@link RefNames}) before they reach a backend.
@@ -45,6 +47,22 @@ public interface RefStore extends Closeable {
   /** Names of the existing refs that start with {@code prefix}, sorted. */
   List<String> list(String prefix) throws IOException;
 
-  /** The ref's log, oldest first; empty if the ref never existed. */
+  /**
+   * The ref's log, oldest first; empty if the ref never existed.
+   *
+   * @throws io.ferry.error.CorruptRefException if the log is damaged: an entry that does not decode, one missing from
+   *     the middle, or entries that do not chain ({@link io.ferry.store.refs.RefLogFormat#checkChain}); a backend
+   *     whose crash recovery leaves a torn last entry (the local store) skips that one
+   */
   List<RefLogEntry> log(String name) throws IOException;
+
+  /**
+   * Reads the ref's whole log and checks it as {@link #log} does, for {@code ferry verify}; {@link #get} and {@link
+   * #compareAndSet} read only the end of a log and report damage only where they meet it. Works for deleted refs too.
+   *
+   * @throws io.ferry.error.CorruptRefException naming the ref, the store, the first damaged entry and its defect
+   */
+  default void checkLog(String name) throws IOException {
+    log(name);
+  }
 }

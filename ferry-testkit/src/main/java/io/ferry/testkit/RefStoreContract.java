@@ -2,13 +2,19 @@ package io.ferry.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.ferry.chunk.ChunkId;
+import io.ferry.error.CorruptRefException;
+import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.refs.NumberedRefStore;
+import io.ferry.store.refs.RefLogFormat;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -27,6 +34,8 @@ import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.UnaryOperator;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -77,6 +86,39 @@ public abstract class RefStoreContract {
     return Map.of();
   }
 
+  /**
+   * Rewrites entry {@code n} (1 for the oldest) of a ref's log in place, as a failing disk or a hand edit would: the
+   * entry's line ({@link RefLogFormat}, without its newline) becomes {@code change} of it. The default handles stores
+   * built on {@link NumberedRefStore} by replacing the entry's record (keeping a nonce line if there is one); other
+   * backends override it.
+   */
+  protected void rewriteEntry(String ref, int n, UnaryOperator<byte[]> change) throws Exception {
+    if (!(refs instanceof NumberedRefStore numbered)) {
+      throw new UnsupportedOperationException(getClass().getName() + " must override rewriteEntry for "
+          + refs.getClass().getName());
+    }
+    String key = NumberedRefStore.entryKey(numbered.layout(), ref, n);
+    byte[] body = numbered.records().read(key).orElseThrow(() -> new AssertionError("no record " + key));
+    int nl = 0;
+    while (nl < body.length && body[nl] != '\n') {
+      nl++;
+    }
+    byte[] line = change.apply(Arrays.copyOfRange(body, 0, nl));
+    byte[] out = new byte[line.length + body.length - nl];
+    System.arraycopy(line, 0, out, 0, line.length);
+    System.arraycopy(body, nl, out, line.length, body.length - nl);
+    numbered.records().replace(key, out);
+  }
+
+  /**
+   * Whether a damaged last entry is what a crash during an append leaves, to be skipped by readers (the local store's
+   * append-only file); false where entries appear whole or not at all (numbered logs), so that any damaged entry is
+   * corruption.
+   */
+  protected boolean lastEntryMayBeTorn() {
+    return false;
+  }
+
   /** Extra JVM options for the child processes (e.g. {@code --add-opens}); none by default. */
   protected List<String> childJvmOptions() {
     return List.of();
@@ -100,7 +142,7 @@ public abstract class RefStoreContract {
     return ChunkId.of(s.getBytes(StandardCharsets.UTF_8));
   }
 
-  private static Instant now() {
+  protected static Instant now() {
     return Instant.now().truncatedTo(ChronoUnit.MILLIS);
   }
 
@@ -336,6 +378,160 @@ public abstract class RefStoreContract {
     ChunkId last = log.get(log.size() - 1).newId();
     assertThat(cas(ref, last, id("after the crash"))).isEqualTo(CasResult.UPDATED);
     assertThat(refs.log(ref)).hasSize(log.size() + 1);
+  }
+
+  /** Makes {@code moves} moves of a ref, to values {@code id(ref + i)}; returns the values in order. */
+  private List<ChunkId> moves(String ref, int moves) throws Exception {
+    List<ChunkId> values = new ArrayList<>();
+    ChunkId cur = null;
+    for (int i = 0; i < moves; i++) {
+      ChunkId next = id(ref + i);
+      assertThat(cas(ref, cur, next)).isIn(CasResult.NEW, CasResult.UPDATED);
+      values.add(next);
+      cur = next;
+    }
+    return values;
+  }
+
+  /** Changes the first hex digit of the entry's new id: its checksum no longer matches. */
+  private static byte[] flipDigitOfNewId(byte[] line) {
+    String s = new String(line, StandardCharsets.UTF_8);
+    int at = s.indexOf("\"new\":\"") + 7;
+    assertThat(at).as("the entry has a new id: %s", s).isGreaterThan(6);
+    byte[] out = line.clone();
+    out[at] = (byte) (out[at] == '0' ? '1' : '0');
+    return out;
+  }
+
+  /** Asserts that a read failed as an integrity error naming the ref, the store and the entry. */
+  private void assertCorrupt(ThrowingCallable read, String ref, long entry, String defect) {
+    assertThatThrownBy(read).isInstanceOfSatisfying(CorruptRefException.class, e -> {
+      assertThat(e.kind()).isEqualTo(FerryException.Kind.INTEGRITY);
+      assertThat(e.kind().exitCode()).isEqualTo(3);
+      assertThat(e.ref()).isEqualTo(ref);
+      assertThat(e.entry()).isEqualTo(entry);
+      assertThat(e.getMessage()).contains("'" + ref + "'").contains(backend.uri()).contains("entry " + entry)
+          .contains(defect);
+    });
+  }
+
+  @Test
+  void aChangedDigitInAnOlderEntryIsAnIntegrityError() throws Exception {
+    String ref = "org/llama/tags/prod";
+    List<ChunkId> values = moves(ref, 4);
+    refs.checkLog(ref);
+    rewriteEntry(ref, 2, RefStoreContract::flipDigitOfNewId);
+    assertCorrupt(() -> refs.log(ref), ref, 2, "CRC32C");
+    assertCorrupt(() -> refs.checkLog(ref), ref, 2, "CRC32C");
+    assertThat(refs.get(ref)).as("reads of the intact end of the log still work").contains(values.get(3));
+    assertThat(refs.list("")).containsExactly(ref);
+  }
+
+  @Test
+  void aGarbledEntryInTheMiddleIsAnIntegrityError() throws Exception {
+    String ref = "llama/head";
+    moves(ref, 3);
+    rewriteEntry(ref, 1, line -> "this is not a ref log entry at all".getBytes(StandardCharsets.UTF_8));
+    assertCorrupt(() -> refs.log(ref), ref, 1, "not");
+    assertCorrupt(() -> refs.checkLog(ref), ref, 1, "not");
+  }
+
+  @Test
+  void anEntryThatDoesNotChainIsAnIntegrityError() throws Exception {
+    String ref = "llama/tags/dev";
+    List<ChunkId> values = moves(ref, 3);
+    rewriteEntry(ref, 3, line -> {
+      RefLogEntry e = RefLogFormat.decode(line, 0, line.length);
+      byte[] forged = RefLogFormat.encode(new RefLogEntry(id("elsewhere"), e.newId(), e.who(), e.when(), e.why()));
+      return Arrays.copyOf(forged, forged.length - 1);
+    });
+    assertCorrupt(() -> refs.log(ref), ref, 3, "old id");
+    assertCorrupt(() -> refs.checkLog(ref), ref, 3, "old id");
+    rewriteEntry(ref, 3, line -> {
+      RefLogEntry e = RefLogFormat.decode(line, 0, line.length);
+      byte[] fixed = RefLogFormat.encode(new RefLogEntry(values.get(1), e.newId(), e.who(), e.when(), e.why()));
+      return Arrays.copyOf(fixed, fixed.length - 1);
+    });
+    assertThat(refs.log(ref)).hasSize(3);
+    rewriteEntry(ref, 1, line -> {
+      RefLogEntry e = RefLogFormat.decode(line, 0, line.length);
+      byte[] forged = RefLogFormat.encode(new RefLogEntry(id("before"), e.newId(), e.who(), e.when(), e.why()));
+      return Arrays.copyOf(forged, forged.length - 1);
+    });
+    assertCorrupt(() -> refs.checkLog(ref), ref, 1, "from nothing");
+  }
+
+  @Test
+  void aDamagedLastEntryIsTornOrCorruptAsTheStoreDefines() throws Exception {
+    String ref = "llama/tags/last";
+    List<ChunkId> values = moves(ref, 3);
+    rewriteEntry(ref, 3, RefStoreContract::flipDigitOfNewId);
+    if (lastEntryMayBeTorn()) {
+      assertThat(refs.get(ref)).as("a torn last entry is skipped").contains(values.get(1));
+      assertThat(refs.log(ref)).hasSize(2);
+      refs.checkLog(ref);
+      assertThat(cas(ref, values.get(1), id("after the tear"))).isEqualTo(CasResult.UPDATED);
+      assertChained(ref, 3);
+    } else {
+      try (Backend cold = reopen()) {
+        assertCorrupt(() -> cold.refs().get(ref), ref, 3, "CRC32C");
+        assertCorrupt(() -> cold.refs().compareAndSet(ref, values.get(2), id("x"),
+            new RefLogEntry(values.get(2), id("x"), "test", now(), "move")), ref, 3, "CRC32C");
+      }
+      assertCorrupt(() -> refs.log(ref), ref, 3, "CRC32C");
+    }
+  }
+
+  @Test
+  void twoDamagedEntriesAtTheEndAreCorruptionForEveryStore() throws Exception {
+    String ref = "llama/tags/two";
+    moves(ref, 4);
+    rewriteEntry(ref, 3, RefStoreContract::flipDigitOfNewId);
+    rewriteEntry(ref, 4, RefStoreContract::flipDigitOfNewId);
+    try (Backend cold = reopen()) {
+      assertThatThrownBy(() -> cold.refs().get(ref)).isInstanceOfSatisfying(CorruptRefException.class,
+          e -> assertThat(e.getMessage()).contains("'" + ref + "'").contains(backend.uri()));
+    }
+    assertCorrupt(() -> refs.log(ref), ref, 3, "CRC32C");
+  }
+
+  @Test
+  void aMissingEntryOfANumberedLogIsAnIntegrityError() throws Exception {
+    assumeTrue(refs instanceof NumberedRefStore, "only numbered logs have entries that can go missing");
+    NumberedRefStore numbered = (NumberedRefStore) refs;
+    String ref = "llama/tags/gap";
+    moves(ref, 3);
+    numbered.records().delete(NumberedRefStore.entryKey(numbered.layout(), ref, 2));
+    assertCorrupt(() -> refs.log(ref), ref, 2, "never removed");
+    assertCorrupt(() -> refs.checkLog(ref), ref, 2, "never removed");
+  }
+
+  @Test
+  void aStaleOrMissingHintStillFindsTheTrueHead() throws Exception {
+    assumeTrue(refs instanceof NumberedRefStore, "only numbered logs have a hint");
+    NumberedRefStore numbered = (NumberedRefStore) refs;
+    String ref = "llama/tags/hint";
+    List<ChunkId> values = moves(ref, 37);
+    String tip = NumberedRefStore.tipKey(ref);
+    for (String hint : new String[] {"1 " + values.get(0).hex() + "\n", "36 -\n", "999 " + values.get(5).hex(),
+        "garbage", ""}) {
+      numbered.records().replace(tip, hint.getBytes(StandardCharsets.US_ASCII));
+      try (Backend cold = reopen()) {
+        assertThat(cold.refs().get(ref)).as("head with hint '%s'", hint.trim()).contains(values.get(36));
+      }
+    }
+    numbered.records().delete(tip);
+    try (Backend cold = reopen()) {
+      assertThat(cold.refs().get(ref)).as("head without a hint").contains(values.get(36));
+      assertThat(cold.refs().compareAndSet(ref, values.get(36), id("next"),
+          new RefLogEntry(values.get(36), id("next"), "test", now(), "move"))).isEqualTo(CasResult.UPDATED);
+    }
+    assertChained(ref, 38);
+  }
+
+  /** Opens the store under test a second time (a fresh instance: nothing cached); the caller closes it. */
+  protected Backend reopen() throws Exception {
+    return RefMover.open(storeUri(backend), new StoreOptions(false, storeSettings(backend)));
   }
 
   /**

@@ -12,7 +12,7 @@ import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.StoredObject;
 import io.ferry.store.local.LocalBackend;
-import io.ferry.store.local.RefLogFormat;
+import io.ferry.store.refs.RefLogFormat;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URI;
@@ -242,8 +242,8 @@ class LocalBackendTest {
     all[20] ^= 1;
     Files.write(log, all);
     assertThat(backend.refs().get(ref)).contains(id("b"));
-    assertThatThrownBy(() -> backend.refs().log(ref)).isInstanceOf(IOException.class)
-        .hasMessageContaining("damaged").hasMessageContaining("byte 0");
+    assertThatThrownBy(() -> backend.refs().log(ref)).isInstanceOf(io.ferry.error.CorruptRefException.class)
+        .hasMessageContaining("damaged").hasMessageContaining("line 1 of " + log);
     assertThat(first).isNotEmpty();
   }
 

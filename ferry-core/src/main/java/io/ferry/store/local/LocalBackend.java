@@ -1,20 +1,19 @@
 package io.ferry.store.local;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.RefStore;
+import io.ferry.store.StoreMarker;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -42,15 +41,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>Thread-safe. {@link #close()} releases every file handle and lock; it is idempotent.
  */
 public final class LocalBackend implements Backend {
-  /** Name of the marker file at the root of a store. */
-  public static final String MARKER = "ferry-store.json";
-  /** The store format version this code writes and reads. */
-  public static final int FORMAT_VERSION = 1;
+  /** Name of the marker file at the root of a store ({@link StoreMarker#NAME}). */
+  public static final String MARKER = StoreMarker.NAME;
+  /** The store format version this code writes and reads ({@link StoreMarker#FORMAT_VERSION}). */
+  public static final int FORMAT_VERSION = StoreMarker.FORMAT_VERSION;
 
   /** Age after which a temporary file is considered left over by a crash. */
   public static final int STALE_TEMP_HOURS = 24;
-
-  static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
 
   private final Path root;
   private final String uri;
@@ -78,20 +75,10 @@ public final class LocalBackend implements Backend {
     if (Files.isRegularFile(dir)) {
       throw new InvalidInputException(dir + " is a regular file, not a Ferry store directory");
     }
-    Path marker = dir.resolve(MARKER);
-    if (Files.isRegularFile(marker)) {
-      checkMarker(marker);
-    } else if (!Files.exists(dir) || isEmptyDirectory(dir)) {
-      if (!options.create()) {
-        throw new InvalidInputException("no Ferry store at " + dir + " (run 'ferry init' or pass --store)");
-      }
-      initialize(dir);
-    } else if (Files.isDirectory(dir)) {
-      throw new InvalidInputException(dir + " is not empty and is not a Ferry store (no " + MARKER
-          + "); refusing to use it");
-    } else {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
       throw new InvalidInputException(dir + " is not a directory, not a Ferry store");
     }
+    StoreMarker.openOrCreate(new Site(dir), options.create());
     for (String sub : new String[] {"objects", "refs", "tmp"}) {
       Durable.createDirectories(dir.resolve(sub));
     }
@@ -100,52 +87,57 @@ public final class LocalBackend implements Backend {
     return backend;
   }
 
-  private static boolean isEmptyDirectory(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      return false;
+  /** A directory as a place for a store. */
+  private record Site(Path dir) implements StoreMarker.Site {
+    @Override
+    public String describe() {
+      return dir.toString();
     }
-    try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
-      return !s.iterator().hasNext();
-    }
-  }
 
-  private static void checkMarker(Path marker) throws IOException {
-    JsonNode json;
-    try {
-      json = new ObjectMapper().readTree(Files.readAllBytes(marker));
-    } catch (IOException e) {
-      throw new InvalidInputException(marker + " is not valid JSON: " + e.getMessage(), e);
+    @Override
+    public String markerName() {
+      return dir.resolve(MARKER).toString();
     }
-    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
-      throw new InvalidInputException(marker + " is not a Ferry store marker: expected format \"ferry-store\"");
-    }
-    int version = json.path("version").asInt(-1);
-    if (version != FORMAT_VERSION) {
-      throw new InvalidInputException(marker + " has store format version " + json.path("version")
-          + "; this Ferry reads version " + FORMAT_VERSION);
-    }
-  }
 
-  /** Creates the directories and writes the marker last, durably (temp file, fsync, rename, fsync the directory). */
-  private static void initialize(Path dir) throws IOException {
-    Durable.createDirectories(dir);
-    for (String sub : new String[] {"objects", "refs", "tmp"}) {
-      Durable.createDirectories(dir.resolve(sub));
+    @Override
+    public Optional<byte[]> readMarker() throws IOException {
+      Path marker = dir.resolve(MARKER);
+      return Files.isRegularFile(marker) ? Optional.of(Files.readAllBytes(marker)) : Optional.empty();
     }
-    Path tmp = dir.resolve("tmp").resolve("marker-" + Long.toHexString(System.nanoTime()) + "-"
-        + ProcessHandle.current().pid() + LocalChunkStore.TEMP_SUFFIX);
-    try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(MARKER_JSON.getBytes(StandardCharsets.UTF_8));
-        while (b.hasRemaining()) {
-          ch.write(b);
-        }
-        ch.force(true);
+
+    @Override
+    public boolean isEmpty() throws IOException {
+      if (!Files.exists(dir)) {
+        return true;
       }
-      Files.move(tmp, dir.resolve(MARKER), StandardCopyOption.ATOMIC_MOVE);
-      Durable.syncDirectory(dir);
-    } finally {
-      Files.deleteIfExists(tmp);
+      try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
+        return !s.iterator().hasNext();
+      }
+    }
+
+    /** Creates the directories and writes the marker last, durably (temp file, fsync, rename, fsync the directory). */
+    @Override
+    public boolean publish(byte[] marker) throws IOException {
+      Durable.createDirectories(dir);
+      for (String sub : new String[] {"objects", "refs", "tmp"}) {
+        Durable.createDirectories(dir.resolve(sub));
+      }
+      Path tmp = dir.resolve("tmp").resolve("marker-" + Long.toHexString(System.nanoTime()) + "-"
+          + ProcessHandle.current().pid() + LocalChunkStore.TEMP_SUFFIX);
+      try {
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
+          java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(marker);
+          while (b.hasRemaining()) {
+            ch.write(b);
+          }
+          ch.force(true);
+        }
+        Files.move(tmp, dir.resolve(MARKER), StandardCopyOption.ATOMIC_MOVE);
+        Durable.syncDirectory(dir);
+        return true;
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
     }
   }
 

@@ -1,11 +1,13 @@
 package io.ferry.store.local;
 
 import io.ferry.chunk.ChunkId;
+import io.ferry.error.CorruptRefException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
+import io.ferry.store.refs.RefLogFormat;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -93,7 +95,7 @@ final class LocalRefStore implements RefStore {
       return Optional.empty();
     }
     try (ch) {
-      Tail t = readTail(ch);
+      Tail t = readTail(name, ch);
       return Optional.ofNullable(t.last == null ? null : t.last.newId());
     }
   }
@@ -123,14 +125,15 @@ final class LocalRefStore implements RefStore {
         return CasResult.LOCK_FAILURE;
       }
       try (FileChannel lock = lockedChannel(name)) {
-        return moveLocked(log, expected, next, entry);
+        return moveLocked(name, log, expected, next, entry);
       }
     } finally {
       stripe.unlock();
     }
   }
 
-  private CasResult moveLocked(Path log, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException {
+  private CasResult moveLocked(String name, Path log, ChunkId expected, ChunkId next, RefLogEntry entry)
+      throws IOException {
     boolean created = !Files.exists(log);
     if (created && (expected != null || next == null)) {
       return expected != null ? CasResult.LOCK_FAILURE : CasResult.NO_CHANGE;
@@ -138,7 +141,7 @@ final class LocalRefStore implements RefStore {
     try (FileChannel ch = created
         ? FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE)
         : FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-      Tail t = readTail(ch);
+      Tail t = readTail(name, ch);
       ChunkId current = t.last == null ? null : t.last.newId();
       if (!Objects.equals(current, expected)) {
         return CasResult.LOCK_FAILURE;
@@ -253,26 +256,35 @@ final class LocalRefStore implements RefStore {
       return List.of();
     }
     List<RefLogEntry> out = new ArrayList<>();
-    long damagedAt = -1;
+    int damagedLine = 0;
+    String defect = null;
     int from = 0;
     for (int i = 0; i < all.length; i++) {
       if (all[i] == '\n') {
+        if (defect != null) {
+          throw damaged(name, damagedLine, defect);
+        }
         RefLogEntry e = RefLogFormat.decode(all, from, i);
         if (e == null) {
-          if (damagedAt < 0) {
-            damagedAt = from;
-          }
+          damagedLine = out.size() + 1;
+          defect = RefLogFormat.defect(all, from, i);
         } else {
-          if (damagedAt >= 0) {
-            throw new IOException("ref log " + log + " in " + uri + " is damaged: the line at byte " + damagedAt
-                + " is not a valid entry (CRC or JSON), and valid entries follow it");
-          }
           out.add(e);
         }
         from = i + 1;
       }
     }
+    RefLogFormat.checkChain(name, uri, out);
     return out;
+  }
+
+  /**
+   * The error for a damaged line that is not the last line of its log: only the last line can be torn by a crash
+   * (the next writer truncates it before appending), so a bad line before it is damage.
+   */
+  private CorruptRefException damaged(String name, long line, String defect) {
+    return new CorruptRefException(name, uri, line, "line " + line + " of " + file(name, LOG) + " is not an entry"
+        + " and is not the last line (only a last line can be torn by a crash): " + defect);
   }
 
   /** The last valid entry of a log, where it ends, and the file's size. */
@@ -282,9 +294,9 @@ final class LocalRefStore implements RefStore {
    * Reads the log backwards from its end until a valid line is found: bytes after the last newline and lines that
    * fail their CRC are skipped (a torn append). Reads a few KiB in the usual case.
    */
-  private static Tail readTail(FileChannel ch) throws IOException {
+  private Tail readTail(String name, FileChannel ch) throws IOException {
     while (true) {
-      Tail t = tryReadTail(ch);
+      Tail t = tryReadTail(name, ch);
       if (t != null) {
         return t;
       }
@@ -292,7 +304,7 @@ final class LocalRefStore implements RefStore {
   }
 
   /** One attempt of {@link #readTail}; null if the file shrank meanwhile (a writer truncated a torn tail). */
-  private static Tail tryReadTail(FileChannel ch) throws IOException {
+  private Tail tryReadTail(String name, FileChannel ch) throws IOException {
     long size = ch.size();
     int window = (int) Math.min(size, FIRST_TAIL_WINDOW);
     while (true) {
@@ -305,6 +317,7 @@ final class LocalRefStore implements RefStore {
         }
       }
       int nl = lastNewline(buf, window - 1);
+      boolean lastLine = true;
       while (nl >= 0) {
         int prev = lastNewline(buf, nl - 1);
         if (prev < 0 && start > 0) {
@@ -314,6 +327,10 @@ final class LocalRefStore implements RefStore {
         if (e != null) {
           return new Tail(e, start + nl + 1, size);
         }
+        if (!lastLine) {
+          throw damaged(name, lineNumber(ch, start + prev + 1), RefLogFormat.defect(buf, prev + 1, nl));
+        }
+        lastLine = false;
         nl = prev;
       }
       if (start == 0) {
@@ -321,6 +338,27 @@ final class LocalRefStore implements RefStore {
       }
       window = (int) Math.min(size, Math.min((long) window * 4, Integer.MAX_VALUE - 64));
     }
+  }
+
+  /** The number (from 1) of the line that starts at byte {@code offset}: for messages about damage. */
+  private static long lineNumber(FileChannel ch, long offset) throws IOException {
+    long line = 1;
+    ByteBuffer b = ByteBuffer.allocate(64 * 1024);
+    long pos = 0;
+    while (pos < offset) {
+      b.clear().limit((int) Math.min(b.capacity(), offset - pos));
+      int n = ch.read(b, pos);
+      if (n < 0) {
+        break;
+      }
+      for (int i = 0; i < n; i++) {
+        if (b.get(i) == '\n') {
+          line++;
+        }
+      }
+      pos += n;
+    }
+    return line;
   }
 
   private static int lastNewline(byte[] buf, int from) {

@@ -1,24 +1,24 @@
 package io.ferry.store.hdfs;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.concurrent.DaemonThreads;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
 import io.ferry.store.RefStore;
+import io.ferry.store.StoreMarker;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.refs.NumberedRefStore;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -37,9 +37,13 @@ import org.slf4j.LoggerFactory;
  * ferry-store.json                 marker: {"format":"ferry-store","version":1}
  * objects/ab/cdef...               one file per object: 2 hex digits of fan-out, then the other 62 digits of the id
  * refs/&lt;ref name&gt;/_log/&lt;seq&gt;      one immutable file per move of a ref, seq = 1, 2, 3... as 20 digits
- *                                  (see {@link HdfsRefStore})
+ * refs/&lt;ref name&gt;/tip            hint: the seq and value of a recent entry (see {@link NumberedRefStore})
+ * leases/...                       other records core keeps (see {@link HdfsRecordStore})
  * tmp/                             files being written; published by an atomic rename
  * </pre>
+ *
+ * <p>Refs are core's {@link NumberedRefStore} (layout {@link NumberedRefStore.Layout#HDFS}) over this backend's
+ * {@link HdfsRecordStore}, whose records are files under the root.
  *
  * <p>Every name is published by one atomic NameNode operation ({@code rename} onto a path that does not exist), so
  * readers never see a partial object or log entry, and a crash at any point leaves at worst a file in {@code tmp/}.
@@ -52,15 +56,14 @@ import org.slf4j.LoggerFactory;
 public final class HdfsBackend implements Backend {
   private static final Logger LOG = LoggerFactory.getLogger(HdfsBackend.class);
 
-  /** Name of the marker file at the root of a store. */
-  public static final String MARKER = "ferry-store.json";
-  /** The store format version this code writes and reads. */
-  public static final int FORMAT_VERSION = 1;
+  /** Name of the marker file at the root of a store ({@link StoreMarker#NAME}). */
+  public static final String MARKER = StoreMarker.NAME;
+  /** The store format version this code writes and reads ({@link StoreMarker#FORMAT_VERSION}). */
+  public static final int FORMAT_VERSION = StoreMarker.FORMAT_VERSION;
   /** Age after which a temporary file is taken for one left over by a crash. */
   public static final int STALE_TEMP_HOURS = 24;
 
   static final String TEMP_SUFFIX = ".tmp";
-  private static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
 
   private final FileSystem fs;
   private final Path root;
@@ -68,7 +71,8 @@ public final class HdfsBackend implements Backend {
   private final HdfsSettings settings;
   private final ExecutorService lookups;
   private final HdfsChunkStore chunks;
-  private final HdfsRefStore refs;
+  private final HdfsRecordStore records;
+  private final NumberedRefStore refs;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private HdfsBackend(FileSystem fs, Path root, String uri, HdfsSettings settings) {
@@ -76,15 +80,11 @@ public final class HdfsBackend implements Backend {
     this.root = root;
     this.uri = uri;
     this.settings = settings;
-    AtomicInteger n = new AtomicInteger();
-    this.lookups = Executors.newFixedThreadPool(settings.lookupThreads(), r -> {
-      Thread t = new Thread(r, "ferry-hdfs-lookup-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
+    this.lookups = Executors.newFixedThreadPool(settings.lookupThreads(), DaemonThreads.named("ferry-hdfs-lookup"));
     Path tmp = new Path(root, "tmp");
     this.chunks = new HdfsChunkStore(fs, new Path(root, "objects"), tmp, uri, settings, lookups);
-    this.refs = new HdfsRefStore(fs, new Path(root, "refs"), tmp, uri, settings);
+    this.records = new HdfsRecordStore(fs, root, uri, settings, lookups);
+    this.refs = new NumberedRefStore(records, NumberedRefStore.Layout.HDFS);
   }
 
   /**
@@ -114,22 +114,11 @@ public final class HdfsBackend implements Backend {
   }
 
   private static void prepare(FileSystem fs, Path root, String uri, StoreOptions options) throws IOException {
-    Path marker = new Path(root, MARKER);
     FileStatus rootStatus = status(fs, root);
     if (rootStatus != null && rootStatus.isFile()) {
       throw new InvalidInputException(uri + " is a file, not a Ferry store directory");
     }
-    if (rootStatus != null && fs.exists(marker)) {
-      checkMarker(fs, marker, uri);
-    } else if (rootStatus == null || isEmptyDirectory(fs, root)) {
-      if (!options.create()) {
-        throw new InvalidInputException("no Ferry store at " + uri + " (run 'ferry init' or pass --store)");
-      }
-      initialize(fs, root);
-    } else {
-      throw new InvalidInputException(uri + " is not empty and is not a Ferry store (no " + MARKER
-          + "); refusing to use it");
-    }
+    StoreMarker.openOrCreate(new Site(fs, root, uri), options.create());
     for (String sub : new String[] {"objects", "refs", "tmp"}) {
       fs.mkdirs(new Path(root, sub));
     }
@@ -143,45 +132,59 @@ public final class HdfsBackend implements Backend {
     }
   }
 
-  private static boolean isEmptyDirectory(FileSystem fs, Path dir) throws IOException {
-    return !fs.listStatusIterator(dir).hasNext();
-  }
+  /** A directory of HDFS as a place for a store. */
+  private record Site(FileSystem fs, Path root, String uri) implements StoreMarker.Site {
+    @Override
+    public String describe() {
+      return uri;
+    }
 
-  private static void checkMarker(FileSystem fs, Path marker, String uri) throws IOException {
-    JsonNode json;
-    try (InputStream in = fs.open(marker)) {
-      json = new ObjectMapper().readTree(in.readNBytes(64 * 1024));
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new InvalidInputException(uri + "/" + MARKER + " is not valid JSON: " + e.getOriginalMessage(), e);
+    @Override
+    public String markerName() {
+      return uri + "/" + MARKER;
     }
-    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
-      throw new InvalidInputException(uri + "/" + MARKER
-          + " is not a Ferry store marker: expected format \"ferry-store\"");
-    }
-    int version = json.path("version").asInt(-1);
-    if (version != FORMAT_VERSION) {
-      throw new InvalidInputException(uri + "/" + MARKER + " has store format version " + json.path("version")
-          + "; this Ferry reads version " + FORMAT_VERSION);
-    }
-  }
 
-  /** Creates the directories, then publishes the marker last with a rename, so a half-made store has no marker. */
-  private static void initialize(FileSystem fs, Path root) throws IOException {
-    Path tmp = new Path(root, "tmp");
-    fs.mkdirs(tmp);
-    for (String sub : new String[] {"objects", "refs"}) {
-      fs.mkdirs(new Path(root, sub));
+    @Override
+    public Optional<byte[]> readMarker() throws IOException {
+      try (InputStream in = fs.open(new Path(root, MARKER))) {
+        return Optional.of(in.readNBytes(64 * 1024));
+      } catch (FileNotFoundException absent) {
+        return Optional.empty();
+      }
     }
-    Path temp = new Path(tmp, "marker-" + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX);
-    try {
-      try (FSDataOutputStream out = Durability.create(fs, temp, true)) {
-        out.write(MARKER_JSON.getBytes(StandardCharsets.UTF_8));
+
+    @Override
+    public boolean isEmpty() throws IOException {
+      try {
+        return !fs.listStatusIterator(root).hasNext();
+      } catch (FileNotFoundException absent) {
+        return true;
       }
-      if (!fs.rename(temp, new Path(root, MARKER)) && !fs.exists(new Path(root, MARKER))) {
-        throw new IOException("could not publish the store marker " + new Path(root, MARKER));
+    }
+
+    /** Creates the directories, then publishes the marker last with a rename, so a half-made store has no marker. */
+    @Override
+    public boolean publish(byte[] marker) throws IOException {
+      Path tmp = new Path(root, "tmp");
+      fs.mkdirs(tmp);
+      for (String sub : new String[] {"objects", "refs"}) {
+        fs.mkdirs(new Path(root, sub));
       }
-    } finally {
-      fs.delete(temp, false);
+      Path temp = new Path(tmp, "marker-" + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX);
+      try {
+        try (FSDataOutputStream out = Durability.create(fs, temp, true)) {
+          out.write(marker);
+        }
+        if (fs.rename(temp, new Path(root, MARKER))) {
+          return true;
+        }
+        if (!fs.exists(new Path(root, MARKER))) {
+          throw new IOException("could not publish the store marker " + new Path(root, MARKER));
+        }
+        return false;
+      } finally {
+        fs.delete(temp, false);
+      }
     }
   }
 
@@ -222,10 +225,10 @@ public final class HdfsBackend implements Backend {
     return chunks;
   }
 
+  /** The records of this store: files under its root (see {@link HdfsRecordStore}). */
   @Override
-  public io.ferry.store.RecordStore records() {
-    // TODO(records): the record store of this backend is being written; leases need it
-    throw new UnsupportedOperationException("no record store yet in " + uri());
+  public RecordStore records() {
+    return records;
   }
 
   @Override
@@ -243,6 +246,7 @@ public final class HdfsBackend implements Backend {
     if (closed.compareAndSet(false, true)) {
       try {
         refs.close();
+        records.close();
         chunks.close();
       } finally {
         lookups.shutdownNow();

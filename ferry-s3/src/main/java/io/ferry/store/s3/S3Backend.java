@@ -1,23 +1,23 @@
 package io.ferry.store.s3;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.concurrent.DaemonThreads;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
 import io.ferry.store.RefStore;
+import io.ferry.store.StoreMarker;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.refs.NumberedRefStore;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
@@ -47,7 +47,11 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  * refs/&lt;ref&gt;/log/&lt;seq, 20 digits&gt;  the ref's log: one immutable entry per move, created exclusively (the CAS)
  * refs/&lt;ref&gt;/tip                 hint: the seq and value of a recent entry, so readers start near the end
  * ref-names/&lt;ref&gt;                 empty; written before a ref's first entry, so refs can be listed cheaply
+ * leases/...                    other records core keeps
  * </pre>
+ *
+ * <p>Everything but {@code objects/} is a record of {@link S3RecordStore}; the refs are core's {@link
+ * NumberedRefStore} (layout {@link NumberedRefStore.Layout#INDEXED}) over those records.
  *
  * <p>Objects are not fanned out into sub-prefixes: S3 has no directories, it partitions a bucket's key space by key
  * ranges and splits hot ranges on its own, and chunk ids are uniformly random hex, so the keys under {@code objects/}
@@ -60,12 +64,10 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  * <p>Thread-safe. Owns its HTTP client and a small thread pool; {@link #close()} releases both and is idempotent.
  */
 public final class S3Backend implements Backend {
-  /** Name of the marker object at the store's root. */
-  public static final String MARKER = "ferry-store.json";
-  /** The store format version this code writes and reads. */
-  public static final int FORMAT_VERSION = 1;
-
-  static final String MARKER_JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
+  /** Name of the marker object at the store's root ({@link StoreMarker#NAME}). */
+  public static final String MARKER = StoreMarker.NAME;
+  /** The store format version this code writes and reads ({@link StoreMarker#FORMAT_VERSION}). */
+  public static final int FORMAT_VERSION = StoreMarker.FORMAT_VERSION;
 
   private final S3Location location;
   private final S3Settings settings;
@@ -73,7 +75,8 @@ public final class S3Backend implements Backend {
   private final ExecutorService pool;
   private final String where;
   private final S3ChunkStore chunks;
-  private final S3RefStore refs;
+  private final S3RecordStore records;
+  private final NumberedRefStore refs;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private S3Backend(S3Location location, S3Settings settings, S3Client s3) {
@@ -81,9 +84,10 @@ public final class S3Backend implements Backend {
     this.settings = settings;
     this.s3 = s3;
     this.where = location.uri() + " (endpoint " + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + ")";
-    this.pool = Executors.newFixedThreadPool(settings.parallelism(), daemonThreads("ferry-s3-" + location.bucket()));
+    this.pool = Executors.newFixedThreadPool(settings.parallelism(), DaemonThreads.named("ferry-s3-" + location.bucket()));
     this.chunks = new S3ChunkStore(this);
-    this.refs = new S3RefStore(this);
+    this.records = new S3RecordStore(this);
+    this.refs = new NumberedRefStore(records, NumberedRefStore.Layout.INDEXED);
   }
 
   /**
@@ -167,30 +171,45 @@ public final class S3Backend implements Backend {
 
   private void checkOrCreateMarker(boolean create) throws IOException {
     String key = location.key(MARKER);
-    byte[] marker = getIfExists(key);
-    if (marker != null) {
-      checkMarker(marker);
-      return;
-    }
-    if (!create) {
-      throw new InvalidInputException("no Ferry store at " + location.uri() + " (endpoint "
-          + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + "): " + key + " is absent (run 'ferry init'"
-          + " or check --store and --s3-endpoint)");
-    }
-    boolean empty;
-    try {
-      empty = s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket()).prefix(location.keyPrefix())
-          .maxKeys(1).build()).contents().isEmpty();
-    } catch (SdkException e) {
-      throw failure("LIST", location.keyPrefix(), e);
-    }
-    if (!empty) {
-      throw new InvalidInputException(location.uri() + " holds objects but no " + MARKER
-          + ", so it is not a Ferry store; refusing to use it");
-    }
-    if (!putIfAbsent(key, MARKER_JSON.getBytes(StandardCharsets.UTF_8))) {
-      checkMarker(getIfExists(key));
-    }
+    StoreMarker.openOrCreate(new StoreMarker.Site() {
+      @Override
+      public String describe() {
+        return where;
+      }
+
+      @Override
+      public String markerName() {
+        return location.describeKey(key);
+      }
+
+      @Override
+      public String absentHint() {
+        return "(" + key + " is absent: run 'ferry init' or check --store and --s3-endpoint)";
+      }
+
+      @Override
+      public Optional<byte[]> readMarker() throws IOException {
+        return Optional.ofNullable(getIfExists(key));
+      }
+
+      @Override
+      public boolean isEmpty() throws IOException {
+        try {
+          return s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket())
+              .prefix(location.keyPrefix()).maxKeys(1).build()).contents().isEmpty();
+        } catch (S3Exception e) {
+          IOException bucket = bucketProblem(e);
+          throw bucket != null ? bucket : failure("LIST", location.keyPrefix(), e);
+        } catch (SdkException e) {
+          throw failure("LIST", location.keyPrefix(), e);
+        }
+      }
+
+      @Override
+      public boolean publish(byte[] marker) throws IOException {
+        return putIfAbsent(key, marker);
+      }
+    }, create);
   }
 
   /** An error naming the bucket or the credentials as the problem, or null if it is about something else. */
@@ -206,23 +225,6 @@ public final class S3Backend implements Backend {
           e);
     }
     return null;
-  }
-
-  private void checkMarker(byte[] marker) throws IOException {
-    String key = location.describeKey(location.key(MARKER));
-    JsonNode json;
-    try {
-      json = new ObjectMapper().readTree(marker);
-    } catch (IOException e) {
-      throw new InvalidInputException(key + " is not valid JSON: " + e.getMessage(), e);
-    }
-    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
-      throw new InvalidInputException(key + " is not a Ferry store marker: expected format \"ferry-store\"");
-    }
-    if (json.path("version").asInt(-1) != FORMAT_VERSION) {
-      throw new InvalidInputException(key + " has store format version " + json.path("version")
-          + "; this Ferry reads version " + FORMAT_VERSION);
-    }
   }
 
   // ---- small requests shared by the chunk and ref stores ----
@@ -332,10 +334,10 @@ public final class S3Backend implements Backend {
     return chunks;
   }
 
+  /** The records of this store: objects under its prefix (see {@link S3RecordStore}). */
   @Override
-  public io.ferry.store.RecordStore records() {
-    // TODO(records): the record store of this backend is being written; leases need it
-    throw new UnsupportedOperationException("no record store yet in " + uri());
+  public RecordStore records() {
+    return records;
   }
 
   @Override
@@ -366,14 +368,5 @@ public final class S3Backend implements Backend {
   @Override
   public String toString() {
     return "S3Backend[" + where + "]";
-  }
-
-  private static ThreadFactory daemonThreads(String name) {
-    AtomicInteger n = new AtomicInteger();
-    return r -> {
-      Thread t = new Thread(r, name + "-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
   }
 }

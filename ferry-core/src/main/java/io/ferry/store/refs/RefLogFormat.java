@@ -1,26 +1,33 @@
-package io.ferry.store.local;
+package io.ferry.store.refs;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.chunk.ChunkId;
+import io.ferry.error.CorruptRefException;
 import io.ferry.store.RefLogEntry;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.List;
+import java.util.Objects;
 import java.util.zip.CRC32C;
 
 /**
- * The line format of a local ref log ({@code refs/<name>.log}): one line per move,
+ * The encoding of one ref-log entry, shared by every backend: one line per move,
  *
  * <pre>
  * &lt;crc32c of the json, 8 lower case hex digits&gt; &lt;json&gt;\n
  * json = {"old":id|null,"new":id|null,"who":"...","when":"2026-11-23T09:06:41.123Z","why":"..."}
  * </pre>
  *
- * The JSON is written on one line (newlines in strings are escaped) in UTF-8; the CRC covers exactly its bytes. A line
- * without its newline or with a CRC mismatch is torn (a crash during an append) and is not an entry.
+ * The JSON is written on one line (newlines in strings are escaped) in UTF-8; the CRC covers exactly its bytes. A
+ * local log ({@code refs/<name>.log}) is a file of such lines; a numbered log ({@link NumberedRefStore}) holds one line
+ * per record. A line without its newline or with a CRC mismatch is not an entry.
+ *
+ * <p>A whole log is valid when every entry decodes and the entries chain: the first entry's old id is null (the ref did
+ * not exist), and each later entry's old id is the previous entry's new id ({@link #checkChain}).
  *
  * <p>Stateless and thread-safe.
  */
@@ -60,36 +67,50 @@ public final class RefLogFormat {
   /**
    * Decodes the line in {@code buf[from, to)}, without its newline.
    *
-   * @return the entry, or null if the line is torn or damaged (bad CRC, bad JSON, bad fields)
+   * @return the entry, or null if the line is torn or damaged (bad CRC, bad JSON, bad fields; {@link #defect} says
+   *     which)
    */
   public static RefLogEntry decode(byte[] buf, int from, int to) {
+    Object r = parse(buf, from, to);
+    return r instanceof RefLogEntry e ? e : null;
+  }
+
+  /** Why {@link #decode} refuses the line in {@code buf[from, to)}, or null if it is a valid entry. */
+  public static String defect(byte[] buf, int from, int to) {
+    Object r = parse(buf, from, to);
+    return r instanceof String why ? why : null;
+  }
+
+  /** The entry, or a String saying what is wrong. */
+  private static Object parse(byte[] buf, int from, int to) {
     int len = to - from;
     if (len < 11 || buf[from + 8] != ' ') {
-      return null;
+      return "not '<8 hex digits of CRC32C> <JSON>' (" + len + " bytes)";
     }
     long expected = 0;
     for (int i = 0; i < 8; i++) {
       int d = Character.digit(buf[from + i], 16);
       if (d < 0) {
-        return null;
+        return "its CRC32C field '" + new String(buf, from, 8, StandardCharsets.ISO_8859_1) + "' is not 8 hex digits";
       }
       expected = (expected << 4) | d;
     }
     CRC32C crc = new CRC32C();
     crc.update(buf, from + 9, len - 9);
     if (crc.getValue() != expected) {
-      return null;
+      return String.format("CRC32C mismatch: stored %08x, computed %08x over its %d bytes of JSON", expected,
+          crc.getValue(), len - 9);
     }
     try {
       JsonNode n = JSON.readTree(buf, from + 9, len - 9);
       if (n == null || !n.isObject() || !n.path("who").isTextual() || !n.path("why").isTextual()
           || !n.path("when").isTextual()) {
-        return null;
+        return "its JSON is not an object with text fields who, when and why";
       }
       return new RefLogEntry(id(n.get("old")), id(n.get("new")), n.get("who").asText(),
           Instant.parse(n.get("when").asText()), n.get("why").asText());
     } catch (java.io.IOException | DateTimeParseException | IllegalArgumentException e) {
-      return null;
+      return "its JSON does not decode: " + e.getMessage();
     }
   }
 
@@ -101,5 +122,29 @@ public final class RefLogFormat {
       throw new IllegalArgumentException("id is not a string: " + n);
     }
     return ChunkId.parse(n.asText());
+  }
+
+  /**
+   * Checks that the entries of a whole log, oldest first, chain: entry 1 creates the ref (old id null), every later
+   * entry starts where the one before it ended, and no entry moves a ref to the value it had.
+   *
+   * @param ref the ref, for the message
+   * @param store the store's URI, for the message
+   * @throws CorruptRefException naming the first entry that breaks the chain
+   */
+  public static void checkChain(String ref, String store, List<RefLogEntry> log) throws CorruptRefException {
+    ChunkId prev = null;
+    for (int i = 0; i < log.size(); i++) {
+      RefLogEntry e = log.get(i);
+      if (!Objects.equals(e.oldId(), prev)) {
+        throw new CorruptRefException(ref, store, i + 1, i == 0
+            ? "the first entry must move the ref from nothing, but its old id is " + e.oldId()
+            : "its old id " + e.oldId() + " is not the new id " + prev + " of entry " + i);
+      }
+      if (Objects.equals(e.oldId(), e.newId())) {
+        throw new CorruptRefException(ref, store, i + 1, "it moves the ref from " + e.oldId() + " to the same value");
+      }
+      prev = e.newId();
+    }
   }
 }

@@ -1,0 +1,107 @@
+package io.ferry.store;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.error.InvalidInputException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
+
+/**
+ * The marker at the root of every store, {@value #NAME}: {@code {"format":"ferry-store","version":1}}. A store is
+ * opened only where a marker of this version is, or created only where there is nothing; {@link #openOrCreate} is that
+ * rule, once for every backend, and each backend supplies its {@link Site}.
+ *
+ * <p>Stateless and thread-safe.
+ */
+public final class StoreMarker {
+  /** Name of the marker at the root of a store (a file or an object). */
+  public static final String NAME = "ferry-store.json";
+  /** The store format version this code writes and reads. */
+  public static final int FORMAT_VERSION = 1;
+
+  private static final String JSON = "{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + "}";
+
+  private StoreMarker() {}
+
+  /** The bytes of the marker this code writes. */
+  public static byte[] content() {
+    return JSON.getBytes(StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Checks a marker's bytes.
+   *
+   * @param where the marker's path or key, for the message
+   * @throws InvalidInputException if it is not JSON, not a Ferry store marker, or of another format version
+   */
+  public static void check(byte[] marker, String where) throws InvalidInputException {
+    JsonNode json;
+    try {
+      json = new ObjectMapper().readTree(marker);
+    } catch (IOException e) {
+      throw new InvalidInputException(where + " is not valid JSON: " + e.getMessage(), e);
+    }
+    if (json == null || !"ferry-store".equals(json.path("format").asText())) {
+      throw new InvalidInputException(where + " is not a Ferry store marker: expected format \"ferry-store\"");
+    }
+    if (json.path("version").asInt(-1) != FORMAT_VERSION) {
+      throw new InvalidInputException(where + " has store format version " + json.path("version")
+          + "; this Ferry reads version " + FORMAT_VERSION);
+    }
+  }
+
+  /** Where a backend would open or create a store: what {@link #openOrCreate} needs of it. */
+  public interface Site {
+    /** The store's location, for messages: a path or a URI. */
+    String describe();
+
+    /** The marker's path or key, for messages. */
+    String markerName();
+
+    /** What to add to "no Ferry store at ..." to help the user. */
+    default String absentHint() {
+      return "(run 'ferry init' or pass --store)";
+    }
+
+    /** The marker's bytes, or empty if there is no marker. */
+    Optional<byte[]> readMarker() throws IOException;
+
+    /** Whether the location holds nothing (or does not exist), so that a store may be created there. */
+    boolean isEmpty() throws IOException;
+
+    /**
+     * Creates the store's structure, then publishes {@code marker} last, atomically (a reader never sees a partial
+     * marker, and a crash before leaves no marker).
+     *
+     * @return false if a marker appeared meanwhile (another process created the store), which is then checked
+     */
+    boolean publish(byte[] marker) throws IOException;
+  }
+
+  /**
+   * Opens or creates the store at a site: checks its marker if it has one; else creates it if it is empty and {@code
+   * create} is set; else refuses.
+   *
+   * @throws InvalidInputException if there is no store and {@code create} is false, if the location holds something
+   *     other than a store, or if the marker is not one this code reads
+   */
+  public static void openOrCreate(Site site, boolean create) throws IOException {
+    Optional<byte[]> marker = site.readMarker();
+    if (marker.isPresent()) {
+      check(marker.get(), site.markerName());
+      return;
+    }
+    if (!site.isEmpty()) {
+      throw new InvalidInputException(site.describe() + " is not empty and is not a Ferry store (no " + NAME
+          + "); refusing to use it");
+    }
+    if (!create) {
+      throw new InvalidInputException("no Ferry store at " + site.describe() + " " + site.absentHint());
+    }
+    if (!site.publish(content())) {
+      check(site.readMarker().orElseThrow(() -> new IOException("creating the store at " + site.describe()
+          + ": the marker " + site.markerName() + " was there and then was not")), site.markerName());
+    }
+  }
+}

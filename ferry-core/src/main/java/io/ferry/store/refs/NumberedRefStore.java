@@ -1,0 +1,461 @@
+package io.ferry.store.refs;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.error.CorruptRefException;
+import io.ferry.store.CasResult;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Refs over a {@link RecordStore}, for every backend without a native ref store (HDFS, S3; next Cassandra and Redis):
+ * each ref is a numbered log of immutable entries, and <b>the log is the ref</b>.
+ *
+ * <pre>
+ * refs/&lt;ref&gt;/&lt;log&gt;/00000000000000000001   first move: one {@link RefLogFormat} line (+ a nonce line, see
+ * refs/&lt;ref&gt;/&lt;log&gt;/00000000000000000002   second move                                 {@link Layout#nonce})
+ * refs/&lt;ref&gt;/tip                        hint "&lt;seq&gt; &lt;id or -&gt;\n": an entry that existed when it was written
+ * &lt;names index&gt;&lt;ref&gt;                     empty, created before a ref's first entry ({@link Layout#namesIndex})
+ * </pre>
+ *
+ * <p>The value of a ref is the {@code new} id of its highest entry (null: deleted). A move from the value of entry
+ * {@code n} {@linkplain RecordStore#create creates} entry {@code n + 1}: of any number of writers that read {@code n},
+ * exactly one creates it and the others get {@link CasResult#LOCK_FAILURE}. Entries are never changed or removed, so
+ * the entries that exist are always exactly {@code 1..N}, and a move and its log entry are one record.
+ *
+ * <p>Finding {@code N}: start from the highest entry this instance has read (a lower bound: entries never go away),
+ * else from the tip (which is only a hint: it may lag, and since it is read back through the entry it names, a tip
+ * that names a missing entry only bounds the search), else from 0; probe forward at +1, +2, +4... until an entry is
+ * absent, then bisect. A read ends with some entry {@code k} seen present and {@code k + 1} seen absent, both during
+ * the call, so at some instant inside the call {@code k} was the last entry: reads are linearizable, whatever the order
+ * of the two observations. The probes of many refs go out together ({@link RecordStore#readAll}), so {@link #list}
+ * costs a few rounds of parallel reads, not one search per ref in turn. {@code docs/s3.md} gives the whole argument.
+ *
+ * <p>Damage is an integrity failure: an entry that does not decode, an entry missing below one that exists, or entries
+ * that do not chain throw {@link CorruptRefException} from every read that meets them; {@link #log} and {@link
+ * #checkLog} read and check the whole log.
+ *
+ * <p>Outcomes that change nothing ({@link CasResult#LOCK_FAILURE}, {@link CasResult#NO_CHANGE}) write nothing.
+ * Thread-safe; any number of processes may share the records. Closing does not close the record store (the backend
+ * owns it).
+ */
+public final class NumberedRefStore implements RefStore {
+  private static final Logger LOG = LoggerFactory.getLogger(NumberedRefStore.class);
+  private static final String REFS = "refs/";
+  private static final String TIP = "/tip";
+  private static final int SEQ_DIGITS = 20;
+  private static final int CACHED_REFS = 1024;
+  private static final long MAX_STEP = 1L << 40;
+
+  /**
+   * Where a store keeps its logs: the two layouts that stores of format 1 have on disk. The ref, tip and entry
+   * encoding are the same in both.
+   *
+   * @param logSegment the directory of a ref's entries, {@code refs/<ref>/<logSegment>/<seq>}
+   * @param nonce whether entries carry a second line {@code nonce <random hex>}, so that a create answered "exists"
+   *     after a resend (S3) is recognized as this writer's own by reading the entry back
+   * @param namesIndex the key prefix of the names index, or null to find refs by listing their entries
+   */
+  public record Layout(String logSegment, boolean nonce, String namesIndex) {
+    /**
+     * The layout of HDFS stores: {@code refs/<ref>/_log/<seq>}, entries without nonce, no names index (refs are
+     * found by listing {@code refs/}: one directory listing per ref, which HDFS answers per directory).
+     */
+    public static final Layout HDFS = new Layout("_log", false, null);
+    /**
+     * The layout of S3 stores, and the one for new backends: {@code refs/<ref>/log/<seq>}, entries with a nonce,
+     * names in {@code ref-names/<ref>} so that listing refs reads one key per ref, not one per entry.
+     */
+    public static final Layout INDEXED = new Layout("log", true, "ref-names/");
+
+    public Layout {
+      RecordStore.checkKey(Objects.requireNonNull(logSegment, "logSegment"));
+      if (logSegment.contains("/")) {
+        throw new IllegalArgumentException("log segment '" + logSegment + "' must be one key segment");
+      }
+      if (namesIndex != null && (!namesIndex.endsWith("/") || namesIndex.startsWith(REFS))) {
+        throw new IllegalArgumentException("names index '" + namesIndex + "' must end with '/' and lie outside "
+            + REFS);
+      }
+    }
+  }
+
+  /** Entry {@code seq} of a ref (0: none) and the ref's value after it (null: absent). */
+  private record Head(long seq, ChunkId value) {}
+
+  private final RecordStore records;
+  private final Layout layout;
+  private final String store;
+  /** The highest entry read per ref: a start for the probe, and a lower bound since entries never go away. */
+  private final Map<String, Head> seen = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Head> eldest) {
+      return size() > CACHED_REFS;
+    }
+  };
+  private volatile boolean closed;
+
+  /**
+   * @param records where the logs are; the caller keeps owning it
+   * @param layout how the logs are laid out in {@code records}
+   */
+  public NumberedRefStore(RecordStore records, Layout layout) {
+    this.records = Objects.requireNonNull(records, "records");
+    this.layout = Objects.requireNonNull(layout, "layout");
+    this.store = records.describe();
+  }
+
+  /** The records the logs are kept in. */
+  public RecordStore records() {
+    return records;
+  }
+
+  /** How the logs are laid out in {@link #records()}. */
+  public Layout layout() {
+    return layout;
+  }
+
+  /** The record key of entry {@code seq} (from 1) of a ref's log, for tools and tests. */
+  public static String entryKey(Layout layout, String name, long seq) {
+    String digits = Long.toString(seq);
+    return REFS + name + "/" + layout.logSegment() + "/" + "0".repeat(SEQ_DIGITS - digits.length()) + digits;
+  }
+
+  /** The record key of a ref's tip (the hint of its highest entry), for tools and tests. */
+  public static String tipKey(String name) {
+    return REFS + name + TIP;
+  }
+
+  private String logPrefix(String name) {
+    return REFS + name + "/" + layout.logSegment() + "/";
+  }
+
+  @Override
+  public Optional<ChunkId> get(String name) throws IOException {
+    ensureOpen();
+    RefNames.checkRef(name);
+    return Optional.ofNullable(heads(List.of(name), null).get(0).value());
+  }
+
+  @Override
+  public CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry) throws IOException {
+    ensureOpen();
+    RefNames.checkRef(name);
+    Objects.requireNonNull(entry, "entry");
+    if (!Objects.equals(entry.oldId(), expected) || !Objects.equals(entry.newId(), next)) {
+      throw new IllegalArgumentException("log entry " + entry + " does not describe the move of '" + name + "' from "
+          + expected + " to " + next);
+    }
+    Head h = heads(List.of(name), null).get(0);
+    if (!Objects.equals(h.value(), expected)) {
+      return CasResult.LOCK_FAILURE;
+    }
+    if (Objects.equals(h.value(), next)) {
+      return CasResult.NO_CHANGE;
+    }
+    if (h.seq() == 0 && layout.namesIndex() != null) {
+      records.create(layout.namesIndex() + name, new byte[0]);
+    }
+    long seq = h.seq() + 1;
+    String key = entryKey(layout, name, seq);
+    byte[] body = encode(entry);
+    if (!records.create(key, body)) {
+      if (!layout.nonce() || !Arrays.equals(records.read(key).orElse(null), body)) {
+        return CasResult.LOCK_FAILURE;
+      }
+      LOG.debug("{} in {}: 'exists' answered a resent create that had made the entry", key, store);
+    }
+    Head now = new Head(seq, next);
+    remember(name, now);
+    writeTip(name, now);
+    if (expected == null) {
+      return CasResult.NEW;
+    }
+    return next == null ? CasResult.DELETED : CasResult.UPDATED;
+  }
+
+  /** Best effort: the tip is a hint, and a failure to write it only makes readers probe a little further. */
+  private void writeTip(String name, Head h) {
+    String text = h.seq() + " " + (h.value() == null ? "-" : h.value().hex()) + "\n";
+    try {
+      records.replace(tipKey(name), text.getBytes(StandardCharsets.US_ASCII));
+    } catch (IOException | RuntimeException e) {
+      LOG.debug("could not write the tip of {} in {}", name, store, e);
+    }
+  }
+
+  private void remember(String name, Head h) {
+    synchronized (seen) {
+      Head old = seen.get(name);
+      if (old == null || old.seq() < h.seq()) {
+        seen.put(name, h);
+      }
+    }
+  }
+
+  private byte[] encode(RefLogEntry entry) {
+    byte[] line = RefLogFormat.encode(entry);
+    if (!layout.nonce()) {
+      return line;
+    }
+    ThreadLocalRandom r = ThreadLocalRandom.current();
+    byte[] nonce = String.format("nonce %016x%016x\n", r.nextLong(), r.nextLong()).getBytes(StandardCharsets.US_ASCII);
+    byte[] body = Arrays.copyOf(line, line.length + nonce.length);
+    System.arraycopy(nonce, 0, body, line.length, nonce.length);
+    return body;
+  }
+
+  /** The entry in a record's first line (a trailing nonce line is ignored), or the damage it has. */
+  private RefLogEntry decode(String name, long seq, byte[] body) throws CorruptRefException {
+    int end = 0;
+    while (end < body.length && body[end] != '\n') {
+      end++;
+    }
+    RefLogEntry e = RefLogFormat.decode(body, 0, end);
+    if (e == null) {
+      throw new CorruptRefException(name, store, seq, "record " + entryKey(layout, name, seq) + " ("
+          + body.length + " bytes) is not an entry: " + RefLogFormat.defect(body, 0, end));
+    }
+    return e;
+  }
+
+  /** The search for the highest entry of one ref (see the class comment). */
+  private static final class Search {
+    final String name;
+    long lo;
+    ChunkId loValue;
+    /** Lowest entry seen absent above {@link #lo}; 0 while none is known. */
+    long hi;
+    long step = 1;
+    /** An entry a hint or a listing names, to read before trusting it; 0 if none. */
+    long claim;
+
+    Search(String name, Head start) {
+      this.name = name;
+      this.lo = start.seq();
+      this.loValue = start.value();
+    }
+
+    long[] probes() {
+      if (claim > lo) {
+        return new long[] {claim, claim + 1};
+      }
+      if (hi == 0) {
+        return new long[] {lo + step};
+      }
+      if (hi - lo > 1) {
+        return new long[] {lo + (hi - lo) / 2};
+      }
+      return new long[0];
+    }
+
+    void present(long seq, RefLogEntry e) {
+      if (seq > lo) {
+        lo = seq;
+        loValue = e.newId();
+      }
+      if (hi != 0 && hi <= lo) {
+        hi = 0;
+      }
+    }
+
+    void absent(long seq) {
+      if (seq > lo && (hi == 0 || seq < hi)) {
+        hi = seq;
+      }
+    }
+  }
+
+  /**
+   * The highest entries of several refs, each linearizable (see the class comment), probing all refs together.
+   *
+   * @param listed for each name, an entry number a listing showed to exist (0: none), or null
+   */
+  private List<Head> heads(List<String> names, long[] listed) throws IOException {
+    List<Search> searches = new ArrayList<>(names.size());
+    List<Search> needTip = new ArrayList<>();
+    for (int i = 0; i < names.size(); i++) {
+      String name = names.get(i);
+      Head cached;
+      synchronized (seen) {
+        cached = seen.get(name);
+      }
+      Search s = new Search(name, cached == null ? new Head(0, null) : cached);
+      long l = listed == null ? 0 : listed[i];
+      if (l > s.lo) {
+        s.claim = l;
+      } else if (cached == null && l == 0) {
+        needTip.add(s);
+      }
+      searches.add(s);
+    }
+    if (!needTip.isEmpty()) {
+      List<Optional<byte[]>> tips = records.readAll(needTip.stream().map(s -> tipKey(s.name)).toList());
+      for (int i = 0; i < needTip.size(); i++) {
+        needTip.get(i).claim = tips.get(i).map(NumberedRefStore::tipSeq).orElse(0L);
+      }
+    }
+    List<Search> open = new ArrayList<>(searches);
+    while (!open.isEmpty()) {
+      List<String> keys = new ArrayList<>();
+      List<long[]> probes = new ArrayList<>();
+      for (Search s : open) {
+        long[] p = s.probes();
+        probes.add(p);
+        for (long seq : p) {
+          keys.add(entryKey(layout, s.name, seq));
+        }
+      }
+      List<Optional<byte[]>> got = records.readAll(keys);
+      int k = 0;
+      List<Search> still = new ArrayList<>();
+      for (int i = 0; i < open.size(); i++) {
+        Search s = open.get(i);
+        boolean galloping = s.claim <= s.lo && s.hi == 0;
+        for (long seq : probes.get(i)) {
+          Optional<byte[]> body = got.get(k++);
+          if (body.isPresent()) {
+            s.present(seq, decode(s.name, seq, body.get()));
+          } else {
+            s.absent(seq);
+          }
+        }
+        if (s.claim != 0) {
+          s.claim = 0;
+        } else if (galloping && s.hi == 0) {
+          s.step = Math.min(s.step * 2, MAX_STEP);
+        }
+        if (s.probes().length > 0) {
+          still.add(s);
+        }
+      }
+      open = still;
+    }
+    List<Head> out = new ArrayList<>(searches.size());
+    for (Search s : searches) {
+      Head h = new Head(s.lo, s.loValue);
+      if (h.seq() > 0) {
+        remember(s.name, h);
+      }
+      out.add(h);
+    }
+    return out;
+  }
+
+  /** The entry number a tip names, or 0 if it is unreadable (a hint may be anything). */
+  private static long tipSeq(byte[] tip) {
+    String text = new String(tip, StandardCharsets.US_ASCII).trim();
+    int space = text.indexOf(' ');
+    String digits = space < 0 ? text : text.substring(0, space);
+    if (digits.isEmpty() || digits.length() > 18 || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return 0;
+    }
+    return Long.parseLong(digits);
+  }
+
+  @Override
+  public List<String> list(String prefix) throws IOException {
+    ensureOpen();
+    String p = prefix == null ? "" : prefix;
+    List<String> names = new ArrayList<>();
+    long[] listed = null;
+    if (layout.namesIndex() != null) {
+      for (String key : records.list(layout.namesIndex() + p)) {
+        String name = key.substring(layout.namesIndex().length());
+        if (RefNames.isValidRef(name)) {
+          names.add(name);
+        }
+      }
+    } else {
+      Map<String, Long> highest = new TreeMap<>();
+      String marker = "/" + layout.logSegment() + "/";
+      for (String key : records.list(REFS + p)) {
+        int at = key.lastIndexOf(marker);
+        if (at <= REFS.length()) {
+          continue;
+        }
+        String name = key.substring(REFS.length(), at);
+        long seq = seqOf(key.substring(at + marker.length()));
+        if (seq > 0 && name.startsWith(p) && RefNames.isValidRef(name)) {
+          highest.merge(name, seq, Math::max);
+        }
+      }
+      names.addAll(highest.keySet());
+      listed = highest.values().stream().mapToLong(Long::longValue).toArray();
+    }
+    List<Head> heads = heads(names, listed);
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < names.size(); i++) {
+      if (heads.get(i).value() != null) {
+        out.add(names.get(i));
+      }
+    }
+    out.sort(null);
+    return out;
+  }
+
+  /** The entry number in the last segment of an entry key, or 0 if it is not one. */
+  private static long seqOf(String digits) {
+    if (digits.length() != SEQ_DIGITS || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return 0;
+    }
+    return Long.parseLong(digits);
+  }
+
+  @Override
+  public List<RefLogEntry> log(String name) throws IOException {
+    ensureOpen();
+    RefNames.checkRef(name);
+    String dir = logPrefix(name);
+    List<String> keys = new ArrayList<>();
+    for (String key : records.list(dir)) {
+      long seq = seqOf(key.substring(dir.length()));
+      if (seq <= 0) {
+        continue;
+      }
+      if (seq != keys.size() + 1) {
+        throw new CorruptRefException(name, store, keys.size() + 1, "there is no record "
+            + entryKey(layout, name, keys.size() + 1) + ", but entry " + seq + " exists: entries are never removed");
+      }
+      keys.add(key);
+    }
+    List<Optional<byte[]>> bodies = records.readAll(keys);
+    List<RefLogEntry> out = new ArrayList<>(keys.size());
+    for (int i = 0; i < keys.size(); i++) {
+      long seq = i + 1;
+      byte[] body = bodies.get(i).orElseThrow(() -> new CorruptRefException(name, store, seq, "record "
+          + keys.get((int) seq - 1) + " was listed and then could not be read: entries are never removed"));
+      out.add(decode(name, seq, body));
+    }
+    RefLogFormat.checkChain(name, store, out);
+    if (!out.isEmpty()) {
+      remember(name, new Head(out.size(), out.get(out.size() - 1).newId()));
+    }
+    return out;
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException("the refs of " + store + " are closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+  }
+}

@@ -1,0 +1,300 @@
+package io.ferry.store.hdfs;
+
+import io.ferry.store.RecordStore;
+import io.ferry.transfer.Futures;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileAlreadyExistsException;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.FileUtil;
+import org.apache.hadoop.fs.Options;
+import org.apache.hadoop.fs.ParentNotDirectoryException;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RemoteIterator;
+import org.apache.hadoop.fs.XAttrSetFlag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The records of an {@link HdfsBackend}: record {@code k} is the file {@code <root>/k}, so the keys under {@code refs/}
+ * are the ref-log files HDFS stores have always had. Keys whose first segment is reserved ({@link
+ * RecordStore#RESERVED}: {@code objects}, {@code tmp}, the marker) are refused, so records never mix with objects.
+ *
+ * <p>Where a record's bytes are: records of 1 to {@value #MAX_XATTR_RECORD} bytes are an empty file carrying them in
+ * the extended attribute {@value #RECORD_ATTR}, so writing one needs no DataNode and reading one is a single NameNode
+ * call; empty and larger records, and every record when the NameNode has extended attributes disabled, are the file's
+ * data (created with {@code SYNC_BLOCK} under {@code ferry.hdfs.sync=hsync}). A reader takes the attribute when the
+ * file has one, else the data.
+ *
+ * <ul>
+ *   <li>{@link #create}: the complete file is written under a unique name in {@code tmp/}, then renamed onto the key
+ *       with {@code rename(src, dst, NONE)}, which the NameNode performs atomically and refuses when {@code dst}
+ *       exists: of racing creators exactly one wins, and no reader sees a partial record.
+ *   <li>{@link #replace}: a record that exists and fits an attribute is replaced by one {@code setXAttr} (atomic at
+ *       the NameNode); otherwise the complete file is written in {@code tmp/} and renamed with {@code OVERWRITE},
+ *       which swaps the file in one NameNode operation, so a reader sees the old or the new record, never none.
+ *   <li>{@link #list}: walks the directories under the prefix's last {@code /} with paged listings.
+ * </ul>
+ *
+ * <p>Thread-safe; any number of processes may share the records.
+ */
+final class HdfsRecordStore implements RecordStore {
+  private static final Logger LOG = LoggerFactory.getLogger(HdfsRecordStore.class);
+
+  /** The attribute holding a record's bytes (named when it held only ref-log entries). */
+  static final String RECORD_ATTR = "user.ferry.entry";
+  /** The largest record kept in an attribute (the NameNode's default limit for name and value is 16 KiB). */
+  static final int MAX_XATTR_RECORD = 8192;
+
+  private final FileSystem fs;
+  private final Path root;
+  private final Path tmp;
+  private final String uri;
+  private final boolean hsync;
+  private final ExecutorService lookups;
+  private volatile boolean xattrsUnavailable;
+  private volatile boolean closed;
+
+  HdfsRecordStore(FileSystem fs, Path root, String uri, HdfsSettings settings, ExecutorService lookups) {
+    this.fs = fs;
+    this.root = root;
+    this.tmp = new Path(root, "tmp");
+    this.uri = uri;
+    this.hsync = settings.hsync();
+    this.lookups = lookups;
+  }
+
+  @Override
+  public String describe() {
+    return uri;
+  }
+
+  Path path(String key) {
+    return new Path(root, RecordStore.checkKey(key));
+  }
+
+  @Override
+  public boolean create(String key, byte[] content) throws IOException {
+    ensureOpen();
+    Path target = path(key);
+    RecordStore.checkContent(key, content);
+    return publish(writeTemp(content), target, Options.Rename.NONE);
+  }
+
+  @Override
+  public void replace(String key, byte[] content) throws IOException {
+    ensureOpen();
+    Path target = path(key);
+    RecordStore.checkContent(key, content);
+    if (fitsAttribute(content)) {
+      try {
+        fs.setXAttr(target, RECORD_ATTR, content, EnumSet.of(XAttrSetFlag.CREATE, XAttrSetFlag.REPLACE));
+        return;
+      } catch (FileNotFoundException absent) {
+        // not there yet: publish a new file below
+      } catch (UnsupportedOperationException | IOException e) {
+        noXattrs(e);
+      }
+    }
+    publish(writeTemp(content), target, Options.Rename.OVERWRITE);
+  }
+
+  private boolean fitsAttribute(byte[] content) {
+    return !xattrsUnavailable && content.length > 0 && content.length <= MAX_XATTR_RECORD;
+  }
+
+  /**
+   * Renames a complete temporary file onto the record's path, creating the parent directories if needed; removes the
+   * temporary file unless it was published.
+   *
+   * @return false if {@code mode} is {@code NONE} and the record exists
+   */
+  private boolean publish(Path temp, Path target, Options.Rename mode) throws IOException {
+    boolean published = false;
+    try {
+      for (int attempt = 0; ; attempt++) {
+        try {
+          FileUtil.rename(fs, temp, target, mode);
+          published = true;
+          return true;
+        } catch (FileAlreadyExistsException exists) {
+          return false;
+        } catch (FileNotFoundException | ParentNotDirectoryException e) {
+          if (attempt > 0) {
+            throw e;
+          }
+          fs.mkdirs(target.getParent());
+        }
+      }
+    } finally {
+      if (!published) {
+        try {
+          fs.delete(temp, false);
+        } catch (IOException e) {
+          LOG.debug("{}: could not remove the temporary file {}", uri, temp, e);
+        }
+      }
+    }
+  }
+
+  /** Writes a complete record to a fresh temporary file: in an attribute of an empty file, or as data. */
+  private Path writeTemp(byte[] content) throws IOException {
+    Path temp = new Path(tmp, "record-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
+        + HdfsBackend.TEMP_SUFFIX);
+    boolean inAttr = fitsAttribute(content);
+    try {
+      try (FSDataOutputStream out = Durability.create(fs, temp, hsync && !inAttr)) {
+        if (!inAttr) {
+          out.write(content);
+        }
+      }
+      if (inAttr) {
+        try {
+          fs.setXAttr(temp, RECORD_ATTR, content);
+        } catch (UnsupportedOperationException | IOException e) {
+          noXattrs(e);
+          fs.delete(temp, false);
+          return writeTemp(content);
+        }
+      }
+      return temp;
+    } catch (IOException | RuntimeException e) {
+      try {
+        fs.delete(temp, false);
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+  }
+
+  /** Switches to records in file data if the NameNode has extended attributes disabled; rethrows anything else. */
+  private void noXattrs(Exception e) throws IOException {
+    if (e instanceof FileNotFoundException f) {
+      throw f;
+    }
+    if (e instanceof UnsupportedOperationException
+        || String.valueOf(e.getMessage()).contains("XAttr") && String.valueOf(e.getMessage()).contains("disabled")) {
+      LOG.debug("{}: extended attributes unavailable, records go in file data: {}", uri, e.toString());
+      xattrsUnavailable = true;
+      return;
+    }
+    throw (IOException) e;
+  }
+
+  @Override
+  public Optional<byte[]> read(String key) throws IOException {
+    ensureOpen();
+    Path p = path(key);
+    if (!xattrsUnavailable) {
+      try {
+        Map<String, byte[]> attrs = fs.getXAttrs(p);
+        byte[] inAttr = attrs == null ? null : attrs.get(RECORD_ATTR);
+        if (inAttr != null) {
+          return Optional.of(inAttr);
+        }
+      } catch (FileNotFoundException e) {
+        return Optional.empty();
+      } catch (UnsupportedOperationException | IOException e) {
+        noXattrs(e);
+      }
+    }
+    try (InputStream in = fs.open(p)) {
+      return Optional.of(in.readNBytes(MAX_RECORD_BYTES + 1));
+    } catch (FileNotFoundException e) {
+      return Optional.empty();
+    }
+  }
+
+  @Override
+  public List<Optional<byte[]>> readAll(List<String> keys) throws IOException {
+    if (keys.size() <= 1) {
+      return RecordStore.super.readAll(keys);
+    }
+    List<Future<Optional<byte[]>>> reads = new ArrayList<>(keys.size());
+    try {
+      for (String k : keys) {
+        reads.add(lookups.submit(() -> read(k)));
+      }
+      List<Optional<byte[]>> out = new ArrayList<>(keys.size());
+      for (Future<Optional<byte[]>> f : reads) {
+        out.add(Futures.await(f, "reading records of " + uri));
+      }
+      return out;
+    } finally {
+      reads.forEach(f -> f.cancel(true));
+    }
+  }
+
+  @Override
+  public List<String> list(String prefix) throws IOException {
+    ensureOpen();
+    int slash = prefix.lastIndexOf('/');
+    String base = slash < 0 ? "" : prefix.substring(0, slash);
+    if (!base.isEmpty()) {
+      try {
+        RecordStore.checkKey(base);
+      } catch (IllegalArgumentException noRecordCanMatch) {
+        return List.of();
+      }
+    }
+    List<String> out = new ArrayList<>();
+    walk(base.isEmpty() ? root : new Path(root, base), base, prefix, out);
+    out.sort(null);
+    return out;
+  }
+
+  /** Collects the keys under {@code dir} (whose key is {@code dirKey}, "" for the root) that start with prefix. */
+  private void walk(Path dir, String dirKey, String prefix, List<String> out) throws IOException {
+    RemoteIterator<FileStatus> children;
+    try {
+      children = fs.listStatusIterator(dir);
+      while (children.hasNext()) {
+        FileStatus c = children.next();
+        String name = c.getPath().getName();
+        if (dirKey.isEmpty() && RESERVED.contains(name)) {
+          continue;
+        }
+        String key = dirKey.isEmpty() ? name : dirKey + "/" + name;
+        if (c.isDirectory()) {
+          String under = key + "/";
+          if (under.startsWith(prefix) || prefix.startsWith(under)) {
+            walk(c.getPath(), key, prefix, out);
+          }
+        } else if (key.startsWith(prefix)) {
+          out.add(key);
+        }
+      }
+    } catch (FileNotFoundException gone) {
+      // no such directory (or it was removed while listing): no records under it
+    }
+  }
+
+  @Override
+  public void delete(String key) throws IOException {
+    ensureOpen();
+    fs.delete(path(key), false);
+  }
+
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException(uri + " is closed");
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+  }
+}
