@@ -1,19 +1,24 @@
 package io.ferry.chunk;
 
 import io.ferry.codec.ChunkHint;
-import io.ferry.format.TensorInfo;
-import io.ferry.format.safetensors.SafetensorsHeader;
+import io.ferry.format.FileLayout;
+import io.ferry.format.Region;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Where a file is cut into chunks. Tensor files: the header is a chunk; each tensor is a chunk; a tensor bigger than
- * {@link #MAX_TENSOR_CHUNK} is split into row ranges (whole rows of its first dimension, at most that size each;
- * tensors whose rows are not whole bytes or too big are split into fixed-size pieces). Cuts depend only on each tensor's
- * own bytes and shape, never on its offset in the file, so resharding a model keeps its chunks. Other files:
- * content-defined chunking ({@link CdcChunker}).
+ * Where a file is cut into chunks. A file some format read is cut from its {@link FileLayout}, whatever the format:
+ * each run of header and padding regions between two tensors is one chunk (never split: the safetensors header is a
+ * chunk of its own); each tensor is a chunk; a tensor bigger than {@link #MAX_TENSOR_CHUNK} is split into row ranges
+ * (whole rows of its first dimension, at most that size each; tensors whose rows are not whole bytes or too big are
+ * split into fixed-size pieces); empty regions make no chunk. Cuts inside a tensor depend only on its own bytes and
+ * shape, never on its offset in the file, so resharding a model keeps its chunks. Other files: content-defined
+ * chunking ({@link CdcChunker}).
+ *
+ * <p>Part of the storage format: the same layout must give the same cuts in every Ferry version. Immutable and
+ * thread-safe.
  */
 public final class ChunkPlanner {
   /** Largest chunk cut from a tensor: 64 MiB. */
@@ -38,20 +43,30 @@ public final class ChunkPlanner {
     return new ChunkPlanner(new CdcChunker(CdcParams.DEFAULT), MAX_TENSOR_CHUNK);
   }
 
-  /** Chunks of a safetensors file whose header was validated (tensors contiguous from 0 to the end). */
-  public List<Range> plan(SafetensorsHeader h) {
+  /** Chunks of a file a format read; they cover the file exactly, in order. */
+  public List<Range> plan(FileLayout layout) {
     List<Range> out = new ArrayList<>();
-    long base = h.dataStart();
-    out.add(new Range(0, base, ChunkHint.OPAQUE));
-    for (TensorInfo t : h.tensors()) {
-      long len = t.byteLength();
-      if (len == 0) {
+    long runStart = -1;
+    long runEnd = -1;
+    for (Region r : layout.regions()) {
+      if (r.length() == 0) {
         continue;
       }
+      if (!(r instanceof Region.Tensor t)) {
+        if (runStart < 0) {
+          runStart = r.start();
+        }
+        runEnd = r.end();
+        continue;
+      }
+      if (runStart >= 0) {
+        out.add(new Range(runStart, runEnd, ChunkHint.OPAQUE));
+        runStart = -1;
+      }
       ChunkHint hint = new ChunkHint(t.dtype().name());
-      long start = base + t.begin();
-      long end = base + t.end();
-      if (len <= maxTensorChunk) {
+      long start = t.start();
+      long end = t.end();
+      if (t.length() <= maxTensorChunk) {
         out.add(new Range(start, end, hint));
         continue;
       }
@@ -65,6 +80,9 @@ public final class ChunkPlanner {
       for (long s = start; s < end; s += step) {
         out.add(new Range(s, Math.min(end, s + step), hint));
       }
+    }
+    if (runStart >= 0) {
+      out.add(new Range(runStart, runEnd, ChunkHint.OPAQUE));
     }
     return out;
   }

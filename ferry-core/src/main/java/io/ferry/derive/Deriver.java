@@ -10,8 +10,8 @@ import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.DType;
-import io.ferry.format.ModelFiles;
 import io.ferry.format.TensorInfo;
+import io.ferry.format.hf.HfIndex;
 import io.ferry.format.safetensors.SafetensorsWriter;
 import io.ferry.read.ModelReader;
 import io.ferry.repo.PushOptions;
@@ -470,7 +470,7 @@ public final class Deriver {
         }
         Path out = dir.resolve(f.path());
         Files.createDirectories(out.getParent());
-        if (out.getFileName().toString().equals(ModelFiles.HF_INDEX)) {
+        if (out.getFileName().toString().equals(HfIndex.FILE_NAME)) {
           Files.write(out, rewriteIndex(reader.readFile(f.path())), StandardOpenOption.CREATE_NEW);
           continue;
         }

@@ -4,10 +4,11 @@ import io.ferry.chunk.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.CodecPolicy;
-import io.ferry.format.ModelFiles;
-import io.ferry.format.ModelFiles.SourceFile;
+import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackWriter;
 import io.ferry.repo.ObjectDatabase;
+import io.ferry.scan.ModelFiles;
+import io.ferry.scan.ModelFiles.SourceFile;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.ObjectJson;
@@ -42,6 +43,7 @@ public final class Pusher {
 
   private final ObjectDatabase db;
   private final ChunkPlanner planner;
+  private final FormatRegistry formats;
   private final ExecutorService pool;
   private final CodecPolicy codec;
   private final TransferListener listener;
@@ -62,6 +64,13 @@ public final class Pusher {
 
   public Pusher(ObjectDatabase db, ChunkPlanner planner, ExecutorService pool, CodecPolicy codec,
       TransferListener listener, ObjectRemover remover) {
+    this(db, planner, FormatRegistry.standard(), pool, codec, listener, remover);
+  }
+
+  /** A pusher that recognises the files of a source with the given formats. */
+  public Pusher(ObjectDatabase db, ChunkPlanner planner, FormatRegistry formats, ExecutorService pool,
+      CodecPolicy codec, TransferListener listener, ObjectRemover remover) {
+    this.formats = formats;
     this.remover = remover;
     this.db = db;
     this.planner = planner;
@@ -79,11 +88,11 @@ public final class Pusher {
 
   /** Scans, validates and plans; writes nothing. */
   public Prepared prepare(Path source) throws IOException {
-    List<SourceFile> files = ModelFiles.scan(source);
+    List<SourceFile> files = ModelFiles.scan(source, formats);
     Map<String, List<ChunkPlanner.Range>> plans = new java.util.HashMap<>();
     for (SourceFile f : files) {
-      if (f.safetensors() != null) {
-        plans.put(f.path(), planner.plan(f.safetensors()));
+      if (f.layout() != null) {
+        plans.put(f.path(), planner.plan(f.layout()));
       } else {
         try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
           plans.put(f.path(), planner.plan(ch, f.size()));
@@ -158,12 +167,8 @@ public final class Pusher {
         }
         String sha = fileHashes.get(i) != null ? Futures.await(fileHashes.get(i), "hashing " + f.path())
             : refs.isEmpty() ? EMPTY_SHA256 : refs.get(0).id().hex();
-        if (f.safetensors() != null) {
-          entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.SAFETENSORS, f.safetensors().dataStart(),
-              f.safetensors().metadata(), f.safetensors().tensors(), refs));
-        } else {
-          entries.add(new FileEntry(f.path(), f.size(), sha, FileEntry.OPAQUE, 0, Map.of(), List.of(), refs));
-        }
+        entries.add(f.layout() != null ? FileEntry.of(f.path(), sha, f.layout(), refs)
+            : FileEntry.opaque(f.path(), f.size(), sha, refs));
       }
       sink.flush();
       // packs holding small chunks this snapshot reuses from earlier versions

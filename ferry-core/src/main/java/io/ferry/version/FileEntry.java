@@ -1,5 +1,6 @@
 package io.ferry.version;
 
+import io.ferry.format.FileLayout;
 import io.ferry.format.TensorInfo;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +21,9 @@ import java.util.Objects;
  */
 public record FileEntry(String path, long size, String sha256, String format, long dataStart,
     Map<String, String> metadata, List<TensorInfo> tensors, List<ChunkRef> chunks) {
+  /** The format of safetensors files (see {@link io.ferry.format.safetensors.SafetensorsFormat#NAME}). */
   public static final String SAFETENSORS = "safetensors";
+  /** The format of files no format claimed. */
   public static final String OPAQUE = "opaque";
 
   public FileEntry {
@@ -37,6 +40,20 @@ public record FileEntry(String path, long size, String sha256, String format, lo
     if (sum != size) {
       throw new IllegalArgumentException(path + ": chunks add up to " + sum + " bytes, the file has " + size);
     }
+  }
+
+  /**
+   * The entry of a file a format read: its format's name, data start, metadata (as strings) and tensors (relative to
+   * the data start, in file order) come from the layout, its size too.
+   */
+  public static FileEntry of(String path, String sha256, FileLayout layout, List<ChunkRef> chunks) {
+    return new FileEntry(path, layout.size(), sha256, layout.format(), layout.dataStart(),
+        layout.metadata().asStrings(), layout.tensors(), chunks);
+  }
+
+  /** The entry of an opaque file: no data start, metadata or tensors. */
+  public static FileEntry opaque(String path, long size, String sha256, List<ChunkRef> chunks) {
+    return new FileEntry(path, size, sha256, OPAQUE, 0, Map.of(), List.of(), chunks);
   }
 
   /** Offsets of each chunk in the file: {@code offsets()[i]} is where chunk i starts; one extra entry = size. */

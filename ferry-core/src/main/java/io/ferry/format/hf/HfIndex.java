@@ -45,6 +45,9 @@ import java.util.regex.Pattern;
  * @param weightMap tensor name to shard name, in file order
  */
 public record HfIndex(String fileName, Map<String, Object> metadata, Map<String, String> weightMap) {
+  /** The file name of the index in a model directory. */
+  public static final String FILE_NAME = "model.safetensors.index.json";
+
   /** Index files above this size are refused, so reading one cannot exhaust the heap. */
   static final long MAX_INDEX_LENGTH = 100_000_000L;
 
@@ -90,9 +93,20 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
    * @throws IOException if the file cannot be read
    */
   public static HfIndex read(Path indexFile) throws IOException {
-    String name = String.valueOf(indexFile.getFileName());
-    String text;
     try (FileChannel ch = FileChannel.open(indexFile, StandardOpenOption.READ)) {
+      return read(String.valueOf(indexFile.getFileName()), ch);
+    }
+  }
+
+  /**
+   * Reads and checks an index from an open channel, as {@link #read(Path)} does, with positional reads (the channel's
+   * position is left alone and the channel is not closed).
+   *
+   * @param name the name to put in errors and in the result
+   */
+  public static HfIndex read(String name, FileChannel ch) throws IOException {
+    String text;
+    try {
       long size = ch.size();
       if (size > MAX_INDEX_LENGTH) {
         throw new InvalidInputException(

@@ -1,11 +1,14 @@
-package io.ferry.format;
+package io.ferry.scan;
 
 import io.ferry.error.InvalidInputException;
-import io.ferry.format.hf.HfIndex;
-import io.ferry.format.safetensors.SafetensorsHeader;
-import io.ferry.format.safetensors.SafetensorsReader;
+import io.ferry.format.DirectoryFormat;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.ModelTree;
+import io.ferry.format.registry.FormatRegistry;
 import io.ferry.version.SafePaths;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemLoopException;
 import java.nio.file.FileVisitOption;
@@ -15,39 +18,57 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * The files of a model to push, found and validated completely before anything is written: a single file, or a
  * directory walked recursively (following symbolic links, as Hugging Face caches use them; {@code .git} directories
- * are skipped). Safetensors files are parsed and validated; each {@code model.safetensors.index.json} is checked
- * against the shards beside it.
+ * are skipped). Each file is matched to a {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
+ * reads and validates it into a {@link FileLayout}; files no format claims are opaque. Then each
+ * {@link DirectoryFormat} checks the files together (a {@code model.safetensors.index.json} against its shards).
  */
 public final class ModelFiles {
-  /** Name of the Hugging Face shard index. */
-  public static final String HF_INDEX = "model.safetensors.index.json";
-
-  /** One file to push. {@code safetensors} is its parsed header, or null for opaque files. */
-  public record SourceFile(String path, Path file, long size, SafetensorsHeader safetensors) {}
+  /**
+   * One file to push.
+   *
+   * @param path relative, '/'-separated, normalized
+   * @param file where it is
+   * @param size bytes
+   * @param layout its layout, or null for an opaque file
+   */
+  public record SourceFile(String path, Path file, long size, FileLayout layout) {}
 
   private ModelFiles() {}
 
-  /** Scans and validates a file or a directory. */
+  /** Scans and validates a file or a directory with the {@linkplain FormatRegistry#standard() standard} formats. */
   public static List<SourceFile> scan(Path source) throws IOException {
+    return scan(source, FormatRegistry.standard());
+  }
+
+  /**
+   * Scans and validates a file or a directory.
+   *
+   * @return the files sorted by path
+   * @throws InvalidInputException naming the file and the defect, for a missing source, an unsafe or unreadable file,
+   *     a defect a format finds in a file, or a disagreement between files a directory format finds
+   * @throws IOException if a file cannot be read
+   */
+  public static List<SourceFile> scan(Path source, FormatRegistry formats) throws IOException {
     if (!Files.exists(source, LinkOption.NOFOLLOW_LINKS)) {
       throw new InvalidInputException(source + ": no such file or directory");
     }
     List<SourceFile> files = new ArrayList<>();
     if (Files.isRegularFile(source)) {
-      files.add(load(source.getFileName().toString(), source));
+      files.add(load(source.getFileName().toString(), source, formats));
     } else if (Files.isDirectory(source)) {
-      walk(source, files);
+      walk(source, files, formats);
     } else {
       throw new InvalidInputException(source + ": not a regular file or directory");
     }
@@ -55,11 +76,14 @@ public final class ModelFiles {
       throw new InvalidInputException(source + ": no files to push (the directory is empty)");
     }
     files.sort(Comparator.comparing(SourceFile::path));
-    checkIndexes(files);
+    Tree tree = new Tree(files);
+    for (DirectoryFormat d : formats.directoryFormats()) {
+      d.check(tree);
+    }
     return files;
   }
 
-  private static void walk(Path root, List<SourceFile> out) throws IOException {
+  private static void walk(Path root, List<SourceFile> out, FormatRegistry formats) throws IOException {
     Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE,
         new SimpleFileVisitor<>() {
           @Override
@@ -75,7 +99,7 @@ public final class ModelFiles {
             if (!attrs.isRegularFile()) {
               throw new InvalidInputException(file + ": not a regular file (device, socket or pipe)");
             }
-            out.add(load(relative(root, file), file));
+            out.add(load(relative(root, file), file, formats));
             return FileVisitResult.CONTINUE;
           }
 
@@ -106,57 +130,46 @@ public final class ModelFiles {
     return SafePaths.check(b.toString(), root.toString());
   }
 
-  private static SourceFile load(String rel, Path file) throws IOException {
+  private static SourceFile load(String rel, Path file, FormatRegistry formats) throws IOException {
     SafePaths.check(rel, file.toString());
     if (!Files.isReadable(file)) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }
     long size = Files.size(file);
-    SafetensorsHeader st = null;
-    if (rel.endsWith(".safetensors")) {
-      try {
-        st = SafetensorsReader.read(file);
-      } catch (AccessDeniedException e) {
-        throw new InvalidInputException(file + ": not readable (permission denied)");
-      } catch (InvalidInputException e) {
-        // the reader names the file by its base name; name it by its path in the model
-        String msg = e.getMessage();
-        String base = file.getFileName().toString();
-        if (msg.startsWith(base + ":") && !rel.equals(base)) {
-          msg = rel + msg.substring(base.length());
-        }
-        throw new InvalidInputException(msg, e);
-      }
+    FileLayout layout;
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      // errors name the file by its path in the model
+      layout = formats.read(new FormatInput(rel, ch, ch.size())).orElse(null);
+    } catch (AccessDeniedException e) {
+      throw new InvalidInputException(file + ": not readable (permission denied)");
     }
-    return new SourceFile(rel, file, size, st);
+    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout);
   }
 
-  private static void checkIndexes(List<SourceFile> files) throws IOException {
-    for (SourceFile f : files) {
-      if (!f.path().equals(HF_INDEX) && !f.path().endsWith("/" + HF_INDEX)) {
-        continue;
+  /** The scanned files as directory formats see them. */
+  private static final class Tree implements ModelTree {
+    private final List<Entry> entries = new ArrayList<>();
+    private final Map<String, Path> paths = new LinkedHashMap<>();
+
+    Tree(List<SourceFile> files) {
+      for (SourceFile f : files) {
+        entries.add(new Entry(f.path(), f.size(), f.layout()));
+        paths.put(f.path(), f.file());
       }
-      String dir = f.path().substring(0, f.path().length() - HF_INDEX.length());
-      HfIndex index = HfIndex.read(f.file());
-      Map<String, SafetensorsHeader> shards = new HashMap<>();
-      List<String> present = new ArrayList<>();
-      for (SourceFile g : files) {
-        if (g.safetensors() != null && g.path().startsWith(dir)) {
-          String rel = g.path().substring(dir.length());
-          shards.put(rel, g.safetensors());
-          if (!rel.contains("/")) {
-            present.add(rel);
-          }
-        }
+    }
+
+    @Override
+    public List<Entry> files() {
+      return List.copyOf(entries);
+    }
+
+    @Override
+    public FileChannel open(String path) throws IOException {
+      Path p = paths.get(path);
+      if (p == null) {
+        throw new NoSuchFileException(path, null, "not a file of the model being scanned");
       }
-      try {
-        index.check(shards, present);
-      } catch (InvalidInputException e) {
-        if (!dir.isEmpty() && e.getMessage().startsWith(HF_INDEX)) {
-          throw new InvalidInputException(dir + e.getMessage(), e);
-        }
-        throw e;
-      }
+      return FileChannel.open(p, StandardOpenOption.READ);
     }
   }
 }

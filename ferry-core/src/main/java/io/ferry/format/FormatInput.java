@@ -1,0 +1,48 @@
+package io.ferry.format;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.Objects;
+
+/**
+ * A file handed to a {@link TensorFormat}: an open channel, its size, and the name that errors give (the file's path
+ * inside the model). The caller owns and closes the channel; a format reads with positional reads only and leaves the
+ * channel's position alone.
+ *
+ * @param name the file's name in messages, usually its relative path in the model
+ * @param channel the open file
+ * @param size the file's size in bytes
+ */
+public record FormatInput(String name, FileChannel channel, long size) {
+  /**
+   * Checks the arguments.
+   *
+   * @throws NullPointerException if name or channel is null
+   * @throws IllegalArgumentException if size is negative
+   */
+  public FormatInput {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(channel, "channel");
+    if (size < 0) {
+      throw new IllegalArgumentException(name + ": negative size " + size);
+    }
+  }
+
+  /**
+   * Fills {@code dst} from {@code position} on.
+   *
+   * @throws EOFException naming the file and the offset if the file ends first
+   */
+  public void readFully(ByteBuffer dst, long position) throws IOException {
+    long pos = position;
+    while (dst.hasRemaining()) {
+      int n = channel.read(dst, pos);
+      if (n < 0) {
+        throw new EOFException(name + ": file ended at byte " + pos + " (it was " + size + " bytes when opened)");
+      }
+      pos += n;
+    }
+  }
+}

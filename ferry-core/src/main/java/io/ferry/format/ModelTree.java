@@ -1,0 +1,52 @@
+package io.ferry.format;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The files of a model as a {@link DirectoryFormat} sees them: every file, with its layout when a
+ * {@link TensorFormat} read it, each one already validated on its own.
+ */
+public interface ModelTree {
+  /**
+   * One file of the model.
+   *
+   * @param path relative, '/'-separated, normalized
+   * @param size bytes
+   * @param layout its layout, or null for a file no format claimed (opaque)
+   */
+  record Entry(String path, long size, FileLayout layout) {
+    /** @throws NullPointerException if path is null */
+    public Entry {
+      Objects.requireNonNull(path, "path");
+    }
+
+    /** Whether a format of this name read the file. */
+    public boolean hasFormat(String format) {
+      return layout != null && layout.format().equals(format);
+    }
+
+    /** The directory part of the path, with its trailing '/'; empty for a file at the top. */
+    public String directory() {
+      return path.substring(0, path.lastIndexOf('/') + 1);
+    }
+
+    /** The last component of the path. */
+    public String baseName() {
+      return path.substring(path.lastIndexOf('/') + 1);
+    }
+  }
+
+  /** Every file of the model, sorted by path. */
+  List<Entry> files();
+
+  /**
+   * Opens a file of the model for reading; the caller closes the channel.
+   *
+   * @throws java.nio.file.NoSuchFileException if {@code path} is not one of {@link #files()}
+   * @throws IOException if it cannot be opened
+   */
+  FileChannel open(String path) throws IOException;
+}

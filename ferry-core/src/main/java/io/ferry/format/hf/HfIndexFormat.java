@@ -1,0 +1,75 @@
+package io.ferry.format.hf;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DirectoryFormat;
+import io.ferry.format.FileLayout;
+import io.ferry.format.ModelTree;
+import io.ferry.format.safetensors.SafetensorsFormat;
+import io.ferry.format.safetensors.SafetensorsHeader;
+import io.ferry.format.safetensors.SafetensorsMetadata;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The sharded Hugging Face checkpoint as a {@link DirectoryFormat}: each {@value HfIndex#FILE_NAME}, wherever it is
+ * in the model, is read and checked ({@link HfIndex#check}) against the safetensors files under its directory. The
+ * index itself stays an opaque file; its shards were read as safetensors files on their own.
+ *
+ * <p>Errors: those of reading an index name it by its base name; those of the check name it by its path in the model.
+ */
+public final class HfIndexFormat implements DirectoryFormat {
+  /** Creates the format; it holds no state. */
+  public HfIndexFormat() {}
+
+  @Override
+  public String name() {
+    return "hf-index";
+  }
+
+  @Override
+  public void check(ModelTree tree) throws IOException {
+    for (ModelTree.Entry index : tree.files()) {
+      if (index.baseName().equals(HfIndex.FILE_NAME)) {
+        check(tree, index);
+      }
+    }
+  }
+
+  private static void check(ModelTree tree, ModelTree.Entry indexEntry) throws IOException {
+    String dir = indexEntry.directory();
+    HfIndex index;
+    try (FileChannel ch = tree.open(indexEntry.path())) {
+      index = HfIndex.read(HfIndex.FILE_NAME, ch);
+    }
+    Map<String, SafetensorsHeader> shards = new HashMap<>();
+    List<String> present = new ArrayList<>();
+    for (ModelTree.Entry f : tree.files()) {
+      if (f.hasFormat(SafetensorsFormat.NAME) && f.path().startsWith(dir)) {
+        String rel = f.path().substring(dir.length());
+        shards.put(rel, header(f.layout()));
+        if (!rel.contains("/")) {
+          present.add(rel);
+        }
+      }
+    }
+    try {
+      index.check(shards, present);
+    } catch (InvalidInputException e) {
+      if (!dir.isEmpty() && e.getMessage().startsWith(HfIndex.FILE_NAME)) {
+        throw new InvalidInputException(dir + e.getMessage(), e);
+      }
+      throw e;
+    }
+  }
+
+  /** The safetensors header a layout was made from. */
+  private static SafetensorsHeader header(FileLayout l) {
+    return new SafetensorsHeader(l.fileName(), l.dataStart() - 8,
+        l.metadata(SafetensorsMetadata.class).map(SafetensorsMetadata::entries).orElse(Map.of()), l.tensors(),
+        l.size());
+  }
+}
