@@ -76,6 +76,11 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     return m;
   }
 
+  /** The figures as recorded: {@link #elements()} and {@link #asMap()}. */
+  public MetricFigures figures() {
+    return new MetricFigures(elements, asMap());
+  }
+
   private static void putIfDefined(Map<String, Double> m, String k, double v) {
     if (!Double.isNaN(v)) {
       m.put(k, v);

@@ -75,12 +75,12 @@ class DeriveResultsTest {
     for (TensorReport t : r.tensors()) {
       tensors.append(t.name()).append('|').append(t.action()).append('|').append(t.reason()).append('|')
           .append(t.sourceDtype()).append('|').append(t.shape()).append('|').append(t.outputs()).append('|')
-          .append(t.metrics() == null ? null : t.metrics().asMap()).append('|').append(t.compared()).append('\n');
+          .append(t.metrics() == null ? null : t.metrics().figures()).append('|').append(t.compared()).append('\n');
     }
     return name + " snapshot=" + v.snapshot().shortHex(16) + " derivation=" + digest(v.derivation().toString())
         + " message=" + digest(v.message()) + " parents=" + v.parents().size() + " changed=" + r.changedCount()
         + " sourceBytes=" + r.sourceTensorBytes() + " comparedWith=" + (r.sourceTarget() == null ? "-"
-        : r.sourceTarget().shortHex(8)) + " overall=" + digest(r.overall().asMap().toString()) + " tensors="
+        : r.sourceTarget().shortHex(8)) + " overall=" + digest(r.overall().figures().toString()) + " tensors="
         + digest(tensors.toString());
   }
 
