@@ -71,6 +71,7 @@ class DeriveResultsTest {
   private static String run(Deriver d, String name, String source, DeriveSpec spec) throws Exception {
     DeriveResult r = d.derive(source, name + ":v", spec, null, TransferListener.NONE);
     Version v = r.push().version();
+    System.out.printf("%s: derive %d ms, push %d ms%n", name, r.deriveNanos() / 1_000_000, r.pushNanos() / 1_000_000);
     StringBuilder tensors = new StringBuilder();
     for (TensorReport t : r.tensors()) {
       tensors.append(t.name()).append('|').append(t.action()).append('|').append(t.reason()).append('|')
