@@ -21,10 +21,14 @@ class DerivationReportTest {
   private static final ChunkId ORIGINAL = ChunkId.of("original".getBytes(StandardCharsets.UTF_8));
 
   private static MetricFigures measured(double... ab) {
-    ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
-    for (int i = 0; i < ab.length; i += 2) {
-      acc.add(ab[i], ab[i + 1]);
+    double[] a = new double[ab.length / 2];
+    double[] b = new double[a.length];
+    for (int i = 0; i < a.length; i++) {
+      a[i] = ab[2 * i];
+      b[i] = ab[2 * i + 1];
     }
+    ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
+    acc.addAll(a, b, a.length);
     return acc.result().figures();
   }
 
