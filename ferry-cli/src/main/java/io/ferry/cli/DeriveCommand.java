@@ -2,12 +2,14 @@ package io.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.derive.DerivationInputException;
 import io.ferry.derive.DeriveResult;
 import io.ferry.derive.DeriveSpec;
 import io.ferry.derive.Deriver;
-import io.ferry.derive.ErrorMetrics;
+import io.ferry.derive.MetricFigures;
 import io.ferry.derive.TensorFilter;
 import io.ferry.derive.TensorReport;
+import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -67,16 +69,29 @@ final class DeriveCommand implements Callable<Integer> {
 
     @Override
     final int run() throws IOException {
-      DeriveSpec d = derivation();
-      try (Repository repo = openRepo()) {
-        int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (n < 1) {
-          throw new io.ferry.error.InvalidInputException("--threads must be at least 1, got " + n);
+      try {
+        DeriveSpec d = derivation();
+        try (Repository repo = openRepo()) {
+          int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
+          if (n < 1) {
+            throw new InvalidInputException("--threads must be at least 1, got " + n);
+          }
+          DeriveResult r = new Deriver(repo, n, tempDir).derive(source, target, d, message, progress());
+          print(d, r);
         }
-        DeriveResult r = new Deriver(repo, n, tempDir).derive(source, target, d, message, progress());
-        print(d, r);
+      } catch (DerivationInputException e) {
+        throw new InvalidInputException(e.message(Base::option), e);
       }
       return 0;
+    }
+
+    /** How this command spells a parameter that a library message names. */
+    static String option(DerivationInputException.Param p) {
+      return switch (p.key()) {
+        case "target" -> "--as";
+        case "method:quantize" -> "'ferry derive quantize'";
+        default -> p.key().startsWith("method:") ? null : "--" + p.key().replace('_', '-');
+      };
     }
 
     private void print(DeriveSpec d, DeriveResult r) throws IOException {
@@ -88,7 +103,7 @@ final class DeriveCommand implements Callable<Integer> {
         ObjectNode p = n.putObject("parameters");
         d.parameters().forEach(p::put);
         ObjectNode o = n.putObject("overall");
-        r.overall().asMap().forEach(o::put);
+        r.overall().figures().forEach(o::put);
         ArrayNode ts = n.putArray("tensors");
         for (TensorReport t : r.tensors()) {
           ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action().label());
@@ -97,7 +112,7 @@ final class DeriveCommand implements Callable<Integer> {
           }
           if (t.metrics() != null) {
             ObjectNode m = tn.putObject("metrics");
-            t.metrics().asMap().forEach(m::put);
+            t.metrics().figures().forEach(m::put);
           }
         }
         printJson(n);
@@ -132,9 +147,9 @@ final class DeriveCommand implements Callable<Integer> {
       }
     }
 
-    static String metrics(ErrorMetrics m) {
+    static String metrics(MetricFigures m) {
       StringBuilder b = new StringBuilder();
-      m.asMap().forEach((k, v) -> b.append(b.length() == 0 ? "" : "  ").append(k).append('=')
+      m.figures().forEach((k, v) -> b.append(b.length() == 0 ? "" : "  ").append(k).append('=')
           .append(String.format(Locale.ROOT, "%.6g", v)));
       return b.toString();
     }
@@ -158,7 +173,7 @@ final class DeriveCommand implements Callable<Integer> {
 
     @Override
     DeriveSpec derivation() throws IOException {
-      return new DeriveSpec.Cast(DeriveSpec.floatTarget("--to", to), filter(include, exclude));
+      return new DeriveSpec.Cast(DeriveSpec.floatTarget("to", to), filter(include, exclude));
     }
   }
 
@@ -196,7 +211,7 @@ final class DeriveCommand implements Callable<Integer> {
 
     @Override
     DeriveSpec derivation() throws IOException {
-      return new DeriveSpec.Dequantize(to == null ? null : DeriveSpec.floatTarget("--to", to));
+      return new DeriveSpec.Dequantize(to == null ? null : DeriveSpec.floatTarget("to", to));
     }
   }
 

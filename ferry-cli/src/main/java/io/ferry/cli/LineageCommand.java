@@ -2,6 +2,7 @@ package io.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.derive.DerivationReport;
 import io.ferry.derive.Lineage;
 import io.ferry.repo.Repository;
 import io.ferry.version.Derivation;
@@ -53,7 +54,7 @@ final class LineageCommand extends StoreCommand {
     if (d != null) {
       b.append("  ").append(d.method());
       d.parameters().forEach((k, v) -> {
-        if (!k.equals("details") && !k.startsWith("tensors_") && !k.equals("compared_with")) {
+        if (!DerivationReport.RECORD_PARAMETERS.contains(k)) {
           b.append(' ').append(k).append('=').append(v);
         }
       });

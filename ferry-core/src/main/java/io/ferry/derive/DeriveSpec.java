@@ -1,6 +1,7 @@
 package io.ferry.derive;
 
-import io.ferry.error.InvalidInputException;
+import static io.ferry.derive.DerivationInputException.param;
+
 import io.ferry.format.DType;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -8,9 +9,10 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * What a derivation does. Each kind is a record validated on construction: a bad argument throws {@link
- * InvalidInputException} naming the option as the CLI spells it ({@code --bits}, {@code --group-size}...), before
- * anything is read or written.
+ * What a derivation does. Each kind is a record validated on construction, before anything is read or written: the
+ * constructors throw {@link IllegalArgumentException}, the {@code of} factories a {@link DerivationInputException}
+ * that names the bad parameter by its key in {@link #parameters()} ({@code bits}, {@code group_size}...), so that a
+ * front end can name it its own way.
  */
 public sealed interface DeriveSpec {
   /** The derivation method recorded in the version: cast, quantize, dequantize or prune. */
@@ -22,15 +24,21 @@ public sealed interface DeriveSpec {
   /** Which tensors may be changed. */
   TensorFilter filter();
 
-  /** Parses {@code bf16}, {@code f16} or {@code f32} (any case) for {@code option}. */
-  static DType floatTarget(String option, String text) throws InvalidInputException {
+  /**
+   * Parses {@code bf16}, {@code f16} or {@code f32} (any case; also {@code fp16}, {@code float16}, {@code fp32},
+   * {@code float32}).
+   *
+   * @param parameter the parameter's key, for the message ({@code to})
+   * @throws DerivationInputException naming the parameter if the text is none of those
+   */
+  static DType floatTarget(String parameter, String text) throws DerivationInputException {
     String t = text == null ? "" : text.toUpperCase(Locale.ROOT);
     return switch (t) {
       case "BF16" -> DType.BF16;
       case "F16", "FP16", "FLOAT16" -> DType.F16;
       case "F32", "FP32", "FLOAT32" -> DType.F32;
-      default -> throw new InvalidInputException(option + " '" + text + "' is not a supported float type: use bf16, "
-          + "f16 or f32");
+      default -> throw new DerivationInputException(param(parameter), " '" + text + "' is not a supported float "
+          + "type: use bf16, f16 or f32");
     };
   }
 
@@ -40,7 +48,7 @@ public sealed interface DeriveSpec {
       Objects.requireNonNull(to, "to");
       Objects.requireNonNull(filter, "filter");
       if (to != DType.F32 && to != DType.F16 && to != DType.BF16) {
-        throw new IllegalArgumentException("--to must be bf16, f16 or f32, got " + to);
+        throw new IllegalArgumentException("to must be bf16, f16 or f32, got " + to);
       }
     }
 
@@ -68,26 +76,38 @@ public sealed interface DeriveSpec {
   record Quantize(int bits, int groupSize, boolean symmetric, TensorFilter filter) implements DeriveSpec {
     public Quantize {
       Objects.requireNonNull(filter, "filter");
-      if (bits != 8 && bits != 4) {
-        throw new IllegalArgumentException("--bits must be 8 or 4, got " + bits);
-      }
-      if (groupSize <= 0) {
-        throw new IllegalArgumentException("--group-size must be positive, got " + groupSize);
-      }
-      if (bits == 4 && groupSize % 2 != 0) {
-        throw new IllegalArgumentException("--group-size must be even with --bits 4 (two values per byte), got "
-            + groupSize);
+      DerivationInputException bad = problem(bits, groupSize);
+      if (bad != null) {
+        throw new IllegalArgumentException(bad.getMessage(), bad);
       }
     }
 
-    /** Validating factory that reports bad arguments as {@link InvalidInputException}. */
+    /**
+     * Validating factory.
+     *
+     * @throws DerivationInputException naming {@code bits} or {@code group_size} if one is not valid
+     */
     public static Quantize of(int bits, int groupSize, boolean symmetric, TensorFilter filter)
-        throws InvalidInputException {
-      try {
-        return new Quantize(bits, groupSize, symmetric, filter);
-      } catch (IllegalArgumentException e) {
-        throw new InvalidInputException(e.getMessage());
+        throws DerivationInputException {
+      DerivationInputException bad = problem(bits, groupSize);
+      if (bad != null) {
+        throw bad;
       }
+      return new Quantize(bits, groupSize, symmetric, filter);
+    }
+
+    private static DerivationInputException problem(int bits, int groupSize) {
+      if (bits != 8 && bits != 4) {
+        return new DerivationInputException(param("bits"), " must be 8 or 4, got " + bits);
+      }
+      if (groupSize <= 0) {
+        return new DerivationInputException(param("group_size"), " must be positive, got " + groupSize);
+      }
+      if (bits == 4 && groupSize % 2 != 0) {
+        return new DerivationInputException(param("group_size"), " must be even with ", param("bits"),
+            " 4 (two values per byte), got " + groupSize);
+      }
+      return null;
     }
 
     @Override
@@ -111,7 +131,7 @@ public sealed interface DeriveSpec {
   record Dequantize(DType to) implements DeriveSpec {
     public Dequantize {
       if (to != null && to != DType.F32 && to != DType.F16 && to != DType.BF16) {
-        throw new IllegalArgumentException("--to must be bf16, f16 or f32, got " + to);
+        throw new IllegalArgumentException("to must be bf16, f16 or f32, got " + to);
       }
     }
 
@@ -143,27 +163,41 @@ public sealed interface DeriveSpec {
   record Prune(double threshold, double sparsity, TensorFilter filter) implements DeriveSpec {
     public Prune {
       Objects.requireNonNull(filter, "filter");
-      boolean byT = !Double.isNaN(threshold);
-      boolean byS = !Double.isNaN(sparsity);
-      if (byT == byS) {
-        throw new IllegalArgumentException("give exactly one of --threshold and --sparsity");
-      }
-      if (byT && (threshold < 0 || Double.isInfinite(threshold))) {
-        throw new IllegalArgumentException("--threshold must be a finite number >= 0, got " + threshold);
-      }
-      if (byS && !(sparsity >= 0 && sparsity < 1)) {
-        throw new IllegalArgumentException("--sparsity must be in [0, 1), got " + sparsity);
+      DerivationInputException bad = problem(threshold, sparsity);
+      if (bad != null) {
+        throw new IllegalArgumentException(bad.getMessage(), bad);
       }
     }
 
-    /** Validating factory; null means "not given". */
-    public static Prune of(Double threshold, Double sparsity, TensorFilter filter) throws InvalidInputException {
-      try {
-        return new Prune(threshold == null ? Double.NaN : threshold, sparsity == null ? Double.NaN : sparsity,
-            filter);
-      } catch (IllegalArgumentException e) {
-        throw new InvalidInputException(e.getMessage());
+    /**
+     * Validating factory; null means "not given".
+     *
+     * @throws DerivationInputException naming {@code threshold} or {@code sparsity} if not exactly one is given or
+     *     the one given is out of range
+     */
+    public static Prune of(Double threshold, Double sparsity, TensorFilter filter) throws DerivationInputException {
+      double t = threshold == null ? Double.NaN : threshold;
+      double s = sparsity == null ? Double.NaN : sparsity;
+      DerivationInputException bad = problem(t, s);
+      if (bad != null) {
+        throw bad;
       }
+      return new Prune(t, s, filter);
+    }
+
+    private static DerivationInputException problem(double threshold, double sparsity) {
+      boolean byT = !Double.isNaN(threshold);
+      boolean byS = !Double.isNaN(sparsity);
+      if (byT == byS) {
+        return new DerivationInputException("give exactly one of ", param("threshold"), " and ", param("sparsity"));
+      }
+      if (byT && (threshold < 0 || Double.isInfinite(threshold))) {
+        return new DerivationInputException(param("threshold"), " must be a finite number >= 0, got " + threshold);
+      }
+      if (byS && !(sparsity >= 0 && sparsity < 1)) {
+        return new DerivationInputException(param("sparsity"), " must be in [0, 1), got " + sparsity);
+      }
+      return null;
     }
 
     public boolean bySparsity() {

@@ -76,6 +76,11 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     return m;
   }
 
+  /** The figures as recorded: {@link #elements()} and {@link #asMap()}. */
+  public MetricFigures figures() {
+    return new MetricFigures(elements, asMap());
+  }
+
   private static void putIfDefined(Map<String, Double> m, String k, double v) {
     if (!Double.isNaN(v)) {
       m.put(k, v);
@@ -94,32 +99,11 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     private long nonFinite;
     private long overflow;
 
-    /** Adds one element: source {@code a}, derived {@code b}. */
-    public void add(double a, double b) {
-      n++;
-      if (b == 0) {
-        zeros++;
-      }
-      if (!Double.isFinite(a)) {
-        nonFinite++;
-        return;
-      }
-      if (!Double.isFinite(b)) {
-        overflow++;
-        return;
-      }
-      double d = a - b;
-      double ad = Math.abs(d);
-      if (ad > maxAbs) {
-        maxAbs = ad;
-      }
-      sumSqErr += d * d;
-      sumSqA += a * a;
-      sumSqB += b * b;
-      dot += a * b;
-    }
-
-    /** Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}; the same as n calls of {@link #add}. */
+    /**
+     * Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}, in order. A source that is NaN or infinite
+     * counts in {@code nonFinite}, a finite source whose derived value is not finite in {@code overflow}; neither
+     * enters the sums.
+     */
     public void addAll(double[] a, double[] b, int n) {
       long cnt = this.n;
       long z = zeros;

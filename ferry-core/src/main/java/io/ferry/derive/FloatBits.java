@@ -1,5 +1,8 @@
 package io.ferry.derive;
 
+import io.ferry.format.DType;
+import java.nio.ByteBuffer;
+
 /**
  * Conversions between IEEE single precision and the 16-bit float formats, with round-to-nearest-even, as bits. Java
  * 17 has no {@code Float.floatToFloat16}; these follow IEEE 754 (and agree with numpy's {@code astype(float16)} and
@@ -88,6 +91,65 @@ public final class FloatBits {
       b += Math.abs((double) f) > Math.abs(d) ? -1 : 1;
     }
     return Float.intBitsToFloat(b);
+  }
+
+  /**
+   * Decodes {@code n} little-endian values of float type {@code t} at {@code in}'s position (absolute reads; the
+   * position does not move) into {@code dst}, exactly.
+   *
+   * @throws IllegalArgumentException if {@code t} is not F32, F64, F16 or BF16
+   */
+  static void decode(ByteBuffer in, DType t, double[] dst, int n) {
+    int p = in.position();
+    switch (t) {
+      case F32 -> {
+        for (int i = 0; i < n; i++) {
+          dst[i] = in.getFloat(p + 4 * i);
+        }
+      }
+      case F64 -> {
+        for (int i = 0; i < n; i++) {
+          dst[i] = in.getDouble(p + 8 * i);
+        }
+      }
+      case F16 -> {
+        for (int i = 0; i < n; i++) {
+          dst[i] = halfToFloat(in.getShort(p + 2 * i));
+        }
+      }
+      case BF16 -> {
+        for (int i = 0; i < n; i++) {
+          dst[i] = bf16ToFloat(in.getShort(p + 2 * i));
+        }
+      }
+      default -> throw new IllegalArgumentException("not a float type handled here: " + t);
+    }
+  }
+
+  /**
+   * Writes {@code v} as {@code to} (F32, BF16 or F16, round to nearest even) at {@code out}'s position, advancing it,
+   * and returns the value written.
+   *
+   * @throws IllegalArgumentException if {@code to} is not one of those
+   */
+  static double encode(float v, DType to, ByteBuffer out) {
+    switch (to) {
+      case F32 -> {
+        out.putFloat(v);
+        return v;
+      }
+      case BF16 -> {
+        short h = floatToBf16(Float.floatToRawIntBits(v));
+        out.putShort(h);
+        return bf16ToFloat(h);
+      }
+      case F16 -> {
+        short h = floatToHalf(v);
+        out.putShort(h);
+        return halfToFloat(h);
+      }
+      default -> throw new IllegalArgumentException("cannot write " + to);
+    }
   }
 
   /**

@@ -1,6 +1,7 @@
 package io.ferry.derive;
 
-import io.ferry.error.InvalidInputException;
+import static io.ferry.derive.DerivationInputException.param;
+
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -16,25 +17,30 @@ public record TensorFilter(Pattern include, Pattern exclude) {
   /**
    * Compiles the regexes (null or empty = not set).
    *
-   * @throws InvalidInputException naming {@code --include} or {@code --exclude} if a regex does not compile
+   * @throws DerivationInputException naming the parameter {@code include} or {@code exclude} if a regex does not
+   *     compile
    */
-  public static TensorFilter of(String include, String exclude) throws InvalidInputException {
-    return new TensorFilter(compile("--include", include), compile("--exclude", exclude));
+  public static TensorFilter of(String include, String exclude) throws DerivationInputException {
+    return new TensorFilter(compile("include", include), compile("exclude", exclude));
   }
 
-  private static Pattern compile(String option, String regex) throws InvalidInputException {
+  private static Pattern compile(String parameter, String regex) throws DerivationInputException {
     if (regex == null || regex.isEmpty()) {
       return null;
     }
     try {
       return Pattern.compile(regex);
     } catch (PatternSyntaxException e) {
-      throw new InvalidInputException(option + " '" + regex + "' is not a valid regular expression: "
+      throw new DerivationInputException(e, param(parameter), " '" + regex + "' is not a valid regular expression: "
           + e.getDescription());
     }
   }
 
-  /** Null if the tensor passes, else why not ("excluded by --exclude 'x'"). */
+  /**
+   * Null if the tensor passes, else why not ("excluded by --exclude 'x'"). The reason is recorded in {@code
+   * ferry-derivation.json}, spelled as format {@code ferry-derivation/1} has always spelled it, so that the same
+   * derivation keeps giving the same bytes.
+   */
   public String rejects(String name) {
     if (include != null && !include.matcher(name).find()) {
       return "not matched by --include '" + include.pattern() + "'";

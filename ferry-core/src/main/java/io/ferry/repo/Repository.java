@@ -91,6 +91,14 @@ public final class Repository implements Closeable {
     return new Repository(backend, options);
   }
 
+  /**
+   * The repository's worker pool, for work done on its behalf (a derivation's tensors); shut down when the repository
+   * closes. Tasks must not wait for other tasks of this pool.
+   */
+  public java.util.concurrent.Executor workers() {
+    return pool;
+  }
+
   public Backend backend() {
     return backend;
   }

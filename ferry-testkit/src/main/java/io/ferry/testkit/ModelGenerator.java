@@ -3,6 +3,7 @@ package io.ferry.testkit;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.derive.FloatBits;
 import io.ferry.format.DType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -161,42 +162,11 @@ public final class ModelGenerator {
           if (buf.remaining() < 2) {
             buf.put((byte) 0);
           } else {
-            buf.putShort(toHalf(v));
+            buf.putShort(FloatBits.floatToHalf(v));
           }
         }
       }
     }
-  }
-
-  /** float to IEEE half, round to nearest even; for the small normal values generated here (no NaN handling). */
-  static short toHalf(float f) {
-    int bits = Float.floatToRawIntBits(f);
-    int sign = (bits >>> 16) & 0x8000;
-    int exp = ((bits >>> 23) & 0xff) - 127 + 15;
-    int mant = bits & 0x7fffff;
-    if (exp >= 31) {
-      return (short) (sign | 0x7c00);
-    }
-    if (exp <= 0) {
-      if (exp < -10) {
-        return (short) sign;
-      }
-      mant |= 0x800000;
-      int shift = 14 - exp;
-      int half = mant >> shift;
-      int rem = mant & ((1 << shift) - 1);
-      int mid = 1 << (shift - 1);
-      if (rem > mid || (rem == mid && (half & 1) == 1)) {
-        half++;
-      }
-      return (short) (sign | half);
-    }
-    int h = (exp << 10) | (mant >> 13);
-    int rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1) == 1)) {
-      h++;
-    }
-    return (short) (sign | h);
   }
 
   private static double gaussian(SplittableRandom r) {

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.safetensors.SafetensorsHeader;
@@ -165,6 +167,57 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
       meta.fields().forEachRemaining(e -> metadata.put(e.getKey(), plain(e.getValue())));
     }
     return new HfIndex(name, metadata, weightMap);
+  }
+
+  /**
+   * Rewrites an index for a model whose shards hold other tensors than the source's (a derived model: same shard
+   * files, tensors changed, added or removed). Each {@code weight_map} entry whose tensor {@code replacements} names
+   * is replaced, where it stands, by one entry per listed tensor, mapped to the same shard (an empty list removes the
+   * entry); other entries and every other key stay as they are. {@code metadata.total_size}, where present, becomes
+   * the sum of the byte lengths of the listed tensors: list every tensor of the weight map (a tensor kept as it is
+   * replaces itself). Written as indented JSON ending with a newline; the same input gives the same bytes. An index
+   * that is not a JSON object with a {@code weight_map} object is returned as it is.
+   *
+   * @param fileName the index's name, for messages
+   * @param index the index file's bytes
+   * @param replacements source tensor name to the tensors that replace it (their names and byte lengths are used)
+   * @throws InvalidInputException naming the file if {@code index} is not valid JSON (as {@link #read} parses it)
+   */
+  public static byte[] rewrite(String fileName, byte[] index, Map<String, List<TensorInfo>> replacements)
+      throws InvalidInputException {
+    JsonNode root;
+    try {
+      root = JSON.readTree(index);
+    } catch (IOException e) {
+      throw new InvalidInputException(fileName + ": index is not valid JSON: " + e.getMessage(), e);
+    }
+    if (!(root instanceof ObjectNode obj) || !root.path("weight_map").isObject()) {
+      return index.clone();
+    }
+    ObjectNode weights = JSON.createObjectNode();
+    long total = 0;
+    for (Iterator<Map.Entry<String, JsonNode>> it = root.path("weight_map").fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      List<TensorInfo> by = replacements.get(e.getKey());
+      if (by == null) {
+        weights.set(e.getKey(), e.getValue());
+        continue;
+      }
+      for (TensorInfo t : by) {
+        weights.set(t.name(), e.getValue());
+        total += t.byteLength();
+      }
+    }
+    obj.set("weight_map", weights);
+    if (obj.path("metadata").has("total_size")) {
+      ((ObjectNode) obj.get("metadata")).put("total_size", total);
+    }
+    try {
+      return (JSON.writer().with(SerializationFeature.INDENT_OUTPUT).writeValueAsString(obj) + "\n")
+          .getBytes(StandardCharsets.UTF_8);
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(fileName + ": a parsed JSON tree could not be written back", e);
+    }
   }
 
   /** The distinct shard names in the weight map, sorted; unmodifiable. */

@@ -1,0 +1,165 @@
+package io.ferry.derive;
+
+import io.ferry.derive.TensorReport.Action;
+import io.ferry.derive.TensorReport.Output;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.TensorInfo;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.Function;
+
+/**
+ * {@link DeriveSpec.Dequantize}: every tensor that the quantization's report lists as quantized becomes a float
+ * tensor of its original shape again (as {@code to}, or its type before quantization; F64 comes back as F32); its
+ * scales and zero points are absorbed (neither written nor reported) and the files lose their quantization metadata.
+ * When the version that was quantized is at hand, the error is measured against its tensors; otherwise only sparsity.
+ */
+final class DequantizeTransform implements TensorTransform {
+  private final DType to;
+  private final QuantLayout layout;
+  private final boolean symmetric;
+  private final Map<String, TensorReport> quantized = new HashMap<>();
+  private final Function<String, TensorInfo> sourceTensors;
+  private final Function<String, TensorInfo> originalTensors;
+
+  /**
+   * @param quantization the report of the quantization that made the source
+   * @param where the source, for messages
+   * @param sourceTensors the source's tensors by name (null when absent)
+   * @param originalTensors the tensors of the version that was quantized by name (null when absent), or null when
+   *     that version is not at hand
+   * @throws InvalidInputException if the report's layout is not {@link QuantLayout#NAME} or its parameters are not
+   *     those of a valid quantization
+   */
+  DequantizeTransform(DeriveSpec.Dequantize spec, DerivationReport quantization, String where,
+      Function<String, TensorInfo> sourceTensors, Function<String, TensorInfo> originalTensors)
+      throws InvalidInputException {
+    this.to = Objects.requireNonNull(spec, "spec").to();
+    Map<String, String> params = quantization.parameters();
+    String name = params.getOrDefault("layout", "");
+    if (!QuantLayout.NAME.equals(name)) {
+      throw new InvalidInputException(where + ": unknown quantization layout '" + name + "', expected "
+          + QuantLayout.NAME);
+    }
+    this.symmetric = Boolean.parseBoolean(params.get("symmetric"));
+    DeriveSpec.Quantize q;
+    try {
+      q = DeriveSpec.Quantize.of(Integer.parseInt(params.getOrDefault("bits", "")),
+          Integer.parseInt(params.getOrDefault("group_size", "")), symmetric, TensorFilter.ALL);
+    } catch (NumberFormatException | InvalidInputException e) {
+      throw new InvalidInputException(where + ": the quantization's parameters " + params + " are not valid: "
+          + e.getMessage(), e);
+    }
+    this.layout = new QuantLayout(q.bits(), q.groupSize(), q.symmetric());
+    for (TensorReport t : quantization.tensors()) {
+      if (t.action() == Action.QUANTIZED) {
+        quantized.put(t.name(), t);
+      }
+    }
+    this.sourceTensors = Objects.requireNonNull(sourceTensors, "sourceTensors");
+    this.originalTensors = originalTensors;
+  }
+
+  @Override
+  public TensorPlan plan(TensorInfo t) throws InvalidInputException {
+    TensorReport q = quantized.get(t.name());
+    if (q == null) {
+      String base = strip(t.name(), QuantLayout.SCALE);
+      if (base == null) {
+        base = strip(t.name(), QuantLayout.ZERO_POINT);
+      }
+      return base != null && quantized.containsKey(base) ? null : TensorPlan.kept(t, "not quantized");
+    }
+    DType src = q.sourceDtype();
+    DType out = to != null ? to : FLOATS.contains(src) && src != DType.F64 ? src : DType.F32;
+    List<TensorInfo> inputs = new ArrayList<>();
+    inputs.add(t);
+    inputs.add(companion(t, QuantLayout.SCALE));
+    if (!symmetric) {
+      inputs.add(companion(t, QuantLayout.ZERO_POINT));
+    }
+    TensorInfo reference = null;
+    TensorInfo o = originalTensors == null ? null : originalTensors.apply(t.name());
+    if (o != null && o.shape().equals(q.shape()) && FLOATS.contains(o.dtype())) {
+      reference = o;
+    }
+    return new TensorPlan(t, Action.DEQUANTIZED, null, t.dtype(), q.shape(), inputs, reference, reference != null,
+        List.of(new Output(t.name(), out, q.shape())));
+  }
+
+  private TensorInfo companion(TensorInfo t, String suffix) throws InvalidInputException {
+    TensorInfo c = sourceTensors.apply(t.name() + suffix);
+    if (c == null) {
+      throw new InvalidInputException("quantized tensor '" + t.name() + "' has no '" + t.name() + suffix + "' tensor");
+    }
+    return c;
+  }
+
+  private static String strip(String name, String suffix) {
+    return name.endsWith(suffix) ? name.substring(0, name.length() - suffix.length()) : null;
+  }
+
+  @Override
+  public Map<String, String> fileMetadata(Map<String, String> source, List<TensorPlan> plans) {
+    Map<String, String> meta = new LinkedHashMap<>(source);
+    meta.keySet().removeIf(k -> k.startsWith("ferry.quantization"));
+    return meta;
+  }
+
+  @Override
+  public DerivationInputException nothingToDo(String what, List<TensorPlan> plans) {
+    return new DerivationInputException("nothing to dequantize in " + what);
+  }
+
+  @Override
+  public Worker worker(TensorPlan plan, int maxElements) {
+    return new DequantizeWorker(plan, maxElements);
+  }
+
+  private final class DequantizeWorker implements Worker {
+    private final int cols;
+    private final DType out;
+    private final DType reference;
+    private final float[] vals;
+    private final double[] a;
+    private final double[] y;
+
+    DequantizeWorker(TensorPlan plan, int max) {
+      this.cols = Math.toIntExact(plan.shape().get(1));
+      this.out = plan.outputs().get(0).dtype();
+      this.reference = plan.reference() == null ? null : plan.reference().dtype();
+      this.vals = new float[max];
+      this.a = reference == null ? null : new double[max];
+      this.y = new double[max];
+    }
+
+    @Override
+    public void apply(Block block, ErrorMetrics.Accumulator metrics) {
+      int n = block.elements();
+      ByteBuffer q = block.in().get(0);
+      ByteBuffer scales = block.in().get(1);
+      ByteBuffer zps = symmetric ? null : block.in().get(2);
+      for (int r = 0; r < block.rows(); r++) {
+        layout.dequantizeRow(q, scales, zps, cols, vals, r * cols);
+      }
+      ByteBuffer o = block.out().get(0);
+      for (int i = 0; i < n; i++) {
+        y[i] = FloatBits.encode(vals[i], out, o);
+      }
+      if (reference != null) {
+        FloatBits.decode(block.reference(), reference, a, n);
+        metrics.addAll(a, y, n);
+      } else {
+        for (int i = 0; i < n; i++) {
+          metrics.addUncompared(y[i]);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,134 @@
+package io.ferry.derive;
+
+import static io.ferry.derive.DerivationInputException.param;
+
+import io.ferry.derive.TensorReport.Action;
+import io.ferry.derive.TensorReport.Output;
+import io.ferry.format.DType;
+import io.ferry.format.TensorInfo;
+import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * {@link DeriveSpec.Quantize}: each 2-D float tensor whose last dimension the group size divides becomes three tensors
+ * of layout {@link QuantLayout} (values, {@code .scale}, and {@code .zero_point} when asymmetric); its file's metadata
+ * says so. The error is measured between the source values and the dequantized float32 values.
+ */
+final class QuantizeTransform implements TensorTransform {
+  private final DeriveSpec.Quantize spec;
+  private final QuantLayout layout;
+
+  QuantizeTransform(DeriveSpec.Quantize spec) {
+    this.spec = Objects.requireNonNull(spec, "spec");
+    this.layout = new QuantLayout(spec.bits(), spec.groupSize(), spec.symmetric());
+  }
+
+  @Override
+  public TensorPlan plan(TensorInfo t) {
+    if (!FLOATS.contains(t.dtype())) {
+      return TensorPlan.kept(t, CastTransform.notFloat(t));
+    }
+    if (t.shape().size() != 2) {
+      return TensorPlan.kept(t, t.shape().size() + "-D, only 2-D tensors are quantized");
+    }
+    long rows = t.shape().get(0);
+    long cols = t.shape().get(1);
+    if (t.elements() == 0) {
+      return TensorPlan.kept(t, "no elements");
+    }
+    if (cols % spec.groupSize() != 0) {
+      // recorded in ferry-derivation.json as written since format ferry-derivation/1: keep the text
+      return TensorPlan.kept(t, "last dimension " + cols + " is not a multiple of --group-size " + spec.groupSize());
+    }
+    if (cols > Integer.MAX_VALUE / 8) {
+      return TensorPlan.kept(t, "rows of " + cols + " elements are too long to quantize");
+    }
+    long groups = cols / spec.groupSize();
+    List<Output> outs = new java.util.ArrayList<>();
+    outs.add(new Output(t.name(), layout.valuesType(), List.of(rows, layout.valueRowBytes(cols))));
+    outs.add(new Output(t.name() + QuantLayout.SCALE, DType.F32, List.of(rows, groups)));
+    if (!spec.symmetric()) {
+      outs.add(new Output(t.name() + QuantLayout.ZERO_POINT, DType.U8, List.of(rows, groups)));
+    }
+    return TensorPlan.changed(t, Action.QUANTIZED, outs);
+  }
+
+  @Override
+  public Map<String, String> fileMetadata(Map<String, String> source, List<TensorPlan> plans) {
+    if (plans.stream().noneMatch(p -> p.action() == Action.QUANTIZED)) {
+      return source;
+    }
+    Map<String, String> meta = new LinkedHashMap<>(source);
+    meta.put("ferry.quantization", QuantLayout.NAME);
+    meta.put("ferry.quantization.bits", Integer.toString(spec.bits()));
+    meta.put("ferry.quantization.group_size", Integer.toString(spec.groupSize()));
+    meta.put("ferry.quantization.symmetric", Boolean.toString(spec.symmetric()));
+    return meta;
+  }
+
+  @Override
+  public DerivationInputException nothingToDo(String what, List<TensorPlan> plans) {
+    Set<Long> cols = new TreeSet<>();
+    boolean candidates = false;
+    for (TensorPlan p : plans) {
+      TensorInfo t = p.source();
+      if (FLOATS.contains(t.dtype()) && t.shape().size() == 2) {
+        cols.add(t.shape().get(1));
+        candidates |= spec.filter().rejects(t.name()) == null;
+      }
+    }
+    if (candidates) {
+      return new DerivationInputException(param("group_size"), " " + spec.groupSize() + " divides the last "
+          + "dimension of none of the 2-D float tensors of " + what + " (last dimensions: " + cols + ")");
+    }
+    return new DerivationInputException("nothing to quantize in " + what + ": no 2-D F32, F16, BF16 or F64 tensor "
+        + "passes the filters");
+  }
+
+  @Override
+  public Worker worker(TensorPlan plan, int maxElements) {
+    return new QuantizeWorker(plan.source(), maxElements);
+  }
+
+  private final class QuantizeWorker implements Worker {
+    private final TensorInfo info;
+    private final int cols;
+    private final double[] x;
+    private final double[] y;
+    private final float[] deq;
+
+    QuantizeWorker(TensorInfo info, int max) {
+      this.info = info;
+      this.cols = Math.toIntExact(info.shape().get(1));
+      this.x = new double[max];
+      this.y = new double[max];
+      this.deq = new float[max];
+    }
+
+    @Override
+    public void apply(Block block, ErrorMetrics.Accumulator metrics) throws DerivationInputException {
+      int n = block.elements();
+      FloatBits.decode(block.in().get(0), info.dtype(), x, n);
+      ByteBuffer q = block.out().get(0);
+      ByteBuffer scales = block.out().get(1);
+      ByteBuffer zps = spec.symmetric() ? null : block.out().get(2);
+      for (int r = 0; r < block.rows(); r++) {
+        int bad = layout.quantizeRow(x, r * cols, cols, q, scales, zps, deq);
+        if (bad >= 0) {
+          throw new DerivationInputException("tensor '" + info.name() + "' holds " + x[r * cols + bad] + " at row "
+              + (block.firstRow() + r) + ", column " + bad + ": a non-finite value cannot be quantized (leave the "
+              + "tensor out with ", param("exclude", "an exclude filter"), ")");
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        y[i] = deq[i];
+      }
+      metrics.addAll(x, y, n);
+    }
+  }
+}

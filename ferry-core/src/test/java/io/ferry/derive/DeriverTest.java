@@ -1,0 +1,131 @@
+package io.ferry.derive;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.derive.DeriveModels.T;
+import io.ferry.format.DType;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.TransferListener;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.ThrowingSupplier;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The Deriver as a library: its errors, and the threads it runs on. */
+class DeriverTest {
+  @TempDir Path tmp;
+  private Repository repo;
+
+  @BeforeEach
+  void store() throws Exception {
+    double[] nan = DeriveModels.normal(2 * 128, 1, 3);
+    nan[128 + 5] = Double.NaN;
+    Path model = tmp.resolve("model");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        DeriveModels.tensor("w", DType.F32, 0.1, 1, 4, 128),
+        new T("nan", DType.F32, new long[] {2, 128}, nan),
+        DeriveModels.tensor("norm", DType.F32, 1, 2, 128),
+        new T("ids", DType.I64, new long[] {2, 8}, new double[16])));
+    repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    repo.push(model, "m:v", PushOptions.builder().build());
+  }
+
+  @AfterEach
+  void close() throws Exception {
+    repo.close();
+  }
+
+  private DerivationInputException failure(ThrowingSupplier<?> call) {
+    try {
+      call.get();
+    } catch (DerivationInputException e) {
+      return e;
+    } catch (Throwable t) {
+      throw new AssertionError("expected a DerivationInputException, got " + t, t);
+    }
+    throw new AssertionError("expected a DerivationInputException, nothing was thrown");
+  }
+
+  private DerivationInputException deriveFailure(String target, DeriveSpec spec) {
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    return failure(() -> d.derive("m:v", target, spec, null, TransferListener.NONE));
+  }
+
+  @Test
+  void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
+    Map<DerivationInputException, String> cases = new LinkedHashMap<>();
+    cases.put(failure(() -> DeriveSpec.Quantize.of(3, 128, true, TensorFilter.ALL)),
+        "<bits> must be 8 or 4, got 3");
+    cases.put(failure(() -> DeriveSpec.Quantize.of(8, 0, true, TensorFilter.ALL)),
+        "<group_size> must be positive, got 0");
+    cases.put(failure(() -> DeriveSpec.Quantize.of(4, 63, true, TensorFilter.ALL)),
+        "<group_size> must be even with <bits> 4 (two values per byte), got 63");
+    cases.put(failure(() -> DeriveSpec.Prune.of(null, null, TensorFilter.ALL)),
+        "give exactly one of <threshold> and <sparsity>");
+    cases.put(failure(() -> DeriveSpec.Prune.of(-1.0, null, TensorFilter.ALL)),
+        "<threshold> must be a finite number >= 0, got -1.0");
+    cases.put(failure(() -> DeriveSpec.Prune.of(null, 1.0, TensorFilter.ALL)),
+        "<sparsity> must be in [0, 1), got 1.0");
+    cases.put(failure(() -> TensorFilter.of("(", null)), "<include> '(' is not a valid regular expression: ");
+    cases.put(failure(() -> DeriveSpec.floatTarget("to", "f8")),
+        "<to> 'f8' is not a supported float type: use bf16, f16 or f32");
+    DeriveSpec cast = new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL);
+    cases.put(deriveFailure("Bad Name!", cast), "<target> 'Bad Name!': ");
+    cases.put(deriveFailure("x@abcd", cast), "<target> 'x@abcd' must be a model or model:tag");
+    cases.put(deriveFailure("q:v", new DeriveSpec.Quantize(8, 7, true, TensorFilter.ALL)),
+        "<group_size> 7 divides the last dimension of none of the 2-D float tensors of m@");
+    cases.put(deriveFailure("q:v", new DeriveSpec.Quantize(8, 128, true, TensorFilter.ALL)),
+        "tensor 'nan' holds NaN at row 1, column 5: a non-finite value cannot be quantized (leave the tensor out "
+            + "with <exclude>)");
+    cases.put(deriveFailure("d:v", new DeriveSpec.Dequantize(null)), "m@");
+    cases.forEach((e, spelled) -> {
+      assertThat(e.getMessage()).as("library message").doesNotContain("--").doesNotContain("<");
+      assertThat(e.message(p -> "<" + p.key() + ">")).as("spelled by a front end").contains(spelled);
+    });
+    assertThat(cases.keySet()).extracting(Throwable::getMessage).contains("bits must be 8 or 4, got 3",
+        "group size must be even with bits 4 (two values per byte), got 63");
+    DerivationInputException notQuantized = deriveFailure("d:v", new DeriveSpec.Dequantize(null));
+    assertThat(notQuantized.getMessage()).contains("was not made by a quantize derivation");
+    assertThat(notQuantized.message(p -> p.key().equals("method:quantize") ? "'ferry derive quantize'" : null))
+        .contains("was not made by 'ferry derive quantize'");
+    assertThatThrownBy(() -> new DeriveSpec.Quantize(3, 128, true, TensorFilter.ALL))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("bits must be 8 or 4, got 3");
+    assertThatThrownBy(() -> new DeriveSpec.Cast(DType.I8, TensorFilter.ALL))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("to must be bf16, f16 or f32, got I8");
+    assertThat(repo.models()).extracting(s -> s.model()).containsExactly("m");
+  }
+
+  @Test
+  void tensorsRunOnTheWorkersGivenAndOnTheCaller() throws Exception {
+    AtomicInteger helpers = new AtomicInteger();
+    Executor counting = r -> {
+      helpers.incrementAndGet();
+      repo.workers().execute(r);
+    };
+    DeriveSpec spec = new DeriveSpec.Cast(DType.F16, TensorFilter.of(null, "nan"));
+    DeriveResult a = new Deriver(repo, counting, 3, tmp.resolve("work")).derive("m:v", "a:v", spec, "a",
+        TransferListener.NONE);
+    assertThat(helpers.get()).isEqualTo(2);
+    // an executor that never runs its tasks: the calling thread does all the work, and the result is the same
+    DeriveResult b = new Deriver(repo, r -> { }, 3, tmp.resolve("work")).derive("m:v", "b:v", spec, "a",
+        TransferListener.NONE);
+    assertThat(b.push().version().snapshot()).isEqualTo(a.push().version().snapshot());
+    assertThat(b.report()).isEqualTo(a.report());
+    try (var s = Files.list(tmp.resolve("work"))) {
+      assertThat(s).as("temporary directories removed").isEmpty();
+    }
+  }
+}
