@@ -4,7 +4,6 @@ import io.ferry.chunk.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.codec.Codecs;
 import io.ferry.error.ConflictException;
-import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.error.NotFoundException;
@@ -45,7 +44,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -58,9 +56,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A Ferry store: models, versions, tags and their history over one {@link Backend}. Thread-safe. Owns a pool of
@@ -479,17 +475,7 @@ public final class Repository implements Closeable {
 
   /** Index of the chunk that contains byte {@code pos} (offsets has one extra entry at the end). */
   public static int firstChunk(long[] offsets, long pos) {
-    int lo = 0;
-    int hi = offsets.length - 2;
-    while (lo < hi) {
-      int mid = (lo + hi + 1) >>> 1;
-      if (offsets[mid] <= pos) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return Math.max(lo, 0);
+    return FileEntry.chunkAt(offsets, pos);
   }
 
   // ---------------------------------------------------------------- pull, cat, read
@@ -526,8 +512,8 @@ public final class Repository implements Closeable {
   /** Opens a version for reading tensors and files without writing them to disk. */
   public ModelReader open(String refText) throws IOException {
     VersionRef v = resolve(refText);
-    return new ModelReader(db, v.id(), v.version(), db.snapshot(v.version().snapshot()),
-        db.locator(v.version().packs()), pool);
+    return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
+        db.locator(v.version().packs()));
   }
 
   /** The snapshot of a version. */
@@ -604,79 +590,11 @@ public final class Repository implements Closeable {
   // ---------------------------------------------------------------- verify, gc, stats
 
   /**
-   * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref: frame
-   * CRC, decoding and the SHA-256 of the content. Returns the errors found (up to 100), never stops at the first.
+   * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
+   * copy in every pack they list: see {@link Verifier}.
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
-    List<VersionRef> versions = new ArrayList<>();
-    if (refText != null) {
-      versions.add(resolve(refText));
-    } else {
-      for (ChunkId id : reachableVersions(List.of())) {
-        versions.add(new VersionRef(id, db.version(id)));
-      }
-    }
-    Set<ChunkId> seen = new HashSet<>();
-    List<Future<?>> futures = new ArrayList<>();
-    List<String> errors = Collections.synchronizedList(new ArrayList<>());
-    AtomicLong bytes = new AtomicLong();
-    long total = 0;
-    List<Runnable> work = new ArrayList<>();
-    for (VersionRef v : versions) {
-      Snapshot s;
-      ObjectDatabase.Locator loc;
-      try {
-        s = db.snapshot(v.version().snapshot());
-        loc = db.locator(v.version().packs());
-      } catch (FerryException e) {
-        errors.add("version " + v.id().shortHex(12) + ": " + e.getMessage());
-        continue;
-      }
-      for (FileEntry f : s.files()) {
-        for (ChunkRef c : f.chunks()) {
-          if (!seen.add(c.id())) {
-            continue;
-          }
-          total += c.length();
-          work.add(() -> {
-            try {
-              db.verifyChunk(loc.locate(c.id()), c.length());
-              bytes.addAndGet(c.length());
-            } catch (IOException e) {
-              if (errors.size() < 100) {
-                errors.add(f.path() + ": " + e.getMessage());
-              }
-            }
-            listener.progress(c.length());
-          });
-        }
-      }
-    }
-    listener.phase("verify", total);
-    try {
-      for (Runnable r : work) {
-        futures.add(pool.submit(r));
-      }
-      for (Future<?> f : futures) {
-        Pusher.class.getName();
-        io.ferry.transfer.Pusher.Staged.class.getName();
-        awaitQuietly(f);
-      }
-    } finally {
-      listener.done();
-    }
-    return new VerifyReport(versions.size(), seen.size(), bytes.get(), List.copyOf(errors));
-  }
-
-  private static void awaitQuietly(Future<?> f) throws IOException {
-    try {
-      f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new java.io.InterruptedIOException("interrupted");
-    } catch (java.util.concurrent.ExecutionException e) {
-      throw new IOException(e.getCause());
-    }
+    return new Verifier(db, refs, pool).verify(refText == null ? null : resolve(refText), listener);
   }
 
   /** Ids of every version reachable from the current refs, the extra roots, and their parents. */
