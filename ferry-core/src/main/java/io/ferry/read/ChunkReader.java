@@ -197,14 +197,8 @@ public final class ChunkReader {
    * @return the chunk's raw length
    */
   public long verify(Location loc, long length) throws IOException {
-    Opened o = open(loc, length);
-    checkObjectSize(o);
-    if (o.streamable()) {
-      ByteBuffer buf = streamBuffers.get();
-      streamLoose(o, Check.CONTENT, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)), null);
-      return o.header.rawLength();
-    }
-    checkWhole(o, wholeFrame(o), Check.CONTENT);
+    Opened o = openWhole(loc, length);
+    checkWhole(o, o.frame, Check.CONTENT);
     return o.header.rawLength();
   }
 
@@ -215,10 +209,7 @@ public final class ChunkReader {
    * @param length the raw length the snapshot records, or {@link #ANY_LENGTH}
    */
   public ByteBuffer storedFrame(Location loc, long length, Check check) throws IOException {
-    Opened o = open(loc, length);
-    if (check == Check.CONTENT) {
-      checkObjectSize(o);
-    }
+    Opened o = check == Check.CONTENT ? openWhole(loc, length) : open(loc, length);
     ByteBuffer frame = wholeFrame(o);
     checkWhole(o, frame, check);
     return frame.duplicate();
@@ -231,7 +222,7 @@ public final class ChunkReader {
    */
   public byte[] readObject(ChunkId id) throws IOException {
     Location loc = Location.loose(id);
-    Opened o = open(loc, ANY_LENGTH);
+    Opened o = openWhole(loc, ANY_LENGTH);
     ByteBuffer raw = ByteBuffer.allocate((int) o.header.rawLength());
     Frame.decode(wholeFrame(o), raw, codecs, id, o.where);
     raw.flip();
@@ -262,7 +253,38 @@ public final class ChunkReader {
     } else {
       head = read(loc, where, 0, Frame.HEADER_LENGTH);
     }
-    Frame.Header h = Frame.parseHeader(head, loc.chunk(), where);
+    return checked(loc, where, Frame.parseHeader(head, loc.chunk(), where), length, frame);
+  }
+
+  /**
+   * Like {@link #open}, but reads a loose object whole (its size, then all of it: on a local store a memory map, so
+   * checks read the bytes where they lie) and checks that it is exactly its frame.
+   */
+  private Opened openWhole(Location loc, long length) throws IOException {
+    if (loc.packed()) {
+      return open(loc, length);
+    }
+    String where = describe(loc);
+    long size;
+    try {
+      size = store.size(loc.object());
+    } catch (MissingObjectException e) {
+      throw missing(loc, e);
+    }
+    if (size > Integer.MAX_VALUE - 64) {
+      throw new CorruptObjectException(loc.chunk(), where, "object of " + size + " bytes is larger than any chunk");
+    }
+    ByteBuffer frame = read(loc, where, 0, (int) size);
+    Opened o = checked(loc, where, Frame.parseHeader(frame, loc.chunk(), where), length, frame);
+    if (size != o.header.frameLength()) {
+      throw new CorruptObjectException(loc.chunk(), where, "object is " + size + " bytes, its frame header says "
+          + o.header.frameLength());
+    }
+    return o;
+  }
+
+  private static Opened checked(Location loc, String where, Frame.Header h, long length, ByteBuffer frame)
+      throws CorruptObjectException {
     if (length != ANY_LENGTH && h.rawLength() != length) {
       throw new CorruptObjectException(loc.chunk(), where,
           "frame holds " + h.rawLength() + " raw bytes, the snapshot expects " + length);
