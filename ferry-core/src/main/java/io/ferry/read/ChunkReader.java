@@ -61,11 +61,6 @@ public final class ChunkReader {
     this.codecs = codecs;
   }
 
-  /** The store's URI, for messages. */
-  public String storeUri() {
-    return store.describe();
-  }
-
   /** Where a location is, as errors name it: the store's URI, then the loose object or the pack and offset. */
   public String describe(Location loc) {
     if (loc.packed()) {
@@ -120,10 +115,7 @@ public final class ChunkReader {
       return;
     }
     requireRoom(dst, to - from, loc);
-    Opened o = open(loc, length);
-    if (check == Check.CONTENT) {
-      checkObjectSize(o);
-    }
+    Opened o = check == Check.CONTENT ? openWhole(loc, length) : open(loc, length);
     ByteBuffer frame = wholeFrame(o);
     ByteBuffer raw;
     if (o.header.codecId() == NoneCodec.ID) {
