@@ -129,6 +129,52 @@ class CorruptionTest {
     assertThat(out.resolve("config.json")).hasContent("mine");
   }
 
+  /**
+   * A small chunk two models pushed separately sits in two packs. With either copy damaged, store-wide verify must
+   * fail as verify and pull of the model that reads it do (it used to check each chunk id once, so one copy went
+   * unchecked and verify said ok).
+   */
+  @Test
+  void damagedCopyOfASmallChunkSharedByTwoModels() throws IOException {
+    byte[] shared = "{\"shared\": true}".getBytes();
+    for (String model : List.of("alpha", "beta")) {
+      Path dir = tmp.resolve("src-" + model);
+      Files2.write(dir.resolve("shared.json"), shared);
+      Files2.write(dir.resolve(model + ".txt"), model.getBytes());
+      cli.push(dir, model);
+    }
+    ChunkId chunk = ChunkId.of(shared);
+    for (String damaged : List.of("alpha", "beta")) {
+      long at;
+      Path file;
+      try (Repository repo = Ferry.open(cli.store.toString())) {
+        ChunkId pack = repo.resolve(damaged).version().packs().get(0);
+        at = repo.objects().packIndex(pack).entries().get(chunk).offset() + 40;
+        file = cli.store.resolve("objects").resolve(pack.hex().substring(0, 2)).resolve(pack.hex().substring(2));
+      }
+      flip(file, at);
+      String other = damaged.equals("alpha") ? "beta" : "alpha";
+      cli.run("verify").exits(3);
+      assertThat(cli.run("verify", "--json").exits(3).json().get("errors").toString()).contains(chunk.hex())
+          .contains(idOf(file));
+      cli.run("verify", damaged).exits(3);
+      cli.run("pull", damaged, tmp.resolve("bad-" + damaged).toString()).exits(3).oneLineError(idOf(file));
+      cli.run("verify", other).ok();
+      cli.run("pull", other, tmp.resolve("good-" + damaged + "-" + other).toString()).ok();
+      flip(file, at);
+      cli.run("verify").ok();
+    }
+  }
+
+  private static void flip(Path file, long at) throws IOException {
+    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+      f.seek(at);
+      int b = f.read();
+      f.seek(at);
+      f.write(b ^ 0x01);
+    }
+  }
+
   @Test
   void aChangedDigitInAnOlderRefLogEntryIsAnIntegrityError() throws IOException {
     Files2.write(src.resolve("sub/notes.txt"), "hello again".getBytes());

@@ -1,14 +1,9 @@
 package io.ferry.read;
 
 import io.ferry.chunk.ChunkId;
-import io.ferry.chunk.Frame;
-import io.ferry.codec.NoneCodec;
-import io.ferry.error.CorruptObjectException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.TensorInfo;
-import io.ferry.repo.ObjectDatabase;
-import io.ferry.repo.Repository;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -22,23 +17,19 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.zip.CRC32C;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
- * {@link ByteBuffer}, streams tensors in file order, copies a file to a channel. Every chunk read is checked against
- * its frame CRC; with {@link #verifying(boolean)} also against its SHA-256. Thread-safe.
+ * {@link ByteBuffer}, streams tensors in file order, copies a file to a channel. Every chunk is read through the
+ * {@link ChunkReader}, so its frame, its length against the snapshot and its CRC are checked; with {@link
+ * #verifying(boolean)} also its SHA-256. Whole chunks decode straight into the caller's buffer. Thread-safe.
  */
 public final class ModelReader implements Closeable {
-  /** Codec-none chunks are read and checked in slices of this size (a fraction of a CPU cache). */
-  private static final int SLICE = 1 << 20;
-
-  private final ObjectDatabase db;
+  private final ChunkReader reader;
   private final ChunkId versionId;
   private final Version version;
   private final Snapshot snapshot;
-  private final ObjectDatabase.Locator locator;
+  private final Locator locator;
   private final Map<String, Located> tensors = new LinkedHashMap<>();
   private volatile boolean sha256;
 
@@ -50,9 +41,9 @@ public final class ModelReader implements Closeable {
     }
   }
 
-  public ModelReader(ObjectDatabase db, ChunkId versionId, Version version, Snapshot snapshot,
-      ObjectDatabase.Locator locator, ExecutorService pool) {
-    this.db = db;
+  /** A reader of one version whose chunks {@code locator} finds and {@code reader} reads. */
+  public ModelReader(ChunkReader reader, ChunkId versionId, Version version, Snapshot snapshot, Locator locator) {
+    this.reader = reader;
     this.versionId = versionId;
     this.version = version;
     this.snapshot = snapshot;
@@ -179,23 +170,11 @@ public final class ModelReader implements Closeable {
     return out.flip();
   }
 
-  /** Copies a file to a channel, chunk by chunk, checking each. */
+  /** Copies a file to a channel, chunk by chunk; no byte of a chunk reaches {@code out} before it passed its checks. */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
     FileEntry f = file(path);
-    ByteBuffer scratch = null;
     for (ChunkRef c : f.chunks()) {
-      ObjectDatabase.Location loc = locator.locate(c.id());
-      if (scratch == null || scratch.capacity() < c.length()) {
-        scratch = ByteBuffer.allocateDirect((int) Math.max(c.length(), 1 << 20));
-      }
-      scratch.clear().limit((int) c.length());
-      if (!readNoneInto(loc, c, scratch)) {
-        db.readChunk(loc, scratch, sha256);
-      }
-      ByteBuffer data = scratch.flip();
-      while (data.hasRemaining()) {
-        out.write(data);
-      }
+      reader.copyTo(locator.locate(c.id()), c.length(), check(), out);
     }
   }
 
@@ -214,92 +193,18 @@ public final class ModelReader implements Closeable {
       return;
     }
     long[] offsets = f.chunkOffsets();
-    for (int i = Repository.firstChunk(offsets, from); i < f.chunks().size() && offsets[i] < to; i++) {
+    ChunkReader.Check check = check();
+    for (int i = FileEntry.chunkAt(offsets, from); i < f.chunks().size() && offsets[i] < to; i++) {
       ChunkRef c = f.chunks().get(i);
       long cs = offsets[i];
       long lo = Math.max(from, cs) - cs;
       long hi = Math.min(to, cs + c.length()) - cs;
-      ObjectDatabase.Location loc = locator.locate(c.id());
-      if (lo == 0 && hi == c.length() && readNoneInto(loc, c, dst)) {
-        continue;
-      }
-      ByteBuffer payload = checkedPayload(loc, c);
-      if (payload != null) {
-        dst.put(payload.duplicate().position((int) lo).limit((int) hi));
-      } else if (lo == 0 && hi == c.length()) {
-        ByteBuffer part = dst.duplicate().limit(dst.position() + (int) c.length());
-        db.readChunk(loc, part, sha256);
-        dst.position(part.position());
-      } else {
-        ByteBuffer whole = ByteBuffer.allocate((int) c.length());
-        db.readChunk(loc, whole, sha256);
-        dst.put(whole.flip().position((int) lo).limit((int) hi));
-      }
+      reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, dst);
     }
   }
 
-  /**
-   * The fast path for a whole codec-none chunk: reads its header, then its payload straight into {@code dst} with a
-   * positional read (no memory map, no second copy) and checks the CRC (and SHA-256 if verifying) there. Returns
-   * false, reading nothing into {@code dst}, if the chunk has another codec.
-   */
-  private boolean readNoneInto(ObjectDatabase.Location loc, ChunkRef c, ByteBuffer dst) throws IOException {
-    String where = db.describe(loc);
-    ByteBuffer head = db.store().read(loc.object(), loc.offset(), Frame.HEADER_LENGTH);
-    Frame.Header h = Frame.parseHeader(head, c.id(), where);
-    if (h.codecId() != NoneCodec.ID) {
-      return false;
-    }
-    if (h.rawLength() != c.length()) {
-      throw new CorruptObjectException(c.id(), where,
-          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
-    }
-    long frameLength = loc.packed() ? loc.length() : db.store().size(loc.object());
-    if (frameLength != Frame.HEADER_LENGTH + h.storedLength()) {
-      throw new CorruptObjectException(c.id(), where, "payload is " + (frameLength - Frame.HEADER_LENGTH)
-          + " bytes, the frame header says " + h.storedLength());
-    }
-    int start = dst.position();
-    int end = start + (int) c.length();
-    // read in slices and CRC each while it is still in the CPU cache, rather than the whole chunk from memory after
-    CRC32C crc = new CRC32C();
-    long from = loc.offset() + Frame.HEADER_LENGTH;
-    for (int at = start; at < end; ) {
-      int n = Math.min(SLICE, end - at);
-      db.store().readInto(loc.object(), from + (at - start), dst.duplicate().position(at).limit(at + n));
-      crc.update(dst.duplicate().position(at).limit(at + n));
-      at += n;
-    }
-    if ((int) crc.getValue() != h.payloadCrc()) {
-      throw new CorruptObjectException(c.id(), where, String.format(
-          "checksum failed (hardware problem?) : expected=%08x actual=%08x", h.payloadCrc(), (int) crc.getValue()));
-    }
-    ByteBuffer payload = dst.duplicate().position(start).limit(end);
-    if (sha256) {
-      db.checkSha(loc, payload);
-    }
-    dst.position(start + (int) c.length());
-    return true;
-  }
-
-  /** For codec-none chunks: the checked payload (CRC, and SHA-256 if verifying). Else null. */
-  private ByteBuffer checkedPayload(ObjectDatabase.Location loc, ChunkRef c) throws IOException {
-    ByteBuffer frame = db.readFrame(loc);
-    String where = db.describe(loc);
-    Frame.Header h = Frame.parseHeader(frame, c.id(), where);
-    if (h.codecId() != NoneCodec.ID) {
-      return null;
-    }
-    ByteBuffer payload = frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
-    Frame.checkPayload(h, payload, c.id(), where);
-    if (h.rawLength() != c.length()) {
-      throw new CorruptObjectException(c.id(), where,
-          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
-    }
-    if (sha256) {
-      db.checkSha(loc, payload);
-    }
-    return payload.slice();
+  private ChunkReader.Check check() {
+    return sha256 ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
   }
 
   private static ByteBuffer allocate(long n, String what) throws InvalidInputException {

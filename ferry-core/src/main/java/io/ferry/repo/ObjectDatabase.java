@@ -6,17 +6,18 @@ import io.ferry.codec.ChunkHint;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.Codecs;
 import io.ferry.error.CorruptObjectException;
-import io.ferry.error.MissingObjectException;
 import io.ferry.pack.PackIndex;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Locator;
 import io.ferry.store.ChunkStore;
 import io.ferry.version.ObjectJson;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -31,6 +32,7 @@ public final class ObjectDatabase {
 
   private final ChunkStore store;
   private final Codecs codecs;
+  private final ChunkReader reader;
   private final Map<ChunkId, PackIndex> packIndexes = new ConcurrentHashMap<>();
   private final Map<ChunkId, Version> versions = new ConcurrentHashMap<>();
   private final Map<ChunkId, Snapshot> snapshots = new ConcurrentHashMap<>();
@@ -38,8 +40,10 @@ public final class ObjectDatabase {
   public ObjectDatabase(ChunkStore store, Codecs codecs) {
     this.store = store;
     this.codecs = codecs;
+    this.reader = new ChunkReader(store, codecs);
   }
 
+  /** The raw store, for writes (push, rollback). Reads of chunks go through {@link #reader()}. */
   public ChunkStore store() {
     return store;
   }
@@ -48,42 +52,18 @@ public final class ObjectDatabase {
     return codecs;
   }
 
-  /** A location of a chunk frame: a loose object or a range of a pack. */
-  public record Location(ChunkId chunk, ChunkId object, long offset, int length) {
-    public boolean packed() {
-      return !chunk.equals(object);
-    }
+  /** The verified reader of chunk frames in this database's store: the only way core reads a chunk. */
+  public ChunkReader reader() {
+    return reader;
   }
 
-  /** Finds chunks: in the given packs first, else as loose objects. */
-  public final class Locator {
-    private final Map<ChunkId, PackIndex.Entry> packed;
-
-    Locator(Map<ChunkId, PackIndex.Entry> packed) {
-      this.packed = packed;
-    }
-
-    public Location locate(ChunkId id) {
-      PackIndex.Entry e = packed.get(id);
-      if (e != null) {
-        return new Location(id, e.pack(), e.offset(), e.length());
-      }
-      return new Location(id, id, 0, -1);
-    }
-
-    /** Whether the chunk is in one of this locator's packs. */
-    public boolean inPacks(ChunkId id) {
-      return packed.containsKey(id);
-    }
-  }
-
-  /** A locator over the packs of a version (and any further packs). */
+  /** A locator over the packs of a version (and any further packs), reading (and caching) their indexes. */
   public Locator locator(Collection<ChunkId> packs) throws IOException {
-    Map<ChunkId, PackIndex.Entry> all = new HashMap<>();
+    List<PackIndex> indexes = new ArrayList<>();
     for (ChunkId p : packs) {
-      all.putAll(packIndex(p).entries());
+      indexes.add(packIndex(p));
     }
-    return new Locator(all);
+    return Locator.of(indexes);
   }
 
   /** Reads (and caches) the index of a pack, checking its footer and CRC. */
@@ -109,43 +89,20 @@ public final class ObjectDatabase {
     return idx;
   }
 
-  /** The stored frame of a chunk (header + payload), from its pack or as a loose object. */
-  public ByteBuffer readFrame(Location loc) throws IOException {
-    if (loc.packed()) {
-      return store.read(loc.object(), loc.offset(), loc.length());
-    }
-    return store.get(loc.object());
-  }
-
-  /** Where a location is, for errors. */
-  public String describe(Location loc) {
-    if (loc.packed()) {
-      return store.describe() + " pack " + loc.object() + " at offset " + loc.offset();
-    }
-    return store.describe() + " object " + loc.object();
-  }
-
   /**
-   * Reads, checks and decodes a chunk into {@code out} (exactly its raw length remaining). With {@code sha256}, the
-   * decoded bytes are hashed and compared with the chunk id.
+   * A pack's bytes exactly as stored, for copying it to another store: its footer and index are checked (as on every
+   * read of a pack); with {@link ChunkReader.Check#CONTENT} also the SHA-256 of all its bytes against its id.
    */
-  public void readChunk(Location loc, ByteBuffer out, boolean sha256) throws IOException {
-    ByteBuffer frame = readFrame(loc);
-    int start = out.position();
-    Frame.decode(frame, out, codecs, loc.chunk(), describe(loc));
-    if (sha256) {
-      checkSha(loc, out.duplicate().position(start).limit(out.position()));
+  public ByteBuffer packBytes(ChunkId pack, ChunkReader.Check check) throws IOException {
+    packIndex(pack);
+    ByteBuffer bytes = store.get(pack);
+    if (check == ChunkReader.Check.CONTENT) {
+      ChunkId actual = ChunkId.of(bytes);
+      if (!actual.equals(pack)) {
+        throw new CorruptObjectException(pack, store.describe() + " pack " + pack, "content hashes to " + actual);
+      }
     }
-  }
-
-  /** Compares the SHA-256 of raw chunk bytes with the chunk's id. */
-  public void checkSha(Location loc, ByteBuffer raw) throws CorruptObjectException {
-    MessageDigest md = ChunkId.sha256();
-    md.update(raw.duplicate());
-    ChunkId actual = ChunkId.fromBytes(md.digest());
-    if (!actual.equals(loc.chunk())) {
-      throw new CorruptObjectException(loc.chunk(), describe(loc), "content hashes to " + actual);
-    }
+    return bytes;
   }
 
   /** Frames and stores a small object (JSON) loose, compressed with zstd; returns its id and whether it was new. */
@@ -162,21 +119,9 @@ public final class ObjectDatabase {
   /** Result of a write. */
   public record Written(ChunkId id, boolean created, long size) {}
 
-  /** Reads a small loose object's decoded bytes. */
+  /** Reads a small loose object's decoded bytes, checked completely (frame, CRC, SHA-256). */
   public byte[] readObject(ChunkId id) throws IOException {
-    ByteBuffer frame;
-    try {
-      frame = store.get(id);
-    } catch (MissingObjectException e) {
-      throw e;
-    }
-    ByteBuffer raw = Frame.decode(frame, codecs, id, store.describe() + " object " + id);
-    byte[] b = new byte[raw.remaining()];
-    raw.get(b);
-    if (!ChunkId.of(b).equals(id)) {
-      throw new CorruptObjectException(id, store.describe() + " object " + id, "content hashes to " + ChunkId.of(b));
-    }
-    return b;
+    return reader.readObject(id);
   }
 
   /** Reads a version (cached; versions are immutable). */
@@ -203,44 +148,5 @@ public final class ObjectDatabase {
       snapshots.put(id, s);
     }
     return s;
-  }
-
-  private final ThreadLocal<ByteBuffer> scratch = new ThreadLocal<>();
-
-  /** Size of the per-thread slice buffer that streams uncompressed chunks. */
-  public static final int SLICE = 8 << 20;
-
-  private final ThreadLocal<ByteBuffer> slices = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(SLICE));
-
-  /** A direct buffer of {@link #SLICE} bytes owned by the calling thread, reused by every transfer of this repository. */
-  public ByteBuffer slice() {
-    return slices.get();
-  }
-
-  /**
-   * Checks one chunk completely (frame CRC, decode, SHA-256 of the decoded bytes) without keeping it. Codec-none
-   * chunks are hashed where they lie; others decode into a per-thread buffer that is reused.
-   */
-  public void verifyChunk(Location loc, long length) throws IOException {
-    ByteBuffer frame = readFrame(loc);
-    String where = describe(loc);
-    Frame.Header h = Frame.parseHeader(frame, loc.chunk(), where);
-    ByteBuffer payload = frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
-    Frame.checkPayload(h, payload, loc.chunk(), where);
-    if (h.rawLength() != length) {
-      throw new CorruptObjectException(loc.chunk(), where,
-          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + length);
-    }
-    if (h.codecId() == io.ferry.codec.NoneCodec.ID) {
-      checkSha(loc, payload);
-      return;
-    }
-    ByteBuffer buf = scratch.get();
-    if (buf == null || buf.capacity() < length) {
-      buf = ByteBuffer.allocateDirect((int) Math.max(length, 1 << 20));
-      scratch.set(buf);
-    }
-    buf.clear().limit((int) length);
-    readChunk(loc, buf, true);
   }
 }

@@ -2,7 +2,7 @@ package io.ferry.repo;
 
 import io.ferry.chunk.ChunkId;
 import io.ferry.codec.Codecs;
-import io.ferry.error.FerryException;
+import io.ferry.error.ConflictException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.lease.Leases;
@@ -34,8 +34,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -44,8 +42,6 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A Ferry store: models, versions, tags and their history over one {@link Backend}. A thin facade (as JGit's {@code
@@ -221,7 +217,7 @@ public final class Repository implements Closeable {
 
   /** Index of the chunk that contains byte {@code pos} (offsets has one extra entry at the end). */
   public static int firstChunk(long[] offsets, long pos) {
-    return Differ.firstChunk(offsets, pos);
+    return FileEntry.chunkAt(offsets, pos);
   }
 
   // ---------------------------------------------------------------- pull, cat, read
@@ -258,8 +254,8 @@ public final class Repository implements Closeable {
   /** Opens a version for reading tensors and files without writing them to disk. */
   public ModelReader open(String refText) throws IOException {
     VersionRef v = resolve(refText);
-    return new ModelReader(db, v.id(), v.version(), db.snapshot(v.version().snapshot()),
-        db.locator(v.version().packs()), pool);
+    return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
+        db.locator(v.version().packs()));
   }
 
   /** The snapshot of a version. */
@@ -284,91 +280,11 @@ public final class Repository implements Closeable {
   // ---------------------------------------------------------------- verify, gc, stats
 
   /**
-   * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref: frame
-   * CRC, decoding and the SHA-256 of the content. Returns the errors found (up to 100), never stops at the first.
+   * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
+   * copy in every pack they list: see {@link Verifier}.
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
-    List<VersionRef> versions = new ArrayList<>();
-    if (refText != null) {
-      versions.add(resolve(refText));
-    } else {
-      for (ChunkId id : history.reachable(List.of())) {
-        versions.add(new VersionRef(id, db.version(id)));
-      }
-    }
-    Set<ChunkId> seen = new HashSet<>();
-    List<Future<?>> futures = new ArrayList<>();
-    List<String> errors = Collections.synchronizedList(new ArrayList<>());
-    if (refText == null) {
-      checkRefLogs(errors);
-    }
-    AtomicLong bytes = new AtomicLong();
-    long total = 0;
-    List<Runnable> work = new ArrayList<>();
-    for (VersionRef v : versions) {
-      Snapshot s;
-      ObjectDatabase.Locator loc;
-      try {
-        s = db.snapshot(v.version().snapshot());
-        loc = db.locator(v.version().packs());
-      } catch (FerryException e) {
-        errors.add("version " + v.id().shortHex(12) + ": " + e.getMessage());
-        continue;
-      }
-      for (FileEntry f : s.files()) {
-        for (ChunkRef c : f.chunks()) {
-          if (!seen.add(c.id())) {
-            continue;
-          }
-          total += c.length();
-          work.add(() -> {
-            try {
-              db.verifyChunk(loc.locate(c.id()), c.length());
-              bytes.addAndGet(c.length());
-            } catch (IOException e) {
-              if (errors.size() < 100) {
-                errors.add(f.path() + ": " + e.getMessage());
-              }
-            }
-            listener.progress(c.length());
-          });
-        }
-      }
-    }
-    listener.phase("verify", total);
-    try {
-      for (Runnable r : work) {
-        futures.add(pool.submit(r));
-      }
-      for (Future<?> f : futures) {
-        awaitQuietly(f);
-      }
-    } finally {
-      listener.done();
-    }
-    return new VerifyReport(versions.size(), seen.size(), bytes.get(), List.copyOf(errors));
-  }
-
-  /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
-  private void checkRefLogs(List<String> errors) throws IOException {
-    for (String ref : refs.list("")) {
-      try {
-        refs.checkLog(ref);
-      } catch (io.ferry.error.CorruptRefException e) {
-        errors.add(e.getMessage());
-      }
-    }
-  }
-
-  private static void awaitQuietly(Future<?> f) throws IOException {
-    try {
-      f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new java.io.InterruptedIOException("interrupted");
-    } catch (java.util.concurrent.ExecutionException e) {
-      throw new IOException(e.getCause());
-    }
+    return new Verifier(db, refs, pool).verify(refText == null ? null : resolve(refText), listener);
   }
 
   /** Ids of every version reachable from the current refs. */

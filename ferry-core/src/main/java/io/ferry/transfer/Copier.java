@@ -2,6 +2,9 @@ package io.ferry.transfer;
 
 import io.ferry.chunk.ChunkId;
 import io.ferry.chunk.Frame;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Location;
+import io.ferry.read.Locator;
 import io.ferry.repo.ObjectDatabase;
 import io.ferry.store.ChunkStore;
 import io.ferry.version.ChunkRef;
@@ -11,8 +14,10 @@ import io.ferry.version.Version;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -21,15 +26,17 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Copies versions between stores, object by object, as they are stored (frames and packs are not re-encoded, so ids
  * and versions stay identical). Sends only what the target lacks: chunks first, then packs, snapshot and version,
- * ancestors before descendants, so the target is valid at every moment. Every frame's CRC is checked on the way; with
- * {@code verify} also the SHA-256 of every chunk. Does not move refs.
+ * ancestors before descendants, so the target is valid at every moment. Every chunk is read through the source's
+ * {@link ChunkReader} (frame, length against the snapshot, CRC; with {@code verify} also the SHA-256 of every chunk
+ * and pack); snapshots and versions are always checked completely. Does not move refs.
  */
 public final class Copier {
   private final ObjectDatabase source;
   private final ChunkStore target;
   private final ExecutorService pool;
   private final TransferListener listener;
-  private final boolean verify;
+  private final ChunkReader reader;
+  private final ChunkReader.Check check;
   private final ByteBudget budget = ByteBudget.forHeap();
   private final AtomicLong objects = new AtomicLong();
   private final AtomicLong bytes = new AtomicLong();
@@ -39,7 +46,8 @@ public final class Copier {
     this.source = source;
     this.target = target;
     this.pool = pool;
-    this.verify = verify;
+    this.reader = source.reader();
+    this.check = verify ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
     this.listener = listener;
   }
 
@@ -109,33 +117,27 @@ public final class Copier {
   private void copyOne(ChunkId versionId) throws IOException {
     Version v = source.version(versionId);
     Snapshot s = source.snapshot(v.snapshot());
-    ObjectDatabase.Locator loc = source.locator(v.packs());
-    Set<ChunkId> loose = new LinkedHashSet<>();
+    Locator loc = source.locator(v.packs());
+    Map<ChunkId, Long> loose = new LinkedHashMap<>();
     long total = 0;
     for (FileEntry f : s.files()) {
       for (ChunkRef c : f.chunks()) {
-        if (c.length() >= ObjectDatabase.PACK_THRESHOLD && loose.add(c.id())) {
+        if (c.length() >= ObjectDatabase.PACK_THRESHOLD && loose.putIfAbsent(c.id(), c.length()) == null) {
           total += c.length();
         }
       }
     }
     listener.phase("copy", total);
-    List<ChunkId> missing = target.missing(new ArrayList<>(loose));
+    List<ChunkId> missing = target.missing(new ArrayList<>(loose.keySet()));
     List<Future<?>> futures = new ArrayList<>();
     for (ChunkId id : missing) {
+      long length = loose.get(id);
       futures.add(pool.submit(() -> {
-        ObjectDatabase.Location l = loc.locate(id);
-        long size = source.store().size(id);
-        int taken = budget.acquire(size);
+        int taken = budget.acquire(length + Frame.HEADER_LENGTH);
         try {
-          ByteBuffer frame = source.readFrame(l);
-          checkFrame(l, frame);
-          long n = frame.remaining();
-          if (target.put(id, frame)) {
-            objects.incrementAndGet();
-            bytes.addAndGet(n);
-          }
-          listener.progress(size);
+          ByteBuffer frame = reader.storedFrame(loc.locate(id), length, check);
+          putRaw(id, frame);
+          listener.progress(length);
         } finally {
           budget.release(taken);
         }
@@ -147,35 +149,19 @@ public final class Copier {
     }
     for (ChunkId pack : v.packs()) {
       if (!target.contains(pack)) {
-        source.packIndex(pack);
-        ByteBuffer bytesOfPack = source.store().get(pack);
-        if (verify && !ChunkId.of(bytesOfPack).equals(pack)) {
-          throw new io.ferry.error.CorruptObjectException(pack, source.store().describe() + " pack " + pack,
-              "content hashes to " + ChunkId.of(bytesOfPack));
-        }
-        putRaw(pack, bytesOfPack);
+        putRaw(pack, source.packBytes(pack, check));
       }
     }
     copyFramed(v.snapshot());
     copyFramed(versionId);
   }
 
-  private void checkFrame(ObjectDatabase.Location l, ByteBuffer frame) throws IOException {
-    if (verify) {
-      source.verifyChunk(l, Frame.parseHeader(frame, l.chunk(), source.describe(l)).rawLength());
-      return;
-    }
-    String where = source.describe(l);
-    Frame.Header h = Frame.parseHeader(frame, l.chunk(), where);
-    Frame.checkPayload(h, frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH), l.chunk(), where);
-  }
-
+  /** Copies a snapshot or version object as stored, after checking it completely (SHA-256 included). */
   private void copyFramed(ChunkId id) throws IOException {
     if (target.contains(id)) {
       return;
     }
-    source.readObject(id); // checks frame, CRC and SHA-256
-    putRaw(id, source.store().get(id));
+    putRaw(id, reader.storedFrame(Location.loose(id), ChunkReader.ANY_LENGTH, ChunkReader.Check.CONTENT));
   }
 
   private void putRaw(ChunkId id, ByteBuffer b) throws IOException {

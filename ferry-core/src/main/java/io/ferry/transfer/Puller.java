@@ -1,8 +1,8 @@
 package io.ferry.transfer;
 
-import io.ferry.chunk.Frame;
-import io.ferry.codec.Codec;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Locator;
 import io.ferry.repo.ObjectDatabase;
 import io.ferry.repo.PullOptions;
 import io.ferry.version.ChunkRef;
@@ -11,7 +11,6 @@ import io.ferry.version.SafePaths;
 import io.ferry.version.Snapshot;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,29 +23,29 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 
 /**
- * Writes a snapshot's files into a directory: plans every chunk, fetches them with the repository's workers, checks
- * each frame's CRC (and with {@code verify} the SHA-256 of every byte), and writes with positional writes into
- * preallocated temporary files that get their final names only when complete (and, with {@link
- * PullOptions#fsync()}, forced to disk). Memory stays bounded: a
- * stored chunk is read as a memory map (local) or a buffer per worker, and compressed chunks decode straight into a
- * map of the destination.
+ * Writes a snapshot's files into a directory: plans every chunk and has the repository's workers copy each one with
+ * {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check, FileChannel, long)}, which checks its
+ * frame and CRC (and with {@link PullOptions#verify()} the SHA-256 of every byte) on the way, into preallocated
+ * temporary files that get their final names only when complete (and, with {@link PullOptions#fsync()}, forced to
+ * disk). Memory stays bounded: the byte budget limits the chunks in flight, uncompressed chunks stream through one
+ * reused buffer per worker, and compressed chunks decode straight into a map of the destination.
  */
 public final class Puller {
-  private final ObjectDatabase db;
+  private final ChunkReader reader;
   private final ExecutorService pool;
   private final TransferListener listener;
   private final ByteBudget budget = ByteBudget.forHeap();
 
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
-    this.db = db;
+    this.reader = db.reader();
     this.pool = pool;
     this.listener = listener;
   }
 
   /** Pulls every file of the snapshot into {@code dest}, replacing files of the same names. */
-  public void pull(Snapshot snapshot, ObjectDatabase.Locator locator, Path dest, PullOptions opts)
+  public void pull(Snapshot snapshot, Locator locator, Path dest, PullOptions opts)
       throws IOException {
-    boolean verify = opts.verify();
+    ChunkReader.Check check = opts.verify() ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
     }
@@ -80,7 +79,8 @@ public final class Puller {
           futures.add(pool.submit(() -> {
             int taken = budget.acquire(c.length());
             try {
-              writeChunk(locator.locate(c.id()), c, ch, at, verify);
+              reader.copyTo(locator.locate(c.id()), c.length(), check, ch, at);
+              listener.progress(c.length());
             } finally {
               budget.release(taken);
             }
@@ -148,93 +148,6 @@ public final class Puller {
           throw new io.ferry.error.InvalidInputException(missing.get(i) + " exists and is not a directory");
         }
       }
-    }
-  }
-
-  private static final int SLICE = ObjectDatabase.SLICE;
-
-  private void writeChunk(ObjectDatabase.Location loc, ChunkRef c, FileChannel out, long at, boolean verify)
-      throws IOException {
-    String where = db.describe(loc);
-    if (!loc.packed()) {
-      ByteBuffer head = db.store().read(loc.object(), 0, Frame.HEADER_LENGTH);
-      Frame.Header h = Frame.parseHeader(head, c.id(), where);
-      if (h.codecId() == io.ferry.codec.NoneCodec.ID) {
-        if (h.rawLength() != c.length() || h.storedLength() != c.length()) {
-          throw new CorruptObjectException(c.id(), where,
-              "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
-        }
-        streamUncompressed(loc, h, out, at, verify, where);
-        listener.progress(c.length());
-        return;
-      }
-    }
-    ByteBuffer frame = db.readFrame(loc);
-    Frame.Header h = Frame.parseHeader(frame, c.id(), where);
-    ByteBuffer payload = frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
-    Frame.checkPayload(h, payload, c.id(), where);
-    if (h.rawLength() != c.length()) {
-      throw new CorruptObjectException(c.id(), where,
-          "frame holds " + h.rawLength() + " bytes, the snapshot expects " + c.length());
-    }
-    Codec codec = db.codecs().byId(h.codecId());
-    if (codec.id() == io.ferry.codec.NoneCodec.ID) {
-      if (verify) {
-        db.checkSha(loc, payload);
-      }
-      write(payload.duplicate(), out, at);
-    } else {
-      MappedByteBuffer dst = out.map(FileChannel.MapMode.READ_WRITE, at, c.length());
-      try {
-        codec.decode(payload, dst);
-      } catch (IOException e) {
-        throw new CorruptObjectException(c.id(), where, "codec " + codec.name() + ": " + e.getMessage());
-      }
-      if (verify) {
-        db.checkSha(loc, dst.flip());
-      }
-    }
-    listener.progress(c.length());
-  }
-
-  /**
-   * Copies an uncompressed loose chunk in slices through one reused buffer per worker: read, checksum (and hash),
-   * write. Memory stays at one slice per worker and nothing is mapped. The bytes reach the temporary file before the
-   * checksum of the whole payload is known; a mismatch fails the pull, and the temporary file is removed, so no
-   * corrupt byte ever gets a final name.
-   */
-  private void streamUncompressed(ObjectDatabase.Location loc, Frame.Header h, FileChannel out, long at,
-      boolean verify, String where) throws IOException {
-    ByteBuffer buf = db.slice();
-    java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-    java.security.MessageDigest sha = verify ? io.ferry.chunk.ChunkId.sha256() : null;
-    long n = h.storedLength();
-    for (long off = 0; off < n; off += SLICE) {
-      buf.clear().limit((int) Math.min(SLICE, n - off));
-      db.store().readInto(loc.object(), Frame.HEADER_LENGTH + off, buf);
-      buf.flip();
-      crc.update(buf.duplicate());
-      if (sha != null) {
-        sha.update(buf.duplicate());
-      }
-      write(buf, out, at + off);
-    }
-    if ((int) crc.getValue() != h.payloadCrc()) {
-      throw new CorruptObjectException(loc.chunk(), where, String.format(
-          "checksum failed (hardware problem?) : expected=%08x actual=%08x", h.payloadCrc(), (int) crc.getValue()));
-    }
-    if (sha != null) {
-      io.ferry.chunk.ChunkId actual = io.ferry.chunk.ChunkId.fromBytes(sha.digest());
-      if (!actual.equals(loc.chunk())) {
-        throw new CorruptObjectException(loc.chunk(), where, "content hashes to " + actual);
-      }
-    }
-  }
-
-  private static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
-    long pos = at;
-    while (src.hasRemaining()) {
-      pos += out.write(src, pos);
     }
   }
 }

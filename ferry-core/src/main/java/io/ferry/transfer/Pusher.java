@@ -6,6 +6,7 @@ import io.ferry.chunk.Frame;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackWriter;
+import io.ferry.read.Locator;
 import io.ferry.repo.ObjectDatabase;
 import io.ferry.scan.ModelFiles;
 import io.ferry.scan.ModelFiles.SourceFile;
@@ -107,7 +108,7 @@ public final class Pusher {
    *
    * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
    */
-  public Staged store(Prepared prepared, ObjectDatabase.Locator known) throws IOException {
+  public Staged store(Prepared prepared, Locator known) throws IOException {
     List<ChunkId> created = Collections.synchronizedList(new ArrayList<>());
     AtomicLong storedBytes = new AtomicLong();
     AtomicLong newChunks = new AtomicLong();
@@ -222,7 +223,7 @@ public final class Pusher {
     remover.remove(copy, cause);
   }
 
-  private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, ObjectDatabase.Locator known, PackSink sink,
+  private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, Locator known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     if (aborted) {
       throw new InterruptedIOException("push aborted");

@@ -64,4 +64,22 @@ public record FileEntry(String path, long size, String sha256, String format, lo
     }
     return off;
   }
+
+  /**
+   * Index of the chunk that holds byte {@code pos} of the file, given {@link #chunkOffsets()}; a position past the
+   * end gives the last chunk, and an empty file gives 0.
+   */
+  public static int chunkAt(long[] offsets, long pos) {
+    int lo = 0;
+    int hi = offsets.length - 2;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) >>> 1;
+      if (offsets[mid] <= pos) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return Math.max(lo, 0);
+  }
 }

@@ -1,0 +1,293 @@
+package io.ferry.repo;
+
+import io.ferry.chunk.ChunkId;
+import io.ferry.pack.PackIndex;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Location;
+import io.ferry.repo.Results.VerifyReport;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefStore;
+import io.ferry.transfer.TransferListener;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Checks stored chunks completely (frame, length against the snapshot, CRC, decoding, SHA-256 of the content)
+ * through the {@link ChunkReader}, for one version or for every version reachable from any ref. Every copy is checked:
+ * every (pack, chunk) pair of every pack a checked version lists, since one small chunk can sit in the packs of
+ * several models, and every loose chunk. Runs the checks on the repository's pool, a bounded number at a time; never
+ * stops at the first error, and reports at most {@link #MAX_ERRORS} of them. A missing or unreadable version,
+ * snapshot, pack or chunk is an error in the report, not an exception.
+ */
+public final class Verifier {
+  /** At most this many errors are reported; checking goes on past them. */
+  public static final int MAX_ERRORS = 100;
+
+  /** Checks queued on the pool at once, so the queue does not grow with the number of chunks. */
+  private static final int IN_FLIGHT = 64;
+
+  private final ObjectDatabase db;
+  private final RefStore refs;
+  private final ExecutorService pool;
+
+  /** A verifier of the objects in {@code db}, finding versions through {@code refs}, checking on {@code pool}. */
+  public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool) {
+    this.db = db;
+    this.refs = refs;
+    this.pool = pool;
+  }
+
+  /**
+   * Checks one version ({@code version} non-null) or every version reachable from any ref (null), with everything
+   * their snapshots and packs hold. Progress goes to {@code listener} in raw bytes.
+   */
+  public VerifyReport verify(VersionRef version, TransferListener listener) throws IOException {
+    Errors errors = new Errors();
+    if (version == null) {
+      checkRefLogs(errors);
+    }
+    List<VersionRef> versions = version != null ? List.of(version) : reachable(errors);
+    Plan plan = plan(versions, errors);
+    Run run = new Run(errors, listener);
+    listener.phase("verify", plan.totalBytes());
+    try {
+      for (Map.Entry<ChunkId, PackIndex> p : plan.packs.entrySet()) {
+        List<Map.Entry<ChunkId, PackIndex.Entry>> entries = new ArrayList<>(p.getValue().entries().entrySet());
+        entries.sort(Comparator.comparingLong(e -> e.getValue().offset()));
+        for (Map.Entry<ChunkId, PackIndex.Entry> e : entries) {
+          ChunkId chunk = e.getKey();
+          PackIndex.Entry at = e.getValue();
+          Meta m = plan.known.get(chunk);
+          Location loc = Location.inPack(chunk, p.getKey(), at.offset(), at.length());
+          run.submit(loc, m == null ? ChunkReader.ANY_LENGTH : m.length,
+              m == null ? "pack " + p.getKey().shortHex(12) : m.path, m == null ? at.length() : m.length);
+        }
+      }
+      for (Map.Entry<ChunkId, Meta> c : plan.loose.entrySet()) {
+        run.submit(Location.loose(c.getKey()), c.getValue().length, c.getValue().path, c.getValue().length);
+      }
+      run.awaitAll();
+    } finally {
+      listener.done();
+    }
+    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list());
+  }
+
+  /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
+  private void checkRefLogs(Errors errors) throws IOException {
+    for (String ref : refs.list("")) {
+      try {
+        refs.checkLog(ref);
+      } catch (io.ferry.error.CorruptRefException e) {
+        errors.add(e.getMessage());
+      }
+    }
+  }
+
+  /** What one snapshot says of a chunk: its raw length and a file that holds it, for messages. */
+  private record Meta(long length, String path) {}
+
+  /** Every copy to check: pack indexes of the listed packs, loose chunks, and what the snapshots say of chunks. */
+  private record Plan(Map<ChunkId, PackIndex> packs, Map<ChunkId, Meta> loose, Map<ChunkId, Meta> known) {
+    long totalBytes() {
+      long n = 0;
+      for (PackIndex p : packs.values()) {
+        for (Map.Entry<ChunkId, PackIndex.Entry> e : p.entries().entrySet()) {
+          Meta m = known.get(e.getKey());
+          n += m == null ? e.getValue().length() : m.length;
+        }
+      }
+      for (Meta m : loose.values()) {
+        n += m.length;
+      }
+      return n;
+    }
+  }
+
+  private Plan plan(List<VersionRef> versions, Errors errors) throws IOException {
+    Map<ChunkId, PackIndex> packs = new LinkedHashMap<>();
+    Set<ChunkId> badPacks = new HashSet<>();
+    Map<ChunkId, Meta> loose = new LinkedHashMap<>();
+    Map<ChunkId, Meta> known = new HashMap<>();
+    Set<List<ChunkId>> planned = new HashSet<>();
+    for (VersionRef v : versions) {
+      List<ChunkId> key = new ArrayList<>(v.version().packs());
+      key.add(v.version().snapshot());
+      if (!planned.add(key)) {
+        continue;
+      }
+      List<PackIndex> indexes = new ArrayList<>();
+      boolean allPacksRead = true;
+      for (ChunkId p : v.version().packs()) {
+        PackIndex idx = packs.get(p);
+        if (idx == null && !badPacks.contains(p)) {
+          try {
+            idx = db.packIndex(p);
+            packs.put(p, idx);
+          } catch (IOException e) {
+            badPacks.add(p);
+            errors.add("pack " + p + " of version " + v.id().shortHex(12) + ": " + e.getMessage());
+          }
+        }
+        if (idx == null) {
+          allPacksRead = false;
+        } else {
+          indexes.add(idx);
+        }
+      }
+      Snapshot s;
+      try {
+        s = db.snapshot(v.version().snapshot());
+      } catch (IOException e) {
+        errors.add("version " + v.id().shortHex(12) + ": " + e.getMessage());
+        continue;
+      }
+      for (FileEntry f : s.files()) {
+        for (ChunkRef c : f.chunks()) {
+          Meta m = new Meta(c.length(), f.path());
+          known.putIfAbsent(c.id(), m);
+          if (inAny(indexes, c.id())) {
+            continue;
+          }
+          if (!allPacksRead && c.length() < ObjectDatabase.PACK_THRESHOLD) {
+            continue; // in a pack that could not be read, already reported
+          }
+          loose.putIfAbsent(c.id(), m);
+        }
+      }
+    }
+    return new Plan(packs, loose, known);
+  }
+
+  private static boolean inAny(List<PackIndex> indexes, ChunkId id) {
+    for (PackIndex p : indexes) {
+      if (p.entries().containsKey(id)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Versions reachable from every ref and their parents; an unreadable one is an error, and its parents unknown. */
+  private List<VersionRef> reachable(Errors errors) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    Map<ChunkId, String> via = new HashMap<>();
+    for (String ref : refs.list("")) {
+      Optional<ChunkId> id = refs.get(ref);
+      if (id.isPresent()) {
+        todo.add(id.get());
+        via.putIfAbsent(id.get(), ref);
+      }
+    }
+    Set<ChunkId> seen = new HashSet<>();
+    List<VersionRef> out = new ArrayList<>();
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (!seen.add(id)) {
+        continue;
+      }
+      Version v;
+      try {
+        v = db.version(id);
+      } catch (IOException e) {
+        errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage());
+        continue;
+      }
+      out.add(new VersionRef(id, v));
+      for (ChunkId p : v.parents()) {
+        via.putIfAbsent(p, via.get(id));
+        todo.add(p);
+      }
+    }
+    return out;
+  }
+
+  /** The errors found, at most {@link #MAX_ERRORS}. Thread-safe. */
+  private static final class Errors {
+    private final List<String> list = Collections.synchronizedList(new ArrayList<>());
+
+    void add(String error) {
+      synchronized (list) {
+        if (list.size() < MAX_ERRORS) {
+          list.add(error);
+        }
+      }
+    }
+
+    List<String> list() {
+      synchronized (list) {
+        return List.copyOf(list);
+      }
+    }
+  }
+
+  /** Checks running on the pool, at most {@link #IN_FLIGHT} at once. */
+  private final class Run {
+    private final Errors errors;
+    private final TransferListener listener;
+    private final Semaphore slots = new Semaphore(IN_FLIGHT);
+    final AtomicLong checked = new AtomicLong();
+    final AtomicLong bytes = new AtomicLong();
+
+    Run(Errors errors, TransferListener listener) {
+      this.errors = errors;
+      this.listener = listener;
+    }
+
+    void submit(Location loc, long length, String label, long progress) throws IOException {
+      acquire(1);
+      try {
+        pool.execute(() -> {
+          try {
+            bytes.addAndGet(db.reader().verify(loc, length));
+          } catch (IOException e) {
+            errors.add(label + ": " + e.getMessage());
+          } catch (RuntimeException e) {
+            errors.add(label + ": object " + loc.chunk() + " at " + db.reader().describe(loc)
+                + " could not be checked: " + e);
+          } finally {
+            checked.incrementAndGet();
+            listener.progress(progress);
+            slots.release();
+          }
+        });
+      } catch (RuntimeException e) {
+        slots.release();
+        throw e;
+      }
+    }
+
+    void awaitAll() throws IOException {
+      acquire(IN_FLIGHT);
+      slots.release(IN_FLIGHT);
+    }
+
+    private void acquire(int n) throws IOException {
+      try {
+        slots.acquire(n);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("interrupted while verifying");
+      }
+    }
+  }
+}

@@ -1,0 +1,153 @@
+package io.ferry.repo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.chunk.ChunkId;
+import io.ferry.chunk.Frame;
+import io.ferry.error.FerryException;
+import io.ferry.pack.PackIndex;
+import io.ferry.repo.Results.VerifyReport;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.TransferListener;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Store-wide verify checks every copy of every chunk: a small chunk that two models' pushes put into two different
+ * packs is checked in both; missing packs and chunks are reported, not thrown.
+ */
+class VerifierTest {
+  @TempDir Path tmp;
+
+  private Path storeDir;
+  private Repository repo;
+  private final byte[] shared = "{\"hidden_size\": 4096, \"shared\": true}".getBytes(StandardCharsets.UTF_8);
+
+  @BeforeEach
+  void twoModelsSharingASmallChunk() throws IOException {
+    storeDir = tmp.resolve("store");
+    repo = Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    for (String model : List.of("alpha", "beta")) {
+      Path src = tmp.resolve("src-" + model);
+      Files.createDirectories(src);
+      Files.write(src.resolve("config.json"), shared);
+      Files.write(src.resolve("notes-" + model + ".txt"), ("only in " + model).getBytes(StandardCharsets.UTF_8));
+      byte[] big = new byte[600_000];
+      new Random(model.hashCode()).nextBytes(big);
+      Files.write(src.resolve("weights.bin"), big);
+      repo.push(src, model, PushOptions.builder().message("first " + model).build());
+    }
+  }
+
+  @AfterEach
+  void close() throws IOException {
+    repo.close();
+  }
+
+  private ChunkId packOf(String model) throws IOException {
+    List<ChunkId> packs = repo.resolve(model).version().packs();
+    assertThat(packs).hasSize(1);
+    return packs.get(0);
+  }
+
+  private Path fileOf(ChunkId id) {
+    return storeDir.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
+  }
+
+  private static void flipByte(Path file, long at) throws IOException {
+    try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+      f.seek(at);
+      int b = f.read();
+      f.seek(at);
+      f.write(b ^ 0x04);
+    }
+  }
+
+  /** A fresh repository, so that no cached version or pack index hides what was removed. */
+  private void reopen() throws IOException {
+    repo.close();
+    repo = Ferry.open(storeDir.toString());
+  }
+
+  private VerifyReport verify(String ref) throws IOException {
+    return repo.verify(ref, TransferListener.NONE);
+  }
+
+  /**
+   * Damages one model's copy of the shared chunk, then (after repairing it) the other's: whichever order a verify
+   * visits the versions in, a check of each chunk id once misses one of the two.
+   */
+  @Test
+  void damagedCopyOfASharedSmallChunkFailsStoreWideVerify() throws IOException {
+    ChunkId chunk = ChunkId.of(shared);
+    ChunkId alphaPack = packOf("alpha");
+    ChunkId betaPack = packOf("beta");
+    assertThat(alphaPack).as("the models' pushes packed the shared chunk separately").isNotEqualTo(betaPack);
+    assertThat(repo.objects().packIndex(alphaPack).entries()).containsKey(chunk);
+    assertThat(repo.objects().packIndex(betaPack).entries()).containsKey(chunk);
+    assertThat(verify(null).ok()).isTrue();
+
+    for (String damaged : List.of("alpha", "beta")) {
+      ChunkId pack = packOf(damaged);
+      PackIndex.Entry e = repo.objects().packIndex(pack).entries().get(chunk);
+      long at = e.offset() + Frame.HEADER_LENGTH + 3;
+      flipByte(fileOf(pack), at);
+
+      VerifyReport all = verify(null);
+      assertThat(all.ok()).as("store-wide verify with %s's copy damaged", damaged).isFalse();
+      assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains(chunk.hex())
+          .contains("pack " + pack.hex()).contains("config.json"));
+      assertThat(verify(damaged).ok()).isFalse();
+      String other = damaged.equals("alpha") ? "beta" : "alpha";
+      assertThat(verify(other).ok()).as("the other model's copy is intact").isTrue();
+
+      flipByte(fileOf(pack), at);
+      assertThat(verify(null).ok()).as("repaired").isTrue();
+    }
+  }
+
+  @Test
+  void missingPackIsReportedNotThrown() throws IOException {
+    ChunkId pack = packOf("beta");
+    Files.delete(fileOf(pack));
+    reopen();
+    VerifyReport all = verify(null);
+    assertThat(all.ok()).isFalse();
+    assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains(pack.hex()).contains("missing"));
+    assertThat(verify("beta").ok()).isFalse();
+    assertThat(verify("alpha").ok()).isTrue();
+  }
+
+  @Test
+  void missingLooseChunkIsReportedNotThrown() throws IOException {
+    ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
+    Files.delete(fileOf(big));
+    reopen();
+    VerifyReport all = verify(null);
+    assertThat(all.ok()).isFalse();
+    assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains(big.hex()).contains("missing")
+        .contains("weights.bin"));
+  }
+
+  @Test
+  void missingVersionIsReportedNotThrown() throws IOException {
+    ChunkId version = repo.resolve("alpha").id();
+    Files.delete(fileOf(version));
+    reopen();
+    VerifyReport all = verify(null);
+    assertThat(all.ok()).isFalse();
+    assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains(version.shortHex(12)).contains("missing"));
+    assertThatThrownBy(() -> verify("alpha")).isInstanceOf(FerryException.class);
+  }
+}
