@@ -4,6 +4,7 @@ import java.io.EOFException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.URI;
 import java.nio.ByteBuffer;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSInputStream;
@@ -22,7 +23,9 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
   private WebHdfsFailover failover() {
     WebHdfsFailover f = failover;
     if (f == null) {
-      f = new WebHdfsFailover(this, getUri().toString());
+      URI fsUri = getUri();
+      int port = fsUri.getPort() > 0 ? fsUri.getPort() : getDefaultPort();
+      f = new WebHdfsFailover(this, URI.create("http://" + fsUri.getHost() + ":" + port), fsUri.toString());
       failover = f;
     }
     return f;
@@ -39,13 +42,17 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
     return !(e instanceof FileNotFoundException || e instanceof EOFException || e instanceof InterruptedIOException);
   }
 
-  /** Hadoop's stream while it works, then reads through {@link WebHdfsFailover}. Not thread-safe, as Hadoop's. */
+  /**
+   * Hadoop's stream until a sequential read fails, then {@link WebHdfsFailover}; a failed positional read is served by
+   * {@link WebHdfsFailover} and the next one tries Hadoop's stream again (it asks the NameNode afresh). Positional
+   * reads may run concurrently, as on Hadoop's stream; sequential reads and seeks are for one thread.
+   */
   private final class FailoverStream extends FSInputStream {
     private final FSDataInputStream in;
     private final Path path;
     private long pos;
-    private long length = -1;
-    private boolean failed;
+    private volatile long length = -1;
+    private volatile boolean failed;
 
     FailoverStream(FSDataInputStream in, Path path) {
       this.in = in;

@@ -26,8 +26,9 @@ import org.apache.hadoop.security.UserGroupInformation;
  * the block at the range's start ({@code GETFILEBLOCKLOCATIONS}, which names them by transfer address), then opens
  * the range once per replica, excluding all the others, until one replica serves it.
  *
- * <p>Only for clusters with simple authentication ({@code user.name}); on a secured cluster {@link #readInto} reports
- * the original failure. Thread-safe (stateless).
+ * <p>Only for clusters with simple authentication ({@code user.name}) reached at a NameNode's host and port (not an HA
+ * nameservice); on a secured cluster {@link #readInto} reports the original failure, and with a nameservice the
+ * replica reads fail and are attached to it. Thread-safe (stateless).
  */
 final class WebHdfsFailover {
   private static final String PREFIX = "/webhdfs/v1";
@@ -37,10 +38,14 @@ final class WebHdfsFailover {
   private final URI nameNode;
   private final String uri;
 
-  WebHdfsFailover(FileSystem fs, String uri) {
+  /**
+   * @param fs the WebHDFS client whose reads this serves again
+   * @param nameNode the NameNode's HTTP endpoint, {@code http://host:port}
+   * @param uri the file system, for messages
+   */
+  WebHdfsFailover(FileSystem fs, URI nameNode, String uri) {
     this.fs = fs;
-    URI fsUri = fs.getUri();
-    this.nameNode = URI.create("http://" + fsUri.getAuthority());
+    this.nameNode = nameNode;
     this.uri = uri;
   }
 
