@@ -34,10 +34,11 @@ import org.junit.jupiter.api.io.TempDir;
 class FailedPushCleanupTest {
   @TempDir Path tmp;
 
-  /** Puts take a while; the third put fails. */
+  /** Puts after the third are slow (a store under load); the third put fails. */
   static final class SlowFailingStore implements ChunkStore {
     final ChunkStore d;
     final AtomicInteger puts = new AtomicInteger();
+    final AtomicInteger running = new AtomicInteger();
 
     SlowFailingStore(ChunkStore d) {
       this.d = d;
@@ -49,13 +50,19 @@ class FailedPushCleanupTest {
       if (n == 3) {
         throw new IOException("No space left on device");
       }
+      running.incrementAndGet();
       try {
-        Thread.sleep(n < 3 ? 0 : 300);
+        if (n > 3) {
+          // the injected latency of a slow store, not a wait for something to happen
+          Thread.sleep(300);
+        }
+        return d.put(id, parts);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new java.io.InterruptedIOException();
+      } finally {
+        running.decrementAndGet();
       }
-      return d.put(id, parts);
     }
 
     @Override public String describe() { return d.describe(); }
@@ -89,12 +96,8 @@ class FailedPushCleanupTest {
     try (Repository repo = Repository.open(b, RepositoryOptions.defaults().withParallelism(8))) {
       assertThatThrownBy(() -> repo.push(src, "m", PushOptions.builder().codec(io.ferry.codec.CodecPolicy.parse(
           "none")).build())).hasMessageContaining("No space left");
-      // give straggling workers time to finish what they were doing, then look
-      try {
-        Thread.sleep(1500);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
+      // the push returns only after its last put ended: a put still running now could leave an object behind
+      assertThat(chunks.running.get()).as("puts still running when the failed push returned").isZero();
       assertThat(cli.state()).as("store after a failed push").isEqualTo(before);
     }
   }

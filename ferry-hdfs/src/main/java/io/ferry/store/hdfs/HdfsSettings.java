@@ -28,12 +28,17 @@ import org.apache.hadoop.conf.Configuration;
  *       64).
  * </ul>
  *
+ * <p>Unless {@code fs.webhdfs.impl} is given, {@code webhdfs://} stores use {@link FailoverWebHdfsFileSystem}.
+ *
  * @param fileSystemUri scheme and authority, e.g. {@code hdfs://nn:8020}; no authority means {@code fs.defaultFS}
  * @param rootPath the store's directory, absolute, without a trailing slash
  * @param displayUri the URI as the user gave it, for messages
  */
 record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Configuration configuration,
     boolean hsync, int lookupThreads, int openFiles) {
+
+  /** The Hadoop key naming the webhdfs:// client class; Ferry's is Hadoop's with reads that fail over to replicas. */
+  static final String WEBHDFS_IMPL = "fs.webhdfs.impl";
 
   private static final List<String> HADOOP_PREFIXES = List.of("dfs.", "fs.", "hadoop.", "ipc.", "io.", "net.", "ha.");
 
@@ -84,6 +89,9 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
       if (HADOOP_PREFIXES.stream().anyMatch(e.getKey()::startsWith)) {
         conf.set(e.getKey(), e.getValue());
       }
+    }
+    if (!merged.containsKey(WEBHDFS_IMPL)) {
+      conf.setClass(WEBHDFS_IMPL, FailoverWebHdfsFileSystem.class, org.apache.hadoop.fs.FileSystem.class);
     }
     String sync = merged.getOrDefault("ferry.hdfs.sync", "hsync");
     if (!sync.equals("hsync") && !sync.equals("hflush")) {

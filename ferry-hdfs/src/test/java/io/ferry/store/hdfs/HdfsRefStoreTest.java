@@ -23,8 +23,13 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FilterFileSystem;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 
-/** Runs the {@link RefStoreContract} against hdfs:// on a MiniDFSCluster (3 DataNodes, replication 3). */
+/**
+ * Runs the {@link RefStoreContract} against hdfs:// on a MiniDFSCluster (3 DataNodes, replication 3). Runs alone in
+ * its JVM: it counts NameNode calls with the JVM-wide DFS operation counters.
+ */
+@Isolated
 class HdfsRefStoreTest extends RefStoreContract {
   @Override
   protected Backend newBackend(Path scratch) throws Exception {

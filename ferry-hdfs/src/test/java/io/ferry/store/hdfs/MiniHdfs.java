@@ -78,6 +78,8 @@ public final class MiniHdfs implements AutoCloseable {
     conf.setBoolean("dfs.webhdfs.enabled", true);
     conf.setInt("dfs.replication", DATANODES);
     conf.set("dfs.namenode.http-address", "127.0.0.1:0");
+    // a close may complete before the DataNodes' block reports arrive; else it often sleeps 400 ms waiting for them
+    conf.setInt("dfs.namenode.file.close.num-committed-allowed", 1);
     MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build();
     try {
       cluster.waitActive();
