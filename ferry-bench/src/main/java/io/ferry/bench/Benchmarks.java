@@ -215,7 +215,7 @@ public final class Benchmarks {
         clean(dst);
         proc.quiet("sync");
         long s = System.nanoTime();
-        repo.pull("bench", dst, io.ferry.repo.PullOptions.defaults());
+        repo.pull("bench", dst, io.ferry.transfer.PullOptions.defaults());
         api = Math.min(api, (System.nanoTime() - s) / 1e9);
         say(String.format(Locale.ROOT, "  round %d: cp %.2f s, cp+sync %.2f, ferry pull (CLI) %.2f, in-process %.2f",
             i + 1, c.wallS(), cpSync, f.wallS(), (System.nanoTime() - s) / 1e9));

@@ -1,6 +1,6 @@
 package io.ferry.cli;
 
-import io.ferry.repo.PullOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
 import java.io.IOException;

@@ -2,7 +2,7 @@ package io.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.format.TensorInfo;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;

@@ -1,6 +1,6 @@
 package io.ferry.cli;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.TagResult;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;

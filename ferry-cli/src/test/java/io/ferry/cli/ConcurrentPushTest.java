@@ -3,7 +3,7 @@ package io.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.format.DType;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;

@@ -1,5 +1,7 @@
 package io.ferry.chunk;
 
+import io.ferry.id.ChunkId;
+
 import io.ferry.codec.Codec;
 import io.ferry.codec.Codecs;
 import io.ferry.error.CorruptObjectException;

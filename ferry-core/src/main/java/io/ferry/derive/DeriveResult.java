@@ -1,6 +1,6 @@
 package io.ferry.derive;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Results.PushResult;
 import java.util.List;
 import java.util.Objects;

@@ -2,7 +2,7 @@ package io.ferry.derive;
 
 import static io.ferry.derive.DerivationInputException.param;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;

@@ -1,6 +1,6 @@
 package io.ferry.derive;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.ModelSummary;

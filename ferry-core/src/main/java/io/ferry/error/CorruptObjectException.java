@@ -1,6 +1,6 @@
 package io.ferry.error;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 
 /**
  * A stored object whose bytes do not match its checksum or its id. Carries the object id and where it was read, so

@@ -1,6 +1,6 @@
 package io.ferry.error;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 
 /** An object that a version needs and the store does not hold. */
 public class MissingObjectException extends FerryException {

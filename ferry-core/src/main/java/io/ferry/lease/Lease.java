@@ -1,6 +1,6 @@
 package io.ferry.lease;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.ConflictException;
 import java.io.IOException;
 import java.time.Instant;

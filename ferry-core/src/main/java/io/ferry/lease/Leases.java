@@ -3,7 +3,7 @@ package io.ferry.lease;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.concurrent.DaemonThreads;
 import io.ferry.store.RecordStore;
 import java.io.Closeable;

@@ -1,6 +1,6 @@
 package io.ferry.pack;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,6 +1,6 @@
 package io.ferry.read;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.Codecs;
 import io.ferry.codec.NoneCodec;

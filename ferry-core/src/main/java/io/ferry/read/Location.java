@@ -1,6 +1,6 @@
 package io.ferry.read;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.util.Objects;
 
 /**

@@ -1,6 +1,6 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.lease.Lease;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.CasResult;

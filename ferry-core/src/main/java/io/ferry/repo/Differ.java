@@ -1,6 +1,8 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.objects.ObjectDatabase;
+
+import io.ferry.id.ChunkId;
 import io.ferry.format.TensorInfo;
 import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;

@@ -1,6 +1,8 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.objects.ObjectDatabase;
+
+import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;

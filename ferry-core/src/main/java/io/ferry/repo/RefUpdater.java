@@ -1,6 +1,6 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.ConflictException;
 import io.ferry.repo.Results.TagResult;
 import io.ferry.store.CasResult;

@@ -1,6 +1,10 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.transfer.PullOptions;
+
+import io.ferry.objects.ObjectDatabase;
+
+import io.ferry.id.ChunkId;
 import io.ferry.codec.Codecs;
 import io.ferry.error.ConflictException;
 import io.ferry.error.InvalidInputException;

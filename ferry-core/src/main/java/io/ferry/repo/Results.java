@@ -1,6 +1,6 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.format.DType;
 import io.ferry.store.RefLogEntry;
 import io.ferry.version.Version;

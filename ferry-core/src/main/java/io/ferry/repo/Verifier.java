@@ -1,6 +1,8 @@
 package io.ferry.repo;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.objects.ObjectDatabase;
+
+import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Location;

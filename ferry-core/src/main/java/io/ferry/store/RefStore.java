@@ -1,6 +1,6 @@
 package io.ferry.store;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.io.Closeable;
 import java.io.IOException;
 import java.util.List;

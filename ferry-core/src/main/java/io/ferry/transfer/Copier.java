@@ -1,11 +1,11 @@
 package io.ferry.transfer;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.chunk.Frame;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Location;
 import io.ferry.read.Locator;
-import io.ferry.repo.ObjectDatabase;
+import io.ferry.objects.ObjectDatabase;
 import io.ferry.store.ChunkStore;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;

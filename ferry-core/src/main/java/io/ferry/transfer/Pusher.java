@@ -1,13 +1,13 @@
 package io.ferry.transfer;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackWriter;
 import io.ferry.read.Locator;
-import io.ferry.repo.ObjectDatabase;
+import io.ferry.objects.ObjectDatabase;
 import io.ferry.scan.ModelFiles;
 import io.ferry.scan.ModelFiles.SourceFile;
 import io.ferry.version.ChunkRef;

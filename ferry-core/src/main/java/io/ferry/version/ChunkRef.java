@@ -1,6 +1,6 @@
 package io.ferry.version;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.util.Objects;
 
 /** One chunk of a file, in file order: its id and raw length. Offsets follow from the lengths before it. */

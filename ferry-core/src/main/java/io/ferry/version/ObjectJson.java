@@ -4,7 +4,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import java.io.ByteArrayOutputStream;

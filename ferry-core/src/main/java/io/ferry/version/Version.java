@@ -1,6 +1,6 @@
 package io.ferry.version;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;

@@ -1,5 +1,7 @@
 package io.ferry.chunk;
 
+import io.ferry.id.ChunkId;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -3,7 +3,7 @@ package io.ferry.derive;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.derive.TensorReport.Action;
 import io.ferry.derive.TensorReport.Output;
 import io.ferry.error.InvalidInputException;

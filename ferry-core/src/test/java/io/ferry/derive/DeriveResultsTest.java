@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
 import io.ferry.format.DType;
-import io.ferry.repo.PullOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;

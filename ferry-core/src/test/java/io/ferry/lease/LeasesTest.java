@@ -3,7 +3,7 @@ package io.ferry.lease;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.ConflictException;
 import io.ferry.store.RecordStore;
 import io.ferry.store.StoreOptions;

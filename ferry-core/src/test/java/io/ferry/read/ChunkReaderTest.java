@@ -3,7 +3,7 @@ package io.ferry.read;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.ChunkHint;
 import io.ferry.codec.Codec;

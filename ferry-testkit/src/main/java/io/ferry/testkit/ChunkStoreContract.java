@@ -3,7 +3,7 @@ package io.ferry.testkit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;

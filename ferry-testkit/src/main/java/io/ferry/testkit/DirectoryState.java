@@ -1,6 +1,6 @@
 package io.ferry.testkit;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package io.ferry.testkit;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.BackendProvider;
 import io.ferry.store.CasResult;

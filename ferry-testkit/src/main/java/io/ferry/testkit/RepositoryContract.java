@@ -3,11 +3,11 @@ package io.ferry.testkit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.ConflictException;
 import io.ferry.format.DType;
 import io.ferry.lease.LeaseSettings;
-import io.ferry.repo.PullOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;

@@ -3,7 +3,7 @@ package io.ferry.testkit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import java.io.IOException;

@@ -1,6 +1,6 @@
 package io.ferry.store.local;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.CorruptRefException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.CasResult;

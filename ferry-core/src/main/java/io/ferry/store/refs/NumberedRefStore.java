@@ -1,6 +1,6 @@
 package io.ferry.store.refs;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.CorruptRefException;
 import io.ferry.store.CasResult;
 import io.ferry.store.RecordStore;

@@ -1,6 +1,6 @@
 package io.ferry.store.hdfs;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import java.io.FileNotFoundException;
 import java.io.IOException;

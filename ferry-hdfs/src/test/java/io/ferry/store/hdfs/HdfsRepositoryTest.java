@@ -7,7 +7,7 @@ import io.ferry.Ferry;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.DType;
-import io.ferry.repo.PullOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;

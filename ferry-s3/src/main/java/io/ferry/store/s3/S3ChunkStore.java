@@ -2,7 +2,7 @@ package io.ferry.store.s3;
 
 import io.ferry.transfer.Futures;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.StoredObject;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.error.FerryException;
 import io.ferry.format.DType;
-import io.ferry.repo.PullOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;

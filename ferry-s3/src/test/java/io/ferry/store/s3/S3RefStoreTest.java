@@ -2,7 +2,7 @@ package io.ferry.store.s3;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;

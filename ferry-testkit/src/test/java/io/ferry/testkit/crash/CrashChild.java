@@ -1,7 +1,7 @@
 package io.ferry.testkit.crash;
 
 import io.ferry.Ferry;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;

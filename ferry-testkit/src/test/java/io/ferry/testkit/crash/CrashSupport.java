@@ -2,7 +2,7 @@ package io.ferry.testkit.crash;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VerifyReport;
 import io.ferry.store.RefLogEntry;
@@ -127,7 +127,7 @@ final class CrashSupport {
       throws IOException {
     Path dest = Files.createTempDirectory(scratch, "pull-");
     try {
-      repo.pull(ref, dest, io.ferry.repo.PullOptions.defaults());
+      repo.pull(ref, dest, io.ferry.transfer.PullOptions.defaults());
       assertThat(hashFiles(dest)).as("files of %s", ref).isEqualTo(expected);
     } finally {
       deleteTree(dest);

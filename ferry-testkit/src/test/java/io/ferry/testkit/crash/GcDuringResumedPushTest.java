@@ -6,7 +6,7 @@ import static io.ferry.testkit.crash.CrashSupport.hashFiles;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.format.DType;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;

@@ -1,4 +1,4 @@
-package io.ferry.repo;
+package io.ferry.transfer;
 
 import io.ferry.transfer.TransferListener;
 

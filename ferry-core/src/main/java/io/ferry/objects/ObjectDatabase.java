@@ -1,6 +1,6 @@
-package io.ferry.repo;
+package io.ferry.objects;
 
-import io.ferry.chunk.ChunkId;
+import io.ferry.id.ChunkId;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.ChunkHint;
 import io.ferry.codec.CodecPolicy;

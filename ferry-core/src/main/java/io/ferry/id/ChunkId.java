@@ -1,4 +1,4 @@
-package io.ferry.chunk;
+package io.ferry.id;
 
 import java.nio.ByteBuffer;
 import java.security.MessageDigest;
