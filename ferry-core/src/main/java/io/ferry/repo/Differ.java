@@ -91,7 +91,7 @@ final class Differ {
         long from = f.dataStart() + t.begin();
         long to = f.dataStart() + t.end();
         List<ChunkId> ids = new ArrayList<>();
-        int i = firstChunk(offsets, from);
+        int i = FileEntry.chunkAt(offsets, from);
         for (; i < f.chunks().size() && offsets[i] < to; i++) {
           ids.add(f.chunks().get(i).id());
         }
@@ -99,20 +99,5 @@ final class Differ {
       }
     }
     return out;
-  }
-
-  /** Index of the chunk that contains byte {@code pos} (offsets has one extra entry at the end). */
-  static int firstChunk(long[] offsets, long pos) {
-    int lo = 0;
-    int hi = offsets.length - 2;
-    while (lo < hi) {
-      int mid = (lo + hi + 1) >>> 1;
-      if (offsets[mid] <= pos) {
-        lo = mid;
-      } else {
-        hi = mid - 1;
-      }
-    }
-    return Math.max(lo, 0);
   }
 }

@@ -219,11 +219,6 @@ public final class Repository implements Closeable {
     return new Differ(db).diff(resolve(a), resolve(b));
   }
 
-  /** Index of the chunk that contains byte {@code pos} (offsets has one extra entry at the end). */
-  public static int firstChunk(long[] offsets, long pos) {
-    return FileEntry.chunkAt(offsets, pos);
-  }
-
   // ---------------------------------------------------------------- pull, cat, read
 
   /** Writes the version's files (or the one file of {@code ref//path}) into {@code dest}, byte-identical. */

@@ -284,6 +284,20 @@ public final class S3Backend implements Backend {
    * An IOException for a request that failed after the SDK's retries, naming the request, the object and the
    * endpoint.
    */
+  /** Deletes one key of this store's bucket; an absent key is not an error. */
+  void deleteKey(String key) throws IOException {
+    try {
+      s3().deleteObject(software.amazon.awssdk.services.s3.model.DeleteObjectRequest.builder()
+          .bucket(location.bucket()).key(key).build());
+    } catch (software.amazon.awssdk.services.s3.model.S3Exception e) {
+      if (e.statusCode() != 404) {
+        throw failure("DELETE", key, e);
+      }
+    } catch (software.amazon.awssdk.core.exception.SdkException e) {
+      throw failure("DELETE", key, e);
+    }
+  }
+
   IOException failure(String op, String key, Throwable e) {
     String why = e.getMessage() == null ? e.toString() : e.getMessage();
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "

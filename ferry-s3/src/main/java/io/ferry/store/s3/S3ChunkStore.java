@@ -20,7 +20,6 @@ import java.util.function.Consumer;
 import software.amazon.awssdk.core.ResponseInputStream;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
@@ -379,15 +378,7 @@ final class S3ChunkStore implements ChunkStore {
   public void delete(ChunkId id) throws IOException {
     backend.ensureOpen();
     String key = key(id);
-    try {
-      backend.s3().deleteObject(DeleteObjectRequest.builder().bucket(bucket).key(key).build());
-    } catch (S3Exception e) {
-      if (e.statusCode() != 404) {
-        throw backend.failure("DELETE", key, e);
-      }
-    } catch (SdkException e) {
-      throw backend.failure("DELETE", key, e);
-    }
+    backend.deleteKey(key);
   }
 
   @Override

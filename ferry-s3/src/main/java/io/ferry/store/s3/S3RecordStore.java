@@ -9,10 +9,8 @@ import java.util.Optional;
 import java.util.concurrent.Future;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.services.s3.model.CommonPrefix;
-import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
-import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
@@ -152,15 +150,7 @@ final class S3RecordStore implements RecordStore {
   public void delete(String record) throws IOException {
     backend.ensureOpen();
     String key = key(record);
-    try {
-      backend.s3().deleteObject(DeleteObjectRequest.builder().bucket(backend.location().bucket()).key(key).build());
-    } catch (S3Exception e) {
-      if (e.statusCode() != 404) {
-        throw backend.failure("DELETE", key, e);
-      }
-    } catch (SdkException e) {
-      throw backend.failure("DELETE", key, e);
-    }
+    backend.deleteKey(key);
   }
 
   @Override
