@@ -11,8 +11,6 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.FaultyChunkStore;
 import io.ferry.testkit.ModelGenerator;
@@ -283,35 +281,8 @@ class BadInputTest {
       Map<String, String> before = cli.state();
       FaultyChunkStore[] faulty = new FaultyChunkStore[1];
       Backend local = Ferry.openBackend(cli.store.toString(), StoreOptions.existing());
-      Backend wrapped = new Backend() {
-        final FaultyChunkStore chunks = new FaultyChunkStore(local.chunks()).failAfterBytes(limit);
-
-        @Override
-        public ChunkStore chunks() {
-          faulty[0] = chunks;
-          return chunks;
-        }
-
-        @Override
-        public RefStore refs() {
-          return local.refs();
-        }
-
-        @Override
-        public io.ferry.store.RecordStore records() {
-          return local.records();
-        }
-
-        @Override
-        public String uri() {
-          return local.uri();
-        }
-
-        @Override
-        public void close() throws IOException {
-          local.close();
-        }
-      };
+      faulty[0] = new FaultyChunkStore(local.chunks()).failAfterBytes(limit);
+      Backend wrapped = io.ferry.store.StoreLayers.layered(local, faulty[0]);
       try (Repository repo = Repository.open(wrapped, RepositoryOptions.defaults())) {
         assertThatThrownBy(() -> repo.push(ft, "m:prod", PushOptions.builder().message("ft").build()))
             .as("push with %d of %d bytes of space", limit, total).hasMessageContaining("No space left on device");

@@ -11,7 +11,6 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.StoredObject;
 import io.ferry.testkit.ModelGenerator;
@@ -86,13 +85,7 @@ class FailedPushCleanupTest {
     Map<String, String> before = cli.state();
     Backend local = Ferry.openBackend(cli.store.toString(), StoreOptions.existing());
     SlowFailingStore chunks = new SlowFailingStore(local.chunks());
-    Backend b = new Backend() {
-      @Override public ChunkStore chunks() { return chunks; }
-      @Override public RefStore refs() { return local.refs(); }
-      @Override public io.ferry.store.RecordStore records() { return local.records(); }
-      @Override public String uri() { return local.uri(); }
-      @Override public void close() throws IOException { local.close(); }
-    };
+    Backend b = io.ferry.store.StoreLayers.layered(local, chunks);
     try (Repository repo = Repository.open(b, RepositoryOptions.defaults().withParallelism(8))) {
       assertThatThrownBy(() -> repo.push(src, "m", PushOptions.builder().codec(io.ferry.codec.CodecPolicy.parse(
           "none")).build())).hasMessageContaining("No space left");
