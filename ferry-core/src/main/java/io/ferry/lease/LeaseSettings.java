@@ -7,8 +7,10 @@ import java.util.Objects;
  * Timing of leases.
  *
  * @param ttl how long a lease lives without renewal; a holder renews it every {@code ttl / 4}
- * @param skew the clock difference tolerated between machines: another holder's lease counts as live until {@code
- *     skew} after its expiry, and a holder stops trusting its own lease {@code skew} before its expiry
+ * @param skew the clock difference tolerated between machines (and stores that stamp objects in whole seconds, as
+ *     S3 does): another holder's lease counts as live until {@code skew} after its expiry, a holder stops trusting its
+ *     own lease {@code skew} before its expiry, and gc keeps objects stamped up to {@code skew} before the earliest
+ *     live push began
  * @param pollInterval the longest wait between two looks while a push waits for a running gc's deletions to end
  */
 public record LeaseSettings(Duration ttl, Duration skew, Duration pollInterval) {

@@ -168,15 +168,18 @@ final class PushOperation {
       all.addAll(own);
       List<ChunkId> missing = backend.chunks().missing(all);
       if (missing.contains(w.id()) || parents.stream().anyMatch(missing::contains)) {
+        abandon(w, created, lease);
         return Optional.empty(); // the head moved on and gc took the old one, or our version: read and write again
       }
       if (!missing.isEmpty()) {
+        abandon(w, created, lease);
         gone[0] = true;
         return Optional.of(new PushResult(null, v, false, 0, 0));
       }
       lease.checkHeld();
       CasResult r = updater.compareAndSet(headRef, head.orElse(null), w.id(), author, why);
       if (!r.isSuccess()) {
+        abandon(w, created, lease);
         return Optional.empty();
       }
       if (spec.tag() != null) {
@@ -186,6 +189,18 @@ final class PushOperation {
           staged.newChunks()));
     });
     return gone[0] ? Optional.empty() : Optional.of(result);
+  }
+
+  /**
+   * Removes a version object this attempt wrote and will not publish (it lost the race, or its content must be
+   * stored again), so that a push that lands leaves no stray version behind. Under the same rules as a failed push's
+   * cleanup; never throws.
+   */
+  private void abandon(ObjectDatabase.Written w, List<ChunkId> created, Lease lease) {
+    if (w.created() && created.remove(w.id())) {
+      IOException quiet = new IOException("abandoned version " + w.id());
+      collector.removeCreated(List.of(w.id()), lease, quiet);
+    }
   }
 
   /** The objects a version with this snapshot and these packs references, besides itself and its parents. */

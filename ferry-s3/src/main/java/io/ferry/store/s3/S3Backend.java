@@ -158,9 +158,15 @@ public final class S3Backend implements Backend {
 
   /**
    * Errors the SDK does not retry by itself but that are transient: a body damaged on the way (the store refused it
-   * because its checksum did not match) and S3's 409 for conditional writes racing on one key.
+   * because its checksum did not match), S3's 409 for conditional writes racing on one key, and a response body
+   * damaged on the way back (the SDK cannot parse the XML of a listing or an error). Every request Ferry sends is
+   * idempotent or conditional, so sending it again is safe.
    */
   private static boolean isRetryableServiceError(Throwable t) {
+    if (t instanceof software.amazon.awssdk.core.exception.SdkClientException
+        && t.getMessage() != null && t.getMessage().startsWith("Could not parse XML response")) {
+      return true;
+    }
     if (t instanceof S3Exception e && e.awsErrorDetails() != null) {
       String code = e.awsErrorDetails().errorCode();
       return "BadDigest".equals(code) || "InvalidDigest".equals(code) || "XAmzContentChecksumMismatch".equals(code)
