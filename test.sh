@@ -2,5 +2,4 @@
 # Runs Ferry's whole test suite (unit, contract, crash and CLI tests). Benchmarks are separate: see BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# -T 2: modules that do not depend on each other (the S3 and HDFS backends) test at the same time
-exec mvn -B -T 2 -Dstyle.color=never -ntp verify "$@"
+exec mvn -B -Dstyle.color=never -ntp verify "$@"
