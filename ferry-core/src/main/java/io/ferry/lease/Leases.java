@@ -17,9 +17,7 @@ import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Executors;
@@ -127,19 +125,22 @@ public final class Leases implements Closeable {
 
   void release(Lease lease) {
     open.remove(lease);
-    String dir = PREFIX + lease.kind().dir() + "/" + lease.id() + "/";
     try {
-      // the lease record last: while it exists its declarations still count
-      List<String> keys = records.list(dir);
-      for (String k : keys) {
-        if (!k.endsWith("/" + LEASE)) {
-          records.delete(k);
-        }
-      }
-      records.delete(dir + LEASE);
+      delete(lease.kind(), lease.id());
     } catch (IOException | RuntimeException e) {
       // the records expire; gc removes them later
     }
+  }
+
+  /** Removes a lease's records, its lease record last: while that exists, its declarations still count. */
+  private void delete(Lease.Kind kind, String id) throws IOException {
+    String dir = PREFIX + kind.dir() + "/" + id + "/";
+    for (String k : records.list(dir)) {
+      if (!k.endsWith("/" + LEASE)) {
+        records.delete(k);
+      }
+    }
+    records.delete(dir + LEASE);
   }
 
   private byte[] encode(Lease lease, Instant expires) {
@@ -317,32 +318,12 @@ public final class Leases implements Closeable {
     for (Lease.Kind kind : Lease.Kind.values()) {
       for (Held h : list(kind)) {
         if (h.expires().plus(settings.skew()).isBefore(before) || h.holder().goneSeenFrom(self)) {
-          String dir = PREFIX + kind.dir() + "/" + h.id() + "/";
-          for (String k : records.list(dir)) {
-            if (!k.endsWith("/" + LEASE)) {
-              records.delete(k);
-            }
-          }
-          records.delete(dir + LEASE);
+          delete(kind, h.id());
           removed++;
         }
       }
     }
     return removed;
-  }
-
-  /** The live leases of other holders, for messages and {@code ferry stats}. */
-  public Map<String, String> describeLive() throws IOException {
-    Instant now = clock.instant();
-    Map<String, String> out = new LinkedHashMap<>();
-    for (Lease.Kind kind : Lease.Kind.values()) {
-      for (Held h : list(kind)) {
-        if (live(h, now)) {
-          out.put(kind.dir() + "/" + h.id(), h.owner() + ": " + h.what() + " since " + h.started());
-        }
-      }
-    }
-    return out;
   }
 
   /** Stops renewing; leases still open are released. */

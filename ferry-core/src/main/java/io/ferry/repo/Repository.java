@@ -286,11 +286,6 @@ public final class Repository implements Closeable {
     return new Verifier(db, refs, pool).verify(refText == null ? null : resolve(refText), listener);
   }
 
-  /** Ids of every version reachable from the current refs. */
-  Set<ChunkId> reachableVersions() throws IOException {
-    return history.reachable(List.of());
-  }
-
   /**
    * Removes objects that nothing needs: not reachable from any ref, from any ref-log entry younger than {@code
    * grace}, not protected by a running push's lease, and not younger than {@code grace} themselves. Packs are removed
