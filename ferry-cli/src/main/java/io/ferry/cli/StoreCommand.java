@@ -81,10 +81,18 @@ abstract class StoreCommand implements Callable<Integer> {
       return fail(e, e.kind().exitCode());
     } catch (IOException | RuntimeException e) {
       return fail(e, 1);
+    } catch (OutOfMemoryError e) {
+      long heapMiB = Runtime.getRuntime().maxMemory() >> 20;
+      return fail(new IOException("out of memory: the Java heap (" + heapMiB + " MiB) is too small for this "
+          + spec.name() + "; give Ferry a bigger one (FERRY_JAVA_OPTS=-Xmx2g) or fewer workers (--parallelism 1)",
+          e), 1);
+    } catch (Error e) {
+      // a fault of the Java runtime (InternalError, StackOverflowError...): one line, the trace only with -v
+      return fail(new IOException("internal error: " + e, e), 1);
     }
   }
 
-  private int fail(Exception e, int code) {
+  private int fail(Throwable e, int code) {
     out().flush();
     String msg = e.getMessage() == null ? e.toString() : e.getMessage();
     err().println("ferry " + spec.name() + ": " + msg);

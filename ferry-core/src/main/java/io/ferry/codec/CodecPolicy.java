@@ -19,6 +19,8 @@ public enum CodecPolicy {
   /** A codec is kept only if it stores at most this fraction of the raw bytes. */
   public static final double MIN_SAVING = 0.97;
   private static final int SAMPLE = 64 * 1024;
+  /** The float codec holds about this many times the chunk on the heap while it encodes (planes, payload). */
+  private static final int FLOAT_HEAP_FACTOR = 3;
 
   /** Parses what users type ({@code none|zstd|float|auto}). */
   public static CodecPolicy parse(String s) throws InvalidInputException {
@@ -50,7 +52,7 @@ public enum CodecPolicy {
           return new Encoded(codecs.none(), raw.slice());
         }
         double zstdRatio = sampleRatio(raw, codecs.zstd(), hint);
-        if (FloatCodec.handles(hint)) {
+        if (FloatCodec.handles(hint) && fitsHeap(FLOAT_HEAP_FACTOR * raw.remaining())) {
           double floatRatio = sampleRatio(raw, codecs.floatCodec(), hint);
           if (floatRatio <= MIN_SAVING && floatRatio < zstdRatio) {
             ByteBuffer enc = codecs.floatCodec().encode(raw, hint);
@@ -59,11 +61,20 @@ public enum CodecPolicy {
             }
           }
         }
-        if (zstdRatio > MIN_SAVING) {
+        if (zstdRatio > MIN_SAVING || !fitsHeap(raw.remaining())) {
           return new Encoded(codecs.none(), raw.slice());
         }
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, MIN_SAVING);
     }
+  }
+
+  /**
+   * Whether {@code bytes} of encoder state fit in half the maximum heap. {@code auto} chooses only codecs that fit,
+   * so a push with a small heap ({@code -Xmx64m}) stores big chunks with a leaner codec instead of failing; the chunk
+   * id is the hash of the raw bytes, so dedup does not depend on the codec chosen.
+   */
+  private static boolean fitsHeap(long bytes) {
+    return bytes <= Runtime.getRuntime().maxMemory() / 2;
   }
 
   private static Encoded keepIfSmaller(Codec c, ByteBuffer raw, ChunkHint hint, Codecs codecs, double limit) {

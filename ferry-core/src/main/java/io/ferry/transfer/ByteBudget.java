@@ -19,9 +19,13 @@ public final class ByteBudget {
     this.permits = new Semaphore(total, true);
   }
 
-  /** A budget of a third of the maximum heap, but at least 96 MiB (one 64 MiB chunk and change). */
+  /**
+   * A budget of a third of the maximum heap. On a small heap a big chunk takes the whole budget and runs alone, which
+   * is the least memory a transfer can need; a budget larger than the heap would let two such chunks run together and
+   * fail where one at a time fits.
+   */
   public static ByteBudget forHeap() {
-    return new ByteBudget(Math.max(96L << 20, Runtime.getRuntime().maxMemory() / 3));
+    return new ByteBudget(Runtime.getRuntime().maxMemory() / 3);
   }
 
   /** Takes room for {@code bytes}; returns the permits taken, to hand back to {@link #release}. */

@@ -1,0 +1,72 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A CLI process with a small heap: the default codec adapts to it (a 32 MiB float chunk needs about 96 MiB to encode
+ * with the float codec, more than a 64 MiB heap holds), and a codec the user forces that does not fit ends with one
+ * line on stderr and exit 1, never a stack trace.
+ */
+class SmallHeapTest {
+  @TempDir Path tmp;
+
+  @Test
+  void theDefaultCodecFitsASixtyFourMebibyteHeap() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = model();
+    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
+    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
+    Path out = tmp.resolve("out");
+    Run pull = ferry("-Xmx64m", "pull", "m:v1", out.toString(), "--store", store.toString(), "--verify");
+    assertThat(pull.code).as("pull with -Xmx64m: %s", pull.err).isZero();
+    assertThat(Files.mismatch(out.resolve("model.safetensors"), model.resolve("model.safetensors"))).isEqualTo(-1);
+  }
+
+  @Test
+  void aForcedCodecThatDoesNotFitIsOneLineAndExitOne() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = model();
+    assertThat(ferry("-Xmx40m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx40m", "push", model.toString(), "m:v1", "--codec", "float", "--store", store.toString());
+    assertThat(push.code).as("stderr: %s", push.err).isEqualTo(1);
+    String err = push.err.strip();
+    assertThat(err).doesNotContain("\n").doesNotContain("\tat ").contains("out of memory").contains("-Xmx");
+    Run ls = ferry("-Xmx64m", "ls", "--store", store.toString());
+    assertThat(ls.code).isZero();
+    assertThat(ls.out).contains("no models");
+  }
+
+  private Path model() throws Exception {
+    Path model = tmp.resolve("model");
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
+        List.of(new Tensor("w", DType.F32, new long[] {2048, 4096}, 7)), Map.of());
+    return model;
+  }
+
+  private record Run(int code, String out, String err) {}
+
+  private Run ferry(String heap, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        heap, "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+    cmd.addAll(List.of(args));
+    Path err = Files.createTempFile(tmp, "err", ".txt");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("ferry %s finished", String.join(" ", args)).isTrue();
+    return new Run(p.exitValue(), out, Files.readString(err));
+  }
+}
