@@ -45,11 +45,11 @@ final class DiffCommand extends StoreCommand {
       }
       for (TensorDiff t : d.tensors()) {
         switch (t.change()) {
-          case ADDED -> out().printf("+ %-48s %s %s%n", t.name(), t.dtypeB(), t.shapeB());
-          case REMOVED -> out().printf("- %-48s %s %s%n", t.name(), t.dtypeA(), t.shapeA());
-          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", t.name(), t.dtypeB(), t.shapeB());
-          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", t.name(), t.shapeA(), t.shapeB());
-          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%n", t.name(), t.dtypeA(), t.dtypeB());
+          case ADDED -> out().printf("+ %-48s %s %s%n", Format.printable(t.name()), t.dtypeB(), t.shapeB());
+          case REMOVED -> out().printf("- %-48s %s %s%n", Format.printable(t.name()), t.dtypeA(), t.shapeA());
+          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", Format.printable(t.name()), t.dtypeB(), t.shapeB());
+          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", Format.printable(t.name()), t.shapeA(), t.shapeB());
+          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%n", Format.printable(t.name()), t.dtypeA(), t.dtypeB());
         }
       }
       for (FileDiff f : d.files()) {
@@ -58,7 +58,7 @@ final class DiffCommand extends StoreCommand {
           case REMOVED -> '-';
           default -> '~';
         };
-        out().printf("%c file %s (%s -> %s)%n", c, f.path(), Format.bytes(f.sizeA()), Format.bytes(f.sizeB()));
+        out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()), Format.bytes(f.sizeB()));
       }
       out().printf("%d tensors changed, %d unchanged; %d files differ%n", d.tensors().size(), d.unchangedTensors(),
           d.files().size());

@@ -25,6 +25,38 @@ final class Format {
     return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
   }
 
+  /**
+   * Text from a model (tensor and file names, metadata, messages) made safe for a terminal: control characters (C0,
+   * DEL, C1) and the bidirectional overrides that can hide or reorder what follows are shown as a backslash and
+   * {@code xNN} or {@code u{XXXX}}, and a backslash as two, so a name can never move the cursor, recolour or rewrite the
+   * output, and two different names never print the same. JSON output needs none of this: its encoder escapes.
+   */
+  static String printable(String s) {
+    if (s == null) {
+      return "";
+    }
+    StringBuilder b = null;
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      String esc = c == '\\' ? "\\\\"
+          : c < 0x20 || c == 0x7f ? String.format(Locale.ROOT, "\\x%02x", (int) c)
+          : (c >= 0x80 && c < 0xa0) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)
+              || c == 0x200e || c == 0x200f || c == 0x061c
+              ? String.format(Locale.ROOT, "\\u{%04x}", (int) c) : null;
+      if (esc != null && b == null) {
+        b = new StringBuilder(s.length() + 8).append(s, 0, i);
+      }
+      if (b != null) {
+        if (esc != null) {
+          b.append(esc);
+        } else {
+          b.append(c);
+        }
+      }
+    }
+    return b == null ? s : b.toString();
+  }
+
   static String time(java.time.Instant t) {
     return TIME.format(t);
   }

@@ -37,8 +37,16 @@ final class LogCommand extends StoreCommand {
       for (VersionRef r : log) {
         Version v = r.version();
         out().printf("%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), Format.time(v.time()),
-            v.author(), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
-            v.message(), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");
+            Format.printable(v.author()), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
+            Format.printable(v.message()), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");
+      }
+      if (!log.isEmpty() && log.size() < limit) {
+        Version last = log.get(log.size() - 1).version();
+        if (last.derivation() != null) {
+          out().printf("(derived from %s: see ferry lineage)%n", Format.printable(last.derivation().source()));
+        } else if (!last.parents().isEmpty()) {
+          out().printf("(continues in another model from %s)%n", last.parents().get(0).shortHex(12));
+        }
       }
     }
     return 0;

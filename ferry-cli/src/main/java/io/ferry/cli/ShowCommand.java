@@ -56,15 +56,16 @@ final class ShowCommand extends StoreCommand {
       for (ChunkId p : v.parents()) {
         out().println("parent    " + p.hex());
       }
-      out().println("author    " + v.author());
+      out().println("author    " + Format.printable(v.author()));
       out().println("time      " + Format.time(v.time()));
-      out().println("message   " + v.message());
+      out().println("message   " + Format.printable(v.message()));
       out().println("size      " + Format.bytes(v.stats().logicalBytes()) + " in " + s.files().size() + " files, "
           + s.tensorCount() + " tensors (" + Format.bytes(v.stats().newStoredBytes()) + " new when pushed)");
-      v.metadata().forEach((k, val) -> out().println("meta      " + k + " = " + val));
+      v.metadata().forEach((k, val) ->
+          out().println("meta      " + Format.printable(k) + " = " + Format.printable(val)));
       if (v.derivation() != null) {
-        out().println("derived   " + v.derivation().method() + " " + v.derivation().parameters()
-            + (v.derivation().source() == null ? "" : " from " + v.derivation().source()));
+        out().println("derived   " + Format.printable(v.derivation().method() + " " + v.derivation().parameters()
+            + (v.derivation().source() == null ? "" : " from " + v.derivation().source())));
         v.derivation().metrics().forEach((k, val) -> out().println("metric    " + k + " = " + val));
         String details = v.derivation().parameters().get("details");
         if (details != null && s.file(details).isPresent()) {
@@ -73,11 +74,11 @@ final class ShowCommand extends StoreCommand {
         }
       }
       for (FileEntry f : s.files()) {
-        out().printf("%nfile %s  %s  %s  sha256 %s%n", f.path(), Format.bytes(f.size()), f.format(), f.sha256());
-        f.metadata().forEach((k, val) -> out().println("  metadata " + k + " = " + val));
+        out().printf("%nfile %s  %s  %s  sha256 %s%n", Format.printable(f.path()), Format.bytes(f.size()), f.format(), f.sha256());
+        f.metadata().forEach((k, val) -> out().println("  metadata " + Format.printable(k) + " = " + Format.printable(val)));
         if (!noTensors) {
           for (TensorInfo t : f.tensors()) {
-            out().printf("  %-48s %-8s %-20s %s%n", t.name(), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
+            out().printf("  %-48s %-8s %-20s %s%n", Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
           }
         }
       }

@@ -32,7 +32,11 @@ final class History {
     this.refs = refs;
   }
 
-  /** From {@code start}, following first parents, newest first, at most {@code limit} versions. */
+  /**
+   * From {@code start}, following first parents, newest first, at most {@code limit} versions, all of {@code start}'s
+   * model: the walk stops at a parent pushed to another model (the source of a derivation or a copy under a new name),
+   * so a model's log lists exactly the versions that {@code model@id} resolves.
+   */
   List<VersionRef> firstParents(VersionRef start, int limit) throws IOException {
     List<VersionRef> out = new ArrayList<>();
     ChunkId id = start.id();
@@ -44,6 +48,9 @@ final class History {
       }
       id = v.parents().get(0);
       v = db.version(id);
+      if (!v.model().equals(start.version().model())) {
+        break;
+      }
     }
     return out;
   }

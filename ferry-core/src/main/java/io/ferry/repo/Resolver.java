@@ -78,6 +78,9 @@ final class Resolver {
       }
     }
     if (matches.isEmpty()) {
+      matches = historyMatches(spec.model(), prefix);
+    }
+    if (matches.isEmpty()) {
       throw new NotFoundException("model '" + spec.model() + "' has no version starting with " + prefix);
     }
     if (matches.size() > 1) {
@@ -89,6 +92,34 @@ final class Resolver {
     }
     ChunkId id = matches.iterator().next();
     return new VersionRef(id, db.version(id));
+  }
+
+  /**
+   * Versions of {@code model} whose id starts with {@code prefix}, found by walking every parent from the model's refs
+   * (within the model): for versions no ref log names, such as those a {@code copy} brought in with their history.
+   */
+  private Set<ChunkId> historyMatches(String model, String prefix) throws IOException {
+    Set<ChunkId> matches = new TreeSet<>();
+    Set<ChunkId> seen = new java.util.HashSet<>();
+    java.util.Deque<ChunkId> todo = new java.util.ArrayDeque<>();
+    for (String ref : modelRefs(model)) {
+      refs.get(ref).ifPresent(todo::add);
+    }
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (!seen.add(id)) {
+        continue;
+      }
+      var v = db.version(id);
+      if (!v.model().equals(model)) {
+        continue;
+      }
+      if (id.hex().startsWith(prefix)) {
+        matches.add(id);
+      }
+      todo.addAll(v.parents());
+    }
+    return matches;
   }
 
   /** The model's refs (head and tags), excluding those of models nested under it. */
