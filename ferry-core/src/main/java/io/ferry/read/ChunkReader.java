@@ -25,8 +25,9 @@ import java.util.zip.CRC32C;
  *
  * <p>Uncompressed loose frames, the bulk of a model's bytes, are never mapped nor read whole: their payload streams in
  * slices (a positional read, then the checksum while the slice is still in the CPU cache). Compressed frames are read
- * whole and decoded into a buffer, then written; destinations are never memory-mapped. The reader holds no bytes between calls except one reused
- * streaming buffer and one decode buffer per calling thread; callers bound how many chunks are in flight.
+ * whole and decoded into a buffer, then written; destinations are never memory-mapped. The reader holds no bytes
+ * between calls except one reused streaming buffer and one decode buffer per calling thread; callers bound how many
+ * chunks are in flight.
  *
  * <p>Thread-safe. Owned by the repository's object database; it reads through the store but never writes to it.
  */

@@ -47,11 +47,12 @@ import java.util.concurrent.ThreadLocalRandom;
  * IOException} naming the file, not a fault. Memory stays bounded: the byte budget limits the chunks in flight.
  *
  * <p><b>All files or none.</b> Once every file is complete (and, with {@link PullOptions#fsync()}, forced to disk),
- * each existing file of the same name is moved aside to a temporary name and the new file renamed into place. If any
- * step fails, what was done is undone in reverse (originals moved back, new files removed), the temporary files and
- * the directories the pull created (DEST included) are removed, and DEST is as it was; if an undo step fails too, the
- * error lists exactly which files changed and where their previous content is. On success the moved-aside files are
- * deleted. Between the two renames of one file its name is briefly absent.
+ * each existing file of the same name is kept under a second, temporary name (a hard link; a rename where the file
+ * system has no hard links) and the new file renamed into place, atomically replacing it. If any step fails, what
+ * was done is undone in reverse (originals get their names back, new files are removed), the temporary files and the
+ * directories the pull created (DEST included) are removed, and DEST is as it was; if an undo step fails too, the
+ * error lists exactly which files changed and where their previous content is. On success the second names are
+ * removed.
  *
  * <p>A failure in a worker, {@link Error}s included, fails the pull: no failure leaves it waiting.
  */
@@ -294,10 +295,15 @@ public final class Puller {
 
   // ---------------------------------------------------------------- commit, undo, clean-up
 
-  /** Moves existing files aside and the new ones into place; all or, undoing what was done, none. */
+  /**
+   * Keeps each existing file under a second name and renames the new one into place; all or, undoing what was done,
+   * none. The second name is a hard link where the file system has them, so the final name never goes missing, not
+   * even if the process is killed midway; else the file is renamed aside.
+   */
   private void commit(List<Staged> staged, Path dest) throws IOException {
     int n = staged.size();
     Path[] aside = new Path[n];
+    boolean[] linked = new boolean[n];
     boolean[] placed = new boolean[n];
     int i = 0;
     try {
@@ -309,14 +315,17 @@ public final class Puller {
             throw directoryInTheWay(s.target, s.entry.path());
           }
           Path side = s.target.resolveSibling(tempName("old"));
-          renamer.rename(s.target, side);
+          linked[i] = linkAside(s.target, side);
+          if (!linked[i]) {
+            renamer.rename(s.target, side);
+          }
           aside[i] = side;
         }
         renamer.rename(s.temp, s.target);
         placed[i] = true;
       }
     } catch (IOException | RuntimeException e) {
-      undo(staged, aside, placed, Math.min(i, n - 1), dest, e);
+      undo(staged, aside, linked, placed, Math.min(i, n - 1), dest, e);
       throw e;
     }
     List<Path> left = new ArrayList<>();
@@ -332,29 +341,54 @@ public final class Puller {
       }
     }
     if (first != null) {
-      throw new IOException("pulled every file into " + dest + ", but could not remove the previous files it moved"
+      throw new IOException("pulled every file into " + dest + ", but could not remove the previous files it kept"
           + " aside: " + left + " (" + first.getMessage() + ")", first);
     }
   }
 
   /**
-   * Undoes files {@code last} down to 0: moves each original back (replacing the new file) or removes the new file.
-   * Throws, naming every file left changed, if a step fails; else returns and the caller rethrows {@code cause}.
+   * Gives the file (or link) at {@code target} the second name {@code side} with a hard link (link(2) does not follow
+   * a link on Linux); false where hard links are not available, and the caller renames instead.
    */
-  private void undo(List<Staged> staged, Path[] aside, boolean[] placed, int last, Path dest, Exception cause)
-      throws IOException {
+  private static boolean linkAside(Path target, Path side) throws IOException {
+    try {
+      Files.createLink(side, target);
+      return true;
+    } catch (UnsupportedOperationException e) {
+      return false;
+    } catch (FileAlreadyExistsException e) {
+      throw e;
+    } catch (java.nio.file.FileSystemException e) {
+      if (Files.exists(side, LinkOption.NOFOLLOW_LINKS)) {
+        throw e;
+      }
+      return false;
+    }
+  }
+
+  /**
+   * Undoes files {@code last} down to 0: the original gets its name back (replacing the new file), or the new file is
+   * removed, and second names are dropped. Throws, naming every file left changed, if a step fails; else returns and
+   * the caller rethrows {@code cause}.
+   */
+  private void undo(List<Staged> staged, Path[] aside, boolean[] linked, boolean[] placed, int last, Path dest,
+      Exception cause) throws IOException {
     List<String> changed = new ArrayList<>();
     for (int j = last; j >= 0; j--) {
       Staged s = staged.get(j);
       try {
-        if (aside[j] != null) {
+        if (aside[j] != null && (placed[j] || !linked[j])) {
           renamer.rename(aside[j], s.target);
+        } else if (aside[j] != null) {
+          Files.deleteIfExists(aside[j]);
         } else if (placed[j]) {
           Files.deleteIfExists(s.target);
         }
       } catch (IOException | RuntimeException u) {
         cause.addSuppressed(u);
-        if (aside[j] != null) {
+        if (aside[j] != null && !placed[j] && linked[j]) {
+          changed.add(aside[j] + " is left over (a second name of the unchanged " + s.target.getFileName() + ")");
+        } else if (aside[j] != null) {
           changed.add(s.target + (placed[j] ? " holds the pulled file" : " is missing") + " (its previous content is "
               + aside[j].getFileName() + " in the same directory)");
         } else {

@@ -67,8 +67,8 @@ final class TaskGroup {
 
   /**
    * Waits until every task has ended. A task's {@link IOException} or runtime exception is rethrown as it is; an
-   * {@link Error} (an {@link OutOfMemoryError} in a worker, say) becomes an {@link IOException} that names it, since the
-   * worker that had it is alive and the pool is usable; a checked exception is wrapped likewise.
+   * {@link Error} (an {@link OutOfMemoryError} in a worker, say) becomes an {@link IOException} that names it, since
+   * the worker that had it is alive and the pool is usable; a checked exception is wrapped likewise.
    *
    * @param what what the tasks were doing, for messages
    * @throws InterruptedIOException if the waiting thread is interrupted (tasks not yet started then skip their work;

@@ -96,25 +96,27 @@ class PullerAtomicCommitTest {
   @Test
   void aRenameFailingMidwayLeavesDestByteIdentical() throws IOException {
     Map<String, String> before = Trees.of(dest);
-    // each existing file takes two renames (aside, into place): fail placing the third file
-    assertThatThrownBy(() -> pull(failingOn(Set.of(6))))
+    // one rename per file puts it into place (the original keeps a second name by a hard link): fail the third
+    assertThatThrownBy(() -> pull(failingOn(Set.of(3))))
         .isInstanceOf(IOException.class)
         .hasMessageContaining("injected rename failure");
     assertThat(Trees.of(dest)).isEqualTo(before);
   }
 
   @Test
-  void aRenameFailingWhileMovingAsideLeavesDestByteIdentical() throws IOException {
+  void aRenameFailingOnTheFirstOrLastFileLeavesDestByteIdentical() throws IOException {
     Map<String, String> before = Trees.of(dest);
-    assertThatThrownBy(() -> pull(failingOn(Set.of(7)))).hasMessageContaining("injected rename failure");
+    assertThatThrownBy(() -> pull(failingOn(Set.of(1)))).hasMessageContaining("injected rename failure");
+    assertThat(Trees.of(dest)).isEqualTo(before);
+    assertThatThrownBy(() -> pull(failingOn(Set.of(files.size())))).hasMessageContaining("injected rename failure");
     assertThat(Trees.of(dest)).isEqualTo(before);
   }
 
   @Test
   void whenUndoingFailsTheErrorNamesExactlyTheFilesThatChanged() throws IOException {
-    // calls 1-4 commit the first two files; 5 (moving the third aside) fails; undo: 6 restores the second (fails),
-    // 7 restores the first
-    assertThatThrownBy(() -> pull(failingOn(Set.of(5, 6))))
+    // calls 1 and 2 put the first two files in place; 3 (the third) fails; undo: 4 gives the second file its
+    // original back (fails), 5 the first
+    assertThatThrownBy(() -> pull(failingOn(Set.of(3, 4))))
         .isInstanceOf(IOException.class)
         .hasMessageContaining("undoing it failed too")
         .hasMessageContaining("changed: " + dest.resolve(files.get(1)) + " holds the pulled file")
