@@ -213,7 +213,14 @@ public final class ChunkReader {
    * @return the chunk's raw length
    */
   public long verify(Location loc, long length) throws IOException {
-    Opened o = openWhole(loc, length);
+    Opened head = open(loc, length);
+    if (head.streamable()) {
+      checkObjectSize(head);
+      ByteBuffer buf = streamBuffers.get();
+      streamLoose(head, Check.CONTENT, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)), null);
+      return head.header.rawLength();
+    }
+    Opened o = loc.packed() ? head : openWhole(loc, length);
     checkWhole(o, o.frame, Check.CONTENT);
     return o.header.rawLength();
   }
