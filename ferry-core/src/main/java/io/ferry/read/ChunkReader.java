@@ -10,7 +10,6 @@ import io.ferry.store.ChunkStore;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
 import java.security.MessageDigest;
@@ -26,8 +25,9 @@ import java.util.zip.CRC32C;
  *
  * <p>Uncompressed loose frames, the bulk of a model's bytes, are never mapped nor read whole: their payload streams in
  * slices (a positional read, then the checksum while the slice is still in the CPU cache). Compressed frames are read
- * whole and decoded straight into the destination. The reader holds no bytes between calls except one reused
- * streaming buffer and one decode buffer per calling thread; callers bound how many chunks are in flight.
+ * whole and decoded into a buffer, then written; destinations are never memory-mapped. The reader holds no bytes
+ * between calls except one reused streaming buffer and one decode buffer per calling thread; callers bound how many
+ * chunks are in flight.
  *
  * <p>Thread-safe. Owned by the repository's object database; it reads through the store but never writes to it.
  */
@@ -133,15 +133,37 @@ public final class ChunkReader {
   }
 
   /**
-   * Writes the chunk's raw content into {@code out} at {@code position}, checking it on the way. An uncompressed
-   * loose chunk streams through one reused buffer per thread (positional read, checksum, positional write); a
-   * compressed one decodes straight into a map of the destination range. Bytes may reach {@code out} before a
-   * failure is detected, so a caller that writes into a file of final content writes to a temporary file and
-   * discards it on failure (as pull does).
+   * Receives a chunk's content for a destination such as a file: {@link #write} puts all remaining bytes of {@code
+   * src} at {@code position} (a positional write), advancing {@code src}'s position. The buffer is valid only during
+   * the call.
+   */
+  @FunctionalInterface
+  public interface PositionalSink {
+    void write(ByteBuffer src, long position) throws IOException;
+  }
+
+  /**
+   * Writes the chunk's raw content into {@code out} at {@code position}, checking it on the way: see {@link
+   * #copyTo(Location, long, Check, PositionalSink, long)}.
    *
    * @param length the raw length the snapshot records
    */
   public void copyTo(Location loc, long length, Check check, FileChannel out, long position) throws IOException {
+    copyTo(loc, length, check, (src, at) -> write(src, out, at), position);
+  }
+
+  /**
+   * Writes the chunk's raw content to {@code out} at {@code position}, checking it on the way. An uncompressed
+   * loose chunk streams through one reused buffer per thread (positional read, checksum, positional write); a
+   * compressed one is read whole and decoded into a buffer of its raw length (on the heap, so memory is bounded by
+   * the caller's budget of chunks in flight), then written. Nothing is memory-mapped, so a full disk is an {@link
+   * IOException} from {@code out}, not a fault. Bytes may reach {@code out} before a failure is detected, so a
+   * caller that writes into a file of final content writes to a temporary file and discards it on failure (as pull
+   * does).
+   *
+   * @param length the raw length the snapshot records
+   */
+  public void copyTo(Location loc, long length, Check check, PositionalSink out, long position) throws IOException {
     Opened o = open(loc, length);
     if (check == Check.CONTENT) {
       checkObjectSize(o);
@@ -149,20 +171,22 @@ public final class ChunkReader {
     if (o.streamable()) {
       ByteBuffer buf = streamBuffers.get();
       streamLoose(o, check, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)),
-          (slice, off) -> write(slice, out, position + off));
+          (slice, off) -> out.write(slice, position + off));
       return;
     }
     ByteBuffer frame = wholeFrame(o);
     if (o.header.codecId() == NoneCodec.ID) {
       checkWhole(o, frame, check);
-      write(payloadOf(frame), out, position);
+      out.write(payloadOf(frame), position);
       return;
     }
-    MappedByteBuffer dst = out.map(FileChannel.MapMode.READ_WRITE, position, o.header.rawLength());
+    ByteBuffer dst = ByteBuffer.allocate((int) o.header.rawLength());
     Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
+    dst.flip();
     if (check == Check.CONTENT) {
-      checkSha(o, dst.flip());
+      checkSha(o, dst);
     }
+    out.write(dst, position);
   }
 
   /**
@@ -189,7 +213,14 @@ public final class ChunkReader {
    * @return the chunk's raw length
    */
   public long verify(Location loc, long length) throws IOException {
-    Opened o = openWhole(loc, length);
+    Opened head = open(loc, length);
+    if (head.streamable()) {
+      checkObjectSize(head);
+      ByteBuffer buf = streamBuffers.get();
+      streamLoose(head, Check.CONTENT, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)), null);
+      return head.header.rawLength();
+    }
+    Opened o = loc.packed() ? head : openWhole(loc, length);
     checkWhole(o, o.frame, Check.CONTENT);
     return o.header.rawLength();
   }
@@ -454,10 +485,23 @@ public final class ChunkReader {
     }
   }
 
-  private static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
+  /**
+   * A positional write of all of {@code src}. Heap buffers go in slices of {@value #SLICE} bytes: the JDK copies a
+   * heap buffer through a temporary direct buffer of the write's size, which it then keeps per thread.
+   */
+  public static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
     long pos = at;
     while (src.hasRemaining()) {
-      pos += out.write(src, pos);
+      int n;
+      if (src.isDirect() || src.remaining() <= SLICE) {
+        n = out.write(src, pos);
+      } else {
+        ByteBuffer slice = src.duplicate();
+        slice.limit(slice.position() + SLICE);
+        n = out.write(slice, pos);
+        src.position(src.position() + n);
+      }
+      pos += n;
     }
   }
 }
