@@ -88,23 +88,8 @@ class ChunkReaderTest {
     return new ByteBuffer[] {Frame.header(ChunkId.of(raw), codec.id(), 0, raw.length, copy), copy};
   }
 
-  /**
-   * The frame of {@code raw} in the version 1 layout, built byte by byte as writers before version 2 built it: a
-   * 32-byte header without the chunk id, its CRC over bytes 0..27.
-   */
   static ByteBuffer[] v1Frame(Codec codec, byte[] raw) {
-    ByteBuffer payload = codec.encode(ByteBuffer.wrap(raw), new ChunkHint("BF16"));
-    assertThat(payload).as(codec.name() + " applies").isNotNull();
-    ByteBuffer copy = ByteBuffer.allocate(payload.remaining()).put(payload.duplicate()).flip();
-    java.util.zip.CRC32C payloadCrc = new java.util.zip.CRC32C();
-    payloadCrc.update(copy.duplicate());
-    ByteBuffer h = ByteBuffer.allocate(32).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    h.put(new byte[] {'F', 'R', 'Y', 'C', 1, (byte) codec.id(), 0, 0});
-    h.putLong(raw.length).putLong(copy.remaining()).putInt((int) payloadCrc.getValue());
-    java.util.zip.CRC32C headerCrc = new java.util.zip.CRC32C();
-    headerCrc.update(h.array(), 0, 28);
-    h.putInt((int) headerCrc.getValue());
-    return new ByteBuffer[] {h.flip(), copy};
+    return io.ferry.chunk.V1Frames.frame(codec, raw);
   }
 
   private ChunkId putLooseV1(Codec codec, byte[] raw) throws IOException {
