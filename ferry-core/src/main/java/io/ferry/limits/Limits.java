@@ -28,7 +28,7 @@ public final class Limits {
   public static final int MAX_AUTHOR_CHARS = 1024;
   /** Longest key of a metadata map (version metadata, a file's format metadata, derivation parameters, metric names). */
   public static final int MAX_KEY_CHARS = 1024;
-  /** Longest single metadata value, and longest other short text (derivation method and source). */
+  /** Longest single metadata value. */
   public static final int MAX_VALUE_CHARS = 16 << 20;
   /** Most characters in one metadata map, keys and values together. */
   public static final int MAX_METADATA_CHARS = 16 << 20;

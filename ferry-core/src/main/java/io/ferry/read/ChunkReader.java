@@ -18,7 +18,8 @@ import java.util.zip.CRC32C;
 
 /**
  * The one way core reads a stored chunk frame (docs/storage-format.md §2), wherever it lies: a loose object or a
- * range of a pack ({@link Location}). Every read parses and checks the frame header, checks the raw length the frame
+ * range of a pack ({@link Location}). Every read parses and checks the frame header (in a version 2 frame, that it
+ * holds the chunk asked for, so a swapped object fails without hashing), checks the raw length the frame
  * records against the length the caller expects (the snapshot's), and checks the CRC32C of the stored payload; with
  * {@link Check#CONTENT} it also checks the SHA-256 of the decoded bytes against the chunk id (and that a loose object
  * holds nothing past its frame). Errors are {@link CorruptObjectException} or {@link MissingObjectException} naming
