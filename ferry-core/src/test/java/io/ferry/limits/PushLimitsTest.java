@@ -80,14 +80,15 @@ class PushLimitsTest {
     assertThat(repo.resolve("m").version().metadata()).containsKey("k".repeat(Limits.MAX_KEY_CHARS));
   }
 
+  /** Paths longer than PATH_MAX cannot be created under a temporary directory, so the check is tested alone. */
   @Test
   void filePathOverTheLimitIsRefused() throws IOException {
-    Path deep = src;
-    for (int i = 0; i < 20; i++) {
-      deep = deep.resolve("d".repeat(250));
-    }
-    Files.createDirectories(deep);
-    Files.writeString(deep.resolve("f.txt"), "x");
-    refused(PushOptions.builder().build(), "file path", String.valueOf(Limits.MAX_PATH_BYTES));
+    Limits.checkPath("d/".repeat(Limits.MAX_PATH_BYTES / 2 - 1) + "f");
+    assertThatThrownBy(() -> Limits.checkPath("d/".repeat(Limits.MAX_PATH_BYTES / 2) + "f"))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("file path")
+        .hasMessageContaining(String.valueOf(Limits.MAX_PATH_BYTES + 1))
+        .hasMessageContaining(String.valueOf(Limits.MAX_PATH_BYTES));
+    assertThatThrownBy(() -> Limits.checkPath("é".repeat(Limits.MAX_PATH_BYTES / 2 + 1)))
+        .as("bytes, not characters, count").isInstanceOf(InvalidInputException.class);
   }
 }
