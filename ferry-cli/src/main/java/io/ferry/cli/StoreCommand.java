@@ -22,7 +22,7 @@ import picocli.CommandLine.Spec;
 abstract class StoreCommand implements Callable<Integer> {
   /** Created on first use: building an ObjectMapper costs a few hundred classes that --help and --version never need. */
   private static final class Json {
-    static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    static final ObjectMapper MAPPER = io.ferry.limits.Limits.jsonMapper().enable(SerializationFeature.INDENT_OUTPUT);
   }
 
   static ObjectMapper json() {

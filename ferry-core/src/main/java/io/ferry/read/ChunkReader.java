@@ -17,7 +17,8 @@ import java.util.zip.CRC32C;
 
 /**
  * The one way core reads a stored chunk frame (docs/storage-format.md §2), wherever it lies: a loose object or a
- * range of a pack ({@link Location}). Every read parses and checks the frame header, checks the raw length the frame
+ * range of a pack ({@link Location}). Every read parses and checks the frame header (in a version 2 frame, that it
+ * holds the chunk asked for, so a swapped object fails without hashing), checks the raw length the frame
  * records against the length the caller expects (the snapshot's), and checks the CRC32C of the stored payload; with
  * {@link Check#CONTENT} it also checks the SHA-256 of the decoded bytes against the chunk id (and that a loose object
  * holds nothing past its frame). Errors are {@link CorruptObjectException} or {@link MissingObjectException} naming
@@ -119,7 +120,7 @@ public final class ChunkReader {
     ByteBuffer frame = wholeFrame(o);
     ByteBuffer raw;
     if (o.header.codecId() == NoneCodec.ID) {
-      raw = payloadOf(frame);
+      raw = payloadOf(o, frame);
       Frame.checkPayload(o.header, raw, loc.chunk(), o.where);
     } else {
       raw = ByteBuffer.allocate((int) length);
@@ -177,7 +178,7 @@ public final class ChunkReader {
     ByteBuffer frame = wholeFrame(o);
     if (o.header.codecId() == NoneCodec.ID) {
       checkWhole(o, frame, check);
-      out.write(payloadOf(frame), position);
+      out.write(payloadOf(o, frame), position);
       return;
     }
     ByteBuffer dst = ByteBuffer.allocate((int) o.header.rawLength());
@@ -274,7 +275,7 @@ public final class ChunkReader {
       frame = read(loc, where, loc.offset(), loc.length());
       head = frame;
     } else {
-      head = read(loc, where, 0, Frame.HEADER_LENGTH);
+      head = readHeader(loc, where);
     }
     return checked(loc, where, Frame.parseHeader(head, loc.chunk(), where), length, frame);
   }
@@ -323,6 +324,20 @@ public final class ChunkReader {
     return new Opened(loc, where, h, frame);
   }
 
+  /**
+   * The first bytes of a loose object, enough for its header: a whole current (version 2) header in one read, or, for
+   * an object shorter than that (a small version 1 frame, or a truncated object), what a version 1 header needs.
+   */
+  private ByteBuffer readHeader(Location loc, String where) throws IOException {
+    try {
+      return store.read(loc.object(), 0, Frame.HEADER_LENGTH);
+    } catch (MissingObjectException e) {
+      throw missing(loc, e);
+    } catch (EOFException e) {
+      return read(loc, where, 0, Frame.V1_HEADER_LENGTH);
+    }
+  }
+
   /** The whole frame: the bytes read with the header (pack), else header and payload of the loose object. */
   private ByteBuffer wholeFrame(Opened o) throws IOException {
     if (o.frame != null) {
@@ -331,13 +346,13 @@ public final class ChunkReader {
     return read(o.loc, o.where, 0, (int) o.header.frameLength());
   }
 
-  private static ByteBuffer payloadOf(ByteBuffer frame) {
-    return frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
+  private static ByteBuffer payloadOf(Opened o, ByteBuffer frame) {
+    return frame.duplicate().position(frame.position() + (int) o.header.payloadOffset());
   }
 
   /** Checks a whole frame's payload CRC; with {@link Check#CONTENT} also decodes it (reused buffer) and hashes it. */
   private void checkWhole(Opened o, ByteBuffer frame, Check check) throws IOException {
-    ByteBuffer payload = payloadOf(frame);
+    ByteBuffer payload = payloadOf(o, frame);
     Frame.checkPayload(o.header, payload, o.loc.chunk(), o.where);
     if (check != Check.CONTENT) {
       return;
@@ -393,7 +408,7 @@ public final class ChunkReader {
       ByteBuffer b = target.slice(off, n - off);
       int pos = b.position();
       int len = b.remaining();
-      readInto(o.loc, o.where, Frame.HEADER_LENGTH + off, b);
+      readInto(o.loc, o.where, o.header.payloadOffset() + off, b);
       b.position(pos).limit(pos + len);
       crc.update(b.duplicate());
       if (sha != null) {

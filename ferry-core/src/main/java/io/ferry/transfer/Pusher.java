@@ -239,7 +239,7 @@ public final class Pusher {
       int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(3L * r.length());
       try {
         CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
-        ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+        ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
         long size = header.remaining() + enc.payload().remaining();
         if (db.store().put(id, header, enc.payload())) {
           created.add(id);
@@ -272,7 +272,7 @@ public final class Pusher {
     /** Adds a chunk; false if this push already packed it. */
     boolean add(ChunkId id, ByteBuffer raw, ChunkPlanner.Range r) throws IOException {
       CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
-      ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+      ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
       PackWriter full = null;
       synchronized (this) {
         if (writer.contains(id)) {
