@@ -21,7 +21,12 @@ public final class ByteBudget {
 
   /** A budget of a third of the maximum heap, but at least 96 MiB (one 64 MiB chunk and change). */
   public static ByteBudget forHeap() {
-    return new ByteBudget(Math.max(96L << 20, Runtime.getRuntime().maxMemory() / 3));
+    return new ByteBudget(heapShare());
+  }
+
+  /** The bytes {@link #forHeap()} allows: a third of the maximum heap, but at least 96 MiB. */
+  static long heapShare() {
+    return Math.max(96L << 20, Runtime.getRuntime().maxMemory() / 3);
   }
 
   /** Takes room for {@code bytes}; returns the permits taken, to hand back to {@link #release}. */

@@ -1,0 +1,80 @@
+package io.ferry.transfer;
+
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reusable direct buffers that a push reads source bytes into, so that what it hashes and what it writes are one copy
+ * of the bytes, read once (never a memory map of the source: a map shows later writes to the file, and truncating
+ * the file under a map crashes the JVM). The buffers lent and kept for reuse together take at most {@code limit}
+ * bytes; a request bigger than the limit waits until every other buffer is back, then runs alone. Thread-safe.
+ */
+final class ReadBuffers {
+  /** The smallest buffer made: every chunk that goes into a pack fits in one. */
+  private static final int MIN_CAPACITY = 256 << 10;
+
+  private final long limit;
+  private final List<ByteBuffer> free = new ArrayList<>();
+  /** Capacity of every buffer made and not dropped, lent or free. */
+  private long allocated;
+
+  ReadBuffers(long limit) {
+    if (limit < MIN_CAPACITY) {
+      throw new IllegalArgumentException("read buffer limit " + limit + " is below " + MIN_CAPACITY + " bytes");
+    }
+    this.limit = limit;
+  }
+
+  /** A cleared buffer with room for {@code length} bytes, its limit set to {@code length}; give it back after use. */
+  synchronized ByteBuffer take(int length) throws InterruptedIOException {
+    if (length < 0) {
+      throw new IllegalArgumentException("negative length " + length);
+    }
+    int capacity = capacityFor(length);
+    while (true) {
+      ByteBuffer best = null;
+      for (ByteBuffer b : free) {
+        if (b.capacity() >= length && (best == null || b.capacity() < best.capacity())) {
+          best = b;
+        }
+      }
+      if (best != null) {
+        free.remove(best);
+        best.clear().limit(length);
+        return best;
+      }
+      if (allocated == 0 || allocated + capacity <= limit) {
+        allocated += capacity;
+        return ByteBuffer.allocateDirect(capacity).limit(length);
+      }
+      if (!free.isEmpty()) {
+        // too small for this request: let the garbage collector have it and make room for a bigger one
+        allocated -= free.remove(free.size() - 1).capacity();
+        continue;
+      }
+      try {
+        wait();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("interrupted while waiting for a read buffer");
+      }
+    }
+  }
+
+  /** Returns a buffer {@link #take} lent. */
+  synchronized void give(ByteBuffer b) {
+    free.add(b);
+    notifyAll();
+  }
+
+  /** Powers of two from 256 KiB, so that chunks of similar sizes share buffers. */
+  private static int capacityFor(int length) {
+    if (length <= MIN_CAPACITY) {
+      return MIN_CAPACITY;
+    }
+    int p = Integer.highestOneBit(length);
+    return p == length || p == 1 << 30 ? length : p << 1;
+  }
+}
