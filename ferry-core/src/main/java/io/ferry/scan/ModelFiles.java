@@ -208,8 +208,11 @@ public final class ModelFiles {
         raw = raw.substring(0, raw.length() - 1);
       }
       String escaped = raw.substring(raw.lastIndexOf('/') + 1);
-      throw new InvalidInputException((parent == null ? "." : parent) + ": holds a file name that is not valid UTF-8: '"
-          + escaped + "' (bytes percent-encoded); rename it to push this source");
+      String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
+      String encoding = jnu.equalsIgnoreCase("UTF-8") ? "UTF-8"
+          : jnu + " (the locale's file name encoding; run with a UTF-8 locale, for example LC_ALL=C.UTF-8)";
+      throw new InvalidInputException((parent == null ? "." : parent) + ": holds a file name that is not valid "
+          + encoding + ": '" + escaped + "' (bytes percent-encoded); rename it to push this source");
     }
   }
 
