@@ -350,7 +350,7 @@ public final class Pusher {
 
   private String fileSha256(SourceFile f, FileChannel ch) throws IOException {
     MessageDigest md = ChunkId.sha256();
-    int window = 4 << 20;
+    int window = (int) Math.min(4 << 20, Math.max(1, f.size()));
     ByteBuffer buf = buffers.take(window);
     try {
       for (long at = 0; at < f.size(); at += window) {
