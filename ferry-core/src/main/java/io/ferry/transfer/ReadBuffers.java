@@ -34,16 +34,18 @@ final class ReadBuffers {
     }
     int capacity = capacityFor(length);
     while (true) {
-      ByteBuffer best = null;
-      for (ByteBuffer b : free) {
-        if (b.capacity() >= length && (best == null || b.capacity() < best.capacity())) {
-          best = b;
+      // by index, never remove(Object): ByteBuffer.equals compares contents, so it could take out another buffer
+      int best = -1;
+      for (int i = 0; i < free.size(); i++) {
+        int c = free.get(i).capacity();
+        if (c >= length && (best < 0 || c < free.get(best).capacity())) {
+          best = i;
         }
       }
-      if (best != null) {
-        free.remove(best);
-        best.clear().limit(length);
-        return best;
+      if (best >= 0) {
+        ByteBuffer b = free.remove(best);
+        b.clear().limit(length);
+        return b;
       }
       if (allocated == 0 || allocated + capacity <= limit) {
         allocated += capacity;

@@ -27,6 +27,20 @@ class ReadBuffersTest {
   }
 
   @Test
+  void aBufferIsNeverLentTwice() throws Exception {
+    ReadBuffers b = new ReadBuffers(4096 * KIB);
+    ByteBuffer big = b.take(1024 * KIB);
+    ByteBuffer small = b.take(10);
+    // given back with equal (empty) contents: ByteBuffer.equals holds, identity does not
+    b.give(big.limit(0));
+    b.give(small.limit(0));
+    ByteBuffer first = b.take(10);
+    ByteBuffer second = b.take(10);
+    assertThat(first).isSameAs(small);
+    assertThat(second).isNotSameAs(first).isSameAs(big);
+  }
+
+  @Test
   void requestsPastTheLimitWaitForBuffersToComeBack() throws Exception {
     ReadBuffers b = new ReadBuffers(1024 * KIB);
     ByteBuffer x = b.take(512 * KIB);
