@@ -4,6 +4,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.CodecPolicy;
+import io.ferry.codec.FloatCodec;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackWriter;
@@ -55,7 +56,14 @@ public final class Pusher {
   private final TransferListener listener;
   private final ObjectRemover remover;
   private final ByteBudget encodeBudget = ByteBudget.forHeap();
+  /** Direct buffers: whole-file hashes, and chunks that go to the store as they are or through zstd. */
   private final ReadBuffers buffers = new ReadBuffers(ByteBudget.heapShare());
+  /**
+   * Heap buffers for the float chunks of a push with a codec: the float codec works on arrays and would otherwise copy
+   * each chunk onto the heap first, which on a small heap is what runs out. Made only when such chunks come, and
+   * bounded to a third of the encode budget (at least one buffer), as the encodes beside them hold the rest.
+   */
+  private final ReadBuffers arrayBuffers = new ReadBuffers(ByteBudget.heapShare() / 3, ByteBuffer::allocate);
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
@@ -252,13 +260,15 @@ public final class Pusher {
     if (r.length() > Integer.MAX_VALUE - 64) {
       throw new IOException(f.path() + ": chunk [" + r.start() + ", " + r.end() + ") is too big for one buffer");
     }
-    ByteBuffer raw = buffers.take((int) r.length());
+    ReadBuffers pool = codec != CodecPolicy.NONE && codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint())
+        ? arrayBuffers : buffers;
+    ByteBuffer raw = pool.take((int) r.length());
     try {
       readFully(f, ch, raw, r.start());
       raw.flip();
       return storeRead(raw, r, known, sink, created, storedBytes, newChunks);
     } finally {
-      buffers.give(raw);
+      pool.give(raw);
     }
   }
 
@@ -370,8 +380,14 @@ public final class Pusher {
   /** Fills {@code dst} from {@code at}; a file that ends first changed since the scan. */
   private static void readFully(SourceFile f, FileChannel ch, ByteBuffer dst, long at) throws IOException {
     long pos = at;
+    int end = dst.limit();
     while (dst.hasRemaining()) {
+      if (!dst.isDirect()) {
+        // the JDK reads a heap buffer through a temporary direct one as big as the read: keep reads small
+        dst.limit(Math.min(end, dst.position() + (1 << 20)));
+      }
       int n = ch.read(dst, pos);
+      dst.limit(end);
       if (n < 0) {
         throw changed(f, "it ends at byte " + pos + ", it had " + f.stamp().size() + " bytes when scanned");
       }

@@ -4,6 +4,7 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
 
 /**
  * Reusable direct buffers that a push reads source bytes into, so that what it hashes and what it writes are one copy
@@ -16,11 +17,22 @@ final class ReadBuffers {
   private static final int MIN_CAPACITY = 256 << 10;
 
   private final long limit;
+  private final IntFunction<ByteBuffer> allocator;
   private final List<ByteBuffer> free = new ArrayList<>();
   /** Capacity of every buffer made and not dropped, lent or free. */
   private long allocated;
 
   ReadBuffers(long limit) {
+    this(limit, ByteBuffer::allocateDirect);
+  }
+
+  /**
+   * Buffers made by {@code allocator}: direct ones ({@link ByteBuffer#allocateDirect}) when the bytes go to the store
+   * as they are, heap ones ({@link ByteBuffer#allocate}) when a codec that works on arrays encodes them, so that it
+   * need not copy each chunk onto the heap first.
+   */
+  ReadBuffers(long limit, IntFunction<ByteBuffer> allocator) {
+    this.allocator = allocator;
     if (limit < MIN_CAPACITY) {
       throw new IllegalArgumentException("read buffer limit " + limit + " is below " + MIN_CAPACITY + " bytes");
     }
@@ -49,7 +61,7 @@ final class ReadBuffers {
       }
       if (allocated == 0 || allocated + capacity <= limit) {
         allocated += capacity;
-        return ByteBuffer.allocateDirect(capacity).limit(length);
+        return allocator.apply(capacity).limit(length);
       }
       if (!free.isEmpty()) {
         // too small for this request: let the garbage collector have it and make room for a bigger one
