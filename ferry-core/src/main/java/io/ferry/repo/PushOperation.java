@@ -82,7 +82,7 @@ final class PushOperation {
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
-      Pusher.Prepared prepared = pusher.prepare(source);
+      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()));
       PushLimits.checkSource(prepared);
       Set<ChunkId> candidatePacks = new TreeSet<>();
       for (String ref : resolver.modelRefs(spec.model())) {
@@ -189,8 +189,8 @@ final class PushOperation {
       if (spec.tag() != null) {
         updater.move(RefNames.tag(spec.model(), spec.tag()), w.id(), null, author, why);
       }
-      return Optional.of(new PushResult(w.id(), v, false, staged.newStoredBytes() + (w.created() ? w.size() : 0),
-          staged.newChunks()));
+      // the figures the version records, so that push and show report the same bytes
+      return Optional.of(new PushResult(w.id(), v, false, v.stats().newStoredBytes(), v.stats().newChunks()));
     });
     return gone[0] ? Optional.empty() : Optional.of(result);
   }
