@@ -1,0 +1,208 @@
+package io.ferry.store.redis;
+
+import io.ferry.error.InvalidInputException;
+import io.lettuce.core.AbstractRedisClient;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.KeyScanCursor;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ScanCursor;
+import io.lettuce.core.SetArgs;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisServerCommands;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.DefaultClientResources;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One connection to a Redis server or Redis Cluster, with the few commands the cache uses. Every command times out
+ * after the configured timeout; while the connection is down, commands fail at once instead of queueing (so that a
+ * read falls back to the store without waiting), and the client reconnects by itself in the background. On a
+ * cluster, the client routes each key to its node and follows topology changes (a refresh on reconnects and
+ * redirects, and every 30 s). Thread-safe: Lettuce multiplexes every caller over the connection, pipelining their
+ * commands.
+ */
+final class RedisLink implements AutoCloseable {
+  private final ClientResources resources;
+  private final AbstractRedisClient client;
+  private final StatefulConnection<String, Blob> connection;
+  private final RedisClusterAsyncCommands<String, Blob> async;
+  private final RedisClusterCommands<String, Blob> sync;
+  private final boolean cluster;
+
+  private RedisLink(ClientResources resources, AbstractRedisClient client, StatefulConnection<String, Blob> c,
+      RedisClusterAsyncCommands<String, Blob> async, RedisClusterCommands<String, Blob> sync, boolean cluster) {
+    this.resources = resources;
+    this.client = client;
+    this.connection = c;
+    this.async = async;
+    this.sync = sync;
+    this.cluster = cluster;
+  }
+
+  /**
+   * Connects (blocking at most about the connect timeout).
+   *
+   * @throws InvalidInputException if the URI is wrong
+   * @throws io.lettuce.core.RedisException if the server cannot be reached
+   */
+  static RedisLink connect(CacheSettings s) throws InvalidInputException {
+    Duration connectTimeout = s.timeout().compareTo(Duration.ofSeconds(1)) > 0 ? s.timeout() : Duration.ofSeconds(1);
+    SocketOptions socket = SocketOptions.builder().connectTimeout(connectTimeout).keepAlive(true).build();
+    TimeoutOptions timeouts = TimeoutOptions.enabled(s.timeout());
+    ClientResources resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
+        .build();
+    try {
+      if (s.cluster()) {
+        List<RedisURI> seeds = new ArrayList<>();
+        for (String seed : s.clusterSeeds()) {
+          seeds.add(uri(seed, s));
+        }
+        RedisClusterClient client = RedisClusterClient.create(resources, seeds);
+        client.setOptions(ClusterClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
+            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+            .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder().enableAllAdaptiveRefreshTriggers()
+                .enablePeriodicRefresh(Duration.ofSeconds(30)).build())
+            .build());
+        try {
+          StatefulRedisClusterConnection<String, Blob> c = client.connect(Blob.Codec.INSTANCE);
+          return new RedisLink(resources, client, c, c.async(), c.sync(), true);
+        } catch (RuntimeException e) {
+          client.shutdown(0, 2, TimeUnit.SECONDS);
+          throw e;
+        }
+      }
+      RedisClient client = RedisClient.create(resources, uri(s.uri(), s));
+      client.setOptions(ClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
+          .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+      try {
+        StatefulRedisConnection<String, Blob> c = client.connect(Blob.Codec.INSTANCE);
+        return new RedisLink(resources, client, c, c.async(), c.sync(), false);
+      } catch (RuntimeException e) {
+        client.shutdown(0, 2, TimeUnit.SECONDS);
+        throw e;
+      }
+    } catch (InvalidInputException | RuntimeException e) {
+      resources.shutdown(0, 2, TimeUnit.SECONDS);
+      throw e;
+    }
+  }
+
+  private static RedisURI uri(String text, CacheSettings s) throws InvalidInputException {
+    try {
+      RedisURI u = RedisURI.create(text);
+      u.setTimeout(s.timeout());
+      return u;
+    } catch (IllegalArgumentException e) {
+      throw new InvalidInputException("cache URI " + s.describe() + ": " + e.getMessage(), e);
+    }
+  }
+
+  boolean cluster() {
+    return cluster;
+  }
+
+  RedisFuture<Blob> get(String key) {
+    return async.get(key);
+  }
+
+  RedisFuture<String> set(String key, Blob value, Duration ttl) {
+    return ttl.isZero() ? async.set(key, value) : async.set(key, value, SetArgs.Builder.px(ttl.toMillis()));
+  }
+
+  RedisFuture<Long> del(String... keys) {
+    return async.del(keys);
+  }
+
+  RedisFuture<Long> hincrby(String key, String field, long amount) {
+    return async.hincrby(key, field, amount);
+  }
+
+  RedisFuture<Long> sadd(String key, String member) {
+    return async.sadd(key, Blob.of(member));
+  }
+
+  RedisClusterCommands<String, Blob> sync() {
+    return sync;
+  }
+
+  /** Runs {@code command} against every server (one, or every master of the cluster). */
+  <T> List<T> onEveryServer(java.util.function.Function<RedisServerCommands<String, Blob>, T> command) {
+    List<T> out = new ArrayList<>();
+    if (!cluster) {
+      out.add(command.apply(sync));
+      return out;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      if (node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.is(RedisClusterNode.NodeFlag.FAIL)) {
+        out.add(command.apply(c.getConnection(node.getNodeId()).sync()));
+      }
+    }
+    return out;
+  }
+
+  /** Calls {@code sink} with every key matching {@code pattern} (on a cluster, of every master). */
+  void scan(String pattern, Consumer<String> sink) {
+    if (!cluster) {
+      scanOne(sync, pattern, sink);
+      return;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      if (node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.is(RedisClusterNode.NodeFlag.FAIL)) {
+        scanOne(c.getConnection(node.getNodeId()).sync(), pattern, sink);
+      }
+    }
+  }
+
+  private static void scanOne(io.lettuce.core.api.sync.RedisKeyCommands<String, Blob> keys, String pattern,
+      Consumer<String> sink) {
+    ScanArgs args = ScanArgs.Builder.matches(pattern).limit(1000);
+    KeyScanCursor<String> cursor = keys.scan(args);
+    while (true) {
+      cursor.getKeys().forEach(sink);
+      if (cursor.isFinished()) {
+        return;
+      }
+      cursor = keys.scan(ScanCursor.of(cursor.getCursor()), args);
+    }
+  }
+
+  /** The {@code CONFIG GET} of {@code parameter} on every server. */
+  List<Map<String, String>> configGet(String parameter) {
+    return onEveryServer(c -> c.configGet(parameter));
+  }
+
+  @Override
+  public void close() {
+    try {
+      connection.close();
+    } finally {
+      try {
+        client.shutdown(0, 2, TimeUnit.SECONDS);
+      } finally {
+        resources.shutdown(0, 2, TimeUnit.SECONDS);
+      }
+    }
+  }
+}
