@@ -100,7 +100,10 @@ public final class RedisChunkCache implements ChunkStore {
   private volatile RedisLink link;
   /** While now < bypassUntil the cache is not used (circuit open). */
   private volatile long bypassUntil;
-  private volatile boolean warned;
+  /** When the last failure happened: only a read that started after it proves that Redis answers again. */
+  private volatile long failedAt;
+  /** Set by the first failure of an outage (one warning), cleared when Redis answers again. */
+  private final AtomicBoolean warned = new AtomicBoolean();
   private volatile boolean writable;
   private volatile long nextFlush;
 
@@ -260,11 +263,12 @@ public final class RedisChunkCache implements ChunkStore {
 
   /** Opens the circuit: Redis is bypassed for {@code retryAfter}; one warning per outage. */
   private void failed(String what, Throwable e) {
-    bypassUntil = nanos.getAsLong() + settings.retryAfter().toNanos();
+    long now = nanos.getAsLong();
+    failedAt = now;
+    bypassUntil = now + settings.retryAfter().toNanos();
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     LOG.debug("cache {} {}", settings.describe(), what, cause);
-    if (!warned && !closed.get()) {
-      warned = true;
+    if (!closed.get() && warned.compareAndSet(false, true)) {
       listener.warning("cache " + settings.describe() + " " + what + " (" + describe(cause) + "); reading from "
           + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds() + " s");
     }
@@ -275,9 +279,8 @@ public final class RedisChunkCache implements ChunkStore {
     return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
   }
 
-  private void succeeded() {
-    if (warned) {
-      warned = false;
+  private void succeeded(long started) {
+    if (warned.get() && started > failedAt && warned.compareAndSet(true, false)) {
       listener.recovered("cache " + settings.describe() + " answers again");
     }
   }
@@ -331,6 +334,7 @@ public final class RedisChunkCache implements ChunkStore {
       counters[BYPASSED].increment();
       return null;
     }
+    long started = nanos.getAsLong();
     maybeFlush(l);
     int first = (int) (offset / partSize);
     int n = (int) lastIndex - first + 1;
@@ -355,8 +359,8 @@ public final class RedisChunkCache implements ChunkStore {
       if (offset + length > size) {
         return null;
       }
-      succeeded();
-      return pieces(parts, first, offset, length, true);
+      succeeded(started);
+      return pieces(parts, first, offset, length);
     }
     // some parts must come from the store: its size is the truth, and parts of another size are another copy
     long storeSize = knownSize(id);
@@ -393,12 +397,12 @@ public final class RedisChunkCache implements ChunkStore {
       }
       k = end + 1;
     }
-    succeeded();
-    return pieces(parts, first, offset, length, false);
+    succeeded(started);
+    return pieces(parts, first, offset, length);
   }
 
-  /** Slices of the parts covering the range; counts hits for parts that came from Redis. */
-  private List<ByteBuffer> pieces(Part[] parts, int first, long offset, int length, boolean allCached) {
+  /** Read-only slices of the parts covering the range; remembers the last part for this thread's next read. */
+  private List<ByteBuffer> pieces(Part[] parts, int first, long offset, int length) {
     List<ByteBuffer> out = new ArrayList<>(parts.length);
     long end = offset + length;
     for (int k = 0; k < parts.length; k++) {

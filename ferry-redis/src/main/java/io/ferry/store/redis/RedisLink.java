@@ -33,8 +33,9 @@ import java.util.function.Consumer;
 
 /**
  * One connection to a Redis server or Redis Cluster, with the few commands the cache uses. Every command times out
- * after the configured timeout; while the connection is down, commands fail at once instead of queueing (so that a
- * read falls back to the store without waiting), and the client reconnects by itself in the background. On a
+ * after the configured timeout; while the connection to one server is down, commands fail at once instead of
+ * queueing (so that a read falls back to the store without waiting; on a cluster they wait for the node's connection,
+ * at most the timeout), and the client reconnects by itself in the background. On a
  * cluster, the client routes each key to its node and follows topology changes (a refresh on reconnects and
  * redirects, and every 30 s). Thread-safe: Lettuce multiplexes every caller over the connection, pipelining their
  * commands.
@@ -77,12 +78,23 @@ final class RedisLink implements AutoCloseable {
         }
         RedisClusterClient client = RedisClusterClient.create(resources, seeds);
         client.setOptions(ClusterClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
-            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS)
+            // node connections open on demand: rejecting commands while one is being opened would fail healthy
+            // reads, so commands wait for it (bounded by the command timeout, like a dead node's)
+            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.ACCEPT_COMMANDS)
             .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder().enableAllAdaptiveRefreshTriggers()
                 .enablePeriodicRefresh(Duration.ofSeconds(30)).build())
             .build());
         try {
           StatefulRedisClusterConnection<String, Blob> c = client.connect(Blob.Codec.INSTANCE);
+          for (RedisClusterNode node : c.getPartitions()) {
+            if (node.is(RedisClusterNode.NodeFlag.UPSTREAM)) {
+              try {
+                c.getConnection(node.getNodeId());
+              } catch (RuntimeException notNow) {
+                // opened again on demand; a dead node's reads time out and fall back to the store
+              }
+            }
+          }
           return new RedisLink(resources, client, c, c.async(), c.sync(), true);
         } catch (RuntimeException e) {
           client.shutdown(0, 2, TimeUnit.SECONDS);
