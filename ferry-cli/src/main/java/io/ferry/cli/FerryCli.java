@@ -11,10 +11,11 @@ import picocli.CommandLine.Command;
     subcommands = {CommandLine.HelpCommand.class, InitCommand.class, PushCommand.class, PullCommand.class,
         LsCommand.class, LogCommand.class, ShowCommand.class, DiffCommand.class, TagCommand.class,
         RollbackCommand.class, CatCommand.class, CopyCommand.class, VerifyCommand.class, GcCommand.class, StatsCommand.class,
-        DeriveCommand.class, LineageCommand.class},
+        DeriveCommand.class, LineageCommand.class, WarmCommand.class, CacheCommand.class},
     footerHeading = "%nStores:%n",
     footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
         "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",
+        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE: reads go through Redis.",
         "",
         "Refs: name (the head), name:tag, name@<version id prefix>; a file inside: name:tag//config.json",
         "",
@@ -37,6 +38,18 @@ public final class FerryCli {
       description = "Endpoint of an S3-compatible store, for the subcommand.")
   String s3Endpoint;
 
+  /** {@code ferry --cache X pull ...} works like {@code ferry pull --cache X ...}. */
+  @picocli.CommandLine.Option(names = "--cache", paramLabel = "URI",
+      description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
+  String cache;
+
+  /**
+   * The Redis client logs reconnection attempts through java.util.logging at INFO, which would reach the terminal;
+   * the cache reports an outage itself, once. Held here so that the level set in {@link #main} stays set.
+   */
+  private static final java.util.logging.Logger LETTUCE_LOG = java.util.logging.Logger.getLogger("io.lettuce");
+  private static final java.util.logging.Logger NETTY_LOG = java.util.logging.Logger.getLogger("io.netty");
+
   /** Builds the command line with Ferry's exit codes and error handling; tests call this. */
   public static CommandLine commandLine() {
     CommandLine cmd = new CommandLine(new FerryCli());
@@ -51,6 +64,8 @@ public final class FerryCli {
   }
 
   public static void main(String[] args) {
+    LETTUCE_LOG.setLevel(java.util.logging.Level.SEVERE);
+    NETTY_LOG.setLevel(java.util.logging.Level.SEVERE);
     System.exit(commandLine().execute(args));
   }
 

@@ -16,7 +16,8 @@ import java.util.Objects;
  *
  * @param uri the server: {@code redis://host:port[/db]} (also {@code rediss://} for TLS and a password as
  *     {@code redis://:secret@host:port}), or a cluster: {@code redis-cluster://host1:port1,host2:port2}
- * @param timeout how long one cache operation may take before the cache is considered down for this read
+ * @param timeout how long one read or write of the cache may take before the cache is considered down
+ * @param connectTimeout how long connecting, and the few commands run once at connect (CONFIG GET), may take
  * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker)
  * @param partSize values are cut into parts of this many bytes (the last one shorter); all clients of one store
  *     should use the same, since a part written with another size is taken for a stale entry
@@ -28,7 +29,7 @@ import java.util.Objects;
  * @param allowUnbounded write even to a server that would never evict ({@code maxmemory 0} or a {@code noeviction}
  *     policy); off by default, so the cache never fills a Redis that other data lives in
  */
-public record CacheSettings(String uri, Duration timeout, Duration retryAfter, int partSize, Duration ttl,
+public record CacheSettings(String uri, Duration timeout, Duration connectTimeout, Duration retryAfter, int partSize, Duration ttl,
     long writeBehindBytes, WriteMode writeMode, String namespace, boolean allowUnbounded) {
 
   /** Prefix of the store settings this layer reads. */
@@ -50,6 +51,7 @@ public record CacheSettings(String uri, Duration timeout, Duration retryAfter, i
   public CacheSettings {
     Objects.requireNonNull(uri, "uri");
     requirePositive(timeout, "timeout");
+    requirePositive(connectTimeout, "connect-timeout");
     requirePositive(retryAfter, "retry-after");
     Objects.requireNonNull(ttl, "ttl");
     if (ttl.isNegative()) {
@@ -77,15 +79,24 @@ public record CacheSettings(String uri, Duration timeout, Duration retryAfter, i
     }
   }
 
-  /** Defaults for a server URI: 200 ms timeout, retry after 30 s, 1 MiB parts, no TTL, 64 MiB write queue. */
+  /**
+   * Defaults for a server URI: 200 ms timeout, 3 s to connect, retry after 30 s, 1 MiB parts, no TTL, 64 MiB write
+   * queue.
+   */
   public static CacheSettings of(String uri) {
-    return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
+    return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(3), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
         64L << 20, WriteMode.SKIP, null, false);
   }
 
   public CacheSettings withWriteMode(WriteMode mode) {
-    return new CacheSettings(uri, timeout, retryAfter, partSize, ttl, writeBehindBytes, mode, namespace,
-        allowUnbounded);
+    return new CacheSettings(uri, timeout, connectTimeout, retryAfter, partSize, ttl, writeBehindBytes, mode,
+        namespace, allowUnbounded);
+  }
+
+  /** With a timeout of at least {@code min} (what {@code ferry warm} uses: filling a cache is not latency-bound). */
+  public CacheSettings withTimeoutAtLeast(Duration min) {
+    return timeout.compareTo(min) >= 0 ? this : new CacheSettings(uri, min, connectTimeout, retryAfter, partSize, ttl,
+        writeBehindBytes, writeMode, namespace, allowUnbounded);
   }
 
   /** Whether the URI names a Redis Cluster. */
@@ -129,7 +140,7 @@ public record CacheSettings(String uri, Duration timeout, Duration retryAfter, i
 
   /**
    * Reads the {@code redis.*} settings: {@code redis.uri} (required), {@code redis.timeout} (e.g. {@code 200ms},
-   * {@code 2s}), {@code redis.retry-after}, {@code redis.part-size} (bytes, or with {@code k}/{@code m}), {@code
+   * {@code 2s}), {@code redis.connect-timeout}, {@code redis.retry-after}, {@code redis.part-size} (bytes, or with {@code k}/{@code m}), {@code
    * redis.ttl} ({@code 0} for none), {@code redis.write-behind-bytes}, {@code redis.writes} ({@code skip} or
    * {@code wait}), {@code redis.namespace}, {@code redis.allow-unbounded}.
    *
@@ -146,6 +157,7 @@ public record CacheSettings(String uri, Duration timeout, Duration retryAfter, i
     try {
       return new CacheSettings(d.uri,
           duration(settings, "timeout", d.timeout),
+          duration(settings, "connect-timeout", d.connectTimeout),
           duration(settings, "retry-after", d.retryAfter),
           (int) bytes(settings, "part-size", d.partSize),
           duration(settings, "ttl", d.ttl),

@@ -274,9 +274,20 @@ public final class RedisChunkCache implements ChunkStore {
     }
   }
 
+  /** The exception's message, and its root cause's when that says more (Lettuce wraps socket errors). */
   private static String describe(Throwable e) {
-    String m = e.getMessage();
-    return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
+    String m = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    if (root != e) {
+      String r = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+      if (!m.contains(r)) {
+        m += ": " + r;
+      }
+    }
+    return m;
   }
 
   private void succeeded(long started) {

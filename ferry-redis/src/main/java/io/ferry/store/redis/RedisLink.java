@@ -15,6 +15,9 @@ import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
 import io.lettuce.core.api.sync.RedisServerCommands;
+import io.lettuce.core.protocol.CommandType;
+import io.lettuce.core.protocol.ProtocolKeyword;
+import io.lettuce.core.protocol.RedisCommand;
 import io.lettuce.core.cluster.ClusterClientOptions;
 import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
 import io.lettuce.core.cluster.RedisClusterClient;
@@ -65,9 +68,23 @@ final class RedisLink implements AutoCloseable {
    * @throws io.lettuce.core.RedisException if the server cannot be reached
    */
   static RedisLink connect(CacheSettings s) throws InvalidInputException {
-    Duration connectTimeout = s.timeout().compareTo(Duration.ofSeconds(1)) > 0 ? s.timeout() : Duration.ofSeconds(1);
+    Duration connectTimeout = s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout();
     SocketOptions socket = SocketOptions.builder().connectTimeout(connectTimeout).keepAlive(true).build();
-    TimeoutOptions timeouts = TimeoutOptions.enabled(s.timeout());
+    // reads and writes of parts: the cache's timeout; the rare commands of connecting and of stats: the connect one
+    TimeoutOptions timeouts = TimeoutOptions.builder().timeoutSource(new TimeoutOptions.TimeoutSource() {
+      @Override
+      public long getTimeout(RedisCommand<?, ?, ?> command) {
+        ProtocolKeyword t = command.getType();
+        boolean data = t == CommandType.GET || t == CommandType.SET || t == CommandType.DEL
+            || t == CommandType.HINCRBY;
+        return (data ? s.timeout() : connectTimeout).toNanos();
+      }
+
+      @Override
+      public TimeUnit getTimeUnit() {
+        return TimeUnit.NANOSECONDS;
+      }
+    }).build();
     ClientResources resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
         .build();
     try {
@@ -120,7 +137,7 @@ final class RedisLink implements AutoCloseable {
   private static RedisURI uri(String text, CacheSettings s) throws InvalidInputException {
     try {
       RedisURI u = RedisURI.create(text);
-      u.setTimeout(s.timeout());
+      u.setTimeout(s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout());
       return u;
     } catch (IllegalArgumentException e) {
       throw new InvalidInputException("cache URI " + s.describe() + ": " + e.getMessage(), e);
