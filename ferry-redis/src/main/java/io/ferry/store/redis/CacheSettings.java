@@ -19,8 +19,10 @@ import java.util.Objects;
  * @param timeout how long one read or write of the cache may take before the cache is considered down
  * @param connectTimeout how long connecting, and the few commands run once at connect (CONFIG GET), may take
  * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker)
- * @param partSize values are cut into parts of this many bytes (the last one shorter); all clients of one store
- *     should use the same, since a part written with another size is taken for a stale entry
+ * @param partSize the size of one Redis value (a part: header and payload; the last part of an object is shorter);
+ *     a power of two, so that the value fits one of the allocator's size classes exactly (a value of 1 MiB plus a few
+ *     bytes takes 1.25 MiB of Redis memory). All clients of one store should use the same: a part written with
+ *     another size is taken for a stale entry.
  * @param ttl expiry of every written part, or {@link Duration#ZERO} for none (eviction by {@code maxmemory} alone)
  * @param writeBehindBytes bytes of parts queued for writing at once; parts past it are not cached (or, with {@link
  *     WriteMode#WAIT}, wait for room)
@@ -57,8 +59,8 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("redis.ttl must not be negative, got " + ttl);
     }
-    if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE) {
-      throw new IllegalArgumentException("redis.part-size must be between " + MIN_PART_SIZE + " and "
+    if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE || Integer.bitCount(partSize) != 1) {
+      throw new IllegalArgumentException("redis.part-size must be a power of two between " + MIN_PART_SIZE + " and "
           + MAX_PART_SIZE + " bytes, got " + partSize);
     }
     if (writeBehindBytes < partSize || writeBehindBytes > Integer.MAX_VALUE) {
@@ -87,6 +89,17 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(3), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
         64L << 20, WriteMode.SKIP, null, false);
   }
+
+  /**
+   * Bytes of an object in one part: the part size less room for the part's header and Redis's own string header, so
+   * that the value stays within its allocation class.
+   */
+  public int payloadSize() {
+    return partSize - VALUE_SLACK;
+  }
+
+  /** What a part's value holds beside its payload: its header (60 bytes) and room for Redis's string header. */
+  static final int VALUE_SLACK = 128;
 
   public CacheSettings withWriteMode(WriteMode mode) {
     return new CacheSettings(uri, timeout, connectTimeout, retryAfter, partSize, ttl, writeBehindBytes, mode,

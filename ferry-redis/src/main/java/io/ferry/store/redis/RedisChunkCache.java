@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * by their hash, so a copy in Redis never goes stale the way a cached file would; refs and records never pass through
  * here (a store layer sees chunk objects only), so nothing mutable is ever cached.
  *
- * <p><b>Layout.</b> An object is cut into parts of {@code partSize} bytes (the last one shorter), each its own key
+ * <p><b>Layout.</b> An object is cut into parts of {@link CacheSettings#payloadSize} bytes (the last one shorter;
+ * with its header a part's value is at most {@code redis.part-size}, 1 MiB by default), each its own key
  * {@code ferry:<namespace>:<object id>:<part number>}; the namespace is derived from the store's URI, so stores that
  * share a Redis never mix. A part's value is a 60-byte header (magic, part size, part number, payload length, object
  * size, object id, CRC32C of header and payload) followed by the payload. A read fetches only the parts its range
@@ -80,6 +81,7 @@ public final class RedisChunkCache implements ChunkStore {
   private final String namespace;
   private final String prefix;
   private final LongSupplier nanos;
+  /** Bytes of the object in one part (the payload size). */
   private final int partSize;
   private final Semaphore writeBudget;
   private final Map<ChunkId, Long> sizes = new LinkedHashMap<>(256, 0.75f, true) {
@@ -118,7 +120,7 @@ public final class RedisChunkCache implements ChunkStore {
     this.settings = settings;
     this.listener = listener;
     this.nanos = nanos;
-    this.partSize = settings.partSize();
+    this.partSize = settings.payloadSize();
     this.namespace = settings.namespace() != null ? settings.namespace() : namespaceOf(store.describe());
     this.prefix = "ferry:" + namespace + ":";
     this.writeBudget = new Semaphore((int) settings.writeBehindBytes());

@@ -29,7 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
  * byte-identical), and a Redis that is down, slow or unbounded never fails a read.
  */
 class RedisChunkCacheTest {
-  private static final int PART = 64 << 10;
+  /** Payload of one part of 64 KiB. */
+  private static final int PART = (64 << 10) - 128;
   private static RedisServer redis;
 
   @RegisterExtension final TestRandom random = new TestRandom();
@@ -258,6 +259,20 @@ class RedisChunkCacheTest {
     } finally {
       own.close();
     }
+  }
+
+  @Test
+  void aFullPartTakesItsSizeInRedisMemoryNotTheNextAllocationClass() throws Exception {
+    RedisChunkCache c = RedisChunkCache.open(new Unclosed(counting), CacheSettings.fromSettings(Map.of("redis.uri",
+        redis.uri(), "redis.timeout", "2s")), new Warnings());
+    closing.add(c);
+    byte[] content = object(3 << 20);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 4);
+    long usage = Long.parseLong(redis.command("MEMORY", "USAGE", c.partKey(id, 0)));
+    // a value of 1 MiB and a few bytes would take the 1.25 MiB allocation class
+    assertThat(usage).as("Redis memory of one full 1 MiB part").isBetween(1L << 20, (1L << 20) + 1024);
   }
 
   @Test
