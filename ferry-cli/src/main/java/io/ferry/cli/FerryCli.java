@@ -43,13 +43,6 @@ public final class FerryCli {
       description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
   String cache;
 
-  /**
-   * The Redis client logs reconnection attempts through java.util.logging at INFO, which would reach the terminal;
-   * the cache reports an outage itself, once. Held here so that the level set in {@link #main} stays set.
-   */
-  private static final java.util.logging.Logger LETTUCE_LOG = java.util.logging.Logger.getLogger("io.lettuce");
-  private static final java.util.logging.Logger NETTY_LOG = java.util.logging.Logger.getLogger("io.netty");
-
   /** Builds the command line with Ferry's exit codes and error handling; tests call this. */
   public static CommandLine commandLine() {
     CommandLine cmd = new CommandLine(new FerryCli());
@@ -64,8 +57,6 @@ public final class FerryCli {
   }
 
   public static void main(String[] args) {
-    LETTUCE_LOG.setLevel(java.util.logging.Level.SEVERE);
-    NETTY_LOG.setLevel(java.util.logging.Level.SEVERE);
     System.exit(commandLine().execute(args));
   }
 

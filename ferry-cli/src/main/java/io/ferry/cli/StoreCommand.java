@@ -137,8 +137,28 @@ abstract class StoreCommand implements Callable<Integer> {
     return c == null || c.isBlank() ? null : c.trim();
   }
 
+  /**
+   * The Redis client logs reconnection attempts through java.util.logging at INFO, which would reach the terminal;
+   * the cache reports an outage itself, once. Loaded only by commands that use a cache; the loggers are held here so
+   * that the level stays set.
+   */
+  private static final class RedisClientLogs {
+    static final java.util.logging.Logger LETTUCE = java.util.logging.Logger.getLogger("io.lettuce");
+    static final java.util.logging.Logger NETTY = java.util.logging.Logger.getLogger("io.netty");
+
+    static {
+      LETTUCE.setLevel(java.util.logging.Level.SEVERE);
+      NETTY.setLevel(java.util.logging.Level.SEVERE);
+    }
+
+    static void quiet() {
+      // the class initializer did it
+    }
+  }
+
   /** The cache's settings: its URI and the {@code redis.*} store options. */
   CacheSettings cacheSettings(String uri) throws IOException {
+    RedisClientLogs.quiet();
     java.util.Map<String, String> s = new java.util.LinkedHashMap<>(settings());
     s.put(CacheSettings.PREFIX + "uri", uri);
     return CacheSettings.fromSettings(s);
