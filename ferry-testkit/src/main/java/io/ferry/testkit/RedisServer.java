@@ -67,9 +67,13 @@ public final class RedisServer implements Closeable {
 
   /** Starts a server with 256 MiB of maxmemory and {@code allkeys-lru}; {@code extra} adds or overrides options. */
   public static RedisServer start(Path dir, String... extra) throws IOException {
+    return startOn(freePort(), dir, extra);
+  }
+
+  /** As {@link #start}, on a given port: to bring a killed server back where its clients look for it. */
+  public static RedisServer startOn(int port, Path dir, String... extra) throws IOException {
     assumeInstalled();
     Files.createDirectories(dir);
-    int port = freePort();
     List<String> cmd = new ArrayList<>(List.of(executable("redis-server").toString(), "--port",
         Integer.toString(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
         dir.toString(), "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru", "--protected-mode", "no"));

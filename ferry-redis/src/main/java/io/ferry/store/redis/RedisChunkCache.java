@@ -348,6 +348,7 @@ public final class RedisChunkCache implements ChunkStore {
       return null;
     }
     long started = nanos.getAsLong();
+    Part remembered = lastPart.get();
     maybeFlush(l);
     int first = (int) (offset / partSize);
     int n = (int) lastIndex - first + 1;
@@ -373,7 +374,7 @@ public final class RedisChunkCache implements ChunkStore {
         return null;
       }
       succeeded(started);
-      return pieces(parts, first, offset, length);
+      return pieces(parts, first, offset, length, remembered);
     }
     // some parts must come from the store: its size is the truth, and parts of another size are another copy
     long storeSize = knownSize(id);
@@ -411,11 +412,15 @@ public final class RedisChunkCache implements ChunkStore {
       k = end + 1;
     }
     succeeded(started);
-    return pieces(parts, first, offset, length);
+    return pieces(parts, first, offset, length, remembered);
   }
 
-  /** Read-only slices of the parts covering the range; remembers the last part for this thread's next read. */
-  private List<ByteBuffer> pieces(Part[] parts, int first, long offset, int length) {
+  /**
+   * Read-only slices of the parts covering the range. Remembers the last part for this thread's next read, unless it
+   * is the part remembered before (used once only: the memo saves the refetch of a frame's first part after its
+   * header, and of the part two sequential slices share, but must not hide from later reads that Redis lost it).
+   */
+  private List<ByteBuffer> pieces(Part[] parts, int first, long offset, int length, Part remembered) {
     List<ByteBuffer> out = new ArrayList<>(parts.length);
     long end = offset + length;
     for (int k = 0; k < parts.length; k++) {
@@ -425,7 +430,12 @@ public final class RedisChunkCache implements ChunkStore {
       int hi = (int) (Math.min(end, ps + p.payload.remaining()) - ps);
       out.add(p.payload.slice(lo, hi - lo));
     }
-    lastPart.set(parts[parts.length - 1]);
+    Part last = parts[parts.length - 1];
+    if (last != remembered) {
+      lastPart.set(last);
+    } else {
+      lastPart.remove();
+    }
     return out;
   }
 
@@ -443,6 +453,7 @@ public final class RedisChunkCache implements ChunkStore {
     for (int k = 0; k < n; k++) {
       if (memo != null && memo.index == first + k && memo.epoch == epoch && memo.id.equals(id)) {
         parts[k] = memo;
+        lastPart.remove();
         counters[HITS].increment();
         counters[FROM_CACHE].add(memo.payload.remaining());
       } else {

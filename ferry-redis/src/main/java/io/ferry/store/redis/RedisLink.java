@@ -27,6 +27,7 @@ import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
 import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
 import io.lettuce.core.resource.ClientResources;
 import io.lettuce.core.resource.DefaultClientResources;
+import io.lettuce.core.resource.Delay;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,8 +86,11 @@ final class RedisLink implements AutoCloseable {
         return TimeUnit.NANOSECONDS;
       }
     }).build();
+    // reconnect attempts back off up to the circuit breaker's period, so a server that is back is found by the time
+    // the cache is tried again (the client's default backs off up to 30 s whatever the period)
+    Duration maxDelay = s.retryAfter().compareTo(Duration.ofMillis(20)) > 0 ? s.retryAfter() : Duration.ofMillis(20);
     ClientResources resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
-        .build();
+        .reconnectDelay(() -> Delay.exponential(Duration.ofMillis(10), maxDelay, 2, TimeUnit.MILLISECONDS)).build();
     try {
       if (s.cluster()) {
         List<RedisURI> seeds = new ArrayList<>();

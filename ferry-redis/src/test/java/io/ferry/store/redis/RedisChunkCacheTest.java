@@ -214,6 +214,37 @@ class RedisChunkCacheTest {
   }
 
   @Test
+  void aRedisThatComesBackIsUsedAgainAfterTheRetryPeriod() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"));
+    int port = own.port();
+    Warnings w = new Warnings();
+    try {
+      RedisChunkCache c = cache(own.uri(), w, "redis.retry-after", "1s", "redis.timeout", "2s");
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(own, c, id, 2);
+      own.kill();
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(w.warnings).hasSize(1);
+      own = RedisServer.startOn(port, scratch.resolve("own"));
+      // the new server is empty: once the cache is used again, a read misses and fills it
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (w.recoveries.isEmpty()) {
+        assertThat(System.nanoTime()).as("the cache answered again within 30 s").isLessThan(deadline);
+        assertThat(bytes(c.get(id))).isEqualTo(content);
+        Thread.onSpinWait();
+      }
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      awaitCached(own, c, id, 2);
+      assertThat(w.warnings).as("no second warning for one outage").hasSize(1);
+      assertThat(c.active()).isTrue();
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
   void aSlowRedisTimesOutAndReadsGoToTheStore() throws Exception {
     RedisServer own = RedisServer.start(scratch.resolve("own"));
     try {
