@@ -49,8 +49,9 @@ abstract class StoreCommand implements Callable<Integer> {
   String s3Endpoint;
 
   @Option(names = "--cache", paramLabel = "URI",
-      description = "Read through a Redis cache: redis://host:port, rediss://..., or redis-cluster://h1:p1,h2:p2"
-          + " (default: $FERRY_CACHE, else none). Settings: --store-option redis.timeout=200ms, redis.ttl=7d...")
+      description = "Read through a Redis cache: redis://host:port, rediss://..., redis-cluster://h1:p1,h2:p2 or"
+          + " redis-sentinel://s1:26379#master (default: $FERRY_CACHE, else none). Settings: --store-option"
+          + " redis.timeout=200ms, redis.ttl=7d...")
   String cache;
 
   @Option(names = "--json", description = "Print results as json().")

@@ -90,6 +90,37 @@ public final class RedisServer implements Closeable {
     return s;
   }
 
+  /**
+   * Starts a Sentinel ({@code redis-server sentinel.conf --sentinel}) watching the master at {@code masterPort} under
+   * {@code masterName}, with a quorum of one, and waits until it knows the master.
+   */
+  public static RedisServer startSentinel(Path dir, int masterPort, String masterName) throws IOException {
+    assumeInstalled();
+    Files.createDirectories(dir);
+    int port = freePort();
+    Path conf = dir.resolve("sentinel-" + port + ".conf");
+    Files.writeString(conf, "port " + port + "\nbind 127.0.0.1\ndir " + dir + "\nsentinel monitor " + masterName
+        + " 127.0.0.1 " + masterPort + " 1\nsentinel down-after-milliseconds " + masterName + " 2000\n");
+    Process p = new ProcessBuilder(executable("redis-server").toString(), conf.toString(), "--sentinel")
+        .redirectErrorStream(true).redirectOutput(dir.resolve("redis-" + port + ".log").toFile()).start();
+    RedisServer s = new RedisServer(p, port, dir);
+    try {
+      s.awaitReady();
+      long deadline = System.nanoTime() + READY.toNanos();
+      while (!String.valueOf(s.command("SENTINEL", "get-master-addr-by-name", masterName))
+          .endsWith(Integer.toString(masterPort))) {
+        if (System.nanoTime() > deadline) {
+          throw new IOException("sentinel on port " + port + " does not know master " + masterName);
+        }
+        Thread.onSpinWait();
+      }
+    } catch (IOException | RuntimeException e) {
+      s.kill();
+      throw e;
+    }
+    return s;
+  }
+
   /** Starts {@code masters} cluster-enabled servers and joins them into one cluster with no replicas. */
   public static List<RedisServer> startCluster(Path dir, int masters) throws IOException {
     List<RedisServer> nodes = new ArrayList<>();

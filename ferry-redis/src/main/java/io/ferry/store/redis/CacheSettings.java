@@ -15,7 +15,8 @@ import java.util.Objects;
  * #fromSettings}) or built by the CLI from {@code --cache}.
  *
  * @param uri the server: {@code redis://host:port[/db]} (also {@code rediss://} for TLS and a password as
- *     {@code redis://:secret@host:port}), or a cluster: {@code redis-cluster://host1:port1,host2:port2}
+ *     {@code redis://:secret@host:port}); a cluster: {@code redis-cluster://host1:port1,host2:port2}; or the master
+ *     that Sentinels watch: {@code redis-sentinel://sentinel1:26379,sentinel2:26379#mastername}
  * @param timeout how long one read or write of the cache may take before the cache is considered down
  * @param connectTimeout how long connecting, and the few commands run once at connect (CONFIG GET), may take
  * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker)
@@ -187,9 +188,10 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     try {
       URI u = new URI(uri.contains(",") ? uri.replace(",", "%2C") : uri);
       String s = u.getScheme();
-      if (s == null || !List.of("redis", "rediss", "redis-cluster", "rediss-cluster").contains(s)) {
+      if (s == null || !List.of("redis", "rediss", "redis-cluster", "rediss-cluster", "redis-sentinel",
+          "rediss-sentinel").contains(s)) {
         throw new InvalidInputException("cache URI '" + uri.replaceFirst("://[^@/]*@", "://***@")
-            + "': scheme must be redis, rediss, redis-cluster or rediss-cluster");
+            + "': scheme must be redis, rediss, redis-cluster, rediss-cluster, redis-sentinel or rediss-sentinel");
       }
     } catch (URISyntaxException e) {
       throw new InvalidInputException("cache URI is not a valid URI: " + e.getReason());
