@@ -6,7 +6,6 @@ import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.ChunkStoreContract;
 import io.ferry.testkit.RedisServer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,10 +16,11 @@ import org.junit.jupiter.api.BeforeAll;
  */
 class RedisChunkCacheContractTest extends ChunkStoreContract {
   private static RedisServer redis;
+  @org.junit.jupiter.api.io.TempDir static Path redisDir;
 
   @BeforeAll
   static void startRedis() throws Exception {
-    redis = RedisServer.start(Files.createTempDirectory("ferry-redis-contract"));
+    redis = RedisServer.start(redisDir);
   }
 
   @AfterAll

@@ -9,7 +9,6 @@ import io.ferry.testkit.RedisServer;
 import io.ferry.testkit.TestRandom;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,6 +31,7 @@ class RedisChunkCacheTest {
   /** Payload of one part of 64 KiB. */
   private static final int PART = (64 << 10) - 128;
   private static RedisServer redis;
+  @org.junit.jupiter.api.io.TempDir static Path redisDir;
 
   @RegisterExtension final TestRandom random = new TestRandom();
   @TempDir Path scratch;
@@ -41,7 +41,7 @@ class RedisChunkCacheTest {
 
   @BeforeAll
   static void startRedis() throws Exception {
-    redis = RedisServer.start(Files.createTempDirectory("ferry-redis-cache"));
+    redis = RedisServer.start(redisDir);
   }
 
   @AfterAll

@@ -6,7 +6,7 @@ import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.RedisServer;
 import io.ferry.testkit.RepositoryContract;
-import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,10 +17,11 @@ import org.junit.jupiter.api.BeforeAll;
  */
 class RedisRepositoryContractTest extends RepositoryContract {
   private static RedisServer redis;
+  @org.junit.jupiter.api.io.TempDir static Path redisDir;
 
   @BeforeAll
   static void startRedis() throws Exception {
-    redis = RedisServer.start(Files.createTempDirectory("ferry-redis-repo"));
+    redis = RedisServer.start(redisDir);
   }
 
   @AfterAll
