@@ -19,8 +19,8 @@ public enum CodecPolicy {
   /** A codec is kept only if it stores at most this fraction of the raw bytes. */
   public static final double MIN_SAVING = 0.97;
   private static final int SAMPLE = 64 * 1024;
-  /** The float codec holds about this many times the chunk on the heap while it encodes (planes, payload). */
-  private static final int FLOAT_HEAP_FACTOR = 3;
+  /** The float codec holds about this many times the chunk on the heap while it encodes (its planes, then payload). */
+  private static final int FLOAT_HEAP_FACTOR = 2;
 
   /** Parses what users type ({@code none|zstd|float|auto}). */
   public static CodecPolicy parse(String s) throws InvalidInputException {
