@@ -22,7 +22,7 @@ class ArchitectureTest {
 
   /** Packages that are not ferry-core. */
   private static final String[] NOT_CORE = {"io.ferry.cli..", "io.ferry.store.hdfs..", "io.ferry.store.s3..",
-      "io.ferry.testkit..", "io.ferry.bench..", "io.ferry.it.."};
+      "io.ferry.store.cassandra..", "io.ferry.testkit..", "io.ferry.bench..", "io.ferry.it.."};
 
   @BeforeAll
   static void importClasses() {
@@ -34,7 +34,8 @@ class ArchitectureTest {
   @Test
   void theRulesSeeEveryModule() {
     for (String c : new String[] {"io.ferry.repo.Repository", "io.ferry.cli.FerryCli",
-        "io.ferry.store.hdfs.HdfsBackend", "io.ferry.store.s3.S3Backend", "io.ferry.testkit.RepositoryContract"}) {
+        "io.ferry.store.hdfs.HdfsBackend", "io.ferry.store.s3.S3Backend", "io.ferry.store.cassandra.CassandraBackend",
+        "io.ferry.testkit.RepositoryContract"}) {
       org.assertj.core.api.Assertions.assertThat(classes.contain(c)).as("imported %s", c).isTrue();
     }
     org.assertj.core.api.Assertions.assertThat(classes.contain("io.ferry.store.hdfs.MiniHdfs"))
@@ -50,18 +51,24 @@ class ArchitectureTest {
   void coreDependsOnNoBackendNoCliNoTestkit() {
     noClasses().that().resideInAPackage("io.ferry..").and().resideOutsideOfPackages(NOT_CORE)
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
-            "io.ferry.cli..", "io.ferry.testkit..", "io.ferry.bench..", "org.apache.hadoop..",
-            "software.amazon..", "picocli..")
+            "io.ferry.store.cassandra..", "io.ferry.cli..", "io.ferry.testkit..", "io.ferry.bench..",
+            "org.apache.hadoop..", "software.amazon..", "com.datastax..", "org.apache.cassandra..", "picocli..")
         .check(classes);
   }
 
   @Test
   void backendsDoNotDependOnEachOther() {
     noClasses().that().resideInAPackage("io.ferry.store.hdfs..")
-        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.s3..", "io.ferry.store.local..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.s3..", "io.ferry.store.cassandra..",
+            "io.ferry.store.local..")
         .check(classes);
     noClasses().that().resideInAPackage("io.ferry.store.s3..")
-        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.local..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.cassandra..",
+            "io.ferry.store.local..")
+        .check(classes);
+    noClasses().that().resideInAPackage("io.ferry.store.cassandra..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
+            "io.ferry.store.local..")
         .check(classes);
   }
 
@@ -79,6 +86,7 @@ class ArchitectureTest {
                 || c.getPackageName().startsWith("io.ferry.store.local")
                 || c.getPackageName().startsWith("io.ferry.store.hdfs")
                 || c.getPackageName().startsWith("io.ferry.store.s3")
+                || c.getPackageName().startsWith("io.ferry.store.cassandra")
                 || c.getPackageName().startsWith("io.ferry.pack")
                 || c.getPackageName().startsWith("io.ferry.objects")
                 || c.getPackageName().startsWith("io.ferry.store.refs")

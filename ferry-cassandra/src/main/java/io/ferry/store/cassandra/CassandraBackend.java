@@ -100,7 +100,11 @@ public final class CassandraBackend implements Backend {
         // the store needs the metadata of its own keyspace only (tables, replication for token-aware routing), and
         // the driver answers a schema change only after refreshing it, so keep that refresh small and prompt
         .withStringList(DefaultDriverOption.METADATA_SCHEMA_REFRESHED_KEYSPACES, List.of(s.keyspace()))
-        .withDuration(DefaultDriverOption.METADATA_SCHEMA_WINDOW, java.time.Duration.ofMillis(50));
+        .withDuration(DefaultDriverOption.METADATA_SCHEMA_WINDOW, java.time.Duration.ofMillis(50))
+        // the driver's event loops wait 2 s for stray tasks when closed; a store closes after its requests ended,
+        // so every command would pay that for nothing
+        .withInt(DefaultDriverOption.NETTY_IO_SHUTDOWN_QUIET_PERIOD, 0)
+        .withInt(DefaultDriverOption.NETTY_ADMIN_SHUTDOWN_QUIET_PERIOD, 0);
     if (s.localDc() == null && !localDcConfigured()) {
       // no datacenter named anywhere: take the contact points' (one-datacenter clusters need nothing more)
       config.withString(DefaultDriverOption.LOAD_BALANCING_POLICY_CLASS, "DcInferringLoadBalancingPolicy");

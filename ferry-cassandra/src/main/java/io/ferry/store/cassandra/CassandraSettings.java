@@ -42,7 +42,7 @@ import java.util.regex.Pattern;
  * <p>Credentials, TLS, pools and everything else come from the driver's own configuration: {@code application.conf}
  * (or {@code .json}/{@code .properties}) on the class path or named by {@code -Dconfig.file}, and {@code
  * -Ddatastax-java-driver.<path>=...} system properties. The options above override the driver configuration for what
- * they name.
+ * they name. The query may also hold core's {@code layers} option, which this backend leaves to core.
  *
  * @param contactPoints the hosts to connect to first (the driver discovers the rest)
  * @param keyspace the keyspace of the store
@@ -114,7 +114,7 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
           throw bad(uri, "datacenter name '" + dc + "' has characters other than [A-Za-z0-9_.-]");
         }
         replication.put(dc, Integer.toString(positive(uri, k, e.getValue())));
-      } else if (!KNOWN.contains(k)) {
+      } else if (!KNOWN.contains(k) && !k.equals(io.ferry.store.StoreLayers.SETTING)) {
         throw bad(uri, "unknown option '" + k + "'; known: " + String.join(", ", KNOWN) + ", dc.<datacenter>");
       }
     }

@@ -5,12 +5,10 @@ import io.ferry.store.StoreOptions;
 import io.ferry.testkit.RecordStoreContract;
 import java.nio.file.Path;
 
-/** The whole {@link RecordStoreContract} against a real Cassandra node, one keyspace emptied before each test. */
+/** The whole {@link RecordStoreContract} against a real Cassandra node, a fresh keyspace per test. */
 class CassandraRecordStoreTest extends RecordStoreContract {
-  private static final String KEYSPACE = LocalCassandra.freshKeyspace("records");
-
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
-    return CassandraBackend.open(LocalCassandra.shared().emptyStore(KEYSPACE), StoreOptions.createIfMissing());
+    return CassandraBackend.open(LocalCassandra.shared().freshUri("records"), StoreOptions.createIfMissing());
   }
 }

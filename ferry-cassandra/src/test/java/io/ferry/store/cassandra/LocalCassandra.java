@@ -1,7 +1,5 @@
 package io.ferry.store.cassandra;
 
-import com.datastax.oss.driver.api.core.CqlSession;
-import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -48,7 +46,6 @@ public final class LocalCassandra {
   private final Path dir;
   private final String seeds;
   private Process process;
-  private CqlSession admin;
 
   private LocalCassandra(String address, int nativePort, int storagePort, Path dir, String seeds) {
     this.address = address;
@@ -110,31 +107,6 @@ public final class LocalCassandra {
   /** A fresh keyspace's URI with replication factor 1 (one node). */
   public URI freshUri(String prefix) {
     return uri(freshKeyspace(prefix), "replication_factor=1");
-  }
-
-  /**
-   * The URI of an empty store in keyspace {@code keyspace} (replication factor 1): if the keyspace exists, its tables
-   * are truncated, so that the test gets an empty store without paying for a new keyspace and six tables (schema
-   * changes are what a test on this server spends most time on). The caller must have closed every backend of the
-   * keyspace's previous test; opening the URI with {@code create} writes the marker again.
-   */
-  public URI emptyStore(String keyspace) {
-    CqlSession admin = admin();
-    if (admin.getMetadata().getKeyspace(keyspace).isPresent()) {
-      for (String table : CassandraSchema.TABLES) {
-        admin.execute(SimpleStatement.newInstance("TRUNCATE " + keyspace + "." + table)
-            .setTimeout(Duration.ofMinutes(1)));
-      }
-    }
-    return uri(keyspace, "replication_factor=1");
-  }
-
-  private synchronized CqlSession admin() {
-    if (admin == null) {
-      admin = CqlSession.builder().addContactPoint(new InetSocketAddress(address, nativePort))
-          .withLocalDatacenter("datacenter1").build();
-    }
-    return admin;
   }
 
   public String address() {
@@ -203,10 +175,6 @@ public final class LocalCassandra {
 
   /** Stops the node (SIGTERM, then SIGKILL after 30 s) and waits for it to exit. */
   public synchronized void stop() {
-    if (admin != null) {
-      admin.close();
-      admin = null;
-    }
     if (process == null) {
       return;
     }
@@ -278,7 +246,7 @@ public final class LocalCassandra {
         "range_request_timeout: 20000ms",
         "write_request_timeout: 10000ms",
         "cas_contention_timeout: 5000ms",
-        "paxos_variant: v2",
+        "paxos_variant: v1",
         "hinted_handoff_enabled: true",
         "");
   }
