@@ -1,0 +1,81 @@
+package io.ferry.store.cassandra;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.datastax.oss.driver.api.core.CqlSession;
+import io.ferry.error.InvalidInputException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.RefMover;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Creating, finding and refusing stores: init, the DBA's script, foreign keyspaces, the provider. */
+class CassandraStoreLifecycleTest {
+  private final LocalCassandra server = LocalCassandra.shared();
+
+  private CqlSession cql() {
+    return CqlSession.builder().addContactPoint(new InetSocketAddress(server.address(), server.nativePort()))
+        .withLocalDatacenter("datacenter1").build();
+  }
+
+  @Test
+  void openingWithoutInitIsRefusedAndInitNeedsTheReplication() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("life");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("no Ferry store at")
+        .hasMessageContaining("ferry init");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.createIfMissing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("replication_factor=N");
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())) {
+      ChunkId id = ChunkId.of(new byte[] {1, 2, 3});
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(new byte[] {1, 2, 3}))).isTrue();
+    }
+    try (var b = RefMover.open(server.uri(ks, ""), StoreOptions.existing())) {
+      assertThat(b).as("found through ServiceLoader").isInstanceOf(CassandraBackend.class);
+      assertThat(b.chunks().contains(ChunkId.of(new byte[] {1, 2, 3}))).isTrue();
+    }
+  }
+
+  @Test
+  void aStoreADbaCreatedFromTheScriptOpensWithoutCreate() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("dba");
+    URI uri = server.uri(ks, "replication_factor=1");
+    try (CqlSession s = cql()) {
+      for (String stmt : CassandraSchema.script(CassandraSettings.parse(uri, Map.of())).split(";\n")) {
+        if (!stmt.isBlank() && !stmt.startsWith("--")) {
+          s.execute(stmt);
+        } else if (stmt.contains("\n")) {
+          s.execute(stmt.substring(stmt.indexOf('\n') + 1));
+        }
+      }
+    }
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing())) {
+      assertThat(b.records().create("leases/x", new byte[] {7})).isTrue();
+    }
+  }
+
+  @Test
+  void aKeyspaceWithOtherTablesIsNotTakenOver() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("foreign");
+    try (CqlSession s = cql()) {
+      s.execute("CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+      s.execute("CREATE TABLE " + ks + ".users (id int PRIMARY KEY)");
+    }
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("not empty and is not a Ferry store");
+  }
+
+  @Test
+  void anUnreachableClusterIsNamed() {
+    URI uri = URI.create("cassandra://127.0.0.1:1/nothing");
+    assertThatThrownBy(() -> CassandraBackend.open(uri, StoreOptions.existing()))
+        .hasMessageContaining("cassandra://127.0.0.1:1/nothing");
+  }
+}
