@@ -246,7 +246,8 @@ public final class LocalCassandra {
         "range_request_timeout: 20000ms",
         "write_request_timeout: 10000ms",
         "cas_contention_timeout: 5000ms",
-        "paxos_variant: v1",
+        // v1 is Cassandra 5.0's default; -Dferry.cassandra.paxos=v2 runs the suite on the newer protocol
+        "paxos_variant: " + System.getProperty("ferry.cassandra.paxos", "v1"),
         "hinted_handoff_enabled: true",
         "");
   }
