@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import io.ferry.error.InvalidInputException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.StoreOptions;
@@ -11,6 +12,7 @@ import io.ferry.testkit.RefMover;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -21,6 +23,11 @@ class CassandraStoreLifecycleTest {
   private CqlSession cql() {
     return CqlSession.builder().addContactPoint(new InetSocketAddress(server.address(), server.nativePort()))
         .withLocalDatacenter("datacenter1").build();
+  }
+
+  /** Schema changes wait for the server's schema agreement: longer than the driver's 2 s default on a busy machine. */
+  private static void ddl(CqlSession s, String cql) {
+    s.execute(SimpleStatement.newInstance(cql).setTimeout(Duration.ofMinutes(1)));
   }
 
   @Test
@@ -49,9 +56,9 @@ class CassandraStoreLifecycleTest {
     try (CqlSession s = cql()) {
       for (String stmt : CassandraSchema.script(CassandraSettings.parse(uri, Map.of())).split(";\n")) {
         if (!stmt.isBlank() && !stmt.startsWith("--")) {
-          s.execute(stmt);
+          ddl(s, stmt);
         } else if (stmt.contains("\n")) {
-          s.execute(stmt.substring(stmt.indexOf('\n') + 1));
+          ddl(s, stmt.substring(stmt.indexOf('\n') + 1));
         }
       }
     }
@@ -64,8 +71,8 @@ class CassandraStoreLifecycleTest {
   void aKeyspaceWithOtherTablesIsNotTakenOver() throws Exception {
     String ks = LocalCassandra.freshKeyspace("foreign");
     try (CqlSession s = cql()) {
-      s.execute("CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
-      s.execute("CREATE TABLE " + ks + ".users (id int PRIMARY KEY)");
+      ddl(s, "CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+      ddl(s, "CREATE TABLE " + ks + ".users (id int PRIMARY KEY)");
     }
     assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=1"),
         StoreOptions.createIfMissing())).isInstanceOf(InvalidInputException.class)

@@ -14,7 +14,8 @@ class LocalCassandraTest {
     try (CqlSession s = CqlSession.builder()
         .addContactPoint(new InetSocketAddress(c.address(), c.nativePort()))
         .withLocalDatacenter("datacenter1").build()) {
-      assertThat(s.execute("SELECT release_version FROM system.local").one().getString(0)).startsWith("5.0");
+      assertThat(s.execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+          "SELECT release_version FROM system.local").setTimeout(java.time.Duration.ofSeconds(30))).one().getString(0)).startsWith("5.0");
     }
   }
 }
