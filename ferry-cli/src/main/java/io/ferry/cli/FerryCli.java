@@ -11,10 +11,11 @@ import picocli.CommandLine.Command;
     subcommands = {CommandLine.HelpCommand.class, InitCommand.class, PushCommand.class, PullCommand.class,
         LsCommand.class, LogCommand.class, ShowCommand.class, DiffCommand.class, TagCommand.class,
         RollbackCommand.class, CatCommand.class, CopyCommand.class, VerifyCommand.class, GcCommand.class, StatsCommand.class,
-        DeriveCommand.class, LineageCommand.class},
+        DeriveCommand.class, LineageCommand.class, WarmCommand.class, CacheCommand.class},
     footerHeading = "%nStores:%n",
     footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
         "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",
+        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE: reads go through Redis.",
         "",
         "Refs: name (the head), name:tag, name@<version id prefix>; a file inside: name:tag//config.json",
         "",
@@ -36,6 +37,11 @@ public final class FerryCli {
   @picocli.CommandLine.Option(names = "--s3-endpoint", paramLabel = "URL",
       description = "Endpoint of an S3-compatible store, for the subcommand.")
   String s3Endpoint;
+
+  /** {@code ferry --cache X pull ...} works like {@code ferry pull --cache X ...}. */
+  @picocli.CommandLine.Option(names = "--cache", paramLabel = "URI",
+      description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
+  String cache;
 
   /** Builds the command line with Ferry's exit codes and error handling; tests call this. */
   public static CommandLine commandLine() {

@@ -3,6 +3,7 @@ package io.ferry.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.error.InvalidInputException;
+import io.ferry.limits.Limits;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.PushResult;
@@ -13,6 +14,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "push", description = "Store a model directory or file as a new version of a model.",
@@ -50,6 +52,13 @@ final class PushCommand extends StoreCommand {
 
   @Override
   int run() throws IOException {
+    try {
+      Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
+      Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
+      Limits.checkMetadata("--meta", meta);
+    } catch (InvalidInputException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+    }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(CodecPolicy.parse(codec))
         .metadata(meta).listener(progress());
     if (derivation != null || !metrics.isEmpty()) {

@@ -8,6 +8,9 @@ import io.ferry.error.FerryException;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.redis.CacheListener;
+import io.ferry.store.redis.CacheSettings;
+import io.ferry.store.redis.RedisCache;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.concurrent.Callable;
@@ -22,7 +25,7 @@ import picocli.CommandLine.Spec;
 abstract class StoreCommand implements Callable<Integer> {
   /** Created on first use: building an ObjectMapper costs a few hundred classes that --help and --version never need. */
   private static final class Json {
-    static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    static final ObjectMapper MAPPER = io.ferry.limits.Limits.jsonMapper().enable(SerializationFeature.INDENT_OUTPUT);
   }
 
   static ObjectMapper json() {
@@ -44,6 +47,12 @@ abstract class StoreCommand implements Callable<Integer> {
       description = "Endpoint of an S3-compatible store for s3:// stores, e.g. http://127.0.0.1:9000 (default:"
           + " $FERRY_S3_ENDPOINT, else AWS; path-style access is used with an endpoint).")
   String s3Endpoint;
+
+  @Option(names = "--cache", paramLabel = "URI",
+      description = "Read through a Redis cache: redis://host:port, rediss://..., redis-cluster://h1:p1,h2:p2 or"
+          + " redis-sentinel://s1:26379#master (default: $FERRY_CACHE, else none). Settings: --store-option"
+          + " redis.timeout=200ms, redis.ttl=7d...")
+  String cache;
 
   @Option(names = "--json", description = "Print results as json().")
   boolean json;
@@ -114,7 +123,58 @@ abstract class StoreCommand implements Callable<Integer> {
     if (parallelism != null) {
       o = o.withParallelism(parallelism);
     }
-    return Ferry.open(storeLocation(), storeOptions.withSettings(settings()), o);
+    String cacheUri = cacheUri();
+    if (cacheUri == null) {
+      return Ferry.open(storeLocation(), storeOptions.withSettings(settings()), o);
+    }
+    return RedisCache.open(storeLocation(), storeOptions.withSettings(settings()), o, cacheSettings(cacheUri),
+        cacheListener());
+  }
+
+  /** The cache named on the subcommand, else before it, else {@code $FERRY_CACHE}; null for none. */
+  String cacheUri() {
+    String c = cache != null ? cache : root() != null && root().cache != null ? root().cache : System.getenv(
+        "FERRY_CACHE");
+    return c == null || c.isBlank() ? null : c.trim();
+  }
+
+  /**
+   * The Redis client logs reconnection attempts through java.util.logging at INFO, which would reach the terminal;
+   * the cache reports an outage itself, once. Loaded only by commands that use a cache; the loggers are held here so
+   * that the level stays set.
+   */
+  private static final class RedisClientLogs {
+    static final java.util.logging.Logger LETTUCE = java.util.logging.Logger.getLogger("io.lettuce");
+    static final java.util.logging.Logger NETTY = java.util.logging.Logger.getLogger("io.netty");
+
+    static {
+      LETTUCE.setLevel(java.util.logging.Level.SEVERE);
+      NETTY.setLevel(java.util.logging.Level.SEVERE);
+    }
+
+    static void quiet() {
+      // the class initializer did it
+    }
+  }
+
+  /** The cache's settings: its URI and the {@code redis.*} store options. */
+  CacheSettings cacheSettings(String uri) throws IOException {
+    RedisClientLogs.quiet();
+    java.util.Map<String, String> s = new java.util.LinkedHashMap<>(settings());
+    s.put(CacheSettings.PREFIX + "uri", uri);
+    return CacheSettings.fromSettings(s);
+  }
+
+  /** Prints the cache's warnings (one per outage) on stderr; the command goes on reading from the store. */
+  CacheListener cacheListener() {
+    return new CacheListener() {
+      @Override
+      public void warning(String message) {
+        PrintWriter e = err();
+        e.println("ferry " + spec.name() + ": warning: " + message);
+        e.flush();
+      }
+    };
   }
 
   /** The store named on the subcommand, else before it, else null (the default store). */

@@ -193,6 +193,137 @@ class CorruptionTest {
     cli.run("log", "m:prod").ok();
   }
 
+  private Path objectFile(ChunkId id) {
+    return cli.store.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
+  }
+
+  /** Two loose chunks of the same length trade places: a plain pull and cat must notice, not only --verify. */
+  @Test
+  void swappedLooseChunksFailAPlainPull() throws IOException {
+    Path[] pair = null;
+    List<Path> objects = cli.objects();
+    for (int i = 0; i < objects.size() && pair == null; i++) {
+      for (int j = i + 1; j < objects.size(); j++) {
+        Path a = objects.get(i);
+        Path b = objects.get(j);
+        if (Files.size(a) == Files.size(b) && Files.size(a) > 256 * 1024) {
+          pair = new Path[] {a, b};
+          break;
+        }
+      }
+    }
+    assertThat(pair).as("two loose chunks of one length").isNotNull();
+    byte[] a = Files.readAllBytes(pair[0]);
+    Files.write(pair[0], Files.readAllBytes(pair[1]));
+    Files.write(pair[1], a);
+    Path out = tmp.resolve("out");
+    Cli.Result r = cli.run("pull", "m:prod", out.toString()).exits(3).oneLineError("corrupt", "holds chunk");
+    assertThat(r.err()).containsAnyOf(idOf(pair[0]), idOf(pair[1]));
+    assertThat(out).doesNotExist();
+    String file = fileHolding(ChunkId.parse(idOf(pair[0])));
+    cli.run("cat", "m:prod//" + file).exits(3).oneLineError("holds chunk");
+    cli.run("verify").exits(3);
+  }
+
+  /** The path of a file of m:prod with the chunk. */
+  private String fileHolding(ChunkId chunk) throws IOException {
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      for (io.ferry.version.FileEntry f : repo.snapshot(repo.resolve("m:prod")).files()) {
+        if (f.chunks().stream().anyMatch(c -> c.id().equals(chunk))) {
+          return f.path();
+        }
+      }
+    }
+    throw new AssertionError("no file holds " + chunk);
+  }
+
+  /** Two frames of one length trade places inside a pack (the index, and its CRC, unchanged). */
+  @Test
+  void swappedFramesInsideAPackFailAPlainPull() throws IOException {
+    Path pack = pack();
+    List<io.ferry.pack.PackIndex.Entry> pair;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      io.ferry.pack.PackIndex idx = repo.objects().packIndex(ChunkId.parse(idOf(pack)));
+      pair = idx.entries().values().stream()
+          .collect(java.util.stream.Collectors.groupingBy(io.ferry.pack.PackIndex.Entry::length)).values().stream()
+          .filter(l -> l.size() > 1).findFirst().orElseThrow(() -> new AssertionError("two frames of one length"));
+    }
+    byte[] bytes = Files.readAllBytes(pack);
+    io.ferry.pack.PackIndex.Entry x = pair.get(0);
+    io.ferry.pack.PackIndex.Entry y = pair.get(1);
+    byte[] fx = java.util.Arrays.copyOfRange(bytes, (int) x.offset(), (int) x.offset() + x.length());
+    System.arraycopy(bytes, (int) y.offset(), bytes, (int) x.offset(), y.length());
+    System.arraycopy(fx, 0, bytes, (int) y.offset(), fx.length);
+    Files.write(pack, bytes);
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(idOf(pack), "holds chunk");
+    assertThat(tmp.resolve("out")).doesNotExist();
+    cli.run("verify").exits(3);
+  }
+
+  /** A frame of another pack (another model's small chunk of the same length) copied over one in this pack. */
+  @Test
+  void frameFromAnotherPackFailsAPlainPull() throws IOException {
+    Path other = tmp.resolve("other");
+    ModelGenerator.writeHfModel(other, ModelGenerator.transformer(3 << 20, DType.BF16, random.seed() + 1), 1 << 20);
+    cli.push(other, "n", "--codec", "none");
+    Path pack = pack();
+    io.ferry.pack.PackIndex.Entry target;
+    io.ferry.pack.PackIndex.Entry donor = null;
+    ChunkId otherPack;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      io.ferry.pack.PackIndex mine = repo.objects().packIndex(ChunkId.parse(idOf(pack)));
+      otherPack = repo.resolve("n").version().packs().get(0);
+      io.ferry.pack.PackIndex theirs = repo.objects().packIndex(otherPack);
+      target = null;
+      for (var e : mine.entries().entrySet()) {
+        for (var f : theirs.entries().entrySet()) {
+          if (!e.getKey().equals(f.getKey()) && e.getValue().length() == f.getValue().length()) {
+            target = e.getValue();
+            donor = f.getValue();
+          }
+        }
+      }
+      assertThat(target).as("frames of one length in both packs").isNotNull();
+    }
+    byte[] mineBytes = Files.readAllBytes(pack);
+    byte[] theirBytes = Files.readAllBytes(objectFile(otherPack));
+    System.arraycopy(theirBytes, (int) donor.offset(), mineBytes, (int) target.offset(), donor.length());
+    Files.write(pack, mineBytes);
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(idOf(pack), "holds chunk");
+    cli.run("pull", "n", tmp.resolve("out-n").toString()).ok();
+  }
+
+  /** An emptied or truncated object of any kind is an integrity error (exit 3), never a plain failure. */
+  @Test
+  void emptiedOrTruncatedObjectsAreIntegrityErrors() throws IOException {
+    ChunkId version;
+    ChunkId snapshot;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      version = repo.resolve("m:prod").id();
+      snapshot = repo.resolve("m:prod").version().snapshot();
+    }
+    Path chunk = bigChunk();
+    for (Path obj : List.of(chunk, pack(), objectFile(snapshot), objectFile(version))) {
+      byte[] saved = Files.readAllBytes(obj);
+      for (int length : new int[] {0, 20, 40, saved.length - 1}) {
+        Files.write(obj, java.util.Arrays.copyOf(saved, length));
+        String what = obj.getFileName() + " cut to " + length;
+        assertThat(cli.run("pull", "m:prod", tmp.resolve("out").toString()).code()).as(what).isEqualTo(3);
+        assertThat(tmp.resolve("out")).as(what).doesNotExist();
+        assertThat(cli.run("verify").code()).as(what).isEqualTo(3);
+      }
+      Files.write(obj, saved);
+      cli.run("verify").ok();
+    }
+    byte[] savedVersion = Files.readAllBytes(objectFile(version));
+    Files.write(objectFile(version), new byte[0]);
+    cli.run("show", "m:prod").exits(3).oneLineError(version.hex());
+    cli.run("log", "m:prod").exits(3);
+    Files.write(objectFile(version), savedVersion);
+    Files.write(chunk, new byte[0]);
+    cli.run("cat", "m:prod//" + fileHolding(ChunkId.parse(idOf(chunk)))).exits(3).oneLineError(idOf(chunk));
+  }
+
   @Test
   void cleanStoreVerifies() {
     cli.run("verify").ok();

@@ -55,6 +55,9 @@ public final class ZstdCodec implements Codec {
     long n;
     if (payload.isDirect() && out.isDirect()) {
       n = Zstd.decompressDirectByteBuffer(out, out.position(), want, payload, payload.position(), payload.remaining());
+    } else if (payload.hasArray() && out.hasArray()) {
+      n = Zstd.decompressByteArray(out.array(), out.arrayOffset() + out.position(), want, payload.array(),
+          payload.arrayOffset() + payload.position(), payload.remaining());
     } else {
       byte[] src = new byte[payload.remaining()];
       payload.duplicate().get(src);

@@ -1,5 +1,6 @@
 package io.ferry.derive;
 
+import io.ferry.limits.Limits;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -50,7 +51,7 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
   public static final Set<String> RECORD_PARAMETERS = Set.of("tensors_changed", "tensors_kept", "details",
       "compared_with");
 
-  private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT)
+  private static final ObjectMapper JSON = Limits.jsonMapperBuilder().enable(SerializationFeature.INDENT_OUTPUT)
       .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
 
   /** Checks for nulls and copies the collections (order kept). */

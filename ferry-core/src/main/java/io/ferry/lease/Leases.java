@@ -1,5 +1,6 @@
 package io.ferry.lease;
 
+import io.ferry.limits.Limits;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -54,7 +55,7 @@ import java.util.concurrent.locks.LockSupport;
 public final class Leases implements Closeable {
   static final String PREFIX = "leases/";
   private static final String LEASE = "lease";
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON = Limits.jsonMapper();
 
   private final RecordStore records;
   private final Clock clock;

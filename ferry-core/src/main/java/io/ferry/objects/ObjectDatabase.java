@@ -110,7 +110,7 @@ public final class ObjectDatabase {
     ChunkId id = ChunkId.of(raw);
     ByteBuffer src = ByteBuffer.wrap(raw);
     CodecPolicy.Encoded enc = CodecPolicy.AUTO.encode(src, ChunkHint.OPAQUE, codecs);
-    ByteBuffer header = Frame.header(enc.codec().id(), 0, raw.length, enc.payload());
+    ByteBuffer header = Frame.header(id, enc.codec().id(), 0, raw.length, enc.payload());
     long size = header.remaining() + enc.payload().remaining();
     boolean created = store.put(id, header, enc.payload());
     return new Written(id, created, size);

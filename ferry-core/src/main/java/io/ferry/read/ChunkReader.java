@@ -10,7 +10,6 @@ import io.ferry.store.ChunkStore;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
 import java.security.MessageDigest;
@@ -18,7 +17,8 @@ import java.util.zip.CRC32C;
 
 /**
  * The one way core reads a stored chunk frame (docs/storage-format.md §2), wherever it lies: a loose object or a
- * range of a pack ({@link Location}). Every read parses and checks the frame header, checks the raw length the frame
+ * range of a pack ({@link Location}). Every read parses and checks the frame header (in a version 2 frame, that it
+ * holds the chunk asked for, so a swapped object fails without hashing), checks the raw length the frame
  * records against the length the caller expects (the snapshot's), and checks the CRC32C of the stored payload; with
  * {@link Check#CONTENT} it also checks the SHA-256 of the decoded bytes against the chunk id (and that a loose object
  * holds nothing past its frame). Errors are {@link CorruptObjectException} or {@link MissingObjectException} naming
@@ -26,8 +26,9 @@ import java.util.zip.CRC32C;
  *
  * <p>Uncompressed loose frames, the bulk of a model's bytes, are never mapped nor read whole: their payload streams in
  * slices (a positional read, then the checksum while the slice is still in the CPU cache). Compressed frames are read
- * whole and decoded straight into the destination. The reader holds no bytes between calls except one reused
- * streaming buffer and one decode buffer per calling thread; callers bound how many chunks are in flight.
+ * whole and decoded into a buffer, then written; destinations are never memory-mapped. The reader holds no bytes
+ * between calls except one reused streaming buffer and one decode buffer per calling thread; callers bound how many
+ * chunks are in flight.
  *
  * <p>Thread-safe. Owned by the repository's object database; it reads through the store but never writes to it.
  */
@@ -119,7 +120,7 @@ public final class ChunkReader {
     ByteBuffer frame = wholeFrame(o);
     ByteBuffer raw;
     if (o.header.codecId() == NoneCodec.ID) {
-      raw = payloadOf(frame);
+      raw = payloadOf(o, frame);
       Frame.checkPayload(o.header, raw, loc.chunk(), o.where);
     } else {
       raw = ByteBuffer.allocate((int) length);
@@ -133,15 +134,37 @@ public final class ChunkReader {
   }
 
   /**
-   * Writes the chunk's raw content into {@code out} at {@code position}, checking it on the way. An uncompressed
-   * loose chunk streams through one reused buffer per thread (positional read, checksum, positional write); a
-   * compressed one decodes straight into a map of the destination range. Bytes may reach {@code out} before a
-   * failure is detected, so a caller that writes into a file of final content writes to a temporary file and
-   * discards it on failure (as pull does).
+   * Receives a chunk's content for a destination such as a file: {@link #write} puts all remaining bytes of {@code
+   * src} at {@code position} (a positional write), advancing {@code src}'s position. The buffer is valid only during
+   * the call.
+   */
+  @FunctionalInterface
+  public interface PositionalSink {
+    void write(ByteBuffer src, long position) throws IOException;
+  }
+
+  /**
+   * Writes the chunk's raw content into {@code out} at {@code position}, checking it on the way: see {@link
+   * #copyTo(Location, long, Check, PositionalSink, long)}.
    *
    * @param length the raw length the snapshot records
    */
   public void copyTo(Location loc, long length, Check check, FileChannel out, long position) throws IOException {
+    copyTo(loc, length, check, (src, at) -> write(src, out, at), position);
+  }
+
+  /**
+   * Writes the chunk's raw content to {@code out} at {@code position}, checking it on the way. An uncompressed
+   * loose chunk streams through one reused buffer per thread (positional read, checksum, positional write); a
+   * compressed one is read whole and decoded into a buffer of its raw length (on the heap, so memory is bounded by
+   * the caller's budget of chunks in flight), then written. Nothing is memory-mapped, so a full disk is an {@link
+   * IOException} from {@code out}, not a fault. Bytes may reach {@code out} before a failure is detected, so a
+   * caller that writes into a file of final content writes to a temporary file and discards it on failure (as pull
+   * does).
+   *
+   * @param length the raw length the snapshot records
+   */
+  public void copyTo(Location loc, long length, Check check, PositionalSink out, long position) throws IOException {
     Opened o = open(loc, length);
     if (check == Check.CONTENT) {
       checkObjectSize(o);
@@ -149,20 +172,22 @@ public final class ChunkReader {
     if (o.streamable()) {
       ByteBuffer buf = streamBuffers.get();
       streamLoose(o, check, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)),
-          (slice, off) -> write(slice, out, position + off));
+          (slice, off) -> out.write(slice, position + off));
       return;
     }
     ByteBuffer frame = wholeFrame(o);
     if (o.header.codecId() == NoneCodec.ID) {
       checkWhole(o, frame, check);
-      write(payloadOf(frame), out, position);
+      out.write(payloadOf(o, frame), position);
       return;
     }
-    MappedByteBuffer dst = out.map(FileChannel.MapMode.READ_WRITE, position, o.header.rawLength());
+    ByteBuffer dst = ByteBuffer.allocate((int) o.header.rawLength());
     Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
+    dst.flip();
     if (check == Check.CONTENT) {
-      checkSha(o, dst.flip());
+      checkSha(o, dst);
     }
+    out.write(dst, position);
   }
 
   /**
@@ -189,7 +214,14 @@ public final class ChunkReader {
    * @return the chunk's raw length
    */
   public long verify(Location loc, long length) throws IOException {
-    Opened o = openWhole(loc, length);
+    Opened head = open(loc, length);
+    if (head.streamable()) {
+      checkObjectSize(head);
+      ByteBuffer buf = streamBuffers.get();
+      streamLoose(head, Check.CONTENT, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)), null);
+      return head.header.rawLength();
+    }
+    Opened o = loc.packed() ? head : openWhole(loc, length);
     checkWhole(o, o.frame, Check.CONTENT);
     return o.header.rawLength();
   }
@@ -243,7 +275,7 @@ public final class ChunkReader {
       frame = read(loc, where, loc.offset(), loc.length());
       head = frame;
     } else {
-      head = read(loc, where, 0, Frame.HEADER_LENGTH);
+      head = readHeader(loc, where);
     }
     return checked(loc, where, Frame.parseHeader(head, loc.chunk(), where), length, frame);
   }
@@ -292,6 +324,20 @@ public final class ChunkReader {
     return new Opened(loc, where, h, frame);
   }
 
+  /**
+   * The first bytes of a loose object, enough for its header: a whole current (version 2) header in one read, or, for
+   * an object shorter than that (a small version 1 frame, or a truncated object), what a version 1 header needs.
+   */
+  private ByteBuffer readHeader(Location loc, String where) throws IOException {
+    try {
+      return store.read(loc.object(), 0, Frame.HEADER_LENGTH);
+    } catch (MissingObjectException e) {
+      throw missing(loc, e);
+    } catch (EOFException e) {
+      return read(loc, where, 0, Frame.V1_HEADER_LENGTH);
+    }
+  }
+
   /** The whole frame: the bytes read with the header (pack), else header and payload of the loose object. */
   private ByteBuffer wholeFrame(Opened o) throws IOException {
     if (o.frame != null) {
@@ -300,13 +346,13 @@ public final class ChunkReader {
     return read(o.loc, o.where, 0, (int) o.header.frameLength());
   }
 
-  private static ByteBuffer payloadOf(ByteBuffer frame) {
-    return frame.duplicate().position(frame.position() + Frame.HEADER_LENGTH);
+  private static ByteBuffer payloadOf(Opened o, ByteBuffer frame) {
+    return frame.duplicate().position(frame.position() + (int) o.header.payloadOffset());
   }
 
   /** Checks a whole frame's payload CRC; with {@link Check#CONTENT} also decodes it (reused buffer) and hashes it. */
   private void checkWhole(Opened o, ByteBuffer frame, Check check) throws IOException {
-    ByteBuffer payload = payloadOf(frame);
+    ByteBuffer payload = payloadOf(o, frame);
     Frame.checkPayload(o.header, payload, o.loc.chunk(), o.where);
     if (check != Check.CONTENT) {
       return;
@@ -362,7 +408,7 @@ public final class ChunkReader {
       ByteBuffer b = target.slice(off, n - off);
       int pos = b.position();
       int len = b.remaining();
-      readInto(o.loc, o.where, Frame.HEADER_LENGTH + off, b);
+      readInto(o.loc, o.where, o.header.payloadOffset() + off, b);
       b.position(pos).limit(pos + len);
       crc.update(b.duplicate());
       if (sha != null) {
@@ -454,10 +500,23 @@ public final class ChunkReader {
     }
   }
 
-  private static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
+  /**
+   * A positional write of all of {@code src}. Heap buffers go in slices of {@value #SLICE} bytes: the JDK copies a
+   * heap buffer through a temporary direct buffer of the write's size, which it then keeps per thread.
+   */
+  public static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
     long pos = at;
     while (src.hasRemaining()) {
-      pos += out.write(src, pos);
+      int n;
+      if (src.isDirect() || src.remaining() <= SLICE) {
+        n = out.write(src, pos);
+      } else {
+        ByteBuffer slice = src.duplicate();
+        slice.limit(slice.position() + SLICE);
+        n = out.write(slice, pos);
+        src.position(src.position() + n);
+      }
+      pos += n;
     }
   }
 }

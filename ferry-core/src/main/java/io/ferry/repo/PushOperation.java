@@ -77,11 +77,13 @@ final class PushOperation {
     if (spec.idPrefix() != null || spec.path() != null) {
       throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
     }
+    PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
-      Pusher.Prepared prepared = pusher.prepare(source);
+      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()));
+      PushLimits.checkSource(prepared);
       Set<ChunkId> candidatePacks = new TreeSet<>();
       for (String ref : resolver.modelRefs(spec.model())) {
         Optional<ChunkId> id = refs.get(ref);
@@ -155,7 +157,9 @@ final class PushOperation {
           options.clock().instant(), parent == null ? 1 : parent.seq() + 1, staged.packs(),
           new VersionStats(s.logicalBytes(), staged.newStoredBytes(), staged.newChunks(), s.files().size(),
               s.tensorCount()), opts.metadata(), opts.derivation());
-      ObjectDatabase.Written w = db.writeObject(ObjectJson.toJson(v));
+      byte[] json = ObjectJson.toJson(v);
+      PushLimits.checkVersionJson(spec.model(), json);
+      ObjectDatabase.Written w = db.writeObject(json);
       if (w.created()) {
         created.add(w.id());
       }
@@ -185,8 +189,8 @@ final class PushOperation {
       if (spec.tag() != null) {
         updater.move(RefNames.tag(spec.model(), spec.tag()), w.id(), null, author, why);
       }
-      return Optional.of(new PushResult(w.id(), v, false, staged.newStoredBytes() + (w.created() ? w.size() : 0),
-          staged.newChunks()));
+      // the figures the version records, so that push and show report the same bytes
+      return Optional.of(new PushResult(w.id(), v, false, v.stats().newStoredBytes(), v.stats().newChunks()));
     });
     return gone[0] ? Optional.empty() : Optional.of(result);
   }

@@ -18,6 +18,10 @@ public final class Results {
    * Outcome of a push.
    *
    * @param upToDate true if the content equals the head's and no version was made
+   * @param newStoredBytes bytes of chunk frames, packs and the snapshot this push added to the store: for a new
+   *     version, the {@link io.ferry.version.VersionStats#newStoredBytes} it records (the version record itself, which
+   *     cannot count its own size, is not included)
+   * @param newChunks chunks this push added
    */
   public record PushResult(ChunkId versionId, Version version, boolean upToDate, long newStoredBytes,
       long newChunks) {}

@@ -42,8 +42,9 @@ public final class ModelFiles {
    * @param file where it is
    * @param size bytes
    * @param layout its layout, or null for an opaque file
+   * @param stamp the file as it was before it was read, to notice a change while it is pushed
    */
-  public record SourceFile(String path, Path file, long size, FileLayout layout) {}
+  public record SourceFile(String path, Path file, long size, FileLayout layout, FileStamp stamp) {}
 
   private ModelFiles() {}
 
@@ -61,14 +62,47 @@ public final class ModelFiles {
    * @throws IOException if a file cannot be read
    */
   public static List<SourceFile> scan(Path source, FormatRegistry formats) throws IOException {
+    return scan(source, formats, List.of());
+  }
+
+  /**
+   * Scans and validates a file or a directory that must not contain, nor lie inside, any of {@code excluded} (the
+   * directory of the store the files go to: pushing a store into itself would store the store, and pulling it back
+   * would overwrite its own files). Compared by real path, so links do not hide them.
+   *
+   * @return the files sorted by path
+   * @throws InvalidInputException as {@link #scan(Path, FormatRegistry)}, and for a source that contains or lies in
+   *     an excluded directory, a file name that is not valid in the platform's encoding (UTF-8), a symbolic link loop
+   */
+  public static List<SourceFile> scan(Path source, FormatRegistry formats, List<Path> excluded) throws IOException {
     if (!Files.exists(source, LinkOption.NOFOLLOW_LINKS)) {
       throw new InvalidInputException(source + ": no such file or directory");
     }
+    List<Path> stores = new ArrayList<>();
+    for (Path e : excluded) {
+      if (Files.exists(e)) {
+        stores.add(e.toRealPath());
+      }
+    }
+    if (Files.isSymbolicLink(source) && !Files.exists(source)) {
+      throw new InvalidInputException(source + ": " + brokenLink(source));
+    }
+    Path real = source.toRealPath();
+    for (Path store : stores) {
+      if (store.startsWith(real)) {
+        throw new InvalidInputException("source " + source + " contains the store " + store
+            + "; push a directory that does not hold the store, or use a store outside it");
+      }
+      if (real.startsWith(store)) {
+        throw new InvalidInputException("source " + source + " is inside the store " + store);
+      }
+    }
     List<SourceFile> files = new ArrayList<>();
     if (Files.isRegularFile(source)) {
+      checkName(source);
       files.add(load(source.getFileName().toString(), source, formats));
     } else if (Files.isDirectory(source)) {
-      walk(source, files, formats);
+      walk(source, files, formats, stores);
     } else {
       throw new InvalidInputException(source + ": not a regular file or directory");
     }
@@ -83,22 +117,33 @@ public final class ModelFiles {
     return files;
   }
 
-  private static void walk(Path root, List<SourceFile> out, FormatRegistry formats) throws IOException {
+  private static void walk(Path root, List<SourceFile> out, FormatRegistry formats, List<Path> stores)
+      throws IOException {
     Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE,
         new SimpleFileVisitor<>() {
           @Override
-          public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-            if (!dir.equals(root) && dir.getFileName().toString().equals(".git")) {
-              return FileVisitResult.SKIP_SUBTREE;
+          public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
+            if (!dir.equals(root)) {
+              if (dir.getFileName().toString().equals(".git")) {
+                return FileVisitResult.SKIP_SUBTREE;
+              }
+              checkName(dir);
+              checkOutside(root, dir, stores);
             }
             return FileVisitResult.CONTINUE;
           }
 
           @Override
           public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+            if (attrs.isSymbolicLink()) {
+              // the walk follows links and reports a link as itself only when its target cannot be read
+              throw new InvalidInputException(file + ": " + brokenLink(file));
+            }
             if (!attrs.isRegularFile()) {
               throw new InvalidInputException(file + ": not a regular file (device, socket or pipe)");
             }
+            checkName(file);
+            checkOutside(root, file, stores);
             out.add(load(relative(root, file), file, formats));
             return FileVisitResult.CONTINUE;
           }
@@ -119,6 +164,72 @@ public final class ModelFiles {
         });
   }
 
+  /** Why a symbolic link cannot be followed: it loops, or its target is missing. */
+  private static String brokenLink(Path link) {
+    Path at = link;
+    for (int hops = 0; hops < 64; hops++) {
+      Path target;
+      try {
+        target = Files.readSymbolicLink(at);
+      } catch (IOException | UnsupportedOperationException e) {
+        return "symbolic link that cannot be followed (" + e.getMessage() + ")";
+      }
+      Path parent = at.getParent();
+      at = parent == null ? target : parent.resolve(target);
+      if (!Files.isSymbolicLink(at)) {
+        return Files.exists(at, LinkOption.NOFOLLOW_LINKS) ? "symbolic link that cannot be followed (to " + at + ")"
+            : "dangling symbolic link (its target " + at + " does not exist)";
+      }
+    }
+    return "symbolic link loop (the link leads back to itself)";
+  }
+
+  /**
+   * Refuses a name the platform decoded with replacement characters: its bytes are not valid in the file name
+   * encoding (UTF-8), so it would be stored under another name than it has and could never be pulled back as it was.
+   */
+  private static void checkName(Path file) throws IOException {
+    Path name = file.getFileName();
+    String text = name.toString();
+    if (text.indexOf('\uFFFD') < 0) {
+      return;
+    }
+    Path parent = file.getParent();
+    Path reencoded = parent == null ? Path.of(text) : parent.resolve(text);
+    boolean same;
+    try {
+      same = Files.exists(reencoded, LinkOption.NOFOLLOW_LINKS) && Files.isSameFile(reencoded, file);
+    } catch (java.nio.file.InvalidPathException e) {
+      same = false;
+    }
+    if (!same) {
+      String raw = file.toUri().getRawPath();
+      if (raw.endsWith("/")) {
+        raw = raw.substring(0, raw.length() - 1);
+      }
+      String escaped = raw.substring(raw.lastIndexOf('/') + 1);
+      String jnu = System.getProperty("sun.jnu.encoding", "UTF-8");
+      String encoding = jnu.equalsIgnoreCase("UTF-8") ? "UTF-8"
+          : jnu + " (the locale's file name encoding; run with a UTF-8 locale, for example LC_ALL=C.UTF-8)";
+      throw new InvalidInputException((parent == null ? "." : parent) + ": holds a file name that is not valid "
+          + encoding + ": '" + escaped + "' (bytes percent-encoded); rename it to push this source");
+    }
+  }
+
+  /** Refuses a file or directory of the source that is (a link into) the store being pushed to. */
+  private static void checkOutside(Path root, Path file, List<Path> stores) throws IOException {
+    if (stores.isEmpty()) {
+      return;
+    }
+    Path real = file.toRealPath();
+    for (Path store : stores) {
+      if (real.startsWith(store)) {
+        throw new InvalidInputException("source " + root + " contains the store " + store + " (at " + file
+            + "); push a directory that does not hold the store, or use a store outside it");
+      }
+    }
+  }
+
   private static String relative(Path root, Path file) throws InvalidInputException {
     StringBuilder b = new StringBuilder();
     for (Path part : root.relativize(file)) {
@@ -135,7 +246,8 @@ public final class ModelFiles {
     if (!Files.isReadable(file)) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }
-    long size = Files.size(file);
+    FileStamp stamp = FileStamp.of(file);
+    long size = stamp.size();
     FileLayout layout;
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       // errors name the file by its path in the model
@@ -143,7 +255,7 @@ public final class ModelFiles {
     } catch (AccessDeniedException e) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }
-    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout);
+    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp);
   }
 
   /** The scanned files as directory formats see them. */

@@ -1,6 +1,8 @@
 package io.ferry.store;
 
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * The SPI parts of one store, opened from a URI by a {@link BackendProvider}. Closing the backend closes both.
@@ -15,6 +17,15 @@ public interface Backend extends AutoCloseable {
 
   /** The store's URI, for messages. */
   String uri();
+
+  /**
+   * The directory that holds the store, for a store on the local file system: a push refuses a source that contains
+   * it or lies in it (pushing a store into itself would store the store, and pulling that back would overwrite its
+   * files). Empty for stores elsewhere, the default.
+   */
+  default Optional<Path> localDirectory() {
+    return Optional.empty();
+  }
 
   @Override
   void close() throws IOException;

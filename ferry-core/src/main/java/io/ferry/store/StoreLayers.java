@@ -92,6 +92,11 @@ public final class StoreLayers {
     }
 
     @Override
+    public java.util.Optional<java.nio.file.Path> localDirectory() {
+      return base.localDirectory();
+    }
+
+    @Override
     public void close() throws IOException {
       try {
         if (chunks != base.chunks()) {

@@ -1,5 +1,6 @@
 package io.ferry.store;
 
+import io.ferry.limits.Limits;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.error.InvalidInputException;
@@ -38,7 +39,7 @@ public final class StoreMarker {
   public static void check(byte[] marker, String where) throws InvalidInputException {
     JsonNode json;
     try {
-      json = new ObjectMapper().readTree(marker);
+      json = Limits.jsonMapper().readTree(marker);
     } catch (IOException e) {
       throw new InvalidInputException(where + " is not valid JSON: " + e.getMessage(), e);
     }

@@ -25,7 +25,12 @@ public final class ByteBudget {
    * fail where one at a time fits.
    */
   public static ByteBudget forHeap() {
-    return new ByteBudget(Runtime.getRuntime().maxMemory() / 3);
+    return new ByteBudget(heapShare());
+  }
+
+  /** The bytes {@link #forHeap()} allows: a third of the maximum heap. */
+  static long heapShare() {
+    return Runtime.getRuntime().maxMemory() / 3;
   }
 
   /** Takes room for {@code bytes}; returns the permits taken, to hand back to {@link #release}. */

@@ -1,152 +1,428 @@
 package io.ferry.transfer;
 
-import io.ferry.error.CorruptObjectException;
+import io.ferry.error.InvalidInputException;
+import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
-import io.ferry.objects.ObjectDatabase;
-import io.ferry.transfer.PullOptions;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
 import io.ferry.version.Snapshot;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
-import java.util.UUID;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Writes a snapshot's files into a directory: plans every chunk and has the repository's workers copy each one with
- * {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check, FileChannel, long)}, which checks its
- * frame and CRC (and with {@link PullOptions#verify()} the SHA-256 of every byte) on the way, into preallocated
- * temporary files that get their final names only when complete (and, with {@link PullOptions#fsync()}, forced to
- * disk). Memory stays bounded: the byte budget limits the chunks in flight, uncompressed chunks stream through one
- * reused buffer per worker, and compressed chunks decode straight into a map of the destination.
+ * Writes a snapshot's files into a directory DEST, and nowhere else.
+ *
+ * <p><b>Containment.</b> DEST itself may be a symbolic link to a directory (the caller's choice, as with {@code cp});
+ * below it, every existing path component the version needs as a directory is checked without following links: a
+ * symbolic link or any other non-directory there is refused with an {@link InvalidInputException} naming it, before
+ * anything is written, and so is a directory where the version has a file. Temporary files are created with {@code
+ * CREATE_NEW} and no-follow; a symbolic link at a file's own name is replaced by the file (a rename never follows a
+ * link), and what it pointed to is left alone. The checks assume no other process swaps directories for links while
+ * the pull runs (Java has no {@code openat}); docs/threat-model.md says so.
+ *
+ * <p><b>Writing.</b> Every file is first written under a short temporary name ({@code .ferry-<16 hex>.tmp}, so any
+ * file name the file system takes can be pulled) in its final directory, preallocated and filled by the repository's
+ * workers with {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check,
+ * ChunkReader.PositionalSink, long)}, which checks each frame and CRC (with {@link PullOptions#verify()} the SHA-256
+ * of every byte too) and writes with positional writes, never through a memory map: a full disk is an {@link
+ * IOException} naming the file, not a fault. Memory stays bounded: the byte budget limits the chunks in flight.
+ *
+ * <p><b>All files or none.</b> Once every file is complete (and, with {@link PullOptions#fsync()}, forced to disk),
+ * each existing file of the same name is kept under a second, temporary name (a hard link; a rename where the file
+ * system has no hard links) and the new file renamed into place, atomically replacing it. If any step fails, what
+ * was done is undone in reverse (originals get their names back, new files are removed), the temporary files and the
+ * directories the pull created (DEST included) are removed, and DEST is as it was; if an undo step fails too, the
+ * error lists exactly which files changed and where their previous content is. On success the second names are
+ * removed.
+ *
+ * <p>A failure in a worker, {@link Error}s included, fails the pull: no failure leaves it waiting.
  */
 public final class Puller {
+  /**
+   * Renames a file or link to another name in the same directory, replacing a file or link there, atomically and
+   * without following links (rename(2)). A seam so that tests can make a rename fail.
+   */
+  @FunctionalInterface
+  interface Renamer {
+    void rename(Path from, Path to) throws IOException;
+  }
+
+  static final Renamer ATOMIC_RENAME = (from, to) -> Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+
   private final ChunkReader reader;
   private final ExecutorService pool;
   private final TransferListener listener;
+  private final Renamer renamer;
   private final ByteBudget budget = ByteBudget.forHeap();
 
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
+    this(db, pool, listener, ATOMIC_RENAME);
+  }
+
+  Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener, Renamer renamer) {
     this.reader = db.reader();
     this.pool = pool;
     this.listener = listener;
+    this.renamer = renamer;
   }
 
-  /** Pulls every file of the snapshot into {@code dest}, replacing files of the same names. */
-  public void pull(Snapshot snapshot, Locator locator, Path dest, PullOptions opts)
-      throws IOException {
+  /** A file written under its temporary name, waiting for its final one. */
+  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel) {}
+
+  /**
+   * Pulls every file of the snapshot into {@code dest} (created if missing), replacing files of the same names; all
+   * of them or, on failure, none (see the class comment).
+   *
+   * @throws InvalidInputException if DEST is not a directory, or a link or non-directory is where the version has a
+   *     directory, or a directory is where it has a file
+   */
+  public void pull(Snapshot snapshot, Locator locator, Path dest, PullOptions opts) throws IOException {
     ChunkReader.Check check = opts.verify() ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
     }
+    if (Files.exists(dest) && !Files.isDirectory(dest)) {
+      throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
+    }
+    checkDestination(snapshot, dest);
     List<Path> madeDirs = new ArrayList<>();
-    makeDirs(dest, madeDirs);
-    listener.phase("pull", snapshot.logicalBytes());
-    List<Path> temps = new ArrayList<>();
-    List<FileChannel> open = new ArrayList<>();
+    List<Staged> staged = new ArrayList<>();
     try {
-      List<Future<?>> futures = new ArrayList<>();
-      List<Path> finals = new ArrayList<>();
+      makeDest(dest, madeDirs);
+      Set<Path> checkedDirs = new HashSet<>();
       for (FileEntry f : snapshot.files()) {
-        Path target = dest.resolve(f.path());
-        if (!target.normalize().startsWith(dest.normalize())) {
-          throw new CorruptObjectException(null, "snapshot", "file path escapes the destination: " + f.path());
-        }
-        makeDirs(target.getParent(), madeDirs);
-        Path tmp = target.resolveSibling("." + target.getFileName() + ".ferry-" + UUID.randomUUID() + ".tmp");
-        temps.add(tmp);
-        finals.add(target);
-        FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-            StandardOpenOption.WRITE);
-        open.add(ch);
+        Path target = makeParents(dest, f.path(), checkedDirs, madeDirs);
+        Path temp = target.resolveSibling(tempName("tmp"));
+        FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+            LinkOption.NOFOLLOW_LINKS);
+        staged.add(new Staged(f, target, temp, ch));
         if (f.size() > 0) {
-          ch.write(ByteBuffer.allocate(1), f.size() - 1);
+          sink(ch, target).write(ByteBuffer.allocate(1), f.size() - 1);
         }
-        long[] offsets = f.chunkOffsets();
-        for (int i = 0; i < f.chunks().size(); i++) {
-          ChunkRef c = f.chunks().get(i);
+      }
+      listener.phase("pull", snapshot.logicalBytes());
+      TaskGroup tasks = new TaskGroup(pool);
+      for (Staged s : staged) {
+        ChunkReader.PositionalSink out = sink(s.channel, s.target);
+        long[] offsets = s.entry.chunkOffsets();
+        for (int i = 0; i < s.entry.chunks().size(); i++) {
+          ChunkRef c = s.entry.chunks().get(i);
           long at = offsets[i];
-          futures.add(pool.submit(() -> {
+          tasks.submit(() -> {
             int taken = budget.acquire(c.length());
             try {
-              reader.copyTo(locator.locate(c.id()), c.length(), check, ch, at);
+              reader.copyTo(locator.locate(c.id()), c.length(), check, out, at);
               listener.progress(c.length());
             } finally {
               budget.release(taken);
             }
-            return null;
-          }));
+          });
         }
       }
-      for (Future<?> fu : futures) {
+      tasks.await("pulling into " + dest);
+      for (Staged s : staged) {
         try {
-          Futures.await(fu, "pulling");
-        } catch (IOException | RuntimeException e) {
-          for (Future<?> other : futures) {
-            other.cancel(false);
+          if (opts.fsync()) {
+            s.channel.force(true);
           }
-          for (Future<?> other : futures) {
-            try {
-              other.get();
-            } catch (Exception ignored) {
-              // the first failure is the one reported
-            }
-          }
-          throw e;
+          s.channel.close();
+        } catch (IOException e) {
+          throw new IOException(s.target + ": " + e.getMessage(), e);
         }
       }
-      for (int i = 0; i < finals.size(); i++) {
-        if (opts.fsync()) {
-          open.get(i).force(true);
+      commit(staged, dest);
+    } catch (Throwable t) {
+      discard(staged, madeDirs, t);
+      throw t;
+    }
+  }
+
+  // ---------------------------------------------------------------- containment
+
+  /**
+   * Refuses, before anything is written, a destination where a link or a non-directory stands where the version
+   * needs a directory, or a directory where it has a file. Paths below a missing directory are not looked at.
+   */
+  private static void checkDestination(Snapshot snapshot, Path dest) throws IOException {
+    if (!Files.isDirectory(dest)) {
+      return;
+    }
+    Set<Path> checkedDirs = new HashSet<>();
+    for (FileEntry f : snapshot.files()) {
+      String[] parts = f.path().split("/");
+      Path p = dest;
+      boolean absent = false;
+      for (int i = 0; i < parts.length - 1 && !absent; i++) {
+        p = p.resolve(parts[i]);
+        if (checkedDirs.contains(p)) {
+          continue;
         }
-        open.get(i).close();
-        Files.move(temps.get(i), finals.get(i), StandardCopyOption.ATOMIC_MOVE,
-            StandardCopyOption.REPLACE_EXISTING);
+        BasicFileAttributes a = attributes(p);
+        if (a == null) {
+          absent = true;
+        } else {
+          requireDirectory(p, a, f.path());
+          checkedDirs.add(p);
+        }
       }
-      temps.clear();
-      madeDirs.clear();
-    } finally {
-      for (FileChannel ch : open) {
-        ch.close();
-      }
-      for (Path t : temps) {
-        Files.deleteIfExists(t);
-      }
-      // a failed pull also removes the directories it created, deepest first (only if empty)
-      for (int i = madeDirs.size() - 1; i >= 0; i--) {
-        try {
-          Files.deleteIfExists(madeDirs.get(i));
-        } catch (java.nio.file.DirectoryNotEmptyException keep) {
-          // something else put a file there meanwhile: keep it
+      if (!absent) {
+        Path target = p.resolve(parts[parts.length - 1]);
+        BasicFileAttributes a = attributes(target);
+        if (a != null && a.isDirectory()) {
+          throw directoryInTheWay(target, f.path());
         }
       }
     }
   }
 
-  /** Creates a directory and its missing parents, recording those it created (outermost first). */
-  private static void makeDirs(Path dir, List<Path> made) throws IOException {
+  /**
+   * Makes sure every directory of {@code path} below DEST exists as a real directory (created if missing, recorded
+   * in {@code made}); returns the file's target path.
+   */
+  private static Path makeParents(Path dest, String path, Set<Path> checkedDirs, List<Path> made) throws IOException {
+    String[] parts = path.split("/");
+    Path p = dest;
+    for (int i = 0; i < parts.length - 1; i++) {
+      p = p.resolve(parts[i]);
+      if (checkedDirs.contains(p)) {
+        continue;
+      }
+      BasicFileAttributes a = attributes(p);
+      if (a == null) {
+        try {
+          Files.createDirectory(p);
+          made.add(p);
+          checkedDirs.add(p);
+          continue;
+        } catch (FileAlreadyExistsException raced) {
+          a = attributes(p);
+          if (a == null) {
+            throw raced;
+          }
+        }
+      }
+      requireDirectory(p, a, path);
+      checkedDirs.add(p);
+    }
+    return p.resolve(parts[parts.length - 1]);
+  }
+
+  private static void requireDirectory(Path p, BasicFileAttributes a, String file) throws InvalidInputException {
+    if (a.isSymbolicLink()) {
+      String to;
+      try {
+        to = " (to " + Files.readSymbolicLink(p) + ")";
+      } catch (IOException e) {
+        to = "";
+      }
+      throw new InvalidInputException(p + ": is a symbolic link" + to + " where the version has a directory (for '"
+          + file + "'); pull does not write through links: remove the link or pull into another directory");
+    }
+    if (!a.isDirectory()) {
+      throw new InvalidInputException(p + ": exists and is not a directory, where the version has a directory (for '"
+          + file + "')");
+    }
+  }
+
+  private static InvalidInputException directoryInTheWay(Path target, String file) {
+    return new InvalidInputException(target + ": is a directory where the version has the file '" + file
+        + "'; pull replaces files, not directories");
+  }
+
+  /** The attributes of {@code p} itself (a link is not followed), or null if nothing is there. */
+  private static BasicFileAttributes attributes(Path p) throws IOException {
+    try {
+      return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+
+  /** Creates DEST and its missing parents (links above DEST are followed: the caller chose that path). */
+  private static void makeDest(Path dest, List<Path> made) throws IOException {
     List<Path> missing = new ArrayList<>();
-    for (Path p = dir.toAbsolutePath(); p != null && !Files.isDirectory(p); p = p.getParent()) {
+    for (Path p = dest.toAbsolutePath(); p != null && !Files.isDirectory(p); p = p.getParent()) {
       missing.add(p);
     }
     for (int i = missing.size() - 1; i >= 0; i--) {
       try {
         Files.createDirectory(missing.get(i));
         made.add(missing.get(i));
-      } catch (java.nio.file.FileAlreadyExistsException e) {
+      } catch (FileAlreadyExistsException e) {
         if (!Files.isDirectory(missing.get(i))) {
-          throw new io.ferry.error.InvalidInputException(missing.get(i) + " exists and is not a directory");
+          throw new InvalidInputException(missing.get(i) + ": exists and is not a directory");
         }
+      }
+    }
+  }
+
+  /** A short name that no file of a version can collide with in practice: {@code .ferry-<16 hex>.<suffix>}. */
+  private static String tempName(String suffix) {
+    return String.format(".ferry-%016x.%s", ThreadLocalRandom.current().nextLong(), suffix);
+  }
+
+  /** Positional writes into a temporary file; a failure (a full disk) names the file being pulled. */
+  private static ChunkReader.PositionalSink sink(FileChannel ch, Path target) {
+    return (src, at) -> {
+      try {
+        ChunkReader.write(src, ch, at);
+      } catch (ClosedChannelException e) {
+        throw e;
+      } catch (IOException e) {
+        throw new IOException(target + ": " + e.getMessage(), e);
+      }
+    };
+  }
+
+  // ---------------------------------------------------------------- commit, undo, clean-up
+
+  /**
+   * Keeps each existing file under a second name and renames the new one into place; all or, undoing what was done,
+   * none. The second name is a hard link where the file system has them, so the final name never goes missing, not
+   * even if the process is killed midway; else the file is renamed aside.
+   */
+  private void commit(List<Staged> staged, Path dest) throws IOException {
+    int n = staged.size();
+    Path[] aside = new Path[n];
+    boolean[] linked = new boolean[n];
+    boolean[] placed = new boolean[n];
+    int i = 0;
+    try {
+      for (; i < n; i++) {
+        Staged s = staged.get(i);
+        BasicFileAttributes a = attributes(s.target);
+        if (a != null) {
+          if (a.isDirectory()) {
+            throw directoryInTheWay(s.target, s.entry.path());
+          }
+          Path side = s.target.resolveSibling(tempName("old"));
+          linked[i] = linkAside(s.target, side);
+          if (!linked[i]) {
+            renamer.rename(s.target, side);
+          }
+          aside[i] = side;
+        }
+        renamer.rename(s.temp, s.target);
+        placed[i] = true;
+      }
+    } catch (IOException | RuntimeException e) {
+      undo(staged, aside, linked, placed, Math.min(i, n - 1), dest, e);
+      throw e;
+    }
+    List<Path> left = new ArrayList<>();
+    IOException first = null;
+    for (Path p : aside) {
+      if (p != null) {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          left.add(p);
+          first = first == null ? e : first;
+        }
+      }
+    }
+    if (first != null) {
+      throw new IOException("pulled every file into " + dest + ", but could not remove the previous files it kept"
+          + " aside: " + left + " (" + first.getMessage() + ")", first);
+    }
+  }
+
+  /**
+   * Gives the file (or link) at {@code target} the second name {@code side} with a hard link (link(2) does not follow
+   * a link on Linux); false where hard links are not available, and the caller renames instead.
+   */
+  private static boolean linkAside(Path target, Path side) throws IOException {
+    try {
+      Files.createLink(side, target);
+      return true;
+    } catch (UnsupportedOperationException e) {
+      return false;
+    } catch (FileAlreadyExistsException e) {
+      throw e;
+    } catch (java.nio.file.FileSystemException e) {
+      if (Files.exists(side, LinkOption.NOFOLLOW_LINKS)) {
+        throw e;
+      }
+      return false;
+    }
+  }
+
+  /**
+   * Undoes files {@code last} down to 0: the original gets its name back (replacing the new file), or the new file is
+   * removed, and second names are dropped. Throws, naming every file left changed, if a step fails; else returns and
+   * the caller rethrows {@code cause}.
+   */
+  private void undo(List<Staged> staged, Path[] aside, boolean[] linked, boolean[] placed, int last, Path dest,
+      Exception cause) throws IOException {
+    List<String> changed = new ArrayList<>();
+    for (int j = last; j >= 0; j--) {
+      Staged s = staged.get(j);
+      try {
+        if (aside[j] != null && (placed[j] || !linked[j])) {
+          renamer.rename(aside[j], s.target);
+        } else if (aside[j] != null) {
+          Files.deleteIfExists(aside[j]);
+        } else if (placed[j]) {
+          Files.deleteIfExists(s.target);
+        }
+      } catch (IOException | RuntimeException u) {
+        cause.addSuppressed(u);
+        if (aside[j] != null && !placed[j] && linked[j]) {
+          changed.add(aside[j] + " is left over (a second name of the unchanged " + s.target.getFileName() + ")");
+        } else if (aside[j] != null) {
+          changed.add(s.target + (placed[j] ? " holds the pulled file" : " is missing") + " (its previous content is "
+              + aside[j].getFileName() + " in the same directory)");
+        } else {
+          changed.add(s.target + " holds the pulled file (it did not exist before)");
+        }
+      }
+    }
+    if (!changed.isEmpty()) {
+      throw new IOException("pull into " + dest + " failed (" + cause.getMessage() + ") and undoing it failed too;"
+          + " changed: " + String.join("; ", changed) + "; every other file is as it was", cause);
+    }
+  }
+
+  /** After a failure: closes and removes the temporary files, then the directories the pull made (if empty). */
+  private static void discard(List<Staged> staged, List<Path> madeDirs, Throwable failure) {
+    for (Staged s : staged) {
+      try {
+        s.channel.close();
+      } catch (IOException e) {
+        failure.addSuppressed(e);
+      }
+      try {
+        Files.deleteIfExists(s.temp);
+      } catch (IOException e) {
+        failure.addSuppressed(e);
+      }
+    }
+    for (int i = madeDirs.size() - 1; i >= 0; i--) {
+      try {
+        Files.deleteIfExists(madeDirs.get(i));
+      } catch (DirectoryNotEmptyException keep) {
+        // a file the pull could not take back, or one another process put there: keep it
+      } catch (IOException e) {
+        failure.addSuppressed(e);
       }
     }
   }

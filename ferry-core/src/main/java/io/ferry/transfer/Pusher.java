@@ -4,6 +4,8 @@ import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.CodecPolicy;
+import io.ferry.codec.FloatCodec;
+import io.ferry.error.InvalidInputException;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackWriter;
 import io.ferry.read.Locator;
@@ -17,7 +19,6 @@ import io.ferry.version.Snapshot;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -37,6 +38,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * files' SHA-256 are computed beside. Does not create versions or move refs; {@link io.ferry.repo.Repository} does
  * that once this returns. On failure, every object this push created is removed again, so a failed push leaves the
  * store as it was.
+ *
+ * <p>Source files are read with positional reads into reused buffers, never mapped: each chunk is read once, and the
+ * bytes hashed are the bytes encoded and written. A file that changes while it is pushed (its size, modification or
+ * status-change time, or identity differ from the scan's, or it ends early) fails the push with an {@link
+ * InvalidInputException}, and nothing is stored.
  */
 public final class Pusher {
   private static final String EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -50,6 +56,14 @@ public final class Pusher {
   private final TransferListener listener;
   private final ObjectRemover remover;
   private final ByteBudget encodeBudget = ByteBudget.forHeap();
+  /** Direct buffers: whole-file hashes, and chunks that go to the store as they are or through zstd. */
+  private final ReadBuffers buffers = new ReadBuffers(ByteBudget.heapShare());
+  /**
+   * Heap buffers for the float chunks of a push with a codec: the float codec works on arrays and would otherwise copy
+   * each chunk onto the heap first, which on a small heap is what runs out. Made only when such chunks come, and
+   * bounded to a third of the encode budget (at least one buffer), as the encodes beside them hold the rest.
+   */
+  private final ReadBuffers arrayBuffers = new ReadBuffers(ByteBudget.heapShare() / 3, ByteBuffer::allocate);
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
@@ -89,7 +103,15 @@ public final class Pusher {
 
   /** Scans, validates and plans; writes nothing. */
   public Prepared prepare(Path source) throws IOException {
-    List<SourceFile> files = ModelFiles.scan(source, formats);
+    return prepare(source, List.of());
+  }
+
+  /**
+   * Scans, validates and plans a source that must not contain nor lie in any of {@code excluded} (the directory of a
+   * local store the push writes to); writes nothing.
+   */
+  public Prepared prepare(Path source, List<Path> excluded) throws IOException {
+    List<SourceFile> files = ModelFiles.scan(source, formats, excluded);
     Map<String, List<ChunkPlanner.Range>> plans = new java.util.HashMap<>();
     for (SourceFile f : files) {
       if (f.layout() != null) {
@@ -140,7 +162,7 @@ public final class Pusher {
         SourceFile f = prepared.files().get(i);
         if (prepared.plans().get(f.path()).size() != 1) {
           FileChannel ch = byFile.get(i);
-          Future<String> fh = pool.submit(() -> fileSha256(ch, f.size()));
+          Future<String> fh = pool.submit(() -> fileSha256(f, ch));
           fileHashes.set(i, fh);
           futures.add(fh);
         }
@@ -151,7 +173,7 @@ public final class Pusher {
         FileChannel ch = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
-          Future<ChunkId> id = pool.submit(() -> storeChunk(ch, r, known, sink, created, storedBytes, newChunks));
+          Future<ChunkId> id = pool.submit(() -> storeChunk(f, ch, r, known, sink, created, storedBytes, newChunks));
           ids.add(id);
           futures.add(id);
         }
@@ -170,6 +192,13 @@ public final class Pusher {
             : refs.isEmpty() ? EMPTY_SHA256 : refs.get(0).id().hex();
         entries.add(f.layout() != null ? FileEntry.of(f.path(), sha, f.layout(), refs)
             : FileEntry.opaque(f.path(), f.size(), sha, refs));
+      }
+      // the bytes stored are the bytes hashed; now make sure they are also one state of each file
+      for (SourceFile f : prepared.files()) {
+        String changes = f.stamp().recheck(f.file());
+        if (changes != null) {
+          throw changed(f, changes);
+        }
       }
       sink.flush();
       // packs holding small chunks this snapshot reuses from earlier versions
@@ -223,12 +252,29 @@ public final class Pusher {
     remover.remove(copy, cause);
   }
 
-  private ChunkId storeChunk(FileChannel ch, ChunkPlanner.Range r, Locator known, PackSink sink,
+  private ChunkId storeChunk(SourceFile f, FileChannel ch, ChunkPlanner.Range r, Locator known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     if (aborted) {
       throw new InterruptedIOException("push aborted");
     }
-    MappedByteBuffer raw = ch.map(FileChannel.MapMode.READ_ONLY, r.start(), r.length());
+    if (r.length() > Integer.MAX_VALUE - 64) {
+      throw new IOException(f.path() + ": chunk [" + r.start() + ", " + r.end() + ") is too big for one buffer");
+    }
+    ReadBuffers pool = codec != CodecPolicy.NONE && codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint())
+        ? arrayBuffers : buffers;
+    ByteBuffer raw = pool.take((int) r.length());
+    try {
+      readFully(f, ch, raw, r.start());
+      raw.flip();
+      return storeRead(raw, r, known, sink, created, storedBytes, newChunks);
+    } finally {
+      pool.give(raw);
+    }
+  }
+
+  /** Stores a chunk read into {@code raw}: hashes it and encodes and writes those very bytes. */
+  private ChunkId storeRead(ByteBuffer raw, ChunkPlanner.Range r, Locator known, PackSink sink,
+      List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     ChunkId id = ChunkId.of(raw);
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
       if (!known.inPacks(id) && sink.add(id, raw, r)) {
@@ -239,7 +285,7 @@ public final class Pusher {
       int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(3L * r.length());
       try {
         CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
-        ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+        ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
         long size = header.remaining() + enc.payload().remaining();
         if (db.store().put(id, header, enc.payload())) {
           created.add(id);
@@ -272,7 +318,7 @@ public final class Pusher {
     /** Adds a chunk; false if this push already packed it. */
     boolean add(ChunkId id, ByteBuffer raw, ChunkPlanner.Range r) throws IOException {
       CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
-      ByteBuffer header = Frame.header(enc.codec().id(), 0, r.length(), enc.payload());
+      ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
       PackWriter full = null;
       synchronized (this) {
         if (writer.contains(id)) {
@@ -312,12 +358,44 @@ public final class Pusher {
     }
   }
 
-  private static String fileSha256(FileChannel ch, long size) throws IOException {
+  private String fileSha256(SourceFile f, FileChannel ch) throws IOException {
     MessageDigest md = ChunkId.sha256();
-    long window = 64L << 20;
-    for (long at = 0; at < size; at += window) {
-      md.update(ch.map(FileChannel.MapMode.READ_ONLY, at, Math.min(window, size - at)));
+    int window = (int) Math.min(4 << 20, Math.max(1, f.size()));
+    ByteBuffer buf = buffers.take(window);
+    try {
+      for (long at = 0; at < f.size(); at += window) {
+        if (aborted) {
+          throw new InterruptedIOException("push aborted");
+        }
+        buf.clear().limit((int) Math.min(window, f.size() - at));
+        readFully(f, ch, buf, at);
+        md.update(buf.flip());
+      }
+    } finally {
+      buffers.give(buf);
     }
     return HexFormat.of().formatHex(md.digest());
+  }
+
+  /** Fills {@code dst} from {@code at}; a file that ends first changed since the scan. */
+  private static void readFully(SourceFile f, FileChannel ch, ByteBuffer dst, long at) throws IOException {
+    long pos = at;
+    int end = dst.limit();
+    while (dst.hasRemaining()) {
+      if (!dst.isDirect()) {
+        // the JDK reads a heap buffer through a temporary direct one as big as the read: keep reads small
+        dst.limit(Math.min(end, dst.position() + (1 << 20)));
+      }
+      int n = ch.read(dst, pos);
+      dst.limit(end);
+      if (n < 0) {
+        throw changed(f, "it ends at byte " + pos + ", it had " + f.stamp().size() + " bytes when scanned");
+      }
+      pos += n;
+    }
+  }
+
+  private static InvalidInputException changed(SourceFile f, String how) {
+    return new InvalidInputException(f.file() + " changed while it was pushed (" + how + "); nothing was stored");
   }
 }

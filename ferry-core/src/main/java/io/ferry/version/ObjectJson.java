@@ -1,5 +1,6 @@
 package io.ferry.version;
 
+import io.ferry.limits.Limits;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -25,8 +26,8 @@ import java.util.TreeMap;
 public final class ObjectJson {
   public static final String SNAPSHOT_FORMAT = "ferry-snapshot/1";
   public static final String VERSION_FORMAT = "ferry-version/1";
-  private static final JsonFactory FACTORY = new JsonFactory();
-  private static final ObjectMapper MAPPER = new ObjectMapper();
+  private static final JsonFactory FACTORY = Limits.jsonFactory();
+  private static final ObjectMapper MAPPER = Limits.jsonMapper();
 
   private ObjectJson() {}
 

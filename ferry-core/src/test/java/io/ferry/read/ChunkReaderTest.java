@@ -85,7 +85,17 @@ class ChunkReaderTest {
     ByteBuffer payload = codec.encode(ByteBuffer.wrap(raw), new ChunkHint("BF16"));
     assertThat(payload).as(codec.name() + " applies").isNotNull();
     ByteBuffer copy = ByteBuffer.allocate(payload.remaining()).put(payload.duplicate()).flip();
-    return new ByteBuffer[] {Frame.header(codec.id(), 0, raw.length, copy), copy};
+    return new ByteBuffer[] {Frame.header(ChunkId.of(raw), codec.id(), 0, raw.length, copy), copy};
+  }
+
+  static ByteBuffer[] v1Frame(Codec codec, byte[] raw) {
+    return io.ferry.chunk.V1Frames.frame(codec, raw);
+  }
+
+  private ChunkId putLooseV1(Codec codec, byte[] raw) throws IOException {
+    ChunkId id = ChunkId.of(raw);
+    store.put(id, v1Frame(codec, raw));
+    return id;
   }
 
   private ChunkId putLoose(Codec codec, byte[] raw) throws IOException {
@@ -181,7 +191,7 @@ class ChunkReaderTest {
     byte[] raw = new byte[0];
     ChunkId id = ChunkId.of(raw);
     ByteBuffer payload = ByteBuffer.allocate(0);
-    store.put(id, Frame.header(codecs.none().id(), 0, 0, payload), payload);
+    store.put(id, Frame.header(id, codecs.none().id(), 0, 0, payload), payload);
     Location loc = Location.loose(id);
     ByteBuffer dst = ByteBuffer.allocate(4);
     reader.readInto(loc, 0, Check.CONTENT, dst);
@@ -280,13 +290,68 @@ class ChunkReaderTest {
   }
 
   @Test
-  void swappedObjectIsCaught() throws IOException {
+  void swappedObjectFailsEveryRead() throws IOException {
+    byte[] raw = content(300_000, SEED + 8);
+    byte[] sameLength = content(300_000, SEED + 9);
+    ChunkId id = putLoose(codecs.none(), raw);
+    ChunkId same = putLoose(codecs.none(), sameLength);
+    Files.copy(fileOf(same), fileOf(id), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    Location loc = Location.loose(id);
+    String swapped = "the frame holds chunk " + same;
+    for (Check check : Check.values()) {
+      for (boolean direct : new boolean[] {true, false}) {
+        assertThatThrownBy(() -> reader.readInto(loc, raw.length, check, buffer(direct, raw.length)))
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(id.hex()).hasMessageContaining(swapped);
+      }
+      assertThatThrownBy(() -> reader.readRange(loc, raw.length, 5, 10, check, ByteBuffer.allocate(5)))
+          .isInstanceOf(CorruptObjectException.class).hasMessageContaining(swapped);
+      assertThatThrownBy(() -> reader.storedFrame(loc, raw.length, check))
+          .isInstanceOf(CorruptObjectException.class).hasMessageContaining(swapped);
+      try (FileChannel ch = FileChannel.open(tmp.resolve("o"), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+          StandardOpenOption.READ)) {
+        assertThatThrownBy(() -> reader.copyTo(loc, raw.length, check, ch, 0))
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(swapped);
+      }
+    }
+    assertThatThrownBy(() -> reader.verify(loc, raw.length)).hasMessageContaining(swapped);
+  }
+
+  @Test
+  void swappedFramesInAPackFailEveryRead() throws IOException {
+    byte[] a = content(50_000, SEED + 20);
+    byte[] b = content(50_000, SEED + 21);
+    PackWriter w = new PackWriter();
+    w.add(ChunkId.of(a), frame(codecs.none(), a));
+    w.add(ChunkId.of(b), frame(codecs.none(), b));
+    PackWriter.Finished pack = w.finish();
+    byte[] bytes = bytes(pack.bytes());
+    PackIndex.Entry ea = pack.index().entries().get(ChunkId.of(a));
+    PackIndex.Entry eb = pack.index().entries().get(ChunkId.of(b));
+    assertThat(ea.length()).isEqualTo(eb.length());
+    byte[] fa = java.util.Arrays.copyOfRange(bytes, (int) ea.offset(), (int) ea.offset() + ea.length());
+    System.arraycopy(bytes, (int) eb.offset(), bytes, (int) ea.offset(), eb.length());
+    System.arraycopy(fa, 0, bytes, (int) eb.offset(), fa.length);
+    store.put(pack.id(), ByteBuffer.wrap(bytes));
+    Locator locator = Locator.of(List.of(pack.index()));
+    for (byte[] raw : List.of(a, b)) {
+      ChunkId id = ChunkId.of(raw);
+      Location loc = locator.locate(id);
+      for (Check check : Check.values()) {
+        assertThatThrownBy(() -> reader.readInto(loc, raw.length, check, ByteBuffer.allocate(raw.length)))
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(id.hex())
+            .hasMessageContaining("pack " + pack.id()).hasMessageContaining("the frame holds chunk");
+      }
+    }
+  }
+
+  @Test
+  void swappedVersion1ObjectIsCaughtByItsLengthOrContent() throws IOException {
     byte[] raw = content(300_000, SEED + 8);
     byte[] sameLength = content(300_000, SEED + 9);
     byte[] otherLength = content(400_000, SEED + 10);
-    ChunkId id = putLoose(codecs.none(), raw);
-    ChunkId same = putLoose(codecs.none(), sameLength);
-    ChunkId other = putLoose(codecs.zstd(), otherLength);
+    ChunkId id = putLooseV1(codecs.none(), raw);
+    ChunkId same = putLooseV1(codecs.none(), sameLength);
+    ChunkId other = putLooseV1(codecs.zstd(), otherLength);
     // a frame of another length fails on every read, verifying or not
     Files.copy(fileOf(other), fileOf(id), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     assertThatThrownBy(() -> reader.readInto(Location.loose(id), raw.length, Check.FRAME,
@@ -340,6 +405,64 @@ class ChunkReaderTest {
     byte[] other = "{\"a\":2}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
     Files.copy(fileOf(putLoose(codecs.zstd(), other)), fileOf(id), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     assertThatThrownBy(() -> reader.readObject(id)).isInstanceOf(CorruptObjectException.class)
+        .hasMessageContaining("the frame holds chunk " + ChunkId.of(other));
+    // version 1 frames carry no id: the SHA-256, checked on every read of a small object, catches the swap
+    ChunkId v1 = putLooseV1(codecs.zstd(), "{\"b\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    byte[] another = "{\"b\":2}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    Files.copy(fileOf(putLooseV1(codecs.zstd(), another)), fileOf(v1),
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    assertThatThrownBy(() -> reader.readObject(v1)).isInstanceOf(CorruptObjectException.class)
         .hasMessageContaining("content hashes to");
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd", "float"})
+  void version1FramesStillReadAndVerify(String name) throws IOException {
+    byte[] raw = content(1 << 20, SEED + 30);
+    ChunkId id = putLooseV1(codec(name), raw);
+    assertThat(Files.size(fileOf(id)) - Frame.V1_HEADER_LENGTH).isEqualTo(frame(codec(name), raw)[1].remaining());
+    Location loc = Location.loose(id);
+    for (Check check : Check.values()) {
+      ByteBuffer dst = ByteBuffer.allocateDirect(raw.length);
+      reader.readInto(loc, raw.length, check, dst);
+      assertThat(bytes(dst.flip())).isEqualTo(raw);
+      try (FileChannel ch = FileChannel.open(tmp.resolve("o-" + check), StandardOpenOption.CREATE,
+          StandardOpenOption.WRITE, StandardOpenOption.READ)) {
+        reader.copyTo(loc, raw.length, check, ch, 0);
+      }
+      assertThat(Files.readAllBytes(tmp.resolve("o-" + check))).isEqualTo(raw);
+    }
+    assertThat(reader.verify(loc, raw.length)).isEqualTo(raw.length);
+    ByteBuffer part = ByteBuffer.allocate(10);
+    reader.readRange(loc, raw.length, 1000, 1010, Check.CONTENT, part);
+    assertThat(bytes(part.flip())).isEqualTo(java.util.Arrays.copyOfRange(raw, 1000, 1010));
+    assertThat(reader.storedFrame(loc, raw.length, Check.CONTENT).remaining()).isEqualTo(Files.size(fileOf(id)));
+
+    PackWriter w = new PackWriter();
+    byte[] small = content(40_000, SEED + 31);
+    w.add(ChunkId.of(small), v1Frame(codec(name), small));
+    PackWriter.Finished pack = w.finish();
+    store.put(pack.id(), pack.bytes());
+    Location packed = Locator.of(List.of(pack.index())).locate(ChunkId.of(small));
+    ByteBuffer dst = ByteBuffer.allocate(small.length);
+    reader.readInto(packed, small.length, Check.FRAME, dst);
+    assertThat(bytes(dst.flip())).isEqualTo(small);
+    assertThat(reader.verify(packed, small.length)).isEqualTo(small.length);
+
+    byte[] json = "{\"v\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    ChunkId obj = putLooseV1(codec("none"), json);
+    assertThat(reader.readObject(obj)).isEqualTo(json);
+  }
+
+  /** A version 1 object shorter than a version 2 header (a well-compressed chunk) is read, not taken as truncated. */
+  @Test
+  void version1ObjectShorterThanACurrentHeaderReads() throws IOException {
+    byte[] zeros = new byte[300_000];
+    ChunkId id = putLooseV1(codecs.zstd(), zeros);
+    assertThat(Files.size(fileOf(id))).isLessThan(Frame.HEADER_LENGTH);
+    ByteBuffer dst = ByteBuffer.allocate(zeros.length);
+    reader.readInto(Location.loose(id), zeros.length, Check.FRAME, dst);
+    assertThat(bytes(dst.flip())).isEqualTo(zeros);
+    assertThat(reader.verify(Location.loose(id), zeros.length)).isEqualTo(zeros.length);
   }
 }

@@ -168,6 +168,11 @@ public final class LocalBackend implements Backend {
   }
 
   @Override
+  public Optional<Path> localDirectory() {
+    return Optional.of(root);
+  }
+
+  @Override
   public void close() throws IOException {
     if (closed.compareAndSet(false, true)) {
       try {

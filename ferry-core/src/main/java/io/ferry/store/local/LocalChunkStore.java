@@ -33,15 +33,18 @@ import java.util.function.Consumer;
  * file systems without hard links the fallback is an atomic rename, after which "exactly one true" is not guaranteed
  * (every put still succeeds and the object is still whole). The temporary file is removed whatever happens.
  *
- * <p>Reads of at least {@value #MAP_THRESHOLD} bytes return a read-only memory map of the range (no copy; it stays
- * valid after the object is deleted, as the mapping holds the inode); smaller reads copy into a heap buffer, which is
- * cheaper than a mapping for small ranges.
+ * <p>Reads copy into a new heap buffer, in slices of at most {@value #READ_SLICE} bytes (the JDK reads a heap buffer
+ * through a temporary direct buffer of the read's size and keeps it per thread). Nothing is memory-mapped: a
+ * mapping lives until the garbage collector finds its buffer, so reading many objects between collections once ran
+ * past the kernel's limit of mappings per process ({@code vm.max_map_count}) and crashed the JVM, and a mapped file
+ * that shrinks turns a read into a fault instead of an error. {@link #readInto} reads straight into the caller's
+ * buffer.
  *
  * <p>Thread-safe.
  */
 final class LocalChunkStore implements ChunkStore {
-  /** Reads of this many bytes or more are memory-mapped. */
-  static final int MAP_THRESHOLD = 64 * 1024;
+  /** The most one positional read into a heap buffer asks for. */
+  static final int READ_SLICE = 1 << 20;
 
   static final String TEMP_SUFFIX = ".tmp";
 
@@ -163,12 +166,12 @@ final class LocalChunkStore implements ChunkStore {
         throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
             + ") runs past the end of the object (" + size + " bytes)");
       }
-      if (length >= MAP_THRESHOLD) {
-        return ch.map(FileChannel.MapMode.READ_ONLY, offset, length);
-      }
       ByteBuffer out = ByteBuffer.allocate(length);
       while (out.hasRemaining()) {
-        int n = ch.read(out, offset + out.position());
+        ByteBuffer slice = out.duplicate();
+        slice.limit(Math.min(out.limit(), out.position() + READ_SLICE));
+        int n = ch.read(slice, offset + out.position());
+        out.position(slice.position());
         if (n < 0) {
           throw new EOFException("object " + id + " in " + uri + " ended at byte " + (offset + out.position())
               + " while reading [" + offset + ", " + (offset + length) + ")");

@@ -1,5 +1,6 @@
 package io.ferry.store.refs;
 
+import io.ferry.limits.Limits;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -32,7 +33,7 @@ import java.util.zip.CRC32C;
  * <p>Stateless and thread-safe.
  */
 public final class RefLogFormat {
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON = Limits.jsonMapper();
   private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
   private RefLogFormat() {}

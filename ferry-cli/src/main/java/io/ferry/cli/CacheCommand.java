@@ -1,0 +1,74 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.redis.CacheCounters;
+import io.ferry.store.redis.RedisCache;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** {@code ferry cache ...}: the Redis cache tier. */
+@Command(name = "cache", description = "Inspect the Redis cache tier (see 'ferry cache stats').",
+    subcommands = {CacheCommand.Stats.class})
+final class CacheCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return FerryCli.USAGE;
+  }
+
+  @Command(name = "stats", description = "Show what the cache holds and did: the server's memory, and per store its"
+      + " entries and the hits, misses and bytes of every client since its counters were created in Redis.",
+      footer = {"%nExamples:%n  ferry cache stats --cache redis://cache:6379", "  ferry cache stats --json"})
+  static final class Stats extends StoreCommand {
+    @Override
+    int run() throws IOException {
+      String uri = cacheUri();
+      if (uri == null) {
+        throw new InvalidInputException("no cache: give --cache redis://host:port or set FERRY_CACHE");
+      }
+      RedisCache.Report r = RedisCache.stats(cacheSettings(uri));
+      if (json) {
+        ObjectNode n = object().put("cache", r.server()).put("servers", r.servers())
+            .put("used_memory", r.usedMemory()).put("maxmemory", r.maxMemory()).put("policy", r.policy())
+            .put("evicted_keys", r.evictedKeys());
+        ArrayNode stores = n.putArray("stores");
+        for (RedisCache.StoreEntry e : r.stores()) {
+          CacheCounters c = e.counters();
+          stores.addObject().put("store", e.store()).put("namespace", e.namespace()).put("parts", e.parts())
+              .put("objects", e.objects()).put("hits", c.hits()).put("misses", c.misses())
+              .put("bytes_from_cache", c.bytesFromCache()).put("bytes_from_store", c.bytesFromStore())
+              .put("parts_written", c.partsWritten()).put("bytes_written", c.bytesWritten())
+              .put("writes_skipped", c.writesSkipped()).put("dropped", c.dropped()).put("bypassed", c.bypassed());
+        }
+        printJson(n);
+        return 0;
+      }
+      out().printf("cache %s (%d server%s): %s used of %s, policy %s, %d keys evicted%n", r.server(), r.servers(),
+          r.servers() == 1 ? "" : "s", Format.bytes(r.usedMemory()),
+          r.maxMemory() < 0 ? "unknown" : r.maxMemory() == 0 ? "no limit" : Format.bytes(r.maxMemory()),
+          r.policy(), r.evictedKeys());
+      if (r.stores().isEmpty()) {
+        out().println("no store has used this cache");
+      }
+      for (RedisCache.StoreEntry e : r.stores()) {
+        CacheCounters c = e.counters();
+        out().printf("%s (namespace %s): %d parts of %d objects cached%n", Format.printable(e.store()),
+            e.namespace(), e.parts(), e.objects());
+        out().printf("  hits %d, misses %d (%.1f%% hits), %s served from the cache, %s read from the store%n",
+            c.hits(), c.misses(), 100 * c.hitRatio(), Format.bytes(c.bytesFromCache()),
+            Format.bytes(c.bytesFromStore()));
+        out().printf("  %d parts written (%s), %d not written (queue full), %d dropped (failed checks),"
+            + " %d reads bypassed the cache%n", c.partsWritten(), Format.bytes(c.bytesWritten()),
+            c.writesSkipped(), c.dropped(), c.bypassed());
+      }
+      return 0;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+package io.ferry.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.VerifyReport;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.redis.CacheCounters;
+import io.ferry.store.redis.CacheListener;
+import io.ferry.store.redis.CacheSettings;
+import io.ferry.store.redis.RedisCache;
+import java.io.IOException;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicReference;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "warm", description = "Load a version into the Redis cache ahead of a deploy: read every chunk"
+    + " through the cache (checking its SHA-256), so that later pulls are served from Redis.",
+    footer = {"%nExit code 1 if the cache did not take every chunk (down, full write queue, or not evicting),"
+        + " 3 if a chunk is corrupt in the store.",
+        "%nExamples:%n  ferry warm llama-7b:prod --cache redis://cache:6379",
+        "  FERRY_CACHE=redis-cluster://10.0.0.1:6379,10.0.0.2:6379 ferry warm llama-7b:prod"})
+final class WarmCommand extends StoreCommand {
+  @Parameters(index = "0", paramLabel = "REF") String ref;
+
+  @Override
+  int run() throws IOException {
+    String uri = cacheUri();
+    if (uri == null) {
+      throw new InvalidInputException("no cache to warm: give --cache redis://host:port or set FERRY_CACHE");
+    }
+    CacheSettings settings = cacheSettings(uri).withWriteMode(CacheSettings.WriteMode.WAIT)
+        .withTimeoutAtLeast(java.time.Duration.ofSeconds(2));
+    List<String> warnings = new CopyOnWriteArrayList<>();
+    AtomicReference<CacheCounters> totals = new AtomicReference<>(CacheCounters.empty());
+    CacheListener printing = cacheListener();
+    CacheListener listener = new CacheListener() {
+      @Override
+      public void warning(String message) {
+        warnings.add(message);
+        printing.warning(message);
+      }
+
+      @Override
+      public void closed(CacheCounters t) {
+        totals.set(t);
+      }
+    };
+    long t0 = System.nanoTime();
+    VersionRef v;
+    VerifyReport r;
+    try (Repository repo = RedisCache.open(storeLocation(), StoreOptions.existing().withSettings(settings()),
+        repositoryOptions(), settings, listener)) {
+      v = repo.resolve(ref);
+      r = repo.verify(ref, progress());
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    CacheCounters c = totals.get();
+    boolean complete = warnings.isEmpty() && c.writesSkipped() == 0;
+    if (json) {
+      ObjectNode n = object().put("ok", r.ok() && complete).put("ref", ref).put("version", v.id().hex())
+          .put("cache", settings.describe()).put("chunks", r.chunks()).put("bytes", r.bytes())
+          .put("seconds", Math.round(seconds * 1000) / 1000.0);
+      n.put("parts_already_cached", c.hits()).put("parts_written", c.partsWritten())
+          .put("bytes_written", c.bytesWritten()).put("writes_skipped", c.writesSkipped());
+      n.putArray("errors").addAll(r.errors().stream().map(e -> n.textNode(e)).toList());
+      n.putArray("warnings").addAll(warnings.stream().map(e -> n.textNode(e)).toList());
+      printJson(n);
+    } else {
+      for (String e : r.errors()) {
+        err().println("ferry warm: " + e);
+      }
+      out().printf("warmed %s (version %s): %d chunks, %s in %.1f s through %s%n", Format.printable(ref),
+          v.id().shortHex(12), r.chunks(), Format.bytes(r.bytes()), seconds, settings.describe());
+      out().printf("cache: %d parts were there, %d written (%s), %d not written%n", c.hits(), c.partsWritten(),
+          Format.bytes(c.bytesWritten()), c.writesSkipped());
+      if (!complete) {
+        err().println("ferry warm: the cache did not take every part"
+            + (warnings.isEmpty() ? " (its write queue stayed full)" : " (see the warning above)"));
+      }
+    }
+    return !r.ok() ? 3 : complete ? 0 : 1;
+  }
+}

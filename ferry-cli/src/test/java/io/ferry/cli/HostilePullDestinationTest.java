@@ -1,0 +1,77 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ferry pull} into hostile destinations: a link planted inside DEST is refused with exit 1 and one line naming
+ * it, nothing is written through it; a full file system is exit 1, one line, no temporary file left.
+ */
+@Timeout(120)
+class HostilePullDestinationTest {
+  @TempDir Path tmp;
+
+  private Cli cli;
+
+  @BeforeEach
+  void modelWithASubdirectory() throws IOException {
+    cli = new Cli(tmp.resolve("store")).init();
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src.resolve("sub"));
+    Files.writeString(src.resolve("sub/inner.txt"), "inner");
+    byte[] big = new byte[3 << 20];
+    new Random(5).nextBytes(big);
+    Files.write(src.resolve("weights.bin"), big);
+    cli.push(src, "m", "-m", "first");
+  }
+
+  @Test
+  void aLinkInsideDestIsRefusedAndTheVictimIsUntouched() throws IOException {
+    Path victim = Files.createDirectories(tmp.resolve("victim"));
+    Path dest = Files.createDirectories(tmp.resolve("dest"));
+    Files.createSymbolicLink(dest.resolve("sub"), victim);
+
+    cli.run("pull", "m", dest.toString()).exits(1)
+        .oneLineError(dest.resolve("sub").toString(), "symbolic link", "sub/inner.txt");
+
+    try (var inVictim = Files.list(victim); var inDest = Files.list(dest)) {
+      assertThat(inVictim.toList()).isEmpty();
+      assertThat(inDest.map(p -> p.getFileName().toString()).toList()).containsExactly("sub");
+    }
+  }
+
+  @Test
+  void aFullFileSystemIsExitOneWithOneLine() throws IOException, InterruptedException {
+    Path mount = Files.createDirectories(tmp.resolve("tiny"));
+    Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.toString())
+        .redirectErrorStream(true).start();
+    boolean done = p.waitFor(30, TimeUnit.SECONDS);
+    if (!done || p.exitValue() != 0) {
+      String why = "cannot mount a tmpfs: " + new String(p.getInputStream().readAllBytes()).trim();
+      if ("true".equals(System.getenv("CI"))) {
+        throw new AssertionError(why + " (CI=true: a failure, not a skip)");
+      }
+      Assumptions.abort(why);
+    }
+    try {
+      Path dest = mount.resolve("dest");
+      cli.run("pull", "m", dest.toString()).exits(1).oneLineError("No space left on device", dest.toString());
+      try (var left = Files.list(mount)) {
+        assertThat(left.toList()).isEmpty();
+      }
+    } finally {
+      Process u = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
+      u.waitFor(30, TimeUnit.SECONDS);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import io.ferry.testkit.RedisServer;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code --cache}, {@code ferry warm} and {@code ferry cache stats} against a real redis-server. */
+class RedisCacheCliTest {
+  @TempDir Path tmp;
+
+  private Path model(long seed) throws Exception {
+    List<Tensor> ts = new ArrayList<>();
+    for (int i = 0; i < 6; i++) {
+      ts.add(new Tensor("w" + i, DType.F32, new long[] {256, 1024}, seed + i));
+    }
+    ts.add(new Tensor("small", DType.F32, new long[] {64}, seed + 99));
+    Path src = tmp.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(src, ts, Map.of());
+    return src;
+  }
+
+  @Test
+  void warmThenPullFromTheCacheAndReadItsStats() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model(5);
+    cli.push(src, "m:prod");
+    try (RedisServer redis = RedisServer.start(tmp.resolve("redis"))) {
+      JsonNode w = cli.run("warm", "m:prod", "--cache", redis.uri(), "--json").ok().json();
+      assertThat(w.get("ok").asBoolean()).isTrue();
+      assertThat(w.get("chunks").asLong()).isGreaterThanOrEqualTo(7);
+      assertThat(w.get("parts_written").asLong()).isPositive();
+      assertThat(w.get("writes_skipped").asLong()).isZero();
+
+      Cli.Result again = cli.run("warm", "m:prod", "--cache", redis.uri()).ok();
+      assertThat(again.out()).contains("warmed m:prod").contains("0 written");
+
+      Cli.Result pull = Cli.raw("--cache", redis.uri(), "pull", "m:prod", tmp.resolve("out").toString(), "--store",
+          cli.store.toString()).ok();
+      assertThat(pull.err()).doesNotContain("warning");
+      assertThat(Files.mismatch(src, tmp.resolve("out/model.safetensors"))).isEqualTo(-1L);
+
+      JsonNode s = cli.run("cache", "stats", "--cache", redis.uri(), "--json").ok().json();
+      assertThat(s.get("maxmemory").asLong()).isEqualTo(256L << 20);
+      assertThat(s.get("used_memory").asLong()).isPositive();
+      JsonNode store = s.get("stores").get(0);
+      assertThat(store.get("store").asText()).contains(cli.store.getFileName().toString());
+      assertThat(store.get("hits").asLong()).isPositive();
+      assertThat(store.get("parts").asLong()).isEqualTo(w.get("parts_written").asLong());
+
+      assertThat(cli.run("cache", "stats", "--cache", redis.uri()).ok().out()).contains("hits").contains("allkeys-lru");
+    }
+  }
+
+  @Test
+  void anUnreachableCacheWarnsOnceAndThePullSucceeds() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model(6);
+    cli.push(src, "m");
+    int port;
+    try (ServerSocket s = new ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    Cli.Result r = cli.run("pull", "m", tmp.resolve("out").toString(), "--cache", "redis://127.0.0.1:" + port).ok();
+    assertThat(r.err().lines().filter(l -> l.contains("warning")).count()).as(r.err()).isEqualTo(1);
+    assertThat(r.err()).contains("127.0.0.1:" + port).contains("reading from");
+    assertThat(Files.mismatch(src, tmp.resolve("out/model.safetensors"))).isEqualTo(-1L);
+
+    Cli.Result w = cli.run("warm", "m", "--cache", "redis://127.0.0.1:" + port);
+    assertThat(w.code()).as("a warm that cached nothing fails").isEqualTo(1);
+    assertThat(cli.run("cache", "stats", "--cache", "redis://127.0.0.1:" + port).code()).isEqualTo(1);
+  }
+
+  @Test
+  void warmWithoutACacheIsABadInput() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model(7), "m");
+    Cli.Result r = cli.run("warm", "m");
+    if (System.getenv("FERRY_CACHE") == null) {
+      r.exits(1).oneLineError("no cache to warm", "--cache");
+    }
+    assertThat(cli.run("pull", "m", tmp.resolve("out").toString(), "--cache", "memcached://x:1").code())
+        .isEqualTo(1);
+    assertThat(Cli.raw("cache").code()).isEqualTo(FerryCli.USAGE);
+  }
+}

@@ -1,0 +1,94 @@
+package io.ferry.transfer;
+
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * Reusable direct buffers that a push reads source bytes into, so that what it hashes and what it writes are one copy
+ * of the bytes, read once (never a memory map of the source: a map shows later writes to the file, and truncating
+ * the file under a map crashes the JVM). The buffers lent and kept for reuse together take at most {@code limit}
+ * bytes; a request bigger than the limit waits until every other buffer is back, then runs alone. Thread-safe.
+ */
+final class ReadBuffers {
+  /** The smallest buffer made: every chunk that goes into a pack fits in one. */
+  private static final int MIN_CAPACITY = 256 << 10;
+
+  private final long limit;
+  private final IntFunction<ByteBuffer> allocator;
+  private final List<ByteBuffer> free = new ArrayList<>();
+  /** Capacity of every buffer made and not dropped, lent or free. */
+  private long allocated;
+
+  ReadBuffers(long limit) {
+    this(limit, ByteBuffer::allocateDirect);
+  }
+
+  /**
+   * Buffers made by {@code allocator}: direct ones ({@link ByteBuffer#allocateDirect}) when the bytes go to the store
+   * as they are, heap ones ({@link ByteBuffer#allocate}) when a codec that works on arrays encodes them, so that it
+   * need not copy each chunk onto the heap first.
+   */
+  ReadBuffers(long limit, IntFunction<ByteBuffer> allocator) {
+    this.allocator = allocator;
+    if (limit < MIN_CAPACITY) {
+      throw new IllegalArgumentException("read buffer limit " + limit + " is below " + MIN_CAPACITY + " bytes");
+    }
+    this.limit = limit;
+  }
+
+  /** A cleared buffer with room for {@code length} bytes, its limit set to {@code length}; give it back after use. */
+  synchronized ByteBuffer take(int length) throws InterruptedIOException {
+    if (length < 0) {
+      throw new IllegalArgumentException("negative length " + length);
+    }
+    int capacity = capacityFor(length);
+    while (true) {
+      // by index, never remove(Object): ByteBuffer.equals compares contents, so it could take out another buffer
+      int best = -1;
+      for (int i = 0; i < free.size(); i++) {
+        int c = free.get(i).capacity();
+        if (c >= length && (best < 0 || c < free.get(best).capacity())) {
+          best = i;
+        }
+      }
+      if (best >= 0) {
+        ByteBuffer b = free.remove(best);
+        b.clear().limit(length);
+        return b;
+      }
+      if (allocated == 0 || allocated + capacity <= limit) {
+        allocated += capacity;
+        return allocator.apply(capacity).limit(length);
+      }
+      if (!free.isEmpty()) {
+        // too small for this request: let the garbage collector have it and make room for a bigger one
+        allocated -= free.remove(free.size() - 1).capacity();
+        continue;
+      }
+      try {
+        wait();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new InterruptedIOException("interrupted while waiting for a read buffer");
+      }
+    }
+  }
+
+  /** Returns a buffer {@link #take} lent. */
+  synchronized void give(ByteBuffer b) {
+    free.add(b);
+    notifyAll();
+  }
+
+  /** Powers of two from 256 KiB, so that chunks of similar sizes share buffers. */
+  private static int capacityFor(int length) {
+    if (length <= MIN_CAPACITY) {
+      return MIN_CAPACITY;
+    }
+    int p = Integer.highestOneBit(length);
+    return p == length || p == 1 << 30 ? length : p << 1;
+  }
+}

@@ -1,0 +1,120 @@
+package io.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowable;
+
+import io.ferry.Ferry;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A pull into a full file system (a 2 MiB tmpfs; mounting needs root, so the test is skipped elsewhere, except with
+ * {@code CI=true}, where it fails instead): an {@link IOException} naming the file and "No space left on device", no
+ * temporary file left, DEST as it was (or gone if the pull created it), and never a hang or a JVM fault — ten times
+ * in a row, uncompressed and compressed chunks alike.
+ */
+@Timeout(300)
+class PullerFullDiskTest {
+  @TempDir Path tmp;
+
+  private Repository repo;
+  private Path mount;
+  private boolean mounted;
+
+  @BeforeEach
+  void tinyFileSystemAndATenMegabyteModel() throws IOException, InterruptedException {
+    mount = tmp.resolve("tiny");
+    Files.createDirectories(mount);
+    String why = run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount.toString());
+    if (why != null) {
+      String msg = "cannot mount a 2 MiB tmpfs for the full-disk test (" + why + ")";
+      if ("true".equals(System.getenv("CI"))) {
+        throw new AssertionError(msg + "; CI=true, so this is a failure, not a skip");
+      }
+      Assumptions.abort(msg);
+    }
+    mounted = true;
+    repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src);
+    byte[] random = new byte[6 << 20];
+    new Random(11).nextBytes(random);
+    Files.write(src.resolve("random.bin"), random);
+    byte[] compressible = new byte[6 << 20];
+    for (int i = 0; i < compressible.length; i += 4096) {
+      compressible[i] = (byte) (i >>> 12);
+    }
+    Files.write(src.resolve("compressible.bin"), compressible);
+    repo.push(src, "m", PushOptions.builder().message("12 MiB").build());
+  }
+
+  @AfterEach
+  void unmount() throws IOException, InterruptedException {
+    if (repo != null) {
+      repo.close();
+    }
+    if (mounted) {
+      String why = run("umount", mount.toString());
+      if (why != null && run("umount", "-l", mount.toString()) == null) {
+        why = null;
+      }
+      if (why != null) {
+        throw new AssertionError("cannot unmount " + mount + ": " + why);
+      }
+    }
+  }
+
+  /** Runs a command; null if it exited 0, else what went wrong. */
+  private static String run(String... cmd) throws IOException, InterruptedException {
+    Process p;
+    try {
+      p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    } catch (IOException e) {
+      return e.getMessage();
+    }
+    if (!p.waitFor(30, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      return cmd[0] + " did not finish in 30 s";
+    }
+    String out = new String(p.getInputStream().readAllBytes()).trim();
+    return p.exitValue() == 0 ? null : cmd[0] + " exited " + p.exitValue() + ": " + out;
+  }
+
+  @Test
+  void aPullIntoAFullFileSystemFailsCleanlyTenTimesInARow() throws IOException {
+    Path existing = mount.resolve("existing");
+    Files.createDirectories(existing);
+    Files.writeString(existing.resolve("random.bin"), "an older file that must survive");
+    Map<String, String> existingBefore = Trees.of(existing);
+    for (int i = 0; i < 10; i++) {
+      Path fresh = mount.resolve("fresh");
+      Throwable t = catchThrowable(() -> repo.pull("m", fresh, PullOptions.defaults()));
+      assertThat(t).as("run %d into a new directory", i).isInstanceOf(IOException.class)
+          .hasMessageContaining("No space left on device").hasMessageContaining(fresh.toString());
+      assertThat(t.getMessage()).doesNotContain("\n");
+      assertThat(fresh).doesNotExist();
+
+      t = catchThrowable(() -> repo.pull("m", existing, PullOptions.defaults()));
+      assertThat(t).as("run %d into an existing directory", i).isInstanceOf(IOException.class)
+          .hasMessageContaining("No space left on device").hasMessageContaining(existing.toString());
+      assertThat(Trees.of(existing)).isEqualTo(existingBefore);
+      try (var all = Files.list(mount)) {
+        assertThat(all.map(p -> p.getFileName().toString()).toList()).containsExactly("existing");
+      }
+    }
+  }
+}

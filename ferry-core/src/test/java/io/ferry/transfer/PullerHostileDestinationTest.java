@@ -1,0 +1,189 @@
+package io.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.FerryException;
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Hostile pull destinations (issue 9, items 1, 6 and 7): links planted inside DEST never lead a pull outside it, long
+ * file names pull, and a failed pull leaves DEST as it was (a DEST it created removed).
+ */
+@Timeout(120)
+class PullerHostileDestinationTest {
+  @TempDir Path tmp;
+
+  private Path storeDir;
+  private Repository repo;
+  private Path victim;
+
+  @BeforeEach
+  void model() throws IOException {
+    storeDir = tmp.resolve("store");
+    repo = Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src.resolve("sub"));
+    Files.writeString(src.resolve("sub/inner.txt"), "inner of the model");
+    Files.writeString(src.resolve("top.txt"), "top of the model");
+    repo.push(src, "m", PushOptions.builder().message("first").build());
+    victim = tmp.resolve("victim");
+    Files.createDirectories(victim);
+    Files.writeString(victim.resolve("top.txt"), "the victim's own file");
+  }
+
+  @AfterEach
+  void close() throws IOException {
+    repo.close();
+  }
+
+  @Test
+  void aLinkWhereTheVersionHasADirectoryIsRefusedAndNothingIsWrittenThroughIt() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest);
+    Files.createSymbolicLink(dest.resolve("sub"), victim);
+    Map<String, String> victimBefore = Trees.of(victim);
+    Map<String, String> destBefore = Trees.of(dest);
+
+    assertThatThrownBy(() -> repo.pull("m", dest, PullOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining(dest.resolve("sub").toString())
+        .hasMessageContaining("symbolic link")
+        .hasMessageContaining("sub/inner.txt");
+    assertThat(Trees.of(victim)).isEqualTo(victimBefore);
+    assertThat(Trees.of(dest)).isEqualTo(destBefore);
+  }
+
+  @Test
+  void aChainOfLinksIsRefusedAtItsFirstLink() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest);
+    Files.createSymbolicLink(dest.resolve("sub"), Path.of("hop"));
+    Files.createSymbolicLink(dest.resolve("hop"), victim);
+    Map<String, String> victimBefore = Trees.of(victim);
+    Map<String, String> destBefore = Trees.of(dest);
+
+    assertThatThrownBy(() -> repo.pull("m", dest, PullOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining(dest.resolve("sub") + ": is a symbolic link (to hop)");
+    assertThat(Trees.of(victim)).isEqualTo(victimBefore);
+    assertThat(Trees.of(dest)).isEqualTo(destBefore);
+  }
+
+  @Test
+  void aLinkAtAFilesNameIsReplacedByTheFileAndItsTargetIsLeftAlone() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest);
+    Files.createSymbolicLink(dest.resolve("top.txt"), victim.resolve("top.txt"));
+
+    repo.pull("m", dest, PullOptions.defaults());
+
+    assertThat(Files.isSymbolicLink(dest.resolve("top.txt"))).isFalse();
+    assertThat(Files.readString(dest.resolve("top.txt"))).isEqualTo("top of the model");
+    assertThat(Files.readString(victim.resolve("top.txt"))).isEqualTo("the victim's own file");
+    assertThat(Trees.of(dest)).containsOnlyKeys("sub", "sub/inner.txt", "top.txt");
+  }
+
+  @Test
+  void destItselfMayBeALinkToADirectory() throws IOException {
+    Path real = tmp.resolve("real");
+    Files.createDirectories(real);
+    Path dest = Files.createSymbolicLink(tmp.resolve("dest"), real);
+
+    repo.pull("m", dest, PullOptions.defaults());
+
+    assertThat(Files.readString(real.resolve("sub/inner.txt"))).isEqualTo("inner of the model");
+  }
+
+  @Test
+  void aDirectoryWhereTheVersionHasAFileIsRefusedBeforeAnythingChanges() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve("top.txt"));
+    Files.writeString(dest.resolve("top.txt/keep.txt"), "keep");
+    Files.createDirectories(dest.resolve("sub"));
+    Files.writeString(dest.resolve("sub/inner.txt"), "old inner");
+    Map<String, String> before = Trees.of(dest);
+
+    assertThatThrownBy(() -> repo.pull("m", dest, PullOptions.defaults()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining(dest.resolve("top.txt") + ": is a directory");
+    assertThat(Trees.of(dest)).isEqualTo(before);
+  }
+
+  @Test
+  void aFileNameOf255BytesRoundTrips() throws IOException {
+    String name = "n".repeat(251) + ".bin";
+    assertThat(name.getBytes(StandardCharsets.UTF_8)).hasSize(255);
+    Path src = tmp.resolve("long-src");
+    Files.createDirectories(src);
+    byte[] content = new byte[300_000];
+    new Random(7).nextBytes(content);
+    Files.write(src.resolve(name), content);
+    repo.push(src, "long", PushOptions.builder().message("long name").build());
+
+    Path dest = tmp.resolve("long-dest");
+    repo.pull("long", dest, PullOptions.defaults());
+
+    assertThat(Files.readAllBytes(dest.resolve(name))).isEqualTo(content);
+    assertThat(Trees.of(dest)).containsOnlyKeys(name);
+  }
+
+  @Test
+  void aFailedPullRemovesTheDestinationItCreatedAndLeavesAnExistingOneAsItWas() throws IOException {
+    Path src = tmp.resolve("big-src");
+    Files.createDirectories(src.resolve("deep/er"));
+    byte[] content = new byte[600_000];
+    new Random(3).nextBytes(content);
+    Files.write(src.resolve("deep/er/weights.bin"), content);
+    Files.writeString(src.resolve("config.json"), "{\"a\": 1}");
+    repo.push(src, "big", PushOptions.builder().message("big").codec(io.ferry.codec.CodecPolicy.NONE).build());
+    damageEveryLooseObjectOver(500_000);
+
+    Path fresh = tmp.resolve("fresh/dest");
+    assertThatThrownBy(() -> repo.pull("big", fresh, PullOptions.defaults()))
+        .isInstanceOf(FerryException.class);
+    assertThat(fresh.getParent()).doesNotExist();
+
+    Path existing = tmp.resolve("existing");
+    Files.createDirectories(existing);
+    Files.writeString(existing.resolve("config.json"), "old config");
+    Map<String, String> before = Trees.of(existing);
+    assertThatThrownBy(() -> repo.pull("big", existing, PullOptions.defaults()))
+        .isInstanceOf(FerryException.class);
+    assertThat(Trees.of(existing)).isEqualTo(before);
+  }
+
+  /** Flips a byte in the middle of every loose object larger than {@code size}: frames whose CRC then fails. */
+  private void damageEveryLooseObjectOver(long size) throws IOException {
+    try (var files = Files.walk(storeDir.resolve("objects"))) {
+      for (Path p : files.filter(Files::isRegularFile).toList()) {
+        long n = Files.size(p);
+        if (n > size) {
+          try (RandomAccessFile f = new RandomAccessFile(p.toFile(), "rw")) {
+            f.seek(n / 2);
+            int b = f.read();
+            f.seek(n / 2);
+            f.write(b ^ 0x10);
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,62 @@
+package io.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The read buffers of a push: reused, and never more than their limit in total (one oversized request runs alone). */
+class ReadBuffersTest {
+  private static final int KIB = 1024;
+
+  @Test
+  void aBufferGivenBackIsLentAgain() throws Exception {
+    ReadBuffers b = new ReadBuffers(1024 * KIB);
+    ByteBuffer first = b.take(10);
+    assertThat(first.isDirect()).isTrue();
+    assertThat(first.position()).isZero();
+    assertThat(first.limit()).isEqualTo(10);
+    first.put((byte) 1);
+    b.give(first);
+    ByteBuffer again = b.take(200 * KIB);
+    assertThat(again).isSameAs(first);
+    assertThat(again.position()).isZero();
+    assertThat(again.limit()).isEqualTo(200 * KIB);
+  }
+
+  @Test
+  void aBufferIsNeverLentTwice() throws Exception {
+    ReadBuffers b = new ReadBuffers(4096 * KIB);
+    ByteBuffer big = b.take(1024 * KIB);
+    ByteBuffer small = b.take(10);
+    // given back with equal (empty) contents: ByteBuffer.equals holds, identity does not
+    b.give(big.limit(0));
+    b.give(small.limit(0));
+    ByteBuffer first = b.take(10);
+    ByteBuffer second = b.take(10);
+    assertThat(first).isSameAs(small);
+    assertThat(second).isNotSameAs(first).isSameAs(big);
+  }
+
+  @Test
+  void requestsPastTheLimitWaitForBuffersToComeBack() throws Exception {
+    ReadBuffers b = new ReadBuffers(1024 * KIB);
+    ByteBuffer x = b.take(512 * KIB);
+    ByteBuffer y = b.take(512 * KIB);
+    CompletableFuture<ByteBuffer> big = CompletableFuture.supplyAsync(() -> {
+      try {
+        return b.take(3000 * KIB); // bigger than the whole limit: waits until nothing else is lent
+      } catch (java.io.InterruptedIOException e) {
+        throw new IllegalStateException(e);
+      }
+    });
+    b.give(x);
+    assertThat(big).isNotDone();
+    b.give(y);
+    ByteBuffer got = big.get(30, TimeUnit.SECONDS);
+    assertThat(got.capacity()).isGreaterThanOrEqualTo(3000 * KIB);
+    assertThat(got.limit()).isEqualTo(3000 * KIB);
+  }
+}

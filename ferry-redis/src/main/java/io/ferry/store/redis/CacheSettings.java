@@ -1,0 +1,259 @@
+package io.ferry.store.redis;
+
+import io.ferry.error.InvalidInputException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How the Redis cache tier connects and behaves; read from store settings named {@code redis.<key>} (see {@link
+ * #fromSettings}) or built by the CLI from {@code --cache}.
+ *
+ * @param uri the server: {@code redis://host:port[/db]} (also {@code rediss://} for TLS and a password as
+ *     {@code redis://:secret@host:port}); a cluster: {@code redis-cluster://host1:port1,host2:port2}; or the master
+ *     that Sentinels watch: {@code redis-sentinel://sentinel1:26379,sentinel2:26379#mastername}
+ * @param timeout how long one read or write of the cache may take before the cache is considered down
+ * @param connectTimeout how long connecting, and the few commands run once at connect (CONFIG GET), may take
+ * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker)
+ * @param partSize the size of one Redis value (a part: header and payload; the last part of an object is shorter);
+ *     a power of two, so that the value fits one of the allocator's size classes exactly (a value of 1 MiB plus a few
+ *     bytes takes 1.25 MiB of Redis memory). All clients of one store should use the same: a part written with
+ *     another size is taken for a stale entry.
+ * @param ttl expiry of every written part, or {@link Duration#ZERO} for none (eviction by {@code maxmemory} alone)
+ * @param writeBehindBytes bytes of parts queued for writing at once; parts past it are not cached (or, with {@link
+ *     WriteMode#WAIT}, wait for room)
+ * @param writeMode whether reads skip caching when the write queue is full (pulls) or wait for room (warm)
+ * @param namespace the store's namespace in Redis, or null to derive it from the store's URI
+ * @param allowUnbounded write even to a server that would never evict ({@code maxmemory 0} or a {@code noeviction}
+ *     policy); off by default, so the cache never fills a Redis that other data lives in
+ */
+public record CacheSettings(String uri, Duration timeout, Duration connectTimeout, Duration retryAfter, int partSize, Duration ttl,
+    long writeBehindBytes, WriteMode writeMode, String namespace, boolean allowUnbounded) {
+
+  /** Prefix of the store settings this layer reads. */
+  public static final String PREFIX = "redis.";
+  /** Default part size: 1 MiB (see docs/redis.md for why). */
+  public static final int DEFAULT_PART_SIZE = 1 << 20;
+  /** Smallest and largest part sizes accepted. */
+  public static final int MIN_PART_SIZE = 64 << 10;
+  public static final int MAX_PART_SIZE = 16 << 20;
+
+  /** What a read does with the parts it fetched from the store when the write queue is full. */
+  public enum WriteMode {
+    /** Drop them (they are cached by a later read): a pull never waits for the cache. */
+    SKIP,
+    /** Wait (up to a bounded time) for room: {@code ferry warm}, whose purpose is to fill the cache. */
+    WAIT
+  }
+
+  public CacheSettings {
+    Objects.requireNonNull(uri, "uri");
+    requirePositive(timeout, "timeout");
+    requirePositive(connectTimeout, "connect-timeout");
+    requirePositive(retryAfter, "retry-after");
+    Objects.requireNonNull(ttl, "ttl");
+    if (ttl.isNegative()) {
+      throw new IllegalArgumentException("redis.ttl must not be negative, got " + ttl);
+    }
+    if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE || Integer.bitCount(partSize) != 1) {
+      throw new IllegalArgumentException("redis.part-size must be a power of two between " + MIN_PART_SIZE + " and "
+          + MAX_PART_SIZE + " bytes, got " + partSize);
+    }
+    if (writeBehindBytes < partSize || writeBehindBytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("redis.write-behind-bytes must be between the part size (" + partSize
+          + ") and " + Integer.MAX_VALUE + ", got " + writeBehindBytes);
+    }
+    Objects.requireNonNull(writeMode, "writeMode");
+    if (namespace != null && !namespace.matches("[A-Za-z0-9._-]{1,64}")) {
+      throw new IllegalArgumentException("redis.namespace must be 1 to 64 of [A-Za-z0-9._-], got '" + namespace
+          + "'");
+    }
+  }
+
+  private static void requirePositive(Duration d, String name) {
+    Objects.requireNonNull(d, name);
+    if (d.isNegative() || d.isZero()) {
+      throw new IllegalArgumentException("redis." + name + " must be positive, got " + d);
+    }
+  }
+
+  /**
+   * Defaults for a server URI: 200 ms timeout, 3 s to connect, retry after 30 s, 1 MiB parts, no TTL, 64 MiB write
+   * queue.
+   */
+  public static CacheSettings of(String uri) {
+    return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(3), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
+        64L << 20, WriteMode.SKIP, null, false);
+  }
+
+  /**
+   * Bytes of an object in one part: the part size less room for the part's header and Redis's own string header, so
+   * that the value stays within its allocation class.
+   */
+  public int payloadSize() {
+    return partSize - VALUE_SLACK;
+  }
+
+  /** What a part's value holds beside its payload: its header (60 bytes) and room for Redis's string header. */
+  static final int VALUE_SLACK = 128;
+
+  public CacheSettings withWriteMode(WriteMode mode) {
+    return new CacheSettings(uri, timeout, connectTimeout, retryAfter, partSize, ttl, writeBehindBytes, mode,
+        namespace, allowUnbounded);
+  }
+
+  /** With a timeout of at least {@code min} (what {@code ferry warm} uses: filling a cache is not latency-bound). */
+  public CacheSettings withTimeoutAtLeast(Duration min) {
+    return timeout.compareTo(min) >= 0 ? this : new CacheSettings(uri, min, connectTimeout, retryAfter, partSize, ttl,
+        writeBehindBytes, writeMode, namespace, allowUnbounded);
+  }
+
+  /** Whether the URI names a Redis Cluster. */
+  public boolean cluster() {
+    return uri.startsWith("redis-cluster://") || uri.startsWith("rediss-cluster://");
+  }
+
+  /** The URI without a password, for messages. */
+  public String describe() {
+    return uri.replaceFirst("://[^@/]*@", "://***@");
+  }
+
+  /**
+   * The cluster's seed nodes as {@code redis://} URIs (TLS and password carried over).
+   *
+   * @throws InvalidInputException if the URI lists no node or a node without a port
+   */
+  public List<String> clusterSeeds() throws InvalidInputException {
+    String rest = uri.substring(uri.indexOf("://") + 3);
+    String scheme = uri.startsWith("rediss") ? "rediss://" : "redis://";
+    String auth = "";
+    int at = rest.lastIndexOf('@');
+    if (at >= 0) {
+      auth = rest.substring(0, at + 1);
+      rest = rest.substring(at + 1);
+    }
+    int slash = rest.indexOf('/');
+    if (slash >= 0) {
+      rest = rest.substring(0, slash);
+    }
+    List<String> out = new ArrayList<>();
+    for (String node : rest.split(",")) {
+      if (!node.matches("[^:,]+:[0-9]{1,5}")) {
+        throw new InvalidInputException("cache URI " + describe() + ": cluster node '" + node
+            + "' is not host:port");
+      }
+      out.add(scheme + auth + node);
+    }
+    return out;
+  }
+
+  /**
+   * Reads the {@code redis.*} settings: {@code redis.uri} (required), {@code redis.timeout} (e.g. {@code 200ms},
+   * {@code 2s}), {@code redis.connect-timeout}, {@code redis.retry-after}, {@code redis.part-size} (bytes, or with {@code k}/{@code m}), {@code
+   * redis.ttl} ({@code 0} for none), {@code redis.write-behind-bytes}, {@code redis.writes} ({@code skip} or
+   * {@code wait}), {@code redis.namespace}, {@code redis.allow-unbounded}.
+   *
+   * @throws InvalidInputException naming the setting that is missing or wrong
+   */
+  public static CacheSettings fromSettings(Map<String, String> settings) throws InvalidInputException {
+    String uri = settings.get(PREFIX + "uri");
+    if (uri == null || uri.isBlank()) {
+      throw new InvalidInputException("the redis store layer needs the setting redis.uri (e.g. "
+          + "redis://127.0.0.1:6379, or --cache on the command line)");
+    }
+    checkUri(uri.trim());
+    CacheSettings d = of(uri.trim());
+    try {
+      return new CacheSettings(d.uri,
+          duration(settings, "timeout", d.timeout),
+          duration(settings, "connect-timeout", d.connectTimeout),
+          duration(settings, "retry-after", d.retryAfter),
+          (int) bytes(settings, "part-size", d.partSize),
+          duration(settings, "ttl", d.ttl),
+          bytes(settings, "write-behind-bytes", d.writeBehindBytes),
+          writeMode(settings.get(PREFIX + "writes"), d.writeMode),
+          settings.getOrDefault(PREFIX + "namespace", null),
+          Boolean.parseBoolean(settings.getOrDefault(PREFIX + "allow-unbounded", "false")));
+    } catch (IllegalArgumentException e) {
+      throw new InvalidInputException(e.getMessage(), e);
+    }
+  }
+
+  private static void checkUri(String uri) throws InvalidInputException {
+    try {
+      URI u = new URI(uri.contains(",") ? uri.replace(",", "%2C") : uri);
+      String s = u.getScheme();
+      if (s == null || !List.of("redis", "rediss", "redis-cluster", "rediss-cluster", "redis-sentinel",
+          "rediss-sentinel").contains(s)) {
+        throw new InvalidInputException("cache URI '" + uri.replaceFirst("://[^@/]*@", "://***@")
+            + "': scheme must be redis, rediss, redis-cluster, rediss-cluster, redis-sentinel or rediss-sentinel");
+      }
+    } catch (URISyntaxException e) {
+      throw new InvalidInputException("cache URI is not a valid URI: " + e.getReason());
+    }
+  }
+
+  private static WriteMode writeMode(String v, WriteMode d) {
+    if (v == null) {
+      return d;
+    }
+    try {
+      return WriteMode.valueOf(v.trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("redis.writes must be skip or wait, got '" + v + "'");
+    }
+  }
+
+  /** A duration such as {@code 250ms}, {@code 2s}, {@code 5m}, {@code 1h}, {@code 7d}, or a number of seconds. */
+  static Duration duration(Map<String, String> settings, String key, Duration d) {
+    String v = settings.get(PREFIX + key);
+    if (v == null) {
+      return d;
+    }
+    String t = v.trim().toLowerCase(Locale.ROOT);
+    try {
+      if (t.endsWith("ms")) {
+        return Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2)));
+      }
+      long n = Long.parseLong(t.replaceAll("[smhd]$", ""));
+      return switch (t.charAt(t.length() - 1)) {
+        case 'm' -> Duration.ofMinutes(n);
+        case 'h' -> Duration.ofHours(n);
+        case 'd' -> Duration.ofDays(n);
+        default -> Duration.ofSeconds(n);
+      };
+    } catch (NumberFormatException | StringIndexOutOfBoundsException e) {
+      throw new IllegalArgumentException("redis." + key + " must be a duration like 200ms, 30s, 5m, 1h or 7d, got '"
+          + v + "'");
+    }
+  }
+
+  /** A byte count such as {@code 1048576}, {@code 512k} or {@code 64m}. */
+  static long bytes(Map<String, String> settings, String key, long d) {
+    String v = settings.get(PREFIX + key);
+    if (v == null) {
+      return d;
+    }
+    String t = v.trim().toLowerCase(Locale.ROOT);
+    try {
+      long mult = 1;
+      if (t.endsWith("k")) {
+        mult = 1 << 10;
+      } else if (t.endsWith("m")) {
+        mult = 1 << 20;
+      } else if (t.endsWith("g")) {
+        mult = 1 << 30;
+      }
+      long n = Long.parseLong(mult == 1 ? t : t.substring(0, t.length() - 1));
+      return Math.multiplyExact(n, mult);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new IllegalArgumentException("redis." + key + " must be a byte count like 1048576, 512k or 64m, got '"
+          + v + "'");
+    }
+  }
+}

@@ -1,0 +1,149 @@
+package io.ferry.store.redis;
+
+import io.ferry.Ferry;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.Backend;
+import io.ferry.store.StoreLayers;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The Redis cache tier's public API: open a repository whose reads go through a cache, and read what a cache holds.
+ * What the CLI's {@code --cache}, {@code ferry warm} and {@code ferry cache stats} use.
+ */
+public final class RedisCache {
+  private RedisCache() {}
+
+  /**
+   * Opens the store like {@link Ferry#open(String, StoreOptions, RepositoryOptions)}, with a {@link RedisChunkCache}
+   * stacked over its chunks (outermost, over any layer its settings name). Redis being down does not fail this: the
+   * listener hears one warning and reads go to the store.
+   *
+   * @throws IOException if the store cannot be opened
+   */
+  public static Repository open(String store, StoreOptions storeOptions, RepositoryOptions options,
+      CacheSettings cache, CacheListener listener) throws IOException {
+    Backend base = Ferry.openBackend(store, storeOptions.withClock(options.clock()));
+    RedisChunkCache cached;
+    try {
+      cached = RedisChunkCache.open(base.chunks(), cache, listener);
+    } catch (RuntimeException e) {
+      try {
+        base.close();
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+    return Repository.open(StoreLayers.layered(base, cached), options);
+  }
+
+  /**
+   * What one store's namespace holds and did.
+   *
+   * @param namespace the store's namespace in Redis
+   * @param store the store's URI, as its clients described it
+   * @param counters the sum of every client's counters since the namespace's counters were created (they live in
+   *     Redis, in {@code ferry:<namespace>:stats}, and may be evicted like any key)
+   * @param parts part keys the namespace holds now
+   * @param objects objects whose first part it holds now
+   */
+  public record StoreEntry(String namespace, String store, CacheCounters counters, long parts, long objects) {}
+
+  /**
+   * What a cache server (or cluster) holds.
+   *
+   * @param server the cache URI, without password
+   * @param servers servers asked: 1, or the cluster's masters
+   * @param usedMemory {@code used_memory} summed over the servers
+   * @param maxMemory {@code maxmemory} summed over the servers (0: unlimited), or -1 if CONFIG is refused
+   * @param policy {@code maxmemory-policy} of the first server, or "unknown"
+   * @param evictedKeys {@code evicted_keys} summed over the servers
+   * @param stores every store that used this cache, by namespace
+   */
+  public record Report(String server, int servers, long usedMemory, long maxMemory, String policy, long evictedKeys,
+      List<StoreEntry> stores) {}
+
+  /**
+   * Reads a cache's figures. Lists the keys of every namespace (SCAN, about one round trip per thousand keys).
+   *
+   * @throws IOException if Redis cannot be reached
+   */
+  public static Report stats(CacheSettings cache) throws IOException {
+    RedisLink l;
+    try {
+      l = RedisLink.connect(cache);
+    } catch (RuntimeException e) {
+      throw new IOException("cache " + cache.describe() + " cannot be reached: " + e.getMessage(), e);
+    }
+    try (l) {
+      List<String> infos = l.onEveryServer(c -> c.info());
+      long used = 0;
+      long evicted = 0;
+      for (String info : infos) {
+        used += infoField(info, "used_memory");
+        evicted += infoField(info, "evicted_keys");
+      }
+      long max = 0;
+      String policy = "unknown";
+      try {
+        for (Map<String, String> m : l.configGet("maxmemory")) {
+          max += Long.parseLong(m.getOrDefault("maxmemory", "0"));
+        }
+        List<Map<String, String>> p = l.configGet("maxmemory-policy");
+        if (!p.isEmpty()) {
+          policy = p.get(0).getOrDefault("maxmemory-policy", "unknown");
+        }
+      } catch (RuntimeException refused) {
+        max = -1;
+      }
+      List<StoreEntry> stores = new ArrayList<>();
+      for (Blob member : l.sync().smembers("ferry:stores")) {
+        String ns = member.text();
+        String prefix = "ferry:" + ns + ":";
+        Blob store = l.sync().get(prefix + "store");
+        Map<String, Blob> h = l.sync().hgetall(prefix + "stats");
+        long[] v = new long[CacheCounters.FIELDS.length];
+        for (int i = 0; i < v.length; i++) {
+          Blob b = h.get(CacheCounters.FIELDS[i]);
+          v[i] = b == null ? 0 : Math.max(0, Long.parseLong(b.text().trim()));
+        }
+        AtomicLong parts = new AtomicLong();
+        AtomicLong objects = new AtomicLong();
+        l.scan(prefix + "*", k -> {
+          if (k.length() > prefix.length() + 64) {
+            parts.incrementAndGet();
+            if (k.endsWith(":0")) {
+              objects.incrementAndGet();
+            }
+          }
+        });
+        stores.add(new StoreEntry(ns, store == null ? "(unknown)" : store.text(), CacheCounters.of(v), parts.get(),
+            objects.get()));
+      }
+      stores.sort(Comparator.comparing(StoreEntry::store));
+      return new Report(cache.describe(), infos.size(), used, max, policy, evicted, List.copyOf(stores));
+    } catch (RuntimeException e) {
+      throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static long infoField(String info, String name) {
+    for (String line : info.split("\r?\n")) {
+      if (line.startsWith(name + ":")) {
+        try {
+          return Long.parseLong(line.substring(name.length() + 1).trim());
+        } catch (NumberFormatException e) {
+          return 0;
+        }
+      }
+    }
+    return 0;
+  }
+}

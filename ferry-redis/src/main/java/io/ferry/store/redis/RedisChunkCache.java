@@ -1,0 +1,772 @@
+package io.ferry.store.redis;
+
+import io.ferry.error.MissingObjectException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import io.lettuce.core.RedisFuture;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A read-through cache of a store's objects in Redis: a {@link ChunkStore} decorator. Objects are immutable and named
+ * by their hash, so a copy in Redis never goes stale the way a cached file would; refs and records never pass through
+ * here (a store layer sees chunk objects only), so nothing mutable is ever cached.
+ *
+ * <p><b>Layout.</b> An object is cut into parts of {@link CacheSettings#payloadSize} bytes (the last one shorter;
+ * with its header a part's value is at most {@code redis.part-size}, 1 MiB by default), each its own key
+ * {@code ferry:<namespace>:<object id>:<part number>}; the namespace is derived from the store's URI, so stores that
+ * share a Redis never mix. A part's value is a 60-byte header (magic, part size, part number, payload length, object
+ * size, object id, CRC32C of header and payload) followed by the payload. A read fetches only the parts its range
+ * covers, all at once (pipelined GETs; on a cluster they go to their nodes in parallel).
+ *
+ * <p><b>Every part is checked</b> before a byte of it is returned: header, id, number, lengths and CRC. A part that
+ * fails is deleted and read again from the store; so is a part that is absent (evicted): objects never need all their
+ * parts in Redis. Parts whose object size disagrees with the store's are another copy of the object (gc removed it
+ * and a push stored it again in another form) and are dropped too.
+ *
+ * <p><b>Writes</b> happen after a miss: the parts read from the store are queued to Redis (bounded by {@code
+ * writeBehindBytes}; past it they are skipped, or in {@link CacheSettings.WriteMode#WAIT} mode waited for) and the
+ * read returns without waiting for them. Nothing is written to a server that would never evict ({@code maxmemory 0}
+ * or {@code noeviction}) unless allowed.
+ *
+ * <p><b>Failures</b> never fail a read: a timeout or an error of Redis makes this read, and every read for {@code
+ * retryAfter}, go to the store (a circuit breaker), with one {@link CacheListener#warning} per outage; then Redis is
+ * tried again. Errors of the store itself (a missing object, a short read) are the store's, as without the cache.
+ *
+ * <p>{@link #contains}, {@link #missing}, {@link #put}, {@link #list} ask the store only: the store is the truth.
+ * {@link #delete} removes the object's parts from Redis too. Thread-safe. Closing waits briefly for queued writes,
+ * adds this instance's counters to the store's counters in Redis, and closes the store.
+ */
+public final class RedisChunkCache implements ChunkStore {
+  private static final Logger LOG = LoggerFactory.getLogger(RedisChunkCache.class);
+
+  /** "FRC1": Ferry Redis cache, part format 1. */
+  static final int MAGIC = 0x46524331;
+  /** Bytes of a part's header. */
+  static final int HEADER = 60;
+  private static final int CRC_AT = 56;
+  /** Most parts read from the store in one read of it. */
+  private static final int MAX_RUN = 64;
+  /** How often counters are added to Redis while the cache is in use. */
+  private static final long FLUSH_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+  private final ChunkStore store;
+  private final CacheSettings settings;
+  private final CacheListener listener;
+  private final String namespace;
+  private final String prefix;
+  private final LongSupplier nanos;
+  /** Bytes of the object in one part (the payload size). */
+  private final int partSize;
+  private final Semaphore writeBudget;
+  private final Map<ChunkId, Long> sizes = new LinkedHashMap<>(256, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<ChunkId, Long> eldest) {
+      return size() > 16_384;
+    }
+  };
+  /** The last part each thread read: the next read of a chunk usually starts in it (header, then payload). */
+  private final ThreadLocal<Part> lastPart = new ThreadLocal<>();
+  /** Bumped by every delete, so a thread's {@link #lastPart} of a deleted object is not used. */
+  private final AtomicLong deletions = new AtomicLong();
+  private final Object connecting = new Object();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final LongAdder[] counters = new LongAdder[CacheCounters.FIELDS.length];
+  private final long[] flushed = new long[CacheCounters.FIELDS.length];
+
+  private volatile RedisLink link;
+  /** While now < bypassUntil the cache is not used (circuit open). */
+  private volatile long bypassUntil;
+  /** When the last failure happened: only a read that started after it proves that Redis answers again. */
+  private volatile long failedAt;
+  /** Set by the first failure of an outage (one warning), cleared when Redis answers again. */
+  private final AtomicBoolean warned = new AtomicBoolean();
+  private volatile boolean writable;
+  private volatile long nextFlush;
+
+  private static final int HITS = 0, MISSES = 1, FROM_CACHE = 2, FROM_STORE = 3, WRITTEN = 4, WRITTEN_BYTES = 5,
+      SKIPPED = 6, DROPPED = 7, BYPASSED = 8;
+
+  /** A checked part: its payload (read-only) and what its header says. */
+  private record Part(ChunkId id, int index, long objectSize, ByteBuffer payload, long epoch) {}
+
+  private RedisChunkCache(ChunkStore store, CacheSettings settings, CacheListener listener, LongSupplier nanos) {
+    this.store = store;
+    this.settings = settings;
+    this.listener = listener;
+    this.nanos = nanos;
+    this.partSize = settings.payloadSize();
+    this.namespace = settings.namespace() != null ? settings.namespace() : namespaceOf(store.describe());
+    this.prefix = "ferry:" + namespace + ":";
+    this.writeBudget = new Semaphore((int) settings.writeBehindBytes());
+    for (int i = 0; i < counters.length; i++) {
+      counters[i] = new LongAdder();
+    }
+  }
+
+  /**
+   * A cache over {@code store}. Connects now (blocking at most about the connect timeout); if Redis cannot be reached,
+   * the cache starts bypassed (one warning) and tries again after {@code retryAfter}. Never fails because of Redis.
+   */
+  public static RedisChunkCache open(ChunkStore store, CacheSettings settings, CacheListener listener) {
+    return open(store, settings, listener, System::nanoTime);
+  }
+
+  /** As {@link #open(ChunkStore, CacheSettings, CacheListener)}, with the time source injected (tests). */
+  static RedisChunkCache open(ChunkStore store, CacheSettings settings, CacheListener listener, LongSupplier nanos) {
+    RedisChunkCache c = new RedisChunkCache(store, settings, listener, nanos);
+    c.nextFlush = nanos.getAsLong() + FLUSH_NANOS;
+    c.link();
+    return c;
+  }
+
+  /** The namespace of a store in Redis: the first 16 hex digits of the SHA-256 of its URI. */
+  public static String namespaceOf(String storeUri) {
+    try {
+      byte[] h = MessageDigest.getInstance("SHA-256").digest(storeUri.getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(h, 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is missing from this Java runtime", e);
+    }
+  }
+
+  /** This store's namespace in Redis. */
+  public String namespace() {
+    return namespace;
+  }
+
+  /** This instance's counters so far. */
+  public CacheCounters counters() {
+    long[] v = new long[counters.length];
+    for (int i = 0; i < v.length; i++) {
+      v[i] = counters[i].sum();
+    }
+    return CacheCounters.of(v);
+  }
+
+  /** Whether reads currently go to Redis (connected, and no failure within the last {@code retryAfter}). */
+  public boolean active() {
+    return link != null && nanos.getAsLong() >= bypassUntil && !closed.get();
+  }
+
+  String partKey(ChunkId id, int index) {
+    return prefix + id.hex() + ":" + index;
+  }
+
+  // ---------------------------------------------------------------- connection and circuit breaker
+
+  /** The link to use now, or null to bypass the cache. */
+  private RedisLink link() {
+    if (closed.get() || nanos.getAsLong() < bypassUntil) {
+      return null;
+    }
+    RedisLink l = link;
+    if (l != null) {
+      return l;
+    }
+    synchronized (connecting) {
+      if (link != null) {
+        return link;
+      }
+      if (nanos.getAsLong() < bypassUntil || closed.get()) {
+        return null;
+      }
+      RedisLink made = null;
+      try {
+        made = RedisLink.connect(settings);
+        writable = checkBounded(made);
+        if (writable) {
+          made.set(prefix + "store", Blob.of(store.describe()), Duration.ZERO);
+          made.sadd("ferry:stores", namespace);
+        }
+        link = made;
+        LOG.debug("cache {} connected for {} (namespace {})", settings.describe(), store.describe(), namespace);
+        return made;
+      } catch (IOException | RuntimeException e) {
+        if (made != null) {
+          made.close();
+        }
+        failed("cannot be reached", e);
+        return null;
+      }
+    }
+  }
+
+  /**
+   * Whether the server evicts (so the cache may write): {@code maxmemory} set and a policy that evicts our keys.
+   * Warns once when it does not, or when CONFIG is refused (managed services often disable it).
+   */
+  private boolean checkBounded(RedisLink l) {
+    List<Map<String, String>> max;
+    List<Map<String, String>> policy;
+    try {
+      max = l.configGet("maxmemory");
+      policy = l.configGet("maxmemory-policy");
+    } catch (RuntimeException e) {
+      listener.warning("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
+          + "); caching anyway: make sure the server evicts (maxmemory with an allkeys-lru policy)");
+      return true;
+    }
+    List<String> problems = new ArrayList<>();
+    for (Map<String, String> m : max) {
+      if ("0".equals(m.get("maxmemory"))) {
+        problems.add("maxmemory is 0 (no limit)");
+        break;
+      }
+    }
+    for (Map<String, String> p : policy) {
+      String v = p.getOrDefault("maxmemory-policy", "");
+      if (v.equals("noeviction")) {
+        problems.add("maxmemory-policy is noeviction");
+        break;
+      }
+      if (v.startsWith("volatile-") && settings.ttl().isZero()) {
+        problems.add("maxmemory-policy is " + v + " (evicts only keys with a TTL, and redis.ttl is not set)");
+        break;
+      }
+    }
+    if (problems.isEmpty()) {
+      return true;
+    }
+    if (settings.allowUnbounded()) {
+      LOG.debug("cache {}: {}; writing anyway (redis.allow-unbounded)", settings.describe(), problems);
+      return true;
+    }
+    listener.warning("cache " + settings.describe() + " does not evict: " + String.join(", ", problems)
+        + "; Ferry reads from it but will not fill it (set maxmemory and maxmemory-policy allkeys-lru, or"
+        + " redis.allow-unbounded=true)");
+    return false;
+  }
+
+  /** Opens the circuit: Redis is bypassed for {@code retryAfter}; one warning per outage. */
+  private void failed(String what, Throwable e) {
+    long now = nanos.getAsLong();
+    failedAt = now;
+    bypassUntil = now + settings.retryAfter().toNanos();
+    Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+    LOG.debug("cache {} {}", settings.describe(), what, cause);
+    if (!closed.get() && warned.compareAndSet(false, true)) {
+      listener.warning("cache " + settings.describe() + " " + what + " (" + describe(cause) + "); reading from "
+          + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds() + " s");
+    }
+  }
+
+  /** The exception's message, and its root cause's when that says more (Lettuce wraps socket errors). */
+  private static String describe(Throwable e) {
+    String m = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    if (root != e) {
+      String r = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+      if (!m.contains(r)) {
+        m += ": " + r;
+      }
+    }
+    return m;
+  }
+
+  private void succeeded(long started) {
+    if (warned.get() && started > failedAt && warned.compareAndSet(true, false)) {
+      listener.recovered("cache " + settings.describe() + " answers again");
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  @Override
+  public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    List<ByteBuffer> pieces = cached(id, offset, length);
+    if (pieces == null) {
+      return store.read(id, offset, length);
+    }
+    if (pieces.size() == 1) {
+      return pieces.get(0);
+    }
+    ByteBuffer out = ByteBuffer.allocate(length);
+    for (ByteBuffer p : pieces) {
+      out.put(p);
+    }
+    return out.flip();
+  }
+
+  @Override
+  public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    int length = dst.remaining();
+    List<ByteBuffer> pieces = cached(id, offset, length);
+    if (pieces == null) {
+      store.readInto(id, offset, dst);
+      return;
+    }
+    for (ByteBuffer p : pieces) {
+      dst.put(p);
+    }
+  }
+
+  /**
+   * The bytes {@code [offset, offset + length)} of the object as views of checked parts, from Redis where it holds
+   * them and from the store (queued to Redis) where not; or null when the read should simply go to the store: the
+   * cache is bypassed, the range is empty or odd, or it runs past the object (the store then reports it).
+   */
+  private List<ByteBuffer> cached(ChunkId id, long offset, int length) throws IOException {
+    if (length <= 0 || offset < 0 || offset > Long.MAX_VALUE - length) {
+      return null;
+    }
+    long lastIndex = (offset + length - 1) / partSize;
+    if (lastIndex >= Integer.MAX_VALUE) {
+      return null;
+    }
+    RedisLink l = link();
+    if (l == null) {
+      counters[BYPASSED].increment();
+      return null;
+    }
+    long started = nanos.getAsLong();
+    Part remembered = lastPart.get();
+    maybeFlush(l);
+    int first = (int) (offset / partSize);
+    int n = (int) lastIndex - first + 1;
+    Part[] parts = fetch(l, id, first, n);
+    if (parts == null) {
+      counters[BYPASSED].increment();
+      return null;
+    }
+    boolean complete = true;
+    long size = -1;
+    boolean agree = true;
+    for (Part p : parts) {
+      if (p == null) {
+        complete = false;
+      } else if (size < 0) {
+        size = p.objectSize;
+      } else if (size != p.objectSize) {
+        agree = false;
+      }
+    }
+    if (complete && agree) {
+      if (offset + length > size) {
+        return null;
+      }
+      succeeded(started);
+      return pieces(parts, first, offset, length, remembered);
+    }
+    // some parts must come from the store: its size is the truth, and parts of another size are another copy
+    long storeSize = knownSize(id);
+    for (int k = 0; k < n; k++) {
+      Part p = parts[k];
+      if (p != null && p.objectSize != storeSize) {
+        drop(l, id, first + k, "its object size is " + p.objectSize + ", the store's is " + storeSize);
+        parts[k] = null;
+      }
+    }
+    if (offset + length > storeSize) {
+      return null;
+    }
+    for (int k = 0; k < n; ) {
+      if (parts[k] != null) {
+        k++;
+        continue;
+      }
+      int end = k;
+      while (end + 1 < n && parts[end + 1] == null && end + 1 - k < MAX_RUN) {
+        end++;
+      }
+      long from = (long) (first + k) * partSize;
+      long to = Math.min(storeSize, (long) (first + end + 1) * partSize);
+      ByteBuffer run = store.read(id, from, (int) (to - from));
+      counters[FROM_STORE].add(to - from);
+      for (int j = k; j <= end; j++) {
+        long ps = (long) (first + j) * partSize;
+        int len = (int) (Math.min(storeSize, ps + partSize) - ps);
+        ByteBuffer payload = run.slice((int) (ps - from), len).asReadOnlyBuffer();
+        parts[j] = new Part(id, first + j, storeSize, payload, deletions.get());
+        counters[MISSES].increment();
+        write(l, parts[j]);
+      }
+      k = end + 1;
+    }
+    succeeded(started);
+    return pieces(parts, first, offset, length, remembered);
+  }
+
+  /**
+   * Read-only slices of the parts covering the range. Remembers the last part for this thread's next read, unless it
+   * is the part remembered before (used once only: the memo saves the refetch of a frame's first part after its
+   * header, and of the part two sequential slices share, but must not hide from later reads that Redis lost it).
+   */
+  private List<ByteBuffer> pieces(Part[] parts, int first, long offset, int length, Part remembered) {
+    List<ByteBuffer> out = new ArrayList<>(parts.length);
+    long end = offset + length;
+    for (int k = 0; k < parts.length; k++) {
+      Part p = parts[k];
+      long ps = (long) (first + k) * partSize;
+      int lo = (int) (Math.max(offset, ps) - ps);
+      int hi = (int) (Math.min(end, ps + p.payload.remaining()) - ps);
+      out.add(p.payload.slice(lo, hi - lo));
+    }
+    Part last = parts[parts.length - 1];
+    if (last != remembered) {
+      lastPart.set(last);
+    } else {
+      lastPart.remove();
+    }
+    return out;
+  }
+
+  /**
+   * Parts {@code first .. first + n - 1} from Redis, each checked (null where absent or dropped); or null if Redis
+   * failed or was too slow (the circuit is then open).
+   */
+  private Part[] fetch(RedisLink l, ChunkId id, int first, int n) {
+    Part[] parts = new Part[n];
+    Part memo = lastPart.get();
+    long epoch = deletions.get();
+    @SuppressWarnings("unchecked")
+    RedisFuture<Blob>[] futures = new RedisFuture[n];
+    List<RedisFuture<Blob>> pending = new ArrayList<>(n);
+    for (int k = 0; k < n; k++) {
+      if (memo != null && memo.index == first + k && memo.epoch == epoch && memo.id.equals(id)) {
+        parts[k] = memo;
+        lastPart.remove();
+        counters[HITS].increment();
+        counters[FROM_CACHE].add(memo.payload.remaining());
+      } else {
+        futures[k] = l.get(partKey(id, first + k));
+        pending.add(futures[k]);
+      }
+    }
+    if (pending.isEmpty()) {
+      return parts;
+    }
+    long deadline = nanos.getAsLong() + settings.timeout().toNanos();
+    try {
+      for (int k = 0; k < n; k++) {
+        if (futures[k] == null) {
+          continue;
+        }
+        long left = Math.max(0, deadline - nanos.getAsLong());
+        Blob b = futures[k].get(left, TimeUnit.NANOSECONDS);
+        if (b != null) {
+          parts[k] = check(l, id, first + k, b.head(), epoch);
+          if (parts[k] != null) {
+            counters[HITS].increment();
+            counters[FROM_CACHE].add(parts[k].payload.remaining());
+          }
+        }
+      }
+      return parts;
+    } catch (TimeoutException e) {
+      pending.forEach(f -> f.cancel(false));
+      failed("did not answer within " + settings.timeout().toMillis() + " ms", e);
+      return null;
+    } catch (ExecutionException | RuntimeException e) {
+      failed("failed", e);
+      return null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    }
+  }
+
+  /** The part if its value passes every check; else drops it and returns null. */
+  private Part check(RedisLink l, ChunkId id, int index, ByteBuffer v, long epoch) {
+    String bad = null;
+    if (v.remaining() < HEADER) {
+      bad = "value of " + v.remaining() + " bytes is shorter than a part header";
+    } else if (v.getInt(0) != MAGIC) {
+      bad = String.format("magic %08x, expected %08x", v.getInt(0), MAGIC);
+    } else if (v.getInt(4) != partSize) {
+      bad = "written with parts of " + v.getInt(4) + " bytes, this cache uses " + partSize;
+    } else if (v.getInt(8) != index) {
+      bad = "holds part " + v.getInt(8) + ", expected part " + index;
+    } else if (v.getLong(24) != id.w0() || v.getLong(32) != id.w1() || v.getLong(40) != id.w2()
+        || v.getLong(48) != id.w3()) {
+      bad = "holds a part of another object";
+    } else {
+      long size = v.getLong(16);
+      long expected = size - (long) index * partSize;
+      expected = Math.min(expected, partSize);
+      int len = v.getInt(12);
+      if (expected <= 0 || len != expected || v.remaining() - HEADER != len) {
+        bad = "payload of " + (v.remaining() - HEADER) + " bytes, header says " + len + ", an object of " + size
+            + " bytes has " + Math.max(0, expected) + " in this part";
+      } else {
+        CRC32C crc = new CRC32C();
+        crc.update(v.duplicate().position(0).limit(CRC_AT));
+        crc.update(v.duplicate().position(HEADER));
+        if ((int) crc.getValue() != v.getInt(CRC_AT)) {
+          bad = String.format("checksum failed: expected=%08x actual=%08x", v.getInt(CRC_AT), (int) crc.getValue());
+        } else {
+          return new Part(id, index, size, v.duplicate().position(HEADER).slice().asReadOnlyBuffer(), epoch);
+        }
+      }
+    }
+    drop(l, id, index, bad);
+    return null;
+  }
+
+  /** Deletes a bad part (best effort: a failure only means the next reader drops it again). */
+  private void drop(RedisLink l, ChunkId id, int index, String why) {
+    counters[DROPPED].increment();
+    LOG.debug("cache {}: dropping part {} of {}: {}", settings.describe(), index, id, why);
+    try {
+      l.del(partKey(id, index));
+    } catch (RuntimeException e) {
+      LOG.debug("cache {}: dropping part {} of {} failed", settings.describe(), index, id, e);
+    }
+  }
+
+  /** Queues a part read from the store to Redis; never waits (in {@code WAIT} mode, at most a bounded time). */
+  private void write(RedisLink l, Part p) {
+    if (!writable || closed.get()) {
+      return;
+    }
+    int bytes = HEADER + p.payload.remaining();
+    boolean room = writeBudget.tryAcquire(bytes);
+    if (!room && settings.writeMode() == CacheSettings.WriteMode.WAIT) {
+      try {
+        room = writeBudget.tryAcquire(bytes, Math.max(2000, settings.timeout().toMillis() * 10),
+            TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    if (!room) {
+      counters[SKIPPED].increment();
+      return;
+    }
+    try {
+      ByteBuffer head = header(p);
+      l.set(partKey(p.id, p.index), new Blob(head, p.payload.duplicate()), settings.ttl()).whenComplete((ok, e) -> {
+        writeBudget.release(bytes);
+        if (e != null) {
+          failed("failed a write", e);
+        } else {
+          counters[WRITTEN].increment();
+          counters[WRITTEN_BYTES].add(bytes);
+        }
+      });
+    } catch (RuntimeException e) {
+      writeBudget.release(bytes);
+      failed("failed a write", e);
+    }
+  }
+
+  /** The header of a part: magic, part size, number, payload length, object size, object id, CRC32C. */
+  static ByteBuffer header(ChunkId id, int partSize, int index, long objectSize, ByteBuffer payload) {
+    ByteBuffer h = ByteBuffer.allocate(HEADER);
+    h.putInt(MAGIC).putInt(partSize).putInt(index).putInt(payload.remaining()).putLong(objectSize);
+    h.putLong(id.w0()).putLong(id.w1()).putLong(id.w2()).putLong(id.w3());
+    CRC32C crc = new CRC32C();
+    crc.update(h.duplicate().flip());
+    crc.update(payload.duplicate());
+    h.putInt((int) crc.getValue());
+    return h.flip();
+  }
+
+  private ByteBuffer header(Part p) {
+    return header(p.id, partSize, p.index, p.objectSize, p.payload);
+  }
+
+  /** The object's size: known from an earlier answer of the store, else asked of it. */
+  private long knownSize(ChunkId id) throws IOException {
+    synchronized (sizes) {
+      Long s = sizes.get(id);
+      if (s != null) {
+        return s;
+      }
+    }
+    long s = store.size(id);
+    synchronized (sizes) {
+      sizes.put(id, s);
+    }
+    return s;
+  }
+
+  /**
+   * The object's size: from an earlier answer of the store, else from the header of its first part in Redis (which
+   * the next read of the object then uses), else from the store.
+   */
+  @Override
+  public long size(ChunkId id) throws IOException {
+    synchronized (sizes) {
+      Long s = sizes.get(id);
+      if (s != null) {
+        return s;
+      }
+    }
+    RedisLink l = link();
+    if (l != null) {
+      Part[] p = fetch(l, id, 0, 1);
+      if (p != null && p[0] != null) {
+        lastPart.set(p[0]);
+        return p[0].objectSize;
+      }
+    }
+    return knownSize(id);
+  }
+
+  // ---------------------------------------------------------------- the rest asks the store
+
+  @Override
+  public String describe() {
+    return store.describe();
+  }
+
+  @Override
+  public boolean contains(ChunkId id) throws IOException {
+    return store.contains(id);
+  }
+
+  @Override
+  public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+    return store.missing(ids);
+  }
+
+  @Override
+  public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    return store.put(id, parts);
+  }
+
+  @Override
+  public void list(Consumer<StoredObject> sink) throws IOException {
+    store.list(sink);
+  }
+
+  /** Deletes the object from the store, then its parts from Redis (best effort: Redis may be down). */
+  @Override
+  public void delete(ChunkId id) throws IOException {
+    long size;
+    try {
+      synchronized (sizes) {
+        sizes.remove(id);
+      }
+      size = store.size(id);
+    } catch (MissingObjectException absent) {
+      size = -1;
+    }
+    deletions.incrementAndGet();
+    store.delete(id);
+    RedisLink l = link();
+    if (l == null || size <= 0) {
+      return;
+    }
+    int n = (int) Math.min(Integer.MAX_VALUE, (size + partSize - 1) / partSize);
+    try {
+      for (int from = 0; from < n; from += 256) {
+        String[] keys = new String[Math.min(256, n - from)];
+        for (int i = 0; i < keys.length; i++) {
+          keys[i] = partKey(id, from + i);
+        }
+        l.del(keys).get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+      }
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      failed("failed to delete the parts of a deleted object", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while deleting " + id + " from the cache");
+    }
+  }
+
+  @Override
+  public long removeAbandoned(Instant olderThan) throws IOException {
+    return store.removeAbandoned(olderThan);
+  }
+
+  // ---------------------------------------------------------------- counters and close
+
+  private void maybeFlush(RedisLink l) {
+    long now = nanos.getAsLong();
+    if (now < nextFlush) {
+      return;
+    }
+    nextFlush = now + FLUSH_NANOS;
+    flush(l);
+  }
+
+  /** Adds the counters gathered since the last flush to the store's counters in Redis (HINCRBY, not waited for). */
+  private List<RedisFuture<Long>> flush(RedisLink l) {
+    List<RedisFuture<Long>> out = new ArrayList<>();
+    synchronized (flushed) {
+      for (int i = 0; i < counters.length; i++) {
+        long now = counters[i].sum();
+        long delta = now - flushed[i];
+        if (delta != 0) {
+          try {
+            out.add(l.hincrby(prefix + "stats", CacheCounters.FIELDS[i], delta));
+            flushed[i] = now;
+          } catch (RuntimeException e) {
+            LOG.debug("cache {}: counters not saved", settings.describe(), e);
+            return out;
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Waits (at most a few seconds) for queued writes, saves the counters, closes the connection and then the store.
+   * Idempotent.
+   */
+  @Override
+  public void close() throws IOException {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      RedisLink l = link;
+      if (l != null) {
+        long waitMs = Math.max(2000, settings.timeout().toMillis() * 10);
+        int all = (int) settings.writeBehindBytes();
+        try {
+          if (writeBudget.tryAcquire(all, waitMs, TimeUnit.MILLISECONDS)) {
+            writeBudget.release(all);
+          } else {
+            LOG.debug("cache {}: closing with writes still queued", settings.describe());
+          }
+          if (nanos.getAsLong() >= bypassUntil) {
+            for (RedisFuture<Long> f : flush(l)) {
+              f.get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+            }
+          }
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+          LOG.debug("cache {}: counters not saved at close", settings.describe(), e);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        } finally {
+          l.close();
+        }
+      }
+      listener.closed(counters());
+    } finally {
+      store.close();
+    }
+  }
+}

@@ -1,0 +1,241 @@
+package io.ferry.store.redis;
+
+import io.ferry.error.InvalidInputException;
+import io.lettuce.core.AbstractRedisClient;
+import io.lettuce.core.ClientOptions;
+import io.lettuce.core.KeyScanCursor;
+import io.lettuce.core.RedisClient;
+import io.lettuce.core.RedisFuture;
+import io.lettuce.core.RedisURI;
+import io.lettuce.core.ScanArgs;
+import io.lettuce.core.ScanCursor;
+import io.lettuce.core.SetArgs;
+import io.lettuce.core.SocketOptions;
+import io.lettuce.core.TimeoutOptions;
+import io.lettuce.core.api.StatefulConnection;
+import io.lettuce.core.api.StatefulRedisConnection;
+import io.lettuce.core.api.sync.RedisServerCommands;
+import io.lettuce.core.protocol.CommandType;
+import io.lettuce.core.protocol.ProtocolKeyword;
+import io.lettuce.core.protocol.RedisCommand;
+import io.lettuce.core.cluster.ClusterClientOptions;
+import io.lettuce.core.cluster.ClusterTopologyRefreshOptions;
+import io.lettuce.core.cluster.RedisClusterClient;
+import io.lettuce.core.cluster.api.StatefulRedisClusterConnection;
+import io.lettuce.core.cluster.api.async.RedisClusterAsyncCommands;
+import io.lettuce.core.cluster.api.sync.RedisClusterCommands;
+import io.lettuce.core.cluster.models.partitions.RedisClusterNode;
+import io.lettuce.core.resource.ClientResources;
+import io.lettuce.core.resource.DefaultClientResources;
+import io.lettuce.core.resource.Delay;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One connection to a Redis server or Redis Cluster, with the few commands the cache uses. Every command times out
+ * after the configured timeout; while the connection to one server is down, commands fail at once instead of
+ * queueing (so that a read falls back to the store without waiting; on a cluster they wait for the node's connection,
+ * at most the timeout), and the client reconnects by itself in the background. On a
+ * cluster, the client routes each key to its node and follows topology changes (a refresh on reconnects and
+ * redirects, and every 30 s). Thread-safe: Lettuce multiplexes every caller over the connection, pipelining their
+ * commands.
+ */
+final class RedisLink implements AutoCloseable {
+  private final ClientResources resources;
+  private final AbstractRedisClient client;
+  private final StatefulConnection<String, Blob> connection;
+  private final RedisClusterAsyncCommands<String, Blob> async;
+  private final RedisClusterCommands<String, Blob> sync;
+  private final boolean cluster;
+
+  private RedisLink(ClientResources resources, AbstractRedisClient client, StatefulConnection<String, Blob> c,
+      RedisClusterAsyncCommands<String, Blob> async, RedisClusterCommands<String, Blob> sync, boolean cluster) {
+    this.resources = resources;
+    this.client = client;
+    this.connection = c;
+    this.async = async;
+    this.sync = sync;
+    this.cluster = cluster;
+  }
+
+  /**
+   * Connects (blocking at most about the connect timeout).
+   *
+   * @throws InvalidInputException if the URI is wrong
+   * @throws io.lettuce.core.RedisException if the server cannot be reached
+   */
+  static RedisLink connect(CacheSettings s) throws InvalidInputException {
+    Duration connectTimeout = s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout();
+    SocketOptions socket = SocketOptions.builder().connectTimeout(connectTimeout).keepAlive(true).build();
+    // reads and writes of parts: the cache's timeout; the rare commands of connecting and of stats: the connect one
+    TimeoutOptions timeouts = TimeoutOptions.builder().timeoutSource(new TimeoutOptions.TimeoutSource() {
+      @Override
+      public long getTimeout(RedisCommand<?, ?, ?> command) {
+        ProtocolKeyword t = command.getType();
+        boolean data = t == CommandType.GET || t == CommandType.SET || t == CommandType.DEL
+            || t == CommandType.HINCRBY;
+        return (data ? s.timeout() : connectTimeout).toNanos();
+      }
+
+      @Override
+      public TimeUnit getTimeUnit() {
+        return TimeUnit.NANOSECONDS;
+      }
+    }).build();
+    // reconnect attempts back off up to the circuit breaker's period, so a server that is back is found by the time
+    // the cache is tried again (the client's default backs off up to 30 s whatever the period)
+    Duration maxDelay = s.retryAfter().compareTo(Duration.ofMillis(20)) > 0 ? s.retryAfter() : Duration.ofMillis(20);
+    ClientResources resources = DefaultClientResources.builder().ioThreadPoolSize(2).computationThreadPoolSize(2)
+        .reconnectDelay(() -> Delay.exponential(Duration.ofMillis(10), maxDelay, 2, TimeUnit.MILLISECONDS)).build();
+    try {
+      if (s.cluster()) {
+        List<RedisURI> seeds = new ArrayList<>();
+        for (String seed : s.clusterSeeds()) {
+          seeds.add(uri(seed, s));
+        }
+        RedisClusterClient client = RedisClusterClient.create(resources, seeds);
+        client.setOptions(ClusterClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
+            // node connections open on demand: rejecting commands while one is being opened would fail healthy
+            // reads, so commands wait for it (bounded by the command timeout, like a dead node's)
+            .disconnectedBehavior(ClientOptions.DisconnectedBehavior.ACCEPT_COMMANDS)
+            .topologyRefreshOptions(ClusterTopologyRefreshOptions.builder().enableAllAdaptiveRefreshTriggers()
+                .enablePeriodicRefresh(Duration.ofSeconds(30)).build())
+            .build());
+        try {
+          StatefulRedisClusterConnection<String, Blob> c = client.connect(Blob.Codec.INSTANCE);
+          for (RedisClusterNode node : c.getPartitions()) {
+            if (node.is(RedisClusterNode.NodeFlag.UPSTREAM)) {
+              try {
+                c.getConnection(node.getNodeId());
+              } catch (RuntimeException notNow) {
+                // opened again on demand; a dead node's reads time out and fall back to the store
+              }
+            }
+          }
+          return new RedisLink(resources, client, c, c.async(), c.sync(), true);
+        } catch (RuntimeException e) {
+          client.shutdown(0, 2, TimeUnit.SECONDS);
+          throw e;
+        }
+      }
+      RedisClient client = RedisClient.create(resources, uri(s.uri(), s));
+      client.setOptions(ClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
+          .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
+      try {
+        StatefulRedisConnection<String, Blob> c = client.connect(Blob.Codec.INSTANCE);
+        return new RedisLink(resources, client, c, c.async(), c.sync(), false);
+      } catch (RuntimeException e) {
+        client.shutdown(0, 2, TimeUnit.SECONDS);
+        throw e;
+      }
+    } catch (InvalidInputException | RuntimeException e) {
+      resources.shutdown(0, 2, TimeUnit.SECONDS);
+      throw e;
+    }
+  }
+
+  private static RedisURI uri(String text, CacheSettings s) throws InvalidInputException {
+    try {
+      RedisURI u = RedisURI.create(text);
+      u.setTimeout(s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout());
+      return u;
+    } catch (IllegalArgumentException e) {
+      throw new InvalidInputException("cache URI " + s.describe() + ": " + e.getMessage(), e);
+    }
+  }
+
+  boolean cluster() {
+    return cluster;
+  }
+
+  RedisFuture<Blob> get(String key) {
+    return async.get(key);
+  }
+
+  RedisFuture<String> set(String key, Blob value, Duration ttl) {
+    return ttl.isZero() ? async.set(key, value) : async.set(key, value, SetArgs.Builder.px(ttl.toMillis()));
+  }
+
+  RedisFuture<Long> del(String... keys) {
+    return async.del(keys);
+  }
+
+  RedisFuture<Long> hincrby(String key, String field, long amount) {
+    return async.hincrby(key, field, amount);
+  }
+
+  RedisFuture<Long> sadd(String key, String member) {
+    return async.sadd(key, Blob.of(member));
+  }
+
+  RedisClusterCommands<String, Blob> sync() {
+    return sync;
+  }
+
+  /** Runs {@code command} against every server (one, or every master of the cluster). */
+  <T> List<T> onEveryServer(java.util.function.Function<RedisServerCommands<String, Blob>, T> command) {
+    List<T> out = new ArrayList<>();
+    if (!cluster) {
+      out.add(command.apply(sync));
+      return out;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      if (node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.is(RedisClusterNode.NodeFlag.FAIL)) {
+        out.add(command.apply(c.getConnection(node.getNodeId()).sync()));
+      }
+    }
+    return out;
+  }
+
+  /** Calls {@code sink} with every key matching {@code pattern} (on a cluster, of every master). */
+  void scan(String pattern, Consumer<String> sink) {
+    if (!cluster) {
+      scanOne(sync, pattern, sink);
+      return;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      if (node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.is(RedisClusterNode.NodeFlag.FAIL)) {
+        scanOne(c.getConnection(node.getNodeId()).sync(), pattern, sink);
+      }
+    }
+  }
+
+  private static void scanOne(io.lettuce.core.api.sync.RedisKeyCommands<String, Blob> keys, String pattern,
+      Consumer<String> sink) {
+    ScanArgs args = ScanArgs.Builder.matches(pattern).limit(1000);
+    KeyScanCursor<String> cursor = keys.scan(args);
+    while (true) {
+      cursor.getKeys().forEach(sink);
+      if (cursor.isFinished()) {
+        return;
+      }
+      cursor = keys.scan(ScanCursor.of(cursor.getCursor()), args);
+    }
+  }
+
+  /** The {@code CONFIG GET} of {@code parameter} on every server. */
+  List<Map<String, String>> configGet(String parameter) {
+    return onEveryServer(c -> c.configGet(parameter));
+  }
+
+  @Override
+  public void close() {
+    try {
+      connection.close();
+    } finally {
+      try {
+        client.shutdown(0, 2, TimeUnit.SECONDS);
+      } finally {
+        resources.shutdown(0, 2, TimeUnit.SECONDS);
+      }
+    }
+  }
+}

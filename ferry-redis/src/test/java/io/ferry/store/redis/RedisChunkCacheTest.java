@@ -1,0 +1,414 @@
+package io.ferry.store.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.id.ChunkId;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.local.LocalBackend;
+import io.ferry.testkit.RedisServer;
+import io.ferry.testkit.TestRandom;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What the cache itself guarantees, against a real redis-server: hits never touch the store, every part is checked
+ * (garbage, a flipped byte, a part of another copy, an evicted part: each dropped and read again from the store,
+ * byte-identical), and a Redis that is down, slow or unbounded never fails a read.
+ */
+class RedisChunkCacheTest {
+  /** Payload of one part of 64 KiB. */
+  private static final int PART = (64 << 10) - 128;
+  private static RedisServer redis;
+  @org.junit.jupiter.api.io.TempDir static Path redisDir;
+
+  @RegisterExtension final TestRandom random = new TestRandom();
+  @TempDir Path scratch;
+  private LocalBackend local;
+  private CountingStore counting;
+  private final List<AutoCloseable> closing = new ArrayList<>();
+
+  @BeforeAll
+  static void startRedis() throws Exception {
+    redis = RedisServer.start(redisDir);
+  }
+
+  @AfterAll
+  static void stopRedis() {
+    if (redis != null) {
+      redis.close();
+    }
+  }
+
+  @BeforeEach
+  void openStore() throws IOException {
+    local = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+    counting = new CountingStore(local.chunks());
+  }
+
+  @AfterEach
+  void close() throws Exception {
+    for (AutoCloseable c : closing) {
+      c.close();
+    }
+    local.close();
+  }
+
+  private RedisChunkCache cache(String uri, Warnings w, String... more) throws IOException {
+    Map<String, String> s = new java.util.HashMap<>(Map.of("redis.uri", uri, "redis.part-size", "64k"));
+    for (int i = 0; i < more.length; i += 2) {
+      s.put(more[i], more[i + 1]);
+    }
+    RedisChunkCache c = RedisChunkCache.open(new Unclosed(counting), CacheSettings.fromSettings(s), w);
+    closing.add(c);
+    return c;
+  }
+
+  private byte[] object(int n) throws IOException {
+    byte[] c = random.bytes(n);
+    local.chunks().put(ChunkId.of(c), ByteBuffer.wrap(c));
+    return c;
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
+  }
+
+  /** Waits until every part of the object is in Redis. */
+  private static void awaitCached(RedisServer server, RedisChunkCache c, ChunkId id, int parts) throws Exception {
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    for (int i = 0; i < parts; i++) {
+      while (server.getBytes(c.partKey(id, i)) == null) {
+        assertThat(System.nanoTime()).as("part %d of %s cached within 20 s", i, id).isLessThan(deadline);
+        Thread.onSpinWait();
+      }
+    }
+  }
+
+  @Test
+  void aSecondReadIsServedFromRedisWithoutTouchingTheStore() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(5 * PART + 1234);
+    ChunkId id = ChunkId.of(content);
+    assertThat(bytes(c.get(id))).isEqualTo(content);
+    assertThat(counting.reads.get()).as("first read goes to the store").isPositive();
+    awaitCached(redis, c, id, 6);
+    counting.reset();
+    assertThat(bytes(c.get(id))).isEqualTo(content);
+    for (int i = 0; i < 30; i++) {
+      int off = random.random().nextInt(content.length);
+      int len = random.random().nextInt(content.length - off) + 1;
+      assertThat(bytes(c.read(id, off, len))).isEqualTo(java.util.Arrays.copyOfRange(content, off, off + len));
+      ByteBuffer dst = ByteBuffer.allocateDirect(len);
+      c.readInto(id, off, dst);
+      assertThat(bytes(dst.flip())).isEqualTo(java.util.Arrays.copyOfRange(content, off, off + len));
+    }
+    assertThat(counting.reads.get()).as("reads that reached the store once cached").isZero();
+    assertThat(c.counters().hits()).isPositive();
+    assertThat(c.counters().partsWritten()).isEqualTo(6);
+    assertThat(w.warnings).isEmpty();
+  }
+
+  @Test
+  void garbageFlippedBytesAndForeignPartsAreDroppedAndReadFromTheStore() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(4 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 4);
+    // part 0: garbage; part 1: one payload byte flipped; part 2: a well-formed part of an object of another size
+    redis.command("SET".getBytes(), c.partKey(id, 0).getBytes(), random.bytes(PART + 60));
+    byte[] flipped = redis.getBytes(c.partKey(id, 1));
+    flipped[60 + 777] ^= 0x10;
+    redis.command("SET".getBytes(), c.partKey(id, 1).getBytes(), flipped);
+    ByteBuffer payload = ByteBuffer.wrap(content, 2 * PART, PART);
+    ByteBuffer foreign = RedisChunkCache.header(id, PART, 2, content.length + 1L, payload);
+    byte[] value = new byte[60 + PART];
+    foreign.get(value, 0, 60);
+    payload.duplicate().get(value, 60, PART);
+    redis.command("SET".getBytes(), c.partKey(id, 2).getBytes(), value);
+    counting.reset();
+    // a fresh cache instance, so that no thread's last part hides what Redis holds
+    RedisChunkCache fresh = cache(redis.uri(), w);
+    assertThat(bytes(fresh.get(id))).isEqualTo(content);
+    assertThat(fresh.counters().dropped()).isEqualTo(3);
+    assertThat(counting.bytes.get()).as("bytes re-read from the store: the three bad parts").isEqualTo(3L * PART);
+    awaitCached(redis, fresh, id, 4);
+    counting.reset();
+    RedisChunkCache again = cache(redis.uri(), w);
+    assertThat(bytes(again.get(id))).isEqualTo(content);
+    assertThat(counting.reads.get()).as("the parts were written again").isZero();
+    assertThat(w.warnings).isEmpty();
+  }
+
+  @Test
+  void anEvictedPartIsReadFromTheStoreAlone() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(6 * PART - 5);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 6);
+    redis.command("DEL", c.partKey(id, 3));
+    counting.reset();
+    RedisChunkCache fresh = cache(redis.uri(), w);
+    assertThat(bytes(fresh.get(id))).isEqualTo(content);
+    assertThat(counting.bytes.get()).isEqualTo(PART);
+    assertThat(fresh.counters().misses()).isEqualTo(1);
+  }
+
+  @Test
+  void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
+    Warnings w = new Warnings();
+    int closedPort;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      closedPort = s.getLocalPort();
+    }
+    RedisChunkCache c = cache("redis://127.0.0.1:" + closedPort, w);
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    for (int i = 0; i < 5; i++) {
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+    }
+    assertThat(w.warnings).hasSize(1);
+    assertThat(w.warnings.get(0)).contains("127.0.0.1:" + closedPort).contains("cannot be reached");
+    assertThat(c.active()).isFalse();
+  }
+
+  @Test
+  void aKilledRedisFailsNoReadAndWarnsOnce() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"));
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache(own.uri(), w);
+      byte[] content = object(8 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(own, c, id, 8);
+      own.kill();
+      RedisChunkCache fresh = cache(own.uri(), w);
+      for (int i = 0; i < 5; i++) {
+        assertThat(bytes(c.get(id))).isEqualTo(content);
+      }
+      assertThat(bytes(fresh.get(id))).isEqualTo(content);
+      assertThat(w.warnings).as("one warning per cache instance").hasSize(2);
+      assertThat(c.counters().bypassed()).isPositive();
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
+  void aRedisThatComesBackIsUsedAgainAfterTheRetryPeriod() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"));
+    int port = own.port();
+    Warnings w = new Warnings();
+    try {
+      RedisChunkCache c = cache(own.uri(), w, "redis.retry-after", "1s", "redis.timeout", "2s");
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(own, c, id, 2);
+      own.kill();
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(w.warnings).hasSize(1);
+      own = RedisServer.startOn(port, scratch.resolve("own"));
+      // the new server is empty: once the cache is used again, a read misses and fills it
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (w.recoveries.isEmpty()) {
+        assertThat(System.nanoTime()).as("the cache answered again within 30 s").isLessThan(deadline);
+        assertThat(bytes(c.get(id))).isEqualTo(content);
+        Thread.onSpinWait();
+      }
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      awaitCached(own, c, id, 2);
+      assertThat(w.warnings).as("no second warning for one outage").hasSize(1);
+      assertThat(c.active()).isTrue();
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
+  void aSlowRedisTimesOutAndReadsGoToTheStore() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"));
+    try {
+      Warnings w = new Warnings();
+      // filled with a generous timeout (a cold JVM), then read with 200 ms
+      RedisChunkCache c = cache(own.uri(), w, "redis.timeout", "5s");
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(own, c, id, 2);
+      RedisChunkCache fresh = cache(own.uri(), w, "redis.timeout", "200ms");
+      counting.reset();
+      assertThat(bytes(fresh.get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("served from Redis before the pause").isZero();
+      assertThat(w.warnings).isEmpty();
+      own.command("CLIENT", "PAUSE", "5000", "ALL");
+      long t0 = System.nanoTime();
+      assertThat(bytes(fresh.get(id))).isEqualTo(content);
+      assertThat(bytes(fresh.get(id))).isEqualTo(content);
+      assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("two reads while Redis is paused")
+          .isLessThan(Duration.ofSeconds(3));
+      assertThat(w.warnings).hasSize(1).allSatisfy(m -> assertThat(m).contains("did not answer within 200 ms"));
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
+  void anUnboundedRedisIsReadButNeverFilled() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"), "--maxmemory", "0", "--maxmemory-policy",
+        "noeviction");
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache(own.uri(), w);
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("maxmemory is 0")
+          .contains("noeviction").contains("will not fill it"));
+      assertThat(own.command("DBSIZE")).isEqualTo("0");
+      assertThat(c.counters().partsWritten()).isZero();
+    } finally {
+      own.close();
+    }
+  }
+
+  @Test
+  void aFullPartTakesItsSizeInRedisMemoryNotTheNextAllocationClass() throws Exception {
+    RedisChunkCache c = RedisChunkCache.open(new Unclosed(counting), CacheSettings.fromSettings(Map.of("redis.uri",
+        redis.uri(), "redis.timeout", "2s")), new Warnings());
+    closing.add(c);
+    byte[] content = object(3 << 20);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 4);
+    long usage = Long.parseLong(redis.command("MEMORY", "USAGE", c.partKey(id, 0)));
+    // a value of 1 MiB and a few bytes would take the 1.25 MiB allocation class
+    assertThat(usage).as("Redis memory of one full 1 MiB part").isBetween(1L << 20, (1L << 20) + 1024);
+  }
+
+  @Test
+  void deleteRemovesTheCachedParts() throws Exception {
+    RedisChunkCache c = cache(redis.uri(), new Warnings());
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    c.delete(id);
+    for (int i = 0; i < 3; i++) {
+      assertThat(redis.getBytes(c.partKey(id, i))).isNull();
+    }
+  }
+
+  @Test
+  void storesSharingOneRedisDoNotMix() throws Exception {
+    RedisChunkCache a = cache(redis.uri(), new Warnings());
+    try (LocalBackend other = LocalBackend.open(scratch.resolve("other"), StoreOptions.createIfMissing())) {
+      RedisChunkCache b = RedisChunkCache.open(new Unclosed(other.chunks()), CacheSettings.fromSettings(Map.of(
+          "redis.uri", redis.uri(), "redis.part-size", "64k")), new Warnings());
+      closing.add(b);
+      assertThat(a.namespace()).isNotEqualTo(b.namespace());
+      byte[] content = object(PART);
+      ChunkId id = ChunkId.of(content);
+      a.get(id);
+      awaitCached(redis, a, id, 1);
+      assertThat(a.partKey(id, 0)).isNotEqualTo(b.partKey(id, 0));
+      assertThat(b.contains(id)).isFalse();
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> b.get(id))
+          .isInstanceOf(io.ferry.error.MissingObjectException.class);
+    }
+  }
+
+  @Test
+  void countersAreAddedUpInRedisAndReadBackByStats() throws Exception {
+    String ns = "stats-" + random.random().nextInt(1_000_000);
+    RedisChunkCache c = cache(redis.uri(), new Warnings(), "redis.namespace", ns);
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    c.get(id);
+    CacheCounters mine = c.counters();
+    c.close();
+    RedisCache.Report r = RedisCache.stats(CacheSettings.of(redis.uri()));
+    RedisCache.StoreEntry e = r.stores().stream().filter(s -> s.namespace().equals(ns)).findFirst().orElseThrow();
+    assertThat(e.store()).isEqualTo(counting.describe());
+    assertThat(e.counters()).isEqualTo(mine);
+    assertThat(e.parts()).isEqualTo(3);
+    assertThat(e.objects()).isEqualTo(1);
+    assertThat(r.usedMemory()).isPositive();
+    assertThat(r.maxMemory()).isEqualTo(256L << 20);
+    assertThat(r.policy()).isEqualTo("allkeys-lru");
+  }
+
+  /** Lets several caches share one store in a test: closing a cache leaves the store open. */
+  private static final class Unclosed implements io.ferry.store.ChunkStore {
+    private final io.ferry.store.ChunkStore d;
+
+    Unclosed(io.ferry.store.ChunkStore d) {
+      this.d = d;
+    }
+
+    @Override
+    public String describe() {
+      return d.describe();
+    }
+
+    @Override
+    public boolean contains(ChunkId id) throws IOException {
+      return d.contains(id);
+    }
+
+    @Override
+    public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+      return d.put(id, parts);
+    }
+
+    @Override
+    public long size(ChunkId id) throws IOException {
+      return d.size(id);
+    }
+
+    @Override
+    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+      return d.read(id, offset, length);
+    }
+
+    @Override
+    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+      d.readInto(id, offset, dst);
+    }
+
+    @Override
+    public void list(java.util.function.Consumer<io.ferry.store.StoredObject> sink) throws IOException {
+      d.list(sink);
+    }
+
+    @Override
+    public void delete(ChunkId id) throws IOException {
+      d.delete(id);
+    }
+
+    @Override
+    public void close() {}
+  }
+}

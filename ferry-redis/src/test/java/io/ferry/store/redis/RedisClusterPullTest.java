@@ -1,0 +1,51 @@
+package io.ferry.store.redis;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.repo.Repository;
+import io.ferry.testkit.RedisServer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pulls through a real three-master Redis Cluster (redis-server --cluster-enabled yes, joined by redis-cli --cluster
+ * create on loopback ports): the parts spread over every master, a warm pull reads nothing from the store, and a
+ * pull survives one master killed midway.
+ */
+class RedisClusterPullTest {
+  @TempDir Path scratch;
+
+  @Test
+  void warmPullThroughAClusterAndOneMasterKilledMidway() throws Exception {
+    PullFixture f = new PullFixture(scratch, 11);
+    List<RedisServer> nodes = RedisServer.startCluster(scratch.resolve("cluster"), 3);
+    try {
+      String uri = "redis-cluster://127.0.0.1:" + nodes.get(0).port() + ",127.0.0.1:" + nodes.get(1).port();
+      CacheSettings s = CacheSettings.fromSettings(Map.of("redis.uri", uri, "redis.part-size", "256k",
+          "redis.timeout", "2s"));
+      Warnings w = new Warnings();
+      try (Repository repo = f.open(s, w)) {
+        f.pull(repo, scratch.resolve("cold"), null);
+      }
+      assertThat(w.warnings).isEmpty();
+      for (RedisServer n : nodes) {
+        assertThat(Long.parseLong(n.command("DBSIZE"))).as("keys on master %d", n.port()).isGreaterThan(10);
+      }
+      try (Repository repo = f.open(s, w)) {
+        f.pull(repo, scratch.resolve("warm"), null);
+        assertThat(f.lastStore.reads.get()).as("reads of the store by a warm pull").isZero();
+      }
+      assertThat(w.warnings).isEmpty();
+      try (Repository repo = f.open(s, w)) {
+        f.pull(repo, scratch.resolve("killed"), nodes.get(2)::kill);
+        assertThat(f.lastStore.reads.get()).as("what the dead master held came from the store").isPositive();
+      }
+      assertThat(w.warnings).hasSize(1);
+    } finally {
+      nodes.forEach(RedisServer::kill);
+    }
+  }
+}

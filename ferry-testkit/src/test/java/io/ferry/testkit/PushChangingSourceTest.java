@@ -1,0 +1,142 @@
+package io.ferry.testkit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.Backend;
+import io.ferry.store.StoreLayers;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.PullOptions;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A source file written while it is pushed (DESIGN invariant 11): the push fails with a clear error and the store is
+ * as it was; the bytes a push stores are the bytes it hashed, so a later clean push of the original cannot reuse a
+ * poisoned chunk. The writer runs at a fixed point, between the push finding that the store lacks a chunk (its
+ * {@code contains}) and writing it, through {@link FaultyChunkStore#afterContains}; no sleeps.
+ */
+class PushChangingSourceTest {
+  /** Big enough to be stored as objects of their own (not packed), so that the push asks the store for each. */
+  private static final int CHUNK = 1 << 20;
+
+  @TempDir Path tmp;
+  private Path store;
+  private Path source;
+  private byte[] original;
+
+  @BeforeEach
+  void opaqueFileOfSeveralChunks() throws IOException {
+    store = tmp.resolve("store");
+    try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      Path first = tmp.resolve("first.bin");
+      Files.write(first, bytes(300_000, 1));
+      repo.push(first, "other", PushOptions.builder().message("an earlier model").build());
+    }
+    source = tmp.resolve("src");
+    Files.createDirectories(source);
+    original = bytes(6 * CHUNK, 7);
+    Files.write(source.resolve("weights.bin"), original);
+    // file times are as coarse as the kernel's clock tick: date the file back, so that any write is seen as one
+    Files.setLastModifiedTime(source.resolve("weights.bin"), FileTime.fromMillis(1_600_000_000_000L));
+  }
+
+  private static byte[] bytes(int n, long seed) {
+    byte[] b = new byte[n];
+    new Random(seed).nextBytes(b);
+    return b;
+  }
+
+  /** What a writer does to the file at the fixed point. */
+  @FunctionalInterface
+  private interface Change {
+    void apply(FileChannel file) throws IOException;
+  }
+
+  /** Pushes with {@code change} applied once, after the first contains of a chunk; the push must fail. */
+  private void pushWhileChanging(Change change, String expected) throws IOException {
+    Map<String, String> before = objectsAndRefs();
+    AtomicBoolean done = new AtomicBoolean();
+    Backend local = Ferry.openBackend(store.toString(), StoreOptions.existing());
+    FaultyChunkStore faulty = new FaultyChunkStore(local.chunks()).afterContains((id, present) -> {
+      if (!present && done.compareAndSet(false, true)) {
+        try (FileChannel f = FileChannel.open(source.resolve("weights.bin"), StandardOpenOption.WRITE)) {
+          change.apply(f);
+        }
+      }
+    });
+    try (Repository repo = Repository.open(StoreLayers.layered(local, faulty), RepositoryOptions.defaults())) {
+      assertThatThrownBy(() -> repo.push(source, "m", PushOptions.builder().message("changing").build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("weights.bin changed while it was pushed")
+          .hasMessageContaining(expected)
+          .hasMessageContaining("nothing was stored");
+      assertThat(done).as("the writer ran").isTrue();
+      assertThat(repo.models()).hasSize(1);
+    }
+    assertThat(objectsAndRefs()).as("objects and refs after a push whose source changed").isEqualTo(before);
+  }
+
+  /** Every object and ref log of the store with its content's SHA-256 (empty fan-out directories left aside). */
+  private Map<String, String> objectsAndRefs() throws IOException {
+    Map<String, String> out = new java.util.TreeMap<>();
+    DirectoryState.of(store).forEach((path, sha) -> {
+      if (!sha.equals("dir") && (path.startsWith("objects/") || path.startsWith("refs/"))) {
+        out.put(path, sha);
+      }
+    });
+    assertThat(out).isNotEmpty();
+    return out;
+  }
+
+  /** The original pushed cleanly then pulls back byte for byte, with every chunk's SHA-256 checked. */
+  private void cleanPushPullsBackTheOriginal() throws IOException {
+    Files.write(source.resolve("weights.bin"), original);
+    try (Repository repo = Ferry.open(store.toString())) {
+      repo.push(source, "m", PushOptions.builder().message("clean").build());
+      Path dest = tmp.resolve("dest");
+      repo.pull("m", dest, PullOptions.defaults().withVerify(true));
+      assertThat(Files.readAllBytes(dest.resolve("weights.bin"))).isEqualTo(original);
+      assertThat(repo.verify("m", io.ferry.transfer.TransferListener.NONE).ok()).isTrue();
+    }
+  }
+
+  @Test
+  void aRewriteBetweenHashAndWriteFailsThePushAndPoisonsNothing() throws IOException {
+    pushWhileChanging(f -> {
+      // overwrite every chunk in place: same size, other bytes
+      ByteBuffer junk = ByteBuffer.wrap(bytes(original.length, 99));
+      f.write(junk, 0);
+    }, "modification time");
+    cleanPushPullsBackTheOriginal();
+  }
+
+  @Test
+  void truncationMidPushIsAClearErrorNotACrash() throws IOException {
+    pushWhileChanging(f -> f.truncate(CHUNK + CHUNK / 2), "changed while it was pushed");
+    cleanPushPullsBackTheOriginal();
+  }
+
+  @Test
+  void anAppendMidPushFailsThePush() throws IOException {
+    pushWhileChanging(f -> f.write(ByteBuffer.wrap(bytes(4096, 5)), original.length), "size");
+    cleanPushPullsBackTheOriginal();
+  }
+}
