@@ -47,7 +47,6 @@ final class CassandraRecordStore implements RecordStore {
   private final CassandraBackend backend;
   private final String where;
   private final PreparedStatement read;
-  private final PreparedStatement readSerial;
   private final PreparedStatement insertIfAbsent;
   private final PreparedStatement updateIfPresent;
   private final PreparedStatement deleteIfPresent;
@@ -72,7 +71,6 @@ final class CassandraRecordStore implements RecordStore {
     String d = backend.settings().keyspace() + ".record_dirs";
     var s = backend.session();
     read = s.prepare("SELECT content FROM " + t + " WHERE parent = ? AND name = ?");
-    readSerial = read;
     insertIfAbsent = s.prepare("INSERT INTO " + t + " (parent, name, content) VALUES (?, ?, ?) IF NOT EXISTS");
     updateIfPresent = s.prepare("UPDATE " + t + " SET content = ? WHERE parent = ? AND name = ? IF EXISTS");
     deleteIfPresent = s.prepare("DELETE FROM " + t + " WHERE parent = ? AND name = ? IF EXISTS");
@@ -147,7 +145,7 @@ final class CassandraRecordStore implements RecordStore {
 
   private Optional<byte[]> readAt(String key, boolean serial) throws IOException {
     String[] pn = split(key);
-    BoundStatement st = (serial ? readSerial : read).bind(pn[0], pn[1]).setIdempotent(true);
+    BoundStatement st = read.bind(pn[0], pn[1]).setIdempotent(true);
     if (serial) {
       st = st.setConsistencyLevel(backend.settings().serialConsistency());
     }
