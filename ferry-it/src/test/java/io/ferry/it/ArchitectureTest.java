@@ -22,7 +22,8 @@ class ArchitectureTest {
 
   /** Packages that are not ferry-core. */
   private static final String[] NOT_CORE = {"io.ferry.cli..", "io.ferry.store.hdfs..", "io.ferry.store.s3..",
-      "io.ferry.store.redis..", "io.ferry.testkit..", "io.ferry.bench..", "io.ferry.it.."};
+      "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.testkit..", "io.ferry.bench..",
+      "io.ferry.it.."};
 
   @BeforeAll
   static void importClasses() {
@@ -35,7 +36,7 @@ class ArchitectureTest {
   void theRulesSeeEveryModule() {
     for (String c : new String[] {"io.ferry.repo.Repository", "io.ferry.cli.FerryCli",
         "io.ferry.store.hdfs.HdfsBackend", "io.ferry.store.s3.S3Backend", "io.ferry.store.redis.RedisChunkCache",
-        "io.ferry.testkit.RepositoryContract"}) {
+        "io.ferry.store.cassandra.CassandraBackend", "io.ferry.testkit.RepositoryContract"}) {
       org.assertj.core.api.Assertions.assertThat(classes.contain(c)).as("imported %s", c).isTrue();
     }
     org.assertj.core.api.Assertions.assertThat(classes.contain("io.ferry.store.hdfs.MiniHdfs"))
@@ -51,8 +52,9 @@ class ArchitectureTest {
   void coreDependsOnNoBackendNoCliNoTestkit() {
     noClasses().that().resideInAPackage("io.ferry..").and().resideOutsideOfPackages(NOT_CORE)
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
-            "io.ferry.store.redis..", "io.ferry.cli..", "io.ferry.testkit..", "io.ferry.bench..",
-            "org.apache.hadoop..", "software.amazon..", "io.lettuce..", "io.netty..", "picocli..")
+            "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.cli..", "io.ferry.testkit..",
+            "io.ferry.bench..", "org.apache.hadoop..", "software.amazon..", "io.lettuce..", "io.netty..",
+            "com.datastax..", "org.apache.cassandra..", "picocli..")
         .check(classes);
   }
 
@@ -60,16 +62,20 @@ class ArchitectureTest {
   void backendsDoNotDependOnEachOther() {
     noClasses().that().resideInAPackage("io.ferry.store.hdfs..")
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.s3..", "io.ferry.store.redis..",
-            "io.ferry.store.local..")
+            "io.ferry.store.cassandra..", "io.ferry.store.local..")
         .check(classes);
     noClasses().that().resideInAPackage("io.ferry.store.s3..")
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.redis..",
-            "io.ferry.store.local..")
+            "io.ferry.store.cassandra..", "io.ferry.store.local..")
+        .check(classes);
+    noClasses().that().resideInAPackage("io.ferry.store.cassandra..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
+            "io.ferry.store.redis..", "io.ferry.store.local..")
         .check(classes);
     // the cache tier is a layer over any store: it knows the SPI, never a backend
     noClasses().that().resideInAPackage("io.ferry.store.redis..")
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
-            "io.ferry.store.local..")
+            "io.ferry.store.cassandra..", "io.ferry.store.local..")
         .check(classes);
   }
 
@@ -95,6 +101,8 @@ class ArchitectureTest {
                 || c.getPackageName().startsWith("io.ferry.store.s3")
                 || c.getPackageName().startsWith("io.ferry.store.redis") && !CLI_MAY_USE_OF_REDIS.contains(c.getName())
                 || c.getPackageName().startsWith("io.lettuce")
+                || c.getPackageName().startsWith("io.ferry.store.cassandra")
+                || c.getPackageName().startsWith("com.datastax")
                 || c.getPackageName().startsWith("io.ferry.pack")
                 || c.getPackageName().startsWith("io.ferry.objects")
                 || c.getPackageName().startsWith("io.ferry.store.refs")

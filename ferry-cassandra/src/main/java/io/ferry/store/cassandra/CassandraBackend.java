@@ -1,0 +1,366 @@
+package io.ferry.store.cassandra;
+
+import com.datastax.oss.driver.api.core.AllNodesFailedException;
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.CqlSessionBuilder;
+import com.datastax.oss.driver.api.core.DriverException;
+import com.datastax.oss.driver.api.core.config.DefaultDriverOption;
+import com.datastax.oss.driver.api.core.config.DriverConfigLoader;
+import com.datastax.oss.driver.api.core.config.ProgrammaticDriverConfigLoaderBuilder;
+import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
+import com.datastax.oss.driver.api.core.cql.ResultSet;
+import com.datastax.oss.driver.api.core.cql.Row;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import com.datastax.oss.driver.api.core.cql.Statement;
+import com.datastax.oss.driver.api.core.metadata.schema.KeyspaceMetadata;
+import io.ferry.error.InvalidInputException;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreMarker;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.refs.NumberedRefStore;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A Ferry store in a Cassandra keyspace ({@code cassandra://host1,host2:9042/keyspace}). See {@code docs/cassandra.md}
+ * for the design and {@link CassandraSchema} for the tables.
+ *
+ * <p>Objects (chunk frames, packs, snapshots, versions) are {@link CassandraChunkStore}: parts of at most 1 MiB,
+ * then a row that marks the object complete. Refs are core's {@link NumberedRefStore} (layout {@link
+ * NumberedRefStore.Layout#INDEXED}) over {@link CassandraRecordStore}, whose creates are lightweight transactions
+ * ({@code INSERT ... IF NOT EXISTS}).
+ *
+ * <p>Thread-safe. Owns one driver session; {@link #close()} closes it and is idempotent.
+ */
+public final class CassandraBackend implements Backend {
+  private final CassandraSettings settings;
+  private final CqlSession session;
+  private final Clock clock;
+  private final Semaphore requests;
+  private final String where;
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private CassandraChunkStore chunks;
+  private CassandraRecordStore records;
+  private NumberedRefStore refs;
+
+  private CassandraBackend(CassandraSettings settings, CqlSession session, Clock clock) {
+    this.settings = settings;
+    this.session = session;
+    this.clock = clock;
+    this.requests = new Semaphore(settings.maxRequests());
+    this.where = settings.describe();
+  }
+
+  /**
+   * Opens the store named by a {@code cassandra://} URI, creating the keyspace, the tables and the marker when {@code
+   * options.create()} is set (the keyspace and tables only where they are missing, so that a schema a DBA created is
+   * used as it is).
+   *
+   * @throws InvalidInputException if there is no store and {@code create} is false, if the keyspace holds tables
+   *     other than a store's, if the marker is not one this code reads, or if the URI is not usable
+   * @throws IOException if the cluster cannot be reached (naming the contact points and why)
+   */
+  public static CassandraBackend open(URI uri, StoreOptions options) throws IOException {
+    CassandraSettings settings = CassandraSettings.parse(uri, options.settings());
+    CqlSession session = connect(settings);
+    CassandraBackend backend = new CassandraBackend(settings, session, options.clock());
+    try {
+      backend.openOrCreate(options.create());
+      backend.chunks = new CassandraChunkStore(backend);
+      backend.records = new CassandraRecordStore(backend);
+      backend.refs = new NumberedRefStore(backend.records, NumberedRefStore.Layout.INDEXED);
+      return backend;
+    } catch (IOException | RuntimeException e) {
+      backend.close();
+      throw e;
+    }
+  }
+
+  private static CqlSession connect(CassandraSettings s) throws IOException {
+    // Layered over the driver's own configuration (reference.conf < application.conf < system properties): only what
+    // the store URI names is set here.
+    ProgrammaticDriverConfigLoaderBuilder config = DriverConfigLoader.programmaticBuilder()
+        .withDuration(DefaultDriverOption.REQUEST_TIMEOUT, s.requestTimeout())
+        .withString(DefaultDriverOption.REQUEST_CONSISTENCY, s.consistency().name())
+        .withString(DefaultDriverOption.REQUEST_SERIAL_CONSISTENCY, s.serialConsistency().name())
+        // the store needs the metadata of its own keyspace only (tables, replication for token-aware routing), and
+        // the driver answers a schema change only after refreshing it, so keep that refresh small and prompt
+        .withStringList(DefaultDriverOption.METADATA_SCHEMA_REFRESHED_KEYSPACES, List.of(s.keyspace()))
+        .withDuration(DefaultDriverOption.METADATA_SCHEMA_WINDOW, java.time.Duration.ofMillis(50))
+        // the driver's event loops wait 2 s for stray tasks when closed; a store closes after its requests ended,
+        // so every command would pay that for nothing
+        .withInt(DefaultDriverOption.NETTY_IO_SHUTDOWN_QUIET_PERIOD, 0)
+        .withInt(DefaultDriverOption.NETTY_ADMIN_SHUTDOWN_QUIET_PERIOD, 0);
+    if (s.localDc() == null && !localDcConfigured()) {
+      // no datacenter named anywhere: take the contact points' (one-datacenter clusters need nothing more)
+      config.withString(DefaultDriverOption.LOAD_BALANCING_POLICY_CLASS, "DcInferringLoadBalancingPolicy");
+    }
+    CqlSessionBuilder b = CqlSession.builder().withConfigLoader(config.build()).addContactPoints(s.contactPoints());
+    if (s.localDc() != null) {
+      b.withLocalDatacenter(s.localDc());
+    }
+    try {
+      return b.build();
+    } catch (AllNodesFailedException e) {
+      throw new IOException("cannot connect to " + s.describe() + ": " + e.getMessage(), e);
+    } catch (DriverException e) {
+      throw new IOException("cannot open a session to " + s.describe() + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static boolean localDcConfigured() {
+    try (DriverConfigLoader plain = DriverConfigLoader.fromDefaults(CassandraBackend.class.getClassLoader())) {
+      return plain.getInitialConfig().getDefaultProfile()
+          .isDefined(DefaultDriverOption.LOAD_BALANCING_LOCAL_DATACENTER);
+    }
+  }
+
+  private void openOrCreate(boolean create) throws IOException {
+    String ks = settings.keyspace();
+    StoreMarker.openOrCreate(new StoreMarker.Site() {
+      @Override
+      public String describe() {
+        return where;
+      }
+
+      @Override
+      public String markerName() {
+        return where + " (table " + ks + ".meta, row '" + StoreMarker.NAME + "')";
+      }
+
+      @Override
+      public String absentHint() {
+        return "(keyspace '" + ks + "' has no store marker: run 'ferry init' with ?replication_factor=N, or have a"
+            + " DBA run the CQL of docs/cassandra.md)";
+      }
+
+      @Override
+      public Optional<byte[]> readMarker() throws IOException {
+        if (!hasTable("meta")) {
+          return Optional.empty();
+        }
+        Row row = execute("read the store marker", SimpleStatement.newInstance(
+            "SELECT value FROM " + ks + ".meta WHERE name = ?", StoreMarker.NAME)).one();
+        return row == null ? Optional.empty() : Optional.of(bytes(row.getByteBuffer(0)));
+      }
+
+      @Override
+      public boolean isEmpty() throws IOException {
+        Optional<KeyspaceMetadata> meta = session.getMetadata().getKeyspace(ks);
+        if (meta.isEmpty()) {
+          return true;
+        }
+        for (var t : meta.get().getTables().keySet()) {
+          if (!CassandraSchema.TABLES.contains(t.asInternal())) {
+            return false;
+          }
+        }
+        for (String t : List.of("chunks", "chunk_parts", "records")) {
+          if (hasTable(t) && execute("look into " + t, SimpleStatement.newInstance(
+              "SELECT * FROM " + ks + "." + t + " LIMIT 1")).one() != null) {
+            return false;
+          }
+        }
+        return true;
+      }
+
+      @Override
+      public boolean publish(byte[] marker) throws IOException {
+        if (session.getMetadata().getKeyspace(ks).isEmpty()) {
+          ddl(CassandraSchema.createKeyspace(settings));
+        }
+        List<String> tables = CassandraSchema.createTables(ks);
+        for (int i = 0; i < tables.size(); i++) {
+          if (!hasTable(CassandraSchema.TABLES.get(i))) {
+            ddl(tables.get(i));
+          }
+        }
+        Row row = execute("publish the store marker", SimpleStatement.newInstance(
+            "INSERT INTO " + ks + ".meta (name, value) VALUES (?, ?) IF NOT EXISTS", StoreMarker.NAME,
+            ByteBuffer.wrap(marker))).one();
+        return row != null && row.getBoolean("[applied]");
+      }
+    }, create);
+    for (String t : CassandraSchema.TABLES) {
+      if (!hasTable(t)) {
+        throw new InvalidInputException("store " + where + " has a marker but no table " + ks + "." + t
+            + "; create it with the CQL of docs/cassandra.md (CassandraSchema)");
+      }
+    }
+  }
+
+  private boolean hasTable(String table) {
+    return session.getMetadata().getKeyspace(settings.keyspace())
+        .flatMap(k -> k.getTable(table)).isPresent();
+  }
+
+  private void ddl(String cql) throws IOException {
+    ResultSet rs = execute("create the schema", SimpleStatement.newInstance(cql)
+        .setTimeout(java.time.Duration.ofMinutes(2)));
+    if (!rs.getExecutionInfo().isSchemaInAgreement()) {
+      session.checkSchemaAgreement();
+    }
+  }
+
+  // ---- requests shared by the chunk and record stores ----
+
+  /** Runs a statement, waiting for it; {@code what} names the operation for the error. */
+  ResultSet execute(String what, Statement<?> statement) throws IOException {
+    ensureOpen();
+    try {
+      return session.execute(statement);
+    } catch (DriverException e) {
+      throw failure(what, e);
+    }
+  }
+
+  /**
+   * Sends a statement once one of {@link CassandraSettings#maxRequests()} permits is free, so that a store never has
+   * more requests in flight (and part buffers in memory) than that.
+   */
+  CompletionStage<AsyncResultSet> executeAsync(Statement<?> statement) throws InterruptedIOException {
+    ensureOpen();
+    try {
+      requests.acquire();
+    } catch (InterruptedException e) {
+      throw interrupted("waiting to send a request to " + where, e);
+    }
+    try {
+      return session.executeAsync(statement).whenComplete((r, t) -> requests.release());
+    } catch (RuntimeException e) {
+      requests.release();
+      throw e;
+    }
+  }
+
+  /** Waits for all the stages; the first failure is thrown as an IOException naming {@code what}. */
+  <T> List<T> await(String what, List<? extends CompletionStage<T>> stages) throws IOException {
+    List<CompletableFuture<T>> futures = new ArrayList<>(stages.size());
+    for (CompletionStage<T> s : stages) {
+      futures.add(s.toCompletableFuture());
+    }
+    List<T> out = new ArrayList<>(futures.size());
+    IOException first = null;
+    for (CompletableFuture<T> f : futures) {
+      try {
+        out.add(f.get());
+      } catch (InterruptedException e) {
+        futures.forEach(x -> x.cancel(true));
+        throw interrupted(what, e);
+      } catch (ExecutionException e) {
+        if (first == null) {
+          first = failure(what, e.getCause());
+        }
+        out.add(null);
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+    return out;
+  }
+
+  /**
+   * An IOException for a request that failed, naming the operation, the store and the consistency level (the
+   * driver's own message says which replicas were missing or slow).
+   */
+  IOException failure(String what, Throwable e) {
+    if (e instanceof IOException io && !(e instanceof InterruptedIOException)) {
+      return io;
+    }
+    String why = e.getMessage() == null ? e.toString() : e.getMessage();
+    return new IOException(what + " in " + where + " failed at consistency " + settings.consistency() + " (serial "
+        + settings.serialConsistency() + "): " + why, e);
+  }
+
+  static InterruptedIOException interrupted(String what, InterruptedException e) {
+    Thread.currentThread().interrupt();
+    InterruptedIOException io = new InterruptedIOException("interrupted while " + what);
+    io.initCause(e);
+    return io;
+  }
+
+  static byte[] bytes(ByteBuffer b) {
+    if (b == null) {
+      return new byte[0];
+    }
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
+  }
+
+  CqlSession session() {
+    return session;
+  }
+
+  CassandraSettings settings() {
+    return settings;
+  }
+
+  Clock clock() {
+    return clock;
+  }
+
+  /** The store, for messages. */
+  String where() {
+    return where;
+  }
+
+  void ensureOpen() {
+    if (closed.get()) {
+      throw new IllegalStateException(where + " is closed");
+    }
+  }
+
+  @Override
+  public ChunkStore chunks() {
+    return chunks;
+  }
+
+  @Override
+  public RefStore refs() {
+    return refs;
+  }
+
+  /** The records of this store: rows of table {@code records} (see {@link CassandraRecordStore}). */
+  @Override
+  public RecordStore records() {
+    return records;
+  }
+
+  /** {@code cassandra://hosts/keyspace}, without options. */
+  @Override
+  public String uri() {
+    return where;
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed.compareAndSet(false, true)) {
+      try {
+        session.close();
+      } catch (DriverException e) {
+        throw new IOException("closing the session to " + where + ": " + e.getMessage(), e);
+      }
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "CassandraBackend[" + where + "]";
+  }
+}

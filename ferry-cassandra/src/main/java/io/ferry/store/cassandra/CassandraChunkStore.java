@@ -1,0 +1,362 @@
+package io.ferry.store.cassandra;
+
+import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
+import com.datastax.oss.driver.api.core.cql.PreparedStatement;
+import com.datastax.oss.driver.api.core.cql.ResultSet;
+import com.datastax.oss.driver.api.core.cql.Row;
+import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
+import com.datastax.oss.driver.api.core.uuid.Uuids;
+import io.ferry.error.MissingObjectException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.StoredObject;
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
+
+/**
+ * Objects in Cassandra: each object's bytes in parts of at most {@link CassandraSchema#PART_SIZE} bytes (table {@code
+ * chunk_parts}, {@link CassandraSchema#PARTS_PER_SLAB} parts to a partition), and one row in {@code chunks} that
+ * marks it complete. The row is written last, so readers, {@link #contains} and {@link #list} never see an object
+ * whose parts are not all written.
+ *
+ * <p>Every put writes its parts under a fresh generation ({@code gen}, a random UUID), and the completion row names
+ * the generation it completes. The row is written with a lightweight transaction ({@code IF NOT EXISTS}): of
+ * concurrent puts of one id exactly one wins and reports creation; the losers delete their own parts. Because a new
+ * put never writes into the partitions of an old one, a delete's tombstones can never hide the parts of a later put
+ * of the same id, whatever the clocks of the clients that wrote them.
+ *
+ * <p>A put or delete in progress is noted in {@code chunk_work} first and unnoted last; {@link #removeAbandoned}
+ * removes the parts of the notes that a crash left behind.
+ */
+final class CassandraChunkStore implements ChunkStore {
+  private final CassandraBackend backend;
+  private final String where;
+  private final PreparedStatement readMarker;
+  private final PreparedStatement insertMarker;
+  private final PreparedStatement deleteMarker;
+  private final PreparedStatement listMarkers;
+  private final PreparedStatement insertPart;
+  private final PreparedStatement readParts;
+  private final PreparedStatement deleteSlab;
+  private final PreparedStatement insertWork;
+  private final PreparedStatement deleteWork;
+  private final PreparedStatement listWork;
+
+  CassandraChunkStore(CassandraBackend backend) {
+    this.backend = backend;
+    this.where = backend.where();
+    String ks = backend.settings().keyspace();
+    var s = backend.session();
+    readMarker = s.prepare("SELECT gen, length, part_size, written FROM " + ks + ".chunks WHERE id = ?");
+    insertMarker = s.prepare("INSERT INTO " + ks + ".chunks (id, gen, length, part_size, written)"
+        + " VALUES (?, ?, ?, ?, ?) IF NOT EXISTS");
+    deleteMarker = s.prepare("DELETE FROM " + ks + ".chunks WHERE id = ? IF gen = ?");
+    listMarkers = s.prepare("SELECT id, length, written FROM " + ks + ".chunks");
+    insertPart = s.prepare("INSERT INTO " + ks + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, ?, ?, ?)");
+    readParts = s.prepare("SELECT part, data FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ?"
+        + " AND part >= ? AND part <= ?");
+    deleteSlab = s.prepare("DELETE FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ?");
+    insertWork = s.prepare("INSERT INTO " + ks + ".chunk_work (id, gen, length, part_size, since)"
+        + " VALUES (?, ?, ?, ?, ?)");
+    deleteWork = s.prepare("DELETE FROM " + ks + ".chunk_work WHERE id = ? AND gen = ?");
+    listWork = s.prepare("SELECT id, gen, length, part_size, since FROM " + ks + ".chunk_work");
+  }
+
+  /** The completion row of an object. */
+  private record Marker(UUID gen, long length, int partSize, Instant written) {}
+
+  @Override
+  public String describe() {
+    return where;
+  }
+
+  @Override
+  public boolean contains(ChunkId id) throws IOException {
+    return marker(id) != null;
+  }
+
+  /** Asks for all ids at once (bounded by the store's request limit), keeping the given order. */
+  @Override
+  public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+    List<ChunkId> list = new ArrayList<>(ids);
+    List<CompletionStage<AsyncResultSet>> asks = new ArrayList<>(list.size());
+    for (ChunkId id : list) {
+      asks.add(backend.executeAsync(readMarker.bind(key(id)).setIdempotent(true)));
+    }
+    List<AsyncResultSet> got = backend.await("looking up " + list.size() + " objects", asks);
+    List<ChunkId> out = new ArrayList<>();
+    for (int i = 0; i < list.size(); i++) {
+      if (got.get(i).one() == null) {
+        out.add(list.get(i));
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+    if (marker(id) != null) {
+      return false;
+    }
+    long length = 0;
+    for (ByteBuffer p : parts) {
+      length += p.remaining();
+    }
+    int partSize = CassandraSchema.PART_SIZE;
+    UUID gen = Uuids.random();
+    Instant now = backend.clock().instant();
+    backend.execute("noting the put of object " + id, insertWork.bind(key(id), gen, length, partSize, now)
+        .setIdempotent(true));
+    writeParts(id, gen, parts, length, partSize);
+    boolean created;
+    try {
+      Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
+      created = row != null && row.getBoolean("[applied]");
+    } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
+        | com.datastax.oss.driver.api.core.DriverTimeoutException e) {
+      // The outcome is unknown; a serial read settles it (it finishes or supersedes the proposal). Whoever's row it
+      // is, the object is complete; reporting false keeps a failed push from deleting what it may not have made.
+      Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
+          .setConsistencyLevel(backend.settings().serialConsistency())).one();
+      if (row == null) {
+        throw backend.failure("completing object " + id, e);
+      }
+      created = false;
+      if (!gen.equals(row.getUuid("gen"))) {
+        deleteParts(id, gen, length, partSize);
+      }
+      backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
+      return false;
+    } catch (com.datastax.oss.driver.api.core.DriverException e) {
+      throw backend.failure("completing object " + id, e);
+    }
+    if (!created) {
+      deleteParts(id, gen, length, partSize);
+    }
+    backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
+    return created;
+  }
+
+  private void writeParts(ChunkId id, UUID gen, ByteBuffer[] parts, long length, int partSize) throws IOException {
+    List<CompletionStage<AsyncResultSet>> writes = new ArrayList<>();
+    int src = 0;
+    long written = 0;
+    int part = 0;
+    try {
+      while (written < length) {
+        int n = (int) Math.min(partSize, length - written);
+        ByteBuffer data = ByteBuffer.allocate(n);
+        while (data.hasRemaining()) {
+          ByteBuffer p = parts[src];
+          if (!p.hasRemaining()) {
+            src++;
+            continue;
+          }
+          int take = Math.min(p.remaining(), data.remaining());
+          ByteBuffer slice = p.duplicate();
+          slice.limit(slice.position() + take);
+          data.put(slice);
+          p.position(p.position() + take);
+        }
+        data.flip();
+        writes.add(backend.executeAsync(insertPart.bind(key(id), gen, part / CassandraSchema.PARTS_PER_SLAB, part,
+            data).setIdempotent(true)));
+        written += n;
+        part++;
+      }
+    } finally {
+      backend.await("writing " + part + " parts of object " + id, writes);
+    }
+  }
+
+  private void deleteParts(ChunkId id, UUID gen, long length, int partSize) throws IOException {
+    long parts = (length + partSize - 1) / partSize;
+    long slabs = (parts + CassandraSchema.PARTS_PER_SLAB - 1) / CassandraSchema.PARTS_PER_SLAB;
+    List<CompletionStage<AsyncResultSet>> deletes = new ArrayList<>();
+    for (int slab = 0; slab < slabs; slab++) {
+      deletes.add(backend.executeAsync(deleteSlab.bind(key(id), gen, slab).setIdempotent(true)));
+    }
+    backend.await("deleting the parts of object " + id, deletes);
+  }
+
+  @Override
+  public long size(ChunkId id) throws IOException {
+    return existing(id).length();
+  }
+
+  @Override
+  public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    Marker m = existing(id);
+    if (offset < 0 || length < 0) {
+      throw new IllegalArgumentException("range " + offset + "+" + length + " of object " + id + " is negative");
+    }
+    if (offset > m.length() || length > m.length() - offset) {
+      throw new EOFException("range " + offset + "+" + length + " runs past the end of object " + id + " ("
+          + m.length() + " bytes) in " + where);
+    }
+    byte[] out = new byte[length];
+    if (length == 0) {
+      return ByteBuffer.wrap(out);
+    }
+    int ps = m.partSize();
+    long first = offset / ps;
+    long last = (offset + length - 1) / ps;
+    List<CompletionStage<AsyncResultSet>> reads = new ArrayList<>();
+    List<long[]> ranges = new ArrayList<>();
+    for (long p = first; p <= last; ) {
+      long slab = p / CassandraSchema.PARTS_PER_SLAB;
+      long to = Math.min(last, (slab + 1) * CassandraSchema.PARTS_PER_SLAB - 1);
+      reads.add(backend.executeAsync(readParts.bind(key(id), m.gen(), (int) slab, (int) p, (int) to)
+          .setIdempotent(true)));
+      ranges.add(new long[] {p, to});
+      p = to + 1;
+    }
+    List<AsyncResultSet> got = backend.await("reading " + (last - first + 1) + " parts of object " + id, reads);
+    long partsInObject = (m.length() + ps - 1) / ps;
+    for (int i = 0; i < got.size(); i++) {
+      long expect = ranges.get(i)[0];
+      for (Row row : all(got.get(i))) {
+        int part = row.getInt(0);
+        ByteBuffer data = row.getByteBuffer(1);
+        long partStart = (long) part * ps;
+        int partLength = (int) (part == partsInObject - 1 ? m.length() - partStart : ps);
+        if (part != expect || data == null || data.remaining() != partLength) {
+          throw broken(id, m, expect, part, data == null ? -1 : data.remaining(), partLength);
+        }
+        long from = Math.max(offset, partStart);
+        long to = Math.min(offset + length, partStart + partLength);
+        ByteBuffer src = data.duplicate();
+        src.position(src.position() + (int) (from - partStart));
+        src.get(out, (int) (from - offset), (int) (to - from));
+        expect++;
+      }
+      if (expect != ranges.get(i)[1] + 1) {
+        throw broken(id, m, expect, -1, -1, 0);
+      }
+    }
+    return ByteBuffer.wrap(out);
+  }
+
+  /** Rows of a result, fetching further pages (a slab's parts come in one page, but the driver may split it). */
+  private static List<Row> all(AsyncResultSet rs) throws IOException {
+    List<Row> rows = new ArrayList<>();
+    AsyncResultSet page = rs;
+    while (true) {
+      page.currentPage().forEach(rows::add);
+      if (!page.hasMorePages()) {
+        return rows;
+      }
+      try {
+        page = page.fetchNextPage().toCompletableFuture().get();
+      } catch (InterruptedException e) {
+        throw CassandraBackend.interrupted("reading parts", e);
+      } catch (java.util.concurrent.ExecutionException e) {
+        throw new IOException("reading the next page of parts: " + e.getCause(), e.getCause());
+      }
+    }
+  }
+
+  /** A part missing or of the wrong size under a completion row: deleted meanwhile, or damage. */
+  private IOException broken(ChunkId id, Marker m, long expected, int found, int size, int wanted) throws IOException {
+    if (marker(id) == null) {
+      return new MissingObjectException(id, where);
+    }
+    if (found < 0) {
+      return new IOException("object " + id + " in " + where + " is damaged: part " + expected + " of generation "
+          + m.gen() + " is missing (" + m.length() + " bytes in parts of " + m.partSize() + ")");
+    }
+    return new IOException("object " + id + " in " + where + " is damaged: expected part " + expected + " of "
+        + wanted + " bytes, found part " + found + " of " + size + " bytes (generation " + m.gen() + ")");
+  }
+
+  @Override
+  public void list(Consumer<StoredObject> sink) throws IOException {
+    ResultSet rs = backend.execute("listing objects", listMarkers.bind().setPageSize(1000).setIdempotent(true));
+    try {
+      for (Row row : rs) {
+        sink.accept(new StoredObject(ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0))),
+            row.getLong(1), row.getInstant(2)));
+      }
+    } catch (com.datastax.oss.driver.api.core.DriverException e) {
+      throw backend.failure("listing objects", e);
+    }
+  }
+
+  @Override
+  public void delete(ChunkId id) throws IOException {
+    Marker m = marker(id);
+    if (m == null) {
+      return;
+    }
+    backend.execute("noting the delete of object " + id, insertWork.bind(key(id), m.gen(), m.length(),
+        m.partSize(), backend.clock().instant()).setIdempotent(true));
+    backend.execute("deleting object " + id, deleteMarker.bind(key(id), m.gen()));
+    deleteParts(id, m.gen(), m.length(), m.partSize());
+    backend.execute("unnoting the delete of object " + id, deleteWork.bind(key(id), m.gen()).setIdempotent(true));
+  }
+
+  /**
+   * Removes the parts of puts and deletes noted before {@code olderThan} and never unnoted (their writer died), unless
+   * a completion row names their generation (the crash came after the object was complete).
+   */
+  @Override
+  public long removeAbandoned(Instant olderThan) throws IOException {
+    List<Row> stale = new ArrayList<>();
+    ResultSet rs = backend.execute("listing puts in progress", listWork.bind().setPageSize(1000).setIdempotent(true));
+    try {
+      for (Row row : rs) {
+        if (row.getInstant(4).isBefore(olderThan)) {
+          stale.add(row);
+        }
+      }
+    } catch (com.datastax.oss.driver.api.core.DriverException e) {
+      throw backend.failure("listing puts in progress", e);
+    }
+    long removed = 0;
+    for (Row row : stale) {
+      ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
+      UUID gen = row.getUuid(1);
+      Marker m = marker(id);
+      if (m == null || !m.gen().equals(gen)) {
+        deleteParts(id, gen, row.getLong(2), row.getInt(3));
+        removed++;
+      }
+      backend.execute("unnoting an abandoned put of object " + id, deleteWork.bind(key(id), gen)
+          .setIdempotent(true));
+    }
+    return removed;
+  }
+
+  @Override
+  public void close() {
+    // the backend owns the session
+  }
+
+  private Marker existing(ChunkId id) throws IOException {
+    Marker m = marker(id);
+    if (m == null) {
+      throw new MissingObjectException(id, where);
+    }
+    return m;
+  }
+
+  private Marker marker(ChunkId id) throws IOException {
+    Row row = backend.execute("looking up object " + id, readMarker.bind(key(id)).setIdempotent(true)).one();
+    if (row == null) {
+      return null;
+    }
+    return new Marker(row.getUuid(0), row.getLong(1), row.getInt(2), row.getInstant(3));
+  }
+
+  private static ByteBuffer key(ChunkId id) {
+    return ByteBuffer.wrap(id.toBytes());
+  }
+}

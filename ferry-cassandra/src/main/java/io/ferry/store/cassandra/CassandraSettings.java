@@ -1,0 +1,244 @@
+package io.ferry.store.cassandra;
+
+import com.datastax.oss.driver.api.core.ConsistencyLevel;
+import com.datastax.oss.driver.api.core.DefaultConsistencyLevel;
+import io.ferry.error.InvalidInputException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * Where a Cassandra store is and how to talk to it, from a {@code cassandra://host1,host2:9042/keyspace?options} URI
+ * and the store settings ({@link io.ferry.store.StoreOptions#settings()}, keys {@code cassandra.<option>}, which win
+ * over the URI's query).
+ *
+ * <table>
+ *   <caption>options</caption>
+ *   <tr><th>option</th><th>default</th><th>meaning</th></tr>
+ *   <tr><td>{@code replication_factor}</td><td>none</td><td>keyspace replication with {@code SimpleStrategy}, used
+ *       only when the keyspace is created ({@code ferry init})</td></tr>
+ *   <tr><td>{@code dc.<datacenter>}</td><td>none</td><td>replicas in that datacenter, with {@code
+ *       NetworkTopologyStrategy} (e.g. {@code dc.dc1=3&dc.dc2=2}); excludes {@code replication_factor}</td></tr>
+ *   <tr><td>{@code local_dc}</td><td>the driver configuration's, else inferred from the contact points</td><td>the
+ *       datacenter whose nodes the driver sends requests to</td></tr>
+ *   <tr><td>{@code consistency}</td><td>{@code QUORUM}</td><td>level of every read and write, and of the commit of
+ *       lightweight transactions</td></tr>
+ *   <tr><td>{@code serial_consistency}</td><td>{@code SERIAL}</td><td>level of the Paxos phase of lightweight
+ *       transactions ({@code SERIAL} or {@code LOCAL_SERIAL})</td></tr>
+ *   <tr><td>{@code request_timeout_ms}</td><td>30000</td><td>how long the driver waits for one request</td></tr>
+ *   <tr><td>{@code max_requests}</td><td>64</td><td>requests in flight per store (part reads and writes)</td></tr>
+ * </table>
+ *
+ * <p>Credentials, TLS, pools and everything else come from the driver's own configuration: {@code application.conf}
+ * (or {@code .json}/{@code .properties}) on the class path or named by {@code -Dconfig.file}, and {@code
+ * -Ddatastax-java-driver.<path>=...} system properties. The options above override the driver configuration for what
+ * they name. The query may also hold core's {@code layers} option, which this backend leaves to core.
+ *
+ * @param contactPoints the hosts to connect to first (the driver discovers the rest)
+ * @param keyspace the keyspace of the store
+ * @param replication the keyspace's replication map when Ferry creates it, empty if none was given
+ */
+public record CassandraSettings(List<InetSocketAddress> contactPoints, String keyspace, Map<String, String> replication,
+    String localDc, ConsistencyLevel consistency, ConsistencyLevel serialConsistency, Duration requestTimeout,
+    int maxRequests) {
+  /** Default CQL port. */
+  public static final int DEFAULT_PORT = 9042;
+  /** Prefix of the store settings that this backend reads. */
+  public static final String PREFIX = "cassandra.";
+  private static final Pattern KEYSPACE = Pattern.compile("[a-z][a-z0-9_]{0,47}");
+  private static final Pattern DC = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
+  private static final List<String> KNOWN = List.of("replication_factor", "local_dc", "consistency",
+      "serial_consistency", "request_timeout_ms", "max_requests");
+
+  public CassandraSettings {
+    contactPoints = List.copyOf(contactPoints);
+    replication = Collections.unmodifiableMap(new LinkedHashMap<>(replication));
+    Objects.requireNonNull(keyspace, "keyspace");
+    Objects.requireNonNull(consistency, "consistency");
+    Objects.requireNonNull(serialConsistency, "serialConsistency");
+    if (contactPoints.isEmpty()) {
+      throw new IllegalArgumentException("no contact points");
+    }
+    if (!serialConsistency.isSerial()) {
+      throw new IllegalArgumentException("serial consistency " + serialConsistency + " is not SERIAL or LOCAL_SERIAL");
+    }
+    if (maxRequests < 1) {
+      throw new IllegalArgumentException("max_requests " + maxRequests + " is below 1");
+    }
+  }
+
+  /**
+   * Parses the URI and the settings.
+   *
+   * @throws InvalidInputException naming the URI and what is wrong with it
+   */
+  public static CassandraSettings parse(URI uri, Map<String, String> settings) throws InvalidInputException {
+    if (!"cassandra".equalsIgnoreCase(uri.getScheme())) {
+      throw bad(uri, "the scheme is not cassandra");
+    }
+    String authority = uri.getRawAuthority();
+    if (authority == null || authority.isEmpty()) {
+      throw bad(uri, "no hosts: expected cassandra://host1,host2:9042/keyspace");
+    }
+    if (authority.contains("@")) {
+      throw bad(uri, "credentials do not go in the URI: put them in the driver configuration (docs/cassandra.md)");
+    }
+    List<InetSocketAddress> points = contactPoints(uri, authority);
+    String path = uri.getRawPath() == null ? "" : uri.getRawPath();
+    String keyspace = path.startsWith("/") ? path.substring(1) : path;
+    if (!KEYSPACE.matcher(keyspace).matches()) {
+      throw bad(uri, "keyspace '" + keyspace + "' is not a lower-case CQL name ([a-z][a-z0-9_]{0,47})");
+    }
+    Map<String, String> options = new TreeMap<>(query(uri));
+    settings.forEach((k, v) -> {
+      if (k.startsWith(PREFIX)) {
+        options.put(k.substring(PREFIX.length()), v);
+      }
+    });
+    Map<String, String> replication = new LinkedHashMap<>();
+    for (Map.Entry<String, String> e : options.entrySet()) {
+      String k = e.getKey();
+      if (k.startsWith("dc.")) {
+        String dc = k.substring(3);
+        if (!DC.matcher(dc).matches()) {
+          throw bad(uri, "datacenter name '" + dc + "' has characters other than [A-Za-z0-9_.-]");
+        }
+        replication.put(dc, Integer.toString(positive(uri, k, e.getValue())));
+      } else if (!KNOWN.contains(k) && !k.equals(io.ferry.store.StoreLayers.SETTING)) {
+        throw bad(uri, "unknown option '" + k + "'; known: " + String.join(", ", KNOWN) + ", dc.<datacenter>");
+      }
+    }
+    if (options.containsKey("replication_factor")) {
+      if (!replication.isEmpty()) {
+        throw bad(uri, "replication_factor and dc.<datacenter> exclude each other: give one or the other");
+      }
+      replication.put("replication_factor",
+          Integer.toString(positive(uri, "replication_factor", options.get("replication_factor"))));
+    }
+    String localDc = options.get("local_dc");
+    if (localDc != null && !DC.matcher(localDc).matches()) {
+      throw bad(uri, "local_dc '" + localDc + "' has characters other than [A-Za-z0-9_.-]");
+    }
+    ConsistencyLevel consistency = level(uri, "consistency", options.getOrDefault("consistency", "QUORUM"));
+    if (consistency.isSerial()) {
+      throw bad(uri, "consistency " + consistency + " is a serial level; give it as serial_consistency");
+    }
+    ConsistencyLevel serial = level(uri, "serial_consistency", options.getOrDefault("serial_consistency", "SERIAL"));
+    if (!serial.isSerial()) {
+      throw bad(uri, "serial_consistency must be SERIAL or LOCAL_SERIAL, not " + serial);
+    }
+    Duration timeout = Duration.ofMillis(positive(uri, "request_timeout_ms",
+        options.getOrDefault("request_timeout_ms", "30000")));
+    int maxRequests = positive(uri, "max_requests", options.getOrDefault("max_requests", "64"));
+    return new CassandraSettings(points, keyspace, replication, localDc, consistency, serial, timeout, maxRequests);
+  }
+
+  /** Whether the keyspace is replicated per datacenter ({@code NetworkTopologyStrategy}). */
+  public boolean perDatacenter() {
+    return !replication.isEmpty() && !replication.containsKey("replication_factor");
+  }
+
+  /** The hosts and keyspace as a URI without options, for messages. */
+  public String describe() {
+    StringBuilder b = new StringBuilder("cassandra://");
+    for (int i = 0; i < contactPoints.size(); i++) {
+      InetSocketAddress a = contactPoints.get(i);
+      b.append(i == 0 ? "" : ",").append(a.getHostString()).append(':').append(a.getPort());
+    }
+    return b.append('/').append(keyspace).toString();
+  }
+
+  private static List<InetSocketAddress> contactPoints(URI uri, String authority) throws InvalidInputException {
+    String[] entries = authority.split(",", -1);
+    int lastPort = DEFAULT_PORT;
+    String last = entries[entries.length - 1];
+    if (hostAndPort(last)[1] != null) {
+      lastPort = port(uri, hostAndPort(last)[1]);
+    }
+    List<InetSocketAddress> out = new ArrayList<>();
+    for (String entry : entries) {
+      String[] hp = hostAndPort(entry);
+      if (hp[0].isEmpty()) {
+        throw bad(uri, "an empty host in '" + authority + "'");
+      }
+      out.add(InetSocketAddress.createUnresolved(hp[0], hp[1] == null ? lastPort : port(uri, hp[1])));
+    }
+    return out;
+  }
+
+  /** {host, port or null}; IPv6 literals in brackets. */
+  private static String[] hostAndPort(String entry) {
+    if (entry.startsWith("[")) {
+      int close = entry.indexOf(']');
+      String host = close < 0 ? entry.substring(1) : entry.substring(1, close);
+      String rest = close < 0 ? "" : entry.substring(close + 1);
+      return new String[] {host, rest.startsWith(":") ? rest.substring(1) : null};
+    }
+    int colon = entry.lastIndexOf(':');
+    return colon < 0 ? new String[] {entry, null} : new String[] {entry.substring(0, colon), entry.substring(colon + 1)};
+  }
+
+  private static int port(URI uri, String s) throws InvalidInputException {
+    try {
+      int p = Integer.parseInt(s);
+      if (p >= 1 && p <= 65535) {
+        return p;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw bad(uri, "port '" + s + "' is not a number from 1 to 65535");
+  }
+
+  private static Map<String, String> query(URI uri) throws InvalidInputException {
+    Map<String, String> out = new LinkedHashMap<>();
+    String q = uri.getRawQuery();
+    if (q == null || q.isEmpty()) {
+      return out;
+    }
+    for (String pair : q.split("&")) {
+      int eq = pair.indexOf('=');
+      if (eq <= 0) {
+        throw bad(uri, "query part '" + pair + "' is not option=value");
+      }
+      out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
+          URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+    }
+    return out;
+  }
+
+  private static int positive(URI uri, String key, String value) throws InvalidInputException {
+    try {
+      int n = Integer.parseInt(value.trim());
+      if (n >= 1) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw bad(uri, key + " '" + value + "' is not a whole number of at least 1");
+  }
+
+  private static ConsistencyLevel level(URI uri, String key, String value) throws InvalidInputException {
+    try {
+      return DefaultConsistencyLevel.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw bad(uri, key + " '" + value + "' is not a consistency level (ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, "
+          + "EACH_QUORUM, LOCAL_ONE; SERIAL, LOCAL_SERIAL for serial_consistency)");
+    }
+  }
+
+  private static InvalidInputException bad(URI uri, String why) {
+    return new InvalidInputException("store URI '" + uri + "': " + why);
+  }
+}

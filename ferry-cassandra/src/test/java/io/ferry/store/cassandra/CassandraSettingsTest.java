@@ -1,0 +1,82 @@
+package io.ferry.store.cassandra;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.datastax.oss.driver.api.core.DefaultConsistencyLevel;
+import io.ferry.error.InvalidInputException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Parsing of {@code cassandra://} URIs and their options, and the CQL printed for DBAs; no server needed. */
+class CassandraSettingsTest {
+  private static CassandraSettings parse(String uri) throws InvalidInputException {
+    return CassandraSettings.parse(URI.create(uri), Map.of());
+  }
+
+  @Test
+  void hostsPortsAndDefaults() throws Exception {
+    CassandraSettings s = parse("cassandra://h1,h2:9142,h3/models");
+    assertThat(s.contactPoints()).containsExactly(InetSocketAddress.createUnresolved("h1", 9042),
+        InetSocketAddress.createUnresolved("h2", 9142), InetSocketAddress.createUnresolved("h3", 9042));
+    assertThat(parse("cassandra://h1,h2:9142/models").contactPoints()).extracting(InetSocketAddress::getPort)
+        .containsExactly(9142, 9142);
+    assertThat(s.keyspace()).isEqualTo("models");
+    assertThat(s.consistency()).isEqualTo(DefaultConsistencyLevel.QUORUM);
+    assertThat(s.serialConsistency()).isEqualTo(DefaultConsistencyLevel.SERIAL);
+    assertThat(s.replication()).isEmpty();
+    assertThat(s.localDc()).isNull();
+    assertThat(s.describe()).isEqualTo("cassandra://h1:9042,h2:9142,h3:9042/models");
+  }
+
+  @Test
+  void optionsFromTheQueryAndTheSettings() throws Exception {
+    CassandraSettings s = CassandraSettings.parse(URI.create("cassandra://h/ks?dc.eu1=3&dc.us1=2&local_dc=eu1"
+        + "&consistency=local_quorum&serial_consistency=LOCAL_SERIAL&layers=faults"),
+        Map.of("cassandra.consistency", "EACH_QUORUM", "s3.endpoint", "ignored"));
+    assertThat(s.replication()).containsExactly(Map.entry("eu1", "3"), Map.entry("us1", "2"));
+    assertThat(s.perDatacenter()).isTrue();
+    assertThat(s.localDc()).isEqualTo("eu1");
+    assertThat(s.consistency()).as("settings win over the query").isEqualTo(DefaultConsistencyLevel.EACH_QUORUM);
+    assertThat(s.serialConsistency()).isEqualTo(DefaultConsistencyLevel.LOCAL_SERIAL);
+  }
+
+  @Test
+  void badUrisAreRefusedNamingTheProblem() {
+    String[][] cases = {
+        {"cassandra:///ks", "no hosts"},
+        {"cassandra://h/Models", "lower-case"},
+        {"cassandra://h/", "keyspace"},
+        {"cassandra://user@h/ks", "credentials"},
+        {"cassandra://h:99999/ks", "port"},
+        {"cassandra://h/ks?replication_factor=0", "replication_factor"},
+        {"cassandra://h/ks?replication_factor=3&dc.a=1", "exclude each other"},
+        {"cassandra://h/ks?consistency=SERIAL", "serial level"},
+        {"cassandra://h/ks?consistency=MOST", "not a consistency level"},
+        {"cassandra://h/ks?serial_consistency=QUORUM", "SERIAL or LOCAL_SERIAL"},
+        {"cassandra://h/ks?replicas=3", "unknown option 'replicas'"},
+    };
+    for (String[] c : cases) {
+      assertThatThrownBy(() -> parse(c[0])).as(c[0]).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining(c[1]).hasMessageContaining(c[0]);
+    }
+  }
+
+  @Test
+  void theScriptCreatesKeyspaceTablesAndMarker() throws Exception {
+    String simple = CassandraSchema.script(parse("cassandra://h/models?replication_factor=3"));
+    assertThat(simple).contains("CREATE KEYSPACE IF NOT EXISTS models WITH replication = "
+        + "{'class': 'SimpleStrategy', 'replication_factor': 3}");
+    for (String t : CassandraSchema.TABLES) {
+      assertThat(simple).contains("CREATE TABLE IF NOT EXISTS models." + t + " (");
+    }
+    assertThat(simple).contains("INSERT INTO models.meta (name, value) VALUES ('ferry-store.json', 0x")
+        .contains("IF NOT EXISTS;");
+    assertThat(CassandraSchema.script(parse("cassandra://h/m?dc.eu1=3&dc.us1=2")))
+        .contains("{'class': 'NetworkTopologyStrategy', 'eu1': 3, 'us1': 2}");
+    assertThatThrownBy(() -> CassandraSchema.script(parse("cassandra://h/m")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("replication_factor=N");
+  }
+}

@@ -1,0 +1,88 @@
+package io.ferry.store.cassandra;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import io.ferry.error.InvalidInputException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.RefMover;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Creating, finding and refusing stores: init, the DBA's script, foreign keyspaces, the provider. */
+class CassandraStoreLifecycleTest {
+  private final LocalCassandra server = LocalCassandra.shared();
+
+  private CqlSession cql() {
+    return CqlSession.builder().addContactPoint(new InetSocketAddress(server.address(), server.nativePort()))
+        .withLocalDatacenter("datacenter1").build();
+  }
+
+  /** Schema changes wait for the server's schema agreement: longer than the driver's 2 s default on a busy machine. */
+  private static void ddl(CqlSession s, String cql) {
+    s.execute(SimpleStatement.newInstance(cql).setTimeout(Duration.ofMinutes(1)));
+  }
+
+  @Test
+  void openingWithoutInitIsRefusedAndInitNeedsTheReplication() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("life");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("no Ferry store at")
+        .hasMessageContaining("ferry init");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.createIfMissing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("replication_factor=N");
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())) {
+      ChunkId id = ChunkId.of(new byte[] {1, 2, 3});
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(new byte[] {1, 2, 3}))).isTrue();
+    }
+    try (var b = RefMover.open(server.uri(ks, ""), StoreOptions.existing())) {
+      assertThat(b).as("found through ServiceLoader").isInstanceOf(CassandraBackend.class);
+      assertThat(b.chunks().contains(ChunkId.of(new byte[] {1, 2, 3}))).isTrue();
+    }
+  }
+
+  @Test
+  void aStoreADbaCreatedFromTheScriptOpensWithoutCreate() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("dba");
+    URI uri = server.uri(ks, "replication_factor=1");
+    try (CqlSession s = cql()) {
+      for (String stmt : CassandraSchema.script(CassandraSettings.parse(uri, Map.of())).split(";\n")) {
+        if (!stmt.isBlank() && !stmt.startsWith("--")) {
+          ddl(s, stmt);
+        } else if (stmt.contains("\n")) {
+          ddl(s, stmt.substring(stmt.indexOf('\n') + 1));
+        }
+      }
+    }
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing())) {
+      assertThat(b.records().create("leases/x", new byte[] {7})).isTrue();
+    }
+  }
+
+  @Test
+  void aKeyspaceWithOtherTablesIsNotTakenOver() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("foreign");
+    try (CqlSession s = cql()) {
+      ddl(s, "CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+      ddl(s, "CREATE TABLE " + ks + ".users (id int PRIMARY KEY)");
+    }
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("not empty and is not a Ferry store");
+  }
+
+  @Test
+  void anUnreachableClusterIsNamed() {
+    URI uri = URI.create("cassandra://127.0.0.1:1/nothing");
+    assertThatThrownBy(() -> CassandraBackend.open(uri, StoreOptions.existing()))
+        .hasMessageContaining("cassandra://127.0.0.1:1/nothing");
+  }
+}
