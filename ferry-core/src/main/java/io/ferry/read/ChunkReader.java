@@ -156,8 +156,8 @@ public final class ChunkReader {
   /**
    * Writes the chunk's raw content to {@code out} at {@code position}, checking it on the way. An uncompressed
    * loose chunk streams through one reused buffer per thread (positional read, checksum, positional write); a
-   * compressed one is read whole and decoded into a buffer of its raw length (on the heap, so memory is bounded by
-   * the caller's budget of chunks in flight), then written. Nothing is memory-mapped, so a full disk is an {@link
+   * compressed one is read whole and decoded into the calling thread's reused decode buffer (direct memory, at most
+   * one chunk per worker thread; no allocation per chunk), then written. Nothing is memory-mapped, so a full disk is an {@link
    * IOException} from {@code out}, not a fault. Bytes may reach {@code out} before a failure is detected, so a
    * caller that writes into a file of final content writes to a temporary file and discards it on failure (as pull
    * does).
@@ -181,7 +181,7 @@ public final class ChunkReader {
       out.write(payloadOf(o, frame), position);
       return;
     }
-    ByteBuffer dst = ByteBuffer.allocate((int) o.header.rawLength());
+    ByteBuffer dst = decodeBuffer(o.header.rawLength(), loc);
     Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
     dst.flip();
     if (check == Check.CONTENT) {
