@@ -2,16 +2,16 @@ package io.ferry.cli;
 
 import io.ferry.Ferry;
 import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code ferry} command: a git-like root over Ferry's subcommands. */
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
     description = "Stores, versions and loads AI model weights: content-addressed, deduplicated, verified.",
-    subcommands = {CommandLine.HelpCommand.class, InitCommand.class, PushCommand.class, PullCommand.class,
-        LsCommand.class, LogCommand.class, ShowCommand.class, DiffCommand.class, TagCommand.class,
-        RollbackCommand.class, CatCommand.class, CopyCommand.class, VerifyCommand.class, GcCommand.class, StatsCommand.class,
-        DeriveCommand.class, LineageCommand.class, WarmCommand.class, CacheCommand.class},
     footerHeading = "%nStores:%n",
     footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
         "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",
@@ -43,9 +43,70 @@ public final class FerryCli {
       description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
   String cache;
 
-  /** Builds the command line with Ferry's exit codes and error handling; tests call this. */
+  /**
+   * The subcommands by name, in the order help lists them. Only the one a command line names is built (picocli reads
+   * a command's annotations when it is added, and building all of them costs more than a short command's own work).
+   */
+  private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
+
+  /** Options of the root that take a value, so the subcommand's name is found after them. */
+  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache");
+
+  private static Map<String, Class<?>> subcommands() {
+    Map<String, Class<?>> m = new LinkedHashMap<>();
+    m.put("help", CommandLine.HelpCommand.class);
+    m.put("init", InitCommand.class);
+    m.put("push", PushCommand.class);
+    m.put("pull", PullCommand.class);
+    m.put("ls", LsCommand.class);
+    m.put("log", LogCommand.class);
+    m.put("show", ShowCommand.class);
+    m.put("diff", DiffCommand.class);
+    m.put("tag", TagCommand.class);
+    m.put("rollback", RollbackCommand.class);
+    m.put("cat", CatCommand.class);
+    m.put("copy", CopyCommand.class);
+    m.put("verify", VerifyCommand.class);
+    m.put("gc", GcCommand.class);
+    m.put("stats", StatsCommand.class);
+    m.put("derive", DeriveCommand.class);
+    m.put("lineage", LineageCommand.class);
+    m.put("warm", WarmCommand.class);
+    m.put("cache", CacheCommand.class);
+    return m;
+  }
+
+  /** Builds the command line with every subcommand, Ferry's exit codes and error handling; tests call this. */
   public static CommandLine commandLine() {
+    return commandLine(SUBCOMMANDS.keySet());
+  }
+
+  /**
+   * Builds the command line for these arguments: with only the subcommand they name when they name one (other than
+   * {@code help}), else with all of them (for help, usage errors and their suggestions); with none for {@code --version}.
+   */
+  static CommandLine commandLineFor(String[] args) {
+    String name = subcommandNamed(args);
+    if (name == null && args.length > 0 && Arrays.stream(args).allMatch(a -> a.equals("-V") || a.equals("--version"))) {
+      return commandLine(Set.of());
+    }
+    return commandLine(name == null || name.equals("help") ? SUBCOMMANDS.keySet() : Set.of(name));
+  }
+
+  /** The subcommand the arguments name after the root's options, or null when they name none that exists. */
+  static String subcommandNamed(String[] args) {
+    int i = 0;
+    while (i < args.length && args[i].startsWith("-")) {
+      i += ROOT_OPTIONS_WITH_VALUE.contains(args[i]) ? 2 : 1;
+    }
+    return i < args.length && SUBCOMMANDS.containsKey(args[i]) ? args[i] : null;
+  }
+
+  private static CommandLine commandLine(Iterable<String> names) {
     CommandLine cmd = new CommandLine(new FerryCli());
+    for (String name : names) {
+      cmd.addSubcommand(name, SUBCOMMANDS.get(name));
+    }
     cmd.setExitCodeExceptionMapper(t -> 1);
     cmd.setParameterExceptionHandler((ex, args) -> {
       PrintWriter err = ex.getCommandLine().getErr();
@@ -57,7 +118,7 @@ public final class FerryCli {
   }
 
   public static void main(String[] args) {
-    System.exit(commandLine().execute(args));
+    System.exit(commandLineFor(args).execute(args));
   }
 
   /** Prints Ferry's version. */

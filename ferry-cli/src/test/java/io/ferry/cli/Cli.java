@@ -75,9 +75,9 @@ final class Cli {
     return raw(all.toArray(new String[0]));
   }
 
-  /** Runs ferry with exactly these arguments. */
+  /** Runs ferry with exactly these arguments, its command line built as {@code main} builds it. */
   static Result raw(String... args) {
-    CommandLine cmd = FerryCli.commandLine();
+    CommandLine cmd = FerryCli.commandLineFor(args);
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
     cmd.setOut(new PrintWriter(out, true));

@@ -27,4 +27,29 @@ class RootOptionsTest {
     assertThat(r.out()).contains("cast").contains("quantize").contains("prune");
     assertThat(Cli.raw("derive", "cast", "--help").ok().out()).contains("--to");
   }
+
+  @Test
+  void onlyTheNamedSubcommandIsBuiltAndEveryOneForHelpOrAnUnknownName() {
+    assertThat(FerryCli.commandLineFor(new String[] {"--store", "x", "--cache", "y", "ls", "--json"})
+        .getSubcommands()).containsOnlyKeys("ls");
+    assertThat(FerryCli.commandLineFor(new String[] {"--store=x", "pull", "a", "b"}).getSubcommands())
+        .containsOnlyKeys("pull");
+    assertThat(FerryCli.commandLineFor(new String[] {"--version"}).getSubcommands()).isEmpty();
+    assertThat(FerryCli.commandLineFor(new String[] {"help", "push"}).getSubcommands())
+        .containsKeys("help", "push", "pull", "ls", "derive");
+    assertThat(FerryCli.commandLineFor(new String[] {"pusj"}).getSubcommands()).containsKeys("push", "pull");
+    assertThat(FerryCli.commandLineFor(new String[] {}).getSubcommands())
+        .containsOnlyKeys(FerryCli.commandLine().getSubcommands().keySet());
+    // an option value that happens to be a command's name is not taken for the command
+    assertThat(FerryCli.commandLineFor(new String[] {"--store", "ls", "push", "d", "m"}).getSubcommands())
+        .containsOnlyKeys("push");
+  }
+
+  @Test
+  void helpListsEveryCommandAndUsageErrorsStillSuggest() {
+    Cli.Result r = Cli.raw("--help").ok();
+    for (String name : FerryCli.commandLine().getSubcommands().keySet()) {
+      assertThat(r.out()).contains("  " + name + " ");
+    }
+  }
 }
