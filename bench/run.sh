@@ -8,6 +8,6 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 mvn -q -B -Dstyle.color=never -DskipTests -pl ferry-cli,ferry-bench -am install >&2
-touch ferry-cli/target/.ferry-built   # the ./ferry launcher's "built" stamp: the CLI was just built
+rm -f ferry-cli/target/.ferry-built && ./ferry --version >/dev/null   # the launcher rebuilds its class-data archive
 exec java ${BENCH_JAVA_OPTS:--Xmx1g} -cp "ferry-bench/target/classes:ferry-bench/target/lib/*" \
   io.ferry.bench.Benchmarks --repo "$here" "$@"

@@ -13,6 +13,8 @@ public final class ZstdCodec implements Codec {
    * gigabytes of them waiting for a GC to free them. Hence encode's result is valid until the thread's next encode.
    */
   private final ThreadLocal<ByteBuffer> output = new ThreadLocal<>();
+  /** The same for chunks given in heap buffers (float-hinted chunks that the float codec did not take). */
+  private final ThreadLocal<byte[]> heapOutput = new ThreadLocal<>();
 
   public ZstdCodec(int level) {
     if (level < 1 || level > 19) {
@@ -43,6 +45,22 @@ public final class ZstdCodec implements Codec {
       }
       int n = (int) Zstd.compressDirectByteBuffer(dst, 0, bound, src, src.position(), src.remaining(), level);
       return dst.duplicate().position(0).limit(n).slice();
+    }
+    if (src.hasArray()) {
+      // straight from the caller's array into this thread's reused array: no copy of the input, no new output
+      int bound = (int) Zstd.compressBound(src.remaining());
+      byte[] dst = heapOutput.get();
+      if (dst == null || dst.length < bound) {
+        dst = new byte[bound];
+        heapOutput.set(dst);
+      }
+      long n = Zstd.compressByteArray(dst, 0, bound, src.array(), src.arrayOffset() + src.position(), src.remaining(),
+          level);
+      if (Zstd.isError(n)) {
+        throw new IllegalStateException("zstd failed to compress " + src.remaining() + " bytes: "
+            + Zstd.getErrorName(n));
+      }
+      return ByteBuffer.wrap(dst, 0, (int) n).slice();
     }
     byte[] in = new byte[src.remaining()];
     src.get(in);

@@ -191,6 +191,66 @@ public final class ChunkReader {
   }
 
   /**
+   * Lends a read the buffers it holds a chunk's frame and decoded bytes in, and takes them back, so that a caller
+   * with many workers bounds the memory of all of them together (a pull's pool of direct buffers).
+   */
+  public interface Scratch {
+    /** A buffer with {@code length} bytes from position 0 on; may wait until another read gives one back. */
+    ByteBuffer take(int length) throws IOException;
+
+    /** Gives back a buffer {@link #take} lent. */
+    void give(ByteBuffer buffer);
+  }
+
+  /**
+   * As {@link #copyTo(Location, long, Check, PositionalSink, long)}, with the frame of a compressed chunk read into
+   * and decoded into buffers of {@code scratch} instead of a heap buffer per chunk and a buffer per thread.
+   */
+  public void copyTo(Location loc, long length, Check check, PositionalSink out, long position, Scratch scratch)
+      throws IOException {
+    Opened o = open(loc, length);
+    if (check == Check.CONTENT) {
+      checkObjectSize(o);
+    }
+    if (o.streamable()) {
+      ByteBuffer buf = streamBuffers.get();
+      streamLoose(o, check, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)),
+          (slice, off) -> out.write(slice, position + off));
+      return;
+    }
+    boolean compressed = o.header.codecId() != NoneCodec.ID;
+    int frameLength = o.frame == null ? (int) o.header.frameLength() : 0;
+    int rawLength = compressed ? (int) o.header.rawLength() : 0;
+    // one buffer for both, taken at once: workers that each held a frame while waiting for room to decode it could
+    // otherwise hold the whole pool and wait for each other
+    ByteBuffer lent = frameLength + rawLength > 0 ? scratch.take(frameLength + rawLength) : null;
+    try {
+      ByteBuffer frame = o.frame;
+      if (frame == null) {
+        frame = lent.slice(0, frameLength);
+        readInto(o.loc, o.where, 0, frame);
+        frame.flip();
+      }
+      if (!compressed) {
+        checkWhole(o, frame, check);
+        out.write(payloadOf(o, frame), position);
+        return;
+      }
+      ByteBuffer dst = lent.slice(frameLength, rawLength);
+      Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
+      dst.flip();
+      if (check == Check.CONTENT) {
+        checkSha(o, dst);
+      }
+      out.write(dst, position);
+    } finally {
+      if (lent != null) {
+        scratch.give(lent);
+      }
+    }
+  }
+
+  /**
    * Writes the chunk's raw content to {@code out} only once all of it passed its checks, so a consumer such as a
    * terminal never sees a byte of a chunk that fails. Holds the chunk in a per-thread buffer meanwhile.
    *

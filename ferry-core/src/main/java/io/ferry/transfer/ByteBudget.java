@@ -33,6 +33,15 @@ public final class ByteBudget {
     return Runtime.getRuntime().maxMemory() / 3;
   }
 
+  /**
+   * The direct memory a transfer's pool of buffers may hold: half the maximum heap, which is what the JVM allows for
+   * direct memory by default ({@code -XX:MaxDirectMemorySize} defaults to the maximum heap), less room for the
+   * buffers of codecs and channels.
+   */
+  static long directShare() {
+    return Runtime.getRuntime().maxMemory() / 2;
+  }
+
   /** Takes room for {@code bytes}; returns the permits taken, to hand back to {@link #release}. */
   public int acquire(long bytes) throws InterruptedIOException {
     int n = (int) Math.min(total, Math.max(1, (bytes + UNIT - 1) / UNIT));

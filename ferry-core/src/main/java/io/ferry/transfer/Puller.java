@@ -42,9 +42,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p><b>Writing.</b> Every file is first written under a short temporary name ({@code .ferry-<16 hex>.tmp}, so any
  * file name the file system takes can be pulled) in its final directory, preallocated and filled by the repository's
  * workers with {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check,
- * ChunkReader.PositionalSink, long)}, which checks each frame and CRC (with {@link PullOptions#verify()} the SHA-256
+ * ChunkReader.PositionalSink, long, ChunkReader.Scratch)}, which checks each frame and CRC (with {@link PullOptions#verify()} the SHA-256
  * of every byte too) and writes with positional writes, never through a memory map: a full disk is an {@link
- * IOException} naming the file, not a fault. Memory stays bounded: the byte budget limits the chunks in flight.
+ * IOException} naming the file, not a fault. Memory stays bounded: the chunks in flight share one pool of buffers.
  *
  * <p><b>All files or none.</b> Once every file is complete (and, with {@link PullOptions#fsync()}, forced to disk),
  * each existing file of the same name is kept under a second, temporary name (a hard link; a rename where the file
@@ -72,7 +72,11 @@ public final class Puller {
   private final ExecutorService pool;
   private final TransferListener listener;
   private final Renamer renamer;
-  private final ByteBudget budget = ByteBudget.forHeap();
+  /**
+   * The buffers pull workers read frames into and decode into: direct memory, bounded together (a worker waits for
+   * room), kept for reuse. The heap holds no chunk bytes during a pull.
+   */
+  private final ReadBuffers scratch = new ReadBuffers(ByteBudget.directShare());
 
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
     this(db, pool, listener, ATOMIC_RENAME);
@@ -128,13 +132,8 @@ public final class Puller {
           ChunkRef c = s.entry.chunks().get(i);
           long at = offsets[i];
           tasks.submit(() -> {
-            int taken = budget.acquire(c.length());
-            try {
-              reader.copyTo(locator.locate(c.id()), c.length(), check, out, at);
-              listener.progress(c.length());
-            } finally {
-              budget.release(taken);
-            }
+            reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
+            listener.progress(c.length());
           });
         }
       }

@@ -59,4 +59,17 @@ class ReadBuffersTest {
     assertThat(got.capacity()).isGreaterThanOrEqualTo(3000 * KIB);
     assertThat(got.limit()).isEqualTo(3000 * KIB);
   }
+
+  @Test
+  void capacitiesWasteAtMostAnEighth() {
+    assertThat(ReadBuffers.capacityFor(10)).isEqualTo(256 * KIB);
+    assertThat(ReadBuffers.capacityFor(256 * KIB + 1)).isEqualTo(288 * KIB);
+    // a pull's 40 MiB frame and 64 MiB of decoded bytes in one buffer
+    assertThat(ReadBuffers.capacityFor(104 << 20)).isEqualTo(104 << 20);
+    assertThat(ReadBuffers.capacityFor((104 << 20) + 1)).isEqualTo(112 << 20);
+    for (int n : new int[] {300_000, 1 << 20, 67_108_864 + 64, 111_111_111, Integer.MAX_VALUE - 100}) {
+      int c = ReadBuffers.capacityFor(n);
+      assertThat((long) c).as("capacity for %d", n).isGreaterThanOrEqualTo(n).isLessThanOrEqualTo(n + n / 8L + 8);
+    }
+  }
 }
