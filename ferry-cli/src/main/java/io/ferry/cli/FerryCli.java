@@ -64,6 +64,8 @@ public final class FerryCli {
     m.put("diff", DiffCommand.class);
     m.put("tag", TagCommand.class);
     m.put("rollback", RollbackCommand.class);
+    m.put("reflog", ReflogCommand.class);
+    m.put("rm", RmCommand.class);
     m.put("cat", CatCommand.class);
     m.put("copy", CopyCommand.class);
     m.put("verify", VerifyCommand.class);

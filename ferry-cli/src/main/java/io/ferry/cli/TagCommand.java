@@ -9,12 +9,17 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "tag", description = "Point a tag at a version; with --expect, only if it still points where expected.",
-    footer = {"%nExamples:%n  ferry tag llama-7b@3f2a prod", "  ferry tag llama-7b:candidate prod --expect 9c1e...(full id)"})
+@Command(name = "tag", description = "Point a tag at a version (or delete one with -d); with --expect, only if it still "
+    + "points where expected.",
+    footer = {"%nExamples:%n  ferry tag llama-7b@3f2a prod", "  ferry tag llama-7b:candidate prod --expect 9c1e...(full id)",
+        "  ferry tag -d llama-7b:candidate"})
 final class TagCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
-  @Parameters(index = "1", paramLabel = "TAG") String tag;
+  @Parameters(index = "1", paramLabel = "TAG", arity = "0..1") String tag;
+
+  @Option(names = {"-d", "--delete"}, description = "Delete the tag REF (model:tag); its log is kept.")
+  boolean delete;
 
   @Option(names = "--expect", paramLabel = "ID", description = "Full version id the tag must point at now (compare-and-swap); exit 4 if not.")
   String expect;
@@ -28,7 +33,22 @@ final class TagCommand extends StoreCommand {
       }
       expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
     }
+    if (delete != (tag == null)) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), delete
+          ? "tag -d takes one argument, model:tag (got '" + ref + "' and '" + tag + "')"
+          : "Missing required parameter: 'TAG'");
+    }
     try (Repository repo = openRepo()) {
+      if (delete) {
+        TagResult r = repo.untag(ref, expected);
+        if (json) {
+          printJson(object().put("ref", ref).put("old", r.oldId().hex()).put("new", (String) null)
+              .put("result", r.result().name()));
+        } else {
+          out().println("deleted " + ref + " (was " + r.oldId().shortHex(12) + ")");
+        }
+        return 0;
+      }
       TagResult r = repo.tag(ref, tag, expected);
       if (json) {
         printJson(object().put("ref", r.ref()).put("old", r.oldId() == null ? null : r.oldId().hex())

@@ -38,7 +38,11 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -174,6 +178,140 @@ public final class Repository implements Closeable {
   }
 
   /**
+   * Deletes the tag {@code model:tag}; with {@code expect}, only if it points at that version (else {@link
+   * io.ferry.error.ConflictException}). The tag's log is kept, so gc keeps what it pointed at for its grace period
+   * and {@code reflog} still shows it.
+   *
+   * @throws io.ferry.error.NotFoundException if there is no such tag
+   */
+  public TagResult untag(String modelTag, ChunkId expect) throws IOException {
+    RefSpec spec = RefSpec.parse(modelTag);
+    if (spec.tag() == null || spec.idPrefix() != null || spec.path() != null) {
+      throw new InvalidInputException("tag -d takes model:tag, not '" + modelTag + "'");
+    }
+    String ref = spec.refName();
+    Optional<ChunkId> cur = refs.get(ref);
+    if (cur.isEmpty()) {
+      throw new NotFoundException("no tag '" + spec.tag() + "' on model '" + spec.model() + "' in "
+          + uri());
+    }
+    if (expect != null && !expect.equals(cur.get())) {
+      throw new ConflictException(modelTag + " points at " + cur.get().hex() + ", not at the expected "
+          + expect.hex() + "; nothing changed");
+    }
+    CasResult r = updater.compareAndSet(ref, cur.get(), null, options.author(), "tag -d " + spec.tag());
+    if (!r.isSuccess()) {
+      throw new ConflictException(ref + " moved while it was being deleted; nothing changed");
+    }
+    return new TagResult(ref, cur.get(), null, r);
+  }
+
+  /**
+   * Removes a model: deletes its tags and its head (their logs are kept). What only it referenced becomes garbage
+   * that gc removes once the grace period has passed. Without {@code force}, refuses while the model has tags or
+   * another model's versions derive from its versions, naming them; nothing is deleted then.
+   *
+   * @return the refs deleted with the versions they pointed at
+   * @throws io.ferry.error.NotFoundException if there is no such model
+   */
+  public Map<String, ChunkId> removeModel(String model, boolean force) throws IOException {
+    RefSpec spec = RefSpec.parse(model);
+    if (spec.tag() != null || spec.idPrefix() != null || spec.path() != null) {
+      throw new InvalidInputException("rm takes a model name, not '" + model + "'");
+    }
+    ModelSummary summary = null;
+    List<ModelSummary> all = models();
+    for (ModelSummary m : all) {
+      if (m.model().equals(spec.model())) {
+        summary = m;
+      }
+    }
+    if (summary == null) {
+      throw new NotFoundException("no model '" + spec.model() + "' in " + uri());
+    }
+    if (!force) {
+      if (!summary.tags().isEmpty()) {
+        throw new InvalidInputException("model '" + spec.model() + "' still has tags " + String.join(", ",
+            summary.tags().keySet()) + ": delete them first (ferry tag -d " + spec.model() + ":"
+            + summary.tags().keySet().iterator().next() + ") or remove it with --force; nothing was removed");
+      }
+      List<String> dependents = derivedModels(summary, all);
+      if (!dependents.isEmpty()) {
+        throw new InvalidInputException("model '" + spec.model() + "' has versions that " + String.join(", ",
+            dependents) + " derive from; remove with --force to keep them only as those models' history; nothing"
+            + " was removed");
+      }
+    }
+    Map<String, ChunkId> removed = new LinkedHashMap<>();
+    for (Map.Entry<String, ChunkId> t : summary.tags().entrySet()) {
+      String ref = RefNames.tag(spec.model(), t.getKey());
+      if (updater.compareAndSet(ref, t.getValue(), null, options.author(), "rm " + spec.model()).isSuccess()) {
+        removed.put(spec.model() + ":" + t.getKey(), t.getValue());
+      } else {
+        throw new ConflictException(ref + " moved during rm; removed so far: " + removed.keySet());
+      }
+    }
+    if (summary.head() != null) {
+      String ref = RefNames.head(spec.model());
+      if (updater.compareAndSet(ref, summary.head(), null, options.author(), "rm " + spec.model()).isSuccess()) {
+        removed.put(spec.model(), summary.head());
+      } else {
+        throw new ConflictException(ref + " moved during rm; removed so far: " + removed.keySet());
+      }
+    }
+    return removed;
+  }
+
+  /** The other models that have a version of {@code model} in their history (derivation or parent). */
+  private List<String> derivedModels(ModelSummary model, List<ModelSummary> all) throws IOException {
+    Set<ChunkId> own = new HashSet<>();
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    if (model.head() != null) {
+      todo.add(model.head());
+    }
+    todo.addAll(model.tags().values());
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      Version v = db.version(id);
+      if (v.model().equals(model.model()) && own.add(id)) {
+        todo.addAll(v.parents());
+      }
+    }
+    List<String> out = new ArrayList<>();
+    for (ModelSummary m : all) {
+      if (m.model().equals(model.model())) {
+        continue;
+      }
+      Deque<ChunkId> walk = new ArrayDeque<>();
+      if (m.head() != null) {
+        walk.add(m.head());
+      }
+      walk.addAll(m.tags().values());
+      Set<ChunkId> seen = new HashSet<>();
+      boolean depends = false;
+      while (!walk.isEmpty() && !depends) {
+        ChunkId id = walk.pop();
+        if (!seen.add(id)) {
+          continue;
+        }
+        if (own.contains(id)) {
+          depends = true;
+          break;
+        }
+        Version v = db.version(id);
+        walk.addAll(v.parents());
+        if (v.derivation() != null && v.derivation().source() != null && ChunkId.isValid(v.derivation().source())) {
+          walk.add(ChunkId.parse(v.derivation().source()));
+        }
+      }
+      if (depends) {
+        out.add(m.model());
+      }
+    }
+    return out;
+  }
+
+  /**
    * Moves a tag back to the target it had before its current one: the old value of the latest move (other than a
    * rollback) that brought it to its current value. Rolling back twice goes back two steps.
    */
@@ -207,7 +345,7 @@ public final class Repository implements Closeable {
     CasResult r = updater.compareAndSet(ref, cur.get(), previous, options.author(),
         "rollback from " + cur.get().shortHex(12));
     if (!r.isSuccess()) {
-      throw new io.ferry.error.ConflictException(ref + " moved during the rollback; nothing changed");
+      throw new ConflictException(ref + " moved during the rollback; nothing changed");
     }
     return new TagResult(ref, cur.get(), previous, r);
   }
