@@ -9,9 +9,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "pull", description = "Write a version's files into a directory, byte-identical.",
+@Command(name = "pull",
     footer = {"%nExamples:%n  ferry pull llama-7b:prod ./out", "  ferry pull llama-7b@3f2a ./out --verify",
-        "  ferry pull llama-7b:prod//config.json ./out"})
+        "  ferry pull llama-7b:prod//config.json ./out",
+        "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: it becomes exactly v2"},
+    description = {"Write a version's files into a directory, byte-identical.", "",
+        "Files already in DIR and identical to the version's are kept (a repeated pull only checks them);"
+        + " other files make the pull stop unless --force or --merge. A pull that was killed resumes: run it again."})
 final class PullCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
@@ -23,13 +27,25 @@ final class PullCommand extends StoreCommand {
   @Option(names = "--fsync", description = "Force every file to disk before it gets its final name.")
   boolean fsync;
 
+  @Option(names = "--force", description = "Make DIR exactly the version: replace files that differ and remove files "
+      + "the version does not have.")
+  boolean force;
+
+  @Option(names = "--merge", description = "Replace files that differ from the version's and keep the others.")
+  boolean merge;
+
   @Override
   int run() throws IOException {
+    if (force && merge) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--force and --merge exclude each other");
+    }
+    PullOptions.Existing existing = force ? PullOptions.Existing.FORCE
+        : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
     if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
       throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
     try (Repository repo = openRepo()) {
-      VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress()));
+      VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing));
       if (json) {
         printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)
             .put("bytes", v.version().stats().logicalBytes()));

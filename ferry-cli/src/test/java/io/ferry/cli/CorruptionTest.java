@@ -124,7 +124,10 @@ class CorruptionTest {
     Path out = tmp.resolve("out");
     Files2.write(out.resolve("config.json"), "mine".getBytes());
     Files.delete(bigChunk());
-    cli.run("pull", "m:prod", out.toString()).exits(3);
+    // refused before reading anything: the user's config.json is not the version's
+    cli.run("pull", "m:prod", out.toString()).exits(1).oneLineError("config.json", "--merge");
+    assertThat(Cli.state(out)).containsOnlyKeys("config.json");
+    cli.run("pull", "m:prod", out.toString(), "--merge").exits(3);
     assertThat(Cli.state(out)).containsOnlyKeys("config.json");
     assertThat(out.resolve("config.json")).hasContent("mine");
   }

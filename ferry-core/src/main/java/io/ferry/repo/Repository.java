@@ -370,7 +370,7 @@ public final class Repository implements Closeable {
       s = new Snapshot(List.of(f));
     }
     try {
-      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts);
+      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, spec.path() == null);
     } finally {
       opts.listener().done();
     }

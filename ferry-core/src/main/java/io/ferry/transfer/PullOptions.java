@@ -10,10 +10,34 @@ import io.ferry.transfer.TransferListener;
  *     git checkout}: files still appear only complete (temporary name, then atomic rename), but a power loss right
  *     after a pull may lose them
  * @param listener progress
+ * @param existing what to do with files already in the directory that are not the version's (see {@link Existing})
  */
-public record PullOptions(boolean verify, boolean fsync, TransferListener listener) {
+public record PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing) {
+  /**
+   * Files already in the directory: those identical to the version's (size and SHA-256) are always kept and not
+   * written again. Files that differ from the version's, and files the version does not have, are what this decides.
+   */
+  public enum Existing {
+    /** Refuse the pull, naming them; nothing is written. The default. */
+    REFUSE,
+    /** Replace the differing files and keep the others. */
+    MERGE,
+    /** Replace the differing files and remove the others: the directory ends up exactly the version. */
+    FORCE
+  }
+
   public PullOptions {
     listener = listener == null ? TransferListener.NONE : listener;
+    existing = existing == null ? Existing.REFUSE : existing;
+  }
+
+  /** Refusing other files in the directory. */
+  public PullOptions(boolean verify, boolean fsync, TransferListener listener) {
+    this(verify, fsync, listener, Existing.REFUSE);
+  }
+
+  public PullOptions withExisting(Existing e) {
+    return new PullOptions(verify, fsync, listener, e);
   }
 
   /** No SHA-256 pass, no fsync, no progress. */
@@ -22,14 +46,14 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   }
 
   public PullOptions withVerify(boolean v) {
-    return new PullOptions(v, fsync, listener);
+    return new PullOptions(v, fsync, listener, existing);
   }
 
   public PullOptions withFsync(boolean f) {
-    return new PullOptions(verify, f, listener);
+    return new PullOptions(verify, f, listener, existing);
   }
 
   public PullOptions withListener(TransferListener l) {
-    return new PullOptions(verify, fsync, l);
+    return new PullOptions(verify, fsync, l, existing);
   }
 }

@@ -90,7 +90,7 @@ public final class Puller {
   }
 
   /** A file written under its temporary name, waiting for its final one. */
-  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel) {}
+  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel, boolean resumed) {}
 
   /**
    * Pulls every file of the snapshot into {@code dest} (created if missing), replacing files of the same names; all
@@ -100,6 +100,15 @@ public final class Puller {
    *     directory, or a directory is where it has a file
    */
   public void pull(Snapshot snapshot, Locator locator, Path dest, PullOptions opts) throws IOException {
+    pull(snapshot, locator, dest, opts, true);
+  }
+
+  /**
+   * As {@link #pull(Snapshot, Locator, Path, PullOptions)}; with {@code wholeVersion} false (a pull of some files of
+   * a version) the other files in DEST are not looked at and never removed.
+   */
+  public void pull(Snapshot snapshot, Locator locator, Path dest, PullOptions opts, boolean wholeVersion)
+      throws IOException {
     ChunkReader.Check check = opts.verify() ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
@@ -108,22 +117,39 @@ public final class Puller {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
     checkDestination(snapshot, dest);
+    Survey survey = Survey.of(snapshot, dest, wholeVersion);
+    if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
+      throw new InvalidInputException(survey.refusal(dest));
+    }
+    survey.removeLeftovers();
     List<Path> madeDirs = new ArrayList<>();
     List<Staged> staged = new ArrayList<>();
     try {
       makeDest(dest, madeDirs);
       Set<Path> checkedDirs = new HashSet<>();
       for (FileEntry f : snapshot.files()) {
+        if (survey.identical().contains(f.path())) {
+          continue;
+        }
         Path target = makeParents(dest, f.path(), checkedDirs, madeDirs);
-        Path temp = target.resolveSibling(tempName("tmp"));
-        FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-            LinkOption.NOFOLLOW_LINKS);
-        staged.add(new Staged(f, target, temp, ch));
-        if (f.size() > 0) {
+        Path temp = target.resolveSibling(Survey.tempName(f));
+        FileChannel ch = Survey.resumable(temp, f);
+        boolean resumed = ch != null;
+        if (!resumed) {
+          ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+              StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+        }
+        staged.add(new Staged(f, target, temp, ch, resumed));
+        if (f.size() > 0 && !resumed) {
           sink(ch, target).write(ByteBuffer.allocate(1), f.size() - 1);
         }
       }
       listener.phase("pull", snapshot.logicalBytes());
+      for (FileEntry f : snapshot.files()) {
+        if (survey.identical().contains(f.path())) {
+          listener.progress(f.size());
+        }
+      }
       TaskGroup tasks = new TaskGroup(pool);
       for (Staged s : staged) {
         ChunkReader.PositionalSink out = sink(s.channel, s.target);
@@ -132,7 +158,9 @@ public final class Puller {
           ChunkRef c = s.entry.chunks().get(i);
           long at = offsets[i];
           tasks.submit(() -> {
-            reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
+            if (!s.resumed || !Survey.holds(s.channel, at, c)) {
+              reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
+            }
             listener.progress(c.length());
           });
         }
@@ -149,6 +177,9 @@ public final class Puller {
         }
       }
       commit(staged, dest);
+      if (opts.existing() == PullOptions.Existing.FORCE) {
+        survey.removeOthers(dest);
+      }
     } catch (Throwable t) {
       discard(staged, madeDirs, t);
       throw t;

@@ -90,7 +90,7 @@ class PullerAtomicCommitTest {
 
   private void pull(Puller.Renamer renamer) throws IOException {
     new Puller(db, pool, TransferListener.NONE, renamer).pull(snapshot, db.locator(version.version().packs()), dest,
-        PullOptions.defaults());
+        PullOptions.defaults().withExisting(PullOptions.Existing.MERGE));
   }
 
   @Test

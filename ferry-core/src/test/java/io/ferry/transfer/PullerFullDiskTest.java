@@ -108,7 +108,7 @@ class PullerFullDiskTest {
       assertThat(t.getMessage()).doesNotContain("\n");
       assertThat(fresh).doesNotExist();
 
-      t = catchThrowable(() -> repo.pull("m", existing, PullOptions.defaults()));
+      t = catchThrowable(() -> repo.pull("m", existing, PullOptions.defaults().withExisting(PullOptions.Existing.MERGE)));
       assertThat(t).as("run %d into an existing directory", i).isInstanceOf(IOException.class)
           .hasMessageContaining("No space left on device").hasMessageContaining(existing.toString());
       assertThat(Trees.of(existing)).isEqualTo(existingBefore);

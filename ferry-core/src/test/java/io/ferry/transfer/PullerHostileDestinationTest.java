@@ -93,7 +93,7 @@ class PullerHostileDestinationTest {
     Files.createDirectories(dest);
     Files.createSymbolicLink(dest.resolve("top.txt"), victim.resolve("top.txt"));
 
-    repo.pull("m", dest, PullOptions.defaults());
+    repo.pull("m", dest, PullOptions.defaults().withExisting(PullOptions.Existing.MERGE));
 
     assertThat(Files.isSymbolicLink(dest.resolve("top.txt"))).isFalse();
     assertThat(Files.readString(dest.resolve("top.txt"))).isEqualTo("top of the model");
@@ -165,7 +165,7 @@ class PullerHostileDestinationTest {
     Files.createDirectories(existing);
     Files.writeString(existing.resolve("config.json"), "old config");
     Map<String, String> before = Trees.of(existing);
-    assertThatThrownBy(() -> repo.pull("big", existing, PullOptions.defaults()))
+    assertThatThrownBy(() -> repo.pull("big", existing, PullOptions.defaults().withExisting(PullOptions.Existing.MERGE)))
         .isInstanceOf(FerryException.class);
     assertThat(Trees.of(existing)).isEqualTo(before);
   }

@@ -1,0 +1,291 @@
+package io.ferry.transfer;
+
+import io.ferry.id.ChunkId;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
+
+/**
+ * What a pull finds in its destination before it writes: the version's files already there byte for byte (size and
+ * SHA-256; they are not written again, so a repeated pull is a check, not a copy), files that differ from the
+ * version's, files the version does not have, and what interrupted pulls left behind (their temporary files).
+ *
+ * <p>A file's temporary name is derived from its path and content ({@link #tempName}), so a pull that was killed and
+ * is run again finds the file it was writing and keeps every chunk range already in it whose SHA-256 is the chunk's id
+ * ({@link #holds}); temporary files of other versions are removed. Nothing is followed through links.
+ */
+final class Survey {
+  /** The names pulls give their temporary files: {@code .ferry-<16 hex>.tmp} and {@code .old}. */
+  static final Pattern TEMP = Pattern.compile("\\.ferry-[0-9a-f]{16}\\.(tmp|old)");
+
+  private static final int SHOW = 10;
+  private static final int IO = 1 << 20;
+
+  private final Set<String> identical;
+  private final List<String> differing;
+  private final List<String> others;
+  private final Set<String> otherDirs;
+  private final List<Path> leftovers;
+
+  private Survey(Set<String> identical, List<String> differing, List<String> others, Set<String> otherDirs,
+      List<Path> leftovers) {
+    this.identical = identical;
+    this.differing = differing;
+    this.others = others;
+    this.otherDirs = otherDirs;
+    this.leftovers = leftovers;
+  }
+
+  /**
+   * Looks at {@code dest}: every file there when {@code wholeVersion}, else only the version's own paths. Reads each
+   * of the version's files that is already there with the right size, to compare its SHA-256.
+   */
+  static Survey of(Snapshot snapshot, Path dest, boolean wholeVersion) throws IOException {
+    Map<String, FileEntry> wanted = new HashMap<>();
+    Set<String> wantedDirs = new HashSet<>();
+    Set<String> temps = new HashSet<>();
+    for (FileEntry f : snapshot.files()) {
+      wanted.put(f.path(), f);
+      temps.add(parentOf(f.path()) + tempName(f));
+      for (String d = parentOf(f.path()); !d.isEmpty(); d = parentOf(d.substring(0, d.length() - 1))) {
+        wantedDirs.add(d.substring(0, d.length() - 1));
+      }
+    }
+    Set<String> identical = new HashSet<>();
+    List<String> differing = new ArrayList<>();
+    List<String> others = new ArrayList<>();
+    Set<String> otherDirs = new TreeSet<>();
+    List<Path> leftovers = new ArrayList<>();
+    if (!Files.isDirectory(dest)) {
+      return new Survey(identical, differing, others, otherDirs, leftovers);
+    }
+    if (!wholeVersion) {
+      for (FileEntry f : snapshot.files()) {
+        Path p = dest.resolve(f.path());
+        BasicFileAttributes a = attributes(p);
+        if (a != null) {
+          classify(f, p, a, identical, differing);
+        }
+      }
+      return new Survey(identical, differing, others, otherDirs, leftovers);
+    }
+    // DEST itself may be a link to a directory (as for cp); below it nothing is followed
+    Path root = dest.toRealPath();
+    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+        if (!dir.equals(root)) {
+          String rel = relative(root, dir);
+          if (!wantedDirs.contains(rel)) {
+            otherDirs.add(rel);
+          }
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+        String rel = relative(root, file);
+        FileEntry f = wanted.get(rel);
+        if (f != null) {
+          classify(f, file, attrs, identical, differing);
+        } else if (TEMP.matcher(file.getFileName().toString()).matches()) {
+          if (!temps.contains(rel) || !attrs.isRegularFile()) {
+            leftovers.add(file);
+          }
+        } else {
+          others.add(rel);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+        throw new IOException(file + ": cannot be read to compare it with the version (" + e.getMessage() + ")", e);
+      }
+    });
+    others.sort(null);
+    differing.sort(null);
+    return new Survey(identical, differing, others, otherDirs, leftovers);
+  }
+
+  private static void classify(FileEntry f, Path p, BasicFileAttributes a, Set<String> identical,
+      List<String> differing) throws IOException {
+    if (a.isRegularFile() && a.size() == f.size() && f.sha256().equals(sha256(p))) {
+      identical.add(f.path());
+    } else if (!a.isDirectory()) {
+      differing.add(f.path());
+    }
+  }
+
+  /** The version's paths already in DEST byte for byte. */
+  Set<String> identical() {
+    return identical;
+  }
+
+  /** Whether DEST holds files that differ from the version's or that the version does not have. */
+  boolean conflicts() {
+    return !differing.isEmpty() || !others.isEmpty();
+  }
+
+  /** The message of a refused pull: the files in the way (the first ten of each kind) and the two ways on. */
+  String refusal(Path dest) {
+    StringBuilder b = new StringBuilder(dest.toString()).append(": holds ");
+    if (!differing.isEmpty()) {
+      b.append(differing.size()).append(differing.size() == 1 ? " file that differs" : " files that differ")
+          .append(" from the version's (").append(names(differing)).append(')');
+    }
+    if (!others.isEmpty()) {
+      b.append(differing.isEmpty() ? "" : " and ").append(others.size())
+          .append(others.size() == 1 ? " file" : " files").append(" the version does not have (")
+          .append(names(others)).append(')');
+    }
+    return b.append("; nothing was written: pull --force makes the directory exactly the version (replacing and")
+        .append(" removing them), --merge replaces the version's files and keeps the others").toString();
+  }
+
+  private static String names(List<String> paths) {
+    List<String> shown = paths.subList(0, Math.min(SHOW, paths.size()));
+    return String.join(", ", shown) + (paths.size() > SHOW ? ", and " + (paths.size() - SHOW) + " more" : "");
+  }
+
+  /** Removes the temporary files of interrupted pulls of other versions (and of this one that cannot be resumed). */
+  void removeLeftovers() throws IOException {
+    for (Path p : leftovers) {
+      Files.deleteIfExists(p);
+    }
+  }
+
+  /**
+   * After a forced pull: removes the files the version does not have (links themselves, never their targets), then
+   * the directories it does not have, deepest first, where they ended up empty.
+   */
+  void removeOthers(Path dest) throws IOException {
+    Path root = dest.toRealPath();
+    for (String rel : others) {
+      Files.deleteIfExists(root.resolve(rel));
+    }
+    List<String> dirs = new ArrayList<>(otherDirs);
+    for (int i = dirs.size() - 1; i >= 0; i--) {
+      Path d = root.resolve(dirs.get(i));
+      BasicFileAttributes a = attributes(d);
+      if (a != null && a.isDirectory()) {
+        try {
+          Files.deleteIfExists(d);
+        } catch (DirectoryNotEmptyException keep) {
+          // something appeared there meanwhile: keep it
+        }
+      }
+    }
+  }
+
+  /**
+   * The temporary name of a file being pulled: {@code .ferry-<16 hex>.tmp}, the hex from the file's path, size and
+   * SHA-256, so the same file of the same content always gets it (a rerun finds it) and no other file does.
+   */
+  static String tempName(FileEntry f) {
+    MessageDigest md = sha();
+    md.update((f.path() + "\n" + f.size() + "\n" + f.sha256()).getBytes(StandardCharsets.UTF_8));
+    return ".ferry-" + HexFormat.of().formatHex(md.digest(), 0, 8) + ".tmp";
+  }
+
+  /**
+   * The temporary file an interrupted pull of this file left, opened to be completed, or null if there is none that
+   * can be (absent, a link or not a regular file, or of another size; such a file is removed).
+   */
+  static FileChannel resumable(Path temp, FileEntry f) throws IOException {
+    BasicFileAttributes a = attributes(temp);
+    if (a == null) {
+      return null;
+    }
+    if (!a.isRegularFile() || a.size() != f.size()) {
+      Files.deleteIfExists(temp);
+      return null;
+    }
+    return FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+  }
+
+  /** Whether {@code ch} already holds chunk {@code c} at {@code at}: the SHA-256 of that range is its id. */
+  static boolean holds(FileChannel ch, long at, ChunkRef c) throws IOException {
+    MessageDigest md = sha();
+    ByteBuffer buf = ByteBuffer.allocate((int) Math.min(IO, Math.max(1, c.length())));
+    long done = 0;
+    while (done < c.length()) {
+      buf.clear().limit((int) Math.min(buf.capacity(), c.length() - done));
+      int n = ch.read(buf, at + done);
+      if (n < 0) {
+        return false;
+      }
+      md.update(buf.flip());
+      done += n;
+    }
+    return ChunkId.fromBytes(md.digest()).equals(c.id());
+  }
+
+  private static String sha256(Path p) throws IOException {
+    MessageDigest md = sha();
+    try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+      ByteBuffer buf = ByteBuffer.allocate(IO);
+      long at = 0;
+      while (true) {
+        buf.clear();
+        int n = ch.read(buf, at);
+        if (n < 0) {
+          break;
+        }
+        md.update(buf.flip());
+        at += n;
+      }
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  private static MessageDigest sha() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("the JDK has no SHA-256", e);
+    }
+  }
+
+  private static String parentOf(String path) {
+    int slash = path.lastIndexOf('/');
+    return slash < 0 ? "" : path.substring(0, slash + 1);
+  }
+
+  private static String relative(Path root, Path p) {
+    return root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
+  }
+
+  private static BasicFileAttributes attributes(Path p) throws IOException {
+    try {
+      return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return null;
+    }
+  }
+}

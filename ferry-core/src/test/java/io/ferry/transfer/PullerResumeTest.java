@@ -1,0 +1,118 @@
+package io.ferry.transfer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.Ferry;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A pull that was killed leaves its files under their temporary names; the next run completes them, reading only the
+ * chunks they lack, and removes what interrupted pulls of other versions left.
+ */
+@Timeout(120)
+class PullerResumeTest {
+  @TempDir Path tmp;
+
+  private Repository repo;
+  private Path src;
+
+  @BeforeEach
+  void model() throws IOException {
+    repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    src = tmp.resolve("src");
+    Files.createDirectories(src.resolve("sub"));
+    byte[] big = new byte[12 << 20];
+    new Random(7).nextBytes(big);
+    Files.write(src.resolve("sub/big.bin"), big);
+    Files.writeString(src.resolve("small.txt"), "small file of the model");
+    repo.push(src, "m", PushOptions.builder().message("first").build());
+  }
+
+  @AfterEach
+  void close() throws IOException {
+    repo.close();
+  }
+
+  @Test
+  void aKilledPullIsCompletedFromWhatItWroteAndLeftoversAreRemoved() throws IOException {
+    Snapshot s = repo.snapshot(repo.resolve("m"));
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve("sub"));
+    // what a killed pull leaves: each file under its temporary name, its first half written, the rest zeros
+    for (FileEntry f : s.files()) {
+      Path temp = dest.resolve(f.path()).resolveSibling(Survey.tempName(f));
+      byte[] content = Files.readAllBytes(src.resolve(f.path()));
+      java.util.Arrays.fill(content, content.length / 2, content.length, (byte) 0);
+      Files.write(temp, content);
+    }
+    Files.writeString(dest.resolve("sub/.ferry-0123456789abcdef.tmp"), "a pull of another version");
+    Files.writeString(dest.resolve(".ferry-0123456789abcdee.old"), "an aside name");
+    AtomicLong read = new AtomicLong();
+    repo.pull("m", dest, PullOptions.defaults().withVerify(true).withListener(new TransferListener() {
+      @Override
+      public void progress(long bytes) {
+        read.addAndGet(bytes);
+      }
+    }));
+    assertThat(Files.readAllBytes(dest.resolve("sub/big.bin"))).isEqualTo(Files.readAllBytes(src.resolve("sub/big.bin")));
+    assertThat(dest.resolve("small.txt")).hasSameTextualContentAs(src.resolve("small.txt"));
+    try (Stream<Path> all = Files.walk(dest)) {
+      assertThat(all.filter(Files::isRegularFile).map(p -> dest.relativize(p).toString()))
+          .containsExactlyInAnyOrder("sub/big.bin", "small.txt");
+    }
+    assertThat(read.get()).as("progress covers every byte").isEqualTo(s.logicalBytes());
+  }
+
+  @Test
+  void aTempFileOfTheWrongSizeOrALinkIsNotResumed() throws IOException {
+    Snapshot s = repo.snapshot(repo.resolve("m"));
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve("sub"));
+    FileEntry big = s.file("sub/big.bin").orElseThrow();
+    Path outside = tmp.resolve("outside.bin");
+    Files.writeString(outside, "not to be touched");
+    Files.createSymbolicLink(dest.resolve("sub").resolve(Survey.tempName(big)), outside);
+    FileEntry small = s.file("small.txt").orElseThrow();
+    Files.writeString(dest.resolve(Survey.tempName(small)), "short");
+    repo.pull("m", dest, PullOptions.defaults());
+    assertThat(outside).hasContent("not to be touched");
+    assertThat(Files.readAllBytes(dest.resolve("sub/big.bin"))).isEqualTo(Files.readAllBytes(src.resolve("sub/big.bin")));
+    assertThat(dest.resolve("small.txt")).hasSameTextualContentAs(src.resolve("small.txt"));
+  }
+
+  @Test
+  void chunkRangesAreKeptOnlyWhenTheirHashIsTheChunkId() throws IOException {
+    Snapshot s = repo.snapshot(repo.resolve("m"));
+    FileEntry big = s.file("sub/big.bin").orElseThrow();
+    assertThat(big.chunks()).hasSizeGreaterThan(1);
+    Path f = tmp.resolve("partial");
+    Files.copy(src.resolve("sub/big.bin"), f);
+    long[] at = big.chunkOffsets();
+    try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      assertThat(Survey.holds(ch, at[0], big.chunks().get(0))).isTrue();
+      ch.write(ByteBuffer.wrap(new byte[] {1}), at[1] + 5);
+      assertThat(Survey.holds(ch, at[1], big.chunks().get(1))).isFalse();
+      ch.truncate(at[1]);
+      assertThat(Survey.holds(ch, at[1], big.chunks().get(1))).isFalse();
+    }
+  }
+}
