@@ -1,5 +1,7 @@
 package io.ferry.cli;
 
+import io.ferry.export.SafetensorsExport;
+import io.ferry.read.ModelReader;
 import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -11,7 +13,7 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "pull", description = "Write a version's files into a directory, byte-identical.",
     footer = {"%nExamples:%n  ferry pull llama-7b:prod ./out", "  ferry pull llama-7b@3f2a ./out --verify",
-        "  ferry pull llama-7b:prod//config.json ./out"})
+        "  ferry pull llama-7b:prod//config.json ./out", "  ferry pull run-42:latest ./out --as safetensors"})
 final class PullCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
@@ -23,12 +25,34 @@ final class PullCommand extends StoreCommand {
   @Option(names = "--fsync", description = "Force every file to disk before it gets its final name.")
   boolean fsync;
 
+  @Option(names = "--as", paramLabel = "FORMAT", description = "Write PyTorch checkpoints as safetensors (the only"
+      + " FORMAT): tensors under their dotted names, views made contiguous, non-tensor values in __metadata__; other"
+      + " files as they are.")
+  String as;
+
   @Override
   int run() throws IOException {
     if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
       throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
+    if (as != null && !as.equals("safetensors")) {
+      throw new io.ferry.error.InvalidInputException("--as " + as + ": the only format pull converts to is safetensors");
+    }
     try (Repository repo = openRepo()) {
+      if (as != null) {
+        try (ModelReader reader = repo.open(ref)) {
+          SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest);
+          if (json) {
+            printJson(object().put("version", reader.versionId().hex()).put("dir", dest.toString())
+                .put("verified", verify).put("as", as).put("tensors", r.tensors()).put("bytes", r.bytes()));
+          } else {
+            out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as safetensors into " + dest
+                + ": " + r.files().size() + " files, " + r.tensors() + " tensors converted, " + Format.bytes(r.bytes())
+                + (verify ? ", verified" : ""));
+          }
+        }
+        return 0;
+      }
       VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress()));
       if (json) {
         printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)
