@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,23 +25,26 @@ import org.junit.jupiter.api.io.TempDir;
 class TorchCheckpointTest {
   private static final Path PYTHON = Path.of("/usr/bin/python3");
 
+  @TempDir static Path written;
   @TempDir Path tmp;
 
-  private static void assumeTorch() throws Exception {
-    boolean ok = false;
-    if (Files.isExecutable(PYTHON)) {
-      Process p = new ProcessBuilder(PYTHON.toString(), "-c", "import torch").redirectErrorStream(true).start();
-      p.getInputStream().readAllBytes();
-      ok = p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
-    }
+  /** Writes the checkpoints once (one start of python with torch: about 5 s on a loaded machine). */
+  @BeforeAll
+  static void writeCheckpoints() throws Exception {
+    boolean python = Files.isExecutable(PYTHON);
+    String[] result = python ? run("write", written.toString()) : new String[] {"1", "no " + PYTHON};
+    boolean noTorch = !result[0].equals("0") && result[1].contains("No module named 'torch'") || !python;
     if ("true".equals(System.getenv("CI"))) {
-      assertThat(ok).as("CI=true: /usr/bin/python3 with torch is required (apt-get install python3-torch)").isTrue();
+      assertThat(noTorch).as("CI=true: /usr/bin/python3 with torch is required (apt-get install python3-torch): %s",
+          result[1]).isFalse();
     }
-    assumeTrue(ok, "torch through /usr/bin/python3 is not available");
+    assumeTrue(!noTorch, "torch through /usr/bin/python3 is not available");
+    assertThat(result[0]).as("python write failed: %s", result[1]).isEqualTo("0");
   }
 
-  private String python(String... args) throws Exception {
-    Path script = tmp.resolve("torch_check.py");
+  /** Runs torch_check.py: {exit code, stderr, stdout}. */
+  private static String[] run(String... args) throws Exception {
+    Path script = written.resolve("torch_check.py");
     if (!Files.exists(script)) {
       try (InputStream in = TorchCheckpointTest.class.getResourceAsStream("torch_check.py")) {
         Files.copy(in, script);
@@ -48,21 +52,24 @@ class TorchCheckpointTest {
     }
     List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), script.toString()));
     cmd.addAll(List.of(args));
-    Path err = tmp.resolve("python.err");
+    Path err = Files.createTempFile(written, "python", ".err");
     Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("python finished").isTrue();
-    assertThat(p.exitValue()).as("python %s failed: %s", args[0], Files.readString(err)).isZero();
-    return out;
+    return new String[] {Integer.toString(p.exitValue()), Files.readString(err), out};
+  }
+
+  private static String python(String... args) throws Exception {
+    String[] r = run(args);
+    assertThat(r[0]).as("python %s failed: %s", args[0], r[1]).isEqualTo("0");
+    return r[2];
   }
 
   @Test
   void trainingCheckpointIsStoredTensorAwarePulledIdenticalAndConvertedToSafetensors() throws Exception {
-    assumeTorch();
-    Path src = tmp.resolve("src");
-    python("write", src.toString());
+    Path src = written;
     Cli cli = new Cli(tmp.resolve("store")).init();
-    cli.push(src.resolve("model"), "run");
+    String first = cli.push(src.resolve("model"), "run");
 
     JsonNode file = cli.run("show", "run", "--json").ok().json().get("files").get(0);
     assertThat(file.get("path").asText()).isEqualTo("ckpt.pt");
@@ -94,6 +101,14 @@ class TorchCheckpointTest {
     assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString()))
         .startsWith("ok ");
 
+    // tensor-level diff between two checkpoints of the run
+    cli.push(src.resolve("model2"), "run");
+    JsonNode diff = cli.run("diff", "run@" + first, "run", "--json").ok().json();
+    List<String> changed = new ArrayList<>();
+    diff.get("tensors").forEach(t -> changed.add(t.get("name").asText() + " " + t.get("change").asText()));
+    assertThat(changed).containsExactly("model.fc.weight changed");
+    assertThat(diff.get("unchangedTensors").asLong()).isEqualTo(tensors.size() - 1);
+
     // the pulled safetensors is itself a valid safetensors file for Ferry
     cli.push(st, "as-safetensors");
     cli.run("pull", "run", tmp.resolve("avro").toString(), "--as", "avro").exits(1)
@@ -102,9 +117,7 @@ class TorchCheckpointTest {
 
   @Test
   void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
-    assumeTorch();
-    Path evil = tmp.resolve("evil");
-    python("evil", evil.toString());
+    Path evil = written.resolve("evil");
     Cli cli = new Cli(tmp.resolve("store")).init();
     Map<String, String> expected = new LinkedHashMap<>();
     expected.put("os-system", "global 'os.system' is not allowed");

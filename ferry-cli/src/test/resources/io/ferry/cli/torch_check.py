@@ -1,7 +1,8 @@
 """Writes PyTorch checkpoints for TorchCheckpointTest and checks what `ferry pull --as safetensors` made of them.
 
-write DIR        a training checkpoint (model with tied weights + Adam state after one step + views + dtypes)
-evil DIR         one directory per malicious checkpoint; each payload would create DIR/markers/<name> if unpickled
+write DIR        DIR/model: a training checkpoint (model with tied weights + Adam state after one step + views +
+                 dtypes); DIR/model2: the same with fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload would create
+                 DIR/evil/markers/<name> if it were unpickled
 check PT ST      loads PT with torch and ST by hand (no safetensors package here) and compares every tensor
 
 This script never unpickles a malicious file: only `check` calls torch.load, on the checkpoint `write` made.
@@ -57,6 +58,12 @@ def write(out):
     }
     ck = {"model": m.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "note": "hello", "extra": extra}
     torch.save(ck, os.path.join(out, "model", "ckpt.pt"))
+    # the next checkpoint of the run: only the fc layer and the epoch change
+    os.makedirs(os.path.join(out, "model2"), exist_ok=True)
+    with torch.no_grad():
+        m.fc.weight.add_(1.0)
+    ck["epoch"] = 4
+    torch.save(ck, os.path.join(out, "model2", "ckpt.pt"))
 
 
 def flatten(value, path, out):
@@ -183,5 +190,5 @@ def evil(out):
 
 
 if __name__ == "__main__":
-    {"write": lambda: write(sys.argv[2]), "evil": lambda: evil(sys.argv[2]),
+    {"write": lambda: (write(sys.argv[2]), evil(os.path.join(sys.argv[2], "evil"))),
      "check": lambda: check(sys.argv[2], sys.argv[3])}[sys.argv[1]]()
