@@ -28,20 +28,20 @@ import java.util.Set;
  * @param regions the regions in file order
  * @param metadata the format's typed metadata, {@link FormatMetadata#NONE} if it has none
  * @param tensors the tensor table the snapshot records, offsets relative to {@code dataStart}: the tensor regions in
- *     file order, or a format's own table of views into them (see above)
+ *     file order (pass null to get them), or a format's own table of views into them (see above)
  */
 public record FileLayout(String format, String fileName, long size, long dataStart, List<Region> regions,
     FormatMetadata metadata, List<TensorInfo> tensors) {
   /** A layout whose tensor table is its tensor regions, in file order. */
   public FileLayout(String format, String fileName, long size, long dataStart, List<Region> regions,
       FormatMetadata metadata) {
-    this(format, fileName, size, dataStart, regions, metadata, regionTable(regions, dataStart));
+    this(format, fileName, size, dataStart, regions, metadata, null);
   }
 
   /**
    * Copies the regions and the table and checks the guarantees above.
    *
-   * @throws NullPointerException if an argument, a region or a tensor is null
+   * @throws NullPointerException if an argument but {@code tensors}, a region or a tensor is null
    * @throws IllegalArgumentException naming the file, the region and the offsets if a guarantee does not hold
    */
   public FileLayout {
@@ -49,7 +49,6 @@ public record FileLayout(String format, String fileName, long size, long dataSta
     Objects.requireNonNull(fileName, "fileName");
     Objects.requireNonNull(metadata, "metadata");
     regions = List.copyOf(Objects.requireNonNull(regions, "regions"));
-    tensors = List.copyOf(Objects.requireNonNull(tensors, "tensors"));
     if (size < 0 || dataStart < 0 || dataStart > size) {
       throw new IllegalArgumentException(
           fileName + ": data start " + dataStart + " is outside the file of " + size + " bytes");
@@ -77,8 +76,14 @@ public record FileLayout(String format, String fileName, long size, long dataSta
       throw new IllegalArgumentException(
           fileName + ": regions end at byte " + at + " but the file has " + size + " bytes");
     }
-    if (!tensors.equals(regionTable(regions, dataStart))) {
-      checkViews(fileName, dataStart, regions, tensors);
+    List<TensorInfo> own = regionTable(regions, dataStart);
+    if (tensors == null) {
+      tensors = own;
+    } else {
+      tensors = List.copyOf(tensors);
+      if (!tensors.equals(own)) {
+        checkViews(fileName, dataStart, regions, tensors);
+      }
     }
   }
 

@@ -178,7 +178,13 @@ public final class Unpickler {
           case 'K' -> push((long) u8()); // BININT1
           case 'M' -> push((long) (in.getShort(need(2)) & 0xffff)); // BININT2
           case 0x8a -> push(longOf(u8())); // LONG1
-          case 0x8b -> push(longOf(in.getInt(need(4)))); // LONG4
+          case 0x8b -> { // LONG4: a signed length
+            int n = in.getInt(need(4));
+            if (n < 0) {
+              throw failHere("negative length " + n);
+            }
+            push(longOf(n));
+          }
           case 'G' -> push(Double.longBitsToDouble(Long.reverseBytes(in.getLong(need(8))))); // BINFLOAT, big-endian
           case 'X' -> push(utf8(in.getInt(need(4)) & 0xffffffffL)); // BINUNICODE
           case 0x8c -> push(utf8(u8())); // SHORT_BINUNICODE
