@@ -182,7 +182,7 @@ class UnpicklerTest {
         "tensor of size [2147483647, 2147483647, 2147483647] and stride [1, 1, 1] overflows (opcode REDUCE at byte"
             + " 158)");
     refused(Pickles.proto2().tensor("FloatStorage", "0", 6, 0, new int[] {2}, new int[] {-1}).stop(),
-        "tensor stride holds -1, expected integers >= 0 (opcode REDUCE at byte 142)");
+        "tensor stride holds -1, expected integers >= 0 (opcode REDUCE at byte 138)");
   }
 
   @Test
