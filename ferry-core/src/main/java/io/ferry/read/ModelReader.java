@@ -172,8 +172,14 @@ public final class ModelReader implements Closeable {
     readRange(f, position, position + dst.remaining(), dst);
   }
 
-  /** Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. */
+  /**
+   * Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. Like
+   * {@link #read(String)}, refuses a non-contiguous view (before streaming anything).
+   */
   public void forEachTensor(TensorSink sink) throws IOException {
+    for (Located t : tensors.values()) {
+      contiguous(t.info().name());
+    }
     ByteBuffer buf = null;
     for (Located t : tensors.values()) {
       long n = t.info().byteLength();
