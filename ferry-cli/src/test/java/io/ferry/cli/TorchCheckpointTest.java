@@ -98,8 +98,23 @@ class TorchCheckpointTest {
     JsonNode pulled = cli.run("pull", "run", st.toString(), "--as", "safetensors", "--verify", "--json").ok().json();
     assertThat(pulled.get("tensors").asLong()).isEqualTo(tensors.size());
     assertThat(st.resolve("ckpt.safetensors")).exists();
-    assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString()))
-        .startsWith("ok ");
+    // the same checkpoint in the legacy (non-zip) format: same tensors and values, byte-identical pull, same export
+    cli.push(src.resolve("legacy"), "old");
+    JsonNode old = cli.run("show", "old", "--json").ok().json().get("files").get(0);
+    assertThat(old.get("format").asText()).isEqualTo("torch");
+    List<String> oldNames = new ArrayList<>();
+    old.get("tensors").forEach(t -> oldNames.add(t.get("name").asText()));
+    assertThat(oldNames).containsExactlyInAnyOrderElementsOf(tensors.keySet());
+    assertThat(old.get("metadata").get("value.epoch").asText()).isEqualTo("3");
+    Path oldOut = tmp.resolve("old-out");
+    cli.run("pull", "old", oldOut.toString()).ok();
+    Cli.assertSameTree(src.resolve("legacy"), oldOut);
+    Path oldSt = tmp.resolve("old-st");
+    cli.run("pull", "old", oldSt.toString(), "--as", "safetensors").ok();
+
+    assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString(),
+        src.resolve("legacy/old.pt").toString(), oldSt.resolve("old.safetensors").toString()))
+        .isEqualTo("ok " + tensors.size() + " tensors\nok " + tensors.size() + " tensors\n");
 
     // tensor-level diff between two checkpoints of the run
     cli.push(src.resolve("model2"), "run");

@@ -1,9 +1,9 @@
 """Writes PyTorch checkpoints for TorchCheckpointTest and checks what `ferry pull --as safetensors` made of them.
 
 write DIR        DIR/model: a training checkpoint (model with tied weights + Adam state after one step + views +
-                 dtypes); DIR/model2: the same with fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload would create
+                 dtypes); DIR/legacy/old.pt: the same in the legacy format; DIR/model2: fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload would create
                  DIR/evil/markers/<name> if it were unpickled
-check PT ST      loads PT with torch and ST by hand (no safetensors package here) and compares every tensor
+check PT ST...    loads each PT with torch and its ST by hand (no safetensors package here), compares every tensor
 
 This script never unpickles a malicious file: only `check` calls torch.load, on the checkpoint `write` made.
 """
@@ -58,6 +58,9 @@ def write(out):
     }
     ck = {"model": m.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "note": "hello", "extra": extra}
     torch.save(ck, os.path.join(out, "model", "ckpt.pt"))
+    # the same checkpoint in the legacy (non-zip) format
+    os.makedirs(os.path.join(out, "legacy"), exist_ok=True)
+    torch.save(ck, os.path.join(out, "legacy", "old.pt"), _use_new_zipfile_serialization=False)
     # the next checkpoint of the run: only the fc layer and the epoch change
     os.makedirs(os.path.join(out, "model2"), exist_ok=True)
     with torch.no_grad():
@@ -191,4 +194,4 @@ def evil(out):
 
 if __name__ == "__main__":
     {"write": lambda: (write(sys.argv[2]), evil(os.path.join(sys.argv[2], "evil"))),
-     "check": lambda: check(sys.argv[2], sys.argv[3])}[sys.argv[1]]()
+     "check": lambda: [check(sys.argv[i], sys.argv[i + 1]) for i in range(2, len(sys.argv), 2)]}[sys.argv[1]]()

@@ -30,6 +30,10 @@ import java.util.zip.CRC32;
  */
 public final class TorchCheckpoint {
   private static final Pattern PICKLE = Pattern.compile("([^/]+)/data\\.pkl");
+  /** The legacy magic number 0x1950a86a20f9469cfc6c as a protocol-2 pickle, then protocol version 1001. */
+  private static final byte[] LEGACY_HEAD = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46,
+      (byte) 0xf9, 0x20, 0x6a, (byte) 0xa8, 0x50, 0x19, '.', (byte) 0x80, 2, 'M', (byte) 0xe9, 3, '.'};
+  private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
 
   /**
    * One tensor.
@@ -56,27 +60,30 @@ public final class TorchCheckpoint {
     }
   }
 
-  private final TorchZip zip;
+  private final boolean legacy;
   private final String root;
   private final List<View> tensors;
   private final SortedMap<String, String> values;
   private final Map<String, TorchZip.Entry> storages;
 
-  private TorchCheckpoint(TorchZip zip, String root, List<View> tensors, SortedMap<String, String> values,
+  private TorchCheckpoint(boolean legacy, String root, List<View> tensors, SortedMap<String, String> values,
       Map<String, TorchZip.Entry> storages) {
-    this.zip = zip;
+    this.legacy = legacy;
     this.root = root;
     this.tensors = List.copyOf(tensors);
     this.values = values;
     this.storages = storages;
   }
 
-  /** The archive. */
-  public TorchZip zip() {
-    return zip;
+  /** Whether the file is in the legacy (non-zip) format. */
+  public boolean legacy() {
+    return legacy;
   }
 
-  /** The archive's top directory ({@code archive}, or the file's stem in older versions of PyTorch). */
+  /**
+   * The archive's top directory ({@code archive}, or the file's stem in older versions of PyTorch); empty for the
+   * legacy format.
+   */
   public String root() {
     return root;
   }
@@ -91,14 +98,27 @@ public final class TorchCheckpoint {
     return values;
   }
 
-  /** The storage entries tensors use, by entry name. */
+  /**
+   * The storages tensors use, by name: zip entries ({@code archive/data/0}), or for the legacy format the runs
+   * {@code storages/<key>} whose {@code start} is their 8-byte element count and {@code dataStart} their bytes.
+   */
   public Map<String, TorchZip.Entry> storages() {
     return storages;
   }
 
-  /** Whether the first bytes of a file are a zip archive whose first entry is {@code <dir>/data.pkl}. */
+  /**
+   * Whether the first bytes of a file are a zip archive whose first entry is {@code <dir>/data.pkl}, or the legacy
+   * format's magic number pickle followed by its protocol version (1001) pickle.
+   */
   public static boolean recognises(ByteBuffer head) {
     ByteBuffer h = head.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    if (h.remaining() >= LEGACY_HEAD.length) {
+      byte[] b = new byte[LEGACY_HEAD.length];
+      h.duplicate().get(b);
+      if (java.util.Arrays.equals(b, LEGACY_HEAD)) {
+        return true;
+      }
+    }
     if (!TorchZip.isZip(h) || h.remaining() < 30) {
       return false;
     }
@@ -124,8 +144,7 @@ public final class TorchCheckpoint {
       ByteBuffer head = TorchZip.read(in, 0, 4);
       if (!TorchZip.isZip(head)) {
         if ((head.get(0) & 0xff) == 0x80 && head.get(1) == 2 && (head.get(2) & 0xff) == 0x8a) {
-          throw new InvalidInputException(f + ": this is PyTorch's legacy (non-zip) format, which Ferry does not"
-              + " read yet; save it again with torch.save (the zip format, PyTorch's default since 1.6)");
+          return readLegacy(in);
         }
         throw new InvalidInputException(f + ": not a PyTorch checkpoint (a torch.save zip archive starts with 'PK',"
             + " this file with 0x" + String.format("%08x", Integer.reverseBytes(head.getInt(0))) + ")");
@@ -170,6 +189,18 @@ public final class TorchCheckpoint {
     }
     ByteBuffer pickle = checked(in, pkl);
     Object value = Unpickler.load(f + ": " + pkl.name(), pickle);
+    String dir = root;
+    return resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
+  }
+
+  /** Where a storage's bytes are, by its key; null if the file has no such storage. */
+  private interface StorageEntries {
+    TorchZip.Entry find(String key);
+  }
+
+  /** Names the tensors and values of an unpickled checkpoint and maps each tensor to its storage's bytes. */
+  private static TorchCheckpoint resolve(String f, boolean legacy, String root, Object value,
+      StorageEntries entries) throws InvalidInputException {
     Walk w = new Walk(f);
     w.scan(value, 0);
     if (value instanceof Py.Tensor t) {
@@ -185,12 +216,13 @@ public final class TorchCheckpoint {
     for (Map.Entry<String, Py.Tensor> e : w.tensors.entrySet()) {
       Py.Tensor t = e.getValue();
       Py.Storage s = t.storage();
-      String entryName = root + "/data/" + s.key();
-      TorchZip.Entry se = byName.get(entryName);
+      TorchZip.Entry se = entries.find(s.key());
       if (se == null) {
         throw new InvalidInputException(f + ": tensor '" + Unpickler.printable(e.getKey()) + "' uses storage '"
-            + s.key() + "', but the archive has no entry '" + Unpickler.printable(entryName) + "'");
+            + s.key() + "', but " + (legacy ? "the file lists no storage of that key" : "the archive has no entry '"
+            + Unpickler.printable(root + "/data/" + s.key()) + "'"));
       }
+      String entryName = se.name();
       long bytes = s.dtype().byteLength(s.numel());
       if (se.size() != bytes) {
         throw new InvalidInputException(f + ": storage '" + Unpickler.printable(entryName) + "' holds " + se.size()
@@ -203,7 +235,100 @@ public final class TorchCheckpoint {
       used.put(entryName, se);
     }
     views.sort(Comparator.comparingLong(View::begin).thenComparingLong(View::end).thenComparing(View::name));
-    return new TorchCheckpoint(zip, root, views, w.values, used);
+    return new TorchCheckpoint(legacy, root, views, w.values, used);
+  }
+
+  /**
+   * The legacy format ({@code torch.save(..., _use_new_zipfile_serialization=False)}, PyTorch's only format before
+   * 1.6): five pickles one after the other (the magic number, the protocol version 1001, a dict of system information,
+   * the object, the sorted list of storage keys), then for each key in that order the storage's element count
+   * (8 bytes, little-endian) and its bytes, up to the end of the file.
+   */
+  private static TorchCheckpoint readLegacy(ByteSource in) throws IOException {
+    String f = in.name();
+    long[] at = {0};
+    Object magic = legacyPickle(in, at, "magic number");
+    if (!LEGACY_MAGIC.equals(magic)) {
+      throw new InvalidInputException(f + ": the legacy format's first pickle is not its magic number");
+    }
+    if (!Long.valueOf(1001).equals(legacyPickle(in, at, "protocol version"))) {
+      throw new InvalidInputException(f + ": the legacy format's protocol version is not 1001");
+    }
+    Object info = legacyPickle(in, at, "system information");
+    if (!(info instanceof Py.Dict d) || !Boolean.TRUE.equals(d.map.get("little_endian"))) {
+      throw new InvalidInputException(f + ": the legacy checkpoint was not written little-endian (its system"
+          + " information says little_endian=" + (info instanceof Py.Dict d2 ? d2.map.get("little_endian") : "?")
+          + "); Ferry reads little-endian checkpoints only");
+    }
+    long objectAt = at[0];
+    ByteBuffer window = TorchZip.read(in, objectAt, (int) Math.min(in.size() - objectAt,
+        TorchLimits.MAX_PICKLE_BYTES));
+    Unpickler.Loaded object = Unpickler.loadPrefix(f + ": pickle at byte " + objectAt, window);
+    at[0] += object.length();
+    Object keys = legacyPickle(in, at, "storage keys");
+    if (!(keys instanceof Py.PyList list)) {
+      throw new InvalidInputException(f + ": the legacy format's storage keys are " + Unpickler.typeName(keys)
+          + ", not a list");
+    }
+    // which storages the object names, with their types: interpret it again only to collect them
+    Map<String, Py.Storage> named = new LinkedHashMap<>();
+    collectStorages(f, object.value(), named, new IdentityHashMap<>(), 0);
+    Map<String, TorchZip.Entry> byKey = new LinkedHashMap<>();
+    long p = at[0];
+    for (Object k : list.items) {
+      if (!(k instanceof String key)) {
+        throw new InvalidInputException(f + ": a storage key of the legacy format is " + Unpickler.typeName(k));
+      }
+      Py.Storage s = named.get(key);
+      if (s == null) {
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed but no tensor"
+            + " uses it");
+      }
+      if (byKey.containsKey(key)) {
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed twice");
+      }
+      long count = TorchZip.read(in, p, 8).getLong(0);
+      if (count != s.numel()) {
+        throw new InvalidInputException(f + ": storage '" + key + "' at byte " + p + " holds " + count
+            + " elements, the pickle says " + s.numel());
+      }
+      long bytes = s.dtype().byteLength(s.numel());
+      if (bytes > in.size() - p - 8) {
+        throw new InvalidInputException(f + ": storage '" + key + "' of " + bytes + " bytes from byte " + (p + 8)
+            + " runs past the end of the file (" + in.size() + " bytes; truncated?)");
+      }
+      byKey.put(key, new TorchZip.Entry("storages/" + key, p, p + 8, p + 8 + bytes, p + 8 + bytes, 0));
+      p += 8 + bytes;
+    }
+    if (p != in.size()) {
+      throw new InvalidInputException(f + ": " + (in.size() - p) + " bytes follow the last storage (at byte " + p
+          + ")");
+    }
+    return resolve(f, true, "", object.value(), byKey::get);
+  }
+
+  private static Object legacyPickle(ByteSource in, long[] at, String what) throws IOException {
+    ByteBuffer window = TorchZip.read(in, at[0], (int) Math.min(in.size() - at[0], 64 << 10));
+    Unpickler.Loaded l = Unpickler.loadPrefix(in.name() + ": " + what + " pickle at byte " + at[0], window);
+    at[0] += l.length();
+    return l.value();
+  }
+
+  private static void collectStorages(String f, Object v, Map<String, Py.Storage> out,
+      IdentityHashMap<Object, Boolean> seen, int depth) throws InvalidInputException {
+    if (v instanceof Py.Tensor t) {
+      out.putIfAbsent(t.storage().key(), t.storage());
+      return;
+    }
+    if (!isContainer(v) || seen.put(v, Boolean.TRUE) != null) {
+      return;
+    }
+    if (depth > TorchLimits.MAX_DEPTH) {
+      throw new InvalidInputException(f + ": containers nest deeper than " + TorchLimits.MAX_DEPTH + " levels");
+    }
+    for (Object c : Walk.items(v)) {
+      collectStorages(f, c, out, seen, depth + 1);
+    }
   }
 
   private static ByteBuffer small(ByteSource in, TorchZip.Entry e) throws IOException {

@@ -80,8 +80,10 @@ public final class TorchFormat implements TensorFormat {
     }
     List<Region> regions = new ArrayList<>();
     long at = 0;
-    for (TorchZip.Entry e : ck.zip().entries()) {
-      if (ck.storages().containsKey(e.name())) {
+    List<TorchZip.Entry> storages = new ArrayList<>(ck.storages().values());
+    storages.sort(java.util.Comparator.comparingLong(TorchZip.Entry::dataStart));
+    for (TorchZip.Entry e : storages) {
+      {
         if (e.dataStart() > at) {
           regions.add(new Region.Header(at, e.dataStart()));
         }

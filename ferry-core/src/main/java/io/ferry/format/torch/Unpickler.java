@@ -61,7 +61,21 @@ public final class Unpickler {
    *     the pickle uses anything outside the allow-list, breaks a limit, or is malformed
    */
   public static Object load(String what, ByteBuffer pickle) throws InvalidInputException {
-    return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN)).run();
+    return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN), false).run().value();
+  }
+
+  /** A value and the bytes of the pickle that held it, up to and including its {@code STOP}. */
+  public record Loaded(Object value, int length) {}
+
+  /**
+   * Interprets the pickle at the start of {@code bytes}, which may go on after its {@code STOP} (the legacy format
+   * writes several pickles one after the other), with the persistent ids of the legacy format:
+   * {@code ('storage', type, key, location, size, None)}.
+   *
+   * @throws InvalidInputException as {@link #load} does; positions count from the start of {@code bytes}
+   */
+  public static Loaded loadPrefix(String what, ByteBuffer bytes) throws InvalidInputException {
+    return new Machine(what, bytes.slice().order(ByteOrder.LITTLE_ENDIAN), true).run();
   }
 
   private static final class Machine {
@@ -71,13 +85,15 @@ public final class Unpickler {
     private final List<Integer> marks = new ArrayList<>();
     private final Map<Long, Object> memo = new HashMap<>();
     private final Map<String, Py.Storage> storages = new TreeMap<>();
+    private final boolean legacy;
     private long values;
     private int op;
     private int at;
 
-    Machine(String what, ByteBuffer in) {
+    Machine(String what, ByteBuffer in, boolean legacy) {
       this.what = what;
       this.in = in;
+      this.legacy = legacy;
     }
 
     private InvalidInputException fail(String message) {
@@ -88,8 +104,8 @@ public final class Unpickler {
       return fail(message + " (opcode " + name(op) + " at byte " + at + ")");
     }
 
-    Object run() throws InvalidInputException {
-      if (in.remaining() > TorchLimits.MAX_PICKLE_BYTES) {
+    Loaded run() throws InvalidInputException {
+      if (!legacy && in.remaining() > TorchLimits.MAX_PICKLE_BYTES) {
         throw fail("the pickle is " + in.remaining() + " bytes, over the limit of " + TorchLimits.MAX_PICKLE_BYTES);
       }
       boolean first = true;
@@ -122,10 +138,10 @@ public final class Unpickler {
               throw failHere("STOP with " + stack.size() + " values and " + marks.size()
                   + " open marks on the stack (expected exactly one value)");
             }
-            if (in.hasRemaining()) {
+            if (in.hasRemaining() && !legacy) {
               throw failHere(in.remaining() + " bytes follow the STOP opcode");
             }
-            return stack.get(0);
+            return new Loaded(stack.get(0), in.position());
           }
           case '(' -> { // MARK
             if (marks.size() >= TorchLimits.MAX_MARKS) {
@@ -520,11 +536,17 @@ public final class Unpickler {
     }
 
     private Py.Storage persistent(Object pid) throws InvalidInputException {
-      if (!(pid instanceof Py.Tuple t) || t.items().size() != 5 || !"storage".equals(t.items().get(0))
+      int size = legacy ? 6 : 5;
+      if (!(pid instanceof Py.Tuple t) || t.items().size() != size || !"storage".equals(t.items().get(0))
           || !(t.items().get(1) instanceof Py.Global type) || !(t.items().get(2) instanceof String key)
           || !(t.items().get(3) instanceof String location) || !(t.items().get(4) instanceof Long numel)) {
         throw failHere("persistent id " + (pid instanceof Py.Tuple t2 ? "(" + typeNames(t2.items()) + ")"
-            : typeName(pid)) + " is not ('storage', torch.<Type>Storage, key, location, size)");
+            : typeName(pid)) + " is not ('storage', torch.<Type>Storage, key, location, size" + (legacy ? ", None"
+            : "") + ")");
+      }
+      if (legacy && t.items().get(5) != Py.NONE) {
+        throw failHere("persistent id of storage '" + printable(key) + "' is a view of another storage (view"
+            + " metadata " + typeName(t.items().get(5)) + "), which Ferry does not read");
       }
       DType dtype = type.module().equals("torch") ? STORAGE_TYPES.get(type.name()) : null;
       if (dtype == null) {

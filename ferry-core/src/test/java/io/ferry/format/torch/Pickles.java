@@ -57,9 +57,18 @@ final class Pickles {
 
   /** {@code _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())} of a FloatStorage-like type. */
   Pickles tensor(String storageType, String key, int numel, int offset, int[] size, int[] stride) {
+    return tensor(storageType, key, numel, offset, size, stride, false);
+  }
+
+  /** The same; with {@code legacy}, the persistent id of the legacy format (a sixth item, None). */
+  Pickles tensor(String storageType, String key, int numel, int offset, int[] size, int[] stride, boolean legacy) {
     global("torch._utils", "_rebuild_tensor_v2");
     mark();
-    mark().str("storage").global("torch", storageType).str(key).str("cpu").binint(numel).op('t').op('Q');
+    mark().str("storage").global("torch", storageType).str(key).str("cpu").binint(numel);
+    if (legacy) {
+      op('N');
+    }
+    op('t').op('Q');
     binint(offset);
     mark();
     for (int s : size) {
@@ -87,6 +96,26 @@ final class Pickles {
 
   static byte[] le32(int v) {
     return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(v).array();
+  }
+
+  /** A file in the legacy format: its five pickles, then each storage (count, bytes) in the order of {@code keys}. */
+  static byte[] legacy(byte[] object, String[] keys, long[] counts, byte[][] storages) {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    b.writeBytes(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20,
+        0x6a, (byte) 0xa8, 0x50, 0x19, '.'});
+    b.writeBytes(new byte[] {(byte) 0x80, 2, 'M', (byte) 0xe9, 3, '.'});
+    b.writeBytes(proto2().op('}').str("little_endian").op(0x88).op('s').stop().bytes());
+    b.writeBytes(object);
+    Pickles k = proto2().op(']').mark();
+    for (String key : keys) {
+      k.str(key);
+    }
+    b.writeBytes(k.op('e').stop().bytes());
+    for (int i = 0; i < storages.length; i++) {
+      b.writeBytes(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(counts[i]).array());
+      b.writeBytes(storages[i]);
+    }
+    return b.toByteArray();
   }
 
   /** A zip of stored entries, name then bytes, in order. */

@@ -112,13 +112,63 @@ class TorchFormatTest {
         .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("x.pt: not a PyTorch checkpoint");
   }
 
+  private static byte[] legacyObject(String secondType) {
+    return Pickles.proto2().op('}').mark()
+        .str("w").tensor("FloatStorage", "140", 6, 0, new int[] {2, 3}, new int[] {3, 1}, true)
+        .str("t").tensor("FloatStorage", "140", 6, 0, new int[] {3, 2}, new int[] {1, 3}, true)
+        .str("b").tensor(secondType, "99", 2, 0, new int[] {2}, new int[] {1}, true)
+        .str("epoch").op('K', 2).op('u').stop().bytes();
+  }
+
   @Test
-  void theLegacyFormatAndOtherBytesAreRefusedClearly() {
-    refused(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9},
-        "this is PyTorch's legacy (non-zip) format, which Ferry does not read yet; save it again with torch.save (the"
-            + " zip format, PyTorch's default since 1.6)");
+  void theLegacyFormatIsReadLikeTheZipFormat() throws Exception {
+    byte[] bytes = Pickles.legacy(legacyObject("LongStorage"), new String[] {"140", "99"}, new long[] {6, 2},
+        new byte[][] {new byte[24], new byte[16]});
+    FileLayout l = read("old.pt", bytes);
+    List<Region.Tensor> storages = l.tensorRegions();
+    assertThat(storages).extracting(Region.Tensor::name).containsExactly("storages/140", "storages/99");
+    assertThat(storages.get(1).end()).isEqualTo(bytes.length);
+    assertThat(storages.get(0).start()).isEqualTo(bytes.length - 16 - 8 - 24);
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("t", "w", "b");
+    assertThat(l.metadata().asStrings()).containsEntry("value.epoch", "2").containsEntry("strides.t", "[1,3]");
+    // recognised by its magic under any name
+    assertThat(registryRead("pytorch_model.bin", bytes)).get().extracting(FileLayout::format).isEqualTo("torch");
+  }
+
+  @Test
+  void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
+    byte[] object = legacyObject("LongStorage");
+    String[] keys = {"140", "99"};
+    byte[][] data = {new byte[24], new byte[16]};
+    byte[] good = Pickles.legacy(object, keys, new long[] {6, 2}, data);
+    refused(Arrays.copyOf(good, good.length - 1), "storage '99' of 16 bytes from byte " + (good.length - 16)
+        + " runs past the end of the file (" + (good.length - 1) + " bytes; truncated?)");
+    refused(Arrays.copyOf(good, good.length + 2), "2 bytes follow the last storage (at byte " + good.length + ")");
+    refused(Pickles.legacy(object, keys, new long[] {6, 3}, data), "storage '99' at byte " + (good.length - 24)
+        + " holds 3 elements, the pickle says 2");
+    refused(Pickles.legacy(object, new String[] {"140"}, new long[] {6}, new byte[][] {data[0]}),
+        "tensor 'b' uses storage '99', but the file lists no storage of that key");
+    refused(Pickles.legacy(object, new String[] {"140", "99", "7"}, new long[] {6, 2}, data),
+        "storage '7' is listed but no tensor uses it");
+    // the object pickle is held to the same allow-list
+    byte[] evil = Pickles.proto2().global("os", "system").mark().str("id").op('t').op('R').stop().bytes();
+    assertThatThrownBy(() -> read("m.pt", Pickles.legacy(evil, new String[0], new long[0], new byte[0][])))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: pickle at byte 45: global 'os.system' is not allowed;")
+        .hasMessageEndingWith("(opcode GLOBAL at byte 2)");
+    // the zip format's persistent ids are not the legacy format's
+    refused(Pickles.legacy(Pickles.proto2().tensor("FloatStorage", "1", 1, 0, new int[] {1}, new int[] {1}).stop()
+            .bytes(), new String[] {"1"}, new long[] {1}, new byte[][] {new byte[4]}),
+        "pickle at byte 45: persistent id (a string, global 'torch.FloatStorage', a string, a string, an int) is not"
+            + " ('storage', torch.<Type>Storage, key, location, size, None) (opcode BINPERSID at byte 89)");
+  }
+
+  @Test
+  void otherBytesAreRefusedClearly() {
     refused("not a zip".getBytes(StandardCharsets.US_ASCII), "not a PyTorch checkpoint (a torch.save zip archive"
         + " starts with 'PK', this file with 0x6e6f7420)");
+    refused(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 1, 5, '.'}, "the legacy format's first pickle is not its magic"
+        + " number");
   }
 
   @Test
