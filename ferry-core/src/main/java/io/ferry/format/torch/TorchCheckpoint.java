@@ -19,8 +19,8 @@ import java.util.regex.Pattern;
 import java.util.zip.CRC32;
 
 /**
- * A {@code torch.save} zip checkpoint, read without running it: its archive ({@link TorchZip}), its {@code data.pkl}
- * interpreted by {@link Unpickler}, and what that gives: each tensor with its dotted name, storage entry, byte range
+ * A {@code torch.save} checkpoint, read without running it: its archive ({@link TorchZip}) and {@code data.pkl}, or
+ * the pickles and storages of the legacy format, interpreted by {@link Unpickler}, and what that gives: each tensor with its dotted name, storage entry, byte range
  * and strides, and each non-tensor value as JSON. Immutable.
  *
  * <p>Names: the keys from the root down, joined by dots ({@code optimizer.state.0.exp_avg}); integer keys and list

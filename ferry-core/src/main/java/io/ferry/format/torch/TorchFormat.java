@@ -9,17 +9,18 @@ import io.ferry.format.TensorInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
-import java.util.Map;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
- * PyTorch zip checkpoints ({@code torch.save}): files ending in {@code .pt} or {@code .pth}, and files of any name
- * (a {@code pytorch_model.bin}) whose first zip entry is {@code <dir>/data.pkl}. Read by {@link TorchCheckpoint}
- * without running any of the pickle.
+ * PyTorch checkpoints ({@code torch.save}, zip or legacy format): files ending in {@code .pt} or {@code .pth}, and
+ * files of any name (a {@code pytorch_model.bin}) whose first zip entry is {@code <dir>/data.pkl} or that start with
+ * the legacy magic number. Read by {@link TorchCheckpoint} without running any of the pickle.
  *
  * <p>The layout: each storage a tensor uses ({@code <dir>/data/<key>}) is one tensor region, named by its entry,
  * typed by its storage and shaped {@code [elements]}, so chunks follow storages; every other byte (local headers,
@@ -81,18 +82,16 @@ public final class TorchFormat implements TensorFormat {
     List<Region> regions = new ArrayList<>();
     long at = 0;
     List<TorchZip.Entry> storages = new ArrayList<>(ck.storages().values());
-    storages.sort(java.util.Comparator.comparingLong(TorchZip.Entry::dataStart));
+    storages.sort(Comparator.comparingLong(TorchZip.Entry::dataStart));
     for (TorchZip.Entry e : storages) {
-      {
-        if (e.dataStart() > at) {
-          regions.add(new Region.Header(at, e.dataStart()));
-        }
-        DType t = types.get(e.name());
-        long elements = e.size() * 8 / t.bits();
-        regions.add(new Region.Tensor(e.name(), t, List.of(elements), e.dataStart(), e.dataEnd(),
-            elements > 0 ? t.bits() / 8 : -1));
-        at = e.dataEnd();
+      if (e.dataStart() > at) {
+        regions.add(new Region.Header(at, e.dataStart()));
       }
+      DType t = types.get(e.name());
+      long elements = e.size() * 8 / t.bits();
+      regions.add(new Region.Tensor(e.name(), t, List.of(elements), e.dataStart(), e.dataEnd(),
+          elements > 0 ? t.bits() / 8 : -1));
+      at = e.dataEnd();
     }
     if (size > at) {
       regions.add(new Region.Header(at, size));

@@ -1,5 +1,5 @@
 /**
- * PyTorch checkpoints ({@code torch.save} zip archives) as a tensor format, read without running any of their code.
+ * PyTorch checkpoints ({@code torch.save} zip archives, and the legacy format) as a tensor format, read without running any of their code.
  * {@link io.ferry.format.torch.Unpickler} interprets the pickle opcodes a state dict or training checkpoint uses and
  * builds plain data from them; it accepts an allow-list of globals (the tensor and storage rebuild functions,
  * {@code collections.OrderedDict}) and refuses everything else, naming the global or opcode and its byte position.
