@@ -15,10 +15,15 @@ public final class TorchLimits {
   public static final int MAX_STACK = 1 << 20;
   /** Most open marks at once (one per container being built). */
   public static final int MAX_MARKS = 1000;
-  /** Most memo entries. */
+  /** Most memo entries numbered 0, 1, 2… (Python's pickler numbers them so): a list of references. */
   public static final int MAX_MEMO = 4 << 20;
-  /** Most values a pickle may create, and most nodes the reader visits when it walks them. */
-  public static final int MAX_VALUES = 16 << 20;
+  /** Most memo entries numbered out of sequence (a hash map, dearer per entry). */
+  public static final int MAX_SPARSE_MEMO = 1 << 16;
+  /**
+   * Most values a pickle may create, and most nodes the reader visits when it walks them: about 25 per tensor, so
+   * room for 300,000 tensors, and at most some 160 MiB of heap for the values of a hostile pickle.
+   */
+  public static final int MAX_VALUES = 8 << 20;
   /** Deepest nesting of containers (dicts, lists, tuples) under the root. */
   public static final int MAX_DEPTH = 100;
   /** Most dimensions of a tensor. */

@@ -83,7 +83,9 @@ public final class Unpickler {
     private final ByteBuffer in;
     private final List<Object> stack = new ArrayList<>();
     private final List<Integer> marks = new ArrayList<>();
-    private final Map<Long, Object> memo = new HashMap<>();
+    /** Memo entries at indexes 0, 1, 2…, as Python's pickler numbers them; others go to {@link #sparseMemo}. */
+    private final List<Object> memo = new ArrayList<>();
+    private final Map<Long, Object> sparseMemo = new HashMap<>();
     private final Map<String, Py.Storage> storages = new TreeMap<>();
     private final boolean legacy;
     private long values;
@@ -212,7 +214,7 @@ public final class Unpickler {
           case 0x8e -> push(bytes(in.getLong(need(8)))); // BINBYTES8
           case 'q' -> put(u8()); // BINPUT
           case 'r' -> put(in.getInt(need(4)) & 0xffffffffL); // LONG_BINPUT
-          case 0x94 -> put(memo.size()); // MEMOIZE
+          case 0x94 -> put(memo.size() + sparseMemo.size()); // MEMOIZE: the next index, as Python counts
           case 'h' -> get(u8()); // BINGET
           case 'j' -> get(in.getInt(need(4)) & 0xffffffffL); // LONG_BINGET
           case 'c' -> { // GLOBAL
@@ -375,14 +377,23 @@ public final class Unpickler {
 
     private void put(long index) throws InvalidInputException {
       Object v = peek();
-      if (memo.size() >= TorchLimits.MAX_MEMO && !memo.containsKey(index)) {
-        throw failHere("more than " + TorchLimits.MAX_MEMO + " memo entries");
+      if (index < memo.size()) {
+        memo.set((int) index, v);
+      } else if (index == memo.size() && !sparseMemo.containsKey(index)) {
+        if (memo.size() >= TorchLimits.MAX_MEMO) {
+          throw failHere("more than " + TorchLimits.MAX_MEMO + " memo entries");
+        }
+        memo.add(v);
+      } else {
+        if (sparseMemo.size() >= TorchLimits.MAX_SPARSE_MEMO && !sparseMemo.containsKey(index)) {
+          throw failHere("more than " + TorchLimits.MAX_SPARSE_MEMO + " memo entries out of sequence");
+        }
+        sparseMemo.put(index, v);
       }
-      memo.put(index, v);
     }
 
     private void get(long index) throws InvalidInputException {
-      Object v = memo.get(index);
+      Object v = index < memo.size() ? memo.get((int) index) : sparseMemo.get(index);
       if (v == null) {
         throw failHere("memo entry " + index + " was never stored");
       }

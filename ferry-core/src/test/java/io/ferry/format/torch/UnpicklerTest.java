@@ -215,6 +215,16 @@ class UnpicklerTest {
   }
 
   @Test
+  void memoEntriesOutOfSequenceAreBounded() {
+    Pickles p = Pickles.proto2().op('N');
+    for (int i = 0; i <= TorchLimits.MAX_SPARSE_MEMO; i++) {
+      p.op('r').raw(Pickles.le32(1000 + 2 * i));
+    }
+    refused(p.stop(), "more than 65536 memo entries out of sequence (opcode LONG_BINPUT at byte "
+        + (3 + 5 * TorchLimits.MAX_SPARSE_MEMO) + ")");
+  }
+
+  @Test
   void truncatedAndMalformedPicklesAreRefused() {
     refused(Pickles.proto2().op('}'), "the pickle ends at byte 3 without a STOP opcode (truncated)");
     refused(Pickles.proto2().op('J', 1, 2), "needs 4 more bytes, the pickle ends at byte 5 (truncated) (opcode BININT"
