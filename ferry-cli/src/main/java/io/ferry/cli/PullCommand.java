@@ -41,7 +41,7 @@ final class PullCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       if (as != null) {
         try (ModelReader reader = repo.open(ref)) {
-          SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest);
+          SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest, fsync);
           if (json) {
             printJson(object().put("version", reader.versionId().hex()).put("dir", dest.toString())
                 .put("verified", verify).put("as", as).put("tensors", r.tensors()).put("bytes", r.bytes()));

@@ -110,7 +110,7 @@ class TorchCheckpointTest {
     cli.run("pull", "old", oldOut.toString()).ok();
     Cli.assertSameTree(src.resolve("legacy"), oldOut);
     Path oldSt = tmp.resolve("old-st");
-    cli.run("pull", "old", oldSt.toString(), "--as", "safetensors").ok();
+    cli.run("pull", "old", oldSt.toString(), "--as", "safetensors", "--fsync").ok();
 
     assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString(),
         src.resolve("legacy/old.pt").toString(), oldSt.resolve("old.safetensors").toString()))

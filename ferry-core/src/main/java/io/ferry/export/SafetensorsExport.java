@@ -59,6 +59,17 @@ public final class SafetensorsExport {
    *     view is too large to gather
    */
   public static Result write(ModelReader reader, Path dest) throws IOException {
+    return write(reader, dest, false);
+  }
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}; with {@code fsync}, forces every file to disk before
+   * it gets its final name.
+   *
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
+   *     view is too large to gather
+   */
+  public static Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
     Set<String> paths = new HashSet<>();
     Map<String, FileEntry> plan = new LinkedHashMap<>();
     for (FileEntry f : reader.snapshot().files()) {
@@ -90,6 +101,9 @@ public final class SafetensorsExport {
             reader.copyFile(e.getValue().path(), ch);
           }
           bytes += ch.size();
+          if (fsync) {
+            ch.force(true);
+          }
         }
         moves.add(new Path[] {temp, target});
         written.add(e.getKey());
