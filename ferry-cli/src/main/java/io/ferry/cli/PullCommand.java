@@ -1,5 +1,7 @@
 package io.ferry.cli;
 
+import io.ferry.export.SafetensorsExport;
+import io.ferry.read.ModelReader;
 import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -12,7 +14,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "pull",
     footer = {"%nExamples:%n  ferry pull llama-7b:prod ./out", "  ferry pull llama-7b@3f2a ./out --verify",
         "  ferry pull llama-7b:prod//config.json ./out",
-        "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: it becomes exactly v2"},
+        "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: it becomes exactly v2",
+        "  ferry pull run-42:latest ./out --as safetensors"},
     description = {"Write a version's files into a directory, byte-identical.", "",
         "Files already in DIR and identical to the version's are kept (a repeated pull only checks them);"
         + " other files make the pull stop unless --force or --merge. A pull that was killed resumes: run it again."})
@@ -34,6 +37,11 @@ final class PullCommand extends StoreCommand {
   @Option(names = "--merge", description = "Replace files that differ from the version's and keep the others.")
   boolean merge;
 
+  @Option(names = "--as", paramLabel = "FORMAT", description = "Write PyTorch checkpoints as safetensors (the only"
+      + " FORMAT): tensors under their dotted names, views made contiguous, non-tensor values in __metadata__; other"
+      + " files as they are.")
+  String as;
+
   @Override
   int run() throws IOException {
     if (force && merge) {
@@ -44,7 +52,24 @@ final class PullCommand extends StoreCommand {
     if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
       throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
+    if (as != null && !as.equals("safetensors")) {
+      throw new io.ferry.error.InvalidInputException("--as " + as + ": the only format pull converts to is safetensors");
+    }
     try (Repository repo = openRepo()) {
+      if (as != null) {
+        try (ModelReader reader = repo.open(ref)) {
+          SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest, fsync);
+          if (json) {
+            printJson(object().put("version", reader.versionId().hex()).put("dir", dest.toString())
+                .put("verified", verify).put("as", as).put("tensors", r.tensors()).put("bytes", r.bytes()));
+          } else {
+            out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as safetensors into " + dest
+                + ": " + r.files().size() + " files, " + r.tensors() + " tensors converted, " + Format.bytes(r.bytes())
+                + (verify ? ", verified" : ""));
+          }
+        }
+        return 0;
+      }
       VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing));
       if (json) {
         printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)

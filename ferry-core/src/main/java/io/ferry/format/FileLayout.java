@@ -15,6 +15,11 @@ import java.util.Set;
  * {@code [0, size)} exactly, each beginning where the one before ends (empty regions are allowed, for empty tensors);
  * tensor names are distinct; every tensor lies at or after {@code dataStart}, which lies in {@code [0, size]}.
  *
+ * <p>The tensor table the snapshot records is normally the tensor regions themselves. A format whose tensors are
+ * views into shared buffers (a PyTorch checkpoint: tensors are views of storages, several may share one) gives its
+ * own table instead: the regions are then the buffers (chunks follow them), and each tensor of the table lies inside
+ * one tensor region, so that its chunks are that region's chunks. Its names are distinct too; ranges may overlap.
+ *
  * @param format the name of the format that read the file ({@link TensorFormat#name()}), recorded in snapshots
  * @param fileName the name used in messages
  * @param size the size of the file in bytes
@@ -22,13 +27,21 @@ import java.util.Set;
  *     snapshots record tensors relative to it
  * @param regions the regions in file order
  * @param metadata the format's typed metadata, {@link FormatMetadata#NONE} if it has none
+ * @param tensors the tensor table the snapshot records, offsets relative to {@code dataStart}: the tensor regions in
+ *     file order (pass null to get them), or a format's own table of views into them (see above)
  */
 public record FileLayout(String format, String fileName, long size, long dataStart, List<Region> regions,
-    FormatMetadata metadata) {
+    FormatMetadata metadata, List<TensorInfo> tensors) {
+  /** A layout whose tensor table is its tensor regions, in file order. */
+  public FileLayout(String format, String fileName, long size, long dataStart, List<Region> regions,
+      FormatMetadata metadata) {
+    this(format, fileName, size, dataStart, regions, metadata, null);
+  }
+
   /**
-   * Copies the regions and checks the guarantees above.
+   * Copies the regions and the table and checks the guarantees above.
    *
-   * @throws NullPointerException if an argument or a region is null
+   * @throws NullPointerException if an argument but {@code tensors}, a region or a tensor is null
    * @throws IllegalArgumentException naming the file, the region and the offsets if a guarantee does not hold
    */
   public FileLayout {
@@ -63,6 +76,63 @@ public record FileLayout(String format, String fileName, long size, long dataSta
       throw new IllegalArgumentException(
           fileName + ": regions end at byte " + at + " but the file has " + size + " bytes");
     }
+    List<TensorInfo> own = regionTable(regions, dataStart);
+    if (tensors == null) {
+      tensors = own;
+    } else {
+      tensors = List.copyOf(tensors);
+      if (!tensors.equals(own)) {
+        checkViews(fileName, dataStart, regions, tensors);
+      }
+    }
+  }
+
+  private static List<TensorInfo> regionTable(List<Region> regions, long dataStart) {
+    List<TensorInfo> out = new ArrayList<>();
+    for (Region r : regions) {
+      if (r instanceof Region.Tensor t) {
+        out.add(t.info(dataStart));
+      }
+    }
+    return out;
+  }
+
+  /** A table of views: distinct names, each tensor inside one tensor region. */
+  private static void checkViews(String fileName, long dataStart, List<Region> regions, List<TensorInfo> tensors) {
+    List<Region.Tensor> buffers = new ArrayList<>();
+    for (Region r : regions) {
+      if (r instanceof Region.Tensor t) {
+        buffers.add(t);
+      }
+    }
+    long[] starts = new long[buffers.size()];
+    for (int i = 0; i < starts.length; i++) {
+      starts[i] = buffers.get(i).start();
+    }
+    Set<String> names = new HashSet<>();
+    for (TensorInfo t : tensors) {
+      if (!names.add(t.name())) {
+        throw new IllegalArgumentException(fileName + ": tensor '" + t.name() + "' appears twice in the table");
+      }
+      long from = dataStart + t.begin();
+      long to = dataStart + t.end();
+      int lo = 0;
+      int hi = starts.length - 1;
+      int i = -1;
+      while (lo <= hi) {
+        int mid = (lo + hi) >>> 1;
+        if (starts[mid] <= from) {
+          i = mid;
+          lo = mid + 1;
+        } else {
+          hi = mid - 1;
+        }
+      }
+      if (i < 0 || to > buffers.get(i).end()) {
+        throw new IllegalArgumentException(fileName + ": tensor '" + t.name() + "' at bytes [" + from + ", " + to
+            + ") is not inside one tensor region of the layout");
+      }
+    }
   }
 
   /** The tensor regions, in file order. */
@@ -71,17 +141,6 @@ public record FileLayout(String format, String fileName, long size, long dataSta
     for (Region r : regions) {
       if (r instanceof Region.Tensor t) {
         out.add(t);
-      }
-    }
-    return out;
-  }
-
-  /** The tensors with offsets relative to {@link #dataStart()}, in file order, as snapshots record them. */
-  public List<TensorInfo> tensors() {
-    List<TensorInfo> out = new ArrayList<>();
-    for (Region r : regions) {
-      if (r instanceof Region.Tensor t) {
-        out.add(t.info(dataStart));
       }
     }
     return out;

@@ -4,6 +4,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.TensorInfo;
+import io.ferry.format.torch.TorchMetadata;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -97,13 +98,13 @@ public final class ModelReader implements Closeable {
 
   /** Reads a whole tensor into {@code dst} (direct or heap), which must have room for it. */
   public void read(String name, ByteBuffer dst) throws IOException {
-    Located t = tensor(name);
+    Located t = contiguous(name);
     readRange(t.file(), t.fileOffset(), t.fileOffset() + t.info().byteLength(), dst);
   }
 
   /** Reads rows {@code [from, to)} of a tensor's first dimension into a new heap buffer. */
   public ByteBuffer readRows(String name, long from, long to) throws IOException {
-    Located t = tensor(name);
+    Located t = contiguous(name);
     long row = t.info().rowBytes();
     if (row < 0) {
       throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
@@ -126,7 +127,7 @@ public final class ModelReader implements Closeable {
    * {@code dst}; a range that cuts a compressed chunk decodes that whole chunk first.
    */
   public void readRows(String name, long from, long to, ByteBuffer dst) throws IOException {
-    Located t = tensor(name);
+    Located t = contiguous(name);
     long row = t.info().rowBytes();
     if (row < 0) {
       throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
@@ -141,8 +142,44 @@ public final class ModelReader implements Closeable {
     readRange(t.file(), start, start + (to - from) * row, dst);
   }
 
-  /** Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. */
+  /**
+   * A tensor whose bytes are its elements in row-major order. A view of a PyTorch storage that is not (a transposed
+   * or strided view, whose file metadata gives its strides) is refused: its range holds the bytes it spans, not its
+   * elements in order.
+   */
+  private Located contiguous(String name) throws IOException {
+    Located t = tensor(name);
+    if (t.file().metadata().containsKey(TorchMetadata.STRIDES + name)) {
+      throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " is a non-contiguous view"
+          + " (strides " + t.file().metadata().get(TorchMetadata.STRIDES + name) + " in elements) and cannot be read"
+          + " as a byte range; pull the version with --as safetensors to get it contiguous");
+    }
+    return t;
+  }
+
+  /**
+   * Reads bytes of a file from {@code position} on into {@code dst}, as many as it has room for, through the verified
+   * chunk path.
+   *
+   * @throws InvalidInputException if the range runs past the end of the file
+   */
+  public void readFile(String path, long position, ByteBuffer dst) throws IOException {
+    FileEntry f = file(path);
+    if (position < 0 || position > f.size() - dst.remaining()) {
+      throw new InvalidInputException(path + ": bytes [" + position + ", " + (position + dst.remaining())
+          + ") lie outside the file of " + f.size() + " bytes");
+    }
+    readRange(f, position, position + dst.remaining(), dst);
+  }
+
+  /**
+   * Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. Like
+   * {@link #read(String)}, refuses a non-contiguous view (before streaming anything).
+   */
   public void forEachTensor(TensorSink sink) throws IOException {
+    for (Located t : tensors.values()) {
+      contiguous(t.info().name());
+    }
     ByteBuffer buf = null;
     for (Located t : tensors.values()) {
       long n = t.info().byteLength();

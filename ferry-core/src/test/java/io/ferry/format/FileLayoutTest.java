@@ -57,4 +57,32 @@ class FileLayoutTest {
     assertThat(l.metadata().asStrings()).isEqualTo(Map.of());
     assertThat(l.metadata(io.ferry.format.safetensors.SafetensorsMetadata.class)).isEmpty();
   }
+
+  @Test
+  void aFormatsOwnTableListsViewsInsideTensorRegions() {
+    List<Region> regions = List.of(new Region.Header(0, 8), t("storage0", 8, 20), new Region.Header(20, 24),
+        t("storage1", 24, 24), t("storage2", 24, 30));
+    // views relative to dataStart 4: two names share storage0 (tied weights), one is a slice of it
+    List<TensorInfo> views = List.of(new TensorInfo("w", DType.F32, List.of(3L), 4, 16),
+        new TensorInfo("tied", DType.F32, List.of(3L), 4, 16), new TensorInfo("slice", DType.U8, List.of(2L), 10, 12),
+        new TensorInfo("empty", DType.U8, List.of(0L), 20, 20), new TensorInfo("last", DType.U8, List.of(6L), 20, 26));
+    FileLayout l = new FileLayout("x", "f.x", 30, 4, regions, FormatMetadata.NONE, views);
+    assertThat(l.tensors()).isEqualTo(views);
+    assertThat(l.tensorRegions()).extracting(Region.Tensor::name).containsExactly("storage0", "storage1", "storage2");
+    // without a table, the table is the tensor regions
+    assertThat(new FileLayout("x", "f.x", 30, 4, regions, FormatMetadata.NONE).tensors())
+        .extracting(TensorInfo::name).containsExactly("storage0", "storage1", "storage2");
+
+    assertThatThrownBy(() -> new FileLayout("x", "f.x", 30, 4, regions, FormatMetadata.NONE,
+        List.of(new TensorInfo("across", DType.U8, List.of(8L), 14, 22))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("f.x: tensor 'across' at bytes [18, 26) is not inside one tensor region of the layout");
+    assertThatThrownBy(() -> new FileLayout("x", "f.x", 30, 4, regions, FormatMetadata.NONE,
+        List.of(new TensorInfo("header", DType.U8, List.of(2L), 0, 2))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("f.x: tensor 'header' at bytes [4, 6) is not inside one tensor region of the layout");
+    assertThatThrownBy(() -> new FileLayout("x", "f.x", 30, 4, regions, FormatMetadata.NONE,
+        List.of(new TensorInfo("a", DType.U8, List.of(1L), 4, 5), new TensorInfo("a", DType.U8, List.of(1L), 5, 6))))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("f.x: tensor 'a' appears twice in the table");
+  }
 }

@@ -6,6 +6,7 @@ import io.ferry.format.FormatInput;
 import io.ferry.format.TensorFormat;
 import io.ferry.format.hf.HfIndexFormat;
 import io.ferry.format.safetensors.SafetensorsFormat;
+import io.ferry.format.torch.TorchFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -90,7 +91,7 @@ public final class FormatRegistry {
    * @throws java.util.ServiceConfigurationError if a provider cannot be loaded
    */
   public static FormatRegistry standard(ClassLoader loader) {
-    List<TensorFormat> formats = new ArrayList<>(List.of(new SafetensorsFormat()));
+    List<TensorFormat> formats = new ArrayList<>(List.of(new SafetensorsFormat(), new TorchFormat()));
     List<TensorFormat> found = new ArrayList<>();
     for (TensorFormat f : ServiceLoader.load(TensorFormat.class, loader)) {
       if (formats.stream().noneMatch(b -> b.getClass() == f.getClass())) {

@@ -1,0 +1,167 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * PyTorch checkpoints written by real PyTorch (Debian's python3-torch through /usr/bin/python3): pushed tensor-aware,
+ * listed by {@code show}, pulled byte-identical and as safetensors that PyTorch reads back equal; malicious pickles
+ * in real zip containers refused at push with nothing stored and nothing run.
+ */
+class TorchCheckpointTest {
+  private static final Path PYTHON = Path.of("/usr/bin/python3");
+
+  @TempDir static Path written;
+  @TempDir Path tmp;
+
+  /** Writes the checkpoints once (one start of python with torch: about 5 s on a loaded machine). */
+  @BeforeAll
+  static void writeCheckpoints() throws Exception {
+    boolean python = Files.isExecutable(PYTHON);
+    String[] result = python ? run("write", written.toString()) : new String[] {"1", "no " + PYTHON};
+    boolean noTorch = !result[0].equals("0") && result[1].contains("No module named 'torch'") || !python;
+    if ("true".equals(System.getenv("CI"))) {
+      assertThat(noTorch).as("CI=true: /usr/bin/python3 with torch is required (apt-get install python3-torch): %s",
+          result[1]).isFalse();
+    }
+    assumeTrue(!noTorch, "torch through /usr/bin/python3 is not available");
+    assertThat(result[0]).as("python write failed: %s", result[1]).isEqualTo("0");
+  }
+
+  /** Runs torch_check.py: {exit code, stderr, stdout}. */
+  private static String[] run(String... args) throws Exception {
+    Path script = written.resolve("torch_check.py");
+    if (!Files.exists(script)) {
+      try (InputStream in = TorchCheckpointTest.class.getResourceAsStream("torch_check.py")) {
+        Files.copy(in, script);
+      }
+    }
+    List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), script.toString()));
+    cmd.addAll(List.of(args));
+    Path err = Files.createTempFile(written, "python", ".err");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("python finished").isTrue();
+    return new String[] {Integer.toString(p.exitValue()), Files.readString(err), out};
+  }
+
+  private static String python(String... args) throws Exception {
+    String[] r = run(args);
+    assertThat(r[0]).as("python %s failed: %s", args[0], r[1]).isEqualTo("0");
+    return r[2];
+  }
+
+  @Test
+  void trainingCheckpointIsStoredTensorAwarePulledIdenticalAndConvertedToSafetensors() throws Exception {
+    Path src = written;
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String first = cli.push(src.resolve("model"), "run");
+
+    JsonNode file = cli.run("show", "run", "--json").ok().json().get("files").get(0);
+    assertThat(file.get("path").asText()).isEqualTo("ckpt.pt");
+    assertThat(file.get("format").asText()).isEqualTo("torch");
+    Map<String, JsonNode> tensors = new LinkedHashMap<>();
+    file.get("tensors").forEach(t -> tensors.put(t.get("name").asText(), t));
+    assertThat(tensors).containsKeys("model.emb.weight", "model.head.weight", "model.fc.weight", "model.fc.bias",
+        "optimizer.state.0.exp_avg", "optimizer.state.0.exp_avg_sq", "optimizer.state.0.step",
+        "extra.transposed", "extra.strided", "extra.row", "extra.bf16", "extra.f16", "extra.i64", "extra.bool");
+    assertThat(tensors.get("extra.bf16").get("dtype").asText()).isEqualTo("BF16");
+    assertThat(tensors.get("extra.transposed").get("shape").toString()).isEqualTo("[6,4]");
+    assertThat(tensors.get("model.head.weight").get("shape").toString()).isEqualTo("[10,4]");
+    JsonNode md = file.get("metadata");
+    assertThat(md.get("value.epoch").asText()).isEqualTo("3");
+    assertThat(md.get("value.note").asText()).isEqualTo("\"hello\"");
+    assertThat(md.get("value.optimizer.param_groups").asText()).contains("\"lr\":0.001");
+    assertThat(md.get("strides.extra.transposed").asText()).isEqualTo("[1,6]");
+    assertThat(md.has("strides.extra.row")).as("a contiguous view has no strides entry").isFalse();
+
+    // the tied weights share one storage: one region, so both names have the same chunks
+    Path out = tmp.resolve("out");
+    cli.run("pull", "run", out.toString()).ok();
+    Cli.assertSameTree(src.resolve("model"), out);
+
+    Path st = tmp.resolve("st");
+    JsonNode pulled = cli.run("pull", "run", st.toString(), "--as", "safetensors", "--verify", "--json").ok().json();
+    assertThat(pulled.get("tensors").asLong()).isEqualTo(tensors.size());
+    assertThat(st.resolve("ckpt.safetensors")).exists();
+    // the same checkpoint in the legacy (non-zip) format: same tensors and values, byte-identical pull, same export
+    cli.push(src.resolve("legacy"), "old");
+    JsonNode old = cli.run("show", "old", "--json").ok().json().get("files").get(0);
+    assertThat(old.get("format").asText()).isEqualTo("torch");
+    List<String> oldNames = new ArrayList<>();
+    old.get("tensors").forEach(t -> oldNames.add(t.get("name").asText()));
+    assertThat(oldNames).containsExactlyInAnyOrderElementsOf(tensors.keySet());
+    assertThat(old.get("metadata").get("value.epoch").asText()).isEqualTo("3");
+    Path oldOut = tmp.resolve("old-out");
+    cli.run("pull", "old", oldOut.toString()).ok();
+    Cli.assertSameTree(src.resolve("legacy"), oldOut);
+    Path oldSt = tmp.resolve("old-st");
+    cli.run("pull", "old", oldSt.toString(), "--as", "safetensors", "--fsync").ok();
+
+    assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString(),
+        src.resolve("legacy/old.pt").toString(), oldSt.resolve("old.safetensors").toString()))
+        .isEqualTo("ok " + tensors.size() + " tensors\nok " + tensors.size() + " tensors\n");
+
+    // tensor-level diff between two checkpoints of the run
+    cli.push(src.resolve("model2"), "run");
+    JsonNode diff = cli.run("diff", "run@" + first, "run", "--json").ok().json();
+    List<String> changed = new ArrayList<>();
+    diff.get("tensors").forEach(t -> changed.add(t.get("name").asText() + " " + t.get("change").asText()));
+    assertThat(changed).containsExactly("model.fc.weight changed");
+    assertThat(diff.get("unchangedTensors").asLong()).isEqualTo(tensors.size() - 1);
+
+    // the pulled safetensors is itself a valid safetensors file for Ferry
+    cli.push(st, "as-safetensors");
+    cli.run("pull", "run", tmp.resolve("avro").toString(), "--as", "avro").exits(1)
+        .oneLineError("--as avro", "safetensors");
+  }
+
+  @Test
+  void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
+    Path evil = written.resolve("evil");
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Map<String, String> expected = new LinkedHashMap<>();
+    expected.put("os-system", "global 'os.system' is not allowed");
+    expected.put("posix-system", "global 'posix.system' is not allowed");
+    expected.put("exec", "global 'builtins.exec' is not allowed");
+    expected.put("eval", "global 'builtins.eval' is not allowed");
+    expected.put("getattr", "global 'builtins.getattr' is not allowed");
+    expected.put("memo", "global 'os.system' is not allowed");
+    expected.put("nested", "global 'os.system' is not allowed");
+    expected.put("inst", "opcode INST is not allowed");
+    expected.put("obj", "global 'os.system' is not allowed");
+    expected.put("huge", "length 4294967280 runs past the end of the pickle");
+    expected.put("deep", "containers nest deeper than 100 levels");
+    expected.put("truncated", "no zip end-of-central-directory record");
+    expected.put("dotdot", "has a '..' segment");
+    expected.put("absolute", "is an absolute path");
+    Map<String, String> before = cli.state();
+    for (Map.Entry<String, String> e : expected.entrySet()) {
+      Cli.Result r = cli.run("push", evil.resolve(e.getKey()).toString(), "evil-" + e.getKey());
+      assertThat(r.code()).as("push of %s: %s", e.getKey(), r.out()).isNotZero();
+      r.oneLineError("ckpt.pt: ", e.getValue());
+      if (e.getKey().equals("os-system")) {
+        r.oneLineError("ckpt.pt: archive/data.pkl: ", "(opcode GLOBAL at byte 2)");
+      }
+      assertThat(cli.state()).as("store after the push of %s", e.getKey()).isEqualTo(before);
+    }
+    try (var markers = Files.list(evil.resolve("markers"))) {
+      assertThat(markers.toList()).as("marker files the payloads would have created").isEmpty();
+    }
+    assertThat(cli.run("ls", "--json").ok().out()).doesNotContain("evil-");
+  }
+}

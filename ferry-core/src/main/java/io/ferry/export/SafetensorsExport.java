@@ -1,0 +1,250 @@
+package io.ferry.export;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.safetensors.SafetensorsWriter;
+import io.ferry.format.torch.ByteSource;
+import io.ferry.format.torch.TorchCheckpoint;
+import io.ferry.format.torch.TorchFormat;
+import io.ferry.read.ModelReader;
+import io.ferry.version.FileEntry;
+import io.ferry.version.SafePaths;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * Writes a version with its PyTorch checkpoints as safetensors: each {@code torch} file {@code dir/x.pt} becomes
+ * {@code dir/x.safetensors} holding every tensor of the checkpoint under its dotted name (views made contiguous,
+ * tensors that share a storage each written in full, as safetensors has no aliasing), with the non-tensor values as
+ * JSON strings in {@code __metadata__} (plus {@code format = pt}, as transformers expects); every other file is
+ * written as it is. Every byte is read through the verified chunk path of a {@link ModelReader}.
+ *
+ * <p>Files are written under temporary names in their directory and renamed when complete; a failure removes them.
+ * No path component under DEST may be a symbolic link. Stateless.
+ */
+public final class SafetensorsExport {
+  private static final int PIECE = 8 << 20;
+  /** Largest span of a non-contiguous view gathered in memory. */
+  private static final long MAX_VIEW_SPAN = 1L << 30;
+
+  /** What was written: DEST-relative paths, and how many tensors the safetensors files hold. */
+  public record Result(List<String> files, long tensors, long bytes) {
+    public Result {
+      files = List.copyOf(files);
+    }
+  }
+
+  private SafetensorsExport() {}
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}.
+   *
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
+   *     view is too large to gather
+   */
+  public static Result write(ModelReader reader, Path dest) throws IOException {
+    return write(reader, dest, false);
+  }
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}; with {@code fsync}, forces every file to disk before
+   * it gets its final name.
+   *
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
+   *     view is too large to gather
+   */
+  public static Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
+    Set<String> paths = new HashSet<>();
+    Map<String, FileEntry> plan = new LinkedHashMap<>();
+    for (FileEntry f : reader.snapshot().files()) {
+      paths.add(f.path());
+    }
+    for (FileEntry f : reader.snapshot().files()) {
+      String out = f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : f.path();
+      SafePaths.check(out, "pull --as safetensors");
+      if (plan.putIfAbsent(out, f) != null || !out.equals(f.path()) && paths.contains(out)) {
+        throw new InvalidInputException("pull --as safetensors: " + f.path() + " would be written as " + out
+            + ", which the version also holds");
+      }
+    }
+    Files.createDirectories(dest);
+    List<Path> temps = new ArrayList<>();
+    List<String> written = new ArrayList<>();
+    long tensors = 0;
+    long bytes = 0;
+    try {
+      List<Path[]> moves = new ArrayList<>();
+      for (Map.Entry<String, FileEntry> e : plan.entrySet()) {
+        Path target = target(dest, e.getKey());
+        Path temp = target.resolveSibling("." + target.getFileName() + ".ferry-" + Long.toHexString(System.nanoTime()));
+        temps.add(temp);
+        try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+          if (e.getValue().format().equals(TorchFormat.NAME)) {
+            tensors += convert(reader, e.getValue(), ch);
+          } else {
+            reader.copyFile(e.getValue().path(), ch);
+          }
+          bytes += ch.size();
+          if (fsync) {
+            ch.force(true);
+          }
+        }
+        moves.add(new Path[] {temp, target});
+        written.add(e.getKey());
+      }
+      for (Path[] m : moves) {
+        Files.move(m[0], m[1], StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        temps.remove(m[0]);
+      }
+    } finally {
+      for (Path t : temps) {
+        Files.deleteIfExists(t);
+      }
+    }
+    return new Result(written, tensors, bytes);
+  }
+
+  /** {@code dir/x.pt} → {@code dir/x.safetensors}; a name without an extension gets one. */
+  static String safetensorsName(String path) {
+    int slash = path.lastIndexOf('/');
+    int dot = path.lastIndexOf('.');
+    String stem = dot > slash + 1 ? path.substring(0, dot) : path;
+    return stem + ".safetensors";
+  }
+
+  /** The file under DEST, its directories created; refuses a link or a non-directory on the way. */
+  private static Path target(Path dest, String rel) throws IOException {
+    Path at = dest;
+    String[] parts = rel.split("/");
+    for (int i = 0; i < parts.length; i++) {
+      at = at.resolve(parts[i]);
+      if (Files.isSymbolicLink(at)) {
+        throw new InvalidInputException(at + ": is a symbolic link; pull does not write through links");
+      }
+      if (i < parts.length - 1) {
+        if (!Files.exists(at, LinkOption.NOFOLLOW_LINKS)) {
+          try {
+            Files.createDirectory(at);
+          } catch (FileAlreadyExistsException ignored) {
+            // made meanwhile; checked below
+          }
+        }
+        if (!Files.isDirectory(at, LinkOption.NOFOLLOW_LINKS)) {
+          throw new InvalidInputException(at + ": exists and is not a directory");
+        }
+      } else if (Files.isDirectory(at, LinkOption.NOFOLLOW_LINKS)) {
+        throw new InvalidInputException(at + ": is a directory where the version has a file");
+      }
+    }
+    return at;
+  }
+
+  /** Writes one checkpoint as safetensors into {@code out}; returns its tensor count. */
+  private static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
+    TorchCheckpoint ck = TorchCheckpoint.read(source(reader, f));
+    List<TorchCheckpoint.View> views = new ArrayList<>(ck.tensors());
+    views.sort(Comparator.comparing(TorchCheckpoint.View::name));
+    List<TensorInfo> table = new ArrayList<>();
+    long at = 0;
+    for (TorchCheckpoint.View v : views) {
+      long len = v.dtype().byteLength(v.tensor().elements());
+      table.add(new TensorInfo(v.name(), v.dtype(), v.tensor().shape(), at, at + len));
+      at += len;
+    }
+    Map<String, String> metadata = new TreeMap<>(ck.values());
+    metadata.putIfAbsent("format", "pt");
+    ByteBuffer header = SafetensorsWriter.header(metadata, table);
+    long pos = 0;
+    pos += writeFully(out, header, pos);
+    for (TorchCheckpoint.View v : views) {
+      if (v.contiguous()) {
+        for (long from = v.begin(); from < v.end(); from += PIECE) {
+          ByteBuffer b = ByteBuffer.allocate((int) Math.min(PIECE, v.end() - from));
+          reader.readFile(f.path(), from, b);
+          pos += writeFully(out, b.flip(), pos);
+        }
+      } else {
+        pos += writeFully(out, gather(reader, f, v), pos);
+      }
+    }
+    return views.size();
+  }
+
+  /** The elements of a non-contiguous view in row-major order. */
+  private static ByteBuffer gather(ModelReader reader, FileEntry f, TorchCheckpoint.View v) throws IOException {
+    long span = v.end() - v.begin();
+    long len = v.dtype().byteLength(v.tensor().elements());
+    if (span > MAX_VIEW_SPAN || len > MAX_VIEW_SPAN) {
+      throw new InvalidInputException(f.path() + ": tensor '" + v.name() + "' is a non-contiguous view over "
+          + span + " bytes, more than the " + MAX_VIEW_SPAN + " bytes Ferry gathers in memory");
+    }
+    ByteBuffer src = ByteBuffer.allocate((int) span);
+    reader.readFile(f.path(), v.begin(), src);
+    int es = v.dtype().bits() / 8;
+    List<Long> shape = v.tensor().shape();
+    List<Long> strides = v.tensor().strides();
+    int dims = shape.size();
+    long[] index = new long[dims];
+    byte[] dst = new byte[(int) len];
+    byte[] s = src.array();
+    long n = v.tensor().elements();
+    for (long k = 0; k < n; k++) {
+      long off = 0;
+      for (int d = 0; d < dims; d++) {
+        off += index[d] * strides.get(d);
+      }
+      System.arraycopy(s, (int) (off * es), dst, (int) (k * es), es);
+      for (int d = dims - 1; d >= 0; d--) {
+        if (++index[d] < shape.get(d)) {
+          break;
+        }
+        index[d] = 0;
+      }
+    }
+    return ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  private static long writeFully(FileChannel out, ByteBuffer b, long pos) throws IOException {
+    long n = 0;
+    while (b.hasRemaining()) {
+      n += out.write(b, pos + n);
+    }
+    return n;
+  }
+
+  /** A stored file as a {@link ByteSource}, read through the verified chunk path. */
+  private static ByteSource source(ModelReader reader, FileEntry f) {
+    return new ByteSource() {
+      @Override
+      public String name() {
+        return f.path();
+      }
+
+      @Override
+      public long size() {
+        return f.size();
+      }
+
+      @Override
+      public void readFully(ByteBuffer dst, long position) throws IOException {
+        reader.readFile(f.path(), position, dst);
+      }
+    };
+  }
+}

@@ -1,0 +1,156 @@
+package io.ferry.format.torch;
+
+import io.ferry.format.DType;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The values {@link Unpickler} builds: plain data, never an object of a class the pickle names. Python's {@code int}
+ * is a {@link Long} (or a {@link java.math.BigInteger} when it does not fit), {@code float} a {@link Double},
+ * {@code str} a {@link String}, {@code bool} a {@link Boolean}, {@code None} {@link #NONE}; containers, storages and
+ * tensors are the types below. Containers compare by identity (as Python objects do), so that a cyclic or deeply
+ * nested pickle cannot make {@code equals}, {@code hashCode} or {@code toString} recurse.
+ */
+public final class Py {
+  /** Python's {@code None}. */
+  public static final Object NONE = new Object() {
+    @Override
+    public String toString() {
+      return "None";
+    }
+  };
+
+  private Py() {}
+
+  /** A {@code bytes} value (hex for messages and metadata). */
+  public record Bytes(String hex) {
+    public Bytes {
+      Objects.requireNonNull(hex, "hex");
+    }
+  }
+
+  /** A tuple: immutable once built. */
+  public static final class Tuple {
+    private final List<Object> items;
+
+    Tuple(List<Object> items) {
+      this.items = Collections.unmodifiableList(new ArrayList<>(items));
+    }
+
+    /** The items, in order. */
+    public List<Object> items() {
+      return items;
+    }
+
+    @Override
+    public String toString() {
+      return "tuple of " + items.size();
+    }
+  }
+
+  /** A list, filled by {@code APPEND}/{@code APPENDS} while the pickle runs. */
+  public static final class PyList {
+    final List<Object> items = new ArrayList<>();
+
+    /** The items, in order. */
+    public List<Object> items() {
+      return Collections.unmodifiableList(items);
+    }
+
+    @Override
+    public String toString() {
+      return "list of " + items.size();
+    }
+  }
+
+  /** A dict or {@code collections.OrderedDict}; keys are strings, integers, booleans or None, in insertion order. */
+  public static final class Dict {
+    final Map<Object, Object> map = new LinkedHashMap<>();
+    final boolean ordered;
+
+    Dict(boolean ordered) {
+      this.ordered = ordered;
+    }
+
+    /** The entries in insertion order. */
+    public Map<Object, Object> map() {
+      return Collections.unmodifiableMap(map);
+    }
+
+    /** Whether it was built as a {@code collections.OrderedDict}. */
+    public boolean ordered() {
+      return ordered;
+    }
+
+    @Override
+    public String toString() {
+      return (ordered ? "OrderedDict" : "dict") + " of " + map.size();
+    }
+  }
+
+  /** A global of the allow-list, as {@code GLOBAL} or {@code STACK_GLOBAL} loaded it: a name, nothing imported. */
+  public record Global(String module, String name) {
+    @Override
+    public String toString() {
+      return module + "." + name;
+    }
+  }
+
+  /**
+   * A storage named by a persistent id {@code ('storage', torch.<Type>Storage, key, location, numel)}: entry
+   * {@code <root>/data/<key>} of the archive holds its {@code numel} elements of {@code dtype}.
+   */
+  public record Storage(String key, DType dtype, long numel, String location) {}
+
+  /**
+   * A tensor as {@code torch._utils._rebuild_tensor_v2} describes it: a view of {@code storage} from element
+   * {@code offset}, with {@code shape} and {@code strides} in elements, all validated to lie inside the storage.
+   */
+  public record Tensor(Storage storage, long offset, List<Long> shape, List<Long> strides) {
+    public Tensor {
+      shape = List.copyOf(shape);
+      strides = List.copyOf(strides);
+    }
+
+    /** The number of elements (1 for a scalar). Never overflows: the unpickler checked it. */
+    public long elements() {
+      long n = 1;
+      for (long d : shape) {
+        n *= d;
+      }
+      return n;
+    }
+
+    /** Whether the elements are the row-major run {@code [offset, offset + elements)} of the storage. */
+    public boolean contiguous() {
+      long expect = 1;
+      for (int i = shape.size() - 1; i >= 0; i--) {
+        long d = shape.get(i);
+        if (d == 0) {
+          return true;
+        }
+        if (d != 1 && strides.get(i) != expect) {
+          return false;
+        }
+        expect *= d;
+      }
+      return true;
+    }
+
+    /** One past the highest element index the tensor touches in its storage ({@code offset} when it is empty). */
+    public long endElement() {
+      if (elements() == 0) {
+        return offset;
+      }
+      long last = offset;
+      for (int i = 0; i < shape.size(); i++) {
+        last += (shape.get(i) - 1) * strides.get(i);
+      }
+      return last + 1;
+    }
+  }
+}

@@ -1,0 +1,534 @@
+package io.ferry.format.torch;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import java.io.IOException;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+import java.util.zip.CRC32;
+
+/**
+ * A {@code torch.save} checkpoint, read without running it: its archive ({@link TorchZip}) and {@code data.pkl}, or
+ * the pickles and storages of the legacy format, interpreted by {@link Unpickler}, and what that gives: each tensor with its dotted name, storage entry, byte range
+ * and strides, and each non-tensor value as JSON. Immutable.
+ *
+ * <p>Names: the keys from the root down, joined by dots ({@code optimizer.state.0.exp_avg}); integer keys and list
+ * or tuple indexes in decimal. A container holding a tensor somewhere below it is walked into; any other value
+ * (a number, a string, the {@code param_groups} list) is one JSON value under its dotted path. A root that is a
+ * single tensor is named {@code tensor}.
+ */
+public final class TorchCheckpoint {
+  private static final Pattern PICKLE = Pattern.compile("([^/]+)/data\\.pkl");
+  /** The legacy magic number 0x1950a86a20f9469cfc6c as a protocol-2 pickle, then protocol version 1001. */
+  private static final byte[] LEGACY_HEAD = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46,
+      (byte) 0xf9, 0x20, 0x6a, (byte) 0xa8, 0x50, 0x19, '.', (byte) 0x80, 2, 'M', (byte) 0xe9, 3, '.'};
+  private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
+
+  /**
+   * One tensor.
+   *
+   * @param name its dotted name
+   * @param tensor its storage, offset, shape and strides
+   * @param entry the archive entry of its storage
+   * @param begin the file offset of the first byte it touches
+   * @param end one past the last byte it touches
+   */
+  public record View(String name, Py.Tensor tensor, TorchZip.Entry entry, long begin, long end) {
+    public View {
+      Objects.requireNonNull(name, "name");
+    }
+
+    /** The element type. */
+    public DType dtype() {
+      return tensor.storage().dtype();
+    }
+
+    /** Whether its bytes are exactly {@code [begin, end)} in row-major order. */
+    public boolean contiguous() {
+      return tensor.contiguous();
+    }
+  }
+
+  private final boolean legacy;
+  private final String root;
+  private final List<View> tensors;
+  private final SortedMap<String, String> values;
+  private final Map<String, TorchZip.Entry> storages;
+
+  private TorchCheckpoint(boolean legacy, String root, List<View> tensors, SortedMap<String, String> values,
+      Map<String, TorchZip.Entry> storages) {
+    this.legacy = legacy;
+    this.root = root;
+    this.tensors = List.copyOf(tensors);
+    this.values = values;
+    this.storages = storages;
+  }
+
+  /** Whether the file is in the legacy (non-zip) format. */
+  public boolean legacy() {
+    return legacy;
+  }
+
+  /**
+   * The archive's top directory ({@code archive}, or the file's stem in older versions of PyTorch); empty for the
+   * legacy format.
+   */
+  public String root() {
+    return root;
+  }
+
+  /** The tensors, by file offset then name. */
+  public List<View> tensors() {
+    return tensors;
+  }
+
+  /** The non-tensor values as JSON, by dotted path. */
+  public SortedMap<String, String> values() {
+    return values;
+  }
+
+  /**
+   * The storages tensors use, by name: zip entries ({@code archive/data/0}), or for the legacy format the runs
+   * {@code storages/<key>} whose {@code start} is their 8-byte element count and {@code dataStart} their bytes.
+   */
+  public Map<String, TorchZip.Entry> storages() {
+    return storages;
+  }
+
+  /**
+   * Whether the first bytes of a file are a zip archive whose first entry is {@code <dir>/data.pkl}, or the legacy
+   * format's magic number pickle followed by its protocol version (1001) pickle.
+   */
+  public static boolean recognises(ByteBuffer head) {
+    ByteBuffer h = head.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    if (h.remaining() >= LEGACY_HEAD.length) {
+      byte[] b = new byte[LEGACY_HEAD.length];
+      h.duplicate().get(b);
+      if (java.util.Arrays.equals(b, LEGACY_HEAD)) {
+        return true;
+      }
+    }
+    if (!TorchZip.isZip(h) || h.remaining() < 30) {
+      return false;
+    }
+    int p = h.position();
+    int nameLen = h.getShort(p + 26) & 0xffff;
+    if (h.remaining() < 30 + nameLen) {
+      return false;
+    }
+    byte[] name = new byte[nameLen];
+    h.get(p + 30, name);
+    return PICKLE.matcher(new String(name, StandardCharsets.ISO_8859_1)).matches();
+  }
+
+  /**
+   * Reads and validates a checkpoint's structure: the archive, {@code data.pkl} (its CRC too), {@code byteorder},
+   * and that every tensor lies inside its storage entry. Reads no tensor data.
+   *
+   * @throws InvalidInputException naming the file and the entry, opcode, global or tensor at fault
+   */
+  public static TorchCheckpoint read(ByteSource in) throws IOException {
+    String f = in.name();
+    if (in.size() >= 4) {
+      ByteBuffer head = TorchZip.read(in, 0, 4);
+      if (!TorchZip.isZip(head)) {
+        if ((head.get(0) & 0xff) == 0x80 && head.get(1) == 2 && (head.get(2) & 0xff) == 0x8a) {
+          return readLegacy(in);
+        }
+        throw new InvalidInputException(f + ": not a PyTorch checkpoint (a torch.save zip archive starts with 'PK',"
+            + " this file with 0x" + String.format("%08x", Integer.reverseBytes(head.getInt(0))) + ")");
+      }
+    }
+    TorchZip zip = TorchZip.read(in);
+    Map<String, TorchZip.Entry> byName = new LinkedHashMap<>();
+    String root = null;
+    for (TorchZip.Entry e : zip.entries()) {
+      byName.put(e.name(), e);
+      var m = PICKLE.matcher(e.name());
+      if (m.matches()) {
+        if (root != null) {
+          throw new InvalidInputException(f + ": the archive holds two pickles, '" + Unpickler.printable(root)
+              + "/data.pkl' and '" + Unpickler.printable(e.name()) + "'");
+        }
+        root = m.group(1);
+      }
+    }
+    if (root == null) {
+      throw new InvalidInputException(f + ": the zip archive holds no '<dir>/data.pkl', so it is not a torch.save"
+          + " checkpoint");
+    }
+    for (String n : byName.keySet()) {
+      if (!n.startsWith(root + "/")) {
+        throw new InvalidInputException(f + ": zip entry '" + Unpickler.printable(n) + "' lies outside the archive's"
+            + " directory '" + Unpickler.printable(root) + "/'");
+      }
+    }
+    TorchZip.Entry order = byName.get(root + "/byteorder");
+    if (order != null) {
+      String bo = new String(small(in, order).array(), StandardCharsets.US_ASCII);
+      if (!bo.equals("little")) {
+        throw new InvalidInputException(f + ": '" + root + "/byteorder' says '" + Unpickler.printable(bo)
+            + "'; Ferry reads little-endian checkpoints only");
+      }
+    }
+    TorchZip.Entry pkl = byName.get(root + "/data.pkl");
+    if (pkl.size() > TorchLimits.MAX_PICKLE_BYTES) {
+      throw new InvalidInputException(f + ": '" + root + "/data.pkl' is " + pkl.size() + " bytes, over the limit of "
+          + TorchLimits.MAX_PICKLE_BYTES);
+    }
+    ByteBuffer pickle = checked(in, pkl);
+    Object value = Unpickler.load(f + ": " + pkl.name(), pickle);
+    String dir = root;
+    return resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
+  }
+
+  /** Where a storage's bytes are, by its key; null if the file has no such storage. */
+  private interface StorageEntries {
+    TorchZip.Entry find(String key);
+  }
+
+  /** Names the tensors and values of an unpickled checkpoint and maps each tensor to its storage's bytes. */
+  private static TorchCheckpoint resolve(String f, boolean legacy, String root, Object value,
+      StorageEntries entries) throws InvalidInputException {
+    Walk w = new Walk(f);
+    w.scan(value, 0);
+    if (value instanceof Py.Tensor t) {
+      w.tensor("tensor", t);
+    } else if (isContainer(value)) {
+      w.children(value, null, 0);
+    } else {
+      throw new InvalidInputException(f + ": the checkpoint holds " + Unpickler.typeName(value)
+          + ", not tensors in dicts, lists or tuples");
+    }
+    List<View> views = new ArrayList<>();
+    Map<String, TorchZip.Entry> used = new TreeMap<>();
+    for (Map.Entry<String, Py.Tensor> e : w.tensors.entrySet()) {
+      Py.Tensor t = e.getValue();
+      Py.Storage s = t.storage();
+      TorchZip.Entry se = entries.find(s.key());
+      if (se == null) {
+        throw new InvalidInputException(f + ": tensor '" + Unpickler.printable(e.getKey()) + "' uses storage '"
+            + s.key() + "', but " + (legacy ? "the file lists no storage of that key" : "the archive has no entry '"
+            + Unpickler.printable(root + "/data/" + s.key()) + "'"));
+      }
+      String entryName = se.name();
+      long bytes = s.dtype().byteLength(s.numel());
+      if (se.size() != bytes) {
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(entryName) + "' holds " + se.size()
+            + " bytes, but the pickle makes it " + s.numel() + " elements of " + s.dtype() + " (" + bytes + " bytes)");
+      }
+      int es = s.dtype().bits() / 8;
+      long begin = se.dataStart() + t.offset() * es;
+      long end = se.dataStart() + t.endElement() * es;
+      views.add(new View(e.getKey(), t, se, begin, end));
+      used.put(entryName, se);
+    }
+    views.sort(Comparator.comparingLong(View::begin).thenComparingLong(View::end).thenComparing(View::name));
+    return new TorchCheckpoint(legacy, root, views, w.values, used);
+  }
+
+  /**
+   * The legacy format ({@code torch.save(..., _use_new_zipfile_serialization=False)}, PyTorch's only format before
+   * 1.6): five pickles one after the other (the magic number, the protocol version 1001, a dict of system information,
+   * the object, the sorted list of storage keys), then for each key in that order the storage's element count
+   * (8 bytes, little-endian) and its bytes, up to the end of the file.
+   */
+  private static TorchCheckpoint readLegacy(ByteSource in) throws IOException {
+    String f = in.name();
+    long[] at = {0};
+    Object magic = legacyPickle(in, at, "magic number");
+    if (!LEGACY_MAGIC.equals(magic)) {
+      throw new InvalidInputException(f + ": the legacy format's first pickle is not its magic number");
+    }
+    if (!Long.valueOf(1001).equals(legacyPickle(in, at, "protocol version"))) {
+      throw new InvalidInputException(f + ": the legacy format's protocol version is not 1001");
+    }
+    Object info = legacyPickle(in, at, "system information");
+    if (!(info instanceof Py.Dict d) || !Boolean.TRUE.equals(d.map.get("little_endian"))) {
+      throw new InvalidInputException(f + ": the legacy checkpoint was not written little-endian (its system"
+          + " information says little_endian=" + (info instanceof Py.Dict d2 ? d2.map.get("little_endian") : "?")
+          + "); Ferry reads little-endian checkpoints only");
+    }
+    long objectAt = at[0];
+    ByteBuffer window = TorchZip.read(in, objectAt, (int) Math.min(in.size() - objectAt,
+        TorchLimits.MAX_PICKLE_BYTES));
+    Unpickler.Loaded object = Unpickler.loadPrefix(f + ": pickle at byte " + objectAt, window);
+    at[0] += object.length();
+    Object keys = legacyPickle(in, at, "storage keys");
+    if (!(keys instanceof Py.PyList list)) {
+      throw new InvalidInputException(f + ": the legacy format's storage keys are " + Unpickler.typeName(keys)
+          + ", not a list");
+    }
+    // which storages the object names, with their types: interpret it again only to collect them
+    Map<String, Py.Storage> named = new LinkedHashMap<>();
+    collectStorages(f, object.value(), named, new IdentityHashMap<>(), 0);
+    Map<String, TorchZip.Entry> byKey = new LinkedHashMap<>();
+    long p = at[0];
+    for (Object k : list.items) {
+      if (!(k instanceof String key)) {
+        throw new InvalidInputException(f + ": a storage key of the legacy format is " + Unpickler.typeName(k));
+      }
+      Py.Storage s = named.get(key);
+      if (s == null) {
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed but no tensor"
+            + " uses it");
+      }
+      if (byKey.containsKey(key)) {
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed twice");
+      }
+      long count = TorchZip.read(in, p, 8).getLong(0);
+      if (count != s.numel()) {
+        throw new InvalidInputException(f + ": storage '" + key + "' at byte " + p + " holds " + count
+            + " elements, the pickle says " + s.numel());
+      }
+      long bytes = s.dtype().byteLength(s.numel());
+      if (bytes > in.size() - p - 8) {
+        throw new InvalidInputException(f + ": storage '" + key + "' of " + bytes + " bytes from byte " + (p + 8)
+            + " runs past the end of the file (" + in.size() + " bytes; truncated?)");
+      }
+      byKey.put(key, new TorchZip.Entry("storages/" + key, p, p + 8, p + 8 + bytes, p + 8 + bytes, 0));
+      p += 8 + bytes;
+    }
+    if (p != in.size()) {
+      throw new InvalidInputException(f + ": " + (in.size() - p) + " bytes follow the last storage (at byte " + p
+          + ")");
+    }
+    return resolve(f, true, "", object.value(), byKey::get);
+  }
+
+  private static Object legacyPickle(ByteSource in, long[] at, String what) throws IOException {
+    ByteBuffer window = TorchZip.read(in, at[0], (int) Math.min(in.size() - at[0], 64 << 10));
+    Unpickler.Loaded l = Unpickler.loadPrefix(in.name() + ": " + what + " pickle at byte " + at[0], window);
+    at[0] += l.length();
+    return l.value();
+  }
+
+  private static void collectStorages(String f, Object v, Map<String, Py.Storage> out,
+      IdentityHashMap<Object, Boolean> seen, int depth) throws InvalidInputException {
+    if (v instanceof Py.Tensor t) {
+      out.putIfAbsent(t.storage().key(), t.storage());
+      return;
+    }
+    if (!isContainer(v) || seen.put(v, Boolean.TRUE) != null) {
+      return;
+    }
+    if (depth > TorchLimits.MAX_DEPTH) {
+      throw new InvalidInputException(f + ": containers nest deeper than " + TorchLimits.MAX_DEPTH + " levels");
+    }
+    for (Object c : Walk.items(v)) {
+      collectStorages(f, c, out, seen, depth + 1);
+    }
+  }
+
+  private static ByteBuffer small(ByteSource in, TorchZip.Entry e) throws IOException {
+    if (e.size() > TorchLimits.MAX_SMALL_ENTRY_BYTES) {
+      throw new InvalidInputException(in.name() + ": '" + Unpickler.printable(e.name()) + "' is " + e.size()
+          + " bytes, over the limit of " + TorchLimits.MAX_SMALL_ENTRY_BYTES);
+    }
+    return checked(in, e);
+  }
+
+  private static ByteBuffer checked(ByteSource in, TorchZip.Entry e) throws IOException {
+    ByteBuffer b = TorchZip.read(in, e.dataStart(), (int) e.size());
+    CRC32 crc = new CRC32();
+    crc.update(b.duplicate());
+    if (crc.getValue() != e.crc()) {
+      throw new InvalidInputException(in.name() + ": '" + Unpickler.printable(e.name()) + "' has CRC-32 "
+          + Long.toHexString(crc.getValue()) + ", the zip directory says " + Long.toHexString(e.crc()) + " (corrupt)");
+    }
+    return b;
+  }
+
+  private static boolean isContainer(Object v) {
+    return v instanceof Py.Dict || v instanceof Py.PyList || v instanceof Py.Tuple;
+  }
+
+  /** Walks the unpickled value: which containers hold tensors, then names and JSON values. */
+  private static final class Walk {
+    private final String f;
+    private final IdentityHashMap<Object, Boolean> holds = new IdentityHashMap<>();
+    private final IdentityHashMap<Object, Boolean> open = new IdentityHashMap<>();
+    private final SortedMap<String, Py.Tensor> tensors = new TreeMap<>();
+    private final SortedMap<String, String> values = new TreeMap<>();
+    private long visits;
+
+    Walk(String f) {
+      this.f = f;
+    }
+
+    private void visit(int depth) throws InvalidInputException {
+      if (++visits > TorchLimits.MAX_VALUES) {
+        throw new InvalidInputException(f + ": walking the pickle's values takes more than " + TorchLimits.MAX_VALUES
+            + " steps (containers shared many times over)");
+      }
+      if (depth > TorchLimits.MAX_DEPTH) {
+        throw new InvalidInputException(f + ": containers nest deeper than " + TorchLimits.MAX_DEPTH + " levels");
+      }
+    }
+
+    /** Whether {@code v} is or holds a tensor; refuses cycles, depth and storages outside tensors. */
+    boolean scan(Object v, int depth) throws InvalidInputException {
+      visit(depth);
+      if (v instanceof Py.Tensor) {
+        return true;
+      }
+      if (v instanceof Py.Storage || v instanceof Py.Global) {
+        throw new InvalidInputException(f + ": the pickle holds " + Unpickler.typeName(v)
+            + " as a value (outside a tensor)");
+      }
+      if (!isContainer(v)) {
+        return false;
+      }
+      Boolean known = holds.get(v);
+      if (known != null) {
+        return known;
+      }
+      if (open.put(v, Boolean.TRUE) != null) {
+        throw new InvalidInputException(f + ": a container of the pickle contains itself (a cycle)");
+      }
+      boolean any = false;
+      for (Object c : items(v)) {
+        any |= scan(c, depth + 1);
+      }
+      open.remove(v);
+      holds.put(v, any);
+      return any;
+    }
+
+    private static List<Object> items(Object v) {
+      if (v instanceof Py.Dict d) {
+        List<Object> out = new ArrayList<>(d.map.size() * 2);
+        for (Map.Entry<Object, Object> e : d.map.entrySet()) {
+          out.add(e.getKey());
+          out.add(e.getValue());
+        }
+        return out;
+      }
+      return v instanceof Py.PyList l ? l.items : ((Py.Tuple) v).items();
+    }
+
+    void children(Object v, String path, int depth) throws InvalidInputException {
+      visit(depth);
+      if (v instanceof Py.Dict d) {
+        for (Map.Entry<Object, Object> e : d.map.entrySet()) {
+          node(e.getValue(), join(path, key(e.getKey())), depth + 1);
+        }
+      } else {
+        List<Object> items = v instanceof Py.PyList l ? l.items : ((Py.Tuple) v).items();
+        for (int i = 0; i < items.size(); i++) {
+          node(items.get(i), join(path, Integer.toString(i)), depth + 1);
+        }
+      }
+    }
+
+    private void node(Object v, String path, int depth) throws InvalidInputException {
+      if (v instanceof Py.Tensor t) {
+        tensor(path, t);
+      } else if (isContainer(v) && holds.get(v)) {
+        children(v, path, depth);
+      } else {
+        if (tensors.containsKey(path) || values.containsKey(path)) {
+          throw new InvalidInputException(f + ": two values are named '" + Unpickler.printable(path) + "'");
+        }
+        StringBuilder b = new StringBuilder();
+        json(v, b, depth);
+        values.put(path, b.toString());
+      }
+    }
+
+    void tensor(String name, Py.Tensor t) throws InvalidInputException {
+      if (tensors.size() >= TorchLimits.MAX_TENSORS) {
+        throw new InvalidInputException(f + ": more than " + TorchLimits.MAX_TENSORS + " tensors");
+      }
+      if (tensors.putIfAbsent(name, t) != null || values.containsKey(name)) {
+        throw new InvalidInputException(f + ": two values are named '" + Unpickler.printable(name) + "'");
+      }
+    }
+
+    private static String join(String path, String key) {
+      return path == null ? key : path + "." + key;
+    }
+
+    private static String key(Object k) {
+      if (k instanceof Boolean b) {
+        return b ? "True" : "False";
+      }
+      return k == Py.NONE ? "None" : k.toString();
+    }
+
+    private void json(Object v, StringBuilder b, int depth) throws InvalidInputException {
+      visit(depth);
+      if (b.length() > TorchLimits.MAX_VALUE_JSON_CHARS) {
+        throw new InvalidInputException(f + ": a non-tensor value is longer than "
+            + TorchLimits.MAX_VALUE_JSON_CHARS + " characters as JSON");
+      }
+      if (v == Py.NONE) {
+        b.append("null");
+      } else if (v instanceof Boolean || v instanceof Long || v instanceof BigInteger) {
+        b.append(v);
+      } else if (v instanceof Double d) {
+        b.append(d.isNaN() ? "NaN" : d.isInfinite() ? (d > 0 ? "Infinity" : "-Infinity") : d.toString());
+      } else if (v instanceof String s) {
+        string(s, b);
+      } else if (v instanceof Py.Bytes by) {
+        string(by.hex(), b);
+      } else if (v instanceof Py.Dict d) {
+        b.append('{');
+        boolean first = true;
+        for (Map.Entry<Object, Object> e : d.map.entrySet()) {
+          if (!first) {
+            b.append(',');
+          }
+          first = false;
+          string(key(e.getKey()), b);
+          b.append(':');
+          json(e.getValue(), b, depth + 1);
+        }
+        b.append('}');
+      } else {
+        b.append('[');
+        List<Object> items = items(v);
+        for (int i = 0; i < items.size(); i++) {
+          if (i > 0) {
+            b.append(',');
+          }
+          json(items.get(i), b, depth + 1);
+        }
+        b.append(']');
+      }
+    }
+
+    private static void string(String s, StringBuilder b) {
+      b.append('"');
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        switch (c) {
+          case '"' -> b.append("\\\"");
+          case '\\' -> b.append("\\\\");
+          case '\n' -> b.append("\\n");
+          case '\r' -> b.append("\\r");
+          case '\t' -> b.append("\\t");
+          default -> {
+            if (c < 0x20) {
+              b.append(String.format("\\u%04x", (int) c));
+            } else {
+              b.append(c);
+            }
+          }
+        }
+      }
+      b.append('"');
+    }
+  }
+}

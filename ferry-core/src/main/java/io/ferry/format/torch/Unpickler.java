@@ -1,0 +1,671 @@
+package io.ferry.format.torch;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import java.math.BigInteger;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * A restricted interpreter of the pickle opcodes (protocols 2 to 5) that {@code torch.save} writes for state dicts
+ * and training checkpoints. It only builds data ({@link Py}): a global is a name checked against an allow-list, never
+ * imported, and {@code REDUCE} of an allowed name builds the value that function would have returned (an
+ * {@code OrderedDict}, a tensor described by its storage, offset, shape and strides) without calling anything.
+ *
+ * <p>Allowed globals: {@code collections.OrderedDict}, {@code torch._utils._rebuild_tensor_v2},
+ * {@code torch._utils._rebuild_parameter}, {@code torch._utils._rebuild_parameter_with_state}, and the storage types
+ * {@code torch.<Type>Storage} of {@link #STORAGE_TYPES} (only inside a persistent id). Everything else is refused with
+ * an {@link InvalidInputException} naming the global or opcode and its byte position: any other global, a
+ * {@code REDUCE} or {@code BUILD} of anything but the cases above, {@code INST}, {@code OBJ}, {@code NEWOBJ},
+ * {@code EXT1/2/4}, the text opcodes of protocols 0 and 1, out-of-band buffers and unknown opcodes. Every length,
+ * count and size is bounded by {@link TorchLimits}.
+ *
+ * <p>Stateless; each {@link #load} call uses its own interpreter state.
+ */
+public final class Unpickler {
+  /** The storage types a persistent id may name ({@code torch.<name>}) and the element type of each. */
+  public static final Map<String, DType> STORAGE_TYPES = Map.ofEntries(
+      Map.entry("FloatStorage", DType.F32), Map.entry("DoubleStorage", DType.F64),
+      Map.entry("HalfStorage", DType.F16), Map.entry("BFloat16Storage", DType.BF16),
+      Map.entry("LongStorage", DType.I64), Map.entry("IntStorage", DType.I32),
+      Map.entry("ShortStorage", DType.I16), Map.entry("CharStorage", DType.I8),
+      Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL),
+      Map.entry("ComplexFloatStorage", DType.C64));
+
+  /** The callables of the allow-list, {@code module.name}. */
+  public static final List<String> CALLABLES = List.of("collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state");
+
+  private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
+  private static final Map<Integer, String> OPCODES = opcodeNames();
+
+  private Unpickler() {}
+
+  /**
+   * Interprets one pickle.
+   *
+   * @param what the pickle's name for messages ({@code "model.pt: archive/data.pkl"})
+   * @param pickle the pickle, from its position to its limit; not changed
+   * @return the value {@code STOP} returns: {@link Py} containers, tensors and scalars
+   * @throws InvalidInputException naming {@code what}, the opcode or global and its byte offset in the pickle, if
+   *     the pickle uses anything outside the allow-list, breaks a limit, or is malformed
+   */
+  public static Object load(String what, ByteBuffer pickle) throws InvalidInputException {
+    return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN), false).run().value();
+  }
+
+  /** A value and the bytes of the pickle that held it, up to and including its {@code STOP}. */
+  public record Loaded(Object value, int length) {}
+
+  /**
+   * Interprets the pickle at the start of {@code bytes}, which may go on after its {@code STOP} (the legacy format
+   * writes several pickles one after the other), with the persistent ids of the legacy format:
+   * {@code ('storage', type, key, location, size, None)}.
+   *
+   * @throws InvalidInputException as {@link #load} does; positions count from the start of {@code bytes}
+   */
+  public static Loaded loadPrefix(String what, ByteBuffer bytes) throws InvalidInputException {
+    return new Machine(what, bytes.slice().order(ByteOrder.LITTLE_ENDIAN), true).run();
+  }
+
+  private static final class Machine {
+    private final String what;
+    private final ByteBuffer in;
+    private final List<Object> stack = new ArrayList<>();
+    private final List<Integer> marks = new ArrayList<>();
+    /** Memo entries at indexes 0, 1, 2…, as Python's pickler numbers them; others go to {@link #sparseMemo}. */
+    private final List<Object> memo = new ArrayList<>();
+    private final Map<Long, Object> sparseMemo = new HashMap<>();
+    private final Map<String, Py.Storage> storages = new TreeMap<>();
+    private final boolean legacy;
+    private long values;
+    private int op;
+    private int at;
+
+    Machine(String what, ByteBuffer in, boolean legacy) {
+      this.what = what;
+      this.in = in;
+      this.legacy = legacy;
+    }
+
+    private InvalidInputException fail(String message) {
+      return new InvalidInputException(what + ": " + message);
+    }
+
+    private InvalidInputException failHere(String message) {
+      return fail(message + " (opcode " + name(op) + " at byte " + at + ")");
+    }
+
+    Loaded run() throws InvalidInputException {
+      if (!legacy && in.remaining() > TorchLimits.MAX_PICKLE_BYTES) {
+        throw fail("the pickle is " + in.remaining() + " bytes, over the limit of " + TorchLimits.MAX_PICKLE_BYTES);
+      }
+      boolean first = true;
+      while (true) {
+        if (!in.hasRemaining()) {
+          throw fail("the pickle ends at byte " + in.position() + " without a STOP opcode (truncated)");
+        }
+        at = in.position();
+        op = in.get() & 0xff;
+        if (first && op != 0x80) {
+          throw failHere("a checkpoint pickle starts with PROTO (protocol 2 or later), not " + name(op));
+        }
+        first = false;
+        switch (op) {
+          case 0x80 -> { // PROTO
+            int v = u8();
+            if (v < 2 || v > 5) {
+              throw failHere("pickle protocol " + v + " is not supported (expected 2 to 5)");
+            }
+          }
+          case 0x95 -> { // FRAME: a length hint; the bytes follow as usual
+            long n = in.getLong(need(8));
+            if (n < 0 || n > in.remaining()) {
+              throw failHere("frame of " + Long.toUnsignedString(n) + " bytes runs past the end of the pickle ("
+                  + in.limit() + " bytes)");
+            }
+          }
+          case '.' -> { // STOP
+            if (!marks.isEmpty() || stack.size() != 1) {
+              throw failHere("STOP with " + stack.size() + " values and " + marks.size()
+                  + " open marks on the stack (expected exactly one value)");
+            }
+            if (in.hasRemaining() && !legacy) {
+              throw failHere(in.remaining() + " bytes follow the STOP opcode");
+            }
+            return new Loaded(stack.get(0), in.position());
+          }
+          case '(' -> { // MARK
+            if (marks.size() >= TorchLimits.MAX_MARKS) {
+              throw failHere("more than " + TorchLimits.MAX_MARKS + " open marks (nesting too deep)");
+            }
+            marks.add(stack.size());
+          }
+          case '0' -> pop(); // POP
+          case '1' -> popMark(); // POP_MARK
+          case '2' -> push(peek()); // DUP
+          case '}' -> push(new Py.Dict(false)); // EMPTY_DICT
+          case ']' -> push(new Py.PyList()); // EMPTY_LIST
+          case ')' -> push(new Py.Tuple(List.of())); // EMPTY_TUPLE
+          case 't' -> push(new Py.Tuple(popMark())); // TUPLE
+          case 0x85 -> push(tuple(1)); // TUPLE1
+          case 0x86 -> push(tuple(2)); // TUPLE2
+          case 0x87 -> push(tuple(3)); // TUPLE3
+          case 'l' -> { // LIST
+            Py.PyList l = new Py.PyList();
+            l.items.addAll(popMark());
+            push(l);
+          }
+          case 'd' -> { // DICT
+            List<Object> kv = popMark();
+            Py.Dict d = new Py.Dict(false);
+            setItems(d, kv);
+            push(d);
+          }
+          case 'a' -> { // APPEND
+            Object v = pop();
+            list(peek()).items.add(v);
+          }
+          case 'e' -> { // APPENDS
+            List<Object> vs = popMark();
+            list(peek()).items.addAll(vs);
+          }
+          case 's' -> { // SETITEM
+            Object v = pop();
+            Object k = pop();
+            setItems(dict(peek()), List.of(k, v));
+          }
+          case 'u' -> { // SETITEMS
+            List<Object> kv = popMark();
+            setItems(dict(peek()), kv);
+          }
+          case 'N' -> push(Py.NONE);
+          case 0x88 -> push(Boolean.TRUE); // NEWTRUE
+          case 0x89 -> push(Boolean.FALSE); // NEWFALSE
+          case 'J' -> push((long) in.getInt(need(4))); // BININT
+          case 'K' -> push((long) u8()); // BININT1
+          case 'M' -> push((long) (in.getShort(need(2)) & 0xffff)); // BININT2
+          case 0x8a -> push(longOf(u8())); // LONG1
+          case 0x8b -> { // LONG4: a signed length
+            int n = in.getInt(need(4));
+            if (n < 0) {
+              throw failHere("negative length " + n);
+            }
+            push(longOf(n));
+          }
+          case 'G' -> push(Double.longBitsToDouble(Long.reverseBytes(in.getLong(need(8))))); // BINFLOAT, big-endian
+          case 'X' -> push(utf8(in.getInt(need(4)) & 0xffffffffL)); // BINUNICODE
+          case 0x8c -> push(utf8(u8())); // SHORT_BINUNICODE
+          case 0x8d -> push(utf8(in.getLong(need(8)))); // BINUNICODE8
+          case 'T' -> push(latin1(in.getInt(need(4)) & 0xffffffffL)); // BINSTRING
+          case 'U' -> push(latin1(u8())); // SHORT_BINSTRING
+          case 'B' -> push(bytes(in.getInt(need(4)) & 0xffffffffL)); // BINBYTES
+          case 'C' -> push(bytes(u8())); // SHORT_BINBYTES
+          case 0x8e -> push(bytes(in.getLong(need(8)))); // BINBYTES8
+          case 'q' -> put(u8()); // BINPUT
+          case 'r' -> put(in.getInt(need(4)) & 0xffffffffL); // LONG_BINPUT
+          case 0x94 -> put(memo.size() + sparseMemo.size()); // MEMOIZE: the next index, as Python counts
+          case 'h' -> get(u8()); // BINGET
+          case 'j' -> get(in.getInt(need(4)) & 0xffffffffL); // LONG_BINGET
+          case 'c' -> { // GLOBAL
+            String module = line();
+            String name = line();
+            push(global(module, name));
+          }
+          case 0x93 -> { // STACK_GLOBAL
+            Object name = pop();
+            Object module = pop();
+            if (!(module instanceof String m) || !(name instanceof String n)) {
+              throw failHere("STACK_GLOBAL needs two strings, found " + typeName(module) + " and " + typeName(name));
+            }
+            push(global(m, n));
+          }
+          case 'R' -> { // REDUCE
+            Object args = pop();
+            Object callable = pop();
+            push(reduce(callable, args));
+          }
+          case 'b' -> { // BUILD
+            Object state = pop();
+            build(peek(), state);
+          }
+          case 'Q' -> push(persistent(pop())); // BINPERSID
+          default -> throw failHere(OPCODES.containsKey(op)
+              ? "opcode " + name(op) + " is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
+              : "unknown opcode 0x" + String.format("%02x", op));
+        }
+      }
+    }
+
+    // --- bytes -------------------------------------------------------------------------------------------------
+
+    private int need(int n) throws InvalidInputException {
+      if (in.remaining() < n) {
+        throw failHere("needs " + n + " more bytes, the pickle ends at byte " + in.limit() + " (truncated)");
+      }
+      int p = in.position();
+      in.position(p + n);
+      return p;
+    }
+
+    private int u8() throws InvalidInputException {
+      return in.get(need(1)) & 0xff;
+    }
+
+    private int length(long n, int max) throws InvalidInputException {
+      if (n < 0 || n > in.remaining()) {
+        throw failHere("length " + Long.toUnsignedString(n) + " runs past the end of the pickle (" + in.remaining()
+            + " bytes left of " + in.limit() + ")");
+      }
+      if (n > max) {
+        throw failHere("length " + n + " is over the limit of " + max + " bytes");
+      }
+      return (int) n;
+    }
+
+    private byte[] raw(long n, int max) throws InvalidInputException {
+      byte[] b = new byte[length(n, max)];
+      in.get(b);
+      return b;
+    }
+
+    private String utf8(long n) throws InvalidInputException {
+      byte[] b = raw(n, TorchLimits.MAX_STRING_BYTES);
+      try {
+        return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+            .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
+      } catch (CharacterCodingException e) {
+        throw failHere("string is not valid UTF-8");
+      }
+    }
+
+    private String latin1(long n) throws InvalidInputException {
+      return new String(raw(n, TorchLimits.MAX_STRING_BYTES), StandardCharsets.ISO_8859_1);
+    }
+
+    private Py.Bytes bytes(long n) throws InvalidInputException {
+      return new Py.Bytes(HexFormat.of().formatHex(raw(n, TorchLimits.MAX_STRING_BYTES)));
+    }
+
+    private Object longOf(long n) throws InvalidInputException {
+      byte[] b = raw(n, TorchLimits.MAX_LONG_BYTES);
+      if (b.length == 0) {
+        return 0L;
+      }
+      byte[] be = new byte[b.length];
+      for (int i = 0; i < b.length; i++) {
+        be[i] = b[b.length - 1 - i];
+      }
+      BigInteger v = new BigInteger(be);
+      return v.bitLength() < 64 ? (Object) v.longValue() : v;
+    }
+
+    private String line() throws InvalidInputException {
+      int start = in.position();
+      int max = Math.min(in.limit(), start + 256);
+      for (int i = start; i < max; i++) {
+        if (in.get(i) == '\n') {
+          byte[] b = new byte[i - start];
+          in.get(b);
+          in.get();
+          for (byte c : b) {
+            if (c < 0x20 || c > 0x7e) {
+              throw failHere("GLOBAL names a module or name that is not printable ASCII");
+            }
+          }
+          return new String(b, StandardCharsets.US_ASCII);
+        }
+      }
+      throw failHere("GLOBAL has no end of line within 256 bytes (truncated or not a name)");
+    }
+
+    // --- stack -------------------------------------------------------------------------------------------------
+
+    private void push(Object v) throws InvalidInputException {
+      if (stack.size() >= TorchLimits.MAX_STACK) {
+        throw failHere("more than " + TorchLimits.MAX_STACK + " values on the stack");
+      }
+      if (++values > TorchLimits.MAX_VALUES) {
+        throw failHere("more than " + TorchLimits.MAX_VALUES + " values");
+      }
+      stack.add(v);
+    }
+
+    private Object pop() throws InvalidInputException {
+      int floor = marks.isEmpty() ? 0 : marks.get(marks.size() - 1);
+      if (stack.size() <= floor) {
+        throw failHere("the stack is empty" + (floor > 0 ? " above the mark" : ""));
+      }
+      return stack.remove(stack.size() - 1);
+    }
+
+    private Object peek() throws InvalidInputException {
+      int floor = marks.isEmpty() ? 0 : marks.get(marks.size() - 1);
+      if (stack.size() <= floor) {
+        throw failHere("the stack is empty" + (floor > 0 ? " above the mark" : ""));
+      }
+      return stack.get(stack.size() - 1);
+    }
+
+    private List<Object> popMark() throws InvalidInputException {
+      if (marks.isEmpty()) {
+        throw failHere("no MARK to pop to");
+      }
+      int m = marks.remove(marks.size() - 1);
+      List<Object> top = new ArrayList<>(stack.subList(m, stack.size()));
+      stack.subList(m, stack.size()).clear();
+      return top;
+    }
+
+    private Py.Tuple tuple(int n) throws InvalidInputException {
+      Object[] items = new Object[n];
+      for (int i = n - 1; i >= 0; i--) {
+        items[i] = pop();
+      }
+      return new Py.Tuple(List.of(items));
+    }
+
+    private void put(long index) throws InvalidInputException {
+      Object v = peek();
+      if (index < memo.size()) {
+        memo.set((int) index, v);
+      } else if (index == memo.size() && !sparseMemo.containsKey(index)) {
+        if (memo.size() >= TorchLimits.MAX_MEMO) {
+          throw failHere("more than " + TorchLimits.MAX_MEMO + " memo entries");
+        }
+        memo.add(v);
+      } else {
+        if (sparseMemo.size() >= TorchLimits.MAX_SPARSE_MEMO && !sparseMemo.containsKey(index)) {
+          throw failHere("more than " + TorchLimits.MAX_SPARSE_MEMO + " memo entries out of sequence");
+        }
+        sparseMemo.put(index, v);
+      }
+    }
+
+    private void get(long index) throws InvalidInputException {
+      Object v = index < memo.size() ? memo.get((int) index) : sparseMemo.get(index);
+      if (v == null) {
+        throw failHere("memo entry " + index + " was never stored");
+      }
+      push(v);
+    }
+
+    private Py.PyList list(Object o) throws InvalidInputException {
+      if (o instanceof Py.PyList l) {
+        return l;
+      }
+      throw failHere("appends to " + typeName(o) + ", not a list");
+    }
+
+    private Py.Dict dict(Object o) throws InvalidInputException {
+      if (o instanceof Py.Dict d) {
+        return d;
+      }
+      throw failHere("sets an item of " + typeName(o) + ", not a dict");
+    }
+
+    private void setItems(Py.Dict d, List<Object> kv) throws InvalidInputException {
+      if (kv.size() % 2 != 0) {
+        throw failHere("odd number of values (" + kv.size() + ") for key-value pairs");
+      }
+      for (int i = 0; i < kv.size(); i += 2) {
+        Object k = kv.get(i);
+        if (!(k instanceof String || k instanceof Long || k instanceof BigInteger || k instanceof Boolean
+            || k == Py.NONE)) {
+          throw failHere("dict key of type " + typeName(k) + " (keys may be strings, integers, booleans or None)");
+        }
+        d.map.put(k, kv.get(i + 1));
+      }
+    }
+
+    // --- globals, calls, persistent ids ------------------------------------------------------------------------
+
+    private Py.Global global(String module, String name) throws InvalidInputException {
+      String full = module + "." + name;
+      if (CALLABLES.contains(full) || module.equals("torch") && STORAGE_TYPES.containsKey(name)) {
+        return new Py.Global(module, name);
+      }
+      throw failHere("global '" + printable(full) + "' is not allowed; a checkpoint may name only "
+          + String.join(", ", CALLABLES) + " and torch.<Type>Storage types");
+    }
+
+    private Object reduce(Object callable, Object args) throws InvalidInputException {
+      if (!(callable instanceof Py.Global g)) {
+        throw failHere("REDUCE calls " + typeName(callable) + ", not an allowed function");
+      }
+      if (!(args instanceof Py.Tuple t)) {
+        throw failHere("REDUCE of '" + g + "' with " + typeName(args) + " instead of an argument tuple");
+      }
+      List<Object> a = t.items();
+      switch (g.toString()) {
+        case "collections.OrderedDict" -> {
+          if (!a.isEmpty()) {
+            throw failHere("REDUCE of 'collections.OrderedDict' with " + a.size() + " arguments (expected none)");
+          }
+          return new Py.Dict(true);
+        }
+        case "torch._utils._rebuild_tensor_v2" -> {
+          return tensor(a);
+        }
+        case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state" -> {
+          int n = g.name().endsWith("state") ? 4 : 3;
+          if (a.size() != n || !(a.get(0) instanceof Py.Tensor p) || !(a.get(1) instanceof Boolean)
+              || !emptyHooks(a.get(2)) || n == 4 && !emptyState(a.get(3))) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (tensor, bool,"
+                + " empty OrderedDict" + (n == 4 ? ", empty state" : "") + ")");
+          }
+          return p;
+        }
+        default -> throw failHere("REDUCE of '" + g + "': a storage type may only appear in a persistent id");
+      }
+    }
+
+    private Py.Tensor tensor(List<Object> a) throws InvalidInputException {
+      if ((a.size() != 6 && a.size() != 7) || !(a.get(0) instanceof Py.Storage s) || !(a.get(1) instanceof Long off)
+          || !(a.get(2) instanceof Py.Tuple size) || !(a.get(3) instanceof Py.Tuple stride)
+          || !(a.get(4) instanceof Boolean) || !emptyHooks(a.get(5))
+          || a.size() == 7 && !(a.get(6) == Py.NONE || a.get(6) instanceof Py.Dict)) {
+        throw failHere("REDUCE of 'torch._utils._rebuild_tensor_v2' with arguments (" + typeNames(a)
+            + "); expected (storage, int offset, size tuple, stride tuple, bool, empty OrderedDict[, metadata])");
+      }
+      List<Long> shape = ints(size, "size");
+      List<Long> strides = ints(stride, "stride");
+      if (shape.size() != strides.size()) {
+        throw failHere("tensor has " + shape.size() + " dimensions but " + strides.size() + " strides");
+      }
+      if (shape.size() > TorchLimits.MAX_DIMS) {
+        throw failHere("tensor has " + shape.size() + " dimensions, over the limit of " + TorchLimits.MAX_DIMS);
+      }
+      if (off < 0) {
+        throw failHere("tensor has the negative storage offset " + off);
+      }
+      long n = 1;
+      long last = off;
+      try {
+        for (int i = 0; i < shape.size(); i++) {
+          n = Math.multiplyExact(n, shape.get(i));
+        }
+        if (n > 0) {
+          for (int i = 0; i < shape.size(); i++) {
+            last = Math.addExact(last, Math.multiplyExact(shape.get(i) - 1, strides.get(i)));
+          }
+          s.dtype().byteLength(Math.addExact(last, 1));
+        }
+      } catch (ArithmeticException e) {
+        throw failHere("tensor of size " + shape + " and stride " + strides + " overflows");
+      }
+      long end = n == 0 ? off : last + 1;
+      if (end > s.numel()) {
+        throw failHere("tensor of size " + shape + ", stride " + strides + " and offset " + off + " reaches element "
+            + end + " of storage '" + s.key() + "', which has " + s.numel() + " elements");
+      }
+      return new Py.Tensor(s, off, shape, strides);
+    }
+
+    private List<Long> ints(Py.Tuple t, String what) throws InvalidInputException {
+      List<Long> out = new ArrayList<>();
+      for (Object o : t.items()) {
+        if (!(o instanceof Long l) || l < 0) {
+          throw failHere("tensor " + what + " holds " + (o instanceof Long ? o : typeName(o))
+              + ", expected integers >= 0");
+        }
+        out.add(l);
+      }
+      return out;
+    }
+
+    private static boolean emptyHooks(Object o) {
+      return o instanceof Py.Dict d && d.map.isEmpty();
+    }
+
+    private static boolean emptyState(Object o) {
+      return o == Py.NONE || o instanceof Py.Dict d && d.map.isEmpty();
+    }
+
+    private void build(Object target, Object state) throws InvalidInputException {
+      // OrderedDict.__reduce__ hands the instance's __dict__ (a state dict's _metadata) to BUILD: kept as data only
+      if (target instanceof Py.Dict d && d.ordered && state instanceof Py.Dict s) {
+        for (Object k : s.map.keySet()) {
+          if (!(k instanceof String)) {
+            throw failHere("BUILD of an OrderedDict with an attribute named by " + typeName(k));
+          }
+        }
+        return;
+      }
+      throw failHere("BUILD of " + typeName(target) + " with " + typeName(state)
+          + " (only an OrderedDict's attributes may be set)");
+    }
+
+    private Py.Storage persistent(Object pid) throws InvalidInputException {
+      int size = legacy ? 6 : 5;
+      if (!(pid instanceof Py.Tuple t) || t.items().size() != size || !"storage".equals(t.items().get(0))
+          || !(t.items().get(1) instanceof Py.Global type) || !(t.items().get(2) instanceof String key)
+          || !(t.items().get(3) instanceof String location) || !(t.items().get(4) instanceof Long numel)) {
+        throw failHere("persistent id " + (pid instanceof Py.Tuple t2 ? "(" + typeNames(t2.items()) + ")"
+            : typeName(pid)) + " is not ('storage', torch.<Type>Storage, key, location, size" + (legacy ? ", None"
+            : "") + ")");
+      }
+      if (legacy && t.items().get(5) != Py.NONE) {
+        throw failHere("persistent id of storage '" + printable(key) + "' is a view of another storage (view"
+            + " metadata " + typeName(t.items().get(5)) + "), which Ferry does not read");
+      }
+      DType dtype = type.module().equals("torch") ? STORAGE_TYPES.get(type.name()) : null;
+      if (dtype == null) {
+        throw failHere("persistent id names '" + type + "', not a storage type");
+      }
+      if (!STORAGE_KEY.matcher(key).matches()) {
+        throw failHere("storage key '" + printable(key) + "' is not 1-64 letters, digits or '_'");
+      }
+      if (numel < 0) {
+        throw failHere("storage '" + key + "' has the negative size " + numel);
+      }
+      try {
+        dtype.byteLength(numel);
+      } catch (ArithmeticException e) {
+        throw failHere("storage '" + key + "' of " + numel + " elements overflows");
+      }
+      Py.Storage s = new Py.Storage(key, dtype, numel, printable(location));
+      Py.Storage before = storages.putIfAbsent(key, s);
+      if (before != null && (before.dtype() != dtype || before.numel() != numel)) {
+        throw failHere("storage '" + key + "' is named as " + numel + " elements of " + dtype + " here and as "
+            + before.numel() + " elements of " + before.dtype() + " before");
+      }
+      return before != null ? before : s;
+    }
+  }
+
+  // --- messages --------------------------------------------------------------------------------------------------
+
+  static String typeName(Object o) {
+    if (o == Py.NONE) {
+      return "None";
+    }
+    if (o instanceof Py.Global g) {
+      return "global '" + g + "'";
+    }
+    if (o instanceof Py.Dict d) {
+      return d.ordered ? "an OrderedDict" : "a dict";
+    }
+    if (o instanceof Py.PyList) {
+      return "a list";
+    }
+    if (o instanceof Py.Tuple) {
+      return "a tuple";
+    }
+    if (o instanceof Py.Tensor) {
+      return "a tensor";
+    }
+    if (o instanceof Py.Storage) {
+      return "a storage";
+    }
+    if (o instanceof String) {
+      return "a string";
+    }
+    if (o instanceof Long || o instanceof BigInteger) {
+      return "an int";
+    }
+    if (o instanceof Double) {
+      return "a float";
+    }
+    if (o instanceof Boolean) {
+      return "a bool";
+    }
+    if (o instanceof Py.Bytes) {
+      return "bytes";
+    }
+    return o.getClass().getSimpleName();
+  }
+
+  private static String typeNames(List<Object> a) {
+    List<String> out = new ArrayList<>();
+    for (Object o : a) {
+      out.add(typeName(o));
+    }
+    return String.join(", ", out);
+  }
+
+  static String printable(String s) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < s.length() && i < 200; i++) {
+      char c = s.charAt(i);
+      b.append(c >= 0x20 && c < 0x7f ? String.valueOf(c) : String.format("\\u%04x", (int) c));
+    }
+    return s.length() > 200 ? b + "..." : b.toString();
+  }
+
+  private static String name(int op) {
+    String n = OPCODES.get(op);
+    return n != null ? n : String.format("0x%02x", op);
+  }
+
+  private static Map<Integer, String> opcodeNames() {
+    Map<Integer, String> m = new HashMap<>();
+    String[] pairs = {"(", "MARK", ".", "STOP", "0", "POP", "1", "POP_MARK", "2", "DUP", "F", "FLOAT", "I", "INT",
+        "J", "BININT", "K", "BININT1", "L", "LONG", "M", "BININT2", "N", "NONE", "P", "PERSID", "Q", "BINPERSID",
+        "R", "REDUCE", "S", "STRING", "T", "BINSTRING", "U", "SHORT_BINSTRING", "V", "UNICODE", "X", "BINUNICODE",
+        "a", "APPEND", "b", "BUILD", "c", "GLOBAL", "d", "DICT", "}", "EMPTY_DICT", "e", "APPENDS", "g", "GET",
+        "h", "BINGET", "i", "INST", "j", "LONG_BINGET", "l", "LIST", "]", "EMPTY_LIST", "o", "OBJ", "p", "PUT",
+        "q", "BINPUT", "r", "LONG_BINPUT", "s", "SETITEM", "t", "TUPLE", ")", "EMPTY_TUPLE", "u", "SETITEMS",
+        "G", "BINFLOAT", "B", "BINBYTES", "C", "SHORT_BINBYTES"};
+    for (int i = 0; i < pairs.length; i += 2) {
+      m.put((int) pairs[i].charAt(0), pairs[i + 1]);
+    }
+    String[] high = {"PROTO", "NEWOBJ", "EXT1", "EXT2", "EXT4", "TUPLE1", "TUPLE2", "TUPLE3", "NEWTRUE", "NEWFALSE",
+        "LONG1", "LONG4", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES8", "EMPTY_SET", "ADDITEMS", "FROZENSET",
+        "NEWOBJ_EX", "STACK_GLOBAL", "MEMOIZE", "FRAME", "BYTEARRAY8", "NEXT_BUFFER", "READONLY_BUFFER"};
+    for (int i = 0; i < high.length; i++) {
+      m.put(0x80 + i, high[i]);
+    }
+    return Map.copyOf(m);
+  }
+}

@@ -1,0 +1,305 @@
+package io.ferry.format.torch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.Region;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.registry.FormatRegistry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The torch format on hand-made archives: the layout of a checkpoint (storages as regions, named views as the
+ * table), how files are matched, and every archive-level refusal with its message.
+ */
+class TorchFormatTest {
+  @TempDir Path tmp;
+
+  /** OrderedDict(w=[2,3] f32, tied=same, t=w transposed, b=[2] i64, lr=0.001, note="hi"). */
+  private static byte[] statePickle() {
+    return Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+        .str("w").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("tied").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("t").tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3})
+        .str("b").tensor("LongStorage", "1", 2, 0, new int[] {2}, new int[] {1})
+        .str("lr").op('G').raw(ByteBuffer.allocate(8).putDouble(0.001).array())
+        .str("note").str("hi")
+        .op('u').stop().bytes();
+  }
+
+  private static byte[] checkpoint() throws IOException {
+    return Pickles.checkpoint(statePickle(), new byte[24], new byte[16]);
+  }
+
+  private FileLayout read(String name, byte[] bytes) throws IOException {
+    Path f = tmp.resolve(name);
+    Files.write(f, bytes);
+    try (FileChannel ch = FileChannel.open(f)) {
+      return new TorchFormat().read(new FormatInput(name, ch, ch.size()));
+    }
+  }
+
+  private Optional<FileLayout> registryRead(String name, byte[] bytes) throws IOException {
+    Path f = tmp.resolve(name);
+    Files.write(f, bytes);
+    try (FileChannel ch = FileChannel.open(f)) {
+      return FormatRegistry.standard().read(new FormatInput(name, ch, ch.size()));
+    }
+  }
+
+  private void refusedMatching(byte[] bytes, String regex) {
+    assertThatThrownBy(() -> read("m.pt", bytes)).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.pt: " + regex);
+  }
+
+  private void refused(byte[] bytes, String message) {
+    assertThatThrownBy(() -> read("m.pt", bytes)).isInstanceOf(InvalidInputException.class)
+        .hasMessage("m.pt: " + message);
+  }
+
+  @Test
+  void storagesAreRegionsAndNamedViewsAreTheTable() throws Exception {
+    byte[] bytes = checkpoint();
+    FileLayout l = read("m.pt", bytes);
+    assertThat(l.format()).isEqualTo("torch");
+    assertThat(l.dataStart()).isZero();
+    List<Region.Tensor> storages = l.tensorRegions();
+    assertThat(storages).extracting(Region.Tensor::name).containsExactly("archive/data/0", "archive/data/1");
+    Region.Tensor s0 = storages.get(0);
+    assertThat(s0.dtype()).isEqualTo(DType.F32);
+    assertThat(s0.shape()).containsExactly(6L);
+    assertThat(s0.length()).isEqualTo(24);
+    assertThat(storages.get(1).dtype()).isEqualTo(DType.I64);
+    assertThat(l.regions()).allMatch(r -> r instanceof Region.Header || r instanceof Region.Tensor);
+    assertThat(l.tensors()).containsExactly(
+        new TensorInfo("t", DType.F32, List.of(3L, 2L), s0.start(), s0.end()),
+        new TensorInfo("tied", DType.F32, List.of(2L, 3L), s0.start(), s0.end()),
+        new TensorInfo("w", DType.F32, List.of(2L, 3L), s0.start(), s0.end()),
+        new TensorInfo("b", DType.I64, List.of(2L), storages.get(1).start(), storages.get(1).end()));
+    assertThat(l.metadata().asStrings()).containsExactly(java.util.Map.entry("strides.t", "[1,3]"),
+        java.util.Map.entry("value.lr", "0.001"), java.util.Map.entry("value.note", "\"hi\""));
+    // the same bytes give the same layout
+    assertThat(read("again.pt", bytes).tensors()).isEqualTo(l.tensors());
+  }
+
+  @Test
+  void aCheckpointOfAnyNameIsRecognisedByItsFirstEntryAndOtherZipsStayOpaque() throws Exception {
+    Optional<FileLayout> bin = registryRead("pytorch_model.bin", checkpoint());
+    assertThat(bin).get().extracting(FileLayout::format).isEqualTo("torch");
+    assertThat(registryRead("data.bin", Pickles.zip("readme.txt", new byte[] {1}, "archive/data.pkl",
+        statePickle()))).isEmpty();
+    assertThat(registryRead("weights.bin", new byte[] {'P', 'K', 3, 4, 0, 0})).isEmpty();
+    assertThat(registryRead("model.pth", checkpoint())).get().extracting(FileLayout::format).isEqualTo("torch");
+    // a .pt file is the format's to read: garbage in it is an error, not an opaque file
+    assertThatThrownBy(() -> registryRead("x.pt", "hello".getBytes(StandardCharsets.US_ASCII)))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("x.pt: not a PyTorch checkpoint");
+  }
+
+  private static byte[] legacyObject(String secondType) {
+    return Pickles.proto2().op('}').mark()
+        .str("w").tensor("FloatStorage", "140", 6, 0, new int[] {2, 3}, new int[] {3, 1}, true)
+        .str("t").tensor("FloatStorage", "140", 6, 0, new int[] {3, 2}, new int[] {1, 3}, true)
+        .str("b").tensor(secondType, "99", 2, 0, new int[] {2}, new int[] {1}, true)
+        .str("epoch").op('K', 2).op('u').stop().bytes();
+  }
+
+  @Test
+  void theLegacyFormatIsReadLikeTheZipFormat() throws Exception {
+    byte[] bytes = Pickles.legacy(legacyObject("LongStorage"), new String[] {"140", "99"}, new long[] {6, 2},
+        new byte[][] {new byte[24], new byte[16]});
+    FileLayout l = read("old.pt", bytes);
+    List<Region.Tensor> storages = l.tensorRegions();
+    assertThat(storages).extracting(Region.Tensor::name).containsExactly("storages/140", "storages/99");
+    assertThat(storages.get(1).end()).isEqualTo(bytes.length);
+    assertThat(storages.get(0).start()).isEqualTo(bytes.length - 16 - 8 - 24);
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("t", "w", "b");
+    assertThat(l.metadata().asStrings()).containsEntry("value.epoch", "2").containsEntry("strides.t", "[1,3]");
+    // recognised by its magic under any name
+    assertThat(registryRead("pytorch_model.bin", bytes)).get().extracting(FileLayout::format).isEqualTo("torch");
+  }
+
+  @Test
+  void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
+    byte[] object = legacyObject("LongStorage");
+    String[] keys = {"140", "99"};
+    byte[][] data = {new byte[24], new byte[16]};
+    byte[] good = Pickles.legacy(object, keys, new long[] {6, 2}, data);
+    refused(Arrays.copyOf(good, good.length - 1), "storage '99' of 16 bytes from byte " + (good.length - 16)
+        + " runs past the end of the file (" + (good.length - 1) + " bytes; truncated?)");
+    refused(Arrays.copyOf(good, good.length + 2), "2 bytes follow the last storage (at byte " + good.length + ")");
+    refused(Pickles.legacy(object, keys, new long[] {6, 3}, data), "storage '99' at byte " + (good.length - 24)
+        + " holds 3 elements, the pickle says 2");
+    refused(Pickles.legacy(object, new String[] {"140"}, new long[] {6}, new byte[][] {data[0]}),
+        "tensor 'b' uses storage '99', but the file lists no storage of that key");
+    refused(Pickles.legacy(object, new String[] {"140", "99", "7"}, new long[] {6, 2}, data),
+        "storage '7' is listed but no tensor uses it");
+    // the object pickle is held to the same allow-list
+    byte[] evil = Pickles.proto2().global("os", "system").mark().str("id").op('t').op('R').stop().bytes();
+    assertThatThrownBy(() -> read("m.pt", Pickles.legacy(evil, new String[0], new long[0], new byte[0][])))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: pickle at byte 45: global 'os.system' is not allowed;")
+        .hasMessageEndingWith("(opcode GLOBAL at byte 2)");
+    // the zip format's persistent ids are not the legacy format's
+    refused(Pickles.legacy(Pickles.proto2().tensor("FloatStorage", "1", 1, 0, new int[] {1}, new int[] {1}).stop()
+            .bytes(), new String[] {"1"}, new long[] {1}, new byte[][] {new byte[4]}),
+        "pickle at byte 45: persistent id (a string, global 'torch.FloatStorage', a string, a string, an int) is not"
+            + " ('storage', torch.<Type>Storage, key, location, size, None) (opcode BINPERSID at byte 89)");
+  }
+
+  @Test
+  void otherBytesAreRefusedClearly() {
+    refused("not a zip".getBytes(StandardCharsets.US_ASCII), "not a PyTorch checkpoint (a torch.save zip archive"
+        + " starts with 'PK', this file with 0x6e6f7420)");
+    refused(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 1, 5, '.'}, "the legacy format's first pickle is not its magic"
+        + " number");
+  }
+
+  @Test
+  void truncatedArchivesAreRefused() throws Exception {
+    byte[] full = checkpoint();
+    refused(Arrays.copyOf(full, full.length / 2), "no zip end-of-central-directory record ends the file (not a zip"
+        + " archive, truncated, or bytes appended)");
+    refused(Arrays.copyOf(full, full.length - 1), "no zip end-of-central-directory record ends the file (not a zip"
+        + " archive, truncated, or bytes appended)");
+    byte[] appended = Arrays.copyOf(full, full.length + 3);
+    refused(appended, "no zip end-of-central-directory record ends the file (not a zip archive, truncated, or bytes"
+        + " appended)");
+    refused(Arrays.copyOf(full, 20), "20 bytes is too short for a zip archive (at least 22)");
+    // an entry whose data runs into the central directory (its size claims more than the archive holds)
+    byte[] pkl = statePickle();
+    RawZip z = new RawZip().add("archive/data.pkl", pkl);
+    int at = z.size();
+    z.junk(RawZip.local("archive/data/0", new byte[4])).central("archive/data/0", new byte[24], at);
+    refused(z.bytes(), "zip entry 'archive/data/0': the local header at byte " + at + " gives size 4 and CRC "
+        + Long.toHexString(RawZip.crc(new byte[4])) + ", the central directory 24 and "
+        + Long.toHexString(RawZip.crc(new byte[24])));
+  }
+
+  @Test
+  void entryNamesThatLeaveTheArchiveAreRefused() throws Exception {
+    byte[] pkl = Pickles.proto2().op('}').stop().bytes();
+    String rule = "; entry names must be relative paths without '\\.\\.'";
+    refusedMatching(Pickles.zip("archive/data.pkl", pkl, "archive/../../etc/cron.d/x", new byte[1]),
+        "zip entry name 'archive/\\.\\./\\.\\./etc/cron\\.d/x' \\(central directory at byte \\d+\\) has a '\\.\\.'"
+            + " segment" + rule);
+    refusedMatching(Pickles.zip("archive/data.pkl", pkl, "/etc/passwd", new byte[1]),
+        "zip entry name '/etc/passwd' \\(central directory at byte \\d+\\) is an absolute path" + rule);
+    refusedMatching(Pickles.zip("archive/data.pkl", pkl, "archive\\..\\x", new byte[1]),
+        "zip entry name 'archive\\\\\\.\\.\\\\x' \\(central directory at byte \\d+\\) holds a backslash or NUL" + rule);
+    refusedMatching(Pickles.zip("archive/data.pkl", pkl, "C:/x", new byte[1]),
+        "zip entry name 'C:/x' \\(central directory at byte \\d+\\) starts with a drive letter" + rule);
+    refusedMatching(Pickles.zip("archive/data.pkl", pkl, "archive//x", new byte[1]),
+        "zip entry name 'archive//x' \\(central directory at byte \\d+\\) has a '' segment" + rule);
+    refused(Pickles.zip("archive/data.pkl", pkl, "other/x", new byte[1]),
+        "zip entry 'other/x' lies outside the archive's directory 'archive/'");
+  }
+
+  @Test
+  void duplicateCompressedOverlappingAndStrayBytesAreRefused() throws Exception {
+    byte[] pkl = statePickle();
+    // duplicate: rename data/1 to data/0 in its local and central headers
+    byte[] dup = checkpoint();
+    byte[] one = "archive/data/1".getBytes(StandardCharsets.US_ASCII);
+    for (int i = 0; i + one.length <= dup.length; i++) {
+      if (Arrays.equals(dup, i, i + one.length, one, 0, one.length)) {
+        dup[i + one.length - 1] = '0';
+      }
+    }
+    refused(dup, "zip entry 'archive/data/0' appears twice");
+
+    ByteArrayOutputStream deflated = new ByteArrayOutputStream();
+    try (ZipOutputStream zo = new ZipOutputStream(deflated)) {
+      zo.putNextEntry(new ZipEntry("archive/data.pkl"));
+      zo.write(pkl);
+      zo.closeEntry();
+    }
+    refused(deflated.toByteArray(), "zip entry 'archive/data.pkl' is compressed (method 8); torch.save stores every"
+        + " entry uncompressed, and Ferry reads only such archives");
+
+    // entry B's local record hides inside entry A's data: two names for the same bytes
+    byte[] inner = RawZip.local("archive/data/0", new byte[24]);
+    RawZip overlap = new RawZip().add("archive/data.pkl", pkl);
+    int a = overlap.size();
+    overlap.add("archive/extra", inner);
+    int b = a + 30 + "archive/extra".length();
+    overlap.central("archive/data/0", new byte[24], b);
+    refused(overlap.bytes(), "zip entry 'archive/data/0' starts at byte " + b + " but the entry before it ends at"
+        + " byte " + (b + inner.length) + " (overlapping entries)");
+
+    RawZip gap = new RawZip().add("archive/data.pkl", pkl);
+    int g = gap.size();
+    gap.junk(new byte[] {'e', 'v', 'i', 'l'}).add("archive/data/0", new byte[24]).add("archive/data/1", new byte[16]);
+    refused(gap.bytes(), "zip entry 'archive/data/0' starts at byte " + (g + 4) + " but bytes [" + g + ", " + (g + 4)
+        + ") belong to no entry");
+  }
+
+  @Test
+  void storagesMustExistAndMatchTheirSize() throws Exception {
+    refused(Pickles.checkpoint(statePickle(), new byte[24]),
+        "tensor 'b' uses storage '1', but the archive has no entry 'archive/data/1'");
+    refused(Pickles.checkpoint(statePickle(), new byte[24], new byte[8]),
+        "storage 'archive/data/1' holds 8 bytes, but the pickle makes it 2 elements of I64 (16 bytes)");
+  }
+
+  @Test
+  void byteOrderCorruptPicklesAndOddArchivesAreRefused() throws Exception {
+    byte[] pkl = statePickle();
+    refused(Pickles.zip("archive/data.pkl", pkl, "archive/byteorder", "big".getBytes(StandardCharsets.US_ASCII),
+        "archive/data/0", new byte[24], "archive/data/1", new byte[16]),
+        "'archive/byteorder' says 'big'; Ferry reads little-endian checkpoints only");
+    byte[] corrupt = checkpoint();
+    byte[] note = "note".getBytes(StandardCharsets.US_ASCII);
+    for (int i = 0; i + note.length <= corrupt.length; i++) {
+      if (Arrays.equals(corrupt, i, i + note.length, note, 0, note.length)) {
+        corrupt[i] = 'm';
+        break;
+      }
+    }
+    assertThatThrownBy(() -> read("m.pt", corrupt)).isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: 'archive/data.pkl' has CRC-32 ").hasMessageEndingWith("(corrupt)");
+    refused(Pickles.zip("archive/data.pkl", pkl, "other/data.pkl", pkl),
+        "the archive holds two pickles, 'archive/data.pkl' and 'other/data.pkl'");
+    refused(Pickles.zip("archive/version", new byte[] {'3'}),
+        "the zip archive holds no '<dir>/data.pkl', so it is not a torch.save checkpoint");
+  }
+
+  @Test
+  void deepNestingCyclesAndStraySoragesAreRefusedWhenTheValuesAreWalked() throws Exception {
+    Pickles deep = Pickles.proto2();
+    for (int i = 0; i < 5000; i++) {
+      deep.op(']');
+    }
+    for (int i = 0; i < 4999; i++) {
+      deep.op('a');
+    }
+    refused(Pickles.checkpoint(deep.stop().bytes()), "containers nest deeper than 100 levels");
+    refused(Pickles.checkpoint(Pickles.proto2().op(']').op('q', 0).op('h', 0).op('a').stop().bytes()),
+        "a container of the pickle contains itself (a cycle)");
+    refused(Pickles.checkpoint(Pickles.proto2().mark().str("storage").global("torch", "FloatStorage").str("0")
+            .str("cpu").binint(1).op('t').op('Q').op(0x85).stop().bytes(), new byte[4]),
+        "the pickle holds a storage as a value (outside a tensor)");
+    refused(Pickles.checkpoint(Pickles.proto2().op('N').stop().bytes()),
+        "the checkpoint holds None, not tensors in dicts, lists or tuples");
+    // two paths to one name
+    refused(Pickles.checkpoint(Pickles.proto2().op('}').mark().str("a.0").op('K', 1).str("a").op(']')
+            .tensor("FloatStorage", "0", 1, 0, new int[] {1}, new int[] {1}).op('a').op('u').stop().bytes(),
+            new byte[4]), "two values are named 'a.0'");
+  }
+}

@@ -1,0 +1,94 @@
+package io.ferry.format.torch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
+import io.ferry.export.SafetensorsExport;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.registry.FormatRegistry;
+import io.ferry.format.safetensors.SafetensorsMetadata;
+import io.ferry.read.ModelReader;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A stored checkpoint read through {@link ModelReader} (contiguous tensors and views at an offset by byte range;
+ * non-contiguous views refused) and written as safetensors by {@link SafetensorsExport} (views gathered, shared
+ * storages duplicated, values in {@code __metadata__}), without PyTorch: TorchCheckpointTest checks the same against
+ * real PyTorch.
+ */
+class TorchReadAndExportTest {
+  @TempDir Path tmp;
+
+  private static byte[] floats(float... v) {
+    ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+    for (float f : v) {
+      b.putFloat(f);
+    }
+    return b.array();
+  }
+
+  @Test
+  void tensorsReadByRangeAndExportedAsSafetensors() throws Exception {
+    byte[] pkl = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+        .str("w").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("t").tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3})
+        .str("row").tensor("FloatStorage", "0", 6, 3, new int[] {3}, new int[] {1})
+        .str("b").tensor("LongStorage", "1", 2, 0, new int[] {2}, new int[] {1})
+        .str("lr").op('G').raw(ByteBuffer.allocate(8).putDouble(0.001).array())
+        .op('u').stop().bytes();
+    byte[] longs = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(7).putLong(9).array();
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("ckpt.pt"), Pickles.checkpoint(pkl, floats(0, 1, 2, 3, 4, 5), longs));
+    Files.writeString(src.resolve("config.json"), "{}");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.read("w").array()).isEqualTo(floats(0, 1, 2, 3, 4, 5));
+        assertThat(r.read("row").array()).isEqualTo(floats(3, 4, 5));
+        assertThat(r.readRows("w", 1, 2).array()).isEqualTo(floats(3, 4, 5));
+        assertThatThrownBy(() -> r.read("t")).isInstanceOf(InvalidInputException.class)
+            .hasMessage("tensor 't' of ckpt.pt is a non-contiguous view (strides [1,3] in elements) and cannot be"
+                + " read as a byte range; pull the version with --as safetensors to get it contiguous");
+        assertThatThrownBy(() -> r.forEachTensor((t, data) -> { })).isInstanceOf(InvalidInputException.class);
+
+        Path out = tmp.resolve("out");
+        SafetensorsExport.Result res = SafetensorsExport.write(r.verifying(true), out);
+        assertThat(res.files()).containsExactly("ckpt.safetensors", "config.json");
+        assertThat(res.tensors()).isEqualTo(4);
+        assertThat(out.resolve("config.json")).hasContent("{}");
+        Path st = out.resolve("ckpt.safetensors");
+        try (FileChannel ch = FileChannel.open(st)) {
+          FileLayout l = FormatRegistry.standard().read(new FormatInput("ckpt.safetensors", ch, ch.size()))
+              .orElseThrow();
+          assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("b", "row", "t", "w");
+          assertThat(l.metadata(SafetensorsMetadata.class).orElseThrow().asStrings())
+              .containsEntry("format", "pt").containsEntry("lr", "0.001");
+          ByteBuffer all = ByteBuffer.wrap(Files.readAllBytes(st));
+          TensorInfo t = l.tensors().get(2);
+          byte[] tb = new byte[(int) t.byteLength()];
+          all.get((int) (l.dataStart() + t.begin()), tb);
+          assertThat(tb).as("the transposed view, gathered row-major").isEqualTo(floats(0, 3, 1, 4, 2, 5));
+          TensorInfo w = l.tensors().get(3);
+          byte[] wb = new byte[(int) w.byteLength()];
+          all.get((int) (l.dataStart() + w.begin()), wb);
+          assertThat(wb).isEqualTo(floats(0, 1, 2, 3, 4, 5));
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,263 @@
+package io.ferry.format.torch;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The restricted unpickler on hand-made pickles: what state dicts use is read, and every way to make a pickle run
+ * code, or to make its reader spend unbounded memory, is refused with a message naming the global or opcode and its
+ * byte position. Nothing here could run anyway: the interpreter has nothing to call.
+ */
+class UnpicklerTest {
+  private static final String ALLOWED = "a checkpoint may name only collections.OrderedDict,"
+      + " torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter,"
+      + " torch._utils._rebuild_parameter_with_state and torch.<Type>Storage types";
+
+  private static Object load(Pickles p) throws InvalidInputException {
+    return Unpickler.load("m.pt: archive/data.pkl", ByteBuffer.wrap(p.bytes()));
+  }
+
+  private static void refused(Pickles p, String message) {
+    assertThatThrownBy(() -> load(p)).isInstanceOf(InvalidInputException.class)
+        .hasMessage("m.pt: archive/data.pkl: " + message);
+  }
+
+  @Test
+  void readsAStateDictWithTensorsParametersAndValues() throws Exception {
+    Pickles p = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').op('q', 0).mark()
+        .str("w").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("t").tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3})
+        .str("p").global("torch._utils", "_rebuild_parameter").mark()
+        .tensor("BFloat16Storage", "1", 4, 0, new int[] {4}, new int[] {1}).op(0x88)
+        .global("collections", "OrderedDict").op(')').op('R').op('t').op('R')
+        .str("lr").op('G').raw(ByteBuffer.allocate(8).putDouble(0.001).array())
+        .str("big").op(0x8a, 9).raw(new byte[] {0, 0, 0, 0, 0, 0, 0, 0, 1})
+        .str("neg").binint(-5).str("flag").op(0x89).str("none").op('N')
+        .op('u')
+        // the _metadata attribute of a state dict, set by BUILD on the OrderedDict
+        .op('}').str("_metadata").op('}').op('s').op('b')
+        .stop();
+    Py.Dict d = (Py.Dict) load(p);
+    assertThat(d.ordered()).isTrue();
+    assertThat(d.map().keySet()).containsExactly("w", "t", "p", "lr", "big", "neg", "flag", "none");
+    Py.Tensor w = (Py.Tensor) d.map().get("w");
+    assertThat(w.storage()).isEqualTo(new Py.Storage("0", DType.F32, 6, "cpu"));
+    assertThat(w.shape()).containsExactly(2L, 3L);
+    assertThat(w.contiguous()).isTrue();
+    Py.Tensor t = (Py.Tensor) d.map().get("t");
+    assertThat(t.contiguous()).isFalse();
+    assertThat(t.storage()).isSameAs(w.storage());
+    assertThat(t.endElement()).isEqualTo(6);
+    assertThat(((Py.Tensor) d.map().get("p")).storage().dtype()).isEqualTo(DType.BF16);
+    assertThat(d.map().get("lr")).isEqualTo(0.001);
+    assertThat(d.map().get("big")).hasToString("18446744073709551616");
+    assertThat(d.map().get("neg")).isEqualTo(-5L);
+    assertThat(d.map().get("none")).isSameAs(Py.NONE);
+  }
+
+  @Test
+  void osSystemThroughReduceIsRefusedAtItsGlobal() {
+    refused(Pickles.proto2().global("os", "system").mark().str("touch /tmp/pwned").op('t').op('R').stop(),
+        "global 'os.system' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    refused(Pickles.proto2().global("posix", "system").mark().str("id").op('t').op('R').stop(),
+        "global 'posix.system' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    refused(Pickles.proto2().global("subprocess", "Popen").stop(),
+        "global 'subprocess.Popen' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+  }
+
+  @Test
+  void execEvalAndGetattrChainsAreRefused() {
+    refused(Pickles.proto2().global("builtins", "exec").mark().str("import os").op('t').op('R').stop(),
+        "global 'builtins.exec' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    refused(Pickles.proto2().global("__builtin__", "eval").mark().str("1").op('t').op('R').stop(),
+        "global '__builtin__.eval' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    // builtins.getattr(collections.OrderedDict, '__init__'): an allowed global as the object of a getattr
+    refused(Pickles.proto2().global("builtins", "getattr").mark().global("collections", "OrderedDict")
+        .str("__init__").op('t').op('R').stop(),
+        "global 'builtins.getattr' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    // torch.<anything> that is not a storage type, and names that look close to allowed ones
+    refused(Pickles.proto2().global("torch", "load").stop(),
+        "global 'torch.load' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    refused(Pickles.proto2().global("torch._utils", "_rebuild_tensor_v2.__globals__").stop(),
+        "global 'torch._utils._rebuild_tensor_v2.__globals__' is not allowed; " + ALLOWED
+            + " (opcode GLOBAL at byte 2)");
+  }
+
+  @Test
+  void nestedAndMemoisedGlobalsAreRefused() {
+    // {'model': OrderedDict(w=os.system('id'))}: the global sits deep inside allowed containers
+    Pickles nested = Pickles.proto2().op('}').mark().str("model").global("collections", "OrderedDict").op(')')
+        .op('R').mark().str("w");
+    int at = nested.bytes().length;
+    refused(nested.global("os", "system").mark().str("id").op('t').op('R').op('u').op('u').stop(),
+        "global 'os.system' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte " + at + ")");
+    // STACK_GLOBAL from memoised strings
+    Pickles memo = Pickles.proto2().str("os").op('q', 0).str("system").op('q', 1).op('0').op('0').op('h', 0)
+        .op('h', 1);
+    int sg = memo.bytes().length;
+    refused(memo.op(0x93).stop(),
+        "global 'os.system' is not allowed; " + ALLOWED + " (opcode STACK_GLOBAL at byte " + sg + ")");
+    // an allowed name memoised, fetched back and called as what it is not
+    Pickles storage = Pickles.proto2().global("torch", "FloatStorage").op('q', 0).op('0').op('h', 0).op(')');
+    int r = storage.bytes().length;
+    refused(storage.op('R').stop(), "REDUCE of 'torch.FloatStorage': a storage type may only appear in a"
+        + " persistent id (opcode REDUCE at byte " + r + ")");
+    refused(Pickles.proto2().op('h', 7).stop(), "memo entry 7 was never stored (opcode BINGET at byte 2)");
+  }
+
+  @Test
+  void instObjNewobjExtAndUnknownOpcodesAreRefused() {
+    refused(Pickles.proto2().mark().str("id").op('i').raw("os\nsystem\n".getBytes(StandardCharsets.US_ASCII))
+            .stop(), "opcode INST is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
+            + " (opcode INST at byte 10)");
+    refused(Pickles.proto2().mark().global("collections", "OrderedDict").op('o').stop(),
+        "opcode OBJ is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
+            + " (opcode OBJ at byte 28)");
+    refused(Pickles.proto2().global("collections", "OrderedDict").op(')').op(0x81).stop(),
+        "opcode NEWOBJ is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
+            + " (opcode NEWOBJ at byte 28)");
+    for (int[] ext : new int[][] {{0x82, 1}, {0x83, 1, 0}, {0x84, 1, 0, 0, 0}}) {
+      String name = ext[0] == 0x82 ? "EXT1" : ext[0] == 0x83 ? "EXT2" : "EXT4";
+      refused(Pickles.proto2().op(ext).stop(), "opcode " + name + " is not allowed in a checkpoint (it is not used"
+          + " by state dicts, or it runs code) (opcode " + name + " at byte 2)");
+    }
+    refused(Pickles.proto2().op('I').raw("1\n".getBytes(StandardCharsets.US_ASCII)).stop(),
+        "opcode INT is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
+            + " (opcode INT at byte 2)");
+    refused(Pickles.proto2().op(0x97).stop(), "opcode NEXT_BUFFER is not allowed in a checkpoint (it is not used by"
+        + " state dicts, or it runs code) (opcode NEXT_BUFFER at byte 2)");
+    refused(Pickles.proto2().op(0xff).stop(), "unknown opcode 0xff (opcode 0xff at byte 2)");
+  }
+
+  @Test
+  void reduceAndBuildOfAnythingElseAreRefused() {
+    refused(Pickles.proto2().str("os.system").op(')').op('R').stop(),
+        "REDUCE calls a string, not an allowed function (opcode REDUCE at byte 17)");
+    refused(Pickles.proto2().op('}').op('}').op('b').stop(),
+        "BUILD of a dict with a dict (only an OrderedDict's attributes may be set) (opcode BUILD at byte 4)");
+    refused(Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').op(']').op('b').stop(),
+        "BUILD of an OrderedDict with a list (only an OrderedDict's attributes may be set) (opcode BUILD at byte 30)");
+    refused(Pickles.proto2().global("collections", "OrderedDict").mark().op(']').op('t').op('R').stop(),
+        "REDUCE of 'collections.OrderedDict' with 1 arguments (expected none) (opcode REDUCE at byte 30)");
+    refused(Pickles.proto2().global("torch._utils", "_rebuild_tensor_v2").mark().str("x").op('t').op('R').stop(),
+        "REDUCE of 'torch._utils._rebuild_tensor_v2' with arguments (a string); expected (storage, int offset, size"
+            + " tuple, stride tuple, bool, empty OrderedDict[, metadata]) (opcode REDUCE at byte 43)");
+    // backward hooks that are not empty would be callables to run
+    Pickles hooks = Pickles.proto2().global("torch._utils", "_rebuild_tensor_v2").mark().mark().str("storage")
+        .global("torch", "FloatStorage").str("0").str("cpu").binint(1).op('t').op('Q').binint(0).op(')').op(')')
+        .op(0x89).op('}').str("h").op('N').op('s').op('t');
+    int r = hooks.bytes().length;
+    refused(hooks.op('R').stop(), "REDUCE of 'torch._utils._rebuild_tensor_v2' with arguments (a storage, an int,"
+        + " a tuple, a tuple, a bool, a dict); expected (storage, int offset, size tuple, stride tuple, bool, empty"
+        + " OrderedDict[, metadata]) (opcode REDUCE at byte " + r + ")");
+  }
+
+  @Test
+  void persistentIdsNameOnlyStoragesWithSafeKeys() {
+    refused(Pickles.proto2().mark().str("storage").global("collections", "OrderedDict").str("0").str("cpu")
+            .binint(1).op('t').op('Q').stop(),
+        "persistent id names 'collections.OrderedDict', not a storage type (opcode BINPERSID at byte 60)");
+    refused(Pickles.proto2().mark().str("storage").global("torch", "FloatStorage").str("../../etc/passwd")
+            .str("cpu").binint(1).op('t').op('Q').stop(),
+        "storage key '../../etc/passwd' is not 1-64 letters, digits or '_' (opcode BINPERSID at byte 70)");
+    refused(Pickles.proto2().str("x").op('Q').stop(), "persistent id a string is not ('storage',"
+        + " torch.<Type>Storage, key, location, size) (opcode BINPERSID at byte 8)");
+  }
+
+  @Test
+  void tensorsMustLieInsideTheirStorage() {
+    refused(Pickles.proto2().tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).stop(),
+        "tensor of size [2, 3], stride [3, 1] and offset 1 reaches element 7 of storage '0', which has 6 elements"
+            + " (opcode REDUCE at byte 148)");
+    refused(Pickles.proto2().tensor("FloatStorage", "0", 6, 0, new int[] {0x7fffffff, 0x7fffffff, 0x7fffffff},
+            new int[] {1, 1, 1}).stop(),
+        "tensor of size [2147483647, 2147483647, 2147483647] and stride [1, 1, 1] overflows (opcode REDUCE at byte"
+            + " 158)");
+    refused(Pickles.proto2().tensor("FloatStorage", "0", 6, 0, new int[] {2}, new int[] {-1}).stop(),
+        "tensor stride holds -1, expected integers >= 0 (opcode REDUCE at byte 138)");
+  }
+
+  @Test
+  void hugeLengthsAreRefusedBeforeAnythingIsAllocated() {
+    refused(Pickles.proto2().op('X').raw(Pickles.le32(0xfffffff0)).raw(new byte[] {'a', 'b'}).stop(),
+        "length 4294967280 runs past the end of the pickle (3 bytes left of 10) (opcode BINUNICODE at byte 2)");
+    refused(Pickles.proto2().op(0x8d).raw(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+            .putLong(1L << 62).array()).stop(),
+        "length 4611686018427387904 runs past the end of the pickle (1 bytes left of 12) (opcode BINUNICODE8 at"
+            + " byte 2)");
+    refused(Pickles.proto2().op(0x8b).raw(Pickles.le32(-1)).stop(),
+        "negative length -1 (opcode LONG4 at byte 2)");
+    refused(Pickles.proto2().op(0x8a, 65).raw(new byte[65]).stop(),
+        "length 65 is over the limit of 64 bytes (opcode LONG1 at byte 2)");
+    byte[] big = new byte[TorchLimits.MAX_STRING_BYTES + 1];
+    refused(Pickles.proto2().op('B').raw(Pickles.le32(big.length)).raw(big).stop(),
+        "length 1048577 is over the limit of 1048576 bytes (opcode BINBYTES at byte 2)");
+    refused(Pickles.proto2().op(0x95).raw(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+            .putLong(-1).array()).stop(),
+        "frame of 18446744073709551615 bytes runs past the end of the pickle (12 bytes) (opcode FRAME at byte 2)");
+  }
+
+  @Test
+  void deepNestingAndOpenMarksAreBounded() {
+    Pickles marks = Pickles.proto2();
+    for (int i = 0; i <= TorchLimits.MAX_MARKS; i++) {
+      marks.mark();
+    }
+    refused(marks.stop(), "more than 1000 open marks (nesting too deep) (opcode MARK at byte 1002)");
+  }
+
+  @Test
+  void memoEntriesOutOfSequenceAreBounded() {
+    Pickles p = Pickles.proto2().op('N');
+    for (int i = 0; i <= TorchLimits.MAX_SPARSE_MEMO; i++) {
+      p.op('r').raw(Pickles.le32(1000 + 2 * i));
+    }
+    refused(p.stop(), "more than 65536 memo entries out of sequence (opcode LONG_BINPUT at byte "
+        + (3 + 5 * TorchLimits.MAX_SPARSE_MEMO) + ")");
+  }
+
+  @Test
+  void truncatedAndMalformedPicklesAreRefused() {
+    refused(Pickles.proto2().op('}'), "the pickle ends at byte 3 without a STOP opcode (truncated)");
+    refused(Pickles.proto2().op('J', 1, 2), "needs 4 more bytes, the pickle ends at byte 5 (truncated) (opcode BININT"
+        + " at byte 2)");
+    refused(new Pickles().op('}').stop(), "a checkpoint pickle starts with PROTO (protocol 2 or later), not"
+        + " EMPTY_DICT (opcode EMPTY_DICT at byte 0)");
+    refused(new Pickles().op(0x80, 6).op('}').stop(), "pickle protocol 6 is not supported (expected 2 to 5)"
+        + " (opcode PROTO at byte 0)");
+    refused(Pickles.proto2().op('}').op('}').stop(), "STOP with 2 values and 0 open marks on the stack (expected"
+        + " exactly one value) (opcode STOP at byte 4)");
+    refused(Pickles.proto2().op('}').stop().op('N'), "1 bytes follow the STOP opcode (opcode STOP at byte 3)");
+    refused(Pickles.proto2().op('a').stop(), "the stack is empty (opcode APPEND at byte 2)");
+    refused(Pickles.proto2().op('}').op(']').op('N').op('s').stop(),
+        "dict key of type a list (keys may be strings, integers, booleans or None) (opcode SETITEM at byte 5)");
+    refused(Pickles.proto2().op('c').raw(new byte[300]).stop(),
+        "GLOBAL has no end of line within 256 bytes (truncated or not a name) (opcode GLOBAL at byte 2)");
+  }
+
+  @Test
+  void storagesNamedTwiceMustAgree() {
+    refused(Pickles.proto2().mark().tensor("FloatStorage", "0", 6, 0, new int[] {6}, new int[] {1})
+            .tensor("HalfStorage", "0", 6, 0, new int[] {6}, new int[] {1}).op('t').stop(),
+        "storage '0' is named as 6 elements of F16 here and as 6 elements of F32 before (opcode BINPERSID at byte"
+            + " 226)");
+  }
+
+  @Test
+  void allowedNamesAreExactlyTheDocumentedOnes() {
+    assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state");
+    assertThat(Unpickler.STORAGE_TYPES.keySet()).containsExactlyInAnyOrder("FloatStorage", "DoubleStorage",
+        "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage",
+        "BoolStorage", "ComplexFloatStorage");
+    assertThat(List.copyOf(Unpickler.STORAGE_TYPES.values())).doesNotContainNull();
+  }
+}
