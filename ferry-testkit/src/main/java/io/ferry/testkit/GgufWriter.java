@@ -173,6 +173,16 @@ public final class GgufWriter {
     return tensor(name, ggmlId(type), type.byteLength(elements), null, ne);
   }
 
+  /** As {@link #tensor(String, DType, long...)}, with the bytes from the given seed. */
+  public GgufWriter seeded(String name, DType type, long seed, long... ne) {
+    long elements = 1;
+    for (long d : ne) {
+      elements *= d;
+    }
+    tensors.add(new T(name, ggmlId(type), ne.clone(), type.byteLength(elements), seed, null, ne.length));
+    return this;
+  }
+
   /**
    * A tensor with a raw ggml type id, byte length and offset (null: where the layout puts it), dimensions innermost
    * first.
