@@ -1,0 +1,70 @@
+package io.ferry.onnx;
+
+import io.ferry.format.DType;
+import io.ferry.format.FormatMetadata;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * What an ONNX file says besides the tensors in it: the model's header fields, its opsets and metadata properties,
+ * how many initializers it has, and the initializers whose data lies in other files. Immutable.
+ *
+ * <p>The snapshot records {@link #asStrings()}, sorted by key: {@code ir_version}, {@code opset_import}
+ * ({@code ai.onnx=17, com.microsoft=1}), {@code producer_name}, {@code producer_version}, {@code domain},
+ * {@code model_version} where the model sets them, {@code metadata_props.KEY} for each metadata property,
+ * {@code initializers} (the graph's initializers), {@code initializers.unlisted} (those not listed as tensors of the
+ * file: data in varint-encoded typed fields, element types Ferry has no dtype for, segments) and, for each initializer
+ * in an external file, {@code external.NAME} = {@code DTYPE [dims] in LOCATION at OFFSET+LENGTH}.
+ *
+ * @param header the model's header fields as text, by key (as above), without the graph
+ * @param initializers how many initializers the main graph has
+ * @param unlisted how many of them are not tensor regions of this file nor external
+ * @param external the initializers whose data is in another file, in file order
+ */
+public record OnnxMetadata(Map<String, String> header, int initializers, int unlisted, List<External> external)
+    implements FormatMetadata {
+  /**
+   * An initializer whose data lies in another file of the model.
+   *
+   * @param name the initializer's name
+   * @param dtype its element type
+   * @param shape its dimensions
+   * @param location the file, relative to the directory of the {@code .onnx} file, '/'-separated, checked to stay
+   *     inside it
+   * @param offset where its bytes start in that file
+   * @param length how many bytes: the byte length of its shape and type
+   */
+  public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
+    /** @throws NullPointerException if a field is null */
+    public External {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(dtype, "dtype");
+      shape = List.copyOf(shape);
+      Objects.requireNonNull(location, "location");
+    }
+
+    String describe() {
+      return dtype + " " + shape + " in " + location + " at " + offset + "+" + length;
+    }
+  }
+
+  /** Copies the collections. */
+  public OnnxMetadata {
+    header = Collections.unmodifiableMap(new TreeMap<>(header));
+    external = List.copyOf(external);
+  }
+
+  @Override
+  public Map<String, String> asStrings() {
+    Map<String, String> m = new TreeMap<>(header);
+    m.put("initializers", Integer.toString(initializers));
+    m.put("initializers.unlisted", Integer.toString(unlisted));
+    for (External e : external) {
+      m.put("external." + e.name(), e.describe());
+    }
+    return Collections.unmodifiableMap(m);
+  }
+}
