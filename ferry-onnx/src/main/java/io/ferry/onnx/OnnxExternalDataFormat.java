@@ -50,8 +50,9 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
               + "data must lie in it");
         }
         if (x.offset() > data.size() || x.length() > data.size() - x.offset()) {
-          throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': " + x.length()
-              + " bytes at offset " + x.offset() + " of " + path + " run past its end (" + data.size() + " bytes)");
+          String bytes = x.length() < 0 ? "data" : x.length() + " bytes";
+          throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': " + bytes
+              + " at offset " + x.offset() + " of " + path + " run past its end (" + data.size() + " bytes)");
         }
       }
     }

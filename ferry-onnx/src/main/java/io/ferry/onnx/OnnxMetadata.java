@@ -30,24 +30,25 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    * An initializer whose data lies in another file of the model.
    *
    * @param name the initializer's name
-   * @param dtype its element type
+   * @param dtype its element type, or null for an ONNX type Ferry has no dtype for (its data is still checked to be
+   *     a file of the model)
    * @param shape its dimensions
    * @param location the file, relative to the directory of the {@code .onnx} file, '/'-separated, checked to stay
    *     inside it
    * @param offset where its bytes start in that file
-   * @param length how many bytes: the byte length of its shape and type
+   * @param length how many bytes: the byte length of its shape and type; -1 when its type has no dtype
    */
   public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
     /** @throws NullPointerException if a field is null */
     public External {
       Objects.requireNonNull(name, "name");
-      Objects.requireNonNull(dtype, "dtype");
       shape = List.copyOf(shape);
       Objects.requireNonNull(location, "location");
     }
 
     String describe() {
-      return dtype + " " + shape + " in " + location + " at " + offset + "+" + length;
+      return (dtype == null ? "(no dtype)" : dtype.name()) + " " + shape + " in " + location + " at " + offset
+          + (length < 0 ? "" : "+" + length);
     }
   }
 

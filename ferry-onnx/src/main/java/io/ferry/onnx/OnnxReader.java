@@ -217,6 +217,7 @@ final class OnnxReader {
     }
     if (dtype == null || bytes == null) {
       unlisted++;
+      external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset, -1));
       return;
     }
     if (length != null && length.longValue() != bytes) {

@@ -114,6 +114,12 @@ class OnnxModelTest {
           .isInstanceOf(InvalidInputException.class)
           .hasMessage("model.onnx: initializer 'big': 16384 bytes at offset 100 of big.bin run past its end (16384 "
               + "bytes)");
+      Path int4 = Files.createDirectories(tmp.resolve("int4"));
+      Files.write(int4.resolve("model.onnx"), model(list(new Init("q", 22, 3).external(Map.of("location", "q.bin")))));
+      assertThatThrownBy(() -> repo.push(int4, "int4", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'q': its external data file 'q.bin' is not a file of the model "
+              + "(expected q.bin)");
       Path outside = Files.write(tmp.resolve("outside.bin"), new byte[16384]);
       Path linked = externalModel(tmp.resolve("linked"), "big.bin", 0);
       Files.createSymbolicLink(linked.resolve("big.bin"), outside);
