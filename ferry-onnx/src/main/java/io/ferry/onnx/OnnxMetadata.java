@@ -39,11 +39,18 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    * @param length how many bytes: the byte length of its shape and type; -1 when its type has no dtype
    */
   public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
-    /** @throws NullPointerException if a field is null */
+    /**
+     * @throws NullPointerException if name, shape or location is null
+     * @throws IllegalArgumentException if offset is negative or length below -1
+     */
     public External {
       Objects.requireNonNull(name, "name");
       shape = List.copyOf(shape);
       Objects.requireNonNull(location, "location");
+      if (offset < 0 || length < -1) {
+        throw new IllegalArgumentException("initializer '" + name + "': offset " + offset + ", length " + length
+            + ": expected offset >= 0 and length >= -1");
+      }
     }
 
     String describe() {
@@ -52,10 +59,18 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
     }
   }
 
-  /** Copies the collections. */
+  /**
+   * Copies the collections.
+   *
+   * @throws IllegalArgumentException if a count is negative or more initializers are unlisted than exist
+   */
   public OnnxMetadata {
     header = Collections.unmodifiableMap(new TreeMap<>(header));
     external = List.copyOf(external);
+    if (initializers < 0 || unlisted < 0 || unlisted > initializers) {
+      throw new IllegalArgumentException(initializers + " initializers, " + unlisted + " unlisted: expected "
+          + "0 <= unlisted <= initializers");
+    }
   }
 
   @Override

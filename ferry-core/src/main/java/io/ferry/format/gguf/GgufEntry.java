@@ -13,10 +13,17 @@ import java.util.Objects;
  *     array summarised with its size and the SHA-256 of its bytes
  */
 public record GgufEntry(String key, String type, long count, String value) {
-  /** @throws NullPointerException if a string is null */
+  /**
+   * @throws NullPointerException if a string is null
+   * @throws IllegalArgumentException if the key is empty or the count negative
+   */
   public GgufEntry {
     Objects.requireNonNull(key, "key");
     Objects.requireNonNull(type, "type");
     Objects.requireNonNull(value, "value");
+    if (key.isEmpty() || count < 0) {
+      throw new IllegalArgumentException("GGUF entry '" + key + "' of " + count + " elements: expected a key and a "
+          + "count >= 0");
+    }
   }
 }

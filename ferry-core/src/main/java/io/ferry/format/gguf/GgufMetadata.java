@@ -30,9 +30,20 @@ public record GgufMetadata(int version, long alignment, List<GgufEntry> entries)
   /** Arrays with more elements than this are summarised. */
   public static final int MAX_LISTED = 16;
 
-  /** Copies the entries. @throws NullPointerException if entries or one of them is null */
+  /**
+   * Copies the entries.
+   *
+   * @throws NullPointerException if entries or one of them is null
+   * @throws IllegalArgumentException if the version is not 2 or 3 or the alignment not a positive power of two
+   */
   public GgufMetadata {
     entries = List.copyOf(Objects.requireNonNull(entries, "entries"));
+    if (version < 2 || version > 3) {
+      throw new IllegalArgumentException("GGUF version " + version + " is not 2 or 3");
+    }
+    if (alignment <= 0 || (alignment & (alignment - 1)) != 0) {
+      throw new IllegalArgumentException("GGUF alignment " + alignment + " is not a positive power of two");
+    }
   }
 
   /** The value text of a key, or null if the file has no such key. */
