@@ -77,6 +77,9 @@ class RoundTripTest {
     List<Tensor> ts = new ArrayList<>();
     long seed = random.seed();
     for (DType d : DType.values()) {
+      if (d.isBlock()) {
+        continue; // ggml block types are not safetensors dtypes (GgufFormatTest round-trips them)
+      }
       long[] shape = d.bits() == 4 ? new long[] {6, 10} : d.bits() == 6 ? new long[] {4, 8} : new long[] {7, 5};
       ts.add(new Tensor("w." + d.name(), d, shape, seed++));
       if (d.bits() % 8 == 0) {
@@ -95,7 +98,9 @@ class RoundTripTest {
     List<String> dtypes = new ArrayList<>();
     tensors.forEach(n -> dtypes.add(n.get("dtype").asText()));
     for (DType d : DType.values()) {
-      assertThat(dtypes).contains(d.name());
+      if (!d.isBlock()) {
+        assertThat(dtypes).contains(d.name());
+      }
     }
   }
 

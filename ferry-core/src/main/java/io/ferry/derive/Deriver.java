@@ -96,7 +96,8 @@ public final class Deriver {
    *
    * @param message the version message; null or empty for one that describes the derivation
    * @throws DerivationInputException for a bad target name, a derivation with nothing to do, a quantized tensor with
-   *     a non-finite value, or a dequantization of a version that was not quantized
+   *     a non-finite value, a dequantization of a version that was not quantized, or a source with tensor files of
+   *     another format than safetensors (GGUF, ONNX), whose tensors derive cannot transform
    * @throws InvalidInputException for a derived tensor whose name the source already uses, or a damaged report of
    *     the quantization to undo
    * @throws NotFoundException if the source does not exist
@@ -198,6 +199,11 @@ public final class Deriver {
       Set<String> names = new HashSet<>();
       List<TensorPlan> all = new ArrayList<>();
       for (FileEntry f : reader.snapshot().files()) {
+        if (!f.format().equals(FileEntry.SAFETENSORS) && !f.tensors().isEmpty()) {
+          throw new DerivationInputException(model() + "//" + f.path() + " is a " + f.format() + " file of "
+              + f.tensors().size() + " tensors: derive transforms the tensors of safetensors files only, and would "
+              + "copy these unchanged; derive from a version without it");
+        }
         if (!f.format().equals(FileEntry.SAFETENSORS)) {
           continue;
         }

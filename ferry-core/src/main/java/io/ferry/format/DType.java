@@ -5,7 +5,13 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The element types of safetensors files, spelled exactly as in the format, with their size in bits.
+ * The element types of tensors, spelled exactly as in the safetensors format, with their size in bits; and the
+ * block-quantized types of ggml (GGUF files), spelled as ggml names them ({@code Q4_K}, {@code IQ2_XXS}).
+ *
+ * <p>A <b>block type</b> ({@link #isBlock()}) stores {@link #blockSize()} elements together in {@link #blockBytes()}
+ * bytes (scales and packed values); its elements have no size of their own, so {@link #bits()} is the size of a whole
+ * block and {@link #byteLength} counts whole blocks. Element types have a block size of 1. Block types never appear
+ * in safetensors files ({@link #parseSafetensors}) and are never cast, quantized or pruned by {@code derive}.
  *
  * <p>Sub-byte types ({@link #F4}: 4 bits, {@link #F6_E2M3} and {@link #F6_E3M2}: 6 bits) are packed. The reference
  * implementation ({@code huggingface/safetensors}, {@code Metadata::validate} and {@code TensorView::new} in
@@ -57,7 +63,61 @@ public enum DType {
   /** OCP MXFP6 with 2 exponent and 3 mantissa bits, 6 bits per element. */
   F6_E2M3(6, true),
   /** OCP MXFP6 with 3 exponent and 2 mantissa bits, 6 bits per element. */
-  F6_E3M2(6, true);
+  F6_E3M2(6, true),
+
+  // ggml block types (GGUF), with ggml's block size (elements) and type size (bytes of one block)
+  /** ggml Q4_0: 32 elements in 18 bytes. */
+  Q4_0(32, 18),
+  /** ggml Q4_1: 32 elements in 20 bytes. */
+  Q4_1(32, 20),
+  /** ggml Q5_0: 32 elements in 22 bytes. */
+  Q5_0(32, 22),
+  /** ggml Q5_1: 32 elements in 24 bytes. */
+  Q5_1(32, 24),
+  /** ggml Q8_0: 32 elements in 34 bytes. */
+  Q8_0(32, 34),
+  /** ggml Q8_1: 32 elements in 40 bytes. */
+  Q8_1(32, 40),
+  /** ggml Q2_K: 256 elements in 84 bytes. */
+  Q2_K(256, 84),
+  /** ggml Q3_K: 256 elements in 110 bytes. */
+  Q3_K(256, 110),
+  /** ggml Q4_K: 256 elements in 144 bytes. */
+  Q4_K(256, 144),
+  /** ggml Q5_K: 256 elements in 176 bytes. */
+  Q5_K(256, 176),
+  /** ggml Q6_K: 256 elements in 210 bytes. */
+  Q6_K(256, 210),
+  /** ggml Q8_K: 256 elements in 292 bytes. */
+  Q8_K(256, 292),
+  /** ggml IQ2_XXS: 256 elements in 66 bytes. */
+  IQ2_XXS(256, 66),
+  /** ggml IQ2_XS: 256 elements in 74 bytes. */
+  IQ2_XS(256, 74),
+  /** ggml IQ3_XXS: 256 elements in 98 bytes. */
+  IQ3_XXS(256, 98),
+  /** ggml IQ1_S: 256 elements in 50 bytes. */
+  IQ1_S(256, 50),
+  /** ggml IQ4_NL: 32 elements in 18 bytes. */
+  IQ4_NL(32, 18),
+  /** ggml IQ3_S: 256 elements in 110 bytes. */
+  IQ3_S(256, 110),
+  /** ggml IQ2_S: 256 elements in 82 bytes. */
+  IQ2_S(256, 82),
+  /** ggml IQ4_XS: 256 elements in 136 bytes. */
+  IQ4_XS(256, 136),
+  /** ggml IQ1_M: 256 elements in 56 bytes. */
+  IQ1_M(256, 56),
+  /** ggml TQ1_0 (ternary): 256 elements in 54 bytes. */
+  TQ1_0(256, 54),
+  /** ggml TQ2_0 (ternary): 256 elements in 66 bytes. */
+  TQ2_0(256, 66),
+  /** ggml MXFP4: 32 elements in 17 bytes (one E8M0 scale, 16 bytes of E2M1 pairs). */
+  MXFP4(32, 17),
+  /** ggml NVFP4: 64 elements in 36 bytes (four E4M3 scales, 32 bytes of E2M1 pairs). */
+  NVFP4(64, 36),
+  /** ggml Q1_0: 128 elements in 18 bytes. */
+  Q1_0(128, 18);
 
   private static final Map<String, DType> BY_NAME;
 
@@ -71,28 +131,58 @@ public enum DType {
 
   private final int bits;
   private final boolean isFloat;
+  private final int blockSize;
 
   DType(int bits, boolean isFloat) {
     this.bits = bits;
     this.isFloat = isFloat;
+    this.blockSize = 1;
   }
 
-  /** The size of one element in bits: 4 for F4, 6 for F6_*, 8 for BOOL and the 8-bit types, 64 for C64. */
+  /** A block type: {@code blockSize} elements in {@code blockBytes} bytes. */
+  DType(int blockSize, int blockBytes) {
+    this.bits = blockBytes * 8;
+    this.isFloat = false;
+    this.blockSize = blockSize;
+  }
+
+  /**
+   * The size of one element in bits: 4 for F4, 6 for F6_*, 8 for BOOL and the 8-bit types, 64 for C64; for a block
+   * type, the size of one whole block ({@code blockBytes() * 8}).
+   */
   public int bits() {
     return bits;
+  }
+
+  /** Elements stored together in one block: 1 for element types, 32, 64, 128 or 256 for ggml's block types. */
+  public int blockSize() {
+    return blockSize;
+  }
+
+  /**
+   * Whether this is a block type ({@link #blockSize()} above 1): a ggml quantization whose elements exist only in
+   * whole blocks, so a tensor's innermost dimension must be a multiple of the block size.
+   */
+  public boolean isBlock() {
+    return blockSize > 1;
+  }
+
+  /** Bytes of one block of a block type; -1 for an element type whose size is not a whole number of bytes. */
+  public int blockBytes() {
+    return bits % 8 == 0 ? bits / 8 : -1;
   }
 
   /**
    * Whether this is a real floating-point type: F16, BF16, F32, F64, the F8_* types, F4 and the F6_* types. C64 is
    * complex and reports false, so that code that treats floats element by element (casts, byte planes) never takes
-   * a complex pair for a single value.
+   * a complex pair for a single value; so are the block types, whose elements are not stored one by one.
    */
   public boolean isFloat() {
     return isFloat;
   }
 
   /**
-   * The type with exactly this safetensors spelling (case-sensitive, as the reference implementation reads it).
+   * The type with exactly this name (case-sensitive), block types included: how snapshots and reports spell it.
    *
    * @return the type, or empty for an unknown or null name
    */
@@ -101,18 +191,34 @@ public enum DType {
   }
 
   /**
-   * The number of bytes that {@code elements} elements of this type occupy: {@code elements × bits / 8}. As in the
-   * reference implementation, a count whose bits are not a whole number of bytes is an error rather than rounded
-   * (so an odd number of F4 elements, or F6 counts that are not a multiple of 4, are rejected).
+   * The element type with exactly this safetensors spelling (case-sensitive, as the reference implementation reads
+   * it); block types are not safetensors dtypes.
    *
-   * @throws IllegalArgumentException if {@code elements} is negative or {@code elements × bits} is not a multiple of 8
+   * @return the type, or empty for an unknown or null name or a block type
+   */
+  public static Optional<DType> parseSafetensors(String name) {
+    return parse(name).filter(t -> !t.isBlock());
+  }
+
+  /**
+   * The number of bytes that {@code elements} elements of this type occupy: {@code elements × bits / 8}, for a block
+   * type {@code elements / blockSize × blockBytes}. As in the reference implementation, a count whose bits are not a
+   * whole number of bytes is an error rather than rounded (so an odd number of F4 elements, or F6 counts that are not
+   * a multiple of 4, are rejected), and so is a count that is not a whole number of blocks.
+   *
+   * @throws IllegalArgumentException if {@code elements} is negative, {@code elements × bits} is not a multiple of 8,
+   *     or {@code elements} is not a multiple of the block size
    * @throws ArithmeticException if {@code elements × bits} overflows a long
    */
   public long byteLength(long elements) {
     if (elements < 0) {
       throw new IllegalArgumentException("negative element count " + elements);
     }
-    long totalBits = Math.multiplyExact(elements, (long) bits);
+    if (elements % blockSize != 0) {
+      throw new IllegalArgumentException(
+          elements + " elements of " + name() + " are not a whole number of blocks of " + blockSize);
+    }
+    long totalBits = Math.multiplyExact(elements / blockSize, (long) bits);
     if (totalBits % 8 != 0) {
       throw new IllegalArgumentException(
           elements + " elements of " + name() + " are " + totalBits + " bits, not a whole number of bytes");

@@ -49,4 +49,17 @@ public interface ModelTree {
    * @throws IOException if it cannot be opened
    */
   FileChannel open(String path) throws IOException;
+
+  /**
+   * Whether the file at {@code path} is reached through a symbolic link that leads out of the model's directory (the
+   * file itself, or a directory on its way, links to something outside the pushed tree). The scan follows such links
+   * (Hugging Face caches are trees of links to blobs); a format whose references must stay inside the model's
+   * directory (ONNX external data) refuses them. The default, for trees not read from a file system: false.
+   *
+   * @throws java.nio.file.NoSuchFileException if {@code path} is not one of {@link #files()}
+   * @throws IOException if the link cannot be resolved
+   */
+  default boolean linksOutside(String path) throws IOException {
+    return false;
+  }
 }

@@ -69,7 +69,8 @@ public record TensorInfo(String name, DType dtype, List<Long> shape, long begin,
    * {@code [begin + a * rowBytes, begin + b * rowBytes)}.
    *
    * @return the row size, or -1 meaning "not splittable by rows": for a scalar, when a row of a sub-byte type is
-   *     not a whole number of bytes (e.g. a 1-D F4 tensor), or when the row size does not fit a long
+   *     not a whole number of bytes (e.g. a 1-D F4 tensor), when a row of a block type is not a whole number of
+   *     blocks (a 1-D Q4_0 tensor), or when the row size does not fit a long
    */
   public long rowBytes() {
     if (shape.isEmpty()) {
@@ -80,7 +81,10 @@ public record TensorInfo(String name, DType dtype, List<Long> shape, long begin,
       for (int i = 1; i < shape.size(); i++) {
         perRow = Math.multiplyExact(perRow, shape.get(i));
       }
-      long bits = Math.multiplyExact(perRow, (long) dtype.bits());
+      if (perRow % dtype.blockSize() != 0) {
+        return -1;
+      }
+      long bits = Math.multiplyExact(perRow / dtype.blockSize(), (long) dtype.bits());
       return bits % 8 == 0 ? bits / 8 : -1;
     } catch (ArithmeticException e) {
       return -1;

@@ -110,7 +110,7 @@ public final class ModelFiles {
       throw new InvalidInputException(source + ": no files to push (the directory is empty)");
     }
     files.sort(Comparator.comparing(SourceFile::path));
-    Tree tree = new Tree(files);
+    Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent());
     for (DirectoryFormat d : formats.directoryFormats()) {
       d.check(tree);
     }
@@ -262,8 +262,10 @@ public final class ModelFiles {
   private static final class Tree implements ModelTree {
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, Path> paths = new LinkedHashMap<>();
+    private final Path root;
 
-    Tree(List<SourceFile> files) {
+    Tree(List<SourceFile> files, Path root) {
+      this.root = root;
       for (SourceFile f : files) {
         entries.add(new Entry(f.path(), f.size(), f.layout()));
         paths.put(f.path(), f.file());
@@ -282,6 +284,15 @@ public final class ModelFiles {
         throw new NoSuchFileException(path, null, "not a file of the model being scanned");
       }
       return FileChannel.open(p, StandardOpenOption.READ);
+    }
+
+    @Override
+    public boolean linksOutside(String path) throws IOException {
+      Path p = paths.get(path);
+      if (p == null) {
+        throw new NoSuchFileException(path, null, "not a file of the model being scanned");
+      }
+      return !p.toRealPath().startsWith(root.toRealPath());
     }
   }
 }

@@ -59,4 +59,31 @@ class DTypeTest {
     assertThatThrownBy(() -> DType.F32.byteLength(-1)).isInstanceOf(IllegalArgumentException.class);
     assertThatThrownBy(() -> DType.F64.byteLength(Long.MAX_VALUE / 8)).isInstanceOf(ArithmeticException.class);
   }
+
+  @Test
+  void ggmlBlockTypesCountWholeBlocks() {
+    assertThat(DType.Q4_0.isBlock()).isTrue();
+    assertThat(DType.F32.isBlock()).isFalse();
+    assertThat(DType.F32.blockSize()).isEqualTo(1);
+    assertThat(DType.Q4_0.blockSize()).isEqualTo(32);
+    assertThat(DType.Q4_0.blockBytes()).isEqualTo(18);
+    assertThat(DType.Q4_K.bits()).isEqualTo(144 * 8);
+    assertThat(DType.Q6_K.byteLength(4096 * 2)).isEqualTo(32 * 210);
+    assertThat(DType.MXFP4.byteLength(64)).isEqualTo(34);
+    assertThat(DType.F4.blockBytes()).isEqualTo(-1);
+    assertThat(DType.Q8_0.isFloat()).isFalse();
+    assertThatThrownBy(() -> DType.Q8_0.byteLength(33)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("33 elements of Q8_0 are not a whole number of blocks of 32");
+    assertThat(DType.parse("Q4_K")).contains(DType.Q4_K);
+    assertThat(DType.parseSafetensors("Q4_K")).isEmpty();
+    assertThat(DType.parseSafetensors("F32")).contains(DType.F32);
+  }
+
+  @Test
+  void rowsOfBlockTypesAreWholeBlocks() {
+    assertThat(new TensorInfo("w", DType.Q4_0, java.util.List.of(3L, 64L), 0, 3 * 36).rowBytes()).isEqualTo(36);
+    assertThat(new TensorInfo("b", DType.Q4_0, java.util.List.of(64L), 0, 36).rowBytes()).isEqualTo(-1);
+    assertThat(new TensorInfo("e", DType.Q4_K, java.util.List.of(2L, 3L, 256L), 0, 6 * 144).rowBytes())
+        .isEqualTo(3 * 144);
+  }
 }

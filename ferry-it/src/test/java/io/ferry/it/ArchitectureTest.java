@@ -22,8 +22,8 @@ class ArchitectureTest {
 
   /** Packages that are not ferry-core. */
   private static final String[] NOT_CORE = {"io.ferry.cli..", "io.ferry.store.hdfs..", "io.ferry.store.s3..",
-      "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.testkit..", "io.ferry.bench..",
-      "io.ferry.it.."};
+      "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.onnx..", "io.ferry.testkit..",
+      "io.ferry.bench..", "io.ferry.it.."};
 
   @BeforeAll
   static void importClasses() {
@@ -36,7 +36,7 @@ class ArchitectureTest {
   void theRulesSeeEveryModule() {
     for (String c : new String[] {"io.ferry.repo.Repository", "io.ferry.cli.FerryCli",
         "io.ferry.store.hdfs.HdfsBackend", "io.ferry.store.s3.S3Backend", "io.ferry.store.redis.RedisChunkCache",
-        "io.ferry.store.cassandra.CassandraBackend", "io.ferry.testkit.RepositoryContract"}) {
+        "io.ferry.store.cassandra.CassandraBackend", "io.ferry.onnx.OnnxFormat", "io.ferry.testkit.RepositoryContract"}) {
       org.assertj.core.api.Assertions.assertThat(classes.contain(c)).as("imported %s", c).isTrue();
     }
     org.assertj.core.api.Assertions.assertThat(classes.contain("io.ferry.store.hdfs.MiniHdfs"))
@@ -53,8 +53,17 @@ class ArchitectureTest {
     noClasses().that().resideInAPackage("io.ferry..").and().resideOutsideOfPackages(NOT_CORE)
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
             "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.cli..", "io.ferry.testkit..",
-            "io.ferry.bench..", "org.apache.hadoop..", "software.amazon..", "io.lettuce..", "io.netty..",
-            "com.datastax..", "org.apache.cassandra..", "picocli..")
+            "io.ferry.bench..", "io.ferry.onnx..", "org.apache.hadoop..", "software.amazon..", "io.lettuce..",
+            "io.netty..", "com.datastax..", "org.apache.cassandra..", "picocli..", "com.google.protobuf..")
+        .check(classes);
+  }
+
+  @Test
+  void formatModulesKnowOnlyTheFormatSpi() {
+    // ferry-onnx is a tensor format like core's own: it sees the format SPI and errors, protobuf and the JDK
+    ArchRuleDefinition.classes().that().resideInAPackage("io.ferry.onnx..")
+        .should().onlyDependOnClassesThat().resideInAnyPackage("io.ferry.onnx..", "io.ferry.format", "io.ferry.error",
+            "com.google.protobuf..", "java..")
         .check(classes);
   }
 

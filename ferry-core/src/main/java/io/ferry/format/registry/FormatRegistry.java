@@ -4,6 +4,7 @@ import io.ferry.format.DirectoryFormat;
 import io.ferry.format.FileLayout;
 import io.ferry.format.FormatInput;
 import io.ferry.format.TensorFormat;
+import io.ferry.format.gguf.GgufFormat;
 import io.ferry.format.hf.HfIndexFormat;
 import io.ferry.format.safetensors.SafetensorsFormat;
 import io.ferry.format.torch.TorchFormat;
@@ -20,7 +21,7 @@ import java.util.ServiceLoader;
 import java.util.regex.Pattern;
 
 /**
- * The formats a push knows: Ferry's built-in ones (safetensors, the Hugging Face index) and those that
+ * The formats a push knows: Ferry's built-in ones (safetensors, GGUF, the Hugging Face index) and those that
  * {@link ServiceLoader} finds ({@code META-INF/services/io.ferry.format.TensorFormat} and
  * {@code io.ferry.format.DirectoryFormat}), and how a file is matched to one of them. Immutable and thread-safe; not a
  * singleton: each caller builds (or is handed) its own.
@@ -91,7 +92,7 @@ public final class FormatRegistry {
    * @throws java.util.ServiceConfigurationError if a provider cannot be loaded
    */
   public static FormatRegistry standard(ClassLoader loader) {
-    List<TensorFormat> formats = new ArrayList<>(List.of(new SafetensorsFormat(), new TorchFormat()));
+    List<TensorFormat> formats = new ArrayList<>(List.of(new SafetensorsFormat(), new TorchFormat(), new GgufFormat()));
     List<TensorFormat> found = new ArrayList<>();
     for (TensorFormat f : ServiceLoader.load(TensorFormat.class, loader)) {
       if (formats.stream().noneMatch(b -> b.getClass() == f.getClass())) {

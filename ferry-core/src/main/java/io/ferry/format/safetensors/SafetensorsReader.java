@@ -274,7 +274,7 @@ public final class SafetensorsReader {
               throw defect("tensor '" + name + "': 'dtype' is not a string (found " + describe(p, t) + ")");
             }
             String s = p.getText();
-            dtype = DType.parse(s).orElseThrow(() -> defect("tensor '" + name + "': unknown dtype '" + s + "'"));
+            dtype = DType.parseSafetensors(s).orElseThrow(() -> defect("tensor '" + name + "': unknown dtype '" + s + "'"));
           }
           case "shape" -> shape = readIntegers(p, t, name, "shape");
           case "data_offsets" -> {

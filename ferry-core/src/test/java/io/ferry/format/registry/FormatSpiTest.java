@@ -55,7 +55,7 @@ class FormatSpiTest {
   @Test
   void standardRegistryHasTheBuiltInsThenTheServiceLoadedFormats() {
     FormatRegistry r = FormatRegistry.standard();
-    assertThat(r.formats()).extracting(TensorFormat::name).containsExactly("safetensors", "torch", "toy");
+    assertThat(r.formats()).extracting(TensorFormat::name).containsExactly("safetensors", "torch", "gguf", "toy");
     assertThat(r.directoryFormats()).extracting(DirectoryFormat::name).containsExactly("hf-index", "toy-index");
   }
 

@@ -1,0 +1,116 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.GgufWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** GGUF files through the CLI: push and pull byte-identical, show, diff, a renamed file, a refused one, derive. */
+class GgufCliTest {
+  /**
+   * The snapshot id of {@link #model} pushed with {@code --codec none}, taken from the first run of this test: it
+   * must never change (DESIGN invariant 10), or stores stop deduplicating GGUF files pushed before.
+   */
+  private static final String SNAPSHOT = "c823ef4f9e34d3a5ebdc0813d5664b29671a4f6898de9e13d7665512628a61bd";
+
+  @TempDir Path tmp;
+
+  private static GgufWriter model(DType attn, long attnSeed) {
+    List<String> vocab = IntStream.range(0, 300).mapToObj(i -> "tok" + i).toList();
+    return new GgufWriter().str("general.architecture", "llama").str("general.name", "tiny\u001b[2J")
+        .u32("llama.context_length", 4096).f32("llama.attention.layer_norm_rms_epsilon", 1e-5f)
+        .strings("tokenizer.ggml.tokens", vocab)
+        .seeded("token_embd.weight", DType.Q4_K, 1, 256, 8)
+        .seeded("blk.0.attn_q.weight", attn, attnSeed, 256, 4)
+        .seeded("blk.0.attn_norm.weight", DType.F32, 3, 256)
+        .seeded("output.weight", DType.F16, 4, 256, 8);
+  }
+
+  @Test
+  void pushPullShowDiff() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path v1 = model(DType.Q4_K, 2).write(tmp.resolve("v1/tiny.gguf"));
+    cli.push(v1.getParent(), "tiny:v1", "--codec", "none");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "tiny:v1", out.toString(), "--verify").ok();
+    assertThat(out.resolve("tiny.gguf")).hasSameBinaryContentAs(v1);
+
+    String show = cli.run("show", "tiny:v1").ok().out();
+    assertThat(show).contains("tiny.gguf", "  gguf  ")
+        .contains("metadata general.architecture = llama")
+        .contains("metadata general.name = tiny\\x1b[2J")
+        .contains("metadata llama.attention.layer_norm_rms_epsilon = 0.00001")
+        .contains("metadata tokenizer.ggml.tokens = <arr[str], 300 elements, sha256 ")
+        .containsPattern("token_embd\\.weight +Q4_K +\\[8, 256\\]")
+        .containsPattern("blk\\.0\\.attn_norm\\.weight +F32 +\\[256\\]")
+        .doesNotContain("\u001b");
+    JsonNode json = cli.run("show", "tiny:v1", "--json").ok().json();
+    JsonNode file = json.get("files").get(0);
+    assertThat(file.get("format").asText()).isEqualTo("gguf");
+    assertThat(file.get("metadata").get("llama.context_length").asText()).isEqualTo("4096");
+    assertThat(file.get("metadata").get("general.name").asText()).isEqualTo("tiny\u001b[2J");
+    List<String> tensors = new ArrayList<>();
+    file.get("tensors").forEach(t -> tensors.add(t.get("name").asText() + " " + t.get("dtype").asText() + " "
+        + t.get("shape") + " " + t.get("bytes").asLong()));
+    assertThat(tensors).containsExactly("token_embd.weight Q4_K [8,256] 1152", "blk.0.attn_q.weight Q4_K [4,256] 576",
+        "blk.0.attn_norm.weight F32 [256] 1024", "output.weight F16 [8,256] 4096");
+    // header and padding as one chunk, then each tensor (all four end on the alignment: no padding between them)
+    assertThat(file.get("chunks").asInt()).isEqualTo(5);
+    assertThat(json.get("snapshot").asText()).isEqualTo(SNAPSHOT);
+
+    // requantize one tensor, change nothing else
+    Path v2 = model(DType.Q8_0, 2).write(tmp.resolve("v2/tiny.gguf"));
+    cli.push(v2.getParent(), "tiny:v2", "--codec", "none");
+    String diff = cli.run("diff", "tiny:v1", "tiny:v2").ok().out();
+    assertThat(diff).containsPattern("~ blk\\.0\\.attn_q\\.weight +dtype Q4_K -> Q8_0")
+        .contains("1 tensors changed, 3 unchanged");
+    Path v3 = model(DType.Q4_K, 99).write(tmp.resolve("v3/tiny.gguf"));
+    cli.push(v3.getParent(), "tiny:v3", "--codec", "none");
+    assertThat(cli.run("diff", "tiny:v1", "tiny:v3").ok().out())
+        .containsPattern("~ blk\\.0\\.attn_q\\.weight +Q4_K \\[4, 256\\] \\(values changed\\)");
+    cli.run("verify").ok();
+  }
+
+  @Test
+  void aRenamedGgufIsStillReadAsGguf() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path f = model(DType.Q4_K, 2).write(tmp.resolve("m/model.bin"));
+    cli.push(f.getParent(), "renamed");
+    JsonNode file = cli.run("show", "renamed", "--json").ok().json().get("files").get(0);
+    assertThat(file.get("format").asText()).isEqualTo("gguf");
+    assertThat(file.get("tensors")).hasSize(4);
+  }
+
+  @Test
+  void aMalformedGgufIsRefusedAndTheStoreUnchanged() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    byte[] b = model(DType.Q4_K, 2).bytes();
+    Path f = Files2.write(tmp.resolve("bad/tiny.gguf"), java.util.Arrays.copyOf(b, b.length - 100));
+    var before = cli.state();
+    cli.run("push", f.getParent().toString(), "bad").exits(1)
+        .oneLineError("tiny.gguf: tensor 'output.weight'", "ends past the end of the file", "truncated");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  @Test
+  void deriveRefusesGgufTensors() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path f = model(DType.Q4_K, 2).write(tmp.resolve("d/tiny.gguf"));
+    cli.push(f.getParent(), "tiny:v1");
+    var before = cli.state();
+    cli.run("derive", "cast", "tiny:v1", "--to", "bf16", "--as", "tiny:bf16").exits(1)
+        .oneLineError("tiny.gguf is a gguf file of 4 tensors: derive transforms the tensors of safetensors files "
+            + "only");
+    assertThat(cli.state()).isEqualTo(before);
+    assertThat(Files.exists(f)).isTrue();
+  }
+}

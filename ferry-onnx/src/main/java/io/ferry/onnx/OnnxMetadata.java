@@ -1,0 +1,86 @@
+package io.ferry.onnx;
+
+import io.ferry.format.DType;
+import io.ferry.format.FormatMetadata;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * What an ONNX file says besides the tensors in it: the model's header fields, its opsets and metadata properties,
+ * how many initializers it has, and the initializers whose data lies in other files. Immutable.
+ *
+ * <p>The snapshot records {@link #asStrings()}, sorted by key: {@code ir_version}, {@code opset_import}
+ * ({@code ai.onnx=17, com.microsoft=1}), {@code producer_name}, {@code producer_version}, {@code domain},
+ * {@code model_version} where the model sets them, {@code metadata_props.KEY} for each metadata property,
+ * {@code initializers} (the graph's initializers), {@code initializers.unlisted} (those not listed as tensors of the
+ * file: data in varint-encoded typed fields, element types Ferry has no dtype for, segments) and, for each initializer
+ * in an external file, {@code external.NAME} = {@code DTYPE [dims] in LOCATION at OFFSET+LENGTH}.
+ *
+ * @param header the model's header fields as text, by key (as above), without the graph
+ * @param initializers how many initializers the main graph has
+ * @param unlisted how many of them are not tensor regions of this file nor external
+ * @param external the initializers whose data is in another file, in file order
+ */
+public record OnnxMetadata(Map<String, String> header, int initializers, int unlisted, List<External> external)
+    implements FormatMetadata {
+  /**
+   * An initializer whose data lies in another file of the model.
+   *
+   * @param name the initializer's name
+   * @param dtype its element type, or null for an ONNX type Ferry has no dtype for (its data is still checked to be
+   *     a file of the model)
+   * @param shape its dimensions
+   * @param location the file, relative to the directory of the {@code .onnx} file, '/'-separated, checked to stay
+   *     inside it
+   * @param offset where its bytes start in that file
+   * @param length how many bytes: the byte length of its shape and type; -1 when its type has no dtype
+   */
+  public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
+    /**
+     * @throws NullPointerException if name, shape or location is null
+     * @throws IllegalArgumentException if offset is negative or length below -1
+     */
+    public External {
+      Objects.requireNonNull(name, "name");
+      shape = List.copyOf(shape);
+      Objects.requireNonNull(location, "location");
+      if (offset < 0 || length < -1) {
+        throw new IllegalArgumentException("initializer '" + name + "': offset " + offset + ", length " + length
+            + ": expected offset >= 0 and length >= -1");
+      }
+    }
+
+    String describe() {
+      return (dtype == null ? "(no dtype)" : dtype.name()) + " " + shape + " in " + location + " at " + offset
+          + (length < 0 ? "" : "+" + length);
+    }
+  }
+
+  /**
+   * Copies the collections.
+   *
+   * @throws IllegalArgumentException if a count is negative or more initializers are unlisted than exist
+   */
+  public OnnxMetadata {
+    header = Collections.unmodifiableMap(new TreeMap<>(header));
+    external = List.copyOf(external);
+    if (initializers < 0 || unlisted < 0 || unlisted > initializers) {
+      throw new IllegalArgumentException(initializers + " initializers, " + unlisted + " unlisted: expected "
+          + "0 <= unlisted <= initializers");
+    }
+  }
+
+  @Override
+  public Map<String, String> asStrings() {
+    Map<String, String> m = new TreeMap<>(header);
+    m.put("initializers", Integer.toString(initializers));
+    m.put("initializers.unlisted", Integer.toString(unlisted));
+    for (External e : external) {
+      m.put("external." + e.name(), e.describe());
+    }
+    return Collections.unmodifiableMap(m);
+  }
+}

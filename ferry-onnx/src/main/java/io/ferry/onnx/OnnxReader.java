@@ -1,0 +1,399 @@
+package io.ferry.onnx;
+
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.WireFormat;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.Region;
+import io.ferry.format.TensorInfo;
+import io.ferry.onnx.proto.OnnxSubset.ModelHeader;
+import io.ferry.onnx.proto.OnnxSubset.OperatorSetIdProto;
+import io.ferry.onnx.proto.OnnxSubset.StringStringEntryProto;
+import io.ferry.onnx.proto.OnnxSubset.TensorHeader;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads one ONNX file's structure into a layout without loading tensor data: a {@link CodedInputStream} over
+ * positional reads walks {@code ModelProto} and its {@code graph}, and for each {@code initializer} records where its
+ * {@code raw_data} (or packed {@code float_data}/{@code double_data}, whose bytes are the same little-endian values)
+ * lies in the file and skips it. The small parts (an initializer without its data, the model's header fields) are
+ * copied aside and parsed by the classes generated from {@code onnx_subset.proto}. One instance per file; memory is a
+ * 64 KiB buffer plus the tensor table.
+ */
+final class OnnxReader {
+  /** Protobuf messages, so ONNX files without external data, are smaller than 2 GiB. */
+  static final long MAX_FILE = Integer.MAX_VALUE;
+  /** Bytes of one initializer without its data, or of the model's header fields, that are parsed. */
+  static final int MAX_HEADER_FIELD = 16 << 20;
+  private static final int LEN = WireFormat.WIRETYPE_LENGTH_DELIMITED;
+
+  private final FormatInput in;
+  private final CodedInputStream cis;
+  private final List<Region> regions = new ArrayList<>();
+  private final Set<String> names = new HashSet<>();
+  private final List<OnnxMetadata.External> external = new ArrayList<>();
+  private long regionEnd;
+  private int initializers;
+  private int unlisted;
+
+  private OnnxReader(FormatInput in) {
+    this.in = in;
+    this.cis = CodedInputStream.newInstance(new PositionalStream(in), 1 << 16);
+    cis.setSizeLimit(Integer.MAX_VALUE);
+  }
+
+  static FileLayout read(FormatInput in) throws IOException {
+    if (in.size() > MAX_FILE) {
+      throw new InvalidInputException(in.name() + ": " + in.size() + " bytes is more than a protobuf message can hold ("
+          + MAX_FILE + "); an ONNX model this big keeps its weights in external data files");
+    }
+    return new OnnxReader(in).read();
+  }
+
+  private FileLayout read() throws IOException {
+    ByteArrayOutputStream header = new ByteArrayOutputStream();
+    CodedOutputStream out = CodedOutputStream.newInstance(header);
+    boolean graph = false;
+    try {
+      for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
+        int field = WireFormat.getTagFieldNumber(tag);
+        if (field == 7 && WireFormat.getTagWireType(tag) == LEN) {
+          if (graph) {
+            throw defect("the model has two graph fields (at byte " + cis.getTotalBytesRead() + ")");
+          }
+          graph = true;
+          int old = pushLength("the graph");
+          graph();
+          cis.popLimit(old);
+        } else if (field == 1 || field == 2 || field == 3 || field == 4 || field == 5 || field == 8
+            || field == 14) {
+          copyField(tag, out, "model field " + field);
+        } else {
+          cis.skipField(tag);
+        }
+      }
+      out.flush();
+    } catch (InvalidProtocolBufferException e) {
+      throw defect("not a valid ONNX protobuf (at byte " + cis.getTotalBytesRead() + "): " + e.getMessage(), e);
+    }
+    if (cis.getTotalBytesRead() != in.size()) {
+      throw defect("the protobuf ends at byte " + cis.getTotalBytesRead() + " of " + in.size());
+    }
+    ModelHeader h = parse(() -> ModelHeader.parseFrom(header.toByteArray()), "the model's header fields");
+    if (!h.hasIrVersion()) {
+      throw defect("no ir_version: not an ONNX model");
+    }
+    if (!graph) {
+      throw defect("no graph: not an ONNX model");
+    }
+    regions.add(new Region.Header(regionEnd, in.size()));
+    return new FileLayout(OnnxFormat.NAME, in.name(), in.size(), 0, regions,
+        new OnnxMetadata(headerStrings(h), initializers, unlisted, external));
+  }
+
+  private void graph() throws IOException {
+    for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
+      if (WireFormat.getTagFieldNumber(tag) == 5 && WireFormat.getTagWireType(tag) == LEN) {
+        initializer();
+      } else {
+        cis.skipField(tag);
+      }
+    }
+  }
+
+  private void initializer() throws IOException {
+    int index = initializers++;
+    long at = cis.getTotalBytesRead();
+    int old = pushLength("initializer " + index);
+    ByteArrayOutputStream small = new ByteArrayOutputStream();
+    CodedOutputStream out = CodedOutputStream.newInstance(small);
+    long dataStart = -1;
+    long dataLength = 0;
+    int dataField = 0;
+    boolean typed = false;
+    for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
+      int field = WireFormat.getTagFieldNumber(tag);
+      boolean packed = WireFormat.getTagWireType(tag) == LEN;
+      if ((field == 9 || field == 4 || field == 10) && packed) {
+        if (dataField != 0) {
+          throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + dataField
+              + " and " + field + ")");
+        }
+        int len = cis.readRawVarint32();
+        dataStart = cis.getTotalBytesRead();
+        dataLength = len;
+        dataField = field;
+        cis.skipRawBytes(len);
+      } else if (field == 4 || field == 5 || field == 6 || field == 7 || field == 10 || field == 11) {
+        typed = true;
+        cis.skipField(tag);
+      } else if (field == 1 || field == 2 || field == 3 || field == 8 || field == 13 || field == 14) {
+        copyField(tag, out, "initializer " + index);
+      } else {
+        cis.skipField(tag);
+      }
+    }
+    cis.popLimit(old);
+    out.flush();
+    TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), "initializer " + index);
+    String name = t.getName();
+    if (name.isEmpty()) {
+      throw defect("initializer " + index + " (byte " + at + ") has no name");
+    }
+    if (!names.add(name)) {
+      throw defect("initializer '" + name + "' appears twice");
+    }
+    List<Long> shape = new ArrayList<>(t.getDimsList());
+    long elements = 1;
+    for (long d : shape) {
+      if (d < 0) {
+        throw defect("initializer '" + name + "': negative dimension in " + shape);
+      }
+      try {
+        elements = Math.multiplyExact(elements, d);
+      } catch (ArithmeticException e) {
+        throw defect("initializer '" + name + "': shape " + shape + " has more than 2^63 elements");
+      }
+    }
+    DType dtype = dtype(t.getDataType());
+    Long bytes = dtype == null ? null : byteLength(dtype, elements);
+    if (t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL) {
+      if (dataField != 0 || typed) {
+        throw defect("initializer '" + name + "' is marked EXTERNAL but also holds data in the file");
+      }
+      external(name, t, dtype, shape, bytes);
+      return;
+    }
+    if (t.hasSegment() || dataField == 0 || dtype == null || bytes == null
+        || dataField == 4 && t.getDataType() != TensorHeader.DataType.FLOAT_VALUE
+        && t.getDataType() != TensorHeader.DataType.COMPLEX64_VALUE
+        || dataField == 10 && t.getDataType() != TensorHeader.DataType.DOUBLE_VALUE) {
+      unlisted++;
+      return;
+    }
+    if (dataLength != bytes) {
+      throw defect("initializer '" + name + "': " + (dataField == 9 ? "raw_data" : dataField == 4 ? "float_data"
+          : "double_data") + " holds " + dataLength + " bytes, but shape " + shape + " of " + dtype + " needs "
+          + bytes);
+    }
+    TensorInfo info = new TensorInfo(name, dtype, shape, dataStart, dataStart + dataLength);
+    regions.add(new Region.Header(regionEnd, dataStart));
+    regions.add(Region.Tensor.of(info, 0));
+    regionEnd = dataStart + dataLength;
+  }
+
+  private void external(String name, TensorHeader t, DType dtype, List<Long> shape, Long bytes)
+      throws InvalidInputException {
+    String location = null;
+    long offset = 0;
+    Long length = null;
+    for (StringStringEntryProto e : t.getExternalDataList()) {
+      switch (e.getKey()) {
+        case "location" -> location = e.getValue();
+        case "offset" -> offset = number(name, "offset", e.getValue());
+        case "length" -> length = number(name, "length", e.getValue());
+        default -> { } // checksum, basepath: not needed
+      }
+    }
+    if (location == null) {
+      throw defect("initializer '" + name + "' is EXTERNAL but names no location");
+    }
+    String why = ExternalPaths.problem(location);
+    if (why != null) {
+      throw defect("initializer '" + name + "': external data location '" + location + "' " + why);
+    }
+    if (dtype == null || bytes == null) {
+      unlisted++;
+      external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset, -1));
+      return;
+    }
+    if (length != null && length.longValue() != bytes) {
+      throw defect("initializer '" + name + "': external data length " + length + ", but shape " + shape + " of "
+          + dtype + " needs " + bytes);
+    }
+    external.add(new OnnxMetadata.External(name, dtype, shape, ExternalPaths.normalize(location), offset, bytes));
+  }
+
+  private long number(String name, String key, String value) throws InvalidInputException {
+    try {
+      long v = Long.parseLong(value);
+      if (v >= 0) {
+        return v;
+      }
+    } catch (NumberFormatException e) {
+      // below
+    }
+    throw defect("initializer '" + name + "': external data " + key + " '" + value + "' is not a non-negative integer");
+  }
+
+  /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints). */
+  static DType dtype(int onnx) {
+    return switch (onnx) {
+      case 1 -> DType.F32;
+      case 2 -> DType.U8;
+      case 3 -> DType.I8;
+      case 4 -> DType.U16;
+      case 5 -> DType.I16;
+      case 6 -> DType.I32;
+      case 7 -> DType.I64;
+      case 9 -> DType.BOOL;
+      case 10 -> DType.F16;
+      case 11 -> DType.F64;
+      case 12 -> DType.U32;
+      case 13 -> DType.U64;
+      case 14 -> DType.C64;
+      case 16 -> DType.BF16;
+      case 17 -> DType.F8_E4M3;
+      case 18 -> DType.F8_E4M3FNUZ;
+      case 19 -> DType.F8_E5M2;
+      case 20 -> DType.F8_E5M2FNUZ;
+      case 23 -> DType.F4;
+      case 24 -> DType.F8_E8M0;
+      default -> null;
+    };
+  }
+
+  private static Long byteLength(DType t, long elements) {
+    try {
+      return t.byteLength(elements);
+    } catch (IllegalArgumentException | ArithmeticException e) {
+      return null; // an odd count of 4-bit values: ONNX pads the last byte, Ferry does not list it
+    }
+  }
+
+  private Map<String, String> headerStrings(ModelHeader h) {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("ir_version", Long.toString(h.getIrVersion()));
+    StringBuilder opsets = new StringBuilder();
+    for (OperatorSetIdProto o : h.getOpsetImportList()) {
+      opsets.append(opsets.length() == 0 ? "" : ", ").append(o.getDomain().isEmpty() ? "ai.onnx" : o.getDomain())
+          .append('=').append(o.getVersion());
+    }
+    m.put("opset_import", opsets.toString());
+    if (h.hasProducerName()) {
+      m.put("producer_name", h.getProducerName());
+    }
+    if (h.hasProducerVersion()) {
+      m.put("producer_version", h.getProducerVersion());
+    }
+    if (h.hasDomain()) {
+      m.put("domain", h.getDomain());
+    }
+    if (h.hasModelVersion()) {
+      m.put("model_version", Long.toString(h.getModelVersion()));
+    }
+    for (StringStringEntryProto p : h.getMetadataPropsList()) {
+      m.put("metadata_props." + p.getKey(), p.getValue());
+    }
+    return m;
+  }
+
+  // ------------------------------------------------------------------ protobuf plumbing
+
+  private int pushLength(String what) throws IOException {
+    int len = cis.readRawVarint32();
+    if (len < 0 || len > in.size() - cis.getTotalBytesRead()) {
+      throw defect(what + " at byte " + cis.getTotalBytesRead() + " is " + (len & 0xffffffffL) + " bytes long, past "
+          + "the end of the file (" + in.size() + " bytes)");
+    }
+    return cis.pushLimit(len);
+  }
+
+  /** Copies one field (tag and value) to {@code out}; a length-delimited one only up to {@link #MAX_HEADER_FIELD}. */
+  private void copyField(int tag, CodedOutputStream out, String what) throws IOException {
+    switch (WireFormat.getTagWireType(tag)) {
+      case WireFormat.WIRETYPE_VARINT -> {
+        out.writeUInt32NoTag(tag);
+        out.writeUInt64NoTag(cis.readRawVarint64());
+      }
+      case WireFormat.WIRETYPE_FIXED32 -> {
+        out.writeUInt32NoTag(tag);
+        out.writeFixed32NoTag(cis.readRawLittleEndian32());
+      }
+      case WireFormat.WIRETYPE_FIXED64 -> {
+        out.writeUInt32NoTag(tag);
+        out.writeFixed64NoTag(cis.readRawLittleEndian64());
+      }
+      case LEN -> {
+        long at = cis.getTotalBytesRead();
+        int len = cis.readRawVarint32();
+        if (len < 0 || len > MAX_HEADER_FIELD) {
+          throw defect(what + ": field " + WireFormat.getTagFieldNumber(tag) + " at byte " + at + " is "
+              + (len & 0xffffffffL) + " bytes long; Ferry reads such fields up to " + MAX_HEADER_FIELD + " bytes");
+        }
+        out.writeUInt32NoTag(tag);
+        out.writeUInt32NoTag(len);
+        out.writeRawBytes(cis.readRawBytes(len));
+      }
+      default -> cis.skipField(tag);
+    }
+  }
+
+  private interface Parser<T> {
+    T parse() throws InvalidProtocolBufferException;
+  }
+
+  private <T> T parse(Parser<T> p, String what) throws InvalidInputException {
+    try {
+      return p.parse();
+    } catch (InvalidProtocolBufferException e) {
+      throw defect(what + " is not a valid ONNX protobuf: " + e.getMessage(), e);
+    }
+  }
+
+  private InvalidInputException defect(String what) {
+    return new InvalidInputException(in.name() + ": " + what);
+  }
+
+  private InvalidInputException defect(String what, Throwable cause) {
+    return new InvalidInputException(in.name() + ": " + what, cause);
+  }
+
+  /** The file from byte 0, read with positional reads (the channel's position is left alone). */
+  private static final class PositionalStream extends InputStream {
+    private final FormatInput in;
+    private long pos;
+
+    PositionalStream(FormatInput in) {
+      this.in = in;
+    }
+
+    @Override
+    public int read() throws IOException {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) throws IOException {
+      if (len == 0) {
+        return 0;
+      }
+      int n = in.channel().read(ByteBuffer.wrap(b, off, len), pos);
+      if (n > 0) {
+        pos += n;
+      }
+      return n;
+    }
+
+    @Override
+    public long skip(long n) {
+      long k = Math.max(0, Math.min(n, in.size() - pos));
+      pos += k;
+      return k;
+    }
+  }
+}

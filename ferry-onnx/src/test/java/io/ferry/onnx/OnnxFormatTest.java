@@ -1,0 +1,126 @@
+package io.ferry.onnx;
+
+import static io.ferry.onnx.OnnxFiles.list;
+import static io.ferry.onnx.OnnxFiles.model;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.Region;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.registry.FormatRegistry;
+import io.ferry.onnx.OnnxFiles.Init;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The ONNX reader on models written field by field: layouts, metadata, and each refusal with its message. */
+class OnnxFormatTest {
+  @TempDir Path tmp;
+
+  private FileLayout read(byte[] bytes) throws IOException {
+    Path f = Files.write(tmp.resolve("m.onnx"), bytes);
+    try (FileChannel ch = FileChannel.open(f)) {
+      return new OnnxFormat().read(new FormatInput("m.onnx", ch, ch.size()));
+    }
+  }
+
+  private void refused(byte[] bytes, String message) {
+    assertThatThrownBy(() -> read(bytes)).isInstanceOf(InvalidInputException.class).hasMessage("m.onnx: " + message);
+  }
+
+  @Test
+  void initializersBecomeTensorRegionsAtTheirBytes() throws IOException {
+    Init w = new Init("w", 1, 3, 4).raw(48, 1);
+    Init h = new Init("h", 10, 5).raw(10, 2);
+    Init f = new Init("f", 1, 2).floats(1.5f, -2f);
+    Init shape = new Init("shape", 7, 2).int64s(1, -1);
+    Init ext = new Init("e", 16, 8, 2).external(Map.of("location", "./data/w.bin", "offset", "64", "length", "32"));
+    Init str = new Init("s", 8, 1).raw(3, 3);
+    byte[] file = model(list(w, h, f, shape, ext, str));
+    FileLayout l = read(file);
+    assertThat(l.format()).isEqualTo("onnx");
+    assertThat(l.dataStart()).isZero();
+    assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("w", DType.F32, List.of(3L, 4L)),
+        org.assertj.core.groups.Tuple.tuple("h", DType.F16, List.of(5L)),
+        org.assertj.core.groups.Tuple.tuple("f", DType.F32, List.of(2L)));
+    for (Region.Tensor t : l.tensorRegions()) {
+      byte[] at = Arrays.copyOfRange(file, (int) t.start(), (int) t.end());
+      switch (t.name()) {
+        case "w" -> assertThat(at).isEqualTo(w.raw);
+        case "h" -> assertThat(at).isEqualTo(h.raw);
+        default -> assertThat(ByteBuffer.wrap(at).order(ByteOrder.LITTLE_ENDIAN).getFloat(4)).isEqualTo(-2f);
+      }
+    }
+    assertThat(l.tensorRegions().get(0).rowBytes()).isEqualTo(16);
+    assertThat(l.regions().get(0)).isInstanceOf(Region.Header.class);
+    assertThat(l.regions().get(l.regions().size() - 1)).isInstanceOf(Region.Header.class);
+    OnnxMetadata m = l.metadata(OnnxMetadata.class).orElseThrow();
+    assertThat(m.external()).containsExactly(
+        new OnnxMetadata.External("e", DType.BF16, List.of(8L, 2L), "data/w.bin", 64, 32));
+    assertThat(m.asStrings()).containsExactly(
+        Map.entry("external.e", "BF16 [8, 2] in data/w.bin at 64+32"),
+        Map.entry("initializers", "6"),
+        Map.entry("initializers.unlisted", "2"),
+        Map.entry("ir_version", "8"),
+        Map.entry("metadata_props.author", "ferry"),
+        Map.entry("opset_import", "ai.onnx=17"),
+        Map.entry("producer_name", "ferry-test"));
+  }
+
+  @Test
+  void foundThroughServiceLoader() {
+    FormatRegistry r = FormatRegistry.standard();
+    assertThat(r.byName("model.onnx")).get().isInstanceOf(OnnxFormat.class);
+    assertThat(r.directoryFormats()).anyMatch(d -> d instanceof OnnxExternalDataFormat);
+  }
+
+  @Test
+  void refusals() {
+    refused(model(list(new Init("w", 1, 3, 4).raw(44, 1))),
+        "initializer 'w': raw_data holds 44 bytes, but shape [3, 4] of F32 needs 48");
+    refused(model(list(new Init("w", 1, 1).raw(4, 1), new Init("w", 1, 1).raw(4, 2))),
+        "initializer 'w' appears twice");
+    refused(model(list(new Init("", 1, 1).raw(4, 1))), "initializer 0 (byte 34) has no name");
+    refused(model(list(new Init("w", 1, 2, -1).raw(4, 1))), "initializer 'w': negative dimension in [2, -1]");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "/etc/passwd")))),
+        "initializer 'e': external data location '/etc/passwd' is an absolute path; external data must lie in the "
+            + "model's directory");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "data/../../secret.bin")))),
+        "initializer 'e': external data location 'data/../../secret.bin' leaves the model's directory ('..'); "
+            + "external data must lie in it");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "..\\w.bin")))),
+        "initializer 'e': external data location '..\\w.bin' leaves the model's directory ('..'); external data "
+            + "must lie in it");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "C:\\w.bin")))),
+        "initializer 'e': external data location 'C:\\w.bin' is an absolute path; external data must lie in the "
+            + "model's directory");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("offset", "0")))),
+        "initializer 'e' is EXTERNAL but names no location");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "w.bin", "offset", "-8")))),
+        "initializer 'e': external data offset '-8' is not a non-negative integer");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "w.bin", "length", "4")))),
+        "initializer 'e': external data length 4, but shape [2] of F32 needs 8");
+    refused(model(list(new Init("e", 1, 2).raw(8, 1).external(Map.of("location", "w.bin")))),
+        "initializer 'e' is marked EXTERNAL but also holds data in the file");
+    refused(new byte[0], "no ir_version: not an ONNX model");
+    refused(OnnxFiles.message(o -> o.writeInt64(1, 8)), "no graph: not an ONNX model");
+    byte[] good = model(list(new Init("w", 1, 3, 4).raw(48, 1)));
+    assertThatThrownBy(() -> read(Arrays.copyOf(good, good.length - 30))).isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.onnx: ");
+    refused("not a protobuf\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+        "not a valid ONNX protobuf (at byte 1): Protocol message tag had invalid wire type.");
+  }
+}

