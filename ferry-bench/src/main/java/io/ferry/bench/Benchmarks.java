@@ -89,7 +89,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "pull,push,cat,read,big,versions,startup";
+    String only = "user,pull,push,cat,read,big,versions,startup";
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--quick" -> {
@@ -155,6 +155,9 @@ public final class Benchmarks {
     Path model = ensureModel(work.resolve("model-" + (size >> 20) + "m"), size, 42);
     Path storeNone = ensurePushed(work.resolve("store-none-" + (size >> 20) + "m"), model, "bench", CodecPolicy.NONE);
     String shard = firstShard(model);
+    if (only.contains("user")) {
+      userPath(model, storeNone, shard);
+    }
     if (only.contains("pull")) {
       pull(model, storeNone);
     }
@@ -179,6 +182,107 @@ public final class Benchmarks {
     double total = (System.nanoTime() - t0) / 1e9;
     Files.writeString(out, report(total) + keptSections(out));
     say("wrote " + out + " in " + Math.round(total) + " s");
+  }
+
+  // ------------------------------------------------------------------ 0. the path users run first
+
+  /**
+   * What a user runs: fresh {@code ./ferry} processes with the default options ({@code --codec auto}, the launcher's
+   * heap), each against the shell command that does the same job, with the bytes on disk ({@code sync}) for both.
+   */
+  private void userPath(Path model, Path storeNone, String shard) throws IOException {
+    say("0. the user's path: fresh ./ferry, default codec");
+    Path store = work.resolve("store-user");
+    Path dst = work.resolve("user-dst");
+    double cpSync = Double.MAX_VALUE;
+    double push = Double.MAX_VALUE;
+    double pull = Double.MAX_VALUE;
+    double pullNone = Double.MAX_VALUE;
+    double cat = Double.MAX_VALUE;
+    double ferryCat = Double.MAX_VALUE;
+    double ferryCatNone = Double.MAX_VALUE;
+    double version = Double.MAX_VALUE;
+    Proc.Run pushBest = null;
+    Proc.Run pullBest = null;
+    Proc.Run catBest = null;
+    long pushRss = 0;
+    long pullRss = 0;
+    long pullNoneRss = 0;
+    long catRss = 0;
+    long stored = 0;
+    Path shardFile = model.resolve(shard);
+    for (int i = 0; i < runs; i++) {
+      clean(dst);
+      proc.quiet("sync");
+      cpSync = Math.min(cpSync, proc.sh("cp -r '" + model + "' '" + dst + "' && sync").wallS());
+      clean(dst);
+      clean(store);
+      proc.quiet("sync");
+      proc.run(List.of(ferry, "init", "--store", store.toString()), Map.of(), null);
+      Proc.Run p = proc.run(List.of("sh", "-c", "'" + ferry + "' push --store '" + store + "' '" + model
+          + "' bench -m bench && sync"), Map.of(), null);
+      check(p, "ferry push");
+      if (p.wallS() < push) {
+        push = p.wallS();
+        pushBest = p;
+      }
+      pushRss = Math.max(pushRss, p.maxRssKb());
+      stored = dirBytes(store.resolve("objects"));
+      proc.quiet("sync");
+      Proc.Run f = proc.run(List.of("sh", "-c", "'" + ferry + "' pull --store '" + store + "' bench '" + dst
+          + "' && sync"), Map.of(), null);
+      check(f, "ferry pull");
+      if (f.wallS() < pull) {
+        pull = f.wallS();
+        pullBest = f;
+      }
+      pullRss = Math.max(pullRss, f.maxRssKb());
+      clean(dst);
+      proc.quiet("sync");
+      Proc.Run n = proc.run(List.of("sh", "-c", "'" + ferry + "' pull --store '" + storeNone + "' bench '" + dst
+          + "' && sync"), Map.of(), null);
+      check(n, "ferry pull (codec none)");
+      pullNone = Math.min(pullNone, n.wallS());
+      pullNoneRss = Math.max(pullNoneRss, n.maxRssKb());
+      clean(dst);
+      cat = Math.min(cat, proc.sh("cat '" + shardFile + "' > /dev/null").wallS());
+      Proc.Run c = proc.run(List.of("sh", "-c", "'" + ferry + "' cat --store '" + store + "' 'bench//" + shard
+          + "' > /dev/null"), Map.of(), null);
+      check(c, "ferry cat");
+      if (c.wallS() < ferryCat) {
+        ferryCat = c.wallS();
+        catBest = c;
+      }
+      catRss = Math.max(catRss, c.maxRssKb());
+      ferryCatNone = Math.min(ferryCatNone, proc.run(List.of("sh", "-c", "'" + ferry + "' cat --store '" + storeNone
+          + "' 'bench//" + shard + "' > /dev/null"), Map.of(), null).wallS());
+      version = Math.min(version, proc.run(List.of(ferry, "--version"), Map.of(), null).wallS());
+      say(String.format(Locale.ROOT, "  round %d: cp -r+sync %.2f s, push %.2f, pull %.2f, pull(none) %.2f, cat %.2f,"
+          + " ferry cat %.2f", i + 1, cpSync, p.wallS(), f.wallS(), n.wallS(), cat, c.wallS()));
+    }
+    clean(dst);
+    long bytes = dirBytes(model);
+    long shardBytes = Files.size(shardFile);
+    String what = "the user's path: a " + human(bytes) + " bf16 model, fresh `./ferry` processes, default options";
+    add(what, new Figure("`cp -r && sync`", cpSync, "`ferry push` (auto codec) `&& sync`", push, false, 1.5,
+        String.format(Locale.ROOT, "stored %.3f of the size; CPU %s; peak RSS %s", (double) stored / bytes,
+            cpu(pushBest), mb(pushRss))));
+    add(what, new Figure("`cp -r && sync`", cpSync, "`ferry pull` (stored with auto) `&& sync`", pull, false, 1.3,
+        "CPU " + cpu(pullBest) + "; peak RSS " + mb(pullRss)));
+    add(what, new Figure("`cp -r && sync`", cpSync, "`ferry pull` (stored with `--codec none`) `&& sync`", pullNone,
+        false, 1.1, "peak RSS " + mb(pullNoneRss)));
+    add(what, new Figure("`cat` of one shard (" + human(shardBytes) + ")", cat, "`ferry cat` (auto), start-up"
+        + " excluded", Math.max(1e-3, ferryCat - version), true, 0.5, String.format(Locale.ROOT,
+        "with start-up %.2f s; CPU %s; peak RSS %s", ferryCat, cpu(catBest), mb(catRss))));
+    add(what, new Figure("`cat` of one shard", cat, "`ferry cat` (codec none), start-up excluded",
+        Math.max(1e-3, ferryCatNone - version), true, 0.8, String.format(Locale.ROOT, "with start-up %.2f s",
+        ferryCatNone)));
+  }
+
+  private static void check(Proc.Run r, String what) {
+    if (r.exit() != 0) {
+      throw new IllegalStateException(what + " exited " + r.exit());
+    }
   }
 
   // ------------------------------------------------------------------ 1. pull
@@ -726,40 +830,31 @@ public final class Benchmarks {
 
   private void startup() throws IOException {
     say("7. JVM start-up");
-    String cp = root.resolve("ferry-cli/target/ferry-cli-0.1.0-SNAPSHOT.jar") + ":"
-        + root.resolve("ferry-cli/target/lib/*");
-    Path jsa = work.resolve("ferry-appcds.jsa");
-    Files.deleteIfExists(jsa);
-    proc.run(List.of(javaBin, "-XX:+UseSerialGC", "-XX:ArchiveClassesAtExit=" + jsa, "-cp", cp,
-        "io.ferry.cli.FerryCli", "--help"), Map.of(), null);
+    Path store = work.resolve("store-user");
     double jv = Double.MAX_VALUE;
     double launcher = Double.MAX_VALUE;
-    double direct = Double.MAX_VALUE;
-    double cds = Double.MAX_VALUE;
+    double ls = Double.MAX_VALUE;
     long rss = 0;
+    long lsRss = 0;
     int n = Math.max(10, runs);
     for (int i = 0; i < n; i++) {
       jv = Math.min(jv, proc.run(List.of(javaBin, "-XX:+UseSerialGC", "-version"), Map.of(), null).wallS());
       Proc.Run l = proc.run(List.of(ferry, "--version"), Map.of(), null);
       launcher = Math.min(launcher, l.wallS());
       rss = Math.max(rss, l.maxRssKb());
-      direct = Math.min(direct, proc.run(List.of(javaBin, "-XX:+UseSerialGC", "-Xshare:auto", "-cp", cp,
-          "io.ferry.cli.FerryCli", "--version"), Map.of(), null).wallS());
-      if (Files.exists(jsa)) {
-        cds = Math.min(cds, proc.run(List.of(javaBin, "-XX:+UseSerialGC", "-XX:SharedArchiveFile=" + jsa, "-cp", cp,
-            "io.ferry.cli.FerryCli", "--version"), Map.of(), null).wallS());
+      if (Files.isDirectory(store)) {
+        Proc.Run r = proc.run(List.of(ferry, "ls", "--store", store.toString()), Map.of(), null);
+        ls = Math.min(ls, r.wallS());
+        lsRss = Math.max(lsRss, r.maxRssKb());
       }
     }
-    String what = "JVM start-up, best of " + n;
-    add(what, new Figure("`java -version`", jv, "`./ferry --version` (launcher)", launcher, false, Double.NaN,
-        String.format(Locale.ROOT, "costs %.0f ms more than a bare JVM; peak RSS %s", (launcher - jv) * 1000,
-            mb(rss))));
-    add(what, new Figure("`java -version`", jv, "`java -cp … FerryCli --version` (no launcher script)", direct,
-        false, Double.NaN, String.format(Locale.ROOT, "the launcher script itself costs %.0f ms",
-            (launcher - direct) * 1000)));
-    if (cds < Double.MAX_VALUE) {
-      add(what, new Figure("`java -version`", jv, "same, with an AppCDS archive of Ferry's classes", cds, false,
-          Double.NaN, "a proposal: `-XX:SharedArchiveFile` (archive made with `-XX:ArchiveClassesAtExit`)"));
+    String what = "JVM start-up, best of " + n + " (goal: 0.15 s)";
+    add(what, new Figure("`java -version`", jv, "`./ferry --version` (launcher, class-data archive)", launcher, false,
+        Double.NaN, String.format(Locale.ROOT, "%.3f s; costs %.0f ms more than a bare JVM; peak RSS %s", launcher,
+            (launcher - jv) * 1000, mb(rss))));
+    if (ls < Double.MAX_VALUE) {
+      add(what, new Figure("`java -version`", jv, "`./ferry ls` of a local store", ls, false, Double.NaN,
+          String.format(Locale.ROOT, "%.3f s; peak RSS %s", ls, mb(lsRss))));
     }
   }
 
