@@ -54,7 +54,8 @@ import java.util.zip.CRC32C;
  * 33%" on popular BF16 models (stored/original ≈ 0.67) and 0.83 for regular FP32 models as tabulated in third-party
  * comparisons; measurements of this codec are in {@code docs/codecs.md}.
  *
- * <p>Stateless and thread-safe.
+ * <p>Thread-safe. Each thread keeps its working arrays (planes, Huffman output, the encoded payload) between
+ * chunks, so a chunk allocates no plane-sized arrays; an encoded payload is valid until the thread's next encode.
  */
 public final class FloatCodec implements Codec {
   public static final int ID = 2;
@@ -68,6 +69,9 @@ public final class FloatCodec implements Codec {
   private static final double HUFFMAN_KEEP = 0.98;
   private static final int ZSTD_SAMPLE = 64 * 1024;
   private static final int PAD = 8;
+  /** Elements bytes staged at a time between a direct buffer and the planes (fits in L1/L2 with the planes). */
+  private static final int STAGE = 32 * 1024;
+  private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT_LE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -115,91 +119,127 @@ public final class FloatCodec implements Codec {
     int transform = ("BF16".equals(hint.dtype()) || "F32".equals(hint.dtype())) ? 1 : 0;
     int length = raw.remaining();
     int n = length / w;
-    byte[] src;
-    int at;
-    if (raw.hasArray()) {
-      src = raw.array();
-      at = raw.arrayOffset() + raw.position();
-    } else {
-      src = new byte[length];
-      raw.duplicate().get(src);
-      at = 0;
+    Scratch sc = scratch.get();
+    byte[][] planes = new byte[w][];
+    for (int k = 0; k < w; k++) {
+      planes[k] = sc.plane(k, n);
     }
-    byte[][] planes = split(src, at, n, w, transform);
+    byte[] tail = new byte[length - n * w];
+    if (raw.hasArray()) {
+      int at = raw.arrayOffset() + raw.position();
+      split(raw.array(), at, 0, n, w, transform, planes);
+      System.arraycopy(raw.array(), at + n * w, tail, 0, tail.length);
+    } else {
+      // A direct input goes through a small staging array a block at a time: no chunk-sized copy.
+      ByteBuffer r = raw.duplicate();
+      byte[] stage = sc.stage;
+      int per = stage.length / w;
+      for (int i = 0; i < n; i += per) {
+        int count = Math.min(per, n - i);
+        r.get(stage, 0, count * w);
+        split(stage, 0, i, count, w, transform, planes);
+      }
+      r.get(tail);
+    }
 
     int headerLen = 10 + 5 * w;
     byte[][] stored = new byte[w][];
     int[] storedLen = new int[w];
     int[] method = new int[w];
-    long total = headerLen + (length - (long) n * w);
+    long total = headerLen + tail.length;
     for (int k = 0; k < w; k++) {
-      encodePlane(planes[k], n, k, stored, storedLen, method);
+      encodePlane(planes[k], n, k, stored, storedLen, method, sc);
       total += storedLen[k];
     }
 
-    byte[] out = new byte[(int) total];
-    ByteBuffer o = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
-    o.put((byte) VERSION).put((byte) (w | transform << 4)).putInt(length);
+    byte[] out = sc.output((int) total);
+    out[0] = (byte) VERSION;
+    out[1] = (byte) (w | transform << 4);
+    INT_LE.set(out, 2, length);
     for (int k = 0; k < w; k++) {
-      o.put((byte) method[k]).putInt(storedLen[k]);
+      out[6 + 5 * k] = (byte) method[k];
+      INT_LE.set(out, 7 + 5 * k, storedLen[k]);
     }
     CRC32C crc = new CRC32C();
     crc.update(out, 0, headerLen - 4);
-    o.putInt((int) crc.getValue());
+    INT_LE.set(out, headerLen - 4, (int) crc.getValue());
+    int o = headerLen;
     for (int k = 0; k < w; k++) {
-      o.put(stored[k], 0, storedLen[k]);
+      System.arraycopy(stored[k], 0, out, o, storedLen[k]);
+      o += storedLen[k];
     }
-    o.put(src, at + n * w, length - n * w);
-    return ByteBuffer.wrap(out);
+    System.arraycopy(tail, 0, out, o, tail.length);
+    return ByteBuffer.wrap(out, 0, (int) total).slice();
   }
 
-  private static byte[][] split(byte[] src, int at, int n, int w, int transform) {
-    byte[][] p = new byte[w][n];
+  /** Splits elements {@code [0, count)} at {@code src[at]} into the planes at index {@code to}. */
+  private static void split(byte[] src, int at, int to, int count, int w, int transform, byte[][] p) {
     switch (w) {
       case 1:
-        System.arraycopy(src, at, p[0], 0, n);
+        System.arraycopy(src, at, p[0], to, count);
         break;
-      case 2: {
-        byte[] p0 = p[0];
-        byte[] p1 = p[1];
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-          long v = (long) LONG_LE.get(src, at + 2 * i);
-          if (transform != 0) {
-            v = (v << 1 & 0xFF00FF00FF00FF00L) | (v >>> 8 & 0x0080008000800080L) | (v & 0x007F007F007F007FL);
-          }
-          INT_LE.set(p0, i, gather(v));
-          INT_LE.set(p1, i, gather(v >>> 8));
-        }
-        for (; i < n; i++) {
-          int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
-          if (transform != 0) {
-            u = (u << 1 & 0xFF00) | (u >>> 8 & 0x80) | (u & 0x7F);
-          }
-          p0[i] = (byte) u;
-          p1[i] = (byte) (u >>> 8);
+      case 2:
+        if (transform != 0) {
+          split2t(src, at, p[0], p[1], to, count);
+        } else {
+          split2(src, at, p[0], p[1], to, count);
         }
         break;
-      }
-      default: {
-        byte[] p0 = p[0];
-        byte[] p1 = p[1];
-        byte[] p2 = p[2];
-        byte[] p3 = p[3];
-        for (int i = 0; i < n; i++) {
-          int u = (int) INT_LE.get(src, at + 4 * i);
-          if (transform != 0) {
-            u = (u << 1 & 0xFF000000) | (u >>> 8 & 0x800000) | (u & 0x7FFFFF);
-          }
-          p0[i] = (byte) u;
-          p1[i] = (byte) (u >>> 8);
-          p2[i] = (byte) (u >>> 16);
-          p3[i] = (byte) (u >>> 24);
-        }
+      default:
+        split4(src, at, p, to, count, transform);
         break;
-      }
     }
-    return p;
+  }
+
+  /** Two-byte elements with the exponent transform (BF16), eight a round. */
+  private static void split2t(byte[] src, int at, byte[] p0, byte[] p1, int to, int count) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8);
+      v = (v << 1 & 0xFF00FF00FF00FF00L) | (v >>> 8 & 0x0080008000800080L) | (v & 0x007F007F007F007FL);
+      u = (u << 1 & 0xFF00FF00FF00FF00L) | (u >>> 8 & 0x0080008000800080L) | (u & 0x007F007F007F007FL);
+      LONG_LE.set(p0, to + i, (gather(v) & 0xFFFFFFFFL) | (long) gather(u) << 32);
+      LONG_LE.set(p1, to + i, (gather(v >>> 8) & 0xFFFFFFFFL) | (long) gather(u >>> 8) << 32);
+    }
+    for (; i < count; i++) {
+      int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+      u = (u << 1 & 0xFF00) | (u >>> 8 & 0x80) | (u & 0x7F);
+      p0[to + i] = (byte) u;
+      p1[to + i] = (byte) (u >>> 8);
+    }
+  }
+
+  /** Two-byte elements as they are (F16), eight a round. */
+  private static void split2(byte[] src, int at, byte[] p0, byte[] p1, int to, int count) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8);
+      LONG_LE.set(p0, to + i, (gather(v) & 0xFFFFFFFFL) | (long) gather(u) << 32);
+      LONG_LE.set(p1, to + i, (gather(v >>> 8) & 0xFFFFFFFFL) | (long) gather(u >>> 8) << 32);
+    }
+    for (; i < count; i++) {
+      p0[to + i] = src[at + 2 * i];
+      p1[to + i] = src[at + 2 * i + 1];
+    }
+  }
+
+  private static void split4(byte[] src, int at, byte[][] p, int to, int count, int transform) {
+    byte[] p0 = p[0];
+    byte[] p1 = p[1];
+    byte[] p2 = p[2];
+    byte[] p3 = p[3];
+    for (int i = 0; i < count; i++) {
+      int u = (int) INT_LE.get(src, at + 4 * i);
+      if (transform != 0) {
+        u = (u << 1 & 0xFF000000) | (u >>> 8 & 0x800000) | (u & 0x7FFFFF);
+      }
+      p0[to + i] = (byte) u;
+      p1[to + i] = (byte) (u >>> 8);
+      p2[to + i] = (byte) (u >>> 16);
+      p3[to + i] = (byte) (u >>> 24);
+    }
   }
 
   /** Bytes 0, 2, 4 and 6 of {@code v}, packed into an int. */
@@ -216,7 +256,8 @@ public final class FloatCodec implements Codec {
     return (x | x << 8) & 0x00FF00FF00FF00FFL;
   }
 
-  private static void encodePlane(byte[] plane, int n, int k, byte[][] stored, int[] storedLen, int[] method) {
+  private static void encodePlane(byte[] plane, int n, int k, byte[][] stored, int[] storedLen, int[] method,
+      Scratch sc) {
     stored[k] = plane;
     storedLen[k] = n;
     method[k] = RAW;
@@ -243,7 +284,7 @@ public final class FloatCodec implements Codec {
     int[] lens = Huffman.codeLengths(hist);
     long huff = Huffman.blockSize(hist, lens);
     if (huff <= n * HUFFMAN_KEEP) {
-      byte[] buf = new byte[(int) huff + PAD];
+      byte[] buf = sc.huffman(k, (int) huff + PAD);
       int len = Huffman.encode(plane, n, lens, buf, 0);
       stored[k] = buf;
       storedLen[k] = len;
@@ -291,10 +332,14 @@ public final class FloatCodec implements Codec {
       tryZstd = z < (double) best / n * ZSTD_SAMPLE * 0.97;
     }
     if (tryZstd) {
-      byte[] z = Zstd.compress(plane.length == n ? plane : Arrays.copyOf(plane, n), PLANE_ZSTD_LEVEL);
-      if (z.length < best) {
+      byte[] z = new byte[(int) Zstd.compressBound(n)];
+      long zl = Zstd.compressByteArray(z, 0, z.length, plane, 0, n, PLANE_ZSTD_LEVEL);
+      if (Zstd.isError(zl)) {
+        throw new IllegalStateException("zstd fails on a float plane of " + n + " bytes: " + Zstd.getErrorName(zl));
+      }
+      if (zl < best) {
         stored[k] = z;
-        storedLen[k] = z.length;
+        storedLen[k] = (int) zl;
         method[k] = ZSTD;
       }
     }
@@ -327,14 +372,22 @@ public final class FloatCodec implements Codec {
     if (size < 6) {
       throw new IOException("float payload of " + size + " bytes is shorter than its header");
     }
-    byte[] in = new byte[size + PAD];
-    payload.duplicate().get(in, 0, size);
-    ByteBuffer h = ByteBuffer.wrap(in, 0, size).order(ByteOrder.LITTLE_ENDIAN);
-    int version = in[0] & 0xFF;
+    Scratch sc = scratch.get();
+    byte[] in;
+    int base;
+    if (payload.hasArray()) {
+      in = payload.array();
+      base = payload.arrayOffset() + payload.position();
+    } else {
+      in = sc.input(size);
+      payload.duplicate().get(in, 0, size);
+      base = 0;
+    }
+    int version = in[base] & 0xFF;
     if (version != VERSION) {
       throw new IOException("float payload version " + version + ", expected " + VERSION + " (written by a newer Ferry?)");
     }
-    int layout = in[1] & 0xFF;
+    int layout = in[base + 1] & 0xFF;
     int w = layout & 15;
     int transform = layout >>> 4;
     if ((w != 1 && w != 2 && w != 4) || transform > 1 || (transform == 1 && w == 1)) {
@@ -345,13 +398,13 @@ public final class FloatCodec implements Codec {
       throw new IOException("float payload of " + size + " bytes is shorter than its " + headerLen + "-byte header");
     }
     CRC32C crc = new CRC32C();
-    crc.update(in, 0, headerLen - 4);
-    int expectCrc = h.getInt(headerLen - 4);
+    crc.update(in, base, headerLen - 4);
+    int expectCrc = (int) INT_LE.get(in, base + headerLen - 4);
     if ((int) crc.getValue() != expectCrc) {
       throw new IOException(String.format("float payload header checksum failed: expected=%08x actual=%08x",
           expectCrc, (int) crc.getValue()));
     }
-    int length = h.getInt(2);
+    int length = (int) INT_LE.get(in, base + 2);
     if (length != out.remaining()) {
       throw new IOException("float payload holds " + Integer.toUnsignedString(length) + " raw bytes, the frame says "
           + out.remaining());
@@ -362,8 +415,8 @@ public final class FloatCodec implements Codec {
     int[] offset = new int[w];
     long pos = headerLen;
     for (int k = 0; k < w; k++) {
-      method[k] = in[6 + 5 * k] & 0xFF;
-      long len = Integer.toUnsignedLong(h.getInt(7 + 5 * k));
+      method[k] = in[base + 6 + 5 * k] & 0xFF;
+      long len = Integer.toUnsignedLong((int) INT_LE.get(in, base + 7 + 5 * k));
       offset[k] = (int) Math.min(pos, Integer.MAX_VALUE);
       pos += len;
       if (pos > size) {
@@ -373,18 +426,20 @@ public final class FloatCodec implements Codec {
     if (pos + tail != size) {
       throw new IOException("float payload is " + size + " bytes, its header accounts for " + (pos + tail));
     }
+    // A heap payload is read in place. Huffman may look at bytes after its block (never past the array) but
+    // consumes only the bits of its codes, and checks that each stream ends where its length says.
     byte[][] planes = new byte[w][];
     int[] planeOff = new int[w];
     for (int k = 0; k < w; k++) {
       int len = (k + 1 < w ? offset[k + 1] : (int) pos) - offset[k];
-      decodePlane(in, offset[k], len, method[k], n, k, planes, planeOff);
+      decodePlane(in, base + offset[k], len, method[k], n, k, planes, planeOff, sc);
     }
-    merge(planes, planeOff, n, w, transform, out);
-    out.put(in, (int) pos, tail);
+    merge(planes, planeOff, n, w, transform, out, sc.stage);
+    out.put(in, base + (int) pos, tail);
   }
 
   private static void decodePlane(byte[] in, int off, int len, int method, int n, int k, byte[][] planes,
-      int[] planeOff) throws IOException {
+      int[] planeOff, Scratch sc) throws IOException {
     switch (method) {
       case RAW:
         if (len != n) {
@@ -397,13 +452,13 @@ public final class FloatCodec implements Codec {
         if (len != 1) {
           throw new IOException("constant plane " + k + " holds " + len + " bytes, expected 1");
         }
-        byte[] p = new byte[n];
-        Arrays.fill(p, in[off]);
+        byte[] p = sc.plane(k, n);
+        Arrays.fill(p, 0, n, in[off]);
         planes[k] = p;
         return;
       }
       case HUFFMAN: {
-        byte[] p = new byte[n];
+        byte[] p = sc.plane(k, n);
         try {
           Huffman.decode(in, off, len, p, n);
         } catch (IOException e) {
@@ -413,7 +468,7 @@ public final class FloatCodec implements Codec {
         return;
       }
       case ZSTD: {
-        byte[] p = new byte[n];
+        byte[] p = sc.plane(k, n);
         long got = Zstd.decompressByteArray(p, 0, n, in, off, len);
         if (Zstd.isError(got)) {
           throw new IOException("zstd plane " + k + " does not decode: " + Zstd.getErrorName(got));
@@ -430,92 +485,149 @@ public final class FloatCodec implements Codec {
   }
 
   /**
-   * Interleaves the planes into {@code out}: into its array when it has one, else through 8-byte absolute puts, so a
-   * direct {@code out} needs no staging copy.
+   * Interleaves the planes into {@code out}: straight into its array when it has one, else a block at a time
+   * through {@code stage} and one bulk put per block.
    */
-  private static void merge(byte[][] planes, int[] off, int n, int w, int transform, ByteBuffer out) {
+  private static void merge(byte[][] planes, int[] off, int n, int w, int transform, ByteBuffer out, byte[] stage) {
     int at = out.position();
-    if (w == 1) {
-      out.put(planes[0], off[0], n);
+    if (out.hasArray()) {
+      mergeBlock(planes, off, 0, n, w, transform, out.array(), out.arrayOffset() + at);
+      out.position(at + n * w);
       return;
     }
-    byte[] dst = out.hasArray() ? out.array() : null;
-    int base = out.hasArray() ? out.arrayOffset() + at : at;
-    ByteBuffer o = out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-    int i = 0;
-    if (w == 2) {
-      byte[] p0 = planes[0];
-      byte[] p1 = planes[1];
-      int o0 = off[0];
-      int o1 = off[1];
-      // Eight elements a round. The exponent transform is undone on the planes (eight bytes at a time) before they
-      // are interleaved: plane 1 holds e, plane 0 s|m7; the high byte is s|e>>1, the low byte (e&1)<<7|m7.
-      for (; i + 8 <= n; i += 8) {
-        long lo = (long) LONG_LE.get(p0, o0 + i);
-        long hi = (long) LONG_LE.get(p1, o1 + i);
-        if (transform != 0) {
-          long h = (lo & 0x8080808080808080L) | (hi >>> 1 & 0x7F7F7F7F7F7F7F7FL);
-          lo = (hi << 7 & 0x8080808080808080L) | (lo & 0x7F7F7F7F7F7F7F7FL);
-          hi = h;
-        }
-        long v0 = spread((int) lo) | spread((int) hi) << 8;
-        long v1 = spread((int) (lo >>> 32)) | spread((int) (hi >>> 32)) << 8;
-        if (dst != null) {
-          LONG_LE.set(dst, base + 2 * i, v0);
-          LONG_LE.set(dst, base + 2 * i + 8, v1);
-        } else {
-          o.putLong(base + 2 * i, v0);
-          o.putLong(base + 2 * i + 8, v1);
-        }
-      }
-      for (; i < n; i++) {
-        int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
-        if (transform != 0) {
-          t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
-        }
-        o.putShort(at + 2 * i, (short) t);
-      }
-    } else {
-      byte[] p0 = planes[0];
-      byte[] p1 = planes[1];
-      byte[] p2 = planes[2];
-      byte[] p3 = planes[3];
-      int o0 = off[0];
-      int o1 = off[1];
-      int o2 = off[2];
-      int o3 = off[3];
-      for (; i + 4 <= n; i += 4) {
-        // Transpose 4 elements x 4 planes: 16-bit halves first, then whole elements.
-        long lo = spread((int) INT_LE.get(p0, o0 + i)) | spread((int) INT_LE.get(p1, o1 + i)) << 8;
-        long hi = spread((int) INT_LE.get(p2, o2 + i)) | spread((int) INT_LE.get(p3, o3 + i)) << 8;
-        long v01 = spread16((int) lo) | spread16((int) hi) << 16;
-        long v23 = spread16((int) (lo >>> 32)) | spread16((int) (hi >>> 32)) << 16;
-        if (transform != 0) {
-          v01 = (v01 & 0x0080000000800000L) << 8 | (v01 >>> 1 & 0x7F8000007F800000L) | (v01 & 0x007FFFFF007FFFFFL);
-          v23 = (v23 & 0x0080000000800000L) << 8 | (v23 >>> 1 & 0x7F8000007F800000L) | (v23 & 0x007FFFFF007FFFFFL);
-        }
-        if (dst != null) {
-          LONG_LE.set(dst, base + 4 * i, v01);
-          LONG_LE.set(dst, base + 4 * i + 8, v23);
-        } else {
-          o.putLong(base + 4 * i, v01);
-          o.putLong(base + 4 * i + 8, v23);
-        }
-      }
-      for (; i < n; i++) {
-        int t = (p3[o3 + i] & 0xFF) << 24 | (p2[o2 + i] & 0xFF) << 16 | (p1[o1 + i] & 0xFF) << 8
-            | (p0[o0 + i] & 0xFF);
-        if (transform != 0) {
-          t = (t & 0x800000) << 8 | (t >>> 1 & 0x7F800000) | (t & 0x7FFFFF);
-        }
-        o.putInt(at + 4 * i, t);
-      }
+    int per = stage.length / w;
+    for (int i = 0; i < n; i += per) {
+      int count = Math.min(per, n - i);
+      mergeBlock(planes, off, i, count, w, transform, stage, 0);
+      out.put(stage, 0, count * w);
     }
-    out.position(at + n * w);
+  }
+
+  /** Interleaves elements {@code [from, from + count)} of the planes into {@code dst[at]}. */
+  private static void mergeBlock(byte[][] planes, int[] off, int from, int count, int w, int transform, byte[] dst,
+      int at) {
+    switch (w) {
+      case 1:
+        System.arraycopy(planes[0], off[0] + from, dst, at, count);
+        break;
+      case 2:
+        if (transform != 0) {
+          merge2t(planes[0], off[0] + from, planes[1], off[1] + from, count, dst, at);
+        } else {
+          merge2(planes[0], off[0] + from, planes[1], off[1] + from, count, dst, at);
+        }
+        break;
+      default:
+        merge4(planes, off, from, count, transform, dst, at);
+        break;
+    }
+  }
+
+  /**
+   * Two-byte elements with the exponent transform undone (BF16), eight a round. Plane 1 holds e, plane 0 s|m7; the
+   * high byte is s|e>>1, the low byte (e&1)<<7|m7.
+   */
+  private static void merge2t(byte[] p0, int o0, byte[] p1, int o1, int count, byte[] dst, int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long lo = (long) LONG_LE.get(p0, o0 + i);
+      long hi = (long) LONG_LE.get(p1, o1 + i);
+      long h = (lo & 0x8080808080808080L) | (hi >>> 1 & 0x7F7F7F7F7F7F7F7FL);
+      long l = (hi << 7 & 0x8080808080808080L) | (lo & 0x7F7F7F7F7F7F7F7FL);
+      LONG_LE.set(dst, at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      LONG_LE.set(dst, at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
+      t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
+      dst[at + 2 * i] = (byte) t;
+      dst[at + 2 * i + 1] = (byte) (t >>> 8);
+    }
+  }
+
+  /** Two-byte elements as they are (F16), eight a round. */
+  private static void merge2(byte[] p0, int o0, byte[] p1, int o1, int count, byte[] dst, int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long l = (long) LONG_LE.get(p0, o0 + i);
+      long h = (long) LONG_LE.get(p1, o1 + i);
+      LONG_LE.set(dst, at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      LONG_LE.set(dst, at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      dst[at + 2 * i] = p0[o0 + i];
+      dst[at + 2 * i + 1] = p1[o1 + i];
+    }
+  }
+
+  private static void merge4(byte[][] planes, int[] off, int from, int count, int transform, byte[] dst, int at) {
+    byte[] p0 = planes[0];
+    byte[] p1 = planes[1];
+    byte[] p2 = planes[2];
+    byte[] p3 = planes[3];
+    int o0 = off[0] + from;
+    int o1 = off[1] + from;
+    int o2 = off[2] + from;
+    int o3 = off[3] + from;
+    int i = 0;
+    for (; i + 4 <= count; i += 4) {
+      // Transpose 4 elements x 4 planes: 16-bit halves first, then whole elements.
+      long lo = spread((int) INT_LE.get(p0, o0 + i)) | spread((int) INT_LE.get(p1, o1 + i)) << 8;
+      long hi = spread((int) INT_LE.get(p2, o2 + i)) | spread((int) INT_LE.get(p3, o3 + i)) << 8;
+      long v01 = spread16((int) lo) | spread16((int) hi) << 16;
+      long v23 = spread16((int) (lo >>> 32)) | spread16((int) (hi >>> 32)) << 16;
+      if (transform != 0) {
+        v01 = (v01 & 0x0080000000800000L) << 8 | (v01 >>> 1 & 0x7F8000007F800000L) | (v01 & 0x007FFFFF007FFFFFL);
+        v23 = (v23 & 0x0080000000800000L) << 8 | (v23 >>> 1 & 0x7F8000007F800000L) | (v23 & 0x007FFFFF007FFFFFL);
+      }
+      LONG_LE.set(dst, at + 4 * i, v01);
+      LONG_LE.set(dst, at + 4 * i + 8, v23);
+    }
+    for (; i < count; i++) {
+      int t = (p3[o3 + i] & 0xFF) << 24 | (p2[o2 + i] & 0xFF) << 16 | (p1[o1 + i] & 0xFF) << 8
+          | (p0[o0 + i] & 0xFF);
+      if (transform != 0) {
+        t = (t & 0x800000) << 8 | (t >>> 1 & 0x7F800000) | (t & 0x7FFFFF);
+      }
+      INT_LE.set(dst, at + 4 * i, t);
+    }
   }
 
   /** The two 16-bit halves of {@code x} at bits 0 and 32 of a long. */
   private static long spread16(int x) {
     return (x & 0xFFFFL) | (x & 0xFFFF0000L) << 16;
+  }
+
+  /**
+   * Per-thread working arrays, kept between chunks so a chunk allocates no plane-sized arrays: the planes, the
+   * Huffman outputs, the encoded payload (valid until the thread's next encode, as {@link Codec#encode} allows), a
+   * copy of a direct payload being decoded, and a small staging block for direct buffers.
+   */
+  private static final class Scratch {
+    final byte[] stage = new byte[STAGE];
+    final byte[][] planes = new byte[4][];
+    final byte[][] huffman = new byte[4][];
+    byte[] output;
+    byte[] input;
+
+    byte[] plane(int k, int n) {
+      return planes[k] = grow(planes[k], n);
+    }
+
+    byte[] huffman(int k, int n) {
+      return huffman[k] = grow(huffman[k], n);
+    }
+
+    byte[] output(int n) {
+      return output = grow(output, n);
+    }
+
+    byte[] input(int n) {
+      return input = grow(input, n);
+    }
+
+    private static byte[] grow(byte[] a, int n) {
+      return a != null && a.length >= n ? a : new byte[Math.max(n, 64)];
+    }
   }
 }

@@ -233,8 +233,8 @@ final class Huffman {
   }
 
   /**
-   * Decodes a block of {@code len} bytes at {@code in[off]} into {@code out[0, n)}. {@code in} must hold at least 8
-   * readable bytes past the block (padding), {@code out} at least {@code n}.
+   * Decodes a block of {@code len} bytes at {@code in[off]} into {@code out[0, n)}; {@code out} must hold at least
+   * {@code n} bytes. {@code in} needs no padding after the block.
    *
    * @throws IOException if the lengths are not a valid code or the streams do not hold exactly n symbols
    */
@@ -329,11 +329,17 @@ final class Huffman {
     int fast1 = o2 - 16;
     int fast2 = o3 - 16;
     int fast3 = n - 16;
+    // The fast loop reads 8 bytes at every stream's byte position: it stops where that would leave the array (the
+    // block may end at the end of the caller's array) and the rest goes through the careful path.
+    long safe = ((long) in.length - 8) << 3;
     // Four independent streams per round keep four dependency chains in flight; each round decodes one 57-bit window
     // per stream (at most four lookups of at most 12 bits).
     while (o0 <= fast0 && o1 <= fast1 && o2 <= fast2 && o3 <= fast3) {
       if (b0 > lim0 || b1 > lim1 || b2 > lim2 || b3 > lim3) {
         throw new IOException("huffman stream ends before its symbols do");
+      }
+      if (b0 > safe || b1 > safe || b2 > safe || b3 > safe) {
+        break;
       }
       long w0 = (long) LONG_LE.get(in, (int) (b0 >>> 3)) >>> (b0 & 7);
       long w1 = (long) LONG_LE.get(in, (int) (b1 >>> 3)) >>> (b1 & 7);
@@ -372,6 +378,18 @@ final class Huffman {
     finish(in, b3, lim3, single, out, o3, n, 3);
   }
 
+  /** Eight little-endian bytes at {@code at}, zeros past the end of {@code in}. */
+  private static long window(byte[] in, int at) {
+    if (at + 8 <= in.length) {
+      return (long) LONG_LE.get(in, at);
+    }
+    long w = 0;
+    for (int i = Math.min(in.length, at + 8) - 1; i >= at; i--) {
+      w = w << 8 | (in[i] & 0xFF);
+    }
+    return w;
+  }
+
   /** Decodes the rest of one stream a symbol at a time and checks that it ends in its last byte. */
   private static void finish(byte[] in, long bitPos, long limit, int[] single, byte[] out, int o, int to, int k)
       throws IOException {
@@ -379,7 +397,7 @@ final class Huffman {
       if (bitPos > limit) {
         throw new IOException("huffman stream " + k + " ends before its symbols do");
       }
-      long w = (long) LONG_LE.get(in, (int) (bitPos >>> 3)) >>> (bitPos & 7);
+      long w = window(in, (int) (bitPos >>> 3)) >>> (bitPos & 7);
       int e = single[(int) w & TABLE_MASK];
       if ((e >>> 12) != 0) {
         out[o++] = (byte) e;
