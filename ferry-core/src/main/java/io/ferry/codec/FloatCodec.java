@@ -127,7 +127,10 @@ public final class FloatCodec implements Codec {
     byte[] tail = new byte[length - n * w];
     if (raw.hasArray()) {
       int at = raw.arrayOffset() + raw.position();
-      split(raw.array(), at, 0, n, w, transform, planes);
+      int per = STAGE / w;
+      for (int i = 0; i < n; i += per) {
+        split(raw.array(), at + i * w, i, Math.min(per, n - i), w, transform, planes);
+      }
       System.arraycopy(raw.array(), at + n * w, tail, 0, tail.length);
     } else {
       // A direct input goes through a small staging array a block at a time: no chunk-sized copy.
@@ -346,24 +349,30 @@ public final class FloatCodec implements Codec {
   }
 
   private static int[] histogram(byte[] a, int from, int to) {
-    int[] h0 = new int[256];
-    int[] h1 = new int[256];
-    int[] h2 = new int[256];
-    int[] h3 = new int[256];
+    // Four counters per symbol (consecutive bytes go to different ones), filled in 64 KiB batches by a short method
+    // that is compiled early as a whole.
+    int[] h = new int[4 * 256];
+    for (int at = from; at < to; at += 1 << 16) {
+      count(a, at, Math.min(to, at + (1 << 16)), h);
+    }
+    int[] sum = new int[256];
+    for (int s = 0; s < 256; s++) {
+      sum[s] = h[s] + h[256 + s] + h[512 + s] + h[768 + s];
+    }
+    return sum;
+  }
+
+  private static void count(byte[] a, int from, int to, int[] h) {
     int i = from;
     for (; i + 4 <= to; i += 4) {
-      h0[a[i] & 0xFF]++;
-      h1[a[i + 1] & 0xFF]++;
-      h2[a[i + 2] & 0xFF]++;
-      h3[a[i + 3] & 0xFF]++;
+      h[a[i] & 0xFF]++;
+      h[256 + (a[i + 1] & 0xFF)]++;
+      h[512 + (a[i + 2] & 0xFF)]++;
+      h[768 + (a[i + 3] & 0xFF)]++;
     }
     for (; i < to; i++) {
-      h0[a[i] & 0xFF]++;
+      h[a[i] & 0xFF]++;
     }
-    for (int s = 0; s < 256; s++) {
-      h0[s] += h1[s] + h2[s] + h3[s];
-    }
-    return h0;
   }
 
   @Override
@@ -490,12 +499,17 @@ public final class FloatCodec implements Codec {
    */
   private static void merge(byte[][] planes, int[] off, int n, int w, int transform, ByteBuffer out, byte[] stage) {
     int at = out.position();
+    int per = stage.length / w;
     if (out.hasArray()) {
-      mergeBlock(planes, off, 0, n, w, transform, out.array(), out.arrayOffset() + at);
+      // Blocks here too: a short method called many times is compiled early and as a whole.
+      byte[] dst = out.array();
+      int base = out.arrayOffset() + at;
+      for (int i = 0; i < n; i += per) {
+        mergeBlock(planes, off, i, Math.min(per, n - i), w, transform, dst, base + i * w);
+      }
       out.position(at + n * w);
       return;
     }
-    int per = stage.length / w;
     for (int i = 0; i < n; i += per) {
       int count = Math.min(per, n - i);
       mergeBlock(planes, off, i, count, w, transform, stage, 0);

@@ -193,8 +193,23 @@ final class Huffman {
   }
 
   private static int encodeStream(byte[] src, int from, int to, int[] table, byte[] dst, int o) {
-    long acc = 0;
-    int bits = 0;
+    // st: output position, pending bits, their count; batches of 64 Ki symbols in a short method compiled early.
+    long[] st = {o, 0, 0};
+    for (int at = from; at < to; at += 1 << 16) {
+      encodeBatch(src, at, Math.min(to, at + (1 << 16)), table, dst, st);
+    }
+    o = (int) st[0];
+    if (st[2] > 0) {
+      LONG_LE.set(dst, o, st[1]);
+      o++;
+    }
+    return o;
+  }
+
+  private static void encodeBatch(byte[] src, int from, int to, int[] table, byte[] dst, long[] st) {
+    int o = (int) st[0];
+    long acc = st[1];
+    int bits = (int) st[2];
     int i = from;
     for (; i + 4 <= to; i += 4) {
       int e0 = table[src[i] & 0xFF];
@@ -225,11 +240,9 @@ final class Huffman {
       acc >>>= whole << 3;
       bits &= 7;
     }
-    if (bits > 0) {
-      LONG_LE.set(dst, o, acc);
-      o++;
-    }
-    return o;
+    st[0] = o;
+    st[1] = acc;
+    st[2] = bits;
   }
 
   /**
@@ -313,32 +326,64 @@ final class Huffman {
         throw new IOException("huffman stream " + k + " lengths exceed the " + len + "-byte block");
       }
     }
-    long b0 = start[0] << 3;
-    long b1 = start[1] << 3;
-    long b2 = start[2] << 3;
-    long b3 = start[3] << 3;
-    int o0 = streamStart(n, 0);
-    int o1 = streamStart(n, 1);
-    int o2 = streamStart(n, 2);
-    int o3 = streamStart(n, 3);
-    long lim0 = end[0] << 3;
-    long lim1 = end[1] << 3;
-    long lim2 = end[2] << 3;
-    long lim3 = end[3] << 3;
-    int fast0 = o1 - 16;
-    int fast1 = o2 - 16;
-    int fast2 = o3 - 16;
-    int fast3 = n - 16;
+    // st: bit positions of the four streams, then their output positions; lim: their end bits and the last output
+    // position at which a whole round (at most 16 symbols) still fits before the next stream's first symbol.
+    long[] st = new long[8];
+    long[] lim = new long[8];
+    for (int k = 0; k < STREAMS; k++) {
+      st[k] = start[k] << 3;
+      st[4 + k] = streamStart(n, k);
+      lim[k] = end[k] << 3;
+      lim[4 + k] = streamStart(n, k + 1) - 16;
+    }
     // The fast loop reads 8 bytes at every stream's byte position: it stops where that would leave the array (the
     // block may end at the end of the caller's array) and the rest goes through the careful path.
     long safe = ((long) in.length - 8) << 3;
+    // Bounded batches in a small method: it is called often enough to be compiled early as a whole method, rather
+    // than as an on-stack replacement of one long loop.
+    while (rounds(in, multi, out, st, lim, safe, 2048)) {
+      // next batch
+    }
+    for (int k = 0; k < STREAMS; k++) {
+      finish(in, st[k], lim[k], single, out, (int) st[4 + k], streamStart(n, k + 1), k);
+    }
+  }
+
+  /**
+   * Up to {@code max} rounds of the four-stream decode; false once a stream is too near its end (or the array's)
+   * for another round.
+   */
+  private static boolean rounds(byte[] in, long[] multi, byte[] out, long[] st, long[] lim, long safe, int max)
+      throws IOException {
+    long b0 = st[0];
+    long b1 = st[1];
+    long b2 = st[2];
+    long b3 = st[3];
+    int o0 = (int) st[4];
+    int o1 = (int) st[5];
+    int o2 = (int) st[6];
+    int o3 = (int) st[7];
+    long lim0 = lim[0];
+    long lim1 = lim[1];
+    long lim2 = lim[2];
+    long lim3 = lim[3];
+    int fast0 = (int) lim[4];
+    int fast1 = (int) lim[5];
+    int fast2 = (int) lim[6];
+    int fast3 = (int) lim[7];
+    boolean more = true;
     // Four independent streams per round keep four dependency chains in flight; each round decodes one 57-bit window
     // per stream (at most four lookups of at most 12 bits).
-    while (o0 <= fast0 && o1 <= fast1 && o2 <= fast2 && o3 <= fast3) {
+    for (int round = 0; round < max; round++) {
+      if (o0 > fast0 || o1 > fast1 || o2 > fast2 || o3 > fast3) {
+        more = false;
+        break;
+      }
       if (b0 > lim0 || b1 > lim1 || b2 > lim2 || b3 > lim3) {
         throw new IOException("huffman stream ends before its symbols do");
       }
       if (b0 > safe || b1 > safe || b2 > safe || b3 > safe) {
+        more = false;
         break;
       }
       long w0 = (long) LONG_LE.get(in, (int) (b0 >>> 3)) >>> (b0 & 7);
@@ -372,10 +417,15 @@ final class Huffman {
         b3 += l3;
       }
     }
-    finish(in, b0, lim0, single, out, o0, streamStart(n, 1), 0);
-    finish(in, b1, lim1, single, out, o1, streamStart(n, 2), 1);
-    finish(in, b2, lim2, single, out, o2, streamStart(n, 3), 2);
-    finish(in, b3, lim3, single, out, o3, n, 3);
+    st[0] = b0;
+    st[1] = b1;
+    st[2] = b2;
+    st[3] = b3;
+    st[4] = o0;
+    st[5] = o1;
+    st[6] = o2;
+    st[7] = o3;
+    return more;
   }
 
   /** Eight little-endian bytes at {@code at}, zeros past the end of {@code in}. */
