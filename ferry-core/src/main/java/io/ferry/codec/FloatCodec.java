@@ -69,8 +69,8 @@ public final class FloatCodec implements Codec {
   private static final double HUFFMAN_KEEP = 0.98;
   private static final int ZSTD_SAMPLE = 64 * 1024;
   private static final int PAD = 8;
-  /** Elements bytes staged at a time between a direct buffer and the planes (fits in L1/L2 with the planes). */
-  private static final int STAGE = 32 * 1024;
+  /** Elements bytes per batch of split and merge, staged there between a direct buffer and the planes (small enough that the batch method is called about 600 times, the count after which C2 compiles it, within the first 64 MiB chunk). */
+  private static final int STAGE = 8 * 1024;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT_LE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
@@ -288,7 +288,7 @@ public final class FloatCodec implements Codec {
     long huff = Huffman.blockSize(hist, lens);
     if (huff <= n * HUFFMAN_KEEP) {
       byte[] buf = sc.huffman(k, (int) huff + PAD);
-      int len = Huffman.encode(plane, n, lens, buf, 0);
+      int len = Huffman.encode(plane, n, lens, buf, 0, sc.side(Huffman.sideSize(n, huff)));
       stored[k] = buf;
       storedLen[k] = len;
       method[k] = HUFFMAN;
@@ -349,11 +349,11 @@ public final class FloatCodec implements Codec {
   }
 
   private static int[] histogram(byte[] a, int from, int to) {
-    // Four counters per symbol (consecutive bytes go to different ones), filled in 64 KiB batches by a short method
+    // Four counters per symbol (consecutive bytes go to different ones), filled in 4 KiB batches by a short method
     // that is compiled early as a whole.
     int[] h = new int[4 * 256];
-    for (int at = from; at < to; at += 1 << 16) {
-      count(a, at, Math.min(to, at + (1 << 16)), h);
+    for (int at = from; at < to; at += 1 << 12) {
+      count(a, at, Math.min(to, at + (1 << 12)), h);
     }
     int[] sum = new int[256];
     for (int s = 0; s < 256; s++) {
@@ -623,6 +623,7 @@ public final class FloatCodec implements Codec {
     final byte[][] huffman = new byte[4][];
     byte[] output;
     byte[] input;
+    byte[] side;
 
     byte[] plane(int k, int n) {
       return planes[k] = grow(planes[k], n);
@@ -634,6 +635,10 @@ public final class FloatCodec implements Codec {
 
     byte[] output(int n) {
       return output = grow(output, n);
+    }
+
+    byte[] side(int n) {
+      return side = grow(side, n);
     }
 
     byte[] input(int n) {

@@ -172,38 +172,129 @@ final class Huffman {
     return Math.min(n, k * q);
   }
 
+  /** Bytes of working space {@link #encode} needs for {@code n} symbols whose block is {@code blockSize} bytes. */
+  static int sideSize(int n, long blockSize) {
+    return 3 * sideCap(n, blockSize);
+  }
+
+  private static int sideCap(int n, long blockSize) {
+    long q = (n + STREAMS - 1) / STREAMS;
+    return (int) Math.min((q * MAX_LEN + 7) / 8, blockSize) + 16;
+  }
+
   /**
    * Writes the block for {@code src[0, n)} at {@code dst[off]}; {@code dst} must have {@link #blockSize} plus 8 bytes
-   * of room. Returns the number of bytes of the block.
+   * of room, {@code side} at least {@link #sideSize} bytes (streams 1 to 3 are built there, all four streams
+   * advancing together, then moved behind stream 0). Returns the number of bytes of the block.
    */
-  static int encode(byte[] src, int n, int[] lens, byte[] dst, int off) {
+  static int encode(byte[] src, int n, int[] lens, byte[] dst, int off, byte[] side) {
     for (int i = 0; i < LENGTHS_BYTES; i++) {
       dst[off + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
     }
     int[] table = codes(lens);
-    int o = off + LENGTHS_BYTES + 4 * (STREAMS - 1);
+    int[] from = new int[STREAMS + 1];
+    for (int k = 0; k <= STREAMS; k++) {
+      from[k] = streamStart(n, k);
+    }
+    int body = off + LENGTHS_BYTES + 4 * (STREAMS - 1);
+    int cap = side.length / 3;
+    // st: per stream its output position, pending bits and their count. Stream 0 goes straight to dst.
+    long[] st = {body, 0, 0, 0, 0, 0, cap, 0, 0, 2L * cap, 0, 0};
+    // Stream 3 is the shortest: the four advance together over its length (four symbols at a time), then each
+    // finishes alone.
+    int joint = (from[4] - from[3]) & ~3;
+    for (int at = 0; at < joint; at += 1 << 12) {
+      encodeJoint(src, from, at, Math.min(joint, at + (1 << 12)), table, dst, side, st);
+    }
+    int o = 0;
     for (int k = 0; k < STREAMS; k++) {
-      int end = encodeStream(src, streamStart(n, k), streamStart(n, k + 1), table, dst, o);
-      if (k < STREAMS - 1) {
-        INT_LE.set(dst, off + LENGTHS_BYTES + 4 * k, end - o);
+      byte[] to = k == 0 ? dst : side;
+      long[] one = {st[3 * k], st[3 * k + 1], st[3 * k + 2]};
+      for (int at = from[k] + joint; at < from[k + 1]; at += 1 << 12) {
+        encodeBatch(src, at, Math.min(from[k + 1], at + (1 << 12)), table, to, one);
       }
-      o = end;
+      int end = (int) one[0];
+      if (one[2] > 0) {
+        LONG_LE.set(to, end, one[1]);
+        end++;
+      }
+      if (k == 0) {
+        o = end;
+      } else {
+        int start = (k - 1) * cap;
+        System.arraycopy(side, start, dst, o, end - start);
+        o += end - start;
+      }
+      if (k < STREAMS - 1) {
+        INT_LE.set(dst, off + LENGTHS_BYTES + 4 * k, k == 0 ? end - body : end - (k - 1) * cap);
+      }
     }
     return o - off;
   }
 
-  private static int encodeStream(byte[] src, int from, int to, int[] table, byte[] dst, int o) {
-    // st: output position, pending bits, their count; batches of 64 Ki symbols in a short method compiled early.
-    long[] st = {o, 0, 0};
-    for (int at = from; at < to; at += 1 << 16) {
-      encodeBatch(src, at, Math.min(to, at + (1 << 16)), table, dst, st);
+  /** Four symbols of each of the four streams a round, symbols {@code [from[k] + lo, from[k] + hi)}. */
+  private static void encodeJoint(byte[] src, int[] from, int lo, int hi, int[] table, byte[] dst, byte[] side,
+      long[] st) {
+    int s0 = from[0];
+    int s1 = from[1];
+    int s2 = from[2];
+    int s3 = from[3];
+    int o0 = (int) st[0];
+    long a0 = st[1];
+    int n0 = (int) st[2];
+    int o1 = (int) st[3];
+    long a1 = st[4];
+    int n1 = (int) st[5];
+    int o2 = (int) st[6];
+    long a2 = st[7];
+    int n2 = (int) st[8];
+    int o3 = (int) st[9];
+    long a3 = st[10];
+    int n3 = (int) st[11];
+    for (int i = lo; i < hi; i += 4) {
+      for (int j = 0; j < 4; j++) {
+        int e0 = table[src[s0 + i + j] & 0xFF];
+        int e1 = table[src[s1 + i + j] & 0xFF];
+        int e2 = table[src[s2 + i + j] & 0xFF];
+        int e3 = table[src[s3 + i + j] & 0xFF];
+        a0 |= (long) (e0 & 0xFFFF) << n0;
+        a1 |= (long) (e1 & 0xFFFF) << n1;
+        a2 |= (long) (e2 & 0xFFFF) << n2;
+        a3 |= (long) (e3 & 0xFFFF) << n3;
+        n0 += e0 >>> 16;
+        n1 += e1 >>> 16;
+        n2 += e2 >>> 16;
+        n3 += e3 >>> 16;
+      }
+      LONG_LE.set(dst, o0, a0);
+      LONG_LE.set(side, o1, a1);
+      LONG_LE.set(side, o2, a2);
+      LONG_LE.set(side, o3, a3);
+      o0 += n0 >>> 3;
+      o1 += n1 >>> 3;
+      o2 += n2 >>> 3;
+      o3 += n3 >>> 3;
+      a0 >>>= n0 & ~7;
+      a1 >>>= n1 & ~7;
+      a2 >>>= n2 & ~7;
+      a3 >>>= n3 & ~7;
+      n0 &= 7;
+      n1 &= 7;
+      n2 &= 7;
+      n3 &= 7;
     }
-    o = (int) st[0];
-    if (st[2] > 0) {
-      LONG_LE.set(dst, o, st[1]);
-      o++;
-    }
-    return o;
+    st[0] = o0;
+    st[1] = a0;
+    st[2] = n0;
+    st[3] = o1;
+    st[4] = a1;
+    st[5] = n1;
+    st[6] = o2;
+    st[7] = a2;
+    st[8] = n2;
+    st[9] = o3;
+    st[10] = a3;
+    st[11] = n3;
   }
 
   private static void encodeBatch(byte[] src, int from, int to, int[] table, byte[] dst, long[] st) {
@@ -341,7 +432,7 @@ final class Huffman {
     long safe = ((long) in.length - 8) << 3;
     // Bounded batches in a small method: it is called often enough to be compiled early as a whole method, rather
     // than as an on-stack replacement of one long loop.
-    while (rounds(in, multi, out, st, lim, safe, 2048)) {
+    while (rounds(in, multi, out, st, lim, safe, 64)) {
       // next batch
     }
     for (int k = 0; k < STREAMS; k++) {
