@@ -30,6 +30,8 @@ final class Huffman {
   private static final int TABLE_MASK = TABLE_SIZE - 1;
   private static final VarHandle LONG_LE =
       MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle SHORT_LE =
+      MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT_LE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
   private Huffman() {}
@@ -203,8 +205,9 @@ final class Huffman {
     // Stream 3 is the shortest: the four advance together over its length (four symbols at a time), then each
     // finishes alone.
     int joint = (from[4] - from[3]) & ~3;
+    int[] pairs = joint > 0 ? pairs(table) : null;
     for (int at = 0; at < joint; at += 1 << 12) {
-      encodeJoint(src, from, at, Math.min(joint, at + (1 << 12)), table, dst, side, st);
+      encodeJoint(src, from, at, Math.min(joint, at + (1 << 12)), pairs, dst, side, st);
     }
     int o = 0;
     for (int k = 0; k < STREAMS; k++) {
@@ -232,8 +235,30 @@ final class Huffman {
     return o - off;
   }
 
+  /**
+   * Codes of two-symbol pairs, indexed by the pair read as a little-endian short (first symbol in the low byte):
+   * bits 0-23 the first code then the second, bits 24-31 their total length.
+   */
+  private static int[] pairs(int[] table) {
+    int[] pairs = new int[1 << 16];
+    for (int a = 0; a < 256; a++) {
+      int ea = table[a];
+      if (ea == 0) {
+        continue;
+      }
+      int la = ea >>> 16;
+      for (int b = 0; b < 256; b++) {
+        int eb = table[b];
+        if (eb != 0) {
+          pairs[a | b << 8] = ((ea & 0xFFFF) | (eb & 0xFFFF) << la) | (la + (eb >>> 16)) << 24;
+        }
+      }
+    }
+    return pairs;
+  }
+
   /** Four symbols of each of the four streams a round, symbols {@code [from[k] + lo, from[k] + hi)}. */
-  private static void encodeJoint(byte[] src, int[] from, int lo, int hi, int[] table, byte[] dst, byte[] side,
+  private static void encodeJoint(byte[] src, int[] from, int lo, int hi, int[] pairs, byte[] dst, byte[] side,
       long[] st) {
     int s0 = from[0];
     int s1 = from[1];
@@ -252,19 +277,19 @@ final class Huffman {
     long a3 = st[10];
     int n3 = (int) st[11];
     for (int i = lo; i < hi; i += 4) {
-      for (int j = 0; j < 4; j++) {
-        int e0 = table[src[s0 + i + j] & 0xFF];
-        int e1 = table[src[s1 + i + j] & 0xFF];
-        int e2 = table[src[s2 + i + j] & 0xFF];
-        int e3 = table[src[s3 + i + j] & 0xFF];
-        a0 |= (long) (e0 & 0xFFFF) << n0;
-        a1 |= (long) (e1 & 0xFFFF) << n1;
-        a2 |= (long) (e2 & 0xFFFF) << n2;
-        a3 |= (long) (e3 & 0xFFFF) << n3;
-        n0 += e0 >>> 16;
-        n1 += e1 >>> 16;
-        n2 += e2 >>> 16;
-        n3 += e3 >>> 16;
+      for (int j = 0; j < 4; j += 2) {
+        int e0 = pairs[(short) SHORT_LE.get(src, s0 + i + j) & 0xFFFF];
+        int e1 = pairs[(short) SHORT_LE.get(src, s1 + i + j) & 0xFFFF];
+        int e2 = pairs[(short) SHORT_LE.get(src, s2 + i + j) & 0xFFFF];
+        int e3 = pairs[(short) SHORT_LE.get(src, s3 + i + j) & 0xFFFF];
+        a0 |= (long) (e0 & 0xFFFFFF) << n0;
+        a1 |= (long) (e1 & 0xFFFFFF) << n1;
+        a2 |= (long) (e2 & 0xFFFFFF) << n2;
+        a3 |= (long) (e3 & 0xFFFFFF) << n3;
+        n0 += e0 >>> 24;
+        n1 += e1 >>> 24;
+        n2 += e2 >>> 24;
+        n3 += e3 >>> 24;
       }
       LONG_LE.set(dst, o0, a0);
       LONG_LE.set(side, o1, a1);
