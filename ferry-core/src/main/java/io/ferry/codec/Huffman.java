@@ -457,20 +457,32 @@ final class Huffman {
     long safe = ((long) in.length - 8) << 3;
     // Bounded batches in a small method: it is called often enough to be compiled early as a whole method, rather
     // than as an on-stack replacement of one long loop.
-    while (rounds(in, multi, out, st, lim, safe, 64)) {
-      // next batch
+    // The caller, not the loop, decides how many rounds are safe (a round takes at most 16 symbols and 48 bits of a
+    // stream), so the loop has no exits that only the end of a plane takes: no deoptimisation when it first does.
+    while (true) {
+      long max = 64;
+      for (int k = 0; k < STREAMS; k++) {
+        max = Math.min(max, roundsWithin(lim[4 + k] - st[4 + k], 16));
+        max = Math.min(max, roundsWithin(lim[k] - st[k], 48));
+        max = Math.min(max, roundsWithin(safe - st[k], 48));
+      }
+      if (max <= 0) {
+        break;
+      }
+      rounds(in, multi, out, st, (int) max);
     }
     for (int k = 0; k < STREAMS; k++) {
       finish(in, st[k], lim[k], single, out, (int) st[4 + k], streamStart(n, k + 1), k);
     }
   }
 
-  /**
-   * Up to {@code max} rounds of the four-stream decode; false once a stream is too near its end (or the array's)
-   * for another round.
-   */
-  private static boolean rounds(byte[] in, long[] multi, byte[] out, long[] st, long[] lim, long safe, int max)
-      throws IOException {
+  /** Rounds that can start within {@code slack} when each takes at most {@code step}. */
+  private static long roundsWithin(long slack, int step) {
+    return slack < 0 ? 0 : slack / step + 1;
+  }
+
+  /** Exactly {@code max} rounds of the four-stream decode; the caller has checked that they fit. */
+  private static void rounds(byte[] in, long[] multi, byte[] out, long[] st, int max) {
     long b0 = st[0];
     long b1 = st[1];
     long b2 = st[2];
@@ -479,29 +491,9 @@ final class Huffman {
     int o1 = (int) st[5];
     int o2 = (int) st[6];
     int o3 = (int) st[7];
-    long lim0 = lim[0];
-    long lim1 = lim[1];
-    long lim2 = lim[2];
-    long lim3 = lim[3];
-    int fast0 = (int) lim[4];
-    int fast1 = (int) lim[5];
-    int fast2 = (int) lim[6];
-    int fast3 = (int) lim[7];
-    boolean more = true;
     // Four independent streams per round keep four dependency chains in flight; each round decodes one 57-bit window
     // per stream (at most four lookups of at most 12 bits).
     for (int round = 0; round < max; round++) {
-      if (o0 > fast0 || o1 > fast1 || o2 > fast2 || o3 > fast3) {
-        more = false;
-        break;
-      }
-      if (b0 > lim0 || b1 > lim1 || b2 > lim2 || b3 > lim3) {
-        throw new IOException("huffman stream ends before its symbols do");
-      }
-      if (b0 > safe || b1 > safe || b2 > safe || b3 > safe) {
-        more = false;
-        break;
-      }
       long w0 = (long) LONG_LE.get(in, (int) (b0 >>> 3)) >>> (b0 & 7);
       long w1 = (long) LONG_LE.get(in, (int) (b1 >>> 3)) >>> (b1 & 7);
       long w2 = (long) LONG_LE.get(in, (int) (b2 >>> 3)) >>> (b2 & 7);
@@ -541,7 +533,6 @@ final class Huffman {
     st[5] = o1;
     st[6] = o2;
     st[7] = o3;
-    return more;
   }
 
   /** Eight little-endian bytes at {@code at}, zeros past the end of {@code in}. */
