@@ -510,10 +510,43 @@ public final class FloatCodec implements Codec {
       out.position(at + n * w);
       return;
     }
+    if (w == 2) {
+      // Two-byte elements go straight into the direct buffer, eight bytes a put: no staging copy.
+      ByteBuffer o = out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < n; i += per) {
+        merge2Direct(planes[0], off[0] + i, planes[1], off[1] + i, Math.min(per, n - i), transform, o, at + 2 * i);
+      }
+      out.position(at + 2 * n);
+      return;
+    }
     for (int i = 0; i < n; i += per) {
       int count = Math.min(per, n - i);
       mergeBlock(planes, off, i, count, w, transform, stage, 0);
       out.put(stage, 0, count * w);
+    }
+  }
+
+  /** {@link #merge2t} and {@link #merge2} into a direct buffer at absolute index {@code at}. */
+  private static void merge2Direct(byte[] p0, int o0, byte[] p1, int o1, int count, int transform, ByteBuffer o,
+      int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long l = (long) LONG_LE.get(p0, o0 + i);
+      long h = (long) LONG_LE.get(p1, o1 + i);
+      if (transform != 0) {
+        long t = (l & 0x8080808080808080L) | (h >>> 1 & 0x7F7F7F7F7F7F7F7FL);
+        l = (h << 7 & 0x8080808080808080L) | (l & 0x7F7F7F7F7F7F7F7FL);
+        h = t;
+      }
+      o.putLong(at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      o.putLong(at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
+      if (transform != 0) {
+        t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
+      }
+      o.putShort(at + 2 * i, (short) t);
     }
   }
 
