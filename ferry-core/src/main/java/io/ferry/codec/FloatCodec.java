@@ -71,7 +71,6 @@ public final class FloatCodec implements Codec {
   private static final int PAD = 8;
   /** Elements bytes per batch of split and merge, staged there between a direct buffer and the planes (small enough that the batch method is called about 600 times, the count after which C2 compiles it, within the first 64 MiB chunk). */
   private static final int STAGE = 8 * 1024;
-  private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
   private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT_LE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -119,10 +118,15 @@ public final class FloatCodec implements Codec {
     int transform = ("BF16".equals(hint.dtype()) || "F32".equals(hint.dtype())) ? 1 : 0;
     int length = raw.remaining();
     int n = length / w;
-    Scratch sc = scratch.get();
+    if (w == 2 && n > ZSTD_SAMPLE && raw.hasArray()) {
+      ByteBuffer merged = encodeTwoByte(raw.array(), raw.arrayOffset() + raw.position(), length, transform != 0);
+      if (merged != null) {
+        return merged;
+      }
+    }
     byte[][] planes = new byte[w][];
     for (int k = 0; k < w; k++) {
-      planes[k] = sc.plane(k, n);
+      planes[k] = new byte[n];
     }
     byte[] tail = new byte[length - n * w];
     if (raw.hasArray()) {
@@ -135,7 +139,7 @@ public final class FloatCodec implements Codec {
     } else {
       // A direct input goes through a small staging array a block at a time: no chunk-sized copy.
       ByteBuffer r = raw.duplicate();
-      byte[] stage = sc.stage;
+      byte[] stage = new byte[STAGE];
       int per = stage.length / w;
       for (int i = 0; i < n; i += per) {
         int count = Math.min(per, n - i);
@@ -151,11 +155,23 @@ public final class FloatCodec implements Codec {
     int[] method = new int[w];
     long total = headerLen + tail.length;
     for (int k = 0; k < w; k++) {
-      encodePlane(planes[k], n, k, stored, storedLen, method, sc);
+      encodePlane(planes[k], n, k, stored, storedLen, method);
       total += storedLen[k];
     }
 
-    byte[] out = sc.output((int) total);
+    byte[] out = new byte[(int) total];
+    header(out, w, transform, length, method, storedLen);
+    int o = headerLen;
+    for (int k = 0; k < w; k++) {
+      System.arraycopy(stored[k], 0, out, o, storedLen[k]);
+      o += storedLen[k];
+    }
+    System.arraycopy(tail, 0, out, o, tail.length);
+    return ByteBuffer.wrap(out, 0, (int) total).slice();
+  }
+
+  private static void header(byte[] out, int w, int transform, int length, int[] method, int[] storedLen) {
+    int headerLen = 10 + 5 * w;
     out[0] = (byte) VERSION;
     out[1] = (byte) (w | transform << 4);
     INT_LE.set(out, 2, length);
@@ -166,13 +182,204 @@ public final class FloatCodec implements Codec {
     CRC32C crc = new CRC32C();
     crc.update(out, 0, headerLen - 4);
     INT_LE.set(out, headerLen - 4, (int) crc.getValue());
-    int o = headerLen;
-    for (int k = 0; k < w; k++) {
-      System.arraycopy(stored[k], 0, out, o, storedLen[k]);
-      o += storedLen[k];
+  }
+
+  /**
+   * The usual BF16/F16 payload without planes in between: when the low-byte plane is stored raw and the high-byte
+   * plane with Huffman (decided exactly as {@link #encodePlane} decides, from histograms and samples taken straight
+   * from the elements), one pass writes the raw plane and the Huffman block into the payload. Null when the planes
+   * take other methods; the caller then encodes plane by plane.
+   */
+  private static ByteBuffer encodeTwoByte(byte[] src, int at, int length, boolean bf16) {
+    int n = length / 2;
+    boolean big = n >= 1 << 20;
+    if (big && hopeless(src, at, n, 1, bf16)) {
+      return null;
     }
-    System.arraycopy(tail, 0, out, o, tail.length);
-    return ByteBuffer.wrap(out, 0, (int) total).slice();
+    boolean lowHopeless = big && hopeless(src, at, n, 0, bf16);
+    // Histograms of the high bytes per Huffman stream (they give each stream's exact length), of the low bytes
+    // only where the sample did not already rule Huffman out.
+    int[][] high = new int[Huffman.STREAMS][];
+    int[] lowCounts = lowHopeless ? null : new int[4 * 256];
+    int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
+    int[] pairs = new int[2 << 16];
+    for (int k = 0; k < Huffman.STREAMS; k++) {
+      int from = Math.min(n, k * q);
+      int to = Math.min(n, (k + 1) * q);
+      for (int i = from; i < to; i += 1 << 12) {
+        int end = Math.min(to, i + (1 << 12));
+        countHigh(src, at, i, end, bf16 ? 7 : 8, pairs);
+        if (lowCounts != null) {
+          countLow(src, at, i, end, bf16, lowCounts);
+        }
+      }
+      high[k] = foldPairs(pairs);
+      // Batches are even-sized, so only the last element of the stream can have been left out of a pair.
+      if (((to - from) & 1) != 0) {
+        high[k][planeByte(src, at, to - 1, 1, bf16)]++;
+      }
+      Arrays.fill(pairs, 0);
+    }
+    if (lowCounts != null) {
+      int[] low = fold(lowCounts);
+      if (distinct(low) == 1) {
+        return null;
+      }
+      if (Huffman.blockSize(low, Huffman.codeLengths(low)) <= n * HUFFMAN_KEEP) {
+        return null;
+      }
+    }
+    if (zstdWorthTrying(src, at, n, 0, bf16, n)) {
+      return null;
+    }
+    int[] hist = new int[256];
+    for (int[] h : high) {
+      for (int s = 0; s < 256; s++) {
+        hist[s] += h[s];
+      }
+    }
+    if (distinct(hist) == 1) {
+      return null;
+    }
+    int[] lens = Huffman.codeLengths(hist);
+    if (Huffman.blockSize(hist, lens) > n * HUFFMAN_KEEP) {
+      return null;
+    }
+    long block = Huffman.mergedBlockSize(high, lens);
+    if (zstdWorthTrying(src, at, n, 1, bf16, block)) {
+      return null;
+    }
+    int tail = length - 2 * n;
+    int headerLen = 20;
+    int total = (int) (headerLen + n + block + tail);
+    // 8 bytes of room after the block for the coder's 8-byte writes; the payload is a slice without them.
+    byte[] out = new byte[total + 8];
+    header(out, 2, bf16 ? 1 : 0, length, new int[] {RAW, HUFFMAN}, new int[] {n, (int) block});
+    Huffman.encodeMerged(src, at, n, bf16, high, lens, out, headerLen, headerLen + n);
+    System.arraycopy(src, at + 2 * n, out, total - tail, tail);
+    return ByteBuffer.wrap(out, 0, total).slice();
+  }
+
+  /** Byte {@code k} (0 low, 1 high) of two-byte element {@code i} at {@code src[at]}, in the plane form. */
+  private static int planeByte(byte[] src, int at, int i, int k, boolean bf16) {
+    int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+    if (bf16) {
+      return k == 0 ? (u & 0x7F) | (u >>> 8 & 0x80) : (u >>> 7) & 0xFF;
+    }
+    return k == 0 ? u & 0xFF : u >>> 8;
+  }
+
+  /** {@link #huffmanHopeless} for plane {@code k} of two-byte elements, read from the elements. */
+  private static boolean hopeless(byte[] src, int at, int n, int k, boolean bf16) {
+    int[] h = new int[k == 1 ? 2 << 16 : 4 * 256];
+    int sampled = 0;
+    for (int w = 0; w + 4096 <= n; w += 8 * 4096) {
+      if (k == 1) {
+        countHigh(src, at, w, w + 4096, bf16 ? 7 : 8, h);
+      } else {
+        countLow(src, at, w, w + 4096, bf16, h);
+      }
+      sampled += 4096;
+    }
+    int[] hist = k == 1 ? foldPairs(h) : fold(h);
+    if (distinct(hist) < 2) {
+      return false;
+    }
+    return Huffman.blockSize(hist, Huffman.codeLengths(hist)) > sampled * 0.99;
+  }
+
+  /** The test {@link #maybeZstd} makes before compressing a whole plane, for plane {@code k} of two-byte elements. */
+  private static boolean zstdWorthTrying(byte[] src, int at, int n, int k, boolean bf16, long best) {
+    if (n <= ZSTD_SAMPLE || best * 4 < n) {
+      return true;
+    }
+    int from = (n - ZSTD_SAMPLE) / 2;
+    byte[] sample = new byte[ZSTD_SAMPLE];
+    for (int i = 0; i < ZSTD_SAMPLE; i++) {
+      sample[i] = (byte) planeByte(src, at, from + i, k, bf16);
+    }
+    long z = Zstd.compress(sample, PLANE_ZSTD_LEVEL).length;
+    return z < (double) best / n * ZSTD_SAMPLE * 0.97;
+  }
+
+  private static int distinct(int[] hist) {
+    int d = 0;
+    for (int c : hist) {
+      if (c != 0) {
+        d++;
+      }
+    }
+    return d;
+  }
+
+  /** Sums the 256-entry lanes of a counter array. */
+  private static int[] fold(int[] h) {
+    int[] sum = new int[256];
+    for (int i = 0; i < h.length; i++) {
+      sum[i & 255] += h[i];
+    }
+    return sum;
+  }
+
+  /**
+   * Counts the high bytes ({@code (u >>> shift) & 0xFF}) of elements {@code [from, to)} two at a time: {@code p}
+   * holds two tables of 2^16 counters for pairs of neighbouring elements (first in the low byte); {@link #foldPairs}
+   * turns them into a histogram. Half the counter updates of one per element, and far fewer updates of one counter
+   * in a row (the usual cost of a histogram of a narrow distribution). An odd last element goes to pair (e, 0) of
+   * table 1 and is taken back out by the caller through {@code single}.
+   */
+  private static void countHigh(byte[] src, int at, int from, int to, int shift, int[] p) {
+    int i = from;
+    for (; i + 8 <= to; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i) >>> shift & 0x00FF00FF00FF00FFL;
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8) >>> shift & 0x00FF00FF00FF00FFL;
+      v |= v >>> 8;
+      u |= u >>> 8;
+      p[(int) v & 0xFFFF]++;
+      p[0x10000 + ((int) (v >>> 32) & 0xFFFF)]++;
+      p[(int) u & 0xFFFF]++;
+      p[0x10000 + ((int) (u >>> 32) & 0xFFFF)]++;
+    }
+    for (; i + 2 <= to; i += 2) {
+      int x = (int) INT_LE.get(src, at + 2 * i);
+      p[(x >>> shift) & 0xFF | (x >>> (shift + 8)) & 0xFF00]++;
+    }
+  }
+
+  /** The histogram of the pair counts {@link #countHigh} made (both tables, both elements of each pair). */
+  private static int[] foldPairs(int[] p) {
+    int[] hist = new int[256];
+    for (int t = 0; t < 2; t++) {
+      for (int b = 0; b < 256; b++) {
+        int row = t << 16 | b << 8;
+        int sum = 0;
+        for (int a = 0; a < 256; a++) {
+          int c = p[row | a];
+          sum += c;
+          hist[a] += c;
+        }
+        hist[b] += sum;
+      }
+    }
+    return hist;
+  }
+
+  /** Counts the low bytes (plane form) of elements {@code [from, to)}, four lanes. */
+  private static void countLow(byte[] src, int at, int from, int to, boolean bf16, int[] h) {
+    long signMask = bf16 ? 0x0080008000800080L : 0;
+    long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
+    int i = from;
+    for (; i + 4 <= to; i += 4) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long x = v & lowMask | v >>> 8 & signMask;
+      h[(int) x & 0xFF]++;
+      h[256 + ((int) (x >>> 16) & 0xFF)]++;
+      h[512 + ((int) (x >>> 32) & 0xFF)]++;
+      h[768 + ((int) (x >>> 48) & 0xFF)]++;
+    }
+    for (; i < to; i++) {
+      h[planeByte(src, at, i, 0, bf16)]++;
+    }
   }
 
   /** Splits elements {@code [0, count)} at {@code src[at]} into the planes at index {@code to}. */
@@ -259,8 +466,7 @@ public final class FloatCodec implements Codec {
     return (x | x << 8) & 0x00FF00FF00FF00FFL;
   }
 
-  private static void encodePlane(byte[] plane, int n, int k, byte[][] stored, int[] storedLen, int[] method,
-      Scratch sc) {
+  private static void encodePlane(byte[] plane, int n, int k, byte[][] stored, int[] storedLen, int[] method) {
     stored[k] = plane;
     storedLen[k] = n;
     method[k] = RAW;
@@ -287,8 +493,8 @@ public final class FloatCodec implements Codec {
     int[] lens = Huffman.codeLengths(hist);
     long huff = Huffman.blockSize(hist, lens);
     if (huff <= n * HUFFMAN_KEEP) {
-      byte[] buf = sc.huffman(k, (int) huff + PAD);
-      int len = Huffman.encode(plane, n, lens, buf, 0, sc.side(Huffman.sideSize(n, huff)));
+      byte[] buf = new byte[(int) huff + PAD];
+      int len = Huffman.encode(plane, n, lens, buf, 0, new byte[Huffman.sideSize(n, huff)]);
       stored[k] = buf;
       storedLen[k] = len;
       method[k] = HUFFMAN;
@@ -381,14 +587,13 @@ public final class FloatCodec implements Codec {
     if (size < 6) {
       throw new IOException("float payload of " + size + " bytes is shorter than its header");
     }
-    Scratch sc = scratch.get();
     byte[] in;
     int base;
     if (payload.hasArray()) {
       in = payload.array();
       base = payload.arrayOffset() + payload.position();
     } else {
-      in = sc.input(size);
+      in = new byte[size];
       payload.duplicate().get(in, 0, size);
       base = 0;
     }
@@ -437,18 +642,31 @@ public final class FloatCodec implements Codec {
     }
     // A heap payload is read in place. Huffman may look at bytes after its block (never past the array) but
     // consumes only the bits of its codes, and checks that each stream ends where its length says.
+    if (w == 2 && method[0] == RAW && method[1] == HUFFMAN && offset[1] - offset[0] == n) {
+      // The usual BF16/F16 payload: the exponent (high) byte codes decode straight into whole elements in out.
+      int at = out.position();
+      try {
+        Huffman.decodeMerged(in, base + offset[1], (int) pos - offset[1], in, base + offset[0], n, transform != 0,
+            out, at);
+      } catch (IOException e) {
+        throw new IOException("plane 1: " + e.getMessage(), e);
+      }
+      out.position(at + 2 * n);
+      out.put(in, base + (int) pos, tail);
+      return;
+    }
     byte[][] planes = new byte[w][];
     int[] planeOff = new int[w];
     for (int k = 0; k < w; k++) {
       int len = (k + 1 < w ? offset[k + 1] : (int) pos) - offset[k];
-      decodePlane(in, base + offset[k], len, method[k], n, k, planes, planeOff, sc);
+      decodePlane(in, base + offset[k], len, method[k], n, k, planes, planeOff);
     }
-    merge(planes, planeOff, n, w, transform, out, sc.stage);
+    merge(planes, planeOff, n, w, transform, out, new byte[STAGE]);
     out.put(in, base + (int) pos, tail);
   }
 
   private static void decodePlane(byte[] in, int off, int len, int method, int n, int k, byte[][] planes,
-      int[] planeOff, Scratch sc) throws IOException {
+      int[] planeOff) throws IOException {
     switch (method) {
       case RAW:
         if (len != n) {
@@ -461,13 +679,13 @@ public final class FloatCodec implements Codec {
         if (len != 1) {
           throw new IOException("constant plane " + k + " holds " + len + " bytes, expected 1");
         }
-        byte[] p = sc.plane(k, n);
+        byte[] p = new byte[n];
         Arrays.fill(p, 0, n, in[off]);
         planes[k] = p;
         return;
       }
       case HUFFMAN: {
-        byte[] p = sc.plane(k, n);
+        byte[] p = new byte[n];
         try {
           Huffman.decode(in, off, len, p, n);
         } catch (IOException e) {
@@ -477,7 +695,7 @@ public final class FloatCodec implements Codec {
         return;
       }
       case ZSTD: {
-        byte[] p = sc.plane(k, n);
+        byte[] p = new byte[n];
         long got = Zstd.decompressByteArray(p, 0, n, in, off, len);
         if (Zstd.isError(got)) {
           throw new IOException("zstd plane " + k + " does not decode: " + Zstd.getErrorName(got));
@@ -643,43 +861,5 @@ public final class FloatCodec implements Codec {
   /** The two 16-bit halves of {@code x} at bits 0 and 32 of a long. */
   private static long spread16(int x) {
     return (x & 0xFFFFL) | (x & 0xFFFF0000L) << 16;
-  }
-
-  /**
-   * Per-thread working arrays, kept between chunks so a chunk allocates no plane-sized arrays: the planes, the
-   * Huffman outputs, the encoded payload (valid until the thread's next encode, as {@link Codec#encode} allows), a
-   * copy of a direct payload being decoded, and a small staging block for direct buffers.
-   */
-  private static final class Scratch {
-    final byte[] stage = new byte[STAGE];
-    final byte[][] planes = new byte[4][];
-    final byte[][] huffman = new byte[4][];
-    byte[] output;
-    byte[] input;
-    byte[] side;
-
-    byte[] plane(int k, int n) {
-      return planes[k] = grow(planes[k], n);
-    }
-
-    byte[] huffman(int k, int n) {
-      return huffman[k] = grow(huffman[k], n);
-    }
-
-    byte[] output(int n) {
-      return output = grow(output, n);
-    }
-
-    byte[] side(int n) {
-      return side = grow(side, n);
-    }
-
-    byte[] input(int n) {
-      return input = grow(input, n);
-    }
-
-    private static byte[] grow(byte[] a, int n) {
-      return a != null && a.length >= n ? a : new byte[Math.max(n, 64)];
-    }
   }
 }
