@@ -292,9 +292,11 @@ final class Huffman {
     // write: no write reaches the next stream's bytes. Stream 3 is the shortest.
     int joint = Math.max(0, from[4] - from[3] - 64) & ~3;
     int[] pairs = joint > 0 ? pairs(table) : null;
-    for (int at = 0; at < joint; at += 1 << 12) {
-      mergedJoint(src, srcOff, from, at, Math.min(joint, at + (1 << 12)), shift, lowMask, signMask, pairs, dst,
-          lowAt, st);
+    int calls = 0;
+    for (int at = 0; at < joint; ) {
+      int end = Math.min(joint, at + FloatCodec.batch(calls++, 4, 1 << 12));
+      mergedJoint(src, srcOff, from, at, end, shift, lowMask, signMask, pairs, dst, lowAt, st);
+      at = end;
     }
     for (int k = 0; k < STREAMS; k++) {
       // The rest of stream k alone; its last writes may put zeros over the first bytes of stream k + 1, which are
@@ -631,11 +633,12 @@ final class Huffman {
     // pos: element index per stream where the current batch started; o: the byte positions the rounds write at.
     int[] pos = new int[STREAMS];
     long[] o = new long[4];
+    int calls = 0;
     for (int k = 0; k < STREAMS; k++) {
       pos[k] = (int) st[4 + k];
     }
     while (true) {
-      int max = Math.min(STAGE_ROUNDS, safeRounds(st, lim, safe, 16));
+      int max = Math.min(FloatCodec.batch(calls++, 1, STAGE_ROUNDS), safeRounds(st, lim, safe, 16));
       if (max <= 0) {
         break;
       }

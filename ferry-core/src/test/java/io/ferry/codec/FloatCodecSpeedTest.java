@@ -112,8 +112,9 @@ class FloatCodecSpeedTest {
     return FloatData.cast(FloatData.normal(new Random(1), CHUNK / 2, sigma), "BF16");
   }
 
+  /** A heap copy, as a payload arrives from a store (the local store reads into heap buffers). */
   private static ByteBuffer copy(ByteBuffer b) {
-    return ByteBuffer.allocateDirect(b.remaining()).put(b.duplicate()).flip();
+    return ByteBuffer.allocate(b.remaining()).put(b.duplicate()).flip();
   }
 
   interface Body {
