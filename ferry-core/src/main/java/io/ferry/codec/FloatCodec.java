@@ -498,14 +498,17 @@ public final class FloatCodec implements Codec {
       maybeZstd(plane, n, k, stored, storedLen, method);
       return;
     }
-    int[] hist = histogram(plane, 0, n);
-    int distinct = 0;
-    for (int c : hist) {
-      if (c != 0) {
-        distinct++;
+    // Per Huffman stream: each stream's exact length lets the coder write all four in place.
+    int[][] streams = new int[Huffman.STREAMS][];
+    int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
+    int[] hist = new int[256];
+    for (int s = 0; s < Huffman.STREAMS; s++) {
+      streams[s] = histogram(plane, Math.min(n, s * q), Math.min(n, (s + 1) * q));
+      for (int b = 0; b < 256; b++) {
+        hist[b] += streams[s][b];
       }
     }
-    if (distinct == 1) {
+    if (distinct(hist) == 1) {
       stored[k] = new byte[] {plane[0]};
       storedLen[k] = 1;
       method[k] = CONST;
@@ -515,7 +518,7 @@ public final class FloatCodec implements Codec {
     long huff = Huffman.blockSize(hist, lens);
     if (huff <= n * HUFFMAN_KEEP) {
       byte[] buf = new byte[(int) huff + PAD];
-      int len = Huffman.encode(plane, n, lens, buf, 0, new byte[Huffman.sideSize(n, huff)]);
+      int len = Huffman.encode(plane, n, lens, buf, 0, streams);
       stored[k] = buf;
       storedLen[k] = len;
       method[k] = HUFFMAN;

@@ -175,22 +175,12 @@ final class Huffman {
     return Math.min(n, k * q);
   }
 
-  /** Bytes of working space {@link #encode} needs for {@code n} symbols whose block is {@code blockSize} bytes. */
-  static int sideSize(int n, long blockSize) {
-    return 3 * sideCap(n, blockSize);
-  }
-
-  private static int sideCap(int n, long blockSize) {
-    long q = (n + STREAMS - 1) / STREAMS;
-    return (int) Math.min((q * MAX_LEN + 7) / 8, blockSize) + 16;
-  }
-
   /**
-   * Writes the block for {@code src[0, n)} at {@code dst[off]}; {@code dst} must have {@link #blockSize} plus 8 bytes
-   * of room, {@code side} at least {@link #sideSize} bytes (streams 1 to 3 are built there, all four streams
-   * advancing together, then moved behind stream 0). Returns the number of bytes of the block.
+   * Writes the block for {@code src[0, n)} at {@code dst[off]}; {@code hist[k]} is the histogram of stream
+   * {@code k}'s symbols (it gives each stream's exact length, so all four are written in place, advancing together)
+   * and {@code dst} must have 8 bytes of room after the block. Returns the number of bytes of the block.
    */
-  static int encode(byte[] src, int n, int[] lens, byte[] dst, int off, byte[] side) {
+  static int encode(byte[] src, int n, int[] lens, byte[] dst, int off, int[][] hist) {
     for (int i = 0; i < LENGTHS_BYTES; i++) {
       dst[off + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
     }
@@ -199,41 +189,70 @@ final class Huffman {
     for (int k = 0; k <= STREAMS; k++) {
       from[k] = streamStart(n, k);
     }
-    int body = off + LENGTHS_BYTES + 4 * (STREAMS - 1);
-    int cap = side.length / 3;
-    // st: per stream its output position, pending bits and their count. Stream 0 goes straight to dst.
-    long[] st = {body, 0, 0, 0, 0, 0, cap, 0, 0, 2L * cap, 0, 0};
-    // Stream 3 is the shortest: the four advance together over its length (four symbols at a time), then each
-    // finishes alone.
-    int joint = (from[4] - from[3]) & ~3;
-    int[] pairs = joint > 0 ? pairs(table) : null;
-    for (int at = 0; at < joint; at += 1 << 12) {
-      encodeJoint(src, from, at, Math.min(joint, at + (1 << 12)), pairs, dst, side, st);
-    }
-    int o = 0;
+    int[] start = streamStarts(hist, lens, dst, off);
+    // st: per stream its output position, pending bits and their count.
+    long[] st = new long[3 * STREAMS];
     for (int k = 0; k < STREAMS; k++) {
-      byte[] to = k == 0 ? dst : side;
+      st[3 * k] = start[k];
+    }
+    // The four advance together (four symbols at a time) while every stream keeps at least 64 symbols, so 64 bits,
+    // after each 8-byte write: no write reaches the next stream's bytes. Stream 3 is the shortest.
+    int joint = Math.max(0, from[4] - from[3] - 64) & ~3;
+    int[] pairs = joint > 0 ? pairs(table) : null;
+    int calls = 0;
+    for (int at = 0; at < joint; ) {
+      int end = Math.min(joint, at + FloatCodec.batch(calls++, 4, 1 << 12));
+      encodeJoint(src, from, at, end, pairs, dst, dst, st);
+      at = end;
+    }
+    for (int k = 0; k < STREAMS; k++) {
       long[] one = {st[3 * k], st[3 * k + 1], st[3 * k + 2]};
-      for (int at = from[k] + joint; at < from[k + 1]; at += 1 << 12) {
-        encodeBatch(src, at, Math.min(from[k + 1], at + (1 << 12)), table, to, one);
-      }
-      int end = (int) one[0];
-      if (one[2] > 0) {
-        LONG_LE.set(to, end, one[1]);
-        end++;
-      }
-      if (k == 0) {
-        o = end;
-      } else {
-        int start = (k - 1) * cap;
-        System.arraycopy(side, start, dst, o, end - start);
-        o += end - start;
-      }
+      int first = from[k] + joint;
+      int last = from[k + 1];
+      finishStream(start[k + 1], k, () -> {
+        for (int at = first; at < last; at += 1 << 12) {
+          encodeBatch(src, at, Math.min(last, at + (1 << 12)), table, dst, one);
+        }
+      }, dst, one);
+    }
+    return start[STREAMS] - off;
+  }
+
+  /**
+   * Writes the stream lengths of a block at {@code dst[off]} from the per-stream histograms and returns where each
+   * stream starts ({@code [STREAMS]}: where the block ends).
+   */
+  private static int[] streamStarts(int[][] hist, int[] lens, byte[] dst, int off) {
+    int[] start = new int[STREAMS + 1];
+    start[0] = off + LENGTHS_BYTES + 4 * (STREAMS - 1);
+    for (int k = 0; k < STREAMS; k++) {
+      int bytes = (int) ((streamBits(hist[k], lens) + 7) >>> 3);
+      start[k + 1] = start[k] + bytes;
       if (k < STREAMS - 1) {
-        INT_LE.set(dst, off + LENGTHS_BYTES + 4 * k, k == 0 ? end - body : end - (k - 1) * cap);
+        INT_LE.set(dst, off + LENGTHS_BYTES + 4 * k, bytes);
       }
     }
-    return o - off;
+    return start;
+  }
+
+  /**
+   * Runs {@code rest}, which codes the rest of stream {@code k} alone into {@code dst} with state {@code one}
+   * (position, pending bits, their count), then writes the pending bits and checks the stream ends at {@code end}.
+   * Its 8-byte writes may put zeros over the first bytes of the next stream, which are already written: they are
+   * kept.
+   */
+  private static void finishStream(int end, int k, Runnable rest, byte[] dst, long[] one) {
+    long next = (long) LONG_LE.get(dst, end);
+    rest.run();
+    int o = (int) one[0];
+    if (one[2] > 0) {
+      LONG_LE.set(dst, o, one[1]);
+      o++;
+    }
+    LONG_LE.set(dst, end, next);
+    if (o != end) {
+      throw new IllegalStateException("huffman stream " + k + " ended at byte " + o + ", its histogram says " + end);
+    }
   }
 
   /** Exact byte length of the block {@link #encodeMerged} writes, for per-stream histograms {@code hist[k]}. */
@@ -271,15 +290,7 @@ final class Huffman {
     for (int k = 0; k <= STREAMS; k++) {
       from[k] = streamStart(n, k);
     }
-    int[] start = new int[STREAMS + 1];
-    start[0] = blockAt + LENGTHS_BYTES + 4 * (STREAMS - 1);
-    for (int k = 0; k < STREAMS; k++) {
-      int bytes = (int) ((streamBits(hist[k], lens) + 7) >>> 3);
-      start[k + 1] = start[k] + bytes;
-      if (k < STREAMS - 1) {
-        INT_LE.set(dst, blockAt + LENGTHS_BYTES + 4 * k, bytes);
-      }
-    }
+    int[] start = streamStarts(hist, lens, dst, blockAt);
     int shift = bf16 ? 7 : 8;
     long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
     long signMask = bf16 ? 0x0080008000800080L : 0;
@@ -299,32 +310,23 @@ final class Huffman {
       at = end;
     }
     for (int k = 0; k < STREAMS; k++) {
-      // The rest of stream k alone; its last writes may put zeros over the first bytes of stream k + 1, which are
-      // already written: keep them.
-      long next = (long) LONG_LE.get(dst, start[k + 1]);
       long[] one = {st[3 * k], st[3 * k + 1], st[3 * k + 2]};
-      for (int i = from[k] + joint; i < from[k + 1]; i++) {
-        int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
-        dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
-        int e = table[(u >>> shift) & 0xFF];
-        long acc = one[1] | (long) (e & 0xFFFF) << one[2];
-        int bits = (int) one[2] + (e >>> 16);
-        int o = (int) one[0];
-        LONG_LE.set(dst, o, acc);
-        one[0] = o + (bits >>> 3);
-        one[1] = acc >>> (bits & ~7);
-        one[2] = bits & 7;
-      }
-      int end = (int) one[0];
-      if (one[2] > 0) {
-        LONG_LE.set(dst, end, one[1]);
-        end++;
-      }
-      LONG_LE.set(dst, start[k + 1], next);
-      if (end != start[k + 1]) {
-        throw new IllegalStateException("huffman stream " + k + " ended at byte " + end + ", its histogram says "
-            + start[k + 1]);
-      }
+      int first = from[k] + joint;
+      int last = from[k + 1];
+      finishStream(start[k + 1], k, () -> {
+        for (int i = first; i < last; i++) {
+          int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
+          dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
+          int e = table[(u >>> shift) & 0xFF];
+          long acc = one[1] | (long) (e & 0xFFFF) << one[2];
+          int bits = (int) one[2] + (e >>> 16);
+          int o = (int) one[0];
+          LONG_LE.set(dst, o, acc);
+          one[0] = o + (bits >>> 3);
+          one[1] = acc >>> (bits & ~7);
+          one[2] = bits & 7;
+        }
+      }, dst, one);
     }
     return start[STREAMS] - blockAt;
   }
