@@ -202,27 +202,22 @@ public final class FloatCodec implements Codec {
     // Histograms of the high bytes per Huffman stream (they give each stream's exact length), of the low bytes
     // only where the sample did not already rule Huffman out.
     int[][] high = new int[Huffman.STREAMS][];
-    int[] lowCounts = lowHopeless ? null : new int[4 * 256];
+    int[] lowCounts = lowHopeless ? null : new int[8 * 256];
     int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
-    int[] pairs = new int[2 << 16];
     int calls = 0;
     for (int k = 0; k < Huffman.STREAMS; k++) {
       int from = Math.min(n, k * q);
       int to = Math.min(n, (k + 1) * q);
+      int[] h = new int[8 * 256];
       for (int i = from; i < to; ) {
         int end = Math.min(to, i + batch(calls++, 8, 1 << 12));
-        countHigh(src, at, i, end, bf16 ? 7 : 8, pairs);
+        countHigh(src, at, i, end, bf16 ? 7 : 8, h);
         if (lowCounts != null) {
           countLow(src, at, i, end, bf16, lowCounts);
         }
         i = end;
       }
-      high[k] = foldPairs(pairs);
-      // Batches are even-sized, so only the last element of the stream can have been left out of a pair.
-      if (((to - from) & 1) != 0) {
-        high[k][planeByte(src, at, to - 1, 1, bf16)]++;
-      }
-      Arrays.fill(pairs, 0);
+      high[k] = fold(h);
     }
     if (lowCounts != null) {
       int[] low = fold(lowCounts);
@@ -287,7 +282,7 @@ public final class FloatCodec implements Codec {
 
   /** {@link #huffmanHopeless} for plane {@code k} of two-byte elements, read from the elements. */
   private static boolean hopeless(byte[] src, int at, int n, int k, boolean bf16) {
-    int[] h = new int[k == 1 ? 2 << 16 : 4 * 256];
+    int[] h = new int[8 * 256];
     int sampled = 0;
     int calls = 0;
     for (int w = 0; w + 4096 <= n; w += 8 * 4096) {
@@ -302,7 +297,7 @@ public final class FloatCodec implements Codec {
       }
       sampled += 4096;
     }
-    int[] hist = k == 1 ? foldPairs(h) : fold(h);
+    int[] hist = fold(h);
     if (distinct(hist) < 2) {
       return false;
     }
@@ -343,46 +338,27 @@ public final class FloatCodec implements Codec {
   }
 
   /**
-   * Counts the high bytes ({@code (u >>> shift) & 0xFF}) of elements {@code [from, to)} two at a time: {@code p}
-   * holds two tables of 2^16 counters for pairs of neighbouring elements (first in the low byte); {@link #foldPairs}
-   * turns them into a histogram. Half the counter updates of one per element, and far fewer updates of one counter
-   * in a row (the usual cost of a histogram of a narrow distribution). An odd last element goes to pair (e, 0) of
-   * table 1 and is taken back out by the caller through {@code single}.
+   * Counts the high bytes ({@code (u >>> shift) & 0xFF}) of elements {@code [from, to)} into eight lanes of 256
+   * counters (a narrow distribution hits the same counter often; lanes keep those updates independent).
    */
-  private static void countHigh(byte[] src, int at, int from, int to, int shift, int[] p) {
+  private static void countHigh(byte[] src, int at, int from, int to, int shift, int[] h) {
     int i = from;
     for (; i + 8 <= to; i += 8) {
-      long v = (long) LONG_LE.get(src, at + 2 * i) >>> shift & 0x00FF00FF00FF00FFL;
-      long u = (long) LONG_LE.get(src, at + 2 * i + 8) >>> shift & 0x00FF00FF00FF00FFL;
-      v |= v >>> 8;
-      u |= u >>> 8;
-      p[(int) v & 0xFFFF]++;
-      p[0x10000 + ((int) (v >>> 32) & 0xFFFF)]++;
-      p[(int) u & 0xFFFF]++;
-      p[0x10000 + ((int) (u >>> 32) & 0xFFFF)]++;
+      long v = (long) LONG_LE.get(src, at + 2 * i) >>> shift;
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8) >>> shift;
+      h[(int) v & 0xFF]++;
+      h[256 + ((int) (v >>> 16) & 0xFF)]++;
+      h[512 + ((int) (v >>> 32) & 0xFF)]++;
+      h[768 + ((int) (v >>> 48) & 0xFF)]++;
+      h[1024 + ((int) u & 0xFF)]++;
+      h[1280 + ((int) (u >>> 16) & 0xFF)]++;
+      h[1536 + ((int) (u >>> 32) & 0xFF)]++;
+      h[1792 + ((int) (u >>> 48) & 0xFF)]++;
     }
-    for (; i + 2 <= to; i += 2) {
-      int x = (int) INT_LE.get(src, at + 2 * i);
-      p[(x >>> shift) & 0xFF | (x >>> (shift + 8)) & 0xFF00]++;
+    for (; i < to; i++) {
+      int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+      h[(u >>> shift) & 0xFF]++;
     }
-  }
-
-  /** The histogram of the pair counts {@link #countHigh} made (both tables, both elements of each pair). */
-  private static int[] foldPairs(int[] p) {
-    int[] hist = new int[256];
-    for (int t = 0; t < 2; t++) {
-      for (int b = 0; b < 256; b++) {
-        int row = t << 16 | b << 8;
-        int sum = 0;
-        for (int a = 0; a < 256; a++) {
-          int c = p[row | a];
-          sum += c;
-          hist[a] += c;
-        }
-        hist[b] += sum;
-      }
-    }
-    return hist;
   }
 
   /** Counts the low bytes (plane form) of elements {@code [from, to)}, four lanes. */
