@@ -159,6 +159,9 @@ public final class FloatCodec implements Codec {
     for (int k = 0; k < w; k++) {
       encodePlane(planes[k], n, k, stored, storedLen, method);
       total += storedLen[k];
+      if (stored[k] != planes[k]) {
+        planes[k] = null; // coded elsewhere: the plane can go before the next one is coded
+      }
     }
 
     byte[] out = new byte[(int) total];
