@@ -262,6 +262,9 @@ public final class CodecBenchmarks {
         ByteBuffer[] payload = new ByteBuffer[enc.length];
         long stored = 0;
         for (int i = 0; i < enc.length; i++) {
+          // A payload is valid only until the thread's next encode (Codec contract; the zstd and float codecs reuse
+          // per-thread buffers): encode again, untimed, and copy each one before the next.
+          enc[i] = v.policy().encode(chunks.get(i), hint, v.codecs());
           ByteBuffer p = enc[i].payload().duplicate();
           int at = arena.position();
           arena.put(p);

@@ -54,7 +54,10 @@ import java.util.zip.CRC32C;
  * 33%" on popular BF16 models (stored/original ≈ 0.67) and 0.83 for regular FP32 models as tabulated in third-party
  * comparisons; measurements of this codec are in {@code docs/codecs.md}.
  *
- * <p>Stateless and thread-safe.
+ * <p>Thread-safe and keeps nothing between chunks. The usual BF16/F16 chunk (low bytes stored raw, high bytes with
+ * Huffman) is encoded without planes, from two passes over the elements straight into the payload, and decoded
+ * straight into the output: apart from the payload, an encode or a decode holds only tables and a staging block of a
+ * few hundred KiB. Other chunks go plane by plane and hold their planes (at most the chunk's size) while they run.
  */
 public final class FloatCodec implements Codec {
   public static final int ID = 2;
@@ -68,6 +71,8 @@ public final class FloatCodec implements Codec {
   private static final double HUFFMAN_KEEP = 0.98;
   private static final int ZSTD_SAMPLE = 64 * 1024;
   private static final int PAD = 8;
+  /** Elements bytes per batch of split and merge, staged there between a direct buffer and the planes (small enough that the batch method is called about 600 times, the count after which C2 compiles it, within the first 64 MiB chunk). */
+  private static final int STAGE = 8 * 1024;
   private static final VarHandle LONG_LE = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final VarHandle INT_LE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -115,91 +120,337 @@ public final class FloatCodec implements Codec {
     int transform = ("BF16".equals(hint.dtype()) || "F32".equals(hint.dtype())) ? 1 : 0;
     int length = raw.remaining();
     int n = length / w;
-    byte[] src;
-    int at;
-    if (raw.hasArray()) {
-      src = raw.array();
-      at = raw.arrayOffset() + raw.position();
-    } else {
-      src = new byte[length];
-      raw.duplicate().get(src);
-      at = 0;
+    if (w == 2 && n > ZSTD_SAMPLE && raw.hasArray()) {
+      ByteBuffer merged = encodeTwoByte(raw.array(), raw.arrayOffset() + raw.position(), length, transform != 0);
+      if (merged != null) {
+        return merged;
+      }
     }
-    byte[][] planes = split(src, at, n, w, transform);
+    byte[][] planes = new byte[w][];
+    for (int k = 0; k < w; k++) {
+      planes[k] = new byte[n];
+    }
+    byte[] tail = new byte[length - n * w];
+    if (raw.hasArray()) {
+      int at = raw.arrayOffset() + raw.position();
+      int per = STAGE / w;
+      for (int i = 0; i < n; i += per) {
+        split(raw.array(), at + i * w, i, Math.min(per, n - i), w, transform, planes);
+      }
+      System.arraycopy(raw.array(), at + n * w, tail, 0, tail.length);
+    } else {
+      // A direct input goes through a small staging array a block at a time: no chunk-sized copy.
+      ByteBuffer r = raw.duplicate();
+      byte[] stage = new byte[STAGE];
+      int per = stage.length / w;
+      for (int i = 0; i < n; i += per) {
+        int count = Math.min(per, n - i);
+        r.get(stage, 0, count * w);
+        split(stage, 0, i, count, w, transform, planes);
+      }
+      r.get(tail);
+    }
 
     int headerLen = 10 + 5 * w;
     byte[][] stored = new byte[w][];
     int[] storedLen = new int[w];
     int[] method = new int[w];
-    long total = headerLen + (length - (long) n * w);
+    long total = headerLen + tail.length;
     for (int k = 0; k < w; k++) {
       encodePlane(planes[k], n, k, stored, storedLen, method);
       total += storedLen[k];
+      if (stored[k] != planes[k]) {
+        planes[k] = null; // coded elsewhere: the plane can go before the next one is coded
+      }
     }
 
     byte[] out = new byte[(int) total];
-    ByteBuffer o = ByteBuffer.wrap(out).order(ByteOrder.LITTLE_ENDIAN);
-    o.put((byte) VERSION).put((byte) (w | transform << 4)).putInt(length);
+    header(out, w, transform, length, method, storedLen);
+    int o = headerLen;
     for (int k = 0; k < w; k++) {
-      o.put((byte) method[k]).putInt(storedLen[k]);
+      System.arraycopy(stored[k], 0, out, o, storedLen[k]);
+      o += storedLen[k];
+    }
+    System.arraycopy(tail, 0, out, o, tail.length);
+    return ByteBuffer.wrap(out, 0, (int) total).slice();
+  }
+
+  private static void header(byte[] out, int w, int transform, int length, int[] method, int[] storedLen) {
+    int headerLen = 10 + 5 * w;
+    out[0] = (byte) VERSION;
+    out[1] = (byte) (w | transform << 4);
+    INT_LE.set(out, 2, length);
+    for (int k = 0; k < w; k++) {
+      out[6 + 5 * k] = (byte) method[k];
+      INT_LE.set(out, 7 + 5 * k, storedLen[k]);
     }
     CRC32C crc = new CRC32C();
     crc.update(out, 0, headerLen - 4);
-    o.putInt((int) crc.getValue());
-    for (int k = 0; k < w; k++) {
-      o.put(stored[k], 0, storedLen[k]);
-    }
-    o.put(src, at + n * w, length - n * w);
-    return ByteBuffer.wrap(out);
+    INT_LE.set(out, headerLen - 4, (int) crc.getValue());
   }
 
-  private static byte[][] split(byte[] src, int at, int n, int w, int transform) {
-    byte[][] p = new byte[w][n];
-    switch (w) {
-      case 1:
-        System.arraycopy(src, at, p[0], 0, n);
-        break;
-      case 2: {
-        byte[] p0 = p[0];
-        byte[] p1 = p[1];
-        int i = 0;
-        for (; i + 4 <= n; i += 4) {
-          long v = (long) LONG_LE.get(src, at + 2 * i);
-          if (transform != 0) {
-            v = (v << 1 & 0xFF00FF00FF00FF00L) | (v >>> 8 & 0x0080008000800080L) | (v & 0x007F007F007F007FL);
-          }
-          INT_LE.set(p0, i, gather(v));
-          INT_LE.set(p1, i, gather(v >>> 8));
+  /**
+   * The usual BF16/F16 payload without planes in between: when the low-byte plane is stored raw and the high-byte
+   * plane with Huffman (decided exactly as {@link #encodePlane} decides, from histograms and samples taken straight
+   * from the elements), one pass writes the raw plane and the Huffman block into the payload. Null when the planes
+   * take other methods; the caller then encodes plane by plane.
+   */
+  private static ByteBuffer encodeTwoByte(byte[] src, int at, int length, boolean bf16) {
+    int n = length / 2;
+    boolean big = n >= 1 << 20;
+    if (big && hopeless(src, at, n, 1, bf16)) {
+      return null;
+    }
+    boolean lowHopeless = big && hopeless(src, at, n, 0, bf16);
+    // Histograms of the high bytes per Huffman stream (they give each stream's exact length), of the low bytes
+    // only where the sample did not already rule Huffman out.
+    int[][] high = new int[Huffman.STREAMS][];
+    int[] lowCounts = lowHopeless ? null : new int[8 * 256];
+    int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
+    int calls = 0;
+    for (int k = 0; k < Huffman.STREAMS; k++) {
+      int from = Math.min(n, k * q);
+      int to = Math.min(n, (k + 1) * q);
+      int[] h = new int[8 * 256];
+      for (int i = from; i < to; ) {
+        int end = Math.min(to, i + batch(calls++, 8, 1 << 12));
+        countHigh(src, at, i, end, bf16 ? 7 : 8, h);
+        if (lowCounts != null) {
+          countLow(src, at, i, end, bf16, lowCounts);
         }
-        for (; i < n; i++) {
-          int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
-          if (transform != 0) {
-            u = (u << 1 & 0xFF00) | (u >>> 8 & 0x80) | (u & 0x7F);
-          }
-          p0[i] = (byte) u;
-          p1[i] = (byte) (u >>> 8);
-        }
-        break;
+        i = end;
       }
-      default: {
-        byte[] p0 = p[0];
-        byte[] p1 = p[1];
-        byte[] p2 = p[2];
-        byte[] p3 = p[3];
-        for (int i = 0; i < n; i++) {
-          int u = (int) INT_LE.get(src, at + 4 * i);
-          if (transform != 0) {
-            u = (u << 1 & 0xFF000000) | (u >>> 8 & 0x800000) | (u & 0x7FFFFF);
-          }
-          p0[i] = (byte) u;
-          p1[i] = (byte) (u >>> 8);
-          p2[i] = (byte) (u >>> 16);
-          p3[i] = (byte) (u >>> 24);
-        }
-        break;
+      high[k] = fold(h);
+    }
+    if (lowCounts != null) {
+      int[] low = fold(lowCounts);
+      if (distinct(low) == 1) {
+        return null;
+      }
+      if (Huffman.blockSize(low, Huffman.codeLengths(low)) <= n * HUFFMAN_KEEP) {
+        return null;
       }
     }
-    return p;
+    if (zstdWorthTrying(src, at, n, 0, bf16, n)) {
+      return null;
+    }
+    int[] hist = new int[256];
+    for (int[] h : high) {
+      for (int s = 0; s < 256; s++) {
+        hist[s] += h[s];
+      }
+    }
+    if (distinct(hist) == 1) {
+      return null;
+    }
+    int[] lens = Huffman.codeLengths(hist);
+    if (Huffman.blockSize(hist, lens) > n * HUFFMAN_KEEP) {
+      return null;
+    }
+    long block = Huffman.mergedBlockSize(high, lens);
+    if (zstdWorthTrying(src, at, n, 1, bf16, block)) {
+      return null;
+    }
+    int tail = length - 2 * n;
+    int headerLen = 20;
+    int total = (int) (headerLen + n + block + tail);
+    // 8 bytes of room after the block for the coder's 8-byte writes; the payload is a slice without them.
+    byte[] out = new byte[total + 8];
+    header(out, 2, bf16 ? 1 : 0, length, new int[] {RAW, HUFFMAN}, new int[] {n, (int) block});
+    Huffman.encodeMerged(src, at, n, bf16, high, lens, out, headerLen, headerLen + n);
+    System.arraycopy(src, at + 2 * n, out, total - tail, tail);
+    return ByteBuffer.wrap(out, 0, total).slice();
+  }
+
+  /**
+   * Elements (or rounds) for call {@code call} of a hot loop method: {@code small} for the first
+   * {@value #RAMP_CALLS} calls of each chunk, then {@code large}. A fresh JVM interprets a method until it has been
+   * called about 200 times and queues it for C2 after about 600 calls; tiny first batches get there after little
+   * interpreted and C1 work (in a fresh process the first 64 MiB chunk took about two thirds of the CPU time it took
+   * with large batches from the start), and large batches later keep the call overhead negligible.
+   */
+  static int batch(int call, int small, int large) {
+    return call < RAMP_CALLS ? small : large;
+  }
+
+  static final int RAMP_CALLS = 1024;
+
+  /** Byte {@code k} (0 low, 1 high) of two-byte element {@code i} at {@code src[at]}, in the plane form. */
+  private static int planeByte(byte[] src, int at, int i, int k, boolean bf16) {
+    int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+    if (bf16) {
+      return k == 0 ? (u & 0x7F) | (u >>> 8 & 0x80) : (u >>> 7) & 0xFF;
+    }
+    return k == 0 ? u & 0xFF : u >>> 8;
+  }
+
+  /** {@link #huffmanHopeless} for plane {@code k} of two-byte elements, read from the elements. */
+  private static boolean hopeless(byte[] src, int at, int n, int k, boolean bf16) {
+    int[] h = new int[8 * 256];
+    int sampled = 0;
+    int calls = 0;
+    for (int w = 0; w + 4096 <= n; w += 8 * 4096) {
+      for (int i = w; i < w + 4096; ) {
+        int end = i + batch(calls++, 8, 4096);
+        if (k == 1) {
+          countHigh(src, at, i, end, bf16 ? 7 : 8, h);
+        } else {
+          countLow(src, at, i, end, bf16, h);
+        }
+        i = end;
+      }
+      sampled += 4096;
+    }
+    int[] hist = fold(h);
+    if (distinct(hist) < 2) {
+      return false;
+    }
+    return Huffman.blockSize(hist, Huffman.codeLengths(hist)) > sampled * 0.99;
+  }
+
+  /** The test {@link #maybeZstd} makes before compressing a whole plane, for plane {@code k} of two-byte elements. */
+  private static boolean zstdWorthTrying(byte[] src, int at, int n, int k, boolean bf16, long best) {
+    if (n <= ZSTD_SAMPLE || best * 4 < n) {
+      return true;
+    }
+    int from = (n - ZSTD_SAMPLE) / 2;
+    byte[] sample = new byte[ZSTD_SAMPLE];
+    for (int i = 0; i < ZSTD_SAMPLE; i++) {
+      sample[i] = (byte) planeByte(src, at, from + i, k, bf16);
+    }
+    long z = Zstd.compress(sample, PLANE_ZSTD_LEVEL).length;
+    return z < (double) best / n * ZSTD_SAMPLE * 0.97;
+  }
+
+  private static int distinct(int[] hist) {
+    int d = 0;
+    for (int c : hist) {
+      if (c != 0) {
+        d++;
+      }
+    }
+    return d;
+  }
+
+  /** Sums the 256-entry lanes of a counter array. */
+  private static int[] fold(int[] h) {
+    int[] sum = new int[256];
+    for (int i = 0; i < h.length; i++) {
+      sum[i & 255] += h[i];
+    }
+    return sum;
+  }
+
+  /**
+   * Counts the high bytes ({@code (u >>> shift) & 0xFF}) of elements {@code [from, to)} into eight lanes of 256
+   * counters (a narrow distribution hits the same counter often; lanes keep those updates independent).
+   */
+  private static void countHigh(byte[] src, int at, int from, int to, int shift, int[] h) {
+    int i = from;
+    for (; i + 8 <= to; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i) >>> shift;
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8) >>> shift;
+      h[(int) v & 0xFF]++;
+      h[256 + ((int) (v >>> 16) & 0xFF)]++;
+      h[512 + ((int) (v >>> 32) & 0xFF)]++;
+      h[768 + ((int) (v >>> 48) & 0xFF)]++;
+      h[1024 + ((int) u & 0xFF)]++;
+      h[1280 + ((int) (u >>> 16) & 0xFF)]++;
+      h[1536 + ((int) (u >>> 32) & 0xFF)]++;
+      h[1792 + ((int) (u >>> 48) & 0xFF)]++;
+    }
+    for (; i < to; i++) {
+      int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+      h[(u >>> shift) & 0xFF]++;
+    }
+  }
+
+  /** Counts the low bytes (plane form) of elements {@code [from, to)}, four lanes. */
+  private static void countLow(byte[] src, int at, int from, int to, boolean bf16, int[] h) {
+    long signMask = bf16 ? 0x0080008000800080L : 0;
+    long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
+    int i = from;
+    for (; i + 4 <= to; i += 4) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long x = v & lowMask | v >>> 8 & signMask;
+      h[(int) x & 0xFF]++;
+      h[256 + ((int) (x >>> 16) & 0xFF)]++;
+      h[512 + ((int) (x >>> 32) & 0xFF)]++;
+      h[768 + ((int) (x >>> 48) & 0xFF)]++;
+    }
+    for (; i < to; i++) {
+      h[planeByte(src, at, i, 0, bf16)]++;
+    }
+  }
+
+  /** Splits elements {@code [0, count)} at {@code src[at]} into the planes at index {@code to}. */
+  private static void split(byte[] src, int at, int to, int count, int w, int transform, byte[][] p) {
+    switch (w) {
+      case 1:
+        System.arraycopy(src, at, p[0], to, count);
+        break;
+      case 2:
+        if (transform != 0) {
+          split2t(src, at, p[0], p[1], to, count);
+        } else {
+          split2(src, at, p[0], p[1], to, count);
+        }
+        break;
+      default:
+        split4(src, at, p, to, count, transform);
+        break;
+    }
+  }
+
+  /** Two-byte elements with the exponent transform (BF16), eight a round. */
+  private static void split2t(byte[] src, int at, byte[] p0, byte[] p1, int to, int count) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8);
+      v = (v << 1 & 0xFF00FF00FF00FF00L) | (v >>> 8 & 0x0080008000800080L) | (v & 0x007F007F007F007FL);
+      u = (u << 1 & 0xFF00FF00FF00FF00L) | (u >>> 8 & 0x0080008000800080L) | (u & 0x007F007F007F007FL);
+      LONG_LE.set(p0, to + i, (gather(v) & 0xFFFFFFFFL) | (long) gather(u) << 32);
+      LONG_LE.set(p1, to + i, (gather(v >>> 8) & 0xFFFFFFFFL) | (long) gather(u >>> 8) << 32);
+    }
+    for (; i < count; i++) {
+      int u = (src[at + 2 * i] & 0xFF) | (src[at + 2 * i + 1] & 0xFF) << 8;
+      u = (u << 1 & 0xFF00) | (u >>> 8 & 0x80) | (u & 0x7F);
+      p0[to + i] = (byte) u;
+      p1[to + i] = (byte) (u >>> 8);
+    }
+  }
+
+  /** Two-byte elements as they are (F16), eight a round. */
+  private static void split2(byte[] src, int at, byte[] p0, byte[] p1, int to, int count) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long v = (long) LONG_LE.get(src, at + 2 * i);
+      long u = (long) LONG_LE.get(src, at + 2 * i + 8);
+      LONG_LE.set(p0, to + i, (gather(v) & 0xFFFFFFFFL) | (long) gather(u) << 32);
+      LONG_LE.set(p1, to + i, (gather(v >>> 8) & 0xFFFFFFFFL) | (long) gather(u >>> 8) << 32);
+    }
+    for (; i < count; i++) {
+      p0[to + i] = src[at + 2 * i];
+      p1[to + i] = src[at + 2 * i + 1];
+    }
+  }
+
+  private static void split4(byte[] src, int at, byte[][] p, int to, int count, int transform) {
+    byte[] p0 = p[0];
+    byte[] p1 = p[1];
+    byte[] p2 = p[2];
+    byte[] p3 = p[3];
+    for (int i = 0; i < count; i++) {
+      int u = (int) INT_LE.get(src, at + 4 * i);
+      if (transform != 0) {
+        u = (u << 1 & 0xFF000000) | (u >>> 8 & 0x800000) | (u & 0x7FFFFF);
+      }
+      p0[to + i] = (byte) u;
+      p1[to + i] = (byte) (u >>> 8);
+      p2[to + i] = (byte) (u >>> 16);
+      p3[to + i] = (byte) (u >>> 24);
+    }
   }
 
   /** Bytes 0, 2, 4 and 6 of {@code v}, packed into an int. */
@@ -227,14 +478,17 @@ public final class FloatCodec implements Codec {
       maybeZstd(plane, n, k, stored, storedLen, method);
       return;
     }
-    int[] hist = histogram(plane, 0, n);
-    int distinct = 0;
-    for (int c : hist) {
-      if (c != 0) {
-        distinct++;
+    // Per Huffman stream: each stream's exact length lets the coder write all four in place.
+    int[][] streams = new int[Huffman.STREAMS][];
+    int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
+    int[] hist = new int[256];
+    for (int s = 0; s < Huffman.STREAMS; s++) {
+      streams[s] = histogram(plane, Math.min(n, s * q), Math.min(n, (s + 1) * q));
+      for (int b = 0; b < 256; b++) {
+        hist[b] += streams[s][b];
       }
     }
-    if (distinct == 1) {
+    if (distinct(hist) == 1) {
       stored[k] = new byte[] {plane[0]};
       storedLen[k] = 1;
       method[k] = CONST;
@@ -244,7 +498,7 @@ public final class FloatCodec implements Codec {
     long huff = Huffman.blockSize(hist, lens);
     if (huff <= n * HUFFMAN_KEEP) {
       byte[] buf = new byte[(int) huff + PAD];
-      int len = Huffman.encode(plane, n, lens, buf, 0);
+      int len = Huffman.encode(plane, n, lens, buf, 0, streams);
       stored[k] = buf;
       storedLen[k] = len;
       method[k] = HUFFMAN;
@@ -291,34 +545,44 @@ public final class FloatCodec implements Codec {
       tryZstd = z < (double) best / n * ZSTD_SAMPLE * 0.97;
     }
     if (tryZstd) {
-      byte[] z = Zstd.compress(plane.length == n ? plane : Arrays.copyOf(plane, n), PLANE_ZSTD_LEVEL);
-      if (z.length < best) {
+      byte[] z = new byte[(int) Zstd.compressBound(n)];
+      long zl = Zstd.compressByteArray(z, 0, z.length, plane, 0, n, PLANE_ZSTD_LEVEL);
+      if (Zstd.isError(zl)) {
+        throw new IllegalStateException("zstd fails on a float plane of " + n + " bytes: " + Zstd.getErrorName(zl));
+      }
+      if (zl < best) {
         stored[k] = z;
-        storedLen[k] = z.length;
+        storedLen[k] = (int) zl;
         method[k] = ZSTD;
       }
     }
   }
 
   private static int[] histogram(byte[] a, int from, int to) {
-    int[] h0 = new int[256];
-    int[] h1 = new int[256];
-    int[] h2 = new int[256];
-    int[] h3 = new int[256];
+    // Four counters per symbol (consecutive bytes go to different ones), filled in 4 KiB batches by a short method
+    // that is compiled early as a whole.
+    int[] h = new int[4 * 256];
+    for (int at = from; at < to; at += 1 << 12) {
+      count(a, at, Math.min(to, at + (1 << 12)), h);
+    }
+    int[] sum = new int[256];
+    for (int s = 0; s < 256; s++) {
+      sum[s] = h[s] + h[256 + s] + h[512 + s] + h[768 + s];
+    }
+    return sum;
+  }
+
+  private static void count(byte[] a, int from, int to, int[] h) {
     int i = from;
     for (; i + 4 <= to; i += 4) {
-      h0[a[i] & 0xFF]++;
-      h1[a[i + 1] & 0xFF]++;
-      h2[a[i + 2] & 0xFF]++;
-      h3[a[i + 3] & 0xFF]++;
+      h[a[i] & 0xFF]++;
+      h[256 + (a[i + 1] & 0xFF)]++;
+      h[512 + (a[i + 2] & 0xFF)]++;
+      h[768 + (a[i + 3] & 0xFF)]++;
     }
     for (; i < to; i++) {
-      h0[a[i] & 0xFF]++;
+      h[a[i] & 0xFF]++;
     }
-    for (int s = 0; s < 256; s++) {
-      h0[s] += h1[s] + h2[s] + h3[s];
-    }
-    return h0;
   }
 
   @Override
@@ -327,14 +591,21 @@ public final class FloatCodec implements Codec {
     if (size < 6) {
       throw new IOException("float payload of " + size + " bytes is shorter than its header");
     }
-    byte[] in = new byte[size + PAD];
-    payload.duplicate().get(in, 0, size);
-    ByteBuffer h = ByteBuffer.wrap(in, 0, size).order(ByteOrder.LITTLE_ENDIAN);
-    int version = in[0] & 0xFF;
+    byte[] in;
+    int base;
+    if (payload.hasArray()) {
+      in = payload.array();
+      base = payload.arrayOffset() + payload.position();
+    } else {
+      in = new byte[size];
+      payload.duplicate().get(in, 0, size);
+      base = 0;
+    }
+    int version = in[base] & 0xFF;
     if (version != VERSION) {
       throw new IOException("float payload version " + version + ", expected " + VERSION + " (written by a newer Ferry?)");
     }
-    int layout = in[1] & 0xFF;
+    int layout = in[base + 1] & 0xFF;
     int w = layout & 15;
     int transform = layout >>> 4;
     if ((w != 1 && w != 2 && w != 4) || transform > 1 || (transform == 1 && w == 1)) {
@@ -345,13 +616,13 @@ public final class FloatCodec implements Codec {
       throw new IOException("float payload of " + size + " bytes is shorter than its " + headerLen + "-byte header");
     }
     CRC32C crc = new CRC32C();
-    crc.update(in, 0, headerLen - 4);
-    int expectCrc = h.getInt(headerLen - 4);
+    crc.update(in, base, headerLen - 4);
+    int expectCrc = (int) INT_LE.get(in, base + headerLen - 4);
     if ((int) crc.getValue() != expectCrc) {
       throw new IOException(String.format("float payload header checksum failed: expected=%08x actual=%08x",
           expectCrc, (int) crc.getValue()));
     }
-    int length = h.getInt(2);
+    int length = (int) INT_LE.get(in, base + 2);
     if (length != out.remaining()) {
       throw new IOException("float payload holds " + Integer.toUnsignedString(length) + " raw bytes, the frame says "
           + out.remaining());
@@ -362,8 +633,8 @@ public final class FloatCodec implements Codec {
     int[] offset = new int[w];
     long pos = headerLen;
     for (int k = 0; k < w; k++) {
-      method[k] = in[6 + 5 * k] & 0xFF;
-      long len = Integer.toUnsignedLong(h.getInt(7 + 5 * k));
+      method[k] = in[base + 6 + 5 * k] & 0xFF;
+      long len = Integer.toUnsignedLong((int) INT_LE.get(in, base + 7 + 5 * k));
       offset[k] = (int) Math.min(pos, Integer.MAX_VALUE);
       pos += len;
       if (pos > size) {
@@ -373,14 +644,29 @@ public final class FloatCodec implements Codec {
     if (pos + tail != size) {
       throw new IOException("float payload is " + size + " bytes, its header accounts for " + (pos + tail));
     }
+    // A heap payload is read in place. Huffman may look at bytes after its block (never past the array) but
+    // consumes only the bits of its codes, and checks that each stream ends where its length says.
+    if (w == 2 && method[0] == RAW && method[1] == HUFFMAN && offset[1] - offset[0] == n) {
+      // The usual BF16/F16 payload: the exponent (high) byte codes decode straight into whole elements in out.
+      int at = out.position();
+      try {
+        Huffman.decodeMerged(in, base + offset[1], (int) pos - offset[1], in, base + offset[0], n, transform != 0,
+            out, at);
+      } catch (IOException e) {
+        throw new IOException("plane 1: " + e.getMessage(), e);
+      }
+      out.position(at + 2 * n);
+      out.put(in, base + (int) pos, tail);
+      return;
+    }
     byte[][] planes = new byte[w][];
     int[] planeOff = new int[w];
     for (int k = 0; k < w; k++) {
       int len = (k + 1 < w ? offset[k + 1] : (int) pos) - offset[k];
-      decodePlane(in, offset[k], len, method[k], n, k, planes, planeOff);
+      decodePlane(in, base + offset[k], len, method[k], n, k, planes, planeOff);
     }
-    merge(planes, planeOff, n, w, transform, out);
-    out.put(in, (int) pos, tail);
+    merge(planes, planeOff, n, w, transform, out, new byte[STAGE]);
+    out.put(in, base + (int) pos, tail);
   }
 
   private static void decodePlane(byte[] in, int off, int len, int method, int n, int k, byte[][] planes,
@@ -398,7 +684,7 @@ public final class FloatCodec implements Codec {
           throw new IOException("constant plane " + k + " holds " + len + " bytes, expected 1");
         }
         byte[] p = new byte[n];
-        Arrays.fill(p, in[off]);
+        Arrays.fill(p, 0, n, in[off]);
         planes[k] = p;
         return;
       }
@@ -430,88 +716,150 @@ public final class FloatCodec implements Codec {
   }
 
   /**
-   * Interleaves the planes into {@code out}: into its array when it has one, else through 8-byte absolute puts, so a
-   * direct {@code out} needs no staging copy.
+   * Interleaves the planes into {@code out}: straight into its array when it has one, else a block at a time
+   * through {@code stage} and one bulk put per block.
    */
-  private static void merge(byte[][] planes, int[] off, int n, int w, int transform, ByteBuffer out) {
+  private static void merge(byte[][] planes, int[] off, int n, int w, int transform, ByteBuffer out, byte[] stage) {
     int at = out.position();
-    if (w == 1) {
-      out.put(planes[0], off[0], n);
+    int per = stage.length / w;
+    if (out.hasArray()) {
+      // Blocks here too: a short method called many times is compiled early and as a whole.
+      byte[] dst = out.array();
+      int base = out.arrayOffset() + at;
+      for (int i = 0; i < n; i += per) {
+        mergeBlock(planes, off, i, Math.min(per, n - i), w, transform, dst, base + i * w);
+      }
+      out.position(at + n * w);
       return;
     }
-    byte[] dst = out.hasArray() ? out.array() : null;
-    int base = out.hasArray() ? out.arrayOffset() + at : at;
-    ByteBuffer o = out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-    int i = 0;
     if (w == 2) {
-      byte[] p0 = planes[0];
-      byte[] p1 = planes[1];
-      int o0 = off[0];
-      int o1 = off[1];
-      // Eight elements a round. The exponent transform is undone on the planes (eight bytes at a time) before they
-      // are interleaved: plane 1 holds e, plane 0 s|m7; the high byte is s|e>>1, the low byte (e&1)<<7|m7.
-      for (; i + 8 <= n; i += 8) {
-        long lo = (long) LONG_LE.get(p0, o0 + i);
-        long hi = (long) LONG_LE.get(p1, o1 + i);
-        if (transform != 0) {
-          long h = (lo & 0x8080808080808080L) | (hi >>> 1 & 0x7F7F7F7F7F7F7F7FL);
-          lo = (hi << 7 & 0x8080808080808080L) | (lo & 0x7F7F7F7F7F7F7F7FL);
-          hi = h;
-        }
-        long v0 = spread((int) lo) | spread((int) hi) << 8;
-        long v1 = spread((int) (lo >>> 32)) | spread((int) (hi >>> 32)) << 8;
-        if (dst != null) {
-          LONG_LE.set(dst, base + 2 * i, v0);
-          LONG_LE.set(dst, base + 2 * i + 8, v1);
-        } else {
-          o.putLong(base + 2 * i, v0);
-          o.putLong(base + 2 * i + 8, v1);
-        }
+      // Two-byte elements go straight into the direct buffer, eight bytes a put: no staging copy.
+      ByteBuffer o = out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < n; i += per) {
+        merge2Direct(planes[0], off[0] + i, planes[1], off[1] + i, Math.min(per, n - i), transform, o, at + 2 * i);
       }
-      for (; i < n; i++) {
-        int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
-        if (transform != 0) {
-          t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
-        }
-        o.putShort(at + 2 * i, (short) t);
-      }
-    } else {
-      byte[] p0 = planes[0];
-      byte[] p1 = planes[1];
-      byte[] p2 = planes[2];
-      byte[] p3 = planes[3];
-      int o0 = off[0];
-      int o1 = off[1];
-      int o2 = off[2];
-      int o3 = off[3];
-      for (; i + 4 <= n; i += 4) {
-        // Transpose 4 elements x 4 planes: 16-bit halves first, then whole elements.
-        long lo = spread((int) INT_LE.get(p0, o0 + i)) | spread((int) INT_LE.get(p1, o1 + i)) << 8;
-        long hi = spread((int) INT_LE.get(p2, o2 + i)) | spread((int) INT_LE.get(p3, o3 + i)) << 8;
-        long v01 = spread16((int) lo) | spread16((int) hi) << 16;
-        long v23 = spread16((int) (lo >>> 32)) | spread16((int) (hi >>> 32)) << 16;
-        if (transform != 0) {
-          v01 = (v01 & 0x0080000000800000L) << 8 | (v01 >>> 1 & 0x7F8000007F800000L) | (v01 & 0x007FFFFF007FFFFFL);
-          v23 = (v23 & 0x0080000000800000L) << 8 | (v23 >>> 1 & 0x7F8000007F800000L) | (v23 & 0x007FFFFF007FFFFFL);
-        }
-        if (dst != null) {
-          LONG_LE.set(dst, base + 4 * i, v01);
-          LONG_LE.set(dst, base + 4 * i + 8, v23);
-        } else {
-          o.putLong(base + 4 * i, v01);
-          o.putLong(base + 4 * i + 8, v23);
-        }
-      }
-      for (; i < n; i++) {
-        int t = (p3[o3 + i] & 0xFF) << 24 | (p2[o2 + i] & 0xFF) << 16 | (p1[o1 + i] & 0xFF) << 8
-            | (p0[o0 + i] & 0xFF);
-        if (transform != 0) {
-          t = (t & 0x800000) << 8 | (t >>> 1 & 0x7F800000) | (t & 0x7FFFFF);
-        }
-        o.putInt(at + 4 * i, t);
-      }
+      out.position(at + 2 * n);
+      return;
     }
-    out.position(at + n * w);
+    for (int i = 0; i < n; i += per) {
+      int count = Math.min(per, n - i);
+      mergeBlock(planes, off, i, count, w, transform, stage, 0);
+      out.put(stage, 0, count * w);
+    }
+  }
+
+  /** {@link #merge2t} and {@link #merge2} into a direct buffer at absolute index {@code at}. */
+  private static void merge2Direct(byte[] p0, int o0, byte[] p1, int o1, int count, int transform, ByteBuffer o,
+      int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long l = (long) LONG_LE.get(p0, o0 + i);
+      long h = (long) LONG_LE.get(p1, o1 + i);
+      if (transform != 0) {
+        long t = (l & 0x8080808080808080L) | (h >>> 1 & 0x7F7F7F7F7F7F7F7FL);
+        l = (h << 7 & 0x8080808080808080L) | (l & 0x7F7F7F7F7F7F7F7FL);
+        h = t;
+      }
+      o.putLong(at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      o.putLong(at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
+      if (transform != 0) {
+        t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
+      }
+      o.putShort(at + 2 * i, (short) t);
+    }
+  }
+
+  /** Interleaves elements {@code [from, from + count)} of the planes into {@code dst[at]}. */
+  private static void mergeBlock(byte[][] planes, int[] off, int from, int count, int w, int transform, byte[] dst,
+      int at) {
+    switch (w) {
+      case 1:
+        System.arraycopy(planes[0], off[0] + from, dst, at, count);
+        break;
+      case 2:
+        if (transform != 0) {
+          merge2t(planes[0], off[0] + from, planes[1], off[1] + from, count, dst, at);
+        } else {
+          merge2(planes[0], off[0] + from, planes[1], off[1] + from, count, dst, at);
+        }
+        break;
+      default:
+        merge4(planes, off, from, count, transform, dst, at);
+        break;
+    }
+  }
+
+  /**
+   * Two-byte elements with the exponent transform undone (BF16), eight a round. Plane 1 holds e, plane 0 s|m7; the
+   * high byte is s|e>>1, the low byte (e&1)<<7|m7.
+   */
+  private static void merge2t(byte[] p0, int o0, byte[] p1, int o1, int count, byte[] dst, int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long lo = (long) LONG_LE.get(p0, o0 + i);
+      long hi = (long) LONG_LE.get(p1, o1 + i);
+      long h = (lo & 0x8080808080808080L) | (hi >>> 1 & 0x7F7F7F7F7F7F7F7FL);
+      long l = (hi << 7 & 0x8080808080808080L) | (lo & 0x7F7F7F7F7F7F7F7FL);
+      LONG_LE.set(dst, at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      LONG_LE.set(dst, at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      int t = (p1[o1 + i] & 0xFF) << 8 | (p0[o0 + i] & 0xFF);
+      t = (t & 0x80) << 8 | (t >>> 1 & 0x7F80) | (t & 0x7F);
+      dst[at + 2 * i] = (byte) t;
+      dst[at + 2 * i + 1] = (byte) (t >>> 8);
+    }
+  }
+
+  /** Two-byte elements as they are (F16), eight a round. */
+  private static void merge2(byte[] p0, int o0, byte[] p1, int o1, int count, byte[] dst, int at) {
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      long l = (long) LONG_LE.get(p0, o0 + i);
+      long h = (long) LONG_LE.get(p1, o1 + i);
+      LONG_LE.set(dst, at + 2 * i, spread((int) l) | spread((int) h) << 8);
+      LONG_LE.set(dst, at + 2 * i + 8, spread((int) (l >>> 32)) | spread((int) (h >>> 32)) << 8);
+    }
+    for (; i < count; i++) {
+      dst[at + 2 * i] = p0[o0 + i];
+      dst[at + 2 * i + 1] = p1[o1 + i];
+    }
+  }
+
+  private static void merge4(byte[][] planes, int[] off, int from, int count, int transform, byte[] dst, int at) {
+    byte[] p0 = planes[0];
+    byte[] p1 = planes[1];
+    byte[] p2 = planes[2];
+    byte[] p3 = planes[3];
+    int o0 = off[0] + from;
+    int o1 = off[1] + from;
+    int o2 = off[2] + from;
+    int o3 = off[3] + from;
+    int i = 0;
+    for (; i + 4 <= count; i += 4) {
+      // Transpose 4 elements x 4 planes: 16-bit halves first, then whole elements.
+      long lo = spread((int) INT_LE.get(p0, o0 + i)) | spread((int) INT_LE.get(p1, o1 + i)) << 8;
+      long hi = spread((int) INT_LE.get(p2, o2 + i)) | spread((int) INT_LE.get(p3, o3 + i)) << 8;
+      long v01 = spread16((int) lo) | spread16((int) hi) << 16;
+      long v23 = spread16((int) (lo >>> 32)) | spread16((int) (hi >>> 32)) << 16;
+      if (transform != 0) {
+        v01 = (v01 & 0x0080000000800000L) << 8 | (v01 >>> 1 & 0x7F8000007F800000L) | (v01 & 0x007FFFFF007FFFFFL);
+        v23 = (v23 & 0x0080000000800000L) << 8 | (v23 >>> 1 & 0x7F8000007F800000L) | (v23 & 0x007FFFFF007FFFFFL);
+      }
+      LONG_LE.set(dst, at + 4 * i, v01);
+      LONG_LE.set(dst, at + 4 * i + 8, v23);
+    }
+    for (; i < count; i++) {
+      int t = (p3[o3 + i] & 0xFF) << 24 | (p2[o2 + i] & 0xFF) << 16 | (p1[o1 + i] & 0xFF) << 8
+          | (p0[o0 + i] & 0xFF);
+      if (transform != 0) {
+        t = (t & 0x800000) << 8 | (t >>> 1 & 0x7F800000) | (t & 0x7FFFFF);
+      }
+      INT_LE.set(dst, at + 4 * i, t);
+    }
   }
 
   /** The two 16-bit halves of {@code x} at bits 0 and 32 of a long. */

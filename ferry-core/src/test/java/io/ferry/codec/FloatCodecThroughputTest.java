@@ -111,7 +111,8 @@ class FloatCodecThroughputTest {
       fSize[0] = 0;
       for (ByteBuffer c : chunks) {
         ByteBuffer e = fc.encode(c, hint);
-        fEnc.add(e);
+        // an encode's result lives until the thread's next encode (Codec contract): keep a copy
+        fEnc.add(ByteBuffer.allocate(e.remaining()).put(e.duplicate()).flip());
         fSize[0] += e.remaining();
       }
     });
