@@ -200,6 +200,19 @@ public final class ChunkReader {
 
     /** Gives back a buffer {@link #take} lent. */
     void give(ByteBuffer buffer);
+
+    /**
+     * A buffer to decode a chunk into, taken after its frame's buffer and given back with {@link #giveOutput}; by
+     * default from the same buffers as frames.
+     */
+    default ByteBuffer takeOutput(int length) throws IOException {
+      return take(length);
+    }
+
+    /** Gives back a buffer {@link #takeOutput} lent. */
+    default void giveOutput(ByteBuffer buffer) {
+      give(buffer);
+    }
   }
 
   /**
@@ -219,15 +232,13 @@ public final class ChunkReader {
       return;
     }
     boolean compressed = o.header.codecId() != NoneCodec.ID;
-    int frameLength = o.frame == null ? (int) o.header.frameLength() : 0;
-    int rawLength = compressed ? (int) o.header.rawLength() : 0;
-    // one buffer for both, taken at once: workers that each held a frame while waiting for room to decode it could
-    // otherwise hold the whole pool and wait for each other
-    ByteBuffer lent = frameLength + rawLength > 0 ? scratch.take(frameLength + rawLength) : null;
+    ByteBuffer frameBuffer = null;
+    ByteBuffer dst = null;
     try {
       ByteBuffer frame = o.frame;
       if (frame == null) {
-        frame = lent.slice(0, frameLength);
+        frameBuffer = scratch.take((int) o.header.frameLength());
+        frame = frameBuffer;
         readInto(o.loc, o.where, 0, frame);
         frame.flip();
       }
@@ -236,7 +247,9 @@ public final class ChunkReader {
         out.write(payloadOf(o, frame), position);
         return;
       }
-      ByteBuffer dst = lent.slice(frameLength, rawLength);
+      // a worker holding a frame waits only for output buffers, which are held by workers that hold both and will
+      // give them back: no worker waits on another in a circle
+      dst = scratch.takeOutput((int) o.header.rawLength());
       Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
       dst.flip();
       if (check == Check.CONTENT) {
@@ -244,8 +257,11 @@ public final class ChunkReader {
       }
       out.write(dst, position);
     } finally {
-      if (lent != null) {
-        scratch.give(lent);
+      if (dst != null) {
+        scratch.giveOutput(dst);
+      }
+      if (frameBuffer != null) {
+        scratch.give(frameBuffer);
       }
     }
   }

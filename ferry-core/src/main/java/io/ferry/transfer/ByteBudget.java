@@ -34,11 +34,11 @@ public final class ByteBudget {
   }
 
   /**
-   * The direct memory a transfer's pool of buffers may hold: half the maximum heap, which is what the JVM allows for
-   * direct memory by default ({@code -XX:MaxDirectMemorySize} defaults to the maximum heap), less room for the
-   * buffers of codecs and channels.
+   * The bytes a pull's pool of buffers may hold: half the maximum heap. A pull holds little else on the heap (the
+   * snapshot, the tensor tables), and two 64 MiB chunks with their frames fit in half of the launcher's default heap
+   * on two cores, one per core.
    */
-  static long directShare() {
+  static long poolShare() {
     return Runtime.getRuntime().maxMemory() / 2;
   }
 

@@ -72,12 +72,6 @@ public final class Puller {
   private final ExecutorService pool;
   private final TransferListener listener;
   private final Renamer renamer;
-  /**
-   * The buffers pull workers read frames into and decode into: direct memory, bounded together (a worker waits for
-   * room), kept for reuse. The heap holds no chunk bytes during a pull.
-   */
-  private final ReadBuffers scratch = new ReadBuffers(ByteBudget.directShare());
-
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
     this(db, pool, listener, ATOMIC_RENAME);
   }
@@ -87,6 +81,51 @@ public final class Puller {
     this.pool = pool;
     this.listener = listener;
     this.renamer = renamer;
+  }
+
+  /**
+   * The buffers the workers read frames into (heap arrays: the codecs decode from arrays fastest) and decode into
+   * (direct buffers: they go to the file as they are, and take no room in the heap's old generation, where big arrays
+   * go). Each pool holds buffers of one size, room for the snapshot's biggest chunk, so chunks of every size share
+   * them, and as many as the workers use at once: two when two fit in 40% of the heap (one chunk decoding per core
+   * of a small machine, and room left for the heap's young generation), else one; small chunks get small buffers
+   * beside them.
+   */
+  private static ChunkReader.Scratch scratchFor(Snapshot snapshot) {
+    long biggest = 0;
+    for (FileEntry f : snapshot.files()) {
+      for (ChunkRef c : f.chunks()) {
+        biggest = Math.max(biggest, c.length());
+      }
+    }
+    int uniform = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
+    long limit = Math.max(ByteBudget.heapShare(), 256 << 10);
+    if (2L * uniform <= Runtime.getRuntime().maxMemory() * 2 / 5) {
+      limit = Math.max(limit, 2L * uniform);
+    }
+    ReadBuffers frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
+    ReadBuffers outputs = new ReadBuffers(limit, ByteBuffer::allocateDirect, uniform);
+    return new ChunkReader.Scratch() {
+      @Override
+      public ByteBuffer take(int length) throws IOException {
+        return frames.take(length);
+      }
+
+      @Override
+      public void give(ByteBuffer buffer) {
+        frames.give(buffer);
+      }
+
+      @Override
+      public ByteBuffer takeOutput(int length) throws IOException {
+        return outputs.take(length);
+      }
+
+      @Override
+      public void giveOutput(ByteBuffer buffer) {
+        outputs.give(buffer);
+      }
+    };
   }
 
   /** A file written under its temporary name, waiting for its final one. */
@@ -117,6 +156,7 @@ public final class Puller {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
     checkDestination(snapshot, dest);
+    ChunkReader.Scratch scratch = scratchFor(snapshot);
     Survey survey = Survey.of(snapshot, dest, wholeVersion);
     if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
       throw new InvalidInputException(survey.refusal(dest));

@@ -18,6 +18,8 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
 
   private final long limit;
   private final IntFunction<ByteBuffer> allocator;
+  /** Requests above half of this get a buffer of exactly this capacity, so big chunks of any size share them. */
+  private final int uniform;
   private final List<ByteBuffer> free = new ArrayList<>();
   /** Capacity of every buffer made and not dropped, lent or free. */
   private long allocated;
@@ -32,7 +34,17 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
    * need not copy each chunk onto the heap first.
    */
   ReadBuffers(long limit, IntFunction<ByteBuffer> allocator) {
+    this(limit, allocator, Integer.MAX_VALUE);
+  }
+
+  /**
+   * As {@link #ReadBuffers(long, IntFunction)}, with every request above half of {@code uniform} (and up to it) given
+   * a buffer of capacity {@code uniform}: a pull whose chunks' frames and decoded bytes vary in size then reuses the
+   * same few big buffers instead of dropping one and making a slightly bigger one for every other chunk.
+   */
+  ReadBuffers(long limit, IntFunction<ByteBuffer> allocator, int uniform) {
     this.allocator = allocator;
+    this.uniform = uniform;
     if (limit < MIN_CAPACITY) {
       throw new IllegalArgumentException("read buffer limit " + limit + " is below " + MIN_CAPACITY + " bytes");
     }
@@ -45,7 +57,7 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
     if (length < 0) {
       throw new IllegalArgumentException("negative length " + length);
     }
-    int capacity = capacityFor(length);
+    int capacity = length > uniform / 2 && length <= uniform ? uniform : capacityFor(length);
     while (true) {
       // by index, never remove(Object): ByteBuffer.equals compares contents, so it could take out another buffer
       int best = -1;
@@ -65,8 +77,16 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
         return allocator.apply(capacity).limit(length);
       }
       if (!free.isEmpty()) {
-        // too small for this request: let the garbage collector have it and make room for a bigger one
-        allocated -= free.remove(free.size() - 1).capacity();
+        // all too small for this request: let the garbage collector have the smallest and make room for a bigger
+        // one (the smallest: the big buffers are the ones worth keeping, and dropping them makes garbage the size of
+        // a chunk each time)
+        int smallest = 0;
+        for (int i = 1; i < free.size(); i++) {
+          if (free.get(i).capacity() < free.get(smallest).capacity()) {
+            smallest = i;
+          }
+        }
+        allocated -= free.remove(smallest).capacity();
         continue;
       }
       try {

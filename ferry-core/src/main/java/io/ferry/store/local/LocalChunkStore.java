@@ -203,7 +203,14 @@ final class LocalChunkStore implements ChunkStore {
       }
       long pos = offset;
       while (dst.hasRemaining()) {
-        int n = ch.read(dst, pos);
+        // into a heap buffer, at most READ_SLICE at a time: the JDK reads a heap buffer through a temporary direct
+        // buffer of the same size, which it then keeps for the thread (a 64 MiB chunk's worth per worker)
+        ByteBuffer into = dst.isDirect() || dst.remaining() <= READ_SLICE ? dst
+            : dst.duplicate().limit(dst.position() + READ_SLICE);
+        int n = ch.read(into, pos);
+        if (into != dst && n > 0) {
+          dst.position(dst.position() + n);
+        }
         if (n < 0) {
           throw new EOFException("object " + id + " in " + uri + " ended at byte " + pos + " while reading ["
               + offset + ", " + (offset + length) + ")");
