@@ -437,7 +437,7 @@ public abstract class ChunkStoreContract {
   protected static <T> List<Future<T>> runAll(List<Callable<T>> tasks) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(tasks.size());
     try {
-      List<Future<T>> futures = pool.invokeAll(tasks, 100, TimeUnit.SECONDS);
+      List<Future<T>> futures = pool.invokeAll(tasks, 240, TimeUnit.SECONDS);
       for (Future<T> f : futures) {
         assertThat(f.isCancelled()).as("a task timed out").isFalse();
       }
