@@ -165,30 +165,27 @@ public final class ChunkReader {
    * @param length the raw length the snapshot records
    */
   public void copyTo(Location loc, long length, Check check, PositionalSink out, long position) throws IOException {
-    Opened o = open(loc, length);
-    if (check == Check.CONTENT) {
-      checkObjectSize(o);
-    }
-    if (o.streamable()) {
-      ByteBuffer buf = streamBuffers.get();
-      streamLoose(o, check, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)),
-          (slice, off) -> out.write(slice, position + off));
-      return;
-    }
-    ByteBuffer frame = wholeFrame(o);
-    if (o.header.codecId() == NoneCodec.ID) {
-      checkWhole(o, frame, check);
-      out.write(payloadOf(o, frame), position);
-      return;
-    }
-    ByteBuffer dst = decodeBuffer(o.header.rawLength(), loc);
-    Frame.decode(frame, dst, codecs, loc.chunk(), o.where);
-    dst.flip();
-    if (check == Check.CONTENT) {
-      checkSha(o, dst);
-    }
-    out.write(dst, position);
+    copyTo(loc, length, check, out, position, perThread);
   }
+
+  /** The scratch of callers that bring none: a new heap buffer per frame, this thread's reused decode buffer. */
+  private final Scratch perThread = new Scratch() {
+    @Override
+    public ByteBuffer take(int length) {
+      return ByteBuffer.allocate(length);
+    }
+
+    @Override
+    public void give(ByteBuffer buffer) {}
+
+    @Override
+    public ByteBuffer takeOutput(int length) {
+      return decodeBuffer(length, null);
+    }
+
+    @Override
+    public void giveOutput(ByteBuffer buffer) {}
+  };
 
   /**
    * Lends a read the buffers it holds a chunk's frame and decoded bytes in, and takes them back, so that a caller
@@ -559,7 +556,8 @@ public final class ChunkReader {
 
   private ByteBuffer decodeBuffer(long length, Location loc) {
     if (length > Integer.MAX_VALUE - 64) {
-      throw new IllegalArgumentException("chunk " + loc.chunk() + " of " + length + " bytes does not fit a buffer");
+      throw new IllegalArgumentException("chunk " + (loc == null ? "" : loc.chunk() + " ") + "of " + length
+          + " bytes does not fit a buffer");
     }
     ByteBuffer buf = decodeBuffers.get();
     if (buf == null || buf.capacity() < length) {
