@@ -153,7 +153,18 @@ public final class Repository implements Closeable {
     return history.firstParents(resolve(refText), limit);
   }
 
-  /** Every model with its head, tags, size and number of versions, sorted by name. */
+  /**
+   * The refs of a model as users write them ({@code model} for its head, {@code model:tag} for each tag), grouped by
+   * the version they point at; head first, then tags by name. Empty for a model without refs.
+   */
+  public Map<ChunkId, List<String>> refsOf(String model) throws IOException {
+    return history.refsOf(RefNames.checkModel(model));
+  }
+
+  /**
+   * Every model with its head, tags, size and number of versions, sorted by name. A model's number of versions is the
+   * number of versions {@link #log} lists from its head: the head's first-parent history within the model.
+   */
   public List<ModelSummary> models() throws IOException {
     return history.models();
   }

@@ -1,0 +1,73 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What a user meets every day: decorated logs, suggestions, durations, selective transfers, names, completion. */
+class EverydayCliTest {
+  @TempDir Path tmp;
+
+  /** A small model directory: a safetensors file and a config whose content follows the seed. */
+  private Path model(String name, long seed) throws IOException {
+    Path dir = tmp.resolve(name);
+    ModelGenerator.writeHfModel(dir, List.of(t("embed", DType.F32, seed, 32, 32), t("head", DType.F32, seed + 1, 16)),
+        1 << 20);
+    Files.writeString(dir.resolve("config.json"), "{\"seed\": " + seed + "}");
+    return dir;
+  }
+
+  private static List<String> texts(JsonNode array) {
+    List<String> out = new ArrayList<>();
+    array.forEach(n -> out.add(n.asText()));
+    return out;
+  }
+
+  @Test
+  void logMarksWhatTheHeadAndTagsPointAtAndLsCountsTheSameVersions() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a1", 1), "base:old");
+    String v2 = cli.push(model("a2", 2), "base:prod");
+    String v3 = cli.push(model("a3", 3), "base:candidate");
+    cli.run("tag", "base:candidate", "zeta").ok();
+
+    String[] lines = cli.run("log", "base").ok().out().strip().split("\n");
+    assertThat(lines).hasSize(3);
+    assertThat(lines[0]).startsWith(v3.substring(0, 12) + " (HEAD, candidate, zeta)  ");
+    assertThat(lines[1]).startsWith(v2.substring(0, 12) + " (prod)  ");
+    assertThat(lines[2]).startsWith(v1.substring(0, 12) + " (old)  ");
+    JsonNode log = cli.run("log", "base:prod", "--json").ok().json();
+    assertThat(log).hasSize(2);
+    assertThat(texts(log.get(0).get("refs"))).containsExactly("base:prod");
+    assertThat(texts(log.get(1).get("refs"))).containsExactly("base:old");
+    assertThat(texts(cli.run("log", "base", "--json").ok().json().get(0).get("refs")))
+        .containsExactly("base", "base:candidate", "base:zeta");
+
+    // a derived model: its versions are its own, in ls and in log alike
+    cli.run("derive", "cast", "base:prod", "--to", "f16", "--as", "half:v1").ok();
+    cli.push(model("h2", 9), "half");
+    JsonNode ls = cli.run("ls", "--json").ok().json();
+    for (JsonNode m : ls) {
+      JsonNode ml = cli.run("log", m.get("model").asText(), "--json").ok().json();
+      assertThat(m.get("versions").asLong()).as("versions of %s", m.get("model")).isEqualTo(ml.size());
+    }
+    assertThat(ls.get(0).get("model").asText()).isEqualTo("base");
+    assertThat(ls.get(0).get("versions").asLong()).isEqualTo(3);
+    assertThat(ls.get(1).get("model").asText()).isEqualTo("half");
+    assertThat(ls.get(1).get("versions").asLong()).isEqualTo(2);
+    String[] half = cli.run("log", "half").ok().out().strip().split("\n");
+    assertThat(half[0]).contains("(HEAD)");
+    assertThat(half[1]).contains("(v1)").contains("[cast]");
+    assertThat(half[2]).startsWith("(derived from");
+  }
+}
