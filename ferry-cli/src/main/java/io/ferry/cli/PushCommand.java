@@ -50,6 +50,24 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
   Map<String, String> meta = new LinkedHashMap<>();
 
+  /** {@code ferry push tiny ./tiny}: SOURCE does not exist while TARGET is a directory or file. */
+  private void checkOrder() throws InvalidInputException {
+    if (java.nio.file.Files.exists(source) || target.isEmpty() || target.contains(":") || target.contains("@")) {
+      return;
+    }
+    Path asPath;
+    try {
+      asPath = Path.of(target);
+    } catch (java.nio.file.InvalidPathException e) {
+      return;
+    }
+    if (java.nio.file.Files.exists(asPath)) {
+      throw new InvalidInputException("SOURCE " + source + " does not exist, and TARGET " + target + " is a "
+          + (java.nio.file.Files.isDirectory(asPath) ? "directory" : "file") + ": SOURCE comes first: ferry push "
+          + target + " " + source);
+    }
+  }
+
   @Override
   int run() throws IOException {
     try {
@@ -78,6 +96,7 @@ final class PushCommand extends StoreCommand {
     if (derivedFrom != null) {
       b.derivedFrom(derivedFrom);
     }
+    checkOrder();
     try (Repository repo = openRepo()) {
       PushResult r = repo.push(source, target, b.build());
       if (json) {

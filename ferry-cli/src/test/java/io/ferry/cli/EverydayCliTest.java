@@ -70,4 +70,30 @@ class EverydayCliTest {
     assertThat(half[1]).contains("(v1)").contains("[cast]");
     assertThat(half[2]).startsWith("(derived from");
   }
+
+  @Test
+  void unknownCommandsModelsAndTagsGetSuggestions() throws IOException {
+    Cli.Result r = Cli.raw("pusj", "x", "y").exits(FerryCli.USAGE);
+    assertThat(r.err()).contains("Did you mean").contains("push");
+    assertThat(Cli.raw("--store", tmp.resolve("s").toString(), "lgo", "m").exits(FerryCli.USAGE).err())
+        .contains("log");
+
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = model("a", 1);
+    cli.push(a, "llama:prod");
+    cli.push(a, "mistral");
+    cli.run("show", "lama").exits(1).oneLineError("no model 'lama' in ", "; did you mean 'llama'?");
+    cli.run("log", "lama:prod").exits(1).oneLineError("did you mean 'llama'?");
+    cli.run("pull", "lama@abcd", tmp.resolve("o").toString()).exits(1).oneLineError("did you mean 'llama'?");
+    cli.run("show", "llama:prd").exits(1).oneLineError("model 'llama' has no tag 'prd'; did you mean 'prod'?");
+    cli.run("tag", "-d", "llama:prdo").exits(1).oneLineError("did you mean 'prod'?");
+    cli.run("rm", "mistrl").exits(1).oneLineError("no model 'mistrl'", "did you mean 'mistral'?");
+    // nothing near: no suggestion
+    assertThat(cli.run("show", "gpt-neox").exits(1).err()).doesNotContain("did you mean");
+
+    // SOURCE and TARGET swapped
+    Files.createDirectories(tmp.resolve("w"));
+    Cli.Result swapped = new Cli(tmp.resolve("store")).run("push", "tiny", a.toString()).exits(1);
+    swapped.oneLineError("SOURCE comes first: ferry push " + a + " tiny");
+  }
 }

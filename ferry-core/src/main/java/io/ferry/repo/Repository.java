@@ -203,8 +203,10 @@ public final class Repository implements Closeable {
     String ref = spec.refName();
     Optional<ChunkId> cur = refs.get(ref);
     if (cur.isEmpty()) {
-      throw new NotFoundException("no tag '" + spec.tag() + "' on model '" + spec.model() + "' in "
-          + uri());
+      if (refs.get(RefNames.head(spec.model())).isEmpty() && resolver.tagNames(spec.model()).isEmpty()) {
+        throw resolver.noModel(spec.model());
+      }
+      throw resolver.noTag(spec.model(), spec.tag());
     }
     if (expect != null && !expect.equals(cur.get())) {
       throw new ConflictException(modelTag + " points at " + cur.get().hex() + ", not at the expected "
@@ -238,7 +240,7 @@ public final class Repository implements Closeable {
       }
     }
     if (summary == null) {
-      throw new NotFoundException("no model '" + spec.model() + "' in " + uri());
+      throw resolver.noModel(spec.model());
     }
     if (!force) {
       if (!summary.tags().isEmpty()) {
