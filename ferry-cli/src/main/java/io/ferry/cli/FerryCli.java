@@ -109,6 +109,7 @@ public final class FerryCli {
     for (String name : names) {
       cmd.addSubcommand(name, SUBCOMMANDS.get(name));
     }
+    cmd.registerConverter(java.time.Duration.class, new DurationConverter()); // after the subcommands: it reaches them
     cmd.setExitCodeExceptionMapper(t -> 1);
     cmd.setParameterExceptionHandler((ex, args) -> {
       PrintWriter err = ex.getCommandLine().getErr();

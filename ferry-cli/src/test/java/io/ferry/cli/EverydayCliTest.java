@@ -96,4 +96,22 @@ class EverydayCliTest {
     Cli.Result swapped = new Cli(tmp.resolve("store")).run("push", "tiny", a.toString()).exits(1);
     swapped.oneLineError("SOURCE comes first: ferry push " + a + " tiny");
   }
+
+  @Test
+  void durationsAsPeopleWriteThem() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a", 1), "m");
+    cli.push(model("b", 2), "gone");
+    cli.run("rm", "gone").ok();
+    for (String d : new String[] {"1h", "30m", "7d", "90s", "PT1H", "P7D"}) {
+      JsonNode r = cli.run("gc", "--grace", d, "--dry-run", "--json").ok().json();
+      assertThat(r.get("dead").asLong()).as("dead objects with --grace %s", d).isZero();
+    }
+    cli.run("gc", "--grace", "250ms", "--dry-run").ok();
+    for (String bad : new String[] {"1x", "h", "1.5h", "-1h", "PT", "", "1 h h"}) {
+      String err = cli.run("gc", "--grace", bad, "--dry-run").exits(FerryCli.USAGE).err();
+      assertThat(err).as("error for --grace '%s'", bad).contains("--grace").contains("90s").contains("PT1H");
+    }
+    assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("dead").asLong()).isPositive();
+  }
 }
