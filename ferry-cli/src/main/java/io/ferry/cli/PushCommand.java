@@ -21,7 +21,10 @@ import picocli.CommandLine.Parameters;
     footer = {"%nPrints the new version id; 'up to date' (and no new version) if nothing changed.",
         "%nExamples:%n  ferry push ./llama-7b llama-7b -m \"base\"",
         "  ferry push ./llama-7b-ft llama-7b:candidate -m \"fine-tune\"",
-        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23"})
+        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23",
+        "  ferry push ./llama-7b llama-7b --exclude '**/*.bin' --exclude 'checkpoints/**'",
+        "%nA .ferryignore at the root of SOURCE lists files not to push, one glob a line as in .gitignore ('#' comments,",
+        "a trailing / for directories, ! to take back); it is not pushed itself."})
 final class PushCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "SOURCE", description = "Model directory or file.")
   Path source;
@@ -49,6 +52,14 @@ final class PushCommand extends StoreCommand {
 
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
   Map<String, String> meta = new LinkedHashMap<>();
+
+  @Option(names = "--include", paramLabel = "GLOB", description = "Push only files whose path in SOURCE matches"
+      + " (repeatable): * and ? within a directory, ** across directories, e.g. '*.safetensors', '**/*.json'.")
+  java.util.List<String> include = new java.util.ArrayList<>();
+
+  @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not push files whose path matches (repeatable;"
+      + " wins over --include).")
+  java.util.List<String> exclude = new java.util.ArrayList<>();
 
   /** {@code ferry push tiny ./tiny}: SOURCE does not exist while TARGET is a directory or file. */
   private void checkOrder() throws InvalidInputException {
@@ -78,7 +89,7 @@ final class PushCommand extends StoreCommand {
       throw new ParameterException(spec.commandLine(), e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(CodecPolicy.parse(codec))
-        .metadata(meta).listener(progress());
+        .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude));
     if (derivation != null || !metrics.isEmpty()) {
       if (derivation == null) {
         throw new InvalidInputException("--metric needs --derivation");

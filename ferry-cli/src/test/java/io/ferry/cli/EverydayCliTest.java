@@ -114,4 +114,68 @@ class EverydayCliTest {
     }
     assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("dead").asLong()).isPositive();
   }
+
+  private static List<String> files(Cli cli, String ref) {
+    List<String> out = new ArrayList<>();
+    cli.run("show", ref, "--json").ok().json().get("files").forEach(f -> out.add(f.get("path").asText()));
+    return out;
+  }
+
+  @Test
+  void pushTakesIncludeExcludeAndFerryignoreAndNeverOpensWhatItLeavesOut() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    Files.writeString(src.resolve(".DS_Store"), "finder");
+    Files.createDirectories(src.resolve("notes/deep"));
+    Files.writeString(src.resolve("notes/a.txt"), "a");
+    Files.writeString(src.resolve("notes/deep/b.txt"), "b");
+    Files.createDirectories(src.resolve("scratch/run"));
+    // a dangling link: a push that looked at it would refuse it
+    Files.createSymbolicLink(src.resolve("scratch/run/out.bin"), tmp.resolve("nowhere"));
+    Files.createSymbolicLink(src.resolve("weights.bin"), tmp.resolve("nowhere"));
+    cli.run("push", src.toString(), "m").exits(1).oneLineError("dangling");
+
+    Files.writeString(src.resolve(".ferryignore"), "# editor and OS litter\n\n.DS_Store\n*.bin\nscratch/\n");
+    cli.push(src, "m");
+    assertThat(files(cli, "m")).containsExactly("config.json", "model-00001-of-00001.safetensors",
+        "model.safetensors.index.json", "notes/a.txt", "notes/deep/b.txt", "tokenizer.json");
+
+    cli.push(src, "only-json", "--include", "config.json", "--include", "tokenizer*");
+    assertThat(files(cli, "only-json")).containsExactly("config.json", "tokenizer.json");
+    cli.push(src, "no-notes", "--exclude", "notes/**", "--exclude", "**/b.txt");
+    assertThat(files(cli, "no-notes")).doesNotContain("notes/a.txt", "notes/deep/b.txt").contains("config.json");
+    cli.push(src, "top-txt", "--include", "notes/*.txt");
+    assertThat(files(cli, "top-txt")).containsExactly("notes/a.txt");
+    cli.push(src, "all-txt", "--include", "**/*.txt", "--exclude", "notes/a.txt");
+    assertThat(files(cli, "all-txt")).containsExactly("notes/deep/b.txt");
+    cli.run("push", src.toString(), "none", "--include", "*.gguf").exits(1).oneLineError("no files to push",
+        "--include '*.gguf'");
+    cli.run("push", src.toString(), "none", "--include", "").exits(1).oneLineError("--include");
+  }
+
+  @Test
+  void aSelectivePullWritesOnlyTheSelectedFilesAndNeverRemovesOthers() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    cli.push(src, "m:v1");
+    Path out = tmp.resolve("out");
+    Files.createDirectories(out);
+    Files.writeString(out.resolve("mine.txt"), "user's own");
+
+    cli.run("pull", "m:v1", out.toString(), "--include", "*.json", "--exclude", "model.*").ok();
+    assertThat(Cli.state(out).keySet()).containsExactlyInAnyOrder("mine.txt", "config.json", "tokenizer.json");
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    // a selected file that differs stops the pull unless --force or --merge; --force removes nothing else
+    Files.writeString(out.resolve("config.json"), "{}");
+    cli.run("pull", "m:v1", out.toString(), "--include", "config.json").exits(1).oneLineError("config.json");
+    cli.run("pull", "m:v1", out.toString(), "--include", "config.json", "--force").ok();
+    assertThat(Cli.state(out).keySet()).containsExactlyInAnyOrder("mine.txt", "config.json", "tokenizer.json");
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    cli.run("pull", "m:v1", out.toString(), "--include", "**/*.gguf").exits(1)
+        .oneLineError("has no file that --include '**/*.gguf' selects");
+    // then the whole version: the files already there are identical, mine.txt is still refused
+    cli.run("pull", "m:v1", out.toString()).exits(1).oneLineError("mine.txt");
+  }
 }

@@ -82,7 +82,8 @@ final class PushOperation {
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
-      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()));
+      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
+          opts.files());
       PushLimits.checkSource(prepared);
       Set<ChunkId> candidatePacks = new TreeSet<>();
       for (String ref : resolver.modelRefs(spec.model())) {

@@ -372,7 +372,12 @@ public final class Repository implements Closeable {
 
   // ---------------------------------------------------------------- pull, cat, read
 
-  /** Writes the version's files (or the one file of {@code ref//path}) into {@code dest}, byte-identical. */
+  /**
+   * Writes the version's files (or the one file of {@code ref//path}, or those {@link PullOptions#files} takes) into
+   * {@code dest}, byte-identical.
+   *
+   * @throws NotFoundException if the options' filter takes none of the version's files
+   */
   public VersionRef pull(String refText, Path dest, PullOptions opts) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = resolve(spec);
@@ -382,8 +387,18 @@ public final class Repository implements Closeable {
           spec.refText() + " has no file '" + spec.path() + "'"));
       s = new Snapshot(List.of(f));
     }
+    boolean wholeVersion = spec.path() == null;
+    if (!opts.files().takesAll()) {
+      List<FileEntry> taken = s.files().stream().filter(f -> opts.files().test(f.path())).toList();
+      if (taken.isEmpty()) {
+        throw new NotFoundException(spec + " (" + v.id().shortHex(12) + ") has no file that " + opts.files().describe()
+            + " selects; ferry show " + spec.refText() + " lists its files");
+      }
+      s = new Snapshot(taken);
+      wholeVersion = false;
+    }
     try {
-      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, spec.path() == null);
+      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, wholeVersion);
     } finally {
       opts.listener().done();
     }
