@@ -178,4 +178,32 @@ class EverydayCliTest {
     // then the whole version: the files already there are identical, mine.txt is still refused
     cli.run("pull", "m:v1", out.toString()).exits(1).oneLineError("mine.txt");
   }
+
+  @Test
+  void huggingFaceRepoIdsAreModelNamesAsTheyAre() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    String hf = "meta-llama/Llama-3.1-8B";
+    String v1 = cli.push(src, hf + ":prod");
+    cli.push(model("other", 2), "meta-llama");
+    JsonNode ls = cli.run("ls", "--json").ok().json();
+    assertThat(ls).hasSize(2);
+    assertThat(ls.get(0).get("model").asText()).isEqualTo("meta-llama");
+    assertThat(ls.get(1).get("model").asText()).isEqualTo(hf);
+    assertThat(ls.get(1).get("tags").get("prod").asText()).isEqualTo(v1);
+    assertThat(cli.run("show", hf + "@" + v1.substring(0, 8), "--json").ok().json().get("model").asText())
+        .isEqualTo(hf);
+    assertThat(texts(cli.run("log", hf, "--json").ok().json().get(0).get("refs"))).containsExactly(hf, hf + ":prod");
+    Path out = tmp.resolve("out");
+    cli.run("pull", hf + ":prod//config.json", out.toString()).ok();
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    // names compare exactly; one that differs only in case is suggested, and cannot be started beside it
+    cli.run("show", "meta-llama/llama-3.1-8b").exits(1)
+        .oneLineError("no model 'meta-llama/llama-3.1-8b'", "did you mean '" + hf + "'?");
+    cli.run("push", src.toString(), "meta-llama/llama-3.1-8B").exits(1)
+        .oneLineError("differs only in case from '" + hf + "'");
+    cli.run("push", src.toString(), "meta-llama/Llama/x").exits(1).oneLineError("more than one '/'");
+    assertThat(cli.run("ls", "--json").ok().json()).hasSize(2);
+  }
 }

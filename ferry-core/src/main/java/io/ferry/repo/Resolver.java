@@ -136,6 +136,23 @@ final class Resolver {
         + Suggestions.didYouMean(tag, tagNames(model)));
   }
 
+  /**
+   * Refuses to start a model whose name differs only in case from one the store has: names compare exactly, but on
+   * a case-insensitive file system (a local store on macOS or Windows) the two would share their refs.
+   */
+  void checkNoCaseTwin(String model) throws IOException {
+    if (refs.get(RefNames.head(model)).isPresent()) {
+      return;
+    }
+    for (String other : modelNames()) {
+      if (!other.equals(model) && other.equalsIgnoreCase(model)) {
+        throw new InvalidInputException("model '" + model + "' differs only in case from '" + other + "' in " + uri
+            + ": names are case-sensitive, but two that differ only in case cannot share a store (a case-insensitive"
+            + " file system would mix their refs); push to '" + other + "' or choose another name");
+      }
+    }
+  }
+
   /** The models that have a head or a tag. */
   Set<String> modelNames() throws IOException {
     Set<String> out = new TreeSet<>();

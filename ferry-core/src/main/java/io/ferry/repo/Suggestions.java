@@ -33,7 +33,10 @@ public final class Suggestions {
     return b.append('?').toString();
   }
 
-  /** The existing names within {@link #MAX_DISTANCE} edits of {@code typed}, closest first, at most three. */
+  /**
+   * The existing names within {@link #MAX_DISTANCE} edits of {@code typed} (a name that differs only in case first),
+   * closest first, at most three.
+   */
   public static List<String> near(String typed, Collection<String> existing) {
     List<List<String>> byDistance = new ArrayList<>();
     for (int d = 0; d <= MAX_DISTANCE; d++) {
@@ -43,7 +46,7 @@ public final class Suggestions {
       if (name.equals(typed) || Math.abs(name.length() - typed.length()) > MAX_DISTANCE) {
         continue;
       }
-      int d = distance(typed, name);
+      int d = name.equalsIgnoreCase(typed) ? 0 : distance(typed, name);
       if (d <= MAX_DISTANCE) {
         byDistance.get(d).add(name);
       }
