@@ -206,4 +206,16 @@ class EverydayCliTest {
     cli.run("push", src.toString(), "meta-llama/Llama/x").exits(1).oneLineError("more than one '/'");
     assertThat(cli.run("ls", "--json").ok().json()).hasSize(2);
   }
+
+  @Test
+  void completionPrintsABashScriptWithEverySubcommand() {
+    String script = Cli.raw("completion", "bash").ok().out();
+    assertThat(script).contains("complete -F").contains("_picocli_ferry");
+    for (String sub : new String[] {"push", "pull", "log", "gc", "rm", "reflog", "derive", "completion"}) {
+      assertThat(script).as("completion of %s", sub).contains(sub);
+    }
+    assertThat(script).contains("--include").contains("--grace").contains("--max-count");
+    assertThat(Cli.raw("completion", "zsh").ok().out()).contains("bashcompinit").contains("complete -F");
+    Cli.raw("completion", "fish").exits(FerryCli.USAGE);
+  }
 }
