@@ -75,6 +75,7 @@ public final class FerryCli {
     m.put("lineage", LineageCommand.class);
     m.put("warm", WarmCommand.class);
     m.put("cache", CacheCommand.class);
+    m.put("completion", CompletionCommand.class);
     return m;
   }
 
@@ -109,14 +110,33 @@ public final class FerryCli {
     for (String name : names) {
       cmd.addSubcommand(name, SUBCOMMANDS.get(name));
     }
+    cmd.registerConverter(java.time.Duration.class, new DurationConverter()); // after the subcommands: it reaches them
     cmd.setExitCodeExceptionMapper(t -> 1);
     cmd.setParameterExceptionHandler((ex, args) -> {
       PrintWriter err = ex.getCommandLine().getErr();
       err.println("ferry: " + ex.getMessage());
+      printSuggestions(ex, err);
       err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
       return USAGE;
     });
     return cmd;
+  }
+
+  /**
+   * "Did you mean: ferry log?" for an unknown subcommand (by edit distance over every subcommand's name, which an
+   * unknown name has registered), else picocli's suggestions (options of the subcommand).
+   */
+  private static void printSuggestions(CommandLine.ParameterException ex, PrintWriter err) {
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getCommandSpec().root()
+        == ex.getCommandLine().getCommandSpec() && !u.getUnmatched().isEmpty()
+        && !u.getUnmatched().get(0).startsWith("-")) {
+      java.util.List<String> near = io.ferry.repo.Suggestions.near(u.getUnmatched().get(0), SUBCOMMANDS.keySet());
+      if (!near.isEmpty()) {
+        err.println("Did you mean: ferry " + String.join(" or ferry ", near) + "?");
+        return;
+      }
+    }
+    CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
   }
 
   public static void main(String[] args) {

@@ -8,12 +8,13 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "gc", description = "Remove objects that no ref, no recent ref-log entry and no running push needs.",
-    footer = {"%nExamples:%n  ferry gc --dry-run", "  ferry gc --grace PT0S   (no grace: only when nothing else writes)"})
+    footer = {"%nExamples:%n  ferry gc --dry-run", "  ferry gc --grace 7d", "  ferry gc --grace 0   (no grace: only when nothing else writes)"})
 final class GcCommand extends StoreCommand {
   @Option(names = "--dry-run", description = "Report what would be removed; remove nothing.")
   boolean dryRun;
 
-  @Option(names = "--grace", paramLabel = "DURATION", description = "Keep objects and ref-log entries younger than this (ISO-8601, default PT1H).")
+  @Option(names = "--grace", paramLabel = "DURATION", description = "Keep objects and ref-log entries younger than this: 90s, 30m, 1h, 7d or ISO-8601 (PT1H);"
+      + " default 1h.")
   Duration grace = Duration.ofHours(1);
 
   @Override

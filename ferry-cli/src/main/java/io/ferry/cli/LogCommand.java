@@ -1,16 +1,21 @@
 package io.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "log", description = "History of a model or ref, newest first: id, time, author, message, sizes.",
+@Command(name = "log", description = {"History of a model or ref, newest first: id, time, author, message, sizes.",
+    "A version the model's head or tags point at is marked after its id, e.g. (HEAD, prod); in --json, its \"refs\"",
+    "lists them as written on the command line (llama-7b, llama-7b:prod)."},
     footer = {"%nExamples:%n  ferry log llama-7b", "  ferry log llama-7b:prod -n 5 --json"})
 final class LogCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
@@ -26,17 +31,21 @@ final class LogCommand extends StoreCommand {
     }
     try (Repository repo = openRepo()) {
       List<VersionRef> log = repo.log(ref, limit);
+      Map<ChunkId, List<String>> refs = log.isEmpty() ? Map.of() : repo.refsOf(log.get(0).version().model());
       if (json) {
         ArrayNode arr = json().createArrayNode();
         for (VersionRef v : log) {
-          ShowCommand.versionJson(arr.addObject(), v.id(), v.version());
+          ObjectNode n = ShowCommand.versionJson(arr.addObject(), v.id(), v.version());
+          ArrayNode names = n.putArray("refs");
+          refs.getOrDefault(v.id(), List.of()).forEach(names::add);
         }
         printJson(arr);
         return 0;
       }
       for (VersionRef r : log) {
         Version v = r.version();
-        out().printf("%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), Format.time(v.time()),
+        out().printf("%s%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), decoration(refs.get(r.id()), v.model()),
+            Format.time(v.time()),
             Format.printable(v.author()), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
             Format.printable(v.message()), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");
       }
@@ -50,5 +59,17 @@ final class LogCommand extends StoreCommand {
       }
     }
     return 0;
+  }
+
+  /** {@code " (HEAD, prod, candidate)"} for the refs of {@code model} at a version; empty for none. */
+  static String decoration(List<String> refs, String model) {
+    if (refs == null || refs.isEmpty()) {
+      return "";
+    }
+    StringBuilder b = new StringBuilder(" (");
+    for (String r : refs) {
+      b.append(b.length() == 2 ? "" : ", ").append(r.equals(model) ? "HEAD" : r.substring(model.length() + 1));
+    }
+    return b.append(')').toString();
   }
 }

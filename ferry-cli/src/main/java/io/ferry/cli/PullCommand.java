@@ -15,10 +15,14 @@ import picocli.CommandLine.Parameters;
     footer = {"%nExamples:%n  ferry pull llama-7b:prod ./out", "  ferry pull llama-7b@3f2a ./out --verify",
         "  ferry pull llama-7b:prod//config.json ./out",
         "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: it becomes exactly v2",
-        "  ferry pull run-42:latest ./out --as safetensors"},
+        "  ferry pull run-42:latest ./out --as safetensors",
+        "  ferry pull llama-7b:prod ./out --include '*.json' --include 'tokenizer*'"},
     description = {"Write a version's files into a directory, byte-identical.", "",
         "Files already in DIR and identical to the version's are kept (a repeated pull only checks them);"
-        + " other files make the pull stop unless --force or --merge. A pull that was killed resumes: run it again."})
+        + " other files make the pull stop unless --force or --merge. A pull that was killed resumes: run it again.",
+        "",
+        "With --include or --exclude, the pull is a pull of the files they select alone: only those are written (and"
+        + " compared), and no other file of DIR is looked at or removed, even with --force."})
 final class PullCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
@@ -37,6 +41,14 @@ final class PullCommand extends StoreCommand {
   @Option(names = "--merge", description = "Replace files that differ from the version's and keep the others.")
   boolean merge;
 
+  @Option(names = "--include", paramLabel = "GLOB", description = "Pull only files whose path in the version matches"
+      + " (repeatable): * and ? within a directory, ** across directories, e.g. '*.json', '**/*.safetensors'.")
+  java.util.List<String> include = new java.util.ArrayList<>();
+
+  @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not pull files whose path matches (repeatable;"
+      + " wins over --include).")
+  java.util.List<String> exclude = new java.util.ArrayList<>();
+
   @Option(names = "--as", paramLabel = "FORMAT", description = "Write PyTorch checkpoints as safetensors (the only"
       + " FORMAT): tensors under their dotted names, views made contiguous, non-tensor values in __metadata__; other"
       + " files as they are.")
@@ -51,6 +63,11 @@ final class PullCommand extends StoreCommand {
         : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
     if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
       throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
+    }
+    io.ferry.scan.PathFilter files = io.ferry.scan.PathFilter.of(include, exclude);
+    if (as != null && !files.takesAll()) {
+      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+          "--as converts a whole version; it does not take --include or --exclude");
     }
     if (as != null && !as.equals("safetensors")) {
       throw new io.ferry.error.InvalidInputException("--as " + as + ": the only format pull converts to is safetensors");
@@ -70,7 +87,7 @@ final class PullCommand extends StoreCommand {
         }
         return 0;
       }
-      VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing));
+      VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing, files));
       if (json) {
         printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)
             .put("bytes", v.version().stats().logicalBytes()));

@@ -21,7 +21,10 @@ import picocli.CommandLine.Parameters;
     footer = {"%nPrints the new version id; 'up to date' (and no new version) if nothing changed.",
         "%nExamples:%n  ferry push ./llama-7b llama-7b -m \"base\"",
         "  ferry push ./llama-7b-ft llama-7b:candidate -m \"fine-tune\"",
-        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23"})
+        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23",
+        "  ferry push ./llama-7b llama-7b --exclude '**/*.bin' --exclude 'checkpoints/**'",
+        "%nA .ferryignore at the root of SOURCE lists files not to push, one glob a line as in .gitignore ('#' comments,",
+        "a trailing / for directories, ! to take back); it is not pushed itself."})
 final class PushCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "SOURCE", description = "Model directory or file.")
   Path source;
@@ -50,6 +53,32 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
   Map<String, String> meta = new LinkedHashMap<>();
 
+  @Option(names = "--include", paramLabel = "GLOB", description = "Push only files whose path in SOURCE matches"
+      + " (repeatable): * and ? within a directory, ** across directories, e.g. '*.safetensors', '**/*.json'.")
+  java.util.List<String> include = new java.util.ArrayList<>();
+
+  @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not push files whose path matches (repeatable;"
+      + " wins over --include).")
+  java.util.List<String> exclude = new java.util.ArrayList<>();
+
+  /** {@code ferry push tiny ./tiny}: SOURCE does not exist while TARGET is a directory or file. */
+  private void checkOrder() throws InvalidInputException {
+    if (java.nio.file.Files.exists(source) || target.isEmpty() || target.contains(":") || target.contains("@")) {
+      return;
+    }
+    Path asPath;
+    try {
+      asPath = Path.of(target);
+    } catch (java.nio.file.InvalidPathException e) {
+      return;
+    }
+    if (java.nio.file.Files.exists(asPath)) {
+      throw new InvalidInputException("SOURCE " + source + " does not exist, and TARGET " + target + " is a "
+          + (java.nio.file.Files.isDirectory(asPath) ? "directory" : "file") + ": SOURCE comes first: ferry push "
+          + target + " " + source);
+    }
+  }
+
   @Override
   int run() throws IOException {
     try {
@@ -60,7 +89,7 @@ final class PushCommand extends StoreCommand {
       throw new ParameterException(spec.commandLine(), e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(CodecPolicy.parse(codec))
-        .metadata(meta).listener(progress());
+        .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude));
     if (derivation != null || !metrics.isEmpty()) {
       if (derivation == null) {
         throw new InvalidInputException("--metric needs --derivation");
@@ -78,6 +107,7 @@ final class PushCommand extends StoreCommand {
     if (derivedFrom != null) {
       b.derivedFrom(derivedFrom);
     }
+    checkOrder();
     try (Repository repo = openRepo()) {
       PushResult r = repo.push(source, target, b.build());
       if (json) {

@@ -100,7 +100,41 @@ final class History {
     return added;
   }
 
-  /** Every model with its head, tags, size and number of versions, sorted by name. */
+  /**
+   * The refs of one model as users write them, by the version they point at: {@code model} for the head and {@code
+   * model:tag} for each tag (head first, then tags by name). Refs of models nested under it are not included.
+   */
+  Map<ChunkId, List<String>> refsOf(String model) throws IOException {
+    Map<String, ChunkId> tags = new TreeMap<>();
+    ChunkId head = null;
+    for (String ref : refs.list(model + "/")) {
+      if (!RefNames.modelOf(ref).equals(model)) {
+        continue;
+      }
+      Optional<ChunkId> id = refs.get(ref);
+      if (id.isEmpty()) {
+        continue;
+      }
+      if (ref.equals(RefNames.head(model))) {
+        head = id.get();
+      } else {
+        tags.put(ref.substring(model.length() + "/tags/".length()), id.get());
+      }
+    }
+    Map<ChunkId, List<String>> out = new java.util.LinkedHashMap<>();
+    if (head != null) {
+      out.computeIfAbsent(head, k -> new ArrayList<>()).add(model);
+    }
+    for (Map.Entry<String, ChunkId> t : tags.entrySet()) {
+      out.computeIfAbsent(t.getValue(), k -> new ArrayList<>()).add(model + ":" + t.getKey());
+    }
+    return out;
+  }
+
+  /**
+   * Every model with its head, tags, size and number of versions, sorted by name. The number of versions is the
+   * length of the head's {@link #firstParents} walk, so {@code ls} and {@code log} count the same versions.
+   */
   List<ModelSummary> models() throws IOException {
     Map<String, Map<String, ChunkId>> tags = new TreeMap<>();
     Map<String, ChunkId> heads = new HashMap<>();
@@ -125,7 +159,8 @@ final class History {
       if (head != null) {
         Version v = db.version(head);
         bytes = v.stats().logicalBytes();
-        count = v.seq();
+        // the rule of log, not the seq the version records (which older pushes counted across models)
+        count = firstParents(new VersionRef(head, v), Integer.MAX_VALUE).size();
       }
       out.add(new ModelSummary(e.getKey(), head, e.getValue(), bytes, count));
     }

@@ -78,11 +78,13 @@ final class PushOperation {
       throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
     }
     PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());
+    resolver.checkNoCaseTwin(spec.model());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
-      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()));
+      Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
+          opts.files());
       PushLimits.checkSource(prepared);
       Set<ChunkId> candidatePacks = new TreeSet<>();
       for (String ref : resolver.modelRefs(spec.model())) {

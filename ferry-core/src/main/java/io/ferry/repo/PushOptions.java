@@ -1,6 +1,7 @@
 package io.ferry.repo;
 
 import io.ferry.codec.CodecPolicy;
+import io.ferry.scan.PathFilter;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.Derivation;
 import java.util.Map;
@@ -15,10 +16,12 @@ import java.util.Objects;
  * @param derivation how the version was derived, or null
  * @param derivedFrom a ref whose version becomes a second parent (lineage across models), or null
  * @param metadata free-form version metadata
+ * @param files which files of the source to push (the source's {@code .ferryignore} applies besides)
  */
 public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,
-    String derivedFrom, Map<String, String> metadata, TransferListener listener) {
+    String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files) {
   public PushOptions {
+    files = files == null ? PathFilter.ALL : files;
     Objects.requireNonNull(message, "message");
     Objects.requireNonNull(codec, "codec");
     metadata = Map.copyOf(metadata);
@@ -38,6 +41,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     private String derivedFrom;
     private Map<String, String> metadata = Map.of();
     private TransferListener listener;
+    private PathFilter files = PathFilter.ALL;
 
     public Builder message(String m) {
       this.message = Objects.requireNonNull(m);
@@ -74,8 +78,14 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
       return this;
     }
 
+    /** Which files of the source to push (default: every file). */
+    public Builder files(PathFilter f) {
+      this.files = Objects.requireNonNull(f);
+      return this;
+    }
+
     public PushOptions build() {
-      return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener);
+      return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener, files);
     }
   }
 }

@@ -153,7 +153,18 @@ public final class Repository implements Closeable {
     return history.firstParents(resolve(refText), limit);
   }
 
-  /** Every model with its head, tags, size and number of versions, sorted by name. */
+  /**
+   * The refs of a model as users write them ({@code model} for its head, {@code model:tag} for each tag), grouped by
+   * the version they point at; head first, then tags by name. Empty for a model without refs.
+   */
+  public Map<ChunkId, List<String>> refsOf(String model) throws IOException {
+    return history.refsOf(RefNames.checkModel(model));
+  }
+
+  /**
+   * Every model with its head, tags, size and number of versions, sorted by name. A model's number of versions is the
+   * number of versions {@link #log} lists from its head: the head's first-parent history within the model.
+   */
   public List<ModelSummary> models() throws IOException {
     return history.models();
   }
@@ -192,8 +203,10 @@ public final class Repository implements Closeable {
     String ref = spec.refName();
     Optional<ChunkId> cur = refs.get(ref);
     if (cur.isEmpty()) {
-      throw new NotFoundException("no tag '" + spec.tag() + "' on model '" + spec.model() + "' in "
-          + uri());
+      if (refs.get(RefNames.head(spec.model())).isEmpty() && resolver.tagNames(spec.model()).isEmpty()) {
+        throw resolver.noModel(spec.model());
+      }
+      throw resolver.noTag(spec.model(), spec.tag());
     }
     if (expect != null && !expect.equals(cur.get())) {
       throw new ConflictException(modelTag + " points at " + cur.get().hex() + ", not at the expected "
@@ -227,7 +240,7 @@ public final class Repository implements Closeable {
       }
     }
     if (summary == null) {
-      throw new NotFoundException("no model '" + spec.model() + "' in " + uri());
+      throw resolver.noModel(spec.model());
     }
     if (!force) {
       if (!summary.tags().isEmpty()) {
@@ -359,7 +372,12 @@ public final class Repository implements Closeable {
 
   // ---------------------------------------------------------------- pull, cat, read
 
-  /** Writes the version's files (or the one file of {@code ref//path}) into {@code dest}, byte-identical. */
+  /**
+   * Writes the version's files (or the one file of {@code ref//path}, or those {@link PullOptions#files} takes) into
+   * {@code dest}, byte-identical.
+   *
+   * @throws NotFoundException if the options' filter takes none of the version's files
+   */
   public VersionRef pull(String refText, Path dest, PullOptions opts) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = resolve(spec);
@@ -369,8 +387,18 @@ public final class Repository implements Closeable {
           spec.refText() + " has no file '" + spec.path() + "'"));
       s = new Snapshot(List.of(f));
     }
+    boolean wholeVersion = spec.path() == null;
+    if (!opts.files().takesAll()) {
+      List<FileEntry> taken = s.files().stream().filter(f -> opts.files().test(f.path())).toList();
+      if (taken.isEmpty()) {
+        throw new NotFoundException(spec + " (" + v.id().shortHex(12) + ") has no file that " + opts.files().describe()
+            + " selects; ferry show " + spec.refText() + " lists its files");
+      }
+      s = new Snapshot(taken);
+      wholeVersion = false;
+    }
     try {
-      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, spec.path() == null);
+      new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, wholeVersion);
     } finally {
       opts.listener().done();
     }

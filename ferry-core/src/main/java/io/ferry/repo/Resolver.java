@@ -46,9 +46,9 @@ final class Resolver {
     Optional<ChunkId> id = refs.get(spec.refName());
     if (id.isEmpty()) {
       if (spec.tag() != null && refs.get(RefNames.head(spec.model())).isPresent()) {
-        throw new NotFoundException("model '" + spec.model() + "' has no tag '" + spec.tag() + "'");
+        throw noTag(spec.model(), spec.tag());
       }
-      throw new NotFoundException("no model '" + spec.model() + "' in " + uri);
+      throw noModel(spec.model());
     }
     return new VersionRef(id.get(), db.version(id.get()));
   }
@@ -79,6 +79,9 @@ final class Resolver {
     }
     if (matches.isEmpty()) {
       matches = historyMatches(spec.model(), prefix);
+    }
+    if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
+      throw noModel(spec.model());
     }
     if (matches.isEmpty()) {
       throw new NotFoundException("model '" + spec.model() + "' has no version starting with " + prefix);
@@ -120,6 +123,58 @@ final class Resolver {
       todo.addAll(v.parents());
     }
     return matches;
+  }
+
+  /** "no model 'lama' in store; did you mean 'llama'?", the suggestions taken from the models that exist. */
+  NotFoundException noModel(String model) throws IOException {
+    return new NotFoundException("no model '" + model + "' in " + uri + Suggestions.didYouMean(model, modelNames()));
+  }
+
+  /** "model 'llama' has no tag 'prd'; did you mean 'prod'?", the suggestions taken from the model's tags. */
+  NotFoundException noTag(String model, String tag) throws IOException {
+    return new NotFoundException("model '" + model + "' has no tag '" + tag + "'"
+        + Suggestions.didYouMean(tag, tagNames(model)));
+  }
+
+  /**
+   * Refuses to start a model whose name differs only in case from one the store has: names compare exactly, but on
+   * a case-insensitive file system (a local store on macOS or Windows) the two would share their refs.
+   */
+  void checkNoCaseTwin(String model) throws IOException {
+    if (refs.get(RefNames.head(model)).isPresent()) {
+      return;
+    }
+    for (String other : modelNames()) {
+      if (!other.equals(model) && other.equalsIgnoreCase(model)) {
+        throw new InvalidInputException("model '" + model + "' differs only in case from '" + other + "' in " + uri
+            + ": names are case-sensitive, but two that differ only in case cannot share a store (a case-insensitive"
+            + " file system would mix their refs); push to '" + other + "' or choose another name");
+      }
+    }
+  }
+
+  /** The models that have a head or a tag. */
+  Set<String> modelNames() throws IOException {
+    Set<String> out = new TreeSet<>();
+    for (String ref : refs.list("")) {
+      String model = RefNames.modelOf(ref);
+      if (!out.contains(model) && refs.get(ref).isPresent()) {
+        out.add(model);
+      }
+    }
+    return out;
+  }
+
+  /** The tags the model has now. */
+  Set<String> tagNames(String model) throws IOException {
+    Set<String> out = new TreeSet<>();
+    String prefix = RefNames.tag(model, "");
+    for (String ref : modelRefs(model)) {
+      if (ref.startsWith(prefix) && refs.get(ref).isPresent()) {
+        out.add(ref.substring(prefix.length()));
+      }
+    }
+    return out;
   }
 
   /** The model's refs (head and tags), excluding those of models nested under it. */

@@ -75,6 +75,22 @@ public final class ModelFiles {
    *     an excluded directory, a file name that is not valid in the platform's encoding (UTF-8), a symbolic link loop
    */
   public static List<SourceFile> scan(Path source, FormatRegistry formats, List<Path> excluded) throws IOException {
+    return scan(source, formats, excluded, PathFilter.ALL);
+  }
+
+  /** The name of the ignore file at the root of a source directory: its rules filter the push; it is not pushed. */
+  public static final String IGNORE_FILE = ".ferryignore";
+
+  /**
+   * Scans and validates what {@code filter} takes of a file or a directory, as {@link #scan(Path, FormatRegistry,
+   * List)}; for a directory, the rules of its {@value #IGNORE_FILE} (if any) are added to the filter, and the ignore
+   * file itself is not taken. A file the filter does not take is never opened, and a directory the ignore rules
+   * ignore whole is not walked.
+   *
+   * @throws InvalidInputException as {@link #scan(Path, FormatRegistry, List)}, and when the filter takes no file
+   */
+  public static List<SourceFile> scan(Path source, FormatRegistry formats, List<Path> excluded, PathFilter filter)
+      throws IOException {
     if (!Files.exists(source, LinkOption.NOFOLLOW_LINKS)) {
       throw new InvalidInputException(source + ": no such file or directory");
     }
@@ -98,16 +114,24 @@ public final class ModelFiles {
       }
     }
     List<SourceFile> files = new ArrayList<>();
+    PathFilter taken = filter;
     if (Files.isRegularFile(source)) {
-      checkName(source);
-      files.add(load(source.getFileName().toString(), source, formats));
+      if (filter.test(source.getFileName().toString())) {
+        checkName(source);
+        files.add(load(source.getFileName().toString(), source, formats));
+      }
     } else if (Files.isDirectory(source)) {
-      walk(source, files, formats, stores);
+      Path ignoreFile = source.resolve(IGNORE_FILE);
+      if (Files.isRegularFile(ignoreFile)) {
+        taken = filter.withIgnoreRules(ignoreLines(ignoreFile), ignoreFile.toString());
+      }
+      walk(source, files, formats, stores, taken);
     } else {
       throw new InvalidInputException(source + ": not a regular file or directory");
     }
     if (files.isEmpty()) {
-      throw new InvalidInputException(source + ": no files to push (the directory is empty)");
+      throw new InvalidInputException(source + (taken.takesAll() ? ": no files to push (the directory is empty)"
+          : ": no files to push: " + taken + " left none"));
     }
     files.sort(Comparator.comparing(SourceFile::path));
     Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent());
@@ -117,14 +141,35 @@ public final class ModelFiles {
     return files;
   }
 
-  private static void walk(Path root, List<SourceFile> out, FormatRegistry formats, List<Path> stores)
-      throws IOException {
+  /** The lines of an ignore file, at most 1 MiB of UTF-8. */
+  private static List<String> ignoreLines(Path file) throws IOException {
+    if (Files.size(file) > 1 << 20) {
+      throw new InvalidInputException(file + ": larger than 1 MiB; an ignore file holds a few globs");
+    }
+    try {
+      return Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new InvalidInputException(file + ": not valid UTF-8");
+    }
+  }
+
+  /** A path under the root, '/'-separated, as filters see it (before it is checked). */
+  private static String filterPath(Path root, Path file) {
+    StringBuilder b = new StringBuilder();
+    for (Path part : root.relativize(file)) {
+      b.append(b.length() > 0 ? "/" : "").append(part);
+    }
+    return b.toString();
+  }
+
+  private static void walk(Path root, List<SourceFile> out, FormatRegistry formats, List<Path> stores,
+      PathFilter filter) throws IOException {
     Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE,
         new SimpleFileVisitor<>() {
           @Override
           public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
             if (!dir.equals(root)) {
-              if (dir.getFileName().toString().equals(".git")) {
+              if (dir.getFileName().toString().equals(".git") || filter.skipsDirectory(filterPath(root, dir))) {
                 return FileVisitResult.SKIP_SUBTREE;
               }
               checkName(dir);
@@ -135,6 +180,10 @@ public final class ModelFiles {
 
           @Override
           public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+            String rel = filterPath(root, file);
+            if (rel.equals(IGNORE_FILE) || !filter.test(rel)) {
+              return FileVisitResult.CONTINUE; // never opened
+            }
             if (attrs.isSymbolicLink()) {
               // the walk follows links and reports a link as itself only when its target cannot be read
               throw new InvalidInputException(file + ": " + brokenLink(file));

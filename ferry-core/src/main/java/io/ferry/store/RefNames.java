@@ -4,20 +4,21 @@ import io.ferry.error.InvalidInputException;
 import java.util.regex.Pattern;
 
 /**
- * Names of models, tags and refs. A model is {@code [a-z0-9][a-z0-9._-]{0,127}} with at most one {@code org/} prefix
- * of the same form; a tag is {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}}. Ref names are {@code <model>/head} and {@code
- * <model>/tags/<tag>}. Because every component starts with a letter or digit, no name can be {@code .}, {@code ..},
+ * Names of models, tags and refs. A model is {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}} with at most one {@code org/}
+ * prefix of the same form, so that Hugging Face repository ids ({@code meta-llama/Llama-3.1-8B}) are model names as
+ * they are; a tag is {@code [A-Za-z0-9][A-Za-z0-9._-]{0,127}}. Names compare exactly: case counts ({@code Llama} and
+ * {@code llama} are two names). Ref names are {@code <model>/head} and {@code <model>/tags/<tag>}. Because every component starts with a letter or digit, no name can be {@code .}, {@code ..},
  * absolute, or hold a separator or NUL, so backends can map names to paths and keys directly.
  */
 public final class RefNames {
-  private static final Pattern PART = Pattern.compile("[a-z0-9][a-z0-9._-]{0,127}");
+  private static final Pattern PART = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   private static final Pattern TAG = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
   /** The tag name that means "the model's head"; it cannot be used as a tag. */
   public static final String HEAD = "head";
 
   private RefNames() {}
 
-  /** Checks a model name, e.g. {@code llama-3-8b} or {@code meta/llama-3-8b}. */
+  /** Checks a model name, e.g. {@code llama-3-8b} or {@code meta-llama/Llama-3.1-8B}. */
   public static String checkModel(String model) throws InvalidInputException {
     if (model == null || model.isEmpty()) {
       throw new InvalidInputException("model name is empty");
@@ -30,7 +31,7 @@ public final class RefNames {
     for (String p : parts) {
       if (!PART.matcher(p).matches()) {
         throw new InvalidInputException("model name '" + model + "' is invalid: each part must match "
-            + PART.pattern() + " (lower case letters, digits, '.', '_', '-'; starting with a letter or digit)");
+            + PART.pattern() + " (letters, digits, '.', '_', '-'; starting with a letter or digit)");
       }
     }
     return model;

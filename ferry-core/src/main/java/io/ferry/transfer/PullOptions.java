@@ -1,6 +1,6 @@
 package io.ferry.transfer;
 
-import io.ferry.transfer.TransferListener;
+import io.ferry.scan.PathFilter;
 
 /**
  * Options of a pull.
@@ -11,8 +11,12 @@ import io.ferry.transfer.TransferListener;
  *     after a pull may lose them
  * @param listener progress
  * @param existing what to do with files already in the directory that are not the version's (see {@link Existing})
+ * @param files which of the version's files to pull; a pull of some of them (a selective pull) is a pull of those
+ *     files alone: the other files in the directory are not looked at and never removed, even with {@link
+ *     Existing#FORCE}
  */
-public record PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing) {
+public record PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing,
+    PathFilter files) {
   /**
    * Files already in the directory: those identical to the version's (size and SHA-256) are always kept and not
    * written again. Files that differ from the version's, and files the version does not have, are what this decides.
@@ -29,6 +33,12 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   public PullOptions {
     listener = listener == null ? TransferListener.NONE : listener;
     existing = existing == null ? Existing.REFUSE : existing;
+    files = files == null ? PathFilter.ALL : files;
+  }
+
+  /** Every file of the version. */
+  public PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing) {
+    this(verify, fsync, listener, existing, PathFilter.ALL);
   }
 
   /** Refusing other files in the directory. */
@@ -37,7 +47,12 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   }
 
   public PullOptions withExisting(Existing e) {
-    return new PullOptions(verify, fsync, listener, e);
+    return new PullOptions(verify, fsync, listener, e, files);
+  }
+
+  /** These options pulling only the files {@code f} takes. */
+  public PullOptions withFiles(PathFilter f) {
+    return new PullOptions(verify, fsync, listener, existing, f);
   }
 
   /** No SHA-256 pass, no fsync, no progress. */
@@ -46,14 +61,14 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   }
 
   public PullOptions withVerify(boolean v) {
-    return new PullOptions(v, fsync, listener, existing);
+    return new PullOptions(v, fsync, listener, existing, files);
   }
 
   public PullOptions withFsync(boolean f) {
-    return new PullOptions(verify, f, listener, existing);
+    return new PullOptions(verify, f, listener, existing, files);
   }
 
   public PullOptions withListener(TransferListener l) {
-    return new PullOptions(verify, fsync, l, existing);
+    return new PullOptions(verify, fsync, l, existing, files);
   }
 }

@@ -111,7 +111,15 @@ public final class Pusher {
    * local store the push writes to); writes nothing.
    */
   public Prepared prepare(Path source, List<Path> excluded) throws IOException {
-    List<SourceFile> files = ModelFiles.scan(source, formats, excluded);
+    return prepare(source, excluded, io.ferry.scan.PathFilter.ALL);
+  }
+
+  /**
+   * Scans, validates and plans the files of a source that {@code filter} (and the source's {@code .ferryignore})
+   * take, as {@link #prepare(Path, List)}; files not taken are never read. Writes nothing.
+   */
+  public Prepared prepare(Path source, List<Path> excluded, io.ferry.scan.PathFilter filter) throws IOException {
+    List<SourceFile> files = ModelFiles.scan(source, formats, excluded, filter);
     Map<String, List<ChunkPlanner.Range>> plans = new java.util.HashMap<>();
     for (SourceFile f : files) {
       if (f.layout() != null) {

@@ -273,7 +273,7 @@ public abstract class RefStoreContract {
   @Test
   void invalidNamesAreRejected() throws Exception {
     for (String bad : new String[] {"", "llama", "llama/", "/llama/head", "../llama/head", "llama/../head",
-        "Llama/head", "a/b/c/head", "llama/tags/head/tags/x", "llama/tags/", "llama/tags/.hidden", "llama/tags/a/b",
+        "_llama/head", "a/b/c/head", "llama/tags/head/tags/x", "llama/tags/", "llama/tags/.hidden", "llama/tags/a/b",
         "llama\u0000/head", "llama/heads", "llama/tags/x y"}) {
       assertThatThrownBy(() -> refs.get(bad)).as("get('%s')", bad).isInstanceOf(InvalidInputException.class);
       assertThatThrownBy(() -> cas(bad, null, id("a"))).as("cas('%s')", bad)
@@ -281,6 +281,18 @@ public abstract class RefStoreContract {
       assertThatThrownBy(() -> refs.log(bad)).as("log('%s')", bad).isInstanceOf(InvalidInputException.class);
     }
     assertThat(refs.list("")).isEmpty();
+  }
+
+  /** Hugging Face repo ids are model names: upper case, dots and one org/ prefix, kept as they are. */
+  @Test
+  void huggingFaceStyleNamesAreKeptAsTheyAre() throws Exception {
+    String head = "meta-llama/Llama-3.1-8B/head";
+    String tag = "meta-llama/Llama-3.1-8B/tags/Prod";
+    assertThat(cas(head, null, id("a")).isSuccess()).isTrue();
+    assertThat(cas(tag, null, id("b")).isSuccess()).isTrue();
+    assertThat(refs.get(head)).contains(id("a"));
+    assertThat(refs.list("meta-llama/")).containsExactlyInAnyOrder(head, tag);
+    assertThat(refs.log(tag)).hasSize(1);
   }
 
   @Test

@@ -1,0 +1,221 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** What a user meets every day: decorated logs, suggestions, durations, selective transfers, names, completion. */
+class EverydayCliTest {
+  @TempDir Path tmp;
+
+  /** A small model directory: a safetensors file and a config whose content follows the seed. */
+  private Path model(String name, long seed) throws IOException {
+    Path dir = tmp.resolve(name);
+    ModelGenerator.writeHfModel(dir, List.of(t("embed", DType.F32, seed, 32, 32), t("head", DType.F32, seed + 1, 16)),
+        1 << 20);
+    Files.writeString(dir.resolve("config.json"), "{\"seed\": " + seed + "}");
+    return dir;
+  }
+
+  private static List<String> texts(JsonNode array) {
+    List<String> out = new ArrayList<>();
+    array.forEach(n -> out.add(n.asText()));
+    return out;
+  }
+
+  @Test
+  void logMarksWhatTheHeadAndTagsPointAtAndLsCountsTheSameVersions() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a1", 1), "base:old");
+    String v2 = cli.push(model("a2", 2), "base:prod");
+    String v3 = cli.push(model("a3", 3), "base:candidate");
+    cli.run("tag", "base:candidate", "zeta").ok();
+
+    String[] lines = cli.run("log", "base").ok().out().strip().split("\n");
+    assertThat(lines).hasSize(3);
+    assertThat(lines[0]).startsWith(v3.substring(0, 12) + " (HEAD, candidate, zeta)  ");
+    assertThat(lines[1]).startsWith(v2.substring(0, 12) + " (prod)  ");
+    assertThat(lines[2]).startsWith(v1.substring(0, 12) + " (old)  ");
+    JsonNode log = cli.run("log", "base:prod", "--json").ok().json();
+    assertThat(log).hasSize(2);
+    assertThat(texts(log.get(0).get("refs"))).containsExactly("base:prod");
+    assertThat(texts(log.get(1).get("refs"))).containsExactly("base:old");
+    assertThat(texts(cli.run("log", "base", "--json").ok().json().get(0).get("refs")))
+        .containsExactly("base", "base:candidate", "base:zeta");
+
+    // a derived model: its versions are its own, in ls and in log alike
+    cli.run("derive", "cast", "base:prod", "--to", "f16", "--as", "half:v1").ok();
+    cli.push(model("h2", 9), "half");
+    JsonNode ls = cli.run("ls", "--json").ok().json();
+    for (JsonNode m : ls) {
+      JsonNode ml = cli.run("log", m.get("model").asText(), "--json").ok().json();
+      assertThat(m.get("versions").asLong()).as("versions of %s", m.get("model")).isEqualTo(ml.size());
+    }
+    assertThat(ls.get(0).get("model").asText()).isEqualTo("base");
+    assertThat(ls.get(0).get("versions").asLong()).isEqualTo(3);
+    assertThat(ls.get(1).get("model").asText()).isEqualTo("half");
+    assertThat(ls.get(1).get("versions").asLong()).isEqualTo(2);
+    String[] half = cli.run("log", "half").ok().out().strip().split("\n");
+    assertThat(half[0]).contains("(HEAD)");
+    assertThat(half[1]).contains("(v1)").contains("[cast]");
+    assertThat(half[2]).startsWith("(derived from");
+  }
+
+  @Test
+  void unknownCommandsModelsAndTagsGetSuggestions() throws IOException {
+    Cli.Result r = Cli.raw("pusj", "x", "y").exits(FerryCli.USAGE);
+    assertThat(r.err()).contains("Did you mean").contains("push");
+    assertThat(Cli.raw("--store", tmp.resolve("s").toString(), "lgo", "m").exits(FerryCli.USAGE).err())
+        .contains("log");
+
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = model("a", 1);
+    cli.push(a, "llama:prod");
+    cli.push(a, "mistral");
+    cli.run("show", "lama").exits(1).oneLineError("no model 'lama' in ", "; did you mean 'llama'?");
+    cli.run("log", "lama:prod").exits(1).oneLineError("did you mean 'llama'?");
+    cli.run("pull", "lama@abcd", tmp.resolve("o").toString()).exits(1).oneLineError("did you mean 'llama'?");
+    cli.run("show", "llama:prd").exits(1).oneLineError("model 'llama' has no tag 'prd'; did you mean 'prod'?");
+    cli.run("tag", "-d", "llama:prdo").exits(1).oneLineError("did you mean 'prod'?");
+    cli.run("rm", "mistrl").exits(1).oneLineError("no model 'mistrl'", "did you mean 'mistral'?");
+    // nothing near: no suggestion
+    assertThat(cli.run("show", "gpt-neox").exits(1).err()).doesNotContain("did you mean");
+
+    // SOURCE and TARGET swapped
+    Files.createDirectories(tmp.resolve("w"));
+    Cli.Result swapped = new Cli(tmp.resolve("store")).run("push", "tiny", a.toString()).exits(1);
+    swapped.oneLineError("SOURCE comes first: ferry push " + a + " tiny");
+  }
+
+  @Test
+  void durationsAsPeopleWriteThem() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a", 1), "m");
+    cli.push(model("b", 2), "gone");
+    cli.run("rm", "gone").ok();
+    for (String d : new String[] {"1h", "30m", "7d", "90s", "PT1H", "P7D"}) {
+      JsonNode r = cli.run("gc", "--grace", d, "--dry-run", "--json").ok().json();
+      assertThat(r.get("dead").asLong()).as("dead objects with --grace %s", d).isZero();
+    }
+    cli.run("gc", "--grace", "250ms", "--dry-run").ok();
+    for (String bad : new String[] {"1x", "h", "1.5h", "-1h", "PT", "", "1 h h"}) {
+      String err = cli.run("gc", "--grace", bad, "--dry-run").exits(FerryCli.USAGE).err();
+      assertThat(err).as("error for --grace '%s'", bad).contains("--grace").contains("90s").contains("PT1H");
+    }
+    assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("dead").asLong()).isPositive();
+  }
+
+  private static List<String> files(Cli cli, String ref) {
+    List<String> out = new ArrayList<>();
+    cli.run("show", ref, "--json").ok().json().get("files").forEach(f -> out.add(f.get("path").asText()));
+    return out;
+  }
+
+  @Test
+  void pushTakesIncludeExcludeAndFerryignoreAndNeverOpensWhatItLeavesOut() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    Files.writeString(src.resolve(".DS_Store"), "finder");
+    Files.createDirectories(src.resolve("notes/deep"));
+    Files.writeString(src.resolve("notes/a.txt"), "a");
+    Files.writeString(src.resolve("notes/deep/b.txt"), "b");
+    Files.createDirectories(src.resolve("scratch/run"));
+    // a dangling link: a push that looked at it would refuse it
+    Files.createSymbolicLink(src.resolve("scratch/run/out.bin"), tmp.resolve("nowhere"));
+    Files.createSymbolicLink(src.resolve("weights.bin"), tmp.resolve("nowhere"));
+    cli.run("push", src.toString(), "m").exits(1).oneLineError("dangling");
+
+    Files.writeString(src.resolve(".ferryignore"), "# editor and OS litter\n\n.DS_Store\n*.bin\nscratch/\n");
+    cli.push(src, "m");
+    assertThat(files(cli, "m")).containsExactly("config.json", "model-00001-of-00001.safetensors",
+        "model.safetensors.index.json", "notes/a.txt", "notes/deep/b.txt", "tokenizer.json");
+
+    cli.push(src, "only-json", "--include", "config.json", "--include", "tokenizer*");
+    assertThat(files(cli, "only-json")).containsExactly("config.json", "tokenizer.json");
+    cli.push(src, "no-notes", "--exclude", "notes/**", "--exclude", "**/b.txt");
+    assertThat(files(cli, "no-notes")).doesNotContain("notes/a.txt", "notes/deep/b.txt").contains("config.json");
+    cli.push(src, "top-txt", "--include", "notes/*.txt");
+    assertThat(files(cli, "top-txt")).containsExactly("notes/a.txt");
+    cli.push(src, "all-txt", "--include", "**/*.txt", "--exclude", "notes/a.txt");
+    assertThat(files(cli, "all-txt")).containsExactly("notes/deep/b.txt");
+    cli.run("push", src.toString(), "none", "--include", "*.gguf").exits(1).oneLineError("no files to push",
+        "--include '*.gguf'");
+    cli.run("push", src.toString(), "none", "--include", "").exits(1).oneLineError("--include");
+  }
+
+  @Test
+  void aSelectivePullWritesOnlyTheSelectedFilesAndNeverRemovesOthers() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    cli.push(src, "m:v1");
+    Path out = tmp.resolve("out");
+    Files.createDirectories(out);
+    Files.writeString(out.resolve("mine.txt"), "user's own");
+
+    cli.run("pull", "m:v1", out.toString(), "--include", "*.json", "--exclude", "model.*").ok();
+    assertThat(Cli.state(out).keySet()).containsExactlyInAnyOrder("mine.txt", "config.json", "tokenizer.json");
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    // a selected file that differs stops the pull unless --force or --merge; --force removes nothing else
+    Files.writeString(out.resolve("config.json"), "{}");
+    cli.run("pull", "m:v1", out.toString(), "--include", "config.json").exits(1).oneLineError("config.json");
+    cli.run("pull", "m:v1", out.toString(), "--include", "config.json", "--force").ok();
+    assertThat(Cli.state(out).keySet()).containsExactlyInAnyOrder("mine.txt", "config.json", "tokenizer.json");
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    cli.run("pull", "m:v1", out.toString(), "--include", "**/*.gguf").exits(1)
+        .oneLineError("has no file that --include '**/*.gguf' selects");
+    // then the whole version: the files already there are identical, mine.txt is still refused
+    cli.run("pull", "m:v1", out.toString()).exits(1).oneLineError("mine.txt");
+  }
+
+  @Test
+  void huggingFaceRepoIdsAreModelNamesAsTheyAre() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    String hf = "meta-llama/Llama-3.1-8B";
+    String v1 = cli.push(src, hf + ":prod");
+    cli.push(model("other", 2), "meta-llama");
+    JsonNode ls = cli.run("ls", "--json").ok().json();
+    assertThat(ls).hasSize(2);
+    assertThat(ls.get(0).get("model").asText()).isEqualTo("meta-llama");
+    assertThat(ls.get(1).get("model").asText()).isEqualTo(hf);
+    assertThat(ls.get(1).get("tags").get("prod").asText()).isEqualTo(v1);
+    assertThat(cli.run("show", hf + "@" + v1.substring(0, 8), "--json").ok().json().get("model").asText())
+        .isEqualTo(hf);
+    assertThat(texts(cli.run("log", hf, "--json").ok().json().get(0).get("refs"))).containsExactly(hf, hf + ":prod");
+    Path out = tmp.resolve("out");
+    cli.run("pull", hf + ":prod//config.json", out.toString()).ok();
+    assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
+
+    // names compare exactly; one that differs only in case is suggested, and cannot be started beside it
+    cli.run("show", "meta-llama/llama-3.1-8b").exits(1)
+        .oneLineError("no model 'meta-llama/llama-3.1-8b'", "did you mean '" + hf + "'?");
+    cli.run("push", src.toString(), "meta-llama/llama-3.1-8B").exits(1)
+        .oneLineError("differs only in case from '" + hf + "'");
+    cli.run("push", src.toString(), "meta-llama/Llama/x").exits(1).oneLineError("more than one '/'");
+    assertThat(cli.run("ls", "--json").ok().json()).hasSize(2);
+  }
+
+  @Test
+  void completionPrintsABashScriptWithEverySubcommand() {
+    String script = Cli.raw("completion", "bash").ok().out();
+    assertThat(script).contains("complete -F").contains("_picocli_ferry");
+    for (String sub : new String[] {"push", "pull", "log", "gc", "rm", "reflog", "derive", "completion"}) {
+      assertThat(script).as("completion of %s", sub).contains(sub);
+    }
+    assertThat(script).contains("--include").contains("--grace").contains("--max-count");
+    assertThat(Cli.raw("completion", "zsh").ok().out()).contains("bashcompinit").contains("complete -F");
+    Cli.raw("completion", "fish").exits(FerryCli.USAGE);
+  }
+}
