@@ -75,6 +75,7 @@ public final class FerryCli {
     m.put("lineage", LineageCommand.class);
     m.put("warm", WarmCommand.class);
     m.put("cache", CacheCommand.class);
+    m.put("checkpoint", CheckpointCommand.class);
     return m;
   }
 
