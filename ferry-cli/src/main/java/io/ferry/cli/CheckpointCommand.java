@@ -66,6 +66,19 @@ final class CheckpointCommand implements Callable<Integer> {
     @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
     String message;
 
+    @Option(names = "--async", description = "Stage the files (hard links, else copies, in .ferry-staging next to"
+        + " SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
+        + " if training writes each checkpoint to new files (or replaces them by rename), not in place.")
+    boolean async;
+
+    /** Set on the background pusher: SOURCE is a staged copy in this directory, removed after a successful push. */
+    @Option(names = "--staged-dir", hidden = true)
+    Path stagedDir;
+
+    /** Set on the background pusher: the run's lock file it holds, released when it ends. */
+    @Option(names = "--run-lock", hidden = true)
+    Path runLock;
+
     @Override
     int run() throws IOException {
       atLeast(spec, "--step", step, 0);
@@ -73,9 +86,76 @@ final class CheckpointCommand implements Callable<Integer> {
       atLeast(spec, "--keep-every", keepEvery, 1);
       try {
         Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
+        io.ferry.checkpoint.Checkpoints.check(run, step);
       } catch (InvalidInputException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage(), e);
       }
+      if (async) {
+        return startAsync();
+      }
+      if (runLock == null) {
+        Path area = AsyncCheckpoint.area(source);
+        if (java.nio.file.Files.isDirectory(area)) {
+          AsyncCheckpoint.awaitRun(area, run, err());
+        }
+        return push();
+      }
+      try {
+        int code = push();
+        if (stagedDir != null) {
+          AsyncCheckpoint.delete(stagedDir);
+        }
+        return code;
+      } finally {
+        AsyncCheckpoint.unlock(runLock);
+      }
+    }
+
+    private int startAsync() throws IOException {
+      Path area = AsyncCheckpoint.area(source);
+      Path lock = AsyncCheckpoint.lock(area, run, err());
+      try {
+        AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(source, area, run, step);
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("checkpoint", "push",
+            staged.source().toString(), run, "--step", Long.toString(step), "-m", message,
+            "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString()));
+        if (keepLast != null) {
+          args.addAll(java.util.List.of("--keep-last", keepLast.toString()));
+        }
+        if (keepEvery != null) {
+          args.addAll(java.util.List.of("--keep-every", keepEvery.toString()));
+        }
+        if (storeLocation() != null) {
+          args.addAll(java.util.List.of("--store", storeLocation()));
+        }
+        settings().forEach((k, v) -> args.addAll(java.util.List.of("--store-option", k + "=" + v)));
+        if (parallelism != null) {
+          args.addAll(java.util.List.of("--parallelism", parallelism.toString()));
+        }
+        if (cacheUri() != null) {
+          args.addAll(java.util.List.of("--cache", cacheUri()));
+        }
+        Path log = area.resolve(staged.dir().getFileName() + ".log");
+        Process p = AsyncCheckpoint.spawn(args, log);
+        AsyncCheckpoint.handOver(lock, p.pid());
+        if (json) {
+          printJson(object().put("run", run).put("step", step).put("staged", staged.dir().toString())
+              .put("linked", staged.linked()).put("copied", staged.copied()).put("pid", p.pid())
+              .put("log", log.toString()));
+        } else {
+          out().println("staged " + run + " step " + step + ": " + staged.files() + " files (" + staged.linked()
+              + " hard-linked, " + staged.copied() + " copied) in " + staged.dir());
+          err().println("pushing in the background (pid " + p.pid() + ", log " + log + "); the next checkpoint"
+              + " push of " + run + " waits for it");
+        }
+        return 0;
+      } catch (IOException | RuntimeException e) {
+        AsyncCheckpoint.unlock(lock);
+        throw e;
+      }
+    }
+
+    private int push() throws IOException {
       Retention retention = new Retention(keepLast == null ? 0 : keepLast, keepEvery == null ? 0 : keepEvery);
       try (Repository repo = openRepo()) {
         Pushed p = new Checkpoints(repo).push(source, run, step, message, retention, progress());

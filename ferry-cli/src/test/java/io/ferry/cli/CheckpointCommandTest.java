@@ -185,4 +185,43 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "latest", "nope").exits(1).oneLineError("run 'nope' has no checkpoints");
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
   }
+
+  /**
+   * --async returns once the files are staged; the training then replaces its file (a new file under the same name),
+   * and the next push of the run waits for the background one: both steps are stored with their own content.
+   */
+  @Test
+  void asyncPushStagesReturnsAndTheNextPushWaitsForIt() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    Path out = tmp.resolve("train");
+    Files.createDirectories(out);
+    Path file = out.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, steps.get(0), Map.of());
+    byte[] first = Files.readAllBytes(file);
+
+    JsonNode r = cli.run("checkpoint", "push", file.toString(), "run4", "--step", "1", "--async", "--json").ok()
+        .json();
+    assertThat(r.get("linked").asLong() + r.get("copied").asLong()).isEqualTo(1);
+    // the trainer writes the next checkpoint to a new file and renames it over the old one
+    Path next = out.resolve("model.safetensors.tmp");
+    ModelGenerator.writeSafetensors(next, steps.get(1), Map.of());
+    Files.move(next, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    byte[] second = Files.readAllBytes(file);
+
+    Cli.Result sync = cli.run("checkpoint", "push", file.toString(), "run4", "--step", "2").ok();
+    String log = Files.readString(Path.of(r.get("log").asText()));
+    assertThat(cli.run("checkpoint", "ls", "run4", "--json").ok().json()).as("log of the background push: %s%s",
+        log, sync.err()).hasSize(2);
+    assertThat(Files.exists(Path.of(r.get("staged").asText()))).as("staged copy removed").isFalse();
+    try (Stream<Path> s = Files.list(out.resolve(".ferry-staging"))) {
+      assertThat(s.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".lock"));
+    }
+    Path p1 = tmp.resolve("p1");
+    cli.run("checkpoint", "pull", "run4", "--step", "1", p1.toString()).ok();
+    assertThat(Files.readAllBytes(p1.resolve("model.safetensors"))).isEqualTo(first);
+    Path p2 = tmp.resolve("p2");
+    cli.run("checkpoint", "pull", "run4", p2.toString()).ok();
+    assertThat(Files.readAllBytes(p2.resolve("model.safetensors"))).isEqualTo(second);
+  }
 }
