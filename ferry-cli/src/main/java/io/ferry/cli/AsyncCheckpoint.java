@@ -132,9 +132,10 @@ final class AsyncCheckpoint {
 
   /**
    * Stages {@code source} (a file or a directory of regular files) into a new directory of {@code area}: each file is
-   * hard-linked, or copied where the file system refuses a link. Symbolic links are refused, as push refuses them.
+   * hard-linked, or copied where the file system refuses a link (always copied with {@code copy}). Symbolic links are
+   * refused, as push refuses them.
    */
-  static Staged stage(Path source, Path area, String run, long step) throws IOException {
+  static Staged stage(Path source, Path area, String run, long step, boolean copy) throws IOException {
     Path src = source.toAbsolutePath().normalize();
     if (!Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
       throw new io.ferry.error.NotFoundException("checkpoint source " + src + " does not exist");
@@ -150,12 +151,12 @@ final class AsyncCheckpoint {
             if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
               Files.createDirectories(to);
             } else {
-              place(p, to, n);
+              place(p, to, copy, n);
             }
           }
         }
       } else {
-        place(src, target, n);
+        place(src, target, copy, n);
       }
     } catch (IOException | RuntimeException e) {
       delete(dir);
@@ -164,12 +165,17 @@ final class AsyncCheckpoint {
     return new Staged(dir, target, n[0], n[1], n[2]);
   }
 
-  private static void place(Path from, Path to, long[] n) throws IOException {
+  private static void place(Path from, Path to, boolean copy, long[] n) throws IOException {
     if (!Files.isRegularFile(from, LinkOption.NOFOLLOW_LINKS)) {
       throw new InvalidInputException("checkpoint source file " + from + " is not a regular file (a symbolic link or"
           + " a device): only regular files can be staged");
     }
     n[0]++;
+    if (copy) {
+      Files.copy(from, to);
+      n[2]++;
+      return;
+    }
     try {
       Files.createLink(to, from);
       n[1]++;

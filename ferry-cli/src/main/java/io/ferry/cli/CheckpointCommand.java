@@ -71,6 +71,10 @@ final class CheckpointCommand implements Callable<Integer> {
         + " if training writes each checkpoint to new files (or replaces them by rename), not in place.")
     boolean async;
 
+    @Option(names = "--copy", description = "With --async: stage copies, never hard links (for trainers that rewrite"
+        + " their checkpoint files in place).")
+    boolean copy;
+
     /** Set on the background pusher: SOURCE is a staged copy in this directory, removed after a successful push. */
     @Option(names = "--staged-dir", hidden = true)
     Path stagedDir;
@@ -89,6 +93,9 @@ final class CheckpointCommand implements Callable<Integer> {
         io.ferry.checkpoint.Checkpoints.check(run, step);
       } catch (InvalidInputException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+      }
+      if (copy && !async) {
+        throw new ParameterException(spec.commandLine(), "--copy goes with --async");
       }
       if (async) {
         return startAsync();
@@ -115,7 +122,7 @@ final class CheckpointCommand implements Callable<Integer> {
       Path area = AsyncCheckpoint.area(source);
       Path lock = AsyncCheckpoint.lock(area, run, err());
       try {
-        AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(source, area, run, step);
+        AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(source, area, run, step, copy);
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("checkpoint", "push",
             staged.source().toString(), run, "--step", Long.toString(step), "-m", message,
             "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString()));

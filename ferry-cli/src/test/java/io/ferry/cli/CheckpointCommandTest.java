@@ -181,6 +181,7 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--keep-last", "0").exits(FerryCli.USAGE);
     cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--keep-every", "0").exits(FerryCli.USAGE);
     cli.run("checkpoint", "push", a.toString(), "run3").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--copy").exits(FerryCli.USAGE);
     cli.run("checkpoint", "pull", "run3", "--step", "-5", tmp.resolve("x").toString()).exits(FerryCli.USAGE);
     cli.run("checkpoint", "latest", "nope").exits(1).oneLineError("run 'nope' has no checkpoints");
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
