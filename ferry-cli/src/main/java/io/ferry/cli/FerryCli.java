@@ -76,6 +76,7 @@ public final class FerryCli {
     m.put("warm", WarmCommand.class);
     m.put("cache", CacheCommand.class);
     m.put("completion", CompletionCommand.class);
+    m.put("checkpoint", CheckpointCommand.class);
     return m;
   }
 

@@ -143,14 +143,30 @@ final class PushOperation {
     PushResult result = updater.retrying("pushing " + spec.model(), () -> {
       Optional<ChunkId> head = refs.get(headRef);
       Version parent = head.isPresent() ? db.version(head.get()) : null;
-      if (parent != null && parent.snapshot().equals(staged.snapshotId()) && opts.derivation() == null) {
+      if (opts.tagOnce() && spec.tag() != null) {
+        Optional<ChunkId> tagged = refs.get(RefNames.tag(spec.model(), spec.tag()));
+        if (tagged.isPresent()) {
+          Version there = db.version(tagged.get());
+          if (there.snapshot().equals(staged.snapshotId())) {
+            return Optional.of(new PushResult(tagged.get(), there, true, staged.newStoredBytes(), staged.newChunks()));
+          }
+          throw new InvalidInputException(spec.model() + ":" + spec.tag() + " already exists in "
+              + backend.uri() + " (version " + tagged.get().shortHex(12) + ", snapshot " + there.snapshot().shortHex(12)
+              + ") with other content than this push's (snapshot " + staged.snapshotId().shortHex(12)
+              + "); nothing was published");
+        }
+      }
+      if (parent != null && parent.snapshot().equals(staged.snapshotId()) && opts.derivation() == null
+          && !opts.detached()) {
         if (spec.tag() != null) {
           updater.move(RefNames.tag(spec.model(), spec.tag()), head.get(), null, author, "push: up to date");
         }
         return Optional.of(new PushResult(head.get(), parent, true, staged.newStoredBytes(), staged.newChunks()));
       }
       List<ChunkId> parents = new ArrayList<>();
-      head.ifPresent(parents::add);
+      if (!opts.detached()) {
+        head.ifPresent(parents::add);
+      }
       if (derivedFrom != null && !parents.contains(derivedFrom.id())) {
         parents.add(derivedFrom.id());
       }

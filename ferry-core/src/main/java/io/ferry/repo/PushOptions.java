@@ -17,9 +17,15 @@ import java.util.Objects;
  * @param derivedFrom a ref whose version becomes a second parent (lineage across models), or null
  * @param metadata free-form version metadata
  * @param files which files of the source to push (the source's {@code .ferryignore} applies besides)
+ * @param detached the version gets no parent link to the head (a fresh line of history; the head still moves to it),
+ *     and it is made even when the head has the same content: what was pushed before stays reachable only through its
+ *     tags, so gc can free a version once its tags are deleted (training checkpoints)
+ * @param tagOnce the push's tag must be new: if it exists, the push is up to date when the tagged version has the same
+ *     content, and refused otherwise ({@link io.ferry.error.InvalidInputException}, nothing published)
  */
 public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,
-    String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files) {
+    String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files, boolean detached,
+    boolean tagOnce) {
   public PushOptions {
     files = files == null ? PathFilter.ALL : files;
     Objects.requireNonNull(message, "message");
@@ -42,6 +48,8 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     private Map<String, String> metadata = Map.of();
     private TransferListener listener;
     private PathFilter files = PathFilter.ALL;
+    private boolean detached;
+    private boolean tagOnce;
 
     public Builder message(String m) {
       this.message = Objects.requireNonNull(m);
@@ -84,8 +92,21 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
       return this;
     }
 
+    /** See {@link PushOptions#detached()}. */
+    public Builder detached(boolean d) {
+      this.detached = d;
+      return this;
+    }
+
+    /** See {@link PushOptions#tagOnce()}. */
+    public Builder tagOnce(boolean t) {
+      this.tagOnce = t;
+      return this;
+    }
+
     public PushOptions build() {
-      return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener, files);
+      return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener, files, detached,
+          tagOnce);
     }
   }
 }

@@ -1,0 +1,222 @@
+package io.ferry.cli;
+
+import io.ferry.error.InvalidInputException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Stream;
+
+/**
+ * The local side of {@code ferry checkpoint push --async}: the staging directory {@code .ferry-staging} next to the
+ * source, a run's lock file there (holding the pid of the process pushing the run), staging by hard links (or copies
+ * where a link cannot be made), and the detached process that pushes the staged copy. See docs/checkpoints.md.
+ */
+final class AsyncCheckpoint {
+  /** The staging directory's name, next to the checkpoint. */
+  static final String AREA = ".ferry-staging";
+
+  private AsyncCheckpoint() {}
+
+  /** The staging area of a source: a sibling of it, so that hard links stay on one file system. */
+  static Path area(Path source) {
+    Path abs = source.toAbsolutePath().normalize();
+    Path parent = abs.getParent();
+    if (parent == null) {
+      throw new IllegalArgumentException("checkpoint source " + abs + " has no parent directory to stage next to");
+    }
+    return parent.resolve(AREA);
+  }
+
+  static Path lockOf(Path area, String run) {
+    return area.resolve(run.replace('/', '_') + ".lock");
+  }
+
+  /**
+   * Waits while another process pushes {@code run} from this area (its lock names a live pid). A lock whose process is
+   * gone (a crash) is removed, with a warning naming what it left. Returns at once when there is no lock.
+   */
+  static void awaitRun(Path area, String run, PrintWriter err) throws IOException {
+    Path lock = lockOf(area, run);
+    String seen = null;
+    while (true) {
+      String text;
+      try {
+        text = Files.readString(lock, StandardCharsets.UTF_8).strip();
+      } catch (NoSuchFileException e) {
+        return;
+      }
+      Optional<ProcessHandle> holder = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
+      if (holder.isPresent()) {
+        err.println("ferry checkpoint push: waiting for the background push of " + run + " (pid "
+            + holder.get().pid() + ", lock " + lock + ")");
+        err.flush();
+        try {
+          holder.get().onExit().get();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new java.io.InterruptedIOException("interrupted while waiting for the background push of " + run);
+        } catch (ExecutionException e) {
+          throw new IOException("waiting for pid " + holder.get().pid() + ": " + e.getCause(), e.getCause());
+        }
+        seen = null;
+        continue;
+      }
+      if (text.equals(seen)) {
+        // the same dead holder twice: a crashed push
+        Files.deleteIfExists(lock);
+        err.println("ferry checkpoint push: warning: the background push of " + run + " that held " + lock
+            + " (" + text + ") is gone without finishing; what it staged is left in " + area
+            + " and its log there says how far it got");
+        err.flush();
+        return;
+      }
+      seen = text; // read once more: the launcher may just have handed the lock to its child
+    }
+  }
+
+  private static Optional<Long> pid(String text) {
+    try {
+      return Optional.of(Long.parseLong(text.split("\\s+", 2)[0]));
+    } catch (NumberFormatException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Takes the run's lock for this process; waits for a live holder first. */
+  static Path lock(Path area, String run, PrintWriter err) throws IOException {
+    Files.createDirectories(area);
+    Path lock = lockOf(area, run);
+    while (true) {
+      awaitRun(area, run, err);
+      try {
+        Files.writeString(Files.createFile(lock), ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
+        return lock;
+      } catch (FileAlreadyExistsException e) {
+        // another push took it between our wait and our create: wait for that one
+      }
+    }
+  }
+
+  /** Hands the lock to {@code pid} (the detached pusher), replacing the file in one rename. */
+  static void handOver(Path lock, long pid) throws IOException {
+    Path tmp = lock.resolveSibling(lock.getFileName() + "." + pid + ".tmp");
+    Files.writeString(tmp, pid + "\n", StandardCharsets.UTF_8);
+    Files.move(tmp, lock, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** Removes the lock if this process holds it. */
+  static void unlock(Path lock) throws IOException {
+    try {
+      String text = Files.readString(lock, StandardCharsets.UTF_8).strip();
+      if (pid(text).orElse(-1L) == ProcessHandle.current().pid()) {
+        Files.deleteIfExists(lock);
+      }
+    } catch (NoSuchFileException e) {
+      // nothing to release
+    }
+  }
+
+  /** What staging did. */
+  record Staged(Path dir, Path source, long files, long linked, long copied) {}
+
+  /**
+   * Stages {@code source} (a file or a directory of regular files) into a new directory of {@code area}: each file is
+   * hard-linked, or copied where the file system refuses a link (always copied with {@code copy}). Symbolic links are
+   * refused, as push refuses them.
+   */
+  static Staged stage(Path source, Path area, String run, long step, boolean copy) throws IOException {
+    Path src = source.toAbsolutePath().normalize();
+    if (!Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
+      throw new io.ferry.error.NotFoundException("checkpoint source " + src + " does not exist");
+    }
+    Path dir = Files.createTempDirectory(area, run.replace('/', '_') + "-step-" + step + "-");
+    Path target = dir.resolve(src.getFileName().toString());
+    long[] n = new long[3];
+    try {
+      if (Files.isDirectory(src, LinkOption.NOFOLLOW_LINKS)) {
+        try (Stream<Path> s = Files.walk(src)) {
+          for (Path p : (Iterable<Path>) s::iterator) {
+            Path to = target.resolve(src.relativize(p).toString());
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+              Files.createDirectories(to);
+            } else {
+              place(p, to, copy, n);
+            }
+          }
+        }
+      } else {
+        place(src, target, copy, n);
+      }
+    } catch (IOException | RuntimeException e) {
+      delete(dir);
+      throw e;
+    }
+    return new Staged(dir, target, n[0], n[1], n[2]);
+  }
+
+  private static void place(Path from, Path to, boolean copy, long[] n) throws IOException {
+    if (!Files.isRegularFile(from, LinkOption.NOFOLLOW_LINKS)) {
+      throw new InvalidInputException("checkpoint source file " + from + " is not a regular file (a symbolic link or"
+          + " a device): only regular files can be staged");
+    }
+    n[0]++;
+    if (copy) {
+      Files.copy(from, to);
+      n[2]++;
+      return;
+    }
+    try {
+      Files.createLink(to, from);
+      n[1]++;
+    } catch (IOException | UnsupportedOperationException e) {
+      Files.copy(from, to);
+      n[2]++;
+    }
+  }
+
+  /** Deletes a staged directory (deepest first). */
+  static void delete(Path dir) throws IOException {
+    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+        Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  /**
+   * Starts the detached pusher: this JVM's java with the same class path re-running the CLI on the staged copy, its
+   * output appended to {@code log}, no input. Returns its process.
+   */
+  static Process spawn(List<String> cliArgs, Path log) throws IOException {
+    String java = ProcessHandle.current().info().command()
+        .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    List<String> cmd = new ArrayList<>();
+    cmd.add(java);
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add(FerryCli.class.getName());
+    cmd.addAll(cliArgs);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+        .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
+    return pb.start();
+  }
+
+  private static java.io.File nullDevice() {
+    return new java.io.File(System.getProperty("os.name").startsWith("Windows") ? "NUL" : "/dev/null");
+  }
+}

@@ -1,0 +1,228 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ferry checkpoint push|ls|latest|pull}: steps of a run, dedup between steps, retention and gc, errors. */
+class CheckpointCommandTest {
+  @TempDir Path tmp;
+
+  /** Ten 16 KiB tensors; each step after the first gives new data to about a fifth of them (seeded). */
+  private static List<List<Tensor>> steps(int n) {
+    List<Tensor> base = new ArrayList<>();
+    for (int i = 0; i < 10; i++) {
+      base.add(t("layers." + i + ".weight", DType.F32, 100 + i, 64, 64));
+    }
+    List<List<Tensor>> out = new ArrayList<>();
+    out.add(base);
+    for (int s = 1; s < n; s++) {
+      List<Tensor> next = ModelGenerator.finetune(out.get(s - 1), 0.2, s);
+      if (next.equals(out.get(s - 1))) { // the draw changed nothing: change one tensor so every step differs
+        next = new ArrayList<>(next);
+        Tensor first = next.get(0);
+        next.set(0, new Tensor(first.name(), first.dtype(), first.shape(), first.seed() + 7919L * s));
+      }
+      out.add(next);
+    }
+    return out;
+  }
+
+  private Path write(String name, List<Tensor> tensors) throws IOException {
+    Path dir = tmp.resolve("src").resolve(name);
+    Files.createDirectories(dir);
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), tensors, Map.of());
+    Files.writeString(dir.resolve("trainer_state.json"), "{\"name\": \"" + name + "\"}");
+    return dir;
+  }
+
+  private static JsonNode push(Cli cli, Path dir, String run, long step, String... more) {
+    List<String> args = new ArrayList<>(List.of("checkpoint", "push", dir.toString(), run, "--step",
+        Long.toString(step), "--json"));
+    args.addAll(List.of(more));
+    return cli.run(args.toArray(new String[0])).ok().json();
+  }
+
+  private static void assertSameFiles(Path expected, Path actual) throws IOException {
+    try (Stream<Path> s = Files.list(expected)) {
+      for (Path f : s.toList()) {
+        assertThat(Files.readAllBytes(actual.resolve(f.getFileName().toString())))
+            .as("%s pulled into %s", f.getFileName(), actual).isEqualTo(Files.readAllBytes(f));
+      }
+    }
+    try (Stream<Path> s = Files.list(actual)) {
+      assertThat(s.count()).isEqualTo(Files.list(expected).count());
+    }
+  }
+
+  private static long objectBytes(Cli cli) {
+    try (Stream<Path> s = Files.walk(cli.store.resolve("objects"))) {
+      return s.filter(Files::isRegularFile).mapToLong(p -> {
+        try {
+          return Files.size(p);
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      }).sum();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  @Test
+  void fiveStepsStoreOnlyTheChangedTensorsAndRestoreAnyStep() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(5);
+    List<Path> dirs = new ArrayList<>();
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      Path dir = write("s" + i, steps.get(i));
+      dirs.add(dir);
+      JsonNode r = push(cli, dir, "run1", (i + 1) * 100L);
+      assertThat(r.get("upToDate").asBoolean()).isFalse();
+      ids.add(r.get("version").asText());
+      long logical = r.get("logicalBytes").asLong();
+      if (i == 0) {
+        assertThat(r.get("newStoredBytes").asLong()).as("first step").isGreaterThan(logical / 2);
+      } else {
+        assertThat(r.get("newStoredBytes").asLong()).as("new bytes of step %d of %d logical", i, logical)
+            .isLessThan(logical / 2);
+      }
+    }
+    JsonNode ls = cli.run("checkpoint", "ls", "run1", "--json").ok().json();
+    assertThat(ls).hasSize(5);
+    for (int i = 0; i < 5; i++) {
+      assertThat(ls.get(i).get("step").asLong()).isEqualTo((i + 1) * 100L);
+      assertThat(ls.get(i).get("version").asText()).isEqualTo(ids.get(i));
+    }
+    assertThat(cli.run("checkpoint", "ls", "run1").ok().out().strip().split("\n")).hasSize(5);
+    assertThat(cli.run("checkpoint", "latest", "run1").ok().line()).isEqualTo("500 " + ids.get(4));
+    assertThat(cli.run("show", "run1:latest", "--json").ok().out()).contains(ids.get(4));
+    // each step is its own line of history: the head's log is the latest step alone
+    assertThat(cli.run("log", "run1", "--json").ok().json()).hasSize(1);
+
+    Path latest = tmp.resolve("out-latest");
+    assertThat(cli.run("checkpoint", "pull", "run1", latest.toString()).ok().line()).isEqualTo("500 " + ids.get(4));
+    assertSameFiles(dirs.get(4), latest);
+    Path third = tmp.resolve("out-300");
+    cli.run("checkpoint", "pull", "run1", "--step", "300", third.toString(), "--verify").ok();
+    assertSameFiles(dirs.get(2), third);
+  }
+
+  @Test
+  void retentionDropsStepTagsAndGcFreesTheirBytesWhileKeptStepsStayIntact() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(7);
+    List<Path> dirs = new ArrayList<>();
+    for (int i = 1; i <= 7; i++) {
+      Path dir = write("s" + i, steps.get(i - 1));
+      dirs.add(dir);
+      JsonNode r = push(cli, dir, "run2", i, "--keep-last", "2", "--keep-every", "3");
+      if (i == 4) {
+        assertThat(r.get("dropped").toString()).isEqualTo("[2]"); // 1 went at step 3, 3 is a multiple of 3
+      }
+    }
+    JsonNode ls = cli.run("checkpoint", "ls", "run2", "--json").ok().json();
+    List<Long> kept = new ArrayList<>();
+    ls.forEach(n -> kept.add(n.get("step").asLong()));
+    assertThat(kept).containsExactly(3L, 6L, 7L);
+    assertThat(cli.run("checkpoint", "latest", "run2").ok().line()).startsWith("7 ");
+    cli.run("checkpoint", "pull", "run2", "--step", "4", tmp.resolve("gone").toString()).exits(1)
+        .oneLineError("step 4");
+
+    long before = objectBytes(cli);
+    cli.run("gc", "--grace", "PT0S").ok();
+    long after = objectBytes(cli);
+    assertThat(after).as("stored bytes after gc (before: %d)", before).isLessThan(before);
+    cli.run("verify").ok();
+    for (long step : kept) {
+      Path out = tmp.resolve("kept-" + step);
+      cli.run("checkpoint", "pull", "run2", "--step", Long.toString(step), out.toString(), "--verify").ok();
+      assertSameFiles(dirs.get((int) step - 1), out);
+    }
+  }
+
+  @Test
+  void aStepIsPushedOnceAndBadArgumentsAreUsageErrors() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    Path a = write("a", steps.get(0));
+    Path b = write("b", steps.get(1));
+    String id = push(cli, a, "run3", 10).get("version").asText();
+
+    Cli.Result same = cli.run("checkpoint", "push", a.toString(), "run3", "--step", "10").ok();
+    assertThat(same.out()).contains("up to date").contains(id);
+    String lsBefore = cli.run("checkpoint", "ls", "run3", "--json").ok().out();
+    cli.run("checkpoint", "push", b.toString(), "run3", "--step", "10").exits(1)
+        .oneLineError("run3:step-10 already exists", "nothing was published");
+    assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().out()).isEqualTo(lsBefore);
+    cli.run("verify").ok();
+
+    // the same content at a new step is a new checkpoint, not "up to date"
+    JsonNode again = push(cli, a, "run3", 20);
+    assertThat(again.get("upToDate").asBoolean()).isFalse();
+    assertThat(cli.run("checkpoint", "latest", "run3").ok().line()).startsWith("20 ");
+
+    cli.run("checkpoint", "push", a.toString(), "run3", "--step", "-1").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--keep-last", "0").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--keep-every", "0").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "push", a.toString(), "run3").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--copy").exits(FerryCli.USAGE);
+    cli.run("checkpoint", "pull", "run3", "--step", "-5", tmp.resolve("x").toString()).exits(FerryCli.USAGE);
+    cli.run("checkpoint", "latest", "nope").exits(1).oneLineError("run 'nope' has no checkpoints");
+    assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
+  }
+
+  /**
+   * --async returns once the files are staged; the training then replaces its file (a new file under the same name),
+   * and the next push of the run waits for the background one: both steps are stored with their own content.
+   */
+  @Test
+  void asyncPushStagesReturnsAndTheNextPushWaitsForIt() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    Path out = tmp.resolve("train");
+    Files.createDirectories(out);
+    Path file = out.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, steps.get(0), Map.of());
+    byte[] first = Files.readAllBytes(file);
+
+    JsonNode r = cli.run("checkpoint", "push", file.toString(), "run4", "--step", "1", "--async", "--json").ok()
+        .json();
+    assertThat(r.get("linked").asLong() + r.get("copied").asLong()).isEqualTo(1);
+    // the trainer writes the next checkpoint to a new file and renames it over the old one
+    Path next = out.resolve("model.safetensors.tmp");
+    ModelGenerator.writeSafetensors(next, steps.get(1), Map.of());
+    Files.move(next, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    byte[] second = Files.readAllBytes(file);
+
+    Cli.Result sync = cli.run("checkpoint", "push", file.toString(), "run4", "--step", "2").ok();
+    String log = Files.readString(Path.of(r.get("log").asText()));
+    assertThat(cli.run("checkpoint", "ls", "run4", "--json").ok().json()).as("log of the background push: %s%s",
+        log, sync.err()).hasSize(2);
+    assertThat(Files.exists(Path.of(r.get("staged").asText()))).as("staged copy removed").isFalse();
+    try (Stream<Path> s = Files.list(out.resolve(".ferry-staging"))) {
+      assertThat(s.map(p -> p.getFileName().toString())).noneMatch(n -> n.endsWith(".lock"));
+    }
+    Path p1 = tmp.resolve("p1");
+    cli.run("checkpoint", "pull", "run4", "--step", "1", p1.toString()).ok();
+    assertThat(Files.readAllBytes(p1.resolve("model.safetensors"))).isEqualTo(first);
+    Path p2 = tmp.resolve("p2");
+    cli.run("checkpoint", "pull", "run4", p2.toString()).ok();
+    assertThat(Files.readAllBytes(p2.resolve("model.safetensors"))).isEqualTo(second);
+  }
+}

@@ -1,0 +1,190 @@
+package io.ferry.checkpoint;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.error.NotFoundException;
+import io.ferry.id.ChunkId;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefNames;
+import io.ferry.transfer.PullOptions;
+import io.ferry.transfer.TransferListener;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Training checkpoints of a run, kept as versions of a model named after the run: one version per step, tagged {@code
+ * step-<N>} and carrying the step in its metadata ({@value #STEP_KEY}); the tag {@code latest} points at the highest
+ * step. Each checkpoint version is pushed detached (no parent link to the previous step, see {@link
+ * PushOptions#detached()}), so a step whose tag retention deleted is garbage once its ref-log entries are older than
+ * gc's grace period. Unchanged tensors between steps are stored once (content-addressed chunks). Thread-safe as the
+ * repository is; concurrent pushes of one run are not serialized here (the CLI does that).
+ */
+public final class Checkpoints {
+  /** The version metadata key that records a checkpoint's step. */
+  public static final String STEP_KEY = "checkpoint.step";
+  /** The prefix of step tags. */
+  public static final String STEP_TAG = "step-";
+  /** The tag of the highest step. */
+  public static final String LATEST = "latest";
+
+  private final Repository repo;
+
+  /** Checkpoints kept in this repository. */
+  public Checkpoints(Repository repo) {
+    this.repo = repo;
+  }
+
+  /**
+   * Which steps keep their tag after a push. A step is kept if it is among the {@code keepLast} highest steps, or if
+   * it is divisible by {@code keepEvery}; 0 means the rule is not set, and with neither rule every step is kept.
+   */
+  public record Retention(int keepLast, int keepEvery) {
+    /** Keeps everything. */
+    public static final Retention ALL = new Retention(0, 0);
+
+    public Retention {
+      if (keepLast < 0 || keepEvery < 0) {
+        throw new IllegalArgumentException("retention: keepLast and keepEvery must be >= 1 or unset (0), got "
+            + keepLast + " and " + keepEvery);
+      }
+    }
+
+    boolean keepsAll() {
+      return keepLast == 0 && keepEvery == 0;
+    }
+  }
+
+  /** One checkpoint: its step, version id and version. */
+  public record Checkpoint(long step, ChunkId id, Version version) {}
+
+  /**
+   * What a checkpoint push did.
+   *
+   * @param push the push's result ({@code upToDate} when this step was already pushed with the same content)
+   * @param checkpoint the step as it is now stored
+   * @param dropped the steps whose tags retention deleted
+   */
+  public record Pushed(PushResult push, Checkpoint checkpoint, List<Checkpoint> dropped) {}
+
+  /** Checks a run name (a model name) and a step; throws {@link InvalidInputException} naming what is wrong. */
+  public static void check(String run, long step) throws InvalidInputException {
+    RefNames.checkModel(run);
+    if (step < 0) {
+      throw new InvalidInputException("checkpoint step of run '" + run + "' must be >= 0, got " + step);
+    }
+  }
+
+  /**
+   * Pushes {@code source} as step {@code step} of {@code run}, moves {@code latest} to the highest step and applies
+   * {@code retention}. A step already pushed with the same content is up to date; with other content it is refused
+   * ({@link InvalidInputException}, nothing published).
+   */
+  public Pushed push(Path source, String run, long step, String message, Retention retention, TransferListener listener)
+      throws IOException {
+    check(run, step);
+    PushOptions opts = PushOptions.builder().message(message).metadata(Map.of(STEP_KEY, Long.toString(step)))
+        .listener(listener).detached(true).tagOnce(true).build();
+    PushResult r = repo.push(source, run + ":" + STEP_TAG + step, opts);
+    Checkpoint pushed = new Checkpoint(step, r.versionId(), r.version());
+    List<Checkpoint> dropped = new ArrayList<>();
+    List<Checkpoint> all = list(run);
+    if (!retention.keepsAll()) {
+      Set<Long> keep = new TreeSet<>();
+      for (int i = Math.max(0, all.size() - retention.keepLast()); i < all.size() && retention.keepLast() > 0; i++) {
+        keep.add(all.get(i).step());
+      }
+      for (Checkpoint c : all) {
+        if (retention.keepEvery() > 0 && c.step() % retention.keepEvery() == 0) {
+          keep.add(c.step());
+        }
+      }
+      for (Checkpoint c : all) {
+        if (!keep.contains(c.step())) {
+          repo.untag(run + ":" + STEP_TAG + c.step(), c.id());
+          dropped.add(c);
+        }
+      }
+      all.removeAll(dropped);
+    }
+    if (!all.isEmpty()) {
+      Checkpoint newest = all.get(all.size() - 1);
+      Optional<ChunkId> cur = repo.backend().refs().get(RefNames.tag(run, LATEST));
+      if (cur.isEmpty() || !cur.get().equals(newest.id())) {
+        repo.tag(run + "@" + newest.id().hex(), LATEST, cur.orElse(null));
+      }
+    }
+    return new Pushed(r, pushed, List.copyOf(dropped));
+  }
+
+  /** The checkpoints of a run that still have their step tag, lowest step first; empty if the run has none. */
+  public List<Checkpoint> list(String run) throws IOException {
+    RefNames.checkModel(run);
+    String prefix = RefNames.tag(run, STEP_TAG);
+    List<Checkpoint> out = new ArrayList<>();
+    for (String ref : repo.backend().refs().list(run + "/")) {
+      if (!ref.startsWith(prefix) || !RefNames.modelOf(ref).equals(run)) {
+        continue;
+      }
+      Optional<ChunkId> id = repo.backend().refs().get(ref);
+      if (id.isEmpty()) {
+        continue; // deleted meanwhile
+      }
+      Version v = repo.objects().version(id.get());
+      String tagStep = ref.substring(prefix.length());
+      String recorded = v.metadata().get(STEP_KEY);
+      if (recorded == null || !recorded.equals(tagStep)) {
+        throw new InvalidInputException("tag " + ref + " points at version " + id.get().shortHex(12)
+            + " whose metadata " + STEP_KEY + " is " + (recorded == null ? "missing" : "'" + recorded + "'")
+            + ", expected '" + tagStep + "': not a checkpoint made by 'ferry checkpoint push'");
+      }
+      long step;
+      try {
+        step = Long.parseLong(recorded);
+      } catch (NumberFormatException e) {
+        throw new InvalidInputException("version " + id.get().shortHex(12) + " of run '" + run + "' records "
+            + STEP_KEY + " '" + recorded + "', expected a number");
+      }
+      out.add(new Checkpoint(step, id.get(), v));
+    }
+    out.sort(Comparator.comparingLong(Checkpoint::step));
+    return out;
+  }
+
+  /** The highest step of a run. */
+  public Checkpoint latest(String run) throws IOException {
+    List<Checkpoint> all = list(run);
+    if (all.isEmpty()) {
+      throw new NotFoundException("run '" + run + "' has no checkpoints in " + repo.uri());
+    }
+    return all.get(all.size() - 1);
+  }
+
+  /** The checkpoint of one step. */
+  public Checkpoint at(String run, long step) throws IOException {
+    check(run, step);
+    for (Checkpoint c : list(run)) {
+      if (c.step() == step) {
+        return c;
+      }
+    }
+    throw new NotFoundException("run '" + run + "' has no checkpoint of step " + step + " in " + repo.uri()
+        + " (never pushed, or dropped by retention)");
+  }
+
+  /** Pulls a step ({@code null}: the latest) of a run into {@code dest}. */
+  public Checkpoint pull(String run, Long step, Path dest, PullOptions opts) throws IOException {
+    Checkpoint c = step == null ? latest(run) : at(run, step);
+    VersionRef v = repo.pull(run + "@" + c.id().hex(), dest, opts);
+    return new Checkpoint(c.step(), v.id(), v.version());
+  }
+}
