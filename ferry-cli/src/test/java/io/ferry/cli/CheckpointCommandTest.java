@@ -8,7 +8,6 @@ import io.ferry.format.DType;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -70,17 +69,7 @@ class CheckpointCommandTest {
   }
 
   private static long objectBytes(Cli cli) {
-    try (Stream<Path> s = Files.walk(cli.store.resolve("objects"))) {
-      return s.filter(Files::isRegularFile).mapToLong(p -> {
-        try {
-          return Files.size(p);
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
-        }
-      }).sum();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+    return Cli.bytesUnder(cli.store.resolve("objects"));
   }
 
   @Test

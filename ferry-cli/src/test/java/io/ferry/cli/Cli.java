@@ -125,7 +125,12 @@ final class Cli {
 
   /** Sum of the sizes of every regular file under the store. */
   long bytesOnDisk() {
-    try (Stream<Path> s = Files.walk(store)) {
+    return bytesUnder(store);
+  }
+
+  /** Sum of the sizes of every regular file under {@code root}. */
+  static long bytesUnder(Path root) {
+    try (Stream<Path> s = Files.walk(root)) {
       return s.filter(Files::isRegularFile).mapToLong(p -> {
         try {
           return Files.size(p);
