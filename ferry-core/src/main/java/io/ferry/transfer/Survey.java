@@ -18,7 +18,6 @@ import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -208,7 +207,7 @@ final class Survey {
    * SHA-256, so the same file of the same content always gets it (a rerun finds it) and no other file does.
    */
   static String tempName(FileEntry f) {
-    MessageDigest md = sha();
+    MessageDigest md = ChunkId.sha256();
     md.update((f.path() + "\n" + f.size() + "\n" + f.sha256()).getBytes(StandardCharsets.UTF_8));
     return ".ferry-" + HexFormat.of().formatHex(md.digest(), 0, 8) + ".tmp";
   }
@@ -231,7 +230,7 @@ final class Survey {
 
   /** Whether {@code ch} already holds chunk {@code c} at {@code at}: the SHA-256 of that range is its id. */
   static boolean holds(FileChannel ch, long at, ChunkRef c) throws IOException {
-    MessageDigest md = sha();
+    MessageDigest md = ChunkId.sha256();
     ByteBuffer buf = ByteBuffer.allocate((int) Math.min(IO, Math.max(1, c.length())));
     long done = 0;
     while (done < c.length()) {
@@ -247,7 +246,7 @@ final class Survey {
   }
 
   private static String sha256(Path p) throws IOException {
-    MessageDigest md = sha();
+    MessageDigest md = ChunkId.sha256();
     try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
       ByteBuffer buf = ByteBuffer.allocate(IO);
       long at = 0;
@@ -262,14 +261,6 @@ final class Survey {
       }
     }
     return HexFormat.of().formatHex(md.digest());
-  }
-
-  private static MessageDigest sha() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("the JDK has no SHA-256", e);
-    }
   }
 
   private static String parentOf(String path) {
