@@ -1,10 +1,12 @@
 package io.ferry.read;
 
 import io.ferry.id.ChunkId;
+import io.ferry.concurrent.DaemonThreads;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.torch.TorchMetadata;
+import io.ferry.transfer.Futures;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -13,11 +15,15 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
@@ -207,11 +213,87 @@ public final class ModelReader implements Closeable {
     return out.flip();
   }
 
-  /** Copies a file to a channel, chunk by chunk; no byte of a chunk reaches {@code out} before it passed its checks. */
+  /**
+   * Copies a file to a channel in order; no byte of a chunk reaches {@code out} before it passed its checks. Chunks
+   * are read and decoded ahead on one thread per core while the calling thread writes the one before, so a file of
+   * compressed chunks streams at the speed of all cores' decoding; memory is bounded by one buffer of the file's
+   * biggest chunk per reader plus the one being written. A file of one chunk, or whose chunks are too big for that many
+   * buffers in a fifth of the heap, is copied on the calling thread alone.
+   */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
     FileEntry f = file(path);
-    for (ChunkRef c : f.chunks()) {
-      reader.copyTo(locator.locate(c.id()), c.length(), check(), out);
+    List<ChunkRef> chunks = f.chunks();
+    long biggest = 0;
+    for (ChunkRef c : chunks) {
+      biggest = Math.max(biggest, c.length());
+    }
+    int readers = Math.min(Runtime.getRuntime().availableProcessors(), chunks.size() - 1);
+    if (readers < 1 || (readers + 1) * biggest > Runtime.getRuntime().maxMemory() / 5) {
+      for (ChunkRef c : chunks) {
+        reader.copyTo(locator.locate(c.id()), c.length(), check(), out);
+      }
+      return;
+    }
+    new ReadAhead(path, chunks, readers, (int) biggest).copy(out);
+  }
+
+  /**
+   * The read-ahead of {@link #copyFile}: up to {@code readers} chunks decode on the pool's threads into buffers of their
+   * own while the caller writes the oldest, in file order. Workers never wait on each other or on the writer.
+   */
+  private final class ReadAhead {
+    private final String path;
+    private final List<ChunkRef> chunks;
+    private final int readers;
+    private final int capacity;
+    private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
+
+    ReadAhead(String path, List<ChunkRef> chunks, int readers, int capacity) {
+      this.path = path;
+      this.chunks = chunks;
+      this.readers = readers;
+      this.capacity = capacity;
+    }
+
+    void copy(WritableByteChannel out) throws IOException {
+      ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-cat"));
+      ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+      ChunkReader.Check check = check();
+      try {
+        int next = 0;
+        while (next < chunks.size() && ahead.size() < readers) {
+          ahead.add(submit(pool, chunks.get(next++), check));
+        }
+        while (!ahead.isEmpty()) {
+          ByteBuffer b = Futures.await(ahead.poll(), "reading '" + path + "' of version " + versionId.shortHex(12));
+          if (next < chunks.size()) {
+            ahead.add(submit(pool, chunks.get(next++), check));
+          }
+          while (b.hasRemaining()) {
+            out.write(b);
+          }
+          synchronized (free) {
+            free.add(b.clear());
+          }
+        }
+      } finally {
+        for (Future<ByteBuffer> f : ahead) {
+          f.cancel(true);
+        }
+        pool.shutdownNow();
+      }
+    }
+
+    private Future<ByteBuffer> submit(ExecutorService pool, ChunkRef c, ChunkReader.Check check) {
+      ByteBuffer b;
+      synchronized (free) {
+        b = free.poll();
+      }
+      ByteBuffer buf = b != null ? b : ByteBuffer.allocateDirect(capacity);
+      return pool.submit(() -> {
+        reader.readInto(locator.locate(c.id()), c.length(), check, buf);
+        return buf.flip();
+      });
     }
   }
 

@@ -1,0 +1,95 @@
+package io.ferry.read;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.channels.Channels;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link ModelReader#copyFile} reads chunks ahead on several threads and still writes them in file order, and a bad
+ * chunk stops the copy with none of its bytes and none after it written.
+ */
+class ModelReaderCopyTest {
+  @TempDir Path tmp;
+
+  private Path storeDir;
+  private Repository repo;
+  private byte[] content;
+
+  @BeforeEach
+  void aFileOfManyCompressedChunks() throws IOException {
+    storeDir = tmp.resolve("store");
+    repo = Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src);
+    content = new byte[9 << 20];
+    Random r = new Random(42);
+    for (int i = 0; i < content.length; i++) {
+      content[i] = (byte) ('a' + r.nextInt(6));
+    }
+    Files.write(src.resolve("weights.bin"), content);
+    repo.push(src, "m", PushOptions.builder().message("many chunks").build());
+  }
+
+  @AfterEach
+  void close() throws IOException {
+    repo.close();
+  }
+
+  private FileEntry file() throws IOException {
+    return repo.snapshot(repo.resolve("m")).file("weights.bin").orElseThrow();
+  }
+
+  @Test
+  void theCopyEqualsTheFileInOrder() throws IOException {
+    assertThat(file().chunks()).as("chunks of the file").hasSizeGreaterThan(4);
+    for (int round = 0; round < 3; round++) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      repo.cat("m//weights.bin", Channels.newChannel(out));
+      assertThat(Arrays.equals(out.toByteArray(), content)).as("copy %d equals the file", round).isTrue();
+    }
+  }
+
+  @Test
+  void aCorruptChunkStopsTheCopyBeforeItsBytes() throws IOException {
+    FileEntry f = file();
+    List<ChunkRef> chunks = f.chunks();
+    int bad = 2;
+    String hex = chunks.get(bad).id().hex();
+    Path object = storeDir.resolve("objects").resolve(hex.substring(0, 2)).resolve(hex.substring(2));
+    assertThat(object).as("the chunk is a loose object").exists();
+    try (RandomAccessFile raf = new RandomAccessFile(object.toFile(), "rw")) {
+      long at = raf.length() - 10;
+      raf.seek(at);
+      int b = raf.read();
+      raf.seek(at);
+      raf.write(b ^ 0x20);
+    }
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    assertThatThrownBy(() -> repo.cat("m//weights.bin", Channels.newChannel(out)))
+        .isInstanceOf(CorruptObjectException.class).hasMessageContaining(hex);
+    long before = f.chunkOffsets()[bad];
+    assertThat(out.size()).as("bytes written: those of the chunks before the bad one").isEqualTo(before);
+    assertThat(Arrays.equals(out.toByteArray(), Arrays.copyOf(content, (int) before))).isTrue();
+  }
+}
