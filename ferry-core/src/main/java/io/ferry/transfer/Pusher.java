@@ -61,9 +61,11 @@ public final class Pusher {
   /**
    * Heap buffers for the float chunks of a push with a codec: the float codec works on arrays and would otherwise copy
    * each chunk onto the heap first, which on a small heap is what runs out. Made only when such chunks come, and
-   * bounded to a third of the encode budget (at least one buffer), as the encodes beside them hold the rest.
+   * bounded like the encode budget (at least one buffer): each bf16 or f16 encode holds its input here and its payload
+   * in the encode budget, so a heap with room for two 64 MiB chunks in a third (the launcher's on four cores or more)
+   * encodes two at once; on two cores the launcher's heap keeps them to one at a time (docs/memory.md).
    */
-  private final ReadBuffers arrayBuffers = new ReadBuffers(ByteBudget.heapShare() / 3, ByteBuffer::allocate);
+  private final ReadBuffers arrayBuffers = new ReadBuffers(ByteBudget.heapShare(), ByteBuffer::allocate);
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
@@ -289,8 +291,8 @@ public final class Pusher {
         newChunks.incrementAndGet();
       }
     } else if (!db.store().contains(id)) {
-      // an encode holds about three times the chunk on the heap (planes, payload, copies): bound them together
-      int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(3L * r.length());
+      // bound the heap that encodes hold beside their input, together
+      int taken = codec == CodecPolicy.NONE ? 0 : encodeBudget.acquire(encodeFootprint(r));
       try {
         CodecPolicy.Encoded enc = codec.encode(raw, r.hint(), db.codecs());
         ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
@@ -308,6 +310,17 @@ public final class Pusher {
     }
     listener.progress(r.length());
     return id;
+  }
+
+  /**
+   * The heap an encode of the chunk holds beside its input: the float codec's two-byte path (bf16, f16) writes its
+   * payload, at most the chunk's size, straight from the input; other encodes split planes and copy, about three
+   * times the chunk.
+   */
+  private long encodeFootprint(ChunkPlanner.Range r) {
+    boolean twoByteFloat = codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint())
+        && FloatCodec.elementWidth(r.hint().dtype()) == 2;
+    return twoByteFloat ? r.length() + 64 : 3L * r.length();
   }
 
   /** Collects small chunks into packs, writing a pack whenever enough has gathered. Thread-safe. */
