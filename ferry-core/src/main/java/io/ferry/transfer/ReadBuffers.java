@@ -18,7 +18,10 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
 
   private final long limit;
   private final IntFunction<ByteBuffer> allocator;
-  /** Requests above half of this get a buffer of exactly this capacity, so big chunks of any size share them. */
+  /**
+   * Requests above the smallest capacity and up to this get a buffer of exactly this capacity, so chunks of any size
+   * share them; {@link Integer#MAX_VALUE} for a pool of sized buffers.
+   */
   private final int uniform;
   private final List<ByteBuffer> free = new ArrayList<>();
   /** Capacity of every buffer made and not dropped, lent or free. */
@@ -38,9 +41,11 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
   }
 
   /**
-   * As {@link #ReadBuffers(long, IntFunction)}, with every request above half of {@code uniform} (and up to it) given
-   * a buffer of capacity {@code uniform}: a pull whose chunks' frames and decoded bytes vary in size then reuses the
-   * same few big buffers instead of dropping one and making a slightly bigger one for every other chunk.
+   * As {@link #ReadBuffers(long, IntFunction)}, with every request above the smallest capacity (and up to {@code
+   * uniform}) given a buffer of capacity {@code uniform}: a pull whose chunks' frames and decoded bytes vary in size
+   * then reuses the same few big buffers. Buffers of several sizes would have to be dropped and made again whenever a
+   * bigger one is needed, and a dropped direct buffer holds its memory until the next garbage collection (a pull of
+   * chunks from 1 to 64 MiB grew to 270 MB of direct memory that way).
    */
   ReadBuffers(long limit, IntFunction<ByteBuffer> allocator, int uniform) {
     this.allocator = allocator;
@@ -57,7 +62,8 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
     if (length < 0) {
       throw new IllegalArgumentException("negative length " + length);
     }
-    int capacity = length > uniform / 2 && length <= uniform ? uniform : capacityFor(length);
+    int capacity = uniform != Integer.MAX_VALUE && length > MIN_CAPACITY && length <= uniform
+        ? uniform : capacityFor(length);
     while (true) {
       // by index, never remove(Object): ByteBuffer.equals compares contents, so it could take out another buffer
       int best = -1;

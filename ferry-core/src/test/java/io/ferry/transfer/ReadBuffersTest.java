@@ -72,4 +72,26 @@ class ReadBuffersTest {
       assertThat((long) c).as("capacity for %d", n).isGreaterThanOrEqualTo(n).isLessThanOrEqualTo(n + n / 8L + 8);
     }
   }
+
+  @Test
+  void aUniformPoolMakesItsBuffersOnceWhateverTheSizesThatCome() throws Exception {
+    int uniform = 8 << 20;
+    int[] made = {0};
+    ReadBuffers b = new ReadBuffers(2L * uniform, n -> {
+      made[0]++;
+      return ByteBuffer.allocate(n);
+    }, uniform);
+    int[] sizes = {1 << 20, uniform, 300 * KIB, 5 << 20, uniform - 7, 2 << 20, uniform, 700 * KIB};
+    for (int round = 0; round < 3; round++) {
+      for (int i = 0; i + 1 < sizes.length; i += 2) {
+        ByteBuffer x = b.take(sizes[i]);
+        ByteBuffer y = b.take(sizes[i + 1]);
+        assertThat(x.limit()).isEqualTo(sizes[i]);
+        assertThat(y.limit()).isEqualTo(sizes[i + 1]);
+        b.give(x);
+        b.give(y);
+      }
+    }
+    assertThat(made[0]).as("buffers made for two chunks at a time of sizes from 300 KiB to %d", uniform).isEqualTo(2);
+  }
 }
