@@ -1,6 +1,6 @@
 package io.ferry.derive;
 
-import io.ferry.transfer.Futures;
+import io.ferry.concurrent.Futures;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

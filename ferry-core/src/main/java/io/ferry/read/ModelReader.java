@@ -6,7 +6,7 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.torch.TorchMetadata;
-import io.ferry.transfer.Futures;
+import io.ferry.concurrent.Futures;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;

@@ -1,5 +1,6 @@
 package io.ferry.transfer;
 
+import io.ferry.concurrent.Futures;
 import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.chunk.Frame;

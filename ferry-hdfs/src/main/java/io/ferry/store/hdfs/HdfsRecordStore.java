@@ -1,7 +1,7 @@
 package io.ferry.store.hdfs;
 
 import io.ferry.store.RecordStore;
-import io.ferry.transfer.Futures;
+import io.ferry.concurrent.Futures;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;

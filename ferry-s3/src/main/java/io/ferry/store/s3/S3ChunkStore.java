@@ -1,6 +1,6 @@
 package io.ferry.store.s3;
 
-import io.ferry.transfer.Futures;
+import io.ferry.concurrent.Futures;
 
 import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;

@@ -1,7 +1,7 @@
 package io.ferry.store.s3;
 
 import io.ferry.store.RecordStore;
-import io.ferry.transfer.Futures;
+import io.ferry.concurrent.Futures;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

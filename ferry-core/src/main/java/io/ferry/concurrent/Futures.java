@@ -1,4 +1,4 @@
-package io.ferry.transfer;
+package io.ferry.concurrent;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -9,7 +9,7 @@ import java.util.concurrent.Future;
 /**
  * Waiting on worker tasks with the failure they had: an {@link IOException}, runtime exception or error thrown by the
  * task is rethrown as it is; an interrupt keeps the thread's interrupt flag and becomes an {@link
- * InterruptedIOException}. Used by transfers and by backends that fan requests out to their own pools.
+ * InterruptedIOException}. Used by transfers, readers and backends that fan requests out to their own pools.
  */
 public final class Futures {
   private Futures() {}
