@@ -77,7 +77,7 @@ public final class Benchmarks {
 
   static String usage() {
     return "usage: Benchmarks [--quick] [--size 2g] [--big-size 4g] [--runs 3] [--versions 10000]\n"
-        + "                  [--repo DIR] [--work DIR] [--out FILE] [--only pull,push,cat,read,big,versions,startup]";
+        + "                  [--repo DIR] [--work DIR] [--out FILE] [--only pull,push,cat,read,big,versions,startup,checkpoints]";
   }
 
   public static void main(String[] args) throws Exception {
@@ -89,7 +89,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "user,pull,push,cat,read,big,versions,startup";
+    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints";
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--quick" -> {
@@ -178,6 +178,9 @@ public final class Benchmarks {
     }
     if (only.contains("startup")) {
       startup();
+    }
+    if (only.contains("checkpoints")) {
+      new CheckpointBenchmarks(proc, ferry, work, Math.max(64L << 20, size / 4), this::add, this::say).run();
     }
     double total = (System.nanoTime() - t0) / 1e9;
     Files.writeString(out, report(total) + keptSections(out));
