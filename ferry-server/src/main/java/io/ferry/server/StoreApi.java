@@ -354,7 +354,7 @@ final class StoreApi {
       ex.json(200, out);
       return;
     }
-    String name = ex.rest(1);
+    String name = String.join("/", segs.subList(1, segs.size()));
     try {
       RefNames.checkRef(name);
     } catch (InvalidInputException e) {
@@ -452,7 +452,7 @@ final class StoreApi {
       readAll(ex, records);
       return;
     }
-    String key = ex.rest(1);
+    String key = String.join("/", segs.subList(1, segs.size()));
     try {
       RecordStore.checkKey(key);
     } catch (IllegalArgumentException e) {

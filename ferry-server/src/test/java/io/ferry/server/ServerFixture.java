@@ -28,7 +28,8 @@ final class ServerFixture implements AutoCloseable {
   final Repository repo;
   final PushResult pushed;
   final List<String> accessLog = Collections.synchronizedList(new ArrayList<>());
-  final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+  final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(10)).build();
   private final List<FerryServer> servers = new ArrayList<>();
 
   ServerFixture(Path dir) throws IOException {

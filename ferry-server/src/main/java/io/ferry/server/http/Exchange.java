@@ -78,11 +78,6 @@ public final class Exchange {
     return segments;
   }
 
-  /** Segments {@code from} to the end joined by {@code /}: a name that spans segments (refs, record keys, paths). */
-  public String rest(int from) throws HttpError {
-    List<String> s = segments();
-    return String.join("/", s.subList(Math.min(from, s.size()), s.size()));
-  }
 
   /** The first value of a query parameter, or null. */
   public String query(String name) {
