@@ -128,6 +128,10 @@ final class FerryHandler extends Handler.Abstract {
       response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
       response.getHeaders().remove(HttpHeader.ETAG);
       response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
+      if (request.getLength() != 0 && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+        // a refused body may be unread: the connection cannot carry another request, and the client must know
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+      }
       ex.error(e);
       callback.succeeded();
     } catch (IOException | RuntimeException write) {
