@@ -31,6 +31,8 @@ import org.slf4j.LoggerFactory;
 final class FerryHandler extends Handler.Abstract {
   /** Request attribute holding who made the request, for the access log. */
   static final String WHO = "ferry.who";
+  /** Largest unread request body read and dropped before an error answer over HTTP/2 (see Exchange). */
+  static final long DRAIN_LIMIT = 16 << 20;
   private static final Logger LOG = LoggerFactory.getLogger(FerryHandler.class);
 
   private final TokenFile tokens;
@@ -124,6 +126,7 @@ final class FerryHandler extends Handler.Abstract {
       response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
       response.getHeaders().remove(HttpHeader.ETAG);
       response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
+      ex.drainUnreadBody(DRAIN_LIMIT);
       if (request.getLength() != 0 && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
         // a refused body may be unread: the connection cannot carry another request, and the client must know
         response.getHeaders().put(HttpHeader.CONNECTION, "close");

@@ -42,6 +42,7 @@ public final class Exchange {
   private Fields query;
   private Access access;
   private String who = "-";
+  private boolean bodyRead;
 
   public Exchange(Request request, Response response) {
     this.request = request;
@@ -158,6 +159,7 @@ public final class Exchange {
     if (declared > max) {
       throw tooLarge(declared, max);
     }
+    bodyRead = true;
     try (InputStream in = Content.Source.asInputStream(request)) {
       if (declared >= 0) {
         byte[] b = in.readNBytes((int) declared);
@@ -181,6 +183,28 @@ public final class Exchange {
   private HttpError tooLarge(long size, long max) {
     return new HttpError(413, "too-large", method() + " " + clip(rawPath()) + ": body of " + size
         + " bytes or more, above the limit of " + max + " bytes");
+  }
+
+  /**
+   * Before an error answer over HTTP/2, reads and drops a request body that no handler read, up to {@code max}
+   * bytes: an HTTP/2 stream whose body is left unread is reset, and clients then see the reset instead of the answer
+   * (over HTTP/1.1 the server closes the connection after the answer instead).
+   */
+  public void drainUnreadBody(long max) {
+    if (bodyRead || request.getLength() == 0 || request.getLength() > max
+        || request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+      return;
+    }
+    bodyRead = true;
+    try (InputStream in = Content.Source.asInputStream(request)) {
+      long left = max;
+      byte[] buf = new byte[64 << 10];
+      for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0; ) {
+        left -= n;
+      }
+    } catch (IOException e) {
+      // the client went away or was too slow: the stream is reset either way
+    }
   }
 
   /** Reads a JSON body of at most {@code max} bytes. */
