@@ -65,6 +65,10 @@ final class ProtocolServer implements AutoCloseable {
   final AtomicReference<Duration> chunkDelay = new AtomicReference<>(Duration.ZERO);
   /** When not 0, chunk reads are answered with this status. */
   final AtomicInteger chunkStatus = new AtomicInteger();
+  /** When not 0, every request is answered with this status and nothing is done. */
+  final AtomicInteger allStatus = new AtomicInteger();
+  /** When not 0, ref moves are answered with this status, not applied. */
+  final AtomicInteger refStatus = new AtomicInteger();
   /** Ref moves still to apply and then drop the answer of (the connection is closed instead). */
   final AtomicInteger dropRefAnswers = new AtomicInteger();
   /** Record creates still to apply and then drop the answer of. */
@@ -139,6 +143,10 @@ final class ProtocolServer implements AutoCloseable {
     try (ex) {
       if (token != null && !("Bearer " + token).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
         error(ex, 401, "unauthorized", "no valid bearer token");
+        return;
+      }
+      if (allStatus.get() != 0) {
+        error(ex, allStatus.get(), "unavailable", "injected fault");
         return;
       }
       String path = ex.getRequestURI().getRawPath().substring(API.length());
@@ -330,6 +338,10 @@ final class ProtocolServer implements AutoCloseable {
       sendJson(ex, 200, json.createObjectNode().put("name", name).put("id", id.get().hex()));
     } else if (method.equals("PUT")) {
       JsonNode b = json.readTree(body(ex));
+      if (refStatus.get() != 0) {
+        error(ex, refStatus.get(), "unavailable", "injected fault");
+        return;
+      }
       String match = ex.getRequestHeaders().getFirst("If-Match");
       ChunkId expected = match == null ? null : ChunkId.parse(match.replace("\"", ""));
       ChunkId next = b.path("new").isNull() ? null : ChunkId.parse(b.path("new").asText());
