@@ -141,6 +141,8 @@ final class HttpChunkStore implements ChunkStore {
         return ByteBuffer.wrap(a.body());
       case 404:
         throw new MissingObjectException(id, describe());
+      case 500:
+        throw new CorruptObjectException(id, a.server().toString(), "the server found it damaged: " + a.message());
       case 416:
         throw new EOFException("bytes " + offset + "-" + last + " of object " + id + " in " + describe()
             + " run past its end (" + a.headers().firstValue("content-range").orElse("size not given") + ")");

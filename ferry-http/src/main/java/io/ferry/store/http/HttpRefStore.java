@@ -183,17 +183,11 @@ final class HttpRefStore implements RefStore {
   }
 
   /**
-   * The error for an unexpected answer about a ref: a damaged log (the server's {@code corrupt-ref} error) is a
+   * The error for an unexpected answer about a ref: a damaged log (the server's {@code corrupt} error) is a
    * {@link CorruptRefException} naming the ref and the server's account of the damage.
    */
   private IOException refError(ServerPool.Answer a, String what, String name, String expected) {
-    String code = "";
-    try {
-      code = backend.json().readTree(a.body()).path("error").asText("");
-    } catch (IOException | RuntimeException e) {
-      // no JSON error: handled as any answer
-    }
-    if (code.equals("corrupt-ref")) {
+    if (a.corrupt()) {
       return new CorruptRefException(name, a.server().toString(), 0, a.message());
     }
     return backend.unexpected(a, what, expected);

@@ -70,11 +70,32 @@ final class ServerPool implements AutoCloseable {
   }
 
   /**
-   * An answer below 500 (what a caller interprets).
+   * An answer below 500, or a {@link #corrupt()} one (what a caller interprets).
    *
    * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes)
    */
   record Answer(Server server, int status, HttpHeaders headers, byte[] body) {
+    /** The {@code error} code of an error answer's JSON, or "" if it has none. */
+    String errorCode() {
+      if (status < 400 || body.length == 0) {
+        return "";
+      }
+      try {
+        var node = io.ferry.limits.Limits.jsonMapper().readTree(body);
+        return node != null && node.hasNonNull("error") ? node.get("error").asText() : "";
+      } catch (IOException | RuntimeException e) {
+        return "";
+      }
+    }
+
+    /**
+     * An integrity failure of the store behind the server ({@code 500} with error {@code corrupt}): the same from
+     * every server over that store, so it is an answer for the caller, not a failure of the server.
+     */
+    boolean corrupt() {
+      return status == 500 && errorCode().equals("corrupt");
+    }
+
     /** The server's own message of an error answer ({@code message} of its JSON), made safe to print. */
     String message() {
       String text = new String(body, StandardCharsets.UTF_8);
@@ -390,7 +411,7 @@ final class ServerPool implements AutoCloseable {
       this.answer = exchange.thenApply(r -> {
         Answer a = new Answer(server, r.statusCode(), r.headers(), r.body());
         try {
-          if (a.status() >= 500) {
+          if (a.status() >= 500 && !a.corrupt()) {
             throw new ServerError(a, call.what());
           }
           call.check().check(a);
