@@ -122,11 +122,11 @@ final class HttpChunkStore implements ChunkStore {
     if (offset < 0 || length < 0) {
       throw new IllegalArgumentException("negative offset " + offset + " or length " + length + " for " + id);
     }
-    if (length == 0) {
+    if (length == 0 || offset > Long.MAX_VALUE - length) {
       long size = size(id);
-      if (offset > size) {
-        throw new EOFException("read of 0 bytes at " + offset + " of object " + id + " in " + describe()
-            + ", which is " + size + " bytes");
+      if (offset > size || length > size - offset) {
+        throw new EOFException("read of " + length + " bytes at " + offset + " of object " + id + " in "
+            + describe() + ", which is " + size + " bytes");
       }
       return ByteBuffer.allocate(0);
     }
