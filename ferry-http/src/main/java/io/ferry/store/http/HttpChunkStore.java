@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.ChunkStore;
@@ -81,6 +82,15 @@ final class HttpChunkStore implements ChunkStore {
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     String what = "store object " + id;
+    long size = 0;
+    for (ByteBuffer p : parts) {
+      size += p.remaining();
+    }
+    if (backend.maxObjectSize() > 0 && size > backend.maxObjectSize()) {
+      // refused here: a server may reset the stream of a body over its limit instead of answering 413
+      throw new InvalidInputException(what + ": it is " + size + " bytes, more than the " + backend.maxObjectSize()
+          + " bytes the servers of " + describe() + " take (their maxObjectSize)");
+    }
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "PUT", "/chunks/" + id.hex(),
         Bodies.of(parts), List.of("Content-Type", "application/octet-stream"), HttpBackend.JSON_LIMIT,
         ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);

@@ -149,10 +149,13 @@ final class ServerPool implements AutoCloseable {
   /** A 5xx answer. */
   private static final class ServerError extends IOException {
     final int status;
+    /** A 503 with error {@code busy}: the server refused the request before doing anything (its memory is taken). */
+    final boolean busy;
 
     ServerError(Answer a, String what) {
       super(what + ": server " + a.server() + " answered " + a.status() + ": " + a.message());
       this.status = a.status();
+      this.busy = a.status() == 503 && a.errorCode().equals("busy");
     }
   }
 
@@ -215,9 +218,20 @@ final class ServerPool implements AutoCloseable {
     if (mayHedge) {
       hedgeable.incrementAndGet();
     }
+    long busyWait = BUSY_WAIT_MIN_MS;
+    long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
     while (true) {
       Server s = pick(tried);
+      if (s == null && busy.get() && System.nanoTime() + busyWait * 1_000_000 < giveUp) {
+        // every server was tried and some said busy: wait a little and go round again
+        busy.remove();
+        tried.clear();
+        waitBusy(call, busyWait);
+        busyWait = Math.min(BUSY_WAIT_MAX_MS, busyWait * 2);
+        s = pick(tried);
+      }
       if (s == null) {
+        busy.remove();
         throw allFailed(call, failures);
       }
       tried.add(s);
@@ -252,6 +266,7 @@ final class ServerPool implements AutoCloseable {
             won.server.latencies.add(System.nanoTime() - won.started);
           }
           markUp(won.server);
+          busy.remove();
           return won.answer.join();
         }
       } catch (InterruptedException e) {
@@ -309,13 +324,47 @@ final class ServerPool implements AutoCloseable {
             + "; it may or may not have happened", e);
       } catch (ExecutionException e) {
         Throwable t = failed(a, e.getCause());
-        if (notSent(t)) {
+        if (notSent(t) || (t instanceof ServerError se && se.busy)) {
           failures.add(s + ": " + describe(t));
           continue;
         }
         throw new OutcomeUnknownException(call.what() + ": no answer from " + s + " (" + describe(t)
             + "); it may or may not have happened", t);
       }
+    }
+  }
+
+  /** First and longest wait before trying busy servers again. */
+  private static final long BUSY_WAIT_MIN_MS = 20;
+  private static final long BUSY_WAIT_MAX_MS = 1000;
+  /** Whether a server answered busy in the calling thread's current round. */
+  private final ThreadLocal<Boolean> busyFlag = new ThreadLocal<>();
+  private final BusyRound busy = new BusyRound();
+
+  /** The calling thread's note that a server said busy during the current balanced call. */
+  private final class BusyRound {
+    boolean get() {
+      return Boolean.TRUE.equals(busyFlag.get());
+    }
+
+    void set() {
+      busyFlag.set(Boolean.TRUE);
+    }
+
+    void remove() {
+      busyFlag.remove();
+    }
+  }
+
+  private void waitBusy(Call call, long millis) throws InterruptedIOException {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what()
+          + " again at busy servers of " + settings.describe());
+      io.initCause(e);
+      throw io;
     }
   }
 
@@ -474,8 +523,13 @@ final class ServerPool implements AutoCloseable {
     if (a.abandoned) {
       return t;
     }
+    if (t instanceof ServerError se && se.busy) {
+      busy.set();
+      return t;
+    }
     a.server.failures.incrementAndGet();
-    boolean serverFault = !(t instanceof ServerError se) || se.status == 502 || se.status == 503 || se.status == 504;
+    boolean serverFault = !(t instanceof ServerError se) || (!se.busy && (se.status == 502 || se.status == 503
+        || se.status == 504));
     if (serverFault && !(t instanceof InvalidInputException) && !(t instanceof AnswerRejected)) {
       markDown(a.server, t);
     }
