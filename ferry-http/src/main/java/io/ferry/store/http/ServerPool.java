@@ -218,6 +218,7 @@ final class ServerPool implements AutoCloseable {
     if (mayHedge) {
       hedgeable.incrementAndGet();
     }
+    busy.remove();
     long busyWait = BUSY_WAIT_MIN_MS;
     long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
     while (true) {
