@@ -10,6 +10,7 @@ import io.ferry.server.auth.Access;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
+import io.ferry.server.http.Route;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -35,11 +36,6 @@ final class FerryHandler extends Handler.Abstract {
   private final TokenFile tokens;
   private final StoreApi store;
   private final List<Route> routes;
-
-  /** A part of the API: serves the request if it is one of its paths, else returns false. */
-  interface Route {
-    boolean handle(Exchange ex) throws HttpError, IOException, InterruptedException;
-  }
 
   FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes) {
     this.tokens = tokens;
@@ -128,6 +124,10 @@ final class FerryHandler extends Handler.Abstract {
       response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
       response.getHeaders().remove(HttpHeader.ETAG);
       response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
+      if (request.getLength() != 0 && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+        // a refused body may be unread: the connection cannot carry another request, and the client must know
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+      }
       ex.error(e);
       callback.succeeded();
     } catch (IOException | RuntimeException write) {

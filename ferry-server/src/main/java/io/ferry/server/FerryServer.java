@@ -2,6 +2,8 @@ package io.ferry.server;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
+import io.ferry.server.http.Route;
+import io.ferry.server.http.MemoryBudget;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
@@ -63,8 +65,8 @@ public final class FerryServer implements AutoCloseable {
     checkListen(options);
     MemoryBudget budget = new MemoryBudget(options.memoryBudget(), 30_000);
     StoreApi store = new StoreApi(repo, options, budget);
-    List<FerryHandler.Route> routes = new ArrayList<>();
-    routes.addAll(Routes.of(repo, options));
+    List<Route> routes = new ArrayList<>();
+    routes.addAll(Routes.of(repo, budget));
     FerryHandler handler = new FerryHandler(options.tokens(), store, routes);
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);

@@ -18,6 +18,7 @@ import io.ferry.server.auth.Access;
 import io.ferry.server.http.ByteRange;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
+import io.ferry.server.http.MemoryBudget;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.ChunkStore;

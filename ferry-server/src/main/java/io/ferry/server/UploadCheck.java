@@ -7,6 +7,7 @@ import io.ferry.error.CorruptObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
 import io.ferry.server.http.HttpError;
+import io.ferry.server.http.MemoryBudget;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -131,6 +131,18 @@ public final class Exchange {
     return who;
   }
 
+  /**
+   * Refuses the request with 403 unless {@code ok}.
+   *
+   * @param needed what the request needs, for the message ("read access to model 'x'")
+   */
+  public void require(boolean ok, String needed) throws HttpError {
+    if (!ok) {
+      throw new HttpError(403, "forbidden", method() + " " + clip(rawPath()) + " needs " + needed + "; token '"
+          + access.who() + "' has " + access.scopes());
+    }
+  }
+
   public boolean isHead() {
     return "HEAD".equals(request.getMethod());
   }
@@ -237,6 +249,9 @@ public final class Exchange {
   public void error(HttpError e) throws IOException {
     if (e instanceof ByteRange.RangeError r) {
       set(HttpHeader.CONTENT_RANGE, "bytes */" + r.size());
+    }
+    if (!e.code().isEmpty() && Character.isUpperCase(e.code().charAt(0))) {
+      set("X-Error-Code", e.code()); // the Hugging Face clients' error codes (RepoNotFound, EntryNotFound...)
     }
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");

@@ -1,6 +1,5 @@
-package io.ferry.server;
+package io.ferry.server.http;
 
-import io.ferry.server.http.HttpError;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
@@ -10,7 +9,7 @@ import java.util.concurrent.TimeUnit;
  * answered 503 with {@code Retry-After}, so many big uploads at once slow down instead of exhausting the heap.
  * Streaming reads of stored chunks take nothing: they hold one slice at a time. Thread-safe.
  */
-final class MemoryBudget {
+public final class MemoryBudget {
   private final int total;
   private final Semaphore permits;
   private final long waitMillis;
@@ -19,14 +18,14 @@ final class MemoryBudget {
    * @param totalBytes the bytes all requests may hold together (kept in KiB units internally)
    * @param waitMillis how long a request waits for its bytes before it is refused
    */
-  MemoryBudget(long totalBytes, long waitMillis) {
+  public MemoryBudget(long totalBytes, long waitMillis) {
     this.total = (int) Math.max(1, Math.min(Integer.MAX_VALUE, totalBytes >> 10));
     this.permits = new Semaphore(total, true);
     this.waitMillis = waitMillis;
   }
 
   /** Takes room for {@code bytes} (a request bigger than the whole budget takes all of it). */
-  Lease take(long bytes) throws HttpError, InterruptedException {
+  public Lease take(long bytes) throws HttpError, InterruptedException {
     int n = (int) Math.min(total, Math.max(1, (bytes + 1023) >> 10));
     if (!permits.tryAcquire(n, waitMillis, TimeUnit.MILLISECONDS)) {
       throw new HttpError(503, "busy", "the server holds its memory budget for requests (" + ((long) total << 10)
@@ -36,7 +35,7 @@ final class MemoryBudget {
   }
 
   /** Room taken from the budget; closing gives it back (once). */
-  final class Lease implements AutoCloseable {
+  public final class Lease implements AutoCloseable {
     private int n;
 
     private Lease(int n) {
