@@ -58,6 +58,7 @@ class BalancingTest {
     for (ProtocolServer s : group.servers) {
       s.restart();
       s.chunkStatus.set(0);
+      s.allStatus.set(0);
       s.chunkReads.set(0);
     }
   }
@@ -118,7 +119,7 @@ class BalancingTest {
   @Test
   void aServerAnswering503IsMarkedDownAndProbedBackWhenItRecovers() throws Exception {
     ProtocolServer sick = group.get(1);
-    sick.chunkStatus.set(503);
+    sick.allStatus.set(503); // probes too: the whole server is unavailable
     try (HttpBackend b = group.client("?probe_min_ms=20&probe_max_ms=50", Map.of())) {
       readAll(b, 4, 5);
       assertThat(sick.chunkReads.get()).isZero();
@@ -126,7 +127,7 @@ class BalancingTest {
       assertThat(st.down()).isTrue();
       assertThat(st.failures()).isPositive();
       assertThat(st.timesDown()).isPositive();
-      sick.chunkStatus.set(0);
+      sick.allStatus.set(0);
       ServerGroup.await("the probe to find the server up again", 10, () -> !b.stats().get(1).down());
       readAll(b, 4, 5);
       assertThat(sick.chunkReads.get()).isPositive();
