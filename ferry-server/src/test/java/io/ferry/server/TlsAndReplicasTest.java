@@ -54,8 +54,25 @@ class TlsAndReplicasTest {
     fx.close();
   }
 
-  /** A self-signed certificate for 127.0.0.1 made with the JDK's keytool, written as PEM cert and PKCS#8 key. */
+  /**
+   * A self-signed EC certificate for 127.0.0.1 as PEM cert and PKCS#8 key: made by openssl where it is installed
+   * (native, fast), else by the JDK's keytool (a JVM start) and written out as PEM here.
+   */
   static Certificate selfSigned(Path dir) throws Exception {
+    try {
+      Process o = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+          "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir.resolve("key.pem").toString(), "-out",
+          dir.resolve("cert.pem").toString(), "-days", "2", "-subj", "/CN=localhost", "-addext",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost").redirectErrorStream(true).start();
+      o.getInputStream().readAllBytes();
+      if (o.waitFor(60, TimeUnit.SECONDS) && o.exitValue() == 0
+          && Files.readString(dir.resolve("key.pem")).contains("BEGIN PRIVATE KEY")) {
+        return CertificateFactory.getInstance("X.509").generateCertificate(new ByteArrayInputStream(
+            Files.readAllBytes(dir.resolve("cert.pem"))));
+      }
+    } catch (java.io.IOException noOpenssl) {
+      // keytool below
+    }
     Path p12 = dir.resolve("tls.p12");
     String keytool = Path.of(System.getProperty("java.home"), "bin", "keytool").toString();
     Process p = new ProcessBuilder(keytool, "-genkeypair", "-alias", "t", "-keyalg", "EC", "-groupname", "secp256r1",

@@ -32,7 +32,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.Collectors;
 
 /**
  * The tokens of a server, kept in one JSON file that holds only a salted SHA-256 of each token, never the token.
@@ -320,10 +319,5 @@ public final class TokenFile {
     }
     Set<PosixFilePermission> perms = PosixFilePermissions.fromString("rw-------");
     return new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(perms)};
-  }
-
-  /** Scopes from their texts. */
-  public static List<Scope> scopes(List<String> texts) {
-    return texts.stream().map(Scope::parse).collect(Collectors.toList());
   }
 }
