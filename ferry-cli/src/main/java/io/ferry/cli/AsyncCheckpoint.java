@@ -199,9 +199,10 @@ final class AsyncCheckpoint {
 
   /**
    * Starts the detached pusher: this JVM's java with the same class path re-running the CLI on the staged copy, its
-   * output appended to {@code log}, no input. Returns its process.
+   * output appended to {@code log}, no input, and {@code env} added to its environment (secrets such as a store
+   * token go there, not on its command line, which other users can list). Returns its process.
    */
-  static Process spawn(List<String> cliArgs, Path log) throws IOException {
+  static Process spawn(List<String> cliArgs, Path log, java.util.Map<String, String> env) throws IOException {
     String java = ProcessHandle.current().info().command()
         .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     List<String> cmd = new ArrayList<>();
@@ -213,6 +214,7 @@ final class AsyncCheckpoint {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
         .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
+    pb.environment().putAll(env);
     return pb.start();
   }
 

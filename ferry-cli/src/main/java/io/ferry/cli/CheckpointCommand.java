@@ -135,7 +135,14 @@ final class CheckpointCommand implements Callable<Integer> {
         if (storeLocation() != null) {
           args.addAll(java.util.List.of("--store", storeLocation()));
         }
-        settings().forEach((k, v) -> args.addAll(java.util.List.of("--store-option", k + "=" + v)));
+        java.util.Map<String, String> env = new java.util.HashMap<>();
+        settings().forEach((k, v) -> {
+          if (k.equals("http.token")) {
+            env.put("FERRY_TOKEN", v);
+          } else {
+            args.addAll(java.util.List.of("--store-option", k + "=" + v));
+          }
+        });
         if (parallelism != null) {
           args.addAll(java.util.List.of("--parallelism", parallelism.toString()));
         }
@@ -143,7 +150,7 @@ final class CheckpointCommand implements Callable<Integer> {
           args.addAll(java.util.List.of("--cache", cacheUri()));
         }
         Path log = area.resolve(staged.dir().getFileName() + ".log");
-        Process p = AsyncCheckpoint.spawn(args, log);
+        Process p = AsyncCheckpoint.spawn(args, log, env);
         AsyncCheckpoint.handOver(lock, p.pid());
         if (json) {
           printJson(object().put("run", run).put("step", step).put("staged", staged.dir().toString())

@@ -14,7 +14,10 @@ import picocli.CommandLine.Command;
     description = "Stores, versions and loads AI model weights: content-addressed, deduplicated, verified.",
     footerHeading = "%nStores:%n",
     footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
-        "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",
+        "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3://, cassandra:// where their modules are"
+            + " installed;",
+        "  http(s)://host:port for a Ferry server (ferry serve), or several: http://a:8080,http://b:8080 (token:"
+            + " --token or $FERRY_TOKEN).",
         "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE: reads go through Redis.",
         "",
         "Refs: name (the head), name:tag, name@<version id prefix>; a file inside: name:tag//config.json",
@@ -38,6 +41,11 @@ public final class FerryCli {
       description = "Endpoint of an S3-compatible store, for the subcommand.")
   String s3Endpoint;
 
+  /** {@code ferry --token X pull ...} works like {@code ferry pull --token X ...}. */
+  @picocli.CommandLine.Option(names = "--token", paramLabel = "TOKEN",
+      description = "Bearer token for http(s):// stores, for the subcommand (default: $FERRY_TOKEN).")
+  String token;
+
   /** {@code ferry --cache X pull ...} works like {@code ferry pull --cache X ...}. */
   @picocli.CommandLine.Option(names = "--cache", paramLabel = "URI",
       description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
@@ -50,7 +58,7 @@ public final class FerryCli {
   private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
 
   /** Options of the root that take a value, so the subcommand's name is found after them. */
-  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache");
+  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache", "--token");
 
   private static Map<String, Class<?>> subcommands() {
     Map<String, Class<?>> m = new LinkedHashMap<>();

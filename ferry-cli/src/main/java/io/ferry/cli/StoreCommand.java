@@ -54,6 +54,10 @@ abstract class StoreCommand implements Callable<Integer> {
           + " redis.timeout=200ms, redis.ttl=7d...")
   String cache;
 
+  @Option(names = "--token", paramLabel = "TOKEN",
+      description = "Bearer token for an http(s):// store (default: $FERRY_TOKEN); never printed.")
+  String token;
+
   @Option(names = "--json", description = "Print results as json().")
   boolean json;
 
@@ -188,6 +192,10 @@ abstract class StoreCommand implements Callable<Integer> {
     String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;
     if (endpoint != null) {
       all.put("s3.endpoint", endpoint);
+    }
+    String t = token != null ? token : root() == null ? null : root().token;
+    if (t != null) {
+      all.put("http.token", t);
     }
     return all;
   }

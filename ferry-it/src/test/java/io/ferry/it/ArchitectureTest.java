@@ -22,8 +22,8 @@ class ArchitectureTest {
 
   /** Packages that are not ferry-core. */
   private static final String[] NOT_CORE = {"io.ferry.cli..", "io.ferry.store.hdfs..", "io.ferry.store.s3..",
-      "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.onnx..", "io.ferry.testkit..",
-      "io.ferry.bench..", "io.ferry.it.."};
+      "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.store.http..", "io.ferry.onnx..",
+      "io.ferry.testkit..", "io.ferry.bench..", "io.ferry.it.."};
 
   @BeforeAll
   static void importClasses() {
@@ -36,7 +36,8 @@ class ArchitectureTest {
   void theRulesSeeEveryModule() {
     for (String c : new String[] {"io.ferry.repo.Repository", "io.ferry.cli.FerryCli",
         "io.ferry.store.hdfs.HdfsBackend", "io.ferry.store.s3.S3Backend", "io.ferry.store.redis.RedisChunkCache",
-        "io.ferry.store.cassandra.CassandraBackend", "io.ferry.onnx.OnnxFormat", "io.ferry.testkit.RepositoryContract"}) {
+        "io.ferry.store.cassandra.CassandraBackend", "io.ferry.store.http.HttpBackend", "io.ferry.onnx.OnnxFormat",
+        "io.ferry.testkit.RepositoryContract"}) {
       org.assertj.core.api.Assertions.assertThat(classes.contain(c)).as("imported %s", c).isTrue();
     }
     org.assertj.core.api.Assertions.assertThat(classes.contain("io.ferry.store.hdfs.MiniHdfs"))
@@ -52,7 +53,8 @@ class ArchitectureTest {
   void coreDependsOnNoBackendNoCliNoTestkit() {
     noClasses().that().resideInAPackage("io.ferry..").and().resideOutsideOfPackages(NOT_CORE)
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
-            "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.cli..", "io.ferry.testkit..",
+            "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.store.http..", "io.ferry.cli..",
+            "io.ferry.testkit..",
             "io.ferry.bench..", "io.ferry.onnx..", "org.apache.hadoop..", "software.amazon..", "io.lettuce..",
             "io.netty..", "com.datastax..", "org.apache.cassandra..", "picocli..", "com.google.protobuf..")
         .check(classes);
@@ -80,6 +82,10 @@ class ArchitectureTest {
     noClasses().that().resideInAPackage("io.ferry.store.cassandra..")
         .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
             "io.ferry.store.redis..", "io.ferry.store.local..")
+        .check(classes);
+    noClasses().that().resideInAPackage("io.ferry.store.http..")
+        .should().dependOnClassesThat().resideInAnyPackage("io.ferry.store.hdfs..", "io.ferry.store.s3..",
+            "io.ferry.store.redis..", "io.ferry.store.cassandra..", "io.ferry.store.local..")
         .check(classes);
     // the cache tier is a layer over any store: it knows the SPI, never a backend
     noClasses().that().resideInAPackage("io.ferry.store.redis..")
@@ -111,6 +117,7 @@ class ArchitectureTest {
                 || c.getPackageName().startsWith("io.ferry.store.redis") && !CLI_MAY_USE_OF_REDIS.contains(c.getName())
                 || c.getPackageName().startsWith("io.lettuce")
                 || c.getPackageName().startsWith("io.ferry.store.cassandra")
+                || c.getPackageName().startsWith("io.ferry.store.http")
                 || c.getPackageName().startsWith("com.datastax")
                 || c.getPackageName().startsWith("io.ferry.pack")
                 || c.getPackageName().startsWith("io.ferry.objects")

@@ -1,0 +1,695 @@
+package io.ferry.store.http;
+
+import io.ferry.concurrent.DaemonThreads;
+import io.ferry.error.InvalidInputException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpHeaders;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.channels.UnresolvedAddressException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The servers of one HTTP store and the one way requests reach them: slots (at most {@code max_requests} in flight
+ * per server; a caller waits for one), timeouts, the balancing policy, retries, hedging, and marking servers down and
+ * probing them back. Thread-safe; owns its HTTP client's threads and closes them with {@link #close()}.
+ *
+ * <p>Requests are of three kinds ({@link Retry}):
+ *
+ * <ul>
+ *   <li>{@link Retry#HEDGED} (chunk reads): a server picked by the policy; a failure is retried on another server;
+ *       a read that runs past the hedging delay is also sent to a second server, the first answer wins and the other
+ *       request is cancelled.
+ *   <li>{@link Retry#ANY} (other reads, and chunk puts, which are idempotent): as above without hedging.
+ *   <li>{@link Retry#ONCE} (ref moves and record writes): the first server that is up, in the order the URI lists
+ *       them; retried on the next only when the request surely did not reach the first (it could not connect).
+ *       Any other failure is an {@link OutcomeUnknownException} that the caller resolves.
+ * </ul>
+ *
+ * A server is marked down when a request to it gets no answer (no connection, a reset, a timeout) or a 502, 503 or
+ * 504; requests then go to the others, and {@code HEAD /v1/store} probes it with a doubling wait (from {@code
+ * probe_min_ms} to {@code probe_max_ms}) until it answers, when it is up again. When every server is down, requests
+ * still try them all, in order.
+ */
+final class ServerPool implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ServerPool.class);
+  /** Base path of the protocol. */
+  static final String API = "/v1/store";
+
+  /** How a request may be retried; see the class comment. */
+  enum Retry {
+    HEDGED,
+    ANY,
+    ONCE
+  }
+
+  /**
+   * An answer below 500, or a {@link #corrupt()} one (what a caller interprets).
+   *
+   * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes)
+   */
+  record Answer(Server server, int status, HttpHeaders headers, byte[] body) {
+    /** The {@code error} code of an error answer's JSON, or "" if it has none. */
+    String errorCode() {
+      if (status < 400 || body.length == 0) {
+        return "";
+      }
+      try {
+        var node = io.ferry.limits.Limits.jsonMapper().readTree(body);
+        return node != null && node.hasNonNull("error") ? node.get("error").asText() : "";
+      } catch (IOException | RuntimeException e) {
+        return "";
+      }
+    }
+
+    /**
+     * An integrity failure of the store behind the server ({@code 500} with error {@code corrupt}): the same from
+     * every server over that store, so it is an answer for the caller, not a failure of the server.
+     */
+    boolean corrupt() {
+      return status == 500 && errorCode().equals("corrupt");
+    }
+
+    /** The server's own message of an error answer ({@code message} of its JSON), made safe to print. */
+    String message() {
+      String text = new String(body, StandardCharsets.UTF_8);
+      try {
+        var node = io.ferry.limits.Limits.jsonMapper().readTree(text);
+        if (node != null && node.hasNonNull("message")) {
+          text = node.get("message").asText();
+        }
+      } catch (IOException | RuntimeException e) {
+        // not JSON: the text as it is
+      }
+      StringBuilder out = new StringBuilder();
+      text.codePoints().limit(300).forEach(c -> out.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+      return out.toString();
+    }
+  }
+
+  /**
+   * One request, built for whichever server it goes to.
+   *
+   * @param what what the request does, for errors (e.g. {@code read object <id>})
+   * @param method the HTTP method
+   * @param path the path under {@value #API}, starting with {@code /} or {@code ?} (already encoded)
+   * @param body the body, or null; must be resendable (every publisher here is)
+   * @param headers extra headers, name then value
+   * @param limit the longest answer accepted
+   * @param check checks an answer below 500; an exception it throws counts as a failure of that server
+   */
+  record Call(String what, String method, String path, HttpRequest.BodyPublisher body, List<String> headers,
+      long limit, AnswerCheck check) {
+    Call {
+      headers = List.copyOf(headers);
+    }
+  }
+
+  /** Checks an answer; throws when the server's answer cannot be right (it is then retried elsewhere if it may be). */
+  @FunctionalInterface
+  interface AnswerCheck {
+    void check(Answer a) throws IOException;
+
+    AnswerCheck NONE = a -> {};
+  }
+
+  /** A write that may or may not have taken effect: the request was sent, and no answer came back. */
+  static final class OutcomeUnknownException extends IOException {
+    OutcomeUnknownException(String message, Throwable cause) {
+      super(message, cause);
+    }
+  }
+
+  /** A 5xx answer. */
+  private static final class ServerError extends IOException {
+    final int status;
+    /** A 503 with error {@code busy}: the server refused the request before doing anything (its memory is taken). */
+    final boolean busy;
+
+    ServerError(Answer a, String what) {
+      super(what + ": server " + a.server() + " answered " + a.status() + ": " + a.message());
+      this.status = a.status();
+      this.busy = a.status() == 503 && a.errorCode().equals("busy");
+    }
+  }
+
+  private final HttpSettings settings;
+  private final List<Server> servers;
+  private final HttpClient client;
+  private final ThreadPoolExecutor executor;
+  private final ScheduledExecutorService timers;
+  private final AtomicLong turn = new AtomicLong();
+  private final AtomicLong hedgeable = new AtomicLong();
+  private final AtomicLong hedged = new AtomicLong();
+  private volatile boolean closed;
+
+  ServerPool(HttpSettings settings) {
+    this.settings = settings;
+    List<Server> list = new ArrayList<>();
+    for (URI u : settings.servers()) {
+      list.add(new Server(u, settings.maxRequests()));
+    }
+    this.servers = List.copyOf(list);
+    int threads = Math.max(2, Math.min(8, Runtime.getRuntime().availableProcessors() * 2));
+    // the client's tasks are bounded by the request slots; the queue's bound is a guard, and a task past it runs in
+    // the thread that hands it over rather than being dropped
+    this.executor = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+        new ArrayBlockingQueue<>(servers.size() * settings.maxRequests() * 8 + 64),
+        DaemonThreads.named("ferry-http"), new ThreadPoolExecutor.CallerRunsPolicy());
+    this.executor.allowCoreThreadTimeOut(true);
+    this.timers = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-http-timer"));
+    this.client = HttpClient.newBuilder().version(settings.version()).connectTimeout(settings.connectTimeout())
+        .followRedirects(HttpClient.Redirect.NEVER).executor(executor).build();
+  }
+
+  List<Server> servers() {
+    return servers;
+  }
+
+  HttpSettings settings() {
+    return settings;
+  }
+
+  /**
+   * Sends the call as its kind allows and returns the first answer below 500.
+   *
+   * @throws OutcomeUnknownException for a {@link Retry#ONCE} call that was sent and got no answer (or a 5xx)
+   * @throws IOException when every server failed, naming each and why
+   */
+  Answer call(Call call, Retry retry) throws IOException {
+    if (closed) {
+      throw new IllegalStateException("HTTP store " + settings.describe() + " is closed");
+    }
+    return retry == Retry.ONCE ? once(call) : balanced(call, retry == Retry.HEDGED);
+  }
+
+  // ---------------------------------------------------------------- the kinds of requests
+
+  private Answer balanced(Call call, boolean hedge) throws IOException {
+    List<String> failures = new ArrayList<>();
+    Set<Server> tried = new HashSet<>();
+    boolean mayHedge = hedge && settings.hedge() && servers.size() > 1;
+    if (mayHedge) {
+      hedgeable.incrementAndGet();
+    }
+    busy.remove();
+    long busyWait = BUSY_WAIT_MIN_MS;
+    long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
+    while (true) {
+      Server s = pick(tried);
+      if (s == null && busy.get() && System.nanoTime() + busyWait * 1_000_000 < giveUp) {
+        // every server was tried and some said busy: wait a little and go round again
+        busy.remove();
+        tried.clear();
+        waitBusy(call, busyWait);
+        busyWait = Math.min(BUSY_WAIT_MAX_MS, busyWait * 2);
+        s = pick(tried);
+      }
+      if (s == null) {
+        busy.remove();
+        throw allFailed(call, failures);
+      }
+      tried.add(s);
+      Attempt first;
+      try {
+        first = start(s, call, true);
+      } catch (IOException e) {
+        failures.add(e.getMessage());
+        continue;
+      }
+      Attempt second = null;
+      try {
+        if (mayHedge && !first.awaitDone(hedgeDelayNanos()) && hedged.get() < hedgeable.get() / 5 + 8) {
+          Server other = pick(tried);
+          if (other != null && other.slots.tryAcquire()) {
+            tried.add(other);
+            other.hedges.incrementAndGet();
+            hedged.incrementAndGet();
+            second = start(other, call, false);
+          }
+        }
+        Attempt won = firstAnswer(first, second, call, failures);
+        if (won != null) {
+          Attempt lost = won == first ? second : first;
+          if (lost != null) {
+            lost.abandon();
+            if (lost == first) {
+              first.server.latencies.add(System.nanoTime() - first.started);
+            }
+          }
+          if (hedge) {
+            won.server.latencies.add(System.nanoTime() - won.started);
+          }
+          markUp(won.server);
+          busy.remove();
+          return won.answer.join();
+        }
+      } catch (InterruptedException e) {
+        first.abandon();
+        if (second != null) {
+          second.abandon();
+        }
+        Thread.currentThread().interrupt();
+        InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what() + " at "
+            + settings.describe());
+        io.initCause(e);
+        throw io;
+      }
+    }
+  }
+
+  private Answer once(Call call) throws IOException {
+    List<String> failures = new ArrayList<>();
+    Set<Server> tried = new HashSet<>();
+    while (true) {
+      Server s = null;
+      for (Server c : servers) {
+        if (!tried.contains(c) && !c.isDown()) {
+          s = c;
+          break;
+        }
+      }
+      if (s == null) {
+        for (Server c : servers) {
+          if (!tried.contains(c)) {
+            s = c;
+            break;
+          }
+        }
+      }
+      if (s == null) {
+        throw allFailed(call, failures);
+      }
+      tried.add(s);
+      Attempt a;
+      try {
+        a = start(s, call, true);
+      } catch (IOException e) {
+        failures.add(e.getMessage());
+        continue;
+      }
+      try {
+        Answer answer = a.answer.get();
+        markUp(s);
+        return answer;
+      } catch (InterruptedException e) {
+        a.abandon();
+        Thread.currentThread().interrupt();
+        throw new OutcomeUnknownException("interrupted while waiting to " + call.what() + " at " + s
+            + "; it may or may not have happened", e);
+      } catch (ExecutionException e) {
+        Throwable t = failed(a, e.getCause());
+        if (notSent(t) || (t instanceof ServerError se && se.busy)) {
+          failures.add(s + ": " + describe(t));
+          continue;
+        }
+        throw new OutcomeUnknownException(call.what() + ": no answer from " + s + " (" + describe(t)
+            + "); it may or may not have happened", t);
+      }
+    }
+  }
+
+  /** First and longest wait before trying busy servers again. */
+  private static final long BUSY_WAIT_MIN_MS = 20;
+  private static final long BUSY_WAIT_MAX_MS = 1000;
+  /** Whether a server answered busy in the calling thread's current round. */
+  private final ThreadLocal<Boolean> busyFlag = new ThreadLocal<>();
+  private final BusyRound busy = new BusyRound();
+
+  /** The calling thread's note that a server said busy during the current balanced call. */
+  private final class BusyRound {
+    boolean get() {
+      return Boolean.TRUE.equals(busyFlag.get());
+    }
+
+    void set() {
+      busyFlag.set(Boolean.TRUE);
+    }
+
+    void remove() {
+      busyFlag.remove();
+    }
+  }
+
+  private void waitBusy(Call call, long millis) throws InterruptedIOException {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what()
+          + " again at busy servers of " + settings.describe());
+      io.initCause(e);
+      throw io;
+    }
+  }
+
+  /** Waits for the first good answer of {@code a} or {@code b} (may be null); null when both failed. */
+  private Attempt firstAnswer(Attempt a, Attempt b, Call call, List<String> failures) throws InterruptedException {
+    boolean aFailed = false;
+    boolean bFailed = b == null;
+    while (true) {
+      if (!aFailed && a.answer.isDone()) {
+        Throwable t = outcome(a);
+        if (t == null) {
+          return a;
+        }
+        aFailed = true;
+        failures.add(a.server + ": " + describe(failed(a, t)));
+      }
+      if (!bFailed && b.answer.isDone()) {
+        Throwable t = outcome(b);
+        if (t == null) {
+          return b;
+        }
+        bFailed = true;
+        failures.add(b.server + ": " + describe(failed(b, t)));
+      }
+      if (aFailed && bFailed) {
+        return null;
+      }
+      try {
+        if (aFailed) {
+          b.answer.get();
+        } else if (bFailed) {
+          a.answer.get();
+        } else {
+          CompletableFuture.anyOf(a.answer, b.answer).get();
+        }
+      } catch (ExecutionException | CancellationException e) {
+        // looked at in the next round
+      }
+    }
+  }
+
+  private static Throwable outcome(Attempt a) {
+    try {
+      a.answer.join();
+      return null;
+    } catch (CompletionException | CancellationException e) {
+      return e instanceof CompletionException && e.getCause() != null ? e.getCause() : e;
+    }
+  }
+
+  // ---------------------------------------------------------------- one request to one server
+
+  /** One request in flight to one server; its slot is given back when it ends, however it ends. */
+  private final class Attempt {
+    final Server server;
+    final long started = System.nanoTime();
+    final CompletableFuture<HttpResponse<byte[]>> exchange;
+    final CompletableFuture<Answer> answer;
+    volatile boolean abandoned;
+    volatile boolean timedOut;
+
+    Attempt(Server server, Call call) {
+      this.server = server;
+      HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
+          .timeout(settings.requestTimeout());
+      b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
+      if (settings.token() != null) {
+        b.header("Authorization", "Bearer " + settings.token());
+      }
+      for (int i = 0; i + 1 < call.headers().size(); i += 2) {
+        b.header(call.headers().get(i), call.headers().get(i + 1));
+      }
+      server.requests.incrementAndGet();
+      server.outstanding.incrementAndGet();
+      CompletableFuture<HttpResponse<byte[]>> ex;
+      try {
+        ex = client.sendAsync(b.build(), Bodies.bounded(call.limit()));
+      } catch (RuntimeException e) {
+        ex = CompletableFuture.failedFuture(e);
+      }
+      this.exchange = ex;
+      ScheduledFuture<?> timer = timers.schedule(() -> {
+        if (!exchange.isDone()) {
+          timedOut = true;
+          exchange.cancel(true);
+        }
+      }, settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      exchange.whenComplete((r, t) -> {
+        timer.cancel(false);
+        server.outstanding.decrementAndGet();
+        server.slots.release();
+      });
+      this.answer = exchange.thenApply(r -> {
+        Answer a = new Answer(server, r.statusCode(), r.headers(), r.body());
+        try {
+          if (a.status() >= 500 && !a.corrupt()) {
+            throw new ServerError(a, call.what());
+          }
+          call.check().check(a);
+        } catch (IOException e) {
+          throw new CompletionException(e);
+        }
+        return a;
+      });
+    }
+
+    /** Waits up to {@code nanos} for the request to end; whether it did. */
+    boolean awaitDone(long nanos) throws InterruptedException {
+      try {
+        answer.get(nanos, TimeUnit.NANOSECONDS);
+      } catch (ExecutionException | CancellationException e) {
+        // done, failed
+      } catch (TimeoutException e) {
+        return false;
+      }
+      return true;
+    }
+
+    /** Cancels the request: another one answered first, or the caller gave up. */
+    void abandon() {
+      abandoned = true;
+      exchange.cancel(true);
+    }
+  }
+
+  private Attempt start(Server s, Call call, boolean waitForSlot) throws IOException {
+    if (waitForSlot) {
+      try {
+        if (!s.slots.tryAcquire(settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+          throw new IOException(s + ": all " + settings.maxRequests() + " request slots stayed busy for "
+              + settings.requestTimeout().toMillis() + " ms");
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        InterruptedIOException io = new InterruptedIOException("interrupted while waiting for a request slot of " + s);
+        io.initCause(e);
+        throw io;
+      }
+    }
+    try {
+      return new Attempt(s, call);
+    } catch (RejectedExecutionException e) {
+      s.slots.release();
+      throw new IllegalStateException("HTTP store " + settings.describe() + " is closed", e);
+    }
+  }
+
+  /** Books a failed attempt against its server (marking it down where the failure says so); returns the cause. */
+  private Throwable failed(Attempt a, Throwable t) {
+    if (t instanceof CompletionException && t.getCause() != null) {
+      t = t.getCause();
+    }
+    if (a.timedOut) {
+      t = new IOException("no answer within " + settings.requestTimeout().toMillis() + " ms (request_timeout_ms)", t);
+    }
+    if (a.abandoned) {
+      return t;
+    }
+    if (t instanceof ServerError se && se.busy) {
+      busy.set();
+      return t;
+    }
+    a.server.failures.incrementAndGet();
+    boolean serverFault = !(t instanceof ServerError se) || (!se.busy && (se.status == 502 || se.status == 503
+        || se.status == 504));
+    if (serverFault && !(t instanceof InvalidInputException) && !(t instanceof AnswerRejected)) {
+      markDown(a.server, t);
+    }
+    return t;
+  }
+
+  /** An answer that failed its call's check: the server answered, but not what was asked. */
+  static final class AnswerRejected extends IOException {
+    AnswerRejected(String message) {
+      super(message);
+    }
+  }
+
+  /** Whether the request surely never reached the server. */
+  static boolean notSent(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof ConnectException || c instanceof HttpConnectTimeoutException
+          || c instanceof UnresolvedAddressException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private static String describe(Throwable t) {
+    if (t instanceof ServerError) {
+      return t.getMessage();
+    }
+    String m = t.getMessage();
+    if (t.getCause() != null && (m == null || m.isBlank())) {
+      return describe(t.getCause());
+    }
+    return t.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
+  }
+
+  private IOException allFailed(Call call, List<String> failures) {
+    return new IOException("cannot " + call.what() + " at " + settings.describe() + ": every server failed ("
+        + String.join("; ", failures) + ")");
+  }
+
+  // ---------------------------------------------------------------- balancing and hedging
+
+  /** The next server for a balanced request among those not tried yet; servers that are up first. */
+  private Server pick(Set<Server> tried) {
+    List<Server> candidates = new ArrayList<>();
+    for (Server s : servers) {
+      if (!tried.contains(s) && !s.isDown()) {
+        candidates.add(s);
+      }
+    }
+    if (candidates.isEmpty()) {
+      for (Server s : servers) {
+        if (!tried.contains(s)) {
+          return s;
+        }
+      }
+      return null;
+    }
+    int n = servers.size();
+    switch (settings.balance()) {
+      case RANDOM:
+        return candidates.get(ThreadLocalRandom.current().nextInt(candidates.size()));
+      case ROUND_ROBIN: {
+        long t = turn.getAndIncrement();
+        for (int i = 0; i < n; i++) {
+          Server s = servers.get((int) ((t + i) % n));
+          if (candidates.contains(s)) {
+            return s;
+          }
+        }
+        return candidates.get(0);
+      }
+      default: {
+        int start = (int) (turn.getAndIncrement() % candidates.size());
+        Server best = null;
+        for (int i = 0; i < candidates.size(); i++) {
+          Server s = candidates.get((start + i) % candidates.size());
+          if (best == null || s.outstanding.get() < best.outstanding.get()) {
+            best = s;
+          }
+        }
+        return best;
+      }
+    }
+  }
+
+  /**
+   * How long a chunk read runs before it is hedged: the lowest p95 of the servers that are up (each over its last
+   * {@value LatencyWindow#SIZE} reads), at least {@code hedge_floor_ms}; while no server has {@value
+   * LatencyWindow#MIN_SAMPLES} reads yet, ten times the floor.
+   */
+  long hedgeDelayNanos() {
+    long floor = settings.hedgeFloor().toNanos();
+    long best = -1;
+    for (Server s : servers) {
+      long p = s.isDown() ? -1 : s.latencies.p95();
+      if (p >= 0 && (best < 0 || p < best)) {
+        best = p;
+      }
+    }
+    return best < 0 ? floor * 10 : Math.max(floor, best);
+  }
+
+  // ---------------------------------------------------------------- down and up
+
+  private void markDown(Server s, Throwable why) {
+    if (closed || !s.down.compareAndSet(false, true)) {
+      return;
+    }
+    s.timesDown.incrementAndGet();
+    LOG.debug("HTTP store server {} marked down: {}", s, describe(why));
+    s.probeDelay = settings.probeMin();
+    scheduleProbe(s);
+  }
+
+  private void markUp(Server s) {
+    if (s.down.compareAndSet(true, false)) {
+      LOG.debug("HTTP store server {} is up again", s);
+    }
+  }
+
+  private void scheduleProbe(Server s) {
+    try {
+      timers.schedule(() -> probe(s), s.probeDelay.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException e) {
+      // closed
+    }
+  }
+
+  private void probe(Server s) {
+    if (closed || !s.isDown()) {
+      return;
+    }
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.base + API))
+        .method("HEAD", HttpRequest.BodyPublishers.noBody()).timeout(settings.connectTimeout());
+    if (settings.token() != null) {
+      b.header("Authorization", "Bearer " + settings.token());
+    }
+    CompletableFuture<HttpResponse<Void>> f;
+    try {
+      f = client.sendAsync(b.build(), HttpResponse.BodyHandlers.discarding());
+    } catch (RuntimeException e) {
+      return;
+    }
+    f.whenComplete((r, t) -> {
+      if (r != null && r.statusCode() < 500) {
+        markUp(s);
+      } else if (!closed) {
+        Duration next = s.probeDelay.multipliedBy(2);
+        s.probeDelay = next.compareTo(settings.probeMax()) > 0 ? settings.probeMax() : next;
+        scheduleProbe(s);
+      }
+    });
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    timers.shutdownNow();
+    executor.shutdownNow();
+  }
+}

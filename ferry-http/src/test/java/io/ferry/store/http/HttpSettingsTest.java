@@ -1,0 +1,74 @@
+package io.ferry.store.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Server lists, options and the token, from the store URI, the settings and the environment. */
+class HttpSettingsTest {
+  private static HttpSettings parse(String uri, Map<String, String> settings, Map<String, String> env)
+      throws InvalidInputException {
+    return HttpSettings.parse(Ferry.toUri(uri), settings, env);
+  }
+
+  @Test
+  void serverListsInFullOrShortForm() throws Exception {
+    HttpSettings full = parse("http://a:8080,http://b:8080,https://c:8443/ferry/?balance=random", Map.of(), Map.of());
+    assertThat(full.servers()).containsExactly(URI.create("http://a:8080"), URI.create("http://b:8080"),
+        URI.create("https://c:8443/ferry"));
+    assertThat(full.balance()).isEqualTo(HttpSettings.Balance.RANDOM);
+    HttpSettings shortForm = parse("https://a:1,b:2,c", Map.of(), Map.of());
+    assertThat(shortForm.servers()).containsExactly(URI.create("https://a:1"), URI.create("https://b:2"),
+        URI.create("https://c"));
+    assertThat(shortForm.describe()).isEqualTo("https://a:1,https://b:2,https://c");
+  }
+
+  @Test
+  void defaultsAndOptionsFromTheQueryAndTheSettings() throws Exception {
+    HttpSettings d = parse("http://a:8080", Map.of(), Map.of());
+    assertThat(d.balance()).isEqualTo(HttpSettings.Balance.LEAST_OUTSTANDING);
+    assertThat(d.maxRequests()).isEqualTo(16);
+    assertThat(d.hedge()).isTrue();
+    assertThat(d.version()).isEqualTo(HttpClient.Version.HTTP_2);
+    assertThat(d.token()).isNull();
+    HttpSettings o = parse("http://a:8080?max_requests=4&hedge=false&request_timeout_ms=1500&layers=",
+        Map.of("http.max_requests", "8", "http.http_version", "1.1"), Map.of());
+    assertThat(o.maxRequests()).as("settings win over the query").isEqualTo(8);
+    assertThat(o.hedge()).isFalse();
+    assertThat(o.requestTimeout()).isEqualTo(Duration.ofMillis(1500));
+    assertThat(o.version()).isEqualTo(HttpClient.Version.HTTP_1_1);
+  }
+
+  @Test
+  void theTokenComesFromTheSettingElseTheEnvironmentAndIsNeverShown() throws Exception {
+    assertThat(parse("http://a:1", Map.of(), Map.of("FERRY_TOKEN", "from-env")).token()).isEqualTo("from-env");
+    HttpSettings s = parse("http://a:1", Map.of("http.token", "from-option"), Map.of("FERRY_TOKEN", "from-env"));
+    assertThat(s.token()).isEqualTo("from-option");
+    assertThat(s.toString()).doesNotContain("from-option").contains("token=(set)");
+    assertThatThrownBy(() -> parse("http://a:1?token=abc123", Map.of(), Map.of()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("--token")
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("abc123"));
+    assertThatThrownBy(() -> parse("http://user:pw@a:1", Map.of(), Map.of()))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("credentials");
+  }
+
+  @Test
+  void badListsAndOptionsAreNamed() {
+    for (List<String> c : List.of(List.of("http://a:1,,b:2", "empty server"), List.of("http://a:1,ftp://b", "not http"),
+        List.of("http://a:1,a:1", "listed twice"), List.of("http://a:1?balance=fastest", "balance 'fastest'"),
+        List.of("http://a:1?max_requests=0", "max_requests '0'"), List.of("http://a:1?colour=red", "unknown option"),
+        List.of("http://a:1?probe_min_ms=500&probe_max_ms=100", "probe_max_ms"),
+        List.of("http://a:1?http_version=3", "http_version"))) {
+      assertThatThrownBy(() -> parse(c.get(0), Map.of(), Map.of())).as(c.get(0))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining(c.get(1));
+    }
+  }
+}
