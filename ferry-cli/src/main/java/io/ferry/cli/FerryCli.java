@@ -77,6 +77,8 @@ public final class FerryCli {
     m.put("cache", CacheCommand.class);
     m.put("completion", CompletionCommand.class);
     m.put("checkpoint", CheckpointCommand.class);
+    m.put("serve", ServeCommand.class);
+    m.put("token", TokenCommand.class);
     return m;
   }
 

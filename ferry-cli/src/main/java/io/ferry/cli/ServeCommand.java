@@ -1,0 +1,128 @@
+package io.ferry.cli;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.Repository;
+import io.ferry.server.FerryServer;
+import io.ferry.server.ServerOptions;
+import io.ferry.server.auth.TokenFile;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.function.Consumer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "serve", description = "Serve the store over HTTP: the /v1/store protocol (for --store http://...),"
+    + " a model API and a Hugging Face-compatible read endpoint (docs/http-api.md).",
+    footer = {"%nWithout --tokens this is a development server: every request is allowed and it listens on loopback"
+        + " only.", "%nExamples:%n  ferry serve --store /data/ferry --listen 127.0.0.1:8080",
+        "  ferry token create --tokens tokens.json --scope 'read:*' --name readers",
+        "  ferry serve --store s3://models/ferry --listen 0.0.0.0:8443 --tokens tokens.json --tls-cert cert.pem"
+            + " --tls-key key.pem"})
+final class ServeCommand extends StoreCommand {
+  @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:8080",
+      description = "Address and port to listen on; port 0 picks a free one (default: ${DEFAULT-VALUE}).")
+  String listen;
+
+  @Option(names = "--tokens", paramLabel = "FILE", description = "Tokens file (ferry token create); without it,"
+      + " a development server on loopback only.")
+  Path tokens;
+
+  @Option(names = "--tls-cert", paramLabel = "PEM", description = "TLS certificate chain (PEM); serves HTTPS and"
+      + " HTTP/2.")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "PEM", description = "TLS private key (PEM, PKCS#8).")
+  Path tlsKey;
+
+  @Option(names = "--access-log", paramLabel = "FILE", description = "Append the access log here (default: stderr).")
+  Path accessLog;
+
+  @Option(names = "--idle-timeout", paramLabel = "DURATION", defaultValue = "30s",
+      description = "Close connections idle this long (default: ${DEFAULT-VALUE}).")
+  Duration idleTimeout;
+
+  @Option(names = "--max-object-size", paramLabel = "BYTES", description = "Largest upload accepted (default: "
+      + ServerOptions.DEFAULT_MAX_OBJECT_SIZE + ").")
+  Long maxObjectSize;
+
+  @Override
+  int run() throws IOException {
+    int colon = listen.lastIndexOf(':');
+    if (colon <= 0) {
+      throw new InvalidInputException("--listen '" + listen + "' is not HOST:PORT");
+    }
+    String host = listen.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(listen.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new InvalidInputException("--listen '" + listen + "': port is not a number");
+    }
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new InvalidInputException("--tls-cert and --tls-key go together");
+    }
+    ServerOptions.Builder b = ServerOptions.builder().listen(host, port).idleTimeout(idleTimeout);
+    if (tokens != null) {
+      b.tokens(TokenFile.open(tokens));
+    }
+    if (tlsCert != null) {
+      b.tls(tlsCert, tlsKey);
+    }
+    if (maxObjectSize != null) {
+      b.maxObjectSize(maxObjectSize);
+    }
+    PrintWriter err = err();
+    BufferedWriter logFile = accessLog == null ? null : Files.newBufferedWriter(accessLog, StandardCharsets.UTF_8,
+        StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE);
+    b.accessLog(logFile == null ? lines(err) : lines(logFile));
+    try (Repository repo = openRepo(); FerryServer server = FerryServer.start(repo, b.build())) {
+      if (tokens == null) {
+        err.println("ferry serve: development server: no --tokens, so every request is allowed; listening on"
+            + " loopback only");
+      }
+      out().println("ferry serve: listening on " + server.uri() + " (store " + repo.uri() + ")");
+      out().flush();
+      err.flush();
+      Thread hook = new Thread(() -> {
+        try {
+          server.close();
+        } catch (IOException e) {
+          err.println("ferry serve: " + e.getMessage());
+          err.flush();
+        }
+      }, "ferry-serve-stop");
+      Runtime.getRuntime().addShutdownHook(hook);
+      server.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } finally {
+      if (logFile != null) {
+        logFile.close();
+      }
+    }
+    return 0;
+  }
+
+  private static Consumer<String> lines(java.io.Writer w) {
+    return line -> {
+      synchronized (w) {
+        try {
+          w.write(line);
+          w.write('\n');
+          w.flush();
+        } catch (IOException e) {
+          // the access log is best effort: a full disk must not stop the server
+        }
+      }
+    };
+  }
+}

@@ -1,0 +1,137 @@
+package io.ferry.server;
+
+import io.ferry.error.ConflictException;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptRefException;
+import io.ferry.error.InvalidInputException;
+import io.ferry.error.MissingObjectException;
+import io.ferry.error.NotFoundException;
+import io.ferry.server.auth.Access;
+import io.ferry.server.auth.TokenFile;
+import io.ferry.server.http.Exchange;
+import io.ferry.server.http.HttpError;
+import io.ferry.server.http.Route;
+import java.io.IOException;
+import java.util.List;
+import java.util.Optional;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server's one handler: authenticates the request, routes it by its first path segments to the store protocol,
+ * the model API or the Hugging Face endpoint, and turns failures into JSON errors (a failure after the response
+ * started closes the connection, so a client never takes a truncated body for a whole one). Handlers run in blocking
+ * style on Jetty's worker threads.
+ */
+final class FerryHandler extends Handler.Abstract {
+  /** Request attribute holding who made the request, for the access log. */
+  static final String WHO = "ferry.who";
+  private static final Logger LOG = LoggerFactory.getLogger(FerryHandler.class);
+
+  private final TokenFile tokens;
+  private final StoreApi store;
+  private final List<Route> routes;
+
+  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes) {
+    this.tokens = tokens;
+    this.store = store;
+    this.routes = List.copyOf(routes);
+  }
+
+  @Override
+  public boolean handle(Request request, Response response, Callback callback) {
+    Exchange ex = new Exchange(request, response);
+    try {
+      List<String> segs = ex.segments();
+      if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {
+        ex.json(200, Exchange.JSON.createObjectNode().put("status", "ok"));
+        callback.succeeded();
+        return true;
+      }
+      ex.access(authenticate(ex));
+      request.setAttribute(WHO, ex.who());
+      if (segs.size() >= 2 && segs.get(0).equals("v1") && segs.get(1).equals("store")) {
+        store.handle(ex, segs.subList(2, segs.size()));
+      } else if (!route(ex)) {
+        throw HttpError.notFound("no such resource: " + Exchange.clip(ex.rawPath()));
+      }
+      callback.succeeded();
+    } catch (HttpError e) {
+      fail(ex, request, response, callback, e, null);
+    } catch (InvalidInputException | IllegalArgumentException e) {
+      fail(ex, request, response, callback, new HttpError(400, "bad-request", e.getMessage()), e);
+    } catch (NotFoundException | MissingObjectException e) {
+      fail(ex, request, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
+    } catch (ConflictException e) {
+      fail(ex, request, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
+    } catch (CorruptObjectException | CorruptRefException e) {
+      LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
+      fail(ex, request, response, callback, new HttpError(500, "corrupt", e.getMessage()), e);
+    } catch (IOException e) {
+      fail(ex, request, response, callback, new HttpError(500, "io", String.valueOf(e.getMessage())), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      fail(ex, request, response, callback, new HttpError(503, "shutting-down", "the server is stopping"), e);
+    } catch (RuntimeException e) {
+      LOG.warn("failure serving {}", request.getHttpURI().getPath(), e);
+      fail(ex, request, response, callback, new HttpError(500, "internal", String.valueOf(e)), e);
+    }
+    return true;
+  }
+
+  private boolean route(Exchange ex) throws HttpError, IOException, InterruptedException {
+    for (Route r : routes) {
+      if (r.handle(ex)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private Access authenticate(Exchange ex) throws HttpError, IOException {
+    if (tokens == null) {
+      return Access.development();
+    }
+    String auth = ex.header(HttpHeader.AUTHORIZATION);
+    if (auth == null) {
+      throw new HttpError(401, "unauthorized", ex.method() + " " + Exchange.clip(ex.rawPath())
+          + " needs a token: send Authorization: Bearer <token>");
+    }
+    if (!auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
+      throw new HttpError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
+    }
+    Optional<Access> a = tokens.authenticate(auth.substring(7).trim());
+    if (a.isEmpty()) {
+      throw new HttpError(401, "unauthorized", "the bearer token is not valid here (unknown or revoked)");
+    }
+    return a.get();
+  }
+
+  private static void fail(Exchange ex, Request request, Response response, Callback callback, HttpError e,
+      Throwable cause) {
+    if (response.isCommitted()) {
+      // headers or bytes are out: only closing the connection tells the client the body is not whole
+      callback.failed(cause != null ? cause : e);
+      return;
+    }
+    try {
+      response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
+      response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
+      response.getHeaders().remove(HttpHeader.ETAG);
+      response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
+      if (request.getLength() != 0 && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+        // a refused body may be unread: the connection cannot carry another request, and the client must know
+        response.getHeaders().put(HttpHeader.CONNECTION, "close");
+      }
+      ex.error(e);
+      callback.succeeded();
+    } catch (IOException | RuntimeException write) {
+      callback.failed(write);
+    }
+  }
+}

@@ -1,0 +1,178 @@
+package io.ferry.server;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.repo.Repository;
+import io.ferry.server.http.Route;
+import io.ferry.server.http.MemoryBudget;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.security.KeyStore;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
+import org.eclipse.jetty.http.UriCompliance;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
+import org.eclipse.jetty.server.ConnectionFactory;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SslConnectionFactory;
+import org.eclipse.jetty.util.ssl.SslContextFactory;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * {@code ferry serve}: an HTTP server over one store, on embedded Jetty (HTTP/1.1 and HTTP/2; over TLS with ALPN when
+ * given a certificate, else HTTP/1.1 and h2c). It serves the {@code /v1/store} protocol, the model API and the Hugging
+ * Face-compatible read endpoint (docs/http-api.md) and holds no state of its own: several servers over one store
+ * agree, because refs move only by the store's compare-and-swap.
+ *
+ * <p>Without a tokens file it is a development server that allows everything, and it refuses to listen on anything
+ * but a loopback address. The caller owns the {@link Repository}; closing the server stops Jetty but leaves the
+ * repository open.
+ */
+public final class FerryServer implements AutoCloseable {
+  /** Most connections open at once; beyond it Jetty stops accepting until some close. */
+  static final int MAX_CONNECTIONS = 4096;
+  /** Slowest a request body may arrive, in bytes per second, once its first byte is late. */
+  static final long MIN_REQUEST_DATA_RATE = 1024;
+
+  private final Server jetty;
+  private final ServerConnector connector;
+  private final URI uri;
+
+  private FerryServer(Server jetty, ServerConnector connector, URI uri) {
+    this.jetty = jetty;
+    this.connector = connector;
+    this.uri = uri;
+  }
+
+  /**
+   * Starts a server over {@code repo}.
+   *
+   * @throws InvalidInputException if a development server (no tokens) is asked to listen beyond loopback
+   * @throws IOException if the port cannot be bound or the TLS files cannot be read
+   */
+  public static FerryServer start(Repository repo, ServerOptions options) throws IOException {
+    checkListen(options);
+    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), 30_000);
+    StoreApi store = new StoreApi(repo, options, budget);
+    List<Route> routes = new ArrayList<>();
+    routes.addAll(Routes.of(repo, budget));
+    FerryHandler handler = new FerryHandler(options.tokens(), store, routes);
+
+    QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
+    pool.setName("ferry-server");
+    pool.setDaemon(true);
+    Server jetty = new Server(pool);
+    jetty.setStopAtShutdown(false);
+
+    HttpConfiguration http = new HttpConfiguration();
+    http.setSendServerVersion(false);
+    http.setSendXPoweredBy(false);
+    http.setRequestHeaderSize(16 << 10);
+    http.setUriCompliance(UriCompliance.DEFAULT);
+    http.setMinRequestDataRate(MIN_REQUEST_DATA_RATE);
+    HttpConnectionFactory h1 = new HttpConnectionFactory(http);
+    ServerConnector connector;
+    if (options.tlsCert() != null) {
+      http.setSecureScheme("https");
+      http.addCustomizer(new SecureRequestCustomizer(false));
+      HTTP2ServerConnectionFactory h2 = new HTTP2ServerConnectionFactory(http);
+      h2.setMaxConcurrentStreams(128);
+      ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory();
+      alpn.setDefaultProtocol(h1.getProtocol());
+      SslContextFactory.Server ssl = new SslContextFactory.Server();
+      byte[] pw = new byte[16];
+      new SecureRandom().nextBytes(pw);
+      char[] password = HexFormat.of().formatHex(pw).toCharArray();
+      KeyStore ks = Pem.keyStore(options.tlsCert(), options.tlsKey(), password);
+      ssl.setKeyStore(ks);
+      ssl.setKeyStorePassword(new String(password));
+      ssl.setSniRequired(false);
+      SslConnectionFactory tls = new SslConnectionFactory(ssl, alpn.getProtocol());
+      connector = new ServerConnector(jetty, tls, alpn, h2, h1);
+    } else {
+      HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(http);
+      h2c.setMaxConcurrentStreams(128);
+      connector = new ServerConnector(jetty, new ConnectionFactory[] {h1, h2c});
+    }
+    connector.setHost(options.host());
+    connector.setPort(options.port());
+    connector.setIdleTimeout(options.idleTimeout().toMillis());
+    jetty.addConnector(connector);
+    jetty.addBean(new NetworkConnectionLimit(MAX_CONNECTIONS, jetty));
+    jetty.setHandler(handler);
+    jetty.setRequestLog(new AccessLog(options.accessLog(), Clock.systemUTC()));
+    try {
+      jetty.start();
+    } catch (IOException e) {
+      stopQuietly(jetty);
+      throw new IOException("cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+    } catch (Exception e) {
+      stopQuietly(jetty);
+      throw new IOException("cannot start the server on " + options.host() + ":" + options.port() + ": " + e, e);
+    }
+    String host = options.host().contains(":") ? "[" + options.host() + "]" : options.host();
+    URI uri = URI.create((options.tlsCert() != null ? "https" : "http") + "://" + host + ":"
+        + connector.getLocalPort());
+    return new FerryServer(jetty, connector, uri);
+  }
+
+  private static void checkListen(ServerOptions options) throws InvalidInputException {
+    if (!options.development()) {
+      return;
+    }
+    try {
+      for (InetAddress a : InetAddress.getAllByName(options.host())) {
+        if (!a.isLoopbackAddress()) {
+          throw new InvalidInputException("a development server (no --tokens) listens only on loopback, and "
+              + options.host() + " is " + a.getHostAddress() + ": give --tokens FILE to listen beyond this machine");
+        }
+      }
+    } catch (UnknownHostException e) {
+      throw new InvalidInputException("cannot resolve listen address '" + options.host() + "'");
+    }
+  }
+
+  private static void stopQuietly(Server jetty) {
+    try {
+      jetty.stop();
+    } catch (Exception e) {
+      // the start failure is the error to report
+    }
+  }
+
+  /** Where the server listens, e.g. {@code http://127.0.0.1:41234} (the real port when 0 was asked). */
+  public URI uri() {
+    return uri;
+  }
+
+  /** The port the server listens on. */
+  public int port() {
+    return connector.getLocalPort();
+  }
+
+  /** Waits until the server stops. */
+  public void join() throws InterruptedException {
+    jetty.join();
+  }
+
+  /** Stops accepting, ends open connections and stops the workers. */
+  @Override
+  public void close() throws IOException {
+    try {
+      jetty.stop();
+    } catch (Exception e) {
+      throw new IOException("stopping the server on " + uri + " failed: " + e.getMessage(), e);
+    }
+  }
+}

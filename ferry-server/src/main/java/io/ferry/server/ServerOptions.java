@@ -1,0 +1,124 @@
+package io.ferry.server;
+
+import io.ferry.server.auth.TokenFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * How a {@link FerryServer} listens and what it allows. Immutable; made with {@link #builder()}.
+ *
+ * @param host the address to listen on ({@code 127.0.0.1} by default)
+ * @param port the port; 0 picks a free one ({@link FerryServer#uri()} tells which)
+ * @param tokens the tokens file, or null for a development server (every request allowed, loopback only)
+ * @param tlsCert a PEM certificate chain, or null for plain HTTP
+ * @param tlsKey the PEM (PKCS#8) private key of {@code tlsCert}
+ * @param accessLog where one line per request goes
+ * @param maxObjectSize the largest object a PUT may upload (413 above it)
+ * @param idleTimeout how long a connection may send and take nothing before it is closed
+ * @param memoryBudget bytes of heap that requests holding whole objects may use together
+ * @param maxThreads the most worker threads serving requests at once
+ */
+public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
+    Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads) {
+  /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
+  public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
+
+  public ServerOptions {
+    Objects.requireNonNull(host, "host");
+    Objects.requireNonNull(accessLog, "accessLog");
+    Objects.requireNonNull(idleTimeout, "idleTimeout");
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("port " + port + " is outside 0..65535");
+    }
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new IllegalArgumentException("TLS needs both a certificate and a key (got "
+          + (tlsCert == null ? "only a key" : "only a certificate") + ")");
+    }
+    if (maxObjectSize < 1024) {
+      throw new IllegalArgumentException("maximum object size " + maxObjectSize + " is below 1024 bytes");
+    }
+    if (idleTimeout.isNegative() || idleTimeout.isZero()) {
+      throw new IllegalArgumentException("idle timeout " + idleTimeout + " must be positive");
+    }
+    if (memoryBudget < 1 << 20) {
+      throw new IllegalArgumentException("memory budget " + memoryBudget + " is below 1 MiB");
+    }
+    if (maxThreads < 8) {
+      throw new IllegalArgumentException("max threads " + maxThreads + " is below 8");
+    }
+  }
+
+  /** Whether this is a development server (no tokens). */
+  public boolean development() {
+    return tokens == null;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** Builds {@link ServerOptions}; every setter may be called once. */
+  public static final class Builder {
+    private String host = "127.0.0.1";
+    private int port = 8080;
+    private TokenFile tokens;
+    private Path tlsCert;
+    private Path tlsKey;
+    private Consumer<String> accessLog = line -> { };
+    private long maxObjectSize = DEFAULT_MAX_OBJECT_SIZE;
+    private Duration idleTimeout = Duration.ofSeconds(30);
+    private long memoryBudget = Math.max(16L << 20, Runtime.getRuntime().maxMemory() / 3);
+    private int maxThreads = 200;
+
+    private Builder() {}
+
+    public Builder listen(String host, int port) {
+      this.host = host;
+      this.port = port;
+      return this;
+    }
+
+    public Builder tokens(TokenFile tokens) {
+      this.tokens = tokens;
+      return this;
+    }
+
+    public Builder tls(Path cert, Path key) {
+      this.tlsCert = cert;
+      this.tlsKey = key;
+      return this;
+    }
+
+    public Builder accessLog(Consumer<String> log) {
+      this.accessLog = log;
+      return this;
+    }
+
+    public Builder maxObjectSize(long bytes) {
+      this.maxObjectSize = bytes;
+      return this;
+    }
+
+    public Builder idleTimeout(Duration d) {
+      this.idleTimeout = d;
+      return this;
+    }
+
+    public Builder memoryBudget(long bytes) {
+      this.memoryBudget = bytes;
+      return this;
+    }
+
+    public Builder maxThreads(int n) {
+      this.maxThreads = n;
+      return this;
+    }
+
+    public ServerOptions build() {
+      return new ServerOptions(host, port, tokens, tlsCert, tlsKey, accessLog, maxObjectSize, idleTimeout,
+          memoryBudget, maxThreads);
+    }
+  }
+}

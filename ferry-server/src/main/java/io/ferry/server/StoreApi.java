@@ -1,0 +1,594 @@
+package io.ferry.server;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.Ferry;
+import io.ferry.chunk.Frame;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.InvalidInputException;
+import io.ferry.error.MissingObjectException;
+import io.ferry.id.ChunkId;
+import io.ferry.pack.PackIndex;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Location;
+import io.ferry.repo.Repository;
+import io.ferry.server.auth.Access;
+import io.ferry.server.http.ByteRange;
+import io.ferry.server.http.Exchange;
+import io.ferry.server.http.HttpError;
+import io.ferry.server.http.MemoryBudget;
+import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoredObject;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Optional;
+import java.util.PriorityQueue;
+import org.eclipse.jetty.http.HttpHeader;
+
+/**
+ * The {@code /v1/store} protocol (docs/http-api.md): the storage SPI of the server's store ({@link ChunkStore},
+ * {@link RefStore}, {@link RecordStore}) one call per request, so that a client can be a {@link Backend} for every
+ * command. Stateless: refs move only by the store's own compare-and-swap, so several servers over one store agree.
+ * Stored chunks stream in slices of {@value #SLICE} bytes (ranges are reads of the range); uploads are held whole,
+ * within the server's {@link MemoryBudget}, checked against their id ({@link UploadCheck}) and only then stored.
+ */
+final class StoreApi {
+  /** Bytes read from the store and written to the client per step of a streamed chunk. */
+  static final int SLICE = 1 << 20;
+  /** Most ids in one {@code missing} query. */
+  static final int MAX_MISSING = 10_000;
+  /** Most objects in one page of the chunk listing. */
+  static final int MAX_LIST = 10_000;
+  /** Most keys in one batch read of records. */
+  static final int MAX_READ_KEYS = 10_000;
+  /** Largest JSON body of a ref move or a query. */
+  static final int MAX_JSON = 1 << 20;
+  /** Largest body of a {@code missing} query: 10,000 quoted ids and some room. */
+  static final int MAX_MISSING_BODY = MAX_MISSING * 70 + 4096;
+  /** Largest body of a batch read of records. */
+  static final int MAX_READ_BODY = MAX_READ_KEYS * (RecordStore.MAX_KEY_LENGTH + 8) + 4096;
+
+  private final Repository repo;
+  private final Backend backend;
+  private final ServerOptions options;
+  private final MemoryBudget budget;
+  private final UploadCheck uploads;
+
+  StoreApi(Repository repo, ServerOptions options, MemoryBudget budget) {
+    this.repo = repo;
+    this.backend = repo.backend();
+    this.options = options;
+    this.budget = budget;
+    this.uploads = new UploadCheck(repo.objects().codecs(), budget);
+  }
+
+  /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
+  void handle(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
+    String m = ex.method();
+    if (segs.isEmpty()) {
+      requireMethod(ex, "GET", "HEAD");
+      requireAccess(ex.access().canReadAny(), ex, "read access to some model");
+      info(ex);
+      return;
+    }
+    switch (segs.get(0)) {
+      case "chunks" -> chunks(ex, segs);
+      case "refs" -> refs(ex, segs);
+      case "records" -> records(ex, segs);
+      default -> throw HttpError.notFound("no such store resource: " + Exchange.clip(ex.rawPath()));
+    }
+  }
+
+  private void info(Exchange ex) throws IOException {
+    ObjectNode o = Exchange.JSON.createObjectNode().put("uri", publicUri(backend.uri()))
+        .put("maxObjectSize", options.maxObjectSize()).put("version", Ferry.VERSION);
+    ex.json(200, o);
+  }
+
+  /** A store URI without user info, query or fragment, where secrets could be. */
+  static String publicUri(String uri) {
+    try {
+      URI u = new URI(uri);
+      if (u.getScheme() == null) {
+        return uri;
+      }
+      return new URI(u.getScheme(), null, u.getHost(), u.getPort(), u.getPath(), null, null).toString();
+    } catch (java.net.URISyntaxException | RuntimeException e) {
+      return "(a store)";
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------- chunks
+
+  private void chunks(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
+    Access a = ex.access();
+    if (segs.size() == 1) {
+      requireMethod(ex, "GET", "HEAD");
+      requireAccess(a.isAdmin(), ex, "the admin scope");
+      listChunks(ex);
+      return;
+    }
+    if (segs.size() != 2) {
+      throw HttpError.notFound("no such chunk resource: " + Exchange.clip(ex.rawPath()));
+    }
+    if (segs.get(1).equals("missing")) {
+      requireMethod(ex, "POST");
+      requireAccess(a.canWriteAny(), ex, "write access to some model");
+      missing(ex);
+      return;
+    }
+    ChunkId id = id(segs.get(1), "chunk id");
+    switch (ex.method()) {
+      case "GET", "HEAD" -> {
+        requireAccess(a.canReadAny(), ex, "read access to some model");
+        if ("1".equals(ex.query("decoded"))) {
+          decoded(ex, id);
+        } else {
+          stored(ex, id);
+        }
+      }
+      case "PUT" -> {
+        requireAccess(a.canWriteAny(), ex, "write access to some model");
+        put(ex, id);
+      }
+      case "DELETE" -> {
+        requireAccess(a.isAdmin(), ex, "the admin scope");
+        backend.chunks().delete(id);
+        ex.empty(204);
+      }
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    }
+  }
+
+  private void stored(Exchange ex, ChunkId id) throws HttpError, IOException {
+    ChunkStore store = backend.chunks();
+    long size;
+    try {
+      size = store.size(id);
+    } catch (MissingObjectException e) {
+      throw HttpError.notFound("object " + id + " is not in the store");
+    }
+    String etag = "\"" + id.hex() + "\"";
+    immutable(ex, etag);
+    if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
+      ex.empty(304);
+      return;
+    }
+    ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), size);
+    long from = range == null ? 0 : range.first();
+    long length = range == null ? size : range.length();
+    ex.response().setStatus(range == null ? 200 : 206);
+    if (range != null) {
+      ex.set(HttpHeader.CONTENT_RANGE, range.contentRange(size));
+    }
+    ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+    ex.response().getHeaders().put(HttpHeader.CONTENT_LENGTH, length);
+    if (ex.isHead() || length == 0) {
+      ex.write(true, ByteBuffer.allocate(0));
+      return;
+    }
+    for (long off = 0; off < length; ) {
+      int n = (int) Math.min(SLICE, length - off);
+      ByteBuffer slice = store.read(id, from + off, n);
+      off += n;
+      ex.write(off == length, slice);
+    }
+  }
+
+  private static void immutable(Exchange ex, String etag) {
+    ex.set(HttpHeader.ETAG, etag);
+    ex.set(HttpHeader.CACHE_CONTROL, "public, max-age=31536000, immutable");
+    ex.set(HttpHeader.ACCEPT_RANGES, "bytes");
+  }
+
+  /**
+   * The decoded content of a chunk (what its id hashes), checked on the server by core's one read path (frame, CRC,
+   * decode, SHA-256) before a byte is sent; the chunk is a loose object, or with {@code pack=<id>} a frame in that
+   * pack.
+   */
+  private void decoded(Exchange ex, ChunkId id) throws HttpError, IOException, InterruptedException {
+    ChunkStore store = backend.chunks();
+    String packText = ex.query("pack");
+    Location loc;
+    try {
+      if (packText == null) {
+        loc = Location.loose(id);
+      } else {
+        ChunkId pack = id(packText, "pack id");
+        PackIndex.Entry e = repo.objects().packIndex(pack).entries().get(id);
+        if (e == null) {
+          throw HttpError.notFound("pack " + pack + " holds no chunk " + id);
+        }
+        loc = Location.inPack(id, pack, e.offset(), e.length());
+      }
+      long avail = loc.packed() ? loc.length() : store.size(id);
+      ByteBuffer head = store.read(loc.object(), loc.offset(), (int) Math.min(Frame.HEADER_LENGTH, avail));
+      String where = store.describe() + (loc.packed() ? " pack " + loc.object() : " object " + id);
+      Frame.Header h = Frame.parseHeader(head, id, where);
+      long n = h.rawLength();
+      if (n > options.maxObjectSize()) {
+        throw new CorruptObjectException(id, where, "frame claims " + n + " decoded bytes");
+      }
+      String etag = "\"" + id.hex() + "-decoded\"";
+      immutable(ex, etag);
+      if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
+        ex.empty(304);
+        return;
+      }
+      ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), n);
+      long from = range == null ? 0 : range.first();
+      long to = range == null ? n : range.last() + 1;
+      ex.response().setStatus(range == null ? 200 : 206);
+      if (range != null) {
+        ex.set(HttpHeader.CONTENT_RANGE, range.contentRange(n));
+      }
+      ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+      ex.response().getHeaders().put(HttpHeader.CONTENT_LENGTH, to - from);
+      if (ex.isHead() || to == from) {
+        ex.write(true, ByteBuffer.allocate(0));
+        return;
+      }
+      boolean whole = from == 0 && to == n;
+      try (MemoryBudget.Lease lease = budget.take((to - from) + (whole ? 0 : n + h.frameLength()))) {
+        ByteBuffer dst = ByteBuffer.allocate((int) (to - from));
+        repo.objects().reader().readRange(loc, n, from, to, ChunkReader.Check.CONTENT, dst);
+        ex.write(true, dst.flip());
+      }
+    } catch (MissingObjectException e) {
+      throw HttpError.notFound("object " + (packText == null ? id : packText) + " is not in the store");
+    }
+  }
+
+  private void put(Exchange ex, ChunkId id) throws HttpError, IOException, InterruptedException {
+    long max = options.maxObjectSize();
+    long declared = ex.request().getLength();
+    if (declared > max) {
+      throw new HttpError(413, "too-large", "PUT of object " + id + ": body of " + declared + " bytes, above the"
+          + " store's maximum object size of " + max + " bytes");
+    }
+    ChunkStore store = backend.chunks();
+    try (MemoryBudget.Lease lease = budget.take(declared >= 0 ? declared : max)) {
+      byte[] body = ex.body(max);
+      if (store.contains(id)) {
+        ex.json(200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", false));
+        return;
+      }
+      String where = "upload to " + store.describe();
+      uploads.check(id, ByteBuffer.wrap(body), max, where);
+      boolean created = store.put(id, ByteBuffer.wrap(body));
+      ex.json(created ? 201 : 200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", created));
+    }
+  }
+
+  private void missing(Exchange ex) throws HttpError, IOException {
+    JsonNode body = ex.jsonBody(MAX_MISSING_BODY);
+    JsonNode ids = body.get("ids");
+    if (ids == null || !ids.isArray()) {
+      throw HttpError.badRequest("POST /v1/store/chunks/missing: expected {\"ids\": [...]}");
+    }
+    if (ids.size() > MAX_MISSING) {
+      throw new HttpError(413, "too-large", "POST /v1/store/chunks/missing: " + ids.size() + " ids, at most "
+          + MAX_MISSING + " per request");
+    }
+    List<ChunkId> list = new ArrayList<>(ids.size());
+    for (JsonNode n : ids) {
+      list.add(id(n.isTextual() ? n.asText() : n.toString(), "chunk id in ids[" + list.size() + "]"));
+    }
+    ObjectNode out = Exchange.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("missing");
+    for (ChunkId id : backend.chunks().missing(list)) {
+      arr.add(id.hex());
+    }
+    ex.json(200, out);
+  }
+
+  private void listChunks(Exchange ex) throws HttpError, IOException {
+    String afterText = ex.query("after");
+    ChunkId after = afterText == null || afterText.isEmpty() ? null : id(afterText, "after");
+    int limit = ex.intQuery("limit", 1000, MAX_LIST);
+    if (limit == 0) {
+      throw HttpError.badRequest("limit must be at least 1");
+    }
+    // the smallest `limit` ids above `after`, kept in a bounded heap (largest on top) while the store streams
+    PriorityQueue<StoredObject> page = new PriorityQueue<>(limit + 1, (x, y) -> y.id().compareTo(x.id()));
+    boolean[] more = new boolean[1];
+    backend.chunks().list(o -> {
+      if (after != null && o.id().compareTo(after) <= 0) {
+        return;
+      }
+      page.add(o);
+      if (page.size() > limit) {
+        page.poll();
+        more[0] = true;
+      }
+    });
+    List<StoredObject> sorted = new ArrayList<>(page);
+    sorted.sort((x, y) -> x.id().compareTo(y.id()));
+    ObjectNode out = Exchange.JSON.createObjectNode();
+    ArrayNode arr = out.putArray("objects");
+    for (StoredObject o : sorted) {
+      arr.addObject().put("id", o.id().hex()).put("size", o.size()).put("modified", o.modified().toString());
+    }
+    if (more[0] && !sorted.isEmpty()) {
+      out.put("next", sorted.get(sorted.size() - 1).id().hex());
+    } else {
+      out.putNull("next");
+    }
+    ex.json(200, out);
+  }
+
+  // ------------------------------------------------------------------------------------------------------ refs
+
+  private void refs(Exchange ex, List<String> segs) throws HttpError, IOException {
+    RefStore refs = backend.refs();
+    Access a = ex.access();
+    if (segs.size() == 1) {
+      requireMethod(ex, "GET", "HEAD");
+      String prefix = ex.query("prefix") == null ? "" : ex.query("prefix");
+      if (prefix.length() > RecordStore.MAX_KEY_LENGTH) {
+        throw HttpError.badRequest("prefix of " + prefix.length() + " characters is too long");
+      }
+      requireAccess(a.canReadAny(), ex, "read access to some model");
+      ArrayNode arr = Exchange.JSON.createArrayNode();
+      for (String name : refs.list(prefix)) {
+        if (RefNames.isValidRef(name) && a.canRead(RefNames.modelOf(name))) {
+          arr.add(name);
+        }
+      }
+      ObjectNode out = Exchange.JSON.createObjectNode();
+      out.set("refs", arr);
+      ex.json(200, out);
+      return;
+    }
+    String name = String.join("/", segs.subList(1, segs.size()));
+    try {
+      RefNames.checkRef(name);
+    } catch (InvalidInputException e) {
+      throw new HttpError(400, "bad-ref", e.getMessage());
+    }
+    String model = RefNames.modelOf(name);
+    switch (ex.method()) {
+      case "GET", "HEAD" -> {
+        requireAccess(a.canRead(model), ex, "read access to model '" + model + "'");
+        if ("1".equals(ex.query("log"))) {
+          ObjectNode out = Exchange.JSON.createObjectNode();
+          ArrayNode arr = out.putArray("entries");
+          for (RefLogEntry e : refs.log(name)) {
+            arr.addObject().put("old", hex(e.oldId())).put("new", hex(e.newId())).put("who", e.who())
+                .put("when", e.when().toString()).put("why", e.why());
+          }
+          ex.json(200, out);
+          return;
+        }
+        Optional<ChunkId> id = refs.get(name);
+        if (id.isEmpty()) {
+          throw HttpError.notFound("ref '" + name + "' does not exist in the store");
+        }
+        ex.set(HttpHeader.ETAG, "\"" + id.get().hex() + "\"");
+        ex.set(HttpHeader.CACHE_CONTROL, "no-cache");
+        ex.json(200, Exchange.JSON.createObjectNode().put("name", name).put("id", id.get().hex()));
+      }
+      case "PUT" -> {
+        requireAccess(a.canWrite(model), ex, "write access to model '" + model + "'");
+        moveRef(ex, name);
+      }
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    }
+  }
+
+  private void moveRef(Exchange ex, String name) throws HttpError, IOException {
+    String ifMatch = ex.header(HttpHeader.IF_MATCH);
+    String ifNoneMatch = ex.header(HttpHeader.IF_NONE_MATCH);
+    if ((ifMatch == null) == (ifNoneMatch == null)) {
+      throw new HttpError(428, "precondition-required", "PUT of ref '" + name + "' needs exactly one of If-Match:"
+          + " \"<expected id>\" (move) and If-None-Match: * (create)");
+    }
+    ChunkId expected = null;
+    if (ifMatch != null) {
+      expected = id(unquote(ifMatch), "If-Match");
+    } else if (!ifNoneMatch.trim().equals("*")) {
+      throw HttpError.badRequest("If-None-Match on a ref must be *, got '" + Exchange.clip(ifNoneMatch) + "'");
+    }
+    JsonNode body = ex.jsonBody(MAX_JSON);
+    JsonNode nextNode = body.get("new");
+    if (nextNode == null) {
+      throw HttpError.badRequest("PUT of ref '" + name + "': body has no \"new\" (a version id, or null to delete)");
+    }
+    ChunkId next = nextNode.isNull() ? null : id(nextNode.asText(), "new");
+    String who = body.hasNonNull("who") ? body.get("who").asText() : ex.access().who();
+    String why = body.hasNonNull("why") ? body.get("why").asText() : "";
+    Instant when;
+    try {
+      when = body.hasNonNull("when") ? Instant.parse(body.get("when").asText()) : Instant.now();
+    } catch (DateTimeParseException e) {
+      throw HttpError.badRequest("PUT of ref '" + name + "': \"when\" is not an ISO-8601 instant: "
+          + Exchange.clip(body.get("when").asText()));
+    }
+    CasResult r = backend.refs().compareAndSet(name, expected, next, new RefLogEntry(expected, next, who, when, why));
+    ObjectNode out = Exchange.JSON.createObjectNode().put("result", r.name());
+    switch (r) {
+      case NEW -> ex.json(201, out);
+      case LOCK_FAILURE -> {
+        out.put("current", hex(backend.refs().get(name).orElse(null)));
+        ex.json(412, out);
+      }
+      default -> ex.json(200, out);
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------------- records
+
+  private void records(Exchange ex, List<String> segs) throws HttpError, IOException {
+    RecordStore records = backend.records();
+    Access a = ex.access();
+    if (segs.size() == 1) {
+      requireMethod(ex, "GET", "HEAD");
+      String prefix = ex.query("prefix") == null ? "" : ex.query("prefix");
+      if (prefix.length() > RecordStore.MAX_KEY_LENGTH) {
+        throw HttpError.badRequest("prefix of " + prefix.length() + " characters is too long");
+      }
+      requireRecordAccess(ex, prefix.startsWith(LEASES) ? prefix : "");
+      ObjectNode out = Exchange.JSON.createObjectNode();
+      ArrayNode arr = out.putArray("keys");
+      records.list(prefix).forEach(arr::add);
+      ex.json(200, out);
+      return;
+    }
+    if (segs.size() == 2 && segs.get(1).equals("read") && ex.method().equals("POST")) {
+      readAll(ex, records);
+      return;
+    }
+    String key = String.join("/", segs.subList(1, segs.size()));
+    try {
+      RecordStore.checkKey(key);
+    } catch (IllegalArgumentException e) {
+      throw new HttpError(400, "bad-key", e.getMessage());
+    }
+    requireRecordAccess(ex, key);
+    switch (ex.method()) {
+      case "GET", "HEAD" -> {
+        Optional<byte[]> b = records.read(key);
+        if (b.isEmpty()) {
+          throw HttpError.notFound("record '" + key + "' does not exist in the store");
+        }
+        ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+        ex.set(HttpHeader.CACHE_CONTROL, "no-cache");
+        ex.response().setStatus(200);
+        ex.bytes(b.get());
+      }
+      case "PUT" -> {
+        byte[] body = ex.body(RecordStore.MAX_RECORD_BYTES);
+        String inm = ex.header(HttpHeader.IF_NONE_MATCH);
+        if (inm != null) {
+          if (!inm.trim().equals("*")) {
+            throw HttpError.badRequest("If-None-Match on a record must be *, got '" + Exchange.clip(inm) + "'");
+          }
+          if (records.create(key, body)) {
+            ex.empty(201);
+          } else {
+            ex.json(412, Exchange.JSON.createObjectNode().put("error", "exists")
+                .put("message", "record '" + key + "' exists; nothing was written"));
+          }
+        } else {
+          records.replace(key, body);
+          ex.empty(204);
+        }
+      }
+      case "DELETE" -> {
+        records.delete(key);
+        ex.empty(204);
+      }
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    }
+  }
+
+  private void readAll(Exchange ex, RecordStore records) throws HttpError, IOException {
+    JsonNode body = ex.jsonBody(MAX_READ_BODY);
+    JsonNode keys = body.get("keys");
+    if (keys == null || !keys.isArray()) {
+      throw HttpError.badRequest("POST /v1/store/records/read: expected {\"keys\": [...]}");
+    }
+    if (keys.size() > MAX_READ_KEYS) {
+      throw new HttpError(413, "too-large", "POST /v1/store/records/read: " + keys.size() + " keys, at most "
+          + MAX_READ_KEYS);
+    }
+    List<String> list = new ArrayList<>();
+    for (JsonNode k : keys) {
+      String key = k.asText();
+      try {
+        RecordStore.checkKey(key);
+      } catch (IllegalArgumentException e) {
+        throw new HttpError(400, "bad-key", e.getMessage());
+      }
+      requireRecordAccess(ex, key);
+      list.add(key);
+    }
+    ex.response().setStatus(200);
+    ex.set(HttpHeader.CONTENT_TYPE, "application/json");
+    // streamed in batches, so the response never holds more than one batch of records
+    try (OutputStream os = ex.output(); JsonGenerator g = Exchange.JSON.getFactory().createGenerator(os)) {
+      g.writeStartObject();
+      g.writeArrayFieldStart("records");
+      for (int i = 0; i < list.size(); i += 64) {
+        for (Optional<byte[]> r : records.readAll(list.subList(i, Math.min(list.size(), i + 64)))) {
+          if (r.isPresent()) {
+            g.writeString(Base64.getEncoder().encodeToString(r.get()));
+          } else {
+            g.writeNull();
+          }
+        }
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+    }
+  }
+
+  private static final String LEASES = "leases/";
+
+  /**
+   * Records under {@code leases/} (the gc protection of running pushes) need write access to some model, which every
+   * pusher has; every other record (a store's own ref-log records, for one) needs admin, so nobody moves a ref
+   * around its compare-and-swap.
+   */
+  private static void requireRecordAccess(Exchange ex, String key) throws HttpError {
+    if (key.startsWith(LEASES)) {
+      requireAccess(ex.access().canWriteAny(), ex, "write access to some model (records under leases/)");
+    } else {
+      requireAccess(ex.access().isAdmin(), ex, "the admin scope (records outside leases/)");
+    }
+  }
+
+  // --------------------------------------------------------------------------------------------------- helpers
+
+  static void requireAccess(boolean ok, Exchange ex, String needed) throws HttpError {
+    if (!ok) {
+      throw new HttpError(403, "forbidden", ex.method() + " " + Exchange.clip(ex.rawPath()) + " needs " + needed
+          + "; token '" + ex.access().who() + "' has " + ex.access().scopes());
+    }
+  }
+
+  static void requireMethod(Exchange ex, String... methods) throws HttpError {
+    for (String m : methods) {
+      if (m.equals(ex.method())) {
+        return;
+      }
+    }
+    throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+  }
+
+  /** Parses a 64-digit lower-case hex id, refusing anything else with 400. */
+  static ChunkId id(String text, String what) throws HttpError {
+    if (text == null || text.length() != ChunkId.HEX_LENGTH || !ChunkId.isValid(text)
+        || !text.equals(text.toLowerCase(java.util.Locale.ROOT))) {
+      throw new HttpError(400, "bad-id", what + " '" + Exchange.clip(text) + "' is not 64 lower-case hex digits");
+    }
+    return ChunkId.parse(text);
+  }
+
+  private static String unquote(String etag) {
+    String s = etag.trim();
+    if (s.length() >= 2 && s.startsWith("\"") && s.endsWith("\"")) {
+      return s.substring(1, s.length() - 1);
+    }
+    return s;
+  }
+
+  private static String hex(ChunkId id) {
+    return id == null ? null : id.hex();
+  }
+}

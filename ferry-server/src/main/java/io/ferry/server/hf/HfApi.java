@@ -1,0 +1,225 @@
+package io.ferry.server.hf;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.read.ChunkReader;
+import io.ferry.read.Locator;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.server.http.ByteRange;
+import io.ferry.server.http.Exchange;
+import io.ferry.server.http.HttpError;
+import io.ferry.server.http.MemoryBudget;
+import io.ferry.server.http.Route;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeSet;
+import org.eclipse.jetty.http.HttpHeader;
+
+/**
+ * The read side of the Hugging Face Hub's HTTP API over Ferry's models, so that {@code HF_ENDPOINT=http://ferry:8080}
+ * makes {@code huggingface_hub}, transformers, vLLM and the JavaScript clients load from Ferry:
+ *
+ * <ul>
+ *   <li>{@code GET|HEAD /{model}/resolve/{revision}/{path}}: the file, with {@code Range}, {@code ETag} and {@code
+ *       X-Linked-Etag} (the file's SHA-256, what the Hub calls its LFS oid), {@code X-Linked-Size} and {@code
+ *       X-Repo-Commit} (the version id); never a redirect.
+ *   <li>{@code GET /api/models/{model}} and {@code /api/models/{model}/revision/{revision}}: the model's files
+ *       ({@code siblings} with {@code rfilename}, {@code size} and {@code lfs}).
+ *   <li>{@code GET /api/models/{model}/tree/{revision}[/{path}]}: the files and directories under a path.
+ * </ul>
+ *
+ * A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A model name may hold one
+ * {@code /} ({@code org/name}). File bytes come chunk by chunk through core's verified read path (SHA-256 checked),
+ * one chunk in memory at a time within the server's {@link MemoryBudget}.
+ */
+public final class HfApi implements Route {
+  private final Repository repo;
+  private final MemoryBudget budget;
+
+  public HfApi(Repository repo, MemoryBudget budget) {
+    this.repo = repo;
+    this.budget = budget;
+  }
+
+  @Override
+  public boolean handle(Exchange ex) throws HttpError, IOException, InterruptedException {
+    List<String> s = ex.segments();
+    if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
+      api(ex, s.subList(2, s.size()));
+      return true;
+    }
+    int at = s.size() >= 4 && s.get(1).equals("resolve") ? 1 : s.size() >= 5 && s.get(2).equals("resolve") ? 2 : -1;
+    if (at < 0) {
+      return false;
+    }
+    String model = String.join("/", s.subList(0, at));
+    String revision = s.get(at + 1);
+    String path = String.join("/", s.subList(at + 2, s.size()));
+    if (!ex.method().equals("GET") && !ex.isHead()) {
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    }
+    resolveFile(ex, model, revision, path);
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------------- /api/models
+
+  private void api(Exchange ex, List<String> rest) throws HttpError, IOException {
+    if (!ex.method().equals("GET") && !ex.isHead()) {
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    }
+    // {model} | {model}/revision/{rev} | {model}/tree/{rev}[/{path}]; a model is one or two segments
+    for (int n = 1; n <= Math.min(2, rest.size()); n++) {
+      String model = String.join("/", rest.subList(0, n));
+      List<String> tail = rest.subList(n, rest.size());
+      if (tail.isEmpty()) {
+        info(ex, model, Revisions.MAIN);
+        return;
+      }
+      if (tail.size() == 2 && tail.get(0).equals("revision")) {
+        info(ex, model, tail.get(1));
+        return;
+      }
+      if (tail.size() >= 2 && tail.get(0).equals("tree")) {
+        tree(ex, model, tail.get(1), String.join("/", tail.subList(2, tail.size())));
+        return;
+      }
+    }
+    throw HttpError.notFound("no such Hugging Face API path: " + Exchange.clip(ex.rawPath()));
+  }
+
+  private VersionRef version(Exchange ex, String model, String revision) throws HttpError, IOException {
+    VersionRef v = Revisions.resolve(repo, model, revision);
+    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    return v;
+  }
+
+  private void info(Exchange ex, String model, String revision) throws HttpError, IOException {
+    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    VersionRef v = version(ex, model, revision);
+    Snapshot snap = repo.snapshot(v);
+    ObjectNode o = Exchange.JSON.createObjectNode();
+    o.put("_id", v.id().hex()).put("id", model).put("modelId", model).put("sha", v.id().hex())
+        .put("lastModified", v.version().time().toString()).put("private", false).put("disabled", false)
+        .put("gated", false).put("downloads", 0).put("likes", 0);
+    int slash = model.indexOf('/');
+    if (slash > 0) {
+      o.put("author", model.substring(0, slash));
+    }
+    o.putArray("tags");
+    ArrayNode sib = o.putArray("siblings");
+    for (FileEntry f : snap.files()) {
+      ObjectNode e = sib.addObject().put("rfilename", f.path()).put("size", f.size());
+      e.putObject("lfs").put("oid", f.sha256()).put("size", f.size()).put("sha256", f.sha256());
+    }
+    o.put("usedStorage", snap.logicalBytes());
+    ex.json(200, o);
+  }
+
+  private void tree(Exchange ex, String model, String revision, String under) throws HttpError, IOException {
+    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    VersionRef v = version(ex, model, revision);
+    boolean recursive = "true".equals(ex.query("recursive"));
+    String prefix = under.isEmpty() ? "" : under + "/";
+    ArrayNode out = Exchange.JSON.createArrayNode();
+    TreeSet<String> dirs = new TreeSet<>();
+    boolean any = false;
+    for (FileEntry f : repo.snapshot(v).files()) {
+      if (!f.path().startsWith(prefix)) {
+        continue;
+      }
+      any = true;
+      String rest = f.path().substring(prefix.length());
+      int slash = rest.indexOf('/');
+      if (slash >= 0) {
+        // every directory on the way (recursive) or the first one below the path
+        String[] parts = rest.split("/");
+        int depth = recursive ? parts.length - 1 : 1;
+        StringBuilder d = new StringBuilder(prefix);
+        for (int i = 0; i < depth; i++) {
+          d.append(i == 0 ? "" : "/").append(parts[i]);
+          dirs.add(d.toString());
+        }
+        if (!recursive) {
+          continue;
+        }
+      }
+      ObjectNode e = out.addObject().put("type", "file").put("oid", f.sha256()).put("size", f.size())
+          .put("path", f.path());
+      e.putObject("lfs").put("oid", f.sha256()).put("size", f.size()).put("pointerSize", 134);
+    }
+    if (!any) {
+      throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
+          + "' has no file or directory '" + under + "'");
+    }
+    for (String d : dirs) {
+      out.addObject().put("type", "directory").put("oid", "").put("size", 0).put("path", d);
+    }
+    ex.json(200, out);
+  }
+
+  // ------------------------------------------------------------------------------------------------ /resolve/
+
+  private void resolveFile(Exchange ex, String model, String revision, String path) throws HttpError, IOException,
+      InterruptedException {
+    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    VersionRef v = version(ex, model, revision);
+    Optional<FileEntry> found = repo.snapshot(v).file(path);
+    if (found.isEmpty()) {
+      ex.set("X-Error-Code", "EntryNotFound");
+      throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
+          + "' has no file '" + path + "'");
+    }
+    FileEntry f = found.get();
+    String etag = "\"" + f.sha256() + "\"";
+    ex.set(HttpHeader.ETAG, etag);
+    ex.set("X-Linked-Etag", etag);
+    ex.set("X-Linked-Size", Long.toString(f.size()));
+    ex.set("X-Repo-Commit", v.id().hex());
+    ex.set(HttpHeader.ACCEPT_RANGES, "bytes");
+    ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+    boolean pinned = !revision.equals(Revisions.MAIN) && revision.length() == 64;
+    ex.set(HttpHeader.CACHE_CONTROL, pinned ? "public, max-age=31536000, immutable" : "no-cache");
+    if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
+      ex.empty(304);
+      return;
+    }
+    ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), f.size());
+    long from = range == null ? 0 : range.first();
+    long to = range == null ? f.size() : range.last() + 1;
+    ex.response().setStatus(range == null ? 200 : 206);
+    if (range != null) {
+      ex.set(HttpHeader.CONTENT_RANGE, range.contentRange(f.size()));
+    }
+    ex.response().getHeaders().put(HttpHeader.CONTENT_LENGTH, to - from);
+    if (ex.isHead() || to == from) {
+      ex.write(true, ByteBuffer.allocate(0));
+      return;
+    }
+    Locator locator = repo.objects().locator(v.version().packs());
+    ChunkReader reader = repo.objects().reader();
+    long at = 0;
+    for (ChunkRef c : f.chunks()) {
+      long start = at;
+      long end = at + c.length();
+      at = end;
+      if (end <= from || start >= to) {
+        continue;
+      }
+      long a = Math.max(from, start) - start;
+      long b = Math.min(to, end) - start;
+      boolean whole = a == 0 && b == c.length();
+      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : c.length()))) {
+        ByteBuffer dst = ByteBuffer.allocate((int) (b - a));
+        reader.readRange(locator.locate(c.id()), c.length(), a, b, ChunkReader.Check.CONTENT, dst);
+        ex.write(start + b >= to, dst.flip());
+      }
+    }
+  }
+}

@@ -1,0 +1,107 @@
+package io.ferry.server.http;
+
+/**
+ * One byte range of a representation of known length, from an HTTP {@code Range} header: bytes {@code [first, last]}
+ * inclusive, as the header writes them. Only single ranges are served; several ranges, units other than bytes, an
+ * inverted range or one that starts past the end are refused.
+ *
+ * @param first the first byte, 0-based
+ * @param last the last byte, inclusive, within the representation
+ */
+public record ByteRange(long first, long last) {
+  /** Longest {@code Range} header read; longer ones are refused without parsing. */
+  private static final int MAX_HEADER = 200;
+
+  public ByteRange {
+    if (first < 0 || last < first) {
+      throw new IllegalArgumentException("byte range " + first + "-" + last + " is empty or negative");
+    }
+  }
+
+  /** Number of bytes in the range. */
+  public long length() {
+    return last - first + 1;
+  }
+
+  /** The {@code Content-Range} value for a representation of {@code size} bytes. */
+  public String contentRange(long size) {
+    return "bytes " + first + "-" + last + "/" + size;
+  }
+
+  /**
+   * Parses a {@code Range} header against a representation of {@code size} bytes.
+   *
+   * @return the range, or null when the header is absent (the whole representation)
+   * @throws HttpError 416 for a range that cannot be satisfied (inverted, starting at or past the end, an empty
+   *     suffix, several ranges) and 400 for one that is not a byte range at all
+   */
+  public static ByteRange parse(String header, long size) throws HttpError {
+    if (header == null) {
+      return null;
+    }
+    if (header.length() > MAX_HEADER) {
+      throw unsatisfiable(header.substring(0, 40) + "...", size, "the header is " + header.length()
+          + " characters long");
+    }
+    String h = header.trim();
+    if (!h.startsWith("bytes=")) {
+      throw unsatisfiable(header, size, "only 'bytes=' ranges are served");
+    }
+    String spec = h.substring(6).trim();
+    if (spec.indexOf(',') >= 0) {
+      throw unsatisfiable(header, size, "several ranges in one request are not served; ask for one at a time");
+    }
+    int dash = spec.indexOf('-');
+    if (dash < 0) {
+      throw unsatisfiable(header, size, "no '-' in the range");
+    }
+    String a = spec.substring(0, dash).trim();
+    String b = spec.substring(dash + 1).trim();
+    if (a.isEmpty()) {
+      long n = number(b, header, size);
+      if (n == 0 || size == 0) {
+        throw unsatisfiable(header, size, "an empty suffix");
+      }
+      return new ByteRange(Math.max(0, size - n), size - 1);
+    }
+    long first = number(a, header, size);
+    long last = b.isEmpty() ? size - 1 : number(b, header, size);
+    if (last < first) {
+      throw unsatisfiable(header, size, "the range is inverted (" + first + " > " + last + ")");
+    }
+    if (first >= size) {
+      throw unsatisfiable(header, size, "it starts at byte " + first + ", past the last byte (" + (size - 1) + ")");
+    }
+    return new ByteRange(first, Math.min(last, size - 1));
+  }
+
+  private static long number(String digits, String header, long size) throws HttpError {
+    if (digits.isEmpty() || digits.length() > 18) {
+      throw unsatisfiable(header, size, "'" + digits + "' is not a byte position");
+    }
+    for (int i = 0; i < digits.length(); i++) {
+      if (digits.charAt(i) < '0' || digits.charAt(i) > '9') {
+        throw unsatisfiable(header, size, "'" + digits + "' is not a byte position");
+      }
+    }
+    return Long.parseLong(digits);
+  }
+
+  private static HttpError unsatisfiable(String header, long size, String why) {
+    return new RangeError(header, size, why);
+  }
+
+  /** A 416 that knows the representation's size, for the {@code Content-Range: bytes *&#47;size} header. */
+  public static final class RangeError extends HttpError {
+    private final long size;
+
+    RangeError(String header, long size, String why) {
+      super(416, "range-not-satisfiable", "Range '" + header + "' cannot be served for " + size + " bytes: " + why);
+      this.size = size;
+    }
+
+    public long size() {
+      return size;
+    }
+  }
+}

@@ -1,0 +1,346 @@
+package io.ferry.server.http;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.limits.Limits;
+import io.ferry.server.auth.Access;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Fields;
+
+/**
+ * One request and its response, for handlers that work in blocking style on the server's worker thread: the path as
+ * checked segments, query parameters, a bounded body, and JSON or byte responses written with back-pressure (each
+ * write waits until the network took it, so a slow client holds at most one buffer of its response).
+ *
+ * <p>The path is split on {@code /} before percent-decoding, and every decoded segment is checked: no empty segment,
+ * no {@code .} or {@code ..}, no {@code /}, {@code \}, NUL or other control character, valid UTF-8. A path that fails
+ * is refused with 400 before any handler sees it, so names built from segments never hold a separator that the raw
+ * path hid ({@code %2F}, {@code %2e%2e}).
+ */
+public final class Exchange {
+  /** The JSON mapper of every request and response body, with core's read constraints. */
+  public static final ObjectMapper JSON = Limits.jsonMapper();
+
+  private final Request request;
+  private final Response response;
+  private List<String> segments;
+  private Fields query;
+  private Access access;
+  private String who = "-";
+
+  public Exchange(Request request, Response response) {
+    this.request = request;
+    this.response = response;
+  }
+
+  public Request request() {
+    return request;
+  }
+
+  public Response response() {
+    return response;
+  }
+
+  public String method() {
+    return request.getMethod();
+  }
+
+  /** The raw path as the client sent it (for messages and logs). */
+  public String rawPath() {
+    String p = request.getHttpURI().getPath();
+    return p == null ? "" : p;
+  }
+
+  /**
+   * The checked, decoded segments of the path.
+   *
+   * @throws HttpError 400 if a segment of the path is not acceptable
+   */
+  public List<String> segments() throws HttpError {
+    if (segments == null) {
+      segments = segments(request.getHttpURI().getPath());
+    }
+    return segments;
+  }
+
+
+  /** The first value of a query parameter, or null. */
+  public String query(String name) {
+    if (query == null) {
+      try {
+        query = Request.extractQueryParameters(request, StandardCharsets.UTF_8);
+      } catch (RuntimeException e) {
+        query = new Fields(true);
+      }
+    }
+    return query.getValue(name);
+  }
+
+  /** A non-negative integer query parameter, {@code dflt} when absent, at most {@code max}. */
+  public int intQuery(String name, int dflt, int max) throws HttpError {
+    String v = query(name);
+    if (v == null) {
+      return dflt;
+    }
+    int n;
+    try {
+      n = Integer.parseInt(v);
+    } catch (NumberFormatException e) {
+      throw HttpError.badRequest("query parameter " + name + "='" + clip(v) + "' is not an integer");
+    }
+    if (n < 0 || n > max) {
+      throw HttpError.badRequest("query parameter " + name + "=" + n + " is outside 0.." + max);
+    }
+    return n;
+  }
+
+  public String header(HttpHeader h) {
+    return request.getHeaders().get(h);
+  }
+
+  public String header(String h) {
+    return request.getHeaders().get(h);
+  }
+
+  public Access access() {
+    return access;
+  }
+
+  public void access(Access a) {
+    this.access = a;
+    this.who = a.who();
+  }
+
+  /** Who the request is from, for the access log: the token's name, {@code dev}, or {@code -} before auth. */
+  public String who() {
+    return who;
+  }
+
+  /**
+   * Refuses the request with 403 unless {@code ok}.
+   *
+   * @param needed what the request needs, for the message ("read access to model 'x'")
+   */
+  public void require(boolean ok, String needed) throws HttpError {
+    if (!ok) {
+      throw new HttpError(403, "forbidden", method() + " " + clip(rawPath()) + " needs " + needed + "; token '"
+          + access.who() + "' has " + access.scopes());
+    }
+  }
+
+  public boolean isHead() {
+    return "HEAD".equals(request.getMethod());
+  }
+
+  // --------------------------------------------------------------------------------------------------- bodies
+
+  /**
+   * Reads the whole request body, refusing one above {@code max} bytes with 413 before reading it when the client
+   * declared its length, else as soon as it passes the bound.
+   */
+  public byte[] body(long max) throws HttpError, IOException {
+    long declared = request.getLength();
+    if (declared > max) {
+      throw tooLarge(declared, max);
+    }
+    try (InputStream in = Content.Source.asInputStream(request)) {
+      if (declared >= 0) {
+        byte[] b = in.readNBytes((int) declared);
+        if (b.length != declared) {
+          throw HttpError.badRequest("request body ended after " + b.length + " of its " + declared + " bytes");
+        }
+        return b;
+      }
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      byte[] buf = new byte[64 << 10];
+      for (int n; (n = in.read(buf)) >= 0; ) {
+        if (out.size() + (long) n > max) {
+          throw tooLarge(out.size() + (long) n, max);
+        }
+        out.write(buf, 0, n);
+      }
+      return out.toByteArray();
+    }
+  }
+
+  private HttpError tooLarge(long size, long max) {
+    return new HttpError(413, "too-large", method() + " " + clip(rawPath()) + ": body of " + size
+        + " bytes or more, above the limit of " + max + " bytes");
+  }
+
+  /** Reads a JSON body of at most {@code max} bytes. */
+  public JsonNode jsonBody(long max) throws HttpError, IOException {
+    byte[] b = body(max);
+    try {
+      JsonNode n = JSON.readTree(b);
+      if (n == null || !n.isObject()) {
+        throw HttpError.badRequest(method() + " " + clip(rawPath()) + ": body is not a JSON object");
+      }
+      return n;
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw HttpError.badRequest(method() + " " + clip(rawPath()) + ": body is not valid JSON: "
+          + e.getOriginalMessage());
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ responses
+
+  /** Sets a response header. */
+  public Exchange set(HttpHeader h, String value) {
+    response.getHeaders().put(h, value);
+    return this;
+  }
+
+  public Exchange set(String h, String value) {
+    response.getHeaders().put(h, value);
+    return this;
+  }
+
+  /** Sends a JSON body with the status. */
+  public void json(int status, Object body) throws IOException {
+    byte[] b = JSON.writeValueAsBytes(body);
+    response.setStatus(status);
+    response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+    bytes(b);
+  }
+
+  /** Sends bytes (all of them; the body is empty for HEAD) as the last write. */
+  public void bytes(byte[] b) throws IOException {
+    response.getHeaders().put(HttpHeader.CONTENT_LENGTH, b.length);
+    write(true, isHead() ? ByteBuffer.allocate(0) : ByteBuffer.wrap(b));
+  }
+
+  /** Sends the status with no body. */
+  public void empty(int status) throws IOException {
+    response.setStatus(status);
+    response.getHeaders().put(HttpHeader.CONTENT_LENGTH, 0);
+    write(true, ByteBuffer.allocate(0));
+  }
+
+  /** Writes a buffer, waiting until it is written (back-pressure); {@code last} ends the response. */
+  public void write(boolean last, ByteBuffer buf) throws IOException {
+    try (Blocker.Callback cb = Blocker.callback()) {
+      response.write(last, buf, cb);
+      cb.block();
+    }
+  }
+
+  /** An output stream of the response body (buffered by the server, with back-pressure). */
+  public OutputStream output() {
+    return Content.Sink.asOutputStream(response);
+  }
+
+  /** Sends the JSON error body for {@code e}. */
+  public void error(HttpError e) throws IOException {
+    if (e instanceof ByteRange.RangeError r) {
+      set(HttpHeader.CONTENT_RANGE, "bytes */" + r.size());
+    }
+    if (!e.code().isEmpty() && Character.isUpperCase(e.code().charAt(0))) {
+      set("X-Error-Code", e.code()); // the Hugging Face clients' error codes (RepoNotFound, EntryNotFound...)
+    }
+    if (e.status() == 401) {
+      set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
+    }
+    json(e.status(), JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage()));
+  }
+
+  /** Whether the response was committed (headers sent): an error can then only close the connection. */
+  public boolean committed() {
+    return response.isCommitted();
+  }
+
+  /** A value cut to 120 characters, for messages. */
+  public static String clip(String s) {
+    if (s == null) {
+      return "null";
+    }
+    return s.length() <= 120 ? s : s.substring(0, 120) + "...";
+  }
+
+  /** All request headers named {@code name}. */
+  public List<String> headers(String name) {
+    List<String> out = new ArrayList<>();
+    for (HttpField f : request.getHeaders()) {
+      if (f.getName().equalsIgnoreCase(name)) {
+        out.add(f.getValue());
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------------- paths
+
+  static List<String> segments(String rawPath) throws HttpError {
+    if (rawPath == null || rawPath.isEmpty() || rawPath.equals("/")) {
+      return List.of();
+    }
+    if (rawPath.charAt(0) != '/') {
+      throw HttpError.badRequest("path '" + clip(rawPath) + "' does not start with '/'");
+    }
+    if (rawPath.length() > 4096) {
+      throw HttpError.badRequest("path of " + rawPath.length() + " characters is longer than 4096");
+    }
+    String p = rawPath.substring(1);
+    if (p.endsWith("/")) {
+      p = p.substring(0, p.length() - 1);
+    }
+    List<String> out = new ArrayList<>();
+    for (String raw : p.split("/", -1)) {
+      String s = decode(raw, rawPath);
+      if (s.isEmpty() || s.equals(".") || s.equals("..")) {
+        throw HttpError.badRequest("path '" + clip(rawPath) + "' has an empty, '.' or '..' segment");
+      }
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) {
+          throw HttpError.badRequest("path '" + clip(rawPath) + "' has a segment with character U+"
+              + String.format("%04X", (int) c) + " (an encoded separator or control character)");
+        }
+      }
+      out.add(s);
+    }
+    return List.copyOf(out);
+  }
+
+  private static String decode(String raw, String path) throws HttpError {
+    if (raw.indexOf('%') < 0) {
+      return raw;
+    }
+    ByteArrayOutputStream b = new ByteArrayOutputStream(raw.length());
+    for (int i = 0; i < raw.length(); i++) {
+      char c = raw.charAt(i);
+      if (c == '%') {
+        int hi = i + 2 < raw.length() ? Character.digit(raw.charAt(i + 1), 16) : -1;
+        int lo = i + 2 < raw.length() ? Character.digit(raw.charAt(i + 2), 16) : -1;
+        if (hi < 0 || lo < 0) {
+          throw HttpError.badRequest("path '" + clip(path) + "' has a malformed percent escape");
+        }
+        b.write(hi * 16 + lo);
+        i += 2;
+      } else {
+        b.writeBytes(String.valueOf(c).getBytes(StandardCharsets.UTF_8));
+      }
+    }
+    try {
+      return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+          .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b.toByteArray())).toString();
+    } catch (CharacterCodingException e) {
+      throw HttpError.badRequest("path '" + clip(path) + "' has a segment that is not UTF-8 once decoded");
+    }
+  }
+}

@@ -1,0 +1,185 @@
+package io.ferry.server;
+
+import static io.ferry.server.ServerFixture.get;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.id.ChunkId;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.net.URI;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bad requests never hurt the server: traversal in every kind of path segment, idle and slow connections, many
+ * clients at once; the server keeps serving everyone else.
+ */
+@Timeout(180)
+class HardeningTest {
+  @TempDir static Path tmp;
+  static ServerFixture fx;
+  static URI base;
+  static ChunkId chunk;
+  static byte[] chunkBytes;
+
+  @BeforeAll
+  static void start() throws Exception {
+    fx = new ServerFixture(tmp);
+    base = fx.start(ServerOptions.builder().idleTimeout(Duration.ofMillis(800))).uri();
+    List<ChunkId> ids = new ArrayList<>();
+    fx.repo.backend().chunks().list(o -> {
+      if (o.size() > 1 << 20) {
+        ids.add(o.id());
+      }
+    });
+    chunk = ids.get(0);
+    ByteBuffer b = fx.repo.backend().chunks().get(chunk);
+    chunkBytes = new byte[b.remaining()];
+    b.get(chunkBytes);
+    Files.writeString(tmp.resolve("secret.txt"), "secret");
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    fx.close();
+  }
+
+  /** Sends raw bytes on a new connection and returns the status code of the first response line, or -1 if closed. */
+  static int raw(String request) throws Exception {
+    try (Socket s = new Socket(base.getHost(), base.getPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+      s.getOutputStream().flush();
+      byte[] head = s.getInputStream().readNBytes(12);
+      if (head.length < 12) {
+        return -1;
+      }
+      return Integer.parseInt(new String(head, StandardCharsets.ISO_8859_1).substring(9, 12));
+    }
+  }
+
+  static int rawGet(String path) throws Exception {
+    return raw("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  }
+
+  @Test
+  void traversalInEverySegmentIsRefused() throws Exception {
+    String storeDir = fx.dir.resolve("store").toString();
+    List<String> paths = List.of(
+        "/v1/store/chunks/..%2f..%2fsecret.txt", "/v1/store/chunks/../../secret.txt",
+        "/v1/store/chunks/%2e%2e/%2e%2e/secret.txt", "/v1/store/refs/../../../secret.txt",
+        "/v1/store/refs/org/tiny/tags/%2e%2e", "/v1/store/refs/org%2F..%2F..%2Fx/head",
+        "/v1/store/records/leases/..%2F..%2F..%2Fsecret.txt", "/v1/store/records/%2e%2e/%2e%2e/secret.txt",
+        "/v1/store/records/leases/%5c..%5csecret.txt", "/v1/store/records/leases/a%00b",
+        "/org/tiny/resolve/main/..%2f..%2fsecret.txt", "/org/tiny/resolve/main/../../secret.txt",
+        "/org/tiny/resolve/%2e%2e/config.json", "/org%2Ftiny/resolve/main/config.json",
+        "/api/models/..%2F..%2Fsecret.txt", "/api/models/org/tiny/tree/main/%2e%2e",
+        "/v1/models/..%2f/versions", "/v1/versions/..?model=org/tiny", "/..%2f..%2f" + storeDir + "/ferry-store.json",
+        "/v1/store/chunks/%zz", "/v1/store/chunks/%c0%ae%c0%ae");
+    for (String p : paths) {
+      int status = rawGet(p);
+      assertThat(status).as(p).isIn(400, 404);
+    }
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void idleAndSlowConnectionsAreClosedWhileOthersAreServed() throws Exception {
+    List<Socket> sockets = new ArrayList<>();
+    try {
+      // idle: connects and sends nothing; slow-loris: half a request line, then nothing; slow body: a declared body
+      // that never comes
+      Socket idle = new Socket(base.getHost(), base.getPort());
+      Socket loris = new Socket(base.getHost(), base.getPort());
+      loris.getOutputStream().write("GET /v1/store HTTP/1.1\r\nHost: x\r\nX-A: ".getBytes(StandardCharsets.US_ASCII));
+      Socket body = new Socket(base.getHost(), base.getPort());
+      body.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+          + chunkBytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      body.getOutputStream().write(chunkBytes, 0, 100);
+      sockets.addAll(List.of(idle, loris, body));
+      assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
+      for (Socket s : sockets) {
+        s.setSoTimeout(15_000);
+        assertThat(drainUntilClosed(s.getInputStream())).as("server closed the connection").isTrue();
+      }
+      assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
+    } finally {
+      for (Socket s : sockets) {
+        s.close();
+      }
+    }
+  }
+
+  /** Reads until end of stream; false if the read timed out first. */
+  static boolean drainUntilClosed(InputStream in) throws Exception {
+    byte[] buf = new byte[8192];
+    try {
+      while (in.read(buf) >= 0) {
+        // a 408 or 400 may come before the close
+      }
+      return true;
+    } catch (SocketTimeoutException e) {
+      return false;
+    } catch (java.net.SocketException e) {
+      return true; // reset by the server
+    }
+  }
+
+  @Test
+  void sixtyFourConcurrentClientsAreServedWhileSlowOnesHang() throws Exception {
+    List<Socket> hanging = new ArrayList<>();
+    ExecutorService pool = Executors.newFixedThreadPool(64);
+    try {
+      for (int i = 0; i < 8; i++) {
+        Socket s = new Socket(base.getHost(), base.getPort());
+        OutputStream o = s.getOutputStream();
+        o.write(("PUT /v1/store/records/leases/x" + i + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+            .getBytes(StandardCharsets.US_ASCII));
+        hanging.add(s);
+      }
+      List<Future<Boolean>> results = new ArrayList<>();
+      for (int c = 0; c < 64; c++) {
+        int client = c;
+        results.add(pool.submit(() -> {
+          java.net.http.HttpClient own = java.net.http.HttpClient.newBuilder()
+              .version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+          for (int i = 0; i < 3; i++) {
+            String path = client % 2 == 0 ? "/v1/store/chunks/" + chunk : "/org/tiny/resolve/main/config.json";
+            HttpResponse<byte[]> r = own.send(get(base, path).timeout(Duration.ofSeconds(60)).build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+            if (r.statusCode() != 200 || (client % 2 == 0 && !java.util.Arrays.equals(r.body(), chunkBytes))) {
+              return false;
+            }
+          }
+          return true;
+        }));
+      }
+      for (Future<Boolean> f : results) {
+        assertThat(f.get(120, TimeUnit.SECONDS)).isTrue();
+      }
+    } finally {
+      pool.shutdownNow();
+      for (Socket s : hanging) {
+        s.close();
+      }
+    }
+    assertThat(fx.repo.backend().records().list("leases/")).isEmpty();
+  }
+}

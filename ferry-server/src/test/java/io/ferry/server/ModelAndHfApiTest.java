@@ -1,0 +1,181 @@
+package io.ferry.server;
+
+import static io.ferry.server.ServerFixture.get;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.id.ChunkId;
+import io.ferry.repo.PushOptions;
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The model API and the Hugging Face-compatible endpoint, read with plain HTTP requests. */
+@Timeout(120)
+class ModelAndHfApiTest {
+  static final ObjectMapper JSON = new ObjectMapper();
+  @TempDir static Path tmp;
+  static ServerFixture fx;
+  static URI base;
+  static String v1;
+  static String v2;
+
+  @BeforeAll
+  static void start() throws Exception {
+    fx = new ServerFixture(tmp);
+    v1 = fx.pushed.versionId().hex();
+    Files.writeString(fx.dir.resolve("model/config.json"), "{\"model_type\": \"llama\", \"v\": 2}");
+    v2 = fx.repo.push(fx.dir.resolve("model"), "org/tiny", PushOptions.builder().message("second").author("t")
+        .build()).versionId().hex();
+    base = fx.startDev().uri();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    fx.close();
+  }
+
+  static JsonNode json(HttpResponse<byte[]> r) throws Exception {
+    assertThat(r.statusCode()).as(new String(r.body())).isEqualTo(200);
+    return JSON.readTree(r.body());
+  }
+
+  static String sha256(byte[] b) throws Exception {
+    return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+  }
+
+  static List<Path> localFiles() throws Exception {
+    try (Stream<Path> s = Files.list(fx.dir.resolve("model"))) {
+      return s.sorted().toList();
+    }
+  }
+
+  @Test
+  void modelsVersionsAndRefs() throws Exception {
+    JsonNode models = json(fx.send(get(base, "/v1/models")));
+    assertThat(models.get("models")).hasSize(1);
+    JsonNode m = models.get("models").get(0);
+    assertThat(m.get("name").asText()).isEqualTo("org/tiny");
+    assertThat(m.get("head").asText()).isEqualTo(v2);
+    assertThat(m.get("tags").get("prod").asText()).isEqualTo(v1);
+    assertThat(m.get("versions").asLong()).isEqualTo(2);
+
+    JsonNode page1 = json(fx.send(get(base, "/v1/models/org/tiny/versions?limit=1")));
+    assertThat(page1.get("versions").get(0).get("id").asText()).isEqualTo(v2);
+    assertThat(page1.get("versions").get(0).get("message").asText()).isEqualTo("second");
+    assertThat(page1.get("next").asText()).isEqualTo(v2);
+    JsonNode page2 = json(fx.send(get(base, "/v1/models/org/tiny/versions?limit=1&after=" + v2)));
+    assertThat(page2.get("versions").get(0).get("id").asText()).isEqualTo(v1);
+    assertThat(page2.get("next").isNull()).isTrue();
+
+    JsonNode refs = json(fx.send(get(base, "/v1/models/org/tiny/refs")));
+    assertThat(refs.get("head").asText()).isEqualTo(v2);
+    assertThat(refs.get("tags").get("prod").asText()).isEqualTo(v1);
+    assertThat(fx.send(get(base, "/v1/models/no/such/thing/refs")).statusCode()).isEqualTo(404);
+    assertThat(fx.send(get(base, "/v1/models/-bad/refs")).statusCode()).isEqualTo(400);
+  }
+
+  @Test
+  void aVersionTellsWhereEveryTensorLiesSoAClientCanReadItFromChunks() throws Exception {
+    JsonNode v = json(fx.send(get(base, "/v1/versions/main?model=org/tiny")));
+    assertThat(v.get("id").asText()).isEqualTo(v2);
+    int tensors = 0;
+    for (JsonNode f : v.get("files")) {
+      byte[] local = Files.readAllBytes(fx.dir.resolve("model").resolve(f.get("path").asText()));
+      assertThat(f.get("size").asLong()).isEqualTo(local.length);
+      for (JsonNode t : f.get("tensors")) {
+        ByteArrayOutputStream got = new ByteArrayOutputStream();
+        for (JsonNode piece : t.get("chunks")) {
+          JsonNode c = f.get("chunks").get(piece.get("chunk").asInt());
+          String url = "/v1/store/chunks/" + c.get("id").asText() + "?decoded=1"
+              + (c.get("pack").isNull() ? "" : "&pack=" + c.get("pack").asText());
+          HttpResponse<byte[]> r = fx.send(get(base, url).header("Range", "bytes=" + piece.get("from").asLong() + "-"
+              + (piece.get("to").asLong() - 1)));
+          assertThat(r.statusCode()).isEqualTo(206);
+          got.write(r.body());
+        }
+        long off = t.get("offset").asLong();
+        assertThat(got.toByteArray()).as(t.get("name").asText())
+            .isEqualTo(Arrays.copyOfRange(local, (int) off, (int) (off + t.get("length").asLong())));
+        tensors++;
+      }
+    }
+    assertThat(tensors).isGreaterThan(3);
+    assertThat(json(fx.send(get(base, "/v1/versions/" + v2 + "?model=org/tiny"))).get("id").asText()).isEqualTo(v2);
+    assertThat(json(fx.send(get(base, "/v1/versions/prod?model=org/tiny"))).get("id").asText()).isEqualTo(v1);
+    assertThat(fx.send(get(base, "/v1/versions/nope?model=org/tiny")).statusCode()).isEqualTo(404);
+    assertThat(fx.send(get(base, "/v1/versions/prod")).statusCode()).isEqualTo(400);
+  }
+
+  @Test
+  void huggingFaceModelInfoAndTree() throws Exception {
+    JsonNode info = json(fx.send(get(base, "/api/models/org/tiny")));
+    assertThat(info.get("id").asText()).isEqualTo("org/tiny");
+    assertThat(info.get("sha").asText()).isEqualTo(v2);
+    List<Path> files = localFiles();
+    assertThat(info.get("siblings")).hasSize(files.size());
+    for (JsonNode s : info.get("siblings")) {
+      byte[] local = Files.readAllBytes(fx.dir.resolve("model").resolve(s.get("rfilename").asText()));
+      assertThat(s.get("size").asLong()).isEqualTo(local.length);
+      assertThat(s.get("lfs").get("oid").asText()).isEqualTo(sha256(local));
+    }
+    assertThat(json(fx.send(get(base, "/api/models/org/tiny/revision/prod"))).get("sha").asText()).isEqualTo(v1);
+    JsonNode tree = json(fx.send(get(base, "/api/models/org/tiny/tree/main?recursive=true")));
+    assertThat(tree).hasSize(files.size());
+    HttpResponse<byte[]> noRev = fx.send(get(base, "/api/models/org/tiny/revision/nope"));
+    assertThat(noRev.statusCode()).isEqualTo(404);
+    assertThat(noRev.headers().firstValue("x-error-code")).hasValue("RevisionNotFound");
+    HttpResponse<byte[]> noRepo = fx.send(get(base, "/api/models/org/nothing"));
+    assertThat(noRepo.headers().firstValue("x-error-code")).hasValue("RepoNotFound");
+  }
+
+  @Test
+  void huggingFaceResolveServesFilesWithTheHeadersClientsRead() throws Exception {
+    for (Path p : localFiles()) {
+      byte[] local = Files.readAllBytes(p);
+      String name = p.getFileName().toString();
+      HttpResponse<byte[]> r = fx.send(get(base, "/org/tiny/resolve/" + v2 + "/" + name));
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.body()).isEqualTo(local);
+      assertThat(r.headers().firstValue("x-repo-commit")).hasValue(v2);
+      assertThat(r.headers().firstValue("x-linked-etag")).hasValue("\"" + sha256(local) + "\"");
+      assertThat(r.headers().firstValue("etag")).hasValue("\"" + sha256(local) + "\"");
+      assertThat(r.headers().firstValue("x-linked-size")).hasValue(Long.toString(local.length));
+      HttpResponse<byte[]> head = fx.send(get(base, "/org/tiny/resolve/main/" + name).method("HEAD",
+          HttpRequest.BodyPublishers.noBody()));
+      assertThat(head.statusCode()).isEqualTo(200);
+      assertThat(head.headers().firstValueAsLong("content-length").getAsLong()).isEqualTo(local.length);
+      if (local.length > 3_000_000) {
+        HttpResponse<byte[]> part = fx.send(get(base, "/org/tiny/resolve/prod/" + name)
+            .header("Range", "bytes=1000-2999999"));
+        assertThat(part.statusCode()).isEqualTo(206);
+        assertThat(part.body()).isEqualTo(Arrays.copyOfRange(local, 1000, 3_000_000));
+      }
+    }
+    HttpResponse<byte[]> none = fx.send(get(base, "/org/tiny/resolve/main/missing.bin"));
+    assertThat(none.statusCode()).isEqualTo(404);
+    assertThat(none.headers().firstValue("x-error-code")).hasValue("EntryNotFound");
+    HttpResponse<byte[]> old = fx.send(get(base, "/org/tiny/resolve/prod/config.json"));
+    assertThat(new String(old.body())).isEqualTo("{\"model_type\": \"llama\"}");
+    assertThat(old.headers().firstValue("x-repo-commit")).hasValue(v1);
+    for (String bad : List.of("/org/tiny/resolve/main/../x", "/org/tiny/resolve/main/%2e%2e/x",
+        "/org/tiny/resolve/main/a%2Fb", "/org/tiny/resolve/ma%00in/config.json")) {
+      assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
+    }
+    assertThat(ChunkId.isValid(v2)).isTrue();
+  }
+}

@@ -1,0 +1,72 @@
+package io.ferry.server;
+
+import io.ferry.Ferry;
+import io.ferry.format.DType;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A local store holding one small Hugging Face-style model (tensors big enough for loose chunks, and small ones in
+ * packs), and servers over it on free loopback ports; requests through {@link HttpClient}.
+ */
+final class ServerFixture implements AutoCloseable {
+  final Path dir;
+  final Repository repo;
+  final PushResult pushed;
+  final List<String> accessLog = Collections.synchronizedList(new ArrayList<>());
+  final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(10)).build();
+  private final List<FerryServer> servers = new ArrayList<>();
+
+  ServerFixture(Path dir) throws IOException {
+    this.dir = dir;
+    repo = Ferry.open(dir.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    Path model = dir.resolve("model");
+    java.nio.file.Files.createDirectories(model);
+    ModelGenerator.writeHfModel(model, ModelGenerator.transformer(3 << 20, DType.BF16, 7), 2 << 20);
+    java.nio.file.Files.writeString(model.resolve("config.json"), "{\"model_type\": \"llama\"}");
+    pushed = repo.push(model, "org/tiny:prod", PushOptions.builder().message("first").author("test").build());
+  }
+
+  /** A server with these options (port 0, the fixture's access log). */
+  FerryServer start(ServerOptions.Builder b) throws IOException {
+    FerryServer s = FerryServer.start(repo, b.listen("127.0.0.1", 0).accessLog(accessLog::add).build());
+    servers.add(s);
+    return s;
+  }
+
+  /** A development server with a small upload limit (8 MiB). */
+  FerryServer startDev() throws IOException {
+    return start(ServerOptions.builder().maxObjectSize(8 << 20));
+  }
+
+  HttpResponse<byte[]> send(HttpRequest.Builder r) throws IOException, InterruptedException {
+    return http.send(r.timeout(Duration.ofSeconds(30)).build(), HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  static HttpRequest.Builder get(URI base, String path) {
+    return HttpRequest.newBuilder(base.resolve(path));
+  }
+
+  @Override
+  public void close() throws IOException {
+    for (FerryServer s : servers) {
+      s.close();
+    }
+    repo.close();
+  }
+}

@@ -1,0 +1,319 @@
+package io.ferry.server;
+
+import static io.ferry.server.ServerFixture.get;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.id.ChunkId;
+import io.ferry.store.ChunkStore;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The /v1/store protocol of docs/http-api.md against a development server over a local store. */
+@Timeout(120)
+class StoreProtocolTest {
+  static final ObjectMapper JSON = new ObjectMapper();
+  @TempDir static Path tmp;
+  static ServerFixture fx;
+  static URI base;
+  static ChunkStore chunks;
+
+  @BeforeAll
+  static void start() throws Exception {
+    fx = new ServerFixture(tmp);
+    base = fx.startDev().uri();
+    chunks = fx.repo.backend().chunks();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    fx.close();
+  }
+
+  static JsonNode json(HttpResponse<byte[]> r) throws Exception {
+    return JSON.readTree(r.body());
+  }
+
+  /** Objects of the store by kind: [loose chunk frames over 1 MiB, packs]. */
+  static List<List<ChunkId>> objects() throws Exception {
+    List<ChunkId> big = new ArrayList<>();
+    List<ChunkId> packs = new ArrayList<>();
+    chunks.list(o -> {
+      try {
+        ByteBuffer head = chunks.read(o.id(), 0, 4);
+        if (head.get(0) == 'F' && head.get(3) == 'P') {
+          packs.add(o.id());
+        } else if (o.size() > 1 << 20) {
+          big.add(o.id());
+        }
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    big.sort(null);
+    packs.sort(null);
+    return List.of(big, packs);
+  }
+
+  static byte[] stored(ChunkId id) throws Exception {
+    ByteBuffer b = chunks.get(id);
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  @Test
+  void info() throws Exception {
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store"));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(json(r).get("maxObjectSize").asLong()).isEqualTo(8 << 20);
+    assertThat(json(r).get("uri").asText()).startsWith("file:");
+    assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void chunkReadsWithRangesAndCacheHeaders() throws Exception {
+    ChunkId id = objects().get(0).get(0);
+    byte[] want = stored(id);
+    HttpResponse<byte[]> head = fx.send(get(base, "/v1/store/chunks/" + id).method("HEAD",
+        HttpRequest.BodyPublishers.noBody()));
+    assertThat(head.statusCode()).isEqualTo(200);
+    assertThat(head.headers().firstValueAsLong("content-length").getAsLong()).isEqualTo(want.length);
+
+    HttpResponse<byte[]> all = fx.send(get(base, "/v1/store/chunks/" + id));
+    assertThat(all.statusCode()).isEqualTo(200);
+    assertThat(all.body()).isEqualTo(want);
+    assertThat(all.headers().firstValue("etag")).hasValue("\"" + id + "\"");
+    assertThat(all.headers().firstValue("cache-control")).hasValue("public, max-age=31536000, immutable");
+
+    HttpResponse<byte[]> part = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", "bytes=100-1048675"));
+    assertThat(part.statusCode()).isEqualTo(206);
+    assertThat(part.body()).isEqualTo(Arrays.copyOfRange(want, 100, 1048676));
+    assertThat(part.headers().firstValue("content-range")).hasValue("bytes 100-1048675/" + want.length);
+    HttpResponse<byte[]> suffix = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", "bytes=-10"));
+    assertThat(suffix.body()).isEqualTo(Arrays.copyOfRange(want, want.length - 10, want.length));
+    HttpResponse<byte[]> open = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", "bytes=5-"));
+    assertThat(open.body()).isEqualTo(Arrays.copyOfRange(want, 5, want.length));
+
+    HttpResponse<byte[]> notModified = fx.send(get(base, "/v1/store/chunks/" + id)
+        .header("If-None-Match", "\"" + id + "\""));
+    assertThat(notModified.statusCode()).isEqualTo(304);
+  }
+
+  @Test
+  void badRangesAre416AndBadIds400() throws Exception {
+    ChunkId id = objects().get(0).get(0);
+    long size = stored(id).length;
+    for (String range : List.of("bytes=10-5", "bytes=" + size + "-", "bytes=0-1,5-9", "bytes=99999999999999999999-",
+        "bytes=-0", "items=0-1", "bytes=abc-def", "bytes=" + "1".repeat(300))) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", range));
+      assertThat(r.statusCode()).as(range).isEqualTo(416);
+      assertThat(json(r).get("error").asText()).isEqualTo("range-not-satisfiable");
+    }
+    String upper = id.hex().toUpperCase(java.util.Locale.ROOT);
+    for (String bad : List.of(upper, "abc", id.hex() + "0", "g".repeat(64), id.hex().substring(1) + "%20")) {
+      assertThat(fx.send(get(base, "/v1/store/chunks/" + bad)).statusCode()).as(bad).isEqualTo(400);
+    }
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + ChunkId.of(new byte[] {1}))).statusCode()).isEqualTo(404);
+  }
+
+  @Test
+  void decodedChunksHashToTheirIds() throws Exception {
+    List<List<ChunkId>> o = objects();
+    ChunkId loose = o.get(0).get(0);
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + loose + "?decoded=1"));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(ChunkId.of(r.body())).isEqualTo(loose);
+    HttpResponse<byte[]> part = fx.send(get(base, "/v1/store/chunks/" + loose + "?decoded=1")
+        .header("Range", "bytes=10-19"));
+    assertThat(part.statusCode()).isEqualTo(206);
+    assertThat(part.body()).isEqualTo(Arrays.copyOfRange(r.body(), 10, 20));
+
+    ChunkId pack = o.get(1).get(0);
+    ChunkId small = fx.repo.objects().packIndex(pack).entries().keySet().iterator().next();
+    HttpResponse<byte[]> packed = fx.send(get(base, "/v1/store/chunks/" + small + "?decoded=1&pack=" + pack));
+    assertThat(packed.statusCode()).isEqualTo(200);
+    assertThat(ChunkId.of(packed.body())).isEqualTo(small);
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + small + "?decoded=1")).statusCode()).isEqualTo(404);
+  }
+
+  @Test
+  void uploadsAreCheckedAgainstTheirIdBeforeStored() throws Exception {
+    List<List<ChunkId>> o = objects();
+    for (ChunkId id : List.of(o.get(0).get(1), o.get(1).get(0))) {
+      byte[] body = stored(id);
+      assertThat(fx.send(get(base, "/v1/store/chunks/" + id).DELETE()).statusCode()).isEqualTo(204);
+      assertThat(chunks.contains(id)).isFalse();
+
+      byte[] damaged = body.clone();
+      damaged[damaged.length / 2] ^= 1;
+      HttpResponse<byte[]> bad = fx.send(get(base, "/v1/store/chunks/" + id)
+          .PUT(HttpRequest.BodyPublishers.ofByteArray(damaged)));
+      assertThat(bad.statusCode()).isEqualTo(422);
+      assertThat(json(bad).get("error").asText()).isEqualTo("chunk-mismatch");
+      assertThat(chunks.contains(id)).isFalse();
+
+      ChunkId other = ChunkId.of(new byte[] {42});
+      HttpResponse<byte[]> wrongId = fx.send(get(base, "/v1/store/chunks/" + other)
+          .PUT(HttpRequest.BodyPublishers.ofByteArray(body)));
+      assertThat(wrongId.statusCode()).isEqualTo(422);
+      assertThat(chunks.contains(other)).isFalse();
+
+      HttpResponse<byte[]> put = fx.send(get(base, "/v1/store/chunks/" + id)
+          .PUT(HttpRequest.BodyPublishers.ofByteArray(body)));
+      assertThat(put.statusCode()).isEqualTo(201);
+      assertThat(stored(id)).isEqualTo(body);
+      assertThat(fx.send(get(base, "/v1/store/chunks/" + id).PUT(HttpRequest.BodyPublishers.ofByteArray(body)))
+          .statusCode()).isEqualTo(200);
+    }
+    ChunkId junk = ChunkId.of("not a frame".getBytes(StandardCharsets.UTF_8));
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + junk).PUT(HttpRequest.BodyPublishers.ofString("not a frame")))
+        .statusCode()).isEqualTo(422);
+    assertThat(chunks.contains(junk)).isFalse();
+    assertThat(fx.repo.verify("org/tiny:prod", new io.ferry.transfer.TransferListener() { }).ok()).isTrue();
+  }
+
+  @Test
+  void oversizedUploadsAre413AndStoreNothing() throws Exception {
+    byte[] big = new byte[(8 << 20) + 1];
+    ChunkId id = ChunkId.of(big);
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).PUT(HttpRequest.BodyPublishers.ofByteArray(big)));
+    assertThat(r.statusCode()).isEqualTo(413);
+    assertThat(chunks.contains(id)).isFalse();
+    // a body without a declared length is cut off as soon as it passes the limit
+    HttpResponse<byte[]> streamed = fx.send(get(base, "/v1/store/chunks/" + id).version(
+        java.net.http.HttpClient.Version.HTTP_1_1).PUT(HttpRequest.BodyPublishers
+        .ofInputStream(() -> new java.io.ByteArrayInputStream(big))));
+    assertThat(streamed.statusCode()).isEqualTo(413);
+    assertThat(chunks.contains(id)).isFalse();
+  }
+
+  @Test
+  void missingBatches() throws Exception {
+    ChunkId present = objects().get(0).get(0);
+    ChunkId absent = ChunkId.of(new byte[] {9, 9});
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/missing").POST(HttpRequest.BodyPublishers.ofString(
+        "{\"ids\": [\"" + present + "\", \"" + absent + "\"]}")));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(json(r).get("missing").toString()).isEqualTo("[\"" + absent + "\"]");
+    StringBuilder many = new StringBuilder("{\"ids\": [");
+    for (int i = 0; i <= StoreApi.MAX_MISSING; i++) {
+      many.append(i == 0 ? "" : ",").append('"').append(absent).append('"');
+    }
+    HttpResponse<byte[]> tooMany = fx.send(get(base, "/v1/store/chunks/missing").POST(
+        HttpRequest.BodyPublishers.ofString(many + "]}")));
+    assertThat(tooMany.statusCode()).isEqualTo(413);
+    assertThat(fx.send(get(base, "/v1/store/chunks/missing").POST(HttpRequest.BodyPublishers.ofString(
+        "{\"ids\": [\"zz\"]}"))).statusCode()).isEqualTo(400);
+    assertThat(fx.send(get(base, "/v1/store/chunks/missing").POST(HttpRequest.BodyPublishers.ofString("[1,"))
+        ).statusCode()).isEqualTo(400);
+  }
+
+  @Test
+  void chunkListingPages() throws Exception {
+    List<String> seen = new ArrayList<>();
+    String after = "";
+    for (int pages = 0; pages < 100; pages++) {
+      JsonNode page = json(fx.send(get(base, "/v1/store/chunks?limit=3&after=" + after)));
+      page.get("objects").forEach(o -> seen.add(o.get("id").asText()));
+      if (page.get("next").isNull()) {
+        break;
+      }
+      after = page.get("next").asText();
+    }
+    List<String> all = new ArrayList<>();
+    chunks.list(o -> all.add(o.id().hex()));
+    all.sort(null);
+    assertThat(seen).isEqualTo(all);
+  }
+
+  @Test
+  void refsMoveByCompareAndSwap() throws Exception {
+    String v1 = fx.pushed.versionId().hex();
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/refs/org/tiny/tags/prod"));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(json(r).get("id").asText()).isEqualTo(v1);
+    assertThat(r.headers().firstValue("etag")).hasValue("\"" + v1 + "\"");
+
+    String body = "{\"new\": \"" + v1 + "\", \"who\": \"alice\", \"when\": \"2026-12-01T10:00:00Z\", \"why\": \"t\"}";
+    String path = "/v1/store/refs/org/tiny/tags/cand";
+    HttpResponse<byte[]> created = fx.send(get(base, path).header("If-None-Match", "*")
+        .PUT(HttpRequest.BodyPublishers.ofString(body)));
+    assertThat(created.statusCode()).isEqualTo(201);
+    assertThat(json(created).get("result").asText()).isEqualTo("NEW");
+    HttpResponse<byte[]> again = fx.send(get(base, path).header("If-None-Match", "*")
+        .PUT(HttpRequest.BodyPublishers.ofString(body)));
+    assertThat(again.statusCode()).isEqualTo(412);
+    assertThat(json(again).get("result").asText()).isEqualTo("LOCK_FAILURE");
+    assertThat(json(again).get("current").asText()).isEqualTo(v1);
+    ChunkId stale = ChunkId.of(new byte[] {3});
+    HttpResponse<byte[]> lost = fx.send(get(base, path).header("If-Match", "\"" + stale + "\"")
+        .PUT(HttpRequest.BodyPublishers.ofString(body)));
+    assertThat(lost.statusCode()).isEqualTo(412);
+    HttpResponse<byte[]> same = fx.send(get(base, path).header("If-Match", "\"" + v1 + "\"")
+        .PUT(HttpRequest.BodyPublishers.ofString(body)));
+    assertThat(same.statusCode()).as(new String(same.body(), StandardCharsets.UTF_8)).isEqualTo(200);
+    assertThat(json(same).get("result").asText()).isEqualTo("NO_CHANGE");
+    HttpResponse<byte[]> deleted = fx.send(get(base, path).header("If-Match", "\"" + v1 + "\"")
+        .PUT(HttpRequest.BodyPublishers.ofString("{\"new\": null, \"who\": \"alice\", \"why\": \"drop\"}")));
+    assertThat(json(deleted).get("result").asText()).isEqualTo("DELETED");
+    assertThat(fx.send(get(base, path)).statusCode()).isEqualTo(404);
+
+    JsonNode log = json(fx.send(get(base, path + "?log=1")));
+    assertThat(log.get("entries")).hasSize(2);
+    assertThat(log.get("entries").get(0).get("who").asText()).isEqualTo("alice");
+    assertThat(log.get("entries").get(0).get("old").isNull()).isTrue();
+    assertThat(log.get("entries").get(1).get("new").isNull()).isTrue();
+
+    JsonNode list = json(fx.send(get(base, "/v1/store/refs?prefix=org/tiny/")));
+    assertThat(list.get("refs").toString()).isEqualTo("[\"org/tiny/head\",\"org/tiny/tags/prod\"]");
+
+    assertThat(fx.send(get(base, path).PUT(HttpRequest.BodyPublishers.ofString(body))).statusCode()).isEqualTo(428);
+    for (String bad : List.of("/v1/store/refs/org/tiny/tags/..", "/v1/store/refs/org/tiny/x/prod",
+        "/v1/store/refs/a/b/c/head", "/v1/store/refs/org%2Ftiny/head", "/v1/store/refs/-x/head")) {
+      assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
+    }
+    assertThat(fx.repo.resolve("org/tiny:prod").id().hex()).isEqualTo(v1);
+  }
+
+  @Test
+  void records() throws Exception {
+    String path = "/v1/store/records/leases/push/abc";
+    assertThat(fx.send(get(base, path).header("If-None-Match", "*").PUT(HttpRequest.BodyPublishers.ofString("one")))
+        .statusCode()).isEqualTo(201);
+    assertThat(fx.send(get(base, path).header("If-None-Match", "*").PUT(HttpRequest.BodyPublishers.ofString("two")))
+        .statusCode()).isEqualTo(412);
+    assertThat(new String(fx.send(get(base, path)).body(), StandardCharsets.UTF_8)).isEqualTo("one");
+    assertThat(fx.send(get(base, path).PUT(HttpRequest.BodyPublishers.ofString("three"))).statusCode()).isEqualTo(204);
+    JsonNode keys = json(fx.send(get(base, "/v1/store/records?prefix=leases/push/")));
+    assertThat(fx.repo.backend().records().list("leases/push/")).as(keys.toString()).containsExactly("leases/push/abc");
+    assertThat(keys.get("keys").toString()).isEqualTo("[\"leases/push/abc\"]");
+    JsonNode read = json(fx.send(get(base, "/v1/store/records/read").POST(HttpRequest.BodyPublishers.ofString(
+        "{\"keys\": [\"leases/push/abc\", \"leases/push/none\"]}"))));
+    assertThat(new String(Base64.getDecoder().decode(read.get("records").get(0).asText()), StandardCharsets.UTF_8))
+        .isEqualTo("three");
+    assertThat(read.get("records").get(1).isNull()).isTrue();
+    assertThat(fx.send(get(base, path).DELETE()).statusCode()).isEqualTo(204);
+    assertThat(fx.send(get(base, path)).statusCode()).isEqualTo(404);
+    for (String bad : List.of("/v1/store/records/objects/x", "/v1/store/records/leases/a%20b",
+        "/v1/store/records/leases/%2e%2e/x", "/v1/store/records/leases/..%2Fx")) {
+      assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
+    }
+    byte[] big = new byte[(1 << 20) + 1];
+    assertThat(fx.send(get(base, path).PUT(HttpRequest.BodyPublishers.ofByteArray(big))).statusCode()).isEqualTo(413);
+  }
+}

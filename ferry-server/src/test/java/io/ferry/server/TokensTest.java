@@ -1,0 +1,154 @@
+package io.ferry.server;
+
+import static io.ferry.server.ServerFixture.get;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.id.ChunkId;
+import io.ferry.server.auth.Scope;
+import io.ferry.server.auth.TokenFile;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bearer tokens and scopes: 401 without a valid token, 403 outside its scope, nothing changed in either case. */
+@Timeout(120)
+class TokensTest {
+  @TempDir static Path tmp;
+  static ServerFixture fx;
+  static URI base;
+  static Path file;
+  static String reader;
+  static String otherReader;
+  static String writer;
+  static String admin;
+  static String v1;
+
+  @BeforeAll
+  static void start() throws Exception {
+    fx = new ServerFixture(tmp);
+    file = tmp.resolve("tokens.json");
+    SecureRandom r = new SecureRandom();
+    reader = TokenFile.create(file, "reader", List.of(Scope.parse("read:org/*")), Clock.systemUTC(), r).token();
+    otherReader = TokenFile.create(file, "other", List.of(Scope.parse("read:llama*")), Clock.systemUTC(), r).token();
+    writer = TokenFile.create(file, "writer", List.of(Scope.parse("write:org/tiny")), Clock.systemUTC(), r).token();
+    admin = TokenFile.create(file, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
+    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    v1 = fx.pushed.versionId().hex();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    fx.close();
+  }
+
+  static HttpResponse<byte[]> as(String token, HttpRequest.Builder b) throws Exception {
+    return fx.send(token == null ? b : b.header("Authorization", "Bearer " + token));
+  }
+
+  @Test
+  void theFileHoldsOnlySaltedHashesWithOwnerOnlyPermissions() throws Exception {
+    String text = Files.readString(file);
+    for (String t : List.of(reader, writer, admin)) {
+      assertThat(text).doesNotContain(t).doesNotContain(t.substring(17));
+    }
+    assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(file))).isEqualTo("rw-------");
+    assertThat(TokenFile.list(file)).extracting(TokenFile.Entry::name).containsExactly("reader", "other", "writer",
+        "root");
+  }
+
+  @Test
+  void withoutOrWithAnUnknownTokenIs401() throws Exception {
+    String ref = "/v1/store/refs/org/tiny/tags/prod";
+    HttpResponse<byte[]> none = as(null, get(base, ref));
+    assertThat(none.statusCode()).isEqualTo(401);
+    assertThat(none.headers().firstValue("www-authenticate").orElse("")).startsWith("Bearer");
+    String forged = reader.substring(0, reader.length() - 2) + (reader.endsWith("A") ? "BB" : "AA");
+    for (String bad : List.of(forged, "fry_000000000000_xyz", "nonsense", "")) {
+      assertThat(as(bad, get(base, ref)).statusCode()).as(bad).isEqualTo(401);
+    }
+    assertThat(fx.send(get(base, ref).header("Authorization", "Basic " + reader)).statusCode()).isEqualTo(401);
+    assertThat(as(reader, get(base, ref)).statusCode()).isEqualTo(200);
+    assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
+  }
+
+  @Test
+  void scopesLimitWhatATokenMayDoAndRefusalsChangeNothing() throws Exception {
+    String ref = "/v1/store/refs/org/tiny/tags/prod";
+    String body = "{\"new\": \"" + ChunkId.of(new byte[] {1}) + "\", \"who\": \"x\", \"why\": \"y\"}";
+    assertThat(as(otherReader, get(base, ref)).statusCode()).isEqualTo(403);
+    for (String t : List.of(reader, otherReader)) {
+      HttpResponse<byte[]> r = as(t, get(base, ref).header("If-Match", "\"" + v1 + "\"")
+          .PUT(HttpRequest.BodyPublishers.ofString(body)));
+      assertThat(r.statusCode()).isEqualTo(403);
+      assertThat(new String(r.body())).contains("write access to model 'org/tiny'");
+    }
+    assertThat(fx.repo.resolve("org/tiny:prod").id().hex()).isEqualTo(v1);
+
+    // chunk writes need write on some model; listing and deleting chunks need admin
+    ChunkId someChunk = firstObject();
+    ByteBuffer frame = fx.repo.backend().chunks().get(someChunk);
+    byte[] bytes = new byte[frame.remaining()];
+    frame.get(bytes);
+    assertThat(as(reader, get(base, "/v1/store/chunks/" + someChunk).DELETE()).statusCode()).isEqualTo(403);
+    assertThat(as(writer, get(base, "/v1/store/chunks/" + someChunk).DELETE()).statusCode()).isEqualTo(403);
+    assertThat(fx.repo.backend().chunks().contains(someChunk)).isTrue();
+    assertThat(as(reader, get(base, "/v1/store/chunks/" + someChunk).PUT(HttpRequest.BodyPublishers
+        .ofByteArray(bytes))).statusCode()).isEqualTo(403);
+    assertThat(as(writer, get(base, "/v1/store/chunks/" + someChunk).PUT(HttpRequest.BodyPublishers
+        .ofByteArray(bytes))).statusCode()).isEqualTo(200);
+    assertThat(as(reader, get(base, "/v1/store/chunks/missing").POST(HttpRequest.BodyPublishers.ofString(
+        "{\"ids\": []}"))).statusCode()).isEqualTo(403);
+    assertThat(as(reader, get(base, "/v1/store/chunks")).statusCode()).isEqualTo(403);
+    assertThat(as(admin, get(base, "/v1/store/chunks")).statusCode()).isEqualTo(200);
+    assertThat(as(reader, get(base, "/v1/store/chunks/" + someChunk)).statusCode()).isEqualTo(200);
+
+    // the writer moves its model's tag; ref listings show only what a token may read
+    String move = "{\"new\": \"" + v1 + "\", \"who\": \"w\", \"why\": \"t\"}";
+    assertThat(as(writer, get(base, "/v1/store/refs/org/tiny/tags/w").header("If-None-Match", "*")
+        .PUT(HttpRequest.BodyPublishers.ofString(move))).statusCode()).isEqualTo(201);
+    assertThat(new String(as(otherReader, get(base, "/v1/store/refs")).body())).isEqualTo("{\"refs\":[]}");
+    assertThat(new String(as(reader, get(base, "/v1/store/refs")).body())).contains("org/tiny/tags/w");
+
+    // records: leases need write on some model, the rest admin
+    assertThat(as(reader, get(base, "/v1/store/records/leases/push/x").PUT(HttpRequest.BodyPublishers
+        .ofString("l"))).statusCode()).isEqualTo(403);
+    assertThat(fx.repo.backend().records().read("leases/push/x")).isEmpty();
+    assertThat(as(writer, get(base, "/v1/store/records/refs/org/tiny/x").PUT(HttpRequest.BodyPublishers
+        .ofString("l"))).statusCode()).isEqualTo(403);
+    assertThat(as(writer, get(base, "/v1/store/records/leases/push/x").PUT(HttpRequest.BodyPublishers
+        .ofString("l"))).statusCode()).isEqualTo(204);
+  }
+
+  @Test
+  void aRevokedTokenIsRefusedOnTheNextRequestWithoutARestart() throws Exception {
+    SecureRandom r = new SecureRandom();
+    String t = TokenFile.create(file, "temp", List.of(Scope.parse("read:*")), Clock.systemUTC(), r).token();
+    assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(200);
+    assertThat(TokenFile.revoke(file, "temp")).isPresent();
+    assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(401);
+    assertThat(as(reader, get(base, "/v1/store")).statusCode()).isEqualTo(200);
+    assertThat(fx.accessLog).anyMatch(l -> l.contains(" temp GET /v1/store 200 "));
+  }
+
+  static ChunkId firstObject() throws Exception {
+    ChunkId[] first = new ChunkId[1];
+    fx.repo.backend().chunks().list(o -> {
+      if (first[0] == null || o.id().compareTo(first[0]) < 0) {
+        first[0] = o.id();
+      }
+    });
+    return first[0];
+  }
+}
