@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -10,6 +11,9 @@ from .errors import FerryConnectionError, FerryHTTPError
 
 #: Statuses after which the same request is tried on the next server (when the client has several).
 RETRY_STATUSES = (502, 503, 504)
+
+#: Rounds over the servers while they all answer 503 (busy).
+BUSY_ATTEMPTS = 4
 
 
 def _split_urls(url):
@@ -50,8 +54,18 @@ class Transport:
         """Opens GET ``path`` (already quoted, with its query) and returns the response, ready to be read.
 
         Raises FerryHTTPError for an error status (with the server's code and message) and FerryConnectionError when
-        no server could be reached.
+        no server could be reached. A 503 (the server is busy) from every server is tried again, a few times, after a
+        short and growing pause.
         """
+        for attempt in range(BUSY_ATTEMPTS):
+            try:
+                return self._open_once(path, headers, context)
+            except FerryHTTPError as e:
+                if e.status != 503 or attempt == BUSY_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (2 ** attempt))
+
+    def _open_once(self, path, headers, context):
         failures = []
         last_http = None
         http_failures = 0

@@ -164,6 +164,7 @@ class Model:
         self._files = doc["files"]
         self._tensors = collections.OrderedDict()
         for f in self._files:
+            _check_file(f, self._where(f))
             for t in f.get("tensors", ()):
                 self._tensors.setdefault(t["name"], (f, t))
 
@@ -333,6 +334,30 @@ class Model:
             raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and %s"
                                       % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
         os.replace(part, target)
+
+
+def _check_file(f, where):
+    """The server's description of a file must hold together before anything is fetched or allocated from it: chunks
+    that tile [0, size) in order, tensors inside the file whose byte length matches dtype and shape."""
+    pos = 0
+    for c in f["chunks"]:
+        if c["offset"] != pos or c["length"] <= 0:
+            raise FerryIntegrityError("%s: chunk %s at offset %r with length %r, expected offset %d and a positive"
+                                      " length" % (where, c.get("id"), c["offset"], c["length"], pos))
+        pos += c["length"]
+    if pos != f["size"]:
+        raise FerryIntegrityError("%s: chunks add up to %d bytes, the file has %r" % (where, pos, f["size"]))
+    for t in f.get("tensors", ()):
+        shape = t["shape"]
+        if any((not isinstance(d, int)) or d < 0 for d in shape):
+            raise FerryIntegrityError("%s: tensor %r has shape %r" % (where, t["name"], shape))
+        if not (0 <= t["offset"] and 0 <= t["length"] and t["offset"] + t["length"] <= f["size"]):
+            raise FerryIntegrityError("%s: tensor %r at [%r, +%r) is not inside the file of %d bytes" % (
+                where, t["name"], t["offset"], t["length"], f["size"]))
+        dt = _dtypes.numpy_dtype(t["dtype"])
+        if dt is not None and math.prod(shape) * dt.itemsize != t["length"]:
+            raise FerryIntegrityError("%s: tensor %r of %s %r has %d bytes, expected %d" % (
+                where, t["name"], t["dtype"], shape, t["length"], math.prod(shape) * dt.itemsize))
 
 
 def _maybe_float32(arr, dtype, as_float32):

@@ -308,8 +308,32 @@ class TokenTest(unittest.TestCase):
         self.assertNotIn(TOKEN, repr(c))
 
 
+class HostileVersionTest(unittest.TestCase):
+    """A version description that does not hold together is refused before anything is fetched or allocated."""
+
+    def doc(self, **change):
+        f = {"path": "a.safetensors", "size": 120, "sha256": "0" * 64, "format": "safetensors",
+             "chunks": [{"id": "1" * 64, "offset": 0, "length": 100, "pack": None},
+                        {"id": "2" * 64, "offset": 100, "length": 20, "pack": None}],
+             "tensors": [{"name": "t", "dtype": "F32", "shape": [2, 3], "offset": 96, "length": 24, "chunks": []}]}
+        for k, v in change.items():
+            if k == "tensor":
+                f["tensors"][0].update(v)
+            else:
+                f[k] = v
+        return {"id": "9" * 64, "files": [f]}
+
+    def test_refused(self):
+        c = ferry.Client(URL, token=TOKEN)
+        ferry.Model(c, "x", "x", self.doc())  # the well-formed one is accepted
+        for bad in [dict(size=10 ** 15), dict(tensor={"length": 10 ** 12}), dict(tensor={"offset": 110}),
+                    dict(tensor={"shape": [-2, -3]}), dict(chunks=[{"id": "1" * 64, "offset": 5, "length": 115}])]:
+            with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)):
+                ferry.Model(c, "x", "x", self.doc(**bad))
+
+
 class FailoverTest(unittest.TestCase):
-    def test_a_dead_server_is_skipped(self):
+    def test_a_dead_server_is_passed_over(self):
         with socketserver.TCPServer(("127.0.0.1", 0), None) as s:
             dead = "http://127.0.0.1:%d" % s.server_address[1]
         c = ferry.Client([dead, URL], token=TOKEN)
