@@ -31,6 +31,16 @@ def _split_urls(url):
     return parts
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Ferry's API never redirects; following one would hand the bearer token to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class Transport:
     """Sends requests to one of several servers, round-robin; a server that cannot be reached or answers 502/503/504
     is skipped for that request and the next one is tried, each server once."""
@@ -77,7 +87,7 @@ class Transport:
             for k, v in (headers or {}).items():
                 req.add_header(k, v)
             try:
-                resp = urllib.request.urlopen(req, timeout=self.timeout)
+                resp = _OPENER.open(req, timeout=self.timeout)
                 with self._lock:
                     self.requests += 1
                 return resp

@@ -332,6 +332,53 @@ class HostileVersionTest(unittest.TestCase):
                 ferry.Model(c, "x", "x", self.doc(**bad))
 
 
+class _Recorder(http.server.ThreadingHTTPServer):
+    """Answers every GET with ``status`` (and a Location when it is a redirect); records the headers it got."""
+
+    daemon_threads = True
+
+    def __init__(self, status, location=None):
+        self.seen = []
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                rec.seen.append(dict(self.headers.items()))
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class RedirectTest(unittest.TestCase):
+    def test_a_redirect_is_not_followed_and_the_token_stays_home(self):
+        elsewhere = _Recorder(200)
+        redirector = _Recorder(302, elsewhere.url() + "/v1/models")
+        try:
+            with self.assertRaises(ferry.FerryHTTPError) as e:
+                ferry.Client(redirector.url(), token=TOKEN).models()
+            self.assertEqual(302, e.exception.status)
+            self.assertEqual("Bearer " + TOKEN, redirector.seen[0].get("Authorization"))
+            self.assertEqual([], elsewhere.seen)
+        finally:
+            redirector.close()
+            elsewhere.close()
+
+
 class FailoverTest(unittest.TestCase):
     def test_a_dead_server_is_passed_over(self):
         with socketserver.TCPServer(("127.0.0.1", 0), None) as s:

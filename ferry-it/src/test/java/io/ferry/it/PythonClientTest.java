@@ -127,6 +127,9 @@ class PythonClientTest {
     pb.environment().put("PYTHONPATH", dir.toString());
     pb.environment().put("PYTHONDONTWRITEBYTECODE", "1");
     pb.environment().remove("FERRY_TOKEN");
+    for (String proxy : List.of("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")) {
+      pb.environment().remove(proxy); // the servers are on loopback
+    }
     Process p;
     try {
       p = pb.start();
