@@ -39,6 +39,7 @@ class PythonClientTest {
 
   @Test
   void thePythonSuitePassesAgainstRealServers() throws Exception {
+    long start = System.nanoTime();
     Path client = clientDir();
     String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
     Run probe = run(List.of(python, "-c", "import numpy"), client, Map.of(), 60);
@@ -79,6 +80,9 @@ class PythonClientTest {
         Run suite = run(List.of(python, "-m", "unittest", "-v", "tests.test_client"), client, env, 150);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         suite.ok();
+        String ran = suite.output.lines().filter(l -> l.startsWith("Ran ")).findFirst().orElse("?");
+        System.out.printf("PythonClientTest: python suite %d ms (%s), whole test %d ms%n", ms, ran,
+            (System.nanoTime() - start) / 1_000_000);
         assertThat(suite.output).as("unittest summary (%d ms)", ms).contains("\nOK");
         if ("true".equals(System.getenv("CI"))) {
           assertThat(suite.output).as("nothing skipped under CI=true").doesNotContain("skipped=")
