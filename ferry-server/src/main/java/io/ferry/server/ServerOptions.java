@@ -59,7 +59,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     return new Builder();
   }
 
-  /** Builds {@link ServerOptions}; every setter may be called once. */
+  /** Builds {@link ServerOptions}; {@link #build()} checks the values. */
   public static final class Builder {
     private String host = "127.0.0.1";
     private int port = 8080;

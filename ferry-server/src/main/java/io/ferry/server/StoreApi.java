@@ -56,8 +56,8 @@ final class StoreApi {
   static final int MAX_LIST = 10_000;
   /** Most keys in one batch read of records. */
   static final int MAX_READ_KEYS = 10_000;
-  /** Largest JSON body of a ref move or a query. */
-  static final int MAX_JSON = 1 << 20;
+  /** Largest JSON body of a ref move: who, when and why go into the ref's log. */
+  static final int MAX_JSON = 64 << 10;
   /** Largest body of a {@code missing} query: 10,000 quoted ids and some room. */
   static final int MAX_MISSING_BODY = MAX_MISSING * 70 + 4096;
   /** Largest body of a batch read of records. */
@@ -82,7 +82,7 @@ final class StoreApi {
     String m = ex.method();
     if (segs.isEmpty()) {
       requireMethod(ex, "GET", "HEAD");
-      requireAccess(ex.access().canReadAny(), ex, "read access to some model");
+      ex.require(ex.access().canReadAny(), "read access to some model");
       info(ex);
       return;
     }
@@ -119,7 +119,7 @@ final class StoreApi {
     Access a = ex.access();
     if (segs.size() == 1) {
       requireMethod(ex, "GET", "HEAD");
-      requireAccess(a.isAdmin(), ex, "the admin scope");
+      ex.require(a.isAdmin(), "the admin scope");
       listChunks(ex);
       return;
     }
@@ -128,14 +128,14 @@ final class StoreApi {
     }
     if (segs.get(1).equals("missing")) {
       requireMethod(ex, "POST");
-      requireAccess(a.canWriteAny(), ex, "write access to some model");
+      ex.require(a.canWriteAny(), "write access to some model");
       missing(ex);
       return;
     }
     ChunkId id = id(segs.get(1), "chunk id");
     switch (ex.method()) {
       case "GET", "HEAD" -> {
-        requireAccess(a.canReadAny(), ex, "read access to some model");
+        ex.require(a.canReadAny(), "read access to some model");
         if ("1".equals(ex.query("decoded"))) {
           decoded(ex, id);
         } else {
@@ -143,11 +143,11 @@ final class StoreApi {
         }
       }
       case "PUT" -> {
-        requireAccess(a.canWriteAny(), ex, "write access to some model");
+        ex.require(a.canWriteAny(), "write access to some model");
         put(ex, id);
       }
       case "DELETE" -> {
-        requireAccess(a.isAdmin(), ex, "the admin scope");
+        ex.require(a.isAdmin(), "the admin scope");
         backend.chunks().delete(id);
         ex.empty(204);
       }
@@ -343,7 +343,7 @@ final class StoreApi {
       if (prefix.length() > RecordStore.MAX_KEY_LENGTH) {
         throw HttpError.badRequest("prefix of " + prefix.length() + " characters is too long");
       }
-      requireAccess(a.canReadAny(), ex, "read access to some model");
+      ex.require(a.canReadAny(), "read access to some model");
       ArrayNode arr = Exchange.JSON.createArrayNode();
       for (String name : refs.list(prefix)) {
         if (RefNames.isValidRef(name) && a.canRead(RefNames.modelOf(name))) {
@@ -364,7 +364,7 @@ final class StoreApi {
     String model = RefNames.modelOf(name);
     switch (ex.method()) {
       case "GET", "HEAD" -> {
-        requireAccess(a.canRead(model), ex, "read access to model '" + model + "'");
+        ex.require(a.canRead(model), "read access to model '" + model + "'");
         if ("1".equals(ex.query("log"))) {
           ObjectNode out = Exchange.JSON.createObjectNode();
           ArrayNode arr = out.putArray("entries");
@@ -384,7 +384,7 @@ final class StoreApi {
         ex.json(200, Exchange.JSON.createObjectNode().put("name", name).put("id", id.get().hex()));
       }
       case "PUT" -> {
-        requireAccess(a.canWrite(model), ex, "write access to model '" + model + "'");
+        ex.require(a.canWrite(model), "write access to model '" + model + "'");
         moveRef(ex, name);
       }
       default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
@@ -547,20 +547,13 @@ final class StoreApi {
    */
   private static void requireRecordAccess(Exchange ex, String key) throws HttpError {
     if (key.startsWith(LEASES)) {
-      requireAccess(ex.access().canWriteAny(), ex, "write access to some model (records under leases/)");
+      ex.require(ex.access().canWriteAny(), "write access to some model (records under leases/)");
     } else {
-      requireAccess(ex.access().isAdmin(), ex, "the admin scope (records outside leases/)");
+      ex.require(ex.access().isAdmin(), "the admin scope (records outside leases/)");
     }
   }
 
   // --------------------------------------------------------------------------------------------------- helpers
-
-  static void requireAccess(boolean ok, Exchange ex, String needed) throws HttpError {
-    if (!ok) {
-      throw new HttpError(403, "forbidden", ex.method() + " " + Exchange.clip(ex.rawPath()) + " needs " + needed
-          + "; token '" + ex.access().who() + "' has " + ex.access().scopes());
-    }
-  }
 
   static void requireMethod(Exchange ex, String... methods) throws HttpError {
     for (String m : methods) {

@@ -34,12 +34,49 @@ final class ServerFixture implements AutoCloseable {
 
   ServerFixture(Path dir) throws IOException {
     this.dir = dir;
-    repo = Ferry.open(dir.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
-    Path model = dir.resolve("model");
-    java.nio.file.Files.createDirectories(model);
-    ModelGenerator.writeHfModel(model, ModelGenerator.transformer(3 << 20, DType.BF16, 7), 2 << 20);
-    java.nio.file.Files.writeString(model.resolve("config.json"), "{\"model_type\": \"llama\"}");
-    pushed = repo.push(model, "org/tiny:prod", PushOptions.builder().message("first").author("test").build());
+    Path template = Template.get();
+    copyTree(template.resolve("store"), dir.resolve("store"));
+    copyTree(template.resolve("model"), dir.resolve("model"));
+    repo = Ferry.open(dir.resolve("store").toString(), StoreOptions.existing(), RepositoryOptions.defaults());
+    pushed = repo.push(dir.resolve("model"), "org/tiny:prod", PushOptions.builder().message("first").author("test")
+        .build());
+  }
+
+  /**
+   * The store every fixture starts from, pushed once per test JVM and copied by each fixture (a push of the model
+   * costs seconds on a loaded machine; a copy of its few MiB does not). The fixture pushes the same files again, which
+   * is "up to date" and gives it the version.
+   */
+  private static final class Template {
+    private static Path dir;
+
+    static synchronized Path get() throws IOException {
+      if (dir == null) {
+        Path d = java.nio.file.Files.createTempDirectory("ferry-server-fixture");
+        Path model = java.nio.file.Files.createDirectories(d.resolve("model"));
+        ModelGenerator.writeHfModel(model, ModelGenerator.transformer(3 << 20, DType.BF16, 7), 2 << 20);
+        java.nio.file.Files.writeString(model.resolve("config.json"), "{\"model_type\": \"llama\"}");
+        try (Repository r = Ferry.open(d.resolve("store").toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+          r.push(model, "org/tiny:prod", PushOptions.builder().message("first").author("test").build());
+        }
+        dir = d;
+      }
+      return dir;
+    }
+  }
+
+  private static void copyTree(Path from, Path to) throws IOException {
+    try (java.util.stream.Stream<Path> s = java.nio.file.Files.walk(from)) {
+      for (Path p : (Iterable<Path>) s::iterator) {
+        Path t = to.resolve(from.relativize(p).toString());
+        if (java.nio.file.Files.isDirectory(p)) {
+          java.nio.file.Files.createDirectories(t);
+        } else {
+          java.nio.file.Files.copy(p, t, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+        }
+      }
+    }
   }
 
   /** A server with these options (port 0, the fixture's access log). */

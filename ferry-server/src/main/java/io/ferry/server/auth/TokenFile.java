@@ -32,12 +32,12 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
-import java.util.stream.Collectors;
 
 /**
  * The tokens of a server, kept in one JSON file that holds only a salted SHA-256 of each token, never the token.
  *
- * <p>A token is {@code fry_<id>_<secret>}: a 48-bit random id (12 hex digits, not secret, used to find the entry) and a
+ * <p>A token is {@code fry_<id>_<secret>} (clients that insist on Hugging Face's {@code hf_} prefix may send {@code
+ * hf_fry_<id>_<secret>}): a 48-bit random id (12 hex digits, not secret, used to find the entry) and a
  * 256-bit random secret (43 base64url characters). Because the secret is uniformly random over 2^256 values, nobody
  * can guess it or invert its hash, so one SHA-256 is enough; a slow password hash (bcrypt, scrypt) only protects
  * secrets that people choose and that can be guessed. The per-token salt keeps two files from sharing hashes. Hashes
@@ -54,6 +54,7 @@ import java.util.stream.Collectors;
 public final class TokenFile {
   private static final String FORMAT = "ferry-tokens";
   private static final String PREFIX = "fry_";
+  private static final String HF_PREFIX = "hf_";
   private static final HexFormat HEX = HexFormat.of();
   private static final ObjectMapper JSON = Limits.jsonMapper();
 
@@ -120,8 +121,11 @@ public final class TokenFile {
    *
    * @throws IOException if the file cannot be read (the server then refuses every request: it fails closed)
    */
-  public Optional<Access> authenticate(String token) throws IOException {
+  public Optional<Access> authenticate(String bearer) throws IOException {
     Map<String, Entry> byId = current().byId();
+    // Hugging Face's JavaScript client sends only tokens that start with hf_: hf_fry_... is the same token
+    String token = bearer != null && bearer.startsWith(HF_PREFIX + PREFIX) ? bearer.substring(HF_PREFIX.length())
+        : bearer;
     if (token == null || !token.startsWith(PREFIX) || token.length() > 100) {
       return Optional.empty();
     }
@@ -315,10 +319,5 @@ public final class TokenFile {
     }
     Set<PosixFilePermission> perms = PosixFilePermissions.fromString("rw-------");
     return new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(perms)};
-  }
-
-  /** Scopes from their texts. */
-  public static List<Scope> scopes(List<String> texts) {
-    return texts.stream().map(Scope::parse).collect(Collectors.toList());
   }
 }

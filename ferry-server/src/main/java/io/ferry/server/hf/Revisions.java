@@ -10,8 +10,9 @@ import io.ferry.store.RefNames;
 import java.io.IOException;
 
 /**
- * Revisions as Hugging Face clients and the model API name them: {@code main} (or {@code head}) is the model's head,
- * a 64-digit hex text is a version id of the model, anything else a tag.
+ * Revisions as Hugging Face clients and the model API name them: {@code main} (also {@code head} and {@code HEAD},
+ * which some clients send for the default branch) is the model's head, a 64-digit hex text is a version id of the
+ * model, anything else a tag.
  */
 public final class Revisions {
   private Revisions() {}
@@ -32,7 +33,7 @@ public final class Revisions {
       throw new HttpError(400, "bad-model", e.getMessage());
     }
     String text;
-    if (revision.equals(MAIN) || revision.equals(RefNames.HEAD)) {
+    if (revision.equals(MAIN) || revision.equals(RefNames.HEAD) || revision.equals("HEAD")) {
       text = model;
     } else if (revision.length() == ChunkId.HEX_LENGTH && ChunkId.isValid(revision)) {
       text = model + "@" + revision.toLowerCase(java.util.Locale.ROOT);

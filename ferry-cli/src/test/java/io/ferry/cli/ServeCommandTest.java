@@ -1,0 +1,95 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.BufferedReader;
+import java.io.PipedReader;
+import java.io.PipedWriter;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** ferry token and ferry serve from the command line, the server in-process on a free port. */
+@Timeout(120)
+class ServeCommandTest {
+  @TempDir Path tmp;
+
+  @Test
+  void tokensFromTheCliGuardAServerThatPrintsItsUrl() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.writeString(src.resolve("config.json"), "{\"a\": 1}");
+    String v = cli.push(src, "org/m:prod");
+    Path tokens = tmp.resolve("tokens.json");
+
+    Cli.Result created = Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "read:org/*",
+        "--name", "reader").ok();
+    String[] words = created.out().strip().split("\\s+");
+    String token = words[words.length - 1];
+    assertThat(token).startsWith("fry_");
+    assertThat(Files.readString(tokens)).doesNotContain(token);
+    assertThat(Cli.raw("token", "list", "--tokens", tokens.toString()).ok().out()).contains("reader")
+        .contains("read:org/*").doesNotContain(token);
+    Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "wirte:x").exits(1)
+        .oneLineError("scope 'wirte:x' is invalid");
+
+    Path log = tmp.resolve("access.log");
+    String[] args = {"serve", "--store", tmp.resolve("store").toString(), "--listen", "127.0.0.1:0", "--tokens",
+        tokens.toString(), "--access-log", log.toString()};
+    PipedWriter pipe = new PipedWriter();
+    BufferedReader lines = new BufferedReader(new PipedReader(pipe, 1 << 16));
+    StringWriter err = new StringWriter();
+    int[] code = {-1};
+    Thread server = new Thread(() -> {
+      CommandLine cmd = FerryCli.commandLineFor(args);
+      cmd.setOut(new PrintWriter(pipe, true));
+      cmd.setErr(new PrintWriter(err, true));
+      code[0] = cmd.execute(args);
+    }, "serve");
+    server.start();
+    try {
+      String line = lines.readLine();
+      Matcher m = Pattern.compile("listening on (\\S+)").matcher(line);
+      assertThat(m.find()).as(line + err).isTrue();
+      URI base = URI.create(m.group(1));
+      assertThat(base.getPort()).isPositive();
+      HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+      HttpRequest.Builder ref = HttpRequest.newBuilder(base.resolve("/v1/store/refs/org/m/tags/prod"))
+          .timeout(Duration.ofSeconds(30));
+      assertThat(http.send(ref.build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
+      HttpResponse<String> ok = http.send(ref.header("Authorization", "Bearer " + token).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(ok.statusCode()).isEqualTo(200);
+      assertThat(ok.body()).contains(v);
+      Cli.raw("token", "revoke", "--tokens", tokens.toString(), "reader").ok();
+      assertThat(http.send(ref.build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
+      assertThat(Files.readString(log)).contains(" reader GET /v1/store/refs/org/m/tags/prod 200 ")
+          .contains(" - GET /v1/store/refs/org/m/tags/prod 401 ");
+    } finally {
+      server.interrupt();
+      server.join(TimeUnit.SECONDS.toMillis(30));
+    }
+    assertThat(server.isAlive()).isFalse();
+    assertThat(code[0]).isZero();
+  }
+
+  @Test
+  void aDevelopmentServerListensOnLoopbackOnly() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--listen", "0.0.0.0:0").exits(1)
+        .oneLineError("development server", "loopback", "--tokens");
+  }
+}
