@@ -1,0 +1,139 @@
+"""HTTP transport over the standard library: bearer token, several servers tried in turn, JSON errors."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from .errors import FerryConnectionError, FerryHTTPError
+
+#: Statuses after which the same request is tried on the next server (when the client has several).
+RETRY_STATUSES = (502, 503, 504)
+
+#: Rounds over the servers while they all answer 503 (busy).
+BUSY_ATTEMPTS = 4
+
+
+def _split_urls(url):
+    if isinstance(url, str):
+        parts = [u.strip() for u in url.split(",")]
+    else:
+        parts = [str(u).strip() for u in url]
+    parts = [p.rstrip("/") for p in parts if p]
+    if not parts:
+        raise ValueError("ferry.Client needs at least one server URL, got %r" % (url,))
+    for p in parts:
+        scheme = urllib.parse.urlsplit(p).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError("server URL %r: expected http:// or https://, got scheme %r" % (p, scheme))
+    return parts
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Ferry's API never redirects; following one would hand the bearer token to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+class Transport:
+    """Sends requests to one of several servers, round-robin; a server that cannot be reached or answers 502/503/504
+    is skipped for that request and the next one is tried, each server once."""
+
+    def __init__(self, url, token, timeout):
+        self.urls = _split_urls(url)
+        self._token = token
+        self.timeout = timeout
+        self._next = 0
+        self._lock = threading.Lock()
+        self.bytes_received = 0
+        self.requests = 0
+
+    def _order(self):
+        with self._lock:
+            start = self._next
+            self._next = (self._next + 1) % len(self.urls)
+        return [self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))]
+
+    def open(self, path, headers=None, context=None):
+        """Opens GET ``path`` (already quoted, with its query) and returns the response, ready to be read.
+
+        Raises FerryHTTPError for an error status (with the server's code and message) and FerryConnectionError when
+        no server could be reached. A 503 (the server is busy) from every server is tried again, a few times, after a
+        short and growing pause.
+        """
+        for attempt in range(BUSY_ATTEMPTS):
+            try:
+                return self._open_once(path, headers, context)
+            except FerryHTTPError as e:
+                if e.status != 503 or attempt == BUSY_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (2 ** attempt))
+
+    def _open_once(self, path, headers, context):
+        failures = []
+        last_http = None
+        http_failures = 0
+        for base in self._order():
+            url = base + path
+            req = urllib.request.Request(url, method="GET")
+            if self._token:
+                req.add_header("Authorization", "Bearer " + self._token)
+            for k, v in (headers or {}).items():
+                req.add_header(k, v)
+            try:
+                resp = _OPENER.open(req, timeout=self.timeout)
+                with self._lock:
+                    self.requests += 1
+                return resp
+            except urllib.error.HTTPError as e:
+                err = _http_error(e, "GET", url, context)
+                if e.code in RETRY_STATUSES and len(self.urls) > 1:
+                    last_http = err
+                    http_failures += 1
+                    failures.append("%s: HTTP %d" % (base, e.code))
+                    continue
+                raise err from None
+            except (urllib.error.URLError, OSError) as e:
+                reason = getattr(e, "reason", e)
+                failures.append("%s: %s" % (base, reason))
+        if last_http is not None and len(failures) == http_failures:
+            raise last_http
+        where = (context + ": ") if context else ""
+        raise FerryConnectionError("%sGET %s: no server answered (tried %s)" % (where, path, "; ".join(failures)))
+
+    def json(self, path, context=None):
+        with self.open(path, {"Accept": "application/json"}, context) as resp:
+            body = resp.read()
+            self.count(len(body))
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError as e:
+            raise FerryConnectionError("GET %s: expected a JSON body, got %d bytes that are not JSON (%s)"
+                                       % (path, len(body), e)) from None
+
+    def count(self, n):
+        with self._lock:
+            self.bytes_received += n
+
+
+def _http_error(e, method, url, context):
+    code = message = None
+    try:
+        body = e.read(64 * 1024)
+        doc = json.loads(body.decode("utf-8"))
+        if isinstance(doc, dict):
+            code = doc.get("error")
+            message = doc.get("message")
+    except Exception:  # the body is informative only; the status is what counts
+        pass
+    finally:
+        e.close()
+    if message is None:
+        message = e.reason if isinstance(e.reason, str) else None
+    return FerryHTTPError(e.code, code, message, method, url, context)

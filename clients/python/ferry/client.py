@@ -1,0 +1,424 @@
+"""The Ferry client: models, versions, tensors as numpy arrays or torch tensors, and resumable downloads."""
+
+import collections
+import fnmatch
+import hashlib
+import math
+import os
+import re
+import stat
+import urllib.parse
+
+import numpy as np
+
+from . import _dtypes
+from ._http import Transport
+from .errors import FerryError, FerryIntegrityError, FerryNotFoundError
+
+#: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
+PIECE = 1 << 20
+
+#: Suffix of the temporary name a file is downloaded under (``.NAME.ferry-part`` next to ``NAME``).
+PART_SUFFIX = ".ferry-part"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"^[0-9a-f]{4,64}$")
+
+#: One tensor of a version: its name, safetensors dtype name (``"BF16"``, ``"F32"``, ...), shape and file.
+Tensor = collections.namedtuple("Tensor", ["name", "dtype", "shape", "file"])
+
+
+class Client:
+    """A client of one Ferry server, or of several serving the same store.
+
+    ``url`` is ``"http://host:8080"``, or several as a list or a comma-separated string; requests go to them in
+    turn (round-robin) and a request that finds a server unreachable or answering 502/503/504 is tried on the next.
+    ``token`` is a bearer token; without one, ``FERRY_TOKEN`` from the environment is used. The token is sent only in
+    the ``Authorization`` header and never appears in messages or ``repr``.
+    """
+
+    def __init__(self, url, token=None, timeout=60.0):
+        if token is None:
+            token = os.environ.get("FERRY_TOKEN") or None
+        self._http = Transport(url, token, timeout)
+
+    def __repr__(self):
+        return "ferry.Client(%r%s)" % (",".join(self._http.urls), ", token=<hidden>" if self._http._token else "")
+
+    @property
+    def urls(self):
+        """The server URLs, in the order given."""
+        return list(self._http.urls)
+
+    @property
+    def bytes_received(self):
+        """Bytes received in response bodies so far (chunks and JSON), for tests and progress reports."""
+        return self._http.bytes_received
+
+    def models(self):
+        """Every model the token may read: dicts with ``name``, ``head``, ``tags`` (tag -> version id),
+        ``versions`` (count) and ``bytes``."""
+        return self._http.json("/v1/models", "listing models")["models"]
+
+    def versions(self, model):
+        """The model's history from its head, newest first (first parents): dicts with ``id``, ``seq``,
+        ``message``, ``author``, ``time``, ``snapshot``, ``parents`` and ``metadata``."""
+        out = []
+        after = None
+        quoted = urllib.parse.quote(model, safe="/")
+        while True:
+            q = {"limit": "1000"}
+            if after:
+                q["after"] = after
+            page = self._http.json("/v1/models/%s/versions?%s" % (quoted, urllib.parse.urlencode(q)),
+                                   "listing versions of model %r" % model)
+            out.extend(page["versions"])
+            after = page.get("next")
+            if not after or not page["versions"]:
+                return out
+
+    def model(self, ref):
+        """One version of a model: ``"llama"`` (its head), ``"llama:prod"`` (a tag) or ``"llama@<version id or a
+        prefix of at least 4 hex digits>"``. The version is resolved once: the returned Model keeps reading it even
+        if the tag moves."""
+        if not isinstance(ref, str) or not ref:
+            raise ValueError("model ref must be a non-empty string like 'llama:prod', got %r" % (ref,))
+        if "//" in ref:
+            raise ValueError("model ref %r: a path inside a version ('//file') is not a model; use"
+                             " Model.files() or Model.download(include=...)" % ref)
+        if "@" in ref:
+            name, _, rev = ref.partition("@")
+            rev = rev.lower()
+            if not _HEX.match(rev):
+                raise ValueError("model ref %r: expected a version id (hex) after '@', got %r" % (ref, rev))
+            if len(rev) < 64:
+                matches = [v["id"] for v in self.versions(name) if v["id"].startswith(rev)]
+                if len(matches) != 1:
+                    raise FerryNotFoundError("model ref %r: %s of model %r's history starts with %s" % (
+                        ref, "no version" if not matches else "%d versions" % len(matches), name, rev))
+                rev = matches[0]
+        elif ":" in ref:
+            name, _, rev = ref.partition(":")
+            if not rev:
+                raise ValueError("model ref %r: empty tag after ':'" % ref)
+        else:
+            name, rev = ref, "main"
+        path = "/v1/versions/%s?%s" % (urllib.parse.quote(rev, safe=""), urllib.parse.urlencode({"model": name}))
+        doc = self._http.json(path, "reading version %r" % ref)
+        return Model(self, name, ref, doc)
+
+    # -- chunks ---------------------------------------------------------------------------------------------------
+
+    def _chunk(self, chunk, lo, hi, sink, where):
+        """Fetches a chunk's decoded content, checks its length and SHA-256 against its id, and hands the bytes in
+        [lo, hi) of it to ``sink(position in [lo, hi), memoryview)`` as they arrive. The caller uses what the sink got
+        only after this returns (it raises on any mismatch)."""
+        cid = chunk["id"]
+        length = chunk["length"]
+        if not _HEX64.match(cid):
+            raise FerryIntegrityError("%s: chunk id %r is not 64 lower-case hex digits" % (where, cid))
+        q = {"decoded": "1"}
+        if chunk.get("pack"):
+            q["pack"] = chunk["pack"]
+        path = "/v1/store/chunks/%s?%s" % (cid, urllib.parse.urlencode(q))
+        ctx = "reading chunk %s of %s" % (cid, where)
+        digest = hashlib.sha256()
+        pos = 0
+        try:
+            with self._http.open(path, context=ctx) as resp:
+                while True:
+                    piece = resp.read(min(PIECE, length + 1 - pos))
+                    if not piece:
+                        break
+                    digest.update(piece)
+                    n = len(piece)
+                    self._http.count(n)
+                    a, b = max(lo, pos), min(hi, pos + n)
+                    if a < b:
+                        sink(a - lo, memoryview(piece)[a - pos:b - pos])
+                    pos += n
+                    if pos > length:
+                        break
+        except (OSError, ValueError) as e:
+            if isinstance(e, FerryError):
+                raise
+            raise FerryError("%s: the transfer broke after %d of %d bytes: %s" % (ctx, pos, length, e)) from None
+        if pos != length:
+            raise FerryIntegrityError("%s: expected %d bytes, the server sent %s" % (
+                ctx, length, "more" if pos > length else pos))
+        actual = digest.hexdigest()
+        if actual != cid:
+            raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the chunk id %s; the bytes are not"
+                                      " used" % (ctx, actual, cid))
+
+
+class Model:
+    """One version of a model, as ``Client.model`` resolved it."""
+
+    def __init__(self, client, name, ref, doc):
+        self._client = client
+        self.name = name
+        self.ref = ref
+        self.id = doc["id"]
+        self.info = {k: v for k, v in doc.items() if k != "files"}
+        self._files = doc["files"]
+        self._tensors = collections.OrderedDict()
+        for f in self._files:
+            _check_file(f, self._where(f))
+            for t in f.get("tensors", ()):
+                self._tensors.setdefault(t["name"], (f, t))
+
+    def __repr__(self):
+        return "ferry.Model(%r, version=%s)" % (self.ref, self.id[:12])
+
+    def _where(self, f):
+        return "file %r of model %s version %s" % (f["path"], self.name, self.id)
+
+    def files(self):
+        """The version's files: dicts with ``path``, ``size``, ``sha256`` (of the whole file) and ``format``."""
+        return [{k: f[k] for k in ("path", "size", "sha256", "format")} for f in self._files]
+
+    def tensors(self):
+        """Every tensor of the version's tensor files, in file order: Tensor(name, dtype, shape, file)."""
+        return [Tensor(t["name"], t["dtype"], tuple(t["shape"]), f["path"]) for f, t in self._tensors.values()]
+
+    def _lookup(self, name):
+        try:
+            return self._tensors[name]
+        except KeyError:
+            raise FerryNotFoundError("model %s version %s has no tensor %r (%d tensors)" % (
+                self.name, self.id, name, len(self._tensors))) from None
+
+    def _read(self, f, offset, length):
+        """Bytes [offset, offset + length) of file ``f``, every chunk they touch fetched whole and verified."""
+        out = bytearray(length)
+        end = offset + length
+        for c in f["chunks"]:
+            c0, c1 = c["offset"], c["offset"] + c["length"]
+            if c1 <= offset or c0 >= end or length == 0:
+                continue
+            lo, hi = max(offset, c0) - c0, min(end, c1) - c0
+            base = c0 + lo - offset
+
+            def sink(pos, view, base=base):
+                out[base + pos:base + pos + len(view)] = view
+
+            self._client._chunk(c, lo, hi, sink, self._where(f))
+        return out
+
+    def tensor_bytes(self, name):
+        """The raw little-endian bytes of a tensor (any dtype, including sub-byte ones), verified."""
+        f, t = self._lookup(name)
+        return bytes(self._read(f, t["offset"], t["length"]))
+
+    def tensor(self, name, as_float32=False):
+        """A tensor as a numpy array of its shape. BF16 comes as uint16 (the same bits) and F8 kinds as uint8,
+        unless ``as_float32``, which converts BF16 and F16 to float32 exactly; other dtypes come natively."""
+        f, t = self._lookup(name)
+        arr = self._array(t, self._read(f, t["offset"], t["length"]), tuple(t["shape"]))
+        return _maybe_float32(arr, t["dtype"], as_float32)
+
+    def rows(self, name, start, stop, as_float32=False):
+        """Rows [start, stop) of a tensor (indices along its first dimension) as a numpy array, fetching only the
+        chunks that hold them (big tensors are stored in row-range chunks; each chunk is verified whole)."""
+        f, t = self._lookup(name)
+        shape = tuple(t["shape"])
+        if not shape:
+            raise ValueError("tensor %r is a scalar: it has no rows" % name)
+        if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop <= shape[0]):
+            raise ValueError("rows of tensor %r: expected 0 <= start <= stop <= %d, got [%r, %r)" % (
+                name, shape[0], start, stop))
+        dt = _dtypes.numpy_dtype(t["dtype"])
+        if dt is None:
+            raise FerryError("tensor %r: dtype %s is not byte-aligned per row; use tensor_bytes()" % (
+                name, t["dtype"]))
+        row = math.prod(shape[1:]) * dt.itemsize
+        data = self._read(f, t["offset"] + start * row, (stop - start) * row)
+        arr = self._array(t, data, (stop - start,) + shape[1:])
+        return _maybe_float32(arr, t["dtype"], as_float32)
+
+    def _array(self, t, data, shape):
+        dt = _dtypes.numpy_dtype(t["dtype"])
+        if dt is None:
+            raise FerryError("tensor %r: dtype %s has no numpy type; use Model.tensor_bytes()" % (
+                t["name"], t["dtype"]))
+        if len(data) != math.prod(shape) * dt.itemsize:
+            raise FerryIntegrityError("tensor %r: %d bytes for shape %s of %s" % (
+                t["name"], len(data), list(shape), t["dtype"]))
+        return np.frombuffer(data, dtype=dt).reshape(shape)  # a bytearray: the array is writable
+
+    def state_dict(self, names=None):
+        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, in file order. Needs torch."""
+        try:
+            import torch
+        except ImportError:
+            raise FerryError("state_dict() needs torch, which is not importable here; Model.tensor() gives numpy"
+                             " arrays") from None
+        out = collections.OrderedDict()
+        for n in (names if names is not None else list(self._tensors)):
+            f, t = self._lookup(n)
+            arr = self._array(t, self._read(f, t["offset"], t["length"]), tuple(t["shape"]))
+            out[n] = _dtypes.torch_tensor(torch, t["dtype"], arr, n)
+        return out
+
+    def download(self, dest, include=None, exclude=None):
+        """Writes the version's files under directory ``dest``, chunk by chunk (memory stays about one network
+        piece, whatever the file size).
+
+        ``include`` and ``exclude`` are lists of globs over file paths (``*.safetensors``, ``tokenizer*``); a file
+        is fetched when it matches some include (or none are given) and no exclude. Resumable: a file already in
+        ``dest`` with the right size and SHA-256 is kept; a file is written under ``.NAME.ferry-part`` and renamed
+        once complete and verified, and a leftover part file is reused up to its last verified chunk. Refuses paths
+        that would leave ``dest`` and links inside it. Returns a dict: ``fetched`` and ``kept`` (paths) and
+        ``bytes`` (bytes received).
+        """
+        include = [include] if isinstance(include, str) else list(include or [])
+        exclude = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        root = os.path.abspath(os.fspath(dest))
+        os.makedirs(root, exist_ok=True)
+        before = self._client.bytes_received
+        result = {"fetched": [], "kept": [], "bytes": 0}
+        for f in self._files:
+            path = f["path"]
+            if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
+                continue
+            if any(fnmatch.fnmatchcase(path, g) for g in exclude):
+                continue
+            target = _safe_target(root, path, self._where(f))
+            if _complete(target, f):
+                result["kept"].append(path)
+                continue
+            self._download_file(f, target)
+            result["fetched"].append(path)
+        result["bytes"] = self._client.bytes_received - before
+        return result
+
+    def _download_file(self, f, target):
+        where = self._where(f)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        part = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + PART_SUFFIX)
+        if os.path.islink(part):
+            os.unlink(part)
+        file_digest = hashlib.sha256()
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "r+b") as out:
+            have = os.fstat(out.fileno()).st_size
+            good = 0
+            for c in f["chunks"]:
+                # a leftover part file: keep each chunk it already holds whole and right, from the start
+                if good == c["offset"] and c["offset"] + c["length"] <= have and _region_is(out, c, file_digest):
+                    good += c["length"]
+                    continue
+                break
+            out.seek(good)
+            out.truncate(good)
+            for c in f["chunks"]:
+                if c["offset"] < good:
+                    continue
+                start = out.tell()
+
+                def sink(pos, view, out=out, start=start):
+                    out.seek(start + pos)
+                    out.write(view)
+                    file_digest.update(view)
+
+                try:
+                    self._client._chunk(c, 0, c["length"], sink, where)
+                except BaseException:
+                    out.truncate(start)  # never keep unverified bytes, even under the temporary name
+                    raise
+                out.seek(start + c["length"])
+            out.flush()
+            size = out.tell()
+        if size != f["size"] or file_digest.hexdigest() != f["sha256"]:
+            raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and %s"
+                                      % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
+        os.replace(part, target)
+
+
+def _check_file(f, where):
+    """The server's description of a file must hold together before anything is fetched or allocated from it: chunks
+    that tile [0, size) in order, tensors inside the file whose byte length matches dtype and shape."""
+    pos = 0
+    for c in f["chunks"]:
+        if c["offset"] != pos or c["length"] <= 0:
+            raise FerryIntegrityError("%s: chunk %s at offset %r with length %r, expected offset %d and a positive"
+                                      " length" % (where, c.get("id"), c["offset"], c["length"], pos))
+        pos += c["length"]
+    if pos != f["size"]:
+        raise FerryIntegrityError("%s: chunks add up to %d bytes, the file has %r" % (where, pos, f["size"]))
+    for t in f.get("tensors", ()):
+        shape = t["shape"]
+        if any((not isinstance(d, int)) or d < 0 for d in shape):
+            raise FerryIntegrityError("%s: tensor %r has shape %r" % (where, t["name"], shape))
+        if not (0 <= t["offset"] and 0 <= t["length"] and t["offset"] + t["length"] <= f["size"]):
+            raise FerryIntegrityError("%s: tensor %r at [%r, +%r) is not inside the file of %d bytes" % (
+                where, t["name"], t["offset"], t["length"], f["size"]))
+        dt = _dtypes.numpy_dtype(t["dtype"])
+        if dt is not None and math.prod(shape) * dt.itemsize != t["length"]:
+            raise FerryIntegrityError("%s: tensor %r of %s %r has %d bytes, expected %d" % (
+                where, t["name"], t["dtype"], shape, t["length"], math.prod(shape) * dt.itemsize))
+
+
+def _maybe_float32(arr, dtype, as_float32):
+    if not as_float32:
+        return arr
+    if dtype == "BF16":
+        return _dtypes.bf16_to_float32(arr)
+    if dtype == "F16":
+        return arr.astype(np.float32)
+    return arr
+
+
+def _region_is(out, c, file_digest):
+    """Whether the part file holds chunk ``c`` at its offset (SHA-256 of those bytes = the chunk id); feeds the
+    bytes to the running file digest when it does."""
+    out.seek(c["offset"])
+    h = hashlib.sha256()
+    left = c["length"]
+    while left:
+        b = out.read(min(PIECE, left))
+        if not b:
+            return False
+        h.update(b)
+        left -= len(b)
+    if h.hexdigest() != c["id"]:
+        return False
+    out.seek(c["offset"])
+    left = c["length"]
+    while left:  # read twice rather than hold a whole chunk: memory stays one piece
+        b = out.read(min(PIECE, left))
+        file_digest.update(b)
+        left -= len(b)
+    return True
+
+
+def _complete(target, f):
+    """Whether ``target`` is a regular file (not a link) with the size and SHA-256 the version lists."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != f["size"]:
+        return False
+    h = hashlib.sha256()
+    with open(target, "rb") as fh:
+        for b in iter(lambda: fh.read(PIECE), b""):
+            h.update(b)
+    return h.hexdigest() == f["sha256"]
+
+
+def _safe_target(root, path, where):
+    """The file's place under root, refusing what could leave it: absolute paths, '..', NUL, backslashes, drive
+    letters, and directories on the way that are links."""
+    parts = path.split("/")
+    if (not path or path.startswith("/") or "\0" in path or "\\" in path or re.match(r"^[A-Za-z]:", path)
+            or any(p in ("", ".", "..") for p in parts)):
+        raise FerryError("%s: unsafe path %r (expected a relative path without '.', '..', '\\\\' or NUL); nothing"
+                         " written" % (where, path))
+    cur = root
+    for p in parts[:-1]:
+        cur = os.path.join(cur, p)
+        if os.path.islink(cur):
+            raise FerryError("%s: %s is a link in the destination; refusing to write through it" % (where, cur))
+    return os.path.join(root, *parts)

@@ -1,0 +1,103 @@
+"""The test model: two versions of a small Hugging Face-style model, written with numpy, and a tiny safetensors
+reader to check what the client returns against the files themselves.
+
+    python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md)
+"""
+
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+DTYPES = {"BOOL": np.bool_, "U8": "u1", "I8": "i1", "U16": "<u2", "I16": "<i2", "F16": "<f2", "BF16": "<u2",
+          "U32": "<u4", "I32": "<i4", "F32": "<f4", "U64": "<u8", "I64": "<i8", "F64": "<f8"}
+
+
+def _bf16(x):
+    """float32 -> bf16 bits by truncation (uint16)."""
+    return (np.asarray(x, dtype=np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def shards():
+    """{file name: [(tensor name, dtype, array), ...]}, deterministic."""
+    r = np.random.default_rng(13)
+    one = [
+        # big enough for a loose chunk of its own (>= 256 KiB), the rest lands in packs
+        ("embed.weight", "BF16", _bf16(r.standard_normal((512, 384), dtype=np.float32))),
+        ("layers.0.ёлка.weight", "F32", r.standard_normal((300, 256), dtype=np.float32)),
+        ("层.bias", "F16", r.standard_normal(64).astype(np.float16)),
+        ("emoji🙂.scale", "F32", np.array(0.125, dtype=np.float32)),
+        ("empty", "F32", np.zeros((0, 4), dtype=np.float32)),
+    ]
+    two = [
+        ("lm_head.weight", "F16", r.standard_normal((1024, 160)).astype(np.float16)),
+        ("ids", "I64", np.arange(-5, 5, dtype=np.int64) * (1 << 40)),
+        ("mask", "BOOL", r.integers(0, 2, (3, 5)).astype(np.bool_)),
+        ("u8", "U8", np.arange(7, dtype=np.uint8) * 37),
+        ("i8", "I8", np.arange(-3, 3, dtype=np.int8)),
+        ("i16", "I16", np.array([-32768, 0, 32767], dtype=np.int16)),
+        ("u16", "U16", np.array([0, 1, 65535], dtype=np.uint16)),
+        ("i32", "I32", np.arange(6, dtype=np.int32).reshape(2, 3) - 3),
+        ("u32", "U32", np.array([0, 4294967295], dtype=np.uint32)),
+        ("f64", "F64", np.array([[1.5, -2.25], [1e300, -0.0]], dtype=np.float64)),
+        ("small.bf16", "BF16", _bf16([1.0, -2.0, 0.5, 3.140625])),
+    ]
+    return {"model-00001-of-00002.safetensors": one, "model-00002-of-00002.safetensors": two}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header = {}
+    if metadata:
+        header["__metadata__"] = metadata
+    offset = 0
+    for name, dtype, arr in tensors:
+        n = arr.nbytes
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    text = json.dumps(header, ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for _, dtype, arr in tensors:
+            f.write(np.ascontiguousarray(arr, dtype=np.dtype(DTYPES[dtype]).newbyteorder("<")).tobytes())
+
+
+def read_safetensors(path):
+    """{name: (dtype, shape, numpy array)} straight from the file (the check the client is compared with)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = t["data_offsets"]
+        arr = np.frombuffer(data[8 + n + a:8 + n + b], dtype=np.dtype(DTYPES[t["dtype"]]))
+        out[name] = (t["dtype"], tuple(t["shape"]), arr.reshape(t["shape"]))
+    return out
+
+
+def write(out):
+    for version in ("v1", "v2"):
+        d = os.path.join(out, version)
+        os.makedirs(d, exist_ok=True)
+        weight_map = {}
+        for fname, tensors in shards().items():
+            write_safetensors(os.path.join(d, fname), tensors, {"format": "pt"})
+            weight_map.update({name: fname for name, _, _ in tensors})
+        with open(os.path.join(d, "model.safetensors.index.json"), "w", encoding="utf-8") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f, ensure_ascii=False)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump({"model_type": "llama", "hidden_size": 384}, f)
+        with open(os.path.join(d, "tokenizer.json"), "w") as f:
+            json.dump({"vocab": {"tok%d" % i: i for i in range(200)}}, f)
+        with open(os.path.join(d, "README.md"), "w") as f:
+            f.write("# tiny\n\nversion %s of the Python client's test model\n" % version)
+
+
+if __name__ == "__main__":
+    write(sys.argv[1])

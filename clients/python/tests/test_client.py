@@ -1,0 +1,515 @@
+"""The Python client against real Ferry servers (started by ferry-it's PythonClientTest, which sets the environment):
+
+FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
+FERRY_TEST_TOKEN          a token with read:tiny*;  FERRY_TEST_OTHER_TOKEN: one with read:other*
+FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the files pushed)
+FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
+FERRY_TEST_CORRUPT_STORE  that store's directory (a file: store)
+FERRY_TEST_TMP            a scratch directory
+
+Under CI=true the torch tests fail rather than skip when torch is missing.
+"""
+
+import glob
+import hashlib
+import http.server
+import os
+import shlex
+import shutil
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+import ferry
+from tests import model_files
+
+ENV = os.environ
+CI = ENV.get("CI") == "true"
+URL = ENV.get("FERRY_TEST_URL")
+TOKEN = ENV.get("FERRY_TEST_TOKEN")
+OTHER = ENV.get("FERRY_TEST_OTHER_TOKEN")
+MODELS = ENV.get("FERRY_TEST_MODELS")
+CLIENT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+if URL is None:
+    raise unittest.SkipTest("run by ferry-it's PythonClientTest (FERRY_TEST_URL is not set)")
+
+
+def scratch(name):
+    base = ENV.get("FERRY_TEST_TMP") or tempfile.gettempdir()
+    d = os.path.join(base, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def originals(version="v2"):
+    """{tensor name: (dtype, shape, array)} read from the pushed safetensors files."""
+    out = {}
+    for p in sorted(glob.glob(os.path.join(MODELS, version, "*.safetensors"))):
+        out.update(model_files.read_safetensors(p))
+    return out
+
+
+def relative_files(root):
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            out[os.path.relpath(p, root)] = sha256(p)
+    return out
+
+
+class ListingTest(unittest.TestCase):
+    def setUp(self):
+        self.c = ferry.Client(URL, token=TOKEN)
+
+    def test_models_and_versions(self):
+        models = self.c.models()
+        self.assertEqual(["tiny"], [m["name"] for m in models])
+        versions = self.c.versions("tiny")
+        self.assertEqual(["second", "first"], [v["message"] for v in versions])
+        self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
+        self.assertEqual(versions[0]["parents"], [versions[1]["id"]])
+
+    def test_refs_resolve_to_versions(self):
+        versions = self.c.versions("tiny")
+        self.assertEqual(versions[0]["id"], self.c.model("tiny").id)
+        self.assertEqual(versions[0]["id"], self.c.model("tiny:prod").id)
+        old = self.c.model("tiny@" + versions[1]["id"][:10])
+        self.assertEqual(versions[1]["id"], old.id)
+        d = scratch("old")
+        old.download(d, include="README.md")
+        with open(os.path.join(d, "README.md")) as f:
+            self.assertIn("version v1", f.read())
+
+    def test_tensors_list_names_dtypes_and_shapes(self):
+        m = self.c.model("tiny:prod")
+        want = originals()
+        got = {t.name: t for t in m.tensors()}
+        self.assertEqual(set(want), set(got))
+        for name, (dtype, shape, _) in want.items():
+            self.assertEqual((dtype, shape), (got[name].dtype, got[name].shape), name)
+        self.assertIn("emoji🙂.scale", got)
+        self.assertEqual((), got["emoji🙂.scale"].shape)
+        self.assertEqual("model-00002-of-00002.safetensors", got["lm_head.weight"].file)
+        self.assertEqual({"README.md", "config.json", "tokenizer.json", "model.safetensors.index.json",
+                          "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"},
+                         {f["path"] for f in m.files()})
+
+    def test_unknown_names_are_clear_errors(self):
+        m = self.c.model("tiny:prod")
+        with self.assertRaises(ferry.FerryNotFoundError) as e:
+            m.tensor("no.such")
+        self.assertIn("no.such", str(e.exception))
+        with self.assertRaises(ferry.FerryHTTPError) as e:
+            self.c.model("tiny:nosuchtag")
+        self.assertEqual(404, e.exception.status)
+        self.assertIn("nosuchtag", str(e.exception))
+
+
+class TensorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
+        cls.want = originals()
+
+    def test_every_tensor_equals_the_file(self):
+        for name, (dtype, shape, arr) in self.want.items():
+            got = self.m.tensor(name)
+            self.assertEqual(shape, got.shape, name)
+            self.assertEqual(arr.dtype, got.dtype, name)
+            np.testing.assert_array_equal(arr, got, err_msg=name)
+            self.assertTrue(got.flags.writeable, name)
+
+    def test_native_dtypes(self):
+        self.assertEqual(np.float16, self.m.tensor("lm_head.weight").dtype)
+        self.assertEqual(np.bool_, self.m.tensor("mask").dtype)
+        self.assertEqual(np.int64, self.m.tensor("ids").dtype)
+        self.assertEqual(-5 << 40, self.m.tensor("ids")[0])
+        self.assertEqual(np.float64, self.m.tensor("f64").dtype)
+        self.assertEqual(np.float32(0.125), self.m.tensor("emoji🙂.scale")[()])
+        self.assertEqual((0, 4), self.m.tensor("empty").shape)
+
+    def test_bf16_is_uint16_bits_or_float32_on_request(self):
+        bits = self.m.tensor("small.bf16")
+        self.assertEqual(np.uint16, bits.dtype)
+        f = self.m.tensor("small.bf16", as_float32=True)
+        self.assertEqual(np.float32, f.dtype)
+        self.assertEqual([1.0, -2.0, 0.5, 3.140625], f.tolist())
+        big = self.m.tensor("embed.weight", as_float32=True)
+        np.testing.assert_array_equal(self.want["embed.weight"][2].astype(np.uint32) << 16, big.view(np.uint32))
+        self.assertEqual(np.float32, self.m.tensor("层.bias", as_float32=True).dtype)
+
+    def test_rows(self):
+        for name, a, b in [("embed.weight", 10, 20), ("layers.0.ёлка.weight", 0, 300), ("lm_head.weight", 1023, 1024),
+                           ("i32", 1, 2), ("mask", 0, 0)]:
+            got = self.m.rows(name, a, b)
+            np.testing.assert_array_equal(self.want[name][2][a:b], got, err_msg=name)
+        np.testing.assert_array_equal(self.m.tensor("embed.weight", as_float32=True)[5:9],
+                                      self.m.rows("embed.weight", 5, 9, as_float32=True))
+        with self.assertRaises(ValueError):
+            self.m.rows("embed.weight", 5, 513)
+        with self.assertRaises(ValueError):
+            self.m.rows("emoji🙂.scale", 0, 1)
+
+    def test_rows_fetch_only_the_chunks_holding_them(self):
+        c = ferry.Client(URL, token=TOKEN)
+        m = c.model("tiny:prod")
+        before = c.bytes_received
+        m.rows("lm_head.weight", 100, 110)
+        fetched = c.bytes_received - before
+        size = {f["path"]: f["size"] for f in m.files()}["model-00002-of-00002.safetensors"]
+        self.assertEqual(1024 * 160 * 2, fetched, "one chunk: the tensor's own, not its file of %d bytes" % size)
+
+    @unittest.skipIf(torch is None and not CI, "torch is not importable")
+    def test_state_dict(self):
+        self.assertIsNotNone(torch, "CI=true: torch (python3-torch) must be importable")
+        sd = self.m.state_dict()
+        self.assertEqual(list(self.want), [n for n in sd if n in self.want])
+        self.assertEqual(torch.bfloat16, sd["embed.weight"].dtype)
+        self.assertEqual(torch.float16, sd["lm_head.weight"].dtype)
+        self.assertEqual(torch.bool, sd["mask"].dtype)
+        self.assertEqual([1.0, -2.0, 0.5, 3.140625], sd["small.bf16"].float().tolist())
+        np.testing.assert_array_equal(self.m.tensor("embed.weight", as_float32=True),
+                                      sd["embed.weight"].float().numpy())
+        for name, (dtype, shape, arr) in self.want.items():
+            self.assertEqual(shape, tuple(sd[name].shape), name)
+            if dtype not in ("BF16", "U16", "U32"):
+                np.testing.assert_array_equal(arr, sd[name].numpy(), err_msg=name)
+            elif dtype != "BF16":
+                np.testing.assert_array_equal(arr.astype(np.int64), sd[name].numpy().astype(np.int64), err_msg=name)
+
+
+class DownloadTest(unittest.TestCase):
+    def setUp(self):
+        self.c = ferry.Client(URL, token=TOKEN)
+        self.m = self.c.model("tiny:prod")
+        self.src = os.path.join(MODELS, "v2")
+        self.want = relative_files(self.src)
+
+    def test_download_is_byte_identical(self):
+        d = scratch("all")
+        r = self.m.download(d)
+        self.assertEqual(sorted(self.want), sorted(r["fetched"]))
+        self.assertEqual(self.want, relative_files(d))
+        self.assertEqual(sum(os.path.getsize(os.path.join(self.src, p)) for p in self.want), r["bytes"])
+
+    def test_resume_keeps_complete_files_and_verified_parts(self):
+        d = scratch("resume")
+        self.m.download(d)
+        shard1 = os.path.join(d, "model-00001-of-00002.safetensors")
+        shard2 = os.path.join(d, "model-00002-of-00002.safetensors")
+        kept = os.stat(os.path.join(d, "tokenizer.json"))
+        # interrupted midway: shard 2 gone, shard 1 left as a part file holding its first chunks and then garbage
+        os.remove(shard2)
+        with open(shard1, "rb") as f:
+            data = f.read()
+        os.remove(shard1)
+        part = os.path.join(d, "." + os.path.basename(shard1) + ferry.PART_SUFFIX)
+        cut = len(data) - 1000
+        with open(part, "wb") as f:
+            f.write(data[:cut] + b"\xff" * 100)
+        # and a complete-looking file that is wrong: same size, other bytes
+        cfg = os.path.join(d, "config.json")
+        with open(cfg, "r+b") as f:
+            f.write(b"X")
+        r = self.m.download(d)
+        self.assertEqual(sorted(["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]),
+                         sorted(r["fetched"]))
+        self.assertEqual(self.want, relative_files(d))
+        self.assertEqual(kept.st_mtime_ns, os.stat(os.path.join(d, "tokenizer.json")).st_mtime_ns)
+        self.assertEqual(kept.st_ino, os.stat(os.path.join(d, "tokenizer.json")).st_ino)
+        # the part file's verified chunks were kept: less than shard 1 came again
+        full = os.path.getsize(os.path.join(self.src, "model-00002-of-00002.safetensors")) + 43
+        self.assertLess(r["bytes"], full + len(data) // 2, r)
+        self.assertFalse(os.path.exists(part))
+        again = self.m.download(d)
+        self.assertEqual([], again["fetched"])
+        self.assertEqual(0, again["bytes"])
+
+    def test_include_and_exclude(self):
+        d = scratch("some")
+        r = self.m.download(d, include=["*.json"], exclude=["tokenizer*"])
+        self.assertEqual(sorted(["config.json", "model.safetensors.index.json"]), sorted(r["fetched"]))
+        self.assertEqual(sorted(r["fetched"]), sorted(relative_files(d)))
+        r = self.m.download(d, include="*.safetensors")
+        self.assertEqual(2, len(r["fetched"]))
+        self.assertEqual(4, len(relative_files(d)))
+
+    def test_links_in_the_destination_are_not_followed(self):
+        d = scratch("links")
+        outside = scratch("outside")
+        os.symlink(outside, os.path.join(d, "sub"))
+        m = self.c.model("tiny:prod")
+        f = dict(m._files[0])
+        f["path"] = "sub/x"
+        m._files = [f]
+        with self.assertRaises(ferry.FerryError) as e:
+            m.download(d)
+        self.assertIn("link", str(e.exception))
+        self.assertEqual([], os.listdir(outside))
+        f["path"] = "../escape"
+        with self.assertRaises(ferry.FerryError):
+            m.download(d)
+        self.assertFalse(os.path.exists(os.path.join(os.path.dirname(d), "escape")))
+
+
+class TokenTest(unittest.TestCase):
+    def test_without_token_401_with_message(self):
+        with self.assertRaises(ferry.FerryHTTPError) as e:
+            ferry.Client(URL).models()
+        self.assertEqual(401, e.exception.status)
+        self.assertIn("401", str(e.exception))
+        self.assertTrue(e.exception.server_message, "the server's message")
+
+    def test_bad_token_401_outside_scope_403(self):
+        with self.assertRaises(ferry.FerryHTTPError) as e:
+            ferry.Client(URL, token="fry_bogus_token_value").model("tiny:prod")
+        self.assertEqual(401, e.exception.status)
+        self.assertNotIn("fry_bogus_token_value", str(e.exception))
+        other = ferry.Client(URL, token=OTHER)
+        self.assertEqual([], other.models())
+        with self.assertRaises(ferry.FerryHTTPError) as e:
+            other.model("tiny:prod")
+        self.assertEqual(403, e.exception.status)
+        self.assertIn("tiny", str(e.exception))
+        self.assertNotIn(OTHER, str(e.exception))
+        self.assertNotIn(OTHER, repr(other))
+
+    def test_token_from_environment(self):
+        old = os.environ.get("FERRY_TOKEN")
+        os.environ["FERRY_TOKEN"] = TOKEN
+        try:
+            c = ferry.Client(URL)
+        finally:
+            if old is None:
+                del os.environ["FERRY_TOKEN"]
+            else:
+                os.environ["FERRY_TOKEN"] = old
+        self.assertEqual("tiny", c.models()[0]["name"])
+        self.assertNotIn(TOKEN, repr(c))
+
+
+class HostileVersionTest(unittest.TestCase):
+    """A version description that does not hold together is refused before anything is fetched or allocated."""
+
+    def doc(self, **change):
+        f = {"path": "a.safetensors", "size": 120, "sha256": "0" * 64, "format": "safetensors",
+             "chunks": [{"id": "1" * 64, "offset": 0, "length": 100, "pack": None},
+                        {"id": "2" * 64, "offset": 100, "length": 20, "pack": None}],
+             "tensors": [{"name": "t", "dtype": "F32", "shape": [2, 3], "offset": 96, "length": 24, "chunks": []}]}
+        for k, v in change.items():
+            if k == "tensor":
+                f["tensors"][0].update(v)
+            else:
+                f[k] = v
+        return {"id": "9" * 64, "files": [f]}
+
+    def test_refused(self):
+        c = ferry.Client(URL, token=TOKEN)
+        ferry.Model(c, "x", "x", self.doc())  # the well-formed one is accepted
+        for bad in [dict(size=10 ** 15), dict(tensor={"length": 10 ** 12}), dict(tensor={"offset": 110}),
+                    dict(tensor={"shape": [-2, -3]}), dict(chunks=[{"id": "1" * 64, "offset": 5, "length": 115}])]:
+            with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)):
+                ferry.Model(c, "x", "x", self.doc(**bad))
+
+
+class _Recorder(http.server.ThreadingHTTPServer):
+    """Answers every GET with ``status`` (and a Location when it is a redirect); records the headers it got."""
+
+    daemon_threads = True
+
+    def __init__(self, status, location=None):
+        self.seen = []
+        rec = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                rec.seen.append(dict(self.headers.items()))
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class RedirectTest(unittest.TestCase):
+    def test_a_redirect_is_not_followed_and_the_token_stays_home(self):
+        elsewhere = _Recorder(200)
+        redirector = _Recorder(302, elsewhere.url() + "/v1/models")
+        try:
+            with self.assertRaises(ferry.FerryHTTPError) as e:
+                ferry.Client(redirector.url(), token=TOKEN).models()
+            self.assertEqual(302, e.exception.status)
+            self.assertEqual("Bearer " + TOKEN, redirector.seen[0].get("Authorization"))
+            self.assertEqual([], elsewhere.seen)
+        finally:
+            redirector.close()
+            elsewhere.close()
+
+
+class FailoverTest(unittest.TestCase):
+    def test_a_dead_server_is_passed_over(self):
+        with socketserver.TCPServer(("127.0.0.1", 0), None) as s:
+            dead = "http://127.0.0.1:%d" % s.server_address[1]
+        c = ferry.Client([dead, URL], token=TOKEN)
+        for _ in range(3):  # round-robin: some requests start at the dead one
+            self.assertEqual("tiny", c.models()[0]["name"])
+        np.testing.assert_array_equal(originals()["ids"][2], c.model("tiny").tensor("ids"))
+        with self.assertRaises(ferry.FerryConnectionError) as e:
+            ferry.Client(dead).models()
+        self.assertIn(dead, str(e.exception))
+
+
+class _FlipProxy(http.server.ThreadingHTTPServer):
+    """Forwards GETs to the real server and flips one byte in the body of chunk reads: corruption in transit."""
+
+    daemon_threads = True
+
+    def __init__(self, target):
+        self.target = target
+        self.flipped = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                req = urllib.request.Request(proxy.target + self.path, headers={
+                    k: v for k, v in self.headers.items() if k.lower() in ("authorization", "range", "accept")})
+                try:
+                    resp = urllib.request.urlopen(req, timeout=30)
+                except urllib.error.HTTPError as e:
+                    resp = e
+                body = resp.read()
+                if "/v1/store/chunks/" in self.path and len(body) > 100:
+                    body = body[:50] + bytes([body[50] ^ 1]) + body[51:]
+                    proxy.flipped += 1
+                self.send_response(resp.status if hasattr(resp, "status") else resp.code)
+                self.send_header("Content-Type", resp.headers.get("Content-Type", "application/octet-stream"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+class IntegrityTest(unittest.TestCase):
+    def test_a_chunk_changed_in_transit_is_refused(self):
+        proxy = _FlipProxy(URL)
+        t = threading.Thread(target=proxy.serve_forever, daemon=True)
+        t.start()
+        try:
+            c = ferry.Client("http://127.0.0.1:%d" % proxy.server_address[1], token=TOKEN)
+            m = c.model("tiny:prod")
+            with self.assertRaises(ferry.FerryIntegrityError) as e:
+                m.tensor("lm_head.weight")
+            text = str(e.exception)
+            lm_chunk = [x for x in m._files[3]["chunks"] if x["length"] == 1024 * 160 * 2][0]["id"]
+            for part in (lm_chunk, "model-00002-of-00002.safetensors", "tiny", m.id, "SHA-256"):
+                self.assertIn(part, text)
+            d = scratch("flipped")
+            with self.assertRaises(ferry.FerryIntegrityError):
+                m.download(d, include="model-00002*")
+            self.assertFalse(os.path.exists(os.path.join(d, "model-00002-of-00002.safetensors")))
+            part = os.path.join(d, ".model-00002-of-00002.safetensors" + ferry.PART_SUFFIX)
+            # what stays under the temporary name is only verified chunks (the header), never the bad one
+            self.assertLess(os.path.getsize(part), 4096)
+            self.assertGreater(proxy.flipped, 0)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+
+    def test_a_chunk_damaged_in_the_store_is_an_error_naming_it(self):
+        c = ferry.Client(ENV["FERRY_TEST_CORRUPT_URL"])
+        m = c.model("tiny:prod")
+        f = [x for x in m._files if x["path"] == "model-00001-of-00002.safetensors"][0]
+        loose = [x for x in f["chunks"] if x["pack"] is None and x["length"] == 512 * 384 * 2][0]["id"]
+        obj = os.path.join(ENV["FERRY_TEST_CORRUPT_STORE"], "objects", loose[:2], loose[2:])
+        with open(obj, "r+b") as fh:
+            fh.seek(os.path.getsize(obj) // 2)
+            b = fh.read(1)
+            fh.seek(-1, os.SEEK_CUR)
+            fh.write(bytes([b[0] ^ 0x40]))
+        with self.assertRaises(ferry.FerryError) as e:
+            m.tensor("embed.weight")
+        text = str(e.exception)
+        for part in (loose, "model-00001-of-00002.safetensors", "tiny"):
+            self.assertIn(part, text)
+        # the other tensors still read
+        np.testing.assert_array_equal(originals()["ids"][2], m.tensor("ids"))
+
+
+_install = {}
+
+
+def setUpModule():
+    """Starts the offline pip install into a venv at once: it runs beside the other tests (InstallTest waits)."""
+    d = scratch("venv")
+    env = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}
+    # install from a copy: pip builds in the source tree, which would leave build/ and *.egg-info in the checkout
+    src = os.path.join(d, "src")
+    shutil.copytree(CLIENT_DIR, src, ignore=shutil.ignore_patterns("tests", "__pycache__", "build", "*.egg-info"))
+    venv = os.path.join(d, "venv")
+    q = shlex.quote
+    script = ("set -e; {py} -m venv --system-site-packages --without-pip {venv}; {venv}/bin/python -m pip install"
+              " --no-deps --no-build-isolation --no-index --disable-pip-version-check -q {src}; cd {d}; {venv}/bin/python"
+              " -c 'import ferry; print(ferry.__file__); print(ferry.__version__)'").format(
+                  py=q(sys.executable), venv=q(venv), src=q(src), d=q(d))
+    _install["dir"] = venv
+    _install["proc"] = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env=env, cwd=d)
+
+
+def tearDownModule():
+    p = _install.get("proc")
+    if p is not None and p.poll() is None:
+        p.kill()
+        p.wait()
+
+
+class InstallTest(unittest.TestCase):
+    def test_pip_installs_offline_into_a_venv(self):
+        """pip install --no-deps --no-build-isolation ./clients/python into a venv using the system's setuptools,
+        without an index: then ``import ferry`` in that venv finds the installed copy, not the source."""
+        out, _ = _install["proc"].communicate(timeout=120)
+        self.assertEqual(0, _install["proc"].returncode, out)
+        lines = out.strip().splitlines()
+        self.assertTrue(lines[-2].startswith(_install["dir"]), out)
+        self.assertEqual(ferry.__version__, lines[-1], out)
+
+
+if __name__ == "__main__":
+    unittest.main()
