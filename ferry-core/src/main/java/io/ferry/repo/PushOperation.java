@@ -96,7 +96,7 @@ final class PushOperation {
       if (derivedFrom != null) {
         candidatePacks.addAll(derivedFrom.version().packs());
       }
-      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks));
+      Pusher.Staged staged = withStored(pusher.store(prepared, db.locator(candidatePacks)), opts);
       List<ChunkId> created = new ArrayList<>(staged.created());
       try {
         for (int restage = 0; ; restage++) {
@@ -110,7 +110,7 @@ final class PushOperation {
                 + " published");
           }
           // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()));
+          Pusher.Staged again = withStored(pusher.store(prepared, db.locator(Set.of())), opts);
           created.addAll(again.created());
           if (!again.snapshotId().equals(staged.snapshotId())) {
             throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
@@ -126,6 +126,36 @@ final class PushOperation {
     } finally {
       opts.listener().done();
     }
+  }
+
+  /**
+   * The staged snapshot with the files others stored ({@link PushOptions#stored()}) added, and their packs; the
+   * snapshot object is written again when that changes it. A file of the same path in both is refused.
+   */
+  private Pusher.Staged withStored(Pusher.Staged staged, PushOptions opts) throws IOException {
+    if (opts.stored().isEmpty() && opts.storedPacks().isEmpty()) {
+      return staged;
+    }
+    List<FileEntry> files = new ArrayList<>(staged.snapshot().files());
+    for (FileEntry f : opts.stored()) {
+      if (staged.snapshot().file(f.path()).isPresent()) {
+        throw new InvalidInputException("push: file '" + f.path() + "' is both in the source and among the files"
+            + " already stored; nothing was published");
+      }
+      files.add(f);
+    }
+    Snapshot s = new Snapshot(files);
+    byte[] json = ObjectJson.toJson(s);
+    ObjectDatabase.Written w = db.writeObject(json);
+    List<ChunkId> created = new ArrayList<>(staged.created());
+    long storedBytes = staged.newStoredBytes();
+    if (w.created()) {
+      created.add(w.id());
+      storedBytes += w.size();
+    }
+    Set<ChunkId> packs = new TreeSet<>(staged.packs());
+    packs.addAll(opts.storedPacks());
+    return new Pusher.Staged(w.id(), s, new ArrayList<>(packs), created, storedBytes, staged.newChunks());
   }
 
   /**

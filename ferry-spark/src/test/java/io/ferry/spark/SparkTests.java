@@ -46,7 +46,7 @@ public final class SparkTests {
     return session;
   }
 
-  /** A small transformer-like model: 2 layers of 256 x 256 and embeddings, about 7 MiB in F32. */
+  /** A small transformer-like model: 2 layers of 256 x 256 and embeddings, about 6 MiB in F32. */
   public static List<ModelGenerator.Tensor> model(DType dtype, long seed) {
     List<ModelGenerator.Tensor> out = new java.util.ArrayList<>();
     long s = seed;
