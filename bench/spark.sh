@@ -11,6 +11,6 @@ cd "$here"
 mvn -q -B -Dstyle.color=never -DskipTests -pl ferry-spark,ferry-bench -am test-compile dependency:build-classpath \
   -Dmdep.includeScope=test -Dmdep.outputFile=target/classpath.txt >&2
 flags="$(sed -n 's:.*<spark.jvm.flags>\(.*\)</spark.jvm.flags>.*:\1:p' ferry-spark/pom.xml)"
-exec java ${BENCH_JAVA_OPTS:--Xmx2g} $flags \
+exec java ${BENCH_JAVA_OPTS:--Xmx2g} $flags -Dlog4j2.configurationFile=ferry-spark/src/test/resources/log4j2.properties \
   -cp "ferry-bench/target/classes:ferry-spark/target/classes:$(cat ferry-spark/target/classpath.txt)" \
   io.ferry.bench.SparkBenchmarks "$@"

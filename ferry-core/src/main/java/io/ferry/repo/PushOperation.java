@@ -5,6 +5,7 @@ import io.ferry.objects.ObjectDatabase;
 import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.error.InvalidInputException;
+import io.ferry.format.registry.FormatRegistry;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
 import io.ferry.repo.Results.PushResult;
@@ -81,7 +82,11 @@ final class PushOperation {
     resolver.checkNoCaseTwin(spec.model());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
-      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
+      // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face
+      // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)
+      FormatRegistry standard = FormatRegistry.standard();
+      FormatRegistry formats = opts.stored().isEmpty() ? standard : FormatRegistry.of(standard.formats(), List.of());
+      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), formats, pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
       Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
           opts.files());

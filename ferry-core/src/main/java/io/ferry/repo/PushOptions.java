@@ -27,7 +27,10 @@ import java.util.Objects;
  *     content, and refused otherwise ({@link io.ferry.error.InvalidInputException}, nothing published)
  * @param stored files whose chunks others already stored in the target store (the executors of a cluster derive),
  *     added to the snapshot as they are, next to the source's files; empty for an ordinary push. The push checks, under
- *     its lease, that every chunk they name exists before it publishes, as it does for its own.
+ *     its lease, that every chunk they name exists before it publishes, as it does for its own. Checks that span
+ *     files (a Hugging Face index against its shards) cannot run on a source that holds only part of the model and are
+ *     skipped: the caller vouches for them ({@link io.ferry.derive.Deriver#publish} writes the index by rewriting the
+ *     source's checked index for the tensors it planned).
  * @param storedPacks the packs holding the small chunks of {@code stored}, listed by the version
  */
 public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,

@@ -10,6 +10,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.spark.SparkTests;
 import io.ferry.spark.store.StoreSpec;
+import io.ferry.testkit.ModelGenerator;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Version;
@@ -94,18 +95,26 @@ class ClusterJobsTest {
 
   @Test
   void clusterDeriveGivesTheSnapshotAndReportOfALocalDerive() throws Exception {
+    // a Hugging Face model in shards and an index: one task per shard, the index rewritten by the driver
+    Path hf = tmp.resolve("hf");
+    ModelGenerator.writeHfModel(hf, SparkTests.model(DType.F32, 13), 2L << 20);
+    SparkTests.push(repo, hf, "hfjobs");
     DeriveArgs args = DeriveArgs.quantize(8, 64);
     DeriveJob.Result cluster = new DeriveJob(SparkTests.spark(), StoreSpec.of(store))
-        .run("jobs:prod", "jobs-int8-spark", args, null);
+        .run("hfjobs", "jobs-int8-spark", args, null);
     DeriveSpec spec = args.spec();
-    DeriveResult local = Deriver.of(repo).derive("jobs:prod", "jobs-int8-local", spec, null, TransferListener.NONE);
+    DeriveResult local = Deriver.of(repo).derive("hfjobs", "jobs-int8-local", spec, null, TransferListener.NONE);
     Version c = repo.resolve("jobs-int8-spark").version();
     Version l = repo.resolve("jobs-int8-local").version();
     assertThat(c.snapshot()).as("snapshot of the cluster derive").isEqualTo(l.snapshot());
     assertThat(c.derivation()).isEqualTo(l.derivation());
     assertThat(c.parents()).hasSize(1).isEqualTo(l.parents());
     assertThat(cluster.derive().report().toJson()).isEqualTo(local.report().toJson());
-    assertThat(cluster.tasks()).isEqualTo(1);
+    long shards = repo.snapshot(repo.resolve("hfjobs")).files().stream()
+        .filter(f -> f.path().endsWith(".safetensors")).count();
+    assertThat(shards).isGreaterThan(1);
+    assertThat(cluster.tasks()).isEqualTo(shards);
+    assertThat(repo.snapshot(repo.resolve("jobs-int8-spark")).file("model.safetensors.index.json")).isPresent();
     assertThat(repo.verify("jobs-int8-spark", TransferListener.NONE).ok()).isTrue();
   }
 
