@@ -133,6 +133,116 @@ public final class Deriver {
     }
   }
 
+  /**
+   * The safetensors files whose tensors a derivation of {@code sourceRef} writes, in the order of the source's
+   * snapshot: the units a cluster derive hands to its workers ({@link #writeTensorFiles}). Plans the whole derivation
+   * first, so bad input fails here, before anything is written.
+   *
+   * @throws DerivationInputException as {@link #derive} does
+   */
+  public List<String> tensorFiles(String sourceRef, DeriveSpec spec) throws IOException {
+    Objects.requireNonNull(spec, "spec");
+    VersionRef src = repo.resolve(sourceRef);
+    try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
+        Run run = new Run(reader, spec, src)) {
+      run.plan();
+      return run.files.stream().map(fp -> fp.source().path()).toList();
+    }
+  }
+
+  /**
+   * Writes the derived versions of the tensor files {@code paths} of {@code sourceRef} (of {@link #tensorFiles}) into
+   * {@code dir}, under their paths in the version, exactly as {@link #derive} writes them: a cluster derive's worker
+   * writes its share of the files with it, stores them, and hands back their entries and the metrics. Writes nothing
+   * into the store.
+   *
+   * @return the error metrics of each changed tensor of those files, by source tensor name
+   * @throws InvalidInputException if a path is not a tensor file of the derivation
+   */
+  public Map<String, ErrorMetrics> writeTensorFiles(String sourceRef, DeriveSpec spec, Path dir, Set<String> paths)
+      throws IOException {
+    Objects.requireNonNull(spec, "spec");
+    VersionRef src = repo.resolve(sourceRef);
+    try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
+        Run run = new Run(reader, spec, src, Set.copyOf(paths))) {
+      run.plan();
+      Set<String> known = new HashSet<>();
+      run.files.forEach(fp -> known.add(fp.source().path()));
+      for (String p : paths) {
+        if (!known.contains(p)) {
+          throw new InvalidInputException("derive of " + run.model() + ": '" + p + "' is not one of its tensor files "
+              + known);
+        }
+      }
+      ErrorMetrics[] metrics = run.writeTensorFiles(dir);
+      Map<String, ErrorMetrics> out = new HashMap<>();
+      for (int i = 0; i < metrics.length; i++) {
+        if (metrics[i] != null) {
+          out.put(run.jobs.get(i).plan().source().name(), metrics[i]);
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
+   * Finishes a derivation whose tensor files were written by {@link #writeTensorFiles} and stored in this store by
+   * others (the executors of a cluster derive): writes the other files and the report from {@code metrics}, and pushes
+   * them with the {@code stored} files as one version, with the same derivation record, report and snapshot as {@link
+   * #derive} makes from the same source. Plans again first, so a source or spec that changed is refused.
+   *
+   * @param metrics the metrics of every changed tensor, by source tensor name, as {@link #writeTensorFiles} returned
+   * @param stored the entries of every tensor file, as a push of the written files made them
+   * @param storedPacks the packs holding their small chunks
+   * @throws InvalidInputException if a changed tensor has no metrics or a tensor file no entry
+   */
+  public DeriveResult publish(String sourceRef, String target, DeriveSpec spec, String message,
+      TransferListener listener, Map<String, ErrorMetrics> metrics, List<FileEntry> stored, List<ChunkId> storedPacks)
+      throws IOException {
+    Objects.requireNonNull(spec, "spec");
+    checkTarget(target);
+    VersionRef src = repo.resolve(sourceRef);
+    String exact = src.version().model() + "@" + src.id().hex();
+    try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src, Set.of())) {
+      run.plan();
+      Set<String> have = new HashSet<>();
+      stored.forEach(f -> have.add(f.path()));
+      for (FilePlan fp : run.files) {
+        if (!have.contains(fp.source().path())) {
+          throw new InvalidInputException("derive of " + run.model() + ": no stored entry for tensor file '"
+              + fp.source().path() + "'");
+        }
+      }
+      ErrorMetrics[] all = new ErrorMetrics[run.jobs.size()];
+      for (int i = 0; i < all.length; i++) {
+        TensorPlan p = run.jobs.get(i).plan();
+        if (p.changes()) {
+          all[i] = metrics.get(p.source().name());
+          if (all[i] == null) {
+            throw new InvalidInputException("derive of " + run.model() + ": no metrics for changed tensor '"
+                + p.source().name() + "'");
+          }
+        }
+      }
+      Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
+          : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+      try {
+        long start = System.nanoTime();
+        DerivationReport report = run.writeRest(dir, all);
+        long written = System.nanoTime();
+        String msg = message == null || message.isEmpty()
+            ? spec.method() + " " + spec.parameters() + " of " + sourceRef : message;
+        PushResult pushed = repo.push(dir, target, PushOptions.builder().message(msg)
+            .derivation(report.derivation()).derivedFrom(exact).listener(listener).stored(stored, storedPacks)
+            .build());
+        return new DeriveResult(pushed, report, run.allSourceTensorBytes(), written - start,
+            System.nanoTime() - written);
+      } finally {
+        deleteTree(dir);
+      }
+    }
+  }
+
   private DeriveResult writeAndPush(Run run, Path dir, String sourceRef, String target, String message,
       TransferListener listener, String exact) throws IOException {
     long start = System.nanoTime();
@@ -184,10 +294,22 @@ public final class Deriver {
     ChunkId comparedId;
     long sourceTensorBytes;
 
+    /** The tensor files this run writes; null for all of them. */
+    final Set<String> only;
+
     Run(ModelReader reader, DeriveSpec spec, VersionRef src) {
+      this(reader, spec, src, null);
+    }
+
+    Run(ModelReader reader, DeriveSpec spec, VersionRef src, Set<String> only) {
       this.reader = reader;
       this.spec = spec;
       this.src = src;
+      this.only = only;
+    }
+
+    boolean writes(FilePlan fp) {
+      return only == null || only.contains(fp.source().path());
     }
 
     String model() {
@@ -298,12 +420,25 @@ public final class Deriver {
 
     /** Writes the derived files and the report into {@code dir}; returns the report. */
     DerivationReport write(Path dir) throws IOException {
+      return writeRest(dir, writeTensorFiles(dir));
+    }
+
+    /**
+     * Writes the tensor files this run covers ({@link #writes}) into {@code dir}; returns the metrics of each job, in
+     * job order: null for a kept tensor and for the jobs of files not written.
+     */
+    ErrorMetrics[] writeTensorFiles(Path dir) throws IOException {
       Target[] targets = new Target[jobs.size()];
       List<FileChannel> channels = new ArrayList<>();
       ErrorMetrics[] metrics = new ErrorMetrics[jobs.size()];
       try {
         int j = 0;
+        List<Integer> mine = new ArrayList<>();
         for (FilePlan fp : files) {
+          if (!writes(fp)) {
+            j += fp.plans().size();
+            continue;
+          }
           Path out = dir.resolve(fp.source().path());
           Files.createDirectories(out.getParent());
           List<TensorInfo> outs = new ArrayList<>();
@@ -322,18 +457,39 @@ public final class Deriver {
           }
           for (int i = 0; i < fp.plans().size(); i++, j++) {
             targets[j] = new Target(ch, dataStart);
+            mine.add(j);
           }
         }
-        for (Job job : jobs) {
-          sourceTensorBytes += job.plan().inputs().stream().mapToLong(TensorInfo::byteLength).sum();
+        for (int i : mine) {
+          sourceTensorBytes += jobs.get(i).plan().inputs().stream().mapToLong(TensorInfo::byteLength).sum();
         }
         ParallelLoop loop = new ParallelLoop();
-        loop.run(workers, threads, jobs.size(), i -> metrics[i] = process(jobs.get(i), targets[i], loop));
+        loop.run(workers, threads, mine.size(), k -> {
+          int i = mine.get(k);
+          metrics[i] = process(jobs.get(i), targets[i], loop);
+        });
       } finally {
         for (FileChannel ch : channels) {
           ch.close();
         }
       }
+      return metrics;
+    }
+
+    /** The bytes of the source tensors every job reads. */
+    long allSourceTensorBytes() {
+      long n = 0;
+      for (Job job : jobs) {
+        n += job.plan().inputs().stream().mapToLong(TensorInfo::byteLength).sum();
+      }
+      return n;
+    }
+
+    /**
+     * Writes the files other than tensor files (copied, or a Hugging Face index rewritten) and the report, made from
+     * every job's {@code metrics} (in job order; null for kept tensors), into {@code dir}; returns the report.
+     */
+    DerivationReport writeRest(Path dir, ErrorMetrics[] metrics) throws IOException {
       Map<String, List<TensorInfo>> replaced = new HashMap<>();
       absorbed.forEach(n -> replaced.put(n, List.of()));
       jobs.forEach(job -> replaced.put(job.plan().source().name(), job.outputs()));

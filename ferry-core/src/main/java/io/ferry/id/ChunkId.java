@@ -9,7 +9,7 @@ import java.util.HexFormat;
  * The identity of a stored object: the SHA-256 of its uncompressed content, held as four longs so that the value is
  * compact, immutable and cheap to compare. Chunks, packs, snapshots and versions are all named this way.
  */
-public record ChunkId(long w0, long w1, long w2, long w3) implements Comparable<ChunkId> {
+public record ChunkId(long w0, long w1, long w2, long w3) implements Comparable<ChunkId>, java.io.Serializable {
   /** Length of the hex form. */
   public static final int HEX_LENGTH = 64;
 

@@ -5,6 +5,7 @@ import io.ferry.objects.ObjectDatabase;
 import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.error.InvalidInputException;
+import io.ferry.format.registry.FormatRegistry;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
 import io.ferry.repo.Results.PushResult;
@@ -81,7 +82,11 @@ final class PushOperation {
     resolver.checkNoCaseTwin(spec.model());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
-      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), pool, opts.codec(), opts.listener(),
+      // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face
+      // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)
+      FormatRegistry standard = FormatRegistry.standard();
+      FormatRegistry formats = opts.stored().isEmpty() ? standard : FormatRegistry.of(standard.formats(), List.of());
+      Pusher pusher = new Pusher(db, ChunkPlanner.standard(), formats, pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause));
       Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
           opts.files());
@@ -96,7 +101,7 @@ final class PushOperation {
       if (derivedFrom != null) {
         candidatePacks.addAll(derivedFrom.version().packs());
       }
-      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks));
+      Pusher.Staged staged = withStored(pusher.store(prepared, db.locator(candidatePacks)), opts);
       List<ChunkId> created = new ArrayList<>(staged.created());
       try {
         for (int restage = 0; ; restage++) {
@@ -110,7 +115,7 @@ final class PushOperation {
                 + " published");
           }
           // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()));
+          Pusher.Staged again = withStored(pusher.store(prepared, db.locator(Set.of())), opts);
           created.addAll(again.created());
           if (!again.snapshotId().equals(staged.snapshotId())) {
             throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
@@ -126,6 +131,36 @@ final class PushOperation {
     } finally {
       opts.listener().done();
     }
+  }
+
+  /**
+   * The staged snapshot with the files others stored ({@link PushOptions#stored()}) added, and their packs; the
+   * snapshot object is written again when that changes it. A file of the same path in both is refused.
+   */
+  private Pusher.Staged withStored(Pusher.Staged staged, PushOptions opts) throws IOException {
+    if (opts.stored().isEmpty() && opts.storedPacks().isEmpty()) {
+      return staged;
+    }
+    List<FileEntry> files = new ArrayList<>(staged.snapshot().files());
+    for (FileEntry f : opts.stored()) {
+      if (staged.snapshot().file(f.path()).isPresent()) {
+        throw new InvalidInputException("push: file '" + f.path() + "' is both in the source and among the files"
+            + " already stored; nothing was published");
+      }
+      files.add(f);
+    }
+    Snapshot s = new Snapshot(files);
+    byte[] json = ObjectJson.toJson(s);
+    ObjectDatabase.Written w = db.writeObject(json);
+    List<ChunkId> created = new ArrayList<>(staged.created());
+    long storedBytes = staged.newStoredBytes();
+    if (w.created()) {
+      created.add(w.id());
+      storedBytes += w.size();
+    }
+    Set<ChunkId> packs = new TreeSet<>(staged.packs());
+    packs.addAll(opts.storedPacks());
+    return new Pusher.Staged(w.id(), s, new ArrayList<>(packs), created, storedBytes, staged.newChunks());
   }
 
   /**

@@ -4,6 +4,9 @@ import io.ferry.codec.CodecPolicy;
 import io.ferry.scan.PathFilter;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.Derivation;
+import io.ferry.id.ChunkId;
+import io.ferry.version.FileEntry;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -22,11 +25,20 @@ import java.util.Objects;
  *     tags, so gc can free a version once its tags are deleted (training checkpoints)
  * @param tagOnce the push's tag must be new: if it exists, the push is up to date when the tagged version has the same
  *     content, and refused otherwise ({@link io.ferry.error.InvalidInputException}, nothing published)
+ * @param stored files whose chunks others already stored in the target store (the executors of a cluster derive),
+ *     added to the snapshot as they are, next to the source's files; empty for an ordinary push. The push checks, under
+ *     its lease, that every chunk they name exists before it publishes, as it does for its own. Checks that span
+ *     files (a Hugging Face index against its shards) cannot run on a source that holds only part of the model and are
+ *     skipped: the caller vouches for them ({@link io.ferry.derive.Deriver#publish} writes the index by rewriting the
+ *     source's checked index for the tensors it planned).
+ * @param storedPacks the packs holding the small chunks of {@code stored}, listed by the version
  */
 public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,
     String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files, boolean detached,
-    boolean tagOnce) {
+    boolean tagOnce, List<FileEntry> stored, List<ChunkId> storedPacks) {
   public PushOptions {
+    stored = List.copyOf(stored);
+    storedPacks = List.copyOf(storedPacks);
     files = files == null ? PathFilter.ALL : files;
     Objects.requireNonNull(message, "message");
     Objects.requireNonNull(codec, "codec");
@@ -50,6 +62,8 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     private PathFilter files = PathFilter.ALL;
     private boolean detached;
     private boolean tagOnce;
+    private List<FileEntry> stored = List.of();
+    private List<ChunkId> storedPacks = List.of();
 
     public Builder message(String m) {
       this.message = Objects.requireNonNull(m);
@@ -104,9 +118,16 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
       return this;
     }
 
+    /** See {@link PushOptions#stored()} and {@link PushOptions#storedPacks()}. */
+    public Builder stored(List<FileEntry> files, List<ChunkId> packs) {
+      this.stored = Objects.requireNonNull(files);
+      this.storedPacks = Objects.requireNonNull(packs);
+      return this;
+    }
+
     public PushOptions build() {
       return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener, files, detached,
-          tagOnce);
+          tagOnce, stored, storedPacks);
     }
   }
 }

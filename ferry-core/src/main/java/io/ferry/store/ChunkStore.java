@@ -94,6 +94,18 @@ public interface ChunkStore extends Closeable {
   }
 
   /**
+   * The hosts that hold bytes {@code [offset, offset + length)} of the stored object locally, best first, for
+   * schedulers that place work next to its data (Spark's preferred locations). Only a hint: it may be stale or empty,
+   * and reads never depend on it. The default, for stores whose data has no host (a local disk, S3), is an empty list;
+   * HDFS answers with the DataNodes of the blocks of that range.
+   *
+   * @throws io.ferry.error.MissingObjectException if the object is absent and the store can tell
+   */
+  default List<String> hosts(ChunkId id, long offset, long length) throws IOException {
+    return List.of();
+  }
+
+  /**
    * Calls {@code sink} once for every object in the store, in no particular order, streaming (memory does not grow
    * with the number of objects). Objects put or deleted during the listing may or may not be reported; puts in
    * progress are never reported.

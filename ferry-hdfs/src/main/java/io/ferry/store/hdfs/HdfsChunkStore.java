@@ -323,6 +323,24 @@ final class HdfsChunkStore implements ChunkStore {
     }
   }
 
+  /** The DataNodes of the blocks that hold the range, from the NameNode ({@code getFileBlockLocations}). */
+  @Override
+  public List<String> hosts(ChunkId id, long offset, long length) throws IOException {
+    ensureOpen();
+    Path p = pathOf(id);
+    org.apache.hadoop.fs.BlockLocation[] blocks;
+    try {
+      blocks = fs.getFileBlockLocations(fs.getFileStatus(p), offset, Math.max(1, length));
+    } catch (FileNotFoundException e) {
+      throw new MissingObjectException(id, uri);
+    }
+    java.util.LinkedHashSet<String> hosts = new java.util.LinkedHashSet<>();
+    for (org.apache.hadoop.fs.BlockLocation b : blocks) {
+      hosts.addAll(List.of(b.getHosts()));
+    }
+    return List.copyOf(hosts);
+  }
+
   @Override
   public void list(Consumer<StoredObject> sink) throws IOException {
     ensureOpen();

@@ -1,0 +1,190 @@
+package io.ferry.spark.jobs;
+
+import io.ferry.spark.store.StoreSpec;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.spark.sql.SparkSession;
+
+/**
+ * The entry point of Ferry's cluster jobs for {@code spark-submit}:
+ *
+ * <pre>
+ * spark-submit --class io.ferry.spark.jobs.FerrySparkJobs ferry-spark-all.jar verify --store URI [REF...]
+ * spark-submit --class io.ferry.spark.jobs.FerrySparkJobs ferry-spark-all.jar copy --from URI --to URI [--verify] REF
+ * spark-submit --class io.ferry.spark.jobs.FerrySparkJobs ferry-spark-all.jar derive --store URI \
+ *     --method quantize --bits 8 [--group-size 128] SOURCE TARGET
+ * </pre>
+ *
+ * <p>Common options: {@code --store-option key=value} (settings of {@code --store}, or of {@code --from} and {@code
+ * --to}), {@code --task-bytes N} (bytes of chunks per task for verify and copy, default 64 MiB). Exit codes: 0 done,
+ * 1 verify found errors or the job failed, 2 bad arguments. Results go to stdout, one {@code key=value} per line.
+ */
+public final class FerrySparkJobs {
+  private FerrySparkJobs() {}
+
+  public static void main(String[] args) {
+    SparkSession spark = SparkSession.builder().appName("ferry " + (args.length > 0 ? args[0] : "")).getOrCreate();
+    int code;
+    try {
+      code = run(spark, args, System.out, System.err);
+    } finally {
+      spark.stop();
+    }
+    System.exit(code);
+  }
+
+  /** Runs one job on {@code spark}; returns the exit code. */
+  public static int run(SparkSession spark, String[] args, PrintStream out, PrintStream err) {
+    Args a;
+    try {
+      a = Args.parse(args);
+    } catch (IllegalArgumentException e) {
+      err.println("ferry spark: " + e.getMessage());
+      err.println("usage: verify --store URI [REF...] | copy --from URI --to URI [--verify] REF"
+          + " | derive --store URI --method M [options] SOURCE TARGET");
+      return 2;
+    }
+    try {
+      long t0 = System.nanoTime();
+      switch (a.command) {
+        case "verify" -> {
+          VerifyJob.Result r = new VerifyJob(spark, a.spec("store"), a.taskBytes()).run(a.positional);
+          out.println("versions=" + r.versions());
+          out.println("chunks=" + r.chunks());
+          out.println("bytes=" + r.bytes());
+          out.println("tasks=" + r.tasks());
+          out.println("errors=" + r.errorCount());
+          r.errors().forEach(e -> err.println("error: " + e));
+          out.println("seconds=" + seconds(t0));
+          return r.ok() ? 0 : 1;
+        }
+        case "copy" -> {
+          a.need(1, "REF");
+          CopyJob.Result r = new CopyJob(spark, a.spec("from"), a.spec("to"), a.taskBytes())
+              .run(a.positional.get(0), a.flag("verify"));
+          out.println("version=" + r.copy().version().hex());
+          out.println("chunks_by_executors=" + r.chunksByExecutors());
+          out.println("bytes_by_executors=" + r.bytesByExecutors());
+          out.println("objects_by_driver=" + r.copy().objectsSent());
+          out.println("refs_moved=" + String.join(",", r.copy().refsMoved()));
+          out.println("tasks=" + r.tasks());
+          out.println("seconds=" + seconds(t0));
+          return 0;
+        }
+        case "derive" -> {
+          a.need(2, "SOURCE TARGET");
+          DeriveArgs d = new DeriveArgs(a.required("method"), a.opt("to"), Integer.parseInt(a.opt("bits", "8")),
+              Integer.parseInt(a.opt("group-size", "0")), !a.flag("asymmetric"), a.dbl("threshold"),
+              a.dbl("sparsity"), a.opt("include"), a.opt("exclude"));
+          DeriveJob.Result r = new DeriveJob(spark, a.spec("store")).run(a.positional.get(0), a.positional.get(1), d,
+              a.opt("message"));
+          out.println("version=" + r.derive().push().versionId().hex());
+          out.println("tensors_changed=" + r.derive().report().changedCount());
+          out.println("tasks=" + r.tasks());
+          out.println("seconds=" + seconds(t0));
+          return 0;
+        }
+        default -> {
+          err.println("ferry spark: unknown job '" + a.command + "': expected verify, copy or derive");
+          return 2;
+        }
+      }
+    } catch (IllegalArgumentException e) {
+      err.println("ferry spark " + a.command + ": " + e.getMessage());
+      return 2;
+    } catch (IOException | RuntimeException e) {
+      err.println("ferry spark " + a.command + ": " + e);
+      return 1;
+    }
+  }
+
+  private static String seconds(long t0) {
+    return String.format(java.util.Locale.ROOT, "%.3f", (System.nanoTime() - t0) / 1e9);
+  }
+
+  /** {@code --key value} options (repeatable {@code --store-option}), flags, and positional arguments. */
+  private static final class Args {
+    static final List<String> FLAGS = List.of("verify", "asymmetric");
+    String command;
+    final Map<String, String> options = new HashMap<>();
+    final Map<String, String> settings = new HashMap<>();
+    final List<String> positional = new ArrayList<>();
+
+    static Args parse(String[] args) {
+      if (args.length == 0) {
+        throw new IllegalArgumentException("no job given");
+      }
+      Args a = new Args();
+      a.command = args[0];
+      for (int i = 1; i < args.length; i++) {
+        String s = args[i];
+        if (!s.startsWith("--")) {
+          a.positional.add(s);
+          continue;
+        }
+        String key = s.substring(2);
+        if (FLAGS.contains(key)) {
+          a.options.put(key, "true");
+          continue;
+        }
+        if (i + 1 == args.length) {
+          throw new IllegalArgumentException("option " + s + " needs a value");
+        }
+        String value = args[++i];
+        if (key.equals("store-option")) {
+          int eq = value.indexOf('=');
+          if (eq < 1) {
+            throw new IllegalArgumentException("--store-option '" + value + "': expected key=value");
+          }
+          a.settings.put(value.substring(0, eq), value.substring(eq + 1));
+        } else if (a.options.put(key, value) != null) {
+          throw new IllegalArgumentException("option --" + key + " given twice");
+        }
+      }
+      return a;
+    }
+
+    StoreSpec spec(String key) {
+      return new StoreSpec(required(key), settings);
+    }
+
+    String required(String key) {
+      String v = options.get(key);
+      if (v == null) {
+        throw new IllegalArgumentException("option --" + key + " is required for " + command);
+      }
+      return v;
+    }
+
+    String opt(String key) {
+      return options.get(key);
+    }
+
+    String opt(String key, String dflt) {
+      return options.getOrDefault(key, dflt);
+    }
+
+    Double dbl(String key) {
+      String v = options.get(key);
+      return v == null ? null : Double.valueOf(v);
+    }
+
+    boolean flag(String key) {
+      return options.containsKey(key);
+    }
+
+    long taskBytes() {
+      return Long.parseLong(opt("task-bytes", String.valueOf(64L << 20)));
+    }
+
+    void need(int n, String what) {
+      if (positional.size() != n) {
+        throw new IllegalArgumentException(command + " takes " + what + ", got " + positional);
+      }
+    }
+  }
+}

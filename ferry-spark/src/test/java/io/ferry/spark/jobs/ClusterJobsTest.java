@@ -1,0 +1,135 @@
+package io.ferry.spark.jobs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.derive.DeriveResult;
+import io.ferry.derive.DeriveSpec;
+import io.ferry.derive.Deriver;
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.repo.Repository;
+import io.ferry.spark.SparkTests;
+import io.ferry.spark.store.StoreSpec;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.transfer.TransferListener;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Version;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** verify, copy and derive as Spark jobs on {@code local[2]} over local stores. */
+class ClusterJobsTest {
+  @TempDir
+  static Path tmp;
+  static String store;
+  static Repository repo;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    store = tmp.resolve("store").toUri().toString();
+    repo = SparkTests.open(store);
+    SparkTests.push(repo, SparkTests.write(tmp, "v1", SparkTests.model(DType.F32, 11)), "jobs:prod");
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    repo.close();
+  }
+
+  @Test
+  void verifyChecksEveryChunkOnExecutorsAndReportsACorruptOne() throws Exception {
+    Path dir = tmp.resolve("verify-store");
+    String uri = dir.toUri().toString();
+    ChunkId victim;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "jobs");
+      FileEntry f = r.snapshot(r.resolve("jobs")).file("model.safetensors").orElseThrow();
+      victim = f.chunks().get(f.chunks().size() - 1).id();
+    }
+    VerifyJob.Result ok = new VerifyJob(SparkTests.spark(), StoreSpec.of(uri), 1 << 20).run(List.of());
+    assertThat(ok.ok()).as(ok.errors().toString()).isTrue();
+    assertThat(ok.versions()).isEqualTo(1);
+    assertThat(ok.tasks()).isGreaterThan(1);
+    assertThat(ok.bytes()).isGreaterThan(5L << 20);
+
+    Path object;
+    try (var files = Files.walk(dir)) {
+      object = files.filter(p -> p.getFileName().toString().equals(victim.hex().substring(2))).findFirst()
+          .orElseThrow();
+    }
+    byte[] b = Files.readAllBytes(object);
+    b[b.length / 2] ^= 1;
+    object.toFile().setWritable(true);
+    Files.write(object, b);
+    VerifyJob.Result bad = new VerifyJob(SparkTests.spark(), StoreSpec.of(uri), 1 << 20).run(List.of("jobs"));
+    assertThat(bad.errorCount()).isEqualTo(1);
+    assertThat(bad.errors().get(0)).contains(victim.hex()).contains("model.safetensors");
+    assertThat(bad.chunks()).isEqualTo(ok.chunks() - 1);
+  }
+
+  @Test
+  void copySendsChunksFromExecutorsAndMovesRefsLast() throws Exception {
+    String target = tmp.resolve("copy-target").toUri().toString();
+    SparkTests.open(target).close();
+    CopyJob.Result r = new CopyJob(SparkTests.spark(), StoreSpec.of(store), StoreSpec.of(target), 1 << 20)
+        .run("jobs:prod", true);
+    assertThat(r.chunksByExecutors()).isGreaterThan(5);
+    assertThat(r.copy().refsMoved()).containsExactlyInAnyOrder("jobs/head", "jobs/tags/prod");
+    try (Repository t = SparkTests.open(target)) {
+      assertThat(t.resolve("jobs:prod").id()).isEqualTo(repo.resolve("jobs:prod").id());
+      assertThat(t.verify("jobs:prod", TransferListener.NONE).ok()).isTrue();
+    }
+    // again: nothing left to send
+    CopyJob.Result again = new CopyJob(SparkTests.spark(), StoreSpec.of(store), StoreSpec.of(target), 1 << 20)
+        .run("jobs:prod", false);
+    assertThat(again.chunksByExecutors()).isZero();
+  }
+
+  @Test
+  void clusterDeriveGivesTheSnapshotAndReportOfALocalDerive() throws Exception {
+    // a Hugging Face model in shards and an index: one task per shard, the index rewritten by the driver
+    Path hf = tmp.resolve("hf");
+    ModelGenerator.writeHfModel(hf, SparkTests.model(DType.F32, 13), 2L << 20);
+    SparkTests.push(repo, hf, "hfjobs");
+    DeriveArgs args = DeriveArgs.quantize(8, 64);
+    DeriveJob.Result cluster = new DeriveJob(SparkTests.spark(), StoreSpec.of(store))
+        .run("hfjobs", "jobs-int8-spark", args, null);
+    DeriveSpec spec = args.spec();
+    DeriveResult local = Deriver.of(repo).derive("hfjobs", "jobs-int8-local", spec, null, TransferListener.NONE);
+    Version c = repo.resolve("jobs-int8-spark").version();
+    Version l = repo.resolve("jobs-int8-local").version();
+    assertThat(c.snapshot()).as("snapshot of the cluster derive").isEqualTo(l.snapshot());
+    assertThat(c.derivation()).isEqualTo(l.derivation());
+    assertThat(c.parents()).hasSize(1).isEqualTo(l.parents());
+    assertThat(cluster.derive().report().toJson()).isEqualTo(local.report().toJson());
+    long shards = repo.snapshot(repo.resolve("hfjobs")).files().stream()
+        .filter(f -> f.path().endsWith(".safetensors")).count();
+    assertThat(shards).isGreaterThan(1);
+    assertThat(cluster.tasks()).isEqualTo(shards);
+    assertThat(repo.snapshot(repo.resolve("jobs-int8-spark")).file("model.safetensors.index.json")).isPresent();
+    assertThat(repo.verify("jobs-int8-spark", TransferListener.NONE).ok()).isTrue();
+  }
+
+  @Test
+  void theEntryPointRunsAJobAndRefusesBadArguments() {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = FerrySparkJobs.run(SparkTests.spark(), new String[] {"verify", "--store", store, "jobs:prod"},
+        new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertThat(code).as(err.toString(StandardCharsets.UTF_8)).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("errors=0").contains("versions=1");
+    err.reset();
+    code = FerrySparkJobs.run(SparkTests.spark(), new String[] {"copy", "--from", store, "jobs"},
+        new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+    assertThat(code).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("--to");
+  }
+}

@@ -1,0 +1,207 @@
+package io.ferry.spark.source;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.read.ModelReader;
+import io.ferry.repo.Repository;
+import io.ferry.spark.CountingLayer;
+import io.ferry.spark.SparkTests;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.version.FileEntry;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.spark.sql.DataFrameReader;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The {@code ferry} data source on {@code local[2]} over a local store: chunks, values, pushdown, metadata tables. */
+class FerryDataSourceTest {
+  @TempDir
+  static Path tmp;
+  static String store;
+  static Repository repo;
+  static List<ModelGenerator.Tensor> base;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    store = tmp.resolve("store").toUri().toString();
+    repo = SparkTests.open(store);
+    base = SparkTests.model(DType.F32, 1);
+    SparkTests.push(repo, SparkTests.write(tmp, "v1", base), "tiny:prod");
+    List<ModelGenerator.Tensor> tuned = ModelGenerator.finetune(base, 0.25, 7);
+    SparkTests.push(repo, SparkTests.write(tmp, "v2", tuned), "tiny");
+    SparkTests.push(repo, SparkTests.write(tmp, "bf", SparkTests.model(DType.BF16, 3)), "tinybf");
+  }
+
+  @AfterAll
+  static void tearDown() throws Exception {
+    repo.close();
+  }
+
+  private static DataFrameReader ferry() {
+    return SparkTests.spark().read().format("ferry").option("store", store);
+  }
+
+  @Test
+  void everyTensorReadsBackAsItsChunksBytes() throws Exception {
+    Dataset<Row> df = ferry().load("tiny:prod");
+    List<Row> rows = df.select("tensor", "offset", "length", "bytes", "row_start", "row_end", "dtype", "version")
+        .collectAsList();
+    try (ModelReader reader = repo.open("tiny:prod")) {
+      assertThat(rows).hasSize(reader.tensors().size());
+      Map<String, Row> byName = new HashMap<>();
+      rows.forEach(r -> byName.put(r.getString(0), r));
+      for (ModelReader.Located t : reader.tensors()) {
+        Row r = byName.get(t.info().name());
+        assertThat(r).as(t.info().name()).isNotNull();
+        ByteBuffer want = reader.read(t.info().name());
+        assertThat(ByteBuffer.wrap((byte[]) r.get(3))).as(t.info().name()).isEqualTo(want);
+        assertThat(r.getLong(4)).isZero();
+        assertThat(r.getLong(5)).isEqualTo(t.info().rows());
+        assertThat(r.getString(7)).isEqualTo(reader.versionId().hex());
+      }
+    }
+    assertThat(df.rdd().getNumPartitions()).isGreaterThanOrEqualTo(1);
+  }
+
+  @Test
+  void valuesAreTheDecodedFloatsOfF32AndBf16() throws Exception {
+    for (String ref : List.of("tiny:prod", "tinybf")) {
+      Row r = ferry().option("values", "true").load(ref).where("tensor = 'model.layers.0.self_attn.q_proj.weight'")
+          .select("bytes", "values", "dtype").first();
+      byte[] bytes = (byte[]) r.get(0);
+      List<Float> values = r.getList(1);
+      ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+      boolean bf16 = r.getString(2).equals("BF16");
+      assertThat(values).hasSize(bf16 ? bytes.length / 2 : bytes.length / 4);
+      for (int i = 0; i < values.size(); i += 97) {
+        float want = bf16 ? Float.intBitsToFloat((b.getShort(2 * i) & 0xffff) << 16) : b.getFloat(4 * i);
+        assertThat(values.get(i)).as(ref + " element " + i).isEqualTo(want);
+      }
+    }
+  }
+
+  @Test
+  void aQueryForOneLayerReadsOnlyThatLayersChunks() throws Exception {
+    String name = "pushdown-" + System.nanoTime();
+    Dataset<Row> df = ferry().option("store.layers", "counting").option("store.counting.name", name)
+        .load("tiny:prod").where("tensor like 'model.layers.1.%' and file = 'model.safetensors'");
+    List<Row> rows = df.select("tensor", "bytes").collectAsList();
+    Set<ChunkId> layer = new HashSet<>();
+    Set<ChunkId> all = new HashSet<>();
+    FileEntry f = repo.snapshot(repo.resolve("tiny:prod")).file("model.safetensors").orElseThrow();
+    long[] offsets = f.chunkOffsets();
+    for (var t : f.tensors()) {
+      int i = FileEntry.chunkAt(offsets, f.dataStart() + t.begin());
+      all.add(f.chunks().get(i).id());
+      if (t.name().startsWith("model.layers.1.")) {
+        layer.add(f.chunks().get(i).id());
+      }
+    }
+    assertThat(rows).hasSize(7);
+    Set<ChunkId> readTensorChunks = new HashSet<>(CountingLayer.reads(name));
+    readTensorChunks.retainAll(all);
+    // the small layer norm sits in a pack, read as a range of the pack object: the loose chunks read are the layer's
+    Set<ChunkId> expectedLoose = new HashSet<>(layer);
+    expectedLoose.retainAll(looseObjects(layer));
+    assertThat(readTensorChunks).isEqualTo(expectedLoose);
+    assertThat(expectedLoose).hasSize(6);
+  }
+
+  private static Set<ChunkId> looseObjects(Set<ChunkId> ids) throws Exception {
+    Set<ChunkId> out = new HashSet<>();
+    for (ChunkId id : ids) {
+      if (repo.backend().chunks().contains(id)) {
+        out.add(id);
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void metadataColumnsAloneReadNoChunk() throws Exception {
+    String name = "meta-" + System.nanoTime();
+    long n = ferry().option("store.layers", "counting").option("store.counting.name", name).load("tiny:prod")
+        .select("tensor", "dtype", "shape", "length").collectAsList().size();
+    assertThat(n).isEqualTo(base.size());
+    Set<ChunkId> chunks = new HashSet<>();
+    repo.snapshot(repo.resolve("tiny:prod")).files().forEach(f -> f.chunks().forEach(c -> chunks.add(c.id())));
+    Set<ChunkId> read = new HashSet<>(CountingLayer.reads(name));
+    read.retainAll(chunks);
+    assertThat(read).as("chunks read for a query of metadata columns only").isEmpty();
+  }
+
+  @Test
+  void versionsTableAnswersLineageInSql() throws Exception {
+    SparkSession spark = SparkTests.spark();
+    ferry().option("table", "versions").load("tiny").createOrReplaceTempView("tiny_versions");
+    List<Row> rows = spark.sql("select id, seq, size(parents), array_contains(tags, 'tiny:prod'), "
+        + "array_contains(tags, 'tiny'), logical_bytes from tiny_versions order by seq").collectAsList();
+    assertThat(rows).hasSize(2);
+    assertThat(rows.get(0).getString(0)).isEqualTo(repo.resolve("tiny:prod").id().hex());
+    assertThat(rows.get(0).getBoolean(3)).isTrue();
+    assertThat(rows.get(1).getString(0)).isEqualTo(repo.resolve("tiny").id().hex());
+    assertThat(rows.get(1).getInt(2)).isEqualTo(1);
+    assertThat(rows.get(1).getBoolean(4)).isTrue();
+    assertThat(ferry().option("table", "versions").load("*").where("model = 'tinybf'").count()).isEqualTo(1);
+  }
+
+  @Test
+  void tensorsTableDiffsTwoVersionsInSql() throws Exception {
+    SparkSession spark = SparkTests.spark();
+    ferry().option("table", "tensors").load("tiny").createOrReplaceTempView("tiny_tensors");
+    String a = repo.resolve("tiny:prod").id().hex();
+    String b = repo.resolve("tiny").id().hex();
+    long changed = spark.sql("select x.tensor from tiny_tensors x join tiny_tensors y on x.tensor = y.tensor "
+        + "where x.version = '" + a + "' and y.version = '" + b + "' and x.content <> y.content").count();
+    var diff = repo.diff("tiny:prod", "tiny");
+    assertThat(changed).isEqualTo(diff.tensors().size()).isPositive();
+  }
+
+  @Test
+  void aCorruptChunkFailsTheReadNamingIt() throws Exception {
+    Path dir = tmp.resolve("corrupt");
+    String uri = dir.toUri().toString();
+    ChunkId lmHead;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "tiny");
+      FileEntry f = r.snapshot(r.resolve("tiny")).file("model.safetensors").orElseThrow();
+      var t = f.tensors().stream().filter(x -> x.name().equals("lm_head.weight")).findFirst().orElseThrow();
+      lmHead = f.chunks().get(FileEntry.chunkAt(f.chunkOffsets(), f.dataStart() + t.begin())).id();
+    }
+    Path object;
+    try (var files = java.nio.file.Files.walk(dir)) {
+      object = files.filter(p -> p.getFileName().toString().equals(lmHead.hex().substring(2))).findFirst()
+          .orElseThrow();
+    }
+    byte[] b = java.nio.file.Files.readAllBytes(object);
+    b[b.length - 100] ^= 0x40;
+    object.toFile().setWritable(true);
+    java.nio.file.Files.write(object, b);
+    Dataset<Row> df = SparkTests.spark().read().format("ferry").option("store", uri).load("tiny")
+        .where("tensor like 'lm_head%'").select("bytes");
+    assertThatThrownBy(df::collectAsList).hasStackTraceContaining("lm_head.weight")
+        .hasStackTraceContaining(lmHead.hex());
+  }
+
+  @Test
+  void badOptionsAreRefusedWithTheOptionNamed() {
+    assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").load("tiny")).hasMessageContaining("store");
+    assertThatThrownBy(() -> ferry().option("table", "nope").load("tiny")).hasMessageContaining("table='nope'");
+  }
+}
