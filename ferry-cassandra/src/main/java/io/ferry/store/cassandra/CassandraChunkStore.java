@@ -1,5 +1,7 @@
 package io.ferry.store.cassandra;
 
+import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.ResultSet;
@@ -121,9 +123,11 @@ final class CassandraChunkStore implements ChunkStore {
       Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
       created = row != null && row.getBoolean("[applied]");
     } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
-        | com.datastax.oss.driver.api.core.DriverTimeoutException e) {
-      // The outcome is unknown; a serial read settles it (it finishes or supersedes the proposal). Whoever's row it
-      // is, the object is complete; reporting false keeps a failed push from deleting what it may not have made.
+        | com.datastax.oss.driver.api.core.DriverTimeoutException | ClosedConnectionException | HeartbeatException e) {
+      // The outcome is unknown (a timeout, or the coordinator's connection lost with the request in flight: the
+      // driver does not retry a transaction on another node by itself); a serial read settles it (it finishes or
+      // supersedes the proposal). Whoever's row it is, the object is complete; reporting false keeps a failed push
+      // from deleting what it may not have made.
       Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
           .setConsistencyLevel(backend.settings().serialConsistency())).one();
       if (row == null) {

@@ -2,6 +2,8 @@ package io.ferry.store.cassandra;
 
 import com.datastax.oss.driver.api.core.DriverException;
 import com.datastax.oss.driver.api.core.DriverTimeoutException;
+import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
 import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
@@ -95,9 +97,11 @@ final class CassandraRecordStore implements RecordStore {
     for (int attempt = 1; ; attempt++) {
       try {
         return applied(backend.session().execute(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))));
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
-        // Unknown outcome. A serial read finishes or supersedes the proposal: then the record is there (ours or
-        // another writer's: the contract lets a resent create answer false) or it is not and we try again.
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException e) {
+        // Unknown outcome (a timeout, or the coordinator lost with the transaction in flight, which the driver does
+        // not send again by itself). A serial read finishes or supersedes the proposal: then the record is there
+        // (ours or another writer's: the contract lets a resent create answer false) or it is not and we try again.
         if (readAt(key, true).isPresent()) {
           return false;
         }
@@ -126,7 +130,8 @@ final class CassandraRecordStore implements RecordStore {
           return;
         }
         // deleted and created between the two: go round
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException e) {
         // Unknown outcome: writing the same content again is harmless (last writer wins)
         last = e;
       } catch (DriverException e) {
@@ -220,7 +225,8 @@ final class CassandraRecordStore implements RecordStore {
       try {
         backend.session().execute(deleteIfPresent.bind(pn[0], pn[1]));
         return;
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException e) {
         if (attempt >= ATTEMPTS) {
           throw backend.failure("deleting record " + key, e);
         }

@@ -36,6 +36,7 @@ import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.parallel.Isolated;
 
 /**
  * Losing nodes of a real three-node cluster on loopback addresses (127.0.0.1, 127.0.0.2, 127.0.0.3; keyspace with
@@ -53,7 +54,10 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>The nodes start together (every node a seed, so none bootstraps), with small heaps and the quick start-up
  * settings of {@link LocalCassandra}. A node that does not start skips the test, or fails it when {@code CI=true}.
+ * The class runs alone ({@link Isolated}): started beside the module's shared node and the other classes' work, four
+ * Cassandra JVMs on two loaded cores made a node miss its two-minute start deadline.
  */
+@Isolated
 class CassandraNodeLossTest {
   private static final int HEAP_MIB = 320;
   private static final long MODEL_BYTES = 12L << 20;

@@ -190,7 +190,8 @@ public final class LocalCassandra {
     Files.writeString(yaml, yaml(), StandardCharsets.UTF_8);
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(List.of("-Xms" + Math.min(256, heapMiB) + "m", "-Xmx" + heapMiB + "m", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+    command.addAll(List.of("-Xms" + Math.min(256, heapMiB) + "m", "-Xmx" + heapMiB + "m", "-Xss512k",
+        "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "-XX:ActiveProcessorCount=2",
         "-Djava.net.preferIPv4Stack=true",
         "-Dcassandra.config=" + yaml.toUri(),
