@@ -24,10 +24,11 @@ import org.junit.jupiter.api.Assumptions;
 
 /**
  * A real Cassandra node for the tests: {@code org.apache.cassandra.service.CassandraDaemon} of {@code cassandra-all}
- * run as its own JVM (JDK 17, 512 MiB heap for the shared node) with a generated {@code cassandra.yaml}: free ports, data, commit log,
- * caches and hints under {@code target/}, settings that make a one-node test server quick (periodic commit log sync,
- * no auto snapshots, few threads). One node is shared by every test class of the module ({@link #shared()}); each
- * test uses its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook.
+ * run as its own JVM (JDK 17) with a generated {@code cassandra.yaml}: free ports, data, commit log, caches and hints
+ * under {@code target/}, settings that make a test server quick (periodic commit log sync, no auto snapshots, few
+ * threads). One node (512 MiB heap) is shared by every test class of the module ({@link #shared()}); each test uses
+ * its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook. {@link #cluster} makes the nodes
+ * of a cluster on loopback addresses for the fault tests, which start and stop them.
  *
  * <p>Readiness is the native port accepting connections, polled with a deadline. If the node does not start, the
  * tests are skipped with the reason, except when {@code CI=true}, where they fail.

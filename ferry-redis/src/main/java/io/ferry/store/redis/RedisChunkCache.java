@@ -487,7 +487,8 @@ public final class RedisChunkCache implements ChunkStore {
       long deadline = nanos.getAsLong() + settings.timeout().toNanos();
       for (int i = 0; i < absent.size(); i++) {
         int k = absent.get(i);
-        boolean won = "OK".equals(claims.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS));
+        String answer = claims.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
+        boolean won = "OK".equals(answer);
         Blob b = recheck.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
         Part p = b == null ? null : check(l, id, first + k, b.head(), epoch);
         if (p != null) {
