@@ -3,6 +3,7 @@ package io.ferry.store.cassandra;
 import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
 import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
+import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.ResultSet;
 import com.datastax.oss.driver.api.core.cql.Row;
@@ -328,7 +329,10 @@ final class CassandraChunkStore implements ChunkStore {
     for (Row row : stale) {
       ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
       UUID gen = row.getUuid(1);
-      Marker m = marker(id);
+      // at the serial level: a completion row whose transaction was accepted but not committed (its writer lost its
+      // coordinator) is invisible to a QUORUM read, and the next transaction on the row would commit it; deleting
+      // its parts first would leave a complete-looking object without bytes. The serial read commits it now.
+      Marker m = settledMarker(id);
       if (m == null || !m.gen().equals(gen)) {
         deleteParts(id, gen, row.getLong(2), row.getInt(3));
         removed++;
@@ -353,7 +357,20 @@ final class CassandraChunkStore implements ChunkStore {
   }
 
   private Marker marker(ChunkId id) throws IOException {
-    Row row = backend.execute("looking up object " + id, readMarker.bind(key(id)).setIdempotent(true)).one();
+    return marker(id, readMarker.bind(key(id)).setIdempotent(true));
+  }
+
+  /**
+   * The completion row read at the serial consistency: a Paxos read, which first commits a completion that was
+   * accepted but not committed, so it sees every completion that may ever become visible.
+   */
+  private Marker settledMarker(ChunkId id) throws IOException {
+    return marker(id, readMarker.bind(key(id)).setIdempotent(true)
+        .setConsistencyLevel(backend.settings().serialConsistency()));
+  }
+
+  private Marker marker(ChunkId id, BoundStatement st) throws IOException {
+    Row row = backend.execute("looking up object " + id, st).one();
     if (row == null) {
       return null;
     }
