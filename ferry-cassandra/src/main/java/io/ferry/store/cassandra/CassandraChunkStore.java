@@ -7,6 +7,7 @@ import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.ResultSet;
 import com.datastax.oss.driver.api.core.cql.Row;
+import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
 import io.ferry.error.MissingObjectException;
@@ -40,6 +41,8 @@ import java.util.function.Consumer;
  * removes the parts of the notes that a crash left behind.
  */
 final class CassandraChunkStore implements ChunkStore {
+  /** How often a completion row is sent when its outcome was unknown and a serial read found it absent. */
+  private static final int COMPLETION_ATTEMPTS = 5;
   private final CassandraBackend backend;
   private final String where;
   private final PreparedStatement readMarker;
@@ -120,28 +123,36 @@ final class CassandraChunkStore implements ChunkStore {
         .setIdempotent(true));
     writeParts(id, gen, parts, length, partSize);
     boolean created;
-    try {
-      Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
-      created = row != null && row.getBoolean("[applied]");
-    } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
-        | com.datastax.oss.driver.api.core.DriverTimeoutException | ClosedConnectionException | HeartbeatException e) {
-      // The outcome is unknown (a timeout, or the coordinator's connection lost with the request in flight: the
-      // driver does not retry a transaction on another node by itself); a serial read settles it (it finishes or
-      // supersedes the proposal). Whoever's row it is, the object is complete; reporting false keeps a failed push
-      // from deleting what it may not have made.
-      Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
-          .setConsistencyLevel(backend.settings().serialConsistency())).one();
-      if (row == null) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
+        created = row != null && row.getBoolean("[applied]");
+        break;
+      } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
+          | com.datastax.oss.driver.api.core.DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException | OverloadedException e) {
+        // The outcome is unknown (a timeout, or the coordinator's connection lost with the request in flight, or
+        // refused by a coordinator that is shutting down: the driver does not retry a transaction on another node
+        // by itself); a serial read settles it (it finishes or
+        // supersedes the proposal). No row: the transaction did not happen and can no longer happen, so it is sent
+        // again. A row, whoever's: the object is complete; reporting false keeps a failed push from deleting what
+        // it may not have made.
+        Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
+            .setConsistencyLevel(backend.settings().serialConsistency())).one();
+        if (row == null) {
+          if (attempt >= COMPLETION_ATTEMPTS) {
+            throw backend.failure("completing object " + id + " (" + attempt + " attempts)", e);
+          }
+          continue;
+        }
+        if (!gen.equals(row.getUuid("gen"))) {
+          deleteParts(id, gen, length, partSize);
+        }
+        backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
+        return false;
+      } catch (com.datastax.oss.driver.api.core.DriverException e) {
         throw backend.failure("completing object " + id, e);
       }
-      created = false;
-      if (!gen.equals(row.getUuid("gen"))) {
-        deleteParts(id, gen, length, partSize);
-      }
-      backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
-      return false;
-    } catch (com.datastax.oss.driver.api.core.DriverException e) {
-      throw backend.failure("completing object " + id, e);
     }
     if (!created) {
       deleteParts(id, gen, length, partSize);

@@ -9,6 +9,7 @@ import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.Row;
 import com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException;
+import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import io.ferry.store.RecordStore;
 import java.io.IOException;
@@ -98,9 +99,9 @@ final class CassandraRecordStore implements RecordStore {
       try {
         return applied(backend.session().execute(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))));
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
-          | HeartbeatException e) {
-        // Unknown outcome (a timeout, or the coordinator lost with the transaction in flight, which the driver does
-        // not send again by itself). A serial read finishes or supersedes the proposal: then the record is there
+          | HeartbeatException | OverloadedException e) {
+        // Unknown outcome (a timeout, the coordinator lost with the transaction in flight, or a coordinator that is
+        // shutting down refused it: the driver sends none of these again by itself). A serial read finishes or supersedes the proposal: then the record is there
         // (ours or another writer's: the contract lets a resent create answer false) or it is not and we try again.
         if (readAt(key, true).isPresent()) {
           return false;
@@ -131,7 +132,7 @@ final class CassandraRecordStore implements RecordStore {
         }
         // deleted and created between the two: go round
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
-          | HeartbeatException e) {
+          | HeartbeatException | OverloadedException e) {
         // Unknown outcome: writing the same content again is harmless (last writer wins)
         last = e;
       } catch (DriverException e) {
@@ -226,7 +227,7 @@ final class CassandraRecordStore implements RecordStore {
         backend.session().execute(deleteIfPresent.bind(pn[0], pn[1]));
         return;
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
-          | HeartbeatException e) {
+          | HeartbeatException | OverloadedException e) {
         if (attempt >= ATTEMPTS) {
           throw backend.failure("deleting record " + key, e);
         }
