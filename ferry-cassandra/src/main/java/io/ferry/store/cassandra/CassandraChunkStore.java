@@ -1,9 +1,13 @@
 package io.ferry.store.cassandra;
 
+import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
+import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.ResultSet;
 import com.datastax.oss.driver.api.core.cql.Row;
+import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
 import io.ferry.error.MissingObjectException;
@@ -37,6 +41,8 @@ import java.util.function.Consumer;
  * removes the parts of the notes that a crash left behind.
  */
 final class CassandraChunkStore implements ChunkStore {
+  /** How often a completion row is sent when its outcome was unknown and a serial read found it absent. */
+  private static final int COMPLETION_ATTEMPTS = 5;
   private final CassandraBackend backend;
   private final String where;
   private final PreparedStatement readMarker;
@@ -117,26 +123,36 @@ final class CassandraChunkStore implements ChunkStore {
         .setIdempotent(true));
     writeParts(id, gen, parts, length, partSize);
     boolean created;
-    try {
-      Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
-      created = row != null && row.getBoolean("[applied]");
-    } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
-        | com.datastax.oss.driver.api.core.DriverTimeoutException e) {
-      // The outcome is unknown; a serial read settles it (it finishes or supersedes the proposal). Whoever's row it
-      // is, the object is complete; reporting false keeps a failed push from deleting what it may not have made.
-      Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
-          .setConsistencyLevel(backend.settings().serialConsistency())).one();
-      if (row == null) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
+        created = row != null && row.getBoolean("[applied]");
+        break;
+      } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
+          | com.datastax.oss.driver.api.core.DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException | OverloadedException e) {
+        // The outcome is unknown (a timeout, or the coordinator's connection lost with the request in flight, or
+        // refused by a coordinator that is shutting down: the driver does not retry a transaction on another node
+        // by itself); a serial read settles it (it finishes or
+        // supersedes the proposal). No row: the transaction did not happen and can no longer happen, so it is sent
+        // again. A row, whoever's: the object is complete; reporting false keeps a failed push from deleting what
+        // it may not have made.
+        Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
+            .setConsistencyLevel(backend.settings().serialConsistency())).one();
+        if (row == null) {
+          if (attempt >= COMPLETION_ATTEMPTS) {
+            throw backend.failure("completing object " + id + " (" + attempt + " attempts)", e);
+          }
+          continue;
+        }
+        if (!gen.equals(row.getUuid("gen"))) {
+          deleteParts(id, gen, length, partSize);
+        }
+        backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
+        return false;
+      } catch (com.datastax.oss.driver.api.core.DriverException e) {
         throw backend.failure("completing object " + id, e);
       }
-      created = false;
-      if (!gen.equals(row.getUuid("gen"))) {
-        deleteParts(id, gen, length, partSize);
-      }
-      backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
-      return false;
-    } catch (com.datastax.oss.driver.api.core.DriverException e) {
-      throw backend.failure("completing object " + id, e);
     }
     if (!created) {
       deleteParts(id, gen, length, partSize);
@@ -324,7 +340,10 @@ final class CassandraChunkStore implements ChunkStore {
     for (Row row : stale) {
       ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
       UUID gen = row.getUuid(1);
-      Marker m = marker(id);
+      // at the serial level: a completion row whose transaction was accepted but not committed (its writer lost its
+      // coordinator) is invisible to a QUORUM read, and the next transaction on the row would commit it; deleting
+      // its parts first would leave a complete-looking object without bytes. The serial read commits it now.
+      Marker m = settledMarker(id);
       if (m == null || !m.gen().equals(gen)) {
         deleteParts(id, gen, row.getLong(2), row.getInt(3));
         removed++;
@@ -349,7 +368,20 @@ final class CassandraChunkStore implements ChunkStore {
   }
 
   private Marker marker(ChunkId id) throws IOException {
-    Row row = backend.execute("looking up object " + id, readMarker.bind(key(id)).setIdempotent(true)).one();
+    return marker(id, readMarker.bind(key(id)).setIdempotent(true));
+  }
+
+  /**
+   * The completion row read at the serial consistency: a Paxos read, which first commits a completion that was
+   * accepted but not committed, so it sees every completion that may ever become visible.
+   */
+  private Marker settledMarker(ChunkId id) throws IOException {
+    return marker(id, readMarker.bind(key(id)).setIdempotent(true)
+        .setConsistencyLevel(backend.settings().serialConsistency()));
+  }
+
+  private Marker marker(ChunkId id, BoundStatement st) throws IOException {
+    Row row = backend.execute("looking up object " + id, st).one();
     if (row == null) {
       return null;
     }

@@ -2,11 +2,14 @@ package io.ferry.store.cassandra;
 
 import com.datastax.oss.driver.api.core.DriverException;
 import com.datastax.oss.driver.api.core.DriverTimeoutException;
+import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
 import com.datastax.oss.driver.api.core.cql.BoundStatement;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.Row;
 import com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException;
+import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import io.ferry.store.RecordStore;
 import java.io.IOException;
@@ -95,9 +98,11 @@ final class CassandraRecordStore implements RecordStore {
     for (int attempt = 1; ; attempt++) {
       try {
         return applied(backend.session().execute(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))));
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
-        // Unknown outcome. A serial read finishes or supersedes the proposal: then the record is there (ours or
-        // another writer's: the contract lets a resent create answer false) or it is not and we try again.
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException | OverloadedException e) {
+        // Unknown outcome (a timeout, the coordinator lost with the transaction in flight, or a coordinator that is
+        // shutting down refused it: the driver sends none of these again by itself). A serial read finishes or supersedes the proposal: then the record is there
+        // (ours or another writer's: the contract lets a resent create answer false) or it is not and we try again.
         if (readAt(key, true).isPresent()) {
           return false;
         }
@@ -126,7 +131,8 @@ final class CassandraRecordStore implements RecordStore {
           return;
         }
         // deleted and created between the two: go round
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException | OverloadedException e) {
         // Unknown outcome: writing the same content again is harmless (last writer wins)
         last = e;
       } catch (DriverException e) {
@@ -220,7 +226,8 @@ final class CassandraRecordStore implements RecordStore {
       try {
         backend.session().execute(deleteIfPresent.bind(pn[0], pn[1]));
         return;
-      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException e) {
+      } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
+          | HeartbeatException | OverloadedException e) {
         if (attempt >= ATTEMPTS) {
           throw backend.failure("deleting record " + key, e);
         }

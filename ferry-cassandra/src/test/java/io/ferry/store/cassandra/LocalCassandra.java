@@ -14,16 +14,21 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Assumptions;
 
 /**
  * A real Cassandra node for the tests: {@code org.apache.cassandra.service.CassandraDaemon} of {@code cassandra-all}
- * run as its own JVM (JDK 17, 512 MiB heap) with a generated {@code cassandra.yaml}: free ports, data, commit log,
- * caches and hints under {@code target/}, settings that make a one-node test server quick (periodic commit log sync,
- * no auto snapshots, few threads). One node is shared by every test class of the module ({@link #shared()}); each
- * test uses its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook.
+ * run as its own JVM (JDK 17) with a generated {@code cassandra.yaml}: free ports, data, commit log, caches and hints
+ * under {@code target/}, settings that make a test server quick (periodic commit log sync, no auto snapshots, few
+ * threads). One node (512 MiB heap) is shared by every test class of the module ({@link #shared()}); each test uses
+ * its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook. {@link #cluster} makes the nodes
+ * of a cluster on loopback addresses for the fault tests, which start and stop them.
  *
  * <p>Readiness is the native port accepting connections, polled with a deadline. If the node does not start, the
  * tests are skipped with the reason, except when {@code CI=true}, where they fail.
@@ -45,14 +50,16 @@ public final class LocalCassandra {
   private final int storagePort;
   private final Path dir;
   private final String seeds;
+  private final int heapMiB;
   private Process process;
 
-  private LocalCassandra(String address, int nativePort, int storagePort, Path dir, String seeds) {
+  private LocalCassandra(String address, int nativePort, int storagePort, Path dir, String seeds, int heapMiB) {
     this.address = address;
     this.nativePort = nativePort;
     this.storagePort = storagePort;
     this.dir = dir;
     this.seeds = seeds;
+    this.heapMiB = heapMiB;
   }
 
   /** The node all test classes of the module share, started on first use; skips or fails the test if it can't. */
@@ -64,7 +71,7 @@ public final class LocalCassandra {
           int storagePort = freePort();
           Path dir = Path.of("target", "cassandra-" + nativePort).toAbsolutePath();
           LocalCassandra node = new LocalCassandra("127.0.0.1", nativePort, storagePort, dir,
-              "127.0.0.1:" + storagePort);
+              "127.0.0.1:" + storagePort, 512);
           node.start();
           Runtime.getRuntime().addShutdownHook(new Thread(node::stop, "stop-cassandra"));
           shared = node;
@@ -74,23 +81,69 @@ public final class LocalCassandra {
       }
     }
     if (sharedFailure != null) {
-      String why = "the test Cassandra did not start: " + sharedFailure;
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) {
-        throw new AssertionError(why, sharedFailure);
-      }
-      Assumptions.abort(why);
+      notStarted("the test Cassandra did not start: " + sharedFailure, sharedFailure);
     }
     return shared;
   }
 
+  /** Skips the test with the reason, or fails it when {@code CI=true}, where a missing service must be loud. */
+  static void notStarted(String why, Throwable cause) {
+    if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+      throw new AssertionError(why, cause);
+    }
+    Assumptions.abort(why);
+  }
+
   /**
-   * A node for a cluster on loopback addresses (each node its own address, all on the same ports): not started.
+   * The nodes of a cluster on loopback addresses, one node per address, all on the same two ports, every node a seed
+   * (seeds join without bootstrapping, so the nodes of a new cluster can start together): not started. Each node has
+   * a heap of {@code heapMiB} MiB and its data under {@code base/<address>}.
    *
-   * @param address e.g. {@code 127.0.0.2}
-   * @param seed the address of the cluster's seed node
+   * @param addresses e.g. {@code 127.0.0.1, 127.0.0.2, 127.0.0.3} (Linux routes all of 127/8 to the loopback)
    */
-  public static LocalCassandra clusterNode(String address, String seed, int nativePort, int storagePort, Path dir) {
-    return new LocalCassandra(address, nativePort, storagePort, dir, seed + ":" + storagePort);
+  public static List<LocalCassandra> cluster(List<String> addresses, Path base, int heapMiB) {
+    int nativePort = freePort();
+    int storagePort = freePort();
+    String seeds = addresses.stream().map(a -> a + ":" + storagePort).collect(Collectors.joining(","));
+    List<LocalCassandra> nodes = new ArrayList<>();
+    for (String a : addresses) {
+      nodes.add(new LocalCassandra(a, nativePort, storagePort, base.resolve(a), seeds, heapMiB));
+    }
+    return nodes;
+  }
+
+  /**
+   * Starts the nodes at once, each from its own thread, and waits until each accepts CQL connections; the first
+   * failure is thrown once every start returned.
+   */
+  public static void startAll(List<LocalCassandra> nodes) throws IOException, InterruptedException {
+    ExecutorService starters = Executors.newFixedThreadPool(nodes.size());
+    try {
+      List<Future<?>> started = new ArrayList<>();
+      for (LocalCassandra n : nodes) {
+        started.add(starters.submit(() -> {
+          n.start();
+          return null;
+        }));
+      }
+      IOException first = null;
+      for (Future<?> f : started) {
+        try {
+          f.get();
+        } catch (ExecutionException e) {
+          if (first == null) {
+            first = e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+          } else {
+            first.addSuppressed(e.getCause());
+          }
+        }
+      }
+      if (first != null) {
+        throw first;
+      }
+    } finally {
+      starters.shutdownNow();
+    }
   }
 
   /** A keyspace name no other test used in this JVM. */
@@ -117,6 +170,15 @@ public final class LocalCassandra {
     return nativePort;
   }
 
+  private boolean clustered() {
+    return seeds.contains(",");
+  }
+
+  /** Whether the node's process runs. */
+  public synchronized boolean isRunning() {
+    return process != null && process.isAlive();
+  }
+
   /** Starts the node and waits until it accepts CQL connections. */
   public synchronized void start() throws IOException, InterruptedException {
     if (process != null && process.isAlive()) {
@@ -129,7 +191,8 @@ public final class LocalCassandra {
     Files.writeString(yaml, yaml(), StandardCharsets.UTF_8);
     List<String> command = new ArrayList<>();
     command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.addAll(List.of("-Xms256m", "-Xmx512m", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+    command.addAll(List.of("-Xms" + Math.min(256, heapMiB) + "m", "-Xmx" + heapMiB + "m", "-Xss512k",
+        "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "-XX:ActiveProcessorCount=2",
         "-Djava.net.preferIPv4Stack=true",
         "-Dcassandra.config=" + yaml.toUri(),
@@ -139,12 +202,14 @@ public final class LocalCassandra {
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.ring_delay_ms=1000",
         "-Dcassandra.superuser_setup_delay_ms=0",
-        // what Cassandra's own tests use: schema tables are not synced or flushed on every change, which makes
-        // the keyspace and tables each test creates cheap
-        "-Dcassandra.unsafesystem=true",
-        "-Dcassandra.test.flush_local_schema_changes=false",
         "-Dcassandra.available_processors=2",
         "-Djdk.attach.allowAttachSelf=true"));
+    if (!clustered()) {
+      // what Cassandra's own tests use: schema tables are not synced or flushed on every change, which makes the
+      // keyspace and tables each test creates cheap. Not on a cluster's nodes, which the tests kill: a node would
+      // come back without the schema its peers have, and fail reads until it pulled it again.
+      command.addAll(List.of("-Dcassandra.unsafesystem=true", "-Dcassandra.test.flush_local_schema_changes=false"));
+    }
     command.addAll(JDK17_FLAGS);
     String jamm = classPath().stream().filter(p -> p.contains("jamm")).findFirst().orElse(null);
     if (jamm != null) {
@@ -235,8 +300,8 @@ public final class LocalCassandra {
         "concurrent_counter_writes: 2",
         "concurrent_materialized_view_writes: 2",
         "concurrent_compactors: 1",
-        "memtable_heap_space: 96MiB",
-        "memtable_offheap_space: 96MiB",
+        "memtable_heap_space: " + heapMiB / 5 + "MiB",
+        "memtable_offheap_space: " + heapMiB / 5 + "MiB",
         "key_cache_size: 8MiB",
         "authenticator: AllowAllAuthenticator",
         "authorizer: AllowAllAuthorizer",

@@ -31,9 +31,12 @@ import java.util.Objects;
  * @param namespace the store's namespace in Redis, or null to derive it from the store's URI
  * @param allowUnbounded write even to a server that would never evict ({@code maxmemory 0} or a {@code noeviction}
  *     policy); off by default, so the cache never fills a Redis that other data lives in
+ * @param fillWait how long a reader that misses a part another reader is already filling waits for it to appear in
+ *     Redis before reading it from the store itself; also the expiry of the fill lock ({@code SET NX PX}) that
+ *     claims a part; {@link Duration#ZERO} turns fill locks off (every reader that misses reads the store)
  */
 public record CacheSettings(String uri, Duration timeout, Duration connectTimeout, Duration retryAfter, int partSize, Duration ttl,
-    long writeBehindBytes, WriteMode writeMode, String namespace, boolean allowUnbounded) {
+    long writeBehindBytes, WriteMode writeMode, String namespace, boolean allowUnbounded, Duration fillWait) {
 
   /** Prefix of the store settings this layer reads. */
   public static final String PREFIX = "redis.";
@@ -69,6 +72,10 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           + ") and " + Integer.MAX_VALUE + ", got " + writeBehindBytes);
     }
     Objects.requireNonNull(writeMode, "writeMode");
+    Objects.requireNonNull(fillWait, "fillWait");
+    if (fillWait.isNegative()) {
+      throw new IllegalArgumentException("redis.fill-wait must not be negative, got " + fillWait);
+    }
     if (namespace != null && !namespace.matches("[A-Za-z0-9._-]{1,64}")) {
       throw new IllegalArgumentException("redis.namespace must be 1 to 64 of [A-Za-z0-9._-], got '" + namespace
           + "'");
@@ -84,12 +91,15 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
 
   /**
    * Defaults for a server URI: 200 ms timeout, 3 s to connect, retry after 30 s, 1 MiB parts, no TTL, 64 MiB write
-   * queue.
+   * queue, fill locks held (and waited for) up to 5 s.
    */
   public static CacheSettings of(String uri) {
     return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(3), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
-        64L << 20, WriteMode.SKIP, null, false);
+        64L << 20, WriteMode.SKIP, null, false, DEFAULT_FILL_WAIT);
   }
+
+  /** Default {@link #fillWait}: a few store reads of a part, even from a slow store, and a Redis write. */
+  public static final Duration DEFAULT_FILL_WAIT = Duration.ofSeconds(5);
 
   /**
    * Bytes of an object in one part: the part size less room for the part's header and Redis's own string header, so
@@ -104,13 +114,13 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
 
   public CacheSettings withWriteMode(WriteMode mode) {
     return new CacheSettings(uri, timeout, connectTimeout, retryAfter, partSize, ttl, writeBehindBytes, mode,
-        namespace, allowUnbounded);
+        namespace, allowUnbounded, fillWait);
   }
 
   /** With a timeout of at least {@code min} (what {@code ferry warm} uses: filling a cache is not latency-bound). */
   public CacheSettings withTimeoutAtLeast(Duration min) {
     return timeout.compareTo(min) >= 0 ? this : new CacheSettings(uri, min, connectTimeout, retryAfter, partSize, ttl,
-        writeBehindBytes, writeMode, namespace, allowUnbounded);
+        writeBehindBytes, writeMode, namespace, allowUnbounded, fillWait);
   }
 
   /** Whether the URI names a Redis Cluster. */
@@ -156,7 +166,8 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
    * Reads the {@code redis.*} settings: {@code redis.uri} (required), {@code redis.timeout} (e.g. {@code 200ms},
    * {@code 2s}), {@code redis.connect-timeout}, {@code redis.retry-after}, {@code redis.part-size} (bytes, or with {@code k}/{@code m}), {@code
    * redis.ttl} ({@code 0} for none), {@code redis.write-behind-bytes}, {@code redis.writes} ({@code skip} or
-   * {@code wait}), {@code redis.namespace}, {@code redis.allow-unbounded}.
+   * {@code wait}), {@code redis.namespace}, {@code redis.allow-unbounded}, {@code redis.fill-wait} ({@code 0} for no
+   * fill locks).
    *
    * @throws InvalidInputException naming the setting that is missing or wrong
    */
@@ -178,7 +189,8 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           bytes(settings, "write-behind-bytes", d.writeBehindBytes),
           writeMode(settings.get(PREFIX + "writes"), d.writeMode),
           settings.getOrDefault(PREFIX + "namespace", null),
-          Boolean.parseBoolean(settings.getOrDefault(PREFIX + "allow-unbounded", "false")));
+          Boolean.parseBoolean(settings.getOrDefault(PREFIX + "allow-unbounded", "false")),
+          duration(settings, "fill-wait", d.fillWait));
     } catch (IllegalArgumentException e) {
       throw new InvalidInputException(e.getMessage(), e);
     }

@@ -117,7 +117,7 @@ public final class RedisCache {
         AtomicLong parts = new AtomicLong();
         AtomicLong objects = new AtomicLong();
         l.scan(prefix + "*", k -> {
-          if (k.length() > prefix.length() + 64) {
+          if (k.length() > prefix.length() + 64 && !k.startsWith(prefix + "fill:")) {
             parts.incrementAndGet();
             if (k.endsWith(":0")) {
               objects.incrementAndGet();

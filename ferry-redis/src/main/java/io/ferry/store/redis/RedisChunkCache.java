@@ -388,13 +388,47 @@ public final class RedisChunkCache implements ChunkStore {
     if (offset + length > storeSize) {
       return null;
     }
+    boolean[] claimed = claim(l, id, first, parts);
+    try {
+      // the parts this reader claimed first: others may be waiting for them
+      fromStore(l, id, first, parts, storeSize, claimed, k -> claimed[k]);
+      awaitFills(l, id, first, parts);
+      // what no fill brought (none was under way, or it failed or took too long): from the store too
+      fromStore(l, id, first, parts, storeSize, claimed, k -> true);
+    } finally {
+      // a store read failed: let readers waiting for the parts this one claimed read them themselves, now
+      for (int k = 0; k < n; k++) {
+        if (claimed[k]) {
+          release(l, id, first + k);
+        }
+      }
+    }
+    succeeded(started);
+    return pieces(parts, first, offset, length, remembered);
+  }
+
+  /**
+   * The key of the fill lock of one part: its hash tag is the part's key, so that on a cluster both live in one slot
+   * and the commands on them run in the order they were sent (the lock protocol needs that order).
+   */
+  String fillKey(ChunkId id, int index) {
+    return prefix + "fill:{" + partKey(id, index) + "}";
+  }
+
+  /**
+   * Reads the absent parts that {@code which} selects from the store, in runs of at most {@link #MAX_RUN} parts,
+   * and queues them to Redis (releasing the fill locks this reader holds for them once written).
+   */
+  private void fromStore(RedisLink l, ChunkId id, int first, Part[] parts, long storeSize, boolean[] claimed,
+      java.util.function.IntPredicate which) throws IOException {
+    int n = parts.length;
     for (int k = 0; k < n; ) {
-      if (parts[k] != null) {
+      if (parts[k] != null || !which.test(k)) {
         k++;
         continue;
       }
       int end = k;
-      while (end + 1 < n && parts[end + 1] == null && end + 1 - k < MAX_RUN) {
+      while (end + 1 < n && parts[end + 1] == null && which.test(end + 1) && end + 1 - k < MAX_RUN) {
         end++;
       }
       long from = (long) (first + k) * partSize;
@@ -407,12 +441,145 @@ public final class RedisChunkCache implements ChunkStore {
         ByteBuffer payload = run.slice((int) (ps - from), len).asReadOnlyBuffer();
         parts[j] = new Part(id, first + j, storeSize, payload, deletions.get());
         counters[MISSES].increment();
-        write(l, parts[j]);
+        boolean release = claimed[j];
+        claimed[j] = false;
+        write(l, parts[j], release);
       }
       k = end + 1;
     }
-    succeeded(started);
-    return pieces(parts, first, offset, length, remembered);
+  }
+
+  /**
+   * The cold-herd guard, first half: of the readers that miss a part at once (threads of this process or of
+   * others), one fills it, the others wait for it in Redis ({@link #awaitFills}). For each absent part, {@code SET
+   * <fill key> NX PX fillWait} claims it; a claimed part is looked for once more (a fill may have ended between the
+   * first look and the claim). Returns the parts this reader claimed and must read from the store and write. Nothing
+   * is claimed when the cache does not write (a server that would not evict) or fill locks are off.
+   */
+  private boolean[] claim(RedisLink l, ChunkId id, int first, Part[] parts) {
+    int n = parts.length;
+    boolean[] claimed = new boolean[n];
+    Duration fillWait = settings.fillWait();
+    if (!writable || fillWait.isZero() || closed.get()) {
+      return claimed;
+    }
+    List<Integer> absent = new ArrayList<>();
+    for (int k = 0; k < n; k++) {
+      if (parts[k] == null) {
+        absent.add(k);
+      }
+    }
+    if (absent.isEmpty()) {
+      return claimed;
+    }
+    long epoch = deletions.get();
+    try {
+      List<RedisFuture<String>> claims = new ArrayList<>(absent.size());
+      for (int k : absent) {
+        claims.add(l.setIfAbsent(fillKey(id, first + k), Blob.of("filling"), fillWait));
+      }
+      // a claim won just after another reader's fill ended (its write landed, then it released the lock) finds the
+      // part written: look once more (after the SET, in the same slot, so in order) before reading the store
+      List<RedisFuture<Blob>> recheck = new ArrayList<>(absent.size());
+      for (int k : absent) {
+        recheck.add(l.get(partKey(id, first + k)));
+      }
+      long deadline = nanos.getAsLong() + settings.timeout().toNanos();
+      for (int i = 0; i < absent.size(); i++) {
+        int k = absent.get(i);
+        String answer = claims.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
+        boolean won = "OK".equals(answer);
+        Blob b = recheck.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
+        Part p = b == null ? null : check(l, id, first + k, b.head(), epoch);
+        if (p != null) {
+          parts[k] = p;
+          counters[HITS].increment();
+          counters[FROM_CACHE].add(p.payload.remaining());
+          if (won) {
+            release(l, id, first + k);
+          }
+        } else {
+          claimed[k] = won;
+        }
+      }
+    } catch (TimeoutException e) {
+      failed("did not answer within " + settings.timeout().toMillis() + " ms", e);
+    } catch (ExecutionException | RuntimeException e) {
+      failed("failed", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return claimed;
+  }
+
+  /**
+   * The cold-herd guard, second half: polls Redis (with backoff from 1 to 50 ms) for the parts still absent, which
+   * other readers claimed, checking each like any part, until they are all there, or a part's fill lock is gone
+   * without the part (the filler failed or skipped the write), or {@code fillWait} passed. What is still absent then
+   * is left to the caller to read from the store.
+   */
+  private void awaitFills(RedisLink l, ChunkId id, int first, Part[] parts) {
+    Duration fillWait = settings.fillWait();
+    if (!writable || fillWait.isZero()) {
+      return;
+    }
+    List<Integer> theirs = new ArrayList<>();
+    for (int k = 0; k < parts.length; k++) {
+      if (parts[k] == null) {
+        theirs.add(k);
+      }
+    }
+    long epoch = deletions.get();
+    long giveUp = nanos.getAsLong() + fillWait.toNanos();
+    long pause = TimeUnit.MILLISECONDS.toNanos(1);
+    try {
+      while (!theirs.isEmpty() && nanos.getAsLong() < giveUp && !closed.get() && nanos.getAsLong() >= bypassUntil) {
+        java.util.concurrent.locks.LockSupport.parkNanos(pause);
+        if (Thread.currentThread().isInterrupted()) {
+          return;
+        }
+        pause = Math.min(2 * pause, TimeUnit.MILLISECONDS.toNanos(50));
+        List<RedisFuture<Long>> locks = new ArrayList<>(theirs.size());
+        List<RedisFuture<Blob>> gets = new ArrayList<>(theirs.size());
+        for (int k : theirs) {
+          // the lock first: a lock found gone means the fill ended, its write landed before, and the GET sent after
+          // the EXISTS (same connection, same slot) sees the part unless Redis lost it since
+          locks.add(l.exists(fillKey(id, first + k)));
+          gets.add(l.get(partKey(id, first + k)));
+        }
+        long deadline = nanos.getAsLong() + settings.timeout().toNanos();
+        List<Integer> still = new ArrayList<>();
+        for (int i = 0; i < theirs.size(); i++) {
+          int k = theirs.get(i);
+          long locked = locks.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
+          Blob b = gets.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
+          Part p = b == null ? null : check(l, id, first + k, b.head(), epoch);
+          if (p != null) {
+            parts[k] = p;
+            counters[HITS].increment();
+            counters[FROM_CACHE].add(p.payload.remaining());
+          } else if (locked > 0) {
+            still.add(k);
+          }
+        }
+        theirs = still;
+      }
+    } catch (TimeoutException e) {
+      failed("did not answer within " + settings.timeout().toMillis() + " ms", e);
+    } catch (ExecutionException | RuntimeException e) {
+      failed("failed", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /** Deletes a fill lock this reader holds (best effort: it expires after {@code fillWait} anyway). */
+  private void release(RedisLink l, ChunkId id, int index) {
+    try {
+      l.del(fillKey(id, index));
+    } catch (RuntimeException e) {
+      LOG.debug("cache {}: releasing the fill lock of part {} of {} failed", settings.describe(), index, id, e);
+    }
   }
 
   /**
@@ -542,9 +709,17 @@ public final class RedisChunkCache implements ChunkStore {
     }
   }
 
-  /** Queues a part read from the store to Redis; never waits (in {@code WAIT} mode, at most a bounded time). */
-  private void write(RedisLink l, Part p) {
+  /**
+   * Queues a part read from the store to Redis; never waits (in {@code WAIT} mode, at most a bounded time). With
+   * {@code claimed}, this reader holds the part's fill lock and releases it once the write landed, failed or was
+   * skipped: waiting readers then find the part, or read it themselves at once; and a reader that misses the part
+   * later (evicted, or dropped as bad) does not wait for a fill that is over.
+   */
+  private void write(RedisLink l, Part p, boolean claimed) {
     if (!writable || closed.get()) {
+      if (claimed) {
+        release(l, p.id, p.index);
+      }
       return;
     }
     int bytes = HEADER + p.payload.remaining();
@@ -559,12 +734,18 @@ public final class RedisChunkCache implements ChunkStore {
     }
     if (!room) {
       counters[SKIPPED].increment();
+      if (claimed) {
+        release(l, p.id, p.index);
+      }
       return;
     }
     try {
       ByteBuffer head = header(p);
       l.set(partKey(p.id, p.index), new Blob(head, p.payload.duplicate()), settings.ttl()).whenComplete((ok, e) -> {
         writeBudget.release(bytes);
+        if (claimed) {
+          release(l, p.id, p.index);
+        }
         if (e != null) {
           failed("failed a write", e);
         } else {
@@ -574,6 +755,9 @@ public final class RedisChunkCache implements ChunkStore {
       });
     } catch (RuntimeException e) {
       writeBudget.release(bytes);
+      if (claimed) {
+        release(l, p.id, p.index);
+      }
       failed("failed a write", e);
     }
   }

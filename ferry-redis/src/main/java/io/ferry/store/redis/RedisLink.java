@@ -77,7 +77,7 @@ final class RedisLink implements AutoCloseable {
       public long getTimeout(RedisCommand<?, ?, ?> command) {
         ProtocolKeyword t = command.getType();
         boolean data = t == CommandType.GET || t == CommandType.SET || t == CommandType.DEL
-            || t == CommandType.HINCRBY;
+            || t == CommandType.HINCRBY || t == CommandType.EXISTS;
         return (data ? s.timeout() : connectTimeout).toNanos();
       }
 
@@ -158,6 +158,15 @@ final class RedisLink implements AutoCloseable {
 
   RedisFuture<String> set(String key, Blob value, Duration ttl) {
     return ttl.isZero() ? async.set(key, value) : async.set(key, value, SetArgs.Builder.px(ttl.toMillis()));
+  }
+
+  /** {@code SET key value NX PX ttl}: completes with {@code "OK"} if this call created the key, else null. */
+  RedisFuture<String> setIfAbsent(String key, Blob value, Duration ttl) {
+    return async.set(key, value, SetArgs.Builder.nx().px(ttl.toMillis()));
+  }
+
+  RedisFuture<Long> exists(String key) {
+    return async.exists(key);
   }
 
   RedisFuture<Long> del(String... keys) {

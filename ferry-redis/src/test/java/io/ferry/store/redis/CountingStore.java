@@ -13,6 +13,8 @@ final class CountingStore implements ChunkStore {
   final ChunkStore delegate;
   final AtomicLong reads = new AtomicLong();
   final AtomicLong bytes = new AtomicLong();
+  /** When set, each read counts it down and waits (at most 10 s) until it is open: reads held until N are inside. */
+  volatile java.util.concurrent.CountDownLatch together;
 
   CountingStore(ChunkStore delegate) {
     this.delegate = delegate;
@@ -47,6 +49,7 @@ final class CountingStore implements ChunkStore {
   public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
     reads.incrementAndGet();
     bytes.addAndGet(length);
+    holdUntilTogether();
     return delegate.read(id, offset, length);
   }
 
@@ -54,7 +57,24 @@ final class CountingStore implements ChunkStore {
   public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
     reads.incrementAndGet();
     bytes.addAndGet(dst.remaining());
+    holdUntilTogether();
     delegate.readInto(id, offset, dst);
+  }
+
+  private void holdUntilTogether() throws IOException {
+    java.util.concurrent.CountDownLatch t = together;
+    if (t == null) {
+      return;
+    }
+    t.countDown();
+    try {
+      if (!t.await(10, java.util.concurrent.TimeUnit.SECONDS)) {
+        throw new IOException("the other readers did not reach the store within 10 s");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("waiting for the other readers");
+    }
   }
 
   @Override

@@ -173,6 +173,57 @@ class RedisChunkCacheTest {
   }
 
   @Test
+  void aColdHerdOfSixteenReadersReadsTheStoreOnce() throws Exception {
+    Warnings w = new Warnings();
+    byte[] content = object(9 * PART + 100);
+    long served = herd(content, w, 4, 4);
+    assertThat(w.warnings).isEmpty();
+    assertThat(served).as("bytes the store served to 16 cold readers (4 clients of 4 threads) with fill locks")
+        .isEqualTo(content.length);
+
+    // the control: without fill locks, two readers held at the store until both are there both read it
+    byte[] other = object(9 * PART + 100);
+    counting.together = new java.util.concurrent.CountDownLatch(2);
+    assertThat(herd(other, w, 2, 1, "redis.fill-wait", "0")).as("bytes the store served without fill locks")
+        .isGreaterThanOrEqualTo(2L * other.length);
+  }
+
+  /**
+   * {@code clients} cache instances, each with its own connection (as many processes would be), each read by {@code
+   * threads} threads, all reading one cold object at the same moment; returns the bytes the store served them.
+   */
+  private long herd(byte[] content, Warnings w, int clients, int threads, String... settings) throws Exception {
+    ChunkId id = ChunkId.of(content);
+    List<String> all = new ArrayList<>(List.of(settings));
+    // the herd is what is tested, not latency: many clients on a busy test machine may take more than 200 ms
+    all.addAll(List.of("redis.timeout", "5s"));
+    List<RedisChunkCache> caches = new ArrayList<>();
+    for (int i = 0; i < clients; i++) {
+      caches.add(cache(redis.uri(), w, all.toArray(String[]::new)));
+    }
+    counting.reset();
+    int readers = clients * threads;
+    java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(readers);
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(readers);
+    try {
+      List<java.util.concurrent.Future<byte[]>> got = new ArrayList<>();
+      for (int r = 0; r < readers; r++) {
+        RedisChunkCache c = caches.get(r % clients);
+        got.add(pool.submit(() -> {
+          start.await(30, java.util.concurrent.TimeUnit.SECONDS);
+          return bytes(c.get(id));
+        }));
+      }
+      for (java.util.concurrent.Future<byte[]> f : got) {
+        assertThat(f.get(60, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(content);
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+    return counting.bytes.get();
+  }
+
+  @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
     int closedPort;

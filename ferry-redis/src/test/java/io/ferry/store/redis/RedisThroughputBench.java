@@ -113,7 +113,8 @@ class RedisThroughputBench {
         cur = c.sync().scan(ScanCursor.of(cur.getCursor()), args);
       }
       keys.removeIf(k -> new String(k, StandardCharsets.UTF_8).endsWith(":stats")
-          || new String(k, StandardCharsets.UTF_8).endsWith(":store"));
+          || new String(k, StandardCharsets.UTF_8).endsWith(":store")
+          || new String(k, StandardCharsets.UTF_8).contains(":fill:"));
       RedisAsyncCommands<byte[], byte[]> a = c.async();
       long t0 = System.nanoTime();
       long total = 0;

@@ -1,0 +1,158 @@
+package io.ferry.store.cassandra;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.DefaultConsistencyLevel;
+import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
+import com.datastax.oss.driver.api.core.cql.PreparedStatement;
+import com.datastax.oss.driver.api.core.cql.Row;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import io.ferry.Ferry;
+import io.ferry.codec.CodecPolicy;
+import io.ferry.format.DType;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.DirectoryState;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.transfer.PullOptions;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Semaphore;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Not a test: a measurement, run only with {@code -Dferry.bench.cassandra=true} (size with {@code
+ * -Dferry.bench.cassandra.mib=N}, default 64; rounds with {@code -Dferry.bench.cassandra.rounds=N}, default 3).
+ * Ferry's push and pull of a model through {@code cassandra://} (codec none, so that both sides move the same bytes)
+ * against the driver writing and reading the same bytes as 1 MiB blobs in the simplest parallel loop (one row per
+ * MiB, as many requests in flight as the store allows, {@code max_requests} = 64), on the module's test node,
+ * interleaved, best of the rounds; prints ratios.
+ */
+class CassandraThroughputBench {
+  private static final int BLOB = 1 << 20;
+  private static final int IN_FLIGHT = 64;
+  /** Ferry's request timeout ({@code request_timeout_ms}), not the driver's 2 s. */
+  private static final Duration TIMEOUT = Duration.ofSeconds(30);
+
+  @TempDir Path scratch;
+
+  @Test
+  void pushAndPullAgainstTheDriversOwnLoop() throws Exception {
+    Assumptions.assumeTrue(Boolean.getBoolean("ferry.bench.cassandra"), "a benchmark: -Dferry.bench.cassandra=true");
+    long mib = Long.getLong("ferry.bench.cassandra.mib", 64);
+    int rounds = Integer.getInteger("ferry.bench.cassandra.rounds", 3);
+    LocalCassandra node = LocalCassandra.shared();
+    Path src = scratch.resolve("model");
+    Files.createDirectories(src);
+    Path file = src.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, ModelGenerator.transformer(mib << 20, DType.BF16, 1), Map.of());
+    long bytes = Files.size(file);
+    double ferryPush = Double.MAX_VALUE;
+    double ferryPull = Double.MAX_VALUE;
+    double driverWrite = Double.MAX_VALUE;
+    double driverRead = Double.MAX_VALUE;
+    String pulled = null;
+    try (CqlSession cql = CqlSession.builder().addContactPoint(new InetSocketAddress(node.address(),
+        node.nativePort())).withLocalDatacenter("datacenter1").build()) {
+      String ks = LocalCassandra.freshKeyspace("bench_raw");
+      ddl(cql, "CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
+      for (int round = 0; round < rounds; round++) {
+        // Ferry: a fresh store each round (its schema made before the clock starts), then a pull of it
+        java.net.URI uri = node.freshUri("bench_ferry");
+        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+          long t0 = System.nanoTime();
+          repo.push(src, "m:prod", PushOptions.builder().message("bench").codec(CodecPolicy.NONE).build());
+          ferryPush = Math.min(ferryPush, seconds(t0));
+        }
+        Path dest = scratch.resolve("out-" + round);
+        long t1 = System.nanoTime();
+        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+          repo.pull("m:prod", dest, PullOptions.defaults());
+        }
+        ferryPull = Math.min(ferryPull, seconds(t1));
+        pulled = DirectoryState.of(dest).equals(DirectoryState.of(src)) ? "identical" : "DIFFERENT";
+        delete(dest);
+
+        // the driver: a fresh table, the file's bytes as 1 MiB blobs, 64 requests in flight, then read back
+        String table = ks + ".blobs_" + round;
+        ddl(cql, "CREATE TABLE " + table + " (k int PRIMARY KEY, data blob) WITH compression = {'enabled': false}");
+        PreparedStatement insert = cql.prepare("INSERT INTO " + table + " (k, data) VALUES (?, ?)");
+        PreparedStatement select = cql.prepare("SELECT data FROM " + table + " WHERE k = ?");
+        int blobs = (int) ((bytes + BLOB - 1) / BLOB);
+        long t2 = System.nanoTime();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+          Semaphore slots = new Semaphore(IN_FLIGHT);
+          List<CompletableFuture<AsyncResultSet>> writes = new ArrayList<>();
+          for (int k = 0; k < blobs; k++) {
+            ByteBuffer b = ByteBuffer.allocate((int) Math.min(BLOB, bytes - (long) k * BLOB));
+            while (b.hasRemaining()) {
+              ch.read(b, (long) k * BLOB + b.position());
+            }
+            slots.acquire();
+            CompletionStage<AsyncResultSet> w = cql.executeAsync(insert.bind(k, b.flip())
+                .setConsistencyLevel(DefaultConsistencyLevel.QUORUM).setTimeout(TIMEOUT));
+            writes.add(w.whenComplete((r, e) -> slots.release()).toCompletableFuture());
+          }
+          CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get();
+        }
+        driverWrite = Math.min(driverWrite, seconds(t2));
+        long t3 = System.nanoTime();
+        Semaphore slots = new Semaphore(IN_FLIGHT);
+        List<CompletableFuture<Integer>> reads = new ArrayList<>();
+        for (int k = 0; k < blobs; k++) {
+          slots.acquire();
+          reads.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
+              .setTimeout(TIMEOUT))
+              .thenApply(rs -> {
+                Row row = rs.one();
+                return row.getByteBuffer(0).remaining();
+              }).whenComplete((r, e) -> slots.release()).toCompletableFuture());
+        }
+        long read = 0;
+        for (CompletableFuture<Integer> r : reads) {
+          read += r.get();
+        }
+        driverRead = Math.min(driverRead, seconds(t3));
+        assertThat(read).isEqualTo(bytes);
+      }
+    }
+    assertThat(pulled).isEqualTo("identical");
+    System.out.printf("model %d MiB (bf16, codec none), one local node, best of %d:%n", bytes >> 20, rounds);
+    System.out.printf("  Ferry push %.2f s (%.0f MB/s)  driver 1 MiB-blob writes %.2f s (%.0f MB/s)  ratio %.2f%n",
+        ferryPush, bytes / ferryPush / 1e6, driverWrite, bytes / driverWrite / 1e6, driverWrite / ferryPush);
+    System.out.printf("  Ferry pull %.2f s (%.0f MB/s)  driver 1 MiB-blob reads  %.2f s (%.0f MB/s)  ratio %.2f%n",
+        ferryPull, bytes / ferryPull / 1e6, driverRead, bytes / driverRead / 1e6, driverRead / ferryPull);
+  }
+
+  private static void ddl(CqlSession s, String cql) {
+    s.execute(SimpleStatement.newInstance(cql).setTimeout(Duration.ofMinutes(1)));
+  }
+
+  private static double seconds(long t0) {
+    return (System.nanoTime() - t0) / 1e9;
+  }
+
+  private static void delete(Path dir) throws java.io.IOException {
+    try (Stream<Path> walk = Files.walk(dir)) {
+      walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+}
