@@ -4,6 +4,7 @@ import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.error.InvalidInputException;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
@@ -49,9 +50,11 @@ final class PushOperation {
   private final RefUpdater updater;
   private final Resolver resolver;
   private final GarbageCollector collector;
+  private final SmallChunkIndex smallChunks;
 
   PushOperation(Backend backend, ObjectDatabase db, ExecutorService pool, RepositoryOptions options, Leases leases,
-      RefUpdater updater, Resolver resolver, GarbageCollector collector) {
+      RefUpdater updater, Resolver resolver, GarbageCollector collector, SmallChunkIndex smallChunks) {
+    this.smallChunks = smallChunks;
     this.backend = backend;
     this.refs = backend.refs();
     this.db = db;
@@ -96,9 +99,11 @@ final class PushOperation {
       if (derivedFrom != null) {
         candidatePacks.addAll(derivedFrom.version().packs());
       }
-      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks));
+      // small chunks of other models: the store-wide index, loaded once for this push (docs/small-chunk-index.md)
+      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks), smallChunks.load());
       List<ChunkId> created = new ArrayList<>(staged.created());
       try {
+        recordPacks(staged);
         for (int restage = 0; ; restage++) {
           Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
           if (r.isPresent()) {
@@ -110,8 +115,9 @@ final class PushOperation {
                 + " published");
           }
           // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()));
+          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()), SmallChunkIndex.View.EMPTY);
           created.addAll(again.created());
+          recordPacks(again);
           if (!again.snapshotId().equals(staged.snapshotId())) {
             throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
                 + " snapshot was " + staged.snapshotId().shortHex(12) + ", now " + again.snapshotId().shortHex(12)
@@ -125,6 +131,22 @@ final class PushOperation {
       }
     } finally {
       opts.listener().done();
+    }
+  }
+
+  /**
+   * Adds the packs a push wrote to the store-wide small-chunk index (a delta of its own), and merges the deltas into
+   * a new base when enough wait. Runs under the push's lease, before the version is published: a crash after it
+   * leaves index entries for packs no version references, which later pushes check and skip, and which gc removes
+   * with the packs. A merge's base is written under the lease too, so gc keeps it until its pointer names it.
+   */
+  private void recordPacks(Pusher.Staged staged) throws IOException {
+    if (staged.written().isEmpty()) {
+      return;
+    }
+    smallChunks.add(staged.written());
+    if (smallChunks.mergeDue()) {
+      smallChunks.merge(pack -> true, false);
     }
   }
 
