@@ -44,7 +44,8 @@ import org.slf4j.LoggerFactory;
  *   <li>the <b>pointer</b> is the numbered record {@code dedup/bases/<n, 20 digits>} with the highest n: it names the
  *       current base and the deltas it absorbed. A merge creates record n+1 only if absent, so of two concurrent
  *       merges exactly one wins (a compare-and-swap built on create-if-absent, as the numbered ref log is); the loser's
- *       table is an unreferenced object that gc removes.
+ *       table is an unreferenced object that gc removes. gc removes all pointer records but the newest two
+ *       ({@link #prunePointers}) before it marks, and keeps the bases the remaining ones name.
  * </ul>
  *
  * A reader lists the deltas, then reads the pointer, the base (cached by id) and the deltas the pointer has not
@@ -273,7 +274,7 @@ public final class SmallChunkIndex {
    * Merges the base and the deltas it has not absorbed into a new base, keeping only entries whose pack {@code keep}
    * accepts, and publishes it if no other merge published first. The new base is written into the chunk store before
    * its pointer: the caller must hold a lease (push or gc) so that gc keeps it until the pointer names it. Absorbed
-   * deltas and pointers older than the previous one are removed after publishing.
+   * deltas are removed after publishing.
    *
    * @param filter whether entries are to be filtered even when no delta waits (gc after deleting packs)
    */
@@ -309,13 +310,24 @@ public final class SmallChunkIndex {
     for (String k : absorbed) {
       records.delete(k);
     }
+    return MergeOutcome.MERGED;
+  }
+
+  /**
+   * Removes pointer records but the newest two, so that gc then no longer keeps their bases. Only gc calls this,
+   * before it marks: a base stays kept from its merge until a gc that runs after two newer merges, so a gc's dry run
+   * right after a gc finds none of the index's objects dead.
+   */
+  public void prunePointers() throws IOException {
+    List<String> keys = new ArrayList<>();
     for (String k : records.list(BASES)) {
-      long n = number(k);
-      if (n >= 0 && n < p.number()) {
-        records.delete(k);
+      if (number(k) >= 0) {
+        keys.add(k);
       }
     }
-    return MergeOutcome.MERGED;
+    for (int i = 0; i < keys.size() - 2; i++) {
+      records.delete(keys.get(i));
+    }
   }
 
   // ------------------------------------------------------------------ pointer records

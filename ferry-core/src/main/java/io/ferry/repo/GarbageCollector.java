@@ -104,6 +104,9 @@ final class GarbageCollector {
   GcReport run(Duration grace, boolean dryRun) throws IOException {
     Instant now = clock.instant();
     Instant cutoff = now.minus(grace);
+    if (!dryRun) {
+      smallChunks.prunePointers();
+    }
     Marks marks = new Marks();
     marks.markFromRefs(cutoff);
     List<Candidate> candidates = new ArrayList<>();
