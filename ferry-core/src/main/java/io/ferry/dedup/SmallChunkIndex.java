@@ -159,7 +159,10 @@ public final class SmallChunkIndex {
         LOG.debug("{} is {} bytes, more than a push loads ({}); read as absent", what, size, MAX_BASE_BYTES);
         return Optional.empty();
       }
-      IndexTable t = IndexTable.parse(chunks.read(p.base(), 0, (int) size), p.base(), what);
+      // one positional read straight into a direct buffer (a local store copies once, from the page cache)
+      ByteBuffer bytes = ByteBuffer.allocateDirect((int) size);
+      chunks.readInto(p.base(), 0, bytes);
+      IndexTable t = IndexTable.parse(bytes.flip(), p.base(), what);
       cached = new Loaded(p.base(), t);
       return Optional.of(t);
     } catch (MissingObjectException | CorruptObjectException e) {
@@ -221,8 +224,7 @@ public final class SmallChunkIndex {
     if (written.isEmpty()) {
       return keys;
     }
-    String prefix = DELTAS + String.format("%013d", System.currentTimeMillis()) + "-"
-        + java.util.UUID.randomUUID().toString().replace("-", "");
+    String prefix = DELTAS + java.util.UUID.randomUUID().toString().replace("-", "");
     IndexTable.Builder b = new IndexTable.Builder();
     Set<ChunkId> packsInRecord = new HashSet<>();
     int entries = 0;
