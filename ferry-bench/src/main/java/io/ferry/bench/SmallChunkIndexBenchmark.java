@@ -64,10 +64,12 @@ final class SmallChunkIndexBenchmark {
     clean(scratch);
     Files.createDirectories(scratch);
     Path hitModel = model(scratch.resolve("hit"), 1);
+    int earlier;
     try (Repository repo = open(store)) {
       if (repo.models().isEmpty()) {
         repo.push(hitModel, "in-the-index", PushOptions.builder().message("its chunks are in the index").build());
       }
+      earlier = repo.models().size(); // models that earlier runs pushed: fresh models must differ from theirs
     }
     double empty = Double.MAX_VALUE;
     double indexed = Double.MAX_VALUE;
@@ -77,7 +79,7 @@ final class SmallChunkIndexBenchmark {
     long entries = 0;
     int tables = 0;
     for (int i = 0; i < runs; i++) {
-      Path fresh = model(scratch.resolve("fresh-" + i), 1000 + i);
+      Path fresh = model(scratch.resolve("fresh-" + i), 1000 + earlier + i);
       Path emptyStore = scratch.resolve("empty-" + i);
       try (Repository repo = open(emptyStore)) {
         long t = System.nanoTime();
@@ -109,7 +111,7 @@ final class SmallChunkIndexBenchmark {
       }
       try (Repository repo = open(store)) {
         long t = System.nanoTime();
-        PushResult r = repo.push(fresh, "fresh-" + i + "-" + System.nanoTime(),
+        PushResult r = repo.push(fresh, "fresh-" + (earlier + i),
             PushOptions.builder().message("a new model into the indexed store").build());
         indexed = Math.min(indexed, secsSince(t));
         if (r.newChunks() < TENSORS) {
