@@ -100,7 +100,8 @@ final class PushOperation {
         candidatePacks.addAll(derivedFrom.version().packs());
       }
       // small chunks of other models: the store-wide index, loaded once for this push (docs/small-chunk-index.md)
-      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks), smallChunks.load());
+      SmallChunkIndex.View index = smallChunks.load();
+      Pusher.Staged staged = pusher.store(prepared, db.locator(candidatePacks), index::locate);
       List<ChunkId> created = new ArrayList<>(staged.created());
       try {
         recordPacks(staged);
@@ -115,7 +116,7 @@ final class PushOperation {
                 + " published");
           }
           // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()), SmallChunkIndex.View.EMPTY);
+          Pusher.Staged again = pusher.store(prepared, db.locator(Set.of()), Pusher.IndexLookup.NONE);
           created.addAll(again.created());
           recordPacks(again);
           if (!again.snapshotId().equals(staged.snapshotId())) {

@@ -7,7 +7,6 @@ import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.FloatCodec;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.registry.FormatRegistry;
-import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.pack.PackIndex;
 import io.ferry.pack.PackWriter;
 import io.ferry.read.Locator;
@@ -148,7 +147,20 @@ public final class Pusher {
    * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
    */
   public Staged store(Prepared prepared, Locator known) throws IOException {
-    return store(prepared, known, SmallChunkIndex.View.EMPTY);
+    return store(prepared, known, IndexLookup.NONE);
+  }
+
+  /**
+   * A store-wide index of small chunks a push may consult beside the model's own packs (the repository's small-chunk
+   * index). Thread-safe: the push's workers look chunks up at once.
+   */
+  @FunctionalInterface
+  public interface IndexLookup {
+    /** Finds nothing: a push without a store-wide index. */
+    IndexLookup NONE = id -> Optional.empty();
+
+    /** Where the chunk's frame is, in a pack that holds it now (checked against that pack's index), or empty. */
+    Optional<PackIndex.Entry> locate(ChunkId id) throws IOException;
   }
 
   /**
@@ -157,9 +169,9 @@ public final class Pusher {
    * snapshot's packs.
    *
    * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
-   * @param index the store-wide small-chunk index, or {@link SmallChunkIndex.View#EMPTY}
+   * @param index the store-wide small-chunk index, or {@link IndexLookup#NONE}
    */
-  public Staged store(Prepared prepared, Locator known, SmallChunkIndex.View index) throws IOException {
+  public Staged store(Prepared prepared, Locator known, IndexLookup index) throws IOException {
     Lookup lookup = new Lookup(known, index);
     List<ChunkId> created = Collections.synchronizedList(new ArrayList<>());
     AtomicLong storedBytes = new AtomicLong();
@@ -342,10 +354,10 @@ public final class Pusher {
    */
   private static final class Lookup {
     private final Locator known;
-    private final SmallChunkIndex.View index;
+    private final IndexLookup index;
     private final Map<ChunkId, ChunkId> fromIndex = new java.util.concurrent.ConcurrentHashMap<>();
 
-    Lookup(Locator known, SmallChunkIndex.View index) {
+    Lookup(Locator known, IndexLookup index) {
       this.known = known;
       this.index = index;
     }
