@@ -50,6 +50,7 @@ public final class Benchmarks {
   private final long bigSize;
   private final int runs;
   private final int versions;
+  private final int smallChunks;
   private final boolean quick;
   private final Proc proc;
   private final String ferry;
@@ -59,8 +60,9 @@ public final class Benchmarks {
   private final List<String> log = new ArrayList<>();
   private final String commandLine;
 
-  private Benchmarks(Path root, Path work, long size, long bigSize, int runs, int versions, boolean quick,
-      String commandLine) throws IOException {
+  private Benchmarks(Path root, Path work, long size, long bigSize, int runs, int versions, int smallChunks,
+      boolean quick, String commandLine) throws IOException {
+    this.smallChunks = smallChunks;
     this.root = root;
     this.work = work;
     this.size = size;
@@ -77,7 +79,8 @@ public final class Benchmarks {
 
   static String usage() {
     return "usage: Benchmarks [--quick] [--size 2g] [--big-size 4g] [--runs 3] [--versions 10000]\n"
-        + "                  [--repo DIR] [--work DIR] [--out FILE] [--only pull,push,cat,read,big,versions,startup,checkpoints]";
+        + "                  [--repo DIR] [--work DIR] [--out FILE] [--small-chunks 1000000]\n"
+        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx]";
   }
 
   public static void main(String[] args) throws Exception {
@@ -89,7 +92,8 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints";
+    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx";
+    int smallChunks = 1_000_000;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--quick" -> {
@@ -97,7 +101,9 @@ public final class Benchmarks {
           size = 256L << 20;
           big = 512L << 20;
           versions = 500;
+          smallChunks = 50_000;
         }
+        case "--small-chunks" -> smallChunks = Integer.parseInt(args[++i]);
         case "--size" -> size = parseSize(args[++i]);
         case "--big-size" -> big = parseSize(args[++i]);
         case "--runs" -> runs = Integer.parseInt(args[++i]);
@@ -127,7 +133,8 @@ public final class Benchmarks {
     if (repoAt >= 0 && repoAt + 1 < shown.size()) {
       shown.subList(repoAt, repoAt + 2).clear();
     }
-    Benchmarks b = new Benchmarks(root, work, size, big, Math.max(1, runs), versions, quick, String.join(" ", shown));
+    Benchmarks b = new Benchmarks(root, work, size, big, Math.max(1, runs), versions, smallChunks, quick,
+        String.join(" ", shown));
     b.run(List.of(only.split(",")), out);
   }
 
@@ -152,9 +159,11 @@ public final class Benchmarks {
   private void run(List<String> only, Path out) throws Exception {
     long t0 = System.nanoTime();
     say("work dir " + work + ", model " + human(size) + ", big model " + human(bigSize) + ", best of " + runs);
-    Path model = ensureModel(work.resolve("model-" + (size >> 20) + "m"), size, 42);
-    Path storeNone = ensurePushed(work.resolve("store-none-" + (size >> 20) + "m"), model, "bench", CodecPolicy.NONE);
-    String shard = firstShard(model);
+    boolean needsModel = only.stream().anyMatch(List.of("user", "pull", "push", "cat", "read", "big")::contains);
+    Path model = needsModel ? ensureModel(work.resolve("model-" + (size >> 20) + "m"), size, 42) : null;
+    Path storeNone = needsModel
+        ? ensurePushed(work.resolve("store-none-" + (size >> 20) + "m"), model, "bench", CodecPolicy.NONE) : null;
+    String shard = needsModel ? firstShard(model) : null;
     if (only.contains("user")) {
       userPath(model, storeNone, shard);
     }
@@ -181,6 +190,10 @@ public final class Benchmarks {
     }
     if (only.contains("checkpoints")) {
       new CheckpointBenchmarks(proc, ferry, work, Math.max(64L << 20, size / 4), this::add, this::say).run();
+    }
+    if (only.contains("smallidx")) {
+      new SmallChunkIndexBenchmark(work, versions, smallChunks, runs, this::say, this::add,
+          (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note)).run();
     }
     double total = (System.nanoTime() - t0) / 1e9;
     Files.writeString(out, report(total) + keptSections(out));

@@ -2,6 +2,7 @@ package io.ferry.repo;
 
 import io.ferry.objects.ObjectDatabase;
 
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.id.ChunkId;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
@@ -43,8 +44,11 @@ final class GarbageCollector {
   private final History history;
   private final Leases leases;
   private final Clock clock;
+  private final SmallChunkIndex smallChunks;
 
-  GarbageCollector(ObjectDatabase db, ChunkStore chunks, RefStore refs, History history, Leases leases, Clock clock) {
+  GarbageCollector(ObjectDatabase db, ChunkStore chunks, RefStore refs, History history, Leases leases, Clock clock,
+      SmallChunkIndex smallChunks) {
+    this.smallChunks = smallChunks;
     this.db = db;
     this.chunks = chunks;
     this.refs = refs;
@@ -62,6 +66,8 @@ final class GarbageCollector {
 
     /** Marks from the refs' values and their log entries after {@code cutoff}; only versions not walked yet. */
     void markFromRefs(Instant cutoff) throws IOException {
+      // the small-chunk index's bases that pointer records name (a merge writes its base under a lease first)
+      live.addAll(smallChunks.baseObjects());
       Deque<ChunkId> roots = new ArrayDeque<>();
       for (String ref : refs.list("")) {
         refs.get(ref).ifPresent(roots::add);
@@ -98,6 +104,9 @@ final class GarbageCollector {
   GcReport run(Duration grace, boolean dryRun) throws IOException {
     Instant now = clock.instant();
     Instant cutoff = now.minus(grace);
+    if (!dryRun) {
+      smallChunks.prunePointers();
+    }
     Marks marks = new Marks();
     marks.markFromRefs(cutoff);
     List<Candidate> candidates = new ArrayList<>();
@@ -129,6 +138,7 @@ final class GarbageCollector {
     }
     long dead = 0;
     long deadBytes = 0;
+    Set<ChunkId> deleted = new HashSet<>();
     try (Lease lease = leases.take(Lease.Kind.GC, "gc, grace " + grace)) {
       Leases.Protection p = leases.pushProtection(null);
       Instant ageCutoff = p.earliestStart().filter(s -> s.isBefore(cutoff)).orElse(cutoff);
@@ -143,6 +153,7 @@ final class GarbageCollector {
           dead++;
           deadBytes += c.size();
           batch.add(c.id());
+          deleted.add(c.id());
           if (batch.size() == BATCH) {
             delete(lease, batch);
           }
@@ -152,7 +163,34 @@ final class GarbageCollector {
       chunks.removeAbandoned(ageCutoff);
       leases.removeExpired(cutoff);
     }
+    dropFromIndex(marks.live, deleted);
     return new GcReport(live, dead, deadBytes, young, false);
+  }
+
+  /**
+   * Writes a new base of the small-chunk index without the packs that are gone: those this gc deleted and those that
+   * vanished otherwise (a failed push's rollback, an interrupted gc), found by checking the packs the index names and
+   * no live version references. Only when the index names such a pack. The merge runs under a push lease, as a
+   * push's does, so that a concurrent gc keeps the new base until its pointer names it.
+   */
+  private void dropFromIndex(Set<ChunkId> live, Set<ChunkId> deleted) throws IOException {
+    Set<ChunkId> named = smallChunks.packsNamed();
+    Set<ChunkId> doubtful = new HashSet<>();
+    Set<ChunkId> gone = new HashSet<>();
+    for (ChunkId p : named) {
+      if (deleted.contains(p)) {
+        gone.add(p);
+      } else if (!live.contains(p)) {
+        doubtful.add(p);
+      }
+    }
+    gone.addAll(chunks.missing(doubtful));
+    if (gone.isEmpty()) {
+      return;
+    }
+    try (Lease lease = leases.take(Lease.Kind.PUSH, "gc: small-chunk index without deleted packs")) {
+      smallChunks.merge(p -> !gone.contains(p), true);
+    }
   }
 
   private void delete(Lease lease, List<ChunkId> batch) throws IOException {

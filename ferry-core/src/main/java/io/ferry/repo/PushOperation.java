@@ -4,6 +4,7 @@ import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.lease.Lease;
@@ -50,9 +51,11 @@ final class PushOperation {
   private final RefUpdater updater;
   private final Resolver resolver;
   private final GarbageCollector collector;
+  private final SmallChunkIndex smallChunks;
 
   PushOperation(Backend backend, ObjectDatabase db, ExecutorService pool, RepositoryOptions options, Leases leases,
-      RefUpdater updater, Resolver resolver, GarbageCollector collector) {
+      RefUpdater updater, Resolver resolver, GarbageCollector collector, SmallChunkIndex smallChunks) {
+    this.smallChunks = smallChunks;
     this.backend = backend;
     this.refs = backend.refs();
     this.db = db;
@@ -101,9 +104,12 @@ final class PushOperation {
       if (derivedFrom != null) {
         candidatePacks.addAll(derivedFrom.version().packs());
       }
-      Pusher.Staged staged = withStored(pusher.store(prepared, db.locator(candidatePacks)), opts);
+      // small chunks of other models: the store-wide index, loaded once for this push (docs/small-chunk-index.md)
+      SmallChunkIndex.View index = smallChunks.load();
+      Pusher.Staged staged = withStored(pusher.store(prepared, db.locator(candidatePacks), index::locate), opts);
       List<ChunkId> created = new ArrayList<>(staged.created());
       try {
+        recordPacks(staged);
         for (int restage = 0; ; restage++) {
           Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
           if (r.isPresent()) {
@@ -115,8 +121,10 @@ final class PushOperation {
                 + " published");
           }
           // a concurrent gc removed objects this push relies on: store them again, into new packs
-          Pusher.Staged again = withStored(pusher.store(prepared, db.locator(Set.of())), opts);
+          Pusher.Staged again = withStored(pusher.store(prepared, db.locator(Set.of()), Pusher.IndexLookup.NONE),
+              opts);
           created.addAll(again.created());
+          recordPacks(again);
           if (!again.snapshotId().equals(staged.snapshotId())) {
             throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
                 + " snapshot was " + staged.snapshotId().shortHex(12) + ", now " + again.snapshotId().shortHex(12)
@@ -160,7 +168,24 @@ final class PushOperation {
     }
     Set<ChunkId> packs = new TreeSet<>(staged.packs());
     packs.addAll(opts.storedPacks());
-    return new Pusher.Staged(w.id(), s, new ArrayList<>(packs), created, storedBytes, staged.newChunks());
+    return new Pusher.Staged(w.id(), s, new ArrayList<>(packs), created, storedBytes, staged.newChunks(),
+        staged.written());
+  }
+
+  /**
+   * Adds the packs a push wrote to the store-wide small-chunk index (a delta of its own), and merges the deltas into
+   * a new base when enough wait. Runs under the push's lease, before the version is published: a crash after it
+   * leaves index entries for packs no version references, which later pushes check and skip, and which gc removes
+   * with the packs. A merge's base is written under the lease too, so gc keeps it until its pointer names it.
+   */
+  private void recordPacks(Pusher.Staged staged) throws IOException {
+    if (staged.written().isEmpty()) {
+      return;
+    }
+    smallChunks.add(staged.written());
+    if (smallChunks.mergeDue()) {
+      smallChunks.merge(pack -> true, false);
+    }
   }
 
   /**

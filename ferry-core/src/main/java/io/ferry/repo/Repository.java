@@ -6,6 +6,7 @@ import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
 import io.ferry.codec.Codecs;
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.error.ConflictException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
@@ -74,6 +75,7 @@ public final class Repository implements Closeable {
   private final History history;
   private final GarbageCollector collector;
   private final PushOperation pushes;
+  private final SmallChunkIndex smallChunks;
 
   private Repository(Backend backend, RepositoryOptions options) {
     this.backend = backend;
@@ -86,8 +88,9 @@ public final class Repository implements Closeable {
     this.updater = new RefUpdater(refs, options.clock(), options.retry());
     this.resolver = new Resolver(db, refs, backend.uri());
     this.history = new History(db, refs);
-    this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock());
-    this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector);
+    this.smallChunks = new SmallChunkIndex(db, backend.records(), SmallChunkIndex.DEFAULT_MERGE_THRESHOLD);
+    this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock(), smallChunks);
+    this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector, smallChunks);
   }
 
   /** Opens a repository over a backend; the repository owns and closes it. */
@@ -114,6 +117,11 @@ public final class Repository implements Closeable {
   /** Where the store is. */
   public String uri() {
     return backend.uri();
+  }
+
+  /** The store-wide index of small chunks that pushes consult (for tools, benchmarks and tests). */
+  public SmallChunkIndex smallChunks() {
+    return smallChunks;
   }
 
   /** The store's leases: what running pushes and gcs hold (for tools and tests). */

@@ -8,6 +8,7 @@ import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.FloatCodec;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.registry.FormatRegistry;
+import io.ferry.pack.PackIndex;
 import io.ferry.pack.PackWriter;
 import io.ferry.read.Locator;
 import io.ferry.objects.ObjectDatabase;
@@ -29,6 +30,7 @@ import java.util.Collections;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
@@ -97,9 +99,15 @@ public final class Pusher {
     this.listener = listener;
   }
 
-  /** What a push stored. */
+  /**
+   * What a push stored.
+   *
+   * @param packs every pack the snapshot's small chunks are in: written by this push, reused from the model's
+   *     versions, or found through the store-wide index
+   * @param written the indexes of the packs this push wrote (created or already present), for the small-chunk index
+   */
   public record Staged(ChunkId snapshotId, Snapshot snapshot, List<ChunkId> packs, List<ChunkId> created,
-      long newStoredBytes, long newChunks) {}
+      long newStoredBytes, long newChunks, List<PackIndex> written) {}
 
   /** The validated files of a source, before anything is written. */
   public record Prepared(List<SourceFile> files, Map<String, List<ChunkPlanner.Range>> plans) {}
@@ -142,11 +150,38 @@ public final class Pusher {
    * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
    */
   public Staged store(Prepared prepared, Locator known) throws IOException {
+    return store(prepared, known, IndexLookup.NONE);
+  }
+
+  /**
+   * A store-wide index of small chunks a push may consult beside the model's own packs (the repository's small-chunk
+   * index). Thread-safe: the push's workers look chunks up at once.
+   */
+  @FunctionalInterface
+  public interface IndexLookup {
+    /** Finds nothing: a push without a store-wide index. */
+    IndexLookup NONE = id -> Optional.empty();
+
+    /** Where the chunk's frame is, in a pack that holds it now (checked against that pack's index), or empty. */
+    Optional<PackIndex.Entry> locate(ChunkId id) throws IOException;
+  }
+
+  /**
+   * Hashes and stores the chunks of prepared files; a small chunk found in {@code known} or, failing that, in the
+   * store-wide {@code index} (checked against its pack's index) is not stored again, and its pack joins the
+   * snapshot's packs.
+   *
+   * @param known chunks that already exist in packs this push may reference (those of the model's current versions)
+   * @param index the store-wide small-chunk index, or {@link IndexLookup#NONE}
+   */
+  public Staged store(Prepared prepared, Locator known, IndexLookup index) throws IOException {
+    Lookup lookup = new Lookup(known, index);
     List<ChunkId> created = Collections.synchronizedList(new ArrayList<>());
     AtomicLong storedBytes = new AtomicLong();
     AtomicLong newChunks = new AtomicLong();
     List<ChunkId> packs = Collections.synchronizedList(new ArrayList<>());
-    PackSink sink = new PackSink(created, storedBytes, packs);
+    List<PackIndex> written = Collections.synchronizedList(new ArrayList<>());
+    PackSink sink = new PackSink(created, storedBytes, packs, written);
     long total = 0;
     for (SourceFile f : prepared.files()) {
       total += f.size();
@@ -184,7 +219,7 @@ public final class Pusher {
         FileChannel ch = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
-          Future<ChunkId> id = pool.submit(() -> storeChunk(f, ch, r, known, sink, created, storedBytes, newChunks));
+          Future<ChunkId> id = pool.submit(() -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
           ids.add(id);
           futures.add(id);
         }
@@ -217,8 +252,11 @@ public final class Pusher {
       java.util.Set<ChunkId> usedPacks = new java.util.TreeSet<>(packs);
       for (FileEntry e : entries) {
         for (ChunkRef c : e.chunks()) {
-          if (c.length() < ObjectDatabase.PACK_THRESHOLD && known.inPacks(c.id())) {
-            usedPacks.add(known.locate(c.id()).object());
+          if (c.length() < ObjectDatabase.PACK_THRESHOLD) {
+            ChunkId pack = lookup.packOf(c.id());
+            if (pack != null) {
+              usedPacks.add(pack);
+            }
           }
         }
       }
@@ -228,7 +266,7 @@ public final class Pusher {
         storedBytes.addAndGet(snap.size());
       }
       return new Staged(snap.id(), snapshot, new ArrayList<>(usedPacks), new ArrayList<>(created),
-          storedBytes.get(), newChunks.get());
+          storedBytes.get(), newChunks.get(), List.copyOf(written));
     } catch (IOException | RuntimeException | Error e) {
       // Tasks not yet started see the flag and stop at once. Do not cancel: get() on a cancelled future returns
       // while the task may still be running, and a put finishing after the rollback would leave its object behind.
@@ -263,7 +301,7 @@ public final class Pusher {
     remover.remove(copy, cause);
   }
 
-  private ChunkId storeChunk(SourceFile f, FileChannel ch, ChunkPlanner.Range r, Locator known, PackSink sink,
+  private ChunkId storeChunk(SourceFile f, FileChannel ch, ChunkPlanner.Range r, Lookup known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     if (aborted) {
       throw new InterruptedIOException("push aborted");
@@ -284,11 +322,11 @@ public final class Pusher {
   }
 
   /** Stores a chunk read into {@code raw}: hashes it and encodes and writes those very bytes. */
-  private ChunkId storeRead(ByteBuffer raw, ChunkPlanner.Range r, Locator known, PackSink sink,
+  private ChunkId storeRead(ByteBuffer raw, ChunkPlanner.Range r, Lookup known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     ChunkId id = ChunkId.of(raw);
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
-      if (!known.inPacks(id) && sink.add(id, raw, r)) {
+      if (!known.found(id) && sink.add(id, raw, r)) {
         newChunks.incrementAndGet();
       }
     } else if (!db.store().contains(id)) {
@@ -324,17 +362,52 @@ public final class Pusher {
     return twoByteFloat ? r.length() + 64 : 3L * r.length();
   }
 
+  /**
+   * Where a push finds small chunks that exist already: the packs of the model's versions first, then the store-wide
+   * index. Remembers each chunk's pack, so the snapshot lists the very pack each lookup checked. Thread-safe.
+   */
+  private static final class Lookup {
+    private final Locator known;
+    private final IndexLookup index;
+    private final Map<ChunkId, ChunkId> fromIndex = new java.util.concurrent.ConcurrentHashMap<>();
+
+    Lookup(Locator known, IndexLookup index) {
+      this.known = known;
+      this.index = index;
+    }
+
+    /** Whether the chunk is in a pack this push may reference. */
+    boolean found(ChunkId id) throws IOException {
+      if (known.inPacks(id) || fromIndex.containsKey(id)) {
+        return true;
+      }
+      Optional<PackIndex.Entry> e = index.locate(id);
+      e.ifPresent(entry -> fromIndex.putIfAbsent(id, entry.pack()));
+      return e.isPresent();
+    }
+
+    /** The pack that {@link #found} found the chunk in, or null. */
+    ChunkId packOf(ChunkId id) {
+      if (known.inPacks(id)) {
+        return known.locate(id).object();
+      }
+      return fromIndex.get(id);
+    }
+  }
+
   /** Collects small chunks into packs, writing a pack whenever enough has gathered. Thread-safe. */
   private final class PackSink {
     private final List<ChunkId> created;
     private final AtomicLong storedBytes;
     private final List<ChunkId> packs;
+    private final List<PackIndex> written;
     private PackWriter writer = new PackWriter();
 
-    PackSink(List<ChunkId> created, AtomicLong storedBytes, List<ChunkId> packs) {
+    PackSink(List<ChunkId> created, AtomicLong storedBytes, List<ChunkId> packs, List<PackIndex> written) {
       this.created = created;
       this.storedBytes = storedBytes;
       this.packs = packs;
+      this.written = written;
     }
 
     /** Adds a chunk; false if this push already packed it. */
@@ -377,6 +450,7 @@ public final class Pusher {
         storedBytes.addAndGet(size);
       }
       packs.add(f.id());
+      written.add(f.index());
     }
   }
 

@@ -1,0 +1,261 @@
+package io.ferry.bench;
+
+import io.ferry.Ferry;
+import io.ferry.dedup.SmallChunkIndex;
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.pack.PackIndex;
+import io.ferry.pack.PackWriter;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.BiConsumer;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Section "smallidx": what the store-wide small-chunk index costs a push (docs/small-chunk-index.md). The index of a
+ * store with {@code versions} versions and {@code smallChunks} small chunks is built synthetically but through the
+ * real code path (each "version" adds the index of a pack of its chunks as a push does, and merges when a push would),
+ * then a 300-tensor model of small tensors is pushed under a new name, against the same push into an empty store in
+ * the same run; the lookup itself (loading the index and looking up the model's chunks, cold) is timed apart.
+ */
+final class SmallChunkIndexBenchmark {
+  private static final int TENSORS = 300;
+
+  private final Path work;
+  private final int versions;
+  private final int smallChunks;
+  private final int runs;
+  private final Consumer<String> say;
+  private final BiConsumer<String, Figure> add;
+  private final BiConsumer<String, String> note;
+
+  SmallChunkIndexBenchmark(Path work, int versions, int smallChunks, int runs, Consumer<String> say,
+      BiConsumer<String, Figure> add, BiConsumer<String, String> note) {
+    this.work = work;
+    this.versions = versions;
+    this.smallChunks = smallChunks;
+    this.runs = Math.max(runs, 5);
+    this.say = say;
+    this.add = add;
+    this.note = note;
+  }
+
+  void run() throws IOException {
+    say.accept("8. small-chunk index: " + versions + " versions, " + smallChunks + " small chunks");
+    Path store = work.resolve("store-smallidx-" + versions + "-" + smallChunks);
+    double buildS = ensureIndex(store);
+    Path scratch = work.resolve("scratch").resolve("smallidx");
+    clean(scratch);
+    Files.createDirectories(scratch);
+    Path hitModel = model(scratch.resolve("hit"), 1);
+    int earlier;
+    try (Repository repo = open(store)) {
+      if (repo.models().isEmpty()) {
+        repo.push(hitModel, "in-the-index", PushOptions.builder().message("its chunks are in the index").build());
+      }
+      earlier = repo.models().size(); // models that earlier runs pushed: fresh models must differ from theirs
+    }
+    double empty = Double.MAX_VALUE;
+    double indexed = Double.MAX_VALUE;
+    double lookupMiss = Double.MAX_VALUE;
+    double lookupHit = Double.MAX_VALUE;
+    long hits = 0;
+    long entries = 0;
+    int tables = 0;
+    for (int i = 0; i < runs; i++) {
+      Path fresh = model(scratch.resolve("fresh-" + i), 1000 + earlier + i);
+      Path emptyStore = scratch.resolve("empty-" + i);
+      try (Repository repo = open(emptyStore)) {
+        long t = System.nanoTime();
+        repo.push(fresh, "m", PushOptions.builder().message("baseline").build());
+        empty = Math.min(empty, secsSince(t));
+      }
+      // cold: a new repository (no cached base, no cached pack index), as each CLI push is
+      List<ChunkId> freshIds = smallIds(fresh);
+      try (Repository repo = open(store)) {
+        long t = System.nanoTime();
+        SmallChunkIndex.View view = repo.smallChunks().load();
+        for (ChunkId id : freshIds) {
+          view.locate(id);
+        }
+        lookupMiss = Math.min(lookupMiss, secsSince(t));
+        entries = view.entries();
+        tables = view.tables();
+      }
+      List<ChunkId> hitIds = smallIds(hitModel);
+      try (Repository repo = open(store)) {
+        long t = System.nanoTime();
+        SmallChunkIndex.View view = repo.smallChunks().load();
+        long found = 0;
+        for (ChunkId id : hitIds) {
+          found += view.locate(id).isPresent() ? 1 : 0;
+        }
+        lookupHit = Math.min(lookupHit, secsSince(t));
+        hits = found;
+      }
+      try (Repository repo = open(store)) {
+        long t = System.nanoTime();
+        PushResult r = repo.push(fresh, "fresh-" + (earlier + i),
+            PushOptions.builder().message("a new model into the indexed store").build());
+        indexed = Math.min(indexed, secsSince(t));
+        if (r.newChunks() < TENSORS) {
+          throw new IllegalStateException("the fresh model found " + (TENSORS + 1 - r.newChunks())
+              + " of its chunks in the index");
+        }
+      }
+      say.accept(String.format(Locale.ROOT, "  round %d: push into empty %.1f ms, into indexed %.1f ms, lookup"
+          + " (miss) %.1f ms, lookup (hit) %.1f ms", i + 1, empty * 1e3, indexed * 1e3, lookupMiss * 1e3,
+          lookupHit * 1e3));
+    }
+    if (hits != TENSORS + 1) {
+      throw new IllegalStateException("the indexed model's lookups found " + hits + " of " + (TENSORS + 1));
+    }
+    long baseBytes = baseBytes(store);
+    long deltaBytes = dirBytes(store.resolve("records").resolve("dedup").resolve("deltas"));
+    String what = String.format(Locale.ROOT, "store-wide small-chunk index: %,d versions, %,d small chunks;"
+        + " push of a %d-tensor model (16 KiB tensors), in-process, best of %d", versions, smallChunks, TENSORS, runs);
+    add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
+        + " misses", lookupMiss, false, Double.NaN, "absolute target < 50 ms: " + (lookupMiss < 0.05 ? "pass"
+        : "**FAIL**")));
+    add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
+        + " hits (checked against the pack index)", lookupHit, false, Double.NaN, "absolute target < 50 ms: "
+        + (lookupHit < 0.05 ? "pass" : "**FAIL**")));
+    add.accept(what, new Figure("push into an empty store", empty, "the same push into the indexed store", indexed,
+        false, Double.NaN, "includes writing the push's delta (and a merge, one push in "
+        + SmallChunkIndex.DEFAULT_MERGE_THRESHOLD + ")"));
+    note.accept(what, String.format(Locale.ROOT, "Index on disk: base %s (%d entries read in %d tables by a push,"
+        + " %.1f bytes an entry), unmerged deltas %s. %s", human(baseBytes), entries, tables,
+        entries == 0 ? 0.0 : (double) baseBytes / entries, human(deltaBytes), buildS < 0
+        ? "The indexed store was reused from an earlier run."
+        : String.format(Locale.ROOT, "Building it (%d deltas through `SmallChunkIndex.add`, merged every %d as"
+            + " pushes do) took %.1f s.", versions, SmallChunkIndex.DEFAULT_MERGE_THRESHOLD, buildS)));
+  }
+
+  /** Builds the index of {@code versions} synthetic pushes, each adding one pack of its small chunks. */
+  private double ensureIndex(Path store) throws IOException {
+    Path done = store.resolve(".bench-complete");
+    if (Files.exists(done)) {
+      return -1;
+    }
+    clean(store);
+    long t = System.nanoTime();
+    SplittableRandom r = new SplittableRandom(17);
+    int perVersion = Math.max(1, smallChunks / versions);
+    try (Repository repo = open(store)) {
+      SmallChunkIndex idx = repo.smallChunks();
+      for (int v = 0; v < versions; v++) {
+        PackWriter w = new PackWriter();
+        for (int c = 0; c < perVersion; c++) {
+          ChunkId id = new ChunkId(r.nextLong(), r.nextLong(), r.nextLong(), r.nextLong());
+          w.add(id, ByteBuffer.wrap(id.toBytes()));
+        }
+        PackIndex pack = w.finish().index();
+        idx.add(List.of(pack));
+        if (idx.mergeDue()) {
+          idx.merge(p -> true, false);
+        }
+        if ((v + 1) % 1000 == 0) {
+          say.accept("  indexed " + (v + 1) + " versions, " + Math.round(secsSince(t)) + " s");
+        }
+      }
+    }
+    Files.createFile(done);
+    return secsSince(t);
+  }
+
+  private static Repository open(Path store) throws IOException {
+    return Ferry.open(store.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+  }
+
+  private static Path model(Path dir, long seed) throws IOException {
+    List<ModelGenerator.Tensor> ts = new ArrayList<>();
+    for (int i = 0; i < TENSORS; i++) {
+      ts.add(new ModelGenerator.Tensor("layers." + i + ".weight", DType.F32, new long[] {64, 64}, seed * 10_000 + i));
+    }
+    Files.createDirectories(dir);
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), ts, Map.of());
+    return dir;
+  }
+
+  /** The small chunks of a model, as a push cuts them. */
+  private static List<ChunkId> smallIds(Path model) throws IOException {
+    Path store = model.resolveSibling(model.getFileName() + "-ids");
+    clean(store);
+    try (Repository repo = open(store)) {
+      PushResult r = repo.push(model, "ids", PushOptions.builder().message("ids").build());
+      List<ChunkId> out = new ArrayList<>();
+      for (FileEntry f : repo.snapshot(repo.resolve("ids")).files()) {
+        for (ChunkRef c : f.chunks()) {
+          if (c.length() < 256 * 1024) {
+            out.add(c.id());
+          }
+        }
+      }
+      if (r.newChunks() != out.size()) {
+        throw new IllegalStateException("expected " + out.size() + " small chunks, got " + r.newChunks());
+      }
+      return out;
+    } finally {
+      clean(store);
+    }
+  }
+
+  /** Size of the current base: the biggest that a pointer names (the older pointer kept names a smaller one). */
+  private static long baseBytes(Path store) throws IOException {
+    try (Repository repo = open(store)) {
+      long n = 0;
+      for (ChunkId id : repo.smallChunks().baseObjects()) {
+        n = Math.max(n, repo.backend().chunks().size(id));
+      }
+      return n;
+    }
+  }
+
+  private static void clean(Path dir) throws IOException {
+    if (Files.exists(dir)) {
+      try (Stream<Path> s = Files.walk(dir)) {
+        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+          Files.delete(p);
+        }
+      }
+    }
+  }
+
+  private static long dirBytes(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return 0;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      long n = 0;
+      for (Path p : s.filter(Files::isRegularFile).toList()) {
+        n += Files.size(p);
+      }
+      return n;
+    }
+  }
+
+  private static double secsSince(long t) {
+    return (System.nanoTime() - t) / 1e9;
+  }
+
+  private static String human(long bytes) {
+    return bytes >= 1 << 20 ? String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0)
+        : String.format(Locale.ROOT, "%.1f KiB", bytes / 1024.0);
+  }
+}

@@ -1,0 +1,442 @@
+package io.ferry.dedup;
+
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.MissingObjectException;
+import io.ferry.id.ChunkId;
+import io.ferry.objects.ObjectDatabase;
+import io.ferry.pack.PackIndex;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The store-wide index of small chunks: which pack holds each chunk under the pack threshold, so that a push finds a
+ * small chunk whatever model's pack holds it (docs/small-chunk-index.md). Thread-safe; one per repository.
+ *
+ * <p>The index is a <b>hint</b>. A miss only costs storage; every hit is checked against the pack's own index before
+ * a push uses it, and the push then lists the pack in its version and protects it like any pack it reuses (declared
+ * in its lease, checked to exist before publishing), so a wrong, stale or damaged index can never make a version
+ * reference a chunk that is not there. A damaged table or pointer is read as absent (logged at debug), never as an
+ * error: the index is rebuilt from later pushes.
+ *
+ * <p>It is log-structured, over the store's {@link RecordStore} and {@link ChunkStore}, with nothing but what their
+ * contracts guarantee (create-if-absent, read-after-write, list-after-write):
+ *
+ * <ul>
+ *   <li>each push that writes packs adds <b>delta</b> records {@code dedup/deltas/<unique key>} under keys of its own
+ *       (no contention): an {@link IndexTable} of its packs' chunks, at most {@link RecordStore#MAX_RECORD_BYTES} each;
+ *   <li>a <b>base</b> table merges many deltas; it is an object in the chunk store, named by the SHA-256 of its bytes;
+ *   <li>the <b>pointer</b> is the numbered record {@code dedup/bases/<n, 20 digits>} with the highest n: it names the
+ *       current base and the deltas it absorbed. A merge creates record n+1 only if absent, so of two concurrent
+ *       merges exactly one wins (a compare-and-swap built on create-if-absent, as the numbered ref log is); the loser's
+ *       table is an unreferenced object that gc removes. gc removes all pointer records but the newest two
+ *       ({@link #prunePointers}) before it marks, and keeps the bases the remaining ones name.
+ * </ul>
+ *
+ * A reader lists the deltas, then reads the pointer, the base (cached by id) and the deltas the pointer has not
+ * absorbed. gc keeps the bases that pointer records name, and after deleting packs writes a new base without them.
+ */
+public final class SmallChunkIndex {
+  private static final Logger LOG = LoggerFactory.getLogger(SmallChunkIndex.class);
+  static final String DELTAS = "dedup/deltas/";
+  static final String BASES = "dedup/bases/";
+  private static final String POINTER_FORMAT = "ferry-small-chunk-index/1";
+  /** Most deltas one merge absorbs, so that a pointer record stays far below the record size limit. */
+  static final int MAX_ABSORB = 4096;
+  /** Largest base a push loads (about 89 million entries). */
+  static final long MAX_BASE_BYTES = 1L << 30;
+
+  private final ChunkStore chunks;
+  private final RecordStore records;
+  private final ObjectDatabase db;
+  private final int mergeThreshold;
+  /** The last base loaded, by id: bases are immutable. */
+  private volatile Loaded cached;
+
+  private record Loaded(ChunkId id, IndexTable table) {}
+
+  /** The current pointer: its number (0 when there is none), base (null for none) and absorbed delta keys. */
+  record Pointer(long number, ChunkId base, Set<String> absorbed) {
+    static final Pointer NONE = new Pointer(0, null, Set.of());
+  }
+
+  /** What a merge did. */
+  public enum MergeOutcome {
+    /** A new base was published. */
+    MERGED,
+    /** Nothing to merge (no unabsorbed delta, nothing to filter). */
+    NOTHING,
+    /** Another merge published first; this one's table is left for gc. */
+    LOST_RACE
+  }
+
+  /**
+   * An index over a store.
+   *
+   * @param mergeThreshold how many unabsorbed deltas make a push merge them into a new base (at least 1)
+   */
+  public SmallChunkIndex(ObjectDatabase db, RecordStore records, int mergeThreshold) {
+    if (mergeThreshold < 1) {
+      throw new IllegalArgumentException("merge threshold must be at least 1, got " + mergeThreshold);
+    }
+    this.db = db;
+    this.chunks = db.store();
+    this.records = records;
+    this.mergeThreshold = mergeThreshold;
+  }
+
+  /** The default merge threshold: deltas a push reads beside the base at most (about). */
+  public static final int DEFAULT_MERGE_THRESHOLD = 32;
+
+  // ------------------------------------------------------------------ reading
+
+  /**
+   * Loads the index as it is now, for one push: the base (from the cache when unchanged) and the deltas it has not
+   * absorbed. A store without an index gives an empty view.
+   */
+  public View load() throws IOException {
+    List<String> deltas = records.list(DELTAS);
+    Pointer p = pointer();
+    List<IndexTable> tables = new ArrayList<>();
+    base(p).ifPresent(tables::add);
+    List<String> unabsorbed = new ArrayList<>();
+    for (String k : deltas) {
+      if (!p.absorbed().contains(k)) {
+        unabsorbed.add(k);
+      }
+    }
+    tables.addAll(readDeltas(unabsorbed).values());
+    return new View(db, tables);
+  }
+
+  /** The pointer with the highest number, or {@link Pointer#NONE}. */
+  Pointer pointer() throws IOException {
+    List<String> keys = records.list(BASES);
+    for (int i = keys.size() - 1; i >= 0; i--) {
+      long n = number(keys.get(i));
+      if (n < 0) {
+        continue;
+      }
+      Optional<byte[]> content = records.read(keys.get(i));
+      if (content.isEmpty()) {
+        continue; // removed by a newer merge since the listing: an older one is still a valid hint
+      }
+      Optional<Pointer> p = parsePointer(n, keys.get(i), content.get());
+      if (p.isPresent()) {
+        return p.get();
+      }
+    }
+    return Pointer.NONE;
+  }
+
+  private Optional<IndexTable> base(Pointer p) throws IOException {
+    if (p.base() == null) {
+      return Optional.empty();
+    }
+    Loaded c = cached;
+    if (c != null && c.id().equals(p.base())) {
+      return Optional.of(c.table());
+    }
+    String what = chunks.describe() + " small-chunk index base " + p.base();
+    try {
+      long size = chunks.size(p.base());
+      if (size > MAX_BASE_BYTES) {
+        LOG.debug("{} is {} bytes, more than a push loads ({}); read as absent", what, size, MAX_BASE_BYTES);
+        return Optional.empty();
+      }
+      // one positional read straight into a direct buffer (a local store copies once, from the page cache)
+      ByteBuffer bytes = ByteBuffer.allocateDirect((int) size);
+      chunks.readInto(p.base(), 0, bytes);
+      IndexTable t = IndexTable.parse(bytes.flip(), p.base(), what);
+      cached = new Loaded(p.base(), t);
+      return Optional.of(t);
+    } catch (MissingObjectException | CorruptObjectException e) {
+      // a newer merge replaced it and gc removed it, or it is damaged: a hint, read as absent
+      LOG.debug("{} is unusable, read as absent: {}", what, e.getMessage());
+      return Optional.empty();
+    }
+  }
+
+  private Map<String, IndexTable> readDeltas(List<String> keys) throws IOException {
+    Map<String, IndexTable> out = new TreeMap<>();
+    List<Optional<byte[]>> contents = records.readAll(keys);
+    for (int i = 0; i < keys.size(); i++) {
+      if (contents.get(i).isEmpty()) {
+        continue; // absorbed and removed since the listing
+      }
+      String what = records.describe() + " record " + keys.get(i);
+      try {
+        out.put(keys.get(i), IndexTable.parse(ByteBuffer.wrap(contents.get(i).get()), null, what));
+      } catch (CorruptObjectException e) {
+        LOG.debug("{} is unusable, read as absent: {}", what, e.getMessage());
+      }
+    }
+    return out;
+  }
+
+  /** The packs the index names now (base and unabsorbed deltas). */
+  public Set<ChunkId> packsNamed() throws IOException {
+    Set<ChunkId> out = new HashSet<>();
+    for (IndexTable t : load().tables) {
+      out.addAll(t.packs());
+    }
+    return out;
+  }
+
+  /** The base tables that pointer records name: what gc keeps. */
+  public Set<ChunkId> baseObjects() throws IOException {
+    Set<ChunkId> out = new HashSet<>();
+    for (String k : records.list(BASES)) {
+      long n = number(k);
+      Optional<byte[]> content = n < 0 ? Optional.empty() : records.read(k);
+      if (content.isPresent()) {
+        parsePointer(n, k, content.get()).map(Pointer::base).ifPresent(out::add);
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /**
+   * Adds the chunks of packs a push wrote, as delta records of its own (one unless they pass the record size limit).
+   * Call once the packs are durable; the packs need not be referenced yet (a hit is always checked).
+   *
+   * @return the keys of the records written
+   */
+  public List<String> add(Collection<PackIndex> written) throws IOException {
+    List<String> keys = new ArrayList<>();
+    if (written.isEmpty()) {
+      return keys;
+    }
+    String prefix = DELTAS + java.util.UUID.randomUUID().toString().replace("-", "");
+    IndexTable.Builder b = new IndexTable.Builder();
+    Set<ChunkId> packsInRecord = new HashSet<>();
+    int entries = 0;
+    for (PackIndex p : written) {
+      for (ChunkId c : p.entries().keySet()) {
+        int packs = packsInRecord.size() + (packsInRecord.contains(p.pack()) ? 0 : 1);
+        long size = IndexTable.HEADER_LENGTH + 32L * packs + IndexTable.FANOUT_LENGTH
+            + (long) IndexTable.ENTRY_LENGTH * (entries + 1) + IndexTable.FOOTER_LENGTH;
+        if (size > RecordStore.MAX_RECORD_BYTES) {
+          writeDelta(prefix + "-" + keys.size(), b.build(), keys);
+          b = new IndexTable.Builder();
+          packsInRecord.clear();
+          entries = 0;
+        }
+        b.add(IndexTable.key(c), p.pack());
+        packsInRecord.add(p.pack());
+        entries++;
+      }
+    }
+    if (entries > 0) {
+      writeDelta(prefix + "-" + keys.size(), b.build(), keys);
+    }
+    return keys;
+  }
+
+  private void writeDelta(String key, IndexTable t, List<String> keys) throws IOException {
+    ByteBuffer bytes = t.bytes();
+    byte[] content = new byte[bytes.remaining()];
+    bytes.get(content);
+    if (!records.create(key, content)) {
+      throw new IOException("small-chunk index delta " + key + " already exists in " + records.describe()
+          + "; its key was to be unique");
+    }
+    keys.add(key);
+  }
+
+  /** Whether as many deltas wait unabsorbed as make a push merge them (the threshold). */
+  public boolean mergeDue() throws IOException {
+    List<String> deltas = records.list(DELTAS);
+    if (deltas.size() < mergeThreshold) {
+      return false;
+    }
+    Set<String> absorbed = pointer().absorbed();
+    long fresh = deltas.stream().filter(k -> !absorbed.contains(k)).count();
+    return fresh >= mergeThreshold;
+  }
+
+  /**
+   * Merges the base and the deltas it has not absorbed into a new base, keeping only entries whose pack {@code keep}
+   * accepts, and publishes it if no other merge published first. The new base is written into the chunk store before
+   * its pointer: the caller must hold a lease (push or gc) so that gc keeps it until the pointer names it. Absorbed
+   * deltas are removed after publishing.
+   *
+   * @param filter whether entries are to be filtered even when no delta waits (gc after deleting packs)
+   */
+  public MergeOutcome merge(Predicate<ChunkId> keep, boolean filter) throws IOException {
+    List<String> deltas = records.list(DELTAS);
+    Pointer p = pointer();
+    Set<String> absorbed = new LinkedHashSet<>();
+    List<String> fresh = new ArrayList<>();
+    for (String k : deltas) {
+      if (p.absorbed().contains(k)) {
+        absorbed.add(k);
+      } else if (fresh.size() < MAX_ABSORB) {
+        fresh.add(k);
+      }
+    }
+    if (fresh.isEmpty() && !filter) {
+      return MergeOutcome.NOTHING;
+    }
+    List<IndexTable> tables = new ArrayList<>();
+    base(p).ifPresent(tables::add);
+    Map<String, IndexTable> read = readDeltas(fresh);
+    tables.addAll(read.values());
+    absorbed.addAll(fresh); // unreadable ones too: they are damaged or gone
+    IndexTable merged = IndexTable.merge(tables, keep);
+    ByteBuffer bytes = merged.bytes();
+    ChunkId id = ChunkId.of(bytes.duplicate());
+    chunks.put(id, bytes);
+    long next = p.number() + 1;
+    if (!records.create(key(next), pointerBytes(id, absorbed))) {
+      return MergeOutcome.LOST_RACE;
+    }
+    cached = new Loaded(id, merged);
+    for (String k : absorbed) {
+      records.delete(k);
+    }
+    return MergeOutcome.MERGED;
+  }
+
+  /**
+   * Removes pointer records but the newest two, so that gc then no longer keeps their bases. Only gc calls this,
+   * before it marks: a base stays kept from its merge until a gc that runs after two newer merges, so a gc's dry run
+   * right after a gc finds none of the index's objects dead.
+   */
+  public void prunePointers() throws IOException {
+    List<String> keys = new ArrayList<>();
+    for (String k : records.list(BASES)) {
+      if (number(k) >= 0) {
+        keys.add(k);
+      }
+    }
+    for (int i = 0; i < keys.size() - 2; i++) {
+      records.delete(keys.get(i));
+    }
+  }
+
+  // ------------------------------------------------------------------ pointer records
+
+  private static String key(long n) {
+    return BASES + String.format("%020d", n);
+  }
+
+  private static long number(String key) {
+    String tail = key.substring(BASES.length());
+    if (tail.length() != 20 || !tail.chars().allMatch(Character::isDigit)) {
+      return -1;
+    }
+    return Long.parseLong(tail);
+  }
+
+  private static byte[] pointerBytes(ChunkId base, Collection<String> absorbed) {
+    StringBuilder b = new StringBuilder(POINTER_FORMAT).append('\n').append("base ").append(base.hex()).append('\n');
+    for (String k : absorbed) {
+      b.append("absorbed ").append(k).append('\n');
+    }
+    return b.toString().getBytes(StandardCharsets.UTF_8);
+  }
+
+  private Optional<Pointer> parsePointer(long n, String key, byte[] content) {
+    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
+    String why = null;
+    ChunkId base = null;
+    Set<String> absorbed = new HashSet<>();
+    if (lines.length < 3 || !lines[0].equals(POINTER_FORMAT) || !lines[lines.length - 1].isEmpty()) {
+      why = "expected '" + POINTER_FORMAT + "' and newline-terminated lines";
+    } else if (!lines[1].startsWith("base ")) {
+      why = "line 2 is not 'base <id>'";
+    } else {
+      try {
+        base = ChunkId.parse(lines[1].substring(5));
+        for (int i = 2; i < lines.length - 1; i++) {
+          if (!lines[i].startsWith("absorbed " + DELTAS)) {
+            why = "line " + (i + 1) + " is not 'absorbed " + DELTAS + "<key>'";
+            break;
+          }
+          absorbed.add(lines[i].substring(9));
+        }
+      } catch (IllegalArgumentException e) {
+        why = e.getMessage();
+      }
+    }
+    if (why != null) {
+      LOG.debug("{} record {} is unusable, read as absent: {}", records.describe(), key, why);
+      return Optional.empty();
+    }
+    return Optional.of(new Pointer(n, base, absorbed));
+  }
+
+  // ------------------------------------------------------------------ the view a push consults
+
+  /**
+   * The index as one push sees it. Thread-safe: the push's workers look chunks up at once. A hit is returned only
+   * after the pack's own index (read through the object database, checked and cached) confirmed it; packs that are
+   * missing or damaged count as misses.
+   */
+  public static final class View {
+    /** A view that finds nothing: a push without the store-wide index (or storing again after a gc). */
+    public static final View EMPTY = new View(null, List.of());
+
+    private final ObjectDatabase db;
+    private final List<IndexTable> tables;
+    private final Set<ChunkId> unusable = ConcurrentHashMap.newKeySet();
+
+    View(ObjectDatabase db, List<IndexTable> tables) {
+      this.db = db;
+      this.tables = List.copyOf(tables);
+    }
+
+    /** Entries in the tables of this view (a chunk in several packs counts once per pack). */
+    public long entries() {
+      long n = 0;
+      for (IndexTable t : tables) {
+        n += t.entryCount();
+      }
+      return n;
+    }
+
+    /** Tables read: the base (if any) and the unabsorbed deltas. */
+    public int tables() {
+      return tables.size();
+    }
+
+    /** Where the chunk's frame is, in a pack that holds it now (checked against the pack's index), or empty. */
+    public Optional<PackIndex.Entry> locate(ChunkId chunk) throws IOException {
+      for (IndexTable t : tables) {
+        for (ChunkId pack : t.candidates(chunk)) {
+          if (unusable.contains(pack)) {
+            continue;
+          }
+          try {
+            PackIndex.Entry e = db.packIndex(pack).entries().get(chunk);
+            if (e != null) {
+              return Optional.of(e);
+            }
+          } catch (MissingObjectException | CorruptObjectException e) {
+            LOG.debug("small-chunk index names pack {}, which is unusable: {}", pack, e.getMessage());
+            unusable.add(pack);
+          }
+        }
+      }
+      return Optional.empty();
+    }
+  }
+}
