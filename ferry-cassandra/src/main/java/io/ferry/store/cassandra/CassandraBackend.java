@@ -212,7 +212,21 @@ public final class CassandraBackend implements Backend {
     ResultSet rs = execute("create the schema", SimpleStatement.newInstance(cql)
         .setTimeout(java.time.Duration.ofMinutes(2)));
     if (!rs.getExecutionInfo().isSchemaInAgreement()) {
-      session.checkSchemaAgreement();
+      awaitSchemaAgreement(cql);
+    }
+  }
+
+  /**
+   * Waits until every node that is up has the schema change (the driver waits only its own short while after a DDL
+   * statement): a node that lacks a new table fails the first reads and writes that reach it as a replica.
+   */
+  private void awaitSchemaAgreement(String cql) throws IOException {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(2);
+    while (!session.checkSchemaAgreement()) {
+      if (System.nanoTime() > deadline) {
+        throw new IOException("the nodes of " + where + " did not agree on the schema within 2 minutes of: " + cql);
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200));
     }
   }
 
