@@ -13,11 +13,16 @@ import picocli.CommandLine.Command;
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
     description = "Stores, versions and loads AI model weights: content-addressed, deduplicated, verified.",
     footerHeading = "%nStores:%n",
-    footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
-        "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3:// where their modules are installed.",
-        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE: reads go through Redis.",
+    footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else the",
+        "  config file's store, else ~/.ferry/store. URIs: file:/path (or a plain path),",
+        "  and hdfs://, webhdfs://, s3:// where their modules are installed.",
+        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE:",
+        "  reads go through Redis.",
+        "  Config file: $XDG_CONFIG_HOME/ferry/config.toml or ~/.config/ferry/config.toml",
+        "  (keys store, author, parallelism, cache; flags and environment win over it).",
         "",
-        "Refs: name (the head), name:tag, name@<version id prefix>; a file inside: name:tag//config.json",
+        "Refs: name (the head), name:tag, name@<version id prefix>;",
+        "  a file inside: name:tag//config.json",
         "",
         "Exit codes:",
         "  0  ok",
@@ -43,6 +48,12 @@ public final class FerryCli {
       description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
   String cache;
 
+  /** {@code ferry --config FILE ...}: the config file to read instead of the default one. */
+  @picocli.CommandLine.Option(names = "--config", paramLabel = "FILE",
+      description = "Config file (default: $FERRY_CONFIG, else ferry/config.toml under $XDG_CONFIG_HOME or"
+          + " ~/.config).")
+  String config;
+
   /**
    * The subcommands by name, in the order help lists them. Only the one a command line names is built (picocli reads
    * a command's annotations when it is added, and building all of them costs more than a short command's own work).
@@ -50,7 +61,7 @@ public final class FerryCli {
   private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
 
   /** Options of the root that take a value, so the subcommand's name is found after them. */
-  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache");
+  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache", "--config");
 
   private static Map<String, Class<?>> subcommands() {
     Map<String, Class<?>> m = new LinkedHashMap<>();
@@ -66,6 +77,7 @@ public final class FerryCli {
     m.put("rollback", RollbackCommand.class);
     m.put("reflog", ReflogCommand.class);
     m.put("rm", RmCommand.class);
+    m.put("mv", MvCommand.class);
     m.put("cat", CatCommand.class);
     m.put("copy", CopyCommand.class);
     m.put("verify", VerifyCommand.class);
@@ -115,6 +127,10 @@ public final class FerryCli {
     cmd.setExitCodeExceptionMapper(t -> 1);
     cmd.setParameterExceptionHandler((ex, args) -> {
       PrintWriter err = ex.getCommandLine().getErr();
+      if (Arrays.asList(args).contains("--json")) {
+        err.println(JsonOut.error(USAGE, "usage", ex.getMessage(), null, null));
+        return USAGE;
+      }
       err.println("ferry: " + ex.getMessage());
       printSuggestions(ex, err);
       err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
