@@ -67,8 +67,8 @@ final class CheckpointCommand implements Callable<Integer> {
     @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
     String message;
 
-    @Option(names = "--async", description = "Stage the files (hard links, else copies, in .ferry-staging next to"
-        + " SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
+    @Option(names = "--async", description = "Stage the files (hard links, else copies, in a directory named"
+        + " .ferry-staging next to SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
         + " if training writes each checkpoint to new files (or replaces them by rename), not in place.")
     boolean async;
 

@@ -36,7 +36,8 @@ public final class FerryCli {
 
   /** {@code ferry --store X push ...} works like {@code ferry push --store X ...}. */
   @picocli.CommandLine.Option(names = "--store", paramLabel = "URI",
-      description = "Store URI or path for the subcommand (default: $FERRY_STORE, else ~/.ferry/store).")
+      description = "Store URI or path for the subcommand (default: $FERRY_STORE, else the config file's"
+          + " store, else the directory .ferry/store in your home).")
   String store;
 
   @picocli.CommandLine.Option(names = "--s3-endpoint", paramLabel = "URL",
@@ -50,8 +51,7 @@ public final class FerryCli {
 
   /** {@code ferry --config FILE ...}: the config file to read instead of the default one. */
   @picocli.CommandLine.Option(names = "--config", paramLabel = "FILE",
-      description = "Config file (default: $FERRY_CONFIG, else ferry/config.toml under $XDG_CONFIG_HOME or"
-          + " ~/.config).")
+      description = "Config file to read (default: $FERRY_CONFIG, else the one named under Stores below).")
   String config;
 
   /**

@@ -55,8 +55,8 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
   Map<String, String> meta = new LinkedHashMap<>();
 
-  @Option(names = "--include", paramLabel = "GLOB", description = "Push only files whose path in SOURCE matches"
-      + " (repeatable): * and ? within a directory, ** across directories, e.g. '*.safetensors', '**/*.json'.")
+  @Option(names = "--include", paramLabel = "GLOB", description = {"Push only files whose path in SOURCE matches"
+      + " (repeatable): * and ? within a directory, ** across directories, e.g.", "  '**/*.json' '*.safetensors'"})
   java.util.List<String> include = new java.util.ArrayList<>();
 
   @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not push files whose path matches (repeatable;"

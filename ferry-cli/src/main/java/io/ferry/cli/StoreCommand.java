@@ -40,7 +40,8 @@ abstract class StoreCommand implements Callable<Integer> {
     return o instanceof FerryCli f ? f : null;
   }
 
-  @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
+  @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else the config"
+      + " file's store, else .ferry/store in the home directory).")
   String store;
 
   @Option(names = "--s3-endpoint", paramLabel = "URL",
@@ -49,12 +50,14 @@ abstract class StoreCommand implements Callable<Integer> {
   String s3Endpoint;
 
   @Option(names = "--cache", paramLabel = "URI",
-      description = "Read through a Redis cache: redis://host:port, rediss://..., redis-cluster://h1:p1,h2:p2 or"
-          + " redis-sentinel://s1:26379#master (default: $FERRY_CACHE, else none). Settings: --store-option"
-          + " redis.timeout=200ms, redis.ttl=7d...")
+      description = {"Read through a Redis cache (default: $FERRY_CACHE, else the config file's, else none):",
+          "  redis://host:port", "  rediss://host:port", "  redis-cluster://h1:p1,h2:p2",
+          "  redis-sentinel://s1:26379#master",
+          "Settings, as --store-option KEY=VALUE:", "  redis.timeout=200ms", "  redis.ttl=7d"})
   String cache;
 
-  @Option(names = "--json", description = "Print results as json().")
+  @Option(names = "--json", description = "Print results as JSON (docs/json.md), and errors as one JSON"
+      + " object on stderr.")
   boolean json;
 
   @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")

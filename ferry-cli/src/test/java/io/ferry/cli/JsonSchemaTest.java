@@ -139,7 +139,7 @@ class JsonSchemaTest {
         "new", "id?", "why", "string"));
     assertThat(reflog.get(0).get("ref").asText()).isEqualTo("tiny:prod");
     Cli other = new Cli(tmp.resolve("other")).init();
-    JsonNode copy = cli.run("copy", "tiny:prod", other.store.toString(), "--json").ok().json();
+    JsonNode copy = cli.run("copy", "tiny:prod", "--to", other.store.toString(), "--json").ok().json();
     conforms("copy", copy, schema("version", "id", "sentVersionCount", "integer", "sentObjectCount", "integer",
         "sentBytes", "integer", "movedRefs", "array"));
     assertThat(texts(copy.get("movedRefs"))).containsExactlyInAnyOrder("tiny", "tiny:prod");

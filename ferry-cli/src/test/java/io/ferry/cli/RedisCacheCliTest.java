@@ -52,11 +52,11 @@ class RedisCacheCliTest {
       assertThat(Files.mismatch(src, tmp.resolve("out/model.safetensors"))).isEqualTo(-1L);
 
       JsonNode s = cli.run("cache", "stats", "--cache", redis.uri(), "--json").ok().json();
-      assertThat(s.get("maxmemory").asLong()).isEqualTo(256L << 20);
+      assertThat(s.get("maxMemoryBytes").asLong()).isEqualTo(256L << 20);
       assertThat(s.get("usedMemoryBytes").asLong()).isPositive();
       JsonNode store = s.get("stores").get(0);
       assertThat(store.get("store").asText()).contains(cli.store.getFileName().toString());
-      assertThat(store.get("hits").asLong()).isPositive();
+      assertThat(store.get("hitCount").asLong()).isPositive();
       assertThat(store.get("partCount").asLong()).isEqualTo(w.get("writtenPartCount").asLong());
 
       assertThat(cli.run("cache", "stats", "--cache", redis.uri()).ok().out()).contains("hits").contains("allkeys-lru");
