@@ -15,8 +15,9 @@ import picocli.CommandLine.Parameters;
     + " logs are kept, and gc frees what only they used once the grace period has passed.",
     "A version can be removed only when no newer version builds on it: when the head points at it, the head moves"
         + " back to its parent."},
-    footer = {"%nExamples:%n  ferry rm llama-7b-scratch", "  ferry rm llama-7b-old --force   # even with tags, or "
-        + "when other models derive from it", "  ferry rm llama-7b@3f2a   # a bad push: the head goes back to its parent"})
+    footer = {"%nExamples:%n  ferry rm llama-7b-scratch",
+        "  ferry rm llama-7b-old --force   # even with tags or derived models",
+        "  ferry rm llama-7b@3f2a   # a bad push: the head goes back to its parent"})
 final class RmCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "MODEL[@ID]") String model;
 
