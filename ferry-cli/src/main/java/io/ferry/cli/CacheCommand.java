@@ -35,17 +35,18 @@ final class CacheCommand implements Callable<Integer> {
       }
       RedisCache.Report r = RedisCache.stats(cacheSettings(uri));
       if (json) {
-        ObjectNode n = object().put("cache", r.server()).put("servers", r.servers())
-            .put("used_memory", r.usedMemory()).put("maxmemory", r.maxMemory()).put("policy", r.policy())
-            .put("evicted_keys", r.evictedKeys());
+        ObjectNode n = object().put("cache", r.server()).put("serverCount", r.servers())
+            .put("usedMemoryBytes", r.usedMemory()).put("maxMemoryBytes", r.maxMemory()).put("policy", r.policy())
+            .put("evictedKeyCount", r.evictedKeys());
         ArrayNode stores = n.putArray("stores");
         for (RedisCache.StoreEntry e : r.stores()) {
           CacheCounters c = e.counters();
-          stores.addObject().put("store", e.store()).put("namespace", e.namespace()).put("parts", e.parts())
-              .put("objects", e.objects()).put("hits", c.hits()).put("misses", c.misses())
-              .put("bytes_from_cache", c.bytesFromCache()).put("bytes_from_store", c.bytesFromStore())
-              .put("parts_written", c.partsWritten()).put("bytes_written", c.bytesWritten())
-              .put("writes_skipped", c.writesSkipped()).put("dropped", c.dropped()).put("bypassed", c.bypassed());
+          stores.addObject().put("store", e.store()).put("namespace", e.namespace()).put("partCount", e.parts())
+              .put("objectCount", e.objects()).put("hitCount", c.hits()).put("missCount", c.misses())
+              .put("bytesFromCache", c.bytesFromCache()).put("bytesFromStore", c.bytesFromStore())
+              .put("writtenPartCount", c.partsWritten()).put("writtenBytes", c.bytesWritten())
+              .put("skippedWriteCount", c.writesSkipped()).put("droppedCount", c.dropped())
+              .put("bypassedCount", c.bypassed());
         }
         printJson(n);
         return 0;

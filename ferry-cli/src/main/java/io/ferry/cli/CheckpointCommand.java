@@ -45,7 +45,8 @@ final class CheckpointCommand implements Callable<Integer> {
       + " 'latest' tag moves to its highest step. A step already pushed is refused unless its content is the same.",
       footer = {"%nRetention: with --keep-last K and/or --keep-every M, the step-<N> tags of other steps are deleted;",
           "'ferry gc' frees their bytes once the grace period has passed.",
-          "%nExamples:%n  ferry checkpoint push ./ckpt/step-1000 llama-run7 --step 1000 --keep-last 3 --keep-every 5000",
+          "%nExamples:%n  ferry checkpoint push ./ckpt/step-1000 llama-run7 --step 1000 \\",
+          "      --keep-last 3 --keep-every 5000",
           "  ferry checkpoint push ./ckpt/model.pt llama-run7 --step 1200 -m \"loss 1.92\""})
   static final class Push extends StoreCommand {
     @Parameters(index = "0", paramLabel = "SOURCE", description = "Checkpoint directory or file.")
@@ -66,8 +67,8 @@ final class CheckpointCommand implements Callable<Integer> {
     @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
     String message;
 
-    @Option(names = "--async", description = "Stage the files (hard links, else copies, in .ferry-staging next to"
-        + " SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
+    @Option(names = "--async", description = "Stage the files (hard links, else copies, in a directory named"
+        + " .ferry-staging next to SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
         + " if training writes each checkpoint to new files (or replaces them by rename), not in place.")
     boolean async;
 
@@ -143,8 +144,8 @@ final class CheckpointCommand implements Callable<Integer> {
             args.addAll(java.util.List.of("--store-option", k + "=" + v));
           }
         });
-        if (parallelism != null) {
-          args.addAll(java.util.List.of("--parallelism", parallelism.toString()));
+        if (parallelism() != null) {
+          args.addAll(java.util.List.of("--parallelism", parallelism().toString()));
         }
         if (cacheUri() != null) {
           args.addAll(java.util.List.of("--cache", cacheUri()));
@@ -175,10 +176,8 @@ final class CheckpointCommand implements Callable<Integer> {
         Pushed p = new Checkpoints(repo).push(source, run, step, message, retention, progress());
         List<Long> dropped = p.dropped().stream().map(Checkpoint::step).toList();
         if (json) {
-          var n = object().put("run", run).put("step", step).put("version", p.push().versionId().hex())
-              .put("upToDate", p.push().upToDate())
-              .put("logicalBytes", p.push().version().stats().logicalBytes())
-              .put("newStoredBytes", p.push().newStoredBytes());
+          var n = PushCommand.pushJson(object(), repo, run + ":" + Checkpoints.STEP_TAG + step, p.push())
+              .put("run", run).put("step", step);
           ArrayNode d = n.putArray("dropped");
           dropped.forEach(d::add);
           printJson(n);
@@ -212,10 +211,8 @@ final class CheckpointCommand implements Callable<Integer> {
         if (json) {
           ArrayNode a = json().createArrayNode();
           for (Checkpoint c : all) {
-            a.addObject().put("step", c.step()).put("version", c.id().hex())
-                .put("time", c.version().time().toString())
-                .put("logicalBytes", c.version().stats().logicalBytes())
-                .put("newStoredBytes", c.version().stats().newStoredBytes());
+            JsonOut.version(a.addObject(), c.id(), c.version(),
+                repo.refsOf(run).getOrDefault(c.id(), List.of())).put("step", c.step());
           }
           printJson(a);
           return 0;

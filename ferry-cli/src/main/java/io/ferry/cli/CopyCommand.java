@@ -12,7 +12,8 @@ import picocli.CommandLine.Parameters;
 @Command(name = "copy", description = "Copy a version (and the history the target lacks) to another store.",
     footer = {"%nSends only the chunks the target lacks, then the version, then moves the target's head and tag.",
         "%nExamples:%n  ferry copy llama-7b:prod --to hdfs://namenode:8020/ferry",
-        "  ferry copy llama-7b:prod --store hdfs://namenode:8020/ferry --to s3://models/ferry --verify"})
+        "  ferry copy llama-7b:prod --store hdfs://namenode:8020/ferry \\",
+        "      --to s3://models/ferry --verify"})
 final class CopyCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
@@ -28,8 +29,9 @@ final class CopyCommand extends StoreCommand {
         Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()), repositoryOptions())) {
       CopyResult r = src.copyTo(ref, dst, verify, progress());
       if (json) {
-        printJson(object().put("version", r.version().hex()).put("versionsSent", r.versionsSent())
-            .put("objectsSent", r.objectsSent()).put("bytesSent", r.bytesSent()).putPOJO("refsMoved", r.refsMoved()));
+        printJson(object().put("version", r.version().hex()).put("sentVersionCount", r.versionsSent())
+            .put("sentObjectCount", r.objectsSent()).put("sentBytes", r.bytesSent())
+            .putPOJO("movedRefs", r.refsMoved().stream().map(JsonOut::userRef).toList()));
       } else {
         out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", ref,
             r.version().shortHex(12), dst.uri(), r.versionsSent(), r.objectsSent(), Format.bytes(r.bytesSent()),

@@ -77,7 +77,7 @@ final class DeriveCommand implements Callable<Integer> {
             throw new InvalidInputException("--threads must be at least 1, got " + n);
           }
           DeriveResult r = new Deriver(repo, n, tempDir).derive(source, target, d, message, progress());
-          print(d, r);
+          print(repo, d, r);
         }
       } catch (DerivationInputException e) {
         throw new InvalidInputException(e.message(Base::option), e);
@@ -94,25 +94,26 @@ final class DeriveCommand implements Callable<Integer> {
       };
     }
 
-    private void print(DeriveSpec d, DeriveResult r) throws IOException {
+    /** Error figures as JSON: {@code elements}, then each figure by its camelCase name. */
+    private static void figures(ObjectNode n, io.ferry.derive.MetricFigures f) {
+      n.put("elements", f.elements());
+      JsonOut.metrics(n, f.figures());
+    }
+
+    private void print(Repository repo, DeriveSpec d, DeriveResult r) throws IOException {
       List<TensorReport> kept = r.tensors().stream().filter(t -> !t.changed()).toList();
       if (json) {
-        ObjectNode n = object().put("version", r.push().versionId().hex()).put("source", r.source().hex())
-            .put("method", d.method()).put("newStoredBytes", r.push().newStoredBytes())
-            .put("sourceTensorBytes", r.sourceTensorBytes());
-        ObjectNode p = n.putObject("parameters");
-        d.parameters().forEach(p::put);
-        ObjectNode o = n.putObject("overall");
-        r.overall().figures().forEach(o::put);
+        ObjectNode n = PushCommand.pushJson(object(), repo, target, r.push());
+        n.put("sourceVersion", r.source().hex()).put("sourceTensorBytes", r.sourceTensorBytes());
+        figures(n.putObject("overall"), r.overall());
         ArrayNode ts = n.putArray("tensors");
         for (TensorReport t : r.tensors()) {
-          ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action().label());
-          if (t.reason() != null) {
-            tn.put("reason", t.reason());
-          }
-          if (t.metrics() != null) {
-            ObjectNode m = tn.putObject("metrics");
-            t.metrics().figures().forEach(m::put);
+          ObjectNode tn = ts.addObject().put("name", t.name()).put("action", t.action().label())
+              .put("reason", t.reason());
+          if (t.metrics() == null) {
+            tn.putNull("metrics");
+          } else {
+            figures(tn.putObject("metrics"), t.metrics());
           }
         }
         printJson(n);

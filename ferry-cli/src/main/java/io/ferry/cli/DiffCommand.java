@@ -23,11 +23,11 @@ final class DiffCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       Diff d = repo.diff(a, b);
       if (json) {
-        ObjectNode n = object().put("a", d.a().hex()).put("b", d.b().hex()).put("unchangedTensors",
+        ObjectNode n = object().put("a", d.a().hex()).put("b", d.b().hex()).put("unchangedTensorCount",
             d.unchangedTensors());
         ArrayNode ts = n.putArray("tensors");
         for (TensorDiff t : d.tensors()) {
-          ObjectNode tn = ts.addObject().put("name", t.name()).put("change", t.change().name().toLowerCase(Locale.ROOT));
+          ObjectNode tn = ts.addObject().put("name", t.name()).put("change", JsonOut.value(t.change()));
           if (t.dtypeA() != null) {
             tn.put("dtypeA", t.dtypeA().name()).putPOJO("shapeA", t.shapeA()).put("bytesA", t.bytesA());
           }
@@ -37,7 +37,7 @@ final class DiffCommand extends StoreCommand {
         }
         ArrayNode fs = n.putArray("files");
         for (FileDiff f : d.files()) {
-          fs.addObject().put("path", f.path()).put("change", f.change().name().toLowerCase(Locale.ROOT))
+          fs.addObject().put("path", f.path()).put("change", JsonOut.value(f.change()))
               .put("sizeA", f.sizeA()).put("sizeB", f.sizeB());
         }
         printJson(n);

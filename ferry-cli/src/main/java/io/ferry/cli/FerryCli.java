@@ -13,14 +13,18 @@ import picocli.CommandLine.Command;
 @Command(name = "ferry", mixinStandardHelpOptions = true, versionProvider = FerryCli.Version.class,
     description = "Stores, versions and loads AI model weights: content-addressed, deduplicated, verified.",
     footerHeading = "%nStores:%n",
-    footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else ~/.ferry/store.",
-        "  URIs: file:/path (or a plain path), and hdfs://, webhdfs://, s3://, cassandra:// where their modules are"
-            + " installed;",
-        "  http(s)://host:port for a Ferry server (ferry serve), or several: http://a:8080,http://b:8080 (token:"
-            + " --token or $FERRY_TOKEN).",
-        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE: reads go through Redis.",
+    footer = {"  --store URI on any command, else $FERRY_STORE (a path or URI), else the",
+        "  config file's store, else ~/.ferry/store. URIs: file:/path (or a plain path),",
+        "  hdfs://, webhdfs://, s3://, cassandra:// (where their modules are installed);",
+        "  http(s)://host:port for a Ferry server (ferry serve), or several:",
+        "  http://a:8080,http://b:8080 (token: --token or $FERRY_TOKEN).",
+        "  --cache redis://host:port (or redis-cluster://h1:p1,h2:p2), else $FERRY_CACHE:",
+        "  reads go through Redis.",
+        "  Config file: $XDG_CONFIG_HOME/ferry/config.toml or ~/.config/ferry/config.toml",
+        "  (keys store, author, parallelism, cache; flags and environment win over it).",
         "",
-        "Refs: name (the head), name:tag, name@<version id prefix>; a file inside: name:tag//config.json",
+        "Refs: name (the head), name:tag, name@<version id prefix>;",
+        "  a file inside: name:tag//config.json",
         "",
         "Exit codes:",
         "  0  ok",
@@ -34,7 +38,8 @@ public final class FerryCli {
 
   /** {@code ferry --store X push ...} works like {@code ferry push --store X ...}. */
   @picocli.CommandLine.Option(names = "--store", paramLabel = "URI",
-      description = "Store URI or path for the subcommand (default: $FERRY_STORE, else ~/.ferry/store).")
+      description = "Store URI or path for the subcommand (default: $FERRY_STORE, else the config file's"
+          + " store, else the directory .ferry/store in your home).")
   String store;
 
   @picocli.CommandLine.Option(names = "--s3-endpoint", paramLabel = "URL",
@@ -51,6 +56,11 @@ public final class FerryCli {
       description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
   String cache;
 
+  /** {@code ferry --config FILE ...}: the config file to read instead of the default one. */
+  @picocli.CommandLine.Option(names = "--config", paramLabel = "FILE",
+      description = "Config file to read (default: $FERRY_CONFIG, else the one named under Stores below).")
+  String config;
+
   /**
    * The subcommands by name, in the order help lists them. Only the one a command line names is built (picocli reads
    * a command's annotations when it is added, and building all of them costs more than a short command's own work).
@@ -58,7 +68,8 @@ public final class FerryCli {
   private static final Map<String, Class<?>> SUBCOMMANDS = subcommands();
 
   /** Options of the root that take a value, so the subcommand's name is found after them. */
-  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache", "--token");
+  private static final Set<String> ROOT_OPTIONS_WITH_VALUE = Set.of("--store", "--s3-endpoint", "--cache", "--token",
+      "--config");
 
   private static Map<String, Class<?>> subcommands() {
     Map<String, Class<?>> m = new LinkedHashMap<>();
@@ -74,6 +85,7 @@ public final class FerryCli {
     m.put("rollback", RollbackCommand.class);
     m.put("reflog", ReflogCommand.class);
     m.put("rm", RmCommand.class);
+    m.put("mv", MvCommand.class);
     m.put("cat", CatCommand.class);
     m.put("copy", CopyCommand.class);
     m.put("verify", VerifyCommand.class);
@@ -125,6 +137,10 @@ public final class FerryCli {
     cmd.setExitCodeExceptionMapper(t -> 1);
     cmd.setParameterExceptionHandler((ex, args) -> {
       PrintWriter err = ex.getCommandLine().getErr();
+      if (Arrays.asList(args).contains("--json")) {
+        err.println(JsonOut.error(USAGE, "usage", ex.getMessage(), null, null));
+        return USAGE;
+      }
       err.println("ferry: " + ex.getMessage());
       printSuggestions(ex, err);
       err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");

@@ -22,8 +22,9 @@ final class GcCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       GcReport r = repo.gc(grace, dryRun);
       if (json) {
-        printJson(object().put("dryRun", r.dryRun()).put("live", r.liveObjects()).put("dead", r.deadObjects())
-            .put("deadBytes", r.deadBytes()).put("keptYoung", r.keptYoung()));
+        printJson(object().put("dryRun", r.dryRun()).put("liveObjectCount", r.liveObjects())
+            .put("deadObjectCount", r.deadObjects())
+            .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung()));
       } else {
         out().printf("%s %d objects (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
             r.deadObjects(), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(), grace);

@@ -65,12 +65,10 @@ final class LineageCommand extends StoreCommand {
   }
 
   private static ObjectNode node(ObjectNode n, Lineage.Node node) {
-    n.put("relation", node.relation()).put("version", node.id().hex());
-    if (node.version() != null) {
-      ShowCommand.versionJson(n, node.id(), node.version());
-      ArrayNode refs = n.putArray("refs");
-      node.refs().forEach(refs::add);
+    n.put("relation", node.relation());
+    if (node.version() == null) {
+      return n.put("version", node.id().hex()).put("inStore", false);
     }
-    return n;
+    return JsonOut.version(n, node.id(), node.version(), node.refs()).put("inStore", true);
   }
 }

@@ -1,7 +1,6 @@
 package io.ferry.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -31,20 +30,20 @@ final class LogCommand extends StoreCommand {
     }
     try (Repository repo = openRepo()) {
       List<VersionRef> log = repo.log(ref, limit);
-      Map<ChunkId, List<String>> refs = log.isEmpty() ? Map.of() : repo.refsOf(log.get(0).version().model());
+      Map<ChunkId, List<String>> refs = log.isEmpty() ? Map.of() : repo.refsOf(
+          io.ferry.version.RefSpec.parse(ref).model());
       if (json) {
         ArrayNode arr = json().createArrayNode();
         for (VersionRef v : log) {
-          ObjectNode n = ShowCommand.versionJson(arr.addObject(), v.id(), v.version());
-          ArrayNode names = n.putArray("refs");
-          refs.getOrDefault(v.id(), List.of()).forEach(names::add);
+          JsonOut.version(arr.addObject(), v.id(), v.version(), refs.getOrDefault(v.id(), List.of()));
         }
         printJson(arr);
         return 0;
       }
       for (VersionRef r : log) {
         Version v = r.version();
-        out().printf("%s%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), decoration(refs.get(r.id()), v.model()),
+        out().printf("%s%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), decoration(refs.get(r.id()),
+            io.ferry.version.RefSpec.parse(ref).model()),
             Format.time(v.time()),
             Format.printable(v.author()), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
             Format.printable(v.message()), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");

@@ -22,7 +22,7 @@ final class LsCommand extends StoreCommand {
         for (ModelSummary m : models) {
           ObjectNode n = arr.addObject().put("model", m.model())
               .put("head", m.head() == null ? null : m.head().hex()).put("logicalBytes", m.logicalBytes())
-              .put("versions", m.versions());
+              .put("versionCount", m.versions());
           ObjectNode t = n.putObject("tags");
           m.tags().forEach((k, v) -> t.put(k, v.hex()));
         }

@@ -14,7 +14,7 @@ import picocli.CommandLine.Parameters;
 @Command(name = "pull",
     footer = {"%nExamples:%n  ferry pull llama-7b:prod ./out", "  ferry pull llama-7b@3f2a ./out --verify",
         "  ferry pull llama-7b:prod//config.json ./out",
-        "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: it becomes exactly v2",
+        "  ferry pull llama-7b:v2 ./out --force   # ./out held v1: now exactly v2",
         "  ferry pull run-42:latest ./out --as safetensors",
         "  ferry pull llama-7b:prod ./out --include '*.json' --include 'tokenizer*'"},
     description = {"Write a version's files into a directory, byte-identical.", "",
@@ -77,8 +77,11 @@ final class PullCommand extends StoreCommand {
         try (ModelReader reader = repo.open(ref)) {
           SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest, fsync);
           if (json) {
-            printJson(object().put("version", reader.versionId().hex()).put("dir", dest.toString())
-                .put("verified", verify).put("as", as).put("tensors", r.tensors()).put("bytes", r.bytes()));
+            com.fasterxml.jackson.databind.node.ObjectNode n = object();
+            JsonOut.version(n, reader.versionId(), reader.version(), repo.refsOf(io.ferry.version.RefSpec.parse(ref).model())
+                .getOrDefault(reader.versionId(), java.util.List.of()));
+            printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).put("as", as)
+                .put("convertedTensorCount", r.tensors()).put("writtenBytes", r.bytes()));
           } else {
             out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as safetensors into " + dest
                 + ": " + r.files().size() + " files, " + r.tensors() + " tensors converted, " + Format.bytes(r.bytes())
@@ -89,8 +92,9 @@ final class PullCommand extends StoreCommand {
       }
       VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing, files));
       if (json) {
-        printJson(object().put("version", v.id().hex()).put("dir", dest.toString()).put("verified", verify)
-            .put("bytes", v.version().stats().logicalBytes()));
+        com.fasterxml.jackson.databind.node.ObjectNode n = object();
+        JsonOut.version(n, v.id(), v.version(), repo.refsOf(io.ferry.version.RefSpec.parse(ref).model()).getOrDefault(v.id(), java.util.List.of()));
+        printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).putNull("as"));
       } else {
         out().println("pulled " + ref + " (" + v.id().shortHex(12) + ", "
             + Format.bytes(v.version().stats().logicalBytes()) + ") into " + dest + (verify ? ", verified" : ""));

@@ -21,8 +21,10 @@ import picocli.CommandLine.Parameters;
     footer = {"%nPrints the new version id; 'up to date' (and no new version) if nothing changed.",
         "%nExamples:%n  ferry push ./llama-7b llama-7b -m \"base\"",
         "  ferry push ./llama-7b-ft llama-7b:candidate -m \"fine-tune\"",
-        "  ferry push ./student student:v1 --derived-from teacher:prod --derivation distill --metric eval_loss=1.23",
-        "  ferry push ./llama-7b llama-7b --exclude '**/*.bin' --exclude 'checkpoints/**'",
+        "  ferry push ./student student:v1 --derived-from teacher:prod \\",
+        "      --derivation distill --metric eval_loss=1.23",
+        "  ferry push ./llama-7b llama-7b --exclude '**/*.bin' \\",
+        "      --exclude 'checkpoints/**'",
         "%nA .ferryignore at the root of SOURCE lists files not to push, one glob a line as in .gitignore ('#' comments,",
         "a trailing / for directories, ! to take back); it is not pushed itself."})
 final class PushCommand extends StoreCommand {
@@ -53,8 +55,8 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
   Map<String, String> meta = new LinkedHashMap<>();
 
-  @Option(names = "--include", paramLabel = "GLOB", description = "Push only files whose path in SOURCE matches"
-      + " (repeatable): * and ? within a directory, ** across directories, e.g. '*.safetensors', '**/*.json'.")
+  @Option(names = "--include", paramLabel = "GLOB", description = {"Push only files whose path in SOURCE matches"
+      + " (repeatable): * and ? within a directory, ** across directories, e.g.", "  '**/*.json' '*.safetensors'"})
   java.util.List<String> include = new java.util.ArrayList<>();
 
   @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not push files whose path matches (repeatable;"
@@ -111,11 +113,7 @@ final class PushCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       PushResult r = repo.push(source, target, b.build());
       if (json) {
-        ObjectNode n = object();
-        n.put("version", r.versionId().hex()).put("upToDate", r.upToDate())
-            .put("logicalBytes", r.version().stats().logicalBytes()).put("newStoredBytes", r.newStoredBytes())
-            .put("newChunks", r.newChunks());
-        printJson(n);
+        printJson(pushJson(object(), repo, target, r));
       } else if (r.upToDate()) {
         out().println("up to date: " + target + " is " + r.versionId().hex());
       } else {
@@ -125,5 +123,17 @@ final class PushCommand extends StoreCommand {
       }
     }
     return 0;
+  }
+
+  /**
+   * A push as JSON: the version object as log prints it (its {@code newStoredBytes} is what the version's own push
+   * added), then {@code ref}, {@code upToDate}, and {@code pushedBytes} / {@code pushedChunkCount}: what this run
+   * added (equal to the version's figures for a new version, 0 when it was up to date).
+   */
+  static ObjectNode pushJson(ObjectNode n, Repository repo, String target, PushResult r) throws IOException {
+    JsonOut.version(n, r.versionId(), r.version(),
+        repo.refsOf(io.ferry.version.RefSpec.parse(target).model()).getOrDefault(r.versionId(), java.util.List.of()));
+    return n.put("ref", target).put("upToDate", r.upToDate()).put("pushedBytes", r.newStoredBytes())
+        .put("pushedChunkCount", r.newChunks());
   }
 }

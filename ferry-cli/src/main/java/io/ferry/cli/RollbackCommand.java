@@ -16,7 +16,7 @@ final class RollbackCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       TagResult r = repo.rollback(ref);
       if (json) {
-        printJson(object().put("ref", r.ref()).put("old", r.oldId().hex()).put("new", r.newId().hex()));
+        printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId().hex()).put("new", r.newId().hex()));
       } else {
         out().println(ref + " -> " + r.newId().hex() + " (was " + r.oldId().shortHex(12) + ")");
       }

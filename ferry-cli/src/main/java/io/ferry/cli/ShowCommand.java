@@ -10,6 +10,7 @@ import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
 import java.io.IOException;
+import java.util.List;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -29,24 +30,10 @@ final class ShowCommand extends StoreCommand {
       Snapshot s = repo.snapshot(r);
       Version v = r.version();
       if (json) {
-        ObjectNode n = versionJson(object(), r.id(), v);
+        ObjectNode n = JsonOut.version(object(), r.id(), v, repo.refsOf(io.ferry.version.RefSpec.parse(ref).model()).getOrDefault(r.id(), List.of()));
         ArrayNode files = n.putArray("files");
         for (FileEntry f : s.files()) {
-          ObjectNode fn = files.addObject().put("path", f.path()).put("size", f.size()).put("sha256", f.sha256())
-              .put("format", f.format()).put("chunks", f.chunks().size());
-          if (!f.metadata().isEmpty()) {
-            ObjectNode md = fn.putObject("metadata");
-            f.metadata().forEach(md::put);
-          }
-          if (!noTensors && !f.tensors().isEmpty()) {
-            ArrayNode ts = fn.putArray("tensors");
-            for (TensorInfo t : f.tensors()) {
-              ObjectNode tn = ts.addObject().put("name", t.name()).put("dtype", t.dtype().name())
-                  .put("bytes", t.byteLength());
-              ArrayNode shape = tn.putArray("shape");
-              t.shape().forEach(shape::add);
-            }
-          }
+          JsonOut.file(files.addObject(), f, !noTensors);
         }
         printJson(n);
         return 0;
@@ -84,27 +71,5 @@ final class ShowCommand extends StoreCommand {
       }
     }
     return 0;
-  }
-
-  static ObjectNode versionJson(ObjectNode n, ChunkId id, Version v) {
-    n.put("version", id.hex()).put("model", v.model()).put("time", v.time().toString()).put("author", v.author())
-        .put("message", v.message()).put("seq", v.seq()).put("snapshot", v.snapshot().hex())
-        .put("logicalBytes", v.stats().logicalBytes()).put("newStoredBytes", v.stats().newStoredBytes())
-        .put("files", v.stats().files()).put("tensors", v.stats().tensors());
-    ArrayNode parents = n.putArray("parents");
-    v.parents().forEach(p -> parents.add(p.hex()));
-    if (!v.metadata().isEmpty()) {
-      ObjectNode md = n.putObject("metadata");
-      v.metadata().forEach(md::put);
-    }
-    if (v.derivation() != null) {
-      ObjectNode d = n.putObject("derivation").put("method", v.derivation().method())
-          .put("source", v.derivation().source());
-      ObjectNode p = d.putObject("parameters");
-      v.derivation().parameters().forEach(p::put);
-      ObjectNode m = d.putObject("metrics");
-      v.derivation().metrics().forEach(m::put);
-    }
-    return n;
   }
 }

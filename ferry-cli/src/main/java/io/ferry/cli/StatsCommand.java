@@ -13,11 +13,11 @@ final class StatsCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       StoreStats s = repo.stats();
       if (json) {
-        printJson(object().put("models", s.models()).put("versions", s.versions())
+        printJson(object().put("modelCount", s.models()).put("versionCount", s.versions())
             .put("logicalBytes", s.logicalBytes()).put("uniqueBytes", s.uniqueBytes())
             .put("storedBytes", s.storedBytes()).put("dedupRatio", s.dedupRatio())
-            .put("compressionRatio", s.compressionRatio()).put("chunks", s.chunks()).put("packs", s.packs())
-            .put("objects", s.objects()));
+            .put("compressionRatio", s.compressionRatio()).put("chunkCount", s.chunks()).put("packCount", s.packs())
+            .put("objectCount", s.objects()));
       } else {
         out().printf("models        %d%nversions      %d%nlogical       %s%nunique        %s%nstored        %s%n"
             + "dedup         %.2fx (logical / unique)%ncompression   %.3f (stored / unique)%nchunks        %d%n"

@@ -40,7 +40,8 @@ abstract class StoreCommand implements Callable<Integer> {
     return o instanceof FerryCli f ? f : null;
   }
 
-  @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else ~/.ferry/store).")
+  @Option(names = "--store", paramLabel = "URI", description = "Store URI or path (default: $FERRY_STORE, else the config"
+      + " file's store, else .ferry/store in the home directory).")
   String store;
 
   @Option(names = "--s3-endpoint", paramLabel = "URL",
@@ -49,16 +50,18 @@ abstract class StoreCommand implements Callable<Integer> {
   String s3Endpoint;
 
   @Option(names = "--cache", paramLabel = "URI",
-      description = "Read through a Redis cache: redis://host:port, rediss://..., redis-cluster://h1:p1,h2:p2 or"
-          + " redis-sentinel://s1:26379#master (default: $FERRY_CACHE, else none). Settings: --store-option"
-          + " redis.timeout=200ms, redis.ttl=7d...")
+      description = {"Read through a Redis cache (default: $FERRY_CACHE, else the config file's, else none):",
+          "  redis://host:port", "  rediss://host:port", "  redis-cluster://h1:p1,h2:p2",
+          "  redis-sentinel://s1:26379#master",
+          "Settings, as --store-option KEY=VALUE:", "  redis.timeout=200ms", "  redis.ttl=7d"})
   String cache;
 
   @Option(names = "--token", paramLabel = "TOKEN",
       description = "Bearer token for an http(s):// store (default: $FERRY_TOKEN); never printed.")
   String token;
 
-  @Option(names = "--json", description = "Print results as json().")
+  @Option(names = "--json", description = "Print results as JSON (docs/json.md), and errors as one JSON"
+      + " object on stderr.")
   boolean json;
 
   @Option(names = {"-v", "--verbose"}, description = "Print stack traces of errors.")
@@ -71,8 +74,50 @@ abstract class StoreCommand implements Callable<Integer> {
   @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
   boolean help;
 
-  @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: 2 x cores, at least 4).")
+  @Option(names = "--parallelism", paramLabel = "N", description = "Worker threads (default: $FERRY_PARALLELISM, else"
+      + " the config file's, else 2 x cores, at least 4).")
   Integer parallelism;
+
+  @Option(names = {"-q", "--quiet"}, description = "No progress line on stderr (errors are still printed).")
+  boolean quiet;
+
+  private Config config;
+
+  /**
+   * The config file (docs: README, Configuration), read once per command: the root's {@code --config FILE}, else
+   * {@code $FERRY_CONFIG}, else {@code $XDG_CONFIG_HOME/ferry/config.toml}, else {@code ~/.config/ferry/config.toml}.
+   * A file named explicitly must exist; a bad one is an error naming the file, line and key.
+   */
+  Config config() throws IOException {
+    if (config == null) {
+      String explicit = root() == null ? null : root().config;
+      config = explicit != null ? Config.load(java.nio.file.Path.of(explicit), true)
+          : Config.load(Config.path(System.getenv(), System.getProperty("user.home")),
+              System.getenv("FERRY_CONFIG") != null && !System.getenv("FERRY_CONFIG").isBlank());
+    }
+    return config;
+  }
+
+  /** Worker threads: the option, else {@code $FERRY_PARALLELISM}, else the config file's, else null (the default). */
+  Integer parallelism() throws IOException {
+    if (parallelism != null) {
+      return parallelism;
+    }
+    String env = System.getenv("FERRY_PARALLELISM");
+    if (env != null && !env.isBlank()) {
+      try {
+        int n = Integer.parseInt(env.trim());
+        if (n >= 1) {
+          return n;
+        }
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw new io.ferry.error.InvalidInputException("$FERRY_PARALLELISM must be a whole number of at least 1, not '"
+          + env + "'");
+    }
+    return config().parallelism();
+  }
 
   PrintWriter out() {
     return spec.commandLine().getOut();
@@ -101,14 +146,18 @@ abstract class StoreCommand implements Callable<Integer> {
           e), 1);
     } catch (Error e) {
       // a fault of the Java runtime (InternalError, StackOverflowError...): one line, the trace only with -v
-      return fail(new IOException("internal error: " + e, e), 1);
+      return fail(new IOException("internal error: " + ErrorText.of(e), e), 1);
     }
   }
 
   private int fail(Throwable e, int code) {
     out().flush();
-    String msg = e.getMessage() == null ? e.toString() : e.getMessage();
-    err().println("ferry " + spec.name() + ": " + msg);
+    String msg = ErrorText.of(e);
+    if (json) {
+      err().println(JsonOut.error(code, JsonOut.kind(e), msg, refArgument(), objectOf(e)).toString());
+    } else {
+      err().println("ferry " + spec.name() + ": " + msg);
+    }
     if (verbose) {
       e.printStackTrace(err());
     }
@@ -118,15 +167,33 @@ abstract class StoreCommand implements Callable<Integer> {
 
   abstract int run() throws IOException;
 
+  /** The REF the command line gave (a positional parameter labelled REF...), or null. */
+  private String refArgument() {
+    for (picocli.CommandLine.Model.PositionalParamSpec p : spec.positionalParameters()) {
+      if (p.paramLabel().startsWith("REF") && p.getValue() instanceof String v) {
+        return v;
+      }
+    }
+    return null;
+  }
+
+  /** The id of the object an error is about, or null. */
+  private static String objectOf(Throwable e) {
+    if (e instanceof io.ferry.error.CorruptObjectException c && c.id() != null) {
+      return c.id().hex();
+    }
+    if (e instanceof io.ferry.error.MissingObjectException m && m.id() != null) {
+      return m.id().hex();
+    }
+    return null;
+  }
+
   Repository openRepo() throws IOException {
     return openRepo(StoreOptions.existing());
   }
 
   Repository openRepo(StoreOptions storeOptions) throws IOException {
-    RepositoryOptions o = RepositoryOptions.defaults();
-    if (parallelism != null) {
-      o = o.withParallelism(parallelism);
-    }
+    RepositoryOptions o = repositoryOptions();
     String cacheUri = cacheUri();
     if (cacheUri == null) {
       return Ferry.open(storeLocation(), storeOptions.withSettings(settings()), o);
@@ -136,9 +203,12 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   /** The cache named on the subcommand, else before it, else {@code $FERRY_CACHE}; null for none. */
-  String cacheUri() {
+  String cacheUri() throws IOException {
     String c = cache != null ? cache : root() != null && root().cache != null ? root().cache : System.getenv(
         "FERRY_CACHE");
+    if (c == null || c.isBlank()) {
+      c = config().string("cache");
+    }
     return c == null || c.isBlank() ? null : c.trim();
   }
 
@@ -182,8 +252,15 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   /** The store named on the subcommand, else before it, else null (the default store). */
-  String storeLocation() {
-    return store != null ? store : root() == null ? null : root().store;
+  String storeLocation() throws IOException {
+    String s = store != null ? store : root() == null ? null : root().store;
+    if (s == null) {
+      String env = System.getenv("FERRY_STORE");
+      if (env == null || env.isBlank()) {
+        s = config().string("store"); // null: Ferry's default store
+      }
+    }
+    return s;
   }
 
   /** Backend settings from the options. */
@@ -200,9 +277,19 @@ abstract class StoreCommand implements Callable<Integer> {
     return all;
   }
 
-  RepositoryOptions repositoryOptions() {
+  /** Options from the command line, the environment and the config file, in that order of precedence. */
+  RepositoryOptions repositoryOptions() throws IOException {
     RepositoryOptions o = RepositoryOptions.defaults();
-    return parallelism == null ? o : o.withParallelism(parallelism);
+    Integer p = parallelism();
+    if (p != null) {
+      o = o.withParallelism(p);
+    }
+    String env = System.getenv("FERRY_AUTHOR");
+    String author = config().string("author");
+    if ((env == null || env.isBlank()) && author != null) {
+      o = o.withAuthor(author);
+    }
+    return o;
   }
 
   ObjectNode object() {
@@ -214,6 +301,6 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   io.ferry.transfer.TransferListener progress() {
-    return Progress.forTerminal(err(), json);
+    return Progress.forTerminal(err(), json, quiet);
   }
 }

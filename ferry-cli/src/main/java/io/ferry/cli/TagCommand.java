@@ -43,7 +43,7 @@ final class TagCommand extends StoreCommand {
         TagResult r = repo.untag(ref, expected);
         if (json) {
           printJson(object().put("ref", ref).put("old", r.oldId().hex()).put("new", (String) null)
-              .put("result", r.result().name()));
+              .put("result", JsonOut.value(r.result())));
         } else {
           out().println("deleted " + ref + " (was " + r.oldId().shortHex(12) + ")");
         }
@@ -51,8 +51,8 @@ final class TagCommand extends StoreCommand {
       }
       TagResult r = repo.tag(ref, tag, expected);
       if (json) {
-        printJson(object().put("ref", r.ref()).put("old", r.oldId() == null ? null : r.oldId().hex())
-            .put("new", r.newId().hex()).put("result", r.result().name()));
+        printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId() == null ? null : r.oldId().hex())
+            .put("new", r.newId().hex()).put("result", JsonOut.value(r.result())));
       } else {
         out().println(tag + " -> " + r.newId().hex() + (r.oldId() == null ? " (new tag)"
             : r.oldId().equals(r.newId()) ? " (unchanged)" : " (was " + r.oldId().shortHex(12) + ")"));

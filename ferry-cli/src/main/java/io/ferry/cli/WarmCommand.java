@@ -62,10 +62,10 @@ final class WarmCommand extends StoreCommand {
     boolean complete = warnings.isEmpty() && c.writesSkipped() == 0;
     if (json) {
       ObjectNode n = object().put("ok", r.ok() && complete).put("ref", ref).put("version", v.id().hex())
-          .put("cache", settings.describe()).put("chunks", r.chunks()).put("bytes", r.bytes())
+          .put("cache", settings.describe()).put("chunkCount", r.chunks()).put("bytes", r.bytes())
           .put("seconds", Math.round(seconds * 1000) / 1000.0);
-      n.put("parts_already_cached", c.hits()).put("parts_written", c.partsWritten())
-          .put("bytes_written", c.bytesWritten()).put("writes_skipped", c.writesSkipped());
+      n.put("alreadyCachedPartCount", c.hits()).put("writtenPartCount", c.partsWritten())
+          .put("writtenBytes", c.bytesWritten()).put("skippedWriteCount", c.writesSkipped());
       n.putArray("errors").addAll(r.errors().stream().map(e -> n.textNode(e)).toList());
       n.putArray("warnings").addAll(warnings.stream().map(e -> n.textNode(e)).toList());
       printJson(n);

@@ -516,7 +516,7 @@ class DeriveCommandTest {
     assertThat(j.path("parents").get(0).path("relation").asText()).isEqualTo("derived-from");
     assertThat(j.path("parents").get(0).path("refs").toString()).contains("m:prod");
     assertThat(j.path("derivation").path("method").asText()).isEqualTo("distill");
-    assertThat(j.path("derivation").path("metrics").path("eval_loss").asDouble()).isEqualTo(1.23);
+    assertThat(j.path("derivation").path("metrics").path("evalLoss").asDouble()).isEqualTo(1.23);
     assertThat(ferry(store, "log", "student:v1").out()).contains("[distill]");
   }
 

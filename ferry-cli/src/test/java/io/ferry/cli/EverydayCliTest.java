@@ -59,12 +59,12 @@ class EverydayCliTest {
     JsonNode ls = cli.run("ls", "--json").ok().json();
     for (JsonNode m : ls) {
       JsonNode ml = cli.run("log", m.get("model").asText(), "--json").ok().json();
-      assertThat(m.get("versions").asLong()).as("versions of %s", m.get("model")).isEqualTo(ml.size());
+      assertThat(m.get("versionCount").asLong()).as("versions of %s", m.get("model")).isEqualTo(ml.size());
     }
     assertThat(ls.get(0).get("model").asText()).isEqualTo("base");
-    assertThat(ls.get(0).get("versions").asLong()).isEqualTo(3);
+    assertThat(ls.get(0).get("versionCount").asLong()).isEqualTo(3);
     assertThat(ls.get(1).get("model").asText()).isEqualTo("half");
-    assertThat(ls.get(1).get("versions").asLong()).isEqualTo(2);
+    assertThat(ls.get(1).get("versionCount").asLong()).isEqualTo(2);
     String[] half = cli.run("log", "half").ok().out().strip().split("\n");
     assertThat(half[0]).contains("(HEAD)");
     assertThat(half[1]).contains("(v1)").contains("[cast]");
@@ -105,14 +105,14 @@ class EverydayCliTest {
     cli.run("rm", "gone").ok();
     for (String d : new String[] {"1h", "30m", "7d", "90s", "PT1H", "P7D"}) {
       JsonNode r = cli.run("gc", "--grace", d, "--dry-run", "--json").ok().json();
-      assertThat(r.get("dead").asLong()).as("dead objects with --grace %s", d).isZero();
+      assertThat(r.get("deadObjectCount").asLong()).as("dead objects with --grace %s", d).isZero();
     }
     cli.run("gc", "--grace", "250ms", "--dry-run").ok();
     for (String bad : new String[] {"1x", "h", "1.5h", "-1h", "PT", "", "1 h h"}) {
       String err = cli.run("gc", "--grace", bad, "--dry-run").exits(FerryCli.USAGE).err();
       assertThat(err).as("error for --grace '%s'", bad).contains("--grace").contains("90s").contains("PT1H");
     }
-    assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("dead").asLong()).isPositive();
+    assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("deadObjectCount").asLong()).isPositive();
   }
 
   private static List<String> files(Cli cli, String ref) {

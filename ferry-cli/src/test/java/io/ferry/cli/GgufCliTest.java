@@ -64,7 +64,7 @@ class GgufCliTest {
     assertThat(tensors).containsExactly("token_embd.weight Q4_K [8,256] 1152", "blk.0.attn_q.weight Q4_K [4,256] 576",
         "blk.0.attn_norm.weight F32 [256] 1024", "output.weight F16 [8,256] 4096");
     // header and padding as one chunk, then each tensor (all four end on the alignment: no padding between them)
-    assertThat(file.get("chunks").asInt()).isEqualTo(5);
+    assertThat(file.get("chunkCount").asInt()).isEqualTo(5);
     assertThat(json.get("snapshot").asText()).isEqualTo(SNAPSHOT);
 
     // requantize one tensor, change nothing else

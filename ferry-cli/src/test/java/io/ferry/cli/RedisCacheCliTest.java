@@ -39,9 +39,9 @@ class RedisCacheCliTest {
     try (RedisServer redis = RedisServer.start(tmp.resolve("redis"))) {
       JsonNode w = cli.run("warm", "m:prod", "--cache", redis.uri(), "--json").ok().json();
       assertThat(w.get("ok").asBoolean()).isTrue();
-      assertThat(w.get("chunks").asLong()).isGreaterThanOrEqualTo(7);
-      assertThat(w.get("parts_written").asLong()).isPositive();
-      assertThat(w.get("writes_skipped").asLong()).isZero();
+      assertThat(w.get("chunkCount").asLong()).isGreaterThanOrEqualTo(7);
+      assertThat(w.get("writtenPartCount").asLong()).isPositive();
+      assertThat(w.get("skippedWriteCount").asLong()).isZero();
 
       Cli.Result again = cli.run("warm", "m:prod", "--cache", redis.uri()).ok();
       assertThat(again.out()).contains("warmed m:prod").contains("0 written");
@@ -52,12 +52,12 @@ class RedisCacheCliTest {
       assertThat(Files.mismatch(src, tmp.resolve("out/model.safetensors"))).isEqualTo(-1L);
 
       JsonNode s = cli.run("cache", "stats", "--cache", redis.uri(), "--json").ok().json();
-      assertThat(s.get("maxmemory").asLong()).isEqualTo(256L << 20);
-      assertThat(s.get("used_memory").asLong()).isPositive();
+      assertThat(s.get("maxMemoryBytes").asLong()).isEqualTo(256L << 20);
+      assertThat(s.get("usedMemoryBytes").asLong()).isPositive();
       JsonNode store = s.get("stores").get(0);
       assertThat(store.get("store").asText()).contains(cli.store.getFileName().toString());
-      assertThat(store.get("hits").asLong()).isPositive();
-      assertThat(store.get("parts").asLong()).isEqualTo(w.get("parts_written").asLong());
+      assertThat(store.get("hitCount").asLong()).isPositive();
+      assertThat(store.get("partCount").asLong()).isEqualTo(w.get("writtenPartCount").asLong());
 
       assertThat(cli.run("cache", "stats", "--cache", redis.uri()).ok().out()).contains("hits").contains("allkeys-lru");
     }

@@ -116,7 +116,7 @@ class RoundTripTest {
     Files2.write(dir.resolve("日本語/説明.md"), "こんにちは\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
     Cli cli = cli();
     roundTrip(cli, dir, "mixed");
-    assertThat(cli.run("show", "mixed", "--json").ok().json().get("tensors").asLong()).isEqualTo(4);
+    assertThat(cli.run("show", "mixed", "--json").ok().json().get("tensorCount").asLong()).isEqualTo(4);
   }
 
   @Test
@@ -132,7 +132,7 @@ class RoundTripTest {
     JsonNode files = cli.run("show", "opaque", "--json").ok().json().get("files");
     for (JsonNode f : files) {
       if (f.get("path").asText().equals("blob-" + (5 << 20) + ".bin")) {
-        assertThat(f.get("chunks").asInt()).as("CDC chunks of 5 MiB (min 256 KiB, max 4 MiB)").isBetween(2, 20);
+        assertThat(f.get("chunkCount").asInt()).as("CDC chunks of 5 MiB (min 256 KiB, max 4 MiB)").isBetween(2, 20);
       }
     }
   }
@@ -210,7 +210,7 @@ class RoundTripTest {
     Cli cli = cli();
     roundTrip(cli, dir, "big");
     JsonNode files = cli.run("show", "big", "--json").ok().json().get("files");
-    assertThat(files.get(0).get("chunks").asInt()).as("header, norm, big x2, scalar, f4").isEqualTo(6);
+    assertThat(files.get(0).get("chunkCount").asInt()).as("header, norm, big x2, scalar, f4").isEqualTo(6);
 
     SafetensorsHeader h = SafetensorsReader.read(f);
     byte[] src = Files.readAllBytes(f);

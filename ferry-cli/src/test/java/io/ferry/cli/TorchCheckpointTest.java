@@ -96,7 +96,7 @@ class TorchCheckpointTest {
 
     Path st = tmp.resolve("st");
     JsonNode pulled = cli.run("pull", "run", st.toString(), "--as", "safetensors", "--verify", "--json").ok().json();
-    assertThat(pulled.get("tensors").asLong()).isEqualTo(tensors.size());
+    assertThat(pulled.get("convertedTensorCount").asLong()).isEqualTo(tensors.size());
     assertThat(st.resolve("ckpt.safetensors")).exists();
     // the same checkpoint in the legacy (non-zip) format: same tensors and values, byte-identical pull, same export
     cli.push(src.resolve("legacy"), "old");
@@ -122,7 +122,7 @@ class TorchCheckpointTest {
     List<String> changed = new ArrayList<>();
     diff.get("tensors").forEach(t -> changed.add(t.get("name").asText() + " " + t.get("change").asText()));
     assertThat(changed).containsExactly("model.fc.weight changed");
-    assertThat(diff.get("unchangedTensors").asLong()).isEqualTo(tensors.size() - 1);
+    assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(tensors.size() - 1);
 
     // the pulled safetensors is itself a valid safetensors file for Ferry
     cli.push(st, "as-safetensors");

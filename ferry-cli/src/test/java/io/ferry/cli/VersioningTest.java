@@ -56,10 +56,12 @@ class VersioningTest {
     JsonNode j = cli.run("push", dir.toString(), "m", "--json").ok().json();
     assertThat(j.get("upToDate").asBoolean()).isTrue();
     assertThat(j.get("version").asText()).isEqualTo(v1);
-    assertThat(j.get("newStoredBytes").asLong()).isZero();
+    assertThat(j.get("pushedBytes").asLong()).as("bytes this up-to-date push added").isZero();
     assertThat(cli.state()).isEqualTo(before);
     assertThat(cli.run("log", "m", "--json").ok().json()).hasSize(1);
-    assertThat(cli.run("ls", "--json").ok().json().get(0).get("versions").asLong()).isEqualTo(1);
+    assertThat(j.get("newStoredBytes")).as("the version's own figure, as log gives it")
+        .isEqualTo(cli.run("log", "m", "--json").ok().json().get(0).get("newStoredBytes"));
+    assertThat(cli.run("ls", "--json").ok().json().get(0).get("versionCount").asLong()).isEqualTo(1);
   }
 
   @Test
@@ -88,7 +90,7 @@ class VersioningTest {
     assertThat(ls).hasSize(1);
     assertThat(ls.get(0).get("model").asText()).isEqualTo("m");
     assertThat(ls.get(0).get("head").asText()).isEqualTo(v3);
-    assertThat(ls.get(0).get("versions").asLong()).isEqualTo(3);
+    assertThat(ls.get(0).get("versionCount").asLong()).isEqualTo(3);
     assertThat(ls.get(0).get("tags").get("candidate").asText()).isEqualTo(v2);
 
     JsonNode show = cli.run("show", "m:candidate", "--json").ok().json();
@@ -107,8 +109,8 @@ class VersioningTest {
     Map<String, String> changes = new HashMap<>();
     diff.get("tensors").forEach(t -> changes.put(t.get("name").asText(), t.get("change").asText()));
     assertThat(changes).containsExactlyInAnyOrderEntriesOf(Map.of("layer.0.w", "changed", "layer.0.norm",
-        "dtype_changed", "layer.1.w", "reshaped", "layer.1.norm", "removed", "layer.2.w", "added"));
-    assertThat(diff.get("unchangedTensors").asLong()).isEqualTo(2);
+        "dtypeChanged", "layer.1.w", "reshaped", "layer.1.norm", "removed", "layer.2.w", "added"));
+    assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(2);
     Map<String, String> fileChanges = new HashMap<>();
     diff.get("files").forEach(f -> fileChanges.put(f.get("path").asText(), f.get("change").asText()));
     assertThat(fileChanges).containsEntry("config.json", "changed").containsEntry("README.md", "added");

@@ -283,6 +283,34 @@ public final class Repository implements Closeable {
     return removed;
   }
 
+  /**
+   * Removes one version from its model ({@code model@id}): the head, when it points at it, moves back to its parent in
+   * the model (or is deleted when the model starts there); with {@code force}, tags pointing at it are deleted too.
+   * What only it used becomes garbage that gc removes after the grace period; the moved refs keep their logs. Refuses,
+   * changing nothing, when a newer version builds on it, when a tag points at it (without force), or when another
+   * model derives from it (without force: with it, the version stays as that model's history).
+   *
+   * @return the refs moved or deleted, with their old and new targets
+   * @throws io.ferry.error.NotFoundException if no such version, or no ref of the model holds it
+   * @throws ConflictException if a ref moved meanwhile (the message says which refs were already moved)
+   */
+  public List<TagResult> removeVersion(String modelAtId, boolean force) throws IOException {
+    return new ModelRefMoves(db, refs, updater, resolver, history, options.author())
+        .removeVersion(modelAtId, force);
+  }
+
+  /**
+   * Renames a model: its head and tags are created under {@code to} (from "must not exist") and then deleted under
+   * {@code from}; every ref log entry of the move says {@code mv FROM TO}. Versions keep the model name they were
+   * pushed under. Refuses, changing nothing, when {@code to} exists. A crash leaves either name usable: {@code from}
+   * whole until {@code to}'s head is created, {@code to} whole after it.
+   *
+   * @return the refs created, then those deleted
+   */
+  public List<TagResult> renameModel(String from, String to) throws IOException {
+    return new ModelRefMoves(db, refs, updater, resolver, history, options.author()).rename(from, to);
+  }
+
   /** The other models that have a version of {@code model} in their history (derivation or parent). */
   private List<String> derivedModels(ModelSummary model, List<ModelSummary> all) throws IOException {
     Set<ChunkId> own = new HashSet<>();

@@ -46,8 +46,26 @@ public final class Results {
   /** A diff of two versions. */
   public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {}
 
-  /** What verify checked and found. */
-  public record VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
+  /**
+   * What verify checked and found.
+   *
+   * @param errors one line per damaged or missing object (at most {@link Verifier#MAX_ERRORS}), each naming the first
+   *     version and file found to use it as {@code model@id//path}
+   * @param damagedVersions the versions ({@code model@id}) those errors name, each once, in the order found
+   */
+  public record VerifyReport(long versions, long chunks, long bytes, List<String> errors,
+      List<String> damagedVersions) {
+    /** Copies the lists. */
+    public VerifyReport {
+      errors = List.copyOf(errors);
+      damagedVersions = List.copyOf(damagedVersions);
+    }
+
+    /** A report that names no damaged version. */
+    public VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
+      this(versions, chunks, bytes, errors, List.of());
+    }
+
     public boolean ok() {
       return errors.isEmpty();
     }

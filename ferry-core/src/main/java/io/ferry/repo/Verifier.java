@@ -81,17 +81,19 @@ public final class Verifier {
           Meta m = plan.known.get(chunk);
           Location loc = Location.inPack(chunk, p.getKey(), at.offset(), at.length());
           run.submit(loc, m == null ? ChunkReader.ANY_LENGTH : m.length,
-              m == null ? "pack " + p.getKey().shortHex(12) : m.path, m == null ? at.length() : m.length);
+              m == null ? "pack " + p.getKey().shortHex(12) : m.where(), m == null ? at.length() : m.length,
+              m == null ? null : m.version);
         }
       }
       for (Map.Entry<ChunkId, Meta> c : plan.loose.entrySet()) {
-        run.submit(Location.loose(c.getKey()), c.getValue().length, c.getValue().path, c.getValue().length);
+        run.submit(Location.loose(c.getKey()), c.getValue().length, c.getValue().where(), c.getValue().length,
+            c.getValue().version);
       }
       run.awaitAll();
     } finally {
       listener.done();
     }
-    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list());
+    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(), errors.damaged());
   }
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
@@ -105,8 +107,19 @@ public final class Verifier {
     }
   }
 
-  /** What one snapshot says of a chunk: its raw length and a file that holds it, for messages. */
-  private record Meta(long length, String path) {}
+  /**
+   * What one snapshot says of a chunk: its raw length, and the first version ({@code model@id}) and file found to hold
+   * it, so that an error names one model, version and file once, however many versions share the chunk.
+   */
+  private record Meta(long length, String version, String path) {
+    String where() {
+      return version + "//" + path;
+    }
+  }
+
+  private static String ref(VersionRef v) {
+    return v.version().model() + "@" + v.id().shortHex(12);
+  }
 
   /** Every copy to check: pack indexes of the listed packs, loose chunks, and what the snapshots say of chunks. */
   private record Plan(Map<ChunkId, PackIndex> packs, Map<ChunkId, Meta> loose, Map<ChunkId, Meta> known) {
@@ -147,7 +160,7 @@ public final class Verifier {
             packs.put(p, idx);
           } catch (IOException e) {
             badPacks.add(p);
-            errors.add("pack " + p + " of version " + v.id().shortHex(12) + ": " + e.getMessage());
+            errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v));
           }
         }
         if (idx == null) {
@@ -160,12 +173,12 @@ public final class Verifier {
       try {
         s = db.snapshot(v.version().snapshot());
       } catch (IOException e) {
-        errors.add("version " + v.id().shortHex(12) + ": " + e.getMessage());
+        errors.add(ref(v) + ": " + e.getMessage(), ref(v));
         continue;
       }
       for (FileEntry f : s.files()) {
         for (ChunkRef c : f.chunks()) {
-          Meta m = new Meta(c.length(), f.path());
+          Meta m = new Meta(c.length(), ref(v), f.path());
           known.putIfAbsent(c.id(), m);
           if (inAny(indexes, c.id())) {
             continue;
@@ -226,12 +239,27 @@ public final class Verifier {
   /** The errors found, at most {@link #MAX_ERRORS}. Thread-safe. */
   private static final class Errors {
     private final List<String> list = Collections.synchronizedList(new ArrayList<>());
+    private final Set<String> damaged = new java.util.LinkedHashSet<>();
 
     void add(String error) {
+      add(error, null);
+    }
+
+    /** An error about an object of {@code version} ({@code model@id}; null if none is known). */
+    void add(String error, String version) {
       synchronized (list) {
         if (list.size() < MAX_ERRORS) {
           list.add(error);
         }
+        if (version != null) {
+          damaged.add(version);
+        }
+      }
+    }
+
+    List<String> damaged() {
+      synchronized (list) {
+        return List.copyOf(damaged);
       }
     }
 
@@ -255,17 +283,17 @@ public final class Verifier {
       this.listener = listener;
     }
 
-    void submit(Location loc, long length, String label, long progress) throws IOException {
+    void submit(Location loc, long length, String label, long progress, String version) throws IOException {
       acquire(1);
       try {
         pool.execute(() -> {
           try {
             bytes.addAndGet(db.reader().verify(loc, length));
           } catch (IOException e) {
-            errors.add(label + ": " + e.getMessage());
+            errors.add(label + ": " + e.getMessage(), version);
           } catch (RuntimeException e) {
             errors.add(label + ": object " + loc.chunk() + " at " + db.reader().describe(loc)
-                + " could not be checked: " + e);
+                + " could not be checked: " + e, version);
           } finally {
             checked.incrementAndGet();
             listener.progress(progress);

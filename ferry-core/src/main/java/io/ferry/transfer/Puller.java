@@ -185,15 +185,22 @@ public final class Puller {
         }
       }
       listener.phase("pull", snapshot.logicalBytes());
+      listener.files(survey.identical().size() + staged.size());
       for (FileEntry f : snapshot.files()) {
         if (survey.identical().contains(f.path())) {
           listener.progress(f.size());
+          listener.fileDone();
         }
       }
       TaskGroup tasks = new TaskGroup(pool);
       for (Staged s : staged) {
         ChunkReader.PositionalSink out = sink(s.channel, s.target);
         long[] offsets = s.entry.chunkOffsets();
+        java.util.concurrent.atomic.AtomicInteger chunksLeft = new java.util.concurrent.atomic.AtomicInteger(
+            s.entry.chunks().size());
+        if (s.entry.chunks().isEmpty()) {
+          listener.fileDone();
+        }
         for (int i = 0; i < s.entry.chunks().size(); i++) {
           ChunkRef c = s.entry.chunks().get(i);
           long at = offsets[i];
@@ -202,6 +209,9 @@ public final class Puller {
               reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
             }
             listener.progress(c.length());
+            if (chunksLeft.decrementAndGet() == 0) {
+              listener.fileDone();
+            }
           });
         }
       }

@@ -10,6 +10,12 @@ public interface TransferListener {
   /** A phase starts ({@code hash}, {@code upload}, {@code pull}, {@code verify}) with its total bytes. */
   default void phase(String name, long totalBytes) {}
 
+  /** The current phase has {@code count} files to go through (called after {@link #phase}, when it has files). */
+  default void files(int count) {}
+
+  /** One more file of the current phase is done. */
+  default void fileDone() {}
+
   /** {@code bytes} more bytes of the current phase are done. */
   default void progress(long bytes) {}
 

@@ -99,9 +99,15 @@ public final class S3Backend implements Backend {
    *     the prefix holds keys but no marker, or if the marker is not one this code reads
    */
   public static S3Backend open(URI uri, StoreOptions options, Function<String, String> env) throws IOException {
+    return open(uri, options, env, null);
+  }
+
+  /** {@link #open(URI, StoreOptions, Function)} with these credentials instead of the SDK's default chain (if non-null). */
+  static S3Backend open(URI uri, StoreOptions options, Function<String, String> env,
+      software.amazon.awssdk.auth.credentials.AwsCredentialsProvider credentials) throws IOException {
     S3Location location = S3Location.parse(uri);
     S3Settings settings = S3Settings.from(options.settings(), env);
-    S3Backend backend = new S3Backend(location, settings, client(settings));
+    S3Backend backend = new S3Backend(location, settings, client(settings, credentials));
     try {
       backend.checkOrCreateMarker(options.create());
       return backend;
@@ -111,7 +117,8 @@ public final class S3Backend implements Backend {
     }
   }
 
-  private static S3Client client(S3Settings settings) {
+  private static S3Client client(S3Settings settings,
+      software.amazon.awssdk.auth.credentials.AwsCredentialsProvider credentials) {
     var retry = AwsRetryStrategy.standardRetryStrategy().toBuilder()
         .maxAttempts(settings.maxAttempts())
         .backoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff(), Duration.ofSeconds(10)))
@@ -135,6 +142,9 @@ public final class S3Backend implements Backend {
         .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED);
     if (settings.endpoint() != null) {
       b.endpointOverride(settings.endpoint());
+    }
+    if (credentials != null) {
+      b.credentialsProvider(credentials);
     }
     Region region = region(settings);
     if (region == null) {
@@ -216,6 +226,21 @@ public final class S3Backend implements Backend {
         return putIfAbsent(key, marker);
       }
     }, create);
+  }
+
+  /**
+   * When the SDK found no credentials (its message lists every provider of its chain, about 1,500 characters): one
+   * line saying what to set, as {@code aws} does; else null.
+   */
+  IOException missingCredentials(Throwable e) {
+    if (!(e instanceof software.amazon.awssdk.core.exception.SdkClientException) || e.getMessage() == null
+        || !e.getMessage().startsWith("Unable to load credentials")) {
+      return null;
+    }
+    return new InvalidInputException("no AWS credentials found for " + where + ": set AWS_ACCESS_KEY_ID and"
+        + " AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (a profile of ~/.aws/credentials), or run where an instance or"
+        + " container role provides them; for an S3-compatible store, also --s3-endpoint URL (or $FERRY_S3_ENDPOINT)"
+        + " and --store-option s3.region=REGION", e);
   }
 
   /** An error naming the bucket or the credentials as the problem, or null if it is about something else. */
@@ -305,6 +330,10 @@ public final class S3Backend implements Backend {
   }
 
   IOException failure(String op, String key, Throwable e) {
+    IOException credentials = missingCredentials(e);
+    if (credentials != null) {
+      return credentials;
+    }
     String why = e.getMessage() == null ? e.toString() : e.getMessage();
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "
         + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + " failed (up to " + settings.maxAttempts()

@@ -1,0 +1,60 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/**
+ * Every example in every help text can be copied from an 80-column terminal: picocli never wraps an example line
+ * (which would split tokens such as {@code s3://models/ferry}), and an example longer than a line is continued with a
+ * backslash, as a shell reads it.
+ */
+class HelpExamplesTest {
+  @Test
+  void examplesAreNeverWrapped() {
+    List<String> checked = new ArrayList<>();
+    check(FerryCli.commandLine(), checked);
+    assertThat(checked).as("examples found").hasSizeGreaterThan(30);
+  }
+
+  private static void check(CommandLine cmd, List<String> checked) {
+    String usage = cmd.getUsageMessage(CommandLine.Help.Ansi.OFF);
+    for (String line : usage.split("\\R")) {
+      assertThat(line.length()).as("%s: help line longer than 80 columns: %s", cmd.getCommandName(), line)
+          .isLessThanOrEqualTo(80);
+    }
+    for (String f : cmd.getCommandSpec().usageMessage().footer()) {
+      for (String line : f.split("%n")) {
+        String example = line.stripTrailing();
+        if (!example.strip().startsWith("ferry ") && !example.strip().startsWith("source <(")) {
+          continue;
+        }
+        assertThat(usage.lines().map(String::stripTrailing).toList()).as("%s: example wrapped by picocli",
+            cmd.getCommandName()).contains(example);
+        checked.add(example);
+      }
+    }
+    List<String> texts = new ArrayList<>(List.of(cmd.getCommandSpec().usageMessage().footer()));
+    texts.addAll(List.of(cmd.getCommandSpec().usageMessage().description()));
+    cmd.getCommandSpec().options().forEach(o -> texts.addAll(List.of(o.description())));
+    List<String> words = new ArrayList<>();
+    for (String line : usage.split("\\R")) {
+      words.addAll(List.of(line.strip().split("\\s+")));
+    }
+    for (String t : texts) {
+      for (String word : t.replace("%n", "\n").split("\\s+")) {
+        if (word.length() > 1 && !word.contains("${") && !word.contains("%")) {
+          assertThat(words).as("%s: '%s' split across lines in its help", cmd.getCommandName(), word).contains(word);
+        }
+      }
+    }
+    for (CommandLine sub : cmd.getSubcommands().values()) {
+      if (sub != cmd) {
+        check(sub, checked);
+      }
+    }
+  }
+}

@@ -1,0 +1,130 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ferry rm MODEL@ID} and {@code ferry mv OLD NEW}: what they move, what they refuse, and that gc follows. */
+class RmVersionMvTest {
+  @TempDir Path tmp;
+
+  private Path model(String name, long seed) throws IOException {
+    Path dir = tmp.resolve(name);
+    ModelGenerator.writeHfModel(dir, List.of(t("embed", DType.BF16, seed, 64, 128), t("head", DType.F32, seed + 1,
+        32, 64)), 256 << 10);
+    Files.writeString(dir.resolve("config.json"), "{\"seed\": " + seed + "}");
+    return dir;
+  }
+
+  @Test
+  void rmOfTheHeadVersionMovesTheHeadBackAndGcFreesIt() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", 1), "m");
+    String v2 = cli.push(model("b", 2), "m");
+    Cli.Result r = cli.run("rm", "m@" + v2.substring(0, 8)).ok();
+    assertThat(r.out()).contains("moved m back to " + v1.substring(0, 12));
+    assertThat(ids(cli.run("log", "m", "--json").ok().json())).containsExactly(v1);
+    JsonNode reflog = cli.run("reflog", "m", "--json").ok().json();
+    assertThat(reflog.get(0).get("why").asText()).isEqualTo("rm m@" + v2.substring(0, 12));
+    assertThat(reflog.get(0).get("old").asText()).isEqualTo(v2);
+    // kept for the grace period (the ref log still names it), freed after it
+    cli.run("gc", "--grace", "1h").ok();
+    cli.run("show", "m@" + v2).ok();
+    long before = Cli.bytesUnder(cli.store);
+    cli.run("gc", "--grace", "0").ok();
+    assertThat(Cli.bytesUnder(cli.store)).isLessThan(before);
+    assertThat(cli.run("show", "m@" + v2).code()).as("gone after the grace period").isNotZero();
+    cli.run("verify").ok();
+    cli.run("pull", "m", tmp.resolve("out").toString()).ok();
+    // the model's only version: its head is deleted
+    cli.run("rm", "m@" + v1).ok();
+    assertThat(cli.run("ls", "--json").ok().json()).isEmpty();
+  }
+
+  @Test
+  void rmOfAVersionRefusesChangingNothingWhenSomethingNeedsIt() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", 1), "m");
+    cli.run("tag", "m", "prod").ok();
+    String v2 = cli.push(model("b", 2), "m");
+    String d1 = cli.push(model("c", 3), "student", "--derived-from", "m@" + v2, "--derivation", "distill");
+    Map<String, String> before = cli.state();
+    // v1 is under v2: a newer version builds on it, with or without --force
+    cli.run("rm", "m@" + v1).exits(1).oneLineError("history of m", "nothing was removed");
+    cli.run("rm", "m@" + v1, "--force").exits(1).oneLineError("history of m");
+    // v2 is the head, but student derives from it
+    cli.run("rm", "m@" + v2).exits(1).oneLineError("student", "--force", "nothing was removed");
+    assertThat(cli.state()).as("refusals change nothing").isEqualTo(before);
+    // a tag points at it: --force deletes the tag too
+    cli.run("tag", "m", "v2").ok();
+    cli.run("rm", "m@" + v2, "--force").ok();
+    assertThat(cli.run("ls", "--json").ok().json().toString()).doesNotContain("\"v2\"");
+    assertThat(ids(cli.run("log", "m", "--json").ok().json())).containsExactly(v1);
+    assertThat(cli.run("log", "student", "--json").ok().json().get(0).get("version").asText()).isEqualTo(d1);
+    cli.run("gc", "--grace", "0").ok();
+    cli.run("verify").ok();
+    cli.run("pull", "student@" + d1, tmp.resolve("st").toString()).ok();
+    assertThat(cli.run("lineage", "student", "--json").ok().json().get("parents").toString())
+        .as("v2 is student's history: kept by gc").contains(v2);
+    // refusals left the store as it was
+    Cli other = new Cli(tmp.resolve("other")).init();
+    String o1 = other.push(model("a", 1), "m");
+    other.run("tag", "m", "prod").ok();
+    Map<String, String> state = other.state();
+    other.run("rm", "m@" + o1).exits(1).oneLineError("tagged m:prod", "ferry tag -d m:prod");
+    other.run("rm", "m@" + "f".repeat(12)).exits(1);
+    assertThat(other.state()).isEqualTo(state);
+  }
+
+  @Test
+  void mvMovesHeadAndTagsRecordsTheMoveAndRefusesAnExistingName() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", 1), "old");
+    cli.run("tag", "old", "prod").ok();
+    String v2 = cli.push(model("b", 2), "old");
+    cli.push(model("c", 3), "taken");
+    Map<String, String> before = cli.state();
+    cli.run("mv", "old", "taken").exits(1).oneLineError("'taken' exists", "nothing was moved");
+    cli.run("mv", "nope", "fresh").exits(1).oneLineError("no model 'nope'");
+    cli.run("mv", "old", "old").exits(1);
+    cli.run("mv", "old", "bad name!").exits(1);
+    assertThat(cli.state()).as("refusals change nothing").isEqualTo(before);
+
+    Cli.Result r = cli.run("mv", "old", "org/New-Name").ok();
+    assertThat(r.out()).contains("old:prod -> org/New-Name:prod").contains("old -> org/New-Name");
+    JsonNode log = cli.run("log", "org/New-Name", "--json").ok().json();
+    assertThat(ids(log)).containsExactly(v2, v1);
+    assertThat(log.get(1).get("refs").get(0).asText()).isEqualTo("org/New-Name:prod");
+    cli.run("show", "old").exits(1);
+    assertThat(cli.run("ls", "--json").ok().json().toString()).doesNotContain("\"old\"");
+    JsonNode newLog = cli.run("reflog", "org/New-Name:prod", "--json").ok().json();
+    assertThat(newLog.get(0).get("why").asText()).isEqualTo("mv old org/New-Name");
+    assertThat(cli.run("reflog", "old:prod", "--json").ok().json().get(0).get("why").asText())
+        .isEqualTo("mv old org/New-Name");
+    // what the old name held is still referenced: gc frees nothing, every version pulls
+    cli.run("gc", "--grace", "0").ok();
+    cli.run("verify").ok();
+    cli.run("pull", "org/New-Name:prod", tmp.resolve("out").toString(), "--verify").ok();
+    // a push continues the model under its new name
+    cli.push(model("d", 4), "org/New-Name");
+    assertThat(cli.run("log", "org/New-Name", "--json").ok().json().get(0).get("parents").get(0).asText())
+        .isEqualTo(v2);
+  }
+
+  private static List<String> ids(JsonNode arr) {
+    List<String> out = new ArrayList<>();
+    arr.forEach(n -> out.add(n.get("version").asText()));
+    return out;
+  }
+}
