@@ -19,11 +19,11 @@ import picocli.CommandLine.Option;
 
 @Command(name = "serve", description = "Serve the store over HTTP: the /v1/store protocol (for --store http://...),"
     + " a model API and a Hugging Face-compatible read endpoint (docs/http-api.md).",
-    footer = {"%nWithout --tokens this is a development server: every request is allowed and it listens on loopback"
-        + " only.", "%nExamples:%n  ferry serve --store /data/ferry --listen 127.0.0.1:8080",
+    footer = {"%nWithout --tokens this is a development server: every request is allowed",
+        "and it listens on loopback only.", "%nExamples:%n  ferry serve --store /data/ferry --listen 127.0.0.1:8080",
         "  ferry token create --tokens tokens.json --scope 'read:*' --name readers",
-        "  ferry serve --store s3://models/ferry --listen 0.0.0.0:8443 --tokens tokens.json --tls-cert cert.pem"
-            + " --tls-key key.pem"})
+        "  ferry serve --store s3://models/ferry --listen 0.0.0.0:8443 \\",
+        "      --tokens tokens.json --tls-cert cert.pem --tls-key key.pem"})
 final class ServeCommand extends StoreCommand {
   @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:8080",
       description = "Address and port to listen on; port 0 picks a free one (default: ${DEFAULT-VALUE}).")

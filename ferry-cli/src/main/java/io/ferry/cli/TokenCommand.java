@@ -32,7 +32,8 @@ final class TokenCommand implements Callable<Integer> {
   @Command(name = "create", description = "Create a token and print it (shown once: it is stored only hashed).",
       footer = {"%nScopes: read:PATTERN, write:PATTERN (implies read), admin; PATTERN is a glob over model names.",
           "%nExamples:%n  ferry token create --tokens tokens.json --scope 'read:llama*' --name inference",
-          "  ferry token create --tokens tokens.json --scope 'write:org/*' --scope 'read:*' --name ci"})
+          "  ferry token create --tokens tokens.json --scope 'write:org/*' \\",
+          "      --scope 'read:*' --name ci"})
   static final class Create extends StoreCommand {
     @Option(names = "--tokens", required = true, paramLabel = "FILE", description = "Tokens file (created if absent).")
     Path tokens;

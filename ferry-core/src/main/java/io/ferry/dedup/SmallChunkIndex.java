@@ -388,8 +388,8 @@ public final class SmallChunkIndex {
 
   /**
    * The index as one push sees it. Thread-safe: the push's workers look chunks up at once. A hit is returned only
-   * after the pack's own index (read through the object database, checked and cached) confirmed it; packs that are
-   * missing or damaged count as misses.
+   * after the pack's own index (read through the object database, checked and cached) confirmed it and the chunk's
+   * bytes in the pack hashed to its id; packs that are missing or damaged count as misses.
    */
   public static final class View {
     /** A view that finds nothing: a push without the store-wide index (or storing again after a gc). */
@@ -428,6 +428,10 @@ public final class SmallChunkIndex {
           try {
             PackIndex.Entry e = db.packIndex(pack).entries().get(chunk);
             if (e != null) {
+              // the pack may have come from another model's writer: its bytes must be the chunk's (SHA-256), or a
+              // pack whose index lies would slip wrong bytes into this model's versions
+              db.reader().verify(io.ferry.read.Location.inPack(chunk, pack, e.offset(), e.length()),
+                  io.ferry.read.ChunkReader.ANY_LENGTH);
               return Optional.of(e);
             }
           } catch (MissingObjectException | CorruptObjectException e) {

@@ -442,7 +442,7 @@ final class StoreApi {
       if (prefix.length() > RecordStore.MAX_KEY_LENGTH) {
         throw HttpError.badRequest("prefix of " + prefix.length() + " characters is too long");
       }
-      requireRecordAccess(ex, prefix.startsWith(LEASES) ? prefix : "");
+      requireRecordAccess(ex, prefix.startsWith(LEASES) || prefix.startsWith(DEDUP) ? prefix : "");
       ObjectNode out = Exchange.JSON.createObjectNode();
       ArrayNode arr = out.putArray("keys");
       records.list(prefix).forEach(arr::add);
@@ -539,15 +539,20 @@ final class StoreApi {
   }
 
   private static final String LEASES = "leases/";
+  private static final String DEDUP = "dedup/";
 
   /**
    * Records under {@code leases/} (the gc protection of running pushes) need write access to some model, which every
-   * pusher has; every other record (a store's own ref-log records, for one) needs admin, so nobody moves a ref
-   * around its compare-and-swap.
+   * pusher has; so do reads and new records under {@code dedup/} (the store-wide small-chunk index every push reads
+   * and adds to; a hit in it is checked against the pack's bytes, so a writer cannot slip bytes into another model's
+   * versions through it), but deleting those is gc's, for admins. Every other record (a store's own ref-log records,
+   * for one) needs admin, so nobody moves a ref around its compare-and-swap.
    */
   private static void requireRecordAccess(Exchange ex, String key) throws HttpError {
     if (key.startsWith(LEASES)) {
       ex.require(ex.access().canWriteAny(), "write access to some model (records under leases/)");
+    } else if (key.startsWith(DEDUP) && !"DELETE".equals(ex.method())) {
+      ex.require(ex.access().canWriteAny(), "write access to some model (records under dedup/)");
     } else {
       ex.require(ex.access().isAdmin(), "the admin scope (records outside leases/)");
     }
