@@ -191,15 +191,27 @@ class StoreProtocolTest {
   void oversizedUploadsAre413AndStoreNothing() throws Exception {
     byte[] big = new byte[(8 << 20) + 1];
     ChunkId id = ChunkId.of(big);
-    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).PUT(HttpRequest.BodyPublishers.ofByteArray(big)));
-    assertThat(r.statusCode()).isEqualTo(413);
+    assertThat(statusOrClosed(get(base, "/v1/store/chunks/" + id).PUT(HttpRequest.BodyPublishers.ofByteArray(big))))
+        .as("an upload above the limit with its length declared").isIn(413, CLOSED);
     assertThat(chunks.contains(id)).isFalse();
     // a body without a declared length is cut off as soon as it passes the limit
-    HttpResponse<byte[]> streamed = fx.send(get(base, "/v1/store/chunks/" + id).version(
-        java.net.http.HttpClient.Version.HTTP_1_1).PUT(HttpRequest.BodyPublishers
-        .ofInputStream(() -> new java.io.ByteArrayInputStream(big))));
-    assertThat(streamed.statusCode()).isEqualTo(413);
+    assertThat(statusOrClosed(get(base, "/v1/store/chunks/" + id).version(java.net.http.HttpClient.Version.HTTP_1_1)
+        .PUT(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(big)))))
+        .as("a streamed upload past the limit").isIn(413, CLOSED);
     assertThat(chunks.contains(id)).isFalse();
+    assertThat(fx.send(get(base, "/v1/health")).statusCode()).as("the server still serves").isEqualTo(200);
+  }
+
+  /** What a client saw of a refused upload: on HTTP/1.1 the server closes the connection after its 413, and a client
+   * still sending its body may see the close (a broken pipe) before it reads the answer. */
+  private static final int CLOSED = -1;
+
+  private int statusOrClosed(HttpRequest.Builder request) throws Exception {
+    try {
+      return fx.send(request).statusCode();
+    } catch (java.io.IOException closed) {
+      return CLOSED;
+    }
   }
 
   @Test
