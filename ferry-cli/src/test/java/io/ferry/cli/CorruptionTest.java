@@ -286,10 +286,16 @@ class CorruptionTest {
       io.ferry.pack.PackIndex mine = repo.objects().packIndex(ChunkId.parse(idOf(pack)));
       otherPack = repo.resolve("n").version().packs().get(0);
       io.ferry.pack.PackIndex theirs = repo.objects().packIndex(otherPack);
+      // n may reuse small chunks of m's pack (the store-wide index): damage only a chunk n does not use
+      java.util.Set<ChunkId> usedByN = new java.util.HashSet<>();
+      for (io.ferry.version.FileEntry f : repo.snapshot(repo.resolve("n")).files()) {
+        f.chunks().forEach(c -> usedByN.add(c.id()));
+      }
       target = null;
       for (var e : mine.entries().entrySet()) {
         for (var f : theirs.entries().entrySet()) {
-          if (!e.getKey().equals(f.getKey()) && e.getValue().length() == f.getValue().length()) {
+          if (!e.getKey().equals(f.getKey()) && e.getValue().length() == f.getValue().length()
+              && !usedByN.contains(e.getKey())) {
             target = e.getValue();
             donor = f.getValue();
           }
