@@ -11,6 +11,7 @@ import io.ferry.server.auth.TokenFile;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.Route;
+import io.ferry.server.web.WebUi;
 import java.io.IOException;
 import java.util.List;
 import java.util.Optional;
@@ -38,11 +39,13 @@ final class FerryHandler extends Handler.Abstract {
   private final TokenFile tokens;
   private final StoreApi store;
   private final List<Route> routes;
+  private final WebUi web;
 
-  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes) {
+  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web) {
     this.tokens = tokens;
     this.store = store;
     this.routes = List.copyOf(routes);
+    this.web = web;
   }
 
   @Override
@@ -52,6 +55,11 @@ final class FerryHandler extends Handler.Abstract {
       List<String> segs = ex.segments();
       if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {
         ex.json(200, Exchange.JSON.createObjectNode().put("status", "ok"));
+        callback.succeeded();
+        return true;
+      }
+      if (WebUi.claims(segs)) {
+        web(ex, request);
         callback.succeeded();
         return true;
       }
@@ -84,6 +92,49 @@ final class FerryHandler extends Handler.Abstract {
       fail(ex, request, response, callback, new HttpError(500, "internal", String.valueOf(e)), e);
     }
     return true;
+  }
+
+  /**
+   * A page of the store browser: the same tokens as the API, from the Authorization header or the login cookie; a
+   * request with neither (or a token that is not valid) gets the login page. Errors are HTML pages.
+   */
+  private void web(Exchange ex, Request request) throws HttpError, IOException, InterruptedException {
+    boolean byBearer = false;
+    if (tokens == null) {
+      ex.access(Access.development());
+    } else {
+      String auth = ex.header(HttpHeader.AUTHORIZATION);
+      Optional<Access> a = Optional.empty();
+      if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
+        a = tokens.authenticate(auth.substring(7).trim());
+        byBearer = a.isPresent();
+      } else if (auth == null) {
+        String cookie = WebUi.cookieToken(ex);
+        if (cookie != null) {
+          a = tokens.authenticate(cookie);
+        }
+      }
+      a.ifPresent(ex::access);
+    }
+    request.setAttribute(WHO, ex.who());
+    try {
+      web.handle(ex, byBearer);
+    } catch (HttpError e) {
+      if (ex.committed()) {
+        throw e;
+      }
+      ex.drainUnreadBody(DRAIN_LIMIT);
+      clearForError(ex.response());
+      WebUi.error(ex, e);
+    }
+  }
+
+  private static void clearForError(Response response) {
+    response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
+    response.getHeaders().remove(HttpHeader.CONTENT_TYPE);
+    response.getHeaders().remove(HttpHeader.CONTENT_DISPOSITION);
+    response.getHeaders().remove(HttpHeader.ETAG);
+    response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
   }
 
   private boolean route(Exchange ex) throws HttpError, IOException, InterruptedException {

@@ -4,6 +4,8 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import io.ferry.server.http.Route;
 import io.ferry.server.http.MemoryBudget;
+import io.ferry.server.web.WebUi;
+import io.ferry.server.web.WeightDiff;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
@@ -32,7 +34,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 /**
  * {@code ferry serve}: an HTTP server over one store, on embedded Jetty (HTTP/1.1 and HTTP/2; over TLS with ALPN when
  * given a certificate, else HTTP/1.1 and h2c). It serves the {@code /v1/store} protocol, the model API and the Hugging
- * Face-compatible read endpoint (docs/http-api.md) and holds no state of its own: several servers over one store
+ * Face-compatible read endpoint (docs/http-api.md), and the store browser at {@code /} (docs/web.md) and holds no state of its own: several servers over one store
  * agree, because refs move only by the store's compare-and-swap.
  *
  * <p>Without a tokens file it is a development server that allows everything, and it refuses to listen on anything
@@ -48,8 +50,10 @@ public final class FerryServer implements AutoCloseable {
   private final Server jetty;
   private final ServerConnector connector;
   private final URI uri;
+  private final WebUi web;
 
-  private FerryServer(Server jetty, ServerConnector connector, URI uri) {
+  private FerryServer(Server jetty, ServerConnector connector, URI uri, WebUi web) {
+    this.web = web;
     this.jetty = jetty;
     this.connector = connector;
     this.uri = uri;
@@ -65,9 +69,11 @@ public final class FerryServer implements AutoCloseable {
     checkListen(options);
     MemoryBudget budget = new MemoryBudget(options.memoryBudget(), 30_000);
     StoreApi store = new StoreApi(repo, options, budget);
+    WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();
-    routes.addAll(Routes.of(repo, budget));
-    FerryHandler handler = new FerryHandler(options.tokens(), store, routes);
+    routes.addAll(Routes.of(repo, budget, diffs));
+    WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
+    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web);
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
     pool.setName("ferry-server");
@@ -116,15 +122,17 @@ public final class FerryServer implements AutoCloseable {
       jetty.start();
     } catch (IOException e) {
       stopQuietly(jetty);
+      web.close();
       throw new IOException("cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
     } catch (Exception e) {
       stopQuietly(jetty);
+      web.close();
       throw new IOException("cannot start the server on " + options.host() + ":" + options.port() + ": " + e, e);
     }
     String host = options.host().contains(":") ? "[" + options.host() + "]" : options.host();
     URI uri = URI.create((options.tlsCert() != null ? "https" : "http") + "://" + host + ":"
         + connector.getLocalPort());
-    return new FerryServer(jetty, connector, uri);
+    return new FerryServer(jetty, connector, uri, web);
   }
 
   private static void checkListen(ServerOptions options) throws InvalidInputException {
@@ -170,6 +178,7 @@ public final class FerryServer implements AutoCloseable {
   @Override
   public void close() throws IOException {
     try {
+      web.close();
       jetty.stop();
     } catch (Exception e) {
       throw new IOException("stopping the server on " + uri + " failed: " + e.getMessage(), e);

@@ -10,7 +10,7 @@ import java.util.List;
 final class Routes {
   private Routes() {}
 
-  static List<Route> of(Repository repo, MemoryBudget budget) {
-    return List.of(new ModelApi(repo), new HfApi(repo, budget));
+  static List<Route> of(Repository repo, MemoryBudget budget, io.ferry.server.web.WeightDiff diffs) {
+    return List.of(new ModelApi(repo), new DiffApi(diffs), new HfApi(repo, budget));
   }
 }

@@ -1,0 +1,390 @@
+package io.ferry.server.web;
+
+import io.ferry.format.DType;
+import io.ferry.format.TensorInfo;
+import io.ferry.id.ChunkId;
+import io.ferry.read.ModelReader;
+import io.ferry.repo.Repository;
+import io.ferry.repo.Results.ModelSummary;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.server.hf.Revisions;
+import io.ferry.server.http.Exchange;
+import io.ferry.server.http.HttpError;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
+import io.ferry.version.Version;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import org.eclipse.jetty.http.HttpHeader;
+
+/** The models list, a model's page (tags, history graph, ref logs), a version's page and its downloads. */
+final class ModelPages {
+  static final int MODELS_PAGE = 50;
+  static final int HISTORY_PAGE = 50;
+  static final int REFLOG_ROWS = 20;
+  /** Largest config.json shown inline on a version's page. */
+  static final int CONFIG_SHOWN = 64 << 10;
+
+  private final Repository repo;
+
+  ModelPages(Repository repo) {
+    this.repo = repo;
+  }
+
+  static String time(java.time.Instant t) {
+    return DateTimeFormatter.ISO_INSTANT.format(t.truncatedTo(ChronoUnit.SECONDS)).replace('T', ' ');
+  }
+
+  // ------------------------------------------------------------------------------------------------ models
+
+  void list(Exchange ex) throws HttpError, IOException {
+    ex.require(ex.access().canReadAny(), "read access to some model");
+    String q = ex.query("q");
+    String filter = q == null ? "" : q.trim().toLowerCase(Locale.ROOT);
+    int page = ex.intQuery("page", 0, 1_000_000);
+    List<ModelSummary> shown = new ArrayList<>();
+    for (ModelSummary m : repo.models()) {
+      if (ex.access().canRead(m.model()) && m.model().toLowerCase(Locale.ROOT).contains(filter)) {
+        shown.add(m);
+      }
+    }
+    int from = Math.min(shown.size(), page * MODELS_PAGE);
+    int to = Math.min(shown.size(), from + MODELS_PAGE);
+    Html h = Page.begin(ex, 200, "Models", null);
+    h.raw("<h1>Models</h1><form method=\"get\" action=\"/\" class=\"filter\"><input type=\"search\" name=\"q\""
+        + " id=\"filter\" placeholder=\"filter by name\" value=\"").text(q == null ? "" : q)
+        .raw("\"> <button type=\"submit\">Filter</button></form>");
+    h.raw("<p class=\"count\">").text(shown.size() + " model" + (shown.size() == 1 ? "" : "s")
+        + (shown.isEmpty() ? "" : ", showing " + (from + 1) + "–" + to)).raw("</p>");
+    h.raw("<table id=\"models\"><thead><tr><th>Model</th><th>Tags</th><th>Versions</th><th>Logical size</th>"
+        + "<th>Stored by head</th><th>Last change</th></tr></thead><tbody>\n");
+    for (ModelSummary m : shown.subList(from, to)) {
+      h.raw("<tr class=\"model\" data-model=\"").text(m.model()).raw("\"><td>")
+          .link(Page.modelPath(m.model()), m.model()).raw("</td><td>");
+      for (Map.Entry<String, ChunkId> t : m.tags().entrySet()) {
+        h.raw("<span class=\"tag\">").text(t.getKey()).raw("</span> ")
+            .link(Page.sub(m.model(), "versions", t.getValue().hex()), t.getValue().shortHex(8)).raw(" ");
+      }
+      h.raw("</td><td class=\"num\">").text(m.versions()).raw("</td><td class=\"num\">")
+          .text(Html.bytes(m.logicalBytes())).raw("</td>");
+      if (m.head() != null) {
+        Version v = repo.objects().version(m.head());
+        h.raw("<td class=\"num\">").text(Html.bytes(v.stats().newStoredBytes())).raw("</td><td>")
+            .text(time(v.time())).raw("</td>");
+      } else {
+        h.raw("<td></td><td></td>");
+      }
+      h.raw("</tr>\n");
+    }
+    h.raw("</tbody></table><p class=\"pages\">");
+    String qs = q == null || q.isEmpty() ? "" : "q=" + Html.q(q) + "&";
+    if (page > 0) {
+      h.link("/?" + qs + "page=" + (page - 1), "← previous").raw(" ");
+    }
+    if (to < shown.size()) {
+      h.raw("<a id=\"next\" href=\"").text("/?" + qs + "page=" + (page + 1)).raw("\">next →</a>");
+    }
+    h.raw("</p>");
+    Page.end(h);
+  }
+
+  // ------------------------------------------------------------------------------------------------ a model
+
+  void model(Exchange ex, String model) throws HttpError, IOException {
+    Map<ChunkId, List<String>> refs = repo.refsOf(model);
+    if (refs.isEmpty()) {
+      throw HttpError.notFound("no model '" + model + "' in this store");
+    }
+    int limit = ex.intQuery("limit", HISTORY_PAGE, 1000);
+    String after = ex.query("after");
+    List<VersionRef> page;
+    if (after == null || after.isEmpty()) {
+      page = refs.keySet().stream().anyMatch(id -> refs.get(id).contains(model)) ? repo.log(model, limit + 1)
+          : List.of();
+    } else {
+      if (!ChunkId.isValid(after)) {
+        throw HttpError.badRequest("after='" + Exchange.clip(after) + "' is not a version id (64 hex digits)");
+      }
+      List<VersionRef> l = repo.log(model + "@" + after.toLowerCase(Locale.ROOT), limit + 2);
+      page = l.subList(Math.min(1, l.size()), l.size());
+    }
+    Html h = Page.begin(ex, 200, model, null);
+    h.raw("<h1 id=\"model-name\">").text(model).raw("</h1>");
+    h.raw("<h2>Refs</h2><table id=\"refs\"><thead><tr><th>Ref</th><th>Version</th><th></th></tr></thead><tbody>");
+    for (Map.Entry<ChunkId, List<String>> e : refs.entrySet()) {
+      for (String r : e.getValue()) {
+        String label = r.equals(model) ? "head" : r.substring(model.length() + 1);
+        h.raw("<tr><td><span class=\"tag\">").text(label).raw("</span></td><td>")
+            .link(Page.sub(model, "versions", e.getKey().hex()), e.getKey().shortHex(12)).raw("</td><td>")
+            .link(Page.sub(model, "lineage", e.getKey().hex()), "lineage").raw("</td></tr>");
+      }
+    }
+    h.raw("</tbody></table>");
+    h.raw("<h2>History</h2><p class=\"note\">Newest first, following first parents; a side branch marks a parent"
+        + " in another model or a derivation source.</p>");
+    history(h, model, refs, page.subList(0, Math.min(limit, page.size())));
+    if (page.size() > limit && limit > 0) {
+      h.raw("<p class=\"pages\"><a id=\"older\" href=\"").text(Page.modelPath(model) + "?after="
+          + page.get(limit - 1).id().hex()).raw("\">older →</a></p>");
+    }
+    h.raw("<h2>Ref log</h2><p class=\"note\">Who moved each ref, when, from what (newest first, at most ")
+        .text(REFLOG_ROWS).raw(" per ref).</p><table id=\"reflog\"><thead><tr><th>When</th><th>Ref</th><th>Who</th>"
+            + "<th>From</th><th>To</th><th>Why</th></tr></thead><tbody>");
+    List<String> names = new ArrayList<>();
+    names.add(RefNames.head(model));
+    for (List<String> rs : refs.values()) {
+      for (String r : rs) {
+        if (!r.equals(model)) {
+          names.add(RefNames.tag(model, r.substring(model.length() + 1)));
+        }
+      }
+    }
+    for (String ref : names) {
+      List<RefLogEntry> log = repo.refLog(ref);
+      String label = ref.equals(RefNames.head(model)) ? "head" : ref.substring(model.length() + "/tags/".length());
+      for (int i = log.size() - 1; i >= Math.max(0, log.size() - REFLOG_ROWS); i--) {
+        RefLogEntry e = log.get(i);
+        h.raw("<tr><td>").text(time(e.when())).raw("</td><td><span class=\"tag\">").text(label)
+            .raw("</span></td><td>").text(e.who()).raw("</td><td>");
+        idCell(h, model, e.oldId());
+        h.raw("</td><td>");
+        idCell(h, model, e.newId());
+        h.raw("</td><td>").text(e.why()).raw("</td></tr>\n");
+      }
+    }
+    h.raw("</tbody></table>");
+    Page.end(h);
+  }
+
+  private static void idCell(Html h, String model, ChunkId id) throws IOException {
+    if (id == null) {
+      h.raw("<span class=\"none\">none</span>");
+    } else {
+      h.link(Page.sub(model, "versions", id.hex()), id.shortHex(12));
+    }
+  }
+
+  /** The history as rows, each with a slice of the graph drawn as inline SVG. */
+  private void history(Html h, String model, Map<ChunkId, List<String>> refs, List<VersionRef> page)
+      throws IOException {
+    h.raw("<table id=\"history\" class=\"history\"><thead><tr><th>Graph</th><th>Version</th><th>Refs</th><th>Author"
+        + "</th><th>Time</th><th>Message</th><th>Size</th><th>New in store</th><th></th></tr></thead><tbody>\n");
+    for (int i = 0; i < page.size(); i++) {
+      VersionRef vr = page.get(i);
+      Version v = vr.version();
+      boolean hasNext = !v.parents().isEmpty();
+      List<String> side = new ArrayList<>();
+      for (int p = 0; p < v.parents().size(); p++) {
+        if (p > 0 || !sameModel(v.parents().get(p), model)) {
+          side.add("parent " + v.parents().get(p).shortHex(8));
+        }
+      }
+      if (v.derivation() != null) {
+        side.add(v.derivation().method() + (v.derivation().source() == null ? "" : " of "
+            + v.derivation().source().substring(0, Math.min(12, v.derivation().source().length()))));
+      }
+      h.raw("<tr class=\"version\" data-id=\"").text(vr.id().hex()).raw("\"><td class=\"graph\">");
+      Svg.historyCell(h, i > 0, hasNext && sameModel(v.parents().get(0), model), !side.isEmpty(),
+          v.derivation() != null);
+      h.raw("</td><td>").link(Page.sub(model, "versions", vr.id().hex()), vr.id().shortHex(12)).raw("</td><td>");
+      for (String r : refs.getOrDefault(vr.id(), List.of())) {
+        h.raw("<span class=\"tag\">").text(r.equals(model) ? "head" : r.substring(model.length() + 1))
+            .raw("</span> ");
+      }
+      h.raw("</td><td>").text(v.author()).raw("</td><td>").text(time(v.time())).raw("</td><td>")
+          .text(v.message());
+      for (String s : side) {
+        h.raw(" <span class=\"side\">").text(s).raw("</span>");
+      }
+      h.raw("</td><td class=\"num\">").text(v.stats() == null ? "" : Html.bytes(v.stats().logicalBytes()))
+          .raw("</td><td class=\"num\">").text(v.stats() == null ? "" : Html.bytes(v.stats().newStoredBytes()))
+          .raw("</td><td>");
+      if (!v.parents().isEmpty()) {
+        ChunkId p = v.parents().get(0);
+        String pm = parentModel(p, model);
+        h.link("/ui/diff?a=" + Html.q(pm + "@" + p.hex()) + "&b=" + Html.q(model + "@" + vr.id().hex()), "diff");
+        h.raw(" ");
+      }
+      h.link(Page.sub(model, "lineage", vr.id().hex()), "lineage").raw("</td></tr>\n");
+    }
+    h.raw("</tbody></table>");
+  }
+
+  private boolean sameModel(ChunkId id, String model) throws IOException {
+    return parentModel(id, model).equals(model);
+  }
+
+  private String parentModel(ChunkId id, String dflt) throws IOException {
+    try {
+      return repo.objects().version(id).model();
+    } catch (io.ferry.error.MissingObjectException e) {
+      return dflt;
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ a version
+
+  void version(Exchange ex, String model, String rev) throws HttpError, IOException {
+    VersionRef vr = Revisions.resolve(repo, model, rev);
+    Version v = vr.version();
+    Snapshot snap = repo.snapshot(vr);
+    String own = v.model() + "@" + vr.id().hex();
+    Html h = Page.begin(ex, 200, model + "@" + vr.id().shortHex(12), null);
+    h.raw("<h1>").link(Page.modelPath(model), model).raw(" @ <span id=\"version-id\">").text(vr.id().shortHex(12))
+        .raw("</span></h1><dl class=\"facts\"><dt>Id</dt><dd><code>").text(vr.id().hex()).raw("</code></dd>")
+        .raw("<dt>Author</dt><dd>").text(v.author()).raw("</dd><dt>Time</dt><dd>").text(time(v.time()))
+        .raw("</dd><dt>Message</dt><dd id=\"message\">").text(v.message()).raw("</dd><dt>Parents</dt><dd>");
+    for (ChunkId p : v.parents()) {
+      String pm = parentModel(p, model);
+      h.link(Page.sub(pm, "versions", p.hex()), pm + "@" + p.shortHex(12)).raw(" ");
+    }
+    h.raw("</dd>");
+    if (v.derivation() != null) {
+      h.raw("<dt>Derivation</dt><dd>").text(v.derivation().method()).raw(" ").text(v.derivation().parameters())
+          .raw(" from <code>").text(v.derivation().source()).raw("</code>; ").text(metrics(v.derivation().metrics()))
+          .raw("</dd>");
+    }
+    h.raw("</dl><p>").link(Page.sub(model, "archive", vr.id().hex()), "Download the whole version (tar)")
+        .raw(" · ").link(Page.sub(model, "lineage", vr.id().hex()), "Lineage").raw("</p>");
+    boolean anyMeta = !v.metadata().isEmpty() || snap.files().stream().anyMatch(f -> !f.metadata().isEmpty());
+    if (anyMeta) {
+      h.raw("<h2>Metadata</h2><table id=\"metadata\"><thead><tr><th>Of</th><th>Key</th><th>Value</th></tr></thead>"
+          + "<tbody>");
+      for (Map.Entry<String, String> e : v.metadata().entrySet()) {
+        h.raw("<tr><td>version</td><th>").text(e.getKey()).raw("</th><td>").text(e.getValue()).raw("</td></tr>");
+      }
+      for (FileEntry f : snap.files()) {
+        for (Map.Entry<String, String> e : f.metadata().entrySet()) {
+          h.raw("<tr><td>").text(f.path()).raw("</td><th>").text(e.getKey()).raw("</th><td>").text(e.getValue())
+              .raw("</td></tr>");
+        }
+      }
+      h.raw("</tbody></table>");
+    }
+    // summary: parameters and dtypes
+    long params = 0;
+    Map<DType, long[]> dtypes = new TreeMap<>();
+    for (FileEntry f : snap.files()) {
+      for (TensorInfo t : f.tensors()) {
+        long n = t.elements();
+        params += n;
+        long[] s = dtypes.computeIfAbsent(t.dtype(), k -> new long[3]);
+        s[0]++;
+        s[1] += n;
+        s[2] += t.byteLength();
+      }
+    }
+    h.raw("<h2>Summary</h2><p id=\"params\">").text(String.format(Locale.ROOT, "%,d parameters", params))
+        .raw("</p><table id=\"dtypes\"><thead><tr><th>Dtype</th><th>Tensors</th><th>Elements</th><th>Bytes</th>"
+            + "</tr></thead><tbody>");
+    for (Map.Entry<DType, long[]> e : dtypes.entrySet()) {
+      h.raw("<tr><td>").text(e.getKey()).raw("</td><td class=\"num\">").text(e.getValue()[0])
+          .raw("</td><td class=\"num\">").text(e.getValue()[1]).raw("</td><td class=\"num\">")
+          .text(Html.bytes(e.getValue()[2])).raw("</td></tr>");
+    }
+    h.raw("</tbody></table><h2>Files</h2><table id=\"files\"><thead><tr><th>Path</th><th>Format</th><th>Size</th>"
+        + "<th>SHA-256</th></tr></thead><tbody>");
+    FileEntry config = null;
+    for (FileEntry f : snap.files()) {
+      if (f.path().equals("config.json") && f.size() <= CONFIG_SHOWN) {
+        config = f;
+      }
+      h.raw("<tr><td>").link(Page.modelPath(model) + "/-/files/" + vr.id().hex() + "/" + filePath(f.path()),
+          f.path()).raw("</td><td>").text(f.format()).raw("</td><td class=\"num\">").text(Html.bytes(f.size()))
+          .raw("</td><td><code>").text(f.sha256().substring(0, Math.min(16, f.sha256().length())))
+          .raw("</code></td></tr>\n");
+    }
+    h.raw("</tbody></table>");
+    if (config != null) {
+      try (ModelReader r = repo.open(own)) {
+        ByteBuffer b = r.readFile(config.path());
+        h.raw("<h2>Config</h2><pre id=\"config\">").text(StandardCharsets.UTF_8.decode(b)).raw("</pre>");
+      }
+    }
+    h.raw("<h2>Tensors</h2><table id=\"tensors\"><thead><tr><th>Name</th><th>Dtype</th><th>Shape</th><th>Bytes</th>"
+        + "<th>File</th></tr></thead><tbody>\n");
+    for (FileEntry f : snap.files()) {
+      for (TensorInfo t : f.tensors()) {
+        h.raw("<tr class=\"tensor\"><td>").text(t.name()).raw("</td><td>").text(t.dtype()).raw("</td><td>")
+            .text(t.shape()).raw("</td><td class=\"num\">").text(Html.bytes(t.byteLength())).raw("</td><td>")
+            .text(f.path()).raw("</td></tr>\n");
+      }
+    }
+    h.raw("</tbody></table>");
+    Page.end(h);
+  }
+
+  static String metrics(Map<String, Double> m) {
+    StringBuilder b = new StringBuilder();
+    m.forEach((k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append(' ').append(Html.fig(v)));
+    return b.toString();
+  }
+
+  /** A file's path as URL segments (its {@code /}s stay separators). */
+  static String filePath(String path) {
+    StringBuilder b = new StringBuilder();
+    for (String p : path.split("/", -1)) {
+      b.append(b.length() == 0 ? "" : "/").append(Html.seg(p));
+    }
+    return b.toString();
+  }
+
+  // ------------------------------------------------------------------------------------------------ downloads
+
+  void file(Exchange ex, String model, String rev, String path) throws HttpError, IOException {
+    VersionRef vr = Revisions.resolve(repo, model, rev);
+    try (ModelReader r = repo.open(vr.version().model() + "@" + vr.id().hex())) {
+      FileEntry f = r.file(path);
+      ex.response().setStatus(200);
+      ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
+      ex.set(HttpHeader.CONTENT_LENGTH, Long.toString(f.size()));
+      ex.set("Content-Disposition", "attachment; filename*=UTF-8''" + Html.seg(leaf(path)));
+      ex.set(HttpHeader.ETAG, "\"" + f.sha256() + "\"");
+      ex.set("X-Content-Type-Options", "nosniff");
+      if (ex.isHead()) {
+        ex.write(true, ByteBuffer.allocate(0));
+        return;
+      }
+      try (OutputStream os = ex.output()) {
+        r.copyFile(path, Channels.newChannel(os));
+      }
+    }
+  }
+
+  private static String leaf(String path) {
+    return path.substring(path.lastIndexOf('/') + 1);
+  }
+
+  /** The whole version as a tar, streamed file by file (nothing of the version is held beyond a chunk). */
+  void archive(Exchange ex, String model, String rev) throws HttpError, IOException {
+    VersionRef vr = Revisions.resolve(repo, model, rev);
+    String name = model.replace('/', '_') + "-" + vr.id().shortHex(12);
+    ex.response().setStatus(200);
+    ex.set(HttpHeader.CONTENT_TYPE, "application/x-tar");
+    ex.set("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
+    ex.set(HttpHeader.ETAG, "\"" + vr.id().hex() + "\"");
+    if (ex.isHead()) {
+      ex.write(true, ByteBuffer.allocate(0));
+      return;
+    }
+    try (ModelReader r = repo.open(vr.version().model() + "@" + vr.id().hex()); OutputStream os = ex.output()) {
+      TarStream tar = new TarStream(os, vr.version().time().getEpochSecond());
+      for (FileEntry f : r.snapshot().files()) {
+        tar.file(name + "/" + f.path(), f.size(), out -> r.copyFile(f.path(), Channels.newChannel(out)));
+      }
+      tar.finish();
+    }
+  }
+}
