@@ -80,7 +80,7 @@ public final class Benchmarks {
   static String usage() {
     return "usage: Benchmarks [--quick] [--size 2g] [--big-size 4g] [--runs 3] [--versions 10000]\n"
         + "                  [--repo DIR] [--work DIR] [--out FILE] [--small-chunks 1000000]\n"
-        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx]";
+        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web]";
   }
 
   public static void main(String[] args) throws Exception {
@@ -92,7 +92,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx";
+    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web";
     int smallChunks = 1_000_000;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
@@ -190,6 +190,10 @@ public final class Benchmarks {
     }
     if (only.contains("checkpoints")) {
       new CheckpointBenchmarks(proc, ferry, work, Math.max(64L << 20, size / 4), this::add, this::say).run();
+    }
+    if (only.contains("web")) {
+      new WebBenchmarks(work, versions, runs, this::say, this::add,
+          (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note)).run();
     }
     if (only.contains("smallidx")) {
       new SmallChunkIndexBenchmark(work, versions, smallChunks, runs, this::say, this::add,
@@ -755,30 +759,43 @@ public final class Benchmarks {
 
   // ------------------------------------------------------------------ 6. many versions
 
+  /**
+   * The store of {@code versions} versions of one tiny model {@code tiny} (tagged {@code prod} at its head) under
+   * {@code work}, made once and reused by later runs and sections ("versions", "web").
+   *
+   * @return seconds the pushes took, or -1 when the store was reused
+   */
+  static double ensureVersionsStore(Path work, int versions, java.util.function.Consumer<String> say)
+      throws IOException {
+    Path store = work.resolve("store-versions-" + versions);
+    Path done = store.resolve(".bench-complete");
+    if (Files.exists(done)) {
+      return -1;
+    }
+    deleteTree(store);
+    Path src = work.resolve("tiny.safetensors");
+    long t = System.nanoTime();
+    try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      for (int i = 0; i < versions; i++) {
+        ModelGenerator.writeSafetensors(src, List.of(new ModelGenerator.Tensor("w", DType.F32, new long[] {16},
+            i)), Map.of());
+        repo.push(src, "tiny", PushOptions.builder().message("v" + i).codec(CodecPolicy.NONE).build());
+        if ((i + 1) % 1000 == 0) {
+          say.accept("  pushed " + (i + 1) + " versions, " + Math.round(secsSince(t)) + " s");
+        }
+      }
+      repo.tag("tiny", "prod", null);
+    }
+    double pushS = secsSince(t);
+    Files.createFile(done);
+    return pushS;
+  }
+
   private void versions() throws IOException {
     say("6. " + versions + " versions: log, ls, resolve");
     Path store = work.resolve("store-versions-" + versions);
-    Path done = store.resolve(".bench-complete");
-    double pushS = -1;
-    if (!Files.exists(done)) {
-      clean(store);
-      Path src = work.resolve("tiny.safetensors");
-      long t = System.nanoTime();
-      try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(),
-          RepositoryOptions.defaults())) {
-        for (int i = 0; i < versions; i++) {
-          ModelGenerator.writeSafetensors(src, List.of(new ModelGenerator.Tensor("w", DType.F32, new long[] {16},
-              i)), Map.of());
-          repo.push(src, "tiny", PushOptions.builder().message("v" + i).codec(CodecPolicy.NONE).build());
-          if ((i + 1) % 1000 == 0) {
-            say("  pushed " + (i + 1) + " versions, " + Math.round(secsSince(t)) + " s");
-          }
-        }
-        repo.tag("tiny", "prod", null);
-      }
-      pushS = secsSince(t);
-      Files.createFile(done);
-    }
+    double pushS = ensureVersionsStore(work, versions, this::say);
     Path headLog = store.resolve("refs/tiny/head.log");
     double ref = Double.MAX_VALUE;
     double log20 = Double.MAX_VALUE;
@@ -925,6 +942,18 @@ public final class Benchmarks {
   private void clean(Path dir) throws IOException {
     if (Files.exists(dir)) {
       proc.quiet("rm", "-rf", dir.toString());
+    }
+  }
+
+  /** Deletes a directory tree (a half-made store of an interrupted run). */
+  static void deleteTree(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> s = Files.walk(dir)) {
+      for (Path p : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) {
+        Files.delete(p);
+      }
     }
   }
 
