@@ -120,13 +120,24 @@ final class FerryHandler extends Handler.Abstract {
     try {
       web.handle(ex, byBearer);
     } catch (HttpError e) {
-      if (ex.committed()) {
-        throw e;
-      }
-      ex.drainUnreadBody(DRAIN_LIMIT);
-      clearForError(ex.response());
-      WebUi.error(ex, e);
+      webError(ex, e);
+    } catch (InvalidInputException | IllegalArgumentException e) {
+      webError(ex, new HttpError(400, "bad-request", e.getMessage()));
+    } catch (NotFoundException | MissingObjectException e) {
+      webError(ex, new HttpError(404, "not-found", e.getMessage()));
+    } catch (ConflictException e) {
+      webError(ex, new HttpError(409, "conflict", e.getMessage()));
     }
+  }
+
+  /** An error on a page as an HTML page; once the page started, only closing the connection can tell. */
+  private static void webError(Exchange ex, HttpError e) throws HttpError, IOException {
+    if (ex.committed()) {
+      throw e;
+    }
+    ex.drainUnreadBody(DRAIN_LIMIT);
+    clearForError(ex.response());
+    WebUi.error(ex, e);
   }
 
   private static void clearForError(Response response) {
