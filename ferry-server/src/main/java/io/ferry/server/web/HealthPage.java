@@ -41,10 +41,11 @@ final class HealthPage {
     row(h, "Chunks / packs / objects", s.chunks() + " / " + s.packs() + " / " + s.objects());
     h.raw("</tbody></table><h2>Verify</h2>");
     AdminJobs.Job v = jobs.lastVerify();
+    // only admins see what a job reported (its errors name versions of any model)
     h.raw("<p id=\"verify-state\">").text(v == null ? "Not run from this server since it started (ferry verify runs"
-        + " it from the command line)." : (v.ok() ? "OK" : "FAILED") + " — " + v.result() + " (started by "
-        + v.who() + " at " + ModelPages.time(v.started()) + ")").raw("</p>");
-    AdminJobs.Job g = jobs.lastGc();
+        + " it from the command line)." : (v.ok() ? "OK" : "FAILED") + (admin ? " — " + v.result() + " (started by "
+        + v.who() + ")" : "") + " at " + ModelPages.time(v.started())).raw("</p>");
+    AdminJobs.Job g = admin ? jobs.lastGc() : null;
     if (g != null) {
       h.raw("<h2>Garbage collection</h2><p id=\"gc-state\">").text(g.result() + " (" + g.kind() + " by " + g.who()
           + " at " + ModelPages.time(g.started()) + ")").raw("</p>");

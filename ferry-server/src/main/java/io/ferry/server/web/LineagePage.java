@@ -101,8 +101,13 @@ final class LineagePage {
       }
     }
     List<ChunkId> nodes = new ArrayList<>();
+    int hidden = 0;
     for (ChunkId id : component) {
       Version v = all.get(id);
+      if (!ex.access().canRead(v.model())) {
+        hidden++; // versions of models the token may not read are left out, edges through them too
+        continue;
+      }
       boolean interesting = id.equals(self.id()) || names.containsKey(id) || sources.contains(id)
           || v.derivation() != null || links(v).stream().anyMatch(p -> derivedLink(v, p));
       if (interesting) {
@@ -126,7 +131,8 @@ final class LineagePage {
         // follow plain history up to the next drawn version
         ChunkId at = p;
         int skipped = 0;
-        while (at != null && !drawn.contains(at) && all.containsKey(at) && skipped < MAX_WALK) {
+        while (at != null && !drawn.contains(at) && all.containsKey(at) && ex.access().canRead(all.get(at).model())
+            && skipped < MAX_WALK) {
           List<ChunkId> up = all.get(at).parents();
           at = up.isEmpty() ? null : up.get(0);
           skipped++;
@@ -164,6 +170,10 @@ final class LineagePage {
         + self.id().shortHex(12)).raw("</h1><p class=\"note\">Across models: orange dashed edges are derivations or"
             + " parents in another model; grey edges are a model's own history (with the number of versions they"
             + " span).</p>");
+    if (hidden > 0) {
+      h.raw("<p class=\"note\">").text(hidden + " versions of models this token may not read are left out.")
+          .raw("</p>");
+    }
     if (truncated) {
       h.raw("<p class=\"note\">").text("Showing " + MAX_NODES + " of " + drawn.size() + " versions, nearest in time.")
           .raw("</p>");
@@ -231,7 +241,13 @@ final class LineagePage {
           .raw("</td><td>").text(d.method()).raw("</td><td>").text(d.parameters()).raw("</td><td>");
       if (d.source() != null && ChunkId.isValid(d.source()) && all.containsKey(ChunkId.parse(d.source()))) {
         Version s = all.get(ChunkId.parse(d.source()));
-        h.link(Page.sub(s.model(), "versions", d.source()), s.model() + "@" + d.source().substring(0, 12));
+        if (ex.access().canRead(s.model())) {
+          h.link(Page.sub(s.model(), "versions", d.source()), s.model() + "@" + d.source().substring(0, 12));
+        } else {
+          h.raw("<span class=\"none\">a model this token may not read</span>");
+        }
+      } else if (d.source() != null && !ChunkId.isValid(d.source()) && !ex.access().isAdmin()) {
+        h.raw("<span class=\"none\">outside this store</span>");
       } else {
         h.text(d.source() == null ? "" : d.source());
       }

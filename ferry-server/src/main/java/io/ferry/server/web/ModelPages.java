@@ -134,7 +134,7 @@ final class ModelPages {
     h.raw("</tbody></table>");
     h.raw("<h2>History</h2><p class=\"note\">Newest first, following first parents; a side branch marks a parent"
         + " in another model or a derivation source.</p>");
-    history(h, model, refs, page.subList(0, Math.min(limit, page.size())));
+    history(h, model, refs, page.subList(0, Math.min(limit, page.size())), ex.access());
     if (page.size() > limit && limit > 0) {
       h.raw("<p class=\"pages\"><a id=\"older\" href=\"").text(Page.modelPath(model) + "?after="
           + page.get(limit - 1).id().hex()).raw("\">older →</a></p>");
@@ -177,8 +177,8 @@ final class ModelPages {
   }
 
   /** The history as rows, each with a slice of the graph drawn as inline SVG. */
-  private void history(Html h, String model, Map<ChunkId, List<String>> refs, List<VersionRef> page)
-      throws IOException {
+  private void history(Html h, String model, Map<ChunkId, List<String>> refs, List<VersionRef> page,
+      io.ferry.server.auth.Access access) throws IOException {
     h.raw("<table id=\"history\" class=\"history\"><thead><tr><th>Graph</th><th>Version</th><th>Refs</th><th>Author"
         + "</th><th>Time</th><th>Message</th><th>Size</th><th>New in store</th><th></th></tr></thead><tbody>\n");
     for (int i = 0; i < page.size(); i++) {
@@ -211,9 +211,9 @@ final class ModelPages {
       h.raw("</td><td class=\"num\">").text(v.stats() == null ? "" : Html.bytes(v.stats().logicalBytes()))
           .raw("</td><td class=\"num\">").text(v.stats() == null ? "" : Html.bytes(v.stats().newStoredBytes()))
           .raw("</td><td>");
-      if (!v.parents().isEmpty()) {
+      String pm = v.parents().isEmpty() ? null : parentModel(v.parents().get(0), model);
+      if (pm != null && access.canRead(pm)) {
         ChunkId p = v.parents().get(0);
-        String pm = parentModel(p, model);
         h.link("/ui/diff?a=" + Html.q(pm + "@" + p.hex()) + "&b=" + Html.q(model + "@" + vr.id().hex()), "diff");
         h.raw(" ");
       }
@@ -248,7 +248,11 @@ final class ModelPages {
         .raw("</dd><dt>Message</dt><dd id=\"message\">").text(v.message()).raw("</dd><dt>Parents</dt><dd>");
     for (ChunkId p : v.parents()) {
       String pm = parentModel(p, model);
-      h.link(Page.sub(pm, "versions", p.hex()), pm + "@" + p.shortHex(12)).raw(" ");
+      if (ex.access().canRead(pm)) {
+        h.link(Page.sub(pm, "versions", p.hex()), pm + "@" + p.shortHex(12)).raw(" ");
+      } else {
+        h.raw("<code>").text(p.shortHex(12)).raw("</code> (a model this token may not read) ");
+      }
     }
     h.raw("</dd>");
     if (v.derivation() != null) {

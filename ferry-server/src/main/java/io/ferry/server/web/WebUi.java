@@ -71,9 +71,28 @@ public final class WebUi implements AutoCloseable {
     this.health = new HealthPage(repo, jobs);
   }
 
-  /** Whether the path (as segments) is the browser's: {@code /} or under {@code /ui/}. */
+  /** The second segments of the browser's paths under {@code /ui/}. */
+  private static final java.util.Set<String> PAGES = java.util.Set.of("static", "login", "logout", "admin", "models",
+      "diff", "health");
+
+  /**
+   * Whether the path (as segments) is the browser's: {@code /}, {@code /ui}, or {@code /ui/} followed by one of its
+   * pages. Other paths under {@code /ui/} stay the Hugging Face endpoint's, so a model named {@code ui} or {@code
+   * ui/NAME} still resolves there ({@code /ui/resolve/...}, {@code /ui/NAME/resolve/...}), except models named after a
+   * page ({@code ui/models}...) whose {@code resolve} paths hold no {@code -} segment.
+   */
   public static boolean claims(List<String> segs) {
-    return segs.isEmpty() || segs.get(0).equals("ui");
+    if (segs.isEmpty()) {
+      return true;
+    }
+    if (!segs.get(0).equals("ui")) {
+      return false;
+    }
+    if (segs.size() == 1) {
+      return true;
+    }
+    boolean hf = segs.size() >= 5 && segs.get(2).equals("resolve") && !segs.contains("-");
+    return PAGES.contains(segs.get(1)) && !hf;
   }
 
   /** The token the request carries in the login cookie, or null. */
@@ -116,6 +135,10 @@ public final class WebUi implements AutoCloseable {
       }
       ex.set(HttpHeader.SET_COOKIE, cookie(ex, "", 0));
       redirect(ex, "/ui/login");
+      return;
+    }
+    if (s.size() == 1) {
+      redirect(ex, "/");
       return;
     }
     if (ex.access() == null) {

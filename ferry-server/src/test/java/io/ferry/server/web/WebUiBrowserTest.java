@@ -73,6 +73,7 @@ class WebUiBrowserTest {
   static ChromeDriver browser;
   static String readToken;
   static String adminToken;
+  static String narrowToken;
   static VersionRef base;
   static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .followRedirects(HttpClient.Redirect.NEVER).connectTimeout(Duration.ofSeconds(10)).build();
@@ -115,6 +116,8 @@ class WebUiBrowserTest {
     SecureRandom r = new SecureRandom();
     readToken = TokenFile.create(tokens, "reader", List.of(Scope.parse("read:org/*")), Clock.systemUTC(), r).token();
     adminToken = TokenFile.create(tokens, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
+    narrowToken = TokenFile.create(tokens, "q4-only", List.of(Scope.parse("read:org/base-ft-q4")), Clock.systemUTC(),
+        r).token();
     secured = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0).tokens(TokenFile.open(tokens))
         .accessLog(l -> { }).build());
   }
@@ -211,6 +214,12 @@ class WebUiBrowserTest {
         HttpResponse.BodyHandlers.ofByteArray());
     assertThat(file.statusCode()).isEqualTo(200);
     assertThat(new String(file.body(), StandardCharsets.UTF_8)).contains("model_type");
+    HttpResponse<byte[]> head = http.send(HttpRequest.newBuilder(URI.create(dev.uri() + "/ui/models/org/base"))
+        .method("HEAD", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(head.statusCode()).isEqualTo(200);
+    assertThat(head.body()).isEmpty();
+    assertThat(head.headers().firstValue("Content-Security-Policy")).hasValueSatisfying(v -> assertThat(v)
+        .contains("script-src 'self'"));
   }
 
   /** Reads a tar: entry name to the SHA-256 of its content (pax path records honoured). */
@@ -296,6 +305,20 @@ class WebUiBrowserTest {
     assertThat(cells.get(5)).contains("rel frobenius error");
     assertThat(cells.get(7)).isEqualTo("4");
     Browser.screenshot(browser, "lineage");
+
+    // a token that may read only the quantized model sees nothing of the model it came from
+    HttpResponse<byte[]> narrow = http.send(HttpRequest.newBuilder(URI.create(secured.uri()
+        + "/ui/models/org/base-ft-q4/-/lineage/prod")).header("Authorization", "Bearer " + narrowToken).build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+    String page = new String(narrow.body(), StandardCharsets.UTF_8);
+    assertThat(narrow.statusCode()).as(page).isEqualTo(200);
+    assertThat(page).contains("data-model=\"org/base-ft-q4\"").doesNotContain("data-model=\"org/base-ft\"")
+        .doesNotContain("fine-tune").doesNotContain("org/base-ft@").contains("left out");
+    HttpResponse<byte[]> other = http.send(HttpRequest.newBuilder(URI.create(secured.uri()
+        + "/ui/models/org/base-ft")).header("Authorization", "Bearer " + narrowToken).build(),
+        HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(other.statusCode()).isEqualTo(403);
+    assertThat(new String(other.body(), StandardCharsets.UTF_8)).contains("<h1>403 forbidden</h1>");
   }
 
   @Test
@@ -333,6 +356,10 @@ class WebUiBrowserTest {
         .header("Authorization", "Bearer " + readToken).build(), HttpResponse.BodyHandlers.ofByteArray());
     assertThat(bearer.statusCode()).isEqualTo(200);
     assertThat(new String(bearer.body(), StandardCharsets.UTF_8)).contains("org/base-ft-q4");
+    // the login cookie is the pages' only: the JSON API still wants the Bearer header
+    HttpResponse<byte[]> api = http.send(HttpRequest.newBuilder(URI.create(secured.uri() + "/v1/models"))
+        .header("Cookie", "ferry_token=" + adminToken).build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(api.statusCode()).isEqualTo(401);
 
     // sign out, sign in as admin: the buttons are there and verify runs to its result
     browser.findElement(By.id("logout")).click();
