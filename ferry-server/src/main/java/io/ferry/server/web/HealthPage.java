@@ -29,7 +29,10 @@ final class HealthPage {
     StoreStats s = repo.stats();
     Html h = Page.begin(ex, 200, "Store health", running
         ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : null);
-    h.raw("<h1>Store health</h1><p class=\"note\">Store ").text(repo.uri()).raw("</p>");
+    h.raw("<h1>Store health</h1>");
+    if (admin) {
+      h.raw("<p class=\"note\">Store ").text(repo.uri()).raw("</p>");
+    }
     h.raw("<table id=\"stats\"><tbody>");
     row(h, "Models", Long.toString(s.models()));
     row(h, "Versions", Long.toString(s.versions()));
