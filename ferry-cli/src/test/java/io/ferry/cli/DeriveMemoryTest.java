@@ -42,7 +42,7 @@ class DeriveMemoryTest {
 
   private static String run(Path store, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx256m", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+        "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
     cmd.addAll(List.of(args));
     cmd.addAll(List.of("--store", store.toString(), "--threads", "2"));
     Path err = Files.createTempFile(store.getParent(), "err", ".txt");

@@ -169,7 +169,7 @@ class RoundTripTest {
       Path out = tmp.resolve("cat-" + file);
       // cat writes to the process's stdout (fd 1), so run it in a child JVM
       ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "cat", "catme:prod//" + file,
+          "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "cat", "catme:prod//" + file,
           "--store", cli.store.toString());
       pb.redirectOutput(out.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT);
       Process p = pb.start();

@@ -38,7 +38,9 @@ class StandaloneClusterTest {
       SparkTests.push(repo, SparkTests.write(tmp, "v1", SparkTests.model(DType.BF16, 31)), "solo:prod");
     }
     String cp = System.getProperty("java.class.path");
-    List<String> flags = List.of(System.getProperty("ferry.spark.flags", "").trim().split("\\s+"));
+    // four JVMs on two cores, each with a small job: the serial collector and C1 alone keep their CPU down
+    List<String> flags = new ArrayList<>(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+    flags.addAll(List.of(System.getProperty("ferry.spark.flags", "").trim().split("\\s+")));
     int masterPort = freePort();
     List<Process> started = new ArrayList<>();
     try {

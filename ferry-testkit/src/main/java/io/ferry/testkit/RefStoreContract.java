@@ -552,7 +552,7 @@ public abstract class RefStoreContract {
    */
   protected Process startMover(String ref, int moves, String label, Path out) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1"));
+    List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
     command.addAll(childJvmOptions());
     command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
         storeUri(backend).toString(), ref, Integer.toString(moves), label));

@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * <p>The value of a ref is the {@code new} id of its highest entry (null: deleted). A move from the value of entry
  * {@code n} {@linkplain RecordStore#create creates} entry {@code n + 1}: of any number of writers that read {@code n},
  * exactly one creates it and the others get {@link CasResult#LOCK_FAILURE}. Entries are never changed or removed, so
- * the entries that exist are always exactly {@code 1..N}, and a move and its log entry are one record.
+ * the entries that exist are always exactly {@code 1..N}, and a move and its log entry are one record. A move whose
+ * expected value is that of the highest entry this instance has read tries to create the next entry at once, with no
+ * read: a move costs one create (plus the tip) when nobody else moved the ref meanwhile, and a search when they did.
  *
  * <p>Finding {@code N}: start from the highest entry this instance has read (a lower bound: entries never go away),
  * else from the tip (which is only a hint: it may lag, and since it is read back through the entry it names, a tip
@@ -160,24 +162,32 @@ public final class NumberedRefStore implements RefStore {
       throw new IllegalArgumentException("log entry " + entry + " does not describe the move of '" + name + "' from "
           + expected + " to " + next);
     }
-    Head h = heads(List.of(name), null).get(0);
-    if (!Objects.equals(h.value(), expected)) {
-      return CasResult.LOCK_FAILURE;
-    }
-    if (Objects.equals(h.value(), next)) {
-      return CasResult.NO_CHANGE;
-    }
-    if (h.seq() == 0 && layout.namesIndex() != null) {
-      records.create(layout.namesIndex() + name, new byte[0]);
-    }
-    long seq = h.seq() + 1;
-    String key = entryKey(layout, name, seq);
     byte[] body = encode(entry);
-    if (!records.create(key, body)) {
-      if (!layout.nonce() || !Arrays.equals(records.read(key).orElse(null), body)) {
+    Head cached;
+    synchronized (seen) {
+      cached = seen.get(name);
+    }
+    long seq;
+    if (cached != null && cached.seq() > 0 && Objects.equals(cached.value(), expected)
+        && !Objects.equals(expected, next) && append(name, cached.seq() + 1, body)) {
+      // the highest entry this instance has read holds the expected value: creating the next entry succeeds only if
+      // it was still the highest (entries are exactly 1..N), which is the CAS; else the search below finds the head
+      seq = cached.seq() + 1;
+    } else {
+      Head h = heads(List.of(name), null).get(0);
+      if (!Objects.equals(h.value(), expected)) {
         return CasResult.LOCK_FAILURE;
       }
-      LOG.debug("{} in {}: 'exists' answered a resent create that had made the entry", key, store);
+      if (Objects.equals(h.value(), next)) {
+        return CasResult.NO_CHANGE;
+      }
+      if (h.seq() == 0 && layout.namesIndex() != null) {
+        records.create(layout.namesIndex() + name, new byte[0]);
+      }
+      seq = h.seq() + 1;
+      if (!append(name, seq, body)) {
+        return CasResult.LOCK_FAILURE;
+      }
     }
     Head now = new Head(seq, next);
     remember(name, now);
@@ -186,6 +196,19 @@ public final class NumberedRefStore implements RefStore {
       return CasResult.NEW;
     }
     return next == null ? CasResult.DELETED : CasResult.UPDATED;
+  }
+
+  /** Creates entry {@code seq} with {@code body}; false if another writer created it first. */
+  private boolean append(String name, long seq, byte[] body) throws IOException {
+    String key = entryKey(layout, name, seq);
+    if (records.create(key, body)) {
+      return true;
+    }
+    if (layout.nonce() && Arrays.equals(records.read(key).orElse(null), body)) {
+      LOG.debug("{} in {}: 'exists' answered a resent create that had made the entry", key, store);
+      return true;
+    }
+    return false;
   }
 
   /** Best effort: the tip is a hint, and a failure to write it only makes readers probe a little further. */
