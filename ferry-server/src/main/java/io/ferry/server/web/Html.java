@@ -1,5 +1,6 @@
 package io.ferry.server.web;
 
+import io.ferry.repo.ByteSizes;
 import java.io.IOException;
 import java.io.Writer;
 import java.net.URLEncoder;
@@ -99,17 +100,7 @@ final class Html {
 
   /** Bytes as B, KiB, MiB, GiB. */
   static String bytes(long n) {
-    if (n < 1024) {
-      return n + " B";
-    }
-    String[] units = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-    double v = n;
-    int u = -1;
-    while (v >= 1024 && u < units.length - 1) {
-      v /= 1024;
-      u++;
-    }
-    return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+    return ByteSizes.human(n);
   }
 
   /** A figure with 4 significant digits, {@code 0} for zero, {@code –} for NaN. */
