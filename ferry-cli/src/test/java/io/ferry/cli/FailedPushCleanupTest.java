@@ -11,8 +11,8 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.StoreOptions;
-import io.ferry.store.StoredObject;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import java.io.IOException;
@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,13 +33,12 @@ class FailedPushCleanupTest {
   @TempDir Path tmp;
 
   /** Puts after the third are slow (a store under load); the third put fails. */
-  static final class SlowFailingStore implements ChunkStore {
-    final ChunkStore d;
+  static final class SlowFailingStore extends ForwardingChunkStore {
     final AtomicInteger puts = new AtomicInteger();
     final AtomicInteger running = new AtomicInteger();
 
     SlowFailingStore(ChunkStore d) {
-      this.d = d;
+      super(d);
     }
 
     @Override
@@ -55,7 +53,7 @@ class FailedPushCleanupTest {
           // the injected latency of a slow store, not a wait for something to happen
           Thread.sleep(300);
         }
-        return d.put(id, parts);
+        return inner.put(id, parts);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new java.io.InterruptedIOException();
@@ -63,14 +61,6 @@ class FailedPushCleanupTest {
         running.decrementAndGet();
       }
     }
-
-    @Override public String describe() { return d.describe(); }
-    @Override public boolean contains(ChunkId id) throws IOException { return d.contains(id); }
-    @Override public long size(ChunkId id) throws IOException { return d.size(id); }
-    @Override public ByteBuffer read(ChunkId id, long o, int l) throws IOException { return d.read(id, o, l); }
-    @Override public void list(Consumer<StoredObject> sink) throws IOException { d.list(sink); }
-    @Override public void delete(ChunkId id) throws IOException { d.delete(id); }
-    @Override public void close() throws IOException { d.close(); }
   }
 
   @Test

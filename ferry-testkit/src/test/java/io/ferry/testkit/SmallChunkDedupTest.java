@@ -14,12 +14,12 @@ import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.Results.StoreStats;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
-import io.ferry.store.StoredObject;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import io.ferry.transfer.PullOptions;
@@ -43,7 +43,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -398,47 +397,10 @@ class SmallChunkDedupTest {
     public void close() {}
   }
 
-  /** Passes every call to another store. */
-  private static class DelegatingStore implements ChunkStore {
-    private final ChunkStore d;
-
+  /** Passes every call to another store, and leaves it open when closed. */
+  private static class DelegatingStore extends ForwardingChunkStore {
     DelegatingStore(ChunkStore d) {
-      this.d = d;
-    }
-
-    @Override
-    public String describe() {
-      return d.describe();
-    }
-
-    @Override
-    public boolean contains(ChunkId id) throws IOException {
-      return d.contains(id);
-    }
-
-    @Override
-    public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
-      return d.put(id, parts);
-    }
-
-    @Override
-    public long size(ChunkId id) throws IOException {
-      return d.size(id);
-    }
-
-    @Override
-    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-      return d.read(id, offset, length);
-    }
-
-    @Override
-    public void list(Consumer<StoredObject> sink) throws IOException {
-      d.list(sink);
-    }
-
-    @Override
-    public void delete(ChunkId id) throws IOException {
-      d.delete(id);
+      super(d);
     }
 
     @Override
