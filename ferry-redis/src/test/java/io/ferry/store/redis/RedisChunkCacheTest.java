@@ -412,51 +412,9 @@ class RedisChunkCacheTest {
   }
 
   /** Lets several caches share one store in a test: closing a cache leaves the store open. */
-  private static final class Unclosed implements io.ferry.store.ChunkStore {
-    private final io.ferry.store.ChunkStore d;
-
+  private static final class Unclosed extends io.ferry.store.ForwardingChunkStore {
     Unclosed(io.ferry.store.ChunkStore d) {
-      this.d = d;
-    }
-
-    @Override
-    public String describe() {
-      return d.describe();
-    }
-
-    @Override
-    public boolean contains(ChunkId id) throws IOException {
-      return d.contains(id);
-    }
-
-    @Override
-    public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
-      return d.put(id, parts);
-    }
-
-    @Override
-    public long size(ChunkId id) throws IOException {
-      return d.size(id);
-    }
-
-    @Override
-    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-      return d.read(id, offset, length);
-    }
-
-    @Override
-    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
-      d.readInto(id, offset, dst);
-    }
-
-    @Override
-    public void list(java.util.function.Consumer<io.ferry.store.StoredObject> sink) throws IOException {
-      d.list(sink);
-    }
-
-    @Override
-    public void delete(ChunkId id) throws IOException {
-      d.delete(id);
+      super(d);
     }
 
     @Override
