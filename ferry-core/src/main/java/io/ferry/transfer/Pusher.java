@@ -33,6 +33,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -187,6 +188,7 @@ public final class Pusher {
       total += f.size();
     }
     listener.phase("push", total);
+    listener.files(prepared.files().size());
     List<FileChannel> channels = new ArrayList<>();
     List<Future<?>> futures = new ArrayList<>();
     try {
@@ -204,11 +206,23 @@ public final class Pusher {
         bySize.add(i);
       }
       bySize.sort((a, b) -> Long.compare(prepared.files().get(b).size(), prepared.files().get(a).size()));
+      // a file is done when its chunks are stored and its hash taken: each task counts its file down
+      List<AtomicInteger> tasksLeft = new ArrayList<>();
+      for (SourceFile f : prepared.files()) {
+        int chunks = prepared.plans().get(f.path()).size();
+        AtomicInteger left = new AtomicInteger(chunks + (chunks != 1 ? 1 : 0));
+        tasksLeft.add(left);
+      }
       for (int i : bySize) {
         SourceFile f = prepared.files().get(i);
         if (prepared.plans().get(f.path()).size() != 1) {
           FileChannel ch = byFile.get(i);
-          Future<String> fh = pool.submit(() -> fileSha256(f, ch));
+          AtomicInteger left = tasksLeft.get(i);
+          Future<String> fh = pool.submit(() -> {
+            String sha = fileSha256(f, ch);
+            taskDone(left);
+            return sha;
+          });
           fileHashes.set(i, fh);
           futures.add(fh);
         }
@@ -218,8 +232,13 @@ public final class Pusher {
         SourceFile f = prepared.files().get(i);
         FileChannel ch = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
+        AtomicInteger left = tasksLeft.get(i);
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
-          Future<ChunkId> id = pool.submit(() -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
+          Future<ChunkId> id = pool.submit(() -> {
+            ChunkId stored = storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks);
+            taskDone(left);
+            return stored;
+          });
           ids.add(id);
           futures.add(id);
         }
@@ -288,6 +307,13 @@ public final class Pusher {
       for (FileChannel ch : channels) {
         ch.close();
       }
+    }
+  }
+
+  /** One more task of a file is done; the file is done with its last. */
+  private void taskDone(AtomicInteger left) {
+    if (left.decrementAndGet() == 0) {
+      listener.fileDone();
     }
   }
 
