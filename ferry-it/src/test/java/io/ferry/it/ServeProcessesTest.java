@@ -57,7 +57,7 @@ class ServeProcessesTest {
   static final int JAVA_CLIENTS = 32 - CLI_CLIENTS - PYTHON_CLIENTS;
   static final String MODEL = "org/m:prod";
   static final String CHUNKS = "/v1/store/chunks/";
-  static final Pattern LISTENING = Pattern.compile("listening on (\\S+)");
+  static final Pattern LISTENING = Pattern.compile("listening on (https?://\\S+)");
 
   private final List<Process> processes = new ArrayList<>();
   private final List<String> phases = new ArrayList<>();
