@@ -35,9 +35,9 @@ import java.util.regex.Pattern;
  * same pull from the store directly (the issue asks ≥ 0.8×). (2) Three servers and 32 Java API clients in this JVM
  * pulling one model at once: aggregate throughput against one client pulling from the store directly, p50/p99 of the
  * chunk requests (server side, from the access logs) and the servers' peak RSS (from /proc). (3) One of three servers
- * slowed by a fault proxy in this JVM that holds back the start of each of its answers: p99 of a pull with hedging against
- * the same pulls without ({@code hedge=false}). Servers are {@code ./ferry serve} child processes without tokens (a
- * development server: loopback only).
+ * slowed by a fault proxy in this JVM that holds back the start of each of its answers: p99 of a pull with hedging
+ * against the same pulls without ({@code hedge=false}). Servers are {@code ./ferry serve} child processes without
+ * tokens (a development server: loopback only).
  */
 final class ServeBenchmarks {
   static final int CLIENTS = 32;
@@ -235,9 +235,10 @@ final class ServeBenchmarks {
         false, Double.NaN, String.format(Locale.ROOT, "p50 %.3f s without, %.3f s with; %d pulls each", p50[0],
         p50[1], pulls)));
     note.accept(what, "The fault proxy forwards requests at once and holds back the start of each of the slow"
-        + " server's answers by " + delayMs + " ms, so that server's chunk reads run far past the recent p95 and a hedged"
-        + " read asks another server. Round-robin sends a third of the reads to it either way, so the figure isolates"
-        + " hedging from least-outstanding balancing (which also steers around a slow server).");
+        + " server's answers by " + delayMs + " ms, so that server's chunk reads run far past the recent p95"
+        + " and a hedged read asks another server. Round-robin sends a third of the reads to it either way, so"
+        + " the figure isolates hedging from least-outstanding balancing (which also steers around a slow"
+        + " server).");
   }
 
   // ------------------------------------------------------------------ helpers
