@@ -80,7 +80,7 @@ public final class Benchmarks {
   static String usage() {
     return "usage: Benchmarks [--quick] [--size 2g] [--big-size 4g] [--runs 3] [--versions 10000]\n"
         + "                  [--repo DIR] [--work DIR] [--out FILE] [--small-chunks 1000000]\n"
-        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web]";
+        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web,serve]";
   }
 
   public static void main(String[] args) throws Exception {
@@ -92,7 +92,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web";
+    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web,serve";
     int smallChunks = 1_000_000;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
@@ -159,7 +159,7 @@ public final class Benchmarks {
   private void run(List<String> only, Path out) throws Exception {
     long t0 = System.nanoTime();
     say("work dir " + work + ", model " + human(size) + ", big model " + human(bigSize) + ", best of " + runs);
-    boolean needsModel = only.stream().anyMatch(List.of("user", "pull", "push", "cat", "read", "big")::contains);
+    boolean needsModel = only.stream().anyMatch(List.of("user", "pull", "push", "cat", "read", "big", "serve")::contains);
     Path model = needsModel ? ensureModel(work.resolve("model-" + (size >> 20) + "m"), size, 42) : null;
     Path storeNone = needsModel
         ? ensurePushed(work.resolve("store-none-" + (size >> 20) + "m"), model, "bench", CodecPolicy.NONE) : null;
@@ -194,6 +194,15 @@ public final class Benchmarks {
     if (only.contains("web")) {
       new WebBenchmarks(work, versions, runs, this::say, this::add,
           (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note)).run();
+    }
+    if (only.contains("serve")) {
+      long small = Math.max(16L << 20, size / 16);
+      Path smallModel = ensureModel(work.resolve("model-" + (small >> 20) + "m"), small, 43);
+      Path smallStore = ensurePushed(work.resolve("store-none-" + (small >> 20) + "m"), smallModel, "bench",
+          CodecPolicy.NONE);
+      new ServeBenchmarks(proc, ferry, work, runs, this::say, this::add,
+          (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note))
+          .run(model, storeNone, dirBytes(model), smallStore, dirBytes(smallModel));
     }
     if (only.contains("smallidx")) {
       new SmallChunkIndexBenchmark(work, versions, smallChunks, runs, this::say, this::add,
