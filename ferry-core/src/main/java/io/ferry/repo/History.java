@@ -16,6 +16,7 @@ import java.util.Collection;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -24,8 +25,17 @@ import java.util.TreeMap;
 
 /** Walks versions: first-parent logs, ancestry, the versions reachable from refs, the model list. Thread-safe. */
 final class History {
+  private static final int COUNTS_KEPT = 4096;
+
   private final ObjectDatabase db;
   private final RefStore refs;
+  /** Version counts by head id ({@link #versionCount}), the most recently used kept. */
+  private final Map<ChunkId, Long> counts = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<ChunkId, Long> eldest) {
+      return size() > COUNTS_KEPT;
+    }
+  };
 
   History(ObjectDatabase db, RefStore refs) {
     this.db = db;
@@ -53,6 +63,42 @@ final class History {
       }
     }
     return out;
+  }
+
+  /**
+   * How many versions {@code log} shows for a model whose head is {@code head}: its first parents within the model
+   * (the rule of log, not the seq the version records, which older pushes counted across models). Versions never
+   * change, so a count is kept per version id, and a count after one more push reads one version, not the history.
+   */
+  long versionCount(ChunkId head, Version version) throws IOException {
+    long n = 0;
+    ChunkId id = head;
+    Version v = version;
+    while (true) {
+      Long known;
+      synchronized (counts) {
+        known = counts.get(id);
+      }
+      if (known != null) {
+        n += known;
+        break;
+      }
+      n++;
+      if (v.parents().isEmpty()) {
+        break;
+      }
+      ChunkId parent = v.parents().get(0);
+      Version pv = db.version(parent);
+      if (!pv.model().equals(version.model())) {
+        break;
+      }
+      id = parent;
+      v = pv;
+    }
+    synchronized (counts) {
+      counts.put(head, n);
+    }
+    return n;
   }
 
   /** Whether {@code ancestor} is {@code id} or in its history (all parents), in this store. */
@@ -159,8 +205,7 @@ final class History {
       if (head != null) {
         Version v = db.version(head);
         bytes = v.stats().logicalBytes();
-        // the rule of log, not the seq the version records (which older pushes counted across models)
-        count = firstParents(new VersionRef(head, v), Integer.MAX_VALUE).size();
+        count = versionCount(head, v);
       }
       out.add(new ModelSummary(e.getKey(), head, e.getValue(), bytes, count));
     }
