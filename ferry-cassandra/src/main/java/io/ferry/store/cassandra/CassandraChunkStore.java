@@ -133,11 +133,11 @@ final class CassandraChunkStore implements ChunkStore {
           | HeartbeatException | OverloadedException e) {
         // The outcome is unknown (a timeout, or the coordinator's connection lost with the request in flight, or
         // refused by a coordinator that is shutting down: the driver does not retry a transaction on another node
-        // by itself); a serial read settles it (it finishes or
-        // supersedes the proposal). No row: the transaction did not happen and can no longer happen, so it is sent
-        // again. A row, whoever's: the object is complete; reporting false keeps a failed push from deleting what
-        // it may not have made.
-        Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id))
+        // by itself); a serial read settles it (it finishes or supersedes the proposal). The read is idempotent, so
+        // the driver sends it to the next node when its coordinator is the one shutting down. No row: the
+        // transaction did not happen and can no longer happen, so it is sent again. A row, whoever's: the object is
+        // complete; reporting false keeps a failed push from deleting what it may not have made.
+        Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id)).setIdempotent(true)
             .setConsistencyLevel(backend.settings().serialConsistency())).one();
         if (row == null) {
           if (attempt >= COMPLETION_ATTEMPTS) {

@@ -101,8 +101,9 @@ final class CassandraRecordStore implements RecordStore {
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
           | HeartbeatException | OverloadedException e) {
         // Unknown outcome (a timeout, the coordinator lost with the transaction in flight, or a coordinator that is
-        // shutting down refused it: the driver sends none of these again by itself). A serial read finishes or supersedes the proposal: then the record is there
-        // (ours or another writer's: the contract lets a resent create answer false) or it is not and we try again.
+        // shutting down refused it: the driver sends none of these again by itself). A serial read finishes or
+        // supersedes the proposal: then the record is there (ours or another writer's: the contract lets a resent
+        // create answer false) or it is not and we try again.
         if (readAt(key, true).isPresent()) {
           return false;
         }
