@@ -105,7 +105,7 @@ class PythonClientTest {
   }
 
   /** {@code clients/python} of this checkout, found from the module's working directory upwards. */
-  private static Path clientDir() {
+  static Path clientDir() {
     for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
       Path c = p.resolve("clients").resolve("python");
       if (Files.isRegularFile(c.resolve("pyproject.toml"))) {

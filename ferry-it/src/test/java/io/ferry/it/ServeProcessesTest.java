@@ -72,7 +72,7 @@ class ServeProcessesTest {
     begin = System.nanoTime();
     phase("start");
     String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
-    Path client = clientDir();
+    Path client = PythonClientTest.clientDir();
     Path work = Files.createDirectories(Path.of("target", "serve-processes")).toAbsolutePath();
     deleteTree(work);
     Files.createDirectories(work);
@@ -479,17 +479,6 @@ class ServeProcessesTest {
       }
       LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20));
     }
-  }
-
-  /** {@code clients/python} of this checkout, found from the module's working directory upwards. */
-  private static Path clientDir() {
-    for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
-      Path c = p.resolve("clients").resolve("python");
-      if (Files.isRegularFile(c.resolve("pyproject.toml"))) {
-        return c;
-      }
-    }
-    throw new AssertionError("no clients/python/pyproject.toml above " + Path.of("").toAbsolutePath());
   }
 
   private static void deleteTree(Path dir) throws IOException {
