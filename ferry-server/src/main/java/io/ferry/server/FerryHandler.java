@@ -135,8 +135,11 @@ final class FerryHandler extends Handler.Abstract {
     if (ex.committed()) {
       throw e;
     }
-    ex.drainUnreadBody(DRAIN_LIMIT);
+    boolean drained = ex.drainUnreadBody(DRAIN_LIMIT);
     clearForError(ex.response());
+    if (!drained && ex.request().getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+      ex.response().getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
     WebUi.error(ex, e);
   }
 
@@ -188,9 +191,9 @@ final class FerryHandler extends Handler.Abstract {
       response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
       response.getHeaders().remove(HttpHeader.ETAG);
       response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
-      ex.drainUnreadBody(DRAIN_LIMIT);
-      if (request.getLength() != 0 && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
-        // a refused body may be unread: the connection cannot carry another request, and the client must know
+      boolean drained = ex.drainUnreadBody(DRAIN_LIMIT);
+      if (!drained && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+        // part of a refused body is unread: the connection cannot carry another request, and the client must know
         response.getHeaders().put(HttpHeader.CONNECTION, "close");
       }
       ex.error(e);

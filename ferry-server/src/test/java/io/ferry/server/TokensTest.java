@@ -6,16 +6,21 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.ferry.id.ChunkId;
 import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.List;
+import java.util.Locale;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -140,6 +145,54 @@ class TokensTest {
     assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(401);
     assertThat(as(reader, get(base, "/v1/store")).statusCode()).isEqualTo(200);
     assertThat(fx.accessLog).anyMatch(l -> l.contains(" temp GET /v1/store 200 "));
+  }
+
+  @Test
+  void aRefusedBodyIsReadSoTheClientSeesTheAnswerAndTheConnectionLives() throws Exception {
+    // a refusal before the body is read must not close the socket on unread bytes: the reset that follows can reach
+    // the client before the 403 does
+    byte[] body = new byte[3 << 20];
+    new SecureRandom().nextBytes(body);
+    ChunkId id = ChunkId.of(body);
+    for (int i = 0; i < 20; i++) {
+      assertThat(as(reader, get(base, "/v1/store/chunks/" + id).PUT(HttpRequest.BodyPublishers.ofByteArray(body)))
+          .statusCode()).as("attempt " + i).isEqualTo(403);
+    }
+    try (Socket s = new Socket(base.getHost(), base.getPort())) {
+      s.setSoTimeout(20_000);
+      String head = "PUT /v1/store/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + reader
+          + "\r\nContent-Length: " + body.length + "\r\n\r\n";
+      s.getOutputStream().write(head.getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write(body);
+      s.getOutputStream().write(("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().flush();
+      String first = responseHead(s.getInputStream());
+      assertThat(first).startsWith("HTTP/1.1 403").doesNotContainIgnoringCase("connection: close");
+      skipBody(s.getInputStream(), first);
+      assertThat(responseHead(s.getInputStream())).startsWith("HTTP/1.1 200");
+    }
+    assertThat(fx.repo.backend().chunks().contains(id)).isFalse();
+  }
+
+  private static String responseHead(InputStream in) throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    while (!out.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
+      int b = in.read();
+      assertThat(b).as("the server closed the connection after: " + out.toString(StandardCharsets.ISO_8859_1))
+          .isNotNegative();
+      out.write(b);
+    }
+    return out.toString(StandardCharsets.ISO_8859_1);
+  }
+
+  private static void skipBody(InputStream in, String head) throws Exception {
+    for (String line : head.split("\r\n")) {
+      if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
+        in.readNBytes(Integer.parseInt(line.substring(15).trim()));
+        return;
+      }
+    }
+    throw new AssertionError("no Content-Length in " + head);
   }
 
   static ChunkId firstObject() throws Exception {

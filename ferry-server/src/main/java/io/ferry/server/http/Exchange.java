@@ -186,24 +186,33 @@ public final class Exchange {
   }
 
   /**
-   * Before an error answer over HTTP/2, reads and drops a request body that no handler read, up to {@code max}
-   * bytes: an HTTP/2 stream whose body is left unread is reset, and clients then see the reset instead of the answer
-   * (over HTTP/1.1 the server closes the connection after the answer instead).
+   * Before an error answer, reads and drops a request body that no handler read, up to {@code max} bytes, and says
+   * whether the body is now wholly read. Over HTTP/2 a stream whose body is left unread is reset, and clients then see
+   * the reset instead of the answer. Over HTTP/1.1 the connection must close after the answer when part of the body
+   * is unread, and closing a socket with unread bytes in its receive buffer sends a reset that can reach the client
+   * before the answer does: draining first lets the client read the answer and keeps the connection usable.
    */
-  public void drainUnreadBody(long max) {
-    if (bodyRead || request.getLength() == 0 || request.getLength() > max
-        || request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
-      return;
+  public boolean drainUnreadBody(long max) {
+    if (request.getLength() == 0) {
+      return true;
+    }
+    if (bodyRead || request.getLength() > max) {
+      return false;
     }
     bodyRead = true;
     try (InputStream in = Content.Source.asInputStream(request)) {
       long left = max;
       byte[] buf = new byte[64 << 10];
-      for (int n; left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) >= 0; ) {
+      for (int n; (n = in.read(buf, 0, (int) Math.min(buf.length, Math.max(left, 1)))) >= 0; ) {
         left -= n;
+        if (left < 0) {
+          return false;
+        }
       }
+      return true;
     } catch (IOException e) {
-      // the client went away or was too slow: the stream is reset either way
+      // the client went away or was too slow: the stream is reset or the connection closed either way
+      return false;
     }
   }
 
