@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.WritableByteChannel;
 import java.security.MessageDigest;
+import java.util.Objects;
 import java.util.zip.CRC32C;
 
 /**
@@ -78,6 +79,19 @@ public final class ChunkReader {
    * @throws IllegalArgumentException if {@code dst} has less room than the chunk
    */
   public void readInto(Location loc, long length, Check check, ByteBuffer dst) throws IOException {
+    decodeInto(loc, length, check, dst, null);
+  }
+
+  /**
+   * As {@link #readInto(Location, long, Check, ByteBuffer)}, with the frame of a compressed chunk read into a buffer
+   * of {@code scratch} (its {@link Scratch#take}) instead of a new heap buffer.
+   */
+  public void readInto(Location loc, long length, Check check, ByteBuffer dst, Scratch scratch) throws IOException {
+    decodeInto(loc, length, check, dst, Objects.requireNonNull(scratch, "scratch"));
+  }
+
+  /** Reads a frame that did not come with its header into {@code scratch}, or a new buffer when it is null. */
+  private void decodeInto(Location loc, long length, Check check, ByteBuffer dst, Scratch scratch) throws IOException {
     Opened o = open(loc, length);
     long n = o.header.rawLength();
     requireRoom(dst, n, loc);
@@ -91,7 +105,22 @@ public final class ChunkReader {
         return dst.duplicate().position(at).limit(at + (int) Math.min(SLICE, max));
       }, null);
     } else {
-      Frame.decode(wholeFrame(o), dst.duplicate().limit(start + (int) n), codecs, loc.chunk(), o.where);
+      ByteBuffer frameBuffer = null;
+      try {
+        ByteBuffer frame = o.frame;
+        if (frame == null && scratch == null) {
+          frame = wholeFrame(o);
+        } else if (frame == null) {
+          frameBuffer = scratch.take((int) o.header.frameLength());
+          readInto(o.loc, o.where, 0, frameBuffer);
+          frame = frameBuffer.flip();
+        }
+        Frame.decode(frame, dst.duplicate().limit(start + (int) n), codecs, loc.chunk(), o.where);
+      } finally {
+        if (frameBuffer != null) {
+          scratch.give(frameBuffer);
+        }
+      }
       if (check == Check.CONTENT) {
         checkSha(o, dst.duplicate().position(start).limit(start + (int) n));
       }

@@ -215,85 +215,68 @@ public final class ModelReader implements Closeable {
 
   /**
    * Copies a file to a channel in order; no byte of a chunk reaches {@code out} before it passed its checks. Chunks
-   * are read and decoded ahead on one thread per core while the calling thread writes the one before, so a file of
-   * compressed chunks streams at the speed of all cores' decoding; memory is bounded by one buffer of the file's
-   * biggest chunk per reader plus the one being written. A file of one chunk, or whose chunks are too big for that many
-   * buffers in a fifth of the heap, is copied on the calling thread alone.
+   * are read and decoded ahead on one thread per core while the calling thread writes the oldest, so a file of
+   * compressed chunks streams at the speed of all cores' decoding. Memory is that of a pull: the chunks in flight
+   * share one {@link ChunkBuffers} pool sized from the heap (two of the file's biggest chunks with the launcher's
+   * default heap), and a chunk's buffer goes back to the pool once written.
    */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
     FileEntry f = file(path);
     List<ChunkRef> chunks = f.chunks();
-    long biggest = 0;
-    for (ChunkRef c : chunks) {
-      biggest = Math.max(biggest, c.length());
-    }
-    int readers = Math.min(Runtime.getRuntime().availableProcessors(), chunks.size() - 1);
-    if (readers < 1 || (readers + 1) * biggest > Runtime.getRuntime().maxMemory() / 5) {
+    ChunkBuffers buffers = ChunkBuffers.forFiles(List.of(f));
+    int inFlight = Math.min(buffers.slots(), chunks.size());
+    int readers = Math.min(Runtime.getRuntime().availableProcessors(), inFlight);
+    ChunkReader.Check check = check();
+    if (readers < 2) {
       for (ChunkRef c : chunks) {
-        reader.copyTo(locator.locate(c.id()), c.length(), check(), out);
+        writeAll(decode(c, check, buffers), out, buffers);
       }
       return;
     }
-    new ReadAhead(path, chunks, readers, (int) biggest).copy(out);
+    ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-cat"));
+    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+    try {
+      int next = 0;
+      while (next < chunks.size() && ahead.size() < inFlight) {
+        ChunkRef c = chunks.get(next++);
+        ahead.add(pool.submit(() -> decode(c, check, buffers)));
+      }
+      while (!ahead.isEmpty()) {
+        ByteBuffer b = Futures.await(ahead.poll(), "reading '" + path + "' of version " + versionId.shortHex(12));
+        // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
+        writeAll(b, out, buffers);
+        if (next < chunks.size()) {
+          ChunkRef c = chunks.get(next++);
+          ahead.add(pool.submit(() -> decode(c, check, buffers)));
+        }
+      }
+    } finally {
+      for (Future<ByteBuffer> fu : ahead) {
+        fu.cancel(true);
+      }
+      pool.shutdownNow();
+    }
   }
 
-  /**
-   * The read-ahead of {@link #copyFile}: up to {@code readers} chunks decode on the pool's threads into buffers of their
-   * own while the caller writes the oldest, in file order. Workers never wait on each other or on the writer.
-   */
-  private final class ReadAhead {
-    private final String path;
-    private final List<ChunkRef> chunks;
-    private final int readers;
-    private final int capacity;
-    private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
-
-    ReadAhead(String path, List<ChunkRef> chunks, int readers, int capacity) {
-      this.path = path;
-      this.chunks = chunks;
-      this.readers = readers;
-      this.capacity = capacity;
+  /** Reads, checks and decodes one chunk into an output buffer of {@code buffers}, flipped for writing. */
+  private ByteBuffer decode(ChunkRef c, ChunkReader.Check check, ChunkBuffers buffers) throws IOException {
+    ByteBuffer dst = buffers.takeOutput((int) c.length());
+    try {
+      reader.readInto(locator.locate(c.id()), c.length(), check, dst, buffers);
+      return dst.flip();
+    } catch (IOException | RuntimeException | Error e) {
+      buffers.giveOutput(dst);
+      throw e;
     }
+  }
 
-    void copy(WritableByteChannel out) throws IOException {
-      ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-cat"));
-      ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
-      ChunkReader.Check check = check();
-      try {
-        int next = 0;
-        while (next < chunks.size() && ahead.size() < readers) {
-          ahead.add(submit(pool, chunks.get(next++), check));
-        }
-        while (!ahead.isEmpty()) {
-          ByteBuffer b = Futures.await(ahead.poll(), "reading '" + path + "' of version " + versionId.shortHex(12));
-          if (next < chunks.size()) {
-            ahead.add(submit(pool, chunks.get(next++), check));
-          }
-          while (b.hasRemaining()) {
-            out.write(b);
-          }
-          synchronized (free) {
-            free.add(b.clear());
-          }
-        }
-      } finally {
-        for (Future<ByteBuffer> f : ahead) {
-          f.cancel(true);
-        }
-        pool.shutdownNow();
+  private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {
+    try {
+      while (b.hasRemaining()) {
+        out.write(b);
       }
-    }
-
-    private Future<ByteBuffer> submit(ExecutorService pool, ChunkRef c, ChunkReader.Check check) {
-      ByteBuffer b;
-      synchronized (free) {
-        b = free.poll();
-      }
-      ByteBuffer buf = b != null ? b : ByteBuffer.allocateDirect(capacity);
-      return pool.submit(() -> {
-        reader.readInto(locator.locate(c.id()), c.length(), check, buf);
-        return buf.flip();
-      });
+    } finally {
+      buffers.giveOutput(b);
     }
   }
 

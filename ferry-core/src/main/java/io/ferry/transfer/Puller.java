@@ -2,6 +2,7 @@ package io.ferry.transfer;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.objects.ObjectDatabase;
+import io.ferry.read.ChunkBuffers;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
 import io.ferry.version.ChunkRef;
@@ -83,51 +84,6 @@ public final class Puller {
     this.renamer = renamer;
   }
 
-  /**
-   * The buffers the workers read frames into (heap arrays: the codecs decode from arrays fastest) and decode into
-   * (direct buffers: they go to the file as they are, and take no room in the heap's old generation, where big arrays
-   * go). Each pool holds buffers of one size, room for the snapshot's biggest chunk, so chunks of every size share
-   * them, and as many as the workers use at once: two when two fit in 40% of the heap (one chunk decoding per core
-   * of a small machine, and room left for the heap's young generation), else one; small chunks get small buffers
-   * beside them.
-   */
-  private static ChunkReader.Scratch scratchFor(Snapshot snapshot) {
-    long biggest = 0;
-    for (FileEntry f : snapshot.files()) {
-      for (ChunkRef c : f.chunks()) {
-        biggest = Math.max(biggest, c.length());
-      }
-    }
-    int uniform = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
-    long limit = Math.max(ByteBudget.heapShare(), 256 << 10);
-    if (2L * uniform <= Runtime.getRuntime().maxMemory() * 2 / 5) {
-      limit = Math.max(limit, 2L * uniform);
-    }
-    ReadBuffers frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
-    ReadBuffers outputs = new ReadBuffers(limit, ByteBuffer::allocateDirect, uniform);
-    return new ChunkReader.Scratch() {
-      @Override
-      public ByteBuffer take(int length) throws IOException {
-        return frames.take(length);
-      }
-
-      @Override
-      public void give(ByteBuffer buffer) {
-        frames.give(buffer);
-      }
-
-      @Override
-      public ByteBuffer takeOutput(int length) throws IOException {
-        return outputs.take(length);
-      }
-
-      @Override
-      public void giveOutput(ByteBuffer buffer) {
-        outputs.give(buffer);
-      }
-    };
-  }
-
   /** A file written under its temporary name, waiting for its final one. */
   private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel, boolean resumed) {}
 
@@ -156,7 +112,7 @@ public final class Puller {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
     checkDestination(snapshot, dest);
-    ChunkReader.Scratch scratch = scratchFor(snapshot);
+    ChunkReader.Scratch scratch = ChunkBuffers.forFiles(snapshot.files());
     Survey survey = Survey.of(snapshot, dest, wholeVersion);
     if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
       throw new InvalidInputException(survey.refusal(dest));

@@ -11,6 +11,7 @@ import io.ferry.format.registry.FormatRegistry;
 import io.ferry.pack.PackIndex;
 import io.ferry.pack.PackWriter;
 import io.ferry.read.Locator;
+import io.ferry.read.ReadBuffers;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.scan.ModelFiles;
 import io.ferry.scan.ModelFiles.SourceFile;

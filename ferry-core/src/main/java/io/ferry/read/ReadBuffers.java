@@ -1,4 +1,4 @@
-package io.ferry.transfer;
+package io.ferry.read;
 
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -12,7 +12,7 @@ import java.util.function.IntFunction;
  * the file under a map crashes the JVM). The buffers lent and kept for reuse together take at most {@code limit}
  * bytes; a request bigger than the limit waits until every other buffer is back, then runs alone. Thread-safe.
  */
-final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
+public final class ReadBuffers implements ChunkReader.Scratch {
   /** The smallest buffer made: every chunk that goes into a pack fits in one. */
   private static final int MIN_CAPACITY = 256 << 10;
 
@@ -27,7 +27,7 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
   /** Capacity of every buffer made and not dropped, lent or free. */
   private long allocated;
 
-  ReadBuffers(long limit) {
+  public ReadBuffers(long limit) {
     this(limit, ByteBuffer::allocateDirect);
   }
 
@@ -36,7 +36,7 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
    * as they are, heap ones ({@link ByteBuffer#allocate}) when a codec that works on arrays encodes them, so that it
    * need not copy each chunk onto the heap first.
    */
-  ReadBuffers(long limit, IntFunction<ByteBuffer> allocator) {
+  public ReadBuffers(long limit, IntFunction<ByteBuffer> allocator) {
     this(limit, allocator, Integer.MAX_VALUE);
   }
 
@@ -47,7 +47,7 @@ final class ReadBuffers implements io.ferry.read.ChunkReader.Scratch {
    * bigger one is needed, and a dropped direct buffer holds its memory until the next garbage collection (a pull of
    * chunks from 1 to 64 MiB grew to 270 MB of direct memory that way).
    */
-  ReadBuffers(long limit, IntFunction<ByteBuffer> allocator, int uniform) {
+  public ReadBuffers(long limit, IntFunction<ByteBuffer> allocator, int uniform) {
     this.allocator = allocator;
     this.uniform = uniform;
     if (limit < MIN_CAPACITY) {

@@ -1,4 +1,4 @@
-package io.ferry.transfer;
+package io.ferry.read;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
