@@ -39,7 +39,6 @@ import java.util.TreeMap;
  * No path component under DEST may be a symbolic link. Stateless.
  */
 public final class SafetensorsExport {
-  private static final int PIECE = 8 << 20;
   /** Largest span of a non-contiguous view gathered in memory. */
   private static final long MAX_VIEW_SPAN = 1L << 30;
 
@@ -174,10 +173,13 @@ public final class SafetensorsExport {
     pos += writeFully(out, header, pos);
     for (TorchCheckpoint.View v : views) {
       if (v.contiguous()) {
-        for (long from = v.begin(); from < v.end(); from += PIECE) {
-          ByteBuffer b = ByteBuffer.allocate((int) Math.min(PIECE, v.end() - from));
-          reader.readFile(f.path(), from, b);
-          pos += writeFully(out, b.flip(), pos);
+        // each chunk the tensor spans is decoded once, chunks ahead on every core
+        out.position(pos);
+        reader.copyRange(f.path(), v.begin(), v.end(), out);
+        pos += v.end() - v.begin();
+        if (out.position() != pos) {
+          throw new IOException(f.path() + ": tensor '" + v.name() + "' wrote " + (out.position() - pos + v.end()
+              - v.begin()) + " of its " + (v.end() - v.begin()) + " bytes");
         }
       } else {
         pos += writeFully(out, gather(reader, f, v), pos);

@@ -222,14 +222,42 @@ public final class ModelReader implements Closeable {
    */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
     FileEntry f = file(path);
-    List<ChunkRef> chunks = f.chunks();
+    copyRange(f, 0, f.size(), out);
+  }
+
+  /**
+   * Copies bytes {@code [from, to)} of a file to a channel in order, as {@link #copyFile} does: each chunk the range
+   * touches is read, checked and decoded once, and only its part of the range is written.
+   */
+  public void copyRange(String path, long from, long to, WritableByteChannel out) throws IOException {
+    FileEntry f = file(path);
+    if (from < 0 || to < from || to > f.size()) {
+      throw new IllegalArgumentException("range [" + from + ", " + to + ") is outside '" + path + "' of " + f.size()
+          + " bytes");
+    }
+    copyRange(f, from, to, out);
+  }
+
+  private void copyRange(FileEntry f, long from, long to, WritableByteChannel out) throws IOException {
+    String path = f.path();
+    if (from == to) {
+      return;
+    }
+    long[] offsets = f.chunkOffsets();
+    int first = FileEntry.chunkAt(offsets, from);
+    int last = FileEntry.chunkAt(offsets, to - 1);
+    List<ChunkRef> chunks = f.chunks().subList(first, last + 1);
+    // the part of the first and last chunk the range takes: skip so many bytes of the first, and of the last, keep
+    // so many
+    long skipFirst = from - offsets[first];
+    long keepLast = to - offsets[last];
     ChunkBuffers buffers = ChunkBuffers.forFiles(List.of(f));
     int inFlight = Math.min(buffers.slots(), chunks.size());
     int readers = Math.min(Runtime.getRuntime().availableProcessors(), inFlight);
     ChunkReader.Check check = check();
     if (readers < 2) {
-      for (ChunkRef c : chunks) {
-        writeAll(decode(c, check, buffers), out, buffers);
+      for (int i = 0; i < chunks.size(); i++) {
+        writeAll(part(decode(chunks.get(i), check, buffers), i, chunks.size(), skipFirst, keepLast), out, buffers);
       }
       return;
     }
@@ -237,6 +265,7 @@ public final class ModelReader implements Closeable {
     ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
     try {
       int next = 0;
+      int written = 0;
       while (next < chunks.size() && ahead.size() < inFlight) {
         ChunkRef c = chunks.get(next++);
         ahead.add(pool.submit(() -> decode(c, check, buffers)));
@@ -244,7 +273,7 @@ public final class ModelReader implements Closeable {
       while (!ahead.isEmpty()) {
         ByteBuffer b = Futures.await(ahead.poll(), "reading '" + path + "' of version " + versionId.shortHex(12));
         // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
-        writeAll(b, out, buffers);
+        writeAll(part(b, written++, chunks.size(), skipFirst, keepLast), out, buffers);
         if (next < chunks.size()) {
           ChunkRef c = chunks.get(next++);
           ahead.add(pool.submit(() -> decode(c, check, buffers)));
@@ -268,6 +297,17 @@ public final class ModelReader implements Closeable {
       buffers.giveOutput(dst);
       throw e;
     }
+  }
+
+  /** The part of the {@code i}th of {@code n} decoded chunks that the range takes (position and limit set). */
+  private static ByteBuffer part(ByteBuffer b, int i, int n, long skipFirst, long keepLast) {
+    if (i == n - 1) {
+      b.limit((int) keepLast);
+    }
+    if (i == 0) {
+      b.position((int) skipFirst);
+    }
+    return b;
   }
 
   private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {

@@ -71,6 +71,31 @@ class ModelReaderCopyTest {
   }
 
   @Test
+  void aRangeCopyIsThatSliceOfTheFileAcrossChunkEdges() throws IOException {
+    long[] offsets = file().chunkOffsets();
+    long edge = offsets[2];
+    Random r = new Random(7);
+    List<long[]> ranges = new java.util.ArrayList<>(List.of(new long[] {0, content.length}, new long[] {0, 0},
+        new long[] {edge - 1, edge + 1}, new long[] {edge, edge + 1}, new long[] {edge - 1, edge},
+        new long[] {offsets[1] + 3, offsets[3] - 5}, new long[] {content.length - 1, content.length}));
+    for (int i = 0; i < 20; i++) {
+      long a = r.nextInt(content.length + 1);
+      long b = r.nextInt(content.length + 1);
+      ranges.add(new long[] {Math.min(a, b), Math.max(a, b)});
+    }
+    try (ModelReader reader = repo.open("m")) {
+      for (long[] range : ranges) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        reader.copyRange("weights.bin", range[0], range[1], Channels.newChannel(out));
+        assertThat(Arrays.equals(out.toByteArray(), Arrays.copyOfRange(content, (int) range[0], (int) range[1])))
+            .as("bytes [%d, %d)", range[0], range[1]).isTrue();
+      }
+      assertThatThrownBy(() -> reader.copyRange("weights.bin", 5, content.length + 1L,
+          Channels.newChannel(new ByteArrayOutputStream()))).hasMessageContaining("outside 'weights.bin'");
+    }
+  }
+
+  @Test
   void aCorruptChunkStopsTheCopyBeforeItsBytes() throws IOException {
     FileEntry f = file();
     List<ChunkRef> chunks = f.chunks();
