@@ -1,6 +1,6 @@
 package io.ferry.cli;
 
-import io.ferry.export.SafetensorsExport;
+import io.ferry.export.Export;
 import io.ferry.read.ModelReader;
 import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
@@ -49,9 +49,10 @@ final class PullCommand extends StoreCommand {
       + " wins over --include).")
   java.util.List<String> exclude = new java.util.ArrayList<>();
 
-  @Option(names = "--as", paramLabel = "FORMAT", description = "Write PyTorch checkpoints as safetensors (the only"
-      + " FORMAT): tensors under their dotted names, views made contiguous, non-tensor values in __metadata__; other"
-      + " files as they are.")
+  @Option(names = "--as", paramLabel = "FORMAT", description = "Convert while pulling. safetensors: PyTorch"
+      + " checkpoints as safetensors (tensors under their dotted names, views made contiguous, non-tensor values in"
+      + " __metadata__). torch: safetensors files as PyTorch zip checkpoints (model*.safetensors as pytorch_model*.bin,"
+      + " the index renamed to match). Other files as they are.")
   String as;
 
   @Override
@@ -69,21 +70,19 @@ final class PullCommand extends StoreCommand {
       throw new picocli.CommandLine.ParameterException(spec.commandLine(),
           "--as converts a whole version; it does not take --include or --exclude");
     }
-    if (as != null && !as.equals("safetensors")) {
-      throw new io.ferry.error.InvalidInputException("--as " + as + ": the only format pull converts to is safetensors");
-    }
+    Export.As target = as == null ? null : Export.As.parse(as);
     try (Repository repo = openRepo()) {
       if (as != null) {
         try (ModelReader reader = repo.open(ref)) {
-          SafetensorsExport.Result r = SafetensorsExport.write(reader.verifying(verify), dest, fsync);
+          Export.Result r = Export.write(reader.verifying(verify), dest, fsync, target);
           if (json) {
             com.fasterxml.jackson.databind.node.ObjectNode n = object();
             JsonOut.version(n, reader.versionId(), reader.version(), repo.refsOf(io.ferry.version.RefSpec.parse(ref).model())
                 .getOrDefault(reader.versionId(), java.util.List.of()));
-            printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).put("as", as)
+            printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).put("as", target.toString())
                 .put("convertedTensorCount", r.tensors()).put("writtenBytes", r.bytes()));
           } else {
-            out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as safetensors into " + dest
+            out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as " + target + " into " + dest
                 + ": " + r.files().size() + " files, " + r.tensors() + " tensors converted, " + Format.bytes(r.bytes())
                 + (verify ? ", verified" : ""));
           }

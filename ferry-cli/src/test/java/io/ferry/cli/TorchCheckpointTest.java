@@ -124,8 +124,15 @@ class TorchCheckpointTest {
     assertThat(changed).containsExactly("model.fc.weight changed");
     assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(tensors.size() - 1);
 
-    // the pulled safetensors is itself a valid safetensors file for Ferry
+    // the pulled safetensors is itself a valid safetensors file for Ferry, and pulled --as torch it loads in
+    // PyTorch with weights_only=True holding the same tensors
     cli.push(st, "as-safetensors");
+    Path pt = tmp.resolve("pt");
+    JsonNode asTorch = cli.run("pull", "as-safetensors", pt.toString(), "--as", "torch", "--json").ok().json();
+    assertThat(asTorch.get("as").asText()).isEqualTo("torch");
+    assertThat(asTorch.get("convertedTensorCount").asLong()).isEqualTo(tensors.size());
+    assertThat(python("check-torch", st.resolve("ckpt.safetensors").toString(), pt.resolve("ckpt.bin").toString()))
+        .isEqualTo("ok " + tensors.size() + " tensors\n");
     cli.run("pull", "run", tmp.resolve("avro").toString(), "--as", "avro").exits(1)
         .oneLineError("--as avro", "safetensors");
   }

@@ -126,6 +126,20 @@ def check(pt, st):
     print("ok %d tensors" % len(got))
 
 
+def check_torch(st, pt):
+    """A checkpoint `pull --as torch` wrote loads with weights_only=True and holds the safetensors file's tensors."""
+    loaded = torch.load(pt, map_location="cpu", weights_only=True)
+    expected, _ = read_safetensors(st)
+    assert list(loaded) == list(expected) or sorted(loaded) == sorted(expected), (list(loaded), list(expected))
+    for name, x in expected.items():
+        y = loaded[name]
+        assert y.dtype == x.dtype, (name, y.dtype, x.dtype)
+        assert list(y.shape) == list(x.shape), (name, y.shape, x.shape)
+        assert y.is_contiguous(), name
+        assert torch.equal(y, x), name
+    print("ok %d tensors" % len(loaded))
+
+
 def archive(path, pickle_bytes, names=None):
     """A zip container as torch.save makes it, with our pickle as data.pkl."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
@@ -194,4 +208,5 @@ def evil(out):
 
 if __name__ == "__main__":
     {"write": lambda: (write(sys.argv[2]), evil(os.path.join(sys.argv[2], "evil"))),
-     "check": lambda: [check(sys.argv[i], sys.argv[i + 1]) for i in range(2, len(sys.argv), 2)]}[sys.argv[1]]()
+     "check": lambda: [check(sys.argv[i], sys.argv[i + 1]) for i in range(2, len(sys.argv), 2)],
+     "check-torch": lambda: check_torch(sys.argv[2], sys.argv[3])}[sys.argv[1]]()

@@ -8,24 +8,15 @@ import io.ferry.format.torch.TorchCheckpoint;
 import io.ferry.format.torch.TorchFormat;
 import io.ferry.read.ModelReader;
 import io.ferry.version.FileEntry;
-import io.ferry.version.SafePaths;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -42,13 +33,6 @@ public final class SafetensorsExport {
   /** Largest span of a non-contiguous view gathered in memory. */
   private static final long MAX_VIEW_SPAN = 1L << 30;
 
-  /** What was written: DEST-relative paths, and how many tensors the safetensors files hold. */
-  public record Result(List<String> files, long tensors, long bytes) {
-    public Result {
-      files = List.copyOf(files);
-    }
-  }
-
   private SafetensorsExport() {}
 
   /**
@@ -57,7 +41,7 @@ public final class SafetensorsExport {
    * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
    *     view is too large to gather
    */
-  public static Result write(ModelReader reader, Path dest) throws IOException {
+  public static Export.Result write(ModelReader reader, Path dest) throws IOException {
     return write(reader, dest, false);
   }
 
@@ -68,55 +52,9 @@ public final class SafetensorsExport {
    * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
    *     view is too large to gather
    */
-  public static Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
-    Set<String> paths = new HashSet<>();
-    Map<String, FileEntry> plan = new LinkedHashMap<>();
-    for (FileEntry f : reader.snapshot().files()) {
-      paths.add(f.path());
-    }
-    for (FileEntry f : reader.snapshot().files()) {
-      String out = f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : f.path();
-      SafePaths.check(out, "pull --as safetensors");
-      if (plan.putIfAbsent(out, f) != null || !out.equals(f.path()) && paths.contains(out)) {
-        throw new InvalidInputException("pull --as safetensors: " + f.path() + " would be written as " + out
-            + ", which the version also holds");
-      }
-    }
-    Files.createDirectories(dest);
-    List<Path> temps = new ArrayList<>();
-    List<String> written = new ArrayList<>();
-    long tensors = 0;
-    long bytes = 0;
-    try {
-      List<Path[]> moves = new ArrayList<>();
-      for (Map.Entry<String, FileEntry> e : plan.entrySet()) {
-        Path target = target(dest, e.getKey());
-        Path temp = target.resolveSibling("." + target.getFileName() + ".ferry-" + Long.toHexString(System.nanoTime()));
-        temps.add(temp);
-        try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-          if (e.getValue().format().equals(TorchFormat.NAME)) {
-            tensors += convert(reader, e.getValue(), ch);
-          } else {
-            reader.copyFile(e.getValue().path(), ch);
-          }
-          bytes += ch.size();
-          if (fsync) {
-            ch.force(true);
-          }
-        }
-        moves.add(new Path[] {temp, target});
-        written.add(e.getKey());
-      }
-      for (Path[] m : moves) {
-        Files.move(m[0], m[1], StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        temps.remove(m[0]);
-      }
-    } finally {
-      for (Path t : temps) {
-        Files.deleteIfExists(t);
-      }
-    }
-    return new Result(written, tensors, bytes);
+  public static Export.Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
+    return Export.write(reader, dest, fsync, "safetensors",
+        f -> f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : null, SafetensorsExport::convert);
   }
 
   /** {@code dir/x.pt} → {@code dir/x.safetensors}; a name without an extension gets one. */
@@ -127,35 +65,8 @@ public final class SafetensorsExport {
     return stem + ".safetensors";
   }
 
-  /** The file under DEST, its directories created; refuses a link or a non-directory on the way. */
-  private static Path target(Path dest, String rel) throws IOException {
-    Path at = dest;
-    String[] parts = rel.split("/");
-    for (int i = 0; i < parts.length; i++) {
-      at = at.resolve(parts[i]);
-      if (Files.isSymbolicLink(at)) {
-        throw new InvalidInputException(at + ": is a symbolic link; pull does not write through links");
-      }
-      if (i < parts.length - 1) {
-        if (!Files.exists(at, LinkOption.NOFOLLOW_LINKS)) {
-          try {
-            Files.createDirectory(at);
-          } catch (FileAlreadyExistsException ignored) {
-            // made meanwhile; checked below
-          }
-        }
-        if (!Files.isDirectory(at, LinkOption.NOFOLLOW_LINKS)) {
-          throw new InvalidInputException(at + ": exists and is not a directory");
-        }
-      } else if (Files.isDirectory(at, LinkOption.NOFOLLOW_LINKS)) {
-        throw new InvalidInputException(at + ": is a directory where the version has a file");
-      }
-    }
-    return at;
-  }
-
   /** Writes one checkpoint as safetensors into {@code out}; returns its tensor count. */
-  private static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
+  static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
     TorchCheckpoint ck = TorchCheckpoint.read(source(reader, f));
     List<TorchCheckpoint.View> views = new ArrayList<>(ck.tensors());
     views.sort(Comparator.comparing(TorchCheckpoint.View::name));

@@ -67,7 +67,7 @@ class TorchReadAndExportTest {
         assertThatThrownBy(() -> r.forEachTensor((t, data) -> { })).isInstanceOf(InvalidInputException.class);
 
         Path out = tmp.resolve("out");
-        SafetensorsExport.Result res = SafetensorsExport.write(r.verifying(true), out);
+        io.ferry.export.Export.Result res = SafetensorsExport.write(r.verifying(true), out);
         assertThat(res.files()).containsExactly("ckpt.safetensors", "config.json");
         assertThat(res.tensors()).isEqualTo(4);
         assertThat(out.resolve("config.json")).hasContent("{}");

@@ -1,0 +1,134 @@
+package io.ferry.export;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.safetensors.SafetensorsFormat;
+import io.ferry.format.torch.TorchZipWriter;
+import io.ferry.read.ModelReader;
+import io.ferry.version.FileEntry;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a version with its safetensors files as PyTorch zip checkpoints ({@code torch.load(path,
+ * weights_only=True)} reads them): each tensor under its name, in file order, with a storage of its own. Names follow
+ * the Hugging Face convention, so transformers finds the weights either way: {@code model.safetensors} becomes {@code
+ * pytorch_model.bin}, {@code model-00001-of-00002.safetensors} becomes {@code pytorch_model-00001-of-00002.bin}, any
+ * other {@code x.safetensors} becomes {@code x.bin}, and a sharded model's {@code *.safetensors.index.json} is
+ * written under the matching name with its {@code weight_map} pointing at the new files. A safetensors file's
+ * {@code __metadata__} has no place in a state dict and is not written. Other files (GGUF, ONNX, torch, config) are
+ * written as they are. A dtype torch has no storage for (FP8, unsigned 16 to 64 bits) is refused, naming the tensor,
+ * before any file is written. Stateless.
+ */
+public final class TorchExport {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String INDEX = ".safetensors.index.json";
+  /** Largest index file read into memory (a sharded model's index is a few hundred KB). */
+  private static final long MAX_INDEX = 64L << 20;
+
+  private TorchExport() {}
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}; with {@code fsync}, forces every file to disk before
+   * it gets its final name.
+   *
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, a
+   *     tensor's dtype has no torch storage, or an index file is not valid JSON
+   */
+  public static Export.Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
+    for (FileEntry f : reader.snapshot().files()) {
+      if (f.format().equals(SafetensorsFormat.NAME)) {
+        TorchZipWriter.check(f.path(), tensorsOf(f));
+      }
+    }
+    return Export.write(reader, dest, fsync, "torch", TorchExport::convertedName, TorchExport::convert);
+  }
+
+  /** The name a file is written under, or null when it is written as it is. */
+  static String convertedName(FileEntry f) {
+    if (f.format().equals(SafetensorsFormat.NAME)) {
+      return binName(f.path());
+    }
+    if (f.path().endsWith(INDEX)) {
+      return binName(f.path().substring(0, f.path().length() - ".index.json".length())) + ".index.json";
+    }
+    return null;
+  }
+
+  /** {@code dir/model*.safetensors} → {@code dir/pytorch_model*.bin}; {@code dir/x.safetensors} → {@code dir/x.bin}. */
+  static String binName(String path) {
+    int slash = path.lastIndexOf('/');
+    String dir = path.substring(0, slash + 1);
+    String name = path.substring(slash + 1);
+    String stem = name.endsWith(".safetensors") ? name.substring(0, name.length() - ".safetensors".length()) : name;
+    if (stem.equals("model") || stem.startsWith("model-")) {
+      stem = "pytorch_" + stem;
+    }
+    return dir + stem + ".bin";
+  }
+
+  private static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
+    if (!f.format().equals(SafetensorsFormat.NAME)) {
+      return rewriteIndex(reader, f, out);
+    }
+    List<TorchZipWriter.Tensor> tensors = tensorsOf(f);
+    TorchZipWriter w = TorchZipWriter.start(out, binName(f.path()), tensors);
+    for (TensorInfo t : f.tensors()) {
+      long from = f.dataStart() + t.begin();
+      w.tensor(ch -> reader.copyRange(f.path(), from, f.dataStart() + t.end(), ch));
+    }
+    w.finish();
+    return tensors.size();
+  }
+
+  private static List<TorchZipWriter.Tensor> tensorsOf(FileEntry f) {
+    List<TorchZipWriter.Tensor> tensors = new ArrayList<>();
+    for (TensorInfo t : f.tensors()) {
+      tensors.add(new TorchZipWriter.Tensor(t.name(), t.dtype(), t.shape()));
+    }
+    return tensors;
+  }
+
+  /** The index with every {@code weight_map} value renamed as its file is. */
+  private static long rewriteIndex(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
+    if (f.size() > MAX_INDEX) {
+      throw new InvalidInputException(f.path() + ": an index of " + f.size() + " bytes, above the " + MAX_INDEX
+          + " bytes pull --as torch rewrites");
+    }
+    ByteBuffer b = reader.readFile(f.path());
+    JsonNode root;
+    try {
+      root = JSON.readTree(b.array(), b.arrayOffset() + b.position(), b.remaining());
+    } catch (JsonProcessingException e) {
+      throw new InvalidInputException(f.path() + ": not valid JSON, so its weight_map cannot be renamed for torch: "
+          + e.getOriginalMessage());
+    }
+    JsonNode map = root == null ? null : root.get("weight_map");
+    if (!(map instanceof ObjectNode weights)) {
+      throw new InvalidInputException(f.path() + ": has no \"weight_map\" object, so it cannot be renamed for torch");
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = weights.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> e = it.next();
+      if (!e.getValue().isTextual()) {
+        throw new InvalidInputException(f.path() + ": weight_map entry '" + e.getKey() + "' is not a file name");
+      }
+      String file = e.getValue().asText();
+      e.setValue(weights.textNode(file.endsWith(".safetensors") ? binName(file) : file));
+    }
+    ByteBuffer json = ByteBuffer.wrap(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
+    while (json.hasRemaining()) {
+      out.write(json);
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,359 @@
+package io.ferry.format.torch;
+
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.zip.CRC32;
+
+/**
+ * Writes a state dict (tensor names to tensors, each with a storage of its own) as the zip checkpoint {@code
+ * torch.save} writes: {@code archive/data.pkl}, a protocol 2 pickle of a {@code collections.OrderedDict} whose values
+ * are {@code torch._utils._rebuild_tensor_v2} calls over persistent storage ids, then one stored (uncompressed) entry
+ * {@code archive/data/N} per tensor with its bytes little-endian, {@code archive/byteorder} and {@code archive/version}.
+ * The pickle uses only what {@code torch.load(..., weights_only=True)} accepts and {@link Unpickler} reads. Entry data
+ * starts on 64-byte boundaries (padding in an extra field, as torch's writer does, so a reader may map it); entries
+ * and offsets past 4 GiB use zip64. Output is deterministic: the same tensors give the same bytes.
+ *
+ * <p>Use: {@link #start} with the tensors' names, dtypes and shapes; then, in order, {@link #tensor} once per tensor
+ * with a callback that writes its bytes; then {@link #finish}. Not thread-safe.
+ */
+public final class TorchZipWriter {
+  /** A tensor of the state dict: its name, element type and shape (row-major, contiguous). */
+  public record Tensor(String name, DType dtype, List<Long> shape) {
+    public Tensor {
+      shape = List.copyOf(shape);
+    }
+
+    /** Its elements (1 for a scalar). */
+    public long elements() {
+      long n = 1;
+      for (long d : shape) {
+        n = Math.multiplyExact(n, d);
+      }
+      return n;
+    }
+
+    /** Its bytes. */
+    public long bytes() {
+      return dtype.byteLength(elements());
+    }
+  }
+
+  /** Writes a tensor's bytes, exactly {@link Tensor#bytes()} of them, to a channel. */
+  @FunctionalInterface
+  public interface Body {
+    void writeTo(WritableByteChannel out) throws IOException;
+  }
+
+  private static final String ROOT = "archive/";
+  private static final int LOCAL = 0x04034b50;
+  private static final int CENTRAL = 0x02014b50;
+  private static final int END = 0x06054b50;
+  private static final int END64 = 0x06064b50;
+  private static final int LOCATOR64 = 0x07064b50;
+  private static final long MAX32 = 0xFFFFFFFFL;
+  private static final int ALIGN = 64;
+  /** 1980-01-01 00:00, the earliest DOS date: no clock in the output. */
+  private static final int DOS_DATE = (0 << 9) | (1 << 5) | 1;
+
+  private static final Map<DType, String> STORAGES = storages();
+
+  private record Written(String name, long offset, long size, int crc) {}
+
+  private final FileChannel out;
+  private final String what;
+  /** Sizes and offsets at or above this take zip64 fields: 4 GiB - 1, lower only in tests. */
+  private final long zip64At;
+  private final List<Tensor> tensors;
+  private final List<Written> written = new ArrayList<>();
+  private int next;
+
+  private TorchZipWriter(FileChannel out, String what, List<Tensor> tensors, long zip64At) {
+    this.out = out;
+    this.what = what;
+    this.zip64At = zip64At;
+    this.tensors = List.copyOf(tensors);
+  }
+
+  /**
+   * Checks that torch can hold every tensor and writes the pickle; {@code out} must be empty and positioned at 0.
+   *
+   * @param what names the output in errors (its path)
+   * @throws InvalidInputException if a tensor's dtype has no torch storage type (FP8, unsigned 16 to 64 bits, GGUF's
+   *     block types), naming the tensor and its dtype, before anything is written
+   */
+  public static TorchZipWriter start(FileChannel out, String what, List<Tensor> tensors) throws IOException {
+    return start(out, what, tensors, MAX32);
+  }
+
+  /** As {@link #start(FileChannel, String, List)}, with zip64 fields from {@code zip64At} on (tests). */
+  static TorchZipWriter start(FileChannel out, String what, List<Tensor> tensors, long zip64At) throws IOException {
+    check(what, tensors);
+    TorchZipWriter w = new TorchZipWriter(out, what, tensors, zip64At);
+    byte[] pickle = pickle(tensors);
+    w.entry("data.pkl", pickle.length, ch -> write(ch, ByteBuffer.wrap(pickle)));
+    return w;
+  }
+
+  /**
+   * Checks that a PyTorch checkpoint can hold every tensor.
+   *
+   * @throws InvalidInputException naming the first tensor whose dtype has no torch storage type, and the file
+   */
+  public static void check(String what, List<Tensor> tensors) throws InvalidInputException {
+    for (Tensor t : tensors) {
+      if (!STORAGES.containsKey(t.dtype())) {
+        throw new InvalidInputException(what + ": tensor '" + t.name() + "' is " + t.dtype()
+            + ", which a PyTorch checkpoint cannot hold (torch storages: " + new TreeSet<>(
+                STORAGES.keySet().stream().map(Enum::name).toList()) + ")");
+      }
+    }
+  }
+
+  /** Writes the next tensor's entry; {@code body} must write exactly its bytes. */
+  public void tensor(Body body) throws IOException {
+    if (next >= tensors.size()) {
+      throw new IllegalStateException(what + ": all " + tensors.size() + " tensors are written");
+    }
+    Tensor t = tensors.get(next);
+    entry("data/" + next, t.bytes(), body);
+    next++;
+  }
+
+  /** Writes the last entries and the central directory. */
+  public void finish() throws IOException {
+    if (next != tensors.size()) {
+      throw new IllegalStateException(what + ": " + next + " of " + tensors.size() + " tensors written");
+    }
+    byte[] order = "little".getBytes(StandardCharsets.US_ASCII);
+    entry("byteorder", order.length, ch -> write(ch, ByteBuffer.wrap(order)));
+    byte[] version = "3\n".getBytes(StandardCharsets.US_ASCII);
+    entry("version", version.length, ch -> write(ch, ByteBuffer.wrap(version)));
+    long cdStart = out.position();
+    for (Written w : written) {
+      byte[] name = (ROOT + w.name).getBytes(StandardCharsets.UTF_8);
+      boolean bigSize = w.size >= zip64At;
+      boolean bigOffset = w.offset >= zip64At;
+      int extra = (bigSize ? 16 : 0) + (bigOffset ? 8 : 0);
+      ByteBuffer h = le(46 + name.length + (extra > 0 ? 4 + extra : 0));
+      h.putInt(CENTRAL).putShort((short) 45).putShort((short) (extra > 0 ? 45 : 20)).putShort((short) 0)
+          .putShort((short) 0).putShort((short) 0).putShort((short) DOS_DATE).putInt(w.crc)
+          .putInt((int) (bigSize ? MAX32 : w.size)).putInt((int) (bigSize ? MAX32 : w.size))
+          .putShort((short) name.length).putShort((short) (extra > 0 ? 4 + extra : 0)).putShort((short) 0)
+          .putShort((short) 0).putShort((short) 0).putInt(0).putInt((int) (bigOffset ? MAX32 : w.offset));
+      h.put(name);
+      if (extra > 0) {
+        h.putShort((short) 1).putShort((short) extra);
+        if (bigSize) {
+          h.putLong(w.size).putLong(w.size);
+        }
+        if (bigOffset) {
+          h.putLong(w.offset);
+        }
+      }
+      write(out, h.flip());
+    }
+    long cdEnd = out.position();
+    long cdSize = cdEnd - cdStart;
+    boolean zip64 = cdStart >= zip64At || cdSize >= zip64At || written.size() >= 0xFFFF;
+    if (zip64) {
+      ByteBuffer e = le(56 + 20);
+      e.putInt(END64).putLong(44).putShort((short) 45).putShort((short) 45).putInt(0).putInt(0)
+          .putLong(written.size()).putLong(written.size()).putLong(cdSize).putLong(cdStart);
+      e.putInt(LOCATOR64).putInt(0).putLong(cdEnd).putInt(1);
+      write(out, e.flip());
+    }
+    ByteBuffer e = le(22);
+    e.putInt(END).putShort((short) 0).putShort((short) 0)
+        .putShort((short) Math.min(written.size(), 0xFFFF)).putShort((short) Math.min(written.size(), 0xFFFF))
+        .putInt((int) (cdSize >= zip64At ? MAX32 : cdSize)).putInt((int) (cdStart >= zip64At ? MAX32 : cdStart))
+        .putShort((short) 0);
+    write(out, e.flip());
+  }
+
+  /** A stored entry: local header (CRC patched once the data is written), padding to 64 bytes, the data. */
+  private void entry(String rel, long size, Body body) throws IOException {
+    byte[] name = (ROOT + rel).getBytes(StandardCharsets.UTF_8);
+    long offset = out.position();
+    boolean big = size >= zip64At;
+    int zip64 = big ? 20 : 0;
+    long base = offset + 30 + name.length + zip64 + 4;
+    int pad = (int) ((ALIGN - base % ALIGN) % ALIGN);
+    ByteBuffer h = le(30 + name.length + zip64 + 4 + pad);
+    h.putInt(LOCAL).putShort((short) (big ? 45 : 20)).putShort((short) 0).putShort((short) 0).putShort((short) 0)
+        .putShort((short) DOS_DATE).putInt(0).putInt((int) (big ? MAX32 : size)).putInt((int) (big ? MAX32 : size))
+        .putShort((short) name.length).putShort((short) (zip64 + 4 + pad));
+    h.put(name);
+    if (big) {
+      h.putShort((short) 1).putShort((short) 16).putLong(size).putLong(size);
+    }
+    // torch's writer pads with an extra field of id "FB" so that every entry's data starts on 64 bytes
+    h.putShort((short) 0x4246).putShort((short) pad).put(new byte[pad]);
+    write(out, h.flip());
+    long start = out.position();
+    Crc crc = new Crc(out);
+    body.writeTo(crc);
+    long got = out.position() - start;
+    if (got != size || crc.count != size) {
+      throw new IOException(what + ": entry " + ROOT + rel + " got " + got + " bytes, expected " + size);
+    }
+    ByteBuffer c = le(4).putInt((int) crc.crc.getValue()).flip();
+    while (c.hasRemaining()) {
+      out.write(c, offset + 14 + c.position());
+    }
+    written.add(new Written(rel, offset, size, (int) crc.crc.getValue()));
+  }
+
+  /** The channel a tensor's bytes go through: appends to the file and keeps their CRC-32. */
+  private static final class Crc implements WritableByteChannel {
+    private final FileChannel out;
+    private final CRC32 crc = new CRC32();
+    private long count;
+
+    Crc(FileChannel out) {
+      this.out = out;
+    }
+
+    @Override
+    public int write(ByteBuffer src) throws IOException {
+      ByteBuffer view = src.duplicate();
+      int n = out.write(src);
+      crc.update(view.limit(view.position() + n));
+      count += n;
+      return n;
+    }
+
+    @Override
+    public boolean isOpen() {
+      return out.isOpen();
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  // ----------------------------------------------------------------------------------------------------- the pickle
+
+  /** The state dict's pickle: an OrderedDict of rebuilt tensors, each over its own storage {@code "N"}. */
+  static byte[] pickle(List<Tensor> tensors) {
+    Pickle p = new Pickle();
+    p.op(0x80).op(2); // PROTO 2
+    p.global("collections", "OrderedDict").op(')').op('R');
+    p.op('(');
+    for (int i = 0; i < tensors.size(); i++) {
+      Tensor t = tensors.get(i);
+      p.text(t.name());
+      p.global("torch._utils", "_rebuild_tensor_v2");
+      p.op('(');
+      p.op('(').text("storage").global("torch", STORAGES.get(t.dtype())).text(Integer.toString(i)).text("cpu")
+          .integer(t.elements()).op('t').op('Q');
+      p.integer(0);
+      p.longs(t.shape());
+      p.longs(contiguousStrides(t.shape()));
+      p.op(0x89); // NEWFALSE: requires_grad
+      p.global("collections", "OrderedDict").op(')').op('R'); // backward hooks
+      p.op('t').op('R');
+      if ((i + 1) % 1000 == 0 && i + 1 < tensors.size()) {
+        p.op('u').op('('); // SETITEMS in batches, as pickle itself does
+      }
+    }
+    p.op('u').op('.');
+    return p.bytes();
+  }
+
+  static List<Long> contiguousStrides(List<Long> shape) {
+    Long[] s = new Long[shape.size()];
+    long stride = 1;
+    for (int d = shape.size() - 1; d >= 0; d--) {
+      s[d] = stride;
+      stride *= Math.max(shape.get(d), 1);
+    }
+    return List.of(s);
+  }
+
+  /** The few protocol 2 opcodes a state dict needs. */
+  private static final class Pickle {
+    private final ByteArrayOutputStream b = new ByteArrayOutputStream();
+
+    Pickle op(int code) {
+      b.write(code);
+      return this;
+    }
+
+    Pickle global(String module, String name) {
+      b.write('c');
+      b.writeBytes((module + "\n" + name + "\n").getBytes(StandardCharsets.US_ASCII));
+      return this;
+    }
+
+    Pickle text(String s) {
+      byte[] u = s.getBytes(StandardCharsets.UTF_8);
+      b.write('X');
+      b.writeBytes(le(4).putInt(u.length).array());
+      b.writeBytes(u);
+      return this;
+    }
+
+    Pickle integer(long v) {
+      if (v >= 0 && v < 256) {
+        b.write('K');
+        b.write((int) v);
+      } else if (v >= 0 && v < 65536) {
+        b.write('M');
+        b.write((int) v & 0xFF);
+        b.write((int) (v >>> 8));
+      } else if (v >= Integer.MIN_VALUE && v <= Integer.MAX_VALUE) {
+        b.write('J');
+        b.writeBytes(le(4).putInt((int) v).array());
+      } else {
+        // LONG1: little-endian two's complement; 8 bytes hold any long, and a positive one needs no sign byte more
+        b.write(0x8a);
+        b.write(8);
+        b.writeBytes(le(8).putLong(v).array());
+      }
+      return this;
+    }
+
+    Pickle longs(List<Long> values) {
+      if (values.isEmpty()) {
+        return op(')');
+      }
+      op('(');
+      for (long v : values) {
+        integer(v);
+      }
+      return op('t');
+    }
+
+    byte[] bytes() {
+      return b.toByteArray();
+    }
+  }
+
+  private static Map<DType, String> storages() {
+    Map<DType, String> m = new HashMap<>();
+    Unpickler.STORAGE_TYPES.forEach((name, dtype) -> m.put(dtype, name));
+    return Map.copyOf(m);
+  }
+
+  private static ByteBuffer le(int n) {
+    return ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+  }
+
+  private static void write(WritableByteChannel ch, ByteBuffer b) throws IOException {
+    while (b.hasRemaining()) {
+      ch.write(b);
+    }
+  }
+}

@@ -1,0 +1,281 @@
+package io.ferry.export;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
+import io.ferry.format.FileLayout;
+import io.ferry.format.FormatInput;
+import io.ferry.format.TensorInfo;
+import io.ferry.format.registry.FormatRegistry;
+import io.ferry.format.safetensors.SafetensorsWriter;
+import io.ferry.format.torch.ByteSource;
+import io.ferry.format.torch.TorchCheckpoint;
+import io.ferry.read.ModelReader;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code pull --as torch}: safetensors files become zip checkpoints that Ferry's own torch reader takes back with
+ * the same tensors, byte for byte, in every dtype torch has (scalars, empty tensors and unicode names included); a
+ * sharded model's index follows its files; zip64 is written where sizes or offsets need it; a dtype torch cannot hold
+ * is refused before anything is written.
+ */
+class TorchExportTest {
+  @TempDir Path tmp;
+
+  /** A safetensors file of these tensors (name → dtype and shape) with random bytes; returns the bytes per name. */
+  static Map<String, byte[]> write(Path file, Map<String, TensorInfo> spec, long seed) throws IOException {
+    List<TensorInfo> table = new ArrayList<>();
+    Map<String, byte[]> bytes = new LinkedHashMap<>();
+    Random r = new Random(seed);
+    long at = 0;
+    for (TensorInfo t : spec.values()) {
+      long n = t.end() - t.begin();
+      table.add(new TensorInfo(t.name(), t.dtype(), t.shape(), at, at + n));
+      byte[] b = new byte[(int) n];
+      r.nextBytes(b);
+      if (t.dtype() == DType.BOOL) {
+        for (int i = 0; i < b.length; i++) {
+          b[i] &= 1;
+        }
+      }
+      bytes.put(t.name(), b);
+      at += n;
+    }
+    Files.createDirectories(file.getParent());
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      ByteBuffer h = SafetensorsWriter.header(Map.of("format", "pt"), table);
+      while (h.hasRemaining()) {
+        ch.write(h);
+      }
+      for (byte[] b : bytes.values()) {
+        ch.write(ByteBuffer.wrap(b));
+      }
+    }
+    return bytes;
+  }
+
+  static TensorInfo t(String name, DType dtype, long... shape) {
+    long n = 1;
+    List<Long> s = new ArrayList<>();
+    for (long d : shape) {
+      n *= d;
+      s.add(d);
+    }
+    return new TensorInfo(name, dtype, s, 0, dtype.byteLength(n));
+  }
+
+  static Map<String, TensorInfo> spec(TensorInfo... ts) {
+    Map<String, TensorInfo> m = new LinkedHashMap<>();
+    for (TensorInfo t : ts) {
+      m.put(t.name(), t);
+    }
+    return m;
+  }
+
+  /** Reads a written checkpoint with Ferry's torch reader: name → bytes (every view is contiguous here). */
+  static Map<String, byte[]> readTorch(Path file) throws IOException {
+    Map<String, byte[]> out = new LinkedHashMap<>();
+    try (FileChannel ch = FileChannel.open(file)) {
+      long size = ch.size();
+      TorchCheckpoint ck = TorchCheckpoint.read(new ByteSource() {
+        @Override
+        public String name() {
+          return file.getFileName().toString();
+        }
+
+        @Override
+        public long size() {
+          return size;
+        }
+
+        @Override
+        public void readFully(ByteBuffer dst, long position) throws IOException {
+          while (dst.hasRemaining()) {
+            if (ch.read(dst, position + dst.position()) < 0) {
+              throw new java.io.EOFException();
+            }
+          }
+        }
+      });
+      for (TorchCheckpoint.View v : ck.tensors()) {
+        assertThat(v.contiguous()).as(v.name()).isTrue();
+        ByteBuffer b = ByteBuffer.allocate((int) (v.end() - v.begin()));
+        while (b.hasRemaining()) {
+          ch.read(b, v.begin() + b.position());
+        }
+        out.put(v.name(), b.array());
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void everyTorchDtypeComesBackByteForByteAndTheIndexFollowsItsFiles() throws IOException {
+    Path src = tmp.resolve("src");
+    Map<String, byte[]> shard1 = write(src.resolve("model-00001-of-00002.safetensors"), spec(
+        t("embed.weight", DType.BF16, 300, 1000), t("f16", DType.F16, 7, 3), t("f32", DType.F32, 5),
+        t("f64", DType.F64, 2, 2), t("scalar", DType.F32), t("empty", DType.F32, 0, 4), t("i64", DType.I64, 3),
+        t("i32", DType.I32, 3), t("i16", DType.I16, 3), t("i8", DType.I8, 3), t("u8", DType.U8, 3),
+        t("bool", DType.BOOL, 9), t("c64", DType.C64, 2), t("ünïcødé.名前", DType.F32, 2)), 1);
+    Map<String, byte[]> shard2 = write(src.resolve("model-00002-of-00002.safetensors"), spec(
+        t("lm_head.weight", DType.F32, 64, 1024)), 2);
+    StringBuilder index = new StringBuilder("{\"metadata\": {\"total_size\": 1}, \"weight_map\": {");
+    shard1.keySet().forEach(k -> index.append('"').append(k).append("\": \"model-00001-of-00002.safetensors\", "));
+    index.append("\"lm_head.weight\": \"model-00002-of-00002.safetensors\"}}");
+    Files.writeString(src.resolve("model.safetensors.index.json"), index);
+    Files.writeString(src.resolve("config.json"), "{\"a\": 1}");
+
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = tmp.resolve("out");
+      Export.Result res;
+      try (ModelReader r = repo.open("m")) {
+        res = Export.write(r.verifying(true), out, false, Export.As.TORCH);
+      }
+      assertThat(res.files()).containsExactlyInAnyOrder("config.json", "pytorch_model.bin.index.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin");
+      assertThat(res.tensors()).isEqualTo(shard1.size() + shard2.size());
+      assertSame(readTorch(out.resolve("pytorch_model-00001-of-00002.bin")), shard1);
+      assertSame(readTorch(out.resolve("pytorch_model-00002-of-00002.bin")), shard2);
+      assertThat(out.resolve("config.json")).hasContent("{\"a\": 1}");
+      String idx = Files.readString(out.resolve("pytorch_model.bin.index.json"));
+      assertThat(idx).contains("\"lm_head.weight\" : \"pytorch_model-00002-of-00002.bin\"")
+          .contains("\"embed.weight\" : \"pytorch_model-00001-of-00002.bin\"").doesNotContain(".safetensors");
+
+      // the written checkpoints are torch files to Ferry too: pushed, they list the same tensors
+      try (FileChannel ch = FileChannel.open(out.resolve("pytorch_model-00001-of-00002.bin"))) {
+        FileLayout l = FormatRegistry.standard().read(new FormatInput("pytorch_model-00001-of-00002.bin", ch,
+            ch.size())).orElseThrow();
+        assertThat(l.format()).isEqualTo("torch");
+        assertThat(l.tensors()).extracting(TensorInfo::name).containsExactlyElementsOf(shard1.keySet());
+        assertThat(l.tensors()).filteredOn(x -> x.name().equals("embed.weight")).extracting(TensorInfo::shape)
+            .containsExactly(List.of(300L, 1000L));
+      }
+      // the same tensors give the same bytes
+      Path again = tmp.resolve("again");
+      try (ModelReader r = repo.open("m")) {
+        Export.write(r, again, false, Export.As.TORCH);
+      }
+      assertThat(Files.mismatch(out.resolve("pytorch_model-00001-of-00002.bin"),
+          again.resolve("pytorch_model-00001-of-00002.bin"))).isEqualTo(-1);
+      // every entry's data starts on 64 bytes
+      assertThat(dataOffsets(out.resolve("pytorch_model-00001-of-00002.bin"))).allMatch(o -> o % 64 == 0);
+    }
+  }
+
+  @Test
+  void zip64FieldsAreWrittenAndReadBack() throws IOException {
+    Path file = tmp.resolve("z64.bin");
+    List<io.ferry.format.torch.TorchZipWriter.Tensor> ts = List.of(
+        new io.ferry.format.torch.TorchZipWriter.Tensor("w", DType.F32, List.of(3L, 5L)),
+        new io.ferry.format.torch.TorchZipWriter.Tensor("b", DType.I64, List.of(5L)));
+    Random r = new Random(5);
+    byte[] w = new byte[60];
+    byte[] b = new byte[40];
+    r.nextBytes(w);
+    r.nextBytes(b);
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      io.ferry.format.torch.TorchZipWriters.withZip64From(ch, "z64.bin", ts, 0, List.of(w, b));
+    }
+    Map<String, byte[]> expected = new LinkedHashMap<>();
+    expected.put("w", w);
+    expected.put("b", b);
+    assertSame(readTorch(file), expected);
+    byte[] all = Files.readAllBytes(file);
+    assertThat(indexOf(all, new byte[] {0x50, 0x4b, 0x06, 0x06})).as("zip64 end record").isPositive();
+    assertThat(indexOf(all, new byte[] {0x50, 0x4b, 0x06, 0x07})).as("zip64 locator").isPositive();
+  }
+
+  @Test
+  void aDtypeTorchCannotHoldIsRefusedBeforeAnythingIsWritten() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("a.safetensors"), spec(t("ok", DType.F32, 2)), 1);
+    write(src.resolve("b.safetensors"), spec(t("fine", DType.F16, 2), t("layers.3.fp8", DType.F8_E4M3, 8)), 2);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = tmp.resolve("out");
+      Files.createDirectories(out);
+      Files.writeString(out.resolve("a.bin"), "mine");
+      try (ModelReader r = repo.open("m")) {
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessageContaining("b.safetensors").hasMessageContaining("'layers.3.fp8'")
+            .hasMessageContaining("F8_E4M3");
+      }
+      try (Stream<Path> files = Files.list(out)) {
+        assertThat(files).containsExactly(out.resolve("a.bin"));
+      }
+      assertThat(out.resolve("a.bin")).hasContent("mine");
+    }
+  }
+
+  @Test
+  void anUnknownFormatIsRefusedByName() throws InvalidInputException {
+    assertThatThrownBy(() -> Export.As.parse("avro")).isInstanceOf(InvalidInputException.class)
+        .hasMessage("--as avro: pull converts to safetensors or torch, not 'avro'");
+    assertThat(Export.As.parse("Torch")).isEqualTo(Export.As.TORCH);
+  }
+
+  @Test
+  void namesFollowTheHuggingFaceConvention() {
+    assertThat(TorchExport.binName("model.safetensors")).isEqualTo("pytorch_model.bin");
+    assertThat(TorchExport.binName("a/model-00001-of-00003.safetensors")).isEqualTo("a/pytorch_model-00001-of-00003.bin");
+    assertThat(TorchExport.binName("adapter_model.safetensors")).isEqualTo("adapter_model.bin");
+    assertThat(TorchExport.binName("x/modelish.safetensors")).isEqualTo("x/modelish.bin");
+  }
+
+  private static void assertSame(Map<String, byte[]> got, Map<String, byte[]> expected) {
+    assertThat(got.keySet()).containsExactlyElementsOf(expected.keySet());
+    for (Map.Entry<String, byte[]> e : expected.entrySet()) {
+      assertThat(got.get(e.getKey())).as(e.getKey()).isEqualTo(e.getValue());
+    }
+  }
+
+  /** Where each local entry's data starts, from the local headers. */
+  private static List<Long> dataOffsets(Path zip) throws IOException {
+    byte[] a = Files.readAllBytes(zip);
+    ByteBuffer b = ByteBuffer.wrap(a).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    List<Long> out = new ArrayList<>();
+    int at = 0;
+    while (b.getInt(at) == 0x04034b50) {
+      long size = b.getInt(at + 22) & 0xFFFFFFFFL;
+      int name = b.getShort(at + 26) & 0xFFFF;
+      int extra = b.getShort(at + 28) & 0xFFFF;
+      long data = at + 30L + name + extra;
+      out.add(data);
+      at = (int) (data + size);
+    }
+    assertThat(out).hasSizeGreaterThan(3);
+    return out;
+  }
+
+  private static int indexOf(byte[] a, byte[] what) {
+    for (int i = 0; i + what.length <= a.length; i++) {
+      if (java.util.Arrays.equals(a, i, i + what.length, what, 0, what.length)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+}
