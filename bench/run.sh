@@ -3,7 +3,7 @@
 #   bench/run.sh                 # full run: 2 GB and 4 GB models, best of 3 (~15 min, ~20 GB under bench-work/)
 #   bench/run.sh --quick         # smoke test with small sizes (writes bench-work/BENCHMARKS-quick.md)
 # Other options: --size 2g --big-size 4g --runs 3 --versions 10000 --small-chunks 1000000
-#   --only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web,serve
+#   --only user,pull,push,cat,read,big,versions,startup,checkpoints,torch,smallidx,web,serve
 # Generated models and stores are kept in bench-work/ and reused by later runs; delete it to start over.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -80,7 +80,7 @@ public final class Benchmarks {
   static String usage() {
     return "usage: Benchmarks [--quick] [--size 2g] [--big-size 4g] [--runs 3] [--versions 10000]\n"
         + "                  [--repo DIR] [--work DIR] [--out FILE] [--small-chunks 1000000]\n"
-        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web,serve]";
+        + "                  [--only user,pull,push,cat,read,big,versions,startup,checkpoints,torch,smallidx,web,serve]";
   }
 
   public static void main(String[] args) throws Exception {
@@ -92,7 +92,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
-    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,smallidx,web,serve";
+    String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,torch,smallidx,web,serve";
     int smallChunks = 1_000_000;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
@@ -159,7 +159,7 @@ public final class Benchmarks {
   private void run(List<String> only, Path out) throws Exception {
     long t0 = System.nanoTime();
     say("work dir " + work + ", model " + human(size) + ", big model " + human(bigSize) + ", best of " + runs);
-    boolean needsModel = only.stream().anyMatch(List.of("user", "pull", "push", "cat", "read", "big", "serve")::contains);
+    boolean needsModel = only.stream().anyMatch(List.of("user", "pull", "push", "cat", "read", "big", "serve", "torch")::contains);
     Path model = needsModel ? ensureModel(work.resolve("model-" + (size >> 20) + "m"), size, 42) : null;
     Path storeNone = needsModel
         ? ensurePushed(work.resolve("store-none-" + (size >> 20) + "m"), model, "bench", CodecPolicy.NONE) : null;
@@ -190,6 +190,11 @@ public final class Benchmarks {
     }
     if (only.contains("checkpoints")) {
       new CheckpointBenchmarks(proc, ferry, work, Math.max(64L << 20, size / 4), this::add, this::say).run();
+    }
+    if (only.contains("torch")) {
+      new TorchBenchmarks(proc, ferry, work, runs, this::add, this::say,
+          (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note))
+          .run(model, dirBytes(model));
     }
     if (only.contains("web")) {
       new WebBenchmarks(work, versions, runs, this::say, this::add,
@@ -966,7 +971,7 @@ public final class Benchmarks {
     }
   }
 
-  private static long dirBytes(Path dir) throws IOException {
+  static long dirBytes(Path dir) throws IOException {
     try (Stream<Path> s = Files.walk(dir)) {
       return s.filter(Files::isRegularFile).mapToLong(p -> {
         try {
