@@ -80,6 +80,74 @@ class GgufCliTest {
     cli.run("verify").ok();
   }
 
+  /** Split {@code n} (from 1) of {@code count} as llama.cpp's gguf-split writes it: split keys, then its tensors. */
+  private static GgufWriter split(int n, int count, int tensorsInAll, String... tensors) {
+    GgufWriter w = new GgufWriter();
+    if (n == 1) {
+      w.str("general.architecture", "llama");
+    }
+    w.kv("split.no", GgufWriter.U16, new byte[] {(byte) (n - 1), 0})
+        .kv("split.count", GgufWriter.U16, new byte[] {(byte) count, 0}).i32("split.tensors.count", tensorsInAll);
+    for (int i = 0; i < tensors.length; i++) {
+      w.seeded(tensors[i], DType.F16, 10L * n + i, 256, 4);
+    }
+    return w;
+  }
+
+  @Test
+  void aSplitGgufIsCheckedAcrossItsSplitsAndKeptPerFile() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = tmp.resolve("split");
+    split(1, 3, 5, "token_embd.weight", "blk.0.attn_q.weight").write(dir.resolve("m-00001-of-00003.gguf"));
+    split(2, 3, 5, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(dir.resolve("m-00002-of-00003.gguf"));
+    split(3, 3, 5, "output.weight").write(dir.resolve("m-00003-of-00003.gguf"));
+    cli.push(dir, "split:v1");
+    JsonNode files = cli.run("show", "split:v1", "--json").ok().json().get("files");
+    assertThat(files).hasSize(3);
+    assertThat(files.get(1).get("metadata").get("split.no").asText()).isEqualTo("1");
+    assertThat(files.get(1).get("tensors")).hasSize(2);
+    Path out = tmp.resolve("out");
+    cli.run("pull", "split:v1", out.toString(), "--verify").ok();
+    Cli.assertSameTree(dir, out);
+
+    // every defect llama.cpp's loader would meet is refused at push, naming the file, and the store is unchanged
+    var before = cli.state();
+    Path bad = tmp.resolve("bad");
+    Files.createDirectories(bad);
+    Files.copy(dir.resolve("m-00001-of-00003.gguf"), bad.resolve("m-00001-of-00003.gguf"));
+    Files.copy(dir.resolve("m-00003-of-00003.gguf"), bad.resolve("m-00003-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
+        "split in 3 files and 1 are missing: m-00002-of-00003.gguf");
+    split(2, 3, 5, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
+    cli.push(bad, "good-again");
+    before = cli.state();
+    Files.delete(bad.resolve("m-00002-of-00003.gguf"));
+    split(3, 3, 5, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00002-of-00003.gguf",
+        "its name says split 2, its split.no says 2");
+    Files.delete(bad.resolve("m-00002-of-00003.gguf"));
+    split(2, 3, 6, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00002-of-00003.gguf",
+        "split.tensors.count = 6", "says 5");
+    Files.delete(bad.resolve("m-00002-of-00003.gguf"));
+    split(2, 3, 5, "blk.1.attn_q.weight", "output.weight").write(bad.resolve("m-00002-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
+        "tensor 'output.weight' is in two splits");
+    Files.delete(bad.resolve("m-00002-of-00003.gguf"));
+    split(2, 3, 4, "blk.1.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
+    Files.delete(bad.resolve("m-00001-of-00003.gguf"));
+    Files.delete(bad.resolve("m-00003-of-00003.gguf"));
+    split(1, 3, 4, "token_embd.weight", "blk.0.attn_q.weight").write(bad.resolve("m-00001-of-00003.gguf"));
+    split(3, 3, 4, "output.weight", "extra.weight").write(bad.resolve("m-00003-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
+        "split.tensors.count = 4, but the 3 splits hold 5 tensors");
+    Path misnamed = tmp.resolve("misnamed");
+    split(1, 2, 2, "a.weight").write(misnamed.resolve("model.gguf"));
+    cli.run("push", misnamed.toString(), "bad").exits(1).oneLineError("model.gguf",
+        "is split 1 of 2", "PREFIX-00001-of-00002.gguf");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   @Test
   void aRenamedGgufIsStillReadAsGguf() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

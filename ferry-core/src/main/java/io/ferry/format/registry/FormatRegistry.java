@@ -5,6 +5,7 @@ import io.ferry.format.FileLayout;
 import io.ferry.format.FormatInput;
 import io.ferry.format.TensorFormat;
 import io.ferry.format.gguf.GgufFormat;
+import io.ferry.format.gguf.GgufSplitFormat;
 import io.ferry.format.hf.HfIndexFormat;
 import io.ferry.format.safetensors.SafetensorsFormat;
 import io.ferry.format.torch.TorchFormat;
@@ -101,7 +102,7 @@ public final class FormatRegistry {
     }
     found.sort(Comparator.comparing(TensorFormat::name));
     formats.addAll(found);
-    List<DirectoryFormat> dirs = new ArrayList<>(List.of(new HfIndexFormat()));
+    List<DirectoryFormat> dirs = new ArrayList<>(List.of(new HfIndexFormat(), new GgufSplitFormat()));
     List<DirectoryFormat> foundDirs = new ArrayList<>();
     for (DirectoryFormat d : ServiceLoader.load(DirectoryFormat.class, loader)) {
       if (dirs.stream().noneMatch(b -> b.getClass() == d.getClass())) {

@@ -56,7 +56,7 @@ class FormatSpiTest {
   void standardRegistryHasTheBuiltInsThenTheServiceLoadedFormats() {
     FormatRegistry r = FormatRegistry.standard();
     assertThat(r.formats()).extracting(TensorFormat::name).containsExactly("safetensors", "torch", "gguf", "toy");
-    assertThat(r.directoryFormats()).extracting(DirectoryFormat::name).containsExactly("hf-index", "toy-index");
+    assertThat(r.directoryFormats()).extracting(DirectoryFormat::name).containsExactly("hf-index", "gguf-split", "toy-index");
   }
 
   @Test
