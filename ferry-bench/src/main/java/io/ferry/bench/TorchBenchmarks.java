@@ -54,46 +54,43 @@ final class TorchBenchmarks {
     proc.run(List.of(ferry, "push", "--store", store.toString(), model.toString(), "st"), Map.of(), null);
 
     // safetensors → torch on pull, against a plain pull of the same version
-    double plain = Double.MAX_VALUE;
-    double asTorch = Double.MAX_VALUE;
-    long rss = 0;
-    for (int i = 0; i < runs; i++) {
-      proc.quiet("rm", "-rf", work.resolve("plain").toString(), work.resolve("pt").toString());
-      proc.quiet("sync");
-      plain = Math.min(plain, pull(store, "st", work.resolve("plain"), null).wallS());
-      proc.quiet("sync");
-      Proc.Run r = pull(store, "st", work.resolve("pt"), "torch");
-      asTorch = Math.min(asTorch, r.wallS());
-      rss = Math.max(rss, r.maxRssKb());
-    }
-    long ptBytes = Benchmarks.dirBytes(work.resolve("pt"));
+    double[] toTorch = pullBothWays(store, "st", "torch");
+    Path pt = work.resolve("converted");
+    long ptBytes = Benchmarks.dirBytes(pt);
     add.accept(SECTION, new Figure("`ferry pull` of a safetensors model (" + Benchmarks.human(modelBytes) + ")",
-        plain, "`ferry pull --as torch` of it", asTorch, false, Double.NaN, String.format(Locale.ROOT,
-            "wrote %s of pytorch_model*.bin; peak RSS %d MiB", Benchmarks.human(ptBytes), rss >> 10)));
+        toTorch[0], "`ferry pull --as torch` of it", toTorch[1], false, Double.NaN, String.format(Locale.ROOT,
+            "wrote %s of pytorch_model*.bin; peak RSS %d MiB", Benchmarks.human(ptBytes), (long) toTorch[2] >> 10)));
 
     // torch → safetensors on pull: the converted checkpoint pushed, then pulled both ways
-    proc.run(List.of(ferry, "push", "--store", store.toString(), work.resolve("pt").toString(), "pt"), Map.of(),
-        null);
-    double plainPt = Double.MAX_VALUE;
-    double asSt = Double.MAX_VALUE;
-    rss = 0;
-    for (int i = 0; i < runs; i++) {
-      proc.quiet("rm", "-rf", work.resolve("plain-pt").toString(), work.resolve("st").toString());
-      proc.quiet("sync");
-      plainPt = Math.min(plainPt, pull(store, "pt", work.resolve("plain-pt"), null).wallS());
-      proc.quiet("sync");
-      Proc.Run r = pull(store, "pt", work.resolve("st"), "safetensors");
-      asSt = Math.min(asSt, r.wallS());
-      rss = Math.max(rss, r.maxRssKb());
-    }
+    proc.run(List.of(ferry, "push", "--store", store.toString(), pt.toString(), "pt"), Map.of(), null);
+    double[] toSt = pullBothWays(store, "pt", "safetensors");
     add.accept(SECTION, new Figure("`ferry pull` of a torch checkpoint (" + Benchmarks.human(ptBytes) + ")",
-        plainPt, "`ferry pull --as safetensors` of it", asSt, false, Double.NaN,
-        String.format(Locale.ROOT, "peak RSS %d MiB", rss >> 10)));
-    proc.quiet("rm", "-rf", work.resolve("plain").toString(), work.resolve("pt").toString(),
-        work.resolve("plain-pt").toString(), work.resolve("st").toString());
+        toSt[0], "`ferry pull --as safetensors` of it", toSt[1], false, Double.NaN,
+        String.format(Locale.ROOT, "peak RSS %d MiB", (long) toSt[2] >> 10)));
+    proc.quiet("rm", "-rf", work.resolve("plain").toString(), pt.toString());
 
     listing();
     proc.quiet("rm", "-rf", work.toString());
+  }
+
+  /**
+   * Best of the runs of a plain pull of {@code ref} and of a pull {@code --as} (left in {@code converted/}), each
+   * followed by {@code sync}: {plain s, converted s, converted peak RSS KiB}.
+   */
+  private double[] pullBothWays(Path store, String ref, String as) throws IOException {
+    double plain = Double.MAX_VALUE;
+    double converted = Double.MAX_VALUE;
+    long rss = 0;
+    for (int i = 0; i < runs; i++) {
+      proc.quiet("rm", "-rf", work.resolve("plain").toString(), work.resolve("converted").toString());
+      proc.quiet("sync");
+      plain = Math.min(plain, pull(store, ref, work.resolve("plain"), null).wallS());
+      proc.quiet("sync");
+      Proc.Run r = pull(store, ref, work.resolve("converted"), as);
+      converted = Math.min(converted, r.wallS());
+      rss = Math.max(rss, r.maxRssKb());
+    }
+    return new double[] {plain, converted, rss};
   }
 
   private Proc.Run pull(Path store, String ref, Path dest, String as) throws IOException {
