@@ -82,21 +82,34 @@ public final class SafetensorsExport {
     ByteBuffer header = SafetensorsWriter.header(metadata, table);
     long pos = 0;
     pos += writeFully(out, header, pos);
+    // runs of contiguous views are copied as one list of ranges: chunks decode ahead across tensors, on every core
+    List<long[]> run = new ArrayList<>();
     for (TorchCheckpoint.View v : views) {
       if (v.contiguous()) {
-        // each chunk the tensor spans is decoded once, chunks ahead on every core
-        out.position(pos);
-        reader.copyRange(f.path(), v.begin(), v.end(), out);
-        pos += v.end() - v.begin();
-        if (out.position() != pos) {
-          throw new IOException(f.path() + ": tensor '" + v.name() + "' wrote " + (out.position() - pos + v.end()
-              - v.begin()) + " of its " + (v.end() - v.begin()) + " bytes");
-        }
+        run.add(new long[] {v.begin(), v.end()});
       } else {
+        pos = copyRun(reader, f, run, out, pos);
         pos += writeFully(out, gather(reader, f, v), pos);
       }
     }
+    copyRun(reader, f, run, out, pos);
     return views.size();
+  }
+
+  /** Copies the ranges of {@code run} to {@code out} at {@code pos} and empties it; returns the position after. */
+  private static long copyRun(ModelReader reader, FileEntry f, List<long[]> run, FileChannel out, long pos)
+      throws IOException {
+    long n = 0;
+    for (long[] r : run) {
+      n += r[1] - r[0];
+    }
+    out.position(pos);
+    reader.copyRanges(f.path(), run, out);
+    if (out.position() != pos + n) {
+      throw new IOException(f.path() + ": wrote " + (out.position() - pos) + " bytes of tensors, expected " + n);
+    }
+    run.clear();
+    return pos + n;
   }
 
   /** The elements of a non-contiguous view in row-major order. */

@@ -83,12 +83,29 @@ public final class TorchExport {
     }
     List<TorchZipWriter.Tensor> tensors = tensorsOf(f);
     TorchZipWriter w = TorchZipWriter.start(out, binName(f.path()), tensors);
-    for (TensorInfo t : f.tensors()) {
-      long from = f.dataStart() + t.begin();
-      w.tensor(ch -> reader.copyRange(f.path(), from, f.dataStart() + t.end(), ch));
+    if (backToBack(f.tensors())) {
+      // one range for all tensors: chunks decode ahead across tensor boundaries, on every core
+      long from = f.tensors().isEmpty() ? 0 : f.tensors().get(0).begin();
+      long to = f.tensors().isEmpty() ? 0 : f.tensors().get(f.tensors().size() - 1).end();
+      w.remainingTensors(ch -> reader.copyRange(f.path(), f.dataStart() + from, f.dataStart() + to, ch));
+    } else {
+      for (TensorInfo t : f.tensors()) {
+        long from = f.dataStart() + t.begin();
+        w.tensor(ch -> reader.copyRange(f.path(), from, f.dataStart() + t.end(), ch));
+      }
     }
     w.finish();
     return tensors.size();
+  }
+
+  /** Whether each tensor's bytes start where the previous one's end (safetensors files are written so). */
+  private static boolean backToBack(List<TensorInfo> tensors) {
+    for (int i = 1; i < tensors.size(); i++) {
+      if (tensors.get(i).begin() != tensors.get(i - 1).end()) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static List<TorchZipWriter.Tensor> tensorsOf(FileEntry f) {

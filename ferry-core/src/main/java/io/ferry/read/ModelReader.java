@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -221,8 +222,7 @@ public final class ModelReader implements Closeable {
    * default heap), and a chunk's buffer goes back to the pool once written.
    */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
-    FileEntry f = file(path);
-    copyRange(f, 0, f.size(), out);
+    copyRange(path, 0, file(path).size(), out);
   }
 
   /**
@@ -230,34 +230,50 @@ public final class ModelReader implements Closeable {
    * touches is read, checked and decoded once, and only its part of the range is written.
    */
   public void copyRange(String path, long from, long to, WritableByteChannel out) throws IOException {
-    FileEntry f = file(path);
-    if (from < 0 || to < from || to > f.size()) {
-      throw new IllegalArgumentException("range [" + from + ", " + to + ") is outside '" + path + "' of " + f.size()
-          + " bytes");
-    }
-    copyRange(f, from, to, out);
+    copyRanges(path, List.of(new long[] {from, to}), out);
   }
 
-  private void copyRange(FileEntry f, long from, long to, WritableByteChannel out) throws IOException {
-    String path = f.path();
-    if (from == to) {
+  /**
+   * Copies byte ranges {@code [from, to)} of a file to a channel, one after the other in the list's order, as {@link
+   * #copyRange} does each: chunks are read and decoded ahead across the ranges, so many small ranges (the tensors of
+   * a checkpoint) stream as fast as one big one. A chunk two consecutive ranges share is decoded for each.
+   *
+   * @param ranges pairs {@code {from, to}}
+   */
+  public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
+    FileEntry f = file(path);
+    long[] offsets = f.chunkOffsets();
+    List<Piece> pieces = new ArrayList<>();
+    for (long[] r : ranges) {
+      if (r.length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > f.size()) {
+        throw new IllegalArgumentException("range " + Arrays.toString(r) + " is outside '" + path
+            + "' of " + f.size() + " bytes");
+      }
+      if (r[0] == r[1]) {
+        continue;
+      }
+      for (int i = FileEntry.chunkAt(offsets, r[0]); i < f.chunks().size() && offsets[i] < r[1]; i++) {
+        pieces.add(new Piece(f.chunks().get(i), Math.max(r[0], offsets[i]) - offsets[i],
+            Math.min(r[1], offsets[i + 1]) - offsets[i]));
+      }
+    }
+    copyPieces(f, pieces, out);
+  }
+
+  /** The bytes {@code [from, to)} of a chunk. */
+  private record Piece(ChunkRef chunk, long from, long to) {}
+
+  private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out) throws IOException {
+    if (pieces.isEmpty()) {
       return;
     }
-    long[] offsets = f.chunkOffsets();
-    int first = FileEntry.chunkAt(offsets, from);
-    int last = FileEntry.chunkAt(offsets, to - 1);
-    List<ChunkRef> chunks = f.chunks().subList(first, last + 1);
-    // the part of the first and last chunk the range takes: skip so many bytes of the first, and of the last, keep
-    // so many
-    long skipFirst = from - offsets[first];
-    long keepLast = to - offsets[last];
     ChunkBuffers buffers = ChunkBuffers.forFiles(List.of(f));
-    int inFlight = Math.min(buffers.slots(), chunks.size());
+    int inFlight = Math.min(buffers.slots(), pieces.size());
     int readers = Math.min(Runtime.getRuntime().availableProcessors(), inFlight);
     ChunkReader.Check check = check();
     if (readers < 2) {
-      for (int i = 0; i < chunks.size(); i++) {
-        writeAll(part(decode(chunks.get(i), check, buffers), i, chunks.size(), skipFirst, keepLast), out, buffers);
+      for (Piece p : pieces) {
+        writeAll(part(decode(p.chunk(), check, buffers), p), out, buffers);
       }
       return;
     }
@@ -266,16 +282,17 @@ public final class ModelReader implements Closeable {
     try {
       int next = 0;
       int written = 0;
-      while (next < chunks.size() && ahead.size() < inFlight) {
-        ChunkRef c = chunks.get(next++);
+      while (next < pieces.size() && ahead.size() < inFlight) {
+        ChunkRef c = pieces.get(next++).chunk();
         ahead.add(pool.submit(() -> decode(c, check, buffers)));
       }
       while (!ahead.isEmpty()) {
-        ByteBuffer b = Futures.await(ahead.poll(), "reading '" + path + "' of version " + versionId.shortHex(12));
+        ByteBuffer b = Futures.await(ahead.poll(), "reading '" + f.path() + "' of version "
+            + versionId.shortHex(12));
         // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
-        writeAll(part(b, written++, chunks.size(), skipFirst, keepLast), out, buffers);
-        if (next < chunks.size()) {
-          ChunkRef c = chunks.get(next++);
+        writeAll(part(b, pieces.get(written++)), out, buffers);
+        if (next < pieces.size()) {
+          ChunkRef c = pieces.get(next++).chunk();
           ahead.add(pool.submit(() -> decode(c, check, buffers)));
         }
       }
@@ -299,15 +316,9 @@ public final class ModelReader implements Closeable {
     }
   }
 
-  /** The part of the {@code i}th of {@code n} decoded chunks that the range takes (position and limit set). */
-  private static ByteBuffer part(ByteBuffer b, int i, int n, long skipFirst, long keepLast) {
-    if (i == n - 1) {
-      b.limit((int) keepLast);
-    }
-    if (i == 0) {
-      b.position((int) skipFirst);
-    }
-    return b;
+  /** The piece's bytes of its decoded chunk (position and limit set). */
+  private static ByteBuffer part(ByteBuffer b, Piece p) {
+    return b.limit((int) p.to()).position((int) p.from());
   }
 
   private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {

@@ -90,6 +90,15 @@ class ModelReaderCopyTest {
         assertThat(Arrays.equals(out.toByteArray(), Arrays.copyOfRange(content, (int) range[0], (int) range[1])))
             .as("bytes [%d, %d)", range[0], range[1]).isTrue();
       }
+      // many ranges in any order, two in one chunk, empty ones: their bytes back to back
+      List<long[]> many = ranges.subList(2, ranges.size());
+      ByteArrayOutputStream all = new ByteArrayOutputStream();
+      reader.copyRanges("weights.bin", many, Channels.newChannel(all));
+      ByteArrayOutputStream expected = new ByteArrayOutputStream();
+      for (long[] range : many) {
+        expected.write(content, (int) range[0], (int) (range[1] - range[0]));
+      }
+      assertThat(Arrays.equals(all.toByteArray(), expected.toByteArray())).as("ranges back to back").isTrue();
       assertThatThrownBy(() -> reader.copyRange("weights.bin", 5, content.length + 1L,
           Channels.newChannel(new ByteArrayOutputStream()))).hasMessageContaining("outside 'weights.bin'");
     }

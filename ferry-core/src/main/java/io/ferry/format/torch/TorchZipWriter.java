@@ -184,6 +184,30 @@ public final class TorchZipWriter {
 
   /** A stored entry: local header (CRC patched once the data is written), padding to 64 bytes, the data. */
   private void entry(String rel, long size, Body body) throws IOException {
+    Open e = open(rel, size);
+    body.writeTo(e.crc);
+    closeEntry(e);
+  }
+
+  /**
+   * Writes the entries of all tensors not written yet from one stream of their bytes, back to back in table order
+   * (a safetensors data section is exactly that): the bytes are cut into entries as they come, so the whole run can
+   * be read and decoded ahead as one range.
+   */
+  public void remainingTensors(Body body) throws IOException {
+    Splitter s = new Splitter();
+    s.advance();
+    body.writeTo(s);
+    if (s.current != null || next != tensors.size()) {
+      throw new IOException(what + ": the tensors' bytes ended in tensor " + next + " of " + tensors.size()
+          + (s.current == null ? "" : " after " + s.current.crc.count + " of its " + s.current.size + " bytes"));
+    }
+  }
+
+  /** An entry whose header is written and whose data is being written. */
+  private record Open(String rel, long offset, long size, Crc crc) {}
+
+  private Open open(String rel, long size) throws IOException {
     byte[] name = (ROOT + rel).getBytes(StandardCharsets.UTF_8);
     long offset = out.position();
     boolean big = size >= zip64At;
@@ -201,18 +225,65 @@ public final class TorchZipWriter {
     // torch's writer pads with an extra field of id "FB" so that every entry's data starts on 64 bytes
     h.putShort((short) 0x4246).putShort((short) pad).put(new byte[pad]);
     write(out, h.flip());
-    long start = out.position();
-    Crc crc = new Crc(out);
-    body.writeTo(crc);
-    long got = out.position() - start;
-    if (got != size || crc.count != size) {
-      throw new IOException(what + ": entry " + ROOT + rel + " got " + got + " bytes, expected " + size);
+    return new Open(rel, offset, size, new Crc(out));
+  }
+
+  private void closeEntry(Open e) throws IOException {
+    if (e.crc.count != e.size) {
+      throw new IOException(what + ": entry " + ROOT + e.rel + " got " + e.crc.count + " bytes, expected " + e.size);
     }
-    ByteBuffer c = le(4).putInt((int) crc.crc.getValue()).flip();
+    int crc = (int) e.crc.crc.getValue();
+    ByteBuffer c = le(4).putInt(crc).flip();
     while (c.hasRemaining()) {
-      out.write(c, offset + 14 + c.position());
+      out.write(c, e.offset + 14 + c.position());
     }
-    written.add(new Written(rel, offset, size, (int) crc.crc.getValue()));
+    written.add(new Written(e.rel, e.offset, e.size, crc));
+  }
+
+  /** Cuts one stream of tensor bytes into the tensors' entries. */
+  private final class Splitter implements WritableByteChannel {
+    private Open current;
+
+    /** Closes the current entry if full, and opens entries until one has room (empty tensors open and close). */
+    void advance() throws IOException {
+      while (current == null || current.crc.count == current.size) {
+        if (current != null) {
+          closeEntry(current);
+          current = null;
+          next++;
+        }
+        if (next == tensors.size()) {
+          return;
+        }
+        current = open("data/" + next, tensors.get(next).bytes());
+      }
+    }
+
+    @Override
+    public int write(ByteBuffer src) throws IOException {
+      int n = 0;
+      while (src.hasRemaining()) {
+        if (current == null) {
+          throw new IOException(what + ": more bytes than the " + tensors.size() + " tensors hold");
+        }
+        int take = (int) Math.min(src.remaining(), current.size - current.crc.count);
+        ByteBuffer part = src.duplicate().limit(src.position() + take);
+        while (part.hasRemaining()) {
+          n += current.crc.write(part);
+        }
+        src.position(part.position());
+        advance();
+      }
+      return n;
+    }
+
+    @Override
+    public boolean isOpen() {
+      return out.isOpen();
+    }
+
+    @Override
+    public void close() {}
   }
 
   /** The channel a tensor's bytes go through: appends to the file and keeps their CRC-32. */
