@@ -25,6 +25,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
@@ -40,6 +41,12 @@ public final class ModelReader implements Closeable {
   private final Locator locator;
   private final Map<String, Located> tensors = new LinkedHashMap<>();
   private volatile boolean sha256;
+  /**
+   * The buffers of the last copy, sized for the version's biggest chunk, kept for the next: a conversion copies many
+   * ranges and files one after the other, and a pool per copy would leave each one's direct buffers to the garbage
+   * collector. A copy takes it for itself; concurrent copies make their own.
+   */
+  private final AtomicReference<ChunkBuffers> idleBuffers = new AtomicReference<>();
 
   /** A tensor and the file it is in. */
   public record Located(FileEntry file, TensorInfo info) {
@@ -267,7 +274,17 @@ public final class ModelReader implements Closeable {
     if (pieces.isEmpty()) {
       return;
     }
-    ChunkBuffers buffers = ChunkBuffers.forFiles(List.of(f));
+    ChunkBuffers idle = idleBuffers.getAndSet(null);
+    ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
+    try {
+      copyPieces(f, pieces, out, buffers);
+    } finally {
+      idleBuffers.set(buffers);
+    }
+  }
+
+  private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out, ChunkBuffers buffers)
+      throws IOException {
     int inFlight = Math.min(buffers.slots(), pieces.size());
     int readers = Math.min(Runtime.getRuntime().availableProcessors(), inFlight);
     ChunkReader.Check check = check();
