@@ -6,6 +6,7 @@ import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
+import io.ferry.pack.PackIndex;
 import io.ferry.transfer.Copier;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.RefSpec;
@@ -60,6 +61,7 @@ final class CopyOperation {
       try {
         sent = copier.copy(v.id());
         ensureCopied(copier, v.id(), sent, lease);
+        indexPacks(copier.packsSent(), lease);
       } finally {
         listener.done();
       }
@@ -88,6 +90,26 @@ final class CopyOperation {
         moved.add(RefNames.tag(spec.model(), spec.tag()));
       }
       return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
+    }
+  }
+
+  /**
+   * Adds the packs the copy sent to the target's store-wide small-chunk index, as a push adds its own, so that later
+   * pushes into the target find the copied small chunks; under the copy's lease, before any ref moves (a crash
+   * between leaves entries for packs no version references, which lookups check and skip and gc removes).
+   */
+  private void indexPacks(Set<ChunkId> packs, Lease lease) throws IOException {
+    if (packs.isEmpty()) {
+      return;
+    }
+    List<PackIndex> indexes = new ArrayList<>();
+    for (ChunkId p : packs) {
+      indexes.add(target.objects().packIndex(p));
+    }
+    lease.checkHeld();
+    target.smallChunks().add(indexes);
+    if (target.smallChunks().mergeDue()) {
+      target.smallChunks().merge(pack -> true, false);
     }
   }
 

@@ -20,6 +20,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
@@ -41,6 +42,8 @@ public final class Copier {
   private final ByteBudget budget = ByteBudget.forHeap();
   private final AtomicLong objects = new AtomicLong();
   private final AtomicLong bytes = new AtomicLong();
+  /** Packs this copier sent (the target lacked them), for the target's small-chunk index. */
+  private final Set<ChunkId> packsSent = ConcurrentHashMap.newKeySet();
 
   public Copier(ObjectDatabase source, ChunkStore target, ExecutorService pool, boolean verify,
       TransferListener listener) {
@@ -151,6 +154,7 @@ public final class Copier {
     for (ChunkId pack : v.packs()) {
       if (!target.contains(pack)) {
         putRaw(pack, source.packBytes(pack, check));
+        packsSent.add(pack);
       }
     }
     copyFramed(v.snapshot());
@@ -163,6 +167,11 @@ public final class Copier {
       return;
     }
     putRaw(id, reader.storedFrame(Location.loose(id), ChunkReader.ANY_LENGTH, ChunkReader.Check.CONTENT));
+  }
+
+  /** The packs sent so far: the target lacked them, and they are durable there. */
+  public Set<ChunkId> packsSent() {
+    return Set.copyOf(packsSent);
   }
 
   private void putRaw(ChunkId id, ByteBuffer b) throws IOException {

@@ -120,6 +120,30 @@ class SmallChunkDedupTest {
     }
   }
 
+  /** A copy adds the packs it sends to the target's index, so a push into the target finds copied small chunks. */
+  @Test
+  void aCopiedModelsSmallChunksAreFoundByPushesIntoTheTarget() throws Exception {
+    Path a = write("ca", smallModel(5));
+    Files.writeString(a.resolve("config.json"), "{\"_name_or_path\": \"org/a\"}");
+    Path b = write("cb", smallModel(5));
+    Files.writeString(b.resolve("config.json"), "{\"_name_or_path\": \"org/b\"}");
+    try (Repository source = Repository.open(backend("copy-source"), options());
+        Repository target = Repository.open(backend("copy-target"), options())) {
+      PushResult first = source.push(a, "a", msg("first"));
+      source.copyTo("a", target, true, TransferListener.NONE);
+      assertThat(target.smallChunks().packsNamed()).as("the target's index names the copied packs")
+          .containsAll(first.version().packs());
+      PushResult second = target.push(b, "b", msg("same weights, another name, in the target"));
+      assertThat(second.newChunks()).as("new chunks: the config").isEqualTo(1);
+      assertThat(second.version().packs()).as("b lists the copied pack").containsAll(first.version().packs());
+      assertWhole(target, "b", b);
+      // copying again sends nothing and adds no delta
+      int deltas = target.smallChunks().load().tables();
+      source.copyTo("a", target, false, TransferListener.NONE);
+      assertThat(target.smallChunks().load().tables()).isEqualTo(deltas);
+    }
+  }
+
   @Test
   void aFineTuneOfAnotherModelStoresOnlyWhatChanged() throws Exception {
     List<Tensor> base = smallModel(2);
