@@ -11,6 +11,7 @@ import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpHeaders;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -72,9 +73,16 @@ final class ServerPool implements AutoCloseable {
   /**
    * An answer below 500, or a {@link #corrupt()} one (what a caller interprets).
    *
-   * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes)
+   * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes); empty
+   *     when the body went into the call's buffer
+   * @param into where the body went when the call gave a buffer and the answer was a 200 or 206, else null
    */
-  record Answer(Server server, int status, HttpHeaders headers, byte[] body) {
+  record Answer(Server server, int status, HttpHeaders headers, byte[] body, Bodies.Target into) {
+    /** How many bytes the body had: in {@link #body()}, or written into the call's buffer. */
+    int length() {
+      return into == null ? body.length : into.written();
+    }
+
     /** The {@code error} code of an error answer's JSON, or "" if it has none. */
     String errorCode() {
       if (status < 400 || body.length == 0) {
@@ -123,11 +131,20 @@ final class ServerPool implements AutoCloseable {
    * @param headers extra headers, name then value
    * @param limit the longest answer accepted
    * @param check checks an answer below 500; an exception it throws counts as a failure of that server
+   * @param into null, or the buffer the body of a 200 or 206 answer is written into, from its position up to its
+   *     limit (the caller's buffer is written, its position is not moved); a hedged request writes into a buffer of its
+   *     own, copied into this one if it wins, so that the two never write the same bytes
    */
   record Call(String what, String method, String path, HttpRequest.BodyPublisher body, List<String> headers,
-      long limit, AnswerCheck check) {
+      long limit, AnswerCheck check, ByteBuffer into) {
     Call {
       headers = List.copyOf(headers);
+    }
+
+    /** A call whose answer is kept in {@link Answer#body()}. */
+    Call(String what, String method, String path, HttpRequest.BodyPublisher body, List<String> headers, long limit,
+        AnswerCheck check) {
+      this(what, method, path, body, headers, limit, check, null);
     }
   }
 
@@ -265,6 +282,10 @@ final class ServerPool implements AutoCloseable {
           }
           if (hedge) {
             won.server.latencies.add(System.nanoTime() - won.started);
+          }
+          if (won.target != null && !won.primary) {
+            // the hedged request won: its bytes go where the caller wants them, now that the first one is fenced
+            call.into().duplicate().put(won.target.filled());
           }
           markUp(won.server);
           busy.remove();
@@ -422,13 +443,21 @@ final class ServerPool implements AutoCloseable {
   private final class Attempt {
     final Server server;
     final long started = System.nanoTime();
-    final CompletableFuture<HttpResponse<byte[]>> exchange;
+    final CompletableFuture<HttpResponse<Bodies.Received>> exchange;
     final CompletableFuture<Answer> answer;
+    /** Where the body goes, or null when it is kept in an array. */
+    final Bodies.Target target;
+    /** Whether this request writes into the caller's buffer itself (not a hedge). */
+    final boolean primary;
     volatile boolean abandoned;
     volatile boolean timedOut;
 
-    Attempt(Server server, Call call) {
+    Attempt(Server server, Call call, boolean primary) {
       this.server = server;
+      this.primary = primary;
+      ByteBuffer into = call.into();
+      this.target = into == null ? null
+          : new Bodies.Target(primary ? into : ByteBuffer.allocate(into.remaining()));
       HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
           .timeout(settings.requestTimeout());
       b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
@@ -440,9 +469,9 @@ final class ServerPool implements AutoCloseable {
       }
       server.requests.incrementAndGet();
       server.outstanding.incrementAndGet();
-      CompletableFuture<HttpResponse<byte[]>> ex;
+      CompletableFuture<HttpResponse<Bodies.Received>> ex;
       try {
-        ex = client.sendAsync(b.build(), Bodies.bounded(call.limit()));
+        ex = client.sendAsync(b.build(), Bodies.bounded(call.limit(), target));
       } catch (RuntimeException e) {
         ex = CompletableFuture.failedFuture(e);
       }
@@ -459,7 +488,7 @@ final class ServerPool implements AutoCloseable {
         server.slots.release();
       });
       this.answer = exchange.thenApply(r -> {
-        Answer a = new Answer(server, r.statusCode(), r.headers(), r.body());
+        Answer a = new Answer(server, r.statusCode(), r.headers(), r.body().bytes(), r.body().into());
         try {
           if (a.status() >= 500 && !a.corrupt()) {
             throw new ServerError(a, call.what());
@@ -484,13 +513,25 @@ final class ServerPool implements AutoCloseable {
       return true;
     }
 
-    /** Cancels the request: another one answered first, or the caller gave up. */
+    /** Cancels the request: another one answered first, or the caller gave up. No more of its bytes are written. */
     void abandon() {
       abandoned = true;
+      fence();
       exchange.cancel(true);
+    }
+
+    /** Stops the request's writes into its target: it failed or lost, and another may write there now. */
+    void fence() {
+      if (target != null) {
+        target.fence();
+      }
     }
   }
 
+  /**
+   * Starts a request: the first of a call ({@code waitForSlot}: it waits for a slot, and writes into the call's
+   * buffer) or a hedge (its slot already taken; it writes into a buffer of its own).
+   */
   private Attempt start(Server s, Call call, boolean waitForSlot) throws IOException {
     if (waitForSlot) {
       try {
@@ -506,7 +547,7 @@ final class ServerPool implements AutoCloseable {
       }
     }
     try {
-      return new Attempt(s, call);
+      return new Attempt(s, call, waitForSlot);
     } catch (RejectedExecutionException e) {
       s.slots.release();
       throw new IllegalStateException("HTTP store " + settings.describe() + " is closed", e);
@@ -515,6 +556,7 @@ final class ServerPool implements AutoCloseable {
 
   /** Books a failed attempt against its server (marking it down where the failure says so); returns the cause. */
   private Throwable failed(Attempt a, Throwable t) {
+    a.fence();
     if (t instanceof CompletionException && t.getCause() != null) {
       t = t.getCause();
     }

@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * A real HTTP server (the JDK's {@code com.sun.net.httpserver}) that speaks Ferry's store protocol over a backend of
  * the test's (a local store): what the client is tested against until, and besides, {@code ferry serve}. It is not a
  * mock of the client: it parses and answers real requests on a loopback port. Faults are injected per server: a delay
- * before chunk reads, chunk reads answered 503, a ref move applied and its answer dropped, a stop and a restart on the
+ * before chunk reads, chunk reads answered 503, chunk bodies longer or shorter than their range, a ref move applied and its answer dropped, a stop and a restart on the
  * same port. Counts the chunk reads it answered.
  */
 final class ProtocolServer implements AutoCloseable {
@@ -65,6 +65,11 @@ final class ProtocolServer implements AutoCloseable {
   final AtomicReference<Duration> chunkDelay = new AtomicReference<>(Duration.ZERO);
   /** When not 0, chunk reads are answered with this status. */
   final AtomicInteger chunkStatus = new AtomicInteger();
+  /**
+   * When not 0, chunk read bodies are this many bytes longer (or, negative, shorter) than the range their headers
+   * claim.
+   */
+  final AtomicInteger chunkBodyDelta = new AtomicInteger();
   /** When not 0, every request is answered with this status and nothing is done. */
   final AtomicInteger allStatus = new AtomicInteger();
   /** When not 0, ref moves are answered with this status, not applied. */
@@ -275,8 +280,8 @@ final class ProtocolServer implements AutoCloseable {
           ex.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + size);
         }
         ByteBuffer b = store.chunks().read(id, from, (int) (to - from + 1));
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
+        byte[] out = new byte[Math.max(0, b.remaining() + chunkBodyDelta.get())];
+        b.get(out, 0, Math.min(out.length, b.remaining()));
         ex.getResponseHeaders().set("ETag", "\"" + id.hex() + "\"");
         chunkReads.incrementAndGet();
         send(ex, partial ? 206 : 200, out, "application/octet-stream");
