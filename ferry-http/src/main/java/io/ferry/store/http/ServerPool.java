@@ -25,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -180,6 +181,9 @@ final class ServerPool implements AutoCloseable {
   private final List<Server> servers;
   private final HttpClient client;
   private final ThreadPoolExecutor executor;
+  /** Chunk reads into a caller's buffer over plain http, run in {@link #readers}. */
+  private final PlainReads plain;
+  private final ThreadPoolExecutor readers;
   private final ScheduledExecutorService timers;
   private final AtomicLong turn = new AtomicLong();
   private final AtomicLong hedgeable = new AtomicLong();
@@ -201,6 +205,12 @@ final class ServerPool implements AutoCloseable {
         DaemonThreads.named("ferry-http"), new ThreadPoolExecutor.CallerRunsPolicy());
     this.executor.allowCoreThreadTimeOut(true);
     this.timers = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-http-timer"));
+    // a plain read blocks its thread; requests in flight are bounded by the slots, so are these threads
+    int slots = servers.size() * settings.maxRequests();
+    this.readers = new ThreadPoolExecutor(slots, slots, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+        DaemonThreads.named("ferry-http-read"));
+    this.readers.allowCoreThreadTimeOut(true);
+    this.plain = new PlainReads(settings.connectTimeout(), settings.maxRequests());
     this.client = HttpClient.newBuilder().version(settings.version()).connectTimeout(settings.connectTimeout())
         .followRedirects(HttpClient.Redirect.NEVER).executor(executor).build();
   }
@@ -443,8 +453,11 @@ final class ServerPool implements AutoCloseable {
   private final class Attempt {
     final Server server;
     final long started = System.nanoTime();
-    final CompletableFuture<HttpResponse<Bodies.Received>> exchange;
+    /** The answer as it came (or the failure); completed by whichever way the request took. */
+    final CompletableFuture<PlainReads.Raw> exchange = new CompletableFuture<>();
     final CompletableFuture<Answer> answer;
+    private volatile PlainReads.Exchange plainExchange;
+    private volatile CompletableFuture<?> clientExchange;
     /** Where the body goes, or null when it is kept in an array. */
     final Bodies.Target target;
     /** Whether this request writes into the caller's buffer itself (not a hedge). */
@@ -458,28 +471,24 @@ final class ServerPool implements AutoCloseable {
       ByteBuffer into = call.into();
       this.target = into == null ? null
           : new Bodies.Target(primary ? into : ByteBuffer.allocate(into.remaining()));
+      List<String> headers = new ArrayList<>();
+      if (settings.token() != null) {
+        headers.add("Authorization");
+        headers.add("Bearer " + settings.token());
+      }
+      headers.addAll(call.headers());
       HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
           .timeout(settings.requestTimeout());
       b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
-      if (settings.token() != null) {
-        b.header("Authorization", "Bearer " + settings.token());
-      }
-      for (int i = 0; i + 1 < call.headers().size(); i += 2) {
-        b.header(call.headers().get(i), call.headers().get(i + 1));
+      for (int i = 0; i + 1 < headers.size(); i += 2) {
+        b.header(headers.get(i), headers.get(i + 1));
       }
       server.requests.incrementAndGet();
       server.outstanding.incrementAndGet();
-      CompletableFuture<HttpResponse<Bodies.Received>> ex;
-      try {
-        ex = client.sendAsync(b.build(), Bodies.bounded(call.limit(), target));
-      } catch (RuntimeException e) {
-        ex = CompletableFuture.failedFuture(e);
-      }
-      this.exchange = ex;
       ScheduledFuture<?> timer = timers.schedule(() -> {
         if (!exchange.isDone()) {
           timedOut = true;
-          exchange.cancel(true);
+          stop();
         }
       }, settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
       exchange.whenComplete((r, t) -> {
@@ -487,8 +496,34 @@ final class ServerPool implements AutoCloseable {
         server.outstanding.decrementAndGet();
         server.slots.release();
       });
+      if (target != null && call.method().equals("GET") && call.body() == null
+          && PlainReads.eligible(server.base, headers)) {
+        PlainReads.Exchange px = plain.exchange(server.base, API + call.path(), headers, target);
+        plainExchange = px;
+        try {
+          readers.execute(() -> {
+            if (exchange.isDone()) {
+              return;
+            }
+            try {
+              PlainReads.Raw raw = px.run();
+              if (raw == PlainReads.UNUSUAL) {
+                sendThroughClient(b.build(), call.limit());
+              } else {
+                exchange.complete(raw);
+              }
+            } catch (Throwable t) {
+              exchange.completeExceptionally(t);
+            }
+          });
+        } catch (RejectedExecutionException e) {
+          exchange.completeExceptionally(e);
+        }
+      } else {
+        sendThroughClient(b.build(), call.limit());
+      }
       this.answer = exchange.thenApply(r -> {
-        Answer a = new Answer(server, r.statusCode(), r.headers(), r.body().bytes(), r.body().into());
+        Answer a = new Answer(server, r.status(), r.headers(), r.body().bytes(), r.body().into());
         try {
           if (a.status() >= 500 && !a.corrupt()) {
             throw new ServerError(a, call.what());
@@ -499,6 +534,41 @@ final class ServerPool implements AutoCloseable {
         }
         return a;
       });
+    }
+
+    /** Sends the request through the JDK client; its outcome completes {@link #exchange}. */
+    private void sendThroughClient(HttpRequest request, long limit) {
+      CompletableFuture<HttpResponse<Bodies.Received>> f;
+      try {
+        f = client.sendAsync(request, Bodies.bounded(limit, target));
+      } catch (RuntimeException e) {
+        exchange.completeExceptionally(e);
+        return;
+      }
+      clientExchange = f;
+      if (exchange.isDone()) {
+        f.cancel(true);
+      }
+      f.whenComplete((r, t) -> {
+        if (t != null) {
+          exchange.completeExceptionally(t);
+        } else {
+          exchange.complete(new PlainReads.Raw(r.statusCode(), r.headers(), r.body()));
+        }
+      });
+    }
+
+    /** Ends the request wherever it is: closes its plain connection, cancels its JDK client exchange. */
+    private void stop() {
+      exchange.cancel(true);
+      PlainReads.Exchange px = plainExchange;
+      if (px != null) {
+        px.abort();
+      }
+      CompletableFuture<?> f = clientExchange;
+      if (f != null) {
+        f.cancel(true);
+      }
     }
 
     /** Waits up to {@code nanos} for the request to end; whether it did. */
@@ -517,7 +587,7 @@ final class ServerPool implements AutoCloseable {
     void abandon() {
       abandoned = true;
       fence();
-      exchange.cancel(true);
+      stop();
     }
 
     /** Stops the request's writes into its target: it failed or lost, and another may write there now. */
@@ -732,6 +802,8 @@ final class ServerPool implements AutoCloseable {
   public void close() {
     closed = true;
     timers.shutdownNow();
+    readers.shutdownNow();
+    plain.close();
     executor.shutdownNow();
   }
 }

@@ -26,8 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Chunk reads into a caller's buffer ({@code readInto}, what a pull streams through): the body lands in the buffer's
  * remaining room and nowhere else, an answer of the wrong length is refused and read from another server without
- * spilling past the room, and a hedged read that wins puts its bytes where the caller wants them, while the
- * abandoned one writes nothing after the read returned.
+ * spilling past the room, a hedged read that wins puts its bytes where the caller wants them while the abandoned
+ * one writes nothing after the read returned, and a kept connection that the server closed is replaced quietly.
  */
 @Timeout(60)
 class ReadIntoTest {
@@ -164,6 +164,25 @@ class ReadIntoTest {
         }
       }
       assertThat(sawHedge).as("a read was hedged").isTrue();
+    }
+  }
+
+  @Test
+  void aKeptConnectionTheServerClosedIsReplacedWithoutCountingAFailure() throws Exception {
+    ProtocolServer one = group.get(1);
+    try (HttpBackend b = HttpBackend.open(one.uri(), io.ferry.store.StoreOptions.existing(), Map.of())) {
+      int length = 64 << 10;
+      ByteBuffer expected = group.store.chunks().read(big.id(), 0, length);
+      ByteBuffer dst = guarded(length);
+      b.chunks().readInto(big.id(), 0, dst); // leaves its connection open for the next read
+      assertHolds(dst, length, expected);
+      one.stop(); // closes every connection, the kept one too
+      one.restart();
+      dst = guarded(length);
+      b.chunks().readInto(big.id(), 0, dst);
+      assertHolds(dst, length, expected);
+      assertThat(b.stats().get(0).failures()).as("failures booked against the server").isZero();
+      assertThat(b.stats().get(0).down()).isFalse();
     }
   }
 }
