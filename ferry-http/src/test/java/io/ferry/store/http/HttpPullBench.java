@@ -13,7 +13,6 @@ import io.ferry.server.ServerOptions;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.transfer.PullOptions;
-import io.ferry.id.ChunkId;
 import java.io.IOException;
 import java.io.InputStream;
 import java.security.MessageDigest;
@@ -74,7 +73,12 @@ class HttpPullBench {
     long cpu0 = processCpu();
     long server0 = serverCpu();
     long t0 = System.nanoTime();
-    try (Repository repo = Ferry.open(uri, StoreOptions.existing(), RepositoryOptions.defaults())) {
+    RepositoryOptions ro = RepositoryOptions.defaults();
+    int workers = Integer.getInteger("ferry.bench.http.workers", 0);
+    if (workers > 0) {
+      ro = ro.withParallelism(workers);
+    }
+    try (Repository repo = Ferry.open(uri, StoreOptions.existing(), ro)) {
       repo.pull("m:prod", dest, PullOptions.defaults());
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
@@ -119,7 +123,12 @@ class HttpPullBench {
 
   /** The file's SHA-256, streamed (the model does not fit the heap of a CLI-sized JVM twice). */
   private static String sha256(Path file) throws IOException {
-    MessageDigest md = ChunkId.sha256();
+    MessageDigest md;
+    try {
+      md = MessageDigest.getInstance("SHA-256");
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
     try (InputStream in = Files.newInputStream(file)) {
       byte[] buf = new byte[1 << 20];
       for (int n; (n = in.read(buf)) > 0; ) {
