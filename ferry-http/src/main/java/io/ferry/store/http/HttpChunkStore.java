@@ -25,7 +25,8 @@ import java.util.function.Consumer;
  * The objects of an HTTP store: {@code /v1/store/chunks/{id}}. Reads ({@code GET} with one {@code Range}) are
  * balanced, retried and hedged; puts are balanced and retried (a put is idempotent); the rest is balanced and retried.
  * An answer that is not the bytes asked for (another length, another range) is the server's failure and is retried
- * on another server. Thread-safe.
+ * on another server. Range reads go into a buffer of the caller's (or one of the exact length), over {@code http://}
+ * on plain connections ({@link PlainReads}). Thread-safe.
  */
 final class HttpChunkStore implements ChunkStore {
   /** Ids per {@code POST /chunks/missing}, the protocol's limit. */

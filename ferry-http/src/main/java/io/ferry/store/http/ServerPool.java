@@ -40,7 +40,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The servers of one HTTP store and the one way requests reach them: slots (at most {@code max_requests} in flight
  * per server; a caller waits for one), timeouts, the balancing policy, retries, hedging, and marking servers down and
- * probing them back. Thread-safe; owns its HTTP client's threads and closes them with {@link #close()}.
+ * probing them back. Thread-safe; owns its HTTP client's threads, the threads of plain reads and their kept
+ * connections, and closes them with {@link #close()}.
+ *
+ * <p>A {@code GET} whose call gives a buffer ({@link Call#into()}) goes over {@code http://} on a plain connection
+ * ({@link PlainReads}) in a thread of its own, falling back to the JDK client for an answer it does not take; all
+ * else goes through the JDK client. Both ways share the slots, timeouts, retries and hedging.
  *
  * <p>Requests are of three kinds ({@link Retry}):
  *
@@ -498,7 +503,8 @@ final class ServerPool implements AutoCloseable {
       });
       if (target != null && call.method().equals("GET") && call.body() == null
           && PlainReads.eligible(server.base, headers)) {
-        PlainReads.Exchange px = plain.exchange(server.base, API + call.path(), headers, target);
+        String prefix = server.base.getRawPath() == null ? "" : server.base.getRawPath();
+        PlainReads.Exchange px = plain.exchange(server.base, prefix + API + call.path(), headers, target);
         plainExchange = px;
         try {
           readers.execute(() -> {
