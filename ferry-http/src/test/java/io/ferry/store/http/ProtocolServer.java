@@ -59,6 +59,8 @@ final class ProtocolServer implements AutoCloseable {
 
   /** Chunk reads ({@code GET /chunks/{id}}) answered with bytes. */
   final AtomicLong chunkReads = new AtomicLong();
+  /** Requests outside the protocol's path (answered 404). */
+  final AtomicLong stray = new AtomicLong();
   /** Every request received. */
   final AtomicLong requests = new AtomicLong();
   /** Delay before a chunk read is answered. */
@@ -95,21 +97,35 @@ final class ProtocolServer implements AutoCloseable {
     gate.countDown();
   }
 
-  private ProtocolServer(Backend store, String token) {
+  /** Path in front of {@value #API} (as behind a reverse proxy), "" for none. */
+  private final String prefix;
+
+  private ProtocolServer(Backend store, String token, String prefix) {
     this.store = store;
     this.token = token;
+    this.prefix = prefix;
   }
 
   /** Starts a server on a free loopback port over {@code store}; with a token, requests must carry it. */
   static ProtocolServer start(Backend store, String token) throws IOException {
-    ProtocolServer s = new ProtocolServer(store, token);
+    return startUnder(store, token, "");
+  }
+
+  /** As {@link #start}, serving the protocol under {@code prefix + /v1/store} (e.g. {@code /ferry}). */
+  static ProtocolServer startUnder(Backend store, String token, String prefix) throws IOException {
+    ProtocolServer s = new ProtocolServer(store, token, prefix);
     s.listen(0);
     return s;
   }
 
   private void listen(int at) throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), at), 64);
-    server.createContext(API, this::handle);
+    server.createContext(prefix + API, this::handle);
+    server.createContext("/", ex -> {
+      stray.incrementAndGet();
+      ex.sendResponseHeaders(404, -1);
+      ex.close();
+    });
     server.setExecutor(pool);
     server.start();
     port = server.getAddress().getPort();
@@ -154,7 +170,7 @@ final class ProtocolServer implements AutoCloseable {
         error(ex, allStatus.get(), "unavailable", "injected fault");
         return;
       }
-      String path = ex.getRequestURI().getRawPath().substring(API.length());
+      String path = ex.getRequestURI().getRawPath().substring(prefix.length() + API.length());
       Map<String, String> query = query(ex.getRequestURI());
       String method = ex.getRequestMethod();
       if (path.isEmpty() || path.equals("/")) {

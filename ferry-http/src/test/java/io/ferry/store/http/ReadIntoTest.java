@@ -185,4 +185,19 @@ class ReadIntoTest {
       assertThat(b.stats().get(0).down()).isFalse();
     }
   }
+
+  @Test
+  void aServerUnderAPathPrefixIsReadUnderIt() throws Exception {
+    try (ProtocolServer proxied = ProtocolServer.startUnder(group.store, null, "/ferry");
+        HttpBackend b = HttpBackend.open(java.net.URI.create(proxied.uri() + "/ferry"),
+            io.ferry.store.StoreOptions.existing(), Map.of())) {
+      int length = 64 << 10;
+      ByteBuffer dst = guarded(length);
+      b.chunks().readInto(big.id(), 5, dst);
+      assertHolds(dst, length, group.store.chunks().read(big.id(), 5, length));
+      assertThat(proxied.chunkReads.get()).isEqualTo(1);
+      assertThat(proxied.stray.get()).as("requests outside /ferry/v1/store").isZero();
+      assertThat(b.stats().get(0).failures()).isZero();
+    }
+  }
 }
