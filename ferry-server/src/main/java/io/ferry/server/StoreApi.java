@@ -182,11 +182,14 @@ final class StoreApi {
       ex.write(true, ByteBuffer.allocate(0));
       return;
     }
+    // one buffer per request, refilled for each slice: a write returns once the server is done with its bytes
+    ByteBuffer slice = ByteBuffer.allocate((int) Math.min(SLICE, length));
     for (long off = 0; off < length; ) {
       int n = (int) Math.min(SLICE, length - off);
-      ByteBuffer slice = store.read(id, from + off, n);
+      slice.clear().limit(n);
+      store.readInto(id, from + off, slice);
       off += n;
-      ex.write(off == length, slice);
+      ex.write(off == length, slice.flip());
     }
   }
 

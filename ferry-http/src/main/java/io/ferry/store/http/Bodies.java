@@ -5,6 +5,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
@@ -14,7 +15,7 @@ import java.util.concurrent.Flow;
 
 /**
  * Request and response bodies of the HTTP store: response bodies are collected up to a bound (a server cannot make
- * the client hold more than it asked for), request bodies are sent from the caller's buffers without copying heap
+ * the client hold more than it asked for) or written straight into a caller's buffer (chunk reads), request bodies are sent from the caller's buffers without copying heap
  * buffers and in 1 MiB pieces from direct ones.
  */
 final class Bodies {
@@ -25,14 +26,83 @@ final class Bodies {
   private Bodies() {}
 
   /**
-   * A handler that keeps at most {@code limit} bytes of a 1xx-3xx answer (more fails the request) and the first
-   * {@value #ERROR_LIMIT} bytes of a 4xx/5xx one.
+   * What a response body became: the bytes kept in an array ({@code into} null), or, for a 200 or 206 answer to a
+   * call that gave a target, the bytes written into that target ({@code bytes} empty).
    */
-  static HttpResponse.BodyHandler<byte[]> bounded(long limit) {
+  record Received(byte[] bytes, Target into) {
+    /** How many bytes the body had (as far as it was kept). */
+    int length() {
+      return into == null ? bytes.length : into.written();
+    }
+  }
+
+  /**
+   * A handler that keeps at most {@code limit} bytes of a 1xx-3xx answer (more fails the request) and the first
+   * {@value #ERROR_LIMIT} bytes of a 4xx/5xx one; with a {@code target}, the body of a 200 or 206 answer goes into it
+   * instead, up to its room (more fails the request).
+   */
+  static HttpResponse.BodyHandler<Received> bounded(long limit, Target target) {
     return info -> {
       long declared = info.headers().firstValueAsLong("content-length").orElse(-1);
-      return info.statusCode() >= 400 ? new Bounded(ERROR_LIMIT, true, declared) : new Bounded(limit, false, declared);
+      if (info.statusCode() >= 400) {
+        return new Bounded(ERROR_LIMIT, true, declared);
+      }
+      if (target != null && (info.statusCode() == 200 || info.statusCode() == 206)) {
+        return new Into(target);
+      }
+      return new Bounded(limit, false, declared);
     };
+  }
+
+  /**
+   * The buffer one request writes a body into, from the buffer's position up to its limit, which the caller keeps
+   * owning. {@link #fence()} stops all writes: after it returns, no byte of this request lands in the buffer any
+   * more, whatever the HTTP client still delivers, so that a request that was abandoned or failed cannot overwrite
+   * what a later one wrote. Thread-safe.
+   */
+  static final class Target {
+    private final ByteBuffer buffer;
+    private final int start;
+    private boolean fenced;
+
+    /** A target writing into {@code buffer}'s remaining room (the buffer itself is not changed). */
+    Target(ByteBuffer buffer) {
+      this.buffer = buffer.duplicate();
+      this.start = this.buffer.position();
+    }
+
+    /** Writes all of {@code item} if it fits; whether it did (a fenced target takes and drops anything). */
+    synchronized boolean put(ByteBuffer item) {
+      if (fenced) {
+        item.position(item.limit());
+        return true;
+      }
+      if (item.remaining() > buffer.remaining()) {
+        return false;
+      }
+      buffer.put(item);
+      return true;
+    }
+
+    /** No more writes from now on. */
+    synchronized void fence() {
+      fenced = true;
+    }
+
+    /** How many bytes were written. */
+    synchronized int written() {
+      return buffer.position() - start;
+    }
+
+    /** The bytes written, as a view (position at the first byte). */
+    synchronized ByteBuffer filled() {
+      return buffer.duplicate().limit(buffer.position()).position(start);
+    }
+
+    /** How many bytes fit. */
+    int room() {
+      return buffer.limit() - start;
+    }
   }
 
   /** A body made of the remaining bytes of {@code parts}, which are not changed (duplicates are read). */
@@ -78,10 +148,10 @@ final class Bodies {
   }
 
   /** Collects a body into one array, failing (or, for error answers, truncating) past a bound. */
-  private static final class Bounded implements HttpResponse.BodySubscriber<byte[]> {
+  private static final class Bounded implements HttpResponse.BodySubscriber<Received> {
     private final long limit;
     private final boolean truncate;
-    private final CompletableFuture<byte[]> result = new CompletableFuture<>();
+    private final CompletableFuture<Received> result = new CompletableFuture<>();
     private byte[] buf;
     private int size;
     private Flow.Subscription subscription;
@@ -93,7 +163,7 @@ final class Bodies {
     }
 
     @Override
-    public CompletionStage<byte[]> getBody() {
+    public CompletionStage<Received> getBody() {
       return result;
     }
 
@@ -117,7 +187,7 @@ final class Bodies {
           n = (int) (limit - size);
         }
         if (size + n > buf.length) {
-          buf = java.util.Arrays.copyOf(buf, (int) Math.min(limit, Math.max((long) buf.length * 2, size + n)));
+          buf = Arrays.copyOf(buf, (int) Math.min(limit, Math.max((long) buf.length * 2, size + n)));
         }
         item.get(buf, size, n);
         size += n;
@@ -132,7 +202,56 @@ final class Bodies {
 
     @Override
     public void onComplete() {
-      result.complete(size == buf.length ? buf : java.util.Arrays.copyOf(buf, size));
+      result.complete(new Received(size == buf.length ? buf : Arrays.copyOf(buf, size), null));
+    }
+  }
+
+  /**
+   * Writes a body straight into a {@link Target} as it arrives: no array per answer, one copy of each buffer the
+   * HTTP client delivers. A body longer than the target's room fails the request.
+   */
+  private static final class Into implements HttpResponse.BodySubscriber<Received> {
+    private static final byte[] NONE = new byte[0];
+    private final Target target;
+    private final CompletableFuture<Received> result = new CompletableFuture<>();
+    private Flow.Subscription subscription;
+
+    Into(Target target) {
+      this.target = target;
+    }
+
+    @Override
+    public CompletionStage<Received> getBody() {
+      return result;
+    }
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      subscription = s;
+      s.request(1);
+    }
+
+    @Override
+    public void onNext(List<ByteBuffer> items) {
+      for (ByteBuffer item : items) {
+        if (!target.put(item)) {
+          subscription.cancel();
+          result.completeExceptionally(new IOException("the answer is longer than the " + target.room()
+              + " bytes asked for"));
+          return;
+        }
+      }
+      subscription.request(1);
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      result.completeExceptionally(t);
+    }
+
+    @Override
+    public void onComplete() {
+      result.complete(new Received(NONE, target));
     }
   }
 }

@@ -25,7 +25,8 @@ import java.util.function.Consumer;
  * The objects of an HTTP store: {@code /v1/store/chunks/{id}}. Reads ({@code GET} with one {@code Range}) are
  * balanced, retried and hedged; puts are balanced and retried (a put is idempotent); the rest is balanced and retried.
  * An answer that is not the bytes asked for (another length, another range) is the server's failure and is retried
- * on another server. Thread-safe.
+ * on another server. Range reads go into a buffer of the caller's (or one of the exact length), over {@code http://}
+ * on plain connections ({@link PlainReads}). Thread-safe.
  */
 final class HttpChunkStore implements ChunkStore {
   /** Ids per {@code POST /chunks/missing}, the protocol's limit. */
@@ -129,26 +130,63 @@ final class HttpChunkStore implements ChunkStore {
 
   @Override
   public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    checkRead(id, offset, length);
+    if (length == 0 || offset > Long.MAX_VALUE - length) {
+      checkEmptyRead(id, offset, length);
+      return ByteBuffer.allocate(0);
+    }
+    // into a buffer of the exact length, so that the read takes the same way as readInto (PlainReads over http://)
+    ByteBuffer out = ByteBuffer.allocate(length);
+    rangeRead(id, offset, length, out);
+    return out;
+  }
+
+  /**
+   * Reads the range straight into {@code dst}: the body is copied out of the HTTP client's buffers into it as it
+   * arrives, with no array per read. On failure {@code dst}'s position is unchanged, but bytes past it may have been
+   * overwritten.
+   */
+  @Override
+  public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    int length = dst.remaining();
+    checkRead(id, offset, length);
+    if (length == 0 || offset > Long.MAX_VALUE - length) {
+      checkEmptyRead(id, offset, length);
+      return;
+    }
+    rangeRead(id, offset, length, dst);
+    dst.position(dst.position() + length);
+  }
+
+  private static void checkRead(ChunkId id, long offset, int length) {
     if (offset < 0 || length < 0) {
       throw new IllegalArgumentException("negative offset " + offset + " or length " + length + " for " + id);
     }
-    if (length == 0 || offset > Long.MAX_VALUE - length) {
-      long size = size(id);
-      if (offset > size || length > size - offset) {
-        throw new EOFException("read of " + length + " bytes at " + offset + " of object " + id + " in "
-            + describe() + ", which is " + size + " bytes");
-      }
-      return ByteBuffer.allocate(0);
+  }
+
+  /** A read of nothing (or past any object's end) is checked against the object's size. */
+  private void checkEmptyRead(ChunkId id, long offset, int length) throws IOException {
+    long size = size(id);
+    if (offset > size || length > size - offset) {
+      throw new EOFException("read of " + length + " bytes at " + offset + " of object " + id + " in "
+          + describe() + ", which is " + size + " bytes");
     }
+  }
+
+  /**
+   * A {@code GET} of bytes {@code [offset, offset + length)}, checked to be exactly that range; the body is in the
+   * answer's array, or, with a {@code dst}, written into it from its position.
+   */
+  private ServerPool.Answer rangeRead(ChunkId id, long offset, int length, ByteBuffer dst) throws IOException {
     long last = offset + length - 1;
     String what = "read bytes " + offset + "-" + last + " of object " + id;
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/chunks/" + id.hex(), null,
-        List.of("Range", "bytes=" + offset + "-" + last), length, answer -> checkRange(answer, offset, length)),
+        List.of("Range", "bytes=" + offset + "-" + last), length, answer -> checkRange(answer, offset, length), dst),
         ServerPool.Retry.HEDGED);
     switch (a.status()) {
       case 200:
       case 206:
-        return ByteBuffer.wrap(a.body());
+        return a;
       case 404:
         throw new MissingObjectException(id, describe());
       case 500:
@@ -166,12 +204,12 @@ final class HttpChunkStore implements ChunkStore {
     if (a.status() == 206) {
       String range = a.headers().firstValue("content-range").orElse("");
       String expected = "bytes " + offset + "-" + (offset + length - 1) + "/";
-      if (!range.startsWith(expected) || a.body().length != length) {
-        throw new ServerPool.AnswerRejected(a.server() + " answered a range of " + a.body().length + " bytes with"
+      if (!range.startsWith(expected) || a.length() != length) {
+        throw new ServerPool.AnswerRejected(a.server() + " answered a range of " + a.length() + " bytes with"
             + " Content-Range '" + range + "' for bytes " + offset + "-" + (offset + length - 1));
       }
-    } else if (a.status() == 200 && (offset != 0 || a.body().length != length)) {
-      throw new ServerPool.AnswerRejected(a.server() + " answered 200 with " + a.body().length + " bytes for bytes "
+    } else if (a.status() == 200 && (offset != 0 || a.length() != length)) {
+      throw new ServerPool.AnswerRejected(a.server() + " answered 200 with " + a.length() + " bytes for bytes "
           + offset + "-" + (offset + length - 1) + " (it ignored the Range)");
     }
   }

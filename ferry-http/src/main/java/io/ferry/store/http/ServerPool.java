@@ -11,6 +11,7 @@ import java.net.http.HttpConnectTimeoutException;
 import java.net.http.HttpHeaders;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.channels.UnresolvedAddressException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -24,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -38,7 +40,12 @@ import org.slf4j.LoggerFactory;
 /**
  * The servers of one HTTP store and the one way requests reach them: slots (at most {@code max_requests} in flight
  * per server; a caller waits for one), timeouts, the balancing policy, retries, hedging, and marking servers down and
- * probing them back. Thread-safe; owns its HTTP client's threads and closes them with {@link #close()}.
+ * probing them back. Thread-safe; owns its HTTP client's threads, the threads of plain reads and their kept
+ * connections, and closes them with {@link #close()}.
+ *
+ * <p>A {@code GET} whose call gives a buffer ({@link Call#into()}) goes over {@code http://} on a plain connection
+ * ({@link PlainReads}) in a thread of its own, falling back to the JDK client for an answer it does not take; all
+ * else goes through the JDK client. Both ways share the slots, timeouts, retries and hedging.
  *
  * <p>Requests are of three kinds ({@link Retry}):
  *
@@ -72,9 +79,16 @@ final class ServerPool implements AutoCloseable {
   /**
    * An answer below 500, or a {@link #corrupt()} one (what a caller interprets).
    *
-   * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes)
+   * @param body at most the bound the call gave (an error answer: its first {@value Bodies#ERROR_LIMIT} bytes); empty
+   *     when the body went into the call's buffer
+   * @param into where the body went when the call gave a buffer and the answer was a 200 or 206, else null
    */
-  record Answer(Server server, int status, HttpHeaders headers, byte[] body) {
+  record Answer(Server server, int status, HttpHeaders headers, byte[] body, Bodies.Target into) {
+    /** How many bytes the body had: in {@link #body()}, or written into the call's buffer. */
+    int length() {
+      return into == null ? body.length : into.written();
+    }
+
     /** The {@code error} code of an error answer's JSON, or "" if it has none. */
     String errorCode() {
       if (status < 400 || body.length == 0) {
@@ -123,11 +137,20 @@ final class ServerPool implements AutoCloseable {
    * @param headers extra headers, name then value
    * @param limit the longest answer accepted
    * @param check checks an answer below 500; an exception it throws counts as a failure of that server
+   * @param into null, or the buffer the body of a 200 or 206 answer is written into, from its position up to its
+   *     limit (the caller's buffer is written, its position is not moved); a hedged request writes into a buffer of its
+   *     own, copied into this one if it wins, so that the two never write the same bytes
    */
   record Call(String what, String method, String path, HttpRequest.BodyPublisher body, List<String> headers,
-      long limit, AnswerCheck check) {
+      long limit, AnswerCheck check, ByteBuffer into) {
     Call {
       headers = List.copyOf(headers);
+    }
+
+    /** A call whose answer is kept in {@link Answer#body()}. */
+    Call(String what, String method, String path, HttpRequest.BodyPublisher body, List<String> headers, long limit,
+        AnswerCheck check) {
+      this(what, method, path, body, headers, limit, check, null);
     }
   }
 
@@ -163,6 +186,9 @@ final class ServerPool implements AutoCloseable {
   private final List<Server> servers;
   private final HttpClient client;
   private final ThreadPoolExecutor executor;
+  /** Chunk reads into a caller's buffer over plain http, run in {@link #readers}. */
+  private final PlainReads plain;
+  private final ThreadPoolExecutor readers;
   private final ScheduledExecutorService timers;
   private final AtomicLong turn = new AtomicLong();
   private final AtomicLong hedgeable = new AtomicLong();
@@ -184,6 +210,12 @@ final class ServerPool implements AutoCloseable {
         DaemonThreads.named("ferry-http"), new ThreadPoolExecutor.CallerRunsPolicy());
     this.executor.allowCoreThreadTimeOut(true);
     this.timers = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-http-timer"));
+    // a plain read blocks its thread; requests in flight are bounded by the slots, so are these threads
+    int slots = servers.size() * settings.maxRequests();
+    this.readers = new ThreadPoolExecutor(slots, slots, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+        DaemonThreads.named("ferry-http-read"));
+    this.readers.allowCoreThreadTimeOut(true);
+    this.plain = new PlainReads(settings.connectTimeout(), settings.maxRequests());
     this.client = HttpClient.newBuilder().version(settings.version()).connectTimeout(settings.connectTimeout())
         .followRedirects(HttpClient.Redirect.NEVER).executor(executor).build();
   }
@@ -265,6 +297,10 @@ final class ServerPool implements AutoCloseable {
           }
           if (hedge) {
             won.server.latencies.add(System.nanoTime() - won.started);
+          }
+          if (won.target != null && !won.primary) {
+            // the hedged request won: its bytes go where the caller wants them, now that the first one is fenced
+            call.into().duplicate().put(won.target.filled());
           }
           markUp(won.server);
           busy.remove();
@@ -422,35 +458,42 @@ final class ServerPool implements AutoCloseable {
   private final class Attempt {
     final Server server;
     final long started = System.nanoTime();
-    final CompletableFuture<HttpResponse<byte[]>> exchange;
+    /** The answer as it came (or the failure); completed by whichever way the request took. */
+    final CompletableFuture<PlainReads.Raw> exchange = new CompletableFuture<>();
     final CompletableFuture<Answer> answer;
+    private volatile PlainReads.Exchange plainExchange;
+    private volatile CompletableFuture<?> clientExchange;
+    /** Where the body goes, or null when it is kept in an array. */
+    final Bodies.Target target;
+    /** Whether this request writes into the caller's buffer itself (not a hedge). */
+    final boolean primary;
     volatile boolean abandoned;
     volatile boolean timedOut;
 
-    Attempt(Server server, Call call) {
+    Attempt(Server server, Call call, boolean primary) {
       this.server = server;
+      this.primary = primary;
+      ByteBuffer into = call.into();
+      this.target = into == null ? null
+          : new Bodies.Target(primary ? into : ByteBuffer.allocate(into.remaining()));
+      List<String> headers = new ArrayList<>();
+      if (settings.token() != null) {
+        headers.add("Authorization");
+        headers.add("Bearer " + settings.token());
+      }
+      headers.addAll(call.headers());
       HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
           .timeout(settings.requestTimeout());
       b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
-      if (settings.token() != null) {
-        b.header("Authorization", "Bearer " + settings.token());
-      }
-      for (int i = 0; i + 1 < call.headers().size(); i += 2) {
-        b.header(call.headers().get(i), call.headers().get(i + 1));
+      for (int i = 0; i + 1 < headers.size(); i += 2) {
+        b.header(headers.get(i), headers.get(i + 1));
       }
       server.requests.incrementAndGet();
       server.outstanding.incrementAndGet();
-      CompletableFuture<HttpResponse<byte[]>> ex;
-      try {
-        ex = client.sendAsync(b.build(), Bodies.bounded(call.limit()));
-      } catch (RuntimeException e) {
-        ex = CompletableFuture.failedFuture(e);
-      }
-      this.exchange = ex;
       ScheduledFuture<?> timer = timers.schedule(() -> {
         if (!exchange.isDone()) {
           timedOut = true;
-          exchange.cancel(true);
+          stop();
         }
       }, settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
       exchange.whenComplete((r, t) -> {
@@ -458,8 +501,35 @@ final class ServerPool implements AutoCloseable {
         server.outstanding.decrementAndGet();
         server.slots.release();
       });
+      if (target != null && call.method().equals("GET") && call.body() == null
+          && PlainReads.eligible(server.base, headers)) {
+        String prefix = server.base.getRawPath() == null ? "" : server.base.getRawPath();
+        PlainReads.Exchange px = plain.exchange(server.base, prefix + API + call.path(), headers, target);
+        plainExchange = px;
+        try {
+          readers.execute(() -> {
+            if (exchange.isDone()) {
+              return;
+            }
+            try {
+              PlainReads.Raw raw = px.run();
+              if (raw == PlainReads.UNUSUAL) {
+                sendThroughClient(b.build(), call.limit());
+              } else {
+                exchange.complete(raw);
+              }
+            } catch (Throwable t) {
+              exchange.completeExceptionally(t);
+            }
+          });
+        } catch (RejectedExecutionException e) {
+          exchange.completeExceptionally(e);
+        }
+      } else {
+        sendThroughClient(b.build(), call.limit());
+      }
       this.answer = exchange.thenApply(r -> {
-        Answer a = new Answer(server, r.statusCode(), r.headers(), r.body());
+        Answer a = new Answer(server, r.status(), r.headers(), r.body().bytes(), r.body().into());
         try {
           if (a.status() >= 500 && !a.corrupt()) {
             throw new ServerError(a, call.what());
@@ -470,6 +540,41 @@ final class ServerPool implements AutoCloseable {
         }
         return a;
       });
+    }
+
+    /** Sends the request through the JDK client; its outcome completes {@link #exchange}. */
+    private void sendThroughClient(HttpRequest request, long limit) {
+      CompletableFuture<HttpResponse<Bodies.Received>> f;
+      try {
+        f = client.sendAsync(request, Bodies.bounded(limit, target));
+      } catch (RuntimeException e) {
+        exchange.completeExceptionally(e);
+        return;
+      }
+      clientExchange = f;
+      if (exchange.isDone()) {
+        f.cancel(true);
+      }
+      f.whenComplete((r, t) -> {
+        if (t != null) {
+          exchange.completeExceptionally(t);
+        } else {
+          exchange.complete(new PlainReads.Raw(r.statusCode(), r.headers(), r.body()));
+        }
+      });
+    }
+
+    /** Ends the request wherever it is: closes its plain connection, cancels its JDK client exchange. */
+    private void stop() {
+      exchange.cancel(true);
+      PlainReads.Exchange px = plainExchange;
+      if (px != null) {
+        px.abort();
+      }
+      CompletableFuture<?> f = clientExchange;
+      if (f != null) {
+        f.cancel(true);
+      }
     }
 
     /** Waits up to {@code nanos} for the request to end; whether it did. */
@@ -484,13 +589,25 @@ final class ServerPool implements AutoCloseable {
       return true;
     }
 
-    /** Cancels the request: another one answered first, or the caller gave up. */
+    /** Cancels the request: another one answered first, or the caller gave up. No more of its bytes are written. */
     void abandon() {
       abandoned = true;
-      exchange.cancel(true);
+      fence();
+      stop();
+    }
+
+    /** Stops the request's writes into its target: it failed or lost, and another may write there now. */
+    void fence() {
+      if (target != null) {
+        target.fence();
+      }
     }
   }
 
+  /**
+   * Starts a request: the first of a call ({@code waitForSlot}: it waits for a slot, and writes into the call's
+   * buffer) or a hedge (its slot already taken; it writes into a buffer of its own).
+   */
   private Attempt start(Server s, Call call, boolean waitForSlot) throws IOException {
     if (waitForSlot) {
       try {
@@ -506,7 +623,7 @@ final class ServerPool implements AutoCloseable {
       }
     }
     try {
-      return new Attempt(s, call);
+      return new Attempt(s, call, waitForSlot);
     } catch (RejectedExecutionException e) {
       s.slots.release();
       throw new IllegalStateException("HTTP store " + settings.describe() + " is closed", e);
@@ -515,6 +632,7 @@ final class ServerPool implements AutoCloseable {
 
   /** Books a failed attempt against its server (marking it down where the failure says so); returns the cause. */
   private Throwable failed(Attempt a, Throwable t) {
+    a.fence();
     if (t instanceof CompletionException && t.getCause() != null) {
       t = t.getCause();
     }
@@ -690,6 +808,8 @@ final class ServerPool implements AutoCloseable {
   public void close() {
     closed = true;
     timers.shutdownNow();
+    readers.shutdownNow();
+    plain.close();
     executor.shutdownNow();
   }
 }

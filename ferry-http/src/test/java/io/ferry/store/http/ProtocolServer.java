@@ -40,7 +40,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * A real HTTP server (the JDK's {@code com.sun.net.httpserver}) that speaks Ferry's store protocol over a backend of
  * the test's (a local store): what the client is tested against until, and besides, {@code ferry serve}. It is not a
  * mock of the client: it parses and answers real requests on a loopback port. Faults are injected per server: a delay
- * before chunk reads, chunk reads answered 503, a ref move applied and its answer dropped, a stop and a restart on the
+ * before chunk reads, chunk reads answered 503, chunk bodies longer or shorter than their range, a ref move applied and its answer dropped, a stop and a restart on the
  * same port. Counts the chunk reads it answered.
  */
 final class ProtocolServer implements AutoCloseable {
@@ -59,12 +59,19 @@ final class ProtocolServer implements AutoCloseable {
 
   /** Chunk reads ({@code GET /chunks/{id}}) answered with bytes. */
   final AtomicLong chunkReads = new AtomicLong();
+  /** Requests outside the protocol's path (answered 404). */
+  final AtomicLong stray = new AtomicLong();
   /** Every request received. */
   final AtomicLong requests = new AtomicLong();
   /** Delay before a chunk read is answered. */
   final AtomicReference<Duration> chunkDelay = new AtomicReference<>(Duration.ZERO);
   /** When not 0, chunk reads are answered with this status. */
   final AtomicInteger chunkStatus = new AtomicInteger();
+  /**
+   * When not 0, chunk read bodies are this many bytes longer (or, negative, shorter) than the range their headers
+   * claim.
+   */
+  final AtomicInteger chunkBodyDelta = new AtomicInteger();
   /** When not 0, every request is answered with this status and nothing is done. */
   final AtomicInteger allStatus = new AtomicInteger();
   /** When not 0, ref moves are answered with this status, not applied. */
@@ -90,21 +97,35 @@ final class ProtocolServer implements AutoCloseable {
     gate.countDown();
   }
 
-  private ProtocolServer(Backend store, String token) {
+  /** Path in front of {@value #API} (as behind a reverse proxy), "" for none. */
+  private final String prefix;
+
+  private ProtocolServer(Backend store, String token, String prefix) {
     this.store = store;
     this.token = token;
+    this.prefix = prefix;
   }
 
   /** Starts a server on a free loopback port over {@code store}; with a token, requests must carry it. */
   static ProtocolServer start(Backend store, String token) throws IOException {
-    ProtocolServer s = new ProtocolServer(store, token);
+    return startUnder(store, token, "");
+  }
+
+  /** As {@link #start}, serving the protocol under {@code prefix + /v1/store} (e.g. {@code /ferry}). */
+  static ProtocolServer startUnder(Backend store, String token, String prefix) throws IOException {
+    ProtocolServer s = new ProtocolServer(store, token, prefix);
     s.listen(0);
     return s;
   }
 
   private void listen(int at) throws IOException {
     server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), at), 64);
-    server.createContext(API, this::handle);
+    server.createContext(prefix + API, this::handle);
+    server.createContext("/", ex -> {
+      stray.incrementAndGet();
+      ex.sendResponseHeaders(404, -1);
+      ex.close();
+    });
     server.setExecutor(pool);
     server.start();
     port = server.getAddress().getPort();
@@ -149,7 +170,7 @@ final class ProtocolServer implements AutoCloseable {
         error(ex, allStatus.get(), "unavailable", "injected fault");
         return;
       }
-      String path = ex.getRequestURI().getRawPath().substring(API.length());
+      String path = ex.getRequestURI().getRawPath().substring(prefix.length() + API.length());
       Map<String, String> query = query(ex.getRequestURI());
       String method = ex.getRequestMethod();
       if (path.isEmpty() || path.equals("/")) {
@@ -275,8 +296,8 @@ final class ProtocolServer implements AutoCloseable {
           ex.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + size);
         }
         ByteBuffer b = store.chunks().read(id, from, (int) (to - from + 1));
-        byte[] out = new byte[b.remaining()];
-        b.get(out);
+        byte[] out = new byte[Math.max(0, b.remaining() + chunkBodyDelta.get())];
+        b.get(out, 0, Math.min(out.length, b.remaining()));
         ex.getResponseHeaders().set("ETag", "\"" + id.hex() + "\"");
         chunkReads.incrementAndGet();
         send(ex, partial ? 206 : 200, out, "application/octet-stream");
