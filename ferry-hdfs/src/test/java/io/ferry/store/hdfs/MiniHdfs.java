@@ -14,15 +14,15 @@ import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * A real HDFS in this JVM for tests: a {@link MiniDFSCluster} with a NameNode (RPC and WebHDFS) and 3 DataNodes,
- * replication 3. {@link #shared()} starts one per test JVM, shut down when the JVM exits; {@link #start()} starts a
+ * A real HDFS in this JVM for tests: a {@link MiniDFSCluster} with a NameNode (RPC and WebHDFS) and 3 DataNodes;
+ * stores opened with {@link #settings()} write 3 replicas. {@link #shared()} starts one per test JVM, shut down when the JVM exits; {@link #start()} starts a
  * private one for tests that stop DataNodes.
  *
  * <p>Where its files are: under {@code -Dminihdfs.basedir} if set, else in a memory file system ({@code /dev/shm})
- * where there is one, else under {@code target/minihdfs}. Ferry creates objects with {@code SYNC_BLOCK}, so every put
- * makes each DataNode of the pipeline force the block to disk; on a disk that waiting was most of the module's test
- * time (2,000-object listings), in memory the same calls return at once. The code path is the same either way.
- * Directories a killed test JVM left in memory are removed by the next start.
+ * where there is one with 2 GiB free, else under {@code target/minihdfs}. Ferry creates objects with {@code
+ * SYNC_BLOCK}, so every put makes each DataNode of the pipeline force the block to disk; on a disk, DataNode threads
+ * waited 155 s for that in one run of the module's tests, in memory the same calls return at once. The code path is
+ * the same either way. Directories a killed test JVM left in memory are removed by the next start.
  *
  * <p>The cluster runs without the DataNodes' block scanner and directory scanner (background threads that re-read
  * every block and directory to find damage on disk: no test here relies on them, and they cost CPU beside the tests).
@@ -31,11 +31,13 @@ import org.junit.jupiter.api.Assumptions;
  * CI must never pass by skipping the real engine.
  */
 public final class MiniHdfs implements AutoCloseable {
-  /** DataNodes and replication of every test cluster. */
+  /** DataNodes of every test cluster, and the replication of {@link #settings()}. */
   public static final int DATANODES = 3;
 
   /** Memory directories are named this plus the test JVM's pid, so that the next start can tell leftovers. */
   private static final String MEMORY_PREFIX = "ferry-minihdfs-";
+  /** Free memory file system space below which the cluster goes to disk (a container's /dev/shm may be 64 MiB). */
+  private static final long MEMORY_NEEDED = 2L << 30;
 
   private static MiniHdfs shared;
   private static Throwable sharedFailure;
@@ -90,7 +92,8 @@ public final class MiniHdfs implements AutoCloseable {
       return startOrThrow(Path.of(configured));
     }
     Path shm = Path.of("/dev/shm");
-    if (Files.isDirectory(shm) && Files.isWritable(shm)) {
+    if (Files.isDirectory(shm) && Files.isWritable(shm)
+        && Files.getFileStore(shm).getUsableSpace() >= MEMORY_NEEDED) {
       removeLeftovers(shm);
       return startOrThrow(shm.resolve(MEMORY_PREFIX + ProcessHandle.current().pid()));
     }
