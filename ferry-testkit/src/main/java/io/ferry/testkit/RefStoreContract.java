@@ -329,25 +329,66 @@ public abstract class RefStoreContract {
     assertChained(ref, threads * moves);
   }
 
+  /**
+   * Two child JVMs move one ref at the same time. They are released together once both have opened the store (a JVM
+   * that starts late would otherwise find the other done), and the test checks that their moves did overlap, so that
+   * what passes is a real race: 200 moves each, every one a read and a compare-and-swap that the other may win.
+   */
   @Test
   @Timeout(value = 600, unit = TimeUnit.SECONDS)
   void twoProcessesMovingOneRefLoseNoMove() throws Exception {
-    int moves = 1000;
+    int moves = 200;
     String ref = "org/llama/tags/prod";
+    List<String> labels = List.of("p1", "p2");
     List<Process> children = new ArrayList<>();
     List<Path> logs = new ArrayList<>();
-    for (String label : List.of("p1", "p2")) {
-      Path out = Files.createTempFile("refmover-" + label + "-", ".log");
-      logs.add(out);
-      children.add(startMover(ref, moves, label, out));
-    }
+    List<Path> ready = new ArrayList<>();
     try {
+      for (String label : labels) {
+        Path out = Files.createTempFile("refmover-" + label + "-", ".log");
+        logs.add(out);
+        Path flag = scratch.resolve("refmover-" + label + ".ready");
+        ready.add(flag);
+        children.add(startMover(ref, moves, label, out, flag));
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+      for (int i = 0; i < children.size(); i++) {
+        while (!Files.exists(ready.get(i))) {
+          assertThat(children.get(i).isAlive()).as("child %d still starting; its output:%n%s", i,
+              Files.readString(logs.get(i))).isTrue();
+          assertThat(System.nanoTime()).as("child %d opened the store within 120 s", i).isLessThan(deadline);
+          LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+        }
+      }
+      for (Process p : children) {
+        p.getOutputStream().write("go\n".getBytes(StandardCharsets.US_ASCII));
+        p.getOutputStream().flush();
+      }
       for (int i = 0; i < children.size(); i++) {
         Process p = children.get(i);
         assertThat(p.waitFor(500, TimeUnit.SECONDS)).as("child %d finished", i).isTrue();
         assertThat(p.exitValue()).as("exit code of child %d; its output:%n%s", i, Files.readString(logs.get(i)))
             .isZero();
       }
+      List<RefLogEntry> log = assertChained(ref, 2 * moves);
+      Map<String, Integer> perLabel = new HashMap<>();
+      int switches = 0;
+      String last = null;
+      for (RefLogEntry e : log) {
+        String[] why = e.why().split(" ");
+        int i = Integer.parseInt(why[1]);
+        int prev = perLabel.getOrDefault(why[0], -1);
+        assertThat(i).as("moves of %s in order", why[0]).isEqualTo(prev + 1);
+        perLabel.put(why[0], i);
+        if (last != null && !last.equals(why[0])) {
+          switches++;
+        }
+        last = why[0];
+      }
+      assertThat(perLabel).containsOnlyKeys(labels.toArray(new String[0]));
+      assertThat(switches).as("changes of mover along the log (2 or more: the processes moved at the same time, so "
+          + "their moves raced); children's reports: %s / %s", Files.readString(logs.get(0)).strip(),
+          Files.readString(logs.get(1)).strip()).isGreaterThanOrEqualTo(2);
     } finally {
       for (Process p : children) {
         p.destroyForcibly();
@@ -356,16 +397,6 @@ public abstract class RefStoreContract {
         Files.deleteIfExists(l);
       }
     }
-    List<RefLogEntry> log = assertChained(ref, 2 * moves);
-    Map<String, Integer> perLabel = new HashMap<>();
-    for (RefLogEntry e : log) {
-      String[] why = e.why().split(" ");
-      int i = Integer.parseInt(why[1]);
-      int prev = perLabel.getOrDefault(why[0], -1);
-      assertThat(i).as("moves of %s in order", why[0]).isEqualTo(prev + 1);
-      perLabel.put(why[0], i);
-    }
-    assertThat(perLabel).containsOnlyKeys("p1", "p2");
   }
 
   @Test
@@ -551,9 +582,21 @@ public abstract class RefStoreContract {
    * {@link #childJvmOptions()}, the {@link #storeUri} and the {@link #storeSettings}.
    */
   protected Process startMover(String ref, int moves, String label, Path out) throws Exception {
+    return startMover(ref, moves, label, out, null);
+  }
+
+  /**
+   * As {@link #startMover(String, int, String, Path)}; with {@code ready} not null, the mover creates that file once
+   * it has opened the store and waits for a line on its standard input before its first move ({@link
+   * RefMover#READY_PROPERTY}).
+   */
+  protected Process startMover(String ref, int moves, String label, Path out, Path ready) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<String> command = new ArrayList<>(List.of(java, "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
     command.addAll(childJvmOptions());
+    if (ready != null) {
+      command.add("-D" + RefMover.READY_PROPERTY + "=" + ready.toAbsolutePath());
+    }
     command.addAll(List.of("-cp", System.getProperty("java.class.path"), RefMover.class.getName(),
         storeUri(backend).toString(), ref, Integer.toString(moves), label));
     storeSettings(backend).forEach((k, v) -> command.add(k + "=" + v));

@@ -5,7 +5,10 @@ import io.ferry.concurrent.Futures;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
@@ -47,6 +50,12 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #list}: walks the directories under the prefix's last {@code /} with paged listings.
  * </ul>
  *
+ * <p>A create that loses (the key exists) keeps its temporary file when the record was in an attribute: the empty file
+ * is a spare that the next such record reuses, setting its attribute instead of creating a file. Of racing writers all
+ * but one lose, and creating a file is the dearest step of a create (over WebHDFS it goes through a DataNode), so a
+ * contended ref costs its losers two NameNode calls per attempt instead of five. Spares are reused only while young
+ * (well inside the age at which an open removes leftover temporary files) and are removed by {@link #close}.
+ *
  * <p>Thread-safe; any number of processes may share the records.
  */
 final class HdfsRecordStore implements RecordStore {
@@ -56,6 +65,13 @@ final class HdfsRecordStore implements RecordStore {
   static final String RECORD_ATTR = "user.ferry.entry";
   /** The largest record kept in an attribute (the NameNode's default limit for name and value is 16 KiB). */
   static final int MAX_XATTR_RECORD = 8192;
+  /** How many spare temporary files a store keeps at most. */
+  static final int MAX_SPARES = 16;
+  /** Spares older than this are not reused (an open elsewhere removes temporary files a day old). */
+  static final Duration SPARE_LIFETIME = Duration.ofHours(1);
+
+  /** An empty temporary file that a lost create left, made at {@code madeNanos} ({@link System#nanoTime()}). */
+  private record Spare(Path path, long madeNanos) {}
 
   private final FileSystem fs;
   private final Path root;
@@ -63,6 +79,8 @@ final class HdfsRecordStore implements RecordStore {
   private final String uri;
   private final boolean hsync;
   private final ExecutorService lookups;
+  /** Empty temporary files left by lost creates, oldest first, each with the time it was made. */
+  private final Deque<Spare> spares = new ArrayDeque<>();
   private volatile boolean xattrsUnavailable;
   private volatile boolean closed;
 
@@ -89,7 +107,7 @@ final class HdfsRecordStore implements RecordStore {
     ensureOpen();
     Path target = path(key);
     RecordStore.checkContent(key, content);
-    return publish(writeTemp(content), target, Options.Rename.NONE);
+    return publish(writeTemp(content), target, Options.Rename.NONE, fitsAttribute(content));
   }
 
   @Override
@@ -107,7 +125,7 @@ final class HdfsRecordStore implements RecordStore {
         noXattrs(e);
       }
     }
-    publish(writeTemp(content), target, Options.Rename.OVERWRITE);
+    publish(writeTemp(content), target, Options.Rename.OVERWRITE, false);
   }
 
   private boolean fitsAttribute(byte[] content) {
@@ -118,9 +136,10 @@ final class HdfsRecordStore implements RecordStore {
    * Renames a complete temporary file onto the record's path, creating the parent directories if needed; removes the
    * temporary file unless it was published.
    *
+   * @param spare whether {@code temp} is an empty file that may be kept as a spare if the record exists
    * @return false if {@code mode} is {@code NONE} and the record exists
    */
-  private boolean publish(Path temp, Path target, Options.Rename mode) throws IOException {
+  private boolean publish(Path temp, Path target, Options.Rename mode, boolean spare) throws IOException {
     boolean published = false;
     try {
       for (int attempt = 0; ; attempt++) {
@@ -129,6 +148,9 @@ final class HdfsRecordStore implements RecordStore {
           published = true;
           return true;
         } catch (FileAlreadyExistsException exists) {
+          if (spare && keepSpare(temp)) {
+            published = true;
+          }
           return false;
         } catch (FileNotFoundException | ParentNotDirectoryException e) {
           if (attempt > 0) {
@@ -148,11 +170,57 @@ final class HdfsRecordStore implements RecordStore {
     }
   }
 
-  /** Writes a complete record to a fresh temporary file: in an attribute of an empty file, or as data. */
+  /**
+   * Keeps a temporary file that a lost create made, for {@link #reuseSpare}; false if there are enough (the caller
+   * removes it then).
+   */
+  private boolean keepSpare(Path temp) {
+    synchronized (spares) {
+      if (closed || spares.size() >= MAX_SPARES) {
+        return false;
+      }
+      spares.addLast(new Spare(temp, System.nanoTime()));
+      return true;
+    }
+  }
+
+  /** A young spare with its attribute set to {@code content}, or null if there is none. */
+  private Path reuseSpare(byte[] content) {
+    while (true) {
+      Spare spare;
+      synchronized (spares) {
+        spare = spares.pollLast();
+      }
+      if (spare == null) {
+        return null;
+      }
+      if (System.nanoTime() - spare.madeNanos() < SPARE_LIFETIME.toNanos()) {
+        try {
+          fs.setXAttr(spare.path(), RECORD_ATTR, content, EnumSet.of(XAttrSetFlag.CREATE, XAttrSetFlag.REPLACE));
+          return spare.path();
+        } catch (IOException | RuntimeException e) {
+          LOG.debug("{}: spare temporary file {} not reusable: {}", uri, spare.path(), e.toString());
+        }
+      }
+      try {
+        fs.delete(spare.path(), false);
+      } catch (IOException e) {
+        LOG.debug("{}: could not remove the temporary file {}", uri, spare.path(), e);
+      }
+    }
+  }
+
+  /** Writes a complete record to a temporary file: in an attribute of an empty file (a spare if any), or as data. */
   private Path writeTemp(byte[] content) throws IOException {
+    boolean inAttr = fitsAttribute(content);
+    if (inAttr) {
+      Path spare = reuseSpare(content);
+      if (spare != null) {
+        return spare;
+      }
+    }
     Path temp = new Path(tmp, "record-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
         + HdfsBackend.TEMP_SUFFIX);
-    boolean inAttr = fitsAttribute(content);
     try {
       try (FSDataOutputStream out = Durability.create(fs, temp, hsync && !inAttr)) {
         if (!inAttr) {
@@ -293,8 +361,21 @@ final class HdfsRecordStore implements RecordStore {
     }
   }
 
+  /** Removes the spare temporary files (best effort: what remains is removed as a leftover a day later). */
   @Override
   public void close() {
-    closed = true;
+    List<Spare> left;
+    synchronized (spares) {
+      closed = true;
+      left = new ArrayList<>(spares);
+      spares.clear();
+    }
+    for (Spare spare : left) {
+      try {
+        fs.delete(spare.path(), false);
+      } catch (IOException | RuntimeException e) {
+        LOG.debug("{}: could not remove the temporary file {}", uri, spare.path(), e);
+      }
+    }
   }
 }

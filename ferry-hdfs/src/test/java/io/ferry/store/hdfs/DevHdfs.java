@@ -14,7 +14,7 @@ public final class DevHdfs {
   /** Starts the cluster and waits for Ctrl-C. */
   public static void main(String[] args) throws Exception {
     PrintStream out = System.out;
-    MiniHdfs hdfs = MiniHdfs.startOrThrow();
+    MiniHdfs hdfs = MiniHdfs.startOrThrow(java.nio.file.Path.of("target/minihdfs"));
     CountDownLatch stop = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       hdfs.close();

@@ -23,19 +23,21 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FilterFileSystem;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.parallel.Isolated;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
 /**
- * Runs the {@link RefStoreContract} against hdfs:// on a MiniDFSCluster (3 DataNodes, replication 3). Runs alone in
- * its JVM: it counts NameNode calls with the JVM-wide DFS operation counters.
+ * Runs the {@link RefStoreContract} against hdfs:// on the shared MiniDFSCluster (3 DataNodes, replication 1: see
+ * {@link MiniHdfs#settings(int)}). The NameNode calls of a read are counted by a client of its own, so the class runs
+ * beside the others; its methods run concurrently (each has a store of its own).
  */
-@Isolated
+@Execution(ExecutionMode.CONCURRENT)
 class HdfsRefStoreTest extends RefStoreContract {
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
     return HdfsBackend.open(hdfs.hdfs(MiniHdfs.freshPath("hdfs-RefStore")),
-        StoreOptions.createIfMissing().withSettings(hdfs.settings()));
+        StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
 
   @Override
@@ -45,7 +47,7 @@ class HdfsRefStoreTest extends RefStoreContract {
 
   @Override
   protected Map<String, String> storeSettings(Backend backend) {
-    return MiniHdfs.shared().settings();
+    return MiniHdfs.shared().settings(1);
   }
 
   /** A client of the test's store that counts the NameNode calls a record store makes to read. */
@@ -88,7 +90,7 @@ class HdfsRefStoreTest extends RefStoreContract {
   /** Opens a second instance of the store under test: nothing cached. */
   private HdfsBackend cold() throws Exception {
     return HdfsBackend.open(URI.create(backend.uri()),
-        StoreOptions.existing().withSettings(MiniHdfs.shared().settings()));
+        StoreOptions.existing().withSettings(MiniHdfs.shared().settings(1)));
   }
 
   @Test

@@ -11,6 +11,7 @@ class HdfsRepositoryContractTest extends RepositoryContract {
   @Override
   protected Backend openBackend(String name) throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
-    return HdfsBackend.open(hdfs.hdfs(base + "/" + name), StoreOptions.createIfMissing().withSettings(hdfs.settings()));
+    return HdfsBackend.open(hdfs.hdfs(base + "/" + name),
+        StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
 }

@@ -3,25 +3,41 @@ package io.ferry.store.hdfs;
 import java.io.File;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.UUID;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * A real HDFS in this JVM for tests: a {@link MiniDFSCluster} with a NameNode (RPC and WebHDFS) and 3 DataNodes,
- * replication 3. {@link #shared()} starts one per test JVM, shut down when the JVM exits; {@link #start()} starts a
+ * A real HDFS in this JVM for tests: a {@link MiniDFSCluster} with a NameNode (RPC and WebHDFS) and 3 DataNodes;
+ * stores opened with {@link #settings()} write 3 replicas. {@link #shared()} starts one per test JVM, shut down when the JVM exits; {@link #start()} starts a
  * private one for tests that stop DataNodes.
+ *
+ * <p>Where its files are: under {@code -Dminihdfs.basedir} if set, else in a memory file system ({@code /dev/shm})
+ * where there is one with 2 GiB free, else under {@code target/minihdfs}. Ferry creates objects with {@code
+ * SYNC_BLOCK}, so every put makes each DataNode of the pipeline force the block to disk; on a disk, DataNode threads
+ * waited 155 s for that in one run of the module's tests, in memory the same calls return at once. The code path is
+ * the same either way. Directories a killed test JVM left in memory are removed by the next start.
+ *
+ * <p>The cluster runs without the DataNodes' block scanner and directory scanner (background threads that re-read
+ * every block and directory to find damage on disk: no test here relies on them, and they cost CPU beside the tests).
  *
  * <p>If the cluster cannot start, tests are skipped with the reason, except with {@code CI=true}, where they fail:
  * CI must never pass by skipping the real engine.
  */
 public final class MiniHdfs implements AutoCloseable {
-  /** DataNodes and replication of every test cluster. */
+  /** DataNodes of every test cluster, and the replication of {@link #settings()}. */
   public static final int DATANODES = 3;
+
+  /** Memory directories are named this plus the test JVM's pid, so that the next start can tell leftovers. */
+  private static final String MEMORY_PREFIX = "ferry-minihdfs-";
+  /** Free memory file system space below which the cluster goes to disk (a container's /dev/shm may be 64 MiB). */
+  private static final long MEMORY_NEEDED = 2L << 30;
 
   private static MiniHdfs shared;
   private static Throwable sharedFailure;
@@ -69,12 +85,29 @@ public final class MiniHdfs implements AutoCloseable {
     Assumptions.abort(why);
   }
 
-  /** Starts a cluster and waits until every DataNode has registered. */
+  /** Starts a cluster, with its files where the class comment says, and waits until every DataNode has registered. */
   public static MiniHdfs startOrThrow() throws IOException {
-    Path target = Path.of(System.getProperty("minihdfs.basedir", "target/minihdfs"));
-    Files.createDirectories(target);
-    File base = target.resolve(UUID.randomUUID().toString().substring(0, 8)).toAbsolutePath().toFile();
+    String configured = System.getProperty("minihdfs.basedir");
+    if (configured != null) {
+      return startOrThrow(Path.of(configured));
+    }
+    Path shm = Path.of("/dev/shm");
+    if (Files.isDirectory(shm) && Files.isWritable(shm)
+        && Files.getFileStore(shm).getUsableSpace() >= MEMORY_NEEDED) {
+      removeLeftovers(shm);
+      return startOrThrow(shm.resolve(MEMORY_PREFIX + ProcessHandle.current().pid()));
+    }
+    return startOrThrow(Path.of("target/minihdfs"));
+  }
+
+  /** Starts a cluster with its files in a fresh directory under {@code parent}. */
+  public static MiniHdfs startOrThrow(Path parent) throws IOException {
+    Files.createDirectories(parent);
+    File base = parent.resolve(UUID.randomUUID().toString().substring(0, 8)).toAbsolutePath().toFile();
     Configuration conf = new Configuration();
+    // background verification of blocks and directories on disk: nothing here waits for it
+    conf.setLong("dfs.block.scanner.volume.bytes.per.second", 0);
+    conf.setInt("dfs.datanode.directoryscan.interval", -1);
     conf.setBoolean("dfs.webhdfs.enabled", true);
     conf.setInt("dfs.replication", DATANODES);
     conf.set("dfs.namenode.http-address", "127.0.0.1:0");
@@ -88,6 +121,21 @@ public final class MiniHdfs implements AutoCloseable {
       throw e;
     }
     return new MiniHdfs(cluster, base);
+  }
+
+  /** Removes the memory directories of test JVMs that are gone (a JVM killed before its shutdown hook ran). */
+  private static void removeLeftovers(Path shm) {
+    try (DirectoryStream<Path> dirs = Files.newDirectoryStream(shm, MEMORY_PREFIX + "*")) {
+      for (Path dir : dirs) {
+        String pid = dir.getFileName().toString().substring(MEMORY_PREFIX.length());
+        if (pid.chars().allMatch(Character::isDigit) && !pid.isEmpty()
+            && ProcessHandle.of(Long.parseLong(pid)).isEmpty()) {
+          FileUtil.fullyDelete(dir.toFile());
+        }
+      }
+    } catch (IOException | RuntimeException e) {
+      // best effort: a leftover only takes memory until the machine restarts
+    }
   }
 
   /** The cluster, for fault injection. */
@@ -110,14 +158,33 @@ public final class MiniHdfs implements AutoCloseable {
     return "/t/" + what + "-" + UUID.randomUUID().toString().substring(0, 12);
   }
 
-  /** Settings to open stores of this cluster with. */
+  /** Settings to open stores of this cluster with: replication {@value #DATANODES}, a replica on every DataNode. */
   public Map<String, String> settings() {
-    return Map.of("dfs.replication", Integer.toString(DATANODES));
+    return settings(DATANODES);
+  }
+
+  /**
+   * Settings to open stores of this cluster with, their files written with {@code replication} replicas. The contract
+   * tests use 1: what they check is Ferry's use of the NameNode's namespace (create, rename, attributes, listings),
+   * which is the same for any replication, and a pipeline through one DataNode costs a third of one through three;
+   * the tests of DataNode failures and the end-to-end test keep 3.
+   */
+  public Map<String, String> settings(int replication) {
+    if (replication < 1 || replication > DATANODES) {
+      throw new IllegalArgumentException("replication " + replication + " is not in [1, " + DATANODES + "]");
+    }
+    return Map.of("dfs.replication", Integer.toString(replication));
   }
 
   @Override
   public void close() {
-    cluster.shutdown(true);
+    try {
+      cluster.shutdown(true);
+    } finally {
+      FileUtil.fullyDelete(baseDir);
+      // the JVM's directory, once its last cluster is gone (delete() leaves a directory that is not empty)
+      baseDir.getParentFile().delete();
+    }
   }
 
   @Override

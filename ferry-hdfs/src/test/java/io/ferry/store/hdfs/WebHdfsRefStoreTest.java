@@ -6,14 +6,22 @@ import io.ferry.testkit.RefStoreContract;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Map;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 
-/** Runs the {@link RefStoreContract} against webhdfs:// on a MiniDFSCluster (3 DataNodes, replication 3). */
+/**
+ * Runs the {@link RefStoreContract} against webhdfs:// on the shared MiniDFSCluster (3 DataNodes, replication 1: see
+ * {@link MiniHdfs#settings(int)}).
+ *
+ * <p>Its methods run concurrently: each has a store of its own.
+ */
+@Execution(ExecutionMode.CONCURRENT)
 class WebHdfsRefStoreTest extends RefStoreContract {
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
     return HdfsBackend.open(hdfs.webhdfs(MiniHdfs.freshPath("webhdfs-RefStore")),
-        StoreOptions.createIfMissing().withSettings(hdfs.settings()));
+        StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
 
   @Override
@@ -23,6 +31,6 @@ class WebHdfsRefStoreTest extends RefStoreContract {
 
   @Override
   protected Map<String, String> storeSettings(Backend backend) {
-    return MiniHdfs.shared().settings();
+    return MiniHdfs.shared().settings(1);
   }
 }

@@ -12,6 +12,6 @@ class WebHdfsRepositoryContractTest extends RepositoryContract {
   protected Backend openBackend(String name) throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
     return HdfsBackend.open(hdfs.webhdfs(base + "/" + name),
-        StoreOptions.createIfMissing().withSettings(hdfs.settings()));
+        StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
 }
