@@ -15,6 +15,7 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.transfer.TransferListener;
+import io.ferry.store.FileWrites;
 import io.ferry.version.Derivation;
 import io.ferry.version.FileEntry;
 import io.ferry.version.RefSpec;
@@ -628,9 +629,7 @@ public final class Deriver {
   }
 
   private static void writeFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
-    while (b.hasRemaining()) {
-      pos += ch.write(b, pos);
-    }
+    FileWrites.write(b, ch, pos);
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -7,6 +7,7 @@ import io.ferry.format.torch.ByteSource;
 import io.ferry.format.torch.TorchCheckpoint;
 import io.ferry.format.torch.TorchFormat;
 import io.ferry.read.ModelReader;
+import io.ferry.store.FileWrites;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -147,11 +148,7 @@ public final class SafetensorsExport {
   }
 
   private static long writeFully(FileChannel out, ByteBuffer b, long pos) throws IOException {
-    long n = 0;
-    while (b.hasRemaining()) {
-      n += out.write(b, pos + n);
-    }
-    return n;
+    return FileWrites.write(b, out, pos) - pos;
   }
 
   /** A stored file as a {@link ByteSource}, read through the verified chunk path. */

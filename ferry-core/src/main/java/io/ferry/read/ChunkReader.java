@@ -7,6 +7,7 @@ import io.ferry.codec.NoneCodec;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.FileWrites;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -179,7 +180,7 @@ public final class ChunkReader {
    * @param length the raw length the snapshot records
    */
   public void copyTo(Location loc, long length, Check check, FileChannel out, long position) throws IOException {
-    copyTo(loc, length, check, (src, at) -> write(src, out, at), position);
+    copyTo(loc, length, check, (src, at) -> FileWrites.write(src, out, at), position);
   }
 
   /**
@@ -600,26 +601,6 @@ public final class ChunkReader {
     if (dst.remaining() < n) {
       throw new IllegalArgumentException("buffer has room for " + dst.remaining() + " bytes, chunk " + loc.chunk()
           + " needs " + n);
-    }
-  }
-
-  /**
-   * A positional write of all of {@code src}. Heap buffers go in slices of {@value #SLICE} bytes: the JDK copies a
-   * heap buffer through a temporary direct buffer of the write's size, which it then keeps per thread.
-   */
-  public static void write(ByteBuffer src, FileChannel out, long at) throws IOException {
-    long pos = at;
-    while (src.hasRemaining()) {
-      int n;
-      if (src.isDirect() || src.remaining() <= SLICE) {
-        n = out.write(src, pos);
-      } else {
-        ByteBuffer slice = src.duplicate();
-        slice.limit(slice.position() + SLICE);
-        n = out.write(slice, pos);
-        src.position(src.position() + n);
-      }
-      pos += n;
     }
   }
 }

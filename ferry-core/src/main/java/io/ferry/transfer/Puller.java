@@ -5,6 +5,7 @@ import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkBuffers;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
+import io.ferry.store.FileWrites;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
@@ -320,7 +321,7 @@ public final class Puller {
   private static ChunkReader.PositionalSink sink(FileChannel ch, Path target) {
     return (src, at) -> {
       try {
-        ChunkReader.write(src, ch, at);
+        FileWrites.write(src, ch, at);
       } catch (ClosedChannelException e) {
         throw e;
       } catch (IOException e) {

@@ -3,6 +3,7 @@ package io.ferry.store.local;
 import io.ferry.id.ChunkId;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.FileWrites;
 import io.ferry.store.StoredObject;
 import java.io.EOFException;
 import java.io.IOException;
@@ -89,12 +90,9 @@ final class LocalChunkStore implements ChunkStore {
         + TEMP_SUFFIX);
     try {
       try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
-        long remaining = 0;
+        long at = 0;
         for (ByteBuffer p : parts) {
-          remaining += p.remaining();
-        }
-        while (remaining > 0) {
-          remaining -= ch.write(parts);
+          at = FileWrites.write(p, ch, at);
         }
         ch.force(true);
       }
