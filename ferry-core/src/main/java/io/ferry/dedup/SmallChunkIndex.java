@@ -261,6 +261,20 @@ public final class SmallChunkIndex {
     keys.add(key);
   }
 
+  /**
+   * Adds the packs a push or copy wrote ({@link #add}) and merges the deltas into a new base when enough wait ({@link
+   * #mergeDue}), as every writer of packs does under its push lease before anything references the packs.
+   */
+  public void record(Collection<PackIndex> written) throws IOException {
+    if (written.isEmpty()) {
+      return;
+    }
+    add(written);
+    if (mergeDue()) {
+      merge(pack -> true, false);
+    }
+  }
+
   /** Whether as many deltas wait unabsorbed as make a push merge them (the threshold). */
   public boolean mergeDue() throws IOException {
     List<String> deltas = records.list(DELTAS);

@@ -451,10 +451,10 @@ public final class Deriver {
               StandardOpenOption.READ);
           channels.add(ch);
           long dataStart = header.remaining();
-          writeFully(ch, header, 0);
+          FileWrites.write(header, ch, 0);
           long end = outs.isEmpty() ? 0 : outs.get(outs.size() - 1).end();
           if (end > 0) {
-            writeFully(ch, ByteBuffer.allocate(1), dataStart + end - 1);
+            FileWrites.write(ByteBuffer.allocate(1), ch, dataStart + end - 1);
           }
           for (int i = 0; i < fp.plans().size(); i++, j++) {
             targets[j] = new Target(ch, dataStart);
@@ -578,7 +578,7 @@ public final class Deriver {
           }
           w.apply(block(r0, r1, rowElements, in, ref, outs), acc);
           for (int i = 0; i < outs.size(); i++) {
-            writeFully(t.channel(), outs.get(i).rewind(),
+            FileWrites.write(outs.get(i).rewind(), t.channel(),
                 t.dataStart() + job.outputs().get(i).begin() + r0 * outRowBytes[i]);
           }
         }
@@ -600,7 +600,7 @@ public final class Deriver {
         long rowBytes = info.byteLength() / cursor.rows();
         long per = cursor.segmentRows();
         for (long r0 = 0; r0 < cursor.rows(); r0 += per) {
-          writeFully(ch, cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), base + r0 * rowBytes);
+          FileWrites.write(cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), ch, base + r0 * rowBytes);
         }
       }
     }
@@ -626,10 +626,6 @@ public final class Deriver {
     }
     return new TensorTransform.Block(r0, Math.toIntExact(r1 - r0), Math.toIntExact((r1 - r0) * rowElements), data,
         ref == null ? null : ref.rows(r0, r1), out);
-  }
-
-  private static void writeFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
-    FileWrites.write(b, ch, pos);
   }
 
   private static void deleteTree(Path dir) throws IOException {

@@ -81,8 +81,7 @@ public final class SafetensorsExport {
     Map<String, String> metadata = new TreeMap<>(ck.values());
     metadata.putIfAbsent("format", "pt");
     ByteBuffer header = SafetensorsWriter.header(metadata, table);
-    long pos = 0;
-    pos += writeFully(out, header, pos);
+    long pos = FileWrites.write(header, out, 0);
     // runs of contiguous views are copied as one list of ranges: chunks decode ahead across tensors, on every core
     List<long[]> run = new ArrayList<>();
     for (TorchCheckpoint.View v : views) {
@@ -90,7 +89,7 @@ public final class SafetensorsExport {
         run.add(new long[] {v.begin(), v.end()});
       } else {
         pos = copyRun(reader, f, run, out, pos);
-        pos += writeFully(out, gather(reader, f, v), pos);
+        pos = FileWrites.write(gather(reader, f, v), out, pos);
       }
     }
     copyRun(reader, f, run, out, pos);
@@ -145,10 +144,6 @@ public final class SafetensorsExport {
       }
     }
     return ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
-  }
-
-  private static long writeFully(FileChannel out, ByteBuffer b, long pos) throws IOException {
-    return FileWrites.write(b, out, pos) - pos;
   }
 
   /** A stored file as a {@link ByteSource}, read through the verified chunk path. */

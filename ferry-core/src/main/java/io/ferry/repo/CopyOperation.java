@@ -107,10 +107,7 @@ final class CopyOperation {
       indexes.add(target.objects().packIndex(p));
     }
     lease.checkHeld();
-    target.smallChunks().add(indexes);
-    if (target.smallChunks().mergeDue()) {
-      target.smallChunks().merge(pack -> true, false);
-    }
+    target.smallChunks().record(indexes);
   }
 
   /**

@@ -179,13 +179,7 @@ final class PushOperation {
    * with the packs. A merge's base is written under the lease too, so gc keeps it until its pointer names it.
    */
   private void recordPacks(Pusher.Staged staged) throws IOException {
-    if (staged.written().isEmpty()) {
-      return;
-    }
-    smallChunks.add(staged.written());
-    if (smallChunks.mergeDue()) {
-      smallChunks.merge(pack -> true, false);
-    }
+    smallChunks.record(staged.written());
   }
 
   /**

@@ -72,24 +72,24 @@ final class FerryHandler extends Handler.Abstract {
       }
       callback.succeeded();
     } catch (HttpError e) {
-      fail(ex, request, response, callback, e, null);
+      fail(ex, response, callback, e, null);
     } catch (InvalidInputException | IllegalArgumentException e) {
-      fail(ex, request, response, callback, new HttpError(400, "bad-request", e.getMessage()), e);
+      fail(ex, response, callback, new HttpError(400, "bad-request", e.getMessage()), e);
     } catch (NotFoundException | MissingObjectException e) {
-      fail(ex, request, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
+      fail(ex, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
     } catch (ConflictException e) {
-      fail(ex, request, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
+      fail(ex, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
     } catch (CorruptObjectException | CorruptRefException e) {
       LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
-      fail(ex, request, response, callback, new HttpError(500, "corrupt", e.getMessage()), e);
+      fail(ex, response, callback, new HttpError(500, "corrupt", e.getMessage()), e);
     } catch (IOException e) {
-      fail(ex, request, response, callback, new HttpError(500, "io", String.valueOf(e.getMessage())), e);
+      fail(ex, response, callback, new HttpError(500, "io", String.valueOf(e.getMessage())), e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      fail(ex, request, response, callback, new HttpError(503, "shutting-down", "the server is stopping"), e);
+      fail(ex, response, callback, new HttpError(503, "shutting-down", "the server is stopping"), e);
     } catch (RuntimeException e) {
       LOG.warn("failure serving {}", request.getHttpURI().getPath(), e);
-      fail(ex, request, response, callback, new HttpError(500, "internal", String.valueOf(e)), e);
+      fail(ex, response, callback, new HttpError(500, "internal", String.valueOf(e)), e);
     }
     return true;
   }
@@ -135,11 +135,8 @@ final class FerryHandler extends Handler.Abstract {
     if (ex.committed()) {
       throw e;
     }
-    boolean drained = ex.drainUnreadBody(DRAIN_LIMIT);
     clearForError(ex.response());
-    if (!drained && ex.request().getConnectionMetaData().getHttpVersion().getVersion() < 20) {
-      ex.response().getHeaders().put(HttpHeader.CONNECTION, "close");
-    }
+    ex.drainOrClose(DRAIN_LIMIT);
     WebUi.error(ex, e);
   }
 
@@ -179,8 +176,7 @@ final class FerryHandler extends Handler.Abstract {
     return a.get();
   }
 
-  private static void fail(Exchange ex, Request request, Response response, Callback callback, HttpError e,
-      Throwable cause) {
+  private static void fail(Exchange ex, Response response, Callback callback, HttpError e, Throwable cause) {
     if (response.isCommitted()) {
       // headers or bytes are out: only closing the connection tells the client the body is not whole
       callback.failed(cause != null ? cause : e);
@@ -191,11 +187,7 @@ final class FerryHandler extends Handler.Abstract {
       response.getHeaders().remove(HttpHeader.CONTENT_RANGE);
       response.getHeaders().remove(HttpHeader.ETAG);
       response.getHeaders().remove(HttpHeader.CACHE_CONTROL);
-      boolean drained = ex.drainUnreadBody(DRAIN_LIMIT);
-      if (!drained && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
-        // part of a refused body is unread: the connection cannot carry another request, and the client must know
-        response.getHeaders().put(HttpHeader.CONNECTION, "close");
-      }
+      ex.drainOrClose(DRAIN_LIMIT);
       ex.error(e);
       callback.succeeded();
     } catch (IOException | RuntimeException write) {

@@ -192,7 +192,18 @@ public final class Exchange {
    * is unread, and closing a socket with unread bytes in its receive buffer sends a reset that can reach the client
    * before the answer does: draining first lets the client read the answer and keeps the connection usable.
    */
-  public boolean drainUnreadBody(long max) {
+  /**
+   * Readies the connection for an error answer: drains an unread body ({@link #drainUnreadBody}) and, over HTTP/1.1,
+   * asks for the connection to close when part of it stays unread (it cannot carry another request, and the client
+   * must know).
+   */
+  public void drainOrClose(long max) {
+    if (!drainUnreadBody(max) && request.getConnectionMetaData().getHttpVersion().getVersion() < 20) {
+      response.getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
+  }
+
+  private boolean drainUnreadBody(long max) {
     if (request.getLength() == 0) {
       return true;
     }
