@@ -276,11 +276,9 @@ public final class ModelReader implements Closeable {
     }
     ChunkBuffers idle = idleBuffers.getAndSet(null);
     ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
-    try {
-      copyPieces(f, pieces, out, buffers);
-    } finally {
-      idleBuffers.set(buffers);
-    }
+    copyPieces(f, pieces, out, buffers);
+    // only a copy that ended well gave every buffer back; a failed one's pool is dropped
+    idleBuffers.set(buffers);
   }
 
   private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out, ChunkBuffers buffers)
