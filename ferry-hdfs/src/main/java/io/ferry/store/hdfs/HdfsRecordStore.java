@@ -107,7 +107,8 @@ final class HdfsRecordStore implements RecordStore {
     ensureOpen();
     Path target = path(key);
     RecordStore.checkContent(key, content);
-    return publish(writeTemp(content), target, Options.Rename.NONE, fitsAttribute(content));
+    Temp temp = writeTemp(content);
+    return publish(temp.path(), target, Options.Rename.NONE, temp.inAttribute());
   }
 
   @Override
@@ -125,7 +126,7 @@ final class HdfsRecordStore implements RecordStore {
         noXattrs(e);
       }
     }
-    publish(writeTemp(content), target, Options.Rename.OVERWRITE, false);
+    publish(writeTemp(content).path(), target, Options.Rename.OVERWRITE, false);
   }
 
   private boolean fitsAttribute(byte[] content) {
@@ -210,13 +211,16 @@ final class HdfsRecordStore implements RecordStore {
     }
   }
 
+  /** A temporary file holding a complete record: in an attribute of an otherwise empty file, or as its data. */
+  private record Temp(Path path, boolean inAttribute) {}
+
   /** Writes a complete record to a temporary file: in an attribute of an empty file (a spare if any), or as data. */
-  private Path writeTemp(byte[] content) throws IOException {
+  private Temp writeTemp(byte[] content) throws IOException {
     boolean inAttr = fitsAttribute(content);
     if (inAttr) {
       Path spare = reuseSpare(content);
       if (spare != null) {
-        return spare;
+        return new Temp(spare, true);
       }
     }
     Path temp = new Path(tmp, "record-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
@@ -236,7 +240,7 @@ final class HdfsRecordStore implements RecordStore {
           return writeTemp(content);
         }
       }
-      return temp;
+      return new Temp(temp, inAttr);
     } catch (IOException | RuntimeException e) {
       try {
         fs.delete(temp, false);
