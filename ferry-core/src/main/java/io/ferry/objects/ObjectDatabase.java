@@ -6,6 +6,7 @@ import io.ferry.codec.ChunkHint;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.Codecs;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.error.MissingObjectException;
 import io.ferry.pack.PackIndex;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
@@ -13,6 +14,7 @@ import io.ferry.store.ChunkStore;
 import io.ferry.version.ObjectJson;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -77,16 +79,34 @@ public final class ObjectDatabase {
     if (size < PackIndex.HEADER_LENGTH + PackIndex.FOOTER_LENGTH) {
       throw new CorruptObjectException(pack, where, "pack of " + size + " bytes is shorter than header and footer");
     }
-    ByteBuffer footer = store.read(pack, size - PackIndex.FOOTER_LENGTH, PackIndex.FOOTER_LENGTH);
+    ByteBuffer footer = readPack(pack, where, size, size - PackIndex.FOOTER_LENGTH, PackIndex.FOOTER_LENGTH);
     long[] f = PackIndex.parseFooter(pack, where, footer, size);
     long indexLength = size - PackIndex.FOOTER_LENGTH - f[0];
-    ByteBuffer index = store.read(pack, f[0], (int) indexLength);
+    ByteBuffer index = readPack(pack, where, size, f[0], (int) indexLength);
     PackIndex idx = PackIndex.parse(pack, where, index, f[0], f[1], (int) f[2]);
     if (packIndexes.size() > 4096) {
       packIndexes.clear();
     }
     packIndexes.put(pack, idx);
     return idx;
+  }
+
+  /**
+   * A range of a pack whose size was just read. The pack may be removed (a gc) or replaced between the two calls: a
+   * read that ends early is then a missing pack if it is gone, else a corrupt one, never a bare end of file, so that
+   * callers which skip unusable packs (the small-chunk index) skip it.
+   */
+  private ByteBuffer readPack(ChunkId pack, String where, long size, long offset, int length) throws IOException {
+    try {
+      return store.read(pack, offset, length);
+    } catch (EOFException e) {
+      IOException gone = store.contains(pack)
+          ? new CorruptObjectException(pack, where, "ended before byte " + (offset + length) + " of the " + size
+              + " its size gave a moment before: it changed while it was read")
+          : new MissingObjectException(pack, where + " (removed while its index was read)");
+      gone.addSuppressed(e);
+      throw gone;
+    }
   }
 
   /**
