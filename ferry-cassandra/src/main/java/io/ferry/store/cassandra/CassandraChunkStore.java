@@ -1,5 +1,6 @@
 package io.ferry.store.cassandra;
 
+import com.datastax.oss.driver.api.core.AllNodesFailedException;
 import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
 import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
@@ -16,7 +17,9 @@ import io.ferry.store.ChunkStore;
 import io.ferry.store.StoredObject;
 import java.io.EOFException;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -43,6 +46,8 @@ import java.util.function.Consumer;
 final class CassandraChunkStore implements ChunkStore {
   /** How often a completion row is sent when its outcome was unknown and a serial read found it absent. */
   private static final int COMPLETION_ATTEMPTS = 5;
+  /** Serial reads that settle one transaction when connections are lost: pauses of 0.2, 0.4, 0.8 and 1.6 s between. */
+  private static final int SETTLE_ATTEMPTS = 5;
   private final CassandraBackend backend;
   private final String where;
   private final PreparedStatement readMarker;
@@ -137,8 +142,7 @@ final class CassandraChunkStore implements ChunkStore {
         // the driver sends it to the next node when its coordinator is the one shutting down. No row: the
         // transaction did not happen and can no longer happen, so it is sent again. A row, whoever's: the object is
         // complete; reporting false keeps a failed push from deleting what it may not have made.
-        Row row = backend.execute("settling the put of object " + id, readMarker.bind(key(id)).setIdempotent(true)
-            .setConsistencyLevel(backend.settings().serialConsistency())).one();
+        Row row = settle(id);
         if (row == null) {
           if (attempt >= COMPLETION_ATTEMPTS) {
             throw backend.failure("completing object " + id + " (" + attempt + " attempts)", e);
@@ -159,6 +163,48 @@ final class CassandraChunkStore implements ChunkStore {
     }
     backend.execute("unnoting the put of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
     return created;
+  }
+
+  /**
+   * The serial read that settles a transaction of unknown outcome. Sent again, after a growing pause, while it failed
+   * only because connections were lost (the node it went to closed them as others went down, or the driver had none
+   * open yet): the driver reconnects meanwhile, and the next answer says what the cluster can do (a missing quorum
+   * is reported as such, not as a closed channel).
+   */
+  private Row settle(ChunkId id) throws IOException {
+    String what = "settling the put of object " + id;
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return backend.session().execute(readMarker.bind(key(id)).setIdempotent(true)
+            .setConsistencyLevel(backend.settings().serialConsistency())).one();
+      } catch (AllNodesFailedException e) {
+        if (attempt >= SETTLE_ATTEMPTS || !onlyLostConnections(e)) {
+          throw backend.failure(what, e);
+        }
+        try {
+          Thread.sleep(100L << attempt);
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          InterruptedIOException io = new InterruptedIOException("interrupted while " + what);
+          io.addSuppressed(e);
+          throw io;
+        }
+      } catch (com.datastax.oss.driver.api.core.DriverException e) {
+        throw backend.failure(what, e);
+      }
+    }
+  }
+
+  private static boolean onlyLostConnections(AllNodesFailedException e) {
+    for (List<Throwable> errors : e.getAllErrors().values()) {
+      for (Throwable t : errors) {
+        if (!(t instanceof ClosedConnectionException || t instanceof HeartbeatException
+            || t instanceof ClosedChannelException)) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   private void writeParts(ChunkId id, UUID gen, ByteBuffer[] parts, long length, int partSize) throws IOException {
