@@ -90,40 +90,43 @@ class YarnClusterTest {
       Path driverLog = tmp.resolve("driver.log");
       driver = java(driverFlags, conf + File.pathSeparator + String.join(File.pathSeparator, driverCp), "512m",
           driverLog, tmp, Map.of("HADOOP_CONF_DIR", conf.toString(), "YARN_CONF_DIR", conf.toString()),
-          "org.apache.spark.deploy.SparkSubmit", "--master", "yarn", "--deploy-mode", "client",
+          "org.apache.spark.deploy.SparkSubmit", "--master", "yarn", "--deploy-mode", "cluster",
           "--class", "io.ferry.spark.jobs.FerrySparkJobs",
           "--conf", "spark.yarn.jars=" + String.join(",", jars),
-          "--conf", "spark.yarn.am.extraClassPath=" + dirs,
+          "--conf", "spark.driver.extraClassPath=" + dirs,
           "--conf", "spark.executor.extraClassPath=" + dirs,
           "--conf", "spark.yarn.populateHadoopClasspath=false",
           "--conf", "spark.yarn.stagingDir=" + tmp.resolve("staging").toUri(),
           "--conf", "spark.yarn.maxAppAttempts=1",
-          "--conf", "spark.yarn.am.memory=256m", "--conf", "spark.yarn.am.memoryOverhead=128m",
-          "--conf", "spark.yarn.am.extraJavaOptions=" + containerFlags,
+          "--conf", "spark.driver.memory=512m", "--conf", "spark.driver.memoryOverhead=128m",
+          "--conf", "spark.driver.extraJavaOptions=" + containerFlags,
           "--conf", "spark.executor.instances=1", "--conf", "spark.executor.cores=1",
           "--conf", "spark.executor.memory=512m", "--conf", "spark.executor.memoryOverhead=128m",
           "--conf", "spark.executor.extraJavaOptions=" + containerFlags,
-          // the containers get no environment from the NodeManager: bind them to loopback as the driver is
+          // the containers get no environment from the NodeManager: bind them to loopback
           "--conf", "spark.yarn.appMasterEnv.SPARK_LOCAL_IP=127.0.0.1",
           "--conf", "spark.executorEnv.SPARK_LOCAL_IP=127.0.0.1",
-          "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-          "--conf", "spark.ui.enabled=false", "--conf", "spark.local.dir=" + tmp.resolve("local"),
+          "--conf", "spark.ui.enabled=false",
           "spark-internal", "verify", "--store", store, "--task-bytes", "1048576", "yarn:prod");
       boolean done = driver.waitFor(DRIVER_TIMEOUT_S, TimeUnit.SECONDS);
       String out = Files.readString(driverLog, StandardCharsets.UTF_8);
-      assertThat(done).as("driver finished within %d s; its output:\n%s\ncluster:\n%s\ncontainers:\n%s",
+      assertThat(done).as("spark-submit finished within %d s; its output:\n%s\ncluster:\n%s\ncontainers:\n%s",
           DRIVER_TIMEOUT_S, tail(out), tail(Files.readString(clusterLog)), containerLogs(yarnDir)).isTrue();
-      assertThat(driver.exitValue()).as("driver exit; its output:\n%s\ncontainers:\n%s", tail(out),
+      assertThat(driver.exitValue()).as("spark-submit exit; its output:\n%s\ncontainers:\n%s", tail(out),
           containerLogs(yarnDir)).isZero();
-      assertThat(out).contains("errors=0").contains("versions=1").containsPattern("tasks=[2-9]");
-
       Matcher app = APP_ID.matcher(out);
-      assertThat(app.find()).as("the driver names the application YARN accepted:\n%s", tail(out)).isTrue();
-      assertThat(out).as("the application master's address, as YARN reports it").contains(
-          "ApplicationMaster host: 127.0.0.1");
+      assertThat(app.find()).as("spark-submit names the application YARN accepted:\n%s", tail(out)).isTrue();
+      assertThat(out).as("spark-submit's output").contains("final status: SUCCEEDED")
+          .containsPattern("ApplicationMaster host: (localhost|127\\.0\\.0\\.1)\n");
       List<Path> containers = containers(yarnDir, app.group(1));
-      // the application master and at least one executor ran as containers of that application on the NodeManager
+      // the application master (with the driver in it) and at least one executor ran as containers of that
+      // application on the NodeManager; the driver's results are in the first container's stdout
       assertThat(containers).as("containers of %s under %s", app.group(1), yarnDir).hasSizeGreaterThanOrEqualTo(2);
+      Path am = containers.stream().filter(c -> c.getFileName().toString().endsWith("_000001")).findFirst()
+          .orElseThrow(() -> new AssertionError("no application master container among " + containers));
+      String results = Files.readString(am.resolve("stdout"), StandardCharsets.UTF_8);
+      assertThat(results).as("the driver's stdout in %s", am).contains("errors=0").contains("versions=1")
+          .containsPattern("tasks=[2-9]");
       assertThat(containers.stream().anyMatch(c -> logContains(c, "CoarseGrainedExecutorBackend")))
           .as("an executor ran in a container:\n%s", containerLogs(yarnDir)).isTrue();
     } finally {

@@ -22,19 +22,31 @@ import org.apache.spark.sql.SparkSession;
  * <p>Common options: {@code --store-option key=value} (settings of {@code --store}, or of {@code --from} and {@code
  * --to}), {@code --task-bytes N} (bytes of chunks per task for verify and copy, default 64 MiB). Exit codes: 0 done,
  * 1 verify found errors or the job failed, 2 bad arguments. Results go to stdout, one {@code key=value} per line.
+ * Under {@code --master yarn --deploy-mode cluster} the driver runs in YARN's application master, which takes no exit
+ * code: there a non-zero code is thrown as an exception instead, and YARN reports the application as failed.
  */
 public final class FerrySparkJobs {
   private FerrySparkJobs() {}
 
   public static void main(String[] args) {
     SparkSession spark = SparkSession.builder().appName("ferry " + (args.length > 0 ? args[0] : "")).getOrCreate();
+    // YARN's application master runs the driver's main in cluster deploy mode: it reports success only if main
+    // returns and failure if main throws; an exit from inside main reaches it as "shutdown hook called before final
+    // status was reported", a failure even for exit code 0
+    boolean yarnCluster = spark.sparkContext().master().startsWith("yarn")
+        && "cluster".equals(spark.sparkContext().deployMode());
     int code;
     try {
       code = run(spark, args, System.out, System.err);
     } finally {
       spark.stop();
     }
-    System.exit(code);
+    if (!yarnCluster) {
+      System.exit(code);
+    } else if (code != 0) {
+      throw new IllegalStateException("ferry spark " + (args.length > 0 ? args[0] : "") + " ended with exit code "
+          + code + " (1: verify found errors or the job failed, 2: bad arguments); the driver's stderr says why");
+    }
   }
 
   /** Runs one job on {@code spark}; returns the exit code. */
