@@ -22,18 +22,18 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * One job on a real YARN cluster: a {@link YarnClusterMain} process runs a MiniYARNCluster (ResourceManager and one
- * NodeManager) on loopback, and a second process is {@code spark-submit --master yarn --deploy-mode client} of
+ * NodeManager) on loopback, and a second process is {@code spark-submit --master yarn --deploy-mode cluster} of
  * {@code FerrySparkJobs verify}, with {@code HADOOP_CONF_DIR} pointing at the configuration the cluster wrote. The
- * ResourceManager grants the containers and the NodeManager starts Spark's application master and an executor in
- * them, as processes; the executor opens the store itself.
+ * ResourceManager grants the containers and the NodeManager starts Spark's application master (which runs the
+ * driver) and an executor in them, as processes; the executor opens the store itself.
  *
  * <p>The two processes keep the class paths apart: the cluster gets the test class path without Spark and Scala,
- * the driver (and so the containers) gets it without the Hadoop minicluster. Both sides use Hadoop's shaded 3.4
- * client, which spark-yarn takes as its Hadoop dependency.
+ * spark-submit (and so the containers) gets it without the Hadoop minicluster. Both sides use Hadoop's shaded 3.4
+ * client, which spark-yarn takes as its Hadoop dependency. 49–85 s, by the load of the machine.
  */
 class YarnClusterTest {
   private static final long CLUSTER_TIMEOUT_S = 90;
-  private static final long DRIVER_TIMEOUT_S = 180;
+  private static final long SUBMIT_TIMEOUT_S = 180;
   private static final Pattern APP_ID =
       Pattern.compile("Submitting application (application_\\d+_\\d+) to ResourceManager");
 
@@ -53,7 +53,7 @@ class YarnClusterTest {
     List<String> cp = Arrays.asList(System.getProperty("java.class.path").split(File.pathSeparator));
     List<String> clusterCp = cp.stream().filter(e -> !name(e).startsWith("spark-") && !name(e).startsWith("scala-"))
         .toList();
-    List<String> driverCp = cp.stream().filter(e -> !name(e).startsWith("hadoop-client-minicluster")).toList();
+    List<String> submitCp = cp.stream().filter(e -> !name(e).startsWith("hadoop-client-minicluster")).toList();
     // several JVMs on two cores, each with a small job: the serial collector and C1 alone keep their CPU down
     List<String> flags = new ArrayList<>(List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
     flags.addAll(Stream.of(System.getProperty("ferry.spark.flags", "").trim().split("\\s+"))
@@ -64,7 +64,7 @@ class YarnClusterTest {
     Path conf = tmp.resolve("hadoop-conf");
     Path clusterLog = tmp.resolve("cluster.log");
     Process cluster = null;
-    Process driver = null;
+    Process submit = null;
     try {
       // the NodeManager starts containers with $JAVA_HOME/bin/java; its work and log directories go under yarnDir
       cluster = java(flags, String.join(File.pathSeparator, clusterCp), "512m", clusterLog, yarnDir,
@@ -76,20 +76,20 @@ class YarnClusterTest {
       }
       awaitFile(conf.resolve("ready"), cluster, clusterLog);
 
-      Path log4j = Files.writeString(tmp.resolve("driver-log4j2.properties"), String.join("\n",
+      Path log4j = Files.writeString(tmp.resolve("submit-log4j2.properties"), String.join("\n",
           "rootLogger.level = warn", "rootLogger.appenderRef.console.ref = console",
           "appender.console.type = Console", "appender.console.name = console",
           "appender.console.layout.type = PatternLayout", "appender.console.layout.pattern = %p %c{1}: %m%n",
           // the line naming the application YARN accepted
           "logger.yarn.name = org.apache.spark.deploy.yarn.Client", "logger.yarn.level = info", ""));
-      List<String> jars = driverCp.stream().filter(e -> e.endsWith(".jar")).map(e -> "local:" + e).toList();
-      String dirs = String.join(File.pathSeparator, driverCp.stream().filter(e -> !e.endsWith(".jar")).toList());
+      List<String> jars = submitCp.stream().filter(e -> e.endsWith(".jar")).map(e -> "local:" + e).toList();
+      String dirs = String.join(File.pathSeparator, submitCp.stream().filter(e -> !e.endsWith(".jar")).toList());
       String containerFlags = String.join(" ", flags);
-      List<String> driverFlags = new ArrayList<>(flags);
-      driverFlags.add("-Dlog4j2.configurationFile=" + log4j.toUri());
-      Path driverLog = tmp.resolve("driver.log");
-      driver = java(driverFlags, conf + File.pathSeparator + String.join(File.pathSeparator, driverCp), "512m",
-          driverLog, tmp, Map.of("HADOOP_CONF_DIR", conf.toString(), "YARN_CONF_DIR", conf.toString()),
+      List<String> submitFlags = new ArrayList<>(flags);
+      submitFlags.add("-Dlog4j2.configurationFile=" + log4j.toUri());
+      Path submitLog = tmp.resolve("submit.log");
+      submit = java(submitFlags, conf + File.pathSeparator + String.join(File.pathSeparator, submitCp), "512m",
+          submitLog, tmp, Map.of("HADOOP_CONF_DIR", conf.toString(), "YARN_CONF_DIR", conf.toString()),
           "org.apache.spark.deploy.SparkSubmit", "--master", "yarn", "--deploy-mode", "cluster",
           "--class", "io.ferry.spark.jobs.FerrySparkJobs",
           "--conf", "spark.yarn.jars=" + String.join(",", jars),
@@ -108,11 +108,11 @@ class YarnClusterTest {
           "--conf", "spark.executorEnv.SPARK_LOCAL_IP=127.0.0.1",
           "--conf", "spark.ui.enabled=false",
           "spark-internal", "verify", "--store", store, "--task-bytes", "1048576", "yarn:prod");
-      boolean done = driver.waitFor(DRIVER_TIMEOUT_S, TimeUnit.SECONDS);
-      String out = Files.readString(driverLog, StandardCharsets.UTF_8);
+      boolean done = submit.waitFor(SUBMIT_TIMEOUT_S, TimeUnit.SECONDS);
+      String out = Files.readString(submitLog, StandardCharsets.UTF_8);
       assertThat(done).as("spark-submit finished within %d s; its output:\n%s\ncluster:\n%s\ncontainers:\n%s",
-          DRIVER_TIMEOUT_S, tail(out), tail(Files.readString(clusterLog)), containerLogs(yarnDir)).isTrue();
-      assertThat(driver.exitValue()).as("spark-submit exit; its output:\n%s\ncontainers:\n%s", tail(out),
+          SUBMIT_TIMEOUT_S, tail(out), tail(Files.readString(clusterLog)), containerLogs(yarnDir)).isTrue();
+      assertThat(submit.exitValue()).as("spark-submit exit; its output:\n%s\ncontainers:\n%s", tail(out),
           containerLogs(yarnDir)).isZero();
       Matcher app = APP_ID.matcher(out);
       assertThat(app.find()).as("spark-submit names the application YARN accepted:\n%s", tail(out)).isTrue();
@@ -130,8 +130,8 @@ class YarnClusterTest {
       assertThat(containers.stream().anyMatch(c -> logContains(c, "CoarseGrainedExecutorBackend")))
           .as("an executor ran in a container:\n%s", containerLogs(yarnDir)).isTrue();
     } finally {
-      if (driver != null) {
-        stop(driver);
+      if (submit != null) {
+        stop(submit);
       }
       if (cluster != null) {
         // the application has ended: its containers and the cluster are ended at once (a graceful stop of the
