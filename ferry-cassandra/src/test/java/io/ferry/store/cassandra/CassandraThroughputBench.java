@@ -78,7 +78,7 @@ class CassandraThroughputBench {
         // Ferry: a fresh store each round (its schema made before the clock starts), then a pull of it
         java.net.URI uri = node.freshUri("bench_ferry");
         try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing(),
-            RepositoryOptions.defaults())) {
+            options())) {
           long t0 = System.nanoTime();
           repo.push(src, "m:prod", PushOptions.builder().message("bench").codec(CodecPolicy.NONE).build());
           ferryPush = Math.min(ferryPush, seconds(t0));
@@ -87,7 +87,7 @@ class CassandraThroughputBench {
         // the store is opened before the clock starts, as the push's was and as the driver's session is: both sides
         // time moving the bytes, not connecting (Ferry's open, a session and its prepared statements, printed apart)
         long t1 = System.nanoTime();
-        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), options())) {
           ferryOpen = Math.min(ferryOpen, seconds(t1));
           long t1b = System.nanoTime();
           repo.pull("m:prod", dest, PullOptions.defaults());
@@ -147,6 +147,13 @@ class CassandraThroughputBench {
         ferryPull, bytes / ferryPull / 1e6, driverRead, bytes / driverRead / 1e6, driverRead / ferryPull);
     System.out.printf("  opening the store (a driver session, schema check, prepared statements): best %.2f s%n",
         ferryOpen);
+  }
+
+  /** The repository's defaults, or {@code -Dferry.bench.cassandra.parallelism=N} workers. */
+  private static RepositoryOptions options() {
+    RepositoryOptions o = RepositoryOptions.defaults();
+    Integer n = Integer.getInteger("ferry.bench.cassandra.parallelism");
+    return n == null ? o : o.withParallelism(n);
   }
 
   private static void ddl(CqlSession s, String cql) {
