@@ -215,20 +215,18 @@ final class CassandraChunkStore implements ChunkStore {
     try {
       while (written < length) {
         int n = (int) Math.min(partSize, length - written);
-        ByteBuffer data = ByteBuffer.allocate(n);
-        while (data.hasRemaining()) {
-          ByteBuffer p = parts[src];
-          if (!p.hasRemaining()) {
-            src++;
-            continue;
-          }
-          int take = Math.min(p.remaining(), data.remaining());
-          ByteBuffer slice = p.duplicate();
-          slice.limit(slice.position() + take);
-          data.put(slice);
-          p.position(p.position() + take);
+        while (!parts[src].hasRemaining()) {
+          src++;
         }
-        data.flip();
+        ByteBuffer data;
+        if (parts[src].remaining() >= n) {
+          // the whole part lies in one of the caller's buffers: the driver sends that slice, no copy; the caller's
+          // buffers stay untouched until every part is written (await below)
+          data = parts[src].slice(parts[src].position(), n);
+          parts[src].position(parts[src].position() + n);
+        } else {
+          data = gather(parts, src, n);
+        }
         writes.add(backend.executeAsync(insertPart.bind(key(id), gen, part / CassandraSchema.PARTS_PER_SLAB, part,
             data).setIdempotent(true)));
         written += n;
@@ -237,6 +235,22 @@ final class CassandraChunkStore implements ChunkStore {
     } finally {
       backend.await("writing " + part + " parts of object " + id, writes);
     }
+  }
+
+  /** Copies the next {@code n} bytes of the caller's buffers, from {@code parts[src]} on, into one part. */
+  private static ByteBuffer gather(ByteBuffer[] parts, int src, int n) {
+    ByteBuffer data = ByteBuffer.allocate(n);
+    while (data.hasRemaining()) {
+      ByteBuffer p = parts[src];
+      if (!p.hasRemaining()) {
+        src++;
+        continue;
+      }
+      int take = Math.min(p.remaining(), data.remaining());
+      data.put(p.slice(p.position(), take));
+      p.position(p.position() + take);
+    }
+    return data.flip();
   }
 
   private void deleteParts(ChunkId id, UUID gen, long length, int partSize) throws IOException {
@@ -256,18 +270,30 @@ final class CassandraChunkStore implements ChunkStore {
 
   @Override
   public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+    if (length < 0) {
+      throw new IllegalArgumentException("range " + offset + "+" + length + " of object " + id + " is negative");
+    }
+    ByteBuffer out = ByteBuffer.allocate(length);
+    readInto(id, offset, out);
+    return out.flip();
+  }
+
+  /** Copies each part's bytes from the driver's row straight into {@code dst}: one copy, no buffer of the range. */
+  @Override
+  public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    int length = dst.remaining();
     Marker m = existing(id);
-    if (offset < 0 || length < 0) {
+    if (offset < 0) {
       throw new IllegalArgumentException("range " + offset + "+" + length + " of object " + id + " is negative");
     }
     if (offset > m.length() || length > m.length() - offset) {
       throw new EOFException("range " + offset + "+" + length + " runs past the end of object " + id + " ("
           + m.length() + " bytes) in " + where);
     }
-    byte[] out = new byte[length];
     if (length == 0) {
-      return ByteBuffer.wrap(out);
+      return;
     }
+    int start = dst.position();
     int ps = m.partSize();
     long first = offset / ps;
     long last = (offset + length - 1) / ps;
@@ -295,16 +321,14 @@ final class CassandraChunkStore implements ChunkStore {
         }
         long from = Math.max(offset, partStart);
         long to = Math.min(offset + length, partStart + partLength);
-        ByteBuffer src = data.duplicate();
-        src.position(src.position() + (int) (from - partStart));
-        src.get(out, (int) (from - offset), (int) (to - from));
+        dst.put(start + (int) (from - offset), data, data.position() + (int) (from - partStart), (int) (to - from));
         expect++;
       }
       if (expect != ranges.get(i)[1] + 1) {
         throw broken(id, m, expect, -1, -1, 0);
       }
     }
-    return ByteBuffer.wrap(out);
+    dst.position(start + length);
   }
 
   /** Rows of a result, fetching further pages (a slab's parts come in one page, but the driver may split it). */

@@ -1,14 +1,57 @@
 package io.ferry.store.cassandra;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.ChunkStoreContract;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /** The whole {@link ChunkStoreContract} against a real Cassandra node, a fresh keyspace per test. */
 class CassandraChunkStoreTest extends ChunkStoreContract {
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
     return CassandraBackend.open(LocalCassandra.shared().freshUri("chunks"), StoreOptions.createIfMissing());
+  }
+
+  /**
+   * An object of many parts over two slabs, given as buffers whose edges fall inside parts and on their bounds (so
+   * some parts are sent as slices of one buffer and others gathered from several), comes back whole and by ranges
+   * that cross parts and slabs, into heap and direct buffers.
+   */
+  @Test
+  void manyPartsFromUnalignedBuffersComeBackByAnyRange() throws Exception {
+    int ps = CassandraSchema.PART_SIZE;
+    int n = (CassandraSchema.PARTS_PER_SLAB + 1) * ps + ps / 2;
+    byte[] c = new byte[n];
+    new Random(n).nextBytes(c);
+    int[] cuts = {0, ps / 3, ps, 3 * ps + 17, 3 * ps + 18, 5 * ps, n};
+    ByteBuffer[] parts = new ByteBuffer[cuts.length - 1];
+    for (int i = 0; i < parts.length; i++) {
+      int len = cuts[i + 1] - cuts[i];
+      ByteBuffer b = i % 2 == 0 ? ByteBuffer.allocateDirect(len + 5) : ByteBuffer.allocate(len + 5);
+      parts[i] = b.position(5).put(c, cuts[i], len).position(5);
+    }
+    ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+    assertThat(store.put(id, parts)).isTrue();
+    for (ByteBuffer p : parts) {
+      assertThat(p.hasRemaining()).as("every given byte taken").isFalse();
+    }
+    assertThat(store.get(id)).isEqualTo(ByteBuffer.wrap(c));
+    long[][] ranges = {{ps - 1, 2}, {ps / 2, 4 * ps}, {CassandraSchema.PARTS_PER_SLAB * ps - 3, ps + 6},
+        {n - ps - 1, ps + 1}, {0, n}};
+    for (long[] r : ranges) {
+      int off = (int) r[0];
+      int len = (int) r[1];
+      assertThat(store.read(id, off, len)).as("read(%d, %d)", off, len).isEqualTo(ByteBuffer.wrap(c, off, len));
+      ByteBuffer dst = ByteBuffer.allocateDirect(len + 2).position(2);
+      store.readInto(id, off, dst);
+      assertThat(dst.position()).isEqualTo(len + 2);
+      assertThat(dst.flip().position(2)).as("readInto(%d, %d)", off, len).isEqualTo(ByteBuffer.wrap(c, off, len));
+    }
   }
 }
