@@ -99,7 +99,7 @@ final class SmallChunkIndexBenchmark {
         lookupMiss = Math.min(lookupMiss, secsSince(t));
         entries = view.entries();
         tables = view.tables();
-        if (found != 0) {
+        if (found > 1) { // the safetensors header (names, dtypes, shapes) is the indexed model's: one hit
           throw new IllegalStateException("the fresh model found " + found + " of its chunks in the index");
         }
       }
@@ -133,7 +133,7 @@ final class SmallChunkIndexBenchmark {
         + " push of a %d-tensor model (16 KiB tensors), in-process, best of %d", versions, smallChunks, TENSORS, runs);
     String onWorkers = ", one task per chunk on the push's workers";
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
-        + " misses" + onWorkers, lookupMiss, false, Double.NaN, "absolute target < 50 ms: "
+        + " lookups (" + TENSORS + " misses, 1 hit: the header)" + onWorkers, lookupMiss, false, Double.NaN, "absolute target < 50 ms: "
         + (lookupMiss < 0.05 ? "pass" : "**FAIL**")));
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
         + " hits (checked against the pack index, frames hashed)" + onWorkers, lookupHit, false, Double.NaN,
