@@ -133,8 +133,8 @@ final class SmallChunkIndexBenchmark {
         + " push of a %d-tensor model (16 KiB tensors), in-process, best of %d", versions, smallChunks, TENSORS, runs);
     String onWorkers = ", one task per chunk on the push's workers";
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
-        + " lookups (" + TENSORS + " misses, 1 hit: the header)" + onWorkers, lookupMiss, false, Double.NaN, "absolute target < 50 ms: "
-        + (lookupMiss < 0.05 ? "pass" : "**FAIL**")));
+        + " lookups (" + TENSORS + " misses, 1 hit: the header)" + onWorkers, lookupMiss, false, Double.NaN,
+        "absolute target < 50 ms: " + (lookupMiss < 0.05 ? "pass" : "**FAIL**")));
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
         + " hits (checked against the pack index, frames hashed)" + onWorkers, lookupHit, false, Double.NaN,
         "absolute target < 50 ms: " + (lookupHit < 0.05 ? "pass" : "**FAIL**")));
