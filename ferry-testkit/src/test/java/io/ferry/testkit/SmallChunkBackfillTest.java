@@ -11,7 +11,12 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.ModelGenerator.Tensor;
@@ -21,6 +26,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -30,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The backfill of the small-chunk index (docs/small-chunk-index.md, "Backfill"): a store written before the index
  * existed stores a model's small chunks again under another name; once backfilled it stores almost nothing, a second
- * backfill adds nothing, and a pack gone from under a version is skipped rather than named.
+ * backfill adds nothing, a pack gone from under a version is skipped rather than named, and a gc running during the
+ * backfill keeps the packs it names.
  */
 class SmallChunkBackfillTest {
   /** Tensors of 16 KiB: every one a small chunk (under the 256 KiB pack threshold). */
@@ -126,6 +133,81 @@ class SmallChunkBackfillTest {
           .allSatisfy(p -> assertThat(backend.chunks().contains(p)).isTrue());
       assertThat(backend.records().list("leases/")).as("the backfill's lease, released").isEmpty();
     }
+  }
+
+  /**
+   * A gc that runs while the backfill is about to read the packs it declared in its lease: the model was removed
+   * meanwhile, so only the lease keeps its packs; they stay, the index names them, and the next gc (no lease) removes
+   * them and drops them from the index.
+   */
+  @Test
+  void aGcDuringTheBackfillKeepsThePacksItNames() throws Exception {
+    Path a = write("a", 3);
+    try (Backend shared = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository gcRepo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      PushResult r = gcRepo.push(a, "a", msg("written before the index"));
+      dropIndex(shared.records());
+      List<ChunkId> packs = r.version().packs();
+      long[] removed = {-1};
+      ChunkStore hooked = new ForwardingChunkStore(shared.chunks()) {
+        @Override
+        public long size(ChunkId id) throws IOException {
+          // the backfill is about to read a pack's index: remove the model, and gc with no grace
+          if (packs.contains(id) && removed[0] < 0) {
+            ChunkId head = shared.refs().get(RefNames.head("a")).orElseThrow();
+            shared.refs().compareAndSet(RefNames.head("a"), head, null,
+                new RefLogEntry(head, null, "test", Instant.now(), "remove a"));
+            removed[0] = gcRepo.gc(Duration.ZERO, false).deadObjects();
+          }
+          return super.size(id);
+        }
+
+        @Override
+        public void close() {}
+      };
+      BackfillReport report;
+      try (Repository backfilling = Repository.open(sharing(shared, hooked), options())) {
+        report = backfilling.backfillSmallChunkIndex();
+      }
+      assertThat(removed[0]).as("objects the racing gc removed (a's version and snapshot)").isPositive();
+      assertThat(report.read()).as("packs read").isEqualTo(packs.size());
+      assertThat(report.unreadable()).isZero();
+      assertThat(shared.chunks().missing(packs)).as("packs gone").isEmpty();
+      assertThat(gcRepo.smallChunks().packsNamed()).containsExactlyInAnyOrderElementsOf(packs);
+
+      gcRepo.gc(Duration.ZERO, false);
+      assertThat(shared.chunks().missing(packs)).as("packs gone after the backfill's lease ended")
+          .containsExactlyInAnyOrderElementsOf(packs);
+      assertThat(gcRepo.smallChunks().packsNamed()).as("packs the index names").isEmpty();
+    }
+  }
+
+  /** A backend over {@code b}'s refs and records with the given chunk store, leaving {@code b} open when closed. */
+  private static Backend sharing(Backend b, ChunkStore chunks) {
+    return new Backend() {
+      @Override
+      public ChunkStore chunks() {
+        return chunks;
+      }
+
+      @Override
+      public RefStore refs() {
+        return b.refs();
+      }
+
+      @Override
+      public RecordStore records() {
+        return b.records();
+      }
+
+      @Override
+      public String uri() {
+        return b.uri();
+      }
+
+      @Override
+      public void close() {}
+    };
   }
 
   private static long packsOf(Repository repo, String... refs) throws IOException {
