@@ -291,8 +291,9 @@ public final class SmallChunkIndex {
    * Adds to the index the chunks of packs it does not name yet: a store written before the index existed, or packs
    * whose push died before writing its delta. Reads each pack's own index (CRC-checked), skips chunks the index (or
    * this backfill) already has, and writes the rest as delta records through the same code as a push's ({@link #add}:
-   * each at most {@link RecordStore#MAX_RECORD_BYTES}), merging them as pushes do. Memory: one batch of pack indexes
-   * and the delta being filled, beside the index as a push loads it.
+   * each at most {@link RecordStore#MAX_RECORD_BYTES}), merging them as pushes do. Memory: the delta being filled and
+   * the tables already written (12 bytes a chunk added), beside the index as a push loads it and the object database's
+   * bounded cache of pack indexes.
    *
    * <p>Idempotent: a second run over the same packs adds nothing. Safe beside pushes (deltas have keys of their own,
    * merges are a compare-and-swap) and beside gc: each batch of packs is declared in {@code lease} and read only once
