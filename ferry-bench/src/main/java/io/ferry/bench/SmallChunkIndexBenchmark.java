@@ -15,6 +15,7 @@ import io.ferry.testkit.ModelGenerator;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +24,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.BiConsumer;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -32,7 +35,8 @@ import java.util.stream.Stream;
  * store with {@code versions} versions and {@code smallChunks} small chunks is built synthetically but through the
  * real code path (each "version" adds the index of a pack of its chunks as a push does, and merges when a push would),
  * then a 300-tensor model of small tensors is pushed under a new name, against the same push into an empty store in
- * the same run; the lookup itself (loading the index and looking up the model's chunks, cold) is timed apart.
+ * the same run; the lookup itself (loading the index and looking up the model's chunks, cold, one task per chunk on
+ * the repository's workers as a push's chunk tasks do) is timed apart.
  */
 final class SmallChunkIndexBenchmark {
   private static final int TENSORS = 300;
@@ -91,23 +95,20 @@ final class SmallChunkIndexBenchmark {
       try (Repository repo = open(store)) {
         long t = System.nanoTime();
         SmallChunkIndex.View view = repo.smallChunks().load();
-        for (ChunkId id : freshIds) {
-          view.locate(id);
-        }
+        long found = lookUp(repo, view, freshIds);
         lookupMiss = Math.min(lookupMiss, secsSince(t));
         entries = view.entries();
         tables = view.tables();
+        if (found > 1) { // the safetensors header (names, dtypes, shapes) is the indexed model's: one hit
+          throw new IllegalStateException("the fresh model found " + found + " of its chunks in the index");
+        }
       }
       List<ChunkId> hitIds = smallIds(hitModel);
       try (Repository repo = open(store)) {
         long t = System.nanoTime();
         SmallChunkIndex.View view = repo.smallChunks().load();
-        long found = 0;
-        for (ChunkId id : hitIds) {
-          found += view.locate(id).isPresent() ? 1 : 0;
-        }
+        hits = lookUp(repo, view, hitIds);
         lookupHit = Math.min(lookupHit, secsSince(t));
-        hits = found;
       }
       try (Repository repo = open(store)) {
         long t = System.nanoTime();
@@ -130,12 +131,13 @@ final class SmallChunkIndexBenchmark {
     long deltaBytes = dirBytes(store.resolve("records").resolve("dedup").resolve("deltas"));
     String what = String.format(Locale.ROOT, "store-wide small-chunk index: %,d versions, %,d small chunks;"
         + " push of a %d-tensor model (16 KiB tensors), in-process, best of %d", versions, smallChunks, TENSORS, runs);
+    String onWorkers = ", one task per chunk on the push's workers";
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
-        + " misses", lookupMiss, false, Double.NaN, "absolute target < 50 ms: " + (lookupMiss < 0.05 ? "pass"
-        : "**FAIL**")));
+        + " lookups (" + TENSORS + " misses, 1 hit: the header)" + onWorkers, lookupMiss, false, Double.NaN,
+        "absolute target < 50 ms: " + (lookupMiss < 0.05 ? "pass" : "**FAIL**")));
     add.accept(what, new Figure("push into an empty store", empty, "index lookup, cold: load + " + (TENSORS + 1)
-        + " hits (checked against the pack index)", lookupHit, false, Double.NaN, "absolute target < 50 ms: "
-        + (lookupHit < 0.05 ? "pass" : "**FAIL**")));
+        + " hits (checked against the pack index, frames hashed)" + onWorkers, lookupHit, false, Double.NaN,
+        "absolute target < 50 ms: " + (lookupHit < 0.05 ? "pass" : "**FAIL**")));
     add.accept(what, new Figure("push into an empty store", empty, "the same push into the indexed store", indexed,
         false, Double.NaN, "includes writing the push's delta (and a merge, one push in "
         + SmallChunkIndex.DEFAULT_MERGE_THRESHOLD + ")"));
@@ -145,6 +147,35 @@ final class SmallChunkIndexBenchmark {
         ? "The indexed store was reused from an earlier run."
         : String.format(Locale.ROOT, "Building it (%d deltas through `SmallChunkIndex.add`, merged every %d as"
             + " pushes do) took %.1f s.", versions, SmallChunkIndex.DEFAULT_MERGE_THRESHOLD, buildS)));
+  }
+
+  /**
+   * Looks the chunks up as a push does: one task per chunk on the repository's worker pool (the pool a push's chunk
+   * tasks run on, of the same parallelism), each calling the view's {@code locate}; returns how many were found.
+   */
+  private static long lookUp(Repository repo, SmallChunkIndex.View view, List<ChunkId> ids) throws IOException {
+    List<CompletableFuture<Boolean>> tasks = new ArrayList<>();
+    for (ChunkId id : ids) {
+      tasks.add(CompletableFuture.supplyAsync(() -> {
+        try {
+          return view.locate(id).isPresent();
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      }, repo.workers()));
+    }
+    long found = 0;
+    for (CompletableFuture<Boolean> task : tasks) {
+      try {
+        found += task.join() ? 1 : 0;
+      } catch (CompletionException e) {
+        if (e.getCause() instanceof UncheckedIOException io) {
+          throw io.getCause();
+        }
+        throw e;
+      }
+    }
+    return found;
   }
 
   /** Builds the index of {@code versions} synthetic pushes, each adding one pack of its small chunks. */

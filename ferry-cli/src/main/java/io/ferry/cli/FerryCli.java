@@ -90,6 +90,7 @@ public final class FerryCli {
     m.put("copy", CopyCommand.class);
     m.put("verify", VerifyCommand.class);
     m.put("gc", GcCommand.class);
+    m.put("index", IndexCommand.class);
     m.put("stats", StatsCommand.class);
     m.put("derive", DeriveCommand.class);
     m.put("lineage", LineageCommand.class);

@@ -126,6 +126,9 @@ class JsonSchemaTest {
         "string?"));
     conforms("gc", cli.run("gc", "--dry-run", "--json").ok().json(), schema("dryRun", "boolean", "liveObjectCount",
         "integer", "deadObjectCount", "integer", "deadBytes", "integer", "keptYoungCount", "integer"));
+    conforms("index backfill", cli.run("index", "backfill", "--json").ok().json(), schema("packCount", "integer",
+        "alreadyIndexedPackCount", "integer", "readPackCount", "integer", "unreadablePackCount", "integer",
+        "addedChunkCount", "integer", "writtenDeltaCount", "integer"));
     JsonNode diff = cli.run("diff", "tiny:prod", "tiny:candidate", "--json").ok().json();
     conforms("diff", diff, schema("a", "id", "b", "id", "unchangedTensorCount", "integer", "tensors", "array",
         "files", "array"));

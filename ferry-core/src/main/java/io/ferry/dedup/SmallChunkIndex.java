@@ -220,34 +220,57 @@ public final class SmallChunkIndex {
    * @return the keys of the records written
    */
   public List<String> add(Collection<PackIndex> written) throws IOException {
-    List<String> keys = new ArrayList<>();
-    if (written.isEmpty()) {
-      return keys;
-    }
-    String prefix = DELTAS + java.util.UUID.randomUUID().toString().replace("-", "");
-    IndexTable.Builder b = new IndexTable.Builder();
-    Set<ChunkId> packsInRecord = new HashSet<>();
-    int entries = 0;
+    DeltaWriter w = new DeltaWriter();
     for (PackIndex p : written) {
       for (ChunkId c : p.entries().keySet()) {
-        int packs = packsInRecord.size() + (packsInRecord.contains(p.pack()) ? 0 : 1);
-        long size = IndexTable.HEADER_LENGTH + 32L * packs + IndexTable.FANOUT_LENGTH
-            + (long) IndexTable.ENTRY_LENGTH * (entries + 1) + IndexTable.FOOTER_LENGTH;
-        if (size > RecordStore.MAX_RECORD_BYTES) {
-          writeDelta(prefix + "-" + keys.size(), b.build(), keys);
-          b = new IndexTable.Builder();
-          packsInRecord.clear();
-          entries = 0;
-        }
-        b.add(IndexTable.key(c), p.pack());
-        packsInRecord.add(p.pack());
-        entries++;
+        w.add(c, p.pack());
       }
     }
-    if (entries > 0) {
-      writeDelta(prefix + "-" + keys.size(), b.build(), keys);
+    w.flush();
+    return w.keys;
+  }
+
+  /**
+   * Writes (chunk, pack) entries as delta records under one random prefix, starting a new record whenever the next
+   * entry would take the current one past {@link RecordStore#MAX_RECORD_BYTES}. Not thread-safe.
+   */
+  private final class DeltaWriter {
+    private final String prefix = DELTAS + java.util.UUID.randomUUID().toString().replace("-", "");
+    private final List<String> keys = new ArrayList<>();
+    private final List<IndexTable> tables = new ArrayList<>();
+    private IndexTable.Builder b = new IndexTable.Builder();
+    private final Set<ChunkId> packsInRecord = new HashSet<>();
+    private int entries;
+
+    /** Adds an entry; returns the key of a record this wrote to make room, or null. */
+    String add(ChunkId chunk, ChunkId pack) throws IOException {
+      String wrote = null;
+      int packs = packsInRecord.size() + (packsInRecord.contains(pack) ? 0 : 1);
+      long size = IndexTable.HEADER_LENGTH + 32L * packs + IndexTable.FANOUT_LENGTH
+          + (long) IndexTable.ENTRY_LENGTH * (entries + 1) + IndexTable.FOOTER_LENGTH;
+      if (size > RecordStore.MAX_RECORD_BYTES) {
+        wrote = flush();
+      }
+      b.add(IndexTable.key(chunk), pack);
+      packsInRecord.add(pack);
+      entries++;
+      return wrote;
     }
-    return keys;
+
+    /** Writes what was added since the last record, if anything; returns its key, or null. */
+    String flush() throws IOException {
+      if (entries == 0) {
+        return null;
+      }
+      IndexTable t = b.build();
+      String key = prefix + "-" + keys.size();
+      writeDelta(key, t, keys);
+      tables.add(t);
+      b = new IndexTable.Builder();
+      packsInRecord.clear();
+      entries = 0;
+      return key;
+    }
   }
 
   private void writeDelta(String key, IndexTable t, List<String> keys) throws IOException {
@@ -261,6 +284,118 @@ public final class SmallChunkIndex {
     keys.add(key);
   }
 
+  /** Packs a backfill declares in its lease and reads at a time. */
+  static final int BACKFILL_BATCH = 256;
+
+  /**
+   * Adds to the index the chunks of packs it does not name yet: a store written before the index existed, or packs
+   * whose push died before writing its delta. Reads each pack's own index (CRC-checked), skips chunks the index (or
+   * this backfill) already has, and writes the rest as delta records through the same code as a push's ({@link #add}:
+   * each at most {@link RecordStore#MAX_RECORD_BYTES}), merging them as pushes do. Memory: the delta being filled and
+   * the tables already written (12 bytes a chunk added), beside the index as a push loads it and the object database's
+   * bounded cache of pack indexes.
+   *
+   * <p>Idempotent: a second run over the same packs adds nothing. Safe beside pushes (deltas have keys of their own,
+   * merges are a compare-and-swap) and beside gc: each batch of packs is declared in {@code lease} and read only once
+   * no gc is deleting, so a pack this names stays until the lease ends, and one already gone is skipped (counted as
+   * unreadable); gc drops the entries of packs it deletes later, as it does for any pack.
+   *
+   * @param packs the packs to index (those of every live version); duplicates are read once
+   * @param lease a push lease, held while this runs
+   */
+  public BackfillReport backfill(Collection<ChunkId> packs, io.ferry.lease.Lease lease) throws IOException {
+    View view = load();
+    Set<ChunkId> named = new HashSet<>();
+    for (IndexTable t : view.tables) {
+      named.addAll(t.packs());
+    }
+    Set<ChunkId> all = new java.util.TreeSet<>(packs);
+    List<ChunkId> todo = new ArrayList<>();
+    for (ChunkId p : all) {
+      if (!named.contains(p)) {
+        todo.add(p);
+      }
+    }
+    DeltaWriter w = new DeltaWriter();
+    Set<Long> inRecord = new HashSet<>();
+    long read = 0;
+    long unreadable = 0;
+    long added = 0;
+    for (int from = 0; from < todo.size(); from += BACKFILL_BATCH) {
+      List<ChunkId> batch = todo.subList(from, Math.min(todo.size(), from + BACKFILL_BATCH));
+      lease.protect(batch);
+      lease.awaitNoGc();
+      for (ChunkId pack : batch) {
+        PackIndex idx;
+        try {
+          idx = db.packIndex(pack);
+        } catch (MissingObjectException | CorruptObjectException e) {
+          LOG.debug("backfill of the small-chunk index skips pack {}: {}", pack, e.getMessage());
+          unreadable++;
+          continue;
+        }
+        read++;
+        for (ChunkId c : idx.entries().keySet()) {
+          long key = IndexTable.key(c);
+          if (inRecord.contains(key) || has(view.tables, c) || has(w.tables, c)) {
+            continue;
+          }
+          if (w.add(c, pack) != null) {
+            inRecord.clear();
+            mergeIfDue();
+          }
+          inRecord.add(key);
+          added++;
+        }
+      }
+    }
+    if (w.flush() != null) {
+      mergeIfDue();
+    }
+    return new BackfillReport(all.size(), all.size() - todo.size(), read, unreadable, added, w.keys.size());
+  }
+
+  private static boolean has(List<IndexTable> tables, ChunkId chunk) {
+    for (IndexTable t : tables) {
+      if (!t.candidates(chunk).isEmpty()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private void mergeIfDue() throws IOException {
+    if (mergeDue()) {
+      merge(pack -> true, false);
+    }
+  }
+
+  /**
+   * What a {@link #backfill} did.
+   *
+   * @param packs distinct packs it was given
+   * @param alreadyIndexed of those, packs the index named already (not read)
+   * @param read packs whose index it read
+   * @param unreadable packs that were gone or damaged (skipped; a version that lists one fails {@code verify})
+   * @param chunksAdded entries it added: chunks the index did not have
+   * @param deltas delta records it wrote
+   */
+  public record BackfillReport(long packs, long alreadyIndexed, long read, long unreadable, long chunksAdded,
+      int deltas) {
+    /** Checks that every count is at least 0 and that the pack counts add up. */
+    public BackfillReport {
+      if (packs < 0 || alreadyIndexed < 0 || read < 0 || unreadable < 0 || chunksAdded < 0 || deltas < 0) {
+        throw new IllegalArgumentException("backfill counts must not be negative: packs " + packs + ", already indexed "
+            + alreadyIndexed + ", read " + read + ", unreadable " + unreadable + ", chunks added " + chunksAdded
+            + ", deltas " + deltas);
+      }
+      if (alreadyIndexed + read + unreadable != packs) {
+        throw new IllegalArgumentException("backfill pack counts do not add up: " + alreadyIndexed
+            + " already indexed + " + read + " read + " + unreadable + " unreadable, expected " + packs);
+      }
+    }
+  }
+
   /**
    * Adds the packs a push or copy wrote ({@link #add}) and merges the deltas into a new base when enough wait ({@link
    * #mergeDue}), as every writer of packs does under its push lease before anything references the packs.
@@ -270,9 +405,7 @@ public final class SmallChunkIndex {
       return;
     }
     add(written);
-    if (mergeDue()) {
-      merge(pack -> true, false);
-    }
+    mergeIfDue();
   }
 
   /** Whether as many deltas wait unabsorbed as make a push merge them (the threshold). */
@@ -401,9 +534,17 @@ public final class SmallChunkIndex {
   // ------------------------------------------------------------------ the view a push consults
 
   /**
-   * The index as one push sees it. Thread-safe: the push's workers look chunks up at once. A hit is returned only
-   * after the pack's own index (read through the object database, checked and cached) confirmed it and the chunk's
-   * bytes in the pack hashed to its id; packs that are missing or damaged count as misses.
+   * The index as one push sees it. Thread-safe: the push's workers look chunks up at once, each on its own thread. A
+   * hit is returned only after the pack's own index (read through the object database, checked, and read once per
+   * pack for the view's life) confirmed it and the chunk's bytes in the pack hashed to its id; packs that are missing
+   * or damaged count as misses.
+   *
+   * <p>Why the bytes are hashed although the pack index is CRC-checked: a Ferry server takes a pack from any client
+   * with write access to some model after hashing the pack as a whole, not the frames in it, so a pack may hold a
+   * frame whose header names chunk X around other bytes. Before the index only the model's own packs (written with
+   * the same write access) were reused; the index crosses that line, and an unchecked hit would let a writer of one
+   * model slip bytes into another's versions that reads (CRCs, id in the header) would not notice. Decoding the frame
+   * is nearly all of a hit's cost; it runs on the push's workers, in parallel, beside the push's own hashing.
    */
   public static final class View {
     /** A view that finds nothing: a push without the store-wide index (or storing again after a gc). */
@@ -412,6 +553,9 @@ public final class SmallChunkIndex {
     private final ObjectDatabase db;
     private final List<IndexTable> tables;
     private final Set<ChunkId> unusable = ConcurrentHashMap.newKeySet();
+    /** Pack indexes this view read (many hits share a few packs): one read per pack, whichever worker asks first. */
+    private final Map<ChunkId, java.util.concurrent.CompletableFuture<PackIndex>> packIndexes =
+        new ConcurrentHashMap<>();
 
     View(ObjectDatabase db, List<IndexTable> tables) {
       this.db = db;
@@ -440,10 +584,9 @@ public final class SmallChunkIndex {
             continue;
           }
           try {
-            PackIndex.Entry e = db.packIndex(pack).entries().get(chunk);
+            PackIndex.Entry e = packIndex(pack).entries().get(chunk);
             if (e != null) {
-              // the pack may have come from another model's writer: its bytes must be the chunk's (SHA-256), or a
-              // pack whose index lies would slip wrong bytes into this model's versions
+              // the pack may have come from another model's writer: its bytes must be the chunk's (see above)
               db.reader().verify(io.ferry.read.Location.inPack(chunk, pack, e.offset(), e.length()),
                   io.ferry.read.ChunkReader.ANY_LENGTH);
               return Optional.of(e);
@@ -455,6 +598,30 @@ public final class SmallChunkIndex {
         }
       }
       return Optional.empty();
+    }
+
+    private PackIndex packIndex(ChunkId pack) throws IOException {
+      java.util.concurrent.CompletableFuture<PackIndex> mine = new java.util.concurrent.CompletableFuture<>();
+      java.util.concurrent.CompletableFuture<PackIndex> f = packIndexes.putIfAbsent(pack, mine);
+      if (f == null) {
+        try {
+          mine.complete(db.packIndex(pack));
+        } catch (IOException | RuntimeException e) {
+          mine.completeExceptionally(e);
+        }
+        f = mine;
+      }
+      try {
+        return f.join();
+      } catch (java.util.concurrent.CompletionException e) {
+        if (e.getCause() instanceof IOException io) {
+          throw io;
+        }
+        if (e.getCause() instanceof RuntimeException r) {
+          throw r;
+        }
+        throw e;
+      }
     }
   }
 }

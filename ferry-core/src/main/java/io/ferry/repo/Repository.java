@@ -499,6 +499,21 @@ public final class Repository implements Closeable {
     return collector.run(grace, dryRun);
   }
 
+  /**
+   * Adds the small chunks of every live version's packs that the store-wide small-chunk index does not have yet
+   * (docs/small-chunk-index.md, "Backfill"): for stores written before the index existed. Runs under a push lease, so
+   * a concurrent gc keeps every pack it names; idempotent, and safe beside pushes and gc.
+   */
+  public SmallChunkIndex.BackfillReport backfillSmallChunkIndex() throws IOException {
+    try (io.ferry.lease.Lease lease = leases.take(io.ferry.lease.Lease.Kind.PUSH, "small-chunk index backfill")) {
+      Set<ChunkId> packs = new java.util.TreeSet<>();
+      for (ChunkId vid : history.reachable(List.of())) {
+        packs.addAll(db.version(vid).packs());
+      }
+      return smallChunks.backfill(packs, lease);
+    }
+  }
+
   /** Store-wide figures: logical bytes of every version, unique and stored bytes, chunks and packs. */
   public StoreStats stats() throws IOException {
     Set<ChunkId> versions = history.reachable(List.of());

@@ -1,0 +1,49 @@
+package io.ferry.cli;
+
+import io.ferry.dedup.SmallChunkIndex.BackfillReport;
+import io.ferry.repo.Repository;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** {@code ferry index ...}: the store-wide small-chunk index (docs/small-chunk-index.md). */
+@Command(name = "index", description = "Maintain the store-wide index of small chunks (see 'ferry index backfill').",
+    subcommands = {IndexCommand.Backfill.class})
+final class IndexCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return FerryCli.USAGE;
+  }
+
+  @Command(name = "backfill", description = "Add the small chunks of every version's packs that the index does not"
+      + " have yet, so that pushes find them: for stores written before Ferry kept the index. Adds only what is"
+      + " missing (a second run adds nothing); safe while others push or gc.",
+      footer = {"%nExamples:%n  ferry index backfill", "  ferry index backfill --store s3://models/ferry --json"})
+  static final class Backfill extends StoreCommand {
+    @Override
+    int run() throws IOException {
+      try (Repository repo = openRepo()) {
+        BackfillReport r = repo.backfillSmallChunkIndex();
+        if (json) {
+          printJson(object().put("packCount", r.packs()).put("alreadyIndexedPackCount", r.alreadyIndexed())
+              .put("readPackCount", r.read()).put("unreadablePackCount", r.unreadable())
+              .put("addedChunkCount", r.chunksAdded()).put("writtenDeltaCount", r.deltas()));
+        } else {
+          out().printf("index backfill: read %d of %d packs (%d already indexed, %d gone or damaged); added %d"
+              + " chunks in %d delta record%s%n", r.read(), r.packs(), r.alreadyIndexed(), r.unreadable(),
+              r.chunksAdded(), r.deltas(), r.deltas() == 1 ? "" : "s");
+          if (r.unreadable() > 0) {
+            out().println("some packs of live versions are gone or damaged: run 'ferry verify' to see which versions"
+                + " they hurt");
+          }
+        }
+      }
+      return 0;
+    }
+  }
+}

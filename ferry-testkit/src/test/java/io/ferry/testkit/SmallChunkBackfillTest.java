@@ -1,0 +1,220 @@
+package io.ferry.testkit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.dedup.SmallChunkIndex.BackfillReport;
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.lease.LeaseSettings;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.PushResult;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.store.local.LocalBackend;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import io.ferry.transfer.PullOptions;
+import io.ferry.transfer.TransferListener;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The backfill of the small-chunk index (docs/small-chunk-index.md, "Backfill"): a store written before the index
+ * existed stores a model's small chunks again under another name; once backfilled it stores almost nothing, a second
+ * backfill adds nothing, a pack gone from under a version is skipped rather than named, and a gc running during the
+ * backfill keeps the packs it names.
+ */
+class SmallChunkBackfillTest {
+  /** Tensors of 16 KiB: every one a small chunk (under the 256 KiB pack threshold). */
+  private static final int TENSORS = 64;
+
+  @TempDir Path scratch;
+
+  private Path write(String name, long seed) throws IOException {
+    List<Tensor> ts = new ArrayList<>();
+    for (int i = 0; i < TENSORS; i++) {
+      ts.add(new Tensor("layers." + i + ".weight", DType.F32, new long[] {64, 64}, seed * 10_000 + i));
+    }
+    Path dir = Files.createDirectories(scratch.resolve("src").resolve(name));
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), ts, Map.of());
+    Files.writeString(dir.resolve("config.json"), "{\"_name_or_path\": \"org/" + name + "\"}");
+    return dir;
+  }
+
+  private static RepositoryOptions options() {
+    return RepositoryOptions.defaults().withParallelism(4)
+        .withLeases(new LeaseSettings(Duration.ofMinutes(2), Duration.ZERO, Duration.ofMillis(50)));
+  }
+
+  private static PushOptions msg(String m) {
+    return PushOptions.builder().message(m).build();
+  }
+
+  /** Makes the store look as one written before the index: no records under {@code dedup/}. */
+  private static void dropIndex(RecordStore records) throws IOException {
+    for (String k : records.list("dedup/")) {
+      records.delete(k);
+    }
+    assertThat(records.list("dedup/")).isEmpty();
+  }
+
+  @Test
+  void anOldStoreBackfilledStoresTheSameWeightsOnce() throws Exception {
+    Path a = write("a", 1);
+    Path b = write("b", 1);
+    Path c = write("c", 1);
+    try (Backend backend = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository repo = Repository.open(backend, options())) {
+      repo.push(a, "a", msg("written before the index"));
+      dropIndex(backend.records());
+      // today's behaviour in such a store: the same weights under another name are stored again
+      PushResult again = repo.push(b, "b", msg("same weights, old store"));
+      // (its tensors, the safetensors header, its config)
+      assertThat(again.newChunks()).as("chunks b stored again").isEqualTo(TENSORS + 2L);
+      dropIndex(backend.records());
+
+      BackfillReport first = repo.backfillSmallChunkIndex();
+      assertThat(first.packs()).as("packs of the live versions").isEqualTo(packsOf(repo, "a", "b"));
+      assertThat(first.read()).isEqualTo(first.packs());
+      assertThat(first.alreadyIndexed()).isZero();
+      assertThat(first.unreadable()).isZero();
+      // a's tensors, header and config, and b's config: b's tensors and header are a's chunks, added once
+      assertThat(first.chunksAdded()).as("chunks added").isEqualTo(TENSORS + 3L);
+      assertThat(first.deltas()).isEqualTo(1);
+      assertThat(backend.records().list("dedup/deltas/")).hasSize(1);
+
+      repo.gc(Duration.ZERO, false);
+      PushResult third = repo.push(c, "c", msg("same weights after the backfill"));
+      assertThat(third.newChunks()).as("new chunks: c's config").isEqualTo(1);
+      assertThat(third.newStoredBytes()).as("bytes c stored").isLessThan(16 << 10);
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      Path out = scratch.resolve("pulled");
+      repo.pull("c", out, PullOptions.defaults());
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(c));
+
+      BackfillReport second = repo.backfillSmallChunkIndex();
+      assertThat(second.chunksAdded()).as("a second backfill adds nothing").isZero();
+      assertThat(second.deltas()).isZero();
+      assertThat(second.unreadable()).isZero();
+    }
+  }
+
+  @Test
+  void aPackGoneFromUnderAVersionIsSkippedNotNamed() throws Exception {
+    Path a = write("a", 2);
+    try (Backend backend = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository repo = Repository.open(backend, options())) {
+      PushResult r = repo.push(a, "a", msg("written before the index"));
+      dropIndex(backend.records());
+      List<ChunkId> packs = r.version().packs();
+      assertThat(packs).isNotEmpty();
+      ChunkId lost = packs.get(0);
+      backend.chunks().delete(lost);
+
+      BackfillReport report = repo.backfillSmallChunkIndex();
+      assertThat(report.unreadable()).as("the pack that is gone").isEqualTo(1);
+      assertThat(report.read()).isEqualTo(packs.size() - 1L);
+      assertThat(repo.smallChunks().packsNamed()).as("packs the index names").doesNotContain(lost)
+          .allSatisfy(p -> assertThat(backend.chunks().contains(p)).isTrue());
+      assertThat(backend.records().list("leases/")).as("the backfill's lease, released").isEmpty();
+    }
+  }
+
+  /**
+   * A gc that runs while the backfill is about to read the packs it declared in its lease: the model was removed
+   * meanwhile, so only the lease keeps its packs; they stay, the index names them, and the next gc (no lease) removes
+   * them and drops them from the index.
+   */
+  @Test
+  void aGcDuringTheBackfillKeepsThePacksItNames() throws Exception {
+    Path a = write("a", 3);
+    try (Backend shared = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository gcRepo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      PushResult r = gcRepo.push(a, "a", msg("written before the index"));
+      dropIndex(shared.records());
+      List<ChunkId> packs = r.version().packs();
+      long[] removed = {-1};
+      ChunkStore hooked = new ForwardingChunkStore(shared.chunks()) {
+        @Override
+        public long size(ChunkId id) throws IOException {
+          // the backfill is about to read a pack's index: remove the model, and gc with no grace
+          if (packs.contains(id) && removed[0] < 0) {
+            ChunkId head = shared.refs().get(RefNames.head("a")).orElseThrow();
+            shared.refs().compareAndSet(RefNames.head("a"), head, null,
+                new RefLogEntry(head, null, "test", Instant.now(), "remove a"));
+            removed[0] = gcRepo.gc(Duration.ZERO, false).deadObjects();
+          }
+          return super.size(id);
+        }
+
+        @Override
+        public void close() {}
+      };
+      BackfillReport report;
+      try (Repository backfilling = Repository.open(sharing(shared, hooked), options())) {
+        report = backfilling.backfillSmallChunkIndex();
+      }
+      assertThat(removed[0]).as("objects the racing gc removed (a's version and snapshot)").isPositive();
+      assertThat(report.read()).as("packs read").isEqualTo(packs.size());
+      assertThat(report.unreadable()).isZero();
+      assertThat(shared.chunks().missing(packs)).as("packs gone").isEmpty();
+      assertThat(gcRepo.smallChunks().packsNamed()).containsExactlyInAnyOrderElementsOf(packs);
+
+      gcRepo.gc(Duration.ZERO, false);
+      assertThat(shared.chunks().missing(packs)).as("packs gone after the backfill's lease ended")
+          .containsExactlyInAnyOrderElementsOf(packs);
+      assertThat(gcRepo.smallChunks().packsNamed()).as("packs the index names").isEmpty();
+    }
+  }
+
+  /** A backend over {@code b}'s refs and records with the given chunk store, leaving {@code b} open when closed. */
+  private static Backend sharing(Backend b, ChunkStore chunks) {
+    return new Backend() {
+      @Override
+      public ChunkStore chunks() {
+        return chunks;
+      }
+
+      @Override
+      public RefStore refs() {
+        return b.refs();
+      }
+
+      @Override
+      public RecordStore records() {
+        return b.records();
+      }
+
+      @Override
+      public String uri() {
+        return b.uri();
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  private static long packsOf(Repository repo, String... refs) throws IOException {
+    java.util.Set<ChunkId> packs = new java.util.HashSet<>();
+    for (String ref : refs) {
+      packs.addAll(repo.resolve(ref).version().packs());
+    }
+    return packs.size();
+  }
+}
