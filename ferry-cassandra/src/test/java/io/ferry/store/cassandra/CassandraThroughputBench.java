@@ -67,6 +67,8 @@ class CassandraThroughputBench {
     double ferryPush = Double.MAX_VALUE;
     double ferryPull = Double.MAX_VALUE;
     double ferryOpen = Double.MAX_VALUE;
+    // this JVM's CPU seconds in the best round of each (the node is another process): what the client spends
+    double[] cpu = new double[4];
     double driverWrite = Double.MAX_VALUE;
     double driverRead = Double.MAX_VALUE;
     String pulled = null;
@@ -80,8 +82,12 @@ class CassandraThroughputBench {
         try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing(),
             options())) {
           long t0 = System.nanoTime();
+          double c0 = cpuSeconds();
           repo.push(src, "m:prod", PushOptions.builder().message("bench").codec(CodecPolicy.NONE).build());
-          ferryPush = Math.min(ferryPush, seconds(t0));
+          if (seconds(t0) < ferryPush) {
+            ferryPush = seconds(t0);
+            cpu[0] = cpuSeconds() - c0;
+          }
         }
         Path dest = scratch.resolve("out-" + round);
         // the store is opened before the clock starts, as the push's was and as the driver's session is: both sides
@@ -90,8 +96,12 @@ class CassandraThroughputBench {
         try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), options())) {
           ferryOpen = Math.min(ferryOpen, seconds(t1));
           long t1b = System.nanoTime();
+          double c1 = cpuSeconds();
           repo.pull("m:prod", dest, PullOptions.defaults());
-          ferryPull = Math.min(ferryPull, seconds(t1b));
+          if (seconds(t1b) < ferryPull) {
+            ferryPull = seconds(t1b);
+            cpu[1] = cpuSeconds() - c1;
+          }
         }
         pulled = DirectoryState.of(dest).equals(DirectoryState.of(src)) ? "identical" : "DIFFERENT";
         delete(dest);
@@ -103,6 +113,7 @@ class CassandraThroughputBench {
         PreparedStatement select = cql.prepare("SELECT data FROM " + table + " WHERE k = ?");
         int blobs = (int) ((bytes + BLOB - 1) / BLOB);
         long t2 = System.nanoTime();
+        double c2 = cpuSeconds();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
           Semaphore slots = new Semaphore(IN_FLIGHT);
           List<CompletableFuture<AsyncResultSet>> writes = new ArrayList<>();
@@ -118,8 +129,12 @@ class CassandraThroughputBench {
           }
           CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get();
         }
-        driverWrite = Math.min(driverWrite, seconds(t2));
+        if (seconds(t2) < driverWrite) {
+          driverWrite = seconds(t2);
+          cpu[2] = cpuSeconds() - c2;
+        }
         long t3 = System.nanoTime();
+        double c3 = cpuSeconds();
         Semaphore slots = new Semaphore(IN_FLIGHT);
         List<CompletableFuture<Integer>> reads = new ArrayList<>();
         for (int k = 0; k < blobs; k++) {
@@ -135,7 +150,10 @@ class CassandraThroughputBench {
         for (CompletableFuture<Integer> r : reads) {
           read += r.get();
         }
-        driverRead = Math.min(driverRead, seconds(t3));
+        if (seconds(t3) < driverRead) {
+          driverRead = seconds(t3);
+          cpu[3] = cpuSeconds() - c3;
+        }
         assertThat(read).isEqualTo(bytes);
       }
     }
@@ -145,6 +163,8 @@ class CassandraThroughputBench {
         ferryPush, bytes / ferryPush / 1e6, driverWrite, bytes / driverWrite / 1e6, driverWrite / ferryPush);
     System.out.printf("  Ferry pull %.2f s (%.0f MB/s)  driver 1 MiB-blob reads  %.2f s (%.0f MB/s)  ratio %.2f%n",
         ferryPull, bytes / ferryPull / 1e6, driverRead, bytes / driverRead / 1e6, driverRead / ferryPull);
+    System.out.printf("  client CPU (this JVM) in those rounds: Ferry push %.2f s, driver writes %.2f s, Ferry pull %.2f s,"
+        + " driver reads %.2f s%n", cpu[0], cpu[2], cpu[1], cpu[3]);
     System.out.printf("  opening the store (a driver session, schema check, prepared statements): best %.2f s%n",
         ferryOpen);
   }
@@ -158,6 +178,11 @@ class CassandraThroughputBench {
 
   private static void ddl(CqlSession s, String cql) {
     s.execute(SimpleStatement.newInstance(cql).setTimeout(Duration.ofMinutes(1)));
+  }
+
+  private static double cpuSeconds() {
+    return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+        .getOperatingSystemMXBean()).getProcessCpuTime() / 1e9;
   }
 
   private static double seconds(long t0) {
