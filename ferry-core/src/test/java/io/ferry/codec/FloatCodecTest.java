@@ -66,6 +66,20 @@ class FloatCodecTest {
     }
   }
 
+  /**
+   * Huffman blocks below {@link Huffman#MULTI_FROM} symbols decode one symbol per lookup, larger ones several: element
+   * counts on both sides of the bound, for the plane decoder (F32) and the merged one (BF16, F16).
+   */
+  @Test
+  void roundTripsAroundTheSizeWhereTheDecoderSwitchesTables() throws IOException {
+    Random r = new Random(seed());
+    for (String dtype : new String[] {"F32", "BF16", "F16"}) {
+      for (int n : new int[] {Huffman.MULTI_FROM - 1, Huffman.MULTI_FROM, Huffman.MULTI_FROM + 1, 4096, 16}) {
+        roundTrip(FloatData.cast(FloatData.normal(r, n, 0.02), dtype), dtype, n + " elements");
+      }
+    }
+  }
+
   @Test
   void roundTripsOddLengthsAndTinyInputs() throws IOException {
     Random r = new Random(seed());
