@@ -41,27 +41,12 @@ class HfJsClientTest {
 
   @BeforeAll
   static void install() throws Exception {
-    boolean ci = "true".equalsIgnoreCase(System.getenv("CI"));
     work = Path.of("target", "hfjs").toAbsolutePath();
     Files.createDirectories(work);
     try (InputStream in = HfJsClientTest.class.getResourceAsStream("/hfjs/read-model.mjs")) {
       Files.write(work.resolve("read-model.mjs"), in.readAllBytes());
     }
-    if (!Files.isDirectory(work.resolve("node_modules/@huggingface/hub"))) {
-      Run npm;
-      try {
-        npm = run(work, 240, "npm", "install", "--no-audit", "--no-fund", "--no-save", "--silent",
-            "@huggingface/hub@" + HUB_VERSION);
-      } catch (IOException e) {
-        npm = new Run(-1, e.getMessage());
-      }
-      if (npm.code() != 0) {
-        if (ci) {
-          throw new AssertionError("CI=true and npm could not install @huggingface/hub: " + npm.output());
-        }
-        assumeTrue(false, "npm could not install @huggingface/hub here: " + npm.output());
-      }
-    }
+    npmInstall(work, "@huggingface/hub", HUB_VERSION);
     fx = new ServerFixture(tmp);
   }
 
@@ -73,6 +58,32 @@ class HfJsClientTest {
   }
 
   record Run(int code, String output) {}
+
+  /**
+   * Installs {@code module@version} with npm into {@code work} unless it is there; skips the calling test class where
+   * npm cannot, and fails under {@code CI=true}.
+   */
+  static void npmInstall(Path work, String module, String version, String... extra) throws Exception {
+    if (Files.isDirectory(work.resolve("node_modules").resolve(module))) {
+      return;
+    }
+    List<String> cmd = new java.util.ArrayList<>(List.of("npm", "install", "--no-audit", "--no-fund", "--no-save",
+        "--silent"));
+    cmd.addAll(List.of(extra));
+    cmd.add(module + "@" + version);
+    Run npm;
+    try {
+      npm = run(work, 300, cmd.toArray(String[]::new));
+    } catch (IOException e) {
+      npm = new Run(-1, e.getMessage());
+    }
+    if (npm.code() != 0) {
+      if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+        throw new AssertionError("CI=true and npm could not install " + module + ": " + npm.output());
+      }
+      assumeTrue(false, "npm could not install " + module + " here: " + npm.output());
+    }
+  }
 
   static Run run(Path dir, int seconds, String... cmd) throws Exception {
     Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();

@@ -15,11 +15,8 @@ import io.ferry.repo.Results.GcReport;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.Results.VerifyReport;
 import io.ferry.store.Backend;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreLayers;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import io.ferry.transfer.TransferListener;
@@ -125,34 +122,6 @@ public abstract class RepositoryContract {
     assertThat(DirectoryState.of(out)).as("pull of %s", ref).isEqualTo(DirectoryState.of(expected));
   }
 
-  /** A backend that shares {@code b} but does not close it (the test closes {@code b} once). */
-  private static Backend sharing(Backend b, ChunkStore chunks) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return chunks;
-      }
-
-      @Override
-      public RefStore refs() {
-        return b.refs();
-      }
-
-      @Override
-      public RecordStore records() {
-        return b.records();
-      }
-
-      @Override
-      public String uri() {
-        return b.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
-  }
-
   @Test
   void pushTagRollbackAndVerify() throws Exception {
     Path v1 = model(scratch.resolve("v1"), 1, 2);
@@ -179,7 +148,7 @@ public abstract class RepositoryContract {
   void gcBetweenAPushFindingAnOldChunkAndPublishingKeepsTheVersionWhole() throws Exception {
     Path src = model(scratch.resolve("src"), 3, 3);
     try (Backend shared = openBackend("reuse")) {
-      Repository gcRepo = open(sharing(shared, shared.chunks()));
+      Repository gcRepo = open(SharedBackend.withChunks(shared, shared.chunks()));
       gcRepo.push(src, "old", msg("left behind"));
       Set<ChunkId> old = bigChunks(gcRepo, "old");
       forget(shared, "old");
@@ -192,7 +161,7 @@ public abstract class RepositoryContract {
           removed.addAndGet(gcRepo.gc(Duration.ZERO, false).deadObjects());
         }
       });
-      try (Repository pushRepo = open(sharing(shared, hooked))) {
+      try (Repository pushRepo = open(SharedBackend.withChunks(shared, hooked))) {
         pushRepo.push(src, "new", msg("reuses the old chunks"));
         assertThat(fired).as("the push looked up an old chunk").isTrue();
         assertThat(removed.get()).as("objects the racing gc removed").isPositive();
@@ -207,7 +176,7 @@ public abstract class RepositoryContract {
   void aPushLongerThanTheGracePeriodKeepsWhatItWrote() throws Exception {
     Path src = model(scratch.resolve("src"), 4, 3);
     try (Backend shared = openBackend("long")) {
-      Repository gcRepo = open(sharing(shared, shared.chunks()));
+      Repository gcRepo = open(SharedBackend.withChunks(shared, shared.chunks()));
       gcRepo.push(model(scratch.resolve("garbage"), 40, 1), "garbage", msg("to be collected"));
       forget(shared, "garbage");
       FaultyChunkStore hooked = new FaultyChunkStore(shared.chunks());
@@ -219,7 +188,7 @@ public abstract class RepositoryContract {
           removed.addAndGet(gcRepo.gc(Duration.ZERO, false).deadObjects());
         }
       });
-      try (Repository pushRepo = open(sharing(shared, hooked))) {
+      try (Repository pushRepo = open(SharedBackend.withChunks(shared, hooked))) {
         pushRepo.push(src, "m", msg("slow push"));
         assertThat(removed.get()).as("the gc during the push removed the old garbage").isPositive();
         assertWhole(pushRepo, "m", src);
@@ -243,7 +212,7 @@ public abstract class RepositoryContract {
     Files.createDirectories(other);
     Files.copy(both.resolve("model.safetensors"), other.resolve("a.safetensors"));
     try (Backend shared = openBackend("rollback")) {
-      Repository otherRepo = Repository.open(sharing(shared, shared.chunks()), options());
+      Repository otherRepo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options());
       FaultyChunkStore hooked = new FaultyChunkStore(shared.chunks());
       AtomicBoolean published = new AtomicBoolean();
       hooked.afterPut((id, created) -> {
@@ -253,7 +222,7 @@ public abstract class RepositoryContract {
           hooked.failAfterBytes(hooked.bytesCreated());
         }
       });
-      try (Repository failingRepo = Repository.open(sharing(shared, hooked), options().withParallelism(1))) {
+      try (Repository failingRepo = Repository.open(SharedBackend.withChunks(shared, hooked), options().withParallelism(1))) {
         assertThatThrownBy(() -> failingRepo.push(failing, "failing", msg("fails"))).hasMessageContaining(
             "No space left");
         assertThat(published).isTrue();
@@ -272,8 +241,8 @@ public abstract class RepositoryContract {
     AtomicLong removed = new AtomicLong();
     ExecutorService threads = Executors.newFixedThreadPool(2);
     try (Backend shared = openBackend("race")) {
-      Repository pusher = open(sharing(shared, shared.chunks()));
-      Repository collector = open(sharing(shared, shared.chunks()));
+      Repository pusher = open(SharedBackend.withChunks(shared, shared.chunks()));
+      Repository collector = open(SharedBackend.withChunks(shared, shared.chunks()));
       try {
         List<String> pushed = new ArrayList<>();
         List<Path> sources = new ArrayList<>();
@@ -330,7 +299,7 @@ public abstract class RepositoryContract {
     Path v1 = model(scratch.resolve("v1"), 6, 2);
     Path v2 = model(scratch.resolve("v2"), 7, 3);
     try (Backend shared = openBackend("crash")) {
-      Repository repo = open(sharing(shared, shared.chunks()));
+      Repository repo = open(SharedBackend.withChunks(shared, shared.chunks()));
       try {
         PushResult first = repo.push(v1, "m:prod", msg("committed"));
         FaultyChunkStore hooked = new FaultyChunkStore(shared.chunks());
@@ -342,7 +311,7 @@ public abstract class RepositoryContract {
         });
         // a push that stops dead after two objects, as a killed process would: nothing of it is rolled back here,
         // because the stop bypasses its error handling, and its lease stays behind like a dead process's
-        Repository dying = Repository.open(sharing(shared, hooked), options().withParallelism(1));
+        Repository dying = Repository.open(SharedBackend.withChunks(shared, hooked), options().withParallelism(1));
         assertThatThrownBy(() -> dying.push(v2, "m:prod", msg("never lands"))).isInstanceOf(StoppedHere.class);
         assertThat(repo.resolve("m").id()).isEqualTo(first.versionId());
         assertThat(repo.resolve("m:prod").id()).isEqualTo(first.versionId());

@@ -16,7 +16,6 @@ import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.ModelGenerator.Tensor;
@@ -144,7 +143,7 @@ class SmallChunkBackfillTest {
   void aGcDuringTheBackfillKeepsThePacksItNames() throws Exception {
     Path a = write("a", 3);
     try (Backend shared = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
-        Repository gcRepo = Repository.open(sharing(shared, shared.chunks()), options())) {
+        Repository gcRepo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
       PushResult r = gcRepo.push(a, "a", msg("written before the index"));
       dropIndex(shared.records());
       List<ChunkId> packs = r.version().packs();
@@ -166,7 +165,7 @@ class SmallChunkBackfillTest {
         public void close() {}
       };
       BackfillReport report;
-      try (Repository backfilling = Repository.open(sharing(shared, hooked), options())) {
+      try (Repository backfilling = Repository.open(SharedBackend.withChunks(shared, hooked), options())) {
         report = backfilling.backfillSmallChunkIndex();
       }
       assertThat(removed[0]).as("objects the racing gc removed (a's version and snapshot)").isPositive();
@@ -180,34 +179,6 @@ class SmallChunkBackfillTest {
           .containsExactlyInAnyOrderElementsOf(packs);
       assertThat(gcRepo.smallChunks().packsNamed()).as("packs the index names").isEmpty();
     }
-  }
-
-  /** A backend over {@code b}'s refs and records with the given chunk store, leaving {@code b} open when closed. */
-  private static Backend sharing(Backend b, ChunkStore chunks) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return chunks;
-      }
-
-      @Override
-      public RefStore refs() {
-        return b.refs();
-      }
-
-      @Override
-      public RecordStore records() {
-        return b.records();
-      }
-
-      @Override
-      public String uri() {
-        return b.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
   }
 
   private static long packsOf(Repository repo, String... refs) throws IOException {

@@ -18,7 +18,6 @@ import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.ModelGenerator.Tensor;
@@ -185,7 +184,7 @@ class SmallChunkDedupTest {
       try {
         List<Future<PushResult>> pushes = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-          Repository r = Repository.open(sharing(shared, shared.chunks()), options());
+          Repository r = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options());
           repos.add(r);
           Path src = sources.get(i);
           String name = "c" + i;
@@ -201,7 +200,7 @@ class SmallChunkDedupTest {
         }
       }
       assertThat(shared.records().list("dedup/deltas/")).as("one delta per push").hasSize(n);
-      try (Repository repo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      try (Repository repo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
         PushResult u = repo.push(union, "union", msg("every tensor of the four"));
         assertThat(u.newChunks()).as("new chunks: only the union's header").isEqualTo(1);
         assertThat(u.version().packs()).as("the four pushes' packs and the union's own (its header)").hasSize(n + 1);
@@ -218,7 +217,7 @@ class SmallChunkDedupTest {
     both.addAll(smallModel(21).subList(0, 100));
     Path ab = write("ab", both);
     try (Backend shared = backend("merge")) {
-      Repository merger = Repository.open(sharing(shared, shared.chunks()), options());
+      Repository merger = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options());
       merger.push(a, "a", msg("a"));
       FaultyChunkStore hooked = new FaultyChunkStore(shared.chunks());
       AtomicBoolean merged = new AtomicBoolean();
@@ -228,7 +227,7 @@ class SmallChunkDedupTest {
           assertThat(merger.smallChunks().merge(p -> true, false)).isEqualTo(SmallChunkIndex.MergeOutcome.MERGED);
         }
       });
-      try (Repository pusher = Repository.open(sharing(shared, hooked), options())) {
+      try (Repository pusher = Repository.open(SharedBackend.withChunks(shared, hooked), options())) {
         pusher.push(b, "b", msg("b, while a merge runs"));
       }
       assertThat(merged).isTrue();
@@ -279,7 +278,7 @@ class SmallChunkDedupTest {
   void gcRemovingAPackTheIndexNamesLeavesTheNextVersionWhole() throws Exception {
     Path src = write("m", smallModel(30));
     try (Backend shared = backend("gc")) {
-      Repository gcRepo = Repository.open(sharing(shared, shared.chunks()), options());
+      Repository gcRepo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options());
       PushResult old = gcRepo.push(src, "old", msg("left behind"));
       Set<ChunkId> oldPacks = new HashSet<>(old.version().packs());
       forget(shared, "old");
@@ -292,7 +291,7 @@ class SmallChunkDedupTest {
           removed.addAndGet(gcRepo.gc(Duration.ZERO, false).deadObjects());
         }
       });
-      try (Repository pushRepo = Repository.open(sharing(shared, hooked), options())) {
+      try (Repository pushRepo = Repository.open(SharedBackend.withChunks(shared, hooked), options())) {
         PushResult r = pushRepo.push(src, "new", msg("reuses the old pack"));
         assertThat(fired).isTrue();
         assertThat(removed.get()).as("objects the racing gc removed").isPositive();
@@ -313,17 +312,17 @@ class SmallChunkDedupTest {
     try (Backend shared = backend("crash")) {
       // the "crash": the version cannot be written, and nothing is cleaned up (deletes fail too)
       CrashingStore crashing = new CrashingStore(shared.chunks(), shared.records());
-      try (Repository dying = Repository.open(sharing(shared, crashing), options())) {
+      try (Repository dying = Repository.open(SharedBackend.withChunks(shared, crashing), options())) {
         assertThatThrownBy(() -> dying.push(src, "dead", msg("dies"))).hasMessageContaining("simulated crash");
       }
       assertThat(shared.refs().get(RefNames.head("dead"))).isEmpty();
       assertThat(shared.records().list("dedup/deltas/")).as("the delta it wrote").hasSize(1);
       Set<ChunkId> named;
-      try (Repository repo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      try (Repository repo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
         named = repo.smallChunks().packsNamed();
       }
       assertThat(named).hasSize(1);
-      try (Repository repo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      try (Repository repo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
         PushResult r = repo.push(src, "alive", msg("same files"));
         assertThat(r.version().packs()).as("reuses the dead push's pack").isEqualTo(List.copyOf(named));
         assertThat(r.newChunks()).as("new chunks").isZero();
@@ -332,7 +331,7 @@ class SmallChunkDedupTest {
         assertWhole(repo, "alive", src);
       }
       // and when gc removed the dead push's pack before anyone reused it
-      try (Repository repo = Repository.open(sharing(shared, shared.chunks()), options())) {
+      try (Repository repo = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
         forget(shared, "alive");
         repo.gc(Duration.ZERO, false);
         assertThat(shared.chunks().missing(named)).as("the pack is gone").isEqualTo(List.copyOf(named));
@@ -436,34 +435,6 @@ class SmallChunkDedupTest {
     String head = RefNames.head(model);
     ChunkId cur = b.refs().get(head).orElseThrow();
     b.refs().compareAndSet(head, cur, null, new RefLogEntry(cur, null, "test", Instant.now(), "forget " + model));
-  }
-
-  /** A backend that shares {@code b} but does not close it (the test closes {@code b} once). */
-  private static Backend sharing(Backend b, ChunkStore chunks) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return chunks;
-      }
-
-      @Override
-      public RefStore refs() {
-        return b.refs();
-      }
-
-      @Override
-      public RecordStore records() {
-        return b.records();
-      }
-
-      @Override
-      public String uri() {
-        return b.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
   }
 
   @SuppressWarnings("unused")

@@ -1,0 +1,42 @@
+package io.ferry.testkit;
+
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefStore;
+
+/** Backends that share another backend's stores, for tests that put a wrapper in front of one of them. */
+public final class SharedBackend {
+  private SharedBackend() {}
+
+  /**
+   * A backend with {@code b}'s refs, records and URI and the given chunk store (usually a wrapper of {@code
+   * b.chunks()}). Closing it closes nothing: the test closes {@code b} once.
+   */
+  public static Backend withChunks(Backend b, ChunkStore chunks) {
+    return new Backend() {
+      @Override
+      public ChunkStore chunks() {
+        return chunks;
+      }
+
+      @Override
+      public RefStore refs() {
+        return b.refs();
+      }
+
+      @Override
+      public RecordStore records() {
+        return b.records();
+      }
+
+      @Override
+      public String uri() {
+        return b.uri();
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+}
