@@ -10,17 +10,26 @@ import java.nio.ByteBuffer;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The {@code counting} store layer of the Spark tests: records which objects were read, under the name of the
  * {@code counting.name} setting, so a test sees what executors (threads of the test JVM on {@code local[2]}) read.
+ * With {@code counting.fail-puts=N}, the first N puts of new objects under that name fail, as a task that dies while
+ * it writes would.
  */
 public final class CountingLayer implements ChunkStoreLayer {
   private static final Map<String, Set<ChunkId>> READS = new ConcurrentHashMap<>();
+  private static final Map<String, AtomicInteger> FAILED_PUTS = new ConcurrentHashMap<>();
 
   /** The objects read through stores opened with {@code counting.name=name}. */
   public static Set<ChunkId> reads(String name) {
     return READS.computeIfAbsent(name, k -> ConcurrentHashMap.newKeySet());
+  }
+
+  /** How many puts failed on purpose under {@code name}. */
+  public static int failedPuts(String name) {
+    return FAILED_PUTS.computeIfAbsent(name, k -> new AtomicInteger()).get();
   }
 
   @Override
@@ -30,8 +39,20 @@ public final class CountingLayer implements ChunkStoreLayer {
 
   @Override
   public ChunkStore wrap(ChunkStore inner, StoreOptions options) {
-    Set<ChunkId> reads = reads(options.settings().getOrDefault("counting.name", "default"));
+    String name = options.settings().getOrDefault("counting.name", "default");
+    Set<ChunkId> reads = reads(name);
+    int failPuts = Integer.parseInt(options.settings().getOrDefault("counting.fail-puts", "0"));
+    AtomicInteger failed = FAILED_PUTS.computeIfAbsent(name, k -> new AtomicInteger());
     return new ForwardingChunkStore(inner) {
+      @Override
+      public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
+        if (!inner.contains(id) && failed.getAndUpdate(n -> n < failPuts ? n + 1 : n) < failPuts) {
+          throw new IOException("injected failure of a put of object " + id + " (counting.fail-puts=" + failPuts
+              + ")");
+        }
+        return inner.put(id, parts);
+      }
+
       @Override
       public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
         reads.add(id);

@@ -15,8 +15,8 @@ import java.util.Map;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * The one SparkSession of the test JVM ({@code local[2]}, no UI, loopback only, scratch under {@code target/}), started
- * on first use and stopped at exit, and small models to read.
+ * The one SparkSession of the test JVM ({@code local[2,2]}: two threads, a failed task tried twice; no UI, loopback
+ * only, scratch under {@code target/}), started on first use and stopped at exit, and small models to read.
  */
 public final class SparkTests {
   private static SparkSession session;
@@ -27,7 +27,7 @@ public final class SparkTests {
   public static synchronized SparkSession spark() {
     if (session == null) {
       session = SparkSession.builder()
-          .master("local[2]")
+          .master("local[2,2]")
           .appName("ferry-spark-tests")
           .config("spark.ui.enabled", "false")
           .config("spark.driver.host", "127.0.0.1")

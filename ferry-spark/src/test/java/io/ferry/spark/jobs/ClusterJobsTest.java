@@ -1,6 +1,7 @@
 package io.ferry.spark.jobs;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.derive.DeriveResult;
 import io.ferry.derive.DeriveSpec;
@@ -8,6 +9,7 @@ import io.ferry.derive.Deriver;
 import io.ferry.format.DType;
 import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
+import io.ferry.spark.CountingLayer;
 import io.ferry.spark.SparkTests;
 import io.ferry.spark.store.StoreSpec;
 import io.ferry.testkit.ModelGenerator;
@@ -20,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -116,6 +119,42 @@ class ClusterJobsTest {
     assertThat(cluster.tasks()).isEqualTo(shards);
     assertThat(repo.snapshot(repo.resolve("jobs-int8-spark")).file("model.safetensors.index.json")).isPresent();
     assertThat(repo.verify("jobs-int8-spark", TransferListener.NONE).ok()).isTrue();
+  }
+
+  /**
+   * A task that fails while it writes (its first put of a new object throws) is run again by Spark (the session's
+   * {@code local[2,2]}: two attempts per task). The job still publishes exactly what a local derive publishes, and
+   * the failed attempt left nothing visible: the target ref appears only when the driver publishes, and the version
+   * verifies.
+   */
+  @Test
+  void aTaskThatFailsWhileWritingIsRetriedAndTheResultIsTheLocalDerive() throws Exception {
+    Path hf = tmp.resolve("hf-retry");
+    ModelGenerator.writeHfModel(hf, SparkTests.model(DType.F32, 17), 2L << 20);
+    SparkTests.push(repo, hf, "retryjobs");
+    DeriveArgs args = DeriveArgs.quantize(8, 64);
+    String name = "retry-" + System.nanoTime();
+    StoreSpec failing = new StoreSpec(store, Map.of("layers", "counting", "counting.name", name,
+        "counting.fail-puts", "1"));
+    DeriveJob.Result cluster = new DeriveJob(SparkTests.spark(), failing).run("retryjobs", "retry-int8-spark", args,
+        null);
+    assertThat(CountingLayer.failedPuts(name)).as("puts failed on purpose").isEqualTo(1);
+    DeriveResult local = Deriver.of(repo).derive("retryjobs", "retry-int8-local", args.spec(), null,
+        TransferListener.NONE);
+    assertThat(repo.resolve("retry-int8-spark").version().snapshot()).as("snapshot after a retried task")
+        .isEqualTo(repo.resolve("retry-int8-local").version().snapshot());
+    assertThat(cluster.derive().report().toJson()).isEqualTo(local.report().toJson());
+    assertThat(repo.verify("retry-int8-spark", TransferListener.NONE).ok()).isTrue();
+
+    // every attempt fails: the job fails naming the cause, and publishes nothing
+    StoreSpec broken = new StoreSpec(store, Map.of("layers", "counting", "counting.name", name + "-always",
+        "counting.fail-puts", "1000000"));
+    DeriveArgs other = DeriveArgs.quantize(4, 32);
+    assertThatThrownBy(() -> new DeriveJob(SparkTests.spark(), broken).run("retryjobs", "retry-int4-spark", other,
+        null)).hasStackTraceContaining("injected failure of a put");
+    assertThat(CountingLayer.failedPuts(name + "-always")).as("both attempts of a task failed").isGreaterThan(1);
+    assertThat(repo.models()).as("models after the failed job").extracting(m -> m.model())
+        .doesNotContain("retry-int4-spark");
   }
 
   @Test
