@@ -406,10 +406,12 @@ public abstract class RefStoreContract {
     Path out = Files.createTempFile("refmover-victim-", ".log");
     Process p = startMover(ref, 1_000_000, "victim", out);
     try {
-      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-      while (refs.log(ref).size() < 100) {
+      // killed at whatever step of a move it is in once it has made some: how many says nothing about consistency,
+      // and a slow store on a loaded machine (WebHDFS beside a Cassandra node on two cores) makes 100 in over 60 s
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
+      while (refs.log(ref).size() < 25) {
         assertThat(p.isAlive()).as("mover still running; its output:%n%s", Files.readString(out)).isTrue();
-        assertThat(System.nanoTime()).as("mover made 100 moves within 60 s").isLessThan(deadline);
+        assertThat(System.nanoTime()).as("mover made 25 moves within 90 s").isLessThan(deadline);
         LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
       }
     } finally {
