@@ -32,8 +32,8 @@ final class Huffman {
   /**
    * Blocks of fewer symbols decode one symbol per lookup. Filling a table of up to four symbols per lookup takes
    * about four lookups for each of its 4,096 entries and saves about two lookups of every three symbols, so it pays
-   * off from about 24,000 symbols; below, building it took most of a small chunk's decode (16 KiB F32 tensors: 54%
-   * of the samples of a profile).
+   * off from about 24,000 symbols. Measured on 301 decodes of 16 KiB F32 chunks: 18–20 ms of CPU without the table
+   * against 20–23 ms with it.
    */
   static final int MULTI_FROM = 1 << 15;
   private static final VarHandle LONG_LE =

@@ -10,6 +10,7 @@ import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.error.ConflictException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
+import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
 import io.ferry.read.ModelReader;
 import io.ferry.repo.Results.Diff;
@@ -49,6 +50,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -505,8 +507,8 @@ public final class Repository implements Closeable {
    * a concurrent gc keeps every pack it names; idempotent, and safe beside pushes and gc.
    */
   public SmallChunkIndex.BackfillReport backfillSmallChunkIndex() throws IOException {
-    try (io.ferry.lease.Lease lease = leases.take(io.ferry.lease.Lease.Kind.PUSH, "small-chunk index backfill")) {
-      Set<ChunkId> packs = new java.util.TreeSet<>();
+    try (Lease lease = leases.take(Lease.Kind.PUSH, "small-chunk index backfill")) {
+      Set<ChunkId> packs = new TreeSet<>();
       for (ChunkId vid : history.reachable(List.of())) {
         packs.addAll(db.version(vid).packs());
       }
