@@ -113,6 +113,9 @@ public final class MiniHdfs implements AutoCloseable {
     conf.set("dfs.namenode.http-address", "127.0.0.1:0");
     // a close may complete before the DataNodes' block reports arrive; else it often sleeps 400 ms waiting for them
     conf.setInt("dfs.namenode.file.close.num-committed-allowed", 1);
+    // the clients inside the cluster (WebHDFS writes through one in the DataNode) wait as Ferry's own do
+    conf.setInt(HdfsSettings.CLOSE_DELAY, 20);
+    conf.setInt(HdfsSettings.CLOSE_RETRIES, 10);
     MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build();
     try {
       cluster.waitActive();
