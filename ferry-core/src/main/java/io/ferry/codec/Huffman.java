@@ -302,7 +302,7 @@ final class Huffman {
     long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
     long signMask = bf16 ? 0x0080008000800080L : 0;
     // st: per stream its output position, pending bits and their count.
-    long[] st = new long[3 * STREAMS];
+    long[] st = new long[3 * STREAMS + 1];
     for (int k = 0; k < STREAMS; k++) {
       st[3 * k] = start[k];
     }
@@ -339,6 +339,93 @@ final class Huffman {
   }
 
   /**
+   * {@link #encodeMerged} with stream lengths not known beforehand: stream {@code k} is coded into a region of
+   * {@code region[k]} bytes (the regions follow the block's stream-length fields back to back), then the streams are
+   * moved together and their lengths written, so the block is exactly what {@link #encodeMerged} writes for these
+   * code lengths. Returns the block's length, or -1 if a stream would outgrow its region or an element's high byte has
+   * no code (length 0); {@code dst} then holds garbage and the caller encodes another way. {@code dst} must have 8
+   * bytes of room after the last region.
+   */
+  static int encodeMergedInRegions(byte[] src, int srcOff, int n, boolean bf16, int[] lens, byte[] dst, int lowAt,
+      int blockAt, int[] region) {
+    for (int i = 0; i < LENGTHS_BYTES; i++) {
+      dst[blockAt + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
+    }
+    int[] table = codes(lens);
+    int[] from = new int[STREAMS + 1];
+    for (int k = 0; k <= STREAMS; k++) {
+      from[k] = streamStart(n, k);
+    }
+    long[] limit = new long[STREAMS];
+    long[] st = new long[3 * STREAMS + 1];
+    long at0 = blockAt + LENGTHS_BYTES + 4 * (STREAMS - 1);
+    for (int k = 0; k < STREAMS; k++) {
+      st[3 * k] = at0;
+      at0 += region[k];
+      limit[k] = at0;
+    }
+    int shift = bf16 ? 7 : 8;
+    long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
+    long signMask = bf16 ? 0x0080008000800080L : 0;
+    int joint = Math.max(0, from[4] - from[3] - 64) & ~3;
+    int[] pairs = joint > 0 ? pairs(table) : null;
+    int calls = 0;
+    for (int at = 0; at < joint; ) {
+      int end = Math.min(joint, at + FloatCodec.batch(calls++, 4, 1 << 12));
+      // a symbol takes at most MAX_LEN bits: room for the batch, and for the last 8-byte write, or give up
+      for (int k = 0; k < STREAMS; k++) {
+        if (st[3 * k] + (long) (end - at) * MAX_LEN / 8 + 16 > limit[k]) {
+          return -1;
+        }
+      }
+      mergedJoint(src, srcOff, from, at, end, shift, lowMask, signMask, pairs, dst, lowAt, st);
+      if (st[3 * STREAMS] != 0) {
+        return -1;
+      }
+      at = end;
+    }
+    int[] length = new int[STREAMS];
+    for (int k = 0; k < STREAMS; k++) {
+      int first = from[k] + joint;
+      int last = from[k + 1];
+      long o = st[3 * k];
+      if (o + (long) (last - first) * MAX_LEN / 8 + 16 > limit[k]) {
+        return -1;
+      }
+      long acc = st[3 * k + 1];
+      int bits = (int) st[3 * k + 2];
+      for (int i = first; i < last; i++) {
+        int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
+        dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
+        int e = table[(u >>> shift) & 0xFF];
+        if (e == 0) {
+          return -1;
+        }
+        acc |= (long) (e & 0xFFFF) << bits;
+        bits += e >>> 16;
+        LONG_LE.set(dst, (int) o, acc);
+        o += bits >>> 3;
+        acc >>>= bits & ~7;
+        bits &= 7;
+      }
+      if (bits > 0) {
+        LONG_LE.set(dst, (int) o, acc);
+        o++;
+      }
+      length[k] = (int) (o - (limit[k] - region[k]));
+    }
+    int to = blockAt + LENGTHS_BYTES + 4 * (STREAMS - 1) + length[0];
+    for (int k = 1; k < STREAMS; k++) {
+      System.arraycopy(dst, (int) (limit[k] - region[k]), dst, to, length[k]);
+      to += length[k];
+    }
+    for (int k = 0; k < STREAMS - 1; k++) {
+      INT_LE.set(dst, blockAt + LENGTHS_BYTES + 4 * k, length[k]);
+    }
+    return to - blockAt;
+  }
+
+  /**
    * Four elements of each of the four streams a round, elements {@code [from[k] + lo, from[k] + hi)}: their high
    * bytes coded (two per pair-table lookup), their low bytes stored.
    */
@@ -360,6 +447,8 @@ final class Huffman {
     int o3 = (int) st[9];
     long a3 = st[10];
     int n3 = (int) st[11];
+    // below zero once a pair had a symbol without a code (its entry is 0; every other entry is positive)
+    int bad = 0;
     for (int i = lo; i < hi; i += 4) {
       long v0 = (long) LONG_LE.get(src, srcOff + 2 * (s0 + i));
       long v1 = (long) LONG_LE.get(src, srcOff + 2 * (s1 + i));
@@ -381,6 +470,7 @@ final class Huffman {
       long y3 = v3 >>> shift & 0x00FF00FF00FF00FFL;
       y3 |= y3 >>> 8;
       int e3 = pairs[(int) y3 & 0xFFFF];
+      bad |= (e0 - 1) | (e1 - 1) | (e2 - 1) | (e3 - 1);
       a0 |= (long) (e0 & 0xFFFFFF) << n0;
       a1 |= (long) (e1 & 0xFFFFFF) << n1;
       a2 |= (long) (e2 & 0xFFFFFF) << n2;
@@ -393,6 +483,7 @@ final class Huffman {
       e1 = pairs[(int) (y1 >>> 32) & 0xFFFF];
       e2 = pairs[(int) (y2 >>> 32) & 0xFFFF];
       e3 = pairs[(int) (y3 >>> 32) & 0xFFFF];
+      bad |= (e0 - 1) | (e1 - 1) | (e2 - 1) | (e3 - 1);
       a0 |= (long) (e0 & 0xFFFFFF) << n0;
       a1 |= (long) (e1 & 0xFFFFFF) << n1;
       a2 |= (long) (e2 & 0xFFFFFF) << n2;
@@ -430,6 +521,9 @@ final class Huffman {
     st[9] = o3;
     st[10] = a3;
     st[11] = n3;
+    if (bad < 0) {
+      st[12] = -1;
+    }
   }
 
   /** Bytes 0, 2, 4 and 6 of {@code v}, packed into an int. */

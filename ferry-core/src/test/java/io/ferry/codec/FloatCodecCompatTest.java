@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Payloads written by the float codec as it was before its speed work ({@link LegacyFloatCodec}, a frozen copy kept
  * only for this test) must decode bit-exactly with the current codec, and the current encoder must still write the
- * same bytes (same format, same ratio). Covers every dtype, odd and tiny lengths, constant planes, special values,
+ * same bytes (same format, same ratio), except for big BF16/F16 chunks in heap arrays, whose code is built from a
+ * sample: those must decode and stay within 1% of the old size. Covers every dtype, odd and tiny lengths, constant planes, special values,
  * zstd planes and chunks large enough for the sampled-histogram path.
  */
 class FloatCodecCompatTest {
@@ -40,7 +41,15 @@ class FloatCodecCompatTest {
         ByteBuffer fresh = now.encode(ByteBuffer.wrap(raw), hint);
         byte[] mine = new byte[fresh.remaining()];
         fresh.duplicate().get(mine);
-        assertThat(mine).as("new encoding equals old encoding, %s", what).isEqualTo(payload);
+        if (FloatCodec.elementWidth(dtype) == 2 && raw.length / 2 >= 1 << 20) {
+          // Big BF16/F16 chunks in heap arrays may take the sampled-code path (FloatCodec.encodeTwoByteSampled): a
+          // code from a sample instead of the exact histogram, the same format, under 1% larger.
+          assertThat(decodeHeap(now, mine, raw.length)).as("sampled-code payload decodes, %s", what).isEqualTo(raw);
+          assertThat((double) mine.length).as("sampled-code payload size, %s", what)
+              .isLessThanOrEqualTo(payload.length * 1.01);
+        } else {
+          assertThat(mine).as("new encoding equals old encoding, %s", what).isEqualTo(payload);
+        }
 
         // The same through a direct input buffer at a non-zero position.
         ByteBuffer direct = ByteBuffer.allocateDirect(raw.length + 3);

@@ -31,8 +31,20 @@ class FloatCodecTest {
     assertThat(enc).as("%s %s encodes", dtype, what).isNotNull();
     assertThat(heapIn.position()).isZero();
     ByteBuffer encDirect = codec.encode(directIn, new ChunkHint(dtype));
-    assertThat(encDirect).as("encoding does not depend on the buffer kind").isEqualTo(enc);
+    if (raw.length / FloatCodec.elementWidth(dtype) >= 1 << 20 && FloatCodec.elementWidth(dtype) == 2) {
+      // big BF16/F16 chunks in a heap array take the sampled-code path, direct ones the exact one: both decode, and
+      // the sampled code costs under 1%
+      assertThat((double) enc.remaining()).as("sampled against exact code, %s %s", dtype, what)
+          .isLessThanOrEqualTo(encDirect.remaining() * 1.01);
+      decodesTo(encDirect, raw, dtype, what + " (direct input)");
+    } else {
+      assertThat(encDirect).as("encoding does not depend on the buffer kind").isEqualTo(enc);
+    }
+    decodesTo(enc, raw, dtype, what);
+    return enc;
+  }
 
+  private void decodesTo(ByteBuffer enc, byte[] raw, String dtype, String what) throws IOException {
     for (boolean direct : new boolean[] {false, true}) {
       ByteBuffer out = direct ? ByteBuffer.allocateDirect(raw.length + 10) : ByteBuffer.allocate(raw.length + 10);
       out.order(ByteOrder.BIG_ENDIAN).position(3).limit(3 + raw.length);
@@ -47,7 +59,6 @@ class FloatCodecTest {
       assertThat(out.get(0) == 0 && out.get(1) == 0 && out.get(2) == 0).as("bytes before out untouched").isTrue();
       assertThat(out.limit(raw.length + 10).get(3 + raw.length)).as("bytes after out untouched").isZero();
     }
-    return enc;
   }
 
   @Test
@@ -161,6 +172,41 @@ class FloatCodecTest {
     ByteBuffer z = new ZstdCodec(3).encode(ByteBuffer.wrap(raw), ChunkHint.OPAQUE);
     assertThat(enc.remaining()).isLessThan(z.remaining());
     assertThat((double) enc.remaining() / raw.length).isLessThan(0.70);
+  }
+
+  @Test
+  void aBigChunkWhoseValuesTheSampleMissesFallsBackToTheExactCode() throws IOException {
+    Random r = new Random(seed());
+    int n = 1 << 21;
+    int q = n / Huffman.STREAMS;
+    // weights, with a few values far outside what the sample sees, in each stream between its sampled windows
+    byte[] raw = FloatData.cast(FloatData.normal(r, n, 0.02), "BF16");
+    for (int k = 0; k < Huffman.STREAMS; k++) {
+      int i = k * q + 10_000 + r.nextInt(1000);
+      raw[2 * i] = (byte) 0x7F; // 0x7F7F: the largest finite BF16
+      raw[2 * i + 1] = (byte) 0x7F;
+    }
+    assertSampledFallsBackToExact(raw, "weights with rare extremes");
+
+    // a stream whose sampled windows hold one exponent and whose other elements spread over nine: the sample's
+    // estimate is far too small for the stream, which outgrows its region
+    byte[] spread = new byte[2 * n];
+    for (int i = 0; i < n; i++) {
+      boolean sampled = ((i % q) % (FloatCodec.SAMPLE_EVERY * 4096)) < 4096;
+      int e = sampled ? 126 : 122 + r.nextInt(9);
+      int u = (r.nextInt(2) << 15) | e << 7 | r.nextInt(128);
+      spread[2 * i] = (byte) u;
+      spread[2 * i + 1] = (byte) (u >>> 8);
+    }
+    assertSampledFallsBackToExact(spread, "a sample unlike the rest");
+  }
+
+  /** The heap input (sampled path first) gives exactly the direct input's (exact path) payload, and round-trips. */
+  private void assertSampledFallsBackToExact(byte[] raw, String what) throws IOException {
+    ByteBuffer heap = codec.encode(ByteBuffer.wrap(raw), new ChunkHint("BF16"));
+    ByteBuffer direct = codec.encode(ByteBuffer.allocateDirect(raw.length).put(raw).flip(), new ChunkHint("BF16"));
+    assertThat(heap).as("%s: the exact code's payload", what).isEqualTo(direct);
+    decodesTo(heap, raw, "BF16", what);
   }
 
   @Test
