@@ -198,15 +198,16 @@ public final class FloatCodec implements Codec {
   private static ByteBuffer encodeTwoByte(byte[] src, int at, int length, boolean bf16) {
     int n = length / 2;
     boolean big = n >= 1 << 20;
-    if (big && hopeless(src, at, n, 1, bf16)) {
-      return null;
-    }
     boolean lowHopeless = big && hopeless(src, at, n, 0, bf16);
     if (lowHopeless) {
+      // its own sample decides whether the high plane is worth coding
       ByteBuffer sampled = encodeTwoByteSampled(src, at, length, bf16);
       if (sampled != null) {
         return sampled;
       }
+    }
+    if (big && hopeless(src, at, n, 1, bf16)) {
+      return null;
     }
     // Histograms of the high bytes per Huffman stream (they give each stream's exact length), of the low bytes
     // only where the sample did not already rule Huffman out.
@@ -277,7 +278,7 @@ public final class FloatCodec implements Codec {
    * the sample saw get codes too, and each stream is coded into a region sized from its sample's estimate with some
    * room to spare; the regions are then moved together. The histogram pass was about a third of the encode. Null when
    * the sample says the block would not be kept, when the low plane should try zstd, or when a stream outgrows its
-   * region or meets a symbol without a code (values the sample missed): the caller then takes the exact path. The
+   * region or meets a symbol without a code (see {@link #withUnseen}): the caller then takes the exact path. The
    * payload has the same format and decodes the same way; its code may differ slightly from the exact histogram's
    * (the sample's frequencies, and codes spent on symbols that do not occur), which costs well under 1% of the block.
    */
@@ -311,19 +312,7 @@ public final class FloatCodec implements Codec {
     if (distinct(hist) < 2) {
       return null;
     }
-    // Codes for what the sample may have missed: zeros (and F16's negative zero) and symbols within 4 of one it saw.
-    int[] coded = hist.clone();
-    for (int s = 0; s < 256; s++) {
-      if (hist[s] != 0) {
-        for (int t = Math.max(0, s - 4); t <= Math.min(255, s + 4); t++) {
-          coded[t] = Math.max(coded[t], 1);
-        }
-      }
-    }
-    coded[0] = Math.max(coded[0], 1);
-    if (!bf16) {
-      coded[0x80] = Math.max(coded[0x80], 1);
-    }
+    int[] coded = withUnseen(hist, bf16);
     int[] lens = Huffman.codeLengths(coded);
     int[] region = new int[Huffman.STREAMS];
     long block = Huffman.LENGTHS_BYTES + 4 * (Huffman.STREAMS - 1);
@@ -358,6 +347,39 @@ public final class FloatCodec implements Codec {
     header(out, 2, bf16 ? 1 : 0, length, new int[] {RAW, HUFFMAN}, new int[] {n, blockLen});
     System.arraycopy(src, at + 2 * n, out, total - tail, tail);
     return ByteBuffer.wrap(out, 0, total).slice();
+  }
+
+  /**
+   * The sampled high-byte histogram with a count of 1 for the symbols a sample of a sixteenth may have missed, so that
+   * they get (long) codes: zero, and per sign (BF16's high byte is the exponent alone; F16's is sign, exponent and two
+   * mantissa bits, four symbols an exponent) everything from well below the smallest exponent seen to a little above
+   * the largest. Trained weights and normal data thin out geometrically towards small magnitudes: the whole chunk
+   * reaches about four exponents below its sixteenth, so twelve (BF16) or ten (F16) below leave a chunk with a value
+   * the code lacks rare; that chunk then takes the exact path. Each added symbol costs 1/4096 of the code space.
+   */
+  static int[] withUnseen(int[] hist, boolean bf16) {
+    int[] coded = hist.clone();
+    int below = bf16 ? 12 : 40;
+    int above = bf16 ? 4 : 16;
+    int halves = bf16 ? 1 : 2;
+    int span = 256 / halves;
+    for (int h = 0; h < halves; h++) {
+      int lo = -1;
+      int hi = -1;
+      for (int s = h * span; s < (h + 1) * span; s++) {
+        if (hist[s] != 0) {
+          lo = lo < 0 ? s : lo;
+          hi = s;
+        }
+      }
+      if (lo >= 0) {
+        for (int s = Math.max(h * span, lo - below); s <= Math.min((h + 1) * span - 1, hi + above); s++) {
+          coded[s] = Math.max(coded[s], 1);
+        }
+      }
+      coded[h * span] = Math.max(coded[h * span], 1);
+    }
+    return coded;
   }
 
   /**
