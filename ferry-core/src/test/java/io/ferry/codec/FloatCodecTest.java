@@ -201,6 +201,21 @@ class FloatCodecTest {
     assertSampledFallsBackToExact(spread, "a sample unlike the rest");
   }
 
+  @Test
+  void bigNormalChunksTakeTheSampledCodeAndLoseAlmostNothing() throws IOException {
+    Random r = new Random(seed());
+    for (String dtype : new String[] {"BF16", "F16"}) {
+      // 4 Mi elements: their smallest values lie well below any the sample of a sixteenth sees
+      byte[] raw = FloatData.cast(FloatData.normal(r, 1 << 22, 0.02), dtype);
+      ByteBuffer heap = codec.encode(ByteBuffer.wrap(raw), new ChunkHint(dtype));
+      ByteBuffer direct = codec.encode(ByteBuffer.allocateDirect(raw.length).put(raw).flip(), new ChunkHint(dtype));
+      assertThat(heap).as("%s: the sampled code, not the exact path's", dtype).isNotEqualTo(direct);
+      assertThat((double) heap.remaining()).as("%s: sampled against exact payload", dtype)
+          .isLessThanOrEqualTo(direct.remaining() * 1.003);
+      decodesTo(heap, raw, dtype, "normal(0, 0.02)");
+    }
+  }
+
   /** The heap input (sampled path first) gives exactly the direct input's (exact path) payload, and round-trips. */
   private void assertSampledFallsBackToExact(byte[] raw, String what) throws IOException {
     ByteBuffer heap = codec.encode(ByteBuffer.wrap(raw), new ChunkHint("BF16"));
