@@ -5,6 +5,7 @@ import io.ferry.format.onnx.OnnxWeights;
 import io.ferry.codec.ChunkHint;
 import io.ferry.codec.CodecPolicy;
 import io.ferry.codec.Codecs;
+import io.ferry.codec.FloatCodec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.BufferPoolMXBean;
@@ -38,7 +39,8 @@ import java.util.function.Supplier;
  * the stored/original ratio and encode/decode throughput on one thread and on all cores (chunks shared out between
  * threads), each against zstd-3 on the same chunks in the same run, interleaved, best of N. Data: the fp32 initializers
  * of a real ONNX model from a Maven jar (cast to BF16 and F16 with round-to-nearest-even) in per-tensor chunks, as push
- * cuts them, and synthetic normal(0, 0.02) weights. Encode reads direct buffers (push maps the file) and decode reads
+ * cuts them, and synthetic normal(0, 0.02) weights. Encode reads what push gives it (a heap array for chunks the float
+ * codec handles under the float and auto policies, a direct buffer otherwise) and decode reads
  * direct payloads into a direct buffer (pull maps both). Writes its section of BENCHMARKS.md between
  * {@code <!-- codecs:start -->} and {@code <!-- codecs:end -->}, leaving the rest of the file alone. Not a test: run
  * {@code bench/codecs.sh}.
@@ -238,6 +240,14 @@ public final class CodecBenchmarks {
     List<ByteBuffer> chunks = new ArrayList<>(d.chunks());
     chunks.sort(Comparator.comparingInt(ByteBuffer::remaining).reversed()); // largest first balances the threads
     int maxChunk = chunks.get(0).remaining();
+    // Push reads a chunk the float codec handles into a heap array when the policy may use that codec (its two-byte
+    // path codes straight from the array), into a direct buffer otherwise: each variant encodes from what push gives.
+    List<ByteBuffer> heapChunks = new ArrayList<>();
+    for (ByteBuffer c : chunks) {
+      ByteBuffer h = ByteBuffer.allocate(c.remaining());
+      h.put(c.duplicate()).flip();
+      heapChunks.add(h);
+    }
     // stored payloads live in one direct arena, as if read from a mapped chunk file; every policy stores <= raw
     ByteBuffer arena = ByteBuffer.allocateDirect((int) Math.min(Integer.MAX_VALUE - 8, d.bytes() + 64));
     Map<String, Result> res = new LinkedHashMap<>();
@@ -247,16 +257,18 @@ public final class CodecBenchmarks {
     for (int rep = 0; rep < runs; rep++) {
       for (Variant v : variants) {
         Result r = res.get(v.label());
+        List<ByteBuffer> in = v.policy() != CodecPolicy.NONE && v.policy() != CodecPolicy.ZSTD
+            && FloatCodec.handles(hint) ? heapChunks : chunks;
         CodecPolicy.Encoded[] enc = new CodecPolicy.Encoded[chunks.size()];
         long cpu0 = mx.getCurrentThreadCpuTime();
         long t0 = System.nanoTime();
         for (int i = 0; i < enc.length; i++) {
-          enc[i] = v.policy().encode(chunks.get(i), hint, v.codecs());
+          enc[i] = v.policy().encode(in.get(i), hint, v.codecs());
         }
         r.enc1 = Math.min(r.enc1, (System.nanoTime() - t0) / 1e9);
         r.enc1Cpu = Math.min(r.enc1Cpu, (mx.getCurrentThreadCpuTime() - cpu0) / 1e9);
         CodecPolicy.Encoded[] enc2 = new CodecPolicy.Encoded[chunks.size()];
-        r.encN = Math.min(r.encN, parallel(enc.length, i -> enc2[i] = v.policy().encode(chunks.get(i), hint,
+        r.encN = Math.min(r.encN, parallel(enc.length, i -> enc2[i] = v.policy().encode(in.get(i), hint,
             v.codecs())));
         arena.clear();
         ByteBuffer[] payload = new ByteBuffer[enc.length];
@@ -264,7 +276,7 @@ public final class CodecBenchmarks {
         for (int i = 0; i < enc.length; i++) {
           // A payload is valid only until the thread's next encode (Codec contract; the zstd and float codecs reuse
           // per-thread buffers): encode again, untimed, and copy each one before the next.
-          enc[i] = v.policy().encode(chunks.get(i), hint, v.codecs());
+          enc[i] = v.policy().encode(in.get(i), hint, v.codecs());
           ByteBuffer p = enc[i].payload().duplicate();
           int at = arena.position();
           arena.put(p);
@@ -362,8 +374,9 @@ public final class CodecBenchmarks {
         .append(". Reproduce: `").append(("bench/codecs.sh " + cmd.replaceAll("--repo \\S+ ?", "")).trim())
         .append("` (~5 minutes). Every policy runs on the same chunks in the same run as the zstd-3 baseline, "
             + "interleaved (per run: each policy encodes on 1 thread, then on " + threads + ", then decodes on 1, then "
-            + "on " + threads + "), best of " + runs + ". Encode reads direct buffers (push maps the file); decode "
-            + "reads direct payloads into a direct buffer (pull maps both); every chunk's round trip is checked once. "
+            + "on " + threads + "), best of " + runs + ". Encode reads what push gives it (heap arrays for "
+            + "float-codec dtypes under float and auto, direct buffers otherwise); decode reads direct payloads into a "
+            + "direct buffer (pull maps both); every chunk's round trip is checked once. "
             + "GB/s = 10^9 raw bytes per wall-clock second; \"CPU\" = per CPU second of the one thread. "
             + "\"cores got\" = CPU seconds of the decoding threads per wall second (below " + threads + " when other "
             + "processes held a core). \"÷ zstd-3\" is the same figure for zstd-3 on the same bytes divided into this "
