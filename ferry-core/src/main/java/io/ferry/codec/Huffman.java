@@ -188,14 +188,8 @@ final class Huffman {
    * and {@code dst} must have 8 bytes of room after the block. Returns the number of bytes of the block.
    */
   static int encode(byte[] src, int n, int[] lens, byte[] dst, int off, int[][] hist) {
-    for (int i = 0; i < LENGTHS_BYTES; i++) {
-      dst[off + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
-    }
-    int[] table = codes(lens);
     int[] from = new int[STREAMS + 1];
-    for (int k = 0; k <= STREAMS; k++) {
-      from[k] = streamStart(n, k);
-    }
+    int[] table = begin(lens, n, dst, off, from);
     int[] start = streamStarts(hist, lens, dst, off);
     // st: per stream its output position, pending bits and their count.
     long[] st = new long[3 * STREAMS];
@@ -223,6 +217,20 @@ final class Huffman {
       }, dst, one);
     }
     return start[STREAMS] - off;
+  }
+
+  /**
+   * The start of every encode: writes the code lengths at {@code dst[at]}, fills {@code from} with the first symbol of
+   * each stream (and {@code n} at {@code [STREAMS]}), and returns the codes.
+   */
+  private static int[] begin(int[] lens, int n, byte[] dst, int at, int[] from) {
+    for (int i = 0; i < LENGTHS_BYTES; i++) {
+      dst[at + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
+    }
+    for (int k = 0; k <= STREAMS; k++) {
+      from[k] = streamStart(n, k);
+    }
+    return codes(lens);
   }
 
   /**
@@ -289,14 +297,8 @@ final class Huffman {
    */
   static int encodeMerged(byte[] src, int srcOff, int n, boolean bf16, int[][] hist, int[] lens, byte[] dst,
       int lowAt, int blockAt) {
-    for (int i = 0; i < LENGTHS_BYTES; i++) {
-      dst[blockAt + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
-    }
-    int[] table = codes(lens);
     int[] from = new int[STREAMS + 1];
-    for (int k = 0; k <= STREAMS; k++) {
-      from[k] = streamStart(n, k);
-    }
+    int[] table = begin(lens, n, dst, blockAt, from);
     int[] start = streamStarts(hist, lens, dst, blockAt);
     int shift = bf16 ? 7 : 8;
     long lowMask = bf16 ? 0x007F007F007F007FL : 0x00FF00FF00FF00FFL;
@@ -348,14 +350,8 @@ final class Huffman {
    */
   static int encodeMergedInRegions(byte[] src, int srcOff, int n, boolean bf16, int[] lens, byte[] dst, int lowAt,
       int blockAt, int[] region) {
-    for (int i = 0; i < LENGTHS_BYTES; i++) {
-      dst[blockAt + i] = (byte) (lens[2 * i] | lens[2 * i + 1] << 4);
-    }
-    int[] table = codes(lens);
     int[] from = new int[STREAMS + 1];
-    for (int k = 0; k <= STREAMS; k++) {
-      from[k] = streamStart(n, k);
-    }
+    int[] table = begin(lens, n, dst, blockAt, from);
     long[] limit = new long[STREAMS];
     long[] st = new long[3 * STREAMS + 1];
     long at0 = blockAt + LENGTHS_BYTES + 4 * (STREAMS - 1);
