@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptRefException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.limits.Limits;
@@ -231,6 +233,9 @@ final class ProtocolServer implements AutoCloseable {
       }
     } catch (IllegalArgumentException e) {
       error(ex, 400, "bad-request", String.valueOf(e.getMessage()));
+    } catch (CorruptObjectException | CorruptRefException e) {
+      // an integrity failure of the store behind the server, answered as ferry-server answers it
+      error(ex, 500, "corrupt", String.valueOf(e.getMessage()));
     } catch (DroppedAnswer e) {
       throw new IOException("answer dropped on purpose");
     }

@@ -1,0 +1,15 @@
+package io.ferry.store.http;
+
+import io.ferry.store.Backend;
+import io.ferry.testkit.RepositoryContract;
+
+/**
+ * The whole {@link RepositoryContract} through the HTTP store: each backend is its own server over the named local
+ * store, so two backends of one name are two servers over one store, as in a deployment of several servers.
+ */
+class HttpRepositoryContractTest extends RepositoryContract {
+  @Override
+  protected Backend openBackend(String name) throws Exception {
+    return new ServedBackend(scratch.resolve(name));
+  }
+}
