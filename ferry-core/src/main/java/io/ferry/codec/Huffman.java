@@ -322,20 +322,8 @@ final class Huffman {
       long[] one = {st[3 * k], st[3 * k + 1], st[3 * k + 2]};
       int first = from[k] + joint;
       int last = from[k + 1];
-      finishStream(start[k + 1], k, () -> {
-        for (int i = first; i < last; i++) {
-          int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
-          dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
-          int e = table[(u >>> shift) & 0xFF];
-          long acc = one[1] | (long) (e & 0xFFFF) << one[2];
-          int bits = (int) one[2] + (e >>> 16);
-          int o = (int) one[0];
-          LONG_LE.set(dst, o, acc);
-          one[0] = o + (bits >>> 3);
-          one[1] = acc >>> (bits & ~7);
-          one[2] = bits & 7;
-        }
-      }, dst, one);
+      finishStream(start[k + 1], k, () -> codeEach(src, srcOff, first, last, bf16, table, dst, lowAt, one), dst,
+          one);
     }
     return start[STREAMS] - blockAt;
   }
@@ -384,28 +372,14 @@ final class Huffman {
     for (int k = 0; k < STREAMS; k++) {
       int first = from[k] + joint;
       int last = from[k + 1];
-      long o = st[3 * k];
-      if (o + (long) (last - first) * MAX_LEN / 8 + 16 > limit[k]) {
+      long[] one = {st[3 * k], st[3 * k + 1], st[3 * k + 2]};
+      if (one[0] + (long) (last - first) * MAX_LEN / 8 + 16 > limit[k]
+          || !codeEach(src, srcOff, first, last, bf16, table, dst, lowAt, one)) {
         return -1;
       }
-      long acc = st[3 * k + 1];
-      int bits = (int) st[3 * k + 2];
-      for (int i = first; i < last; i++) {
-        int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
-        dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
-        int e = table[(u >>> shift) & 0xFF];
-        if (e == 0) {
-          return -1;
-        }
-        acc |= (long) (e & 0xFFFF) << bits;
-        bits += e >>> 16;
-        LONG_LE.set(dst, (int) o, acc);
-        o += bits >>> 3;
-        acc >>>= bits & ~7;
-        bits &= 7;
-      }
-      if (bits > 0) {
-        LONG_LE.set(dst, (int) o, acc);
+      long o = one[0];
+      if (one[2] > 0) {
+        LONG_LE.set(dst, (int) o, one[1]);
         o++;
       }
       length[k] = (int) (o - (limit[k] - region[k]));
@@ -419,6 +393,32 @@ final class Huffman {
       INT_LE.set(dst, blockAt + LENGTHS_BYTES + 4 * k, length[k]);
     }
     return to - blockAt;
+  }
+
+  /**
+   * Codes two-byte elements {@code [first, last)} one at a time, as {@link #encodeMerged} does: each low byte (plane
+   * form) to {@code dst[lowAt + i]}, each high byte's code into the stream with state {@code one} (position, pending
+   * bits, their count). False, at once, for an element whose high byte has no code.
+   */
+  private static boolean codeEach(byte[] src, int srcOff, int first, int last, boolean bf16, int[] table, byte[] dst,
+      int lowAt, long[] one) {
+    int shift = bf16 ? 7 : 8;
+    for (int i = first; i < last; i++) {
+      int u = (short) SHORT_LE.get(src, srcOff + 2 * i) & 0xFFFF;
+      dst[lowAt + i] = (byte) (bf16 ? (u & 0x7F) | (u >>> 8 & 0x80) : u);
+      int e = table[(u >>> shift) & 0xFF];
+      if (e == 0) {
+        return false;
+      }
+      long acc = one[1] | (long) (e & 0xFFFF) << one[2];
+      int bits = (int) one[2] + (e >>> 16);
+      int o = (int) one[0];
+      LONG_LE.set(dst, o, acc);
+      one[0] = o + (bits >>> 3);
+      one[1] = acc >>> (bits & ~7);
+      one[2] = bits & 7;
+    }
+    return true;
   }
 
   /**

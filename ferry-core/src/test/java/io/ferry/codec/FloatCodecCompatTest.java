@@ -14,8 +14,8 @@ import org.junit.jupiter.api.Test;
  * Payloads written by the float codec as it was before its speed work ({@link LegacyFloatCodec}, a frozen copy kept
  * only for this test) must decode bit-exactly with the current codec, and the current encoder must still write the
  * same bytes (same format, same ratio), except for big BF16/F16 chunks in heap arrays, whose code is built from a
- * sample: those must decode and stay within 1% of the old size. Covers every dtype, odd and tiny lengths, constant planes, special values,
- * zstd planes and chunks large enough for the sampled-histogram path.
+ * sample: those must decode and stay within 1% of the old size. Covers every dtype, odd and tiny lengths, constant
+ * planes, special values, zstd planes and chunks large enough for the sampled-histogram path.
  */
 class FloatCodecCompatTest {
   private static final String[] DTYPES = {"BF16", "F16", "F32", "F8_E4M3", "F8_E5M2", "F8_E8M0"};
