@@ -210,7 +210,7 @@ public final class Benchmarks {
           .run(model, storeNone, dirBytes(model), smallStore, dirBytes(smallModel));
     }
     if (only.contains("smallidx")) {
-      new SmallChunkIndexBenchmark(work, versions, smallChunks, runs, this::say, this::add,
+      new SmallChunkIndexBenchmark(work, versions, smallChunks, runs, proc, ferry, this::say, this::add,
           (section, note) -> notes.computeIfAbsent(section, k -> new ArrayList<>()).add(note)).run();
     }
     double total = (System.nanoTime() - t0) / 1e9;

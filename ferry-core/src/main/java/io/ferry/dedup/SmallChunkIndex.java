@@ -536,15 +536,17 @@ public final class SmallChunkIndex {
   /**
    * The index as one push sees it. Thread-safe: the push's workers look chunks up at once, each on its own thread. A
    * hit is returned only after the pack's own index (read through the object database, checked, and read once per
-   * pack for the view's life) confirmed it and the chunk's bytes in the pack hashed to its id; packs that are missing
-   * or damaged count as misses.
+   * pack for the view's life) confirmed it and the chunk's frame in the pack decoded to exactly the bytes the push
+   * hashed to its id; packs that are missing or damaged count as misses.
    *
-   * <p>Why the bytes are hashed although the pack index is CRC-checked: a Ferry server takes a pack from any client
-   * with write access to some model after hashing the pack as a whole, not the frames in it, so a pack may hold a
-   * frame whose header names chunk X around other bytes. Before the index only the model's own packs (written with
+   * <p>Why the frame's bytes are checked although the pack index is CRC-checked: a Ferry server takes a pack from any
+   * client with write access to some model after hashing the pack as a whole, not the frames in it, so a pack may hold
+   * a frame whose header names chunk X around other bytes. Before the index only the model's own packs (written with
    * the same write access) were reused; the index crosses that line, and an unchecked hit would let a writer of one
-   * model slip bytes into another's versions that reads (CRCs, id in the header) would not notice. Decoding the frame
-   * is nearly all of a hit's cost; it runs on the push's workers, in parallel, beside the push's own hashing.
+   * model slip bytes into another's versions that reads (CRCs, id in the header) would not notice. The push holds the
+   * chunk's bytes and has hashed them, so comparing the decoded frame with them proves what hashing the frame would,
+   * without a second SHA-256 pass; decoding the frame is the rest of a hit's cost. It runs on the push's workers, in
+   * parallel, beside the push's own hashing.
    */
   public static final class View {
     /** A view that finds nothing: a push without the store-wide index (or storing again after a gc). */
@@ -576,8 +578,13 @@ public final class SmallChunkIndex {
       return tables.size();
     }
 
-    /** Where the chunk's frame is, in a pack that holds it now (checked against the pack's index), or empty. */
-    public Optional<PackIndex.Entry> locate(ChunkId chunk) throws IOException {
+    /**
+     * Where the chunk's frame is, in a pack that holds it now (checked against the pack's index) and whose frame
+     * decodes to exactly {@code content}, or empty.
+     *
+     * @param content the chunk's bytes, which the caller hashed to {@code chunk}; position and limit are unchanged
+     */
+    public Optional<PackIndex.Entry> locate(ChunkId chunk, java.nio.ByteBuffer content) throws IOException {
       for (IndexTable t : tables) {
         for (ChunkId pack : t.candidates(chunk)) {
           if (unusable.contains(pack)) {
@@ -587,8 +594,7 @@ public final class SmallChunkIndex {
             PackIndex.Entry e = packIndex(pack).entries().get(chunk);
             if (e != null) {
               // the pack may have come from another model's writer: its bytes must be the chunk's (see above)
-              db.reader().verify(io.ferry.read.Location.inPack(chunk, pack, e.offset(), e.length()),
-                  io.ferry.read.ChunkReader.ANY_LENGTH);
+              db.reader().checkHolds(io.ferry.read.Location.inPack(chunk, pack, e.offset(), e.length()), content);
               return Optional.of(e);
             }
           } catch (MissingObjectException | CorruptObjectException e) {

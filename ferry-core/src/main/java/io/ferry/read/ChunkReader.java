@@ -330,6 +330,34 @@ public final class ChunkReader {
   }
 
   /**
+   * Checks that the chunk's frame in a pack holds exactly {@code content}: frame header, length, CRC32C, then its
+   * decoded bytes compared with {@code content}. For a caller that hashed {@code content} to the chunk's id itself (a push), this
+   * proves what {@link #verify} proves without a second SHA-256 pass. {@code content}'s position is unchanged.
+   *
+   * @throws CorruptObjectException if the frame is damaged or holds other bytes
+   */
+  public void checkHolds(Location loc, ByteBuffer content) throws IOException {
+    if (!loc.packed()) {
+      verify(loc, content.remaining()); // a loose object (a big chunk): its content hashed as verify reads it
+      return;
+    }
+    Opened o = open(loc, content.remaining());
+    ByteBuffer payload = payloadOf(o, o.frame);
+    Frame.checkPayload(o.header, payload, loc.chunk(), o.where);
+    ByteBuffer raw = payload;
+    if (o.header.codecId() != NoneCodec.ID) {
+      raw = decodeBuffer(o.header.rawLength(), loc);
+      Frame.decode(o.frame, raw, codecs, loc.chunk(), o.where);
+      raw.flip();
+    }
+    int at = raw.mismatch(content);
+    if (at >= 0) {
+      throw new CorruptObjectException(loc.chunk(), o.where, "the frame holds other bytes than the chunk's content"
+          + " (first difference at byte " + at + " of " + content.remaining() + ")");
+    }
+  }
+
+  /**
    * The chunk's frame exactly as stored (header and payload), after the given checks: for copying between stores
    * without re-encoding. The result may be a read-only view of the store's bytes.
    *

@@ -162,10 +162,13 @@ public final class Pusher {
   @FunctionalInterface
   public interface IndexLookup {
     /** Finds nothing: a push without a store-wide index. */
-    IndexLookup NONE = id -> Optional.empty();
+    IndexLookup NONE = (id, content) -> Optional.empty();
 
-    /** Where the chunk's frame is, in a pack that holds it now (checked against that pack's index), or empty. */
-    Optional<PackIndex.Entry> locate(ChunkId id) throws IOException;
+    /**
+     * Where the chunk's frame is, in a pack that holds it now (checked against that pack's index and found to hold
+     * {@code content}, the bytes this push hashed to {@code id}), or empty.
+     */
+    Optional<PackIndex.Entry> locate(ChunkId id, ByteBuffer content) throws IOException;
   }
 
   /**
@@ -353,7 +356,7 @@ public final class Pusher {
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     ChunkId id = ChunkId.of(raw);
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
-      if (!known.found(id) && sink.add(id, raw, r)) {
+      if (!known.found(id, raw) && sink.add(id, raw, r)) {
         newChunks.incrementAndGet();
       }
     } else if (!db.store().contains(id)) {
@@ -403,12 +406,12 @@ public final class Pusher {
       this.index = index;
     }
 
-    /** Whether the chunk is in a pack this push may reference. */
-    boolean found(ChunkId id) throws IOException {
+    /** Whether the chunk, whose bytes are {@code content}, is in a pack this push may reference. */
+    boolean found(ChunkId id, ByteBuffer content) throws IOException {
       if (known.inPacks(id) || fromIndex.containsKey(id)) {
         return true;
       }
-      Optional<PackIndex.Entry> e = index.locate(id);
+      Optional<PackIndex.Entry> e = index.locate(id, content);
       e.ifPresent(entry -> fromIndex.putIfAbsent(id, entry.pack()));
       return e.isPresent();
     }

@@ -386,6 +386,33 @@ class ChunkReaderTest {
         .hasMessageContaining("at offset " + e.offset());
   }
 
+  /** What a push's small-chunk lookup asks of a frame in another model's pack: does it hold these very bytes? */
+  @Test
+  void checkHoldsComparesAPackedFramesDecodedBytesWithTheContent() throws IOException {
+    PackWriter w = new PackWriter();
+    byte[] a = content(50_000, SEED + 12);
+    byte[] forged = content(50_000, SEED + 13);
+    w.add(ChunkId.of(a), frame(codecs.zstd(), a));
+    ByteBuffer[] aFrame = frame(codecs.zstd(), a);
+    // a frame naming one chunk around another's bytes, CRC and all
+    w.add(ChunkId.of(forged), Frame.header(ChunkId.of(forged), codecs.zstd().id(), 0, a.length, aFrame[1]), aFrame[1]);
+    PackWriter.Finished pack = w.finish();
+    store.put(pack.id(), pack.bytes());
+    Locator in = Locator.of(List.of(pack.index()));
+    ByteBuffer content = ByteBuffer.wrap(a, 0, a.length);
+    reader.checkHolds(in.locate(ChunkId.of(a)), content);
+    assertThat(content.position()).isZero();
+    assertThatThrownBy(() -> reader.checkHolds(in.locate(ChunkId.of(forged)), ByteBuffer.wrap(forged)))
+        .isInstanceOf(CorruptObjectException.class).hasMessageContaining(ChunkId.of(forged).hex())
+        .hasMessageContaining("pack " + pack.id()).hasMessageContaining("other bytes than the chunk's content");
+    assertThatThrownBy(() -> reader.checkHolds(in.locate(ChunkId.of(a)), ByteBuffer.wrap(a, 0, a.length - 1)))
+        .isInstanceOf(CorruptObjectException.class).hasMessageContaining("the snapshot expects " + (a.length - 1));
+    PackIndex.Entry e = pack.index().entries().get(ChunkId.of(a));
+    flipByte(fileOf(pack.id()), e.offset() + Frame.HEADER_LENGTH + 5);
+    assertThatThrownBy(() -> reader.checkHolds(in.locate(ChunkId.of(a)), ByteBuffer.wrap(a)))
+        .isInstanceOf(CorruptObjectException.class).hasMessageContaining("checksum");
+  }
+
   @Test
   void missingLooseObjectAndMissingPackNameTheChunk() throws IOException {
     ChunkId absent = ChunkId.of(new byte[] {42});

@@ -3,10 +3,13 @@ package io.ferry.testkit;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.ferry.chunk.Frame;
+import io.ferry.codec.NoneCodec;
 import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.format.DType;
 import io.ferry.id.ChunkId;
 import io.ferry.lease.LeaseSettings;
+import io.ferry.pack.PackWriter;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
@@ -116,6 +119,41 @@ class SmallChunkDedupTest {
       assertThat(second.version().packs()).as("b lists a's pack").containsAll(first.version().packs());
       assertWhole(repo, "b", b);
       assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  /**
+   * A pack whose frames name a model's chunks around other bytes (a writer with access to one model may upload such a
+   * pack: a server checks a pack as a whole, not its frames) is indexed like any pack; a push of that model must not
+   * reuse those frames, and the version it writes reads back byte for byte.
+   */
+  @Test
+  void framesThatNameAChunkAroundOtherBytesAreNotReused() throws Exception {
+    Path victim = write("victim", smallModel(7));
+    List<ChunkRef> chunks;
+    try (Repository probe = Repository.open(backend("probe"), options())) { // the chunks a push cuts
+      probe.push(victim, "v", msg("ids"));
+      chunks = probe.snapshot(probe.resolve("v")).files().get(0).chunks();
+    }
+    assertThat(chunks).hasSize(TENSORS + 1).allMatch(c -> c.length() < 256 * 1024);
+    try (Repository repo = Repository.open(backend("forged"), options())) {
+      PackWriter forged = new PackWriter();
+      for (ChunkRef c : chunks) {
+        byte[] other = new byte[(int) c.length()];
+        java.util.Arrays.fill(other, (byte) 0x3c);
+        ByteBuffer payload = ByteBuffer.wrap(other);
+        // a valid frame (magic, CRC and all) that names c around other bytes
+        forged.add(c.id(), Frame.header(c.id(), NoneCodec.ID, 0, other.length, payload), payload);
+      }
+      PackWriter.Finished pack = forged.finish();
+      assertThat(repo.backend().chunks().put(pack.id(), pack.bytes())).isTrue();
+      repo.smallChunks().add(List.of(pack.index()));
+      assertThat(repo.smallChunks().load().entries()).as("the forged pack is indexed").isEqualTo(TENSORS + 1);
+
+      PushResult r = repo.push(victim, "victim", msg("must not take the forged frames"));
+      assertThat(r.newChunks()).as("every chunk stored anew").isEqualTo(TENSORS + 1);
+      assertThat(r.version().packs()).doesNotContain(pack.id());
+      assertWhole(repo, "victim", victim);
     }
   }
 
