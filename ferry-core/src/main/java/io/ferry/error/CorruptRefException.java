@@ -9,6 +9,7 @@ public class CorruptRefException extends FerryException {
   private final String ref;
   private final String store;
   private final long entry;
+  private final String defect;
 
   /**
    * @param ref the ref whose log is damaged, e.g. {@code llama/tags/prod}
@@ -21,6 +22,7 @@ public class CorruptRefException extends FerryException {
     this.ref = ref;
     this.store = store;
     this.entry = entry;
+    this.defect = defect;
   }
 
   /** The ref whose log is damaged. */
@@ -36,6 +38,11 @@ public class CorruptRefException extends FerryException {
   /** The number of the damaged entry, 1 for the oldest. */
   public long entry() {
     return entry;
+  }
+
+  /** What is wrong with the entry, as given to the constructor (the message without the ref, store and entry). */
+  public String defect() {
+    return defect;
   }
 
   @Override

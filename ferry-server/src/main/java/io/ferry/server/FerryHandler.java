@@ -14,6 +14,7 @@ import io.ferry.server.http.Route;
 import io.ferry.server.web.WebUi;
 import java.io.IOException;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
@@ -79,7 +80,12 @@ final class FerryHandler extends Handler.Abstract {
       fail(ex, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
     } catch (ConflictException e) {
       fail(ex, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
-    } catch (CorruptObjectException | CorruptRefException e) {
+    } catch (CorruptRefException e) {
+      LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
+      // the ref, the entry and the defect, so that a client raises the error the store raised (docs/http-api.md)
+      fail(ex, response, callback, new HttpError(500, "corrupt", e.getMessage(), Map.of("ref", e.ref(),
+          "entry", e.entry(), "defect", String.valueOf(e.defect()))), e);
+    } catch (CorruptObjectException e) {
       LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
       fail(ex, response, callback, new HttpError(500, "corrupt", e.getMessage()), e);
     } catch (IOException e) {

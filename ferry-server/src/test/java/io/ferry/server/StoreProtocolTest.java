@@ -7,12 +7,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.id.ChunkId;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.RefLogEntry;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -300,6 +303,34 @@ class StoreProtocolTest {
       assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
     }
     assertThat(fx.repo.resolve("org/tiny:prod").id().hex()).isEqualTo(v1);
+  }
+
+  @Test
+  void aDamagedRefLogIs500CorruptNamingTheRefAndTheEntry() throws Exception {
+    String ref = "org/broken/tags/prod";
+    ChunkId prev = null;
+    for (int i = 0; i < 3; i++) {
+      ChunkId next = ChunkId.of(new byte[] {(byte) i});
+      assertThat(fx.repo.backend().refs().compareAndSet(ref, prev, next, new RefLogEntry(prev, next, "test",
+          Instant.parse("2026-12-01T10:00:00Z"), "move " + i)).isSuccess()).isTrue();
+      prev = next;
+    }
+    Path log = fx.dir.resolve("store/refs/" + ref + ".log");
+    List<String> lines = new ArrayList<>(Files.readAllLines(log, StandardCharsets.UTF_8));
+    lines.set(0, "this is not a ref log entry");
+    Files.write(log, lines, StandardCharsets.UTF_8);
+
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/refs/" + ref + "?log=1"));
+    assertThat(r.statusCode()).isEqualTo(500);
+    JsonNode error = json(r);
+    assertThat(error.get("error").asText()).isEqualTo("corrupt");
+    assertThat(error.get("ref").asText()).isEqualTo(ref);
+    assertThat(error.get("entry").asLong()).isEqualTo(1);
+    assertThat(error.get("defect").asText()).contains("line 1").contains("not an entry");
+    assertThat(error.get("message").asText()).contains("'" + ref + "'").contains("entry 1")
+        .contains(error.get("defect").asText());
+    assertThat(json(fx.send(get(base, "/v1/store/refs/" + ref))).get("id").asText())
+        .as("the intact end of the log is still read").isEqualTo(prev.hex());
   }
 
   @Test

@@ -31,6 +31,8 @@ import java.util.Optional;
 final class HttpRefStore implements RefStore {
   /** How often a move whose outcome stays unknown is resolved and resent before the failure is thrown. */
   static final int UNKNOWN_OUTCOME_ATTEMPTS = 3;
+  /** The longest text taken from a server's account of a damaged log (its ref, its defect), in characters. */
+  private static final int DEFECT_LIMIT = 2000;
 
   private final HttpBackend backend;
 
@@ -183,11 +185,19 @@ final class HttpRefStore implements RefStore {
   }
 
   /**
-   * The error for an unexpected answer about a ref: a damaged log (the server's {@code corrupt} error) is a
-   * {@link CorruptRefException} naming the ref and the server's account of the damage.
+   * The error for an unexpected answer about a ref. A damaged log (the server's {@code corrupt} error) is the {@link
+   * CorruptRefException} the server's store raised, rebuilt from the answer's {@code ref}, {@code entry} and {@code
+   * defect} and naming this server as the store; from a server that does not send them, it names the ref asked about,
+   * entry 0 (unknown) and the server's message.
    */
   private IOException refError(ServerPool.Answer a, String what, String name, String expected) {
     if (a.corrupt()) {
+      String ref = a.text("ref", DEFECT_LIMIT);
+      long entry = a.number("entry");
+      String defect = a.text("defect", DEFECT_LIMIT);
+      if (ref != null && RefNames.isValidRef(ref) && entry >= 0 && defect != null) {
+        return new CorruptRefException(ref, a.server().toString(), entry, defect);
+      }
       return new CorruptRefException(name, a.server().toString(), 0, a.message());
     }
     return backend.unexpected(a, what, expected);

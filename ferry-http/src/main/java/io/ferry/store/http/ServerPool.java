@@ -1,5 +1,7 @@
 package io.ferry.store.http;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.MissingNode;
 import io.ferry.concurrent.DaemonThreads;
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
@@ -84,6 +86,9 @@ final class ServerPool implements AutoCloseable {
    * @param into where the body went when the call gave a buffer and the answer was a 200 or 206, else null
    */
   record Answer(Server server, int status, HttpHeaders headers, byte[] body, Bodies.Target into) {
+    /** The longest server message put into an error, in characters. */
+    static final int MESSAGE_LIMIT = 300;
+
     /** How many bytes the body had: in {@link #body()}, or written into the call's buffer. */
     int length() {
       return into == null ? body.length : into.written();
@@ -91,15 +96,8 @@ final class ServerPool implements AutoCloseable {
 
     /** The {@code error} code of an error answer's JSON, or "" if it has none. */
     String errorCode() {
-      if (status < 400 || body.length == 0) {
-        return "";
-      }
-      try {
-        var node = io.ferry.limits.Limits.jsonMapper().readTree(body);
-        return node != null && node.hasNonNull("error") ? node.get("error").asText() : "";
-      } catch (IOException | RuntimeException e) {
-        return "";
-      }
+      JsonNode n = status < 400 ? MissingNode.getInstance() : errorJson().path("error");
+      return n.isNull() || n.isMissingNode() ? "" : n.asText();
     }
 
     /**
@@ -112,17 +110,41 @@ final class ServerPool implements AutoCloseable {
 
     /** The server's own message of an error answer ({@code message} of its JSON), made safe to print. */
     String message() {
-      String text = new String(body, StandardCharsets.UTF_8);
-      try {
-        var node = io.ferry.limits.Limits.jsonMapper().readTree(text);
-        if (node != null && node.hasNonNull("message")) {
-          text = node.get("message").asText();
-        }
-      } catch (IOException | RuntimeException e) {
-        // not JSON: the text as it is
+      String text = text("message", MESSAGE_LIMIT);
+      return text != null ? text : printable(new String(body, StandardCharsets.UTF_8), MESSAGE_LIMIT);
+    }
+
+    /**
+     * A text field of an error answer's JSON (such as the {@code defect} of a damaged ref log), made safe to print and
+     * cut at {@code max} characters; null if the answer has no such field.
+     */
+    String text(String field, int max) {
+      JsonNode n = errorJson().path(field);
+      return n.isTextual() ? printable(n.asText(), max) : null;
+    }
+
+    /** A whole number field of an error answer's JSON (such as the {@code entry} of a damaged ref log), or -1. */
+    long number(String field) {
+      JsonNode n = errorJson().path(field);
+      return n.isIntegralNumber() && n.canConvertToLong() ? n.asLong() : -1;
+    }
+
+    /** The JSON object of an (error) answer's body; a missing node if it has none or it does not parse. */
+    private JsonNode errorJson() {
+      if (body.length == 0) {
+        return MissingNode.getInstance();
       }
+      try {
+        JsonNode node = io.ferry.limits.Limits.jsonMapper().readTree(body);
+        return node != null && node.isObject() ? node : MissingNode.getInstance();
+      } catch (IOException | RuntimeException e) {
+        return MissingNode.getInstance();
+      }
+    }
+
+    private static String printable(String text, int max) {
       StringBuilder out = new StringBuilder();
-      text.codePoints().limit(300).forEach(c -> out.appendCodePoint(Character.isISOControl(c) ? '?' : c));
+      text.codePoints().limit(max).forEach(c -> out.appendCodePoint(Character.isISOControl(c) ? '?' : c));
       return out.toString();
     }
   }

@@ -161,9 +161,20 @@ final class ProtocolServer implements AutoCloseable {
 
   // ---------------------------------------------------------------- the protocol
 
+  /**
+   * Answers one request and closes the exchange. Closing comes last, after an error answer: an exchange closed before
+   * its headers were sent closes the connection, so an error answered from a try-with-resources' catch clause (which
+   * runs after the resource is closed) never reaches the client, which sees the connection closed.
+   */
   private void handle(HttpExchange ex) throws IOException {
     requests.incrementAndGet();
     try (ex) {
+      serve(ex);
+    }
+  }
+
+  private void serve(HttpExchange ex) throws IOException {
+    try {
       if (token != null && !("Bearer " + token).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
         error(ex, 401, "unauthorized", "no valid bearer token");
         return;
@@ -233,8 +244,12 @@ final class ProtocolServer implements AutoCloseable {
       }
     } catch (IllegalArgumentException e) {
       error(ex, 400, "bad-request", String.valueOf(e.getMessage()));
-    } catch (CorruptObjectException | CorruptRefException e) {
+    } catch (CorruptRefException e) {
       // an integrity failure of the store behind the server, answered as ferry-server answers it
+      ObjectNode o = json.createObjectNode().put("error", "corrupt").put("message", e.getMessage())
+          .put("ref", e.ref()).put("entry", e.entry()).put("defect", e.defect());
+      sendJson(ex, 500, o);
+    } catch (CorruptObjectException e) {
       error(ex, 500, "corrupt", String.valueOf(e.getMessage()));
     } catch (DroppedAnswer e) {
       throw new IOException("answer dropped on purpose");

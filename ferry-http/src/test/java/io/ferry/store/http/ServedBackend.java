@@ -25,6 +25,11 @@ final class ServedBackend implements Backend {
     client = HttpBackend.open(server.uri(), StoreOptions.existing(), Map.of());
   }
 
+  /** The local store behind the server, for tests that change its files as a failing disk would. */
+  LocalBackend store() {
+    return store;
+  }
+
   @Override
   public ChunkStore chunks() {
     return client.chunks();

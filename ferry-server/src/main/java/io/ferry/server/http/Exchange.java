@@ -2,6 +2,7 @@ package io.ferry.server.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.limits.Limits;
 import io.ferry.server.auth.Access;
 import java.io.ByteArrayOutputStream;
@@ -300,7 +301,9 @@ public final class Exchange {
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     }
-    json(e.status(), JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage()));
+    ObjectNode body = JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage());
+    e.details().forEach((name, value) -> body.set(name, JSON.valueToTree(value)));
+    json(e.status(), body);
   }
 
   /** Whether the response was committed (headers sent): an error can then only close the connection. */

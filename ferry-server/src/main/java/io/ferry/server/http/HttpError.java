@@ -1,21 +1,42 @@
 package io.ferry.server.http;
 
+import java.util.Map;
+import java.util.Objects;
+
 /**
  * A request the server answers with an error status: the status, a short stable code for machines ({@code
- * not-found}, {@code chunk-mismatch}...) and a message naming what, where, expected and actual. Thrown by handlers and
- * turned into the JSON error body by the server; never leaves the server.
+ * not-found}, {@code chunk-mismatch}...), a message naming what, where, expected and actual, and for some codes fields
+ * a client needs to rebuild the error (the ref and entry of a damaged ref log). Thrown by handlers and turned into the
+ * JSON error body by the server; never leaves the server.
  */
 public class HttpError extends Exception {
   private final int status;
   private final String code;
+  private final Map<String, Object> details;
 
   public HttpError(int status, String code, String message) {
+    this(status, code, message, Map.of());
+  }
+
+  /**
+   * @param details fields of the JSON error body besides {@code error} and {@code message}, each a string or a
+   *     number
+   */
+  public HttpError(int status, String code, String message, Map<String, ?> details) {
     super(message, null, false, false);
     if (status < 400 || status > 599) {
       throw new IllegalArgumentException("HTTP error status " + status + " is not 4xx or 5xx");
     }
     this.status = status;
-    this.code = java.util.Objects.requireNonNull(code, "code");
+    this.code = Objects.requireNonNull(code, "code");
+    for (Map.Entry<String, ?> d : details.entrySet()) {
+      if (d.getKey().equals("error") || d.getKey().equals("message")
+          || !(d.getValue() instanceof String || d.getValue() instanceof Number)) {
+        throw new IllegalArgumentException("error detail " + d.getKey() + "=" + d.getValue() + ": the name must not"
+            + " be error or message, the value must be a string or a number");
+      }
+    }
+    this.details = Map.copyOf(details);
   }
 
   public int status() {
@@ -24,6 +45,11 @@ public class HttpError extends Exception {
 
   public String code() {
     return code;
+  }
+
+  /** Fields of the JSON error body besides {@code error} and {@code message}; empty for most errors. */
+  public Map<String, Object> details() {
+    return details;
   }
 
   public static HttpError badRequest(String message) {
