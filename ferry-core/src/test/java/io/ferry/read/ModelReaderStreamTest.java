@@ -1,0 +1,186 @@
+package io.ferry.read;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.codec.CodecPolicy;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.store.StoreOptions;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link ModelReader#forEachTensor} reads tensors ahead on several threads and still hands them to the sink in order,
+ * on the calling thread, byte for byte: small packed tensors, one-chunk tensors, a tensor cut into row-range chunks,
+ * empty and scalar tensors, with the default codec and uncompressed; a damaged chunk stops the stream before its
+ * tensor reaches the sink.
+ */
+class ModelReaderStreamTest {
+  @TempDir Path tmp;
+
+  /** Tensor name to its bytes, in the file's order; written as one safetensors file. */
+  private final Map<String, byte[]> tensors = new LinkedHashMap<>();
+  private final Map<String, String> dtypes = new LinkedHashMap<>();
+  private final Map<String, long[]> shapes = new LinkedHashMap<>();
+
+  private void tensor(String name, String dtype, long[] shape, byte[] data) {
+    tensors.put(name, data);
+    dtypes.put(name, dtype);
+    shapes.put(name, shape);
+  }
+
+  /** Normal-ish float32 values, so the float codec has something to compress. */
+  private static byte[] f32(int n, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    ByteBuffer b = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < n; i++) {
+      b.putFloat((float) (r.nextGaussian() * 0.02));
+    }
+    return b.array();
+  }
+
+  private static byte[] bf16(int n, long seed) {
+    byte[] f = f32(n, seed);
+    byte[] out = new byte[2 * n];
+    for (int i = 0; i < n; i++) {
+      out[2 * i] = f[4 * i + 2];
+      out[2 * i + 1] = f[4 * i + 3];
+    }
+    return out;
+  }
+
+  private Path writeModel() throws IOException {
+    StringBuilder h = new StringBuilder("{");
+    long at = 0;
+    for (Map.Entry<String, byte[]> e : tensors.entrySet()) {
+      StringBuilder shape = new StringBuilder("[");
+      for (long d : shapes.get(e.getKey())) {
+        shape.append(shape.length() > 1 ? "," : "").append(d);
+      }
+      h.append(h.length() > 1 ? "," : "").append('"').append(e.getKey()).append("\":{\"dtype\":\"")
+          .append(dtypes.get(e.getKey())).append("\",\"shape\":").append(shape).append("],\"data_offsets\":[")
+          .append(at).append(',').append(at + e.getValue().length).append("]}");
+      at += e.getValue().length;
+    }
+    byte[] header = h.append('}').toString().getBytes(StandardCharsets.UTF_8);
+    Path dir = Files.createDirectories(tmp.resolve("model"));
+    Path file = dir.resolve("model.safetensors");
+    try (var out = Files.newOutputStream(file)) {
+      out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).array());
+      out.write(header);
+      for (byte[] t : tensors.values()) {
+        out.write(t);
+      }
+    }
+    return dir;
+  }
+
+  /** 200 small tensors (packed), three of 1 MiB, an empty one, a scalar, one of 72 MiB (two row-range chunks). */
+  private Path aModelOfEveryKind() throws IOException {
+    for (int i = 0; i < 200; i++) {
+      tensor("layers." + i + ".bias", "F32", new long[] {256}, f32(256, i));
+    }
+    tensor("empty", "F32", new long[] {0, 4}, new byte[0]);
+    for (int i = 0; i < 3; i++) {
+      tensor("blocks." + i + ".weight", "BF16", new long[] {512, 1024}, bf16(512 * 1024, 1000 + i));
+    }
+    tensor("scale", "F32", new long[] {}, f32(1, 7));
+    tensor("embed.weight", "F32", new long[] {18432, 1024}, f32(18432 * 1024, 2000));
+    return writeModel();
+  }
+
+  private static Repository open(Path store) throws IOException {
+    return Ferry.open(store.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+  }
+
+  @Test
+  void everyTensorReachesTheSinkInOrderOnTheCallingThreadByteForByte() throws Exception {
+    Path model = aModelOfEveryKind();
+    for (CodecPolicy codec : List.of(CodecPolicy.AUTO, CodecPolicy.NONE)) {
+      try (Repository repo = open(tmp.resolve("store-" + codec))) {
+        repo.push(model, "m", PushOptions.builder().message("every kind").codec(codec).build());
+        FileEntry f = repo.snapshot(repo.resolve("m")).files().get(0);
+        assertThat(f.chunks()).as("the 72 MiB tensor is cut in row ranges").anyMatch(c -> c.length() > 32 << 20);
+        try (ModelReader r = repo.open("m")) {
+          for (int round = 0; round < 2; round++) { // the second reuses the first's buffers
+            List<String> order = new ArrayList<>();
+            Thread caller = Thread.currentThread();
+            r.forEachTensor((t, data) -> {
+              assertThat(Thread.currentThread()).isSameAs(caller);
+              byte[] got = new byte[data.remaining()];
+              data.get(got);
+              assertThat(got).as("%s (%s)", t.info().name(), codec).isEqualTo(tensors.get(t.info().name()));
+              order.add(t.info().name());
+            });
+            assertThat(order).as("sink order, %s", codec)
+                .containsExactlyElementsOf(r.tensors().stream().map(t -> t.info().name()).toList());
+            assertThat(order).containsExactlyInAnyOrderElementsOf(tensors.keySet());
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void aDamagedChunkStopsTheStreamBeforeItsTensorAndASinkFailureLeavesTheReaderUsable() throws Exception {
+    Path model = aModelOfEveryKind();
+    Path store = tmp.resolve("store");
+    try (Repository repo = open(store)) {
+      repo.push(model, "m", PushOptions.builder().message("every kind").codec(CodecPolicy.NONE).build());
+      try (ModelReader r = repo.open("m")) {
+        RuntimeException boom = new IllegalStateException("the sink gave up");
+        List<String> seen = new ArrayList<>();
+        assertThatThrownBy(() -> r.forEachTensor((t, data) -> {
+          seen.add(t.info().name());
+          if (seen.size() == 3) {
+            throw boom;
+          }
+        })).isSameAs(boom);
+        List<String> again = new ArrayList<>();
+        r.forEachTensor((t, data) -> again.add(t.info().name()));
+        assertThat(again).hasSize(tensors.size());
+      }
+      // damage the loose chunk of the second 1 MiB tensor (its payload's last byte)
+      FileEntry f = repo.snapshot(repo.resolve("m")).files().get(0);
+      ChunkRef victim = f.chunks().stream().filter(c -> c.length() == 1 << 20).skip(1).findFirst().orElseThrow();
+      Path object;
+      try (Stream<Path> s = Files.walk(store.resolve("objects"))) {
+        object = s.filter(p -> p.getFileName().toString().startsWith(victim.id().hex().substring(2))).findFirst()
+            .orElseThrow();
+      }
+      try (RandomAccessFile raf = new RandomAccessFile(object.toFile(), "rw")) {
+        raf.seek(raf.length() - 1);
+        int b = raf.read();
+        raf.seek(raf.length() - 1);
+        raf.write(b ^ 0x40);
+      }
+      try (ModelReader r = repo.open("m")) {
+        List<String> seen = new ArrayList<>();
+        assertThatThrownBy(() -> r.forEachTensor((t, data) -> seen.add(t.info().name())))
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(victim.id().hex());
+        assertThat(seen).as("tensors before the damaged one reached the sink, it and none after did")
+            .doesNotContain("blocks.1.weight", "blocks.2.weight", "embed.weight")
+            .contains("layers.0.bias", "blocks.0.weight");
+      }
+    }
+  }
+}
