@@ -18,8 +18,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Derivations stream: a 160 MiB F32 tensor is cast, quantized and pruned to a sparsity (three passes over its stored
  * chunks) by a CLI process with {@code -Xmx256m} (the design's goal for any model). Holding it whole as source,
- * result and the double values the metrics need would take about 650 MiB. Below about 192 MiB it is the push of the
- * 64 MiB output chunks (zstd buffers per push worker), not the derivation, that runs out of memory.
+ * result and the double values the metrics need would take about 650 MiB. Below about 224 MiB it is the push of the
+ * 64 MiB output chunks (a chunk and its zstd payload on the heap), not the derivation, that runs out of memory.
  */
 class DeriveMemoryTest {
   @TempDir Path tmp;

@@ -9,12 +9,12 @@ public final class ZstdCodec implements Codec {
   public static final int ID = 1;
   private final int level;
   /**
-   * One output buffer per thread, grown to the largest chunk seen: allocating a direct buffer per chunk leaves
-   * gigabytes of them waiting for a GC to free them. Hence encode's result is valid until the thread's next encode.
+   * One output buffer per thread for chunks given in direct buffers, grown to the largest chunk seen: allocating a
+   * direct buffer per chunk leaves gigabytes of them waiting for a GC to free them. Hence encode's result is valid
+   * until the thread's next encode. Chunks given in heap buffers get an output array per call instead (the garbage
+   * collector frees heap arrays as it needs room).
    */
   private final ThreadLocal<ByteBuffer> output = new ThreadLocal<>();
-  /** The same for chunks given in heap buffers (float-hinted chunks that the float codec did not take). */
-  private final ThreadLocal<byte[]> heapOutput = new ThreadLocal<>();
 
   public ZstdCodec(int level) {
     if (level < 1 || level > 19) {
@@ -47,13 +47,12 @@ public final class ZstdCodec implements Codec {
       return dst.duplicate().position(0).limit(n).slice();
     }
     if (src.hasArray()) {
-      // straight from the caller's array into this thread's reused array: no copy of the input, no new output
+      // Straight from the caller's array, no copy of the input, into an array of this call's own: the caller holds
+      // it while it writes the payload (a push counts it in its encode budget), then it is garbage. An array kept per
+      // thread would stay behind after the call: one 64 MiB chunk's worth in every worker that ever encoded one,
+      // outside any budget, which is what ran a -Xmx256m derive out of heap (DeriveMemoryTest).
       int bound = (int) Zstd.compressBound(src.remaining());
-      byte[] dst = heapOutput.get();
-      if (dst == null || dst.length < bound) {
-        dst = new byte[bound];
-        heapOutput.set(dst);
-      }
+      byte[] dst = new byte[bound];
       long n = Zstd.compressByteArray(dst, 0, bound, src.array(), src.arrayOffset() + src.position(), src.remaining(),
           level);
       if (Zstd.isError(n)) {

@@ -470,6 +470,7 @@ public final class Deriver {
           metrics[i] = process(jobs.get(i), targets[i], loop);
         });
       } finally {
+        buffers.clear();
         for (FileChannel ch : channels) {
           ch.close();
         }

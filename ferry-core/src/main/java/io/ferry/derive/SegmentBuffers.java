@@ -36,6 +36,15 @@ final class SegmentBuffers {
     return n >= DIRECT_FROM ? ByteBuffer.allocateDirect(n) : ByteBuffer.allocate(n);
   }
 
+  /**
+   * Lets go of the idle buffers, once the derivation's tensors are written: the push that follows must not run beside
+   * a 64 MiB segment kept for a next tensor that never comes (their memory goes back at a garbage collection, which
+   * the JDK starts when direct memory runs short).
+   */
+  synchronized void clear() {
+    idle.clear();
+  }
+
   /** Returns a buffer taken from here; the caller must not use it afterwards. */
   synchronized void give(ByteBuffer b) {
     if (b == null || b.capacity() < DIRECT_FROM) {
