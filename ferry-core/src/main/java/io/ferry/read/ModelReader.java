@@ -187,23 +187,112 @@ public final class ModelReader implements Closeable {
   }
 
   /**
-   * Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep. Like
-   * {@link #read(String)}, refuses a non-contiguous view (before streaming anything).
+   * Streams every tensor in file order: {@code sink} gets each tensor's bytes in a buffer it must not keep, on the
+   * calling thread, one tensor after the other. Like {@link #read(String)}, refuses a non-contiguous view (before
+   * streaming anything).
+   *
+   * <p>Chunks are read, checked and decoded ahead on one thread per core while the sink works, as {@link #copyFile}
+   * does: a tensor that is one chunk (most are: each tensor up to 64 MiB is a chunk of its own) reaches the sink in
+   * the buffer it was decoded into, from the same bounded pool a pull uses; a bigger tensor, cut into row-range
+   * chunks, is read into one buffer of its size with its chunks read side by side.
    */
   public void forEachTensor(TensorSink sink) throws IOException {
-    for (Located t : tensors.values()) {
+    List<Located> all = new ArrayList<>(tensors.values());
+    for (Located t : all) {
       contiguous(t.info().name());
     }
-    ByteBuffer buf = null;
-    for (Located t : tensors.values()) {
-      long n = t.info().byteLength();
-      if (buf == null || buf.capacity() < n) {
-        buf = ByteBuffer.allocateDirect((int) Math.max(n, 1 << 20));
+    ChunkBuffers idle = idleBuffers.getAndSet(null);
+    ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
+    int readers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), buffers.slots()));
+    // one tensor more than there are readers: one in the sink while each reader decodes the next (each output buffer a
+    // reader fills is a new direct buffer on a reader's first stream, zeroed and faulted in: no more than needed)
+    int window = Math.min(buffers.slots(), readers + 1);
+    ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
+    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+    ChunkReader.Check check = check();
+    try {
+      ByteBuffer big = null;
+      int next = 0; // the next tensor to start reading: ahead holds the single-chunk tensors before it
+      for (int i = 0; i < all.size(); i++) {
+        while (next < all.size() && ahead.size() < window && oneChunk(all.get(next)) != null) {
+          ChunkRef c = oneChunk(all.get(next++));
+          ahead.add(pool.submit(() -> decode(c, check, buffers)));
+        }
+        Located t = all.get(i);
+        if (!ahead.isEmpty()) { // t is the oldest tensor read ahead
+          ByteBuffer b = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
+              + versionId.shortHex(12));
+          try {
+            sink.accept(t, b);
+          } finally {
+            buffers.giveOutput(b);
+          }
+          continue;
+        }
+        // several chunks (or none): read side by side into one buffer, nothing else in flight
+        long n = t.info().byteLength();
+        if (big == null || big.capacity() < n) {
+          big = ByteBuffer.allocateDirect((int) Math.max(n, 1 << 20));
+        }
+        big.clear().limit((int) n);
+        readSideBySide(t, big, check, buffers, pool);
+        sink.accept(t, big.position(0));
+        next = i + 1;
       }
-      buf.clear().limit((int) n);
-      readRange(t.file(), t.fileOffset(), t.fileOffset() + n, buf);
-      buf.flip();
-      sink.accept(t, buf);
+    } finally {
+      for (Future<ByteBuffer> f : ahead) {
+        f.cancel(true);
+      }
+      pool.shutdownNow();
+    }
+    // only a stream that ended well gave every buffer back; a failed one's pool is dropped
+    idleBuffers.set(buffers);
+  }
+
+  /** The tensor's one chunk when the tensor is exactly one chunk, else null. */
+  private static ChunkRef oneChunk(Located t) {
+    long[] offsets = t.file().chunkOffsets();
+    long at = t.fileOffset();
+    long n = t.info().byteLength();
+    if (n == 0) {
+      return null;
+    }
+    int i = FileEntry.chunkAt(offsets, at);
+    return i < t.file().chunks().size() && offsets[i] == at && offsets[i + 1] == at + n ? t.file().chunks().get(i)
+        : null;
+  }
+
+  /** Reads a tensor's bytes into {@code dst} (positioned at 0), each chunk a task of {@code pool}. */
+  private void readSideBySide(Located t, ByteBuffer dst, ChunkReader.Check check, ChunkBuffers buffers,
+      ExecutorService pool) throws IOException {
+    FileEntry f = t.file();
+    long from = t.fileOffset();
+    long to = from + t.info().byteLength();
+    long[] offsets = f.chunkOffsets();
+    List<Future<?>> parts = new ArrayList<>();
+    try {
+      for (int i = FileEntry.chunkAt(offsets, from); i < f.chunks().size() && offsets[i] < to; i++) {
+        ChunkRef c = f.chunks().get(i);
+        long cs = offsets[i];
+        long lo = Math.max(from, cs) - cs;
+        long hi = Math.min(to, cs + c.length()) - cs;
+        ByteBuffer slice = dst.duplicate().position((int) (cs + lo - from)).limit((int) (cs + hi - from));
+        parts.add(pool.submit(() -> {
+          if (lo == 0 && hi == c.length()) {
+            reader.readInto(locator.locate(c.id()), c.length(), check, slice, buffers);
+          } else {
+            reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, slice);
+          }
+          return null;
+        }));
+      }
+      for (Future<?> p : parts) {
+        Futures.await(p, "reading tensor '" + t.info().name() + "' of version " + versionId.shortHex(12));
+      }
+    } finally {
+      for (Future<?> p : parts) {
+        p.cancel(true);
+      }
     }
   }
 
