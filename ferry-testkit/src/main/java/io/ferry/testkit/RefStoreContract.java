@@ -87,6 +87,28 @@ public abstract class RefStoreContract {
   }
 
   /**
+   * Rewrites line {@code n} (1 for the first) of a log kept as one file of newline-ended lines, such as a local
+   * store's {@code refs/<ref>.log}: for {@link #rewriteEntry} of stores that keep a ref's log that way.
+   */
+  protected static void rewriteLine(Path log, int n, UnaryOperator<byte[]> change) throws java.io.IOException {
+    byte[] all = Files.readAllBytes(log);
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    int line = 1;
+    int from = 0;
+    for (int i = 0; i < all.length; i++) {
+      if (all[i] == '\n') {
+        byte[] bytes = Arrays.copyOfRange(all, from, i);
+        out.write(line == n ? change.apply(bytes) : bytes);
+        out.write('\n');
+        line++;
+        from = i + 1;
+      }
+    }
+    out.write(all, from, all.length - from);
+    Files.write(log, out.toByteArray());
+  }
+
+  /**
    * Rewrites entry {@code n} (1 for the oldest) of a ref's log in place, as a failing disk or a hand edit would: the
    * entry's line ({@link RefLogFormat}, without its newline) becomes {@code change} of it. The default handles stores
    * built on {@link NumberedRefStore} by replacing the entry's record (keeping a nonce line if there is one); other

@@ -2,10 +2,7 @@ package io.ferry.store.http;
 
 import io.ferry.store.Backend;
 import io.ferry.testkit.RefStoreContract;
-import java.io.ByteArrayOutputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.function.UnaryOperator;
 
 /**
@@ -26,22 +23,7 @@ class HttpRefStoreContractTest extends RefStoreContract {
   /** Rewrites line {@code n} of the local store's {@code refs/<ref>.log}, behind the server. */
   @Override
   protected void rewriteEntry(String ref, int n, UnaryOperator<byte[]> change) throws Exception {
-    Path log = storeRoot().resolve("refs").resolve(ref + ".log");
-    byte[] all = Files.readAllBytes(log);
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    int line = 1;
-    int from = 0;
-    for (int i = 0; i < all.length; i++) {
-      if (all[i] == '\n') {
-        byte[] bytes = Arrays.copyOfRange(all, from, i);
-        out.write(line == n ? change.apply(bytes) : bytes);
-        out.write('\n');
-        line++;
-        from = i + 1;
-      }
-    }
-    out.write(all, from, all.length - from);
-    Files.write(log, out.toByteArray());
+    rewriteLine(storeRoot().resolve("refs").resolve(ref + ".log"), n, change);
   }
 
   /** The store behind the server is a local one, whose crash recovery skips a torn last line. */
