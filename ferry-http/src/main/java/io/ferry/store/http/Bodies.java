@@ -4,6 +4,9 @@ import java.io.IOException;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.Channel;
+import java.nio.channels.ReadableByteChannel;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -64,6 +67,8 @@ final class Bodies {
     private final ByteBuffer buffer;
     private final int start;
     private boolean fenced;
+    /** The channel that {@link #readFrom} reads from meanwhile, closed by {@link #fence()}; null otherwise. */
+    private Channel reading;
 
     /** A target writing into {@code buffer}'s remaining room (the buffer itself is not changed). */
     Target(ByteBuffer buffer) {
@@ -84,9 +89,66 @@ final class Bodies {
       return true;
     }
 
-    /** No more writes from now on. */
-    synchronized void fence() {
-      fenced = true;
+    /** Whether the buffer is direct, so that {@link #readFrom} has the kernel write into it with no copy. */
+    boolean direct() {
+      return buffer.isDirect();
+    }
+
+    /**
+     * Reads {@code n} bytes from a blocking {@code channel} into the buffer, the kernel writing into it directly, and
+     * returns how many came: {@code n}, or fewer when the channel ended first. The channel is not read under this
+     * target's lock: {@link #fence()} closes it instead, and closing a blocking channel ends a read in progress and
+     * waits until it has, so that no byte lands after the fence either. Once fenced, the channel is closed and the
+     * read fails.
+     *
+     * @throws IllegalArgumentException if {@code n} is more than the room left
+     */
+    long readFrom(ReadableByteChannel channel, long n) throws IOException {
+      ByteBuffer into;
+      synchronized (this) {
+        if (n > buffer.remaining()) {
+          throw new IllegalArgumentException(n + " bytes do not fit the " + buffer.remaining() + " left");
+        }
+        if (fenced) {
+          channel.close();
+          throw new AsynchronousCloseException();
+        }
+        reading = channel;
+        into = buffer.duplicate();
+        into.limit(into.position() + (int) n);
+      }
+      int from = into.position();
+      try {
+        while (into.hasRemaining()) {
+          if (channel.read(into) < 0) {
+            break;
+          }
+        }
+        return into.position() - from;
+      } finally {
+        synchronized (this) {
+          reading = null;
+          if (!fenced) {
+            buffer.position(into.position());
+          }
+        }
+      }
+    }
+
+    /** No more writes from now on (a read in {@link #readFrom} is ended by closing its channel). */
+    void fence() {
+      Channel c;
+      synchronized (this) {
+        fenced = true;
+        c = reading;
+      }
+      if (c != null) {
+        try {
+          c.close();
+        } catch (IOException e) {
+          // closed either way; the read it ends fails
+        }
+      }
     }
 
     /** How many bytes were written. */

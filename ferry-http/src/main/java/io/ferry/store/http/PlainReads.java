@@ -20,12 +20,16 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedDeque;
 
 /**
- * Chunk range reads over plain {@code http://} on a blocking HTTP/1.1 connection of their own, the body read from the
- * socket straight into the caller's buffer (through one small buffer per connection): the JDK client hands a body
- * over in 16 KiB heap buffers through several threads, which made a pull through a server cost several times the CPU
- * of a direct one. Only the answers a chunk read expects take this way: a 200 or 206 with a {@code Content-Length}
- * that fits; any other answer (an error, a chunked body) is reported as {@link #UNUSUAL}, its connection closed, and
- * the caller sends the request again through the JDK client, which handles every case. TLS ({@code https://}) always
+ * Requests without a body ({@code GET}, {@code HEAD}) over plain {@code http://} on blocking HTTP/1.1 connections of
+ * their own. A chunk read's body goes from the socket straight into the caller's buffer (a direct buffer is read
+ * into by the kernel, with no copy in between; a heap one through one small buffer per connection); any other body
+ * of a known length goes into an array of that length, up to the call's bound. The JDK client hands a body over in
+ * 16 KiB heap buffers through several threads, which made a pull through a server cost several times the CPU of a
+ * direct one; and a process that made a JDK client pays for its start (its TLS context is loaded even for
+ * {@code http://}) and, at exit, waits 300 ms for its selector thread, which stays in native code. An answer this
+ * reader does not take (a chunked body, a body without a {@code Content-Length} or above the bound, an error body
+ * above {@value Bodies#ERROR_LIMIT} bytes, a 1xx) is reported as {@link #UNUSUAL}, its connection closed, and the
+ * caller sends the request again through the JDK client, which handles every case. TLS ({@code https://}) always
  * goes through the JDK client.
  *
  * <p>Idle connections are kept per server, at most {@code max_requests} each, and reused; a request on a reused
@@ -33,7 +37,7 @@ import java.util.concurrent.ConcurrentLinkedDeque;
  * #close()} closes the idle connections.
  */
 final class PlainReads implements AutoCloseable {
-  /** The answer of a read: status, headers, and the body's length in the target. */
+  /** An answer: status, headers, and the body (in an array, or written into the call's target). */
   record Raw(int status, HttpHeaders headers, Bodies.Received body) {}
 
   /** What {@link Exchange#run()} returns for an answer that the JDK client must fetch instead. */
@@ -41,8 +45,9 @@ final class PlainReads implements AutoCloseable {
 
   /** Longest response head taken. */
   private static final int HEAD_LIMIT = 64 << 10;
-  /** Buffer per connection between the socket and the target. */
+  /** Buffer per connection for answer heads, and between the socket and a heap target. */
   private static final int STAGING = 256 << 10;
+  private static final byte[] NONE = new byte[0];
 
   private final Duration connectTimeout;
   private final int maxIdle;
@@ -70,30 +75,45 @@ final class PlainReads implements AutoCloseable {
     return true;
   }
 
+  /** Whether a method can take this way: one that sends no body and that may be sent twice ({@code GET}, {@code HEAD}). */
+  static boolean takes(String method) {
+    return method.equals("GET") || method.equals("HEAD");
+  }
+
   /**
-   * A {@code GET} of {@code path} on {@code base} whose body goes into {@code target}, to be run by {@link
+   * A request ({@code GET} or {@code HEAD}, without a body) of {@code path} on {@code base}, to be run by {@link
    * Exchange#run()} in a thread that may block; {@link Exchange#abort()} stops it from any thread.
    *
    * @param headers name then value, the token's {@code Authorization} included
+   * @param target where the body of a 200 or 206 goes, or null to keep it in an array
+   * @param limit the longest body kept in an array (an error answer's: {@value Bodies#ERROR_LIMIT})
    */
-  Exchange exchange(URI base, String path, List<String> headers, Bodies.Target target) {
-    return new Exchange(base, path, headers, target);
+  Exchange exchange(URI base, String method, String path, List<String> headers, Bodies.Target target, long limit) {
+    if (!takes(method)) {
+      throw new IllegalArgumentException(method + " " + path + " cannot go on a plain connection");
+    }
+    return new Exchange(base, method, path, headers, target, limit);
   }
 
   /** One request on one connection. */
   final class Exchange {
     private final URI base;
+    private final String method;
     private final String path;
     private final List<String> headers;
     private final Bodies.Target target;
+    private final long limit;
     private volatile Connection connection;
     private volatile boolean aborted;
 
-    private Exchange(URI base, String path, List<String> headers, Bodies.Target target) {
+    private Exchange(URI base, String method, String path, List<String> headers, Bodies.Target target,
+        long limit) {
       this.base = base;
+      this.method = method;
       this.path = path;
       this.headers = headers;
       this.target = target;
+      this.limit = limit;
     }
 
     /** Sends the request and reads the answer; {@link #UNUSUAL} when the JDK client must fetch it instead. */
@@ -135,8 +155,8 @@ final class PlainReads implements AutoCloseable {
     }
 
     private Raw exchange(Connection c) throws IOException {
-      StringBuilder req = new StringBuilder(256).append("GET ").append(path).append(" HTTP/1.1\r\nHost: ")
-          .append(base.getRawAuthority()).append("\r\n");
+      StringBuilder req = new StringBuilder(256).append(method).append(' ').append(path)
+          .append(" HTTP/1.1\r\nHost: ").append(base.getRawAuthority()).append("\r\n");
       for (int i = 0; i + 1 < headers.size(); i += 2) {
         req.append(headers.get(i)).append(": ").append(headers.get(i + 1)).append("\r\n");
       }
@@ -172,17 +192,59 @@ final class PlainReads implements AutoCloseable {
         }
       }
       Head head = Head.parse(in, headEnd, base);
-      long length = head.contentLength();
-      if ((head.status != 200 && head.status != 206) || length < 0 || head.chunked() || length > target.room()) {
-        c.close(); // its body is not read
-        return UNUSUAL;
-      }
       in.limit(in.position()).position(headEnd);
-      if (in.remaining() > length) {
-        throw new IOException(base + ": the answer is longer than its Content-Length (" + length + ")");
+      Bodies.Received body;
+      if (method.equals("HEAD") || head.status == 204 || head.status == 304) {
+        // no body, whatever Content-Length says (RFC 9112, section 6.3)
+        if (in.hasRemaining()) {
+          throw new IOException(base + ": bytes after the head of an answer that has no body");
+        }
+        body = new Bodies.Received(NONE, null);
+      } else {
+        long length = head.contentLength();
+        boolean into = target != null && (head.status == 200 || head.status == 206);
+        long room = into ? target.room() : head.status >= 400 ? Bodies.ERROR_LIMIT : limit;
+        if (head.status < 200 || length < 0 || head.chunked() || length > room) {
+          c.close(); // its body is not read
+          return UNUSUAL;
+        }
+        if (in.remaining() > length) {
+          throw new IOException(base + ": the answer is longer than its Content-Length (" + length + ")");
+        }
+        if (into) {
+          readInto(c, in, length);
+          body = new Bodies.Received(NONE, target);
+        } else {
+          byte[] bytes = new byte[(int) length];
+          ByteBuffer dst = ByteBuffer.wrap(bytes);
+          dst.put(in);
+          readFully(c, dst);
+          body = new Bodies.Received(bytes, null);
+        }
       }
+      if (head.close()) {
+        c.close();
+      } else {
+        give(base, c);
+      }
+      return new Raw(head.status, head.headers, body);
+    }
+
+    /**
+     * Reads a body of {@code length} bytes, the first of which are in {@code in}, into the target: into a direct
+     * buffer straight from the socket, into a heap one through the connection's buffer.
+     */
+    private void readInto(Connection c, ByteBuffer in, long length) throws IOException {
       long got = in.remaining();
       target.put(in);
+      if (target.direct()) {
+        long n = target.readFrom(c.channel, length - got);
+        if (got + n < length) {
+          throw new EOFException(base + " closed the connection after " + (got + n) + " of the answer's " + length
+              + " bytes");
+        }
+        return;
+      }
       while (got < length) {
         in.clear().limit((int) Math.min(in.capacity(), length - got));
         int n = c.channel.read(in);
@@ -194,12 +256,15 @@ final class PlainReads implements AutoCloseable {
         in.flip();
         target.put(in);
       }
-      if (head.close()) {
-        c.close();
-      } else {
-        give(base, c);
+    }
+
+    private void readFully(Connection c, ByteBuffer dst) throws IOException {
+      while (dst.hasRemaining()) {
+        if (c.channel.read(dst) < 0) {
+          throw new EOFException(base + " closed the connection after " + dst.position() + " of the answer's "
+              + dst.limit() + " bytes");
+        }
       }
-      return new Raw(head.status, head.headers, new Bodies.Received(new byte[0], target));
     }
   }
 
@@ -318,7 +383,7 @@ final class PlainReads implements AutoCloseable {
 
   private void give(URI base, Connection c) {
     ConcurrentLinkedDeque<Connection> q = idle.computeIfAbsent(base, k -> new ConcurrentLinkedDeque<>());
-    if (closed || q.size() >= maxIdle) {
+    if (closed || q.size() >= maxIdle || !c.channel.isOpen()) {
       c.close();
       return;
     }

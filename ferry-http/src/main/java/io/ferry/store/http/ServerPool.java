@@ -45,9 +45,10 @@ import org.slf4j.LoggerFactory;
  * probing them back. Thread-safe; owns its HTTP client's threads, the threads of plain reads and their kept
  * connections, and closes them with {@link #close()}.
  *
- * <p>A {@code GET} whose call gives a buffer ({@link Call#into()}) goes over {@code http://} on a plain connection
- * ({@link PlainReads}) in a thread of its own, falling back to the JDK client for an answer it does not take; all
- * else goes through the JDK client. Both ways share the slots, timeouts, retries and hedging.
+ * <p>Over {@code http://}, a {@code GET} or {@code HEAD} goes on a plain connection ({@link PlainReads}) in a thread
+ * of its own, its body into the call's buffer ({@link Call#into()}) or an array, falling back to the JDK client for an
+ * answer it does not take; all else (requests with a body, {@code https://}) goes through the JDK client, which is
+ * made only when first needed. Both ways share the slots, timeouts, retries and hedging.
  *
  * <p>Requests are of three kinds ({@link Retry}):
  *
@@ -206,7 +207,8 @@ final class ServerPool implements AutoCloseable {
 
   private final HttpSettings settings;
   private final List<Server> servers;
-  private final HttpClient client;
+  /** The JDK client, made on first use ({@link #client()}): a pull over {@code http://} never needs it. */
+  private HttpClient client;
   private final ThreadPoolExecutor executor;
   /** Chunk reads into a caller's buffer over plain http, run in {@link #readers}. */
   private final PlainReads plain;
@@ -238,12 +240,28 @@ final class ServerPool implements AutoCloseable {
         DaemonThreads.named("ferry-http-read"));
     this.readers.allowCoreThreadTimeOut(true);
     this.plain = new PlainReads(settings.connectTimeout(), settings.maxRequests());
-    this.client = HttpClient.newBuilder().version(settings.version()).connectTimeout(settings.connectTimeout())
-        .followRedirects(HttpClient.Redirect.NEVER).executor(executor).build();
+  }
+
+  /**
+   * The JDK client, made when a request first needs it: one with a body, one over {@code https://}, or an answer
+   * {@link PlainReads} does not take. Making one loads a TLS context, and a process that made one waits at exit for
+   * its selector thread (300 ms on JDK 17), so a pull over {@code http://} is better off without.
+   */
+  private synchronized HttpClient client() {
+    if (client == null) {
+      client = HttpClient.newBuilder().version(settings.version()).connectTimeout(settings.connectTimeout())
+          .followRedirects(HttpClient.Redirect.NEVER).executor(executor).build();
+    }
+    return client;
   }
 
   List<Server> servers() {
     return servers;
+  }
+
+  /** Whether the JDK client was made (for tests: a pull over {@code http://} should not need it). */
+  synchronized boolean madeJdkClient() {
+    return client != null;
   }
 
   HttpSettings settings() {
@@ -504,12 +522,6 @@ final class ServerPool implements AutoCloseable {
         headers.add("Bearer " + settings.token());
       }
       headers.addAll(call.headers());
-      HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
-          .timeout(settings.requestTimeout());
-      b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
-      for (int i = 0; i + 1 < headers.size(); i += 2) {
-        b.header(headers.get(i), headers.get(i + 1));
-      }
       server.requests.incrementAndGet();
       server.outstanding.incrementAndGet();
       ScheduledFuture<?> timer = timers.schedule(() -> {
@@ -523,10 +535,10 @@ final class ServerPool implements AutoCloseable {
         server.outstanding.decrementAndGet();
         server.slots.release();
       });
-      if (target != null && call.method().equals("GET") && call.body() == null
-          && PlainReads.eligible(server.base, headers)) {
+      if (call.body() == null && PlainReads.takes(call.method()) && PlainReads.eligible(server.base, headers)) {
         String prefix = server.base.getRawPath() == null ? "" : server.base.getRawPath();
-        PlainReads.Exchange px = plain.exchange(server.base, prefix + API + call.path(), headers, target);
+        PlainReads.Exchange px = plain.exchange(server.base, call.method(), prefix + API + call.path(), headers,
+            target, call.limit());
         plainExchange = px;
         try {
           readers.execute(() -> {
@@ -536,7 +548,7 @@ final class ServerPool implements AutoCloseable {
             try {
               PlainReads.Raw raw = px.run();
               if (raw == PlainReads.UNUSUAL) {
-                sendThroughClient(b.build(), call.limit());
+                sendThroughClient(request(call, headers), call.limit());
               } else {
                 exchange.complete(raw);
               }
@@ -548,7 +560,7 @@ final class ServerPool implements AutoCloseable {
           exchange.completeExceptionally(e);
         }
       } else {
-        sendThroughClient(b.build(), call.limit());
+        sendThroughClient(request(call, headers), call.limit());
       }
       this.answer = exchange.thenApply(r -> {
         Answer a = new Answer(server, r.status(), r.headers(), r.body().bytes(), r.body().into());
@@ -564,11 +576,21 @@ final class ServerPool implements AutoCloseable {
       });
     }
 
+    private HttpRequest request(Call call, List<String> headers) {
+      HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(server.base + API + call.path()))
+          .timeout(settings.requestTimeout());
+      b.method(call.method(), call.body() == null ? HttpRequest.BodyPublishers.noBody() : call.body());
+      for (int i = 0; i + 1 < headers.size(); i += 2) {
+        b.header(headers.get(i), headers.get(i + 1));
+      }
+      return b.build();
+    }
+
     /** Sends the request through the JDK client; its outcome completes {@link #exchange}. */
     private void sendThroughClient(HttpRequest request, long limit) {
       CompletableFuture<HttpResponse<Bodies.Received>> f;
       try {
-        f = client.sendAsync(request, Bodies.bounded(limit, target));
+        f = client().sendAsync(request, Bodies.bounded(limit, target));
       } catch (RuntimeException e) {
         exchange.completeExceptionally(e);
         return;
@@ -811,7 +833,7 @@ final class ServerPool implements AutoCloseable {
     }
     CompletableFuture<HttpResponse<Void>> f;
     try {
-      f = client.sendAsync(b.build(), HttpResponse.BodyHandlers.discarding());
+      f = client().sendAsync(b.build(), HttpResponse.BodyHandlers.discarding());
     } catch (RuntimeException e) {
       return;
     }
