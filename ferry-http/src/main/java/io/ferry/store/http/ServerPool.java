@@ -310,7 +310,8 @@ final class ServerPool implements AutoCloseable {
       tried.add(s);
       Attempt first;
       try {
-        first = start(s, call, true);
+        // a read that cannot be hedged runs in this thread, which then checks and writes the bytes it read
+        first = start(s, call, true, !mayHedge);
       } catch (IOException e) {
         failures.add(e.getMessage());
         continue;
@@ -323,7 +324,7 @@ final class ServerPool implements AutoCloseable {
             tried.add(other);
             other.hedges.incrementAndGet();
             hedged.incrementAndGet();
-            second = start(other, call, false);
+            second = start(other, call, false, false);
           }
         }
         Attempt won = firstAnswer(first, second, call, failures);
@@ -385,7 +386,7 @@ final class ServerPool implements AutoCloseable {
       tried.add(s);
       Attempt a;
       try {
-        a = start(s, call, true);
+        a = start(s, call, true, true);
       } catch (IOException e) {
         failures.add(e.getMessage());
         continue;
@@ -510,7 +511,11 @@ final class ServerPool implements AutoCloseable {
     volatile boolean abandoned;
     volatile boolean timedOut;
 
-    Attempt(Server server, Call call, boolean primary) {
+    /**
+     * Sends the request; with {@code inline}, a request on a plain connection runs in the calling thread, which
+     * returns once it ended (no hand-off to a reader thread and back, and the bytes read stay in this core's cache).
+     */
+    Attempt(Server server, Call call, boolean primary, boolean inline) {
       this.server = server;
       this.primary = primary;
       ByteBuffer into = call.into();
@@ -540,24 +545,29 @@ final class ServerPool implements AutoCloseable {
         PlainReads.Exchange px = plain.exchange(server.base, call.method(), prefix + API + call.path(), headers,
             target, call.limit());
         plainExchange = px;
-        try {
-          readers.execute(() -> {
-            if (exchange.isDone()) {
-              return;
+        Runnable run = () -> {
+          if (exchange.isDone()) {
+            return;
+          }
+          try {
+            PlainReads.Raw raw = px.run();
+            if (raw == PlainReads.UNUSUAL) {
+              sendThroughClient(request(call, headers), call.limit());
+            } else {
+              exchange.complete(raw);
             }
-            try {
-              PlainReads.Raw raw = px.run();
-              if (raw == PlainReads.UNUSUAL) {
-                sendThroughClient(request(call, headers), call.limit());
-              } else {
-                exchange.complete(raw);
-              }
-            } catch (Throwable t) {
-              exchange.completeExceptionally(t);
-            }
-          });
-        } catch (RejectedExecutionException e) {
-          exchange.completeExceptionally(e);
+          } catch (Throwable t) {
+            exchange.completeExceptionally(t);
+          }
+        };
+        if (inline) {
+          run.run();
+        } else {
+          try {
+            readers.execute(run);
+          } catch (RejectedExecutionException e) {
+            exchange.completeExceptionally(e);
+          }
         }
       } else {
         sendThroughClient(request(call, headers), call.limit());
@@ -652,7 +662,7 @@ final class ServerPool implements AutoCloseable {
    * Starts a request: the first of a call ({@code waitForSlot}: it waits for a slot, and writes into the call's
    * buffer) or a hedge (its slot already taken; it writes into a buffer of its own).
    */
-  private Attempt start(Server s, Call call, boolean waitForSlot) throws IOException {
+  private Attempt start(Server s, Call call, boolean waitForSlot, boolean inline) throws IOException {
     if (waitForSlot) {
       try {
         if (!s.slots.tryAcquire(settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
@@ -667,7 +677,7 @@ final class ServerPool implements AutoCloseable {
       }
     }
     try {
-      return new Attempt(s, call, waitForSlot);
+      return new Attempt(s, call, waitForSlot, inline);
     } catch (RejectedExecutionException e) {
       s.slots.release();
       throw new IllegalStateException("HTTP store " + settings.describe() + " is closed", e);

@@ -168,6 +168,32 @@ class ReadIntoTest {
   }
 
   @Test
+  void aReadInTheCallersThreadEndsAtTheRequestTimeoutAndWritesNothingAfterwards() throws Exception {
+    for (ProtocolServer s : group.servers) {
+      s.chunkDelay.set(Duration.ofMillis(1500));
+    }
+    try (HttpBackend b = group.client("?hedge=false&request_timeout_ms=200", Map.of())) {
+      int length = 64 << 10;
+      ByteBuffer dst = guarded(length);
+      long t = System.nanoTime();
+      assertThatThrownBy(() -> b.chunks().readInto(big.id(), 0, dst))
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("no answer within 200 ms (request_timeout_ms)");
+      assertThat((System.nanoTime() - t) / 1_000_000).as("ms until the read failed").isLessThan(1400);
+      assertThat(dst.position()).isEqualTo(100);
+      long answered = group.get(0).chunkReads.get() + group.get(1).chunkReads.get();
+      ServerGroup.await("the servers answering after their delay", 10,
+          () -> group.get(0).chunkReads.get() + group.get(1).chunkReads.get() >= answered + 2);
+      healthy();
+      b.chunks().readInto(big.id(), 0, ByteBuffer.allocateDirect(16)); // a round trip after they answered
+      ByteBuffer all = dst.duplicate().clear();
+      for (int i = 0; i < all.capacity(); i++) {
+        assertThat(all.get(i)).as("byte %d after the read failed", i).isEqualTo(GUARD);
+      }
+    }
+  }
+
+  @Test
   void aKeptConnectionTheServerClosedIsReplacedWithoutCountingAFailure() throws Exception {
     ProtocolServer one = group.get(1);
     try (HttpBackend b = HttpBackend.open(one.uri(), io.ferry.store.StoreOptions.existing(), Map.of())) {
