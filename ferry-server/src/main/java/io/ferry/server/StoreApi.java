@@ -19,6 +19,7 @@ import io.ferry.server.http.ByteRange;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
+import io.ferry.server.http.SliceBuffers;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.ChunkStore;
@@ -44,12 +45,15 @@ import org.eclipse.jetty.http.HttpHeader;
  * The {@code /v1/store} protocol (docs/http-api.md): the storage SPI of the server's store ({@link ChunkStore},
  * {@link RefStore}, {@link RecordStore}) one call per request, so that a client can be a {@link Backend} for every
  * command. Stateless: refs move only by the store's own compare-and-swap, so several servers over one store agree.
- * Stored chunks stream in slices of {@value #SLICE} bytes (ranges are reads of the range); uploads are held whole,
- * within the server's {@link MemoryBudget}, checked against their id ({@link UploadCheck}) and only then stored.
+ * Stored chunks stream in slices of {@value #SLICE} bytes through reused direct buffers ({@link SliceBuffers}; ranges
+ * are reads of the range); uploads are held whole, within the server's {@link MemoryBudget}, checked against their id
+ * ({@link UploadCheck}) and only then stored.
  */
 final class StoreApi {
   /** Bytes read from the store and written to the client per step of a streamed chunk. */
   static final int SLICE = 1 << 20;
+  /** Most direct slice buffers ({@link SliceBuffers}): streamed answers beyond that many at once use heap ones. */
+  static final int DIRECT_SLICES = 32;
   /** Most ids in one {@code missing} query. */
   static final int MAX_MISSING = 10_000;
   /** Most objects in one page of the chunk listing. */
@@ -68,6 +72,7 @@ final class StoreApi {
   private final ServerOptions options;
   private final MemoryBudget budget;
   private final UploadCheck uploads;
+  private final SliceBuffers slices = new SliceBuffers(SLICE, DIRECT_SLICES);
 
   StoreApi(Repository repo, ServerOptions options, MemoryBudget budget) {
     this.repo = repo;
@@ -183,13 +188,17 @@ final class StoreApi {
       return;
     }
     // one buffer per request, refilled for each slice: a write returns once the server is done with its bytes
-    ByteBuffer slice = ByteBuffer.allocate((int) Math.min(SLICE, length));
-    for (long off = 0; off < length; ) {
-      int n = (int) Math.min(SLICE, length - off);
-      slice.clear().limit(n);
-      store.readInto(id, from + off, slice);
-      off += n;
-      ex.write(off == length, slice.flip());
+    ByteBuffer slice = slices.take(length);
+    try {
+      for (long off = 0; off < length; ) {
+        int n = (int) Math.min(slice.capacity(), length - off);
+        slice.clear().limit(n);
+        store.readInto(id, from + off, slice);
+        off += n;
+        ex.write(off == length, slice.flip());
+      }
+    } finally {
+      slices.give(slice);
     }
   }
 

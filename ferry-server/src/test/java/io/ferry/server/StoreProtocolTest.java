@@ -118,6 +118,33 @@ class StoreProtocolTest {
   }
 
   @Test
+  void moreStreamedAnswersAtOnceThanDirectSliceBuffersAreAllWhole() throws Exception {
+    ChunkId id = objects().get(0).get(0);
+    byte[] want = stored(id);
+    int n = StoreApi.DIRECT_SLICES + 8;
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+    try {
+      List<java.util.concurrent.Future<HttpResponse<byte[]>>> answers = new ArrayList<>();
+      java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+      for (int i = 0; i < n; i++) {
+        int from = i * 7;
+        answers.add(pool.submit(() -> {
+          go.await();
+          return fx.send(get(base, "/v1/store/chunks/" + id).header("Range", "bytes=" + from + "-"));
+        }));
+      }
+      go.countDown();
+      for (int i = 0; i < n; i++) {
+        HttpResponse<byte[]> r = answers.get(i).get();
+        assertThat(r.statusCode()).isEqualTo(206);
+        assertThat(r.body()).as("answer %d", i).isEqualTo(Arrays.copyOfRange(want, i * 7, want.length));
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
   void badRangesAre416AndBadIds400() throws Exception {
     ChunkId id = objects().get(0).get(0);
     long size = stored(id).length;

@@ -15,13 +15,16 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
-import org.eclipse.jetty.util.Blocker;
+import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
+import org.eclipse.jetty.util.thread.Invocable;
 
 /**
  * One request and its response, for handlers that work in blocking style on the server's worker thread: the path as
@@ -277,11 +280,34 @@ public final class Exchange {
     write(true, ByteBuffer.allocate(0));
   }
 
-  /** Writes a buffer, waiting until it is written (back-pressure); {@code last} ends the response. */
+  /**
+   * Writes a buffer, waiting until it is written (back-pressure); {@code last} ends the response. Returns, or throws,
+   * only once the server is done with {@code buf}, even when the thread is interrupted meanwhile (the interrupt is
+   * kept), so that the caller may fill {@code buf} again at once.
+   */
   public void write(boolean last, ByteBuffer buf) throws IOException {
-    try (Blocker.Callback cb = Blocker.callback()) {
-      response.write(last, buf, cb);
-      cb.block();
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    response.write(last, buf, Callback.from(done, Invocable.InvocationType.NON_BLOCKING));
+    boolean interrupted = false;
+    try {
+      while (true) {
+        try {
+          done.get();
+          return;
+        } catch (InterruptedException e) {
+          interrupted = true; // the server may still read buf: wait for its answer, which it always gives
+        } catch (ExecutionException e) {
+          Throwable t = e.getCause();
+          if (t instanceof IOException io) {
+            throw io;
+          }
+          throw new IOException("the response could not be written: " + t, t);
+        }
+      }
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
