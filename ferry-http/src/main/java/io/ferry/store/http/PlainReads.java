@@ -171,7 +171,9 @@ final class PlainReads implements AutoCloseable {
       }
       ByteBuffer in = c.staging.clear();
       int headEnd;
-      while ((headEnd = headEnd(in)) < 0) {
+      int scanned = 0;
+      while ((headEnd = headEnd(in, scanned)) < 0) {
+        scanned = Math.max(0, in.position() - 3);
         if (!in.hasRemaining()) {
           throw new IOException(base + ": an answer head longer than " + in.capacity() + " bytes");
         }
@@ -275,9 +277,12 @@ final class PlainReads implements AutoCloseable {
     }
   }
 
-  /** Where the head ends ({@code \r\n\r\n}) in {@code in}'s bytes so far, the index past it, or -1. */
-  private static int headEnd(ByteBuffer in) {
-    for (int i = 3; i < in.position(); i++) {
+  /**
+   * Where the head ends ({@code \r\n\r\n}) in {@code in}'s bytes so far, the index past it, or -1; bytes before
+   * {@code from} were looked at already.
+   */
+  private static int headEnd(ByteBuffer in, int from) {
+    for (int i = from + 3; i < in.position(); i++) {
       if (in.get(i) == '\n' && in.get(i - 1) == '\r' && in.get(i - 2) == '\n' && in.get(i - 3) == '\r') {
         return i + 1;
       }
@@ -289,28 +294,45 @@ final class PlainReads implements AutoCloseable {
   private record Head(int status, HttpHeaders headers) {
     static Head parse(ByteBuffer in, int end, URI base) throws IOException {
       byte[] b = new byte[end];
-      in.duplicate().position(0).get(b);
-      String[] lines = new String(b, StandardCharsets.ISO_8859_1).split("\r\n");
-      String status = lines[0];
+      in.get(0, b);
+      int eol = lineEnd(b, 0, end);
+      String status = new String(b, 0, eol, StandardCharsets.ISO_8859_1);
       if (!status.startsWith("HTTP/1.") || status.length() < 12 || status.charAt(8) != ' ') {
         throw new IOException(base + ": not an HTTP/1.x status line: '" + printable(status) + "'");
       }
-      int code;
-      try {
-        code = Integer.parseInt(status.substring(9, 12));
-      } catch (NumberFormatException e) {
-        throw new IOException(base + ": no status code in '" + printable(status) + "'");
+      int code = 0;
+      for (int i = 9; i < 12; i++) {
+        char c = status.charAt(i);
+        if (c < '0' || c > '9') {
+          throw new IOException(base + ": no status code in '" + printable(status) + "'");
+        }
+        code = code * 10 + (c - '0');
       }
       Map<String, List<String>> map = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
-      for (int i = 1; i < lines.length; i++) {
-        int colon = lines[i].indexOf(':');
-        if (colon <= 0) {
-          continue;
+      for (int at = eol + 2; at < end; ) {
+        int stop = lineEnd(b, at, end);
+        int colon = at;
+        while (colon < stop && b[colon] != ':') {
+          colon++;
         }
-        map.computeIfAbsent(lines[i].substring(0, colon).trim(), k -> new ArrayList<>())
-            .add(lines[i].substring(colon + 1).trim());
+        if (colon > at && colon < stop) {
+          String name = new String(b, at, colon - at, StandardCharsets.ISO_8859_1).trim();
+          String value = new String(b, colon + 1, stop - colon - 1, StandardCharsets.ISO_8859_1).trim();
+          map.computeIfAbsent(name, k -> new ArrayList<>(1)).add(value);
+        }
+        at = stop + 2;
       }
       return new Head(code, HttpHeaders.of(map, (k, v) -> true));
+    }
+
+    /** The index of the next {@code \r\n} from {@code at}, or {@code end}. */
+    private static int lineEnd(byte[] b, int at, int end) {
+      for (int i = at; i + 1 < end; i++) {
+        if (b[i] == '\r' && b[i + 1] == '\n') {
+          return i;
+        }
+      }
+      return end;
     }
 
     /** The declared body length, or -1 when absent or unreadable. */
