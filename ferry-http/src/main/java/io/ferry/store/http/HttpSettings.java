@@ -40,7 +40,8 @@ import java.util.TreeMap;
  *   <tr><td>{@code probe_min_ms}, {@code probe_max_ms}</td><td>100, 5000</td><td>first and longest wait between probes
  *       of a server marked down (doubling in between)</td></tr>
  *   <tr><td>{@code http_version}</td><td>{@code 2}</td><td>{@code 2} (HTTP/2 where the server offers it, else 1.1) or
- *       {@code 1.1}</td></tr>
+ *       {@code 1.1}, for the JDK client's requests; over {@code http://} a {@code GET} or {@code HEAD} takes an
+ *       HTTP/1.1 connection of its own ({@link PlainReads})</td></tr>
  * </table>
  *
  * @param servers the base URI of each server, without a trailing slash, in the order given

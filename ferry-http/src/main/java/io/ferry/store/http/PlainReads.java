@@ -75,7 +75,7 @@ final class PlainReads implements AutoCloseable {
     return true;
   }
 
-  /** Whether a method can take this way: one that sends no body and that may be sent twice ({@code GET}, {@code HEAD}). */
+  /** Whether a method can take this way: one that sends no body and may be sent twice ({@code GET}, {@code HEAD}). */
   static boolean takes(String method) {
     return method.equals("GET") || method.equals("HEAD");
   }
