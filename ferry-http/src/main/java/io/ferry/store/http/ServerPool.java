@@ -312,9 +312,18 @@ final class ServerPool implements AutoCloseable {
       try {
         // a read that cannot be hedged runs in this thread, which then checks and writes the bytes it read
         first = start(s, call, true, !mayHedge);
+      } catch (InterruptedIOException e) {
+        busy.remove();
+        throw e;
       } catch (IOException e) {
         failures.add(e.getMessage());
         continue;
+      }
+      if (Thread.currentThread().isInterrupted()) {
+        // interrupted during a read in this thread (which closed its connection): the caller's doing, not the server's
+        first.abandon();
+        busy.remove();
+        throw interrupted(call, null);
       }
       Attempt second = null;
       try {
@@ -353,12 +362,16 @@ final class ServerPool implements AutoCloseable {
           second.abandon();
         }
         Thread.currentThread().interrupt();
-        InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what() + " at "
-            + settings.describe());
-        io.initCause(e);
-        throw io;
+        throw interrupted(call, e);
       }
     }
+  }
+
+  private InterruptedIOException interrupted(Call call, InterruptedException cause) {
+    InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what() + " at "
+        + settings.describe());
+    io.initCause(cause);
+    return io;
   }
 
   private Answer once(Call call) throws IOException {
@@ -386,7 +399,7 @@ final class ServerPool implements AutoCloseable {
       tried.add(s);
       Attempt a;
       try {
-        a = start(s, call, true, true);
+        a = start(s, call, true, false);
       } catch (IOException e) {
         failures.add(e.getMessage());
         continue;
@@ -660,7 +673,10 @@ final class ServerPool implements AutoCloseable {
 
   /**
    * Starts a request: the first of a call ({@code waitForSlot}: it waits for a slot, and writes into the call's
-   * buffer) or a hedge (its slot already taken; it writes into a buffer of its own).
+   * buffer) or a hedge (its slot already taken; it writes into a buffer of its own). With {@code inline}, a request on
+   * a plain connection runs to its end in the calling thread before this returns.
+   *
+   * @throws InterruptedIOException if interrupted while waiting for a slot
    */
   private Attempt start(Server s, Call call, boolean waitForSlot, boolean inline) throws IOException {
     if (waitForSlot) {

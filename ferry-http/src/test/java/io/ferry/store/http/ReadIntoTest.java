@@ -7,6 +7,7 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.store.StoredObject;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +17,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -190,6 +192,37 @@ class ReadIntoTest {
       for (int i = 0; i < all.capacity(); i++) {
         assertThat(all.get(i)).as("byte %d after the read failed", i).isEqualTo(GUARD);
       }
+    }
+  }
+
+  @Test
+  void anInterruptedReadInTheCallersThreadFailsAsInterruptedAndMarksNoServerDown() throws Exception {
+    for (ProtocolServer s : group.servers) {
+      s.chunkDelay.set(Duration.ofMillis(3000));
+    }
+    try (HttpBackend b = group.client("?hedge=false", Map.of())) {
+      ByteBuffer dst = guarded(4096);
+      long before = group.get(0).requests.get() + group.get(1).requests.get();
+      AtomicReference<Throwable> failure = new AtomicReference<>();
+      Thread reader = new Thread(() -> {
+        try {
+          b.chunks().readInto(big.id(), 0, dst);
+        } catch (Throwable t) {
+          failure.set(t);
+        }
+      });
+      reader.start();
+      ServerGroup.await("a server receiving the read", 10,
+          () -> group.get(0).requests.get() + group.get(1).requests.get() > before);
+      reader.interrupt();
+      reader.join(10_000);
+      assertThat(reader.isAlive()).isFalse();
+      assertThat(failure.get()).isInstanceOf(InterruptedIOException.class);
+      for (ServerStats s : b.stats()) {
+        assertThat(s.down()).as("%s marked down", s).isFalse();
+        assertThat(s.failures()).as("failures booked against %s", s).isZero();
+      }
+      assertThat(dst.position()).isEqualTo(100);
     }
   }
 
