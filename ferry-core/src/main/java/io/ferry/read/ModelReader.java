@@ -201,43 +201,82 @@ public final class ModelReader implements Closeable {
     for (Located t : all) {
       contiguous(t.info().name());
     }
+    // every chunk piece of every tensor, in order: a one-chunk tensor decodes into a pooled buffer that goes to the
+    // sink as it is; the pieces of a tensor cut into several chunks decode into their places in one buffer
+    List<Piece> pieces = new ArrayList<>();
+    List<Integer> owners = new ArrayList<>(); // the tensor of each piece
+    List<Integer> places = new ArrayList<>(); // where each piece goes in its tensor
+    int[] firstPiece = new int[all.size() + 1];
+    boolean[] whole = new boolean[all.size()];
+    long biggestCut = 0;
+    for (int i = 0; i < all.size(); i++) {
+      firstPiece[i] = pieces.size();
+      Located t = all.get(i);
+      FileEntry f = t.file();
+      long from = t.fileOffset();
+      long to = from + t.info().byteLength();
+      long[] offsets = f.chunkOffsets();
+      for (int c = FileEntry.chunkAt(offsets, from); from < to && c < f.chunks().size() && offsets[c] < to; c++) {
+        long lo = Math.max(from, offsets[c]);
+        pieces.add(new Piece(f.chunks().get(c), lo - offsets[c], Math.min(to, offsets[c + 1]) - offsets[c]));
+        owners.add(i);
+        places.add((int) (lo - from));
+      }
+      Piece only = pieces.size() - firstPiece[i] == 1 ? pieces.get(firstPiece[i]) : null;
+      whole[i] = only != null && only.from() == 0 && only.to() == only.chunk().length();
+      if (!whole[i]) {
+        biggestCut = Math.max(biggestCut, t.info().byteLength());
+      }
+    }
+    firstPiece[all.size()] = pieces.size();
     ChunkBuffers idle = idleBuffers.getAndSet(null);
     ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
     int readers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), buffers.slots()));
-    // one tensor more than there are readers: one in the sink while each reader decodes the next (each output buffer a
-    // reader fills is a new direct buffer on a reader's first stream, zeroed and faulted in: no more than needed)
+    // one piece more than there are readers: one in the sink while each reader decodes the next (each pooled output is
+    // a new direct buffer on a reader's first stream, zeroed and faulted in: no more of them than needed)
     int window = Math.min(buffers.slots(), readers + 1);
     ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
     ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
     ChunkReader.Check check = check();
+    ByteBuffer cut = ByteBuffer.allocateDirect((int) biggestCut);
     try {
-      ByteBuffer big = null;
-      int next = 0; // the next tensor to start reading: ahead holds the single-chunk tensors before it
+      int next = 0; // the next piece to start
+      int cutOwner = -1; // the cut tensor whose pieces are decoding into cut, if any
       for (int i = 0; i < all.size(); i++) {
-        while (next < all.size() && ahead.size() < window && oneChunk(all.get(next)) != null) {
-          ChunkRef c = oneChunk(all.get(next++));
-          ahead.add(pool.submit(() -> decode(c, check, buffers)));
-        }
         Located t = all.get(i);
-        if (!ahead.isEmpty()) { // t is the oldest tensor read ahead
-          ByteBuffer b = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
-              + versionId.shortHex(12));
-          try {
-            sink.accept(t, b);
-          } finally {
-            buffers.giveOutput(b);
+        ByteBuffer data = null;
+        for (int p = firstPiece[i]; p < firstPiece[i + 1]; p++) {
+          // start pieces up to the window; a cut tensor's pieces wait while another cut tensor holds the buffer
+          while (next < pieces.size() && ahead.size() < window) {
+            int owner = owners.get(next);
+            Piece piece = pieces.get(next);
+            if (whole[owner]) {
+              ahead.add(pool.submit(() -> decode(piece.chunk(), check, buffers)));
+            } else if (cutOwner == -1 || cutOwner == owner) {
+              cutOwner = owner;
+              int at = places.get(next);
+              ByteBuffer into = cut.duplicate().clear().position(at).limit(at + (int) (piece.to() - piece.from()));
+              ahead.add(pool.submit(() -> readPiece(piece, check, into, buffers)));
+            } else {
+              break;
+            }
+            next++;
           }
-          continue;
+          data = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
+              + versionId.shortHex(12));
         }
-        // several chunks (or none): read side by side into one buffer, nothing else in flight
-        long n = t.info().byteLength();
-        if (big == null || big.capacity() < n) {
-          big = ByteBuffer.allocateDirect((int) Math.max(n, 1 << 20));
+        if (whole[i]) {
+          try {
+            sink.accept(t, data);
+          } finally {
+            buffers.giveOutput(data);
+          }
+        } else {
+          sink.accept(t, cut.clear().limit((int) t.info().byteLength()));
+          if (cutOwner == i) {
+            cutOwner = -1;
+          }
         }
-        big.clear().limit((int) n);
-        readSideBySide(t, big, check, buffers, pool);
-        sink.accept(t, big.position(0));
-        next = i + 1;
       }
     } finally {
       for (Future<ByteBuffer> f : ahead) {
@@ -249,51 +288,16 @@ public final class ModelReader implements Closeable {
     idleBuffers.set(buffers);
   }
 
-  /** The tensor's one chunk when the tensor is exactly one chunk, else null. */
-  private static ChunkRef oneChunk(Located t) {
-    long[] offsets = t.file().chunkOffsets();
-    long at = t.fileOffset();
-    long n = t.info().byteLength();
-    if (n == 0) {
-      return null;
+  /** Reads a piece of a chunk into {@code into} (its place in a tensor's buffer); returns {@code into}. */
+  private ByteBuffer readPiece(Piece p, ChunkReader.Check check, ByteBuffer into, ChunkBuffers buffers)
+      throws IOException {
+    ChunkRef c = p.chunk();
+    if (p.from() == 0 && p.to() == c.length()) {
+      reader.readInto(locator.locate(c.id()), c.length(), check, into, buffers);
+    } else {
+      reader.readRange(locator.locate(c.id()), c.length(), p.from(), p.to(), check, into);
     }
-    int i = FileEntry.chunkAt(offsets, at);
-    return i < t.file().chunks().size() && offsets[i] == at && offsets[i + 1] == at + n ? t.file().chunks().get(i)
-        : null;
-  }
-
-  /** Reads a tensor's bytes into {@code dst} (positioned at 0), each chunk a task of {@code pool}. */
-  private void readSideBySide(Located t, ByteBuffer dst, ChunkReader.Check check, ChunkBuffers buffers,
-      ExecutorService pool) throws IOException {
-    FileEntry f = t.file();
-    long from = t.fileOffset();
-    long to = from + t.info().byteLength();
-    long[] offsets = f.chunkOffsets();
-    List<Future<?>> parts = new ArrayList<>();
-    try {
-      for (int i = FileEntry.chunkAt(offsets, from); i < f.chunks().size() && offsets[i] < to; i++) {
-        ChunkRef c = f.chunks().get(i);
-        long cs = offsets[i];
-        long lo = Math.max(from, cs) - cs;
-        long hi = Math.min(to, cs + c.length()) - cs;
-        ByteBuffer slice = dst.duplicate().position((int) (cs + lo - from)).limit((int) (cs + hi - from));
-        parts.add(pool.submit(() -> {
-          if (lo == 0 && hi == c.length()) {
-            reader.readInto(locator.locate(c.id()), c.length(), check, slice, buffers);
-          } else {
-            reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, slice);
-          }
-          return null;
-        }));
-      }
-      for (Future<?> p : parts) {
-        Futures.await(p, "reading tensor '" + t.info().name() + "' of version " + versionId.shortHex(12));
-      }
-    } finally {
-      for (Future<?> p : parts) {
-        p.cancel(true);
-      }
-    }
+    return into;
   }
 
   /** Receives streamed tensors. */
