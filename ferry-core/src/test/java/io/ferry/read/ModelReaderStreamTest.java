@@ -94,7 +94,10 @@ class ModelReaderStreamTest {
     return dir;
   }
 
-  /** 200 small tensors (packed), three of 1 MiB, an empty one, a scalar, one of 72 MiB (two row-range chunks). */
+  /**
+   * 200 small tensors (packed), three of 1 MiB, an empty one, a scalar, two of 72 and 66 MiB (two row-range chunks
+   * each) with a small one between them.
+   */
   private Path aModelOfEveryKind() throws IOException {
     for (int i = 0; i < 200; i++) {
       tensor("layers." + i + ".bias", "F32", new long[] {256}, f32(256, i));
@@ -105,6 +108,8 @@ class ModelReaderStreamTest {
     }
     tensor("scale", "F32", new long[] {}, f32(1, 7));
     tensor("embed.weight", "F32", new long[] {18432, 1024}, f32(18432 * 1024, 2000));
+    tensor("norm.weight", "F32", new long[] {1024}, f32(1024, 2001));
+    tensor("head.weight", "F32", new long[] {16896, 1024}, f32(16896 * 1024, 2002)); // a second cut tensor
     return writeModel();
   }
 
@@ -119,7 +124,8 @@ class ModelReaderStreamTest {
       try (Repository repo = open(tmp.resolve("store-" + codec))) {
         repo.push(model, "m", PushOptions.builder().message("every kind").codec(codec).build());
         FileEntry f = repo.snapshot(repo.resolve("m")).files().get(0);
-        assertThat(f.chunks()).as("the 72 MiB tensor is cut in row ranges").anyMatch(c -> c.length() > 32 << 20);
+        assertThat(f.chunks()).as("the big tensors are cut in row ranges").filteredOn(c -> c.length() == 64L << 20)
+            .hasSize(2);
         try (ModelReader r = repo.open("m")) {
           for (int round = 0; round < 2; round++) { // the second reuses the first's buffers
             List<String> order = new ArrayList<>();
@@ -178,7 +184,7 @@ class ModelReaderStreamTest {
         assertThatThrownBy(() -> r.forEachTensor((t, data) -> seen.add(t.info().name())))
             .isInstanceOf(CorruptObjectException.class).hasMessageContaining(victim.id().hex());
         assertThat(seen).as("tensors before the damaged one reached the sink, it and none after did")
-            .doesNotContain("blocks.1.weight", "blocks.2.weight", "embed.weight")
+            .doesNotContain("blocks.1.weight", "blocks.2.weight", "embed.weight", "head.weight")
             .contains("layers.0.bias", "blocks.0.weight");
       }
     }
