@@ -194,12 +194,19 @@ public final class ModelReader implements Closeable {
    * <p>Chunks are read, checked and decoded ahead on one thread per core while the sink works, as {@link #copyFile}
    * does: a tensor that is one chunk (most are: each tensor up to 64 MiB is a chunk of its own) reaches the sink in
    * the buffer it was decoded into, from the same bounded pool a pull uses; a bigger tensor, cut into row-range
-   * chunks, is read into one buffer of its size with its chunks read side by side.
+   * chunks, is read into one buffer of its size, its chunks decoding in the same read-ahead.
+   *
+   * @throws InvalidInputException if a tensor is larger than one buffer holds (2 GiB): read it with {@link
+   *     #readRows} instead (before streaming anything)
    */
   public void forEachTensor(TensorSink sink) throws IOException {
     List<Located> all = new ArrayList<>(tensors.values());
     for (Located t : all) {
       contiguous(t.info().name());
+      if (t.info().byteLength() > Integer.MAX_VALUE - 64) {
+        throw new InvalidInputException("tensor '" + t.info().name() + "' of version " + versionId.shortHex(12)
+            + " is " + t.info().byteLength() + " bytes, more than one buffer holds: read it by rows");
+      }
     }
     // every chunk piece of every tensor, in order: a one-chunk tensor decodes into a pooled buffer that goes to the
     // sink as it is; the pieces of a tensor cut into several chunks decode into their places in one buffer

@@ -146,6 +146,31 @@ class ModelReaderStreamTest {
     }
   }
 
+  /** A tensor of more than 2 GiB (a sparse file of zeros here) cannot be one buffer: refused by name, nothing streamed. */
+  @Test
+  void aTensorLargerThanOneBufferIsRefusedByNameBeforeAnythingIsStreamed() throws Exception {
+    long huge = (1L << 31) + 4096;
+    String header = "{\"small\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[0,8]},"
+        + "\"huge\":{\"dtype\":\"U8\",\"shape\":[" + huge + "],\"data_offsets\":[8," + (8 + huge) + "]}}";
+    byte[] h = header.getBytes(StandardCharsets.UTF_8);
+    Path dir = Files.createDirectories(tmp.resolve("huge"));
+    try (RandomAccessFile f = new RandomAccessFile(dir.resolve("model.safetensors").toFile(), "rw")) {
+      f.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).array());
+      f.write(h);
+      f.setLength(8 + h.length + 8 + huge); // the tensors' bytes: a hole, read as zeros
+    }
+    try (Repository repo = open(tmp.resolve("store"))) {
+      repo.push(dir, "huge", PushOptions.builder().message("2 GiB of zeros").codec(CodecPolicy.NONE).build());
+      try (ModelReader r = repo.open("huge")) {
+        List<String> seen = new ArrayList<>();
+        assertThatThrownBy(() -> r.forEachTensor((t, data) -> seen.add(t.info().name())))
+            .isInstanceOf(io.ferry.error.InvalidInputException.class).hasMessageContaining("'huge'")
+            .hasMessageContaining(huge + " bytes").hasMessageContaining("by rows");
+        assertThat(seen).isEmpty();
+      }
+    }
+  }
+
   @Test
   void aDamagedChunkStopsTheStreamBeforeItsTensorAndASinkFailureLeavesTheReaderUsable() throws Exception {
     Path model = aModelOfEveryKind();
