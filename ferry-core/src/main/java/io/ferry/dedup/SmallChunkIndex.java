@@ -277,7 +277,7 @@ public final class SmallChunkIndex {
     ByteBuffer bytes = t.bytes();
     byte[] content = new byte[bytes.remaining()];
     bytes.get(content);
-    if (!records.create(key, content)) {
+    if (!records.createOwn(key, content)) {
       throw new IOException("small-chunk index delta " + key + " already exists in " + records.describe()
           + "; its key was to be unique");
     }

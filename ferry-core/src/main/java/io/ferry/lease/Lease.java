@@ -120,7 +120,7 @@ public final class Lease implements AutoCloseable {
     }
     declarations++;
     String key = key(String.format("ids-%08d", declarations));
-    if (!leases.records().create(key, b.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII))) {
+    if (!leases.records().createOwn(key, b.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII))) {
       throw new IOException("lease record " + key + " already exists in " + leases.records().describe());
     }
   }

@@ -103,7 +103,7 @@ public final class Leases implements Closeable {
     Instant now = clock.instant();
     String id = String.format("%013x-%016x", now.toEpochMilli(), random.nextLong());
     Lease lease = new Lease(this, kind, id, now, now.plus(settings.ttl()), what);
-    if (!records.create(lease.key(LEASE), encode(lease, lease.expires()))) {
+    if (!records.createOwn(lease.key(LEASE), encode(lease, lease.expires()))) {
       throw new IOException("lease " + lease.key(LEASE) + " already exists in " + records.describe());
     }
     open.add(lease);

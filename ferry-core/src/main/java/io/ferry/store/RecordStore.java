@@ -62,6 +62,18 @@ public interface RecordStore extends Closeable {
    */
   boolean create(String key, byte[] content) throws IOException;
 
+  /**
+   * {@link #create} for a key that only the caller names (a random or process-unique id is in it): true if this call
+   * created the record or the record holds exactly {@code content} already, which is what a resent create of the
+   * caller's own record finds after the first answer was lost (above); false if a record with other content exists.
+   */
+  default boolean createOwn(String key, byte[] content) throws IOException {
+    if (create(key, content)) {
+      return true;
+    }
+    return read(key).map(now -> java.util.Arrays.equals(now, content)).orElse(false);
+  }
+
   /** Creates or replaces the record, atomically (readers see the old or the new content, whole). */
   void replace(String key, byte[] content) throws IOException;
 

@@ -176,4 +176,68 @@ class LeasesTest {
     assertThatThrownBy(() -> new LeaseSettings(Duration.ofMinutes(1), Duration.ofSeconds(30), Duration.ofSeconds(1)))
         .hasMessageContaining("skew");
   }
+
+  /**
+   * A store client that retries a create whose answer was lost sees the record it wrote itself on the retry and says
+   * it exists (an S3 PUT with If-None-Match did this in a fault-injection test): the lease and its declarations are
+   * still taken, and a record someone else wrote under the same key is still a collision.
+   */
+  @Test
+  void aCreateWhoseAnswerWasLostIsRecognisedAsOwnAndACollisionIsNot() throws Exception {
+    RecordStore d = backend.records();
+    java.util.concurrent.atomic.AtomicBoolean foreign = new java.util.concurrent.atomic.AtomicBoolean();
+    RecordStore lossy = new RecordStore() {
+      @Override
+      public String describe() {
+        return d.describe();
+      }
+
+      @Override
+      public boolean create(String key, byte[] content) throws java.io.IOException {
+        if (foreign.get()) {
+          d.create(key, "someone else's".getBytes(StandardCharsets.UTF_8));
+        } else {
+          d.create(key, content); // written, then the answer is lost and the retry finds it
+        }
+        return false;
+      }
+
+      @Override
+      public void replace(String key, byte[] content) throws java.io.IOException {
+        d.replace(key, content);
+      }
+
+      @Override
+      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
+        return d.read(key);
+      }
+
+      @Override
+      public List<String> list(String prefix) throws java.io.IOException {
+        return d.list(prefix);
+      }
+
+      @Override
+      public void delete(String key) throws java.io.IOException {
+        d.delete(key);
+      }
+
+      @Override
+      public void close() {}
+    };
+    Leases leases = new Leases(lossy, clock, SETTINGS, "test");
+    try {
+      try (Lease l = leases.take(Lease.Kind.PUSH, "push after a lost answer")) {
+        l.protect(List.of(id(1), id(2)));
+        Leases.Protection p = leases().pushProtection(null);
+        assertThat(p.leases()).isEqualTo(1);
+        assertThat(p.ids()).contains(id(1), id(2));
+      }
+      foreign.set(true);
+      assertThatThrownBy(() -> leases.take(Lease.Kind.PUSH, "a real collision"))
+          .hasMessageContaining("already exists");
+    } finally {
+      leases.close();
+    }
+  }
 }

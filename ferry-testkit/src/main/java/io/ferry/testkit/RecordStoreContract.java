@@ -81,6 +81,15 @@ public abstract class RecordStoreContract {
     assertThat(records.list("")).as("no file of the store leaks into the records").containsExactly("leases/a");
   }
 
+  /** What a resent create of one's own record finds (its first answer lost) is one's own; another's is not. */
+  @Test
+  void createOwnTakesTheSameContentAsItsOwnAndRefusesOther() throws Exception {
+    assertThat(records.createOwn("leases/own", utf8("mine"))).isTrue();
+    assertThat(records.createOwn("leases/own", utf8("mine"))).as("the same content again").isTrue();
+    assertThat(records.createOwn("leases/own", utf8("theirs"))).as("other content").isFalse();
+    assertThat(records.read("leases/own")).hasValueSatisfying(v -> assertThat(v).isEqualTo(utf8("mine")));
+  }
+
   @Test
   void createOfAnExistingKeyReturnsFalseAndChangesNothing() throws Exception {
     assertThat(records.create("refs/x/head/k", utf8("one"))).isTrue();
