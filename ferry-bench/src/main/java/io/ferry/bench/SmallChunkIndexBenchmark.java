@@ -202,9 +202,9 @@ final class SmallChunkIndexBenchmark {
         + " the store with its index (" + TENSORS + " misses)", miss, false, Double.NaN, String.format(Locale.ROOT,
         "the index costs the push %+.0f ms: target < 50 ms: %s", (miss - missBase) * 1e3,
         miss - missBase < 0.05 ? "pass" : "**FAIL**")));
-    add.accept(what, new Figure("`ferry push` of the indexed model under a new name, the store without its index (stores"
-        + " it all again)", hitBase, "the same push, the store with its index (" + (TENSORS + 1) + " hits)", hit,
-        false, Double.NaN, String.format(Locale.ROOT, "%+.0f ms: each hit checked (its pack's index, its frame"
+    add.accept(what, new Figure("`ferry push` of the indexed model under a new name, the store without its index"
+        + " (stores it all again)", hitBase, "the same push, the store with its index (" + (TENSORS + 1) + " hits)",
+        hit, false, Double.NaN, String.format(Locale.ROOT, "%+.0f ms: each hit checked (its pack's index, its frame"
         + " decoded and compared with the pushed bytes) instead of encoded and written", (hit - hitBase) * 1e3)));
   }
 

@@ -331,8 +331,9 @@ public final class ChunkReader {
 
   /**
    * Checks that the chunk's frame in a pack holds exactly {@code content}: frame header, length, CRC32C, then its
-   * decoded bytes compared with {@code content}. For a caller that hashed {@code content} to the chunk's id itself (a push), this
-   * proves what {@link #verify} proves without a second SHA-256 pass. {@code content}'s position is unchanged.
+   * decoded bytes compared with {@code content}. For a caller that hashed {@code content} to the chunk's id itself (a
+   * push), this proves what {@link #verify} proves without a second SHA-256 pass. {@code content}'s position is
+   * unchanged.
    *
    * @throws CorruptObjectException if the frame is damaged or holds other bytes
    */

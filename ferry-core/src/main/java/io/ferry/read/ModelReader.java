@@ -211,24 +211,15 @@ public final class ModelReader implements Closeable {
     // every chunk piece of every tensor, in order: a one-chunk tensor decodes into a pooled buffer that goes to the
     // sink as it is; the pieces of a tensor cut into several chunks decode into their places in one buffer
     List<Piece> pieces = new ArrayList<>();
-    List<Integer> owners = new ArrayList<>(); // the tensor of each piece
-    List<Integer> places = new ArrayList<>(); // where each piece goes in its tensor
     int[] firstPiece = new int[all.size() + 1];
     boolean[] whole = new boolean[all.size()];
     long biggestCut = 0;
+    Map<FileEntry, long[]> offsets = new java.util.IdentityHashMap<>();
     for (int i = 0; i < all.size(); i++) {
       firstPiece[i] = pieces.size();
       Located t = all.get(i);
-      FileEntry f = t.file();
-      long from = t.fileOffset();
-      long to = from + t.info().byteLength();
-      long[] offsets = f.chunkOffsets();
-      for (int c = FileEntry.chunkAt(offsets, from); from < to && c < f.chunks().size() && offsets[c] < to; c++) {
-        long lo = Math.max(from, offsets[c]);
-        pieces.add(new Piece(f.chunks().get(c), lo - offsets[c], Math.min(to, offsets[c + 1]) - offsets[c]));
-        owners.add(i);
-        places.add((int) (lo - from));
-      }
+      addPieces(t.file(), offsets.computeIfAbsent(t.file(), FileEntry::chunkOffsets), t.fileOffset(),
+          t.fileOffset() + t.info().byteLength(), pieces);
       Piece only = pieces.size() - firstPiece[i] == 1 ? pieces.get(firstPiece[i]) : null;
       whole[i] = only != null && only.from() == 0 && only.to() == only.chunk().length();
       if (!whole[i]) {
@@ -248,6 +239,8 @@ public final class ModelReader implements Closeable {
     ByteBuffer cut = ByteBuffer.allocateDirect((int) biggestCut);
     try {
       int next = 0; // the next piece to start
+      int owner = 0; // the tensor of piece next
+      int place = 0; // where piece next goes in its tensor
       int cutOwner = -1; // the cut tensor whose pieces are decoding into cut, if any
       for (int i = 0; i < all.size(); i++) {
         Located t = all.get(i);
@@ -255,18 +248,22 @@ public final class ModelReader implements Closeable {
         for (int p = firstPiece[i]; p < firstPiece[i + 1]; p++) {
           // start pieces up to the window; a cut tensor's pieces wait while another cut tensor holds the buffer
           while (next < pieces.size() && ahead.size() < window) {
-            int owner = owners.get(next);
+            while (next == firstPiece[owner + 1]) { // skips tensors of no piece
+              owner++;
+              place = 0;
+            }
             Piece piece = pieces.get(next);
+            int length = (int) (piece.to() - piece.from());
             if (whole[owner]) {
               ahead.add(pool.submit(() -> decode(piece.chunk(), check, buffers)));
             } else if (cutOwner == -1 || cutOwner == owner) {
               cutOwner = owner;
-              int at = places.get(next);
-              ByteBuffer into = cut.duplicate().clear().position(at).limit(at + (int) (piece.to() - piece.from()));
+              ByteBuffer into = cut.duplicate().clear().position(place).limit(place + length);
               ahead.add(pool.submit(() -> readPiece(piece, check, into, buffers)));
             } else {
               break;
             }
+            place += length;
             next++;
           }
           data = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
@@ -359,12 +356,21 @@ public final class ModelReader implements Closeable {
       if (r[0] == r[1]) {
         continue;
       }
-      for (int i = FileEntry.chunkAt(offsets, r[0]); i < f.chunks().size() && offsets[i] < r[1]; i++) {
-        pieces.add(new Piece(f.chunks().get(i), Math.max(r[0], offsets[i]) - offsets[i],
-            Math.min(r[1], offsets[i + 1]) - offsets[i]));
-      }
+      addPieces(f, offsets, r[0], r[1], pieces);
     }
     copyPieces(f, pieces, out);
+  }
+
+  /**
+   * Adds to {@code out} the pieces of the file's chunks that bytes {@code [from, to)} of it lie in, in order.
+   *
+   * @param offsets the file's {@link FileEntry#chunkOffsets()}
+   */
+  private static void addPieces(FileEntry f, long[] offsets, long from, long to, List<Piece> out) {
+    for (int i = FileEntry.chunkAt(offsets, from); from < to && i < f.chunks().size() && offsets[i] < to; i++) {
+      out.add(new Piece(f.chunks().get(i), Math.max(from, offsets[i]) - offsets[i],
+          Math.min(to, offsets[i + 1]) - offsets[i]));
+    }
   }
 
   /** The bytes {@code [from, to)} of a chunk. */

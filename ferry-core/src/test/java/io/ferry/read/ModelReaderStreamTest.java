@@ -146,7 +146,7 @@ class ModelReaderStreamTest {
     }
   }
 
-  /** A tensor of more than 2 GiB (a sparse file of zeros here) cannot be one buffer: refused by name, nothing streamed. */
+  /** A tensor of more than 2 GiB (a sparse file of zeros) cannot be one buffer: refused by name, nothing streamed. */
   @Test
   void aTensorLargerThanOneBufferIsRefusedByNameBeforeAnythingIsStreamed() throws Exception {
     long huge = (1L << 31) + 4096;
