@@ -168,6 +168,14 @@ public final class FerryCli {
   }
 
   public static void main(String[] args) {
+    if (args.length == 1 && (args[0].equals("--version") || args[0].equals("-V"))) {
+      // the answer is two lines; building even the root's picocli model (annotations read by reflection, their
+      // proxies, its converters) would take about half of this command's start-up
+      for (String line : new Version().getVersion()) {
+        System.out.println(line);
+      }
+      System.exit(0);
+    }
     System.exit(commandLineFor(args).execute(args));
   }
 

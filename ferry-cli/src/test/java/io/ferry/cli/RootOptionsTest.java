@@ -2,7 +2,9 @@ package io.ferry.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,6 +28,21 @@ class RootOptionsTest {
     Cli.Result r = Cli.raw("derive", "--help").ok();
     assertThat(r.out()).contains("cast").contains("quantize").contains("prune");
     assertThat(Cli.raw("derive", "cast", "--help").ok().out()).contains("--to");
+  }
+
+  @Test
+  void versionAloneIsAnsweredBeforePicocliAndSaysWhatPicocliWould() throws Exception {
+    String picocli = Cli.raw("--version").ok().out();
+    assertThat(picocli).startsWith("ferry " + io.ferry.Ferry.VERSION).contains("Java ");
+    for (String flag : new String[] {"--version", "-V"}) {
+      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), flag)
+          .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+      assertThat(p.exitValue()).as(flag).isZero();
+      assertThat(out.lines()).as(flag).containsExactlyElementsOf(picocli.lines().toList());
+    }
   }
 
   @Test

@@ -74,19 +74,28 @@ public final class Puller {
   private final ExecutorService pool;
   private final TransferListener listener;
   private final Renamer renamer;
+  private final long flushStep;
+
   public Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener) {
-    this(db, pool, listener, ATOMIC_RENAME);
+    this(db, pool, listener, ATOMIC_RENAME, FlushBehind.stepFromSystemProperty());
   }
 
   Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener, Renamer renamer) {
+    this(db, pool, listener, renamer, FlushBehind.stepFromSystemProperty());
+  }
+
+  /** {@code flushStep}: see {@link FlushBehind}; 0 turns it off. */
+  Puller(ObjectDatabase db, ExecutorService pool, TransferListener listener, Renamer renamer, long flushStep) {
     this.reader = db.reader();
     this.pool = pool;
     this.listener = listener;
     this.renamer = renamer;
+    this.flushStep = flushStep;
   }
 
   /** A file written under its temporary name, waiting for its final one. */
-  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel, boolean resumed) {}
+  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel, boolean resumed,
+      FlushBehind.File flush) {}
 
   /**
    * Pulls every file of the snapshot into {@code dest} (created if missing), replacing files of the same names; all
@@ -121,6 +130,7 @@ public final class Puller {
     survey.removeLeftovers();
     List<Path> madeDirs = new ArrayList<>();
     List<Staged> staged = new ArrayList<>();
+    FlushBehind flushBehind = new FlushBehind(flushStep);
     try {
       makeDest(dest, madeDirs);
       Set<Path> checkedDirs = new HashSet<>();
@@ -136,7 +146,7 @@ public final class Puller {
           ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
               StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
         }
-        staged.add(new Staged(f, target, temp, ch, resumed));
+        staged.add(new Staged(f, target, temp, ch, resumed, resumed ? null : flushBehind.track(temp, f.size())));
         if (f.size() > 0 && !resumed) {
           sink(ch, target).write(ByteBuffer.allocate(1), f.size() - 1);
         }
@@ -164,6 +174,9 @@ public final class Puller {
           tasks.submit(() -> {
             if (!s.resumed || !Survey.holds(s.channel, at, c)) {
               reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
+              if (s.flush != null) {
+                s.flush.wrote(c.length());
+              }
             }
             listener.progress(c.length());
             if (chunksLeft.decrementAndGet() == 0) {
@@ -173,6 +186,7 @@ public final class Puller {
         }
       }
       tasks.await("pulling into " + dest);
+      flushBehind.close();
       for (Staged s : staged) {
         try {
           if (opts.fsync()) {
@@ -188,6 +202,7 @@ public final class Puller {
         survey.removeOthers(dest);
       }
     } catch (Throwable t) {
+      flushBehind.close();
       discard(staged, madeDirs, t);
       throw t;
     }
