@@ -8,14 +8,28 @@ import io.ferry.id.ChunkId;
  */
 public class CorruptObjectException extends FerryException {
   private final ChunkId id;
+  private final String where;
+  private final String why;
 
   public CorruptObjectException(ChunkId id, String where, String why) {
     super("object " + id + " at " + where + " is corrupt: " + why);
     this.id = id;
+    this.where = where;
+    this.why = why;
   }
 
   public ChunkId id() {
     return id;
+  }
+
+  /** Where it was read: a file, an object key, a server (the store's own words; may be a path of the machine). */
+  public String where() {
+    return where;
+  }
+
+  /** The defect, without where: what a server may tell its clients. */
+  public String why() {
+    return why;
   }
 
   @Override

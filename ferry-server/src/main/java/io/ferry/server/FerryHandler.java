@@ -76,18 +76,25 @@ final class FerryHandler extends Handler.Abstract {
       fail(ex, response, callback, e, null);
     } catch (InvalidInputException | IllegalArgumentException e) {
       fail(ex, response, callback, new HttpError(400, "bad-request", e.getMessage()), e);
-    } catch (NotFoundException | MissingObjectException e) {
+    } catch (MissingObjectException e) {
+      fail(ex, response, callback, missing(e), e);
+    } catch (NotFoundException e) {
       fail(ex, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
     } catch (ConflictException e) {
       fail(ex, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
     } catch (CorruptRefException e) {
-      LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
-      // the ref, the entry and the defect, so that a client raises the error the store raised (docs/http-api.md)
-      fail(ex, response, callback, new HttpError(500, "corrupt", e.getMessage(), Map.of("ref", e.ref(),
-          "entry", e.entry(), "defect", String.valueOf(e.defect()))), e);
+      // stored data going bad: an error in the server's log with where it is; to the client the ref, the entry and
+      // the defect, so that it raises the error the store raised, not the server's paths (docs/http-api.md)
+      LOG.error("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
+      fail(ex, response, callback, new HttpError(500, "corrupt", "log of ref '" + e.ref() + "' is damaged at entry "
+          + e.entry() + ": " + e.defect(), Map.of("ref", e.ref(), "entry", e.entry(), "defect",
+          String.valueOf(e.defect()))), e);
     } catch (CorruptObjectException e) {
-      LOG.warn("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
-      fail(ex, response, callback, new HttpError(500, "corrupt", e.getMessage()), e);
+      LOG.error("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
+      String object = String.valueOf(e.id());
+      String defect = String.valueOf(e.why());
+      fail(ex, response, callback, new HttpError(500, "corrupt", "object " + object + " is corrupt: " + defect,
+          Map.of("object", object, "defect", defect)), e);
     } catch (IOException e) {
       fail(ex, response, callback, new HttpError(500, "io", String.valueOf(e.getMessage())), e);
     } catch (InterruptedException e) {
@@ -129,11 +136,18 @@ final class FerryHandler extends Handler.Abstract {
       webError(ex, e);
     } catch (InvalidInputException | IllegalArgumentException e) {
       webError(ex, new HttpError(400, "bad-request", e.getMessage()));
-    } catch (NotFoundException | MissingObjectException e) {
+    } catch (MissingObjectException e) {
+      webError(ex, missing(e));
+    } catch (NotFoundException e) {
       webError(ex, new HttpError(404, "not-found", e.getMessage()));
     } catch (ConflictException e) {
       webError(ex, new HttpError(409, "conflict", e.getMessage()));
     }
+  }
+
+  /** A missing object's 404: its id; the store's description (a path on this machine) stays in the server. */
+  private static HttpError missing(MissingObjectException e) {
+    return new HttpError(404, "not-found", "object " + e.id() + " is missing from the server's store");
   }
 
   /** An error on a page as an HTML page; once the page started, only closing the connection can tell. */

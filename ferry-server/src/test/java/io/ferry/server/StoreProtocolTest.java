@@ -158,7 +158,10 @@ class StoreProtocolTest {
     for (String bad : List.of(upper, "abc", id.hex() + "0", "g".repeat(64), id.hex().substring(1) + "%20")) {
       assertThat(fx.send(get(base, "/v1/store/chunks/" + bad)).statusCode()).as(bad).isEqualTo(400);
     }
-    assertThat(fx.send(get(base, "/v1/store/chunks/" + ChunkId.of(new byte[] {1}))).statusCode()).isEqualTo(404);
+    HttpResponse<byte[]> missing = fx.send(get(base, "/v1/store/chunks/" + ChunkId.of(new byte[] {1})));
+    assertThat(missing.statusCode()).isEqualTo(404);
+    assertThat(json(missing).get("message").asText()).contains(ChunkId.of(new byte[] {1}).hex())
+        .doesNotContain(fx.dir.toString());
   }
 
   @Test
@@ -330,6 +333,30 @@ class StoreProtocolTest {
       assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
     }
     assertThat(fx.repo.resolve("org/tiny:prod").id().hex()).isEqualTo(v1);
+  }
+
+  @Test
+  void aDamagedObjectIs500CorruptNamingTheObjectAndTheDefectButNotWhereItIs() throws Exception {
+    ChunkId loose = objects().get(0).get(0);
+    String hex = loose.hex();
+    Path file = fx.dir.resolve("store/objects").resolve(hex.substring(0, 2)).resolve(hex.substring(2));
+    byte[] intact = Files.readAllBytes(file);
+    byte[] damaged = intact.clone();
+    damaged[damaged.length - 3] ^= 0x10;
+    Files.write(file, damaged);
+    try {
+      // decoded: the server reads the object through its checks
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + loose + "?decoded=1"));
+      assertThat(r.statusCode()).isEqualTo(500);
+      JsonNode error = json(r);
+      assertThat(error.get("error").asText()).isEqualTo("corrupt");
+      assertThat(error.get("object").asText()).isEqualTo(hex);
+      assertThat(error.get("defect").asText()).containsIgnoringCase("checksum");
+      assertThat(error.get("message").asText()).contains(hex).contains(error.get("defect").asText());
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).doesNotContain(fx.dir.toString());
+    } finally {
+      Files.write(file, intact);
+    }
   }
 
   @Test

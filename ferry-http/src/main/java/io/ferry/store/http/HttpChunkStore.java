@@ -190,7 +190,12 @@ final class HttpChunkStore implements ChunkStore {
       case 404:
         throw new MissingObjectException(id, describe());
       case 500:
-        throw new CorruptObjectException(id, a.server().toString(), "the server found it damaged: " + a.message());
+        if ("corrupt".equals(a.text("error", 40))) {
+          String defect = a.text("defect", ServerPool.Answer.MESSAGE_LIMIT);
+          throw new CorruptObjectException(id, a.server().toString(), "the server found it damaged: "
+              + (defect != null ? defect : a.message()));
+        }
+        throw backend.unexpected(a, what, "206");
       case 416:
         throw new EOFException("bytes " + offset + "-" + last + " of object " + id + " in " + describe()
             + " run past its end (" + a.headers().firstValue("content-range").orElse("size not given") + ")");

@@ -122,7 +122,11 @@ class HttpStoreTest {
       assertThatThrownBy(() -> r.pull("m", tmp.resolve("out"), PullOptions.defaults()))
           .isInstanceOf(CorruptObjectException.class).hasMessageContaining(biggest.id().hex())
           .hasMessageContaining(group.get(0).uri().toString())
-          .satisfies(e -> assertThat(((FerryException) e).kind()).isEqualTo(FerryException.Kind.INTEGRITY));
+          .satisfies(e -> assertThat(((FerryException) e).kind()).isEqualTo(FerryException.Kind.INTEGRITY))
+          // the defect as the server's store found it, and not where the server keeps the object
+          .satisfies(e -> assertThat(((CorruptObjectException) e).id()).isEqualTo(biggest.id()))
+          .satisfies(e -> assertThat(((CorruptObjectException) e).why()).containsIgnoringCase("checksum"))
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain(tmp.resolve("store").toString()));
     }
     assertThat(tmp.resolve("out")).doesNotExist();
   }
