@@ -12,8 +12,16 @@ import org.eclipse.jetty.server.Response;
  * /v1/store/chunks/3f2a... 200 1048576 12ms}. {@code who} is the token's name, {@code dev} on a development server,
  * {@code -} when no token was accepted. The path is clipped and its control characters escaped, so a client cannot
  * forge lines.
+ *
+ * <p>An answer whose body was cut short (the client went away in the middle of it, as a killed pull or the losing
+ * half of a hedged read does, or the server failed after its headers were out) keeps the status that was sent and the
+ * bytes that were written, and ends in {@code cut-short}: {@code ... 200 2097152 320ms cut-short}. It is not a
+ * server error and is not logged as one.
  */
 final class AccessLog implements RequestLog {
+  /** Request attribute set when an answer's body could not be finished after its headers were sent. */
+  static final String CUT_SHORT = "ferry.cutShort";
+
   private final Consumer<String> sink;
   private final Clock clock;
 
@@ -27,9 +35,19 @@ final class AccessLog implements RequestLog {
     Object who = request.getAttribute(FerryHandler.WHO);
     String path = request.getHttpURI().getPathQuery();
     long ms = (System.nanoTime() - request.getBeginNanoTime()) / 1_000_000;
+    long written = Response.getContentBytesWritten(response);
     sink.accept(clock.instant() + " " + Request.getRemoteAddr(request) + " " + (who == null ? "-" : who) + " "
-        + safe(request.getMethod(), 16) + " " + safe(path, 300) + " " + response.getStatus() + " "
-        + Response.getContentBytesWritten(response) + " " + ms + "ms");
+        + safe(request.getMethod(), 16) + " " + safe(path, 300) + " " + response.getStatus() + " " + written + " "
+        + ms + "ms" + (cutShort(request, response, written) ? " cut-short" : ""));
+  }
+
+  /** Whether fewer bytes went out than the answer's Content-Length promised, or the handler could not finish it. */
+  private static boolean cutShort(Request request, Response response, long written) {
+    if (request.getAttribute(CUT_SHORT) != null) {
+      return true;
+    }
+    long promised = response.getHeaders().getLongField(org.eclipse.jetty.http.HttpHeader.CONTENT_LENGTH);
+    return !"HEAD".equals(request.getMethod()) && response.getStatus() != 304 && promised >= 0 && written < promised;
   }
 
   static String safe(String s, int max) {

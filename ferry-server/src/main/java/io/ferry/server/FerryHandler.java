@@ -199,6 +199,7 @@ final class FerryHandler extends Handler.Abstract {
   private static void fail(Exchange ex, Response response, Callback callback, HttpError e, Throwable cause) {
     if (response.isCommitted()) {
       // headers or bytes are out: only closing the connection tells the client the body is not whole
+      ex.request().setAttribute(AccessLog.CUT_SHORT, Boolean.TRUE);
       callback.failed(cause != null ? cause : e);
       return;
     }

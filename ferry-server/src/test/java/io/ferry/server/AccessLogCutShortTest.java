@@ -1,0 +1,79 @@
+package io.ferry.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.chunk.Frame;
+import io.ferry.codec.NoneCodec;
+import io.ferry.id.ChunkId;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The access log tells a body the client cut short from one the server finished. */
+@Timeout(120)
+class AccessLogCutShortTest {
+  @TempDir Path tmp;
+
+  @Test
+  void aClientThatLeavesInTheMiddleOfAChunkIsLoggedWithWhatWasSentAndCutShort() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      // one loose object of 24 MiB: more than loopback's socket buffers hold, so the server is still writing when
+      // the client leaves
+      byte[] bytes = new byte[24 << 20];
+      new Random(3).nextBytes(bytes);
+      ChunkId id = ChunkId.of(bytes);
+      ByteBuffer payload = ByteBuffer.wrap(bytes);
+      fx.repo.backend().chunks().put(id, Frame.header(id, NoneCodec.ID, 0, bytes.length, payload), payload);
+      long size = fx.repo.backend().chunks().size(id);
+      assertThat(size).isGreaterThan(bytes.length);
+      URI base = fx.startDev().uri();
+
+      String path = "/v1/store/chunks/" + id.hex();
+      try (Socket s = new Socket()) {
+        s.setReceiveBufferSize(4096);
+        s.connect(new InetSocketAddress(base.getHost(), base.getPort()));
+        OutputStream out = s.getOutputStream();
+        out.write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        out.flush();
+        InputStream in = s.getInputStream();
+        byte[] first = in.readNBytes(4096);
+        assertThat(new String(first, StandardCharsets.ISO_8859_1)).startsWith("HTTP/1.1 200");
+        s.setSoLinger(true, 0); // a reset, as a killed client's kernel sends
+      }
+      // a whole answer of the same object, for contrast
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nRange: bytes=0-99\r\n"
+            + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        s.getInputStream().readAllBytes();
+      }
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (linesFor(fx, path).size() < 2 && System.nanoTime() < deadline) {
+        Thread.onSpinWait();
+      }
+      List<String> lines = linesFor(fx, path);
+      assertThat(lines).hasSize(2);
+      String cut = lines.stream().filter(l -> l.contains(" 200 ")).findFirst().orElseThrow();
+      assertThat(cut).endsWith(" cut-short");
+      long sent = Long.parseLong(cut.split(" ")[6]);
+      assertThat(sent).isLessThan(size);
+      String whole = lines.stream().filter(l -> l.contains(" 206 ")).findFirst().orElseThrow();
+      assertThat(whole).contains(" 206 100 ").doesNotContain("cut-short");
+    }
+  }
+
+  private static List<String> linesFor(ServerFixture fx, String path) {
+    synchronized (fx.accessLog) {
+      return fx.accessLog.stream().filter(l -> l.contains(" GET " + path + " ")).toList();
+    }
+  }
+}
