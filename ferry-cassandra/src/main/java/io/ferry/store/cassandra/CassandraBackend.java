@@ -4,6 +4,7 @@ import com.datastax.oss.driver.api.core.AllNodesFailedException;
 import com.datastax.oss.driver.api.core.CqlSession;
 import com.datastax.oss.driver.api.core.CqlSessionBuilder;
 import com.datastax.oss.driver.api.core.DriverException;
+import com.datastax.oss.driver.api.core.NodeUnavailableException;
 import com.datastax.oss.driver.api.core.config.DefaultDriverOption;
 import com.datastax.oss.driver.api.core.config.DriverConfigLoader;
 import com.datastax.oss.driver.api.core.config.ProgrammaticDriverConfigLoaderBuilder;
@@ -33,6 +34,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -235,11 +237,50 @@ public final class CassandraBackend implements Backend {
   /** Runs a statement, waiting for it; {@code what} names the operation for the error. */
   ResultSet execute(String what, Statement<?> statement) throws IOException {
     ensureOpen();
-    try {
-      return session.execute(statement);
-    } catch (DriverException e) {
-      throw failure(what, e);
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return session.execute(statement);
+      } catch (DriverException e) {
+        if (attempt >= NOT_SENT_ATTEMPTS || !notSent(e)) {
+          throw failure(what, e);
+        }
+      }
+      try {
+        Thread.sleep(notSentPause(attempt));
+      } catch (InterruptedException e) {
+        throw interrupted(what, e);
+      }
     }
+  }
+
+  /** Sends of a request the driver could not send at all (see {@link #notSent}), the first included. */
+  private static final int NOT_SENT_ATTEMPTS = 5;
+
+  private static long notSentPause(int attempt) {
+    return 50L << attempt;
+  }
+
+  /**
+   * Whether a request failed without being sent: every node the driver tried had no connection free for it
+   * ({@code NodeUnavailableException}), as happens for a moment after a node goes down and the driver replaces the
+   * connections to the others. Sending it again is safe for any statement, and lets the cluster itself answer (with
+   * the consistency level it cannot meet, or the result) instead of the driver's pool state of that moment.
+   */
+  static boolean notSent(Throwable t) {
+    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+      t = t.getCause();
+    }
+    if (!(t instanceof AllNodesFailedException a) || a.getAllErrors().isEmpty()) {
+      return false;
+    }
+    for (List<Throwable> errors : a.getAllErrors().values()) {
+      for (Throwable e : errors) {
+        if (!(e instanceof NodeUnavailableException)) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /**
@@ -253,13 +294,31 @@ public final class CassandraBackend implements Backend {
     } catch (InterruptedException e) {
       throw interrupted("waiting to send a request to " + where, e);
     }
-    try {
-      return session.executeAsync(statement).whenComplete((r, t) -> requests.release());
-    } catch (RuntimeException e) {
-      requests.release();
-      throw e;
-    }
+    CompletableFuture<AsyncResultSet> result = new CompletableFuture<>();
+    send(statement, 1, result);
+    return result.whenComplete((r, t) -> requests.release());
   }
+  /** Sends {@code statement}, again after a pause while it could not be sent at all ({@link #notSent}). */
+  private void send(Statement<?> statement, int attempt, CompletableFuture<AsyncResultSet> result) {
+    CompletionStage<AsyncResultSet> sent;
+    try {
+      sent = session.executeAsync(statement);
+    } catch (RuntimeException e) {
+      result.completeExceptionally(e);
+      return;
+    }
+    sent.whenComplete((r, t) -> {
+      if (t == null) {
+        result.complete(r);
+      } else if (attempt < NOT_SENT_ATTEMPTS && notSent(t) && !closed.get()) {
+        CompletableFuture.delayedExecutor(notSentPause(attempt), TimeUnit.MILLISECONDS)
+            .execute(() -> send(statement, attempt + 1, result));
+      } else {
+        result.completeExceptionally(t);
+      }
+    });
+  }
+
 
   /** Waits for all the stages; the first failure is thrown as an IOException naming {@code what}. */
   <T> List<T> await(String what, List<? extends CompletionStage<T>> stages) throws IOException {
