@@ -237,18 +237,32 @@ public final class CassandraBackend implements Backend {
   /** Runs a statement, waiting for it; {@code what} names the operation for the error. */
   ResultSet execute(String what, Statement<?> statement) throws IOException {
     ensureOpen();
+    try {
+      return executeSent(statement);
+    } catch (DriverException e) {
+      throw failure(what, e);
+    }
+  }
+
+  /**
+   * {@code session.execute(statement)}, sent again after a pause while the driver could not send it at all ({@link
+   * #notSent}); any other failure is thrown as the driver threw it, for callers that look at its kind.
+   */
+  ResultSet executeSent(Statement<?> statement) throws InterruptedIOException {
     for (int attempt = 1; ; attempt++) {
       try {
         return session.execute(statement);
-      } catch (DriverException e) {
+      } catch (AllNodesFailedException e) {
         if (attempt >= NOT_SENT_ATTEMPTS || !notSent(e)) {
-          throw failure(what, e);
+          throw e;
         }
-      }
-      try {
-        Thread.sleep(notSentPause(attempt));
-      } catch (InterruptedException e) {
-        throw interrupted(what, e);
+        try {
+          Thread.sleep(notSentPause(attempt));
+        } catch (InterruptedException interrupted) {
+          InterruptedIOException io = interrupted("waiting to send a request to " + where, interrupted);
+          io.addSuppressed(e);
+          throw io;
+        }
       }
     }
   }

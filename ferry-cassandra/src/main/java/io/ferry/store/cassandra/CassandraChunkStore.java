@@ -130,7 +130,7 @@ final class CassandraChunkStore implements ChunkStore {
     boolean created;
     for (int attempt = 1; ; attempt++) {
       try {
-        Row row = backend.session().execute(insertMarker.bind(key(id), gen, length, partSize, now)).one();
+        Row row = backend.executeSent(insertMarker.bind(key(id), gen, length, partSize, now)).one();
         created = row != null && row.getBoolean("[applied]");
         break;
       } catch (WriteTimeoutException | com.datastax.oss.driver.api.core.servererrors.CASWriteUnknownException
@@ -175,7 +175,7 @@ final class CassandraChunkStore implements ChunkStore {
     String what = "settling the put of object " + id;
     for (int attempt = 1; ; attempt++) {
       try {
-        return backend.session().execute(readMarker.bind(key(id)).setIdempotent(true)
+        return backend.executeSent(readMarker.bind(key(id)).setIdempotent(true)
             .setConsistencyLevel(backend.settings().serialConsistency())).one();
       } catch (AllNodesFailedException e) {
         if (attempt >= SETTLE_ATTEMPTS || !onlyLostConnections(e)) {

@@ -97,7 +97,7 @@ final class CassandraRecordStore implements RecordStore {
     addDirs(key);
     for (int attempt = 1; ; attempt++) {
       try {
-        return applied(backend.session().execute(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))));
+        return applied(backend.executeSent(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))));
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
           | HeartbeatException | OverloadedException e) {
         // Unknown outcome (a timeout, the coordinator lost with the transaction in flight, or a coordinator that is
@@ -125,10 +125,10 @@ final class CassandraRecordStore implements RecordStore {
     DriverException last = null;
     for (int attempt = 1; attempt <= 4 * ATTEMPTS; attempt++) {
       try {
-        if (applied(backend.session().execute(updateIfPresent.bind(ByteBuffer.wrap(content), pn[0], pn[1])))) {
+        if (applied(backend.executeSent(updateIfPresent.bind(ByteBuffer.wrap(content), pn[0], pn[1])))) {
           return;
         }
-        if (applied(backend.session().execute(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))))) {
+        if (applied(backend.executeSent(insertIfAbsent.bind(pn[0], pn[1], ByteBuffer.wrap(content))))) {
           return;
         }
         // deleted and created between the two: go round
@@ -225,7 +225,7 @@ final class CassandraRecordStore implements RecordStore {
     String[] pn = split(key);
     for (int attempt = 1; ; attempt++) {
       try {
-        backend.session().execute(deleteIfPresent.bind(pn[0], pn[1]));
+        backend.executeSent(deleteIfPresent.bind(pn[0], pn[1]));
         return;
       } catch (WriteTimeoutException | CASWriteUnknownException | DriverTimeoutException | ClosedConnectionException
           | HeartbeatException | OverloadedException e) {
