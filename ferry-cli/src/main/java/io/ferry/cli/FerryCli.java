@@ -196,6 +196,17 @@ public final class FerryCli {
       }
       System.exit(0);
     }
+    // picocli's default factory looks for Groovy's Closure class once; with no such class, that lookup searches every
+    // jar on the class path (about 45 ms of every command's start-up). Ferry's commands are not Groovy scripts.
+    System.setProperty("picocli.disable.closures", "true");
+    // likewise SLF4J finds its provider by a service lookup in every jar (about 80 ms) unless it is named; the CLI
+    // ships the no-op one (Ferry reports to the user itself), and a user's -Dslf4j.provider still wins
+    if (System.getProperty("slf4j.provider") == null) {
+      System.setProperty("slf4j.provider", "org.slf4j.nop.NOPServiceProvider");
+      if (System.getProperty("slf4j.internal.verbosity") == null) {
+        System.setProperty("slf4j.internal.verbosity", "WARN"); // else it says on stderr that it was named
+      }
+    }
     System.exit(commandLineFor(args).execute(args));
   }
 

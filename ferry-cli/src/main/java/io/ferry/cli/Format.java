@@ -7,8 +7,14 @@ import java.util.Locale;
 
 /** Human-readable sizes and times for CLI output. */
 final class Format {
-  private static final DateTimeFormatter TIME =
-      DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneId.systemDefault());
+  /**
+   * Made on first use: the system's time zone is found through a service lookup in every jar on the class path, tens of
+   * milliseconds that commands printing no time (ls, cat, pull) should not pay.
+   */
+  private static final class Time {
+    static final DateTimeFormatter FORMAT =
+        DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneId.systemDefault());
+  }
 
   private Format() {}
 
@@ -49,6 +55,6 @@ final class Format {
   }
 
   static String time(java.time.Instant t) {
-    return TIME.format(t);
+    return Time.FORMAT.format(t);
   }
 }

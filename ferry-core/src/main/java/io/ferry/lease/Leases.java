@@ -1,15 +1,18 @@
 package io.ferry.lease;
 
-import io.ferry.limits.Limits;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ferry.id.ChunkId;
 import io.ferry.concurrent.DaemonThreads;
+import io.ferry.id.ChunkId;
+import io.ferry.limits.JsonTree;
+import io.ferry.limits.Limits;
 import io.ferry.store.RecordStore;
+import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Clock;
@@ -55,7 +58,7 @@ import java.util.concurrent.locks.LockSupport;
 public final class Leases implements Closeable {
   static final String PREFIX = "leases/";
   private static final String LEASE = "lease";
-  private static final ObjectMapper JSON = Limits.jsonMapper();
+  private static final JsonFactory JSON = Limits.jsonFactory();
 
   private final RecordStore records;
   private final Clock clock;
@@ -145,16 +148,22 @@ public final class Leases implements Closeable {
   }
 
   private byte[] encode(Lease lease, Instant expires) {
-    ObjectNode n = JSON.createObjectNode();
-    n.put("kind", lease.kind().dir());
-    n.put("owner", owner);
-    n.put("host", self.host());
-    n.put("pid", self.pid());
-    n.put("pidStart", self.start());
-    n.put("what", lease.what());
-    n.put("started", lease.started().toString());
-    n.put("expires", expires.toString());
-    return n.toString().getBytes(StandardCharsets.UTF_8);
+    ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    try (JsonGenerator g = JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("kind", lease.kind().dir());
+      g.writeStringField("owner", owner);
+      g.writeStringField("host", self.host());
+      g.writeNumberField("pid", self.pid());
+      g.writeNumberField("pidStart", self.start());
+      g.writeStringField("what", lease.what());
+      g.writeStringField("started", lease.started().toString());
+      g.writeStringField("expires", expires.toString());
+      g.writeEndObject();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot encode lease " + lease.what(), e);
+    }
+    return out.toByteArray();
   }
 
   /** A lease as another process wrote it. */
@@ -228,7 +237,7 @@ public final class Leases implements Closeable {
   private Held decode(Lease.Kind kind, String id, byte[] body) {
     Instant now = clock.instant();
     try {
-      JsonNode n = JSON.readTree(body);
+      JsonNode n = JsonTree.read(body);
       return new Held(kind, id, n.path("owner").asText("?"), n.path("what").asText("?"),
           Instant.parse(n.path("started").asText()), Instant.parse(n.path("expires").asText()),
           new Holder(n.path("host").asText(""), n.path("pid").asLong(-1), n.path("pidStart").asLong(-1)));

@@ -1,6 +1,7 @@
 package io.ferry.repo;
 
-import java.util.Locale;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 
 /** Byte counts as people read them, the way the CLI and the store browser show sizes. */
 public final class ByteSizes {
@@ -19,6 +20,8 @@ public final class ByteSizes {
       v /= 1024;
       u++;
     }
-    return String.format(Locale.ROOT, "%.1f %s", v, UNITS[u]);
+    // what String.format("%.1f") prints (the shortest decimal of v, rounded half up), without the Formatter, whose
+    // locale data is a noticeable part of a short command's start-up
+    return BigDecimal.valueOf(v).setScale(1, RoundingMode.HALF_UP).toPlainString() + " " + UNITS[u];
   }
 }

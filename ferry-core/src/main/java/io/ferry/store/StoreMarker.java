@@ -1,8 +1,7 @@
 package io.ferry.store;
 
-import io.ferry.limits.Limits;
+import io.ferry.limits.JsonTree;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -39,7 +38,7 @@ public final class StoreMarker {
   public static void check(byte[] marker, String where) throws InvalidInputException {
     JsonNode json;
     try {
-      json = Limits.jsonMapper().readTree(marker);
+      json = JsonTree.read(marker);
     } catch (IOException e) {
       throw new InvalidInputException(where + " is not valid JSON: " + e.getMessage(), e);
     }

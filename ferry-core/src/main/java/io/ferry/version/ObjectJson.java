@@ -1,13 +1,13 @@
 package io.ferry.version;
 
-import io.ferry.limits.Limits;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ferry.id.ChunkId;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
+import io.ferry.id.ChunkId;
+import io.ferry.limits.JsonTree;
+import io.ferry.limits.Limits;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,7 +27,6 @@ public final class ObjectJson {
   public static final String SNAPSHOT_FORMAT = "ferry-snapshot/1";
   public static final String VERSION_FORMAT = "ferry-version/1";
   private static final JsonFactory FACTORY = Limits.jsonFactory();
-  private static final ObjectMapper MAPPER = Limits.jsonMapper();
 
   private ObjectJson() {}
 
@@ -77,7 +76,7 @@ public final class ObjectJson {
 
   /** Parses a snapshot; {@code what} names the object for errors. */
   public static Snapshot snapshot(byte[] json, String what) throws IOException {
-    JsonNode root = MAPPER.readTree(json);
+    JsonNode root = JsonTree.read(json);
     requireFormat(root, SNAPSHOT_FORMAT, what);
     List<FileEntry> files = new ArrayList<>();
     for (JsonNode f : root.path("files")) {
@@ -152,7 +151,7 @@ public final class ObjectJson {
 
   /** Parses a version; {@code what} names the object for errors. */
   public static Version version(byte[] json, String what) throws IOException {
-    JsonNode r = MAPPER.readTree(json);
+    JsonNode r = JsonTree.read(json);
     requireFormat(r, VERSION_FORMAT, what);
     List<ChunkId> parents = new ArrayList<>();
     for (JsonNode p : r.path("parents")) {

@@ -1,13 +1,14 @@
 package io.ferry.store.refs;
 
-import io.ferry.limits.Limits;
-import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ferry.id.ChunkId;
 import io.ferry.error.CorruptRefException;
+import io.ferry.id.ChunkId;
+import io.ferry.limits.JsonTree;
+import io.ferry.limits.Limits;
 import io.ferry.store.RefLogEntry;
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
@@ -33,25 +34,26 @@ import java.util.zip.CRC32C;
  * <p>Stateless and thread-safe.
  */
 public final class RefLogFormat {
-  private static final ObjectMapper JSON = Limits.jsonMapper();
+  private static final JsonFactory JSON = Limits.jsonFactory();
   private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
   private RefLogFormat() {}
 
   /** Encodes an entry as one complete line, newline included. */
   public static byte[] encode(RefLogEntry e) {
-    ObjectNode n = JSON.createObjectNode();
-    n.put("old", e.oldId() == null ? null : e.oldId().hex());
-    n.put("new", e.newId() == null ? null : e.newId().hex());
-    n.put("who", e.who());
-    n.put("when", e.when().toString());
-    n.put("why", e.why());
-    byte[] json;
-    try {
-      json = JSON.writeValueAsBytes(n);
-    } catch (JsonProcessingException ex) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    try (JsonGenerator g = JSON.createGenerator(out)) {
+      g.writeStartObject();
+      g.writeStringField("old", e.oldId() == null ? null : e.oldId().hex());
+      g.writeStringField("new", e.newId() == null ? null : e.newId().hex());
+      g.writeStringField("who", e.who());
+      g.writeStringField("when", e.when().toString());
+      g.writeStringField("why", e.why());
+      g.writeEndObject();
+    } catch (java.io.IOException ex) {
       throw new IllegalStateException("cannot encode ref log entry " + e, ex);
     }
+    byte[] json = out.toByteArray();
     CRC32C crc = new CRC32C();
     crc.update(json);
     long c = crc.getValue();
@@ -103,7 +105,7 @@ public final class RefLogFormat {
           crc.getValue(), len - 9);
     }
     try {
-      JsonNode n = JSON.readTree(buf, from + 9, len - 9);
+      JsonNode n = JsonTree.read(buf, from + 9, len - 9);
       if (n == null || !n.isObject() || !n.path("who").isTextual() || !n.path("why").isTextual()
           || !n.path("when").isTextual()) {
         return "its JSON is not an object with text fields who, when and why";
