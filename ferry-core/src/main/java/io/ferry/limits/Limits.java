@@ -12,9 +12,9 @@ import java.util.Map;
  * The one set of limits on what a store may hold, so that whatever a push accepts, every reader can read
  * (docs/storage-format.md, "Limits"). A push checks its arguments and every file against the writer limits below
  * before it writes anything, and the exact size of the snapshot and version JSON before it writes them; every JSON
- * reader of core and the CLI is built by {@link #jsonFactory()} or {@link #jsonMapper()}, whose Jackson
- * {@link StreamReadConstraints} ({@link #READ_CONSTRAINTS}) sit far above the writer limits, so a reader never refuses
- * what a writer wrote, including what older writers, which checked nothing, wrote.
+ * reader of core and the CLI is built by {@link #jsonFactory()} or {@link #jsonMapper()} (or is {@link JsonTree}),
+ * whose Jackson {@link StreamReadConstraints} ({@link #READ_CONSTRAINTS}) sit far above the writer limits, so a reader
+ * never refuses what a writer wrote, including what older writers, which checked nothing, wrote.
  *
  * <p>Lengths of text are in UTF-16 chars ({@link String#length()}), as Jackson counts them; paths in UTF-8 bytes, as
  * file systems count them. Checks throw {@link InvalidInputException} naming what is over which limit.
