@@ -130,7 +130,7 @@ public final class FerryCli {
   }
 
   private static CommandLine commandLine(Iterable<String> names) {
-    CommandLine cmd = new CommandLine(new FerryCli());
+    CommandLine cmd = new CommandLine(new FerryCli(), new Factory());
     for (String name : names) {
       cmd.addSubcommand(name, SUBCOMMANDS.get(name));
     }
@@ -145,6 +145,26 @@ public final class FerryCli {
    * class-data archive leave them out, and loading them from picocli's jar makes the JVM open the jars before it
    * on the class path, about 30 ms of every command's start-up.
    */
+
+  /**
+   * Makes the commands and their mixins through their declared no-argument constructors, as picocli's default factory
+   * does after it has first tried and failed to call them as public ones (Ferry's commands are package-private): one
+   * exception fewer, with its stack trace, per class of every command line. Interfaces (collections of option values)
+   * are left to picocli's factory.
+   */
+  static final class Factory implements CommandLine.IFactory {
+    private final CommandLine.IFactory fallback = CommandLine.defaultFactory();
+
+    @Override
+    public <K> K create(Class<K> cls) throws Exception {
+      if (cls.isInterface()) {
+        return fallback.create(cls);
+      }
+      java.lang.reflect.Constructor<K> c = cls.getDeclaredConstructor();
+      c.setAccessible(true);
+      return c.newInstance();
+    }
+  }
 
   /** Exit code 1 for an exception a command throws (its message is printed by the command). */
   static final class ExitCodes implements CommandLine.IExitCodeExceptionMapper {
