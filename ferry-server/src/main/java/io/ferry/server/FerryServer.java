@@ -85,7 +85,11 @@ public final class FerryServer implements AutoCloseable {
     http.setSendServerVersion(false);
     http.setSendXPoweredBy(false);
     http.setRequestHeaderSize(16 << 10);
-    http.setUriCompliance(UriCompliance.DEFAULT);
+    // Jetty's default refuses '%25' in a path as an ambiguous encoding; Hugging Face clients send a '%' in a file
+    // name that way. Ferry decodes each raw path segment exactly once itself (Exchange.segments) and refuses encoded
+    // separators and dot segments there, so the one thing the default guards against, a second decoding, cannot
+    // happen; every other check of the default stays.
+    http.setUriCompliance(UriCompliance.DEFAULT.with("ferry", UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING));
     http.setMinRequestDataRate(MIN_REQUEST_DATA_RATE);
     HttpConnectionFactory h1 = new HttpConnectionFactory(http);
     ServerConnector connector;

@@ -178,4 +178,48 @@ class ModelAndHfApiTest {
     }
     assertThat(ChunkId.isValid(v2)).isTrue();
   }
+  /**
+   * File names as Hugging Face clients send them: huggingface_hub quotes a file name with Python's {@code quote}
+   * (every byte but letters, digits, {@code _.-~} and {@code /} percent-encoded), so a '%' in a name arrives as
+   * {@code %25}, which Jetty refuses by default as an ambiguous encoding. Each segment is decoded exactly once, so an
+   * encoded {@code %2e%2e} is a name, never a parent directory.
+   */
+  @Test
+  void huggingFaceResolveServesFileNamesWithPercentSpacesAndUnicode(@TempDir Path own) throws Exception {
+    try (ServerFixture fx = new ServerFixture(own)) {
+      URI base = fx.startDev().uri();
+      resolveOddNames(fx, base, own.resolve("odd-names"));
+    }
+  }
+
+  private static void resolveOddNames(ServerFixture fx, URI base, Path dir) throws Exception {
+    Files.createDirectories(dir.resolve("sub"));
+    List<String> names = List.of("100%.txt", "sub/h\u00e9llo w\u00f6rld #1?.txt", "a%2Fb.txt", "%2e%2e", "50%25off.txt");
+    for (String n : names) {
+      Files.writeString(dir.resolve(n), "bytes of " + n);
+    }
+    String v = fx.repo.push(dir, "org/odd", PushOptions.builder().message("odd").author("t").build())
+        .versionId().hex();
+    for (String n : names) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/org/odd/resolve/" + v + "/" + hfQuote(n)));
+      assertThat(r.statusCode()).as(n).isEqualTo(200);
+      assertThat(new String(r.body(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("bytes of " + n);
+    }
+    assertThat(fx.send(get(base, "/org/odd/resolve/main/%252e%252e/x")).statusCode()).isEqualTo(404);
+    assertThat(fx.send(get(base, "/org/odd/resolve/main/%2e%2e/x")).statusCode()).isEqualTo(400);
+  }
+
+  /** Python's {@code urllib.parse.quote(s)}: UTF-8, every byte but {@code A-Za-z0-9_.-~/} as {@code %XX}. */
+  static String hfQuote(String s) {
+    StringBuilder b = new StringBuilder();
+    for (byte x : s.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+      int c = x & 0xff;
+      if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || "_.-~/".indexOf(c) >= 0) {
+        b.append((char) c);
+      } else {
+        b.append('%').append(String.format("%02X", c));
+      }
+    }
+    return b.toString();
+  }
 }
