@@ -1,0 +1,49 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.Random;
+import java.util.TimeZone;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
+
+/** The CLI's times and sizes. Changes the JVM's default time zone for a moment, so it runs alone. */
+@Isolated
+class FormatTest {
+
+  @Test
+  void timesAreTheWallClockOfTheSystemZoneAcrossDaylightSavingAndOddOffsets() {
+    TimeZone saved = TimeZone.getDefault();
+    Random r = new Random(3);
+    try {
+      for (String zone : new String[] {"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
+          "Asia/Kolkata", "Pacific/Chatham", "America/St_Johns", "Africa/Monrovia", "Europe/Amsterdam"}) {
+        TimeZone.setDefault(TimeZone.getTimeZone(zone));
+        DateTimeFormatter expected = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneId.of(zone));
+        for (int i = 0; i < 2000; i++) {
+          // 1900 to 2100, and the hours around this zone's transitions in 2026 most of all
+          long s = i < 1000 ? -2_208_988_800L + (long) (r.nextDouble() * 6_311_433_600L)
+              : 1_767_225_600L + r.nextInt(365 * 86_400);
+          Instant t = Instant.ofEpochSecond(s);
+          assertThat(Format.time(t)).as(zone + " " + t).isEqualTo(expected.format(t));
+        }
+      }
+    } finally {
+      TimeZone.setDefault(saved);
+    }
+  }
+
+  @Test
+  void sizesAreBytesBelowOneKibibyteThenOneDecimalOfTheUnit() {
+    assertThat(Format.bytes(0)).isEqualTo("0 B");
+    assertThat(Format.bytes(1023)).isEqualTo("1023 B");
+    assertThat(Format.bytes(1024)).isEqualTo("1.0 KiB");
+    assertThat(Format.bytes(1536)).isEqualTo("1.5 KiB");
+    assertThat(Format.bytes(1024L * 1024 - 1)).isEqualTo("1024.0 KiB");
+    assertThat(Format.bytes(400L << 30)).isEqualTo("400.0 GiB");
+    assertThat(Format.bytes(Long.MAX_VALUE)).isEqualTo("8.0 EiB");
+  }
+}
