@@ -156,7 +156,7 @@ abstract class StoreCommand implements Callable<Integer> {
     if (json) {
       err().println(JsonOut.error(code, JsonOut.kind(e), msg, refArgument(), objectOf(e)).toString());
     } else {
-      err().println("ferry " + spec.name() + ": " + msg);
+      err().println("ferry " + spec.name() + ": " + ErrorText.printable(msg));
     }
     if (verbose) {
       e.printStackTrace(err());
