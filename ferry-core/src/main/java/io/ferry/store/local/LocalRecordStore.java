@@ -55,6 +55,9 @@ final class LocalRecordStore implements RecordStore {
         ch.write(b);
       }
       ch.force(true);
+    } catch (IOException e) {
+      Files.deleteIfExists(t);
+      throw Durable.named(e, uri + ": writing record " + key);
     }
     return t;
   }

@@ -154,10 +154,14 @@ final class LocalRefStore implements RefStore {
       }
       ByteBuffer line = ByteBuffer.wrap(RefLogFormat.encode(entry));
       long pos = t.validEnd;
-      while (line.hasRemaining()) {
-        pos += ch.write(line, pos);
+      try {
+        while (line.hasRemaining()) {
+          pos += ch.write(line, pos);
+        }
+        ch.force(created);
+      } catch (IOException e) {
+        throw Durable.named(e, uri + ": moving ref '" + name + "'");
       }
-      ch.force(created);
       if (created) {
         Durable.syncDirectory(log.getParent());
       }
