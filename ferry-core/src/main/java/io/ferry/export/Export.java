@@ -18,11 +18,13 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a stored version into a directory in another format than it was pushed in ({@code ferry pull --as}): the
@@ -149,7 +151,9 @@ public final class Export {
       List<String> differing = new ArrayList<>();
       for (Map.Entry<String, FileEntry> e : plan.entrySet()) {
         Path target = target(dest, e.getKey(), made);
-        Path temp = target.resolveSibling("." + target.getFileName() + ".ferry-" + Long.toHexString(System.nanoTime()));
+        // a short name, as a pull's: any file name up to the file system's limit can be written
+        Path temp = target.resolveSibling(".ferry-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current()
+            .nextLong()) + ".tmp");
         temps.add(temp);
         try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
           if (converted.contains(e.getKey())) {
@@ -168,6 +172,9 @@ public final class Export {
         } else if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS) || Files.mismatch(temp, target) != -1) {
           moves.add(new Path[] {temp, target});
           differing.add(e.getKey());
+        } else {
+          Files.delete(temp);
+          temps.remove(temp);
         }
       }
       if (existing == PullOptions.Existing.REFUSE && !differing.isEmpty()) {
@@ -179,23 +186,35 @@ public final class Export {
       }
       done = true;
     } finally {
-      for (Path t : temps) {
-        Files.deleteIfExists(t);
-      }
       if (!done) {
-        for (int i = made.size() - 1; i >= 0; i--) {
-          try {
-            Files.deleteIfExists(made.get(i));
-          } catch (java.nio.file.DirectoryNotEmptyException keep) {
-            // something else was put there meanwhile: keep it
-          }
-        }
+        undo(temps, made);
       }
     }
     if (existing == PullOptions.Existing.FORCE) {
       others.remove();
     }
     return new Result(written, tensors, bytes);
+  }
+
+  /**
+   * After a failure: removes the temporary files, then the directories made, deepest first. Never throws, so that the
+   * failure is what the caller sees; what cannot be removed stays (a later pull removes {@code .ferry-*.tmp} files).
+   */
+  private static void undo(List<Path> temps, List<Path> made) {
+    for (Path t : temps) {
+      try {
+        Files.deleteIfExists(t);
+      } catch (IOException leftForALaterPull) {
+        // named like a pull's temporary file
+      }
+    }
+    for (int i = made.size() - 1; i >= 0; i--) {
+      try {
+        Files.deleteIfExists(made.get(i));
+      } catch (IOException keep) {
+        // not empty (something else was put there meanwhile) or not removable: keep it
+      }
+    }
   }
 
   /**

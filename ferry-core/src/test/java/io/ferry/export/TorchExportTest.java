@@ -277,6 +277,27 @@ class TorchExportTest {
     }
   }
 
+  /** Any file name a plain pull writes (up to 255 bytes) is written by a converting pull too. */
+  @Test
+  void fileNamesUpToTheFileSystemsLimitAreWritten() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 2)), 4);
+    String longName = "n".repeat(250) + ".txt";
+    Files.writeString(src.resolve(longName), "notes");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = tmp.resolve("out");
+      try (ModelReader r = repo.open("m")) {
+        Export.write(r, out, false, Export.As.TORCH);
+      }
+      assertThat(out.resolve(longName)).hasContent("notes");
+      try (Stream<Path> files = Files.list(out)) {
+        assertThat(files).containsExactlyInAnyOrder(out.resolve(longName), out.resolve("pytorch_model.bin"));
+      }
+    }
+  }
+
   @Test
   void anUnknownFormatIsRefusedByName() throws InvalidInputException {
     assertThatThrownBy(() -> Export.As.parse("avro")).isInstanceOf(InvalidInputException.class)
