@@ -73,6 +73,7 @@ final class PullCommand extends StoreCommand {
     Export.As target = as == null ? null : Export.As.parse(as);
     try (Repository repo = openRepo()) {
       if (as != null) {
+        repo.checkDestination(dest);
         try (ModelReader reader = repo.open(ref)) {
           Export.Result r = Export.write(reader.verifying(verify), dest, fsync, target, existing);
           if (json) {
