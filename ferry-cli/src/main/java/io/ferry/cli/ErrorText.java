@@ -43,4 +43,18 @@ final class ErrorText {
     }
     return "internal error without a message (run with -v for the stack trace, and report it)";
   }
+
+  /**
+   * A message made safe to print as one line on a terminal: messages quote tensor names, keys and paths from the
+   * files a command reads, so control characters (a newline included) and bidirectional overrides are escaped as
+   * {@link Format#printable} escapes them. Backslashes are left as they are: some messages already hold escaped text
+   * (an unsafe file path's) or Windows-style paths, and an error line is read, not parsed back.
+   */
+  static String printable(String message) {
+    String[] parts = message.split("\\\\", -1);
+    for (int i = 0; i < parts.length; i++) {
+      parts[i] = Format.printable(parts[i]);
+    }
+    return String.join("\\", parts);
+  }
 }

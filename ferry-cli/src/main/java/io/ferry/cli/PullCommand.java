@@ -73,8 +73,9 @@ final class PullCommand extends StoreCommand {
     Export.As target = as == null ? null : Export.As.parse(as);
     try (Repository repo = openRepo()) {
       if (as != null) {
+        repo.checkDestination(dest);
         try (ModelReader reader = repo.open(ref)) {
-          Export.Result r = Export.write(reader.verifying(verify), dest, fsync, target);
+          Export.Result r = Export.write(reader.verifying(verify), dest, fsync, target, existing);
           if (json) {
             com.fasterxml.jackson.databind.node.ObjectNode n = object();
             JsonOut.version(n, reader.versionId(), reader.version(), repo.refsOf(io.ferry.version.RefSpec.parse(ref).model())

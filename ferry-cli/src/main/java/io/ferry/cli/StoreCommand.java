@@ -100,21 +100,26 @@ abstract class StoreCommand implements Callable<Integer> {
 
   /** Worker threads: the option, else {@code $FERRY_PARALLELISM}, else the config file's, else null (the default). */
   Integer parallelism() throws IOException {
+    int max = RepositoryOptions.MAX_PARALLELISM;
     if (parallelism != null) {
+      if (parallelism < 1 || parallelism > max) {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+            "--parallelism must be 1 to " + max + ", not " + parallelism);
+      }
       return parallelism;
     }
     String env = System.getenv("FERRY_PARALLELISM");
     if (env != null && !env.isBlank()) {
       try {
         int n = Integer.parseInt(env.trim());
-        if (n >= 1) {
+        if (n >= 1 && n <= max) {
           return n;
         }
       } catch (NumberFormatException e) {
         // reported below
       }
-      throw new io.ferry.error.InvalidInputException("$FERRY_PARALLELISM must be a whole number of at least 1, not '"
-          + env + "'");
+      throw new io.ferry.error.InvalidInputException("$FERRY_PARALLELISM must be a whole number from 1 to " + max
+          + ", not '" + env + "'");
     }
     return config().parallelism();
   }
@@ -156,7 +161,7 @@ abstract class StoreCommand implements Callable<Integer> {
     if (json) {
       err().println(JsonOut.error(code, JsonOut.kind(e), msg, refArgument(), objectOf(e)).toString());
     } else {
-      err().println("ferry " + spec.name() + ": " + msg);
+      err().println("ferry " + spec.name() + ": " + ErrorText.printable(msg));
     }
     if (verbose) {
       e.printStackTrace(err());

@@ -242,11 +242,16 @@ class BadInputTest {
         new String[] {"pull", "m"}, new String[] {"tag", "m"}, new String[] {"diff", "m"}, new String[] {"cat"},
         new String[] {"ls", "--bogus"}, new String[] {"bogus"}, new String[] {"log", "m", "-n", "abc"},
         new String[] {"log", "m", "-n", "-1"},
-        new String[] {"ls", "extra-arg"})) {
+        new String[] {"ls", "extra-arg"}, new String[] {"push", good.toString(), "m", "--parallelism", "0"},
+        new String[] {"ls", "--parallelism", "-1"},
+        new String[] {"pull", "m", tmp.resolve("p").toString(), "--parallelism", "5000"})) {
       Cli.Result r = c[0].equals("bogus") ? Cli.raw(c) : cli.run(c);
       r.exits(2);
       assertThat(r.err()).as("stderr of ferry %s", String.join(" ", c)).isNotBlank().doesNotContain("\tat ");
     }
+    assertThat(cli.run("ls", "--parallelism", "0").exits(2).err()).contains("--parallelism must be 1 to 1024, not 0");
+    assertThat(cli.run("ls", "--parallelism", "0", "--json").exits(2).err()).contains("\"kind\":\"usage\"");
+    assertThat(tmp.resolve("p")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
   }
 

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
@@ -48,6 +50,20 @@ class HostilePullDestinationTest {
       assertThat(inVictim.toList()).isEmpty();
       assertThat(inDest.map(p -> p.getFileName().toString()).toList()).containsExactly("sub");
     }
+  }
+
+  /** A pull into the store, or into a directory holding it, is refused: --force would remove the store's files. */
+  @Test
+  void aDestinationInsideOrHoldingTheStoreIsRefused() throws IOException {
+    Map<String, String> before = cli.state();
+    for (Path dest : List.of(cli.store.resolve("objects"), cli.store, tmp, cli.store.resolve("refs/new"))) {
+      cli.run("pull", "m", dest.toString(), "--force").exits(1).oneLineError(dest.toString(), "the store");
+      cli.run("pull", "m", dest.toString(), "--merge", "--as", "safetensors").exits(1)
+          .oneLineError(dest.toString(), "the store");
+      assertThat(cli.state()).as("store after a pull into %s", dest).isEqualTo(before);
+    }
+    assertThat(cli.store.resolve("refs/new")).doesNotExist();
+    cli.run("verify").ok();
   }
 
   @Test

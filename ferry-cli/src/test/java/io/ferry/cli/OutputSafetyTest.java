@@ -7,6 +7,10 @@ import io.ferry.format.DType;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -50,6 +54,29 @@ class OutputSafetyTest {
     assertThat(outputs.get(2)).contains("first\\x1b[Aline");
     // JSON output carries the names exactly (its encoder escapes them)
     assertThat(cli.run("show", "m:v1", "--json").ok().out()).contains("\\u001B[2J");
+  }
+
+  /**
+   * An error about a file is one line on stderr, whatever the file names: a tensor name with an escape sequence and a
+   * newline in a rejected safetensors header comes out escaped, as in {@code show}.
+   */
+  @Test
+  void errorsNamingHostileTensorsAreOneEscapedLine() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = Files.createDirectories(tmp.resolve("bad"));
+    String header = "{\"x\\u001b[2J\\nferry push: all good\\u202e\":{\"dtype\":\"F99\",\"shape\":[1],"
+        + "\"data_offsets\":[0,4]}}";
+    byte[] h = header.getBytes(StandardCharsets.UTF_8);
+    ByteBuffer b = ByteBuffer.allocate(8 + h.length + 4).order(ByteOrder.LITTLE_ENDIAN);
+    b.putLong(h.length).put(h);
+    Files.write(dir.resolve("model.safetensors"), b.array());
+    Map<String, String> before = cli.state();
+    Cli.Result r = cli.run("push", dir.toString(), "m").exits(1)
+        .oneLineError("model.safetensors: tensor 'x\\x1b[2J\\x0aferry push: all good\\u{202e}': unknown dtype 'F99'");
+    assertThat(r.err()).doesNotContain("\u001b").doesNotContain("\u202e");
+    assertThat(cli.state()).isEqualTo(before);
+    // JSON errors carry the exact text; their encoder escapes it
+    assertThat(cli.run("push", dir.toString(), "m", "--json").exits(1).err()).contains("\\u001B[2J\\n");
   }
 
   @Test

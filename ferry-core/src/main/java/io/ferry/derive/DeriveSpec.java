@@ -176,6 +176,13 @@ public sealed interface DeriveSpec {
      *     the one given is out of range
      */
     public static Prune of(Double threshold, Double sparsity, TensorFilter filter) throws DerivationInputException {
+      // NaN stands for "not given" in the record: a NaN given is out of range, not absent
+      if (threshold != null && threshold.isNaN()) {
+        throw new DerivationInputException(param("threshold"), " must be a finite number >= 0, got NaN");
+      }
+      if (sparsity != null && sparsity.isNaN()) {
+        throw new DerivationInputException(param("sparsity"), " must be in [0, 1), got NaN");
+      }
       double t = threshold == null ? Double.NaN : threshold;
       double s = sparsity == null ? Double.NaN : sparsity;
       DerivationInputException bad = problem(t, s);

@@ -19,6 +19,7 @@ import io.ferry.store.FileWrites;
 import io.ferry.version.Derivation;
 import io.ferry.version.FileEntry;
 import io.ferry.version.RefSpec;
+import io.ferry.version.SafePaths;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -318,6 +319,10 @@ public final class Deriver {
     }
 
     void plan() throws IOException {
+      for (FileEntry f : reader.snapshot().files()) {
+        // the files are written under these paths: checked again, as a pull checks them (DESIGN invariant 6)
+        SafePaths.check(f.path(), model());
+      }
       transform = transform();
       Set<String> names = new HashSet<>();
       List<TensorPlan> all = new ArrayList<>();

@@ -2,23 +2,29 @@ package io.ferry.export;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.read.ModelReader;
+import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a stored version into a directory in another format than it was pushed in ({@code ferry pull --as}): the
@@ -26,7 +32,10 @@ import java.util.Set;
  * read through the verified chunk path of a {@link ModelReader}.
  *
  * <p>Files are written under temporary names in their directory and renamed when all are complete; a failure removes
- * them and leaves DEST's existing files as they were. No path component under DEST may be a symbolic link. Stateless.
+ * them (and the directories it made) and leaves DEST's existing files as they were. Files already in DEST are handled
+ * as a pull handles them ({@link PullOptions.Existing}): kept when identical to the converted ones; otherwise the pull
+ * is refused unless it may replace them (merge) or make DEST exactly the converted version (force). No path component
+ * under DEST may be a symbolic link. Stateless.
  */
 public final class Export {
   /** The formats {@code pull --as} writes. */
@@ -75,20 +84,35 @@ public final class Export {
 
   /**
    * Writes the version {@code reader} reads into {@code dest} as {@code as}; with {@code fsync}, forces every file to
-   * disk before it gets its final name.
+   * disk before it gets its final name. Other files in {@code dest} make it refuse ({@link
+   * PullOptions.Existing#REFUSE}).
    *
    * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
    *     tensor cannot be converted (the error names it)
    */
   public static Result write(ModelReader reader, Path dest, boolean fsync, As as) throws IOException {
+    return write(reader, dest, fsync, as, PullOptions.Existing.REFUSE);
+  }
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest} as {@code as}, as a pull does: files already there and
+   * identical to the converted ones are kept; files that differ and files the conversion does not write are what
+   * {@code existing} decides (refuse, naming them, before anything is written; replace and keep the others; replace
+   * and remove the others).
+   *
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, a tensor
+   *     cannot be converted (the error names it), or {@code existing} is {@code REFUSE} and DEST holds other files
+   */
+  public static Result write(ModelReader reader, Path dest, boolean fsync, As as, PullOptions.Existing existing)
+      throws IOException {
     return switch (as) {
-      case SAFETENSORS -> SafetensorsExport.write(reader, dest, fsync);
-      case TORCH -> TorchExport.write(reader, dest, fsync);
+      case SAFETENSORS -> SafetensorsExport.write(reader, dest, fsync, existing);
+      case TORCH -> TorchExport.write(reader, dest, fsync, existing);
     };
   }
 
-  static Result write(ModelReader reader, Path dest, boolean fsync, String as, Naming naming, Converter converter)
-      throws IOException {
+  static Result write(ModelReader reader, Path dest, boolean fsync, String as, Naming naming, Converter converter,
+      PullOptions.Existing existing) throws IOException {
     String what = "pull --as " + as;
     Set<String> paths = new HashSet<>();
     Map<String, FileEntry> plan = new LinkedHashMap<>();
@@ -108,16 +132,28 @@ public final class Export {
         converted.add(out);
       }
     }
-    Files.createDirectories(dest);
+    Others others = others(dest, plan.keySet());
+    if (existing == PullOptions.Existing.REFUSE && !others.files.isEmpty()) {
+      throw refusal(dest, as, List.of(), others.files);
+    }
+    List<Path> made = new ArrayList<>();
+    if (!Files.isDirectory(dest)) {
+      Files.createDirectories(dest);
+      made.add(dest);
+    }
     List<Path> temps = new ArrayList<>();
     List<String> written = new ArrayList<>();
     long tensors = 0;
     long bytes = 0;
+    boolean done = false;
     try {
       List<Path[]> moves = new ArrayList<>();
+      List<String> differing = new ArrayList<>();
       for (Map.Entry<String, FileEntry> e : plan.entrySet()) {
-        Path target = target(dest, e.getKey());
-        Path temp = target.resolveSibling("." + target.getFileName() + ".ferry-" + Long.toHexString(System.nanoTime()));
+        Path target = target(dest, e.getKey(), made);
+        // a short name, as a pull's: any file name up to the file system's limit can be written
+        Path temp = target.resolveSibling(".ferry-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current()
+            .nextLong()) + ".tmp");
         temps.add(temp);
         try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
           if (converted.contains(e.getKey())) {
@@ -130,23 +166,147 @@ public final class Export {
             ch.force(true);
           }
         }
-        moves.add(new Path[] {temp, target});
         written.add(e.getKey());
+        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+          moves.add(new Path[] {temp, target});
+        } else if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS) || Files.mismatch(temp, target) != -1) {
+          moves.add(new Path[] {temp, target});
+          differing.add(e.getKey());
+        } else {
+          Files.delete(temp);
+          temps.remove(temp);
+        }
+      }
+      if (existing == PullOptions.Existing.REFUSE && !differing.isEmpty()) {
+        throw refusal(dest, as, differing, List.of());
       }
       for (Path[] m : moves) {
         Files.move(m[0], m[1], StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         temps.remove(m[0]);
       }
+      done = true;
     } finally {
-      for (Path t : temps) {
-        Files.deleteIfExists(t);
+      if (!done) {
+        undo(temps, made);
       }
+    }
+    if (existing == PullOptions.Existing.FORCE) {
+      others.remove();
     }
     return new Result(written, tensors, bytes);
   }
 
-  /** The file under DEST, its directories created; refuses a link or a non-directory on the way. */
-  private static Path target(Path dest, String rel) throws IOException {
+  /**
+   * After a failure: removes the temporary files, then the directories made, deepest first. Never throws, so that the
+   * failure is what the caller sees; what cannot be removed stays (a later pull removes {@code .ferry-*.tmp} files).
+   */
+  private static void undo(List<Path> temps, List<Path> made) {
+    for (Path t : temps) {
+      try {
+        Files.deleteIfExists(t);
+      } catch (IOException leftForALaterPull) {
+        // named like a pull's temporary file
+      }
+    }
+    for (int i = made.size() - 1; i >= 0; i--) {
+      try {
+        Files.deleteIfExists(made.get(i));
+      } catch (IOException keep) {
+        // not empty (something else was put there meanwhile) or not removable: keep it
+      }
+    }
+  }
+
+  /**
+   * What DEST holds besides the files a conversion writes: files (and links, never followed) and the directories that
+   * none of the written files is in, deepest last.
+   */
+  private record Others(Path root, List<String> files, List<String> dirs) {
+    /** Removes the files, then the directories that ended up empty, deepest first (links themselves, not targets). */
+    void remove() throws IOException {
+      for (String f : files) {
+        Files.deleteIfExists(root.resolve(f));
+      }
+      for (int i = dirs.size() - 1; i >= 0; i--) {
+        Path d = root.resolve(dirs.get(i));
+        if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+          try {
+            Files.deleteIfExists(d);
+          } catch (java.nio.file.DirectoryNotEmptyException keep) {
+            // something appeared there meanwhile: keep it
+          }
+        }
+      }
+    }
+  }
+
+  private static Others others(Path dest, Set<String> writes) throws IOException {
+    List<String> files = new ArrayList<>();
+    List<String> dirs = new ArrayList<>();
+    if (!Files.isDirectory(dest)) {
+      return new Others(dest, files, dirs);
+    }
+    Set<String> needed = new HashSet<>();
+    for (String w : writes) {
+      for (int slash = w.indexOf('/'); slash >= 0; slash = w.indexOf('/', slash + 1)) {
+        needed.add(w.substring(0, slash));
+      }
+    }
+    // DEST itself may be a link to a directory (as for cp); below it nothing is followed
+    Path root = dest.toRealPath();
+    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+        String rel = relative(root, dir);
+        if (!dir.equals(root) && !needed.contains(rel)) {
+          dirs.add(rel);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+        String rel = relative(root, file);
+        if (!writes.contains(rel)) {
+          files.add(rel);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+    });
+    files.sort(null);
+    return new Others(root, files, dirs);
+  }
+
+  private static String relative(Path root, Path p) {
+    return root.relativize(p).toString().replace(p.getFileSystem().getSeparator(), "/");
+  }
+
+  /** The error of a refused conversion, worded as a refused pull's. */
+  private static InvalidInputException refusal(Path dest, String as, List<String> differing, List<String> others) {
+    StringBuilder b = new StringBuilder(dest.toString()).append(": holds ");
+    if (!differing.isEmpty()) {
+      b.append(differing.size()).append(differing.size() == 1 ? " file that differs" : " files that differ")
+          .append(" from the converted version's (").append(names(differing)).append(')');
+    } else {
+      b.append(others.size()).append(others.size() == 1 ? " file" : " files")
+          .append(" the converted version does not have (").append(names(others)).append(')');
+    }
+    return new InvalidInputException(b.append("; nothing was written: pull --as ").append(as).append(" --force makes")
+        .append(" the directory exactly the converted version (replacing and removing them), --merge replaces the")
+        .append(" converted version's files and keeps the others").toString());
+  }
+
+  private static String names(List<String> paths) {
+    int shown = Math.min(10, paths.size());
+    return String.join(", ", paths.subList(0, shown)) + (paths.size() > shown ? ", and " + (paths.size() - shown)
+        + " more" : "");
+  }
+
+  /**
+   * The file under DEST, its directories created (and added to {@code made}); refuses a link or a non-directory on
+   * the way.
+   */
+  private static Path target(Path dest, String rel, List<Path> made) throws IOException {
     Path at = dest;
     String[] parts = rel.split("/");
     for (int i = 0; i < parts.length; i++) {
@@ -158,6 +318,7 @@ public final class Export {
         if (!Files.exists(at, LinkOption.NOFOLLOW_LINKS)) {
           try {
             Files.createDirectory(at);
+            made.add(at);
           } catch (FileAlreadyExistsException ignored) {
             // made meanwhile; checked below
           }

@@ -8,6 +8,7 @@ import io.ferry.format.torch.TorchCheckpoint;
 import io.ferry.format.torch.TorchFormat;
 import io.ferry.read.ModelReader;
 import io.ferry.store.FileWrites;
+import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -54,8 +55,18 @@ public final class SafetensorsExport {
    *     view is too large to gather
    */
   public static Export.Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
+    return write(reader, dest, fsync, PullOptions.Existing.REFUSE);
+  }
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}, other files in it handled as {@code existing} says
+   * ({@link Export#write(ModelReader, Path, boolean, Export.As, PullOptions.Existing)}).
+   */
+  public static Export.Result write(ModelReader reader, Path dest, boolean fsync, PullOptions.Existing existing)
+      throws IOException {
     return Export.write(reader, dest, fsync, "safetensors",
-        f -> f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : null, SafetensorsExport::convert);
+        f -> f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : null, SafetensorsExport::convert,
+        existing);
   }
 
   /** {@code dir/x.pt} → {@code dir/x.safetensors}; a name without an extension gets one. */

@@ -9,6 +9,7 @@ import io.ferry.format.TensorInfo;
 import io.ferry.format.safetensors.SafetensorsFormat;
 import io.ferry.format.torch.TorchZipWriter;
 import io.ferry.read.ModelReader;
+import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -46,12 +47,21 @@ public final class TorchExport {
    *     tensor's dtype has no torch storage, or an index file is not valid JSON
    */
   public static Export.Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
+    return write(reader, dest, fsync, PullOptions.Existing.REFUSE);
+  }
+
+  /**
+   * Writes the version {@code reader} reads into {@code dest}, other files in it handled as {@code existing} says
+   * ({@link Export#write(ModelReader, Path, boolean, Export.As, PullOptions.Existing)}).
+   */
+  public static Export.Result write(ModelReader reader, Path dest, boolean fsync, PullOptions.Existing existing)
+      throws IOException {
     for (FileEntry f : reader.snapshot().files()) {
       if (f.format().equals(SafetensorsFormat.NAME)) {
         TorchZipWriter.check(f.path(), tensorsOf(f));
       }
     }
-    return Export.write(reader, dest, fsync, "torch", TorchExport::convertedName, TorchExport::convert);
+    return Export.write(reader, dest, fsync, "torch", TorchExport::convertedName, TorchExport::convert, existing);
   }
 
   /** The name a file is written under, or null when it is written as it is. */

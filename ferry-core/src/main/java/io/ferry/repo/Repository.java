@@ -38,6 +38,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -411,6 +412,34 @@ public final class Repository implements Closeable {
   // ---------------------------------------------------------------- pull, cat, read
 
   /**
+   * Refuses a pull destination that holds this repository's local store or lies inside it, compared by real paths
+   * as a push compares its source: a forced pull there removes the store's files, and any pull may overwrite them.
+   * Stores not on the local file system cannot be inside a directory, so there is nothing to check.
+   *
+   * @throws InvalidInputException naming DEST and the store
+   */
+  public void checkDestination(Path dest) throws IOException {
+    Optional<Path> local = backend.localDirectory();
+    if (local.isEmpty() || !Files.exists(local.get())) {
+      return;
+    }
+    Path store = local.get().toRealPath();
+    Path d = dest.toAbsolutePath().normalize();
+    Path existing = d;
+    while (existing != null && !Files.exists(existing)) {
+      existing = existing.getParent();
+    }
+    Path real = existing == null ? d : existing.toRealPath().resolve(existing.relativize(d));
+    if (store.startsWith(real)) {
+      throw new InvalidInputException(dest + ": contains the store " + store + "; pull into a directory that does "
+          + "not hold the store");
+    }
+    if (real.startsWith(store)) {
+      throw new InvalidInputException(dest + ": is inside the store " + store + "; pull into a directory outside it");
+    }
+  }
+
+  /**
    * Writes the version's files (or the one file of {@code ref//path}, or those {@link PullOptions#files} takes) into
    * {@code dest}, byte-identical.
    *
@@ -425,6 +454,7 @@ public final class Repository implements Closeable {
           spec.refText() + " has no file '" + spec.path() + "'"));
       s = new Snapshot(List.of(f));
     }
+    checkDestination(dest);
     boolean wholeVersion = spec.path() == null;
     if (!opts.files().takesAll()) {
       List<FileEntry> taken = s.files().stream().filter(f -> opts.files().test(f.path())).toList();

@@ -17,9 +17,12 @@ import java.util.Objects;
  */
 public record RepositoryOptions(int parallelism, String author, Clock clock, int zstdLevel, LeaseSettings leases,
     RetryPolicy retry) {
+  /** The most worker threads a repository runs. */
+  public static final int MAX_PARALLELISM = 1024;
+
   public RepositoryOptions {
-    if (parallelism < 1 || parallelism > 1024) {
-      throw new IllegalArgumentException("parallelism must be in 1..1024, got " + parallelism);
+    if (parallelism < 1 || parallelism > MAX_PARALLELISM) {
+      throw new IllegalArgumentException("parallelism must be in 1.." + MAX_PARALLELISM + ", got " + parallelism);
     }
     Objects.requireNonNull(author, "author");
     Objects.requireNonNull(clock, "clock");

@@ -159,7 +159,9 @@ public final class PathFilter {
 
   @Override
   public String toString() {
-    return takesAll() ? "every file" : describe() + (ignore.isEmpty() ? "" : " (with ignore rules)");
+    String globs = describe();
+    return takesAll() ? "every file" : ignore.isEmpty() ? globs
+        : globs.isEmpty() ? "the ignore rules" : globs + " with the ignore rules";
   }
 
   private static List<Pattern> compile(String option, List<String> globs) throws InvalidInputException {

@@ -4,13 +4,23 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.Ferry;
+import io.ferry.codec.Codecs;
+import io.ferry.error.InvalidInputException;
+import io.ferry.id.ChunkId;
+import io.ferry.objects.ObjectDatabase;
 import io.ferry.derive.DeriveModels.T;
 import io.ferry.format.DType;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.TransferListener;
+import io.ferry.version.FileEntry;
+import io.ferry.version.ObjectJson;
+import io.ferry.version.Snapshot;
+import io.ferry.version.Version;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -18,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -79,6 +90,10 @@ class DeriverTest {
         "<threshold> must be a finite number >= 0, got -1.0");
     cases.put(failure(() -> DeriveSpec.Prune.of(null, 1.0, TensorFilter.ALL)),
         "<sparsity> must be in [0, 1), got 1.0");
+    cases.put(failure(() -> DeriveSpec.Prune.of(Double.NaN, 0.5, TensorFilter.ALL)),
+        "<threshold> must be a finite number >= 0, got NaN");
+    cases.put(failure(() -> DeriveSpec.Prune.of(null, Double.NaN, TensorFilter.ALL)),
+        "<sparsity> must be in [0, 1), got NaN");
     cases.put(failure(() -> TensorFilter.of("(", null)), "<include> '(' is not a valid regular expression: ");
     cases.put(failure(() -> DeriveSpec.floatTarget("to", "f8")),
         "<to> 'f8' is not a supported float type: use bf16, f16 or f32");
@@ -106,6 +121,36 @@ class DeriverTest {
     assertThatThrownBy(() -> new DeriveSpec.Cast(DType.I8, TensorFilter.ALL))
         .isInstanceOf(IllegalArgumentException.class).hasMessage("to must be bf16, f16 or f32, got I8");
     assertThat(repo.models()).extracting(s -> s.model()).containsExactly("m");
+  }
+
+  /**
+   * A store whose snapshot names a file outside its directory (planted by someone who can write the store: pushes
+   * refuse such paths) cannot make a derive write outside its temporary directory: the path is refused as a pull
+   * refuses it, before anything is written.
+   */
+  @Test
+  void aSnapshotPathLeavingTheDirectoryIsRefusedBeforeAnythingIsWritten() throws Exception {
+    VersionRef v = repo.resolve("m:v");
+    FileEntry f = repo.snapshot(v).files().get(0);
+    Snapshot planted = new Snapshot(List.of(new FileEntry("../escaped.safetensors", f.size(), f.sha256(), f.format(),
+        f.dataStart(), f.metadata(), f.tensors(), f.chunks())));
+    ObjectDatabase db = new ObjectDatabase(repo.backend().chunks(), Codecs.standard());
+    ChunkId snapshotId = db.writeObject(ObjectJson.toJson(planted)).id();
+    Version old = v.version();
+    ChunkId versionId = db.writeObject(ObjectJson.toJson(new Version(snapshotId, List.of(), "evil", old.message(),
+        old.author(), old.time(), old.seq(), old.packs(), old.stats(), old.metadata(), null))).id();
+    repo.backend().refs().compareAndSet("evil/head", null, versionId, new RefLogEntry(null, versionId, "test",
+        old.time(), "planted"));
+
+    Path work = Files.createDirectories(tmp.resolve("work/inner"));
+    Deriver d = new Deriver(repo, 2, work);
+    assertThatThrownBy(() -> d.derive("evil", "out:v", new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL), null,
+        TransferListener.NONE)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("unsafe file path '../escaped.safetensors'");
+    try (Stream<Path> all = Files.walk(tmp)) {
+      assertThat(all.filter(p -> p.getFileName().toString().equals("escaped.safetensors"))).isEmpty();
+    }
+    assertThat(repo.backend().refs().get("out/head")).isEmpty();
   }
 
   @Test

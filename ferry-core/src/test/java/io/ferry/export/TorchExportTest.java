@@ -18,6 +18,7 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import io.ferry.transfer.PullOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -227,6 +228,73 @@ class TorchExportTest {
         assertThat(files).containsExactly(out.resolve("a.bin"));
       }
       assertThat(out.resolve("a.bin")).hasContent("mine");
+    }
+  }
+
+  /**
+   * Files already in DEST are handled as a plain pull handles them: a file that differs from the converted one, or
+   * one the conversion does not write, makes the pull refuse (nothing written, DEST as it was) unless it may merge
+   * or force; identical files are kept.
+   */
+  @Test
+  void filesAlreadyInDestAreRefusedMergedOrRemovedAsForAPull() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = Files.createDirectories(tmp.resolve("out"));
+      Files.writeString(out.resolve("pytorch_model.bin"), "mine");
+      try (ModelReader r = repo.open("m")) {
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessage(out + ": holds 1 file that differs from the converted version's (pytorch_model.bin); "
+                + "nothing was written: pull --as torch --force makes the directory exactly the converted version "
+                + "(replacing and removing them), --merge replaces the converted version's files and keeps the others");
+        assertThat(out.resolve("pytorch_model.bin")).hasContent("mine");
+        try (Stream<Path> files = Files.list(out)) {
+          assertThat(files).containsExactly(out.resolve("pytorch_model.bin"));
+        }
+
+        Export.write(r, out, false, Export.As.TORCH, PullOptions.Existing.MERGE);
+        byte[] converted = Files.readAllBytes(out.resolve("pytorch_model.bin"));
+        assertThat(readTorch(out.resolve("pytorch_model.bin"))).containsOnlyKeys("w");
+        Export.write(r, out, false, Export.As.TORCH); // identical: kept, no refusal
+
+        Files.createDirectories(out.resolve("notes"));
+        Files.writeString(out.resolve("notes/todo.txt"), "x");
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessageStartingWith(out + ": holds 1 file the converted version does not have (notes/todo.txt); ");
+        Export.write(r, out, false, Export.As.TORCH, PullOptions.Existing.MERGE);
+        assertThat(out.resolve("notes/todo.txt")).exists();
+        Export.write(r, out, false, Export.As.TORCH, PullOptions.Existing.FORCE);
+        try (Stream<Path> files = Files.list(out)) {
+          assertThat(files).containsExactly(out.resolve("pytorch_model.bin"));
+        }
+        assertThat(out.resolve("pytorch_model.bin")).hasBinaryContent(converted);
+      }
+    }
+  }
+
+  /** Any file name a plain pull writes (up to 255 bytes) is written by a converting pull too. */
+  @Test
+  void fileNamesUpToTheFileSystemsLimitAreWritten() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 2)), 4);
+    String longName = "n".repeat(250) + ".txt";
+    Files.writeString(src.resolve(longName), "notes");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = tmp.resolve("out");
+      try (ModelReader r = repo.open("m")) {
+        Export.write(r, out, false, Export.As.TORCH);
+      }
+      assertThat(out.resolve(longName)).hasContent("notes");
+      try (Stream<Path> files = Files.list(out)) {
+        assertThat(files).containsExactlyInAnyOrder(out.resolve(longName), out.resolve("pytorch_model.bin"));
+      }
     }
   }
 

@@ -66,4 +66,15 @@ class PathFilterTest {
     assertThat(g.skipsDirectory("a/cache")).isTrue();
     assertThat(g.skipsDirectory("src")).isFalse();
   }
+
+  /** What a filter says of itself ends "no files to push: ... left none". */
+  @Test
+  void describesItselfForMessages() throws InvalidInputException {
+    PathFilter ignoring = PathFilter.ALL.withIgnoreRules(List.of("*"), ".ferryignore");
+    assertThat(PathFilter.ALL).hasToString("every file");
+    assertThat(ignoring).hasToString("the ignore rules");
+    assertThat(PathFilter.of(List.of("*.json"), List.of())).hasToString("--include '*.json'");
+    assertThat(PathFilter.of(List.of("*.json"), List.of()).withIgnoreRules(List.of("*"), ".ferryignore"))
+        .hasToString("--include '*.json' with the ignore rules");
+  }
 }

@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * A pull into a full file system (a 2 MiB tmpfs; mounting needs root, so the test is skipped elsewhere, except with
  * {@code CI=true}, where it fails instead): an {@link IOException} naming the file and "No space left on device", no
  * temporary file left, DEST as it was (or gone if the pull created it), and never a hang or a JVM fault — ten times
- * in a row, uncompressed and compressed chunks alike.
+ * in a row, uncompressed and compressed chunks alike. A push into a store on such a file system fails naming the
+ * store and the object it could not write, and leaves the store's files as they were.
  */
 @Timeout(300)
 class PullerFullDiskTest {
@@ -116,5 +117,26 @@ class PullerFullDiskTest {
         assertThat(all.map(p -> p.getFileName().toString()).toList()).containsExactly("existing");
       }
     }
+  }
+
+  @Test
+  void aPushIntoAStoreOnAFullFileSystemNamesTheStoreAndLeavesItAsItWas() throws IOException {
+    Path storeDir = mount.resolve("store");
+    try (Repository full = Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      Map<String, String> before = files(storeDir);
+      Throwable t = catchThrowable(() -> full.push(tmp.resolve("src"), "m", PushOptions.builder().build()));
+      assertThat(t).isInstanceOf(IOException.class).hasMessageContaining("No space left on device")
+          .hasMessageContaining(storeDir.toString()).hasMessageMatching(".*object [0-9a-f]{64}.*");
+      assertThat(t.getMessage()).doesNotContain("\n");
+      assertThat(files(storeDir)).isEqualTo(before);
+    }
+  }
+
+  /** The regular files of a tree (a failed push may leave the fan-out directories it made). */
+  private static Map<String, String> files(Path root) throws IOException {
+    Map<String, String> out = new java.util.TreeMap<>(Trees.of(root));
+    out.values().removeIf(v -> !v.startsWith("file"));
+    return out;
   }
 }

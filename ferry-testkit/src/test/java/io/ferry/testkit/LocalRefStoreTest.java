@@ -1,10 +1,21 @@
 package io.ferry.testkit;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.error.CorruptRefException;
 import io.ferry.store.Backend;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
+import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Runs the {@link RefStoreContract} against the local backend. */
 class LocalRefStoreTest extends RefStoreContract {
@@ -17,6 +28,28 @@ class LocalRefStoreTest extends RefStoreContract {
   @Override
   protected void rewriteEntry(String ref, int n, UnaryOperator<byte[]> change) throws Exception {
     rewriteLine(((LocalBackend) backend).root().resolve("refs").resolve(ref + ".log"), n, change);
+  }
+
+  /**
+   * A ref log that is not a regular file (a directory or a fifo put in its place) is damage, reported naming the file,
+   * by every read and move: a fifo used to make them wait forever, a directory to fail with a bare "Is a directory".
+   */
+  @Test
+  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  void aLogThatIsNotAFileIsReportedAsDamage() throws Exception {
+    Path tags = ((LocalBackend) backend).root().resolve("refs/llama/tags");
+    Files.createDirectories(tags.resolve("dir.log"));
+    Process mkfifo = new ProcessBuilder("mkfifo", tags.resolve("fifo.log").toString()).start();
+    Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is needed for this test");
+    for (String ref : List.of("llama/tags/dir", "llama/tags/fifo")) {
+      Path log = tags.resolve(ref.substring(ref.lastIndexOf('/') + 1) + ".log");
+      for (ThrowingCallable read : List.<ThrowingCallable>of(() -> refs.get(ref), () -> refs.log(ref),
+          () -> cas(ref, null, id("a")), () -> cas(ref, id("a"), id("b")))) {
+        assertThatThrownBy(read).as(ref).isInstanceOf(CorruptRefException.class)
+            .hasMessageContaining(log.toString()).hasMessageContaining("not a regular file");
+      }
+    }
+    assertThat(refs.list("llama/")).isEmpty();
   }
 
   /** A local log is one append-only file: a crash during an append tears its last line. */

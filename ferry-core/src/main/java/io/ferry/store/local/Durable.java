@@ -11,6 +11,15 @@ final class Durable {
   private Durable() {}
 
   /**
+   * The error of a failed write with what was being written in front of its message: the JDK's write errors are a
+   * bare reason ({@code No space left on device}). Subclasses (interruptions, file system errors that name their
+   * file) are returned as they are, so that callers still see what they are.
+   */
+  static IOException named(IOException e, String what) {
+    return e.getClass() == IOException.class ? new IOException(what + ": " + e.getMessage(), e) : e;
+  }
+
+  /**
    * Forces a directory's entries (files created, renamed or removed in it) to disk. On platforms that cannot open a
    * directory for reading (Windows) this is a no-op, as the OS gives no such handle.
    */

@@ -95,6 +95,8 @@ final class LocalChunkStore implements ChunkStore {
           at = FileWrites.write(p, ch, at);
         }
         ch.force(true);
+      } catch (IOException e) {
+        throw Durable.named(e, uri + ": writing object " + id.hex());
       }
       // the object's age is read by gc against the repository's clock: stamp it with the same clock
       Files.setLastModifiedTime(temp, FileTime.from(clock.instant()));

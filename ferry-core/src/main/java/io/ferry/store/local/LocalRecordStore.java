@@ -4,6 +4,7 @@ import io.ferry.store.RecordStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -21,10 +22,14 @@ import java.util.stream.Stream;
  * The records of a {@link LocalBackend}: one file per record under {@code records/}, the key's segments as
  * directories. A record is written to a temporary file and fsynced, then published by a hard link ({@link #create}:
  * the link fails if the name exists, so of racing creators exactly one wins, also across processes) or by an atomic
- * rename ({@link #replace}); the directory is fsynced after either. Thread-safe; safe to share between processes.
+ * rename ({@link #replace}); the directory is fsynced after either. Deleting a directory's last record removes the
+ * directory (and its parents that end up empty), so that the directory every push's lease gets does not outlive it;
+ * a create or replace that finds its directory removed meanwhile makes it again. Thread-safe; safe to share between
+ * processes.
  */
 final class LocalRecordStore implements RecordStore {
   private static final AtomicLong TEMP_COUNTER = new AtomicLong();
+  private static final int MAX_ATTEMPTS = 100;
 
   private final Path root;
   private final Path tmp;
@@ -55,6 +60,9 @@ final class LocalRecordStore implements RecordStore {
         ch.write(b);
       }
       ch.force(true);
+    } catch (IOException e) {
+      Files.deleteIfExists(t);
+      throw Durable.named(e, uri + ": writing record " + key);
     }
     return t;
   }
@@ -65,12 +73,21 @@ final class LocalRecordStore implements RecordStore {
     if (Files.exists(f)) {
       return false;
     }
-    Durable.createDirectories(f.getParent());
     Path t = writeTemp(key, content);
     try {
-      Files.createLink(f, t);
-    } catch (FileAlreadyExistsException e) {
-      return false;
+      for (int attempt = 1; ; attempt++) {
+        if (!parents(f, attempt)) {
+          continue;
+        }
+        try {
+          Files.createLink(f, t);
+          break;
+        } catch (FileAlreadyExistsException e) {
+          return false;
+        } catch (NoSuchFileException e) {
+          giveUpAfter(attempt, e);
+        }
+      }
     } finally {
       Files.deleteIfExists(t);
     }
@@ -78,13 +95,43 @@ final class LocalRecordStore implements RecordStore {
     return true;
   }
 
+  /**
+   * Makes the directories of a record's path. False if a delete removed one of them meanwhile (it had just been
+   * emptied), and the caller makes them again, a bounded number of times.
+   */
+  private static boolean parents(Path f, int attempt) throws IOException {
+    try {
+      Durable.createDirectories(f.getParent());
+      return true;
+    } catch (FileAlreadyExistsException | NoSuchFileException e) {
+      giveUpAfter(attempt, e);
+      return false;
+    }
+  }
+
+  /** Rethrows {@code e} once a record's directories were made again {@link #MAX_ATTEMPTS} times. */
+  private static void giveUpAfter(int attempt, IOException e) throws IOException {
+    if (attempt >= MAX_ATTEMPTS) {
+      throw e;
+    }
+  }
+
   @Override
   public void replace(String key, byte[] content) throws IOException {
     Path f = file(key);
-    Durable.createDirectories(f.getParent());
     Path t = writeTemp(key, content);
     try {
-      Files.move(t, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      for (int attempt = 1; ; attempt++) {
+        if (!parents(f, attempt)) {
+          continue;
+        }
+        try {
+          Files.move(t, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+          break;
+        } catch (NoSuchFileException e) {
+          giveUpAfter(attempt, e);
+        }
+      }
     } finally {
       Files.deleteIfExists(t);
     }
@@ -129,7 +176,22 @@ final class LocalRecordStore implements RecordStore {
   public void delete(String key) throws IOException {
     Path f = file(key);
     if (Files.deleteIfExists(f)) {
-      Durable.syncDirectory(f.getParent());
+      Path dir = f.getParent();
+      try {
+        while (!dir.equals(root)) {
+          Files.delete(dir);
+          dir = dir.getParent();
+        }
+      } catch (DirectoryNotEmptyException stillUsed) {
+        // it holds other records
+      } catch (NoSuchFileException removedByAnotherDelete) {
+        return;
+      }
+      try {
+        Durable.syncDirectory(dir);
+      } catch (NoSuchFileException removedByAnotherDelete) {
+        // emptied and removed meanwhile by a delete that syncs its own parent
+      }
     }
   }
 

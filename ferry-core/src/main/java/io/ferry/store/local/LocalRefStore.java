@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -88,6 +89,9 @@ final class LocalRefStore implements RefStore {
   public Optional<ChunkId> get(String name) throws IOException {
     ensureOpen();
     checkName(name);
+    if (!isLog(name, file(name, LOG))) {
+      return Optional.empty();
+    }
     FileChannel ch;
     try {
       ch = FileChannel.open(file(name, LOG), StandardOpenOption.READ);
@@ -134,7 +138,7 @@ final class LocalRefStore implements RefStore {
 
   private CasResult moveLocked(String name, Path log, ChunkId expected, ChunkId next, RefLogEntry entry)
       throws IOException {
-    boolean created = !Files.exists(log);
+    boolean created = !isLog(name, log);
     if (created && (expected != null || next == null)) {
       return expected != null ? CasResult.LOCK_FAILURE : CasResult.NO_CHANGE;
     }
@@ -154,10 +158,14 @@ final class LocalRefStore implements RefStore {
       }
       ByteBuffer line = ByteBuffer.wrap(RefLogFormat.encode(entry));
       long pos = t.validEnd;
-      while (line.hasRemaining()) {
-        pos += ch.write(line, pos);
+      try {
+        while (line.hasRemaining()) {
+          pos += ch.write(line, pos);
+        }
+        ch.force(created);
+      } catch (IOException e) {
+        throw Durable.named(e, uri + ": moving ref '" + name + "'");
       }
-      ch.force(created);
       if (created) {
         Durable.syncDirectory(log.getParent());
       }
@@ -249,6 +257,9 @@ final class LocalRefStore implements RefStore {
     ensureOpen();
     checkName(name);
     Path log = file(name, LOG);
+    if (!isLog(name, log)) {
+      return List.of();
+    }
     byte[] all;
     try {
       all = Files.readAllBytes(log);
@@ -276,6 +287,24 @@ final class LocalRefStore implements RefStore {
     }
     RefLogFormat.checkChain(name, uri, out);
     return out;
+  }
+
+  /**
+   * Whether the ref's log exists; a log that is not a regular file (links followed) is damage: a directory cannot be
+   * read, and reading a fifo would wait forever.
+   */
+  private boolean isLog(String name, Path log) throws IOException {
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(log, BasicFileAttributes.class);
+    } catch (NoSuchFileException e) {
+      return false;
+    }
+    if (!a.isRegularFile()) {
+      throw new CorruptRefException(name, uri, 1, log + " is not a regular file ("
+          + (a.isDirectory() ? "a directory" : "a fifo, socket or device") + ")");
+    }
+    return true;
   }
 
   /**
