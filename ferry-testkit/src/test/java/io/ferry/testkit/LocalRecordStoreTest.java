@@ -76,4 +76,40 @@ class LocalRecordStoreTest extends RecordStoreContract {
     }
     assertThat(records.list("")).isEmpty();
   }
+  /**
+   * A listing never fails because the directory it lists, or one under it, was emptied and removed meanwhile (a gc
+   * lists the leases while pushes end and delete theirs).
+   */
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  void listingsRacingDeletesOfTheirDirectoriesSucceed() throws Exception {
+    List<Callable<Void>> tasks = new ArrayList<>();
+    java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+    for (int t = 0; t < 4; t++) {
+      String key = "leases/push/p" + t + "/lease";
+      tasks.add(() -> {
+        try {
+          for (int i = 0; i < 300; i++) {
+            assertThat(records.create(key, "x".getBytes(StandardCharsets.UTF_8))).isTrue();
+            records.delete(key);
+          }
+        } finally {
+          done.set(true);
+        }
+        return null;
+      });
+    }
+    for (String prefix : new String[] {"leases/push/", "leases/push/p0/"}) {
+      tasks.add(() -> {
+        while (!done.get()) {
+          assertThat(records.list(prefix)).allSatisfy(k -> assertThat(k).startsWith(prefix));
+        }
+        return null;
+      });
+    }
+    for (Future<Void> f : ChunkStoreContract.runAll(tasks)) {
+      f.get();
+    }
+    assertThat(records.list("leases/")).isEmpty();
+  }
 }

@@ -162,6 +162,9 @@ final class LocalRecordStore implements RecordStore {
           out.add(key);
         }
       });
+    } catch (NoSuchFileException e) {
+      // the base directory itself was emptied and removed by a delete meanwhile: list again (it is then absent)
+      return list(prefix);
     } catch (java.io.UncheckedIOException e) {
       if (e.getCause() instanceof NoSuchFileException) {
         return list(prefix);
