@@ -1,24 +1,56 @@
 package io.ferry.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.ferry.error.CorruptObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Runs the {@link ChunkStoreContract} against the local backend. */
 class LocalChunkStoreTest extends ChunkStoreContract {
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
     return LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+  }
+
+  /**
+   * An object that is not a regular file (a fifo or a directory put in its place) is a corrupt object, named with its
+   * path; opening a fifo used to make every read of it (cat, pull, verify) wait forever.
+   */
+  @Test
+  @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void anObjectThatIsNotAFileIsCorrupt() throws Exception {
+    for (String kind : List.of("fifo", "directory")) {
+      byte[] c = content(100);
+      ChunkId id = ChunkId.of(ByteBuffer.wrap(kind.getBytes(StandardCharsets.UTF_8)));
+      Path file = scratch.resolve("store/objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
+      Files.createDirectories(file.getParent());
+      if (kind.equals("fifo")) {
+        Process mkfifo = new ProcessBuilder("mkfifo", file.toString()).start();
+        Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is needed for this test");
+      } else {
+        Files.createDirectory(file);
+      }
+      assertThatThrownBy(() -> store.read(id, 0, 10)).as(kind).isInstanceOf(CorruptObjectException.class)
+          .hasMessageContaining(file.toString()).hasMessageContaining("not a regular file");
+      assertThatThrownBy(() -> store.readInto(id, 0, ByteBuffer.allocate(c.length))).as(kind)
+          .isInstanceOf(CorruptObjectException.class);
+    }
   }
 
   @Test

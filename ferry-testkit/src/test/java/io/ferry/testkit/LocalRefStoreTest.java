@@ -35,7 +35,7 @@ class LocalRefStoreTest extends RefStoreContract {
    * by every read and move: a fifo used to make them wait forever, a directory to fail with a bare "Is a directory".
    */
   @Test
-  @Timeout(value = 60, unit = TimeUnit.SECONDS)
+  @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
   void aLogThatIsNotAFileIsReportedAsDamage() throws Exception {
     Path tags = ((LocalBackend) backend).root().resolve("refs/llama/tags");
     Files.createDirectories(tags.resolve("dir.log"));

@@ -1,6 +1,7 @@
 package io.ferry.store.local;
 
 import io.ferry.id.ChunkId;
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.FileWrites;
@@ -154,12 +155,7 @@ final class LocalChunkStore implements ChunkStore {
     if (offset < 0 || length < 0) {
       throw new IllegalArgumentException("negative range: offset " + offset + ", length " + length + " of " + id);
     }
-    FileChannel ch;
-    try {
-      ch = FileChannel.open(pathOf(id), StandardOpenOption.READ);
-    } catch (NoSuchFileException e) {
-      throw new MissingObjectException(id, uri);
-    }
+    FileChannel ch = open(id);
     try (ch) {
       long size = ch.size();
       if (offset > size || length > size - offset) {
@@ -181,6 +177,22 @@ final class LocalChunkStore implements ChunkStore {
     }
   }
 
+  /**
+   * Opens an object for reading. An object that is not a regular file (a fifo or a directory put in its place) is
+   * damage: opening a fifo would wait forever for a writer.
+   */
+  private FileChannel open(ChunkId id) throws IOException {
+    Path p = pathOf(id);
+    try {
+      if (!Files.readAttributes(p, BasicFileAttributes.class).isRegularFile()) {
+        throw new CorruptObjectException(id, uri, p + " is not a regular file");
+      }
+      return FileChannel.open(p, StandardOpenOption.READ);
+    } catch (NoSuchFileException e) {
+      throw new MissingObjectException(id, uri);
+    }
+  }
+
   /** A positional read into the caller's buffer: one kernel copy from the page cache, no memory map. */
   @Override
   public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
@@ -189,12 +201,7 @@ final class LocalChunkStore implements ChunkStore {
     if (offset < 0) {
       throw new IllegalArgumentException("negative offset " + offset + " of " + id);
     }
-    FileChannel ch;
-    try {
-      ch = FileChannel.open(pathOf(id), StandardOpenOption.READ);
-    } catch (NoSuchFileException e) {
-      throw new MissingObjectException(id, uri);
-    }
+    FileChannel ch = open(id);
     try (ch) {
       long size = ch.size();
       if (offset > size || length > size - offset) {

@@ -73,12 +73,14 @@ final class LocalRecordStore implements RecordStore {
     if (Files.exists(f)) {
       return false;
     }
-    Path t = writeTemp(key, content);
+    RecordStore.checkContent(key, content);
+    Path t = null;
     try {
       for (int attempt = 1; ; attempt++) {
         if (!parents(f, attempt)) {
           continue;
         }
+        t = t != null ? t : writeTemp(key, content);
         try {
           Files.createLink(f, t);
           break;
@@ -86,10 +88,13 @@ final class LocalRecordStore implements RecordStore {
           return false;
         } catch (NoSuchFileException e) {
           giveUpAfter(attempt, e);
+          t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again
         }
       }
     } finally {
-      Files.deleteIfExists(t);
+      if (t != null) {
+        Files.deleteIfExists(t);
+      }
     }
     Durable.syncDirectory(f.getParent());
     return true;
@@ -119,21 +124,26 @@ final class LocalRecordStore implements RecordStore {
   @Override
   public void replace(String key, byte[] content) throws IOException {
     Path f = file(key);
-    Path t = writeTemp(key, content);
+    RecordStore.checkContent(key, content);
+    Path t = null;
     try {
       for (int attempt = 1; ; attempt++) {
         if (!parents(f, attempt)) {
           continue;
         }
+        t = t != null ? t : writeTemp(key, content);
         try {
           Files.move(t, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
           break;
         } catch (NoSuchFileException e) {
           giveUpAfter(attempt, e);
+          t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again
         }
       }
     } finally {
-      Files.deleteIfExists(t);
+      if (t != null) {
+        Files.deleteIfExists(t);
+      }
     }
     Durable.syncDirectory(f.getParent());
   }
@@ -162,8 +172,8 @@ final class LocalRecordStore implements RecordStore {
           out.add(key);
         }
       });
-    } catch (NoSuchFileException e) {
-      // the base directory itself was emptied and removed by a delete meanwhile: list again (it is then absent)
+    } catch (NoSuchFileException baseRemovedMeanwhile) {
+      // its last record was deleted: look again
       return list(prefix);
     } catch (java.io.UncheckedIOException e) {
       if (e.getCause() instanceof NoSuchFileException) {
