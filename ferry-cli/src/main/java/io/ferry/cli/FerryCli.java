@@ -214,6 +214,11 @@ public final class FerryCli {
       for (String line : new Version().getVersion()) {
         System.out.println(line);
       }
+      System.out.flush();
+      if (System.out.checkError() && !stdoutIsPipe()) {
+        System.err.println(OUTPUT_LOST);
+        System.exit(1);
+      }
       System.exit(0);
     }
     // picocli's default factory looks for Groovy's Closure class once; with no such class, that lookup searches every
@@ -227,7 +232,36 @@ public final class FerryCli {
         System.setProperty("slf4j.internal.verbosity", "WARN"); // else it says on stderr that it was named
       }
     }
-    System.exit(commandLineFor(args).execute(args));
+    CommandLine cmd = commandLineFor(args);
+    int code = cmd.execute(args);
+    System.exit(outputLost(cmd) && code == 0 ? 1 : code);
+  }
+
+  /**
+   * Whether some of what the command printed never reached stdout: Java's print streams swallow write errors, so
+   * without this check {@code ferry log > /dev/full} lost its output and exited 0. Says so on stderr. A pipe whose
+   * reader has gone ({@code ferry log | head -1}) is not an error, as for the shell's own tools, which end quietly
+   * there.
+   */
+  static boolean outputLost(CommandLine cmd) {
+    cmd.getOut().flush();
+    if (!cmd.getOut().checkError() && !System.out.checkError() || stdoutIsPipe()) {
+      return false;
+    }
+    System.err.println(OUTPUT_LOST);
+    return true;
+  }
+
+  private static final String OUTPUT_LOST = "ferry: the output could not all be written to stdout (is the disk full?)";
+
+  /** Whether stdout is a pipe (Linux: its descriptor links to {@code pipe:[...]}); false where that cannot be told. */
+  private static boolean stdoutIsPipe() {
+    try {
+      return java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd/1")).toString()
+          .startsWith("pipe:");
+    } catch (java.io.IOException | UnsupportedOperationException | SecurityException e) {
+      return false;
+    }
   }
 
   /** Prints Ferry's version. */

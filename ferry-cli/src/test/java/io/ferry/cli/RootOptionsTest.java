@@ -45,6 +45,24 @@ class RootOptionsTest {
     }
   }
 
+  /** Output that cannot be written (stdout on a full device) is an error, not a silent exit 0. */
+  @Test
+  void outputThatCannotBeWrittenIsAnError() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isWritable(Path.of("/dev/full")),
+        "needs /dev/full (Linux)");
+    for (String[] args : new String[][] {{"--help"}, {"--version"}}) {
+      java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of(
+          Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-cp",
+          System.getProperty("java.class.path"), FerryCli.class.getName()));
+      cmd.addAll(java.util.List.of(args));
+      Process p = new ProcessBuilder(cmd).redirectOutput(new java.io.File("/dev/full")).start();
+      String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+      assertThat(p.exitValue()).as(String.join(" ", args)).isEqualTo(1);
+      assertThat(err).as(String.join(" ", args)).contains("could not all be written to stdout");
+    }
+  }
+
   @Test
   void onlyTheNamedSubcommandIsBuiltAndEveryOneForHelpOrAnUnknownName() {
     assertThat(FerryCli.commandLineFor(new String[] {"--store", "x", "--cache", "y", "ls", "--json"})
