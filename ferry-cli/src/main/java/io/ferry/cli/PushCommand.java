@@ -87,6 +87,12 @@ final class PushCommand extends StoreCommand {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
       Limits.checkMetadata("--meta", meta);
+      for (Map.Entry<String, Map<String, String>> o : Map.of("--meta", meta, "--metric", metrics).entrySet()) {
+        if (o.getValue().containsKey("")) {
+          throw new InvalidInputException(o.getKey() + " takes KEY=VALUE with a key, not '=" + o.getValue().get("")
+              + "'");
+        }
+      }
     } catch (InvalidInputException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage(), e);
     }

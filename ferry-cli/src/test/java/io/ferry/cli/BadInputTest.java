@@ -244,13 +244,17 @@ class BadInputTest {
         new String[] {"log", "m", "-n", "-1"},
         new String[] {"ls", "extra-arg"}, new String[] {"push", good.toString(), "m", "--parallelism", "0"},
         new String[] {"ls", "--parallelism", "-1"},
-        new String[] {"pull", "m", tmp.resolve("p").toString(), "--parallelism", "5000"})) {
+        new String[] {"pull", "m", tmp.resolve("p").toString(), "--parallelism", "5000"},
+        new String[] {"push", good.toString(), "m", "--meta", "=v"},
+        new String[] {"push", good.toString(), "m", "--metric", "=0.5"})) {
       Cli.Result r = c[0].equals("bogus") ? Cli.raw(c) : cli.run(c);
       r.exits(2);
       assertThat(r.err()).as("stderr of ferry %s", String.join(" ", c)).isNotBlank().doesNotContain("\tat ");
     }
     assertThat(cli.run("ls", "--parallelism", "0").exits(2).err()).contains("--parallelism must be 1 to 1024, not 0");
     assertThat(cli.run("ls", "--parallelism", "0", "--json").exits(2).err()).contains("\"kind\":\"usage\"");
+    assertThat(cli.run("push", good.toString(), "m", "--meta", "=v").exits(2).err())
+        .contains("--meta takes KEY=VALUE with a key, not '=v'");
     assertThat(tmp.resolve("p")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
   }
