@@ -2,18 +2,17 @@ package io.ferry.export;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.read.ModelReader;
+import io.ferry.transfer.Destination;
 import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -219,24 +218,12 @@ public final class Export {
 
   /**
    * What DEST holds besides the files a conversion writes: files (and links, never followed) and the directories that
-   * none of the written files is in, deepest last.
+   * none of the written files is in, shallowest first.
    */
   private record Others(Path root, List<String> files, List<String> dirs) {
     /** Removes the files, then the directories that ended up empty, deepest first (links themselves, not targets). */
     void remove() throws IOException {
-      for (String f : files) {
-        Files.deleteIfExists(root.resolve(f));
-      }
-      for (int i = dirs.size() - 1; i >= 0; i--) {
-        Path d = root.resolve(dirs.get(i));
-        if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
-          try {
-            Files.deleteIfExists(d);
-          } catch (java.nio.file.DirectoryNotEmptyException keep) {
-            // something appeared there meanwhile: keep it
-          }
-        }
-      }
+      Destination.remove(root, files, dirs);
     }
   }
 
@@ -252,54 +239,29 @@ public final class Export {
         needed.add(w.substring(0, slash));
       }
     }
-    // DEST itself may be a link to a directory (as for cp); below it nothing is followed
-    Path root = dest.toRealPath();
-    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+    Path root = Destination.walk(dest, new Destination.Visitor() {
       @Override
-      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-        String rel = relative(root, dir);
-        if (!dir.equals(root) && !needed.contains(rel)) {
+      public void directory(String rel) {
+        if (!needed.contains(rel)) {
           dirs.add(rel);
         }
-        return FileVisitResult.CONTINUE;
       }
 
       @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
-        String rel = relative(root, file);
+      public void file(String rel, Path path, BasicFileAttributes attrs) {
         if (!writes.contains(rel)) {
           files.add(rel);
         }
-        return FileVisitResult.CONTINUE;
       }
     });
     files.sort(null);
     return new Others(root, files, dirs);
   }
 
-  private static String relative(Path root, Path p) {
-    return root.relativize(p).toString().replace(p.getFileSystem().getSeparator(), "/");
-  }
-
   /** The error of a refused conversion, worded as a refused pull's. */
   private static InvalidInputException refusal(Path dest, String as, List<String> differing, List<String> others) {
-    StringBuilder b = new StringBuilder(dest.toString()).append(": holds ");
-    if (!differing.isEmpty()) {
-      b.append(differing.size()).append(differing.size() == 1 ? " file that differs" : " files that differ")
-          .append(" from the converted version's (").append(names(differing)).append(')');
-    } else {
-      b.append(others.size()).append(others.size() == 1 ? " file" : " files")
-          .append(" the converted version does not have (").append(names(others)).append(')');
-    }
-    return new InvalidInputException(b.append("; nothing was written: pull --as ").append(as).append(" --force makes")
-        .append(" the directory exactly the converted version (replacing and removing them), --merge replaces the")
-        .append(" converted version's files and keeps the others").toString());
-  }
-
-  private static String names(List<String> paths) {
-    int shown = Math.min(10, paths.size());
-    return String.join(", ", paths.subList(0, shown)) + (paths.size() > shown ? ", and " + (paths.size() - shown)
-        + " more" : "");
+    return new InvalidInputException(Destination.refusal(dest, differing, others, "the converted version",
+        "pull --as " + as));
   }
 
   /**

@@ -8,13 +8,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
@@ -41,7 +38,6 @@ final class Survey {
   /** The names pulls give their temporary files: {@code .ferry-<16 hex>.tmp} and {@code .old}. */
   static final Pattern TEMP = Pattern.compile("\\.ferry-[0-9a-f]{16}\\.(tmp|old)");
 
-  private static final int SHOW = 10;
   private static final int IO = 1 << 20;
 
   private final Set<String> identical;
@@ -92,23 +88,16 @@ final class Survey {
       }
       return new Survey(identical, differing, others, otherDirs, leftovers);
     }
-    // DEST itself may be a link to a directory (as for cp); below it nothing is followed
-    Path root = dest.toRealPath();
-    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+    Destination.walk(dest, new Destination.Visitor() {
       @Override
-      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
-        if (!dir.equals(root)) {
-          String rel = relative(root, dir);
-          if (!wantedDirs.contains(rel)) {
-            otherDirs.add(rel);
-          }
+      public void directory(String rel) {
+        if (!wantedDirs.contains(rel)) {
+          otherDirs.add(rel);
         }
-        return FileVisitResult.CONTINUE;
       }
 
       @Override
-      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        String rel = relative(root, file);
+      public void file(String rel, Path file, BasicFileAttributes attrs) throws IOException {
         FileEntry f = wanted.get(rel);
         if (f != null) {
           classify(f, file, attrs, identical, differing);
@@ -119,12 +108,6 @@ final class Survey {
         } else {
           others.add(rel);
         }
-        return FileVisitResult.CONTINUE;
-      }
-
-      @Override
-      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
-        throw new IOException(file + ": cannot be read to compare it with the version (" + e.getMessage() + ")", e);
       }
     });
     others.sort(null);
@@ -153,23 +136,7 @@ final class Survey {
 
   /** The message of a refused pull: the files in the way (the first ten of each kind) and the two ways on. */
   String refusal(Path dest) {
-    StringBuilder b = new StringBuilder(dest.toString()).append(": holds ");
-    if (!differing.isEmpty()) {
-      b.append(differing.size()).append(differing.size() == 1 ? " file that differs" : " files that differ")
-          .append(" from the version's (").append(names(differing)).append(')');
-    }
-    if (!others.isEmpty()) {
-      b.append(differing.isEmpty() ? "" : " and ").append(others.size())
-          .append(others.size() == 1 ? " file" : " files").append(" the version does not have (")
-          .append(names(others)).append(')');
-    }
-    return b.append("; nothing was written: pull --force makes the directory exactly the version (replacing and")
-        .append(" removing them), --merge replaces the version's files and keeps the others").toString();
-  }
-
-  private static String names(List<String> paths) {
-    List<String> shown = paths.subList(0, Math.min(SHOW, paths.size()));
-    return String.join(", ", shown) + (paths.size() > SHOW ? ", and " + (paths.size() - SHOW) + " more" : "");
+    return Destination.refusal(dest, differing, others, "the version", "pull");
   }
 
   /** Removes the temporary files of interrupted pulls of other versions (and of this one that cannot be resumed). */
@@ -184,22 +151,7 @@ final class Survey {
    * the directories it does not have, deepest first, where they ended up empty.
    */
   void removeOthers(Path dest) throws IOException {
-    Path root = dest.toRealPath();
-    for (String rel : others) {
-      Files.deleteIfExists(root.resolve(rel));
-    }
-    List<String> dirs = new ArrayList<>(otherDirs);
-    for (int i = dirs.size() - 1; i >= 0; i--) {
-      Path d = root.resolve(dirs.get(i));
-      BasicFileAttributes a = attributes(d);
-      if (a != null && a.isDirectory()) {
-        try {
-          Files.deleteIfExists(d);
-        } catch (DirectoryNotEmptyException keep) {
-          // something appeared there meanwhile: keep it
-        }
-      }
-    }
+    Destination.remove(dest.toRealPath(), others, new ArrayList<>(otherDirs));
   }
 
   /**
@@ -266,10 +218,6 @@ final class Survey {
   private static String parentOf(String path) {
     int slash = path.lastIndexOf('/');
     return slash < 0 ? "" : path.substring(0, slash + 1);
-  }
-
-  private static String relative(Path root, Path p) {
-    return root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
   }
 
   private static BasicFileAttributes attributes(Path p) throws IOException {

@@ -1,0 +1,116 @@
+package io.ferry.transfer;
+
+import java.io.IOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.List;
+
+/**
+ * What pulls (plain, and converting with {@code --as}) share about the directory they write into: walking what it
+ * holds without following a link below it, removing what a forced pull must not leave, and the words of a refusal.
+ * Stateless.
+ */
+public final class Destination {
+  /** How many paths a refusal names of each kind before it says how many more there are. */
+  private static final int SHOW = 10;
+
+  private Destination() {}
+
+  /** Receives what {@link #walk} finds, by paths relative to DEST with {@code /} between names. */
+  public interface Visitor {
+    /** A directory below DEST (not DEST itself), before what it holds. */
+    void directory(String rel);
+
+    /** Anything that is not a directory: a file, a link (not followed), a fifo, a device. */
+    void file(String rel, Path path, BasicFileAttributes attrs) throws IOException;
+  }
+
+  /**
+   * Walks {@code dest}, which may itself be a link to a directory (as for {@code cp}); below it nothing is followed.
+   * An entry that cannot be read is an error naming it.
+   *
+   * @return the real path of DEST the relative paths are relative to
+   */
+  public static Path walk(Path dest, Visitor visitor) throws IOException {
+    Path root = dest.toRealPath();
+    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
+        if (!dir.equals(root)) {
+          visitor.directory(relative(root, dir));
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+        visitor.file(relative(root, file), file, attrs);
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+        throw new IOException(file + ": cannot be read to compare it with the version (" + e.getMessage() + ")", e);
+      }
+    });
+    return root;
+  }
+
+  /**
+   * Removes {@code files} under {@code root} (links themselves, never their targets), then {@code dirs}, given
+   * shallowest first, deepest first where they ended up empty; a directory in which something appeared meanwhile is
+   * kept.
+   */
+  public static void remove(Path root, List<String> files, List<String> dirs) throws IOException {
+    for (String rel : files) {
+      Files.deleteIfExists(root.resolve(rel));
+    }
+    for (int i = dirs.size() - 1; i >= 0; i--) {
+      Path d = root.resolve(dirs.get(i));
+      if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+        try {
+          Files.deleteIfExists(d);
+        } catch (DirectoryNotEmptyException keep) {
+          // something appeared there meanwhile: keep it
+        }
+      }
+    }
+  }
+
+  /**
+   * The message of a refused pull: the files in the way (the first ten of each kind) and the two ways on.
+   *
+   * @param version what is being pulled, as the message names it ("the version", "the converted version")
+   * @param command the command as the user gave it, to which {@code --force} and {@code --merge} are added
+   */
+  public static String refusal(Path dest, List<String> differing, List<String> others, String version,
+      String command) {
+    StringBuilder b = new StringBuilder(dest.toString()).append(": holds ");
+    if (!differing.isEmpty()) {
+      b.append(differing.size()).append(differing.size() == 1 ? " file that differs" : " files that differ")
+          .append(" from ").append(version).append("'s (").append(names(differing)).append(')');
+    }
+    if (!others.isEmpty()) {
+      b.append(differing.isEmpty() ? "" : " and ").append(others.size())
+          .append(others.size() == 1 ? " file" : " files").append(' ').append(version).append(" does not have (")
+          .append(names(others)).append(')');
+    }
+    return b.append("; nothing was written: ").append(command).append(" --force makes the directory exactly ")
+        .append(version).append(" (replacing and removing them), --merge replaces ").append(version)
+        .append("'s files and keeps the others").toString();
+  }
+
+  private static String names(List<String> paths) {
+    List<String> shown = paths.subList(0, Math.min(SHOW, paths.size()));
+    return String.join(", ", shown) + (paths.size() > SHOW ? ", and " + (paths.size() - SHOW) + " more" : "");
+  }
+
+  private static String relative(Path root, Path p) {
+    return root.relativize(p).toString().replace(p.getFileSystem().getSeparator(), "/");
+  }
+}
