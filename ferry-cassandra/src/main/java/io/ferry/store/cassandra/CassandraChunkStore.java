@@ -23,7 +23,9 @@ import java.nio.channels.ClosedChannelException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
@@ -48,6 +50,8 @@ final class CassandraChunkStore implements ChunkStore {
   private static final int COMPLETION_ATTEMPTS = 5;
   /** Serial reads that settle one transaction when connections are lost: pauses of 0.2, 0.4, 0.8 and 1.6 s between. */
   private static final int SETTLE_ATTEMPTS = 5;
+  /** Completion rows kept for reads (about 100 bytes each): a pull reads each object in several ranges. */
+  private static final int READ_MARKERS = 4096;
   private final CassandraBackend backend;
   private final String where;
   private final PreparedStatement readMarker;
@@ -60,6 +64,17 @@ final class CassandraChunkStore implements ChunkStore {
   private final PreparedStatement insertWork;
   private final PreparedStatement deleteWork;
   private final PreparedStatement listWork;
+  /**
+   * Completion rows recently read, for reads only: a range read then costs one round trip instead of two. Never used
+   * to answer {@link #contains} or {@link #missing} (a push must see a delete at once); a read whose cached
+   * generation's parts are gone looks the row up again (see {@link #readInto}).
+   */
+  private final Map<ChunkId, Marker> readMarkers = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<ChunkId, Marker> eldest) {
+      return size() > READ_MARKERS;
+    }
+  };
 
   CassandraChunkStore(CassandraBackend backend) {
     this.backend = backend;
@@ -278,11 +293,70 @@ final class CassandraChunkStore implements ChunkStore {
     return out.flip();
   }
 
-  /** Copies each part's bytes from the driver's row straight into {@code dst}: one copy, no buffer of the range. */
+  /**
+   * Copies each part's bytes from the driver's row straight into {@code dst}: one copy, no buffer of the range. The
+   * completion row comes from {@link #readMarkers} when it was read lately; if the parts of that generation are gone
+   * (the object was deleted, and perhaps put again by another client since), the row is read again and the range
+   * with it.
+   */
   @Override
   public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+    Marker cached;
+    synchronized (readMarkers) {
+      cached = readMarkers.get(id);
+    }
+    Marker m = cached != null ? cached : existing(id);
+    int start = dst.position();
+    try {
+      readInto(id, m, offset, dst);
+    } catch (StaleMarkerException | EOFException e) {
+      IOException report = e instanceof StaleMarkerException stale ? stale.damage : e;
+      if (cached == null) {
+        throw report;
+      }
+      forget(id);
+      Marker now = marker(id);
+      if (now == null) {
+        throw new MissingObjectException(id, where);
+      }
+      if (now.gen().equals(m.gen())) {
+        throw report;
+      }
+      dst.position(start);
+      try {
+        readInto(id, now, offset, dst);
+      } catch (StaleMarkerException again) {
+        throw again.damage;
+      }
+      m = now;
+      cached = null;
+    }
+    if (cached == null) {
+      synchronized (readMarkers) {
+        readMarkers.put(id, m);
+      }
+    }
+  }
+
+  private void forget(ChunkId id) {
+    synchronized (readMarkers) {
+      readMarkers.remove(id);
+    }
+  }
+
+  /** A part of the generation a read used is missing or of the wrong size: carries the error to report. */
+  private static final class StaleMarkerException extends IOException {
+    private static final long serialVersionUID = 1L;
+    private final transient IOException damage;
+
+    StaleMarkerException(IOException damage) {
+      super(damage.getMessage(), damage);
+      this.damage = damage;
+    }
+  }
+
+  private void readInto(ChunkId id, Marker m, long offset, ByteBuffer dst) throws IOException {
     int length = dst.remaining();
-    Marker m = existing(id);
     if (offset < 0) {
       throw new IllegalArgumentException("range " + offset + "+" + length + " of object " + id + " is negative");
     }
@@ -317,7 +391,8 @@ final class CassandraChunkStore implements ChunkStore {
         long partStart = (long) part * ps;
         int partLength = (int) (part == partsInObject - 1 ? m.length() - partStart : ps);
         if (part != expect || data == null || data.remaining() != partLength) {
-          throw broken(id, m, expect, part, data == null ? -1 : data.remaining(), partLength);
+          throw new StaleMarkerException(broken(id, m, expect, part, data == null ? -1 : data.remaining(),
+              partLength));
         }
         long from = Math.max(offset, partStart);
         long to = Math.min(offset + length, partStart + partLength);
@@ -325,7 +400,7 @@ final class CassandraChunkStore implements ChunkStore {
         expect++;
       }
       if (expect != ranges.get(i)[1] + 1) {
-        throw broken(id, m, expect, -1, -1, 0);
+        throw new StaleMarkerException(broken(id, m, expect, -1, -1, 0));
       }
     }
     dst.position(start + length);
@@ -378,6 +453,7 @@ final class CassandraChunkStore implements ChunkStore {
 
   @Override
   public void delete(ChunkId id) throws IOException {
+    forget(id);
     Marker m = marker(id);
     if (m == null) {
       return;

@@ -1,11 +1,14 @@
 package io.ferry.store.cassandra;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.ChunkStoreContract;
+import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.Random;
@@ -13,9 +16,40 @@ import org.junit.jupiter.api.Test;
 
 /** The whole {@link ChunkStoreContract} against a real Cassandra node, a fresh keyspace per test. */
 class CassandraChunkStoreTest extends ChunkStoreContract {
+  private URI uri;
+
   @Override
   protected Backend newBackend(Path scratch) throws Exception {
-    return CassandraBackend.open(LocalCassandra.shared().freshUri("chunks"), StoreOptions.createIfMissing());
+    uri = LocalCassandra.shared().freshUri("chunks");
+    return CassandraBackend.open(uri, StoreOptions.createIfMissing());
+  }
+
+  /**
+   * Reads keep the completion rows they looked up (one round trip per range instead of two). When another client
+   * deletes an object and puts it again (other parts, another length) the next read here still returns the object
+   * as it now is, and once it is deleted a read says it is missing, never that it is damaged.
+   */
+  @Test
+  void readsSeeAnObjectPutAgainOrDeletedByAnotherClient() throws Exception {
+    byte[] first = content(3 * CassandraSchema.PART_SIZE + 11);
+    byte[] second = content(CassandraSchema.PART_SIZE * 10);
+    ChunkId id = ChunkId.of(ByteBuffer.wrap(first));
+    assertThat(store.put(id, ByteBuffer.wrap(first))).isTrue();
+    assertThat(store.read(id, 5, 100)).isEqualTo(ByteBuffer.wrap(first, 5, 100));
+    try (Backend other = CassandraBackend.open(uri, StoreOptions.existing())) {
+      other.chunks().delete(id);
+      assertThat(other.chunks().put(id, ByteBuffer.wrap(second))).isTrue();
+      // past the old length (the cached row alone would call it a read past the end), then within it
+      assertThat(store.read(id, second.length - 100, 100)).isEqualTo(ByteBuffer.wrap(second, second.length - 100,
+          100));
+      other.chunks().delete(id);
+      assertThat(other.chunks().put(id, ByteBuffer.wrap(first))).isTrue();
+      // the cached generation's parts are gone
+      assertThat(store.read(id, 5, 100)).isEqualTo(ByteBuffer.wrap(first, 5, 100));
+      other.chunks().delete(id);
+    }
+    assertThatThrownBy(() -> store.read(id, 5, 100)).isInstanceOf(MissingObjectException.class);
+    assertThatThrownBy(() -> store.read(id, 0, 100)).isInstanceOf(MissingObjectException.class);
   }
 
   /**

@@ -31,6 +31,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
@@ -68,9 +70,12 @@ class CassandraThroughputBench {
     double ferryPull = Double.MAX_VALUE;
     double ferryOpen = Double.MAX_VALUE;
     // this JVM's CPU seconds in the best round of each (the node is another process): what the client spends
-    double[] cpu = new double[4];
+    double[] cpu = new double[5];
     double driverWrite = Double.MAX_VALUE;
     double driverRead = Double.MAX_VALUE;
+    double driverCopy = Double.MAX_VALUE;
+    // the file writes of the driver's copy loop run here, off the driver's I/O threads, as many as a pull's workers
+    ExecutorService fileWriters = Executors.newFixedThreadPool(RepositoryOptions.defaults().parallelism());
     String pulled = null;
     try (CqlSession cql = CqlSession.builder().addContactPoint(new InetSocketAddress(node.address(),
         node.nativePort())).withLocalDatacenter("datacenter1").build()) {
@@ -155,7 +160,38 @@ class CassandraThroughputBench {
           cpu[3] = cpuSeconds() - c3;
         }
         assertThat(read).isEqualTo(bytes);
+
+        // the same reads, each blob written at its place in a file as it arrives: what a pull must also do with the
+        // bytes (the write loop above reads them from a file), no sync, as the pull is timed without one
+        Path copy = scratch.resolve("driver-copy-" + round);
+        long t4 = System.nanoTime();
+        double c4 = cpuSeconds();
+        try (FileChannel out = FileChannel.open(copy, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+          Semaphore fileSlots = new Semaphore(IN_FLIGHT);
+          List<CompletableFuture<Integer>> copies = new ArrayList<>();
+          for (int k = 0; k < blobs; k++) {
+            fileSlots.acquire();
+            long at = (long) k * BLOB;
+            copies.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
+                .setTimeout(TIMEOUT)).toCompletableFuture()
+                .thenApplyAsync(rs -> writeAt(out, rs.one().getByteBuffer(0), at), fileWriters)
+                .whenComplete((r, e) -> fileSlots.release()));
+          }
+          long copied = 0;
+          for (CompletableFuture<Integer> c : copies) {
+            copied += c.get();
+          }
+          assertThat(copied).isEqualTo(bytes);
+        }
+        if (seconds(t4) < driverCopy) {
+          driverCopy = seconds(t4);
+          cpu[4] = cpuSeconds() - c4;
+        }
+        assertThat(Files.mismatch(copy, file)).isEqualTo(-1L);
+        Files.delete(copy);
       }
+    } finally {
+      fileWriters.shutdownNow();
     }
     assertThat(pulled).isEqualTo("identical");
     System.out.printf("model %d MiB (bf16, codec none), one local node, best of %d:%n", bytes >> 20, rounds);
@@ -163,8 +199,11 @@ class CassandraThroughputBench {
         ferryPush, bytes / ferryPush / 1e6, driverWrite, bytes / driverWrite / 1e6, driverWrite / ferryPush);
     System.out.printf("  Ferry pull %.2f s (%.0f MB/s)  driver 1 MiB-blob reads  %.2f s (%.0f MB/s)  ratio %.2f%n",
         ferryPull, bytes / ferryPull / 1e6, driverRead, bytes / driverRead / 1e6, driverRead / ferryPull);
+    System.out.printf("  Ferry pull %.2f s (%.0f MB/s)  driver 1 MiB-blob reads written to a file  %.2f s (%.0f MB/s)"
+        + "  ratio %.2f%n", ferryPull, bytes / ferryPull / 1e6, driverCopy, bytes / driverCopy / 1e6,
+        driverCopy / ferryPull);
     System.out.printf("  client CPU (this JVM) in those rounds: Ferry push %.2f s, driver writes %.2f s, Ferry pull %.2f s,"
-        + " driver reads %.2f s%n", cpu[0], cpu[2], cpu[1], cpu[3]);
+        + " driver reads %.2f s, driver reads to a file %.2f s%n", cpu[0], cpu[2], cpu[1], cpu[3], cpu[4]);
     System.out.printf("  opening the store (a driver session, schema check, prepared statements): best %.2f s%n",
         ferryOpen);
   }
@@ -174,6 +213,19 @@ class CassandraThroughputBench {
     RepositoryOptions o = RepositoryOptions.defaults();
     Integer n = Integer.getInteger("ferry.bench.cassandra.parallelism");
     return n == null ? o : o.withParallelism(n);
+  }
+
+  /** Writes all of {@code data} at {@code at} in {@code out}; returns how many bytes. */
+  private static int writeAt(FileChannel out, ByteBuffer data, long at) {
+    int n = data.remaining();
+    try {
+      for (long pos = at; data.hasRemaining(); ) {
+        pos += out.write(data, pos);
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return n;
   }
 
   private static void ddl(CqlSession s, String cql) {
