@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -53,7 +54,18 @@ class CassandraThroughputBench {
   /** Ferry's request timeout ({@code request_timeout_ms}), not the driver's 2 s. */
   private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
+  private static final int FERRY_PUSH = 0;
+  private static final int FERRY_PULL = 1;
+  private static final int DRIVER_WRITE = 2;
+  private static final int DRIVER_READ = 3;
+  private static final int DRIVER_COPY = 4;
+  private static final int FERRY_OPEN = 5;
+
   @TempDir Path scratch;
+  /** Best seconds of each timed step over the rounds. */
+  private final double[] best = new double[6];
+  /** This JVM's CPU seconds in the best round of each step (the node is another process): what the client spends. */
+  private final double[] cpu = new double[6];
 
   @Test
   void pushAndPullAgainstTheDriversOwnLoop() throws Exception {
@@ -66,134 +78,32 @@ class CassandraThroughputBench {
     Path file = src.resolve("model.safetensors");
     ModelGenerator.writeSafetensors(file, ModelGenerator.transformer(mib << 20, DType.BF16, 1), Map.of());
     long bytes = Files.size(file);
-    double ferryPush = Double.MAX_VALUE;
-    double ferryPull = Double.MAX_VALUE;
-    double ferryOpen = Double.MAX_VALUE;
-    // this JVM's CPU seconds in the best round of each (the node is another process): what the client spends
-    double[] cpu = new double[5];
-    double driverWrite = Double.MAX_VALUE;
-    double driverRead = Double.MAX_VALUE;
-    double driverCopy = Double.MAX_VALUE;
+    Arrays.fill(best, Double.MAX_VALUE);
     // the file writes of the driver's copy loop run here, off the driver's I/O threads, as many as a pull's workers
     ExecutorService fileWriters = Executors.newFixedThreadPool(RepositoryOptions.defaults().parallelism());
-    String pulled = null;
     try (CqlSession cql = CqlSession.builder().addContactPoint(new InetSocketAddress(node.address(),
         node.nativePort())).withLocalDatacenter("datacenter1").build()) {
       String ks = LocalCassandra.freshKeyspace("bench_raw");
       ddl(cql, "CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
       for (int round = 0; round < rounds; round++) {
-        // Ferry: a fresh store each round (its schema made before the clock starts), then a pull of it
-        java.net.URI uri = node.freshUri("bench_ferry");
-        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing(),
-            options())) {
-          long t0 = System.nanoTime();
-          double c0 = cpuSeconds();
-          repo.push(src, "m:prod", PushOptions.builder().message("bench").codec(CodecPolicy.NONE).build());
-          if (seconds(t0) < ferryPush) {
-            ferryPush = seconds(t0);
-            cpu[0] = cpuSeconds() - c0;
-          }
+        // each side goes first in every other round: the node still flushes and compacts what the side before wrote
+        if (round % 2 == 0) {
+          ferryRound(node, src, round);
+          driverRound(cql, ks, file, bytes, round, fileWriters);
+        } else {
+          driverRound(cql, ks, file, bytes, round, fileWriters);
+          ferryRound(node, src, round);
         }
-        Path dest = scratch.resolve("out-" + round);
-        // the store is opened before the clock starts, as the push's was and as the driver's session is: both sides
-        // time moving the bytes, not connecting (Ferry's open, a session and its prepared statements, printed apart)
-        long t1 = System.nanoTime();
-        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), options())) {
-          ferryOpen = Math.min(ferryOpen, seconds(t1));
-          long t1b = System.nanoTime();
-          double c1 = cpuSeconds();
-          repo.pull("m:prod", dest, PullOptions.defaults());
-          if (seconds(t1b) < ferryPull) {
-            ferryPull = seconds(t1b);
-            cpu[1] = cpuSeconds() - c1;
-          }
-        }
-        pulled = DirectoryState.of(dest).equals(DirectoryState.of(src)) ? "identical" : "DIFFERENT";
-        delete(dest);
-
-        // the driver: a fresh table, the file's bytes as 1 MiB blobs, 64 requests in flight, then read back
-        String table = ks + ".blobs_" + round;
-        ddl(cql, "CREATE TABLE " + table + " (k int PRIMARY KEY, data blob) WITH compression = {'enabled': false}");
-        PreparedStatement insert = cql.prepare("INSERT INTO " + table + " (k, data) VALUES (?, ?)");
-        PreparedStatement select = cql.prepare("SELECT data FROM " + table + " WHERE k = ?");
-        int blobs = (int) ((bytes + BLOB - 1) / BLOB);
-        long t2 = System.nanoTime();
-        double c2 = cpuSeconds();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-          Semaphore slots = new Semaphore(IN_FLIGHT);
-          List<CompletableFuture<AsyncResultSet>> writes = new ArrayList<>();
-          for (int k = 0; k < blobs; k++) {
-            ByteBuffer b = ByteBuffer.allocate((int) Math.min(BLOB, bytes - (long) k * BLOB));
-            while (b.hasRemaining()) {
-              ch.read(b, (long) k * BLOB + b.position());
-            }
-            slots.acquire();
-            CompletionStage<AsyncResultSet> w = cql.executeAsync(insert.bind(k, b.flip())
-                .setConsistencyLevel(DefaultConsistencyLevel.QUORUM).setTimeout(TIMEOUT));
-            writes.add(w.whenComplete((r, e) -> slots.release()).toCompletableFuture());
-          }
-          CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get();
-        }
-        if (seconds(t2) < driverWrite) {
-          driverWrite = seconds(t2);
-          cpu[2] = cpuSeconds() - c2;
-        }
-        long t3 = System.nanoTime();
-        double c3 = cpuSeconds();
-        Semaphore slots = new Semaphore(IN_FLIGHT);
-        List<CompletableFuture<Integer>> reads = new ArrayList<>();
-        for (int k = 0; k < blobs; k++) {
-          slots.acquire();
-          reads.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
-              .setTimeout(TIMEOUT))
-              .thenApply(rs -> {
-                Row row = rs.one();
-                return row.getByteBuffer(0).remaining();
-              }).whenComplete((r, e) -> slots.release()).toCompletableFuture());
-        }
-        long read = 0;
-        for (CompletableFuture<Integer> r : reads) {
-          read += r.get();
-        }
-        if (seconds(t3) < driverRead) {
-          driverRead = seconds(t3);
-          cpu[3] = cpuSeconds() - c3;
-        }
-        assertThat(read).isEqualTo(bytes);
-
-        // the same reads, each blob written at its place in a file as it arrives: what a pull must also do with the
-        // bytes (the write loop above reads them from a file), no sync, as the pull is timed without one
-        Path copy = scratch.resolve("driver-copy-" + round);
-        long t4 = System.nanoTime();
-        double c4 = cpuSeconds();
-        try (FileChannel out = FileChannel.open(copy, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-          Semaphore fileSlots = new Semaphore(IN_FLIGHT);
-          List<CompletableFuture<Integer>> copies = new ArrayList<>();
-          for (int k = 0; k < blobs; k++) {
-            fileSlots.acquire();
-            long at = (long) k * BLOB;
-            copies.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
-                .setTimeout(TIMEOUT)).toCompletableFuture()
-                .thenApplyAsync(rs -> writeAt(out, rs.one().getByteBuffer(0), at), fileWriters)
-                .whenComplete((r, e) -> fileSlots.release()));
-          }
-          long copied = 0;
-          for (CompletableFuture<Integer> c : copies) {
-            copied += c.get();
-          }
-          assertThat(copied).isEqualTo(bytes);
-        }
-        if (seconds(t4) < driverCopy) {
-          driverCopy = seconds(t4);
-          cpu[4] = cpuSeconds() - c4;
-        }
-        assertThat(Files.mismatch(copy, file)).isEqualTo(-1L);
-        Files.delete(copy);
       }
     } finally {
       fileWriters.shutdownNow();
     }
-    assertThat(pulled).isEqualTo("identical");
+    double ferryPush = best[FERRY_PUSH];
+    double ferryPull = best[FERRY_PULL];
+    double ferryOpen = best[FERRY_OPEN];
+    double driverWrite = best[DRIVER_WRITE];
+    double driverRead = best[DRIVER_READ];
+    double driverCopy = best[DRIVER_COPY];
     System.out.printf("model %d MiB (bf16, codec none), one local node, best of %d:%n", bytes >> 20, rounds);
     System.out.printf("  Ferry push %.2f s (%.0f MB/s)  driver 1 MiB-blob writes %.2f s (%.0f MB/s)  ratio %.2f%n",
         ferryPush, bytes / ferryPush / 1e6, driverWrite, bytes / driverWrite / 1e6, driverWrite / ferryPush);
@@ -203,9 +113,116 @@ class CassandraThroughputBench {
         + "  ratio %.2f%n", ferryPull, bytes / ferryPull / 1e6, driverCopy, bytes / driverCopy / 1e6,
         driverCopy / ferryPull);
     System.out.printf("  client CPU (this JVM) in those rounds: Ferry push %.2f s, driver writes %.2f s, Ferry pull %.2f s,"
-        + " driver reads %.2f s, driver reads to a file %.2f s%n", cpu[0], cpu[2], cpu[1], cpu[3], cpu[4]);
+        + " driver reads %.2f s, driver reads to a file %.2f s%n", cpu[FERRY_PUSH], cpu[DRIVER_WRITE], cpu[FERRY_PULL],
+        cpu[DRIVER_READ], cpu[DRIVER_COPY]);
     System.out.printf("  opening the store (a driver session, schema check, prepared statements): best %.2f s%n",
         ferryOpen);
+  }
+
+  /** Ferry: a fresh store (its schema made before the clock starts), a push into it, then a pull of it. */
+  private void ferryRound(LocalCassandra node, Path src, int round) throws Exception {
+    java.net.URI uri = node.freshUri("bench_ferry");
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing(),
+        options())) {
+      long t0 = System.nanoTime();
+      double c0 = cpuSeconds();
+      repo.push(src, "m:prod", PushOptions.builder().message("bench").codec(CodecPolicy.NONE).build());
+      record(FERRY_PUSH, t0, c0);
+    }
+    Path dest = scratch.resolve("out-" + round);
+    // the store is opened before the clock starts, as the push's was and as the driver's session is: both sides
+    // time moving the bytes, not connecting (Ferry's open, a session and its prepared statements, printed apart)
+    long t1 = System.nanoTime();
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), options())) {
+      best[FERRY_OPEN] = Math.min(best[FERRY_OPEN], seconds(t1));
+      long t1b = System.nanoTime();
+      double c1 = cpuSeconds();
+      repo.pull("m:prod", dest, PullOptions.defaults());
+      record(FERRY_PULL, t1b, c1);
+    }
+    assertThat(DirectoryState.of(dest)).as("pulled").isEqualTo(DirectoryState.of(src));
+    delete(dest);
+  }
+
+  /** The driver: a fresh table, the file's bytes as 1 MiB blobs, 64 requests in flight, then read back twice. */
+  private void driverRound(CqlSession cql, String ks, Path file, long bytes, int round, ExecutorService fileWriters)
+      throws Exception {
+    String table = ks + ".blobs_" + round;
+    ddl(cql, "CREATE TABLE " + table + " (k int PRIMARY KEY, data blob) WITH compression = {'enabled': false}");
+    PreparedStatement insert = cql.prepare("INSERT INTO " + table + " (k, data) VALUES (?, ?)");
+    PreparedStatement select = cql.prepare("SELECT data FROM " + table + " WHERE k = ?");
+    int blobs = (int) ((bytes + BLOB - 1) / BLOB);
+    long t2 = System.nanoTime();
+    double c2 = cpuSeconds();
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      Semaphore slots = new Semaphore(IN_FLIGHT);
+      List<CompletableFuture<AsyncResultSet>> writes = new ArrayList<>();
+      for (int k = 0; k < blobs; k++) {
+        ByteBuffer b = ByteBuffer.allocate((int) Math.min(BLOB, bytes - (long) k * BLOB));
+        while (b.hasRemaining()) {
+          ch.read(b, (long) k * BLOB + b.position());
+        }
+        slots.acquire();
+        CompletionStage<AsyncResultSet> w = cql.executeAsync(insert.bind(k, b.flip())
+            .setConsistencyLevel(DefaultConsistencyLevel.QUORUM).setTimeout(TIMEOUT));
+        writes.add(w.whenComplete((r, e) -> slots.release()).toCompletableFuture());
+      }
+      CompletableFuture.allOf(writes.toArray(CompletableFuture[]::new)).get();
+    }
+    record(DRIVER_WRITE, t2, c2);
+    long t3 = System.nanoTime();
+    double c3 = cpuSeconds();
+    Semaphore slots = new Semaphore(IN_FLIGHT);
+    List<CompletableFuture<Integer>> reads = new ArrayList<>();
+    for (int k = 0; k < blobs; k++) {
+      slots.acquire();
+      reads.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
+          .setTimeout(TIMEOUT))
+          .thenApply(rs -> {
+            Row row = rs.one();
+            return row.getByteBuffer(0).remaining();
+          }).whenComplete((r, e) -> slots.release()).toCompletableFuture());
+    }
+    long read = 0;
+    for (CompletableFuture<Integer> r : reads) {
+      read += r.get();
+    }
+    record(DRIVER_READ, t3, c3);
+    assertThat(read).isEqualTo(bytes);
+
+    // the same reads, each blob written at its place in a file as it arrives: what a pull must also do with the
+    // bytes (the write loop above reads them from a file), no sync, as the pull is timed without one
+    Path copy = scratch.resolve("driver-copy-" + round);
+    long t4 = System.nanoTime();
+    double c4 = cpuSeconds();
+    try (FileChannel out = FileChannel.open(copy, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      Semaphore fileSlots = new Semaphore(IN_FLIGHT);
+      List<CompletableFuture<Integer>> copies = new ArrayList<>();
+      for (int k = 0; k < blobs; k++) {
+        fileSlots.acquire();
+        long at = (long) k * BLOB;
+        copies.add(cql.executeAsync(select.bind(k).setConsistencyLevel(DefaultConsistencyLevel.QUORUM)
+            .setTimeout(TIMEOUT)).toCompletableFuture()
+            .thenApplyAsync(rs -> writeAt(out, rs.one().getByteBuffer(0), at), fileWriters)
+            .whenComplete((r, e) -> fileSlots.release()));
+      }
+      long copied = 0;
+      for (CompletableFuture<Integer> c : copies) {
+        copied += c.get();
+      }
+      assertThat(copied).isEqualTo(bytes);
+    }
+    record(DRIVER_COPY, t4, c4);
+    assertThat(Files.mismatch(copy, file)).isEqualTo(-1L);
+    Files.delete(copy);
+  }
+
+  /** Keeps the time since {@code t0} and this JVM's CPU seconds since {@code c0} if the time is the best yet. */
+  private void record(int what, long t0, double c0) {
+    if (seconds(t0) < best[what]) {
+      best[what] = seconds(t0);
+      cpu[what] = cpuSeconds() - c0;
+    }
   }
 
   /** The repository's defaults, or {@code -Dferry.bench.cassandra.parallelism=N} workers. */
