@@ -83,6 +83,7 @@ final class PushCommand extends StoreCommand {
 
   @Override
   int run() throws IOException {
+    CodecPolicy policy;
     try {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
@@ -93,10 +94,11 @@ final class PushCommand extends StoreCommand {
               + "'");
         }
       }
+      policy = CodecPolicy.parse(codec);
     } catch (InvalidInputException e) {
       throw new ParameterException(spec.commandLine(), e.getMessage(), e);
     }
-    PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(CodecPolicy.parse(codec))
+    PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(policy)
         .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude));
     if (derivation != null || !metrics.isEmpty()) {
       if (derivation == null) {

@@ -27,7 +27,7 @@ public enum CodecPolicy {
     try {
       return valueOf(s.toUpperCase(Locale.ROOT));
     } catch (IllegalArgumentException | NullPointerException e) {
-      throw new InvalidInputException("unknown codec '" + s + "': expected none, zstd, float or auto");
+      throw new InvalidInputException("--codec " + s + ": unknown codec, expected none, zstd, float or auto");
     }
   }
 
