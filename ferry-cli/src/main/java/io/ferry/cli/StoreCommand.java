@@ -155,13 +155,19 @@ abstract class StoreCommand implements Callable<Integer> {
     }
   }
 
+  /** What errors and warnings start with: the command as typed, {@code ferry push}, {@code ferry checkpoint push}. */
+  private String prefix() {
+    String q = spec.qualifiedName();
+    return q.startsWith("ferry ") ? q : "ferry " + q;
+  }
+
   private int fail(Throwable e, int code) {
     out().flush();
     String msg = ErrorText.of(e);
     if (json) {
       err().println(JsonOut.error(code, JsonOut.kind(e), msg, refArgument(), objectOf(e)).toString());
     } else {
-      err().println("ferry " + spec.name() + ": " + ErrorText.printable(msg));
+      err().println(prefix() + ": " + ErrorText.printable(msg));
     }
     if (verbose) {
       e.printStackTrace(err());
@@ -250,7 +256,7 @@ abstract class StoreCommand implements Callable<Integer> {
       @Override
       public void warning(String message) {
         PrintWriter e = err();
-        e.println("ferry " + spec.name() + ": warning: " + message);
+        e.println(prefix() + ": warning: " + message);
         e.flush();
       }
     };

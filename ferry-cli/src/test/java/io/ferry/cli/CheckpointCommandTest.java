@@ -131,7 +131,7 @@ class CheckpointCommandTest {
     assertThat(kept).containsExactly(3L, 6L, 7L);
     assertThat(cli.run("checkpoint", "latest", "run2").ok().line()).startsWith("7 ");
     cli.run("checkpoint", "pull", "run2", "--step", "4", tmp.resolve("gone").toString()).exits(1)
-        .oneLineError("step 4");
+        .oneLineError("ferry checkpoint pull: ", "step 4");
 
     long before = objectBytes(cli);
     cli.run("gc", "--grace", "PT0S").ok();
@@ -157,7 +157,7 @@ class CheckpointCommandTest {
     assertThat(same.out()).contains("up to date").contains(id);
     String lsBefore = cli.run("checkpoint", "ls", "run3", "--json").ok().out();
     cli.run("checkpoint", "push", b.toString(), "run3", "--step", "10").exits(1)
-        .oneLineError("run3:step-10 already exists", "nothing was published");
+        .oneLineError("ferry checkpoint push: ", "run3:step-10 already exists", "nothing was published");
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().out()).isEqualTo(lsBefore);
     cli.run("verify").ok();
 

@@ -97,7 +97,8 @@ class RmVersionMvTest {
     Map<String, String> before = cli.state();
     cli.run("mv", "old", "taken").exits(1).oneLineError("'taken' exists", "nothing was moved");
     cli.run("mv", "nope", "fresh").exits(1).oneLineError("no model 'nope'");
-    cli.run("mv", "old", "old").exits(1);
+    // one prefix, not "ferry mv: mv: ..."
+    cli.run("mv", "old", "old").exits(1).oneLineError("ferry mv: cannot rename model 'old' to itself");
     cli.run("mv", "old", "bad name!").exits(1);
     assertThat(cli.state()).as("refusals change nothing").isEqualTo(before);
 

@@ -156,15 +156,15 @@ final class ModelRefMoves {
     RefNames.checkModel(from);
     RefNames.checkModel(to);
     if (from.equals(to)) {
-      throw new InvalidInputException("mv: OLD and NEW are the same name '" + from + "'");
+      throw new InvalidInputException("cannot rename model '" + from + "' to itself: OLD and NEW are the same name");
     }
     Map<String, ChunkId> old = live(from);
     if (old.isEmpty()) {
       throw resolver.noModel(from);
     }
     if (!live(to).isEmpty()) {
-      throw new InvalidInputException("mv: model '" + to + "' exists; remove it first (ferry rm " + to + ") or pick"
-          + " another name; nothing was moved");
+      throw new InvalidInputException("cannot rename model '" + from + "' to '" + to + "': '" + to + "' exists; remove"
+          + " it first (ferry rm " + to + ") or pick another name; nothing was moved");
     }
     resolver.checkNoCaseTwin(to);
     String why = "mv " + from + " " + to;
