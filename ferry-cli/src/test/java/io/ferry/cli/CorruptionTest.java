@@ -342,6 +342,16 @@ class CorruptionTest {
     cli.run("cat", "m:prod//" + fileHolding(ChunkId.parse(idOf(chunk)))).exits(3).oneLineError(idOf(chunk));
   }
 
+  /** A damaged store marker: one line naming the file and where its JSON breaks, not the parser's notes. */
+  @Test
+  void damagedStoreMarkerIsNamedWithWhereItBreaks() throws IOException {
+    Path marker = cli.store.resolve("ferry-store.json");
+    Files.write(marker, "{\"format\": \"ferry-store\", \"version\": ".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    String err = cli.run("ls").exits(1).oneLineError("ferry-store.json", "is not valid JSON", "at line 1, column")
+        .err();
+    assertThat(err).doesNotContain("REDACTED").doesNotContain("Source:");
+  }
+
   @Test
   void cleanStoreVerifies() {
     cli.run("verify").ok();

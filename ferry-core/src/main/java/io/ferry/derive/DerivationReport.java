@@ -139,7 +139,7 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
     try {
       root = JSON.readTree(json);
     } catch (java.io.IOException e) {
-      throw new InvalidInputException(where + ": not valid JSON: " + e.getMessage(), e);
+      throw new InvalidInputException(where + ": not valid JSON: " + io.ferry.limits.JsonTree.problem(e), e);
     }
     Reader r = new Reader(where);
     if (root == null || !root.isObject()) {

@@ -48,6 +48,20 @@ public final class JsonTree {
     }
   }
 
+  /**
+   * What is wrong with a document, for a message: the parser's own words and where (line and column), without the
+   * note Jackson adds about the source it does not show. Anything else that is not a parse error gives its message.
+   */
+  public static String problem(IOException e) {
+    if (e instanceof com.fasterxml.jackson.core.JsonProcessingException j) {
+      com.fasterxml.jackson.core.JsonLocation at = j.getLocation();
+      String where = at == null || at.getLineNr() < 1 ? "" : " at line " + at.getLineNr() + ", column "
+          + at.getColumnNr();
+      return j.getOriginalMessage() + where;
+    }
+    return String.valueOf(e.getMessage());
+  }
+
   private static JsonNode read(JsonParser p) throws IOException {
     JsonToken first = p.nextToken();
     if (first == null) {

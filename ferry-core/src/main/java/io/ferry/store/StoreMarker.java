@@ -40,7 +40,7 @@ public final class StoreMarker {
     try {
       json = JsonTree.read(marker);
     } catch (IOException e) {
-      throw new InvalidInputException(where + " is not valid JSON: " + e.getMessage(), e);
+      throw new InvalidInputException(where + " is not valid JSON: " + JsonTree.problem(e), e);
     }
     if (json == null || !"ferry-store".equals(json.path("format").asText())) {
       throw new InvalidInputException(where + " is not a Ferry store marker: expected format \"ferry-store\"");

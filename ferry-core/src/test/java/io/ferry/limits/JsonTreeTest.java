@@ -15,6 +15,19 @@ import org.junit.jupiter.api.Test;
 class JsonTreeTest {
   private static final ObjectMapper MAPPER = Limits.jsonMapper();
 
+  /** A parse error reads as the parser's words and a place, not Jackson's note about the source it hides. */
+  @Test
+  void problemsNameTheDefectAndWhere() {
+    IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+        () -> JsonTree.read("{\"format\": \"ferry-store\",\n  \"version\": }".getBytes(StandardCharsets.UTF_8)));
+    assertThat(JsonTree.problem(e)).contains("Unexpected character ('}'").contains("at line 2, column")
+        .doesNotContain("Source").doesNotContain("REDACTED").doesNotContain("\n");
+    IOException trailing = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+        () -> JsonTree.read("{} x".getBytes(StandardCharsets.UTF_8)));
+    assertThat(JsonTree.problem(trailing)).doesNotContain("REDACTED").contains("at line 1, column");
+    assertThat(JsonTree.problem(new IOException("disk gone"))).isEqualTo("disk gone");
+  }
+
   @Test
   void readsTheSameTreeAsTheMapper() throws IOException {
     String doc = "{\"format\":\"ferry-version/1\",\"n\":[1,-2147483649,12345678901234567890123,1.5,-0.0,1e308],"

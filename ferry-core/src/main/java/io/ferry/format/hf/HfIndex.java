@@ -189,7 +189,7 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
     try {
       root = JSON.readTree(index);
     } catch (IOException e) {
-      throw new InvalidInputException(fileName + ": index is not valid JSON: " + e.getMessage(), e);
+      throw new InvalidInputException(fileName + ": index is not valid JSON: " + io.ferry.limits.JsonTree.problem(e), e);
     }
     if (!(root instanceof ObjectNode obj) || !root.path("weight_map").isObject()) {
       return index.clone();
