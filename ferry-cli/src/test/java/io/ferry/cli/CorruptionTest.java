@@ -352,6 +352,17 @@ class CorruptionTest {
     assertThat(err).doesNotContain("REDACTED").doesNotContain("Source:");
   }
 
+  /** A directory where a tag's log should be: whole-store verify names it (it was skipped), the other refs still list. */
+  @Test
+  void verifyOfTheStoreNamesARefLogThatIsNotAFile() throws IOException {
+    Path log = cli.store.resolve("refs/m/tags/broken.log");
+    Files.createDirectories(log);
+    cli.run("verify").exits(3);
+    assertThat(cli.run("verify", "--json").exits(3).json().get("errors").toString())
+        .contains("m/tags/broken", log.toString(), "not a regular file");
+    assertThat(cli.run("ls").ok().out()).contains("m");
+  }
+
   @Test
   void cleanStoreVerifies() {
     cli.run("verify").ok();

@@ -98,7 +98,9 @@ public final class Verifier {
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
   private void checkRefLogs(Errors errors) throws IOException {
-    for (String ref : refs.list("")) {
+    List<String> all = new ArrayList<>(refs.list(""));
+    all.addAll(refs.unreadable());
+    for (String ref : all) {
       try {
         refs.checkLog(ref);
       } catch (io.ferry.error.CorruptRefException e) {

@@ -65,4 +65,13 @@ public interface RefStore extends Closeable {
   default void checkLog(String name) throws IOException {
     log(name);
   }
+
+  /**
+   * Names of refs whose logs are not even files (a directory or a fifo where a log should be): {@link #list} leaves
+   * them out, so that one damaged ref does not hide the others, and {@code verify} reports each of them through
+   * {@link #checkLog}. Stores whose logs cannot be anything but logs have none, the default.
+   */
+  default List<String> unreadable() throws IOException {
+    return List.of();
+  }
 }

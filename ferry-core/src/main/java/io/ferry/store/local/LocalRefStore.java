@@ -215,19 +215,11 @@ final class LocalRefStore implements RefStore {
       return List.of();
     }
     List<String> names = new ArrayList<>();
-    try (Stream<Path> files = Files.walk(base)) {
-      for (Path f : (Iterable<Path>) files::iterator) {
-        String rel = refs.relativize(f).toString().replace(f.getFileSystem().getSeparator(), "/");
-        if (rel.endsWith(LOG)) {
-          String name = rel.substring(0, rel.length() - LOG.length());
-          if (name.startsWith(p) && RefNames.isValidRef(name) && Files.isRegularFile(f)) {
-            names.add(name);
-          }
-        }
+    walkLogs(base, (name, f) -> {
+      if (name.startsWith(p) && Files.isRegularFile(f)) {
+        names.add(name);
       }
-    } catch (java.io.UncheckedIOException e) {
-      throw e.getCause();
-    }
+    });
     List<String> out = new ArrayList<>();
     for (String name : names) {
       if (get(name).isPresent()) {
@@ -236,6 +228,40 @@ final class LocalRefStore implements RefStore {
     }
     out.sort(null);
     return out;
+  }
+
+  /** Names under which a log file is not a regular file; valid ref names only (anything else is not a ref). */
+  @Override
+  public List<String> unreadable() throws IOException {
+    ensureOpen();
+    if (!Files.isDirectory(refs)) {
+      return List.of();
+    }
+    List<String> names = new ArrayList<>();
+    walkLogs(refs, (name, f) -> {
+      if (!Files.isRegularFile(f)) {
+        names.add(name);
+      }
+    });
+    names.sort(null);
+    return names;
+  }
+
+  /** Gives every path under {@code base} named like a log, with the valid ref name it is the log of. */
+  private void walkLogs(Path base, java.util.function.BiConsumer<String, Path> sink) throws IOException {
+    try (Stream<Path> files = Files.walk(base)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        String rel = refs.relativize(f).toString().replace(f.getFileSystem().getSeparator(), "/");
+        if (rel.endsWith(LOG)) {
+          String name = rel.substring(0, rel.length() - LOG.length());
+          if (RefNames.isValidRef(name)) {
+            sink.accept(name, f);
+          }
+        }
+      }
+    } catch (java.io.UncheckedIOException e) {
+      throw e.getCause();
+    }
   }
 
   /** The directory that holds every ref starting with {@code prefix}: its part up to the last '/' when safe. */
