@@ -3,6 +3,7 @@ package io.ferry.export;
 import io.ferry.error.InvalidInputException;
 import io.ferry.read.ModelReader;
 import io.ferry.transfer.Destination;
+import io.ferry.transfer.Placement;
 import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import io.ferry.version.SafePaths;
@@ -12,7 +13,6 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -112,6 +112,12 @@ public final class Export {
 
   static Result write(ModelReader reader, Path dest, boolean fsync, String as, Naming naming, Converter converter,
       PullOptions.Existing existing) throws IOException {
+    return write(reader, dest, fsync, as, naming, converter, existing, Placement.ATOMIC);
+  }
+
+  /** As above, renaming the finished files into place with {@code renamer} (tests make it fail). */
+  static Result write(ModelReader reader, Path dest, boolean fsync, String as, Naming naming, Converter converter,
+      PullOptions.Existing existing, Placement.Renamer renamer) throws IOException {
     String what = "pull --as " + as;
     Set<String> paths = new HashSet<>();
     Map<String, FileEntry> plan = new LinkedHashMap<>();
@@ -146,7 +152,7 @@ public final class Export {
     long bytes = 0;
     boolean done = false;
     try {
-      List<Path[]> moves = new ArrayList<>();
+      List<Placement.Move> moves = new ArrayList<>();
       List<String> differing = new ArrayList<>();
       for (Map.Entry<String, FileEntry> e : plan.entrySet()) {
         Path target = target(dest, e.getKey(), made);
@@ -167,9 +173,9 @@ public final class Export {
         }
         written.add(e.getKey());
         if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-          moves.add(new Path[] {temp, target});
+          moves.add(new Placement.Move(temp, target, e.getKey()));
         } else if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS) || Files.mismatch(temp, target) != -1) {
-          moves.add(new Path[] {temp, target});
+          moves.add(new Placement.Move(temp, target, e.getKey()));
           differing.add(e.getKey());
         } else {
           Files.delete(temp);
@@ -179,9 +185,10 @@ public final class Export {
       if (existing == PullOptions.Existing.REFUSE && !differing.isEmpty()) {
         throw refusal(dest, as, differing, List.of());
       }
-      for (Path[] m : moves) {
-        Files.move(m[0], m[1], StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        temps.remove(m[0]);
+      // all or none: a failed rename puts back what the earlier ones replaced (the temporary files go below)
+      Placement.commit(moves, dest, renamer, what);
+      for (Placement.Move m : moves) {
+        temps.remove(m.temp());
       }
       done = true;
     } finally {

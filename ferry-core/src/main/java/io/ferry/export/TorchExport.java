@@ -87,7 +87,7 @@ public final class TorchExport {
     return dir + stem + ".bin";
   }
 
-  private static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
+  static long convert(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
     if (!f.format().equals(SafetensorsFormat.NAME)) {
       return rewriteIndex(reader, f, out);
     }

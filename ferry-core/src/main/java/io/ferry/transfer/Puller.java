@@ -20,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -28,7 +27,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a snapshot's files into a directory DEST, and nowhere else.
@@ -64,11 +62,9 @@ public final class Puller {
    * without following links (rename(2)). A seam so that tests can make a rename fail.
    */
   @FunctionalInterface
-  interface Renamer {
-    void rename(Path from, Path to) throws IOException;
-  }
+  interface Renamer extends Placement.Renamer {}
 
-  static final Renamer ATOMIC_RENAME = (from, to) -> Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+  static final Renamer ATOMIC_RENAME = Placement.ATOMIC::rename;
 
   private final ChunkReader reader;
   private final ExecutorService pool;
@@ -296,8 +292,7 @@ public final class Puller {
   }
 
   private static InvalidInputException directoryInTheWay(Path target, String file) {
-    return new InvalidInputException(target + ": is a directory where the version has the file '" + file
-        + "'; pull replaces files, not directories");
+    return Placement.directoryInTheWay(target, file);
   }
 
   /** The attributes of {@code p} itself (a link is not followed), or null if nothing is there. */
@@ -327,11 +322,6 @@ public final class Puller {
     }
   }
 
-  /** A short name that no file of a version can collide with in practice: {@code .ferry-<16 hex>.<suffix>}. */
-  private static String tempName(String suffix) {
-    return String.format(".ferry-%016x.%s", ThreadLocalRandom.current().nextLong(), suffix);
-  }
-
   /** Positional writes into a temporary file; a failure (a full disk) names the file being pulled. */
   private static ChunkReader.PositionalSink sink(FileChannel ch, Path target) {
     return (src, at) -> {
@@ -347,111 +337,13 @@ public final class Puller {
 
   // ---------------------------------------------------------------- commit, undo, clean-up
 
-  /**
-   * Keeps each existing file under a second name and renames the new one into place; all or, undoing what was done,
-   * none. The second name is a hard link where the file system has them, so the final name never goes missing, not
-   * even if the process is killed midway; else the file is renamed aside.
-   */
+  /** Renames the staged files into place, all or none ({@link Placement}). */
   private void commit(List<Staged> staged, Path dest) throws IOException {
-    int n = staged.size();
-    Path[] aside = new Path[n];
-    boolean[] linked = new boolean[n];
-    boolean[] placed = new boolean[n];
-    int i = 0;
-    try {
-      for (; i < n; i++) {
-        Staged s = staged.get(i);
-        BasicFileAttributes a = attributes(s.target);
-        if (a != null) {
-          if (a.isDirectory()) {
-            throw directoryInTheWay(s.target, s.entry.path());
-          }
-          Path side = s.target.resolveSibling(tempName("old"));
-          linked[i] = linkAside(s.target, side);
-          if (!linked[i]) {
-            renamer.rename(s.target, side);
-          }
-          aside[i] = side;
-        }
-        renamer.rename(s.temp, s.target);
-        placed[i] = true;
-      }
-    } catch (IOException | RuntimeException e) {
-      undo(staged, aside, linked, placed, Math.min(i, n - 1), dest, e);
-      throw e;
+    List<Placement.Move> moves = new ArrayList<>(staged.size());
+    for (Staged s : staged) {
+      moves.add(new Placement.Move(s.temp, s.target, s.entry.path()));
     }
-    List<Path> left = new ArrayList<>();
-    IOException first = null;
-    for (Path p : aside) {
-      if (p != null) {
-        try {
-          Files.deleteIfExists(p);
-        } catch (IOException e) {
-          left.add(p);
-          first = first == null ? e : first;
-        }
-      }
-    }
-    if (first != null) {
-      throw new IOException("pulled every file into " + dest + ", but could not remove the previous files it kept"
-          + " aside: " + left + " (" + first.getMessage() + ")", first);
-    }
-  }
-
-  /**
-   * Gives the file (or link) at {@code target} the second name {@code side} with a hard link (link(2) does not follow
-   * a link on Linux); false where hard links are not available, and the caller renames instead.
-   */
-  private static boolean linkAside(Path target, Path side) throws IOException {
-    try {
-      Files.createLink(side, target);
-      return true;
-    } catch (UnsupportedOperationException e) {
-      return false;
-    } catch (FileAlreadyExistsException e) {
-      throw e;
-    } catch (java.nio.file.FileSystemException e) {
-      if (Files.exists(side, LinkOption.NOFOLLOW_LINKS)) {
-        throw e;
-      }
-      return false;
-    }
-  }
-
-  /**
-   * Undoes files {@code last} down to 0: the original gets its name back (replacing the new file), or the new file is
-   * removed, and second names are dropped. Throws, naming every file left changed, if a step fails; else returns and
-   * the caller rethrows {@code cause}.
-   */
-  private void undo(List<Staged> staged, Path[] aside, boolean[] linked, boolean[] placed, int last, Path dest,
-      Exception cause) throws IOException {
-    List<String> changed = new ArrayList<>();
-    for (int j = last; j >= 0; j--) {
-      Staged s = staged.get(j);
-      try {
-        if (aside[j] != null && (placed[j] || !linked[j])) {
-          renamer.rename(aside[j], s.target);
-        } else if (aside[j] != null) {
-          Files.deleteIfExists(aside[j]);
-        } else if (placed[j]) {
-          Files.deleteIfExists(s.target);
-        }
-      } catch (IOException | RuntimeException u) {
-        cause.addSuppressed(u);
-        if (aside[j] != null && !placed[j] && linked[j]) {
-          changed.add(aside[j] + " is left over (a second name of the unchanged " + s.target.getFileName() + ")");
-        } else if (aside[j] != null) {
-          changed.add(s.target + (placed[j] ? " holds the pulled file" : " is missing") + " (its previous content is "
-              + aside[j].getFileName() + " in the same directory)");
-        } else {
-          changed.add(s.target + " holds the pulled file (it did not exist before)");
-        }
-      }
-    }
-    if (!changed.isEmpty()) {
-      throw new IOException("pull into " + dest + " failed (" + cause.getMessage() + ") and undoing it failed too;"
-          + " changed: " + String.join("; ", changed) + "; every other file is as it was", cause);
-    }
+    Placement.commit(moves, dest, renamer, "pull");
   }
 
   /** After a failure: closes and removes the temporary files, then the directories the pull made (if empty). */

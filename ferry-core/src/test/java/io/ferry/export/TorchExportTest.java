@@ -277,6 +277,44 @@ class TorchExportTest {
     }
   }
 
+  /**
+   * The converted files are renamed into place all or none, as a plain pull's: when a rename fails midway, the files
+   * already replaced get their previous content back, the new ones are removed, and no temporary file is left.
+   */
+  @Test
+  void aRenameThatFailsMidwayLeavesDestAsItWas() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
+    Files.writeString(src.resolve("a.txt"), "new a");
+    Files.writeString(src.resolve("b.txt"), "new b");
+    Files.writeString(src.resolve("c.txt"), "new c");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = Files.createDirectories(tmp.resolve("out"));
+      Files.writeString(out.resolve("a.txt"), "old a");
+      Files.writeString(out.resolve("pytorch_model.bin"), "old weights");
+      java.util.concurrent.atomic.AtomicInteger renames = new java.util.concurrent.atomic.AtomicInteger();
+      io.ferry.transfer.Placement.Renamer failsOnTheThird = (from, to) -> {
+        if (renames.incrementAndGet() == 3) {
+          throw new IOException("injected rename failure");
+        }
+        io.ferry.transfer.Placement.ATOMIC.rename(from, to);
+      };
+      try (ModelReader r = repo.open("m")) {
+        assertThatThrownBy(() -> Export.write(r, out, false, "torch", TorchExport::convertedName,
+            TorchExport::convert, PullOptions.Existing.MERGE, failsOnTheThird))
+            .isInstanceOf(IOException.class).hasMessageContaining("injected rename failure");
+      }
+      assertThat(renames.get()).as("renames tried, the undo's among them").isGreaterThan(3);
+      try (Stream<Path> files = Files.list(out)) {
+        assertThat(files).containsExactlyInAnyOrder(out.resolve("a.txt"), out.resolve("pytorch_model.bin"));
+      }
+      assertThat(out.resolve("a.txt")).hasContent("old a");
+      assertThat(out.resolve("pytorch_model.bin")).hasContent("old weights");
+    }
+  }
+
   /** Any file name a plain pull writes (up to 255 bytes) is written by a converting pull too. */
   @Test
   void fileNamesUpToTheFileSystemsLimitAreWritten() throws IOException {
