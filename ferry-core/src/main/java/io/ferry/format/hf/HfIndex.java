@@ -188,8 +188,10 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
     JsonNode root;
     try {
       root = JSON.readTree(index);
+    } catch (JsonProcessingException e) {
+      throw new InvalidInputException(fileName + ": index is not valid JSON: " + e.getOriginalMessage(), e);
     } catch (IOException e) {
-      throw new InvalidInputException(fileName + ": index is not valid JSON: " + io.ferry.limits.JsonTree.problem(e), e);
+      throw new InvalidInputException(fileName + ": index is not valid JSON: " + e.getMessage(), e);
     }
     if (!(root instanceof ObjectNode obj) || !root.path("weight_map").isObject()) {
       return index.clone();
