@@ -211,7 +211,7 @@ class LocalBackendTest {
         Arrays.copyOf(next, next.length - 1),
         Arrays.copyOf(next, next.length / 2),
         new byte[300],
-        corruptCrc(next))) {
+        zeroedCrc(next))) {
       Files.write(log, intact);
       Files.write(log, torn, StandardOpenOption.APPEND);
       assertThat(backend.refs().get(ref)).as("value with a torn tail").contains(b);
@@ -227,6 +227,28 @@ class LocalBackendTest {
     assertThat(new String(after, intact.length, after.length - intact.length, StandardCharsets.UTF_8))
         .endsWith("\n").doesNotContain("crashed").hasLineCount(1);
     assertThat(backend.refs().log(ref)).extracting(RefLogEntry::newId).containsExactly(a, b, c);
+
+    // a whole last line whose checksum alone fails is no tear but damage: the ref must not fall back to b unseen
+    byte[] afterC = Files.readAllBytes(log);
+    Files.write(log, corruptCrc(next), StandardOpenOption.APPEND);
+    assertThatThrownBy(() -> backend.refs().get(ref)).isInstanceOf(io.ferry.error.CorruptRefException.class)
+        .hasMessageContaining("line 4 of " + log).hasMessageContaining("checksum fails");
+    assertThatThrownBy(() -> cas(ref, c, a)).isInstanceOf(io.ferry.error.CorruptRefException.class);
+    assertThat(Files.readAllBytes(log)).as("nothing written over the damage")
+        .isEqualTo(concat(afterC, corruptCrc(next)));
+  }
+
+  private static byte[] concat(byte[] x, byte[] y) {
+    byte[] out = Arrays.copyOf(x, x.length + y.length);
+    System.arraycopy(y, 0, out, x.length, y.length);
+    return out;
+  }
+
+  /** What a crash may leave where the line's first sector was not written: zeros in place of its checksum. */
+  private static byte[] zeroedCrc(byte[] line) {
+    byte[] copy = line.clone();
+    Arrays.fill(copy, 0, 8, (byte) 0);
+    return copy;
   }
 
   private static byte[] corruptCrc(byte[] line) {

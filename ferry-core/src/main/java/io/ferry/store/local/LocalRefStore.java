@@ -302,7 +302,9 @@ final class LocalRefStore implements RefStore {
           throw damaged(name, damagedLine, defect);
         }
         RefLogEntry e = RefLogFormat.decode(all, from, i);
-        if (e == null) {
+        if (e == null && RefLogFormat.onlyItsChecksumFails(all, from, i)) {
+          throw damagedLast(name, out.size() + 1, RefLogFormat.defect(all, from, i));
+        } else if (e == null) {
           damagedLine = out.size() + 1;
           defect = RefLogFormat.defect(all, from, i);
         } else {
@@ -340,6 +342,12 @@ final class LocalRefStore implements RefStore {
   private CorruptRefException damaged(String name, long line, String defect) {
     return new CorruptRefException(name, uri, line, "line " + line + " of " + file(name, LOG) + " is not an entry"
         + " and is not the last line (only a last line can be torn by a crash): " + defect);
+  }
+
+  /** The error for a whole entry whose checksum alone fails, wherever it is: damage, not a torn append. */
+  private CorruptRefException damagedLast(String name, long line, String defect) {
+    return new CorruptRefException(name, uri, line, "line " + line + " of " + file(name, LOG) + " is a whole entry"
+        + " whose checksum fails (damage, not an append a crash tore): " + defect);
   }
 
   /** The last valid entry of a log, where it ends, and the file's size. */
@@ -381,6 +389,9 @@ final class LocalRefStore implements RefStore {
         RefLogEntry e = RefLogFormat.decode(buf, prev + 1, nl);
         if (e != null) {
           return new Tail(e, start + nl + 1, size);
+        }
+        if (RefLogFormat.onlyItsChecksumFails(buf, prev + 1, nl)) {
+          throw damagedLast(name, lineNumber(ch, start + prev + 1), RefLogFormat.defect(buf, prev + 1, nl));
         }
         if (!lastLine) {
           throw damaged(name, lineNumber(ch, start + prev + 1), RefLogFormat.defect(buf, prev + 1, nl));

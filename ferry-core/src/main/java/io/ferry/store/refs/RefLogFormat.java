@@ -104,8 +104,13 @@ public final class RefLogFormat {
       return String.format("CRC32C mismatch: stored %08x, computed %08x over its %d bytes of JSON", expected,
           crc.getValue(), len - 9);
     }
+    return entry(buf, from + 9, len - 9);
+  }
+
+  /** The entry the JSON in {@code buf[from, from + len)} holds, or a String saying what is wrong. */
+  private static Object entry(byte[] buf, int from, int len) {
     try {
-      JsonNode n = JsonTree.read(buf, from + 9, len - 9);
+      JsonNode n = JsonTree.read(buf, from, len);
       if (n == null || !n.isObject() || !n.path("who").isTextual() || !n.path("why").isTextual()
           || !n.path("when").isTextual()) {
         return "its JSON is not an object with text fields who, when and why";
@@ -115,6 +120,26 @@ public final class RefLogFormat {
     } catch (java.io.IOException | DateTimeParseException | IllegalArgumentException e) {
       return "its JSON does not decode: " + e.getMessage();
     }
+  }
+
+  /**
+   * Whether the line in {@code buf[from, to)} (without its newline) is a whole entry of which only the checksum
+   * fails: its JSON decodes to an entry and its CRC field holds no NUL byte, but the field is not the JSON's CRC32C.
+   * A crash tears a line by leaving it short or with zeros where sectors were not written, never as a whole entry
+   * under a wrong checksum; such a line is damage (a flipped bit) even as the last line of a log, where a torn
+   * append is otherwise skipped.
+   */
+  public static boolean onlyItsChecksumFails(byte[] buf, int from, int to) {
+    int len = to - from;
+    if (len < 11 || buf[from + 8] != ' ') {
+      return false;
+    }
+    for (int i = from; i < from + 8; i++) {
+      if (buf[i] == 0) {
+        return false;
+      }
+    }
+    return !(parse(buf, from, to) instanceof RefLogEntry) && entry(buf, from + 9, len - 9) instanceof RefLogEntry;
   }
 
   private static ChunkId id(JsonNode n) {
