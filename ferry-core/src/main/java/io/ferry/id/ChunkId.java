@@ -100,4 +100,18 @@ public record ChunkId(long w0, long w1, long w2, long w3) implements Comparable<
   public String toString() {
     return hex();
   }
+
+  /**
+   * Written out, with the value a record's own would have: the record's is bootstrapped through method handles on
+   * first use, which spins classes no class-data archive keeps, in every short command (ids are map keys everywhere).
+   */
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof ChunkId c && w0 == c.w0 && w1 == c.w1 && w2 == c.w2 && w3 == c.w3;
+  }
+
+  @Override
+  public int hashCode() {
+    return 31 * (31 * (31 * Long.hashCode(w0) + Long.hashCode(w1)) + Long.hashCode(w2)) + Long.hashCode(w3);
+  }
 }
