@@ -99,7 +99,7 @@ final class Cli {
     return n.get("version").asText();
   }
 
-  /** Every regular file under the store, by relative path, with the SHA-256 of its content. */
+  /** Every file and directory under the store, by relative path: a file with the SHA-256 of its content. */
   Map<String, String> state() {
     return state(store);
   }
@@ -110,9 +110,11 @@ final class Cli {
       return out;
     }
     try (Stream<Path> s = Files.walk(root)) {
-      s.filter(Files::isRegularFile).forEach(p -> {
+      s.filter(p -> !p.equals(root)).forEach(p -> {
         try {
-          out.put(root.relativize(p).toString(), ChunkId.of(Files.readAllBytes(p)).hex());
+          // directories too: a command that fails must not leave even an empty one behind
+          out.put(root.relativize(p).toString(), Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+              ? "directory" : Files.isRegularFile(p) ? ChunkId.of(Files.readAllBytes(p)).hex() : "other");
         } catch (IOException e) {
           throw new UncheckedIOException(e);
         }

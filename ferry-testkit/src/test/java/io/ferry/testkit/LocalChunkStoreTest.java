@@ -83,4 +83,62 @@ class LocalChunkStoreTest extends ChunkStoreContract {
     assertThat(killed).doesNotExist();
     assertThat(running).exists();
   }
+
+  /**
+   * Deleting the last object of a fan-out directory removes the directory, so that a failed push (which deletes the
+   * objects it created) or a gc leaves no empty directories behind; the objects directory itself stays.
+   */
+  @Test
+  void deletingTheLastObjectOfItsDirectoryRemovesTheDirectory() throws Exception {
+    ChunkId a = ChunkId.parse("ab" + "0".repeat(61) + "1");
+    ChunkId b = ChunkId.parse("ab" + "0".repeat(61) + "2");
+    Path fanOut = scratch.resolve("store/objects/ab");
+    assertThat(store.put(a, ByteBuffer.wrap(content(10)))).isTrue();
+    byte[] bBytes = content(20);
+    assertThat(store.put(b, ByteBuffer.wrap(bBytes))).isTrue();
+    store.delete(a);
+    assertThat(fanOut).as("still holds b").isDirectory();
+    store.delete(b);
+    assertThat(fanOut).doesNotExist();
+    assertThat(scratch.resolve("store/objects")).isDirectory();
+    store.delete(b); // absent: nothing to do
+    assertThat(store.put(b, ByteBuffer.wrap(bBytes))).isTrue();
+    assertThat(store.read(b, 0, 20)).isEqualTo(ByteBuffer.wrap(bBytes));
+  }
+
+  /**
+   * Puts into a fan-out directory that deletes keep emptying and removing (a gc or a failed push beside a push) all
+   * succeed: a put whose directory vanished between making it and linking the object makes it again.
+   */
+  @Test
+  @Timeout(value = 120, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void putsSucceedWhileDeletesRemoveTheirDirectory() throws Exception {
+    int rounds = 1500;
+    ChunkId churn = ChunkId.parse("cd" + "f".repeat(62));
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+    try {
+      java.util.concurrent.Future<?> deleter = pool.submit(() -> {
+        for (int i = 0; i < rounds; i++) {
+          store.put(churn, ByteBuffer.wrap(content(8)));
+          store.delete(churn);
+        }
+        return null;
+      });
+      java.util.concurrent.Future<List<ChunkId>> putter = pool.submit(() -> {
+        List<ChunkId> ids = new java.util.ArrayList<>();
+        for (int i = 0; i < rounds; i++) {
+          ChunkId id = ChunkId.parse("cd" + String.format("%062x", i));
+          assertThat(store.put(id, ByteBuffer.wrap(content(16)))).as("put %d", i).isTrue();
+          ids.add(id);
+          store.delete(id);
+        }
+        return ids;
+      });
+      deleter.get();
+      assertThat(putter.get()).hasSize(rounds);
+    } finally {
+      pool.shutdownNow();
+    }
+    assertThat(scratch.resolve("store/objects/cd")).doesNotExist();
+  }
 }

@@ -79,7 +79,7 @@ public final class LocalBackend implements Backend {
       throw new InvalidInputException(dir + " is not a directory, not a Ferry store");
     }
     StoreMarker.openOrCreate(new Site(dir), options.create());
-    for (String sub : new String[] {"objects", "refs", "tmp"}) {
+    for (String sub : new String[] {"objects", "refs", "records", "tmp"}) {
       Durable.createDirectories(dir.resolve(sub));
     }
     LocalBackend backend = new LocalBackend(dir, options.clock());
@@ -119,7 +119,7 @@ public final class LocalBackend implements Backend {
     @Override
     public boolean publish(byte[] marker) throws IOException {
       Durable.createDirectories(dir);
-      for (String sub : new String[] {"objects", "refs", "tmp"}) {
+      for (String sub : new String[] {"objects", "refs", "records", "tmp"}) {
         Durable.createDirectories(dir.resolve(sub));
       }
       Path tmp = dir.resolve("tmp").resolve("marker-" + Long.toHexString(System.nanoTime()) + "-"

@@ -10,6 +10,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
@@ -49,6 +50,9 @@ final class LocalChunkStore implements ChunkStore {
   static final int READ_SLICE = 1 << 20;
 
   static final String TEMP_SUFFIX = ".tmp";
+
+  /** How often a put makes its fan-out directory again when deletes keep removing it under it. */
+  private static final int PUBLISH_ATTEMPTS = 100;
 
   private final Path objects;
   private final Path tmp;
@@ -102,12 +106,21 @@ final class LocalChunkStore implements ChunkStore {
       // the object's age is read by gc against the repository's clock: stamp it with the same clock
       Files.setLastModifiedTime(temp, FileTime.from(clock.instant()));
       Path fanOut = target.getParent();
-      Durable.createDirectories(fanOut);
-      boolean created = publish(temp, target);
-      if (created) {
-        Durable.syncDirectory(fanOut);
+      for (int attempt = 1; ; attempt++) {
+        Durable.createDirectories(fanOut);
+        try {
+          boolean created = publish(temp, target);
+          if (created) {
+            Durable.syncDirectory(fanOut);
+          }
+          return created;
+        } catch (NoSuchFileException e) {
+          // a delete emptied the fan-out directory and removed it between our mkdir and our link: make it again
+          if (attempt == PUBLISH_ATTEMPTS || Files.isDirectory(fanOut) || !Files.isRegularFile(temp)) {
+            throw e;
+          }
+        }
       }
-      return created;
     } finally {
       Files.deleteIfExists(temp);
     }
@@ -253,7 +266,7 @@ final class LocalChunkStore implements ChunkStore {
             }
           }
         } catch (NoSuchFileException deletedMeanwhile) {
-          // a fan-out directory removed by hand while listing: nothing to list in it
+          // a fan-out directory emptied and removed by a delete while listing: nothing to list in it
         }
       }
     }
@@ -273,8 +286,23 @@ final class LocalChunkStore implements ChunkStore {
   public void delete(ChunkId id) throws IOException {
     ensureOpen();
     Path p = pathOf(id);
-    if (Files.deleteIfExists(p)) {
-      Durable.syncDirectory(p.getParent());
+    if (!Files.deleteIfExists(p)) {
+      return;
+    }
+    Path fanOut = p.getParent();
+    try {
+      // the last object of its directory: remove the directory too, so that a failed push, which deletes the objects
+      // it created, leaves the store as it found it (a put racing with this makes the directory again)
+      Files.delete(fanOut);
+      Durable.syncDirectory(objects);
+      return;
+    } catch (DirectoryNotEmptyException | NoSuchFileException stillUsedOrGone) {
+      // it holds other objects, or another delete removed it
+    }
+    try {
+      Durable.syncDirectory(fanOut);
+    } catch (NoSuchFileException removedByAnotherDelete) {
+      // emptied and removed meanwhile by a delete that syncs the objects directory
     }
   }
 
