@@ -8,6 +8,9 @@ import java.nio.file.StandardOpenOption;
 
 /** fsync helpers for the local backend: making file contents and directory entries durable. */
 final class Durable {
+  /** How often a directory is made again when deletes keep removing it between another's mkdir and our look. */
+  private static final int CREATE_ATTEMPTS = 100;
+
   private Durable() {}
 
   /**
@@ -50,13 +53,19 @@ final class Durable {
     if (parent != null) {
       createDirectories(parent);
     }
-    try {
-      Files.createDirectory(dir);
-    } catch (java.nio.file.FileAlreadyExistsException e) {
-      if (!Files.isDirectory(dir)) {
-        throw e;
+    for (int attempt = 1; ; attempt++) {
+      try {
+        Files.createDirectory(dir);
+        break;
+      } catch (java.nio.file.FileAlreadyExistsException e) {
+        if (Files.isDirectory(dir)) {
+          return;
+        }
+        // another thread made it and a delete of its last entry removed it again before we looked: make it
+        if (attempt == CREATE_ATTEMPTS || Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+          throw e;
+        }
       }
-      return;
     }
     if (parent != null) {
       syncDirectory(parent);

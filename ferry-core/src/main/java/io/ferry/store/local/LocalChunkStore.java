@@ -106,21 +106,28 @@ final class LocalChunkStore implements ChunkStore {
       // the object's age is read by gc against the repository's clock: stamp it with the same clock
       Files.setLastModifiedTime(temp, FileTime.from(clock.instant()));
       Path fanOut = target.getParent();
+      boolean created;
       for (int attempt = 1; ; attempt++) {
         Durable.createDirectories(fanOut);
         try {
-          boolean created = publish(temp, target);
-          if (created) {
-            Durable.syncDirectory(fanOut);
-          }
-          return created;
+          created = publish(temp, target);
+          break;
         } catch (NoSuchFileException e) {
-          // a delete emptied the fan-out directory and removed it between our mkdir and our link: make it again
-          if (attempt == PUBLISH_ATTEMPTS || Files.isDirectory(fanOut) || !Files.isRegularFile(temp)) {
+          // a delete emptied the fan-out directory and removed it between our mkdir and our link (another put may
+          // have made it again since): while our temporary file is there, the missing file was the directory
+          if (attempt == PUBLISH_ATTEMPTS || !Files.isRegularFile(temp)) {
             throw e;
           }
         }
       }
+      if (created) {
+        try {
+          Durable.syncDirectory(fanOut);
+        } catch (NoSuchFileException e) {
+          // a delete of this same id came after our link and removed the emptied directory: nothing left to sync
+        }
+      }
+      return created;
     } finally {
       Files.deleteIfExists(temp);
     }
