@@ -54,6 +54,40 @@ class LocalRefStoreTest extends RefStoreContract {
     assertThat(refs.unreadable()).containsExactly("llama/tags/dir", "llama/tags/fifo");
   }
 
+  /**
+   * A ref log that is a symbolic link, or that lies in a directory linked out of the store, is damage: reads and moves
+   * refuse it naming the file, and no move appends to, or creates, a file outside the store (in a shared store anyone
+   * who may write its refs could otherwise have another user's tag write into that user's files).
+   */
+  @Test
+  void aLogReachedThroughALinkIsDamageAndNothingOutsideIsWritten() throws Exception {
+    Path root = ((LocalBackend) backend).root();
+    Path outside = Files.createDirectories(scratch.resolve("outside"));
+    Path victim = Files.writeString(outside.resolve("victim.txt"), "not a ref log\n");
+    Path tags = Files.createDirectories(root.resolve("refs/llama/tags"));
+    Files.createSymbolicLink(tags.resolve("linked.log"), victim);
+    Files.createSymbolicLink(tags.resolve("dangling.log"), outside.resolve("made.txt"));
+    Files.createSymbolicLink(root.resolve("refs/away"), outside);
+    for (String ref : List.of("llama/tags/linked", "llama/tags/dangling", "away/tags/prod")) {
+      for (ThrowingCallable read : List.<ThrowingCallable>of(() -> refs.get(ref), () -> refs.log(ref),
+          () -> cas(ref, null, id("a")), () -> cas(ref, id("a"), id("b")))) {
+        assertThatThrownBy(read).as(ref).isInstanceOf(CorruptRefException.class)
+            .hasMessageContaining(ref.startsWith("away") ? root.resolve("refs/away").toString() : ref + ".log")
+            .hasMessageMatching("(?s).*(symbolic link|leads outside the store's refs).*");
+      }
+    }
+    assertThat(victim).hasContent("not a ref log\n");
+    try (java.util.stream.Stream<Path> s = Files.list(outside)) {
+      assertThat(s).containsExactly(victim);
+    }
+    assertThat(refs.list("llama/")).isEmpty();
+    assertThat(refs.unreadable()).containsExactly("llama/tags/dangling", "llama/tags/linked");
+    // a linked directory that stays inside the refs is only another name for a place in the store
+    Files.createSymbolicLink(root.resolve("refs/alias"), root.resolve("refs/llama"));
+    assertThat(cas("alias/tags/prod", null, id("a"))).isEqualTo(io.ferry.store.CasResult.NEW);
+    assertThat(refs.get("llama/tags/prod")).contains(id("a"));
+  }
+
   /** A local log is one append-only file: a crash during an append tears its last line. */
   @Override
   protected boolean lastEntryMayBeTorn() {

@@ -14,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -60,6 +61,8 @@ final class LocalRefStore implements RefStore {
   private final String uri;
   private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
   private volatile boolean closed;
+  /** Where {@link #refs} is once links are resolved; found on first use. */
+  private volatile Path realRefs;
 
   LocalRefStore(Path refs, String uri) {
     this.refs = refs;
@@ -94,7 +97,7 @@ final class LocalRefStore implements RefStore {
     }
     FileChannel ch;
     try {
-      ch = FileChannel.open(file(name, LOG), StandardOpenOption.READ);
+      ch = FileChannel.open(file(name, LOG), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
     } catch (NoSuchFileException e) {
       return Optional.empty();
     }
@@ -114,7 +117,7 @@ final class LocalRefStore implements RefStore {
           + expected + " to " + next);
     }
     Path log = file(name, LOG);
-    if (!Files.exists(log)) {
+    if (!isLog(name, log)) {
       if (expected != null) {
         return CasResult.LOCK_FAILURE;
       }
@@ -125,7 +128,7 @@ final class LocalRefStore implements RefStore {
     ReentrantLock stripe = stripes[Math.floorMod(name.hashCode(), STRIPES)];
     stripe.lock();
     try {
-      if (expected != null && !Files.exists(log)) {
+      if (expected != null && !isLog(name, log)) {
         return CasResult.LOCK_FAILURE;
       }
       try (FileChannel lock = lockedChannel(name)) {
@@ -143,8 +146,9 @@ final class LocalRefStore implements RefStore {
       return expected != null ? CasResult.LOCK_FAILURE : CasResult.NO_CHANGE;
     }
     try (FileChannel ch = created
-        ? FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE)
-        : FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+        ? FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
+            LinkOption.NOFOLLOW_LINKS)
+        : FileChannel.open(log, StandardOpenOption.READ, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
       Tail t = readTail(name, ch);
       ChunkId current = t.last == null ? null : t.last.newId();
       if (!Objects.equals(current, expected)) {
@@ -184,8 +188,10 @@ final class LocalRefStore implements RefStore {
    */
   private FileChannel lockedChannel(String name) throws IOException {
     Path lockFile = file(name, LOCK);
+    checkInside(name, lockFile.getParent());
     Durable.createDirectories(lockFile.getParent());
-    FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+    FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
+        LinkOption.NOFOLLOW_LINKS);
     try {
       while (true) {
         try {
@@ -216,7 +222,7 @@ final class LocalRefStore implements RefStore {
     }
     List<String> names = new ArrayList<>();
     walkLogs(base, (name, f) -> {
-      if (name.startsWith(p) && Files.isRegularFile(f)) {
+      if (name.startsWith(p) && Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
         names.add(name);
       }
     });
@@ -239,7 +245,7 @@ final class LocalRefStore implements RefStore {
     }
     List<String> names = new ArrayList<>();
     walkLogs(refs, (name, f) -> {
-      if (!Files.isRegularFile(f)) {
+      if (!Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
         names.add(name);
       }
     });
@@ -288,7 +294,9 @@ final class LocalRefStore implements RefStore {
     }
     byte[] all;
     try {
-      all = Files.readAllBytes(log);
+      try (FileChannel ch = FileChannel.open(log, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+        all = readAll(name, log, ch);
+      }
     } catch (NoSuchFileException e) {
       return List.of();
     }
@@ -318,21 +326,69 @@ final class LocalRefStore implements RefStore {
   }
 
   /**
-   * Whether the ref's log exists; a log that is not a regular file (links followed) is damage: a directory cannot be
-   * read, and reading a fifo would wait forever.
+   * Whether the ref's log exists; a log that is not a regular file is damage: a directory cannot be read, reading a
+   * fifo would wait forever, and a symbolic link (or a linked directory on the way to the log) would have a move
+   * append to, or create, a file outside the store: in a store shared by a group, anyone who may write its refs could
+   * otherwise make another user's {@code ferry tag} write into that user's own files.
    */
   private boolean isLog(String name, Path log) throws IOException {
     BasicFileAttributes a;
     try {
-      a = Files.readAttributes(log, BasicFileAttributes.class);
+      a = Files.readAttributes(log, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
     } catch (NoSuchFileException e) {
+      checkInside(name, log.getParent());
       return false;
     }
     if (!a.isRegularFile()) {
       throw new CorruptRefException(name, uri, 1, log + " is not a regular file ("
-          + (a.isDirectory() ? "a directory" : "a fifo, socket or device") + ")");
+          + (a.isDirectory() ? "a directory" : a.isSymbolicLink() ? "a symbolic link" : "a fifo, socket or device")
+          + ")");
     }
+    checkInside(name, log.getParent());
     return true;
+  }
+
+  /**
+   * Checks that {@code dir}, or its nearest existing ancestor, lies inside the refs directory once links are
+   * resolved: a directory of refs that links elsewhere is damage. The refs directory itself may be a link (a store
+   * that keeps its refs on another volume).
+   */
+  private void checkInside(String name, Path dir) throws IOException {
+    Path existing = dir;
+    while (existing != null && existing.startsWith(refs) && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
+      existing = existing.getParent();
+    }
+    if (existing == null || !existing.startsWith(refs) || existing.equals(refs)) {
+      return;
+    }
+    Path real;
+    try {
+      real = existing.toRealPath();
+    } catch (NoSuchFileException e) {
+      throw new CorruptRefException(name, uri, 1, existing + " is a link to nothing: the directories of refs are"
+          + " never links");
+    }
+    Path realRefs = this.realRefs;
+    if (realRefs == null) {
+      realRefs = refs.toRealPath();
+      this.realRefs = realRefs;
+    }
+    if (!real.startsWith(realRefs)) {
+      throw new CorruptRefException(name, uri, 1, existing + " leads outside the store's refs (to " + real
+          + "): the directories of refs are never links");
+    }
+  }
+
+  private static byte[] readAll(String name, Path log, FileChannel ch) throws IOException {
+    long size = ch.size();
+    if (size > Integer.MAX_VALUE - 8) {
+      throw new IOException(log + ": the log of ref '" + name + "' is " + size + " bytes, too long to read whole");
+    }
+    ByteBuffer all = ByteBuffer.allocate((int) size);
+    while (all.hasRemaining() && ch.read(all) >= 0) {
+      // until the end
+    }
+    return all.position() == all.capacity() ? all.array() : java.util.Arrays.copyOf(all.array(), all.position());
   }
 
   /**
