@@ -548,6 +548,41 @@ public abstract class RefStoreContract {
   }
 
   /**
+   * A whole last entry whose JSON a flip broke (a quote turned into another byte, a key misspelt, a brace gone from
+   * inside) is damage in every store, like one whose checksum alone fails: no crash leaves a newline-ended line free of
+   * zeros that is not the line written, so the ref must not fall back to its previous value unseen.
+   */
+  @Test
+  void aWholeLastEntryWhoseJsonIsDamagedIsCorruptionForEveryStore() throws Exception {
+    List<UnaryOperator<byte[]>> flips = List.of(
+        line -> replaceFirst(line, "\"who\":", "\"who\"="),
+        line -> replaceFirst(line, "\"why\"", "\"wh\u00ff\""),
+        line -> replaceFirst(line, "\"old\"", "old\""));
+    for (int f = 0; f < flips.size(); f++) {
+      String ref = "llama/tags/flip-" + f;
+      List<ChunkId> values = moves(ref, 3);
+      rewriteEntry(ref, 3, flips.get(f));
+      try (Backend cold = reopen()) {
+        assertCorrupt(() -> cold.refs().get(ref), ref, 3, "CRC32C");
+        assertCorrupt(() -> cold.refs().compareAndSet(ref, values.get(2), id("x"),
+            new RefLogEntry(values.get(2), id("x"), "test", now(), "move")), ref, 3, "CRC32C");
+        assertCorrupt(() -> cold.refs().compareAndSet(ref, values.get(1), id("x"),
+            new RefLogEntry(values.get(1), id("x"), "test", now(), "move")), ref, 3, "CRC32C");
+      }
+      assertCorrupt(() -> refs.log(ref), ref, 3, "CRC32C");
+      assertCorrupt(() -> refs.checkLog(ref), ref, 3, "CRC32C");
+    }
+  }
+
+  /** {@code line} with the first {@code from} (UTF-8) replaced by {@code to}; fails if the line lacks it. */
+  private static byte[] replaceFirst(byte[] line, String from, String to) {
+    String s = new String(line, StandardCharsets.UTF_8);
+    assertThat(s).as("the entry to damage").contains(from);
+    return s.replaceFirst(java.util.regex.Pattern.quote(from), java.util.regex.Matcher.quoteReplacement(to))
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  /**
    * Where appends can tear ({@link #lastEntryMayBeTorn}), what a crash leaves of a last entry is skipped and the next
    * move writes over it: the entry cut short, zeros where its first bytes were not written, zeros inside its JSON.
    */

@@ -232,7 +232,8 @@ class LocalBackendTest {
     byte[] afterC = Files.readAllBytes(log);
     Files.write(log, corruptCrc(next), StandardOpenOption.APPEND);
     assertThatThrownBy(() -> backend.refs().get(ref)).isInstanceOf(io.ferry.error.CorruptRefException.class)
-        .hasMessageContaining("line 4 of " + log).hasMessageContaining("checksum fails");
+        .hasMessageContaining("line 4 of " + log).hasMessageContaining("damage, not an append a crash tore")
+        .hasMessageContaining("CRC32C mismatch");
     assertThatThrownBy(() -> cas(ref, c, a)).isInstanceOf(io.ferry.error.CorruptRefException.class);
     assertThat(Files.readAllBytes(log)).as("nothing written over the damage")
         .isEqualTo(concat(afterC, corruptCrc(next)));

@@ -34,8 +34,9 @@ import java.util.stream.Stream;
  *
  * <p>{@link #compareAndSet} takes an in-JVM lock (striped by name) and then an OS advisory lock on {@code
  * refs/<name>.lock}, re-reads the value under both, compares, appends one line and forces it to disk before releasing.
- * A crash during the append leaves a torn last line (no newline, or a CRC mismatch): readers skip it and the next
- * writer truncates it under the lock, so a crash at any point leaves either the old or the new value. OS locks are
+ * A crash during the append leaves a torn last line (no newline, or zeros where sectors were not written): readers
+ * skip it and the next writer truncates it under the lock, so a crash at any point leaves either the old or the new
+ * value; a whole last line that is not an entry is damage ({@link RefLogFormat#wholeButDamaged}). OS locks are
  * released by the kernel when a process dies, so a crash never leaves a ref locked. The lock is on a separate file
  * that only writers open, because closing any handle of a file drops the process's POSIX locks on that file; and the
  * lock file is opened and closed per move under the stripe lock, so open handles do not grow with the number of refs.
@@ -310,7 +311,7 @@ final class LocalRefStore implements RefStore {
           throw damaged(name, damagedLine, defect);
         }
         RefLogEntry e = RefLogFormat.decode(all, from, i);
-        if (e == null && RefLogFormat.onlyItsChecksumFails(all, from, i)) {
+        if (e == null && RefLogFormat.wholeButDamaged(all, from, i)) {
           throw damagedLast(name, out.size() + 1, RefLogFormat.defect(all, from, i));
         } else if (e == null) {
           damagedLine = out.size() + 1;
@@ -400,10 +401,10 @@ final class LocalRefStore implements RefStore {
         + " and is not the last line (only a last line can be torn by a crash): " + defect);
   }
 
-  /** The error for a whole entry whose checksum alone fails, wherever it is: damage, not a torn append. */
+  /** The error for a whole line that is not an entry, wherever it is: damage, not a torn append. */
   private CorruptRefException damagedLast(String name, long line, String defect) {
-    return new CorruptRefException(name, uri, line, "line " + line + " of " + file(name, LOG) + " is a whole entry"
-        + " whose checksum fails (damage, not an append a crash tore): " + defect);
+    return new CorruptRefException(name, uri, line, "line " + line + " of " + file(name, LOG) + " is a whole line"
+        + " that is not an entry (damage, not an append a crash tore): " + defect);
   }
 
   /** The last valid entry of a log, where it ends, and the file's size. */
@@ -446,7 +447,7 @@ final class LocalRefStore implements RefStore {
         if (e != null) {
           return new Tail(e, start + nl + 1, size);
         }
-        if (RefLogFormat.onlyItsChecksumFails(buf, prev + 1, nl)) {
+        if (RefLogFormat.wholeButDamaged(buf, prev + 1, nl)) {
           throw damagedLast(name, lineNumber(ch, start + prev + 1), RefLogFormat.defect(buf, prev + 1, nl));
         }
         if (!lastLine) {

@@ -142,6 +142,29 @@ public final class RefLogFormat {
     return !(parse(buf, from, to) instanceof RefLogEntry) && entry(buf, from + 9, len - 9) instanceof RefLogEntry;
   }
 
+  /**
+   * Whether the line in {@code buf[from, to)} (without its newline) is a whole line that is not an entry: damage (a
+   * flipped bit, a hand edit) rather than what a crash leaves of an append. An append writes its line in one write
+   * ending with the JSON's closing brace and the newline; a crash cuts the line short (no newline) or leaves zeros where
+   * sectors were not written, so a newline-ended line that holds no NUL byte and ends with {@code '}'} was written
+   * whole. That covers a flip anywhere in the JSON as well as in the checksum ({@link #onlyItsChecksumFails}, which
+   * also counts a whole entry whose JSON ends differently).
+   */
+  public static boolean wholeButDamaged(byte[] buf, int from, int to) {
+    if (to - from < 11 || parse(buf, from, to) instanceof RefLogEntry) {
+      return false;
+    }
+    if (onlyItsChecksumFails(buf, from, to)) {
+      return true;
+    }
+    for (int i = from; i < to; i++) {
+      if (buf[i] == 0) {
+        return false;
+      }
+    }
+    return buf[to - 1] == '}';
+  }
+
   private static ChunkId id(JsonNode n) {
     if (n == null || n.isNull()) {
       return null;
