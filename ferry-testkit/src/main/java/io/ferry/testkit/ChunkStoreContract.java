@@ -446,4 +446,44 @@ public abstract class ChunkStoreContract {
       pool.shutdownNow();
     }
   }
+
+  /**
+   * Puts of objects that share a first byte (one fan-out directory where stores have them), racing a put and delete of
+   * another such object (a gc or a failed push beside a push, which may remove the emptied directory), all succeed and
+   * stay readable until deleted.
+   */
+  @Test
+  @Timeout(value = 180, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void putsSucceedWhileDeletesEmptyTheirDirectory() throws Exception {
+    int rounds = 24;
+    ChunkId churn = ChunkId.parse("ce" + "f".repeat(62));
+    ExecutorService pool = Executors.newFixedThreadPool(2);
+    try {
+      Future<?> deleter = pool.submit(() -> {
+        for (int i = 0; i < rounds; i++) {
+          store.put(churn, ByteBuffer.wrap(content(8)));
+          store.delete(churn);
+        }
+        return null;
+      });
+      Future<Integer> putter = pool.submit(() -> {
+        int done = 0;
+        for (int i = 0; i < rounds; i++) {
+          ChunkId id = ChunkId.parse("ce" + String.format("%062x", i));
+          byte[] c = content(16);
+          assertThat(store.put(id, ByteBuffer.wrap(c))).as("put %d", i).isTrue();
+          assertThat(bytes(store.read(id, 0, c.length))).as("object %d", i).isEqualTo(c);
+          store.delete(id);
+          done++;
+        }
+        return done;
+      });
+      deleter.get();
+      assertThat(putter.get()).isEqualTo(rounds);
+    } finally {
+      pool.shutdownNow();
+    }
+    assertThat(store.contains(churn)).isFalse();
+  }
+
 }

@@ -23,6 +23,7 @@ import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.PathIsNotEmptyDirectoryException;
 import org.apache.hadoop.fs.RemoteIterator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -64,6 +65,8 @@ public final class HdfsBackend implements Backend {
   public static final int STALE_TEMP_HOURS = 24;
 
   static final String TEMP_SUFFIX = ".tmp";
+  /** The directories a store always has; emptied directories below them are removed, these never. */
+  static final String[] TOP_LEVEL = {"objects", "refs", "tmp", "leases"};
 
   private final FileSystem fs;
   private final Path root;
@@ -119,8 +122,34 @@ public final class HdfsBackend implements Backend {
       throw new InvalidInputException(uri + " is a file, not a Ferry store directory");
     }
     StoreMarker.openOrCreate(new Site(fs, root, uri), options.create());
-    for (String sub : new String[] {"objects", "refs", "tmp"}) {
+    for (String sub : TOP_LEVEL) {
       fs.mkdirs(new Path(root, sub));
+    }
+  }
+
+  /**
+   * Removes {@code dir}, then each parent in turn while it is empty, up to but not including the store's top-level
+   * directories ({@link #TOP_LEVEL}, which open makes and nothing removes). Stops at the first directory that holds
+   * anything (the NameNode refuses a non-recursive delete of a directory that is not empty, so whatever another client
+   * put there meanwhile stays) or that is gone. Best effort: a directory left behind costs an inode and nothing else,
+   * so a failure is logged, never thrown.
+   */
+  static void removeEmptyDirectories(FileSystem fs, Path dir, Path root, String uri) {
+    int keep = root.depth() + 1;
+    for (Path d = dir; d != null && d.depth() > keep; d = d.getParent()) {
+      try {
+        if (!fs.delete(d, false)) {
+          return;
+        }
+      } catch (PathIsNotEmptyDirectoryException stillUsed) {
+        return;
+      } catch (IOException | RuntimeException e) {
+        if (!String.valueOf(e.getMessage()).contains("non empty")
+            && !String.valueOf(e.getMessage()).contains("not empty")) {
+          LOG.debug("{}: could not remove the empty directory {}: {}", uri, d, e.toString());
+        }
+        return;
+      }
     }
   }
 
@@ -167,7 +196,7 @@ public final class HdfsBackend implements Backend {
     public boolean publish(byte[] marker) throws IOException {
       Path tmp = new Path(root, "tmp");
       fs.mkdirs(tmp);
-      for (String sub : new String[] {"objects", "refs"}) {
+      for (String sub : TOP_LEVEL) {
         fs.mkdirs(new Path(root, sub));
       }
       Path temp = new Path(tmp, "marker-" + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX);

@@ -56,6 +56,8 @@ final class HdfsChunkStore implements ChunkStore {
   /** A batch with at least this many ids in one fan-out directory lists the directory. */
   static final int LIST_THRESHOLD = 32;
   private static final int COPY_CHUNK = 256 * 1024;
+  /** How many times a put makes its fan-out directory again when deletes keep removing it. */
+  private static final int PUBLISH_ATTEMPTS = 100;
 
   private final FileSystem fs;
   private final Path objects;
@@ -202,7 +204,9 @@ final class HdfsChunkStore implements ChunkStore {
       if (fs.exists(target)) {
         return false;
       }
-      if (attempt > 0) {
+      // the fan-out directory is missing (a delete of its last object removed it): make it again, while the
+      // temporary file is there to publish
+      if (attempt >= PUBLISH_ATTEMPTS || !fs.exists(temp)) {
         throw new IOException("could not publish object " + id + " in " + uri + ": rename of " + temp + " to "
             + target + " returned false, and the target does not exist");
       }
@@ -378,11 +382,20 @@ final class HdfsChunkStore implements ChunkStore {
     return true;
   }
 
+  /**
+   * Deletes the object, then its fan-out directory if that was its last object, so that a failed push (which deletes
+   * what it wrote) leaves the store's tree as it found it. A put whose directory such a delete removed makes it again
+   * ({@link #publish}).
+   */
   @Override
   public void delete(ChunkId id) throws IOException {
     ensureOpen();
     openFiles.evict(id);
-    fs.delete(pathOf(id), false);
+    Path p = pathOf(id);
+    if (fs.delete(p, false)) {
+      knownFanOuts.remove(p.getParent().getName());
+      HdfsBackend.removeEmptyDirectories(fs, p.getParent(), objects.getParent(), uri);
+    }
   }
 
   private void ensureOpen() {

@@ -61,6 +61,8 @@ import org.slf4j.LoggerFactory;
 final class HdfsRecordStore implements RecordStore {
   private static final Logger LOG = LoggerFactory.getLogger(HdfsRecordStore.class);
 
+  /** How many times a create makes the record's directory again when a delete keeps removing it. */
+  private static final int PUBLISH_ATTEMPTS = 100;
   /** The attribute holding a record's bytes (named when it held only ref-log entries). */
   static final String RECORD_ATTR = "user.ferry.entry";
   /** The largest record kept in an attribute (the NameNode's default limit for name and value is 16 KiB). */
@@ -154,7 +156,8 @@ final class HdfsRecordStore implements RecordStore {
           }
           return false;
         } catch (FileNotFoundException | ParentNotDirectoryException e) {
-          if (attempt > 0) {
+          // no parent directory: make it; again if a delete removed it, emptied, before the rename
+          if (attempt >= PUBLISH_ATTEMPTS || e instanceof ParentNotDirectoryException && attempt > 0) {
             throw e;
           }
           fs.mkdirs(target.getParent());
@@ -353,10 +356,20 @@ final class HdfsRecordStore implements RecordStore {
     }
   }
 
+  /**
+   * Deletes the record, then the directories it leaves empty up to the store's root: a push's lease and a removed
+   * ref leave nothing behind (10,000 pushes would otherwise leave 10,000 empty lease directories for every gc to list,
+   * and a failed push would not leave the store as it found it). Each removal is the NameNode's non-recursive delete,
+   * which refuses a directory that holds anything, so a record created meanwhile stays; a create whose directory such a
+   * delete removed makes it again ({@link #publish}).
+   */
   @Override
   public void delete(String key) throws IOException {
     ensureOpen();
-    fs.delete(path(key), false);
+    Path p = path(key);
+    if (fs.delete(p, false)) {
+      HdfsBackend.removeEmptyDirectories(fs, p.getParent(), root, uri);
+    }
   }
 
   private void ensureOpen() {

@@ -137,6 +137,64 @@ class HdfsRepositoryTest {
     }
   }
 
+  /**
+   * A push that runs out of room (the store directory's space quota, the "disk full" of an HDFS tenant) fails naming
+   * the quota, and leaves the store's tree exactly as it found it: no object, no fan-out directory, no lease or other
+   * record, no temporary file; the model then pushes once the quota is lifted. And a push that lands leaves no
+   * directory of its lease behind.
+   */
+  @Test
+  void aPushStoppedByAQuotaLeavesTheStoreAsItWas() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    Path first = model("first", 4L << 20, 5);
+    Path src = model("quota", 24L << 20, 4);
+    String path = MiniHdfs.freshPath("quota");
+    // 1 MiB blocks (the NameNode's least), so that the quota counts blocks of that size, not of 128 MiB
+    StoreOptions options = StoreOptions.createIfMissing()
+        .withSettings(java.util.Map.of("dfs.replication", "3", "dfs.blocksize", "1048576"));
+    try (Repository repo = Ferry.open(hdfs.hdfs(path).toString(), options, RepositoryOptions.defaults())) {
+      repo.push(first, "small:prod", PushOptions.builder().message("before the quota").build());
+      HdfsBackend backend = (HdfsBackend) repo.backend();
+      org.apache.hadoop.hdfs.DistributedFileSystem dfs = hdfs.cluster().getFileSystem();
+      org.apache.hadoop.fs.Path root = backend.root();
+      java.util.Map<String, Long> before = tree(dfs, root);
+      assertThat(before.keySet()).as("what a landed push leaves under leases/").filteredOn(k -> k.startsWith("/leases"))
+          .containsExactly("/leases");
+      // room for a few objects (a block being written counts whole, three replicas), not for the model's
+      long used = dfs.getContentSummary(root).getSpaceConsumed();
+      dfs.setQuota(root, org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_DONT_SET, used + (12L << 20));
+      try {
+        assertThatThrownBy(() -> repo.push(src, "llama:prod", PushOptions.builder().message("over").build()))
+            .hasStackTraceContaining("quota");
+        assertThat(tree(dfs, root)).as("the store's tree after the failed push").isEqualTo(before);
+      } finally {
+        dfs.setQuota(root, org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_DONT_SET,
+            org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_RESET);
+      }
+      repo.push(src, "llama:prod", PushOptions.builder().message("after").build());
+      Path out = work.resolve("out-quota");
+      repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true));
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  /** Every path under {@code root} (directories included, as -1) with its length. */
+  private static java.util.Map<String, Long> tree(FileSystem fs, org.apache.hadoop.fs.Path root) throws Exception {
+    java.util.Map<String, Long> out = new java.util.TreeMap<>();
+    java.util.ArrayDeque<org.apache.hadoop.fs.Path> todo = new java.util.ArrayDeque<>(List.of(root));
+    while (!todo.isEmpty()) {
+      for (org.apache.hadoop.fs.FileStatus st : fs.listStatus(todo.pop())) {
+        String rel = st.getPath().toUri().getPath().substring(root.toUri().getPath().length());
+        out.put(rel, st.isDirectory() ? -1L : st.getLen());
+        if (st.isDirectory()) {
+          todo.push(st.getPath());
+        }
+      }
+    }
+    return out;
+  }
+
   /** Rewrites an HDFS file with one byte inverted, as a disk or a buggy tool would. */
   static void flipByte(FileSystem fs, org.apache.hadoop.fs.Path p, long at) throws Exception {
     byte[] all;
