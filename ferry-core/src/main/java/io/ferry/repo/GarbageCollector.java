@@ -210,13 +210,35 @@ final class GarbageCollector {
    * removed may have published already). Runs under a gc lease, so a push that has not declared yet waits for it and
    * then finds the object missing and writes it again. Failures are attached to {@code cause}; never throws.
    *
+   * <p>When the push failed for good ({@code failed}) and the gc lease cannot be taken (a store out of room: a lease
+   * is a new record, and an HDFS namespace quota counts files), the push's own lease is released first, which frees
+   * its records, and the gc lease is taken again: a failed push needs its lease no more.
+   *
    * @param own the failing push's own lease: its declarations do not count, and its start bounds "since"
+   * @param failed whether the push has failed (else it goes on, holding {@code own}, and only abandons these objects)
    */
-  void removeCreated(Collection<ChunkId> created, Lease own, Throwable cause) {
+  void removeCreated(Collection<ChunkId> created, Lease own, Throwable cause, boolean failed) {
     if (created.isEmpty()) {
       return;
     }
-    try (Lease lease = leases.take(Lease.Kind.GC, "removing what a failed push wrote")) {
+    Lease taken;
+    try {
+      taken = leases.take(Lease.Kind.GC, "removing what a failed push wrote");
+    } catch (IOException | RuntimeException e) {
+      if (!failed) {
+        cause.addSuppressed(e);
+        return;
+      }
+      own.close();
+      try {
+        taken = leases.take(Lease.Kind.GC, "removing what a failed push wrote");
+      } catch (IOException | RuntimeException again) {
+        again.addSuppressed(e);
+        cause.addSuppressed(again);
+        return;
+      }
+    }
+    try (Lease lease = taken) {
       Set<ChunkId> keep = new HashSet<>(leases.pushProtection(own.id()).ids());
       keep.addAll(objectsPublishedSince(own.started().minus(leases.skew())));
       lease.checkHeld();

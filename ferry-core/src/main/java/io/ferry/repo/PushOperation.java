@@ -90,7 +90,7 @@ final class PushOperation {
       FormatRegistry standard = FormatRegistry.standard();
       FormatRegistry formats = opts.stored().isEmpty() ? standard : FormatRegistry.of(standard.formats(), List.of());
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), formats, pool, opts.codec(), opts.listener(),
-          (created, cause) -> collector.removeCreated(created, lease, cause));
+          (created, cause) -> collector.removeCreated(created, lease, cause, true));
       Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
           opts.files());
       PushLimits.checkSource(prepared);
@@ -275,7 +275,7 @@ final class PushOperation {
   private void abandon(ObjectDatabase.Written w, List<ChunkId> created, Lease lease) {
     if (w.created() && created.remove(w.id())) {
       IOException quiet = new IOException("abandoned version " + w.id());
-      collector.removeCreated(List.of(w.id()), lease, quiet);
+      collector.removeCreated(List.of(w.id()), lease, quiet, false);
     }
   }
 

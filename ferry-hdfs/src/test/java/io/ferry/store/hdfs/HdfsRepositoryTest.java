@@ -138,9 +138,10 @@ class HdfsRepositoryTest {
   }
 
   /**
-   * A push that runs out of room (the store directory's space quota, the "disk full" of an HDFS tenant) fails naming
-   * the quota, and leaves the store's tree exactly as it found it: no object, no fan-out directory, no lease or other
-   * record, no temporary file; the model then pushes once the quota is lifted. And a push that lands leaves no
+   * A push that runs out of room (the store directory's space quota, the "disk full" of an HDFS tenant, or its
+   * namespace quota of files and directories) fails naming the quota, and leaves the store's tree exactly as it found
+   * it: no object, no fan-out directory, no lease or other record, no temporary file; the model then pushes once the
+   * quota is lifted. And a push that lands leaves no
    * directory of its lease behind.
    */
   @Test
@@ -160,16 +161,24 @@ class HdfsRepositoryTest {
       java.util.Map<String, Long> before = tree(dfs, root);
       assertThat(before.keySet()).as("what a landed push leaves under leases/").filteredOn(k -> k.startsWith("/leases"))
           .containsExactly("/leases");
-      // room for a few objects (a block being written counts whole, three replicas), not for the model's
-      long used = dfs.getContentSummary(root).getSpaceConsumed();
-      dfs.setQuota(root, org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_DONT_SET, used + (12L << 20));
-      try {
-        assertThatThrownBy(() -> repo.push(src, "llama:prod", PushOptions.builder().message("over").build()))
-            .hasStackTraceContaining("quota");
-        assertThat(tree(dfs, root)).as("the store's tree after the failed push").isEqualTo(before);
-      } finally {
-        dfs.setQuota(root, org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_DONT_SET,
-            org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_RESET);
+      long dontSet = org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_DONT_SET;
+      long reset = org.apache.hadoop.hdfs.protocol.HdfsConstants.QUOTA_RESET;
+      org.apache.hadoop.fs.ContentSummary used = dfs.getContentSummary(root);
+      // room for a few objects, not for the model's: in bytes (a block being written counts whole, three replicas),
+      // then in files and directories (where even the gc lease that removes a failed push's objects is a new file)
+      long[][] quotas = {
+          {dontSet, used.getSpaceConsumed() + (12L << 20)},
+          {used.getFileCount() + used.getDirectoryCount() + 6, dontSet}};
+      for (long[] quota : quotas) {
+        dfs.setQuota(root, quota[0], quota[1]);
+        try {
+          assertThatThrownBy(() -> repo.push(src, "llama:prod", PushOptions.builder().message("over").build()))
+              .hasStackTraceContaining("quota");
+          assertThat(tree(dfs, root)).as("the store's tree after a push over quota %s", List.of(quota[0], quota[1]))
+              .isEqualTo(before);
+        } finally {
+          dfs.setQuota(root, quota[0] == dontSet ? dontSet : reset, quota[1] == dontSet ? dontSet : reset);
+        }
       }
       repo.push(src, "llama:prod", PushOptions.builder().message("after").build());
       Path out = work.resolve("out-quota");
