@@ -66,7 +66,8 @@ final class HdfsChunkStore implements ChunkStore {
   private final boolean hsync;
   private final ExecutorService lookups;
   private final OpenFiles openFiles;
-  private final Set<String> knownFanOuts = ConcurrentHashMap.newKeySet();
+  /** Fan-out directories this store's puts made: a delete that empties one of them removes it. */
+  private final Set<String> madeFanOuts = ConcurrentHashMap.newKeySet();
   private volatile boolean closed;
 
   HdfsChunkStore(FileSystem fs, Path objects, Path tmp, String uri, HdfsSettings settings, ExecutorService lookups) {
@@ -194,30 +195,26 @@ final class HdfsChunkStore implements ChunkStore {
     return created;
   }
 
-  /** Renames the complete temporary file to its final name; false if another put published it first. */
+  /**
+   * Renames the complete temporary file to its final name; false if another put published it first. The rename comes
+   * first: where the fan-out directory exists (in any store past a few hundred objects, all 256 do) a put costs no
+   * call for it. A rename into a missing directory fails; the directory is then made (and remembered as made here,
+   * for {@link #delete}) and the rename tried again, again if a delete of its last object removed it meanwhile.
+   */
   private boolean publish(ChunkId id, Path temp, Path target) throws IOException {
     for (int attempt = 0; ; attempt++) {
-      ensureFanOut(target.getParent(), attempt > 0);
       if (fs.rename(temp, target)) {
         return true;
       }
       if (fs.exists(target)) {
         return false;
       }
-      // the fan-out directory is missing (a delete of its last object removed it): make it again, while the
-      // temporary file is there to publish
       if (attempt >= PUBLISH_ATTEMPTS || !fs.exists(temp)) {
         throw new IOException("could not publish object " + id + " in " + uri + ": rename of " + temp + " to "
             + target + " returned false, and the target does not exist");
       }
-    }
-  }
-
-  private void ensureFanOut(Path dir, boolean force) throws IOException {
-    String name = dir.getName();
-    if (force || !knownFanOuts.contains(name)) {
-      fs.mkdirs(dir);
-      knownFanOuts.add(name);
+      fs.mkdirs(target.getParent());
+      madeFanOuts.add(target.getParent().getName());
     }
   }
 
@@ -383,17 +380,18 @@ final class HdfsChunkStore implements ChunkStore {
   }
 
   /**
-   * Deletes the object, then its fan-out directory if that was its last object, so that a failed push (which deletes
-   * what it wrote) leaves the store's tree as it found it. A put whose directory such a delete removed makes it again
-   * ({@link #publish}).
+   * Deletes the object, then its fan-out directory if this store's puts made that directory and this was its last
+   * object, so that a failed push (which deletes what it wrote) leaves the store's tree as it found it. Directories
+   * that were there before are left alone: there are at most 256 of them, and trying to remove one on every delete of
+   * a gc would cost a NameNode call per object. A put whose directory such a delete removed makes it again ({@link
+   * #publish}).
    */
   @Override
   public void delete(ChunkId id) throws IOException {
     ensureOpen();
     openFiles.evict(id);
     Path p = pathOf(id);
-    if (fs.delete(p, false)) {
-      knownFanOuts.remove(p.getParent().getName());
+    if (fs.delete(p, false) && madeFanOuts.contains(p.getParent().getName())) {
       HdfsBackend.removeEmptyDirectories(fs, p.getParent(), objects.getParent(), uri);
     }
   }
