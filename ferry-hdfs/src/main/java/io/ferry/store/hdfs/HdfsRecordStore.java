@@ -156,8 +156,10 @@ final class HdfsRecordStore implements RecordStore {
           }
           return false;
         } catch (FileNotFoundException | ParentNotDirectoryException e) {
-          // no parent directory: make it; again if a delete removed it, emptied, before the rename
-          if (attempt >= PUBLISH_ATTEMPTS || e instanceof ParentNotDirectoryException && attempt > 0) {
+          // no parent directory: make it; again if a delete removed it, emptied, before the rename (but not when the
+          // temporary file is what is missing)
+          if (attempt >= PUBLISH_ATTEMPTS || attempt > 0
+              && (e instanceof ParentNotDirectoryException || !fs.exists(temp))) {
             throw e;
           }
           fs.mkdirs(target.getParent());
