@@ -68,6 +68,13 @@ public final class ObjectDatabase {
     return Locator.of(indexes);
   }
 
+  /** Checks a pack's header (magic, version, reserved bytes), which no checksum covers: for verify. */
+  public void checkPackHeader(ChunkId pack) throws IOException {
+    String where = store.describe() + " pack " + pack;
+    long size = store.size(pack);
+    PackIndex.checkHeader(pack, where, readPack(pack, where, size, 0, PackIndex.HEADER_LENGTH));
+  }
+
   /** Reads (and caches) the index of a pack, checking its footer and CRC. */
   public PackIndex packIndex(ChunkId pack) throws IOException {
     PackIndex cached = packIndexes.get(pack);
@@ -116,6 +123,8 @@ public final class ObjectDatabase {
   public ByteBuffer packBytes(ChunkId pack, ChunkReader.Check check) throws IOException {
     packIndex(pack);
     ByteBuffer bytes = store.get(pack);
+    PackIndex.checkHeader(pack, store.describe() + " pack " + pack,
+        bytes.duplicate().limit(Math.min(bytes.limit(), bytes.position() + PackIndex.HEADER_LENGTH)));
     if (check == ChunkReader.Check.CONTENT) {
       ChunkId actual = ChunkId.of(bytes);
       if (!actual.equals(pack)) {

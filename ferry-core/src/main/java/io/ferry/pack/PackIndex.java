@@ -61,6 +61,10 @@ public final class PackIndex {
     if (f.remaining() != FOOTER_LENGTH || f.getInt(p + 20) != MAGIC) {
       throw new CorruptObjectException(pack, where, "not a pack: bad footer magic");
     }
+    if (f.getInt(p + 16) != 0) {
+      throw new CorruptObjectException(pack, where, String.format("pack footer's reserved field is %08x, not zero",
+          f.getInt(p + 16)));
+    }
     long indexOffset = f.getLong(p);
     long count = f.getInt(p + 8) & 0xffffffffL;
     if (indexOffset < HEADER_LENGTH || indexOffset + count * ENTRY_LENGTH + FOOTER_LENGTH != packSize) {
@@ -68,6 +72,28 @@ public final class PackIndex {
           + " entries, which does not fit a pack of " + packSize + " bytes");
     }
     return new long[] {indexOffset, count, f.getInt(p + 12)};
+  }
+
+  /**
+   * Checks a pack's header (its first {@link #HEADER_LENGTH} bytes): magic, version and reserved zeros. No checksum
+   * covers them (the frames and the index have their own), so verify and copy check them here.
+   */
+  public static void checkHeader(ChunkId pack, String where, ByteBuffer header) throws CorruptObjectException {
+    ByteBuffer h = header.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    int p = h.position();
+    if (h.remaining() != HEADER_LENGTH || h.getInt(p) != MAGIC) {
+      throw new CorruptObjectException(pack, where, "not a pack: bad header magic");
+    }
+    if ((h.get(p + 4) & 0xff) != VERSION) {
+      throw new CorruptObjectException(pack, where, "pack header gives version " + (h.get(p + 4) & 0xff)
+          + ", not " + VERSION);
+    }
+    for (int i = 5; i < HEADER_LENGTH; i++) {
+      if (h.get(p + i) != 0) {
+        throw new CorruptObjectException(pack, where, "pack header byte " + i + " is " + (h.get(p + i) & 0xff)
+            + ", a reserved byte that must be zero");
+      }
+    }
   }
 
   /** Parses the index section read from the pack, checking its CRC32C against the footer's. */

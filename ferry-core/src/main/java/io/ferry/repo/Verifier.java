@@ -158,7 +158,9 @@ public final class Verifier {
         PackIndex idx = packs.get(p);
         if (idx == null && !badPacks.contains(p)) {
           try {
-            idx = db.packIndex(p);
+            PackIndex read = db.packIndex(p);
+            db.checkPackHeader(p);
+            idx = read;
             packs.put(p, idx);
           } catch (IOException e) {
             badPacks.add(p);

@@ -258,6 +258,30 @@ class LocalBackendTest {
     return copy;
   }
 
+  /**
+   * A last entry whose newline became another byte is damage, not a torn append: the entry is whole, so a crash did
+   * not leave it. Reads, moves and log refuse it; nothing is truncated or written over it.
+   */
+  @Test
+  void aWholeLastEntryWhoseNewlineIsAnotherByteIsDamage() throws IOException {
+    String ref = "llama/head";
+    cas(ref, null, id("a"));
+    cas(ref, id("a"), id("b"));
+    Path log = root.resolve("refs/llama/head.log");
+    byte[] all = Files.readAllBytes(log);
+    for (byte b : new byte[] {0x0b, ' ', '}', (byte) 0xff}) {
+      all[all.length - 1] = b;
+      Files.write(log, all);
+      for (org.assertj.core.api.ThrowableAssert.ThrowingCallable read : List.<org.assertj.core.api.ThrowableAssert
+          .ThrowingCallable>of(() -> backend.refs().get(ref), () -> backend.refs().log(ref),
+          () -> cas(ref, id("a"), id("c")), () -> cas(ref, id("b"), id("c")))) {
+        assertThatThrownBy(read).as("newline turned into %02x", b).isInstanceOf(io.ferry.error.CorruptRefException.class)
+            .hasMessageContaining("line 2 of " + log).hasMessageContaining("its newline is byte " + (b & 0xff));
+      }
+      assertThat(Files.readAllBytes(log)).as("nothing written over the damage").isEqualTo(all);
+    }
+  }
+
   @Test
   void damageInsideTheLogIsReportedByLog() throws IOException {
     String ref = "llama/head";

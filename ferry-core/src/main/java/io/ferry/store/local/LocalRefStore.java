@@ -322,6 +322,9 @@ final class LocalRefStore implements RefStore {
         from = i + 1;
       }
     }
+    if (defect == null && RefLogFormat.wholeWithoutItsNewline(all, from, all.length)) {
+      throw damagedLast(name, out.size() + 1, "its newline is byte " + (all[all.length - 1] & 0xff));
+    }
     RefLogFormat.checkChain(name, uri, out);
     return out;
   }
@@ -437,6 +440,9 @@ final class LocalRefStore implements RefStore {
         }
       }
       int nl = lastNewline(buf, window - 1);
+      if ((nl >= 0 || start == 0) && RefLogFormat.wholeWithoutItsNewline(buf, nl + 1, window)) {
+        throw damagedLast(name, lineNumber(ch, start + nl + 1), "its newline is byte " + (buf[window - 1] & 0xff));
+      }
       boolean lastLine = true;
       while (nl >= 0) {
         int prev = lastNewline(buf, nl - 1);

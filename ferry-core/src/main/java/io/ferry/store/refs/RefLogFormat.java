@@ -165,6 +165,14 @@ public final class RefLogFormat {
     return buf[to - 1] == '}';
   }
 
+  /**
+   * Whether the bytes after a log's last newline, {@code buf[from, to)}, are a whole entry whose newline was changed
+   * into another byte: damage, since a crash leaves an append short or zeroed, never whole with a wrong last byte.
+   */
+  public static boolean wholeWithoutItsNewline(byte[] buf, int from, int to) {
+    return to - from >= 12 && buf[to - 1] != 0 && buf[to - 1] != '\n' && decode(buf, from, to - 1) != null;
+  }
+
   private static ChunkId id(JsonNode n) {
     if (n == null || n.isNull()) {
       return null;
