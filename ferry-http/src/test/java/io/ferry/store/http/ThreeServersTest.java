@@ -98,8 +98,12 @@ class ThreeServersTest {
             || pulls.stream().allMatch(Future::isDone));
         servers[1].close();
         long[] atStop = counts();
-        ServerGroup.await("half of the pulls' requests", 60, () -> total() - start >= perPull * PULLS / 2
-            || pulls.stream().allMatch(Future::isDone));
+        long stopped = total();
+        // an eighth of the pulls' requests made while the server is away, unless the pulls end first (later pulls of a
+        // client need fewer requests than the probe: it keeps pack indexes and snapshots)
+        ServerGroup.await("an eighth of the pulls' requests after the stop", 60,
+            () -> total() - stopped >= perPull * PULLS / 8 || pulls.stream().allMatch(Future::isDone));
+        boolean endedFirst = total() - stopped < perPull * PULLS / 8;
         long[] whileAway = minus(counts(), atStop);
         start(store, 1, ports[1]);
         for (Future<VersionRef> f : pulls) {
@@ -112,7 +116,7 @@ class ThreeServersTest {
         assertThat(whileAway[0]).as("requests the first server served meanwhile").isPositive();
         assertThat(whileAway[2]).as("requests the third server served meanwhile").isPositive();
         assertThat(whileAway[0] + whileAway[2]).as("requests the other two served meanwhile")
-            .isGreaterThanOrEqualTo(perPull * PULLS / 8);
+            .isGreaterThanOrEqualTo(endedFirst ? 1 : perPull * PULLS / 8);
         assertThat(clients.stream().mapToLong(c -> ((HttpBackend) backendOf(c)).stats().get(1).timesDown()).sum())
             .as("clients that marked the stopped server down").isPositive();
 
