@@ -359,7 +359,8 @@ final class HdfsRecordStore implements RecordStore {
   }
 
   /**
-   * Deletes the record, then the directories it leaves empty up to the store's root: a push's lease and a removed
+   * Deletes the record, then the directories it leaves empty up to the store's top-level ones ({@code leases},
+   * {@code refs}, ...; see {@link HdfsBackend#removeEmptyDirectories}): a push's lease and a removed
    * ref leave nothing behind (10,000 pushes would otherwise leave 10,000 empty lease directories for every gc to list,
    * and a failed push would not leave the store as it found it). Each removal is the NameNode's non-recursive delete,
    * which refuses a directory that holds anything, so a record created meanwhile stays; a create whose directory such a
