@@ -6,22 +6,12 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.store.redis.CacheCounters;
 import io.ferry.store.redis.RedisCache;
 import java.io.IOException;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 /** {@code ferry cache ...}: the Redis cache tier. */
 @Command(name = "cache", description = "Inspect the Redis cache tier (see 'ferry cache stats').",
     subcommands = {CacheCommand.Stats.class})
-final class CacheCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().usage(spec.commandLine().getErr());
-    return FerryCli.USAGE;
-  }
+final class CacheCommand extends GroupCommand {
 
   @Command(name = "stats", description = "Show what the cache holds and did: the server's memory, and per store its"
       + " entries and the hits, misses and bytes of every client since its counters were created in Redis.",

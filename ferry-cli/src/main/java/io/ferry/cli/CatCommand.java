@@ -16,7 +16,7 @@ final class CatCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (json) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "cat writes the file's bytes to stdout and has"
+      throw usage("cat writes the file's bytes to stdout and has"
           + " no --json form; for the file's size, SHA-256 and tensors as JSON: ferry show REF --json");
     }
     out().flush();

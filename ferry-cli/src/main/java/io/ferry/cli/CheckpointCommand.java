@@ -12,7 +12,6 @@ import io.ferry.transfer.PullOptions;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -25,14 +24,7 @@ import picocli.CommandLine.Spec;
     + " step-<N>, unchanged tensors stored once, old steps dropped by retention (see 'ferry checkpoint push').",
     subcommands = {CheckpointCommand.Push.class, CheckpointCommand.Ls.class, CheckpointCommand.Latest.class,
         CheckpointCommand.Pull.class})
-final class CheckpointCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().usage(spec.commandLine().getErr());
-    return FerryCli.USAGE;
-  }
+final class CheckpointCommand extends GroupCommand {
 
   /** A usage error unless {@code value} is null or at least {@code min}. */
   static void atLeast(CommandSpec spec, String option, Number value, long min) {
@@ -93,10 +85,10 @@ final class CheckpointCommand implements Callable<Integer> {
         Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
         io.ferry.checkpoint.Checkpoints.check(run, step);
       } catch (InvalidInputException e) {
-        throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+        throw usage(e.getMessage(), e);
       }
       if (copy && !async) {
-        throw new ParameterException(spec.commandLine(), "--copy goes with --async");
+        throw usage("--copy goes with --async");
       }
       if (async) {
         return startAsync();

@@ -3,22 +3,12 @@ package io.ferry.cli;
 import io.ferry.dedup.SmallChunkIndex.BackfillReport;
 import io.ferry.repo.Repository;
 import java.io.IOException;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Spec;
 
 /** {@code ferry index ...}: the store-wide small-chunk index (docs/small-chunk-index.md). */
 @Command(name = "index", description = "Maintain the store-wide index of small chunks (see 'ferry index backfill').",
     subcommands = {IndexCommand.Backfill.class})
-final class IndexCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().usage(spec.commandLine().getErr());
-    return FerryCli.USAGE;
-  }
+final class IndexCommand extends GroupCommand {
 
   @Command(name = "backfill", description = "Add the small chunks of every version's packs that the index does not"
       + " have yet, so that pushes find them: for stores written before Ferry kept the index. Adds only what is"

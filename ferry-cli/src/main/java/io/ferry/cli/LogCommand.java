@@ -25,8 +25,7 @@ final class LogCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (limit < 0) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-          "--max-count must be 0 or more, not " + limit);
+      throw usage("--max-count must be 0 or more, not " + limit);
     }
     try (Repository repo = openRepo()) {
       List<VersionRef> log = repo.log(ref, limit);

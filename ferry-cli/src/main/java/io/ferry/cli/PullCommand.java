@@ -58,7 +58,7 @@ final class PullCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (force && merge) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--force and --merge exclude each other");
+      throw usage("--force and --merge exclude each other");
     }
     PullOptions.Existing existing = force ? PullOptions.Existing.FORCE
         : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
@@ -67,8 +67,7 @@ final class PullCommand extends StoreCommand {
     }
     io.ferry.scan.PathFilter files = io.ferry.scan.PathFilter.of(include, exclude);
     if (as != null && !files.takesAll()) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-          "--as converts a whole version; it does not take --include or --exclude");
+      throw usage("--as converts a whole version; it does not take --include or --exclude");
     }
     Export.As target = as == null ? null : Export.As.parse(as);
     try (Repository repo = openRepo()) {

@@ -14,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "push", description = "Store a model directory or file as a new version of a model.",
@@ -96,7 +95,7 @@ final class PushCommand extends StoreCommand {
       }
       policy = CodecPolicy.parse(codec);
     } catch (InvalidInputException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage(), e);
+      throw usage(e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(policy)
         .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude));

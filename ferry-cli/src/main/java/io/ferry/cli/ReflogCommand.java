@@ -23,8 +23,7 @@ final class ReflogCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (limit < 0) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-          "--max-count must be 0 or more, not " + limit);
+      throw usage("--max-count must be 0 or more, not " + limit);
     }
     RefSpec s = RefSpec.parse(ref);
     if (s.idPrefix() != null || s.path() != null) {

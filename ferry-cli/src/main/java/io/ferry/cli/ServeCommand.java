@@ -1,6 +1,5 @@
 package io.ferry.cli;
 
-import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import io.ferry.server.FerryServer;
 import io.ferry.server.ServerOptions;
@@ -55,7 +54,7 @@ final class ServeCommand extends StoreCommand {
   int run() throws IOException {
     int colon = listen.lastIndexOf(':');
     if (colon <= 0) {
-      throw new InvalidInputException("--listen '" + listen + "' is not HOST:PORT");
+      throw usage("--listen '" + listen + "' is not HOST:PORT");
     }
     String host = listen.substring(0, colon);
     if (host.startsWith("[") && host.endsWith("]")) {
@@ -65,10 +64,20 @@ final class ServeCommand extends StoreCommand {
     try {
       port = Integer.parseInt(listen.substring(colon + 1));
     } catch (NumberFormatException e) {
-      throw new InvalidInputException("--listen '" + listen + "': port is not a number");
+      throw usage("--listen '" + listen + "': port is not a number");
+    }
+    if (port < 0 || port > 65535) {
+      throw usage("--listen '" + listen + "': port " + port + " is outside 0..65535");
+    }
+    if (idleTimeout.isZero()) {
+      throw usage("--idle-timeout must be longer than 0, not '" + idleTimeout + "'");
+    }
+    if (maxObjectSize != null && maxObjectSize < ServerOptions.MIN_MAX_OBJECT_SIZE) {
+      throw usage("--max-object-size must be at least " + ServerOptions.MIN_MAX_OBJECT_SIZE + " bytes, not "
+          + maxObjectSize);
     }
     if ((tlsCert == null) != (tlsKey == null)) {
-      throw new InvalidInputException("--tls-cert and --tls-key go together");
+      throw usage("--tls-cert and --tls-key go together");
     }
     ServerOptions.Builder b = ServerOptions.builder().listen(host, port).idleTimeout(idleTimeout);
     if (tokens != null) {

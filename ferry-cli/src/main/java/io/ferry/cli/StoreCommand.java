@@ -103,8 +103,7 @@ abstract class StoreCommand implements Callable<Integer> {
     int max = RepositoryOptions.MAX_PARALLELISM;
     if (parallelism != null) {
       if (parallelism < 1 || parallelism > max) {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(),
-            "--parallelism must be 1 to " + max + ", not " + parallelism);
+        throw usage("--parallelism must be 1 to " + max + ", not " + parallelism);
       }
       return parallelism;
     }
@@ -126,6 +125,16 @@ abstract class StoreCommand implements Callable<Integer> {
 
   PrintWriter out() {
     return spec.commandLine().getOut();
+  }
+
+  /** A usage error of this command (exit 2, with its usage): for an option's value picocli's types cannot refuse. */
+  picocli.CommandLine.ParameterException usage(String message) {
+    return new picocli.CommandLine.ParameterException(spec.commandLine(), message);
+  }
+
+  /** A usage error of this command caused by {@code cause}, whose message it gives. */
+  picocli.CommandLine.ParameterException usage(String message, Throwable cause) {
+    return new picocli.CommandLine.ParameterException(spec.commandLine(), message, cause);
   }
 
   PrintWriter err() {

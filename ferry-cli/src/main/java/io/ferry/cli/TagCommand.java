@@ -34,7 +34,7 @@ final class TagCommand extends StoreCommand {
       expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
     }
     if (delete != (tag == null)) {
-      throw new picocli.CommandLine.ParameterException(spec.commandLine(), delete
+      throw usage(delete
           ? "tag -d takes one argument, model:tag (got '" + ref + "' and '" + tag + "')"
           : "Missing required parameter: 'TAG'");
     }

@@ -10,24 +10,14 @@ import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 @Command(name = "token", description = "Manage the bearer tokens of ferry serve: the file keeps only their salted"
     + " SHA-256; a running server sees changes on its next request.",
     subcommands = {TokenCommand.Create.class, TokenCommand.Ls.class, TokenCommand.Revoke.class})
-final class TokenCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().usage(spec.commandLine().getErr());
-    return FerryCli.USAGE;
-  }
+final class TokenCommand extends GroupCommand {
 
   @Command(name = "create", description = "Create a token and print it (shown once: it is stored only hashed).",
       footer = {"%nScopes: read:PATTERN, write:PATTERN (implies read), admin; PATTERN is a glob over model names.",

@@ -112,6 +112,11 @@ class EverydayCliTest {
       String err = cli.run("gc", "--grace", bad, "--dry-run").exits(FerryCli.USAGE).err();
       assertThat(err).as("error for --grace '%s'", bad).contains("--grace").contains("90s").contains("PT1H");
     }
+    // a grace longer than time has run keeps everything, it does not overflow
+    for (String longest : new String[] {"9223372036854775807s", "1000000000000d", "P106751991167300D"}) {
+      JsonNode r = cli.run("gc", "--grace", longest, "--json").ok().json();
+      assertThat(r.get("deadObjectCount").asLong()).as("dead objects with --grace %s", longest).isZero();
+    }
     assertThat(cli.run("gc", "--grace", "0", "--json").ok().json().get("deadObjectCount").asLong()).isPositive();
   }
 

@@ -4,9 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /** Options given before the subcommand, and help on command groups. */
 class RootOptionsTest {
@@ -28,6 +32,33 @@ class RootOptionsTest {
     Cli.Result r = Cli.raw("derive", "--help").ok();
     assertThat(r.out()).contains("cast").contains("quantize").contains("prune");
     assertThat(Cli.raw("derive", "cast", "--help").ok().out()).contains("--to");
+  }
+
+  @Test
+  void everyCommandAndSubcommandAnswersHelp() {
+    List<String> answered = new ArrayList<>();
+    helpOfEvery(FerryCli.commandLine(), new ArrayList<>(), answered);
+    assertThat(answered).contains("index", "cache", "checkpoint", "token", "token create", "derive cast")
+        .hasSizeGreaterThan(35);
+  }
+
+  private static void helpOfEvery(CommandLine cmd, List<String> path, List<String> answered) {
+    for (Map.Entry<String, CommandLine> e : cmd.getSubcommands().entrySet()) {
+      if (!e.getKey().equals(e.getValue().getCommandName()) || e.getKey().equals("help")) {
+        continue; // an alias, or picocli's help command (which takes a command, not --help)
+      }
+      List<String> sub = new ArrayList<>(path);
+      sub.add(e.getKey());
+      for (String flag : new String[] {"--help", "-h"}) {
+        List<String> args = new ArrayList<>(sub);
+        args.add(flag);
+        Cli.Result r = Cli.raw(args.toArray(new String[0])).ok();
+        assertThat(r.out()).as("ferry %s %s", String.join(" ", sub), flag)
+            .contains("Usage: ferry " + String.join(" ", sub));
+      }
+      answered.add(String.join(" ", sub));
+      helpOfEvery(e.getValue(), sub, answered);
+    }
   }
 
   @Test

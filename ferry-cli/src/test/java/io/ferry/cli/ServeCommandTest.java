@@ -92,4 +92,17 @@ class ServeCommandTest {
     Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--listen", "0.0.0.0:0").exits(1)
         .oneLineError("development server", "loopback", "--tokens");
   }
+
+  @Test
+  void optionValuesAServerCannotTakeAreUsageErrorsNamingTheOption() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    String[][] bad = {{"--listen", "127.0.0.1:-1"}, {"--listen", "127.0.0.1:65536"}, {"--listen", "8080"},
+        {"--listen", "localhost:http"}, {"--max-object-size", "0"}, {"--max-object-size", "1023"},
+        {"--idle-timeout", "0"}, {"--tls-cert", "cert.pem"}};
+    for (String[] b : bad) {
+      String err = Cli.raw("serve", "--store", tmp.resolve("store").toString(), b[0], b[1]).exits(FerryCli.USAGE)
+          .err();
+      assertThat(err).as("error of serve %s %s", b[0], b[1]).contains(b[0]);
+    }
+  }
 }

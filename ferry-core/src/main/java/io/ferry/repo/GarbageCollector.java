@@ -103,7 +103,8 @@ final class GarbageCollector {
 
   GcReport run(Duration grace, boolean dryRun) throws IOException {
     Instant now = clock.instant();
-    Instant cutoff = now.minus(grace);
+    // a grace longer than time has run (--grace 1000000000000d) keeps everything: the cutoff is the earliest instant
+    Instant cutoff = grace.compareTo(Duration.between(Instant.MIN, now)) >= 0 ? Instant.MIN : now.minus(grace);
     if (!dryRun) {
       smallChunks.prunePointers();
     }

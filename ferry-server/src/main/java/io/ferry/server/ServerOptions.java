@@ -24,6 +24,8 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads) {
   /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
   public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
+  /** The smallest bound of an upload a server accepts. */
+  public static final long MIN_MAX_OBJECT_SIZE = 1024;
 
   public ServerOptions {
     Objects.requireNonNull(host, "host");
@@ -36,8 +38,9 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       throw new IllegalArgumentException("TLS needs both a certificate and a key (got "
           + (tlsCert == null ? "only a key" : "only a certificate") + ")");
     }
-    if (maxObjectSize < 1024) {
-      throw new IllegalArgumentException("maximum object size " + maxObjectSize + " is below 1024 bytes");
+    if (maxObjectSize < MIN_MAX_OBJECT_SIZE) {
+      throw new IllegalArgumentException("maximum object size " + maxObjectSize + " is below " + MIN_MAX_OBJECT_SIZE
+          + " bytes");
     }
     if (idleTimeout.isNegative() || idleTimeout.isZero()) {
       throw new IllegalArgumentException("idle timeout " + idleTimeout + " must be positive");
