@@ -144,6 +144,23 @@ class VersioningTest {
   }
 
   @Test
+  void emptyTensorsAreUnchangedWhereverTheyMoveAndWhateverTheirNeighboursDo() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = Files2.safetensors(tmp.resolve("a/model.safetensors"), t("w", DType.F32, 1, 4), t("e", DType.F32, 2, 0),
+        t("z", DType.BF16, 3, 0, 128), t("u", DType.F16, 4, 8));
+    String v1 = cli.push(a.getParent(), "m");
+    // the empty tensors first and last; w's values change, u's do not
+    Path b = Files2.safetensors(tmp.resolve("b/model.safetensors"), t("e", DType.F32, 2, 0), t("w", DType.F32, 9, 4),
+        t("u", DType.F16, 4, 8), t("z", DType.BF16, 3, 0, 128));
+    cli.push(b.getParent(), "m");
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    Map<String, String> changes = new HashMap<>();
+    diff.get("tensors").forEach(t -> changes.put(t.get("name").asText(), t.get("change").asText()));
+    assertThat(changes).containsExactlyInAnyOrderEntriesOf(Map.of("w", "changed"));
+    assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(3);
+  }
+
+  @Test
   void rollbackOfAFreshTagHasNoHistory() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(model("a", base(), "{}"), "m:prod");

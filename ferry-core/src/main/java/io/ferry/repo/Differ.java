@@ -91,8 +91,9 @@ final class Differ {
         long from = f.dataStart() + t.begin();
         long to = f.dataStart() + t.end();
         List<ChunkId> ids = new ArrayList<>();
-        int i = FileEntry.chunkAt(offsets, from);
-        for (; i < f.chunks().size() && offsets[i] < to; i++) {
+        // an empty tensor has no chunk (it is not the chunk its offset falls in, which is a neighbour's)
+        for (int i = from == to ? f.chunks().size() : FileEntry.chunkAt(offsets, from);
+            i < f.chunks().size() && offsets[i] < to; i++) {
           ids.add(f.chunks().get(i).id());
         }
         out.put(t.name(), new TensorContent(t, ids));
