@@ -139,7 +139,11 @@ public final class Pusher {
         plans.put(f.path(), planner.plan(f.layout()));
       } else {
         try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
-          plans.put(f.path(), planner.plan(ch, f.size()));
+          try {
+            plans.put(f.path(), planner.plan(ch, f.size()));
+          } catch (java.io.EOFException e) {
+            throw changed(f, "it has " + ch.size() + " bytes, it had " + f.size() + " when scanned");
+          }
         }
       }
     }
