@@ -161,6 +161,26 @@ class VersioningTest {
   }
 
   @Test
+  void aCopyWhoseHeadCannotMoveIsRefusedBeforeItSendsAnything() throws IOException {
+    Cli source = new Cli(tmp.resolve("source")).init();
+    Cli target = new Cli(tmp.resolve("target")).init();
+    String base = source.push(model("base", base(), "{}"), "m");
+    source.run("copy", "m", "--to", target.store.toString()).ok();
+    // each store moves on from base on its own: the histories diverge
+    source.push(model("s", List.of(t("embed", DType.BF16, 7, 64, 128), t("s.w", DType.F32, 8, 512, 256)), "{}"),
+        "m:prod");
+    target.push(model("t", List.of(t("embed", DType.BF16, 9, 64, 128)), "{}"), "m");
+    Map<String, String> before = target.state();
+    String err = source.run("copy", "m:prod", "--to", target.store.toString()).exits(4).err();
+    assertThat(err).contains("head of m").contains("nothing was copied");
+    assertThat(target.state()).isEqualTo(before);
+    // an ancestor of the target's head is already there: nothing to send, the head stays
+    JsonNode r = source.run("copy", "m@" + base, "--to", target.store.toString(), "--json").ok().json();
+    assertThat(r.get("movedRefs").size()).isZero();
+    assertThat(target.state()).isEqualTo(before);
+  }
+
+  @Test
   void rollbackOfAFreshTagHasNoHistory() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(model("a", base(), "{}"), "m:prod");

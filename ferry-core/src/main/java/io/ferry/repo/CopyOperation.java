@@ -21,24 +21,30 @@ import java.util.concurrent.ExecutorService;
 
 /**
  * A copy of a version (and the history the target lacks) from one repository to another, under a push lease on the
- * target: send what the target lacks, declare it all, wait while a gc deletes on the target, send again whatever it
- * removed, then move the target's refs.
+ * target: refuse a head it could not move before sending anything, send what the target lacks, declare it all, wait
+ * while a gc deletes on the target, send again whatever it removed, then move the target's refs. A copy that fails
+ * before its refs moved removes the objects it created in the target (as a failed push does), so the target is left
+ * as it was.
  */
 final class CopyOperation {
   private static final int RESEND_LIMIT = 3;
 
   private final Repository source;
+  private final History sourceHistory;
   private final Repository target;
   private final ExecutorService pool;
   private final String author;
   private final RefUpdater targetUpdater;
   private final RefStore targetRefs;
   private final History targetHistory;
+  private final GarbageCollector targetCollector;
 
-  CopyOperation(Repository source, Repository target, ExecutorService pool, String author, RefUpdater targetUpdater,
-      History targetHistory) {
+  CopyOperation(Repository source, History sourceHistory, Repository target, ExecutorService pool, String author,
+      RefUpdater targetUpdater, History targetHistory, GarbageCollector targetCollector) {
     this.source = source;
+    this.sourceHistory = sourceHistory;
     this.target = target;
+    this.targetCollector = targetCollector;
     this.pool = pool;
     this.author = author;
     this.targetUpdater = targetUpdater;
@@ -55,42 +61,69 @@ final class CopyOperation {
   Results.CopyResult copy(String refText, boolean verify, TransferListener listener) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = source.resolve(spec);
+    String head = RefNames.head(spec.model());
+    Optional<ChunkId> headBefore = targetRefs.get(head);
+    if (headBefore.isPresent() && !headBefore.get().equals(v.id())
+        && !targetHistory.isAncestor(v.id(), headBefore.get())
+        && !sourceHistory.isAncestor(headBefore.get(), v.id())) {
+      // the version's ancestors are the same objects in both stores: what the move would find after the copy
+      throw headConflict(spec, headBefore.get(), v.id());
+    }
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {
+      boolean headMoved;
       try {
-        sent = copier.copy(v.id());
-        ensureCopied(copier, v.id(), sent, lease);
-        indexPacks(copier.packsSent(), lease);
-      } finally {
-        listener.done();
+        try {
+          sent = copier.copy(v.id());
+          ensureCopied(copier, v.id(), sent, lease);
+          indexPacks(copier.packsSent(), lease);
+        } finally {
+          listener.done();
+        }
+        headMoved = moveHead(spec, head, v.id(), lease);
+      } catch (IOException | RuntimeException e) {
+        targetCollector.removeCreated(copier.created(), lease, e, true);
+        throw e;
       }
       List<String> moved = new ArrayList<>();
-      String head = RefNames.head(spec.model());
-      String why = "copy from " + source.uri();
-      boolean headMoved = targetUpdater.retrying("moving " + head + " in " + target.uri(), () -> {
-        Optional<ChunkId> cur = targetRefs.get(head);
-        if (cur.isPresent() && (cur.get().equals(v.id()) || targetHistory.isAncestor(v.id(), cur.get()))) {
-          return Optional.of(false);
-        }
-        if (cur.isPresent() && !targetHistory.isAncestor(cur.get(), v.id())) {
-          throw new io.ferry.error.ConflictException("head of " + spec.model() + " in " + target.uri() + " is "
-              + cur.get().shortHex(12) + ", which is not in the history of " + v.id().shortHex(12)
-              + "; copy a tag instead, or reconcile the histories");
-        }
-        lease.checkHeld();
-        CasResult r = targetUpdater.compareAndSet(head, cur.orElse(null), v.id(), author, why);
-        return r.isSuccess() ? Optional.of(true) : Optional.empty();
-      });
       if (headMoved) {
         moved.add(head);
       }
       if (spec.tag() != null) {
+        String why = "copy from " + source.uri();
         targetUpdater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, author, why);
         moved.add(RefNames.tag(spec.model(), spec.tag()));
       }
       return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
     }
+  }
+
+  /**
+   * Moves the target's head of the model to {@code version} when it is absent or an ancestor of it; leaves it when it
+   * is the version or a descendant. Returns whether it moved.
+   *
+   * @throws io.ferry.error.ConflictException when the head is on another history
+   */
+  private boolean moveHead(RefSpec spec, String head, ChunkId version, Lease lease) throws IOException {
+    return targetUpdater.retrying("moving " + head + " in " + target.uri(), () -> {
+      Optional<ChunkId> cur = targetRefs.get(head);
+      if (cur.isPresent() && (cur.get().equals(version) || targetHistory.isAncestor(version, cur.get()))) {
+        return Optional.of(false);
+      }
+      if (cur.isPresent() && !targetHistory.isAncestor(cur.get(), version)) {
+        throw headConflict(spec, cur.get(), version);
+      }
+      lease.checkHeld();
+      CasResult r = targetUpdater.compareAndSet(head, cur.orElse(null), version, author, "copy from " + source.uri());
+      return r.isSuccess() ? Optional.of(true) : Optional.empty();
+    });
+  }
+
+  private io.ferry.error.ConflictException headConflict(RefSpec spec, ChunkId head, ChunkId version) {
+    return new io.ferry.error.ConflictException("head of " + spec.model() + " in " + target.uri() + " is "
+        + head.shortHex(12) + ", which is not in the history of " + version.shortHex(12)
+        + "; copy a tag instead, or reconcile the histories; nothing was copied");
   }
 
   /**
@@ -130,7 +163,7 @@ final class CopyOperation {
         return;
       }
       if (attempt == RESEND_LIMIT) {
-        throw new io.ferry.error.ConflictException("copy to " + source.uri() + ": objects kept disappearing under a concurrent gc"
+        throw new io.ferry.error.ConflictException("copy to " + target.uri() + ": objects kept disappearing under a concurrent gc"
             + " after " + RESEND_LIMIT + " attempts to send them again; no ref was moved");
       }
       copier.resend(new ArrayList<>(versions));

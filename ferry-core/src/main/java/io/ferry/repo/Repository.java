@@ -506,8 +506,8 @@ public final class Repository implements Closeable {
    */
   public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
       throws IOException {
-    return new CopyOperation(this, target, pool, options.author(), target.updater, target.history).copy(refText,
-        verify, listener);
+    return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
+        target.collector).copy(refText, verify, listener);
   }
 
   // ---------------------------------------------------------------- verify, gc, stats

@@ -44,6 +44,10 @@ public final class Copier {
   private final AtomicLong bytes = new AtomicLong();
   /** Packs this copier sent (the target lacked them), for the target's small-chunk index. */
   private final Set<ChunkId> packsSent = ConcurrentHashMap.newKeySet();
+  /** Objects this copier's puts created in the target (it lacked them), for removing them if the copy fails. */
+  private final Set<ChunkId> created = ConcurrentHashMap.newKeySet();
+  /** Set when a send failed: tasks not started yet stop at once. */
+  private volatile boolean aborted;
 
   public Copier(ObjectDatabase source, ChunkStore target, ExecutorService pool, boolean verify,
       TransferListener listener) {
@@ -137,6 +141,9 @@ public final class Copier {
     for (ChunkId id : missing) {
       long length = loose.get(id);
       futures.add(pool.submit(() -> {
+        if (aborted) {
+          throw new java.io.InterruptedIOException("copy aborted");
+        }
         int taken = budget.acquire(length + Frame.HEADER_LENGTH);
         try {
           ByteBuffer frame = reader.storedFrame(loc.locate(id), length, check);
@@ -148,8 +155,25 @@ public final class Copier {
         return null;
       }));
     }
-    for (Future<?> f : futures) {
-      Futures.await(f, "copying to " + target.describe());
+    try {
+      for (Future<?> f : futures) {
+        Futures.await(f, "copying to " + target.describe());
+      }
+    } catch (IOException | RuntimeException e) {
+      // every running put ends before the caller removes what was created: one finishing later would stay behind
+      aborted = true;
+      for (Future<?> f : futures) {
+        try {
+          f.get();
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          e.addSuppressed(ie);
+          break;
+        } catch (Exception ignored) {
+          // already failed or stopped; the first failure is what we report
+        }
+      }
+      throw e;
     }
     for (ChunkId pack : v.packs()) {
       if (!target.contains(pack)) {
@@ -169,6 +193,11 @@ public final class Copier {
     putRaw(id, reader.storedFrame(Location.loose(id), ChunkReader.ANY_LENGTH, ChunkReader.Check.CONTENT));
   }
 
+  /** The objects sent so far that the target lacked: what removing a failed copy's writes removes. */
+  public List<ChunkId> created() {
+    return List.copyOf(created);
+  }
+
   /** The packs sent so far: the target lacked them, and they are durable there. */
   public Set<ChunkId> packsSent() {
     return Set.copyOf(packsSent);
@@ -177,6 +206,7 @@ public final class Copier {
   private void putRaw(ChunkId id, ByteBuffer b) throws IOException {
     long n = b.remaining();
     if (target.put(id, b)) {
+      created.add(id);
       objects.incrementAndGet();
       bytes.addAndGet(n);
     }
