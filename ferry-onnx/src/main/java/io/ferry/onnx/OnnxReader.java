@@ -39,6 +39,11 @@ final class OnnxReader {
   /** Bytes of one initializer without its data, or of the model's header fields, that are parsed. */
   static final int MAX_HEADER_FIELD = 16 << 20;
   private static final int LEN = WireFormat.WIRETYPE_LENGTH_DELIMITED;
+  /**
+   * The highest {@code TensorProto.DataType} ONNX defines (INT2, ONNX 1.20); 0 is UNDEFINED. A higher one is refused:
+   * no reader knows its element size.
+   */
+  static final int MAX_DATA_TYPE = 26;
 
   private final FormatInput in;
   private final CodedInputStream cis;
@@ -168,9 +173,23 @@ final class OnnxReader {
         throw defect("initializer '" + name + "': shape " + shape + " has more than 2^63 elements");
       }
     }
-    DType dtype = dtype(t.getDataType());
+    int type = t.getDataType();
+    if (type < 1 || type > MAX_DATA_TYPE) {
+      throw defect("initializer '" + name + "': data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
+          + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
+    }
+    DType dtype = dtype(type);
     Long bytes = dtype == null ? null : byteLength(dtype, elements);
-    if (t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL) {
+    boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
+    if (!isExternal && t.getExternalDataCount() > 0) {
+      throw defect("initializer '" + name + "' has external_data entries but its data_location is not EXTERNAL"
+          + " (a reader would not know whether its data is in the file or elsewhere)");
+    }
+    if (!isExternal && dataField == 0 && !typed && !t.hasSegment() && elements > 0) {
+      throw defect("initializer '" + name + "': shape " + shape + " has " + elements + " elements, but it holds no"
+          + " data (no raw_data, no typed data) and is not EXTERNAL");
+    }
+    if (isExternal) {
       if (dataField != 0 || typed) {
         throw defect("initializer '" + name + "' is marked EXTERNAL but also holds data in the file");
       }

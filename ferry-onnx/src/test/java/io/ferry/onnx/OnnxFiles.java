@@ -22,6 +22,7 @@ final class OnnxFiles {
     float[] floats;
     long[] int64s;
     Map<String, String> external;
+    boolean markedExternal;
 
     Init(String name, int dataType, long... dims) {
       this.name = name;
@@ -48,6 +49,14 @@ final class OnnxFiles {
 
     Init external(Map<String, String> entries) {
       external = entries;
+      markedExternal = true;
+      return this;
+    }
+
+    /** external_data entries without data_location EXTERNAL. */
+    Init externalEntriesOnly(Map<String, String> entries) {
+      external = entries;
+      markedExternal = false;
       return this;
     }
 
@@ -85,7 +94,9 @@ final class OnnxFiles {
               x.writeString(2, e.getValue());
             }));
           }
-          o.writeInt32(14, 1);
+          if (markedExternal) {
+            o.writeInt32(14, 1);
+          }
         }
       });
     }

@@ -88,6 +88,12 @@ class OnnxFormatTest {
   }
 
   @Test
+  void emptyInitializersNeedNoData() throws IOException {
+    FileLayout l = read(model(list(new Init("empty", 1, 0, 4), new Init("w", 1, 2).raw(8, 1))));
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("w");
+  }
+
+  @Test
   void refusals() {
     refused(model(list(new Init("w", 1, 3, 4).raw(44, 1))),
         "initializer 'w': raw_data holds 44 bytes, but shape [3, 4] of F32 needs 48");
@@ -115,6 +121,18 @@ class OnnxFormatTest {
         "initializer 'e': external data length 4, but shape [2] of F32 needs 8");
     refused(model(list(new Init("e", 1, 2).raw(8, 1).external(Map.of("location", "w.bin")))),
         "initializer 'e' is marked EXTERNAL but also holds data in the file");
+    refused(model(list(new Init("w", 1, 4))),
+        "initializer 'w': shape [4] has 4 elements, but it holds no data (no raw_data, no typed data) and is not"
+            + " EXTERNAL");
+    refused(model(list(new Init("w", 99, 2).raw(8, 1))),
+        "initializer 'w': data_type 99 is not an ONNX element type (1 to 26)");
+    refused(model(list(new Init("w", 0, 2).raw(8, 1))),
+        "initializer 'w': data_type 0 (UNDEFINED) is not an ONNX element type (1 to 26)");
+    refused(model(list(new Init("w", -3, 2).raw(8, 1))),
+        "initializer 'w': data_type -3 is not an ONNX element type (1 to 26)");
+    refused(model(list(new Init("w", 1, 2).raw(8, 1).externalEntriesOnly(Map.of("location", "w.bin")))),
+        "initializer 'w' has external_data entries but its data_location is not EXTERNAL (a reader would not know"
+            + " whether its data is in the file or elsewhere)");
     refused(new byte[0], "no ir_version: not an ONNX model");
     refused(OnnxFiles.message(o -> o.writeInt64(1, 8)), "no graph: not an ONNX model");
     byte[] good = model(list(new Init("w", 1, 3, 4).raw(48, 1)));
