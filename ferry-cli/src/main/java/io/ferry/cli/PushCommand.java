@@ -49,10 +49,10 @@ final class PushCommand extends StoreCommand {
   String derivation;
 
   @Option(names = "--metric", paramLabel = "NAME=VALUE", description = "A metric of the derivation (repeatable).")
-  Map<String, String> metrics = new LinkedHashMap<>();
+  KeyValues metrics = new KeyValues();
 
   @Option(names = "--meta", paramLabel = "KEY=VALUE", description = "Version metadata (repeatable).")
-  Map<String, String> meta = new LinkedHashMap<>();
+  KeyValues meta = new KeyValues();
 
   @Option(names = "--include", paramLabel = "GLOB", description = {"Push only files whose path in SOURCE matches"
       + " (repeatable): * and ? within a directory, ** across directories, e.g.", "  '**/*.json' '*.safetensors'"})
@@ -87,7 +87,10 @@ final class PushCommand extends StoreCommand {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
       Limits.checkMetadata("--meta", meta);
-      for (Map.Entry<String, Map<String, String>> o : Map.of("--meta", meta, "--metric", metrics).entrySet()) {
+      for (Map.Entry<String, KeyValues> o : Map.of("--meta", meta, "--metric", metrics).entrySet()) {
+        if (o.getValue().repeatedProblem(o.getKey()) != null) {
+          throw new InvalidInputException(o.getValue().repeatedProblem(o.getKey()));
+        }
         if (o.getValue().containsKey("")) {
           throw new InvalidInputException(o.getKey() + " takes KEY=VALUE with a key, not '=" + o.getValue().get("")
               + "'");

@@ -69,7 +69,7 @@ abstract class StoreCommand implements Callable<Integer> {
 
   @Option(names = "--store-option", paramLabel = "KEY=VALUE",
       description = "A backend setting, e.g. dfs.replication=3 (repeatable).")
-  java.util.Map<String, String> storeSettings = new java.util.LinkedHashMap<>();
+  KeyValues storeSettings = new KeyValues();
 
   @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
   boolean help;
@@ -285,6 +285,9 @@ abstract class StoreCommand implements Callable<Integer> {
 
   /** Backend settings from the options. */
   java.util.Map<String, String> settings() {
+    if (storeSettings.repeatedProblem("--store-option") != null) {
+      throw usage(storeSettings.repeatedProblem("--store-option"));
+    }
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
     String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;
     if (endpoint != null) {

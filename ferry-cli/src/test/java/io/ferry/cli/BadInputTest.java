@@ -255,6 +255,13 @@ class BadInputTest {
     assertThat(cli.run("ls", "--parallelism", "0", "--json").exits(2).err()).contains("\"kind\":\"usage\"");
     assertThat(cli.run("push", good.toString(), "m", "--meta", "=v").exits(2).err())
         .contains("--meta takes KEY=VALUE with a key, not '=v'");
+    // a key given twice is refused, not kept with its last value
+    assertThat(cli.run("push", good.toString(), "m", "--meta", "k=v", "--meta", "j=x", "--meta", "k=w").exits(2)
+        .err()).contains("--meta k is given twice ('k=v' and 'k=w')");
+    assertThat(cli.run("push", good.toString(), "m", "--derivation", "finetune", "--metric", "loss=1",
+        "--metric", "loss=2").exits(2).err()).contains("--metric loss is given twice");
+    assertThat(cli.run("ls", "--store-option", "a=1", "--store-option", "a=2").exits(2).err())
+        .contains("--store-option a is given twice");
     assertThat(tmp.resolve("p")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
   }
