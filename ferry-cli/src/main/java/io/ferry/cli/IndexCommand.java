@@ -22,11 +22,16 @@ final class IndexCommand extends GroupCommand {
         if (json) {
           printJson(object().put("packCount", r.packs()).put("alreadyIndexedPackCount", r.alreadyIndexed())
               .put("readPackCount", r.read()).put("unreadablePackCount", r.unreadable())
-              .put("addedChunkCount", r.chunksAdded()).put("writtenDeltaCount", r.deltas()));
+              .put("addedChunkCount", r.chunksAdded()).put("writtenDeltaCount", r.deltas())
+              .put("repairedCount", r.repaired()));
         } else {
           out().printf("index backfill: read %d of %d packs (%d already indexed, %d gone or damaged); added %d"
               + " chunks in %d delta record%s%n", r.read(), r.packs(), r.alreadyIndexed(), r.unreadable(),
               r.chunksAdded(), r.deltas(), r.deltas() == 1 ? "" : "s");
+          if (r.repaired() > 0) {
+            out().printf("index backfill: replaced %d damaged part%s of the index (see 'ferry verify')%n", r.repaired(),
+                r.repaired() == 1 ? "" : "s");
+          }
           if (r.unreadable() > 0) {
             out().println("some packs of live versions are gone or damaged: run 'ferry verify' to see which versions"
                 + " they hurt");

@@ -25,14 +25,20 @@ final class VerifyCommand extends StoreCommand {
         r.errors().forEach(errs::add);
         ArrayNode damaged = n.putArray("damagedVersions");
         r.damagedVersions().forEach(damaged::add);
+        ArrayNode index = n.putArray("indexProblems");
+        r.indexProblems().forEach(index::add);
         n.put("repair", r.ok() ? null : repair(r));
         printJson(n);
       } else {
         for (String e : r.errors()) {
           err().println("ferry verify: " + Format.printable(e));
         }
+        for (String e : r.indexProblems()) {
+          err().println("ferry verify: " + Format.printable(e));
+        }
+        int problems = r.errors().size() + r.indexProblems().size();
         out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(),
-            r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + r.errors().size() + " errors");
+            r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + problems + " error" + (problems == 1 ? "" : "s"));
         if (!r.ok()) {
           err().println("ferry verify: " + Format.printable(repair(r)));
         }
@@ -43,6 +49,15 @@ final class VerifyCommand extends StoreCommand {
 
   /** What to do about damage: one line naming the versions to copy back and how. */
   private static String repair(VerifyReport r) {
+    if (r.errors().isEmpty()) {
+      return "to repair: ferry index backfill (the small-chunk index only helps pushes find chunks already stored;"
+          + " no model is damaged)";
+    }
+    String index = r.indexProblems().isEmpty() ? "" : "; then ferry index backfill repairs the small-chunk index";
+    return repairVersions(r) + index;
+  }
+
+  private static String repairVersions(VerifyReport r) {
     if (r.damagedVersions().isEmpty()) {
       return "to repair: copy the models back from a store that holds them intact (ferry copy MODEL:TAG --store OTHER"
           + " --to THIS)";

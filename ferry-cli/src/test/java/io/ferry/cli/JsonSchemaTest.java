@@ -122,13 +122,13 @@ class JsonSchemaTest {
         "number", "compressionRatio", "number", "chunkCount", "integer", "packCount", "integer", "objectCount",
         "integer"));
     conforms("verify", cli.run("verify", "--json").ok().json(), schema("ok", "boolean", "versionCount", "integer",
-        "chunkCount", "integer", "checkedBytes", "integer", "errors", "array", "damagedVersions", "array", "repair",
-        "string?"));
+        "chunkCount", "integer", "checkedBytes", "integer", "errors", "array", "damagedVersions", "array",
+        "indexProblems", "array", "repair", "string?"));
     conforms("gc", cli.run("gc", "--dry-run", "--json").ok().json(), schema("dryRun", "boolean", "liveObjectCount",
         "integer", "deadObjectCount", "integer", "deadBytes", "integer", "keptYoungCount", "integer"));
     conforms("index backfill", cli.run("index", "backfill", "--json").ok().json(), schema("packCount", "integer",
         "alreadyIndexedPackCount", "integer", "readPackCount", "integer", "unreadablePackCount", "integer",
-        "addedChunkCount", "integer", "writtenDeltaCount", "integer"));
+        "addedChunkCount", "integer", "writtenDeltaCount", "integer", "repairedCount", "integer"));
     JsonNode diff = cli.run("diff", "tiny:prod", "tiny:candidate", "--json").ok().json();
     conforms("diff", diff, schema("a", "id", "b", "id", "unchangedTensorCount", "integer", "tensors", "array",
         "files", "array"));

@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * a push uses it, and the push then lists the pack in its version and protects it like any pack it reuses (declared
  * in its lease, checked to exist before publishing), so a wrong, stale or damaged index can never make a version
  * reference a chunk that is not there. A damaged table or pointer is read as absent (logged at debug), never as an
- * error: the index is rebuilt from later pushes.
+ * error of a push: the index is rebuilt from later pushes. A store-wide verify reports it ({@link #problems}) and a
+ * {@link #backfill} repairs it.
  *
  * <p>It is log-structured, over the store's {@link RecordStore} and {@link ChunkStore}, with nothing but what their
  * contracts guarantee (create-if-absent, read-after-write, list-after-write):
@@ -70,9 +71,17 @@ public final class SmallChunkIndex {
 
   private record Loaded(ChunkId id, IndexTable table) {}
 
-  /** The current pointer: its number (0 when there is none), base (null for none) and absorbed delta keys. */
-  record Pointer(long number, ChunkId base, Set<String> absorbed) {
-    static final Pointer NONE = new Pointer(0, null, Set.of());
+  /**
+   * The current pointer: its number (0 when there is none), base (null for none) and absorbed delta keys, and the
+   * highest number of any pointer record, readable or not ({@code top}): the next merge creates {@code top + 1}, so a
+   * damaged newest record cannot make every merge lose its race for a number that is taken.
+   */
+  record Pointer(long number, long top, ChunkId base, Set<String> absorbed) {
+    static final Pointer NONE = new Pointer(0, 0, null, Set.of());
+
+    Pointer withTop(long t) {
+      return new Pointer(number, t, base, absorbed);
+    }
   }
 
   /** What a merge did. */
@@ -127,21 +136,23 @@ public final class SmallChunkIndex {
   /** The pointer with the highest number, or {@link Pointer#NONE}. */
   Pointer pointer() throws IOException {
     List<String> keys = records.list(BASES);
+    long top = 0;
     for (int i = keys.size() - 1; i >= 0; i--) {
       long n = number(keys.get(i));
       if (n < 0) {
         continue;
       }
+      top = Math.max(top, n);
       Optional<byte[]> content = records.read(keys.get(i));
       if (content.isEmpty()) {
         continue; // removed by a newer merge since the listing: an older one is still a valid hint
       }
       Optional<Pointer> p = parsePointer(n, keys.get(i), content.get());
       if (p.isPresent()) {
-        return p.get();
+        return p.get().withTop(top);
       }
     }
-    return Pointer.NONE;
+    return Pointer.NONE.withTop(top);
   }
 
   private Optional<IndexTable> base(Pointer p) throws IOException {
@@ -152,24 +163,77 @@ public final class SmallChunkIndex {
     if (c != null && c.id().equals(p.base())) {
       return Optional.of(c.table());
     }
-    String what = chunks.describe() + " small-chunk index base " + p.base();
     try {
-      long size = chunks.size(p.base());
-      if (size > MAX_BASE_BYTES) {
-        LOG.debug("{} is {} bytes, more than a push loads ({}); read as absent", what, size, MAX_BASE_BYTES);
-        return Optional.empty();
-      }
-      // one positional read straight into a direct buffer (a local store copies once, from the page cache)
-      ByteBuffer bytes = ByteBuffer.allocateDirect((int) size);
-      chunks.readInto(p.base(), 0, bytes);
-      IndexTable t = IndexTable.parse(bytes.flip(), p.base(), what);
-      cached = new Loaded(p.base(), t);
-      return Optional.of(t);
+      Optional<IndexTable> t = readBase(p.base());
+      t.ifPresent(table -> cached = new Loaded(p.base(), table));
+      return t;
     } catch (MissingObjectException | CorruptObjectException e) {
       // a newer merge replaced it and gc removed it, or it is damaged: a hint, read as absent
-      LOG.debug("{} is unusable, read as absent: {}", what, e.getMessage());
+      LOG.debug("{} is unusable, read as absent: {}", baseName(p.base()), e.getMessage());
       return Optional.empty();
     }
+  }
+
+  private String baseName(ChunkId base) {
+    return chunks.describe() + " small-chunk index base " + base;
+  }
+
+  /** A base table read and checked (not from the cache); empty when it is larger than a push loads. */
+  private Optional<IndexTable> readBase(ChunkId base) throws IOException {
+    String what = baseName(base);
+    long size = chunks.size(base);
+    if (size > MAX_BASE_BYTES) {
+      LOG.debug("{} is {} bytes, more than a push loads ({}); read as absent", what, size, MAX_BASE_BYTES);
+      return Optional.empty();
+    }
+    // one positional read straight into a direct buffer (a local store copies once, from the page cache)
+    ByteBuffer bytes = ByteBuffer.allocateDirect((int) size);
+    chunks.readInto(base, 0, bytes);
+    return Optional.of(IndexTable.parse(bytes.flip(), base, what));
+  }
+
+  /**
+   * What is damaged in the index, one line each, for a store-wide verify: pointer records whose content is not a
+   * pointer, the base the current pointer names when it is missing or damaged, and deltas not absorbed yet that are
+   * not a table. The index is a hint, so none of these hurts a model (each is read as absent, which costs dedup only);
+   * {@link #backfill} repairs them.
+   */
+  public List<String> problems() throws IOException {
+    List<String> out = new ArrayList<>();
+    for (String k : records.list(BASES)) {
+      Optional<byte[]> content = number(k) < 0 ? Optional.empty() : records.read(k);
+      String why = content.map(SmallChunkIndex::pointerProblem).orElse(null);
+      if (why != null) {
+        out.add("small-chunk index: " + records.describe() + " record " + k + " is damaged: " + why);
+      }
+    }
+    Pointer p = pointer();
+    if (p.base() != null) {
+      try {
+        readBase(p.base());
+      } catch (MissingObjectException | CorruptObjectException e) {
+        out.add("small-chunk index: " + baseName(p.base()) + ", which record " + key(p.number()) + " names, is "
+            + (e instanceof CorruptObjectException c ? "damaged: " + c.why() : "missing: " + e.getMessage()));
+      }
+    }
+    List<String> unabsorbed = new ArrayList<>();
+    for (String k : records.list(DELTAS)) {
+      if (!p.absorbed().contains(k)) {
+        unabsorbed.add(k);
+      }
+    }
+    List<Optional<byte[]>> contents = records.readAll(unabsorbed);
+    for (int i = 0; i < unabsorbed.size(); i++) {
+      if (contents.get(i).isPresent()) {
+        try {
+          IndexTable.parse(ByteBuffer.wrap(contents.get(i).get()), null, records.describe() + " record "
+              + unabsorbed.get(i));
+        } catch (CorruptObjectException e) {
+          out.add("small-chunk index: " + e.where() + " is damaged: " + e.why());
+        }
+      }
+    }
+    return out;
   }
 
   private Map<String, IndexTable> readDeltas(List<String> keys) throws IOException {
@@ -304,6 +368,7 @@ public final class SmallChunkIndex {
    * @param lease a push lease, held while this runs
    */
   public BackfillReport backfill(Collection<ChunkId> packs, io.ferry.lease.Lease lease) throws IOException {
+    int damaged = problems().size();
     View view = load();
     Set<ChunkId> named = new HashSet<>();
     for (IndexTable t : view.tables) {
@@ -352,7 +417,29 @@ public final class SmallChunkIndex {
     if (w.flush() != null) {
       mergeIfDue();
     }
-    return new BackfillReport(all.size(), all.size() - todo.size(), read, unreadable, added, w.keys.size());
+    if (damaged > 0) {
+      dropDamaged();
+    }
+    return new BackfillReport(all.size(), all.size() - todo.size(), read, unreadable, added, w.keys.size(),
+        damaged);
+  }
+
+  /**
+   * Repairs what {@link #problems} finds, once a backfill has indexed again the packs that damaged records named: a
+   * merge absorbs (and then deletes) the damaged deltas and writes a new base in place of a damaged or missing one,
+   * under a pointer above any damaged one; pointer records below the current one that are not pointers are deleted
+   * (no reader reads a record below the current pointer).
+   */
+  private void dropDamaged() throws IOException {
+    merge(pack -> true, true);
+    Pointer p = pointer();
+    for (String k : records.list(BASES)) {
+      long n = number(k);
+      Optional<byte[]> content = n < 0 || n >= p.number() ? Optional.empty() : records.read(k);
+      if (content.isPresent() && pointerProblem(content.get()) != null) {
+        records.delete(k);
+      }
+    }
   }
 
   private static boolean has(List<IndexTable> tables, ChunkId chunk) {
@@ -379,15 +466,17 @@ public final class SmallChunkIndex {
    * @param unreadable packs that were gone or damaged (skipped; a version that lists one fails {@code verify})
    * @param chunksAdded entries it added: chunks the index did not have
    * @param deltas delta records it wrote
+   * @param repaired damaged parts of the index it found ({@link #problems}) and replaced
    */
   public record BackfillReport(long packs, long alreadyIndexed, long read, long unreadable, long chunksAdded,
-      int deltas) {
+      int deltas, int repaired) {
     /** Checks that every count is at least 0 and that the pack counts add up. */
     public BackfillReport {
-      if (packs < 0 || alreadyIndexed < 0 || read < 0 || unreadable < 0 || chunksAdded < 0 || deltas < 0) {
+      if (packs < 0 || alreadyIndexed < 0 || read < 0 || unreadable < 0 || chunksAdded < 0 || deltas < 0
+          || repaired < 0) {
         throw new IllegalArgumentException("backfill counts must not be negative: packs " + packs + ", already indexed "
             + alreadyIndexed + ", read " + read + ", unreadable " + unreadable + ", chunks added " + chunksAdded
-            + ", deltas " + deltas);
+            + ", deltas " + deltas + ", repaired " + repaired);
       }
       if (alreadyIndexed + read + unreadable != packs) {
         throw new IllegalArgumentException("backfill pack counts do not add up: " + alreadyIndexed
@@ -451,7 +540,7 @@ public final class SmallChunkIndex {
     ByteBuffer bytes = merged.bytes();
     ChunkId id = ChunkId.of(bytes.duplicate());
     chunks.put(id, bytes);
-    long next = p.number() + 1;
+    long next = Math.max(p.number(), p.top()) + 1;
     if (!records.create(key(next), pointerBytes(id, absorbed))) {
       return MergeOutcome.LOST_RACE;
     }
@@ -502,33 +591,39 @@ public final class SmallChunkIndex {
   }
 
   private Optional<Pointer> parsePointer(long n, String key, byte[] content) {
-    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
-    String why = null;
-    ChunkId base = null;
-    Set<String> absorbed = new HashSet<>();
-    if (lines.length < 3 || !lines[0].equals(POINTER_FORMAT) || !lines[lines.length - 1].isEmpty()) {
-      why = "expected '" + POINTER_FORMAT + "' and newline-terminated lines";
-    } else if (!lines[1].startsWith("base ")) {
-      why = "line 2 is not 'base <id>'";
-    } else {
-      try {
-        base = ChunkId.parse(lines[1].substring(5));
-        for (int i = 2; i < lines.length - 1; i++) {
-          if (!lines[i].startsWith("absorbed " + DELTAS)) {
-            why = "line " + (i + 1) + " is not 'absorbed " + DELTAS + "<key>'";
-            break;
-          }
-          absorbed.add(lines[i].substring(9));
-        }
-      } catch (IllegalArgumentException e) {
-        why = e.getMessage();
-      }
-    }
+    String why = pointerProblem(content);
     if (why != null) {
       LOG.debug("{} record {} is unusable, read as absent: {}", records.describe(), key, why);
       return Optional.empty();
     }
-    return Optional.of(new Pointer(n, base, absorbed));
+    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
+    Set<String> absorbed = new HashSet<>();
+    for (int i = 2; i < lines.length - 1; i++) {
+      absorbed.add(lines[i].substring(9));
+    }
+    return Optional.of(new Pointer(n, n, ChunkId.parse(lines[1].substring(5)), absorbed));
+  }
+
+  /** What is wrong with a pointer record's content, or null if it is one. */
+  private static String pointerProblem(byte[] content) {
+    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
+    if (lines.length < 3 || !lines[0].equals(POINTER_FORMAT) || !lines[lines.length - 1].isEmpty()) {
+      return "expected '" + POINTER_FORMAT + "' and newline-terminated lines";
+    }
+    if (!lines[1].startsWith("base ")) {
+      return "line 2 is not 'base <id>'";
+    }
+    try {
+      ChunkId.parse(lines[1].substring(5));
+    } catch (IllegalArgumentException e) {
+      return "line 2: " + e.getMessage();
+    }
+    for (int i = 2; i < lines.length - 1; i++) {
+      if (!lines[i].startsWith("absorbed " + DELTAS)) {
+        return "line " + (i + 1) + " is not 'absorbed " + DELTAS + "<key>'";
+      }
+    }
+    return null;
   }
 
   // ------------------------------------------------------------------ the view a push consults

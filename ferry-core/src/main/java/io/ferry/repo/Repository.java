@@ -514,10 +514,10 @@ public final class Repository implements Closeable {
 
   /**
    * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
-   * copy in every pack they list: see {@link Verifier}.
+   * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}.
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
-    return new Verifier(db, refs, pool).verify(refText == null ? null : resolve(refText), listener);
+    return new Verifier(db, refs, pool, smallChunks).verify(refText == null ? null : resolve(refText), listener);
   }
 
   /**

@@ -52,22 +52,27 @@ public final class Results {
    * @param errors one line per damaged or missing object (at most {@link Verifier#MAX_ERRORS}), each naming the first
    *     version and file found to use it as {@code model@id//path}
    * @param damagedVersions the versions ({@code model@id}) those errors name, each once, in the order found
+   * @param indexProblems damaged parts of the store-wide small-chunk index, one line each (a store-wide verify only):
+   *     a hint for dedup, so no model is hurt, but bytes the store holds are damaged; {@code ferry index backfill}
+   *     repairs them
    */
   public record VerifyReport(long versions, long chunks, long bytes, List<String> errors,
-      List<String> damagedVersions) {
+      List<String> damagedVersions, List<String> indexProblems) {
     /** Copies the lists. */
     public VerifyReport {
       errors = List.copyOf(errors);
       damagedVersions = List.copyOf(damagedVersions);
+      indexProblems = List.copyOf(indexProblems);
     }
 
-    /** A report that names no damaged version. */
+    /** A report that names no damaged version and no index problem. */
     public VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
-      this(versions, chunks, bytes, errors, List.of());
+      this(versions, chunks, bytes, errors, List.of(), List.of());
     }
 
+    /** Whether nothing is damaged or missing: no error and no index problem. */
     public boolean ok() {
-      return errors.isEmpty();
+      return errors.isEmpty() && indexProblems.isEmpty();
     }
   }
 

@@ -2,6 +2,7 @@ package io.ferry.repo;
 
 import io.ferry.objects.ObjectDatabase;
 
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
 import io.ferry.read.ChunkReader;
@@ -50,12 +51,17 @@ public final class Verifier {
   private final ObjectDatabase db;
   private final RefStore refs;
   private final ExecutorService pool;
+  private final SmallChunkIndex index;
 
-  /** A verifier of the objects in {@code db}, finding versions through {@code refs}, checking on {@code pool}. */
-  public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool) {
+  /**
+   * A verifier of the objects in {@code db}, finding versions through {@code refs}, checking on {@code pool}; a
+   * store-wide verify also checks {@code index} (null: not checked).
+   */
+  public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool, SmallChunkIndex index) {
     this.db = db;
     this.refs = refs;
     this.pool = pool;
+    this.index = index;
   }
 
   /**
@@ -93,7 +99,9 @@ public final class Verifier {
     } finally {
       listener.done();
     }
-    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(), errors.damaged());
+    List<String> indexProblems = version == null && index != null ? index.problems() : List.of();
+    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(), errors.damaged(),
+        indexProblems);
   }
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */

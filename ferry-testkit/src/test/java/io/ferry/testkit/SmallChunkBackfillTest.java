@@ -2,6 +2,7 @@ package io.ferry.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.dedup.SmallChunkIndex.BackfillReport;
 import io.ferry.format.DType;
 import io.ferry.id.ChunkId;
@@ -9,6 +10,7 @@ import io.ferry.lease.LeaseSettings;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
@@ -131,6 +133,68 @@ class SmallChunkBackfillTest {
       assertThat(repo.smallChunks().packsNamed()).as("packs the index names").doesNotContain(lost)
           .allSatisfy(p -> assertThat(backend.chunks().contains(p)).isTrue());
       assertThat(backend.records().list("leases/")).as("the backfill's lease, released").isEmpty();
+    }
+  }
+
+  /**
+   * Damage in the index itself (a delta record with a flipped byte, a base table with a flipped byte, a newest pointer
+   * record that is not one): pushes read each as absent, which costs only dedup; a merge still publishes (above the
+   * damaged pointer's number, which it once tried and lost to forever); a store-wide verify names each part; a
+   * backfill replaces them, after which verify is clean and pushes find the chunks again.
+   */
+  @Test
+  void aDamagedIndexIsNamedByVerifyAndRepairedByBackfill() throws Exception {
+    Path a = write("a", 5);
+    Path b = write("b", 6);
+    try (Backend backend = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository repo = Repository.open(backend, options())) {
+      RecordStore records = backend.records();
+      repo.push(a, "a", msg("a"));
+      assertThat(repo.smallChunks().merge(pack -> true, false)).isEqualTo(SmallChunkIndex.MergeOutcome.MERGED);
+      ChunkId base = repo.smallChunks().baseObjects().iterator().next();
+      repo.push(b, "b", msg("b"));
+      List<String> deltas = records.list("dedup/deltas/");
+      assertThat(deltas).hasSize(1);
+      String delta = deltas.get(0);
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).isTrue();
+
+      byte[] d = records.read(delta).orElseThrow();
+      d[d.length / 2] ^= 0x10;
+      records.replace(delta, d);
+      Path baseFile = scratch.resolve("store/objects").resolve(base.hex().substring(0, 2))
+          .resolve(base.hex().substring(2));
+      byte[] t = Files.readAllBytes(baseFile);
+      t[t.length / 2] ^= 0x10;
+      Files.write(baseFile, t);
+      String junk = "dedup/bases/" + String.format("%020d", 7);
+      assertThat(records.create(junk, "not a pointer\n".getBytes(java.nio.charset.StandardCharsets.UTF_8))).isTrue();
+
+      Results.VerifyReport v = repo.verify(null, TransferListener.NONE);
+      assertThat(v.ok()).isFalse();
+      assertThat(v.errors()).as("no model is damaged").isEmpty();
+      assertThat(v.indexProblems()).hasSize(3);
+      assertThat(String.join("\n", v.indexProblems())).contains(junk).contains(delta).contains(base.hex());
+      assertThat(repo.verify("a", TransferListener.NONE).ok()).as("a version's verify").isTrue();
+
+      BackfillReport report = repo.backfillSmallChunkIndex();
+      assertThat(report.repaired()).as("damaged parts replaced").isEqualTo(3);
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).as("verify after the backfill").isTrue();
+      assertThat(records.list("dedup/")).doesNotContain(junk, delta);
+      PushResult again = repo.push(write("a2", 5), "a2", msg("a's weights again"));
+      assertThat(again.newChunks()).as("new chunks: a2's config").isEqualTo(1);
+
+      // a merge is not blocked by a damaged newest pointer record: it publishes above its number
+      long top = records.list("dedup/bases/").stream().mapToLong(k -> Long.parseLong(k.substring(12))).max()
+          .orElseThrow();
+      String junk2 = "dedup/bases/" + String.format("%020d", top + 1);
+      records.create(junk2, new byte[] {1, 2, 3});
+      repo.push(write("c", 7), "c", msg("c"));
+      assertThat(repo.smallChunks().merge(pack -> true, false)).isEqualTo(SmallChunkIndex.MergeOutcome.MERGED);
+      assertThat(records.list("dedup/bases/")).contains("dedup/bases/" + String.format("%020d", top + 2));
+      assertThat(repo.verify(null, TransferListener.NONE).indexProblems()).singleElement().asString()
+          .contains(junk2);
+      assertThat(repo.backfillSmallChunkIndex().repaired()).isEqualTo(1);
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).isTrue();
     }
   }
 
