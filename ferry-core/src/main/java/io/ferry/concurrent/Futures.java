@@ -43,4 +43,24 @@ public final class Futures {
       throw new IOException(what + ": " + c, c);
     }
   }
+
+  /**
+   * Waits until every task has ended, after {@code cause} failed the work they belong to, so that nothing they do
+   * happens after the caller cleans up (a put finishing after a rollback would leave its object behind). Their own
+   * failures are dropped: {@code cause} is what the caller reports; an interrupt is added to it, and stops the wait.
+   * Tasks are not cancelled: get() on a cancelled future returns while the task may still be running.
+   */
+  public static void awaitEnd(Iterable<? extends Future<?>> tasks, Throwable cause) {
+    for (Future<?> f : tasks) {
+      try {
+        f.get();
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        cause.addSuppressed(ie);
+        return;
+      } catch (ExecutionException | CancellationException ignored) {
+        // already failed or stopped; the first failure is what the caller reports
+      }
+    }
+  }
 }

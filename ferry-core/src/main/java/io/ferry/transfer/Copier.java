@@ -162,17 +162,7 @@ public final class Copier {
     } catch (IOException | RuntimeException e) {
       // every running put ends before the caller removes what was created: one finishing later would stay behind
       aborted = true;
-      for (Future<?> f : futures) {
-        try {
-          f.get();
-        } catch (InterruptedException ie) {
-          Thread.currentThread().interrupt();
-          e.addSuppressed(ie);
-          break;
-        } catch (Exception ignored) {
-          // already failed or stopped; the first failure is what we report
-        }
-      }
+      Futures.awaitEnd(futures, e);
       throw e;
     }
     for (ChunkId pack : v.packs()) {

@@ -295,20 +295,9 @@ public final class Pusher {
       return new Staged(snap.id(), snapshot, new ArrayList<>(usedPacks), new ArrayList<>(created),
           storedBytes.get(), newChunks.get(), List.copyOf(written));
     } catch (IOException | RuntimeException | Error e) {
-      // Tasks not yet started see the flag and stop at once. Do not cancel: get() on a cancelled future returns
-      // while the task may still be running, and a put finishing after the rollback would leave its object behind.
+      // tasks not yet started see the flag and stop at once; running ones end before the rollback
       aborted = true;
-      for (Future<?> f : futures) {
-        try {
-          f.get();
-        } catch (InterruptedException ie) {
-          Thread.currentThread().interrupt();
-          e.addSuppressed(ie);
-          break;
-        } catch (Exception ignored) {
-          // already failed or stopped; the first failure is what we report
-        }
-      }
+      Futures.awaitEnd(futures, e);
       rollback(created, e);
       throw e;
     } finally {
