@@ -148,7 +148,9 @@ public final class RefLogFormat {
    * ending with the JSON's closing brace and the newline; a crash cuts the line short (no newline) or leaves zeros where
    * sectors were not written, so a newline-ended line that holds no NUL byte and ends with {@code '}'} was written
    * whole. That covers a flip anywhere in the JSON as well as in the checksum ({@link #onlyItsChecksumFails}, which
-   * also counts a whole entry whose JSON ends differently).
+   * also counts a whole entry whose JSON ends differently), and in the closing brace itself: a line that is an entry
+   * once its last byte is {@code '}'} again. (A line that ends otherwise and is no entry either way is skipped as
+   * torn: what a crash may expose of stale disk bytes after an append is not called damage.)
    */
   public static boolean wholeButDamaged(byte[] buf, int from, int to) {
     if (to - from < 11 || parse(buf, from, to) instanceof RefLogEntry) {
@@ -162,7 +164,12 @@ public final class RefLogFormat {
         return false;
       }
     }
-    return buf[to - 1] == '}';
+    if (buf[to - 1] == '}') {
+      return true;
+    }
+    byte[] braced = java.util.Arrays.copyOfRange(buf, from, to);
+    braced[braced.length - 1] = '}';
+    return parse(braced, 0, braced.length) instanceof RefLogEntry;
   }
 
   /**
