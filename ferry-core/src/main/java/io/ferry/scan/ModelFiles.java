@@ -291,7 +291,7 @@ public final class ModelFiles {
   }
 
   private static SourceFile load(String rel, Path file, FormatRegistry formats) throws IOException {
-    SafePaths.check(rel, file.toString());
+    SafePaths.checkPushable(rel, file.toString());
     if (!Files.isReadable(file)) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }

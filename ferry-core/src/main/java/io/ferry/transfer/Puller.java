@@ -119,7 +119,7 @@ public final class Puller {
     }
     checkDestination(snapshot, dest);
     ChunkReader.Scratch scratch = ChunkBuffers.forFiles(snapshot.files());
-    Survey survey = Survey.of(snapshot, dest, wholeVersion);
+    Survey survey = Survey.of(snapshot, dest, wholeVersion, opts.existing() == PullOptions.Existing.MERGE);
     if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
       throw new InvalidInputException(survey.refusal(dest));
     }

@@ -36,7 +36,7 @@ import java.util.regex.Pattern;
  */
 final class Survey {
   /** The names pulls give their temporary files: {@code .ferry-<16 hex>.tmp} and {@code .old}. */
-  static final Pattern TEMP = Pattern.compile("\\.ferry-[0-9a-f]{16}\\.(tmp|old)");
+  static final Pattern TEMP = io.ferry.version.SafePaths.RESERVED_NAME;
 
   private static final int IO = 1 << 20;
 
@@ -57,9 +57,11 @@ final class Survey {
 
   /**
    * Looks at {@code dest}: every file there when {@code wholeVersion}, else only the version's own paths. Reads each
-   * of the version's files that is already there with the right size, to compare its SHA-256.
+   * of the version's files that is already there with the right size, to compare its SHA-256. With {@code
+   * keepOthers} (a merge, which keeps what the version does not have) only this version's own temporary files are
+   * leftovers to remove; a file named like another pull's is kept like any other file.
    */
-  static Survey of(Snapshot snapshot, Path dest, boolean wholeVersion) throws IOException {
+  static Survey of(Snapshot snapshot, Path dest, boolean wholeVersion, boolean keepOthers) throws IOException {
     Map<String, FileEntry> wanted = new HashMap<>();
     Set<String> wantedDirs = new HashSet<>();
     Set<String> temps = new HashSet<>();
@@ -101,7 +103,7 @@ final class Survey {
         FileEntry f = wanted.get(rel);
         if (f != null) {
           classify(f, file, attrs, identical, differing);
-        } else if (TEMP.matcher(file.getFileName().toString()).matches()) {
+        } else if (TEMP.matcher(file.getFileName().toString()).matches() && (!keepOthers || temps.contains(rel))) {
           if (!temps.contains(rel) || !attrs.isRegularFile()) {
             leftovers.add(file);
           }

@@ -8,7 +8,28 @@ import io.ferry.error.InvalidInputException;
  * characters. Checked on push and again on pull before anything is written (DESIGN invariant 6).
  */
 public final class SafePaths {
+  /**
+   * The names pulls give their temporary files in DEST ({@code .ferry-<16 hex>.tmp}, and {@code .old} for a file being
+   * replaced): a pull removes such files that are not its own, so a push refuses a file of such a name.
+   */
+  public static final java.util.regex.Pattern RESERVED_NAME =
+      java.util.regex.Pattern.compile("\\.ferry-[0-9a-f]{16}\\.(tmp|old)");
+
   private SafePaths() {}
+
+  /**
+   * Returns the path if it is safe ({@link #check}) and its file name is not one of the {@link #RESERVED_NAME}s: what
+   * a push may store.
+   */
+  public static String checkPushable(String path, String where) throws InvalidInputException {
+    check(path, where);
+    String name = path.substring(path.lastIndexOf('/') + 1);
+    if (RESERVED_NAME.matcher(name).matches()) {
+      throw new InvalidInputException(where + ": the file name '" + name + "' is reserved for the temporary files of"
+          + " pulls (a pull removes such files it finds); rename the file to push it");
+    }
+    return path;
+  }
 
   /**
    * Returns the path if it is safe.

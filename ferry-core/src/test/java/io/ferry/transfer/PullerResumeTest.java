@@ -99,6 +99,32 @@ class PullerResumeTest {
     assertThat(dest.resolve("small.txt")).hasSameTextualContentAs(src.resolve("small.txt"));
   }
 
+  /**
+   * A merge keeps what the version does not have, files named like another pull's temporary files included (they may
+   * be a user's); only this version's own temporary files are its to remove. A push refuses such names.
+   */
+  @Test
+  void aMergeKeepsFilesNamedLikeAnotherPullsTemporaryFiles() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve("sub"));
+    Files.writeString(dest.resolve("sub/.ferry-0123456789abcdef.tmp"), "someone's notes");
+    Files.writeString(dest.resolve(".ferry-00000000deadbeef.old"), "someone's other notes");
+    FileEntry small = repo.snapshot(repo.resolve("m")).file("small.txt").orElseThrow();
+    Files.writeString(dest.resolve(Survey.tempName(small)), "short: this pull's own, not resumable");
+    repo.pull("m", dest, PullOptions.defaults().withExisting(PullOptions.Existing.MERGE));
+    assertThat(dest.resolve("sub/.ferry-0123456789abcdef.tmp")).hasContent("someone's notes");
+    assertThat(dest.resolve(".ferry-00000000deadbeef.old")).hasContent("someone's other notes");
+    assertThat(dest.resolve(Survey.tempName(small))).doesNotExist();
+    assertThat(dest.resolve("small.txt")).hasSameTextualContentAs(src.resolve("small.txt"));
+
+    Path reserved = tmp.resolve("reserved");
+    Files.createDirectories(reserved);
+    Files.writeString(reserved.resolve(".ferry-0123456789abcdef.tmp"), "data");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> repo.push(reserved, "r", PushOptions.builder().build()))
+        .isInstanceOf(io.ferry.error.InvalidInputException.class)
+        .hasMessageContaining(".ferry-0123456789abcdef.tmp").hasMessageContaining("reserved");
+  }
+
   @Test
   void chunkRangesAreKeptOnlyWhenTheirHashIsTheChunkId() throws IOException {
     Snapshot s = repo.snapshot(repo.resolve("m"));
