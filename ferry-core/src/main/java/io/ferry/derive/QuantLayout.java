@@ -54,7 +54,9 @@ public final class QuantLayout {
    * Quantizes one row ({@code cols} values in {@code x} from {@code off}) into {@code q}, {@code scales} and (when
    * asymmetric) {@code zps}, writing at their positions; {@code deq} receives the dequantized float32 values.
    *
-   * @return -1, or the column of the first non-finite value (the buffers then hold a partial row: discard them)
+   * @return -1, or the column of the first value that cannot be quantized: non-finite, or of a group whose float32
+   *     scale or dequantized values would overflow (a finite value beyond float32's range, as an F64 tensor may
+   *     hold); the buffers then hold a partial row: discard them
    */
   public int quantizeRow(double[] x, int off, int cols, ByteBuffer q, ByteBuffer scales, ByteBuffer zps,
       float[] deq) {
@@ -73,6 +75,13 @@ public final class QuantLayout {
       float scale = (float) (range / qmax);
       if ((double) scale * qmax < range) { // rounded down: the extremes would clamp by more than scale/2
         scale = Math.nextUp(scale);
+      }
+      if (Math.max(-lo, hi) > Float.MAX_VALUE || !Float.isFinite(scale)) {
+        for (int i = g0; i < g0 + group; i++) {
+          if (Math.abs(x[off + i]) == Math.max(-lo, hi)) {
+            return i;
+          }
+        }
       }
       int zp = 0;
       if (!symmetric && scale > 0) {

@@ -120,9 +120,12 @@ final class QuantizeTransform implements TensorTransform {
       for (int r = 0; r < block.rows(); r++) {
         int bad = layout.quantizeRow(x, r * cols, cols, q, scales, zps, deq);
         if (bad >= 0) {
-          throw new DerivationInputException("tensor '" + info.name() + "' holds " + x[r * cols + bad] + " at row "
-              + (block.firstRow() + r) + ", column " + bad + ": a non-finite value cannot be quantized (leave the "
-              + "tensor out with ", param("exclude", "an exclude filter"), ")");
+          double v = x[r * cols + bad];
+          throw new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row "
+              + (block.firstRow() + r) + ", column " + bad + ": " + (Double.isFinite(v)
+                  ? "a value beyond float32's range (" + Float.MAX_VALUE + ") cannot be quantized (its scale is float32)"
+                  : "a non-finite value cannot be quantized") + " (leave the tensor out with ",
+              param("exclude", "an exclude filter"), ")");
         }
       }
       for (int i = 0; i < n; i++) {

@@ -75,6 +75,29 @@ class DeriverTest {
     return failure(() -> d.derive("m:v", target, spec, null, TransferListener.NONE));
   }
 
+  /**
+   * A finite F64 value beyond float32's range would overflow the group's float32 scale (dequantizing to NaN while the
+   * metrics still said near-lossless): refused like a non-finite value, for symmetric and asymmetric layouts, and
+   * with nothing stored.
+   */
+  @Test
+  void aValueBeyondFloat32RangeIsRefusedNotQuantizedToNaN() throws Exception {
+    double[] v = DeriveModels.normal(2 * 64, 1, 4);
+    v[64 + 3] = -1e300;
+    Path model = tmp.resolve("huge");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F64, new long[] {2, 64}, v)));
+    repo.push(model, "huge:v", PushOptions.builder().build());
+    for (boolean symmetric : new boolean[] {true, false}) {
+      Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+      DerivationInputException e = failure(() -> d.derive("huge:v", "hq:v",
+          new DeriveSpec.Quantize(8, 32, symmetric, TensorFilter.ALL), null, TransferListener.NONE));
+      assertThat(e.getMessage()).as("symmetric %s", symmetric)
+          .contains("tensor 'w' holds -1.0E300 at row 1, column 3: a value beyond float32's range");
+    }
+    assertThat(repo.models()).extracting(s -> s.model()).containsExactlyInAnyOrder("m", "huge");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
