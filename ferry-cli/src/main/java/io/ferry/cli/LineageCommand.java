@@ -61,7 +61,8 @@ final class LineageCommand extends StoreCommand {
       d.metrics().forEach((k, v) -> b.append("  ").append(k).append('=')
           .append(String.format(Locale.ROOT, "%.6g", v)));
     }
-    return b.toString();
+    // a derivation's method, parameters and metric names are whatever the pusher wrote: escape control characters
+    return Format.printable(b.toString());
   }
 
   private static ObjectNode node(ObjectNode n, Lineage.Node node) {

@@ -45,7 +45,7 @@ final class LogCommand extends StoreCommand {
             io.ferry.version.RefSpec.parse(ref).model()),
             Format.time(v.time()),
             Format.printable(v.author()), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
-            Format.printable(v.message()), v.derivation() == null ? "" : "  [" + v.derivation().method() + "]");
+            Format.printable(v.message()), v.derivation() == null ? "" : "  [" + Format.printable(v.derivation().method()) + "]");
       }
       if (!log.isEmpty() && log.size() < limit) {
         Version last = log.get(log.size() - 1).version();

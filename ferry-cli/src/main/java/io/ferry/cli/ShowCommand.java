@@ -53,7 +53,8 @@ final class ShowCommand extends StoreCommand {
       if (v.derivation() != null) {
         out().println("derived   " + Format.printable(v.derivation().method() + " " + v.derivation().parameters()
             + (v.derivation().source() == null ? "" : " from " + v.derivation().source())));
-        v.derivation().metrics().forEach((k, val) -> out().println("metric    " + k + " = " + val));
+        v.derivation().metrics().forEach((k, val) -> out().println("metric    " + Format.printable(k) + " = "
+            + val));
         String details = v.derivation().parameters().get("details");
         if (details != null && s.file(details).isPresent()) {
           out().println("details   " + v.model() + "@" + r.id().shortHex(12) + "//" + details

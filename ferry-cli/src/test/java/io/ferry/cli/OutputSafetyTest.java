@@ -40,10 +40,15 @@ class OutputSafetyTest {
     ModelGenerator.writeSafetensors(b.resolve("model.safetensors"),
         List.of(new Tensor(EVIL, DType.F32, new long[] {4, 4}, 3)), Map.of());
     cli.push(b, "m:v2");
+    cli.push(b, "d:v1", "--derived-from", "m:v1", "--derivation", "ft\u001b[31mRED\nFAKE-LINE", "--metric",
+        "loss\u001b[0m=0.5");
     List<String> outputs = new ArrayList<>();
     outputs.add(cli.run("show", "m:v1").ok().out());
     outputs.add(cli.run("diff", "m:v1", "m:v2").ok().out());
     outputs.add(cli.run("log", "m").ok().out());
+    outputs.add(cli.run("log", "d").ok().out());
+    outputs.add(cli.run("lineage", "m:v1").ok().out());
+    outputs.add(cli.run("show", "d:v1").ok().out());
     for (String out : outputs) {
       assertThat(out).doesNotContain("\u001b").doesNotContain("\u0000").doesNotContain("\u202e")
           .doesNotContain("\u0007");
@@ -52,6 +57,11 @@ class OutputSafetyTest {
         .contains("note\\x1b]0;title\\x07 = v\\x1b[1m");
     assertThat(outputs.get(1)).contains("layer.\\x1b[2J");
     assertThat(outputs.get(2)).contains("first\\x1b[Aline");
+    // a derivation's method and metric names, whatever a pusher wrote, in log, lineage and show
+    assertThat(outputs.get(3)).contains("ft\\x1b[31mRED\\x0aFAKE-LINE");
+    assertThat(outputs.get(4)).contains("ft\\x1b[31mRED\\x0aFAKE-LINE").contains("loss\\x1b[0m=0.5")
+        .doesNotContain("\nFAKE-LINE");
+    assertThat(outputs.get(5)).contains("loss\\x1b[0m = 0.5");
     // JSON output carries the names exactly (its encoder escapes them)
     assertThat(cli.run("show", "m:v1", "--json").ok().out()).contains("\\u001B[2J");
   }
