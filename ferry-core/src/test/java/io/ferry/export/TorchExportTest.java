@@ -231,6 +231,41 @@ class TorchExportTest {
     }
   }
 
+  /** What Ferry writes as a checkpoint it reads back: a tensor of more dimensions than its reader takes is refused. */
+  @Test
+  void aTensorOfMoreDimensionsThanFerryReadsIsRefusedBeforeAnythingIsWritten() throws IOException {
+    Path src = tmp.resolve("src");
+    long[] deep = new long[io.ferry.format.torch.TorchLimits.MAX_DIMS + 1];
+    java.util.Arrays.fill(deep, 1);
+    long[] deepest = java.util.Arrays.copyOf(deep, deep.length - 1);
+    write(src.resolve("a.safetensors"), spec(t("ok", DType.F32, deepest)), 1);
+    write(src.resolve("b.safetensors"), spec(t("too.deep", DType.F32, deep)), 2);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = tmp.resolve("out");
+      try (ModelReader r = repo.open("m")) {
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessageContaining("b.safetensors").hasMessageContaining("'too.deep' has 65 dimensions");
+      }
+      assertThat(out).doesNotExist();
+      Files.delete(src.resolve("b.safetensors"));
+      repo.push(src, "m", PushOptions.builder().message("64 dimensions").build());
+      try (ModelReader r = repo.open("m")) {
+        Export.write(r, out, false, Export.As.TORCH);
+      }
+      Path back = tmp.resolve("back");
+      Files.createDirectories(back);
+      try (java.util.stream.Stream<Path> files = Files.list(out)) {
+        for (Path f : files.toList()) {
+          Files.copy(f, back.resolve(f.getFileName()));
+        }
+      }
+      repo.push(back, "m-torch", PushOptions.builder().message("read back").build());
+    }
+  }
+
   /**
    * Files already in DEST are handled as a plain pull handles them: a file that differs from the converted one, or
    * one the conversion does not write, makes the pull refuse (nothing written, DEST as it was) unless it may merge

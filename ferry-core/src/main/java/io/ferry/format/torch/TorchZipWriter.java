@@ -102,6 +102,10 @@ public final class TorchZipWriter {
     check(what, tensors);
     TorchZipWriter w = new TorchZipWriter(out, what, tensors, zip64At);
     byte[] pickle = pickle(tensors);
+    if (pickle.length > TorchLimits.MAX_PICKLE_BYTES) {
+      throw new InvalidInputException(what + ": the tensor table pickles to " + pickle.length + " bytes, over the "
+          + TorchLimits.MAX_PICKLE_BYTES + " a PyTorch checkpoint Ferry reads may hold (fewer or shorter names)");
+    }
     w.entry("data.pkl", pickle.length, ch -> write(ch, ByteBuffer.wrap(pickle)));
     return w;
   }
@@ -109,10 +113,21 @@ public final class TorchZipWriter {
   /**
    * Checks that a PyTorch checkpoint can hold every tensor.
    *
-   * @throws InvalidInputException naming the first tensor whose dtype has no torch storage type, and the file
+   * @throws InvalidInputException naming the first tensor whose dtype has no torch storage type or whose dimensions
+   *     are more than Ferry's reader takes ({@link TorchLimits}), and the file; or if there are more tensors than it
+   *     takes
    */
   public static void check(String what, List<Tensor> tensors) throws InvalidInputException {
+    // what Ferry writes, it reads back: within the bounds its reader takes (TorchLimits)
+    if (tensors.size() > TorchLimits.MAX_TENSORS) {
+      throw new InvalidInputException(what + ": " + tensors.size() + " tensors, over the " + TorchLimits.MAX_TENSORS
+          + " a PyTorch checkpoint Ferry reads may hold");
+    }
     for (Tensor t : tensors) {
+      if (t.shape().size() > TorchLimits.MAX_DIMS) {
+        throw new InvalidInputException(what + ": tensor '" + t.name() + "' has " + t.shape().size()
+            + " dimensions, over the " + TorchLimits.MAX_DIMS + " a PyTorch checkpoint Ferry reads may hold");
+      }
       if (!STORAGES.containsKey(t.dtype())) {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' is " + t.dtype()
             + ", which a PyTorch checkpoint cannot hold (torch storages: " + new TreeSet<>(
