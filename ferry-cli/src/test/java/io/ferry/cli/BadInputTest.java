@@ -154,6 +154,18 @@ class BadInputTest {
     Files.createDirectories(nested.resolve("sub"));
     Files.move(nested.resolve(SHARD2), nested.resolve("sub/" + SHARD2));
     pushRejected(nested, SHARD2);
+
+    // a shard that is there but is not safetensors, or that a filter left out, is said to be so, not "missing"
+    Path notSafetensors = hf("not-safetensors");
+    Files.delete(notSafetensors.resolve(SHARD2));
+    Files.writeString(notSafetensors.resolve(SHARD2.replace(".safetensors", ".bin")), "x");
+    String index = Files.readString(notSafetensors.resolve("model.safetensors.index.json"));
+    Files.writeString(notSafetensors.resolve("model.safetensors.index.json"),
+        index.replace(SHARD2, SHARD2.replace(".safetensors", ".bin")));
+    pushRejected(notSafetensors, SHARD2.replace(".safetensors", ".bin") + "' is listed in weight_map but is not a"
+        + " safetensors file");
+    rejected(new String[] {"push", hf("filtered").toString(), "m", "--exclude", SHARD2}, 1,
+        SHARD2 + "' is listed in weight_map but is left out by --exclude '" + SHARD2 + "'");
   }
 
   @Test

@@ -62,4 +62,13 @@ public interface ModelTree {
   default boolean linksOutside(String path) throws IOException {
     return false;
   }
+
+  /**
+   * Why a path that is not one of {@link #files()} is not, when the source holds a file there: the push's filters
+   * left it out ({@code "left out by --include '*.json'"}). Null when no such file is there, or for trees not read
+   * from a file system (the default). For the errors of directory formats whose references name such a file.
+   */
+  default String leftOut(String path) {
+    return null;
+  }
 }

@@ -134,7 +134,7 @@ public final class ModelFiles {
           : ": no files to push: " + taken + " left none"));
     }
     files.sort(Comparator.comparing(SourceFile::path));
-    Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent());
+    Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent(), taken);
     for (DirectoryFormat d : formats.directoryFormats()) {
       d.check(tree);
     }
@@ -312,9 +312,11 @@ public final class ModelFiles {
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, Path> paths = new LinkedHashMap<>();
     private final Path root;
+    private final PathFilter filter;
 
-    Tree(List<SourceFile> files, Path root) {
+    Tree(List<SourceFile> files, Path root, PathFilter filter) {
       this.root = root;
+      this.filter = filter;
       for (SourceFile f : files) {
         entries.add(new Entry(f.path(), f.size(), f.layout()));
         paths.put(f.path(), f.file());
@@ -333,6 +335,18 @@ public final class ModelFiles {
         throw new NoSuchFileException(path, null, "not a file of the model being scanned");
       }
       return FileChannel.open(p, StandardOpenOption.READ);
+    }
+
+    @Override
+    public String leftOut(String path) {
+      if (paths.containsKey(path) || filter.takesAll()) {
+        return null;
+      }
+      try {
+        return Files.isRegularFile(root.resolve(path)) ? "left out by " + filter : null;
+      } catch (java.nio.file.InvalidPathException e) {
+        return null;
+      }
     }
 
     @Override

@@ -248,13 +248,22 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
    */
   public void check(Map<String, SafetensorsHeader> shardsByName, Collection<String> safetensorsFilesPresent)
       throws InvalidInputException {
+    check(shardsByName, safetensorsFilesPresent, shard -> "missing");
+  }
+
+  /**
+   * As {@link #check(Map, Collection)}, saying of each listed shard not in {@code shardsByName} what {@code
+   * whyMissing} says instead of "missing" ("not a safetensors file", "left out by --include '*.json'").
+   */
+  public void check(Map<String, SafetensorsHeader> shardsByName, Collection<String> safetensorsFilesPresent,
+      java.util.function.Function<String, String> whyMissing) throws InvalidInputException {
     Objects.requireNonNull(shardsByName, "shardsByName");
     Objects.requireNonNull(safetensorsFilesPresent, "safetensorsFilesPresent");
     SortedSet<String> listed = shards();
     List<String> problems = new ArrayList<>();
     for (String shard : listed) {
       if (shardsByName.get(shard) == null) {
-        problems.add("shard '" + shard + "' is listed in weight_map but missing");
+        problems.add("shard '" + shard + "' is listed in weight_map but " + whyMissing.apply(shard));
       }
     }
     for (String file : new TreeSet<>(safetensorsFilesPresent)) {

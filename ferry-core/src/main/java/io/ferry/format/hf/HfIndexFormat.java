@@ -56,8 +56,19 @@ public final class HfIndexFormat implements DirectoryFormat {
         }
       }
     }
+    Map<String, ModelTree.Entry> byPath = new HashMap<>();
+    tree.files().forEach(f -> byPath.put(f.path(), f));
+    java.util.function.Function<String, String> whyMissing = shard -> {
+      if (byPath.containsKey(dir + shard)) {
+        ModelTree.Entry f = byPath.get(dir + shard);
+        return "is " + (f.layout() == null ? "not a safetensors file" : "a " + f.layout().format() + " file, not"
+            + " safetensors");
+      }
+      String leftOut = tree.leftOut(dir + shard);
+      return leftOut != null ? "is " + leftOut : "missing";
+    };
     try {
-      index.check(shards, present);
+      index.check(shards, present, whyMissing);
     } catch (InvalidInputException e) {
       if (!dir.isEmpty() && e.getMessage().startsWith(HfIndex.FILE_NAME)) {
         throw new InvalidInputException(dir + e.getMessage(), e);
