@@ -128,8 +128,9 @@ public final class SafetensorsExport {
     long span = v.end() - v.begin();
     long len = v.dtype().byteLength(v.tensor().elements());
     if (span > MAX_VIEW_SPAN || len > MAX_VIEW_SPAN) {
-      throw new InvalidInputException(f.path() + ": tensor '" + v.name() + "' is a non-contiguous view over "
-          + span + " bytes, more than the " + MAX_VIEW_SPAN + " bytes Ferry gathers in memory");
+      throw new InvalidInputException(f.path() + ": tensor '" + v.name() + "' is a non-contiguous view of " + len
+          + " bytes over " + span + " bytes of its storage; Ferry gathers such a view in memory, at most "
+          + MAX_VIEW_SPAN + " bytes of either");
     }
     ByteBuffer src = ByteBuffer.allocate((int) span);
     reader.readFile(f.path(), v.begin(), src);

@@ -126,10 +126,10 @@ final class GgufReader {
     long nTensors = i64("the tensor count");
     long nKv = i64("the key-value count");
     if (nTensors < 0 || nTensors > MAX_TENSORS) {
-      throw defect("tensor count " + nTensors + " is outside [0, " + MAX_TENSORS + "]");
+      throw defect("tensor count " + Long.toUnsignedString(nTensors) + " is outside [0, " + MAX_TENSORS + "]");
     }
     if (nKv < 0 || nKv > MAX_KV) {
-      throw defect("key-value count " + nKv + " is outside [0, " + MAX_KV + "]");
+      throw defect("key-value count " + Long.toUnsignedString(nKv) + " is outside [0, " + MAX_KV + "]");
     }
     long least = nTensors * MIN_TENSOR_INFO + nKv * MIN_KV;
     if (least > size - pos) {
@@ -175,8 +175,9 @@ final class GgufReader {
       long[] ne = {1, 1, 1, 1};
       for (int d = 0; d < nDims; d++) {
         ne[d] = i64("dimension " + d + " of tensor '" + name + "'");
-        if (ne[d] < 0) {
-          throw defect("tensor '" + name + "': dimension " + d + " is negative (" + ne[d] + ")");
+        if (ne[d] < 0) { // a uint64 of 2^63 or more: no tensor is that long
+          throw defect("tensor '" + name + "': dimension " + d + " is " + Long.toUnsignedString(ne[d])
+              + ", at least 2^63");
         }
       }
       long elements;

@@ -146,8 +146,11 @@ public final class TorchCheckpoint {
         if ((head.get(0) & 0xff) == 0x80 && head.get(1) == 2 && (head.get(2) & 0xff) == 0x8a) {
           return readLegacy(in);
         }
-        throw new InvalidInputException(f + ": not a PyTorch checkpoint (a torch.save zip archive starts with 'PK',"
-            + " this file with 0x" + String.format("%08x", Integer.reverseBytes(head.getInt(0))) + ")");
+        int magic = Integer.reverseBytes(head.getInt(0));
+        throw new InvalidInputException(f + ": not a PyTorch checkpoint (" + (magic == 0x504b0506
+            ? "an empty zip archive: no entries, where torch.save writes data.pkl and the tensors' data"
+            : "a torch.save zip archive starts with a local file header, 'PK\\x03\\x04', this file with 0x"
+                + String.format("%08x", magic)) + ")");
       }
     }
     TorchZip zip = TorchZip.read(in);

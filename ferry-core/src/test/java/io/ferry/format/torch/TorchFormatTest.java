@@ -166,7 +166,14 @@ class TorchFormatTest {
   @Test
   void otherBytesAreRefusedClearly() {
     refused("not a zip".getBytes(StandardCharsets.US_ASCII), "not a PyTorch checkpoint (a torch.save zip archive"
-        + " starts with 'PK', this file with 0x6e6f7420)");
+        + " starts with a local file header, 'PK\\x03\\x04', this file with 0x6e6f7420)");
+    byte[] emptyZip = new byte[22]; // an end-of-central-directory record alone: what zipfile writes for no entries
+    emptyZip[0] = 'P';
+    emptyZip[1] = 'K';
+    emptyZip[2] = 5;
+    emptyZip[3] = 6;
+    refused(emptyZip, "not a PyTorch checkpoint (an empty zip archive: no entries, where torch.save writes data.pkl"
+        + " and the tensors' data)");
     refused(new byte[] {(byte) 0x80, 2, (byte) 0x8a, 1, 5, '.'}, "the legacy format's first pickle is not its magic"
         + " number");
   }

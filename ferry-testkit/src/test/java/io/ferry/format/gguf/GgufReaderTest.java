@@ -224,7 +224,8 @@ class GgufReaderTest {
     refused(new GgufWriter().version(4), "GGUF version 4 is newer than version 3, the newest Ferry reads");
     refused(new GgufWriter().version(0x03000000), "version field reads 50331648 (0x3000000): a big-endian GGUF "
         + "file; Ferry reads little-endian GGUF files only (as llama.cpp does on little-endian machines)");
-    refused(new GgufWriter().tensorCount(-1), "tensor count -1 is outside [0, 500000]");
+    refused(new GgufWriter().tensorCount(-1), "tensor count 18446744073709551615 is outside [0, 500000]");
+    refused(new GgufWriter().kvCount(Long.MIN_VALUE), "key-value count 9223372036854775808 is outside [0, 65536]");
     refused(new GgufWriter().kvCount(1L << 40), "key-value count 1099511627776 is outside [0, 65536]");
     refused(new GgufWriter().tensorCount(1000), "0 key-value pairs and 1000 tensor infos need at least 25000 "
         + "bytes, but the file has 8 after byte 24");
@@ -283,7 +284,8 @@ class GgufReaderTest {
         "tensor 'a' (info 1, byte 57) appears twice");
     refused(new GgufWriter().tensor("a", 0, 4, null, 1, 1, 1, 1, 1), "tensor 'a' has 5 dimensions; GGUF allows at "
         + "most 4");
-    refused(new GgufWriter().tensor("a", 0, 4, null, 2, -1), "tensor 'a': dimension 1 is negative (-1)");
+    refused(new GgufWriter().tensor("a", 0, 4, null, 2, -1),
+        "tensor 'a': dimension 1 is 18446744073709551615, at least 2^63");
     refused(new GgufWriter().tensor("a", 0, 4, null, 1L << 32, 1L << 32), "tensor 'a': shape [4294967296, "
         + "4294967296] has more than 2^63 elements");
     refused(new GgufWriter().tensor("a", 99, 4, null, 1), "tensor 'a' has unknown ggml type 99 (known: 0-3, 6-30, "
