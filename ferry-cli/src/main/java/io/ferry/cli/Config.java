@@ -49,6 +49,9 @@ record Config(Path file, Map<String, Object> values) {
    * {@code $FERRY_CONFIG}).
    */
   static Config load(Path file, boolean required) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new InvalidInputException("config file " + file + " is a directory, not a file");
+    }
     List<String> lines;
     try {
       lines = Files.readAllLines(file, StandardCharsets.UTF_8);

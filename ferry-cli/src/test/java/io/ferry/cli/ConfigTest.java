@@ -42,7 +42,7 @@ class ConfigTest {
   }
 
   @Test
-  void aBadFileNamesTheFileTheLineAndTheKey() {
+  void aBadFileNamesTheFileTheLineAndTheKey() throws IOException {
     Path f = Path.of("/home/ada/.config/ferry/config.toml");
     bad(f, List.of("store = \"x\"", "colour = \"red\""), "config.toml, line 2: unknown key 'colour'");
     bad(f, List.of("parallelism = \"eight\""), "line 1, key parallelism: expected an integer");
@@ -54,6 +54,16 @@ class ConfigTest {
     bad(f, List.of("just words"), "line 1: expected key = value");
     bad(f, List.of("author = \"a\" b"), "line 1, key author: unexpected text after the value");
     assertThatThrownBy(() -> Config.load(tmp.resolve("absent.toml"), true)).hasMessageContaining("does not exist");
+    // a directory given for a file: named, not a bare "Is a directory"; for the tokens and TLS files of serve too
+    Path dir = tmp.resolve("dir");
+    java.nio.file.Files.createDirectories(dir.resolve("store"));
+    Cli.raw("--config", dir.toString(), "ls").exits(1).oneLineError("config file " + dir + " is a directory");
+    Cli.raw("token", "list", "--tokens", dir.toString()).exits(1).oneLineError("tokens file " + dir
+        + " is a directory");
+    Cli.raw("init", "--store", dir.resolve("store").toString()).ok();
+    Cli.raw("serve", "--store", dir.resolve("store").toString(), "--listen", "127.0.0.1:0", "--tls-cert",
+        dir.toString(), "--tls-key", dir.toString()).exits(1).oneLineError("TLS certificate " + dir
+            + " is a directory");
   }
 
   private static void bad(Path f, List<String> lines, String fragment) {

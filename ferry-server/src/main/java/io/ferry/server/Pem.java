@@ -25,6 +25,12 @@ final class Pem {
    * @throws IOException naming the file and what is wrong with it
    */
   static KeyStore keyStore(Path certFile, Path keyFile, char[] password) throws IOException {
+    for (Path f : new Path[] {certFile, keyFile}) {
+      if (Files.isDirectory(f)) {
+        throw new io.ferry.error.InvalidInputException("TLS " + (f == certFile ? "certificate " : "key ") + f
+            + " is a directory, not a PEM file");
+      }
+    }
     Collection<? extends Certificate> chain;
     try {
       chain = CertificateFactory.getInstance("X.509")

@@ -234,6 +234,9 @@ public final class TokenFile {
   // ------------------------------------------------------------------------------------------------ file format
 
   private static Map<String, Entry> read(Path file) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new io.ferry.error.InvalidInputException("tokens file " + file + " is a directory, not a tokens file");
+    }
     JsonNode root;
     try {
       root = JSON.readTree(Files.readAllBytes(file));
