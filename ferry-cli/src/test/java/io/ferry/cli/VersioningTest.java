@@ -169,11 +169,18 @@ class VersioningTest {
     // each store moves on from base on its own: the histories diverge
     source.push(model("s", List.of(t("embed", DType.BF16, 7, 64, 128), t("s.w", DType.F32, 8, 512, 256)), "{}"),
         "m:prod");
-    target.push(model("t", List.of(t("embed", DType.BF16, 9, 64, 128)), "{}"), "m");
+    String targetHead = target.push(model("t", List.of(t("embed", DType.BF16, 9, 64, 128)), "{}"), "m");
     Map<String, String> before = target.state();
-    String err = source.run("copy", "m:prod", "--to", target.store.toString()).exits(4).err();
+    String err = source.run("copy", "m", "--to", target.store.toString()).exits(4).err();
     assertThat(err).contains("head of m").contains("nothing was copied");
     assertThat(target.state()).isEqualTo(before);
+    // the copy of a tag moves the tag and leaves a head on another history as it is
+    JsonNode tagged = source.run("copy", "m:prod", "--to", target.store.toString(), "--json").ok().json();
+    assertThat(tagged.get("movedRefs").toString()).contains("m:prod").doesNotContain("\"m\"");
+    assertThat(target.run("show", "m", "--json").ok().json().get("version").asText()).isEqualTo(targetHead);
+    assertThat(target.run("show", "m:prod", "--json").ok().json().get("version").asText())
+        .isEqualTo(source.run("show", "m:prod", "--json").ok().json().get("version").asText());
+    before = target.state();
     // an ancestor of the target's head is already there: nothing to send, the head stays
     JsonNode r = source.run("copy", "m@" + base, "--to", target.store.toString(), "--json").ok().json();
     assertThat(r.get("movedRefs").size()).isZero();

@@ -55,7 +55,8 @@ final class CopyOperation {
   /**
    * Copies the version {@code refText} names, with every ancestor the target lacks, to another store, sending only
    * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
-   * of the version; else {@link io.ferry.error.ConflictException}) and, for {@code model:tag}, the target's tag. Holds
+   * of the version; left when it is on another history and a tag is copied; else {@link
+   * io.ferry.error.ConflictException}, before anything is sent) and, for {@code model:tag}, the target's tag. Holds
    * a push lease on the target from the first object sent until its refs moved.
    */
   Results.CopyResult copy(String refText, boolean verify, TransferListener listener) throws IOException {
@@ -63,7 +64,7 @@ final class CopyOperation {
     VersionRef v = source.resolve(spec);
     String head = RefNames.head(spec.model());
     Optional<ChunkId> headBefore = targetRefs.get(head);
-    if (headBefore.isPresent() && !headBefore.get().equals(v.id())
+    if (spec.tag() == null && headBefore.isPresent() && !headBefore.get().equals(v.id())
         && !targetHistory.isAncestor(v.id(), headBefore.get())
         && !sourceHistory.isAncestor(headBefore.get(), v.id())) {
       // the version's ancestors are the same objects in both stores: what the move would find after the copy
@@ -101,9 +102,9 @@ final class CopyOperation {
 
   /**
    * Moves the target's head of the model to {@code version} when it is absent or an ancestor of it; leaves it when it
-   * is the version or a descendant. Returns whether it moved.
+   * is the version or a descendant, or (for the copy of a tag) on another history. Returns whether it moved.
    *
-   * @throws io.ferry.error.ConflictException when the head is on another history
+   * @throws io.ferry.error.ConflictException when the head is on another history and no tag is copied
    */
   private boolean moveHead(RefSpec spec, String head, ChunkId version, Lease lease) throws IOException {
     return targetUpdater.retrying("moving " + head + " in " + target.uri(), () -> {
@@ -112,6 +113,9 @@ final class CopyOperation {
         return Optional.of(false);
       }
       if (cur.isPresent() && !targetHistory.isAncestor(cur.get(), version)) {
+        if (spec.tag() != null) {
+          return Optional.of(false); // a tag's copy moves the tag; the head, on another history, stays
+        }
         throw headConflict(spec, cur.get(), version);
       }
       lease.checkHeld();

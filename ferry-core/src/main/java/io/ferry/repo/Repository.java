@@ -501,7 +501,8 @@ public final class Repository implements Closeable {
   /**
    * Copies the version {@code refText} names, with every ancestor the target lacks, to another store, sending only
    * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
-   * of the version; else {@link io.ferry.error.ConflictException}) and, for {@code model:tag}, the target's tag. Holds
+   * of the version; left when it is on another history and a tag is copied; else {@link
+   * io.ferry.error.ConflictException}, before anything is sent) and, for {@code model:tag}, the target's tag. Holds
    * a push lease on the target from the first object sent until its refs moved (see {@link CopyOperation}).
    */
   public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
