@@ -10,6 +10,8 @@ import io.ferry.transfer.TransferListener;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -83,9 +85,11 @@ final class AdminJobs implements AutoCloseable {
             done.addAndGet(bytes);
           }
         });
+        List<String> problems = new ArrayList<>(r.errors());
+        problems.addAll(r.indexProblems());
         finish(r.ok(), r.versions() + " versions, " + r.chunks() + " chunks, " + Html.bytes(r.bytes())
-            + " checked; " + (r.ok() ? "no errors" : r.errors().size() + " errors: " + String.join("; ",
-                r.errors().subList(0, Math.min(5, r.errors().size())))));
+            + " checked; " + (r.ok() ? "no errors" : problems.size() + " errors: " + String.join("; ",
+                problems.subList(0, Math.min(5, problems.size())))));
       } catch (Exception e) {
         finish(false, "failed: " + e.getMessage());
       }
