@@ -43,7 +43,8 @@ class DeriveResultsTest {
         Repository other = Ferry.open(tmp.resolve("other").toString(), StoreOptions.createIfMissing(), opts)) {
       repo.push(model, "m:base", PushOptions.builder().message("base").build());
       Deriver d = new Deriver(repo, 3, tmp.resolve("work"));
-      TensorFilter noSpecial = TensorFilter.of(null, "special");
+      // quantize refuses the F64 tensor holding 1e300 (beyond float32: DeriverTest), so it is left out with "special"
+      TensorFilter noSpecial = TensorFilter.of(null, "special|layers\\.1\\.v");
       got.add(run(d, "cast-bf16", "m:base", new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL)));
       got.add(run(d, "cast-f16", "m:base", new DeriveSpec.Cast(DType.F16, TensorFilter.of("layers|special", null))));
       got.add(run(d, "cast-f32", "m:base", new DeriveSpec.Cast(DType.F32, TensorFilter.of(null, "embed"))));
@@ -94,21 +95,22 @@ class DeriveResultsTest {
    * Snapshot ids, derivations and compared-with ids name source versions, whose ids cover the stored bytes of their
    * push (version stats): they changed with frame format version 2 (32 more header bytes per frame), and again when
    * big BF16/F16 chunks began to take their Huffman code from a sample (the base model's stored size changed by a few
-   * bytes); the figures did not.
+   * bytes); the figures did not. The quantizations (and their dequantizations) changed when quantize began to refuse
+   * a value beyond float32's range and the F64 tensor holding 1e300 was left out of them (it had quantized to NaN).
    */
   private static final String[] EXPECTED = {
       "cast-bf16 snapshot=8214f2cd520738a3 derivation=c4722883cacd91c9 message=34dd06ed208b7807 parents=1 changed=10 sourceBytes=4984068 comparedWith=- overall=c4b059a937286f78 tensors=26473f3b22dc66c7",
       "cast-f16 snapshot=95dbca7e59f83754 derivation=22b89430ffe4d386 message=c7d2f2da723d7ca8 parents=1 changed=5 sourceBytes=4984068 comparedWith=- overall=fda995b3a1e852c1 tensors=6039bbeb407fac59",
       "cast-f32 snapshot=f22800ac7cadaabc derivation=14a3b8cecf7531c3 message=f87f21f17324a50b parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=aba107732dda9f25 tensors=6a5a0866b23dc947",
-      "q8s64 snapshot=760842a1c26c1aba derivation=6ab5f7471b532c3e message=eae845c651ec6a81 parents=1 changed=7 sourceBytes=4984068 comparedWith=- overall=843ce1f4723faf9c tensors=8ddad33636ff7649",
-      "q8a64 snapshot=30927ada75c4cabc derivation=b139fedcc6e8fc5b message=5da7624ad1b71b03 parents=1 changed=7 sourceBytes=4984068 comparedWith=- overall=e8d55a9bb1a177e1 tensors=f1c5d5d9c3aafb76",
-      "q4s32 snapshot=2a41700e9c238aa9 derivation=a740f916576abb69 message=06ced40f0c99f0d0 parents=1 changed=7 sourceBytes=4984068 comparedWith=- overall=82cdaca07ac96bcd tensors=634edc8ceeda4261",
-      "q4a128 snapshot=e581e223af6fb577 derivation=ab5e26ba2e27f695 message=7ae58327dfb0783e parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=1534148118f332ee tensors=cf095f2e16490443",
-      "deq-q4a128-source snapshot=909fbe1f358c356c derivation=914f7089fa2c6878 message=f60879071d6e66dd parents=1 changed=4 sourceBytes=1350356 comparedWith=8a6cbc3f overall=3a5d6304093d8e29 tensors=09f27fff5707d052",
-      "deq-q8s64-f32 snapshot=921a7d9cc5a1a9b4 derivation=d149a4015c0d3538 message=d86217d58c7da269 parents=1 changed=7 sourceBytes=2640596 comparedWith=8a6cbc3f overall=843ce1f4723faf9c tensors=24b39096d3e7e368",
-      "deq-q4s32-bf16 snapshot=f7e4f3743b046a55 derivation=8778f1ca0fbbdf63 message=0de3fd3fff2ae40b parents=1 changed=7 sourceBytes=1556772 comparedWith=8a6cbc3f overall=a1fcec9523d82ff5 tensors=7b65e38de6c525ef",
+      "q8s64 snapshot=c18b0ac9f1dc252f derivation=61274934ff2a2a2a message=f673da9fe23afd8d parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=590c611ac133da1f tensors=a8223cfd53471fbc",
+      "q8a64 snapshot=12cded4214eb77f1 derivation=ac8bd48a7efa4b60 message=f498153d962d1f2f parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=cf28f63801a94bbd tensors=eea916407cfac0ae",
+      "q4s32 snapshot=7eb75d899d6cc775 derivation=a890ca5f49140d6e message=8dfeb003f4708264 parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=edbf9253c1aa35c0 tensors=737b60ac9a44fe97",
+      "q4a128 snapshot=56104f89c1eb07ee derivation=79c23d8507f8bbfa message=2c16e1dff6ba88be parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=1534148118f332ee tensors=dfbb46254ddf11ef",
+      "deq-q4a128-source snapshot=f4dbe8cd4e067c60 derivation=552843502687e5fd message=f60879071d6e66dd parents=1 changed=4 sourceBytes=1350356 comparedWith=8a6cbc3f overall=3a5d6304093d8e29 tensors=09f27fff5707d052",
+      "deq-q8s64-f32 snapshot=f81df093d2fb1121 derivation=d9ebf44bb4f8f779 message=d86217d58c7da269 parents=1 changed=6 sourceBytes=2644148 comparedWith=8a6cbc3f overall=590c611ac133da1f tensors=448950fa0a1f3d08",
+      "deq-q4s32-bf16 snapshot=1ec11cc87bfcdfb2 derivation=4d9a3646b8abb010 message=0de3fd3fff2ae40b parents=1 changed=6 sourceBytes=1560548 comparedWith=8a6cbc3f overall=b137d1d2da6b4ba9 tensors=94498a17a2cb3fda",
       "prune-t snapshot=0a1f825009e26523 derivation=4408da2fbb898452 message=90f6807b40ee7a71 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=fcd2639fb5b0fd76 tensors=964539842a7dbbf8",
       "prune-s30 snapshot=9557e76cb184eddf derivation=a7e31546eb67b3d0 message=e6517bc1eb0a23a6 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=7dc22f1fc9ae59f9 tensors=6d313f58b9778126",
       "prune-s0 snapshot=94d1ed9b16515018 derivation=02e8604fa4e7de6e message=aeff775dd947b71b parents=1 changed=1 sourceBytes=4984068 comparedWith=- overall=cbe11d3aa50225ef tensors=79fd511cb9457a4a",
-      "deq-q8a64-alone snapshot=264bab6d4ff704e2 derivation=916fde0ac72295cd message=0a80ab3510ac3683 parents=1 changed=7 sourceBytes=2679304 comparedWith=- overall=d6c000375a217ab2 tensors=2b70574cc907a6ec"};
+      "deq-q8a64-alone snapshot=2f3dea2bc860f1d9 derivation=44d33246a364512d message=0a80ab3510ac3683 parents=1 changed=6 sourceBytes=2682848 comparedWith=- overall=eae6be6494256ef6 tensors=bc8a41bb1a0dd586"};
 }
