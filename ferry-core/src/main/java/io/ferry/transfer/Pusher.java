@@ -197,17 +197,15 @@ public final class Pusher {
     }
     listener.phase("push", total);
     listener.files(prepared.files().size());
-    List<FileChannel> channels = new ArrayList<>();
     List<Future<?>> futures = new ArrayList<>();
     try {
       // Whole-file SHA-256s are the longest sequential tasks: start them first, biggest first. A file that is one
       // chunk needs none: its SHA-256 is that chunk's id.
       List<Future<String>> fileHashes = new ArrayList<>(java.util.Collections.nCopies(prepared.files().size(), null));
-      List<FileChannel> byFile = new ArrayList<>();
+      // a file is open only while a task reads it, so a model of many files never runs out of file descriptors
+      List<OpenWhileRead> byFile = new ArrayList<>();
       for (SourceFile f : prepared.files()) {
-        FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ);
-        channels.add(ch);
-        byFile.add(ch);
+        byFile.add(new OpenWhileRead(f));
       }
       List<Integer> bySize = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
@@ -224,10 +222,16 @@ public final class Pusher {
       for (int i : bySize) {
         SourceFile f = prepared.files().get(i);
         if (prepared.plans().get(f.path()).size() != 1) {
-          FileChannel ch = byFile.get(i);
+          OpenWhileRead src = byFile.get(i);
           AtomicInteger left = tasksLeft.get(i);
           Future<String> fh = pool.submit(() -> {
-            String sha = fileSha256(f, ch);
+            String sha;
+            FileChannel ch = src.acquire();
+            try {
+              sha = fileSha256(f, ch);
+            } finally {
+              src.release();
+            }
             taskDone(left);
             return sha;
           });
@@ -238,12 +242,18 @@ public final class Pusher {
       List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
         SourceFile f = prepared.files().get(i);
-        FileChannel ch = byFile.get(i);
+        OpenWhileRead src = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
         AtomicInteger left = tasksLeft.get(i);
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
           Future<ChunkId> id = pool.submit(() -> {
-            ChunkId stored = storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks);
+            ChunkId stored;
+            FileChannel ch = src.acquire();
+            try {
+              stored = storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks);
+            } finally {
+              src.release();
+            }
             taskDone(left);
             return stored;
           });
@@ -300,9 +310,39 @@ public final class Pusher {
       Futures.awaitEnd(futures, e);
       rollback(created, e);
       throw e;
-    } finally {
-      for (FileChannel ch : channels) {
-        ch.close();
+    }
+  }
+
+  /**
+   * A source file's channel, opened by the first task that reads the file and closed when no task reads it: as many
+   * files are open at once as tasks run, whatever the number of files. Thread-safe.
+   */
+  private static final class OpenWhileRead {
+    private final SourceFile file;
+    private FileChannel channel;
+    private int readers;
+
+    OpenWhileRead(SourceFile file) {
+      this.file = file;
+    }
+
+    synchronized FileChannel acquire() throws IOException {
+      if (readers == 0) {
+        try {
+          channel = FileChannel.open(file.file(), StandardOpenOption.READ);
+        } catch (java.nio.file.NoSuchFileException e) {
+          throw changed(file, "it was removed");
+        }
+      }
+      readers++;
+      return channel;
+    }
+
+    synchronized void release() throws IOException {
+      if (--readers == 0) {
+        FileChannel c = channel;
+        channel = null;
+        c.close();
       }
     }
   }
