@@ -32,7 +32,8 @@ import java.util.function.Predicate;
  * index, so a rare key collision costs one pack-index read, never a wrong chunk.
  */
 public final class IndexTable {
-  static final int MAGIC = 0x58595246; // "FRYX" little endian
+  /** The first (and last) four bytes of a table: "FRYX" little endian. */
+  public static final int MAGIC = 0x58595246;
   static final int VERSION = 1;
   static final int HEADER_LENGTH = 16;
   static final int FOOTER_LENGTH = 8;

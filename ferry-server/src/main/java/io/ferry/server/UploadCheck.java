@@ -3,6 +3,7 @@ package io.ferry.server;
 import io.ferry.chunk.Frame;
 import io.ferry.codec.Codecs;
 import io.ferry.codec.NoneCodec;
+import io.ferry.dedup.IndexTable;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
@@ -15,8 +16,10 @@ import java.nio.ByteOrder;
 /**
  * Checks an uploaded object against the id it is to be stored under, before it is stored: the two kinds of object a
  * client stores (docs/storage-format.md) are a chunk frame, whose decoded content must hash to the id (header and
- * payload checksums first, then the codec, then SHA-256: what {@code ChunkReader} checks on {@code verify}), and a
- * pack, whose footer and index must parse and whose bytes must hash to the id. Anything else is refused. Stateless.
+ * payload checksums first, then the codec, then SHA-256: what {@code ChunkReader} checks on {@code verify}), a
+ * pack, whose footer and index must parse and whose bytes must hash to the id, and a base table of the small-chunk
+ * index (written by merges, in pushes and gc), which must parse and whose bytes must hash to the id. Anything else is
+ * refused. Stateless.
  */
 final class UploadCheck {
   private static final int FRAME_MAGIC = 0x43595246; // "FRYC" little endian
@@ -45,9 +48,15 @@ final class UploadCheck {
         checkFrame(id, body, maxRaw, where);
       } else if (magic == PACK_MAGIC) {
         checkPack(id, body, where);
+      } else if (magic == IndexTable.MAGIC) {
+        IndexTable.parse(body, id, where);
+        ChunkId actual = ChunkId.of(body.duplicate());
+        if (!actual.equals(id)) {
+          throw mismatch(id, "the small-chunk index table's bytes hash to " + actual);
+        }
       } else {
-        throw mismatch(id, "the body (" + body.remaining() + " bytes) is neither a chunk frame nor a pack (its first"
-            + " bytes are not the magic 'FRYC' or 'FRYP')");
+        throw mismatch(id, "the body (" + body.remaining() + " bytes) is neither a chunk frame, a pack nor a"
+            + " small-chunk index table (its first bytes are not the magic 'FRYC', 'FRYP' or 'FRYX')");
       }
     } catch (CorruptObjectException e) {
       throw mismatch(id, e.getMessage());
