@@ -108,6 +108,13 @@ class RmVersionMvTest {
     assertThat(ids(log)).containsExactly(v2, v1);
     assertThat(log.get(1).get("refs").get(0).asText()).isEqualTo("org/New-Name:prod");
     cli.run("show", "old").exits(1);
+    // its versions, made under the old name, resolve under the new one by full id as by prefix
+    for (String v : new String[] {v1, v2}) {
+      assertThat(cli.run("show", "org/New-Name@" + v, "--json").ok().json().get("version").asText()).isEqualTo(v);
+      assertThat(cli.run("show", "org/New-Name@" + v.substring(0, 12), "--json").ok().json().get("version").asText())
+          .isEqualTo(v);
+    }
+    cli.run("show", "taken@" + v1).exits(1).oneLineError("model 'taken' has no version " + v1);
     assertThat(cli.run("ls", "--json").ok().json().toString()).doesNotContain("\"old\"");
     JsonNode newLog = cli.run("reflog", "org/New-Name:prod", "--json").ok().json();
     assertThat(newLog.get(0).get("why").asText()).isEqualTo("mv old org/New-Name");

@@ -62,10 +62,10 @@ final class Resolver {
         if (v.model().equals(spec.model())) {
           return new VersionRef(id, v);
         }
+        // a version made under another name (the model was renamed since): the model's if its refs reach it
       } catch (MissingObjectException e) {
-        // not in this store: reported as not found below
+        throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix);
       }
-      throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix);
     }
     Set<ChunkId> matches = new TreeSet<>();
     for (String ref : modelRefs(spec.model())) {
@@ -82,6 +82,9 @@ final class Resolver {
     }
     if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
       throw noModel(spec.model());
+    }
+    if (matches.isEmpty() && prefix.length() == ChunkId.HEX_LENGTH) {
+      throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix);
     }
     if (matches.isEmpty()) {
       throw new NotFoundException("model '" + spec.model() + "' has no version starting with " + prefix);
