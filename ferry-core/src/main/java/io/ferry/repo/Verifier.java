@@ -170,9 +170,11 @@ public final class Verifier {
             db.checkPackHeader(p);
             idx = read;
             packs.put(p, idx);
-          } catch (IOException e) {
+          } catch (io.ferry.error.FerryException e) {
             badPacks.add(p);
             errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v));
+          } catch (IOException e) {
+            throw unreadable("pack " + p + " of " + ref(v), e);
           }
         }
         if (idx == null) {
@@ -184,9 +186,11 @@ public final class Verifier {
       Snapshot s;
       try {
         s = db.snapshot(v.version().snapshot());
-      } catch (IOException e) {
+      } catch (io.ferry.error.FerryException e) {
         errors.add(ref(v) + ": " + e.getMessage(), ref(v));
         continue;
+      } catch (IOException e) {
+        throw unreadable("the snapshot of " + ref(v), e);
       }
       for (FileEntry f : s.files()) {
         for (ChunkRef c : f.chunks()) {
@@ -235,9 +239,11 @@ public final class Verifier {
       Version v;
       try {
         v = db.version(id);
-      } catch (IOException e) {
+      } catch (io.ferry.error.FerryException e) {
         errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage());
         continue;
+      } catch (IOException e) {
+        throw unreadable("version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")", e);
       }
       out.add(new VersionRef(id, v));
       for (ChunkId p : v.parents()) {
@@ -282,6 +288,25 @@ public final class Verifier {
     }
   }
 
+  /**
+   * A read that failed without finding damage (permission denied, an I/O error): verify stops with it (exit 1), since
+   * it cannot vouch for the store, rather than call the object damaged, whose repair would delete it.
+   */
+  private static IOException unreadable(String what, IOException e) {
+    return new IOException(what + " could not be read: " + readFailure(e), e);
+  }
+
+  /** What a failed read says, with its file and cause ("... a3: permission denied"), not only the file. */
+  private static String readFailure(IOException e) {
+    if (e instanceof java.nio.file.AccessDeniedException a) {
+      return a.getFile() + ": permission denied";
+    }
+    if (e instanceof java.nio.file.FileSystemException f && f.getReason() == null) {
+      return f.getFile() + ": " + f.getClass().getSimpleName();
+    }
+    return e.getMessage();
+  }
+
   /** Checks running on the pool, at most {@link #IN_FLIGHT} at once. */
   private final class Run {
     private final Errors errors;
@@ -289,6 +314,9 @@ public final class Verifier {
     private final Semaphore slots = new Semaphore(IN_FLIGHT);
     final AtomicLong checked = new AtomicLong();
     final AtomicLong bytes = new AtomicLong();
+    /** The first read that failed without finding damage: thrown once every check has ended. */
+    final java.util.concurrent.atomic.AtomicReference<IOException> unreadable =
+        new java.util.concurrent.atomic.AtomicReference<>();
 
     Run(Errors errors, TransferListener listener) {
       this.errors = errors;
@@ -301,8 +329,12 @@ public final class Verifier {
         pool.execute(() -> {
           try {
             bytes.addAndGet(db.reader().verify(loc, length));
-          } catch (IOException e) {
+          } catch (io.ferry.error.FerryException e) {
             errors.add(label + ": " + e.getMessage(), version);
+          } catch (IOException e) {
+            // not damage but a read that failed (permission denied, an I/O error): verify cannot vouch for the
+            // store, and must not call an object it could not read damaged (its repair would delete it)
+            unreadable.compareAndSet(null, unreadable(label + ": object " + loc.chunk(), e));
           } catch (RuntimeException e) {
             errors.add(label + ": object " + loc.chunk() + " at " + db.reader().describe(loc)
                 + " could not be checked: " + e, version);
@@ -321,6 +353,9 @@ public final class Verifier {
     void awaitAll() throws IOException {
       acquire(IN_FLIGHT);
       slots.release(IN_FLIGHT);
+      if (unreadable.get() != null) {
+        throw unreadable.get();
+      }
     }
 
     private void acquire(int n) throws IOException {

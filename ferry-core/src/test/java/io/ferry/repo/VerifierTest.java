@@ -154,6 +154,38 @@ class VerifierTest {
         .contains("weights.bin"));
   }
 
+  /**
+   * An object that cannot be read (permission denied) is not damage: verify stops with an error naming the object,
+   * its file and the cause (exit 1), instead of listing it as damaged with a repair that deletes it.
+   */
+  @Test
+  void anUnreadableObjectIsAFailedReadNotDamage() throws IOException {
+    ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
+    repo.close();
+    io.ferry.store.Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+    io.ferry.store.ChunkStore denying = new io.ferry.store.ForwardingChunkStore(local.chunks()) {
+      @Override
+      public void readInto(ChunkId id, long offset, java.nio.ByteBuffer dst) throws IOException {
+        if (id.equals(big)) {
+          throw new java.nio.file.AccessDeniedException(storeDir.resolve("objects").resolve(id.hex()).toString());
+        }
+        super.readInto(id, offset, dst);
+      }
+
+      @Override
+      public java.nio.ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+        if (id.equals(big)) {
+          throw new java.nio.file.AccessDeniedException(storeDir.resolve("objects").resolve(id.hex()).toString());
+        }
+        return super.read(id, offset, length);
+      }
+    };
+    repo = Repository.open(io.ferry.store.StoreLayers.layered(local, denying), RepositoryOptions.defaults());
+    assertThatThrownBy(() -> verify(null)).isNotInstanceOf(FerryException.class)
+        .hasMessageContaining(big.hex()).hasMessageContaining("weights.bin")
+        .hasMessageContaining("could not be read").hasMessageContaining("permission denied");
+  }
+
   @Test
   void missingVersionIsReportedNotThrown() throws IOException {
     ChunkId version = repo.resolve("alpha").id();
