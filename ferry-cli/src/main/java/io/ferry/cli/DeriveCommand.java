@@ -69,13 +69,19 @@ final class DeriveCommand implements Callable<Integer> {
 
     @Override
     final int run() throws IOException {
+      DeriveSpec d;
       try {
-        DeriveSpec d = derivation();
+        d = derivation();
+      } catch (DerivationInputException e) {
+        // an option's value out of its range (--sparsity 1, --to q4): a usage error, as picocli's own are
+        throw usage(e.message(Base::option), e);
+      }
+      if (threads != null && threads < 1) {
+        throw usage("--threads must be at least 1, got " + threads);
+      }
+      try {
         try (Repository repo = openRepo()) {
           int n = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-          if (n < 1) {
-            throw new InvalidInputException("--threads must be at least 1, got " + n);
-          }
           DeriveResult r = new Deriver(repo, n, tempDir).derive(source, target, d, message, progress());
           print(repo, d, r);
         }

@@ -1,7 +1,6 @@
 package io.ferry.cli;
 
 import io.ferry.id.ChunkId;
-import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.TagResult;
 import java.io.IOException;
@@ -29,7 +28,7 @@ final class TagCommand extends StoreCommand {
     ChunkId expected = null;
     if (expect != null) {
       if (!ChunkId.isValid(expect)) {
-        throw new InvalidInputException("--expect '" + expect + "' is not a full 64-digit version id");
+        throw usage("--expect '" + expect + "' is not a full 64-digit version id");
       }
       expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
     }
