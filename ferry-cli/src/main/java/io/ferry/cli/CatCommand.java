@@ -11,6 +11,10 @@ import picocli.CommandLine.Parameters;
 @Command(name = "cat", description = "Write one file of a version to stdout.",
     footer = {"%nExample:%n  ferry cat llama-7b:prod//config.json"})
 final class CatCommand extends StoreCommand {
+  /** What the kernel says of a write that failed for want of room (the JDK's message is its strerror alone). */
+  private static final java.util.Set<String> WRITE_FAILURES = java.util.Set.of("No space left on device",
+      "Disk quota exceeded", "File too large");
+
   @Parameters(index = "0", paramLabel = "REF//PATH") String ref;
 
   @Override
@@ -27,6 +31,11 @@ final class CatCommand extends StoreCommand {
     } catch (IOException e) {
       if ("Broken pipe".equals(e.getMessage())) {
         return 0;
+      }
+      if (!(e instanceof io.ferry.error.FerryException) && WRITE_FAILURES.contains(e.getMessage())) {
+        // only a write fails so (reads of the store do not fill a disk): name where the bytes were going
+        throw new IOException("the file could not all be written to stdout: " + e.getMessage()
+            + ("No space left on device".equals(e.getMessage()) ? " (is the disk full?)" : ""), e);
       }
       throw e;
     }

@@ -81,7 +81,14 @@ class RootOptionsTest {
   void outputThatCannotBeWrittenIsAnError() throws Exception {
     org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isWritable(Path.of("/dev/full")),
         "needs /dev/full (Linux)");
-    for (String[] args : new String[][] {{"--help"}, {"--version"}}) {
+    Path store = tmp.resolve("store");
+    Cli.raw("init", "--store", store.toString()).ok();
+    Path src = tmp.resolve("src");
+    java.nio.file.Files.createDirectories(src);
+    java.nio.file.Files.writeString(src.resolve("notes.txt"), "some notes\n".repeat(1000));
+    Cli.raw("push", src.toString(), "m", "--store", store.toString()).ok();
+    for (String[] args : new String[][] {{"--help"}, {"--version"},
+        {"cat", "m//notes.txt", "--store", store.toString()}}) {
       java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC", "-cp",
           System.getProperty("java.class.path"), FerryCli.class.getName()));
