@@ -121,6 +121,10 @@ class VersioningTest {
     cli.run("tag", "m:candidate", "prod", "--expect", v1).ok();
     Map<String, String> before = cli.state();
     cli.run("tag", "m", "prod", "--expect", v1).exits(4).oneLineError("prod");
+    // a tag differing only in case from another, or from 'head', cannot share the store
+    cli.run("tag", "m", "Prod").exits(1).oneLineError("tag 'Prod' of 'm' differs only in case from its tag 'prod'");
+    cli.run("tag", "m", "HEAD").exits(1).oneLineError("'HEAD' differs only in case from 'head'");
+    cli.run("push", tmp.resolve("a").toString(), "m:PROD").exits(1).oneLineError("differs only in case");
     assertThat(cli.run("tag", "m", "prod", "--expect", v1.substring(0, 10)).exits(2).err()).contains("--expect");
     assertThat(cli.state()).isEqualTo(before);
     cli.run("tag", "m", "prod", "--expect", v2, "--json").ok();

@@ -83,6 +83,7 @@ final class PushOperation {
     }
     PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());
     resolver.checkNoCaseTwin(spec.model());
+    resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face

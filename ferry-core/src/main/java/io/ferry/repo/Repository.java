@@ -196,6 +196,7 @@ public final class Repository implements Closeable {
     VersionRef v = resolve(target);
     String model = RefSpec.parse(target).model();
     String ref = RefNames.tag(model, RefNames.checkTag(tag));
+    resolver.checkNoTagCaseTwin(model, tag);
     return updater.move(ref, v.id(), expect, options.author(), "tag " + tag + " -> " + v.id().shortHex(12));
   }
 

@@ -156,6 +156,28 @@ final class Resolver {
     }
   }
 
+  /**
+   * Refuses a new tag of {@code model} that differs only in case from one it has, as {@link #checkNoCaseTwin} does for
+   * models (a case-insensitive file system would give both one log), or from the reserved {@code head}. A tag that
+   * exists already (made before this check) stays usable.
+   */
+  void checkNoTagCaseTwin(String model, String tag) throws IOException {
+    if (tag == null || refs.get(RefNames.tag(model, tag)).isPresent()) {
+      return;
+    }
+    if (tag.equalsIgnoreCase(RefNames.HEAD)) {
+      throw new InvalidInputException("'" + tag + "' differs only in case from 'head', which is reserved (the"
+          + " model's head): choose another tag name");
+    }
+    for (String other : tagNames(model)) {
+      if (!other.equals(tag) && other.equalsIgnoreCase(tag)) {
+        throw new InvalidInputException("tag '" + tag + "' of '" + model + "' differs only in case from its tag '"
+            + other + "': two tags that differ only in case cannot share a store (a case-insensitive file system"
+            + " would mix their logs); move '" + other + "' or choose another name");
+      }
+    }
+  }
+
   /** The models that have a head or a tag. */
   Set<String> modelNames() throws IOException {
     Set<String> out = new TreeSet<>();
