@@ -184,7 +184,9 @@ class BadInputTest {
       }
       rejected(new String[] {"tag", "m", tag}, 1, "tag");
     }
-    rejected(new String[] {"tag", "m", "prod", "--expect", "nothex"}, 1, "--expect");
+    Map<String, String> before = cli.state();
+    assertThat(cli.run("tag", "m", "prod", "--expect", "nothex").exits(2).err()).contains("--expect 'nothex'");
+    assertThat(cli.state()).isEqualTo(before);
     rejected(new String[] {"push", good.toString(), "m@abcd"}, 1, "m@abcd");
   }
 
