@@ -1,29 +1,20 @@
 package io.ferry.cli;
 
 import java.net.UnknownHostException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.DirectoryNotEmptyException;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileSystemException;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.NotDirectoryException;
 
 /**
  * The text of an error as users read it: the message, saying what happened in words rather than with a Java class
  * name. The JDK's file errors carry only a path as their message ({@code NoSuchFileException: /data/x}); they get the
- * reason after the path. An exception without a message is described by what it means, never by its class.
+ * reason after the path ({@link io.ferry.error.FileErrors}). An exception without a message is described by what it
+ * means, never by its class.
  */
 final class ErrorText {
   private ErrorText() {}
 
   static String of(Throwable e) {
-    if (e instanceof FileSystemException f && f.getReason() == null && f.getFile() != null) {
-      String why = e instanceof NoSuchFileException ? "no such file or directory"
-          : e instanceof AccessDeniedException ? "permission denied"
-          : e instanceof FileAlreadyExistsException ? "already exists"
-          : e instanceof NotDirectoryException ? "not a directory"
-          : e instanceof DirectoryNotEmptyException ? "directory not empty" : "file system error";
-      return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + why;
+    String file = io.ferry.error.FileErrors.describe(e);
+    if (file != null) {
+      return file;
     }
     if (e instanceof UnknownHostException) {
       return "unknown host " + e.getMessage() + " (check the store URI and the network)";

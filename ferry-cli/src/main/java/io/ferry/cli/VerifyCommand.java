@@ -30,13 +30,10 @@ final class VerifyCommand extends StoreCommand {
         n.put("repair", r.ok() ? null : repair(r));
         printJson(n);
       } else {
-        for (String e : r.errors()) {
+        for (String e : r.problems()) {
           err().println("ferry verify: " + Format.printable(e));
         }
-        for (String e : r.indexProblems()) {
-          err().println("ferry verify: " + Format.printable(e));
-        }
-        int problems = r.errors().size() + r.indexProblems().size();
+        int problems = r.problems().size();
         out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(),
             r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + problems + " error" + (problems == 1 ? "" : "s"));
         if (!r.ok()) {

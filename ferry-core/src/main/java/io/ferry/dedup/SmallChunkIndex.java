@@ -210,7 +210,8 @@ public final class SmallChunkIndex {
     Pointer p = pointer();
     if (p.base() != null) {
       try {
-        readBase(p.base());
+        // read afresh, not from the cache; kept as the cache, so a backfill that checks first loads it once
+        readBase(p.base()).ifPresent(t -> cached = new Loaded(p.base(), t));
       } catch (MissingObjectException | CorruptObjectException e) {
         out.add("small-chunk index: " + baseName(p.base()) + ", which record " + key(p.number()) + " names, is "
             + (e instanceof CorruptObjectException c ? "damaged: " + c.why() : "missing: " + e.getMessage()));

@@ -74,6 +74,13 @@ public final class Results {
     public boolean ok() {
       return errors.isEmpty() && indexProblems.isEmpty();
     }
+
+    /** The errors, then the index problems: everything verify found, one line each. */
+    public List<String> problems() {
+      List<String> all = new java.util.ArrayList<>(errors);
+      all.addAll(indexProblems);
+      return all;
+    }
   }
 
   /** What gc found and removed (or would remove, in a dry run). */

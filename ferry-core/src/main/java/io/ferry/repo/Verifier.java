@@ -293,18 +293,8 @@ public final class Verifier {
    * it cannot vouch for the store, rather than call the object damaged, whose repair would delete it.
    */
   private static IOException unreadable(String what, IOException e) {
-    return new IOException(what + " could not be read: " + readFailure(e), e);
-  }
-
-  /** What a failed read says, with its file and cause ("... a3: permission denied"), not only the file. */
-  private static String readFailure(IOException e) {
-    if (e instanceof java.nio.file.AccessDeniedException a) {
-      return a.getFile() + ": permission denied";
-    }
-    if (e instanceof java.nio.file.FileSystemException f && f.getReason() == null) {
-      return f.getFile() + ": " + f.getClass().getSimpleName();
-    }
-    return e.getMessage();
+    String file = io.ferry.error.FileErrors.describe(e);
+    return new IOException(what + " could not be read: " + (file != null ? file : e.getMessage()), e);
   }
 
   /** Checks running on the pool, at most {@link #IN_FLIGHT} at once. */

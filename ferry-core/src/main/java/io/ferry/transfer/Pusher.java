@@ -225,13 +225,7 @@ public final class Pusher {
           OpenWhileRead src = byFile.get(i);
           AtomicInteger left = tasksLeft.get(i);
           Future<String> fh = pool.submit(() -> {
-            String sha;
-            FileChannel ch = src.acquire();
-            try {
-              sha = fileSha256(f, ch);
-            } finally {
-              src.release();
-            }
+            String sha = src.read(ch -> fileSha256(f, ch));
             taskDone(left);
             return sha;
           });
@@ -247,13 +241,7 @@ public final class Pusher {
         AtomicInteger left = tasksLeft.get(i);
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
           Future<ChunkId> id = pool.submit(() -> {
-            ChunkId stored;
-            FileChannel ch = src.acquire();
-            try {
-              stored = storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks);
-            } finally {
-              src.release();
-            }
+            ChunkId stored = src.read(ch -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
             taskDone(left);
             return stored;
           });
@@ -326,7 +314,23 @@ public final class Pusher {
       this.file = file;
     }
 
-    synchronized FileChannel acquire() throws IOException {
+    /** What {@code task} reads from the file, with the file open meanwhile. */
+    <T> T read(Reading<T> task) throws IOException {
+      FileChannel ch = acquire();
+      try {
+        return task.from(ch);
+      } finally {
+        release();
+      }
+    }
+
+    /** A read of an open source file. */
+    @FunctionalInterface
+    interface Reading<T> {
+      T from(FileChannel ch) throws IOException;
+    }
+
+    private synchronized FileChannel acquire() throws IOException {
       if (readers == 0) {
         try {
           channel = FileChannel.open(file.file(), StandardOpenOption.READ);
@@ -338,7 +342,7 @@ public final class Pusher {
       return channel;
     }
 
-    synchronized void release() throws IOException {
+    private synchronized void release() throws IOException {
       if (--readers == 0) {
         FileChannel c = channel;
         channel = null;

@@ -10,7 +10,6 @@ import io.ferry.transfer.TransferListener;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
@@ -85,8 +84,7 @@ final class AdminJobs implements AutoCloseable {
             done.addAndGet(bytes);
           }
         });
-        List<String> problems = new ArrayList<>(r.errors());
-        problems.addAll(r.indexProblems());
+        List<String> problems = r.problems();
         finish(r.ok(), r.versions() + " versions, " + r.chunks() + " chunks, " + Html.bytes(r.bytes())
             + " checked; " + (r.ok() ? "no errors" : problems.size() + " errors: " + String.join("; ",
                 problems.subList(0, Math.min(5, problems.size())))));

@@ -1,0 +1,32 @@
+package io.ferry.error;
+
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+
+/**
+ * The JDK's file errors carry only a path as their message ({@code AccessDeniedException: /data/x}); this says what
+ * happened after the path, in words rather than with a Java class name. Stateless.
+ */
+public final class FileErrors {
+  private FileErrors() {}
+
+  /**
+   * {@code path: reason} for a file error that has a path and no reason of its own ({@code /data/x: permission
+   * denied}), else null.
+   */
+  public static String describe(Throwable e) {
+    if (!(e instanceof FileSystemException f) || f.getReason() != null || f.getFile() == null) {
+      return null;
+    }
+    String why = e instanceof NoSuchFileException ? "no such file or directory"
+        : e instanceof AccessDeniedException ? "permission denied"
+        : e instanceof FileAlreadyExistsException ? "already exists"
+        : e instanceof NotDirectoryException ? "not a directory"
+        : e instanceof DirectoryNotEmptyException ? "directory not empty" : "file system error";
+    return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + why;
+  }
+}
