@@ -2,11 +2,11 @@ package io.ferry.transfer;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -14,12 +14,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Starts writing a pull's files to disk while the pull is still decoding and writing them, so that the disk works
  * beside the CPU instead of after it: once {@link #step} bytes of a file are written since its last flush, one
- * background thread forces the file's data ({@code fdatasync}) through a read-only channel of its own. The pull
+ * background thread forces the file's data ({@code fdatasync}) through a read-only channel it opens for that flush
+ * (and closes: a pull of thousands of big files holds no descriptor for them between flushes). The pull
  * never waits for it, and it never makes a pull durable: a pull that must be on disk when it returns is {@link
  * PullOptions#fsync()}, which still forces every file at the end (the flushes only leave less for that to do).
  *
@@ -44,7 +44,6 @@ final class FlushBehind implements AutoCloseable {
 
   private final long step;
   private final ExecutorService thread;
-  private final List<File> files = new ArrayList<>();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicInteger flushes = new AtomicInteger();
 
@@ -66,29 +65,23 @@ final class FlushBehind implements AutoCloseable {
       return null;
     }
     try {
-      File f = new File(FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS));
-      files.add(f);
-      return f;
+      if (!Files.readAttributes(path, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).isRegularFile()) {
+        return null;
+      }
     } catch (IOException e) {
-      return null; // flushing behind is an optimization; the pull's own channel reports what fails
+      return null; // flushing behind is an optimization; the pull's own writes report what fails
     }
+    return new File(path);
   }
 
   /**
-   * Stops flushing: flushes queued and not started are skipped, each tracked file's channel is closed once a flush
-   * running on it returns. Never waits for the disk.
+   * Stops flushing: flushes queued and not started are skipped; one running ends on its own. Never waits for the
+   * disk.
    */
   @Override
   public void close() {
     if (thread == null || !closed.compareAndSet(false, true)) {
       return;
-    }
-    if (!files.isEmpty()) {
-      thread.execute(() -> {
-        for (File f : files) {
-          f.closeChannel();
-        }
-      });
     }
     thread.shutdown();
   }
@@ -103,15 +96,15 @@ final class FlushBehind implements AutoCloseable {
     return thread == null || thread.awaitTermination(millis, TimeUnit.MILLISECONDS);
   }
 
-  /** One file's bytes written since its last flush, and the read-only channel its flushes use. */
+  /** One file being written, and its bytes written since its last flush. */
   final class File {
+    private final Path path;
     private final AtomicLong unflushed = new AtomicLong();
     private final AtomicBoolean queued = new AtomicBoolean();
-    private final AtomicReference<FileChannel> channel;
     private volatile boolean failed;
 
-    private File(FileChannel channel) {
-      this.channel = new AtomicReference<>(channel);
+    private File(Path path) {
+      this.path = path;
     }
 
     /** {@code n} more bytes of this file are written: queues a flush once a step of them is. */
@@ -131,26 +124,11 @@ final class FlushBehind implements AutoCloseable {
         return;
       }
       unflushed.set(0);
-      try {
-        FileChannel ch = channel.get();
-        if (ch != null) {
-          ch.force(false);
-          flushes.incrementAndGet();
-        }
+      try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+        ch.force(false);
+        flushes.incrementAndGet();
       } catch (IOException e) {
         failed = true; // see the class comment: the pull's own writes and --fsync report what matters
-        closeChannel();
-      }
-    }
-
-    private void closeChannel() {
-      FileChannel ch = channel.getAndSet(null);
-      if (ch != null) {
-        try {
-          ch.close();
-        } catch (IOException e) {
-          // a read-only channel; nothing to lose
-        }
       }
     }
   }

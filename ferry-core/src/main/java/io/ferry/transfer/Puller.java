@@ -90,7 +90,7 @@ public final class Puller {
   }
 
   /** A file written under its temporary name, waiting for its final one. */
-  private record Staged(FileEntry entry, Path target, Path temp, FileChannel channel, boolean resumed,
+  private record Staged(FileEntry entry, Path target, Path temp, OpenWhileUsed file, boolean resumed,
       FlushBehind.File flush) {}
 
   /**
@@ -136,15 +136,29 @@ public final class Puller {
         }
         Path target = makeParents(dest, f.path(), checkedDirs, madeDirs);
         Path temp = target.resolveSibling(Survey.tempName(f));
-        FileChannel ch = Survey.resumable(temp, f);
-        boolean resumed = ch != null;
+        boolean resumed = Survey.resumable(temp, f);
         if (!resumed) {
-          ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
-              StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
-        }
-        staged.add(new Staged(f, target, temp, ch, resumed, resumed ? null : flushBehind.track(temp, f.size())));
-        if (f.size() > 0 && !resumed) {
-          sink(ch, target).write(ByteBuffer.allocate(1), f.size() - 1);
+          // sized and closed at once: a file not being written holds no descriptor, so a model of thousands of
+          // files pulls under any ulimit; each task opens it again
+          FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+              LinkOption.NOFOLLOW_LINKS);
+          Staged created;
+          try {
+            created = new Staged(f, target, temp, reopened(temp, target, f.size()), false,
+                flushBehind.track(temp, f.size()));
+          } catch (IOException | RuntimeException e) {
+            ch.close();
+            Files.deleteIfExists(temp);
+            throw e;
+          }
+          staged.add(created);
+          try (ch) {
+            if (f.size() > 0) {
+              sink(ch, target).write(ByteBuffer.allocate(1), f.size() - 1);
+            }
+          }
+        } else {
+          staged.add(new Staged(f, target, temp, reopened(temp, target, f.size()), true, null));
         }
       }
       listener.phase("pull", snapshot.logicalBytes());
@@ -157,7 +171,6 @@ public final class Puller {
       }
       TaskGroup tasks = new TaskGroup(pool);
       for (Staged s : staged) {
-        ChunkReader.PositionalSink out = sink(s.channel, s.target);
         long[] offsets = s.entry.chunkOffsets();
         java.util.concurrent.atomic.AtomicInteger chunksLeft = new java.util.concurrent.atomic.AtomicInteger(
             s.entry.chunks().size());
@@ -168,11 +181,15 @@ public final class Puller {
           ChunkRef c = s.entry.chunks().get(i);
           long at = offsets[i];
           tasks.submit(() -> {
-            if (!s.resumed || !Survey.holds(s.channel, at, c)) {
-              reader.copyTo(locator.locate(c.id()), c.length(), check, out, at, scratch);
-              if (s.flush != null) {
-                s.flush.wrote(c.length());
+            boolean wrote = s.file.use(ch -> {
+              if (s.resumed && Survey.holds(ch, at, c)) {
+                return false;
               }
+              reader.copyTo(locator.locate(c.id()), c.length(), check, sink(ch, s.target), at, scratch);
+              return true;
+            });
+            if (wrote && s.flush != null) {
+              s.flush.wrote(c.length());
             }
             listener.progress(c.length());
             if (chunksLeft.decrementAndGet() == 0) {
@@ -183,14 +200,16 @@ public final class Puller {
       }
       tasks.await("pulling into " + dest);
       flushBehind.close();
-      for (Staged s : staged) {
-        try {
-          if (opts.fsync()) {
-            s.channel.force(true);
+      if (opts.fsync()) {
+        for (Staged s : staged) {
+          try {
+            s.file.use(ch -> {
+              ch.force(true);
+              return null;
+            });
+          } catch (IOException e) {
+            throw new IOException(s.target + ": " + e.getMessage(), e);
           }
-          s.channel.close();
-        } catch (IOException e) {
-          throw new IOException(s.target + ": " + e.getMessage(), e);
         }
       }
       commit(staged, dest);
@@ -322,6 +341,33 @@ public final class Puller {
     }
   }
 
+  /**
+   * A pull's temporary file, opened again (read and write, never through a link) by each task that writes it, and
+   * checked to be the very file the pull created or resumes: its file key (device and inode) is taken now and
+   * compared after every opening, with its size, so a name swapped for another file (a hard link to a file elsewhere,
+   * say) by whoever else writes in DEST is refused, not written. (A new file given the freed inode of the deleted
+   * one passes the key check: writing into it reaches nothing outside DEST, and one of another size is refused.)
+   */
+  private static OpenWhileUsed reopened(Path temp, Path target, long size) throws IOException {
+    Object key = Files.readAttributes(temp, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+    return new OpenWhileUsed(() -> {
+      FileChannel ch;
+      try {
+        ch = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+      } catch (NoSuchFileException e) {
+        throw new IOException(target + ": its temporary file " + temp.getFileName()
+            + " was removed while the pull wrote it", e);
+      }
+      BasicFileAttributes now = attributes(temp);
+      if (now == null || key != null && !key.equals(now.fileKey()) || now.size() != size) {
+        ch.close();
+        throw new IOException(target + ": its temporary file " + temp.getFileName()
+            + " was replaced by another file while the pull wrote it");
+      }
+      return ch;
+    });
+  }
+
   /** Positional writes into a temporary file; a failure (a full disk) names the file being pulled. */
   private static ChunkReader.PositionalSink sink(FileChannel ch, Path target) {
     return (src, at) -> {
@@ -349,11 +395,6 @@ public final class Puller {
   /** After a failure: closes and removes the temporary files, then the directories the pull made (if empty). */
   private static void discard(List<Staged> staged, List<Path> madeDirs, Throwable failure) {
     for (Staged s : staged) {
-      try {
-        s.channel.close();
-      } catch (IOException e) {
-        failure.addSuppressed(e);
-      }
       try {
         Files.deleteIfExists(s.temp);
       } catch (IOException e) {

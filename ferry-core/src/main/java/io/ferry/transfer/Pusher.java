@@ -203,9 +203,9 @@ public final class Pusher {
       // chunk needs none: its SHA-256 is that chunk's id.
       List<Future<String>> fileHashes = new ArrayList<>(java.util.Collections.nCopies(prepared.files().size(), null));
       // a file is open only while a task reads it, so a model of many files never runs out of file descriptors
-      List<OpenWhileRead> byFile = new ArrayList<>();
+      List<OpenWhileUsed> byFile = new ArrayList<>();
       for (SourceFile f : prepared.files()) {
-        byFile.add(new OpenWhileRead(f));
+        byFile.add(openWhileRead(f));
       }
       List<Integer> bySize = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
@@ -222,10 +222,10 @@ public final class Pusher {
       for (int i : bySize) {
         SourceFile f = prepared.files().get(i);
         if (prepared.plans().get(f.path()).size() != 1) {
-          OpenWhileRead src = byFile.get(i);
+          OpenWhileUsed src = byFile.get(i);
           AtomicInteger left = tasksLeft.get(i);
           Future<String> fh = pool.submit(() -> {
-            String sha = src.read(ch -> fileSha256(f, ch));
+            String sha = src.use(ch -> fileSha256(f, ch));
             taskDone(left);
             return sha;
           });
@@ -236,12 +236,12 @@ public final class Pusher {
       List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
         SourceFile f = prepared.files().get(i);
-        OpenWhileRead src = byFile.get(i);
+        OpenWhileUsed src = byFile.get(i);
         List<Future<ChunkId>> ids = new ArrayList<>();
         AtomicInteger left = tasksLeft.get(i);
         for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
           Future<ChunkId> id = pool.submit(() -> {
-            ChunkId stored = src.read(ch -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
+            ChunkId stored = src.use(ch -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
             taskDone(left);
             return stored;
           });
@@ -301,54 +301,15 @@ public final class Pusher {
     }
   }
 
-  /**
-   * A source file's channel, opened by the first task that reads the file and closed when no task reads it: as many
-   * files are open at once as tasks run, whatever the number of files. Thread-safe.
-   */
-  private static final class OpenWhileRead {
-    private final SourceFile file;
-    private FileChannel channel;
-    private int readers;
-
-    OpenWhileRead(SourceFile file) {
-      this.file = file;
-    }
-
-    /** What {@code task} reads from the file, with the file open meanwhile. */
-    <T> T read(Reading<T> task) throws IOException {
-      FileChannel ch = acquire();
+  /** A source file, opened only while a task reads it ({@link OpenWhileUsed}). */
+  private static OpenWhileUsed openWhileRead(SourceFile file) {
+    return new OpenWhileUsed(() -> {
       try {
-        return task.from(ch);
-      } finally {
-        release();
+        return FileChannel.open(file.file(), StandardOpenOption.READ);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw changed(file, "it was removed");
       }
-    }
-
-    /** A read of an open source file. */
-    @FunctionalInterface
-    interface Reading<T> {
-      T from(FileChannel ch) throws IOException;
-    }
-
-    private synchronized FileChannel acquire() throws IOException {
-      if (readers == 0) {
-        try {
-          channel = FileChannel.open(file.file(), StandardOpenOption.READ);
-        } catch (java.nio.file.NoSuchFileException e) {
-          throw changed(file, "it was removed");
-        }
-      }
-      readers++;
-      return channel;
-    }
-
-    private synchronized void release() throws IOException {
-      if (--readers == 0) {
-        FileChannel c = channel;
-        channel = null;
-        c.close();
-      }
-    }
+    });
   }
 
   /** One more task of a file is done; the file is done with its last. */

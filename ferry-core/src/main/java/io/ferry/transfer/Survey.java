@@ -167,19 +167,19 @@ final class Survey {
   }
 
   /**
-   * The temporary file an interrupted pull of this file left, opened to be completed, or null if there is none that
+   * Whether an interrupted pull of this file left its temporary file, to be completed; false if there is none that
    * can be (absent, a link or not a regular file, or of another size; such a file is removed).
    */
-  static FileChannel resumable(Path temp, FileEntry f) throws IOException {
+  static boolean resumable(Path temp, FileEntry f) throws IOException {
     BasicFileAttributes a = attributes(temp);
     if (a == null) {
-      return null;
+      return false;
     }
     if (!a.isRegularFile() || a.size() != f.size()) {
       Files.deleteIfExists(temp);
-      return null;
+      return false;
     }
-    return FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
+    return true;
   }
 
   /** Whether {@code ch} already holds chunk {@code c} at {@code at}: the SHA-256 of that range is its id. */
