@@ -225,10 +225,10 @@ final class DeriveCommand implements Callable<Integer> {
   @Command(name = "prune", description = "Magnitude pruning of float tensors: zero every |x| < T, or exactly "
       + "round(S x n) smallest elements per tensor (ties: lower index first).")
   static final class Prune extends Base {
-    @Option(names = "--threshold", paramLabel = "T", description = "Zero elements with |x| < T.")
+    @Option(names = "--threshold", paramLabel = "T", description = "Zero elements with |x| < T (T > 0).")
     Double threshold;
 
-    @Option(names = "--sparsity", paramLabel = "S", description = "Fraction of each tensor to zero, in [0, 1).")
+    @Option(names = "--sparsity", paramLabel = "S", description = "Fraction of each tensor to zero, in (0, 1).")
     Double sparsity;
 
     @Option(names = "--include", paramLabel = "REGEX", description = "Only tensors whose name matches.")

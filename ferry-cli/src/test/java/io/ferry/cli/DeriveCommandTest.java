@@ -258,7 +258,7 @@ class DeriveCommandTest {
   // ------------------------------------------------------------------ prune
 
   @ParameterizedTest
-  @CsvSource({"0.3", "0.5", "0.999", "0"})
+  @CsvSource({"0.3", "0.5", "0.999", "0.0001"})
   void pruningReachesTheRequestedSparsityExactly(double sparsity) throws Exception {
     derive("prune", "m:base", "--sparsity", Double.toString(sparsity), "--exclude", "norm", "--as", "p:v");
     JsonNode report = DeriveSupport.JSON.readTree(readFile("p:v", "ferry-derivation.json"));
@@ -543,13 +543,15 @@ class DeriveCommandTest {
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--include", "(", "--as", "x:y"), 2, "--include '('"),
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--include", "nothing-matches", "--as", "x:y"), 1,
             "nothing to cast"),
-        Arguments.of(List.of("prune", "m:base", "--sparsity", "1", "--as", "x:y"), 2, "--sparsity must be in [0, 1)"),
+        Arguments.of(List.of("prune", "m:base", "--sparsity", "1", "--as", "x:y"), 2, "--sparsity must be in (0, 1)"),
+        Arguments.of(List.of("prune", "m:base", "--sparsity", "0", "--as", "x:y"), 2, "(it would zero nothing)"),
+        Arguments.of(List.of("prune", "m:base", "--threshold", "0", "--as", "x:y"), 2, "(it would zero nothing)"),
         Arguments.of(List.of("prune", "m:base", "--sparsity", "-0.1", "--as", "x:y"), 2, "--sparsity must be in"),
         Arguments.of(List.of("prune", "m:base", "--threshold", "-1", "--as", "x:y"), 2, "--threshold must be"),
         Arguments.of(List.of("prune", "m:base", "--threshold", "NaN", "--sparsity", "0.5", "--as", "x:y"), 2,
-            "--threshold must be a finite number >= 0, got NaN"),
+            "--threshold must be a finite number > 0, got NaN"),
         Arguments.of(List.of("prune", "m:base", "--sparsity", "NaN", "--as", "x:y"), 2,
-            "--sparsity must be in [0, 1), got NaN"),
+            "--sparsity must be in (0, 1), got NaN"),
         Arguments.of(List.of("prune", "m:base", "--as", "x:y"), 2, "exactly one of --threshold and --sparsity"),
         Arguments.of(List.of("prune", "m:base", "--threshold", "1", "--sparsity", "0.5", "--as", "x:y"), 2,
             "exactly one of --threshold and --sparsity"),

@@ -157,8 +157,9 @@ public sealed interface DeriveSpec {
    * Magnitude pruning of float tensors: either every element with {@code |x| < threshold} becomes zero, or exactly
    * {@code round(sparsity × n)} elements of smallest magnitude per tensor do (ties: lower flat index first).
    *
-   * @param threshold a finite non-negative threshold, or NaN when pruning by sparsity
-   * @param sparsity a fraction in [0, 1), or NaN when pruning by threshold
+   * @param threshold a finite positive threshold, or NaN when pruning by sparsity
+   * @param sparsity a fraction in (0, 1), or NaN when pruning by threshold (0 of either would zero nothing and make
+   *     a version identical to its source: refused)
    */
   record Prune(double threshold, double sparsity, TensorFilter filter) implements DeriveSpec {
     public Prune {
@@ -178,10 +179,10 @@ public sealed interface DeriveSpec {
     public static Prune of(Double threshold, Double sparsity, TensorFilter filter) throws DerivationInputException {
       // NaN stands for "not given" in the record: a NaN given is out of range, not absent
       if (threshold != null && threshold.isNaN()) {
-        throw new DerivationInputException(param("threshold"), " must be a finite number >= 0, got NaN");
+        throw new DerivationInputException(param("threshold"), " must be a finite number > 0, got NaN");
       }
       if (sparsity != null && sparsity.isNaN()) {
-        throw new DerivationInputException(param("sparsity"), " must be in [0, 1), got NaN");
+        throw new DerivationInputException(param("sparsity"), " must be in (0, 1), got NaN");
       }
       double t = threshold == null ? Double.NaN : threshold;
       double s = sparsity == null ? Double.NaN : sparsity;
@@ -198,11 +199,13 @@ public sealed interface DeriveSpec {
       if (byT == byS) {
         return new DerivationInputException("give exactly one of ", param("threshold"), " and ", param("sparsity"));
       }
-      if (byT && (threshold < 0 || Double.isInfinite(threshold))) {
-        return new DerivationInputException(param("threshold"), " must be a finite number >= 0, got " + threshold);
+      if (byT && !(threshold > 0 && threshold < Double.POSITIVE_INFINITY)) {
+        return new DerivationInputException(param("threshold"), " must be a finite number > 0, got " + threshold
+            + (threshold == 0 ? " (it would zero nothing)" : ""));
       }
-      if (byS && !(sparsity >= 0 && sparsity < 1)) {
-        return new DerivationInputException(param("sparsity"), " must be in [0, 1), got " + sparsity);
+      if (byS && !(sparsity > 0 && sparsity < 1)) {
+        return new DerivationInputException(param("sparsity"), " must be in (0, 1), got " + sparsity
+            + (sparsity == 0 ? " (it would zero nothing)" : ""));
       }
       return null;
     }

@@ -110,13 +110,17 @@ class DeriverTest {
     cases.put(failure(() -> DeriveSpec.Prune.of(null, null, TensorFilter.ALL)),
         "give exactly one of <threshold> and <sparsity>");
     cases.put(failure(() -> DeriveSpec.Prune.of(-1.0, null, TensorFilter.ALL)),
-        "<threshold> must be a finite number >= 0, got -1.0");
+        "<threshold> must be a finite number > 0, got -1.0");
     cases.put(failure(() -> DeriveSpec.Prune.of(null, 1.0, TensorFilter.ALL)),
-        "<sparsity> must be in [0, 1), got 1.0");
+        "<sparsity> must be in (0, 1), got 1.0");
+    cases.put(failure(() -> DeriveSpec.Prune.of(null, 0.0, TensorFilter.ALL)),
+        "<sparsity> must be in (0, 1), got 0.0 (it would zero nothing)");
+    cases.put(failure(() -> DeriveSpec.Prune.of(0.0, null, TensorFilter.ALL)),
+        "<threshold> must be a finite number > 0, got 0.0 (it would zero nothing)");
     cases.put(failure(() -> DeriveSpec.Prune.of(Double.NaN, 0.5, TensorFilter.ALL)),
-        "<threshold> must be a finite number >= 0, got NaN");
+        "<threshold> must be a finite number > 0, got NaN");
     cases.put(failure(() -> DeriveSpec.Prune.of(null, Double.NaN, TensorFilter.ALL)),
-        "<sparsity> must be in [0, 1), got NaN");
+        "<sparsity> must be in (0, 1), got NaN");
     cases.put(failure(() -> TensorFilter.of("(", null)), "<include> '(' is not a valid regular expression: ");
     cases.put(failure(() -> DeriveSpec.floatTarget("to", "f8")),
         "<to> 'f8' is not a supported float type: use bf16, f16 or f32");
