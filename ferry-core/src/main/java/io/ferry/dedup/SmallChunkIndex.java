@@ -202,7 +202,7 @@ public final class SmallChunkIndex {
     List<String> out = new ArrayList<>();
     for (String k : records.list(BASES)) {
       Optional<byte[]> content = number(k) < 0 ? Optional.empty() : records.read(k);
-      String why = content.map(SmallChunkIndex::pointerProblem).orElse(null);
+      String why = content.map(c -> pointerProblem(pointerLines(c))).orElse(null);
       if (why != null) {
         out.add("small-chunk index: " + records.describe() + " record " + k + " is damaged: " + why);
       }
@@ -437,7 +437,7 @@ public final class SmallChunkIndex {
     for (String k : records.list(BASES)) {
       long n = number(k);
       Optional<byte[]> content = n < 0 || n >= p.number() ? Optional.empty() : records.read(k);
-      if (content.isPresent() && pointerProblem(content.get()) != null) {
+      if (content.isPresent() && pointerProblem(pointerLines(content.get())) != null) {
         records.delete(k);
       }
     }
@@ -592,12 +592,12 @@ public final class SmallChunkIndex {
   }
 
   private Optional<Pointer> parsePointer(long n, String key, byte[] content) {
-    String why = pointerProblem(content);
+    String[] lines = pointerLines(content);
+    String why = pointerProblem(lines);
     if (why != null) {
       LOG.debug("{} record {} is unusable, read as absent: {}", records.describe(), key, why);
       return Optional.empty();
     }
-    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
     Set<String> absorbed = new HashSet<>();
     for (int i = 2; i < lines.length - 1; i++) {
       absorbed.add(lines[i].substring(9));
@@ -605,9 +605,12 @@ public final class SmallChunkIndex {
     return Optional.of(new Pointer(n, n, ChunkId.parse(lines[1].substring(5)), absorbed));
   }
 
-  /** What is wrong with a pointer record's content, or null if it is one. */
-  private static String pointerProblem(byte[] content) {
-    String[] lines = new String(content, StandardCharsets.UTF_8).split("\n", -1);
+  private static String[] pointerLines(byte[] content) {
+    return new String(content, StandardCharsets.UTF_8).split("\n", -1);
+  }
+
+  /** What is wrong with a pointer record (its {@link #pointerLines}), or null if it is one. */
+  private static String pointerProblem(String[] lines) {
     if (lines.length < 3 || !lines[0].equals(POINTER_FORMAT) || !lines[lines.length - 1].isEmpty()) {
       return "expected '" + POINTER_FORMAT + "' and newline-terminated lines";
     }
