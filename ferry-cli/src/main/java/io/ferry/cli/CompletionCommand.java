@@ -11,21 +11,23 @@ import picocli.CommandLine.Spec;
 @Command(name = "completion", mixinStandardHelpOptions = true,
     description = "Print a shell completion script for ferry: its subcommands and their options.",
     footer = {"%nExamples:%n  source <(ferry completion bash)", "  ferry completion bash > /etc/bash_completion.d/ferry",
-        "  source <(ferry completion zsh)   # zsh runs bash's script through bashcompinit"})
+        "  source <(ferry completion zsh)   # zsh runs bash's script through bashcompinit",
+        "  ferry completion fish | source"})
 final class CompletionCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "SHELL", description = "bash or zsh.")
+  @Parameters(index = "0", paramLabel = "SHELL", description = "bash, zsh or fish.")
   String shell;
 
   @Spec CommandSpec spec;
 
   @Override
   public Integer call() {
-    if (!shell.equals("bash") && !shell.equals("zsh")) {
+    if (!shell.equals("bash") && !shell.equals("zsh") && !shell.equals("fish")) {
       throw new CommandLine.ParameterException(spec.commandLine(),
-          "completion for '" + shell + "': the shells are bash and zsh");
+          "completion for '" + shell + "': the shells are bash, zsh and fish");
     }
     // every subcommand, whichever were built for this command line
-    String script = AutoComplete.bash("ferry", FerryCli.commandLine());
+    String script = shell.equals("fish") ? FishCompletion.script("ferry", FerryCli.commandLine())
+        : AutoComplete.bash("ferry", FerryCli.commandLine());
     if (shell.equals("zsh")) {
       spec.commandLine().getOut().println("autoload -U +X compinit && compinit");
       spec.commandLine().getOut().println("autoload -U +X bashcompinit && bashcompinit");

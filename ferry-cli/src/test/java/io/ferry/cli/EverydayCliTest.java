@@ -221,6 +221,44 @@ class EverydayCliTest {
     }
     assertThat(script).contains("--include").contains("--grace").contains("--max-count");
     assertThat(Cli.raw("completion", "zsh").ok().out()).contains("bashcompinit").contains("complete -F");
-    Cli.raw("completion", "fish").exits(FerryCli.USAGE);
+    Cli.raw("completion", "tcsh").exits(FerryCli.USAGE);
+  }
+
+  /** The fish script, run by a real fish: what it offers after each prefix a user types. */
+  @Test
+  void completionForFishOffersSubcommandsAndOptionsOfTheCommandTyped() throws Exception {
+    Path script = Files.writeString(tmp.resolve("ferry.fish"), Cli.raw("completion", "fish").ok().out());
+    boolean ci = "true".equalsIgnoreCase(System.getenv("CI"));
+    boolean installed = java.util.stream.Stream.of(System.getenv("PATH").split(java.io.File.pathSeparator))
+        .anyMatch(d -> Files.isExecutable(Path.of(d, "fish")));
+    if (!installed && ci) {
+      throw new AssertionError("fish is not installed: CI must install it (.ci/run)");
+    }
+    org.junit.jupiter.api.Assumptions.assumeTrue(installed, "fish is not installed");
+    assertThat(fish(script, "ferry pu")).containsExactly("pull", "push");
+    assertThat(fish(script, "ferry derive q")).containsExactly("quantize");
+    assertThat(fish(script, "ferry --store /s derive quantize m:t --bi")).containsExactly("--bits");
+    assertThat(fish(script, "ferry token ")).contains("create", "list", "ls", "revoke").hasSize(4);
+    assertThat(fish(script, "ferry token ls --tokens")).containsExactly("--tokens");
+    assertThat(fish(script, "ferry checkpoint p")).containsExactly("pull", "push");
+    // an operand that names a command elsewhere does not move the completion there
+    assertThat(fish(script, "ferry pull push --merg")).containsExactly("--merge");
+    // option names of one command are not offered for another
+    assertThat(fish(script, "ferry ls --merg")).isEmpty();
+  }
+
+  /** The candidates fish offers for {@code line} (without their descriptions). */
+  private List<String> fish(Path script, String line) throws Exception {
+    Process p = new ProcessBuilder("fish", "--no-config", "-c", "source " + script + "; complete -C '" + line + "'")
+        .directory(tmp.toFile()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).as("fish: %s", out).isZero();
+    List<String> words = new ArrayList<>();
+    for (String l : out.split("\n")) {
+      if (!l.isEmpty()) {
+        words.add(l.split("\t", 2)[0]);
+      }
+    }
+    return words;
   }
 }
