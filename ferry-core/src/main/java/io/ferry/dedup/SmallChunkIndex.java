@@ -201,7 +201,12 @@ public final class SmallChunkIndex {
   public List<String> problems() throws IOException {
     List<String> out = new ArrayList<>();
     for (String k : records.list(BASES)) {
-      Optional<byte[]> content = number(k) < 0 ? Optional.empty() : records.read(k);
+      String misplaced = misplacedPointer(k);
+      if (misplaced != null) {
+        out.add("small-chunk index: " + records.describe() + " record " + k + " " + misplaced);
+        continue;
+      }
+      Optional<byte[]> content = records.read(k);
       String why = content.map(c -> pointerProblem(pointerLines(c))).orElse(null);
       if (why != null) {
         out.add("small-chunk index: " + records.describe() + " record " + k + " is damaged: " + why);
@@ -432,6 +437,11 @@ public final class SmallChunkIndex {
    * (no reader reads a record below the current pointer).
    */
   private void dropDamaged() throws IOException {
+    for (String k : records.list(BASES)) {
+      if (misplacedPointer(k) != null) {
+        records.delete(k);
+      }
+    }
     merge(pack -> true, true);
     Pointer p = pointer();
     for (String k : records.list(BASES)) {
@@ -542,6 +552,12 @@ public final class SmallChunkIndex {
     ChunkId id = ChunkId.of(bytes.duplicate());
     chunks.put(id, bytes);
     long next = Math.max(p.number(), p.top()) + 1;
+    if (next > MAX_NUMBER) {
+      // only a planted record gets this high (a merge a second would take 30 billion years): stay a hint, do not fail
+      LOG.warn("{}: a pointer record numbered {} leaves no higher number; the small-chunk index is not merged "
+          + "(remove that record; ferry verify lists it)", records.describe(), p.top());
+      return MergeOutcome.NOTHING;
+    }
     if (!records.create(key(next), pointerBytes(id, absorbed))) {
       return MergeOutcome.LOST_RACE;
     }
@@ -571,16 +587,44 @@ public final class SmallChunkIndex {
 
   // ------------------------------------------------------------------ pointer records
 
+  /** The highest pointer record number ({@link #number}); far beyond what merges reach. */
+  static final long MAX_NUMBER = 999_999_999_999_999_999L;
+  /** Pointer records numbered above this leave fewer than a million merges: none of Ferry's merges made them. */
+  private static final long HIGH_NUMBER = MAX_NUMBER - 1_000_000;
+
+  /**
+   * Why a record among the pointer records cannot be one that merges made (then {@link #problems} lists it and a
+   * backfill removes it), or null: a name that is not a number ({@link #number}), or a number so high that merges
+   * after it would soon find none.
+   */
+  private static String misplacedPointer(String key) {
+    long n = number(key);
+    if (n < 0) {
+      return "is not a pointer record (those are named " + BASES + " and 20 digits)";
+    }
+    return n > HIGH_NUMBER ? "is numbered too high for merges to follow it (" + n + ")" : null;
+  }
+
   private static String key(long n) {
     return BASES + String.format("%020d", n);
   }
 
+  /**
+   * The number of a pointer record's key, or -1 for a key that is not one: not 20 ASCII digits, or a number above
+   * {@link #MAX_NUMBER} (a record nobody's merges made; whoever may write records could plant one, and it must not
+   * stop pushes nor make the next number overflow).
+   */
   private static long number(String key) {
     String tail = key.substring(BASES.length());
-    if (tail.length() != 20 || !tail.chars().allMatch(Character::isDigit)) {
+    if (tail.length() != 20 || !tail.chars().allMatch(c -> c >= '0' && c <= '9')) {
       return -1;
     }
-    return Long.parseLong(tail);
+    try {
+      long n = Long.parseLong(tail);
+      return n <= MAX_NUMBER ? n : -1;
+    } catch (NumberFormatException tooBig) {
+      return -1;
+    }
   }
 
   private static byte[] pointerBytes(ChunkId base, Collection<String> absorbed) {

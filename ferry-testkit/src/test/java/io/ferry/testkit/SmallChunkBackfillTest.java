@@ -199,6 +199,41 @@ class SmallChunkBackfillTest {
   }
 
   /**
+   * Records among the pointer records that no merge makes, as whoever may write records could plant them: a number
+   * past a long's range (a push failed with NumberFormatException on it), one at the very top of the range (the next
+   * number overflowed), a name that is no number (record keys are ASCII: the store refuses others). Pushes and merges go on, verify names each, backfill removes them.
+   */
+  @Test
+  void plantedPointerRecordsStopNoPushAndAreRemovedByBackfill() throws Exception {
+    try (Backend backend = LocalBackend.open(scratch.resolve("store"), StoreOptions.createIfMissing());
+        Repository repo = Repository.open(backend, options())) {
+      RecordStore records = backend.records();
+      repo.push(write("a", 5), "a", msg("a"));
+      byte[] junk = "junk".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      List<String> planted = List.of("dedup/bases/99999999999999999999", "dedup/bases/09223372036854775807",
+          "dedup/bases/00999999999999999999", "dedup/bases/notanumber");
+      for (String k : planted) {
+        assertThat(records.create(k, junk)).as(k).isTrue();
+      }
+      PushResult b = repo.push(write("b", 6), "b", msg("b"));
+      assertThat(b.version()).isNotNull();
+      assertThat(repo.smallChunks().merge(pack -> true, false)).as("no number left above the planted one")
+          .isEqualTo(SmallChunkIndex.MergeOutcome.NOTHING);
+      Results.VerifyReport v = repo.verify(null, TransferListener.NONE);
+      assertThat(v.errors()).as("no model is damaged").isEmpty();
+      assertThat(v.indexProblems()).hasSize(planted.size());
+      for (String k : planted) {
+        assertThat(String.join("\n", v.indexProblems())).contains(k);
+      }
+      assertThat(repo.backfillSmallChunkIndex().repaired()).isEqualTo(planted.size());
+      assertThat(records.list("dedup/bases/")).doesNotContainAnyElementsOf(planted);
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).isTrue();
+      PushResult again = repo.push(write("b2", 6), "b2", msg("b's weights again"));
+      assertThat(again.newChunks()).as("new chunks: b2's config").isEqualTo(1);
+    }
+  }
+
+  /**
    * A gc that runs while the backfill is about to read the packs it declared in its lease: the model was removed
    * meanwhile, so only the lease keeps its packs; they stay, the index names them, and the next gc (no lease) removes
    * them and drops them from the index.
