@@ -153,6 +153,39 @@ public final class ObjectDatabase {
     return reader.readObject(id);
   }
 
+  /**
+   * What kind of object {@code id} is, for messages about an id a user gave where another kind was expected ("a pack
+   * of small chunks", "a ferry-snapshot/1 object", "a chunk of model data"), or null if that cannot be told (absent,
+   * unreadable or damaged: then the caller's own error stands).
+   */
+  public String kindOf(ChunkId id) {
+    try {
+      long size = store.size(id);
+      if (size < 4) {
+        return null;
+      }
+      ByteBuffer magic = ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+      store.readInto(id, 0, magic);
+      switch (magic.getInt(0)) {
+        case io.ferry.dedup.IndexTable.MAGIC:
+          return "a small-chunk index table";
+        case PackIndex.MAGIC:
+          return "a pack of small chunks";
+        default:
+          break;
+      }
+      if (size > (16 << 20)) {
+        return "a chunk of model data";
+      }
+      byte[] content = readObject(id);
+      String head = new String(content, 0, Math.min(content.length, 64), java.nio.charset.StandardCharsets.UTF_8);
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\{\"format\":\"([a-z-]+/[0-9]+)\"").matcher(head);
+      return m.find() ? "a " + m.group(1) + " object" : "a chunk of model data";
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
   /** Reads a version (cached; versions are immutable). */
   public Version version(ChunkId id) throws IOException {
     Version v = versions.get(id);

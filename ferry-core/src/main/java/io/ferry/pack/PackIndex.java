@@ -23,7 +23,7 @@ import java.util.Map;
  * A pack is named by the SHA-256 of all its bytes, like every stored object.
  */
 public final class PackIndex {
-  static final int MAGIC = 0x50595246; // "FRYP" little endian
+  public static final int MAGIC = 0x50595246; // "FRYP" little endian
   static final int VERSION = 1;
   public static final int HEADER_LENGTH = 16;
   public static final int FOOTER_LENGTH = 24;

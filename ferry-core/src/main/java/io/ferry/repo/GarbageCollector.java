@@ -3,6 +3,9 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.dedup.SmallChunkIndex;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptRefException;
+import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
@@ -23,6 +26,7 @@ import java.util.Collection;
 import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -70,7 +74,11 @@ final class GarbageCollector {
       live.addAll(smallChunks.baseObjects());
       Deque<ChunkId> roots = new ArrayDeque<>();
       for (String ref : refs.list("")) {
-        refs.get(ref).ifPresent(roots::add);
+        Optional<ChunkId> value = refs.get(ref);
+        if (value.isPresent()) {
+          requireVersion(ref, value.get());
+          roots.add(value.get());
+        }
         for (RefLogEntry e : refs.log(ref)) {
           if (e.when().isAfter(cutoff)) {
             addPresent(roots, e.oldId());
@@ -91,6 +99,29 @@ final class GarbageCollector {
           }
         }
       }
+    }
+
+    /**
+     * A ref must point at a version: at anything else (a chunk, a snapshot, nothing) gc cannot tell what the ref
+     * keeps, so it stops before removing anything, naming the ref (a damaged ref: the CLI exits 3).
+     */
+    private void requireVersion(String ref, ChunkId id) throws IOException {
+      try {
+        db.version(id);
+      } catch (MissingObjectException e) {
+        throw damagedRef(ref, "it points at " + id + ", which is not in the store");
+      } catch (CorruptObjectException e) {
+        throw e;
+      } catch (IOException e) {
+        String kind = db.kindOf(id);
+        throw damagedRef(ref, "it points at " + id + ", which is not a version"
+            + (kind != null ? " (" + kind + ")" : ": " + e.getMessage()));
+      }
+    }
+
+    private CorruptRefException damagedRef(String ref, String defect) throws IOException {
+      return new CorruptRefException(ref, chunks.describe(), refs.log(ref).size(), defect
+          + "; gc removes nothing while a ref points at no version: delete the ref or move it to a version");
     }
 
     private void addPresent(Deque<ChunkId> roots, ChunkId id) throws IOException {

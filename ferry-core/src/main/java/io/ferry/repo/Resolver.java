@@ -65,6 +65,14 @@ final class Resolver {
         // a version made under another name (the model was renamed since): the model's if its refs reach it
       } catch (MissingObjectException e) {
         throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix);
+      } catch (IOException e) {
+        // the id of another kind of object (a chunk, a snapshot, a pack): not damage, a wrong id
+        String kind = db.kindOf(id);
+        if (kind != null && !kind.equals("a " + io.ferry.version.ObjectJson.VERSION_FORMAT + " object")) {
+          throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix + ": that object is "
+              + kind + ", not a version");
+        }
+        throw e;
       }
     }
     Set<ChunkId> matches = new TreeSet<>();

@@ -76,7 +76,7 @@ public final class ObjectJson {
 
   /** Parses a snapshot; {@code what} names the object for errors. */
   public static Snapshot snapshot(byte[] json, String what) throws IOException {
-    JsonNode root = JsonTree.read(json);
+    JsonNode root = tree(json, SNAPSHOT_FORMAT, what);
     requireFormat(root, SNAPSHOT_FORMAT, what);
     List<FileEntry> files = new ArrayList<>();
     for (JsonNode f : root.path("files")) {
@@ -151,7 +151,7 @@ public final class ObjectJson {
 
   /** Parses a version; {@code what} names the object for errors. */
   public static Version version(byte[] json, String what) throws IOException {
-    JsonNode r = JsonTree.read(json);
+    JsonNode r = tree(json, VERSION_FORMAT, what);
     requireFormat(r, VERSION_FORMAT, what);
     List<ChunkId> parents = new ArrayList<>();
     for (JsonNode p : r.path("parents")) {
@@ -193,6 +193,16 @@ public final class ObjectJson {
       }
     }
     return true;
+  }
+
+  /** The object's JSON tree; bytes that are no JSON (another kind of object: a chunk, a pack) are not a {@code format}. */
+  private static JsonNode tree(byte[] json, String format, String what) throws IOException {
+    try {
+      return JsonTree.read(json);
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IOException(what + ": not a " + format + " object (its bytes are not JSON: another kind of object)",
+          e);
+    }
   }
 
   private static void requireFormat(JsonNode root, String format, String what) throws IOException {
