@@ -7,13 +7,14 @@
     w = m.tensor("lm_head.weight")   # numpy; BF16 as uint16 bits, as_float32=True converts
     m.download("out/", include=["*.safetensors", "*.json"])
 
-Every chunk received is checked against its SHA-256 id before it is used (see README.md).
+Every chunk received is checked against its SHA-256 id before it is used, and the version's description against the
+version and snapshot objects, fetched by their ids (see README.md).
 """
 
-from .client import PART_SUFFIX, Client, Model, Tensor
+from .client import PART_SUFFIX, Client, Model, Tensor, part_name
 from .errors import FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError
 
 __version__ = "0.1.0"
 
-__all__ = ["Client", "Model", "Tensor", "PART_SUFFIX", "FerryError", "FerryHTTPError", "FerryConnectionError",
-           "FerryIntegrityError", "FerryNotFoundError", "__version__"]
+__all__ = ["Client", "Model", "Tensor", "PART_SUFFIX", "part_name", "FerryError", "FerryHTTPError",
+           "FerryConnectionError", "FerryIntegrityError", "FerryNotFoundError", "__version__"]

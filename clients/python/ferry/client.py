@@ -1,8 +1,9 @@
 """The Ferry client: models, versions, tensors as numpy arrays or torch tensors, and resumable downloads."""
 
+import bisect
 import collections
-import fnmatch
 import hashlib
+import json
 import math
 import os
 import re
@@ -12,14 +13,18 @@ import urllib.parse
 import numpy as np
 
 from . import _dtypes
+from ._glob import PathFilter
 from ._http import Transport
 from .errors import FerryError, FerryIntegrityError, FerryNotFoundError
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
 PIECE = 1 << 20
 
-#: Suffix of the temporary name a file is downloaded under (``.NAME.ferry-part`` next to ``NAME``).
+#: Suffix of the temporary name a file is downloaded under (``.<16 hex digits>.ferry-part`` next to it; see part_name).
 PART_SUFFIX = ".ferry-part"
+
+#: The largest version or snapshot object the client reads (readers of Ferry's JSON objects accept up to 2 GiB).
+MAX_OBJECT_BYTES = 1 << 31
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -105,7 +110,93 @@ class Client:
             name, rev = ref, "main"
         path = "/v1/versions/%s?%s" % (urllib.parse.quote(rev, safe=""), urllib.parse.urlencode({"model": name}))
         doc = self._http.json(path, "reading version %r" % ref)
-        return Model(self, name, ref, doc)
+        return Model(self, name, ref, self._verified(doc, name, ref, rev if _HEX64.match(rev) else None))
+
+    # -- versions and snapshots -----------------------------------------------------------------------------------
+
+    def _verified(self, doc, name, ref, want_id):
+        """The version description the server sent, checked against the version and snapshot objects it names (each
+        fetched by its id and its SHA-256 checked): every field the client uses must be theirs, or this raises
+        FerryIntegrityError naming the field. Returns the description rebuilt from those objects (the server's only
+        contribution kept is which pack holds each small chunk, itself checked to be one of the version's packs)."""
+        if not isinstance(doc, dict):
+            raise FerryIntegrityError("reading version %r: expected a JSON object, got %s" % (ref, type(doc).__name__))
+        vid = doc.get("id")
+        if not isinstance(vid, str) or not _HEX64.match(vid):
+            raise FerryIntegrityError("reading version %r: version id %r is not 64 lower-case hex digits" % (ref, vid))
+        if want_id is not None and vid != want_id:
+            raise FerryIntegrityError("reading version %r: the server sent version %s" % (ref, vid))
+        where = "model %s version %s" % (name, vid)
+        version = self._object(vid, "the version object of " + where)
+        if not isinstance(version, dict) or version.get("format") != "ferry-version/1":
+            raise FerryIntegrityError("%s: the version object is not a ferry-version/1 document" % where)
+        sid = version.get("snapshot")
+        if not isinstance(sid, str) or not _HEX64.match(sid):
+            raise FerryIntegrityError("%s: the version object names snapshot %r" % (where, sid))
+        snapshot = self._object(sid, "snapshot %s of %s" % (sid, where))
+        if not isinstance(snapshot, dict) or snapshot.get("format") != "ferry-snapshot/1":
+            raise FerryIntegrityError("%s: snapshot %s is not a ferry-snapshot/1 document" % (where, sid))
+        try:
+            out = {"id": vid}
+            for k in ("model", "seq", "message", "author", "time", "snapshot", "parents", "metadata"):
+                out[k] = version[k]
+                _same(doc, k, out[k], where, "the version object")
+            packs = set(version.get("packs") or ())
+            sent = doc.get("files")
+            files = [_snapshot_file(f) for f in snapshot["files"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise FerryIntegrityError("%s: the version or snapshot object does not hold together (%s: %s)" % (
+                where, type(e).__name__, e)) from None
+        if not isinstance(sent, list) or len(sent) != len(files):
+            raise FerryIntegrityError("%s: the server's description lists %s files, snapshot %s (SHA-256 checked)"
+                                      " has %d" % (where, len(sent) if isinstance(sent, list) else "no", sid,
+                                                   len(files)))
+        for i, (s, f) in enumerate(zip(sent, files)):
+            fwhere = "%s, file %r" % (where, f["path"])
+            if not isinstance(s, dict):
+                raise FerryIntegrityError("%s: the server's description has %r for file %d" % (fwhere, s, i))
+            for k in ("path", "size", "sha256", "format", "dataStart", "metadata"):
+                _same(s, k, f[k], fwhere, "snapshot " + sid)
+            _same(s, "chunks", f["chunks"], fwhere, "snapshot " + sid, keys=("id", "offset", "length"))
+            for c, sc in zip(f["chunks"], s["chunks"]):
+                pack = sc.get("pack")
+                if pack is not None and not (isinstance(pack, str) and pack in packs):
+                    raise FerryIntegrityError("%s: chunk %s is said to be in pack %r, which is not one of the"
+                                              " version's packs" % (fwhere, c["id"], pack))
+                c["pack"] = pack
+            _same(s, "tensors", f["tensors"], fwhere, "snapshot " + sid,
+                  keys=("name", "dtype", "shape", "offset", "length", "chunks"))
+        out["files"] = files
+        return out
+
+    def _object(self, oid, what):
+        """A version or snapshot object, fetched by its id (``?decoded=1``: its canonical JSON), its SHA-256 checked
+        against the id, parsed."""
+        if not isinstance(oid, str) or not _HEX64.match(oid):
+            raise FerryIntegrityError("%s: object id %r is not 64 lower-case hex digits" % (what, oid))
+        ctx = "reading " + what
+        digest = hashlib.sha256()
+        body = bytearray()
+        try:
+            with self._http.open("/v1/store/chunks/%s?decoded=1" % oid, context=ctx) as resp:
+                for piece in iter(lambda: resp.read(PIECE), b""):
+                    digest.update(piece)
+                    body += piece
+                    self._http.count(len(piece))
+                    if len(body) > MAX_OBJECT_BYTES:
+                        raise FerryIntegrityError("%s: the server sent more than %d bytes" % (ctx, MAX_OBJECT_BYTES))
+        except (OSError, ValueError) as e:
+            if isinstance(e, FerryError):
+                raise
+            raise FerryError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), e)) from None
+        actual = digest.hexdigest()
+        if actual != oid:
+            raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the object id %s; it is not used" % (
+                ctx, actual, oid))
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError as e:
+            raise FerryIntegrityError("%s: object %s is not JSON (%s)" % (ctx, oid, e)) from None
 
     # -- chunks ---------------------------------------------------------------------------------------------------
 
@@ -265,30 +356,42 @@ class Model:
         """Writes the version's files under directory ``dest``, chunk by chunk (memory stays about one network
         piece, whatever the file size).
 
-        ``include`` and ``exclude`` are lists of globs over file paths (``*.safetensors``, ``tokenizer*``); a file
-        is fetched when it matches some include (or none are given) and no exclude. Resumable: a file already in
-        ``dest`` with the right size and SHA-256 is kept; a file is written under ``.NAME.ferry-part`` and renamed
-        once complete and verified, and a leftover part file is reused up to its last verified chunk. Refuses paths
-        that would leave ``dest`` and links inside it. Returns a dict: ``fetched`` and ``kept`` (paths) and
-        ``bytes`` (bytes received).
+        ``include`` and ``exclude`` are globs over file paths, a string or a list, matched as ``ferry pull
+        --include/--exclude`` match them: the whole path, ``*`` and ``?`` within a directory, ``**`` across
+        directories (``**/`` also matches none), ``[a-z]`` and ``[!a]`` one character of a set, ``\\`` before a
+        literal character. So ``*.json`` takes top-level JSON files and ``**/*.json`` all of them. A file is fetched
+        when it matches some include (or none are given) and no exclude.
+
+        Resumable: a file already in ``dest`` with the right size and SHA-256 is kept; a file is written under a short
+        temporary name next to it (``part_name``: ``.<16 hex>.ferry-part``, the same for the same file on every run)
+        and renamed once complete and verified, and a leftover part file is reused up to its last verified chunk.
+        Refuses paths that would leave ``dest`` and links inside it; a failure of the file system (a full disk, a name
+        it refuses) is a FerryError naming the file. Returns a dict: ``fetched`` and ``kept`` (paths) and ``bytes``
+        (bytes received).
         """
-        include = [include] if isinstance(include, str) else list(include or [])
-        exclude = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        selection = PathFilter(include, exclude)
         root = os.path.abspath(os.fspath(dest))
-        os.makedirs(root, exist_ok=True)
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as e:
+            raise FerryError("download of model %s version %s: cannot make the destination %s: %s" % (
+                self.name, self.id, root, e)) from e
         before = self._client.bytes_received
         result = {"fetched": [], "kept": [], "bytes": 0}
         for f in self._files:
             path = f["path"]
-            if include and not any(fnmatch.fnmatchcase(path, g) for g in include):
+            if not selection.test(path):
                 continue
-            if any(fnmatch.fnmatchcase(path, g) for g in exclude):
-                continue
-            target = _safe_target(root, path, self._where(f))
-            if _complete(target, f):
-                result["kept"].append(path)
-                continue
-            self._download_file(f, target)
+            where = self._where(f)
+            target = _safe_target(root, path, where)
+            try:
+                if _complete(target, f):
+                    result["kept"].append(path)
+                    continue
+                self._download_file(f, target)
+            except OSError as e:
+                raise FerryError("%s: the download failed in the file system: %s" % (
+                    where, e if e.filename else "%s: %s" % (target, e))) from e
             result["fetched"].append(path)
         result["bytes"] = self._client.bytes_received - before
         return result
@@ -296,7 +399,7 @@ class Model:
     def _download_file(self, f, target):
         where = self._where(f)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        part = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + PART_SUFFIX)
+        part = os.path.join(os.path.dirname(target), part_name(f))
         if os.path.islink(part):
             os.unlink(part)
         file_digest = hashlib.sha256()
@@ -334,6 +437,83 @@ class Model:
             raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and %s"
                                       % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
         os.replace(part, target)
+
+
+def part_name(f):
+    """The temporary name (in the file's own directory) that ``Model.download`` writes the file ``f`` (a dict of
+    ``Model.files()``) under: ``.<16 hex digits>.ferry-part``, the hex from the file's path, size and SHA-256 (as
+    ``ferry pull`` names its ``.ferry-<16 hex>.tmp`` files), so it is short whatever the file's name and the same file
+    gets the same name on every run."""
+    key = "%s\n%d\n%s" % (f["path"], f["size"], f["sha256"])
+    return "." + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] + PART_SUFFIX
+
+
+def _snapshot_file(f):
+    """A file of a snapshot object (docs/storage-format.md, section 4) in the shape ``GET /v1/versions`` describes it:
+    chunks with their offsets, tensors with their offsets in the file and the chunk ranges that hold them."""
+    data_start = f["dataStart"]
+    starts = [0]
+    chunks = []
+    for cid, length in f["chunks"]:
+        chunks.append({"id": cid, "offset": starts[-1], "length": length, "pack": None})
+        starts.append(starts[-1] + length)
+    tensors = []
+    for name, dtype, shape, begin, end in f["tensors"]:
+        a, b = data_start + begin, data_start + end
+        pieces = []
+        i = max(0, bisect.bisect_right(starts, a) - 1)
+        while i < len(chunks) and starts[i] < b:
+            lo, hi = max(a, starts[i]) - starts[i], min(b, starts[i + 1]) - starts[i]
+            if hi > lo:
+                pieces.append({"chunk": i, "from": lo, "to": hi})
+            i += 1
+        tensors.append({"name": name, "dtype": dtype, "shape": list(shape), "offset": a, "length": b - a,
+                        "chunks": pieces})
+    return {"path": f["path"], "size": f["size"], "sha256": f["sha256"], "format": f["format"],
+            "dataStart": data_start, "metadata": f["metadata"], "chunks": chunks, "tensors": tensors}
+
+
+_MISSING = object()
+
+
+def _same(sent, key, expected, where, source, keys=None):
+    """Raises FerryIntegrityError unless ``sent[key]`` (from the server's description) is ``expected`` (from an object
+    whose SHA-256 was checked). With ``keys``, both are lists of dicts compared element by element on those keys."""
+    got = sent.get(key, _MISSING) if isinstance(sent, dict) else _MISSING
+
+    def fail(what, g, e):
+        raise FerryIntegrityError("%s: %s: the server's version description says %s, %s (SHA-256 checked) says %s;"
+                                  " nothing of it is used" % (where, what, "nothing" if g is _MISSING else _short(g),
+                                                              source, _short(e)))
+
+    if keys is None:
+        if got is _MISSING or not _eq(got, expected):
+            fail(key, got, expected)
+        return
+    if not isinstance(got, list) or len(got) != len(expected):
+        fail("number of %s" % key, len(got) if isinstance(got, list) else got, len(expected))
+    for i, (g, e) in enumerate(zip(got, expected)):
+        label = "tensor %r" % e["name"] if "name" in e else "chunk %d (%s)" % (i, e.get("id"))
+        for k in keys:
+            gv = g.get(k, _MISSING) if isinstance(g, dict) else _MISSING
+            if gv is _MISSING or not _eq(gv, e[k]):
+                fail("%s: %s" % (label, k), gv, e[k])
+
+
+def _eq(a, b):
+    """JSON equality: true is not 1, and 1.0 is not 1."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_eq(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _short(v):
+    text = json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _check_file(f, where):

@@ -1,7 +1,8 @@
 """The test model: two versions of a small Hugging Face-style model, written with numpy, and a tiny safetensors
 reader to check what the client returns against the files themselves.
 
-    python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md)
+    python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md), and OUT/tree: a model
+                                  with files in directories and a file name of 250 bytes
 """
 
 import json
@@ -99,5 +100,30 @@ def write(out):
             f.write("# tiny\n\nversion %s of the Python client's test model\n" % version)
 
 
+#: A file name of 250 bytes in UTF-8 (125 characters): legal on every usual file system (255 bytes), too long for
+#: a temporary name made by adding a prefix and a suffix to it.
+LONG_NAME = "ж" * 123 + ".txt"
+
+#: The paths of the files of model "tree", as its version lists them.
+TREE = ("model.safetensors", "config.json", "a/b/extra.safetensors", "a/b/c.json", LONG_NAME)
+
+
+def write_tree(out):
+    d = os.path.join(out, "tree")
+    os.makedirs(os.path.join(d, "a", "b"), exist_ok=True)
+    r = np.random.default_rng(29)  # other values than the tiny model's: no chunk shared with it
+    write_safetensors(os.path.join(d, "model.safetensors"),
+                      [("w", "F32", r.standard_normal((8, 8), dtype=np.float32))])
+    write_safetensors(os.path.join(d, "a", "b", "extra.safetensors"),
+                      [("x", "F32", r.standard_normal((4, 4), dtype=np.float32))])
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump({"model_type": "tree"}, f)
+    with open(os.path.join(d, "a", "b", "c.json"), "w") as f:
+        json.dump({"nested": True}, f)
+    with open(os.path.join(d, LONG_NAME), "w", encoding="utf-8") as f:
+        f.write("a file whose name is 250 bytes long\n")
+
+
 if __name__ == "__main__":
     write(sys.argv[1])
+    write_tree(sys.argv[1])

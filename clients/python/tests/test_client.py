@@ -1,11 +1,13 @@
 """The Python client against real Ferry servers (started by ferry-it's PythonClientTest, which sets the environment):
 
 FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
+                          and model "tiny-tree" (files in directories, a file name of 250 bytes)
 FERRY_TEST_TOKEN          a token with read:tiny*;  FERRY_TEST_OTHER_TOKEN: one with read:other*
 FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the files pushed)
 FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
 FERRY_TEST_CORRUPT_STORE  that store's directory (a file: store)
 FERRY_TEST_TMP            a scratch directory
+FERRY_TEST_GLOBS          a JSON table of the files Java's PathFilter (ferry pull --include/--exclude) takes
 
 Under CI=true the torch tests fail rather than skip when torch is missing.
 """
@@ -13,6 +15,7 @@ Under CI=true the torch tests fail rather than skip when torch is missing.
 import glob
 import hashlib
 import http.server
+import json
 import os
 import shlex
 import shutil
@@ -83,7 +86,7 @@ class ListingTest(unittest.TestCase):
 
     def test_models_and_versions(self):
         models = self.c.models()
-        self.assertEqual(["tiny"], [m["name"] for m in models])
+        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models])
         versions = self.c.versions("tiny")
         self.assertEqual(["second", "first"], [v["message"] for v in versions])
         self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
@@ -205,6 +208,9 @@ class DownloadTest(unittest.TestCase):
         self.src = os.path.join(MODELS, "v2")
         self.want = relative_files(self.src)
 
+    def file(self, path):
+        return [f for f in self.m.files() if f["path"] == path][0]
+
     def test_download_is_byte_identical(self):
         d = scratch("all")
         r = self.m.download(d)
@@ -223,7 +229,7 @@ class DownloadTest(unittest.TestCase):
         with open(shard1, "rb") as f:
             data = f.read()
         os.remove(shard1)
-        part = os.path.join(d, "." + os.path.basename(shard1) + ferry.PART_SUFFIX)
+        part = os.path.join(d, ferry.part_name(self.file("model-00001-of-00002.safetensors")))
         cut = len(data) - 1000
         with open(part, "wb") as f:
             f.write(data[:cut] + b"\xff" * 100)
@@ -392,14 +398,16 @@ class FailoverTest(unittest.TestCase):
         self.assertIn(dead, str(e.exception))
 
 
-class _FlipProxy(http.server.ThreadingHTTPServer):
-    """Forwards GETs to the real server and flips one byte in the body of chunk reads: corruption in transit."""
+class _TamperProxy(http.server.ThreadingHTTPServer):
+    """Forwards GETs to the real server; ``change(path, body)``, when set, may return another body for the client to
+    get: a change in transit. ``changed`` counts the bodies changed."""
 
     daemon_threads = True
 
-    def __init__(self, target):
+    def __init__(self, target, change=None):
         self.target = target
-        self.flipped = 0
+        self.change = change
+        self.changed = 0
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -411,9 +419,10 @@ class _FlipProxy(http.server.ThreadingHTTPServer):
                 except urllib.error.HTTPError as e:
                     resp = e
                 body = resp.read()
-                if "/v1/store/chunks/" in self.path and len(body) > 100:
-                    body = body[:50] + bytes([body[50] ^ 1]) + body[51:]
-                    proxy.flipped += 1
+                new = proxy.change(self.path, body) if proxy.change else None
+                if new is not None and new != body:
+                    body = new
+                    proxy.changed += 1
                 self.send_response(resp.status if hasattr(resp, "status") else resp.code)
                 self.send_header("Content-Type", resp.headers.get("Content-Type", "application/octet-stream"))
                 self.send_header("Content-Length", str(len(body)))
@@ -424,16 +433,144 @@ class _FlipProxy(http.server.ThreadingHTTPServer):
                 pass
 
         super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+def _flip_chunks(path, body):
+    """Flips one byte of every chunk read."""
+    if "/v1/store/chunks/" in path and len(body) > 100:
+        return body[:50] + bytes([body[50] ^ 1]) + body[51:]
+    return None
+
+
+def _flip_object(oid):
+    """Flips one byte of the object ``oid`` as it is read."""
+    def change(path, body):
+        if path.startswith("/v1/store/chunks/%s?" % oid):
+            return body[:10] + bytes([body[10] ^ 1]) + body[11:]
+        return None
+    return change
+
+
+def _edit_version(edit):
+    """Changes the version description (GET /v1/versions/...): ``edit(doc)`` edits the parsed JSON in place."""
+    def change(path, body):
+        if not path.startswith("/v1/versions/"):
+            return None
+        doc = json.loads(body.decode("utf-8"))
+        edit(doc)
+        return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    return change
+
+
+def _tensors(doc):
+    return {t["name"]: t for f in doc["files"] for t in f["tensors"]}
+
+
+class TamperTest(unittest.TestCase):
+    """What the client trusts is checked against content ids: a version description changed in transit (the version
+    fields, the files, their chunks, the tensor table), or a version or snapshot object changed in transit, is a
+    FerryIntegrityError naming what was wrong, raised before anything is read from it."""
+
+    @classmethod
+    def setUpClass(cls):
+        c = ferry.Client(URL, token=TOKEN)
+        cls.v2, cls.v1 = c.versions("tiny")
+        cls.good = c.model("tiny:prod")
+
+    def refused(self, change, *named, ref="tiny:prod"):
+        proxy = _TamperProxy(URL, change)
+        try:
+            with self.assertRaises(ferry.FerryIntegrityError) as e:
+                ferry.Client(proxy.url(), token=TOKEN).model(ref)
+            self.assertGreater(proxy.changed, 0, "the proxy changed nothing")
+        finally:
+            proxy.close()
+        text = str(e.exception)
+        for part in named:
+            self.assertIn(part, text)
+        return text
+
+    def test_an_unchanged_version_reads_through_the_proxy(self):
+        proxy = _TamperProxy(URL)
+        try:
+            m = ferry.Client(proxy.url(), token=TOKEN).model("tiny:prod")
+            self.assertEqual(self.good.id, m.id)
+            self.assertEqual(self.good.files(), m.files())
+            self.assertEqual(self.good.tensors(), m.tensors())
+            self.assertEqual(self.good.info, m.info)
+            np.testing.assert_array_equal(originals()["i16"][2], m.tensor("i16"))
+        finally:
+            proxy.close()
+
+    def test_a_tensor_pointed_at_another_tensors_bytes(self):
+        # i16 and u16 are 6 bytes each, in chunks of their own that still verify: without the check, tensor("i16")
+        # returned u16's bytes without a word
+        def edit(doc):
+            t = _tensors(doc)
+            t["i16"]["offset"] = t["u16"]["offset"]
+        text = self.refused(_edit_version(edit), "tensor 'i16'", "offset", "model-00002-of-00002.safetensors", "tiny",
+                            self.v2["snapshot"], "SHA-256")
+        self.assertIn(str(_tensors(self.raw())["u16"]["offset"]), text)
+
+    def test_a_tensor_of_another_dtype_or_shape(self):
+        self.refused(_edit_version(lambda doc: _tensors(doc)["u16"].update(dtype="I16")), "tensor 'u16'", "dtype")
+        self.refused(_edit_version(lambda doc: _tensors(doc)["i32"].update(shape=[3, 2])), "tensor 'i32'", "shape")
+        self.refused(_edit_version(lambda doc: _tensors(doc)["i32"]["chunks"][0].update(to=4)), "tensor 'i32'",
+                     "chunks")
+
+    def test_chunks_swapped(self):
+        def edit(doc):
+            f = [x for x in doc["files"] if x["path"] == "model-00002-of-00002.safetensors"][0]
+            t = _tensors(doc)
+            a, b = f["chunks"][t["i16"]["chunks"][0]["chunk"]], f["chunks"][t["u16"]["chunks"][0]["chunk"]]
+            a["id"], b["id"] = b["id"], a["id"]
+        self.refused(_edit_version(edit), "model-00002-of-00002.safetensors", ": id:")
+
+    def test_a_file_dropped_renamed_or_resized(self):
+        self.refused(_edit_version(lambda doc: doc["files"].pop(0)), "files")
+        self.refused(_edit_version(lambda doc: doc["files"][0].update(path="other.md")), "path")
+        self.refused(_edit_version(lambda doc: doc["files"][1].update(sha256="0" * 64)), "sha256")
+
+    def test_a_pack_that_is_not_the_versions(self):
+        def edit(doc):
+            [c for f in doc["files"] for c in f["chunks"] if c["pack"]][0]["pack"] = "0" * 64
+        self.refused(_edit_version(edit), "pack", "0" * 64)
+
+    def test_another_versions_snapshot_or_id(self):
+        self.refused(_edit_version(lambda doc: doc.update(snapshot=self.v1["snapshot"])), "snapshot",
+                     self.v1["snapshot"])
+        self.refused(_edit_version(lambda doc: doc.update(message="third")), "message", "third")
+        # the id of v1 with v2's description: v1's version object does not say what the description says
+        self.refused(_edit_version(lambda doc: doc.update(id=self.v1["id"])), self.v1["id"])
+        # asked for by its full id, the version must be that one
+        self.refused(_edit_version(lambda doc: doc.update(id=self.v1["id"])), self.v1["id"],
+                     ref="tiny@" + self.v2["id"])
+
+    def test_the_version_or_snapshot_object_changed(self):
+        self.refused(_flip_object(self.v2["id"]), "version object", self.v2["id"], "SHA-256")
+        self.refused(_flip_object(self.v2["snapshot"]), "snapshot", self.v2["snapshot"], "SHA-256")
+
+    def raw(self):
+        with urllib.request.urlopen(urllib.request.Request(URL + "/v1/versions/prod?model=tiny", headers={
+                "Authorization": "Bearer " + TOKEN})) as r:
+            return json.loads(r.read().decode("utf-8"))
 
 
 class IntegrityTest(unittest.TestCase):
     def test_a_chunk_changed_in_transit_is_refused(self):
-        proxy = _FlipProxy(URL)
-        t = threading.Thread(target=proxy.serve_forever, daemon=True)
-        t.start()
+        proxy = _TamperProxy(URL)
         try:
-            c = ferry.Client("http://127.0.0.1:%d" % proxy.server_address[1], token=TOKEN)
+            c = ferry.Client(proxy.url(), token=TOKEN)
             m = c.model("tiny:prod")
+            proxy.change = _flip_chunks
             with self.assertRaises(ferry.FerryIntegrityError) as e:
                 m.tensor("lm_head.weight")
             text = str(e.exception)
@@ -444,13 +581,12 @@ class IntegrityTest(unittest.TestCase):
             with self.assertRaises(ferry.FerryIntegrityError):
                 m.download(d, include="model-00002*")
             self.assertFalse(os.path.exists(os.path.join(d, "model-00002-of-00002.safetensors")))
-            part = os.path.join(d, ".model-00002-of-00002.safetensors" + ferry.PART_SUFFIX)
+            part = os.path.join(d, ferry.part_name([f for f in m.files() if f["path"].startswith("model-00002")][0]))
             # what stays under the temporary name is only verified chunks (the header), never the bad one
             self.assertLess(os.path.getsize(part), 4096)
-            self.assertGreater(proxy.flipped, 0)
+            self.assertGreater(proxy.changed, 0)
         finally:
-            proxy.shutdown()
-            proxy.server_close()
+            proxy.close()
 
     def test_a_chunk_damaged_in_the_store_is_an_error_naming_it(self):
         c = ferry.Client(ENV["FERRY_TEST_CORRUPT_URL"])
@@ -470,6 +606,107 @@ class IntegrityTest(unittest.TestCase):
             self.assertIn(part, text)
         # the other tensors still read
         np.testing.assert_array_equal(originals()["ids"][2], m.tensor("ids"))
+
+
+class TreeTest(unittest.TestCase):
+    """Model "tiny-tree": files in directories, and a file name of 250 bytes."""
+
+    def setUp(self):
+        self.m = ferry.Client(URL, token=TOKEN).model("tiny-tree")
+        self.src = os.path.join(MODELS, "tree")
+
+    def test_a_250_byte_file_name_downloads_under_a_short_temporary_name(self):
+        long = model_files.LONG_NAME
+        f = [x for x in self.m.files() if x["path"] == long][0]
+        part = ferry.part_name(f)
+        self.assertRegex(part, r"^\.[0-9a-f]{16}\.ferry-part$")
+        self.assertEqual(part, ferry.part_name(dict(f)), "the same file gets the same name on every run")
+        self.assertNotEqual(part, ferry.part_name(dict(f, sha256="0" * 64)))
+        d = scratch("long")
+        r = self.m.download(d)
+        self.assertEqual(sorted(model_files.TREE), sorted(r["fetched"]))
+        self.assertEqual(relative_files(self.src), relative_files(d))
+        # an interrupted download left the whole file under its temporary name: a rerun finds it and fetches nothing
+        os.rename(os.path.join(d, long), os.path.join(d, part))
+        r = self.m.download(d, include=long)
+        self.assertEqual(([long], 0), (r["fetched"], r["bytes"]))
+        self.assertEqual(relative_files(self.src), relative_files(d))
+
+    def test_a_file_system_failure_is_a_ferry_error_naming_the_file(self):
+        d = scratch("fs-error")
+        with open(os.path.join(d, "a"), "w") as fh:
+            fh.write("a file where the version has a directory")
+        with self.assertRaises(ferry.FerryError) as e:
+            self.m.download(d, include="a/**")
+        self.assertIn("a/b/c.json", str(e.exception))
+        self.assertIn("tiny-tree", str(e.exception))
+        self.assertIsInstance(e.exception.__cause__, OSError)
+
+    def test_include_and_exclude_select_what_ferry_pull_selects(self):
+        long = model_files.LONG_NAME
+        for include, exclude, want in [
+                ("**/*.safetensors", None, ["a/b/extra.safetensors", "model.safetensors"]),
+                ("*.json", None, ["config.json"]),
+                ("**/*.json", None, ["a/b/c.json", "config.json"]),
+                ("a/**", None, ["a/b/c.json", "a/b/extra.safetensors"]),
+                ("/config.json", None, ["config.json"]),
+                (None, ["a/**", "*.json"], [long, "model.safetensors"]),
+                (["**"], "**/*.safetensors", [long, "a/b/c.json", "config.json"])]:
+            d = scratch("globs")
+            r = self.m.download(d, include=include, exclude=exclude)
+            self.assertEqual(sorted(want), sorted(r["fetched"]), (include, exclude))
+            self.assertEqual(sorted(want), sorted(relative_files(d)), (include, exclude))
+        for bad in ("", [""]):
+            with self.assertRaises(ValueError):
+                self.m.download(scratch("globs"), include=bad)
+
+
+class GlobTest(unittest.TestCase):
+    """The client's globs are ferry pull's: PathFilterTest's cases, and a table of what Java's PathFilter takes."""
+
+    def test_the_cases_of_the_java_test(self):
+        from ferry._glob import PathFilter
+
+        def include(*globs):
+            return PathFilter(list(globs))
+
+        self.assertTrue(include("*.json").test("config.json"))
+        self.assertFalse(include("*.json").test("sub/config.json"))
+        self.assertTrue(include("**/*.json").test("config.json"))
+        self.assertTrue(include("**/*.json").test("a/b/config.json"))
+        self.assertTrue(include("a/**").test("a/b/c"))
+        self.assertFalse(include("a/**").test("ab/c"))
+        self.assertTrue(include("a/**/z").test("a/z"))
+        self.assertTrue(include("a/**/z").test("a/b/c/z"))
+        self.assertTrue(include("model-0000?-of-*.safetensors").test("model-00001-of-00002.safetensors"))
+        self.assertFalse(include("?").test("/"))
+        self.assertTrue(include("[a-c]x").test("bx"))
+        self.assertFalse(include("[!a-c]x").test("bx"))
+        self.assertTrue(include("[!a-c]x").test("dx"))
+        self.assertFalse(include("[!a]x").test("/x"))
+        self.assertFalse(include("a.b").test("axb"))
+        self.assertTrue(include("\\*").test("*"))
+        self.assertFalse(include("\\*").test("x"))
+        self.assertTrue(include("(x|y)+").test("(x|y)+"))
+        self.assertTrue(include("[x").test("[x"))
+        f = PathFilter(["**/*.txt"], ["notes/a.txt"])
+        self.assertFalse(f.test("notes/a.txt"))
+        self.assertTrue(f.test("notes/b.txt"))
+        self.assertFalse(f.test("b.bin"))
+        self.assertTrue(PathFilter().test("anything/at/all"))
+        with self.assertRaises(ValueError) as e:
+            include("")
+        self.assertIn("include", str(e.exception))
+
+    def test_the_same_files_as_javas_path_filter(self):
+        from ferry._glob import PathFilter
+
+        with open(ENV["FERRY_TEST_GLOBS"], encoding="utf-8") as fh:
+            table = json.load(fh)
+        self.assertGreater(len(table), 1000)
+        self.assertTrue(any(row["taken"] for row in table) and not all(row["taken"] for row in table))
+        differ = [row for row in table if PathFilter(row["include"], row["exclude"]).test(row["path"]) != row["taken"]]
+        self.assertEqual([], differ)
 
 
 _install = {}

@@ -6,6 +6,7 @@ import io.ferry.Ferry;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
+import io.ferry.scan.PathFilter;
 import io.ferry.server.FerryServer;
 import io.ferry.server.ServerOptions;
 import io.ferry.server.auth.Scope;
@@ -61,9 +62,10 @@ class PythonClientTest {
     Path store = tmp.resolve("store");
     Path corruptible = tmp.resolve("store2");
     try (Repository repo = open(store); Repository repo2 = open(corruptible)) {
-      push(repo, models.resolve("v1"), "first");
-      push(repo, models.resolve("v2"), "second");
-      push(repo2, models.resolve("v2"), "only");
+      push(repo, models.resolve("v1"), "tiny:prod", "first");
+      push(repo, models.resolve("v2"), "tiny:prod", "second");
+      push(repo, models.resolve("tree"), "tiny-tree", "tree");
+      push(repo2, models.resolve("v2"), "tiny:prod", "only");
       try (FerryServer server = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0)
               .tokens(TokenFile.open(tokens)).accessLog(log::add).build());
           FerryServer dev = FerryServer.start(repo2, ServerOptions.builder().listen("127.0.0.1", 0)
@@ -75,7 +77,8 @@ class PythonClientTest {
             "FERRY_TEST_MODELS", models.toString(),
             "FERRY_TEST_CORRUPT_URL", dev.uri().toString(),
             "FERRY_TEST_CORRUPT_STORE", corruptible.toString(),
-            "FERRY_TEST_TMP", tmp.resolve("py").toString());
+            "FERRY_TEST_TMP", tmp.resolve("py").toString(),
+            "FERRY_TEST_GLOBS", globTable(tmp.resolve("globs.json")).toString());
         long t0 = System.nanoTime();
         Run suite = run(List.of(python, "-m", "unittest", "-v", "tests.test_client"), client, env, 150);
         long ms = (System.nanoTime() - t0) / 1_000_000;
@@ -100,8 +103,47 @@ class PythonClientTest {
     return Ferry.open(dir.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
   }
 
-  private static void push(Repository repo, Path dir, String message) throws IOException {
-    repo.push(dir, "tiny:prod", PushOptions.builder().message(message).author("test").build());
+  private static void push(Repository repo, Path dir, String ref, String message) throws IOException {
+    repo.push(dir, ref, PushOptions.builder().message(message).author("test").build());
+  }
+
+  /** Globs (those of PathFilterTest and more) against paths. */
+  private static final List<String> GLOBS = List.of("*.json", "**/*.json", "**/*.safetensors", "*.safetensors",
+      "a/**", "a/**/z", "**", "*", "a/*", "/config.json", "**/b/*", "a/**/*.json", "model-0000?-of-*.safetensors", "?",
+      "[a-c]x", "[!a-c]x", "[!a]x", "[^a]x", "[]]x", "[!]]x", "[a-]x", "[x", "a.b", "\\*", "(x|y)+", "a**",
+      "**a", "a/**b", "x\\", "tok*", "[0-9]*.bin", "*.[jJ]son", "ж*", "a/b/?.json", "*/*/*");
+  private static final List<String> PATHS = List.of("config.json", "sub/config.json", "a/b/config.json", "a/b/c.json",
+      "model.safetensors", "a/b/extra.safetensors", "a/b/c", "ab/c", "a/z", "a/b/c/z", "a/bz", "ab",
+      "model-00001-of-00002.safetensors", "/", "x", "bx", "dx", "/x", "]x", "-x", "[x", "a.b", "axb", "*", "(x|y)+",
+      "x\\", "tokenizer.json", "1.bin", "config.Json", "ёлка/ж.txt", "ж.txt", "a", "b/a");
+
+  /**
+   * What Java's PathFilter (the rules of {@code ferry pull --include/--exclude}) takes, for the Python client to take
+   * the same: a JSON array of {@code {"include": [...], "exclude": [...], "path": ..., "taken": bool}}.
+   */
+  private static Path globTable(Path file) throws IOException {
+    var json = new com.fasterxml.jackson.databind.ObjectMapper();
+    var rows = json.createArrayNode();
+    List<List<List<String>>> filters = new ArrayList<>();
+    for (String g : GLOBS) {
+      filters.add(List.of(List.of(g), List.of()));
+    }
+    filters.add(List.of(List.of("**/*.txt"), List.of("notes/a.txt")));
+    filters.add(List.of(List.of(), List.of("*.json")));
+    filters.add(List.of(List.of("**/*.json", "*.safetensors"), List.of("a/**")));
+    List<String> paths = new ArrayList<>(PATHS);
+    paths.addAll(List.of("notes/a.txt", "notes/b.txt", "b.bin"));
+    for (List<List<String>> f : filters) {
+      PathFilter filter = PathFilter.of(f.get(0), f.get(1));
+      for (String path : paths) {
+        var row = rows.addObject();
+        f.get(0).forEach(row.putArray("include")::add);
+        f.get(1).forEach(row.putArray("exclude")::add);
+        row.put("path", path).put("taken", filter.test(path));
+      }
+    }
+    json.writeValue(file.toFile(), rows);
+    return file;
   }
 
   /** {@code clients/python} of this checkout, found from the module's working directory upwards. */

@@ -1,0 +1,122 @@
+"""File selection by globs, with the rules of ``ferry pull --include/--exclude`` (Java: io.ferry.scan.PathFilter).
+
+A glob matches the whole path (relative, ``/``-separated): ``*`` and ``?`` match within one path component, ``**``
+across directories (``**/`` also matches no directory), ``[abc]``, ``[a-z]`` and ``[!a]`` (or ``[^a]``) match one
+character of a set (never ``/``), and a backslash makes the next character literal. A leading ``/`` is dropped. A
+``[`` without its ``]`` (in the same component) is a literal ``[``. A glob without ``/`` therefore matches top-level
+files only: ``*.json`` takes ``config.json``, not ``a/b/c.json``; ``**/*.json`` takes both.
+"""
+
+import re
+
+#: Globs longer than this are refused (as PathFilter.MAX_GLOB_CHARS).
+MAX_GLOB_CHARS = 4096
+#: More globs than this are refused (as PathFilter.MAX_GLOBS).
+MAX_GLOBS = 10000
+
+
+class PathFilter:
+    """Which files a download takes: those matching some include glob (or every file when there is none) and no
+    exclude glob; an exclude wins over an include."""
+
+    def __init__(self, include=None, exclude=None):
+        self.include = _compile("include", include)
+        self.exclude = _compile("exclude", exclude)
+
+    def test(self, path):
+        """Whether the file at ``path`` (relative, ``/``-separated) is taken."""
+        if self.include and not any(p.fullmatch(path) for p in self.include):
+            return False
+        return not any(p.fullmatch(path) for p in self.exclude)
+
+
+def _compile(option, globs):
+    if globs is None:
+        return []
+    globs = [globs] if isinstance(globs, str) else list(globs)
+    if len(globs) > MAX_GLOBS:
+        raise ValueError("%s: %d globs, more than %d" % (option, len(globs), MAX_GLOBS))
+    out = []
+    for g in globs:
+        if not isinstance(g, str):
+            raise TypeError("%s: a glob must be a string, got %r" % (option, g))
+        if not g:
+            raise ValueError("%s: an empty glob matches no file; write '**' for every file" % option)
+        if len(g) > MAX_GLOB_CHARS:
+            raise ValueError("%s: a glob of %d characters, more than %d" % (option, len(g), MAX_GLOB_CHARS))
+        out.append(re.compile(glob_regex(g[1:] if g.startswith("/") else g), re.DOTALL))
+    return out
+
+
+def glob_regex(glob):
+    """The regular expression (for ``re.fullmatch``) of a glob; see the module comment."""
+    out = []
+    i, n = 0, len(glob)
+    while i < n:
+        c = glob[i]
+        if c == "*" and i + 1 < n and glob[i + 1] == "*":
+            at_start = i == 0 or glob[i - 1] == "/"
+            after = i + 2
+            if at_start and after < n and glob[after] == "/":
+                out.append("(?:.*/)?")
+                i = after + 1
+            else:
+                out.append(".*")
+                i = after
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            if i + 1 < n:
+                i += 1
+                out.append(re.escape(glob[i]))
+            else:
+                out.append(re.escape("\\"))
+        elif c == "[":
+            close = _class_end(glob, i)
+            if close < 0:
+                out.append(re.escape("["))
+            else:
+                out.append(_character_class(glob[i + 1:close]))
+                i = close
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _class_end(glob, start):
+    """The index of the ``]`` closing the class that opens at ``start``, or -1 (none before a ``/`` or the end)."""
+    i = start + 1
+    if i < len(glob) and glob[i] in "!^":
+        i += 1
+    if i < len(glob) and glob[i] == "]":
+        i += 1  # a ']' first is a member
+    while i < len(glob):
+        if glob[i] == "]":
+            return i
+        if glob[i] == "/":
+            return -1
+        i += 1
+    return -1
+
+
+def _character_class(body):
+    out = ["(?!/)["]
+    i = 0
+    if body and body[0] in "!^":
+        out.append("^")
+        i = 1
+    first = i
+    for j in range(i, len(body)):
+        c = body[j]
+        if c == "-" and j != first and j < len(body) - 1:
+            out.append("-")
+        elif c.isascii() and c.isalnum():
+            out.append(c)
+        else:
+            out.append("\\" + c)  # a backslash before anything but an ASCII letter or digit is that character
+    out.append("]")
+    return "".join(out)
