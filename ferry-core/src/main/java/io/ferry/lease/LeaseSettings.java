@@ -14,12 +14,18 @@ import java.util.Objects;
  * @param pollInterval the longest wait between two looks while a push waits for a running gc's deletions to end
  */
 public record LeaseSettings(Duration ttl, Duration skew, Duration pollInterval) {
+  /**
+   * The longest ttl any holder may use: a lease record that expires further ahead than this (plus skew) was written
+   * by no holder, and waiting for it would wait for ever.
+   */
+  public static final Duration MAX_TTL = Duration.ofDays(1);
+
   public LeaseSettings {
     Objects.requireNonNull(ttl, "ttl");
     Objects.requireNonNull(skew, "skew");
     Objects.requireNonNull(pollInterval, "pollInterval");
-    if (ttl.isNegative() || ttl.isZero()) {
-      throw new IllegalArgumentException("lease ttl must be positive, got " + ttl);
+    if (ttl.isNegative() || ttl.isZero() || ttl.compareTo(MAX_TTL) > 0) {
+      throw new IllegalArgumentException("lease ttl must be positive and at most " + MAX_TTL + ", got " + ttl);
     }
     if (skew.isNegative() || skew.multipliedBy(2).compareTo(ttl) >= 0) {
       throw new IllegalArgumentException("lease skew must be in [0, ttl/2), got " + skew + " for ttl " + ttl);

@@ -56,6 +56,7 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Thread-safe. Owns one daemon thread that renews leases; {@link #close} stops it (leases still open are released).
  */
 public final class Leases implements Closeable {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Leases.class);
   static final String PREFIX = "leases/";
   private static final String LEASE = "lease";
   private static final JsonFactory JSON = Limits.jsonFactory();
@@ -294,20 +295,42 @@ public final class Leases implements Closeable {
     return new Protection(ids, Optional.ofNullable(earliest), count);
   }
 
-  /** Waits until no lease of the kind other than {@code except} is live. */
+  private String describe(Held h) {
+    return h.kind().name().toLowerCase(java.util.Locale.ROOT) + " lease " + h.id() + " in " + records.describe()
+        + " ('" + h.what() + "', held by pid " + h.holder().pid() + " on " + h.holder().host() + " since "
+        + h.started() + ")";
+  }
+
+  /**
+   * Waits until no lease of the kind other than {@code except} is live, saying after two seconds which one it waits
+   * for; a lease that expires further ahead than any holder sets one ({@link LeaseSettings#MAX_TTL}) is an error, not
+   * a wait without end.
+   */
   void awaitNoLive(Lease.Kind kind, String except) throws IOException {
     long pause = 10;
+    long started = System.nanoTime();
+    boolean told = false;
     while (true) {
       Instant now = clock.instant();
-      boolean any = false;
+      Held waitingFor = null;
       for (Held h : list(kind)) {
         if (!h.id().equals(except) && live(h, now)) {
-          any = true;
+          if (h.expires().isAfter(now.plus(LeaseSettings.MAX_TTL).plus(settings.skew()))) {
+            throw new IOException(describe(h) + " expires at " + h.expires() + ", further ahead than any holder's "
+                + "lease reaches (" + LeaseSettings.MAX_TTL + "): no " + kind.name().toLowerCase(java.util.Locale.ROOT)
+                + " wrote it, and waiting for it would never end; an administrator removes the record");
+          }
+          waitingFor = h;
           break;
         }
       }
-      if (!any) {
+      if (waitingFor == null) {
         return;
+      }
+      if (!told && System.nanoTime() - started > TimeUnit.SECONDS.toNanos(2)) {
+        told = true;
+        LOG.warn("waiting for {} to end (it expires at {} unless renewed)", describe(waitingFor),
+            waitingFor.expires());
       }
       LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(pause));
       if (Thread.interrupted()) {

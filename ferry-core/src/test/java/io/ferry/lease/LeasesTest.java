@@ -169,8 +169,38 @@ class LeasesTest {
     }
   }
 
+  /**
+   * A gc lease record that expires further ahead than any holder's lease reaches (whoever may write records could
+   * plant one): a push fails at once naming it, instead of waiting for ever and saying nothing.
+   */
+  @Test
+  void aGcLeaseThatExpiresBeyondAnyHoldersReachIsAnErrorNotAnEndlessWait() throws Exception {
+    String record = "{\"kind\":\"gc\",\"owner\":\"gc\",\"host\":\"elsewhere\",\"pid\":1,\"pidStart\":1,"
+        + "\"what\":\"gc\",\"started\":\"2026-12-04T00:00:00Z\",\"expires\":\"9999-01-01T00:00:00Z\"}";
+    assertThat(backend.records().create("leases/gc/planted/lease", record.getBytes(StandardCharsets.UTF_8))).isTrue();
+    try (Leases pushSide = leases()) {
+      Lease push = pushSide.take(Lease.Kind.PUSH, "push");
+      CompletableFuture<Void> waited = CompletableFuture.runAsync(() -> {
+        try {
+          push.awaitNoGc();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      });
+      assertThatThrownBy(() -> waited.get(30, TimeUnit.SECONDS))
+          .hasRootCauseInstanceOf(java.io.IOException.class)
+          .rootCause()
+          .hasMessageContaining("gc lease planted in ")
+          .hasMessageContaining("held by pid 1 on elsewhere")
+          .hasMessageContaining("expires at 9999-01-01T00:00:00Z, further ahead than any holder's lease reaches");
+      push.close();
+    }
+  }
+
   @Test
   void settingsAreChecked() {
+    assertThatThrownBy(() -> new LeaseSettings(Duration.ofDays(2), Duration.ZERO, Duration.ofSeconds(1)))
+        .hasMessageContaining("ttl must be positive and at most PT24H");
     assertThatThrownBy(() -> new LeaseSettings(Duration.ZERO, Duration.ZERO, Duration.ofSeconds(1)))
         .hasMessageContaining("ttl");
     assertThatThrownBy(() -> new LeaseSettings(Duration.ofMinutes(1), Duration.ofSeconds(30), Duration.ofSeconds(1)))
