@@ -49,6 +49,9 @@ final class Format {
     return b == null ? s : b.toString();
   }
 
+  private static final Instant EARLIEST = Instant.parse("-9999-01-01T00:00:00Z");
+  private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59Z");
+
   /**
    * The local wall-clock time of an instant in the system's time zone. The offset comes from {@link TimeZone}, not from
    * {@code ZoneId.systemDefault()}: the first {@code ZoneId} of a region loads the time-zone rule providers through a
@@ -56,6 +59,9 @@ final class Format {
    * daylight saving included, is the same.
    */
   static String time(Instant t) {
+    if (t.isBefore(EARLIEST) || t.isAfter(LATEST)) {
+      return t.toString(); // outside what a millisecond clock counts (a record a raw client wrote): UTC, as stored
+    }
     int offsetMillis = TimeZone.getDefault().getOffset(t.toEpochMilli());
     return TIME.format(t.atOffset(ZoneOffset.ofTotalSeconds(offsetMillis / 1000)));
   }

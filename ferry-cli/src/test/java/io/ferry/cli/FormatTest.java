@@ -36,6 +36,14 @@ class FormatTest {
     }
   }
 
+  /** Instants no clock makes (a ref log entry a raw client wrote) are shown as stored, not "long overflow". */
+  @Test
+  void instantsBeyondAMillisecondClockArePrintedAsStored() {
+    assertThat(Format.time(Instant.MAX)).isEqualTo("+1000000000-12-31T23:59:59.999999999Z");
+    assertThat(Format.time(Instant.MIN)).isEqualTo("-1000000000-01-01T00:00:00Z");
+    assertThat(Format.time(Instant.parse("+10000-01-01T00:00:00Z"))).isEqualTo("+10000-01-01T00:00:00Z");
+  }
+
   @Test
   void sizesAreBytesBelowOneKibibyteThenOneDecimalOfTheUnit() {
     assertThat(Format.bytes(0)).isEqualTo("0 B");
