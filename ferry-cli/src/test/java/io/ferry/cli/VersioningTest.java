@@ -125,6 +125,8 @@ class VersioningTest {
     cli.run("tag", "m", "Prod").exits(1).oneLineError("tag 'Prod' of 'm' differs only in case from its tag 'prod'");
     cli.run("tag", "m", "HEAD").exits(1).oneLineError("'HEAD' differs only in case from 'head'");
     cli.run("push", tmp.resolve("a").toString(), "m:PROD").exits(1).oneLineError("differs only in case");
+    // nor one named like a version id, which a revision (the Hugging Face endpoint's) would be taken for
+    cli.run("tag", "m", "AB".repeat(32)).exits(1).oneLineError("tag '" + "AB".repeat(32) + "' looks like a version id");
     assertThat(cli.run("tag", "m", "prod", "--expect", v1.substring(0, 10)).exits(2).err()).contains("--expect");
     assertThat(cli.state()).isEqualTo(before);
     cli.run("tag", "m", "prod", "--expect", v2, "--json").ok();

@@ -177,6 +177,12 @@ final class Resolver {
       throw new InvalidInputException("'" + tag + "' differs only in case from 'head', which is reserved (the"
           + " model's head): choose another tag name");
     }
+    if (ChunkId.isValid(tag.toLowerCase(java.util.Locale.ROOT))) {
+      // where a revision is a tag or a version id (the Hugging Face endpoint, the Python client), it would be read
+      // as the id it looks like
+      throw new InvalidInputException("tag '" + tag + "' looks like a version id (64 hex digits), which a revision "
+          + "could be taken for: choose another tag name");
+    }
     for (String other : tagNames(model)) {
       if (!other.equals(tag) && other.equalsIgnoreCase(tag)) {
         throw new InvalidInputException("tag '" + tag + "' of '" + model + "' differs only in case from its tag '"
