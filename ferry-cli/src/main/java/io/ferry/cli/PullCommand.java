@@ -95,8 +95,22 @@ final class PullCommand extends StoreCommand {
         JsonOut.version(n, v.id(), v.version(), repo.refsOf(io.ferry.version.RefSpec.parse(ref).model()).getOrDefault(v.id(), java.util.List.of()));
         printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).putNull("as"));
       } else {
-        out().println("pulled " + ref + " (" + v.id().shortHex(12) + ", "
-            + Format.bytes(v.version().stats().logicalBytes()) + ") into " + dest + (verify ? ", verified" : ""));
+        String what = Format.bytes(v.version().stats().logicalBytes());
+        if (!files.takesAll()) {
+          // a selective pull: what it wrote, of the whole
+          long bytes = 0;
+          int n = 0;
+          java.util.List<io.ferry.version.FileEntry> all = repo.snapshot(v).files();
+          for (io.ferry.version.FileEntry f : all) {
+            if (files.test(f.path())) {
+              bytes += f.size();
+              n++;
+            }
+          }
+          what = n + " of " + all.size() + " files, " + Format.bytes(bytes) + " of " + what;
+        }
+        out().println("pulled " + ref + " (" + v.id().shortHex(12) + ", " + what + ") into " + dest
+            + (verify ? ", verified" : ""));
       }
     }
     return 0;

@@ -167,8 +167,11 @@ class EverydayCliTest {
     Files.createDirectories(out);
     Files.writeString(out.resolve("mine.txt"), "user's own");
 
-    cli.run("pull", "m:v1", out.toString(), "--include", "*.json", "--exclude", "model.*").ok();
+    String said = cli.run("pull", "m:v1", out.toString(), "--include", "*.json", "--exclude", "model.*").ok().out();
     assertThat(Cli.state(out).keySet()).containsExactlyInAnyOrder("mine.txt", "config.json", "tokenizer.json");
+    long selected = Files.size(src.resolve("config.json")) + Files.size(src.resolve("tokenizer.json"));
+    assertThat(said).as("what a selective pull wrote, of the whole").contains(", 2 of ")
+        .contains(" files, " + Format.bytes(selected) + " of ");
     assertThat(out.resolve("config.json")).hasSameTextualContentAs(src.resolve("config.json"));
 
     // a selected file that differs stops the pull unless --force or --merge; --force removes nothing else
