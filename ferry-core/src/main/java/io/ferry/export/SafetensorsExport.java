@@ -1,7 +1,9 @@
 package io.ferry.export;
 
 import io.ferry.error.InvalidInputException;
+import io.ferry.error.InvalidInputException;
 import io.ferry.format.TensorInfo;
+import io.ferry.limits.Limits;
 import io.ferry.format.safetensors.SafetensorsWriter;
 import io.ferry.format.torch.ByteSource;
 import io.ferry.format.torch.TorchCheckpoint;
@@ -90,7 +92,19 @@ public final class SafetensorsExport {
       at += len;
     }
     Map<String, String> metadata = new TreeMap<>(ck.values());
-    metadata.putIfAbsent("format", "pt");
+    // safetensors keeps its metadata under a reserved name, and readers (transformers) need format = pt in it
+    for (TorchCheckpoint.View v : views) {
+      if (v.name().equals("__metadata__")) {
+        throw new InvalidInputException(f.path() + ": tensor '__metadata__' has the name safetensors reserves for "
+            + "its metadata; the checkpoint cannot be written as safetensors");
+      }
+    }
+    if (metadata.containsKey("format")) {
+      throw new InvalidInputException(f.path() + ": its value 'format' (" + Limits.excerpt(metadata.get("format"))
+          + ") would take the place of safetensors' format key (pt, which readers check); the checkpoint cannot be "
+          + "written as safetensors");
+    }
+    metadata.put("format", "pt");
     ByteBuffer header = SafetensorsWriter.header(metadata, table);
     long pos = FileWrites.write(header, out, 0);
     // runs of contiguous views are copied as one list of ranges: chunks decode ahead across tensors, on every core

@@ -108,11 +108,11 @@ public final class Limits {
       String key = e.getKey();
       if (key.length() > MAX_KEY_CHARS) {
         throw new InvalidInputException(what + ": a key of " + key.length() + " characters (starting '"
-            + preview(key) + "') is over the limit of " + MAX_KEY_CHARS + " characters");
+            + excerpt(key) + "') is over the limit of " + MAX_KEY_CHARS + " characters");
       }
       String value = e.getValue() == null ? "" : e.getValue();
       if (value.length() > MAX_VALUE_CHARS) {
-        throw new InvalidInputException(what + ": the value of key '" + preview(key) + "' is " + value.length()
+        throw new InvalidInputException(what + ": the value of key '" + excerpt(key) + "' is " + value.length()
             + " characters long, over the limit of " + MAX_VALUE_CHARS + " characters");
       }
       total += key.length() + value.length();
@@ -127,7 +127,7 @@ public final class Limits {
   public static void checkPath(String path) throws InvalidInputException {
     int bytes = path.getBytes(StandardCharsets.UTF_8).length;
     if (bytes > MAX_PATH_BYTES) {
-      throw new InvalidInputException("file path '" + preview(path) + "' is " + bytes + " bytes long, over the limit"
+      throw new InvalidInputException("file path '" + excerpt(path) + "' is " + bytes + " bytes long, over the limit"
           + " of " + MAX_PATH_BYTES + " bytes");
     }
   }
@@ -136,7 +136,7 @@ public final class Limits {
   public static void checkTensorName(String file, String name) throws InvalidInputException {
     if (name.length() > MAX_TENSOR_NAME_CHARS) {
       throw new InvalidInputException(file + ": tensor name of " + name.length() + " characters (starting '"
-          + preview(name) + "') is over the limit of " + MAX_TENSOR_NAME_CHARS + " characters");
+          + excerpt(name) + "') is over the limit of " + MAX_TENSOR_NAME_CHARS + " characters");
     }
   }
 
@@ -155,8 +155,11 @@ public final class Limits {
     }
   }
 
-  /** The first characters of a long text, with control characters shown as '?', for messages. */
-  private static String preview(String s) {
+  /**
+   * The start of a text for an error message: at most 40 characters, control characters shown as '?', and '…' where
+   * it was cut (a 10-million-character value made a 10 MB error line).
+   */
+  public static String excerpt(String s) {
     String head = s.length() > 40 ? s.substring(0, 40) + "…" : s;
     StringBuilder b = new StringBuilder(head.length());
     head.codePoints().forEach(c -> b.appendCodePoint(Character.isISOControl(c) ? '?' : c));

@@ -8,8 +8,8 @@ import io.ferry.format.TensorInfo;
 import io.ferry.id.ChunkId;
 import io.ferry.limits.JsonTree;
 import io.ferry.limits.Limits;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -229,13 +229,49 @@ public final class ObjectJson {
     void write(JsonGenerator g) throws IOException;
   }
 
+  /**
+   * The document's bytes, written twice: once to count them, then into an array of exactly that size. A snapshot of
+   * half a million tensors is some 80 MB of JSON; a growing buffer would hold up to twice that while it doubles, and
+   * its copy another time as much.
+   */
   private static byte[] write(Body body) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    long[] count = {0};
+    emit(body, new OutputStream() {
+      @Override
+      public void write(int b) {
+        count[0]++;
+      }
+
+      @Override
+      public void write(byte[] b, int off, int len) {
+        count[0] += len;
+      }
+    });
+    if (count[0] > Integer.MAX_VALUE - 16) {
+      throw new UncheckedIOException(new IOException("a JSON document of " + count[0] + " bytes is too big"));
+    }
+    byte[] out = new byte[(int) count[0]];
+    int[] at = {0};
+    emit(body, new OutputStream() {
+      @Override
+      public void write(int b) {
+        out[at[0]++] = (byte) b;
+      }
+
+      @Override
+      public void write(byte[] b, int off, int len) {
+        System.arraycopy(b, off, out, at[0], len);
+        at[0] += len;
+      }
+    });
+    return out;
+  }
+
+  private static void emit(Body body, OutputStream out) {
     try (JsonGenerator g = FACTORY.createGenerator(out)) {
       body.write(g);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return out.toByteArray();
   }
 }

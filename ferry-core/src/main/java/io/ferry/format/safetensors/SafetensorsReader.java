@@ -8,6 +8,7 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import io.ferry.error.InvalidInputException;
+import io.ferry.limits.Limits;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import java.io.IOException;
@@ -81,11 +82,22 @@ public final class SafetensorsReader {
   private static final int BUFFER_SIZE = 64 * 1024;
   private static final String METADATA_KEY = "__metadata__";
 
+  /** Longest name the header parser reads: past it, it stops before holding the name ({@link #JSON}). */
+  private static final int MAX_PARSED_NAME = 1 << 20;
+  /** Longest string the header parser reads. */
+  private static final int MAX_PARSED_STRING = 2 * Limits.MAX_VALUE_CHARS;
+
+  /**
+   * Names in the header (tensor names, metadata keys) and strings (metadata values) far longer than Ferry keeps
+   * ({@link Limits#MAX_TENSOR_NAME_CHARS}, {@link Limits#MAX_VALUE_CHARS}) stop the parser as it reads them, so memory
+   * is bounded by those, not by the header (a 90-million-character name ran the heap out); those only somewhat too
+   * long are read and refused by the limits, which name them.
+   */
   private static final JsonFactory JSON = JsonFactory.builder()
       .disable(StreamReadFeature.AUTO_CLOSE_SOURCE)
       .streamReadConstraints(StreamReadConstraints.builder()
-          .maxStringLength((int) MAX_HEADER_LENGTH)
-          .maxNameLength((int) MAX_HEADER_LENGTH)
+          .maxStringLength(MAX_PARSED_STRING)
+          .maxNameLength(MAX_PARSED_NAME)
           .maxNestingDepth(127)
           .build())
       .build();
@@ -226,6 +238,11 @@ public final class SafetensorsReader {
         if (p.nextToken() != null) {
           throw defect("header is not valid JSON: content after the header object at " + where(p.currentLocation()));
         }
+      } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
+        // the parser meets the length before the name or value ends: which of the two it is, it cannot say
+        int over = e.getOriginalMessage().startsWith("Name") ? MAX_PARSED_NAME : MAX_PARSED_STRING;
+        throw defect("header holds a name or string of more than " + over + " characters (tensor names may have "
+            + Limits.MAX_TENSOR_NAME_CHARS + ", metadata values " + Limits.MAX_VALUE_CHARS + ")", e);
       } catch (JsonProcessingException e) {
         throw defect("header is not valid JSON: " + e.getOriginalMessage() + " at " + where(e.getLocation()), e);
       }
@@ -274,7 +291,8 @@ public final class SafetensorsReader {
               throw defect("tensor '" + name + "': 'dtype' is not a string (found " + describe(p, t) + ")");
             }
             String s = p.getText();
-            dtype = DType.parseSafetensors(s).orElseThrow(() -> defect("tensor '" + name + "': unknown dtype '" + s + "'"));
+            dtype = DType.parseSafetensors(s).orElseThrow(() -> defect("tensor '" + name + "': unknown dtype '"
+                + Limits.excerpt(s) + "'"));
           }
           case "shape" -> shape = readIntegers(p, t, name, "shape");
           case "data_offsets" -> {
