@@ -68,7 +68,7 @@ public final class FerryServer implements AutoCloseable {
   public static FerryServer start(Repository repo, ServerOptions options) throws IOException {
     checkListen(options);
     MemoryBudget budget = new MemoryBudget(options.memoryBudget(), 30_000);
-    StoreApi store = new StoreApi(repo, options, budget);
+    StoreApi store = new StoreApi(repo, options, budget, Clock.systemUTC());
     WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();
     routes.addAll(Routes.of(repo, budget, diffs));

@@ -10,6 +10,7 @@ import io.ferry.error.CorruptObjectException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
+import io.ferry.lease.LeaseSettings;
 import io.ferry.pack.PackIndex;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Location;
@@ -32,6 +33,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URI;
 import java.nio.ByteBuffer;
+import java.time.Clock;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -73,13 +75,15 @@ final class StoreApi {
   private final MemoryBudget budget;
   private final UploadCheck uploads;
   private final SliceBuffers slices = new SliceBuffers(SLICE, DIRECT_SLICES);
+  private final RecordRules recordRules;
 
-  StoreApi(Repository repo, ServerOptions options, MemoryBudget budget) {
+  StoreApi(Repository repo, ServerOptions options, MemoryBudget budget, Clock clock) {
     this.repo = repo;
     this.backend = repo.backend();
     this.options = options;
     this.budget = budget;
     this.uploads = new UploadCheck(repo.objects().codecs(), budget);
+    this.recordRules = new RecordRules(backend.records(), backend.chunks(), clock, LeaseSettings.defaults());
   }
 
   /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
@@ -454,7 +458,7 @@ final class StoreApi {
       if (prefix.length() > RecordStore.MAX_KEY_LENGTH) {
         throw HttpError.badRequest("prefix of " + prefix.length() + " characters is too long");
       }
-      requireRecordAccess(ex, prefix.startsWith(LEASES) || prefix.startsWith(DEDUP) ? prefix : "");
+      RecordRules.checkRead(ex, prefix);
       ObjectNode out = Exchange.JSON.createObjectNode();
       ArrayNode arr = out.putArray("keys");
       records.list(prefix).forEach(arr::add);
@@ -471,9 +475,9 @@ final class StoreApi {
     } catch (IllegalArgumentException e) {
       throw new HttpError(400, "bad-key", e.getMessage());
     }
-    requireRecordAccess(ex, key);
     switch (ex.method()) {
       case "GET", "HEAD" -> {
+        RecordRules.checkRead(ex, key);
         Optional<byte[]> b = records.read(key);
         if (b.isEmpty()) {
           throw HttpError.notFound("record '" + key + "' does not exist in the store");
@@ -484,12 +488,14 @@ final class StoreApi {
         ex.bytes(b.get());
       }
       case "PUT" -> {
-        byte[] body = ex.body(RecordStore.MAX_RECORD_BYTES);
         String inm = ex.header(HttpHeader.IF_NONE_MATCH);
+        if (inm != null && !inm.trim().equals("*")) {
+          throw HttpError.badRequest("If-None-Match on a record must be *, got '" + Exchange.clip(inm) + "'");
+        }
+        RecordRules.checkRead(ex, key); // a token that may not even read these is refused before its body is read
+        byte[] body = ex.body(RecordStore.MAX_RECORD_BYTES);
+        recordRules.checkWrite(ex, key, body, inm != null);
         if (inm != null) {
-          if (!inm.trim().equals("*")) {
-            throw HttpError.badRequest("If-None-Match on a record must be *, got '" + Exchange.clip(inm) + "'");
-          }
           if (records.create(key, body)) {
             ex.empty(201);
           } else {
@@ -502,6 +508,7 @@ final class StoreApi {
         }
       }
       case "DELETE" -> {
+        recordRules.checkDelete(ex, key);
         records.delete(key);
         ex.empty(204);
       }
@@ -527,7 +534,7 @@ final class StoreApi {
       } catch (IllegalArgumentException e) {
         throw new HttpError(400, "bad-key", e.getMessage());
       }
-      requireRecordAccess(ex, key);
+      RecordRules.checkRead(ex, key);
       list.add(key);
     }
     ex.response().setStatus(200);
@@ -547,26 +554,6 @@ final class StoreApi {
       }
       g.writeEndArray();
       g.writeEndObject();
-    }
-  }
-
-  private static final String LEASES = "leases/";
-  private static final String DEDUP = "dedup/";
-
-  /**
-   * Records under {@code leases/} (the gc protection of running pushes) need write access to some model, which every
-   * pusher has; so do reads and new records under {@code dedup/} (the store-wide small-chunk index every push reads
-   * and adds to; a hit in it is checked against the pack's bytes, so a writer cannot slip bytes into another model's
-   * versions through it), but deleting those is gc's, for admins. Every other record (a store's own ref-log records,
-   * for one) needs admin, so nobody moves a ref around its compare-and-swap.
-   */
-  private static void requireRecordAccess(Exchange ex, String key) throws HttpError {
-    if (key.startsWith(LEASES)) {
-      ex.require(ex.access().canWriteAny(), "write access to some model (records under leases/)");
-    } else if (key.startsWith(DEDUP) && !"DELETE".equals(ex.method())) {
-      ex.require(ex.access().canWriteAny(), "write access to some model (records under dedup/)");
-    } else {
-      ex.require(ex.access().isAdmin(), "the admin scope (records outside leases/)");
     }
   }
 

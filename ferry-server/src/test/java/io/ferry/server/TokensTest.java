@@ -126,14 +126,17 @@ class TokensTest {
     assertThat(new String(as(otherReader, get(base, "/v1/store/refs")).body())).isEqualTo("{\"refs\":[]}");
     assertThat(new String(as(reader, get(base, "/v1/store/refs")).body())).contains("org/tiny/tags/w");
 
-    // records: leases need write on some model, the rest admin
+    // records: push leases need write on some model, the rest admin
     assertThat(as(reader, get(base, "/v1/store/records/leases/push/x").PUT(HttpRequest.BodyPublishers
         .ofString("l"))).statusCode()).isEqualTo(403);
     assertThat(fx.repo.backend().records().read("leases/push/x")).isEmpty();
     assertThat(as(writer, get(base, "/v1/store/records/refs/org/tiny/x").PUT(HttpRequest.BodyPublishers
         .ofString("l"))).statusCode()).isEqualTo(403);
-    assertThat(as(writer, get(base, "/v1/store/records/leases/push/x").PUT(HttpRequest.BodyPublishers
-        .ofString("l"))).statusCode()).isEqualTo(204);
+    java.time.Instant now = java.time.Instant.now();
+    String lease = "{\"kind\":\"push\",\"owner\":\"w\",\"host\":\"h\",\"pid\":1,\"pidStart\":1,\"what\":\"t\","
+        + "\"started\":\"" + now + "\",\"expires\":\"" + now.plusSeconds(600) + "\"}";
+    assertThat(as(writer, get(base, "/v1/store/records/leases/push/0000000000001-0000000000000001/lease")
+        .PUT(HttpRequest.BodyPublishers.ofString(lease))).statusCode()).isEqualTo(204);
   }
 
   @Test

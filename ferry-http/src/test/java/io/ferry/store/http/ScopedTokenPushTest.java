@@ -1,0 +1,91 @@
+package io.ferry.store.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.Ferry;
+import io.ferry.dedup.IndexTable;
+import io.ferry.dedup.SmallChunkIndex;
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.server.FerryServer;
+import io.ferry.server.ServerOptions;
+import io.ferry.server.auth.Scope;
+import io.ferry.server.auth.TokenFile;
+import io.ferry.store.RecordStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pushes through a real {@code ferry serve} with a token that may write some models only (not admin): every record a
+ * push writes through the HTTP store must be one the server lets a writer write.
+ */
+@Timeout(120)
+class ScopedTokenPushTest {
+  @TempDir Path tmp;
+  private Repository local;
+  private FerryServer server;
+  private String writer;
+
+  @BeforeEach
+  void start() throws IOException {
+    local = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+    Path file = tmp.resolve("tokens.json");
+    writer = TokenFile.create(file, "ci", List.of(Scope.parse("write:org/*")), Clock.systemUTC(), new SecureRandom())
+        .token();
+    server = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).tokens(TokenFile.open(file))
+        .build());
+  }
+
+  @AfterEach
+  void stop() throws IOException {
+    server.close();
+    local.close();
+  }
+
+  private Repository asWriter() throws IOException {
+    return Ferry.open(server.uri().toString(), new StoreOptions(false, Map.of(HttpSettings.TOKEN, writer)),
+        RepositoryOptions.defaults().withParallelism(4));
+  }
+
+  private Path model(long seed) throws IOException {
+    Path dir = tmp.resolve("m" + seed);
+    java.nio.file.Files.createDirectories(dir);
+    ModelGenerator.writeHfModel(dir, ModelGenerator.transformer(1 << 20, DType.BF16, seed), 4 << 20);
+    return dir;
+  }
+
+  @Test
+  void aWritersPushThatMergesTheSmallChunkIndexDeletesOnlyWhatItsPointerAbsorbed() throws Exception {
+    // deltas as 31 earlier pushes left them: the next push's delta makes 32, and that push merges
+    RecordStore records = local.backend().records();
+    for (int i = 0; i < SmallChunkIndex.DEFAULT_MERGE_THRESHOLD - 1; i++) {
+      ByteBuffer t = IndexTable.build(Map.of(ChunkId.of(("c" + i).getBytes(StandardCharsets.UTF_8)),
+          ChunkId.of(("p" + i).getBytes(StandardCharsets.UTF_8)))).bytes();
+      byte[] b = new byte[t.remaining()];
+      t.get(b);
+      assertThat(records.create(String.format("dedup/deltas/%032x-0", i), b)).isTrue();
+    }
+    try (Repository r = asWriter()) {
+      r.push(model(1), "org/a", PushOptions.builder().message("first").build());
+    }
+    assertThat(records.list("dedup/bases/")).as("the push merged").hasSize(1);
+    assertThat(records.list("dedup/deltas/")).as("and removed the deltas its pointer absorbed").isEmpty();
+    assertThat(local.resolve("org/a").id()).isNotNull();
+  }
+}

@@ -1,0 +1,193 @@
+package io.ferry.server;
+
+import static io.ferry.server.ServerFixture.get;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.dedup.IndexTable;
+import io.ferry.id.ChunkId;
+import io.ferry.server.auth.Scope;
+import io.ferry.server.auth.TokenFile;
+import io.ferry.store.RecordStore;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The records of the store protocol that writers reach (leases, the small-chunk index): what a token with write access
+ * to some model may create, replace and delete there, and that what it writes must be the record its key holds. Each
+ * case was a way for a writer of one model to stop every push of every model (a pointer record numbered past a long,
+ * a gc lease that expires in year 9999) or to damage the index (a delta replaced with junk).
+ */
+@Timeout(120)
+class RecordRulesTest {
+  @TempDir static Path tmp;
+  static ServerFixture fx;
+  static URI base;
+  static String writer;
+  static String admin;
+  static RecordStore records;
+
+  @BeforeAll
+  static void start() throws Exception {
+    fx = new ServerFixture(tmp);
+    Path file = tmp.resolve("tokens.json");
+    SecureRandom r = new SecureRandom();
+    writer = TokenFile.create(file, "other", List.of(Scope.parse("write:other*")), Clock.systemUTC(), r).token();
+    admin = TokenFile.create(file, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
+    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    records = fx.repo.backend().records();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    fx.close();
+  }
+
+  static HttpResponse<byte[]> put(String token, String key, byte[] body, boolean create) throws Exception {
+    HttpRequest.Builder b = get(base, "/v1/store/records/" + key).header("Authorization", "Bearer " + token)
+        .PUT(HttpRequest.BodyPublishers.ofByteArray(body));
+    return fx.send(create ? b.header("If-None-Match", "*") : b);
+  }
+
+  static HttpResponse<byte[]> delete(String token, String key) throws Exception {
+    return fx.send(get(base, "/v1/store/records/" + key).header("Authorization", "Bearer " + token).DELETE());
+  }
+
+  static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  static String text(HttpResponse<byte[]> r) {
+    return new String(r.body(), StandardCharsets.UTF_8);
+  }
+
+  static String leaseId() {
+    return String.format("%013x-%016x", System.currentTimeMillis(), new SecureRandom().nextLong());
+  }
+
+  static byte[] lease(String kind, Instant started, Instant expires) {
+    return utf8("{\"kind\":\"" + kind + "\",\"owner\":\"t\",\"host\":\"h\",\"pid\":1,\"pidStart\":1,\"what\":\"test\","
+        + "\"started\":\"" + started + "\",\"expires\":\"" + expires + "\"}");
+  }
+
+  static byte[] table(ChunkId chunk, ChunkId pack) {
+    ByteBuffer b = IndexTable.build(Map.of(chunk, pack)).bytes();
+    byte[] out = new byte[b.remaining()];
+    b.get(out);
+    return out;
+  }
+
+  @Test
+  void aWriterCannotReplaceOrPlantSmallChunkIndexRecords() throws Exception {
+    List<String> deltas = records.list("dedup/deltas/");
+    assertThat(deltas).as("the fixture's push wrote a delta").isNotEmpty();
+    String existing = deltas.get(0);
+    byte[] before = records.read(existing).orElseThrow();
+
+    HttpResponse<byte[]> replace = put(writer, existing, utf8("junk"), false);
+    assertThat(replace.statusCode()).isEqualTo(403);
+    assertThat(text(replace)).contains("the admin scope");
+    assertThat(records.read(existing)).hasValueSatisfying(v -> assertThat(v).isEqualTo(before));
+
+    HttpResponse<byte[]> tooBig = put(writer, "dedup/bases/99999999999999999999", utf8("junk"), true);
+    assertThat(tooBig.statusCode()).isEqualTo(400);
+    assertThat(text(tooBig)).contains("bad-key").contains("pointer number");
+    assertThat(put(writer, "dedup/bases/12x", utf8("junk"), true).statusCode()).isEqualTo(400);
+    assertThat(put(writer, "dedup/deltas/zzz", table(ChunkId.of(utf8("c")), ChunkId.of(utf8("p"))), true)
+        .statusCode()).isEqualTo(400);
+    assertThat(put(writer, "dedup/other", utf8("x"), true).statusCode()).isEqualTo(400);
+    assertThat(records.list("dedup/bases/")).isEmpty();
+
+    // a delta as a push writes it: created (a valid table only), never replaced
+    String delta = "dedup/deltas/" + "0123456789abcdef0123456789abcdef-0";
+    HttpResponse<byte[]> junkDelta = put(writer, delta, utf8("junk"), true);
+    assertThat(junkDelta.statusCode()).isEqualTo(400);
+    assertThat(text(junkDelta)).contains("bad-record").contains("not a small-chunk index table");
+    assertThat(put(writer, delta, table(ChunkId.of(utf8("c")), ChunkId.of(utf8("p"))), true).statusCode())
+        .isEqualTo(201);
+    assertThat(delete(writer, delta).statusCode()).as("not absorbed yet").isEqualTo(403);
+
+    // a pointer as a merge writes it: the next number, naming a stored table
+    byte[] baseTable = table(ChunkId.of(utf8("c2")), ChunkId.of(utf8("p2")));
+    ChunkId baseId = ChunkId.of(baseTable);
+    String pointer = "ferry-small-chunk-index/1\nbase " + baseId + "\nabsorbed " + delta + "\n";
+    HttpResponse<byte[]> missingBase = put(writer, "dedup/bases/00000000000000000001", utf8(pointer), true);
+    assertThat(missingBase.statusCode()).isEqualTo(400);
+    assertThat(text(missingBase)).contains(baseId.hex()).contains("not in the store");
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + baseId).header("Authorization", "Bearer " + writer)
+        .PUT(HttpRequest.BodyPublishers.ofByteArray(baseTable))).statusCode()).isEqualTo(201);
+    HttpResponse<byte[]> skipped = put(writer, "dedup/bases/00000000000000000007", utf8(pointer), true);
+    assertThat(skipped.statusCode()).isEqualTo(400);
+    assertThat(text(skipped)).contains("next pointer record is number 1");
+    assertThat(put(writer, "dedup/bases/00000000000000000001", utf8("ferry-small-chunk-index/1\nbase x\n"), true)
+        .statusCode()).isEqualTo(400);
+    assertThat(put(writer, "dedup/bases/00000000000000000001", utf8(pointer), true).statusCode()).isEqualTo(201);
+    assertThat(put(writer, "dedup/bases/00000000000000000001", utf8(pointer), false).statusCode()).isEqualTo(403);
+    assertThat(delete(writer, "dedup/bases/00000000000000000001").statusCode()).isEqualTo(403);
+    assertThat(delete(writer, existing).statusCode()).as("absorbed by no pointer").isEqualTo(403);
+    assertThat(delete(writer, delta).statusCode()).as("absorbed: what a merge deletes").isEqualTo(204);
+    assertThat(records.read(delta)).isEmpty();
+    assertThat(records.read(existing)).isPresent();
+  }
+
+  @Test
+  void leasesHaveABoundedExpiryAndOnlyAdminsTakeGcLeases() throws Exception {
+    Instant now = Instant.now();
+    String gc = "leases/gc/" + leaseId() + "/lease";
+    HttpResponse<byte[]> fakeGc = put(writer, gc, lease("gc", now, now.plus(Duration.ofMinutes(10))), true);
+    assertThat(fakeGc.statusCode()).isEqualTo(403);
+    assertThat(text(fakeGc)).contains("gc leases");
+    assertThat(records.list("leases/gc/")).isEmpty();
+    HttpResponse<byte[]> forever = put(admin, gc, lease("gc", now, Instant.parse("9999-01-01T00:00:00Z")), true);
+    assertThat(forever.statusCode()).as("admin too").isEqualTo(400);
+    assertThat(text(forever)).contains("9999-01-01T00:00:00Z").contains("at most");
+    assertThat(put(admin, gc, lease("gc", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .isEqualTo(201);
+    assertThat(delete(writer, gc).statusCode()).as("a writer ending a running gc's lease").isEqualTo(403);
+    assertThat(delete(admin, gc).statusCode()).isEqualTo(204);
+
+    String id = leaseId();
+    String push = "leases/push/" + id + "/lease";
+    assertThat(put(writer, push, lease("push", now, Instant.parse("9999-01-01T00:00:00Z")), true).statusCode())
+        .isEqualTo(400);
+    assertThat(put(writer, push, lease("gc", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .isEqualTo(400);
+    assertThat(put(writer, push, lease("push", Instant.EPOCH, now.plus(Duration.ofMinutes(10))), true)
+        .statusCode()).as("a lease that claims to have begun in 1970").isEqualTo(400);
+    assertThat(put(writer, push, utf8("{\"kind\":\"push\"}"), true).statusCode()).isEqualTo(400);
+    assertThat(put(writer, "leases/push/x", lease("push", now, now.plusSeconds(60)), true).statusCode())
+        .isEqualTo(400);
+    assertThat(put(writer, push, lease("push", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .isEqualTo(201);
+    // renewal: a replace that keeps the start
+    assertThat(put(writer, push, lease("push", now, now.plus(Duration.ofMinutes(11))), false).statusCode())
+        .isEqualTo(204);
+    HttpResponse<byte[]> moved = put(writer, push, lease("push", now.minusSeconds(60), now.plusSeconds(600)), false);
+    assertThat(moved.statusCode()).isEqualTo(400);
+    assertThat(text(moved)).contains("keeps the lease's start");
+
+    String ids = "leases/push/" + id + "/ids-00000001";
+    assertThat(put(writer, ids, utf8("junk\n"), true).statusCode()).isEqualTo(400);
+    assertThat(put(writer, ids, utf8(ChunkId.of(utf8("x")) + "\n"), true).statusCode()).isEqualTo(201);
+    assertThat(put(writer, ids, utf8(ChunkId.of(utf8("y")) + "\n"), false).statusCode()).isEqualTo(403);
+    assertThat(delete(writer, ids).statusCode()).isEqualTo(204);
+    assertThat(delete(writer, push).statusCode()).isEqualTo(204);
+    assertThat(records.list("leases/push/" + id)).isEmpty();
+    assertThat(Optional.of(records.list("leases/"))).hasValueSatisfying(l -> assertThat(l).isEmpty());
+  }
+}
