@@ -76,6 +76,7 @@ final class StoreApi {
   private final UploadCheck uploads;
   private final SliceBuffers slices = new SliceBuffers(SLICE, DIRECT_SLICES);
   private final RecordRules recordRules;
+  private final Clock clock;
 
   StoreApi(Repository repo, ServerOptions options, MemoryBudget budget, Clock clock) {
     this.repo = repo;
@@ -83,6 +84,7 @@ final class StoreApi {
     this.options = options;
     this.budget = budget;
     this.uploads = new UploadCheck(repo.objects().codecs(), budget);
+    this.clock = clock;
     this.recordRules = new RecordRules(backend.records(), backend.chunks(), clock, LeaseSettings.defaults());
   }
 
@@ -350,7 +352,7 @@ final class StoreApi {
 
   // ------------------------------------------------------------------------------------------------------ refs
 
-  private void refs(Exchange ex, List<String> segs) throws HttpError, IOException {
+  private void refs(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
     RefStore refs = backend.refs();
     Access a = ex.access();
     if (segs.size() == 1) {
@@ -407,7 +409,7 @@ final class StoreApi {
     }
   }
 
-  private void moveRef(Exchange ex, String name) throws HttpError, IOException {
+  private void moveRef(Exchange ex, String name) throws HttpError, IOException, InterruptedException {
     String ifMatch = ex.header(HttpHeader.IF_MATCH);
     String ifNoneMatch = ex.header(HttpHeader.IF_NONE_MATCH);
     if ((ifMatch == null) == (ifNoneMatch == null)) {
@@ -425,15 +427,29 @@ final class StoreApi {
     if (nextNode == null) {
       throw HttpError.badRequest("PUT of ref '" + name + "': body has no \"new\" (a version id, or null to delete)");
     }
+    if (!nextNode.isNull() && !nextNode.isTextual()) {
+      throw HttpError.badRequest("PUT of ref '" + name + "': \"new\" is " + kindOf(nextNode)
+          + ", expected a version id (a string) or null");
+    }
     ChunkId next = nextNode.isNull() ? null : id(nextNode.asText(), "new");
-    String who = body.hasNonNull("who") ? body.get("who").asText() : ex.access().who();
-    String why = body.hasNonNull("why") ? body.get("why").asText() : "";
+    String who = text(body, "who", name, ex.access().who());
+    String why = text(body, "why", name, "");
+    String whenText = text(body, "when", name, null);
+    Instant now = clock.instant();
     Instant when;
     try {
-      when = body.hasNonNull("when") ? Instant.parse(body.get("when").asText()) : Instant.now();
+      when = whenText == null ? now : Instant.parse(whenText);
     } catch (DateTimeParseException e) {
       throw HttpError.badRequest("PUT of ref '" + name + "': \"when\" is not an ISO-8601 instant: "
-          + Exchange.clip(body.get("when").asText()));
+          + Exchange.clip(whenText));
+    }
+    if (when.isBefore(Instant.EPOCH) || when.isAfter(now.plus(MAX_WHEN_AHEAD))) {
+      throw HttpError.badRequest("PUT of ref '" + name + "': \"when\" " + Exchange.clip(whenText) + " is outside "
+          + Instant.EPOCH + " .. " + now.plus(MAX_WHEN_AHEAD) + " (the server's now plus a day): a ref log entry says"
+          + " when the ref moved");
+    }
+    if (next != null && !ex.access().isAdmin()) {
+      checkVersionOf(ex, name, next); // admin is trusted with the whole store (and the ref SPI's contract runs as it)
     }
     CasResult r = backend.refs().compareAndSet(name, expected, next, new RefLogEntry(expected, next, who, when, why));
     ObjectNode out = Exchange.JSON.createObjectNode().put("result", r.name());
@@ -445,6 +461,109 @@ final class StoreApi {
       }
       default -> ex.json(200, out);
     }
+  }
+
+  /** A string field of a ref move's body, {@code dflt} when absent or null; 400 when it is anything but a string. */
+  private static String text(JsonNode body, String field, String ref, String dflt) throws HttpError {
+    JsonNode n = body.get(field);
+    if (n == null || n.isNull()) {
+      return dflt;
+    }
+    if (!n.isTextual()) {
+      throw HttpError.badRequest("PUT of ref '" + ref + "': \"" + field + "\" is " + kindOf(n)
+          + ", expected a string");
+    }
+    return n.asText();
+  }
+
+  private static String kindOf(JsonNode n) {
+    return n.isObject() ? "an object" : n.isArray() ? "an array" : n.isNumber() ? "a number"
+        : n.isBoolean() ? "a boolean" : "a " + n.getNodeType().name().toLowerCase(java.util.Locale.ROOT);
+  }
+
+  /**
+   * Checks that {@code id} is a version that the ref's model may point at: an object of the store that reads as a
+   * version (frame, CRC, SHA-256, then the version's JSON), recorded for that model, or, for a version recorded under
+   * another name (a model renamed by {@code mv}), one that a ref of the model, or of the model it was recorded for
+   * (when the token may read that), points or pointed at. Anything else is 422 {@code not-a-version}, nothing moved: a
+   * writer's ref at a missing object or at a data chunk broke gc and stats of the whole store. Checked for tokens
+   * without the admin scope: admin may delete every object anyway, and moves refs as the ref store's SPI allows.
+   */
+  private void checkVersionOf(Exchange ex, String ref, ChunkId id) throws HttpError, IOException,
+      InterruptedException {
+    String model = RefNames.modelOf(ref);
+    String prefix = "PUT of ref '" + ref + "': " + id + " ";
+    ChunkStore store = backend.chunks();
+    io.ferry.version.Version v;
+    try {
+      long size = store.size(id);
+      ByteBuffer head = store.read(id, 0, (int) Math.min(Frame.HEADER_LENGTH, size));
+      int magic = head.remaining() >= 4 ? head.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN)
+          .getInt(head.position()) : 0;
+      if (magic != UploadCheck.FRAME_MAGIC) {
+        throw notAVersion(prefix + "is not a version: it is " + (magic == UploadCheck.PACK_MAGIC ? "a pack"
+            : magic == io.ferry.dedup.IndexTable.MAGIC ? "a small-chunk index table" : "not a chunk frame"));
+      }
+      long raw = Frame.parseHeader(head, id, store.describe() + " object " + id).rawLength();
+      if (raw > io.ferry.limits.Limits.MAX_VERSION_JSON_BYTES) {
+        throw notAVersion(prefix + "is not a version: it holds " + raw + " bytes, more than any version ("
+            + io.ferry.limits.Limits.MAX_VERSION_JSON_BYTES + ")");
+      }
+      byte[] content;
+      try (MemoryBudget.Lease lease = budget.take(raw + size)) {
+        content = repo.objects().readObject(id);
+      }
+      if (!io.ferry.version.ObjectJson.isVersion(content)) {
+        throw notAVersion(prefix + "is not a version: it is " + (startsWith(content, "{\"format\":\""
+            + io.ferry.version.ObjectJson.SNAPSHOT_FORMAT + "\"") ? "a snapshot" : "a data chunk"));
+      }
+      try {
+        v = io.ferry.version.ObjectJson.version(content, "version " + id);
+      } catch (IOException | RuntimeException e) {
+        throw notAVersion(prefix + "is not a readable version: " + e.getMessage());
+      }
+    } catch (MissingObjectException e) {
+      throw notAVersion(prefix + "is not in the store (push the version's objects first)");
+    } catch (CorruptObjectException e) {
+      throw notAVersion(prefix + "is damaged in the store: " + e.why());
+    }
+    if (v.model().equals(model) || reached(model, id)
+        || ex.access().canRead(v.model()) && reached(v.model(), id)) {
+      return;
+    }
+    throw notAVersion(prefix + "is a version of model '" + v.model() + "', not of '" + model + "' (nor did a ref of '"
+        + model + "' ever point at it)");
+  }
+
+  /** How far past the server's clock a ref log entry's time may be. */
+  static final java.time.Duration MAX_WHEN_AHEAD = java.time.Duration.ofDays(1);
+
+  private static boolean startsWith(byte[] b, String prefix) {
+    byte[] p = prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return b.length >= p.length && java.util.Arrays.equals(b, 0, p.length, p, 0, p.length);
+  }
+
+  private static HttpError notAVersion(String message) {
+    return new HttpError(422, "not-a-version", message + "; nothing was moved");
+  }
+
+  /** Whether a ref of the model points, or pointed, at the version. */
+  private boolean reached(String model, ChunkId id) throws IOException {
+    RefStore refs = backend.refs();
+    for (String r : refs.list(model + "/")) {
+      if (!RefNames.isValidRef(r) || !RefNames.modelOf(r).equals(model)) {
+        continue;
+      }
+      if (refs.get(r).filter(id::equals).isPresent()) {
+        return true;
+      }
+      for (RefLogEntry e : refs.log(r)) {
+        if (id.equals(e.newId())) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   // --------------------------------------------------------------------------------------------------- records

@@ -22,8 +22,8 @@ import java.nio.ByteOrder;
  * refused. Stateless.
  */
 final class UploadCheck {
-  private static final int FRAME_MAGIC = 0x43595246; // "FRYC" little endian
-  private static final int PACK_MAGIC = 0x50595246; // "FRYP" little endian
+  static final int FRAME_MAGIC = 0x43595246; // "FRYC" little endian
+  static final int PACK_MAGIC = 0x50595246; // "FRYP" little endian
 
   private final Codecs codecs;
   private final MemoryBudget budget;
