@@ -7,7 +7,9 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.error.NotFoundException;
 import io.ferry.server.auth.Access;
+import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.auth.TokenFile;
+import io.ferry.store.RefStore;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.Route;
@@ -41,8 +43,10 @@ final class FerryHandler extends Handler.Abstract {
   private final StoreApi store;
   private final List<Route> routes;
   private final WebUi web;
+  private final RefStore refs;
 
-  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web) {
+  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs) {
+    this.refs = refs;
     this.tokens = tokens;
     this.store = store;
     this.routes = List.copyOf(routes);
@@ -79,7 +83,7 @@ final class FerryHandler extends Handler.Abstract {
     } catch (MissingObjectException e) {
       fail(ex, response, callback, missing(e), e);
     } catch (NotFoundException e) {
-      fail(ex, response, callback, new HttpError(404, "not-found", e.getMessage()), e);
+      fail(ex, response, callback, notFound(ex, e), e);
     } catch (ConflictException e) {
       fail(ex, response, callback, new HttpError(409, "conflict", e.getMessage()), e);
     } catch (CorruptRefException e) {
@@ -139,10 +143,15 @@ final class FerryHandler extends Handler.Abstract {
     } catch (MissingObjectException e) {
       webError(ex, missing(e));
     } catch (NotFoundException e) {
-      webError(ex, new HttpError(404, "not-found", e.getMessage()));
+      webError(ex, notFound(ex, e));
     } catch (ConflictException e) {
       webError(ex, new HttpError(409, "conflict", e.getMessage()));
     }
+  }
+
+  /** A not-found's 404, suggesting only models the request may read ({@link ModelSuggestions}). */
+  private HttpError notFound(Exchange ex, NotFoundException e) {
+    return new HttpError(404, "not-found", ModelSuggestions.forAccess(e.getMessage(), ex.access(), refs));
   }
 
   /** A missing object's 404: its id; the store's description (a path on this machine) stays in the server. */

@@ -73,7 +73,7 @@ public final class FerryServer implements AutoCloseable {
     List<Route> routes = new ArrayList<>();
     routes.addAll(Routes.of(repo, budget, diffs));
     WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
-    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web);
+    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs());
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
     pool.setName("ferry-server");

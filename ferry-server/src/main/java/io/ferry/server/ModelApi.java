@@ -154,7 +154,7 @@ final class ModelApi implements Route {
     }
     model(model);
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
-    VersionRef v = Revisions.resolve(repo, model, revision);
+    VersionRef v = Revisions.resolve(repo, ex.access(), model, revision);
     Snapshot snap = repo.snapshot(v);
     Locator locator = repo.objects().locator(v.version().packs());
     ex.response().setStatus(200);

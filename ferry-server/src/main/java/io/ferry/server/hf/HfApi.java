@@ -95,9 +95,8 @@ public final class HfApi implements Route {
   }
 
   private VersionRef version(Exchange ex, String model, String revision) throws HttpError, IOException {
-    VersionRef v = Revisions.resolve(repo, model, revision);
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
-    return v;
+    return Revisions.resolve(repo, ex.access(), model, revision);
   }
 
   private void info(Exchange ex, String model, String revision) throws HttpError, IOException {

@@ -5,6 +5,8 @@ import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
+import io.ferry.server.auth.Access;
+import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.http.HttpError;
 import io.ferry.store.RefNames;
 import java.io.IOException;
@@ -21,12 +23,13 @@ public final class Revisions {
   public static final String MAIN = "main";
 
   /**
-   * Resolves {@code revision} of {@code model}.
+   * Resolves {@code revision} of {@code model}; a not-found message suggests only models {@code access} may read.
    *
    * @throws HttpError 400 for an invalid model or tag name, 404 (with {@code X-Error-Code}-style codes {@code
    *     RepoNotFound} or {@code RevisionNotFound}) when it does not exist
    */
-  public static VersionRef resolve(Repository repo, String model, String revision) throws HttpError, IOException {
+  public static VersionRef resolve(Repository repo, Access access, String model, String revision) throws HttpError,
+      IOException {
     try {
       RefNames.checkModel(model);
     } catch (InvalidInputException e) {
@@ -50,7 +53,8 @@ public final class Revisions {
     } catch (NotFoundException e) {
       boolean noModel = repo.backend().refs().list(model + "/").stream()
           .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
-      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound", e.getMessage());
+      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound",
+          ModelSuggestions.forAccess(e.getMessage(), access, repo.backend().refs()));
     }
   }
 }

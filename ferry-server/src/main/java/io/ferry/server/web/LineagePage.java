@@ -47,7 +47,7 @@ final class LineagePage {
   record Edge(ChunkId from, ChunkId to, boolean derived, int skipped) {}
 
   void page(Exchange ex, String model, String rev) throws HttpError, IOException {
-    VersionRef self = Revisions.resolve(repo, model, rev);
+    VersionRef self = Revisions.resolve(repo, ex.access(), model, rev);
     Map<ChunkId, Version> all = new HashMap<>();
     Map<ChunkId, List<String>> names = new HashMap<>();
     Deque<ChunkId> todo = new ArrayDeque<>();

@@ -237,7 +237,7 @@ final class ModelPages {
   // ------------------------------------------------------------------------------------------------ a version
 
   void version(Exchange ex, String model, String rev) throws HttpError, IOException {
-    VersionRef vr = Revisions.resolve(repo, model, rev);
+    VersionRef vr = Revisions.resolve(repo, ex.access(), model, rev);
     Version v = vr.version();
     Snapshot snap = repo.snapshot(vr);
     String own = v.model() + "@" + vr.id().hex();
@@ -348,7 +348,7 @@ final class ModelPages {
   // ------------------------------------------------------------------------------------------------ downloads
 
   void file(Exchange ex, String model, String rev, String path) throws HttpError, IOException {
-    VersionRef vr = Revisions.resolve(repo, model, rev);
+    VersionRef vr = Revisions.resolve(repo, ex.access(), model, rev);
     try (ModelReader r = repo.open(vr.version().model() + "@" + vr.id().hex())) {
       FileEntry f = r.file(path);
       ex.response().setStatus(200);
@@ -373,7 +373,7 @@ final class ModelPages {
 
   /** The whole version as a tar, streamed file by file (nothing of the version is held beyond a chunk). */
   void archive(Exchange ex, String model, String rev) throws HttpError, IOException {
-    VersionRef vr = Revisions.resolve(repo, model, rev);
+    VersionRef vr = Revisions.resolve(repo, ex.access(), model, rev);
     String name = model.replace('/', '_') + "-" + vr.id().shortHex(12);
     ex.response().setStatus(200);
     ex.set(HttpHeader.CONTENT_TYPE, "application/x-tar");
