@@ -183,7 +183,8 @@ public final class HfApi implements Route {
     ex.set("X-Repo-Commit", v.id().hex());
     ex.set(HttpHeader.ACCEPT_RANGES, "bytes");
     ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
-    boolean pinned = !revision.equals(Revisions.MAIN) && revision.length() == 64;
+    // only a revision that is the version's id names bytes that never change; a tag (of any length) moves
+    boolean pinned = revision.equalsIgnoreCase(v.id().hex());
     ex.set(HttpHeader.CACHE_CONTROL, pinned ? "public, max-age=31536000, immutable" : "no-cache");
     if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
       ex.empty(304);
