@@ -4,6 +4,7 @@ import static io.ferry.server.ServerFixture.get;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.net.URI;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
@@ -45,5 +46,30 @@ class ResponseHeadersTest {
     assertThat(byId.headers().firstValue("cache-control")).hasValue("public, max-age=31536000, immutable");
     assertThat(fx.send(get(base, "/org/tiny/resolve/main/config.json")).headers().firstValue("cache-control"))
         .hasValue("no-cache");
+  }
+
+  @Test
+  void headOfAVersionCarriesTheLengthOfItsGet() throws Exception {
+    String path = "/v1/versions/main?model=org/tiny";
+    HttpResponse<byte[]> got = fx.send(get(base, path));
+    assertThat(got.statusCode()).isEqualTo(200);
+    assertThat(got.body().length).isGreaterThan(1000);
+    HttpResponse<byte[]> head = fx.send(get(base, path).method("HEAD", HttpRequest.BodyPublishers.noBody()));
+    assertThat(head.statusCode()).isEqualTo(200);
+    assertThat(head.headers().firstValueAsLong("content-length")).hasValue(got.body().length);
+    assertThat(head.headers().firstValue("etag")).isEqualTo(got.headers().firstValue("etag"));
+    assertThat(head.headers().firstValue("content-type")).isEqualTo(got.headers().firstValue("content-type"));
+  }
+
+  @Test
+  void aRangeStartingPastTheEndSaysSo() throws Exception {
+    long size = fx.send(get(base, "/org/tiny/resolve/main/config.json")).body().length;
+    HttpResponse<byte[]> r = fx.send(get(base, "/org/tiny/resolve/main/config.json").header("Range",
+        "bytes=100000-"));
+    assertThat(r.statusCode()).isEqualTo(416);
+    assertThat(r.headers().firstValue("content-range")).hasValue("bytes */" + size);
+    assertThat(new String(r.body(), java.nio.charset.StandardCharsets.UTF_8))
+        .contains("starts at byte 100000, past the end (the last byte is " + (size - 1) + ")")
+        .doesNotContain("inverted");
   }
 }

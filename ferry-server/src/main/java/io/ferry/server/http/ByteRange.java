@@ -65,12 +65,13 @@ public record ByteRange(long first, long last) {
       return new ByteRange(Math.max(0, size - n), size - 1);
     }
     long first = number(a, header, size);
+    if (first >= size) {
+      throw unsatisfiable(header, size, "it starts at byte " + first + ", past the end ("
+          + (size == 0 ? "there are no bytes" : "the last byte is " + (size - 1)) + ")");
+    }
     long last = b.isEmpty() ? size - 1 : number(b, header, size);
     if (last < first) {
       throw unsatisfiable(header, size, "the range is inverted (" + first + " > " + last + ")");
-    }
-    if (first >= size) {
-      throw unsatisfiable(header, size, "it starts at byte " + first + ", past the last byte (" + (size - 1) + ")");
     }
     return new ByteRange(first, Math.min(last, size - 1));
   }
