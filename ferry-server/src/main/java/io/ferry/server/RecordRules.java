@@ -137,7 +137,12 @@ final class RecordRules {
       }
     }
     switch (k) {
-      case PUSH_LEASE, GC_LEASE -> checkLease(key, body, k == Kind.GC_LEASE ? "gc" : "push", create);
+      case PUSH_LEASE, GC_LEASE -> {
+        JsonNode lease = checkLease(key, body, k == Kind.GC_LEASE ? "gc" : "push", create);
+        if (create && k == Kind.PUSH_LEASE) {
+          checkTarget(ex, key, lease.get("what").asText());
+        }
+      }
       case DECLARATION -> checkDeclaration(key, body);
       case DELTA -> checkDelta(key, body);
       case POINTER -> checkPointer(key, body, a.isAdmin());
@@ -191,7 +196,7 @@ final class RecordRules {
 
   // ------------------------------------------------------------------------------------------------------ leases
 
-  private void checkLease(String key, byte[] body, String kind, boolean create) throws HttpError, IOException {
+  private JsonNode checkLease(String key, byte[] body, String kind, boolean create) throws HttpError, IOException {
     JsonNode n;
     try {
       n = JsonTree.read(body);
@@ -234,6 +239,32 @@ final class RecordRules {
       throw badRecord(key, "a new lease starts now (" + now + ", give or take the tolerated skew " + skew
           + "), this one says " + started);
     }
+    return n;
+  }
+
+  /**
+   * A push or copy takes its lease before it uploads anything, and says in it what it pushes ({@code push MODEL[:TAG]},
+   * {@code copy MODEL[:TAG] from URI}): refusing the lease of a push to a model the token may not write stops that
+   * push before its first upload, rather than at the ref move after all of them. Leases whose {@code what} names no
+   * model (a backfill, gc's index merge) are not checked here.
+   */
+  private static void checkTarget(Exchange ex, String key, String what) throws HttpError {
+    String target;
+    if (what.startsWith("push ")) {
+      target = what.substring(5);
+    } else if (what.startsWith("copy ") && what.indexOf(" from ") > 5) {
+      target = what.substring(5, what.indexOf(" from "));
+    } else {
+      return;
+    }
+    String model;
+    try {
+      model = io.ferry.version.RefSpec.parse(target).model();
+    } catch (io.ferry.error.InvalidInputException | RuntimeException e) {
+      return;
+    }
+    ex.require(ex.access().canWrite(model), "write access to model '" + model + "' (lease " + key + " is for '"
+        + Exchange.clip(what) + "', which would upload and then be refused at its ref move)");
   }
 
   private static Instant instant(String key, JsonNode n, String field) throws HttpError {

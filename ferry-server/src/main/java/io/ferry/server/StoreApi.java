@@ -101,8 +101,32 @@ final class StoreApi {
       case "chunks" -> chunks(ex, segs);
       case "refs" -> refs(ex, segs);
       case "records" -> records(ex, segs);
+      case "access" -> access(ex, segs);
       default -> throw HttpError.notFound("no such store resource: " + Exchange.clip(ex.rawPath()));
     }
+  }
+
+  /**
+   * What the request's token may do, for clients that check before they work: {@code GET /v1/store/access?model=M}
+   * answers whether it may read and write M (a push asks before it uploads anything).
+   */
+  private void access(Exchange ex, List<String> segs) throws HttpError, IOException {
+    requireMethod(ex, "GET", "HEAD");
+    if (segs.size() != 1) {
+      throw HttpError.notFound("no such store resource: " + Exchange.clip(ex.rawPath()));
+    }
+    Access a = ex.access();
+    ObjectNode o = Exchange.JSON.createObjectNode().put("who", a.who()).put("admin", a.isAdmin());
+    String model = ex.query("model");
+    if (model != null) {
+      try {
+        RefNames.checkModel(model);
+      } catch (InvalidInputException e) {
+        throw new HttpError(400, "bad-model", e.getMessage());
+      }
+      o.put("model", model).put("read", a.canRead(model)).put("write", a.canWrite(model));
+    }
+    ex.json(200, o);
   }
 
   private void info(Exchange ex) throws IOException {

@@ -190,4 +190,37 @@ class RecordRulesTest {
     assertThat(records.list("leases/push/" + id)).isEmpty();
     assertThat(Optional.of(records.list("leases/"))).hasValueSatisfying(l -> assertThat(l).isEmpty());
   }
+
+  static byte[] pushLease(String what) {
+    Instant now = Instant.now();
+    return utf8("{\"kind\":\"push\",\"owner\":\"t\",\"host\":\"h\",\"pid\":1,\"pidStart\":1,\"what\":\"" + what
+        + "\",\"started\":\"" + now + "\",\"expires\":\"" + now.plusSeconds(600) + "\"}");
+  }
+
+  @Test
+  void aPushToAModelTheTokenMayNotWriteIsRefusedAtItsLeaseBeforeAnyUpload() throws Exception {
+    for (String what : List.of("push org/newmodel", "push org/newmodel:prod", "copy org/newmodel:prod from file:/x")) {
+      HttpResponse<byte[]> r = put(writer, "leases/push/" + leaseId() + "/lease", pushLease(what), true);
+      assertThat(r.statusCode()).as(what).isEqualTo(403);
+      assertThat(text(r)).as(what).contains("write access to model 'org/newmodel'");
+    }
+    for (String what : List.of("push other/m:prod", "small-chunk index backfill")) {
+      String key = "leases/push/" + leaseId() + "/lease";
+      assertThat(put(writer, key, pushLease(what), true).statusCode()).as(what).isEqualTo(201);
+      assertThat(delete(writer, key).statusCode()).isEqualTo(204);
+    }
+  }
+
+  @Test
+  void aTokenAsksWhatItMayDoWithAModel() throws Exception {
+    HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/access?model=org/newmodel")
+        .header("Authorization", "Bearer " + writer));
+    assertThat(text(r)).isEqualTo("{\"who\":\"other\",\"admin\":false,\"model\":\"org/newmodel\",\"read\":false,"
+        + "\"write\":false}");
+    assertThat(text(fx.send(get(base, "/v1/store/access?model=other/x").header("Authorization", "Bearer " + writer))))
+        .contains("\"read\":true,\"write\":true");
+    assertThat(fx.send(get(base, "/v1/store/access?model=..").header("Authorization", "Bearer " + writer))
+        .statusCode()).isEqualTo(400);
+    assertThat(fx.send(get(base, "/v1/store/access?model=other/x")).statusCode()).isEqualTo(401);
+  }
 }

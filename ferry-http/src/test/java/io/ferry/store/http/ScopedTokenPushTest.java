@@ -46,8 +46,8 @@ class ScopedTokenPushTest {
   void start() throws IOException {
     local = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
     Path file = tmp.resolve("tokens.json");
-    writer = TokenFile.create(file, "ci", List.of(Scope.parse("write:org/*")), Clock.systemUTC(), new SecureRandom())
-        .token();
+    writer = TokenFile.create(file, "ci", List.of(Scope.parse("read:*"), Scope.parse("write:org/*")),
+        Clock.systemUTC(), new SecureRandom()).token();
     server = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).tokens(TokenFile.open(file))
         .build());
   }
@@ -87,5 +87,20 @@ class ScopedTokenPushTest {
     assertThat(records.list("dedup/bases/")).as("the push merged").hasSize(1);
     assertThat(records.list("dedup/deltas/")).as("and removed the deltas its pointer absorbed").isEmpty();
     assertThat(local.resolve("org/a").id()).isNotNull();
+  }
+
+  @Test
+  void aPushToAModelTheTokenMayNotWriteFailsBeforeItUploadsAnything() throws Exception {
+    Path m = model(2);
+    List<ChunkId> before = new java.util.ArrayList<>();
+    local.backend().chunks().list(o -> before.add(o.id()));
+    try (Repository r = asWriter()) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> r.push(m, "secret/m", PushOptions.builder()
+          .message("x").build())).hasMessageContaining("write access to model 'secret/m'");
+    }
+    List<ChunkId> after = new java.util.ArrayList<>();
+    local.backend().chunks().list(o -> after.add(o.id()));
+    assertThat(after).as("nothing was uploaded").containsExactlyInAnyOrderElementsOf(before);
+    assertThat(local.backend().refs().list("secret/")).isEmpty();
   }
 }
