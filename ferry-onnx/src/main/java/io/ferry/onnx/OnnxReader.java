@@ -87,7 +87,7 @@ final class OnnxReader {
             || field == 14) {
           copyField(tag, out, "model field " + field);
         } else {
-          cis.skipField(tag);
+          skip(tag);
         }
       }
       out.flush();
@@ -114,7 +114,7 @@ final class OnnxReader {
       if (WireFormat.getTagFieldNumber(tag) == 5 && WireFormat.getTagWireType(tag) == LEN) {
         initializer();
       } else {
-        cis.skipField(tag);
+        skip(tag);
       }
     }
   }
@@ -137,18 +137,18 @@ final class OnnxReader {
           throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + dataField
               + " and " + field + ")");
         }
-        int len = cis.readRawVarint32();
+        int len = readLength("initializer " + index + ": field " + field);
         dataStart = cis.getTotalBytesRead();
         dataLength = len;
         dataField = field;
         cis.skipRawBytes(len);
       } else if (field == 4 || field == 5 || field == 6 || field == 7 || field == 10 || field == 11) {
         typed = true;
-        cis.skipField(tag);
+        skip(tag);
       } else if (field == 1 || field == 2 || field == 3 || field == 8 || field == 13 || field == 14) {
         copyField(tag, out, "initializer " + index);
       } else {
-        cis.skipField(tag);
+        skip(tag);
       }
     }
     cis.popLimit(old);
@@ -323,12 +323,42 @@ final class OnnxReader {
   // ------------------------------------------------------------------ protobuf plumbing
 
   private int pushLength(String what) throws IOException {
-    int len = cis.readRawVarint32();
+    int len = readLength(what);
     if (len < 0 || len > in.size() - cis.getTotalBytesRead()) {
       throw defect(what + " at byte " + cis.getTotalBytesRead() + " is " + (len & 0xffffffffL) + " bytes long, past "
           + "the end of the file (" + in.size() + " bytes)");
     }
     return cis.pushLimit(len);
+  }
+
+  /**
+   * The length of a length-delimited field, read as the full 64-bit varint it is: protobuf's own 32-bit read keeps
+   * the low bits of a longer one (2^32 + 24 read as 24), where protobuf's C++ parser (what onnxruntime loads with)
+   * refuses every length of 2^31 or more.
+   */
+  private int readLength(String what) throws IOException {
+    long at = cis.getTotalBytesRead();
+    long len = cis.readRawVarint64();
+    if (len < 0 || len > Integer.MAX_VALUE) {
+      throw defect(what + " at byte " + at + " has length " + Long.toUnsignedString(len) + ", not a valid protobuf "
+          + "length (at most " + Integer.MAX_VALUE + ")");
+    }
+    return (int) len;
+  }
+
+  /** Skips one field, a length-delimited one by its full length ({@link #readLength}). */
+  private void skip(int tag) throws IOException {
+    if (WireFormat.getTagWireType(tag) == LEN) {
+      long at = cis.getTotalBytesRead();
+      int len = readLength("field " + WireFormat.getTagFieldNumber(tag));
+      if (len > in.size() - cis.getTotalBytesRead()) {
+        throw defect("field " + WireFormat.getTagFieldNumber(tag) + " at byte " + at + " is " + len
+            + " bytes long, past the end of the file (" + in.size() + " bytes)");
+      }
+      cis.skipRawBytes(len);
+    } else {
+      cis.skipField(tag);
+    }
   }
 
   /** Copies one field (tag and value) to {@code out}; a length-delimited one only up to {@link #MAX_HEADER_FIELD}. */
@@ -348,8 +378,8 @@ final class OnnxReader {
       }
       case LEN -> {
         long at = cis.getTotalBytesRead();
-        int len = cis.readRawVarint32();
-        if (len < 0 || len > MAX_HEADER_FIELD) {
+        int len = readLength(what + ": field " + WireFormat.getTagFieldNumber(tag));
+        if (len > MAX_HEADER_FIELD) {
           throw defect(what + ": field " + WireFormat.getTagFieldNumber(tag) + " at byte " + at + " is "
               + (len & 0xffffffffL) + " bytes long; Ferry reads such fields up to " + MAX_HEADER_FIELD + " bytes");
         }
@@ -357,7 +387,7 @@ final class OnnxReader {
         out.writeUInt32NoTag(len);
         out.writeRawBytes(cis.readRawBytes(len));
       }
-      default -> cis.skipField(tag);
+      default -> skip(tag);
     }
   }
 

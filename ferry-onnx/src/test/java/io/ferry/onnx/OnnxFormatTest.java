@@ -138,6 +138,16 @@ class OnnxFormatTest {
     byte[] good = model(list(new Init("w", 1, 3, 4).raw(48, 1)));
     assertThatThrownBy(() -> read(Arrays.copyOf(good, good.length - 30))).isInstanceOf(InvalidInputException.class)
         .hasMessageStartingWith("m.onnx: ");
+    // a length of 2^62: protobuf-java's 32-bit read kept its low bits (0) and took the file; protobuf's C++ parser,
+    // onnxruntime's, refuses it
+    byte[] unknown = Arrays.copyOf(good, good.length + 11);
+    unknown[good.length] = (byte) 0xa2; // field 100, length-delimited
+    unknown[good.length + 1] = 0x06;
+    byte[] huge = {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80,
+        (byte) 0x80, 0x40};
+    System.arraycopy(huge, 0, unknown, good.length + 2, huge.length);
+    refused(unknown, "field 100 at byte " + (good.length + 2) + " has length 4611686018427387904, not a valid protobuf"
+        + " length (at most 2147483647)");
     refused("not a protobuf\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII),
         "not a valid ONNX protobuf (at byte 1): Protocol message tag had invalid wire type.");
   }

@@ -239,10 +239,14 @@ public final class SafetensorsReader {
           throw defect("header is not valid JSON: content after the header object at " + where(p.currentLocation()));
         }
       } catch (com.fasterxml.jackson.core.exc.StreamConstraintsException e) {
-        // the parser meets the length before the name or value ends: which of the two it is, it cannot say
-        int over = e.getOriginalMessage().startsWith("Name") ? MAX_PARSED_NAME : MAX_PARSED_STRING;
-        throw defect("header holds a name or string of more than " + over + " characters (tensor names may have "
-            + Limits.MAX_TENSOR_NAME_CHARS + ", metadata values " + Limits.MAX_VALUE_CHARS + ")", e);
+        String m = e.getOriginalMessage();
+        if (m.startsWith("Name") || m.startsWith("String")) {
+          // the parser meets the length before the name or value ends: which of the two it is, it cannot say
+          int over = m.startsWith("Name") ? MAX_PARSED_NAME : MAX_PARSED_STRING;
+          throw defect("header holds a name or string of more than " + over + " characters (tensor names may have "
+              + Limits.MAX_TENSOR_NAME_CHARS + ", metadata values " + Limits.MAX_VALUE_CHARS + ")", e);
+        }
+        throw defect("header is not valid JSON: " + m + " at " + where(e.getLocation()), e);
       } catch (JsonProcessingException e) {
         throw defect("header is not valid JSON: " + e.getOriginalMessage() + " at " + where(e.getLocation()), e);
       }

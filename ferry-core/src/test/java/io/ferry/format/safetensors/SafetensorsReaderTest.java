@@ -232,6 +232,24 @@ class SafetensorsReaderTest {
     rejects("{" + tensor("w", "f32", "[1]", 0, 4) + "}", 4, "tensor 'w'", "unknown dtype 'f32'");
   }
 
+  /** An unknown dtype of ten million characters is named by its start: the error stays one short line. */
+  @Test
+  void anAbsurdlyLongUnknownDtypeIsQuotedByItsStart() {
+    rejects("{" + tensor("w", "F".repeat(10_000_000), "[1]", 0, 4) + "}", 4, "tensor 'w'",
+        "unknown dtype '" + "F".repeat(40) + "…'")
+        .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(200));
+  }
+
+  /**
+   * A name far beyond any limit (here 33 million characters, in a header under the 100,000,000-byte cap) stops the
+   * parser while it reads it, with a message saying so, instead of filling the heap (90 million did).
+   */
+  @Test
+  void aNameOfTensOfMillionsOfCharactersStopsTheParser() {
+    rejects("{" + tensor("n".repeat(33_600_000), "F32", "[1]", 0, 4) + "}", 4,
+        "header holds a name or string of more than 33554432 characters (tensor names may have 4096");
+  }
+
   @Test
   void unknownKeysInAnEntryAreIgnoredLikeTheReference() throws IOException {
     SafetensorsHeader h = read("{\"w\":{\"dtype\":\"F32\",\"extra\":{\"a\":[1,{}]},\"shape\":[1],"

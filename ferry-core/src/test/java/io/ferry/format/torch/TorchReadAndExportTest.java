@@ -91,4 +91,39 @@ class TorchReadAndExportTest {
       }
     }
   }
+
+  /**
+   * Names safetensors reserves: a tensor named {@code __metadata__} (a second {@code __metadata__} in the header, which
+   * every reader refuses) and a value named {@code format} (it took the place of {@code format = pt}, which readers
+   * check) are refused naming the file and the name, and nothing is left in DEST.
+   */
+  @Test
+  void namesSafetensorsReservesAreRefusedNotWritten() throws Exception {
+    byte[] tensorNamedMetadata = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+        .str("__metadata__").tensor("FloatStorage", "0", 2, 0, new int[] {2}, new int[] {1})
+        .str("w").tensor("FloatStorage", "0", 2, 0, new int[] {2}, new int[] {1})
+        .op('u').stop().bytes();
+    byte[] valueNamedFormat = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+        .str("w").tensor("FloatStorage", "0", 2, 0, new int[] {2}, new int[] {1})
+        .str("format").str("tf")
+        .op('u').stop().bytes();
+    String[][] cases = {{"a.pt", "tensor '__metadata__' has the name safetensors reserves"},
+        {"b.pt", "its value 'format' (\"tf\") would take the place of safetensors' format key"}};
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      for (String[] c : cases) {
+        Path src = Files.createDirectories(tmp.resolve("src-" + c[0]));
+        Files.write(src.resolve(c[0]), Pickles.checkpoint(c[0].equals("a.pt") ? tensorNamedMetadata : valueNamedFormat,
+            floats(1, 2)));
+        repo.push(src, "m" + c[0].charAt(0), PushOptions.builder().build());
+        Path out = tmp.resolve("out-" + c[0]);
+        try (ModelReader r = repo.open("m" + c[0].charAt(0))) {
+          assertThatThrownBy(() -> SafetensorsExport.write(r, out)).isInstanceOf(InvalidInputException.class)
+              .hasMessageStartingWith(c[0] + ": ").hasMessageContaining(c[1])
+              .hasMessageEndingWith("the checkpoint cannot be written as safetensors");
+        }
+        assertThat(out).doesNotExist();
+      }
+    }
+  }
 }
