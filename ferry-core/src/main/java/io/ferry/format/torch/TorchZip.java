@@ -325,14 +325,16 @@ public final class TorchZip {
       throw new InvalidInputException(what + ": the local header at byte " + c.offset + " disagrees with the central"
           + " directory (method " + method + ", flags 0x" + Integer.toHexString(flags) + ")");
     }
-    if ((flags & 0x0008) == 0) {
-      long lcrc = h.getInt(14) & U32;
-      long lsize = h.getInt(22) & U32;
-      if (lcrc != c.crc || lsize != U32 && lsize != c.size) {
-        throw new InvalidInputException(what + ": the local header at byte " + c.offset + " gives size " + lsize
-            + " and CRC " + Long.toHexString(lcrc) + ", the central directory " + c.size + " and "
-            + Long.toHexString(c.crc));
-      }
+    // a stored entry's compressed and uncompressed sizes are its size; with a data descriptor (bit 3) the local
+    // header may leave CRC and sizes zero, else they must be the directory's (0xffffffff: in the zip64 extra field)
+    long lcrc = h.getInt(14) & U32;
+    long lcsize = h.getInt(18) & U32;
+    long lsize = h.getInt(22) & U32;
+    boolean deferred = (flags & 0x0008) != 0 && lcrc == 0 && lcsize == 0 && lsize == 0;
+    if (!deferred && (lcrc != c.crc || lcsize != U32 && lcsize != c.size || lsize != U32 && lsize != c.size)) {
+      throw new InvalidInputException(what + ": the local header at byte " + c.offset + " gives sizes " + lcsize
+          + " (compressed) and " + lsize + " and CRC " + Long.toHexString(lcrc) + ", the central directory "
+          + c.size + " and " + Long.toHexString(c.crc));
     }
     if (c.size > cdStart - dataStart) {
       throw new InvalidInputException(what + ": its " + c.size + " bytes from byte " + dataStart + " run past the"

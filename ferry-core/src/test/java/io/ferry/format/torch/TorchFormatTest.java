@@ -194,9 +194,18 @@ class TorchFormatTest {
     RawZip z = new RawZip().add("archive/data.pkl", pkl);
     int at = z.size();
     z.junk(RawZip.local("archive/data/0", new byte[4])).central("archive/data/0", new byte[24], at);
-    refused(z.bytes(), "zip entry 'archive/data/0': the local header at byte " + at + " gives size 4 and CRC "
-        + Long.toHexString(RawZip.crc(new byte[4])) + ", the central directory 24 and "
+    refused(z.bytes(), "zip entry 'archive/data/0': the local header at byte " + at + " gives sizes 4 (compressed)"
+        + " and 4 and CRC " + Long.toHexString(RawZip.crc(new byte[4])) + ", the central directory 24 and "
         + Long.toHexString(RawZip.crc(new byte[24])));
+    // a local header whose compressed size alone disagrees (the directory's size and CRC right)
+    RawZip y = new RawZip().add("archive/data.pkl", pkl);
+    int at2 = y.size();
+    byte[] local = RawZip.local("archive/data/0", new byte[4]);
+    local[18] = 5;
+    y.junk(local).central("archive/data/0", new byte[4], at2);
+    refused(y.bytes(), "zip entry 'archive/data/0': the local header at byte " + at2 + " gives sizes 5 (compressed)"
+        + " and 4 and CRC " + Long.toHexString(RawZip.crc(new byte[4])) + ", the central directory 4 and "
+        + Long.toHexString(RawZip.crc(new byte[4])));
   }
 
   @Test
