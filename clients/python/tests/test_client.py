@@ -338,7 +338,22 @@ class HostileVersionTest(unittest.TestCase):
                 ferry.Model(c, "x", "x", self.doc(**bad))
 
 
-class _Recorder(http.server.ThreadingHTTPServer):
+class _LocalServer(http.server.ThreadingHTTPServer):
+    """An HTTP server on a free loopback port, serving from a thread of its own."""
+
+    def _start(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server_address[1]
+
+    def close(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _Recorder(_LocalServer):
     """Answers every GET with ``status`` (and a Location when it is a redirect); records the headers it got."""
 
     daemon_threads = True
@@ -359,15 +374,7 @@ class _Recorder(http.server.ThreadingHTTPServer):
             def log_message(self, *args):
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+        self._start(Handler)
 
 
 class RedirectTest(unittest.TestCase):
@@ -398,7 +405,7 @@ class FailoverTest(unittest.TestCase):
         self.assertIn(dead, str(e.exception))
 
 
-class _TamperProxy(http.server.ThreadingHTTPServer):
+class _TamperProxy(_LocalServer):
     """Forwards GETs to the real server; ``change(path, body)``, when set, may return another body for the client to
     get: a change in transit. ``changed`` counts the bodies changed."""
 
@@ -432,15 +439,7 @@ class _TamperProxy(http.server.ThreadingHTTPServer):
             def log_message(self, *args):
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self):
-        return "http://127.0.0.1:%d" % self.server_address[1]
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+        self._start(Handler)
 
 
 def _flip_chunks(path, body):

@@ -75,6 +75,17 @@ class LeasesTest {
     return new Leases(backend.records(), clock, SETTINGS, "test");
   }
 
+  /** {@link Lease#awaitNoGc} on another thread. */
+  private static CompletableFuture<Void> awaitNoGcAsync(Lease push) {
+    return CompletableFuture.runAsync(() -> {
+      try {
+        push.awaitNoGc();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+  }
+
   private static ChunkId id(int n) {
     return ChunkId.of(ByteBuffer.wrap(new byte[] {(byte) n}));
   }
@@ -154,13 +165,7 @@ class LeasesTest {
     try (Leases gcSide = leases(); Leases pushSide = leases()) {
       Lease gc = gcSide.take(Lease.Kind.GC, "gc");
       Lease push = pushSide.take(Lease.Kind.PUSH, "push");
-      CompletableFuture<Void> waited = CompletableFuture.runAsync(() -> {
-        try {
-          push.awaitNoGc();
-        } catch (java.io.IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      });
+      CompletableFuture<Void> waited = awaitNoGcAsync(push);
       assertThatThrownBy(() -> waited.get(300, TimeUnit.MILLISECONDS)).as("still waiting while the gc lease lives")
           .isInstanceOf(java.util.concurrent.TimeoutException.class);
       gc.close();
@@ -180,13 +185,7 @@ class LeasesTest {
     assertThat(backend.records().create("leases/gc/planted/lease", record.getBytes(StandardCharsets.UTF_8))).isTrue();
     try (Leases pushSide = leases()) {
       Lease push = pushSide.take(Lease.Kind.PUSH, "push");
-      CompletableFuture<Void> waited = CompletableFuture.runAsync(() -> {
-        try {
-          push.awaitNoGc();
-        } catch (java.io.IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      });
+      CompletableFuture<Void> waited = awaitNoGcAsync(push);
       assertThatThrownBy(() -> waited.get(30, TimeUnit.SECONDS))
           .hasRootCauseInstanceOf(java.io.IOException.class)
           .rootCause()

@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,22 +27,16 @@ class ManyFilesPushTest {
 
   @Test
   void openFilesStayBoundedWhateverTheNumberOfFiles() throws IOException {
-    Path fds = Path.of("/proc/self/fd");
-    assumeTrue(Files.isDirectory(fds), "no /proc/self/fd to count open files on");
+    assumeTrue(OpenFiles.countable(), "no /proc/self/fd to count open files on");
     Path src = tmp.resolve("src");
     for (int i = 0; i < FILES; i++) {
       Path f = src.resolve("d" + i / 100).resolve("f" + i + ".txt");
       Files.createDirectories(f.getParent());
       Files.writeString(f, "file " + i);
     }
-    long before = count(fds);
+    long before = OpenFiles.count();
     AtomicLong most = new AtomicLong();
-    TransferListener sampler = new TransferListener() {
-      @Override
-      public void progress(long bytes) {
-        most.accumulateAndGet(count(fds), Math::max);
-      }
-    };
+    TransferListener sampler = OpenFiles.sampler(most);
     try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
         RepositoryOptions.defaults().withParallelism(4))) {
       repo.push(src, "many", PushOptions.builder().listener(sampler).build());
@@ -51,13 +44,5 @@ class ManyFilesPushTest {
     }
     assertThat(most.get()).as("sampled").isPositive();
     assertThat(most.get() - before).as("file descriptors opened beyond those before the push").isLessThan(200);
-  }
-
-  private static long count(Path fds) {
-    try (Stream<Path> s = Files.list(fds)) {
-      return s.count();
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
   }
 }
