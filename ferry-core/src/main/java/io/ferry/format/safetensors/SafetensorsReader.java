@@ -8,7 +8,6 @@ import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import io.ferry.error.InvalidInputException;
-import io.ferry.limits.Limits;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import java.io.IOException;
@@ -84,14 +83,14 @@ public final class SafetensorsReader {
 
   /** Longest name the header parser reads: past it, it stops before holding the name ({@link #JSON}). */
   private static final int MAX_PARSED_NAME = 1 << 20;
-  /** Longest string the header parser reads. */
-  private static final int MAX_PARSED_STRING = 2 * Limits.MAX_VALUE_CHARS;
+  /** Longest string the header parser reads: twice the longest metadata value a push keeps (16 Mi characters). */
+  private static final int MAX_PARSED_STRING = 32 << 20;
 
   /**
-   * Names in the header (tensor names, metadata keys) and strings (metadata values) far longer than Ferry keeps
-   * ({@link Limits#MAX_TENSOR_NAME_CHARS}, {@link Limits#MAX_VALUE_CHARS}) stop the parser as it reads them, so memory
-   * is bounded by those, not by the header (a 90-million-character name ran the heap out); those only somewhat too
-   * long are read and refused by the limits, which name them.
+   * Names in the header (tensor names, metadata keys) and strings (metadata values) far longer than Ferry keeps (a
+   * push's limits: 4,096 characters for a tensor name, 16 Mi for a metadata value) stop the parser as it reads them,
+   * so memory is bounded by those, not by the header (a 90-million-character name ran the heap out); those only
+   * somewhat too long are read, and refused by the push's limits, which name them.
    */
   private static final JsonFactory JSON = JsonFactory.builder()
       .disable(StreamReadFeature.AUTO_CLOSE_SOURCE)
@@ -243,8 +242,8 @@ public final class SafetensorsReader {
         if (m.startsWith("Name") || m.startsWith("String")) {
           // the parser meets the length before the name or value ends: which of the two it is, it cannot say
           int over = m.startsWith("Name") ? MAX_PARSED_NAME : MAX_PARSED_STRING;
-          throw defect("header holds a name or string of more than " + over + " characters (tensor names may have "
-              + Limits.MAX_TENSOR_NAME_CHARS + ", metadata values " + Limits.MAX_VALUE_CHARS + ")", e);
+          throw defect("header holds a name or string of more than " + over + " characters, far more than a tensor "
+              + "name or a metadata value may have", e);
         }
         throw defect("header is not valid JSON: " + m + " at " + where(e.getLocation()), e);
       } catch (JsonProcessingException e) {
@@ -296,7 +295,7 @@ public final class SafetensorsReader {
             }
             String s = p.getText();
             dtype = DType.parseSafetensors(s).orElseThrow(() -> defect("tensor '" + name + "': unknown dtype '"
-                + Limits.excerpt(s) + "'"));
+                + abbreviate(s) + "'"));
           }
           case "shape" -> shape = readIntegers(p, t, name, "shape");
           case "data_offsets" -> {

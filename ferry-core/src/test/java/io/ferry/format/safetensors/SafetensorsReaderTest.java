@@ -236,7 +236,7 @@ class SafetensorsReaderTest {
   @Test
   void anAbsurdlyLongUnknownDtypeIsQuotedByItsStart() {
     rejects("{" + tensor("w", "F".repeat(10_000_000), "[1]", 0, 4) + "}", 4, "tensor 'w'",
-        "unknown dtype '" + "F".repeat(40) + "…'")
+        "unknown dtype '" + "F".repeat(64) + "...'")
         .satisfies(e -> assertThat(e.getMessage()).hasSizeLessThan(200));
   }
 
@@ -247,7 +247,8 @@ class SafetensorsReaderTest {
   @Test
   void aNameOfTensOfMillionsOfCharactersStopsTheParser() {
     rejects("{" + tensor("n".repeat(33_600_000), "F32", "[1]", 0, 4) + "}", 4,
-        "header holds a name or string of more than 33554432 characters (tensor names may have 4096");
+        "header holds a name or string of more than 33554432 characters, far more than a tensor name or a metadata "
+            + "value may have");
   }
 
   @Test
