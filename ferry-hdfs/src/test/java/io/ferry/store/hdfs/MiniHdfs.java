@@ -42,6 +42,8 @@ public final class MiniHdfs implements AutoCloseable {
   private static MiniHdfs shared;
   private static Throwable sharedFailure;
 
+  private static final Object STARTING = new Object();
+
   private final MiniDFSCluster cluster;
   private final File baseDir;
 
@@ -116,7 +118,13 @@ public final class MiniHdfs implements AutoCloseable {
     // the clients inside the cluster (WebHDFS writes through one in the DataNode) wait as Ferry's own do
     conf.setInt(HdfsSettings.CLOSE_DELAY, 20);
     conf.setInt(HdfsSettings.CLOSE_RETRIES, 10);
-    MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build();
+    MiniDFSCluster cluster;
+    // one start at a time: formatting a NameNode fills process-wide tables without a lock (Hadoop's
+    // ErasureCodingPolicyManager, a TreeMap), and a private cluster started beside the shared one corrupted it
+    // (a NullPointerException in TreeMap.rotateLeft, and no HDFS test of the module ran)
+    synchronized (STARTING) {
+      cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build();
+    }
     try {
       cluster.waitActive();
     } catch (IOException | RuntimeException e) {
