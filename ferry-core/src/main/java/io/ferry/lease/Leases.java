@@ -318,7 +318,7 @@ public final class Leases implements Closeable {
           if (h.expires().isAfter(now.plus(LeaseSettings.MAX_TTL).plus(settings.skew()))) {
             throw new IOException(describe(h) + " expires at " + h.expires() + ", further ahead than any holder's "
                 + "lease reaches (" + LeaseSettings.MAX_TTL + "): no " + kind.name().toLowerCase(java.util.Locale.ROOT)
-                + " wrote it, and waiting for it would never end; an administrator removes the record");
+                + " wrote it, and waiting for it would never end; ferry gc removes such records");
           }
           waitingFor = h;
           break;
@@ -342,15 +342,19 @@ public final class Leases implements Closeable {
   }
 
   /**
-   * Removes the records of leases that expired before {@code before} (their holders died without closing them).
+   * Removes the records of leases that expired before {@code before} (their holders died without closing them), and
+   * of leases that expire further ahead than any holder's reaches ({@link LeaseSettings#MAX_TTL}).
    *
    * @return how many leases were removed
    */
   public int removeExpired(Instant before) throws IOException {
     int removed = 0;
+    Instant beyondReach = clock.instant().plus(LeaseSettings.MAX_TTL).plus(settings.skew());
     for (Lease.Kind kind : Lease.Kind.values()) {
       for (Held h : list(kind)) {
-        if (h.expires().plus(settings.skew()).isBefore(before) || h.holder().goneSeenFrom(self)) {
+        // one that expires further ahead than any holder's lease reaches was written by no holder: it goes too
+        if (h.expires().plus(settings.skew()).isBefore(before) || h.holder().goneSeenFrom(self)
+            || h.expires().isAfter(beyondReach)) {
           delete(kind, h.id());
           removed++;
         }

@@ -191,8 +191,15 @@ class LeasesTest {
           .rootCause()
           .hasMessageContaining("gc lease planted in ")
           .hasMessageContaining("held by pid 1 on elsewhere")
-          .hasMessageContaining("expires at 9999-01-01T00:00:00Z, further ahead than any holder's lease reaches");
+          .hasMessageContaining("expires at 9999-01-01T00:00:00Z, further ahead than any holder's lease reaches")
+          .hasMessageEndingWith("ferry gc removes such records");
       push.close();
+      // and gc does: the record goes, the push lease taken since stays
+      Lease again = pushSide.take(Lease.Kind.PUSH, "push again");
+      assertThat(pushSide.removeExpired(clock.instant())).isEqualTo(1);
+      assertThat(backend.records().read("leases/gc/planted/lease")).isEmpty();
+      again.awaitNoGc();
+      again.close();
     }
   }
 
