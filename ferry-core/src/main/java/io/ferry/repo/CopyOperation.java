@@ -70,6 +70,7 @@ final class CopyOperation {
       // the version's ancestors are the same objects in both stores: what the move would find after the copy
       throw headConflict(spec, headBefore.get(), v.id());
     }
+    targetRefs.checkWritable(spec.model());
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {

@@ -85,6 +85,7 @@ final class PushOperation {
     resolver.checkNoCaseTwin(spec.model());
     resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
+    refs.checkWritable(spec.model());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face
       // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)

@@ -29,6 +29,15 @@ public interface RefStore extends Closeable {
   Optional<ChunkId> get(String name) throws IOException;
 
   /**
+   * Refuses a model whose refs the caller may not move, so that a push or a copy fails before it sends anything (a
+   * server checks its token's scopes); stores without access control accept every model. The ref moves stay
+   * checked on their own.
+   *
+   * @throws io.ferry.error.InvalidInputException naming the model and why, if the caller may not move its refs
+   */
+  default void checkWritable(String model) throws IOException {}
+
+  /**
    * Moves {@code name} from {@code expected} to {@code next} if and only if it currently points at {@code expected}.
    *
    * <p>Outcomes: {@link CasResult#NEW} when an absent (or deleted) ref was created, {@link CasResult#UPDATED},

@@ -3,6 +3,7 @@ package io.ferry.store.http;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.error.CorruptRefException;
+import io.ferry.error.InvalidInputException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
@@ -137,6 +138,29 @@ final class HttpRefStore implements RefStore {
   private static boolean sameMove(RefLogEntry a, RefLogEntry b) {
     return Objects.equals(a.oldId(), b.oldId()) && Objects.equals(a.newId(), b.newId()) && a.who().equals(b.who())
         && a.why().equals(b.why()) && a.when().toEpochMilli() == b.when().toEpochMilli();
+  }
+
+  /**
+   * Asks the server what the token may do with the model ({@code GET /v1/store/access}); a server too old to answer
+   * (404) leaves the check to its ref moves, as before.
+   */
+  @Override
+  public void checkWritable(String model) throws IOException {
+    String what = "ask what the token may do with model '" + model + "'";
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/access?model="
+        + HttpBackend.queryValue(model), null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE),
+        ServerPool.Retry.ANY);
+    if (a.status() == 404) {
+      return;
+    }
+    if (a.status() != 200) {
+      throw backend.unexpected(a, what, "200");
+    }
+    JsonNode n = backend.parse(a, what);
+    if (!n.path("write").asBoolean(false)) {
+      throw new InvalidInputException("model '" + model + "' at " + a.server() + ": token '"
+          + n.path("who").asText("?") + "' may not write it (its scopes do not name it); nothing was sent");
+    }
   }
 
   @Override

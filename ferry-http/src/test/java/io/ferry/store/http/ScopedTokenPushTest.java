@@ -95,8 +95,13 @@ class ScopedTokenPushTest {
     List<ChunkId> before = new java.util.ArrayList<>();
     local.backend().chunks().list(o -> before.add(o.id()));
     try (Repository r = asWriter()) {
+      // the HTTP store asks the server first (GET /v1/store/access)
       org.assertj.core.api.Assertions.assertThatThrownBy(() -> r.push(m, "secret/m", PushOptions.builder()
-          .message("x").build())).hasMessageContaining("write access to model 'secret/m'");
+          .message("x").build())).hasMessageContaining("model 'secret/m' at ")
+          .hasMessageEndingWith("token 'ci' may not write it (its scopes do not name it); nothing was sent");
+      // and were it not asked, the server refuses the push's lease, before any upload
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> r.leases().take(
+          io.ferry.lease.Lease.Kind.PUSH, "push secret/m")).hasMessageContaining("write access to model 'secret/m'");
     }
     List<ChunkId> after = new java.util.ArrayList<>();
     local.backend().chunks().list(o -> after.add(o.id()));
