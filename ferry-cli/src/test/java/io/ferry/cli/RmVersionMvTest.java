@@ -90,6 +90,8 @@ class RmVersionMvTest {
   @Test
   void mvMovesHeadAndTagsRecordsTheMoveAndRefusesAnExistingName() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
+    // neither a head nor a tag's target after the rename: found by walking the history, as log walks it
+    String v0 = cli.push(model("z", 0), "old");
     String v1 = cli.push(model("a", 1), "old");
     cli.run("tag", "old", "prod").ok();
     String v2 = cli.push(model("b", 2), "old");
@@ -105,11 +107,11 @@ class RmVersionMvTest {
     Cli.Result r = cli.run("mv", "old", "org/New-Name").ok();
     assertThat(r.out()).contains("old:prod -> org/New-Name:prod").contains("old -> org/New-Name");
     JsonNode log = cli.run("log", "org/New-Name", "--json").ok().json();
-    assertThat(ids(log)).containsExactly(v2, v1);
+    assertThat(ids(log)).containsExactly(v2, v1, v0);
     assertThat(log.get(1).get("refs").get(0).asText()).isEqualTo("org/New-Name:prod");
     cli.run("show", "old").exits(1);
     // its versions, made under the old name, resolve under the new one by full id as by prefix
-    for (String v : new String[] {v1, v2}) {
+    for (String v : new String[] {v0, v1, v2}) {
       assertThat(cli.run("show", "org/New-Name@" + v, "--json").ok().json().get("version").asText()).isEqualTo(v);
       assertThat(cli.run("show", "org/New-Name@" + v.substring(0, 12), "--json").ok().json().get("version").asText())
           .isEqualTo(v);

@@ -116,8 +116,16 @@ final class Resolver {
     Set<ChunkId> matches = new TreeSet<>();
     Set<ChunkId> seen = new java.util.HashSet<>();
     java.util.Deque<ChunkId> todo = new java.util.ArrayDeque<>();
+    // the names the model's versions were pushed under: its own, and the one before a rename (mv keeps versions as
+    // they are), which is what its refs' versions record; log lists the versions of that name, and so does this
+    Set<String> names = new java.util.HashSet<>();
+    names.add(model);
     for (String ref : modelRefs(model)) {
-      refs.get(ref).ifPresent(todo::add);
+      Optional<ChunkId> at = refs.get(ref);
+      if (at.isPresent()) {
+        todo.add(at.get());
+        names.add(db.version(at.get()).model());
+      }
     }
     while (!todo.isEmpty()) {
       ChunkId id = todo.pop();
@@ -125,7 +133,7 @@ final class Resolver {
         continue;
       }
       var v = db.version(id);
-      if (!v.model().equals(model)) {
+      if (!names.contains(v.model())) {
         continue;
       }
       if (id.hex().startsWith(prefix)) {
