@@ -132,6 +132,26 @@ class RmVersionMvTest {
         .isEqualTo(v2);
   }
 
+  /**
+   * After mv, the versions keep the name they were pushed under: rm of the head still moves it back to its parent
+   * (it deleted the head, as if the model started there), and rm of the model is still refused while another model
+   * derives from it (the guard looked for versions of the new name only, found none, and removed the model).
+   */
+  @Test
+  void rmAfterMvMovesTheHeadBackAndKeepsTheDerivedModelsGuard() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", 1), "base");
+    String v2 = cli.push(model("b", 2), "base");
+    cli.push(model("c", 3), "student", "--derived-from", "base@" + v1, "--derivation", "distill");
+    cli.run("mv", "base", "base2").ok();
+    Map<String, String> before = cli.state();
+    cli.run("rm", "base2").exits(1).oneLineError("model 'base2' has versions that student derive from");
+    assertThat(cli.state()).isEqualTo(before);
+    cli.run("rm", "base2@" + v2).ok();
+    assertThat(cli.run("log", "base2", "--json").ok().json().get(0).get("version").asText())
+        .as("the head moved back to its parent").isEqualTo(v1);
+  }
+
   private static List<String> ids(JsonNode arr) {
     List<String> out = new ArrayList<>();
     arr.forEach(n -> out.add(n.get("version").asText()));

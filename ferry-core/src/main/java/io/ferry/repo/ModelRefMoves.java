@@ -126,7 +126,8 @@ final class ModelRefMoves {
     if (headAt) {
       Version ver = v.version();
       ChunkId parent = ver.parents().isEmpty() ? null : ver.parents().get(0);
-      if (parent != null && !db.version(parent).model().equals(model)) {
+      // the name the version was pushed under, which mv does not change: its parent of the same name is the model's
+      if (parent != null && !db.version(parent).model().equals(ver.model())) {
         parent = null; // the model starts here: its first parent is another model's version
       }
       out.add(cas(RefNames.head(model), id, parent, why, out));

@@ -323,10 +323,16 @@ public final class Repository implements Closeable {
       todo.add(model.head());
     }
     todo.addAll(model.tags().values());
+    // its versions are those pushed under its name or, after mv, under the name its refs' versions record
+    Set<String> names = new HashSet<>();
+    names.add(model.model());
+    for (ChunkId id : todo) {
+      names.add(db.version(id).model());
+    }
     while (!todo.isEmpty()) {
       ChunkId id = todo.pop();
       Version v = db.version(id);
-      if (v.model().equals(model.model()) && own.add(id)) {
+      if (names.contains(v.model()) && own.add(id)) {
         todo.addAll(v.parents());
       }
     }
