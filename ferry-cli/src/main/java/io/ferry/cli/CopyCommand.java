@@ -25,19 +25,27 @@ final class CopyCommand extends StoreCommand {
 
   @Override
   int run() throws IOException {
-    try (Repository src = openRepo();
-        Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()), repositoryOptions())) {
-      CopyResult r = src.copyTo(ref, dst, verify, progress());
-      if (json) {
-        printJson(object().put("version", r.version().hex()).put("sentVersionCount", r.versionsSent())
-            .put("sentObjectCount", r.objectsSent()).put("sentBytes", r.bytesSent())
-            .putPOJO("movedRefs", r.refsMoved().stream().map(JsonOut::userRef).toList()));
-      } else {
-        out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", ref,
-            r.version().shortHex(12), dst.uri(), r.versionsSent(), r.objectsSent(), Format.bytes(r.bytesSent()),
-            r.refsMoved().isEmpty() ? "no refs" : String.join(", ", r.refsMoved()));
+    try (Repository src = openRepo()) {
+      // a ref that names nothing fails here, before a missing target store is created for it
+      src.resolve(ref);
+      try (Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()),
+          repositoryOptions())) {
+        copy(src, dst);
       }
     }
     return 0;
+  }
+
+  private void copy(Repository src, Repository dst) throws IOException {
+    CopyResult r = src.copyTo(ref, dst, verify, progress());
+    if (json) {
+      printJson(object().put("version", r.version().hex()).put("sentVersionCount", r.versionsSent())
+          .put("sentObjectCount", r.objectsSent()).put("sentBytes", r.bytesSent())
+          .putPOJO("movedRefs", r.refsMoved().stream().map(JsonOut::userRef).toList()));
+    } else {
+      out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", ref,
+          r.version().shortHex(12), dst.uri(), r.versionsSent(), r.objectsSent(), Format.bytes(r.bytesSent()),
+          r.refsMoved().isEmpty() ? "no refs" : String.join(", ", r.refsMoved()));
+    }
   }
 }

@@ -166,6 +166,17 @@ class VersioningTest {
     assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(3);
   }
 
+  /** A copy of a ref that names nothing fails before the target store it would create exists. */
+  @Test
+  void aCopyOfNothingCreatesNoTargetStore() throws IOException {
+    Cli source = new Cli(tmp.resolve("source")).init();
+    source.push(model("base", base(), "{}"), "m");
+    java.nio.file.Path fresh = tmp.resolve("fresh");
+    source.run("copy", "nope", "--to", fresh.toString()).exits(1).oneLineError("no model 'nope'");
+    source.run("copy", "m:nope", "--to", fresh.toString()).exits(1).oneLineError("has no tag 'nope'");
+    assertThat(fresh).doesNotExist();
+  }
+
   @Test
   void aCopyWhoseHeadCannotMoveIsRefusedBeforeItSendsAnything() throws IOException {
     Cli source = new Cli(tmp.resolve("source")).init();
