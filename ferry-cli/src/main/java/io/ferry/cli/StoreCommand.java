@@ -187,10 +187,16 @@ abstract class StoreCommand implements Callable<Integer> {
 
   abstract int run() throws IOException;
 
-  /** The REF the command line gave (a positional parameter labelled REF...), or null. */
+  /**
+   * The ref or model the command line gave (the first positional parameter labelled REF, MODEL[@ID], MODEL:TAG, RUN
+   * or OLD), or null; diff's two versions are not one.
+   */
   private String refArgument() {
     for (picocli.CommandLine.Model.PositionalParamSpec p : spec.positionalParameters()) {
-      if (p.paramLabel().startsWith("REF") && p.getValue() instanceof String v) {
+      String label = p.paramLabel();
+      boolean names = label.startsWith("REF") || label.startsWith("MODEL") || label.equals("RUN")
+          || label.equals("OLD");
+      if (names && p.getValue() instanceof String v) {
         return v;
       }
     }

@@ -183,6 +183,16 @@ class JsonSchemaTest {
     assertThat(e.get("kind").asText()).isEqualTo("notFound");
     assertThat(e.get("ref").asText()).isEqualTo("tiny:nope");
     assertThat(e.get("message").asText()).contains("nope");
+    // every command given a ref or a model names it
+    String[][] named = {{"rm", "nope"}, {"rm", "nope@abcd1234"}, {"rollback", "nope:prod"}, {"mv", "nope", "other"},
+        {"checkpoint", "latest", "nope"}, {"log", "nope"}, {"tag", "-d", "nope:t"}};
+    for (String[] args : named) {
+      List<String> line = new java.util.ArrayList<>(List.of(args));
+      line.add("--json");
+      JsonNode err = Cli.JSON.readTree(cli.run(line.toArray(String[]::new)).exits(1).err());
+      assertThat(err.path("ref").asText()).as(String.join(" ", args)).isEqualTo(args[args[0].equals("checkpoint")
+          || args[0].equals("tag") ? 2 : 1]);
+    }
 
     Cli.Result usage = cli.run("log", "tiny", "-n", "-1", "--json").exits(2);
     JsonNode u = Cli.JSON.readTree(usage.err());
