@@ -156,9 +156,12 @@ class CheckpointCommandTest {
     Cli.Result same = cli.run("checkpoint", "push", a.toString(), "run3", "--step", "10").ok();
     assertThat(same.out()).contains("up to date").contains(id);
     String lsBefore = cli.run("checkpoint", "ls", "run3", "--json").ok().out();
+    java.util.Map<String, String> storeBefore = cli.state();
     cli.run("checkpoint", "push", b.toString(), "run3", "--step", "10").exits(1)
         .oneLineError("ferry checkpoint push: ", "run3:step-10 already exists", "nothing was published");
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().out()).isEqualTo(lsBefore);
+    // every file of the store as it was: the objects it stored and the index records it added are removed again
+    assertThat(cli.state()).isEqualTo(storeBefore);
     cli.run("verify").ok();
 
     // the same content at a new step is a new checkpoint, not "up to date"

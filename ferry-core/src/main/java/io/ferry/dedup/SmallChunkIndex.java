@@ -499,13 +499,31 @@ public final class SmallChunkIndex {
   /**
    * Adds the packs a push or copy wrote ({@link #add}) and merges the deltas into a new base when enough wait ({@link
    * #mergeDue}), as every writer of packs does under its push lease before anything references the packs.
+   *
+   * @return the keys of the delta records written
    */
-  public void record(Collection<PackIndex> written) throws IOException {
+  public List<String> record(Collection<PackIndex> written) throws IOException {
     if (written.isEmpty()) {
-      return;
+      return List.of();
     }
-    add(written);
+    List<String> keys = add(written);
     mergeIfDue();
+    return keys;
+  }
+
+  /**
+   * Removes delta records a push wrote ({@link #record}) and then failed to publish, so that a failed push leaves the
+   * index as it was; one a merge absorbed meanwhile is gone already or removed as a merge would. Failures are attached
+   * to {@code cause} (a record left behind names packs that no longer exist: a hint, which lookups check and skip).
+   */
+  public void unrecord(Collection<String> keys, Throwable cause) {
+    for (String k : keys) {
+      try {
+        records.delete(k);
+      } catch (IOException | RuntimeException e) {
+        cause.addSuppressed(e);
+      }
+    }
   }
 
   /** Whether as many deltas wait unabsorbed as make a push merge them (the threshold). */

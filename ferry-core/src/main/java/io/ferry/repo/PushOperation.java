@@ -110,8 +110,9 @@ final class PushOperation {
       SmallChunkIndex.View index = smallChunks.load();
       Pusher.Staged staged = withStored(pusher.store(prepared, db.locator(candidatePacks), index::locate), opts);
       List<ChunkId> created = new ArrayList<>(staged.created());
+      List<String> recorded = new ArrayList<>();
       try {
-        recordPacks(staged);
+        recorded.addAll(recordPacks(staged));
         for (int restage = 0; ; restage++) {
           Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
           if (r.isPresent()) {
@@ -126,7 +127,7 @@ final class PushOperation {
           Pusher.Staged again = withStored(pusher.store(prepared, db.locator(Set.of()), Pusher.IndexLookup.NONE),
               opts);
           created.addAll(again.created());
-          recordPacks(again);
+          recorded.addAll(recordPacks(again));
           if (!again.snapshotId().equals(staged.snapshotId())) {
             throw new InvalidInputException("push to " + target + ": the source changed while it was pushed (its"
                 + " snapshot was " + staged.snapshotId().shortHex(12) + ", now " + again.snapshotId().shortHex(12)
@@ -136,6 +137,7 @@ final class PushOperation {
         }
       } catch (IOException | RuntimeException e) {
         pusher.rollback(created, e);
+        smallChunks.unrecord(recorded, e);
         throw e;
       }
     } finally {
@@ -178,10 +180,11 @@ final class PushOperation {
    * Adds the packs a push wrote to the store-wide small-chunk index (a delta of its own), and merges the deltas into
    * a new base when enough wait. Runs under the push's lease, before the version is published: a crash after it
    * leaves index entries for packs no version references, which later pushes check and skip, and which gc removes
-   * with the packs. A merge's base is written under the lease too, so gc keeps it until its pointer names it.
+   * with the packs. A merge's base is written under the lease too, so gc keeps it until its pointer names it. Returns
+   * the delta records written, which a push that then fails removes.
    */
-  private void recordPacks(Pusher.Staged staged) throws IOException {
-    smallChunks.record(staged.written());
+  private List<String> recordPacks(Pusher.Staged staged) throws IOException {
+    return smallChunks.record(staged.written());
   }
 
   /**
