@@ -14,6 +14,11 @@ public final class SharedBackend {
    * b.chunks()}). Closing it closes nothing: the test closes {@code b} once.
    */
   public static Backend withChunks(Backend b, ChunkStore chunks) {
+    return with(b, chunks, b.records());
+  }
+
+  /** A backend with {@code b}'s refs and URI and the given chunk and record stores (wrappers of {@code b}'s). */
+  public static Backend with(Backend b, ChunkStore chunks, RecordStore records) {
     return new Backend() {
       @Override
       public ChunkStore chunks() {
@@ -27,7 +32,7 @@ public final class SharedBackend {
 
       @Override
       public RecordStore records() {
-        return b.records();
+        return records;
       }
 
       @Override
