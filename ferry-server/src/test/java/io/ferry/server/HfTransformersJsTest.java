@@ -99,7 +99,8 @@ class HfTransformersJsTest {
             .isEqualTo(want);
       }
     }
-    assertThat(fx.accessLog).anyMatch(l -> l.contains(" tjs GET /org/embed/resolve/prod/onnx/model.onnx 200 "));
+    assertThat(fx.accessLog.await(l -> l.contains(" tjs GET /org/embed/resolve/prod/onnx/model.onnx 200 "), 1))
+        .isNotEmpty();
 
     Run denied = node(Map.of(), base.toString(), "org/embed", "prod",
         Files.createDirectories(tmp.resolve("tjs-cache-2")).toString());

@@ -16,8 +16,8 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * A local store holding one small Hugging Face-style model (tensors big enough for loose chunks, and small ones in
@@ -27,7 +27,7 @@ final class ServerFixture implements AutoCloseable {
   final Path dir;
   final Repository repo;
   final PushResult pushed;
-  final List<String> accessLog = Collections.synchronizedList(new ArrayList<>());
+  final AccessLines accessLog = new AccessLines();
   final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(10)).build();
   private final List<FerryServer> servers = new ArrayList<>();
@@ -84,6 +84,35 @@ final class ServerFixture implements AutoCloseable {
     FerryServer s = FerryServer.start(repo, b.listen("127.0.0.1", 0).accessLog(accessLog::add).build());
     servers.add(s);
     return s;
+  }
+
+  /**
+   * The access log's lines. Jetty writes a request's line after its response is complete, so a client can see the
+   * answer before the line exists: tests wait for lines ({@link #await}) rather than read them once.
+   */
+  static final class AccessLines {
+    private final List<String> lines = new ArrayList<>();
+
+    synchronized void add(String line) {
+      lines.add(line);
+      notifyAll();
+    }
+
+    /** The lines matching {@code p} once there are at least {@code count}, or those there are after 60 s. */
+    synchronized List<String> await(Predicate<String> p, int count) throws InterruptedException {
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      List<String> found = matching(p);
+      for (long left = deadline - System.nanoTime(); found.size() < count && left > 0;
+          left = deadline - System.nanoTime()) {
+        wait(Math.max(1, left / 1_000_000));
+        found = matching(p);
+      }
+      return found;
+    }
+
+    private List<String> matching(Predicate<String> p) {
+      return lines.stream().filter(p).toList();
+    }
   }
 
   /** A development server with a small upload limit (8 MiB). */

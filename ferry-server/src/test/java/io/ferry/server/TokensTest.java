@@ -147,7 +147,7 @@ class TokensTest {
     assertThat(TokenFile.revoke(file, "temp")).isPresent();
     assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(401);
     assertThat(as(reader, get(base, "/v1/store")).statusCode()).isEqualTo(200);
-    assertThat(fx.accessLog).anyMatch(l -> l.contains(" temp GET /v1/store 200 "));
+    assertThat(fx.accessLog.await(l -> l.contains(" temp GET /v1/store 200 "), 1)).hasSize(1);
   }
 
   @Test
