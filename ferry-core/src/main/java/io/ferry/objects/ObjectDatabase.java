@@ -178,9 +178,8 @@ public final class ObjectDatabase {
         return "a chunk of model data";
       }
       byte[] content = readObject(id);
-      String head = new String(content, 0, Math.min(content.length, 64), java.nio.charset.StandardCharsets.UTF_8);
-      java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\{\"format\":\"([a-z-]+/[0-9]+)\"").matcher(head);
-      return m.find() ? "a " + m.group(1) + " object" : "a chunk of model data";
+      String format = io.ferry.version.ObjectJson.formatOf(content);
+      return format != null ? "a " + format + " object" : "a chunk of model data";
     } catch (IOException | RuntimeException e) {
       return null;
     }

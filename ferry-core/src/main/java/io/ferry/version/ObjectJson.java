@@ -179,21 +179,32 @@ public final class ObjectJson {
 
   /** Whether the bytes look like a version object (for listing tools that meet untyped objects). */
   public static boolean isVersion(byte[] json) {
-    return startsWith(json, "{\"format\":\"" + VERSION_FORMAT + "\"");
+    return VERSION_FORMAT.equals(formatOf(json));
   }
 
-  private static boolean startsWith(byte[] b, String prefix) {
-    byte[] p = prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    if (b.length < p.length) {
-      return false;
+  /**
+   * The format an object's bytes declare first ({@value #VERSION_FORMAT}, {@value #SNAPSHOT_FORMAT}...), or null if
+   * they do not begin as Ferry's JSON objects do (a chunk of model data, say). Only the first bytes are looked at.
+   */
+  public static String formatOf(byte[] json) {
+    byte[] p = FORMAT_PREFIX;
+    if (json.length < p.length || !java.util.Arrays.equals(json, 0, p.length, p, 0, p.length)) {
+      return null;
     }
-    for (int i = 0; i < p.length; i++) {
-      if (b[i] != p[i]) {
-        return false;
-      }
+    int end = p.length;
+    while (end < json.length && end < p.length + 64 && json[end] != '"') {
+      end++;
     }
-    return true;
+    if (end >= json.length || json[end] != '"') {
+      return null;
+    }
+    String format = new String(json, p.length, end - p.length, java.nio.charset.StandardCharsets.ISO_8859_1);
+    return FORMAT_NAME.matcher(format).matches() ? format : null;
   }
+
+  private static final java.util.regex.Pattern FORMAT_NAME = java.util.regex.Pattern.compile("[a-z-]+/[0-9]+");
+
+  private static final byte[] FORMAT_PREFIX = "{\"format\":\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
   /** The object's JSON tree; bytes that are no JSON (another kind of object: a chunk, a pack) are not a {@code format}. */
   private static JsonNode tree(byte[] json, String format, String what) throws IOException {

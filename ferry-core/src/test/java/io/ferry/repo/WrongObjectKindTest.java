@@ -50,6 +50,25 @@ class WrongObjectKindTest {
   }
 
   @Test
+  void theFormatAnObjectDeclaresIsReadFromItsFirstBytesOnly() {
+    assertThat(io.ferry.version.ObjectJson.formatOf(bytes("{\"format\":\"ferry-version/1\",\"x\":1}")))
+        .isEqualTo("ferry-version/1");
+    assertThat(io.ferry.version.ObjectJson.isVersion(bytes("{\"format\":\"ferry-version/1\"}"))).isTrue();
+    assertThat(io.ferry.version.ObjectJson.isVersion(bytes("{\"format\":\"ferry-version/10\"}"))).isFalse();
+    assertThat(io.ferry.version.ObjectJson.isVersion(bytes("{\"format\":\"ferry-snapshot/1\"}"))).isFalse();
+    // model data that merely starts like an object: cut short, no closing quote, not a format name, spaces
+    for (String notOne : List.of("", "{\"format\":\"", "{\"format\":\"ferry-version/1", "{\"format\":\"Ferry/1\"",
+        "{\"format\":\"ferry-version/\"", "{\"format\":\"/1\"", "{ \"format\":\"ferry-version/1\"",
+        "{\"format\":\"" + "a".repeat(100) + "/1\"")) {
+      assertThat(io.ferry.version.ObjectJson.formatOf(bytes(notOne))).as(notOne).isNull();
+    }
+  }
+
+  private static byte[] bytes(String s) {
+    return s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  @Test
   void gcStopsAtARefThatPointsAtNoVersionAndRemovesNothing() throws IOException {
     Path store = tmp.resolve("store");
     try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(),

@@ -538,8 +538,8 @@ final class StoreApi {
         content = repo.objects().readObject(id);
       }
       if (!io.ferry.version.ObjectJson.isVersion(content)) {
-        throw notAVersion(prefix + "is not a version: it is " + (startsWith(content, "{\"format\":\""
-            + io.ferry.version.ObjectJson.SNAPSHOT_FORMAT + "\"") ? "a snapshot" : "a data chunk"));
+        throw notAVersion(prefix + "is not a version: it is " + (io.ferry.version.ObjectJson.SNAPSHOT_FORMAT
+            .equals(io.ferry.version.ObjectJson.formatOf(content)) ? "a snapshot" : "a data chunk"));
       }
       try {
         v = io.ferry.version.ObjectJson.version(content, "version " + id);
@@ -561,11 +561,6 @@ final class StoreApi {
 
   /** How far past the server's clock a ref log entry's time may be. */
   static final java.time.Duration MAX_WHEN_AHEAD = java.time.Duration.ofDays(1);
-
-  private static boolean startsWith(byte[] b, String prefix) {
-    byte[] p = prefix.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-    return b.length >= p.length && java.util.Arrays.equals(b, 0, p.length, p, 0, p.length);
-  }
 
   private static HttpError notAVersion(String message) {
     return new HttpError(422, "not-a-version", message + "; nothing was moved");
