@@ -122,6 +122,35 @@ final class History {
     return false;
   }
 
+  /**
+   * The versions of {@code model} reachable from {@code tips} (the targets of its refs) through parents that stay in
+   * the model. Its versions are those pushed under its name or under a name a tip's version records: {@code mv} keeps
+   * versions as they were pushed, so after a rename the refs' versions name the model before it. {@code log} lists
+   * the versions of those names, and so does this; a parent of another model (a base a version derives from) ends
+   * the walk there.
+   */
+  Set<ChunkId> ownVersions(String model, Collection<ChunkId> tips) throws IOException {
+    Set<String> names = new HashSet<>();
+    names.add(model);
+    for (ChunkId tip : tips) {
+      names.add(db.version(tip).model());
+    }
+    Set<ChunkId> own = new java.util.LinkedHashSet<>();
+    Set<ChunkId> seen = new HashSet<>();
+    Deque<ChunkId> todo = new ArrayDeque<>(tips);
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (seen.add(id)) {
+        Version v = db.version(id);
+        if (names.contains(v.model())) {
+          own.add(id);
+          todo.addAll(v.parents());
+        }
+      }
+    }
+    return own;
+  }
+
   /** Ids of every version reachable from the current refs, the extra roots, and their parents. */
   Set<ChunkId> reachable(Collection<ChunkId> extraRoots) throws IOException {
     Set<ChunkId> seen = new HashSet<>();

@@ -89,8 +89,8 @@ public final class Repository implements Closeable {
         io.ferry.concurrent.DaemonThreads.named("ferry-worker"));
     this.leases = new Leases(backend.records(), options.clock(), options.leases(), options.author());
     this.updater = new RefUpdater(refs, options.clock(), options.retry());
-    this.resolver = new Resolver(db, refs, backend.uri());
     this.history = new History(db, refs);
+    this.resolver = new Resolver(db, refs, history, backend.uri());
     this.smallChunks = new SmallChunkIndex(db, backend.records(), SmallChunkIndex.DEFAULT_MERGE_THRESHOLD);
     this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock(), smallChunks);
     this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector, smallChunks);
@@ -317,25 +317,11 @@ public final class Repository implements Closeable {
 
   /** The other models that have a version of {@code model} in their history (derivation or parent). */
   private List<String> derivedModels(ModelSummary model, List<ModelSummary> all) throws IOException {
-    Set<ChunkId> own = new HashSet<>();
-    Deque<ChunkId> todo = new ArrayDeque<>();
+    List<ChunkId> tips = new ArrayList<>(model.tags().values());
     if (model.head() != null) {
-      todo.add(model.head());
+      tips.add(0, model.head());
     }
-    todo.addAll(model.tags().values());
-    // its versions are those pushed under its name or, after mv, under the name its refs' versions record
-    Set<String> names = new HashSet<>();
-    names.add(model.model());
-    for (ChunkId id : todo) {
-      names.add(db.version(id).model());
-    }
-    while (!todo.isEmpty()) {
-      ChunkId id = todo.pop();
-      Version v = db.version(id);
-      if (names.contains(v.model()) && own.add(id)) {
-        todo.addAll(v.parents());
-      }
-    }
+    Set<ChunkId> own = history.ownVersions(model.model(), tips);
     List<String> out = new ArrayList<>();
     for (ModelSummary m : all) {
       if (m.model().equals(model.model())) {

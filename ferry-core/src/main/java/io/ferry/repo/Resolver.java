@@ -22,11 +22,13 @@ import java.util.TreeSet;
 final class Resolver {
   private final ObjectDatabase db;
   private final RefStore refs;
+  private final History history;
   private final String uri;
 
-  Resolver(ObjectDatabase db, RefStore refs, String uri) {
+  Resolver(ObjectDatabase db, RefStore refs, History history, String uri) {
     this.db = db;
     this.refs = refs;
+    this.history = history;
     this.uri = uri;
   }
 
@@ -113,33 +115,15 @@ final class Resolver {
    * (within the model): for versions no ref log names, such as those a {@code copy} brought in with their history.
    */
   private Set<ChunkId> historyMatches(String model, String prefix) throws IOException {
-    Set<ChunkId> matches = new TreeSet<>();
-    Set<ChunkId> seen = new java.util.HashSet<>();
-    java.util.Deque<ChunkId> todo = new java.util.ArrayDeque<>();
-    // the names the model's versions were pushed under: its own, and the one before a rename (mv keeps versions as
-    // they are), which is what its refs' versions record; log lists the versions of that name, and so does this
-    Set<String> names = new java.util.HashSet<>();
-    names.add(model);
+    List<ChunkId> tips = new ArrayList<>();
     for (String ref : modelRefs(model)) {
-      Optional<ChunkId> at = refs.get(ref);
-      if (at.isPresent()) {
-        todo.add(at.get());
-        names.add(db.version(at.get()).model());
-      }
+      refs.get(ref).ifPresent(tips::add);
     }
-    while (!todo.isEmpty()) {
-      ChunkId id = todo.pop();
-      if (!seen.add(id)) {
-        continue;
-      }
-      var v = db.version(id);
-      if (!names.contains(v.model())) {
-        continue;
-      }
+    Set<ChunkId> matches = new TreeSet<>();
+    for (ChunkId id : history.ownVersions(model, tips)) {
       if (id.hex().startsWith(prefix)) {
         matches.add(id);
       }
-      todo.addAll(v.parents());
     }
     return matches;
   }
