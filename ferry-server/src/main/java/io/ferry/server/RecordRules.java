@@ -32,6 +32,9 @@ import java.util.regex.Pattern;
  *       (JSON) whose expiry is at most one lease time-to-live plus the tolerated clock skew ahead of the server's
  *       clock, and whose start does not move on renewal;
  *   <li>{@code leases/push/<id>/ids-<8 digits>}: a push's declarations, created and deleted, never replaced;
+ *   <li>{@code leases/push/<id>/holder}: the name of the token that created a writer's push lease, written by the
+ *       server before the lease ({@link #claim}); the lease's records are then that token's alone to renew, add to and
+ *       delete, so that a writer cannot end (or strip the declarations of) another writer's push;
  *   <li>{@code dedup/deltas/<32 hex>-<n>}: a push's small-chunk index delta, created (a valid index table), never
  *       replaced; deleted only once a pointer record absorbed it (what a merge does after publishing);
  *   <li>{@code dedup/bases/<20 digits>}: a merge's pointer record, created with the number after the highest one (the
@@ -40,7 +43,8 @@ import java.util.regex.Pattern;
  *
  * gc leases, replacing a record that is not a push's own lease, deleting pointer records and every other record are
  * admin's. Content and names are checked for every client, admin too, so that no record under these prefixes can stop
- * pushes (a lease that never expires, a pointer numbered past what merges can follow). Stateless; thread-safe.
+ * pushes (a lease that never expires, a pointer numbered past what merges can follow). Keeps no state of its own (holder
+ * records are in the store); thread-safe.
  */
 final class RecordRules {
   static final String LEASES = "leases/";
@@ -75,7 +79,10 @@ final class RecordRules {
   }
 
   /** What a key is, by the layout of the protocols that keep records under {@code leases/} and {@code dedup/}. */
-  private enum Kind { PUSH_LEASE, DECLARATION, GC_LEASE, DELTA, POINTER, OTHER }
+  private enum Kind { PUSH_LEASE, DECLARATION, HOLDER, GC_LEASE, DELTA, POINTER, OTHER }
+
+  /** The record naming the token that holds a push lease, beside the lease's other records. */
+  private static final String HOLDER = "holder";
 
   private static Kind kind(String key) {
     if (key.startsWith(LEASES)) {
@@ -87,7 +94,7 @@ final class RecordRules {
         return Kind.GC_LEASE;
       }
       if (s[0].equals("push")) {
-        return s[2].equals("lease") ? Kind.PUSH_LEASE
+        return s[2].equals("lease") ? Kind.PUSH_LEASE : s[2].equals(HOLDER) ? Kind.HOLDER
             : DECLARATION.matcher(s[2]).matches() ? Kind.DECLARATION : Kind.OTHER;
       }
       return Kind.OTHER;
@@ -129,7 +136,13 @@ final class RecordRules {
     }
     switch (k) {
       case GC_LEASE -> ex.require(a.isAdmin(), "the admin scope (gc leases: only gc, which is admin's, takes them)");
-      case PUSH_LEASE -> { }
+      case HOLDER -> ex.require(a.isAdmin(), "the admin scope (a push lease's holder record is the server's: it names"
+          + " the token that took the lease)");
+      case PUSH_LEASE -> {
+        if (!create) {
+          checkHolder(ex, key);
+        }
+      }
       default -> {
         if (!create) {
           ex.require(a.isAdmin(), "the admin scope (replacing " + what(k) + "s: writers only create them)");
@@ -143,31 +156,90 @@ final class RecordRules {
           checkTarget(ex, key, lease.get("what").asText());
         }
       }
-      case DECLARATION -> checkDeclaration(key, body);
+      case DECLARATION -> {
+        checkHolder(ex, key);
+        checkDeclaration(key, body);
+      }
+      case HOLDER -> { }
       case DELTA -> checkDelta(key, body);
       case POINTER -> checkPointer(key, body, a.isAdmin());
       default -> throw new IllegalStateException(k.name());
     }
   }
 
-  /** Checks a delete: push leases and their declarations are the push's; absorbed deltas a merge's; the rest admin's. */
-  void checkDelete(Exchange ex, String key) throws HttpError, IOException {
+  /**
+   * Checks a delete: push leases and their declarations are the push's (the token that holds the lease); absorbed
+   * deltas a merge's; the rest admin's.
+   *
+   * @return the keys to delete, in order: the key; for a writer's lease, its holder record and then the lease (a
+   *     crash between the two leaves a lease without holder, which expires and which gc removes); none for a writer
+   *     deleting its own lease's holder record (core removes a lease's other records before the lease: the holder
+   *     record goes with the lease)
+   */
+  List<String> checkDelete(Exchange ex, String key) throws HttpError, IOException {
     Access a = ex.access();
     if (a.isAdmin()) {
-      return;
+      return List.of(key);
     }
     Kind k = kind(key);
-    if (k == Kind.PUSH_LEASE || k == Kind.DECLARATION) {
+    if (k == Kind.PUSH_LEASE || k == Kind.DECLARATION || k == Kind.HOLDER) {
       ex.require(a.canWriteAny(), "write access to some model (a push's lease records)");
-      return;
+      checkHolder(ex, key);
+      return k == Kind.PUSH_LEASE ? List.of(holderKey(key), key) : k == Kind.HOLDER ? List.of() : List.of(key);
     }
     if (k == Kind.DELTA) {
       ex.require(a.canWriteAny(), "write access to some model (small-chunk index deltas)");
       ex.require(absorbed(key), "the admin scope (no pointer record under " + BASES + " absorbed this delta, so"
           + " deleting it would drop entries of the index)");
-      return;
+      return List.of(key);
     }
     ex.require(false, "the admin scope (writers delete only a push's lease records and absorbed index deltas)");
+    return List.of();
+  }
+
+  /**
+   * Before a writer's push lease is created: records the token as its holder, or refuses when another token holds
+   * that lease id.
+   *
+   * @return whether this call created the holder record (to be deleted again if the lease's create fails)
+   */
+  boolean claim(Exchange ex, String leaseKey) throws HttpError, IOException {
+    if (ex.access().isAdmin() || kind(leaseKey) != Kind.PUSH_LEASE) {
+      return false;
+    }
+    String holder = holderKey(leaseKey);
+    if (records.create(holder, ex.access().who().getBytes(StandardCharsets.UTF_8))) {
+      return true;
+    }
+    checkHolder(ex, leaseKey);
+    return false;
+  }
+
+  /** Removes the holder record {@link #claim} created, after the lease's create found the lease taken. */
+  void unclaim(String leaseKey) throws IOException {
+    records.delete(holderKey(leaseKey));
+  }
+
+  /** Refuses a writer's change to a push lease's records unless its token holds the lease. */
+  private void checkHolder(Exchange ex, String key) throws HttpError, IOException {
+    Access a = ex.access();
+    if (a.isAdmin()) {
+      return;
+    }
+    String holderKey = holderKey(key);
+    Optional<byte[]> holder = records.read(holderKey);
+    String lease = holderKey.substring(0, holderKey.length() - HOLDER.length() - 1);
+    if (holder.isEmpty()) {
+      ex.require(false, "the admin scope (" + lease + " has no holder record: no writer's token took it through"
+          + " this server, so no writer may change it)");
+    }
+    String who = new String(holder.get(), StandardCharsets.UTF_8);
+    ex.require(who.equals(a.who()), "the token that holds " + lease + " ('" + Exchange.clip(who) + "'): a push's"
+        + " lease records are that push's");
+  }
+
+  private static String holderKey(String key) {
+    return key.substring(0, key.lastIndexOf('/') + 1) + HOLDER;
   }
 
   private static String what(Kind k) {

@@ -634,9 +634,13 @@ final class StoreApi {
         byte[] body = ex.body(RecordStore.MAX_RECORD_BYTES);
         recordRules.checkWrite(ex, key, body, inm != null);
         if (inm != null) {
+          boolean claimed = recordRules.claim(ex, key);
           if (records.create(key, body)) {
             ex.empty(201);
           } else {
+            if (claimed) {
+              recordRules.unclaim(key);
+            }
             ex.json(412, Exchange.JSON.createObjectNode().put("error", "exists")
                 .put("message", "record '" + key + "' exists; nothing was written"));
           }
@@ -646,8 +650,9 @@ final class StoreApi {
         }
       }
       case "DELETE" -> {
-        recordRules.checkDelete(ex, key);
-        records.delete(key);
+        for (String k : recordRules.checkDelete(ex, key)) {
+          records.delete(k);
+        }
         ex.empty(204);
       }
       default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());

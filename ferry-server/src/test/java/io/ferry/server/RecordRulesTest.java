@@ -40,6 +40,7 @@ class RecordRulesTest {
   static URI base;
   static String writer;
   static String admin;
+  static String rival;
   static RecordStore records;
 
   @BeforeAll
@@ -49,6 +50,7 @@ class RecordRulesTest {
     SecureRandom r = new SecureRandom();
     writer = TokenFile.create(file, "other", List.of(Scope.parse("write:other*")), Clock.systemUTC(), r).token();
     admin = TokenFile.create(file, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
+    rival = TokenFile.create(file, "rival", List.of(Scope.parse("write:other*")), Clock.systemUTC(), r).token();
     base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
     records = fx.repo.backend().records();
   }
@@ -189,6 +191,57 @@ class RecordRulesTest {
     assertThat(delete(writer, push).statusCode()).isEqualTo(204);
     assertThat(records.list("leases/push/" + id)).isEmpty();
     assertThat(Optional.of(records.list("leases/"))).hasValueSatisfying(l -> assertThat(l).isEmpty());
+  }
+
+  @Test
+  void aPushLeaseIsTheTokenThatTookItsAlone() throws Exception {
+    // another writer ending a push's lease (or deleting its declarations) lets gc remove what that push uploaded
+    Instant now = Instant.now();
+    String id = leaseId();
+    String push = "leases/push/" + id + "/lease";
+    String holder = "leases/push/" + id + "/holder";
+    String ids = "leases/push/" + id + "/ids-00000001";
+    assertThat(put(writer, holder, utf8("rival"), true).statusCode()).as("holder records are the server's")
+        .isEqualTo(403);
+    assertThat(put(writer, push, lease("push", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .isEqualTo(201);
+    assertThat(records.read(holder)).hasValueSatisfying(v -> assertThat(new String(v, StandardCharsets.UTF_8))
+        .isEqualTo("other"));
+    assertThat(put(writer, ids, utf8(ChunkId.of(utf8("x")) + "\n"), true).statusCode()).isEqualTo(201);
+    byte[] leaseBefore = records.read(push).orElseThrow();
+
+    HttpResponse<byte[]> end = delete(rival, push);
+    assertThat(end.statusCode()).isEqualTo(403);
+    assertThat(text(end)).contains(push.substring(0, push.length() - "/lease".length())).contains("'other'");
+    assertThat(delete(rival, ids).statusCode()).isEqualTo(403);
+    assertThat(delete(rival, holder).statusCode()).isEqualTo(403);
+    assertThat(put(rival, push, lease("push", now, now.plus(Duration.ofMinutes(11))), false).statusCode())
+        .isEqualTo(403);
+    assertThat(put(rival, "leases/push/" + id + "/ids-00000002", utf8(ChunkId.of(utf8("y")) + "\n"), true)
+        .statusCode()).isEqualTo(403);
+    assertThat(put(rival, push, lease("push", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .as("the lease exists").isEqualTo(403);
+    assertThat(records.list("leases/push/" + id + "/")).containsExactly(holder, ids, push);
+    assertThat(records.read(push)).hasValueSatisfying(v -> assertThat(v).isEqualTo(leaseBefore));
+
+    // the holder ends it as core does: every other record, then the lease (which takes the holder record along)
+    assertThat(put(writer, push, lease("push", now, now.plus(Duration.ofMinutes(11))), false).statusCode())
+        .isEqualTo(204);
+    assertThat(delete(writer, ids).statusCode()).isEqualTo(204);
+    assertThat(delete(writer, holder).statusCode()).isEqualTo(204);
+    assertThat(records.read(holder)).as("kept until the lease goes").isPresent();
+    assertThat(delete(writer, push).statusCode()).isEqualTo(204);
+    assertThat(records.list("leases/push/" + id + "/")).isEmpty();
+
+    // a lease no writer's token took through this server (an admin's, a local client's) is no writer's to change
+    String other = "leases/push/" + leaseId() + "/lease";
+    assertThat(put(admin, other, lease("push", now, now.plus(Duration.ofMinutes(10))), true).statusCode())
+        .isEqualTo(201);
+    assertThat(records.list(other.substring(0, other.length() - "lease".length()))).containsExactly(other);
+    HttpResponse<byte[]> noHolder = delete(writer, other);
+    assertThat(noHolder.statusCode()).isEqualTo(403);
+    assertThat(text(noHolder)).contains("no holder record");
+    assertThat(delete(admin, other).statusCode()).isEqualTo(204);
   }
 
   static byte[] pushLease(String what) {

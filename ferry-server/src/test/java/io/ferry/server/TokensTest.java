@@ -135,8 +135,13 @@ class TokensTest {
     java.time.Instant now = java.time.Instant.now();
     String lease = "{\"kind\":\"push\",\"owner\":\"w\",\"host\":\"h\",\"pid\":1,\"pidStart\":1,\"what\":\"t\","
         + "\"started\":\"" + now + "\",\"expires\":\"" + now.plusSeconds(600) + "\"}";
-    assertThat(as(writer, get(base, "/v1/store/records/leases/push/0000000000001-0000000000000001/lease")
-        .PUT(HttpRequest.BodyPublishers.ofString(lease))).statusCode()).isEqualTo(204);
+    String key = "/v1/store/records/leases/push/0000000000001-0000000000000001/lease";
+    assertThat(as(writer, get(base, key).PUT(HttpRequest.BodyPublishers.ofString(lease))).statusCode())
+        .as("a lease is created, not replaced into being: no token holds it yet").isEqualTo(403);
+    assertThat(as(writer, get(base, key).header("If-None-Match", "*").PUT(HttpRequest.BodyPublishers.ofString(lease)))
+        .statusCode()).isEqualTo(201);
+    assertThat(as(writer, get(base, key).PUT(HttpRequest.BodyPublishers.ofString(lease))).statusCode())
+        .as("its renewal").isEqualTo(204);
   }
 
   @Test

@@ -87,6 +87,7 @@ class ScopedTokenPushTest {
     assertThat(records.list("dedup/bases/")).as("the push merged").hasSize(1);
     assertThat(records.list("dedup/deltas/")).as("and removed the deltas its pointer absorbed").isEmpty();
     assertThat(local.resolve("org/a").id()).isNotNull();
+    assertThat(records.list("leases/")).as("the push's lease went, with its holder record").isEmpty();
   }
 
   @Test
