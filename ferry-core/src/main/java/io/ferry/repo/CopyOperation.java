@@ -75,17 +75,19 @@ final class CopyOperation {
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {
       boolean headMoved;
+      List<String> recorded = new ArrayList<>();
       try {
         try {
           sent = copier.copy(v.id());
           ensureCopied(copier, v.id(), sent, lease);
-          indexPacks(copier.packsSent(), lease);
+          recorded.addAll(indexPacks(copier.packsSent(), lease));
         } finally {
           listener.done();
         }
         headMoved = moveHead(spec, head, v.id(), lease);
       } catch (IOException | RuntimeException e) {
         targetCollector.removeCreated(copier.created(), lease, e, true);
+        target.smallChunks().unrecord(recorded, e);
         throw e;
       }
       List<String> moved = new ArrayList<>();
@@ -135,17 +137,19 @@ final class CopyOperation {
    * Adds the packs the copy sent to the target's store-wide small-chunk index, as a push adds its own, so that later
    * pushes into the target find the copied small chunks; under the copy's lease, before any ref moves (a crash
    * between leaves entries for packs no version references, which lookups check and skip and gc removes).
+   *
+   * @return the keys of the delta records written, which a copy that then fails removes again
    */
-  private void indexPacks(Set<ChunkId> packs, Lease lease) throws IOException {
+  private List<String> indexPacks(Set<ChunkId> packs, Lease lease) throws IOException {
     if (packs.isEmpty()) {
-      return;
+      return List.of();
     }
     List<PackIndex> indexes = new ArrayList<>();
     for (ChunkId p : packs) {
       indexes.add(target.objects().packIndex(p));
     }
     lease.checkHeld();
-    target.smallChunks().record(indexes);
+    return target.smallChunks().record(indexes);
   }
 
   /**

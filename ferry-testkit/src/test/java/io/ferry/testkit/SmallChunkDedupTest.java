@@ -181,6 +181,47 @@ class SmallChunkDedupTest {
     }
   }
 
+  /**
+   * A copy that fails after it indexed the packs it sent (here: another push moved the target's head onto another
+   * history meanwhile) removes its index deltas with its objects, so the target's index is as the other push left it.
+   */
+  @Test
+  void aCopyThatFailsAfterIndexingItsPacksRemovesItsDeltas() throws Exception {
+    Path a = write("fa", smallModel(50));
+    Path rival = write("fr", smallModel(51));
+    try (Backend sourceBackend = backend("fail-source"); Backend shared = backend("fail-target");
+        Repository source = Repository.open(sourceBackend, options())) {
+      source.push(a, "a", msg("first"));
+      List<String> copysDeltas = new java.util.concurrent.CopyOnWriteArrayList<>();
+      RecordStore intruding = new BarrierRecords(shared.records(), null) {
+        @Override
+        public boolean create(String key, byte[] content) throws IOException {
+          boolean created = super.create(key, content);
+          if (key.startsWith("dedup/deltas/") && copysDeltas.isEmpty()) {
+            copysDeltas.add(key);
+            try (Repository other = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
+              other.push(rival, "a", msg("another history, pushed while the copy runs"));
+            }
+          }
+          return created;
+        }
+      };
+      try (Repository target = Repository.open(SharedBackend.with(shared, shared.chunks(), intruding), options())) {
+        assertThatThrownBy(() -> source.copyTo("a", target, false, TransferListener.NONE))
+            .isInstanceOf(io.ferry.error.ConflictException.class).hasMessageContaining("not in the history of");
+      }
+      assertThat(copysDeltas).hasSize(1);
+      assertThat(shared.records().read(copysDeltas.get(0))).as("the copy's delta").isEmpty();
+      try (Repository target = Repository.open(SharedBackend.withChunks(shared, shared.chunks()), options())) {
+        assertThat(shared.records().list("dedup/deltas/")).as("the other push's delta only").hasSize(1);
+        assertThat(target.smallChunks().packsNamed()).as("the index names the other push's packs only")
+            .isEqualTo(Set.copyOf(target.resolve("a").version().packs()));
+        assertThat(target.verify(null, TransferListener.NONE).errors()).isEmpty();
+        assertWhole(target, "a", rival);
+      }
+    }
+  }
+
   @Test
   void aFineTuneOfAnotherModelStoresOnlyWhatChanged() throws Exception {
     List<Tensor> base = smallModel(2);
@@ -354,7 +395,12 @@ class SmallChunkDedupTest {
       RecordStore undeletable = new BarrierRecords(shared.records(), null) {
         @Override
         public void delete(String key) throws IOException {
-          throw new IOException("simulated crash: " + key + " stays");
+          if (key.startsWith("dedup/")) {
+            throw new IOException("simulated crash: " + key + " stays");
+          }
+          // its lease goes (a dead process's lease would expire, or gc would see its holder gone): kept, every later
+          // command here would wait out its time-to-live, since the holder is this very process
+          super.delete(key);
         }
       };
       try (Repository dying = Repository.open(SharedBackend.with(shared, crashing, undeletable), options())) {
