@@ -200,6 +200,9 @@ final class CheckpointCommand extends GroupCommand {
     int run() throws IOException {
       try (Repository repo = openRepo()) {
         List<Checkpoint> all = new Checkpoints(repo).list(run);
+        if (all.isEmpty() && repo.refsOf(run).isEmpty()) {
+          repo.resolve(run); // no such model: "no model 'RUN' in STORE", with the names it may have meant (exit 1)
+        }
         if (json) {
           ArrayNode a = json().createArrayNode();
           for (Checkpoint c : all) {

@@ -176,6 +176,10 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--copy").exits(FerryCli.USAGE);
     cli.run("checkpoint", "pull", "run3", "--step", "-5", tmp.resolve("x").toString()).exits(FerryCli.USAGE);
     cli.run("checkpoint", "latest", "nope").exits(1).oneLineError("run 'nope' has no checkpoints");
+    // a run that is no model at all is not found (as for log), with the names it may have meant; --json as well
+    cli.run("checkpoint", "ls", "run33").exits(1).oneLineError("ferry checkpoint ls: ", "no model 'run33'",
+        "did you mean", "run3");
+    cli.run("checkpoint", "ls", "run33", "--json").exits(1);
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
   }
 
