@@ -76,7 +76,8 @@ class ServeCommandTest {
       assertThat(ok.body()).contains(v);
       Cli.raw("token", "revoke", "--tokens", tokens.toString(), "reader").ok();
       assertThat(http.send(ref.build(), HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(401);
-      assertThat(Files.readString(log)).contains(" reader GET /v1/store/refs/org/m/tags/prod 200 ")
+      assertThat(awaitLines(log, " reader GET /v1/store/refs/org/m/tags/prod 200 ",
+          " - GET /v1/store/refs/org/m/tags/prod 401 ")).contains(" reader GET /v1/store/refs/org/m/tags/prod 200 ")
           .contains(" - GET /v1/store/refs/org/m/tags/prod 401 ");
     } finally {
       server.interrupt();
@@ -84,6 +85,21 @@ class ServeCommandTest {
     }
     assertThat(server.isAlive()).isFalse();
     assertThat(code[0]).isZero();
+  }
+
+  /**
+   * The access log once it holds every one of {@code parts}, or as it is after 60 s: the server writes a request's line
+   * after its response is complete, so a client can see the answer before the line is there.
+   */
+  private static String awaitLines(Path log, String... parts) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (true) {
+      String text = Files.exists(log) ? Files.readString(log) : "";
+      if (java.util.Arrays.stream(parts).allMatch(text::contains) || System.nanoTime() > deadline) {
+        return text;
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+    }
   }
 
   @Test
