@@ -65,6 +65,11 @@ final class ProtocolServer implements AutoCloseable {
   final AtomicLong stray = new AtomicLong();
   /** Every request received. */
   final AtomicLong requests = new AtomicLong();
+  /**
+   * Exchanges handed to the handlers' threads and not ended yet. A stop closes the connections but does not wait for
+   * them: one still running (the losing half of a hedged read) may yet count its answer.
+   */
+  final AtomicInteger running = new AtomicInteger();
   /** Delay before a chunk read is answered. */
   final AtomicReference<Duration> chunkDelay = new AtomicReference<>(Duration.ZERO);
   /** When not 0, chunk reads are answered with this status. */
@@ -128,9 +133,26 @@ final class ProtocolServer implements AutoCloseable {
       ex.sendResponseHeaders(404, -1);
       ex.close();
     });
-    server.setExecutor(pool);
+    server.setExecutor(this::dispatch);
     server.start();
     port = server.getAddress().getPort();
+  }
+
+  /** Runs an exchange on the pool, counted in {@link #running} from its hand-over (before stop returns) to its end. */
+  private void dispatch(Runnable exchange) {
+    running.incrementAndGet();
+    try {
+      pool.execute(() -> {
+        try {
+          exchange.run();
+        } finally {
+          running.decrementAndGet();
+        }
+      });
+    } catch (RuntimeException e) {
+      running.decrementAndGet();
+      throw e;
+    }
   }
 
   /** Its base URI, {@code http://127.0.0.1:port}. */

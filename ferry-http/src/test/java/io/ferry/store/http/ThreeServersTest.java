@@ -135,6 +135,8 @@ class ThreeServersTest {
         for (Future<VersionRef> f : more) {
           assertThat(f.get().id()).isEqualTo(pushed.id());
         }
+        // a request's access-log line is written after its response is complete: the pulls can end before it is
+        ServerGroup.await("the restarted server to log a request", 60, () -> served.get(1).get() > back);
         assertThat(served.get(1).get()).as("requests of the restarted server").isGreaterThan(back);
       } finally {
         pool.shutdownNow();
