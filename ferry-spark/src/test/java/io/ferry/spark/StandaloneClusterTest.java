@@ -6,7 +6,6 @@ import io.ferry.format.DType;
 import io.ferry.repo.Repository;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -98,10 +97,13 @@ class StandaloneClusterTest {
     return pb.start();
   }
 
+  /**
+   * A port for a Spark JVM to bind once it has started, out of the way of other processes' ports ({@link
+   * io.ferry.testkit.FreePort}): a Master finding its port taken moves to the next one, and the worker would look for
+   * it where something else listens.
+   */
   private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
-    }
+    return io.ferry.testkit.FreePort.pick();
   }
 
   /** Waits until something listens on the port (the Master is up), or fails if the process died or time ran out. */

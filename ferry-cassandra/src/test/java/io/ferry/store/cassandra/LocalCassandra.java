@@ -1,10 +1,10 @@
 package io.ferry.store.cassandra;
 
+import io.ferry.testkit.FreePort;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -332,9 +332,10 @@ public final class LocalCassandra {
     }
   }
 
+  /** A port for the node to bind seconds later, out of the way of other processes' ports ({@link FreePort}). */
   private static int freePort() {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return s.getLocalPort();
+    try {
+      return FreePort.pick();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
