@@ -138,6 +138,12 @@ class WebUiBrowserTest {
     }
   }
 
+  /**
+   * How long a page a click leads to may take to appear: Chromium on a machine busy with other tests can take longer
+   * than the usual second, as its 30 s page-load timeout allows.
+   */
+  static final Duration PAGE = Duration.ofSeconds(60);
+
   static void open(FerryServer s, String path) {
     browser.get(s.uri() + path);
   }
@@ -163,10 +169,10 @@ class WebUiBrowserTest {
     Browser.screenshot(browser, "models");
     browser.findElement(By.id("filter")).sendKeys("ft-q");
     browser.findElement(By.cssSelector("form.filter button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.urlContains("q=ft-q"));
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.urlContains("q=ft-q"));
     assertThat(attrs("tr.model", "data-model")).containsExactly("org/base-ft-q4");
     browser.findElement(By.linkText("org/base-ft-q4")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.presenceOfElementLocated(
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("model-name")));
     assertThat(browser.getCurrentUrl()).endsWith("/ui/models/org/base-ft-q4");
   }
@@ -329,13 +335,13 @@ class WebUiBrowserTest {
     Browser.screenshot(browser, "login");
     browser.findElement(By.id("token")).sendKeys("ferry_not_a_token");
     browser.findElement(By.cssSelector("#login button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.presenceOfElementLocated(
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("login-problem")));
 
     // a read token: pages work, no admin buttons
     browser.findElement(By.id("token")).sendKeys(readToken);
     browser.findElement(By.cssSelector("#login button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.presenceOfElementLocated(
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("model-name")));
     assertThat(browser.getCurrentUrl()).endsWith("/ui/models/org/base");
     open(secured, "/ui/health");
@@ -363,12 +369,12 @@ class WebUiBrowserTest {
 
     // sign out, sign in as admin: the buttons are there and verify runs to its result
     browser.findElement(By.id("logout")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.presenceOfElementLocated(
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("login")));
     open(secured, "/ui/login?next=/ui/health");
     browser.findElement(By.id("token")).sendKeys(adminToken);
     browser.findElement(By.cssSelector("#login button")).click();
-    new WebDriverWait(browser, Duration.ofSeconds(10)).until(ExpectedConditions.presenceOfElementLocated(
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("run-verify")));
     browser.findElement(By.id("run-verify")).click();
     new WebDriverWait(browser, Duration.ofSeconds(60)).until(ExpectedConditions.textToBePresentInElementLocated(
