@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.ferry.format.DType;
+import io.ferry.testkit.FreePort;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import io.ferry.testkit.RedisServer;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,10 +68,8 @@ class RedisCacheCliTest {
     Cli cli = new Cli(tmp.resolve("store")).init();
     Path src = model(6);
     cli.push(src, "m");
-    int port;
-    try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
-    }
+    // nothing listens there, and no other process is handed it meanwhile (it lies below the ephemeral range)
+    int port = FreePort.pick();
     Cli.Result r = cli.run("pull", "m", tmp.resolve("out").toString(), "--cache", "redis://127.0.0.1:" + port).ok();
     assertThat(r.err().lines().filter(l -> l.contains("warning")).count()).as(r.err()).isEqualTo(1);
     assertThat(r.err()).contains("127.0.0.1:" + port).contains("reading from");

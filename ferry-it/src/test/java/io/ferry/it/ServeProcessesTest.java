@@ -13,6 +13,7 @@ import io.ferry.store.StoreOptions;
 import io.ferry.store.http.HttpBackend;
 import io.ferry.store.http.HttpSettings;
 import io.ferry.testkit.DirectoryState;
+import io.ferry.testkit.FreePort;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import io.ferry.transfer.PullOptions;
@@ -116,7 +117,8 @@ class ServeProcessesTest {
     try {
       for (int i = 0; i < 3; i++) {
         servers[i] = new Server(work, store, tokens, i);
-        servers[i].start(0);
+        // the second is killed and started again on its port: one that no other process is handed meanwhile
+        servers[i].start(i == 1 ? FreePort.pick() : 0);
       }
       for (Server s : servers) {
         s.awaitListening();

@@ -10,10 +10,12 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A free loopback port for a server that a test starts in another process, which binds it only later (Cassandra
- * seconds later). A port from {@code new ServerSocket(0)} lies in the kernel's ephemeral range, from which every
- * other bind to port 0 and every outgoing connection on the machine takes its port too: until the server binds it,
- * the other module testing beside this one (a MiniDFSCluster binds dozens) may be handed the same port, and the server
- * fails to start. The port returned here lies below that range, where only a bind to that very number takes it.
+ * seconds later), for a server that a test stops and later starts again on the same port, and for a port on which a
+ * test needs nothing to listen for a while. A port from {@code new ServerSocket(0)} lies in the kernel's ephemeral
+ * range, from which every other bind to port 0 and every outgoing connection on the machine takes its port too: while
+ * nothing listens on it, the other module testing beside this one (a MiniDFSCluster binds dozens) may be handed the
+ * same port, and the server fails to start. The port returned here lies below that range, where only a bind to that
+ * very number takes it.
  */
 public final class FreePort {
   private static final Path EPHEMERAL = Path.of("/proc/sys/net/ipv4/ip_local_port_range");

@@ -68,7 +68,7 @@ public final class LocalCassandra {
       if (shared == null && sharedFailure == null) {
         try {
           int nativePort = freePort();
-          int storagePort = freePort();
+          int storagePort = freePort(nativePort);
           Path dir = Path.of("target", "cassandra-" + nativePort).toAbsolutePath();
           LocalCassandra node = new LocalCassandra("127.0.0.1", nativePort, storagePort, dir,
               "127.0.0.1:" + storagePort, 512);
@@ -103,7 +103,7 @@ public final class LocalCassandra {
    */
   public static List<LocalCassandra> cluster(List<String> addresses, Path base, int heapMiB) {
     int nativePort = freePort();
-    int storagePort = freePort();
+    int storagePort = freePort(nativePort);
     String seeds = addresses.stream().map(a -> a + ":" + storagePort).collect(Collectors.joining(","));
     List<LocalCassandra> nodes = new ArrayList<>();
     for (String a : addresses) {
@@ -332,10 +332,18 @@ public final class LocalCassandra {
     }
   }
 
-  /** A port for the node to bind seconds later, out of the way of other processes' ports ({@link FreePort}). */
-  private static int freePort() {
+  /**
+   * A port for the node to bind seconds later, out of the way of other processes' ports ({@link FreePort}), and not
+   * one of {@code taken} (picked for the node too, and free until it starts).
+   */
+  private static int freePort(int... taken) {
     try {
-      return FreePort.pick();
+      while (true) {
+        int port = FreePort.pick();
+        if (Arrays.stream(taken).noneMatch(t -> t == port)) {
+          return port;
+        }
+      }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

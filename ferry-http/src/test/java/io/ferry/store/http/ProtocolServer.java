@@ -15,6 +15,7 @@ import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoredObject;
+import io.ferry.testkit.FreePort;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -121,7 +122,8 @@ final class ProtocolServer implements AutoCloseable {
   /** As {@link #start}, serving the protocol under {@code prefix + /v1/store} (e.g. {@code /ferry}). */
   static ProtocolServer startUnder(Backend store, String token, String prefix) throws IOException {
     ProtocolServer s = new ProtocolServer(store, token, prefix);
-    s.listen(0);
+    // a port no other process is handed while a test has the server stopped, for its restart on the same port
+    s.listen(FreePort.pick());
     return s;
   }
 

@@ -11,6 +11,7 @@ import io.ferry.server.FerryServer;
 import io.ferry.server.ServerOptions;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.DirectoryState;
+import io.ferry.testkit.FreePort;
 import io.ferry.transfer.PullOptions;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -73,7 +74,8 @@ class ThreeServersTest {
       store.push(src, "org/m:prod", PushOptions.builder().build());
       VersionRef pushed = store.resolve("org/m:prod");
       for (int i = 0; i < 3; i++) {
-        start(store, i, 0);
+        // a port no other process is handed while the server is stopped, for its restart on the same port
+        start(store, i, FreePort.pick());
       }
       String uri = "http://127.0.0.1:" + ports[0] + ",http://127.0.0.1:" + ports[1] + ",http://127.0.0.1:" + ports[2]
           + "?probe_min_ms=20&probe_max_ms=100";

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.ferry.id.ChunkId;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
+import io.ferry.testkit.FreePort;
 import io.ferry.testkit.RedisServer;
 import io.ferry.testkit.TestRandom;
 import java.io.IOException;
@@ -226,10 +227,8 @@ class RedisChunkCacheTest {
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
-    int closedPort;
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-      closedPort = s.getLocalPort();
-    }
+    // nothing listens there, and no other process is handed it meanwhile (it lies below the ephemeral range)
+    int closedPort = FreePort.pick();
     RedisChunkCache c = cache("redis://127.0.0.1:" + closedPort, w);
     byte[] content = object(3 * PART);
     ChunkId id = ChunkId.of(content);
