@@ -1,16 +1,15 @@
 package io.ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
-import java.io.IOException;
+import io.ferry.testkit.NodePackages;
+import io.ferry.testkit.NodePackages.Run;
 import java.io.InputStream;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -18,7 +17,6 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,7 +44,7 @@ class HfJsClientTest {
     try (InputStream in = HfJsClientTest.class.getResourceAsStream("/hfjs/read-model.mjs")) {
       Files.write(work.resolve("read-model.mjs"), in.readAllBytes());
     }
-    npmInstall(work, "@huggingface/hub", HUB_VERSION);
+    NodePackages.install(work, "@huggingface/hub", HUB_VERSION);
     fx = new ServerFixture(tmp);
   }
 
@@ -57,51 +55,14 @@ class HfJsClientTest {
     }
   }
 
-  record Run(int code, String output) {}
-
-  /**
-   * Installs {@code module@version} with npm into {@code work} unless it is there; skips the calling test class where
-   * npm cannot, and fails under {@code CI=true}.
-   */
-  static void npmInstall(Path work, String module, String version, String... extra) throws Exception {
-    if (Files.isDirectory(work.resolve("node_modules").resolve(module))) {
-      return;
-    }
-    List<String> cmd = new java.util.ArrayList<>(List.of("npm", "install", "--no-audit", "--no-fund", "--no-save",
-        "--silent"));
-    cmd.addAll(List.of(extra));
-    cmd.add(module + "@" + version);
-    Run npm;
-    try {
-      npm = run(work, 300, cmd.toArray(String[]::new));
-    } catch (IOException e) {
-      npm = new Run(-1, e.getMessage());
-    }
-    if (npm.code() != 0) {
-      if ("true".equalsIgnoreCase(System.getenv("CI"))) {
-        throw new AssertionError("CI=true and npm could not install " + module + ": " + npm.output());
-      }
-      assumeTrue(false, "npm could not install " + module + " here: " + npm.output());
-    }
-  }
-
-  static Run run(Path dir, int seconds, String... cmd) throws Exception {
-    Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
-    byte[] out = p.getInputStream().readAllBytes();
-    if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      return new Run(-1, String.join(" ", cmd) + " took more than " + seconds + " s");
-    }
-    return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8));
-  }
-
   @Test
   void theHuggingFaceJsClientListsAndDownloadsEveryFileWithAToken() throws Exception {
     Path tokens = tmp.resolve("tokens.json");
     String token = TokenFile.create(tokens, "hf", List.of(Scope.parse("read:org/*")), Clock.systemUTC(),
         new SecureRandom()).token();
     URI base = fx.start(ServerOptions.builder().tokens(TokenFile.open(tokens))).uri();
-    Run r = run(work, 120, "node", "read-model.mjs", base.toString(), "org/tiny", "prod", "hf_" + token);
+    Run r = NodePackages.run(work, 120, "node", "read-model.mjs", base.toString(), "org/tiny", "prod",
+        "hf_" + token);
     assertThat(r.code()).as(r.output()).isZero();
     JsonNode got = JSON.readTree(r.output().strip().lines().reduce((a, b) -> b).orElse("{}"));
     assertThat(got.get("name").asText()).isEqualTo("org/tiny");
@@ -121,7 +82,7 @@ class HfJsClientTest {
       assertThat(f.get("sha256").asText()).isEqualTo(sha);
       assertThat(f.get("lfsOid").asText()).isEqualTo(sha);
     }
-    Run denied = run(work, 120, "node", "read-model.mjs", base.toString(), "org/tiny", "prod");
+    Run denied = NodePackages.run(work, 120, "node", "read-model.mjs", base.toString(), "org/tiny", "prod");
     assertThat(denied.code()).isNotZero();
   }
 }

@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.ferry.repo.PushOptions;
-import io.ferry.server.HfJsClientTest.Run;
 import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
+import io.ferry.testkit.NodePackages;
+import io.ferry.testkit.NodePackages.Run;
 import java.io.InputStream;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,7 +51,7 @@ class HfTransformersJsTest {
       Files.write(work.resolve("run-model.mjs"), in.readAllBytes());
     }
     // --ignore-scripts: onnxruntime-node's install script fetches GPU providers; the CPU binary is in the package
-    HfJsClientTest.npmInstall(work, "@huggingface/transformers", TRANSFORMERS_VERSION, "--ignore-scripts");
+    NodePackages.install(work, "@huggingface/transformers", TRANSFORMERS_VERSION, "--ignore-scripts");
     fx = new ServerFixture(tmp);
   }
 
@@ -110,16 +109,6 @@ class HfTransformersJsTest {
   private static Run node(Map<String, String> env, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of("node", "run-model.mjs"));
     cmd.addAll(List.of(args));
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(work.toFile()).redirectErrorStream(true);
-    pb.environment().remove("FERRY_TOKEN");
-    pb.environment().remove("HF_ENDPOINT");
-    pb.environment().putAll(env);
-    Process p = pb.start();
-    byte[] out = p.getInputStream().readAllBytes();
-    if (!p.waitFor(120, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      return new Run(-1, "node run-model.mjs took more than 120 s");
-    }
-    return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+    return NodePackages.run(work, 120, env, cmd.toArray(String[]::new));
   }
 }
