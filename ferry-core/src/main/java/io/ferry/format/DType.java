@@ -117,7 +117,9 @@ public enum DType {
   /** ggml NVFP4: 64 elements in 36 bytes (four E4M3 scales, 32 bytes of E2M1 pairs). */
   NVFP4(64, 36),
   /** ggml Q1_0: 128 elements in 18 bytes. */
-  Q1_0(128, 18);
+  Q1_0(128, 18),
+  /** ggml Q2_0 (ternary, 2 bits an element): 64 elements in 18 bytes (an F16 scale, 16 bytes of quants). */
+  Q2_0(64, 18);
 
   private static final Map<String, DType> BY_NAME;
 

@@ -47,7 +47,7 @@ public final class GgufWriter {
         {DType.IQ3_XXS, 18}, {DType.IQ1_S, 19}, {DType.IQ4_NL, 20}, {DType.IQ3_S, 21}, {DType.IQ2_S, 22},
         {DType.IQ4_XS, 23}, {DType.I8, 24}, {DType.I16, 25}, {DType.I32, 26}, {DType.I64, 27}, {DType.F64, 28},
         {DType.IQ1_M, 29}, {DType.BF16, 30}, {DType.TQ1_0, 34}, {DType.TQ2_0, 35}, {DType.MXFP4, 39},
-        {DType.NVFP4, 40}, {DType.Q1_0, 41}};
+        {DType.NVFP4, 40}, {DType.Q1_0, 41}, {DType.Q2_0, 42}};
     for (Object[] e : ids) {
       GGML_IDS[((DType) e[0]).ordinal()] = (Integer) e[1];
     }
@@ -237,6 +237,15 @@ public final class GgufWriter {
   /** Little-endian encoding of GGUF's primitive values. */
   public static final class Enc {
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+    public Enc u8(int v) {
+      out.write(v);
+      return this;
+    }
+
+    public Enc u16(int v) {
+      return raw(ByteBuffer.allocate(2).order(ByteOrder.LITTLE_ENDIAN).putShort((short) v).array());
+    }
 
     public Enc u32(long v) {
       return raw(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt((int) v).array());

@@ -8,7 +8,7 @@ import java.util.Map;
  * {@link DType}s. Ids that ggml retired from GGUF files are named so that the refusal says what the file holds.
  */
 final class GgmlTypes {
-  private static final DType[] BY_ID = new DType[42];
+  private static final DType[] BY_ID = new DType[43];
   private static final Map<Integer, String> RETIRED = Map.of(
       4, "Q4_2 (support removed from ggml)",
       5, "Q4_3 (support removed from ggml)",
@@ -54,6 +54,7 @@ final class GgmlTypes {
     put(39, DType.MXFP4);
     put(40, DType.NVFP4);
     put(41, DType.Q1_0);
+    put(42, DType.Q2_0);
   }
 
   private GgmlTypes() {}
@@ -71,7 +72,7 @@ final class GgmlTypes {
   static String describeUnknown(int id) {
     String retired = RETIRED.get(id);
     return retired != null ? "ggml type " + id + ", " + retired
-        : "unknown ggml type " + id + " (known: 0-3, 6-30, 34, 35, 39-41)";
+        : "unknown ggml type " + id + " (known: 0-3, 6-30, 34, 35, 39-42)";
   }
 
   /** The id of a type, or -1 if GGUF files cannot hold it. */

@@ -171,7 +171,7 @@ class GgufReaderTest {
     for (DType t : blockAndGgufTypes()) {
       assertThat(GgmlTypes.byId(GgufWriter.ggmlId(t))).isEqualTo(t);
     }
-    assertThat(blockAndGgufTypes()).hasSize(34).containsAll(Arrays.stream(DType.values()).filter(DType::isBlock)
+    assertThat(blockAndGgufTypes()).hasSize(35).containsAll(Arrays.stream(DType.values()).filter(DType::isBlock)
         .toList());
   }
 
@@ -289,11 +289,11 @@ class GgufReaderTest {
     refused(new GgufWriter().tensor("a", 0, 4, null, 1L << 32, 1L << 32), "tensor 'a': shape [4294967296, "
         + "4294967296] has more than 2^63 elements");
     refused(new GgufWriter().tensor("a", 99, 4, null, 1), "tensor 'a' has unknown ggml type 99 (known: 0-3, 6-30, "
-        + "34, 35, 39-41)");
+        + "34, 35, 39-42)");
     refused(new GgufWriter().tensor("a", 31, 4, null, 32), "tensor 'a' has ggml type 31, Q4_0_4_4 (removed from "
         + "GGUF files: ggml repacks Q4_0 at load time)");
     refused(new GgufWriter().tensor("a", -1, 4, null, 32), "tensor 'a' has unknown ggml type -1 (known: 0-3, 6-30, "
-        + "34, 35, 39-41)");
+        + "34, 35, 39-42)");
     refused(new GgufWriter().tensor("a", 2, 18, null, 48, 2), "tensor 'a' of type Q4_0 has 48 elements per row "
         + "(dimension 0), not a multiple of its block size 32");
     refused(new GgufWriter().tensor("a", 0, 4, null, 1L << 31, 1L << 31), "tensor 'a': shape [2147483648, "
