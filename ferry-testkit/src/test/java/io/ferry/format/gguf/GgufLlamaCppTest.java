@@ -128,6 +128,7 @@ class GgufLlamaCppTest {
     valid().forEach(v -> files.put(v.name(), v.bytes()));
     malformed().forEach(b -> files.put(b.name(), b.bytes()));
     truncations(false).forEach(b -> files.put(b.name(), b.bytes()));
+    files.put("proto-keys.gguf", protoKeys());
     for (Map.Entry<String, byte[]> f : files.entrySet()) {
       cmd.add(Files.write(tmp.resolve(f.getKey()), f.getValue()).toString());
     }
@@ -691,6 +692,24 @@ class GgufLlamaCppTest {
         assertThat(llamaTypes.has(Integer.toString(id))).as("ggml type %d, which Ferry reads", id).isTrue();
       }
     }
+  }
+
+  /** Keys that are special names of JavaScript objects. */
+  private static byte[] protoKeys() {
+    return new GgufWriter().u32("__proto__", 7).u32("a.__proto__", 8).u32("constructor", 9)
+        .tensor("t", DType.F32, 1).bytes();
+  }
+
+  @Test
+  void llamaCppsReaderLosesKeysNamedProto() throws IOException {
+    // readGgufFileInfo builds its nested metadata with plain objects, so "__proto__" (and "a.__proto__") set an
+    // object's prototype instead of a key: llama.cpp's JavaScript reader drops them. Ferry, and ggml, read them.
+    assertThat(ferry("proto-keys.gguf").metadata(GgufMetadata.class).orElseThrow().asStrings())
+        .containsExactly(Map.entry("__proto__", "7"), Map.entry("a.__proto__", "8"), Map.entry("constructor", "9"));
+    JsonNode js = LLAMA.get("proto-keys.gguf");
+    List<String> keys = new ArrayList<>();
+    js.get("metadata").fieldNames().forEachRemaining(keys::add);
+    assertThat(keys).as("%s", js).containsExactly("constructor");
   }
 
   private static final Pattern TRUNCATED =
