@@ -56,6 +56,29 @@ public final class NodePackages {
     }
   }
 
+  /**
+   * Makes sure {@code node} is there and at least version {@code major} (a package's {@code engines} field), so that
+   * a test fails or skips saying so rather than with a syntax error from deep inside the package.
+   *
+   * @throws org.opentest4j.TestAbortedException (skips the test) if not and CI is not set
+   * @throws AssertionError if not and {@code CI=true}
+   */
+  public static void requireNode(int major) throws IOException, InterruptedException {
+    Run v = run(Path.of("."), 30, "node", "--version");
+    String found = v.output().strip();
+    int have = -1;
+    if (v.code() == 0 && found.matches("v\\d+\\..*")) {
+      have = Integer.parseInt(found.substring(1, found.indexOf('.')));
+    }
+    if (have < major) {
+      String why = "node " + major + " or newer is needed; found " + (v.code() == 0 ? found : "none (" + found + ")");
+      if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+        throw new AssertionError("CI=true and " + why);
+      }
+      assumeTrue(false, why);
+    }
+  }
+
   /** The version of {@code module} installed in {@code work}, or null. */
   static String installedVersion(Path work, String module) throws IOException {
     Path pkg = work.resolve("node_modules").resolve(module).resolve("package.json");

@@ -119,6 +119,7 @@ class GgufLlamaCppTest {
     Path work = Path.of("target", "node-llama-cpp").toAbsolutePath();
     // its postinstall builds or fetches llama.cpp binaries and its optional dependencies are prebuilt ones: the GGUF
     // reader is plain JavaScript and needs neither
+    NodePackages.requireNode(20); // node-llama-cpp's engines
     NodePackages.install(work, "node-llama-cpp", NODE_LLAMA_CPP, "--ignore-scripts", "--omit=optional");
     try (InputStream in = GgufLlamaCppTest.class.getResourceAsStream("/gguf/read-gguf.mjs")) {
       Files.write(work.resolve("read-gguf.mjs"), in.readAllBytes());
