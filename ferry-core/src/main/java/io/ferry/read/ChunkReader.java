@@ -37,9 +37,15 @@ import java.util.zip.CRC32C;
 public final class ChunkReader {
   /** How much a read checks. */
   public enum Check {
-    /** Frame header, raw length against the expected one, and payload CRC32C: what every read checks. */
+    /**
+     * Frame header, raw length against the expected one, and payload CRC32C: what every read checks; all a read of a
+     * {@link ChunkStore#trusted trusted} (local) store checks unless asked for more.
+     */
     FRAME,
-    /** Also the SHA-256 of the decoded bytes against the chunk id: {@code verify}, {@code pull --verify}. */
+    /**
+     * Also the SHA-256 of the decoded bytes against the chunk id: {@code verify}, {@code pull --verify}, and every
+     * read from a store that is not trusted (remote stores, caches), whatever was asked.
+     */
     CONTENT
   }
 
@@ -54,6 +60,8 @@ public final class ChunkReader {
 
   private final ChunkStore store;
   private final Codecs codecs;
+  /** Whether reads from the store may skip the SHA-256 of the content ({@link ChunkStore#trusted}). */
+  private final boolean trusted;
   private final ThreadLocal<ByteBuffer> streamBuffers =
       ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(STREAM_BUFFER));
   private final ThreadLocal<ByteBuffer> decodeBuffers = new ThreadLocal<>();
@@ -62,6 +70,12 @@ public final class ChunkReader {
   public ChunkReader(ChunkStore store, Codecs codecs) {
     this.store = store;
     this.codecs = codecs;
+    this.trusted = store.trusted();
+  }
+
+  /** The check a read makes: the one asked for, and always the content's SHA-256 from a store that is not trusted. */
+  private Check effective(Check asked) {
+    return trusted ? asked : Check.CONTENT;
   }
 
   /** Where a location is, as errors name it: the store's URI, then the loose object or the pack and offset. */
@@ -80,7 +94,7 @@ public final class ChunkReader {
    * @throws IllegalArgumentException if {@code dst} has less room than the chunk
    */
   public void readInto(Location loc, long length, Check check, ByteBuffer dst) throws IOException {
-    decodeInto(loc, length, check, dst, null);
+    againPastCache(loc, () -> decodeInto(loc, length, check, dst, null));
   }
 
   /**
@@ -88,11 +102,40 @@ public final class ChunkReader {
    * of {@code scratch} (its {@link Scratch#take}) instead of a new heap buffer.
    */
   public void readInto(Location loc, long length, Check check, ByteBuffer dst, Scratch scratch) throws IOException {
-    decodeInto(loc, length, check, dst, Objects.requireNonNull(scratch, "scratch"));
+    Objects.requireNonNull(scratch, "scratch");
+    againPastCache(loc, () -> decodeInto(loc, length, check, dst, scratch));
+  }
+
+  /** A read of one chunk, which may run twice ({@link #againPastCache}). */
+  private interface Attempt {
+    void run() throws IOException;
+  }
+
+  /**
+   * Runs the read, and once more when its bytes came through a cache and failed their checks: the cache drops its
+   * copy ({@link ChunkStore#dropCached}), so the second read goes to the store, whose bytes are the truth (and whose
+   * errors name it). A read leaves nothing behind that a second attempt would trip over: buffers are written from
+   * their start again, sinks at the same positions.
+   */
+  private void againPastCache(Location loc, Attempt read) throws IOException {
+    try {
+      read.run();
+    } catch (CorruptObjectException e) {
+      if (trusted || !store.dropCached(loc.object())) {
+        throw e;
+      }
+      try {
+        read.run();
+      } catch (IOException | RuntimeException again) {
+        again.addSuppressed(e);
+        throw again;
+      }
+    }
   }
 
   /** Reads a frame that did not come with its header into {@code scratch}, or a new buffer when it is null. */
-  private void decodeInto(Location loc, long length, Check check, ByteBuffer dst, Scratch scratch) throws IOException {
+  private void decodeInto(Location loc, long length, Check asked, ByteBuffer dst, Scratch scratch) throws IOException {
+    Check check = effective(asked);
     Opened o = open(loc, length);
     long n = o.header.rawLength();
     requireRoom(dst, n, loc);
@@ -137,6 +180,12 @@ public final class ChunkReader {
    */
   public void readRange(Location loc, long length, long from, long to, Check check, ByteBuffer dst)
       throws IOException {
+    againPastCache(loc, () -> readRangeOnce(loc, length, from, to, check, dst));
+  }
+
+  private void readRangeOnce(Location loc, long length, long from, long to, Check asked, ByteBuffer dst)
+      throws IOException {
+    Check check = effective(asked);
     if (from < 0 || to < from || to > length) {
       throw new IllegalArgumentException("range [" + from + ", " + to + ") is outside chunk " + loc.chunk() + " of "
           + length + " bytes");
@@ -248,6 +297,12 @@ public final class ChunkReader {
    */
   public void copyTo(Location loc, long length, Check check, PositionalSink out, long position, Scratch scratch)
       throws IOException {
+    againPastCache(loc, () -> copyToOnce(loc, length, check, out, position, scratch));
+  }
+
+  private void copyToOnce(Location loc, long length, Check asked, PositionalSink out, long position, Scratch scratch)
+      throws IOException {
+    Check check = effective(asked);
     Opened o = open(loc, length);
     if (check == Check.CONTENT) {
       checkObjectSize(o);
@@ -317,6 +372,12 @@ public final class ChunkReader {
    * @return the chunk's raw length
    */
   public long verify(Location loc, long length) throws IOException {
+    long[] raw = new long[1];
+    againPastCache(loc, () -> raw[0] = verifyOnce(loc, length));
+    return raw[0];
+  }
+
+  private long verifyOnce(Location loc, long length) throws IOException {
     Opened head = open(loc, length);
     if (head.streamable()) {
       checkObjectSize(head);
@@ -365,6 +426,13 @@ public final class ChunkReader {
    * @param length the raw length the snapshot records, or {@link #ANY_LENGTH}
    */
   public ByteBuffer storedFrame(Location loc, long length, Check check) throws IOException {
+    ByteBuffer[] frame = new ByteBuffer[1];
+    againPastCache(loc, () -> frame[0] = storedFrameOnce(loc, length, check));
+    return frame[0];
+  }
+
+  private ByteBuffer storedFrameOnce(Location loc, long length, Check asked) throws IOException {
+    Check check = effective(asked);
     Opened o = check == Check.CONTENT ? openWhole(loc, length) : open(loc, length);
     ByteBuffer frame = wholeFrame(o);
     checkWhole(o, frame, check);

@@ -328,6 +328,12 @@ public final class Verifier {
           } catch (RuntimeException e) {
             errors.add(label + ": object " + loc.chunk() + " at " + db.reader().describe(loc)
                 + " could not be checked: " + e, version);
+          } catch (Error e) {
+            // out of memory, say: the object was not checked, so verify cannot vouch for the store (it said "ok" with
+            // damaged objects it never got to), nor call it damaged
+            unreadable.compareAndSet(null, new IOException(label + ": object " + loc.chunk() + " at "
+                + db.reader().describe(loc) + " could not be checked: " + e
+                + " (a larger heap, FERRY_HEAP=2g for one, lets it finish: docs/memory.md)", e));
           } finally {
             checked.incrementAndGet();
             listener.progress(progress);

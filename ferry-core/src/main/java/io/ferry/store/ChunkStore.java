@@ -32,6 +32,26 @@ public interface ChunkStore extends Closeable {
   /** Where this store is, for error messages: its URI. */
   String describe();
 
+  /**
+   * Whether the bytes this store returns may be taken as the bytes that were written without hashing them: true only
+   * for a store on this machine's own disks (a local store), whose frames' CRCs catch what disks do. Every other store
+   * (S3, HDFS, Cassandra, a Ferry server) and every cache in front of one is another party or shares a network with
+   * others: whoever can write there can write a well-formed frame with a right CRC and wrong content. Every read
+   * from such a store checks the SHA-256 of the content against the chunk id ({@link
+   * io.ferry.read.ChunkReader.Check#CONTENT}), {@code --verify} or not. Wrappers that forward every call forward this.
+   */
+  default boolean trusted() {
+    return false;
+  }
+
+  /**
+   * A cache's answer to bytes of the object that failed a reader's checks: it forgets its copy, so that the reader's
+   * next read goes to the store behind it, and says whether it did. Stores that are no cache have no copy to forget.
+   */
+  default boolean dropCached(ChunkId object) throws IOException {
+    return false;
+  }
+
   /** Whether the store holds the object. */
   boolean contains(ChunkId id) throws IOException;
 

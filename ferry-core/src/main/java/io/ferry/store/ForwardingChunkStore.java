@@ -30,6 +30,16 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   }
 
   @Override
+  public boolean trusted() {
+    return inner.trusted();
+  }
+
+  @Override
+  public boolean dropCached(ChunkId object) throws IOException {
+    return inner.dropCached(object);
+  }
+
+  @Override
   public boolean contains(ChunkId id) throws IOException {
     return inner.contains(id);
   }

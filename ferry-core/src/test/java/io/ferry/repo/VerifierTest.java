@@ -186,6 +186,35 @@ class VerifierTest {
         .hasMessageContaining("could not be read").hasMessageContaining("permission denied");
   }
 
+  /** A check that died of an Error (out of memory) vouched for nothing: verify said "ok" over damage it never saw. */
+  @Test
+  void anObjectACheckRanOutOfMemoryOnIsNotOk() throws IOException {
+    ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
+    repo.close();
+    io.ferry.store.Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+    io.ferry.store.ChunkStore starving = new io.ferry.store.ForwardingChunkStore(local.chunks()) {
+      @Override
+      public void readInto(ChunkId id, long offset, java.nio.ByteBuffer dst) throws IOException {
+        if (id.equals(big)) {
+          throw new OutOfMemoryError("Java heap space");
+        }
+        super.readInto(id, offset, dst);
+      }
+
+      @Override
+      public java.nio.ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+        if (id.equals(big)) {
+          throw new OutOfMemoryError("Java heap space");
+        }
+        return super.read(id, offset, length);
+      }
+    };
+    repo = Repository.open(io.ferry.store.StoreLayers.layered(local, starving), RepositoryOptions.defaults());
+    assertThatThrownBy(() -> verify(null)).isNotInstanceOf(FerryException.class)
+        .hasMessageContaining(big.hex()).hasMessageContaining("could not be checked")
+        .hasMessageContaining("OutOfMemoryError").hasMessageContaining("FERRY_HEAP");
+  }
+
   @Test
   void missingVersionIsReportedNotThrown() throws IOException {
     ChunkId version = repo.resolve("alpha").id();

@@ -857,9 +857,33 @@ public final class RedisChunkCache implements ChunkStore {
     }
     deletions.incrementAndGet();
     store.delete(id);
+    deleteParts(id, size, "failed to delete the parts of a deleted object");
+  }
+
+  /**
+   * Deletes every part of the object from Redis, so that the next read goes to the store: core asks this when bytes
+   * read through the cache failed its checks (a well-formed part with another content: written by someone who may
+   * write to this Redis), before it reads them again.
+   */
+  @Override
+  public boolean dropCached(ChunkId id) throws IOException {
+    long size;
+    try {
+      size = knownSize(id);
+    } catch (MissingObjectException absent) {
+      return false;
+    }
+    counters[DROPPED].increment();
+    LOG.warn("cache {}: object {} read through the cache failed its checks; its parts are dropped and it is read"
+        + " from {}", settings.describe(), id, store.describe());
+    return deleteParts(id, size, "failed to drop the parts of an object that failed its checks");
+  }
+
+  /** Deletes the parts of an object of {@code size} bytes; whether Redis took the deletes. */
+  private boolean deleteParts(ChunkId id, long size, String failure) throws IOException {
     RedisLink l = link();
     if (l == null || size <= 0) {
-      return;
+      return false;
     }
     int n = (int) Math.min(Integer.MAX_VALUE, (size + partSize - 1) / partSize);
     try {
@@ -870,11 +894,13 @@ public final class RedisChunkCache implements ChunkStore {
         }
         l.del(keys).get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
       }
+      return true;
     } catch (ExecutionException | TimeoutException | RuntimeException e) {
-      failed("failed to delete the parts of a deleted object", e);
+      failed(failure, e);
+      return false;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new InterruptedIOException("interrupted while deleting " + id + " from the cache");
+      throw new InterruptedIOException("interrupted while deleting the parts of " + id + " from the cache");
     }
   }
 
