@@ -263,13 +263,70 @@ final class PushOperation {
         abandon(w, created, lease);
         return Optional.empty();
       }
-      if (spec.tag() != null) {
-        updater.move(RefNames.tag(spec.model(), spec.tag()), w.id(), null, author, why);
+      if (spec.tag() != null && !moveTag(spec, opts, headRef, head.orElse(null), w, author, why)) {
+        abandon(w, created, lease);
+        return Optional.empty(); // another push took the tag meanwhile: the next attempt reports it
       }
       // the figures the version records, so that push and show report the same bytes
       return Optional.of(new PushResult(w.id(), v, false, v.stats().newStoredBytes(), v.stats().newChunks()));
     });
     return gone[0] ? Optional.empty() : Optional.of(result);
+  }
+
+  /**
+   * Moves the push's tag to the version the head now points at. A tag set once ({@link PushOptions#tagOnce}, a
+   * checkpoint's step) is created only if still absent: another push may have created it since this attempt looked.
+   * When the tag cannot be set, the head is moved back, so that a failed push leaves the refs as they were; only if
+   * that fails too is the push reported as half done, naming both refs and the command that finishes it.
+   *
+   * @return false when another push created the once-set tag meanwhile and the head is back where it was (the caller
+   *     abandons the version and tries again, which reports the tag as taken)
+   */
+  private boolean moveTag(RefSpec spec, PushOptions opts, String headRef, ChunkId oldHead, ObjectDatabase.Written w,
+      String author, String why) throws IOException {
+    String tagRef = RefNames.tag(spec.model(), spec.tag());
+    IOException failure;
+    try {
+      if (!opts.tagOnce()) {
+        updater.move(tagRef, w.id(), null, author, why);
+        return true;
+      }
+      if (updater.compareAndSet(tagRef, null, w.id(), author, why).isSuccess()) {
+        return true;
+      }
+      failure = null;
+    } catch (IOException e) {
+      failure = e;
+    } catch (RuntimeException e) {
+      failure = new IOException(e.toString(), e);
+    }
+    String tag = spec.model() + ":" + spec.tag();
+    String undo = "push undone: " + (failure == null ? tag + " was taken meanwhile" : "moving " + tag + " failed");
+    Exception undoFailed = null;
+    try {
+      if (updater.compareAndSet(headRef, w.id(), oldHead, author, undo).isSuccess()) {
+        if (failure == null) {
+          return false;
+        }
+        throw new IOException(failure.getMessage() + "; the head of " + spec.model() + " was moved back: nothing was"
+            + " published", failure);
+      }
+      undoFailed = new io.ferry.error.ConflictException("another push built on " + w.id().shortHex(12));
+    } catch (IOException | RuntimeException e) {
+      if (e.getCause() == failure && failure != null) {
+        throw e;
+      }
+      undoFailed = e;
+    }
+    IOException half = new IOException("push to " + tag + " in " + backend.uri() + " is half done: version "
+        + w.id().shortHex(12) + " is the head of " + spec.model() + ", but " + (failure == null
+            ? "another push created " + tag + " meanwhile" : "moving " + tag + " failed (" + failure.getMessage() + ")")
+        + ", and moving the head back failed (" + undoFailed.getMessage() + ")" + (failure == null ? ""
+            : "; to finish it: ferry tag " + tag + " " + w.id().hex()), failure != null ? failure : undoFailed);
+    if (failure != null) {
+      half.addSuppressed(undoFailed);
+    }
+    throw half;
   }
 
   /**

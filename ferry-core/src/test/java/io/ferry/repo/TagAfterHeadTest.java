@@ -1,0 +1,210 @@
+package io.ferry.repo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A push moves the head, then its tag. What happens when the tag cannot follow: a tag that must be new (a checkpoint's
+ * step) created by another push in between, or a tag move that fails (a full disk). The head goes back and the push
+ * fails as one that changed nothing; a checkpoint reported stored is never replaced by another.
+ */
+class TagAfterHeadTest {
+  @TempDir Path tmp;
+
+  private Path storeDir;
+  private Path a;
+  private Path b;
+  private ChunkId before;
+  private ChunkId other;
+
+  @BeforeEach
+  void twoSources() throws IOException {
+    storeDir = tmp.resolve("store");
+    a = Files.createDirectories(tmp.resolve("a"));
+    Files.writeString(a.resolve("config.json"), "{\"a\": 1}");
+    b = Files.createDirectories(tmp.resolve("b"));
+    Files.writeString(b.resolve("config.json"), "{\"b\": 2}");
+    Path first = Files.createDirectories(tmp.resolve("first"));
+    Files.writeString(first.resolve("config.json"), "{\"first\": 0}");
+    try (Repository repo = Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      before = repo.push(first, "run", PushOptions.builder().message("first").build()).versionId();
+      other = repo.push(b, "elsewhere", PushOptions.builder().message("b").build()).versionId();
+    }
+  }
+
+  /** The local store's refs, with something done right after one ref's successful move, or moves of a ref failing. */
+  private static final class Hooked implements RefStore {
+    private final RefStore d;
+    volatile String after;
+    volatile Runnable action;
+    volatile String failing;
+    volatile boolean failAllAfterHead;
+    private volatile boolean headMoved;
+
+    Hooked(RefStore d) {
+      this.d = d;
+    }
+
+    @Override
+    public Optional<ChunkId> get(String name) throws IOException {
+      return d.get(name);
+    }
+
+    @Override
+    public CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry)
+        throws IOException {
+      if (name.equals(failing) || failAllAfterHead && headMoved) {
+        throw new IOException("No space left on device");
+      }
+      CasResult r = d.compareAndSet(name, expected, next, entry);
+      if (r.isSuccess() && name.equals(RefNames.head("run"))) {
+        headMoved = true;
+      }
+      if (r.isSuccess() && name.equals(after) && action != null) {
+        Runnable once = action;
+        action = null;
+        once.run();
+      }
+      return r;
+    }
+
+    @Override
+    public List<String> list(String prefix) throws IOException {
+      return d.list(prefix);
+    }
+
+    @Override
+    public List<RefLogEntry> log(String name) throws IOException {
+      return d.log(name);
+    }
+
+    @Override
+    public void checkLog(String name) throws IOException {
+      d.checkLog(name);
+    }
+
+    @Override
+    public List<String> unreadable() throws IOException {
+      return d.unreadable();
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static Backend withRefs(Backend base, RefStore refs) {
+    return new Backend() {
+      @Override
+      public ChunkStore chunks() {
+        return base.chunks();
+      }
+
+      @Override
+      public RefStore refs() {
+        return refs;
+      }
+
+      @Override
+      public RecordStore records() {
+        return base.records();
+      }
+
+      @Override
+      public String uri() {
+        return base.uri();
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  private static PushOptions step(int n) {
+    return PushOptions.builder().message("step " + n).tagOnce(true).build();
+  }
+
+  @Test
+  void aStepTagAnotherPushCreatedAfterTheHeadMovedIsNotReplaced() throws IOException {
+    String stepRef = RefNames.tag("run", "step-7");
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
+      Hooked refs = new Hooked(local.refs());
+      refs.after = RefNames.head("run");
+      refs.action = () -> {
+        try {
+          // the other push's tag lands between this push's head move and its tag move
+          local.refs().compareAndSet(stepRef, null, other, new RefLogEntry(null, other, "rival", Instant.now(),
+              "push: step 7"));
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      };
+      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> repo.push(a, "run:step-7", step(7)))
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessageContaining("run:step-7 already exists").hasMessageContaining("nothing was published");
+      }
+      assertThat(local.refs().get(stepRef)).as("the other push's step stays").contains(other);
+      assertThat(local.refs().get(RefNames.head("run"))).as("the head went back").contains(before);
+      assertThat(local.refs().log(RefNames.head("run"))).as("its log says so")
+          .anySatisfy(e -> assertThat(e.why()).contains("push undone: run:step-7 was taken meanwhile"));
+    }
+  }
+
+  @Test
+  void aTagMoveThatFailsMovesTheHeadBack() throws IOException {
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
+      Hooked refs = new Hooked(local.refs());
+      refs.failing = RefNames.tag("run", "prod");
+      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> repo.push(a, "run:prod", PushOptions.builder().message("second").build()))
+            .hasMessageContaining("No space left on device")
+            .hasMessageContaining("the head of run was moved back: nothing was published");
+      }
+      assertThat(local.refs().get(RefNames.head("run"))).contains(before);
+      assertThat(local.refs().get(RefNames.tag("run", "prod"))).isEmpty();
+    }
+  }
+
+  @Test
+  void whenTheHeadCannotGoBackEitherThePushSaysItIsHalfDoneAndHowToFinish() throws IOException {
+    ChunkId pushed;
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
+      Hooked refs = new Hooked(local.refs());
+      refs.failAllAfterHead = true;
+      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> repo.push(a, "run:prod", PushOptions.builder().message("second").build()))
+            .hasMessageContaining("half done").hasMessageContaining("is the head of run")
+            .hasMessageContaining("No space left on device").hasMessageContaining("to finish it: ferry tag run:prod ");
+      }
+      pushed = local.refs().get(RefNames.head("run")).orElseThrow();
+      assertThat(pushed).isNotEqualTo(before);
+    }
+    try (Repository repo = Ferry.open(storeDir.toString())) {
+      assertThat(repo.verify(null, io.ferry.transfer.TransferListener.NONE).errors())
+          .as("the version the head names keeps its objects").isEmpty();
+      assertThat(repo.resolve("run").id()).isEqualTo(pushed);
+    }
+  }
+}
