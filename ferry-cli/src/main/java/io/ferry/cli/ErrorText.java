@@ -21,7 +21,7 @@ final class ErrorText {
     }
     String m = e.getMessage();
     if (m != null && !m.isBlank()) {
-      return m;
+      return withoutStackTraces(m);
     }
     if (e.getCause() != null && e.getCause() != e) {
       return of(e.getCause());
@@ -33,6 +33,19 @@ final class ErrorText {
       return "interrupted";
     }
     return "internal error without a message (run with -v for the stack trace, and report it)";
+  }
+
+  /**
+   * Lines of a Java stack trace inside a message, as a server's exception carries them to its client (Hadoop's
+   * {@code RemoteException}: "Permission denied: user=...", then the NameNode's whole stack): the trace is the
+   * server's, says nothing to a user, and buried the reason in kilobytes of one error line.
+   */
+  private static final java.util.regex.Pattern STACK_LINES =
+      java.util.regex.Pattern.compile("(\\r?\\n[ \\t]*(at [\\w$.<>/-]+\\([^)\\n]*\\)|\\.\\.\\. \\d+ more))+");
+
+  /** The message without the stack trace lines a remote exception carried in it ({@link #STACK_LINES}). */
+  static String withoutStackTraces(String message) {
+    return STACK_LINES.matcher(message).replaceAll("");
   }
 
   /**
