@@ -64,7 +64,7 @@ final class WarmCommand extends StoreCommand {
       ObjectNode n = object().put("ok", r.ok() && complete).put("ref", ref).put("version", v.id().hex())
           .put("cache", settings.describe()).put("chunkCount", r.chunks()).put("bytes", r.bytes())
           .put("seconds", Math.round(seconds * 1000) / 1000.0);
-      n.put("alreadyCachedPartCount", c.hits()).put("writtenPartCount", c.partsWritten())
+      n.put("cachedPartReadCount", c.hits()).put("writtenPartCount", c.partsWritten())
           .put("writtenBytes", c.bytesWritten()).put("skippedWriteCount", c.writesSkipped());
       n.putArray("errors").addAll(r.errors().stream().map(e -> n.textNode(e)).toList());
       n.putArray("warnings").addAll(warnings.stream().map(e -> n.textNode(e)).toList());
@@ -75,8 +75,10 @@ final class WarmCommand extends StoreCommand {
       }
       out().printf("warmed %s (version %s): %d chunks, %s in %.1f s through %s%n", Format.printable(ref),
           v.id().shortHex(12), r.chunks(), Format.bytes(r.bytes()), seconds, settings.describe());
-      out().printf("cache: %d parts were there, %d written (%s), %d not written%n", c.hits(), c.partsWritten(),
-          Format.bytes(c.bytesWritten()), c.writesSkipped());
+      // hits count every part read the cache answered, a part this warm wrote and then read again included: not
+      // how many parts were there before
+      out().printf("cache: %d parts written (%s), %d not written; %d part reads answered by the cache%n",
+          c.partsWritten(), Format.bytes(c.bytesWritten()), c.writesSkipped(), c.hits());
       if (!complete) {
         err().println("ferry warm: the cache did not take every part"
             + (warnings.isEmpty() ? " (its write queue stayed full)" : " (see the warning above)"));
