@@ -638,7 +638,18 @@ public final class RedisChunkCache implements ChunkStore {
           continue;
         }
         long left = Math.max(0, deadline - nanos.getAsLong());
-        Blob b = futures[k].get(left, TimeUnit.NANOSECONDS);
+        Blob b;
+        try {
+          b = futures[k].get(left, TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+          if (!wrongType(e)) {
+            throw e;
+          }
+          // a key of another type where a part belongs (written by someone else): bad like a bad part, and dropped
+          // like one; it must not turn the cache off for everyone (the read goes to the store, as for any bad part)
+          drop(l, id, first + k, "it is not a string value");
+          continue;
+        }
         if (b != null) {
           parts[k] = check(l, id, first + k, b.head(), epoch);
           if (parts[k] != null) {
@@ -696,6 +707,12 @@ public final class RedisChunkCache implements ChunkStore {
     }
     drop(l, id, index, bad);
     return null;
+  }
+
+  /** Whether Redis refused a command because the key holds another type of value (a list where a part belongs). */
+  private static boolean wrongType(ExecutionException e) {
+    return e.getCause() instanceof io.lettuce.core.RedisCommandExecutionException
+        && String.valueOf(e.getCause().getMessage()).startsWith("WRONGTYPE");
   }
 
   /** Deletes a bad part (best effort: a failure only means the next reader drops it again). */

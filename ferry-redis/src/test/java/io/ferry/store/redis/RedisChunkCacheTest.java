@@ -158,6 +158,29 @@ class RedisChunkCacheTest {
   }
 
   @Test
+  void aKeyOfAnotherTypeWhereAPartBelongsIsDroppedAndTheCacheStaysOn() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    // a list where part 1 belongs: every GET of it is a WRONGTYPE error, which turned the cache off for every reader
+    redis.command("DEL", c.partKey(id, 1));
+    redis.command("LPUSH", c.partKey(id, 1), "x");
+    counting.reset();
+    RedisChunkCache fresh = cache(redis.uri(), w);
+    assertThat(bytes(fresh.get(id))).isEqualTo(content);
+    assertThat(fresh.counters().dropped()).isEqualTo(1);
+    assertThat(counting.bytes.get()).as("re-read from the store: that part").isEqualTo(PART);
+    assertThat(w.warnings).as("no warning: the cache was not given up").isEmpty();
+    awaitCached(redis, fresh, id, 3);
+    counting.reset();
+    assertThat(bytes(cache(redis.uri(), w).get(id))).isEqualTo(content);
+    assertThat(counting.reads.get()).as("the part was written again in its place").isZero();
+  }
+
+  @Test
   void anEvictedPartIsReadFromTheStoreAlone() throws Exception {
     Warnings w = new Warnings();
     RedisChunkCache c = cache(redis.uri(), w);
