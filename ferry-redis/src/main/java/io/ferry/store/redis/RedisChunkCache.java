@@ -891,6 +891,7 @@ public final class RedisChunkCache implements ChunkStore {
       return false;
     }
     counters[DROPPED].increment();
+    deletions.incrementAndGet(); // no thread's remembered last part of it is used again
     LOG.warn("cache {}: object {} read through the cache failed its checks; its parts are dropped and it is read"
         + " from {}", settings.describe(), id, store.describe());
     return deleteParts(id, size, "failed to drop the parts of an object that failed its checks");

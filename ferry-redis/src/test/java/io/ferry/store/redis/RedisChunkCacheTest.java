@@ -392,6 +392,25 @@ class RedisChunkCacheTest {
     }
   }
 
+  /** What core asks when bytes read through the cache failed its checks: the parts go, the store's object stays. */
+  @Test
+  void dropCachedRemovesThePartsAndKeepsTheObject() throws Exception {
+    RedisChunkCache c = cache(redis.uri(), new Warnings());
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    assertThat(c.trusted()).as("a cache is never trusted").isFalse();
+    assertThat(c.dropCached(id)).isTrue();
+    for (int i = 0; i < 3; i++) {
+      assertThat(redis.getBytes(c.partKey(id, i))).isNull();
+    }
+    assertThat(local.chunks().contains(id)).isTrue();
+    counting.reset();
+    assertThat(bytes(c.get(id))).isEqualTo(content);
+    assertThat(counting.bytes.get()).as("read from the store again").isEqualTo(3L * PART);
+  }
+
   @Test
   void storesSharingOneRedisDoNotMix() throws Exception {
     RedisChunkCache a = cache(redis.uri(), new Warnings());
