@@ -20,6 +20,9 @@ public record S3Location(String bucket, String prefix) {
     }
   }
 
+  /** The longest prefix, in UTF-8 bytes: S3's 1,024-byte keys less the store's longest own key and its directory. */
+  public static final int MAX_PREFIX_BYTES = 1024 - io.ferry.store.RecordStore.MAX_KEY_LENGTH - 32;
+
   /**
    * Parses {@code s3://bucket[/prefix]}.
    *
@@ -50,6 +53,14 @@ public record S3Location(String bucket, String prefix) {
     }
     if (path.contains("//")) {
       throw new InvalidInputException("'" + uri + "': prefix '" + path + "' has an empty path segment");
+    }
+    int bytes = path.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    if (bytes > MAX_PREFIX_BYTES) {
+      String text = uri.toString();
+      throw new InvalidInputException("'" + (text.length() > 80 ? text.substring(0, 80) + "..." : text)
+          + "': its prefix is " + bytes + " bytes"
+          + " long, more than " + MAX_PREFIX_BYTES + ": S3 keys end at 1,024 bytes, and the store's own keys (ref logs"
+          + " and records, up to " + io.ferry.store.RecordStore.MAX_KEY_LENGTH + " characters) must fit after it");
     }
     return new S3Location(bucket, path);
   }

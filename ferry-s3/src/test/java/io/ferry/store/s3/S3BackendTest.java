@@ -38,6 +38,16 @@ class S3BackendTest {
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://Bad_Bucket!/x")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not valid");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://b/a//c"))).isInstanceOf(InvalidInputException.class);
+    // a prefix that leaves the store's own keys no room within S3's 1,024 bytes (a 500 internal error from the
+    // endpoint before), counted in UTF-8 bytes
+    String longest = "p".repeat(S3Location.MAX_PREFIX_BYTES);
+    assertThat(S3Location.parse(URI.create("s3://bk/" + longest)).prefix()).isEqualTo(longest);
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bk/" + longest + "q")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("its prefix is " + (longest.length() + 1)
+            + " bytes long, more than " + S3Location.MAX_PREFIX_BYTES);
+    String wide = "\u00e9".repeat(S3Location.MAX_PREFIX_BYTES / 2 + 1);
+    assertThatThrownBy(() -> S3Location.parse(new URI("s3", "bk", "/" + wide, null)))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("bytes long");
 
     S3Settings none = S3Settings.from(Map.of(), n -> null);
     assertThat(none.endpoint()).isNull();
