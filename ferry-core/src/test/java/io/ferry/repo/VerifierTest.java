@@ -163,27 +163,39 @@ class VerifierTest {
     ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
     repo.close();
     io.ferry.store.Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
-    io.ferry.store.ChunkStore denying = new io.ferry.store.ForwardingChunkStore(local.chunks()) {
+    io.ferry.store.ChunkStore denying = failingOn(local.chunks(), big, () -> {
+      throw new java.nio.file.AccessDeniedException(storeDir.resolve("objects").resolve(big.hex()).toString());
+    });
+    repo = Repository.open(io.ferry.store.StoreLayers.layered(local, denying), RepositoryOptions.defaults());
+    assertThatThrownBy(() -> verify(null)).isNotInstanceOf(FerryException.class)
+        .hasMessageContaining(big.hex()).hasMessageContaining("weights.bin")
+        .hasMessageContaining("could not be read").hasMessageContaining("permission denied");
+  }
+
+  /** A fault a read raises. */
+  private interface Fault {
+    void raise() throws IOException;
+  }
+
+  /** The store, with every read of one object failing with {@code fault}. */
+  private static io.ferry.store.ChunkStore failingOn(io.ferry.store.ChunkStore inner, ChunkId bad, Fault fault) {
+    return new io.ferry.store.ForwardingChunkStore(inner) {
       @Override
       public void readInto(ChunkId id, long offset, java.nio.ByteBuffer dst) throws IOException {
-        if (id.equals(big)) {
-          throw new java.nio.file.AccessDeniedException(storeDir.resolve("objects").resolve(id.hex()).toString());
+        if (id.equals(bad)) {
+          fault.raise();
         }
         super.readInto(id, offset, dst);
       }
 
       @Override
       public java.nio.ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-        if (id.equals(big)) {
-          throw new java.nio.file.AccessDeniedException(storeDir.resolve("objects").resolve(id.hex()).toString());
+        if (id.equals(bad)) {
+          fault.raise();
         }
         return super.read(id, offset, length);
       }
     };
-    repo = Repository.open(io.ferry.store.StoreLayers.layered(local, denying), RepositoryOptions.defaults());
-    assertThatThrownBy(() -> verify(null)).isNotInstanceOf(FerryException.class)
-        .hasMessageContaining(big.hex()).hasMessageContaining("weights.bin")
-        .hasMessageContaining("could not be read").hasMessageContaining("permission denied");
   }
 
   /** A check that died of an Error (out of memory) vouched for nothing: verify said "ok" over damage it never saw. */
@@ -192,23 +204,9 @@ class VerifierTest {
     ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
     repo.close();
     io.ferry.store.Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
-    io.ferry.store.ChunkStore starving = new io.ferry.store.ForwardingChunkStore(local.chunks()) {
-      @Override
-      public void readInto(ChunkId id, long offset, java.nio.ByteBuffer dst) throws IOException {
-        if (id.equals(big)) {
-          throw new OutOfMemoryError("Java heap space");
-        }
-        super.readInto(id, offset, dst);
-      }
-
-      @Override
-      public java.nio.ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-        if (id.equals(big)) {
-          throw new OutOfMemoryError("Java heap space");
-        }
-        return super.read(id, offset, length);
-      }
-    };
+    io.ferry.store.ChunkStore starving = failingOn(local.chunks(), big, () -> {
+      throw new OutOfMemoryError("Java heap space");
+    });
     repo = Repository.open(io.ferry.store.StoreLayers.layered(local, starving), RepositoryOptions.defaults());
     assertThatThrownBy(() -> verify(null)).isNotInstanceOf(FerryException.class)
         .hasMessageContaining(big.hex()).hasMessageContaining("could not be checked")
