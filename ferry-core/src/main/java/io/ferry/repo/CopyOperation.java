@@ -74,7 +74,8 @@ final class CopyOperation {
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {
-      boolean headMoved;
+      boolean headMoved = false;
+      ChunkId[] headFrom = new ChunkId[1];
       List<String> recorded = new ArrayList<>();
       try {
         try {
@@ -84,8 +85,16 @@ final class CopyOperation {
         } finally {
           listener.done();
         }
-        headMoved = moveHead(spec, head, v.id(), lease);
+        headMoved = moveHead(spec, head, v.id(), lease, headFrom);
+        if (spec.tag() != null) {
+          targetUpdater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, author, "copy from "
+              + source.uri());
+        }
       } catch (IOException | RuntimeException e) {
+        if (headMoved) {
+          // the tag could not follow (a full disk): the head goes back, so that the failed copy changed nothing
+          moveHeadBack(spec, head, v.id(), headFrom[0], e);
+        }
         targetCollector.removeCreated(copier.created(), lease, e, true);
         target.smallChunks().unrecord(recorded, e);
         throw e;
@@ -95,8 +104,6 @@ final class CopyOperation {
         moved.add(head);
       }
       if (spec.tag() != null) {
-        String why = "copy from " + source.uri();
-        targetUpdater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, author, why);
         moved.add(RefNames.tag(spec.model(), spec.tag()));
       }
       return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
@@ -109,7 +116,8 @@ final class CopyOperation {
    *
    * @throws io.ferry.error.ConflictException when the head is on another history and no tag is copied
    */
-  private boolean moveHead(RefSpec spec, String head, ChunkId version, Lease lease) throws IOException {
+  private boolean moveHead(RefSpec spec, String head, ChunkId version, Lease lease, ChunkId[] from)
+      throws IOException {
     return targetUpdater.retrying("moving " + head + " in " + target.uri(), () -> {
       Optional<ChunkId> cur = targetRefs.get(head);
       if (cur.isPresent() && (cur.get().equals(version) || targetHistory.isAncestor(version, cur.get()))) {
@@ -123,8 +131,35 @@ final class CopyOperation {
       }
       lease.checkHeld();
       CasResult r = targetUpdater.compareAndSet(head, cur.orElse(null), version, author, "copy from " + source.uri());
+      from[0] = cur.orElse(null);
       return r.isSuccess() ? Optional.of(true) : Optional.empty();
     });
+  }
+
+  /**
+   * After the copy moved the target's head and then failed (its tag move): moves the head back to {@code from}. If
+   * that fails too, the version stays published as the head, and the error says so and how to finish the copy instead
+   * of the copy removing objects the head now needs.
+   */
+  private void moveHeadBack(RefSpec spec, String head, ChunkId version, ChunkId from, Exception cause)
+      throws IOException {
+    Exception undoFailed;
+    try {
+      if (targetUpdater.compareAndSet(head, version, from, author, "copy undone: its tag could not be moved")
+          .isSuccess()) {
+        return;
+      }
+      undoFailed = new io.ferry.error.ConflictException("the head moved on meanwhile");
+    } catch (IOException | RuntimeException e) {
+      undoFailed = e;
+    }
+    IOException half = new IOException("copy of " + spec.model() + ":" + spec.tag() + " into " + target.uri()
+        + " is half done: version " + version.shortHex(12) + " is the head of " + spec.model() + " there, but moving "
+        + spec.model() + ":" + spec.tag() + " failed (" + cause.getMessage() + "), and moving the head back failed ("
+        + undoFailed.getMessage() + "); to finish it: ferry tag " + spec.model() + ":" + spec.tag() + " "
+        + version.hex() + " --store " + target.uri(), cause);
+    half.addSuppressed(undoFailed);
+    throw half;
   }
 
   private io.ferry.error.ConflictException headConflict(RefSpec spec, ChunkId head, ChunkId version) {

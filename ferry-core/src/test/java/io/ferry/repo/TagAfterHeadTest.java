@@ -188,6 +188,38 @@ class TagAfterHeadTest {
   }
 
   @Test
+  void aCopyWhoseTagMoveFailsMovesTheTargetsHeadBackAndRemovesWhatItSent() throws IOException {
+    Path targetDir = tmp.resolve("target");
+    try (Repository source = Ferry.open(storeDir.toString())) {
+      source.push(a, "run:prod", PushOptions.builder().message("second").build());
+      try (Repository created = Ferry.open(targetDir.toString(), StoreOptions.createIfMissing(),
+          RepositoryOptions.defaults())) {
+        // an empty store to copy into
+      }
+      try (Backend local = Ferry.openBackend(targetDir.toString(), StoreOptions.existing())) {
+        List<ChunkId> objectsBefore = new java.util.ArrayList<>();
+        local.chunks().list(o -> objectsBefore.add(o.id()));
+        Hooked refs = new Hooked(local.refs());
+        refs.failing = RefNames.tag("run", "prod");
+        try (Repository target = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+          assertThatThrownBy(() -> source.copyTo("run:prod", target, false, io.ferry.transfer.TransferListener.NONE))
+              .hasMessageContaining("No space left on device");
+        }
+        assertThat(local.refs().get(RefNames.head("run"))).as("the head went back").isEmpty();
+        assertThat(local.refs().get(RefNames.tag("run", "prod"))).isEmpty();
+        List<ChunkId> objectsAfter = new java.util.ArrayList<>();
+        local.chunks().list(o -> objectsAfter.add(o.id()));
+        assertThat(objectsAfter).as("what the copy sent is gone again").containsExactlyInAnyOrderElementsOf(
+            objectsBefore);
+      }
+      try (Repository target = Ferry.open(targetDir.toString())) {
+        source.copyTo("run:prod", target, false, io.ferry.transfer.TransferListener.NONE);
+        assertThat(target.resolve("run:prod").id()).isEqualTo(source.resolve("run:prod").id());
+      }
+    }
+  }
+
+  @Test
   void whenTheHeadCannotGoBackEitherThePushSaysItIsHalfDoneAndHowToFinish() throws IOException {
     ChunkId pushed;
     try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
