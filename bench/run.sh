@@ -4,6 +4,7 @@
 #   bench/run.sh --quick         # smoke test with small sizes (writes bench-work/BENCHMARKS-quick.md)
 # Other options: --size 2g --big-size 4g --runs 3 --versions 10000 --small-chunks 1000000
 #   --only user,pull,push,cat,read,big,versions,startup,checkpoints,torch,smallidx,web,serve
+#     (with --only, the sections run go to bench-work/BENCHMARKS-partial.md, to be merged into BENCHMARKS.md by hand)
 # Generated models and stores are kept in bench-work/ and reused by later runs; delete it to start over.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -92,6 +92,7 @@ public final class Benchmarks {
     int runs = 3;
     int versions = 10_000;
     boolean quick = false;
+    boolean partial = false;
     String only = "user,pull,push,cat,read,big,versions,startup,checkpoints,torch,smallidx,web,serve";
     int smallChunks = 1_000_000;
     for (int i = 0; i < args.length; i++) {
@@ -111,7 +112,10 @@ public final class Benchmarks {
         case "--repo" -> root = Path.of(args[++i]).toAbsolutePath();
         case "--work" -> work = Path.of(args[++i]).toAbsolutePath();
         case "--out" -> out = Path.of(args[++i]).toAbsolutePath();
-        case "--only" -> only = args[++i];
+        case "--only" -> {
+          only = args[++i];
+          partial = true;
+        }
         default -> {
           System.err.println(usage());
           System.exit(2);
@@ -126,7 +130,10 @@ public final class Benchmarks {
       work = root.resolve("bench-work");
     }
     if (out == null) {
-      out = root.resolve(quick ? "bench-work/BENCHMARKS-quick.md" : "BENCHMARKS.md");
+      // a run of some sections writes only those: into BENCHMARKS.md it would drop every other section, so it goes
+      // beside the work files, to be merged by hand
+      out = root.resolve(quick ? "bench-work/BENCHMARKS-quick.md"
+          : partial ? "bench-work/BENCHMARKS-partial.md" : "BENCHMARKS.md");
     }
     List<String> shown = new ArrayList<>(List.of(args)); // the command to print, without run.sh's own --repo
     int repoAt = shown.indexOf("--repo");
