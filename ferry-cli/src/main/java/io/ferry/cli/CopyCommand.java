@@ -20,7 +20,8 @@ final class CopyCommand extends StoreCommand {
   @Option(names = "--to", required = true, paramLabel = "STORE", description = "Target store URI or path (created if missing).")
   String to;
 
-  @Option(names = "--verify", description = "Check the SHA-256 of every chunk sent (frame checksums are always checked).")
+  @Option(names = "--verify", description = "Check the SHA-256 of every chunk sent, and then the whole version as the"
+      + " target holds it (what it already had too) before any ref moves (frame checksums are always checked).")
   boolean verify;
 
   @Override

@@ -81,6 +81,9 @@ final class CopyOperation {
         try {
           sent = copier.copy(v.id());
           ensureCopied(copier, v.id(), sent, lease);
+          if (verify) {
+            checkTargetCopy(v);
+          }
           recorded.addAll(indexPacks(copier.packsSent(), lease));
         } finally {
           listener.done();
@@ -134,6 +137,23 @@ final class CopyOperation {
       from[0] = cur.orElse(null);
       return r.isSuccess() ? Optional.of(true) : Optional.empty();
     });
+  }
+
+  /**
+   * With {@code --verify}: checks the version as the target now holds it, the objects the target already had included
+   * (the copy sends only what it lacks, and a damaged copy there would otherwise be published as it is), before any
+   * ref moves. The chunks just sent are checked again on the way.
+   */
+  private void checkTargetCopy(VersionRef v) throws IOException {
+    Results.VerifyReport r = new Verifier(target.objects(), target.backend().refs(), pool, null)
+        .verify(v, TransferListener.NONE);
+    if (!r.errors().isEmpty()) {
+      throw new io.ferry.error.CorruptObjectException(v.id(), target.uri(), "copy --verify found "
+          + r.errors().size() + " damaged object(s) of this version in the target (a copy sends only what the target"
+          + " lacks, and uses what it has): " + r.errors().get(0) + (r.errors().size() > 1 ? " (and more)" : "")
+          + "; nothing was published (ferry verify --store " + target.uri() + " names them all; delete them there"
+          + " and copy again)");
+    }
   }
 
   /**
