@@ -163,23 +163,15 @@ final class CopyOperation {
    */
   private void moveHeadBack(RefSpec spec, String head, ChunkId version, ChunkId from, Exception cause)
       throws IOException {
-    Exception undoFailed;
-    try {
-      if (targetUpdater.compareAndSet(head, version, from, author, "copy undone: its tag could not be moved")
-          .isSuccess()) {
-        return;
-      }
-      undoFailed = new io.ferry.error.ConflictException("the head moved on meanwhile");
-    } catch (IOException | RuntimeException e) {
-      undoFailed = e;
+    Optional<String> stuck = targetUpdater.moveBack(head, version, from, author, "copy undone: its tag could not be"
+        + " moved");
+    if (stuck.isPresent()) {
+      String tag = spec.model() + ":" + spec.tag();
+      throw new IOException("copy of " + tag + " into " + target.uri() + " is half done: version "
+          + version.shortHex(12) + " is the head of " + spec.model() + " there, but moving " + tag + " failed ("
+          + cause.getMessage() + "), and moving the head back failed (" + stuck.get() + "); to finish it: ferry tag "
+          + tag + " " + version.hex() + " --store " + target.uri(), cause);
     }
-    IOException half = new IOException("copy of " + spec.model() + ":" + spec.tag() + " into " + target.uri()
-        + " is half done: version " + version.shortHex(12) + " is the head of " + spec.model() + " there, but moving "
-        + spec.model() + ":" + spec.tag() + " failed (" + cause.getMessage() + "), and moving the head back failed ("
-        + undoFailed.getMessage() + "); to finish it: ferry tag " + spec.model() + ":" + spec.tag() + " "
-        + version.hex() + " --store " + target.uri(), cause);
-    half.addSuppressed(undoFailed);
-    throw half;
   }
 
   private io.ferry.error.ConflictException headConflict(RefSpec spec, ChunkId head, ChunkId version) {

@@ -302,31 +302,19 @@ final class PushOperation {
     }
     String tag = spec.model() + ":" + spec.tag();
     String undo = "push undone: " + (failure == null ? tag + " was taken meanwhile" : "moving " + tag + " failed");
-    Exception undoFailed = null;
-    try {
-      if (updater.compareAndSet(headRef, w.id(), oldHead, author, undo).isSuccess()) {
-        if (failure == null) {
-          return false;
-        }
-        throw new IOException(failure.getMessage() + "; the head of " + spec.model() + " was moved back: nothing was"
-            + " published", failure);
-      }
-      undoFailed = new io.ferry.error.ConflictException("another push built on " + w.id().shortHex(12));
-    } catch (IOException | RuntimeException e) {
-      if (e.getCause() == failure && failure != null) {
-        throw e;
-      }
-      undoFailed = e;
+    Optional<String> stuck = updater.moveBack(headRef, w.id(), oldHead, author, undo);
+    if (stuck.isEmpty() && failure == null) {
+      return false;
     }
-    IOException half = new IOException("push to " + tag + " in " + backend.uri() + " is half done: version "
-        + w.id().shortHex(12) + " is the head of " + spec.model() + ", but " + (failure == null
-            ? "another push created " + tag + " meanwhile" : "moving " + tag + " failed (" + failure.getMessage() + ")")
-        + ", and moving the head back failed (" + undoFailed.getMessage() + ")" + (failure == null ? ""
-            : "; to finish it: ferry tag " + tag + " " + w.id().hex()), failure != null ? failure : undoFailed);
-    if (failure != null) {
-      half.addSuppressed(undoFailed);
+    if (stuck.isEmpty()) {
+      throw new IOException(failure.getMessage() + "; the head of " + spec.model() + " was moved back: nothing was"
+          + " published", failure);
     }
-    throw half;
+    throw new IOException("push to " + tag + " in " + backend.uri() + " is half done: version " + w.id().shortHex(12)
+        + " is the head of " + spec.model() + ", but " + (failure == null ? "another push created " + tag
+            + " meanwhile" : "moving " + tag + " failed (" + failure.getMessage() + ")")
+        + ", and moving the head back failed (" + stuck.get() + ")" + (failure == null ? ""
+            : "; to finish it: ferry tag " + tag + " " + w.id().hex()), failure);
   }
 
   /**

@@ -44,6 +44,22 @@ final class RefUpdater {
   }
 
   /**
+   * Moves {@code ref} back from {@code moved} to {@code back} after a later step of the same command failed (a push's
+   * or copy's tag move after its head move), so that the failed command leaves the refs as they were.
+   *
+   * @return empty when the ref is back; else why not (another writer moved it on, or the move back failed too), for
+   *     an error that says the command is half done
+   */
+  Optional<String> moveBack(String ref, ChunkId moved, ChunkId back, String who, String why) {
+    try {
+      return compareAndSet(ref, moved, back, who, why).isSuccess() ? Optional.empty()
+          : Optional.of("another writer moved it on meanwhile");
+    } catch (IOException | RuntimeException e) {
+      return Optional.of(String.valueOf(e.getMessage()));
+    }
+  }
+
+  /**
    * Runs {@code attempt} until it succeeds, backing off between lost races.
    *
    * @throws ConflictException naming {@code what} when every attempt lost
