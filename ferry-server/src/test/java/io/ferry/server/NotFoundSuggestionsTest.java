@@ -4,14 +4,10 @@ import static io.ferry.server.ServerFixture.get;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.repo.PushOptions;
-import io.ferry.server.auth.Scope;
-import io.ferry.server.auth.TokenFile;
 import java.net.URI;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.SecureRandom;
-import java.time.Clock;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,10 +27,8 @@ class NotFoundSuggestionsTest {
   static void start() throws Exception {
     fx = new ServerFixture(tmp);
     fx.repo.push(fx.dir.resolve("model"), "orgx/tiny", PushOptions.builder().message("hidden").build());
-    Path file = tmp.resolve("tokens.json");
-    reader = TokenFile.create(file, "reader", List.of(Scope.parse("read:org/*")), Clock.systemUTC(),
-        new SecureRandom()).token();
-    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    reader = fx.token("reader", "read:org/*");
+    base = fx.startWithTokens().uri();
   }
 
   @AfterAll

@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.dedup.IndexTable;
 import io.ferry.id.ChunkId;
-import io.ferry.server.auth.Scope;
-import io.ferry.server.auth.TokenFile;
 import io.ferry.store.RecordStore;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -15,7 +13,6 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -46,12 +43,10 @@ class RecordRulesTest {
   @BeforeAll
   static void start() throws Exception {
     fx = new ServerFixture(tmp);
-    Path file = tmp.resolve("tokens.json");
-    SecureRandom r = new SecureRandom();
-    writer = TokenFile.create(file, "other", List.of(Scope.parse("write:other*")), Clock.systemUTC(), r).token();
-    admin = TokenFile.create(file, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
-    rival = TokenFile.create(file, "rival", List.of(Scope.parse("write:other*")), Clock.systemUTC(), r).token();
-    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    writer = fx.token("other", "write:other*");
+    admin = fx.token("root", "admin");
+    rival = fx.token("rival", "write:other*");
+    base = fx.startWithTokens().uri();
     records = fx.repo.backend().records();
   }
 

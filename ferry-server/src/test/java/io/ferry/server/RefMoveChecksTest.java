@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.id.ChunkId;
 import io.ferry.repo.PushOptions;
-import io.ferry.server.auth.Scope;
-import io.ferry.server.auth.TokenFile;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.RefLogEntry;
 import java.net.URI;
@@ -15,8 +13,6 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.security.SecureRandom;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -43,11 +39,9 @@ class RefMoveChecksTest {
   @BeforeAll
   static void start() throws Exception {
     fx = new ServerFixture(tmp);
-    Path file = tmp.resolve("tokens.json");
-    SecureRandom r = new SecureRandom();
-    writer = TokenFile.create(file, "ci", List.of(Scope.parse("write:org/*")), Clock.systemUTC(), r).token();
-    mover = TokenFile.create(file, "mover", List.of(Scope.parse("write:*")), Clock.systemUTC(), r).token();
-    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    writer = fx.token("ci", "write:org/*");
+    mover = fx.token("mover", "write:*");
+    base = fx.startWithTokens().uri();
     version = fx.pushed.versionId();
     otherVersion = fx.repo.push(fx.dir.resolve("model"), "secret/m", PushOptions.builder().message("x").build())
         .versionId();

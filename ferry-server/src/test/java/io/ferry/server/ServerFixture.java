@@ -115,6 +115,24 @@ final class ServerFixture implements AutoCloseable {
     }
   }
 
+  /** The fixture's tokens file, which {@link #token} writes and {@link #startWithTokens} serves. */
+  Path tokens() {
+    return dir.resolve("tokens.json");
+  }
+
+  /** Creates a token {@code name} with one scope in the fixture's tokens file; returns the token to send. */
+  String token(String name, String scope) throws IOException {
+    return io.ferry.server.auth.TokenFile.create(tokens(), name, List.of(io.ferry.server.auth.Scope.parse(scope)),
+        java.time.Clock.systemUTC(), RANDOM).token();
+  }
+
+  private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+  /** A server that takes the tokens of the fixture's tokens file. */
+  FerryServer startWithTokens() throws IOException {
+    return start(ServerOptions.builder().tokens(io.ferry.server.auth.TokenFile.open(tokens())));
+  }
+
   /** A development server with a small upload limit (8 MiB). */
   FerryServer startDev() throws IOException {
     return start(ServerOptions.builder().maxObjectSize(8 << 20));

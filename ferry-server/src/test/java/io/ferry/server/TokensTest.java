@@ -4,7 +4,6 @@ import static io.ferry.server.ServerFixture.get;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.id.ChunkId;
-import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -18,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
-import java.time.Clock;
 import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.AfterAll;
@@ -43,13 +41,12 @@ class TokensTest {
   @BeforeAll
   static void start() throws Exception {
     fx = new ServerFixture(tmp);
-    file = tmp.resolve("tokens.json");
-    SecureRandom r = new SecureRandom();
-    reader = TokenFile.create(file, "reader", List.of(Scope.parse("read:org/*")), Clock.systemUTC(), r).token();
-    otherReader = TokenFile.create(file, "other", List.of(Scope.parse("read:llama*")), Clock.systemUTC(), r).token();
-    writer = TokenFile.create(file, "writer", List.of(Scope.parse("write:org/tiny")), Clock.systemUTC(), r).token();
-    admin = TokenFile.create(file, "root", List.of(Scope.parse("admin")), Clock.systemUTC(), r).token();
-    base = fx.start(ServerOptions.builder().tokens(TokenFile.open(file))).uri();
+    file = fx.tokens();
+    reader = fx.token("reader", "read:org/*");
+    otherReader = fx.token("other", "read:llama*");
+    writer = fx.token("writer", "write:org/tiny");
+    admin = fx.token("root", "admin");
+    base = fx.startWithTokens().uri();
     v1 = fx.pushed.versionId().hex();
   }
 
@@ -146,8 +143,7 @@ class TokensTest {
 
   @Test
   void aRevokedTokenIsRefusedOnTheNextRequestWithoutARestart() throws Exception {
-    SecureRandom r = new SecureRandom();
-    String t = TokenFile.create(file, "temp", List.of(Scope.parse("read:*")), Clock.systemUTC(), r).token();
+    String t = fx.token("temp", "read:*");
     assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(200);
     assertThat(TokenFile.revoke(file, "temp")).isPresent();
     assertThat(as(t, get(base, "/v1/store")).statusCode()).isEqualTo(401);
