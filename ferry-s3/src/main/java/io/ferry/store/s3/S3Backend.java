@@ -19,15 +19,18 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
+import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.retries.api.BackoffStrategy;
+import software.amazon.awssdk.retries.api.RetryStrategy;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
@@ -68,6 +71,8 @@ public final class S3Backend implements Backend {
   public static final String MARKER = StoreMarker.NAME;
   /** The store format version this code writes and reads ({@link StoreMarker#FORMAT_VERSION}). */
   public static final int FORMAT_VERSION = StoreMarker.FORMAT_VERSION;
+  /** Attempts of a backend's first request at most ({@link #firstContact}). */
+  static final int FIRST_CONTACT_ATTEMPTS = 3;
 
   private final S3Location location;
   private final S3Settings settings;
@@ -83,7 +88,7 @@ public final class S3Backend implements Backend {
     this.location = location;
     this.settings = settings;
     this.s3 = s3;
-    this.where = location.uri() + " (endpoint " + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + ")";
+    this.where = location.uri() + " (endpoint " + endpointName() + ")";
     this.pool = Executors.newFixedThreadPool(settings.parallelism(), DaemonThreads.named("ferry-s3-" + location.bucket()));
     this.chunks = new S3ChunkStore(this);
     this.records = new S3RecordStore(this);
@@ -119,14 +124,7 @@ public final class S3Backend implements Backend {
 
   private static S3Client client(S3Settings settings,
       software.amazon.awssdk.auth.credentials.AwsCredentialsProvider credentials) {
-    var retry = AwsRetryStrategy.standardRetryStrategy().toBuilder()
-        .maxAttempts(settings.maxAttempts())
-        .backoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff(), Duration.ofSeconds(10)))
-        .throttlingBackoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff().multipliedBy(5),
-            Duration.ofSeconds(20)))
-        .circuitBreakerEnabled(false)
-        .retryOnException(S3Backend::isRetryableServiceError)
-        .build();
+    RetryStrategy retry = retryStrategy(settings, settings.maxAttempts());
     S3ClientBuilder b = S3Client.builder()
         .httpClientBuilder(Apache5HttpClient.builder()
             .maxConnections(settings.maxConnections())
@@ -153,6 +151,37 @@ public final class S3Backend implements Backend {
       b.region(region);
     }
     return b.build();
+  }
+
+  private static RetryStrategy retryStrategy(S3Settings settings, int attempts) {
+    return AwsRetryStrategy.standardRetryStrategy().toBuilder()
+        .maxAttempts(attempts)
+        .backoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff(), Duration.ofSeconds(10)))
+        .throttlingBackoffStrategy(BackoffStrategy.exponentialDelay(settings.backoff().multipliedBy(5),
+            Duration.ofSeconds(20)))
+        .circuitBreakerEnabled(false)
+        .retryOnException(S3Backend::isRetryableServiceError)
+        .build();
+  }
+
+  /**
+   * How the first request of a backend (the marker's GET, when it opens) differs from the others: at most {@link
+   * #FIRST_CONTACT_ATTEMPTS} attempts, all within one socket timeout and ten seconds. An endpoint that refuses
+   * connections, or accepts them and never answers (a wrong port, something that is not an S3 endpoint), then fails
+   * the command in well under a minute instead of after every attempt's backoff and timeout (18 s and 5 minutes with
+   * the defaults). Once the endpoint has answered, the other requests retry as configured, since their failures are
+   * far likelier to pass.
+   */
+  private static AwsRequestOverrideConfiguration firstContact(S3Settings settings) {
+    RetryStrategy retry = retryStrategy(settings, Math.min(FIRST_CONTACT_ATTEMPTS, settings.maxAttempts()));
+    return AwsRequestOverrideConfiguration.builder()
+        .apiCallTimeout(firstContactLimit(settings))
+        .addPlugin(config -> config.overrideConfiguration(o -> o.retryStrategy(retry)))
+        .build();
+  }
+
+  private static Duration firstContactLimit(S3Settings settings) {
+    return settings.socketTimeout().plusSeconds(10);
   }
 
   private static Region region(S3Settings settings) {
@@ -205,7 +234,7 @@ public final class S3Backend implements Backend {
 
       @Override
       public Optional<byte[]> readMarker() throws IOException {
-        return Optional.ofNullable(getIfExists(key));
+        return Optional.ofNullable(getIfExists(key, firstContact(settings)));
       }
 
       @Override
@@ -248,7 +277,7 @@ public final class S3Backend implements Backend {
     if (e.statusCode() == 404 && e.awsErrorDetails() != null
         && "NoSuchBucket".equals(e.awsErrorDetails().errorCode())) {
       return new InvalidInputException("bucket '" + location.bucket() + "' does not exist at endpoint "
-          + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + " (Ferry does not create buckets)", e);
+          + endpointName() + " (Ferry does not create buckets)", e);
     }
     if (e.statusCode() == 403) {
       return new InvalidInputException("access to " + where + " denied: " + e.getMessage()
@@ -262,9 +291,13 @@ public final class S3Backend implements Backend {
 
   /** The whole object at {@code key}, or null if it does not exist. For small objects (markers, ref entries). */
   byte[] getIfExists(String key) throws IOException {
+    return getIfExists(key, null);
+  }
+
+  private byte[] getIfExists(String key, AwsRequestOverrideConfiguration override) throws IOException {
     try {
-      return s3.getObjectAsBytes(GetObjectRequest.builder().bucket(location.bucket()).key(key).build())
-          .asByteArrayUnsafe();
+      return s3.getObjectAsBytes(GetObjectRequest.builder().bucket(location.bucket()).key(key)
+          .overrideConfiguration(override).build()).asByteArrayUnsafe();
     } catch (S3Exception e) {
       IOException bucket = bucketProblem(e);
       if (bucket != null) {
@@ -274,9 +307,19 @@ public final class S3Backend implements Backend {
         return null;
       }
       throw failure("GET", key, e);
+    } catch (ApiCallTimeoutException e) {
+      throw new IOException("no answer from endpoint " + endpointName() + " within "
+          + firstContactLimit(settings).toSeconds() + " s to GET " + location.describeKey(key) + " ("
+          + S3Settings.SOCKET_TIMEOUT_MS + " is " + settings.socketTimeout().toMillis()
+          + " ms): is --s3-endpoint an S3 endpoint, and reachable?", e);
     } catch (SdkException e) {
-      throw failure("GET", key, e);
+      throw failure("GET", key, e, override == null ? settings.maxAttempts()
+          : Math.min(FIRST_CONTACT_ATTEMPTS, settings.maxAttempts()));
     }
+  }
+
+  private String endpointName() {
+    return settings.endpoint() == null ? "AWS" : settings.endpoint().toString();
   }
 
   /**
@@ -330,13 +373,17 @@ public final class S3Backend implements Backend {
   }
 
   IOException failure(String op, String key, Throwable e) {
+    return failure(op, key, e, settings.maxAttempts());
+  }
+
+  private IOException failure(String op, String key, Throwable e, int attempts) {
     IOException credentials = missingCredentials(e);
     if (credentials != null) {
       return credentials;
     }
     String why = e.getMessage() == null ? e.toString() : e.getMessage();
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "
-        + (settings.endpoint() == null ? "AWS" : settings.endpoint()) + " failed (up to " + settings.maxAttempts()
+        + endpointName() + " failed (up to " + attempts
         + " attempts): " + why, e);
   }
 

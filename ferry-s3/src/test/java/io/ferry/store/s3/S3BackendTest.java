@@ -10,10 +10,19 @@ import io.ferry.store.BackendProvider;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoreOptions;
+import io.ferry.testkit.FreePort;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -88,6 +97,46 @@ class S3BackendTest {
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not a Ferry store");
     assertThatThrownBy(() -> S3Backend.open(URI.create("s3://no-such-bucket/x"), s3.options(true), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("bucket 'no-such-bucket' does not exist");
+  }
+
+  @Test
+  void anEndpointThatRefusesOrNeverAnswersFailsTheOpeningWithinAFewAttempts() throws Exception {
+    Map<String, String> fast = Map.of("s3.socket-timeout-ms", "1000", "s3.backoff-ms", "5");
+    URI uri = URI.create("s3://bk/silent");
+    try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+      Thread holder = new Thread(() -> {
+        List<Socket> held = new ArrayList<>();
+        try {
+          while (true) {
+            held.add(silent.accept());
+          }
+        } catch (IOException closed) {
+          held.forEach(s -> {
+            try {
+              s.close();
+            } catch (IOException ignored) {
+              // closing a socket the test held open
+            }
+          });
+        }
+      });
+      holder.start();
+      Map<String, String> settings = new HashMap<>(fast);
+      settings.put("s3.endpoint", "http://127.0.0.1:" + silent.getLocalPort());
+      long start = System.nanoTime();
+      assertThatThrownBy(() -> S3Backend.open(uri, new StoreOptions(false, settings), n -> null).close())
+          .hasMessageContaining("endpoint http://127.0.0.1:" + silent.getLocalPort())
+          .hasMessageContaining("s3://bk/silent/ferry-store.json")
+          .hasMessageContaining("up to " + S3Backend.FIRST_CONTACT_ATTEMPTS + " attempts")
+          .hasMessageContaining("Read timed out");
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).as("three attempts of a second each, not ten")
+          .isLessThan(Duration.ofSeconds(8));
+    }
+    Map<String, String> settings = new HashMap<>(fast);
+    settings.put("s3.endpoint", "http://127.0.0.1:" + FreePort.pick());
+    assertThatThrownBy(() -> S3Backend.open(uri, new StoreOptions(false, settings), n -> null).close())
+        .hasMessageContaining("up to " + S3Backend.FIRST_CONTACT_ATTEMPTS + " attempts")
+        .hasMessageContaining("Connection refused");
   }
 
   @Test
