@@ -98,7 +98,12 @@ public final class HdfsBackend implements Backend {
    */
   public static HdfsBackend open(URI uri, StoreOptions options) throws IOException {
     HdfsSettings settings = HdfsSettings.of(uri, options.settings(), System.getenv());
-    FileSystem fs = FileSystem.newInstance(settings.fileSystemUri(), settings.configuration());
+    FileSystem fs;
+    try {
+      fs = FileSystem.newInstance(settings.fileSystemUri(), settings.configuration());
+    } catch (IOException | IllegalArgumentException e) {
+      throw unreachable(settings, e);
+    }
     try {
       Path root = new Path(settings.fileSystemUri().toString() + settings.rootPath());
       String name = settings.displayUri();
@@ -112,8 +117,34 @@ public final class HdfsBackend implements Backend {
       } catch (IOException suppressed) {
         e.addSuppressed(suppressed);
       }
-      throw e;
+      throw unreachable(settings, e);
     }
+  }
+
+  /**
+   * The error of an open that could not reach the NameNode (refused, timed out, unknown host), naming the store and
+   * the cause in one line (Hadoop's own message names only host and port, and a wiki page); any other error as it is.
+   */
+  private static IOException unreachable(HdfsSettings settings, Exception e) throws IOException {
+    if (e instanceof InvalidInputException io) {
+      return io;
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
+          || t instanceof java.net.UnknownHostException || t instanceof java.net.NoRouteToHostException) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause().getClass() == root.getClass()) {
+          root = root.getCause();
+        }
+        return new IOException(settings.displayUri() + ": cannot reach the NameNode at "
+            + settings.fileSystemUri().getAuthority() + " (" + root.getClass().getSimpleName() + ": "
+            + root.getMessage() + ")", e);
+      }
+    }
+    if (e instanceof IOException io) {
+      return io;
+    }
+    throw (RuntimeException) e;
   }
 
   private static void prepare(FileSystem fs, Path root, String uri, StoreOptions options) throws IOException {
