@@ -239,17 +239,18 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   /**
-   * The Redis client logs reconnection attempts through java.util.logging at INFO, which would reach the terminal;
-   * the cache reports an outage itself, once. Loaded only by commands that use a cache; the loggers are held here so
-   * that the level stays set.
+   * The Redis client logs reconnection attempts through java.util.logging at INFO, and a command it could not encode
+   * (out of direct memory, say) at SEVERE with a stack trace of sixty lines, which would reach the terminal; the cache
+   * reports an outage itself, once, in one line, and reads go on from the store. Loaded only by commands that use a
+   * cache; the loggers are held here so that the level stays set.
    */
   private static final class RedisClientLogs {
     static final java.util.logging.Logger LETTUCE = java.util.logging.Logger.getLogger("io.lettuce");
     static final java.util.logging.Logger NETTY = java.util.logging.Logger.getLogger("io.netty");
 
     static {
-      LETTUCE.setLevel(java.util.logging.Level.SEVERE);
-      NETTY.setLevel(java.util.logging.Level.SEVERE);
+      LETTUCE.setLevel(java.util.logging.Level.OFF);
+      NETTY.setLevel(java.util.logging.Level.OFF);
     }
 
     static void quiet() {

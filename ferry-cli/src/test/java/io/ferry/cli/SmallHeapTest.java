@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.ferry.format.DType;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
+import io.ferry.testkit.RedisServer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,6 +49,34 @@ class SmallHeapTest {
     Run ls = ferry("-Xmx64m", "ls", "--store", store.toString());
     assertThat(ls.code).isZero();
     assertThat(ls.out).contains("no models");
+  }
+
+  /**
+   * {@code ferry warm} of chunks of 48 MiB through Redis in a 192 MiB heap: every worker held a whole frame twice (the
+   * parts from Redis or the store, and their copy in one buffer) and its thread's last part kept a 64 MiB run of
+   * parts alive, so the default 384 MiB heap ran out with chunks of 64 MiB. Checks now share buffers bounded by the
+   * heap.
+   */
+  @Test
+  void warmingBigChunksThroughRedisFitsASmallHeap() throws Exception {
+    RedisServer.assumeInstalled();
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("big");
+    List<Tensor> ts = new ArrayList<>();
+    for (int i = 0; i < 4; i++) {
+      ts.add(new Tensor("layer." + i, DType.BF16, new long[] {2048, 12288}, 40 + i));
+    }
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), ts, Map.of());
+    assertThat(ferry("-Xmx192m", "init", "--store", store.toString()).code).isZero();
+    assertThat(ferry("-Xmx192m", "push", model.toString(), "m:v1", "--store", store.toString()).code).isZero();
+    try (RedisServer redis = RedisServer.start(tmp.resolve("redis"))) {
+      for (int round = 0; round < 2; round++) {
+        Run warm = ferry("-Xmx192m", "warm", "m:v1", "--cache", redis.uri(), "--store", store.toString());
+        assertThat(warm.code).as("warm %d with -Xmx192m: %s", round, warm.err).isZero();
+        assertThat(warm.err).as("round %d", round).isEmpty();
+        assertThat(warm.out).contains("warmed m:v1").contains(round == 0 ? ", 0 not written" : "0 parts written");
+      }
+    }
   }
 
   private Path model() throws Exception {

@@ -377,7 +377,25 @@ public final class ChunkReader {
     return raw[0];
   }
 
+  /**
+   * As {@link #verify(Location, long)}, with the frame of a compressed loose chunk read into a buffer of {@code
+   * scratch} and decoded into another ({@link Scratch#takeOutput}), instead of a new buffer and a per-thread one: a
+   * caller with many workers then bounds the memory of all of them together. Without it, a whole-frame read through a
+   * cache (whose parts come as arrays of their own) held each frame twice per worker, and {@code ferry warm} of 64 MiB
+   * chunks ran out of the default heap.
+   */
+  public long verify(Location loc, long length, Scratch scratch) throws IOException {
+    Objects.requireNonNull(scratch, "scratch");
+    long[] raw = new long[1];
+    againPastCache(loc, () -> raw[0] = verifyOnce(loc, length, scratch));
+    return raw[0];
+  }
+
   private long verifyOnce(Location loc, long length) throws IOException {
+    return verifyOnce(loc, length, null);
+  }
+
+  private long verifyOnce(Location loc, long length, Scratch scratch) throws IOException {
     Opened head = open(loc, length);
     if (head.streamable()) {
       checkObjectSize(head);
@@ -385,9 +403,31 @@ public final class ChunkReader {
       streamLoose(head, Check.CONTENT, (off, max) -> buf.clear().limit((int) Math.min(buf.capacity(), max)), null);
       return head.header.rawLength();
     }
-    Opened o = loc.packed() ? head : openWhole(loc, length);
-    checkWhole(o, o.frame, Check.CONTENT);
-    return o.header.rawLength();
+    if (loc.packed() || scratch == null) {
+      Opened o = loc.packed() ? head : openWhole(loc, length);
+      checkWhole(o, o.frame, Check.CONTENT);
+      return o.header.rawLength();
+    }
+    if (head.header.frameLength() > Integer.MAX_VALUE - 64 || head.header.rawLength() > Integer.MAX_VALUE - 64) {
+      throw new CorruptObjectException(loc.chunk(), head.where, "frame of " + head.header.frameLength()
+          + " bytes holding " + head.header.rawLength() + " is larger than any chunk");
+    }
+    checkObjectSize(head);
+    ByteBuffer frame = scratch.take((int) head.header.frameLength());
+    try {
+      readInto(loc, head.where, 0, frame);
+      frame.flip();
+      ByteBuffer out = scratch.takeOutput((int) head.header.rawLength());
+      try {
+        Frame.decode(frame, out, codecs, loc.chunk(), head.where);
+        checkSha(head, out.flip());
+      } finally {
+        scratch.giveOutput(out);
+      }
+    } finally {
+      scratch.give(frame);
+    }
+    return head.header.rawLength();
   }
 
   /**

@@ -5,6 +5,7 @@ import io.ferry.objects.ObjectDatabase;
 import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
+import io.ferry.read.ChunkBuffers;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Location;
 import io.ferry.repo.Results.VerifyReport;
@@ -75,7 +76,11 @@ public final class Verifier {
     }
     List<VersionRef> versions = version != null ? List.of(version) : reachable(errors);
     Plan plan = plan(versions, errors);
-    Run run = new Run(errors, listener);
+    long biggest = 0;
+    for (Meta m : plan.loose.values()) {
+      biggest = Math.max(biggest, m.length);
+    }
+    Run run = new Run(errors, listener, biggest);
     listener.phase("verify", plan.totalBytes());
     try {
       for (Map.Entry<ChunkId, PackIndex> p : plan.packs.entrySet()) {
@@ -302,15 +307,23 @@ public final class Verifier {
     private final Errors errors;
     private final TransferListener listener;
     private final Semaphore slots = new Semaphore(IN_FLIGHT);
+    /**
+     * The buffers compressed loose chunks are read and decoded in, shared by the checks: frames and decoded bytes
+     * take at most a third of the heap each (or one chunk's worth), whatever the pool's size and the store; a whole
+     * frame read through a cache was otherwise held twice by every worker.
+     */
+    private final ChunkBuffers buffers;
     final AtomicLong checked = new AtomicLong();
     final AtomicLong bytes = new AtomicLong();
     /** The first read that failed without finding damage: thrown once every check has ended. */
     final java.util.concurrent.atomic.AtomicReference<IOException> unreadable =
         new java.util.concurrent.atomic.AtomicReference<>();
 
-    Run(Errors errors, TransferListener listener) {
+    /** @param biggest the raw length of the biggest loose chunk to check (packed ones are read whole, small) */
+    Run(Errors errors, TransferListener listener, long biggest) {
       this.errors = errors;
       this.listener = listener;
+      this.buffers = ChunkBuffers.forChunksUpTo(biggest);
     }
 
     void submit(Location loc, long length, String label, long progress, String version) throws IOException {
@@ -318,7 +331,7 @@ public final class Verifier {
       try {
         pool.execute(() -> {
           try {
-            bytes.addAndGet(db.reader().verify(loc, length));
+            bytes.addAndGet(db.reader().verify(loc, length, buffers));
           } catch (io.ferry.error.FerryException e) {
             errors.add(label + ": " + e.getMessage(), version);
           } catch (IOException e) {

@@ -40,4 +40,47 @@ class ZstdCodecTest {
     codec.decode(first, out);
     assertThat(out.array()).isEqualTo(a);
   }
+
+  /**
+   * Every pairing of heap and direct buffers decodes to the same bytes, into the output's remaining room at its
+   * position; a heap payload into a direct output goes through a small array (a pull's and a verify's buffers are of
+   * those kinds), and a payload cut short, not zstd, or decoding to another length than the frame says is an error
+   * there as in the other paths.
+   */
+  @Test
+  void heapPayloadsDecodeIntoDirectBuffersAndTheirDamageIsCaught() throws IOException {
+    byte[] raw = compressible(3 << 20 | 12345, 3);
+    ByteBuffer heapPayload = codec.encode(ByteBuffer.wrap(raw), ChunkHint.OPAQUE);
+    byte[] payload = new byte[heapPayload.remaining()];
+    heapPayload.duplicate().get(payload);
+    for (boolean directIn : new boolean[] {false, true}) {
+      for (boolean directOut : new boolean[] {false, true}) {
+        ByteBuffer in = directIn ? ByteBuffer.allocateDirect(payload.length).put(payload).flip()
+            : ByteBuffer.wrap(payload);
+        ByteBuffer out = directOut ? ByteBuffer.allocateDirect(raw.length + 9) : ByteBuffer.allocate(raw.length + 9);
+        out.position(4).limit(4 + raw.length);
+        codec.decode(in, out);
+        assertThat(out.position()).isEqualTo(4 + raw.length);
+        byte[] back = new byte[raw.length];
+        out.position(4);
+        out.get(back);
+        assertThat(back).as("in direct %s, out direct %s", directIn, directOut).isEqualTo(raw);
+      }
+    }
+    ByteBuffer direct = ByteBuffer.allocateDirect(raw.length);
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> codec.decode(ByteBuffer.wrap(payload, 0, payload.length - 50), direct.clear()))
+        .isInstanceOf(IOException.class).hasMessageContaining("zstd");
+    // a damaged magic number (damage inside the data may decode to other bytes: the frame's CRC catches that)
+    byte[] damaged = payload.clone();
+    damaged[0] ^= 0x55;
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> codec.decode(ByteBuffer.wrap(damaged), direct.clear()))
+        .isInstanceOf(IOException.class).hasMessageContaining("zstd");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> codec.decode(ByteBuffer.wrap(payload), direct.clear().limit(raw.length - 1)))
+        .isInstanceOf(IOException.class).hasMessageContaining("more than");
+    org.assertj.core.api.Assertions.assertThatThrownBy(
+        () -> codec.decode(ByteBuffer.wrap(payload), ByteBuffer.allocateDirect(raw.length + 1)))
+        .isInstanceOf(IOException.class).hasMessageContaining("decodes to " + raw.length);
+  }
 }

@@ -289,6 +289,54 @@ class ChunkReaderTest {
         .isInstanceOf(CorruptObjectException.class).hasMessageContaining("its frame header says");
   }
 
+  /** Lends heap buffers and counts what is out, so a test sees every buffer come back. */
+  private static final class CountingScratch implements ChunkReader.Scratch {
+    int out;
+    int lent;
+
+    @Override
+    public ByteBuffer take(int length) {
+      out++;
+      lent++;
+      return ByteBuffer.allocate(length);
+    }
+
+    @Override
+    public void give(ByteBuffer buffer) {
+      out--;
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd", "float"})
+  void verifyWithScratchChecksAsMuchAndGivesEveryBufferBack(String name) throws IOException {
+    byte[] raw = content(2 << 20, SEED + 20);
+    ChunkId id = putLoose(codec(name), raw);
+    Location loc = Location.loose(id);
+    CountingScratch scratch = new CountingScratch();
+    assertThat(reader.verify(loc, raw.length, scratch)).isEqualTo(raw.length);
+    // a compressed frame is read and decoded in the scratch's buffers; an uncompressed one streams
+    assertThat(scratch.lent).isEqualTo(name.equals("none") ? 0 : 2);
+    long size = Files.size(fileOf(id));
+
+    flipByte(fileOf(id), size - 100);
+    assertThatThrownBy(() -> reader.verify(loc, raw.length, scratch)).isInstanceOf(CorruptObjectException.class)
+        .hasMessageContaining(id.hex());
+    flipByte(fileOf(id), size - 100);
+    assertThat(reader.verify(loc, raw.length, scratch)).isEqualTo(raw.length);
+
+    Files.write(fileOf(id), new byte[] {1, 2, 3}, StandardOpenOption.APPEND);
+    assertThatThrownBy(() -> reader.verify(loc, raw.length, scratch)).isInstanceOf(CorruptObjectException.class)
+        .hasMessageContaining("its frame header says");
+    try (FileChannel ch = FileChannel.open(fileOf(id), StandardOpenOption.WRITE)) {
+      ch.truncate(size - 10);
+    }
+    assertThatThrownBy(() -> reader.verify(loc, raw.length, scratch)).isInstanceOf(CorruptObjectException.class)
+        .hasMessageContaining(id.hex());
+    assertThatThrownBy(() -> reader.verify(loc, raw.length + 1, scratch)).isInstanceOf(CorruptObjectException.class);
+    assertThat(scratch.out).as("buffers still lent").isZero();
+  }
+
   @Test
   void swappedObjectFailsEveryRead() throws IOException {
     byte[] raw = content(300_000, SEED + 8);

@@ -90,12 +90,21 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
   }
 
   /**
-   * Defaults for a server URI: 200 ms timeout, 3 s to connect, retry after 30 s, 1 MiB parts, no TTL, 64 MiB write
-   * queue, fill locks held (and waited for) up to 5 s.
+   * Defaults for a server URI: 200 ms timeout, 3 s to connect, retry after 30 s, 1 MiB parts, no TTL, a write queue
+   * of {@link #defaultWriteBehindBytes}, fill locks held (and waited for) up to 5 s.
    */
   public static CacheSettings of(String uri) {
     return new CacheSettings(uri, Duration.ofMillis(200), Duration.ofSeconds(3), Duration.ofSeconds(30), DEFAULT_PART_SIZE, Duration.ZERO,
-        64L << 20, WriteMode.SKIP, null, false, DEFAULT_FILL_WAIT);
+        defaultWriteBehindBytes(Runtime.getRuntime().maxMemory()), WriteMode.SKIP, null, false, DEFAULT_FILL_WAIT);
+  }
+
+  /**
+   * The write queue's default for a heap of {@code maxHeap} bytes: an eighth of it, between 4 and 64 MiB. Queued parts
+   * live on the heap beside the chunks being read (a warm of 64 MiB chunks with the CLI's 384 MiB heap holds one or
+   * two frames and the queue), and a loopback or LAN Redis keeps up with far less in flight.
+   */
+  static long defaultWriteBehindBytes(long maxHeap) {
+    return Math.max(4L * DEFAULT_PART_SIZE, Math.min(64L << 20, maxHeap / 8));
   }
 
   /** Default {@link #fillWait}: a few store reads of a part, even from a slow store, and a Redis write. */

@@ -70,8 +70,12 @@ public final class RedisChunkCache implements ChunkStore {
   /** Bytes of a part's header. */
   static final int HEADER = 60;
   private static final int CRC_AT = 56;
-  /** Most parts read from the store in one read of it. */
-  private static final int MAX_RUN = 64;
+  /**
+   * Most parts read from the store in one read of it: 8 MiB with the default part size, as big as a ranged GET of
+   * the S3 store. The parts queued for Redis are views of their run and keep it reachable until the last is written,
+   * so runs of a whole 64 MiB chunk held up to twice its size per worker on the heap.
+   */
+  private static final int MAX_RUN = 8;
   /** How often counters are added to Redis while the cache is in use. */
   private static final long FLUSH_NANOS = TimeUnit.SECONDS.toNanos(10);
 
@@ -113,7 +117,20 @@ public final class RedisChunkCache implements ChunkStore {
       SKIPPED = 6, DROPPED = 7, BYPASSED = 8;
 
   /** A checked part: its payload (read-only) and what its header says. */
-  private record Part(ChunkId id, int index, long objectSize, ByteBuffer payload, long epoch) {}
+  /**
+   * One part of an object, its payload checked. {@code view}: the payload is a view of a longer buffer (a run of
+   * parts read from the store at once), which it keeps reachable as long as it lives.
+   */
+  private record Part(ChunkId id, int index, long objectSize, ByteBuffer payload, long epoch, boolean view) {
+    /** This part, its payload copied into a buffer of its own if it is a view: to keep it past the read. */
+    Part compact() {
+      if (!view) {
+        return this;
+      }
+      ByteBuffer own = ByteBuffer.allocate(payload.remaining()).put(payload.duplicate()).flip();
+      return new Part(id, index, objectSize, own.asReadOnlyBuffer(), epoch, false);
+    }
+  }
 
   private RedisChunkCache(ChunkStore store, CacheSettings settings, CacheListener listener, LongSupplier nanos) {
     this.store = store;
@@ -439,7 +456,7 @@ public final class RedisChunkCache implements ChunkStore {
         long ps = (long) (first + j) * partSize;
         int len = (int) (Math.min(storeSize, ps + partSize) - ps);
         ByteBuffer payload = run.slice((int) (ps - from), len).asReadOnlyBuffer();
-        parts[j] = new Part(id, first + j, storeSize, payload, deletions.get());
+        parts[j] = new Part(id, first + j, storeSize, payload, deletions.get(), true);
         counters[MISSES].increment();
         boolean release = claimed[j];
         claimed[j] = false;
@@ -599,7 +616,9 @@ public final class RedisChunkCache implements ChunkStore {
     }
     Part last = parts[parts.length - 1];
     if (last != remembered) {
-      lastPart.set(last);
+      // a copy of a part read from the store with others: the memo must not keep the whole run (64 MiB) alive in
+      // every worker thread
+      lastPart.set(last.compact());
     } else {
       lastPart.remove();
     }
@@ -701,7 +720,8 @@ public final class RedisChunkCache implements ChunkStore {
         if ((int) crc.getValue() != v.getInt(CRC_AT)) {
           bad = String.format("checksum failed: expected=%08x actual=%08x", v.getInt(CRC_AT), (int) crc.getValue());
         } else {
-          return new Part(id, index, size, v.duplicate().position(HEADER).slice().asReadOnlyBuffer(), epoch);
+          return new Part(id, index, size, v.duplicate().position(HEADER).slice().asReadOnlyBuffer(), epoch,
+              false);
         }
       }
     }
