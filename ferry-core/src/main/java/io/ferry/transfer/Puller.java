@@ -119,16 +119,20 @@ public final class Puller {
     }
     checkDestination(snapshot, dest);
     ChunkReader.Scratch scratch = ChunkBuffers.forFiles(snapshot.files());
-    Survey survey = Survey.of(snapshot, dest, wholeVersion, opts.existing() == PullOptions.Existing.MERGE);
-    if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
-      throw new InvalidInputException(survey.refusal(dest));
-    }
-    survey.removeLeftovers();
     List<Path> madeDirs = new ArrayList<>();
     List<Staged> staged = new ArrayList<>();
+    DestinationLock lock = null;
     FlushBehind flushBehind = new FlushBehind(flushStep);
     try {
       makeDest(dest, madeDirs);
+      // from before DEST is looked at until the last rename: a second pull into DEST fails here, having written
+      // nothing
+      lock = DestinationLock.take(dest);
+      Survey survey = Survey.of(snapshot, dest, wholeVersion, opts.existing() == PullOptions.Existing.MERGE);
+      if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
+        throw new InvalidInputException(survey.refusal(dest));
+      }
+      survey.removeLeftovers();
       Set<Path> checkedDirs = new HashSet<>();
       for (FileEntry f : snapshot.files()) {
         if (survey.identical().contains(f.path())) {
@@ -216,9 +220,12 @@ public final class Puller {
       if (opts.existing() == PullOptions.Existing.FORCE) {
         survey.removeOthers(dest);
       }
+      DestinationLock done = lock;
+      lock = null;
+      done.close();
     } catch (Throwable t) {
       flushBehind.close();
-      discard(staged, madeDirs, t);
+      discard(staged, lock, madeDirs, t);
       throw t;
     }
   }
@@ -393,10 +400,17 @@ public final class Puller {
   }
 
   /** After a failure: closes and removes the temporary files, then the directories the pull made (if empty). */
-  private static void discard(List<Staged> staged, List<Path> madeDirs, Throwable failure) {
+  private static void discard(List<Staged> staged, DestinationLock lock, List<Path> madeDirs, Throwable failure) {
     for (Staged s : staged) {
       try {
         Files.deleteIfExists(s.temp);
+      } catch (IOException e) {
+        failure.addSuppressed(e);
+      }
+    }
+    if (lock != null) {
+      try {
+        lock.close();
       } catch (IOException e) {
         failure.addSuppressed(e);
       }

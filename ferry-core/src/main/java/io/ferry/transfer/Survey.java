@@ -100,6 +100,9 @@ final class Survey {
 
       @Override
       public void file(String rel, Path file, BasicFileAttributes attrs) throws IOException {
+        if (rel.equals(DestinationLock.NAME)) {
+          return; // the pull's own lock
+        }
         FileEntry f = wanted.get(rel);
         if (f != null) {
           classify(f, file, attrs, identical, differing);

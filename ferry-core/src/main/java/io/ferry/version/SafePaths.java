@@ -10,10 +10,11 @@ import io.ferry.error.InvalidInputException;
 public final class SafePaths {
   /**
    * The names pulls give their temporary files in DEST ({@code .ferry-<16 hex>.tmp}, and {@code .old} for a file being
-   * replaced): a pull removes such files that are not its own, so a push refuses a file of such a name.
+   * replaced), and the lock a pull holds at DEST's root ({@code .ferry-pull.lock}): a pull removes such files that are
+   * not its own, so a push refuses a file of such a name.
    */
   public static final java.util.regex.Pattern RESERVED_NAME =
-      java.util.regex.Pattern.compile("\\.ferry-[0-9a-f]{16}\\.(tmp|old)");
+      java.util.regex.Pattern.compile("\\.ferry-([0-9a-f]{16}\\.(tmp|old)|pull\\.lock)");
 
   private SafePaths() {}
 
