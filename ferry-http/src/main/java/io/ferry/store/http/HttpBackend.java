@@ -77,7 +77,7 @@ public final class HttpBackend implements Backend {
 
   private void describeStore() throws IOException {
     ServerPool.Answer a = pool.call(new ServerPool.Call("read the store's description", "GET", "", null, List.of(),
-        JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+        JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() == 404) {
       throw new InvalidInputException("store " + settings.describe() + ": " + a.server() + " is not a Ferry server"
           + " (no " + ServerPool.API + "; expected one started by 'ferry serve')");

@@ -121,7 +121,7 @@ final class HttpChunkStore implements ChunkStore {
   private ServerPool.Answer head(ChunkId id) throws IOException {
     String what = "look up object " + id;
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "HEAD", "/chunks/" + id.hex(), null,
-        List.of(), 0, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+        List.of(), 0, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() != 200 && a.status() != 404) {
       throw backend.unexpected(a, what, "200 or 404");
     }
@@ -227,7 +227,7 @@ final class HttpChunkStore implements ChunkStore {
       String path = "/chunks?limit=" + LIST_PAGE + (after == null ? "" : "&after=" + after);
       String what = "list objects" + (after == null ? "" : " after " + after);
       ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", path, null, List.of(),
-          HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+          HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
       if (a.status() != 200) {
         throw backend.unexpected(a, what, "200");
       }

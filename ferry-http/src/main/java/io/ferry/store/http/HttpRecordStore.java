@@ -81,7 +81,7 @@ final class HttpRecordStore implements RecordStore {
     RecordStore.checkKey(key);
     String what = "read record " + key;
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/records/" + HttpBackend.pathOf(key),
-        null, List.of(), MAX_RECORD_BYTES, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+        null, List.of(), MAX_RECORD_BYTES, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() == 404) {
       return Optional.empty();
     }
@@ -96,7 +96,7 @@ final class HttpRecordStore implements RecordStore {
     String what = "list records under '" + prefix + "'";
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/records?prefix="
         + HttpBackend.queryValue(prefix), null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE),
-        ServerPool.Retry.ANY);
+        ServerPool.Retry.HEDGED);
     if (a.status() != 200) {
       throw backend.unexpected(a, what, "200");
     }
@@ -132,7 +132,7 @@ final class HttpRecordStore implements RecordStore {
       String what = "read " + batch.size() + " records";
       ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "POST", "/records/read",
           backend.jsonBody(body), List.of("Content-Type", "application/json"), HttpBackend.JSON_LIMIT,
-          ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+          ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
       if (a.status() != 200) {
         throw backend.unexpected(a, what, "200");
       }

@@ -46,7 +46,7 @@ final class HttpRefStore implements RefStore {
     RefNames.checkRef(name);
     String what = "read ref " + name;
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/refs/" + HttpBackend.pathOf(name),
-        null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+        null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() == 404) {
       return Optional.empty();
     }
@@ -149,7 +149,7 @@ final class HttpRefStore implements RefStore {
     String what = "ask what the token may do with model '" + model + "'";
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/access?model="
         + HttpBackend.queryValue(model), null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE),
-        ServerPool.Retry.ANY);
+        ServerPool.Retry.HEDGED);
     if (a.status() == 404) {
       return;
     }
@@ -168,7 +168,7 @@ final class HttpRefStore implements RefStore {
     String what = "list refs under '" + prefix + "'";
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/refs?prefix="
         + HttpBackend.queryValue(prefix), null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE),
-        ServerPool.Retry.ANY);
+        ServerPool.Retry.HEDGED);
     if (a.status() != 200) {
       throw refError(a, what, prefix, "200");
     }
@@ -188,7 +188,7 @@ final class HttpRefStore implements RefStore {
     RefNames.checkRef(name);
     String what = "read the log of ref " + name;
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/refs/" + HttpBackend.pathOf(name)
-        + "?log=1", null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
+        + "?log=1", null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() == 404) {
       return List.of();
     }

@@ -53,10 +53,13 @@ import org.slf4j.LoggerFactory;
  * <p>Requests are of three kinds ({@link Retry}):
  *
  * <ul>
- *   <li>{@link Retry#HEDGED} (chunk reads): a server picked by the policy; a failure is retried on another server;
- *       a read that runs past the hedging delay is also sent to a second server, the first answer wins and the other
- *       request is cancelled.
- *   <li>{@link Retry#ANY} (other reads, and chunk puts, which are idempotent): as above without hedging.
+ *   <li>{@link Retry#HEDGED} (every read: chunks, their sizes, refs, records): a server picked by the policy; a
+ *       failure is retried on another server; a read that runs past the hedging delay (the recent p95 of chunk
+ *       reads) is also sent to a second server, the first answer wins and the other request is cancelled. Small reads
+ *       were once not hedged, and one hung server of two held a pull for the whole request timeout (60 s) on a chunk's
+ *       HEAD.
+ *   <li>{@link Retry#ANY} (chunk puts and deletes, and the batch query of missing chunks, which are idempotent): as
+ *       above without hedging, so a body is never sent twice.
  *   <li>{@link Retry#ONCE} (ref moves and record writes): the first server that is up, in the order the URI lists
  *       them; retried on the next only when the request surely did not reach the first (it could not connect).
  *       Any other failure is an {@link OutcomeUnknownException} that the caller resolves.
@@ -341,11 +344,12 @@ final class ServerPool implements AutoCloseable {
           Attempt lost = won == first ? second : first;
           if (lost != null) {
             lost.abandon();
-            if (lost == first) {
+            if (lost == first && call.into() != null) {
               first.server.latencies.add(System.nanoTime() - first.started);
             }
           }
-          if (hedge) {
+          if (hedge && call.into() != null) {
+            // chunk reads only: the p95 they make is the hedge delay of every read, and the small ones would lower it
             won.server.latencies.add(System.nanoTime() - won.started);
           }
           if (won.target != null && !won.primary) {

@@ -53,7 +53,10 @@ class HedgingTest {
 
   @BeforeEach
   void fast() {
-    group.servers.forEach(s -> s.chunkDelay.set(Duration.ZERO));
+    group.servers.forEach(s -> {
+      s.chunkDelay.set(Duration.ZERO);
+      s.headDelay.set(Duration.ZERO);
+    });
   }
 
   /** The longest of {@code n} reads (round-robin, so half go to the slow server first), in nanoseconds. */
@@ -78,6 +81,27 @@ class HedgingTest {
       assertThat(b.stats().get(1).hedges()).as("reads hedged to the fast server").isGreaterThanOrEqualTo(3);
       assertThat(b.stats().get(0).outstanding()).as("the slow server's requests, cancelled").isZero();
       assertThat(b.stats().get(0).down()).as("slow is not down").isFalse();
+    }
+  }
+
+  /**
+   * A chunk's size (a HEAD) is hedged like its bytes: one hung server of two held a pull for the whole request timeout
+   * on a HEAD, which was only retried elsewhere once it timed out.
+   */
+  @Test
+  void aSlowServersSizeLookupsAreHedgedToo() throws IOException {
+    try (HttpBackend b = group.client("?balance=round-robin&hedge_floor_ms=30", Map.of())) {
+      slowestOf(b, 40);
+      group.get(0).headDelay.set(SLOW);
+      long worst = 0;
+      for (int i = 0; i < 8; i++) {
+        StoredObject o = objects.get(i % objects.size());
+        long t = System.nanoTime();
+        assertThat(b.chunks().size(o.id())).isEqualTo(o.size());
+        worst = Math.max(worst, System.nanoTime() - t);
+      }
+      assertThat(Duration.ofNanos(worst)).isLessThan(SLOW.dividedBy(2));
+      assertThat(b.stats().get(1).hedges()).as("size lookups hedged to the fast server").isGreaterThanOrEqualTo(3);
     }
   }
 

@@ -73,6 +73,8 @@ final class ProtocolServer implements AutoCloseable {
   final AtomicInteger running = new AtomicInteger();
   /** Delay before a chunk read is answered. */
   final AtomicReference<Duration> chunkDelay = new AtomicReference<>(Duration.ZERO);
+  /** Delay before a chunk's HEAD (its size) is answered. */
+  final AtomicReference<Duration> headDelay = new AtomicReference<>(Duration.ZERO);
   /** When not 0, chunk reads are answered with this status. */
   final AtomicInteger chunkStatus = new AtomicInteger();
   /**
@@ -283,6 +285,15 @@ final class ProtocolServer implements AutoCloseable {
   private void chunk(HttpExchange ex, String method, ChunkId id) throws IOException {
     switch (method) {
       case "HEAD" -> {
+        Duration d = headDelay.get();
+        if (!d.isZero()) {
+          try {
+            Thread.sleep(d.toMillis());
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+          }
+        }
         try {
           long size = store.chunks().size(id);
           ex.getResponseHeaders().set("Content-Length", Long.toString(size));
