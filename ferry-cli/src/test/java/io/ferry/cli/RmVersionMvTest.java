@@ -133,6 +133,54 @@ class RmVersionMvTest {
   }
 
   /**
+   * A killed {@code mv} leaves some refs under the new name (created, each logged "mv OLD NEW") and all or some under
+   * the old one; running the same mv again finishes it. It was refused ("'NEW' exists"), and the advice, rm NEW, would
+   * have deleted tags that then existed only under the new name.
+   */
+  @Test
+  void anInterruptedMvIsFinishedByRunningItAgain() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", 1), "old");
+    cli.run("tag", "old", "t1").ok();
+    String v2 = cli.push(model("b", 2), "old");
+    cli.run("tag", "old", "t2").ok();
+    cli.run("tag", "old", "t3").ok();
+    // what a mv killed after its second create leaves: new:t1 and new:t2 made, nothing deleted yet
+    try (io.ferry.store.local.LocalBackend b = io.ferry.store.local.LocalBackend.open(cli.store,
+        io.ferry.store.StoreOptions.existing())) {
+      for (Map.Entry<String, String> t : Map.of("t1", v1, "t2", v2).entrySet()) {
+        io.ferry.id.ChunkId id = io.ferry.id.ChunkId.parse(t.getValue());
+        assertThat(b.refs().compareAndSet(io.ferry.store.RefNames.tag("new", t.getKey()), null, id,
+            new io.ferry.store.RefLogEntry(null, id, "someone", java.time.Instant.now(), "mv old new")).isSuccess())
+            .isTrue();
+      }
+    }
+    // another rename into the half-made name is still refused
+    cli.push(model("c", 3), "other");
+    cli.run("mv", "other", "new").exits(1).oneLineError("'new' exists", "nothing was moved");
+    cli.run("mv", "old", "new").ok();
+    cli.run("show", "old").exits(1);
+    assertThat(cli.run("show", "new:t1", "--json").ok().json().get("version").asText()).isEqualTo(v1);
+    assertThat(cli.run("show", "new:t3", "--json").ok().json().get("version").asText()).isEqualTo(v2);
+    assertThat(cli.run("show", "new", "--json").ok().json().get("version").asText()).isEqualTo(v2);
+    assertThat(cli.run("ls", "--json").ok().json().toString()).doesNotContain("\"old\"");
+    cli.run("verify").ok();
+
+    // a ref of the new name that moved since the interrupted mv is not overwritten
+    cli.run("tag", "new", "t9").ok();
+    try (io.ferry.store.local.LocalBackend b = io.ferry.store.local.LocalBackend.open(cli.store,
+        io.ferry.store.StoreOptions.existing())) {
+      io.ferry.id.ChunkId id = io.ferry.id.ChunkId.parse(v1);
+      assertThat(b.refs().compareAndSet(io.ferry.store.RefNames.tag("again", "t9"), null, id,
+          new io.ferry.store.RefLogEntry(null, id, "someone", java.time.Instant.now(), "mv new again")).isSuccess())
+          .isTrue();
+    }
+    Map<String, String> before = cli.state();
+    cli.run("mv", "new", "again").exits(4).oneLineError("again:t9", "moved since the interrupted mv");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  /**
    * After mv, the versions keep the name they were pushed under: rm of the head still moves it back to its parent
    * (it deleted the head, as if the model started there), and rm of the model is still refused while another model
    * derives from it (the guard looked for versions of the new name only, found none, and removed the model).

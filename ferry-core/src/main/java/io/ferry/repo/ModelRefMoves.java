@@ -149,7 +149,8 @@ final class ModelRefMoves {
    * Renames a model: creates {@code to}'s refs (tags first, the head last), each from "must not exist", then deletes
    * {@code from}'s. Every log entry says {@code mv FROM TO}, so reflog under either name shows the move. A crash
    * leaves either name usable: before the last create, {@code from} is intact (and {@code to} may hold some tags); after
-   * it, {@code to} is complete (and {@code from} may keep some refs until {@code ferry rm FROM --force}).
+   * it, {@code to} is complete (and {@code from} may keep some refs). Running the same rename again finishes it: refs
+   * of {@code to} that this rename created are kept, the rest are created, then {@code from}'s are deleted.
    *
    * @return the refs created and deleted, in order
    */
@@ -163,12 +164,15 @@ final class ModelRefMoves {
     if (old.isEmpty()) {
       throw resolver.noModel(from);
     }
-    if (!live(to).isEmpty()) {
+    String why = "mv " + from + " " + to;
+    Map<String, ChunkId> already = live(to);
+    if (!already.isEmpty() && !madeBy(already, why)) {
       throw new InvalidInputException("cannot rename model '" + from + "' to '" + to + "': '" + to + "' exists; remove"
           + " it first (ferry rm " + to + ") or pick another name; nothing was moved");
     }
-    resolver.checkNoCaseTwin(to);
-    String why = "mv " + from + " " + to;
+    if (already.isEmpty()) {
+      resolver.checkNoCaseTwin(to);
+    }
     List<Map.Entry<String, ChunkId>> order = new ArrayList<>();
     ChunkId head = old.get(RefNames.head(from));
     old.forEach((ref, id) -> {
@@ -178,12 +182,18 @@ final class ModelRefMoves {
     });
     List<TagResult> created = new ArrayList<>();
     List<TagResult> out = new ArrayList<>();
+    // a ref of the new name that moved since an interrupted run: refused before anything is created
+    for (Map.Entry<String, ChunkId> r : old.entrySet()) {
+      String ref = r.getKey().equals(RefNames.head(from)) ? RefNames.head(to)
+          : RefNames.tag(to, r.getKey().substring(RefNames.tag(from, "").length()));
+      toCreate(ref, userRef(to, ref), userRef(from, r.getKey()), r.getValue(), already);
+    }
     for (Map.Entry<String, ChunkId> r : order) {
       String ref = RefNames.tag(to, r.getKey().substring(RefNames.tag(from, "").length()));
-      create(ref, r.getValue(), why, created);
+      createOrKeep(ref, userRef(to, ref), userRef(from, r.getKey()), r.getValue(), already, why, created);
     }
     if (head != null) {
-      create(RefNames.head(to), head, why, created);
+      createOrKeep(RefNames.head(to), to, from, head, already, why, created);
     }
     out.addAll(created);
     for (Map.Entry<String, ChunkId> r : order) {
@@ -193,6 +203,52 @@ final class ModelRefMoves {
       out.add(cas(RefNames.head(from), head, null, why, out));
     }
     return out;
+  }
+
+  /**
+   * Whether every one of these refs was last moved by this very rename ({@code why}, e.g. {@code mv a b}) to where it
+   * is: the new name holds only what an interrupted run of the same {@code mv} created, so running it again finishes
+   * the move. A killed {@code mv} used to leave refs under both names, and running it again was refused because the new
+   * name existed.
+   */
+  private boolean madeBy(Map<String, ChunkId> refsOfTo, String why) throws IOException {
+    for (Map.Entry<String, ChunkId> r : refsOfTo.entrySet()) {
+      List<io.ferry.store.RefLogEntry> log = refs.log(r.getKey());
+      if (log.isEmpty()) {
+        return false;
+      }
+      io.ferry.store.RefLogEntry last = log.get(log.size() - 1);
+      if (!last.why().equals(why) || !r.getValue().equals(last.newId())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Creates a ref of the new name, unless an interrupted run of the same rename created it already ({@code already},
+   * pointing where the old name's ref does).
+   */
+  private void createOrKeep(String ref, String shown, String source, ChunkId id, Map<String, ChunkId> already,
+      String why, List<TagResult> created) throws IOException {
+    if (toCreate(ref, shown, source, id, already)) {
+      create(ref, id, why, created);
+    }
+  }
+
+  /** Whether the ref is yet to be created: absent, not made already by an interrupted run ({@code already}). */
+  private static boolean toCreate(String ref, String shown, String source, ChunkId id,
+      Map<String, ChunkId> already) throws ConflictException {
+    ChunkId there = already.get(ref);
+    if (there == null) {
+      return true;
+    }
+    if (!there.equals(id)) {
+      throw new ConflictException(shown + " points at " + there.shortHex(12) + " but " + source + ", which an"
+          + " interrupted mv was moving there, points at " + id.shortHex(12) + " (moved since the interrupted mv);"
+          + " nothing more was moved: move one of them by hand (ferry tag)");
+    }
+    return false;
   }
 
   /** Creates a ref that must not exist; on a lost race, deletes those created so far and throws. */
