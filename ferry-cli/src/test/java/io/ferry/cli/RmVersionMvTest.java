@@ -155,6 +155,8 @@ class RmVersionMvTest {
             .isTrue();
       }
     }
+    // a model of tags without a head is named as such, not "no model"
+    cli.run("show", "new").exits(1).oneLineError("model 'new' has no head, only tags (t1, t2): name one, e.g. new:t1");
     // another rename into the half-made name is still refused
     cli.push(model("c", 3), "other");
     cli.run("mv", "other", "new").exits(1).oneLineError("'new' exists", "nothing was moved");

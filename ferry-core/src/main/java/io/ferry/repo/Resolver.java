@@ -50,6 +50,14 @@ final class Resolver {
       if (spec.tag() != null && refs.get(RefNames.head(spec.model())).isPresent()) {
         throw noTag(spec.model(), spec.tag());
       }
+      List<String> tags = new ArrayList<>(tagNames(spec.model()));
+      if (!tags.isEmpty()) {
+        // tags without a head (the head removed, or a mv interrupted before it made the head): the model exists
+        throw spec.tag() != null ? noTag(spec.model(), spec.tag()) : new NotFoundException("model '"
+            + spec.model() + "' has no head, only tags (" + String.join(", ", tags.subList(0, Math.min(10,
+            tags.size()))) + (tags.size() > 10 ? ", ..." : "") + "): name one, e.g. " + spec.model() + ":"
+            + tags.get(0));
+      }
       throw noModel(spec.model());
     }
     return new VersionRef(id.get(), db.version(id.get()));
