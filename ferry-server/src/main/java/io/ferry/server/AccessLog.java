@@ -15,12 +15,16 @@ import org.eclipse.jetty.server.Response;
  *
  * <p>An answer whose body was cut short (the client went away in the middle of it, as a killed pull or the losing
  * half of a hedged read does, or the server failed after its headers were out) keeps the status that was sent and the
- * bytes that were written, and ends in {@code cut-short}: {@code ... 200 2097152 320ms cut-short}. It is not a
- * server error and is not logged as one.
+ * bytes that were written, and ends in {@code cut-short}: {@code ... 200 2097152 320ms cut-short}. A client that
+ * went away is not a server error and is not logged as one. The server's own failures (a 5xx, or an answer cut short
+ * because the store failed in the middle of it) end in {@code error: } and the failure, clipped and escaped like the
+ * path: {@code ... 206 6291456 10533ms cut-short error: GET s3://ferry/m/objects/bb10... at endpoint ... failed}.
  */
 final class AccessLog implements RequestLog {
   /** Request attribute set when an answer's body could not be finished after its headers were sent. */
   static final String CUT_SHORT = "ferry.cutShort";
+  /** Request attribute holding the server's own failure (a 5xx, or an answer the store failed in the middle of). */
+  static final String ERROR = "ferry.error";
 
   private final Consumer<String> sink;
   private final Clock clock;
@@ -38,7 +42,8 @@ final class AccessLog implements RequestLog {
     long written = Response.getContentBytesWritten(response);
     sink.accept(clock.instant() + " " + Request.getRemoteAddr(request) + " " + (who == null ? "-" : who) + " "
         + safe(request.getMethod(), 16) + " " + safe(path, 300) + " " + response.getStatus() + " " + written + " "
-        + ms + "ms" + (cutShort(request, response, written) ? " cut-short" : ""));
+        + ms + "ms" + (cutShort(request, response, written) ? " cut-short" : "")
+        + (request.getAttribute(ERROR) instanceof String error ? " error: " + safeText(error, 300) : ""));
   }
 
   /** Whether fewer bytes went out than the answer's Content-Length promised, or the handler could not finish it. */
@@ -48,6 +53,11 @@ final class AccessLog implements RequestLog {
     }
     long promised = response.getHeaders().getLongField(org.eclipse.jetty.http.HttpHeader.CONTENT_LENGTH);
     return !"HEAD".equals(request.getMethod()) && response.getStatus() != 304 && promised >= 0 && written < promised;
+  }
+
+  /** As {@link #safe}, with spaces kept: a message in words, still on one line that cannot forge another. */
+  static String safeText(String s, int max) {
+    return safe(s, max).replace("%20", " ");
   }
 
   static String safe(String s, int max) {

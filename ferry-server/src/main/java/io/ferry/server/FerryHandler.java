@@ -169,6 +169,16 @@ final class FerryHandler extends Handler.Abstract {
     WebUi.error(ex, e);
   }
 
+  /** Whether a failure is the client's going away in the middle of an answer (a killed pull, a lost hedge). */
+  private static boolean clientWentAway(Throwable cause) {
+    for (Throwable t = cause; t != null; t = t.getCause()) {
+      if (t instanceof org.eclipse.jetty.io.EofException || t instanceof java.nio.channels.ClosedChannelException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   private static void clearForError(Response response) {
     response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
     response.getHeaders().remove(HttpHeader.CONTENT_TYPE);
@@ -206,6 +216,11 @@ final class FerryHandler extends Handler.Abstract {
   }
 
   private static void fail(Exchange ex, Response response, Callback callback, HttpError e, Throwable cause) {
+    if (e.status() >= 500 && !clientWentAway(cause)) {
+      // the server's own failure (its store failed, say): named in the access log, the operator's only view of it
+      ex.request().setAttribute(AccessLog.ERROR, cause != null && cause.getMessage() != null ? cause.getMessage()
+          : e.getMessage());
+    }
     if (response.isCommitted()) {
       // headers or bytes are out: only closing the connection tells the client the body is not whole
       ex.request().setAttribute(AccessLog.CUT_SHORT, Boolean.TRUE);

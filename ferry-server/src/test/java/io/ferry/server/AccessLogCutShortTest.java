@@ -66,4 +66,40 @@ class AccessLogCutShortTest {
       assertThat(whole).contains(" 206 100 ").doesNotContain("cut-short");
     }
   }
+
+  /**
+   * The server's store failing in the middle of an answer (here: the object cut short under it) is the server's
+   * failure: the line says why, where a client that left says nothing more than cut-short.
+   */
+  @Test
+  void aStoreThatFailsInTheMiddleOfAnAnswerIsLoggedWithItsError() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      byte[] bytes = new byte[24 << 20];
+      new Random(4).nextBytes(bytes);
+      ChunkId id = ChunkId.of(bytes);
+      ByteBuffer payload = ByteBuffer.wrap(bytes);
+      fx.repo.backend().chunks().put(id, Frame.header(id, NoneCodec.ID, 0, bytes.length, payload), payload);
+      URI base = fx.startDev().uri();
+      Path object = tmp.resolve("store/objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
+      assertThat(object).exists();
+
+      String path = "/v1/store/chunks/" + id.hex();
+      try (Socket s = new Socket()) {
+        s.setReceiveBufferSize(4096);
+        s.connect(new InetSocketAddress(base.getHost(), base.getPort()));
+        s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
+        InputStream in = s.getInputStream();
+        assertThat(new String(in.readNBytes(4096), StandardCharsets.ISO_8859_1)).startsWith("HTTP/1.1 200");
+        // the server is blocked writing; the object loses its second half under it
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(object,
+            java.nio.file.StandardOpenOption.WRITE)) {
+          ch.truncate(bytes.length / 2);
+        }
+        in.readAllBytes(); // until the server closes the connection
+      }
+      String line = fx.accessLog.await(l -> l.contains(" GET " + path + " "), 1).get(0);
+      assertThat(line).contains(" 200 ").contains(" cut-short error: ").contains(id.hex());
+    }
+  }
 }
