@@ -319,7 +319,15 @@ abstract class StoreCommand implements Callable<Integer> {
     if ((env == null || env.isBlank()) && author != null) {
       o = o.withAuthor(author);
     }
-    return o;
+    // a wait the user must know about (another machine's gc lease), one line on stderr even without progress
+    String prefix = prefix();
+    return o.withNotices(message -> {
+      PrintWriter e = err();
+      synchronized (e) {
+        e.println(prefix + ": " + message);
+        e.flush();
+      }
+    });
   }
 
   ObjectNode object() {

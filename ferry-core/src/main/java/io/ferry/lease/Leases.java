@@ -28,6 +28,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 
 /**
  * The leases of one store, kept as records under {@code leases/} of its {@link RecordStore}. One mechanism, owned by
@@ -65,6 +66,7 @@ public final class Leases implements Closeable {
   private final Clock clock;
   private final LeaseSettings settings;
   private final String owner;
+  private final Consumer<String> notices;
   private final ScheduledExecutorService renewer;
   private final SecureRandom random = new SecureRandom();
   private final Set<Lease> open = java.util.concurrent.ConcurrentHashMap.newKeySet();
@@ -74,10 +76,19 @@ public final class Leases implements Closeable {
    * @param owner who holds the leases taken here, for messages (e.g. user and host)
    */
   public Leases(RecordStore records, Clock clock, LeaseSettings settings, String owner) {
+    this(records, clock, settings, owner, message -> LOG.warn("{}", message));
+  }
+
+  /**
+   * @param owner who holds the leases taken here, for messages (e.g. user and host)
+   * @param notices told when a wait for another's lease goes on (whose lease, where, until when)
+   */
+  public Leases(RecordStore records, Clock clock, LeaseSettings settings, String owner, Consumer<String> notices) {
     this.records = records;
     this.clock = clock;
     this.settings = settings;
     this.owner = owner;
+    this.notices = notices;
     this.renewer = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-lease-renewer"));
   }
 
@@ -329,8 +340,8 @@ public final class Leases implements Closeable {
       }
       if (!told && System.nanoTime() - started > TimeUnit.SECONDS.toNanos(2)) {
         told = true;
-        LOG.warn("waiting for {} to end (it expires at {} unless renewed)", describe(waitingFor),
-            waitingFor.expires());
+        notices.accept("waiting for " + describe(waitingFor) + " to end (it expires at " + waitingFor.expires()
+            + " unless renewed; a holder that died on another machine keeps it until then)");
       }
       LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(pause));
       if (Thread.interrupted()) {

@@ -87,7 +87,8 @@ public final class Repository implements Closeable {
     this.db = new ObjectDatabase(backend.chunks(), new Codecs(options.zstdLevel()));
     this.pool = Executors.newFixedThreadPool(options.parallelism(),
         io.ferry.concurrent.DaemonThreads.named("ferry-worker"));
-    this.leases = new Leases(backend.records(), options.clock(), options.leases(), options.author());
+    this.leases = new Leases(backend.records(), options.clock(), options.leases(), options.author(),
+        options.notices());
     this.updater = new RefUpdater(refs, options.clock(), options.retry());
     this.history = new History(db, refs);
     this.resolver = new Resolver(db, refs, history, backend.uri());

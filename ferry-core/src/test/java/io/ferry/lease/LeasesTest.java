@@ -175,6 +175,30 @@ class LeasesTest {
   }
 
   /**
+   * A push that waits for a gc says so, once, naming the gc's lease, its holder and when it expires: a gc killed on
+   * another machine holds every push for its lease's time, and the push said nothing (its progress line just stopped).
+   */
+  @Test
+  void aPushWaitingForAGcSaysWhoseLeaseAndUntilWhen() throws Exception {
+    java.util.concurrent.LinkedBlockingQueue<String> notices = new java.util.concurrent.LinkedBlockingQueue<>();
+    try (Leases gcSide = leases();
+        Leases pushSide = new Leases(backend.records(), clock, SETTINGS, "test", notices::add)) {
+      Lease gc = gcSide.take(Lease.Kind.GC, "gc, grace PT0S");
+      Lease push = pushSide.take(Lease.Kind.PUSH, "push");
+      CompletableFuture<Void> waited = awaitNoGcAsync(push);
+      String notice = notices.poll(30, TimeUnit.SECONDS);
+      assertThat(notice).isNotNull().startsWith("waiting for gc lease ").contains("'gc, grace PT0S'")
+          .contains("held by pid " + ProcessHandle.current().pid()).contains(" to end (it expires at ")
+          .contains("unless renewed");
+      assertThat(waited).isNotDone();
+      gc.close();
+      waited.get(30, TimeUnit.SECONDS);
+      assertThat(notices).as("said once").isEmpty();
+      push.close();
+    }
+  }
+
+  /**
    * A gc lease record that expires further ahead than any holder's lease reaches (whoever may write records could
    * plant one): a push fails at once naming it, instead of waiting for ever and saying nothing.
    */
