@@ -456,7 +456,7 @@ final class StoreApi {
           + ", expected a version id (a string) or null");
     }
     ChunkId next = nextNode.isNull() ? null : id(nextNode.asText(), "new");
-    String who = text(body, "who", name, ex.access().who());
+    String who = recordedWho(ex.access(), text(body, "who", name, null));
     String why = text(body, "why", name, "");
     String whenText = text(body, "when", name, null);
     Instant now = clock.instant();
@@ -485,6 +485,21 @@ final class StoreApi {
       }
       default -> ex.json(200, out);
     }
+  }
+
+  /**
+   * Who a ref log entry names: the token's name. The client's own "who" (the user the CLI ran as) is kept beside it,
+   * {@code ci-writer (as alice)}, never instead of it: a write token could put anyone's name in the log. An admin token
+   * (a copy that keeps the entries' authors) and a development server (no tokens) record the client's as it is.
+   */
+  static String recordedWho(Access access, String claimed) {
+    if (claimed == null || claimed.isBlank()) {
+      return access.who();
+    }
+    if (access.isAdmin() || claimed.equals(access.who())) {
+      return claimed;
+    }
+    return access.who() + " (as " + claimed + ")";
   }
 
   /** A string field of a ref move's body, {@code dflt} when absent or null; 400 when it is anything but a string. */

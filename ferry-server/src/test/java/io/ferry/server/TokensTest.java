@@ -120,6 +120,17 @@ class TokensTest {
     String move = "{\"new\": \"" + v1 + "\", \"who\": \"w\", \"why\": \"t\"}";
     assertThat(as(writer, get(base, "/v1/store/refs/org/tiny/tags/w").header("If-None-Match", "*")
         .PUT(HttpRequest.BodyPublishers.ofString(move))).statusCode()).isEqualTo(201);
+    // the log names the token that moved it; the client's "who" only beside it, so a writer cannot pose as anyone
+    String forged = "{\"new\": \"" + v1 + "\", \"who\": \"alice\", \"why\": \"t\"}";
+    assertThat(as(writer, get(base, "/v1/store/refs/org/tiny/tags/f").header("If-None-Match", "*")
+        .PUT(HttpRequest.BodyPublishers.ofString(forged))).statusCode()).isEqualTo(201);
+    assertThat(fx.repo.backend().refs().log("org/tiny/tags/w").get(0).who()).isEqualTo("writer (as w)");
+    assertThat(fx.repo.backend().refs().log("org/tiny/tags/f").get(0).who()).isEqualTo("writer (as alice)");
+    assertThat(StoreApi.recordedWho(new io.ferry.server.auth.Access("writer", List.of(), false), "writer"))
+        .isEqualTo("writer");
+    assertThat(StoreApi.recordedWho(new io.ferry.server.auth.Access("writer", List.of(), false), null))
+        .isEqualTo("writer");
+    assertThat(StoreApi.recordedWho(io.ferry.server.auth.Access.development(), "alice")).isEqualTo("alice");
     assertThat(new String(as(otherReader, get(base, "/v1/store/refs")).body())).isEqualTo("{\"refs\":[]}");
     assertThat(new String(as(reader, get(base, "/v1/store/refs")).body())).contains("org/tiny/tags/w");
 
