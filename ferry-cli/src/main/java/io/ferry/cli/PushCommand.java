@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "push", description = "Store a model directory or file as a new version of a model.",
-    footer = {"%nPrints the new version id; 'up to date' (and no new version) if nothing changed.",
+    footer = {"%nPrints the version id on stdout; on stderr, 'up to date' (and no new version is made) if nothing"
+        + " changed.",
         "%nExamples:%n  ferry push ./llama-7b llama-7b -m \"base\"",
         "  ferry push ./llama-7b-ft llama-7b:candidate -m \"fine-tune\"",
         "  ferry push ./student student:v1 --derived-from teacher:prod \\",
@@ -125,7 +126,9 @@ final class PushCommand extends StoreCommand {
       if (json) {
         printJson(pushJson(object(), repo, target, r));
       } else if (r.upToDate()) {
-        out().println("up to date: " + target + " is " + r.versionId().hex());
+        // stdout is the version id either way, so that v=$(ferry push ...) gets one
+        out().println(r.versionId().hex());
+        err().println("up to date: " + target + " is " + r.versionId().hex() + " (no new version)");
       } else {
         out().println(r.versionId().hex());
         err().printf("pushed %s: %s logical, %s new in the store (%d new chunks)%n", target,

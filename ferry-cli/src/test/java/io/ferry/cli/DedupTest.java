@@ -38,7 +38,7 @@ class DedupTest {
     // pushing the same directory again adds nothing and makes no version
     long s0 = cli.bytesOnDisk();
     Map<String, String> state0 = cli.state();
-    assertThat(cli.run("push", b.toString(), "llm").ok().out()).contains("up to date");
+    assertThat(cli.run("push", b.toString(), "llm").ok().err()).contains("up to date");
     assertThat(cli.bytesOnDisk()).isEqualTo(s0);
     assertThat(cli.state()).isEqualTo(state0);
 
@@ -74,7 +74,7 @@ class DedupTest {
 
     // pushing the fine-tune again: nothing
     long s2 = cli.bytesOnDisk();
-    assertThat(cli.run("push", f.toString(), "llm:candidate").ok().out()).contains("up to date");
+    assertThat(cli.run("push", f.toString(), "llm:candidate").ok().err()).contains("up to date");
     assertThat(cli.bytesOnDisk()).isEqualTo(s2);
     assertThat(cli.run("log", "llm", "--json").ok().json()).hasSize(2);
   }

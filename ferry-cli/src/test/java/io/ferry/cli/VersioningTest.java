@@ -51,7 +51,8 @@ class VersioningTest {
     String v1 = cli.push(dir, "m", "-m", "base");
     Map<String, String> before = cli.state();
     Cli.Result r = cli.run("push", dir.toString(), "m", "-m", "again").ok();
-    assertThat(r.out()).contains("up to date").contains(v1);
+    assertThat(r.err()).contains("up to date").contains(v1);
+    assertThat(r.out().strip()).as("stdout: the version id alone, as for a new version").isEqualTo(v1);
     assertThat(cli.state()).as("store files after an up-to-date push").isEqualTo(before);
     JsonNode j = cli.run("push", dir.toString(), "m", "--json").ok().json();
     assertThat(j.get("upToDate").asBoolean()).isTrue();
