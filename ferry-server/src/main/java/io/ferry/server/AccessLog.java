@@ -52,7 +52,10 @@ final class AccessLog implements RequestLog {
       return true;
     }
     long promised = response.getHeaders().getLongField(org.eclipse.jetty.http.HttpHeader.CONTENT_LENGTH);
-    return !"HEAD".equals(request.getMethod()) && response.getStatus() != 304 && promised >= 0 && written < promised;
+    // an error Jetty answered itself (a malformed request, headers too big) counts none of the bytes it wrote
+    boolean jettyError = response.getStatus() >= 400 && written == 0;
+    return !"HEAD".equals(request.getMethod()) && response.getStatus() != 304 && !jettyError && promised >= 0
+        && written < promised;
   }
 
   /** As {@link #safe}, with spaces kept: a message in words, still on one line that cannot forge another. */

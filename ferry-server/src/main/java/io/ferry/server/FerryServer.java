@@ -121,6 +121,7 @@ public final class FerryServer implements AutoCloseable {
     jetty.addConnector(connector);
     jetty.addBean(new NetworkConnectionLimit(MAX_CONNECTIONS, jetty));
     jetty.setHandler(handler);
+    jetty.setErrorHandler(new JsonErrors());
     jetty.setRequestLog(new AccessLog(options.accessLog(), Clock.systemUTC()));
     try {
       jetty.start();

@@ -98,6 +98,13 @@ class HardeningTest {
       assertThat(status).as(p).isIn(400, 404);
     }
     assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).statusCode()).isEqualTo(200);
+    // the ones Jetty refuses before a handler sees them answer with the API's JSON error body too, not an HTML page
+    for (String p : List.of("/v1/store/chunks/%2e%2e/%2e%2e/secret.txt", "/v1/store/refs/org%2F..%2F..%2Fx/head")) {
+      HttpResponse<byte[]> r = fx.send(get(base, p));
+      assertThat(r.statusCode()).as(p).isEqualTo(400);
+      assertThat(r.headers().firstValue("content-type").orElse("")).as(p).startsWith("application/json");
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(p).startsWith("{\"error\":\"bad-request\",");
+    }
   }
 
   @Test

@@ -1,0 +1,55 @@
+package io.ferry.server;
+
+import io.ferry.server.http.Exchange;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.MimeTypes;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.handler.ErrorHandler;
+import org.eclipse.jetty.util.Callback;
+
+/**
+ * The errors Jetty answers itself, before a handler sees the request (an ambiguous path such as {@code /v1/%2e%2e/x},
+ * headers too big, a malformed request line), as the API's JSON error body ({@code {"error": "<code>", "message":
+ * "..."}}, docs/http-api.md) instead of Jetty's HTML page: a client of the API parses every error the same way.
+ */
+final class JsonErrors extends ErrorHandler {
+  @Override
+  protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
+      Callback callback) {
+    byte[] body = body(code, message);
+    response.getHeaders().put(HttpHeader.CONTENT_TYPE, MimeTypes.Type.APPLICATION_JSON_UTF_8.asString());
+    response.write(true, ByteBuffer.wrap(body), callback);
+  }
+
+  @Override
+  public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
+    fields.put(new HttpField(HttpHeader.CONTENT_TYPE, MimeTypes.Type.APPLICATION_JSON_UTF_8.asString()));
+    return ByteBuffer.wrap(body(status, reason));
+  }
+
+  private static byte[] body(int status, String message) {
+    String text = message == null || message.isBlank() ? "HTTP " + status : message;
+    return Exchange.JSON.createObjectNode().put("error", code(status)).put("message", text).toString()
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** The API's error code for a status Jetty answers with. */
+  static String code(int status) {
+    return switch (status) {
+      case 400 -> "bad-request";
+      case 404 -> "not-found";
+      case 405 -> "method-not-allowed";
+      case 413 -> "too-large";
+      case 414 -> "uri-too-long";
+      case 431 -> "headers-too-large";
+      case 500 -> "internal";
+      case 503 -> "unavailable";
+      default -> "http-" + status;
+    };
+  }
+}
