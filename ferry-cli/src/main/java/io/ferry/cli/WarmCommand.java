@@ -45,6 +45,12 @@ final class WarmCommand extends StoreCommand {
       }
 
       @Override
+      public void dropped(String message) {
+        // said, but the object was read from the store and written again: the cache took it
+        printing.warning(message);
+      }
+
+      @Override
       public void closed(CacheCounters t) {
         totals.set(t);
       }

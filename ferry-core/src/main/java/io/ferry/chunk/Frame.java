@@ -177,6 +177,10 @@ public final class Frame {
       codec.decode(payload, out);
     } catch (IOException e) {
       throw new CorruptObjectException(id, where, "codec " + codec.name() + ": " + e.getMessage());
+    } catch (RuntimeException e) {
+      // a payload whose CRC is right but that the codec cannot decode (forged, or written by a broken encoder):
+      // zstd-jni throws ZstdException ("Data corruption detected"), a decoder may index out of its input
+      throw new CorruptObjectException(id, where, "codec " + codec.name() + " cannot decode the payload: " + e);
     }
   }
 

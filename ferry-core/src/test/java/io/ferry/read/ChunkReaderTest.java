@@ -337,6 +337,31 @@ class ChunkReaderTest {
     assertThat(scratch.out).as("buffers still lent").isZero();
   }
 
+  /**
+   * A zstd payload whose CRC is right but that does not decode (forged, or written by a broken encoder): zstd-jni
+   * throws a RuntimeException ("Data corruption detected"), which reached the user as that bare line, exit 1, naming
+   * no object. It is a corrupt object now, named, with the codec's words.
+   */
+  @Test
+  void aPayloadWithARightCrcThatTheCodecCannotDecodeIsACorruptObject() throws IOException {
+    byte[] raw = content(1 << 20, SEED + 30);
+    ByteBuffer encoded = codecs.zstd().encode(ByteBuffer.wrap(raw), new ChunkHint("BF16"));
+    byte[] bad = new byte[encoded.remaining()];
+    encoded.duplicate().get(bad);
+    bad[0] ^= 0x55; // zstd's magic number
+    ChunkId id = ChunkId.of(raw);
+    ByteBuffer payload = ByteBuffer.wrap(bad);
+    store.put(id, Frame.header(id, codecs.zstd().id(), 0, raw.length, payload), payload);
+    Location loc = Location.loose(id);
+    for (boolean direct : new boolean[] {true, false}) {
+      assertThatThrownBy(() -> reader.readInto(loc, raw.length, Check.FRAME, buffer(direct, raw.length)))
+          .isInstanceOf(CorruptObjectException.class).hasMessageContaining(id.hex())
+          .hasMessageContaining("codec zstd");
+    }
+    assertThatThrownBy(() -> reader.verify(loc, raw.length)).isInstanceOf(CorruptObjectException.class)
+        .hasMessageContaining("codec zstd");
+  }
+
   @Test
   void swappedObjectFailsEveryRead() throws IOException {
     byte[] raw = content(300_000, SEED + 8);

@@ -10,6 +10,14 @@ public interface CacheListener {
   /** The cache is bypassed from now on (down, slow, refusing writes, unbounded...); reads go to the store. */
   default void warning(String message) {}
 
+  /**
+   * An object read through the cache failed its checks (damaged in Redis, or forged by whoever may write there): its
+   * parts were dropped and it is read from the store. The cache stays in use. By default a {@link #warning}.
+   */
+  default void dropped(String message) {
+    warning(message);
+  }
+
   /** The cache answers again after a {@link #warning}. */
   default void recovered(String message) {}
 

@@ -912,8 +912,8 @@ public final class RedisChunkCache implements ChunkStore {
     }
     counters[DROPPED].increment();
     deletions.incrementAndGet(); // no thread's remembered last part of it is used again
-    LOG.warn("cache {}: object {} read through the cache failed its checks; its parts are dropped and it is read"
-        + " from {}", settings.describe(), id, store.describe());
+    listener.dropped("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
+        + " (damaged, or written by someone else); its parts are dropped and it is read from " + store.describe());
     return deleteParts(id, size, "failed to drop the parts of an object that failed its checks");
   }
 

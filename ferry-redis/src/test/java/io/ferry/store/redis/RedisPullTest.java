@@ -53,4 +53,45 @@ class RedisPullTest {
       assertThat(w.closed.get().hits()).as("the start came from Redis").isPositive();
     }
   }
+
+  /**
+   * A version object whose cached copy is another object's frame, in a well-formed part (whoever may write to Redis
+   * can do that): the version is dropped from the cache and read from the store, with a warning naming it. It was an
+   * integrity error blaming the store, on every command, until someone deleted the key by hand.
+   */
+  @Test
+  void aForgedVersionInTheCacheIsDroppedAndReadFromTheStore() throws Exception {
+    PullFixture f = new PullFixture(scratch, 9);
+    try (RedisServer redis = RedisServer.start(scratch.resolve("redis"))) {
+      Warnings w = new Warnings();
+      io.ferry.id.ChunkId version;
+      io.ferry.id.ChunkId snapshot;
+      try (Repository repo = f.open(settings(redis), w)) {
+        f.pull(repo, scratch.resolve("cold"), null);
+        version = repo.resolve("m:prod").id();
+        snapshot = repo.resolve("m:prod").version().snapshot();
+      }
+      // the snapshot's frame, under the version's key, in a part with a right header and CRC
+      byte[] frame = java.nio.file.Files.readAllBytes(f.storeDir.resolve("objects").resolve(snapshot.hex()
+          .substring(0, 2)).resolve(snapshot.hex().substring(2)));
+      assertThat(frame.length).as("one part").isLessThan(256 << 10);
+      java.nio.ByteBuffer payload = java.nio.ByteBuffer.wrap(frame);
+      java.nio.ByteBuffer head = RedisChunkCache.header(version, (256 << 10) - 128, 0, frame.length, payload);
+      byte[] value = new byte[head.remaining() + frame.length];
+      head.get(value, 0, head.remaining());
+      System.arraycopy(frame, 0, value, value.length - frame.length, frame.length);
+      redis.command("SET".getBytes(), f.lastCache.partKey(version, 0).getBytes(), value);
+
+      try (Repository repo = f.open(settings(redis), w)) {
+        assertThat(repo.resolve("m:prod").id()).isEqualTo(version);
+        f.pull(repo, scratch.resolve("again"), null);
+        assertThat(f.lastCache.counters().dropped()).isEqualTo(1);
+      }
+      assertThat(w.warnings).hasSize(1);
+      assertThat(w.warnings.get(0)).contains("object " + version).contains("failed its checks")
+          .contains("read from");
+      assertThat(redis.getBytes(f.lastCache.partKey(version, 0))).as("the forged part is gone, or the store's copy")
+          .satisfiesAnyOf(v -> assertThat(v).isNull(), v -> assertThat(v).isNotEqualTo(value));
+    }
+  }
 }
