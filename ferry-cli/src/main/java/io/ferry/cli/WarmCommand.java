@@ -60,6 +60,12 @@ final class WarmCommand extends StoreCommand {
     VerifyReport r;
     try (Repository repo = RedisCache.open(storeLocation(), StoreOptions.existing().withSettings(settings()),
         repositoryOptions(), settings, listener)) {
+      if (!warnings.isEmpty()) {
+        // the cache could not be used from the start (down, refusing the password, not Redis): reading the whole
+        // version from the store would fill nothing
+        err().println("ferry warm: nothing was warmed: the cache cannot be used (see the warning above)");
+        return 1;
+      }
       v = repo.resolve(ref);
       r = repo.verify(ref, progress());
     }

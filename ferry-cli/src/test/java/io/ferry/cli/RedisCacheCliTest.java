@@ -78,6 +78,9 @@ class RedisCacheCliTest {
 
     Cli.Result w = cli.run("warm", "m", "--cache", "redis://127.0.0.1:" + port);
     assertThat(w.code()).as("a warm that cached nothing fails").isEqualTo(1);
+    // at once, without reading the version from the store for nothing
+    assertThat(w.err()).contains("nothing was warmed: the cache cannot be used");
+    assertThat(w.out()).doesNotContain("warmed m");
     assertThat(cli.run("cache", "stats", "--cache", "redis://127.0.0.1:" + port).code()).isEqualTo(1);
   }
 
