@@ -182,19 +182,39 @@ public final class CassandraBackend implements Backend {
 
       @Override
       public boolean publish(byte[] marker) throws IOException {
+        boolean made = false;
         if (session.getMetadata().getKeyspace(ks).isEmpty()) {
           ddl(CassandraSchema.createKeyspace(settings));
+          made = true;
         }
-        List<String> tables = CassandraSchema.createTables(ks);
-        for (int i = 0; i < tables.size(); i++) {
-          if (!hasTable(CassandraSchema.TABLES.get(i))) {
-            ddl(tables.get(i));
+        try {
+          List<String> tables = CassandraSchema.createTables(ks);
+          for (int i = 0; i < tables.size(); i++) {
+            if (!hasTable(CassandraSchema.TABLES.get(i))) {
+              ddl(tables.get(i));
+            }
           }
+          Row row = execute("publish the store marker", SimpleStatement.newInstance(
+              "INSERT INTO " + ks + ".meta (name, value) VALUES (?, ?) IF NOT EXISTS", StoreMarker.NAME,
+              ByteBuffer.wrap(marker))).one();
+          return row != null && row.getBoolean("[applied]");
+        } catch (IOException | RuntimeException e) {
+          if (!made) {
+            throw e;
+          }
+          // a keyspace this init made and could not use (a replication factor above the nodes that are up, say):
+          // dropped again, so that an init with other settings makes it anew instead of finding it half made
+          try {
+            ddl("DROP KEYSPACE IF EXISTS " + ks);
+          } catch (IOException | RuntimeException drop) {
+            e.addSuppressed(drop);
+            throw new IOException(e.getMessage() + "; the keyspace '" + ks + "' this init created could not be"
+                + " dropped again (DROP KEYSPACE " + ks + " before another init)", e);
+          }
+          throw new IOException(e.getMessage() + "; the keyspace '" + ks + "' this init created (replication "
+              + settings.replication() + ") was dropped again: init with a replication the nodes that"
+              + " are up can serve", e);
         }
-        Row row = execute("publish the store marker", SimpleStatement.newInstance(
-            "INSERT INTO " + ks + ".meta (name, value) VALUES (?, ?) IF NOT EXISTS", StoreMarker.NAME,
-            ByteBuffer.wrap(marker))).one();
-        return row != null && row.getBoolean("[applied]");
       }
     }, create);
     for (String t : CassandraSchema.TABLES) {

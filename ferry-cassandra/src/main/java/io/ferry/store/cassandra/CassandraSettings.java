@@ -56,6 +56,13 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
   /** Prefix of the store settings that this backend reads. */
   public static final String PREFIX = "cassandra.";
   private static final Pattern KEYSPACE = Pattern.compile("[a-z][a-z0-9_]{0,47}");
+  /** CQL's reserved words (Cassandra 5.0), which a keyspace name cannot be without quotes. */
+  private static final java.util.Set<String> RESERVED = java.util.Set.of("add", "allow", "alter", "and", "apply",
+      "asc", "authorize", "batch", "begin", "by", "columnfamily", "create", "delete", "desc", "describe", "drop",
+      "entries", "execute", "from", "full", "grant", "if", "in", "index", "infinity", "insert", "into", "is",
+      "keyspace", "limit", "materialized", "mbean", "mbeans", "modify", "nan", "norecursive", "not", "null", "of", "on",
+      "or", "order", "primary", "rename", "replace", "revoke", "schema", "select", "set", "table", "to", "token",
+      "truncate", "unlogged", "unset", "update", "use", "using", "view", "where", "with");
   private static final Pattern DC = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
   private static final List<String> KNOWN = List.of("replication_factor", "local_dc", "consistency",
       "serial_consistency", "request_timeout_ms", "max_requests");
@@ -98,6 +105,9 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     String keyspace = path.startsWith("/") ? path.substring(1) : path;
     if (!KEYSPACE.matcher(keyspace).matches()) {
       throw bad(uri, "keyspace '" + keyspace + "' is not a lower-case CQL name ([a-z][a-z0-9_]{0,47})");
+    }
+    if (RESERVED.contains(keyspace)) {
+      throw bad(uri, "keyspace '" + keyspace + "' is a reserved word of CQL; pick another name");
     }
     Map<String, String> options = new TreeMap<>(query(uri));
     settings.forEach((k, v) -> {

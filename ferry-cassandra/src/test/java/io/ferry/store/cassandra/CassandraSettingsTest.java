@@ -48,6 +48,7 @@ class CassandraSettingsTest {
     String[][] cases = {
         {"cassandra:///ks", "no hosts"},
         {"cassandra://h/Models", "lower-case"},
+        {"cassandra://h/select?replication_factor=1", "keyspace 'select' is a reserved word of CQL"},
         {"cassandra://h/", "keyspace"},
         {"cassandra://user@h/ks", "credentials"},
         {"cassandra://h:99999/ks", "port"},

@@ -49,6 +49,26 @@ class CassandraStoreLifecycleTest {
     }
   }
 
+  /**
+   * An init whose replication the nodes that are up cannot serve (3 on a one-node cluster) fails, and drops the
+   * keyspace it made: it left the keyspace with its tables and no marker, and a corrected init then failed the same
+   * way (the keyspace's replication is used only when Ferry creates it).
+   */
+  @Test
+  void anInitWhoseReplicationCannotBeServedLeavesNoKeyspaceBehind() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("rf");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=3"),
+        StoreOptions.createIfMissing()).close())
+        .hasMessageContaining("QUORUM").hasMessageContaining("was dropped again");
+    try (CqlSession s = cql()) {
+      assertThat(s.getMetadata().getKeyspace(ks)).as("no half-made keyspace").isEmpty();
+    }
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())) {
+      assertThat(b.refs().list("")).isEmpty();
+    }
+  }
+
   @Test
   void aStoreADbaCreatedFromTheScriptOpensWithoutCreate() throws Exception {
     String ks = LocalCassandra.freshKeyspace("dba");
