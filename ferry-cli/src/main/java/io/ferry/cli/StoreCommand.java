@@ -220,6 +220,11 @@ abstract class StoreCommand implements Callable<Integer> {
 
   Repository openRepo(StoreOptions storeOptions) throws IOException {
     RepositoryOptions o = repositoryOptions();
+    String location = storeLocation();
+    if (location != null && location.startsWith("cassandra:")) {
+      // the Cassandra driver's Netty logs a frame it cannot decode (a port that is not Cassandra's) as a stack trace
+      ClientLogs.quiet();
+    }
     String cacheUri = cacheUri();
     if (cacheUri == null) {
       return Ferry.open(storeLocation(), storeOptions.withSettings(settings()), o);
@@ -239,12 +244,13 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   /**
-   * The Redis client logs reconnection attempts through java.util.logging at INFO, and a command it could not encode
-   * (out of direct memory, say) at SEVERE with a stack trace of sixty lines, which would reach the terminal; the cache
-   * reports an outage itself, once, in one line, and reads go on from the store. Loaded only by commands that use a
-   * cache; the loggers are held here so that the level stays set.
+   * The Redis client and the Cassandra driver's Netty log through java.util.logging, which would reach the terminal:
+   * reconnection attempts at INFO, a frame Netty cannot decode (a port that is not the server's) at WARNING, a command
+   * it could not encode (out of direct memory, say) at SEVERE, the last two with stack traces of 20 to 60 lines. The
+   * cache reports an outage itself, once, in one line, and a store's failure is the command's error. Loaded only by
+   * commands that use a cache or a Cassandra store; the loggers are held here so that the level stays set.
    */
-  private static final class RedisClientLogs {
+  private static final class ClientLogs {
     static final java.util.logging.Logger LETTUCE = java.util.logging.Logger.getLogger("io.lettuce");
     static final java.util.logging.Logger NETTY = java.util.logging.Logger.getLogger("io.netty");
 
@@ -260,7 +266,7 @@ abstract class StoreCommand implements Callable<Integer> {
 
   /** The cache's settings: its URI and the {@code redis.*} store options. */
   CacheSettings cacheSettings(String uri) throws IOException {
-    RedisClientLogs.quiet();
+    ClientLogs.quiet();
     java.util.Map<String, String> s = new java.util.LinkedHashMap<>(settings());
     s.put(CacheSettings.PREFIX + "uri", uri);
     return CacheSettings.fromSettings(s);
