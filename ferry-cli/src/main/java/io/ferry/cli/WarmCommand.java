@@ -45,8 +45,8 @@ final class WarmCommand extends StoreCommand {
       }
 
       @Override
-      public void dropped(String message) {
-        // said, but the object was read from the store and written again: the cache took it
+      public void notice(String message) {
+        // said, but the cache stays in use: what was dropped or not filled by others is read and written again
         printing.warning(message);
       }
 

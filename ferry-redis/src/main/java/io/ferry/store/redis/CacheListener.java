@@ -11,10 +11,11 @@ public interface CacheListener {
   default void warning(String message) {}
 
   /**
-   * An object read through the cache failed its checks (damaged in Redis, or forged by whoever may write there): its
-   * parts were dropped and it is read from the store. The cache stays in use. By default a {@link #warning}.
+   * Something the user should hear while the cache stays in use: an object read through it failed its checks
+   * (damaged in Redis, or forged by whoever may write there) and was dropped and read from the store; fills that other
+   * readers claimed never came, and this process stops waiting for fills. By default a {@link #warning}.
    */
-  default void dropped(String message) {
+  default void notice(String message) {
     warning(message);
   }
 

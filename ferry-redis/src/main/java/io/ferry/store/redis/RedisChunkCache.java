@@ -98,6 +98,11 @@ public final class RedisChunkCache implements ChunkStore {
   private final ThreadLocal<Part> lastPart = new ThreadLocal<>();
   /** Bumped by every delete, so a thread's {@link #lastPart} of a deleted object is not used. */
   private final AtomicLong deletions = new AtomicLong();
+  /**
+   * Whether readers wait for parts other readers claimed ({@link #awaitFills}); false once a claimed part never came
+   * within {@code redis.fill-wait}, for the rest of this cache's life.
+   */
+  private volatile boolean fillsTrusted = true;
   private final Object connecting = new Object();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final LongAdder[] counters = new LongAdder[CacheCounters.FIELDS.length];
@@ -477,7 +482,7 @@ public final class RedisChunkCache implements ChunkStore {
     int n = parts.length;
     boolean[] claimed = new boolean[n];
     Duration fillWait = settings.fillWait();
-    if (!writable || fillWait.isZero() || closed.get()) {
+    if (!writable || fillWait.isZero() || closed.get() || !fillsTrusted) {
       return claimed;
     }
     List<Integer> absent = new ArrayList<>();
@@ -537,7 +542,7 @@ public final class RedisChunkCache implements ChunkStore {
    */
   private void awaitFills(RedisLink l, ChunkId id, int first, Part[] parts) {
     Duration fillWait = settings.fillWait();
-    if (!writable || fillWait.isZero()) {
+    if (!writable || fillWait.isZero() || !fillsTrusted) {
       return;
     }
     List<Integer> theirs = new ArrayList<>();
@@ -580,6 +585,15 @@ public final class RedisChunkCache implements ChunkStore {
           }
         }
         theirs = still;
+      }
+      if (!theirs.isEmpty() && nanos.getAsLong() >= giveUp && fillsTrusted) {
+        // claimed, and not written within the whole wait: a filler that died or is stuck, or locks planted by
+        // whoever may write to Redis; each wait would add up part after part (days for a 400 GB model), so this
+        // process reads such parts itself from now on
+        fillsTrusted = false;
+        listener.notice("cache " + settings.describe() + ": parts of object " + id + " stayed claimed for "
+            + fillWait.toMillis() + " ms (redis.fill-wait) by fills that never wrote them; this process no longer"
+            + " waits for other readers' fills and reads such parts from " + store.describe());
       }
     } catch (TimeoutException e) {
       failed("did not answer within " + settings.timeout().toMillis() + " ms", e);
@@ -912,7 +926,7 @@ public final class RedisChunkCache implements ChunkStore {
     }
     counters[DROPPED].increment();
     deletions.incrementAndGet(); // no thread's remembered last part of it is used again
-    listener.dropped("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
+    listener.notice("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
         + " (damaged, or written by someone else); its parts are dropped and it is read from " + store.describe());
     return deleteParts(id, size, "failed to drop the parts of an object that failed its checks");
   }

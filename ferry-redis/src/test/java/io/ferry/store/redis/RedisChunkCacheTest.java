@@ -213,6 +213,31 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * Fill locks that no fill will ever release (a dead filler, or planted by whoever may write to Redis): the first wait
+   * runs its whole {@code redis.fill-wait}, then this cache stops waiting for others' fills, with one notice. Each
+   * read waited the whole fill-wait again, part after part: 9 parts read one by one took 9 waits.
+   */
+  @Test
+  void fillLocksThatNeverEndCostOneWaitNotOnePerPart() throws Exception {
+    Warnings w = new Warnings();
+    byte[] content = object(9 * PART);
+    ChunkId id = ChunkId.of(content);
+    RedisChunkCache c = cache(redis.uri(), w, "redis.fill-wait", "400ms", "redis.timeout", "5s");
+    for (int k = 0; k < 9; k++) {
+      redis.command("SET", c.fillKey(id, k), "filling", "PX", "600000");
+    }
+    long start = System.nanoTime();
+    for (int k = 0; k < 9; k++) {
+      ByteBuffer b = c.read(id, (long) k * PART, 10);
+      assertThat(bytes(b)).isEqualTo(java.util.Arrays.copyOfRange(content, k * PART, k * PART + 10));
+    }
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    assertThat(took).as("one wait of 400 ms, not nine").isLessThan(Duration.ofMillis(9 * 400 / 2));
+    assertThat(w.warnings).hasSize(1);
+    assertThat(w.warnings.get(0)).contains("object " + id).contains("stayed claimed").contains("redis.fill-wait");
+  }
+
+  /**
    * {@code clients} cache instances, each with its own connection (as many processes would be), each read by {@code
    * threads} threads, all reading one cold object at the same moment; returns the bytes the store served them.
    */
