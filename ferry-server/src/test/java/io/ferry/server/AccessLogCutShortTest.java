@@ -22,20 +22,29 @@ import org.junit.jupiter.api.io.TempDir;
 /** The access log tells a body the client cut short from one the server finished. */
 @Timeout(120)
 class AccessLogCutShortTest {
+  /** Bytes of the object the tests read: more than loopback's socket buffers hold. */
+  private static final int BIG = 24 << 20;
+
   @TempDir Path tmp;
+
+  /** Stores one loose uncompressed object of {@link #BIG} random bytes; returns its id. */
+  private static ChunkId bigObject(ServerFixture fx, long seed) throws java.io.IOException {
+    byte[] bytes = new byte[BIG];
+    new Random(seed).nextBytes(bytes);
+    ChunkId id = ChunkId.of(bytes);
+    ByteBuffer payload = ByteBuffer.wrap(bytes);
+    fx.repo.backend().chunks().put(id, Frame.header(id, NoneCodec.ID, 0, bytes.length, payload), payload);
+    return id;
+  }
 
   @Test
   void aClientThatLeavesInTheMiddleOfAChunkIsLoggedWithWhatWasSentAndCutShort() throws Exception {
     try (ServerFixture fx = new ServerFixture(tmp)) {
       // one loose object of 24 MiB: more than loopback's socket buffers hold, so the server is still writing when
       // the client leaves
-      byte[] bytes = new byte[24 << 20];
-      new Random(3).nextBytes(bytes);
-      ChunkId id = ChunkId.of(bytes);
-      ByteBuffer payload = ByteBuffer.wrap(bytes);
-      fx.repo.backend().chunks().put(id, Frame.header(id, NoneCodec.ID, 0, bytes.length, payload), payload);
+      ChunkId id = bigObject(fx, 3);
       long size = fx.repo.backend().chunks().size(id);
-      assertThat(size).isGreaterThan(bytes.length);
+      assertThat(size).isGreaterThan(BIG);
       URI base = fx.startDev().uri();
 
       String path = "/v1/store/chunks/" + id.hex();
@@ -74,11 +83,7 @@ class AccessLogCutShortTest {
   @Test
   void aStoreThatFailsInTheMiddleOfAnAnswerIsLoggedWithItsError() throws Exception {
     try (ServerFixture fx = new ServerFixture(tmp)) {
-      byte[] bytes = new byte[24 << 20];
-      new Random(4).nextBytes(bytes);
-      ChunkId id = ChunkId.of(bytes);
-      ByteBuffer payload = ByteBuffer.wrap(bytes);
-      fx.repo.backend().chunks().put(id, Frame.header(id, NoneCodec.ID, 0, bytes.length, payload), payload);
+      ChunkId id = bigObject(fx, 4);
       URI base = fx.startDev().uri();
       Path object = tmp.resolve("store/objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
       assertThat(object).exists();
@@ -94,7 +99,7 @@ class AccessLogCutShortTest {
         // the server is blocked writing; the object loses its second half under it
         try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(object,
             java.nio.file.StandardOpenOption.WRITE)) {
-          ch.truncate(bytes.length / 2);
+          ch.truncate(BIG / 2);
         }
         in.readAllBytes(); // until the server closes the connection
       }

@@ -282,17 +282,25 @@ final class ProtocolServer implements AutoCloseable {
     }
   }
 
+  /** Sleeps for {@code d}; false if interrupted (the interrupt is kept). */
+  private static boolean pause(Duration d) {
+    if (d.isZero()) {
+      return true;
+    }
+    try {
+      Thread.sleep(d.toMillis());
+      return true;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
   private void chunk(HttpExchange ex, String method, ChunkId id) throws IOException {
     switch (method) {
       case "HEAD" -> {
-        Duration d = headDelay.get();
-        if (!d.isZero()) {
-          try {
-            Thread.sleep(d.toMillis());
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
-          }
+        if (!pause(headDelay.get())) {
+          return;
         }
         try {
           long size = store.chunks().size(id);
@@ -315,14 +323,8 @@ final class ProtocolServer implements AutoCloseable {
             held.decrementAndGet();
           }
         }
-        Duration d = chunkDelay.get();
-        if (!d.isZero()) {
-          try {
-            Thread.sleep(d.toMillis());
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
-          }
+        if (!pause(chunkDelay.get())) {
+          return;
         }
         if (chunkStatus.get() != 0) {
           error(ex, chunkStatus.get(), "unavailable", "injected fault");
