@@ -11,6 +11,7 @@ import com.datastax.oss.driver.api.core.cql.Row;
 import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.ChunkStore;
@@ -427,15 +428,22 @@ final class CassandraChunkStore implements ChunkStore {
 
   /** A part missing or of the wrong size under a completion row: deleted meanwhile, or damage. */
   private IOException broken(ChunkId id, Marker m, long expected, int found, int size, int wanted) throws IOException {
-    if (marker(id) == null) {
+    Marker now = marker(id);
+    if (now == null) {
       return new MissingObjectException(id, where);
     }
-    if (found < 0) {
-      return new IOException("object " + id + " in " + where + " is damaged: part " + expected + " of generation "
-          + m.gen() + " is missing (" + m.length() + " bytes in parts of " + m.partSize() + ")");
+    if (!now.gen().equals(m.gen())) {
+      return new IOException("object " + id + " in " + where + " was put again (generation " + now.gen()
+          + ") while generation " + m.gen() + " was being read");
     }
-    return new IOException("object " + id + " in " + where + " is damaged: expected part " + expected + " of "
-        + wanted + " bytes, found part " + found + " of " + size + " bytes (generation " + m.gen() + ")");
+    // damage, as a corrupt object (verify lists it with the others, exit 3, and says how to repair it), not a read
+    // that failed (which stopped verify at the first one)
+    if (found < 0) {
+      return new CorruptObjectException(id, where, "part " + expected + " of generation " + m.gen() + " is missing ("
+          + m.length() + " bytes in parts of " + m.partSize() + ")");
+    }
+    return new CorruptObjectException(id, where, "expected part " + expected + " of " + wanted + " bytes, found part "
+        + found + " of " + size + " bytes (generation " + m.gen() + ")");
   }
 
   @Override

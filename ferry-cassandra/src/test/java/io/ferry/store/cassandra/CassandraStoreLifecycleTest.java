@@ -69,6 +69,34 @@ class CassandraStoreLifecycleTest {
     }
   }
 
+  /**
+   * A part row lost under a complete object (deleted by someone with MODIFY on the keyspace, a lost sstable) is a
+   * corrupt object, as a damaged file of a local store is: verify lists every damaged object and exits 3 with its
+   * repair hint. It was a failed read, which stopped verify at the first one with exit 1.
+   */
+  @Test
+  void aLostPartIsACorruptObject() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("lost");
+    URI uri = server.uri(ks, "replication_factor=1");
+    byte[] content = new byte[3 * CassandraSchema.PART_SIZE + 5];
+    new java.util.Random(11).nextBytes(content);
+    ChunkId id = ChunkId.of(content);
+    try (CassandraBackend b = CassandraBackend.open(uri, StoreOptions.createIfMissing())) {
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(content))).isTrue();
+    }
+    try (CqlSession s = cql()) {
+      com.datastax.oss.driver.api.core.cql.Row row = s.execute(SimpleStatement.newInstance(
+          "SELECT gen FROM " + ks + ".chunks WHERE id = ?", ByteBuffer.wrap(id.toBytes()))).one();
+      s.execute(SimpleStatement.newInstance("DELETE FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = 0"
+          + " AND part = 1", ByteBuffer.wrap(id.toBytes()), row.getUuid(0)));
+    }
+    try (CassandraBackend b = CassandraBackend.open(uri, StoreOptions.existing())) {
+      assertThatThrownBy(() -> b.chunks().read(id, 0, content.length))
+          .isInstanceOf(io.ferry.error.CorruptObjectException.class).hasMessageContaining(id.hex())
+          .hasMessageContaining("is corrupt: expected part 1 of ").hasMessageContaining("found part 2");
+    }
+  }
+
   @Test
   void aStoreADbaCreatedFromTheScriptOpensWithoutCreate() throws Exception {
     String ks = LocalCassandra.freshKeyspace("dba");
