@@ -217,6 +217,33 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     } catch (URISyntaxException e) {
       throw new InvalidInputException("cache URI is not a valid URI: " + e.getReason());
     }
+    checkPorts(uri);
+  }
+
+  /** Each {@code host:port} of the URI's servers has a port of 1 to 65535 when it has one ({@code redis://h:abc} did). */
+  private static void checkPorts(String uri) throws InvalidInputException {
+    int start = uri.indexOf("://") + 3;
+    int end = start;
+    while (end < uri.length() && uri.charAt(end) != '/' && uri.charAt(end) != '?' && uri.charAt(end) != '#') {
+      end++;
+    }
+    String servers = uri.substring(start, end);
+    servers = servers.substring(servers.lastIndexOf('@') + 1);
+    for (String server : servers.split(",", -1)) {
+      int colon = server.startsWith("[") ? server.indexOf("]:") + 1 : server.lastIndexOf(':');
+      if (colon <= 0) {
+        continue;
+      }
+      String port = server.substring(colon + 1);
+      int n = -1;
+      if (port.matches("[0-9]{1,5}")) {
+        n = Integer.parseInt(port);
+      }
+      if (n < 1 || n > 65535) {
+        throw new InvalidInputException("cache URI '" + uri.replaceFirst("://[^@/]*@", "://***@") + "': port '"
+            + port + "' of server '" + server + "' is not a number from 1 to 65535");
+      }
+    }
   }
 
   private static WriteMode writeMode(String v, WriteMode d) {

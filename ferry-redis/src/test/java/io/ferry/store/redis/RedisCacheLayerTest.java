@@ -43,6 +43,16 @@ class RedisCacheLayerTest {
         .hasMessageContaining("redis.uri");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "http://x:1")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("scheme");
+    for (String bad : new String[] {"redis://127.0.0.1:abc", "redis://h:0", "redis://h:65536",
+        "redis-cluster://a:1,b:x", "redis://:secret@h:99999/0"}) {
+      assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", bad))).as(bad)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("is not a number from 1 to 65535")
+          .hasMessageNotContaining("secret");
+    }
+    for (String good : new String[] {"redis://h", "redis://h:6379/0", "redis://:pw@h:6379",
+        "redis-cluster://a:1,b:2", "redis://[::1]:6379", "rediss://user:pw@h:6380?timeout=1s"}) {
+      assertThat(CacheSettings.fromSettings(Map.of("redis.uri", good)).uri()).as(good).isEqualTo(good);
+    }
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.timeout", "soon")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.timeout").hasMessageContaining("soon");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.part-size",
