@@ -102,7 +102,11 @@ public final class HdfsBackend implements Backend {
     try {
       fs = FileSystem.newInstance(settings.fileSystemUri(), settings.configuration());
     } catch (IOException | IllegalArgumentException e) {
-      throw unreachable(settings, e);
+      IOException unreachable = unreachable(settings, e);
+      if (unreachable != null) {
+        throw unreachable;
+      }
+      throw e;
     }
     try {
       Path root = new Path(settings.fileSystemUri().toString() + settings.rootPath());
@@ -117,17 +121,21 @@ public final class HdfsBackend implements Backend {
       } catch (IOException suppressed) {
         e.addSuppressed(suppressed);
       }
-      throw unreachable(settings, e);
+      IOException unreachable = unreachable(settings, e);
+      if (unreachable != null) {
+        throw unreachable;
+      }
+      throw e;
     }
   }
 
   /**
    * The error of an open that could not reach the NameNode (refused, timed out, unknown host), naming the store and
-   * the cause in one line (Hadoop's own message names only host and port, and a wiki page); any other error as it is.
+   * the cause in one line (Hadoop's own message names only host and port, and a wiki page); null for any other error.
    */
-  private static IOException unreachable(HdfsSettings settings, Exception e) throws IOException {
-    if (e instanceof InvalidInputException io) {
-      return io;
+  private static IOException unreachable(HdfsSettings settings, Exception e) {
+    if (e instanceof InvalidInputException) {
+      return null;
     }
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
@@ -141,10 +149,7 @@ public final class HdfsBackend implements Backend {
             + root.getMessage() + ")", e);
       }
     }
-    if (e instanceof IOException io) {
-      return io;
-    }
-    throw (RuntimeException) e;
+    return null;
   }
 
   private static void prepare(FileSystem fs, Path root, String uri, StoreOptions options) throws IOException {
