@@ -60,17 +60,22 @@ final class AccessLog implements RequestLog {
 
   /** As {@link #safe}, with spaces kept: a message in words, still on one line that cannot forge another. */
   static String safeText(String s, int max) {
-    return safe(s, max).replace("%20", " ");
+    return safe(s, max, ' ');
   }
 
   static String safe(String s, int max) {
+    return safe(s, max, (char) 0x21);
+  }
+
+  /** {@code s} clipped at {@code max} characters, with the characters below {@code lowest}, DEL and C1 percent-escaped. */
+  private static String safe(String s, int max, char lowest) {
     if (s == null) {
       return "-";
     }
     StringBuilder b = new StringBuilder(Math.min(s.length(), max) + 8);
     for (int i = 0; i < s.length() && b.length() < max; i++) {
       char c = s.charAt(i);
-      if (c < 0x21 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+      if (c < lowest || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
         b.append(String.format("%%%02X", (int) c));
       } else {
         b.append(c);
