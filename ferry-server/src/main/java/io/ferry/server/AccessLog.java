@@ -67,7 +67,9 @@ final class AccessLog implements RequestLog {
     return safe(s, max, (char) 0x21);
   }
 
-  /** {@code s} clipped at {@code max} characters, with the characters below {@code lowest}, DEL and C1 percent-escaped. */
+  /**
+   * {@code s} clipped at {@code max} characters, with the characters below {@code lowest}, DEL and C1 percent-escaped.
+   */
   private static String safe(String s, int max, char lowest) {
     if (s == null) {
       return "-";

@@ -220,7 +220,10 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     checkPorts(uri);
   }
 
-  /** Each {@code host:port} of the URI's servers has a port of 1 to 65535 when it has one ({@code redis://h:abc} did). */
+  /**
+   * Each {@code host:port} of the URI's servers has a port of 1 to 65535 when it has one ({@code redis://h:abc} was
+   * accepted).
+   */
   private static void checkPorts(String uri) throws InvalidInputException {
     int start = uri.indexOf("://") + 3;
     int end = start;
