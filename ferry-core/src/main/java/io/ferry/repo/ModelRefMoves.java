@@ -184,16 +184,14 @@ final class ModelRefMoves {
     List<TagResult> out = new ArrayList<>();
     // a ref of the new name that moved since an interrupted run: refused before anything is created
     for (Map.Entry<String, ChunkId> r : old.entrySet()) {
-      String ref = r.getKey().equals(RefNames.head(from)) ? RefNames.head(to)
-          : RefNames.tag(to, r.getKey().substring(RefNames.tag(from, "").length()));
-      toCreate(ref, userRef(to, ref), userRef(from, r.getKey()), r.getValue(), already);
+      String ref = renamed(r.getKey(), from, to);
+      checkKept(ref, userRef(to, ref), userRef(from, r.getKey()), r.getValue(), already);
     }
     for (Map.Entry<String, ChunkId> r : order) {
-      String ref = RefNames.tag(to, r.getKey().substring(RefNames.tag(from, "").length()));
-      createOrKeep(ref, userRef(to, ref), userRef(from, r.getKey()), r.getValue(), already, why, created);
+      createUnlessKept(renamed(r.getKey(), from, to), r.getValue(), already, why, created);
     }
     if (head != null) {
-      createOrKeep(RefNames.head(to), to, from, head, already, why, created);
+      createUnlessKept(RefNames.head(to), head, already, why, created);
     }
     out.addAll(created);
     for (Map.Entry<String, ChunkId> r : order) {
@@ -225,30 +223,32 @@ final class ModelRefMoves {
     return true;
   }
 
-  /**
-   * Creates a ref of the new name, unless an interrupted run of the same rename created it already ({@code already},
-   * pointing where the old name's ref does).
-   */
-  private void createOrKeep(String ref, String shown, String source, ChunkId id, Map<String, ChunkId> already,
-      String why, List<TagResult> created) throws IOException {
-    if (toCreate(ref, shown, source, id, already)) {
-      create(ref, id, why, created);
-    }
+  /** The name under model {@code to} of {@code ref}, a ref of model {@code from}: its head or one of its tags. */
+  private static String renamed(String ref, String from, String to) {
+    return ref.equals(RefNames.head(from)) ? RefNames.head(to)
+        : RefNames.tag(to, ref.substring(RefNames.tag(from, "").length()));
   }
 
-  /** Whether the ref is yet to be created: absent, not made already by an interrupted run ({@code already}). */
-  private static boolean toCreate(String ref, String shown, String source, ChunkId id,
-      Map<String, ChunkId> already) throws ConflictException {
+  /**
+   * Refuses a ref of the new name that an interrupted run of the same rename made ({@code already}) and that no longer
+   * points where the old name's ref does: it moved since.
+   */
+  private static void checkKept(String ref, String shown, String source, ChunkId id, Map<String, ChunkId> already)
+      throws ConflictException {
     ChunkId there = already.get(ref);
-    if (there == null) {
-      return true;
-    }
-    if (!there.equals(id)) {
+    if (there != null && !there.equals(id)) {
       throw new ConflictException(shown + " points at " + there.shortHex(12) + " but " + source + ", which an"
           + " interrupted mv was moving there, points at " + id.shortHex(12) + " (moved since the interrupted mv);"
           + " nothing more was moved: move one of them by hand (ferry tag)");
     }
-    return false;
+  }
+
+  /** Creates a ref of the new name, unless an interrupted run of the same rename made it ({@link #checkKept}). */
+  private void createUnlessKept(String ref, ChunkId id, Map<String, ChunkId> already, String why,
+      List<TagResult> created) throws IOException {
+    if (!already.containsKey(ref)) {
+      create(ref, id, why, created);
+    }
   }
 
   /** Creates a ref that must not exist; on a lost race, deletes those created so far and throws. */
