@@ -7,8 +7,12 @@ import io.ferry.repo.Repository;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -110,10 +114,12 @@ class YarnClusterTest {
           "spark-internal", "verify", "--store", store, "--task-bytes", "1048576", "yarn:prod");
       boolean done = submit.waitFor(SUBMIT_TIMEOUT_S, TimeUnit.SECONDS);
       String out = Files.readString(submitLog, StandardCharsets.UTF_8);
-      assertThat(done).as("spark-submit finished within %d s; its output:\n%s\ncluster:\n%s\ncontainers:\n%s",
-          SUBMIT_TIMEOUT_S, tail(out), tail(Files.readString(clusterLog)), containerLogs(yarnDir)).isTrue();
-      assertThat(submit.exitValue()).as("spark-submit exit; its output:\n%s\ncontainers:\n%s", tail(out),
-          containerLogs(yarnDir)).isZero();
+      // the descriptions are built only when an assertion fails: the NodeManager is still deleting the
+      // application's files while a passing test goes on
+      assertThat(done).as(() -> String.format("spark-submit finished within %d s; its output:%n%s%ncluster:%n%s%n"
+          + "containers:%n%s", SUBMIT_TIMEOUT_S, tail(out), tail(read(clusterLog)), containerLogs(yarnDir))).isTrue();
+      assertThat(submit.exitValue()).as(() -> String.format("spark-submit exit; its output:%n%s%ncontainers:%n%s",
+          tail(out), containerLogs(yarnDir))).isZero();
       Matcher app = APP_ID.matcher(out);
       assertThat(app.find()).as("spark-submit names the application YARN accepted:\n%s", tail(out)).isTrue();
       assertThat(out).as("spark-submit's output").contains("final status: SUCCEEDED")
@@ -128,7 +134,7 @@ class YarnClusterTest {
       assertThat(results).as("the driver's stdout in %s", am).contains("errors=0").contains("versions=1")
           .containsPattern("tasks=[2-9]");
       assertThat(containers.stream().anyMatch(c -> logContains(c, "CoarseGrainedExecutorBackend")))
-          .as("an executor ran in a container:\n%s", containerLogs(yarnDir)).isTrue();
+          .as(() -> "an executor ran in a container:\n" + containerLogs(yarnDir)).isTrue();
     } finally {
       if (submit != null) {
         stop(submit);
@@ -187,10 +193,35 @@ class YarnClusterTest {
 
   /** The container directories the NodeManager kept for the application (its log directories). */
   private static List<Path> containers(Path yarnDir, String appId) throws IOException {
-    try (Stream<Path> files = Files.walk(yarnDir)) {
-      return files.filter(f -> f.getFileName().toString().startsWith("container_")
-          && f.getParent().getFileName().toString().equals(appId) && f.toString().contains("logDir")).toList();
-    }
+    return files(yarnDir).stream().map(Path::getParent).distinct()
+        .filter(d -> d.getFileName().toString().startsWith("container_")
+            && d.getParent().getFileName().toString().equals(appId) && d.toString().contains("logDir")).toList();
+  }
+
+  /**
+   * The regular files under a directory, passing over those deleted while it is walked: the NodeManager removes an
+   * application's local files (its appcache) as the application ends.
+   */
+  private static List<Path> files(Path root) throws IOException {
+    List<Path> found = new ArrayList<>();
+    Files.walkFileTree(root, new SimpleFileVisitor<>() {
+      @Override
+      public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) {
+        if (attrs.isRegularFile()) {
+          found.add(file);
+        }
+        return FileVisitResult.CONTINUE;
+      }
+
+      @Override
+      public FileVisitResult visitFileFailed(Path file, IOException e) throws IOException {
+        if (e instanceof NoSuchFileException) {
+          return FileVisitResult.CONTINUE;
+        }
+        throw e;
+      }
+    });
+    return found;
   }
 
   private static boolean logContains(Path container, String text) {
@@ -206,14 +237,26 @@ class YarnClusterTest {
     }
   }
 
-  private static String containerLogs(Path yarnDir) throws IOException {
+  private static String containerLogs(Path yarnDir) {
     StringBuilder b = new StringBuilder();
-    try (Stream<Path> files = Files.walk(yarnDir)) {
-      for (Path p : files.filter(f -> f.getFileName().toString().equals("stderr")).toList()) {
-        b.append(p).append(":\n").append(tail(Files.readString(p, StandardCharsets.ISO_8859_1))).append('\n');
+    try {
+      for (Path p : files(yarnDir)) {
+        if (p.getFileName().toString().equals("stderr")) {
+          b.append(p).append(":\n").append(tail(read(p))).append('\n');
+        }
       }
+    } catch (IOException e) {
+      b.append("(listing the container logs failed: ").append(e).append(")\n");
     }
     return b.length() == 0 ? "(no container logs)" : b.toString();
+  }
+
+  private static String read(Path file) {
+    try {
+      return Files.readString(file, StandardCharsets.ISO_8859_1);
+    } catch (IOException e) {
+      return "(" + file + " could not be read: " + e + ")";
+    }
   }
 
   private static String tail(String s) {

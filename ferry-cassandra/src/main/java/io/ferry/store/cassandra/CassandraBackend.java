@@ -29,7 +29,9 @@ import java.nio.ByteBuffer;
 import java.time.Clock;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
@@ -82,6 +84,7 @@ public final class CassandraBackend implements Backend {
     CassandraBackend backend = new CassandraBackend(settings, session, options.clock());
     try {
       backend.openOrCreate(options.create());
+      backend.checkReplication();
       backend.chunks = new CassandraChunkStore(backend);
       backend.records = new CassandraRecordStore(backend);
       backend.refs = new NumberedRefStore(backend.records, NumberedRefStore.Layout.INDEXED);
@@ -222,6 +225,31 @@ public final class CassandraBackend implements Backend {
         throw new InvalidInputException("store " + where + " has a marker but no table " + ks + "." + t
             + "; create it with the CQL of docs/cassandra.md (CassandraSchema)");
       }
+    }
+  }
+
+  /**
+   * A replication the URI gives must be the keyspace's. It is used only when Ferry creates the keyspace, so a URI that
+   * asked for 3 copies of a keyspace that keeps 1 would have been opened as it is, without a word.
+   */
+  private void checkReplication() throws InvalidInputException {
+    if (settings.replication().isEmpty()) {
+      return;
+    }
+    String ks = settings.keyspace();
+    Map<String, String> actual = session.getMetadata().getKeyspace(ks).map(KeyspaceMetadata::getReplication)
+        .orElse(Map.of());
+    Map<String, String> counts = new TreeMap<>(actual);
+    String strategy = counts.remove("class");
+    boolean simple = strategy != null && strategy.endsWith("SimpleStrategy");
+    if (simple == settings.perDatacenter() || !counts.equals(new TreeMap<>(settings.replication()))) {
+      String given = settings.replication().entrySet().stream()
+          .map(e -> (settings.perDatacenter() ? "dc." : "") + e.getKey() + "=" + e.getValue())
+          .collect(java.util.stream.Collectors.joining("&"));
+      throw new InvalidInputException("keyspace '" + ks + "' of " + where + " has replication " + actual
+          + ", not the " + given + " its URI gives (a URI's replication is used only to create the keyspace):"
+          + " leave it out of the URI to use the keyspace as it is, or have a DBA ALTER KEYSPACE " + ks
+          + " WITH replication = ... and run a full repair (docs/cassandra.md)");
     }
   }
 

@@ -70,6 +70,37 @@ class CassandraStoreLifecycleTest {
   }
 
   /**
+   * A URI whose replication differs from the keyspace's is refused, naming both, and the keyspace is left as it was:
+   * the URI's replication is used only to create the keyspace, and was passed over without a word.
+   */
+  @Test
+  void aReplicationOtherThanTheKeyspacesIsRefused() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("rfo");
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"),
+        StoreOptions.createIfMissing())) {
+      assertThat(b.refs().list("")).isEmpty();
+    }
+    for (String other : new String[] {"replication_factor=2", "dc.datacenter1=1"}) {
+      for (StoreOptions options : new StoreOptions[] {StoreOptions.existing(), StoreOptions.createIfMissing()}) {
+        assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, other), options).close())
+            .as("%s, create %s", other, options.create())
+            .isInstanceOf(InvalidInputException.class).hasMessageContaining("keyspace '" + ks + "'")
+            .hasMessageContaining("replication_factor=1").hasMessageContaining(other)
+            .hasMessageContaining("leave it out of the URI");
+      }
+    }
+    try (CqlSession s = cql()) {
+      assertThat(s.getMetadata().getKeyspace(ks).orElseThrow().getReplication())
+          .as("the keyspace's replication").containsEntry("replication_factor", "1").hasSize(2);
+    }
+    try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"), StoreOptions.existing());
+        CassandraBackend plain = CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing())) {
+      assertThat(b.refs().list("")).isEmpty();
+      assertThat(plain.refs().list("")).isEmpty();
+    }
+  }
+
+  /**
    * A part row lost under a complete object (deleted by someone with MODIFY on the keyspace, a lost sstable) is a
    * corrupt object, as a damaged file of a local store is: verify lists every damaged object and exits 3 with its
    * repair hint. It was a failed read, which stopped verify at the first one with exit 1.

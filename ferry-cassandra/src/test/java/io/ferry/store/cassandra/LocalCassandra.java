@@ -209,6 +209,11 @@ public final class LocalCassandra {
       // keyspace and tables each test creates cheap. Not on a cluster's nodes, which the tests kill: a node would
       // come back without the schema its peers have, and fail reads until it pulled it again.
       command.addAll(List.of("-Dcassandra.unsafesystem=true", "-Dcassandra.test.flush_local_schema_changes=false"));
+    } else {
+      // a node that missed a schema push (a message dropped on loaded cores) pulls the schema after a second, not
+      // after Cassandra's default minute, and checks its peers' versions every 5 s, not every minute: with the
+      // defaults, two missed pushes outlasted a store init's two-minute wait for schema agreement
+      command.addAll(List.of("-Dcassandra.migration_delay_ms=1000", "-Dcassandra.schema_pull_interval_ms=5000"));
     }
     command.addAll(JDK17_FLAGS);
     String jamm = classPath().stream().filter(p -> p.contains("jamm")).findFirst().orElse(null);
