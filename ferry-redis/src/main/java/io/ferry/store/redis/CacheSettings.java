@@ -40,6 +40,10 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
 
   /** Prefix of the store settings this layer reads. */
   public static final String PREFIX = "redis.";
+
+  /** The settings {@link #fromSettings} reads, without {@link #PREFIX}: any other {@code redis.*} key is refused. */
+  private static final List<String> KNOWN = List.of("uri", "timeout", "connect-timeout", "retry-after", "part-size",
+      "ttl", "write-behind-bytes", "writes", "namespace", "allow-unbounded", "fill-wait");
   /** Default part size: 1 MiB (see docs/redis.md for why). */
   public static final int DEFAULT_PART_SIZE = 1 << 20;
   /** Smallest and largest part sizes accepted. */
@@ -187,6 +191,12 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           + "redis://127.0.0.1:6379, or --cache on the command line)");
     }
     checkUri(uri.trim());
+    for (String key : settings.keySet()) {
+      if (key.startsWith(PREFIX) && !KNOWN.contains(key.substring(PREFIX.length()))) {
+        throw new InvalidInputException("unknown cache setting '" + key + "': the cache reads "
+            + KNOWN.stream().map(k -> PREFIX + k).collect(java.util.stream.Collectors.joining(", ")));
+      }
+    }
     CacheSettings d = of(uri.trim());
     try {
       return new CacheSettings(d.uri,
@@ -198,7 +208,7 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           bytes(settings, "write-behind-bytes", d.writeBehindBytes),
           writeMode(settings.get(PREFIX + "writes"), d.writeMode),
           settings.getOrDefault(PREFIX + "namespace", null),
-          Boolean.parseBoolean(settings.getOrDefault(PREFIX + "allow-unbounded", "false")),
+          bool(settings, "allow-unbounded"),
           duration(settings, "fill-wait", d.fillWait));
     } catch (IllegalArgumentException e) {
       throw new InvalidInputException(e.getMessage(), e);
@@ -247,6 +257,17 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
             + port + "' of server '" + server + "' is not a number from 1 to 65535");
       }
     }
+  }
+
+  private static boolean bool(Map<String, String> settings, String key) {
+    String v = settings.get(PREFIX + key);
+    if (v == null || v.trim().equalsIgnoreCase("false")) {
+      return false;
+    }
+    if (v.trim().equalsIgnoreCase("true")) {
+      return true;
+    }
+    throw new IllegalArgumentException(PREFIX + key + " must be true or false, got '" + v + "'");
   }
 
   private static WriteMode writeMode(String v, WriteMode d) {

@@ -59,6 +59,15 @@ class RedisCacheLayerTest {
         "1000000"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("power of two");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis-cluster://a:1,b")).clusterSeeds())
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("'b'");
+    // a misspelt setting was ignored, and the cache ran with the default the user meant to change
+    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.timout", "2s")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("unknown cache setting 'redis.timout'")
+        .hasMessageContaining("redis.timeout");
+    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.allow-unbounded",
+        "yes"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.allow-unbounded")
+        .hasMessageContaining("'yes'");
+    assertThat(CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "s3.region", "eu", "redis.writes",
+        "wait")).uri()).as("other layers' settings are not the cache's").isEqualTo("redis://x:1");
     CacheSettings s = CacheSettings.fromSettings(Map.of("redis.uri", "rediss-cluster://:pw@a:1,b:2", "redis.ttl", "7d",
         "redis.part-size", "256k"));
     assertThat(s.cluster()).isTrue();
