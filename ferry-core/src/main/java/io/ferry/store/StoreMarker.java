@@ -93,8 +93,8 @@ public final class StoreMarker {
       return;
     }
     if (!site.isEmpty()) {
-      throw new InvalidInputException(site.describe() + " is not empty and is not a Ferry store (no " + NAME
-          + "); refusing to use it");
+      throw new InvalidInputException(site.describe() + " is not empty and is not a Ferry store (it has no store"
+          + " marker " + site.markerName() + "); refusing to use it");
     }
     if (!create) {
       throw new InvalidInputException("no Ferry store at " + site.describe() + " " + site.absentHint());

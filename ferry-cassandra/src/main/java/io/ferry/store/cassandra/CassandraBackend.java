@@ -83,6 +83,7 @@ public final class CassandraBackend implements Backend {
     CqlSession session = connect(settings);
     CassandraBackend backend = new CassandraBackend(settings, session, options.clock());
     try {
+      backend.checkLocalDc();
       backend.openOrCreate(options.create());
       backend.checkReplication();
       backend.chunks = new CassandraChunkStore(backend);
@@ -225,6 +226,22 @@ public final class CassandraBackend implements Backend {
         throw new InvalidInputException("store " + where + " has a marker but no table " + ks + "." + t
             + "; create it with the CQL of docs/cassandra.md (CassandraSchema)");
       }
+    }
+  }
+
+  /**
+   * A {@code local_dc} that no node of the cluster is in is refused, naming the cluster's datacenters: the driver
+   * would send no request anywhere, and every one would fail with "No node was available".
+   */
+  private void checkLocalDc() throws InvalidInputException {
+    if (settings.localDc() == null) {
+      return;
+    }
+    java.util.Set<String> dcs = new java.util.TreeSet<>();
+    session.getMetadata().getNodes().values().forEach(n -> dcs.add(String.valueOf(n.getDatacenter())));
+    if (!dcs.contains(settings.localDc())) {
+      throw new InvalidInputException("local_dc '" + settings.localDc() + "' of " + where + " is not a datacenter"
+          + " of the cluster; its nodes are in " + dcs);
     }
   }
 

@@ -155,7 +155,21 @@ class CassandraStoreLifecycleTest {
     }
     assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=1"),
         StoreOptions.createIfMissing())).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("not empty and is not a Ferry store");
+        .hasMessageContaining("not empty and is not a Ferry store")
+        .hasMessageContaining("no store marker").hasMessageContaining("(table " + ks + ".meta, row");
+  }
+
+  /** A local_dc no node is in failed every request with the driver's "No node was available". */
+  @Test
+  void anUnknownLocalDatacenterIsNamedWithTheClustersOwn() {
+    String ks = LocalCassandra.freshKeyspace("dc");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "replication_factor=1&local_dc=nowhere"),
+        StoreOptions.createIfMissing()).close())
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("local_dc 'nowhere'")
+        .hasMessageContaining("[datacenter1]");
+    try (CqlSession s = cql()) {
+      assertThat(s.getMetadata().getKeyspace(ks)).as("nothing created").isEmpty();
+    }
   }
 
   @Test
