@@ -53,7 +53,7 @@ abstract class StoreCommand implements Callable<Integer> {
       description = {"Read through a Redis cache (default: $FERRY_CACHE, else the config file's, else none):",
           "  redis://host:port", "  rediss://host:port", "  redis-cluster://h1:p1,h2:p2",
           "  redis-sentinel://s1:26379#master",
-          "Settings, as --store-option KEY=VALUE:", "  redis.timeout=200ms", "  redis.ttl=7d"})
+          "Settings, as --store-option KEY=VALUE:", "  redis.timeout=1s", "  redis.ttl=7d"})
   String cache;
 
   @Option(names = "--token", paramLabel = "TOKEN",
