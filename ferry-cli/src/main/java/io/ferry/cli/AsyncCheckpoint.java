@@ -75,13 +75,39 @@ final class AsyncCheckpoint {
         // the same dead holder twice: a crashed push
         Files.deleteIfExists(lock);
         err.println("ferry checkpoint push: warning: the background push of " + run + " that held " + lock
-            + " (" + text + ") is gone without finishing; what it staged is left in " + area
-            + " and its log there says how far it got");
+            + " (" + text + ") is gone without finishing; " + leftBehind(area, run));
         err.flush();
         return;
       }
       seen = text; // read once more: the launcher may just have handed the lock to its child
     }
+  }
+
+  /**
+   * Names the staged directories of a run that are still in the area, with their logs: a crashed push leaves its
+   * step's directory (a successful one removes it).
+   */
+  static String leftBehind(Path area, String run) throws IOException {
+    String prefix = run.replace('/', '_') + "-step-";
+    List<Path> dirs;
+    try (Stream<Path> s = Files.list(area)) {
+      dirs = s.filter(p -> p.getFileName().toString().startsWith(prefix)
+          && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
+    } catch (NoSuchFileException e) {
+      dirs = List.of();
+    }
+    if (dirs.isEmpty()) {
+      return "it left no staged directory in " + area;
+    }
+    StringBuilder b = new StringBuilder("what it staged is left in ");
+    for (int i = 0; i < dirs.size(); i++) {
+      Path log = dirs.get(i).resolveSibling(dirs.get(i).getFileName() + ".log");
+      b.append(i == 0 ? "" : ", ").append(dirs.get(i));
+      if (Files.exists(log, LinkOption.NOFOLLOW_LINKS)) {
+        b.append(" (its log, which says how far it got: ").append(log).append(')');
+      }
+    }
+    return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();
   }
 
   private static Optional<Long> pid(String text) {

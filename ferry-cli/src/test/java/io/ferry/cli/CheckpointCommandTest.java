@@ -221,4 +221,26 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "pull", "run4", p2.toString()).ok();
     assertThat(Files.readAllBytes(p2.resolve("model.safetensors"))).isEqualTo(second);
   }
+
+  /**
+   * A background push that died (its lock names a process that is gone) is reported with the step directory it left
+   * and that directory's log; the warning named only the staging area.
+   */
+  @Test
+  void aCrashedBackgroundPushIsReportedWithTheDirectoryAndLogItLeft() throws Exception {
+    Path area = Files.createDirectories(tmp.resolve("ckpt").resolve(".ferry-staging"));
+    Path left = Files.createDirectories(area.resolve("org_run-step-7-123"));
+    Files.writeString(area.resolve("org_run-step-7-123.log"), "pushing\n");
+    Files.createDirectories(area.resolve("other-step-1-9"));
+    Process gone = new ProcessBuilder("true").start();
+    gone.waitFor();
+    Files.writeString(AsyncCheckpoint.lockOf(area, "org/run"), gone.pid() + "\n");
+    java.io.StringWriter text = new java.io.StringWriter();
+    AsyncCheckpoint.awaitRun(area, "org/run", new java.io.PrintWriter(text));
+    assertThat(text.toString()).contains("is gone without finishing").contains(left.toString())
+        .contains(area.resolve("org_run-step-7-123.log").toString()).doesNotContain("other-step");
+    assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("the dead holder's lock is removed").doesNotExist();
+    assertThat(left).as("what it staged is kept").isDirectory();
+  }
 }
+
