@@ -58,6 +58,25 @@ final class Format {
    * service lookup in every jar on the class path (about 70 ms of a {@code ferry log}); the offset at the instant,
    * daylight saving included, is the same.
    */
+  /** A duration as a user writes one ({@code 7d}, {@code 1h}, {@code 90s}, {@code 250ms}), not as ISO-8601. */
+  static String duration(java.time.Duration d) {
+    if (d.isNegative() || d.getNano() % 1_000_000 != 0) {
+      return d.toString();
+    }
+    if (d.getNano() != 0) {
+      return d.getSeconds() < Long.MAX_VALUE / 1000 ? d.toMillis() + "ms" : d.toString();
+    }
+    long s = d.getSeconds();
+    long[] units = {86_400L, 3_600L, 60L};
+    String[] names = {"d", "h", "m"};
+    for (int i = 0; i < units.length; i++) {
+      if (s != 0 && s % units[i] == 0) {
+        return s / units[i] + names[i];
+      }
+    }
+    return s + "s";
+  }
+
   static String time(Instant t) {
     if (t.isBefore(EARLIEST) || t.isAfter(LATEST)) {
       return t.toString(); // outside what a millisecond clock counts (a record a raw client wrote): UTC, as stored

@@ -27,7 +27,7 @@ final class GcCommand extends StoreCommand {
             .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung()));
       } else {
         out().printf("%s %d objects (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
-            r.deadObjects(), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(), grace);
+            r.deadObjects(), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(), Format.duration(grace));
       }
     }
     return 0;

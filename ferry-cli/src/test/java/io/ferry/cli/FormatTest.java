@@ -44,6 +44,23 @@ class FormatTest {
     assertThat(Format.time(Instant.parse("+10000-01-01T00:00:00Z"))).isEqualTo("+10000-01-01T00:00:00Z");
   }
 
+  /** gc printed its grace as ISO-8601 ("younger than PT1H"), and a huge one as PT2562047788015215H30M7S. */
+  @Test
+  void durationsArePrintedAsUsersWriteThemAndRoundTrip() {
+    assertThat(Format.duration(java.time.Duration.ofHours(1))).isEqualTo("1h");
+    assertThat(Format.duration(java.time.Duration.ofDays(7))).isEqualTo("7d");
+    assertThat(Format.duration(java.time.Duration.ofSeconds(90))).isEqualTo("90s");
+    assertThat(Format.duration(java.time.Duration.ofMinutes(30))).isEqualTo("30m");
+    assertThat(Format.duration(java.time.Duration.ofMillis(250))).isEqualTo("250ms");
+    assertThat(Format.duration(java.time.Duration.ZERO)).isEqualTo("0s");
+    assertThat(Format.duration(java.time.Duration.ofSeconds(Long.MAX_VALUE))).isEqualTo(Long.MAX_VALUE + "s");
+    assertThat(Format.duration(java.time.Duration.ofNanos(1500))).isEqualTo("PT0.0000015S");
+    for (java.time.Duration d : new java.time.Duration[] {java.time.Duration.ofDays(1_000_000_000_000L),
+        java.time.Duration.ofMillis(123_456_789), java.time.Duration.ofSeconds(Long.MAX_VALUE)}) {
+      assertThat(DurationConverter.parse(Format.duration(d))).as("%s read back", d).isEqualTo(d);
+    }
+  }
+
   @Test
   void sizesAreBytesBelowOneKibibyteThenOneDecimalOfTheUnit() {
     assertThat(Format.bytes(0)).isEqualTo("0 B");
