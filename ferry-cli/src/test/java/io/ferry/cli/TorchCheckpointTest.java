@@ -111,6 +111,17 @@ class TorchCheckpointTest {
     Cli.assertSameTree(src.resolve("legacy"), oldOut);
     Path oldSt = tmp.resolve("old-st");
     cli.run("pull", "old", oldSt.toString(), "--as", "safetensors", "--fsync").ok();
+    // and written with pickle protocol 4: it was taken for an opaque file (only protocol 2 was recognised), so its
+    // pickle was never checked
+    cli.push(src.resolve("legacy4"), "old4");
+    JsonNode old4 = cli.run("show", "old4", "--json").ok().json().get("files").get(0);
+    assertThat(old4.get("format").asText()).as("pytorch_model.bin, legacy, protocol 4").isEqualTo("torch");
+    List<String> old4Names = new ArrayList<>();
+    old4.get("tensors").forEach(t -> old4Names.add(t.get("name").asText()));
+    assertThat(old4Names).containsExactlyInAnyOrderElementsOf(tensors.keySet());
+    Path old4Out = tmp.resolve("old4-out");
+    cli.run("pull", "old4", old4Out.toString(), "--verify").ok();
+    Cli.assertSameTree(src.resolve("legacy4"), old4Out);
 
     assertThat(python("check", src.resolve("model/ckpt.pt").toString(), st.resolve("ckpt.safetensors").toString(),
         src.resolve("legacy/old.pt").toString(), oldSt.resolve("old.safetensors").toString()))

@@ -61,6 +61,10 @@ def write(out):
     # the same checkpoint in the legacy (non-zip) format
     os.makedirs(os.path.join(out, "legacy"), exist_ok=True)
     torch.save(ck, os.path.join(out, "legacy", "old.pt"), _use_new_zipfile_serialization=False)
+    # legacy with pickle protocol 4 (FRAME opcodes), under the name Hugging Face gives checkpoints
+    os.makedirs(os.path.join(out, "legacy4"), exist_ok=True)
+    torch.save(ck, os.path.join(out, "legacy4", "pytorch_model.bin"), _use_new_zipfile_serialization=False,
+               pickle_protocol=4)
     # the next checkpoint of the run: only the fc layer and the epoch change
     os.makedirs(os.path.join(out, "model2"), exist_ok=True)
     with torch.no_grad():

@@ -112,12 +112,8 @@ public final class TorchCheckpoint {
    */
   public static boolean recognises(ByteBuffer head) {
     ByteBuffer h = head.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    if (h.remaining() >= LEGACY_HEAD.length) {
-      byte[] b = new byte[LEGACY_HEAD.length];
-      h.duplicate().get(b);
-      if (java.util.Arrays.equals(b, LEGACY_HEAD)) {
-        return true;
-      }
+    if (startsLegacy(h)) {
+      return true;
     }
     if (!TorchZip.isZip(h) || h.remaining() < 30) {
       return false;
@@ -133,6 +129,33 @@ public final class TorchCheckpoint {
   }
 
   /**
+   * Whether the bytes start as a legacy {@code torch.save} file does: a pickle of protocol 2 to 5 (with a FRAME
+   * opcode from protocol 4 on) whose first value is the legacy magic number. torch writes protocol 2 by default and
+   * any other with {@code pickle_protocol}; only protocol 2 was recognised, so a protocol-4 legacy file was stored as
+   * an opaque file, its pickle never checked.
+   */
+  static boolean startsLegacy(ByteBuffer head) {
+    ByteBuffer h = head.duplicate();
+    int p = h.position();
+    if (h.remaining() < 2 || (h.get(p) & 0xff) != 0x80 || h.get(p + 1) < 2 || h.get(p + 1) > 5) {
+      return false;
+    }
+    int i = p + 2;
+    if (h.limit() > i && (h.get(i) & 0xff) == 0x95) {
+      i += 9;
+    }
+    if (h.limit() < i + 12 || (h.get(i) & 0xff) != 0x8a || h.get(i + 1) != 10) {
+      return false;
+    }
+    for (int k = 0; k < 10; k++) {
+      if (h.get(i + 2 + k) != LEGACY_HEAD[4 + k]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
    * Reads and validates a checkpoint's structure: the archive, {@code data.pkl} (its CRC too), {@code byteorder},
    * and that every tensor lies inside its storage entry. Reads no tensor data.
    *
@@ -143,7 +166,8 @@ public final class TorchCheckpoint {
     if (in.size() >= 4) {
       ByteBuffer head = TorchZip.read(in, 0, 4);
       if (!TorchZip.isZip(head)) {
-        if ((head.get(0) & 0xff) == 0x80 && head.get(1) == 2 && (head.get(2) & 0xff) == 0x8a) {
+        if ((head.get(0) & 0xff) == 0x80 && head.get(1) >= 2 && head.get(1) <= 5) {
+          // a pickle, as the legacy format starts (readLegacy says so when its first value is not the magic number)
           return readLegacy(in);
         }
         int magic = Integer.reverseBytes(head.getInt(0));
