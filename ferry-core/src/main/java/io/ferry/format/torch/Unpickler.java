@@ -424,8 +424,35 @@ public final class Unpickler {
             || k == Py.NONE)) {
           throw failHere("dict key of type " + typeName(k) + " (keys may be strings, integers, booleans or None)");
         }
-        d.map.put(k, kv.get(i + 1));
+        d.map.put(pythonKey(d, k), kv.get(i + 1));
       }
+    }
+
+    /**
+     * The key Python's dict would store the value under: an equal key already in the dict keeps its place and its
+     * own form ({@code True} and {@code 1}, {@code False} and {@code 0}, an integer pickled as a long or as an int are
+     * one key to Python, which keeps the first and the last value). They were two keys here, and a checkpoint listed a
+     * tensor that torch.load never returns.
+     */
+    private static Object pythonKey(Py.Dict d, Object k) {
+      BigInteger n = k instanceof Boolean b ? (b ? BigInteger.ONE : BigInteger.ZERO)
+          : k instanceof Long l ? BigInteger.valueOf(l) : k instanceof BigInteger big ? big : null;
+      if (n == null) {
+        return k;
+      }
+      List<Object> forms = new ArrayList<>(List.of(n));
+      if (n.bitLength() < 64) {
+        forms.add(n.longValue());
+      }
+      if (n.signum() >= 0 && n.compareTo(BigInteger.ONE) <= 0) {
+        forms.add(n.signum() == 1);
+      }
+      for (Object form : forms) {
+        if (!form.equals(k) && d.map.containsKey(form)) {
+          return form;
+        }
+      }
+      return k;
     }
 
     // --- globals, calls, persistent ids ------------------------------------------------------------------------

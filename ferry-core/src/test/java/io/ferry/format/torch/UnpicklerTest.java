@@ -30,6 +30,26 @@ class UnpicklerTest {
         .hasMessage("m.pt: archive/data.pkl: " + message);
   }
 
+  /**
+   * {@code {False: t, 0: 7}} is {@code {False: 7}} to Python, as {@code {True: a, 1: b}} is {@code {True: b}}: equal
+   * keys are one, the first key's form and the last value kept. They were two keys here, so a checkpoint listed a
+   * tensor torch.load never returns.
+   */
+  @Test
+  void keysPythonHoldsEqualAreOneKeyWithTheFirstFormAndTheLastValue() throws Exception {
+    Pickles p = Pickles.proto2().op('}').mark()
+        .op(0x89).str("tensor-like").binint(0).binint(7)
+        .op(0x88).str("a").binint(1).str("b")
+        .binint(2).str("x").op(0x8a, 1, 2).str("y")
+        .str("1").str("s")
+        .op('u').stop();
+    Py.Dict d = (Py.Dict) load(p);
+    assertThat(d.map().keySet()).containsExactly(false, true, 2L, "1");
+    assertThat(d.map().get(false)).isEqualTo(7L);
+    assertThat(d.map().get(true)).isEqualTo("b");
+    assertThat(d.map().get(2L)).as("2 pickled as an int, then as a long").isEqualTo("y");
+  }
+
   @Test
   void readsAStateDictWithTensorsParametersAndValues() throws Exception {
     Pickles p = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').op('q', 0).mark()
