@@ -125,9 +125,7 @@ public final class RedisServer implements Closeable {
     List<RedisServer> nodes = new ArrayList<>();
     try {
       for (int i = 0; i < masters; i++) {
-        Path d = dir.resolve("node" + i);
-        nodes.add(start(d, "--cluster-enabled", "yes", "--cluster-config-file", d.resolve("nodes.conf").toString(),
-            "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no"));
+        nodes.add(startClusterNode(dir.resolve("node" + i)));
       }
       List<String> cmd = new ArrayList<>(List.of(executable("redis-cli").toString(), "--cluster", "create"));
       for (RedisServer n : nodes) {
@@ -159,6 +157,41 @@ public final class RedisServer implements Closeable {
     } catch (IOException | RuntimeException e) {
       nodes.forEach(RedisServer::kill);
       throw e;
+    }
+  }
+
+  /**
+   * A cluster node listens on its port and on the port 10000 above it (the cluster bus), which a free port does not
+   * make free: a node that found its bus port taken by another process failed the run. The bus port is checked too,
+   * and a start that still loses a port to another process is tried again on other ports.
+   */
+  private static RedisServer startClusterNode(Path d) throws IOException {
+    IOException last = null;
+    for (int attempt = 0; attempt < 20; attempt++) {
+      int port = freePort();
+      if (port + 10000 > 65535 || !bindable(port + 10000)) {
+        continue;
+      }
+      try {
+        return startOn(port, d, "--cluster-enabled", "yes", "--cluster-config-file",
+            d.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000",
+            "--cluster-require-full-coverage", "no");
+      } catch (IOException e) {
+        if (!String.valueOf(e.getMessage()).contains("Address already in use")) {
+          throw e;
+        }
+        last = e;
+      }
+    }
+    throw last != null ? last : new IOException("no free port with a free cluster bus port 10000 above it");
+  }
+
+  private static boolean bindable(int port) {
+    try (java.net.ServerSocket s = new java.net.ServerSocket()) {
+      s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+      return true;
+    } catch (IOException e) {
+      return false;
     }
   }
 
