@@ -123,7 +123,7 @@ public final class MiniHdfs implements AutoCloseable {
     // ErasureCodingPolicyManager, a TreeMap), and a private cluster started beside the shared one corrupted it
     // (a NullPointerException in TreeMap.rotateLeft, and no HDFS test of the module ran)
     synchronized (STARTING) {
-      cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build();
+      cluster = offTestPool(() -> new MiniDFSCluster.Builder(conf, base).numDataNodes(DATANODES).build());
     }
     try {
       cluster.waitActive();
@@ -132,6 +132,48 @@ public final class MiniHdfs implements AutoCloseable {
       throw e;
     }
     return new MiniHdfs(cluster, base);
+  }
+
+  /** A cluster start, for {@link #offTestPool}. */
+  private interface Start {
+    MiniDFSCluster run() throws IOException;
+  }
+
+  /**
+   * Runs {@code start} on a thread of its own and waits for it.
+   *
+   * <p>JUnit runs concurrent tests on the workers of a {@code ForkJoinPool}, and on JDK 17 a worker that joins a
+   * {@code ForkJoinTask}, even one of another pool, runs other tasks of its own pool while it waits. The NameNode's
+   * start joins one (it counts quotas in a pool of its own), so the test worker starting the shared cluster ran the
+   * next test's set-up meanwhile, which asked for the shared cluster on the same thread: the locks here are
+   * re-entrant, so it started a second cluster inside the first, whose NameNode did the same. One run of this module
+   * started 22 clusters nested in the shared one's start (five minutes, the WebHDFS tests 10 to 17 times slower than
+   * alone, 3,000 threads); whether it happened depended on which tests were queued, so only some runs were slow. A
+   * thread outside any pool runs nothing else while it waits.
+   */
+  private static MiniDFSCluster offTestPool(Start start) throws IOException {
+    java.util.concurrent.FutureTask<MiniDFSCluster> task = new java.util.concurrent.FutureTask<>(start::run);
+    Thread t = new Thread(task, "minihdfs-start");
+    t.setDaemon(true);
+    t.start();
+    try {
+      return task.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new java.io.InterruptedIOException("interrupted while the MiniDFSCluster started");
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof IOException io) {
+        throw io;
+      }
+      if (cause instanceof RuntimeException re) {
+        throw re;
+      }
+      if (cause instanceof Error err) {
+        throw err;
+      }
+      throw new IOException(cause);
+    }
   }
 
   /** Removes the memory directories of test JVMs that are gone (a JVM killed before its shutdown hook ran). */
