@@ -30,10 +30,11 @@ import java.util.zip.CRC32;
  */
 public final class TorchCheckpoint {
   private static final Pattern PICKLE = Pattern.compile("([^/]+)/data\\.pkl");
-  /** The legacy magic number 0x1950a86a20f9469cfc6c as a protocol-2 pickle, then protocol version 1001. */
-  private static final byte[] LEGACY_HEAD = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46,
-      (byte) 0xf9, 0x20, 0x6a, (byte) 0xa8, 0x50, 0x19, '.', (byte) 0x80, 2, 'M', (byte) 0xe9, 3, '.'};
+  /** The legacy format's magic number. */
   private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
+  /** {@link #LEGACY_MAGIC} as pickled: the 10 little-endian bytes of a {@code LONG1} opcode's operand. */
+  private static final byte[] LEGACY_MAGIC_PICKLED = {0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, (byte) 0xf9, 0x20, 0x6a,
+      (byte) 0xa8, 0x50, 0x19};
 
   /**
    * One tensor.
@@ -147,8 +148,8 @@ public final class TorchCheckpoint {
     if (h.limit() < i + 12 || (h.get(i) & 0xff) != 0x8a || h.get(i + 1) != 10) {
       return false;
     }
-    for (int k = 0; k < 10; k++) {
-      if (h.get(i + 2 + k) != LEGACY_HEAD[4 + k]) {
+    for (int k = 0; k < LEGACY_MAGIC_PICKLED.length; k++) {
+      if (h.get(i + 2 + k) != LEGACY_MAGIC_PICKLED[k]) {
         return false;
       }
     }
@@ -469,7 +470,10 @@ public final class TorchCheckpoint {
           throw new InvalidInputException(f + ": two values are named '" + Unpickler.printable(path) + "'");
         }
         StringBuilder b = new StringBuilder();
-        json(v, b, depth);
+        json(v, b, depth, path);
+        if (b.length() > TorchLimits.MAX_VALUE_JSON_CHARS) {
+          throw tooLong(path);
+        }
         values.put(path, b.toString());
       }
     }
@@ -494,11 +498,16 @@ public final class TorchCheckpoint {
       return k == Py.NONE ? "None" : k.toString();
     }
 
-    private void json(Object v, StringBuilder b, int depth) throws InvalidInputException {
+    private InvalidInputException tooLong(String path) {
+      return new InvalidInputException(f + ": the value '" + Unpickler.printable(path) + "' is longer than "
+          + TorchLimits.MAX_VALUE_JSON_CHARS + " characters as JSON");
+    }
+
+    /** Appends {@code v} as JSON; {@code path} is the value's name, for messages. */
+    private void json(Object v, StringBuilder b, int depth, String path) throws InvalidInputException {
       visit(depth);
       if (b.length() > TorchLimits.MAX_VALUE_JSON_CHARS) {
-        throw new InvalidInputException(f + ": a non-tensor value is longer than "
-            + TorchLimits.MAX_VALUE_JSON_CHARS + " characters as JSON");
+        throw tooLong(path);
       }
       if (v == Py.NONE) {
         b.append("null");
@@ -520,7 +529,7 @@ public final class TorchCheckpoint {
           first = false;
           string(key(e.getKey()), b);
           b.append(':');
-          json(e.getValue(), b, depth + 1);
+          json(e.getValue(), b, depth + 1, path);
         }
         b.append('}');
       } else {
@@ -530,7 +539,7 @@ public final class TorchCheckpoint {
           if (i > 0) {
             b.append(',');
           }
-          json(items.get(i), b, depth + 1);
+          json(items.get(i), b, depth + 1, path);
         }
         b.append(']');
       }

@@ -318,4 +318,20 @@ class TorchFormatTest {
             .tensor("FloatStorage", "0", 1, 0, new int[] {1}, new int[] {1}).op('a').op('u').stop().bytes(),
             new byte[4]), "two values are named 'a.0'");
   }
+
+  @Test
+  void aNonTensorValueOverTheLimitIsNamed() throws Exception {
+    // {"w": tensor, "opt": [n strings of 1 MiB]}: strings are at most 1 MiB, so a value this long is a container
+    String mib = "y".repeat(1 << 20);
+    for (int n : new int[] {8, 9}) {
+      // 8 strings pass the check made before each item and are caught when the value is complete; 9 on the way
+      Pickles p = Pickles.proto2().op('}').mark().str("w")
+          .tensor("FloatStorage", "0", 1, 0, new int[] {1}, new int[] {1}).str("opt").op(']').mark();
+      for (int i = 0; i < n; i++) {
+        p.str(mib);
+      }
+      refused(Pickles.checkpoint(p.op('e').op('u').stop().bytes(), new byte[4]),
+          "the value 'opt' is longer than " + TorchLimits.MAX_VALUE_JSON_CHARS + " characters as JSON");
+    }
+  }
 }
