@@ -2,9 +2,11 @@ package io.ferry.version;
 
 import io.ferry.format.FileLayout;
 import io.ferry.format.TensorInfo;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * One file of a snapshot.
@@ -30,7 +32,8 @@ public record FileEntry(String path, long size, String sha256, String format, lo
     Objects.requireNonNull(path, "path");
     Objects.requireNonNull(sha256, "sha256");
     Objects.requireNonNull(format, "format");
-    metadata = Map.copyOf(metadata);
+    // sorted as stored, so that show and --json list the keys in one order (Map.copyOf's varies from run to run)
+    metadata = Collections.unmodifiableSortedMap(new TreeMap<>(Map.copyOf(metadata)));
     tensors = List.copyOf(tensors);
     chunks = List.copyOf(chunks);
     long sum = 0;

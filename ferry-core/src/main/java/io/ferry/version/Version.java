@@ -2,9 +2,11 @@ package io.ferry.version;
 
 import io.ferry.id.ChunkId;
 import java.time.Instant;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * An immutable version, like a git commit. Its id is the SHA-256 of its canonical JSON ({@link ObjectJson}).
@@ -28,6 +30,7 @@ public record Version(ChunkId snapshot, List<ChunkId> parents, String model, Str
     Objects.requireNonNull(stats, "stats");
     parents = List.copyOf(parents);
     packs = packs.stream().distinct().sorted().toList();
-    metadata = Map.copyOf(metadata);
+    // sorted as stored, so that show and --json list the keys in one order (Map.copyOf's varies from run to run)
+    metadata = Collections.unmodifiableSortedMap(new TreeMap<>(Map.copyOf(metadata)));
   }
 }
