@@ -1,5 +1,6 @@
 package io.ferry.store.hdfs;
 
+import io.ferry.concurrent.Futures;
 import java.io.File;
 import java.io.IOException;
 import java.net.URI;
@@ -8,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.FutureTask;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
@@ -152,28 +154,11 @@ public final class MiniHdfs implements AutoCloseable {
    * thread outside any pool runs nothing else while it waits.
    */
   private static MiniDFSCluster offTestPool(Start start) throws IOException {
-    java.util.concurrent.FutureTask<MiniDFSCluster> task = new java.util.concurrent.FutureTask<>(start::run);
+    FutureTask<MiniDFSCluster> task = new FutureTask<>(start::run);
     Thread t = new Thread(task, "minihdfs-start");
     t.setDaemon(true);
     t.start();
-    try {
-      return task.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new java.io.InterruptedIOException("interrupted while the MiniDFSCluster started");
-    } catch (java.util.concurrent.ExecutionException e) {
-      Throwable cause = e.getCause();
-      if (cause instanceof IOException io) {
-        throw io;
-      }
-      if (cause instanceof RuntimeException re) {
-        throw re;
-      }
-      if (cause instanceof Error err) {
-        throw err;
-      }
-      throw new IOException(cause);
-    }
+    return Futures.await(task, "starting a MiniDFSCluster");
   }
 
   /** Removes the memory directories of test JVMs that are gone (a JVM killed before its shutdown hook ran). */
