@@ -80,7 +80,7 @@ public final class RedisCache {
     try {
       l = RedisLink.connect(cache);
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + " cannot be reached: " + e.getMessage(), e);
+      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e), e);
     }
     try (l) {
       List<String> infos = l.onEveryServer(c -> c.info());

@@ -293,27 +293,12 @@ public final class RedisChunkCache implements ChunkStore {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     LOG.debug("cache {} {}", settings.describe(), what, cause);
     if (!closed.get() && warned.compareAndSet(false, true)) {
-      listener.warning("cache " + settings.describe() + " " + what + " (" + describe(cause) + "); reading from "
+      listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause) + "); reading from "
           + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds() + " s");
     }
   }
 
   /** The exception's message, and its root cause's when that says more (Lettuce wraps socket errors). */
-  private static String describe(Throwable e) {
-    String m = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
-    Throwable root = e;
-    while (root.getCause() != null && root.getCause() != root) {
-      root = root.getCause();
-    }
-    if (root != e) {
-      String r = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
-      if (!m.contains(r)) {
-        m += ": " + r;
-      }
-    }
-    return m;
-  }
-
   private void succeeded(long started) {
     if (warned.get() && started > failedAt && warned.compareAndSet(true, false)) {
       listener.recovered("cache " + settings.describe() + " answers again");

@@ -63,6 +63,26 @@ final class RedisLink implements AutoCloseable {
   }
 
   /**
+   * A Redis failure for a message: its own message, then its root cause's when that says more (Lettuce's "Unable to
+   * connect to host:port" hides "Connection refused" in its cause), with the {@code /<unresolved>} the JDK prints in an
+   * unresolved address left out.
+   */
+  static String describe(Throwable e) {
+    String m = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    if (root != e) {
+      String r = root.getMessage() == null ? root.getClass().getSimpleName() : root.getMessage();
+      if (!m.contains(r)) {
+        m += ": " + r;
+      }
+    }
+    return m.replace("/<unresolved>:", ":");
+  }
+
+  /**
    * Connects (blocking at most about the connect timeout).
    *
    * @throws InvalidInputException if the URI is wrong

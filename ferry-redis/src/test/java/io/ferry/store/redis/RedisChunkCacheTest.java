@@ -1,6 +1,7 @@
 package io.ferry.store.redis;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.id.ChunkId;
 import io.ferry.store.StoreOptions;
@@ -284,8 +285,15 @@ class RedisChunkCacheTest {
       assertThat(bytes(c.get(id))).isEqualTo(content);
     }
     assertThat(w.warnings).hasSize(1);
-    assertThat(w.warnings.get(0)).contains("127.0.0.1:" + closedPort).contains("cannot be reached");
+    assertThat(w.warnings.get(0)).contains("127.0.0.1:" + closedPort).contains("cannot be reached")
+        .contains("Connection refused").doesNotContain("<unresolved>");
     assertThat(c.active()).isFalse();
+    // cache stats says why too (it said only "Unable to connect to 127.0.0.1/<unresolved>:PORT")
+    assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of("redis://127.0.0.1:" + closedPort)))
+        .isInstanceOf(IOException.class)
+        .hasMessageStartingWith("cache redis://127.0.0.1:" + closedPort + " cannot be reached: ")
+        .hasMessageContaining("127.0.0.1:" + closedPort).hasMessageContaining("Connection refused")
+        .hasMessageNotContaining("<unresolved>");
   }
 
   @Test
