@@ -2,7 +2,6 @@ package io.ferry.cli;
 
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -45,7 +44,7 @@ final class AsyncCheckpoint {
    * Waits while another process pushes {@code run} from this area (its lock names a live pid). A lock whose process is
    * gone (a crash) is removed, with a warning naming what it left. Returns at once when there is no lock.
    */
-  static void awaitRun(Path area, String run, PrintWriter err) throws IOException {
+  static void awaitRun(Path area, String run, Notices say) throws IOException {
     Path lock = lockOf(area, run);
     String seen = null;
     while (true) {
@@ -57,9 +56,7 @@ final class AsyncCheckpoint {
       }
       Optional<ProcessHandle> holder = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
       if (holder.isPresent()) {
-        err.println("ferry checkpoint push: waiting for the background push of " + run + " (pid "
-            + holder.get().pid() + ", lock " + lock + ")");
-        err.flush();
+        say.info("waiting for the background push of " + run + " (pid " + holder.get().pid() + ", lock " + lock + ")");
         try {
           holder.get().onExit().get();
         } catch (InterruptedException e) {
@@ -74,9 +71,8 @@ final class AsyncCheckpoint {
       if (text.equals(seen)) {
         // the same dead holder twice: a crashed push
         Files.deleteIfExists(lock);
-        err.println("ferry checkpoint push: warning: the background push of " + run + " that held " + lock
-            + " (" + text + ") is gone without finishing; " + leftBehind(area, run));
-        err.flush();
+        say.warning("the background push of " + run + " that held " + lock + " (" + text
+            + ") is gone without finishing; " + leftBehind(area, run));
         return;
       }
       seen = text; // read once more: the launcher may just have handed the lock to its child
@@ -119,11 +115,11 @@ final class AsyncCheckpoint {
   }
 
   /** Takes the run's lock for this process; waits for a live holder first. */
-  static Path lock(Path area, String run, PrintWriter err) throws IOException {
+  static Path lock(Path area, String run, Notices say) throws IOException {
     Files.createDirectories(area);
     Path lock = lockOf(area, run);
     while (true) {
-      awaitRun(area, run, err);
+      awaitRun(area, run, say);
       try {
         Files.writeString(Files.createFile(lock), ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
         return lock;

@@ -96,7 +96,7 @@ final class CheckpointCommand extends GroupCommand {
       if (runLock == null) {
         Path area = AsyncCheckpoint.area(source);
         if (java.nio.file.Files.isDirectory(area)) {
-          AsyncCheckpoint.awaitRun(area, run, err());
+          AsyncCheckpoint.awaitRun(area, run, notices());
         }
         return push();
       }
@@ -113,7 +113,7 @@ final class CheckpointCommand extends GroupCommand {
 
     private int startAsync() throws IOException {
       Path area = AsyncCheckpoint.area(source);
-      Path lock = AsyncCheckpoint.lock(area, run, err());
+      Path lock = AsyncCheckpoint.lock(area, run, notices());
       try {
         AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(source, area, run, step, copy);
         java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("checkpoint", "push",

@@ -138,6 +138,12 @@ final class JsonOut {
     return n;
   }
 
+  /** A notice on stderr with {@code --json} ({@link Notices}): {@code {"kind":"warning","message":...}}, one line. */
+  static ObjectNode notice(String kind, String message) {
+    return new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode().put("kind", kind)
+        .put("message", message);
+  }
+
   /** The {@code kind} of an error object. */
   static String kind(Throwable e) {
     if (e instanceof io.ferry.error.NotFoundException) {

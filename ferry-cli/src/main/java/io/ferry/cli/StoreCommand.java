@@ -272,14 +272,18 @@ abstract class StoreCommand implements Callable<Integer> {
     return CacheSettings.fromSettings(s);
   }
 
-  /** Prints the cache's warnings (one per outage) on stderr; the command goes on reading from the store. */
+  /** What this command says on stderr while it works (plain lines, or JSON objects with {@code --json}). */
+  Notices notices() {
+    return Notices.to(err(), prefix(), json);
+  }
+
+  /** Prints the cache's warnings (one per outage) as {@link #notices()}; the command goes on reading from the store. */
   CacheListener cacheListener() {
+    Notices n = notices();
     return new CacheListener() {
       @Override
       public void warning(String message) {
-        PrintWriter e = err();
-        e.println(prefix() + ": warning: " + message);
-        e.flush();
+        n.warning(message);
       }
     };
   }
@@ -326,14 +330,7 @@ abstract class StoreCommand implements Callable<Integer> {
       o = o.withAuthor(author);
     }
     // a wait the user must know about (another machine's gc lease), one line on stderr even without progress
-    String prefix = prefix();
-    return o.withNotices(message -> {
-      PrintWriter e = err();
-      synchronized (e) {
-        e.println(prefix + ": " + message);
-        e.flush();
-      }
-    });
+    return o.withNotices(notices()::info);
   }
 
   ObjectNode object() {

@@ -63,8 +63,7 @@ final class WarmCommand extends StoreCommand {
       if (!warnings.isEmpty()) {
         // the cache could not be used from the start (down, refusing the password, not Redis): reading the whole
         // version from the store would fill nothing
-        err().println("ferry warm: nothing was warmed: the cache cannot be used (see the warning above)");
-        return 1;
+        throw new InvalidInputException("nothing was warmed: the cache cannot be used (see the warning above)");
       }
       v = repo.resolve(ref);
       r = repo.verify(ref, progress());

@@ -236,8 +236,10 @@ class CheckpointCommandTest {
     gone.waitFor();
     Files.writeString(AsyncCheckpoint.lockOf(area, "org/run"), gone.pid() + "\n");
     java.io.StringWriter text = new java.io.StringWriter();
-    AsyncCheckpoint.awaitRun(area, "org/run", new java.io.PrintWriter(text));
-    assertThat(text.toString()).contains("is gone without finishing").contains(left.toString())
+    AsyncCheckpoint.awaitRun(area, "org/run",
+        Notices.to(new java.io.PrintWriter(text), "ferry checkpoint push", false));
+    assertThat(text.toString()).startsWith("ferry checkpoint push: warning: the background push of org/run")
+        .contains("is gone without finishing").contains(left.toString())
         .contains(area.resolve("org_run-step-7-123.log").toString()).doesNotContain("other-step");
     assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("the dead holder's lock is removed").doesNotExist();
     assertThat(left).as("what it staged is kept").isDirectory();

@@ -3,6 +3,7 @@ package io.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.format.DType;
 import io.ferry.testkit.FreePort;
 import io.ferry.testkit.ModelGenerator;
@@ -82,6 +83,23 @@ class RedisCacheCliTest {
     assertThat(w.err()).contains("nothing was warmed: the cache cannot be used");
     assertThat(w.out()).doesNotContain("warmed m");
     assertThat(cli.run("cache", "stats", "--cache", "redis://127.0.0.1:" + port).code()).isEqualTo(1);
+
+    // with --json, stderr holds only JSON lines: the warning as an object of kind "warning", then the error
+    Cli.Result jp = cli.run("pull", "m", tmp.resolve("out2").toString(), "--json", "--cache",
+        "redis://127.0.0.1:" + port).ok();
+    List<String> lines = jp.err().lines().toList();
+    assertThat(lines).as(jp.err()).hasSize(1);
+    JsonNode warning = new ObjectMapper().readTree(lines.get(0));
+    assertThat(warning.get("kind").asText()).isEqualTo("warning");
+    assertThat(warning.get("message").asText()).contains("127.0.0.1:" + port).contains("cannot be reached");
+    Cli.Result jw = cli.run("warm", "m", "--json", "--cache", "redis://127.0.0.1:" + port);
+    assertThat(jw.code()).isEqualTo(1);
+    List<String> warmLines = jw.err().lines().toList();
+    assertThat(warmLines).as(jw.err()).hasSize(2);
+    assertThat(new ObjectMapper().readTree(warmLines.get(0)).get("kind").asText()).isEqualTo("warning");
+    JsonNode error = new ObjectMapper().readTree(warmLines.get(1));
+    assertThat(error.get("code").asInt()).isEqualTo(1);
+    assertThat(error.get("message").asText()).startsWith("nothing was warmed: the cache cannot be used");
   }
 
   @Test
