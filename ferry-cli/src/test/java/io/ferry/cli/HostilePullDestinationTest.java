@@ -50,6 +50,18 @@ class HostilePullDestinationTest {
       assertThat(inVictim.toList()).isEmpty();
       assertThat(inDest.map(p -> p.getFileName().toString()).toList()).containsExactly("sub");
     }
+
+    // pull --as says the same, with or without --force (it called the link a file the converted version does not
+    // have, suggested --force, which then refused it in fewer words)
+    for (List<String> extra : List.of(List.<String>of(), List.of("--force"), List.of("--merge"))) {
+      List<String> args = new java.util.ArrayList<>(List.of("pull", "m", dest.toString(), "--as", "safetensors"));
+      args.addAll(extra);
+      cli.run(args.toArray(new String[0])).exits(1)
+          .oneLineError(dest.resolve("sub").toString(), "symbolic link", "sub/inner.txt", "remove the link");
+      try (var inVictim = Files.list(victim)) {
+        assertThat(inVictim.toList()).as("%s", extra).isEmpty();
+      }
+    }
   }
 
   /** A pull into the store, or into a directory holding it, is refused: --force would remove the store's files. */

@@ -137,6 +137,9 @@ public final class Export {
         converted.add(out);
       }
     }
+    // a link or a file where a written file needs a directory is named as such, before it would count as a file in
+    // the way (which --force would then refuse to write through)
+    Destination.check(dest, plan.keySet());
     Others others = others(dest, plan.keySet());
     if (existing == PullOptions.Existing.REFUSE && !others.files.isEmpty()) {
       throw refusal(dest, as, List.of(), others.files);

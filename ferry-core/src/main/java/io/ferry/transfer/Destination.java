@@ -1,14 +1,19 @@
 package io.ferry.transfer;
 
+import io.ferry.error.InvalidInputException;
 import java.io.IOException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What pulls (plain, and converting with {@code --as}) share about the directory they write into: walking what it
@@ -79,6 +84,70 @@ public final class Destination {
           // something appeared there meanwhile: keep it
         }
       }
+    }
+  }
+
+  /**
+   * Refuses, before anything is written, a destination where a link or a non-directory stands where {@code files}
+   * (paths relative to {@code dest}) need a directory, or a directory where one of them is a file. Paths below a
+   * missing directory are not looked at.
+   */
+  public static void check(Path dest, Collection<String> files) throws IOException {
+    if (!Files.isDirectory(dest)) {
+      return;
+    }
+    Set<Path> checkedDirs = new HashSet<>();
+    for (String file : files) {
+      String[] parts = file.split("/");
+      Path p = dest;
+      boolean absent = false;
+      for (int i = 0; i < parts.length - 1 && !absent; i++) {
+        p = p.resolve(parts[i]);
+        if (checkedDirs.contains(p)) {
+          continue;
+        }
+        BasicFileAttributes a = attributes(p);
+        if (a == null) {
+          absent = true;
+        } else {
+          requireDirectory(p, a, file);
+          checkedDirs.add(p);
+        }
+      }
+      if (!absent) {
+        Path target = p.resolve(parts[parts.length - 1]);
+        BasicFileAttributes a = attributes(target);
+        if (a != null && a.isDirectory()) {
+          throw Placement.directoryInTheWay(target, file);
+        }
+      }
+    }
+  }
+
+  /** Refuses {@code p} (with attributes {@code a}, not following links) as the directory {@code file} needs. */
+  public static void requireDirectory(Path p, BasicFileAttributes a, String file) throws InvalidInputException {
+    if (a.isSymbolicLink()) {
+      String to;
+      try {
+        to = " (to " + Files.readSymbolicLink(p) + ")";
+      } catch (IOException e) {
+        to = "";
+      }
+      throw new InvalidInputException(p + ": is a symbolic link" + to + " where the version has a directory (for '"
+          + file + "'); pull does not write through links: remove the link or pull into another directory");
+    }
+    if (!a.isDirectory()) {
+      throw new InvalidInputException(p + ": exists and is not a directory, where the version has a directory (for '"
+          + file + "')");
+    }
+  }
+
+  /** The attributes of {@code p} itself (a link is not followed), or null if nothing is there. */
+  private static BasicFileAttributes attributes(Path p) throws IOException {
+    try {
+      return Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return null;
     }
   }
 

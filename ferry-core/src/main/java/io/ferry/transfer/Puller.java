@@ -117,7 +117,7 @@ public final class Puller {
     if (Files.exists(dest) && !Files.isDirectory(dest)) {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
-    checkDestination(snapshot, dest);
+    Destination.check(dest, snapshot.files().stream().map(FileEntry::path).toList());
     ChunkReader.Scratch scratch = ChunkBuffers.forFiles(snapshot.files());
     List<Path> madeDirs = new ArrayList<>();
     List<Staged> staged = new ArrayList<>();
@@ -233,42 +233,6 @@ public final class Puller {
   // ---------------------------------------------------------------- containment
 
   /**
-   * Refuses, before anything is written, a destination where a link or a non-directory stands where the version
-   * needs a directory, or a directory where it has a file. Paths below a missing directory are not looked at.
-   */
-  private static void checkDestination(Snapshot snapshot, Path dest) throws IOException {
-    if (!Files.isDirectory(dest)) {
-      return;
-    }
-    Set<Path> checkedDirs = new HashSet<>();
-    for (FileEntry f : snapshot.files()) {
-      String[] parts = f.path().split("/");
-      Path p = dest;
-      boolean absent = false;
-      for (int i = 0; i < parts.length - 1 && !absent; i++) {
-        p = p.resolve(parts[i]);
-        if (checkedDirs.contains(p)) {
-          continue;
-        }
-        BasicFileAttributes a = attributes(p);
-        if (a == null) {
-          absent = true;
-        } else {
-          requireDirectory(p, a, f.path());
-          checkedDirs.add(p);
-        }
-      }
-      if (!absent) {
-        Path target = p.resolve(parts[parts.length - 1]);
-        BasicFileAttributes a = attributes(target);
-        if (a != null && a.isDirectory()) {
-          throw directoryInTheWay(target, f.path());
-        }
-      }
-    }
-  }
-
-  /**
    * Makes sure every directory of {@code path} below DEST exists as a real directory (created if missing, recorded
    * in {@code made}); returns the file's target path.
    */
@@ -294,27 +258,10 @@ public final class Puller {
           }
         }
       }
-      requireDirectory(p, a, path);
+      Destination.requireDirectory(p, a, path);
       checkedDirs.add(p);
     }
     return p.resolve(parts[parts.length - 1]);
-  }
-
-  private static void requireDirectory(Path p, BasicFileAttributes a, String file) throws InvalidInputException {
-    if (a.isSymbolicLink()) {
-      String to;
-      try {
-        to = " (to " + Files.readSymbolicLink(p) + ")";
-      } catch (IOException e) {
-        to = "";
-      }
-      throw new InvalidInputException(p + ": is a symbolic link" + to + " where the version has a directory (for '"
-          + file + "'); pull does not write through links: remove the link or pull into another directory");
-    }
-    if (!a.isDirectory()) {
-      throw new InvalidInputException(p + ": exists and is not a directory, where the version has a directory (for '"
-          + file + "')");
-    }
   }
 
   private static InvalidInputException directoryInTheWay(Path target, String file) {
