@@ -65,8 +65,14 @@ final class ShowCommand extends StoreCommand {
         out().printf("%nfile %s  %s  %s  sha256 %s%n", Format.printable(f.path()), Format.bytes(f.size()), f.format(), f.sha256());
         f.metadata().forEach((k, val) -> out().println("  metadata " + Format.printable(k) + " = " + Format.printable(val)));
         if (!noTensors) {
+          // the type column is 8 wide unless a type name of the file is longer (F8_E4M3FNUZ)
+          int typeWidth = 8;
           for (TensorInfo t : f.tensors()) {
-            out().printf("  %-48s %-8s %-20s %s%n", Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
+            typeWidth = Math.max(typeWidth, t.dtype().name().length());
+          }
+          String line = "  %-48s %-" + typeWidth + "s %-20s %s%n";
+          for (TensorInfo t : f.tensors()) {
+            out().printf(line, Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
           }
         }
       }

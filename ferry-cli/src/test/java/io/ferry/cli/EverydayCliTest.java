@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -263,5 +264,18 @@ class EverydayCliTest {
       }
     }
     return words;
+  }
+  /** show's type column widens for a file with a longer type name (F8_E4M3FNUZ), so that its shapes line up. */
+  @Test
+  void showAlignsTheShapesOfAFileWithLongTypeNames() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = Files.createDirectories(tmp.resolve("fp8"));
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"),
+        List.of(t("a", DType.F32, 1, 4, 4), t("b", DType.F8_E4M3FNUZ, 2, 8), t("c", DType.F8_E5M2FNUZ, 3, 2, 2)),
+        Map.of());
+    cli.push(dir, "fp8");
+    List<Integer> at = cli.run("show", "fp8").ok().out().lines().filter(l -> l.startsWith("  ") && l.contains("["))
+        .map(l -> l.indexOf('[')).toList();
+    assertThat(at).hasSize(3).containsOnly(at.get(0));
   }
 }
