@@ -46,7 +46,10 @@ final class CacheCommand extends GroupCommand {
           r.maxMemory() < 0 ? "unknown" : r.maxMemory() == 0 ? "no limit" : Format.bytes(r.maxMemory()),
           r.policy(), r.evictedKeys());
       if (r.stores().isEmpty()) {
-        out().println("no store has used this cache");
+        // a store registers when it first connects; a cache that refused the writes (full, no eviction) or has
+        // since evicted the registration keys holds none either
+        out().println("no store is registered in this cache (none has used it, or it refused or has evicted their"
+            + " entries)");
       }
       for (RedisCache.StoreEntry e : r.stores()) {
         CacheCounters c = e.counters();
