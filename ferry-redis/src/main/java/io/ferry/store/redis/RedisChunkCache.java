@@ -998,10 +998,11 @@ public final class RedisChunkCache implements ChunkStore {
           } else {
             LOG.debug("cache {}: closing with writes still queued", settings.describe());
           }
-          if (nanos.getAsLong() >= bypassUntil) {
-            for (RedisFuture<Long> f : flush(l)) {
-              f.get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
-            }
+          // saved even while the circuit is open (a pull that met one timeout still counts its hits and misses):
+          // a Redis that is down refuses at once, one that hangs costs one timeout in all, not one per counter
+          long deadline = System.nanoTime() + settings.timeout().toNanos();
+          for (RedisFuture<Long> f : flush(l)) {
+            f.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
           }
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
           LOG.debug("cache {}: counters not saved at close", settings.describe(), e);

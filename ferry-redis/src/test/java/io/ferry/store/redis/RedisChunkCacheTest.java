@@ -485,6 +485,34 @@ class RedisChunkCacheTest {
     assertThat(r.policy()).isEqualTo("allkeys-lru");
   }
 
+  /**
+   * A cache that timed out once (the circuit opened) still saves its counters at close: they were dropped, so a pull
+   * that met one slow answer added nothing to {@code cache stats}.
+   */
+  @Test
+  void countersAreSavedAtCloseAfterTheCircuitOpened() throws Exception {
+    String ns = "paused-" + random.random().nextInt(1_000_000);
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w, "redis.namespace", ns, "redis.timeout", "300ms",
+        "redis.retry-after", "10m");
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    // every client of the server waits 1.5 s: the next read times out and goes to the store
+    redis.command("CLIENT", "PAUSE", "1500", "ALL");
+    assertThat(bytes(c.get(id))).isEqualTo(content);
+    assertThat(w.warnings).as("the circuit opened").hasSize(1);
+    assertThat(c.active()).isFalse();
+    redis.command("PING"); // answered once the pause is over
+    CacheCounters mine = c.counters();
+    c.close();
+    RedisCache.StoreEntry e = RedisCache.stats(CacheSettings.of(redis.uri())).stores().stream()
+        .filter(s -> s.namespace().equals(ns)).findFirst().orElseThrow();
+    assertThat(e.counters()).isEqualTo(mine);
+    assertThat(mine.misses()).isPositive();
+  }
+
   /** Lets several caches share one store in a test: closing a cache leaves the store open. */
   private static final class Unclosed extends io.ferry.store.ForwardingChunkStore {
     Unclosed(io.ferry.store.ChunkStore d) {
