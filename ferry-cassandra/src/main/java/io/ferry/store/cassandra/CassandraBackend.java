@@ -13,6 +13,8 @@ import com.datastax.oss.driver.api.core.cql.ResultSet;
 import com.datastax.oss.driver.api.core.cql.Row;
 import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import com.datastax.oss.driver.api.core.cql.Statement;
+import com.datastax.oss.driver.api.core.metadata.Node;
+import com.datastax.oss.driver.api.core.metadata.NodeState;
 import com.datastax.oss.driver.api.core.metadata.schema.KeyspaceMetadata;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
@@ -291,10 +293,32 @@ public final class CassandraBackend implements Backend {
     long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(2);
     while (!session.checkSchemaAgreement()) {
       if (System.nanoTime() > deadline) {
-        throw new IOException("the nodes of " + where + " did not agree on the schema within 2 minutes of: " + cql);
+        Map<String, String> versions = new TreeMap<>();
+        for (Node n : session.getMetadata().getNodes().values()) {
+          if (n.getState() == NodeState.UP) {
+            versions.put(n.getEndPoint().toString(), String.valueOf(n.getSchemaVersion()));
+          }
+        }
+        throw new IOException("the nodes of " + where + " did not agree on the schema within 2 minutes of: " + cql
+            + " (" + schemaVersions(versions) + ")");
       }
       java.util.concurrent.locks.LockSupport.parkNanos(java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(200));
     }
+  }
+
+  /**
+   * The nodes grouped by schema version, for the error of a schema that does not settle: {@code schema versions as the
+   * driver last saw them: 5e2c… on 127.0.0.1:9042, 127.0.0.2:9042; 9a81… on 127.0.0.3:9042}.
+   *
+   * @param versions schema version by node, of the nodes that are up
+   */
+  static String schemaVersions(Map<String, String> versions) {
+    Map<String, List<String>> byVersion = new TreeMap<>();
+    versions.forEach((node, v) -> byVersion.computeIfAbsent(v, k -> new ArrayList<>()).add(node));
+    List<String> parts = new ArrayList<>();
+    byVersion.forEach((v, nodes) -> parts.add(v + " on " + String.join(", ", nodes)));
+    return "schema versions as the driver last saw them: "
+        + (parts.isEmpty() ? "no node up" : String.join("; ", parts));
   }
 
   // ---- requests shared by the chunk and record stores ----
