@@ -53,16 +53,28 @@ public final class Verifier {
   private final RefStore refs;
   private final ExecutorService pool;
   private final SmallChunkIndex index;
+  private final java.util.function.Consumer<String> notices;
 
   /**
    * A verifier of the objects in {@code db}, finding versions through {@code refs}, checking on {@code pool}; a
    * store-wide verify also checks {@code index} (null: not checked).
    */
   public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool, SmallChunkIndex index) {
+    this(db, refs, pool, index, notice -> { });
+  }
+
+  /**
+   * As {@link #Verifier(ObjectDatabase, RefStore, ExecutorService, SmallChunkIndex)}; when the store does not let
+   * this client read the index's records (a server's read token), the index is left unchecked and {@code notices}
+   * hears it, instead of the whole verify failing after every chunk was checked.
+   */
+  public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool, SmallChunkIndex index,
+      java.util.function.Consumer<String> notices) {
     this.db = db;
     this.refs = refs;
     this.pool = pool;
     this.index = index;
+    this.notices = notices;
   }
 
   /**
@@ -104,7 +116,14 @@ public final class Verifier {
     } finally {
       listener.done();
     }
-    List<String> indexProblems = version == null && index != null ? index.problems() : List.of();
+    List<String> indexProblems = List.of();
+    if (version == null && index != null) {
+      try {
+        indexProblems = index.problems();
+      } catch (io.ferry.error.NotAllowedException e) {
+        notices.accept("the small-chunk index was not checked: " + e.getMessage());
+      }
+    }
     return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(), errors.damaged(),
         indexProblems);
   }

@@ -188,7 +188,7 @@ public final class HttpBackend implements Backend {
             + (settings.token() == null ? "no token was given; give one with --token or " + HttpSettings.TOKEN_ENV
                 : "the token is not valid there") + (msg.isEmpty() ? "" : " (" + msg + ")"));
       case 403:
-        return new InvalidInputException(at + ": the token's scopes do not allow it (403)"
+        return new io.ferry.error.NotAllowedException(at + ": the token's scopes do not allow it (403)"
             + (msg.isEmpty() ? "" : ": " + msg));
       case 400:
       case 413:

@@ -109,4 +109,27 @@ class ScopedTokenPushTest {
     assertThat(after).as("nothing was uploaded").containsExactlyInAnyOrderElementsOf(before);
     assertThat(local.backend().refs().list("secret/")).isEmpty();
   }
+  /**
+   * A store-wide verify through a token that may only read checks every version and says it left the small-chunk
+   * index unchecked (the server lets only writers list its records): it failed with a 403 after checking every chunk.
+   */
+  @Test
+  void aReadersStoreWideVerifyChecksEveryVersionAndLeavesTheIndex() throws Exception {
+    local.push(model(3), "org/a", PushOptions.builder().message("a").build());
+    local.push(model(4), "b", PushOptions.builder().message("b").build());
+    Path file = tmp.resolve("tokens.json");
+    String reader = TokenFile.create(file, "reader", List.of(Scope.parse("read:*")), Clock.systemUTC(),
+        new SecureRandom()).token();
+    List<String> notices = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try (Repository r = Ferry.open(server.uri().toString(),
+        new StoreOptions(false, Map.of(HttpSettings.TOKEN, reader)), RepositoryOptions.defaults().withNotices(
+            notices::add))) {
+      io.ferry.repo.Results.VerifyReport report = r.verify(null, io.ferry.transfer.TransferListener.NONE);
+      assertThat(report.ok()).as("%s", report.problems()).isTrue();
+      assertThat(report.versions()).isEqualTo(2);
+    }
+    assertThat(notices).hasSize(1);
+    assertThat(notices.get(0)).startsWith("the small-chunk index was not checked: ").contains("403")
+        .contains("dedup/bases/");
+  }
 }
