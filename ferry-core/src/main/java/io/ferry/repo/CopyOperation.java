@@ -62,6 +62,9 @@ final class CopyOperation {
   Results.CopyResult copy(String refText, boolean verify, TransferListener listener) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = source.resolve(spec);
+    // before the target's head is read: a server's token that may not write the model is told so, not that it may
+    // not read the head
+    targetRefs.checkWritable(spec.model());
     String head = RefNames.head(spec.model());
     Optional<ChunkId> headBefore = targetRefs.get(head);
     if (spec.tag() == null && headBefore.isPresent() && !headBefore.get().equals(v.id())
@@ -70,7 +73,6 @@ final class CopyOperation {
       // the version's ancestors are the same objects in both stores: what the move would find after the copy
       throw headConflict(spec, headBefore.get(), v.id());
     }
-    targetRefs.checkWritable(spec.model());
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {

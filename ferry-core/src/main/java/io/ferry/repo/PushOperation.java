@@ -82,10 +82,12 @@ final class PushOperation {
       throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
     }
     PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());
+    // first of the store's checks: a server's token that may not write the model is told so, not that it may not read
+    // the model's head (which the case checks below read)
+    refs.checkWritable(spec.model());
     resolver.checkNoCaseTwin(spec.model());
     resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
     VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
-    refs.checkWritable(spec.model());
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face
       // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)

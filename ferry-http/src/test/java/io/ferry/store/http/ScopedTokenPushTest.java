@@ -132,4 +132,22 @@ class ScopedTokenPushTest {
     assertThat(notices.get(0)).startsWith("the small-chunk index was not checked: ").contains("403")
         .contains("dedup/bases/");
   }
+  /**
+   * A token that may write some models and read nothing else, pushing another model, is told it may not write it: it
+   * was told that it needed read access to the model's head (the push's first read).
+   */
+  @Test
+  void aPushWithAWriteOnlyTokenToAnotherModelSaysItMayNotWriteIt() throws Exception {
+    Path file = tmp.resolve("tokens.json");
+    String orgWriter = TokenFile.create(file, "org-writer", List.of(Scope.parse("write:org/*")), Clock.systemUTC(),
+        new SecureRandom()).token();
+    Path m = model(5);
+    try (Repository r = Ferry.open(server.uri().toString(),
+        new StoreOptions(false, Map.of(HttpSettings.TOKEN, orgWriter)), RepositoryOptions.defaults())) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> r.push(m, "secret/m", PushOptions.builder()
+          .message("x").build())).hasMessageEndingWith(
+              "token 'org-writer' may not write it (its scopes do not name it); nothing was sent");
+      assertThat(r.push(m, "org/m", PushOptions.builder().message("x").build()).versionId()).isNotNull();
+    }
+  }
 }
