@@ -512,7 +512,8 @@ public final class Repository implements Closeable {
    * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}.
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
-    return new Verifier(db, refs, pool, smallChunks, options.notices()).verify(refText == null ? null : resolve(refText), listener);
+    return new Verifier(db, refs, pool, smallChunks, options.notices())
+        .verify(refText == null ? null : resolve(refText), listener);
   }
 
   /**

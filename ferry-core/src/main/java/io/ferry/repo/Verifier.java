@@ -3,6 +3,7 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.dedup.SmallChunkIndex;
+import io.ferry.error.NotAllowedException;
 import io.ferry.id.ChunkId;
 import io.ferry.pack.PackIndex;
 import io.ferry.read.ChunkBuffers;
@@ -33,6 +34,7 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 
 /**
  * Checks stored chunks completely (frame, length against the snapshot, CRC, decoding, SHA-256 of the content)
@@ -53,7 +55,7 @@ public final class Verifier {
   private final RefStore refs;
   private final ExecutorService pool;
   private final SmallChunkIndex index;
-  private final java.util.function.Consumer<String> notices;
+  private final Consumer<String> notices;
 
   /**
    * A verifier of the objects in {@code db}, finding versions through {@code refs}, checking on {@code pool}; a
@@ -69,7 +71,7 @@ public final class Verifier {
    * hears it, instead of the whole verify failing after every chunk was checked.
    */
   public Verifier(ObjectDatabase db, RefStore refs, ExecutorService pool, SmallChunkIndex index,
-      java.util.function.Consumer<String> notices) {
+      Consumer<String> notices) {
     this.db = db;
     this.refs = refs;
     this.pool = pool;
@@ -120,7 +122,7 @@ public final class Verifier {
     if (version == null && index != null) {
       try {
         indexProblems = index.problems();
-      } catch (io.ferry.error.NotAllowedException e) {
+      } catch (NotAllowedException e) {
         notices.accept("the small-chunk index was not checked: " + e.getMessage());
       }
     }

@@ -293,12 +293,12 @@ public final class RedisChunkCache implements ChunkStore {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     LOG.debug("cache {} {}", settings.describe(), what, cause);
     if (!closed.get() && warned.compareAndSet(false, true)) {
-      listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause) + "); reading from "
-          + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds() + " s");
+      listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause)
+          + "); reading from " + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds()
+          + " s");
     }
   }
 
-  /** The exception's message, and its root cause's when that says more (Lettuce wraps socket errors). */
   private void succeeded(long started) {
     if (warned.get() && started > failedAt && warned.compareAndSet(true, false)) {
       listener.recovered("cache " + settings.describe() + " answers again");
