@@ -66,7 +66,18 @@ final class WarmCommand extends StoreCommand {
         throw new InvalidInputException("nothing was warmed: the cache cannot be used (see the warning above)");
       }
       v = repo.resolve(ref);
+      RedisCache.Memory before = memory(settings);
       r = repo.verify(ref, progress());
+      RedisCache.Memory after = memory(settings);
+      if (before != null && after != null && after.evictedKeys() > before.evictedKeys()) {
+        // LRU makes room by evicting the least recently used keys, this warm's own earliest parts among them when
+        // the version does not fit beside what the cache holds; said, but not a failure: in a shared cache the keys
+        // evicted may all be others'
+        printing.warning("cache " + settings.describe() + " evicted " + (after.evictedKeys() - before.evictedKeys())
+            + " keys while this warm wrote to it (maxmemory " + (after.maxMemory() > 0
+                ? Format.bytes(after.maxMemory()) : "unknown") + ", " + Format.bytes(after.usedMemory())
+            + " used): parts of this version may be gone already; pulls read them from the store");
+      }
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     CacheCounters c = totals.get();
@@ -96,5 +107,14 @@ final class WarmCommand extends StoreCommand {
       }
     }
     return !r.ok() ? 3 : complete ? 0 : 1;
+  }
+
+  /** The cache's memory figures, or null if they cannot be read (the warm goes on without them). */
+  private static RedisCache.Memory memory(CacheSettings settings) {
+    try {
+      return RedisCache.memory(settings);
+    } catch (IOException e) {
+      return null;
+    }
   }
 }

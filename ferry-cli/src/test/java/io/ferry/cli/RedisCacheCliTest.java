@@ -114,4 +114,17 @@ class RedisCacheCliTest {
         .isEqualTo(1);
     assertThat(Cli.raw("cache").code()).isEqualTo(FerryCli.USAGE);
   }
+
+  /** A warm into a cache too small for the version says that the cache evicted keys meanwhile; it is not a failure. */
+  @Test
+  void aWarmIntoACacheTooSmallSaysItEvicted() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model(11), "m");
+    try (RedisServer redis = RedisServer.start(tmp.resolve("small-redis"), "--maxmemory", "4mb")) {
+      Cli.Result w = cli.run("warm", "m", "--cache", redis.uri()).ok();
+      assertThat(w.err()).containsPattern("warning: cache redis://127\\.0\\.0\\.1:[0-9]+ evicted [1-9][0-9]* keys "
+          + "while this warm wrote to it \\(maxmemory 4\\.0 MiB, ").contains("pulls read them from the store");
+      assertThat(w.out()).contains("warmed m");
+    }
+  }
 }

@@ -76,33 +76,9 @@ public final class RedisCache {
    * @throws IOException if Redis cannot be reached
    */
   public static Report stats(CacheSettings cache) throws IOException {
-    RedisLink l;
-    try {
-      l = RedisLink.connect(cache);
-    } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e), e);
-    }
+    RedisLink l = connect(cache);
     try (l) {
-      List<String> infos = l.onEveryServer(c -> c.info());
-      long used = 0;
-      long evicted = 0;
-      for (String info : infos) {
-        used += infoField(info, "used_memory");
-        evicted += infoField(info, "evicted_keys");
-      }
-      long max = 0;
-      String policy = "unknown";
-      try {
-        for (Map<String, String> m : l.configGet("maxmemory")) {
-          max += Long.parseLong(m.getOrDefault("maxmemory", "0"));
-        }
-        List<Map<String, String>> p = l.configGet("maxmemory-policy");
-        if (!p.isEmpty()) {
-          policy = p.get(0).getOrDefault("maxmemory-policy", "unknown");
-        }
-      } catch (RuntimeException refused) {
-        max = -1;
-      }
+      Memory m = memory(l);
       List<StoreEntry> stores = new ArrayList<>();
       for (Blob member : l.sync().smembers("ferry:stores")) {
         String ns = member.text();
@@ -128,10 +104,68 @@ public final class RedisCache {
             objects.get()));
       }
       stores.sort(Comparator.comparing(StoreEntry::store));
-      return new Report(cache.describe(), infos.size(), used, max, policy, evicted, List.copyOf(stores));
+      return new Report(cache.describe(), m.servers(), m.usedMemory(), m.maxMemory(), m.policy(), m.evictedKeys(),
+          List.copyOf(stores));
     } catch (RuntimeException e) {
       throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * A cache's memory figures, summed over its servers, as in {@link Report}.
+   *
+   * @param servers servers asked: 1, or the cluster's masters
+   * @param usedMemory {@code used_memory}
+   * @param maxMemory {@code maxmemory} (0: unlimited), or -1 if CONFIG is refused
+   * @param policy {@code maxmemory-policy} of the first server, or "unknown"
+   * @param evictedKeys {@code evicted_keys}, since the servers started
+   */
+  public record Memory(int servers, long usedMemory, long maxMemory, String policy, long evictedKeys) {}
+
+  /**
+   * Reads a cache's memory figures (INFO and CONFIG GET on each server; no key is listed, unlike {@link #stats}).
+   *
+   * @throws IOException if Redis cannot be reached
+   */
+  public static Memory memory(CacheSettings cache) throws IOException {
+    RedisLink l = connect(cache);
+    try (l) {
+      return memory(l);
+    } catch (RuntimeException e) {
+      throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static RedisLink connect(CacheSettings cache) throws IOException {
+    try {
+      return RedisLink.connect(cache);
+    } catch (RuntimeException e) {
+      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e), e);
+    }
+  }
+
+  private static Memory memory(RedisLink l) {
+    List<String> infos = l.onEveryServer(c -> c.info());
+    long used = 0;
+    long evicted = 0;
+    for (String info : infos) {
+      used += infoField(info, "used_memory");
+      evicted += infoField(info, "evicted_keys");
+    }
+    long max = 0;
+    String policy = "unknown";
+    try {
+      for (Map<String, String> m : l.configGet("maxmemory")) {
+        max += Long.parseLong(m.getOrDefault("maxmemory", "0"));
+      }
+      List<Map<String, String>> p = l.configGet("maxmemory-policy");
+      if (!p.isEmpty()) {
+        policy = p.get(0).getOrDefault("maxmemory-policy", "unknown");
+      }
+    } catch (RuntimeException refused) {
+      max = -1;
+    }
+    return new Memory(infos.size(), used, max, policy, evicted);
   }
 
   private static long infoField(String info, String name) {
