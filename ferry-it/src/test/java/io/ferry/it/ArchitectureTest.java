@@ -97,6 +97,7 @@ class ArchitectureTest {
   /** What the CLI may use of the Redis cache tier: its public API, not the cache itself nor its client. */
   private static final Set<String> CLI_MAY_USE_OF_REDIS = Set.of("io.ferry.store.redis.RedisCache",
       "io.ferry.store.redis.RedisCache$Report", "io.ferry.store.redis.RedisCache$StoreEntry",
+      "io.ferry.store.redis.RedisCache$Memory",
       "io.ferry.store.redis.CacheSettings", "io.ferry.store.redis.CacheSettings$WriteMode",
       "io.ferry.store.redis.CacheListener", "io.ferry.store.redis.CacheCounters");
 
