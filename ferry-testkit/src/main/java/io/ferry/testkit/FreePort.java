@@ -29,15 +29,22 @@ public final class FreePort {
     int end = ephemeralStart();
     for (int i = 0; end - LOWEST >= 1000 && i < 200; i++) {
       int port = LOWEST + ThreadLocalRandom.current().nextInt(end - LOWEST);
-      try (ServerSocket s = new ServerSocket()) {
-        s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+      if (isFree(port)) {
         return port;
-      } catch (IOException e) {
-        // in use: another
       }
     }
     try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       return s.getLocalPort();
+    }
+  }
+
+  /** Whether nothing listens on {@code port} of the loopback address now (a bind to it succeeds). */
+  public static boolean isFree(int port) {
+    try (ServerSocket s = new ServerSocket()) {
+      s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+      return true;
+    } catch (IOException e) {
+      return false;
     }
   }
 

@@ -169,7 +169,7 @@ public final class RedisServer implements Closeable {
     IOException last = null;
     for (int attempt = 0; attempt < 20; attempt++) {
       int port = freePort();
-      if (port + 10000 > 65535 || !bindable(port + 10000)) {
+      if (port + 10000 > 65535 || !FreePort.isFree(port + 10000)) {
         continue;
       }
       try {
@@ -184,15 +184,6 @@ public final class RedisServer implements Closeable {
       }
     }
     throw last != null ? last : new IOException("no free port with a free cluster bus port 10000 above it");
-  }
-
-  private static boolean bindable(int port) {
-    try (java.net.ServerSocket s = new java.net.ServerSocket()) {
-      s.bind(new java.net.InetSocketAddress("127.0.0.1", port));
-      return true;
-    } catch (IOException e) {
-      return false;
-    }
   }
 
   private static int freePort() throws IOException {
