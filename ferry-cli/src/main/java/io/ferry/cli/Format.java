@@ -49,15 +49,6 @@ final class Format {
     return b == null ? s : b.toString();
   }
 
-  private static final Instant EARLIEST = Instant.parse("-9999-01-01T00:00:00Z");
-  private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59Z");
-
-  /**
-   * The local wall-clock time of an instant in the system's time zone. The offset comes from {@link TimeZone}, not from
-   * {@code ZoneId.systemDefault()}: the first {@code ZoneId} of a region loads the time-zone rule providers through a
-   * service lookup in every jar on the class path (about 70 ms of a {@code ferry log}); the offset at the instant,
-   * daylight saving included, is the same.
-   */
   /** A duration as a user writes one ({@code 7d}, {@code 1h}, {@code 90s}, {@code 250ms}), not as ISO-8601. */
   static String duration(java.time.Duration d) {
     if (d.isNegative() || d.getNano() % 1_000_000 != 0) {
@@ -77,6 +68,15 @@ final class Format {
     return s + "s";
   }
 
+  private static final Instant EARLIEST = Instant.parse("-9999-01-01T00:00:00Z");
+  private static final Instant LATEST = Instant.parse("9999-12-31T23:59:59Z");
+
+  /**
+   * The local wall-clock time of an instant in the system's time zone. The offset comes from {@link TimeZone}, not from
+   * {@code ZoneId.systemDefault()}: the first {@code ZoneId} of a region loads the time-zone rule providers through a
+   * service lookup in every jar on the class path (about 70 ms of a {@code ferry log}); the offset at the instant,
+   * daylight saving included, is the same.
+   */
   static String time(Instant t) {
     if (t.isBefore(EARLIEST) || t.isAfter(LATEST)) {
       return t.toString(); // outside what a millisecond clock counts (a record a raw client wrote): UTC, as stored
