@@ -148,6 +148,29 @@ class TorchCheckpointTest {
         .oneLineError("--as avro", "safetensors");
   }
 
+  /**
+   * A checkpoint that records a {@code torch.Size}, a device, a dtype, bytes and a set beside its tensors, as torch
+   * pickles them: it was refused at push (the globals were not on the allow-list), though torch 2's weights_only loader
+   * reads it. Now pushed tensor-aware with the values in the metadata, and pulled byte-identical.
+   */
+  @Test
+  void valuesTheWeightsOnlyLoaderReadsArePushed() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(written.resolve("values"), "values");
+    JsonNode file = cli.run("show", "values", "--json").ok().json().get("files").get(0);
+    assertThat(file.get("format").asText()).isEqualTo("torch");
+    assertThat(file.get("tensors").get(0).get("name").asText()).isEqualTo("w");
+    JsonNode md = file.get("metadata");
+    assertThat(md.get("value.shape").asText()).isEqualTo("[2,3]");
+    assertThat(md.get("value.device").asText()).isEqualTo("\"cuda:1\"");
+    assertThat(md.get("value.dtype").asText()).isEqualTo("\"torch.bfloat16\"");
+    assertThat(md.get("value.blob").asText()).isEqualTo("\"00ff\"");
+    assertThat(md.get("value.tags").asText()).isEqualTo("[\"ft\"]");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "values", out.toString(), "--verify").ok();
+    Cli.assertSameTree(written.resolve("values"), out);
+  }
+
   @Test
   void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
     Path evil = written.resolve("evil");

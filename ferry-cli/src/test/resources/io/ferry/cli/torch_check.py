@@ -65,6 +65,12 @@ def write(out):
     os.makedirs(os.path.join(out, "legacy4"), exist_ok=True)
     torch.save(ck, os.path.join(out, "legacy4", "pytorch_model.bin"), _use_new_zipfile_serialization=False,
                pickle_protocol=4)
+    # values torch 2's weights_only loader reads besides tensors: a shape, a device, a dtype, bytes, a set (protocol 2
+    # pickles the last two through _codecs.encode and __builtin__.set)
+    os.makedirs(os.path.join(out, "values"), exist_ok=True)
+    torch.save({"w": torch.ones(2, 3), "shape": torch.Size([2, 3]), "device": torch.device("cuda", 1),
+                "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}},
+               os.path.join(out, "values", "ckpt.pt"))
     # the next checkpoint of the run: only the fc layer and the epoch change
     os.makedirs(os.path.join(out, "model2"), exist_ok=True)
     with torch.no_grad():

@@ -52,9 +52,27 @@ public final class Py {
     }
   }
 
-  /** A list, filled by {@code APPEND}/{@code APPENDS} while the pickle runs. */
+  /**
+   * A list, filled by {@code APPEND}/{@code APPENDS} while the pickle runs; or a {@code set} or {@code frozenset}
+   * (filled by {@code ADDITEMS}, or built by {@code FROZENSET} or {@code builtins.set}), kept as its items in the
+   * pickle's order: Ferry only records such values, it never looks anything up in them.
+   */
   public static final class PyList {
     final List<Object> items = new ArrayList<>();
+    final boolean set;
+
+    PyList() {
+      this(false);
+    }
+
+    PyList(boolean set) {
+      this.set = set;
+    }
+
+    /** Whether it was pickled as a {@code set} or {@code frozenset}. */
+    public boolean set() {
+      return set;
+    }
 
     /** The items, in order. */
     public List<Object> items() {
@@ -63,7 +81,7 @@ public final class Py {
 
     @Override
     public String toString() {
-      return "list of " + items.size();
+      return (set ? "set of " : "list of ") + items.size();
     }
   }
 
@@ -101,17 +119,39 @@ public final class Py {
   }
 
   /**
+   * A {@code torch.dtype} as a value ({@code torch.bfloat16}, pickled as the global of that name): recorded as its
+   * name, and the element type of a {@code _rebuild_tensor_v3} tensor.
+   *
+   * @param name the name after {@code torch.} ({@code bfloat16})
+   * @param tensorType the element type a tensor of it has in Ferry, or null when Ferry has none (complex32, the
+   *     quantized and bit types)
+   */
+  public record TorchDType(String name, DType tensorType) {
+    public TorchDType {
+      Objects.requireNonNull(name, "name");
+    }
+
+    @Override
+    public String toString() {
+      return "torch." + name;
+    }
+  }
+
+  /**
    * A storage named by a persistent id {@code ('storage', torch.<Type>Storage, key, location, numel)}: entry
    * {@code <root>/data/<key>} of the archive holds its {@code numel} elements of {@code dtype}.
    */
   public record Storage(String key, DType dtype, long numel, String location) {}
 
   /**
-   * A tensor as {@code torch._utils._rebuild_tensor_v2} describes it: a view of {@code storage} from element
-   * {@code offset}, with {@code shape} and {@code strides} in elements, all validated to lie inside the storage.
+   * A tensor as {@code torch._utils._rebuild_tensor_v2} (or {@code _v3}, {@code _rebuild_tensor}) describes it: a
+   * view of {@code storage} from element {@code offset}, with {@code shape} and {@code strides} in elements of
+   * {@code dtype}, all validated to lie inside the storage. {@code dtype} is the storage's own type, except for a
+   * {@code _rebuild_tensor_v3} tensor (torch's newer types: float8, uint16/32/64), whose storage is untyped bytes.
    */
-  public record Tensor(Storage storage, long offset, List<Long> shape, List<Long> strides) {
+  public record Tensor(Storage storage, DType dtype, long offset, List<Long> shape, List<Long> strides) {
     public Tensor {
+      Objects.requireNonNull(dtype, "dtype");
       shape = List.copyOf(shape);
       strides = List.copyOf(strides);
     }

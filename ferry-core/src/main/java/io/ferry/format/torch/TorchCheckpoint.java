@@ -52,7 +52,7 @@ public final class TorchCheckpoint {
 
     /** The element type. */
     public DType dtype() {
-      return tensor.storage().dtype();
+      return tensor.dtype();
     }
 
     /** Whether its bytes are exactly {@code [begin, end)} in row-major order. */
@@ -256,7 +256,7 @@ public final class TorchCheckpoint {
         throw new InvalidInputException(f + ": storage '" + Unpickler.printable(entryName) + "' holds " + se.size()
             + " bytes, but the pickle makes it " + s.numel() + " elements of " + s.dtype() + " (" + bytes + " bytes)");
       }
-      int es = s.dtype().bits() / 8;
+      int es = t.dtype().bits() / 8;
       long begin = se.dataStart() + t.offset() * es;
       long end = se.dataStart() + t.endElement() * es;
       views.add(new View(e.getKey(), t, se, begin, end));
@@ -519,6 +519,8 @@ public final class TorchCheckpoint {
         string(s, b);
       } else if (v instanceof Py.Bytes by) {
         string(by.hex(), b);
+      } else if (v instanceof Py.TorchDType t) {
+        string(t.toString(), b);
       } else if (v instanceof Py.Dict d) {
         b.append('{');
         boolean first = true;

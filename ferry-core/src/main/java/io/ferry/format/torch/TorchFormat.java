@@ -75,9 +75,13 @@ public final class TorchFormat implements TensorFormat {
 
   /** The layout of a checkpoint (see the class comment). */
   public static FileLayout layout(TorchCheckpoint ck, String fileName, long size) {
+    // a storage's region has its tensors' type; bytes when they differ (views of one untyped storage as two types)
+    // or the storage is not a whole number of elements of it
     Map<String, DType> types = new HashMap<>();
     for (TorchCheckpoint.View v : ck.tensors()) {
-      types.put(v.entry().name(), v.dtype());
+      DType t = v.dtype();
+      types.merge(v.entry().name(), v.entry().size() * 8 % t.bits() == 0 ? t : DType.U8,
+          (a, b) -> a == b ? a : DType.U8);
     }
     List<Region> regions = new ArrayList<>();
     long at = 0;

@@ -130,8 +130,9 @@ public final class TorchZipWriter {
       }
       if (!STORAGES.containsKey(t.dtype())) {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' is " + t.dtype()
-            + ", which a PyTorch checkpoint cannot hold (torch storages: " + new TreeSet<>(
-                STORAGES.keySet().stream().map(Enum::name).toList()) + ")");
+            + ", which Ferry writes into no PyTorch checkpoint (it writes the types of torch's typed storages, "
+            + new TreeSet<>(STORAGES.keySet().stream().map(Enum::name).toList())
+            + "; pull such a version as safetensors)");
       }
     }
   }

@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
 
@@ -22,13 +23,19 @@ import java.util.regex.Pattern;
  * imported, and {@code REDUCE} of an allowed name builds the value that function would have returned (an
  * {@code OrderedDict}, a tensor described by its storage, offset, shape and strides) without calling anything.
  *
- * <p>Allowed globals: {@code collections.OrderedDict}, {@code torch._utils._rebuild_tensor_v2},
- * {@code torch._utils._rebuild_parameter}, {@code torch._utils._rebuild_parameter_with_state}, and the storage types
- * {@code torch.<Type>Storage} of {@link #STORAGE_TYPES} (only inside a persistent id). Everything else is refused with
- * an {@link InvalidInputException} naming the global or opcode and its byte position: any other global, a
- * {@code REDUCE} or {@code BUILD} of anything but the cases above, {@code INST}, {@code OBJ}, {@code NEWOBJ},
- * {@code EXT1/2/4}, the text opcodes of protocols 0 and 1, out-of-band buffers and unknown opcodes. Every length,
- * count and size is bounded by {@link TorchLimits}.
+ * <p>Allowed globals: those of PyTorch 2's own {@code torch.load(weights_only=True)} that build dense tensors and
+ * plain values. {@code collections.OrderedDict} and {@code Counter}; {@code torch._utils._rebuild_tensor},
+ * {@code _rebuild_tensor_v2}, {@code _rebuild_tensor_v3} (torch's newer element types: float8, uint16/32/64),
+ * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code torch.Size} (a tuple),
+ * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16}, recorded by
+ * name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
+ * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); and the storage types
+ * {@code torch.<Type>Storage} of {@link #STORAGE_TYPES} and {@code torch.UntypedStorage} (only inside a persistent
+ * id). Everything else is refused with an {@link InvalidInputException} naming the global or opcode and its byte
+ * position: any other global (a module, {@code argparse.Namespace}, numpy, quantized and sparse tensors), a
+ * {@code REDUCE} or {@code BUILD} of anything but the cases above or with other arguments, {@code INST},
+ * {@code OBJ}, {@code NEWOBJ}, {@code EXT1/2/4}, the text opcodes of protocols 0 and 1, out-of-band buffers and
+ * unknown opcodes. Every length, count and size is bounded by {@link TorchLimits}.
  *
  * <p>Stateless; each {@link #load} call uses its own interpreter state.
  */
@@ -42,9 +49,35 @@ public final class Unpickler {
       Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL),
       Map.entry("ComplexFloatStorage", DType.C64));
 
+  /** The storage type of a persistent id that holds bytes of no one type ({@code _rebuild_tensor_v3} uses it). */
+  public static final String UNTYPED_STORAGE = "UntypedStorage";
+
   /** The callables of the allow-list, {@code module.name}. */
-  public static final List<String> CALLABLES = List.of("collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state");
+  public static final List<String> CALLABLES = List.of("collections.OrderedDict", "collections.Counter",
+      "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size", "torch.device",
+      "builtins.set", "builtins.bytearray", "_codecs.encode");
+
+  /** The {@code torch.dtype} names whose tensors Ferry holds, with their element types. */
+  public static final Map<String, DType> TENSOR_DTYPES = Map.ofEntries(
+      Map.entry("float64", DType.F64), Map.entry("float32", DType.F32), Map.entry("float16", DType.F16),
+      Map.entry("bfloat16", DType.BF16), Map.entry("int64", DType.I64), Map.entry("int32", DType.I32),
+      Map.entry("int16", DType.I16), Map.entry("int8", DType.I8), Map.entry("uint8", DType.U8),
+      Map.entry("uint16", DType.U16), Map.entry("uint32", DType.U32), Map.entry("uint64", DType.U64),
+      Map.entry("bool", DType.BOOL), Map.entry("complex64", DType.C64), Map.entry("float8_e4m3fn", DType.F8_E4M3),
+      Map.entry("float8_e5m2", DType.F8_E5M2), Map.entry("float8_e4m3fnuz", DType.F8_E4M3FNUZ),
+      Map.entry("float8_e5m2fnuz", DType.F8_E5M2FNUZ), Map.entry("float8_e8m0fnu", DType.F8_E8M0));
+
+  /** The other {@code torch.dtype} names a pickle may hold as values (no tensor of them is read). */
+  public static final Set<String> OTHER_DTYPES = Set.of("complex32", "complex128", "qint8", "quint8", "qint32",
+      "quint4x2", "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "float4_e2m1fn_x2", "uint1",
+      "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7");
+
+  private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
+      + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
+      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
+      + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
+      + " _codecs.encode";
 
   private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
   private static final Map<Integer, String> OPCODES = opcodeNames();
@@ -156,6 +189,16 @@ public final class Unpickler {
           case '2' -> push(peek()); // DUP
           case '}' -> push(new Py.Dict(false)); // EMPTY_DICT
           case ']' -> push(new Py.PyList()); // EMPTY_LIST
+          case 0x8f -> push(new Py.PyList(true)); // EMPTY_SET
+          case 0x90 -> { // ADDITEMS
+            List<Object> vs = popMark();
+            set(peek()).items.addAll(vs);
+          }
+          case 0x91 -> { // FROZENSET
+            Py.PyList set = new Py.PyList(true);
+            set.items.addAll(popMark());
+            push(set);
+          }
           case ')' -> push(new Py.Tuple(List.of())); // EMPTY_TUPLE
           case 't' -> push(new Py.Tuple(popMark())); // TUPLE
           case 0x85 -> push(tuple(1)); // TUPLE1
@@ -212,6 +255,7 @@ public final class Unpickler {
           case 'B' -> push(bytes(in.getInt(need(4)) & 0xffffffffL)); // BINBYTES
           case 'C' -> push(bytes(u8())); // SHORT_BINBYTES
           case 0x8e -> push(bytes(in.getLong(need(8)))); // BINBYTES8
+          case 0x96 -> push(bytes(in.getLong(need(8)))); // BYTEARRAY8
           case 'q' -> put(u8()); // BINPUT
           case 'r' -> put(in.getInt(need(4)) & 0xffffffffL); // LONG_BINPUT
           case 0x94 -> put(memo.size() + sparseMemo.size()); // MEMOIZE: the next index, as Python counts
@@ -401,10 +445,17 @@ public final class Unpickler {
     }
 
     private Py.PyList list(Object o) throws InvalidInputException {
-      if (o instanceof Py.PyList l) {
+      if (o instanceof Py.PyList l && !l.set) {
         return l;
       }
       throw failHere("appends to " + typeName(o) + ", not a list");
+    }
+
+    private Py.PyList set(Object o) throws InvalidInputException {
+      if (o instanceof Py.PyList l && l.set) {
+        return l;
+      }
+      throw failHere("adds items to " + typeName(o) + ", not a set");
     }
 
     private Py.Dict dict(Object o) throws InvalidInputException {
@@ -457,13 +508,17 @@ public final class Unpickler {
 
     // --- globals, calls, persistent ids ------------------------------------------------------------------------
 
-    private Py.Global global(String module, String name) throws InvalidInputException {
-      String full = module + "." + name;
-      if (CALLABLES.contains(full) || module.equals("torch") && STORAGE_TYPES.containsKey(name)) {
-        return new Py.Global(module, name);
+    private Object global(String module, String name) throws InvalidInputException {
+      // protocol 2 names Python 2's module, which Python reads as builtins
+      String m = module.equals("__builtin__") ? "builtins" : module;
+      if (CALLABLES.contains(m + "." + name)
+          || m.equals("torch") && (STORAGE_TYPES.containsKey(name) || name.equals(UNTYPED_STORAGE))) {
+        return new Py.Global(m, name);
       }
-      throw failHere("global '" + printable(full) + "' is not allowed; a checkpoint may name only "
-          + String.join(", ", CALLABLES) + " and torch.<Type>Storage types");
+      if (m.equals("torch") && (TENSOR_DTYPES.containsKey(name) || OTHER_DTYPES.contains(name))) {
+        return new Py.TorchDType(name, TENSOR_DTYPES.get(name));
+      }
+      throw failHere("global '" + printable(module + "." + name) + "' is not allowed; " + ALLOWED);
     }
 
     private Object reduce(Object callable, Object args) throws InvalidInputException {
@@ -481,8 +536,17 @@ public final class Unpickler {
           }
           return new Py.Dict(true);
         }
-        case "torch._utils._rebuild_tensor_v2" -> {
-          return tensor(a);
+        case "collections.Counter" -> {
+          Py.Dict d = new Py.Dict(false);
+          if (a.size() == 1 && a.get(0) instanceof Py.Dict from && !from.ordered) {
+            d.map.putAll(from.map);
+          } else if (!a.isEmpty()) {
+            throw failHere("REDUCE of 'collections.Counter' with arguments (" + typeNames(a) + "); expected (dict)");
+          }
+          return d;
+        }
+        case "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3" -> {
+          return tensor(g, a);
         }
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state" -> {
           int n = g.name().endsWith("state") ? 4 : 3;
@@ -493,20 +557,94 @@ public final class Unpickler {
           }
           return p;
         }
+        case "torch.Size" -> {
+          if (a.size() != 1 || !(a.get(0) instanceof Py.Tuple dims)) {
+            throw failHere("REDUCE of 'torch.Size' with arguments (" + typeNames(a) + "); expected (tuple of ints)");
+          }
+          ints(dims, "torch.Size");
+          return dims;
+        }
+        case "torch.device" -> {
+          if (a.isEmpty() || a.size() > 2 || !(a.get(0) instanceof String type) || type.isEmpty()
+              || a.size() == 2 && !(a.get(1) instanceof Long i && i >= 0)) {
+            throw failHere("REDUCE of 'torch.device' with arguments (" + typeNames(a) + "); expected (type[, index])");
+          }
+          return a.size() == 2 ? type + ":" + a.get(1) : type;
+        }
+        case "builtins.set" -> {
+          Py.PyList set = new Py.PyList(true);
+          if (a.size() == 1 && (a.get(0) instanceof Py.PyList || a.get(0) instanceof Py.Tuple)) {
+            set.items.addAll(a.get(0) instanceof Py.PyList l ? l.items : ((Py.Tuple) a.get(0)).items());
+          } else if (!a.isEmpty()) {
+            throw failHere("REDUCE of 'builtins.set' with arguments (" + typeNames(a) + "); expected (list)");
+          }
+          return set;
+        }
+        case "builtins.bytearray" -> {
+          if (a.isEmpty()) {
+            return new Py.Bytes("");
+          }
+          if (a.size() == 1 && a.get(0) instanceof Py.Bytes b) {
+            return b;
+          }
+          throw failHere("REDUCE of 'builtins.bytearray' with arguments (" + typeNames(a) + "); expected (bytes)");
+        }
+        case "_codecs.encode" -> {
+          // pickle's protocol 2 writes bytes as _codecs.encode(<the bytes as latin-1 text>, 'latin1')
+          if (a.size() != 2 || !(a.get(0) instanceof String text) || !"latin1".equals(a.get(1))) {
+            throw failHere("REDUCE of '_codecs.encode' with arguments (" + (a.size() == 2 && a.get(1) instanceof String
+                ? "a string, '" + printable((String) a.get(1)) + "'" : typeNames(a)) + "); expected (string, 'latin1'),"
+                + " as pickle writes bytes");
+          }
+          byte[] b = new byte[text.length()];
+          for (int i = 0; i < b.length; i++) {
+            char c = text.charAt(i);
+            if (c > 0xff) {
+              throw failHere("REDUCE of '_codecs.encode' of a string with a character over U+00FF, which latin1"
+                  + " cannot encode");
+            }
+            b[i] = (byte) c;
+          }
+          return new Py.Bytes(HexFormat.of().formatHex(b));
+        }
         default -> throw failHere("REDUCE of '" + g + "': a storage type may only appear in a persistent id");
       }
     }
 
-    private Py.Tensor tensor(List<Object> a) throws InvalidInputException {
-      if ((a.size() != 6 && a.size() != 7) || !(a.get(0) instanceof Py.Storage s) || !(a.get(1) instanceof Long off)
-          || !(a.get(2) instanceof Py.Tuple size) || !(a.get(3) instanceof Py.Tuple stride)
-          || !(a.get(4) instanceof Boolean) || !emptyHooks(a.get(5))
-          || a.size() == 7 && !(a.get(6) == Py.NONE || a.get(6) instanceof Py.Dict)) {
-        throw failHere("REDUCE of 'torch._utils._rebuild_tensor_v2' with arguments (" + typeNames(a)
-            + "); expected (storage, int offset, size tuple, stride tuple, bool, empty OrderedDict[, metadata])");
+    /**
+     * A tensor from the arguments of {@code torch._utils._rebuild_tensor} {@code (storage, offset, size, stride)},
+     * {@code _rebuild_tensor_v2} {@code (…, requires_grad, hooks[, metadata])} or {@code _rebuild_tensor_v3}
+     * {@code (…, requires_grad, hooks, dtype[, metadata])}. A v3 tensor's offset, size and strides count elements of
+     * its dtype in the storage's bytes (its storage is untyped); the others count elements of the storage's type.
+     */
+    private Py.Tensor tensor(Py.Global g, List<Object> a) throws InvalidInputException {
+      int version = g.name().endsWith("v3") ? 3 : g.name().endsWith("v2") ? 2 : 1;
+      int n = version == 1 ? 4 : version == 2 ? 6 : 7;
+      boolean ok = (a.size() == n || version > 1 && a.size() == n + 1) && a.get(0) instanceof Py.Storage
+          && a.get(1) instanceof Long && a.get(2) instanceof Py.Tuple && a.get(3) instanceof Py.Tuple
+          && (version == 1 || a.get(4) instanceof Boolean && emptyHooks(a.get(5)))
+          && (version != 3 || a.get(6) instanceof Py.TorchDType)
+          && (a.size() == n || a.get(n) == Py.NONE || a.get(n) instanceof Py.Dict);
+      if (!ok) {
+        throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (storage, int offset,"
+            + " size tuple, stride tuple" + (version == 1 ? "" : ", bool, empty OrderedDict")
+            + (version == 3 ? ", dtype" : "") + (version == 1 ? "" : "[, metadata]") + ")");
       }
-      List<Long> shape = ints(size, "size");
-      List<Long> strides = ints(stride, "stride");
+      Py.Storage s = (Py.Storage) a.get(0);
+      long off = (Long) a.get(1);
+      DType dtype = s.dtype();
+      long capacity = s.numel();
+      if (version == 3) {
+        Py.TorchDType t = (Py.TorchDType) a.get(6);
+        if (t.tensorType() == null) {
+          throw failHere("tensor of " + t + ", a type Ferry does not hold (it holds "
+              + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + ")");
+        }
+        dtype = t.tensorType();
+        capacity = s.dtype().byteLength(s.numel()) / (dtype.bits() / 8);
+      }
+      List<Long> shape = ints((Py.Tuple) a.get(2), "tensor size");
+      List<Long> strides = ints((Py.Tuple) a.get(3), "tensor stride");
       if (shape.size() != strides.size()) {
         throw failHere("tensor has " + shape.size() + " dimensions but " + strides.size() + " strides");
       }
@@ -516,34 +654,35 @@ public final class Unpickler {
       if (off < 0) {
         throw failHere("tensor has the negative storage offset " + off);
       }
-      long n = 1;
+      long elements = 1;
       long last = off;
       try {
         for (int i = 0; i < shape.size(); i++) {
-          n = Math.multiplyExact(n, shape.get(i));
+          elements = Math.multiplyExact(elements, shape.get(i));
         }
-        if (n > 0) {
+        if (elements > 0) {
           for (int i = 0; i < shape.size(); i++) {
             last = Math.addExact(last, Math.multiplyExact(shape.get(i) - 1, strides.get(i)));
           }
-          s.dtype().byteLength(Math.addExact(last, 1));
+          dtype.byteLength(Math.addExact(last, 1));
         }
       } catch (ArithmeticException e) {
         throw failHere("tensor of size " + shape + " and stride " + strides + " overflows");
       }
-      long end = n == 0 ? off : last + 1;
-      if (end > s.numel()) {
+      long end = elements == 0 ? off : last + 1;
+      if (end > capacity) {
         throw failHere("tensor of size " + shape + ", stride " + strides + " and offset " + off + " reaches element "
-            + end + " of storage '" + s.key() + "', which has " + s.numel() + " elements");
+            + end + " of storage '" + s.key() + "', which has " + capacity + " elements"
+            + (dtype != s.dtype() ? " of " + dtype : ""));
       }
-      return new Py.Tensor(s, off, shape, strides);
+      return new Py.Tensor(s, dtype, off, shape, strides);
     }
 
     private List<Long> ints(Py.Tuple t, String what) throws InvalidInputException {
       List<Long> out = new ArrayList<>();
       for (Object o : t.items()) {
         if (!(o instanceof Long l) || l < 0) {
-          throw failHere("tensor " + what + " holds " + (o instanceof Long ? o : typeName(o))
+          throw failHere(what + " holds " + (o instanceof Long ? o : typeName(o))
               + ", expected integers >= 0");
         }
         out.add(l);
@@ -586,7 +725,8 @@ public final class Unpickler {
         throw failHere("persistent id of storage '" + printable(key) + "' is a view of another storage (view"
             + " metadata " + typeName(t.items().get(5)) + "), which Ferry does not read");
       }
-      DType dtype = type.module().equals("torch") ? STORAGE_TYPES.get(type.name()) : null;
+      DType dtype = !type.module().equals("torch") ? null
+          : type.name().equals(UNTYPED_STORAGE) && !legacy ? DType.U8 : STORAGE_TYPES.get(type.name());
       if (dtype == null) {
         throw failHere("persistent id names '" + type + "', not a storage type");
       }
@@ -623,8 +763,11 @@ public final class Unpickler {
     if (o instanceof Py.Dict d) {
       return d.ordered ? "an OrderedDict" : "a dict";
     }
-    if (o instanceof Py.PyList) {
-      return "a list";
+    if (o instanceof Py.PyList l) {
+      return l.set ? "a set" : "a list";
+    }
+    if (o instanceof Py.TorchDType t) {
+      return "dtype '" + t + "'";
     }
     if (o instanceof Py.Tuple) {
       return "a tuple";

@@ -86,6 +86,33 @@ final class Pickles {
     return this;
   }
 
+  /**
+   * {@code _rebuild_tensor_v3(storage, offset, size, stride, False, OrderedDict(), torch.<dtype>)} over a
+   * {@code torch.UntypedStorage} of {@code bytes} bytes, as torch 2 pickles float8 and uint16-64 tensors.
+   */
+  Pickles tensorV3(String dtype, String key, int bytes, int offset, int[] size, int[] stride) {
+    global("torch._utils", "_rebuild_tensor_v3");
+    mark();
+    mark().str("storage").global("torch", "UntypedStorage").str(key).str("cpu").binint(bytes);
+    op('t').op('Q');
+    binint(offset);
+    mark();
+    for (int s : size) {
+      binint(s);
+    }
+    op('t');
+    mark();
+    for (int s : stride) {
+      binint(s);
+    }
+    op('t');
+    op(0x89);
+    global("collections", "OrderedDict").op(')').op('R');
+    global("torch", dtype);
+    op('t').op('R');
+    return this;
+  }
+
   Pickles stop() {
     return op('.');
   }

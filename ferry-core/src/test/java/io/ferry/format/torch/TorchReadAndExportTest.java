@@ -126,4 +126,56 @@ class TorchReadAndExportTest {
       }
     }
   }
+
+  /**
+   * A torch 2 checkpoint with a float8 and a uint16 tensor ({@code _rebuild_tensor_v3} over untyped storages) and the
+   * values torch's weights_only loader reads (a {@code torch.Size}, a device, a dtype, bytes, a set): pushed with its
+   * tensors listed under their own types (they were refused at push), read by range, values in the metadata as JSON,
+   * and written as safetensors with F8_E4M3 and U16 tensors.
+   */
+  @Test
+  void v3TensorsAndWeightsOnlyValuesArePushedReadAndExported() throws Exception {
+    byte[] pkl = Pickles.proto2().op('}').mark()
+        .str("f8").tensorV3("float8_e4m3fn", "0", 6, 1, new int[] {5}, new int[] {1})
+        .str("u16").tensorV3("uint16", "1", 8, 0, new int[] {2, 2}, new int[] {2, 1})
+        .str("shape").global("torch", "Size").mark().int1(2).int1(3).op('t').op(0x85).op('R')
+        .str("device").global("torch", "device").str("cuda").int1(0).op(0x86).op('R')
+        .str("dtype").global("torch", "bfloat16")
+        .str("raw").global("_codecs", "encode").str("\u0001\u00ff").str("latin1").op(0x86).op('R')
+        .str("tags").global("__builtin__", "set").op(']').mark().str("a").op('e').op(0x85).op('R')
+        .op('u').stop().bytes();
+    byte[] f8 = {10, 11, 12, 13, 14, 15};
+    byte[] u16 = {1, 0, 2, 0, 3, 0, 4, 0};
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("ckpt.pt"), Pickles.checkpoint(pkl, f8, u16));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.read("f8").array()).isEqualTo(new byte[] {11, 12, 13, 14, 15});
+        assertThat(r.read("u16").array()).isEqualTo(u16);
+        io.ferry.version.FileEntry file = r.snapshot().files().get(0);
+        assertThat(file.tensors()).extracting(TensorInfo::name, TensorInfo::dtype).containsExactlyInAnyOrder(
+            org.assertj.core.groups.Tuple.tuple("f8", io.ferry.format.DType.F8_E4M3),
+            org.assertj.core.groups.Tuple.tuple("u16", io.ferry.format.DType.U16));
+        assertThat(file.metadata()).containsEntry("value.shape", "[2,3]").containsEntry("value.device", "\"cuda:0\"")
+            .containsEntry("value.dtype", "\"torch.bfloat16\"").containsEntry("value.raw", "\"01ff\"")
+            .containsEntry("value.tags", "[\"a\"]");
+
+        Path out = tmp.resolve("out");
+        SafetensorsExport.write(r.verifying(true), out);
+        try (FileChannel ch = FileChannel.open(out.resolve("ckpt.safetensors"))) {
+          FileLayout l = FormatRegistry.standard().read(new FormatInput("ckpt.safetensors", ch, ch.size()))
+              .orElseThrow();
+          assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype).containsExactly(
+              org.assertj.core.groups.Tuple.tuple("f8", io.ferry.format.DType.F8_E4M3),
+              org.assertj.core.groups.Tuple.tuple("u16", io.ferry.format.DType.U16));
+          ByteBuffer all = ByteBuffer.wrap(Files.readAllBytes(out.resolve("ckpt.safetensors")));
+          byte[] got = new byte[5];
+          all.get((int) (l.dataStart() + l.tensors().get(0).begin()), got);
+          assertThat(got).isEqualTo(new byte[] {11, 12, 13, 14, 15});
+        }
+      }
+    }
+  }
 }

@@ -17,9 +17,11 @@ import org.junit.jupiter.api.Test;
  * byte position. Nothing here could run anyway: the interpreter has nothing to call.
  */
 class UnpicklerTest {
-  private static final String ALLOWED = "a checkpoint may name only collections.OrderedDict,"
-      + " torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter,"
-      + " torch._utils._rebuild_parameter_with_state and torch.<Type>Storage types";
+  private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
+      + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
+      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
+      + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
+      + " _codecs.encode";
 
   private static Object load(Pickles p) throws InvalidInputException {
     return Unpickler.load("m.pt: archive/data.pkl", ByteBuffer.wrap(p.bytes()));
@@ -273,11 +275,109 @@ class UnpicklerTest {
 
   @Test
   void allowedNamesAreExactlyTheDocumentedOnes() {
-    assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "torch._utils._rebuild_tensor_v2",
-        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state");
+    assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "collections.Counter",
+        "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size", "torch.device",
+        "builtins.set", "builtins.bytearray", "_codecs.encode");
     assertThat(Unpickler.STORAGE_TYPES.keySet()).containsExactlyInAnyOrder("FloatStorage", "DoubleStorage",
         "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage",
         "BoolStorage", "ComplexFloatStorage");
     assertThat(List.copyOf(Unpickler.STORAGE_TYPES.values())).doesNotContainNull();
+    assertThat(Unpickler.TENSOR_DTYPES.keySet()).doesNotContainAnyElementsOf(Unpickler.OTHER_DTYPES);
+  }
+
+  /**
+   * The plain values torch 2's {@code weights_only} loader reads besides tensors, each as Python pickles it with
+   * protocol 2 ({@code __builtin__} names, bytes through {@code _codecs.encode}) and with protocol 4's opcodes: they
+   * were refused, so a checkpoint that records its shapes, device or dtype could not be pushed.
+   */
+  @Test
+  void valuesTheWeightsOnlyLoaderReadsAreRead() throws Exception {
+    Pickles p = Pickles.proto2().op('}').mark()
+        .str("size").global("torch", "Size").mark().int1(2).int1(3).op('t').op(0x85).op('R')
+        .str("cpu").global("torch", "device").str("cpu").op(0x85).op('R')
+        .str("gpu").global("torch", "device").str("cuda").int1(1).op(0x86).op('R')
+        .str("dtype").global("torch", "bfloat16")
+        .str("q").global("torch", "qint8")
+        .str("bytes").global("_codecs", "encode").str("ab\u00ff").str("latin1").op(0x86).op('R')
+        .str("ba").global("__builtin__", "bytearray").op(')').op('R')
+        .str("set").global("__builtin__", "set").op(']').mark().int1(1).int1(2).op('e').op(0x85).op('R')
+        .str("set4").op(0x8f).mark().int1(3).op(0x90)
+        .str("frozen").mark().int1(4).op(0x91)
+        .str("counter").global("collections", "Counter").op('}').str("a").int1(2).op('s').op(0x85).op('R')
+        .str("raw").op(0x96).raw(new byte[] {2, 0, 0, 0, 0, 0, 0, 0, 9, 10})
+        .op('u').stop();
+    Py.Dict d = (Py.Dict) load(p);
+    assertThat(((Py.Tuple) d.map().get("size")).items()).containsExactly(2L, 3L);
+    assertThat(d.map().get("cpu")).isEqualTo("cpu");
+    assertThat(d.map().get("gpu")).isEqualTo("cuda:1");
+    assertThat(d.map().get("dtype")).isEqualTo(new Py.TorchDType("bfloat16", DType.BF16));
+    assertThat(d.map().get("dtype")).hasToString("torch.bfloat16");
+    assertThat(d.map().get("q")).isEqualTo(new Py.TorchDType("qint8", null));
+    assertThat(d.map().get("bytes")).isEqualTo(new Py.Bytes("6162ff"));
+    assertThat(d.map().get("ba")).isEqualTo(new Py.Bytes(""));
+    assertThat(((Py.PyList) d.map().get("set")).items()).containsExactly(1L, 2L);
+    assertThat(((Py.PyList) d.map().get("set")).set()).isTrue();
+    assertThat(((Py.PyList) d.map().get("set4")).items()).containsExactly(3L);
+    assertThat(((Py.PyList) d.map().get("frozen")).items()).containsExactly(4L);
+    assertThat(((Py.Dict) d.map().get("counter")).map()).containsEntry("a", 2L);
+    assertThat(d.map().get("raw")).isEqualTo(new Py.Bytes("090a"));
+
+    refused(Pickles.proto2().global("_codecs", "encode").str("x").str("utf8").op(0x86).op('R').stop(),
+        "REDUCE of '_codecs.encode' with arguments (a string, 'utf8'); expected (string, 'latin1'), as pickle writes"
+            + " bytes (opcode REDUCE at byte 34)");
+    refused(Pickles.proto2().global("torch", "Size").mark().binint(-1).op('t').op(0x85).op('R').stop(),
+        "torch.Size holds -1, expected integers >= 0 (opcode REDUCE at byte 22)");
+    refused(Pickles.proto2().global("torch", "device").op(')').op('R').stop(),
+        "REDUCE of 'torch.device' with arguments (); expected (type[, index]) (opcode REDUCE at byte 17)");
+    refused(Pickles.proto2().global("torch", "float32").op(')').op('R').stop(),
+        "REDUCE calls dtype 'torch.float32', not an allowed function (opcode REDUCE at byte 18)");
+    refused(Pickles.proto2().op(0x8f).int1(1).op('a').stop(),
+        "appends to a set, not a list (opcode APPEND at byte 5)");
+    refused(Pickles.proto2().op(']').mark().int1(1).op(0x90).stop(),
+        "adds items to a list, not a set (opcode ADDITEMS at byte 6)");
+    // still refused: builtins other than set and bytearray, and what builds objects of other classes
+    refused(Pickles.proto2().global("__builtin__", "frozenset").stop(),
+        "global '__builtin__.frozenset' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+    refused(Pickles.proto2().global("torch._utils", "_rebuild_qtensor").stop(),
+        "global 'torch._utils._rebuild_qtensor' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte 2)");
+  }
+
+  /**
+   * torch 2 pickles float8 and uint16/32/64 tensors with {@code _rebuild_tensor_v3} over an untyped storage of bytes,
+   * the dtype as the last argument: offset, size and strides count elements of that dtype.
+   */
+  @Test
+  void v3TensorsOverUntypedStoragesHaveTheirDtype() throws Exception {
+    Pickles p = Pickles.proto2().op('}').mark()
+        .str("f8").tensorV3("float8_e4m3fn", "0", 12, 2, new int[] {2, 5}, new int[] {5, 1})
+        .str("u16").tensorV3("uint16", "1", 8, 1, new int[] {3}, new int[] {1})
+        .str("old").global("torch._utils", "_rebuild_tensor").mark()
+        .mark().str("storage").global("torch", "FloatStorage").str("2").str("cpu").binint(4).op('t').op('Q')
+        .binint(0).mark().binint(4).op('t').mark().binint(1).op('t').op('t').op('R')
+        .op('u').stop();
+    Py.Dict d = (Py.Dict) load(p);
+    Py.Tensor f8 = (Py.Tensor) d.map().get("f8");
+    assertThat(f8.dtype()).isEqualTo(DType.F8_E4M3);
+    assertThat(f8.storage().dtype()).isEqualTo(DType.U8);
+    assertThat(f8.endElement()).isEqualTo(12);
+    Py.Tensor u16 = (Py.Tensor) d.map().get("u16");
+    assertThat(u16.dtype()).isEqualTo(DType.U16);
+    assertThat(u16.offset()).isEqualTo(1);
+    assertThat(((Py.Tensor) d.map().get("old")).dtype()).isEqualTo(DType.F32);
+
+    // 3 uint16 from element 2 need 10 bytes; the storage has 8 (4 elements)
+    Pickles over = Pickles.proto2().tensorV3("uint16", "1", 8, 2, new int[] {3}, new int[] {1});
+    assertThatThrownBy(() -> load(over.stop())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor of size [3], stride [1] and offset 2 reaches element 5 of storage '1', which"
+            + " has 4 elements of U16");
+    assertThatThrownBy(() -> load(Pickles.proto2().tensorV3("complex32", "1", 8, 0, new int[] {2},
+        new int[] {1}).stop())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor of torch.complex32, a type Ferry does not hold");
+    // the legacy format has no untyped storages
+    assertThatThrownBy(() -> Unpickler.loadPrefix("m.pt", ByteBuffer.wrap(Pickles.proto2().mark().str("storage")
+        .global("torch", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop().bytes())))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("persistent id names 'torch.UntypedStorage', not a storage type");
   }
 }
