@@ -68,6 +68,11 @@ final class CheckpointCommand extends GroupCommand {
         + " their checkpoint files in place).")
     boolean copy;
 
+    @Option(names = "--opaque", paramLabel = "GLOB", description = "Store files whose path matches as their bytes,"
+        + " unread (repeatable), e.g. --opaque training_args.bin --opaque rng_state.pth: pickles of a Hugging Face"
+        + " Trainer checkpoint that name classes beyond what torch.load(weights_only=True) reads.")
+    java.util.List<String> opaque = new java.util.ArrayList<>();
+
     /** Set on the background pusher: SOURCE is a staged copy in this directory, removed after a successful push. */
     @Option(names = "--staged-dir", hidden = true)
     Path stagedDir;
@@ -84,6 +89,7 @@ final class CheckpointCommand extends GroupCommand {
       try {
         Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
         io.ferry.checkpoint.Checkpoints.check(run, step);
+        PushCommand.opaqueFilter(opaque);
       } catch (InvalidInputException e) {
         throw usage(e.getMessage(), e);
       }
@@ -125,6 +131,9 @@ final class CheckpointCommand extends GroupCommand {
         if (keepEvery != null) {
           args.addAll(java.util.List.of("--keep-every", keepEvery.toString()));
         }
+        for (String glob : opaque) {
+          args.addAll(java.util.List.of("--opaque", glob));
+        }
         if (storeLocation() != null) {
           args.addAll(java.util.List.of("--store", storeLocation()));
         }
@@ -165,7 +174,8 @@ final class CheckpointCommand extends GroupCommand {
     private int push() throws IOException {
       Retention retention = new Retention(keepLast == null ? 0 : keepLast, keepEvery == null ? 0 : keepEvery);
       try (Repository repo = openRepo()) {
-        Pushed p = new Checkpoints(repo).push(source, run, step, message, retention, progress());
+        Pushed p = new Checkpoints(repo).push(source, run, step, message, retention, progress(),
+            PushCommand.opaqueFilter(opaque));
         List<Long> dropped = p.dropped().stream().map(Checkpoint::step).toList();
         if (json) {
           var n = PushCommand.pushJson(object(), repo, run + ":" + Checkpoints.STEP_TAG + step, p.push())

@@ -25,6 +25,7 @@ import picocli.CommandLine.Parameters;
         "      --derivation distill --metric eval_loss=1.23",
         "  ferry push ./llama-7b llama-7b --exclude '**/*.bin' \\",
         "      --exclude 'checkpoints/**'",
+        "  ferry push ./ft-run ft --opaque training_args.bin",
         "%nA .ferryignore at the root of SOURCE lists files not to push, one glob a line as in .gitignore ('#' comments,",
         "a trailing / for directories, ! to take back); it is not pushed itself."})
 final class PushCommand extends StoreCommand {
@@ -62,6 +63,24 @@ final class PushCommand extends StoreCommand {
   @Option(names = "--exclude", paramLabel = "GLOB", description = "Do not push files whose path matches (repeatable;"
       + " wins over --include).")
   java.util.List<String> exclude = new java.util.ArrayList<>();
+
+  @Option(names = "--opaque", paramLabel = "GLOB", description = {"Store files whose path matches as their bytes,"
+      + " without reading them as a format (repeatable): for a pickle Ferry refuses because it names classes beyond"
+      + " what torch.load(weights_only=True) reads, e.g.", "  --opaque training_args.bin (whoever loads it runs what"
+      + " it names)"})
+  java.util.List<String> opaque = new java.util.ArrayList<>();
+
+  /** The {@code --opaque} globs as a filter, or null when there are none. */
+  static io.ferry.scan.PathFilter opaqueFilter(java.util.List<String> globs) throws InvalidInputException {
+    if (globs.isEmpty()) {
+      return null;
+    }
+    try {
+      return io.ferry.scan.PathFilter.of(globs, java.util.List.of());
+    } catch (InvalidInputException e) {
+      throw new InvalidInputException(e.getMessage().replace("--include", "--opaque"), e);
+    }
+  }
 
   /** {@code ferry push tiny ./tiny}: SOURCE does not exist while TARGET is a directory or file. */
   private void checkOrder() throws InvalidInputException {
@@ -102,7 +121,8 @@ final class PushCommand extends StoreCommand {
       throw usage(e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(policy)
-        .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude));
+        .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude))
+        .opaque(opaqueFilter(opaque));
     if (derivation != null || !metrics.isEmpty()) {
       if (derivation == null) {
         throw new InvalidInputException("--metric needs --derivation");

@@ -171,6 +171,39 @@ class TorchCheckpointTest {
     Cli.assertSameTree(written.resolve("values"), out);
   }
 
+  /**
+   * A Hugging Face Trainer checkpoint directory holds pickles no weights-only loader reads ({@code training_args.bin},
+   * {@code rng_state.pth}): a push refuses it naming the file and the class, and says how to store such files; with
+   * {@code --opaque} they are stored as their bytes, unread, beside the tensor-aware weights, by push and by checkpoint
+   * push.
+   */
+  @Test
+  void trainerCheckpointPicklesAreStoredUnreadWithOpaque() throws Exception {
+    Path dir = written.resolve("trainer/checkpoint-500");
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Map<String, String> before = cli.state();
+    cli.run("push", dir.toString(), "ft").exits(1).oneLineError("' is not allowed", "push --opaque GLOB");
+    cli.run("push", dir.toString(), "ft", "--opaque", "rng_state.pth").exits(1).oneLineError("training_args.bin: ",
+        "TrainingArguments' is not allowed");
+    cli.run("push", dir.toString(), "ft", "--opaque", "training_args.bin").exits(1).oneLineError("rng_state.pth: ",
+        "global 'numpy.core.multiarray._reconstruct' is not allowed");
+    assertThat(cli.state()).isEqualTo(before);
+
+    cli.run("push", dir.toString(), "ft", "--opaque", "rng_state.pth", "--opaque", "training_args.bin").ok();
+    Map<String, String> formats = new LinkedHashMap<>();
+    cli.run("show", "ft", "--json").ok().json().get("files")
+        .forEach(f -> formats.put(f.get("path").asText(), f.get("format").asText()));
+    assertThat(formats).containsEntry("pytorch_model.bin", "torch").containsEntry("rng_state.pth", "opaque")
+        .containsEntry("training_args.bin", "opaque");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "ft", out.toString(), "--verify").ok();
+    Cli.assertSameTree(dir, out);
+
+    cli.run("checkpoint", "push", dir.toString(), "run", "--step", "500", "--opaque", "*.bin", "--opaque",
+        "rng_state.pth").ok();
+    assertThat(cli.run("checkpoint", "latest", "run").ok().out()).contains("500");
+  }
+
   @Test
   void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
     Path evil = written.resolve("evil");

@@ -7,6 +7,7 @@ check PT ST...    loads each PT with torch and its ST by hand (no safetensors pa
 
 This script never unpickles a malicious file: only `check` calls torch.load, on the checkpoint `write` made.
 """
+import dataclasses
 import json
 import os
 import struct
@@ -18,6 +19,13 @@ import torch
 DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
           "BOOL": torch.bool}
+
+
+@dataclasses.dataclass
+class TrainingArguments:
+    """Stands for transformers' TrainingArguments: a class of the training code, pickled by torch.save(args)."""
+    output_dir: str = "out"
+    learning_rate: float = 5e-5
 
 
 def write(out):
@@ -71,6 +79,18 @@ def write(out):
     torch.save({"w": torch.ones(2, 3), "shape": torch.Size([2, 3]), "device": torch.device("cuda", 1),
                 "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}},
                os.path.join(out, "values", "ckpt.pt"))
+    # a Hugging Face Trainer checkpoint directory: training_args.bin pickles a dataclass of the training script and
+    # rng_state.pth numpy's random state, which no weights-only loader reads; the weights are a state dict
+    trainer = os.path.join(out, "trainer", "checkpoint-500")
+    os.makedirs(trainer, exist_ok=True)
+    torch.save(TrainingArguments(), os.path.join(trainer, "training_args.bin"))
+    import numpy
+    import random
+    torch.save({"python": random.getstate(), "numpy": numpy.random.get_state(), "cpu": torch.random.get_rng_state()},
+               os.path.join(trainer, "rng_state.pth"))
+    torch.save(m.state_dict(), os.path.join(trainer, "pytorch_model.bin"))
+    with open(os.path.join(trainer, "trainer_state.json"), "w") as f:
+        f.write('{"global_step": 500}')
     # the next checkpoint of the run: only the fc layer and the epoch change
     os.makedirs(os.path.join(out, "model2"), exist_ok=True)
     with torch.no_grad():

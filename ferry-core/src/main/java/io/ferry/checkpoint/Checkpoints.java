@@ -91,9 +91,18 @@ public final class Checkpoints {
    */
   public Pushed push(Path source, String run, long step, String message, Retention retention, TransferListener listener)
       throws IOException {
+    return push(source, run, step, message, retention, listener, null);
+  }
+
+  /**
+   * As {@link #push(Path, String, long, String, Retention, TransferListener)}, with the files {@code opaque} takes
+   * stored unread ({@link PushOptions#opaque()}; null for none).
+   */
+  public Pushed push(Path source, String run, long step, String message, Retention retention, TransferListener listener,
+      io.ferry.scan.PathFilter opaque) throws IOException {
     check(run, step);
     PushOptions opts = PushOptions.builder().message(message).metadata(Map.of(STEP_KEY, Long.toString(step)))
-        .listener(listener).detached(true).tagOnce(true).build();
+        .listener(listener).detached(true).tagOnce(true).opaque(opaque).build();
     PushResult r = repo.push(source, run + ":" + STEP_TAG + step, opts);
     Checkpoint pushed = new Checkpoint(step, r.versionId(), r.version());
     List<Checkpoint> dropped = new ArrayList<>();

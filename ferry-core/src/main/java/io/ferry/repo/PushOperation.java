@@ -93,6 +93,9 @@ final class PushOperation {
       // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)
       FormatRegistry standard = FormatRegistry.standard();
       FormatRegistry formats = opts.stored().isEmpty() ? standard : FormatRegistry.of(standard.formats(), List.of());
+      if (opts.opaque() != null) {
+        formats = formats.withOpaque(opts.opaque()::test);
+      }
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), formats, pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause, true));
       Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),

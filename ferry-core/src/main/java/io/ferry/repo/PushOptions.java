@@ -32,10 +32,12 @@ import java.util.Objects;
  *     skipped: the caller vouches for them ({@link io.ferry.derive.Deriver#publish} writes the index by rewriting the
  *     source's checked index for the tensors it planned).
  * @param storedPacks the packs holding the small chunks of {@code stored}, listed by the version
+ * @param opaque the files (by path in the source, as {@code files}) stored as their bytes without being read as a
+ *     format, or null for none: a pickle the torch format refuses, which its users load trusting where it came from
  */
 public record PushOptions(String message, String author, CodecPolicy codec, Derivation derivation,
     String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files, boolean detached,
-    boolean tagOnce, List<FileEntry> stored, List<ChunkId> storedPacks) {
+    boolean tagOnce, List<FileEntry> stored, List<ChunkId> storedPacks, PathFilter opaque) {
   public PushOptions {
     stored = List.copyOf(stored);
     storedPacks = List.copyOf(storedPacks);
@@ -64,6 +66,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     private boolean tagOnce;
     private List<FileEntry> stored = List.of();
     private List<ChunkId> storedPacks = List.of();
+    private PathFilter opaque;
 
     public Builder message(String m) {
       this.message = Objects.requireNonNull(m);
@@ -125,9 +128,15 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
       return this;
     }
 
+    /** See {@link PushOptions#opaque()}. */
+    public Builder opaque(PathFilter o) {
+      this.opaque = o;
+      return this;
+    }
+
     public PushOptions build() {
       return new PushOptions(message, author, codec, derivation, derivedFrom, metadata, listener, files, detached,
-          tagOnce, stored, storedPacks);
+          tagOnce, stored, storedPacks, opaque);
     }
   }
 }

@@ -17,8 +17,10 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.ServiceLoader;
+import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
 /**
@@ -40,8 +42,15 @@ public final class FormatRegistry {
   private final List<TensorFormat> formats;
   private final List<DirectoryFormat> directoryFormats;
   private final Map<String, TensorFormat> byExtension;
+  private final Predicate<String> opaque;
 
   private FormatRegistry(List<TensorFormat> formats, List<DirectoryFormat> directoryFormats) {
+    this(formats, directoryFormats, name -> false);
+  }
+
+  private FormatRegistry(List<TensorFormat> formats, List<DirectoryFormat> directoryFormats,
+      Predicate<String> opaque) {
+    this.opaque = opaque;
     this.formats = List.copyOf(formats);
     this.directoryFormats = List.copyOf(directoryFormats);
     Map<String, TensorFormat> names = new HashMap<>();
@@ -123,6 +132,15 @@ public final class FormatRegistry {
     return new FormatRegistry(formats, directoryFormats);
   }
 
+  /**
+   * These formats, except that {@link #read} leaves the files {@code opaque} takes (by their path in the model) to no
+   * format: they are stored as their bytes, unread ({@code push --opaque}: a pickle that names classes beyond the
+   * allow-list, such as Hugging Face's {@code training_args.bin}, which the torch format refuses).
+   */
+  public FormatRegistry withOpaque(Predicate<String> opaque) {
+    return new FormatRegistry(formats, directoryFormats, Objects.requireNonNull(opaque, "opaque"));
+  }
+
   /** The file formats, built-in ones first. */
   public List<TensorFormat> formats() {
     return formats;
@@ -172,7 +190,8 @@ public final class FormatRegistry {
   }
 
   /**
-   * Matches a file to a format and reads its layout; empty for a file no format claims.
+   * Matches a file to a format and reads its layout; empty for a file no format claims, or that is to be opaque
+   * ({@link #withOpaque}).
    *
    * @throws io.ferry.error.InvalidInputException if the claiming format finds a defect
    * @throws IllegalStateException if two formats recognise the file, or a format returns a layout of another name or
@@ -180,6 +199,9 @@ public final class FormatRegistry {
    * @throws IOException if the file cannot be read
    */
   public Optional<FileLayout> read(FormatInput in) throws IOException {
+    if (opaque.test(in.name())) {
+      return Optional.empty();
+    }
     Optional<TensorFormat> f = byName(in.name());
     if (f.isEmpty()) {
       ByteBuffer head = ByteBuffer.allocate((int) Math.min(in.size(), PROBE_BYTES));
