@@ -159,6 +159,33 @@ class EverydayCliTest {
     cli.run("push", src.toString(), "none", "--include", "").exits(1).oneLineError("--include");
   }
 
+  /**
+   * A clone of a Hugging Face repository whose large files Git LFS did not fetch holds pointer files where the weights
+   * should be. A push stored them (a .bin as an opaque file of 130 bytes, silently) or refused them with a header
+   * length in the exabytes; it now refuses naming the file, its size and what to run, and {@code --opaque} stores a
+   * pointer as it is when that is what the user wants.
+   */
+  @Test
+  void gitLfsPointersAreRefusedNamingTheFileAndOpaqueStoresThemAsTheyAre() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = Files.createDirectories(tmp.resolve("clone"));
+    Files.writeString(src.resolve("config.json"), "{}");
+    String pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:"
+        + "4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 4943162336\n";
+    Files.writeString(src.resolve("pytorch_model.bin"), pointer);
+    Map<String, String> before = cli.state();
+    cli.run("push", src.toString(), "m").exits(1).oneLineError("pytorch_model.bin: a Git LFS pointer (to 4943162336"
+        + " bytes, oid sha256:4d7a214614ab...), not the file itself", "git lfs pull", "--opaque 'pytorch_model.bin'");
+    Files.delete(src.resolve("pytorch_model.bin"));
+    Files.writeString(src.resolve("model.safetensors"), pointer);
+    cli.run("push", src.toString(), "m").exits(1).oneLineError("model.safetensors: a Git LFS pointer");
+    assertThat(cli.state()).isEqualTo(before);
+    // a pointer-like file that is not one (no oid) is an ordinary file
+    Files.writeString(src.resolve("notes.txt"), "version https://git-lfs.github.com/spec/v1\nsize 3\n");
+    cli.push(src, "m", "--opaque", "*.safetensors");
+    assertThat(files(cli, "m")).containsExactly("config.json", "model.safetensors", "notes.txt");
+  }
+
   @Test
   void aSelectivePullWritesOnlyTheSelectedFilesAndNeverRemovesOthers() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

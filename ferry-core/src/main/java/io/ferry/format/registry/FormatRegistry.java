@@ -193,7 +193,8 @@ public final class FormatRegistry {
    * Matches a file to a format and reads its layout; empty for a file no format claims, or that is to be opaque
    * ({@link #withOpaque}).
    *
-   * @throws io.ferry.error.InvalidInputException if the claiming format finds a defect
+   * @throws io.ferry.error.InvalidInputException if the claiming format finds a defect, or the file is a Git LFS
+   *     pointer (a clone whose large files Git LFS did not fetch)
    * @throws IllegalStateException if two formats recognise the file, or a format returns a layout of another name or
    *     size than the file's (a bug in that format)
    * @throws IOException if the file cannot be read
@@ -202,6 +203,7 @@ public final class FormatRegistry {
     if (opaque.test(in.name())) {
       return Optional.empty();
     }
+    LfsPointer.refuse(in);
     Optional<TensorFormat> f = byName(in.name());
     if (f.isEmpty()) {
       ByteBuffer head = ByteBuffer.allocate((int) Math.min(in.size(), PROBE_BYTES));
