@@ -141,9 +141,14 @@ class EverydayCliTest {
     Files.createSymbolicLink(src.resolve("weights.bin"), tmp.resolve("nowhere"));
     cli.run("push", src.toString(), "m").exits(1).oneLineError("dangling");
 
+    // what hf download --local-dir leaves beside a model, skipped as .git is
+    Files.createDirectories(src.resolve(".cache/huggingface/download"));
+    Files.writeString(src.resolve(".cache/huggingface/download/config.json.metadata"), "abc\n");
+    Files.writeString(src.resolve(".cache/huggingface/.gitignore"), "*");
+    Files.writeString(src.resolve(".cache/other.txt"), "kept");
     Files.writeString(src.resolve(".ferryignore"), "# editor and OS litter\n\n.DS_Store\n*.bin\nscratch/\n");
     cli.push(src, "m");
-    assertThat(files(cli, "m")).containsExactly("config.json", "model-00001-of-00001.safetensors",
+    assertThat(files(cli, "m")).containsExactly(".cache/other.txt", "config.json", "model-00001-of-00001.safetensors",
         "model.safetensors.index.json", "notes/a.txt", "notes/deep/b.txt", "tokenizer.json");
 
     cli.push(src, "only-json", "--include", "config.json", "--include", "tokenizer*");
@@ -153,7 +158,7 @@ class EverydayCliTest {
     cli.push(src, "top-txt", "--include", "notes/*.txt");
     assertThat(files(cli, "top-txt")).containsExactly("notes/a.txt");
     cli.push(src, "all-txt", "--include", "**/*.txt", "--exclude", "notes/a.txt");
-    assertThat(files(cli, "all-txt")).containsExactly("notes/deep/b.txt");
+    assertThat(files(cli, "all-txt")).containsExactly(".cache/other.txt", "notes/deep/b.txt");
     cli.run("push", src.toString(), "none", "--include", "*.gguf").exits(1).oneLineError("no files to push",
         "--include '*.gguf'");
     cli.run("push", src.toString(), "none", "--include", "").exits(1).oneLineError("--include");

@@ -30,7 +30,8 @@ import java.util.Map;
 /**
  * The files of a model to push, found and validated completely before anything is written: a single file, or a
  * directory walked recursively (following symbolic links, as Hugging Face caches use them; {@code .git} directories
- * are skipped). Each file is matched to a {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
+ * are skipped, and so are {@code .cache/huggingface} directories, the download state {@code hf download --local-dir}
+ * leaves beside a model, which Hugging Face's own uploads skip too). Each file is matched to a {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
  * reads and validates it into a {@link FileLayout}; files no format claims are opaque. Then each
  * {@link DirectoryFormat} checks the files together (a {@code model.safetensors.index.json} against its shards).
  */
@@ -162,6 +163,14 @@ public final class ModelFiles {
     return b.toString();
   }
 
+  /** Whether a directory is one a push never walks: {@code .git}, and {@code .cache/huggingface}. */
+  private static boolean skipped(Path dir) {
+    String name = dir.getFileName().toString();
+    Path parent = dir.getParent();
+    return name.equalsIgnoreCase(".git") || name.equals("huggingface") && parent != null && parent.getFileName() != null
+        && parent.getFileName().toString().equals(".cache");
+  }
+
   private static void walk(Path root, List<SourceFile> out, FormatRegistry formats, List<Path> stores,
       PathFilter filter) throws IOException {
     Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE,
@@ -169,7 +178,7 @@ public final class ModelFiles {
           @Override
           public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
             if (!dir.equals(root)) {
-              if (dir.getFileName().toString().equals(".git") || filter.skipsDirectory(filterPath(root, dir))) {
+              if (skipped(dir) || filter.skipsDirectory(filterPath(root, dir))) {
                 return FileVisitResult.SKIP_SUBTREE;
               }
               checkName(dir);
@@ -181,8 +190,9 @@ public final class ModelFiles {
           @Override
           public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
             String rel = filterPath(root, file);
-            if (rel.equals(IGNORE_FILE) || !filter.test(rel)) {
-              return FileVisitResult.CONTINUE; // never opened
+            if (rel.equals(IGNORE_FILE) || file.getFileName().toString().equalsIgnoreCase(".git")
+                || !filter.test(rel)) {
+              return FileVisitResult.CONTINUE; // never opened (a .git file: a submodule's link to its repository)
             }
             if (attrs.isSymbolicLink()) {
               // the walk follows links and reports a link as itself only when its target cannot be read

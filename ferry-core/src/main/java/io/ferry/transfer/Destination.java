@@ -37,7 +37,8 @@ public final class Destination {
 
   /**
    * Walks {@code dest}, which may itself be a link to a directory (as for {@code cp}); below it nothing is followed.
-   * An entry that cannot be read is an error naming it.
+   * An entry that cannot be read is an error naming it. Git's entries ({@code .git}) are not walked (see
+   * {@link #isGit}).
    *
    * @return the real path of DEST the relative paths are relative to
    */
@@ -47,6 +48,9 @@ public final class Destination {
       @Override
       public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) {
         if (!dir.equals(root)) {
+          if (isGit(dir)) {
+            return FileVisitResult.SKIP_SUBTREE;
+          }
           visitor.directory(relative(root, dir));
         }
         return FileVisitResult.CONTINUE;
@@ -54,7 +58,9 @@ public final class Destination {
 
       @Override
       public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-        visitor.file(relative(root, file), file, attrs);
+        if (!isGit(file)) {
+          visitor.file(relative(root, file), file, attrs);
+        }
         return FileVisitResult.CONTINUE;
       }
 
@@ -64,6 +70,15 @@ public final class Destination {
       }
     });
     return root;
+  }
+
+  /**
+   * Whether an entry of DEST is git's (a clone's {@code .git} directory, a submodule's {@code .git} file): no version
+   * holds such a path ({@link io.ferry.version.SafePaths}), so a pull neither counts it as a file the version does not
+   * have nor removes it with {@code --force}, as a push never stores it.
+   */
+  private static boolean isGit(Path p) {
+    return p.getFileName().toString().equalsIgnoreCase(".git");
   }
 
   /**

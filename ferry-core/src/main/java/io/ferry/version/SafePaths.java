@@ -4,8 +4,10 @@ import io.ferry.error.InvalidInputException;
 
 /**
  * File paths inside a snapshot: relative, '/'-separated, normalized. Rejected: empty paths or components, {@code .}
- * and {@code ..} components, absolute paths, drive letters ({@code C:}), backslashes, NUL and other control
- * characters. Checked on push and again on pull before anything is written (DESIGN invariant 6).
+ * and {@code ..} components, {@code .git} components in any case (git's own directory: a file pulled there, into a
+ * clone, could run as a git hook; git refuses such paths in its trees for the same reason, and a push never stores
+ * one), absolute paths, drive letters ({@code C:}), backslashes, NUL and other control characters. Checked on push
+ * and again on pull before anything is written (DESIGN invariant 6).
  */
 public final class SafePaths {
   /**
@@ -76,6 +78,9 @@ public final class SafePaths {
       }
       if (part.equals(".") || part.equals("..")) {
         return "has a '" + part + "' component";
+      }
+      if (part.equalsIgnoreCase(".git")) {
+        return "has a '" + part + "' component (git's own directory, where a file could run as a git hook)";
       }
     }
     return null;

@@ -112,6 +112,34 @@ class PullerHostileDestinationTest {
     assertThat(Files.readString(real.resolve("sub/inner.txt"))).isEqualTo("inner of the model");
   }
 
+  /**
+   * A pull into a clone: its {@code .git} directory (and a submodule's {@code .git} file) is git's, never a version's
+   * file, so a plain pull does not count it as a file the version lacks and {@code --force} does not remove it (it
+   * deleted the user's repository). No version can hold a {@code .git} path, in any case, so none can write into
+   * {@code .git/hooks}.
+   */
+  @Test
+  void aClonesGitEntriesAreNeitherCountedNorRemovedAndNoVersionMayWriteThere() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve(".git/hooks"));
+    Files.writeString(dest.resolve(".git/HEAD"), "ref: refs/heads/main\n");
+    Files.createDirectories(dest.resolve("sub"));
+    Files.writeString(dest.resolve("sub/.git"), "gitdir: ../.git/modules/sub\n");
+
+    repo.pull("m", dest, PullOptions.defaults());
+    Files.writeString(dest.resolve("stale.txt"), "not the version's");
+    repo.pull("m", dest, PullOptions.defaults().withExisting(PullOptions.Existing.FORCE));
+
+    assertThat(Trees.of(dest)).containsOnlyKeys(".git", ".git/hooks", ".git/HEAD", "sub", "sub/.git",
+        "sub/inner.txt", "top.txt");
+    for (String path : new String[] {".git/hooks/post-checkout", "a/.GIT/config", ".Git"}) {
+      assertThatThrownBy(() -> io.ferry.version.SafePaths.check(path, "snapshot"))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("git hook");
+    }
+    assertThat(io.ferry.version.SafePaths.check(".gitattributes", "snapshot")).isEqualTo(".gitattributes");
+    assertThat(io.ferry.version.SafePaths.check("a.git/b", "snapshot")).isEqualTo("a.git/b");
+  }
+
   @Test
   void aDirectoryWhereTheVersionHasAFileIsRefusedBeforeAnythingChanges() throws IOException {
     Path dest = tmp.resolve("dest");
