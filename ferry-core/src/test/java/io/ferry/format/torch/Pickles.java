@@ -69,6 +69,13 @@ final class Pickles {
       op('N');
     }
     op('t').op('Q');
+    viewArgs(offset, size, stride);
+    op('t').op('R');
+    return this;
+  }
+
+  /** A tensor's arguments after its storage: offset, size, stride, {@code False}, an empty OrderedDict. */
+  private void viewArgs(int offset, int[] size, int[] stride) {
     binint(offset);
     mark();
     for (int s : size) {
@@ -82,8 +89,6 @@ final class Pickles {
     op('t');
     op(0x89);
     global("collections", "OrderedDict").op(')').op('R');
-    op('t').op('R');
-    return this;
   }
 
   /**
@@ -95,19 +100,7 @@ final class Pickles {
     mark();
     mark().str("storage").global("torch", "UntypedStorage").str(key).str("cpu").binint(bytes);
     op('t').op('Q');
-    binint(offset);
-    mark();
-    for (int s : size) {
-      binint(s);
-    }
-    op('t');
-    mark();
-    for (int s : stride) {
-      binint(s);
-    }
-    op('t');
-    op(0x89);
-    global("collections", "OrderedDict").op(')').op('R');
+    viewArgs(offset, size, stride);
     global("torch", dtype);
     op('t').op('R');
     return this;
