@@ -204,6 +204,25 @@ class TorchCheckpointTest {
     assertThat(cli.run("checkpoint", "latest", "run").ok().out()).contains("500");
   }
 
+  /**
+   * A Triton model repository holds TorchScript models as {@code model.pt}: a zip like a checkpoint, with code and
+   * constants instead of a pickled state dict. The push refused it ("compressed (method 8)"); it is now stored as an
+   * opaque file and pulled byte-identical.
+   */
+  @Test
+  void aTorchScriptModelPtIsStoredOpaque() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path repoDir = written.resolve("triton");
+    cli.push(repoDir, "triton");
+    Map<String, String> formats = new LinkedHashMap<>();
+    cli.run("show", "triton", "--json").ok().json().get("files")
+        .forEach(f -> formats.put(f.get("path").asText(), f.get("format").asText()));
+    assertThat(formats).containsEntry("linear/1/model.pt", "opaque").containsKey("linear/config.pbtxt");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "triton", out.toString(), "--verify").ok();
+    Cli.assertSameTree(repoDir, out);
+  }
+
   @Test
   void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
     Path evil = written.resolve("evil");

@@ -91,6 +91,11 @@ def write(out):
     torch.save(m.state_dict(), os.path.join(trainer, "pytorch_model.bin"))
     with open(os.path.join(trainer, "trainer_state.json"), "w") as f:
         f.write('{"global_step": 500}')
+    # a TorchScript model as a Triton model repository holds it (model.pt: code and constants, not a state dict)
+    os.makedirs(os.path.join(out, "triton", "linear", "1"), exist_ok=True)
+    torch.jit.script(torch.nn.Linear(4, 3)).save(os.path.join(out, "triton", "linear", "1", "model.pt"))
+    with open(os.path.join(out, "triton", "linear", "config.pbtxt"), "w") as f:
+        f.write('name: "linear"\nbackend: "pytorch"\n')
     # the next checkpoint of the run: only the fc layer and the epoch change
     os.makedirs(os.path.join(out, "model2"), exist_ok=True)
     with torch.no_grad():

@@ -3,6 +3,7 @@ package io.ferry.format.registry;
 import io.ferry.format.DirectoryFormat;
 import io.ferry.format.FileLayout;
 import io.ferry.format.FormatInput;
+import io.ferry.format.NotATensorFileException;
 import io.ferry.format.TensorFormat;
 import io.ferry.format.gguf.GgufFormat;
 import io.ferry.format.gguf.GgufSplitFormat;
@@ -190,8 +191,8 @@ public final class FormatRegistry {
   }
 
   /**
-   * Matches a file to a format and reads its layout; empty for a file no format claims, or that is to be opaque
-   * ({@link #withOpaque}).
+   * Matches a file to a format and reads its layout; empty for a file no format claims, that is to be opaque
+   * ({@link #withOpaque}), or that the claiming format finds to be of another kind ({@link NotATensorFileException}).
    *
    * @throws io.ferry.error.InvalidInputException if the claiming format finds a defect, or the file is a Git LFS
    *     pointer (a clone whose large files Git LFS did not fetch)
@@ -213,7 +214,12 @@ public final class FormatRegistry {
     if (f.isEmpty()) {
       return Optional.empty();
     }
-    FileLayout layout = f.get().read(in);
+    FileLayout layout;
+    try {
+      layout = f.get().read(in);
+    } catch (NotATensorFileException e) {
+      return Optional.empty(); // of another kind than the name says, stored as its bytes
+    }
     if (!layout.format().equals(f.get().name()) || layout.size() != in.size()) {
       throw new IllegalStateException(in.name() + ": format '" + f.get().name() + "' returned a layout of format '"
           + layout.format() + "' for " + layout.size() + " bytes; the file has " + in.size());

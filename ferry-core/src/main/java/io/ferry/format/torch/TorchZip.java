@@ -1,6 +1,7 @@
 package io.ferry.format.torch;
 
 import io.ferry.error.InvalidInputException;
+import io.ferry.format.NotATensorFileException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -149,6 +150,10 @@ public final class TorchZip {
           + " of " + cdSize + " bytes does not end where the end records start (byte " + cdEnd + ")");
     }
     ByteBuffer cd = read(in, cdStart, (int) cdSize);
+    if (torchScript(cd, count)) {
+      throw new NotATensorFileException(f + ": a TorchScript archive (torch.jit.save: code and constants.pkl), not a"
+          + " torch.save checkpoint");
+    }
     List<Central> centrals = new ArrayList<>();
     Set<String> names = new HashSet<>();
     int p = 0;
@@ -183,6 +188,34 @@ public final class TorchZip {
           + " central directory belong to no entry");
     }
     return new TorchZip(entries, cdStart);
+  }
+
+  /**
+   * Whether the central directory names a TorchScript archive's entries ({@code <dir>/constants.pkl}, {@code
+   * <dir>/code/…}), which {@code torch.save} never writes. A quick walk of the names only: on anything malformed it
+   * says no and leaves the error to the full read.
+   */
+  private static boolean torchScript(ByteBuffer cd, long count) {
+    int p = 0;
+    for (long i = 0; i < count; i++) {
+      if (cd.limit() - p < 46 || cd.getInt(p) != CENTRAL) {
+        return false;
+      }
+      int nameLen = cd.getShort(p + 28) & 0xffff;
+      int next = p + 46 + nameLen + (cd.getShort(p + 30) & 0xffff) + (cd.getShort(p + 32) & 0xffff);
+      if (next > cd.limit()) {
+        return false;
+      }
+      byte[] raw = new byte[nameLen];
+      cd.get(p + 46, raw);
+      String name = new String(raw, StandardCharsets.UTF_8);
+      int slash = name.indexOf('/');
+      if (slash > 0 && (name.substring(slash).equals("/constants.pkl") || name.startsWith("/code/", slash))) {
+        return true;
+      }
+      p = next;
+    }
+    return false;
   }
 
   private record Central(String name, byte[] rawName, int flags, long crc, long size, long offset, int next) {}

@@ -112,6 +112,49 @@ class TorchFormatTest {
         .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("x.pt: not a PyTorch checkpoint");
   }
 
+  /**
+   * A TorchScript archive ({@code torch.jit.save}, what a Triton model repository holds as {@code model.pt}) is a zip
+   * like a checkpoint but with code (compressed) and constants: it was refused at push ("compressed (method 8)"); it is
+   * now an opaque file, while a checkpoint with a stray compressed entry is still refused.
+   */
+  @Test
+  void aTorchScriptArchiveNamedPtIsOpaque() throws Exception {
+    ByteArrayOutputStream b = new ByteArrayOutputStream();
+    try (ZipOutputStream z = new ZipOutputStream(b)) {
+      for (String[] e : new String[][] {{"model/data/0", "STORED"}, {"model/data.pkl", "STORED"},
+          {"model/code/__torch__/torch/nn/modules/linear.py", "DEFLATED"}, {"model/constants.pkl", "STORED"},
+          {"model/version", "STORED"}}) {
+        byte[] data = e[0].endsWith("data.pkl") ? statePickle() : e[0].getBytes(StandardCharsets.US_ASCII);
+        ZipEntry entry = new ZipEntry(e[0]);
+        if (e[1].equals("STORED")) {
+          entry.setMethod(ZipEntry.STORED);
+          entry.setSize(data.length);
+          entry.setCompressedSize(data.length);
+          java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+          crc.update(data);
+          entry.setCrc(crc.getValue());
+        }
+        z.putNextEntry(entry);
+        z.write(data);
+        z.closeEntry();
+      }
+    }
+    assertThat(registryRead("model.pt", b.toByteArray())).isEmpty();
+    assertThatThrownBy(() -> read("model.pt", b.toByteArray()))
+        .isInstanceOf(io.ferry.format.NotATensorFileException.class)
+        .hasMessage("model.pt: a TorchScript archive (torch.jit.save: code and constants.pkl), not a torch.save"
+            + " checkpoint");
+    // a checkpoint with a compressed entry of another name is still refused
+    ByteArrayOutputStream c = new ByteArrayOutputStream();
+    try (ZipOutputStream z = new ZipOutputStream(c)) {
+      z.putNextEntry(new ZipEntry("archive/data.pkl"));
+      z.write(statePickle());
+      z.closeEntry();
+    }
+    assertThatThrownBy(() -> registryRead("m.pt", c.toByteArray())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("is compressed (method 8)");
+  }
+
   private static byte[] legacyObject(String secondType) {
     return Pickles.proto2().op('}').mark()
         .str("w").tensor("FloatStorage", "140", 6, 0, new int[] {2, 3}, new int[] {3, 1}, true)
