@@ -36,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code pull --as torch}: safetensors files become zip checkpoints that Ferry's own torch reader takes back with
- * the same tensors, byte for byte, in every dtype torch has (scalars, empty tensors and unicode names included); a
+ * the same tensors, byte for byte, in every dtype torch has (float8 and uint16-64 through _rebuild_tensor_v3;
+ * scalars, empty tensors and unicode names included); a
  * sharded model's index follows its files; zip64 is written where sizes or offsets need it; a dtype torch cannot hold
  * is refused before anything is written.
  */
@@ -137,7 +138,10 @@ class TorchExportTest {
         t("embed.weight", DType.BF16, 300, 1000), t("f16", DType.F16, 7, 3), t("f32", DType.F32, 5),
         t("f64", DType.F64, 2, 2), t("scalar", DType.F32), t("empty", DType.F32, 0, 4), t("i64", DType.I64, 3),
         t("i32", DType.I32, 3), t("i16", DType.I16, 3), t("i8", DType.I8, 3), t("u8", DType.U8, 3),
-        t("bool", DType.BOOL, 9), t("c64", DType.C64, 2), t("ünïcødé.名前", DType.F32, 2)), 1);
+        t("bool", DType.BOOL, 9), t("c64", DType.C64, 2), t("ünïcødé.名前", DType.F32, 2),
+        // torch 2's untyped storages, written with _rebuild_tensor_v3
+        t("fp8", DType.F8_E4M3, 4, 3), t("fp8b", DType.F8_E5M2, 5), t("fp8fnuz", DType.F8_E4M3FNUZ, 2),
+        t("e8m0", DType.F8_E8M0, 2), t("u16", DType.U16, 3), t("u32", DType.U32, 2), t("u64", DType.U64, 2)), 1);
     Map<String, byte[]> shard2 = write(src.resolve("model-00002-of-00002.safetensors"), spec(
         t("lm_head.weight", DType.F32, 64, 1024)), 2);
     StringBuilder index = new StringBuilder("{\"metadata\": {\"total_size\": 1}, \"weight_map\": {");
@@ -211,7 +215,7 @@ class TorchExportTest {
   void aDtypeTorchCannotHoldIsRefusedBeforeAnythingIsWritten() throws IOException {
     Path src = tmp.resolve("src");
     write(src.resolve("a.safetensors"), spec(t("ok", DType.F32, 2)), 1);
-    write(src.resolve("b.safetensors"), spec(t("fine", DType.F16, 2), t("layers.3.fp8", DType.F8_E4M3, 8)), 2);
+    write(src.resolve("b.safetensors"), spec(t("fine", DType.F16, 2), t("layers.3.fp4", DType.F4, 8)), 2);
     try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
         RepositoryOptions.defaults())) {
       repo.push(src, "m", PushOptions.builder().message("m").build());
@@ -221,8 +225,8 @@ class TorchExportTest {
       try (ModelReader r = repo.open("m")) {
         assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
             .isInstanceOf(InvalidInputException.class)
-            .hasMessageContaining("b.safetensors").hasMessageContaining("'layers.3.fp8'")
-            .hasMessageContaining("F8_E4M3");
+            .hasMessageContaining("b.safetensors").hasMessageContaining("'layers.3.fp4'")
+            .hasMessageContaining("is F4, which torch has no dtype for");
       }
       try (Stream<Path> files = Files.list(out)) {
         assertThat(files).containsExactly(out.resolve("a.bin"));

@@ -19,7 +19,10 @@ import java.util.zip.CRC32;
 /**
  * Writes a state dict (tensor names to tensors, each with a storage of its own) as the zip checkpoint {@code
  * torch.save} writes: {@code archive/data.pkl}, a protocol 2 pickle of a {@code collections.OrderedDict} whose values
- * are {@code torch._utils._rebuild_tensor_v2} calls over persistent storage ids, then one stored (uncompressed) entry
+ * are {@code torch._utils._rebuild_tensor_v2} calls over persistent storage ids (for float8 and uint16/32/64 tensors,
+ * which torch keeps in untyped storages, {@code _rebuild_tensor_v3} over a {@code torch.UntypedStorage} of bytes with
+ * the dtype, as torch 2 writes them: such a file needs torch 2.1 for float8, 2.3 for the unsigned types), then one
+ * stored (uncompressed) entry
  * {@code archive/data/N} per tensor with its bytes little-endian, {@code archive/byteorder} and {@code archive/version}.
  * The pickle uses only what {@code torch.load(..., weights_only=True)} accepts and {@link Unpickler} reads. Entry data
  * starts on 64-byte boundaries (padding in an extra field, as torch's writer does, so a reader may map it); entries
@@ -68,6 +71,8 @@ public final class TorchZipWriter {
   private static final int DOS_DATE = (0 << 9) | (1 << 5) | 1;
 
   private static final Map<DType, String> STORAGES = storages();
+  /** The dtypes torch keeps in untyped storages, by their {@code torch.} name ({@code _rebuild_tensor_v3}). */
+  private static final Map<DType, String> UNTYPED = untyped();
 
   private record Written(String name, long offset, long size, int crc) {}
 
@@ -90,8 +95,8 @@ public final class TorchZipWriter {
    * Checks that torch can hold every tensor and writes the pickle; {@code out} must be empty and positioned at 0.
    *
    * @param what names the output in errors (its path)
-   * @throws InvalidInputException if a tensor's dtype has no torch storage type (FP8, unsigned 16 to 64 bits, GGUF's
-   *     block types), naming the tensor and its dtype, before anything is written
+   * @throws InvalidInputException if torch has no dtype for a tensor's (GGUF's block types, FP4, FP6), naming the
+   *     tensor and its dtype, before anything is written
    */
   public static TorchZipWriter start(FileChannel out, String what, List<Tensor> tensors) throws IOException {
     return start(out, what, tensors, MAX32);
@@ -128,11 +133,12 @@ public final class TorchZipWriter {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' has " + t.shape().size()
             + " dimensions, over the " + TorchLimits.MAX_DIMS + " a PyTorch checkpoint Ferry reads may hold");
       }
-      if (!STORAGES.containsKey(t.dtype())) {
+      if (!STORAGES.containsKey(t.dtype()) && !UNTYPED.containsKey(t.dtype())) {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' is " + t.dtype()
-            + ", which Ferry writes into no PyTorch checkpoint (it writes the types of torch's typed storages, "
-            + new TreeSet<>(STORAGES.keySet().stream().map(Enum::name).toList())
-            + "; pull such a version as safetensors)");
+            + ", which torch has no dtype for (a PyTorch checkpoint holds "
+            + new TreeSet<>(java.util.stream.Stream.concat(STORAGES.keySet().stream(), UNTYPED.keySet().stream())
+                .map(Enum::name).toList())
+            + "); pull such a version as it is, or as safetensors");
       }
     }
   }
@@ -341,15 +347,19 @@ public final class TorchZipWriter {
     for (int i = 0; i < tensors.size(); i++) {
       Tensor t = tensors.get(i);
       p.text(t.name());
-      p.global("torch._utils", "_rebuild_tensor_v2");
+      String untyped = UNTYPED.get(t.dtype());
+      p.global("torch._utils", untyped == null ? "_rebuild_tensor_v2" : "_rebuild_tensor_v3");
       p.op('(');
-      p.op('(').text("storage").global("torch", STORAGES.get(t.dtype())).text(Integer.toString(i)).text("cpu")
-          .integer(t.elements()).op('t').op('Q');
+      p.op('(').text("storage").global("torch", untyped == null ? STORAGES.get(t.dtype()) : Unpickler.UNTYPED_STORAGE)
+          .text(Integer.toString(i)).text("cpu").integer(untyped == null ? t.elements() : t.bytes()).op('t').op('Q');
       p.integer(0);
       p.longs(t.shape());
       p.longs(contiguousStrides(t.shape()));
       p.op(0x89); // NEWFALSE: requires_grad
       p.global("collections", "OrderedDict").op(')').op('R'); // backward hooks
+      if (untyped != null) {
+        p.global("torch", untyped); // the dtype
+      }
       p.op('t').op('R');
       if ((i + 1) % 1000 == 0 && i + 1 < tensors.size()) {
         p.op('u').op('('); // SETITEMS in batches, as pickle itself does
@@ -426,6 +436,16 @@ public final class TorchZipWriter {
     byte[] bytes() {
       return b.toByteArray();
     }
+  }
+
+  private static Map<DType, String> untyped() {
+    Map<DType, String> m = new HashMap<>();
+    Unpickler.TENSOR_DTYPES.forEach((name, dtype) -> {
+      if (!Unpickler.STORAGE_TYPES.containsValue(dtype)) {
+        m.put(dtype, name);
+      }
+    });
+    return Map.copyOf(m);
   }
 
   private static Map<DType, String> storages() {
