@@ -23,6 +23,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.EnumSet;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -138,6 +139,26 @@ public final class ModelFiles {
     Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent(), taken);
     for (DirectoryFormat d : formats.directoryFormats()) {
       d.check(tree);
+    }
+    // opaque files a directory format reads through others (an ONNX model's external data, cut at its initializers)
+    Map<String, FileLayout> given = new HashMap<>();
+    for (DirectoryFormat d : formats.directoryFormats()) {
+      for (Map.Entry<String, FileLayout> e : d.layouts(tree).entrySet()) {
+        given.putIfAbsent(e.getKey(), e.getValue());
+      }
+    }
+    if (!given.isEmpty()) {
+      for (int i = 0; i < files.size(); i++) {
+        SourceFile f = files.get(i);
+        FileLayout l = given.get(f.path());
+        if (l != null && f.layout() == null && !formats.opaque(f.path())) {
+          if (l.size() != f.size()) {
+            throw new IllegalStateException(f.path() + ": a directory format gave a layout of " + l.size()
+                + " bytes for a file of " + f.size());
+          }
+          files.set(i, new SourceFile(f.path(), f.file(), f.size(), l, f.stamp()));
+        }
+      }
     }
     return files;
   }

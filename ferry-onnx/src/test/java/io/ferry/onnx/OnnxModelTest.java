@@ -92,13 +92,22 @@ class OnnxModelTest {
   void externalDataIsCheckedAgainstTheModelsFiles() throws IOException {
     Path ok = externalModel(tmp.resolve("ok"), "weights/big.bin", 4096);
     Files.createDirectories(ok.resolve("weights"));
-    Files.write(ok.resolve("weights/big.bin"), new byte[4096 + 64 * 64 * 4]);
+    byte[] bigBytes = new byte[4096 + 64 * 64 * 4 + 100];
+    new java.util.Random(3).nextBytes(bigBytes);
+    Files.write(ok.resolve("weights/big.bin"), bigBytes);
     try (Repository repo = open(tmp.resolve("store"))) {
       repo.push(ok, "ext", PushOptions.builder().codec(CodecPolicy.NONE).build());
       Snapshot s = repo.snapshot(repo.resolve("ext"));
       assertThat(s.file("model.onnx").orElseThrow().metadata())
           .containsEntry("external.big", "F32 [64, 64] in weights/big.bin at 4096+16384");
-      assertThat(s.file("weights/big.bin").orElseThrow().format()).isEqualTo(FileEntry.OPAQUE);
+      // the data file is cut at its initializer, which reads by name like any file's tensor
+      FileEntry data = s.file("weights/big.bin").orElseThrow();
+      assertThat(data.format()).isEqualTo(OnnxExternalDataFormat.DATA_FORMAT);
+      assertThat(data.tensors()).containsExactly(new TensorInfo("big", DType.F32, List.of(64L, 64L), 4096, 20480));
+      assertThat(data.metadata()).containsEntry("model", "model.onnx").containsEntry("initializers", "1");
+      try (io.ferry.read.ModelReader r = repo.open("ext")) {
+        assertThat(r.read("big").array()).isEqualTo(java.util.Arrays.copyOfRange(bigBytes, 4096, 20480));
+      }
       Path out = tmp.resolve("out");
       repo.pull("ext", out, PullOptions.defaults());
       assertThat(out.resolve("model.onnx")).hasSameBinaryContentAs(ok.resolve("model.onnx"));
@@ -128,6 +137,47 @@ class OnnxModelTest {
           .hasMessage("model.onnx: initializer 'big': its external data file big.bin is a symbolic link (or lies "
               + "under one) that leads out of the model's directory; external data must lie in it");
       assertThat(repo.snapshot(repo.resolve("ext"))).isEqualTo(s);
+    }
+  }
+
+  /**
+   * A data file stays opaque where a tensor layout could not be exact: an initializer of a type without a Ferry dtype
+   * (INT4), two initializers that overlap, a file two models point into, or a push that names it with --opaque. It is
+   * still checked and pulled byte-identical.
+   */
+  @Test
+  void externalDataStaysOpaqueWhereItCannotBeCutExactly() throws IOException {
+    try (Repository repo = open(tmp.resolve("store"))) {
+      Path int4 = Files.createDirectories(tmp.resolve("int4"));
+      Files.write(int4.resolve("model.onnx"), model(list(new Init("q", 22, 3).external(Map.of("location", "q.bin")),
+          new Init("f", 1, 4).external(Map.of("location", "q.bin", "offset", "8")))));
+      Files.write(int4.resolve("q.bin"), new byte[24]);
+      Path overlap = Files.createDirectories(tmp.resolve("overlap"));
+      Files.write(overlap.resolve("model.onnx"), model(list(
+          new Init("a", 1, 4).external(Map.of("location", "w.bin")),
+          new Init("b", 1, 4).external(Map.of("location", "w.bin", "offset", "8")))));
+      Files.write(overlap.resolve("w.bin"), new byte[24]);
+      Path shared = Files.createDirectories(tmp.resolve("shared"));
+      Files.write(shared.resolve("a.onnx"), model(list(new Init("a", 1, 4).external(Map.of("location", "w.bin")))));
+      Files.write(shared.resolve("b.onnx"), model(list(
+          new Init("b", 1, 4).external(Map.of("location", "w.bin", "offset", "16")))));
+      Files.write(shared.resolve("w.bin"), new byte[32]);
+      for (Path dir : List.of(int4, overlap, shared)) {
+        String name = dir.getFileName().toString();
+        repo.push(dir, name, PushOptions.builder().codec(CodecPolicy.NONE).build());
+        Snapshot s = repo.snapshot(repo.resolve(name));
+        String dataFile = name.equals("int4") ? "q.bin" : "w.bin";
+        assertThat(s.file(dataFile).orElseThrow().format()).as(name).isEqualTo(FileEntry.OPAQUE);
+        Path out = tmp.resolve("out-" + name);
+        repo.pull(name, out, PullOptions.defaults());
+        assertThat(out.resolve(dataFile)).hasSameBinaryContentAs(dir.resolve(dataFile));
+      }
+      Path ok = externalModel(tmp.resolve("ok"), "big.bin", 0);
+      Files.write(ok.resolve("big.bin"), new byte[64 * 64 * 4]);
+      repo.push(ok, "forced", PushOptions.builder().codec(CodecPolicy.NONE)
+          .opaque(io.ferry.scan.PathFilter.of(List.of("big.bin"), List.of())).build());
+      assertThat(repo.snapshot(repo.resolve("forced")).file("big.bin").orElseThrow().format())
+          .isEqualTo(FileEntry.OPAQUE);
     }
   }
 }

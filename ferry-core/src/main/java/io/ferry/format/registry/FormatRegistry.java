@@ -142,6 +142,11 @@ public final class FormatRegistry {
     return new FormatRegistry(formats, directoryFormats, Objects.requireNonNull(opaque, "opaque"));
   }
 
+  /** Whether {@link #withOpaque} makes the file at {@code path} (its path in the model) opaque. */
+  public boolean opaque(String path) {
+    return opaque.test(path);
+  }
+
   /** The file formats, built-in ones first. */
   public List<TensorFormat> formats() {
     return formats;
