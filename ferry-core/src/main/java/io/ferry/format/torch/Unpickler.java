@@ -593,7 +593,8 @@ public final class Unpickler {
           // pickle's protocol 2 writes bytes as _codecs.encode(<the bytes as latin-1 text>, 'latin1')
           if (a.size() != 2 || !(a.get(0) instanceof String text) || !"latin1".equals(a.get(1))) {
             throw failHere("REDUCE of '_codecs.encode' with arguments (" + (a.size() == 2 && a.get(1) instanceof String
-                ? "a string, '" + printable((String) a.get(1)) + "'" : typeNames(a)) + "); expected (string, 'latin1'),"
+                ? typeName(a.get(0)) + ", '" + printable((String) a.get(1)) + "'" : typeNames(a))
+                + "); expected (string, 'latin1'),"
                 + " as pickle writes bytes");
           }
           byte[] b = new byte[text.length()];
