@@ -188,7 +188,7 @@ public final class ModelFiles {
   private static boolean skipped(Path dir) {
     String name = dir.getFileName().toString();
     Path parent = dir.getParent();
-    return name.equalsIgnoreCase(".git") || name.equals("huggingface") && parent != null && parent.getFileName() != null
+    return SafePaths.isGit(name) || name.equals("huggingface") && parent != null && parent.getFileName() != null
         && parent.getFileName().toString().equals(".cache");
   }
 
@@ -211,7 +211,7 @@ public final class ModelFiles {
           @Override
           public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
             String rel = filterPath(root, file);
-            if (rel.equals(IGNORE_FILE) || file.getFileName().toString().equalsIgnoreCase(".git")
+            if (rel.equals(IGNORE_FILE) || SafePaths.isGit(file.getFileName().toString())
                 || !filter.test(rel)) {
               return FileVisitResult.CONTINUE; // never opened (a .git file: a submodule's link to its repository)
             }

@@ -78,7 +78,7 @@ public final class Destination {
    * have nor removes it with {@code --force}, as a push never stores it.
    */
   private static boolean isGit(Path p) {
-    return p.getFileName().toString().equalsIgnoreCase(".git");
+    return io.ferry.version.SafePaths.isGit(p.getFileName().toString());
   }
 
   /**

@@ -4,9 +4,9 @@ import io.ferry.error.InvalidInputException;
 
 /**
  * File paths inside a snapshot: relative, '/'-separated, normalized. Rejected: empty paths or components, {@code .}
- * and {@code ..} components, {@code .git} components in any case (git's own directory: a file pulled there, into a
- * clone, could run as a git hook; git refuses such paths in its trees for the same reason, and a push never stores
- * one), absolute paths, drive letters ({@code C:}), backslashes, NUL and other control characters. Checked on push
+ * and {@code ..} components, {@code .git} components ({@link #isGit}: git's own directory, in any case and in the
+ * spellings HFS+ and NTFS take for it; a file pulled there, into a clone, could run as a git hook; git refuses such
+ * paths in its trees for the same reason, and a push never stores one), absolute paths, drive letters ({@code C:}), backslashes, NUL and other control characters. Checked on push
  * and again on pull before anything is written (DESIGN invariant 6).
  */
 public final class SafePaths {
@@ -79,11 +79,34 @@ public final class SafePaths {
       if (part.equals(".") || part.equals("..")) {
         return "has a '" + part + "' component";
       }
-      if (part.equalsIgnoreCase(".git")) {
-        return "has a '" + part + "' component (git's own directory, where a file could run as a git hook)";
+      if (isGit(part)) {
+        return "has a '" + printable(part) + "' component (git's own directory, where a file could run as a git hook)";
       }
     }
     return null;
+  }
+
+  /**
+   * Whether a path component names git's directory on some file system, as git itself refuses such tree entries:
+   * {@code .git} in any case; with the characters HFS+ ignores in names (zero-width and direction marks, U+FEFF); with
+   * the trailing dots and spaces NTFS drops; or NTFS's short name {@code git~1}.
+   */
+  public static boolean isGit(String part) {
+    StringBuilder b = new StringBuilder(part.length());
+    for (int i = 0; i < part.length(); i++) {
+      char c = part.charAt(i);
+      boolean ignorable = c >= '\u200c' && c <= '\u200f' || c >= '\u202a' && c <= '\u202e'
+          || c >= '\u206a' && c <= '\u206f' || c == '\ufeff';
+      if (!ignorable) {
+        b.append(c);
+      }
+    }
+    int end = b.length();
+    while (end > 0 && (b.charAt(end - 1) == '.' || b.charAt(end - 1) == ' ')) {
+      end--;
+    }
+    String name = b.substring(0, end);
+    return name.equalsIgnoreCase(".git") || name.equalsIgnoreCase("git~1");
   }
 
   private static String printable(String p) {

@@ -132,12 +132,14 @@ class PullerHostileDestinationTest {
 
     assertThat(Trees.of(dest)).containsOnlyKeys(".git", ".git/hooks", ".git/HEAD", "sub", "sub/.git",
         "sub/inner.txt", "top.txt");
-    for (String path : new String[] {".git/hooks/post-checkout", "a/.GIT/config", ".Git"}) {
+    for (String path : new String[] {".git/hooks/post-checkout", "a/.GIT/config", ".Git", ".g\u200cit/hooks/x",
+        ".git\ufeff/config", ".git. /hooks/x", "GIT~1/hooks/x"}) {
       assertThatThrownBy(() -> io.ferry.version.SafePaths.check(path, "snapshot"))
           .isInstanceOf(InvalidInputException.class).hasMessageContaining("git hook");
     }
     assertThat(io.ferry.version.SafePaths.check(".gitattributes", "snapshot")).isEqualTo(".gitattributes");
     assertThat(io.ferry.version.SafePaths.check("a.git/b", "snapshot")).isEqualTo("a.git/b");
+    assertThat(io.ferry.version.SafePaths.check(".gitx/git~2", "snapshot")).isEqualTo(".gitx/git~2");
   }
 
   @Test
