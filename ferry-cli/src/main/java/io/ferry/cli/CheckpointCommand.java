@@ -69,8 +69,8 @@ final class CheckpointCommand extends GroupCommand {
     boolean copy;
 
     @Option(names = "--opaque", paramLabel = "GLOB", description = {"Store files whose path matches as their bytes,"
-        + " unread (repeatable): pickles of a Hugging Face Trainer checkpoint that name classes beyond what"
-        + " torch.load(weights_only=True) reads, e.g.", "  --opaque training_args.bin --opaque rng_state.pth"})
+        + " unread (repeatable): a pickle that names classes beyond what torch.load(weights_only=True) reads, as a"
+        + " Hugging Face Trainer checkpoint's", "  --opaque training_args.bin"})
     java.util.List<String> opaque = new java.util.ArrayList<>();
 
     /** Set on the background pusher: SOURCE is a staged copy in this directory, removed after a successful push. */

@@ -76,8 +76,10 @@ def write(out):
     # values torch 2's weights_only loader reads besides tensors: a shape, a device, a dtype, bytes, a set (protocol 2
     # pickles the last two through _codecs.encode and __builtin__.set)
     os.makedirs(os.path.join(out, "values"), exist_ok=True)
+    import numpy
     torch.save({"w": torch.ones(2, 3), "shape": torch.Size([2, 3]), "device": torch.device("cuda", 1),
-                "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}},
+                "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}, "best": numpy.float64(0.5),
+                "steps": numpy.int64(7), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},
                os.path.join(out, "values", "ckpt.pt"))
     # a Hugging Face Trainer checkpoint directory: training_args.bin pickles a dataclass of the training script and
     # rng_state.pth numpy's random state, which no weights-only loader reads; the weights are a state dict

@@ -119,6 +119,44 @@ public final class Py {
   }
 
   /**
+   * A numpy dtype as a pickle builds it ({@code numpy.dtype('u4', False, True)}, then {@code BUILD} with its byte
+   * order): a number type only ({@code b i u f c} kinds, and bool).
+   */
+  public static final class NpDType {
+    final char kind;
+    final int size;
+    char order = '|';
+    boolean built;
+
+    NpDType(char kind, int size) {
+      this.kind = kind;
+      this.size = size;
+    }
+
+    /** numpy's type string, {@code <u4}. */
+    @Override
+    public String toString() {
+      return "" + order + kind + size;
+    }
+  }
+
+  /**
+   * A numpy array as a pickle builds it ({@code numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b')}, then
+   * {@code BUILD} with its shape, dtype and bytes): what numpy's random state (a training checkpoint's
+   * {@code rng_state.pth}) holds. Recorded as its dtype, shape and bytes in hex.
+   */
+  public static final class NdArray {
+    NpDType dtype;
+    List<Long> shape;
+    String hex;
+
+    /** Whether {@code BUILD} gave it its contents. */
+    boolean built() {
+      return hex != null;
+    }
+  }
+
+  /**
    * A {@code torch.dtype} as a value ({@code torch.bfloat16}, pickled as the global of that name): recorded as its
    * name, and the element type of a {@code _rebuild_tensor_v3} tensor.
    *

@@ -521,6 +521,18 @@ public final class TorchCheckpoint {
         string(by.hex(), b);
       } else if (v instanceof Py.TorchDType t) {
         string(t.toString(), b);
+      } else if (v instanceof Py.NpDType t) {
+        string(t.toString(), b);
+      } else if (v instanceof Py.NdArray arr) {
+        if (!arr.built()) {
+          throw new InvalidInputException(f + ": the value '" + Unpickler.printable(path) + "' holds a numpy array"
+              + " that the pickle never filled (no BUILD)");
+        }
+        b.append("{\"dtype\":");
+        string(arr.dtype.toString(), b);
+        b.append(",\"shape\":").append(arr.shape.toString().replace(" ", "")).append(",\"hex\":");
+        string(arr.hex, b);
+        b.append('}');
       } else if (v instanceof Py.Dict d) {
         b.append('{');
         boolean first = true;

@@ -29,10 +29,12 @@ import java.util.regex.Pattern;
  * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code torch.Size} (a tuple),
  * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16}, recorded by
  * name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
- * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); and the storage types
+ * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); numpy's number arrays, dtypes and
+ * scalars ({@link #NUMPY}: a checkpoint's random state, a metric saved as {@code np.float64}); and the storage types
  * {@code torch.<Type>Storage} of {@link #STORAGE_TYPES} and {@code torch.UntypedStorage} (only inside a persistent
  * id). Everything else is refused with an {@link InvalidInputException} naming the global or opcode and its byte
- * position: any other global (a module, {@code argparse.Namespace}, numpy, quantized and sparse tensors), a
+ * position: any other global (a module, {@code argparse.Namespace}, numpy object arrays, quantized and sparse
+ * tensors), a
  * {@code REDUCE} or {@code BUILD} of anything but the cases above or with other arguments, {@code INST},
  * {@code OBJ}, {@code NEWOBJ}, {@code EXT1/2/4}, the text opcodes of protocols 0 and 1, out-of-band buffers and
  * unknown opcodes. Every length, count and size is bounded by {@link TorchLimits}.
@@ -58,6 +60,16 @@ public final class Unpickler {
       "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size", "torch.device",
       "builtins.set", "builtins.bytearray", "_codecs.encode");
 
+  /**
+   * The numpy names a pickle may use to build number arrays, number dtypes and number scalars as values: what numpy's
+   * random state pickles to ({@code rng_state.pth} of a Hugging Face Trainer checkpoint; transformers loads it with
+   * these names on torch's allow-list) and what a metric saved as {@code np.float64} pickles to. numpy 2 names the
+   * module {@code numpy._core}.
+   */
+  public static final List<String> NUMPY = List.of("numpy.core.multiarray._reconstruct",
+      "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray.scalar",
+      "numpy._core.multiarray.scalar");
+
   /** The {@code torch.dtype} names whose tensors Ferry holds, with their element types. */
   public static final Map<String, DType> TENSOR_DTYPES = Map.ofEntries(
       Map.entry("float64", DType.F64), Map.entry("float32", DType.F32), Map.entry("float16", DType.F16),
@@ -77,7 +89,8 @@ public final class Unpickler {
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
       + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
-      + " _codecs.encode (push --opaque GLOB stores a file that names more as its bytes, unread)";
+      + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
+      + " more as its bytes, unread)";
 
   private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
   private static final Map<Integer, String> OPCODES = opcodeNames();
@@ -511,7 +524,7 @@ public final class Unpickler {
     private Object global(String module, String name) throws InvalidInputException {
       // protocol 2 names Python 2's module, which Python reads as builtins
       String m = module.equals("__builtin__") ? "builtins" : module;
-      if (CALLABLES.contains(m + "." + name)
+      if (CALLABLES.contains(m + "." + name) || NUMPY.contains(m + "." + name)
           || m.equals("torch") && (STORAGE_TYPES.containsKey(name) || name.equals(UNTYPED_STORAGE))) {
         return new Py.Global(m, name);
       }
@@ -608,7 +621,76 @@ public final class Unpickler {
           }
           return new Py.Bytes(HexFormat.of().formatHex(b));
         }
-        default -> throw failHere("REDUCE of '" + g + "': a storage type may only appear in a persistent id");
+        case "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct" -> {
+          if (a.size() != 3 || !(a.get(0) instanceof Py.Global cls) || !cls.toString().equals("numpy.ndarray")) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (numpy.ndarray,"
+                + " shape, typecode)");
+          }
+          return new Py.NdArray();
+        }
+        case "numpy.dtype" -> {
+          if (a.size() != 3 || !(a.get(0) instanceof String code)) {
+            throw failHere("REDUCE of 'numpy.dtype' with arguments (" + typeNames(a) + "); expected (type string,"
+                + " bool, bool)");
+          }
+          return npDType(code);
+        }
+        case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar" -> {
+          if (a.size() != 2 || !(a.get(0) instanceof Py.NpDType d) || !d.built || !(a.get(1) instanceof Py.Bytes b)
+              || b.hex().length() != d.size * 2) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (a number dtype,"
+                + " its bytes)");
+          }
+          return scalar(d, HexFormat.of().parseHex(b.hex()));
+        }
+        default -> throw failHere("REDUCE of '" + g + "': " + (g.module().equals("torch")
+            ? "a storage type may only appear in a persistent id" : "it is a class, not a function Ferry reads"));
+      }
+    }
+
+    /** A numpy number dtype from its type string ({@code u4}, {@code f8}, {@code b1}); anything else is refused. */
+    private Py.NpDType npDType(String code) throws InvalidInputException {
+      if (code.length() >= 2 && "biufc".indexOf(code.charAt(0)) >= 0 && code.substring(1).matches("1|2|4|8|16")) {
+        int size = Integer.parseInt(code.substring(1));
+        char kind = code.charAt(0);
+        boolean fits = kind == 'b' ? size == 1 : kind == 'f' ? size >= 2 && size <= 8 : kind == 'c' ? size >= 8
+            : size <= 8;
+        if (fits) {
+          return new Py.NpDType(kind, size);
+        }
+      }
+      throw failHere("numpy dtype '" + printable(code) + "' is not a number type (Ferry reads numpy arrays of"
+          + " booleans, integers, floats and complex numbers; object and string arrays hold other pickles)");
+    }
+
+    /** An IEEE half's value, exactly (Java 17 has no {@code Float.float16ToFloat}). */
+    private static double half(short h) {
+      int exp = (h >>> 10) & 0x1f;
+      int mant = h & 0x3ff;
+      double sign = h < 0 ? -1 : 1;
+      if (exp == 0x1f) {
+        return mant == 0 ? sign * Double.POSITIVE_INFINITY : Double.NaN;
+      }
+      return sign * (exp == 0 ? Math.scalb((double) mant, -24) : Math.scalb((double) (1024 + mant), exp - 25));
+    }
+
+    /** A numpy scalar's value: a bool, an integer or a float; a complex number as [real, imaginary]. */
+    private Object scalar(Py.NpDType d, byte[] b) {
+      ByteBuffer v = ByteBuffer.wrap(b).order(d.order == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
+      switch (d.kind) {
+        case 'b':
+          return b[0] != 0;
+        case 'f':
+          return d.size == 2 ? half(v.getShort()) : d.size == 4 ? (double) v.getFloat() : v.getDouble();
+        case 'c':
+          return new Py.Tuple(d.size == 8 ? List.of((double) v.getFloat(), (double) v.getFloat())
+              : List.of(v.getDouble(), v.getDouble()));
+        default:
+          long x = d.size == 1 ? v.get() : d.size == 2 ? v.getShort() : d.size == 4 ? v.getInt() : v.getLong();
+          if (d.kind == 'u') {
+            return d.size == 8 && x < 0 ? new BigInteger(Long.toUnsignedString(x)) : x & (-1L >>> (64 - 8 * d.size));
+          }
+          return x;
       }
     }
 
@@ -700,6 +782,43 @@ public final class Unpickler {
     }
 
     private void build(Object target, Object state) throws InvalidInputException {
+      if (target instanceof Py.NpDType d && !d.built) {
+        // (version, byte order, subarray, names, fields, element size, alignment, flags): a number type's
+        if (!(state instanceof Py.Tuple t) || t.items().size() < 8 || !(t.items().get(1) instanceof String order)
+            || order.length() != 1 || "<>|=".indexOf(order.charAt(0)) < 0 || t.items().get(2) != Py.NONE
+            || t.items().get(3) != Py.NONE || t.items().get(4) != Py.NONE) {
+          throw failHere("BUILD of a numpy dtype with " + typeName(state) + " that is not a number type's state");
+        }
+        d.order = order.charAt(0) == '=' ? '<' : order.charAt(0);
+        d.built = true;
+        return;
+      }
+      if (target instanceof Py.NdArray arr && !arr.built()) {
+        // (version, shape, dtype, Fortran order, data)
+        List<Object> it = state instanceof Py.Tuple t ? t.items() : List.of();
+        if (it.size() != 5 || !(it.get(1) instanceof Py.Tuple shape) || !(it.get(2) instanceof Py.NpDType d) || !d.built
+            || !(it.get(3) instanceof Boolean) || !(it.get(4) instanceof Py.Bytes data)) {
+          throw failHere("BUILD of a numpy array with " + typeName(state) + " (" + (it.isEmpty() ? "" : typeNames(it))
+              + "); expected (version, shape, number dtype, bool, bytes)");
+        }
+        List<Long> dims = ints(shape, "numpy array shape");
+        long n = d.size;
+        try {
+          for (long x : dims) {
+            n = Math.multiplyExact(n, x);
+          }
+        } catch (ArithmeticException e) {
+          n = -1;
+        }
+        if (n != data.hex().length() / 2) {
+          throw failHere("numpy array of shape " + dims + " and dtype " + d + " needs " + n + " bytes, its data has "
+              + data.hex().length() / 2);
+        }
+        arr.dtype = d;
+        arr.shape = dims;
+        arr.hex = data.hex();
+        return;
+      }
       // OrderedDict.__reduce__ hands the instance's __dict__ (a state dict's _metadata) to BUILD: kept as data only
       if (target instanceof Py.Dict d && d.ordered && state instanceof Py.Dict s) {
         for (Object k : s.map.keySet()) {
@@ -769,6 +888,12 @@ public final class Unpickler {
     }
     if (o instanceof Py.TorchDType t) {
       return "dtype '" + t + "'";
+    }
+    if (o instanceof Py.NdArray) {
+      return "a numpy array";
+    }
+    if (o instanceof Py.NpDType) {
+      return "a numpy dtype";
     }
     if (o instanceof Py.Tuple) {
       return "a tuple";

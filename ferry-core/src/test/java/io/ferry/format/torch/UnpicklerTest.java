@@ -21,7 +21,8 @@ class UnpicklerTest {
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
       + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
-      + " _codecs.encode (push --opaque GLOB stores a file that names more as its bytes, unread)";
+      + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
+      + " more as its bytes, unread)";
 
   private static Object load(Pickles p) throws InvalidInputException {
     return Unpickler.load("m.pt: archive/data.pkl", ByteBuffer.wrap(p.bytes()));
@@ -379,5 +380,64 @@ class UnpicklerTest {
         .global("torch", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop().bytes())))
         .isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("persistent id names 'torch.UntypedStorage', not a storage type");
+  }
+
+  private static Pickles npDType(Pickles p, String code, String order) {
+    return p.global("numpy", "dtype").str(code).op(0x89).op(0x88).op(0x87).op('R')
+        .mark().int1(3).str(order).op('N').op('N').op('N').binint(-1).binint(-1).int1(0).op('t').op('b');
+  }
+
+  private static Pickles bytesArg(Pickles p, byte[] b) {
+    return p.op('C', b.length).raw(b);
+  }
+
+  /**
+   * numpy's number arrays, dtypes and scalars, as numpy pickles them (a training checkpoint's random state, a metric
+   * saved as {@code np.float64}): read as data. Object and string dtypes, and data that does not fill the shape, are
+   * refused.
+   */
+  @Test
+  void numpyNumberArraysDtypesAndScalarsAreReadAsData() throws Exception {
+    Pickles p = Pickles.proto2().op('}').mark().str("arr")
+        .global("numpy.core.multiarray", "_reconstruct").global("numpy", "ndarray").mark().int1(0).op('t')
+        .op('C', 1).raw(new byte[] {'b'}).op(0x87).op('R')
+        .mark().int1(1).mark().int1(2).op('t');
+    npDType(p, "u2", "<");
+    bytesArg(p.op(0x89), new byte[] {1, 0, 2, 0}).op('t').op('b');
+    p.str("f8").global("numpy.core.multiarray", "scalar");
+    npDType(p, "f8", "<");
+    bytesArg(p, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putDouble(0.25).array()).op(0x86).op('R');
+    p.str("i4be").global("numpy._core.multiarray", "scalar");
+    npDType(p, "i4", ">");
+    bytesArg(p, new byte[] {-1, -1, -1, -2}).op(0x86).op('R');
+    p.str("u8").global("numpy.core.multiarray", "scalar");
+    npDType(p, "u8", "<");
+    bytesArg(p, new byte[] {-1, -1, -1, -1, -1, -1, -1, -1}).op(0x86).op('R');
+    p.str("h").global("numpy.core.multiarray", "scalar");
+    npDType(p, "f2", "<");
+    bytesArg(p, new byte[] {0, 0x3c}).op(0x86).op('R');
+    Py.Dict d = (Py.Dict) load(p.op('u').stop());
+    Py.NdArray arr = (Py.NdArray) d.map().get("arr");
+    assertThat(arr.dtype).hasToString("<u2");
+    assertThat(arr.shape).containsExactly(2L);
+    assertThat(arr.hex).isEqualTo("01000200");
+    assertThat(d.map().get("f8")).isEqualTo(0.25);
+    assertThat(d.map().get("i4be")).isEqualTo(-2L);
+    assertThat(d.map().get("u8")).hasToString("18446744073709551615");
+    assertThat(d.map().get("h")).isEqualTo(1.0);
+
+    Pickles object = Pickles.proto2().global("numpy", "dtype").str("O8").op(0x89).op(0x88).op(0x87);
+    int r = object.bytes().length;
+    refused(object.op('R').stop(), "numpy dtype 'O8' is not a number type (Ferry reads numpy arrays of booleans,"
+        + " integers, floats and complex numbers; object and string arrays hold other pickles) (opcode REDUCE at byte "
+        + r + ")");
+    Pickles shortData = Pickles.proto2().global("numpy.core.multiarray", "_reconstruct").global("numpy", "ndarray")
+        .mark().int1(0).op('t').op('C', 1).raw(new byte[] {'b'}).op(0x87).op('R')
+        .mark().int1(1).mark().int1(3).op('t');
+    npDType(shortData, "u2", "<");
+    bytesArg(shortData.op(0x89), new byte[] {1, 0}).op('t');
+    int b = shortData.bytes().length;
+    refused(shortData.op('b').stop(), "numpy array of shape [3] and dtype <u2 needs 6 bytes, its data has 2 (opcode"
+        + " BUILD at byte " + b + ")");
   }
 }
