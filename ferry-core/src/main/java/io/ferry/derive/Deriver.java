@@ -328,7 +328,8 @@ public final class Deriver {
       List<TensorPlan> all = new ArrayList<>();
       for (FileEntry f : reader.snapshot().files()) {
         if (!f.format().equals(FileEntry.SAFETENSORS) && !f.tensors().isEmpty()) {
-          throw new DerivationInputException(model() + "//" + f.path() + " is a " + f.format() + " file of "
+          throw new DerivationInputException(model() + "//" + f.path() + " is " + article(f.format()) + " "
+              + f.format() + " file of "
               + f.tensors().size() + " tensors: derive transforms the tensors of safetensors files only, and would "
               + "copy these unchanged; derive from a version without it");
         }
@@ -643,5 +644,10 @@ public final class Deriver {
         Files.deleteIfExists(p);
       }
     }
+  }
+
+  /** "a" or "an" before a format's name, as it is read ("an onnx file", "a gguf file"). */
+  private static String article(String word) {
+    return !word.isEmpty() && "aeio".indexOf(word.charAt(0)) >= 0 ? "an" : "a";
   }
 }
