@@ -110,7 +110,7 @@ final class Survey {
           if (!temps.contains(rel) || !attrs.isRegularFile()) {
             leftovers.add(file);
           }
-        } else {
+        } else if (!Destination.isDownloadState(rel)) {
           others.add(rel);
         }
       }

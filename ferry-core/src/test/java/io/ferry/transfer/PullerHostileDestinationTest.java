@@ -125,13 +125,17 @@ class PullerHostileDestinationTest {
     Files.writeString(dest.resolve(".git/HEAD"), "ref: refs/heads/main\n");
     Files.createDirectories(dest.resolve("sub"));
     Files.writeString(dest.resolve("sub/.git"), "gitdir: ../.git/modules/sub\n");
+    // what hf download --local-dir keeps beside a model (a push skips it too)
+    Files.createDirectories(dest.resolve(".cache/huggingface/download"));
+    Files.writeString(dest.resolve(".cache/huggingface/download/top.txt.metadata"), "abc\n");
 
     repo.pull("m", dest, PullOptions.defaults());
     Files.writeString(dest.resolve("stale.txt"), "not the version's");
     repo.pull("m", dest, PullOptions.defaults().withExisting(PullOptions.Existing.FORCE));
 
     assertThat(Trees.of(dest)).containsOnlyKeys(".git", ".git/hooks", ".git/HEAD", "sub", "sub/.git",
-        "sub/inner.txt", "top.txt");
+        "sub/inner.txt", "top.txt", ".cache", ".cache/huggingface", ".cache/huggingface/download",
+        ".cache/huggingface/download/top.txt.metadata");
     for (String path : new String[] {".git/hooks/post-checkout", "a/.GIT/config", ".Git", ".g\u200cit/hooks/x",
         ".git\ufeff/config", ".git. /hooks/x", "GIT~1/hooks/x"}) {
       assertThatThrownBy(() -> io.ferry.version.SafePaths.check(path, "snapshot"))
