@@ -157,8 +157,13 @@ class TorchCheckpointTest {
   void valuesTheWeightsOnlyLoaderReadsArePushed() throws Exception {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(written.resolve("values"), "values");
-    JsonNode file = cli.run("show", "values", "--json").ok().json().get("files").get(0);
+    JsonNode files = cli.run("show", "values", "--json").ok().json().get("files");
+    JsonNode file = files.get(0);
+    assertThat(file.get("path").asText()).isEqualTo("ckpt.pt");
     assertThat(file.get("format").asText()).isEqualTo("torch");
+    assertThat(files.get(1).get("metadata").get("value.hist").asText())
+        .as("proto5.pt: a numpy array through _frombuffer").isEqualTo(
+            "{\"dtype\":\"<u2\",\"shape\":[3],\"hex\":\"010002000300\"}");
     assertThat(file.get("tensors").get(0).get("name").asText()).isEqualTo("w");
     JsonNode md = file.get("metadata");
     assertThat(md.get("value.shape").asText()).isEqualTo("[2,3]");

@@ -81,6 +81,9 @@ def write(out):
                 "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}, "best": numpy.float64(0.5),
                 "steps": numpy.int64(7), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},
                os.path.join(out, "values", "ckpt.pt"))
+    # protocol 5 pickles numpy arrays through numpy.core.numeric._frombuffer
+    torch.save({"w": torch.ones(2), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},
+               os.path.join(out, "values", "proto5.pt"), pickle_protocol=5)
     # a Hugging Face Trainer checkpoint directory: training_args.bin pickles a dataclass of the training script and
     # rng_state.pth numpy's random state, which no weights-only loader reads; the weights are a state dict
     trainer = os.path.join(out, "trainer", "checkpoint-500")

@@ -68,7 +68,7 @@ public final class Unpickler {
    */
   public static final List<String> NUMPY = List.of("numpy.core.multiarray._reconstruct",
       "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype", "numpy.core.multiarray.scalar",
-      "numpy._core.multiarray.scalar");
+      "numpy._core.multiarray.scalar", "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer");
 
   /** The {@code torch.dtype} names whose tensors Ferry holds, with their element types. */
   public static final Map<String, DType> TENSOR_DTYPES = Map.ofEntries(
@@ -628,6 +628,15 @@ public final class Unpickler {
           }
           return new Py.NdArray();
         }
+        case "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer" -> {
+          // protocol 5: (bytes, dtype, shape, 'C' or 'F')
+          if (a.size() != 4 || !(a.get(0) instanceof Py.Bytes data) || !(a.get(1) instanceof Py.NpDType d) || !d.built
+              || !(a.get(2) instanceof Py.Tuple shape) || !("C".equals(a.get(3)) || "F".equals(a.get(3)))) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (bytes, number"
+                + " dtype, shape, 'C' or 'F')");
+          }
+          return array(d, shape, data);
+        }
         case "numpy.dtype" -> {
           if (a.size() != 3 || !(a.get(0) instanceof String code)) {
             throw failHere("REDUCE of 'numpy.dtype' with arguments (" + typeNames(a) + "); expected (type string,"
@@ -646,6 +655,28 @@ public final class Unpickler {
         default -> throw failHere("REDUCE of '" + g + "': " + (g.module().equals("torch")
             ? "a storage type may only appear in a persistent id" : "it is a class, not a function Ferry reads"));
       }
+    }
+
+    /** A numpy array of {@code d}, checked to be exactly filled by {@code data}. */
+    private Py.NdArray array(Py.NpDType d, Py.Tuple shape, Py.Bytes data) throws InvalidInputException {
+      List<Long> dims = ints(shape, "numpy array shape");
+      long n = d.size;
+      try {
+        for (long x : dims) {
+          n = Math.multiplyExact(n, x);
+        }
+      } catch (ArithmeticException e) {
+        n = -1;
+      }
+      if (n != data.hex().length() / 2) {
+        throw failHere("numpy array of shape " + dims + " and dtype " + d + " needs " + n + " bytes, its data has "
+            + data.hex().length() / 2);
+      }
+      Py.NdArray arr = new Py.NdArray();
+      arr.dtype = d;
+      arr.shape = dims;
+      arr.hex = data.hex();
+      return arr;
     }
 
     /** A numpy number dtype from its type string ({@code u4}, {@code f8}, {@code b1}); anything else is refused. */
@@ -801,22 +832,10 @@ public final class Unpickler {
           throw failHere("BUILD of a numpy array with " + typeName(state) + " (" + (it.isEmpty() ? "" : typeNames(it))
               + "); expected (version, shape, number dtype, bool, bytes)");
         }
-        List<Long> dims = ints(shape, "numpy array shape");
-        long n = d.size;
-        try {
-          for (long x : dims) {
-            n = Math.multiplyExact(n, x);
-          }
-        } catch (ArithmeticException e) {
-          n = -1;
-        }
-        if (n != data.hex().length() / 2) {
-          throw failHere("numpy array of shape " + dims + " and dtype " + d + " needs " + n + " bytes, its data has "
-              + data.hex().length() / 2);
-        }
-        arr.dtype = d;
-        arr.shape = dims;
-        arr.hex = data.hex();
+        Py.NdArray filled = array(d, shape, data);
+        arr.dtype = filled.dtype;
+        arr.shape = filled.shape;
+        arr.hex = filled.hex;
         return;
       }
       // OrderedDict.__reduce__ hands the instance's __dict__ (a state dict's _metadata) to BUILD: kept as data only

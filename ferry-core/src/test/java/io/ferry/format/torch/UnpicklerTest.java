@@ -416,7 +416,16 @@ class UnpicklerTest {
     p.str("h").global("numpy.core.multiarray", "scalar");
     npDType(p, "f2", "<");
     bytesArg(p, new byte[] {0, 0x3c}).op(0x86).op('R');
+    // protocol 5's form: _frombuffer(bytearray, dtype, shape, 'C')
+    p.str("fb").global("numpy.core.numeric", "_frombuffer").mark().op(0x96).raw(new byte[] {4, 0, 0, 0, 0, 0, 0, 0})
+        .raw(new byte[] {1, 2, 3, 4});
+    npDType(p, "i2", "<");
+    p.mark().int1(2).op('t').str("C").op('t').op('R');
     Py.Dict d = (Py.Dict) load(p.op('u').stop());
+    Py.NdArray fb = (Py.NdArray) d.map().get("fb");
+    assertThat(fb.dtype).hasToString("<i2");
+    assertThat(fb.shape).containsExactly(2L);
+    assertThat(fb.hex).isEqualTo("01020304");
     Py.NdArray arr = (Py.NdArray) d.map().get("arr");
     assertThat(arr.dtype).hasToString("<u2");
     assertThat(arr.shape).containsExactly(2L);
