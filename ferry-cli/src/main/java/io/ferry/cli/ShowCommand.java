@@ -63,7 +63,8 @@ final class ShowCommand extends StoreCommand {
       }
       for (FileEntry f : s.files()) {
         out().printf("%nfile %s  %s  %s  sha256 %s%n", Format.printable(f.path()), Format.bytes(f.size()), f.format(), f.sha256());
-        f.metadata().forEach((k, val) -> out().println("  metadata " + Format.printable(k) + " = " + Format.printable(val)));
+        f.metadata().forEach((k, val) -> out().println("  metadata " + Format.printable(k) + " = "
+            + Format.printable(shortened(val))));
         if (!noTensors) {
           // the type column is 8 wide unless a type name of the file is longer (F8_E4M3FNUZ)
           int typeWidth = 8;
@@ -78,5 +79,23 @@ final class ShowCommand extends StoreCommand {
       }
     }
     return 0;
+  }
+
+  /** Metadata values longer than this are cut in the text listing ({@code --json} has them whole). */
+  static final int MAX_SHOWN_VALUE = 200;
+
+  /**
+   * A metadata value as the text listing shows it: whole, or its first characters and how long it is (a checkpoint's
+   * random state is a value of several KiB, which filled the terminal).
+   */
+  static String shortened(String value) {
+    if (value.length() <= MAX_SHOWN_VALUE) {
+      return value;
+    }
+    int end = MAX_SHOWN_VALUE - 40;
+    if (Character.isHighSurrogate(value.charAt(end - 1))) {
+      end--;
+    }
+    return value.substring(0, end) + "... (" + value.length() + " characters; --json shows it whole)";
   }
 }

@@ -204,6 +204,10 @@ class TorchCheckpointTest {
     assertThat(rng.get("tensors").get(0).get("name").asText()).isEqualTo("cpu");
     assertThat(rng.get("metadata").get("value.numpy").asText()).startsWith("[\"MT19937\",{\"dtype\":\"<u4\","
         + "\"shape\":[624],\"hex\":\"");
+    // the random state is KiB of JSON: the text listing shows its start and its length, --json all of it
+    int numpyChars = rng.get("metadata").get("value.numpy").asText().length();
+    assertThat(cli.run("show", "ft").ok().out()).contains("  metadata value.numpy = [\"MT19937\",")
+        .contains("... (" + numpyChars + " characters; --json shows it whole)");
     Path out = tmp.resolve("out");
     cli.run("pull", "ft", out.toString(), "--verify").ok();
     Cli.assertSameTree(dir, out);
