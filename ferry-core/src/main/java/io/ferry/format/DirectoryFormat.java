@@ -7,8 +7,9 @@ import java.util.Map;
  * A format that spans several files of a model and is checked across them once each file was read on its own: the
  * Hugging Face shard index against its shards ({@link io.ferry.format.hf.HfIndexFormat}); a sharded GGUF's
  * {@code split.*} keys against the other splits; an ONNX model against the external data files its initializers
- * point into, which it then gives layouts cut at those initializers ({@link #layouts}). Found by {@link java.util.ServiceLoader} like {@link TensorFormat}
- * ({@code META-INF/services/io.ferry.format.DirectoryFormat}); stateless and thread-safe.
+ * point into, which it then gives layouts cut at those initializers ({@link #layouts}). Found by
+ * {@link java.util.ServiceLoader} like {@link TensorFormat} ({@code META-INF/services/io.ferry.format.DirectoryFormat});
+ * stateless and thread-safe.
  */
 public interface DirectoryFormat {
   /** A short name for messages and listings, unique among the directory formats of a registry. */

@@ -32,7 +32,8 @@ import java.util.Map;
  * The files of a model to push, found and validated completely before anything is written: a single file, or a
  * directory walked recursively (following symbolic links, as Hugging Face caches use them; {@code .git} directories
  * are skipped, and so are {@code .cache/huggingface} directories, the download state {@code hf download --local-dir}
- * leaves beside a model, which Hugging Face's own uploads skip too). Each file is matched to a {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
+ * leaves beside a model, which Hugging Face's own uploads skip too). Each file is matched to a
+ * {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
  * reads and validates it into a {@link FileLayout}; files no format claims are opaque. Then each
  * {@link DirectoryFormat} checks the files together (a {@code model.safetensors.index.json} against its shards).
  */

@@ -27,8 +27,8 @@ import java.util.regex.Pattern;
  * plain values. {@code collections.OrderedDict} and {@code Counter}; {@code torch._utils._rebuild_tensor},
  * {@code _rebuild_tensor_v2}, {@code _rebuild_tensor_v3} (torch's newer element types: float8, uint16/32/64),
  * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code torch.Size} (a tuple),
- * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16}, recorded by
- * name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
+ * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16},
+ * recorded by name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
  * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); numpy's number arrays, dtypes and
  * scalars ({@link #NUMPY}: a checkpoint's random state, a metric saved as {@code np.float64}); and the storage types
  * {@code torch.<Type>Storage} of {@link #STORAGE_TYPES} and {@code torch.UntypedStorage} (only inside a persistent
