@@ -666,7 +666,7 @@ public final class Unpickler {
           n = Math.multiplyExact(n, x);
         }
       } catch (ArithmeticException e) {
-        n = -1;
+        throw failHere("numpy array of shape " + dims + " and dtype " + d + " overflows");
       }
       if (n != data.hex().length() / 2) {
         throw failHere("numpy array of shape " + dims + " and dtype " + d + " needs " + n + " bytes, its data has "
