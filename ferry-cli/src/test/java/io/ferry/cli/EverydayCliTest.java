@@ -189,6 +189,12 @@ class EverydayCliTest {
     Files.writeString(src.resolve("notes.txt"), "version https://git-lfs.github.com/spec/v1\nsize 3\n");
     cli.push(src, "m", "--opaque", "*.safetensors");
     assertThat(files(cli, "m")).containsExactly("config.json", "model.safetensors", "notes.txt");
+
+    // a shard of a Hugging Face index named with --opaque: the index cannot be checked, and the refusal says why
+    Path sharded = model("sharded", 1);
+    cli.run("push", sharded.toString(), "s", "--opaque", "model-00001-of-00001.safetensors").exits(1)
+        .oneLineError("model.safetensors.index.json: shard 'model-00001-of-00001.safetensors' is listed in weight_map"
+            + " but is stored unread (--opaque)", "leave the shards out of --opaque");
   }
 
   @Test

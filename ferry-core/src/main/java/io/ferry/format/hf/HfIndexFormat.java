@@ -61,6 +61,11 @@ public final class HfIndexFormat implements DirectoryFormat {
     java.util.function.Function<String, String> whyMissing = shard -> {
       if (byPath.containsKey(dir + shard)) {
         ModelTree.Entry f = byPath.get(dir + shard);
+        if (f.layout() == null && shard.endsWith(".safetensors")) {
+          // a .safetensors file is read or refused by its format: without a layout, the push named it with --opaque
+          return "is stored unread (--opaque), so the index cannot be checked against its tensors: leave the shards"
+              + " out of --opaque";
+        }
         return "is " + (f.layout() == null ? "not a safetensors file" : "a " + f.layout().format() + " file, not"
             + " safetensors");
       }
