@@ -150,10 +150,6 @@ public final class TorchZip {
           + " of " + cdSize + " bytes does not end where the end records start (byte " + cdEnd + ")");
     }
     ByteBuffer cd = read(in, cdStart, (int) cdSize);
-    if (torchScript(cd, count)) {
-      throw new NotATensorFileException(f + ": a TorchScript archive (torch.jit.save: code and constants.pkl), not a"
-          + " torch.save checkpoint");
-    }
     List<Central> centrals = new ArrayList<>();
     Set<String> names = new HashSet<>();
     int p = 0;
@@ -168,6 +164,13 @@ public final class TorchZip {
     if (p != cd.limit()) {
       throw new InvalidInputException(f + ": the zip central directory has " + (cd.limit() - p) + " bytes after its "
           + count + " entries (at byte " + (cdStart + p) + ")");
+    }
+    if (names.stream().anyMatch(TorchZip::torchScriptEntry)) {
+      throw new NotATensorFileException(f + ": a TorchScript archive (torch.jit.save: code and constants.pkl), not a"
+          + " torch.save checkpoint");
+    }
+    for (Central c : centrals) {
+      checkStored(f, c);
     }
     List<Entry> entries = new ArrayList<>();
     for (Central c : centrals) {
@@ -191,34 +194,17 @@ public final class TorchZip {
   }
 
   /**
-   * Whether the central directory names a TorchScript archive's entries ({@code <dir>/constants.pkl}, {@code
-   * <dir>/code/…}), which {@code torch.save} never writes. A quick walk of the names only: on anything malformed it
-   * says no and leaves the error to the full read.
+   * Whether an entry is one of a TorchScript archive's ({@code <dir>/constants.pkl}, {@code <dir>/code/…}), which
+   * {@code torch.save} never writes.
    */
-  private static boolean torchScript(ByteBuffer cd, long count) {
-    int p = 0;
-    for (long i = 0; i < count; i++) {
-      if (cd.limit() - p < 46 || cd.getInt(p) != CENTRAL) {
-        return false;
-      }
-      int nameLen = cd.getShort(p + 28) & 0xffff;
-      int next = p + 46 + nameLen + (cd.getShort(p + 30) & 0xffff) + (cd.getShort(p + 32) & 0xffff);
-      if (next > cd.limit()) {
-        return false;
-      }
-      byte[] raw = new byte[nameLen];
-      cd.get(p + 46, raw);
-      String name = new String(raw, StandardCharsets.UTF_8);
-      int slash = name.indexOf('/');
-      if (slash > 0 && (name.substring(slash).equals("/constants.pkl") || name.startsWith("/code/", slash))) {
-        return true;
-      }
-      p = next;
-    }
-    return false;
+  private static boolean torchScriptEntry(String name) {
+    int slash = name.indexOf('/');
+    return slash > 0 && (name.substring(slash).equals("/constants.pkl") || name.startsWith("/code/", slash));
   }
 
-  private record Central(String name, byte[] rawName, int flags, long crc, long size, long offset, int next) {}
+  /** A central directory header, read and bounds-checked; {@link #checkStored} checks what torch.save writes. */
+  private record Central(String name, byte[] rawName, int flags, int method, int disk, long crc, long compressedSize,
+      long size, long offset, int next) {}
 
   private static Central central(String f, ByteBuffer cd, int p, long cdStart) throws InvalidInputException {
     long at = cdStart + p;
@@ -269,24 +255,29 @@ public final class TorchZip {
       }
       e += 4 + len;
     }
-    if (disk != 0 && disk != 0xffff) {
-      throw new InvalidInputException(what + " is on disk " + disk + " (multi-disk archives are not read)");
+    return new Central(name, raw, flags, method, disk, crc, csize, usize, offset, next);
+  }
+
+  /** Refuses an entry torch.save would not write: on another disk, encrypted, compressed, or of an absurd size. */
+  private static void checkStored(String f, Central c) throws InvalidInputException {
+    String what = f + ": zip entry '" + Unpickler.printable(c.name) + "'";
+    if (c.disk != 0 && c.disk != 0xffff) {
+      throw new InvalidInputException(what + " is on disk " + c.disk + " (multi-disk archives are not read)");
     }
-    if ((flags & 0x2041) != 0) {
-      throw new InvalidInputException(what + " is encrypted (flags 0x" + Integer.toHexString(flags) + ")");
+    if ((c.flags & 0x2041) != 0) {
+      throw new InvalidInputException(what + " is encrypted (flags 0x" + Integer.toHexString(c.flags) + ")");
     }
-    if (method != 0) {
-      throw new InvalidInputException(what + " is compressed (method " + method + "); torch.save stores every entry"
-          + " uncompressed, and Ferry reads only such archives");
+    if (c.method != 0) {
+      throw new InvalidInputException(what + " is compressed (method " + c.method + "); torch.save stores every"
+          + " entry uncompressed, and Ferry reads only such archives");
     }
-    if (csize != usize) {
-      throw new InvalidInputException(what + " is stored but its compressed size " + csize + " differs from its size "
-          + usize);
+    if (c.compressedSize != c.size) {
+      throw new InvalidInputException(what + " is stored but its compressed size " + c.compressedSize
+          + " differs from its size " + c.size);
     }
-    if (usize < 0 || offset < 0) {
+    if (c.size < 0 || c.offset < 0) {
       throw new InvalidInputException(what + ": size or offset over 2^63");
     }
-    return new Central(name, raw, flags, crc, usize, offset, next);
   }
 
   private static long need64(String what, ByteBuffer cd, int q, int end) throws InvalidInputException {
