@@ -635,7 +635,7 @@ public final class Unpickler {
             throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (bytes, number"
                 + " dtype, shape, 'C' or 'F')");
           }
-          return array(d, shape, data);
+          return fill(new Py.NdArray(), d, shape, data);
         }
         case "numpy.dtype" -> {
           if (a.size() != 3 || !(a.get(0) instanceof String code)) {
@@ -657,8 +657,8 @@ public final class Unpickler {
       }
     }
 
-    /** A numpy array of {@code d}, checked to be exactly filled by {@code data}. */
-    private Py.NdArray array(Py.NpDType d, Py.Tuple shape, Py.Bytes data) throws InvalidInputException {
+    /** Gives {@code arr} its dtype, shape and bytes, checked to fill the shape exactly. */
+    private Py.NdArray fill(Py.NdArray arr, Py.NpDType d, Py.Tuple shape, Py.Bytes data) throws InvalidInputException {
       List<Long> dims = ints(shape, "numpy array shape");
       long n = d.size;
       try {
@@ -672,7 +672,6 @@ public final class Unpickler {
         throw failHere("numpy array of shape " + dims + " and dtype " + d + " needs " + n + " bytes, its data has "
             + data.hex().length() / 2);
       }
-      Py.NdArray arr = new Py.NdArray();
       arr.dtype = d;
       arr.shape = dims;
       arr.hex = data.hex();
@@ -832,10 +831,7 @@ public final class Unpickler {
           throw failHere("BUILD of a numpy array with " + typeName(state) + " (" + (it.isEmpty() ? "" : typeNames(it))
               + "); expected (version, shape, number dtype, bool, bytes)");
         }
-        Py.NdArray filled = array(d, shape, data);
-        arr.dtype = filled.dtype;
-        arr.shape = filled.shape;
-        arr.hex = filled.hex;
+        fill(arr, d, shape, data);
         return;
       }
       // OrderedDict.__reduce__ hands the instance's __dict__ (a state dict's _metadata) to BUILD: kept as data only
