@@ -42,25 +42,40 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
     return "onnx-external-data";
   }
 
-  @Override
-  public Map<String, FileLayout> layouts(ModelTree tree) throws IOException {
+  /** An initializer of an {@code .onnx} file kept in another file of the model, at {@code path}. */
+  private record Ref(ModelTree.Entry model, OnnxMetadata.External x, String path) {}
+
+  /** Every external initializer of the tree's {@code .onnx} files, by model then initializer. */
+  private static List<Ref> refs(ModelTree tree) {
+    List<Ref> out = new ArrayList<>();
+    for (ModelTree.Entry f : tree.files()) {
+      OnnxMetadata m = f.hasFormat(OnnxFormat.NAME) ? f.layout().metadata(OnnxMetadata.class).orElse(null) : null;
+      if (m != null) {
+        for (OnnxMetadata.External x : m.external()) {
+          out.add(new Ref(f, x, f.directory() + x.location()));
+        }
+      }
+    }
+    return out;
+  }
+
+  private static Map<String, ModelTree.Entry> byPath(ModelTree tree) {
     Map<String, ModelTree.Entry> byPath = new HashMap<>();
     for (ModelTree.Entry e : tree.files()) {
       byPath.put(e.path(), e);
     }
+    return byPath;
+  }
+
+  @Override
+  public Map<String, FileLayout> layouts(ModelTree tree) throws IOException {
+    Map<String, ModelTree.Entry> byPath = byPath(tree);
     // every data file's initializers, and which .onnx files point into it
     Map<String, List<OnnxMetadata.External>> byFile = new TreeMap<>();
     Map<String, Set<String>> users = new HashMap<>();
-    for (ModelTree.Entry f : tree.files()) {
-      OnnxMetadata m = f.hasFormat(OnnxFormat.NAME) ? f.layout().metadata(OnnxMetadata.class).orElse(null) : null;
-      if (m == null) {
-        continue;
-      }
-      for (OnnxMetadata.External x : m.external()) {
-        String path = f.directory() + x.location();
-        byFile.computeIfAbsent(path, k -> new ArrayList<>()).add(x);
-        users.computeIfAbsent(path, k -> new HashSet<>()).add(f.path());
-      }
+    for (Ref r : refs(tree)) {
+      byFile.computeIfAbsent(r.path(), k -> new ArrayList<>()).add(r.x());
+      users.computeIfAbsent(r.path(), k -> new HashSet<>()).add(r.model().path());
     }
     Map<String, FileLayout> out = new HashMap<>();
     for (Map.Entry<String, List<OnnxMetadata.External>> e : byFile.entrySet()) {
@@ -114,35 +129,25 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
 
   @Override
   public void check(ModelTree tree) throws IOException {
-    Map<String, ModelTree.Entry> byPath = new HashMap<>();
-    for (ModelTree.Entry e : tree.files()) {
-      byPath.put(e.path(), e);
-    }
-    for (ModelTree.Entry f : tree.files()) {
-      if (!f.hasFormat(OnnxFormat.NAME)) {
-        continue;
+    Map<String, ModelTree.Entry> byPath = byPath(tree);
+    for (Ref r : refs(tree)) {
+      ModelTree.Entry f = r.model();
+      OnnxMetadata.External x = r.x();
+      String path = r.path();
+      ModelTree.Entry data = byPath.get(path);
+      if (data == null) {
+        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file '"
+            + x.location() + "' is not a file of the model (expected " + path + ")");
       }
-      OnnxMetadata m = f.layout().metadata(OnnxMetadata.class).orElse(null);
-      if (m == null) {
-        continue;
+      if (tree.linksOutside(path)) {
+        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file "
+            + path + " is a symbolic link (or lies under one) that leads out of the model's directory; external "
+            + "data must lie in it");
       }
-      for (OnnxMetadata.External x : m.external()) {
-        String path = f.directory() + x.location();
-        ModelTree.Entry data = byPath.get(path);
-        if (data == null) {
-          throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file '"
-              + x.location() + "' is not a file of the model (expected " + path + ")");
-        }
-        if (tree.linksOutside(path)) {
-          throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file "
-              + path + " is a symbolic link (or lies under one) that leads out of the model's directory; external "
-              + "data must lie in it");
-        }
-        if (x.offset() > data.size() || x.length() > data.size() - x.offset()) {
-          String bytes = x.length() < 0 ? "data" : x.length() + " bytes";
-          throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': " + bytes
-              + " at offset " + x.offset() + " of " + path + " run past its end (" + data.size() + " bytes)");
-        }
+      if (x.offset() > data.size() || x.length() > data.size() - x.offset()) {
+        String bytes = x.length() < 0 ? "data" : x.length() + " bytes";
+        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': " + bytes
+            + " at offset " + x.offset() + " of " + path + " run past its end (" + data.size() + " bytes)");
       }
     }
   }
