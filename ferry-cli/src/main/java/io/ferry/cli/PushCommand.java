@@ -72,14 +72,7 @@ final class PushCommand extends StoreCommand {
 
   /** The {@code --opaque} globs as a filter, or null when there are none. */
   static io.ferry.scan.PathFilter opaqueFilter(java.util.List<String> globs) throws InvalidInputException {
-    if (globs.isEmpty()) {
-      return null;
-    }
-    try {
-      return io.ferry.scan.PathFilter.of(globs, java.util.List.of());
-    } catch (InvalidInputException e) {
-      throw new InvalidInputException(e.getMessage().replace("--include", "--opaque"), e);
-    }
+    return globs.isEmpty() ? null : io.ferry.scan.PathFilter.anyOf("--opaque", globs);
   }
 
   /** {@code ferry push tiny ./tiny}: SOURCE does not exist while TARGET is a directory or file. */

@@ -57,6 +57,16 @@ public final class PathFilter {
   }
 
   /**
+   * A filter that takes the files matching at least one of {@code globs} ({@code push --opaque}), whose errors name
+   * {@code option}.
+   *
+   * @throws InvalidInputException for an empty or overlong glob, or too many
+   */
+  public static PathFilter anyOf(String option, List<String> globs) throws InvalidInputException {
+    return new PathFilter(globs, List.of(), compile(option, globs), List.of(), List.of());
+  }
+
+  /**
    * This filter with the rules of an ignore file added (see the class comment).
    *
    * @param lines the file's lines

@@ -175,7 +175,7 @@ class OnnxModelTest {
       Path ok = externalModel(tmp.resolve("ok"), "big.bin", 0);
       Files.write(ok.resolve("big.bin"), new byte[64 * 64 * 4]);
       repo.push(ok, "forced", PushOptions.builder().codec(CodecPolicy.NONE)
-          .opaque(io.ferry.scan.PathFilter.of(List.of("big.bin"), List.of())).build());
+          .opaque(io.ferry.scan.PathFilter.anyOf("--opaque", List.of("big.bin"))).build());
       assertThat(repo.snapshot(repo.resolve("forced")).file("big.bin").orElseThrow().format())
           .isEqualTo(FileEntry.OPAQUE);
     }
