@@ -259,7 +259,7 @@ public final class Export {
 
       @Override
       public void file(String rel, Path path, BasicFileAttributes attrs) {
-        if (!writes.contains(rel) && !Destination.isDownloadState(rel)) {
+        if (!writes.contains(rel) && !io.ferry.version.SafePaths.isDownloadState(rel)) {
           files.add(rel);
         }
       }

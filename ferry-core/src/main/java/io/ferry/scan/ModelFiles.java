@@ -185,14 +185,6 @@ public final class ModelFiles {
     return b.toString();
   }
 
-  /** Whether a directory is one a push never walks: {@code .git}, and {@code .cache/huggingface}. */
-  private static boolean skipped(Path dir) {
-    String name = dir.getFileName().toString();
-    Path parent = dir.getParent();
-    return SafePaths.isGit(name) || name.equals("huggingface") && parent != null && parent.getFileName() != null
-        && parent.getFileName().toString().equals(".cache");
-  }
-
   private static void walk(Path root, List<SourceFile> out, FormatRegistry formats, List<Path> stores,
       PathFilter filter) throws IOException {
     Files.walkFileTree(root, EnumSet.of(FileVisitOption.FOLLOW_LINKS), Integer.MAX_VALUE,
@@ -200,7 +192,9 @@ public final class ModelFiles {
           @Override
           public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
             if (!dir.equals(root)) {
-              if (skipped(dir) || filter.skipsDirectory(filterPath(root, dir))) {
+              String rel = filterPath(root, dir);
+              if (SafePaths.isGit(dir.getFileName().toString()) || SafePaths.isDownloadState(rel + "/")
+                  || filter.skipsDirectory(rel)) {
                 return FileVisitResult.SKIP_SUBTREE;
               }
               checkName(dir);

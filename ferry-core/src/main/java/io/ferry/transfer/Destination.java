@@ -73,15 +73,6 @@ public final class Destination {
   }
 
   /**
-   * Whether a file of DEST that the version does not hold is the state of Hugging Face's download tool ({@code
-   * .cache/huggingface/…}, which {@code hf download --local-dir} keeps beside a model and a push skips): a pull does
-   * not count it as a file the version lacks, nor removes it with {@code --force}.
-   */
-  public static boolean isDownloadState(String rel) {
-    return rel.startsWith(".cache/huggingface/") || rel.contains("/.cache/huggingface/");
-  }
-
-  /**
    * Whether an entry of DEST is git's (a clone's {@code .git} directory, a submodule's {@code .git} file): no version
    * holds such a path ({@link io.ferry.version.SafePaths}), so a pull neither counts it as a file the version does not
    * have nor removes it with {@code --force}, as a push never stores it.

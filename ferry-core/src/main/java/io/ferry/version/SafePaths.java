@@ -109,6 +109,15 @@ public final class SafePaths {
     return name.equalsIgnoreCase(".git") || name.equalsIgnoreCase("git~1");
   }
 
+  /**
+   * Whether a path ({@code /}-separated, relative) lies in the state of Hugging Face's download tool
+   * ({@code .cache/huggingface/…}, which {@code hf download --local-dir} keeps beside a model): a push skips it, and a
+   * pull neither counts nor removes such files that the version does not hold.
+   */
+  public static boolean isDownloadState(String path) {
+    return path.startsWith(".cache/huggingface/") || path.contains("/.cache/huggingface/");
+  }
+
   private static String printable(String p) {
     if (p == null) {
       return "null";
