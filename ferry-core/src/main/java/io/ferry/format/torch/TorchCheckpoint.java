@@ -519,10 +519,8 @@ public final class TorchCheckpoint {
         string(s, b);
       } else if (v instanceof Py.Bytes by) {
         string(by.hex(), b);
-      } else if (v instanceof Py.TorchDType t) {
-        string(t.toString(), b);
-      } else if (v instanceof Py.NpDType t) {
-        string(t.toString(), b);
+      } else if (v instanceof Py.TorchDType || v instanceof Py.NpDType) {
+        string(v.toString(), b); // torch.bfloat16, <u4
       } else if (v instanceof Py.NdArray arr) {
         if (!arr.built()) {
           throw new InvalidInputException(f + ": the value '" + Unpickler.printable(path) + "' holds a numpy array"
