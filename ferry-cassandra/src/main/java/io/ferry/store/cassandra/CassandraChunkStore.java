@@ -539,6 +539,12 @@ final class CassandraChunkStore implements ChunkStore {
     if (row == null) {
       return null;
     }
+    if (row.isNull(0) || row.isNull(1) || row.isNull(2) || row.getInt(2) <= 0) {
+      // the insert writes every column at once: a row without them is not one this store wrote whole
+      throw new IOException("object " + id + " in " + where + ": its completion row lacks its generation, length or"
+          + " part size (gen " + row.getUuid(0) + ", length " + (row.isNull(1) ? "none" : row.getLong(1))
+          + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "), so its parts cannot be read");
+    }
     return new Marker(row.getUuid(0), row.getLong(1), row.getInt(2), row.getInstant(3));
   }
 
