@@ -543,9 +543,33 @@ final class CassandraChunkStore implements ChunkStore {
       // the insert writes every column at once: a row without them is not one this store wrote whole
       throw new IOException("object " + id + " in " + where + ": its completion row lacks its generation, length or"
           + " part size (gen " + row.getUuid(0) + ", length " + (row.isNull(1) ? "none" : row.getLong(1))
-          + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "), so its parts cannot be read");
+          + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "; " + writeTimes(id)
+          + "), so its parts cannot be read");
     }
     return new Marker(row.getUuid(0), row.getLong(1), row.getInt(2), row.getInstant(3));
+  }
+
+  /**
+   * The write times of a completion row's cells, for the report of a row that lacks some: which write left it so (a
+   * row this store wrote has one write time for all of them).
+   */
+  private String writeTimes(ChunkId id) {
+    String ks = backend.settings().keyspace();
+    try {
+      Row row = backend.executeSent(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("SELECT"
+          + " WRITETIME(gen), WRITETIME(length), WRITETIME(part_size), WRITETIME(written) FROM " + ks
+          + ".chunks WHERE id = ?", key(id)).setIdempotent(true)).one();
+      if (row == null) {
+        return "the row is gone now";
+      }
+      List<String> times = new ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        times.add(row.isNull(i) ? "none" : Long.toString(row.getLong(i)));
+      }
+      return "write times in microseconds of gen, length, part size, written: " + String.join(", ", times);
+    } catch (IOException | com.datastax.oss.driver.api.core.DriverException e) {
+      return "its write times could not be read: " + e;
+    }
   }
 
   private static ByteBuffer key(ChunkId id) {

@@ -53,6 +53,27 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
+   * A completion row this store did not write whole (here: a generation without length or part size, written by
+   * hand) is reported naming the object, what the row lacks and when each of its cells was written, not read with a
+   * part size of zero.
+   */
+  @Test
+  void aCompletionRowWithoutItsPartSizeIsReportedWithItsWriteTimes() throws Exception {
+    byte[] c = content(100);
+    ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
+        + cassandra.settings().keyspace() + ".chunks (id, gen) VALUES (?, ?) USING TIMESTAMP 1234567",
+        ByteBuffer.wrap(id.toBytes()), java.util.UUID.randomUUID()));
+    assertThatThrownBy(() -> store.read(id, 0, 10)).isInstanceOf(java.io.IOException.class)
+        .hasMessageContaining("object " + id)
+        .hasMessageContaining("lacks its generation, length or part size")
+        .hasMessageContaining("length none, part size none")
+        .hasMessageContaining("write times in microseconds of gen, length, part size, written: 1234567, none, none,"
+            + " none");
+  }
+
+  /**
    * An object of many parts over two slabs, given as buffers whose edges fall inside parts and on their bounds (so
    * some parts are sent as slices of one buffer and others gathered from several), comes back whole and by ranges
    * that cross parts and slabs, into heap and direct buffers.
