@@ -78,12 +78,13 @@ public final class ChunkReader {
     return trusted ? asked : Check.CONTENT;
   }
 
-  /** Where a location is, as errors name it: the store's URI, then the loose object or the pack and offset. */
+  /** Where a location is, as errors name it after the chunk: the store, and for a packed chunk its pack and offset. */
   public String describe(Location loc) {
     if (loc.packed()) {
       return store.describe() + " pack " + loc.object() + " at offset " + loc.offset();
     }
-    return store.describe() + " object " + loc.object();
+    // a loose object is the chunk itself: its errors say "object ID at STORE", once
+    return store.describe();
   }
 
   /**
