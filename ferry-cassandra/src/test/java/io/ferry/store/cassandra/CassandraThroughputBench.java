@@ -104,7 +104,8 @@ class CassandraThroughputBench {
     double driverWrite = best[DRIVER_WRITE];
     double driverRead = best[DRIVER_READ];
     double driverCopy = best[DRIVER_COPY];
-    System.out.printf("model %d MiB (bf16, codec none), one local node, best of %d:%n", bytes >> 20, rounds);
+    System.out.printf("model %d MiB (bf16, codec none), one local node, best of %d (test JVM options: %s):%n",
+        bytes >> 20, rounds, java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
     System.out.printf("  Ferry push %.2f s (%.0f MB/s)  driver 1 MiB-blob writes %.2f s (%.0f MB/s)  ratio %.2f%n",
         ferryPush, bytes / ferryPush / 1e6, driverWrite, bytes / driverWrite / 1e6, driverWrite / ferryPush);
     System.out.printf("  Ferry pull %.2f s (%.0f MB/s)  driver 1 MiB-blob reads  %.2f s (%.0f MB/s)  ratio %.2f%n",
