@@ -8,6 +8,7 @@ import math
 import os
 import re
 import stat
+import threading
 import urllib.parse
 
 import numpy as np
@@ -25,6 +26,9 @@ PART_SUFFIX = ".ferry-part"
 
 #: The largest version or snapshot object the client reads (readers of Ferry's JSON objects accept up to 2 GiB).
 MAX_OBJECT_BYTES = 1 << 31
+# Version and snapshot objects kept after their SHA-256 was checked (they never change: their id is their content's
+# hash), so that model() of a version already read fetches only the server's description of it
+OBJECT_CACHE_BYTES = 64 << 20
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -46,6 +50,9 @@ class Client:
         if token is None:
             token = os.environ.get("FERRY_TOKEN") or None
         self._http = Transport(url, token, timeout)
+        self._objects = collections.OrderedDict()
+        self._objects_bytes = 0
+        self._objects_lock = threading.Lock()
 
     def __repr__(self):
         return "ferry.Client(%r%s)" % (",".join(self._http.urls), ", token=<hidden>" if self._http._token else "")
@@ -174,6 +181,13 @@ class Client:
         against the id, parsed."""
         if not isinstance(oid, str) or not _HEX64.match(oid):
             raise FerryIntegrityError("%s: object id %r is not 64 lower-case hex digits" % (what, oid))
+        with self._objects_lock:
+            kept = self._objects.get(oid)
+            if kept is not None:
+                self._objects.move_to_end(oid)
+        if kept is not None:
+            # parsed again: callers get their own copy to change as they like
+            return json.loads(kept)
         ctx = "reading " + what
         digest = hashlib.sha256()
         body = bytearray()
@@ -194,9 +208,19 @@ class Client:
             raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the object id %s; it is not used" % (
                 ctx, actual, oid))
         try:
-            return json.loads(body.decode("utf-8"))
+            text = body.decode("utf-8")
+            parsed = json.loads(text)
         except ValueError as e:
             raise FerryIntegrityError("%s: object %s is not JSON (%s)" % (ctx, oid, e)) from None
+        if len(body) <= OBJECT_CACHE_BYTES // 4:
+            with self._objects_lock:
+                if oid not in self._objects:
+                    self._objects[oid] = text
+                    self._objects_bytes += len(body)
+                while self._objects_bytes > OBJECT_CACHE_BYTES:
+                    _, old = self._objects.popitem(last=False)
+                    self._objects_bytes -= len(old.encode("utf-8"))
+        return parsed
 
     # -- chunks ---------------------------------------------------------------------------------------------------
 

@@ -182,6 +182,25 @@ class TensorTest(unittest.TestCase):
         size = {f["path"]: f["size"] for f in m.files()}["model-00002-of-00002.safetensors"]
         self.assertEqual(1024 * 160 * 2, fetched, "one chunk: the tensor's own, not its file of %d bytes" % size)
 
+    def test_a_version_read_again_fetches_only_its_description(self):
+        c = ferry.Client(URL, token=TOKEN)
+        before = c.bytes_received
+        first = c.model("tiny:prod")
+        once = c.bytes_received - before
+        before = c.bytes_received
+        again = c.model("tiny:prod")
+        twice = c.bytes_received - before
+        self.assertEqual(first.id, again.id)
+        self.assertEqual(first.files(), again.files())
+        self.assertEqual([tuple(t) for t in first.tensors()], [tuple(t) for t in again.tensors()])
+        # the version and snapshot objects (checked once, never changing) are not fetched again
+        self.assertLess(twice, once)
+        self.assertGreater(once - twice, 1000, "the snapshot object of %d files" % len(first.files()))
+        # a fresh client fetches and checks them itself
+        fresh = ferry.Client(URL, token=TOKEN)
+        fresh.model("tiny:prod")
+        self.assertEqual(once, fresh.bytes_received)
+
     @unittest.skipIf(torch is None and not CI, "torch is not importable")
     def test_state_dict(self):
         self.assertIsNotNone(torch, "CI=true: torch (python3-torch) must be importable")
