@@ -6,6 +6,7 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.torch.TorchMetadata;
+import io.ferry.store.FileWrites;
 import io.ferry.concurrent.Futures;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
@@ -444,8 +445,13 @@ public final class ModelReader implements Closeable {
 
   private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {
     try {
-      while (b.hasRemaining()) {
-        out.write(b);
+      // in slices, as FileWrites writes: stdout may be a file
+      int end = b.limit();
+      while (b.position() < end) {
+        b.limit(Math.min(end, b.position() + FileWrites.DIRECT_SLICE));
+        while (b.hasRemaining()) {
+          out.write(b);
+        }
       }
     } finally {
       buffers.giveOutput(b);
