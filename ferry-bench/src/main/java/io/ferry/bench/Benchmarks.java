@@ -256,11 +256,13 @@ public final class Benchmarks {
     long catRss = 0;
     long stored = 0;
     Path shardFile = model.resolve(shard);
+    // Each command that writes the model's 1.94 GiB (cp, both pulls) starts right after the model's last copy in DEST
+    // was deleted, so each gets the pages that deletion freed. On this virtual machine a page the guest freed a few
+    // seconds earlier has been handed back to the host (free page reporting), and writing into such pages costs far
+    // more kernel time than into pages freed a moment ago: a default-codec pull run right after the push (nothing
+    // freed for seconds) took 4.1-4.2 s with 4.9-5.0 CPU-seconds in the kernel; the same pull right after 1.94 GiB
+    // was deleted, 1.6-2.2 s with 0.9-1.7 (2026-12-05). The push comes first in a round, after its store is deleted.
     for (int i = 0; i < runs; i++) {
-      clean(dst);
-      proc.quiet("sync");
-      cpSync = Math.min(cpSync, proc.sh("cp -r '" + model + "' '" + dst + "' && sync").wallS());
-      clean(dst);
       clean(store);
       proc.quiet("sync");
       proc.run(List.of(ferry, "init", "--store", store.toString()), Map.of(), null);
@@ -273,6 +275,10 @@ public final class Benchmarks {
       }
       pushRss = Math.max(pushRss, p.maxRssKb());
       stored = dirBytes(store.resolve("objects"));
+      clean(dst);
+      proc.quiet("sync");
+      cpSync = Math.min(cpSync, proc.sh("cp -r '" + model + "' '" + dst + "' && sync").wallS());
+      clean(dst);
       proc.quiet("sync");
       Proc.Run f = proc.run(List.of("sh", "-c", "'" + ferry + "' pull --store '" + store + "' bench '" + dst
           + "' && sync"), Map.of(), null);
@@ -289,7 +295,7 @@ public final class Benchmarks {
       check(n, "ferry pull (codec none)");
       pullNone = Math.min(pullNone, n.wallS());
       pullNoneRss = Math.max(pullNoneRss, n.maxRssKb());
-      clean(dst);
+      // DEST stays until the next round's cp deletes it (see above)
       cat = Math.min(cat, proc.sh("cat '" + shardFile + "' > /dev/null").wallS());
       Proc.Run c = proc.run(List.of("sh", "-c", "'" + ferry + "' cat --store '" + store + "' 'bench//" + shard
           + "' > /dev/null"), Map.of(), null);
