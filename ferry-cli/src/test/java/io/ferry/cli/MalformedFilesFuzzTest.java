@@ -51,6 +51,7 @@ class MalformedFilesFuzzTest {
   private static Path gguf;
   private static Path torch;
   private static Path hfIndex;
+  private static Path ggufSplits;
 
   /** A valid file of each format, made once. */
   @org.junit.jupiter.api.BeforeAll
@@ -82,6 +83,20 @@ class MalformedFilesFuzzTest {
         new Tensor("b", DType.F32, new long[] {64}, 7), new Tensor("c", DType.BF16, new long[] {64, 64}, 8)), 8 << 10);
     hfIndex = hf;
     assertThat(hf.resolve("model.safetensors.index.json")).exists();
+
+    // a GGUF in two splits, as llama.cpp's gguf-split names and keys them
+    ggufSplits = seeds.resolve("split");
+    Files.createDirectories(ggufSplits);
+    for (int n = 1; n <= 2; n++) {
+      GgufWriter w = new GgufWriter();
+      if (n == 1) {
+        w.str("general.architecture", "llama");
+      }
+      w.kv("split.no", GgufWriter.U16, new byte[] {(byte) (n - 1), 0})
+          .kv("split.count", GgufWriter.U16, new byte[] {2, 0}).i32("split.tensors.count", 4)
+          .seeded("t" + n + "a", DType.F16, n, 64, 4).seeded("t" + n + "b", DType.Q8_0, n + 10, 64, 2);
+      w.write(ggufSplits.resolve(String.format("m-%05d-of-00002.gguf", n)));
+    }
   }
 
   static Stream<String> formats() {
@@ -158,6 +173,18 @@ class MalformedFilesFuzzTest {
     byte[] valid = Files.readAllBytes(hfIndex.resolve("model.safetensors.index.json"));
     long seed = SEED ^ 0x1de;
     pushes(new Mutations(valid, valid.length, seed), "model.safetensors.index.json", hfIndex, "hf-index", seed);
+  }
+
+  /** The second split of a split GGUF is malformed: pushed as it is, or refused naming it. */
+  @Test
+  void pushOfAMalformedGgufSplit() throws Exception {
+    String name = "m-00002-of-00002.gguf";
+    byte[] valid = Files.readAllBytes(ggufSplits.resolve(name));
+    long seed = SEED ^ 0x6606;
+    Path others = tmp.resolve("split-others");
+    Files.createDirectories(others);
+    Files.copy(ggufSplits.resolve("m-00001-of-00002.gguf"), others.resolve("m-00001-of-00002.gguf"));
+    pushes(new Mutations(valid, valid.length - 256, seed), name, others, "gguf-split", seed);
   }
 
   private void pushes(Mutations m, String name, Path siblings, String format, long seed) throws Exception {
