@@ -164,11 +164,15 @@ public final class Exchange {
       throw tooLarge(declared, max);
     }
     bodyRead = true;
+    long got = 0;
     try (InputStream in = Content.Source.asInputStream(request)) {
       if (declared >= 0) {
-        byte[] b = in.readNBytes((int) declared);
-        if (b.length != declared) {
-          throw HttpError.badRequest("request body ended after " + b.length + " of its " + declared + " bytes");
+        byte[] b = new byte[(int) declared];
+        for (int n; got < declared && (n = in.read(b, (int) got, (int) (declared - got))) >= 0; ) {
+          got += n;
+        }
+        if (got != declared) {
+          throw cutShort(got, declared);
         }
         return b;
       }
@@ -179,9 +183,19 @@ public final class Exchange {
           throw tooLarge(out.size() + (long) n, max);
         }
         out.write(buf, 0, n);
+        got += n;
       }
       return out.toByteArray();
+    } catch (org.eclipse.jetty.io.EofException e) {
+      // the client ended the body early (closed its side, or a chunked body without its last chunk): its request is
+      // malformed, not the server failing
+      throw cutShort(got, declared);
     }
+  }
+
+  private HttpError cutShort(long got, long declared) {
+    return HttpError.badRequest(method() + " " + clip(rawPath()) + ": request body ended after " + got
+        + (declared >= 0 ? " of its " + declared + " bytes" : " bytes, before its last chunk"));
   }
 
   private HttpError tooLarge(long size, long max) {
