@@ -296,6 +296,7 @@ final class ServerPool implements AutoCloseable {
     busy.remove();
     long busyWait = BUSY_WAIT_MIN_MS;
     long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
+    int rounds = 1;
     while (true) {
       Server s = pick(tried);
       if (s == null && busy.get() && System.nanoTime() + busyWait * 1_000_000 < giveUp) {
@@ -304,6 +305,16 @@ final class ServerPool implements AutoCloseable {
         tried.clear();
         waitBusy(call, busyWait);
         busyWait = Math.min(BUSY_WAIT_MAX_MS, busyWait * 2);
+        s = pick(tried);
+      }
+      long pause = RETRY_PAUSE_MS << (rounds - 1);
+      if (s == null && rounds < ROUNDS && System.nanoTime() + pause * 1_000_000 < giveUp) {
+        // every server failed this call (a connection cut or reset, an answer cut short, a 5xx): the call is
+        // idempotent, so it goes round the servers again after a pause, each on a fresh connection; one dropped
+        // connection does not fail a pull, even from a single server
+        tried.clear();
+        waitBusy(call, pause);
+        rounds++;
         s = pick(tried);
       }
       if (s == null) {
@@ -430,6 +441,9 @@ final class ServerPool implements AutoCloseable {
   }
 
   /** First and longest wait before trying busy servers again. */
+  /** Times an idempotent call goes round every server before it fails, and the pause before the second round. */
+  private static final int ROUNDS = 3;
+  private static final long RETRY_PAUSE_MS = 100;
   private static final long BUSY_WAIT_MIN_MS = 20;
   private static final long BUSY_WAIT_MAX_MS = 1000;
   /** Whether a server answered busy in the calling thread's current round. */
@@ -457,7 +471,7 @@ final class ServerPool implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what()
-          + " again at busy servers of " + settings.describe());
+          + " again at " + settings.describe());
       io.initCause(e);
       throw io;
     }
