@@ -126,16 +126,6 @@ class StoreCorruptionFuzzTest {
         }
       }
     }
-    try (Stream<Path> s = Files.walk(from)) {
-      for (Path p : s.toList()) {
-        Path t = to.resolve(from.relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(t);
-        } else {
-          Files.copy(p, t);
-        }
-      }
-    }
+    io.ferry.testkit.DirectoryState.copy(from, to);
   }
-
 }

@@ -35,8 +35,8 @@ final class ServerFixture implements AutoCloseable {
   ServerFixture(Path dir) throws IOException {
     this.dir = dir;
     Path template = Template.get();
-    copyTree(template.resolve("store"), dir.resolve("store"));
-    copyTree(template.resolve("model"), dir.resolve("model"));
+    io.ferry.testkit.DirectoryState.copy(template.resolve("store"), dir.resolve("store"));
+    io.ferry.testkit.DirectoryState.copy(template.resolve("model"), dir.resolve("model"));
     repo = Ferry.open(dir.resolve("store").toString(), StoreOptions.existing(), RepositoryOptions.defaults());
     pushed = repo.push(dir.resolve("model"), "org/tiny:prod", PushOptions.builder().message("first").author("test")
         .build());
@@ -63,19 +63,6 @@ final class ServerFixture implements AutoCloseable {
         dir = d;
       }
       return dir;
-    }
-  }
-
-  private static void copyTree(Path from, Path to) throws IOException {
-    try (java.util.stream.Stream<Path> s = java.nio.file.Files.walk(from)) {
-      for (Path p : (Iterable<Path>) s::iterator) {
-        Path t = to.resolve(from.relativize(p).toString());
-        if (java.nio.file.Files.isDirectory(p)) {
-          java.nio.file.Files.createDirectories(t);
-        } else {
-          java.nio.file.Files.copy(p, t, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
-        }
-      }
     }
   }
 

@@ -33,4 +33,21 @@ public final class DirectoryState {
     }
     return out;
   }
+
+  /**
+   * Copies the tree at {@code from} into {@code to} (created, with its directories), each file with its attributes
+   * (modification time included: stores and pulls look at it).
+   */
+  public static void copy(Path from, Path to) throws IOException {
+    try (Stream<Path> s = Files.walk(from)) {
+      for (Path p : (Iterable<Path>) s::iterator) {
+        Path t = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(t);
+        } else {
+          Files.copy(p, t, java.nio.file.StandardCopyOption.COPY_ATTRIBUTES);
+        }
+      }
+    }
+  }
 }

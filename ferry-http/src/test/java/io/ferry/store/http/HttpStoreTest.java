@@ -164,7 +164,7 @@ class HttpStoreTest {
       Future<?> pull = one.submit(() -> r.pull("m", dest, PullOptions.defaults()));
       ServerGroup.await("the pull to stall", 30, () -> server.held.get() > 0);
       Path killed = tmp.resolve("killed");
-      copyTree(dest, killed);
+      io.ferry.testkit.DirectoryState.copy(dest, killed);
       server.chunkStatus.set(503);
       server.release();
       assertThatThrownBy(pull::get).hasCauseInstanceOf(IOException.class);
@@ -186,16 +186,4 @@ class HttpStoreTest {
     }
   }
 
-  private static void copyTree(Path from, Path to) throws IOException {
-    try (Stream<Path> s = Files.walk(from)) {
-      for (Path p : s.toList()) {
-        Path t = to.resolve(from.relativize(p).toString());
-        if (Files.isDirectory(p)) {
-          Files.createDirectories(t);
-        } else {
-          Files.copy(p, t);
-        }
-      }
-    }
-  }
 }
