@@ -6,18 +6,13 @@ import io.ferry.format.FormatInput;
 import io.ferry.format.torch.Unpickler;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.testkit.Mutations;
-import io.ferry.testkit.Mutations.Mutant;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -47,27 +42,10 @@ class TorchFuzzTest {
     // the valid file reads
     check(seedFile, pickle, name, valid);
     long seed = SEED ^ seedFile.hashCode();
-    Mutations m = new Mutations(valid, valid.length, seed);
-    List<String> failures = new ArrayList<>();
-    int refused = 0;
-    for (int i = 0; i < ROUNDS && failures.size() < 5; i++) {
-      Mutant mutant = m.next();
-      try {
-        check(seedFile, pickle, name, mutant.bytes());
-      } catch (IOException e) {
-        refused++;
-        if (e.getMessage() == null || !e.getMessage().contains(name)) {
-          failures.add("round " + i + ": " + mutant.what() + " -> " + e);
-        }
-      } catch (RuntimeException | Error e) {
-        StringWriter trace = new StringWriter();
-        e.printStackTrace(new PrintWriter(trace));
-        failures.add("round " + i + ": " + mutant.what() + " -> "
-            + String.join("\n", trace.toString().lines().limit(10).toList()));
-      }
-    }
-    assertThat(failures).as("malformed %s, %d rounds of seed %d", seedFile, ROUNDS, seed).isEmpty();
-    assertThat(refused).as("variants refused").isGreaterThan(ROUNDS / 10);
+    Mutations.Outcome o = new Mutations(valid, valid.length, seed).feed(ROUNDS, name,
+        bytes -> check(seedFile, pickle, name, bytes));
+    assertThat(o.failures()).as("malformed %s, %d rounds of seed %d", seedFile, ROUNDS, seed).isEmpty();
+    assertThat(o.refused()).as("variants refused").isGreaterThan(ROUNDS / 10);
   }
 
   private void check(String seedFile, boolean pickle, String name, byte[] bytes) throws IOException {

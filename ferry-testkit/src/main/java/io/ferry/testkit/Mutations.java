@@ -16,6 +16,44 @@ public final class Mutations {
   /** One malformed variant: its bytes and what was done to the valid file. */
   public record Mutant(byte[] bytes, String what) {}
 
+  /** Reads one variant as the code under test reads a file. */
+  @FunctionalInterface
+  public interface Reader {
+    void read(byte[] bytes) throws java.io.IOException;
+  }
+
+  /**
+   * What {@link #feed} found: how many variants were refused with an error naming the file, and the failures (at most
+   * five): a refusal that does not name it, a {@link RuntimeException} or an {@link Error}, each with the mutation.
+   */
+  public record Outcome(int refused, java.util.List<String> failures) {}
+
+  /**
+   * Feeds {@code rounds} variants to {@code reader}: reading one or refusing it with an {@link java.io.IOException}
+   * whose message contains {@code name} is right; anything else is a failure. Stops after five failures.
+   */
+  public Outcome feed(int rounds, String name, Reader reader) {
+    java.util.List<String> failures = new java.util.ArrayList<>();
+    int refused = 0;
+    for (int i = 0; i < rounds && failures.size() < 5; i++) {
+      Mutant m = next();
+      try {
+        reader.read(m.bytes());
+      } catch (java.io.IOException e) {
+        refused++;
+        if (e.getMessage() == null || !e.getMessage().contains(name)) {
+          failures.add("round " + i + ": " + m.what() + " -> " + e);
+        }
+      } catch (RuntimeException | Error e) {
+        java.io.StringWriter trace = new java.io.StringWriter();
+        e.printStackTrace(new java.io.PrintWriter(trace));
+        failures.add("round " + i + ": " + m.what() + " -> "
+            + String.join("\n", trace.toString().lines().limit(10).toList()));
+      }
+    }
+    return new Outcome(refused, failures);
+  }
+
   private final byte[] valid;
   private final int hot;
   private final SplittableRandom random;
