@@ -150,7 +150,7 @@ public final class Frame {
     int actual = crc32c(payload);
     if (actual != header.payloadCrc()) {
       throw new CorruptObjectException(id, where, String.format(
-          "checksum failed (hardware problem?) : expected=%08x actual=%08x", header.payloadCrc(), actual));
+          "checksum failed (hardware problem?) in payload: expected=%08x actual=%08x", header.payloadCrc(), actual));
     }
   }
 

@@ -671,7 +671,7 @@ public final class ChunkReader {
     }
     if ((int) crc.getValue() != o.header.payloadCrc()) {
       throw new CorruptObjectException(o.loc.chunk(), o.where, String.format(
-          "checksum failed (hardware problem?) : expected=%08x actual=%08x", o.header.payloadCrc(),
+          "checksum failed (hardware problem?) in payload: expected=%08x actual=%08x", o.header.payloadCrc(),
           (int) crc.getValue()));
     }
     if (sha != null) {
