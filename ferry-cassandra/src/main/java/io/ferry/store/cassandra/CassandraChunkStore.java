@@ -51,6 +51,15 @@ final class CassandraChunkStore implements ChunkStore {
   private static final int COMPLETION_ATTEMPTS = 5;
   /** Serial reads that settle one transaction when connections are lost: pauses of 0.2, 0.4, 0.8 and 1.6 s between. */
   private static final int SETTLE_ATTEMPTS = 5;
+  /**
+   * Every column of a completion row, which every query of the table selects. A read at QUORUM that finds replicas
+   * disagreeing repairs the stale ones with what it read, and only with the columns it selected: the listing once
+   * selected {@code length} and {@code written} alone, and after a push that lost its quorum (a completion row on one
+   * replica only) it wrote rows of those two columns to the others, which a later read of two of them returned as a
+   * row without generation or part size (seen twice in {@code CassandraNodeLossTest}: length and written with one
+   * write time, gen and part size none).
+   */
+  private static final String MARKER_COLUMNS = "gen, length, part_size, written";
   /** Completion rows kept for reads (about 100 bytes each): a pull reads each object in several ranges. */
   private static final int READ_MARKERS = 4096;
   private final CassandraBackend backend;
@@ -82,11 +91,11 @@ final class CassandraChunkStore implements ChunkStore {
     this.where = backend.where();
     String ks = backend.settings().keyspace();
     var s = backend.session();
-    readMarker = s.prepare("SELECT gen, length, part_size, written FROM " + ks + ".chunks WHERE id = ?");
+    readMarker = s.prepare("SELECT " + MARKER_COLUMNS + " FROM " + ks + ".chunks WHERE id = ?");
     insertMarker = s.prepare("INSERT INTO " + ks + ".chunks (id, gen, length, part_size, written)"
         + " VALUES (?, ?, ?, ?, ?) IF NOT EXISTS");
     deleteMarker = s.prepare("DELETE FROM " + ks + ".chunks WHERE id = ? IF gen = ?");
-    listMarkers = s.prepare("SELECT id, length, written FROM " + ks + ".chunks");
+    listMarkers = s.prepare("SELECT id, " + MARKER_COLUMNS + " FROM " + ks + ".chunks");
     insertPart = s.prepare("INSERT INTO " + ks + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, ?, ?, ?)");
     readParts = s.prepare("SELECT part, data FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ?"
         + " AND part >= ? AND part <= ?");
@@ -452,7 +461,7 @@ final class CassandraChunkStore implements ChunkStore {
     try {
       for (Row row : rs) {
         sink.accept(new StoredObject(ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0))),
-            row.getLong(1), row.getInstant(2)));
+            row.getLong(2), row.getInstant(4)));
       }
     } catch (com.datastax.oss.driver.api.core.DriverException e) {
       throw backend.failure("listing objects", e);

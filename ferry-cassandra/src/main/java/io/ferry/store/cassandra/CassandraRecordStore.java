@@ -156,8 +156,16 @@ final class CassandraRecordStore implements RecordStore {
     if (serial) {
       st = st.setConsistencyLevel(backend.settings().serialConsistency());
     }
-    Row row = backend.execute("reading record " + key, st).one();
-    return row == null ? Optional.empty() : Optional.of(CassandraBackend.bytes(row.getByteBuffer(0)));
+    return content(backend.execute("reading record " + key, st).one());
+  }
+
+  /**
+   * A record's content; absent for no row, and for a row without content. Every write of a record writes its content
+   * (an empty one is an empty blob, not null), so a row without it was made by a read repair of a listing, which
+   * selects names only, on a replica that missed a write that never reached its quorum: not a record.
+   */
+  private static Optional<byte[]> content(Row row) {
+    return row == null || row.isNull(0) ? Optional.empty() : Optional.of(CassandraBackend.bytes(row.getByteBuffer(0)));
   }
 
   @Override
@@ -171,8 +179,7 @@ final class CassandraRecordStore implements RecordStore {
     List<AsyncResultSet> got = backend.await("reading " + keys.size() + " records", reads);
     List<Optional<byte[]>> out = new ArrayList<>(keys.size());
     for (AsyncResultSet rs : got) {
-      Row row = rs.one();
-      out.add(row == null ? Optional.empty() : Optional.of(CassandraBackend.bytes(row.getByteBuffer(0))));
+      out.add(content(rs.one()));
     }
     return out;
   }
