@@ -440,10 +440,10 @@ final class ServerPool implements AutoCloseable {
     }
   }
 
-  /** First and longest wait before trying busy servers again. */
   /** Times an idempotent call goes round every server before it fails, and the pause before the second round. */
   private static final int ROUNDS = 3;
   private static final long RETRY_PAUSE_MS = 100;
+  /** First and longest wait before trying busy servers again. */
   private static final long BUSY_WAIT_MIN_MS = 20;
   private static final long BUSY_WAIT_MAX_MS = 1000;
   /** Whether a server answered busy in the calling thread's current round. */
