@@ -445,14 +445,7 @@ public final class ModelReader implements Closeable {
 
   private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {
     try {
-      // in slices, as FileWrites writes: stdout may be a file
-      int end = b.limit();
-      while (b.position() < end) {
-        b.limit(Math.min(end, b.position() + FileWrites.DIRECT_SLICE));
-        while (b.hasRemaining()) {
-          out.write(b);
-        }
-      }
+      FileWrites.write(b, out);
     } finally {
       buffers.giveOutput(b);
     }

@@ -3,6 +3,7 @@ package io.ferry.store;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 
 /**
  * Writes to files that keep memory bounded. The JDK writes a heap buffer through a temporary direct buffer of the
@@ -29,7 +30,7 @@ public final class FileWrites {
     long pos = at;
     while (src.hasRemaining()) {
       int n;
-      int most = src.isDirect() ? DIRECT_SLICE : SLICE;
+      int most = most(src);
       if (src.remaining() <= most) {
         n = out.write(src, pos);
       } else {
@@ -41,5 +42,24 @@ public final class FileWrites {
       pos += n;
     }
     return pos;
+  }
+
+  /** Writes all of {@code src} to a channel (stdout, say, which may be a file), in the same slices. */
+  public static void write(ByteBuffer src, WritableByteChannel out) throws IOException {
+    int end = src.limit();
+    try {
+      while (src.position() < end) {
+        src.limit(Math.min(end, src.position() + most(src)));
+        while (src.hasRemaining()) {
+          out.write(src);
+        }
+      }
+    } finally {
+      src.limit(end);
+    }
+  }
+
+  private static int most(ByteBuffer src) {
+    return src.isDirect() ? DIRECT_SLICE : SLICE;
   }
 }
