@@ -52,7 +52,7 @@ final class CassandraChunkStore implements ChunkStore {
   /** Serial reads that settle one transaction when connections are lost: pauses of 0.2, 0.4, 0.8 and 1.6 s between. */
   private static final int SETTLE_ATTEMPTS = 5;
   /**
-   * Every column of a completion row, which every query of the table selects. A read at QUORUM that finds replicas
+   * Every column of a completion row, which the insert writes and every query of the table selects. A read at QUORUM that finds replicas
    * disagreeing repairs the stale ones with what it read, and only with the columns it selected: the listing once
    * selected {@code length} and {@code written} alone, and after a push that lost its quorum (a completion row on one
    * replica only) it wrote rows of those two columns to the others, which a later read of two of them returned as a
@@ -92,7 +92,7 @@ final class CassandraChunkStore implements ChunkStore {
     String ks = backend.settings().keyspace();
     var s = backend.session();
     readMarker = s.prepare("SELECT " + MARKER_COLUMNS + " FROM " + ks + ".chunks WHERE id = ?");
-    insertMarker = s.prepare("INSERT INTO " + ks + ".chunks (id, gen, length, part_size, written)"
+    insertMarker = s.prepare("INSERT INTO " + ks + ".chunks (id, " + MARKER_COLUMNS + ")"
         + " VALUES (?, ?, ?, ?, ?) IF NOT EXISTS");
     deleteMarker = s.prepare("DELETE FROM " + ks + ".chunks WHERE id = ? IF gen = ?");
     listMarkers = s.prepare("SELECT id, " + MARKER_COLUMNS + " FROM " + ks + ".chunks");
