@@ -16,6 +16,7 @@ import com.datastax.oss.driver.api.core.cql.Statement;
 import com.datastax.oss.driver.api.core.metadata.Node;
 import com.datastax.oss.driver.api.core.metadata.NodeState;
 import com.datastax.oss.driver.api.core.metadata.schema.KeyspaceMetadata;
+import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
@@ -38,6 +39,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -335,12 +337,23 @@ public final class CassandraBackend implements Backend {
 
   /**
    * {@code session.execute(statement)}, sent again after a pause while the driver could not send it at all ({@link
-   * #notSent}); any other failure is thrown as the driver threw it, for callers that look at its kind.
+   * #notSent}), and sent to another node when its coordinator refused it unrun because it is shutting down ({@link
+   * #refusedUnrun}); any other failure is thrown as the driver threw it, for callers that look at its kind.
    */
   ResultSet executeSent(Statement<?> statement) throws InterruptedIOException {
     for (int attempt = 1; ; attempt++) {
       try {
         return session.execute(statement);
+      } catch (OverloadedException e) {
+        // The driver sends no statement that is not idempotent (a lightweight transaction) elsewhere by itself; a
+        // node that drains keeps its native port open for seconds and refuses every request meanwhile, so sent to
+        // it again the request would be refused again until the attempts ran out, and the user would read "shutting
+        // down" instead of what the rest of the cluster can do.
+        Node other = attempt < NOT_SENT_ATTEMPTS && refusedUnrun(e) ? anotherNode(e.getCoordinator()) : null;
+        if (other == null) {
+          throw e;
+        }
+        statement = statement.setNode(other);
       } catch (AllNodesFailedException e) {
         if (attempt >= NOT_SENT_ATTEMPTS || !notSent(e)) {
           throw e;
@@ -354,6 +367,27 @@ public final class CassandraBackend implements Backend {
         }
       }
     }
+  }
+
+  /**
+   * Whether a coordinator refused a request before running any of it: Cassandra answers every request that reaches a
+   * node which is shutting down (its connections no longer running) with this overload, whatever the statement, so
+   * sending it to another node is safe for any statement.
+   */
+  static boolean refusedUnrun(OverloadedException e) {
+    String m = e.getMessage();
+    return m != null && m.endsWith("Server is shutting down");
+  }
+
+  /** A node the driver sees up other than {@code refused}, picked at random so that retries spread; null if none. */
+  private Node anotherNode(Node refused) {
+    List<Node> up = new ArrayList<>();
+    for (Node n : session.getMetadata().getNodes().values()) {
+      if (n.getState() == NodeState.UP && !n.equals(refused)) {
+        up.add(n);
+      }
+    }
+    return up.isEmpty() ? null : up.get(ThreadLocalRandom.current().nextInt(up.size()));
   }
 
   /** Sends of a request the driver could not send at all (see {@link #notSent}), the first included. */
