@@ -227,11 +227,23 @@ class Client:
     def _chunk(self, chunk, lo, hi, sink, where):
         """Fetches a chunk's decoded content, checks its length and SHA-256 against its id, and hands the bytes in
         [lo, hi) of it to ``sink(position in [lo, hi), memoryview)`` as they arrive. The caller uses what the sink got
-        only after this returns (it raises on any mismatch)."""
+        only after this returns (it raises on any mismatch). Bytes that fail the checks are fetched once more (damaged
+        on the way, they come whole the second time; the sink is written at the same positions again); a second
+        failure is raised, with the first one named."""
         cid = chunk["id"]
-        length = chunk["length"]
         if not _HEX64.match(cid):
             raise FerryIntegrityError("%s: chunk id %r is not 64 lower-case hex digits" % (where, cid))
+        try:
+            self._chunk_once(chunk, lo, hi, sink, where)
+        except FerryIntegrityError as first:
+            try:
+                self._chunk_once(chunk, lo, hi, sink, where)
+            except FerryIntegrityError as again:
+                raise FerryIntegrityError("%s (and on the first read: %s)" % (again, first)) from None
+
+    def _chunk_once(self, chunk, lo, hi, sink, where):
+        cid = chunk["id"]
+        length = chunk["length"]
         q = {"decoded": "1"}
         if chunk.get("pack"):
             q["pack"] = chunk["pack"]

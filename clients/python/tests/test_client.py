@@ -606,6 +606,25 @@ class IntegrityTest(unittest.TestCase):
         finally:
             proxy.close()
 
+    def test_a_chunk_damaged_once_in_transit_is_fetched_again(self):
+        proxy = _TamperProxy(URL)
+        try:
+            c = ferry.Client(proxy.url(), token=TOKEN)
+            m = c.model("tiny:prod")
+            expected = ferry.Client(URL, token=TOKEN).model("tiny:prod").tensor("lm_head.weight")
+            flipped = []
+
+            def once(path, body):
+                if not flipped and "/v1/store/chunks/" in path and len(body) > 100:
+                    flipped.append(path)
+                    return _flip_chunks(path, body)
+                return None
+            proxy.change = once
+            self.assertTrue((m.tensor("lm_head.weight") == expected).all())
+            self.assertEqual(proxy.changed, 1)
+        finally:
+            proxy.close()
+
     def test_a_chunk_damaged_in_the_store_is_an_error_naming_it(self):
         c = ferry.Client(ENV["FERRY_TEST_CORRUPT_URL"])
         m = c.model("tiny:prod")

@@ -113,16 +113,17 @@ public final class ChunkReader {
   }
 
   /**
-   * Runs the read, and once more when its bytes came through a cache and failed their checks: the cache drops its
-   * copy ({@link ChunkStore#dropCached}), so the second read goes to the store, whose bytes are the truth (and whose
-   * errors name it). A read leaves nothing behind that a second attempt would trip over: buffers are written from
-   * their start again, sinks at the same positions.
+   * Runs the read, and once more when its bytes failed their checks and the store says a second read may bring other
+   * bytes ({@link ChunkStore#readRejected}): a cache drops its copy, so the second read goes to the store behind it,
+   * whose bytes are the truth (and whose errors name it); a store over several servers asks another one. A read
+   * leaves nothing behind that a second attempt would trip over: buffers are written from their start again, sinks at
+   * the same positions.
    */
   private void againPastCache(Location loc, Attempt read) throws IOException {
     try {
       read.run();
     } catch (CorruptObjectException e) {
-      if (trusted || !store.dropCached(loc.object())) {
+      if (trusted || !store.readRejected(loc.object())) {
         throw e;
       }
       try {

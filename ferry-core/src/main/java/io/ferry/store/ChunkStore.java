@@ -45,10 +45,12 @@ public interface ChunkStore extends Closeable {
   }
 
   /**
-   * A cache's answer to bytes of the object that failed a reader's checks: it forgets its copy, so that the reader's
-   * next read goes to the store behind it, and says whether it did. Stores that are no cache have no copy to forget.
+   * Told that bytes of the object this store gave failed a reader's checks; answers whether reading it once more may
+   * bring other bytes, which the reader then does. A cache forgets its copy, so that the next read goes to the store
+   * behind it; a store over several servers stops asking the one that sent those bytes for the object, and one over
+   * a network may have had them damaged on the way. A store whose bytes are what it holds has nothing to change.
    */
-  default boolean dropCached(ChunkId object) throws IOException {
+  default boolean readRejected(ChunkId object) throws IOException {
     return false;
   }
 

@@ -35,8 +35,8 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   }
 
   @Override
-  public boolean dropCached(ChunkId object) throws IOException {
-    return inner.dropCached(object);
+  public boolean readRejected(ChunkId object) throws IOException {
+    return inner.readRejected(object);
   }
 
   @Override

@@ -84,7 +84,7 @@ class UntrustedReadsTest {
     }
 
     @Override
-    public boolean dropCached(ChunkId object) {
+    public boolean readRejected(ChunkId object) {
       dropCalls.incrementAndGet();
       if (drops && object.equals(target)) {
         dropped = true;

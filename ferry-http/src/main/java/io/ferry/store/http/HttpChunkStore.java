@@ -92,7 +92,7 @@ final class HttpChunkStore implements ChunkStore {
       throw new InvalidInputException(what + ": it is " + size + " bytes, more than the " + backend.maxObjectSize()
           + " bytes the servers of " + describe() + " take (their maxObjectSize)");
     }
-    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "PUT", "/chunks/" + id.hex(),
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "PUT", chunkPath(id),
         Bodies.of(parts), List.of("Content-Type", "application/octet-stream"), HttpBackend.JSON_LIMIT,
         ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
     switch (a.status()) {
@@ -108,6 +108,16 @@ final class HttpChunkStore implements ChunkStore {
     }
   }
 
+  /** The next read of the object asks another server than the one that sent the rejected bytes (if there is one). */
+  @Override
+  public boolean readRejected(ChunkId object) {
+    return backend.pool().rejected(chunkPath(object));
+  }
+
+  private static String chunkPath(ChunkId id) {
+    return "/chunks/" + id.hex();
+  }
+
   @Override
   public long size(ChunkId id) throws IOException {
     ServerPool.Answer a = head(id);
@@ -120,7 +130,7 @@ final class HttpChunkStore implements ChunkStore {
 
   private ServerPool.Answer head(ChunkId id) throws IOException {
     String what = "look up object " + id;
-    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "HEAD", "/chunks/" + id.hex(), null,
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "HEAD", chunkPath(id), null,
         List.of(), 0, ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() != 200 && a.status() != 404) {
       throw backend.unexpected(a, what, "200 or 404");
@@ -180,7 +190,7 @@ final class HttpChunkStore implements ChunkStore {
   private ServerPool.Answer rangeRead(ChunkId id, long offset, int length, ByteBuffer dst) throws IOException {
     long last = offset + length - 1;
     String what = "read bytes " + offset + "-" + last + " of object " + id;
-    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/chunks/" + id.hex(), null,
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", chunkPath(id), null,
         List.of("Range", "bytes=" + offset + "-" + last), length, answer -> checkRange(answer, offset, length), dst),
         ServerPool.Retry.HEDGED);
     switch (a.status()) {
@@ -270,7 +280,7 @@ final class HttpChunkStore implements ChunkStore {
   @Override
   public void delete(ChunkId id) throws IOException {
     String what = "delete object " + id;
-    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "DELETE", "/chunks/" + id.hex(), null,
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "DELETE", chunkPath(id), null,
         List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE), ServerPool.Retry.ANY);
     if (a.status() != 204 && a.status() != 200 && a.status() != 404) {
       throw backend.unexpected(a, what, "204");

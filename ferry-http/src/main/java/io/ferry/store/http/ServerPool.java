@@ -20,11 +20,13 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -289,6 +291,11 @@ final class ServerPool implements AutoCloseable {
   private Answer balanced(Call call, boolean hedge) throws IOException {
     List<String> failures = new ArrayList<>();
     Set<Server> tried = new HashSet<>();
+    Server rejected = avoid.get(call.path());
+    if (rejected != null && servers.size() > 1) {
+      // it sent bytes of this object that failed the reader's checks: asked last, if no other server answers
+      tried.add(rejected);
+    }
     boolean mayHedge = hedge && settings.hedge() && servers.size() > 1;
     if (mayHedge) {
       hedgeable.incrementAndGet();
@@ -369,6 +376,7 @@ final class ServerPool implements AutoCloseable {
           }
           markUp(won.server);
           busy.remove();
+          lastServed.set(new Served(call.path(), won.server));
           return won.answer.join();
         }
       } catch (InterruptedException e) {
@@ -380,6 +388,32 @@ final class ServerPool implements AutoCloseable {
         throw interrupted(call, e);
       }
     }
+  }
+
+  /** The server that answered a thread's last balanced call, and the call's path. */
+  private record Served(String path, Server server) {}
+
+  private final ThreadLocal<Served> lastServed = new ThreadLocal<>();
+  /** Per path, the server whose answer for it failed a reader's checks ({@link #rejected}); bounded. */
+  private final Map<String, Server> avoid = new ConcurrentHashMap<>();
+  private static final int AVOID_LIMIT = 4096;
+
+  /**
+   * Told that the bytes of the calling thread's last balanced call, to {@code path}, failed the reader's checks (a
+   * CRC or the SHA-256 of a chunk): the server that sent them counts a failure and is asked for the path only when
+   * no other server answers. Whether a read again may bring other bytes: always, since bytes damaged on the way or
+   * by one server's store come whole from another, or from the same one on a fresh read.
+   */
+  boolean rejected(String path) {
+    Served s = lastServed.get();
+    if (s != null && s.path().equals(path)) {
+      s.server().failures.incrementAndGet();
+      if (avoid.size() >= AVOID_LIMIT) {
+        avoid.clear();
+      }
+      avoid.put(path, s.server());
+    }
+    return true;
   }
 
   private InterruptedIOException interrupted(Call call, InterruptedException cause) {

@@ -97,8 +97,73 @@ class TamperedResponsesTest {
   }
 
   /**
-   * A TCP proxy: requests go through as they are; in one connection of three, the answer stream gets one byte flipped
-   * at a random offset within its first 256 KiB, or is cut there.
+   * One byte flipped on the way in one chunk's answer, from the only server: the reader finds the chunk damaged, reads
+   * it once more, and the pull is whole.
+   */
+  @Test
+  void aChunkDamagedOnTheWayIsReadAgain() throws Exception {
+    Path src = model();
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
+        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
+      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
+      try (FerryServer server = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
+          Tamperer proxy = new Tamperer(server.uri(), connection -> DEEP_IN_A_CHUNK, 1)) {
+        Path out = tmp.resolve("out");
+        try (Repository remote = io.ferry.Ferry.open(proxy.uri().toString(), StoreOptions.existing(),
+            RepositoryOptions.defaults())) {
+          remote.pull("m:prod", out, PullOptions.defaults());
+        }
+        assertThat(proxy.damaged()).as("answers damaged").isEqualTo(1);
+        assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+      }
+    }
+  }
+
+  /**
+   * Of two servers over one store, one damages every chunk it sends (a bad proxy, or a bad cache in front of it): each
+   * chunk it damaged is read from the other, which it is then left to for that chunk, and the pull is whole.
+   */
+  @Test
+  void chunksOneServerDamagesAreReadFromTheOther() throws Exception {
+    Path src = model();
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
+        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
+      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
+      try (FerryServer good = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
+          FerryServer bad = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
+          Tamperer proxy = new Tamperer(bad.uri(), connection -> DEEP_IN_A_CHUNK, -1)) {
+        for (int i = 0; i < 2; i++) {
+          Path out = tmp.resolve("out" + i);
+          try (Repository remote = io.ferry.Ferry.open(proxy.uri() + "," + good.uri() + "?balance=round-robin",
+              StoreOptions.existing(), RepositoryOptions.defaults())) {
+            remote.pull("m:prod", out, PullOptions.defaults());
+          }
+          assertThat(DirectoryState.of(out)).as("pull %d", i).isEqualTo(DirectoryState.of(src));
+        }
+        assertThat(proxy.damaged()).as("answers damaged").isPositive();
+      }
+    }
+  }
+
+  /** A flip at 1 MiB into an answer stream: inside the first chunk body of a connection (the chunks are 2 MiB). */
+  private static final long[] DEEP_IN_A_CHUNK = {1, 1 << 20};
+
+  private Path model() throws IOException {
+    Path src = tmp.resolve("model");
+    ModelGenerator.writeHfModel(src, ModelGenerator.transformer(6 << 20, DType.BF16, 3), 2 << 20);
+    Files.writeString(src.resolve("config.json"), "{\"model_type\":\"llama\"}");
+    return src;
+  }
+
+  /** What the proxy does to a connection's answer stream: {plan, at}, plan 0 nothing, 1 flip, 2 cut. */
+  private interface Planner {
+    long[] plan(int connection);
+  }
+
+  /**
+   * A TCP proxy: requests go through as they are; the planner says what happens to each connection's answer stream
+   * (by default, in one connection of three, one byte flipped at a random offset within its first 256 KiB, or the
+   * stream cut there), up to a number of damaged answers (-1: no limit).
    */
   private static final class Tamperer implements AutoCloseable {
     private final URI target;
@@ -112,10 +177,20 @@ class TamperedResponsesTest {
     private final List<String> damage = new ArrayList<>();
     private volatile SplittableRandom random;
 
+    private final Planner planner;
+    private final AtomicInteger budget;
+    private int connections;
+
     Tamperer(URI target, long seed) throws IOException {
+      this(target, null, -1);
+      this.random = new SplittableRandom(seed);
+    }
+
+    Tamperer(URI target, Planner planner, int budget) throws IOException {
       this.target = target;
       this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-      this.random = new SplittableRandom(seed);
+      this.planner = planner;
+      this.budget = budget < 0 ? null : new AtomicInteger(budget);
       threads.execute(this::accept);
     }
 
@@ -148,8 +223,14 @@ class TamperedResponsesTest {
           int plan;
           long at;
           synchronized (this) {
-            plan = random.nextInt(3) == 0 ? 1 + random.nextInt(2) : 0; // 1 flip, 2 cut
-            at = random.nextLong(256 << 10);
+            if (planner != null) {
+              long[] p = planner.plan(connections++);
+              plan = (int) p[0];
+              at = p[1];
+            } else {
+              plan = random.nextInt(3) == 0 ? 1 + random.nextInt(2) : 0; // 1 flip, 2 cut
+              at = random.nextLong(256 << 10);
+            }
           }
           threads.execute(() -> pump(client, server, 0, -1));
           threads.execute(() -> pump(server, client, plan, at));
@@ -166,7 +247,7 @@ class TamperedResponsesTest {
         byte[] buf = new byte[16 << 10];
         long pos = 0;
         for (int n; (n = in.read(buf)) >= 0; ) {
-          if (plan != 0 && at >= pos && at < pos + n) {
+          if (plan != 0 && at >= pos && at < pos + n && (budget == null || budget.getAndDecrement() > 0)) {
             int i = (int) (at - pos);
             damaged.incrementAndGet();
             if (plan == 1) {

@@ -899,21 +899,23 @@ public final class RedisChunkCache implements ChunkStore {
   /**
    * Deletes every part of the object from Redis, so that the next read goes to the store: core asks this when bytes
    * read through the cache failed its checks (a well-formed part with another content: written by someone who may
-   * write to this Redis), before it reads them again.
+   * write to this Redis), before it reads them again. The store is told too: the bytes may have come from it (an
+   * HTTP store then asks another server).
    */
   @Override
-  public boolean dropCached(ChunkId id) throws IOException {
+  public boolean readRejected(ChunkId id) throws IOException {
+    boolean storeMayDiffer = store.readRejected(id);
     long size;
     try {
       size = knownSize(id);
     } catch (MissingObjectException absent) {
-      return false;
+      return storeMayDiffer;
     }
     counters[DROPPED].increment();
     deletions.incrementAndGet(); // no thread's remembered last part of it is used again
     listener.notice("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
         + " (damaged, or written by someone else); its parts are dropped and it is read from " + store.describe());
-    return deleteParts(id, size, "failed to drop the parts of an object that failed its checks");
+    return deleteParts(id, size, "failed to drop the parts of an object that failed its checks") | storeMayDiffer;
   }
 
   /** Deletes the parts of an object of {@code size} bytes; whether Redis took the deletes. */

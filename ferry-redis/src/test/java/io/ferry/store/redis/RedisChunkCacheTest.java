@@ -427,14 +427,14 @@ class RedisChunkCacheTest {
 
   /** What core asks when bytes read through the cache failed its checks: the parts go, the store's object stays. */
   @Test
-  void dropCachedRemovesThePartsAndKeepsTheObject() throws Exception {
+  void readRejectedRemovesThePartsAndKeepsTheObject() throws Exception {
     RedisChunkCache c = cache(redis.uri(), new Warnings());
     byte[] content = object(3 * PART);
     ChunkId id = ChunkId.of(content);
     c.get(id);
     awaitCached(redis, c, id, 3);
     assertThat(c.trusted()).as("a cache is never trusted").isFalse();
-    assertThat(c.dropCached(id)).isTrue();
+    assertThat(c.readRejected(id)).isTrue();
     for (int i = 0; i < 3; i++) {
       assertThat(redis.getBytes(c.partKey(id, i))).isNull();
     }
