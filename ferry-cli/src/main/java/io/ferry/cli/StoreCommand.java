@@ -155,9 +155,12 @@ abstract class StoreCommand implements Callable<Integer> {
       return fail(e, 1);
     } catch (OutOfMemoryError e) {
       long heapMiB = Runtime.getRuntime().maxMemory() >> 20;
-      return fail(new IOException("out of memory: the Java heap (" + heapMiB + " MiB) is too small for this "
-          + spec.name() + "; give Ferry a bigger one (FERRY_JAVA_OPTS=-Xmx2g) or fewer workers (--parallelism 1)",
-          e), 1);
+      String m = String.valueOf(e.getMessage());
+      String what = m.contains("direct buffer memory") ? "the JVM's direct memory (-XX:MaxDirectMemorySize, the heap's"
+          + " size unless set) is too small for this " + spec.name() + " (" + m + ")"
+          : "the Java heap (" + heapMiB + " MiB) is too small for this " + spec.name();
+      return fail(new IOException("out of memory: " + what + "; give Ferry more (FERRY_HEAP=2g, or -Xmx2g in"
+          + " FERRY_JAVA_OPTS) or fewer workers (--parallelism 1)", e), 1);
     } catch (Error e) {
       // a fault of the Java runtime (InternalError, StackOverflowError...): one line, the trace only with -v
       return fail(new IOException("internal error: " + ErrorText.of(e), e), 1);

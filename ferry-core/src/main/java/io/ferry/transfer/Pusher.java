@@ -212,12 +212,16 @@ public final class Pusher {
         bySize.add(i);
       }
       bySize.sort((a, b) -> Long.compare(prepared.files().get(b).size(), prepared.files().get(a).size()));
+      // the chunks of a file in batches, one task each (a model of many small tensors is not a task per tensor)
+      List<List<List<ChunkPlanner.Range>>> batches = new ArrayList<>();
+      for (SourceFile f : prepared.files()) {
+        batches.add(batches(prepared.plans().get(f.path())));
+      }
       // a file is done when its chunks are stored and its hash taken: each task counts its file down
       List<AtomicInteger> tasksLeft = new ArrayList<>();
-      for (SourceFile f : prepared.files()) {
-        int chunks = prepared.plans().get(f.path()).size();
-        AtomicInteger left = new AtomicInteger(chunks + (chunks != 1 ? 1 : 0));
-        tasksLeft.add(left);
+      for (int i = 0; i < prepared.files().size(); i++) {
+        int chunks = prepared.plans().get(prepared.files().get(i).path()).size();
+        tasksLeft.add(new AtomicInteger(batches.get(i).size() + (chunks != 1 ? 1 : 0)));
       }
       for (int i : bySize) {
         SourceFile f = prepared.files().get(i);
@@ -233,15 +237,21 @@ public final class Pusher {
           futures.add(fh);
         }
       }
-      List<List<Future<ChunkId>>> chunkIds = new ArrayList<>();
+      List<List<Future<ChunkId[]>>> chunkIds = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
         SourceFile f = prepared.files().get(i);
         OpenWhileUsed src = byFile.get(i);
-        List<Future<ChunkId>> ids = new ArrayList<>();
+        List<Future<ChunkId[]>> ids = new ArrayList<>();
         AtomicInteger left = tasksLeft.get(i);
-        for (ChunkPlanner.Range r : prepared.plans().get(f.path())) {
-          Future<ChunkId> id = pool.submit(() -> {
-            ChunkId stored = src.use(ch -> storeChunk(f, ch, r, lookup, sink, created, storedBytes, newChunks));
+        for (List<ChunkPlanner.Range> batch : batches.get(i)) {
+          Future<ChunkId[]> id = pool.submit(() -> {
+            ChunkId[] stored = src.use(ch -> {
+              ChunkId[] out = new ChunkId[batch.size()];
+              for (int k = 0; k < out.length; k++) {
+                out[k] = storeChunk(f, ch, batch.get(k), lookup, sink, created, storedBytes, newChunks);
+              }
+              return out;
+            });
             taskDone(left);
             return stored;
           });
@@ -255,9 +265,10 @@ public final class Pusher {
         SourceFile f = prepared.files().get(i);
         List<ChunkPlanner.Range> plan = prepared.plans().get(f.path());
         List<ChunkRef> refs = new ArrayList<>(plan.size());
-        for (int j = 0; j < plan.size(); j++) {
-          ChunkId id = Futures.await(chunkIds.get(i).get(j), "pushing " + f.path());
-          refs.add(new ChunkRef(id, plan.get(j).length()));
+        for (Future<ChunkId[]> batch : chunkIds.get(i)) {
+          for (ChunkId id : Futures.await(batch, "pushing " + f.path())) {
+            refs.add(new ChunkRef(id, plan.get(refs.size()).length()));
+          }
         }
         String sha = fileHashes.get(i) != null ? Futures.await(fileHashes.get(i), "hashing " + f.path())
             : refs.isEmpty() ? EMPTY_SHA256 : refs.get(0).id().hex();
@@ -299,6 +310,32 @@ public final class Pusher {
       rollback(created, e);
       throw e;
     }
+  }
+
+  /** A batch of a file's chunks ends once it holds this many bytes ({@link #batches}). */
+  static final long BATCH_BYTES = 8 << 20;
+  /** Or this many chunks. */
+  static final int BATCH_CHUNKS = 1024;
+
+  /**
+   * A file's chunks in runs of consecutive ones, each stored by one task: a chunk of {@value #BATCH_BYTES} bytes or
+   * more alone, small ones together up to that many bytes or {@value #BATCH_CHUNKS} chunks. A task per chunk cost a
+   * model of 490,000 small tensors as many queued tasks (about 60 MiB of heap before the first ran) and as many
+   * opens of its file.
+   */
+  static List<List<ChunkPlanner.Range>> batches(List<ChunkPlanner.Range> plan) {
+    List<List<ChunkPlanner.Range>> out = new ArrayList<>();
+    int from = 0;
+    long bytes = 0;
+    for (int i = 0; i < plan.size(); i++) {
+      bytes += plan.get(i).length();
+      if (bytes >= BATCH_BYTES || i + 1 - from >= BATCH_CHUNKS || i == plan.size() - 1) {
+        out.add(plan.subList(from, i + 1));
+        from = i + 1;
+        bytes = 0;
+      }
+    }
+    return out;
   }
 
   /** A source file, opened only while a task reads it ({@link OpenWhileUsed}). */
