@@ -103,11 +103,8 @@ class TamperedResponsesTest {
   @Test
   void aChunkDamagedOnTheWayIsReadAgain() throws Exception {
     Path src = model();
-    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
-        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
-      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
-      try (FerryServer server = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
-          Tamperer proxy = new Tamperer(server.uri(), connection -> DEEP_IN_A_CHUNK, 1)) {
+    served(src, 1, servers -> {
+      try (Tamperer proxy = new Tamperer(servers.get(0).uri(), connection -> DEEP_IN_A_CHUNK, 1)) {
         Path out = tmp.resolve("out");
         try (Repository remote = io.ferry.Ferry.open(proxy.uri().toString(), StoreOptions.existing(),
             RepositoryOptions.defaults())) {
@@ -116,7 +113,7 @@ class TamperedResponsesTest {
         assertThat(proxy.damaged()).as("answers damaged").isEqualTo(1);
         assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
       }
-    }
+    });
   }
 
   /**
@@ -126,21 +123,40 @@ class TamperedResponsesTest {
   @Test
   void chunksOneServerDamagesAreReadFromTheOther() throws Exception {
     Path src = model();
-    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
-        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
-      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
-      try (FerryServer good = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
-          FerryServer bad = FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build());
-          Tamperer proxy = new Tamperer(bad.uri(), connection -> DEEP_IN_A_CHUNK, -1)) {
+    served(src, 2, servers -> {
+      try (Tamperer proxy = new Tamperer(servers.get(1).uri(), connection -> DEEP_IN_A_CHUNK, -1)) {
         for (int i = 0; i < 2; i++) {
           Path out = tmp.resolve("out" + i);
-          try (Repository remote = io.ferry.Ferry.open(proxy.uri() + "," + good.uri() + "?balance=round-robin",
-              StoreOptions.existing(), RepositoryOptions.defaults())) {
+          try (Repository remote = io.ferry.Ferry.open(proxy.uri() + "," + servers.get(0).uri()
+              + "?balance=round-robin", StoreOptions.existing(), RepositoryOptions.defaults())) {
             remote.pull("m:prod", out, PullOptions.defaults());
           }
           assertThat(DirectoryState.of(out)).as("pull %d", i).isEqualTo(DirectoryState.of(src));
         }
         assertThat(proxy.damaged()).as("answers damaged").isPositive();
+      }
+    });
+  }
+
+  private interface WithServers {
+    void run(List<FerryServer> servers) throws Exception;
+  }
+
+  /** Pushes the model as m:prod into a local store and runs {@code test} with that many servers over it. */
+  private void served(Path src, int count, WithServers test) throws Exception {
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
+        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
+      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
+      List<FerryServer> servers = new ArrayList<>();
+      try {
+        for (int i = 0; i < count; i++) {
+          servers.add(FerryServer.start(local, ServerOptions.builder().listen("127.0.0.1", 0).build()));
+        }
+        test.run(servers);
+      } finally {
+        for (FerryServer s : servers) {
+          s.close();
+        }
       }
     }
   }
