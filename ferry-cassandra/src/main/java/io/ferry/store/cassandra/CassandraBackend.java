@@ -100,6 +100,9 @@ public final class CassandraBackend implements Backend {
     }
   }
 
+  /** Executions of an idempotent request at most, the first included: one per replica of a keyspace of RF 3. */
+  static final int SPECULATIVE_EXECUTIONS = 3;
+
   private static CqlSession connect(CassandraSettings s) throws IOException {
     // Layered over the driver's own configuration (reference.conf < application.conf < system properties): only what
     // the store URI names is set here.
@@ -115,6 +118,12 @@ public final class CassandraBackend implements Backend {
         // so every command would pay that for nothing
         .withInt(DefaultDriverOption.NETTY_IO_SHUTDOWN_QUIET_PERIOD, 0)
         .withInt(DefaultDriverOption.NETTY_ADMIN_SHUTDOWN_QUIET_PERIOD, 0);
+    if (!s.speculativeDelay().isZero()) {
+      // the driver speculates only on idempotent requests (reads, part writes), never on a lightweight transaction
+      config.withString(DefaultDriverOption.SPECULATIVE_EXECUTION_POLICY_CLASS, "ConstantSpeculativeExecutionPolicy")
+          .withInt(DefaultDriverOption.SPECULATIVE_EXECUTION_MAX, SPECULATIVE_EXECUTIONS)
+          .withDuration(DefaultDriverOption.SPECULATIVE_EXECUTION_DELAY, s.speculativeDelay());
+    }
     if (s.localDc() == null && !localDcConfigured()) {
       // no datacenter named anywhere: take the contact points' (one-datacenter clusters need nothing more)
       config.withString(DefaultDriverOption.LOAD_BALANCING_POLICY_CLASS, "DcInferringLoadBalancingPolicy");

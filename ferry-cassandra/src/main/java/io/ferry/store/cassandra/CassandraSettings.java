@@ -37,6 +37,10 @@ import java.util.regex.Pattern;
  *       transactions ({@code SERIAL} or {@code LOCAL_SERIAL})</td></tr>
  *   <tr><td>{@code request_timeout_ms}</td><td>30000</td><td>how long the driver waits for one request</td></tr>
  *   <tr><td>{@code max_requests}</td><td>64</td><td>requests in flight per store (part reads and writes)</td></tr>
+ *   <tr><td>{@code speculative_delay_ms}</td><td>500</td><td>an idempotent request (every read, a part write) with no
+ *       answer after this long is sent to another replica too, and again after as long, up to three nodes; the first
+ *       answer wins. A node that stops answering (a long GC pause, a frozen VM, a partition) then costs each request
+ *       this long instead of the request timeout. 0 turns it off</td></tr>
  * </table>
  *
  * <p>Credentials, TLS, pools and everything else come from the driver's own configuration: {@code application.conf}
@@ -50,7 +54,7 @@ import java.util.regex.Pattern;
  */
 public record CassandraSettings(List<InetSocketAddress> contactPoints, String keyspace, Map<String, String> replication,
     String localDc, ConsistencyLevel consistency, ConsistencyLevel serialConsistency, Duration requestTimeout,
-    int maxRequests) {
+    int maxRequests, Duration speculativeDelay) {
   /** Default CQL port. */
   public static final int DEFAULT_PORT = 9042;
   /** Prefix of the store settings that this backend reads. */
@@ -65,7 +69,7 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
       "truncate", "unlogged", "unset", "update", "use", "using", "view", "where", "with");
   private static final Pattern DC = Pattern.compile("[A-Za-z0-9_.-]{1,64}");
   private static final List<String> KNOWN = List.of("replication_factor", "local_dc", "consistency",
-      "serial_consistency", "request_timeout_ms", "max_requests");
+      "serial_consistency", "request_timeout_ms", "max_requests", "speculative_delay_ms");
 
   public CassandraSettings {
     contactPoints = List.copyOf(contactPoints);
@@ -73,6 +77,7 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     Objects.requireNonNull(keyspace, "keyspace");
     Objects.requireNonNull(consistency, "consistency");
     Objects.requireNonNull(serialConsistency, "serialConsistency");
+    Objects.requireNonNull(speculativeDelay, "speculativeDelay");
     if (contactPoints.isEmpty()) {
       throw new IllegalArgumentException("no contact points");
     }
@@ -150,7 +155,9 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     Duration timeout = Duration.ofMillis(positive(uri, "request_timeout_ms",
         options.getOrDefault("request_timeout_ms", "30000")));
     int maxRequests = positive(uri, "max_requests", options.getOrDefault("max_requests", "64"));
-    return new CassandraSettings(points, keyspace, replication, localDc, consistency, serial, timeout, maxRequests);
+    long speculative = nonNegative(uri, "speculative_delay_ms", options.getOrDefault("speculative_delay_ms", "500"));
+    return new CassandraSettings(points, keyspace, replication, localDc, consistency, serial, timeout, maxRequests,
+        Duration.ofMillis(speculative));
   }
 
   /** Whether the keyspace is replicated per datacenter ({@code NetworkTopologyStrategy}). */
@@ -237,6 +244,18 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
       // reported below
     }
     throw bad(uri, key + " '" + value + "' is not a whole number of at least 1");
+  }
+
+  private static int nonNegative(URI uri, String key, String value) throws InvalidInputException {
+    try {
+      int n = Integer.parseInt(value.trim());
+      if (n >= 0) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw bad(uri, key + " '" + value + "' is not a whole number of at least 0");
   }
 
   private static ConsistencyLevel level(URI uri, String key, String value) throws InvalidInputException {

@@ -93,6 +93,7 @@ class CassandraNodeLossTest {
       }
       log(t0, "v1 pushed");
 
+
       // 1. n3 is killed while a push (v2) and a pull (v1) are both under way, past a quarter of their bytes
       Gate oneDown = new Gate(2, n3, true);
       Path out1 = work.resolve("out1");
@@ -166,6 +167,25 @@ class CassandraNodeLossTest {
         assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
       }
       log(t0, "verified with all three nodes");
+
+      // 4. n3 frozen (a long GC pause, a hung machine: its connections stay open, nothing answers) under a reader that
+      // already has connections to it: every read sent to n3 is sent to another replica too after the speculative
+      // delay, and the pull completes (it took 12-20 s here: the other nodes' own reads wait for n3 until their failure
+      // detector convicts it). Without speculative reads it failed: "Query timed out after PT30S"
+      Path out6 = work.resolve("out6");
+      try (Repository reader = Ferry.open(hosts, StoreOptions.existing(), RepositoryOptions.defaults())) {
+        reader.resolve("llama:prod");
+        n3.freeze();
+        try {
+          long t = System.nanoTime();
+          CompletableFuture.runAsync(() -> unchecked(() -> reader.pull("llama:prod", out6,
+              PullOptions.defaults().withVerify(true)))).get(120, TimeUnit.SECONDS);
+          log(t, "pulled with n3 frozen");
+        } finally {
+          n3.thaw();
+        }
+      }
+      assertThat(DirectoryState.of(out6)).as("pulled while n3 was frozen").isEqualTo(DirectoryState.of(v3));
     } finally {
       for (LocalCassandra n : nodes) {
         n.kill();

@@ -29,6 +29,10 @@ class CassandraSettingsTest {
     assertThat(s.replication()).isEmpty();
     assertThat(s.localDc()).isNull();
     assertThat(s.describe()).isEqualTo("cassandra://h1:9042,h2:9142,h3:9042/models");
+    assertThat(s.speculativeDelay()).isEqualTo(java.time.Duration.ofMillis(500));
+    assertThat(parse("cassandra://h/m?speculative_delay_ms=0").speculativeDelay()).as("off").isZero();
+    assertThat(parse("cassandra://h/m?speculative_delay_ms=2000").speculativeDelay())
+        .isEqualTo(java.time.Duration.ofSeconds(2));
   }
 
   @Test
@@ -58,6 +62,8 @@ class CassandraSettingsTest {
         {"cassandra://h/ks?consistency=MOST", "not a consistency level"},
         {"cassandra://h/ks?serial_consistency=QUORUM", "SERIAL or LOCAL_SERIAL"},
         {"cassandra://h/ks?replicas=3", "unknown option 'replicas'"},
+        {"cassandra://h/ks?speculative_delay_ms=-1", "speculative_delay_ms '-1' is not a whole number of at least 0"},
+        {"cassandra://h/ks?speculative_delay_ms=soon", "speculative_delay_ms"},
     };
     for (String[] c : cases) {
       assertThatThrownBy(() -> parse(c[0])).as(c[0]).isInstanceOf(InvalidInputException.class)

@@ -258,6 +258,29 @@ public final class LocalCassandra {
     }
   }
 
+  /**
+   * Freezes the node (SIGSTOP), as a long GC pause or a hung machine would: its sockets stay open and nothing answers
+   * until {@link #thaw()}.
+   */
+  public synchronized void freeze() throws IOException, InterruptedException {
+    signal("STOP");
+  }
+
+  /** Lets a frozen node run again (SIGCONT). */
+  public synchronized void thaw() throws IOException, InterruptedException {
+    signal("CONT");
+  }
+
+  private void signal(String name) throws IOException, InterruptedException {
+    if (process == null || !process.isAlive()) {
+      throw new IllegalStateException("node " + address + " is not running");
+    }
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+    if (kill.waitFor() != 0) {
+      throw new IOException("kill -" + name + " " + process.pid() + " failed");
+    }
+  }
+
   /** Kills the node at once (SIGKILL), as a crash would. */
   public synchronized void kill() throws InterruptedException {
     if (process != null) {
