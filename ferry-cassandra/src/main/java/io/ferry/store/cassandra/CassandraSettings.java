@@ -155,7 +155,7 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     Duration timeout = Duration.ofMillis(positive(uri, "request_timeout_ms",
         options.getOrDefault("request_timeout_ms", "30000")));
     int maxRequests = positive(uri, "max_requests", options.getOrDefault("max_requests", "64"));
-    long speculative = nonNegative(uri, "speculative_delay_ms", options.getOrDefault("speculative_delay_ms", "500"));
+    long speculative = atLeast(0, uri, "speculative_delay_ms", options.getOrDefault("speculative_delay_ms", "500"));
     return new CassandraSettings(points, keyspace, replication, localDc, consistency, serial, timeout, maxRequests,
         Duration.ofMillis(speculative));
   }
@@ -235,27 +235,19 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
   }
 
   private static int positive(URI uri, String key, String value) throws InvalidInputException {
-    try {
-      int n = Integer.parseInt(value.trim());
-      if (n >= 1) {
-        return n;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw bad(uri, key + " '" + value + "' is not a whole number of at least 1");
+    return atLeast(1, uri, key, value);
   }
 
-  private static int nonNegative(URI uri, String key, String value) throws InvalidInputException {
+  private static int atLeast(int min, URI uri, String key, String value) throws InvalidInputException {
     try {
       int n = Integer.parseInt(value.trim());
-      if (n >= 0) {
+      if (n >= min) {
         return n;
       }
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw bad(uri, key + " '" + value + "' is not a whole number of at least 0");
+    throw bad(uri, key + " '" + value + "' is not a whole number of at least " + min);
   }
 
   private static ConsistencyLevel level(URI uri, String key, String value) throws InvalidInputException {
