@@ -6,6 +6,8 @@ import com.datastax.oss.driver.api.core.CqlSessionBuilder;
 import com.datastax.oss.driver.api.core.DriverException;
 import com.datastax.oss.driver.api.core.NodeUnavailableException;
 import com.datastax.oss.driver.api.core.config.DefaultDriverOption;
+import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.connection.HeartbeatException;
 import com.datastax.oss.driver.api.core.config.DriverConfigLoader;
 import com.datastax.oss.driver.api.core.config.ProgrammaticDriverConfigLoaderBuilder;
 import com.datastax.oss.driver.api.core.cql.AsyncResultSet;
@@ -364,7 +366,7 @@ public final class CassandraBackend implements Backend {
         }
         statement = statement.setNode(other);
       } catch (AllNodesFailedException e) {
-        if (attempt >= NOT_SENT_ATTEMPTS || !notSent(e)) {
+        if (attempt >= NOT_SENT_ATTEMPTS || !sendAgain(statement, e)) {
           throw e;
         }
         try {
@@ -404,6 +406,37 @@ public final class CassandraBackend implements Backend {
 
   private static long notSentPause(int attempt) {
     return 50L << attempt;
+  }
+
+  /**
+   * Whether a failed request is sent again after a pause: one the driver could not send at all ({@link #notSent}), or
+   * an idempotent one (sending it twice is harmless) whose every node lost its connection with it in flight ({@link
+   * #onlyLostConnections}). The driver sends an idempotent request to the next node itself, but when the nodes it
+   * could try are used up (the last live replica's connection reset as others went down), the error was the pool's
+   * state of that moment instead of what the cluster can do: a cleanup after a push that lost its quorum failed with
+   * "Unexpected error on channel" instead of the consistency level (CI, 2026-12-05).
+   */
+  static boolean sendAgain(Statement<?> statement, Throwable t) {
+    return notSent(t) || (Boolean.TRUE.equals(statement.isIdempotent()) && onlyLostConnections(t));
+  }
+
+  /** Whether every node the driver tried failed because its connection was lost (closed, reset, no heartbeat). */
+  static boolean onlyLostConnections(Throwable t) {
+    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+      t = t.getCause();
+    }
+    if (!(t instanceof AllNodesFailedException a) || a.getAllErrors().isEmpty()) {
+      return false;
+    }
+    for (List<Throwable> errors : a.getAllErrors().values()) {
+      for (Throwable e : errors) {
+        if (!(e instanceof ClosedConnectionException || e instanceof HeartbeatException
+            || e instanceof java.nio.channels.ClosedChannelException)) {
+          return false;
+        }
+      }
+    }
+    return true;
   }
 
   /**
@@ -456,7 +489,7 @@ public final class CassandraBackend implements Backend {
     sent.whenComplete((r, t) -> {
       if (t == null) {
         result.complete(r);
-      } else if (attempt < NOT_SENT_ATTEMPTS && notSent(t) && !closed.get()) {
+      } else if (attempt < NOT_SENT_ATTEMPTS && sendAgain(statement, t) && !closed.get()) {
         CompletableFuture.delayedExecutor(notSentPause(attempt), TimeUnit.MILLISECONDS)
             .execute(() -> send(statement, attempt + 1, result));
       } else {

@@ -20,7 +20,6 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedChannelException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -203,7 +202,7 @@ final class CassandraChunkStore implements ChunkStore {
         return backend.executeSent(readMarker.bind(key(id)).setIdempotent(true)
             .setConsistencyLevel(backend.settings().serialConsistency())).one();
       } catch (AllNodesFailedException e) {
-        if (attempt >= SETTLE_ATTEMPTS || !onlyLostConnections(e)) {
+        if (attempt >= SETTLE_ATTEMPTS || !CassandraBackend.onlyLostConnections(e)) {
           throw backend.failure(what, e);
         }
         try {
@@ -218,18 +217,6 @@ final class CassandraChunkStore implements ChunkStore {
         throw backend.failure(what, e);
       }
     }
-  }
-
-  private static boolean onlyLostConnections(AllNodesFailedException e) {
-    for (List<Throwable> errors : e.getAllErrors().values()) {
-      for (Throwable t : errors) {
-        if (!(t instanceof ClosedConnectionException || t instanceof HeartbeatException
-            || t instanceof ClosedChannelException)) {
-          return false;
-        }
-      }
-    }
-    return true;
   }
 
   private void writeParts(ChunkId id, UUID gen, ByteBuffer[] parts, long length, int partSize) throws IOException {

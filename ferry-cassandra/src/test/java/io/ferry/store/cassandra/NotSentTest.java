@@ -5,13 +5,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.datastax.oss.driver.api.core.AllNodesFailedException;
 import com.datastax.oss.driver.api.core.NodeUnavailableException;
 import com.datastax.oss.driver.api.core.connection.ClosedConnectionException;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import com.datastax.oss.driver.api.core.metadata.Node;
 import java.lang.reflect.Proxy;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.Test;
 
-/** Which failures the backend sends again: only requests the driver never sent. */
+/** Which failures the backend sends again: requests never sent, and idempotent ones whose connections broke. */
 class NotSentTest {
   private static Node node(String name) {
     return (Node) Proxy.newProxyInstance(Node.class.getClassLoader(), new Class<?>[] {Node.class},
@@ -40,5 +41,25 @@ class NotSentTest {
     assertThat(CassandraBackend.notSent(new NodeUnavailableException(n1))).as("not the driver's all-failed")
         .isFalse();
     assertThat(CassandraBackend.notSent(new IllegalStateException("closed"))).isFalse();
+  }
+
+  @Test
+  void anIdempotentRequestWhoseConnectionsWereAllLostIsSentAgain() {
+    Node n1 = node("n1");
+    AllNodesFailedException lost = AllNodesFailedException.fromErrors(Map.<Node, Throwable>of(
+        n1, new ClosedConnectionException("Unexpected error on channel")));
+    SimpleStatement idempotent = SimpleStatement.newInstance("DELETE FROM t WHERE k = 1").setIdempotent(true);
+    SimpleStatement lwt = SimpleStatement.newInstance("INSERT INTO t (k) VALUES (1) IF NOT EXISTS");
+    assertThat(CassandraBackend.sendAgain(idempotent, lost)).isTrue();
+    assertThat(CassandraBackend.sendAgain(idempotent, new CompletionException(lost))).as("async").isTrue();
+    assertThat(CassandraBackend.sendAgain(lwt, lost)).as("maybe applied: settled by its caller").isFalse();
+    assertThat(CassandraBackend.sendAgain(lwt.setIdempotent(false), lost)).isFalse();
+    // a node that answered (here: unavailable) is the cluster's answer, sent on to the caller
+    AllNodesFailedException answered = AllNodesFailedException.fromErrors(Map.<Node, Throwable>of(
+        n1, new IllegalStateException("Not enough replicas")));
+    assertThat(CassandraBackend.sendAgain(idempotent, answered)).isFalse();
+    AllNodesFailedException none = AllNodesFailedException.fromErrors(Map.<Node, Throwable>of(
+        n1, new NodeUnavailableException(n1)));
+    assertThat(CassandraBackend.sendAgain(lwt, none)).as("never sent: any statement").isTrue();
   }
 }
