@@ -422,6 +422,15 @@ public final class CassandraBackend implements Backend {
 
   /** Whether every node the driver tried failed because its connection was lost (closed, reset, no heartbeat). */
   static boolean onlyLostConnections(Throwable t) {
+    return everyNodeFailedWith(t, e -> e instanceof ClosedConnectionException || e instanceof HeartbeatException
+        || e instanceof java.nio.channels.ClosedChannelException);
+  }
+
+  /**
+   * Whether {@code t} (or the cause of a failed stage) is the driver's all-nodes-failed error with at least one node
+   * tried, and every error of every node tried is of the kind {@code kind} accepts.
+   */
+  private static boolean everyNodeFailedWith(Throwable t, java.util.function.Predicate<Throwable> kind) {
     while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
       t = t.getCause();
     }
@@ -430,8 +439,7 @@ public final class CassandraBackend implements Backend {
     }
     for (List<Throwable> errors : a.getAllErrors().values()) {
       for (Throwable e : errors) {
-        if (!(e instanceof ClosedConnectionException || e instanceof HeartbeatException
-            || e instanceof java.nio.channels.ClosedChannelException)) {
+        if (!kind.test(e)) {
           return false;
         }
       }
@@ -446,20 +454,7 @@ public final class CassandraBackend implements Backend {
    * the consistency level it cannot meet, or the result) instead of the driver's pool state of that moment.
    */
   static boolean notSent(Throwable t) {
-    while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
-      t = t.getCause();
-    }
-    if (!(t instanceof AllNodesFailedException a) || a.getAllErrors().isEmpty()) {
-      return false;
-    }
-    for (List<Throwable> errors : a.getAllErrors().values()) {
-      for (Throwable e : errors) {
-        if (!(e instanceof NodeUnavailableException)) {
-          return false;
-        }
-      }
-    }
-    return true;
+    return everyNodeFailedWith(t, e -> e instanceof NodeUnavailableException);
   }
 
   /**
