@@ -38,7 +38,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * failure names the seed file, the mutation and its seed.
  */
 class MalformedFilesFuzzTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int ROUNDS = Integer.getInteger("ferry.fuzz.rounds", 1500);
   private static final int PUSH_ROUNDS = Integer.getInteger("ferry.fuzz.pushRounds", 40);
 

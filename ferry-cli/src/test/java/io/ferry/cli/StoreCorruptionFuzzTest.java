@@ -29,7 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Deterministic: {@code -Dferry.fuzz.seed} and {@code -Dferry.fuzz.storeRounds} change what runs.
  */
 class StoreCorruptionFuzzTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int ROUNDS = Integer.getInteger("ferry.fuzz.storeRounds", 60);
 
   @TempDir Path tmp;

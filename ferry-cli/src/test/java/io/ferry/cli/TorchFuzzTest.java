@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * an {@link Error}. {@code -Dferry.fuzz.seed} and {@code -Dferry.fuzz.rounds} change what runs.
  */
 class TorchFuzzTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int ROUNDS = Integer.getInteger("ferry.fuzz.rounds", 1500);
 
   @TempDir Path tmp;

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * -Dferry.fuzz.seed} and {@code -Dferry.fuzz.rounds} change what runs.
  */
 class OnnxFuzzTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int ROUNDS = Integer.getInteger("ferry.fuzz.rounds", 1500);
 
   @TempDir Path tmp;

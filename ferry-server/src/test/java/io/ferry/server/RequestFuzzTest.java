@@ -3,6 +3,7 @@ package io.ferry.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.id.ChunkId;
+import io.ferry.testkit.Mutations;
 import java.io.InputStream;
 import java.net.Socket;
 import java.net.URI;
@@ -29,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(300)
 class RequestFuzzTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int REQUESTS = Integer.getInteger("ferry.fuzz.requests", 1200);
 
   @TempDir static Path tmp;

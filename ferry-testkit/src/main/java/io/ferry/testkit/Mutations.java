@@ -13,6 +13,9 @@ import java.util.SplittableRandom;
  * Deterministic for a seed, so a failure names the seed and the mutation that reproduce it.
  */
 public final class Mutations {
+  /** The seed of every fuzz test: {@code -Dferry.fuzz.seed} runs another campaign, and a failure names the seed. */
+  public static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+
   /** One malformed variant: its bytes and what was done to the valid file. */
   public record Mutant(byte[] bytes, String what) {}
 

@@ -13,6 +13,7 @@ import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;
 import io.ferry.testkit.DirectoryState;
 import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.Mutations;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -42,7 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Timeout(600)
 class TamperedResponsesTest {
-  private static final long SEED = Long.getLong("ferry.fuzz.seed", 20261205L);
+  private static final long SEED = Mutations.SEED;
   private static final int PULLS = Integer.getInteger("ferry.fuzz.pulls", 16);
 
   @TempDir Path tmp;
