@@ -123,16 +123,37 @@ public final class ChunkReader {
     try {
       read.run();
     } catch (CorruptObjectException e) {
+      CorruptObjectException first = withSender(e, loc);
       if (trusted || !store.readRejected(loc.object())) {
-        throw e;
+        throw first;
       }
       try {
         read.run();
+      } catch (CorruptObjectException again) {
+        CorruptObjectException second = withSender(again, loc);
+        second.addSuppressed(first);
+        throw second;
       } catch (IOException | RuntimeException again) {
-        again.addSuppressed(e);
+        again.addSuppressed(first);
         throw again;
       }
     }
+  }
+
+  /**
+   * The error, naming the server that sent the bytes when the store is several ({@link ChunkStore#lastSender}): the
+   * one to look at, of a pool of servers that mostly send good bytes.
+   */
+  private CorruptObjectException withSender(CorruptObjectException e, Location loc) {
+    String sender = store.lastSender(loc.object());
+    if (sender == null) {
+      return e;
+    }
+    CorruptObjectException named = new CorruptObjectException(e.id(), e.where() + " (sent by " + sender + ")",
+        e.why());
+    named.initCause(e.getCause());
+    named.setStackTrace(e.getStackTrace());
+    return named;
   }
 
   /** Reads a frame that did not come with its header into {@code scratch}, or a new buffer when it is null. */

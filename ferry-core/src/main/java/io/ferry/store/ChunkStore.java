@@ -54,6 +54,15 @@ public interface ChunkStore extends Closeable {
     return false;
   }
 
+  /**
+   * Which of the store's servers sent the calling thread's last read of the object, for an error about its bytes to
+   * name (a store over several servers says which one sent bytes that failed their checks); null for a store that is
+   * one place, whose {@link #describe()} already says where. Wrappers forward it.
+   */
+  default String lastSender(ChunkId object) {
+    return null;
+  }
+
   /** Whether the store holds the object. */
   boolean contains(ChunkId id) throws IOException;
 

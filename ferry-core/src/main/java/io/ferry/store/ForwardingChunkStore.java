@@ -40,6 +40,11 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   }
 
   @Override
+  public String lastSender(ChunkId object) {
+    return inner.lastSender(object);
+  }
+
+  @Override
   public boolean contains(ChunkId id) throws IOException {
     return inner.contains(id);
   }

@@ -114,6 +114,12 @@ final class HttpChunkStore implements ChunkStore {
     return backend.pool().rejected(chunkPath(object));
   }
 
+  /** The server that answered the calling thread's last read of the object, if its last balanced call was one. */
+  @Override
+  public String lastSender(ChunkId object) {
+    return backend.pool().lastSender(chunkPath(object));
+  }
+
   private static String chunkPath(ChunkId id) {
     return "/chunks/" + id.hex();
   }

@@ -416,6 +416,15 @@ final class ServerPool implements AutoCloseable {
     return true;
   }
 
+  /**
+   * The server that answered the calling thread's last balanced call if that call was to {@code path} and the pool
+   * has several servers (the store's description names a lone one already), else null.
+   */
+  String lastSender(String path) {
+    Served s = lastServed.get();
+    return servers.size() > 1 && s != null && s.path().equals(path) ? s.server().toString() : null;
+  }
+
   private InterruptedIOException interrupted(Call call, InterruptedException cause) {
     InterruptedIOException io = new InterruptedIOException("interrupted while waiting to " + call.what() + " at "
         + settings.describe());

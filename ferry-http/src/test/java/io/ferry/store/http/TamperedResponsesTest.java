@@ -139,6 +139,34 @@ class TamperedResponsesTest {
     });
   }
 
+  /**
+   * Both servers damage every chunk they send: the pull fails, and its error names the server that sent the bytes
+   * that failed last, with the other server's failure beside it, so the user knows which servers to look at.
+   */
+  @Test
+  void aChunkEveryServerDamagesFailsNamingTheServersThatSentIt() throws Exception {
+    Path src = model();
+    served(src, 2, servers -> {
+      try (Tamperer a = new Tamperer(servers.get(0).uri(), connection -> DEEP_IN_A_CHUNK, -1);
+          Tamperer b = new Tamperer(servers.get(1).uri(), connection -> DEEP_IN_A_CHUNK, -1);
+          Repository remote = io.ferry.Ferry.open(a.uri() + "," + b.uri() + "?balance=round-robin",
+              StoreOptions.existing(), RepositoryOptions.defaults())) {
+        Throwable t = org.assertj.core.api.Assertions.catchThrowable(
+            () -> remote.pull("m:prod", tmp.resolve("out"), PullOptions.defaults()));
+        assertThat(t).isInstanceOf(io.ferry.error.CorruptObjectException.class);
+        String last = t.getMessage();
+        assertThat(t.getSuppressed()).as("the first read's failure").hasSize(1);
+        String first = t.getSuppressed()[0].getMessage();
+        String[] names = {a.uri().toString(), b.uri().toString()};
+        assertThat(last).matches(m -> m.contains("(sent by " + names[0] + ")")
+            || m.contains("(sent by " + names[1] + ")"), "names a server: " + last);
+        String other = last.contains("(sent by " + names[0] + ")") ? names[1] : names[0];
+        assertThat(first).as("the first read came from the other server").contains("(sent by " + other + ")");
+        assertThat(tmp.resolve("out")).doesNotExist();
+      }
+    });
+  }
+
   private interface WithServers {
     void run(List<FerryServer> servers) throws Exception;
   }

@@ -918,6 +918,15 @@ public final class RedisChunkCache implements ChunkStore {
     return deleteParts(id, size, "failed to drop the parts of an object that failed its checks") | storeMayDiffer;
   }
 
+  /**
+   * The store's server that sent the last read of the object, when the store names one: after {@link #readRejected}
+   * the cache holds no part of it, so a read that failed again read from the store.
+   */
+  @Override
+  public String lastSender(ChunkId id) {
+    return store.lastSender(id);
+  }
+
   /** Deletes the parts of an object of {@code size} bytes; whether Redis took the deletes. */
   private boolean deleteParts(ChunkId id, long size, String failure) throws IOException {
     RedisLink l = link();
