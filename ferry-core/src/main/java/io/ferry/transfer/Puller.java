@@ -113,6 +113,14 @@ public final class Puller {
     ChunkReader.Check check = opts.verify() ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
     for (FileEntry f : snapshot.files()) {
       SafePaths.check(f.path(), "snapshot");
+      String name = f.path().substring(f.path().lastIndexOf('/') + 1);
+      if (SafePaths.RESERVED_NAME.matcher(name).matches()) {
+        // a push never stores such a name: pulls keep their lock and temporary files under it, and remove those
+        // they find, so the file would not stay in DEST
+        throw new InvalidInputException("snapshot: file '" + f.path() + "' has a name reserved for the lock and"
+            + " temporary files of pulls; nothing was written: pull the other files with --exclude '" + f.path()
+            + "'");
+      }
     }
     if (Files.exists(dest) && !Files.isDirectory(dest)) {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");

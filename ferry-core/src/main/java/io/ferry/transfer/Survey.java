@@ -171,18 +171,41 @@ final class Survey {
 
   /**
    * Whether an interrupted pull of this file left its temporary file, to be completed; false if there is none that
-   * can be (absent, a link or not a regular file, or of another size; such a file is removed).
+   * can be. A file at the temporary name is completed only if it is what this user's interrupted pull left: a regular
+   * file of the right size, of this process's user, with one link (its chunks are then each checked against their
+   * ids before they are kept). Anything else is
+   * removed (the name only: a link's target is never touched) and the file is made anew, since the name is known in
+   * advance: in a directory others may write to, someone else's file there would become the pulled file (theirs to
+   * rewrite after the pull checked it), and a hard link to a file elsewhere would have that file overwritten.
    */
   static boolean resumable(Path temp, FileEntry f) throws IOException {
-    BasicFileAttributes a = attributes(temp);
-    if (a == null) {
+    Map<String, Object> a;
+    try {
+      a = Files.readAttributes(temp, "unix:isRegularFile,size,nlink,uid", LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
       return false;
-    }
-    if (!a.isRegularFile() || a.size() != f.size()) {
+    } catch (UnsupportedOperationException | IllegalArgumentException e) {
+      // no owner or link count to check on this platform: start over
       Files.deleteIfExists(temp);
       return false;
     }
-    return true;
+    boolean own = Boolean.TRUE.equals(a.get("isRegularFile"))
+        && ((Number) a.get("size")).longValue() == f.size()
+        && ((Number) a.get("nlink")).intValue() == 1
+        && ((Number) a.get("uid")).intValue() == processUid();
+    if (!own) {
+      Files.deleteIfExists(temp);
+    }
+    return own;
+  }
+
+  /** This process's user id (the owner of its {@code /proc/self}), or -1 where it cannot be read. */
+  private static int processUid() {
+    try {
+      return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue();
+    } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+      return -1;
+    }
   }
 
   /** Whether {@code ch} already holds chunk {@code c} at {@code at}: the SHA-256 of that range is its id. */

@@ -93,6 +93,27 @@ class PullerAtomicCommitTest {
         PullOptions.defaults().withExisting(PullOptions.Existing.MERGE));
   }
 
+  /**
+   * A snapshot (from a store some other client wrote) with a file under a name pulls keep for their lock or temporary
+   * files: refused before anything is written, where it used to pull "successfully" without the file.
+   */
+  @Test
+  void aFileNamedLikeAPullsLockOrTemporaryFileIsRefused() throws IOException {
+    Map<String, String> before = Trees.of(dest);
+    for (String name : List.of(".ferry-pull.lock", "d/.ferry-0123456789abcdef.tmp", ".ferry-0123456789abcdef.old")) {
+      FileEntry f = snapshot.files().get(0);
+      Snapshot forged = new Snapshot(List.of(new FileEntry(name, f.size(), f.sha256(), f.format(), f.dataStart(),
+          f.metadata(), f.tensors(), f.chunks())));
+      assertThatThrownBy(() -> new Puller(db, pool, TransferListener.NONE, Puller.ATOMIC_RENAME).pull(forged,
+          db.locator(version.version().packs()), dest, PullOptions.defaults().withExisting(
+              PullOptions.Existing.MERGE)))
+          .as(name)
+          .isInstanceOf(io.ferry.error.InvalidInputException.class)
+          .hasMessageContaining("'" + name + "' has a name reserved for the lock and temporary files of pulls");
+      assertThat(Trees.of(dest)).as(name).isEqualTo(before);
+    }
+  }
+
   @Test
   void aRenameFailingMidwayLeavesDestByteIdentical() throws IOException {
     Map<String, String> before = Trees.of(dest);

@@ -100,6 +100,49 @@ class PullerResumeTest {
   }
 
   /**
+   * A hard link at a temporary name, to a file elsewhere of the right size: the pull makes its file anew and the
+   * file elsewhere keeps its bytes (completing the link would have overwritten it with the model's).
+   */
+  @Test
+  void aHardLinkAtATemporaryNameIsNotResumed() throws IOException {
+    Snapshot s = repo.snapshot(repo.resolve("m"));
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest.resolve("sub"));
+    FileEntry big = s.file("sub/big.bin").orElseThrow();
+    Path victim = tmp.resolve("victim.bin");
+    byte[] theirs = new byte[(int) big.size()];
+    new Random(11).nextBytes(theirs);
+    Files.write(victim, theirs);
+    Files.createLink(dest.resolve("sub").resolve(Survey.tempName(big)), victim);
+    repo.pull("m", dest, PullOptions.defaults());
+    assertThat(Files.readAllBytes(victim)).as("the file the link led to").isEqualTo(theirs);
+    assertThat(Files.readAllBytes(dest.resolve("sub/big.bin"))).isEqualTo(Files.readAllBytes(src.resolve("sub/big.bin")));
+    assertThat(Files.getAttribute(dest.resolve("sub/big.bin"), "unix:nlink")).isEqualTo(1);
+  }
+
+  /**
+   * A file of another user at a temporary name (in a directory others may write to): not completed, since its owner
+   * could rewrite the pulled file afterwards; the pull makes a file of its own. Runs where the tests can give a file
+   * away (as root).
+   */
+  @Test
+  void anotherUsersFileAtATemporaryNameIsNotResumed() throws IOException {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() == 0,
+        "only root can give a file to another user");
+    Snapshot s = repo.snapshot(repo.resolve("m"));
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest);
+    FileEntry small = s.file("small.txt").orElseThrow();
+    Path temp = dest.resolve(Survey.tempName(small));
+    Files.write(temp, new byte[(int) small.size()]);
+    Files.setAttribute(temp, "unix:uid", 65534);
+    repo.pull("m", dest, PullOptions.defaults());
+    assertThat(dest.resolve("small.txt")).hasSameTextualContentAs(src.resolve("small.txt"));
+    assertThat(Files.getAttribute(dest.resolve("small.txt"), "unix:uid")).isEqualTo(0);
+  }
+
+  /**
    * A merge keeps what the version does not have, files named like another pull's temporary files included (they may
    * be a user's); only this version's own temporary files are its to remove. A push refuses such names.
    */
