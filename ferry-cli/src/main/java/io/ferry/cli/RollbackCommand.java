@@ -1,20 +1,34 @@
 package io.ferry.cli;
 
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.TagResult;
 import java.io.IOException;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "rollback", description = "Move a tag back to its previous target, from its ref log.",
-    footer = {"%nExample:%n  ferry rollback llama-7b:prod"})
+    footer = {"%nExamples:%n  ferry rollback llama-7b:prod",
+        "  ferry rollback llama-7b:prod --expect 9c1e...(full id of the bad version)"})
 final class RollbackCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "MODEL:TAG") String ref;
 
+  @Option(names = "--expect", paramLabel = "ID", description = "Full version id the tag must point at now, the one to"
+      + " roll back from; exit 4 if it points elsewhere (someone rolled it back or moved it already).")
+  String expect;
+
   @Override
   int run() throws IOException {
+    ChunkId expected = null;
+    if (expect != null) {
+      if (!ChunkId.isValid(expect)) {
+        throw usage("--expect '" + expect + "' is not a full 64-digit version id");
+      }
+      expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
+    }
     try (Repository repo = openRepo()) {
-      TagResult r = repo.rollback(ref);
+      TagResult r = repo.rollback(ref, expected);
       if (json) {
         printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId().hex()).put("new", r.newId().hex()));
       } else {

@@ -134,8 +134,14 @@ class VersioningTest {
     assertThat(cli.run("log", "m:prod", "-n", "1", "--json").ok().json().get(0).get("version").asText())
         .isEqualTo(v3);
 
-    // rollback twice goes back two steps; a third has nothing to go back to
-    assertThat(cli.run("rollback", "m:prod", "--json").ok().json().get("new").asText()).isEqualTo(v2);
+    // rollback twice goes back two steps; a third has nothing to go back to; with --expect, a rollback from a
+    // version the tag has left already (a second operator undoing the same deploy) changes nothing and exits 4
+    before = cli.state();
+    cli.run("rollback", "m:prod", "--expect", v2).exits(4).oneLineError("m:prod points at " + v3);
+    assertThat(cli.run("rollback", "m:prod", "--expect", "abc").exits(2).err()).contains("--expect");
+    assertThat(cli.state()).isEqualTo(before);
+    assertThat(cli.run("rollback", "m:prod", "--expect", v3, "--json").ok().json().get("new").asText()).isEqualTo(v2);
+    cli.run("rollback", "m:prod", "--expect", v3).exits(4).oneLineError("not at the expected " + v3);
     assertThat(cli.run("rollback", "m:prod").ok().out()).contains(v1);
     before = cli.state();
     cli.run("rollback", "m:prod").exits(1).oneLineError("m:prod");

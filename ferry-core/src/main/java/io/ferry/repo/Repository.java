@@ -362,6 +362,15 @@ public final class Repository implements Closeable {
    * rollback) that brought it to its current value. Rolling back twice goes back two steps.
    */
   public TagResult rollback(String target) throws IOException {
+    return rollback(target, null);
+  }
+
+  /**
+   * As {@link #rollback(String)}, and with {@code expect} only if the ref points at that version now (else {@link
+   * ConflictException}, nothing changed): two operators who both roll back the same bad deploy then move the tag
+   * back once, where without it the second, coming after the first, goes back one step more.
+   */
+  public TagResult rollback(String target, ChunkId expect) throws IOException {
     RefSpec spec = RefSpec.parse(target);
     if (spec.idPrefix() != null || spec.path() != null) {
       throw new InvalidInputException("rollback takes model:tag or model, not '" + target + "'");
@@ -370,6 +379,10 @@ public final class Repository implements Closeable {
     Optional<ChunkId> cur = refs.get(ref);
     if (cur.isEmpty()) {
       resolve(spec);
+    }
+    if (expect != null && !expect.equals(cur.get())) {
+      throw new ConflictException(target + " points at " + cur.get().hex() + ", not at the expected " + expect.hex()
+          + " (moved since?); nothing changed");
     }
     List<RefLogEntry> log = refs.log(ref);
     ChunkId previous = null;
