@@ -96,7 +96,12 @@ final class PullCommand extends StoreCommand {
         printJson(n.put("ref", ref).put("dir", dest.toString()).put("verified", verify).putNull("as"));
       } else {
         String what = Format.bytes(v.version().stats().logicalBytes());
-        if (!files.takesAll()) {
+        String one = io.ferry.version.RefSpec.parse(ref).path();
+        if (one != null) {
+          // ref//path: the one file, of the whole
+          long size = repo.snapshot(v).file(one).map(io.ferry.version.FileEntry::size).orElse(0L);
+          what = "1 file, " + Format.bytes(size) + " of " + what;
+        } else if (!files.takesAll()) {
           // a selective pull: what it wrote, of the whole
           long bytes = 0;
           int n = 0;

@@ -64,6 +64,43 @@ class HostilePullDestinationTest {
     }
   }
 
+  /**
+   * DEST a symbolic link that leads nowhere: the error says so and names where it leads (it said "exists and is not
+   * a directory"); nothing is made at the link's target.
+   */
+  @Test
+  void aDanglingLinkAsDestIsNamedAsSuch() throws IOException {
+    Path dest = tmp.resolve("dest");
+    Files.createSymbolicLink(dest, tmp.resolve("nowhere"));
+    cli.run("pull", "m", dest.toString()).exits(1)
+        .oneLineError(dest.toString(), "is a symbolic link to " + tmp.resolve("nowhere"), "leads to no directory");
+    assertThat(tmp.resolve("nowhere")).doesNotExist();
+  }
+
+  /**
+   * DEST in a directory this user may not write: the error says "permission denied" (it named the lock file twice and
+   * no reason). Runs where permissions hold (not as root).
+   */
+  @Test
+  void aDestinationThatCannotBeWrittenSaysPermissionDenied() throws IOException {
+    Path dest = Files.createDirectories(tmp.resolve("readonly"));
+    Files.setPosixFilePermissions(dest, java.nio.file.attribute.PosixFilePermissions.fromString("r-xr-xr-x"));
+    try {
+      org.junit.jupiter.api.Assumptions.assumeFalse(Files.isWritable(dest), "this user writes anywhere (root)");
+      cli.run("pull", "m", dest.toString()).exits(1).oneLineError(dest.toString(), "permission denied");
+    } finally {
+      Files.setPosixFilePermissions(dest, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+  }
+
+  /** A pull of one file (ref//path) says what it wrote of the version: one file and its size. */
+  @Test
+  void aPullOfOneFileSaysItsOwnSize() throws IOException {
+    String out = cli.run("pull", "m//sub/inner.txt", tmp.resolve("one").toString()).ok().out();
+    assertThat(out).contains("1 file, 5 B of 3.0 MiB");
+    assertThat(tmp.resolve("one/sub/inner.txt")).hasContent("inner");
+  }
+
   /** A pull into the store, or into a directory holding it, is refused: --force would remove the store's files. */
   @Test
   void aDestinationInsideOrHoldingTheStoreIsRefused() throws IOException {

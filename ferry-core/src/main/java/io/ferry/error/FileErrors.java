@@ -22,11 +22,25 @@ public final class FileErrors {
     if (!(e instanceof FileSystemException f) || f.getReason() != null || f.getFile() == null) {
       return null;
     }
-    String why = e instanceof NoSuchFileException ? "no such file or directory"
+    return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + why(e);
+  }
+
+  /**
+   * What went wrong, without the path, for a message that names the file itself: the words for a file error that
+   * has no reason of its own ({@code permission denied}), else the exception's message.
+   */
+  public static String reason(Throwable e) {
+    if (e instanceof FileSystemException f && f.getReason() == null) {
+      return why(e);
+    }
+    return e instanceof FileSystemException f ? f.getReason() : e.getMessage();
+  }
+
+  private static String why(Throwable e) {
+    return e instanceof NoSuchFileException ? "no such file or directory"
         : e instanceof AccessDeniedException ? "permission denied"
         : e instanceof FileAlreadyExistsException ? "already exists"
         : e instanceof NotDirectoryException ? "not a directory"
         : e instanceof DirectoryNotEmptyException ? "directory not empty" : "file system error";
-    return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + why;
   }
 }

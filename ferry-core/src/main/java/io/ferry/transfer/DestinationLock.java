@@ -85,8 +85,8 @@ final class DestinationLock implements AutoCloseable {
           throw new InvalidInputException(file + ": is a symbolic link, not a lock file a pull made; nothing was"
               + " written: remove it and pull again");
         }
-        throw new IOException(file + ": cannot open it to keep other pulls out of " + dest + ": " + e.getMessage(),
-            e);
+        throw new IOException(file + ": cannot open it to keep other pulls out of " + dest + ": "
+            + io.ferry.error.FileErrors.reason(e), e);
       }
       try {
         FileLock lock;

@@ -296,8 +296,19 @@ public final class Puller {
         Files.createDirectory(missing.get(i));
         made.add(missing.get(i));
       } catch (FileAlreadyExistsException e) {
-        if (!Files.isDirectory(missing.get(i))) {
-          throw new InvalidInputException(missing.get(i) + ": exists and is not a directory");
+        Path p = missing.get(i);
+        if (!Files.isDirectory(p)) {
+          if (Files.isSymbolicLink(p)) {
+            String to;
+            try {
+              to = " to " + Files.readSymbolicLink(p);
+            } catch (IOException unreadable) {
+              to = "";
+            }
+            throw new InvalidInputException(p + ": is a symbolic link" + to + ", which leads to no directory (nothing"
+                + " is there, or not a directory); pull into a directory, or make the one it names");
+          }
+          throw new InvalidInputException(p + ": exists and is not a directory");
         }
       }
     }
