@@ -69,6 +69,7 @@ final class History {
    * How many versions {@code log} shows for a model whose head is {@code head}: its first parents within the model
    * (the rule of log, not the seq the version records, which older pushes counted across models). Versions never
    * change, so a count is kept per version id, and a count after one more push reads one version, not the history.
+   * Versions pushed since Ferry records {@link Version#logLength} carry their count, so the walk reads none.
    */
   long versionCount(ChunkId head, Version version) throws IOException {
     long n = 0;
@@ -81,6 +82,10 @@ final class History {
       }
       if (known != null) {
         n += known;
+        break;
+      }
+      if (v.logLength() > 0) { // recorded at push: the rest of the walk is known
+        n += v.logLength();
         break;
       }
       n++;

@@ -47,7 +47,7 @@ final class PushLimits {
     }
     // the largest version these arguments can make: two parents, no packs (packs are checked again at publish)
     Version v = new Version(STAND_IN, List.of(STAND_IN, STAND_IN), model, opts.message(), author, Instant.EPOCH,
-        Long.MAX_VALUE, List.of(), new VersionStats(Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE,
+        Long.MAX_VALUE, Long.MAX_VALUE, List.of(), new VersionStats(Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE,
         Integer.MAX_VALUE, Integer.MAX_VALUE), opts.metadata(), d);
     checkVersionJson(model, ObjectJson.toJson(v));
   }

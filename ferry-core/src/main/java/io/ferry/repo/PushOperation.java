@@ -52,10 +52,13 @@ final class PushOperation {
   private final Resolver resolver;
   private final GarbageCollector collector;
   private final SmallChunkIndex smallChunks;
+  private final History history;
 
   PushOperation(Backend backend, ObjectDatabase db, ExecutorService pool, RepositoryOptions options, Leases leases,
-      RefUpdater updater, Resolver resolver, GarbageCollector collector, SmallChunkIndex smallChunks) {
+      RefUpdater updater, Resolver resolver, GarbageCollector collector, SmallChunkIndex smallChunks,
+      History history) {
     this.smallChunks = smallChunks;
+    this.history = history;
     this.backend = backend;
     this.refs = backend.refs();
     this.db = db;
@@ -196,6 +199,20 @@ final class PushOperation {
    * Makes the version and moves the head, retrying lost races. Empty if objects the version references went missing
    * (a concurrent gc removed them before this push declared them): the caller stores them again.
    */
+  /**
+   * The log length of a new version of {@code model} with these parents: one more than its first parent's when that
+   * parent was pushed to the same model (log's rule, {@link History#firstParents}), else 1.
+   */
+  private long logLength(String model, List<ChunkId> parents, ChunkId headId, Version head, VersionRef derivedFrom)
+      throws IOException {
+    if (parents.isEmpty()) {
+      return 1;
+    }
+    ChunkId first = parents.get(0);
+    Version v = first.equals(headId) ? head : derivedFrom.version();
+    return v.model().equals(model) ? history.versionCount(first, v) + 1 : 1;
+  }
+
   private Optional<PushResult> publish(RefSpec spec, Pusher.Staged staged, PushOptions opts, VersionRef derivedFrom,
       Lease lease, List<ChunkId> created) throws IOException {
     String headRef = RefNames.head(spec.model());
@@ -236,7 +253,8 @@ final class PushOperation {
       }
       Snapshot s = staged.snapshot();
       Version v = new Version(staged.snapshotId(), parents, spec.model(), opts.message(), author,
-          options.clock().instant(), parent == null ? 1 : parent.seq() + 1, staged.packs(),
+          options.clock().instant(), parent == null ? 1 : parent.seq() + 1,
+          logLength(spec.model(), parents, head.orElse(null), parent, derivedFrom), staged.packs(),
           new VersionStats(s.logicalBytes(), staged.newStoredBytes(), staged.newChunks(), s.files().size(),
               s.tensorCount()), opts.metadata(), opts.derivation());
       byte[] json = ObjectJson.toJson(v);

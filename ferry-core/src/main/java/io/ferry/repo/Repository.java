@@ -94,7 +94,8 @@ public final class Repository implements Closeable {
     this.resolver = new Resolver(db, refs, history, backend.uri());
     this.smallChunks = new SmallChunkIndex(db, backend.records(), SmallChunkIndex.DEFAULT_MERGE_THRESHOLD);
     this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock(), smallChunks);
-    this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector, smallChunks);
+    this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector, smallChunks,
+        history);
   }
 
   /** Opens a repository over a backend; the repository owns and closes it. */

@@ -116,6 +116,9 @@ public final class ObjectJson {
       g.writeStringField("author", v.author());
       g.writeStringField("time", v.time().toString());
       g.writeNumberField("seq", v.seq());
+      if (v.logLength() > 0) { // absent where unknown, so versions written before it keep their canonical bytes
+        g.writeNumberField("logLength", v.logLength());
+      }
       g.writeArrayFieldStart("packs");
       for (ChunkId p : v.packs()) {
         g.writeString(p.hex());
@@ -174,7 +177,18 @@ public final class ObjectJson {
     }
     return new Version(ChunkId.parse(r.path("snapshot").asText()), parents, r.path("model").asText(),
         r.path("message").asText(), r.path("author").asText(), Instant.parse(r.path("time").asText()),
-        r.path("seq").asLong(), packs, stats, stringMap(r.path("metadata")), derivation);
+        r.path("seq").asLong(), logLength(r), packs, stats, stringMap(r.path("metadata")), derivation);
+  }
+
+  /**
+   * A version's recorded log length, or 0 (unknown: counted by walking) when it is absent or not a number from 1 to
+   * the version's seq, which no push writes: a count is only shown, never trusted for anything else.
+   */
+  private static long logLength(JsonNode r) {
+    JsonNode n = r.get("logLength");
+    long seq = r.path("seq").asLong();
+    return n != null && n.canConvertToLong() && n.isIntegralNumber() && n.asLong() >= 1 && n.asLong() <= seq
+        ? n.asLong() : 0;
   }
 
   /** Whether the bytes look like a version object (for listing tools that meet untyped objects). */

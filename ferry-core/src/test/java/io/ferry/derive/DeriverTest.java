@@ -165,7 +165,7 @@ class DeriverTest {
     ChunkId snapshotId = db.writeObject(ObjectJson.toJson(planted)).id();
     Version old = v.version();
     ChunkId versionId = db.writeObject(ObjectJson.toJson(new Version(snapshotId, List.of(), "evil", old.message(),
-        old.author(), old.time(), old.seq(), old.packs(), old.stats(), old.metadata(), null))).id();
+        old.author(), old.time(), old.seq(), old.logLength(), old.packs(), old.stats(), old.metadata(), null))).id();
     repo.backend().refs().compareAndSet("evil/head", null, versionId, new RefLogEntry(null, versionId, "test",
         old.time(), "planted"));
 

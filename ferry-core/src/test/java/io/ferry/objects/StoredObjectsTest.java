@@ -66,7 +66,7 @@ class StoredObjectsTest {
     byte[] snapshot = ObjectJson.toJson(new Snapshot(List.of(f)));
     store.put(ChunkId.of(snapshot), V1Frames.frame(codecs.zstd(), snapshot));
     Version v = new Version(ChunkId.of(snapshot), List.of(), "m", "written by frame version 1", "alice",
-        Instant.parse("2026-11-23T09:17:16Z"), 1, List.of(pack.id()),
+        Instant.parse("2026-11-23T09:17:16Z"), 1, 0, List.of(pack.id()),
         new VersionStats(all.remaining(), 0, 2, 1, 0), Map.of(), null);
     byte[] version = ObjectJson.toJson(v);
     store.put(ChunkId.of(version), V1Frames.frame(codecs.none(), version));
@@ -128,7 +128,7 @@ class StoredObjectsTest {
           Map.of("m".repeat(60_000), "v".repeat(21_000_000)), List.of(),
           List.of(new ChunkRef(ChunkId.of(new byte[8]), 8)));
       ChunkId snapshot = db.writeObject(ObjectJson.toJson(new Snapshot(List.of(f)))).id();
-      Version v = new Version(snapshot, List.of(), "m", "x".repeat(200_000), "alice", Instant.EPOCH, 1, List.of(),
+      Version v = new Version(snapshot, List.of(), "m", "x".repeat(200_000), "alice", Instant.EPOCH, 1, 0, List.of(),
           new VersionStats(8, 8, 1, 1, 0), Map.of("k".repeat(60_000), "v"), null);
       ChunkId version = db.writeObject(ObjectJson.toJson(v)).id();
       ObjectDatabase fresh = new ObjectDatabase(b.chunks(), codecs);

@@ -3,11 +3,20 @@ package io.ferry.repo;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Results.ModelSummary;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,6 +46,102 @@ class VersionCountTest {
     try (Repository fresh = open()) {
       assertThat(versions(fresh, "m")).as("counted afresh").isEqualTo(3);
       assertThat(versions(fresh, "n")).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aNewProcessCountsAModelOfManyVersionsByReadingItsHeadOnly() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    int n = 60;
+    try (Repository repo = open()) {
+      for (int i = 1; i <= n; i++) {
+        Files.writeString(src.resolve("weights.bin"), "version " + i);
+        repo.push(src, "m", PushOptions.builder().build());
+      }
+    }
+    CountingBackend counting =
+        new CountingBackend(Ferry.openBackend(tmp.resolve("store").toString(), StoreOptions.existing()));
+    try (Repository fresh = Repository.open(counting, RepositoryOptions.defaults())) {
+      int before = counting.reads.get();
+      assertThat(versions(fresh, "m")).isEqualTo(n);
+      assertThat(counting.reads.get() - before).as("objects read to count %d versions", n).isLessThanOrEqualTo(2);
+      assertThat(fresh.log("m", 1000)).hasSize(n);
+    }
+  }
+
+  @Test
+  void theRecordedCountFollowsLogsRuleAcrossModelsDerivationsAndRenames() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    try (Repository repo = open()) {
+      for (int i = 1; i <= 3; i++) {
+        Files.writeString(src.resolve("weights.bin"), "base " + i);
+        repo.push(src, "base", PushOptions.builder().build());
+      }
+      Files.writeString(src.resolve("weights.bin"), "derived");
+      repo.push(src, "ft", PushOptions.builder().derivedFrom("base").build());
+      Files.writeString(src.resolve("weights.bin"), "derived again");
+      repo.push(src, "base", PushOptions.builder().derivedFrom("base").build());
+      repo.renameModel("base", "renamed");
+      Files.writeString(src.resolve("weights.bin"), "after the rename");
+      repo.push(src, "renamed", PushOptions.builder().build());
+      for (String model : new String[] {"ft", "base", "renamed"}) {
+        if (repo.models().stream().noneMatch(s -> s.model().equals(model))) {
+          continue;
+        }
+        VersionRef head = repo.resolve(model);
+        assertThat(head.version().logLength()).as("recorded for %s", model).isEqualTo(repo.log(model, 100).size());
+        assertThat(versions(repo, model)).as("ls of %s", model).isEqualTo(repo.log(model, 100).size());
+      }
+      assertThat(repo.resolve("ft").version().logLength()).isEqualTo(1);
+    }
+  }
+
+  /** A backend whose chunk store counts the objects read whole or in part. */
+  private static final class CountingBackend implements Backend {
+    final AtomicInteger reads = new AtomicInteger();
+    private final Backend base;
+    private final ChunkStore chunks;
+
+    CountingBackend(Backend base) {
+      this.base = base;
+      this.chunks = new ForwardingChunkStore(base.chunks()) {
+        @Override
+        public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+          reads.incrementAndGet();
+          return super.read(id, offset, length);
+        }
+
+        @Override
+        public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+          reads.incrementAndGet();
+          super.readInto(id, offset, dst);
+        }
+      };
+    }
+
+    @Override
+    public ChunkStore chunks() {
+      return chunks;
+    }
+
+    @Override
+    public RefStore refs() {
+      return base.refs();
+    }
+
+    @Override
+    public RecordStore records() {
+      return base.records();
+    }
+
+    @Override
+    public String uri() {
+      return base.uri();
+    }
+
+    @Override
+    public void close() throws IOException {
+      base.close();
     }
   }
 

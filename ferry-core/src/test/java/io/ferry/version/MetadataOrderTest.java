@@ -38,7 +38,7 @@ class MetadataOrderTest {
     Snapshot back = ObjectJson.snapshot(ObjectJson.toJson(new Snapshot(List.of(f))), "snapshot");
     assertThat(List.copyOf(back.files().get(0).metadata().keySet())).isEqualTo(SORTED);
 
-    Version v = new Version(ChunkId.of(new byte[1]), List.of(), "m", "msg", "alice", Instant.EPOCH, 1, List.of(),
+    Version v = new Version(ChunkId.of(new byte[1]), List.of(), "m", "msg", "alice", Instant.EPOCH, 1, 0, List.of(),
         new VersionStats(8, 8, 1, 1, 0), shuffled(), null);
     assertThat(List.copyOf(v.metadata().keySet())).isEqualTo(SORTED);
     assertThat(List.copyOf(ObjectJson.version(ObjectJson.toJson(v), "version").metadata().keySet()))
