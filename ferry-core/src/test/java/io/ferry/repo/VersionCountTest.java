@@ -9,8 +9,7 @@ import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.ForwardingChunkStore;
-import io.ferry.store.RecordStore;
-import io.ferry.store.RefStore;
+import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -59,9 +58,9 @@ class VersionCountTest {
         repo.push(src, "m", PushOptions.builder().build());
       }
     }
-    CountingBackend counting =
-        new CountingBackend(Ferry.openBackend(tmp.resolve("store").toString(), StoreOptions.existing()));
-    try (Repository fresh = Repository.open(counting, RepositoryOptions.defaults())) {
+    Backend base = Ferry.openBackend(tmp.resolve("store").toString(), StoreOptions.existing());
+    CountingChunkStore counting = new CountingChunkStore(base.chunks());
+    try (Repository fresh = Repository.open(StoreLayers.layered(base, counting), RepositoryOptions.defaults())) {
       int before = counting.reads.get();
       assertThat(versions(fresh, "m")).isEqualTo(n);
       assertThat(counting.reads.get() - before).as("objects read to count %d versions", n).isLessThanOrEqualTo(2);
@@ -96,52 +95,24 @@ class VersionCountTest {
     }
   }
 
-  /** A backend whose chunk store counts the objects read whole or in part. */
-  private static final class CountingBackend implements Backend {
+  /** A chunk store that counts the objects read whole or in part. */
+  private static final class CountingChunkStore extends ForwardingChunkStore {
     final AtomicInteger reads = new AtomicInteger();
-    private final Backend base;
-    private final ChunkStore chunks;
 
-    CountingBackend(Backend base) {
-      this.base = base;
-      this.chunks = new ForwardingChunkStore(base.chunks()) {
-        @Override
-        public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-          reads.incrementAndGet();
-          return super.read(id, offset, length);
-        }
-
-        @Override
-        public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
-          reads.incrementAndGet();
-          super.readInto(id, offset, dst);
-        }
-      };
+    CountingChunkStore(ChunkStore inner) {
+      super(inner);
     }
 
     @Override
-    public ChunkStore chunks() {
-      return chunks;
+    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+      reads.incrementAndGet();
+      return super.read(id, offset, length);
     }
 
     @Override
-    public RefStore refs() {
-      return base.refs();
-    }
-
-    @Override
-    public RecordStore records() {
-      return base.records();
-    }
-
-    @Override
-    public String uri() {
-      return base.uri();
-    }
-
-    @Override
-    public void close() throws IOException {
-      base.close();
+    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+      reads.incrementAndGet();
+      super.readInto(id, offset, dst);
     }
   }
 
