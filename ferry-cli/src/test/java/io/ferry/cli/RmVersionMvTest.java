@@ -126,10 +126,12 @@ class RmVersionMvTest {
     cli.run("gc", "--grace", "0").ok();
     cli.run("verify").ok();
     cli.run("pull", "org/New-Name:prod", tmp.resolve("out").toString(), "--verify").ok();
-    // a push continues the model under its new name
-    cli.push(model("d", 4), "org/New-Name");
-    assertThat(cli.run("log", "org/New-Name", "--json").ok().json().get(0).get("parents").get(0).asText())
-        .isEqualTo(v2);
+    // a push continues the model under its new name, with its history: log and ls count all four
+    String v3 = cli.push(model("d", 4), "org/New-Name");
+    JsonNode after = cli.run("log", "org/New-Name", "--json").ok().json();
+    assertThat(after.get(0).get("parents").get(0).asText()).isEqualTo(v2);
+    assertThat(ids(after)).containsExactly(v3, v2, v1, v0);
+    assertThat(cli.run("ls", "--json").ok().json().get(0).get("versionCount").asLong()).isEqualTo(4);
   }
 
   /**

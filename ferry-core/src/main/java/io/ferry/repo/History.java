@@ -43,24 +43,28 @@ final class History {
   }
 
   /**
-   * From {@code start}, following first parents, newest first, at most {@code limit} versions, all of {@code start}'s
-   * model: the walk stops at a parent pushed to another model (the source of a derivation or a copy under a new name),
-   * so a model's log lists exactly the versions that {@code model@id} resolves.
+   * From {@code start}, following first parents, newest first, at most {@code limit} versions of {@code start}'s line:
+   * as many as its {@link Version#logLength} records (the push counted the head it followed, across a rename too);
+   * for versions pushed before Ferry recorded it, the walk stops at a parent pushed to another model (the source of a
+   * derivation or a copy under a new name). A model's log lists exactly the versions that {@code model@id} resolves.
    */
   List<VersionRef> firstParents(VersionRef start, int limit) throws IOException {
     List<VersionRef> out = new ArrayList<>();
     ChunkId id = start.id();
     Version v = start.version();
+    long left = v.logLength(); // 0: unknown, the walk decides by model names
     while (out.size() < limit) {
       out.add(new VersionRef(id, v));
-      if (v.parents().isEmpty()) {
+      if (v.parents().isEmpty() || left == 1) {
         break;
       }
       id = v.parents().get(0);
-      v = db.version(id);
-      if (!v.model().equals(start.version().model())) {
+      Version parent = db.version(id);
+      if (left == 0 && !parent.model().equals(v.model())) {
         break;
       }
+      left = left > 1 ? left - 1 : parent.logLength();
+      v = parent;
     }
     return out;
   }

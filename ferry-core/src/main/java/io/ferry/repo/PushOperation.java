@@ -201,7 +201,8 @@ final class PushOperation {
    */
   /**
    * The log length of a new version of {@code model} with these parents: one more than its first parent's when that
-   * parent was pushed to the same model (log's rule, {@link History#firstParents}), else 1.
+   * parent is the model's head (whatever name the head's version was pushed under: a model renamed by {@code mv} keeps
+   * its history) or another version of the model (a detached derivation), else 1 (a derivation into a new model).
    */
   private long logLength(String model, List<ChunkId> parents, ChunkId headId, Version head, VersionRef derivedFrom)
       throws IOException {
@@ -210,7 +211,7 @@ final class PushOperation {
     }
     ChunkId first = parents.get(0);
     Version v = first.equals(headId) ? head : derivedFrom.version();
-    return v.model().equals(model) ? history.versionCount(first, v) + 1 : 1;
+    return first.equals(headId) || v.model().equals(model) ? history.versionCount(first, v) + 1 : 1;
   }
 
   private Optional<PushResult> publish(RefSpec spec, Pusher.Staged staged, PushOptions opts, VersionRef derivedFrom,

@@ -98,17 +98,17 @@ class DeriveResultsTest {
    * a value beyond float32's range and the F64 tensor holding 1e300 was left out of them (it had quantized to NaN).
    */
   private static final String[] EXPECTED = {
-      "cast-bf16 snapshot=8214f2cd520738a3 derivation=c4722883cacd91c9 message=34dd06ed208b7807 parents=1 changed=10 sourceBytes=4984068 comparedWith=- overall=c4b059a937286f78 tensors=26473f3b22dc66c7",
-      "cast-f16 snapshot=95dbca7e59f83754 derivation=22b89430ffe4d386 message=c7d2f2da723d7ca8 parents=1 changed=5 sourceBytes=4984068 comparedWith=- overall=fda995b3a1e852c1 tensors=6039bbeb407fac59",
-      "cast-f32 snapshot=f22800ac7cadaabc derivation=14a3b8cecf7531c3 message=f87f21f17324a50b parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=aba107732dda9f25 tensors=6a5a0866b23dc947",
-      "q8s64 snapshot=c18b0ac9f1dc252f derivation=61274934ff2a2a2a message=f673da9fe23afd8d parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=590c611ac133da1f tensors=a8223cfd53471fbc",
-      "q8a64 snapshot=12cded4214eb77f1 derivation=ac8bd48a7efa4b60 message=f498153d962d1f2f parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=cf28f63801a94bbd tensors=eea916407cfac0ae",
-      "q4s32 snapshot=7eb75d899d6cc775 derivation=a890ca5f49140d6e message=8dfeb003f4708264 parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=edbf9253c1aa35c0 tensors=737b60ac9a44fe97",
-      "q4a128 snapshot=56104f89c1eb07ee derivation=79c23d8507f8bbfa message=2c16e1dff6ba88be parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=1534148118f332ee tensors=dfbb46254ddf11ef",
-      "deq-q4a128-source snapshot=f4dbe8cd4e067c60 derivation=552843502687e5fd message=f60879071d6e66dd parents=1 changed=4 sourceBytes=1350356 comparedWith=8a6cbc3f overall=3a5d6304093d8e29 tensors=09f27fff5707d052",
-      "deq-q8s64-f32 snapshot=f81df093d2fb1121 derivation=d9ebf44bb4f8f779 message=d86217d58c7da269 parents=1 changed=6 sourceBytes=2644148 comparedWith=8a6cbc3f overall=590c611ac133da1f tensors=448950fa0a1f3d08",
-      "deq-q4s32-bf16 snapshot=1ec11cc87bfcdfb2 derivation=4d9a3646b8abb010 message=0de3fd3fff2ae40b parents=1 changed=6 sourceBytes=1560548 comparedWith=8a6cbc3f overall=b137d1d2da6b4ba9 tensors=94498a17a2cb3fda",
-      "prune-t snapshot=0a1f825009e26523 derivation=4408da2fbb898452 message=90f6807b40ee7a71 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=fcd2639fb5b0fd76 tensors=964539842a7dbbf8",
-      "prune-s30 snapshot=9557e76cb184eddf derivation=a7e31546eb67b3d0 message=e6517bc1eb0a23a6 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=7dc22f1fc9ae59f9 tensors=6d313f58b9778126",
-      "deq-q8a64-alone snapshot=2f3dea2bc860f1d9 derivation=44d33246a364512d message=0a80ab3510ac3683 parents=1 changed=6 sourceBytes=2682848 comparedWith=- overall=eae6be6494256ef6 tensors=bc8a41bb1a0dd586"};
+      "cast-bf16 snapshot=7073288c31fa5ad6 derivation=96eb0d84db4ee44c message=34dd06ed208b7807 parents=1 changed=10 sourceBytes=4984068 comparedWith=- overall=c4b059a937286f78 tensors=26473f3b22dc66c7",
+      "cast-f16 snapshot=875d36233cde66bf derivation=b5a73735865d36df message=c7d2f2da723d7ca8 parents=1 changed=5 sourceBytes=4984068 comparedWith=- overall=fda995b3a1e852c1 tensors=6039bbeb407fac59",
+      "cast-f32 snapshot=79a9958d071b2765 derivation=57b7ded66525bfdd message=f87f21f17324a50b parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=aba107732dda9f25 tensors=6a5a0866b23dc947",
+      "q8s64 snapshot=adc91222bdeac7ec derivation=dcd059c73a1fa19a message=f673da9fe23afd8d parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=590c611ac133da1f tensors=a8223cfd53471fbc",
+      "q8a64 snapshot=ca87b8b7315c57f1 derivation=4a47de10c216ba24 message=f498153d962d1f2f parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=cf28f63801a94bbd tensors=eea916407cfac0ae",
+      "q4s32 snapshot=66ba3ac39984d924 derivation=869b5b713dc9e3cd message=8dfeb003f4708264 parents=1 changed=6 sourceBytes=4984068 comparedWith=- overall=edbf9253c1aa35c0 tensors=737b60ac9a44fe97",
+      "q4a128 snapshot=d9617a30eaa3161b derivation=30565f90284a2cc2 message=2c16e1dff6ba88be parents=1 changed=4 sourceBytes=4984068 comparedWith=- overall=1534148118f332ee tensors=dfbb46254ddf11ef",
+      "deq-q4a128-source snapshot=d87554a5ea8c9b75 derivation=68b2326f94b87889 message=f60879071d6e66dd parents=1 changed=4 sourceBytes=1350356 comparedWith=de12c290 overall=3a5d6304093d8e29 tensors=09f27fff5707d052",
+      "deq-q8s64-f32 snapshot=37204c8be5be034c derivation=d9b3eff8094a9e7f message=d86217d58c7da269 parents=1 changed=6 sourceBytes=2644148 comparedWith=de12c290 overall=590c611ac133da1f tensors=448950fa0a1f3d08",
+      "deq-q4s32-bf16 snapshot=c3950618b4c696ce derivation=46aff2f3671b7abe message=0de3fd3fff2ae40b parents=1 changed=6 sourceBytes=1560548 comparedWith=de12c290 overall=b137d1d2da6b4ba9 tensors=94498a17a2cb3fda",
+      "prune-t snapshot=85648107ad8f0fc2 derivation=2784a2ffa1c8dc8b message=90f6807b40ee7a71 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=fcd2639fb5b0fd76 tensors=964539842a7dbbf8",
+      "prune-s30 snapshot=d2647d21288c72bf derivation=9307d4970f521826 message=e6517bc1eb0a23a6 parents=1 changed=12 sourceBytes=4984068 comparedWith=- overall=7dc22f1fc9ae59f9 tensors=6d313f58b9778126",
+      "deq-q8a64-alone snapshot=83b9476b77999fed derivation=c5ca5f49bb3bc64b message=0a80ab3510ac3683 parents=1 changed=6 sourceBytes=2682848 comparedWith=- overall=eae6be6494256ef6 tensors=bc8a41bb1a0dd586"};
 }
