@@ -100,7 +100,7 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
     List<Region> regions = new ArrayList<>();
     long at = 0;
     for (OnnxMetadata.External x : sorted) {
-      if (x.dtype() == null || x.length() < 0 || x.offset() < at || !names.add(x.name())) {
+      if (!x.initializer() || x.dtype() == null || x.length() < 0 || x.offset() < at || !names.add(x.name())) {
         return null;
       }
       if (x.offset() > at) {
@@ -136,17 +136,17 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
       String path = r.path();
       ModelTree.Entry data = byPath.get(path);
       if (data == null) {
-        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file '"
+        throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file '"
             + x.location() + "' is not a file of the model (expected " + path + ")");
       }
       if (tree.linksOutside(path)) {
-        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': its external data file "
+        throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file "
             + path + " is a symbolic link (or lies under one) that leads out of the model's directory; external "
             + "data must lie in it");
       }
       if (x.offset() > data.size() || x.length() > data.size() - x.offset()) {
         String bytes = x.length() < 0 ? "data" : x.length() + " bytes";
-        throw new InvalidInputException(f.path() + ": initializer '" + x.name() + "': " + bytes
+        throw new InvalidInputException(f.path() + ": " + x.what() + ": " + bytes
             + " at offset " + x.offset() + " of " + path + " run past its end (" + data.size() + " bytes)");
       }
     }

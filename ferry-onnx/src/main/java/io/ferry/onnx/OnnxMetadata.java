@@ -37,8 +37,12 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    *     inside it
    * @param offset where its bytes start in that file
    * @param length how many bytes: the byte length of its shape and type; -1 when its type has no dtype
+   * @param initializer true for an initializer of the main graph; false for a tensor below it (a node's attribute,
+   *     a subgraph's initializer, a sparse tensor's values or indices), named by its byte offset in the file and
+   *     recorded without a dtype: its data is checked to lie in the model, not cut into tensors
    */
-  public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
+  public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length,
+      boolean initializer) {
     /**
      * @throws NullPointerException if name, shape or location is null
      * @throws IllegalArgumentException if offset is negative or length below -1
@@ -51,6 +55,16 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
         throw new IllegalArgumentException("initializer '" + name + "': offset " + offset + ", length " + length
             + ": expected offset >= 0 and length >= -1");
       }
+    }
+
+    /** An initializer of the main graph. */
+    public External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
+      this(name, dtype, shape, location, offset, length, true);
+    }
+
+    /** How messages name it: {@code initializer 'w'}, or {@code tensor 'c' at byte 120}. */
+    String what() {
+      return initializer ? "initializer '" + name + "'" : "tensor " + name;
     }
 
     String describe() {
@@ -79,7 +93,7 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
     m.put("initializers", Integer.toString(initializers));
     m.put("initializers.unlisted", Integer.toString(unlisted));
     for (External e : external) {
-      m.put("external." + e.name(), e.describe());
+      m.put("external." + (e.initializer() ? e.name() : "tensor " + e.name()), e.describe());
     }
     return Collections.unmodifiableMap(m);
   }

@@ -111,12 +111,133 @@ final class OnnxReader {
 
   private void graph() throws IOException {
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
-      if (WireFormat.getTagFieldNumber(tag) == 5 && WireFormat.getTagWireType(tag) == LEN) {
+      int field = WireFormat.getTagFieldNumber(tag);
+      if (field == 5 && WireFormat.getTagWireType(tag) == LEN) {
         initializer();
+      } else if (field == 1 && WireFormat.getTagWireType(tag) == LEN) {
+        nested(Nested.NODE, 1);
+      } else if (field == 15 && WireFormat.getTagWireType(tag) == LEN) {
+        nested(Nested.SPARSE, 1);
       } else {
         skip(tag);
       }
     }
+  }
+
+  /**
+   * The messages below the main graph that may hold tensors: nodes, their attributes (a {@code Constant}'s value,
+   * an {@code If} or {@code Loop} body), subgraphs and sparse tensors. Their tensors are header bytes, but one may
+   * keep its data in another file, which ONNX's loaders read like an initializer's.
+   */
+  private enum Nested { NODE, ATTRIBUTE, GRAPH, SPARSE, TENSOR }
+
+  /** How deep messages below the graph may nest; protobuf's C++ parser, onnxruntime's, stops at 100. */
+  static final int MAX_NESTING = 100;
+
+  /**
+   * Walks one nested message (its length next in the stream) for tensors with external data, whose locations are then
+   * checked as an initializer's are: recorded in {@link #external} without a dtype, so that the directory check finds
+   * their files in the model and their bytes inside them (and leaves those files opaque).
+   */
+  private void nested(Nested kind, int depth) throws IOException {
+    long at = cis.getTotalBytesRead();
+    if (depth > MAX_NESTING) {
+      throw defect("messages below the graph nest more than " + MAX_NESTING + " deep (at byte " + at + ")");
+    }
+    if (kind == Nested.TENSOR) {
+      nestedTensor(at);
+      return;
+    }
+    int old = pushLength("a nested " + kind.name().toLowerCase(java.util.Locale.ROOT) + " message");
+    for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
+      Nested child = WireFormat.getTagWireType(tag) != LEN ? null : switch (kind) {
+        case NODE -> WireFormat.getTagFieldNumber(tag) == 5 ? Nested.ATTRIBUTE : null;
+        case ATTRIBUTE -> switch (WireFormat.getTagFieldNumber(tag)) {
+          case 5, 10 -> Nested.TENSOR;
+          case 6, 11 -> Nested.GRAPH;
+          case 22, 23 -> Nested.SPARSE;
+          default -> null;
+        };
+        case GRAPH -> switch (WireFormat.getTagFieldNumber(tag)) {
+          case 1 -> Nested.NODE;
+          case 5 -> Nested.TENSOR;
+          case 15 -> Nested.SPARSE;
+          default -> null;
+        };
+        case SPARSE -> WireFormat.getTagFieldNumber(tag) == 1 || WireFormat.getTagFieldNumber(tag) == 2
+            ? Nested.TENSOR : null;
+        case TENSOR -> null;
+      };
+      if (child == null) {
+        skip(tag);
+      } else {
+        nested(child, depth + 1);
+      }
+    }
+    cis.popLimit(old);
+  }
+
+  /** A tensor below the graph: its data stays header bytes; external data is checked and recorded. */
+  private void nestedTensor(long at) throws IOException {
+    String what = "the tensor at byte " + at + " (in a node, subgraph or sparse initializer)";
+    int old = pushLength(what);
+    ByteArrayOutputStream small = new ByteArrayOutputStream();
+    CodedOutputStream out = CodedOutputStream.newInstance(small);
+    boolean data = false;
+    for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
+      int field = WireFormat.getTagFieldNumber(tag);
+      if (field == 1 || field == 2 || field == 8 || field == 13 || field == 14) {
+        copyField(tag, out, what);
+      } else {
+        data |= field >= 4 && field <= 7 || field >= 9 && field <= 11;
+        skip(tag);
+      }
+    }
+    cis.popLimit(old);
+    out.flush();
+    TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), what);
+    boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
+    String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
+    if (!isExternal && t.getExternalDataCount() > 0) {
+      throw defect("tensor " + name + " has external_data entries but its data_location is not EXTERNAL (a reader"
+          + " would not know whether its data is in the file or elsewhere)");
+    }
+    if (!isExternal) {
+      return;
+    }
+    if (data) {
+      throw defect("tensor " + name + " is marked EXTERNAL but also holds data in the file");
+    }
+    String location = null;
+    long offset = 0;
+    long length = -1;
+    for (StringStringEntryProto e : t.getExternalDataList()) {
+      switch (e.getKey()) {
+        case "location" -> location = e.getValue();
+        case "offset" -> offset = number("tensor " + name, "offset", e.getValue());
+        case "length" -> length = number("tensor " + name, "length", e.getValue());
+        default -> { } // checksum, basepath: not needed
+      }
+    }
+    if (location == null) {
+      throw defect("tensor " + name + " is EXTERNAL but names no location");
+    }
+    String why = ExternalPaths.problem(location);
+    if (why != null) {
+      throw defect("tensor " + name + ": external data location '" + location + "' " + why);
+    }
+    if (length < 0) {
+      // without a length, the bytes its type and shape need (when Ferry knows the type's size)
+      long elements = 1;
+      for (long d : t.getDimsList()) {
+        elements = d < 0 || elements < 0 ? -1 : Math.multiplyHigh(elements, d) != 0 ? -1 : elements * d;
+      }
+      DType dtype = dtype(t.getDataType());
+      Long bytes = dtype == null || elements < 0 ? null : byteLength(dtype, elements);
+      length = bytes == null ? -1 : bytes;
+    }
+    external.add(new OnnxMetadata.External(name, null, t.getDimsList(), ExternalPaths.normalize(location), offset,
+        length, false));
   }
 
   private void initializer() throws IOException {
@@ -222,8 +343,8 @@ final class OnnxReader {
     for (StringStringEntryProto e : t.getExternalDataList()) {
       switch (e.getKey()) {
         case "location" -> location = e.getValue();
-        case "offset" -> offset = number(name, "offset", e.getValue());
-        case "length" -> length = number(name, "length", e.getValue());
+        case "offset" -> offset = number("initializer '" + name + "'", "offset", e.getValue());
+        case "length" -> length = number("initializer '" + name + "'", "length", e.getValue());
         default -> { } // checksum, basepath: not needed
       }
     }
@@ -246,7 +367,8 @@ final class OnnxReader {
     external.add(new OnnxMetadata.External(name, dtype, shape, ExternalPaths.normalize(location), offset, bytes));
   }
 
-  private long number(String name, String key, String value) throws InvalidInputException {
+  /** An external data offset or length; {@code what} names the tensor for the message. */
+  private long number(String what, String key, String value) throws InvalidInputException {
     try {
       long v = Long.parseLong(value);
       if (v >= 0) {
@@ -255,7 +377,7 @@ final class OnnxReader {
     } catch (NumberFormatException e) {
       // below
     }
-    throw defect("initializer '" + name + "': external data " + key + " '" + value + "' is not a non-negative integer");
+    throw defect(what + ": external data " + key + " '" + value + "' is not a non-negative integer");
   }
 
   /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints). */

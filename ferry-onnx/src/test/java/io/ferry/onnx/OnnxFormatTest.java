@@ -151,4 +151,86 @@ class OnnxFormatTest {
     refused("not a protobuf\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII),
         "not a valid ONNX protobuf (at byte 1): Protocol message tag had invalid wire type.");
   }
+
+  /** A model whose graph holds one node with the attribute {@code attr} (an AttributeProto's bytes). */
+  private static byte[] modelWithNode(byte[] attr) {
+    byte[] graph = OnnxFiles.message(g -> {
+      g.writeByteArray(1, OnnxFiles.message(n -> {
+        n.writeString(4, "If");
+        n.writeByteArray(5, attr);
+      }));
+      g.writeString(2, "g");
+    });
+    return OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, graph);
+    });
+  }
+
+  /**
+   * Tensors below the main graph (a Constant's value, an If or Loop body's initializers, sparse initializers) may keep
+   * their data in other files too, and ONNX's loaders read it: their locations were not looked at, so a model pushed
+   * with a subgraph initializer at '../../etc/passwd' or '/etc/shadow' was stored and pulled as it was.
+   */
+  @Test
+  void tensorsBelowTheGraphCannotPointOutsideTheModel() throws IOException {
+    Init outside = new Init("s", 1, 2).external(Map.of("location", "../../etc/passwd", "offset", "0", "length", "8"));
+    // an If node's then_branch (attribute field 6: a graph whose initializer keeps its data outside)
+    byte[] subgraph = OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.graph(list(outside)));
+    });
+    assertThatThrownBy(() -> read(modelWithNode(subgraph))).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: tensor 's' at byte \\d+: external data location '\\.\\./\\.\\./etc/passwd' leaves"
+            + " the model's directory \\('\\.\\.'\\); external data must lie in it");
+    // a Constant's value (attribute field 5), absolute
+    byte[] constant = OnnxFiles.message(a -> {
+      a.writeString(1, "value");
+      a.writeByteArray(5, new Init("c", 1, 2).external(Map.of("location", "/etc/shadow")).bytes());
+    });
+    assertThatThrownBy(() -> read(modelWithNode(constant))).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: tensor 'c' at byte \\d+: external data location '/etc/shadow' is an absolute"
+            + " path; external data must lie in the model's directory");
+    // a sparse initializer's values (graph field 15, SparseTensorProto field 1)
+    byte[] sparse = OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> g.writeByteArray(15, OnnxFiles.message(sp ->
+          sp.writeByteArray(1, new Init("v", 1, 1).external(Map.of("location", "a/../../x.bin")).bytes())))));
+    });
+    assertThatThrownBy(() -> read(sparse)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor 'v' at byte ").hasMessageContaining("leaves the model's directory");
+    // inside the model: recorded (without a dtype, so its file stays opaque) for the directory check
+    Init inside = new Init("s", 1, 2).external(Map.of("location", "./s.bin"));
+    FileLayout l = read(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.graph(list(inside)));
+    })));
+    OnnxMetadata m = l.metadata(OnnxMetadata.class).orElseThrow();
+    assertThat(m.external()).singleElement().satisfies(x -> {
+      assertThat(x.initializer()).isFalse();
+      assertThat(x.location()).isEqualTo("s.bin");
+      assertThat(x.length()).isEqualTo(8);
+      assertThat(x.dtype()).isNull();
+    });
+    assertThat(m.initializers()).isZero();
+  }
+
+  @Test
+  void nestingDeeperThanProtobufsLimitIsRefused() {
+    byte[] graph = OnnxFiles.message(g -> g.writeString(2, "g"));
+    for (int i = 0; i < 2000; i++) {
+      byte[] inner = graph;
+      byte[] attr = OnnxFiles.message(a -> {
+        a.writeString(1, "body");
+        a.writeByteArray(6, inner);
+      });
+      graph = OnnxFiles.message(g -> g.writeByteArray(1, OnnxFiles.message(n -> n.writeByteArray(5, attr))));
+    }
+    byte[] deep = graph;
+    assertThatThrownBy(() -> read(OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, deep);
+    }))).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: messages below the graph nest more than 100 deep \\(at byte \\d+\\)");
+  }
 }
