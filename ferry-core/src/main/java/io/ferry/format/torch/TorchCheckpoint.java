@@ -30,6 +30,11 @@ import java.util.zip.CRC32;
  */
 public final class TorchCheckpoint {
   private static final Pattern PICKLE = Pattern.compile("([^/]+)/data\\.pkl");
+  /** A format version as torch.load parses it: a decimal number, blanks around it. */
+  private static final Pattern VERSION = Pattern.compile("[ \\t\\r\\n]*\\+?0*([0-9]{1,9})[ \\t\\r\\n]*");
+  /** The format versions torch.load reads ({@code kMinSupportedFileFormatVersion}, {@code kMax…}). */
+  private static final long MIN_VERSION = 1;
+  private static final long MAX_VERSION = 10;
   /** The legacy format's magic number. */
   private static final BigInteger LEGACY_MAGIC = new BigInteger("1950a86a20f9469cfc6c", 16);
   /** {@link #LEGACY_MAGIC} as pickled: the 10 little-endian bytes of a {@code LONG1} opcode's operand. */
@@ -218,7 +223,33 @@ public final class TorchCheckpoint {
     ByteBuffer pickle = checked(in, pkl);
     Object value = Unpickler.load(f + ": " + pkl.name(), pickle);
     String dir = root;
-    return resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
+    TorchCheckpoint checkpoint = resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
+    checkVersion(in, root, byName);
+    return checkpoint;
+  }
+
+  /**
+   * Checks the archive's format version as torch.load does: {@code <dir>/.data/version} if the archive has it, else
+   * {@code <dir>/version} (torch.save writes {@code 3\n}), must exist and hold a decimal number from
+   * {@link #MIN_VERSION} to {@link #MAX_VERSION}. torch.load refuses any other archive; Ferry stored them.
+   */
+  private static void checkVersion(ByteSource in, String root, Map<String, TorchZip.Entry> byName)
+      throws IOException {
+    String f = in.name();
+    TorchZip.Entry e = byName.getOrDefault(root + "/.data/version", byName.get(root + "/version"));
+    if (e == null) {
+      throw new InvalidInputException(f + ": the archive has no '" + Unpickler.printable(root) + "/version' entry,"
+          + " which torch.save always writes and torch.load requires (push --opaque GLOB stores the file as its"
+          + " bytes, unread)");
+    }
+    String text = new String(small(in, e).array(), StandardCharsets.ISO_8859_1);
+    var m = VERSION.matcher(text);
+    long version = m.matches() ? Long.parseLong(m.group(1)) : -1;
+    if (version < MIN_VERSION || version > MAX_VERSION) {
+      throw new InvalidInputException(f + ": '" + Unpickler.printable(e.name()) + "' says '"
+          + Unpickler.printable(text.strip()) + "', where torch.load reads format versions " + MIN_VERSION + " to "
+          + MAX_VERSION + " (torch.save writes 3)");
+    }
   }
 
   /** Where a storage's bytes are, by its key; null if the file has no such storage. */

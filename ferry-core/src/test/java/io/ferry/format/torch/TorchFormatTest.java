@@ -377,4 +377,31 @@ class TorchFormatTest {
           "the value 'opt' is longer than " + TorchLimits.MAX_VALUE_JSON_CHARS + " characters as JSON");
     }
   }
+
+  /**
+   * torch.load requires the archive's format version ({@code <dir>/.data/version}, else {@code <dir>/version}) and
+   * reads versions 1 to 10; an archive without one, or with another, was pushed as a checkpoint.
+   */
+  @Test
+  void theFormatVersionMustBeOneTorchLoadReads() throws Exception {
+    byte[] pkl = statePickle();
+    refused(Pickles.zip("archive/data.pkl", pkl, "archive/data/0", new byte[24], "archive/data/1", new byte[16]),
+        "the archive has no 'archive/version' entry, which torch.save always writes and torch.load requires (push"
+            + " --opaque GLOB stores the file as its bytes, unread)");
+    for (String v : new String[] {"999\n", "0", "abc", "", "-1", "3abc"}) {
+      refused(Pickles.zip("archive/data.pkl", pkl, "archive/data/0", new byte[24], "archive/data/1", new byte[16],
+              "archive/version", v.getBytes(StandardCharsets.US_ASCII)),
+          "'archive/version' says '" + v.strip() + "', where torch.load reads format versions 1 to 10 (torch.save"
+              + " writes 3)");
+    }
+    for (String v : new String[] {"3\n", "10", " 3\r\n", "1"}) {
+      assertThat(read("m.pt", Pickles.zip("archive/data.pkl", pkl, "archive/data/0", new byte[24], "archive/data/1",
+          new byte[16], "archive/version", v.getBytes(StandardCharsets.US_ASCII))).tensors()).hasSize(4);
+    }
+    // .data/version, where torch writes it, is the one read
+    refused(Pickles.zip("archive/data.pkl", pkl, "archive/data/0", new byte[24], "archive/data/1", new byte[16],
+            "archive/.data/version", "11\n".getBytes(StandardCharsets.US_ASCII), "archive/version",
+            "3\n".getBytes(StandardCharsets.US_ASCII)),
+        "'archive/.data/version' says '11', where torch.load reads format versions 1 to 10 (torch.save writes 3)");
+  }
 }
