@@ -87,7 +87,15 @@ public final class SafetensorsExport {
     List<TensorInfo> table = new ArrayList<>();
     long at = 0;
     for (TorchCheckpoint.View v : views) {
-      long len = v.dtype().byteLength(v.tensor().elements());
+      long len;
+      try {
+        len = v.dtype().byteLength(v.tensor().elements());
+        Math.addExact(at, len);
+      } catch (ArithmeticException e) {
+        throw new InvalidInputException(f.path() + ": tensor '" + v.name() + "' of shape " + v.tensor().shape()
+            + " (" + v.tensor().elements() + " elements of " + v.dtype() + ") does not fit in a safetensors file"
+            + " after " + at + " bytes of tensors before it: more than 2^63 bytes");
+      }
       table.add(new TensorInfo(v.name(), v.dtype(), v.tensor().shape(), at, at + len));
       at += len;
     }

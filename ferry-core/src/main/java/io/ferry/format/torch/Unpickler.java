@@ -773,6 +773,8 @@ public final class Unpickler {
         for (int i = 0; i < shape.size(); i++) {
           elements = Math.multiplyExact(elements, shape.get(i));
         }
+        // its bytes as one contiguous tensor (what an export writes) must be a number of bytes too
+        dtype.byteLength(elements);
         if (elements > 0) {
           for (int i = 0; i < shape.size(); i++) {
             last = Math.addExact(last, Math.multiplyExact(shape.get(i) - 1, strides.get(i)));

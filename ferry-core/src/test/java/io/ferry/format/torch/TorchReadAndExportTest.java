@@ -178,4 +178,31 @@ class TorchReadAndExportTest {
       }
     }
   }
+
+  /**
+   * Expanded views (strides 0) of one byte may each claim 2^59 bytes, which a checkpoint can hold and torch loads;
+   * written out contiguous, 17 of them pass 2^63 bytes, and the export failed with "long overflow" and no name.
+   */
+  @Test
+  void viewsTooLargeTogetherForASafetensorsFileAreRefusedByName() throws Exception {
+    Pickles p = Pickles.proto2().op('}').mark();
+    for (int i = 0; i < 17; i++) {
+      p.str(String.format("t%02d", i)).tensor("ByteStorage", "0", 1, 0, new int[] {1 << 30, 1 << 29},
+          new int[] {0, 0});
+    }
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("huge.pt"), Pickles.checkpoint(p.op('u').stop().bytes(), new byte[1]));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      Path out = tmp.resolve("out");
+      try (ModelReader r = repo.open("m")) {
+        assertThatThrownBy(() -> SafetensorsExport.write(r, out)).isInstanceOf(InvalidInputException.class)
+            .hasMessage("huge.pt: tensor 't15' of shape [1073741824, 536870912] (576460752303423488 elements of U8)"
+                + " does not fit in a safetensors file after 8646911284551352320 bytes of tensors before it: more"
+                + " than 2^63 bytes");
+      }
+      assertThat(out).doesNotExist();
+    }
+  }
 }

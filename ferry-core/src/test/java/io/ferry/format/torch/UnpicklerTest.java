@@ -206,6 +206,13 @@ class UnpicklerTest {
             + " 158)");
     refused(Pickles.proto2().tensor("FloatStorage", "0", 6, 0, new int[] {2}, new int[] {-1}).stop(),
         "tensor stride holds -1, expected integers >= 0 (opcode REDUCE at byte 138)");
+    // an expanded view (strides 0) of one element whose element count fits a long but its bytes do not: it was
+    // pushed, and pull --as safetensors failed with "long overflow"
+    assertThatThrownBy(() -> load(Pickles.proto2().tensor("FloatStorage", "0", 1, 0,
+            new int[] {0x7fffffff, 0x7fffffff, 2}, new int[] {0, 0, 0}).stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.pt: archive/data\\.pkl: tensor of size \\[2147483647, 2147483647, 2\\] and stride"
+            + " \\[0, 0, 0\\] overflows \\(opcode REDUCE at byte \\d+\\)");
   }
 
   @Test
