@@ -51,6 +51,13 @@ public final class Unpickler {
       Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL),
       Map.entry("ComplexFloatStorage", DType.C64));
 
+  /**
+   * The storage types torch.load(weights_only=True) reads that Ferry has no element type for: complex128 and the
+   * quantized types, which cannot be laid out as regions of plain elements.
+   */
+  static final Set<String> UNHELD_STORAGE_TYPES = Set.of("ComplexDoubleStorage", "ComplexHalfStorage", "QInt8Storage",
+      "QUInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage");
+
   /** The storage type of a persistent id that holds bytes of no one type ({@code _rebuild_tensor_v3} uses it). */
   public static final String UNTYPED_STORAGE = "UntypedStorage";
 
@@ -531,6 +538,11 @@ public final class Unpickler {
       if (m.equals("torch") && (TENSOR_DTYPES.containsKey(name) || OTHER_DTYPES.contains(name))) {
         return new Py.TorchDType(name, TENSOR_DTYPES.get(name));
       }
+      if (m.equals("torch") && UNHELD_STORAGE_TYPES.contains(name)) {
+        throw failHere("storage type 'torch." + name + "' is one torch.load(weights_only=True) reads, but Ferry has no"
+            + " element type for it (complex128 and quantized tensors are not read); push --opaque GLOB stores the"
+            + " file as its bytes, unread");
+      }
       throw failHere("global '" + printable(module + "." + name) + "' is not allowed; " + ALLOWED);
     }
 
@@ -751,7 +763,8 @@ public final class Unpickler {
         Py.TorchDType t = (Py.TorchDType) a.get(6);
         if (t.tensorType() == null) {
           throw failHere("tensor of " + t + ", a type Ferry does not hold (it holds "
-              + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + ")");
+              + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + "); push --opaque GLOB stores the file"
+              + " as its bytes, unread");
         }
         dtype = t.tensorType();
         capacity = s.dtype().byteLength(s.numel()) / (dtype.bits() / 8);

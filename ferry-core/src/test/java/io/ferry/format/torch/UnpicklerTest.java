@@ -381,7 +381,8 @@ class UnpicklerTest {
             + " has 4 elements of U16");
     assertThatThrownBy(() -> load(Pickles.proto2().tensorV3("complex32", "1", 8, 0, new int[] {2},
         new int[] {1}).stop())).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("tensor of torch.complex32, a type Ferry does not hold");
+        .hasMessageContaining("tensor of torch.complex32, a type Ferry does not hold")
+        .hasMessageContaining("push --opaque GLOB stores the file as its bytes, unread");
     // the legacy format has no untyped storages
     assertThatThrownBy(() -> Unpickler.loadPrefix("m.pt", ByteBuffer.wrap(Pickles.proto2().mark().str("storage")
         .global("torch", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop().bytes())))
@@ -455,5 +456,19 @@ class UnpicklerTest {
     int b = shortData.bytes().length;
     refused(shortData.op('b').stop(), "numpy array of shape [3] and dtype <u2 needs 6 bytes, its data has 2 (opcode"
         + " BUILD at byte " + b + ")");
+  }
+
+  /**
+   * A complex128 or quantized storage is one torch.load(weights_only=True) reads: the refusal said a checkpoint may
+   * name only what that loader reads, as if the file were unsafe; it now says Ferry has no element type for it.
+   */
+  @Test
+  void storageTypesTorchReadsButFerryDoesNotHoldAreNamedAsSuch() {
+    for (String type : new String[] {"ComplexDoubleStorage", "QInt8Storage"}) {
+      refused(Pickles.proto2().tensor(type, "0", 2, 0, new int[] {2}, new int[] {1}).stop(),
+          "storage type 'torch." + type + "' is one torch.load(weights_only=True) reads, but Ferry has no element type"
+              + " for it (complex128 and quantized tensors are not read); push --opaque GLOB stores the file as its"
+              + " bytes, unread (opcode GLOBAL at byte 49)");
+    }
   }
 }
