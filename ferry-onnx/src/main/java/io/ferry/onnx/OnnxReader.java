@@ -275,6 +275,11 @@ final class OnnxReader {
     cis.popLimit(old);
     out.flush();
     TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), "initializer " + index);
+    if (!t.getNameBytes().isValidUtf8()) {
+      // protobuf-java decodes it with U+FFFD in place of the bad bytes: a name the file does not have
+      throw defect("initializer " + index + " (byte " + at + "): its name '" + percentEncoded(t.getNameBytes())
+          + "' (bytes percent-encoded) is not valid UTF-8, which ONNX requires of names");
+    }
     String name = t.getName();
     if (name.isEmpty()) {
       throw defect("initializer " + index + " (byte " + at + ") has no name");
@@ -378,6 +383,16 @@ final class OnnxReader {
       // below
     }
     throw defect(what + ": external data " + key + " '" + value + "' is not a non-negative integer");
+  }
+
+  /** Printable ASCII as it is, every other byte (and '%') as {@code %XX}. */
+  private static String percentEncoded(com.google.protobuf.ByteString b) {
+    StringBuilder out = new StringBuilder();
+    for (int i = 0; i < b.size() && i < 200; i++) {
+      int c = b.byteAt(i) & 0xff;
+      out.append(c >= 0x20 && c < 0x7f && c != '%' ? String.valueOf((char) c) : String.format("%%%02X", c));
+    }
+    return b.size() > 200 ? out + "..." : out.toString();
   }
 
   /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints). */

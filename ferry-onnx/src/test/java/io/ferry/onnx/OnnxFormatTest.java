@@ -233,4 +233,22 @@ class OnnxFormatTest {
     }))).isInstanceOf(InvalidInputException.class)
         .hasMessageMatching("m\\.onnx: messages below the graph nest more than 100 deep \\(at byte \\d+\\)");
   }
+
+  /**
+   * An initializer name that is not UTF-8 was decoded with U+FFFD in place of its bad bytes: the snapshot listed a
+   * tensor under a name the file does not have, and two such names were refused as one name appearing twice.
+   */
+  @Test
+  void initializerNamesMustBeUtf8() {
+    byte[] good = model(list(new Init("wA", 1, 2).raw(8, 1)));
+    byte[] bad = good.clone();
+    for (int i = 0; i + 1 < bad.length; i++) {
+      if (bad[i] == 'w' && bad[i + 1] == 'A') {
+        bad[i + 1] = (byte) 0xff;
+      }
+    }
+    assertThatThrownBy(() -> read(bad)).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: initializer 0 \\(byte \\d+\\): its name 'w%FF' \\(bytes percent-encoded\\) is not"
+            + " valid UTF-8, which ONNX requires of names");
+  }
 }
