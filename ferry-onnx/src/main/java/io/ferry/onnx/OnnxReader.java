@@ -250,9 +250,18 @@ final class OnnxReader {
     long dataLength = 0;
     int dataField = 0;
     boolean typed = false;
+    int valueField = 0;
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
       int field = WireFormat.getTagFieldNumber(tag);
       boolean packed = WireFormat.getTagWireType(tag) == LEN;
+      if (field == 4 || field == 5 || field == 6 || field == 7 || field == 9 || field == 10 || field == 11) {
+        // ONNX's checker: one and only one value field (readers differ in which of two they take)
+        if (valueField != 0 && valueField != field) {
+          throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + valueField
+              + " and " + field + ")");
+        }
+        valueField = field;
+      }
       if ((field == 9 || field == 4 || field == 10) && packed) {
         if (dataField != 0) {
           throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + dataField

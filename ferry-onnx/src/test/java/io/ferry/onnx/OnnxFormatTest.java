@@ -251,4 +251,16 @@ class OnnxFormatTest {
         .hasMessageMatching("m\\.onnx: initializer 0 \\(byte \\d+\\): its name 'w%FF' \\(bytes percent-encoded\\) is not"
             + " valid UTF-8, which ONNX requires of names");
   }
+
+  /**
+   * raw_data beside int64_data (or any two value fields): ONNX's checker refuses it ("one and only one value field"),
+   * and the bytes Ferry listed were only one reader's choice; it was pushed.
+   */
+  @Test
+  void anInitializerWithTwoValueFieldsIsRefused() {
+    refused(model(list(new Init("w", 7, 2).raw(16, 1).int64s(5, 6))),
+        "initializer 0 (byte 34) has its data in two fields (7 and 9)");
+    refused(model(list(new Init("w", 1, 2).int64s(5, 6).floats(1f, 2f))),
+        "initializer 0 (byte 34) has its data in two fields (4 and 7)");
+  }
 }
