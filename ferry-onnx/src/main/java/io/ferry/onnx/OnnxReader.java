@@ -83,6 +83,8 @@ final class OnnxReader {
           int old = pushLength("the graph");
           graph();
           cis.popLimit(old);
+        } else if ((field == 20 || field == 25) && WireFormat.getTagWireType(tag) == LEN) {
+          nested(field == 20 ? Nested.TRAINING : Nested.FUNCTION, 1);
         } else if (field == 1 || field == 2 || field == 3 || field == 4 || field == 5 || field == 8
             || field == 14) {
           copyField(tag, out, "model field " + field);
@@ -126,10 +128,11 @@ final class OnnxReader {
 
   /**
    * The messages below the main graph that may hold tensors: nodes, their attributes (a {@code Constant}'s value,
-   * an {@code If} or {@code Loop} body), subgraphs and sparse tensors. Their tensors are header bytes, but one may
+   * an {@code If} or {@code Loop} body), subgraphs and sparse tensors, and beside it the model's functions and
+   * training graphs. Their tensors are header bytes, but one may
    * keep its data in another file, which ONNX's loaders read like an initializer's.
    */
-  private enum Nested { NODE, ATTRIBUTE, GRAPH, SPARSE, TENSOR }
+  private enum Nested { NODE, ATTRIBUTE, GRAPH, SPARSE, TENSOR, FUNCTION, TRAINING }
 
   /** How deep messages below the graph may nest; protobuf's C++ parser, onnxruntime's, stops at 100. */
   static final int MAX_NESTING = 100;
@@ -166,6 +169,11 @@ final class OnnxReader {
         };
         case SPARSE -> WireFormat.getTagFieldNumber(tag) == 1 || WireFormat.getTagFieldNumber(tag) == 2
             ? Nested.TENSOR : null;
+        // a model's functions (their nodes, their attributes' defaults) and training graphs
+        case FUNCTION -> WireFormat.getTagFieldNumber(tag) == 7 ? Nested.NODE
+            : WireFormat.getTagFieldNumber(tag) == 11 ? Nested.ATTRIBUTE : null;
+        case TRAINING -> WireFormat.getTagFieldNumber(tag) == 1 || WireFormat.getTagFieldNumber(tag) == 2
+            ? Nested.GRAPH : null;
         case TENSOR -> null;
       };
       if (child == null) {

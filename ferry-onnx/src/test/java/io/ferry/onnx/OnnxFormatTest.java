@@ -213,6 +213,23 @@ class OnnxFormatTest {
       assertThat(x.dtype()).isNull();
     });
     assertThat(m.initializers()).isZero();
+    // a model function's Constant node (ModelProto field 25, FunctionProto field 7) and a training graph's
+    // initializer (field 20, TrainingInfoProto field 1)
+    byte[] functionConstant = OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.graph(list()));
+      o.writeByteArray(25, OnnxFiles.message(fn -> fn.writeByteArray(7, OnnxFiles.message(n ->
+          n.writeByteArray(5, constant)))));
+    });
+    assertThatThrownBy(() -> read(functionConstant)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor 'c' at byte ").hasMessageContaining("'/etc/shadow' is an absolute path");
+    byte[] training = OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.graph(list()));
+      o.writeByteArray(20, OnnxFiles.message(ti -> ti.writeByteArray(1, OnnxFiles.graph(list(outside)))));
+    });
+    assertThatThrownBy(() -> read(training)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor 's' at byte ").hasMessageContaining("leaves the model's directory");
   }
 
   @Test
