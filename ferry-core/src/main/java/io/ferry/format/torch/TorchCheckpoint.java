@@ -29,6 +29,11 @@ import java.util.zip.CRC32;
  * single tensor is named {@code tensor}.
  */
 public final class TorchCheckpoint {
+  /**
+   * Said where Ferry refuses a file torch.load reads (compressed entries, bytes after the archive, big-endian data, a
+   * storage type Ferry has no element type for): such a file can still be versioned, as bytes.
+   */
+  static final String OPAQUE = "push --opaque GLOB stores the file as its bytes, unread";
   private static final Pattern PICKLE = Pattern.compile("([^/]+)/data\\.pkl");
   /** A format version as torch.load parses it: a decimal number, blanks around it. */
   private static final Pattern VERSION = Pattern.compile("[ \\t\\r\\n]*\\+?0*([0-9]{1,9})[ \\t\\r\\n]*");
@@ -212,7 +217,7 @@ public final class TorchCheckpoint {
       String bo = new String(small(in, order).array(), StandardCharsets.US_ASCII);
       if (!bo.equals("little")) {
         throw new InvalidInputException(f + ": '" + root + "/byteorder' says '" + Unpickler.printable(bo)
-            + "'; Ferry reads little-endian checkpoints only");
+            + "'; Ferry reads little-endian checkpoints only (" + OPAQUE + ")");
       }
     }
     TorchZip.Entry pkl = byName.get(root + "/data.pkl");
@@ -239,8 +244,7 @@ public final class TorchCheckpoint {
     TorchZip.Entry e = byName.getOrDefault(root + "/.data/version", byName.get(root + "/version"));
     if (e == null) {
       throw new InvalidInputException(f + ": the archive has no '" + Unpickler.printable(root) + "/version' entry,"
-          + " which torch.save always writes and torch.load requires (push --opaque GLOB stores the file as its"
-          + " bytes, unread)");
+          + " which torch.save always writes and torch.load requires (" + OPAQUE + ")");
     }
     String text = new String(small(in, e).array(), StandardCharsets.ISO_8859_1);
     var m = VERSION.matcher(text);
@@ -317,7 +321,7 @@ public final class TorchCheckpoint {
     if (!(info instanceof Py.Dict d) || !Boolean.TRUE.equals(d.map.get("little_endian"))) {
       throw new InvalidInputException(f + ": the legacy checkpoint was not written little-endian (its system"
           + " information says little_endian=" + (info instanceof Py.Dict d2 ? d2.map.get("little_endian") : "?")
-          + "); Ferry reads little-endian checkpoints only");
+          + "); Ferry reads little-endian checkpoints only (" + OPAQUE + ")");
     }
     long objectAt = at[0];
     ByteBuffer window = TorchZip.read(in, objectAt, (int) Math.min(in.size() - objectAt,
@@ -361,7 +365,8 @@ public final class TorchCheckpoint {
     }
     if (p != in.size()) {
       throw new InvalidInputException(f + ": " + (in.size() - p) + " bytes follow the last storage (at byte " + p
-          + ")");
+          + "; torch.load ignores them, Ferry stores a checkpoint only when it is nothing but its pickles and"
+          + " storages: " + OPAQUE + ")");
     }
     return resolve(f, true, "", object.value(), byKey::get);
   }

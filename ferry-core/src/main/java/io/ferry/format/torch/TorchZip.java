@@ -93,7 +93,7 @@ public final class TorchZip {
     }
     if (eocd < 0) {
       throw new InvalidInputException(f + ": no zip end-of-central-directory record ends the file (not a zip"
-          + " archive, truncated, or bytes appended)");
+          + " archive, truncated, or bytes appended; " + TorchCheckpoint.OPAQUE + ")");
     }
     long eocdAt = size - tailLen + eocd;
     if ((tail.getShort(eocd + 4) & 0xffff) != 0 || (tail.getShort(eocd + 6) & 0xffff) != 0
@@ -269,7 +269,7 @@ public final class TorchZip {
     }
     if (c.method != 0) {
       throw new InvalidInputException(what + " is compressed (method " + c.method + "); torch.save stores every"
-          + " entry uncompressed, and Ferry reads only such archives");
+          + " entry uncompressed, and Ferry reads only such archives (" + TorchCheckpoint.OPAQUE + ")");
     }
     if (c.compressedSize != c.size) {
       throw new InvalidInputException(what + " is stored but its compressed size " + c.compressedSize

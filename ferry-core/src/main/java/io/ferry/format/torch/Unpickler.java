@@ -540,8 +540,7 @@ public final class Unpickler {
       }
       if (m.equals("torch") && UNHELD_STORAGE_TYPES.contains(name)) {
         throw failHere("storage type 'torch." + name + "' is one torch.load(weights_only=True) reads, but Ferry has no"
-            + " element type for it (complex128 and quantized tensors are not read); push --opaque GLOB stores the"
-            + " file as its bytes, unread");
+            + " element type for it (complex128 and quantized tensors are not read); " + TorchCheckpoint.OPAQUE);
       }
       throw failHere("global '" + printable(module + "." + name) + "' is not allowed; " + ALLOWED);
     }
@@ -763,8 +762,7 @@ public final class Unpickler {
         Py.TorchDType t = (Py.TorchDType) a.get(6);
         if (t.tensorType() == null) {
           throw failHere("tensor of " + t + ", a type Ferry does not hold (it holds "
-              + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + "); push --opaque GLOB stores the file"
-              + " as its bytes, unread");
+              + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + "); " + TorchCheckpoint.OPAQUE);
         }
         dtype = t.tensorType();
         capacity = s.dtype().byteLength(s.numel()) / (dtype.bits() / 8);

@@ -30,6 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * table), how files are matched, and every archive-level refusal with its message.
  */
 class TorchFormatTest {
+  private static final String OPAQUE = "push --opaque GLOB stores the file as its bytes, unread";
   @TempDir Path tmp;
 
   /** OrderedDict(w=[2,3] f32, tied=same, t=w transposed, b=[2] i64, lr=0.001, note="hi"). */
@@ -186,7 +187,9 @@ class TorchFormatTest {
     byte[] good = Pickles.legacy(object, keys, new long[] {6, 2}, data);
     refused(Arrays.copyOf(good, good.length - 1), "storage '99' of 16 bytes from byte " + (good.length - 16)
         + " runs past the end of the file (" + (good.length - 1) + " bytes; truncated?)");
-    refused(Arrays.copyOf(good, good.length + 2), "2 bytes follow the last storage (at byte " + good.length + ")");
+    refused(Arrays.copyOf(good, good.length + 2), "2 bytes follow the last storage (at byte " + good.length
+        + "; torch.load ignores them, Ferry stores a checkpoint only when it is nothing but its pickles and storages: "
+        + OPAQUE + ")");
     refused(Pickles.legacy(object, keys, new long[] {6, 3}, data), "storage '99' at byte " + (good.length - 24)
         + " holds 3 elements, the pickle says 2");
     refused(Pickles.legacy(object, new String[] {"140"}, new long[] {6}, new byte[][] {data[0]}),
@@ -225,12 +228,12 @@ class TorchFormatTest {
   void truncatedArchivesAreRefused() throws Exception {
     byte[] full = checkpoint();
     refused(Arrays.copyOf(full, full.length / 2), "no zip end-of-central-directory record ends the file (not a zip"
-        + " archive, truncated, or bytes appended)");
+        + " archive, truncated, or bytes appended; " + OPAQUE + ")");
     refused(Arrays.copyOf(full, full.length - 1), "no zip end-of-central-directory record ends the file (not a zip"
-        + " archive, truncated, or bytes appended)");
+        + " archive, truncated, or bytes appended; " + OPAQUE + ")");
     byte[] appended = Arrays.copyOf(full, full.length + 3);
     refused(appended, "no zip end-of-central-directory record ends the file (not a zip archive, truncated, or bytes"
-        + " appended)");
+        + " appended; " + OPAQUE + ")");
     refused(Arrays.copyOf(full, 20), "20 bytes is too short for a zip archive (at least 22)");
     // an entry whose data runs into the central directory (its size claims more than the archive holds)
     byte[] pkl = statePickle();
@@ -290,7 +293,7 @@ class TorchFormatTest {
       zo.closeEntry();
     }
     refused(deflated.toByteArray(), "zip entry 'archive/data.pkl' is compressed (method 8); torch.save stores every"
-        + " entry uncompressed, and Ferry reads only such archives");
+        + " entry uncompressed, and Ferry reads only such archives (" + OPAQUE + ")");
 
     // entry B's local record hides inside entry A's data: two names for the same bytes
     byte[] inner = RawZip.local("archive/data/0", new byte[24]);
@@ -322,7 +325,7 @@ class TorchFormatTest {
     byte[] pkl = statePickle();
     refused(Pickles.zip("archive/data.pkl", pkl, "archive/byteorder", "big".getBytes(StandardCharsets.US_ASCII),
         "archive/data/0", new byte[24], "archive/data/1", new byte[16]),
-        "'archive/byteorder' says 'big'; Ferry reads little-endian checkpoints only");
+        "'archive/byteorder' says 'big'; Ferry reads little-endian checkpoints only (" + OPAQUE + ")");
     byte[] corrupt = checkpoint();
     byte[] note = "note".getBytes(StandardCharsets.US_ASCII);
     for (int i = 0; i + note.length <= corrupt.length; i++) {
