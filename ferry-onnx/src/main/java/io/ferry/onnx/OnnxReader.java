@@ -219,6 +219,7 @@ final class OnnxReader {
     String location = null;
     long offset = 0;
     long length = -1;
+    checkExternalKeys("tensor " + name, t);
     for (StringStringEntryProto e : t.getExternalDataList()) {
       switch (e.getKey()) {
         case "location" -> location = e.getValue();
@@ -362,6 +363,7 @@ final class OnnxReader {
     String location = null;
     long offset = 0;
     Long length = null;
+    checkExternalKeys("initializer '" + name + "'", t);
     for (StringStringEntryProto e : t.getExternalDataList()) {
       switch (e.getKey()) {
         case "location" -> location = e.getValue();
@@ -387,6 +389,19 @@ final class OnnxReader {
           + dtype + " needs " + bytes);
     }
     external.add(new OnnxMetadata.External(name, dtype, shape, ExternalPaths.normalize(location), offset, bytes));
+  }
+
+  /**
+   * Refuses a key of {@code external_data} given twice: readers take the last (onnx, onnxruntime) or the first, so
+   * the location Ferry checks could be another than the one a reader opens.
+   */
+  private void checkExternalKeys(String what, TensorHeader t) throws InvalidInputException {
+    Set<String> keys = new HashSet<>();
+    for (StringStringEntryProto e : t.getExternalDataList()) {
+      if (!keys.add(e.getKey())) {
+        throw defect(what + ": external data key '" + e.getKey() + "' is given twice");
+      }
+    }
   }
 
   /** An external data offset or length; {@code what} names the tensor for the message. */

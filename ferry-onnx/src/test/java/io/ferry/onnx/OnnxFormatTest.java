@@ -280,4 +280,33 @@ class OnnxFormatTest {
     refused(model(list(new Init("w", 1, 2).int64s(5, 6).floats(1f, 2f))),
         "initializer 0 (byte 34) has its data in two fields (4 and 7)");
   }
+
+  /**
+   * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
+   * first would open a file Ferry never looked at ('../../etc/passwd').
+   */
+  @Test
+  void anExternalDataKeyGivenTwiceIsRefused() {
+    byte[] entry1 = OnnxFiles.message(x -> {
+      x.writeString(1, "location");
+      x.writeString(2, "../../etc/passwd");
+    });
+    byte[] entry2 = OnnxFiles.message(x -> {
+      x.writeString(1, "location");
+      x.writeString(2, "w.bin");
+    });
+    byte[] tensor = OnnxFiles.message(o -> {
+      o.writeInt64(1, 2);
+      o.writeInt32(2, 1);
+      o.writeString(8, "e");
+      o.writeByteArray(13, entry1);
+      o.writeByteArray(13, entry2);
+      o.writeInt32(14, 1);
+    });
+    byte[] file = OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> g.writeByteArray(5, tensor)));
+    });
+    refused(file, "initializer 'e': external data key 'location' is given twice");
+  }
 }
