@@ -169,6 +169,27 @@ class BadInputTest {
   }
 
   @Test
+  void otherCheckpointsNextToAShardedModelAreNotItsShards() throws IOException {
+    // Mistral's repositories keep consolidated.safetensors (other tensor names) next to the sharded model, and a
+    // model in a subdirectory the index does not name is another model even with the same tensor names
+    Path dir = hf("mistral");
+    Files2.safetensors(dir.resolve("consolidated.safetensors"), t("layers.0.wq", DType.F32, 7, 8));
+    Files2.safetensors(dir.resolve("draft/model.safetensors"), t("a", DType.F32, 8, 4), t("b", DType.F32, 9, 2));
+    cli.push(dir, "mistral");
+    cli.run("pull", "mistral", tmp.resolve("out").toString()).ok();
+    Cli.assertSameTree(dir, tmp.resolve("out"));
+
+    // still refused: an unlisted file numbered like a shard, or one holding a tensor the weight map names
+    Path numbered = hf("numbered");
+    Files2.safetensors(numbered.resolve("model-00003-of-00003.safetensors"), t("z", DType.F32, 9, 4));
+    pushRejected(numbered, "model-00003-of-00003.safetensors' is in the directory but not in weight_map");
+    Path sharing = hf("sharing");
+    Files2.safetensors(sharing.resolve("consolidated.safetensors"), t("a", DType.F32, 9, 4));
+    pushRejected(sharing, "consolidated.safetensors' is in the directory but not in weight_map",
+        "tensor 'a' is in more than one shard");
+  }
+
+  @Test
   void unsafePathsAndBadNames() throws IOException {
     rejected(new String[] {"cat", "m:prod//../x"}, 1, "..");
     rejected(new String[] {"cat", "m:prod///etc/passwd"}, 1, "absolute");

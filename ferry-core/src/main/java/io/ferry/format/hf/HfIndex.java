@@ -23,11 +23,14 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.SortedSet;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -55,6 +58,8 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
 
   private static final int MAX_REPORTED = 10;
   private static final Pattern DRIVE = Pattern.compile("^[A-Za-z]:.*", Pattern.DOTALL);
+  /** How Hugging Face numbers shards: {@code model-00001-of-00004.safetensors}. */
+  private static final Pattern SHARD_NUMBER = Pattern.compile(".*-\\d+-of-\\d+\\.safetensors", Pattern.DOTALL);
   private static final ObjectMapper JSON = JsonMapper.builder()
       .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
       .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
@@ -235,7 +240,9 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
    *   <li>a shard listed in the weight map with no entry (or a null entry) in {@code shardsByName}: "shard 'x' is
    *       listed in weight_map but missing";
    *   <li>a file of {@code safetensorsFilesPresent} not listed: "shard 'x' is in the directory but not in
-   *       weight_map";
+   *       weight_map", unless it is a checkpoint of its own: a name not numbered like a shard ({@code -00001-of-00002}),
+   *       a header in {@code shardsByName}, and none of its tensors in the weight map (such a file is left out of
+   *       every check below);
    *   <li>a tensor in two shards;
    *   <li>a tensor of the weight map not in its shard (and where it is instead, if anywhere);
    *   <li>a tensor of a shard that the weight map does not list.
@@ -260,6 +267,11 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
     Objects.requireNonNull(shardsByName, "shardsByName");
     Objects.requireNonNull(safetensorsFilesPresent, "safetensorsFilesPresent");
     SortedSet<String> listed = shards();
+    Set<String> standalone = standalone(shardsByName, safetensorsFilesPresent, listed);
+    shardsByName = new HashMap<>(shardsByName);
+    shardsByName.keySet().removeAll(standalone);
+    safetensorsFilesPresent = new ArrayList<>(safetensorsFilesPresent);
+    safetensorsFilesPresent.removeAll(standalone);
     List<String> problems = new ArrayList<>();
     for (String shard : listed) {
       if (shardsByName.get(shard) == null) {
@@ -310,6 +322,27 @@ public record HfIndex(String fileName, Map<String, Object> metadata, Map<String,
       }
       throw new InvalidInputException(msg.toString());
     }
+  }
+
+  /**
+   * The unlisted files of the directory that are checkpoints of their own, not shards the index forgot: a name not
+   * numbered like a shard ({@code -00001-of-00002}), a header known, and no tensor the weight map names (Mistral's
+   * repositories keep {@code consolidated.safetensors} next to the sharded model; transformers reads the index and
+   * ignores it).
+   */
+  private Set<String> standalone(Map<String, SafetensorsHeader> shardsByName, Collection<String> present,
+      Set<String> listed) {
+    Set<String> result = new HashSet<>();
+    for (String file : present) {
+      SafetensorsHeader h = shardsByName.get(file);
+      if (listed.contains(file) || h == null || SHARD_NUMBER.matcher(file).matches()) {
+        continue;
+      }
+      if (h.tensors().stream().noneMatch(t -> weightMap.containsKey(t.name()))) {
+        result.add(file);
+      }
+    }
+    return result;
   }
 
   /** Why a shard name is unsafe, or null if it is a normalized relative path. */

@@ -45,13 +45,19 @@ public final class HfIndexFormat implements DirectoryFormat {
     try (FileChannel ch = tree.open(indexEntry.path())) {
       index = HfIndex.read(HfIndex.FILE_NAME, ch);
     }
+    // the index's own directory and the shards it lists: a model in a subdirectory that the index does not name
+    // (a draft model, a text encoder) is another model, even if its tensors have the same names
     Map<String, SafetensorsHeader> shards = new HashMap<>();
     List<String> present = new ArrayList<>();
+    java.util.Set<String> listed = index.shards();
     for (ModelTree.Entry f : tree.files()) {
       if (f.hasFormat(SafetensorsFormat.NAME) && f.path().startsWith(dir)) {
         String rel = f.path().substring(dir.length());
-        shards.put(rel, header(f.layout()));
-        if (!rel.contains("/")) {
+        boolean here = !rel.contains("/");
+        if (here || listed.contains(rel)) {
+          shards.put(rel, header(f.layout()));
+        }
+        if (here) {
           present.add(rel);
         }
       }

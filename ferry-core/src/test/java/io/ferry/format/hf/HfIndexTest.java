@@ -184,6 +184,23 @@ class HfIndexTest {
   }
 
   @Test
+  void aCheckpointOfItsOwnInTheDirectoryIsNotAShard() throws IOException {
+    HfIndex idx = twoShardIndex();
+    Map<String, SafetensorsHeader> shards = Map.of(S1, shard(S1, "a", "b"), S2, shard(S2, "c"),
+        "consolidated.safetensors", shard("consolidated.safetensors", "layers.0.wq", "layers.0.wk"));
+    idx.check(shards, List.of(S1, S2, "consolidated.safetensors"));
+
+    rejectsCheck(idx, Map.of(S1, shard(S1, "a", "b"), S2, shard(S2, "c"), "consolidated.safetensors",
+        shard("consolidated.safetensors", "c")), List.of(S1, S2, "consolidated.safetensors"),
+        "shard 'consolidated.safetensors' is in the directory but not in weight_map",
+        "tensor 'c' is in more than one shard");
+    String third = "model-00003-of-00003.safetensors";
+    rejectsCheck(idx, Map.of(S1, shard(S1, "a", "b"), S2, shard(S2, "c"), third, shard(third, "z")),
+        List.of(S1, S2, third), "shard '" + third + "' is in the directory but not in weight_map",
+        "tensor 'z' of shard '" + third + "' is not in weight_map");
+  }
+
+  @Test
   void tensorMissingFromItsShard() throws IOException {
     rejectsCheck(twoShardIndex(), Map.of(S1, shard(S1, "a"), S2, shard(S2, "c")), List.of(S1, S2),
         "tensor 'b' is listed in weight_map for shard '" + S1 + "' but is not in it");
