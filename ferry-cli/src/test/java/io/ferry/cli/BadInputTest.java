@@ -190,6 +190,28 @@ class BadInputTest {
   }
 
   @Test
+  void diffusersIndexesAreCheckedToo() throws IOException {
+    // fp32 and fp16 variants, each sharded with its own index, side by side in one directory
+    Path dir = tmp.resolve("diffusers");
+    for (String variant : List.of("", ".fp16")) {
+      String prefix = "diffusion_pytorch_model" + variant;
+      Files2.safetensors(dir.resolve("unet/" + prefix + "-00001-of-00002.safetensors"), t("a", DType.F32, 1, 4));
+      Files2.safetensors(dir.resolve("unet/" + prefix + "-00002-of-00002.safetensors"), t("b", DType.F32, 2, 4));
+      Files.writeString(dir.resolve("unet/" + prefix + ".safetensors.index.json"), "{\"weight_map\":{\"a\":\""
+          + prefix + "-00001-of-00002.safetensors\",\"b\":\"" + prefix + "-00002-of-00002.safetensors\"}}");
+    }
+    cli.push(dir, "sd");
+    cli.run("pull", "sd", tmp.resolve("out").toString()).ok();
+    Cli.assertSameTree(dir, tmp.resolve("out"));
+
+    Files.delete(dir.resolve("unet/diffusion_pytorch_model.fp16-00002-of-00002.safetensors"));
+    pushRejected(dir, "unet/diffusion_pytorch_model.fp16.safetensors.index.json: shard "
+        + "'diffusion_pytorch_model.fp16-00002-of-00002.safetensors' is listed in weight_map but missing");
+    Files.writeString(dir.resolve("unet/diffusion_pytorch_model.fp16.safetensors.index.json"), "{\"weight_map\":[]}");
+    pushRejected(dir, "diffusion_pytorch_model.fp16.safetensors.index.json: 'weight_map' is not an object");
+  }
+
+  @Test
   void unsafePathsAndBadNames() throws IOException {
     rejected(new String[] {"cat", "m:prod//../x"}, 1, "..");
     rejected(new String[] {"cat", "m:prod///etc/passwd"}, 1, "absolute");

@@ -52,6 +52,8 @@ import java.util.regex.Pattern;
 public record HfIndex(String fileName, Map<String, Object> metadata, Map<String, String> weightMap) {
   /** The file name of the index in a model directory. */
   public static final String FILE_NAME = "model.safetensors.index.json";
+  /** How the name of every safetensors index ends ({@code diffusion_pytorch_model.safetensors.index.json} too). */
+  public static final String SUFFIX = ".safetensors.index.json";
 
   /** Index files above this size are refused, so reading one cannot exhaust the heap. */
   static final long MAX_INDEX_LENGTH = 100_000_000L;

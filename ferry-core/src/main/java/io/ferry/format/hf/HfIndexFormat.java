@@ -11,12 +11,17 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
- * The sharded Hugging Face checkpoint as a {@link DirectoryFormat}: each {@value HfIndex#FILE_NAME}, wherever it is
- * in the model, is read and checked ({@link HfIndex#check}) against the safetensors files under its directory. The
+ * The sharded Hugging Face checkpoint as a {@link DirectoryFormat}: each index, {@value HfIndex#FILE_NAME} or any
+ * other {@code *}{@value HfIndex#SUFFIX} (diffusers' {@code diffusion_pytorch_model.safetensors.index.json}), wherever
+ * it is in the model, is read and checked ({@link HfIndex#check}) against the safetensors files under its directory;
+ * shards listed by another index of the same directory are not this one's concern. The
  * index itself stays an opaque file; its shards were read as safetensors files on their own.
  *
  * <p>Errors: those of reading an index name it by its base name; those of the check name it by its path in the model.
@@ -32,28 +37,38 @@ public final class HfIndexFormat implements DirectoryFormat {
 
   @Override
   public void check(ModelTree tree) throws IOException {
-    for (ModelTree.Entry index : tree.files()) {
-      if (index.baseName().equals(HfIndex.FILE_NAME)) {
-        check(tree, index);
+    Map<ModelTree.Entry, HfIndex> indexes = new LinkedHashMap<>();
+    for (ModelTree.Entry f : tree.files()) {
+      if (f.baseName().endsWith(HfIndex.SUFFIX)) {
+        try (FileChannel ch = tree.open(f.path())) {
+          indexes.put(f, HfIndex.read(f.baseName(), ch));
+        }
       }
+    }
+    for (Map.Entry<ModelTree.Entry, HfIndex> e : indexes.entrySet()) {
+      // shards another index of the same directory lists (diffusers keeps fp16 and fp32 variants side by side)
+      Set<String> others = new HashSet<>();
+      indexes.forEach((f, other) -> {
+        if (f != e.getKey() && f.directory().equals(e.getKey().directory())) {
+          others.addAll(other.shards());
+        }
+      });
+      check(tree, e.getKey(), e.getValue(), others);
     }
   }
 
-  private static void check(ModelTree tree, ModelTree.Entry indexEntry) throws IOException {
+  private static void check(ModelTree tree, ModelTree.Entry indexEntry, HfIndex index, Set<String> others)
+      throws IOException {
     String dir = indexEntry.directory();
-    HfIndex index;
-    try (FileChannel ch = tree.open(indexEntry.path())) {
-      index = HfIndex.read(HfIndex.FILE_NAME, ch);
-    }
     // the index's own directory and the shards it lists: a model in a subdirectory that the index does not name
     // (a draft model, a text encoder) is another model, even if its tensors have the same names
     Map<String, SafetensorsHeader> shards = new HashMap<>();
     List<String> present = new ArrayList<>();
-    java.util.Set<String> listed = index.shards();
+    Set<String> listed = index.shards();
     for (ModelTree.Entry f : tree.files()) {
       if (f.hasFormat(SafetensorsFormat.NAME) && f.path().startsWith(dir)) {
         String rel = f.path().substring(dir.length());
-        boolean here = !rel.contains("/");
+        boolean here = !rel.contains("/") && !others.contains(rel);
         if (here || listed.contains(rel)) {
           shards.put(rel, header(f.layout()));
         }
@@ -81,7 +96,7 @@ public final class HfIndexFormat implements DirectoryFormat {
     try {
       index.check(shards, present, whyMissing);
     } catch (InvalidInputException e) {
-      if (!dir.isEmpty() && e.getMessage().startsWith(HfIndex.FILE_NAME)) {
+      if (!dir.isEmpty() && e.getMessage().startsWith(indexEntry.baseName())) {
         throw new InvalidInputException(dir + e.getMessage(), e);
       }
       throw e;
