@@ -141,6 +141,17 @@ class GgufCliTest {
     split(3, 3, 4, "output.weight", "extra.weight").write(bad.resolve("m-00003-of-00003.gguf"));
     cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
         "split.tensors.count = 4, but the 3 splits hold 5 tensors");
+    // the split keys of another type than gguf-split writes: llama.cpp refuses the file whatever the value
+    Path typed = tmp.resolve("typed");
+    new GgufWriter().str("split.no", "0").kv("split.count", GgufWriter.U16, new byte[] {1, 0})
+        .seeded("a.weight", DType.F16, 1, 256, 4).write(typed.resolve("m-00001-of-00001.gguf"));
+    cli.run("push", typed.toString(), "bad").exits(1).oneLineError("m-00001-of-00001.gguf",
+        "split.no is of type str", "u16");
+    new GgufWriter().kv("split.no", GgufWriter.U16, new byte[] {0, 0}).kv("split.count", GgufWriter.U16,
+        new byte[] {1, 0}).kv("split.tensors.count", GgufWriter.U64, new byte[] {1, 0, 0, 0, 0, 0, 0, 0})
+        .seeded("a.weight", DType.F16, 1, 256, 4).write(typed.resolve("m-00001-of-00001.gguf"));
+    cli.run("push", typed.toString(), "bad").exits(1).oneLineError("m-00001-of-00001.gguf",
+        "split.tensors.count is of type u64", "i32");
     Path misnamed = tmp.resolve("misnamed");
     split(1, 2, 2, "a.weight").write(misnamed.resolve("model.gguf"));
     cli.run("push", misnamed.toString(), "bad").exits(1).oneLineError("model.gguf",

@@ -53,10 +53,10 @@ public final class GgufSplitFormat implements DirectoryFormat {
       if (md == null || md.get(NO) == null && md.get(COUNT) == null && md.get(TENSORS) == null) {
         continue;
       }
-      long count = integer(f, md, COUNT, true);
-      long no = integer(f, md, NO, true);
+      long count = integer(f, md, COUNT, "u16", true);
+      long no = integer(f, md, NO, "u16", true);
       String tensorsText = md.get(TENSORS);
-      Long tensors = tensorsText == null ? null : integer(f, md, TENSORS, false);
+      Long tensors = tensorsText == null ? null : integer(f, md, TENSORS, "i32", false);
       if (count < 1 || count > 99_999 || no < 0 || no >= count) {
         throw new InvalidInputException(f.path() + ": " + NO + " = " + no + " and " + COUNT + " = " + count
             + " do not describe a split of the set (expected 0 <= " + NO + " < " + COUNT + " <= 99999)");
@@ -140,14 +140,23 @@ public final class GgufSplitFormat implements DirectoryFormat {
     }
   }
 
-  private static long integer(ModelTree.Entry f, GgufMetadata md, String key, boolean required)
+  /**
+   * The value of a split key, which must be of the type gguf-split writes: llama.cpp's loader refuses the file with
+   * "key split.count has wrong type" otherwise, whatever the value.
+   */
+  private static long integer(ModelTree.Entry f, GgufMetadata md, String key, String type, boolean required)
       throws InvalidInputException {
-    String v = md.get(key);
-    if (v == null) {
+    GgufEntry entry = md.entries().stream().filter(e -> e.key().equals(key)).findFirst().orElse(null);
+    if (entry == null) {
       if (required) {
         throw new InvalidInputException(f.path() + ": has split keys but no " + key);
       }
       return -1;
+    }
+    String v = entry.value();
+    if (!entry.type().equals(type)) {
+      throw new InvalidInputException(f.path() + ": " + key + " is of type " + entry.type() + " (value '"
+          + (v.length() <= 64 ? v : v.substring(0, 64) + "...") + "'), llama.cpp reads it only as " + type);
     }
     try {
       return Long.parseLong(v);
