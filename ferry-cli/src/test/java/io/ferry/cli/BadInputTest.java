@@ -212,6 +212,21 @@ class BadInputTest {
   }
 
   @Test
+  void aPytorchIndexMustNameFilesOfTheModel() throws IOException {
+    Path dir = tmp.resolve("pt");
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("a.bin"), "opaque bytes");
+    Path index = dir.resolve("pytorch_model.bin.index.json");
+    Files.writeString(index, "{\"weight_map\":{\"x\":\"a.bin\",\"y\":\"pytorch_model-00002-of-00002.bin\"}}");
+    pushRejected(dir, "pytorch_model.bin.index.json: shard 'pytorch_model-00002-of-00002.bin' is listed in "
+        + "weight_map but missing");
+    Files.writeString(index, "{\"weight_map\":{\"x\":\"a.bin\",\"y\":\"../outside.bin\"}}");
+    pushRejected(dir, "pytorch_model.bin.index.json: tensor 'y' maps to shard '../outside.bin', which contains '..'");
+    Files.writeString(index, "{\"weight_map\":{\"x\":\"a.bin\"}}");
+    cli.push(dir, "pt");
+  }
+
+  @Test
   void unsafePathsAndBadNames() throws IOException {
     rejected(new String[] {"cat", "m:prod//../x"}, 1, "..");
     rejected(new String[] {"cat", "m:prod///etc/passwd"}, 1, "absolute");

@@ -21,12 +21,16 @@ import java.util.Set;
  * The sharded Hugging Face checkpoint as a {@link DirectoryFormat}: each index, {@value HfIndex#FILE_NAME} or any
  * other {@code *}{@value HfIndex#SUFFIX} (diffusers' {@code diffusion_pytorch_model.safetensors.index.json}), wherever
  * it is in the model, is read and checked ({@link HfIndex#check}) against the safetensors files under its directory;
- * shards listed by another index of the same directory are not this one's concern. The
+ * shards listed by another index of the same directory are not this one's concern. A PyTorch index
+ * ({@code *}{@value #BIN_SUFFIX}) is read as strictly, and the shards it lists must be files of the model. The
  * index itself stays an opaque file; its shards were read as safetensors files on their own.
  *
  * <p>Errors: those of reading an index name it by its base name; those of the check name it by its path in the model.
  */
 public final class HfIndexFormat implements DirectoryFormat {
+  /** How the name of a PyTorch shard index ends ({@code pytorch_model.bin.index.json}). */
+  static final String BIN_SUFFIX = ".bin.index.json";
+
   /** Creates the format; it holds no state. */
   public HfIndexFormat() {}
 
@@ -43,6 +47,11 @@ public final class HfIndexFormat implements DirectoryFormat {
         try (FileChannel ch = tree.open(f.path())) {
           indexes.put(f, HfIndex.read(f.baseName(), ch));
         }
+      }
+    }
+    for (ModelTree.Entry f : tree.files()) {
+      if (f.baseName().endsWith(BIN_SUFFIX)) {
+        checkBinIndex(tree, f);
       }
     }
     for (Map.Entry<ModelTree.Entry, HfIndex> e : indexes.entrySet()) {
@@ -100,6 +109,34 @@ public final class HfIndexFormat implements DirectoryFormat {
         throw new InvalidInputException(dir + e.getMessage(), e);
       }
       throw e;
+    }
+  }
+
+  /**
+   * A PyTorch shard index ({@code pytorch_model.bin.index.json}): read as strictly as a safetensors index, and each
+   * shard it lists must be a file of the model (a shard left out would make transformers fail on load). Its tensors
+   * are not checked against the shards: a shard may be one Ferry keeps unread ({@code --opaque}).
+   */
+  private static void checkBinIndex(ModelTree tree, ModelTree.Entry indexEntry) throws IOException {
+    HfIndex index;
+    try (FileChannel ch = tree.open(indexEntry.path())) {
+      index = HfIndex.read(indexEntry.baseName(), ch);
+    }
+    Set<String> paths = new HashSet<>();
+    tree.files().forEach(f -> paths.add(f.path()));
+    List<String> problems = new ArrayList<>();
+    for (String shard : index.shards()) {
+      String path = indexEntry.directory() + shard;
+      if (!paths.contains(path)) {
+        String leftOut = tree.leftOut(path);
+        problems.add("shard '" + shard + "' is listed in weight_map but " + (leftOut != null ? "is " + leftOut
+            : "missing"));
+      }
+    }
+    if (!problems.isEmpty()) {
+      throw new InvalidInputException(indexEntry.path() + ": " + String.join("; ",
+          problems.subList(0, Math.min(10, problems.size())))
+          + (problems.size() > 10 ? "; and " + (problems.size() - 10) + " more problems" : ""));
     }
   }
 
