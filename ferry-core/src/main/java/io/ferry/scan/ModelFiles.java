@@ -8,6 +8,7 @@ import io.ferry.format.ModelTree;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.version.SafePaths;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemLoopException;
@@ -325,6 +326,11 @@ public final class ModelFiles {
     long size = stamp.size();
     FileLayout layout;
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      if (ch.size() == 0 && ch.read(ByteBuffer.allocate(1), 0) > 0) {
+        // /proc and some /sys files report no size and still read as text: stored by their size, they would be empty
+        throw new InvalidInputException(file + ": its size reads 0 bytes but it reads as content (a /proc or /sys "
+            + "file?); copy it into a regular file to push it");
+      }
       // errors name the file by its path in the model
       layout = formats.read(new FormatInput(rel, ch, ch.size())).orElse(null);
     } catch (AccessDeniedException e) {

@@ -119,6 +119,25 @@ class HostileSourceTreeTest {
     refused(src, src.resolve("gone").toString(), "dangling symbolic link");
   }
 
+  /** /proc files report a size of 0 and read as text: stored by their size they came back empty. */
+  @Test
+  void aFileWhoseSizeReadsZeroButHasContentIsRefused() throws IOException {
+    Path proc = Path.of("/proc/self/status");
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(proc) && Files.size(proc) == 0,
+        "needs a Linux /proc whose files report size 0");
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.writeString(src.resolve("config.json"), "{}");
+    Files.createSymbolicLink(src.resolve("status.txt"), proc);
+    refused(src, src.resolve("status.txt").toString(), "size reads 0 bytes", "/proc");
+    // a file that really is empty still pushes, and comes back empty
+    Files.delete(src.resolve("status.txt"));
+    Files.write(src.resolve("empty.bin"), new byte[0]);
+    repo.push(src, "m", PushOptions.builder().message("empty file").build());
+    Path out = tmp.resolve("out");
+    repo.pull("m", out, PullOptions.defaults());
+    assertThat(Files.size(out.resolve("empty.bin"))).isZero();
+  }
+
   @Test
   void namesBeyondAsciiGoInAndComeBackUnchanged() throws IOException {
     Path src = Files.createDirectories(tmp.resolve("src"));
