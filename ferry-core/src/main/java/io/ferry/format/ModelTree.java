@@ -65,7 +65,8 @@ public interface ModelTree {
 
   /**
    * Why a path that is not one of {@link #files()} is not, when the source holds a file there: the push's filters
-   * left it out ({@code "left out by --include '*.json'"}). Null when no such file is there, or for trees not read
+   * left it out ({@code "left out by --include '*.json'"}), or the push was given one file of the directory that holds
+   * it. Null when no such file is there, or for trees not read
    * from a file system (the default). For the errors of directory formats whose references name such a file.
    */
   default String leftOut(String path) {

@@ -138,7 +138,8 @@ public final class ModelFiles {
           : ": no files to push: " + taken + " left none"));
     }
     files.sort(Comparator.comparing(SourceFile::path));
-    Tree tree = new Tree(files, Files.isDirectory(source) ? source : source.toAbsolutePath().getParent(), taken);
+    boolean oneFile = !Files.isDirectory(source);
+    Tree tree = new Tree(files, oneFile ? source.toAbsolutePath().getParent() : source, taken, oneFile);
     for (DirectoryFormat d : formats.directoryFormats()) {
       d.check(tree);
     }
@@ -345,10 +346,12 @@ public final class ModelFiles {
     private final Map<String, Path> paths = new LinkedHashMap<>();
     private final Path root;
     private final PathFilter filter;
+    private final boolean oneFile;
 
-    Tree(List<SourceFile> files, Path root, PathFilter filter) {
+    Tree(List<SourceFile> files, Path root, PathFilter filter, boolean oneFile) {
       this.root = root;
       this.filter = filter;
+      this.oneFile = oneFile;
       for (SourceFile f : files) {
         entries.add(new Entry(f.path(), f.size(), f.layout()));
         paths.put(f.path(), f.file());
@@ -371,11 +374,15 @@ public final class ModelFiles {
 
     @Override
     public String leftOut(String path) {
-      if (paths.containsKey(path) || filter.takesAll()) {
+      if (paths.containsKey(path) || (filter.takesAll() && !oneFile)) {
         return null;
       }
       try {
-        return Files.isRegularFile(root.resolve(path)) ? "left out by " + filter : null;
+        if (!Files.isRegularFile(root.resolve(path))) {
+          return null;
+        }
+        return oneFile ? "beside the pushed file but not pushed: push its directory " + root + " to take both"
+            : "left out by " + filter;
       } catch (java.nio.file.InvalidPathException e) {
         return null;
       }

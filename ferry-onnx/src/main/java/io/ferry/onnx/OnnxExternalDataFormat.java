@@ -136,8 +136,10 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
       String path = r.path();
       ModelTree.Entry data = byPath.get(path);
       if (data == null) {
+        String leftOut = tree.leftOut(path);
         throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file '"
-            + x.location() + "' is not a file of the model (expected " + path + ")");
+            + x.location() + "' is not a file of the model (expected " + path
+            + (leftOut != null ? "; it is " + leftOut : "") + ")");
       }
       if (tree.linksOutside(path)) {
         throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file "

@@ -117,6 +117,15 @@ class OnnxModelTest {
           .isInstanceOf(InvalidInputException.class)
           .hasMessage("model.onnx: initializer 'big': its external data file 'big.bin' is not a file of the model "
               + "(expected big.bin)");
+      // the model file pushed alone, its data beside it: the error says to push the directory
+      Files.write(missing.resolve("big.bin"), bigBytes);
+      assertThatThrownBy(() -> repo.push(missing.resolve("model.onnx"), "alone",
+          PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'big': its external data file 'big.bin' is not a file of the model "
+              + "(expected big.bin; it is beside the pushed file but not pushed: push its directory "
+              + missing.toAbsolutePath() + " to take both)");
+      repo.push(missing, "whole", PushOptions.builder().codec(CodecPolicy.NONE).build());
       Path shortFile = externalModel(tmp.resolve("short"), "big.bin", 100);
       Files.write(shortFile.resolve("big.bin"), new byte[16384]);
       assertThatThrownBy(() -> repo.push(shortFile, "short", PushOptions.builder().codec(CodecPolicy.NONE).build()))
