@@ -20,10 +20,9 @@ import java.util.zip.CRC32;
  * Writes a state dict (tensor names to tensors, each with a storage of its own) as the zip checkpoint {@code
  * torch.save} writes: {@code archive/data.pkl}, a protocol 2 pickle of a {@code collections.OrderedDict} whose values
  * are {@code torch._utils._rebuild_tensor_v2} calls over persistent storage ids (for float8 and uint16/32/64 tensors,
- * which torch keeps in untyped storages, {@code _rebuild_tensor_v3} over a {@code torch.UntypedStorage} of bytes with
- * the dtype, as torch 2 writes them: such a file needs torch 2.1 for float8, 2.3 for the unsigned types), then one
- * stored (uncompressed) entry
- * {@code archive/data/N} per tensor with its bytes little-endian, {@code archive/byteorder} and {@code archive/version}.
+ * which torch keeps in untyped storages, {@code _rebuild_tensor_v3} over a {@code torch.storage.UntypedStorage} of
+ * bytes with the dtype, as torch 2 writes them: such a file needs torch 2.1 for float8, 2.3 for the unsigned types),
+ * then one stored (uncompressed) entry {@code archive/data/N} per tensor with its bytes little-endian, {@code archive/byteorder} and {@code archive/version}.
  * The pickle uses only what {@code torch.load(..., weights_only=True)} accepts and {@link Unpickler} reads. Entry data
  * starts on 64-byte boundaries (padding in an extra field, as torch's writer does, so a reader may map it); entries
  * and offsets past 4 GiB use zip64. Output is deterministic: the same tensors give the same bytes.
@@ -350,7 +349,8 @@ public final class TorchZipWriter {
       String untyped = UNTYPED.get(t.dtype());
       p.global("torch._utils", untyped == null ? "_rebuild_tensor_v2" : "_rebuild_tensor_v3");
       p.op('(');
-      p.op('(').text("storage").global("torch", untyped == null ? STORAGES.get(t.dtype()) : Unpickler.UNTYPED_STORAGE)
+      p.op('(').text("storage").global(untyped == null ? "torch" : Unpickler.UNTYPED_STORAGE_MODULE,
+          untyped == null ? STORAGES.get(t.dtype()) : Unpickler.UNTYPED_STORAGE)
           .text(Integer.toString(i)).text("cpu").integer(untyped == null ? t.elements() : t.bytes()).op('t').op('Q');
       p.integer(0);
       p.longs(t.shape());

@@ -61,6 +61,13 @@ public final class Unpickler {
   /** The storage type of a persistent id that holds bytes of no one type ({@code _rebuild_tensor_v3} uses it). */
   public static final String UNTYPED_STORAGE = "UntypedStorage";
 
+  /**
+   * The module torch pickles {@link #UNTYPED_STORAGE} under ({@code torch.storage}: the class's {@code __module__}),
+   * the only one torch.load(weights_only=True) accepts. {@code torch.UntypedStorage} names the same class and is read
+   * too: Ferry wrote that name before it was checked against torch 2.
+   */
+  public static final String UNTYPED_STORAGE_MODULE = "torch.storage";
+
   /** The callables of the allow-list, {@code module.name}. */
   public static final List<String> CALLABLES = List.of("collections.OrderedDict", "collections.Counter",
       "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
@@ -95,7 +102,7 @@ public final class Unpickler {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
-      + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
+      + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -532,7 +539,8 @@ public final class Unpickler {
       // protocol 2 names Python 2's module, which Python reads as builtins
       String m = module.equals("__builtin__") ? "builtins" : module;
       if (CALLABLES.contains(m + "." + name) || NUMPY.contains(m + "." + name)
-          || m.equals("torch") && (STORAGE_TYPES.containsKey(name) || name.equals(UNTYPED_STORAGE))) {
+          || m.equals("torch") && (STORAGE_TYPES.containsKey(name) || name.equals(UNTYPED_STORAGE))
+          || m.equals(UNTYPED_STORAGE_MODULE) && name.equals(UNTYPED_STORAGE)) {
         return new Py.Global(m, name);
       }
       if (m.equals("torch") && (TENSOR_DTYPES.containsKey(name) || OTHER_DTYPES.contains(name))) {
@@ -873,8 +881,10 @@ public final class Unpickler {
         throw failHere("persistent id of storage '" + printable(key) + "' is a view of another storage (view"
             + " metadata " + typeName(t.items().get(5)) + "), which Ferry does not read");
       }
-      DType dtype = !type.module().equals("torch") ? null
-          : type.name().equals(UNTYPED_STORAGE) && !legacy ? DType.U8 : STORAGE_TYPES.get(type.name());
+      boolean untyped = type.name().equals(UNTYPED_STORAGE)
+          && (type.module().equals("torch") || type.module().equals(UNTYPED_STORAGE_MODULE));
+      DType dtype = untyped ? (legacy ? null : DType.U8)
+          : type.module().equals("torch") ? STORAGE_TYPES.get(type.name()) : null;
       if (dtype == null) {
         throw failHere("persistent id names '" + type + "', not a storage type");
       }

@@ -93,12 +93,17 @@ final class Pickles {
 
   /**
    * {@code _rebuild_tensor_v3(storage, offset, size, stride, False, OrderedDict(), torch.<dtype>)} over a
-   * {@code torch.UntypedStorage} of {@code bytes} bytes, as torch 2 pickles float8 and uint16-64 tensors.
+   * {@code torch.storage.UntypedStorage} of {@code bytes} bytes, as torch 2 pickles float8 and uint16-64 tensors.
    */
   Pickles tensorV3(String dtype, String key, int bytes, int offset, int[] size, int[] stride) {
+    return tensorV3("torch.storage", dtype, key, bytes, offset, size, stride);
+  }
+
+  /** As {@link #tensorV3(String, String, int, int, int[], int[])}, the untyped storage's class in {@code module}. */
+  Pickles tensorV3(String module, String dtype, String key, int bytes, int offset, int[] size, int[] stride) {
     global("torch._utils", "_rebuild_tensor_v3");
     mark();
-    mark().str("storage").global("torch", "UntypedStorage").str(key).str("cpu").binint(bytes);
+    mark().str("storage").global(module, "UntypedStorage").str(key).str("cpu").binint(bytes);
     op('t').op('Q');
     viewArgs(offset, size, stride);
     global("torch", dtype);

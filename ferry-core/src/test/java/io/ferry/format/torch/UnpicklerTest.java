@@ -20,7 +20,7 @@ class UnpicklerTest {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
-      + " torch.device, torch dtypes, torch.<Type>Storage and UntypedStorage, builtins.set and bytearray, and"
+      + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -360,6 +360,8 @@ class UnpicklerTest {
     Pickles p = Pickles.proto2().op('}').mark()
         .str("f8").tensorV3("float8_e4m3fn", "0", 12, 2, new int[] {2, 5}, new int[] {5, 1})
         .str("u16").tensorV3("uint16", "1", 8, 1, new int[] {3}, new int[] {1})
+        // the name Ferry's own torch files used before it wrote torch.storage.UntypedStorage, as torch does
+        .str("u16b").tensorV3("torch", "uint16", "3", 8, 1, new int[] {3}, new int[] {1})
         .str("old").global("torch._utils", "_rebuild_tensor").mark()
         .mark().str("storage").global("torch", "FloatStorage").str("2").str("cpu").binint(4).op('t').op('Q')
         .binint(0).mark().binint(4).op('t').mark().binint(1).op('t').op('t').op('R')
@@ -372,6 +374,7 @@ class UnpicklerTest {
     Py.Tensor u16 = (Py.Tensor) d.map().get("u16");
     assertThat(u16.dtype()).isEqualTo(DType.U16);
     assertThat(u16.offset()).isEqualTo(1);
+    assertThat(((Py.Tensor) d.map().get("u16b")).dtype()).isEqualTo(DType.U16);
     assertThat(((Py.Tensor) d.map().get("old")).dtype()).isEqualTo(DType.F32);
 
     // 3 uint16 from element 2 need 10 bytes; the storage has 8 (4 elements)
@@ -385,9 +388,9 @@ class UnpicklerTest {
         .hasMessageContaining("push --opaque GLOB stores the file as its bytes, unread");
     // the legacy format has no untyped storages
     assertThatThrownBy(() -> Unpickler.loadPrefix("m.pt", ByteBuffer.wrap(Pickles.proto2().mark().str("storage")
-        .global("torch", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop().bytes())))
-        .isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("persistent id names 'torch.UntypedStorage', not a storage type");
+        .global("torch.storage", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop()
+        .bytes()))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("persistent id names 'torch.storage.UntypedStorage', not a storage type");
   }
 
   private static Pickles npDType(Pickles p, String code, String order) {

@@ -1,0 +1,18 @@
+# Made with torch 2.13.0+cpu (python make.py); the test reads the file torch wrote, not one Ferry made.
+# Every tensor's bytes are 0, 1, 2, ... so that the test can check them without torch.
+import collections
+import torch
+
+def counting(n, dtype):
+    return torch.arange(n * torch.tensor([], dtype=dtype).element_size(), dtype=torch.uint8).view(dtype)
+
+sd = collections.OrderedDict()
+sd["f8_e4m3"] = counting(6, torch.float8_e4m3fn).reshape(2, 3)
+sd["f8_e5m2"] = counting(4, torch.float8_e5m2)
+sd["f8_e8m0"] = counting(4, torch.float8_e8m0fnu)
+sd["u16"] = counting(5, torch.uint16)
+sd["u32"] = counting(3, torch.uint32)
+sd["u64"] = counting(2, torch.uint64)
+sd["bf16"] = counting(4, torch.bfloat16)
+sd["u16_view"] = sd["u16"][1:4]
+torch.save(sd, "torch2-untyped.pt")
