@@ -11,6 +11,7 @@ import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -132,6 +133,15 @@ class ModelAndHfApiTest {
       byte[] local = Files.readAllBytes(fx.dir.resolve("model").resolve(s.get("rfilename").asText()));
       assertThat(s.get("size").asLong()).isEqualTo(local.length);
       assertThat(s.get("lfs").get("oid").asText()).isEqualTo(sha256(local));
+      // huggingface_hub's model_info (so snapshot_download) needs lfs.size, lfs.sha256 and lfs.pointerSize
+      String pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha256(local) + "\nsize "
+          + local.length + "\n";
+      assertThat(s.get("lfs").get("sha256").asText()).isEqualTo(sha256(local));
+      assertThat(s.get("lfs").get("size").asLong()).isEqualTo(local.length);
+      assertThat(s.get("lfs").get("pointerSize").asInt()).isEqualTo(pointer.length());
+      MessageDigest sha1 = MessageDigest.getInstance("SHA-1");
+      sha1.update(("blob " + pointer.length() + "\0" + pointer).getBytes(StandardCharsets.US_ASCII));
+      assertThat(s.get("blobId").asText()).isEqualTo(HexFormat.of().formatHex(sha1.digest()));
     }
     assertThat(json(fx.send(get(base, "/api/models/org/tiny/revision/prod"))).get("sha").asText()).isEqualTo(v1);
     JsonNode tree = json(fx.send(get(base, "/api/models/org/tiny/tree/main?recursive=true")));
@@ -141,6 +151,28 @@ class ModelAndHfApiTest {
     assertThat(noRev.headers().firstValue("x-error-code")).hasValue("RevisionNotFound");
     HttpResponse<byte[]> noRepo = fx.send(get(base, "/api/models/org/nothing"));
     assertThat(noRepo.headers().firstValue("x-error-code")).hasValue("RepoNotFound");
+  }
+
+  /** huggingface_hub's get_paths_info and HfFileSystem POST a form of paths; those that are not there are left out. */
+  @Test
+  void huggingFacePathsInfoAnswersForTheFilesAskedFor() throws Exception {
+    byte[] config = Files.readAllBytes(fx.dir.resolve("model/config.json"));
+    HttpResponse<byte[]> r = fx.send(get(base, "/api/models/org/tiny/paths-info/" + v2)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .POST(HttpRequest.BodyPublishers.ofString("paths=config.json&paths=no%2Fsuch.bin&expand=True")));
+    JsonNode got = json(r);
+    assertThat(got).hasSize(1);
+    assertThat(got.get(0).get("type").asText()).isEqualTo("file");
+    assertThat(got.get(0).get("path").asText()).isEqualTo("config.json");
+    assertThat(got.get(0).get("size").asLong()).isEqualTo(config.length);
+    assertThat(got.get(0).get("lfs").get("oid").asText()).isEqualTo(sha256(config));
+    assertThat(got.get(0).get("lfs").get("pointerSize").asInt()).isPositive();
+    assertThat(fx.send(get(base, "/api/models/org/tiny/paths-info/nope")
+        .POST(HttpRequest.BodyPublishers.ofString("paths=config.json"))).statusCode()).isEqualTo(404);
+    assertThat(fx.send(get(base, "/api/models/org/tiny/paths-info/main")
+        .POST(HttpRequest.BodyPublishers.ofString("paths=x&".repeat(10_001)))).statusCode()).isEqualTo(400);
+    assertThat(fx.send(get(base, "/api/models/org/tiny/tree/main")
+        .POST(HttpRequest.BodyPublishers.ofString("paths=x"))).statusCode()).isEqualTo(405);
   }
 
   @Test

@@ -16,6 +16,10 @@ import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.TreeSet;
@@ -32,6 +36,7 @@ import org.eclipse.jetty.http.HttpHeader;
  *   <li>{@code GET /api/models/{model}} and {@code /api/models/{model}/revision/{revision}}: the model's files
  *       ({@code siblings} with {@code rfilename}, {@code size} and {@code lfs}).
  *   <li>{@code GET /api/models/{model}/tree/{revision}[/{path}]}: the files and directories under a path.
+ *   <li>{@code POST /api/models/{model}/paths-info/{revision}}: the files and directories among given paths.
  * </ul>
  *
  * A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A model name may hold one
@@ -39,6 +44,10 @@ import org.eclipse.jetty.http.HttpHeader;
  * one chunk in memory at a time within the server's {@link MemoryBudget}.
  */
 public final class HfApi implements Route {
+  /** The largest paths-info form read, and the most paths it may name. */
+  private static final long MAX_FORM = 1 << 20;
+  private static final int MAX_PATHS = 10_000;
+
   private final Repository repo;
   private final MemoryBudget budget;
 
@@ -71,6 +80,11 @@ public final class HfApi implements Route {
   // ------------------------------------------------------------------------------------------------- /api/models
 
   private void api(Exchange ex, List<String> rest) throws HttpError, IOException {
+    if (ex.method().equals("POST") && rest.size() >= 3 && rest.get(rest.size() - 2).equals("paths-info")) {
+      // {model}/paths-info/{rev}: the model is what comes before
+      pathsInfo(ex, String.join("/", rest.subList(0, rest.size() - 2)), rest.get(rest.size() - 1));
+      return;
+    }
     if (!ex.method().equals("GET") && !ex.isHead()) {
       throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
     }
@@ -114,8 +128,9 @@ public final class HfApi implements Route {
     o.putArray("tags");
     ArrayNode sib = o.putArray("siblings");
     for (FileEntry f : snap.files()) {
-      ObjectNode e = sib.addObject().put("rfilename", f.path()).put("size", f.size());
-      e.putObject("lfs").put("oid", f.sha256()).put("size", f.size()).put("sha256", f.sha256());
+      ObjectNode e = sib.addObject().put("rfilename", f.path()).put("size", f.size())
+          .put("blobId", pointerBlobId(f));
+      lfs(e, f).put("sha256", f.sha256());
     }
     o.put("usedStorage", snap.logicalBytes());
     ex.json(200, o);
@@ -151,7 +166,7 @@ public final class HfApi implements Route {
       }
       ObjectNode e = out.addObject().put("type", "file").put("oid", f.sha256()).put("size", f.size())
           .put("path", f.path());
-      e.putObject("lfs").put("oid", f.sha256()).put("size", f.size()).put("pointerSize", 134);
+      lfs(e, f);
     }
     if (!any) {
       throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
@@ -161,6 +176,76 @@ public final class HfApi implements Route {
       out.addObject().put("type", "directory").put("oid", "").put("size", 0).put("path", d);
     }
     ex.json(200, out);
+  }
+
+  /**
+   * {@code POST /api/models/{model}/paths-info/{revision}} with a form of {@code paths} (repeated) and {@code expand}:
+   * the files and directories among those paths (others left out, as the Hub does), the call behind
+   * huggingface_hub's {@code get_paths_info} and its {@code HfFileSystem}.
+   */
+  private void pathsInfo(Exchange ex, String model, String revision) throws HttpError, IOException {
+    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    VersionRef v = version(ex, model, revision);
+    List<String> paths = new java.util.ArrayList<>();
+    String form = new String(ex.body(MAX_FORM), StandardCharsets.UTF_8);
+    for (String pair : form.split("&")) {
+      int eq = pair.indexOf('=');
+      String key = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+      if (key.equals("paths") && eq >= 0) {
+        paths.add(java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+      }
+    }
+    if (paths.size() > MAX_PATHS) {
+      throw new HttpError(400, "BadRequest", "paths-info asks for " + paths.size() + " paths, more than " + MAX_PATHS);
+    }
+    ArrayNode out = Exchange.JSON.createArrayNode();
+    List<FileEntry> files = repo.snapshot(v).files();
+    for (String asked : paths) {
+      String path = asked.endsWith("/") ? asked.substring(0, asked.length() - 1) : asked;
+      boolean dir = false;
+      for (FileEntry f : files) {
+        if (f.path().equals(path)) {
+          lfs(out.addObject().put("type", "file").put("oid", f.sha256()).put("size", f.size()).put("path", f.path()),
+              f);
+          dir = false;
+          break;
+        }
+        dir |= !path.isEmpty() && f.path().startsWith(path + "/");
+      }
+      if (dir) {
+        out.addObject().put("type", "directory").put("oid", "").put("size", 0).put("path", path);
+      }
+    }
+    ex.json(200, out);
+  }
+
+  /**
+   * The {@code lfs} object of a file as the Hub gives it: every file is presented as stored in Git LFS, its oid the
+   * file's SHA-256 (what clients check a download against) and {@code pointerSize} the length of the pointer file Git
+   * would hold for it. huggingface_hub's {@code model_info} (and so {@code snapshot_download}) requires all three of
+   * size, sha256 and pointerSize.
+   */
+  private static ObjectNode lfs(ObjectNode parent, FileEntry f) {
+    return parent.putObject("lfs").put("oid", f.sha256()).put("size", f.size())
+        .put("pointerSize", pointer(f).length);
+  }
+
+  /** The Git LFS pointer file of {@code f}, as {@code git lfs} writes it. */
+  private static byte[] pointer(FileEntry f) {
+    return ("version https://git-lfs.github.com/spec/v1\noid sha256:" + f.sha256() + "\nsize " + f.size() + "\n")
+        .getBytes(StandardCharsets.US_ASCII);
+  }
+
+  /** The Git blob id (SHA-1 of {@code "blob <length>\0"} and the content) of the file's LFS pointer. */
+  private static String pointerBlobId(FileEntry f) {
+    byte[] p = pointer(f);
+    try {
+      MessageDigest sha1 = MessageDigest.getInstance("SHA-1");
+      sha1.update(("blob " + p.length + "\0").getBytes(StandardCharsets.US_ASCII));
+      return HexFormat.of().formatHex(sha1.digest(p));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every Java platform has SHA-1", e);
+    }
   }
 
   // ------------------------------------------------------------------------------------------------ /resolve/
