@@ -80,6 +80,33 @@ try:
     except h.errors.HfHubHTTPError:
         pass
     print(f"huggingface_hub {h.__version__}: every call read what Ferry stored (work directory {work})")
+    try:
+        import torch
+        import transformers
+    except ImportError:
+        print("transformers or torch not installed: from_pretrained not checked")
+    else:
+        # a tiny BERT saved by transformers, pushed three ways (safetensors, sharded, pytorch_model.bin), loaded back
+        os.environ["HF_TOKEN"] = token
+        torch.manual_seed(0)
+        cfg = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                      intermediate_size=64)
+        bert = transformers.BertModel(cfg).eval()
+        ids = torch.tensor([[1, 5, 7, 9, 2]])
+        want_out = bert(ids).last_hidden_state.detach()
+        bert.save_pretrained(os.path.join(work, "bert-st"))
+        bert.save_pretrained(os.path.join(work, "bert-sharded"), max_shard_size="20KB")
+        os.makedirs(os.path.join(work, "bert-bin"), exist_ok=True)
+        cfg.save_pretrained(os.path.join(work, "bert-bin"))
+        torch.save(bert.state_dict(), os.path.join(work, "bert-bin", "pytorch_model.bin"))
+        for kind in ("st", "sharded", "bin"):
+            run("push", os.path.join(work, "bert-" + kind), "org/bert-" + kind)
+            run("tag", "org/bert-" + kind, "prod")
+            got = transformers.AutoModel.from_pretrained("org/bert-" + kind, revision="prod").eval()
+            diff = float((got(ids).last_hidden_state - want_out).abs().max())
+            assert diff == 0.0, (kind, diff)
+        print(f"transformers {transformers.__version__}: from_pretrained of org/bert-st, -sharded and -bin gave the"
+              " saved model's outputs exactly")
 finally:
     server.terminate()
     server.wait()
