@@ -42,7 +42,9 @@ class PythonClientTest {
   void thePythonSuitePassesAgainstRealServers() throws Exception {
     long start = System.nanoTime();
     Path client = clientDir();
-    String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+    // FERRY_TEST_PYTHON runs the suite with another Python (a virtual environment with numpy 2 and torch 2, say)
+    String python = System.getenv("FERRY_TEST_PYTHON") != null ? System.getenv("FERRY_TEST_PYTHON")
+        : Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
     Run probe = run(List.of(python, "-c", "import numpy"), client, Map.of(), 60);
     if (probe.code != 0) {
       String why = python + " with numpy is not available: " + probe.output;
