@@ -1,7 +1,6 @@
 package io.ferry.export;
 
 import io.ferry.error.InvalidInputException;
-import io.ferry.error.InvalidInputException;
 import io.ferry.format.TensorInfo;
 import io.ferry.limits.Limits;
 import io.ferry.format.safetensors.SafetensorsWriter;
@@ -21,19 +20,24 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
  * Writes a version with its PyTorch checkpoints as safetensors: each {@code torch} file {@code dir/x.pt} becomes
- * {@code dir/x.safetensors} holding every tensor of the checkpoint under its dotted name (views made contiguous,
- * tensors that share a storage each written in full, as safetensors has no aliasing), with the non-tensor values as
- * JSON strings in {@code __metadata__} (plus {@code format = pt}, as transformers expects); every other file is
- * written as it is. Every byte is read through the verified chunk path of a {@link ModelReader}.
+ * {@code dir/x.safetensors} ({@code pytorch_model*.bin} becomes {@code model*.safetensors}, as transformers looks for
+ * it, and a {@code pytorch_model.bin.index.json} becomes {@code model.safetensors.index.json} naming the new shards)
+ * holding every tensor of the checkpoint under its dotted name (views made contiguous, tensors that share a storage
+ * each written in full, as safetensors has no aliasing), with the non-tensor values as JSON strings in
+ * {@code __metadata__} (plus {@code format = pt}, as transformers expects); every other file is written as it is.
+ * Every byte is read through the verified chunk path of a {@link ModelReader}.
  *
  * <p>Files are written under temporary names in their directory and renamed when complete; a failure removes them.
  * No path component under DEST may be a symbolic link. Stateless.
  */
 public final class SafetensorsExport {
+  /** How a PyTorch shard index's name ends ({@code pytorch_model.bin.index.json}). */
+  private static final String BIN_INDEX = ".bin.index.json";
   /** Largest span of a non-contiguous view gathered in memory. */
   private static final long MAX_VIEW_SPAN = 1L << 30;
 
@@ -66,17 +70,66 @@ public final class SafetensorsExport {
    */
   public static Export.Result write(ModelReader reader, Path dest, boolean fsync, PullOptions.Existing existing)
       throws IOException {
-    return Export.write(reader, dest, fsync, "safetensors",
-        f -> f.format().equals(TorchFormat.NAME) ? safetensorsName(f.path()) : null, SafetensorsExport::convert,
+    Map<String, String> names = names(reader.snapshot().files());
+    return Export.write(reader, dest, fsync, "safetensors", f -> names.get(f.path()),
+        (r, f, out) -> f.format().equals(TorchFormat.NAME) ? convert(r, f, out) : rewriteIndex(r, f, out, names),
         existing);
   }
 
-  /** {@code dir/x.pt} → {@code dir/x.safetensors}; a name without an extension gets one. */
-  static String safetensorsName(String path) {
+  /**
+   * The new name of each file converted: every torch file ({@link #safetensorsName}) and every PyTorch shard index
+   * ({@code *.bin.index.json}) whose shards are torch files, under the name of its converted shards' index.
+   */
+  static Map<String, String> names(List<FileEntry> files) {
+    Map<String, FileEntry> byPath = new TreeMap<>();
+    files.forEach(f -> byPath.put(f.path(), f));
+    Map<String, String> names = new TreeMap<>();
+    for (FileEntry f : files) {
+      if (f.format().equals(TorchFormat.NAME)) {
+        names.put(f.path(), safetensorsName(f.path(), byPath.keySet()));
+      }
+    }
+    for (FileEntry f : files) {
+      String p = f.path();
+      if (p.endsWith(BIN_INDEX) && !f.format().equals(TorchFormat.NAME)) {
+        String shards = p.substring(0, p.length() - ".index.json".length());
+        String renamed = shards.endsWith(".bin") ? safetensorsName(shards, byPath.keySet()) + ".index.json" : null;
+        if (renamed != null && !byPath.containsKey(renamed)) {
+          names.put(p, renamed);
+        }
+      }
+    }
+    return names;
+  }
+
+  /**
+   * {@code dir/x.pt} → {@code dir/x.safetensors} (a name without an extension gets one), and in Hugging Face's
+   * convention, so that transformers finds the weights: {@code pytorch_model.bin} → {@code model.safetensors},
+   * {@code pytorch_model-00001-of-00002.bin} → {@code model-00001-of-00002.safetensors}; when the version already
+   * holds a file of that name (a model published in both formats), the plain {@code pytorch_model.safetensors}.
+   */
+  static String safetensorsName(String path, Set<String> taken) {
     int slash = path.lastIndexOf('/');
     int dot = path.lastIndexOf('.');
     String stem = dot > slash + 1 ? path.substring(0, dot) : path;
+    String name = stem.substring(slash + 1);
+    if (name.equals("pytorch_model") || name.startsWith("pytorch_model-")) {
+      String hf = stem.substring(0, slash + 1) + name.substring("pytorch_".length()) + ".safetensors";
+      if (!taken.contains(hf)) {
+        return hf;
+      }
+    }
     return stem + ".safetensors";
+  }
+
+  /** The shard index with every {@code weight_map} value that names a converted file renamed as that file is. */
+  private static long rewriteIndex(ModelReader reader, FileEntry f, FileChannel out, Map<String, String> names)
+      throws IOException {
+    String dir = f.path().substring(0, f.path().lastIndexOf('/') + 1);
+    return WeightMaps.rename(reader, f, out, "safetensors", file -> {
+      String renamed = names.get(dir + file);
+      return renamed == null ? null : renamed.substring(dir.length());
+    });
   }
 
   /** Writes one checkpoint as safetensors into {@code out}; returns its tensor count. */

@@ -1,9 +1,5 @@
 package io.ferry.export;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.error.InvalidInputException;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.safetensors.SafetensorsFormat;
@@ -12,11 +8,9 @@ import io.ferry.read.ModelReader;
 import io.ferry.transfer.PullOptions;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 
@@ -32,10 +26,7 @@ import java.util.Map;
  * before any file is written. Stateless.
  */
 public final class TorchExport {
-  private static final ObjectMapper JSON = new ObjectMapper();
   private static final String INDEX = ".safetensors.index.json";
-  /** Largest index file read into memory (a sharded model's index is a few hundred KB). */
-  private static final long MAX_INDEX = 64L << 20;
 
   private TorchExport() {}
 
@@ -128,34 +119,6 @@ public final class TorchExport {
 
   /** The index with every {@code weight_map} value renamed as its file is. */
   private static long rewriteIndex(ModelReader reader, FileEntry f, FileChannel out) throws IOException {
-    if (f.size() > MAX_INDEX) {
-      throw new InvalidInputException(f.path() + ": an index of " + f.size() + " bytes, above the " + MAX_INDEX
-          + " bytes pull --as torch rewrites");
-    }
-    ByteBuffer b = reader.readFile(f.path());
-    JsonNode root;
-    try {
-      root = JSON.readTree(b.array(), b.arrayOffset() + b.position(), b.remaining());
-    } catch (JsonProcessingException e) {
-      throw new InvalidInputException(f.path() + ": not valid JSON, so its weight_map cannot be renamed for torch: "
-          + e.getOriginalMessage());
-    }
-    JsonNode map = root == null ? null : root.get("weight_map");
-    if (!(map instanceof ObjectNode weights)) {
-      throw new InvalidInputException(f.path() + ": has no \"weight_map\" object, so it cannot be renamed for torch");
-    }
-    for (Iterator<Map.Entry<String, JsonNode>> it = weights.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
-      if (!e.getValue().isTextual()) {
-        throw new InvalidInputException(f.path() + ": weight_map entry '" + e.getKey() + "' is not a file name");
-      }
-      String file = e.getValue().asText();
-      e.setValue(weights.textNode(file.endsWith(".safetensors") ? binName(file) : file));
-    }
-    ByteBuffer json = ByteBuffer.wrap(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
-    while (json.hasRemaining()) {
-      out.write(json);
-    }
-    return 0;
+    return WeightMaps.rename(reader, f, out, "torch", file -> file.endsWith(".safetensors") ? binName(file) : null);
   }
 }
