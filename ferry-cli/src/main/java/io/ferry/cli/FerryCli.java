@@ -134,7 +134,9 @@ public final class FerryCli {
     for (String name : names) {
       cmd.addSubcommand(name, SUBCOMMANDS.get(name));
     }
-    cmd.registerConverter(java.time.Duration.class, new DurationConverter()); // after the subcommands: it reaches them
+    // after the subcommands: they reach them
+    cmd.registerConverter(java.time.Duration.class, new DurationConverter());
+    cmd.registerConverter(java.nio.file.Path.class, new PathConverter());
     cmd.setExitCodeExceptionMapper(new ExitCodes());
     cmd.setParameterExceptionHandler(new UsageErrors());
     return cmd;

@@ -325,6 +325,10 @@ class BadInputTest {
     }
     assertThat(cli.run("ls", "--parallelism", "0").exits(2).err()).contains("--parallelism must be 1 to 1024, not 0");
     assertThat(cli.run("ls", "--parallelism", "0", "--json").exits(2).err()).contains("\"kind\":\"usage\"");
+    // an empty path (an unset shell variable) was the working directory: pushed whole, or pulled into
+    assertThat(cli.run("push", "", "m").exits(2).err()).contains("(SOURCE): the path is empty");
+    assertThat(cli.run("pull", "m", "").exits(2).err()).contains("(DIR): the path is empty");
+    assertThat(cli.state()).isEqualTo(before);
     assertThat(cli.run("push", good.toString(), "m", "--meta", "=v").exits(2).err())
         .contains("--meta takes KEY=VALUE with a key, not '=v'");
     // a key given twice is refused, not kept with its last value
