@@ -180,6 +180,39 @@ class GgufCliTest {
     assertThat(cli.state()).isEqualTo(before);
   }
 
+  /** Pushes one file that llama.cpp's ggml loads, pulls it back byte-identical. */
+  private static void pushedAndPulledBack(Cli cli, Path tmp, String name, GgufWriter w) throws IOException {
+    Path f = w.write(tmp.resolve(name + "/model.gguf"));
+    cli.push(f.getParent(), name);
+    Path out = tmp.resolve(name + "-out");
+    cli.run("pull", name, out.toString(), "--verify").ok();
+    Cli.assertSameTree(f.getParent(), out);
+  }
+
+  /** Refuses one file that llama.cpp's ggml refuses, naming it and the defect, and leaves the store as it was. */
+  private static void refusedAndStoreUnchanged(Cli cli, Path tmp, String name, GgufWriter w, String... message)
+      throws IOException {
+    Path f = w.write(tmp.resolve(name + "/model.gguf"));
+    var before = cli.state();
+    String[] parts = new String[message.length + 1];
+    parts[0] = "model.gguf: ";
+    System.arraycopy(message, 0, parts, 1, message.length);
+    cli.run("push", f.getParent().toString(), name).exits(1).oneLineError(parts);
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  @Test
+  void keysAndNamesAreReadAsGgmlReadsThemUpToANulByte() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    // ggml (checked with node-llama-cpp 3.22.1) takes general.alignment\0x for general.alignment
+    refusedAndStoreUnchanged(cli, tmp, "nul-alignment-str", model(DType.Q4_K, 2).str("general.alignment\0x", "64"),
+        "general.alignment\\x00x", "must be of type u32 but is str");
+    refusedAndStoreUnchanged(cli, tmp, "nul-alignment-48", model(DType.Q4_K, 2).u32("general.alignment\0x", 48),
+        "general.alignment\\x00x", "48 is not a power of two");
+    pushedAndPulledBack(cli, tmp, "nul-alignment-64", new GgufWriter().alignment(64).u32("general.alignment\0", 64)
+        .seeded("a", DType.F32, 1, 4).seeded("b", DType.F32, 2, 4));
+  }
+
   @Test
   void deriveRefusesGgufTensors() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

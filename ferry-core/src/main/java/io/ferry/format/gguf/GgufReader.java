@@ -38,6 +38,8 @@ final class GgufReader {
   /** The newest GGUF version. */
   static final int VERSION = 3;
   static final long DEFAULT_ALIGNMENT = 32;
+  /** The key that sets the alignment. */
+  static final String ALIGNMENT_KEY = "general.alignment";
   /** ggml's GGML_MAX_DIMS. */
   static final int MAX_DIMS = 4;
   /** ggml's GGML_MAX_NAME is 64 bytes with the terminating NUL. */
@@ -140,6 +142,7 @@ final class GgufReader {
     List<GgufEntry> entries = new ArrayList<>();
     Set<String> keys = new HashSet<>();
     long alignment = DEFAULT_ALIGNMENT;
+    boolean alignmentFound = false;
     for (long i = 0; i < nKv; i++) {
       long at = pos;
       String key = name("key " + i, MAX_KEY_BYTES);
@@ -148,13 +151,19 @@ final class GgufReader {
       }
       int type = i32("the type of key '" + key + "'");
       GgufEntry e = value(key, type);
-      if (key.equals("general.alignment")) {
+      // ggml looks keys up as C strings: the first key that reads "general.alignment" up to a NUL byte is the one
+      if (!alignmentFound && ggmlName(key).equals(ALIGNMENT_KEY)) {
+        alignmentFound = true;
+        boolean exact = key.equals(ALIGNMENT_KEY);
+        String which = "key '" + key + "'" + (exact ? "" : " (which ggml reads as '" + ALIGNMENT_KEY + "': it stops "
+            + "at the NUL byte)");
         if (type != T_U32) {
-          throw defect("key 'general.alignment' must be of type u32 but is " + e.type());
+          throw defect(which + " must be of type u32 but is " + e.type());
         }
         alignment = Long.parseLong(e.value());
         if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > MAX_ALIGNMENT) {
-          throw defect("general.alignment " + alignment + " is not a power of two of at most " + MAX_ALIGNMENT);
+          throw defect((exact ? ALIGNMENT_KEY + " " : which + ": ") + alignment + " is not a power of two of at most "
+              + MAX_ALIGNMENT);
         }
       }
       entries.add(e);
@@ -518,6 +527,12 @@ final class GgufReader {
           + in.size() + " bytes)");
     }
     return len;
+  }
+
+  /** A key or tensor name as ggml compares it: a C string, which ends at its first NUL byte. */
+  private static String ggmlName(String s) {
+    int nul = s.indexOf('\0');
+    return nul < 0 ? s : s.substring(0, nul);
   }
 
   private static String utf8(byte[] b) {

@@ -276,6 +276,24 @@ class GgufReaderTest {
   }
 
   @Test
+  void theAlignmentIsTheFirstKeyGgmlReadsAsGeneralAlignment() throws IOException {
+    // ggml finds keys by comparing C strings, so a key with a NUL byte after "general.alignment" sets the alignment
+    String which = "key 'general.alignment\0x' (which ggml reads as 'general.alignment': it stops at the NUL byte)";
+    refused(new GgufWriter().str("general.alignment\0x", "32"), which + " must be of type u32 but is str");
+    refused(new GgufWriter().u32("general.alignment\0x", 48), which + ": 48 is not a power of two of at most "
+        + (64 << 20));
+    refused(new GgufWriter().u32("general.alignment\0x", 48).u32("general.alignment", 32),
+        which + ": 48 is not a power of two of at most " + (64 << 20));
+    GgufWriter aligned64 = new GgufWriter().alignment(64).u32("general.alignment\0", 64)
+        .str("general.alignment", "ignored, as by ggml: it finds the first key").tensor("a", DType.F32, 4)
+        .tensor("b", DType.F32, 4);
+    FileLayout l = read(aligned64);
+    assertThat(l.metadata(GgufMetadata.class).orElseThrow().alignment()).isEqualTo(64);
+    assertThat(l.dataStart() % 64).isZero();
+    assertThat(l.tensors()).extracting(TensorInfo::begin).containsExactly(0L, 64L);
+  }
+
+  @Test
   void tensorInfoDefects() {
     refused(new GgufWriter().tensor("x".repeat(64), DType.F32, 1), "tensor name 0 at byte 24 is 64 bytes long; at most "
         + "63 are allowed");
