@@ -211,6 +211,10 @@ class GgufCliTest {
         "general.alignment\\x00x", "48 is not a power of two");
     pushedAndPulledBack(cli, tmp, "nul-alignment-64", new GgufWriter().alignment(64).u32("general.alignment\0", 64)
         .seeded("a", DType.F32, 1, 4).seeded("b", DType.F32, 2, 4));
+    // ggml names a tensor up to its NUL byte: 'output.weight\0x' is a second 'output.weight'
+    refusedAndStoreUnchanged(cli, tmp, "nul-name-twice", model(DType.Q4_K, 2).seeded("output.weight\0x", DType.F32,
+        5, 4), "tensor 'output.weight\\x00x'", "appears twice", "both 'output.weight'");
+    pushedAndPulledBack(cli, tmp, "nul-name", new GgufWriter().seeded("w\0junk", DType.F32, 1, 4));
   }
 
   @Test

@@ -18,9 +18,11 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -170,12 +172,15 @@ final class GgufReader {
     }
 
     List<Info> infos = new ArrayList<>();
-    Set<String> names = new HashSet<>();
+    Map<String, String> names = new HashMap<>(); // as ggml compares them (up to a NUL byte) -> as in the file
     for (long i = 0; i < nTensors; i++) {
       long at = pos;
       String name = name("tensor name " + i, MAX_NAME_BYTES);
-      if (!names.add(name)) {
-        throw defect("tensor '" + name + "' (info " + i + ", byte " + at + ") appears twice");
+      String first = names.putIfAbsent(ggmlName(name), name);
+      if (first != null) {
+        throw defect("tensor '" + name + "' (info " + i + ", byte " + at + ") appears twice" + (first.equals(name) ? ""
+            : ": ggml reads tensor names up to a NUL byte, so it and tensor '" + first + "' are both '"
+                + ggmlName(name) + "'"));
       }
       long nDims = u32("the dimension count of tensor '" + name + "'");
       if (nDims > MAX_DIMS) {

@@ -294,6 +294,16 @@ class GgufReaderTest {
   }
 
   @Test
+  void tensorNamesAreComparedUpToANulByteAsGgmlDoes() throws IOException {
+    refused(new GgufWriter().tensor("a", DType.F32, 1).tensor("a\0b", DType.F32, 1), "tensor 'a\0b' (info 1, byte "
+        + "57) appears twice: ggml reads tensor names up to a NUL byte, so it and tensor 'a' are both 'a'");
+    refused(new GgufWriter().tensor("x\0a", DType.F32, 1).tensor("x\0b", DType.F32, 1), "tensor 'x\0b' (info 1, "
+        + "byte 59) appears twice: ggml reads tensor names up to a NUL byte, so it and tensor 'x\0a' are both 'x'");
+    FileLayout l = read(new GgufWriter().tensor("w\0junk", DType.F32, 1).tensor("junk", DType.F32, 1));
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("w\0junk", "junk");
+  }
+
+  @Test
   void tensorInfoDefects() {
     refused(new GgufWriter().tensor("x".repeat(64), DType.F32, 1), "tensor name 0 at byte 24 is 64 bytes long; at most "
         + "63 are allowed");
