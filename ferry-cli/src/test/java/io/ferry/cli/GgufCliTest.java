@@ -218,6 +218,15 @@ class GgufCliTest {
   }
 
   @Test
+  void anEmptyTensorWithHugeOtherDimensionsIsPushedShownAndPulled() throws IOException {
+    // ggml reads it (no elements, no bytes); Ferry said its shape had more than 2^63 elements
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    pushedAndPulledBack(cli, tmp, "empty", new GgufWriter().tensor("z", 0, 0, null, 4, 1L << 62, 4, 0)
+        .tensor("y", 0, 0, null, 0, 1L << 62, 4).seeded("after", DType.F32, 1, 2));
+    assertThat(cli.run("show", "empty").ok().out()).contains("[4, 4611686018427387904, 0]");
+  }
+
+  @Test
   void deriveRefusesGgufTensors() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     Path f = model(DType.Q4_K, 2).write(tmp.resolve("d/tiny.gguf"));

@@ -44,11 +44,11 @@ public record TensorInfo(String name, DType dtype, List<Long> shape, long begin,
    * @throws ArithmeticException if the product overflows a long (readers never produce such a tensor)
    */
   public long elements() {
+    if (shape.contains(0L)) {
+      return 0;
+    }
     long n = 1;
     for (long d : shape) {
-      if (d == 0) {
-        return 0;
-      }
       n = Math.multiplyExact(n, d);
     }
     return n;

@@ -189,16 +189,18 @@ final class GgufReader {
       long[] ne = {1, 1, 1, 1};
       for (int d = 0; d < nDims; d++) {
         ne[d] = i64("dimension " + d + " of tensor '" + name + "'");
-        if (ne[d] < 0) { // a uint64 of 2^63 or more: no tensor is that long
-          throw defect("tensor '" + name + "': dimension " + d + " is " + Long.toUnsignedString(ne[d])
-              + ", at least 2^63");
+        if (ne[d] < 0) { // ggml reads dimensions as int64
+          throw defect("tensor '" + name + "': dimension " + d + " is negative: " + ne[d] + " (as a signed 64-bit "
+              + "integer, which ggml reads it as)");
         }
       }
-      long elements;
-      try {
-        elements = Math.multiplyExact(Math.multiplyExact(ne[0], ne[1]), Math.multiplyExact(ne[2], ne[3]));
-      } catch (ArithmeticException e) {
-        throw defect("tensor '" + name + "': shape " + shape(ne, (int) nDims) + " has more than 2^63 elements");
+      long elements = 0; // a zero dimension makes the tensor empty, however large the others
+      if (ne[0] != 0 && ne[1] != 0 && ne[2] != 0 && ne[3] != 0) {
+        try {
+          elements = Math.multiplyExact(Math.multiplyExact(ne[0], ne[1]), Math.multiplyExact(ne[2], ne[3]));
+        } catch (ArithmeticException e) {
+          throw defect("tensor '" + name + "': shape " + shape(ne, (int) nDims) + " has more than 2^63 elements");
+        }
       }
       int typeId = i32("the type of tensor '" + name + "'");
       DType type = GgmlTypes.byId(typeId);

@@ -304,6 +304,17 @@ class GgufReaderTest {
   }
 
   @Test
+  void aZeroDimensionMakesAnEmptyTensorHoweverLargeTheOthers() throws IOException {
+    // ggml accepts these (no elements, no bytes); their other dimensions multiply past 2^63
+    FileLayout l = read(new GgufWriter().tensor("z", 0, 0, null, 4, 1L << 62, 4, 0)
+        .tensor("y", 0, 0, null, 0, 1L << 62, 4).tensor("after", DType.F32, 2));
+    assertThat(l.tensors().get(0).shape()).containsExactly(0L, 4L, 1L << 62, 4L);
+    assertThat(l.tensors().get(1).shape()).containsExactly(4L, 1L << 62, 0L);
+    assertThat(l.tensors()).extracting(TensorInfo::elements).containsExactly(0L, 0L, 2L);
+    assertThat(l.tensors()).extracting(TensorInfo::byteLength).containsExactly(0L, 0L, 8L);
+  }
+
+  @Test
   void tensorInfoDefects() {
     refused(new GgufWriter().tensor("x".repeat(64), DType.F32, 1), "tensor name 0 at byte 24 is 64 bytes long; at most "
         + "63 are allowed");
@@ -313,7 +324,7 @@ class GgufReaderTest {
     refused(new GgufWriter().tensor("a", 0, 4, null, 1, 1, 1, 1, 1), "tensor 'a' has 5 dimensions; GGUF allows at "
         + "most 4");
     refused(new GgufWriter().tensor("a", 0, 4, null, 2, -1),
-        "tensor 'a': dimension 1 is 18446744073709551615, at least 2^63");
+        "tensor 'a': dimension 1 is negative: -1 (as a signed 64-bit integer, which ggml reads it as)");
     refused(new GgufWriter().tensor("a", 0, 4, null, 1L << 32, 1L << 32), "tensor 'a': shape [4294967296, "
         + "4294967296] has more than 2^63 elements");
     refused(new GgufWriter().tensor("a", 99, 4, null, 1), "tensor 'a' has unknown ggml type 99 (known: 0-3, 6-30, "
