@@ -218,6 +218,20 @@ class GgufCliTest {
   }
 
   @Test
+  void aKeyThatIsNotUtf8IsPushedShownAndPulled() throws IOException {
+    // ggml keeps a key's bytes and llama.cpp loads a model with such a key; Ferry refused it
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    byte[] b = new GgufWriter().u32("kX", 1).seeded("t", DType.F32, 1, 4).bytes();
+    b[33] = (byte) 0xff;
+    Path f = Files2.write(tmp.resolve("m/model.gguf"), b);
+    cli.push(f.getParent(), "m");
+    assertThat(cli.run("show", "m").ok().out()).contains("k\uFFFD <not UTF-8: 6bff>");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m", out.toString(), "--verify").ok();
+    Cli.assertSameTree(f.getParent(), out);
+  }
+
+  @Test
   void anEmptyTensorWithHugeOtherDimensionsIsPushedShownAndPulled() throws IOException {
     // ggml reads it (no elements, no bytes); Ferry said its shape had more than 2^63 elements
     Cli cli = new Cli(tmp.resolve("store")).init();

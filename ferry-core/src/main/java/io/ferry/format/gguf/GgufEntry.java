@@ -5,7 +5,8 @@ import java.util.Objects;
 /**
  * One key-value pair of a GGUF file's metadata, as Ferry records it. Immutable.
  *
- * @param key the key, exactly as in the file
+ * @param key the key, exactly as in the file; a key that is not UTF-8 as its text with U+FFFD for each malformed
+ *     sequence, then {@code <not UTF-8: HEX>} with its bytes in hex
  * @param type the value type as GGUF names it ({@code u8 i8 u16 i16 u32 i32 f32 bool str u64 i64 f64}), arrays as
  *     {@code arr[TYPE]} (nested: {@code arr[arr[u32]]})
  * @param count the number of elements of an array value, 1 for a scalar

@@ -147,7 +147,7 @@ final class GgufReader {
     boolean alignmentFound = false;
     for (long i = 0; i < nKv; i++) {
       long at = pos;
-      String key = name("key " + i, MAX_KEY_BYTES);
+      String key = key(i);
       if (!keys.add(key)) {
         throw defect("key '" + key + "' (pair " + i + ", byte " + at + ") appears twice");
       }
@@ -175,7 +175,7 @@ final class GgufReader {
     Map<String, String> names = new HashMap<>(); // as ggml compares them (up to a NUL byte) -> as in the file
     for (long i = 0; i < nTensors; i++) {
       long at = pos;
-      String name = name("tensor name " + i, MAX_NAME_BYTES);
+      String name = tensorName(i);
       String first = names.putIfAbsent(ggmlName(name), name);
       if (first != null) {
         throw defect("tensor '" + name + "' (info " + i + ", byte " + at + ") appears twice" + (first.equals(name) ? ""
@@ -505,7 +505,29 @@ final class GgufReader {
 
   // ------------------------------------------------------------------ primitive reads
 
-  private String name(String what, int max) throws IOException {
+  /**
+   * A key as text. ggml reads keys as bytes; one that is not UTF-8 is recorded as its text with each malformed
+   * sequence replaced by U+FFFD, then {@code <not UTF-8: HEX>}, HEX being its bytes, so that two keys stay two.
+   */
+  private String key(long i) throws IOException {
+    String what = "key " + i;
+    byte[] b = nameBytes(what, MAX_KEY_BYTES);
+    String s = utf8(b);
+    return s != null ? s : new String(b, StandardCharsets.UTF_8) + " <not UTF-8: " + HexFormat.of().formatHex(b) + ">";
+  }
+
+  /** A tensor name, which must be UTF-8: Ferry records, shows, diffs and exports tensors by name. */
+  private String tensorName(long i) throws IOException {
+    String what = "tensor name " + i;
+    long at = pos;
+    String s = utf8(nameBytes(what, MAX_NAME_BYTES));
+    if (s == null) {
+      throw defect(what + " at byte " + at + " is not valid UTF-8");
+    }
+    return s;
+  }
+
+  private byte[] nameBytes(String what, int max) throws IOException {
     long at = pos;
     long len = i64("the length of " + what);
     if (len < 0 || len > max) {
@@ -515,11 +537,7 @@ final class GgufReader {
     if (len == 0) {
       throw defect(what + " at byte " + at + " is empty");
     }
-    String s = utf8(bytes((int) len, what));
-    if (s == null) {
-      throw defect(what + " at byte " + at + " is not valid UTF-8");
-    }
-    return s;
+    return bytes((int) len, what);
   }
 
   private long stringLength(String what) throws IOException {

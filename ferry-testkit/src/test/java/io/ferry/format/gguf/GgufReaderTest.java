@@ -26,6 +26,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -291,6 +292,19 @@ class GgufReaderTest {
     assertThat(l.metadata(GgufMetadata.class).orElseThrow().alignment()).isEqualTo(64);
     assertThat(l.dataStart() % 64).isZero();
     assertThat(l.tensors()).extracting(TensorInfo::begin).containsExactly(0L, 64L);
+  }
+
+  @Test
+  void keysThatAreNotUtf8AreReadWithTheirBytes() throws IOException {
+    // ggml keeps a key's bytes, and llama.cpp loads a model with such a key
+    byte[] b = new GgufWriter().u32("kX", 1).u32("kY", 2).tensor("t", DType.F32, 1).bytes();
+    b[33] = (byte) 0xff;
+    b[51] = (byte) 0xfe;
+    assertThat(read(b).metadata(GgufMetadata.class).orElseThrow().asStrings()).containsExactly(
+        Map.entry("k\uFFFD <not UTF-8: 6bfe>", "2"), Map.entry("k\uFFFD <not UTF-8: 6bff>", "1"));
+    byte[] name = new GgufWriter().tensor("tX", DType.F32, 1).bytes();
+    name[33] = (byte) 0xff;
+    refused(name, "tensor name 0 at byte 24 is not valid UTF-8");
   }
 
   @Test
