@@ -241,6 +241,18 @@ class GgufCliTest {
   }
 
   @Test
+  void aQ8_1TensorIsReadWithGgmlsBlocksOf36Bytes() throws IOException {
+    // eight blocks of ggml's Q8_1 (two F16s and 32 int8s): 288 bytes, so the next tensor is at 288. Ferry counted 40
+    // bytes a block and refused the file ("tensor 'after' at offset 288 overlaps tensor 'q'"), which llama.cpp loads
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    pushedAndPulledBack(cli, tmp, "q8_1", new GgufWriter().tensor("q", 9, 288, null, 256).seeded("after",
+        DType.F32, 1, 8));
+    JsonNode q = cli.run("show", "q8_1", "--json").ok().json().get("files").get(0).get("tensors").get(0);
+    assertThat(q.get("dtype").asText()).isEqualTo("Q8_1");
+    assertThat(q.get("bytes").asLong()).isEqualTo(288);
+  }
+
+  @Test
   void deriveRefusesGgufTensors() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     Path f = model(DType.Q4_K, 2).write(tmp.resolve("d/tiny.gguf"));

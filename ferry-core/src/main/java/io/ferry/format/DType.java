@@ -76,8 +76,8 @@ public enum DType {
   Q5_1(32, 24),
   /** ggml Q8_0: 32 elements in 34 bytes. */
   Q8_0(32, 34),
-  /** ggml Q8_1: 32 elements in 40 bytes. */
-  Q8_1(32, 40),
+  /** ggml Q8_1: 32 elements in 36 bytes (two F16s, d and s, and 32 int8s). */
+  Q8_1(32, 36),
   /** ggml Q2_K: 256 elements in 84 bytes. */
   Q2_K(256, 84),
   /** ggml Q3_K: 256 elements in 110 bytes. */

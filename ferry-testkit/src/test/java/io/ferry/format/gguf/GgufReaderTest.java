@@ -168,6 +168,26 @@ class GgufReaderTest {
   }
 
   @Test
+  void everyGgmlTypeHasGgmlsBlockAndTypeSize() {
+    // ggml's blck_size and type_size (ggml-common.h), each checked against llama.cpp (node-llama-cpp 3.22.1): a file
+    // whose first tensor is of the type and whose alignment is 1 loads only if the next offset is right. The reader
+    // and GgufWriter share DType's sizes, so the tests that write and read files cannot catch a wrong one.
+    String ggml = "F32 1 4, F16 1 2, Q4_0 32 18, Q4_1 32 20, Q5_0 32 22, Q5_1 32 24, Q8_0 32 34, Q8_1 32 36, "
+        + "Q2_K 256 84, Q3_K 256 110, Q4_K 256 144, Q5_K 256 176, Q6_K 256 210, Q8_K 256 292, IQ2_XXS 256 66, "
+        + "IQ2_XS 256 74, IQ3_XXS 256 98, IQ1_S 256 50, IQ4_NL 32 18, IQ3_S 256 110, IQ2_S 256 82, IQ4_XS 256 136, "
+        + "I8 1 1, I16 1 2, I32 1 4, I64 1 8, F64 1 8, IQ1_M 256 56, BF16 1 2, TQ1_0 256 54, TQ2_0 256 66, "
+        + "MXFP4 32 17, NVFP4 64 36, Q1_0 128 18, Q2_0 64 18";
+    List<String> ferry = new ArrayList<>();
+    for (int id = 0; id < 64; id++) {
+      DType t = GgmlTypes.byId(id);
+      if (t != null) {
+        ferry.add(t + " " + t.blockSize() + " " + t.blockBytes());
+      }
+    }
+    assertThat(String.join(", ", ferry)).isEqualTo(ggml);
+  }
+
+  @Test
   void ggmlTypeTableMatchesTheWriters() {
     for (DType t : blockAndGgufTypes()) {
       assertThat(GgmlTypes.byId(GgufWriter.ggmlId(t))).isEqualTo(t);
