@@ -215,6 +215,9 @@ class GgufCliTest {
     refusedAndStoreUnchanged(cli, tmp, "nul-name-twice", model(DType.Q4_K, 2).seeded("output.weight\0x", DType.F32,
         5, 4), "tensor 'output.weight\\x00x'", "appears twice", "both 'output.weight'");
     pushedAndPulledBack(cli, tmp, "nul-name", new GgufWriter().seeded("w\0junk", DType.F32, 1, 4));
+    // llama.cpp takes split.count\0x for split.count, then refuses the file: "key not found in model: split.no"
+    refusedAndStoreUnchanged(cli, tmp, "nul-split-count", model(DType.Q4_K, 2).kv("split.count\0x", GgufWriter.U16,
+        new byte[] {2, 0}), "has split keys but no split.no");
   }
 
   @Test

@@ -46,14 +46,29 @@ public record GgufMetadata(int version, long alignment, List<GgufEntry> entries)
     }
   }
 
-  /** The value text of a key, or null if the file has no such key. */
-  public String get(String key) {
+  /**
+   * The entry ggml finds for a key ({@code gguf_find_key}): the first whose key, read as a C string (up to its first
+   * NUL byte), is {@code key}; so {@code general.alignment\0x} is found for {@code general.alignment}. Null if none.
+   */
+  public GgufEntry find(String key) {
     for (GgufEntry e : entries) {
-      if (e.key().equals(key)) {
-        return e.value();
+      if (cString(e.key()).equals(key)) {
+        return e;
       }
     }
     return null;
+  }
+
+  /** The value text of the entry {@link #find} finds, or null if none. */
+  public String get(String key) {
+    GgufEntry e = find(key);
+    return e == null ? null : e.value();
+  }
+
+  /** A key or tensor name as ggml compares it: a C string, which ends at its first NUL byte. */
+  static String cString(String s) {
+    int nul = s.indexOf('\0');
+    return nul < 0 ? s : s.substring(0, nul);
   }
 
   /** Each key with its value text, sorted by key. */

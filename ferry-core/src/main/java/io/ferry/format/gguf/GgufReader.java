@@ -154,7 +154,7 @@ final class GgufReader {
       int type = i32("the type of key '" + key + "'");
       GgufEntry e = value(key, type);
       // ggml looks keys up as C strings: the first key that reads "general.alignment" up to a NUL byte is the one
-      if (!alignmentFound && ggmlName(key).equals(ALIGNMENT_KEY)) {
+      if (!alignmentFound && GgufMetadata.cString(key).equals(ALIGNMENT_KEY)) {
         alignmentFound = true;
         boolean exact = key.equals(ALIGNMENT_KEY);
         String which = "key '" + key + "'" + (exact ? "" : " (which ggml reads as '" + ALIGNMENT_KEY + "': it stops "
@@ -176,11 +176,11 @@ final class GgufReader {
     for (long i = 0; i < nTensors; i++) {
       long at = pos;
       String name = tensorName(i);
-      String first = names.putIfAbsent(ggmlName(name), name);
+      String first = names.putIfAbsent(GgufMetadata.cString(name), name);
       if (first != null) {
         throw defect("tensor '" + name + "' (info " + i + ", byte " + at + ") appears twice" + (first.equals(name) ? ""
             : ": ggml reads tensor names up to a NUL byte, so it and tensor '" + first + "' are both '"
-                + ggmlName(name) + "'"));
+                + GgufMetadata.cString(name) + "'"));
       }
       long nDims = u32("the dimension count of tensor '" + name + "'");
       if (nDims > MAX_DIMS) {
@@ -552,12 +552,6 @@ final class GgufReader {
           + in.size() + " bytes)");
     }
     return len;
-  }
-
-  /** A key or tensor name as ggml compares it: a C string, which ends at its first NUL byte. */
-  private static String ggmlName(String s) {
-    int nul = s.indexOf('\0');
-    return nul < 0 ? s : s.substring(0, nul);
   }
 
   private static String utf8(byte[] b) {

@@ -118,7 +118,7 @@ public final class GgufSplitFormat implements DirectoryFormat {
     for (Split s : splits) {
       FileLayout l = s.entry.layout();
       for (TensorInfo t : l.tensors()) {
-        String was = owner.putIfAbsent(t.name(), s.entry.path());
+        String was = owner.putIfAbsent(GgufMetadata.cString(t.name()), s.entry.path()); // as ggml names it
         if (was != null) {
           throw new InvalidInputException(first + ": tensor '" + t.name() + "' is in two splits, " + was + " and "
               + s.entry.path());
@@ -146,7 +146,7 @@ public final class GgufSplitFormat implements DirectoryFormat {
    */
   private static long integer(ModelTree.Entry f, GgufMetadata md, String key, String type, boolean required)
       throws InvalidInputException {
-    GgufEntry entry = md.entries().stream().filter(e -> e.key().equals(key)).findFirst().orElse(null);
+    GgufEntry entry = md.find(key); // as llama.cpp finds it: a key "split.count\0x" is split.count
     if (entry == null) {
       if (required) {
         throw new InvalidInputException(f.path() + ": has split keys but no " + key);

@@ -309,9 +309,14 @@ class GgufReaderTest {
         .str("general.alignment", "ignored, as by ggml: it finds the first key").tensor("a", DType.F32, 4)
         .tensor("b", DType.F32, 4);
     FileLayout l = read(aligned64);
-    assertThat(l.metadata(GgufMetadata.class).orElseThrow().alignment()).isEqualTo(64);
+    GgufMetadata m = l.metadata(GgufMetadata.class).orElseThrow();
+    assertThat(m.alignment()).isEqualTo(64);
     assertThat(l.dataStart() % 64).isZero();
     assertThat(l.tensors()).extracting(TensorInfo::begin).containsExactly(0L, 64L);
+    // and metadata lookups find keys as ggml finds them
+    assertThat(m.find("general.alignment").key()).isEqualTo("general.alignment\0");
+    assertThat(m.get("general.alignment")).isEqualTo("64");
+    assertThat(m.get("general")).isNull();
   }
 
   @Test
