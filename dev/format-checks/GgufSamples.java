@@ -9,12 +9,18 @@ import java.util.List;
 /**
  * Writes, with Ferry's GgufWriter, a tiny llama model that llama.cpp can load and run (one block, 32-wide, a 260-token
  * SentencePiece vocabulary of byte tokens, F32/F16/Q8_0 tensors), and variants of it that break one rule each. Ferry
- * refuses every variant but nested.gguf (GgufReaderTest); run.sh shows what llama.cpp does with them. Variants that add
+ * refuses every variant but nested.gguf, nul-align-64.gguf and key-not-utf8.gguf (GgufReaderTest), and reads every
+ * type-*.gguf; run.sh shows what llama.cpp does with them. Variants that add
  * a tensor (badtype, retired, gap, rowblock, emptyname) would also fail llama.cpp's count of expected tensors, so the
  * reason it prints matters, not only that it refuses.
  */
 public class GgufSamples {
   static GgufWriter llama() {
+    return tensors(header());
+  }
+
+  /** The model's key-value pairs, without its tensors. */
+  static GgufWriter header() {
     int embd = 32;
     int ff = 64;
     int vocab = 260;
@@ -39,6 +45,14 @@ public class GgufSamples {
         .floats("tokenizer.ggml.scores", scores).ints("tokenizer.ggml.token_type", types)
         .u32("tokenizer.ggml.bos_token_id", 1).u32("tokenizer.ggml.eos_token_id", 2)
         .u32("tokenizer.ggml.unknown_token_id", 0);
+    return w;
+  }
+
+  /** Adds the model's tensors. */
+  static GgufWriter tensors(GgufWriter w) {
+    int embd = 32;
+    int ff = 64;
+    int vocab = 260;
     long seed = 1;
     w.seeded("token_embd.weight", DType.F32, seed++, embd, vocab);
     w.seeded("output_norm.weight", DType.F32, seed++, embd);
@@ -72,5 +86,31 @@ public class GgufSamples {
     Files.write(d.resolve("nested.gguf"), llama().kv("n", GgufWriter.ARR, new GgufWriter.Enc().u32(GgufWriter.ARR)
         .u64(1).u32(GgufWriter.U32).u64(1).u32(5).bytes()).bytes());
     Files.write(d.resolve("emptyname.gguf"), llama().tensor("", 0, 4, null, 1).bytes());
+    // ggml looks keys up and compares tensor names as C strings, up to a NUL byte
+    Files.write(d.resolve("nul-align-str.gguf"), llama().str("general.alignment\0x", "64").bytes());
+    Files.write(d.resolve("nul-align-64.gguf"), tensors(header().alignment(64).u32("general.alignment\0", 64))
+        .bytes());
+    Files.write(d.resolve("nul-dupname.gguf"), llama().tensor("output.weight\0x", 0, 4, null, 1).bytes());
+    byte[] key = llama().u32("general.kX", 1).bytes();
+    for (int i = 0; ; i++) {
+      if (key[i] == 'k' && key[i + 1] == 'X' && key[i - 1] == '.') {
+        key[i + 1] = (byte) 0xff;
+        break;
+      }
+    }
+    Files.write(d.resolve("key-not-utf8.gguf"), key);
+    // each ggml type's size: its tensor comes first and the alignment is 1, so llama.cpp finds the next tensor
+    // where Ferry put it only if both count the same bytes (then it refuses only the extra tensor: "wrong number of
+    // tensors"); a wrong size shows as "tensor 'token_embd.weight' has offset ..."
+    for (DType t : DType.values()) {
+      int id;
+      try {
+        id = GgufWriter.ggmlId(t);
+      } catch (IllegalArgumentException e) {
+        continue;
+      }
+      GgufWriter w = header().alignment(1).u32("general.alignment", 1).tensor("x", t, 3L * t.blockSize(), 1);
+      Files.write(d.resolve(String.format("type-%02d-%s.gguf", id, t)), tensors(w).bytes());
+    }
   }
 }
