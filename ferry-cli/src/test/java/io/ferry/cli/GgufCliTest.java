@@ -170,6 +170,21 @@ class GgufCliTest {
   }
 
   @Test
+  void aRenamedGgufOfAnotherVersionIsKeptAsOpaqueBytesAndRefusedUnderItsName() throws IOException {
+    // llama.cpp reads neither; under another name it is not claimed as GGUF and is kept whole
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path f = model(DType.Q4_K, 2).version(4).write(tmp.resolve("v4/model.bin"));
+    cli.push(f.getParent(), "v4");
+    JsonNode file = cli.run("show", "v4", "--json").ok().json().get("files").get(0);
+    assertThat(file.get("format").asText()).isEqualTo("opaque");
+    Path out = tmp.resolve("v4-out");
+    cli.run("pull", "v4", out.toString(), "--verify").ok();
+    Cli.assertSameTree(f.getParent(), out);
+    refusedAndStoreUnchanged(cli, tmp, "v4-named", model(DType.Q4_K, 2).version(4),
+        "GGUF version 4 is newer than version 3");
+  }
+
+  @Test
   void aMalformedGgufIsRefusedAndTheStoreUnchanged() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     byte[] b = model(DType.Q4_K, 2).bytes();
