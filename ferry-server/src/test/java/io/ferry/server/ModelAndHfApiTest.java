@@ -146,6 +146,12 @@ class ModelAndHfApiTest {
     assertThat(json(fx.send(get(base, "/api/models/org/tiny/revision/prod"))).get("sha").asText()).isEqualTo(v1);
     JsonNode tree = json(fx.send(get(base, "/api/models/org/tiny/tree/main?recursive=true")));
     assertThat(tree).hasSize(files.size());
+    // as on the Hub, a tree entry's oid is the Git blob id (the sibling's blobId), its lfs.oid the SHA-256
+    java.util.Map<String, String> blobIds = new java.util.HashMap<>();
+    info.get("siblings").forEach(s -> blobIds.put(s.get("rfilename").asText(), s.get("blobId").asText()));
+    for (JsonNode e : tree) {
+      assertThat(e.get("oid").asText()).as(e.get("path").asText()).isEqualTo(blobIds.get(e.get("path").asText()));
+    }
     HttpResponse<byte[]> noRev = fx.send(get(base, "/api/models/org/tiny/revision/nope"));
     assertThat(noRev.statusCode()).isEqualTo(404);
     assertThat(noRev.headers().firstValue("x-error-code")).hasValue("RevisionNotFound");

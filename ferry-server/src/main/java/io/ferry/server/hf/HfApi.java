@@ -164,7 +164,7 @@ public final class HfApi implements Route {
           continue;
         }
       }
-      ObjectNode e = out.addObject().put("type", "file").put("oid", f.sha256()).put("size", f.size())
+      ObjectNode e = out.addObject().put("type", "file").put("oid", pointerBlobId(f)).put("size", f.size())
           .put("path", f.path());
       lfs(e, f);
     }
@@ -205,8 +205,8 @@ public final class HfApi implements Route {
       boolean dir = false;
       for (FileEntry f : files) {
         if (f.path().equals(path)) {
-          lfs(out.addObject().put("type", "file").put("oid", f.sha256()).put("size", f.size()).put("path", f.path()),
-              f);
+          lfs(out.addObject().put("type", "file").put("oid", pointerBlobId(f)).put("size", f.size())
+              .put("path", f.path()), f);
           dir = false;
           break;
         }
