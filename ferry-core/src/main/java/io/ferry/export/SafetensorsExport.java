@@ -93,8 +93,15 @@ public final class SafetensorsExport {
       String p = f.path();
       if (p.endsWith(BIN_INDEX) && !f.format().equals(TorchFormat.NAME)) {
         String shards = p.substring(0, p.length() - ".index.json".length());
-        String renamed = shards.endsWith(".bin") ? safetensorsName(shards, byPath.keySet()) + ".index.json" : null;
-        if (renamed != null && !byPath.containsKey(renamed)) {
+        String stem = shards.substring(0, shards.length() - ".bin".length());
+        // only the index of shards that are converted (shards kept as bytes, --opaque, stay .bin with their index)
+        boolean converted = false;
+        for (FileEntry g : files) {
+          converted |= g.format().equals(TorchFormat.NAME) && g.path().endsWith(".bin")
+              && (g.path().equals(shards) || g.path().startsWith(stem + "-"));
+        }
+        String renamed = safetensorsName(shards, byPath.keySet()) + ".index.json";
+        if (converted && !byPath.containsKey(renamed)) {
           names.put(p, renamed);
         }
       }

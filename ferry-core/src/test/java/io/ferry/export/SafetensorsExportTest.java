@@ -16,11 +16,13 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import io.ferry.version.FileEntry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -50,6 +52,21 @@ class SafetensorsExportTest {
     // a model published in both formats keeps its own model.safetensors
     assertThat(SafetensorsExport.safetensorsName("pytorch_model.bin", Set.of("model.safetensors")))
         .isEqualTo("pytorch_model.safetensors");
+  }
+
+  private static FileEntry entry(String path, String format) {
+    return new FileEntry(path, 0, "0".repeat(64), format, 0, Map.of(), List.of(), List.of());
+  }
+
+  @Test
+  void anIndexIsRenamedOnlyWhenItsShardsAreConverted() {
+    FileEntry index = entry("pytorch_model.bin.index.json", "opaque");
+    FileEntry shard = entry("pytorch_model-00001-of-00001.bin", "torch");
+    FileEntry opaqueShard = entry("pytorch_model-00001-of-00001.bin", "opaque");
+    assertThat(SafetensorsExport.names(List.of(index, shard))).containsEntry("pytorch_model.bin.index.json",
+        "model.safetensors.index.json").containsEntry(shard.path(), "model-00001-of-00001.safetensors");
+    // shards kept as bytes (--opaque) stay .bin, and so does the index that names them
+    assertThat(SafetensorsExport.names(List.of(index, opaqueShard))).isEmpty();
   }
 
   @Test
