@@ -187,12 +187,9 @@ public final class HfApi implements Route {
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
     VersionRef v = version(ex, model, revision);
     List<String> paths = new java.util.ArrayList<>();
-    String form = new String(ex.body(MAX_FORM), StandardCharsets.UTF_8);
-    for (String pair : form.split("&")) {
-      int eq = pair.indexOf('=');
-      String key = java.net.URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-      if (key.equals("paths") && eq >= 0) {
-        paths.add(java.net.URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+    for (java.util.Map.Entry<String, String> e : ex.formBody(MAX_FORM)) {
+      if (e.getKey().equals("paths")) {
+        paths.add(e.getValue());
       }
     }
     if (paths.size() > MAX_PATHS) {
@@ -202,17 +199,12 @@ public final class HfApi implements Route {
     List<FileEntry> files = repo.snapshot(v).files();
     for (String asked : paths) {
       String path = asked.endsWith("/") ? asked.substring(0, asked.length() - 1) : asked;
-      boolean dir = false;
-      for (FileEntry f : files) {
-        if (f.path().equals(path)) {
-          lfs(out.addObject().put("type", "file").put("oid", pointerBlobId(f)).put("size", f.size())
-              .put("path", f.path()), f);
-          dir = false;
-          break;
-        }
-        dir |= !path.isEmpty() && f.path().startsWith(path + "/");
-      }
-      if (dir) {
+      Optional<FileEntry> file = files.stream().filter(f -> f.path().equals(path)).findFirst();
+      if (file.isPresent()) {
+        FileEntry f = file.get();
+        lfs(out.addObject().put("type", "file").put("oid", pointerBlobId(f)).put("size", f.size())
+            .put("path", f.path()), f);
+      } else if (!path.isEmpty() && files.stream().anyMatch(f -> f.path().startsWith(path + "/"))) {
         out.addObject().put("type", "directory").put("oid", "").put("size", 0).put("path", path);
       }
     }

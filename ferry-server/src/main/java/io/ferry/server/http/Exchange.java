@@ -9,12 +9,14 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.URLDecoder;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.eclipse.jetty.http.HttpField;
@@ -243,6 +245,30 @@ public final class Exchange {
       // the client went away or was too slow: the stream is reset or the connection closed either way
       return false;
     }
+  }
+
+  /**
+   * Reads an urlencoded form body of at most {@code max} bytes: its fields in order, a name given twice kept twice, a
+   * field without {@code =} given the value "". Malformed escapes are a 400 naming the request.
+   */
+  public List<Map.Entry<String, String>> formBody(long max) throws HttpError, IOException {
+    String body = new String(body(max), StandardCharsets.UTF_8);
+    List<Map.Entry<String, String>> out = new ArrayList<>();
+    for (String pair : body.split("&")) {
+      if (pair.isEmpty()) {
+        continue;
+      }
+      int eq = pair.indexOf('=');
+      try {
+        String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+        String v = eq < 0 ? "" : URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+        out.add(Map.entry(k, v));
+      } catch (IllegalArgumentException e) {
+        throw HttpError.badRequest(method() + " " + clip(rawPath()) + ": the form is not valid urlencoded text: "
+            + e.getMessage());
+      }
+    }
+    return out;
   }
 
   /** Reads a JSON body of at most {@code max} bytes. */

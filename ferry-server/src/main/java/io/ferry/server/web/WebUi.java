@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStreamWriter;
 import java.net.URI;
-import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
@@ -290,23 +289,11 @@ public final class WebUi implements AutoCloseable {
         + " Referer " + Exchange.clip(ex.header(HttpHeader.REFERER)));
   }
 
-  /** The urlencoded form of a POST (at most 8 KiB). */
+  /** The urlencoded form of a POST (at most 8 KiB), the first value of each name. */
   private static java.util.Map<String, String> form(Exchange ex) throws HttpError, IOException {
-    String body = new String(ex.body(8 << 10), StandardCharsets.UTF_8);
     java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
-    for (String pair : body.split("&")) {
-      if (pair.isEmpty()) {
-        continue;
-      }
-      int eq = pair.indexOf('=');
-      try {
-        String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-        String v = eq < 0 ? "" : URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
-        out.putIfAbsent(k, v);
-      } catch (IllegalArgumentException e) {
-        throw HttpError.badRequest("POST " + Exchange.clip(ex.rawPath()) + ": the form is not valid urlencoded"
-            + " text: " + e.getMessage());
-      }
+    for (java.util.Map.Entry<String, String> e : ex.formBody(8 << 10)) {
+      out.putIfAbsent(e.getKey(), e.getValue());
     }
     return out;
   }
