@@ -18,6 +18,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -81,27 +82,25 @@ public final class SafetensorsExport {
    * ({@code *.bin.index.json}) whose shards are torch files, under the name of its converted shards' index.
    */
   static Map<String, String> names(List<FileEntry> files) {
-    Map<String, FileEntry> byPath = new TreeMap<>();
-    files.forEach(f -> byPath.put(f.path(), f));
+    Set<String> taken = new HashSet<>();
+    files.forEach(f -> taken.add(f.path()));
     Map<String, String> names = new TreeMap<>();
     for (FileEntry f : files) {
       if (f.format().equals(TorchFormat.NAME)) {
-        names.put(f.path(), safetensorsName(f.path(), byPath.keySet()));
+        names.put(f.path(), safetensorsName(f.path(), taken));
       }
     }
+    Set<String> converted = Set.copyOf(names.keySet());
     for (FileEntry f : files) {
       String p = f.path();
-      if (p.endsWith(BIN_INDEX) && !f.format().equals(TorchFormat.NAME)) {
+      if (p.endsWith(BIN_INDEX) && !converted.contains(p)) {
         String shards = p.substring(0, p.length() - ".index.json".length());
         String stem = shards.substring(0, shards.length() - ".bin".length());
         // only the index of shards that are converted (shards kept as bytes, --opaque, stay .bin with their index)
-        boolean converted = false;
-        for (FileEntry g : files) {
-          converted |= g.format().equals(TorchFormat.NAME) && g.path().endsWith(".bin")
-              && (g.path().equals(shards) || g.path().startsWith(stem + "-"));
-        }
-        String renamed = safetensorsName(shards, byPath.keySet()) + ".index.json";
-        if (converted && !byPath.containsKey(renamed)) {
+        boolean ofConverted = converted.stream()
+            .anyMatch(t -> t.endsWith(".bin") && (t.equals(shards) || t.startsWith(stem + "-")));
+        String renamed = safetensorsName(shards, taken) + ".index.json";
+        if (ofConverted && !taken.contains(renamed)) {
           names.put(p, renamed);
         }
       }

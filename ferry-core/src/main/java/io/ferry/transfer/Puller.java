@@ -58,6 +58,13 @@ import java.util.concurrent.ExecutorService;
  */
 public final class Puller {
   /**
+   * Small chunks pulled by one task, at most ({@link #groupEnd}): a task per tiny chunk cost a thread hand-off and a
+   * reopening of the file.
+   */
+  static final int GROUP_BYTES = 1 << 20;
+  static final int GROUP_CHUNKS = 256;
+
+  /**
    * Renames a file or link to another name in the same directory, replacing a file or link there, atomically and
    * without following links (rename(2)). A seam so that tests can make a rename fail.
    */
@@ -196,13 +203,14 @@ public final class Puller {
           first = to;
           tasks.submit(() -> {
             long wrote = s.file.use(ch -> {
+              ChunkReader.PositionalSink sink = sink(ch, s.target);
               long n = 0;
               for (int i = from; i < to; i++) {
                 ChunkRef c = chunks.get(i);
                 if (s.resumed && Survey.holds(ch, offsets[i], c)) {
                   continue;
                 }
-                reader.copyTo(locator.locate(c.id()), c.length(), check, sink(ch, s.target), offsets[i], scratch);
+                reader.copyTo(locator.locate(c.id()), c.length(), check, sink, offsets[i], scratch);
                 n += c.length();
               }
               return n;
@@ -322,10 +330,6 @@ public final class Puller {
       }
     }
   }
-
-  /** Small chunks pulled by one task, at most: a task per tiny chunk cost a thread hand-off and a reopening of the file. */
-  static final int GROUP_BYTES = 1 << 20;
-  static final int GROUP_CHUNKS = 256;
 
   /**
    * The end (exclusive) of the group of chunks from {@code first} that one task pulls: consecutive chunks of the file

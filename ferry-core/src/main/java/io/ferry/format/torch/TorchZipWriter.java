@@ -22,10 +22,11 @@ import java.util.zip.CRC32;
  * are {@code torch._utils._rebuild_tensor_v2} calls over persistent storage ids (for float8 and uint16/32/64 tensors,
  * which torch keeps in untyped storages, {@code _rebuild_tensor_v3} over a {@code torch.storage.UntypedStorage} of
  * bytes with the dtype, as torch 2 writes them: such a file needs torch 2.1 for float8, 2.3 for the unsigned types),
- * then one stored (uncompressed) entry {@code archive/data/N} per tensor with its bytes little-endian, {@code archive/byteorder} and {@code archive/version}.
- * The pickle uses only what {@code torch.load(..., weights_only=True)} accepts and {@link Unpickler} reads. Entry data
- * starts on 64-byte boundaries (padding in an extra field, as torch's writer does, so a reader may map it); entries
- * and offsets past 4 GiB use zip64. Output is deterministic: the same tensors give the same bytes.
+ * then one stored (uncompressed) entry {@code archive/data/N} per tensor with its bytes little-endian,
+ * {@code archive/byteorder} and {@code archive/version}. The pickle uses only what {@code torch.load(...,
+ * weights_only=True)} accepts and {@link Unpickler} reads. Entry data starts on 64-byte boundaries (padding in an extra
+ * field, as torch's writer does, so a reader may map it); entries and offsets past 4 GiB use zip64. Output is
+ * deterministic: the same tensors give the same bytes.
  *
  * <p>Use: {@link #start} with the tensors' names, dtypes and shapes; then, in order, {@link #tensor} once per tensor
  * with a callback that writes its bytes; then {@link #finish}. Not thread-safe.
