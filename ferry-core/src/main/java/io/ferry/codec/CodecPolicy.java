@@ -3,6 +3,7 @@ package io.ferry.codec;
 import io.ferry.error.InvalidInputException;
 import java.nio.ByteBuffer;
 import java.util.Locale;
+import java.util.function.IntFunction;
 
 /**
  * How push chooses a codec per chunk: {@code none}, {@code zstd}, {@code float} (the {@linkplain FloatCodec byte-plane
@@ -35,13 +36,22 @@ public enum CodecPolicy {
    * Encodes one chunk: returns the codec chosen and its payload. For {@code none} the payload is a view of {@code raw}.
    */
   public Encoded encode(ByteBuffer raw, ChunkHint hint, Codecs codecs) {
+    return encode(raw, hint, codecs, byte[]::new);
+  }
+
+  /**
+   * As {@link #encode(ByteBuffer, ChunkHint, Codecs)}, the float codec writing the chunk's payload into an array
+   * {@code arrays} gives ({@link FloatCodec#encode(ByteBuffer, ChunkHint, IntFunction)}); its trials on samples and
+   * the other codecs make arrays of their own.
+   */
+  public Encoded encode(ByteBuffer raw, ChunkHint hint, Codecs codecs, IntFunction<byte[]> arrays) {
     switch (this) {
       case NONE:
         return new Encoded(codecs.none(), raw.slice());
       case ZSTD:
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, 1.0);
       case FLOAT: {
-        ByteBuffer enc = codecs.floatCodec().encode(raw, hint);
+        ByteBuffer enc = codecs.floatCodec().encode(raw, hint, arrays);
         if (enc != null && enc.remaining() < raw.remaining()) {
           return new Encoded(codecs.floatCodec(), enc);
         }
@@ -55,7 +65,7 @@ public enum CodecPolicy {
         if (FloatCodec.handles(hint) && fitsHeap(FLOAT_HEAP_FACTOR * raw.remaining())) {
           double floatRatio = sampleRatio(raw, codecs.floatCodec(), hint);
           if (floatRatio <= MIN_SAVING && floatRatio < zstdRatio) {
-            ByteBuffer enc = codecs.floatCodec().encode(raw, hint);
+            ByteBuffer enc = codecs.floatCodec().encode(raw, hint, arrays);
             if (enc != null && enc.remaining() <= raw.remaining() * MIN_SAVING) {
               return new Encoded(codecs.floatCodec(), enc);
             }

@@ -6,7 +6,7 @@ import java.io.IOException;
 public final class Codecs {
   private final Codec none = new NoneCodec();
   private final Codec zstd;
-  private final Codec floatCodec = new FloatCodec();
+  private final FloatCodec floatCodec = new FloatCodec();
 
   public Codecs(int zstdLevel) {
     this.zstd = new ZstdCodec(zstdLevel);
@@ -26,7 +26,7 @@ public final class Codecs {
   }
 
   /** The byte-plane codec for float tensors ({@link FloatCodec}); its encode returns null for other chunks. */
-  public Codec floatCodec() {
+  public FloatCodec floatCodec() {
     return floatCodec;
   }
 

@@ -7,6 +7,7 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.function.IntFunction;
 import java.util.zip.CRC32C;
 
 /**
@@ -113,6 +114,19 @@ public final class FloatCodec implements Codec {
 
   @Override
   public ByteBuffer encode(ByteBuffer raw, ChunkHint hint) {
+    return encode(raw, hint, byte[]::new);
+  }
+
+  /**
+   * As {@link #encode(ByteBuffer, ChunkHint)}, with the payload written into an array {@code arrays} gives for its
+   * length (an array at least that long, which may hold anything: every byte of the payload is written); the payload
+   * returned is a slice of it from index 0. {@code arrays} may be asked more than once (a path that gives up for
+   * another), and only the last array asked for holds the payload, so it may give the same array each time. A caller that encodes chunk after chunk gives the same few arrays again
+   * (push's pool of payload arrays), so that a 64 MiB chunk's payload is not a new array each time, which the
+   * garbage collector then copied out of the young generation. Every other array the encode needs is its own and
+   * small, except the planes of the plane-by-plane path.
+   */
+  public ByteBuffer encode(ByteBuffer raw, ChunkHint hint, IntFunction<byte[]> arrays) {
     if (!handles(hint)) {
       return null;
     }
@@ -121,7 +135,8 @@ public final class FloatCodec implements Codec {
     int length = raw.remaining();
     int n = length / w;
     if (w == 2 && n > ZSTD_SAMPLE && raw.hasArray()) {
-      ByteBuffer merged = encodeTwoByte(raw.array(), raw.arrayOffset() + raw.position(), length, transform != 0);
+      ByteBuffer merged = encodeTwoByte(raw.array(), raw.arrayOffset() + raw.position(), length, transform != 0,
+          arrays);
       if (merged != null) {
         return merged;
       }
@@ -164,7 +179,7 @@ public final class FloatCodec implements Codec {
       }
     }
 
-    byte[] out = new byte[(int) total];
+    byte[] out = arrays.apply((int) total);
     header(out, w, transform, length, method, storedLen);
     int o = headerLen;
     for (int k = 0; k < w; k++) {
@@ -195,13 +210,13 @@ public final class FloatCodec implements Codec {
    * from the elements), one pass writes the raw plane and the Huffman block into the payload. Null when the planes
    * take other methods; the caller then encodes plane by plane.
    */
-  private static ByteBuffer encodeTwoByte(byte[] src, int at, int length, boolean bf16) {
+  private static ByteBuffer encodeTwoByte(byte[] src, int at, int length, boolean bf16, IntFunction<byte[]> arrays) {
     int n = length / 2;
     boolean big = n >= 1 << 20;
     boolean lowHopeless = big && hopeless(src, at, n, 0, bf16);
     if (lowHopeless) {
       // its own sample decides whether the high plane is worth coding
-      ByteBuffer sampled = encodeTwoByteSampled(src, at, length, bf16);
+      ByteBuffer sampled = encodeTwoByteSampled(src, at, length, bf16, arrays);
       if (sampled != null) {
         return sampled;
       }
@@ -262,7 +277,7 @@ public final class FloatCodec implements Codec {
     int headerLen = 20;
     int total = (int) (headerLen + n + block + tail);
     // 8 bytes of room after the block for the coder's 8-byte writes; the payload is a slice without them.
-    byte[] out = new byte[total + 8];
+    byte[] out = arrays.apply(total + 8);
     header(out, 2, bf16 ? 1 : 0, length, new int[] {RAW, HUFFMAN}, new int[] {n, (int) block});
     Huffman.encodeMerged(src, at, n, bf16, high, lens, out, headerLen, headerLen + n);
     System.arraycopy(src, at + 2 * n, out, total - tail, tail);
@@ -282,7 +297,8 @@ public final class FloatCodec implements Codec {
    * payload has the same format and decodes the same way; its code may differ slightly from the exact histogram's
    * (the sample's frequencies, and codes spent on symbols that do not occur), which costs well under 1% of the block.
    */
-  private static ByteBuffer encodeTwoByteSampled(byte[] src, int at, int length, boolean bf16) {
+  private static ByteBuffer encodeTwoByteSampled(byte[] src, int at, int length, boolean bf16,
+      IntFunction<byte[]> arrays) {
     int n = length / 2;
     int q = (n + Huffman.STREAMS - 1) / Huffman.STREAMS;
     int[][] sample = new int[Huffman.STREAMS][];
@@ -338,7 +354,7 @@ public final class FloatCodec implements Codec {
     if (room > Integer.MAX_VALUE - 16) {
       return null;
     }
-    byte[] out = new byte[(int) room];
+    byte[] out = arrays.apply((int) room);
     int blockLen = Huffman.encodeMergedInRegions(src, at, n, bf16, lens, out, headerLen, headerLen + n, region);
     if (blockLen < 0) {
       return null;

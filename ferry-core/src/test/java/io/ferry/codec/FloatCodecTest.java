@@ -81,6 +81,37 @@ class FloatCodecTest {
    * Huffman blocks below {@link Huffman#MULTI_FROM} symbols decode one symbol per lookup, larger ones several: element
    * counts on both sides of the bound, for the plane decoder (F32) and the merged one (BF16, F16).
    */
+  /**
+   * Push encodes chunk after chunk into the same pooled arrays: a payload written into an array that held an earlier
+   * chunk's payload (or anything else), even a much bigger one, is the very payload a new array gets, on every path
+   * (sampled and exact two-byte code, plane by plane, zstd planes, constant planes).
+   */
+  @Test
+  void aPayloadWrittenIntoAUsedArrayIsTheSameAsIntoANewOne() throws IOException {
+    Random r = new Random(seed());
+    byte[] dirty = new byte[(8 << 20) + 4096];
+    for (String dtype : DTYPES) {
+      for (int n : new int[] {(1 << 20) + 3, 200_000, 70_000, 5000}) {
+        for (float[] values : List.of(FloatData.normal(r, n, 0.02), special(r, n), FloatData.normal(r, n, 1e4),
+            new float[n])) {
+          byte[] raw = FloatData.cast(values, dtype);
+          ByteBuffer fresh = codec.encode(ByteBuffer.wrap(raw), new ChunkHint(dtype));
+          r.nextBytes(dirty);
+          int[] asked = new int[1];
+          ByteBuffer reused = codec.encode(ByteBuffer.wrap(raw), new ChunkHint(dtype), length -> {
+            asked[0]++;
+            assertThat(length).as("payload of %s %d elements", dtype, n).isLessThanOrEqualTo(dirty.length);
+            return dirty;
+          });
+          assertThat(asked[0]).as("%s %d elements asked for an array", dtype, n).isPositive();
+          assertThat(reused.array()).isSameAs(dirty);
+          assertThat(reused).as("%s %d elements into a used array", dtype, n).isEqualTo(fresh);
+          decodesTo(reused, raw, dtype, "encoded into a used array");
+        }
+      }
+    }
+  }
+
   @Test
   void roundTripsAroundTheSizeWhereTheDecoderSwitchesTables() throws IOException {
     Random r = new Random(seed());
