@@ -42,9 +42,9 @@ import java.util.concurrent.ExecutorService;
  * <p><b>Writing.</b> Every file is first written under a short temporary name ({@code .ferry-<16 hex>.tmp}, so any
  * file name the file system takes can be pulled) in its final directory, preallocated and filled by the repository's
  * workers with {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check,
- * ChunkReader.PositionalSink, long, ChunkReader.Scratch)}, which checks each frame and CRC (with {@link PullOptions#verify()} the SHA-256
- * of every byte too) and writes with positional writes, never through a memory map: a full disk is an {@link
- * IOException} naming the file, not a fault. Memory stays bounded: the chunks in flight share one pool of buffers.
+ * ChunkReader.PositionalSink, long, ChunkReader.Scratch)}, which checks each frame and CRC (with {@link
+ * PullOptions#verify()} the SHA-256 of every byte too) and writes with positional writes, never through a memory map:
+ * a full disk is an {@link IOException} naming the file, not a fault. Memory stays bounded: the chunks in flight share one pool of buffers.
  *
  * <p><b>All files or none.</b> Once every file is complete (and, with {@link PullOptions#fsync()}, forced to disk),
  * each existing file of the same name is kept under a second, temporary name (a hard link; a rename where the file
