@@ -386,18 +386,40 @@ public final class Pusher {
     }
     ReadBuffers pool = codec != CodecPolicy.NONE && codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint())
         ? arrayBuffers : buffers;
-    ByteBuffer raw = pool.take((int) r.length());
+    Lent input = new Lent(pool, pool.take((int) r.length()));
     try {
+      ByteBuffer raw = input.buffer;
       readFully(f, ch, raw, r.start());
       raw.flip();
-      return storeRead(raw, r, known, sink, created, storedBytes, newChunks);
+      return storeRead(raw, input, r, known, sink, created, storedBytes, newChunks);
     } finally {
-      pool.give(raw);
+      input.close();
     }
   }
 
-  /** Stores a chunk read into {@code raw}: hashes it and encodes and writes those very bytes. */
-  private ChunkId storeRead(ByteBuffer raw, ChunkPlanner.Range r, Lookup known, PackSink sink,
+  /** A buffer taken from a pool, given back once: when its chunk is done, or earlier. Not thread-safe. */
+  private static final class Lent implements AutoCloseable {
+    private final ReadBuffers pool;
+    private ByteBuffer buffer;
+
+    Lent(ReadBuffers pool, ByteBuffer buffer) {
+      this.pool = pool;
+      this.buffer = buffer;
+    }
+
+    @Override
+    public void close() {
+      if (buffer != null) {
+        pool.give(buffer);
+        buffer = null;
+      }
+    }
+  }
+
+  /**
+   * Stores a chunk read into {@code raw} (lent by {@code input}): hashes it and encodes and writes those very bytes.
+   */
+  private ChunkId storeRead(ByteBuffer raw, Lent input, ChunkPlanner.Range r, Lookup known, PackSink sink,
       List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     ChunkId id = ChunkId.of(raw);
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
@@ -416,6 +438,13 @@ public final class Pusher {
         }
         ByteBuffer header = Frame.header(id, enc.codec().id(), 0, r.length(), enc.payload());
         long size = header.remaining() + enc.payload().remaining();
+        if (payload.holds(enc.payload()) && taken > 0) {
+          // the payload is in push's own pool and the encode's other memory is garbage: the input buffer and the
+          // encode budget go to the next chunk, which reads, hashes and encodes while this one is written and forced
+          input.close();
+          encodeBudget.release(taken);
+          taken = 0;
+        }
         if (db.store().put(id, header, enc.payload())) {
           created.add(id);
           storedBytes.addAndGet(size);
@@ -449,6 +478,11 @@ public final class Pusher {
         }
       }
       return lent.array();
+    }
+
+    /** Whether {@code payload} is in the array this lent. */
+    boolean holds(ByteBuffer payload) {
+      return lent != null && payload.hasArray() && payload.array() == lent.array();
     }
 
     @Override
