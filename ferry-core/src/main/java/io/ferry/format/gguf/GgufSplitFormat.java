@@ -156,7 +156,7 @@ public final class GgufSplitFormat implements DirectoryFormat {
     String v = entry.value();
     if (!entry.type().equals(type)) {
       throw new InvalidInputException(f.path() + ": " + key + " is of type " + entry.type() + " (value '"
-          + io.ferry.limits.Limits.excerpt(v) + "'), llama.cpp reads it only as " + type);
+          + (v.length() <= 64 ? v : v.substring(0, 64) + "...") + "'), llama.cpp reads it only as " + type);
     }
     try {
       return Long.parseLong(v);
