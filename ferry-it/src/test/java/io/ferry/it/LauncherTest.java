@@ -1,0 +1,92 @@
+package io.ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code ./ferry} launcher, the README's way in, as users run it: the JVM accepts every option it adds (heap,
+ * huge pages, the class-data archive it makes and how it maps it), its commands work and print nothing of the JVM's
+ * own, and a link to it runs it too. It runs a copy of the launcher beside the CLI jar and libraries this build made
+ * (linked, not copied), marked as built, so that it neither builds nor touches the checkout's own archive.
+ */
+class LauncherTest {
+  @TempDir static Path root;
+
+  private static Path launcher;
+
+  @BeforeAll
+  static void copyTheLauncherBesideThisBuild() throws IOException {
+    Path checkout = Path.of("..").toAbsolutePath().normalize();
+    Path target = checkout.resolve("ferry-cli").resolve("target");
+    Path jar = target.resolve("ferry-cli-0.1.0-SNAPSHOT.jar");
+    boolean built = Files.isRegularFile(jar) && Files.isDirectory(target.resolve("lib"));
+    if (System.getenv("CI") != null) {
+      assertThat(built).as("the CLI jar and its libraries in %s (mvn verify packages them first)", target).isTrue();
+    }
+    assumeTrue(built, "the CLI is not packaged (run mvn verify or install)");
+    launcher = root.resolve("ferry");
+    Files.copy(checkout.resolve("ferry"), launcher);
+    Path cli = Files.createDirectories(root.resolve("ferry-cli").resolve("target"));
+    Files.createSymbolicLink(cli.resolve(jar.getFileName()), jar);
+    Files.createSymbolicLink(cli.resolve("lib"), target.resolve("lib"));
+    Files.createFile(cli.resolve(".ferry-built"));
+  }
+
+  private record Run(int code, String out, String err) {}
+
+  private static Run run(Path script, String... args) throws Exception {
+    List<String> cmd = new java.util.ArrayList<>(List.of("bash", script.toString()));
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(root.toFile());
+    pb.environment().remove("FERRY_JAVA_OPTS");
+    pb.environment().remove("FERRY_HEAP");
+    pb.environment().remove("FERRY_STORE");
+    Path out = Files.createTempFile(root, "out", ".txt");
+    Path err = Files.createTempFile(root, "err", ".txt");
+    Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+    assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("%s finished", cmd).isTrue();
+    return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
+        Files.readString(err, StandardCharsets.UTF_8));
+  }
+
+  @Test
+  void theLauncherRunsCommandsWithItsOwnOptionsAndArchive() throws Exception {
+    Run version = run(launcher, "--version");
+    assertThat(version.code()).as("ferry --version: %s", version.err()).isZero();
+    assertThat(version.out()).startsWith("ferry ");
+    assertThat(version.err()).as("nothing from the JVM on stderr").isEmpty();
+
+    String store = root.resolve("store").toString();
+    Run init = run(launcher, "init", "--store", store);
+    assertThat(init.code()).as("ferry init: %s", init.err()).isZero();
+    Run ls = run(launcher, "ls", "--store", store);
+    assertThat(ls.code()).as("ferry ls: %s", ls.err()).isZero();
+    assertThat(ls.out()).contains("no models in");
+    assertThat(ls.err()).isEmpty();
+    // the archive the launcher made for this copy, which the commands above mapped
+    assertThat(root.resolve("ferry-cli").resolve("target").resolve("ferry.jsa")).isRegularFile();
+
+    Run bad = run(launcher, "ls", "--store", root.resolve("nothing-here").toString());
+    assertThat(bad.code()).as("ls of a missing store fails").isNotZero();
+    assertThat(bad.err()).contains("no Ferry store at");
+  }
+
+  @Test
+  void aLinkToTheLauncherRunsTheCheckoutItPointsTo() throws Exception {
+    Path bin = Files.createDirectories(root.resolve("bin"));
+    Path link = Files.createSymbolicLink(bin.resolve("ferry"), Path.of("..").resolve("ferry"));
+    Run version = run(link, "--version");
+    assertThat(version.code()).as("ferry --version through a link: %s", version.err()).isZero();
+    assertThat(version.out()).startsWith("ferry ");
+  }
+}
