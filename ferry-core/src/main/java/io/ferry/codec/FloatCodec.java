@@ -121,10 +121,11 @@ public final class FloatCodec implements Codec {
    * As {@link #encode(ByteBuffer, ChunkHint)}, with the payload written into an array {@code arrays} gives for its
    * length (an array at least that long, which may hold anything: every byte of the payload is written); the payload
    * returned is a slice of it from index 0. {@code arrays} may be asked more than once (a path that gives up for
-   * another), and only the last array asked for holds the payload, so it may give the same array each time. A caller that encodes chunk after chunk gives the same few arrays again
-   * (push's pool of payload arrays), so that a 64 MiB chunk's payload is not a new array each time, which the
-   * garbage collector then copied out of the young generation. Every other array the encode needs is its own and
-   * small, except the planes of the plane-by-plane path.
+   * another), and only the last array asked for holds the payload, so it may give the same array each time. A caller
+   * that encodes chunk after chunk gives the same few arrays again (push's pool of payload arrays), so that a 64 MiB
+   * chunk's payload is not a new array each time, which the garbage collector then copied out of the young
+   * generation. Every other array the encode needs is its own and small, except the planes of the plane-by-plane
+   * path.
    */
   public ByteBuffer encode(ByteBuffer raw, ChunkHint hint, IntFunction<byte[]> arrays) {
     if (!handles(hint)) {

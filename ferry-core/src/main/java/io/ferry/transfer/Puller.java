@@ -44,7 +44,8 @@ import java.util.concurrent.ExecutorService;
  * workers with {@link ChunkReader#copyTo(io.ferry.read.Location, long, ChunkReader.Check,
  * ChunkReader.PositionalSink, long, ChunkReader.Scratch)}, which checks each frame and CRC (with {@link
  * PullOptions#verify()} the SHA-256 of every byte too) and writes with positional writes, never through a memory map:
- * a full disk is an {@link IOException} naming the file, not a fault. Memory stays bounded: the chunks in flight share one pool of buffers.
+ * a full disk is an {@link IOException} naming the file, not a fault. Memory stays bounded: the chunks in flight
+ * share one pool of buffers.
  *
  * <p><b>All files or none.</b> Once every file is complete (and, with {@link PullOptions#fsync()}, forced to disk),
  * each existing file of the same name is kept under a second, temporary name (a hard link; a rename where the file

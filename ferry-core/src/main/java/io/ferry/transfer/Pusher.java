@@ -397,7 +397,9 @@ public final class Pusher {
     }
   }
 
-  /** A buffer taken from a pool, given back once: when its chunk is done, or earlier. Not thread-safe. */
+  /**
+   * A buffer taken from a pool (none: null), given back once: when its chunk is done, or earlier. Not thread-safe.
+   */
   private static final class Lent implements AutoCloseable {
     private final ReadBuffers pool;
     private ByteBuffer buffer;
@@ -465,32 +467,29 @@ public final class Pusher {
    * the array holds), until {@link #close}, after the chunk is in the store. Not thread-safe: one per encode.
    */
   private final class PayloadArray implements java.util.function.IntFunction<byte[]>, AutoCloseable {
-    private ByteBuffer lent;
+    private Lent lent = new Lent(payloads, null);
 
     @Override
     public byte[] apply(int length) {
-      if (lent == null || lent.capacity() < length) {
-        close();
+      if (lent.buffer == null || lent.buffer.capacity() < length) {
+        lent.close();
         try {
-          lent = payloads.take(length);
+          lent = new Lent(payloads, payloads.take(length));
         } catch (InterruptedIOException e) {
           throw new UncheckedIOException(e);
         }
       }
-      return lent.array();
+      return lent.buffer.array();
     }
 
     /** Whether {@code payload} is in the array this lent. */
     boolean holds(ByteBuffer payload) {
-      return lent != null && payload.hasArray() && payload.array() == lent.array();
+      return lent.buffer != null && payload.hasArray() && payload.array() == lent.buffer.array();
     }
 
     @Override
     public void close() {
-      if (lent != null) {
-        payloads.give(lent);
-        lent = null;
-      }
+      lent.close();
     }
   }
 
