@@ -12,6 +12,7 @@ import io.ferry.server.auth.TokenFile;
 import io.ferry.store.RefStore;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
+import io.ferry.server.http.MemoryBudget;
 import io.ferry.server.http.Route;
 import io.ferry.server.web.WebUi;
 import java.io.IOException;
@@ -44,8 +45,10 @@ final class FerryHandler extends Handler.Abstract {
   private final List<Route> routes;
   private final WebUi web;
   private final RefStore refs;
+  private final MemoryBudget budget;
 
-  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs) {
+  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs, MemoryBudget budget) {
+    this.budget = budget;
     this.refs = refs;
     this.tokens = tokens;
     this.store = store;
@@ -55,18 +58,24 @@ final class FerryHandler extends Handler.Abstract {
 
   @Override
   public boolean handle(Request request, Response response, Callback callback) {
-    Exchange ex = new Exchange(request, response);
+    try (Exchange ex = new Exchange(request, response, budget)) {
+      serve(ex, request, response, callback);
+    }
+    return true;
+  }
+
+  private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
       List<String> segs = ex.segments();
       if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {
         ex.json(200, Exchange.JSON.createObjectNode().put("status", "ok"));
         callback.succeeded();
-        return true;
+        return;
       }
       if (WebUi.claims(segs)) {
         web(ex, request);
         callback.succeeded();
-        return true;
+        return;
       }
       ex.access(authenticate(ex));
       request.setAttribute(WHO, ex.who());
@@ -108,7 +117,6 @@ final class FerryHandler extends Handler.Abstract {
       LOG.warn("failure serving {}", request.getHttpURI().getPath(), e);
       fail(ex, response, callback, new HttpError(500, "internal", String.valueOf(e)), e);
     }
-    return true;
   }
 
   /**

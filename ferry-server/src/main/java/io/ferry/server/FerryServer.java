@@ -44,8 +44,6 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 public final class FerryServer implements AutoCloseable {
   /** Most connections open at once; beyond it Jetty stops accepting until some close. */
   static final int MAX_CONNECTIONS = 4096;
-  /** Slowest a request body may arrive, in bytes per second, once its first byte is late. */
-  static final long MIN_REQUEST_DATA_RATE = 1024;
 
   private final Server jetty;
   private final ServerConnector connector;
@@ -73,7 +71,7 @@ public final class FerryServer implements AutoCloseable {
     List<Route> routes = new ArrayList<>();
     routes.addAll(Routes.of(repo, budget, diffs));
     WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
-    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs());
+    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget);
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
     pool.setName("ferry-server");
@@ -90,7 +88,8 @@ public final class FerryServer implements AutoCloseable {
     // separators and dot segments there, so the one thing the default guards against, a second decoding, cannot
     // happen; every other check of the default stays.
     http.setUriCompliance(UriCompliance.DEFAULT.with("ferry", UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING));
-    http.setMinRequestDataRate(MIN_REQUEST_DATA_RATE);
+    // Jetty 12 keeps HttpConfiguration's minimum request data rate without enforcing it: Exchange reads bodies at
+    // a minimum rate of its own (Exchange.MIN_BODY_RATE)
     HttpConnectionFactory h1 = new HttpConnectionFactory(http);
     ServerConnector connector;
     if (options.tlsCert() != null) {

@@ -304,20 +304,18 @@ final class StoreApi {
           + " store's maximum object size of " + max + " bytes");
     }
     ChunkStore store = backend.chunks();
-    try (MemoryBudget.Lease lease = budget.take(declared >= 0 ? declared : max)) {
-      byte[] body = ex.body(max);
-      if (store.contains(id)) {
-        ex.json(200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", false));
-        return;
-      }
-      String where = "upload to " + store.describe();
-      uploads.check(id, ByteBuffer.wrap(body), max, where);
-      boolean created = store.put(id, ByteBuffer.wrap(body));
-      ex.json(created ? 201 : 200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", created));
+    ByteBuffer body = ex.bodyBuffer(max); // within the memory budget until the exchange ends
+    if (store.contains(id)) {
+      ex.json(200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", false));
+      return;
     }
+    String where = "upload to " + store.describe();
+    uploads.check(id, body.duplicate(), max, where);
+    boolean created = store.put(id, body.duplicate());
+    ex.json(created ? 201 : 200, Exchange.JSON.createObjectNode().put("id", id.hex()).put("created", created));
   }
 
-  private void missing(Exchange ex) throws HttpError, IOException {
+  private void missing(Exchange ex) throws HttpError, IOException, InterruptedException {
     JsonNode body = ex.jsonBody(MAX_MISSING_BODY);
     JsonNode ids = body.get("ids");
     if (ids == null || !ids.isArray()) {
@@ -602,7 +600,7 @@ final class StoreApi {
 
   // --------------------------------------------------------------------------------------------------- records
 
-  private void records(Exchange ex, List<String> segs) throws HttpError, IOException {
+  private void records(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
     RecordStore records = backend.records();
     Access a = ex.access();
     if (segs.size() == 1) {
@@ -674,7 +672,7 @@ final class StoreApi {
     }
   }
 
-  private void readAll(Exchange ex, RecordStore records) throws HttpError, IOException {
+  private void readAll(Exchange ex, RecordStore records) throws HttpError, IOException, InterruptedException {
     JsonNode body = ex.jsonBody(MAX_READ_BODY);
     JsonNode keys = body.get("keys");
     if (keys == null || !keys.isArray()) {

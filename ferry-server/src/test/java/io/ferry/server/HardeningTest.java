@@ -134,6 +134,40 @@ class HardeningTest {
     }
   }
 
+  @Test
+  void aStalledOrTricklingBodyIs408AndNotLoggedAsTheServersFailure() throws Exception {
+    // stalled: part of a declared body, then nothing until the idle timeout (800 ms here); trickling: a byte every
+    // 400 ms, which no idle timeout ends, far below the minimum body rate. Both were a 500 "io" (an idle timeout
+    // taken for a store failure), or no answer at all while the trickle lasted.
+    try (Socket stalled = new Socket(base.getHost(), base.getPort());
+        Socket trickle = new Socket(base.getHost(), base.getPort())) {
+      stalled.getOutputStream().write(("PUT /v1/store/records/leases/stalled HTTP/1.1\r\nHost: x\r\n"
+          + "Content-Length: 1000\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
+      trickle.getOutputStream().write(("PUT /v1/store/records/leases/trickle HTTP/1.1\r\nHost: x\r\n"
+          + "Content-Length: 100000\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      stalled.setSoTimeout(15_000);
+      assertThat(new String(stalled.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+          .isEqualTo("HTTP/1.1 408");
+      trickle.setSoTimeout(400);
+      String answer = "";
+      for (int i = 0; i < 60 && answer.isEmpty(); i++) {
+        try {
+          trickle.getOutputStream().write('x');
+          answer = new String(trickle.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+        } catch (SocketTimeoutException e) {
+          // no answer yet: one more byte
+        }
+      }
+      assertThat(answer).isEqualTo("HTTP/1.1 408");
+    }
+    for (String key : List.of("stalled", "trickle")) {
+      List<String> lines = fx.accessLog.await(l -> l.contains("/v1/store/records/leases/" + key + " "), 1);
+      assertThat(lines).singleElement().satisfies(l -> assertThat(l).contains(" 408 ").doesNotContain("error:"));
+    }
+    assertThat(fx.repo.backend().records().list("leases/")).isEmpty();
+    assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
+  }
+
   /** Reads until end of stream; false if the read timed out first. */
   static boolean drainUntilClosed(InputStream in) throws Exception {
     byte[] buf = new byte[8192];

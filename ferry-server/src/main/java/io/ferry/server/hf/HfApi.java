@@ -79,7 +79,7 @@ public final class HfApi implements Route {
 
   // ------------------------------------------------------------------------------------------------- /api/models
 
-  private void api(Exchange ex, List<String> rest) throws HttpError, IOException {
+  private void api(Exchange ex, List<String> rest) throws HttpError, IOException, InterruptedException {
     if (ex.method().equals("POST") && rest.size() >= 3 && rest.get(rest.size() - 2).equals("paths-info")) {
       // {model}/paths-info/{rev}: the model is what comes before
       pathsInfo(ex, String.join("/", rest.subList(0, rest.size() - 2)), rest.get(rest.size() - 1));
@@ -183,7 +183,8 @@ public final class HfApi implements Route {
    * the files and directories among those paths (others left out, as the Hub does), the call behind
    * huggingface_hub's {@code get_paths_info} and its {@code HfFileSystem}.
    */
-  private void pathsInfo(Exchange ex, String model, String revision) throws HttpError, IOException {
+  private void pathsInfo(Exchange ex, String model, String revision) throws HttpError, IOException,
+      InterruptedException {
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
     VersionRef v = version(ex, model, revision);
     List<String> paths = new java.util.ArrayList<>();

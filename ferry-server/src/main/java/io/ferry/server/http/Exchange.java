@@ -15,6 +15,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -38,7 +39,7 @@ import org.eclipse.jetty.util.thread.Invocable;
  * is refused with 400 before any handler sees it, so names built from segments never hold a separator that the raw
  * path hid ({@code %2F}, {@code %2e%2e}).
  */
-public final class Exchange {
+public final class Exchange implements AutoCloseable {
   /** The JSON mapper of every request and response body, with core's read constraints. */
   public static final ObjectMapper JSON = Limits.jsonMapper();
 
@@ -49,10 +50,13 @@ public final class Exchange {
   private Access access;
   private String who = "-";
   private boolean bodyRead;
+  private final MemoryBudget budget;
+  private final List<MemoryBudget.Lease> held = new ArrayList<>();
 
-  public Exchange(Request request, Response response) {
+  public Exchange(Request request, Response response, MemoryBudget budget) {
     this.request = request;
     this.response = response;
+    this.budget = budget;
   }
 
   public Request request() {
@@ -160,39 +164,105 @@ public final class Exchange {
    * Reads the whole request body, refusing one above {@code max} bytes with 413 before reading it when the client
    * declared its length, else as soon as it passes the bound.
    */
-  public byte[] body(long max) throws HttpError, IOException {
+  public byte[] body(long max) throws HttpError, IOException, InterruptedException {
+    ByteBuffer b = bodyBuffer(max);
+    return b.remaining() == b.array().length ? b.array() : Arrays.copyOf(b.array(), b.remaining());
+  }
+
+  /**
+   * Reads the whole request body into a heap buffer, as {@link #body} does, without copying it to its exact length.
+   * The bytes held are taken from the server's {@link MemoryBudget} (503 {@code busy} when it stays taken) for as long
+   * as the exchange lives, unless the bound is small ({@value #UNBUDGETED_BODY} bytes or less): the declared length,
+   * or for a body without one the bound, which is all the room it is ever given (a body of unknown length grows from a
+   * first block to the bound at most once, and never past it). A body that stalls past the idle timeout or arrives
+   * slower than {@value #MIN_BODY_RATE} bytes per second is 408.
+   */
+  public ByteBuffer bodyBuffer(long max) throws HttpError, IOException, InterruptedException {
     long declared = request.getLength();
     if (declared > max) {
       throw tooLarge(declared, max);
     }
     bodyRead = true;
-    long got = 0;
+    long room = declared >= 0 ? declared : max;
+    if (room > UNBUDGETED_BODY) {
+      hold(room);
+    }
+    byte[] b = new byte[(int) (declared >= 0 ? declared : Math.min(max, FIRST_BLOCK))];
+    int got = 0;
+    long start = System.nanoTime();
     try (InputStream in = Content.Source.asInputStream(request)) {
-      if (declared >= 0) {
-        byte[] b = new byte[(int) declared];
-        for (int n; got < declared && (n = in.read(b, (int) got, (int) (declared - got))) >= 0; ) {
-          got += n;
+      while (true) {
+        if (got == b.length) {
+          if (declared >= 0 || got == max) {
+            if (declared < 0 && in.read() >= 0) {
+              throw tooLarge(max + 1, max);
+            }
+            break;
+          }
+          b = Arrays.copyOf(b, (int) max);
         }
-        if (got != declared) {
-          throw cutShort(got, declared);
+        int n = in.read(b, got, b.length - got);
+        if (n < 0) {
+          break;
         }
-        return b;
-      }
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      byte[] buf = new byte[64 << 10];
-      for (int n; (n = in.read(buf)) >= 0; ) {
-        if (out.size() + (long) n > max) {
-          throw tooLarge(out.size() + (long) n, max);
-        }
-        out.write(buf, 0, n);
         got += n;
+        checkRate(got, start, declared);
       }
-      return out.toByteArray();
     } catch (org.eclipse.jetty.io.EofException e) {
       // the client ended the body early (closed its side, or a chunked body without its last chunk): its request is
       // malformed, not the server failing
       throw cutShort(got, declared);
+    } catch (IOException e) {
+      if (timedOut(e)) {
+        throw slow(got, declared, "stalled past the idle timeout");
+      }
+      throw e;
     }
+    if (declared >= 0 && got != declared) {
+      throw cutShort(got, declared);
+    }
+    return ByteBuffer.wrap(b, 0, got);
+  }
+
+  /** Bodies up to this many bytes are read without the memory budget: all workers together hold a few MiB of them. */
+  static final long UNBUDGETED_BODY = 64 << 10;
+  /** The first block a body without a declared length is read into; past it, the body gets its bound at once. */
+  private static final int FIRST_BLOCK = 1 << 20;
+  /** Slowest a request body may arrive, in bytes per second, once it has taken longer than {@link #RATE_GRACE}. */
+  public static final long MIN_BODY_RATE = 1024;
+  private static final long RATE_GRACE = 5_000_000_000L;
+
+  private void checkRate(long got, long start, long declared) throws HttpError {
+    long elapsed = System.nanoTime() - start;
+    if (elapsed > RATE_GRACE && got < MIN_BODY_RATE * (elapsed / 1_000_000_000L)) {
+      throw slow(got, declared, "arrived slower than " + MIN_BODY_RATE + " bytes per second");
+    }
+  }
+
+  private static boolean timedOut(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.util.concurrent.TimeoutException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private HttpError slow(long got, long declared, String why) {
+    return new HttpError(408, "timeout", method() + " " + clip(rawPath()) + ": request body " + why + " (" + got
+        + (declared >= 0 ? " of its " + declared : "") + " bytes arrived); nothing was written");
+  }
+
+  /** Takes room in the memory budget for the rest of the exchange. */
+  private void hold(long bytes) throws HttpError, InterruptedException {
+    held.add(budget.take(bytes));
+  }
+
+  /** Gives back the room the exchange's bodies took in the memory budget; called once the response is done. */
+  @Override
+  public void close() {
+    held.forEach(MemoryBudget.Lease::close);
+    held.clear();
   }
 
   private HttpError cutShort(long got, long declared) {
@@ -251,7 +321,7 @@ public final class Exchange {
    * Reads an urlencoded form body of at most {@code max} bytes: its fields in order, a name given twice kept twice, a
    * field without {@code =} given the value "". Malformed escapes are a 400 naming the request.
    */
-  public List<Map.Entry<String, String>> formBody(long max) throws HttpError, IOException {
+  public List<Map.Entry<String, String>> formBody(long max) throws HttpError, IOException, InterruptedException {
     String body = new String(body(max), StandardCharsets.UTF_8);
     List<Map.Entry<String, String>> out = new ArrayList<>();
     for (String pair : body.split("&")) {
@@ -272,8 +342,11 @@ public final class Exchange {
   }
 
   /** Reads a JSON body of at most {@code max} bytes. */
-  public JsonNode jsonBody(long max) throws HttpError, IOException {
+  public JsonNode jsonBody(long max) throws HttpError, IOException, InterruptedException {
     byte[] b = body(max);
+    if (b.length > UNBUDGETED_BODY) {
+      hold(b.length); // the tree it parses into, about as big again
+    }
     try {
       JsonNode n = JSON.readTree(b);
       if (n == null || !n.isObject()) {

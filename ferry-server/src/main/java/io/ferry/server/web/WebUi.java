@@ -189,7 +189,7 @@ public final class WebUi implements AutoCloseable {
     }
   }
 
-  private void admin(Exchange ex, String what) throws HttpError, IOException {
+  private void admin(Exchange ex, String what) throws HttpError, IOException, InterruptedException {
     if (what.equals("job")) {
       requireGet(ex);
       ex.require(ex.access().isAdmin(), "the admin scope");
@@ -211,7 +211,7 @@ public final class WebUi implements AutoCloseable {
     redirect(ex, "/ui/health");
   }
 
-  private void login(Exchange ex) throws HttpError, IOException {
+  private void login(Exchange ex) throws HttpError, IOException, InterruptedException {
     String next = safeNext(ex.query("next"));
     if (ex.method().equals("GET") || ex.method().equals("HEAD")) {
       if (tokens == null) {
@@ -290,7 +290,7 @@ public final class WebUi implements AutoCloseable {
   }
 
   /** The urlencoded form of a POST (at most 8 KiB), the first value of each name. */
-  private static java.util.Map<String, String> form(Exchange ex) throws HttpError, IOException {
+  private static java.util.Map<String, String> form(Exchange ex) throws HttpError, IOException, InterruptedException {
     java.util.Map<String, String> out = new java.util.LinkedHashMap<>();
     for (java.util.Map.Entry<String, String> e : ex.formBody(8 << 10)) {
       out.putIfAbsent(e.getKey(), e.getValue());
