@@ -217,6 +217,36 @@ class ModelAndHfApiTest {
     assertThat(ChunkId.isValid(v2)).isTrue();
   }
   /**
+   * The 404s of missing things carry what the Hub's carry: {@code X-Error-Code}, {@code X-Error-Message}, and for a
+   * file missing from a version that version ({@code X-Repo-Commit}, which huggingface_hub caches as the file's
+   * absence). A revision name no ref can have is a revision that does not exist, as on the Hub, not a 400.
+   */
+  @Test
+  void huggingFaceNotFoundsCarryTheHubsHeaders() throws Exception {
+    for (String method : List.of("GET", "HEAD")) {
+      HttpResponse<byte[]> file = fx.send(get(base, "/org/tiny/resolve/prod/generation_config.json")
+          .method(method, HttpRequest.BodyPublishers.noBody()));
+      assertThat(file.statusCode()).isEqualTo(404);
+      assertThat(file.headers().firstValue("x-error-code")).hasValue("EntryNotFound");
+      assertThat(file.headers().firstValue("x-repo-commit")).hasValue(v1);
+      assertThat(file.headers().firstValue("x-error-message").orElse("")).contains("generation_config.json");
+    }
+    HttpResponse<byte[]> dir = fx.send(get(base, "/api/models/org/tiny/tree/main/nothing"));
+    assertThat(dir.statusCode()).isEqualTo(404);
+    assertThat(dir.headers().firstValue("x-repo-commit")).hasValue(v2);
+    for (String path : List.of("/org/tiny/resolve/v1+x/config.json", "/api/models/org/tiny/revision/v1+x",
+        "/api/models/org/tiny/tree/.hidden", "/org/tiny/resolve/nothing/config.json")) {
+      HttpResponse<byte[]> r = fx.send(get(base, path));
+      assertThat(r.statusCode()).as(path).isEqualTo(404);
+      assertThat(r.headers().firstValue("x-error-code")).as(path).hasValue("RevisionNotFound");
+      assertThat(r.headers().firstValue("x-error-message")).as(path).isPresent();
+    }
+    HttpResponse<byte[]> repo = fx.send(get(base, "/org/none/resolve/v1+x/config.json"));
+    assertThat(repo.statusCode()).isEqualTo(404);
+    assertThat(repo.headers().firstValue("x-error-code")).hasValue("RepoNotFound");
+  }
+
+  /**
    * File names as Hugging Face clients send them: huggingface_hub quotes a file name with Python's {@code quote}
    * (every byte but letters, digits, {@code _.-~} and {@code /} percent-encoded), so a '%' in a name arrives as
    * {@code %25}, which Jetty refuses by default as an ambiguous encoding. Each segment is decoded exactly once, so an

@@ -108,9 +108,23 @@ public final class HfApi implements Route {
     throw HttpError.notFound("no such Hugging Face API path: " + Exchange.clip(ex.rawPath()));
   }
 
+  /**
+   * The version a revision names. A revision that no ref could have (not a tag name, say {@code v1+x}) is answered as
+   * the Hub answers a revision it lacks, 404 {@code RevisionNotFound} ({@code RepoNotFound} without the model), which
+   * clients turn into their own errors ({@code revision_exists} says false); it was a 400 {@code bad-revision}.
+   */
   private VersionRef version(Exchange ex, String model, String revision) throws HttpError, IOException {
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
-    return Revisions.resolve(repo, ex.access(), model, revision);
+    try {
+      return Revisions.resolve(repo, ex.access(), model, revision);
+    } catch (HttpError e) {
+      if (!e.code().equals("bad-revision")) {
+        throw e;
+      }
+      Revisions.resolve(repo, ex.access(), model, Revisions.MAIN); // RepoNotFound when there is no such model
+      throw new HttpError(404, "RevisionNotFound", "model '" + model + "' has no revision '" + Exchange.clip(revision)
+          + "': " + e.getMessage());
+    }
   }
 
   private void info(Exchange ex, String model, String revision) throws HttpError, IOException {
@@ -169,6 +183,7 @@ public final class HfApi implements Route {
       lfs(e, f);
     }
     if (!any) {
+      ex.set("X-Repo-Commit", v.id().hex());
       throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
           + "' has no file or directory '" + under + "'");
     }
@@ -249,7 +264,9 @@ public final class HfApi implements Route {
     VersionRef v = version(ex, model, revision);
     Optional<FileEntry> found = repo.snapshot(v).file(path);
     if (found.isEmpty()) {
-      ex.set("X-Error-Code", "EntryNotFound");
+      // as the Hub: the commit the file is missing from, which huggingface_hub caches (.no_exist/<commit>/<path>) so
+      // that it does not ask again for an optional file (generation_config.json...) that a version lacks
+      ex.set("X-Repo-Commit", v.id().hex());
       throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
           + "' has no file '" + path + "'");
     }

@@ -436,6 +436,7 @@ public final class Exchange implements AutoCloseable {
     }
     if (!e.code().isEmpty() && Character.isUpperCase(e.code().charAt(0))) {
       set("X-Error-Code", e.code()); // the Hugging Face clients' error codes (RepoNotFound, EntryNotFound...)
+      set("X-Error-Message", headerText(e.getMessage())); // which huggingface_hub puts in its exceptions' text
     }
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
@@ -443,6 +444,22 @@ public final class Exchange implements AutoCloseable {
     ObjectNode body = JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage());
     e.details().forEach((name, value) -> body.set(name, JSON.valueToTree(value)));
     json(e.status(), body);
+  }
+
+  /** A message as a header value: printable ASCII, anything else percent-escaped as UTF-8, at most 300 characters. */
+  static String headerText(String message) {
+    StringBuilder b = new StringBuilder();
+    for (byte c : String.valueOf(message).getBytes(StandardCharsets.UTF_8)) {
+      if (b.length() >= 300) {
+        return b.append("...").toString();
+      }
+      if (c >= 0x20 && c < 0x7f && c != '%') {
+        b.append((char) c);
+      } else {
+        b.append('%').append(String.format("%02X", c & 0xff));
+      }
+    }
+    return b.toString();
   }
 
   /** Whether the response was committed (headers sent): an error can then only close the connection. */
