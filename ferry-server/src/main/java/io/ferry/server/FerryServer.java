@@ -2,6 +2,7 @@ package io.ferry.server;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
+import io.ferry.server.http.HeaderDeadline;
 import io.ferry.server.http.Route;
 import io.ferry.server.http.MemoryBudget;
 import io.ferry.server.web.WebUi;
@@ -90,7 +91,9 @@ public final class FerryServer implements AutoCloseable {
     http.setUriCompliance(UriCompliance.DEFAULT.with("ferry", UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING));
     // Jetty 12 keeps HttpConfiguration's minimum request data rate without enforcing it: Exchange reads bodies at
     // a minimum rate of its own (Exchange.MIN_BODY_RATE)
-    HttpConnectionFactory h1 = new HttpConnectionFactory(http);
+    // the idle timeout closes a connection that sends nothing; a request's line and headers must also all arrive
+    // within it, however steadily they trickle (slow-loris)
+    HttpConnectionFactory h1 = new HeaderDeadline(http, options.idleTimeout());
     ServerConnector connector;
     if (options.tlsCert() != null) {
       http.setSecureScheme("https");

@@ -168,6 +168,34 @@ class HardeningTest {
     assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
   }
 
+  @Test
+  void aSlowLorisSendingItsHeadersAByteAtATimeIsClosedWhileOthersAreServed() throws Exception {
+    // a byte every 300 ms: the idle timeout (800 ms here) never expires, and the 16 KiB of headers a client may send
+    // held the connection for more than an hour; the headers must all arrive within the idle timeout
+    byte[] request = ("GET /v1/store HTTP/1.1\r\nHost: x\r\nX-A: " + "a".repeat(200))
+        .getBytes(StandardCharsets.US_ASCII);
+    long start = System.nanoTime();
+    boolean closed = false;
+    try (Socket loris = new Socket(base.getHost(), base.getPort())) {
+      loris.setSoTimeout(300);
+      for (int i = 0; i < request.length && !closed; i++) {
+        try {
+          loris.getOutputStream().write(request[i]);
+          closed = loris.getInputStream().read() < 0;
+        } catch (SocketTimeoutException e) {
+          // still open: the next byte
+        } catch (java.net.SocketException e) {
+          closed = true;
+        }
+        if (i % 10 == 0) {
+          assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
+        }
+      }
+    }
+    assertThat(closed).as("the server closed the connection").isTrue();
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
+  }
+
   /** Reads until end of stream; false if the read timed out first. */
   static boolean drainUntilClosed(InputStream in) throws Exception {
     byte[] buf = new byte[8192];
