@@ -38,6 +38,8 @@ final class FerryHandler extends Handler.Abstract {
   static final String WHO = "ferry.who";
   /** Largest unread request body read and dropped before an error answer over HTTP/2 (see Exchange). */
   static final long DRAIN_LIMIT = 16 << 20;
+  /** The Hugging Face Hub's {@code X-Error-Message} for a token it does not take. */
+  static final String INVALID_CREDENTIALS = "Invalid credentials in Authorization header";
   private static final Logger LOG = LoggerFactory.getLogger(FerryHandler.class);
 
   private final TokenFile tokens;
@@ -213,6 +215,9 @@ final class FerryHandler extends Handler.Abstract {
       throw new HttpError(401, "unauthorized", ex.method() + " " + Exchange.clip(ex.rawPath())
           + " needs a token: send Authorization: Bearer <token>");
     }
+    // a token that was sent but is not valid: the Hub's words, for which huggingface_hub raises an authentication
+    // error, where a 401 without them on a model's API path reads to it as "repository not found"
+    ex.set("X-Error-Message", INVALID_CREDENTIALS);
     if (!auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
       throw new HttpError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
     }
@@ -220,6 +225,7 @@ final class FerryHandler extends Handler.Abstract {
     if (a.isEmpty()) {
       throw new HttpError(401, "unauthorized", "the bearer token is not valid here (unknown or revoked)");
     }
+    ex.response().getHeaders().remove("X-Error-Message");
     return a.get();
   }
 

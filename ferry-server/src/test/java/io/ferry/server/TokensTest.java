@@ -77,10 +77,18 @@ class TokensTest {
     assertThat(none.statusCode()).isEqualTo(401);
     assertThat(none.headers().firstValue("www-authenticate").orElse("")).startsWith("Bearer");
     String forged = reader.substring(0, reader.length() - 2) + (reader.endsWith("A") ? "BB" : "AA");
+    // no token: as the Hub's answer to an anonymous request, no message (huggingface_hub: "repository not found, make
+    // sure you are authenticated"); a token that is not valid: the Hub's "Invalid credentials in Authorization header"
+    assertThat(none.headers().firstValue("x-error-message")).isEmpty();
     for (String bad : List.of(forged, "fry_000000000000_xyz", "nonsense", "")) {
-      assertThat(as(bad, get(base, ref)).statusCode()).as(bad).isEqualTo(401);
+      HttpResponse<byte[]> r = as(bad, get(base, ref));
+      assertThat(r.statusCode()).as(bad).isEqualTo(401);
+      assertThat(r.headers().firstValue("x-error-message")).as(bad).hasValue(FerryHandler.INVALID_CREDENTIALS);
     }
-    assertThat(fx.send(get(base, ref).header("Authorization", "Basic " + reader)).statusCode()).isEqualTo(401);
+    HttpResponse<byte[]> basic = fx.send(get(base, "/api/models/org/tiny").header("Authorization", "Basic " + reader));
+    assertThat(basic.statusCode()).isEqualTo(401);
+    assertThat(basic.headers().firstValue("x-error-message")).hasValue(FerryHandler.INVALID_CREDENTIALS);
+    assertThat(as(reader, get(base, "/api/models/org/tiny")).headers().firstValue("x-error-message")).isEmpty();
     assertThat(as(reader, get(base, ref)).statusCode()).isEqualTo(200);
     assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
   }
