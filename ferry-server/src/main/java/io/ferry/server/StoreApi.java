@@ -252,11 +252,22 @@ final class StoreApi {
         loc = Location.loose(id);
       } else {
         ChunkId pack = id(packText, "pack id");
+        int kind = magic(pack);
+        if (kind == UploadCheck.FRAME_MAGIC || kind == io.ferry.dedup.IndexTable.MAGIC) {
+          // a client's wrong pack id, not damage to the store (it was a 500 "corrupt": not a pack)
+          throw HttpError.notFound("object " + pack + " is not a pack (it is " + (kind == UploadCheck.FRAME_MAGIC
+              ? "a chunk frame" : "a small-chunk index table") + "), so it holds no chunk " + id);
+        }
         PackIndex.Entry e = repo.objects().packIndex(pack).entries().get(id);
         if (e == null) {
           throw HttpError.notFound("pack " + pack + " holds no chunk " + id);
         }
         loc = Location.inPack(id, pack, e.offset(), e.length());
+      }
+      int kind = loc.packed() ? UploadCheck.FRAME_MAGIC : magic(id);
+      if (kind == UploadCheck.PACK_MAGIC || kind == io.ferry.dedup.IndexTable.MAGIC) {
+        throw HttpError.notFound("object " + id + " is " + (kind == UploadCheck.PACK_MAGIC ? "a pack of small chunks"
+            : "a small-chunk index table") + ", not a chunk frame: ask for a chunk in a pack with &pack=<pack id>");
       }
       long avail = loc.packed() ? loc.length() : store.size(id);
       ByteBuffer head = store.read(loc.object(), loc.offset(), (int) Math.min(Frame.HEADER_LENGTH, avail));
@@ -570,6 +581,17 @@ final class StoreApi {
     }
     throw notAVersion(prefix + "is a version of model '" + v.model() + "', not of '" + model + "' (nor did a ref of '"
         + model + "' ever point at it)");
+  }
+
+  /** The magic number an object starts with (little-endian), or 0 for an object shorter than that. */
+  private int magic(ChunkId id) throws IOException {
+    ChunkStore store = backend.chunks();
+    if (store.size(id) < 4) {
+      return 0;
+    }
+    ByteBuffer b = ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    store.readInto(id, 0, b);
+    return b.getInt(0);
   }
 
   /** How far past the server's clock a ref log entry's time may be. */

@@ -182,6 +182,15 @@ class StoreProtocolTest {
     assertThat(packed.statusCode()).isEqualTo(200);
     assertThat(ChunkId.of(packed.body())).isEqualTo(small);
     assertThat(fx.send(get(base, "/v1/store/chunks/" + small + "?decoded=1")).statusCode()).isEqualTo(404);
+
+    // a client's wrong ids are 404s, not the store's damage: they were 500 "corrupt" (an HTTP store client then
+    // raised CorruptObjectException) and an integrity ERROR in the server's log
+    for (String wrong : List.of(pack + "?decoded=1", small + "?decoded=1&pack=" + loose)) {
+      HttpResponse<byte[]> w = fx.send(get(base, "/v1/store/chunks/" + wrong));
+      assertThat(w.statusCode()).as(wrong).isEqualTo(404);
+      assertThat(new String(w.body(), java.nio.charset.StandardCharsets.UTF_8)).as(wrong).contains("not-found")
+          .doesNotContain("corrupt");
+    }
   }
 
   @Test
