@@ -76,14 +76,16 @@ public final class Pusher {
    * Heap arrays the float codec writes big chunks' payloads into ({@link PayloadArray}), kept for the next chunk once
    * the chunk is in the store. A new payload array per chunk was 1.3 GB of arrays of tens of MiB in a push of a 2 GB
    * bf16 model with a 371 MiB heap: 30 collections, a few of which copied such arrays out of the young generation for
-   * 150-210 ms each while every worker waited (0.35-0.73 s of pauses a push). Bounded by a third of the heap, like
-   * the inputs, so that as many encodes run at once as inputs fit (two 64 MiB bf16 chunks on the launcher's heap for
-   * two cores; a payload bigger than the bound waits for the others and runs alone); the encode budget still counts
-   * each encode's payload as it did when the payload was new. With a sixth, one payload at a time, the second core's
-   * encode waited for the first chunk's write and {@code fsync}: push + {@code sync} of a 1.94 GiB bf16 model was
-   * slower in each of seven interleaved pairs (4.4-9.2 s against 5.0-11.4 s, other work sharing the machine).
+   * 150-210 ms each while every worker waited (0.35-0.73 s of pauses a push). Bounded by a quarter of the heap: the
+   * payloads of two 64 MiB bf16 chunks of weight-like values (about 44 MiB each) on the launcher's heap for two cores,
+   * so both cores encode; payloads near the chunk's size (values the codec barely compresses) go one at a time, so
+   * that inputs and payloads together stay within seven twelfths of the heap (a payload bigger than the bound waits
+   * for the others and runs alone). The encode budget still counts each encode's payload as it did when the payload
+   * was new. With a sixth, one payload at a time, the second core's encode waited for the first chunk's write and
+   * {@code fsync}: push + {@code sync} of a 1.94 GiB bf16 model was slower in each of seven interleaved pairs
+   * (4.4-9.2 s against 5.0-11.4 s, other work sharing the machine).
    */
-  private final ReadBuffers payloads = new ReadBuffers(ByteBudget.heapShare(), ByteBuffer::allocate);
+  private final ReadBuffers payloads = new ReadBuffers(ByteBudget.heapShare() * 3 / 4, ByteBuffer::allocate);
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
   private volatile boolean aborted;
 
