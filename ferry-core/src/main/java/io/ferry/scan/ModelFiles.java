@@ -128,6 +128,11 @@ public final class ModelFiles {
       Path ignoreFile = source.resolve(IGNORE_FILE);
       if (Files.isRegularFile(ignoreFile)) {
         taken = filter.withIgnoreRules(ignoreLines(ignoreFile), ignoreFile.toString());
+      } else if (Files.exists(ignoreFile, LinkOption.NOFOLLOW_LINKS)) {
+        // its rules cannot be read: pushing without them would store what the user meant to leave out
+        String what = Files.isSymbolicLink(ignoreFile) && !Files.exists(ignoreFile) ? brokenLink(ignoreFile)
+            : "not a regular file";
+        throw new InvalidInputException(ignoreFile + ": " + what + ", so its ignore rules cannot be read");
       }
       walk(source, files, formats, stores, taken);
     } else {

@@ -119,6 +119,30 @@ class HostileSourceTreeTest {
     refused(src, src.resolve("gone").toString(), "dangling symbolic link");
   }
 
+  /**
+   * A .ferryignore whose rules cannot be read (a dangling link, a directory, a link to a device) was skipped, and the
+   * push stored the files it was meant to leave out.
+   */
+  @Test
+  void anIgnoreFileThatCannotBeReadIsRefused() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.writeString(src.resolve("config.json"), "{}");
+    Files.writeString(src.resolve("secret.env"), "TOKEN=1");
+    Path ignore = src.resolve(".ferryignore");
+    Files.createSymbolicLink(ignore, Path.of("../shared-ignore"));
+    refused(src, ignore.toString(), "dangling symbolic link", "ignore rules cannot be read");
+    Files.delete(ignore);
+    Files.createDirectory(ignore);
+    refused(src, ignore.toString(), "not a regular file");
+    Files.delete(ignore);
+    Files.createSymbolicLink(ignore, Path.of("/dev/null"));
+    refused(src, ignore.toString(), "not a regular file");
+    Files.delete(ignore);
+    Files.writeString(ignore, "*.env\n");
+    repo.push(src, "m", PushOptions.builder().message("ignoring").build());
+    assertThat(repo.snapshot(repo.resolve("m")).files()).extracting(f -> f.path()).containsExactly("config.json");
+  }
+
   /** /proc files report a size of 0 and read as text: stored by their size they came back empty. */
   @Test
   void aFileWhoseSizeReadsZeroButHasContentIsRefused() throws IOException {
