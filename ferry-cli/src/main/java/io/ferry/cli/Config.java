@@ -2,6 +2,9 @@ package io.ferry.cli;
 
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -25,6 +28,9 @@ record Config(Path file, Map<String, Object> values) {
   /** The keys a config file may set, with the type of their value. */
   static final Map<String, Class<?>> KEYS = Map.of("store", String.class, "author", String.class, "parallelism",
       Long.class, "cache", String.class);
+
+  /** The largest config file read. */
+  static final int MAX_BYTES = 1 << 20;
 
   /** No config file: every setting falls through to its default. */
   static final Config NONE = new Config(null, Map.of());
@@ -52,18 +58,27 @@ record Config(Path file, Map<String, Object> values) {
     if (Files.isDirectory(file)) {
       throw new InvalidInputException("config file " + file + " is a directory, not a file");
     }
-    List<String> lines;
-    try {
-      lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+    byte[] bytes;
+    try (InputStream in = Files.newInputStream(file)) {
+      // read up to the bound, never more: a config that is a link to /dev/zero or a huge file ran out of memory
+      bytes = in.readNBytes(MAX_BYTES + 1);
     } catch (NoSuchFileException e) {
       if (required) {
         throw new InvalidInputException("config file " + file + " does not exist");
       }
       return NONE;
-    } catch (java.nio.charset.MalformedInputException e) {
+    }
+    if (bytes.length > MAX_BYTES) {
+      throw new InvalidInputException("config file " + file + ": larger than " + (MAX_BYTES >> 20)
+          + " MiB; a config file holds a few keys");
+    }
+    String text;
+    try {
+      text = StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
+    } catch (CharacterCodingException e) {
       throw new InvalidInputException("config file " + file + ": not UTF-8 text");
     }
-    return parse(file, lines);
+    return parse(file, text.lines().toList());
   }
 
   /** Parses the lines of {@code file}. */

@@ -66,6 +66,22 @@ class ConfigTest {
             + " is a directory");
   }
 
+  /** A config file is read up to a bound: one that linked to /dev/zero ran every command out of memory. */
+  @Test
+  void anEndlessOrHugeFileIsRefusedWithoutReadingItAll() throws IOException {
+    Path zero = tmp.resolve("config.toml");
+    java.nio.file.Files.createSymbolicLink(zero, Path.of("/dev/zero"));
+    assertThatThrownBy(() -> Config.load(zero, false)).isInstanceOf(InvalidInputException.class)
+        .hasMessage("config file " + zero + ": larger than 1 MiB; a config file holds a few keys");
+    Path big = tmp.resolve("big.toml");
+    java.nio.file.Files.writeString(big, "# " + "x".repeat(Config.MAX_BYTES) + "\n");
+    assertThatThrownBy(() -> Config.load(big, true)).hasMessageContaining("larger than 1 MiB");
+    java.nio.file.Files.writeString(big, "# comment\r\nauthor = \"ada\"\r\n");
+    assertThat(Config.load(big, true).values()).isEqualTo(java.util.Map.of("author", "ada"));
+    java.nio.file.Files.write(big, new byte[] {'#', (byte) 0xff, '\n'});
+    assertThatThrownBy(() -> Config.load(big, true)).hasMessageContaining(": not UTF-8 text");
+  }
+
   private static void bad(Path f, List<String> lines, String fragment) {
     assertThatThrownBy(() -> Config.parse(f, lines)).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("config file " + f).hasMessageContaining(fragment);
