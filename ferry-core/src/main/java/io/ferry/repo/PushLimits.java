@@ -37,6 +37,11 @@ final class PushLimits {
     Limits.checkMetadata("version metadata", opts.metadata());
     Derivation d = opts.derivation();
     if (d != null) {
+      if (d.method().isBlank()) {
+        // stored, it showed as a derivation without a method ("derived {} from ...", "[]" in the log)
+        throw new InvalidInputException("derivation method is empty; name how the version was made (finetune,"
+            + " distill, ...)");
+      }
       Limits.checkText("derivation method", d.method(), Limits.MAX_KEY_CHARS);
       Limits.checkText("derivation source", d.source(), Limits.MAX_KEY_CHARS);
       Limits.checkMetadata("derivation parameters", d.parameters());

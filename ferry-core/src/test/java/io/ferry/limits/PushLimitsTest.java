@@ -71,6 +71,10 @@ class PushLimitsTest {
     refused(PushOptions.builder().author("a".repeat(Limits.MAX_AUTHOR_CHARS + 1)).build(), "author");
     refused(PushOptions.builder().derivation(new Derivation("finetune", Map.of("p".repeat(2000), "1"), null,
         Map.of())).build(), "derivation parameters");
+    refused(PushOptions.builder().derivation(new Derivation("", Map.of(), null, Map.of())).build(),
+        "derivation method is empty");
+    refused(PushOptions.builder().derivation(new Derivation(" ", Map.of(), null, Map.of())).build(),
+        "derivation method is empty");
     Map<String, String> many = new TreeMap<>();
     for (int i = 0; i <= Limits.MAX_METADATA_ENTRIES; i++) {
       many.put("k" + i, "v");
