@@ -130,6 +130,18 @@ public final class Puller {
             + "'");
       }
     }
+    Set<String> paths = new HashSet<>();
+    snapshot.files().forEach(f -> paths.add(f.path()));
+    for (FileEntry f : snapshot.files()) {
+      for (int slash = f.path().indexOf('/'); slash >= 0; slash = f.path().indexOf('/', slash + 1)) {
+        String dir = f.path().substring(0, slash);
+        if (paths.contains(dir)) {
+          // no tree holds both (a push cannot make such a snapshot; a store another client wrote can)
+          throw new InvalidInputException("snapshot: '" + dir + "' is both a file and a directory of the version"
+              + " (it holds the file '" + f.path() + "'); nothing was written");
+        }
+      }
+    }
     if (Files.exists(dest) && !Files.isDirectory(dest)) {
       throw new InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }

@@ -114,6 +114,29 @@ class PullerAtomicCommitTest {
     }
   }
 
+  /**
+   * A snapshot (from a store some other client wrote) that holds a file and, under the same name, a directory: no
+   * directory tree can hold both, so it is refused before anything is written, naming both.
+   */
+  @Test
+  void aFileThatIsAlsoADirectoryOfTheVersionIsRefused() throws IOException {
+    Map<String, String> before = Trees.of(dest);
+    FileEntry f = snapshot.files().get(0);
+    for (List<String> names : List.of(List.of("x", "x/y"), List.of("d/e.txt", "d/e.txt/z/w"),
+        List.of("p", "p/r", "p-q"))) {
+      List<FileEntry> entries = names.stream().map(n -> new FileEntry(n, f.size(), f.sha256(), f.format(),
+          f.dataStart(), f.metadata(), f.tensors(), f.chunks())).toList();
+      assertThatThrownBy(() -> new Puller(db, pool, TransferListener.NONE, Puller.ATOMIC_RENAME).pull(
+          new Snapshot(entries), db.locator(version.version().packs()), dest, PullOptions.defaults().withExisting(
+              PullOptions.Existing.MERGE)))
+          .as(names.toString())
+          .isInstanceOf(io.ferry.error.InvalidInputException.class)
+          .hasMessageContaining("'" + names.get(0) + "' is both a file and a directory of the version")
+          .hasMessageContaining("'" + names.get(1) + "'");
+      assertThat(Trees.of(dest)).as(names.toString()).isEqualTo(before);
+    }
+  }
+
   @Test
   void aRenameFailingMidwayLeavesDestByteIdentical() throws IOException {
     Map<String, String> before = Trees.of(dest);
