@@ -72,6 +72,16 @@ final class GarbageCollector {
     void markFromRefs(Instant cutoff) throws IOException {
       // the small-chunk index's bases that pointer records name (a merge writes its base under a lease first)
       live.addAll(smallChunks.baseObjects());
+      for (String ref : refs.unreadable()) {
+        // a log that is not a file (a fifo, a directory) is left out of list(): what its ref keeps is unknown, and
+        // marking without it removed every object of its model
+        try {
+          refs.checkLog(ref);
+        } catch (CorruptRefException e) {
+          throw new CorruptRefException(ref, e.store(), e.entry(), e.defect() + "; gc removes nothing while a ref"
+              + " cannot be read: repair its log or delete it");
+        }
+      }
       Deque<ChunkId> roots = new ArrayDeque<>();
       for (String ref : refs.list("")) {
         Optional<ChunkId> value = refs.get(ref);

@@ -95,6 +95,36 @@ class WrongObjectKindTest {
     }
   }
 
+  /**
+   * A ref whose log is not a file (a directory or a fifo where the log should be) is left out of the refs gc marks
+   * from; gc with no grace then removed every object of that model. It stops instead, naming the ref.
+   */
+  @Test
+  void gcStopsAtARefWhoseLogIsNotAFileAndRemovesNothing() throws IOException {
+    Path store = tmp.resolve("store");
+    try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(model(), "m", PushOptions.builder().build());
+      Path log = store.resolve("refs").resolve("m").resolve("head.log");
+      Path saved = tmp.resolve("head.log");
+      Files.move(log, saved);
+      Files.createDirectory(log);
+      List<Path> before = files(store.resolve("objects"));
+      assertThatThrownBy(() -> repo.gc(Duration.ZERO, false))
+          .isInstanceOf(CorruptRefException.class)
+          .hasMessageContaining("'m/head'")
+          .hasMessageContaining("not a regular file")
+          .hasMessageContaining("gc removes nothing while a ref cannot be read");
+      assertThat(files(store.resolve("objects"))).isEqualTo(before);
+      // the log back: the model reads again, and gc keeps it
+      Files.delete(log);
+      Files.move(saved, log);
+      assertThat(repo.gc(Duration.ZERO, false).deadObjects()).isZero();
+      assertThat(files(store.resolve("objects"))).isEqualTo(before);
+      assertThat(repo.readFile("m//config.json")).isNotNull();
+    }
+  }
+
   private ChunkId bigChunk(Repository repo, Results.PushResult r) throws IOException {
     return repo.snapshot(repo.resolve("m")).files().stream()
         .flatMap(f -> f.chunks().stream()).filter(c -> c.length() >= io.ferry.objects.ObjectDatabase.PACK_THRESHOLD)
