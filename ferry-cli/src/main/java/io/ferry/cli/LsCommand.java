@@ -17,6 +17,12 @@ final class LsCommand extends StoreCommand {
   int run() throws IOException {
     try (Repository repo = openRepo()) {
       List<ModelSummary> models = repo.models();
+      // refs whose logs are not files are left out of the listing (the others are listed); said, so that no
+      // model vanishes silently
+      for (String ref : repo.backend().refs().unreadable()) {
+        notices().warning("ref '" + ref + "' cannot be read (its log is not a file) and is not listed; ferry verify"
+            + " names the damage");
+      }
       if (json) {
         ArrayNode arr = json().createArrayNode();
         for (ModelSummary m : models) {

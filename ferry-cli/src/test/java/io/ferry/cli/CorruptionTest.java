@@ -234,6 +234,27 @@ class CorruptionTest {
     cli.run("log", "m:prod").ok();
   }
 
+  /**
+   * A ref whose log is a directory (or a fifo) is left out of ls; ls said "no models", so a model vanished without a
+   * word. It still lists the others (exit 0, as {@link #verifyOfTheStoreNamesARefLogThatIsNotAFile}), and warns on
+   * stderr naming the ref.
+   */
+  @Test
+  void lsNamesARefWhoseLogIsNotAFile() throws IOException {
+    cli.push(src, "other");
+    Path log = cli.store.resolve("refs/m/head.log");
+    Path saved = tmp.resolve("head.log");
+    Files.move(log, saved);
+    Files.createDirectory(log);
+    Cli.Result r = cli.run("ls").ok();
+    assertThat(r.out()).contains("other").contains("prod=");
+    assertThat(r.err()).contains("ref 'm/head' cannot be read").contains("ferry verify");
+    assertThat(cli.run("ls", "--json").ok().err()).contains("m/head");
+    Files.delete(log);
+    Files.move(saved, log);
+    assertThat(cli.run("ls").ok().err()).isEmpty();
+  }
+
   private Path objectFile(ChunkId id) {
     return cli.store.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
   }
