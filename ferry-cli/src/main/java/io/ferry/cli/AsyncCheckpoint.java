@@ -117,6 +117,12 @@ final class AsyncCheckpoint {
   /** Takes the run's lock for this process; waits for a live holder first. */
   static Path lock(Path area, String run, Notices say) throws IOException {
     Files.createDirectories(area);
+    if (!Files.isDirectory(area, LinkOption.NOFOLLOW_LINKS)) {
+      // whoever can write next to SOURCE could point it anywhere: the checkpoint's files were linked or copied there
+      throw new InvalidInputException(area + ": is a symbolic link (to " + Files.readSymbolicLink(area) + ") where"
+          + " checkpoint push --async stages the checkpoint; it stages only into a directory of its own, never"
+          + " through a link: remove the link");
+    }
     Path lock = lockOf(area, run);
     while (true) {
       awaitRun(area, run, say);

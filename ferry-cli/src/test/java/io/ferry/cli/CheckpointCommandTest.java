@@ -223,6 +223,27 @@ class CheckpointCommandTest {
   }
 
   /**
+   * A .ferry-staging next to SOURCE that is a symbolic link (planted by whoever can write there): --async staged the
+   * checkpoint's files into the directory it points to. Refused, naming the link, with nothing written through it.
+   */
+  @Test
+  void asyncPushDoesNotStageThroughALinkedStagingArea() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path out = Files.createDirectories(tmp.resolve("train"));
+    Path file = out.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, steps(1).get(0), Map.of());
+    Path elsewhere = Files.createDirectories(tmp.resolve("elsewhere"));
+    Files.createSymbolicLink(out.resolve(".ferry-staging"), elsewhere);
+    cli.run("checkpoint", "push", file.toString(), "run5", "--step", "1", "--async").exits(1)
+        .oneLineError(out.resolve(".ferry-staging").toString(), "is a symbolic link (to " + elsewhere,
+            "remove the link");
+    try (Stream<Path> s = Files.list(elsewhere)) {
+      assertThat(s).as("written through the link").isEmpty();
+    }
+    assertThat(cli.run("ls").ok().out()).doesNotContain("run5");
+  }
+
+  /**
    * A background push that died (its lock names a process that is gone) is reported with the step directory it left
    * and that directory's log; the warning named only the staging area.
    */
