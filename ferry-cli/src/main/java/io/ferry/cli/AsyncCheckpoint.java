@@ -50,7 +50,7 @@ final class AsyncCheckpoint {
     while (true) {
       String text;
       try {
-        text = Files.readString(lock, StandardCharsets.UTF_8).strip();
+        text = readLock(lock);
       } catch (NoSuchFileException e) {
         return;
       }
@@ -106,6 +106,25 @@ final class AsyncCheckpoint {
     return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();
   }
 
+  /** The longest lock file read: a pid and a line end. */
+  private static final int MAX_LOCK_BYTES = 4096;
+
+  /**
+   * A lock file's text. Only a regular file is read, and only its first {@link #MAX_LOCK_BYTES}: a fifo there made
+   * every push of the run wait forever, a link to /dev/zero ran it out of memory.
+   *
+   * @throws NoSuchFileException if there is no lock
+   */
+  private static String readLock(Path lock) throws IOException {
+    if (Files.exists(lock, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(lock, LinkOption.NOFOLLOW_LINKS)) {
+      throw new InvalidInputException(lock + ": is not a regular file (a link, fifo, device or directory) where a"
+          + " checkpoint run's lock is kept; remove it");
+    }
+    try (java.io.InputStream in = Files.newInputStream(lock, LinkOption.NOFOLLOW_LINKS)) {
+      return new String(in.readNBytes(MAX_LOCK_BYTES), StandardCharsets.UTF_8).strip();
+    }
+  }
+
   private static Optional<Long> pid(String text) {
     try {
       return Optional.of(Long.parseLong(text.split("\\s+", 2)[0]));
@@ -146,7 +165,7 @@ final class AsyncCheckpoint {
   /** Removes the lock if this process holds it. */
   static void unlock(Path lock) throws IOException {
     try {
-      String text = Files.readString(lock, StandardCharsets.UTF_8).strip();
+      String text = readLock(lock);
       if (pid(text).orElse(-1L) == ProcessHandle.current().pid()) {
         Files.deleteIfExists(lock);
       }

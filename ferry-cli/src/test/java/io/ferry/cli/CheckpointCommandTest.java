@@ -244,6 +244,30 @@ class CheckpointCommandTest {
   }
 
   /**
+   * A run's lock in .ferry-staging that is not a regular file: a fifo made every push of the run wait forever, a link
+   * to /dev/zero ran it out of memory. Refused, naming the lock.
+   */
+  @Test
+  @org.junit.jupiter.api.Timeout(120)
+  void aRunLockThatIsNotAFileIsRefusedNotWaitedOn() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = write("s1", steps(1).get(0));
+    Path area = Files.createDirectories(dir.getParent().resolve(".ferry-staging"));
+    Path lock = area.resolve("run6.lock");
+    Process p = new ProcessBuilder("mkfifo", lock.toString()).inheritIO().start();
+    assertThat(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isZero();
+    cli.run("checkpoint", "push", dir.toString(), "run6", "--step", "1").exits(1)
+        .oneLineError(lock.toString(), "is not a regular file");
+    Files.delete(lock);
+    Files.createSymbolicLink(lock, Path.of("/dev/zero"));
+    cli.run("checkpoint", "push", dir.toString(), "run6", "--step", "1", "--async").exits(1)
+        .oneLineError(lock.toString(), "is not a regular file");
+    Files.delete(lock);
+    push(cli, dir, "run6", 1);
+  }
+
+  /**
    * A background push that died (its lock names a process that is gone) is reported with the step directory it left
    * and that directory's log; the warning named only the staging area.
    */
