@@ -328,7 +328,8 @@ public final class TorchCheckpoint {
         TorchLimits.MAX_PICKLE_BYTES));
     Unpickler.Loaded object = Unpickler.loadPrefix(f + ": pickle at byte " + objectAt, window);
     at[0] += object.length();
-    Object keys = legacyPickle(in, at, "storage keys");
+    // as long as the storages are many (some 24 bytes each): read up to the limit of a pickle, as the object
+    Object keys = legacyPickle(in, at, "storage keys", TorchLimits.MAX_PICKLE_BYTES);
     if (!(keys instanceof Py.PyList list)) {
       throw new InvalidInputException(f + ": the legacy format's storage keys are " + Unpickler.typeName(keys)
           + ", not a list");
@@ -372,7 +373,12 @@ public final class TorchCheckpoint {
   }
 
   private static Object legacyPickle(ByteSource in, long[] at, String what) throws IOException {
-    ByteBuffer window = TorchZip.read(in, at[0], (int) Math.min(in.size() - at[0], 64 << 10));
+    return legacyPickle(in, at, what, 64 << 10);
+  }
+
+  /** The pickle at {@code at[0]}, read from a window of at most {@code max} bytes; moves {@code at[0]} past it. */
+  private static Object legacyPickle(ByteSource in, long[] at, String what, int max) throws IOException {
+    ByteBuffer window = TorchZip.read(in, at[0], (int) Math.min(in.size() - at[0], max));
     Unpickler.Loaded l = Unpickler.loadPrefix(in.name() + ": " + what + " pickle at byte " + at[0], window);
     at[0] += l.length();
     return l.value();

@@ -179,6 +179,29 @@ class TorchFormatTest {
     assertThat(registryRead("pytorch_model.bin", bytes)).get().extracting(FileLayout::format).isEqualTo("torch");
   }
 
+  /**
+   * The legacy format's list of storage keys grows with the number of storages (keys are 14 or 15 digits, torch's
+   * addresses): past about 2,700 storages it is over 64 KiB, and such files were refused as truncated.
+   */
+  @Test
+  void aLegacyFileWithThousandsOfStoragesIsRead() throws Exception {
+    int n = 5000;
+    Pickles object = Pickles.proto2().op('}').mark();
+    String[] keys = new String[n];
+    long[] counts = new long[n];
+    byte[][] data = new byte[n][];
+    for (int i = 0; i < n; i++) {
+      keys[i] = Long.toString(140_000_000_000_000L + 16L * i);
+      counts[i] = 1;
+      data[i] = new byte[4];
+      object.str("layers." + i + ".weight").tensor("FloatStorage", keys[i], 1, 0, new int[] {1}, new int[] {1}, true);
+    }
+    byte[] bytes = Pickles.legacy(object.op('u').stop().bytes(), keys, counts, data);
+    FileLayout l = read("old.pt", bytes);
+    assertThat(l.tensors()).hasSize(n);
+    assertThat(l.tensorRegions().get(n - 1).end()).isEqualTo(bytes.length);
+  }
+
   @Test
   void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
     byte[] object = legacyObject("LongStorage");
