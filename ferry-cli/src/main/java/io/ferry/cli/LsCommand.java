@@ -19,7 +19,7 @@ final class LsCommand extends StoreCommand {
       List<ModelSummary> models = repo.models();
       // refs whose logs are not files are left out of the listing (the others are listed); said, so that no
       // model vanishes silently
-      for (String ref : repo.backend().refs().unreadable()) {
+      for (String ref : repo.unreadableRefs()) {
         notices().warning("ref '" + ref + "' cannot be read (its log is not a file) and is not listed; ferry verify"
             + " names the damage");
       }

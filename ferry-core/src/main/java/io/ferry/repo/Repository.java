@@ -182,6 +182,14 @@ public final class Repository implements Closeable {
     return history.models();
   }
 
+  /**
+   * Refs the store holds but cannot read (a local store's ref log that is not a file): {@link #models()} leaves their
+   * models out, {@code verify} reports them as damage and {@code gc} stops at them.
+   */
+  public List<String> unreadableRefs() throws IOException {
+    return refs.unreadable();
+  }
+
   /** The log of a ref (oldest first). */
   public List<RefLogEntry> refLog(String refName) throws IOException {
     return refs.log(RefNames.checkRef(refName));
