@@ -75,16 +75,27 @@ final class QuantizeTransform implements TensorTransform {
   public DerivationInputException nothingToDo(String what, List<TensorPlan> plans) {
     Set<Long> cols = new TreeSet<>();
     boolean candidates = false;
+    boolean empty = false;
     for (TensorPlan p : plans) {
       TensorInfo t = p.source();
       if (FLOATS.contains(t.dtype()) && t.shape().size() == 2) {
+        boolean passes = spec.filter().rejects(t.name()) == null;
+        if (t.elements() == 0) {
+          // kept for having no elements, whatever the group size: not a reason to blame --group-size
+          empty |= passes;
+          continue;
+        }
         cols.add(t.shape().get(1));
-        candidates |= spec.filter().rejects(t.name()) == null;
+        candidates |= passes;
       }
     }
     if (candidates) {
       return new DerivationInputException(param("group_size"), " " + spec.groupSize() + " divides the last "
           + "dimension of none of the 2-D float tensors of " + what + " (last dimensions: " + cols + ")");
+    }
+    if (empty) {
+      return new DerivationInputException("nothing to quantize in " + what + ": the 2-D F32, F16, BF16 or F64 "
+          + "tensors that pass the filters have no elements");
     }
     return new DerivationInputException("nothing to quantize in " + what + ": no 2-D F32, F16, BF16 or F64 tensor "
         + "passes the filters");

@@ -76,6 +76,26 @@ class DeriverTest {
   }
 
   /**
+   * A 2-D float tensor with no elements (a 0 in its shape) is kept whatever the group size; when it is all the filters
+   * leave, the error says so instead of blaming the group size for a last dimension it divides.
+   */
+  @Test
+  void onlyEmptyTensorsToQuantizeIsSaidSoNotBlamedOnTheGroupSize() throws Exception {
+    Path model = tmp.resolve("empty");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("e", DType.F32, new long[] {0, 128}, new double[0]),
+        DeriveModels.tensor("w", DType.F32, 0.1, 1, 4, 128)));
+    repo.push(model, "empty:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    DerivationInputException e = failure(() -> d.derive("empty:v", "eq:v",
+        new DeriveSpec.Quantize(8, 128, true, TensorFilter.of("^e$", null)), null, TransferListener.NONE));
+    assertThat(e.getMessage()).startsWith("nothing to quantize in empty@")
+        .endsWith(": the 2-D F32, F16, BF16 or F64 tensors that pass the filters have no elements")
+        .doesNotContain("group");
+    assertThat(repo.models()).extracting(s -> s.model()).containsExactlyInAnyOrder("m", "empty");
+  }
+
+  /**
    * A finite F64 value beyond float32's range would overflow the group's float32 scale (dequantizing to NaN while the
    * metrics still said near-lossless): refused like a non-finite value, for symmetric and asymmetric layouts, and
    * with nothing stored.
