@@ -130,8 +130,9 @@ public final class HdfsBackend implements Backend {
   }
 
   /**
-   * The error of an open that could not reach the NameNode (refused, timed out, unknown host), naming the store and
-   * the cause in one line (Hadoop's own message names only host and port, and a wiki page); null for any other error.
+   * The error of an open that could not reach the NameNode (refused, timed out, unknown host, or an HTTP server where
+   * the NameNode's RPC was expected), naming the store and the cause in one line (Hadoop's own message names only
+   * host and port, and a wiki page, or a length of 1213486160); null for any other error.
    */
   private static IOException unreachable(HdfsSettings settings, Exception e) {
     if (e instanceof InvalidInputException) {
@@ -148,9 +149,18 @@ public final class HdfsBackend implements Backend {
             + settings.fileSystemUri().getAuthority() + " (" + root.getClass().getSimpleName() + ": "
             + root.getMessage() + ")", e);
       }
+      if (t.getMessage() != null && t.getMessage().contains(HTTP_AS_RPC_LENGTH)) {
+        // the first four bytes of the answer, "HTTP", read as the length of an RPC response
+        return new IOException(settings.displayUri() + ": the server at " + settings.fileSystemUri().getAuthority()
+            + " answers in HTTP, not in Hadoop's RPC: that is a web port (the NameNode's is often 9870); give its RPC"
+            + " port (fs.defaultFS, often 8020), or webhdfs:// with the web port", e);
+      }
     }
     return null;
   }
+
+  /** Hadoop's error when an RPC client reads an HTTP answer: "HTTP" taken as a big-endian length. */
+  private static final String HTTP_AS_RPC_LENGTH = "RPC response has a length of " + 0x48545450;
 
   private static void prepare(FileSystem fs, Path root, String uri, StoreOptions options) throws IOException {
     FileStatus rootStatus = status(fs, root);
