@@ -36,8 +36,11 @@ def numpy_dtype(dtype):
 
 
 def bf16_to_float32(u16):
-    """bf16 bits (uint16) -> float32: the bf16 bits are the high half of the float32 bits, exactly."""
-    return (u16.astype(np.uint32) << 16).view(np.float32)
+    """bf16 bits (uint16) -> float32: the bf16 bits are the high half of the float32 bits, exactly. A scalar (shape
+    ``()``) stays an array: shifted in place, as ``<<`` on a 0-d array would give a numpy scalar of another width."""
+    bits = u16.astype(np.uint32)
+    bits <<= np.uint32(16)
+    return bits.view(np.float32)
 
 
 def torch_tensor(torch, dtype, array, name):

@@ -44,6 +44,7 @@ def shards():
         ("u32", "U32", np.array([0, 4294967295], dtype=np.uint32)),
         ("f64", "F64", np.array([[1.5, -2.25], [1e300, -0.0]], dtype=np.float64)),
         ("small.bf16", "BF16", _bf16([1.0, -2.0, 0.5, 3.140625])),
+        ("scale.bf16", "BF16", _bf16(-1.5)),  # a BF16 scalar (shape [])
     ]
     return {"model-00001-of-00002.safetensors": one, "model-00002-of-00002.safetensors": two}
 

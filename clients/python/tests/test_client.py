@@ -160,6 +160,10 @@ class TensorTest(unittest.TestCase):
         big = self.m.tensor("embed.weight", as_float32=True)
         np.testing.assert_array_equal(self.want["embed.weight"][2].astype(np.uint32) << 16, big.view(np.uint32))
         self.assertEqual(np.float32, self.m.tensor("层.bias", as_float32=True).dtype)
+        # a scalar stays a writable 0-d array (numpy gave "<<" on it another width, and view() then failed)
+        scalar = self.m.tensor("scale.bf16", as_float32=True)
+        self.assertEqual(((), np.float32, -1.5), (scalar.shape, scalar.dtype, scalar[()]))
+        self.assertTrue(scalar.flags.writeable)
 
     def test_rows(self):
         for name, a, b in [("embed.weight", 10, 20), ("layers.0.ёлка.weight", 0, 300), ("lm_head.weight", 1023, 1024),
@@ -210,6 +214,8 @@ class TensorTest(unittest.TestCase):
         self.assertEqual(torch.float16, sd["lm_head.weight"].dtype)
         self.assertEqual(torch.bool, sd["mask"].dtype)
         self.assertEqual([1.0, -2.0, 0.5, 3.140625], sd["small.bf16"].float().tolist())
+        self.assertEqual((torch.bfloat16, (), -1.5), (sd["scale.bf16"].dtype, tuple(sd["scale.bf16"].shape),
+                                                      sd["scale.bf16"].item()))
         np.testing.assert_array_equal(self.m.tensor("embed.weight", as_float32=True),
                                       sd["embed.weight"].float().numpy())
         for name, (dtype, shape, arr) in self.want.items():
