@@ -5,6 +5,7 @@ import collections
 import hashlib
 import json
 import math
+import operator
 import os
 import re
 import stat
@@ -352,7 +353,12 @@ class Model:
         shape = tuple(t["shape"])
         if not shape:
             raise ValueError("tensor %r is a scalar: it has no rows" % name)
-        if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start <= stop <= shape[0]):
+        try:  # any integer: int, numpy's integers (a shape's entries, np.arange's), anything with __index__
+            start, stop = operator.index(start), operator.index(stop)
+        except TypeError:
+            raise ValueError("rows of tensor %r: expected integer row indices, got [%r, %r)" % (
+                name, start, stop)) from None
+        if not 0 <= start <= stop <= shape[0]:
             raise ValueError("rows of tensor %r: expected 0 <= start <= stop <= %d, got [%r, %r)" % (
                 name, shape[0], start, stop))
         dt = _dtypes.numpy_dtype(t["dtype"])

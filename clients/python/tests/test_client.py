@@ -176,6 +176,13 @@ class TensorTest(unittest.TestCase):
             self.m.rows("embed.weight", 5, 513)
         with self.assertRaises(ValueError):
             self.m.rows("emoji🙂.scale", 0, 1)
+        # numpy integers are row indices too (they were refused as if out of range)
+        np.testing.assert_array_equal(self.want["embed.weight"][2][3:7],
+                                      self.m.rows("embed.weight", np.int64(3), np.uint32(7)))
+        for a, b in [(-1, 3), (4, 2), (0, 513), (1.0, 3), ("0", 3)]:
+            with self.assertRaises(ValueError, msg=(a, b)) as e:
+                self.m.rows("embed.weight", a, b)
+            self.assertIn("embed.weight", str(e.exception))
 
     def test_rows_fetch_only_the_chunks_holding_them(self):
         c = ferry.Client(URL, token=TOKEN)
