@@ -1,5 +1,6 @@
 """HTTP transport over the standard library: bearer token, several servers tried in turn, JSON errors."""
 
+import http.client
 import json
 import threading
 import time
@@ -99,7 +100,8 @@ class Transport:
                     failures.append("%s: HTTP %d" % (base, e.code))
                     continue
                 raise err from None
-            except (urllib.error.URLError, OSError) as e:
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                # HTTPException: an answer that is not HTTP (a bad status line, bad headers)
                 reason = getattr(e, "reason", e)
                 failures.append("%s: %s" % (base, reason))
         if last_http is not None and len(failures) == http_failures:
@@ -109,7 +111,13 @@ class Transport:
 
     def json(self, path, context=None):
         with self.open(path, {"Accept": "application/json"}, context) as resp:
-            body = resp.read()
+            try:
+                body = resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                # a body cut short (IncompleteRead), a server that stalled past the timeout, a reset connection
+                where = (context + ": ") if context else ""
+                raise FerryConnectionError("%sGET %s: the answer broke off after its headers (%s: %s)" % (
+                    where, resp.geturl(), type(e).__name__, e)) from None
             self.count(len(body))
         try:
             return json.loads(body.decode("utf-8"))

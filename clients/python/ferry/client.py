@@ -3,6 +3,7 @@
 import bisect
 import collections
 import hashlib
+import http.client
 import json
 import math
 import operator
@@ -200,10 +201,10 @@ class Client:
                     self._http.count(len(piece))
                     if len(body) > MAX_OBJECT_BYTES:
                         raise FerryIntegrityError("%s: the server sent more than %d bytes" % (ctx, MAX_OBJECT_BYTES))
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
             if isinstance(e, FerryError):
                 raise
-            raise FerryError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), e)) from None
+            raise FerryError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), _why(e))) from None
         actual = digest.hexdigest()
         if actual != oid:
             raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the object id %s; it is not used" % (
@@ -267,10 +268,11 @@ class Client:
                     pos += n
                     if pos > length:
                         break
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
             if isinstance(e, FerryError):
                 raise
-            raise FerryError("%s: the transfer broke after %d of %d bytes: %s" % (ctx, pos, length, e)) from None
+            raise FerryError("%s: the transfer broke after %d of %d bytes: %s" % (
+                ctx, pos, length, _why(e))) from None
         if pos != length:
             raise FerryIntegrityError("%s: expected %d bytes, the server sent %s" % (
                 ctx, length, "more" if pos > length else pos))
@@ -551,6 +553,11 @@ def _eq(a, b):
     if isinstance(a, list):
         return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def _why(e):
+    """An exception's type and message (a timeout's message is only "timed out")."""
+    return "%s: %s" % (type(e).__name__, e)
 
 
 def _short(v):

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -439,13 +440,16 @@ class FailoverTest(unittest.TestCase):
 
 class _TamperProxy(_LocalServer):
     """Forwards GETs to the real server; ``change(path, body)``, when set, may return another body for the client to
-    get: a change in transit. ``changed`` counts the bodies changed."""
+    get: a change in transit. ``changed`` counts the bodies changed. ``breaks(path)``, when set, may break the answer:
+    ``"cut"`` sends half the body under the whole body's Content-Length, ``"chunked-cut"`` half of it in chunked
+    encoding without the last chunk, ``"stall"`` the headers and then nothing for 3 s; then the connection closes."""
 
     daemon_threads = True
 
-    def __init__(self, target, change=None):
+    def __init__(self, target, change=None, breaks=None):
         self.target = target
         self.change = change
+        self.breaks = breaks
         self.changed = 0
         proxy = self
 
@@ -462,6 +466,24 @@ class _TamperProxy(_LocalServer):
                 if new is not None and new != body:
                     body = new
                     proxy.changed += 1
+                how = proxy.breaks(self.path) if proxy.breaks else None
+                if how:
+                    self.protocol_version = "HTTP/1.1"
+                    self.close_connection = True
+                    self.send_response(200)
+                    if how == "chunked-cut":
+                        self.send_header("Transfer-Encoding", "chunked")
+                        self.end_headers()
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(body) // 2, body[:len(body) // 2]))
+                    else:
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        if how == "cut":
+                            self.wfile.write(body[:len(body) // 2])
+                        else:
+                            self.wfile.flush()
+                            time.sleep(3)
+                    return
                 self.send_response(resp.status if hasattr(resp, "status") else resp.code)
                 self.send_header("Content-Type", resp.headers.get("Content-Type", "application/octet-stream"))
                 self.send_header("Content-Length", str(len(body)))
@@ -593,6 +615,49 @@ class TamperTest(unittest.TestCase):
         with urllib.request.urlopen(urllib.request.Request(URL + "/v1/versions/prod?model=tiny", headers={
                 "Authorization": "Bearer " + TOKEN})) as r:
             return json.loads(r.read().decode("utf-8"))
+
+
+class BrokenAnswerTest(unittest.TestCase):
+    """An answer that breaks off after its headers (cut short, or stalled past the client's timeout) is a FerryError
+    naming what was being read; it was http.client's IncompleteRead, or a bare "timed out", from the JSON requests
+    and from chunks sent in chunked encoding."""
+
+    def broken(self, breaks, read, *named, timeout=60.0):
+        proxy = _TamperProxy(URL, breaks=breaks)
+        try:
+            c = ferry.Client(proxy.url(), token=TOKEN, timeout=timeout)
+            with self.assertRaises(ferry.FerryError) as e:
+                read(c)
+        finally:
+            proxy.close()
+        for part in named:
+            self.assertIn(part, str(e.exception))
+        self.assertNotIn(TOKEN, str(e.exception))
+        return e.exception
+
+    def test_a_json_answer_cut_short_or_stalled(self):
+        versions = lambda path: path.startswith("/v1/versions/")  # noqa: E731
+        models = lambda path: path.startswith("/v1/models")  # noqa: E731
+        for how in ("cut", "chunked-cut"):
+            e = self.broken(lambda p: how if versions(p) else None, lambda c: c.model("tiny:prod"),
+                            "reading version 'tiny:prod'", "IncompleteRead")
+            self.assertIsInstance(e, ferry.FerryConnectionError)
+            self.broken(lambda p: how if models(p) else None, lambda c: c.versions("tiny"),
+                        "listing versions of model 'tiny'", "IncompleteRead")
+        self.broken(lambda p: "stall" if versions(p) else None, lambda c: c.model("tiny:prod"),
+                    "reading version 'tiny:prod'", "timed out", timeout=0.5)
+
+    def test_a_chunk_cut_short_in_chunked_encoding(self):
+        m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
+        lm = [x for x in m._files[3]["chunks"] if x["length"] == 1024 * 160 * 2][0]["id"]
+        chunk = lambda p: "/v1/store/chunks/%s?" % lm in p  # noqa: E731
+
+        def read(c):
+            proxied = c.model("tiny:prod")
+            proxied.tensor("lm_head.weight")
+        self.broken(lambda p: "chunked-cut" if chunk(p) else None, read, lm, "model-00002-of-00002.safetensors",
+                    "IncompleteRead")
+        self.broken(lambda p: "stall" if chunk(p) else None, read, lm, "timed out", timeout=0.5)
 
 
 class IntegrityTest(unittest.TestCase):
