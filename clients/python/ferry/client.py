@@ -51,6 +51,13 @@ class Client:
     def __init__(self, url, token=None, timeout=60.0):
         if token is None:
             token = os.environ.get("FERRY_TOKEN") or None
+        if token is not None:
+            # a token read from a file keeps its newline; a header with one would be refused with the token in the
+            # message
+            token = str(token).strip() or None
+            if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
+                raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
+                                 " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
         self._http = Transport(url, token, timeout)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0

@@ -346,6 +346,16 @@ class TokenTest(unittest.TestCase):
         self.assertEqual("tiny", c.models()[0]["name"])
         self.assertNotIn(TOKEN, repr(c))
 
+    def test_a_token_read_from_a_file_with_its_newline(self):
+        # open(path).read() keeps the newline: http.client refused the header with a ValueError holding the token
+        self.assertEqual("tiny", ferry.Client(URL, token=TOKEN + "\n").models()[0]["name"])
+        self.assertEqual("tiny", ferry.Client(URL, token=" " + TOKEN + "\r\n").models()[0]["name"])
+        for bad in (TOKEN[:8] + "\n" + TOKEN[8:], TOKEN + "\0", TOKEN[:8] + " " + TOKEN[8:], TOKEN + "é"):
+            with self.assertRaises(ValueError) as e:
+                ferry.Client(URL, token=bad).models()
+            self.assertNotIn(TOKEN[8:], str(e.exception))
+            self.assertNotIn(TOKEN[8:], repr(e.exception.args))
+
 
 class HostileVersionTest(unittest.TestCase):
     """A version description that does not hold together is refused before anything is fetched or allocated."""
