@@ -344,16 +344,18 @@ class Model:
         return out
 
     def tensor_bytes(self, name):
-        """The raw little-endian bytes of a tensor (any dtype, including sub-byte ones), verified."""
+        """The raw little-endian bytes of a tensor (any dtype, including sub-byte ones), verified; a non-contiguous
+        view of a PyTorch checkpoint gives its elements in row-major order."""
         f, t = self._lookup(name)
+        if _view_strides(f, t) is not None:
+            return self._load(f, t).tobytes()
         return bytes(self._read(f, t["offset"], t["length"]))
 
     def tensor(self, name, as_float32=False):
         """A tensor as a numpy array of its shape. BF16 comes as uint16 (the same bits) and F8 kinds as uint8,
         unless ``as_float32``, which converts BF16 and F16 to float32 exactly; other dtypes come natively."""
         f, t = self._lookup(name)
-        arr = self._array(t, self._read(f, t["offset"], t["length"]), tuple(t["shape"]))
-        return _maybe_float32(arr, t["dtype"], as_float32)
+        return _maybe_float32(self._load(f, t), t["dtype"], as_float32)
 
     def rows(self, name, start, stop, as_float32=False):
         """Rows [start, stop) of a tensor (indices along its first dimension) as a numpy array, fetching only the
@@ -370,20 +372,34 @@ class Model:
         if not 0 <= start <= stop <= shape[0]:
             raise ValueError("rows of tensor %r: expected 0 <= start <= stop <= %d, got [%r, %r)" % (
                 name, shape[0], start, stop))
-        dt = _dtypes.numpy_dtype(t["dtype"])
-        if dt is None:
-            raise FerryError("tensor %r: dtype %s is not byte-aligned per row; use tensor_bytes()" % (
+        if _dtypes.numpy_dtype(t["dtype"]) is None:
+            raise FerryError("tensor %r: dtype %s has no numpy type, so no rows; use tensor_bytes()" % (
                 name, t["dtype"]))
-        row = math.prod(shape[1:]) * dt.itemsize
-        data = self._read(f, t["offset"] + start * row, (stop - start) * row)
-        arr = self._array(t, data, (stop - start,) + shape[1:])
-        return _maybe_float32(arr, t["dtype"], as_float32)
+        return _maybe_float32(self._load(f, t, start, stop), t["dtype"], as_float32)
+
+    def _load(self, f, t, start=None, stop=None):
+        """The tensor (or its rows [start, stop)) as a writable array. A non-contiguous view of a PyTorch storage (a
+        transposed, strided or expanded tensor, whose strides its file's metadata gives) is read from the bytes it
+        spans and copied into row-major order."""
+        shape = tuple(t["shape"])
+        first = 0
+        if start is not None:
+            shape = (stop - start,) + shape[1:]
+        dt = _numpy_dtype(t)
+        strides = _view_strides(f, t)
+        if strides is None:
+            if start is not None:
+                first = start * math.prod(shape[1:]) * dt.itemsize
+            return self._array(t, self._read(f, t["offset"] + first, math.prod(shape) * dt.itemsize), shape)
+        if start is not None:
+            first = start * strides[0] * dt.itemsize
+        data = self._read(f, t["offset"] + first, _span(shape, strides) * dt.itemsize)
+        view = np.lib.stride_tricks.as_strided(np.frombuffer(data, dtype=dt), shape,
+                                               [k * dt.itemsize for k in strides], writeable=False)
+        return np.array(view, order="C")
 
     def _array(self, t, data, shape):
-        dt = _dtypes.numpy_dtype(t["dtype"])
-        if dt is None:
-            raise FerryError("tensor %r: dtype %s has no numpy type; use Model.tensor_bytes()" % (
-                t["name"], t["dtype"]))
+        dt = _numpy_dtype(t)
         if len(data) != math.prod(shape) * dt.itemsize:
             raise FerryIntegrityError("tensor %r: %d bytes for shape %s of %s" % (
                 t["name"], len(data), list(shape), t["dtype"]))
@@ -399,8 +415,7 @@ class Model:
         out = collections.OrderedDict()
         for n in (names if names is not None else list(self._tensors)):
             f, t = self._lookup(n)
-            arr = self._array(t, self._read(f, t["offset"], t["length"]), tuple(t["shape"]))
-            out[n] = _dtypes.torch_tensor(torch, t["dtype"], arr, n)
+            out[n] = _dtypes.torch_tensor(torch, t["dtype"], self._load(f, t), n)
         return out
 
     def download(self, dest, include=None, exclude=None):
@@ -591,9 +606,46 @@ def _check_file(f, where):
             raise FerryIntegrityError("%s: tensor %r at [%r, +%r) is not inside the file of %d bytes" % (
                 where, t["name"], t["offset"], t["length"], f["size"]))
         dt = _dtypes.numpy_dtype(t["dtype"])
-        if dt is not None and math.prod(shape) * dt.itemsize != t["length"]:
-            raise FerryIntegrityError("%s: tensor %r of %s %r has %d bytes, expected %d" % (
-                where, t["name"], t["dtype"], shape, t["length"], math.prod(shape) * dt.itemsize))
+        strides = _view_strides(f, t, where)
+        if strides is not None and dt is None:
+            raise FerryIntegrityError("%s: tensor %r of %s has strides %r" % (where, t["name"], t["dtype"], strides))
+        # a non-contiguous view spans the bytes from its first element to its last
+        elements = math.prod(shape) if strides is None else _span(shape, strides)
+        if dt is not None and elements * dt.itemsize != t["length"]:
+            raise FerryIntegrityError("%s: tensor %r of %s %r%s has %d bytes, expected %d" % (
+                where, t["name"], t["dtype"], shape, "" if strides is None else " (strides %r)" % (list(strides),),
+                t["length"], elements * dt.itemsize))
+
+
+def _numpy_dtype(t):
+    dt = _dtypes.numpy_dtype(t["dtype"])
+    if dt is None:
+        raise FerryError("tensor %r: dtype %s has no numpy type; use Model.tensor_bytes()" % (t["name"], t["dtype"]))
+    return dt
+
+
+def _view_strides(f, t, where=None):
+    """The strides, in elements, of a tensor of a PyTorch checkpoint that is a non-contiguous view of its storage
+    (file metadata ``strides.<name>``: ``[1,4]``), or None for a tensor stored row-major."""
+    text = (f.get("metadata") or {}).get("strides." + t["name"])
+    if text is None:
+        return None
+    try:
+        strides = json.loads(text)
+    except ValueError:
+        strides = None
+    if (not isinstance(strides, list) or len(strides) != len(t["shape"])
+            or any(type(k) is not int or k < 0 for k in strides)):
+        raise FerryIntegrityError("%s: tensor %r of shape %r has strides %r" % (
+            where or "file %r" % f["path"], t["name"], t["shape"], text))
+    return tuple(strides)
+
+
+def _span(shape, strides):
+    """Elements from the first to the last one a view of that shape and strides touches (0 when it is empty)."""
+    if math.prod(shape) == 0:
+        return 0
+    return 1 + sum((d - 1) * k for d, k in zip(shape, strides))
 
 
 def _maybe_float32(arr, dtype, as_float32):

@@ -1,8 +1,9 @@
 """The test model: two versions of a small Hugging Face-style model, written with numpy, and a tiny safetensors
 reader to check what the client returns against the files themselves.
 
-    python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md), and OUT/tree: a model
-                                  with files in directories and a file name of 250 bytes
+    python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md), OUT/tree: a model
+                                  with files in directories and a file name of 250 bytes, and (with torch) OUT/views:
+                                  a PyTorch checkpoint of views
 """
 
 import json
@@ -125,6 +126,31 @@ def write_tree(out):
         f.write("a file whose name is 250 bytes long\n")
 
 
+def views():
+    """{name: torch tensor} of a PyTorch checkpoint whose tensors are views of shared storages: row-major ones
+    (one at an offset) and non-contiguous ones (transposed, strided, expanded with stride 0), whose file metadata
+    gives their strides. Needs torch."""
+    import torch
+
+    x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    y = torch.arange(20, dtype=torch.int64).reshape(4, 5)
+    b = torch.arange(6, dtype=torch.float32).reshape(2, 3).to(torch.bfloat16)
+    return {"x": x, "x.t": x.t(), "y.tail": y[2:], "y.every_other": y[:, ::2],
+            "expanded": torch.arange(3, dtype=torch.float32).expand(4, 3), "b.t": b.t()}
+
+
+def write_views(out):
+    """OUT/views/model.pt (see views()), when torch is importable; nothing otherwise."""
+    try:
+        import torch
+    except ImportError:
+        return
+    d = os.path.join(out, "views")
+    os.makedirs(d, exist_ok=True)
+    torch.save(views(), os.path.join(d, "model.pt"))
+
+
 if __name__ == "__main__":
     write(sys.argv[1])
     write_tree(sys.argv[1])
+    write_views(sys.argv[1])

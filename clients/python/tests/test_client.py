@@ -1,7 +1,8 @@
 """The Python client against real Ferry servers (started by ferry-it's PythonClientTest, which sets the environment):
 
 FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
-                          and model "tiny-tree" (files in directories, a file name of 250 bytes)
+                          and model "tiny-tree" (files in directories, a file name of 250 bytes), and, when
+                          torch is importable, model "tiny-views" (a PyTorch checkpoint of views)
 FERRY_TEST_TOKEN          a token with read:tiny*;  FERRY_TEST_OTHER_TOKEN: one with read:other*
 FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the files pushed)
 FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
@@ -87,7 +88,7 @@ class ListingTest(unittest.TestCase):
 
     def test_models_and_versions(self):
         models = self.c.models()
-        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models])
+        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models if m["name"] != "tiny-views"])
         versions = self.c.versions("tiny")
         self.assertEqual(["second", "first"], [v["message"] for v in versions])
         self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
@@ -784,6 +785,42 @@ class TreeTest(unittest.TestCase):
         for bad in ("", [""]):
             with self.assertRaises(ValueError):
                 self.m.download(scratch("globs"), include=bad)
+
+
+@unittest.skipIf(torch is None and not CI, "torch is not importable")
+class ViewsTest(unittest.TestCase):
+    """Model "tiny-views", a PyTorch checkpoint whose tensors are views: a transposed, strided or expanded view is
+    read from the bytes it spans and given row-major. Before, the expanded one failed model() with an integrity error
+    and the transposed one came back as its storage's bytes in storage order: wrong values."""
+
+    @classmethod
+    def setUpClass(cls):
+        assert torch is not None, "CI=true: torch (python3-torch) must be importable"
+        cls.m = ferry.Client(URL, token=TOKEN).model("tiny-views")
+        cls.want = model_files.views()
+
+    def numpy(self, t):
+        return t.view(torch.int16).numpy().view(np.uint16) if t.dtype == torch.bfloat16 else t.numpy()
+
+    def test_every_view_reads_as_torch_loads_it(self):
+        sd = self.m.state_dict()
+        self.assertEqual(sorted(self.want), sorted(sd))
+        for name, t in self.want.items():
+            got = self.m.tensor(name)
+            self.assertEqual(tuple(t.shape), got.shape, name)
+            self.assertTrue(got.flags.writeable and got.flags.c_contiguous, name)
+            np.testing.assert_array_equal(self.numpy(t), got, err_msg=name)
+            self.assertEqual(self.numpy(t.contiguous()).tobytes(), self.m.tensor_bytes(name), name)
+            self.assertEqual(t.dtype, sd[name].dtype, name)
+            self.assertTrue(torch.equal(t, sd[name]), name)
+
+    def test_rows_of_views(self):
+        for name, t in self.want.items():
+            n = t.shape[0]
+            for a, b in [(0, n), (1, n), (0, 1), (n - 1, n), (2, 2), (n, n)]:
+                np.testing.assert_array_equal(self.numpy(t)[a:b], self.m.rows(name, a, b), err_msg=(name, a, b))
+        np.testing.assert_array_equal(self.numpy(self.want["b.t"].float()),
+                                      self.m.tensor("b.t", as_float32=True))
 
 
 class GlobTest(unittest.TestCase):

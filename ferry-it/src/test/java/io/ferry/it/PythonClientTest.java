@@ -67,6 +67,9 @@ class PythonClientTest {
       push(repo, models.resolve("v1"), "tiny:prod", "first");
       push(repo, models.resolve("v2"), "tiny:prod", "second");
       push(repo, models.resolve("tree"), "tiny-tree", "tree");
+      if (Files.isDirectory(models.resolve("views"))) { // written when torch is importable
+        push(repo, models.resolve("views"), "tiny-views", "views");
+      }
       push(repo2, models.resolve("v2"), "tiny:prod", "only");
       try (FerryServer server = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0)
               .tokens(TokenFile.open(tokens)).accessLog(log::add).build());
