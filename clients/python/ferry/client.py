@@ -485,17 +485,22 @@ class Model:
                 if c["offset"] < good:
                     continue
                 start = out.tell()
+                before = file_digest.copy()
+                digest = [before]
 
-                def sink(pos, view, out=out, start=start):
+                def sink(pos, view, out=out, start=start, before=before, digest=digest):
+                    if pos == 0:  # the chunk starts, or starts again: a damaged read is fetched once more
+                        digest[0] = before.copy()
                     out.seek(start + pos)
                     out.write(view)
-                    file_digest.update(view)
+                    digest[0].update(view)
 
                 try:
                     self._client._chunk(c, 0, c["length"], sink, where)
                 except BaseException:
                     out.truncate(start)  # never keep unverified bytes, even under the temporary name
                     raise
+                file_digest = digest[0]
                 out.seek(start + c["length"])
             out.flush()
             size = out.tell()

@@ -711,6 +711,13 @@ class IntegrityTest(unittest.TestCase):
             proxy.change = once
             self.assertTrue((m.tensor("lm_head.weight") == expected).all())
             self.assertEqual(proxy.changed, 1)
+            # a download too: the file's SHA-256 counted the damaged read's bytes, and the download failed
+            del flipped[:]
+            d = scratch("once")
+            m.download(d, include="model-00002*")
+            self.assertEqual(proxy.changed, 2)
+            self.assertEqual(sha256(os.path.join(MODELS, "v2", "model-00002-of-00002.safetensors")),
+                             sha256(os.path.join(d, "model-00002-of-00002.safetensors")))
         finally:
             proxy.close()
 
