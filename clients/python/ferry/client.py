@@ -444,12 +444,11 @@ class Model:
                 self.name, self.id, root, e)) from e
         before = self._client.bytes_received
         result = {"fetched": [], "kept": [], "bytes": 0}
-        for f in self._files:
+        # every path is checked before anything is written: a version with one unsafe path writes no file
+        chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
+        for f, target in chosen:
             path = f["path"]
-            if not selection.test(path):
-                continue
             where = self._where(f)
-            target = _safe_target(root, path, where)
             try:
                 if _complete(target, f):
                     result["kept"].append(path)

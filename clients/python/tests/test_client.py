@@ -310,6 +310,14 @@ class DownloadTest(unittest.TestCase):
         with self.assertRaises(ferry.FerryError):
             m.download(d)
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(d), "escape")))
+        # one unsafe path among safe ones: refused before any file is written
+        files = self.c.model("tiny:prod")._files
+        for bad in ("../../x", "/abs/x", "a/../../x", "a/./b", "c:/x", "a\\..\\x", "a//b", "x\0"):
+            m._files = [files[0], dict(files[0], path=bad)]
+            with self.assertRaises(ferry.FerryError, msg=bad) as e:
+                m.download(d)
+            self.assertIn("unsafe path", str(e.exception))
+            self.assertEqual(["sub"], os.listdir(d), bad)
 
 
 class TokenTest(unittest.TestCase):
