@@ -103,6 +103,8 @@ class Transport:
             except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 # HTTPException: an answer that is not HTTP (a bad status line, bad headers)
                 reason = getattr(e, "reason", e)
+                if isinstance(e, http.client.HTTPException):
+                    reason = "%s: %s" % (type(e).__name__, e)
                 failures.append("%s: %s" % (base, reason))
         if last_http is not None and len(failures) == http_failures:
             raise last_http

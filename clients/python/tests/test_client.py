@@ -666,6 +666,22 @@ class BrokenAnswerTest(unittest.TestCase):
         self.broken(lambda p: "stall" if versions(p) else None, lambda c: c.model("tiny:prod"),
                     "reading version 'tiny:prod'", "timed out", timeout=0.5)
 
+    def test_an_answer_that_is_not_http(self):
+        class Garbage(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.rfile.readline()
+                self.wfile.write(b"SSH-2.0-OpenSSH\r\n\r\n")
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbage) as server:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                with self.assertRaises(ferry.FerryConnectionError) as e:
+                    ferry.Client("http://127.0.0.1:%d" % server.server_address[1], token=TOKEN).models()
+                self.assertIn("BadStatusLine", str(e.exception))
+                self.assertIn("listing models", str(e.exception))
+            finally:
+                server.shutdown()
+
     def test_a_chunk_cut_short_in_chunked_encoding(self):
         m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
         lm = [x for x in m._files[3]["chunks"] if x["length"] == 1024 * 160 * 2][0]["id"]
