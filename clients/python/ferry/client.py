@@ -54,7 +54,9 @@ class Client:
         if token is not None:
             # a token read from a file keeps its newline; a header with one would be refused with the token in the
             # message
-            token = str(token).strip() or None
+            if not isinstance(token, str):
+                raise TypeError("token: expected a str, got %s (not shown)" % type(token).__name__)
+            token = token.strip() or None
             if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))

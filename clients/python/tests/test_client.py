@@ -364,6 +364,9 @@ class TokenTest(unittest.TestCase):
                 ferry.Client(URL, token=bad).models()
             self.assertNotIn(TOKEN[8:], str(e.exception))
             self.assertNotIn(TOKEN[8:], repr(e.exception.args))
+        with self.assertRaises(TypeError) as e:
+            ferry.Client(URL, token=TOKEN.encode("ascii"))
+        self.assertNotIn(TOKEN[8:], str(e.exception))
 
 
 class HostileVersionTest(unittest.TestCase):
