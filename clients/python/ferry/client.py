@@ -81,24 +81,30 @@ class Client:
     def models(self):
         """Every model the token may read: dicts with ``name``, ``head``, ``tags`` (tag -> version id),
         ``versions`` (count) and ``bytes``."""
-        return self._http.json("/v1/models", "listing models")["models"]
+        return _list(self._http.json("/v1/models", "listing models"), "models", "GET /v1/models")
 
     def versions(self, model):
         """The model's history from its head, newest first (first parents): dicts with ``id``, ``seq``,
         ``message``, ``author``, ``time``, ``snapshot``, ``parents`` and ``metadata``."""
         out = []
         after = None
+        seen = set()
         quoted = urllib.parse.quote(model, safe="/")
         while True:
             q = {"limit": "1000"}
             if after:
                 q["after"] = after
-            page = self._http.json("/v1/models/%s/versions?%s" % (quoted, urllib.parse.urlencode(q)),
-                                   "listing versions of model %r" % model)
-            out.extend(page["versions"])
+            path = "/v1/models/%s/versions?%s" % (quoted, urllib.parse.urlencode(q))
+            page = self._http.json(path, "listing versions of model %r" % model)
+            versions = _list(page, "versions", "GET " + path)
+            out.extend(versions)
             after = page.get("next")
-            if not after or not page["versions"]:
+            if not after or not versions:
                 return out
+            if after in seen:  # a server that pages in a circle would have this loop for ever
+                raise FerryError("listing versions of model %r: GET %s: the next page is %r again" % (
+                    model, path, after))
+            seen.add(after)
 
     def model(self, ref):
         """One version of a model: ``"llama"`` (its head), ``"llama:prod"`` (a tag) or ``"llama@<version id or a
@@ -581,6 +587,15 @@ def _eq(a, b):
     if isinstance(a, list):
         return len(a) == len(b) and all(_eq(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def _list(doc, key, what):
+    """``doc[key]``, a list, from a server's JSON answer; a FerryError saying what came otherwise (a URL that is not
+    a Ferry server's, say)."""
+    got = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(got, list):
+        raise FerryError("%s: expected a JSON object with a list %r, got %s" % (what, key, _short(doc)))
+    return got
 
 
 def _why(e):

@@ -432,6 +432,26 @@ class _Recorder(_LocalServer):
         self._start(Handler)
 
 
+class _Fixed(_LocalServer):
+    """Answers every GET with 200 and ``body``."""
+
+    daemon_threads = True
+
+    def __init__(self, body):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._start(Handler)
+
+
 class RedirectTest(unittest.TestCase):
     def test_a_redirect_is_not_followed_and_the_token_stays_home(self):
         elsewhere = _Recorder(200)
@@ -684,6 +704,22 @@ class BrokenAnswerTest(unittest.TestCase):
                 self.assertIn("listing models", str(e.exception))
             finally:
                 server.shutdown()
+
+    def test_json_that_is_not_the_answer_asked_for(self):
+        # another service's JSON (or a server paging in a circle): KeyError and TypeError escaped, or the listing of
+        # versions went round for ever
+        for body in (b"{}", b"[1, 2]", b'{"models": {"a": 1}}', b'{"versions": [{"id": "x"}], "next": "x"}'):
+            server = _Fixed(body)
+            try:
+                c = ferry.Client(server.url(), token=TOKEN)
+                for call in (c.models, lambda: c.versions("tiny")):
+                    if body.startswith(b'{"versions"') and call == c.models:
+                        continue
+                    with self.assertRaises(ferry.FerryError, msg=body) as e:
+                        call()
+                    self.assertIn("GET /v1/", str(e.exception))
+            finally:
+                server.close()
 
     def test_a_chunk_cut_short_in_chunked_encoding(self):
         m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
