@@ -1,5 +1,7 @@
 """safetensors dtypes (as the server names them) and their numpy and torch counterparts."""
 
+import math
+
 import numpy as np
 
 # dtype name -> (numpy dtype of one element, bits per element); little-endian as safetensors stores them.
@@ -41,6 +43,50 @@ def bf16_to_float32(u16):
     bits = u16.astype(np.uint32)
     bits <<= np.uint32(16)
     return bits.view(np.float32)
+
+
+def _f8_table(exp_bits, bias, special):
+    """float32 value of each of the 256 codes of an 8-bit float with a sign bit, ``exp_bits`` exponent bits of that
+    bias and the rest mantissa; ``special`` marks NaN and infinities as the kind does."""
+    man_bits = 7 - exp_bits
+    table = np.empty(256, dtype=np.float32)
+    for code in range(256):
+        sign = -1.0 if code & 0x80 else 1.0
+        e = (code >> man_bits) & ((1 << exp_bits) - 1)
+        m = code & ((1 << man_bits) - 1)
+        if e == 0:  # subnormal
+            table[code] = sign * math.ldexp(m, 1 - bias - man_bits)
+        else:
+            table[code] = sign * math.ldexp((1 << man_bits) + m, e - bias - man_bits)
+        special(table, code, e, m)
+    return table
+
+
+def _fn(table, code, e, m):  # E4M3FN: no infinities, NaN where every exponent and mantissa bit is set
+    if code & 0x7F == 0x7F:
+        table[code] = np.nan
+
+
+def _ieee(table, code, e, m):  # E5M2: as IEEE, the top exponent holds infinities and NaN
+    if e == 31:
+        table[code] = (-np.inf if code & 0x80 else np.inf) if m == 0 else np.nan
+
+
+def _fnuz(table, code, e, m):  # FNUZ: no infinities, no negative zero; its code is the NaN
+    if code == 0x80:
+        table[code] = np.nan
+
+
+_E8M0 = np.array([math.ldexp(1.0, code - 127) for code in range(255)] + [np.nan], dtype=np.float32)
+
+#: float32 values of the codes of each 8-bit float type (exact: every one of them is a float32)
+F8_TABLES = {"F8_E4M3": _f8_table(4, 7, _fn), "F8_E5M2": _f8_table(5, 15, _ieee),
+             "F8_E4M3FNUZ": _f8_table(4, 8, _fnuz), "F8_E5M2FNUZ": _f8_table(5, 16, _fnuz), "F8_E8M0": _E8M0}
+
+
+def f8_to_float32(dtype, u8):
+    """8-bit float codes (uint8) -> float32, exactly (a new array of the same shape)."""
+    return F8_TABLES[dtype][u8.reshape(-1)].reshape(u8.shape)
 
 
 def torch_tensor(torch, dtype, array, name):

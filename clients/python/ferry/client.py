@@ -361,7 +361,8 @@ class Model:
 
     def tensor(self, name, as_float32=False):
         """A tensor as a numpy array of its shape. BF16 comes as uint16 (the same bits) and F8 kinds as uint8,
-        unless ``as_float32``, which converts BF16 and F16 to float32 exactly; other dtypes come natively."""
+        unless ``as_float32``, which converts BF16, F16 and the F8 kinds to float32 exactly; other dtypes come
+        natively."""
         f, t = self._lookup(name)
         return _maybe_float32(self._load(f, t), t["dtype"], as_float32)
 
@@ -676,6 +677,8 @@ def _maybe_float32(arr, dtype, as_float32):
         return _dtypes.bf16_to_float32(arr)
     if dtype == "F16":
         return arr.astype(np.float32)
+    if dtype in _dtypes.F8_TABLES:
+        return _dtypes.f8_to_float32(dtype, arr)
     return arr
 
 

@@ -14,7 +14,12 @@ import sys
 import numpy as np
 
 DTYPES = {"BOOL": np.bool_, "U8": "u1", "I8": "i1", "U16": "<u2", "I16": "<i2", "F16": "<f2", "BF16": "<u2",
-          "U32": "<u4", "I32": "<i4", "F32": "<f4", "U64": "<u8", "I64": "<i8", "F64": "<f8"}
+          "U32": "<u4", "I32": "<i4", "F32": "<f4", "U64": "<u8", "I64": "<i8", "F64": "<f8",
+          "F8_E4M3": "u1", "F8_E5M2": "u1", "F8_E4M3FNUZ": "u1", "F8_E5M2FNUZ": "u1", "F8_E8M0": "u1"}
+
+#: The 8-bit float types: tensors of model "tiny-tree" hold each of their 256 codes (torch 1.x has no such types,
+#: so they are not in the model whose state_dict() the tests take).
+F8 = ("F8_E4M3", "F8_E5M2", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "F8_E8M0")
 
 
 def _bf16(x):
@@ -114,8 +119,10 @@ def write_tree(out):
     d = os.path.join(out, "tree")
     os.makedirs(os.path.join(d, "a", "b"), exist_ok=True)
     r = np.random.default_rng(29)  # other values than the tiny model's: no chunk shared with it
+    codes = np.arange(256, dtype=np.uint8).reshape(16, 16)
     write_safetensors(os.path.join(d, "model.safetensors"),
-                      [("w", "F32", r.standard_normal((8, 8), dtype=np.float32))])
+                      [("w", "F32", r.standard_normal((8, 8), dtype=np.float32))]
+                      + [("f8." + k.lower(), k, codes) for k in F8])
     write_safetensors(os.path.join(d, "a", "b", "extra.safetensors"),
                       [("x", "F32", r.standard_normal((4, 4), dtype=np.float32))])
     with open(os.path.join(d, "config.json"), "w") as f:

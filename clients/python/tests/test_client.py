@@ -811,6 +811,34 @@ class TreeTest(unittest.TestCase):
         self.m = ferry.Client(URL, token=TOKEN).model("tiny-tree")
         self.src = os.path.join(MODELS, "tree")
 
+    def test_f8_codes_as_float32(self):
+        # as_float32 gave the uint8 codes back unchanged: a float32 request answered with bits
+        def value(code, exp_bits, bias):  # sign, exponent, mantissa; exponent 0 is subnormal
+            man_bits = 7 - exp_bits
+            e, m = (code >> man_bits) & ((1 << exp_bits) - 1), code & ((1 << man_bits) - 1)
+            v = (m / (1 << man_bits)) * 2.0 ** (1 - bias) if e == 0 else (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
+            return -v if code & 0x80 else v
+
+        e4m3 = [float("nan") if c & 0x7F == 0x7F else value(c, 4, 7) for c in range(256)]
+        # E5M2 is the top byte of an IEEE half
+        e5m2 = (np.arange(256, dtype=np.uint16) << 8).view(np.float16).astype(np.float32).tolist()
+        e4m3fnuz = [float("nan") if c == 0x80 else value(c, 4, 8) for c in range(256)]
+        e5m2fnuz = [float("nan") if c == 0x80 else value(c, 5, 16) for c in range(256)]
+        e8m0 = [2.0 ** (c - 127) for c in range(255)] + [float("nan")]
+        for kind, want in [("F8_E4M3", e4m3), ("F8_E5M2", e5m2), ("F8_E4M3FNUZ", e4m3fnuz),
+                           ("F8_E5M2FNUZ", e5m2fnuz), ("F8_E8M0", e8m0)]:
+            name = "f8." + kind.lower()
+            bits = self.m.tensor(name)
+            self.assertEqual((np.uint8, (16, 16)), (bits.dtype, bits.shape), kind)
+            self.assertEqual(list(range(256)), bits.reshape(-1).tolist(), kind)
+            got = self.m.tensor(name, as_float32=True)
+            self.assertEqual((np.float32, (16, 16)), (got.dtype, got.shape), kind)
+            np.testing.assert_array_equal(np.array(want, dtype=np.float32).reshape(16, 16), got, err_msg=kind)
+            np.testing.assert_array_equal(got[3:5], self.m.rows(name, 3, 5, as_float32=True), err_msg=kind)
+        e4m3 = self.m.tensor("f8.f8_e4m3", as_float32=True).reshape(-1)
+        self.assertEqual([448.0, -448.0], e4m3[[0x7E, 0xFE]].tolist())
+        self.assertTrue(np.signbit(e4m3[0x80]))
+
     def test_a_250_byte_file_name_downloads_under_a_short_temporary_name(self):
         long = model_files.LONG_NAME
         f = [x for x in self.m.files() if x["path"] == long][0]
