@@ -648,9 +648,10 @@ def _numpy_dtype(t):
 
 def _view_strides(f, t, where=None):
     """The strides, in elements, of a tensor of a PyTorch checkpoint that is a non-contiguous view of its storage
-    (file metadata ``strides.<name>``: ``[1,4]``), or None for a tensor stored row-major."""
+    (file metadata ``strides.<name>``: ``[1,4]``), or None for a tensor stored row-major. Only a checkpoint's
+    (format ``torch``) metadata is read so: a safetensors file's ``__metadata__`` is anybody's text."""
     text = (f.get("metadata") or {}).get("strides." + t["name"])
-    if text is None:
+    if text is None or f.get("format") != "torch":
         return None
     try:
         strides = json.loads(text)

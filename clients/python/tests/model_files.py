@@ -122,7 +122,9 @@ def write_tree(out):
     codes = np.arange(256, dtype=np.uint8).reshape(16, 16)
     write_safetensors(os.path.join(d, "model.safetensors"),
                       [("w", "F32", r.standard_normal((8, 8), dtype=np.float32))]
-                      + [("f8." + k.lower(), k, codes) for k in F8])
+                      + [("f8." + k.lower(), k, codes) for k in F8],
+                      # what a PyTorch checkpoint's metadata says of a view: in a safetensors file, just text
+                      {"strides.w": "[1,8]"})
     write_safetensors(os.path.join(d, "a", "b", "extra.safetensors"),
                       [("x", "F32", r.standard_normal((4, 4), dtype=np.float32))])
     with open(os.path.join(d, "config.json"), "w") as f:

@@ -811,6 +811,11 @@ class TreeTest(unittest.TestCase):
         self.m = ferry.Client(URL, token=TOKEN).model("tiny-tree")
         self.src = os.path.join(MODELS, "tree")
 
+    def test_safetensors_metadata_naming_strides_is_only_text(self):
+        want = model_files.read_safetensors(os.path.join(MODELS, "tree", "model.safetensors"))["w"][2]
+        np.testing.assert_array_equal(want, self.m.tensor("w"))
+        np.testing.assert_array_equal(want[2:4], self.m.rows("w", 2, 4))
+
     def test_f8_codes_as_float32(self):
         # as_float32 gave the uint8 codes back unchanged: a float32 request answered with bits
         def value(code, exp_bits, bias):  # sign, exponent, mantissa; exponent 0 is subnormal
