@@ -34,6 +34,16 @@ public final class ByteBudget {
   }
 
   /**
+   * The bytes a push's pool (or budget) for chunks of at most {@code each} bytes may hold: room for two of them when
+   * two fit in 40% of the maximum heap (one per core of a small machine: the launcher's heap on two cores is 384 MiB,
+   * whose third, 123 MiB as the JVM counts it, held a single 64 MiB chunk), else a third of the heap.
+   */
+  static long forTwo(long each) {
+    long heap = Runtime.getRuntime().maxMemory();
+    return 2 * each <= heap * 2 / 5 ? Math.max(heapShare(), 2 * each) : heapShare();
+  }
+
+  /**
    * The bytes a pull's pool of buffers may hold: half the maximum heap. A pull holds little else on the heap (the
    * snapshot, the tensor tables), and two 64 MiB chunks with their frames fit in half of the launcher's default heap
    * on two cores, one per core.

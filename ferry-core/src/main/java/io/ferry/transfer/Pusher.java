@@ -61,7 +61,8 @@ public final class Pusher {
   private final CodecPolicy codec;
   private final TransferListener listener;
   private final ObjectRemover remover;
-  private final ByteBudget encodeBudget = ByteBudget.forHeap();
+  /** Bounds what the encodes hold beside their inputs and pooled payloads; made by {@link #store} for its chunks. */
+  private ByteBudget encodeBudget = ByteBudget.forHeap();
   /** Direct buffers: whole-file hashes, and chunks that go to the store as they are or through zstd. */
   private final ReadBuffers buffers = new ReadBuffers(ByteBudget.heapShare());
   /**
@@ -199,7 +200,9 @@ public final class Pusher {
    * @param index the store-wide small-chunk index, or {@link IndexLookup#NONE}
    */
   public Staged store(Prepared prepared, Locator known, IndexLookup index) throws IOException {
-    arrayBuffers = floatInputs(biggestFloatChunk(prepared));
+    long biggest = biggestFloatChunk(prepared);
+    arrayBuffers = floatInputs(biggest);
+    encodeBudget = new ByteBudget(ByteBudget.forTwo(biggest));
     Lookup lookup = new Lookup(known, index);
     List<ChunkId> created = Collections.synchronizedList(new ArrayList<>());
     AtomicLong storedBytes = new AtomicLong();
@@ -499,14 +502,16 @@ public final class Pusher {
   }
 
   /**
-   * Buffers of one size, room for the push's biggest float-coded chunk, that chunks of every size share. Sized ones
+   * Buffers of one size, room for the push's biggest float-coded chunk, that chunks of every size share, two of them
+   * when two fit in 40% of the heap ({@link ByteBudget#forTwo}: the third of the launcher's heap on two cores held one
+   * 64 MiB chunk, and the push's second half ran on one core). Sized ones
    * (a buffer per size class) were dropped and made again whenever a bigger chunk came while the bound was reached:
    * a push of a 1.94 GiB bf16 model of 21, 32 and 64 MiB chunks made about 640 MB of new input arrays, which the
    * young collections then copied into the old generation with every worker stopped (0.35-0.98 s of pauses a push).
    */
   private static ReadBuffers floatInputs(long biggest) {
     int uniform = (int) Math.max(1, Math.min(biggest, Integer.MAX_VALUE - 64));
-    return new ReadBuffers(ByteBudget.heapShare(), ByteBuffer::allocate, uniform);
+    return new ReadBuffers(Math.max(ByteBudget.forTwo(uniform), 256 << 10), ByteBuffer::allocate, uniform);
   }
 
   /** The length of the biggest chunk of {@code prepared} that reads into {@link #arrayBuffers}, or 0. */
@@ -529,13 +534,15 @@ public final class Pusher {
 
   /**
    * The heap an encode of the chunk holds beside its input: the float codec's two-byte path (bf16, f16) writes its
-   * payload, at most the chunk's size, straight from the input; other encodes split planes and copy, about three
-   * times the chunk.
+   * payload straight from the input into an array of {@link #payloads}, which bounds those apart, and falls back to
+   * splitting the chunk into planes (the chunk's size) for data that path does not take; other encodes split planes
+   * and copy, about three times the chunk. (The charge was the chunk's size and 64 bytes: two 64 MiB chunks never
+   * fitted a budget of exactly two.)
    */
   private long encodeFootprint(ChunkPlanner.Range r) {
     boolean twoByteFloat = codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint())
         && FloatCodec.elementWidth(r.hint().dtype()) == 2;
-    return twoByteFloat ? r.length() + 64 : 3L * r.length();
+    return twoByteFloat ? r.length() : 3L * r.length();
   }
 
   /**
