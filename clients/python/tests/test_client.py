@@ -432,6 +432,15 @@ class _Recorder(_LocalServer):
         self._start(Handler)
 
 
+def _answer(handler, status, content_type, body):
+    """Sends a whole answer from a test server's handler: status, type, length and body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class _Fixed(_LocalServer):
     """Answers every GET with 200 and ``body``."""
 
@@ -440,11 +449,7 @@ class _Fixed(_LocalServer):
     def __init__(self, body):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                _answer(self, 200, "application/json", body)
 
             def log_message(self, *args):
                 pass
@@ -526,11 +531,8 @@ class _TamperProxy(_LocalServer):
                             self.wfile.flush()
                             time.sleep(3)
                     return
-                self.send_response(resp.status if hasattr(resp, "status") else resp.code)
-                self.send_header("Content-Type", resp.headers.get("Content-Type", "application/octet-stream"))
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                _answer(self, resp.status if hasattr(resp, "status") else resp.code,
+                        resp.headers.get("Content-Type", "application/octet-stream"), body)
 
             def log_message(self, *args):
                 pass
