@@ -69,8 +69,8 @@ public final class Pusher {
    * Heap buffers for the float chunks of a push with a codec: the float codec works on arrays and would otherwise copy
    * each chunk onto the heap first, which on a small heap is what runs out. Made by {@link #store} for its chunks
    * ({@link #floatInputs}), bounded like the encode budget (at least one buffer): each bf16 or f16 encode holds its
-   * input here and its payload in the encode budget, so a heap with room for two of the push's biggest chunks in a
-   * third (the launcher's on two cores, for 64 MiB chunks) encodes two at once (docs/memory.md).
+   * input here, so a heap with room for two of the push's biggest chunks in 40% of it (the launcher's on two cores,
+   * for 64 MiB chunks) encodes two at once (docs/memory.md).
    */
   private ReadBuffers arrayBuffers = floatInputs(0);
   /**
@@ -81,10 +81,8 @@ public final class Pusher {
    * payloads of two 64 MiB bf16 chunks of weight-like values (about 44 MiB each) on the launcher's heap for two cores,
    * so both cores encode; payloads near the chunk's size (values the codec barely compresses) go one at a time, so
    * that inputs and payloads together stay within seven twelfths of the heap (a payload bigger than the bound waits
-   * for the others and runs alone). The encode budget still counts each encode's payload as it did when the payload
-   * was new. With a sixth, one payload at a time, the second core's encode waited for the first chunk's write and
-   * {@code fsync}: push + {@code sync} of a 1.94 GiB bf16 model was slower in each of seven interleaved pairs
-   * (4.4-9.2 s against 5.0-11.4 s, other work sharing the machine).
+   * for the others and runs alone). The encode budget charges each encode apart ({@link #encodeFootprint}). With a
+   * sixth, one payload at a time, the second core's encode waited for the first chunk's write and {@code fsync}.
    */
   private final ReadBuffers payloads = new ReadBuffers(ByteBudget.heapShare() * 3 / 4, ByteBuffer::allocate);
   /** Set when the push failed, so that queued chunk tasks stop without writing. */
@@ -504,10 +502,10 @@ public final class Pusher {
   /**
    * Buffers of one size, room for the push's biggest float-coded chunk, that chunks of every size share, two of them
    * when two fit in 40% of the heap ({@link ByteBudget#forTwo}: the third of the launcher's heap on two cores held one
-   * 64 MiB chunk, and the push's second half ran on one core). Sized ones
-   * (a buffer per size class) were dropped and made again whenever a bigger chunk came while the bound was reached:
-   * a push of a 1.94 GiB bf16 model of 21, 32 and 64 MiB chunks made about 640 MB of new input arrays, which the
-   * young collections then copied into the old generation with every worker stopped (0.35-0.98 s of pauses a push).
+   * 64 MiB chunk, and the push's second half ran on one core). Sized ones (a buffer per size class) were dropped and
+   * made again whenever a bigger chunk came while the bound was reached: a push of a 1.94 GiB bf16 model of 21, 32
+   * and 64 MiB chunks made about 640 MB of new input arrays, which the young collections then copied into the old
+   * generation with every worker stopped (0.35-0.98 s of pauses a push).
    */
   private static ReadBuffers floatInputs(long biggest) {
     int uniform = (int) Math.max(1, Math.min(biggest, Integer.MAX_VALUE - 64));
