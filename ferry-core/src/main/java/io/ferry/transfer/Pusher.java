@@ -62,7 +62,7 @@ public final class Pusher {
   private final TransferListener listener;
   private final ObjectRemover remover;
   /** Bounds what the encodes hold beside their inputs and pooled payloads; made by {@link #store} for its chunks. */
-  private ByteBudget encodeBudget = ByteBudget.forHeap();
+  private ByteBudget encodeBudget;
   /** Direct buffers: whole-file hashes, and chunks that go to the store as they are or through zstd. */
   private final ReadBuffers buffers = new ReadBuffers(ByteBudget.heapShare());
   /**
@@ -72,7 +72,7 @@ public final class Pusher {
    * input here, so a heap with room for two of the push's biggest chunks in 40% of it (the launcher's on two cores,
    * for 64 MiB chunks) encodes two at once (docs/memory.md).
    */
-  private ReadBuffers arrayBuffers = floatInputs(0);
+  private ReadBuffers arrayBuffers;
   /**
    * Heap arrays the float codec writes big chunks' payloads into ({@link PayloadArray}), kept for the next chunk once
    * the chunk is in the store. A new payload array per chunk was 1.3 GB of arrays of tens of MiB in a push of a 2 GB
