@@ -12,9 +12,10 @@ version and snapshot objects, fetched by their ids (see README.md).
 """
 
 from .client import PART_SUFFIX, Client, Model, Tensor, part_name
-from .errors import FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError
+from .errors import (FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError,
+                     FerryTransferError)
 
 __version__ = "0.1.0"
 
 __all__ = ["Client", "Model", "Tensor", "PART_SUFFIX", "part_name", "FerryError", "FerryHTTPError",
-           "FerryConnectionError", "FerryIntegrityError", "FerryNotFoundError", "__version__"]
+           "FerryConnectionError", "FerryTransferError", "FerryIntegrityError", "FerryNotFoundError", "__version__"]

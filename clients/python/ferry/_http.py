@@ -8,7 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .errors import FerryConnectionError, FerryHTTPError
+from .errors import FerryConnectionError, FerryHTTPError, FerryTransferError
 
 #: Statuses after which the same request is tried on the next server (when the client has several).
 RETRY_STATUSES = (502, 503, 504)
@@ -44,7 +44,8 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 class Transport:
     """Sends requests to one of several servers, round-robin; a server that cannot be reached or answers 502/503/504
-    is skipped for that request and the next one is tried, each server once."""
+    is skipped for that request and the next one is tried, each server once. An answer that breaks off after its
+    headers is the caller's to try again (``transfer_attempts`` in all), on another server first (``avoid``)."""
 
     def __init__(self, url, token, timeout):
         self.urls = _split_urls(url)
@@ -55,32 +56,52 @@ class Transport:
         self.bytes_received = 0
         self.requests = 0
 
-    def _order(self):
+    @property
+    def transfer_attempts(self):
+        """How often a request whose answer broke off is made in all: once per server, and twice with one server (a
+        server restarted, or a connection reset once, answers the second time)."""
+        return max(2, len(self.urls))
+
+    def _order(self, avoid=None):
         with self._lock:
             start = self._next
             self._next = (self._next + 1) % len(self.urls)
-        return [self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))]
+        order = [self.urls[(start + i) % len(self.urls)] for i in range(len(self.urls))]
+        if avoid in order and len(order) > 1:
+            # the server whose answer just broke off is tried last (round-robin alone may pick it again when other
+            # threads' requests moved the turn on)
+            order.remove(avoid)
+            order.append(avoid)
+        return order
 
-    def open(self, path, headers=None, context=None):
+    def base_of(self, resp):
+        """The server URL (as given) that sent ``resp``."""
+        url = resp.geturl()
+        for base in self.urls:
+            if url.startswith(base + "/"):
+                return base
+        return None
+
+    def open(self, path, headers=None, context=None, avoid=None):
         """Opens GET ``path`` (already quoted, with its query) and returns the response, ready to be read.
 
         Raises FerryHTTPError for an error status (with the server's code and message) and FerryConnectionError when
         no server could be reached. A 503 (the server is busy) from every server is tried again, a few times, after a
-        short and growing pause.
+        short and growing pause. ``avoid``: a server to try last (one whose answer to this request just broke off).
         """
         for attempt in range(BUSY_ATTEMPTS):
             try:
-                return self._open_once(path, headers, context)
+                return self._open_once(path, headers, context, avoid)
             except FerryHTTPError as e:
                 if e.status != 503 or attempt == BUSY_ATTEMPTS - 1:
                     raise
                 time.sleep(0.1 * (2 ** attempt))
 
-    def _open_once(self, path, headers, context):
+    def _open_once(self, path, headers, context, avoid):
         failures = []
         last_http = None
         http_failures = 0
-        for base in self._order():
+        for base in self._order(avoid):
             url = base + path
             req = urllib.request.Request(url, method="GET")
             if self._token:
@@ -112,15 +133,21 @@ class Transport:
         raise FerryConnectionError("%sGET %s: no server answered (tried %s)" % (where, path, "; ".join(failures)))
 
     def json(self, path, context=None):
-        with self.open(path, {"Accept": "application/json"}, context) as resp:
-            try:
-                body = resp.read()
-            except (OSError, http.client.HTTPException) as e:
-                # a body cut short (IncompleteRead), a server that stalled past the timeout, a reset connection
-                where = (context + ": ") if context else ""
-                raise FerryConnectionError("%sGET %s: the answer broke off after its headers (%s: %s)" % (
-                    where, resp.geturl(), type(e).__name__, e)) from None
-            self.count(len(body))
+        avoid = None
+        for attempt in range(self.transfer_attempts):
+            with self.open(path, {"Accept": "application/json"}, context, avoid) as resp:
+                try:
+                    body = resp.read()
+                except (OSError, http.client.HTTPException) as e:
+                    # a body cut short (IncompleteRead), a server that stalled past the timeout, a reset connection
+                    if attempt + 1 < self.transfer_attempts:
+                        avoid = self.base_of(resp)
+                        continue
+                    where = (context + ": ") if context else ""
+                    raise FerryTransferError("%sGET %s: the answer broke off after its headers (%s: %s)" % (
+                        where, resp.geturl(), type(e).__name__, e)) from None
+                self.count(len(body))
+            break
         try:
             return json.loads(body.decode("utf-8"))
         except ValueError as e:

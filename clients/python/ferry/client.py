@@ -18,7 +18,7 @@ import numpy as np
 from . import _dtypes
 from ._glob import PathFilter
 from ._http import Transport
-from .errors import FerryError, FerryIntegrityError, FerryNotFoundError
+from .errors import FerryError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
 PIECE = 1 << 20
@@ -206,20 +206,15 @@ class Client:
             # parsed again: callers get their own copy to change as they like
             return json.loads(kept)
         ctx = "reading " + what
-        digest = hashlib.sha256()
-        body = bytearray()
-        try:
-            with self._http.open("/v1/store/chunks/%s?decoded=1" % oid, context=ctx) as resp:
-                for piece in iter(lambda: resp.read(PIECE), b""):
-                    digest.update(piece)
-                    body += piece
-                    self._http.count(len(piece))
-                    if len(body) > MAX_OBJECT_BYTES:
-                        raise FerryIntegrityError("%s: the server sent more than %d bytes" % (ctx, MAX_OBJECT_BYTES))
-        except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
-            if isinstance(e, FerryError):
-                raise
-            raise FerryError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), _why(e))) from None
+        avoid = None
+        for attempt in range(self._http.transfer_attempts):
+            try:
+                digest, body = self._object_once(oid, ctx, avoid)
+                break
+            except FerryTransferError as e:
+                if attempt + 1 == self._http.transfer_attempts:
+                    raise
+                avoid = e.server
         actual = digest.hexdigest()
         if actual != oid:
             raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the object id %s; it is not used" % (
@@ -239,6 +234,26 @@ class Client:
                     self._objects_bytes -= len(old.encode("utf-8"))
         return parsed
 
+    def _object_once(self, oid, ctx, avoid):
+        digest = hashlib.sha256()
+        body = bytearray()
+        resp = None
+        try:
+            with self._http.open("/v1/store/chunks/%s?decoded=1" % oid, context=ctx, avoid=avoid) as resp:
+                for piece in iter(lambda: resp.read(PIECE), b""):
+                    digest.update(piece)
+                    body += piece
+                    self._http.count(len(piece))
+                    if len(body) > MAX_OBJECT_BYTES:
+                        raise FerryIntegrityError("%s: the server sent more than %d bytes" % (ctx, MAX_OBJECT_BYTES))
+                _check_whole(resp, len(body))
+        except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
+            if isinstance(e, FerryError):
+                raise
+            raise FerryTransferError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), _why(e)),
+                                     self._http.base_of(resp) if resp is not None else None) from None
+        return digest, body
+
     # -- chunks ---------------------------------------------------------------------------------------------------
 
     def _chunk(self, chunk, lo, hi, sink, where):
@@ -250,15 +265,25 @@ class Client:
         cid = chunk["id"]
         if not _HEX64.match(cid):
             raise FerryIntegrityError("%s: chunk id %r is not 64 lower-case hex digits" % (where, cid))
-        try:
-            self._chunk_once(chunk, lo, hi, sink, where)
-        except FerryIntegrityError as first:
+        first = None
+        transfers = self._http.transfer_attempts
+        avoid = None
+        while True:
             try:
-                self._chunk_once(chunk, lo, hi, sink, where)
-            except FerryIntegrityError as again:
-                raise FerryIntegrityError("%s (and on the first read: %s)" % (again, first)) from None
+                self._chunk_once(chunk, lo, hi, sink, where, avoid)
+                return
+            except FerryTransferError as e:
+                # a server killed or restarted mid-answer, a connection reset: asked again, of another server first
+                transfers -= 1
+                if transfers == 0:
+                    raise
+                avoid = e.server
+            except FerryIntegrityError as e:
+                if first is not None:
+                    raise FerryIntegrityError("%s (and on the first read: %s)" % (e, first)) from None
+                first = e
 
-    def _chunk_once(self, chunk, lo, hi, sink, where):
+    def _chunk_once(self, chunk, lo, hi, sink, where, avoid):
         cid = chunk["id"]
         length = chunk["length"]
         q = {"decoded": "1"}
@@ -268,8 +293,9 @@ class Client:
         ctx = "reading chunk %s of %s" % (cid, where)
         digest = hashlib.sha256()
         pos = 0
+        resp = None
         try:
-            with self._http.open(path, context=ctx) as resp:
+            with self._http.open(path, context=ctx, avoid=avoid) as resp:
                 while True:
                     piece = resp.read(min(PIECE, length + 1 - pos))
                     if not piece:
@@ -283,11 +309,12 @@ class Client:
                     pos += n
                     if pos > length:
                         break
+                _check_whole(resp, pos)
         except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
             if isinstance(e, FerryError):
                 raise
-            raise FerryError("%s: the transfer broke after %d of %d bytes: %s" % (
-                ctx, pos, length, _why(e))) from None
+            raise FerryTransferError("%s: the transfer broke after %d of %d bytes: %s" % (
+                ctx, pos, length, _why(e)), self._http.base_of(resp) if resp is not None else None) from None
         if pos != length:
             raise FerryIntegrityError("%s: expected %d bytes, the server sent %s" % (
                 ctx, length, "more" if pos > length else pos))
@@ -597,6 +624,14 @@ def _list(doc, key, what):
     if not isinstance(got, list):
         raise FerryError("%s: expected a JSON object with a list %r, got %s" % (what, key, _short(doc)))
     return got
+
+
+def _check_whole(resp, got):
+    """Raises http.client.IncompleteRead when the answer ended before its Content-Length (read(n) of http.client
+    returns b"" at such an end instead of raising, as it does in chunked encoding): the transfer broke off."""
+    declared = resp.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and got < int(declared):
+        raise http.client.IncompleteRead(b"", int(declared) - got)
 
 
 def _why(e):

@@ -33,6 +33,16 @@ class FerryConnectionError(FerryError):
     """No server could be reached (every URL given to the client was tried)."""
 
 
+class FerryTransferError(FerryConnectionError):
+    """An answer broke off after its headers: cut short, reset, or stalled longer than the client's timeout (a server
+    killed or restarted mid-answer). The client has already tried the request again on its other servers (and once
+    more on a single one) before raising it. ``server``: the URL of the server whose answer broke off last, or None."""
+
+    def __init__(self, message, server=None):
+        super().__init__(message)
+        self.server = server
+
+
 class FerryIntegrityError(FerryError):
     """Bytes received from a server are not the bytes asked for: a chunk whose SHA-256 is not its id, a chunk of the
     wrong length, or a file whose SHA-256 is not the one its version lists."""

@@ -736,6 +736,42 @@ class BrokenAnswerTest(unittest.TestCase):
         self.broken(lambda p: "stall" if chunk(p) else None, read, lm, "timed out", timeout=0.5)
 
 
+    def test_an_answer_that_breaks_off_is_asked_again_of_another_server(self):
+        # a server killed or restarted mid-answer: the chunk (or the version or snapshot object) is asked again of
+        # the next server, and the read succeeds; with one server, once more of it
+        expected = ferry.Client(URL, token=TOKEN).model("tiny:prod").tensor("lm_head.weight")
+        cut = []
+
+        def every_chunk(path):
+            if "/v1/store/chunks/" in path:
+                cut.append(path)
+                return "cut"
+            return None
+        broken = _TamperProxy(URL, breaks=every_chunk)
+        try:
+            c = ferry.Client([broken.url(), URL], token=TOKEN)
+            for _ in range(2):  # round-robin: one of the two starts at the broken server
+                np.testing.assert_array_equal(expected, c.model("tiny:prod").tensor("lm_head.weight"))
+            d = scratch("broken-off")
+            c.model("tiny:prod").download(d)
+            self.assertEqual(relative_files(os.path.join(MODELS, "v2")), relative_files(d))
+            self.assertGreater(len(cut), 0, "no answer was broken off")
+        finally:
+            broken.close()
+
+        del cut[:]
+
+        def first_only(path):
+            return every_chunk(path) if not cut else None
+        proxy = _TamperProxy(URL, breaks=first_only)
+        try:
+            np.testing.assert_array_equal(
+                expected, ferry.Client(proxy.url(), token=TOKEN).model("tiny:prod").tensor("lm_head.weight"))
+            self.assertEqual(1, len(cut))
+        finally:
+            proxy.close()
+
+
 class IntegrityTest(unittest.TestCase):
     def test_a_chunk_changed_in_transit_is_refused(self):
         proxy = _TamperProxy(URL)
