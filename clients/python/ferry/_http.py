@@ -13,6 +13,12 @@ from .errors import FerryConnectionError, FerryHTTPError, FerryTransferError
 #: Statuses after which the same request is tried on the next server (when the client has several).
 RETRY_STATUSES = (502, 503, 504)
 
+#: The most a JSON answer may hold (as a version or snapshot object): a server sending more is refused, not buffered.
+MAX_JSON_BYTES = 1 << 31
+
+#: Bytes read at a time from a JSON answer.
+_PIECE = 1 << 20
+
 #: Rounds over the servers while they all answer 503 (busy).
 BUSY_ATTEMPTS = 4
 
@@ -137,7 +143,7 @@ class Transport:
         for attempt in range(self.transfer_attempts):
             with self.open(path, {"Accept": "application/json"}, context, avoid) as resp:
                 try:
-                    body = resp.read()
+                    body = _read_json_body(resp, path)
                 except (OSError, http.client.HTTPException) as e:
                     # a body cut short (IncompleteRead), a server that stalled past the timeout, a reset connection
                     if attempt + 1 < self.transfer_attempts:
@@ -157,6 +163,24 @@ class Transport:
     def count(self, n):
         with self._lock:
             self.bytes_received += n
+
+
+def _read_json_body(resp, path):
+    """The whole body of a JSON answer, read in pieces up to MAX_JSON_BYTES (a hostile or broken server cannot make
+    the client buffer without end); IncompleteRead when it ends before its Content-Length."""
+    body = bytearray()
+    while True:
+        piece = resp.read(_PIECE)
+        if not piece:
+            break
+        body += piece
+        if len(body) > MAX_JSON_BYTES:
+            raise FerryConnectionError("GET %s: the answer is larger than %d bytes, more than any JSON answer of a"
+                                       " Ferry server; it is not read further" % (path, MAX_JSON_BYTES))
+    declared = resp.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and len(body) < int(declared):
+        raise http.client.IncompleteRead(bytes(body[:0]), int(declared) - len(body))
+    return bytes(body)
 
 
 def _http_error(e, method, url, context):

@@ -736,6 +736,18 @@ class BrokenAnswerTest(unittest.TestCase):
         self.broken(lambda p: "stall" if chunk(p) else None, read, lm, "timed out", timeout=0.5)
 
 
+    def test_a_json_answer_past_the_bound_is_refused_not_buffered(self):
+        from ferry import _http
+        bound = _http.MAX_JSON_BYTES
+        _http.MAX_JSON_BYTES = 10
+        try:
+            with self.assertRaises(ferry.FerryConnectionError) as e:
+                ferry.Client(URL, token=TOKEN).models()
+            self.assertIn("larger than 10 bytes", str(e.exception))
+            self.assertIn("GET /v1/models", str(e.exception))
+        finally:
+            _http.MAX_JSON_BYTES = bound
+
     def test_an_answer_that_breaks_off_is_asked_again_of_another_server(self):
         # a server killed or restarted mid-answer: the chunk (or the version or snapshot object) is asked again of
         # the next server, and the read succeeds; with one server, once more of it
