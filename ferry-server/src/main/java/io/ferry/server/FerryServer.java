@@ -3,6 +3,7 @@ package io.ferry.server;
 import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
 import io.ferry.server.http.HeaderDeadline;
+import io.ferry.server.http.StreamlessDeadline;
 import io.ferry.server.http.Route;
 import io.ferry.server.http.MemoryBudget;
 import io.ferry.server.web.WebUi;
@@ -21,7 +22,10 @@ import org.eclipse.jetty.alpn.server.ALPNServerConnectionFactory;
 import org.eclipse.jetty.http.UriCompliance;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.http2.server.HTTP2ServerConnectionFactory;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.ConnectionFactory;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.NetworkConnectionLimit;
@@ -92,14 +96,21 @@ public final class FerryServer implements AutoCloseable {
     // Jetty 12 keeps HttpConfiguration's minimum request data rate without enforcing it: Exchange reads bodies at
     // a minimum rate of its own (Exchange.MIN_BODY_RATE)
     // the idle timeout closes a connection that sends nothing; a request's line and headers must also all arrive
-    // within it, however steadily they trickle (slow-loris)
+    // within it, however steadily they trickle (slow-loris); an HTTP/2 connection must have a request in flight or
+    // begin one within it (StreamlessDeadline), whatever other frames it sends
     HttpConnectionFactory h1 = new HeaderDeadline(http, options.idleTimeout());
     ServerConnector connector;
     if (options.tlsCert() != null) {
       http.setSecureScheme("https");
       http.addCustomizer(new SecureRequestCustomizer(false));
-      HTTP2ServerConnectionFactory h2 = new HTTP2ServerConnectionFactory(http);
+      HTTP2ServerConnectionFactory h2 = new HTTP2ServerConnectionFactory(http) {
+        @Override
+        public Connection newConnection(Connector c, EndPoint endPoint) {
+          return StreamlessDeadline.watch(super.newConnection(c, endPoint), c, options.idleTimeout());
+        }
+      };
       h2.setMaxConcurrentStreams(128);
+      h2.setStreamIdleTimeout(options.idleTimeout().toMillis());
       ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory();
       alpn.setDefaultProtocol(h1.getProtocol());
       SslContextFactory.Server ssl = new SslContextFactory.Server();
@@ -113,8 +124,14 @@ public final class FerryServer implements AutoCloseable {
       SslConnectionFactory tls = new SslConnectionFactory(ssl, alpn.getProtocol());
       connector = new ServerConnector(jetty, tls, alpn, h2, h1);
     } else {
-      HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(http);
+      HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(http) {
+        @Override
+        public Connection newConnection(Connector c, EndPoint endPoint) {
+          return StreamlessDeadline.watch(super.newConnection(c, endPoint), c, options.idleTimeout());
+        }
+      };
       h2c.setMaxConcurrentStreams(128);
+      h2c.setStreamIdleTimeout(options.idleTimeout().toMillis());
       connector = new ServerConnector(jetty, new ConnectionFactory[] {h1, h2c});
     }
     connector.setHost(options.host());

@@ -196,6 +196,50 @@ class HardeningTest {
     assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
   }
 
+  @Test
+  void anHttp2ConnectionThatNeverFinishesARequestIsClosedWhileOthersAreServed() throws Exception {
+    // over h2c: a request's header block as a trickle of CONTINUATION frames (no stream exists until the block ends,
+    // so no stream timeout applies), or only PINGs; each frame kept the connection from being idle, and both held it
+    // as long as they went on
+    byte[] path = "/v1/store".getBytes(StandardCharsets.US_ASCII);
+    ByteBuffer block = ByteBuffer.allocate(64).put((byte) 0x82).put((byte) 0x86).put((byte) 0x04)
+        .put((byte) path.length).put(path); // :method GET, :scheme http, :path /v1/store (HPACK, no Huffman)
+    byte[] headers = java.util.Arrays.copyOf(block.array(), block.position());
+    for (boolean continuation : new boolean[] {true, false}) {
+      long start = System.nanoTime();
+      boolean closed = false;
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        OutputStream out = s.getOutputStream();
+        out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        out.write(h2Frame(4, 0, 0, new byte[0])); // SETTINGS
+        if (continuation) {
+          out.write(h2Frame(1, 0x1, 1, headers)); // HEADERS, END_STREAM, no END_HEADERS
+        }
+        s.setSoTimeout(200);
+        for (int i = 0; i < 100 && !closed; i++) {
+          try {
+            out.write(continuation ? h2Frame(9, 0, 1, new byte[0]) : h2Frame(6, 0, 0, new byte[8]));
+            closed = drainUntilClosed(s.getInputStream());
+          } catch (java.net.SocketException e) {
+            closed = true;
+          }
+          if (i % 10 == 0) {
+            assertThat(fx.send(get(base, "/v1/store/chunks/" + chunk)).body()).isEqualTo(chunkBytes);
+          }
+        }
+      }
+      assertThat(closed).as("the server closed the connection (" + (continuation ? "CONTINUATION" : "PING")
+          + " frames)").isTrue();
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
+    }
+  }
+
+  /** An HTTP/2 frame: length, type, flags, stream id, payload. */
+  private static byte[] h2Frame(int type, int flags, int stream, byte[] payload) {
+    return ByteBuffer.allocate(9 + payload.length).put((byte) (payload.length >>> 16))
+        .putShort((short) payload.length).put((byte) type).put((byte) flags).putInt(stream).put(payload).array();
+  }
+
   /** Reads until end of stream; false if the read timed out first. */
   static boolean drainUntilClosed(InputStream in) throws Exception {
     byte[] buf = new byte[8192];
