@@ -55,6 +55,29 @@ class LocalRefStoreTest extends RefStoreContract {
   }
 
   /**
+   * A ref's lock file that is not a regular file (a fifo, a directory or a symbolic link put in its place) is damage,
+   * named by every move: a fifo made the move (and a push) wait forever, and a link failed it with a bare "Too many
+   * levels of symbolic links" naming no file. The link's target is not touched.
+   */
+  @Test
+  @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void aLockFileThatIsNotAFileIsReportedAsDamage() throws Exception {
+    Path tags = ((LocalBackend) backend).root().resolve("refs/llama/tags");
+    Files.createDirectories(tags.resolve("dir.lock"));
+    Process mkfifo = new ProcessBuilder("mkfifo", tags.resolve("fifo.lock").toString()).start();
+    Assumptions.assumeTrue(mkfifo.waitFor() == 0, "mkfifo is needed for this test");
+    Path outside = Files.writeString(((LocalBackend) backend).root().resolveSibling("outside.txt"), "theirs");
+    Files.createSymbolicLink(tags.resolve("link.lock"), outside);
+    for (String tag : List.of("dir", "fifo", "link")) {
+      String ref = "llama/tags/" + tag;
+      assertThatThrownBy(() -> cas(ref, null, id("a"))).as(ref).isInstanceOf(CorruptRefException.class)
+          .hasMessageContaining(tags.resolve(tag + ".lock").toString()).hasMessageContaining("not a regular file");
+      assertThat(refs.get(ref)).as(ref).isEmpty();
+    }
+    assertThat(Files.readString(outside)).isEqualTo("theirs");
+  }
+
+  /**
    * A ref log that is a symbolic link, or that lies in a directory linked out of the store, is damage: reads and moves
    * refuse it naming the file, and no move appends to, or creates, a file outside the store (in a shared store anyone
    * who may write its refs could otherwise have another user's tag write into that user's files).

@@ -191,8 +191,22 @@ final class LocalRefStore implements RefStore {
     Path lockFile = file(name, LOCK);
     checkInside(name, lockFile.getParent());
     Durable.createDirectories(lockFile.getParent());
-    FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
-        LinkOption.NOFOLLOW_LINKS);
+    requireLockFile(name, lockFile);
+    FileChannel ch;
+    try {
+      // read and write: opening a fifo for writing alone waits for a reader, forever
+      ch = FileChannel.open(lockFile, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
+          LinkOption.NOFOLLOW_LINKS);
+    } catch (IOException e) {
+      requireLockFile(name, lockFile);
+      throw e;
+    }
+    try {
+      requireLockFile(name, lockFile);
+    } catch (IOException | RuntimeException e) {
+      ch.close();
+      throw e;
+    }
     try {
       while (true) {
         try {
@@ -210,6 +224,25 @@ final class LocalRefStore implements RefStore {
     } catch (IOException | RuntimeException e) {
       ch.close();
       throw e;
+    }
+  }
+
+  /**
+   * Refuses a ref's lock file that is not a regular file (a symbolic link, a directory, a fifo, a socket or a device)
+   * as damage naming it: opening a fifo waited forever, and a link was refused with a bare "Too many levels of
+   * symbolic links" that named no file.
+   */
+  private void requireLockFile(String name, Path lockFile) throws IOException {
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(lockFile, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException e) {
+      return;
+    }
+    if (!a.isRegularFile()) {
+      throw new CorruptRefException(name, uri, 1, lockFile + " is not a regular file ("
+          + (a.isDirectory() ? "a directory" : a.isSymbolicLink() ? "a symbolic link" : "a fifo, socket or device")
+          + "); a ref's lock file is an empty file that only writers make: remove it and retry");
     }
   }
 
