@@ -83,7 +83,8 @@ final class GarbageCollector {
         }
       }
       Deque<ChunkId> roots = new ArrayDeque<>();
-      for (String ref : refs.list("")) {
+      // deleted refs too: what a deleted tag or a removed model pointed at is kept while its log entries are recent
+      for (String ref : refs.listLogged("")) {
         Optional<ChunkId> value = refs.get(ref);
         if (value.isPresent()) {
           requireVersion(ref, value.get());
@@ -302,7 +303,7 @@ final class GarbageCollector {
     Set<ChunkId> out = new HashSet<>();
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>();
-    for (String ref : refs.list("")) {
+    for (String ref : refs.listLogged("")) {
       List<RefLogEntry> log = refs.log(ref);
       for (int i = log.size() - 1; i >= 0 && !log.get(i).when().isBefore(since); i--) {
         if (log.get(i).newId() != null) {

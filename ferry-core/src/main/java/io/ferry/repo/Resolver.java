@@ -13,6 +13,7 @@ import io.ferry.store.RefStore;
 import io.ferry.version.RefSpec;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -86,7 +87,10 @@ final class Resolver {
       }
     }
     Set<ChunkId> matches = new TreeSet<>();
-    for (String ref : modelRefs(spec.model())) {
+    Set<ChunkId> current = new HashSet<>();
+    // the logs of deleted refs too: a removed model's versions stay readable by the ids its reflog prints
+    for (String ref : loggedModelRefs(spec.model())) {
+      refs.get(ref).ifPresent(current::add);
       for (RefLogEntry e : refs.log(ref)) {
         for (ChunkId id : new ChunkId[] {e.oldId(), e.newId()}) {
           if (id != null && id.hex().startsWith(prefix)) {
@@ -95,8 +99,19 @@ final class Resolver {
         }
       }
     }
+    // a log names versions that gc has removed since (once their entries aged past the grace period): they are no
+    // versions of the model any more, neither to read nor to make a prefix ambiguous (one a ref points at now is
+    // damage, not gc: reading it reports the missing object)
+    List<ChunkId> gone = new ArrayList<>(matches.isEmpty() ? List.of() : db.store().missing(new ArrayList<>(matches)));
+    gone.removeAll(current);
+    matches.removeAll(gone);
     if (matches.isEmpty()) {
       matches = historyMatches(spec.model(), prefix);
+    }
+    if (matches.isEmpty() && !gone.isEmpty()) {
+      throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix + " any more: its ref log"
+          + " names " + gone.get(0).shortHex(12) + (gone.size() > 1 ? " and " + (gone.size() - 1) + " more" : "")
+          + ", which gc removed after the refs moved off it (ferry reflog shows when)");
     }
     if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
       throw noModel(spec.model());
@@ -211,6 +226,17 @@ final class Resolver {
     for (String ref : modelRefs(model)) {
       if (ref.startsWith(prefix) && refs.get(ref).isPresent()) {
         out.add(ref.substring(prefix.length()));
+      }
+    }
+    return out;
+  }
+
+  /** The model's refs (head and tags) that have a log, deleted ones included; not those of models nested under it. */
+  private List<String> loggedModelRefs(String model) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (String ref : refs.listLogged(model + "/")) {
+      if (RefNames.modelOf(ref).equals(model)) {
+        out.add(ref);
       }
     }
     return out;

@@ -132,7 +132,7 @@ public final class Verifier {
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
   private void checkRefLogs(Errors errors) throws IOException {
-    List<String> all = new ArrayList<>(refs.list(""));
+    List<String> all = new ArrayList<>(refs.listLogged(""));
     all.addAll(refs.unreadable());
     for (String ref : all) {
       try {

@@ -57,6 +57,13 @@ public interface RefStore extends Closeable {
   List<String> list(String prefix) throws IOException;
 
   /**
+   * Names of the refs that start with {@code prefix} and have a log, sorted: the existing refs and the deleted ones
+   * (a deleted ref keeps its log). gc marks from the recent entries of these logs, so that what a deleted tag or a
+   * removed model pointed at is kept for the grace period, and a version named in them can still be found.
+   */
+  List<String> listLogged(String prefix) throws IOException;
+
+  /**
    * The ref's log, oldest first; empty if the ref never existed.
    *
    * @throws io.ferry.error.CorruptRefException if the log is damaged: an entry that does not decode, one missing from

@@ -96,6 +96,11 @@ class TagAfterHeadTest {
     }
 
     @Override
+    public List<String> listLogged(String prefix) throws IOException {
+      return d.listLogged(prefix);
+    }
+
+    @Override
     public List<RefLogEntry> log(String name) throws IOException {
       return d.log(name);
     }

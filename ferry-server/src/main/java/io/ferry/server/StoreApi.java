@@ -396,7 +396,8 @@ final class StoreApi {
       }
       ex.require(a.canReadAny(), "read access to some model");
       ArrayNode arr = Exchange.JSON.createArrayNode();
-      for (String name : refs.list(prefix)) {
+      boolean deletedToo = "1".equals(ex.query("deleted"));
+      for (String name : deletedToo ? refs.listLogged(prefix) : refs.list(prefix)) {
         if (RefNames.isValidRef(name) && a.canRead(RefNames.modelOf(name))) {
           arr.add(name);
         }

@@ -246,6 +246,24 @@ public abstract class RefStoreContract {
   }
 
   @Test
+  void deletedRefsAreListedWithTheirLogs() throws Exception {
+    ChunkId a = id("a");
+    cas("llama/head", null, a);
+    cas("llama/tags/prod", null, a);
+    cas("llama/tags/old", null, a);
+    cas("llama/tags/old", a, null);
+    cas("gone/head", null, a);
+    cas("gone/head", a, null);
+    assertThat(refs.list("")).containsExactly("llama/head", "llama/tags/prod");
+    assertThat(refs.listLogged("")).as("existing and deleted refs, sorted")
+        .containsExactly("gone/head", "llama/head", "llama/tags/old", "llama/tags/prod");
+    assertThat(refs.listLogged("llama/tags/")).containsExactly("llama/tags/old", "llama/tags/prod");
+    assertThat(refs.listLogged("gone/")).containsExactly("gone/head");
+    assertThat(refs.listLogged("nothing/")).isEmpty();
+    assertThat(refs.log("gone/head")).extracting(RefLogEntry::newId).containsExactly(a, null);
+  }
+
+  @Test
   void logKeepsEveryMoveOldestFirst() throws Exception {
     ChunkId a = id("a");
     ChunkId b = id("b");

@@ -270,6 +270,24 @@ final class LocalRefStore implements RefStore {
     return out;
   }
 
+  @Override
+  public List<String> listLogged(String prefix) throws IOException {
+    ensureOpen();
+    String p = prefix == null ? "" : prefix;
+    Path base = walkBase(p);
+    if (!Files.isDirectory(base)) {
+      return List.of();
+    }
+    List<String> names = new ArrayList<>();
+    walkLogs(base, (name, f) -> {
+      if (name.startsWith(p) && Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
+        names.add(name);
+      }
+    });
+    names.sort(null);
+    return names;
+  }
+
   /** Names under which a log file is not a regular file; valid ref names only (anything else is not a ref). */
   @Override
   public List<String> unreadable() throws IOException {

@@ -392,6 +392,16 @@ public final class NumberedRefStore implements RefStore {
 
   @Override
   public List<String> list(String prefix) throws IOException {
+    return names(prefix, false);
+  }
+
+  @Override
+  public List<String> listLogged(String prefix) throws IOException {
+    return names(prefix, true);
+  }
+
+  /** The refs under {@code prefix} that exist now, or with {@code deletedToo} that have at least one log entry. */
+  private List<String> names(String prefix, boolean deletedToo) throws IOException {
     ensureOpen();
     String p = prefix == null ? "" : prefix;
     List<String> names = new ArrayList<>();
@@ -423,7 +433,7 @@ public final class NumberedRefStore implements RefStore {
     List<Head> heads = heads(names, listed);
     List<String> out = new ArrayList<>();
     for (int i = 0; i < names.size(); i++) {
-      if (heads.get(i).value() != null) {
+      if (heads.get(i).value() != null || deletedToo && heads.get(i).seq() > 0) {
         out.add(names.get(i));
       }
     }

@@ -165,10 +165,19 @@ final class HttpRefStore implements RefStore {
 
   @Override
   public List<String> list(String prefix) throws IOException {
+    return names(prefix, false);
+  }
+
+  @Override
+  public List<String> listLogged(String prefix) throws IOException {
+    return names(prefix, true);
+  }
+
+  private List<String> names(String prefix, boolean deletedToo) throws IOException {
     String what = "list refs under '" + prefix + "'";
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", "/refs?prefix="
-        + HttpBackend.queryValue(prefix), null, List.of(), HttpBackend.JSON_LIMIT, ServerPool.AnswerCheck.NONE),
-        ServerPool.Retry.HEDGED);
+        + HttpBackend.queryValue(prefix) + (deletedToo ? "&deleted=1" : ""), null, List.of(), HttpBackend.JSON_LIMIT,
+        ServerPool.AnswerCheck.NONE), ServerPool.Retry.HEDGED);
     if (a.status() != 200) {
       throw refError(a, what, prefix, "200");
     }

@@ -235,7 +235,8 @@ final class ProtocolServer implements AutoCloseable {
         chunk(ex, method, ChunkId.parse(path.substring("/chunks/".length())));
       } else if (path.equals("/refs") && method.equals("GET")) {
         ArrayNode out = json.createArrayNode();
-        store.refs().list(query.getOrDefault("prefix", "")).forEach(out::add);
+        String p = query.getOrDefault("prefix", "");
+        ("1".equals(query.get("deleted")) ? store.refs().listLogged(p) : store.refs().list(p)).forEach(out::add);
         ObjectNode o = json.createObjectNode();
         o.set("refs", out);
         sendJson(ex, 200, o);

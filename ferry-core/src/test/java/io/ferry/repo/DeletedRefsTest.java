@@ -1,0 +1,97 @@
+package io.ferry.repo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.NotFoundException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.TransferListener;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.ZoneOffset;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What deleted refs keep: a removed model or a deleted tag leaves its log, and gc keeps what the log's recent entries
+ * name for the grace period (as for refs that still exist), where a version stays readable by the short id its
+ * reflog prints; once gc removed it, a lookup says so.
+ */
+class DeletedRefsTest {
+  @TempDir Path tmp;
+
+  private final MovableClock clock = new MovableClock(Instant.parse("2030-01-01T00:00:00Z"));
+
+  /** A clock the test moves; the local store stamps its objects with it too. */
+  private static final class MovableClock extends Clock {
+    private final AtomicReference<Instant> now;
+
+    MovableClock(Instant start) {
+      now = new AtomicReference<>(start);
+    }
+
+    void advance(Duration d) {
+      now.updateAndGet(i -> i.plus(d));
+    }
+
+    @Override
+    public Instant instant() {
+      return now.get();
+    }
+
+    @Override
+    public ZoneId getZone() {
+      return ZoneOffset.UTC;
+    }
+
+    @Override
+    public Clock withZone(ZoneId zone) {
+      return this;
+    }
+  }
+
+  private Repository open() throws IOException {
+    return Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing().withClock(clock),
+        RepositoryOptions.defaults().withClock(clock));
+  }
+
+  private Path source(String name, String content) throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve(name));
+    Files.writeString(dir.resolve("config.json"), content);
+    return dir;
+  }
+
+  private ChunkId push(Repository repo, String content, String target) throws IOException {
+    return repo.push(source("src-" + content.hashCode(), content), target, PushOptions.builder().build()).versionId();
+  }
+
+  @Test
+  void gcKeepsWhatARemovedModelPointedAtForTheGracePeriod() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId v = push(repo, "{\"a\": 1}", "scratch");
+      push(repo, "{\"b\": 2}", "other");
+      clock.advance(Duration.ofHours(2)); // the objects are older than the grace period now
+      repo.removeModel("scratch", false);
+      String shortId = "scratch@" + v.shortHex(12);
+
+      repo.gc(Duration.ofHours(1), false);
+      assertThat(repo.resolve(shortId).id()).as("rm was a minute ago: its log entry keeps the version").isEqualTo(v);
+      assertThat(repo.verify(shortId, TransferListener.NONE).errors()).isEmpty();
+
+      clock.advance(Duration.ofHours(2));
+      repo.gc(Duration.ofHours(1), false);
+      assertThatThrownBy(() -> repo.resolve(shortId)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no version " + v.shortHex(12) + " any more").hasMessageContaining("which gc removed");
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      assertThat(repo.resolve("other").version().model()).isEqualTo("other");
+    }
+  }
+}
