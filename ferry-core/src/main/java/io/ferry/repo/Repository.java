@@ -410,6 +410,12 @@ public final class Repository implements Closeable {
     if (!found || previous == null) {
       throw new InvalidInputException(target + " has no earlier target in its log to roll back to");
     }
+    if (!backend.chunks().missing(List.of(previous)).isEmpty()) {
+      // gc removed it once the log entry that moved the ref off it was older than the grace period: a ref pointing
+      // there would name no version (and stop every later gc)
+      throw new NotFoundException(target + " cannot roll back to " + previous.shortHex(12) + ": that version is no"
+          + " longer in " + backend.uri() + " (gc removed it after " + target + " moved off it); nothing changed");
+    }
     CasResult r = updater.compareAndSet(ref, cur.get(), previous, options.author(),
         "rollback from " + cur.get().shortHex(12));
     if (!r.isSuccess()) {

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.ferry.Ferry;
 import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
+import io.ferry.store.RefNames;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.TransferListener;
 import java.io.IOException;
@@ -16,6 +17,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * What deleted refs keep: a removed model or a deleted tag leaves its log, and gc keeps what the log's recent entries
  * name for the grace period (as for refs that still exist), where a version stays readable by the short id its
- * reflog prints; once gc removed it, a lookup says so.
+ * reflog prints; once gc removed it, neither a lookup nor a rollback treats it as a version.
  */
 class DeletedRefsTest {
   @TempDir Path tmp;
@@ -92,6 +94,29 @@ class DeletedRefsTest {
           .hasMessageContaining("no version " + v.shortHex(12) + " any more").hasMessageContaining("which gc removed");
       assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
       assertThat(repo.resolve("other").version().model()).isEqualTo("other");
+    }
+  }
+
+  @Test
+  void rollbackToAVersionGcRemovedIsRefusedAndChangesNothing() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId v1 = push(repo, "{\"v\": 1}", "m");
+      ChunkId v2 = push(repo, "{\"v\": 2}", "m");
+      repo.tag("m", "prod", null);
+      repo.tag("m@" + v1.hex(), "prod", null);
+      repo.removeVersion("m@" + v2.hex(), false); // the head goes back to v1: nothing keeps v2 but old log entries
+      clock.advance(Duration.ofHours(2));
+      repo.gc(Duration.ofHours(1), false);
+      String prodRef = RefNames.tag("m", "prod");
+      int entries = repo.refLog(prodRef).size();
+
+      assertThatThrownBy(() -> repo.rollback("m:prod")).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("m:prod cannot roll back to " + v2.shortHex(12))
+          .hasMessageContaining("gc removed it").hasMessageContaining("nothing changed");
+      assertThat(repo.backend().refs().get(prodRef)).isEqualTo(Optional.of(v1));
+      assertThat(repo.refLog(prodRef)).hasSize(entries);
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      repo.gc(Duration.ZERO, false); // no ref points at a missing version, so gc still runs
     }
   }
 }
