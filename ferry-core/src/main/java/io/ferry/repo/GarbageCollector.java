@@ -283,7 +283,7 @@ final class GarbageCollector {
     }
     try (Lease lease = taken) {
       Set<ChunkId> keep = new HashSet<>(leases.pushProtection(own.id()).ids());
-      keep.addAll(objectsPublishedSince(own.started().minus(leases.skew())));
+      keep.addAll(objectsPublishedSince(own.started().minus(leases.skew()), created));
       lease.checkHeld();
       for (ChunkId id : created) {
         if (!keep.contains(id)) {
@@ -297,17 +297,22 @@ final class GarbageCollector {
 
   /**
    * Objects of the versions that refs moved to at or after {@code since}, and of their ancestors made at or after it:
-   * only those can reference an object created after {@code since}.
+   * only those can reference an object created after {@code since}. Deleted refs count too (gc keeps what they named
+   * for the grace period), except where they named a version among {@code created}: the failing command's own, which
+   * it published and then took back (a copy whose tag could not follow its head's creation).
    */
-  private Set<ChunkId> objectsPublishedSince(Instant since) throws IOException {
+  private Set<ChunkId> objectsPublishedSince(Instant since, Collection<ChunkId> created) throws IOException {
     Set<ChunkId> out = new HashSet<>();
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>();
+    Set<ChunkId> own = new HashSet<>(created);
     for (String ref : refs.listLogged("")) {
+      boolean deleted = refs.get(ref).isEmpty();
       List<RefLogEntry> log = refs.log(ref);
       for (int i = log.size() - 1; i >= 0 && !log.get(i).when().isBefore(since); i--) {
-        if (log.get(i).newId() != null) {
-          todo.add(log.get(i).newId());
+        ChunkId to = log.get(i).newId();
+        if (to != null && !(deleted && own.contains(to))) {
+          todo.add(to);
         }
       }
     }

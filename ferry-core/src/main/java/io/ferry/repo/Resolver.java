@@ -13,6 +13,7 @@ import io.ferry.store.RefStore;
 import io.ferry.version.RefSpec;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -99,19 +100,21 @@ final class Resolver {
         }
       }
     }
-    // a log names versions that gc has removed since (once their entries aged past the grace period): they are no
-    // versions of the model any more, neither to read nor to make a prefix ambiguous (one a ref points at now is
-    // damage, not gc: reading it reports the missing object)
-    List<ChunkId> gone = new ArrayList<>(matches.isEmpty() ? List.of() : db.store().missing(new ArrayList<>(matches)));
-    gone.removeAll(current);
-    matches.removeAll(gone);
+    // a log may name only versions that gc has removed since (once their entries aged past the grace period): not
+    // versions of the model any more, so "not found", not a missing object (one a ref points at now is damage, and
+    // reading it reports the missing object)
+    if (!matches.isEmpty() && Collections.disjoint(matches, current)
+        && db.store().missing(new ArrayList<>(matches)).size() == matches.size()) {
+      List<ChunkId> gone = new ArrayList<>(matches);
+      if (historyMatches(spec.model(), prefix).isEmpty()) {
+        throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix + " any more: its ref"
+            + " log names " + gone.get(0).shortHex(12) + (gone.size() > 1 ? " and " + (gone.size() - 1) + " more"
+            : "") + ", which gc removed after the refs moved off it (ferry reflog shows when)");
+      }
+      matches.clear();
+    }
     if (matches.isEmpty()) {
       matches = historyMatches(spec.model(), prefix);
-    }
-    if (matches.isEmpty() && !gone.isEmpty()) {
-      throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix + " any more: its ref log"
-          + " names " + gone.get(0).shortHex(12) + (gone.size() > 1 ? " and " + (gone.size() - 1) + " more" : "")
-          + ", which gc removed after the refs moved off it (ferry reflog shows when)");
     }
     if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
       throw noModel(spec.model());
