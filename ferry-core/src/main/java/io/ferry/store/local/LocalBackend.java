@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -48,6 +49,12 @@ public final class LocalBackend implements Backend {
 
   /** Age after which a temporary file is considered left over by a crash. */
   public static final int STALE_TEMP_HOURS = 24;
+
+  /** The directories a store is made of, created before its marker. */
+  private static final java.util.List<String> SKELETON = java.util.List.of("objects", "refs", "records", "tmp");
+
+  /** How the temporary file of a marker being written is named (then a number, the pid and the temp suffix). */
+  private static final String MARKER_TEMP = "marker-";
 
   private final Path root;
   private final String uri;
@@ -105,13 +112,38 @@ public final class LocalBackend implements Backend {
       return Files.isRegularFile(marker) ? Optional.of(Files.readAllBytes(marker)) : Optional.empty();
     }
 
+    /**
+     * True for a directory that does not exist or holds nothing, and for one that holds only what {@link #publish}
+     * makes before the marker, empty: the skeleton a creation killed before its marker leaves (ferry init, or a copy
+     * to a new store), which would otherwise refuse every later command as "not a Ferry store".
+     */
     @Override
     public boolean isEmpty() throws IOException {
       if (!Files.exists(dir)) {
         return true;
       }
       try (DirectoryStream<Path> s = Files.newDirectoryStream(dir)) {
-        return !s.iterator().hasNext();
+        for (Path p : s) {
+          if (!SKELETON.contains(p.getFileName().toString()) || !Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)
+              || !onlyMarkerTemps(p)) {
+            return false;
+          }
+        }
+        return true;
+      }
+    }
+
+    /** Whether {@code sub} holds nothing but marker temp files of an interrupted {@link #publish}. */
+    private static boolean onlyMarkerTemps(Path sub) throws IOException {
+      try (DirectoryStream<Path> s = Files.newDirectoryStream(sub)) {
+        for (Path p : s) {
+          String name = p.getFileName().toString();
+          if (!sub.getFileName().toString().equals("tmp") || !name.startsWith(MARKER_TEMP)
+              || !name.endsWith(LocalChunkStore.TEMP_SUFFIX) || !Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+            return false;
+          }
+        }
+        return true;
       }
     }
 
@@ -119,10 +151,10 @@ public final class LocalBackend implements Backend {
     @Override
     public boolean publish(byte[] marker) throws IOException {
       Durable.createDirectories(dir);
-      for (String sub : new String[] {"objects", "refs", "records", "tmp"}) {
+      for (String sub : SKELETON) {
         Durable.createDirectories(dir.resolve(sub));
       }
-      Path tmp = dir.resolve("tmp").resolve("marker-" + Long.toHexString(System.nanoTime()) + "-"
+      Path tmp = dir.resolve("tmp").resolve(MARKER_TEMP + Long.toHexString(System.nanoTime()) + "-"
           + ProcessHandle.current().pid() + LocalChunkStore.TEMP_SUFFIX);
       try {
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
