@@ -207,7 +207,69 @@ public final class Repository implements Closeable {
     String model = RefSpec.parse(target).model();
     String ref = RefNames.tag(model, RefNames.checkTag(tag));
     resolver.checkNoTagCaseTwin(model, tag);
-    return updater.move(ref, v.id(), expect, options.author(), "tag " + tag + " -> " + v.id().shortHex(12));
+    return moveToVersion(model, ref, v.id(), expect, "tag " + tag + " -> " + v.id().shortHex(12));
+  }
+
+  /**
+   * Points {@code ref} of {@code model} at the version {@code to}, as {@link RefUpdater#move} does. A version that no
+   * ref reaches now (one a ref log names: a removed version, a tag's earlier target) may be a candidate of a gc
+   * running at this moment, which marked before this move and deletes after it: such a move is made as a push
+   * publishes (see {@link Leases}), under a push lease that declares the version and everything of it and of its
+   * ancestors that no ref reaches, after waiting for running gcs and checking all of it still exists.
+   *
+   * @throws NotFoundException if gc removed the version or part of what it needs; nothing changed then
+   */
+  private TagResult moveToVersion(String model, String ref, ChunkId to, ChunkId expect, String why)
+      throws IOException {
+    if (reachesFromModelRefs(model, to)) {
+      return updater.move(ref, to, expect, options.author(), why);
+    }
+    try (Lease lease = leases.take(Lease.Kind.PUSH, why)) {
+      Set<ChunkId> needed = new java.util.LinkedHashSet<>();
+      Set<ChunkId> reachable = history.reachable(List.of());
+      Deque<ChunkId> todo = new ArrayDeque<>(List.of(to));
+      try {
+        while (!todo.isEmpty()) {
+          ChunkId vid = todo.pop();
+          if (reachable.contains(vid) || !needed.add(vid)) {
+            continue;
+          }
+          Version v = db.version(vid);
+          needed.addAll(PushOperation.objectsOf(v.snapshot(), db.snapshot(v.snapshot()), v.packs()));
+          todo.addAll(v.parents());
+        }
+        lease.protect(needed);
+        lease.awaitNoGc();
+        List<ChunkId> missing = backend.chunks().missing(new ArrayList<>(needed));
+        if (!missing.isEmpty()) {
+          throw new io.ferry.error.MissingObjectException(missing.get(0), backend.uri());
+        }
+      } catch (io.ferry.error.MissingObjectException e) {
+        throw new NotFoundException(RefNames.modelOf(ref) + ": version " + to.shortHex(12) + " cannot be pointed at:"
+            + " gc removed it (or what it needs) since a ref moved off it; nothing changed");
+      }
+      lease.checkHeld();
+      return updater.move(ref, to, expect, options.author(), why);
+    }
+  }
+
+  /** Whether a ref of {@code model} reaches {@code target} through parents (newest first, stopping once found). */
+  private boolean reachesFromModelRefs(String model, ChunkId target) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    for (String r : resolver.modelRefs(model)) {
+      refs.get(r).ifPresent(todo::add);
+    }
+    Set<ChunkId> seen = new HashSet<>();
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.poll();
+      if (id.equals(target)) {
+        return true;
+      }
+      if (seen.add(id)) {
+        todo.addAll(db.version(id).parents());
+      }
+    }
+    return false;
   }
 
   /**
@@ -416,12 +478,11 @@ public final class Repository implements Closeable {
       throw new NotFoundException(target + " cannot roll back to " + previous.shortHex(12) + ": that version is no"
           + " longer in " + backend.uri() + " (gc removed it after " + target + " moved off it); nothing changed");
     }
-    CasResult r = updater.compareAndSet(ref, cur.get(), previous, options.author(),
-        "rollback from " + cur.get().shortHex(12));
-    if (!r.isSuccess()) {
+    try {
+      return moveToVersion(spec.model(), ref, previous, cur.get(), "rollback from " + cur.get().shortHex(12));
+    } catch (ConflictException e) {
       throw new ConflictException(ref + " moved during the rollback; nothing changed");
     }
-    return new TagResult(ref, cur.get(), previous, r);
   }
 
   // ---------------------------------------------------------------- diff

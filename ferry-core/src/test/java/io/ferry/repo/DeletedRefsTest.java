@@ -6,7 +6,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.ferry.Ferry;
 import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
+import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.RecordStore;
+import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.TransferListener;
 import java.io.IOException;
@@ -17,6 +23,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZoneOffset;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
@@ -117,6 +124,116 @@ class DeletedRefsTest {
       assertThat(repo.refLog(prodRef)).hasSize(entries);
       assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
       repo.gc(Duration.ZERO, false); // no ref points at a missing version, so gc still runs
+    }
+  }
+
+  /** The local store's refs, with a gc run right before the first move of one ref, as a concurrent process would. */
+  private static final class GcBeforeMove implements RefStore {
+    private final RefStore d;
+    private final String ref;
+    volatile Runnable gc;
+
+    GcBeforeMove(RefStore d, String ref) {
+      this.d = d;
+      this.ref = ref;
+    }
+
+    @Override
+    public Optional<ChunkId> get(String name) throws IOException {
+      return d.get(name);
+    }
+
+    @Override
+    public CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry)
+        throws IOException {
+      Runnable once = gc;
+      if (name.equals(ref) && once != null) {
+        gc = null;
+        once.run();
+      }
+      return d.compareAndSet(name, expected, next, entry);
+    }
+
+    @Override
+    public List<String> list(String prefix) throws IOException {
+      return d.list(prefix);
+    }
+
+    @Override
+    public List<String> listLogged(String prefix) throws IOException {
+      return d.listLogged(prefix);
+    }
+
+    @Override
+    public List<RefLogEntry> log(String name) throws IOException {
+      return d.log(name);
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static Backend withRefs(Backend base, RefStore refs) {
+    return new Backend() {
+      @Override
+      public ChunkStore chunks() {
+        return base.chunks();
+      }
+
+      @Override
+      public RefStore refs() {
+        return refs;
+      }
+
+      @Override
+      public RecordStore records() {
+        return base.records();
+      }
+
+      @Override
+      public String uri() {
+        return base.uri();
+      }
+
+      @Override
+      public void close() {}
+    };
+  }
+
+  /**
+   * A tag of a version only a ref log names (a removed version) while a gc that marked before the tag deletes after
+   * it: the tag must not end up pointing at a version gc removed. Seen with real processes: 4 of 4 tags exited 0,
+   * and then verify said the store was corrupt and every later gc refused to run.
+   */
+  @Test
+  void aTagOfARemovedVersionRacingGcNeverPointsAtNothing() throws IOException {
+    ChunkId v2;
+    try (Repository repo = open()) {
+      push(repo, "{\"v\": 1}", "m");
+      v2 = push(repo, "{\"v\": 2}", "m");
+      repo.removeVersion("m@" + v2.hex(), false); // only the head's log names v2 now
+      clock.advance(Duration.ofHours(2));
+    }
+    String tagRef = RefNames.tag("m", "t");
+    try (Backend local = io.ferry.Ferry.openBackend(tmp.resolve("store").toString(),
+        StoreOptions.existing().withClock(clock))) {
+      GcBeforeMove refs = new GcBeforeMove(local.refs(), tagRef);
+      Repository other = Repository.open(local, RepositoryOptions.defaults().withClock(clock));
+      refs.gc = () -> {
+        try {
+          other.gc(Duration.ofHours(1), false); // its entries are older than the grace period
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      };
+      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults().withClock(clock))) {
+        repo.tag("m@" + v2.shortHex(12), "t", null);
+        assertThat(refs.gc).as("the gc ran").isNull();
+        assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+        assertThat(repo.resolve("m:t").id()).isEqualTo(v2);
+        repo.gc(Duration.ZERO, false); // no ref points at a missing version, so gc still runs
+        assertThat(repo.verify("m:t", TransferListener.NONE).errors()).isEmpty();
+      }
     }
   }
 }
