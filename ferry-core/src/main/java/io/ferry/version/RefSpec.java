@@ -33,7 +33,9 @@ public record RefSpec(String model, String tag, String idPrefix, String path) {
     }
     if (at >= 0) {
       String prefix = ref.substring(at + 1).toLowerCase(java.util.Locale.ROOT);
-      if (prefix.length() < 4 || prefix.length() > 64 || !prefix.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+      // ASCII only: Character.digit takes fullwidth and other scripts' digits too, which no id is written in
+      if (prefix.length() < 4 || prefix.length() > 64
+          || !prefix.chars().allMatch(c -> c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
         throw new InvalidInputException(
             "ref '" + text + "': '" + prefix + "' is not a version id prefix (4 to 64 hex digits)");
       }
