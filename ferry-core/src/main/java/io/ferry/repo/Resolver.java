@@ -156,6 +156,11 @@ final class Resolver {
 
   /** "no model 'lama' in store; did you mean 'llama'?", the suggestions taken from the models that exist. */
   NotFoundException noModel(String model) throws IOException {
+    if (!loggedModelRefs(model).isEmpty()) {
+      // removed (rm, or mv to another name): its logs remain, and so do its versions until gc takes them
+      return new NotFoundException("no model '" + model + "' in " + uri + ": its refs were deleted (ferry reflog " + model
+          + " shows when and why, by rm or mv; its versions stay readable as " + model + "@ID until gc removes them)");
+    }
     return new NotFoundException("no model '" + model + "' in " + uri + Suggestions.didYouMean(model, modelNames()));
   }
 

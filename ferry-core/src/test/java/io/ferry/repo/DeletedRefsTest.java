@@ -91,6 +91,9 @@ class DeletedRefsTest {
       repo.removeModel("scratch", false);
       String shortId = "scratch@" + v.shortHex(12);
 
+      assertThatThrownBy(() -> repo.resolve("scratch")).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no model 'scratch'").hasMessageContaining("its refs were deleted (ferry reflog scratch")
+          .hasMessageContaining("scratch@ID");
       repo.gc(Duration.ofHours(1), false);
       assertThat(repo.resolve(shortId).id()).as("rm was a minute ago: its log entry keeps the version").isEqualTo(v);
       assertThat(repo.verify(shortId, TransferListener.NONE).errors()).isEmpty();
