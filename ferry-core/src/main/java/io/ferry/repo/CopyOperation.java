@@ -201,6 +201,23 @@ final class CopyOperation {
     return target.smallChunks().record(indexes);
   }
 
+  /** Ancestors of {@code version} (read in the source) that no ref of the target reaches; those it reaches end the walk. */
+  private List<ChunkId> ancestorsNoRefReaches(Copier copier, ChunkId version) throws IOException {
+    Set<ChunkId> reachable = targetHistory.reachable(List.of());
+    List<ChunkId> out = new ArrayList<>();
+    Set<ChunkId> seen = new java.util.HashSet<>();
+    java.util.Deque<ChunkId> todo = new java.util.ArrayDeque<>(copier.sourceVersion(version).parents());
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (reachable.contains(id) || !seen.add(id)) {
+        continue;
+      }
+      out.add(id);
+      todo.addAll(copier.sourceVersion(id).parents());
+    }
+    return out;
+  }
+
   /**
    * In this (the target) store, under {@code lease}: declares every object of the copied version and of the versions
    * just sent, waits for running gcs, and sends again whatever a gc removed in the meantime.
@@ -208,6 +225,9 @@ final class CopyOperation {
   private void ensureCopied(Copier copier, ChunkId version, List<ChunkId> sent, Lease lease) throws IOException {
     Set<ChunkId> versions = new LinkedHashSet<>(sent);
     versions.add(version);
+    // the ancestors the target held already, so were not sent, but that no target ref reaches (a removed model's
+    // versions): a running gc may hold them as garbage, and the copied version needs them as its history
+    versions.addAll(ancestorsNoRefReaches(copier, version));
     for (int attempt = 0; ; attempt++) {
       Set<ChunkId> needed = new LinkedHashSet<>();
       for (ChunkId vid : versions) {
