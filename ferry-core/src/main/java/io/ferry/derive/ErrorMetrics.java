@@ -10,7 +10,9 @@ import java.util.Map;
  * <p>Elements whose source is NaN or infinite have no defined error: they are counted in {@code nonFinite} and left
  * out of the sums. Finite sources that became infinite (a cast to F16 past 65504) are counted in {@code overflow} and
  * also left out, so that every figure stays finite. {@code relFrobenius} is absent (NaN) when ‖A‖ = 0;
- * {@code cosine} is 1 when A and B are both zero, absent when exactly one of them is.
+ * {@code cosine} is 1 when A and B are both zero, absent when exactly one of them is. A figure whose double-precision
+ * sums overflow (only F64 tensors can hold values whose squares do: beyond about 1.3e154) is not recorded either: it
+ * would be infinite or NaN, which JSON cannot hold as a number.
  *
  * @param elements number of elements compared
  * @param zeros elements of B equal to zero (either sign)
@@ -58,12 +60,12 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
   /**
    * The figures under their stored names ({@code max_abs_error}, {@code rmse}, {@code rel_frobenius_error},
    * {@code cosine_similarity}, {@code sparsity}, and {@code non_finite} / {@code overflow} when not zero); undefined
-   * ones are left out.
+   * ones, and those whose double-precision sums overflowed, are left out.
    */
   public Map<String, Double> asMap() {
     Map<String, Double> m = new LinkedHashMap<>();
-    m.put("max_abs_error", maxAbs);
-    m.put("rmse", rmse());
+    putIfDefined(m, "max_abs_error", maxAbs);
+    putIfDefined(m, "rmse", rmse());
     putIfDefined(m, "rel_frobenius_error", relFrobenius());
     putIfDefined(m, "cosine_similarity", cosine());
     m.put("sparsity", sparsity());
@@ -82,7 +84,7 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
   }
 
   private static void putIfDefined(Map<String, Double> m, String k, double v) {
-    if (!Double.isNaN(v)) {
+    if (Double.isFinite(v)) {
       m.put(k, v);
     }
   }

@@ -118,6 +118,32 @@ class DeriverTest {
     assertThat(repo.models()).extracting(s -> s.model()).containsExactlyInAnyOrder("m", "huge");
   }
 
+  /**
+   * F64 values beyond about 1.3e154 overflow the double-precision sums of squares: the RMSE was recorded as infinite
+   * (the string "Infinity" in ferry-derivation.json and in the version's metrics, where a number belongs). Figures
+   * that overflow are left out, like undefined ones; the others stay.
+   */
+  @Test
+  void figuresWhoseSumsOverflowAreLeftOutNotRecordedAsInfinity() throws Exception {
+    double[] v = DeriveModels.normal(64, 1, 5);
+    v[7] = 1e200;
+    v[9] = -3e250;
+    Path model = tmp.resolve("wide");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F64, new long[] {64}, v)));
+    repo.push(model, "wide:v", PushOptions.builder().build());
+    DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("wide:v", "wp:v",
+        DeriveSpec.Prune.of(1e300, null, TensorFilter.ALL), null, TransferListener.NONE);
+    for (MetricFigures m : List.of(r.overall(), r.tensors().get(0).metrics())) {
+      assertThat(m.figures()).doesNotContainKey("rmse").containsEntry("sparsity", 1.0)
+          .containsEntry("max_abs_error", 3e250);
+      assertThat(m.figures().values()).allMatch(Double::isFinite);
+    }
+    Version version = repo.resolve("wp:v").version();
+    assertThat(version.derivation().metrics().values()).allMatch(Double::isFinite);
+    assertThat(new String(r.report().toJson(), java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("Infinity");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
