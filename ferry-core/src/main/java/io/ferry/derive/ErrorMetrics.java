@@ -14,19 +14,24 @@ import java.util.Map;
  * sums overflow (only F64 tensors can hold values whose squares do: beyond about 1.3e154) is not recorded either: it
  * would be infinite or NaN, which JSON cannot hold as a number.
  *
- * @param elements number of elements compared
+ * <p>Elements of B that had no source to compare with (a dequantization whose original is not in the store) count in
+ * {@code uncompared}: only in the sparsity. When every element is uncompared, sparsity is the only figure recorded;
+ * the error figures are never made up from sums that saw no source.
+ *
+ * @param elements number of elements
  * @param zeros elements of B equal to zero (either sign)
+ * @param uncompared elements of B without a source value
  */
 public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double sumSqA, double sumSqB, double dot,
-    long zeros, long nonFinite, long overflow) {
+    long zeros, long nonFinite, long overflow, long uncompared) {
 
   /** No elements. */
   public static ErrorMetrics empty() {
-    return new ErrorMetrics(0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return new ErrorMetrics(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
   }
 
   public double rmse() {
-    long n = elements - nonFinite - overflow;
+    long n = elements - nonFinite - overflow - uncompared;
     return n <= 0 ? 0 : Math.sqrt(sumSqErr / n);
   }
 
@@ -54,7 +59,7 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
   public ErrorMetrics plus(ErrorMetrics o) {
     return new ErrorMetrics(elements + o.elements, Math.max(maxAbs, o.maxAbs), sumSqErr + o.sumSqErr,
         sumSqA + o.sumSqA, sumSqB + o.sumSqB, dot + o.dot, zeros + o.zeros, nonFinite + o.nonFinite,
-        overflow + o.overflow);
+        overflow + o.overflow, uncompared + o.uncompared);
   }
 
   /**
@@ -64,6 +69,10 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
    */
   public Map<String, Double> asMap() {
     Map<String, Double> m = new LinkedHashMap<>();
+    if (uncompared > 0 && uncompared == elements) {
+      m.put("sparsity", sparsity());
+      return m;
+    }
     putIfDefined(m, "max_abs_error", maxAbs);
     putIfDefined(m, "rmse", rmse());
     putIfDefined(m, "rel_frobenius_error", relFrobenius());
@@ -100,6 +109,7 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     private long zeros;
     private long nonFinite;
     private long overflow;
+    private long uncompared;
 
     /**
      * Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}, in order. A source that is NaN or infinite
@@ -152,13 +162,14 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     /** Counts elements of B only (no source to compare with): sparsity is all that is known. */
     public void addUncompared(double b) {
       n++;
+      uncompared++;
       if (b == 0) {
         zeros++;
       }
     }
 
     public ErrorMetrics result() {
-      return new ErrorMetrics(n, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow);
+      return new ErrorMetrics(n, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow, uncompared);
     }
   }
 }

@@ -16,6 +16,7 @@ import io.ferry.repo.RepositoryOptions;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoreOptions;
+import io.ferry.transfer.PullOptions;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.FileEntry;
 import io.ferry.version.ObjectJson;
@@ -142,6 +143,35 @@ class DeriverTest {
     Version version = repo.resolve("wp:v").version();
     assertThat(version.derivation().metrics().values()).allMatch(Double::isFinite);
     assertThat(new String(r.report().toJson(), java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("Infinity");
+  }
+
+  /** Quantizes {@code w} of m:v (asymmetric, group 32 unless given) and pulls the result into {@code dir}. */
+  private Version quantizedCopy(Path dir, boolean symmetric) throws Exception {
+    new Deriver(repo, 2, tmp.resolve("work")).derive("m:v", "q:v",
+        new DeriveSpec.Quantize(8, 32, symmetric, TensorFilter.of("^w$", null)), null, TransferListener.NONE);
+    return repo.pull("q:v", dir, PullOptions.defaults()).version();
+  }
+
+  /**
+   * A dequantization whose original is not in the store compares with nothing: it recorded max_abs_error 0, rmse 0,
+   * rel_frobenius_error 0 and cosine_similarity 1 (a perfect round trip it never measured) besides the sparsity.
+   * Only the sparsity is recorded now, per tensor, overall and in the version's metrics.
+   */
+  @Test
+  void aDequantizationWithoutItsOriginalRecordsOnlySparsity() throws Exception {
+    Path pulled = tmp.resolve("q");
+    Version q = quantizedCopy(pulled, false);
+    try (Repository other = Ferry.open(tmp.resolve("other").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      other.push(pulled, "q:v", PushOptions.builder().derivation(q.derivation()).build());
+      DeriveResult r = new Deriver(other, 2, tmp.resolve("work")).derive("q:v", "d:v",
+          new DeriveSpec.Dequantize(null), null, TransferListener.NONE);
+      TensorReport w = r.tensors().stream().filter(t -> t.name().equals("w")).findFirst().orElseThrow();
+      assertThat(w.compared()).isFalse();
+      assertThat(w.metrics().figures()).containsOnlyKeys("sparsity");
+      assertThat(r.overall().figures()).containsOnlyKeys("sparsity");
+      assertThat(other.resolve("d:v").version().derivation().metrics()).containsOnlyKeys("sparsity");
+    }
   }
 
   @Test
