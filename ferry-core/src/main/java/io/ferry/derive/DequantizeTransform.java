@@ -22,7 +22,9 @@ import java.util.function.Function;
  */
 final class DequantizeTransform implements TensorTransform {
   private final DType to;
+  private final String where;
   private final QuantLayout layout;
+  private final int group;
   private final boolean symmetric;
   private final Map<String, TensorReport> quantized = new HashMap<>();
   private final Function<String, TensorInfo> sourceTensors;
@@ -41,6 +43,7 @@ final class DequantizeTransform implements TensorTransform {
       Function<String, TensorInfo> sourceTensors, Function<String, TensorInfo> originalTensors)
       throws InvalidInputException {
     this.to = Objects.requireNonNull(spec, "spec").to();
+    this.where = where;
     Map<String, String> params = quantization.parameters();
     String name = params.getOrDefault("layout", "");
     if (!QuantLayout.NAME.equals(name)) {
@@ -57,6 +60,7 @@ final class DequantizeTransform implements TensorTransform {
           + e.getMessage(), e);
     }
     this.layout = new QuantLayout(q.bits(), q.groupSize(), q.symmetric());
+    this.group = q.groupSize();
     for (TensorReport t : quantization.tensors()) {
       if (t.action() == Action.QUANTIZED) {
         quantized.put(t.name(), t);
@@ -70,33 +74,57 @@ final class DequantizeTransform implements TensorTransform {
   public TensorPlan plan(TensorInfo t) throws InvalidInputException {
     TensorReport q = quantized.get(t.name());
     if (q == null) {
+      // only the tensors a quantized tensor reads are absorbed: a symmetric quantization writes no zero points, so a
+      // tensor named W.zero_point beside it is the source's own and is kept
       String base = strip(t.name(), QuantLayout.SCALE);
-      if (base == null) {
+      if (base == null && !symmetric) {
         base = strip(t.name(), QuantLayout.ZERO_POINT);
       }
       return base != null && quantized.containsKey(base) ? null : TensorPlan.kept(t, "not quantized");
     }
     DType src = q.sourceDtype();
-    DType out = to != null ? to : FLOATS.contains(src) && src != DType.F64 ? src : DType.F32;
+    List<Long> shape = q.shape();
+    if (!FLOATS.contains(src) || shape.size() != 2 || shape.get(0) == 0 || shape.get(1) == 0
+        || shape.get(1) % group != 0 || shape.get(1) > Integer.MAX_VALUE / 8) {
+      throw new InvalidInputException(where + ": " + DerivationReport.FILE + " says tensor '" + t.name()
+          + "' was quantized from " + src + " " + shape + ", which " + QuantLayout.NAME + " with group size " + group
+          + " does not quantize (a non-empty 2-D F32, F16, BF16 or F64 tensor whose last dimension the group "
+          + "divides)");
+    }
+    long rows = shape.get(0);
+    long groups = shape.get(1) / group;
+    DType out = to != null ? to : src != DType.F64 ? src : DType.F32;
     List<TensorInfo> inputs = new ArrayList<>();
-    inputs.add(t);
-    inputs.add(companion(t, QuantLayout.SCALE));
+    inputs.add(expect(t, t, layout.valuesType(), List.of(rows, layout.valueRowBytes(shape.get(1)))));
+    inputs.add(expect(t, companion(t, QuantLayout.SCALE), DType.F32, List.of(rows, groups)));
     if (!symmetric) {
-      inputs.add(companion(t, QuantLayout.ZERO_POINT));
+      inputs.add(expect(t, companion(t, QuantLayout.ZERO_POINT), DType.U8, List.of(rows, groups)));
     }
     TensorInfo reference = null;
     TensorInfo o = originalTensors == null ? null : originalTensors.apply(t.name());
-    if (o != null && o.shape().equals(q.shape()) && FLOATS.contains(o.dtype())) {
+    if (o != null && o.shape().equals(shape) && FLOATS.contains(o.dtype())) {
       reference = o;
     }
-    return new TensorPlan(t, Action.DEQUANTIZED, null, t.dtype(), q.shape(), inputs, reference, reference != null,
-        List.of(new Output(t.name(), out, q.shape())));
+    return new TensorPlan(t, Action.DEQUANTIZED, null, t.dtype(), shape, inputs, reference, reference != null,
+        List.of(new Output(t.name(), out, shape)));
+  }
+
+  /** {@code stored}, if it has the dtype and shape the layout gives it for quantized tensor {@code t}. */
+  private TensorInfo expect(TensorInfo t, TensorInfo stored, DType dtype, List<Long> shape)
+      throws InvalidInputException {
+    if (stored.dtype() != dtype || !stored.shape().equals(shape)) {
+      throw new InvalidInputException(where + ": tensor '" + stored.name() + "' is " + stored.dtype() + " "
+          + stored.shape() + ", but " + DerivationReport.FILE + " (" + layout.describe() + ", '" + t.name()
+          + "' quantized from " + quantized.get(t.name()).shape() + ") makes it " + dtype + " " + shape);
+    }
+    return stored;
   }
 
   private TensorInfo companion(TensorInfo t, String suffix) throws InvalidInputException {
     TensorInfo c = sourceTensors.apply(t.name() + suffix);
     if (c == null) {
-      throw new InvalidInputException("quantized tensor '" + t.name() + "' has no '" + t.name() + suffix + "' tensor");
+      throw new InvalidInputException(where + ": quantized tensor '" + t.name() + "' has no '" + t.name() + suffix
+          + "' tensor");
     }
     return c;
   }

@@ -40,6 +40,11 @@ public final class QuantLayout {
     this.qmax = symmetric ? (bits == 8 ? 127 : 7) : (bits == 8 ? 255 : 15);
   }
 
+  /** The parameters, for messages: {@code 4-bit asymmetric, group size 32}. */
+  public String describe() {
+    return bits + "-bit " + (symmetric ? "symmetric" : "asymmetric") + ", group size " + group;
+  }
+
   /** Dtype of the quantized values tensor. */
   public DType valuesType() {
     return bits == 8 && symmetric ? DType.I8 : DType.U8;

@@ -174,6 +174,64 @@ class DeriverTest {
     }
   }
 
+  /**
+   * A symmetric quantization writes no zero points, so a source tensor named {@code w.zero_point} is the model's own
+   * and stays through quantize; dequantize took it for a companion of {@code w} and dropped it from the files.
+   */
+  @Test
+  void aSymmetricDequantizationKeepsTheSourcesOwnZeroPointTensor() throws Exception {
+    Path model = tmp.resolve("zp");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        DeriveModels.tensor("w", DType.F32, 0.1, 1, 4, 64),
+        new T("w.zero_point", DType.I32, new long[] {4}, new double[] {1, 2, 3, 4})));
+    repo.push(model, "zp:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    d.derive("zp:v", "zq:v", new DeriveSpec.Quantize(8, 32, true, TensorFilter.ALL), null, TransferListener.NONE);
+    DeriveResult r = d.derive("zq:v", "zd:v", new DeriveSpec.Dequantize(null), null, TransferListener.NONE);
+    assertThat(r.tensors()).extracting(TensorReport::name).containsExactly("w", "w.zero_point");
+    assertThat(r.tensors().get(1).action()).isEqualTo(TensorReport.Action.KEPT);
+    Path out = tmp.resolve("zd");
+    repo.pull("zd:v", out, PullOptions.defaults());
+    assertThat(out.resolve("model.safetensors")).content(java.nio.charset.StandardCharsets.ISO_8859_1)
+        .contains("\"w.zero_point\":{\"dtype\":\"I32\",\"shape\":[4]");
+  }
+
+  /**
+   * A quantization report that does not match the stored tensors (edited, or from another layout) failed with an
+   * internal error or dequantized the bytes under the wrong shape; it is refused naming the tensor, what is stored
+   * and what the report makes of it, and nothing is stored.
+   */
+  @Test
+  void aQuantizationReportThatDoesNotMatchTheTensorsIsRefused() throws Exception {
+    Path pulled = tmp.resolve("q");
+    Version q = quantizedCopy(pulled, false);
+    Path report = pulled.resolve(DerivationReport.FILE);
+    String json = Files.readString(report);
+    Map<String, String> edits = new LinkedHashMap<>();
+    edits.put("\"group_size\" : \"32\"", "\"group_size\" : \"16\"");
+    edits.put("\"bits\" : \"8\"", "\"bits\" : \"4\"");
+    edits.put("\"shape\" : [ 4, 128 ],\n    \"outputs\"", "\"shape\" : [ 2, 2, 128 ],\n    \"outputs\"");
+    edits.put("\"source_dtype\" : \"F32\",\n    \"shape\" : [ 4, 128 ]", "\"source_dtype\" : \"I8\",\n    \"shape\" : [ 4, 128 ]");
+    Map<String, String> expected = Map.of(
+        "\"group_size\" : \"16\"", "tensor 'w.scale' is F32 [4, 4], but ferry-derivation.json (8-bit asymmetric, group size 16, 'w' quantized from [4, 128]) makes it F32 [4, 8]",
+        "\"bits\" : \"4\"", "tensor 'w' is U8 [4, 128], but ferry-derivation.json (4-bit asymmetric, group size 32, 'w' quantized from [4, 128]) makes it U8 [4, 64]",
+        "\"shape\" : [ 2, 2, 128 ],\n    \"outputs\"", "says tensor 'w' was quantized from F32 [2, 2, 128], which ferry-groupwise-int/1",
+        "\"source_dtype\" : \"I8\",\n    \"shape\" : [ 4, 128 ]", "says tensor 'w' was quantized from I8 [4, 128]");
+    int i = 0;
+    for (Map.Entry<String, String> e : edits.entrySet()) {
+      assertThat(json).contains(e.getKey());
+      Files.writeString(report, json.replace(e.getKey(), e.getValue()));
+      String name = "t" + i++;
+      repo.push(pulled, name + ":v", PushOptions.builder().derivation(q.derivation()).build());
+      Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+      Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> d.derive(name + ":v", "d:v",
+          new DeriveSpec.Dequantize(null), null, TransferListener.NONE));
+      assertThat(t).as(e.getValue()).isInstanceOf(InvalidInputException.class)
+          .hasMessageStartingWith(name + "@").hasMessageContaining(expected.get(e.getValue()));
+    }
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
