@@ -49,7 +49,8 @@ final class DiffCommand extends StoreCommand {
           case REMOVED -> out().printf("- %-48s %s %s%n", Format.printable(t.name()), t.dtypeA(), t.shapeA());
           case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", Format.printable(t.name()), t.dtypeB(), t.shapeB());
           case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", Format.printable(t.name()), t.shapeA(), t.shapeB());
-          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%n", Format.printable(t.name()), t.dtypeA(), t.dtypeB());
+          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%n", Format.printable(t.name()), t.dtypeA(),
+              t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB());
         }
       }
       for (FileDiff f : d.files()) {

@@ -491,7 +491,15 @@ class DeriveCommandTest {
         "metric    cosine_similarity = ", "details   m@" + id.substring(0, 12) + "//ferry-derivation.json");
     assertThat(ferry(store, "log", "m:q8").out()).contains("[quantize]");
     assertThat(ferry(store, "diff", "m:base", "m:q8").out()).contains("dtype F32 -> I8",
-        "+ model.layers.0.self_attn.q_proj.weight.scale");
+        "+ model.layers.0.self_attn.q_proj.weight.scale").doesNotContain("shape");
+  }
+
+  /** A 4-bit quantization halves the last dimension too: the diff said only "dtype F32 -> U8". */
+  @Test
+  void diffShowsTheShapeWhenTheDtypeAndTheShapeBothChange() {
+    derive("quantize", "m:base", "--bits", "4", "--group-size", "32", "--include", "q_proj", "--as", "m:q4");
+    assertThat(ferry(store, "diff", "m:base", "m:q4").out()).containsPattern(
+        "~ model\\.layers\\.0\\.self_attn\\.q_proj\\.weight +dtype F32 -> U8, shape \\[(\\d+), (\\d+)\\] -> \\[\\1, \\d+\\]");
   }
 
   // ------------------------------------------------------------------ distillation and lineage
