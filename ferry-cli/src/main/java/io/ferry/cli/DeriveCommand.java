@@ -129,6 +129,10 @@ final class DeriveCommand implements Callable<Integer> {
       err().printf("%s %s of %s: %d tensors changed, %d kept; %s of source tensors, %s new in the store%n",
           d.method(), d.parameters(), source, r.changedCount(), kept.size(), Format.bytes(r.sourceTensorBytes()),
           Format.bytes(r.push().newStoredBytes()));
+      if (r.push().upToDate()) {
+        err().println("up to date: " + target + " is " + r.push().versionId().hex() + ", the same derivation of the "
+            + "same source (no new version)");
+      }
       if (r.sourceTarget() != null) {
         err().println("error measured against the original " + r.sourceTarget().hex());
       } else if (d instanceof DeriveSpec.Dequantize) {

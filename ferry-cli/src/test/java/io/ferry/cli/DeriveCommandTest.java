@@ -451,6 +451,31 @@ class DeriveCommandTest {
     }
   }
 
+  /**
+   * Running the same derivation into the same target again made a new version each time (same snapshot, same
+   * record), growing the history with copies; like pushing the same files again, it is now up to date. A push of the
+   * same files with another derivation record (another metric) still makes a version.
+   */
+  @Test
+  void theSameDerivationAgainIsUpToDate() throws Exception {
+    String first = derive("cast", "m:base", "--to", "bf16", "--as", "c:v");
+    DeriveSupport.Run again = ferry(store, "derive", "cast", "m:base", "--to", "bf16", "--as", "c:v");
+    assertThat(again.code()).as(again.err()).isZero();
+    assertThat(again.out().trim()).isEqualTo(first);
+    assertThat(again.err()).contains("up to date: c:v is " + first);
+    Path student = pull("c:v");
+    for (String metric : List.of("eval_loss=1.5", "eval_loss=1.5", "eval_loss=1.25")) {
+      DeriveSupport.Run push = ferry(store, "push", student.toString(), "s:v", "--derived-from", "m:base",
+          "--derivation", "distill", "--metric", metric);
+      assertThat(push.code()).as(push.err()).isZero();
+    }
+    try (Repository repo = DeriveSupport.open(store)) {
+      assertThat(repo.resolve("c").version().seq()).isEqualTo(1);
+      assertThat(repo.resolve("s").version().seq()).isEqualTo(2);
+      assertThat(repo.resolve("s").version().derivation().metrics()).containsEntry("eval_loss", 1.25);
+    }
+  }
+
   @Test
   void theIndexMapsAddedTensorsToTheirShardAndOtherFilesAreKept() throws Exception {
     derive("quantize", "m:base", "--bits", "4", "--group-size", "32", "--as", "m:q4");

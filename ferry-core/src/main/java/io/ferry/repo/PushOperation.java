@@ -17,6 +17,7 @@ import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
 import io.ferry.transfer.Pusher;
 import io.ferry.version.ChunkRef;
+import io.ferry.version.Derivation;
 import io.ferry.version.FileEntry;
 import io.ferry.version.ObjectJson;
 import io.ferry.version.RefSpec;
@@ -74,7 +75,9 @@ final class PushOperation {
    * Pushes a file or directory as a new version of {@code target} ({@code model} or {@code model:tag}). Validates
    * everything first; stores the chunks the store lacks; then writes the snapshot and the version and moves the head
    * (and the tag) by compare-and-swap. If the content equals the head's, no version is made ({@code upToDate}); a
-   * tag then moves to the head. A failed push removes what it stored and leaves the refs untouched.
+   * tag then moves to the head. A push with a derivation is up to date only if the head records the same one (and
+   * the same derived-from version among its parents). A failed push removes what it stored and leaves the refs
+   * untouched.
    *
    * <p>The push holds a lease from before its first write until its ref moved, so that gc keeps what it writes and
    * reuses, however long it runs (see {@link Leases}).
@@ -238,8 +241,8 @@ final class PushOperation {
               + "); nothing was published");
         }
       }
-      if (parent != null && parent.snapshot().equals(staged.snapshotId()) && opts.derivation() == null
-          && !opts.detached()) {
+      if (parent != null && parent.snapshot().equals(staged.snapshotId())
+          && sameDerivation(parent, opts.derivation(), derivedFrom) && !opts.detached()) {
         if (spec.tag() != null) {
           updater.move(RefNames.tag(spec.model(), spec.tag()), head.get(), null, author, "push: up to date");
         }
@@ -371,5 +374,17 @@ final class PushOperation {
   private static String firstLine(String s) {
     int nl = s.indexOf('\n');
     return nl < 0 ? s : s.substring(0, nl);
+  }
+
+  /**
+   * Whether a push with {@code derivation} (null for none) and this push's derived-from version records nothing that
+   * {@code head} does not: the same derivation record, and the same version derived from among its parents. Running
+   * the same derivation again is then up to date, like pushing the same files again.
+   */
+  private static boolean sameDerivation(Version head, Derivation derivation, VersionRef derivedFrom) {
+    if (derivation == null) {
+      return true;
+    }
+    return derivation.equals(head.derivation()) && (derivedFrom == null || head.parents().contains(derivedFrom.id()));
   }
 }
