@@ -6,6 +6,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
+import io.ferry.format.DType;
 import io.ferry.format.hf.HfIndex;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.safetensors.SafetensorsWriter;
@@ -318,6 +319,38 @@ public final class Deriver {
       return src.version().model() + "@" + src.id().shortHex(12);
     }
 
+    /**
+     * The scales and zero points of the quantized tensors of a file that a quantization wrote (its metadata says
+     * {@link QuantLayout#NAME}), which a cast or a prune keeps as they are: they are not weights, and casting or
+     * zeroing them would change every value of their groups. Quantizing such a file again is refused: its metadata
+     * can describe one quantization only. Empty for other files and for a dequantization, which reads them.
+     */
+    private Set<String> quantizationCompanions(FileEntry f) throws DerivationInputException {
+      if (spec instanceof DeriveSpec.Dequantize || !QuantLayout.NAME.equals(f.metadata().get("ferry.quantization"))) {
+        return Set.of();
+      }
+      if (spec instanceof DeriveSpec.Quantize) {
+        throw new DerivationInputException(model() + "//" + f.path() + " is already quantized (" + QuantLayout.NAME
+            + ", " + f.metadata().get("ferry.quantization.bits") + " bits, group size "
+            + f.metadata().get("ferry.quantization.group_size") + "): quantize the version it was made from, or "
+            + "dequantize it first");
+      }
+      Map<String, DType> dtypes = new HashMap<>();
+      f.tensors().forEach(t -> dtypes.put(t.name(), t.dtype()));
+      Set<String> out = new HashSet<>();
+      for (TensorInfo t : f.tensors()) {
+        for (String suffix : List.of(QuantLayout.SCALE, QuantLayout.ZERO_POINT)) {
+          if (t.name().endsWith(suffix)) {
+            DType base = dtypes.get(t.name().substring(0, t.name().length() - suffix.length()));
+            if (base == DType.U8 || base == DType.I8) {
+              out.add(t.name());
+            }
+          }
+        }
+      }
+      return out;
+    }
+
     void plan() throws IOException {
       for (FileEntry f : reader.snapshot().files()) {
         // the files are written under these paths: checked again, as a pull checks them (DESIGN invariant 6)
@@ -336,10 +369,13 @@ public final class Deriver {
         if (!f.format().equals(FileEntry.SAFETENSORS)) {
           continue;
         }
+        Set<String> companions = quantizationCompanions(f);
         List<TensorPlan> plans = new ArrayList<>();
         for (TensorInfo t : f.tensors()) {
           names.add(t.name());
-          String why = spec.filter().rejects(t.name());
+          String why = companions.contains(t.name())
+              ? "scale or zero point of a tensor quantized with " + QuantLayout.NAME
+              : spec.filter().rejects(t.name());
           TensorPlan p = why != null ? TensorPlan.kept(t, why) : transform.plan(t);
           if (p == null) {
             absorbed.add(t.name());

@@ -232,6 +232,40 @@ class DeriverTest {
     assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
   }
 
+  /**
+   * A quantized version's scales and zero points are F32 and U8 tensors like any other: a prune zeroed half of the
+   * scales (every value of those groups), a cast made them BF16 (which the layout does not read), and a second
+   * quantize quantized them and rewrote the file's quantization metadata for tensors it did not quantize. Cast and
+   * prune now keep them as they are; quantizing a quantized file again is refused.
+   */
+  @Test
+  void derivingFromAQuantizedVersionLeavesItsScalesAlone() throws Exception {
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    TensorFilter notNan = TensorFilter.of(null, "nan");
+    d.derive("m:v", "q:v", new DeriveSpec.Quantize(8, 32, false, notNan), null, TransferListener.NONE);
+    String kept = "scale or zero point of a tensor quantized with ferry-groupwise-int/1";
+    for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, notNan),
+        DeriveSpec.Prune.of(null, 0.5, notNan))) {
+      DeriveResult r = d.derive("q:v", "x:" + spec.method(), spec, null, TransferListener.NONE);
+      for (String name : List.of("w.scale", "w.zero_point", "norm.scale", "norm.zero_point")) {
+        TensorReport t = r.tensors().stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+        if (name.startsWith("w.")) {
+          assertThat(t).as(name).isNotNull();
+        }
+        if (t != null) {
+          assertThat(t.action()).as(spec.method() + " " + name).isEqualTo(TensorReport.Action.KEPT);
+          assertThat(t.reason()).isEqualTo(kept);
+        }
+      }
+      assertThat(r.tensors().stream().filter(x -> x.name().equals("norm")).findFirst().orElseThrow().changed())
+          .as(spec.method() + " still changes the float tensors").isTrue();
+    }
+    DerivationInputException e = failure(() -> d.derive("q:v", "x:q", new DeriveSpec.Quantize(4, 2, true, notNan),
+        null, TransferListener.NONE));
+    assertThat(e.getMessage()).startsWith("q@").contains("//model.safetensors is already quantized "
+        + "(ferry-groupwise-int/1, 8 bits, group size 32): quantize the version it was made from, or dequantize it");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
