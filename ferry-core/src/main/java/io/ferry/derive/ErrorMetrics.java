@@ -15,8 +15,9 @@ import java.util.Map;
  * would be infinite or NaN, which JSON cannot hold as a number.
  *
  * <p>Elements of B that had no source to compare with (a dequantization whose original is not in the store) count in
- * {@code uncompared}: only in the sparsity. When every element is uncompared, sparsity is the only figure recorded;
- * the error figures are never made up from sums that saw no source.
+ * {@code uncompared}: only in the sparsity. When no element of a non-empty tensor entered the sums (every one
+ * uncompared, non-finite or overflowed), the error figures are not recorded, only the sparsity and those counts: they
+ * are never made up from sums that saw nothing (an error of 0, a cosine of 1).
  *
  * @param elements number of elements
  * @param zeros elements of B equal to zero (either sign)
@@ -69,14 +70,12 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
    */
   public Map<String, Double> asMap() {
     Map<String, Double> m = new LinkedHashMap<>();
-    if (uncompared > 0 && uncompared == elements) {
-      m.put("sparsity", sparsity());
-      return m;
+    if (elements == 0 || elements > nonFinite + overflow + uncompared) {
+      putIfDefined(m, "max_abs_error", maxAbs);
+      putIfDefined(m, "rmse", rmse());
+      putIfDefined(m, "rel_frobenius_error", relFrobenius());
+      putIfDefined(m, "cosine_similarity", cosine());
     }
-    putIfDefined(m, "max_abs_error", maxAbs);
-    putIfDefined(m, "rmse", rmse());
-    putIfDefined(m, "rel_frobenius_error", relFrobenius());
-    putIfDefined(m, "cosine_similarity", cosine());
     m.put("sparsity", sparsity());
     if (nonFinite > 0) {
       m.put("non_finite", (double) nonFinite);

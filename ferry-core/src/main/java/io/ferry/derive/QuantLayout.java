@@ -100,6 +100,9 @@ public final class QuantLayout {
       for (int i = g0; i < g0 + group; i++) {
         int v = scale == 0 ? zp : (int) clamp(Math.rint(x[off + i] / scale) + zp, lowQ, qmax);
         deq[off + i] = (float) (v - zp) * scale;
+        if (!Float.isFinite(deq[off + i])) { // a value next to float32's largest: q × its rounded-up scale overflows
+          return i;
+        }
         if (bits == 8) {
           q.put((byte) v);
         } else {

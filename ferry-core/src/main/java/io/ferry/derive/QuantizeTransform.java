@@ -132,10 +132,13 @@ final class QuantizeTransform implements TensorTransform {
         int bad = layout.quantizeRow(x, r * cols, cols, q, scales, zps, deq);
         if (bad >= 0) {
           double v = x[r * cols + bad];
-          throw new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row "
-              + (block.firstRow() + r) + ", column " + bad + ": " + (Double.isFinite(v)
+          String why = !Double.isFinite(v) ? "a non-finite value cannot be quantized"
+              : Math.abs(v) > Float.MAX_VALUE
                   ? "a value beyond float32's range (" + Float.MAX_VALUE + ") cannot be quantized (its scale is float32)"
-                  : "a non-finite value cannot be quantized") + " (leave the tensor out with ",
+                  : "a value this close to float32's largest (" + Float.MAX_VALUE + ") cannot be quantized: it would "
+                      + "dequantize to infinity (float32 scale × q overflows)";
+          throw new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row "
+              + (block.firstRow() + r) + ", column " + bad + ": " + why + " (leave the tensor out with ",
               param("exclude", "an exclude filter"), ")");
         }
       }

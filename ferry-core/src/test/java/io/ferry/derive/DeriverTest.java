@@ -266,6 +266,50 @@ class DeriverTest {
         + "(ferry-groupwise-int/1, 8 bits, group size 32): quantize the version it was made from, or dequantize it");
   }
 
+  /**
+   * Float32's largest values quantize with a scale rounded up, so q × scale overflowed: every value of the tensor
+   * dequantized to ±infinity, and the report said max_abs_error 0 and cosine 1 (beside an overflow count). Such a
+   * value is refused like one beyond float32's range.
+   */
+  @Test
+  void aValueThatWouldDequantizeToInfinityIsRefused() throws Exception {
+    double[] v = DeriveModels.normal(2 * 32, 1, 6);
+    v[32 + 4] = -Float.MAX_VALUE;
+    Path model = tmp.resolve("edge");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, 32}, v)));
+    repo.push(model, "edge:v", PushOptions.builder().build());
+    // with 8 bits, symmetric, the scale is FLT_MAX / 127 rounded up, and 127 × scale overflows
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    DerivationInputException e = failure(() -> d.derive("edge:v", "eq:v",
+        new DeriveSpec.Quantize(8, 32, true, TensorFilter.ALL), null, TransferListener.NONE));
+    assertThat(e.getMessage()).contains("tensor 'w' holds -3.4028234663852886E38 at row 1, column 4: a value this "
+        + "close to float32's largest (3.4028235E38) cannot be quantized: it would dequantize to infinity");
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("eq");
+  }
+
+  /**
+   * A tensor none of whose elements can be compared (all of them overflowed, as F32 values above 65504 cast to F16,
+   * or were NaN) recorded max_abs_error 0, rmse 0, rel_frobenius_error 0 and cosine_similarity 1, figures of empty
+   * sums: only the sparsity and the counts are recorded now.
+   */
+  @Test
+  void aTensorWithNothingComparedRecordsNoErrorFigures() throws Exception {
+    double[] big = new double[64];
+    java.util.Arrays.fill(big, 1e5);
+    double[] nan = new double[64];
+    java.util.Arrays.fill(nan, Double.NaN);
+    Path model = tmp.resolve("over");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("big", DType.F32, new long[] {64}, big), new T("nan", DType.F32, new long[] {64}, nan)));
+    repo.push(model, "over:v", PushOptions.builder().build());
+    DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("over:v", "o:v",
+        new DeriveSpec.Cast(DType.F16, TensorFilter.ALL), null, TransferListener.NONE);
+    assertThat(r.tensors().get(0).metrics().figures()).containsOnlyKeys("sparsity", "overflow");
+    assertThat(r.tensors().get(1).metrics().figures()).containsOnlyKeys("sparsity", "non_finite");
+    assertThat(r.overall().figures()).containsOnlyKeys("sparsity", "non_finite", "overflow");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
