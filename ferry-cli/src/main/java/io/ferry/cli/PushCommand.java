@@ -122,11 +122,16 @@ final class PushCommand extends StoreCommand {
       }
       Map<String, Double> m = new LinkedHashMap<>();
       for (Map.Entry<String, String> e : metrics.entrySet()) {
+        double v;
         try {
-          m.put(e.getKey(), Double.parseDouble(e.getValue()));
+          v = Double.parseDouble(e.getValue());
         } catch (NumberFormatException ex) {
           throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a number");
         }
+        if (!Double.isFinite(v)) {
+          throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a finite number");
+        }
+        m.put(e.getKey(), v);
       }
       b.derivation(new Derivation(derivation, Map.of(), derivedFrom, m));
     }

@@ -553,6 +553,20 @@ class DeriveCommandTest {
     assertThat(ferry(store, "log", "student:v1").out()).contains("[distill]");
   }
 
+  /** NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version. */
+  @Test
+  void aMetricThatIsNotAFiniteNumberIsRefused() throws Exception {
+    Path student = pull("m:base");
+    TreeMap<String, Long> before = DeriveSupport.storeState(store);
+    for (String metric : List.of("eval_loss=NaN", "eval_loss=Infinity", "eval_loss=1e400")) {
+      DeriveSupport.Run r = ferry(store, "push", student.toString(), "s:v", "--derived-from", "m:base",
+          "--derivation", "distill", "--metric", metric);
+      assertThat(r.code()).as(r.err()).isEqualTo(1);
+      assertThat(r.err()).contains("--metric " + metric + ": not a finite number");
+    }
+    assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
+  }
+
   // ------------------------------------------------------------------ bad input
 
   static Stream<Arguments> badInput() {

@@ -46,8 +46,13 @@ final class PushLimits {
       Limits.checkText("derivation source", d.source(), Limits.MAX_KEY_CHARS);
       Limits.checkMetadata("derivation parameters", d.parameters());
       Limits.checkCount("derivation metrics", "entries", d.metrics().size(), Limits.MAX_METADATA_ENTRIES);
-      for (String name : d.metrics().keySet()) {
-        Limits.checkText("derivation metric name", name, Limits.MAX_KEY_CHARS);
+      for (Map.Entry<String, Double> m : d.metrics().entrySet()) {
+        Limits.checkText("derivation metric name", m.getKey(), Limits.MAX_KEY_CHARS);
+        if (!Double.isFinite(m.getValue())) {
+          // JSON has no number for it: stored, it became the string "NaN" or "Infinity" where readers want a number
+          throw new InvalidInputException("derivation metric '" + m.getKey() + "' is " + m.getValue()
+              + ": a metric must be a finite number");
+        }
       }
     }
     // the largest version these arguments can make: two parents, no packs (packs are checked again at publish)

@@ -75,6 +75,11 @@ class PushLimitsTest {
         "derivation method is empty");
     refused(PushOptions.builder().derivation(new Derivation(" ", Map.of(), null, Map.of())).build(),
         "derivation method is empty");
+    // a metric JSON cannot hold as a number (it was stored as the string "NaN")
+    refused(PushOptions.builder().derivation(new Derivation("distill", Map.of(), null,
+        Map.of("eval_loss", Double.NaN))).build(), "derivation metric 'eval_loss' is NaN: a metric must be a finite");
+    refused(PushOptions.builder().derivation(new Derivation("distill", Map.of(), null,
+        Map.of("eval_loss", Double.NEGATIVE_INFINITY))).build(), "derivation metric 'eval_loss' is -Infinity");
     Map<String, String> many = new TreeMap<>();
     for (int i = 0; i <= Limits.MAX_METADATA_ENTRIES; i++) {
       many.put("k" + i, "v");
