@@ -53,9 +53,8 @@ final class DequantizeTransform implements TensorTransform {
     this.symmetric = Boolean.parseBoolean(params.get("symmetric"));
     DeriveSpec.Quantize q;
     try {
-      q = DeriveSpec.Quantize.of(Integer.parseInt(params.getOrDefault("bits", "")),
-          Integer.parseInt(params.getOrDefault("group_size", "")), symmetric, TensorFilter.ALL);
-    } catch (NumberFormatException | InvalidInputException e) {
+      q = DeriveSpec.Quantize.of(integer(params, "bits"), integer(params, "group_size"), symmetric, TensorFilter.ALL);
+    } catch (InvalidInputException e) {
       throw new InvalidInputException(where + ": the quantization's parameters " + params + " are not valid: "
           + e.getMessage(), e);
     }
@@ -127,6 +126,15 @@ final class DequantizeTransform implements TensorTransform {
           + "' tensor");
     }
     return c;
+  }
+
+  private static int integer(Map<String, String> params, String key) throws InvalidInputException {
+    String v = params.get(key);
+    try {
+      return Integer.parseInt(v == null ? "" : v);
+    } catch (NumberFormatException e) {
+      throw new InvalidInputException(key + (v == null ? " is missing" : " '" + v + "' is not an integer"));
+    }
   }
 
   private static String strip(String name, String suffix) {

@@ -207,27 +207,28 @@ class DeriverTest {
     Version q = quantizedCopy(pulled, false);
     Path report = pulled.resolve(DerivationReport.FILE);
     String json = Files.readString(report);
-    Map<String, String> edits = new LinkedHashMap<>();
-    edits.put("\"group_size\" : \"32\"", "\"group_size\" : \"16\"");
-    edits.put("\"bits\" : \"8\"", "\"bits\" : \"4\"");
-    edits.put("\"shape\" : [ 4, 128 ],\n    \"outputs\"", "\"shape\" : [ 2, 2, 128 ],\n    \"outputs\"");
-    edits.put("\"source_dtype\" : \"F32\",\n    \"shape\" : [ 4, 128 ]", "\"source_dtype\" : \"I8\",\n    \"shape\" : [ 4, 128 ]");
-    Map<String, String> expected = Map.of(
-        "\"group_size\" : \"16\"", "tensor 'w.scale' is F32 [4, 4], but ferry-derivation.json (8-bit asymmetric, group size 16, 'w' quantized from [4, 128]) makes it F32 [4, 8]",
-        "\"bits\" : \"4\"", "tensor 'w' is U8 [4, 128], but ferry-derivation.json (4-bit asymmetric, group size 32, 'w' quantized from [4, 128]) makes it U8 [4, 64]",
-        "\"shape\" : [ 2, 2, 128 ],\n    \"outputs\"", "says tensor 'w' was quantized from F32 [2, 2, 128], which ferry-groupwise-int/1",
-        "\"source_dtype\" : \"I8\",\n    \"shape\" : [ 4, 128 ]", "says tensor 'w' was quantized from I8 [4, 128]");
+    String w = "\"source_dtype\" : \"F32\",\n    \"shape\" : [ 4, 128 ],\n    \"outputs\"";
+    String[][] edits = { // what is replaced, by what, and what the refusal says
+        {"\"group_size\" : \"32\"", "\"group_size\" : \"16\"", "tensor 'w.scale' is F32 [4, 4], but "
+            + "ferry-derivation.json (8-bit asymmetric, group size 16, 'w' quantized from [4, 128]) makes it F32 [4, 8]"},
+        {"\"group_size\" : \"32\"", "\"group_size\" : \"99999999999\"",
+            "are not valid: group_size '99999999999' is not an integer"},
+        {"\"bits\" : \"8\"", "\"bits\" : \"4\"", "tensor 'w' is U8 [4, 128], but ferry-derivation.json (4-bit "
+            + "asymmetric, group size 32, 'w' quantized from [4, 128]) makes it U8 [4, 64]"},
+        {w, w.replace("[ 4, 128 ]", "[ 2, 2, 128 ]"),
+            "says tensor 'w' was quantized from F32 [2, 2, 128], which ferry-groupwise-int/1"},
+        {w, w.replace("F32", "I8"), "says tensor 'w' was quantized from I8 [4, 128]"}};
     int i = 0;
-    for (Map.Entry<String, String> e : edits.entrySet()) {
-      assertThat(json).contains(e.getKey());
-      Files.writeString(report, json.replace(e.getKey(), e.getValue()));
+    for (String[] e : edits) {
+      assertThat(json).contains(e[0]);
+      Files.writeString(report, json.replace(e[0], e[1]));
       String name = "t" + i++;
       repo.push(pulled, name + ":v", PushOptions.builder().derivation(q.derivation()).build());
       Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
       Throwable t = org.assertj.core.api.Assertions.catchThrowable(() -> d.derive(name + ":v", "d:v",
           new DeriveSpec.Dequantize(null), null, TransferListener.NONE));
-      assertThat(t).as(e.getValue()).isInstanceOf(InvalidInputException.class)
-          .hasMessageStartingWith(name + "@").hasMessageContaining(expected.get(e.getValue()));
+      assertThat(t).as(e[1]).isInstanceOf(InvalidInputException.class)
+          .hasMessageStartingWith(name + "@").hasMessageContaining(e[2]);
     }
     assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
   }
