@@ -433,6 +433,11 @@ public final class Deriver {
       byte[] bytes = new byte[raw.remaining()];
       raw.get(bytes);
       DerivationReport quantization = DerivationReport.fromJson(bytes, model() + "//" + DerivationReport.FILE);
+      if (!quantization.method().equals("quantize")) {
+        throw new InvalidInputException(model() + "//" + DerivationReport.FILE + " records a '"
+            + quantization.method() + "' derivation, not the quantization its version says it is: nothing to "
+            + "dequantize");
+      }
       openOriginal(made.source());
       return new DequantizeTransform(d, quantization, model(), lookup(reader),
           compared == null ? null : lookup(compared));

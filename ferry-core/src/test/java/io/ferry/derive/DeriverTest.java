@@ -217,7 +217,9 @@ class DeriverTest {
             + "asymmetric, group size 32, 'w' quantized from [4, 128]) makes it U8 [4, 64]"},
         {w, w.replace("[ 4, 128 ]", "[ 2, 2, 128 ]"),
             "says tensor 'w' was quantized from F32 [2, 2, 128], which ferry-groupwise-int/1"},
-        {w, w.replace("F32", "I8"), "says tensor 'w' was quantized from I8 [4, 128]"}};
+        {w, w.replace("F32", "I8"), "says tensor 'w' was quantized from I8 [4, 128]"},
+        {"\"method\" : \"quantize\"", "\"method\" : \"cast\"", "//ferry-derivation.json records a 'cast' "
+            + "derivation, not the quantization its version says it is"}};
     int i = 0;
     for (String[] e : edits) {
       assertThat(json).contains(e[0]);
