@@ -115,6 +115,7 @@ public final class Deriver {
       run.plan();
       Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
           : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+      Thread onExit = removeOnExit(dir);
       DeriveResult result;
       try {
         result = writeAndPush(run, dir, sourceRef, target, message, listener, exact);
@@ -125,6 +126,8 @@ public final class Deriver {
           e.addSuppressed(cleanup);
         }
         throw e;
+      } finally {
+        keepOnExit(onExit);
       }
       try {
         deleteTree(dir);
@@ -229,6 +232,7 @@ public final class Deriver {
       }
       Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
           : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+      Thread onExit = removeOnExit(dir);
       try {
         long start = System.nanoTime();
         DerivationReport report = run.writeRest(dir, all);
@@ -241,6 +245,7 @@ public final class Deriver {
         return new DeriveResult(pushed, report, run.allSourceTensorBytes(), written - start,
             System.nanoTime() - written);
       } finally {
+        keepOnExit(onExit);
         deleteTree(dir);
       }
     }
@@ -674,6 +679,31 @@ public final class Deriver {
     }
     return new TensorTransform.Block(r0, Math.toIntExact(r1 - r0), Math.toIntExact((r1 - r0) * rowElements), data,
         ref == null ? null : ref.rows(r0, r1), out);
+  }
+
+  /**
+   * Has a shutdown of the JVM (SIGTERM, Ctrl-C) remove {@code dir}, which holds derived files as large as the model:
+   * a derive stopped midway left it behind in the temporary directory, one model's worth per interruption.
+   */
+  private static Thread removeOnExit(Path dir) {
+    Thread hook = new Thread(() -> {
+      try {
+        deleteTree(dir);
+      } catch (IOException | RuntimeException e) {
+        // the JVM is exiting while workers may still write here: what could not be removed stays
+      }
+    }, "ferry-derive-cleanup");
+    Runtime.getRuntime().addShutdownHook(hook);
+    return hook;
+  }
+
+  /** Undoes {@link #removeOnExit} once the directory is removed here (or the JVM is already shutting down). */
+  private static void keepOnExit(Thread hook) {
+    try {
+      Runtime.getRuntime().removeShutdownHook(hook);
+    } catch (IllegalStateException shuttingDown) {
+      // the hook runs or ran: nothing to undo
+    }
   }
 
   private static void deleteTree(Path dir) throws IOException {

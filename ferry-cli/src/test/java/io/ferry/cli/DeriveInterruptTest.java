@@ -1,0 +1,60 @@
+package io.ferry.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A derive stopped midway (SIGTERM, as a terminal's Ctrl-C or a job scheduler sends) left its temporary directory
+ * behind, holding derived files as large as the model: one model's worth of disk per interruption.
+ */
+class DeriveInterruptTest {
+  @TempDir Path tmp;
+
+  @Test
+  void aDeriveStoppedMidwayRemovesItsTemporaryDirectory() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("model");
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
+        new Tensor("big.weight", DType.F32, new long[] {8192, 1024}, 1)), Map.of());
+    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
+    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "m:v1").code()).isZero();
+    Path work = Files.createDirectories(tmp.resolve("work"));
+    try (WatchService watch = FileSystems.getDefault().newWatchService()) {
+      work.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
+      Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+          System.getProperty("java.class.path"), FerryCli.class.getName(), "derive", "prune", "m:v1", "--sparsity",
+          "0.5", "--as", "p:v1", "--threads", "1", "--temp-dir", work.toString(), "--store", store.toString())
+          .redirectErrorStream(true).redirectOutput(tmp.resolve("out.txt").toFile()).start();
+      // stopped once the derived file exists in its temporary directory: the tensor is being derived into it
+      WatchKey created = watch.poll(60, TimeUnit.SECONDS);
+      assertThat(created).as("the derive made its temporary directory").isNotNull();
+      Path dir = work.resolve((Path) created.pollEvents().get(0).context());
+      dir.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
+      if (!Files.exists(dir.resolve("model.safetensors"))) {
+        assertThat(watch.poll(60, TimeUnit.SECONDS)).as("the derive began to write").isNotNull();
+      }
+      p.destroy();
+      assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+      assertThat(p.exitValue()).as("stopped before it finished: %s", Files.readString(tmp.resolve("out.txt")))
+          .isNotZero();
+    }
+    try (Stream<Path> left = Files.list(work)) {
+      assertThat(left).as("left in --temp-dir").isEmpty();
+    }
+  }
+}
