@@ -363,6 +363,18 @@ public final class Deriver {
       }
       transform = transform();
       Set<String> names = new HashSet<>();
+      Map<String, String> fileOf = new HashMap<>();
+      for (FileEntry f : reader.snapshot().files()) {
+        for (TensorInfo t : f.format().equals(FileEntry.SAFETENSORS) ? f.tensors() : List.<TensorInfo>of()) {
+          String first = fileOf.putIfAbsent(t.name(), f.path());
+          if (first != null) {
+            // the version's reader, the report and the index name tensors by name only: the second would be read
+            // from the first's file
+            throw new DerivationInputException(model() + ": tensor '" + t.name() + "' is in both " + first + " and "
+                + f.path() + ": derive tells tensors apart by name; derive each file from a version of its own");
+          }
+        }
+      }
       List<TensorPlan> all = new ArrayList<>();
       for (FileEntry f : reader.snapshot().files()) {
         if (!f.format().equals(FileEntry.SAFETENSORS) && !f.tensors().isEmpty()) {

@@ -313,6 +313,29 @@ class DeriverTest {
     assertThat(r.overall().figures()).containsOnlyKeys("sparsity", "non_finite", "overflow");
   }
 
+  /**
+   * Two files of one version may hold tensors of the same name (a diffusers pipeline: unet/ and vae/ each with
+   * conv_in.weight). Derive read the second from the first's file: a cast or quantize failed with "rows [0, 8) are
+   * outside tensor 'w' with 4 rows", a prune with a NullPointerException's text. It is refused, naming both files.
+   */
+  @Test
+  void aTensorNameInTwoFilesIsRefusedNamingBoth() throws Exception {
+    Path model = tmp.resolve("two");
+    DeriveModels.writeSafetensors(model.resolve("unet/model.safetensors"), Map.of(), List.of(
+        DeriveModels.tensor("w", DType.F32, 0.1, 1, 4, 64)));
+    DeriveModels.writeSafetensors(model.resolve("vae/model.safetensors"), Map.of(), List.of(
+        DeriveModels.tensor("w", DType.F32, 0.1, 2, 8, 32)));
+    repo.push(model, "two:v", PushOptions.builder().build());
+    for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
+        DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL), new DeriveSpec.Quantize(8, 32, true, TensorFilter.ALL))) {
+      DerivationInputException e = failure(() -> new Deriver(repo, 2, tmp.resolve("work")).derive("two:v", "t:v",
+          spec, null, TransferListener.NONE));
+      assertThat(e.getMessage()).as(spec.method()).startsWith("two@")
+          .contains(": tensor 'w' is in both unet/model.safetensors and vae/model.safetensors");
+    }
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("t");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
