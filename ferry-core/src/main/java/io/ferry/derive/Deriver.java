@@ -113,8 +113,7 @@ public final class Deriver {
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src)) {
       run.plan();
-      Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
-          : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+      Path dir = newTempDir();
       Thread onExit = removeOnExit(dir);
       DeriveResult result;
       try {
@@ -230,8 +229,7 @@ public final class Deriver {
           }
         }
       }
-      Path dir = tempParent == null ? Files.createTempDirectory("ferry-derive-")
-          : Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+      Path dir = newTempDir();
       Thread onExit = removeOnExit(dir);
       try {
         long start = System.nanoTime();
@@ -691,6 +689,19 @@ public final class Deriver {
     }
     return new TensorTransform.Block(r0, Math.toIntExact(r1 - r0), Math.toIntExact((r1 - r0) * rowElements), data,
         ref == null ? null : ref.rows(r0, r1), out);
+  }
+
+  /** A fresh directory under {@code tempParent} (made if absent) or the system's temporary directory. */
+  private Path newTempDir() throws IOException {
+    if (tempParent == null) {
+      return Files.createTempDirectory("ferry-derive-");
+    }
+    if (Files.exists(tempParent) && !Files.isDirectory(tempParent)) {
+      // Files.createDirectories said only "<path>: already exists"
+      throw new DerivationInputException(param("temp_dir", "the temporary directory"), " '" + tempParent
+          + "' is a file, not a directory");
+    }
+    return Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
   }
 
   /**

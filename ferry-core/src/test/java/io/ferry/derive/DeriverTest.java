@@ -336,6 +336,17 @@ class DeriverTest {
     assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("t");
   }
 
+  /** A temporary directory that is a file was refused with only "<path>: already exists". */
+  @Test
+  void aTemporaryDirectoryThatIsAFileIsSaidSo() throws Exception {
+    Path file = Files.writeString(tmp.resolve("a-file"), "x");
+    DerivationInputException e = failure(() -> new Deriver(repo, 2, file).derive("m:v", "t:v",
+        new DeriveSpec.Cast(DType.BF16, TensorFilter.of(null, "nan")), null, TransferListener.NONE));
+    assertThat(e.message(p -> "--" + p.key().replace('_', '-'))).isEqualTo("--temp-dir '" + file
+        + "' is a file, not a directory");
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("t");
+  }
+
   @Test
   void libraryErrorsNameParametersAndAFrontEndSpellsThem() throws Exception {
     Map<DerivationInputException, String> cases = new LinkedHashMap<>();
