@@ -8,8 +8,6 @@ import io.ferry.lease.LeaseSettings;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.ForwardingChunkStore;
-import io.ferry.store.RecordStore;
-import io.ferry.store.RefStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.TransferListener;
 import java.io.IOException;
@@ -61,33 +59,6 @@ class CopyOverGarbageTest {
     }
   }
 
-  private static Backend withChunks(Backend base, ChunkStore chunks) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return chunks;
-      }
-
-      @Override
-      public RefStore refs() {
-        return base.refs();
-      }
-
-      @Override
-      public RecordStore records() {
-        return base.records();
-      }
-
-      @Override
-      public String uri() {
-        return base.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
-  }
-
   @Test
   void aCopyKeepsTheHistoryItFoundInTheTargetWhileAGcRemovesGarbage() throws IOException {
     Path targetDir = tmp.resolve("target");
@@ -111,7 +82,7 @@ class CopyOverGarbageTest {
             throw new UncheckedIOException(e);
           }
         };
-        try (Repository target = Repository.open(withChunks(local, chunks), OPTIONS)) {
+        try (Repository target = Repository.open(SwappedBackend.withChunks(local, chunks), OPTIONS)) {
           src.copyTo("m", target, false, TransferListener.NONE);
           assertThat(chunks.gc).as("the gc ran").isNull();
           assertThat(target.verify(null, TransferListener.NONE).errors()).isEmpty();

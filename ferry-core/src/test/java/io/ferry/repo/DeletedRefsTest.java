@@ -8,8 +8,6 @@ import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
@@ -176,33 +174,6 @@ class DeletedRefsTest {
     public void close() {}
   }
 
-  private static Backend withRefs(Backend base, RefStore refs) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return base.chunks();
-      }
-
-      @Override
-      public RefStore refs() {
-        return refs;
-      }
-
-      @Override
-      public RecordStore records() {
-        return base.records();
-      }
-
-      @Override
-      public String uri() {
-        return base.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
-  }
-
   /**
    * A tag of a version only a ref log names (a removed version) while a gc that marked before the tag deletes after
    * it: the tag must not end up pointing at a version gc removed. Seen with real processes: 4 of 4 tags exited 0,
@@ -229,7 +200,7 @@ class DeletedRefsTest {
           throw new java.io.UncheckedIOException(e);
         }
       };
-      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults().withClock(clock))) {
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults().withClock(clock))) {
         repo.tag("m@" + v2.shortHex(12), "t", null);
         assertThat(refs.gc).as("the gc ran").isNull();
         assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();

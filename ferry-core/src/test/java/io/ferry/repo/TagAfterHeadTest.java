@@ -8,8 +8,6 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
@@ -119,33 +117,6 @@ class TagAfterHeadTest {
     public void close() {}
   }
 
-  private static Backend withRefs(Backend base, RefStore refs) {
-    return new Backend() {
-      @Override
-      public ChunkStore chunks() {
-        return base.chunks();
-      }
-
-      @Override
-      public RefStore refs() {
-        return refs;
-      }
-
-      @Override
-      public RecordStore records() {
-        return base.records();
-      }
-
-      @Override
-      public String uri() {
-        return base.uri();
-      }
-
-      @Override
-      public void close() {}
-    };
-  }
-
   private static PushOptions step(int n) {
     return PushOptions.builder().message("step " + n).tagOnce(true).build();
   }
@@ -165,7 +136,7 @@ class TagAfterHeadTest {
           throw new java.io.UncheckedIOException(e);
         }
       };
-      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults())) {
         assertThatThrownBy(() -> repo.push(a, "run:step-7", step(7)))
             .isInstanceOf(InvalidInputException.class)
             .hasMessageContaining("run:step-7 already exists").hasMessageContaining("nothing was published");
@@ -182,7 +153,7 @@ class TagAfterHeadTest {
     try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
       Hooked refs = new Hooked(local.refs());
       refs.failing = RefNames.tag("run", "prod");
-      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults())) {
         assertThatThrownBy(() -> repo.push(a, "run:prod", PushOptions.builder().message("second").build()))
             .hasMessageContaining("No space left on device")
             .hasMessageContaining("the head of run was moved back: nothing was published");
@@ -206,7 +177,7 @@ class TagAfterHeadTest {
         local.chunks().list(o -> objectsBefore.add(o.id()));
         Hooked refs = new Hooked(local.refs());
         refs.failing = RefNames.tag("run", "prod");
-        try (Repository target = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+        try (Repository target = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults())) {
           assertThatThrownBy(() -> source.copyTo("run:prod", target, false, io.ferry.transfer.TransferListener.NONE))
               .hasMessageContaining("No space left on device");
         }
@@ -230,7 +201,7 @@ class TagAfterHeadTest {
     try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
       Hooked refs = new Hooked(local.refs());
       refs.failAllAfterHead = true;
-      try (Repository repo = Repository.open(withRefs(local, refs), RepositoryOptions.defaults())) {
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults())) {
         assertThatThrownBy(() -> repo.push(a, "run:prod", PushOptions.builder().message("second").build()))
             .hasMessageContaining("half done").hasMessageContaining("is the head of run")
             .hasMessageContaining("No space left on device").hasMessageContaining("to finish it: ferry tag run:prod ");

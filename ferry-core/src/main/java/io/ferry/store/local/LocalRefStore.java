@@ -248,25 +248,12 @@ final class LocalRefStore implements RefStore {
 
   @Override
   public List<String> list(String prefix) throws IOException {
-    ensureOpen();
-    String p = prefix == null ? "" : prefix;
-    Path base = walkBase(p);
-    if (!Files.isDirectory(base)) {
-      return List.of();
-    }
-    List<String> names = new ArrayList<>();
-    walkLogs(base, (name, f) -> {
-      if (name.startsWith(p) && Files.isRegularFile(f, LinkOption.NOFOLLOW_LINKS)) {
-        names.add(name);
-      }
-    });
     List<String> out = new ArrayList<>();
-    for (String name : names) {
+    for (String name : listLogged(prefix)) {
       if (get(name).isPresent()) {
         out.add(name);
       }
     }
-    out.sort(null);
     return out;
   }
 
