@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.ferry.Ferry;
 import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
+import io.ferry.lease.MovableClock;
 import io.ferry.store.Backend;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
@@ -16,14 +17,9 @@ import io.ferry.transfer.TransferListener;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.ZoneId;
-import java.time.ZoneOffset;
-import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,34 +32,6 @@ class DeletedRefsTest {
   @TempDir Path tmp;
 
   private final MovableClock clock = new MovableClock(Instant.parse("2030-01-01T00:00:00Z"));
-
-  /** A clock the test moves; the local store stamps its objects with it too. */
-  private static final class MovableClock extends Clock {
-    private final AtomicReference<Instant> now;
-
-    MovableClock(Instant start) {
-      now = new AtomicReference<>(start);
-    }
-
-    void advance(Duration d) {
-      now.updateAndGet(i -> i.plus(d));
-    }
-
-    @Override
-    public Instant instant() {
-      return now.get();
-    }
-
-    @Override
-    public ZoneId getZone() {
-      return ZoneOffset.UTC;
-    }
-
-    @Override
-    public Clock withZone(ZoneId zone) {
-      return this;
-    }
-  }
 
   private Repository open() throws IOException {
     return Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing().withClock(clock),
@@ -129,19 +97,13 @@ class DeletedRefsTest {
   }
 
   /** The local store's refs, with a gc run right before the first move of one ref, as a concurrent process would. */
-  private static final class GcBeforeMove implements RefStore {
-    private final RefStore d;
+  private static final class GcBeforeMove extends ForwardingRefStore {
     private final String ref;
     volatile Runnable gc;
 
     GcBeforeMove(RefStore d, String ref) {
-      this.d = d;
+      super(d);
       this.ref = ref;
-    }
-
-    @Override
-    public Optional<ChunkId> get(String name) throws IOException {
-      return d.get(name);
     }
 
     @Override
@@ -154,24 +116,6 @@ class DeletedRefsTest {
       }
       return d.compareAndSet(name, expected, next, entry);
     }
-
-    @Override
-    public List<String> list(String prefix) throws IOException {
-      return d.list(prefix);
-    }
-
-    @Override
-    public List<String> listLogged(String prefix) throws IOException {
-      return d.listLogged(prefix);
-    }
-
-    @Override
-    public List<RefLogEntry> log(String name) throws IOException {
-      return d.log(name);
-    }
-
-    @Override
-    public void close() {}
   }
 
   /**

@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.List;
-import java.util.Optional;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,8 +52,7 @@ class TagAfterHeadTest {
   }
 
   /** The local store's refs, with something done right after one ref's successful move, or moves of a ref failing. */
-  private static final class Hooked implements RefStore {
-    private final RefStore d;
+  private static final class Hooked extends ForwardingRefStore {
     volatile String after;
     volatile Runnable action;
     volatile String failing;
@@ -62,12 +60,7 @@ class TagAfterHeadTest {
     private volatile boolean headMoved;
 
     Hooked(RefStore d) {
-      this.d = d;
-    }
-
-    @Override
-    public Optional<ChunkId> get(String name) throws IOException {
-      return d.get(name);
+      super(d);
     }
 
     @Override
@@ -87,34 +80,6 @@ class TagAfterHeadTest {
       }
       return r;
     }
-
-    @Override
-    public List<String> list(String prefix) throws IOException {
-      return d.list(prefix);
-    }
-
-    @Override
-    public List<String> listLogged(String prefix) throws IOException {
-      return d.listLogged(prefix);
-    }
-
-    @Override
-    public List<RefLogEntry> log(String name) throws IOException {
-      return d.log(name);
-    }
-
-    @Override
-    public void checkLog(String name) throws IOException {
-      d.checkLog(name);
-    }
-
-    @Override
-    public List<String> unreadable() throws IOException {
-      return d.unreadable();
-    }
-
-    @Override
-    public void close() {}
   }
 
   private static PushOptions step(int n) {
