@@ -17,6 +17,7 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -169,6 +170,54 @@ final class History {
     }
     walk(todo, seen);
     return seen;
+  }
+
+  /**
+   * Whether one of {@code refNames} (the refs of one model, as {@link Resolver#modelRefs} lists them) reaches {@code
+   * target} through parents, newest first, stopping once found.
+   */
+  boolean reachedBy(List<String> refNames, ChunkId target) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    for (String r : refNames) {
+      refs.get(r).ifPresent(todo::add);
+    }
+    Set<ChunkId> seen = new HashSet<>();
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.poll();
+      if (id.equals(target)) {
+        return true;
+      }
+      if (seen.add(id)) {
+        todo.addAll(db.version(id).parents());
+      }
+    }
+    return false;
+  }
+
+  /**
+   * What {@code version} needs that no ref reaches now: the version itself unless a ref reaches it, each of its
+   * ancestors no ref reaches, and every object of theirs. A gc running at this moment may hold all of it as garbage,
+   * so a ref move onto such a version (a tag, a rollback, a push's second parent) declares it under a push lease and
+   * checks it still exists before moving (see {@link io.ferry.lease.Leases}). Walks every ref's history.
+   *
+   * @throws MissingObjectException if part of it is gone already
+   */
+  Set<ChunkId> notReachedByRefs(ChunkId version) throws IOException {
+    Set<ChunkId> needed = new LinkedHashSet<>();
+    Set<ChunkId> reachable = reachable(List.of());
+    Set<ChunkId> seen = new HashSet<>();
+    Deque<ChunkId> todo = new ArrayDeque<>(List.of(version));
+    while (!todo.isEmpty()) {
+      ChunkId vid = todo.pop();
+      if (reachable.contains(vid) || !seen.add(vid)) {
+        continue;
+      }
+      Version v = db.version(vid);
+      needed.add(vid);
+      needed.addAll(PushOperation.objectsOf(v.snapshot(), db.snapshot(v.snapshot()), v.packs()));
+      todo.addAll(v.parents());
+    }
+    return needed;
   }
 
   /** Adds to {@code seen} every version reachable from {@code todo} that is not in it yet; returns those added. */

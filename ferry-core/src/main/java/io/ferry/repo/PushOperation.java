@@ -6,6 +6,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.chunk.ChunkPlanner;
 import io.ferry.dedup.SmallChunkIndex;
 import io.ferry.error.InvalidInputException;
+import io.ferry.error.NotFoundException;
 import io.ferry.format.registry.FormatRegistry;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
@@ -104,6 +105,7 @@ final class PushOperation {
       }
       Pusher pusher = new Pusher(db, ChunkPlanner.standard(), formats, pool, opts.codec(), opts.listener(),
           (created, cause) -> collector.removeCreated(created, lease, cause, true));
+      Set<ChunkId> lineage = derivedFrom == null ? Set.of() : lineageNeeds(opts.derivedFrom(), derivedFrom);
       Pusher.Prepared prepared = pusher.prepare(source, backend.localDirectory().map(List::of).orElse(List.of()),
           opts.files());
       PushLimits.checkSource(prepared);
@@ -125,7 +127,7 @@ final class PushOperation {
       try {
         recorded.addAll(recordPacks(staged));
         for (int restage = 0; ; restage++) {
-          Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lease, created);
+          Optional<PushResult> r = publish(spec, staged, opts, derivedFrom, lineage, lease, created);
           if (r.isPresent()) {
             return r.get();
           }
@@ -218,7 +220,7 @@ final class PushOperation {
   }
 
   private Optional<PushResult> publish(RefSpec spec, Pusher.Staged staged, PushOptions opts, VersionRef derivedFrom,
-      Lease lease, List<ChunkId> created) throws IOException {
+      Set<ChunkId> lineage, Lease lease, List<ChunkId> created) throws IOException {
     String headRef = RefNames.head(spec.model());
     String author = opts.author() != null ? opts.author() : options.author();
     String why = "push: " + firstLine(opts.message());
@@ -269,12 +271,17 @@ final class PushOperation {
       }
       Set<ChunkId> own = new LinkedHashSet<>(parents);
       own.add(w.id());
+      own.addAll(lineage);
       lease.protect(own);
       // every object the version references exists now, and no gc that could have missed a declaration is running
       lease.awaitNoGc();
       List<ChunkId> all = new ArrayList<>(content);
       all.addAll(own);
       List<ChunkId> missing = backend.chunks().missing(all);
+      if (lineage.stream().anyMatch(missing::contains)) {
+        abandon(w, created, lease);
+        throw derivedFromGone(opts.derivedFrom(), derivedFrom);
+      }
       if (missing.contains(w.id()) || parents.stream().anyMatch(missing::contains)) {
         abandon(w, created, lease);
         return Optional.empty(); // the head moved on and gc took the old one, or our version: read and write again
@@ -298,6 +305,30 @@ final class PushOperation {
       return Optional.of(new PushResult(w.id(), v, false, v.stats().newStoredBytes(), v.stats().newChunks()));
     });
     return gone[0] ? Optional.empty() : Optional.of(result);
+  }
+
+  /**
+   * What the derived-from version {@code from} (resolved from {@code refText}) needs kept while this push publishes:
+   * its own objects, and when no ref of its model reaches it (a removed version only a ref log names), everything of
+   * it and of its ancestors that no ref reaches, which a running gc may hold as garbage (as for a tag onto it).
+   */
+  private Set<ChunkId> lineageNeeds(String refText, VersionRef from) throws IOException {
+    try {
+      Version v = from.version();
+      Set<ChunkId> out = new LinkedHashSet<>(objectsOf(v.snapshot(), db.snapshot(v.snapshot()), v.packs()));
+      out.add(from.id());
+      if (!history.reachedBy(resolver.modelRefs(RefSpec.parse(refText).model()), from.id())) {
+        out.addAll(history.notReachedByRefs(from.id()));
+      }
+      return out;
+    } catch (io.ferry.error.MissingObjectException e) {
+      throw derivedFromGone(refText, from);
+    }
+  }
+
+  private NotFoundException derivedFromGone(String refText, VersionRef from) {
+    return new NotFoundException("push --derived-from " + refText + ": version " + from.id().shortHex(12)
+        + " cannot be a parent: gc removed it (or what it needs) since a ref moved off it; nothing was published");
   }
 
   /**

@@ -221,23 +221,12 @@ public final class Repository implements Closeable {
    */
   private TagResult moveToVersion(String model, String ref, ChunkId to, ChunkId expect, String why)
       throws IOException {
-    if (reachesFromModelRefs(model, to)) {
+    if (history.reachedBy(resolver.modelRefs(model), to)) {
       return updater.move(ref, to, expect, options.author(), why);
     }
     try (Lease lease = leases.take(Lease.Kind.PUSH, why)) {
-      Set<ChunkId> needed = new java.util.LinkedHashSet<>();
-      Set<ChunkId> reachable = history.reachable(List.of());
-      Deque<ChunkId> todo = new ArrayDeque<>(List.of(to));
       try {
-        while (!todo.isEmpty()) {
-          ChunkId vid = todo.pop();
-          if (reachable.contains(vid) || !needed.add(vid)) {
-            continue;
-          }
-          Version v = db.version(vid);
-          needed.addAll(PushOperation.objectsOf(v.snapshot(), db.snapshot(v.snapshot()), v.packs()));
-          todo.addAll(v.parents());
-        }
+        Set<ChunkId> needed = history.notReachedByRefs(to);
         lease.protect(needed);
         lease.awaitNoGc();
         List<ChunkId> missing = backend.chunks().missing(new ArrayList<>(needed));
@@ -251,25 +240,6 @@ public final class Repository implements Closeable {
       lease.checkHeld();
       return updater.move(ref, to, expect, options.author(), why);
     }
-  }
-
-  /** Whether a ref of {@code model} reaches {@code target} through parents (newest first, stopping once found). */
-  private boolean reachesFromModelRefs(String model, ChunkId target) throws IOException {
-    Deque<ChunkId> todo = new ArrayDeque<>();
-    for (String r : resolver.modelRefs(model)) {
-      refs.get(r).ifPresent(todo::add);
-    }
-    Set<ChunkId> seen = new HashSet<>();
-    while (!todo.isEmpty()) {
-      ChunkId id = todo.poll();
-      if (id.equals(target)) {
-        return true;
-      }
-      if (seen.add(id)) {
-        todo.addAll(db.version(id).parents());
-      }
-    }
-    return false;
   }
 
   /**

@@ -154,4 +154,42 @@ class DeletedRefsTest {
       }
     }
   }
+
+  /**
+   * A push {@code --derived-from} a removed version (one only a ref log names) while a gc that marked before the push
+   * deletes after it: the new version's parent must not lose its snapshot and packs.
+   */
+  @Test
+  void aPushDerivedFromARemovedVersionRacingGcKeepsItsParentWhole() throws IOException {
+    ChunkId v2;
+    try (Repository repo = open()) {
+      push(repo, "{\"v\": 1}", "m");
+      v2 = push(repo, "{\"v\": 2}", "m");
+      repo.removeVersion("m@" + v2.hex(), false); // only the head's log names v2 now
+      clock.advance(Duration.ofHours(2));
+    }
+    try (Backend local = io.ferry.Ferry.openBackend(tmp.resolve("store").toString(),
+        StoreOptions.existing().withClock(clock))) {
+      GcBeforeMove refs = new GcBeforeMove(local.refs(), RefNames.head("d"));
+      Repository other = Repository.open(local, RepositoryOptions.defaults().withClock(clock));
+      refs.gc = () -> {
+        try {
+          other.gc(Duration.ofHours(1), false);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      };
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs),
+          RepositoryOptions.defaults().withClock(clock))) {
+        ChunkId d = repo.push(source("derived", "{\"d\": 1}"), "d",
+            PushOptions.builder().derivedFrom("m@" + v2.shortHex(12)).build()).versionId();
+        assertThat(refs.gc).as("the gc ran").isNull();
+        assertThat(repo.resolve("d").version().parents()).containsExactly(v2);
+        assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+        assertThat(repo.resolve("d").id()).isEqualTo(d);
+        repo.gc(Duration.ZERO, false);
+        assertThat(repo.verify("d", TransferListener.NONE).errors()).isEmpty();
+      }
+    }
+  }
 }
