@@ -87,11 +87,38 @@ public final class LocalBackend implements Backend {
     }
     StoreMarker.openOrCreate(new Site(dir), options.create());
     for (String sub : new String[] {"objects", "refs", "records", "tmp"}) {
-      Durable.createDirectories(dir.resolve(sub));
+      Path p = dir.resolve(sub);
+      checkNotOtherThanDirectory(dir, p);
+      Durable.createDirectories(p);
     }
     LocalBackend backend = new LocalBackend(dir, options.clock());
     backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
     return backend;
+  }
+
+  /**
+   * Refuses a store whose {@code objects}, {@code refs}, {@code records} or {@code tmp} is something other than a
+   * directory (or a link to one), naming what it is: creating the directory would fail with only "already exists".
+   */
+  private static void checkNotOtherThanDirectory(Path store, Path p) throws IOException {
+    if (Files.isDirectory(p)) {
+      return;
+    }
+    String what;
+    if (Files.isSymbolicLink(p)) {
+      what = Files.exists(p) ? "a symbolic link to something other than a directory"
+          : "a symbolic link to nothing (" + Files.readSymbolicLink(p) + ")";
+    } else if (Files.isRegularFile(p)) {
+      what = "a file";
+    } else if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+      what = "a FIFO, socket or device";
+    } else {
+      return;
+    }
+    String name = p.getFileName().toString();
+    throw new InvalidInputException("store " + store + " is damaged: " + p + " is " + what + ", where the store keeps"
+        + " its " + name + " directory; " + (name.equals("tmp") ? "move it away: tmp holds only temporary files, and"
+            + " the next command makes it again" : "put the store's " + name + " directory back (from a backup)"));
   }
 
   /** A directory as a place for a store. */
