@@ -135,13 +135,18 @@ final class AsyncCheckpoint {
 
   /** Takes the run's lock for this process; waits for a live holder first. */
   static Path lock(Path area, String run, Notices say) throws IOException {
-    Files.createDirectories(area);
-    if (!Files.isDirectory(area, LinkOption.NOFOLLOW_LINKS)) {
+    if (Files.isSymbolicLink(area)) {
       // whoever can write next to SOURCE could point it anywhere: the checkpoint's files were linked or copied there
       throw new InvalidInputException(area + ": is a symbolic link (to " + Files.readSymbolicLink(area) + ") where"
           + " checkpoint push --async stages the checkpoint; it stages only into a directory of its own, never"
           + " through a link: remove the link");
     }
+    if (Files.exists(area, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(area, LinkOption.NOFOLLOW_LINKS)) {
+      throw new InvalidInputException(area + ": is " + (Files.isRegularFile(area, LinkOption.NOFOLLOW_LINKS)
+          ? "a file" : "a FIFO, socket or device") + " where checkpoint push --async stages the checkpoint in a"
+          + " directory of its own: move it away");
+    }
+    Files.createDirectories(area);
     Path lock = lockOf(area, run);
     while (true) {
       awaitRun(area, run, say);

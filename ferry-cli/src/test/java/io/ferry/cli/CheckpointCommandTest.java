@@ -243,6 +243,25 @@ class CheckpointCommandTest {
     assertThat(cli.run("ls").ok().out()).doesNotContain("run5");
   }
 
+  /** A .ferry-staging next to SOURCE that is a file or a FIFO: refused naming what it is, not "already exists". */
+  @Test
+  void asyncPushNamesAStagingAreaThatIsNotADirectory() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path out = Files.createDirectories(tmp.resolve("train"));
+    Path file = out.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, steps(1).get(0), Map.of());
+    Path area = out.resolve(".ferry-staging");
+    Files.writeString(area, "mine");
+    cli.run("checkpoint", "push", file.toString(), "run6", "--step", "1", "--async").exits(1)
+        .oneLineError(area.toString(), "is a file where checkpoint push --async stages", "move it away");
+    assertThat(Files.readString(area)).isEqualTo("mine");
+    Files.delete(area);
+    assertThat(new ProcessBuilder("mkfifo", area.toString()).start().waitFor()).isZero();
+    cli.run("checkpoint", "push", file.toString(), "run6", "--step", "1", "--async").exits(1)
+        .oneLineError(area.toString(), "is a FIFO, socket or device");
+    assertThat(cli.run("ls").ok().out()).doesNotContain("run6");
+  }
+
   /**
    * A run's lock in .ferry-staging that is not a regular file: a fifo made every push of the run wait forever, a link
    * to /dev/zero ran it out of memory. Refused, naming the lock.
