@@ -61,8 +61,10 @@ final class DiffCommand extends StoreCommand {
         };
         out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()), Format.bytes(f.sizeB()));
       }
-      out().printf("%d tensors changed, %d unchanged; %d files differ%n", d.tensors().size(), d.unchangedTensors(),
-          d.files().size());
+      int t = d.tensors().size();
+      int f = d.files().size();
+      out().printf("%d %s changed, %d unchanged; %d %s%n", t, t == 1 ? "tensor" : "tensors", d.unchangedTensors(), f,
+          f == 1 ? "file differs" : "files differ");
     }
     return 0;
   }

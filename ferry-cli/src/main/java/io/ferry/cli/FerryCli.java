@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
         "  (keys store, author, parallelism, cache; flags and environment win over it).",
         "",
         "Refs: name (the head), name:tag, name@<version id prefix>;",
+        "  N versions back in its log: name~N (name~1: the head's parent);",
         "  a file inside: name:tag//config.json",
         "",
         "Exit codes:",

@@ -26,7 +26,7 @@ final class ReflogCommand extends StoreCommand {
       throw usage("--max-count must be 0 or more, not " + limit);
     }
     RefSpec s = RefSpec.parse(ref);
-    if (s.idPrefix() != null || s.path() != null) {
+    if (s.selectsVersion() || s.path() != null) {
       throw new InvalidInputException("reflog takes a model or model:tag, not '" + ref + "'");
     }
     try (Repository repo = openRepo()) {

@@ -72,7 +72,7 @@ class GgufCliTest {
     cli.push(v2.getParent(), "tiny:v2", "--codec", "none");
     String diff = cli.run("diff", "tiny:v1", "tiny:v2").ok().out();
     assertThat(diff).containsPattern("~ blk\\.0\\.attn_q\\.weight +dtype Q4_K -> Q8_0")
-        .contains("1 tensors changed, 3 unchanged");
+        .contains("1 tensor changed, 3 unchanged");
     Path v3 = model(DType.Q4_K, 99).write(tmp.resolve("v3/tiny.gguf"));
     cli.push(v3.getParent(), "tiny:v3", "--codec", "none");
     assertThat(cli.run("diff", "tiny:v1", "tiny:v3").ok().out())

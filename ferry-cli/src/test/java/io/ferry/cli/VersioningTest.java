@@ -116,6 +116,11 @@ class VersioningTest {
     diff.get("files").forEach(f -> fileChanges.put(f.get("path").asText(), f.get("change").asText()));
     assertThat(fileChanges).containsEntry("config.json", "changed").containsEntry("README.md", "added");
     assertThat(cli.run("diff", "m", "m").ok().out()).contains("0 tensors changed");
+    // ~N: the version N steps back in the model's log
+    assertThat(cli.run("diff", "m~2", "m:candidate", "--json").ok().json().get("a").asText()).isEqualTo(v1);
+    assertThat(cli.run("show", "m~1", "--json").ok().json().get("version").asText()).isEqualTo(v2);
+    assertThat(cli.run("show", "m:candidate~1", "--json").ok().json().get("version").asText()).isEqualTo(v1);
+    cli.run("show", "m~3").exits(1).oneLineError("m~3: there are 2 versions before m in the history of m");
 
     // tags: create, move with the right --expect, refuse a wrong one without touching the store
     cli.run("tag", "m@" + v1.substring(0, 6), "prod").ok();

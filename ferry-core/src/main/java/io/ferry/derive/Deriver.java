@@ -269,7 +269,7 @@ public final class Deriver {
     } catch (InvalidInputException e) {
       throw new DerivationInputException(e, param("target"), " '" + target + "': " + e.getMessage());
     }
-    if (t.idPrefix() != null || t.path() != null) {
+    if (t.selectsVersion() || t.path() != null) {
       throw new DerivationInputException(param("target"), " '" + target + "' must be a model or model:tag");
     }
   }

@@ -68,7 +68,7 @@ final class ModelRefMoves {
    */
   List<TagResult> removeVersion(String text, boolean force) throws IOException {
     RefSpec spec = RefSpec.parse(text);
-    if (spec.idPrefix() == null || spec.path() != null || spec.tag() != null) {
+    if (spec.idPrefix() == null || spec.back() > 0 || spec.path() != null || spec.tag() != null) {
       throw new InvalidInputException("rm takes MODEL or MODEL@ID, not '" + text + "'");
     }
     String model = spec.model();

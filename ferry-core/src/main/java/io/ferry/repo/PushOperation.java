@@ -85,7 +85,7 @@ final class PushOperation {
    */
   PushResult push(Path source, String target, PushOptions opts) throws IOException {
     RefSpec spec = RefSpec.parse(target);
-    if (spec.idPrefix() != null || spec.path() != null) {
+    if (spec.selectsVersion() || spec.path() != null) {
       throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
     }
     PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());

@@ -251,7 +251,7 @@ public final class Repository implements Closeable {
    */
   public TagResult untag(String modelTag, ChunkId expect) throws IOException {
     RefSpec spec = RefSpec.parse(modelTag);
-    if (spec.tag() == null || spec.idPrefix() != null || spec.path() != null) {
+    if (spec.tag() == null || spec.selectsVersion() || spec.path() != null) {
       throw new InvalidInputException("tag -d takes model:tag, not '" + modelTag + "'");
     }
     String ref = spec.refName();
@@ -283,7 +283,7 @@ public final class Repository implements Closeable {
    */
   public Map<String, ChunkId> removeModel(String model, boolean force) throws IOException {
     RefSpec spec = RefSpec.parse(model);
-    if (spec.tag() != null || spec.idPrefix() != null || spec.path() != null) {
+    if (spec.tag() != null || spec.selectsVersion() || spec.path() != null) {
       throw new InvalidInputException("rm takes a model name, not '" + model + "'");
     }
     ModelSummary summary = null;
@@ -413,7 +413,7 @@ public final class Repository implements Closeable {
    */
   public TagResult rollback(String target, ChunkId expect) throws IOException {
     RefSpec spec = RefSpec.parse(target);
-    if (spec.idPrefix() != null || spec.path() != null) {
+    if (spec.selectsVersion() || spec.path() != null) {
       throw new InvalidInputException("rollback takes model:tag or model, not '" + target + "'");
     }
     String ref = spec.refName();

@@ -44,6 +44,9 @@ final class Resolver {
   }
 
   VersionRef resolve(RefSpec spec) throws IOException {
+    if (spec.back() > 0) {
+      return stepBack(spec);
+    }
     if (spec.idPrefix() != null) {
       return resolvePrefix(spec);
     }
@@ -63,6 +66,25 @@ final class Resolver {
       throw noModel(spec.model());
     }
     return new VersionRef(id.get(), db.version(id.get()));
+  }
+
+  /**
+   * The version {@code spec.back()} steps back from the one the rest of {@code spec} names, along the history {@code
+   * ferry log} lists (first parents within the model).
+   */
+  private VersionRef stepBack(RefSpec spec) throws IOException {
+    RefSpec base = spec.withoutBack();
+    List<VersionRef> line = history.firstParents(resolve(base), spec.back() + 1);
+    if (line.size() <= spec.back()) {
+      VersionRef oldest = line.get(line.size() - 1);
+      List<ChunkId> parents = oldest.version().parents();
+      throw new NotFoundException(spec.refText() + ": there " + (line.size() == 2 ? "is 1 version" : "are "
+          + (line.size() - 1) + " versions") + " before " + base.refText() + " in the history of " + spec.model()
+          + " (ferry log " + base.refText() + "), not " + spec.back() + (parents.isEmpty() ? ""
+              : "; it continues in another model from " + parents.get(0).shortHex(12) + " (ferry lineage "
+                  + base.refText() + ")"));
+    }
+    return line.get(spec.back());
   }
 
   private VersionRef resolvePrefix(RefSpec spec) throws IOException {

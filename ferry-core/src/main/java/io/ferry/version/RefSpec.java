@@ -5,14 +5,23 @@ import io.ferry.store.RefNames;
 
 /**
  * What users type to name a version: {@code name} (the head), {@code name:tag}, {@code name@<id prefix>}, each
- * optionally followed by {@code //path} for a file inside, e.g. {@code llama:prod//config.json}.
+ * optionally followed by {@code ~N}, the version N steps back in the model's history (what {@code ferry log} lists
+ * N lines further down; {@code ~} alone is {@code ~1}, and {@code ~2~1} is {@code ~3}), and by {@code //path} for a
+ * file inside, e.g. {@code llama:prod//config.json} or {@code llama~1//config.json}.
  *
  * @param model the model name
  * @param tag the tag, or null
  * @param idPrefix a hex prefix of a version id (at least 4 digits), or null
  * @param path a file inside the version, or null
+ * @param back how many versions back from the one the rest names (0: that version)
  */
-public record RefSpec(String model, String tag, String idPrefix, String path) {
+public record RefSpec(String model, String tag, String idPrefix, String path, int back) {
+  /** The most versions {@code ~N} goes back. */
+  public static final int MAX_BACK = 1_000_000;
+
+  public RefSpec(String model, String tag, String idPrefix, String path) {
+    this(model, tag, idPrefix, path, 0);
+  }
 
   /** Parses and validates a ref text. */
   public static RefSpec parse(String text) throws InvalidInputException {
@@ -26,6 +35,18 @@ public record RefSpec(String model, String tag, String idPrefix, String path) {
       ref = text.substring(0, slashes);
       path = SafePaths.check(text.substring(slashes + 2), "ref '" + text + "'");
     }
+    int back = 0;
+    int tilde = ref.indexOf('~');
+    if (tilde >= 0) {
+      back = back(text, ref.substring(tilde));
+      ref = ref.substring(0, tilde);
+    }
+    RefSpec spec = parseRef(text, ref, path);
+    return back == 0 ? spec : new RefSpec(spec.model, spec.tag, spec.idPrefix, spec.path, back);
+  }
+
+  /** Parses {@code ref}, the part of {@code text} without its {@code ~N} and {@code //path}. */
+  private static RefSpec parseRef(String text, String ref, String path) throws InvalidInputException {
     int at = ref.indexOf('@');
     int colon = ref.indexOf(':');
     if (at >= 0 && colon >= 0) {
@@ -51,6 +72,39 @@ public record RefSpec(String model, String tag, String idPrefix, String path) {
     return new RefSpec(RefNames.checkModel(ref), null, null, path);
   }
 
+  /** Adds up {@code ~}, {@code ~N}, {@code ~N~M}...: ASCII digits only, at most {@link #MAX_BACK} in all. */
+  private static int back(String text, String suffix) throws InvalidInputException {
+    long n = 0;
+    for (String step : suffix.substring(1).split("~", -1)) {
+      if (step.isEmpty()) {
+        n++;
+      } else if (step.length() <= 7 && step.chars().allMatch(c -> c >= '0' && c <= '9')) {
+        n += Long.parseLong(step);
+      } else {
+        n = -1;
+        break;
+      }
+      if (n > MAX_BACK) {
+        break;
+      }
+    }
+    if (n < 0 || n > MAX_BACK) {
+      throw new InvalidInputException("ref '" + text + "': '" + suffix + "' is not a step back in history (~ or ~N,"
+          + " N from 0 to " + MAX_BACK + ": the version N steps back, as ferry log lists them)");
+    }
+    return (int) n;
+  }
+
+  /** Whether this spec picks a version rather than naming a ref: an id prefix, or steps back ({@code ~N}). */
+  public boolean selectsVersion() {
+    return idPrefix != null || back > 0;
+  }
+
+  /** The spec without its steps back: the version {@code ~N} counts from. */
+  public RefSpec withoutBack() {
+    return new RefSpec(model, tag, idPrefix, path, 0);
+  }
+
   /** The ref name this spec reads: the tag's, or the head's (also for id prefixes, which name no ref). */
   public String refName() {
     return tag != null ? RefNames.tag(model, tag) : RefNames.head(model);
@@ -58,10 +112,8 @@ public record RefSpec(String model, String tag, String idPrefix, String path) {
 
   /** The spec without its path. */
   public String refText() {
-    if (idPrefix != null) {
-      return model + "@" + idPrefix;
-    }
-    return tag != null ? model + ":" + tag : model;
+    String base = idPrefix != null ? model + "@" + idPrefix : tag != null ? model + ":" + tag : model;
+    return back == 0 ? base : base + "~" + back;
   }
 
   @Override

@@ -18,4 +18,30 @@ class RefSpecTest {
           .hasMessageContaining("is not a version id prefix (4 to 64 hex digits)");
     }
   }
+
+  @Test
+  void stepsBackFollowAnyRefAndAddUp() throws InvalidInputException {
+    assertThat(RefSpec.parse("llama~").back()).isEqualTo(1);
+    assertThat(RefSpec.parse("llama~3").back()).isEqualTo(3);
+    assertThat(RefSpec.parse("llama~0").back()).isZero();
+    assertThat(RefSpec.parse("llama~~").back()).isEqualTo(2);
+    assertThat(RefSpec.parse("llama~2~1").back()).isEqualTo(3);
+    RefSpec tagged = RefSpec.parse("org/llama:prod~2//config.json");
+    assertThat(tagged).isEqualTo(new RefSpec("org/llama", "prod", null, "config.json", 2));
+    assertThat(tagged.refText()).isEqualTo("org/llama:prod~2");
+    assertThat(tagged.toString()).isEqualTo("org/llama:prod~2//config.json");
+    assertThat(RefSpec.parse(tagged.toString())).isEqualTo(tagged);
+    assertThat(RefSpec.parse("llama@3f2a~1")).isEqualTo(new RefSpec("llama", null, "3f2a", null, 1));
+    assertThat(RefSpec.parse("llama~1").selectsVersion()).isTrue();
+    assertThat(RefSpec.parse("llama:prod").selectsVersion()).isFalse();
+    assertThat(RefSpec.parse("llama~1").withoutBack()).isEqualTo(RefSpec.parse("llama"));
+    assertThat(RefSpec.parse("llama~" + RefSpec.MAX_BACK).back()).isEqualTo(RefSpec.MAX_BACK);
+    for (String bad : new String[] {"llama~x", "llama~-1", "llama~+1", "llama~1.5", "llama~ 1", "llama~\uff11",
+        "llama~" + (RefSpec.MAX_BACK + 1), "llama~99999999999999999999", "llama~999999~999999", "llama~1:prod"}) {
+      assertThatThrownBy(() -> RefSpec.parse(bad)).as(bad).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("is not a step back in history");
+    }
+    assertThatThrownBy(() -> RefSpec.parse("~1")).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("model name is empty");
+  }
 }

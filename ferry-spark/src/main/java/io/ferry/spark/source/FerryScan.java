@@ -148,7 +148,7 @@ final class FerryScan implements Scan, Batch {
       only = spec.model();
       repo.refsOf(spec.model()).forEach((id, names) -> tags.computeIfAbsent(id, k -> new ArrayList<>())
           .addAll(names));
-      if (spec.tag() == null && spec.idPrefix() == null) {
+      if (spec.tag() == null && !spec.selectsVersion()) {
         starts.addAll(tags.keySet());
       } else {
         starts.add(repo.resolve(spec).id());
