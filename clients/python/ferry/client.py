@@ -108,13 +108,22 @@ class Client:
 
     def model(self, ref):
         """One version of a model: ``"llama"`` (its head), ``"llama:prod"`` (a tag) or ``"llama@<version id or a
-        prefix of at least 4 hex digits>"``. The version is resolved once: the returned Model keeps reading it even
-        if the tag moves."""
+        prefix of at least 4 hex digits>"``, each optionally followed by ``~N``: the version N steps back in the
+        model's log (``"llama~1"`` is the head's parent; ``~`` alone is ``~1``). The version is resolved once: the
+        returned Model keeps reading it even if the tag moves."""
         if not isinstance(ref, str) or not ref:
             raise ValueError("model ref must be a non-empty string like 'llama:prod', got %r" % (ref,))
         if "//" in ref:
             raise ValueError("model ref %r: a path inside a version ('//file') is not a model; use"
                              " Model.files() or Model.download(include=...)" % ref)
+        base, back = _steps_back(ref)
+        if base != ref and not back:
+            return self.model(base)
+        if back:
+            name, vid = self._step_back(ref, self.model(base), back)
+            path = "/v1/versions/%s?%s" % (vid, urllib.parse.urlencode({"model": name}))
+            doc = self._http.json(path, "reading version %r" % ref)
+            return Model(self, name, ref, self._verified(doc, name, ref, vid))
         if "@" in ref:
             name, _, rev = ref.partition("@")
             rev = rev.lower()
@@ -135,6 +144,25 @@ class Client:
         path = "/v1/versions/%s?%s" % (urllib.parse.quote(rev, safe=""), urllib.parse.urlencode({"model": name}))
         doc = self._http.json(path, "reading version %r" % ref)
         return Model(self, name, ref, self._verified(doc, name, ref, rev if _HEX64.match(rev) else None))
+
+    def _step_back(self, ref, start, back):
+        """(model name, version id) ``back`` steps back from ``start`` along the history ``ferry log`` lists: first
+        parents, within the model (a version's ``logLength`` counts its own log; without one, the model's name
+        decides), each version object fetched by its id and checked."""
+        vid, version = start.id, self._object(start.id, "version %s of %s" % (start.id, ref))
+        left = version.get("logLength") or 0
+        for step in range(back):
+            parents = version.get("parents") or []
+            if not parents or left == 1:
+                raise FerryNotFoundError("%s: there %s before %s in the history of %s, not %d" % (
+                    ref, "is 1 version" if step == 1 else "are %d versions" % step, start.ref, start.name, back))
+            parent = self._object(parents[0], "version %s, parent of %s" % (parents[0], vid))
+            if left == 0 and parent.get("model") != version.get("model"):
+                raise FerryNotFoundError("%s: there %s before %s in the history of %s, not %d" % (
+                    ref, "is 1 version" if step == 1 else "are %d versions" % step, start.ref, start.name, back))
+            left = left - 1 if left > 1 else (parent.get("logLength") or 0)
+            vid, version = parents[0], parent
+        return start.name, vid
 
     # -- versions and snapshots -----------------------------------------------------------------------------------
 
@@ -580,6 +608,26 @@ def _snapshot_file(f):
 
 
 _MISSING = object()
+
+
+def _steps_back(ref):
+    """``(ref without its ~N suffix, N)``; N is 0 without one. ``~`` alone is 1 and steps add up (``~2~1`` is 3)."""
+    at = ref.find("~")
+    if at < 0:
+        return ref, 0
+    n = 0
+    for step in ref[at + 1:].split("~"):
+        if step == "":
+            n += 1
+        elif len(step) <= 7 and all("0" <= c <= "9" for c in step):
+            n += int(step)
+        else:
+            n = -1
+            break
+    if not 0 <= n <= 1000000:
+        raise ValueError("model ref %r: %r is not a step back in history (~ or ~N, N from 0 to 1000000)" % (
+            ref, ref[at:]))
+    return ref[:at], n
 
 
 def _same(sent, key, expected, where, source, keys=None):

@@ -100,6 +100,17 @@ class ListingTest(unittest.TestCase):
         self.assertEqual(versions[0]["id"], self.c.model("tiny:prod").id)
         old = self.c.model("tiny@" + versions[1]["id"][:10])
         self.assertEqual(versions[1]["id"], old.id)
+        # ~N: N steps back in the model's log
+        self.assertEqual(versions[1]["id"], self.c.model("tiny~1").id)
+        self.assertEqual(versions[1]["id"], self.c.model("tiny:prod~").id)
+        self.assertEqual(versions[0]["id"], self.c.model("tiny~0").id)
+        self.assertEqual(versions[0]["id"], self.c.model("tiny@" + versions[0]["id"][:8] + "~0").id)
+        with self.assertRaises(ferry.FerryNotFoundError) as e:
+            self.c.model("tiny~2")
+        self.assertIn("tiny~2: there is 1 version before tiny in the history of tiny, not 2", str(e.exception))
+        for bad in ("tiny~x", "tiny~-1", "tiny~1000001"):
+            with self.assertRaises(ValueError, msg=bad):
+                self.c.model(bad)
         d = scratch("old")
         old.download(d, include="README.md")
         with open(os.path.join(d, "README.md")) as f:
