@@ -222,6 +222,13 @@ class CheckpointCommandTest {
     assertThat(Files.readAllBytes(p2.resolve("model.safetensors"))).isEqualTo(second);
   }
 
+  /** A checkpoint of one step: train/model.safetensors. */
+  private Path oneStep() throws IOException {
+    Path file = Files.createDirectories(tmp.resolve("train")).resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(file, steps(1).get(0), Map.of());
+    return file;
+  }
+
   /**
    * A .ferry-staging next to SOURCE that is a symbolic link (planted by whoever can write there): --async staged the
    * checkpoint's files into the directory it points to. Refused, naming the link, with nothing written through it.
@@ -229,9 +236,8 @@ class CheckpointCommandTest {
   @Test
   void asyncPushDoesNotStageThroughALinkedStagingArea() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
-    Path out = Files.createDirectories(tmp.resolve("train"));
-    Path file = out.resolve("model.safetensors");
-    ModelGenerator.writeSafetensors(file, steps(1).get(0), Map.of());
+    Path file = oneStep();
+    Path out = file.getParent();
     Path elsewhere = Files.createDirectories(tmp.resolve("elsewhere"));
     Files.createSymbolicLink(out.resolve(".ferry-staging"), elsewhere);
     cli.run("checkpoint", "push", file.toString(), "run5", "--step", "1", "--async").exits(1)
@@ -247,10 +253,8 @@ class CheckpointCommandTest {
   @Test
   void asyncPushNamesAStagingAreaThatIsNotADirectory() throws Exception {
     Cli cli = new Cli(tmp.resolve("store")).init();
-    Path out = Files.createDirectories(tmp.resolve("train"));
-    Path file = out.resolve("model.safetensors");
-    ModelGenerator.writeSafetensors(file, steps(1).get(0), Map.of());
-    Path area = out.resolve(".ferry-staging");
+    Path file = oneStep();
+    Path area = file.resolveSibling(".ferry-staging");
     Files.writeString(area, "mine");
     cli.run("checkpoint", "push", file.toString(), "run6", "--step", "1", "--async").exits(1)
         .oneLineError(area.toString(), "is a file where checkpoint push --async stages", "move it away");

@@ -96,6 +96,31 @@ class DeletedRefsTest {
     }
   }
 
+  /** Pushes two versions of m and removes the second, which only the head's log names then; older than 1 hour. */
+  private ChunkId removedSecondVersion() throws IOException {
+    try (Repository repo = open()) {
+      push(repo, "{\"v\": 1}", "m");
+      ChunkId v2 = push(repo, "{\"v\": 2}", "m");
+      repo.removeVersion("m@" + v2.hex(), false);
+      clock.advance(Duration.ofHours(2));
+      return v2;
+    }
+  }
+
+  /** {@code local}'s refs, with a gc of grace 1 hour (by another repository) run right before the first move of ref. */
+  private GcBeforeMove gcBeforeMove(Backend local, String ref) throws IOException {
+    GcBeforeMove refs = new GcBeforeMove(local.refs(), ref);
+    Repository other = Repository.open(local, RepositoryOptions.defaults().withClock(clock));
+    refs.gc = () -> {
+      try {
+        other.gc(Duration.ofHours(1), false); // the removed version's log entry is older than the grace period
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    };
+    return refs;
+  }
+
   /** The local store's refs, with a gc run right before the first move of one ref, as a concurrent process would. */
   private static final class GcBeforeMove extends ForwardingRefStore {
     private final String ref;
@@ -125,25 +150,10 @@ class DeletedRefsTest {
    */
   @Test
   void aTagOfARemovedVersionRacingGcNeverPointsAtNothing() throws IOException {
-    ChunkId v2;
-    try (Repository repo = open()) {
-      push(repo, "{\"v\": 1}", "m");
-      v2 = push(repo, "{\"v\": 2}", "m");
-      repo.removeVersion("m@" + v2.hex(), false); // only the head's log names v2 now
-      clock.advance(Duration.ofHours(2));
-    }
-    String tagRef = RefNames.tag("m", "t");
+    ChunkId v2 = removedSecondVersion();
     try (Backend local = io.ferry.Ferry.openBackend(tmp.resolve("store").toString(),
         StoreOptions.existing().withClock(clock))) {
-      GcBeforeMove refs = new GcBeforeMove(local.refs(), tagRef);
-      Repository other = Repository.open(local, RepositoryOptions.defaults().withClock(clock));
-      refs.gc = () -> {
-        try {
-          other.gc(Duration.ofHours(1), false); // its entries are older than the grace period
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      };
+      GcBeforeMove refs = gcBeforeMove(local, RefNames.tag("m", "t"));
       try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults().withClock(clock))) {
         repo.tag("m@" + v2.shortHex(12), "t", null);
         assertThat(refs.gc).as("the gc ran").isNull();
@@ -161,24 +171,10 @@ class DeletedRefsTest {
    */
   @Test
   void aPushDerivedFromARemovedVersionRacingGcKeepsItsParentWhole() throws IOException {
-    ChunkId v2;
-    try (Repository repo = open()) {
-      push(repo, "{\"v\": 1}", "m");
-      v2 = push(repo, "{\"v\": 2}", "m");
-      repo.removeVersion("m@" + v2.hex(), false); // only the head's log names v2 now
-      clock.advance(Duration.ofHours(2));
-    }
+    ChunkId v2 = removedSecondVersion();
     try (Backend local = io.ferry.Ferry.openBackend(tmp.resolve("store").toString(),
         StoreOptions.existing().withClock(clock))) {
-      GcBeforeMove refs = new GcBeforeMove(local.refs(), RefNames.head("d"));
-      Repository other = Repository.open(local, RepositoryOptions.defaults().withClock(clock));
-      refs.gc = () -> {
-        try {
-          other.gc(Duration.ofHours(1), false);
-        } catch (IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      };
+      GcBeforeMove refs = gcBeforeMove(local, RefNames.head("d"));
       try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs),
           RepositoryOptions.defaults().withClock(clock))) {
         ChunkId d = repo.push(source("derived", "{\"d\": 1}"), "d",
