@@ -535,10 +535,12 @@ final class CassandraChunkStore implements ChunkStore {
     if (row == null) {
       return null;
     }
-    if (row.isNull(0) || row.isNull(1) || row.isNull(2) || row.getInt(2) <= 0) {
-      // the insert writes every column at once: a row without them is not one this store wrote whole
-      throw new IOException("object " + id + " in " + where + ": its completion row lacks its generation, length or"
-          + " part size (gen " + row.getUuid(0) + ", length " + (row.isNull(1) ? "none" : row.getLong(1))
+    if (row.isNull(0) || row.isNull(1) || row.isNull(2) || row.getLong(1) < 0 || row.getInt(2) <= 0) {
+      // the insert writes every column at once, a length of at least 0 and a positive part size: a row without them
+      // is not one this store wrote whole. Damage, as a corrupt object (verify lists it with the others, exit 3, and
+      // says how to repair it), not a read that failed
+      throw new CorruptObjectException(id, where, "its completion row lacks its generation, length or part size, or"
+          + " holds one out of range (gen " + row.getUuid(0) + ", length " + (row.isNull(1) ? "none" : row.getLong(1))
           + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "; " + writeTimes(id)
           + "), so its parts cannot be read");
     }

@@ -3,6 +3,7 @@ package io.ferry.store.cassandra;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
@@ -71,6 +72,31 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
         .hasMessageContaining("length none, part size none")
         .hasMessageContaining("write times in microseconds of gen, length, part size, written: 1234567, none, none,"
             + " none");
+  }
+
+  /**
+   * A completion row altered by hand (a negative length, a part size of zero) is damage: a corrupt object naming the
+   * object and the row's values, as a missing part is (verify lists it with the others and exits 3), not a read that
+   * failed, and never "truncated" at a length below zero.
+   */
+  @Test
+  void aCompletionRowOutOfRangeIsACorruptObject() throws Exception {
+    byte[] c = content(3 * CassandraSchema.PART_SIZE + 5);
+    ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+    assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    String table = cassandra.settings().keyspace() + ".chunks";
+    ByteBuffer key = ByteBuffer.wrap(id.toBytes());
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("UPDATE " + table
+        + " SET length = -5 WHERE id = ? IF EXISTS", key));
+    try (Backend other = CassandraBackend.open(uri, StoreOptions.existing())) {
+      assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).isInstanceOf(CorruptObjectException.class)
+          .hasMessageContaining("object " + id).hasMessageContaining("length -5");
+      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("UPDATE " + table
+          + " SET length = ?, part_size = 0 WHERE id = ? IF EXISTS", (long) c.length, key));
+      assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).isInstanceOf(CorruptObjectException.class)
+          .hasMessageContaining("object " + id).hasMessageContaining("part size 0");
+    }
   }
 
   /**
