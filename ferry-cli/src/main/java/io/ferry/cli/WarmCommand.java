@@ -19,7 +19,8 @@ import picocli.CommandLine.Parameters;
 
 @Command(name = "warm", description = "Load a version into the Redis cache ahead of a deploy: read every chunk"
     + " through the cache (checking its SHA-256), so that later pulls are served from Redis.",
-    footer = {"%nExit code 1 if the cache did not take every chunk (down, full write queue, or not evicting),"
+    footer = {"%nExit code 1 if the cache did not take every chunk (down, full write queue, not evicting, or the"
+        + " version larger than its maxmemory),"
         + " 3 if a chunk is corrupt in the store.",
         "%nExamples:%n  ferry warm llama-7b:prod --cache redis://cache:6379",
         "  FERRY_CACHE=redis-cluster://10.0.0.1:6379,10.0.0.2:6379 ferry warm llama-7b:prod"})
@@ -58,6 +59,7 @@ final class WarmCommand extends StoreCommand {
     long t0 = System.nanoTime();
     VersionRef v;
     VerifyReport r;
+    RedisCache.Memory before;
     try (Repository repo = RedisCache.open(storeLocation(), StoreOptions.existing().withSettings(settings()),
         repositoryOptions(), settings, listener)) {
       if (!warnings.isEmpty()) {
@@ -66,18 +68,30 @@ final class WarmCommand extends StoreCommand {
         throw new InvalidInputException("nothing was warmed: the cache cannot be used (see the warning above)");
       }
       v = repo.resolve(ref);
-      RedisCache.Memory before = memory(settings);
+      before = memory(settings);
       r = repo.verify(ref, progress());
-      RedisCache.Memory after = memory(settings);
-      if (before != null && after != null && after.evictedKeys() > before.evictedKeys()) {
-        // LRU makes room by evicting the least recently used keys, this warm's own earliest parts among them when
-        // the version does not fit beside what the cache holds; said, but not a failure: in a shared cache the keys
-        // evicted may all be others'
-        printing.warning("cache " + settings.describe() + " evicted " + (after.evictedKeys() - before.evictedKeys())
-            + " keys while this warm wrote to it (maxmemory " + (after.maxMemory() > 0
-                ? Format.bytes(after.maxMemory()) : "unknown") + ", " + Format.bytes(after.usedMemory())
-            + " used): parts of this version may be gone already; pulls read them from the store");
-      }
+    }
+    // read once the cache closed: its writes have landed and its counters are final
+    RedisCache.Memory after = memory(settings);
+    long wrote = totals.get().bytesWritten();
+    if (after != null && after.maxMemory() > 0 && wrote > after.maxMemory()) {
+      // certain, not a guess: what this warm wrote alone is more than the cache holds, so part of the version is not
+      // in it, whoever else uses the cache. Saying only that keys were evicted, with exit 0, let a warm of a version
+      // four times the cache's size print "warmed" as if the deploy would be served from Redis
+      String message = "cache " + settings.describe() + " cannot hold this version: the warm wrote "
+          + Format.bytes(wrote) + ", more than its maxmemory of " + Format.bytes(after.maxMemory()) + ", so at least "
+          + Format.bytes(wrote - after.maxMemory()) + " of it is not in the cache (evicted); pulls read that from the"
+          + " store. Give the cache a maxmemory of about 1.1 x the version's stored size (docs/redis.md)";
+      warnings.add(message);
+      printing.warning(message);
+    } else if (before != null && after != null && after.evictedKeys() > before.evictedKeys()) {
+      // LRU makes room by evicting the least recently used keys, this warm's own earliest parts among them when the
+      // version does not fit beside what the cache holds; said, but not a failure: in a shared cache the keys
+      // evicted may all be others'
+      printing.warning("cache " + settings.describe() + " evicted " + (after.evictedKeys() - before.evictedKeys())
+          + " keys while this warm wrote to it (maxmemory " + (after.maxMemory() > 0
+              ? Format.bytes(after.maxMemory()) : "unknown") + ", " + Format.bytes(after.usedMemory())
+          + " used): parts of this version may be gone already; pulls read them from the store");
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     CacheCounters c = totals.get();

@@ -115,15 +115,47 @@ class RedisCacheCliTest {
     assertThat(Cli.raw("cache").code()).isEqualTo(FerryCli.USAGE);
   }
 
-  /** A warm into a cache too small for the version says that the cache evicted keys meanwhile; it is not a failure. */
+  /**
+   * A warm that wrote more than the cache's maxmemory says that the version cannot be held, how much of it at least
+   * is not in the cache, and exits 1: it used to say only that keys were evicted, exit 0, as if the version were
+   * warm.
+   */
   @Test
-  void aWarmIntoACacheTooSmallSaysItEvicted() throws Exception {
+  void aWarmOfAVersionLargerThanTheCacheSaysItDoesNotFitAndFails() throws Exception {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(model(11), "m");
     try (RedisServer redis = RedisServer.start(tmp.resolve("small-redis"), "--maxmemory", "4mb")) {
+      Cli.Result w = cli.run("warm", "m", "--cache", redis.uri());
+      assertThat(w.code()).as(w.err()).isEqualTo(1);
+      assertThat(w.err()).containsPattern("warning: cache redis://127\\.0\\.0\\.1:[0-9]+ cannot hold this version: "
+          + "the warm wrote [0-9.]+ MiB, more than its maxmemory of 4\\.0 MiB, so at least [0-9.]+ [KM]iB of it is"
+          + " not in the cache").contains("the cache did not take every part");
+      assertThat(w.err()).doesNotContain("may be gone");
+      JsonNode j = cli.run("warm", "m", "--cache", redis.uri(), "--json").json();
+      assertThat(j.get("ok").asBoolean()).isFalse();
+      assertThat(j.get("warnings").get(0).asText()).contains("cannot hold this version");
+    }
+  }
+
+  /**
+   * A warm of a version that fits, into a cache whose other keys LRU evicts to make room, says that the cache evicted
+   * keys meanwhile; it is not a failure (the keys evicted may all be others').
+   */
+  @Test
+  void aWarmIntoAFullSharedCacheSaysItEvicted() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = tmp.resolve("one.safetensors");
+    ModelGenerator.writeSafetensors(src, List.of(new Tensor("w", DType.F32, new long[] {256, 1024}, 12)), Map.of());
+    cli.push(src, "m");
+    try (RedisServer redis = RedisServer.start(tmp.resolve("full-redis"), "--maxmemory", "8mb")) {
+      byte[] filler = new byte[100_000];
+      for (int i = 0; i < 75; i++) {
+        redis.command("SET".getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+            ("other:" + i).getBytes(java.nio.charset.StandardCharsets.US_ASCII), filler);
+      }
       Cli.Result w = cli.run("warm", "m", "--cache", redis.uri()).ok();
       assertThat(w.err()).containsPattern("warning: cache redis://127\\.0\\.0\\.1:[0-9]+ evicted [1-9][0-9]* keys "
-          + "while this warm wrote to it \\(maxmemory 4\\.0 MiB, ").contains("pulls read them from the store");
+          + "while this warm wrote to it \\(maxmemory 8\\.0 MiB, ").contains("pulls read them from the store");
       assertThat(w.out()).contains("warmed m");
     }
   }
