@@ -203,6 +203,7 @@ public final class CassandraBackend implements Backend {
       public boolean publish(byte[] marker) throws IOException {
         boolean made = false;
         if (session.getMetadata().getKeyspace(ks).isEmpty()) {
+          checkReplicationDatacenters();
           ddl(CassandraSchema.createKeyspace(settings));
           made = true;
         }
@@ -257,6 +258,25 @@ public final class CassandraBackend implements Backend {
     if (!dcs.contains(settings.localDc())) {
       throw new InvalidInputException("local_dc '" + settings.localDc() + "' of " + where + " is not a datacenter"
           + " of the cluster; its nodes are in " + dcs);
+    }
+  }
+
+  /**
+   * Each {@code dc.<name>} of a keyspace to create must be a datacenter of the cluster: Cassandra refuses the keyspace
+   * with "Unrecognized strategy option {name} passed to NetworkTopologyStrategy", which Ferry reported as a failure to
+   * create the schema at a consistency level, without naming the option or the cluster's datacenters.
+   */
+  private void checkReplicationDatacenters() throws InvalidInputException {
+    if (!settings.perDatacenter()) {
+      return;
+    }
+    java.util.Set<String> dcs = new java.util.TreeSet<>();
+    session.getMetadata().getNodes().values().forEach(n -> dcs.add(String.valueOf(n.getDatacenter())));
+    for (String dc : settings.replication().keySet()) {
+      if (!dcs.contains(dc)) {
+        throw new InvalidInputException("dc." + dc + " of " + where + ": '" + dc + "' is not a datacenter of the"
+            + " cluster; its nodes are in " + dcs + " (datacenter names are case-sensitive); nothing was created");
+      }
     }
   }
 

@@ -172,6 +172,24 @@ class CassandraStoreLifecycleTest {
     }
   }
 
+  /**
+   * A dc.<name> replication naming a datacenter the cluster does not have is refused naming the option and the
+   * cluster's datacenters, before anything is created (Cassandra's own refusal was reported as a failure to create the
+   * schema at consistency QUORUM).
+   */
+  @Test
+  void anUnknownReplicationDatacenterIsNamedWithTheClustersOwn() {
+    String ks = LocalCassandra.freshKeyspace("dcrf");
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, "dc.Datacenter1=1"),
+        StoreOptions.createIfMissing()).close())
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("dc.Datacenter1")
+        .hasMessageContaining("'Datacenter1' is not a datacenter of the cluster")
+        .hasMessageContaining("[datacenter1]").hasMessageNotContaining("QUORUM");
+    try (CqlSession s = cql()) {
+      assertThat(s.getMetadata().getKeyspace(ks)).as("nothing created").isEmpty();
+    }
+  }
+
   @Test
   void anUnreachableClusterIsNamed() {
     URI uri = URI.create("cassandra://127.0.0.1:1/nothing");
