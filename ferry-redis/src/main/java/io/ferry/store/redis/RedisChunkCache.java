@@ -241,7 +241,8 @@ public final class RedisChunkCache implements ChunkStore {
 
   /**
    * Whether the server evicts (so the cache may write): {@code maxmemory} set and a policy that evicts our keys.
-   * Warns once when it does not, or when CONFIG is refused (managed services often disable it).
+   * Warns once when it does not, or when CONFIG is refused (managed services often disable it); a server that does
+   * not answer is thrown as Lettuce threw it.
    */
   private boolean checkBounded(RedisLink l) {
     List<Map<String, String>> max;
@@ -249,7 +250,10 @@ public final class RedisChunkCache implements ChunkStore {
     try {
       max = l.configGet("maxmemory");
       policy = l.configGet("maxmemory-policy");
-    } catch (RuntimeException e) {
+    } catch (io.lettuce.core.RedisCommandExecutionException e) {
+      // the server answered with an error: CONFIG disabled, renamed or not permitted (managed services). A server
+      // that did not answer (a cluster master down, a timeout) is thrown on: the cache cannot be reached, one
+      // warning; it used to be taken for a refused CONFIG, a second warning that misnamed the cause
       listener.warning("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
           + "); caching anyway: make sure the server evicts (maxmemory with an allkeys-lru policy)");
       return true;

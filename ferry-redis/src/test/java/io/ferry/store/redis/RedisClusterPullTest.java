@@ -13,7 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Pulls through a real three-master Redis Cluster (redis-server --cluster-enabled yes, joined by redis-cli --cluster
  * create on loopback ports): the parts spread over every master, a warm pull reads nothing from the store, and a
- * pull survives one master killed midway.
+ * pull survives one master killed midway, and one that starts with that master down warns once.
  */
 class RedisClusterPullTest {
   @TempDir Path scratch;
@@ -44,6 +44,14 @@ class RedisClusterPullTest {
         assertThat(f.lastStore.reads.get()).as("what the dead master held came from the store").isPositive();
       }
       assertThat(w.warnings).hasSize(1);
+      // a pull that starts with the master still down: one warning, that the cache cannot be used, not a second one
+      // claiming that CONFIG was refused ("cannot check maxmemory ... caching anyway")
+      Warnings again = new Warnings();
+      try (Repository repo = f.open(s, again)) {
+        f.pull(repo, scratch.resolve("down"), null);
+      }
+      assertThat(again.warnings).as("%s", again.warnings).hasSize(1);
+      assertThat(again.warnings.get(0)).doesNotContain("cannot check maxmemory");
     } finally {
       nodes.forEach(RedisServer::kill);
     }
