@@ -116,6 +116,24 @@ class RedisCacheCliTest {
   }
 
   /**
+   * A cache whose CONFIG is disabled (as managed services do) is warmed after one notice that its eviction cannot be
+   * checked: the warm used to take that notice for a cache that cannot be used, and warmed nothing (exit 1).
+   */
+  @Test
+  void aCacheWithoutConfigIsWarmedAfterANotice() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = tmp.resolve("one.safetensors");
+    ModelGenerator.writeSafetensors(src, List.of(new Tensor("w", DType.F32, new long[] {256, 1024}, 13)), Map.of());
+    cli.push(src, "m");
+    try (RedisServer redis = RedisServer.start(tmp.resolve("managed-redis"), "--rename-command", "CONFIG", "")) {
+      Cli.Result w = cli.run("warm", "m", "--cache", redis.uri()).ok();
+      assertThat(w.err()).contains("cannot check maxmemory").doesNotContain("nothing was warmed");
+      assertThat(w.out()).contains("warmed m").containsPattern("cache: [1-9][0-9]* parts written");
+      assertThat(Long.parseLong(redis.command("DBSIZE"))).isPositive();
+    }
+  }
+
+  /**
    * A warm that wrote more than the cache's maxmemory says that the version cannot be held, how much of it at least
    * is not in the cache, and exits 1: it used to say only that keys were evicted, exit 0, as if the version were
    * warm.

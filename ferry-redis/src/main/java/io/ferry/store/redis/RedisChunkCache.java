@@ -254,7 +254,9 @@ public final class RedisChunkCache implements ChunkStore {
       // the server answered with an error: CONFIG disabled, renamed or not permitted (managed services). A server
       // that did not answer (a cluster master down, a timeout) is thrown on: the cache cannot be reached, one
       // warning; it used to be taken for a refused CONFIG, a second warning that misnamed the cause
-      listener.warning("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
+      // a notice, not a warning: the cache stays in use (a warning means it is bypassed, and made `ferry warm` of a
+      // managed Redis end at once with "nothing was warmed: the cache cannot be used")
+      listener.notice("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
           + "); caching anyway: make sure the server evicts (maxmemory with an allkeys-lru policy)");
       return true;
     }
