@@ -42,7 +42,7 @@ import java.util.concurrent.CompletionStage;
  * failed) is finished by the next transaction on the partition, which is how the numbered ref log notices it.
  */
 final class CassandraRecordStore implements RecordStore {
-  /** How often one create or replace is tried again when its outcome was unknown. */
+  /** How often one create or replace is tried when its outcome was unknown (a timeout each: 30 s by default). */
   private static final int ATTEMPTS = 5;
   private static final int KNOWN_DIRS = 4096;
   private static final String ROOT = "/";
@@ -123,7 +123,9 @@ final class CassandraRecordStore implements RecordStore {
     String[] pn = split(key);
     addDirs(key);
     DriverException last = null;
-    for (int attempt = 1; attempt <= 4 * ATTEMPTS; attempt++) {
+    int unknown = 0;
+    // lost races go round up to 4 x ATTEMPTS times; unknown outcomes, each a full request timeout, only ATTEMPTS times
+    for (int attempt = 1; attempt <= 4 * ATTEMPTS && unknown < ATTEMPTS; attempt++) {
       try {
         if (applied(backend.executeSent(updateIfPresent.bind(ByteBuffer.wrap(content), pn[0], pn[1])))) {
           return;
@@ -136,6 +138,7 @@ final class CassandraRecordStore implements RecordStore {
           | HeartbeatException | OverloadedException e) {
         // Unknown outcome: writing the same content again is harmless (last writer wins)
         last = e;
+        unknown++;
       } catch (DriverException e) {
         throw backend.failure("replacing record " + key, e);
       }
