@@ -16,7 +16,9 @@ final class LsCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     try (Repository repo = openRepo()) {
-      List<ModelSummary> models = repo.models();
+      // a ref whose log is damaged ends no listing: the other models are listed, then the damage is the error (exit 3)
+      List<io.ferry.error.CorruptRefException> damaged = new java.util.ArrayList<>();
+      List<ModelSummary> models = repo.models(damaged::add);
       // refs whose logs are not files are left out of the listing (the others are listed); said, so that no
       // model vanishes silently
       for (String ref : repo.unreadableRefs()) {
@@ -33,9 +35,9 @@ final class LsCommand extends StoreCommand {
           m.tags().forEach((k, v) -> t.put(k, v.hex()));
         }
         printJson(arr);
-        return 0;
+        return damage(damaged);
       }
-      if (models.isEmpty()) {
+      if (models.isEmpty() && damaged.isEmpty()) {
         out().println("no models in " + repo.uri());
         return 0;
       }
@@ -48,7 +50,18 @@ final class LsCommand extends StoreCommand {
         out().printf("%-32s %-12s %10s %8d  %s%n", m.model(), m.head() == null ? "-" : m.head().shortHex(12),
             Format.bytes(m.logicalBytes()), m.versions(), tags);
       }
+      return damage(damaged);
     }
-    return 0;
+  }
+
+  /** 0 for none; else each damaged log but the last as a warning, and the last as the error. */
+  private int damage(List<io.ferry.error.CorruptRefException> damaged) throws IOException {
+    if (damaged.isEmpty()) {
+      return 0;
+    }
+    for (int i = 0; i < damaged.size() - 1; i++) {
+      notices().warning(damaged.get(i).getMessage() + " (not listed)");
+    }
+    throw damaged.get(damaged.size() - 1);
   }
 }

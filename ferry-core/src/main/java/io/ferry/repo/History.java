@@ -3,6 +3,7 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
+import io.ferry.error.CorruptRefException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;
@@ -268,12 +269,22 @@ final class History {
    * Every model with its head, tags, size and number of versions, sorted by name. The number of versions is the
    * length of the head's {@link #firstParents} walk, so {@code ls} and {@code log} count the same versions.
    */
-  List<ModelSummary> models() throws IOException {
+  List<ModelSummary> models(java.util.function.Consumer<CorruptRefException> damagedLog) throws IOException {
     Map<String, Map<String, ChunkId>> tags = new TreeMap<>();
     Map<String, ChunkId> heads = new HashMap<>();
-    for (String ref : refs.list("")) {
+    // every logged ref, read here one by one: list() reads them too, and would stop at the first damaged log
+    for (String ref : refs.listLogged("")) {
       String model = RefNames.modelOf(ref);
-      Optional<ChunkId> id = refs.get(ref);
+      Optional<ChunkId> id;
+      try {
+        id = refs.get(ref);
+      } catch (CorruptRefException e) {
+        if (damagedLog == null) {
+          throw e;
+        }
+        damagedLog.accept(e);
+        continue;
+      }
       if (id.isEmpty()) {
         continue;
       }

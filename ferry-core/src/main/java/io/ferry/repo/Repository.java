@@ -179,7 +179,16 @@ public final class Repository implements Closeable {
    * number of versions {@link #log} lists from its head: the head's first-parent history within the model.
    */
   public List<ModelSummary> models() throws IOException {
-    return history.models();
+    return history.models(null);
+  }
+
+  /**
+   * {@link #models()}, leaving out the refs whose logs are damaged, each given to {@code damagedLog} instead of ending
+   * the listing: the other models are still listed (a model whose head log is damaged shows its tags only).
+   */
+  public List<ModelSummary> models(java.util.function.Consumer<io.ferry.error.CorruptRefException> damagedLog)
+      throws IOException {
+    return history.models(java.util.Objects.requireNonNull(damagedLog, "damagedLog"));
   }
 
   /**
