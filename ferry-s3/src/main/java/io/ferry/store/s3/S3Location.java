@@ -54,6 +54,14 @@ public record S3Location(String bucket, String prefix) {
     if (path.contains("//")) {
       throw new InvalidInputException("'" + uri + "': prefix '" + path + "' has an empty path segment");
     }
+    for (String segment : path.split("/", -1)) {
+      // HTTP clients and S3 endpoints resolve '.' and '..' in a request's path but not in a listing's prefix
+      // parameter: s3://b/x/../a read and wrote the store at 'a' while its listings (gc, ls) looked under 'x/../a/'
+      if (segment.equals(".") || segment.equals("..")) {
+        throw new InvalidInputException("'" + uri + "': prefix '" + path + "' has a '" + segment + "' path segment;"
+            + " name the prefix without '.' or '..'");
+      }
+    }
     int bytes = path.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     if (bytes > MAX_PREFIX_BYTES) {
       String text = uri.toString();

@@ -47,6 +47,12 @@ class S3BackendTest {
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://Bad_Bucket!/x")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not valid");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://b/a//c"))).isInstanceOf(InvalidInputException.class);
+    // '.' and '..' segments: requests resolved them (the store of s3://bk/x/../a was 'a') but listings did not
+    for (String uri : List.of("s3://bk/../x", "s3://bk/x/../a", "s3://bk/./c", "s3://bk/a/..", "s3://bk/a/./")) {
+      assertThatThrownBy(() -> S3Location.parse(URI.create(uri))).as(uri).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining(uri).hasMessageContaining("path segment");
+    }
+    assertThat(S3Location.parse(URI.create("s3://bk/a..b/.c/d.")).prefix()).isEqualTo("a..b/.c/d.");
     // a prefix that leaves the store's own keys no room within S3's 1,024 bytes (a 500 internal error from the
     // endpoint before), counted in UTF-8 bytes
     String longest = "p".repeat(S3Location.MAX_PREFIX_BYTES);
