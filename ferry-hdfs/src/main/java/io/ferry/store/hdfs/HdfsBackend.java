@@ -106,6 +106,10 @@ public final class HdfsBackend implements Backend {
       if (unreachable != null) {
         throw unreachable;
       }
+      InvalidInputException invalid = invalidSetting(settings, e);
+      if (invalid != null) {
+        throw invalid;
+      }
       throw e;
     }
     try {
@@ -124,6 +128,10 @@ public final class HdfsBackend implements Backend {
       IOException unreachable = unreachable(settings, e);
       if (unreachable != null) {
         throw unreachable;
+      }
+      InvalidInputException invalid = invalidSetting(settings, e);
+      if (invalid != null) {
+        throw invalid;
       }
       throw e;
     }
@@ -154,6 +162,27 @@ public final class HdfsBackend implements Backend {
         return new IOException(settings.displayUri() + ": the server at " + settings.fileSystemUri().getAuthority()
             + " answers in HTTP, not in Hadoop's RPC: that is a web port (the NameNode's is often 9870); give its RPC"
             + " port (fs.defaultFS, often 8020), or webhdfs:// with the web port", e);
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The error of an open that Hadoop refused because a setting's value does not parse (a {@code NumberFormatException}
+   * whose message, {@code For input string: "abc"}, named neither the setting nor the store), naming the store and the
+   * Hadoop settings given with that value; null for any other error.
+   */
+  private static InvalidInputException invalidSetting(HdfsSettings settings, Exception e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof NumberFormatException) {
+        java.util.List<String> given = new java.util.ArrayList<>();
+        for (java.util.Map.Entry<String, String> s : settings.hadoopKeys().entrySet()) {
+          if (t.getMessage() != null && t.getMessage().contains("\"" + s.getValue().trim() + "\"")) {
+            given.add(s.getKey() + "=" + s.getValue());
+          }
+        }
+        return new InvalidInputException(settings.displayUri() + ": a Hadoop setting has a value that is not a number"
+            + (given.isEmpty() ? "" : " (" + String.join(", ", given) + ")") + ": " + t.getMessage());
       }
     }
     return null;

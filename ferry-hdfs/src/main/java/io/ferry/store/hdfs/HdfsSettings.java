@@ -37,9 +37,10 @@ import org.apache.hadoop.conf.Configuration;
  * @param fileSystemUri scheme and authority, e.g. {@code hdfs://nn:8020}; no authority means {@code fs.defaultFS}
  * @param rootPath the store's directory, absolute, without a trailing slash
  * @param displayUri the URI as the user gave it, for messages
+ * @param hadoopKeys the Hadoop keys given in the URI's query and the store settings, for messages
  */
 record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Configuration configuration,
-    boolean hsync, int lookupThreads, int openFiles) {
+    boolean hsync, int lookupThreads, int openFiles, Map<String, String> hadoopKeys) {
 
   /** The Hadoop key naming the webhdfs:// client class; Ferry's is Hadoop's with reads that fail over to replicas. */
   static final String WEBHDFS_IMPL = "fs.webhdfs.impl";
@@ -50,6 +51,10 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
   static final String CLOSE_RETRIES = "dfs.client.block.write.locateFollowingBlock.retries";
 
   private static final List<String> HADOOP_PREFIXES = List.of("dfs.", "fs.", "hadoop.", "ipc.", "io.", "net.", "ha.");
+
+  /** Ferry's own keys, the only others a store URI's query may hold. */
+  private static final List<String> FERRY_KEYS =
+      List.of("ferry.hdfs.sync", "ferry.hdfs.lookup-threads", "ferry.hdfs.open-files", "hdfs.conf.dir");
 
   static HdfsSettings of(URI uri, Map<String, String> settings, Map<String, String> env)
       throws InvalidInputException {
@@ -68,6 +73,10 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     if (path.equals("/")) {
       path = "";
     }
+    if (uri.getRawFragment() != null) {
+      throw new InvalidInputException("store URI '" + uri + "': a fragment ('#" + uri.getRawFragment() + "') is not"
+          + " supported: remove it");
+    }
     Map<String, String> merged = new TreeMap<>();
     if (uri.getRawQuery() != null) {
       for (String pair : uri.getRawQuery().split("&")) {
@@ -78,8 +87,13 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
         if (eq <= 0) {
           throw new InvalidInputException("store URI '" + uri + "': query part '" + pair + "' is not key=value");
         }
-        merged.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
-            URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+        String key = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
+        if (!HADOOP_PREFIXES.stream().anyMatch(key::startsWith) && !FERRY_KEYS.contains(key)) {
+          // such a key was ignored: a misspelt option silently did nothing
+          throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the query"
+              + " takes Hadoop keys (" + String.join("*, ", HADOOP_PREFIXES) + "*) and " + String.join(", ", FERRY_KEYS));
+        }
+        merged.put(key, URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
       }
     }
     merged.putAll(settings);
@@ -94,9 +108,11 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
         }
       }
     }
+    Map<String, String> hadoopKeys = new TreeMap<>();
     for (Map.Entry<String, String> e : merged.entrySet()) {
       if (HADOOP_PREFIXES.stream().anyMatch(e.getKey()::startsWith)) {
         conf.set(e.getKey(), e.getValue());
+        hadoopKeys.put(e.getKey(), e.getValue());
       }
     }
     if (!configured(conf, CLOSE_DELAY)) {
@@ -130,7 +146,8 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
       fsUri = URI.create(scheme + "://" + def.getAuthority() + "/");
     }
     fsUri = URI.create(fsUri.toString().substring(0, fsUri.toString().length() - 1));
-    return new HdfsSettings(fsUri, path, uri.toString(), conf, sync.equals("hsync"), threads, openFiles);
+    return new HdfsSettings(fsUri, path, uri.toString(), conf, sync.equals("hsync"), threads, openFiles,
+        Map.copyOf(hadoopKeys));
   }
 
   /** True if {@code key} is set by the user (site files, URI, settings), not only by Hadoop's {@code *-default.xml}. */

@@ -1,6 +1,9 @@
 package io.ferry.store.hdfs;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.error.InvalidInputException;
 
 import java.net.URI;
 import java.util.Map;
@@ -26,5 +29,32 @@ class HdfsSettingsTest {
         Map.of(HdfsSettings.CLOSE_RETRIES, "3"), Map.of());
     assertThat(retriesOnly.configuration().getInt(HdfsSettings.CLOSE_DELAY, -1)).isEqualTo(20);
     assertThat(retriesOnly.configuration().getInt(HdfsSettings.CLOSE_RETRIES, -1)).isEqualTo(3);
+  }
+
+  @Test
+  void aQueryOptionThatIsNeitherHadoopsNorFerrysIsRefusedNotIgnored() throws Exception {
+    // a misspelt option (or one meant for another store) did nothing, silently
+    for (String query : new String[] {"foo=bar", "dfs.replication=2&replication=2", "ferry.hdfs.synk=hflush"}) {
+      URI uri = URI.create("hdfs://nn:8020/ferry?" + query);
+      assertThatThrownBy(() -> HdfsSettings.of(uri, Map.of(), Map.of())).as(query)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("'" + uri + "'")
+          .hasMessageContaining("query option '" + query.replaceAll(".*&", "").replaceAll("=.*", "") + "' is unknown");
+    }
+    HdfsSettings known = HdfsSettings.of(URI.create("webhdfs://nn:9870/ferry?dfs.replication=2&ferry.hdfs.sync=hflush"
+        + "&ferry.hdfs.lookup-threads=3&ferry.hdfs.open-files=5&ipc.client.connect.max.retries=1"), Map.of(), Map.of());
+    assertThat(known.configuration().getInt("dfs.replication", -1)).isEqualTo(2);
+    assertThat(known.hsync()).isFalse();
+    assertThat(known.lookupThreads()).isEqualTo(3);
+    assertThat(known.openFiles()).isEqualTo(5);
+    // store settings may hold other backends' keys: only the URI's query is checked
+    assertThat(HdfsSettings.of(URI.create("hdfs://nn:8020/ferry"), Map.of("s3.region", "x"), Map.of()).rootPath())
+        .isEqualTo("/ferry");
+  }
+
+  @Test
+  void aFragmentIsRefusedNotIgnored() {
+    URI uri = URI.create("hdfs://nn:8020/ferry#models");
+    assertThatThrownBy(() -> HdfsSettings.of(uri, Map.of(), Map.of())).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("'" + uri + "'").hasMessageContaining("fragment");
   }
 }

@@ -66,4 +66,14 @@ class HdfsUnreachableTest {
           .hasMessageContaining("UnknownHostException");
     }
   }
+
+  @Test
+  void aHadoopSettingThatIsNotANumberNamesTheStoreAndTheSetting() throws Exception {
+    // Hadoop's own message was only: For input string: "abc"
+    int port = FreePort.pick();
+    URI uri = URI.create("hdfs://127.0.0.1:" + port + "/ferry?dfs.replication=abc");
+    assertThatThrownBy(() -> HdfsBackend.open(uri, new StoreOptions(false, Map.of())).close())
+        .isInstanceOf(io.ferry.error.InvalidInputException.class)
+        .hasMessageStartingWith(uri + ": a Hadoop setting has a value that is not a number (dfs.replication=abc)");
+  }
 }
