@@ -1,6 +1,7 @@
 package io.ferry.store.hdfs;
 
 import io.ferry.id.ChunkId;
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.StoredObject;
@@ -93,7 +94,16 @@ final class HdfsChunkStore implements ChunkStore {
   @Override
   public boolean contains(ChunkId id) throws IOException {
     ensureOpen();
-    return fs.exists(pathOf(id));
+    return isFile(pathOf(id));
+  }
+
+  /** True if a file is at {@code p}: a directory where an object belongs is not the object (see {@link #put}). */
+  private boolean isFile(Path p) throws IOException {
+    try {
+      return fs.getFileStatus(p).isFile();
+    } catch (FileNotFoundException e) {
+      return false;
+    }
   }
 
   @Override
@@ -115,7 +125,10 @@ final class HdfsChunkStore implements ChunkStore {
           try {
             RemoteIterator<FileStatus> it = fs.listStatusIterator(new Path(objects, group.getKey()));
             while (it.hasNext()) {
-              names.add(it.next().getPath().getName());
+              FileStatus f = it.next();
+              if (f.isFile()) {
+                names.add(f.getPath().getName());
+              }
             }
           } catch (FileNotFoundException noFanOutYet) {
             return null;
@@ -130,7 +143,7 @@ final class HdfsChunkStore implements ChunkStore {
       } else {
         for (ChunkId id : group.getValue()) {
           work.add(lookups.submit(() -> {
-            if (fs.exists(pathOf(id))) {
+            if (isFile(pathOf(id))) {
               present.add(id);
             }
             return null;
@@ -170,7 +183,7 @@ final class HdfsChunkStore implements ChunkStore {
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     ensureOpen();
     Path target = pathOf(id);
-    if (fs.exists(target)) {
+    if (existsAsFile(id, target)) {
       return false;
     }
     Path temp = new Path(tmp, id.shortHex(16) + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
@@ -206,7 +219,7 @@ final class HdfsChunkStore implements ChunkStore {
       if (fs.rename(temp, target)) {
         return true;
       }
-      if (fs.exists(target)) {
+      if (existsAsFile(id, target)) {
         return false;
       }
       if (attempt >= PUBLISH_ATTEMPTS || !fs.exists(temp)) {
@@ -216,6 +229,25 @@ final class HdfsChunkStore implements ChunkStore {
       fs.mkdirs(target.getParent());
       madeFanOuts.add(target.getParent().getName());
     }
+  }
+
+  /**
+   * True if the object's file exists, false if nothing is at its path. Anything else at the path (a directory, made by
+   * hand or by a tool) is damage: a put that took "exists" for "the object is there" let a push succeed with a version
+   * whose object could never be read, and a rename onto a directory would move the object into it.
+   */
+  private boolean existsAsFile(ChunkId id, Path target) throws IOException {
+    FileStatus status;
+    try {
+      status = fs.getFileStatus(target);
+    } catch (FileNotFoundException e) {
+      return false;
+    }
+    if (!status.isFile()) {
+      throw new CorruptObjectException(id, uri, "its path " + target.toUri().getPath() + " is a directory, not a"
+          + " file; remove it (the object is then missing, and a push or copy of it stores it again)");
+    }
+    return true;
   }
 
   private static void writeAll(FSDataOutputStream out, ByteBuffer[] parts) throws IOException {

@@ -138,6 +138,36 @@ class HdfsRepositoryTest {
   }
 
   /**
+   * A directory where an object's file belongs (made by hand or by a tool) is not the object: a push that needs the
+   * object fails naming the object and the path, where it took "exists" for "stored", succeeded and left a version
+   * that could never be read.
+   */
+  @Test
+  void aDirectoryWhereAnObjectBelongsFailsThePushNamingIt() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    Path src = model("src", 2L << 20, 4);
+    URI uri = hdfs.hdfs(MiniHdfs.freshPath("dir-object"));
+    try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
+      repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
+      HdfsBackend backend = (HdfsBackend) repo.backend();
+      List<StoredObject> objects = new ArrayList<>();
+      backend.chunks().list(objects::add);
+      StoredObject victim = objects.stream().max(Comparator.comparingLong(StoredObject::size)).orElseThrow();
+      org.apache.hadoop.fs.Path path = ((HdfsChunkStore) backend.chunks()).pathOf(victim.id());
+      FileSystem fs = backend.fileSystem();
+      assertThat(fs.delete(path, false)).isTrue();
+      assertThat(fs.mkdirs(new org.apache.hadoop.fs.Path(path, "sub"))).isTrue();
+
+      assertThatThrownBy(() -> repo.push(src, "copy:prod", PushOptions.builder().message("again").build()))
+          .isInstanceOfSatisfying(CorruptObjectException.class, e -> assertThat(e.getMessage())
+              .contains(victim.id().hex()).contains(uri.toString()).contains(path.toUri().getPath())
+              .contains("is a directory"));
+      assertThat(repo.refsOf("copy")).as("no ref moved").isEmpty();
+      assertThat(fs.getFileStatus(path).isDirectory()).isTrue();
+    }
+  }
+
+  /**
    * A push that runs out of room (the store directory's space quota, the "disk full" of an HDFS tenant, or its
    * namespace quota of files and directories) fails naming the quota, and leaves the store's tree exactly as it found
    * it: no object, no fan-out directory, no lease or other record, no temporary file; the model then pushes once the
