@@ -78,6 +78,7 @@ final class CopyOperation {
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {
       boolean headMoved = false;
       ChunkId[] headFrom = new ChunkId[1];
+      boolean tagMoved = false; // a tag already at the version is not moved (NO_CHANGE) and not reported moved
       List<String> recorded = new ArrayList<>();
       try {
         try {
@@ -92,8 +93,8 @@ final class CopyOperation {
         }
         headMoved = moveHead(spec, head, v.id(), lease, headFrom);
         if (spec.tag() != null) {
-          targetUpdater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, author, "copy from "
-              + source.uri());
+          tagMoved = targetUpdater.move(RefNames.tag(spec.model(), spec.tag()), v.id(), null, author, "copy from "
+              + source.uri()).result() != io.ferry.store.CasResult.NO_CHANGE;
         }
       } catch (IOException | RuntimeException e) {
         if (headMoved) {
@@ -108,7 +109,7 @@ final class CopyOperation {
       if (headMoved) {
         moved.add(head);
       }
-      if (spec.tag() != null) {
+      if (tagMoved) {
         moved.add(RefNames.tag(spec.model(), spec.tag()));
       }
       return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);

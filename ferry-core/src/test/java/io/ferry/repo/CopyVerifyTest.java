@@ -56,4 +56,22 @@ class CopyVerifyTest {
       assertThat(target.resolve("m").id()).as("the target's head did not move").isEqualTo(first);
     }
   }
+
+  @Test
+  void aCopyReportsOnlyTheRefsItMoved() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.writeString(src.resolve("config.json"), "{\"v\": 1}");
+    try (Repository source = Ferry.open(tmp.resolve("source").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults());
+        Repository target = Ferry.open(tmp.resolve("target").toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+      source.push(src, "m:prod", PushOptions.builder().message("one").build());
+      assertThat(source.copyTo("m:prod", target, false, TransferListener.NONE).refsMoved())
+          .containsExactlyInAnyOrder("m/head", "m/tags/prod");
+      // copied again (a rerun after a copy that was stopped once its refs had moved): nothing moves; the tag was
+      // reported moved all the same
+      assertThat(source.copyTo("m:prod", target, false, TransferListener.NONE).refsMoved()).isEmpty();
+      assertThat(target.refLog("m/tags/prod")).hasSize(1);
+    }
+  }
 }
