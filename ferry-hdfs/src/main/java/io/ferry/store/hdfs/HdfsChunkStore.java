@@ -231,6 +231,35 @@ final class HdfsChunkStore implements ChunkStore {
     }
   }
 
+  /** The name of a put's temporary file: 16 hex digits of the id, '-', a random hex number, ".tmp". */
+  private static final java.util.regex.Pattern PUT_TEMP =
+      java.util.regex.Pattern.compile("[0-9a-f]{16}-[0-9a-f]{1,16}" + java.util.regex.Pattern.quote(HdfsBackend.TEMP_SUFFIX));
+
+  /**
+   * Removes the temporary files of puts (in {@code tmp/}) last modified before {@code olderThan}: what a push or copy
+   * killed mid-write left, up to a chunk's size each. Other files there (records being written, spare record files,
+   * the marker) are not this store's and stay.
+   */
+  @Override
+  public long removeAbandoned(Instant olderThan) throws IOException {
+    ensureOpen();
+    long removed = 0;
+    RemoteIterator<FileStatus> it;
+    try {
+      it = fs.listStatusIterator(tmp);
+    } catch (FileNotFoundException noTmp) {
+      return 0;
+    }
+    while (it.hasNext()) {
+      FileStatus f = it.next();
+      if (f.isFile() && PUT_TEMP.matcher(f.getPath().getName()).matches()
+          && f.getModificationTime() < olderThan.toEpochMilli() && fs.delete(f.getPath(), false)) {
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   /**
    * True if the object's file exists, false if nothing is at its path. Anything else at the path (a directory, made by
    * hand or by a tool) is damage: a put that took "exists" for "the object is there" let a push succeed with a version

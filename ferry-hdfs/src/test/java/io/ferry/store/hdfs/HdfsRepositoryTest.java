@@ -138,6 +138,38 @@ class HdfsRepositoryTest {
   }
 
   /**
+   * The temporary file of a put killed mid-write (a push or copy stopped with SIGKILL) is removed by the next gc once
+   * it is older than the grace period; before, only a store opened 24 hours later removed it, and gc never did.
+   * Records' temporary files (spares in use by other processes among them) stay.
+   */
+  @Test
+  void gcRemovesWhatAKilledPutLeftInTmp() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    Path src = model("src", 1L << 20, 5);
+    URI uri = hdfs.hdfs(MiniHdfs.freshPath("killed-put"));
+    try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
+      repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
+      HdfsBackend backend = (HdfsBackend) repo.backend();
+      FileSystem fs = backend.fileSystem();
+      org.apache.hadoop.fs.Path tmp = new org.apache.hadoop.fs.Path(backend.root(), "tmp");
+      org.apache.hadoop.fs.Path put = new org.apache.hadoop.fs.Path(tmp, "0123456789abcdef-5eed5eed5eed.tmp");
+      org.apache.hadoop.fs.Path record = new org.apache.hadoop.fs.Path(tmp, "record-5eed5eed.tmp");
+      for (org.apache.hadoop.fs.Path p : List.of(put, record)) {
+        try (FSDataOutputStream out = fs.create(p, false)) {
+          out.write(new byte[1000]);
+        }
+        fs.setTimes(p, System.currentTimeMillis() - 7_200_000L, -1);
+      }
+      repo.gc(java.time.Duration.ofHours(3), false);
+      assertThat(fs.exists(put)).as("younger than the grace period").isTrue();
+      repo.gc(java.time.Duration.ofHours(1), false);
+      assertThat(fs.exists(put)).as("older than the grace period").isFalse();
+      assertThat(fs.exists(record)).as("not a put's").isTrue();
+      assertThat(repo.verify("llama:prod", TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  /**
    * A directory where an object's file belongs (made by hand or by a tool) is not the object: a push that needs the
    * object fails naming the object and the path, where it took "exists" for "stored", succeeded and left a version
    * that could never be read.
