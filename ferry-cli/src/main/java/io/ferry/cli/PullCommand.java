@@ -65,11 +65,17 @@ final class PullCommand extends StoreCommand {
     if (java.nio.file.Files.exists(dest) && !java.nio.file.Files.isDirectory(dest)) {
       throw new io.ferry.error.InvalidInputException(dest + ": exists and is not a directory; pull writes into a directory");
     }
-    io.ferry.scan.PathFilter files = io.ferry.scan.PathFilter.of(include, exclude);
+    io.ferry.scan.PathFilter files;
+    Export.As target;
+    try {
+      files = io.ferry.scan.PathFilter.of(include, exclude);
+      target = as == null ? null : Export.As.parse(as);
+    } catch (io.ferry.error.InvalidInputException e) {
+      throw usage(e.getMessage(), e);
+    }
     if (as != null && !files.takesAll()) {
       throw usage("--as converts a whole version; it does not take --include or --exclude");
     }
-    Export.As target = as == null ? null : Export.As.parse(as);
     try (Repository repo = openRepo()) {
       if (as != null) {
         repo.checkDestination(dest);

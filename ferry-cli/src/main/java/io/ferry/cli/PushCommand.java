@@ -96,6 +96,8 @@ final class PushCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     CodecPolicy policy;
+    io.ferry.scan.PathFilter files;
+    io.ferry.scan.PathFilter opaqueFiles;
     try {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
@@ -110,12 +112,14 @@ final class PushCommand extends StoreCommand {
         }
       }
       policy = CodecPolicy.parse(codec);
+      files = io.ferry.scan.PathFilter.of(include, exclude);
+      opaqueFiles = opaqueFilter(opaque);
     } catch (InvalidInputException e) {
       throw usage(e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(policy)
-        .metadata(meta).listener(progress()).files(io.ferry.scan.PathFilter.of(include, exclude))
-        .opaque(opaqueFilter(opaque));
+        .metadata(meta).listener(progress()).files(files)
+        .opaque(opaqueFiles);
     if (derivation != null || !metrics.isEmpty()) {
       if (derivation == null) {
         throw new InvalidInputException("--metric needs --derivation");

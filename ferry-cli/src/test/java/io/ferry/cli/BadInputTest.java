@@ -338,6 +338,16 @@ class BadInputTest {
         "--metric", "loss=2").exits(2).err()).contains("--metric loss is given twice");
     assertThat(cli.run("ls", "--store-option", "a=1", "--store-option", "a=2").exits(2).err())
         .contains("--store-option a is given twice");
+    // a glob or a format the command cannot take is a usage error like any other bad option value
+    assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), "--include", "").exits(2).err())
+        .contains("--include: an empty glob").contains("Try 'ferry pull --help'");
+    assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), "--exclude", "").exits(2).err())
+        .contains("--exclude: an empty glob");
+    assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), "--as", "pickle").exits(2).err())
+        .contains("--as pickle: pull converts to safetensors or torch");
+    assertThat(cli.run("push", good.toString(), "m", "--include", "").exits(2).err())
+        .contains("--include: an empty glob").contains("Try 'ferry push --help'");
+    assertThat(cli.run("push", good.toString(), "m", "--opaque", "").exits(2).err()).contains("--opaque");
     assertThat(tmp.resolve("p")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
   }
