@@ -20,7 +20,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
@@ -30,7 +30,12 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
- * {@link ByteBuffer}, streams tensors in file order, copies a file to a channel. Every chunk is read through the
+ * {@link ByteBuffer}, streams tensors in file order, copies a file to a channel.
+ *
+ * <p>A tensor is found by its name ({@link #tensor(String)}), or by its file and name ({@link #tensor(String,
+ * String)}) when several files of the version hold a tensor of that name (a diffusers pipeline: {@code unet/} and
+ * {@code vae/} may both hold {@code conv_in.weight}): a name alone is then refused, naming the files, and never read
+ * from one of them at random. The read methods also take a {@link Located} this reader gave. Every chunk is read through the
  * {@link ChunkReader}, so its frame, its length against the snapshot and its CRC are checked; with {@link
  * #verifying(boolean)} also its SHA-256. Whole chunks decode straight into the caller's buffer. Thread-safe.
  */
@@ -40,7 +45,10 @@ public final class ModelReader implements Closeable {
   private final Version version;
   private final Snapshot snapshot;
   private final Locator locator;
-  private final Map<String, Located> tensors = new LinkedHashMap<>();
+  /** Every tensor of every file, in file order. */
+  private final List<Located> tensors = new ArrayList<>();
+  /** Tensor name to the tensors of that name: one, or one per file that holds a tensor of that name. */
+  private final Map<String, List<Located>> byName = new HashMap<>();
   private volatile boolean sha256;
   /**
    * The buffers of the last copy, sized for the version's biggest chunk, kept for the next: a conversion copies many
@@ -66,7 +74,9 @@ public final class ModelReader implements Closeable {
     this.locator = locator;
     for (FileEntry f : snapshot.files()) {
       for (TensorInfo t : f.tensors()) {
-        tensors.putIfAbsent(t.name(), new Located(f, t));
+        Located l = new Located(f, t);
+        tensors.add(l);
+        byName.computeIfAbsent(t.name(), n -> new ArrayList<>(1)).add(l);
       }
     }
   }
@@ -89,48 +99,92 @@ public final class ModelReader implements Closeable {
     return snapshot;
   }
 
-  /** All tensors of all tensor files, in file order. */
+  /**
+   * All tensors of all tensor files, in file order; a name several files hold is listed once per file (tell them
+   * apart by {@link Located#file()}).
+   */
   public List<Located> tensors() {
-    return Collections.unmodifiableList(new ArrayList<>(tensors.values()));
+    return Collections.unmodifiableList(tensors);
   }
 
-  /** One tensor by name. */
-  public Located tensor(String name) throws NotFoundException {
-    Located t = tensors.get(name);
-    if (t == null) {
+  /**
+   * One tensor by name.
+   *
+   * @throws NotFoundException if no file of the version holds a tensor of that name
+   * @throws InvalidInputException if several files do (the message names them): use {@link #tensor(String, String)}
+   */
+  public Located tensor(String name) throws IOException {
+    List<Located> all = byName.get(name);
+    if (all == null) {
       throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "'");
     }
-    return t;
+    if (all.size() > 1) {
+      List<String> files = all.stream().map(l -> l.file().path()).toList();
+      throw new InvalidInputException("version " + versionId.shortHex(12) + " has a tensor '" + name + "' in each of "
+          + files.size() + " files (" + String.join(", ", files) + "): name the file as well, tensor(file, name)");
+    }
+    return all.get(0);
+  }
+
+  /**
+   * The tensor of that name in the file of that path.
+   *
+   * @throws NotFoundException if the version has no such file, or the file no tensor of that name
+   */
+  public Located tensor(String path, String name) throws NotFoundException {
+    FileEntry f = file(path);
+    for (Located l : byName.getOrDefault(name, List.of())) {
+      if (l.file() == f) {
+        return l;
+      }
+    }
+    throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "' in " + path);
+  }
+
+  /** The tensor of this version that {@code t} names: refuses one that another version's reader gave. */
+  private Located own(Located t) throws IOException {
+    Located mine = tensor(t.file().path(), t.info().name());
+    if (mine != t && !mine.info().equals(t.info())) {
+      throw new InvalidInputException("tensor '" + t.info().name() + "' of " + t.file().path() + " is not the one"
+          + " of version " + versionId.shortHex(12) + " (another version's?)");
+    }
+    return mine;
   }
 
   /** Reads a whole tensor into a new heap buffer. */
   public ByteBuffer read(String name) throws IOException {
-    Located t = tensor(name);
-    ByteBuffer out = allocate(t.info().byteLength(), name);
-    read(name, out);
+    return read(tensor(name));
+  }
+
+  /** Reads a whole tensor of this version ({@link #tensor(String, String)}) into a new heap buffer. */
+  public ByteBuffer read(Located tensor) throws IOException {
+    Located t = contiguous(own(tensor));
+    ByteBuffer out = allocate(t.info().byteLength(), t.info().name());
+    read(t, out);
     return out.flip();
   }
 
   /** Reads a whole tensor into {@code dst} (direct or heap), which must have room for it. */
   public void read(String name, ByteBuffer dst) throws IOException {
-    Located t = contiguous(name);
+    read(tensor(name), dst);
+  }
+
+  /** Reads a whole tensor of this version into {@code dst} (direct or heap), which must have room for it. */
+  public void read(Located tensor, ByteBuffer dst) throws IOException {
+    Located t = contiguous(own(tensor));
     readRange(t.file(), t.fileOffset(), t.fileOffset() + t.info().byteLength(), dst);
   }
 
   /** Reads rows {@code [from, to)} of a tensor's first dimension into a new heap buffer. */
   public ByteBuffer readRows(String name, long from, long to) throws IOException {
-    Located t = contiguous(name);
-    long row = t.info().rowBytes();
-    if (row < 0) {
-      throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
-          + t.info().dtype() + " cannot be read by rows");
-    }
-    long rows = t.info().rows();
-    if (from < 0 || to < from || to > rows) {
-      throw new InvalidInputException("rows [" + from + ", " + to + ") are outside tensor '" + name + "' with "
-          + rows + " rows");
-    }
-    ByteBuffer out = allocate((to - from) * row, name);
+    return readRows(tensor(name), from, to);
+  }
+
+  /** Reads rows {@code [from, to)} of the first dimension of a tensor of this version into a new heap buffer. */
+  public ByteBuffer readRows(Located tensor, long from, long to) throws IOException {
+    Located t = contiguous(own(tensor));
+    long row = rowBytes(t, from, to);
+    ByteBuffer out = allocate((to - from) * row, t.info().name());
     long start = t.fileOffset() + from * row;
     readRange(t.file(), start, start + (to - from) * row, out);
     return out.flip();
@@ -142,7 +196,23 @@ public final class ModelReader implements Closeable {
    * {@code dst}; a range that cuts a compressed chunk decodes that whole chunk first.
    */
   public void readRows(String name, long from, long to, ByteBuffer dst) throws IOException {
-    Located t = contiguous(name);
+    readRows(tensor(name), from, to, dst);
+  }
+
+  /**
+   * Reads rows {@code [from, to)} of a tensor of this version into {@code dst}, as {@link #readRows(String, long, long,
+   * ByteBuffer)} does.
+   */
+  public void readRows(Located tensor, long from, long to, ByteBuffer dst) throws IOException {
+    Located t = contiguous(own(tensor));
+    long row = rowBytes(t, from, to);
+    long start = t.fileOffset() + from * row;
+    readRange(t.file(), start, start + (to - from) * row, dst);
+  }
+
+  /** The bytes of a row of {@code t}, once rows {@code [from, to)} are known to be rows of it. */
+  private static long rowBytes(Located t, long from, long to) throws InvalidInputException {
+    String name = t.info().name();
     long row = t.info().rowBytes();
     if (row < 0) {
       throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
@@ -153,8 +223,7 @@ public final class ModelReader implements Closeable {
       throw new InvalidInputException("rows [" + from + ", " + to + ") are outside tensor '" + name + "' with "
           + rows + " rows");
     }
-    long start = t.fileOffset() + from * row;
-    readRange(t.file(), start, start + (to - from) * row, dst);
+    return row;
   }
 
   /**
@@ -162,8 +231,8 @@ public final class ModelReader implements Closeable {
    * or strided view, whose file metadata gives its strides) is refused: its range holds the bytes it spans, not its
    * elements in order.
    */
-  private Located contiguous(String name) throws IOException {
-    Located t = tensor(name);
+  private static Located contiguous(Located t) throws IOException {
+    String name = t.info().name();
     if (t.file().metadata().containsKey(TorchMetadata.STRIDES + name)) {
       throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " is a non-contiguous view"
           + " (strides " + t.file().metadata().get(TorchMetadata.STRIDES + name) + " in elements) and cannot be read"
@@ -201,9 +270,9 @@ public final class ModelReader implements Closeable {
    *     #readRows} instead (before streaming anything)
    */
   public void forEachTensor(TensorSink sink) throws IOException {
-    List<Located> all = new ArrayList<>(tensors.values());
+    List<Located> all = tensors;
     for (Located t : all) {
-      contiguous(t.info().name());
+      contiguous(t);
       if (t.info().byteLength() > Integer.MAX_VALUE - 64) {
         throw new InvalidInputException("tensor '" + t.info().name() + "' of version " + versionId.shortHex(12)
             + " is " + t.info().byteLength() + " bytes, more than one buffer holds: read it by rows");
