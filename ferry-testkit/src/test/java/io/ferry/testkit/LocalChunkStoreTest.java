@@ -30,7 +30,8 @@ class LocalChunkStoreTest extends ChunkStoreContract {
 
   /**
    * An object that is not a regular file (a fifo or a directory put in its place) is a corrupt object, named with its
-   * path; opening a fifo used to make every read of it (cat, pull, verify) wait forever.
+   * path and what it is; opening a fifo used to make every read of it (cat, pull, verify) wait forever, and its size
+   * was read as the object's.
    */
   @Test
   @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -50,6 +51,10 @@ class LocalChunkStoreTest extends ChunkStoreContract {
           .hasMessageContaining(file.toString()).hasMessageContaining("not a regular file");
       assertThatThrownBy(() -> store.readInto(id, 0, ByteBuffer.allocate(c.length))).as(kind)
           .isInstanceOf(CorruptObjectException.class);
+      // its size is not the object's (a fifo's is 0: a pack put there read as "a pack of 0 bytes")
+      assertThatThrownBy(() -> store.size(id)).as(kind).isInstanceOf(CorruptObjectException.class)
+          .hasMessageContaining(file.toString()).hasMessageContaining("not a regular file (" + (kind.equals("fifo")
+              ? "a fifo, socket or device)" : "a directory)"));
     }
   }
 

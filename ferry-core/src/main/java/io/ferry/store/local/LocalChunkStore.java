@@ -167,11 +167,22 @@ final class LocalChunkStore implements ChunkStore {
   @Override
   public long size(ChunkId id) throws IOException {
     ensureOpen();
+    Path p = pathOf(id);
     try {
-      return Files.size(pathOf(id));
+      BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+      if (!a.isRegularFile()) {
+        // a fifo's size is 0 and a directory's that of its entries: neither is the object's
+        throw new CorruptObjectException(id, uri, p + " is not a regular file (" + kind(a) + ")");
+      }
+      return a.size();
     } catch (NoSuchFileException e) {
       throw new MissingObjectException(id, uri);
     }
+  }
+
+  /** What a path that is not a regular file is, for messages. */
+  private static String kind(BasicFileAttributes a) {
+    return a.isDirectory() ? "a directory" : a.isSymbolicLink() ? "a symbolic link" : "a fifo, socket or device";
   }
 
   @Override
@@ -209,8 +220,9 @@ final class LocalChunkStore implements ChunkStore {
   private FileChannel open(ChunkId id) throws IOException {
     Path p = pathOf(id);
     try {
-      if (!Files.readAttributes(p, BasicFileAttributes.class).isRegularFile()) {
-        throw new CorruptObjectException(id, uri, p + " is not a regular file");
+      BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
+      if (!a.isRegularFile()) {
+        throw new CorruptObjectException(id, uri, p + " is not a regular file (" + kind(a) + ")");
       }
       return FileChannel.open(p, StandardOpenOption.READ);
     } catch (NoSuchFileException e) {
