@@ -175,7 +175,7 @@ abstract class StoreCommand implements Callable<Integer> {
 
   private int fail(Throwable e, int code) {
     out().flush();
-    String msg = ErrorText.of(e);
+    String msg = ErrorText.of(e) + verifyHint(e);
     if (json) {
       err().println(JsonOut.error(code, JsonOut.kind(e), msg, refArgument(), objectOf(e)).toString());
     } else {
@@ -189,6 +189,22 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   abstract int run() throws IOException;
+
+  /**
+   * For a damaged or missing object met by any command but verify: where to go next, {@code ferry verify}, which
+   * checks every object of the version (or the store) and says how to repair them. Empty for other errors.
+   */
+  private String verifyHint(Throwable e) {
+    if (!(e instanceof io.ferry.error.CorruptObjectException || e instanceof io.ferry.error.MissingObjectException)
+        || spec.name().equals("verify")) {
+      return "";
+    }
+    String ref = refArgument();
+    if (ref != null && ref.contains("//")) {
+      ref = ref.substring(0, ref.indexOf("//"));
+    }
+    return "; run 'ferry verify" + (ref == null || ref.isEmpty() ? "" : " " + ref) + "' to check every object and see how to repair the store";
+  }
 
   /**
    * The ref or model the command line gave (the first positional parameter labelled REF, MODEL[@ID], MODEL:TAG, RUN

@@ -88,6 +88,63 @@ class CorruptionTest {
         .toString());
   }
 
+  /**
+   * A pull or a cat that meets a damaged or missing chunk names the file, the byte range and the tensor it holds, not
+   * only the object, and points to verify (which checks the rest and says how to repair).
+   */
+  @Test
+  void aDamagedChunkIsNamedByItsFileAndTensorAndTheErrorPointsToVerify() throws IOException {
+    Path obj = bigChunk();
+    String file = null;
+    String tensor = null;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      for (io.ferry.version.FileEntry f : repo.snapshot(repo.resolve("m:prod")).files()) {
+        long[] offsets = f.chunkOffsets();
+        for (int i = 0; i < f.chunks().size(); i++) {
+          if (f.chunks().get(i).id().hex().equals(idOf(obj))) {
+            file = f.path();
+            for (io.ferry.format.TensorInfo t : f.tensors()) {
+              if (f.dataStart() + t.begin() == offsets[i]) {
+                tensor = t.name();
+              }
+            }
+          }
+        }
+      }
+    }
+    assertThat(tensor).as("the tensor the biggest chunk holds").isNotNull();
+    byte[] intact = Files.readAllBytes(obj);
+    byte[] bad = intact.clone();
+    bad[bad.length / 2] ^= 0x01;
+    Files.write(obj, bad);
+    String[] said = {file + " bytes [", "(tensor '" + tensor + "')", idOf(obj), "corrupt",
+        "run 'ferry verify m:prod' to check every object"};
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(said);
+    assertThat(tmp.resolve("out")).doesNotExist();
+    cli.run("cat", "m:prod//" + file).exits(3).oneLineError(said);
+    Files.delete(obj);
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(file + " bytes [",
+        "(tensor '" + tensor + "')", idOf(obj), "missing", "run 'ferry verify m:prod'");
+    // verify itself says how to repair, not to run verify
+    assertThat(cli.run("verify", "m:prod").exits(3).err()).doesNotContain("run 'ferry verify");
+  }
+
+  /** A pack replaced by a fifo or a directory is named as what it is (a fifo read as "a pack of 0 bytes"). */
+  @Test
+  void aPackThatIsNotAFileIsNamedAsWhatItIs() throws Exception {
+    Path pack = pack();
+    Files.delete(pack);
+    Process p = new ProcessBuilder("mkfifo", pack.toString()).inheritIO().start();
+    assertThat(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isZero();
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3)
+        .oneLineError(idOf(pack), pack.toString(), "is not a regular file (a fifo, socket or device)");
+    Files.delete(pack);
+    Files.createDirectory(pack);
+    cli.run("cat", "m:prod//sub/notes.txt").exits(3)
+        .oneLineError(idOf(pack), pack.toString(), "is not a regular file (a directory)");
+  }
+
   @Test
   void deletedObject() throws IOException {
     Path obj = bigChunk();

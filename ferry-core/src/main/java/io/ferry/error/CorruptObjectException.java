@@ -18,6 +18,17 @@ public class CorruptObjectException extends FerryException {
     this.why = why;
   }
 
+  /**
+   * The same defect, its message led by {@code context}: what the object holds (a file of a version, a tensor) for
+   * the reader that met it. Same id, where and why; {@code cause} is kept as the cause.
+   */
+  public CorruptObjectException(String context, CorruptObjectException cause) {
+    super(context + ": " + cause.getMessage(), cause);
+    this.id = cause.id;
+    this.where = cause.where;
+    this.why = cause.why;
+  }
+
   public ChunkId id() {
     return id;
   }

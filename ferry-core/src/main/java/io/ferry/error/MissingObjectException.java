@@ -11,6 +11,15 @@ public class MissingObjectException extends FerryException {
     this.id = id;
   }
 
+  /**
+   * The same absence, its message led by {@code context}: what the object holds (a file of a version, a tensor) for
+   * the reader that missed it. Same id; {@code cause} is kept as the cause.
+   */
+  public MissingObjectException(String context, MissingObjectException cause) {
+    super(context + ": " + cause.getMessage(), cause);
+    this.id = cause.id;
+  }
+
   public ChunkId id() {
     return id;
   }

@@ -336,8 +336,13 @@ public final class ModelReader implements Closeable {
             place += length;
             next++;
           }
-          data = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
-              + versionId.shortHex(12));
+          try {
+            data = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
+                + versionId.shortHex(12));
+          } catch (IOException e) {
+            Piece failed = pieces.get(p);
+            throw ChunkOwners.in(e, t.file(), failed.at(), failed.at() + failed.chunk().length());
+          }
         }
         if (whole[i]) {
           try {
@@ -438,13 +443,13 @@ public final class ModelReader implements Closeable {
    */
   private static void addPieces(FileEntry f, long[] offsets, long from, long to, List<Piece> out) {
     for (int i = FileEntry.chunkAt(offsets, from); from < to && i < f.chunks().size() && offsets[i] < to; i++) {
-      out.add(new Piece(f.chunks().get(i), Math.max(from, offsets[i]) - offsets[i],
+      out.add(new Piece(f.chunks().get(i), offsets[i], Math.max(from, offsets[i]) - offsets[i],
           Math.min(to, offsets[i + 1]) - offsets[i]));
     }
   }
 
-  /** The bytes {@code [from, to)} of a chunk. */
-  private record Piece(ChunkRef chunk, long from, long to) {}
+  /** The bytes {@code [from, to)} of a chunk, which starts at byte {@code at} of its file. */
+  private record Piece(ChunkRef chunk, long at, long from, long to) {}
 
   private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out) throws IOException {
     if (pieces.isEmpty()) {
@@ -464,7 +469,13 @@ public final class ModelReader implements Closeable {
     ChunkReader.Check check = check();
     if (readers < 2) {
       for (Piece p : pieces) {
-        writeAll(part(decode(p.chunk(), check, buffers), p), out, buffers);
+        ByteBuffer b;
+        try {
+          b = decode(p.chunk(), check, buffers);
+        } catch (IOException e) {
+          throw ChunkOwners.in(e, f, p.at(), p.at() + p.chunk().length());
+        }
+        writeAll(part(b, p), out, buffers);
       }
       return;
     }
@@ -478,10 +489,16 @@ public final class ModelReader implements Closeable {
         ahead.add(pool.submit(() -> decode(c, check, buffers)));
       }
       while (!ahead.isEmpty()) {
-        ByteBuffer b = Futures.await(ahead.poll(), "reading '" + f.path() + "' of version "
-            + versionId.shortHex(12));
+        Piece p = pieces.get(written);
+        ByteBuffer b;
+        try {
+          b = Futures.await(ahead.poll(), "reading '" + f.path() + "' of version " + versionId.shortHex(12));
+        } catch (IOException e) {
+          throw ChunkOwners.in(e, f, p.at(), p.at() + p.chunk().length());
+        }
         // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
-        writeAll(part(b, pieces.get(written++)), out, buffers);
+        written++;
+        writeAll(part(b, p), out, buffers);
         if (next < pieces.size()) {
           ChunkRef c = pieces.get(next++).chunk();
           ahead.add(pool.submit(() -> decode(c, check, buffers)));
@@ -541,7 +558,11 @@ public final class ModelReader implements Closeable {
       long cs = offsets[i];
       long lo = Math.max(from, cs) - cs;
       long hi = Math.min(to, cs + c.length()) - cs;
-      reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, dst);
+      try {
+        reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, dst);
+      } catch (IOException e) {
+        throw ChunkOwners.in(e, f, cs, cs + c.length());
+      }
     }
   }
 

@@ -3,6 +3,7 @@ package io.ferry.transfer;
 import io.ferry.error.InvalidInputException;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkBuffers;
+import io.ferry.read.ChunkOwners;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
 import io.ferry.store.FileWrites;
@@ -227,7 +228,11 @@ public final class Puller {
                 if (s.resumed && Survey.holds(ch, offsets[i], c)) {
                   continue;
                 }
-                reader.copyTo(locator.locate(c.id()), c.length(), check, sink, offsets[i], scratch);
+                try {
+                  reader.copyTo(locator.locate(c.id()), c.length(), check, sink, offsets[i], scratch);
+                } catch (IOException e) {
+                  throw ChunkOwners.in(e, s.entry, offsets[i], offsets[i + 1]);
+                }
                 n += c.length();
               }
               return n;

@@ -207,7 +207,16 @@ class ModelReaderStreamTest {
       try (ModelReader r = repo.open("m")) {
         List<String> seen = new ArrayList<>();
         assertThatThrownBy(() -> r.forEachTensor((t, data) -> seen.add(t.info().name())))
-            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(victim.id().hex());
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining(victim.id().hex())
+            .hasMessageContaining("model.safetensors bytes [").hasMessageContaining("(tensor 'blocks.1.weight')");
+        // a read of the tensor, of rows of it, and a copy of its file name it too
+        assertThatThrownBy(() -> r.read("blocks.1.weight")).isInstanceOf(CorruptObjectException.class)
+            .hasMessageContaining("model.safetensors bytes [").hasMessageContaining("(tensor 'blocks.1.weight')");
+        assertThatThrownBy(() -> r.readRows("blocks.1.weight", 0, 1, ByteBuffer.allocateDirect(2048)))
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining("(tensor 'blocks.1.weight')");
+        assertThatThrownBy(() -> r.copyFile("model.safetensors", java.nio.channels.Channels.newChannel(
+            java.io.OutputStream.nullOutputStream()))).isInstanceOf(CorruptObjectException.class)
+            .hasMessageContaining("(tensor 'blocks.1.weight')").hasMessageContaining(victim.id().hex());
         assertThat(seen).as("tensors before the damaged one reached the sink, it and none after did")
             .doesNotContain("blocks.1.weight", "blocks.2.weight", "embed.weight", "head.weight")
             .contains("layers.0.bias", "blocks.0.weight");
