@@ -50,6 +50,7 @@ public final class ModelReader implements Closeable {
   /** Tensor name to the tensors of that name: one, or one per file that holds a tensor of that name. */
   private final Map<String, List<Located>> byName = new HashMap<>();
   private volatile boolean sha256;
+  private volatile boolean closed;
   /**
    * The buffers of the last copy, sized for the version's biggest chunk, kept for the next: a conversion copies many
    * ranges and files one after the other, and a pool per copy would leave each one's direct buffers to the garbage
@@ -270,6 +271,7 @@ public final class ModelReader implements Closeable {
    *     #readRows} instead (before streaming anything)
    */
   public void forEachTensor(TensorSink sink) throws IOException {
+    ensureOpen();
     List<Located> all = tensors;
     for (Located t : all) {
       contiguous(t);
@@ -452,6 +454,7 @@ public final class ModelReader implements Closeable {
   private record Piece(ChunkRef chunk, long at, long from, long to) {}
 
   private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out) throws IOException {
+    ensureOpen();
     if (pieces.isEmpty()) {
       return;
     }
@@ -545,6 +548,11 @@ public final class ModelReader implements Closeable {
 
   /** Reads bytes [from, to) of a file into dst. */
   private void readRange(FileEntry f, long from, long to, ByteBuffer dst) throws IOException {
+    ensureOpen();
+    if (dst.isReadOnly()) {
+      // else the decoder's write fails, and that failure reads as a corrupt object
+      throw new IllegalArgumentException("buffer is read-only: it cannot take bytes of " + f.path());
+    }
     if (dst.remaining() < to - from) {
       throw new IllegalArgumentException("buffer has room for " + dst.remaining() + " bytes, need " + (to - from));
     }
@@ -577,8 +585,20 @@ public final class ModelReader implements Closeable {
     return ByteBuffer.allocate((int) n);
   }
 
+  /** @throws IllegalStateException once the reader is closed */
+  private void ensureOpen() {
+    if (closed) {
+      throw new IllegalStateException("the reader of version " + versionId.shortHex(12) + " is closed");
+    }
+  }
+
+  /**
+   * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on, and the buffers it kept
+   * for the next copy go. Listing tensors and files still works. Closing twice is harmless.
+   */
   @Override
   public void close() {
-    // nothing held beyond the repository's resources
+    closed = true;
+    idleBuffers.set(null);
   }
 }

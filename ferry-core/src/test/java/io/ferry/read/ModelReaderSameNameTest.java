@@ -125,17 +125,17 @@ class ModelReaderSameNameTest {
   }
 
   @FunctionalInterface
-  private interface ThrowingRead {
+  interface ThrowingRead {
     void run() throws IOException;
   }
 
-  private static byte[] bytes(ByteBuffer b) {
+  static byte[] bytes(ByteBuffer b) {
     byte[] out = new byte[b.remaining()];
     b.duplicate().get(out);
     return out;
   }
 
-  private static byte[] f32(int n, int seed) {
+  static byte[] f32(int n, int seed) {
     ByteBuffer b = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
     for (int i = 0; i < n; i++) {
       b.putFloat(seed * 1000 + i + 0.5f);
@@ -144,7 +144,7 @@ class ModelReaderSameNameTest {
   }
 
   /** A safetensors file of F32 tensors given as name, shape (JSON), bytes, ... in file order. */
-  private static void writeSafetensors(Path file, List<Object> tensors) throws IOException {
+  static void writeSafetensors(Path file, List<Object> tensors) throws IOException {
     StringBuilder h = new StringBuilder("{");
     long at = 0;
     List<byte[]> data = new ArrayList<>();
