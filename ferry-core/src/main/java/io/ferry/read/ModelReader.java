@@ -216,8 +216,12 @@ public final class ModelReader implements Closeable {
     String name = t.info().name();
     long row = t.info().rowBytes();
     if (row < 0) {
-      throw new InvalidInputException("tensor '" + name + "' of shape " + t.info().shape() + " and dtype "
-          + t.info().dtype() + " cannot be read by rows");
+      String why = t.info().shape().isEmpty() ? "a scalar has no rows; read it whole"
+          : "a row (the elements after the first dimension) is not a whole number of bytes"
+              + (t.info().dtype().blockSize() > 1 ? " or blocks of " + t.info().dtype().blockSize() : "")
+              + "; read it whole";
+      throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " with shape "
+          + t.info().shape() + " and dtype " + t.info().dtype() + " cannot be read by rows: " + why);
     }
     long rows = t.info().rows();
     if (from < 0 || to < from || to > rows) {

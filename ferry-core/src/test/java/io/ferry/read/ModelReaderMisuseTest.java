@@ -64,6 +64,36 @@ class ModelReaderMisuseTest {
     }
   }
 
+  /**
+   * Rows that a tensor does not have are refused saying why: a scalar has none, a 1-D F4 tensor's row is half a byte;
+   * inverted, negative and past-the-end ranges name the range and the tensor's rows.
+   */
+  @org.junit.jupiter.api.Test
+  void rowsATensorDoesNotHaveAreRefusedSayingWhy() throws IOException {
+    Path file = java.nio.file.Files.createDirectories(tmp.resolve("s")).resolve("model.safetensors");
+    byte[] header = ("{\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+        + "\"q\":{\"dtype\":\"F4\",\"shape\":[6],\"data_offsets\":[4,7]},"
+        + "\"b\":{\"dtype\":\"BOOL\",\"shape\":[3,1],\"data_offsets\":[7,10]}}")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    ByteBuffer all = ByteBuffer.allocate(8 + header.length + 10).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    all.putLong(header.length).put(header).put(new byte[] {0, 0, -128, 63, 0x12, 0x34, 0x56, 1, 0, 1});
+    java.nio.file.Files.write(file, all.array());
+    repo.push(tmp.resolve("s"), "s", PushOptions.builder().build());
+    try (ModelReader r = repo.open("s")) {
+      assertThatThrownBy(() -> r.readRows("s", 0, 1)).isInstanceOf(io.ferry.error.InvalidInputException.class)
+          .hasMessageContaining("tensor 's' of model.safetensors").hasMessageContaining("a scalar has no rows");
+      assertThatThrownBy(() -> r.readRows("q", 0, 1)).isInstanceOf(io.ferry.error.InvalidInputException.class)
+          .hasMessageContaining("dtype F4").hasMessageContaining("not a whole number of bytes");
+      assertThat(bytes(r.read("s"))).containsExactly(0, 0, -128, 63);
+      assertThat(bytes(r.read("q"))).containsExactly(0x12, 0x34, 0x56);
+      assertThat(bytes(r.readRows("b", 1, 3))).containsExactly(0, 1);
+      for (long[] bad : new long[][] {{2, 1}, {-1, 1}, {0, 4}, {Long.MAX_VALUE - 1, Long.MAX_VALUE}}) {
+        assertThatThrownBy(() -> r.readRows("b", bad[0], bad[1])).isInstanceOf(io.ferry.error.InvalidInputException.class)
+            .hasMessageContaining("rows [" + bad[0] + ", " + bad[1] + ") are outside tensor 'b' with 3 rows");
+      }
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"none", "zstd"})
   void aClosedReaderReadsNoMore(String codec) throws IOException {
