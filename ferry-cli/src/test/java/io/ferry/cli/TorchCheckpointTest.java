@@ -144,8 +144,9 @@ class TorchCheckpointTest {
     assertThat(asTorch.get("convertedTensorCount").asLong()).isEqualTo(tensors.size());
     assertThat(python("check-torch", st.resolve("ckpt.safetensors").toString(), pt.resolve("ckpt.bin").toString()))
         .isEqualTo("ok " + tensors.size() + " tensors\n");
-    cli.run("pull", "run", tmp.resolve("avro").toString(), "--as", "avro").exits(1)
-        .oneLineError("--as avro", "safetensors");
+    // an unknown format is a usage error, like any bad option value
+    assertThat(cli.run("pull", "run", tmp.resolve("avro").toString(), "--as", "avro").exits(2).err())
+        .contains("--as avro").contains("safetensors").contains("Try 'ferry pull --help'");
   }
 
   /**
