@@ -144,6 +144,9 @@ public final class Export {
     if (existing == PullOptions.Existing.REFUSE && !others.files.isEmpty()) {
       throw refusal(dest, as, List.of(), others.files);
     }
+    for (Path leftover : others.leftovers) {
+      Files.deleteIfExists(leftover);
+    }
     List<Path> made = new ArrayList<>();
     if (!Files.isDirectory(dest)) {
       Files.createDirectories(dest);
@@ -228,9 +231,10 @@ public final class Export {
 
   /**
    * What DEST holds besides the files a conversion writes: files (and links, never followed) and the directories that
-   * none of the written files is in, shallowest first.
+   * none of the written files is in, shallowest first; and apart, the temporary files ({@code .ferry-<16 hex>.tmp} or
+   * {@code .old}) of pulls and conversions that were killed, which are removed, not counted as files in the way.
    */
-  private record Others(Path root, List<String> files, List<String> dirs) {
+  private record Others(Path root, List<String> files, List<String> dirs, List<Path> leftovers) {
     /** Removes the files, then the directories that ended up empty, deepest first (links themselves, not targets). */
     void remove() throws IOException {
       Destination.remove(root, files, dirs);
@@ -240,8 +244,9 @@ public final class Export {
   private static Others others(Path dest, Set<String> writes) throws IOException {
     List<String> files = new ArrayList<>();
     List<String> dirs = new ArrayList<>();
+    List<Path> leftovers = new ArrayList<>();
     if (!Files.isDirectory(dest)) {
-      return new Others(dest, files, dirs);
+      return new Others(dest, files, dirs, leftovers);
     }
     Set<String> needed = new HashSet<>();
     for (String w : writes) {
@@ -259,13 +264,20 @@ public final class Export {
 
       @Override
       public void file(String rel, Path path, BasicFileAttributes attrs) {
-        if (!writes.contains(rel) && !io.ferry.version.SafePaths.isDownloadState(rel)) {
+        if (writes.contains(rel) || io.ferry.version.SafePaths.isDownloadState(rel)) {
+          return;
+        }
+        String name = path.getFileName().toString();
+        // a temporary file, not the lock of a pull running there (a file in the way, as before)
+        if (io.ferry.version.SafePaths.RESERVED_NAME.matcher(name).matches() && !name.endsWith(".lock")) {
+          leftovers.add(path);
+        } else {
           files.add(rel);
         }
       }
     });
     files.sort(null);
-    return new Others(root, files, dirs);
+    return new Others(root, files, dirs, leftovers);
   }
 
   /** The error of a refused conversion, worded as a refused pull's. */

@@ -317,6 +317,34 @@ class TorchExportTest {
   }
 
   /**
+   * A conversion killed midway (kill -9) leaves its temporary file: the next one removes it, as a pull does, instead
+   * of refusing it as a file the converted version does not have. A pull's lock is not taken for a temporary file.
+   */
+  @Test
+  void theTemporaryFilesOfAKilledConversionAreRemovedNotInTheWay() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path out = Files.createDirectories(tmp.resolve("out"));
+      Files.writeString(out.resolve(".ferry-6f038d5e23e70d45.tmp"), "half a file");
+      Files.createDirectories(out.resolve("sub"));
+      Files.writeString(out.resolve("sub/.ferry-0123456789abcdef.old"), "a file being replaced");
+      try (ModelReader r = repo.open("m")) {
+        Export.write(r, out, false, Export.As.TORCH);
+        try (Stream<Path> files = Files.walk(out)) {
+          assertThat(files.filter(Files::isRegularFile)).containsExactly(out.resolve("pytorch_model.bin"));
+        }
+        Files.writeString(out.resolve(".ferry-pull.lock"), "");
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+            .isInstanceOf(InvalidInputException.class).hasMessageContaining(".ferry-pull.lock");
+        assertThat(out.resolve(".ferry-pull.lock")).exists();
+      }
+    }
+  }
+
+  /**
    * The converted files are renamed into place all or none, as a plain pull's: when a rename fails midway, the files
    * already replaced get their previous content back, the new ones are removed, and no temporary file is left.
    */
