@@ -288,17 +288,18 @@ public final class Export {
 
   /**
    * The file under DEST, its directories created (and added to {@code made}); refuses a link or a non-directory on
-   * the way.
+   * the way. A link where the file goes is a file that differs, as for a pull: refused, or replaced (the link itself,
+   * never its target) with --force or --merge.
    */
   private static Path target(Path dest, String rel, List<Path> made) throws IOException {
     Path at = dest;
     String[] parts = rel.split("/");
     for (int i = 0; i < parts.length; i++) {
       at = at.resolve(parts[i]);
-      if (Files.isSymbolicLink(at)) {
-        throw new InvalidInputException(at + ": is a symbolic link; pull does not write through links");
-      }
       if (i < parts.length - 1) {
+        if (Files.isSymbolicLink(at)) {
+          throw new InvalidInputException(at + ": is a symbolic link; pull does not write through links");
+        }
         if (!Files.exists(at, LinkOption.NOFOLLOW_LINKS)) {
           try {
             Files.createDirectory(at);

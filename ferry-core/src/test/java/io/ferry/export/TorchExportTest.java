@@ -317,6 +317,36 @@ class TorchExportTest {
   }
 
   /**
+   * A link where a converted file goes is a file that differs, as for a plain pull: refused without --force or
+   * --merge, replaced (the link, never what it points to) with them; it was refused even with --force.
+   */
+  @Test
+  void aLinkWhereAConvertedFileGoesIsReplacedWithForceOrMergeNeverWrittenThrough() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().message("m").build());
+      Path victim = tmp.resolve("victim");
+      Files.writeString(victim, "precious");
+      for (PullOptions.Existing mode : List.of(PullOptions.Existing.FORCE, PullOptions.Existing.MERGE)) {
+        Path out = Files.createDirectories(tmp.resolve("out-" + mode));
+        Files.createSymbolicLink(out.resolve("pytorch_model.bin"), victim);
+        try (ModelReader r = repo.open("m")) {
+          assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
+              .isInstanceOf(InvalidInputException.class).hasMessageContaining("differs")
+              .hasMessageContaining("pytorch_model.bin");
+          assertThat(Files.isSymbolicLink(out.resolve("pytorch_model.bin"))).isTrue();
+          Export.write(r, out, false, Export.As.TORCH, mode);
+        }
+        assertThat(Files.isSymbolicLink(out.resolve("pytorch_model.bin"))).as("%s", mode).isFalse();
+        assertThat(readTorch(out.resolve("pytorch_model.bin"))).containsOnlyKeys("w");
+        assertThat(victim).hasContent("precious");
+      }
+    }
+  }
+
+  /**
    * A conversion killed midway (kill -9) leaves its temporary file: the next one removes it, as a pull does, instead
    * of refusing it as a file the converted version does not have. A pull's lock is not taken for a temporary file.
    */
