@@ -312,6 +312,28 @@ class CorruptionTest {
     assertThat(cli.run("ls").ok().err()).isEmpty();
   }
 
+  /**
+   * A damaged entry in one model's ref log made ls fail for the whole store, listing nothing. The other models are
+   * listed; the damaged ref is named on stderr (exit 0, as for a log that is not a file); verify still exits 3.
+   */
+  @Test
+  void lsListsTheOtherModelsWhenOneRefLogIsDamaged() throws IOException {
+    cli.push(src, "other");
+    Path log = cli.store.resolve("refs/m/head.log");
+    byte[] all = Files.readAllBytes(log);
+    int at = new String(all, java.nio.charset.StandardCharsets.UTF_8).indexOf("\"new\":\"") + 7;
+    all[at] = (byte) (all[at] == '0' ? '1' : '0');
+    Files.write(log, all);
+    Cli.Result r = cli.run("ls").ok();
+    assertThat(r.out()).contains("other").contains("prod=");
+    assertThat(r.err()).contains("ref 'm/head' is not listed: log of ref 'm/head'").contains("entry 1")
+        .contains("ferry verify");
+    Cli.Result j = cli.run("ls", "--json").ok();
+    assertThat(j.json().toString()).contains("\"other\"");
+    assertThat(j.err()).contains("m/head");
+    cli.run("verify").exits(3);
+  }
+
   private Path objectFile(ChunkId id) {
     return cli.store.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
   }
