@@ -28,6 +28,9 @@ final class DiffCommand extends StoreCommand {
         ArrayNode ts = n.putArray("tensors");
         for (TensorDiff t : d.tensors()) {
           ObjectNode tn = ts.addObject().put("name", t.name()).put("change", JsonOut.value(t.change()));
+          if (t.file() != null) {
+            tn.put("file", t.file());
+          }
           if (t.dtypeA() != null) {
             tn.put("dtypeA", t.dtypeA().name()).putPOJO("shapeA", t.shapeA()).put("bytesA", t.bytesA());
           }
@@ -44,12 +47,14 @@ final class DiffCommand extends StoreCommand {
         return 0;
       }
       for (TensorDiff t : d.tensors()) {
+        // a name several files hold is shown with its file
+        String name = Format.printable(t.file() == null ? t.name() : t.name() + " (" + t.file() + ")");
         switch (t.change()) {
-          case ADDED -> out().printf("+ %-48s %s %s%n", Format.printable(t.name()), t.dtypeB(), t.shapeB());
-          case REMOVED -> out().printf("- %-48s %s %s%n", Format.printable(t.name()), t.dtypeA(), t.shapeA());
-          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", Format.printable(t.name()), t.dtypeB(), t.shapeB());
-          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", Format.printable(t.name()), t.shapeA(), t.shapeB());
-          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%n", Format.printable(t.name()), t.dtypeA(),
+          case ADDED -> out().printf("+ %-48s %s %s%n", name, t.dtypeB(), t.shapeB());
+          case REMOVED -> out().printf("- %-48s %s %s%n", name, t.dtypeA(), t.shapeA());
+          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", name, t.dtypeB(), t.shapeB());
+          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", name, t.shapeA(), t.shapeB());
+          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%n", name, t.dtypeA(),
               t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB());
         }
       }

@@ -32,8 +32,12 @@ final class Differ {
   Diff diff(VersionRef va, VersionRef vb) throws IOException {
     Snapshot sa = db.snapshot(va.version().snapshot());
     Snapshot sb = db.snapshot(vb.version().snapshot());
-    Map<String, TensorContent> ta = tensors(sa);
-    Map<String, TensorContent> tb = tensors(sb);
+    // names several files of either version hold are matched within each file: keyed "name\0file", which sorts
+    // them by name, then file
+    Set<String> shared = sharedNames(sa);
+    shared.addAll(sharedNames(sb));
+    Map<String, TensorContent> ta = tensors(sa, shared);
+    Map<String, TensorContent> tb = tensors(sb, shared);
     List<TensorDiff> out = new ArrayList<>();
     long same = 0;
     Set<String> names = new TreeSet<>(ta.keySet());
@@ -56,9 +60,11 @@ final class Differ {
         same++;
         continue;
       }
-      out.add(new TensorDiff(n, c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
+      TensorContent any = x != null ? x : y;
+      out.add(new TensorDiff(any.info.name(), c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
           y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
-          x == null ? 0 : x.info.byteLength(), y == null ? 0 : y.info.byteLength()));
+          x == null ? 0 : x.info.byteLength(), y == null ? 0 : y.info.byteLength(),
+          shared.contains(any.info.name()) ? any.file : null));
     }
     List<FileDiff> files = new ArrayList<>();
     Map<String, FileEntry> fa = new TreeMap<>();
@@ -81,9 +87,24 @@ final class Differ {
     return new Diff(va.id(), vb.id(), out, files, same);
   }
 
-  private record TensorContent(TensorInfo info, List<ChunkId> chunks) {}
+  private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file) {}
 
-  private static Map<String, TensorContent> tensors(Snapshot s) {
+  /** Tensor names that more than one file of {@code s} holds. */
+  private static Set<String> sharedNames(Snapshot s) {
+    Map<String, String> first = new java.util.HashMap<>();
+    Set<String> out = new java.util.HashSet<>();
+    for (FileEntry f : s.files()) {
+      for (TensorInfo t : f.tensors()) {
+        String was = first.putIfAbsent(t.name(), f.path());
+        if (was != null && !was.equals(f.path())) {
+          out.add(t.name());
+        }
+      }
+    }
+    return out;
+  }
+
+  private static Map<String, TensorContent> tensors(Snapshot s, Set<String> shared) {
     Map<String, TensorContent> out = new LinkedHashMap<>();
     for (FileEntry f : s.files()) {
       long[] offsets = f.chunkOffsets();
@@ -96,7 +117,8 @@ final class Differ {
             i < f.chunks().size() && offsets[i] < to; i++) {
           ids.add(f.chunks().get(i).id());
         }
-        out.put(t.name(), new TensorContent(t, ids));
+        out.put(shared.contains(t.name()) ? t.name() + "\0" + f.path() : t.name(), new TensorContent(t, ids,
+            f.path()));
       }
     }
     return out;

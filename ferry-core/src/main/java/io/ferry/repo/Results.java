@@ -36,9 +36,20 @@ public final class Results {
   /** Kinds of change in a diff. */
   public enum Change { ADDED, REMOVED, CHANGED, RESHAPED, DTYPE_CHANGED }
 
-  /** A tensor-level difference; a and b describe the tensor on each side (null where absent). */
+  /**
+   * A tensor-level difference; a and b describe the tensor on each side (null where absent). A tensor is matched by
+   * its name across the two versions, whichever file holds it (a model sharded anew moves tensors between files);
+   * a name that several files of either version hold (a diffusers model's {@code unet/} and {@code vae/}) is matched
+   * within each file, and {@code file} names that file (else it is null).
+   */
   public record TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB,
-      List<Long> shapeB, long bytesA, long bytesB) {}
+      List<Long> shapeB, long bytesA, long bytesB, String file) {
+    /** A difference of a tensor whose name one file holds. */
+    public TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB, List<Long> shapeB,
+        long bytesA, long bytesB) {
+      this(name, change, dtypeA, shapeA, dtypeB, shapeB, bytesA, bytesB, null);
+    }
+  }
 
   /** A file-level difference. */
   public record FileDiff(String path, Change change, long sizeA, long sizeB) {}

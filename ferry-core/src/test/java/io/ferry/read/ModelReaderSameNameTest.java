@@ -54,6 +54,24 @@ class ModelReaderSameNameTest {
     repo.close();
   }
 
+  /**
+   * A diff of two such versions where only unet's conv_in.weight changed: diff matched tensors by name alone, kept
+   * one file's, and reported nothing changed (exit 0). Each file's tensor is matched within its file now.
+   */
+  @Test
+  void aDiffMatchesANameTwoFilesHoldWithinEachFile() throws IOException {
+    Path src = tmp.resolve("pipeline");
+    writeSafetensors(src.resolve(UNET), List.of("conv_in.weight", "[4,8]", f32(4 * 8, 9)));
+    repo.push(src, "p", PushOptions.builder().message("unet changed").build());
+    io.ferry.repo.Results.Diff d = repo.diff("p~1", "p");
+    assertThat(d.tensors()).hasSize(1);
+    io.ferry.repo.Results.TensorDiff t = d.tensors().get(0);
+    assertThat(t.name()).isEqualTo("conv_in.weight");
+    assertThat(t.file()).isEqualTo(UNET);
+    assertThat(t.change()).isEqualTo(io.ferry.repo.Results.Change.CHANGED);
+    assertThat(d.unchangedTensors()).isEqualTo(2);
+  }
+
   @Test
   void everyTensorIsListedAndTheBareNameIsRefusedNamingBothFiles() throws IOException {
     try (ModelReader r = repo.open("p")) {

@@ -20,10 +20,12 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * The tensor-by-tensor difference of two versions with the magnitude of each change: the core's {@link
@@ -116,19 +118,27 @@ public final class WeightDiff {
 
   private Result measure(VersionRef va, VersionRef vb) throws IOException, HttpError, InterruptedException {
     Diff d = repo.diff(exact(va), exact(vb));
+    // a name several files hold is matched within each file (TensorDiff#file), and shown with it
     Map<String, TensorDiff> changed = new HashMap<>();
     for (TensorDiff t : d.tensors()) {
-      changed.put(t.name(), t);
+      changed.put(key(t.name(), t.file()), t);
     }
     List<TensorDelta> out = new ArrayList<>();
     try (ModelReader ra = repo.open(exact(va)); ModelReader rb = repo.open(exact(vb))) {
+      Set<String> shared = sharedNames(ra);
+      shared.addAll(sharedNames(rb));
       for (ModelReader.Located l : rb.tensors()) {
         TensorInfo t = l.info();
         TensorDiff c = changed.remove(t.name());
         if (c == null) {
-          out.add(new TensorDelta(t.name(), null, t.dtype(), t.shape(), t.dtype(), t.shape(), 0, 1, 0));
+          c = changed.remove(key(t.name(), l.file().path()));
+        }
+        if (c == null) {
+          out.add(new TensorDelta(shown(t.name(), shared.contains(t.name()) ? l.file().path() : null), null, t.dtype(),
+              t.shape(), t.dtype(), t.shape(), 0, 1, 0));
         } else if (c.change() == Change.CHANGED) {
-          out.add(measured(ra, rb, t));
+          ModelReader.Located a = c.file() == null ? ra.tensor(t.name()) : ra.tensor(c.file(), t.name());
+          out.add(measured(ra, rb, a, l, shown(t.name(), c.file())));
         } else {
           out.add(unmeasured(c));
         }
@@ -142,25 +152,48 @@ public final class WeightDiff {
     return new Result(va.id(), vb.id(), out, d.files());
   }
 
+  private static String key(String name, String file) {
+    return file == null ? name : name + "\0" + file;
+  }
+
+  /** A tensor's name as the diff shows it: with its file when several files hold the name. */
+  private static String shown(String name, String file) {
+    return file == null ? name : name + " (" + file + ")";
+  }
+
+  /** The tensor names several files of the version hold. */
+  private static Set<String> sharedNames(ModelReader r) {
+    Set<String> seen = new HashSet<>();
+    Set<String> out = new HashSet<>();
+    for (ModelReader.Located l : r.tensors()) {
+      if (!seen.add(l.info().name())) {
+        out.add(l.info().name());
+      }
+    }
+    return out;
+  }
+
   private static TensorDelta unmeasured(TensorDiff c) {
-    return new TensorDelta(c.name(), c.change(), c.dtypeA(), c.shapeA(), c.dtypeB(), c.shapeB(), Double.NaN,
+    return new TensorDelta(shown(c.name(), c.file()), c.change(), c.dtypeA(), c.shapeA(), c.dtypeB(), c.shapeB(), Double.NaN,
         Double.NaN, 0);
   }
 
-  private TensorDelta measured(ModelReader ra, ModelReader rb, TensorInfo t)
-      throws IOException, HttpError, InterruptedException {
-    ErrorMetrics m = metrics(ra, rb, t);
+  private TensorDelta measured(ModelReader ra, ModelReader rb, ModelReader.Located a, ModelReader.Located b,
+      String shown) throws IOException, HttpError, InterruptedException {
+    TensorInfo t = b.info();
+    ErrorMetrics m = metrics(ra, rb, a, b);
     if (m == null) {
-      return new TensorDelta(t.name(), Change.CHANGED, t.dtype(), t.shape(), t.dtype(), t.shape(), Double.NaN,
+      return new TensorDelta(shown, Change.CHANGED, t.dtype(), t.shape(), t.dtype(), t.shape(), Double.NaN,
           Double.NaN, 0);
     }
-    return new TensorDelta(t.name(), Change.CHANGED, t.dtype(), t.shape(), t.dtype(), t.shape(), m.relFrobenius(),
+    return new TensorDelta(shown, Change.CHANGED, t.dtype(), t.shape(), t.dtype(), t.shape(), m.relFrobenius(),
         m.cosine(), m.elements());
   }
 
   /** Streams both tensors (same dtype and shape) a block of rows at a time; null if the type is not numeric. */
-  private ErrorMetrics metrics(ModelReader ra, ModelReader rb, TensorInfo t)
+  private ErrorMetrics metrics(ModelReader ra, ModelReader rb, ModelReader.Located a, ModelReader.Located b)
       throws IOException, HttpError, InterruptedException {
+    TensorInfo t = b.info();
     int width = width(t.dtype());
     if (width == 0) {
       return null;
@@ -174,7 +207,7 @@ public final class WeightDiff {
         return null; // a single row above a block: not measured rather than held whole
       }
       try (MemoryBudget.Lease lease = budget.take(2 * t.byteLength())) {
-        add(acc, ra.read(t.name()), rb.read(t.name()), t.dtype(), width, xa, xb);
+        add(acc, ra.read(a), rb.read(b), t.dtype(), width, xa, xb);
       }
       return acc.result();
     }
@@ -183,7 +216,7 @@ public final class WeightDiff {
     try (MemoryBudget.Lease lease = budget.take(2 * Math.min(rows, step) * rowBytes)) {
       for (long r = 0; r < rows; r += step) {
         long to = Math.min(rows, r + step);
-        add(acc, ra.readRows(t.name(), r, to), rb.readRows(t.name(), r, to), t.dtype(), width, xa, xb);
+        add(acc, ra.readRows(a, r, to), rb.readRows(b, r, to), t.dtype(), width, xa, xb);
       }
     }
     return acc.result();
