@@ -362,11 +362,15 @@ class Model:
         self.id = doc["id"]
         self.info = {k: v for k, v in doc.items() if k != "files"}
         self._files = doc["files"]
+        # every tensor in file order, and by name (a name several files hold, as a diffusers pipeline's unet/ and
+        # vae/ both hold conv_in.weight, maps to each of them)
+        self._all = []
         self._tensors = collections.OrderedDict()
         for f in self._files:
             _check_file(f, self._where(f))
             for t in f.get("tensors", ()):
-                self._tensors.setdefault(t["name"], (f, t))
+                self._all.append((f, t))
+                self._tensors.setdefault(t["name"], []).append((f, t))
 
     def __repr__(self):
         return "ferry.Model(%r, version=%s)" % (self.ref, self.id[:12])
@@ -380,14 +384,19 @@ class Model:
 
     def tensors(self):
         """Every tensor of the version's tensor files, in file order: Tensor(name, dtype, shape, file)."""
-        return [Tensor(t["name"], t["dtype"], tuple(t["shape"]), f["path"]) for f, t in self._tensors.values()]
+        return [Tensor(t["name"], t["dtype"], tuple(t["shape"]), f["path"]) for f, t in self._all]
 
-    def _lookup(self, name):
-        try:
-            return self._tensors[name]
-        except KeyError:
-            raise FerryNotFoundError("model %s version %s has no tensor %r (%d tensors)" % (
-                self.name, self.id, name, len(self._tensors))) from None
+    def _lookup(self, name, file=None):
+        held = self._tensors.get(name, ())
+        if file is not None:
+            held = [(f, t) for f, t in held if f["path"] == file]
+        if not held:
+            raise FerryNotFoundError("model %s version %s has no tensor %r%s (%d tensors)" % (
+                self.name, self.id, name, "" if file is None else " in file %r" % file, len(self._all)))
+        if len(held) > 1:
+            raise ValueError("model %s version %s: tensor %r is held by %d files (%s): name one with file=..." % (
+                self.name, self.id, name, len(held), ", ".join(f["path"] for f, _ in held)))
+        return held[0]
 
     def _read(self, f, offset, length):
         """Bytes [offset, offset + length) of file ``f``, every chunk they touch fetched whole and verified."""
@@ -406,25 +415,27 @@ class Model:
             self._client._chunk(c, lo, hi, sink, self._where(f))
         return out
 
-    def tensor_bytes(self, name):
+    def tensor_bytes(self, name, file=None):
         """The raw little-endian bytes of a tensor (any dtype, including sub-byte ones), verified; a non-contiguous
-        view of a PyTorch checkpoint gives its elements in row-major order."""
-        f, t = self._lookup(name)
+        view of a PyTorch checkpoint gives its elements in row-major order. ``file`` picks the file when several hold
+        the name (else that is a ValueError naming them)."""
+        f, t = self._lookup(name, file)
         if _view_strides(f, t) is not None:
             return self._load(f, t).tobytes()
         return bytes(self._read(f, t["offset"], t["length"]))
 
-    def tensor(self, name, as_float32=False):
+    def tensor(self, name, as_float32=False, file=None):
         """A tensor as a numpy array of its shape. BF16 comes as uint16 (the same bits) and F8 kinds as uint8,
         unless ``as_float32``, which converts BF16, F16 and the F8 kinds to float32 exactly; other dtypes come
-        natively."""
-        f, t = self._lookup(name)
+        natively. ``file`` picks the file when several hold the name (else that is a ValueError naming them)."""
+        f, t = self._lookup(name, file)
         return _maybe_float32(self._load(f, t), t["dtype"], as_float32)
 
-    def rows(self, name, start, stop, as_float32=False):
+    def rows(self, name, start, stop, as_float32=False, file=None):
         """Rows [start, stop) of a tensor (indices along its first dimension) as a numpy array, fetching only the
-        chunks that hold them (big tensors are stored in row-range chunks; each chunk is verified whole)."""
-        f, t = self._lookup(name)
+        chunks that hold them (big tensors are stored in row-range chunks; each chunk is verified whole). ``file``
+        as for tensor()."""
+        f, t = self._lookup(name, file)
         shape = tuple(t["shape"])
         if not shape:
             raise ValueError("tensor %r is a scalar: it has no rows" % name)
@@ -469,16 +480,20 @@ class Model:
                 t["name"], len(data), list(shape), t["dtype"]))
         return np.frombuffer(data, dtype=dt).reshape(shape)  # a bytearray: the array is writable
 
-    def state_dict(self, names=None):
-        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, in file order. Needs torch."""
+    def state_dict(self, names=None, file=None):
+        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, in file order. Needs torch.
+        ``file`` keeps to one file's tensors: a pipeline whose files share tensor names (a diffusers model's
+        ``unet/`` and ``vae/``) is loaded one file at a time; without it such a name is a ValueError naming them."""
         try:
             import torch
         except ImportError:
             raise FerryError("state_dict() needs torch, which is not importable here; Model.tensor() gives numpy"
                              " arrays") from None
         out = collections.OrderedDict()
-        for n in (names if names is not None else list(self._tensors)):
-            f, t = self._lookup(n)
+        if names is None:
+            names = [t["name"] for f, t in self._all if file is None or f["path"] == file]
+        for n in names:
+            f, t = self._lookup(n, file)
             out[n] = _dtypes.torch_tensor(torch, t["dtype"], self._load(f, t), n)
         return out
 

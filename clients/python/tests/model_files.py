@@ -125,8 +125,10 @@ def write_tree(out):
                       + [("f8." + k.lower(), k, codes) for k in F8],
                       # what a PyTorch checkpoint's metadata says of a view: in a safetensors file, just text
                       {"strides.w": "[1,8]"})
+    # "w" again, of another shape: a name two files hold, as a diffusers pipeline's unet/ and vae/ do
     write_safetensors(os.path.join(d, "a", "b", "extra.safetensors"),
-                      [("x", "F32", r.standard_normal((4, 4), dtype=np.float32))])
+                      [("x", "F32", r.standard_normal((4, 4), dtype=np.float32)),
+                       ("w", "F32", r.standard_normal((3, 2), dtype=np.float32))])
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump({"model_type": "tree"}, f)
     with open(os.path.join(d, "a", "b", "c.json"), "w") as f:

@@ -874,8 +874,33 @@ class TreeTest(unittest.TestCase):
 
     def test_safetensors_metadata_naming_strides_is_only_text(self):
         want = model_files.read_safetensors(os.path.join(MODELS, "tree", "model.safetensors"))["w"][2]
-        np.testing.assert_array_equal(want, self.m.tensor("w"))
-        np.testing.assert_array_equal(want[2:4], self.m.rows("w", 2, 4))
+        np.testing.assert_array_equal(want, self.m.tensor("w", file="model.safetensors"))
+        np.testing.assert_array_equal(want[2:4], self.m.rows("w", 2, 4, file="model.safetensors"))
+
+    def test_a_name_two_files_hold_is_listed_twice_and_read_by_its_file(self):
+        # the client kept the first file's tensor only: tensors() left the other out, and tensor("w") gave the
+        # first file's array whichever was meant
+        extra = "a/b/extra.safetensors"
+        want = model_files.read_safetensors(os.path.join(MODELS, "tree", "a", "b", "extra.safetensors"))["w"][2]
+        self.assertCountEqual(["model.safetensors", extra], [t.file for t in self.m.tensors() if t.name == "w"])
+        with self.assertRaises(ValueError) as e:
+            self.m.tensor("w")
+        self.assertIn("held by 2 files", str(e.exception))
+        self.assertIn(extra, str(e.exception))
+        np.testing.assert_array_equal(want, self.m.tensor("w", file=extra))
+        np.testing.assert_array_equal(want[1:3], self.m.rows("w", 1, 3, file=extra))
+        self.assertEqual(want.tobytes(), self.m.tensor_bytes("w", file=extra))
+        with self.assertRaises(ferry.FerryNotFoundError):
+            self.m.tensor("w", file="config.json")
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return
+        with self.assertRaises(ValueError):
+            self.m.state_dict()
+        sd = self.m.state_dict(file=extra)
+        self.assertEqual(["x", "w"], list(sd))
+        np.testing.assert_array_equal(want, sd["w"].numpy())
 
     def test_f8_codes_as_float32(self):
         # as_float32 gave the uint8 codes back unchanged: a float32 request answered with bits
