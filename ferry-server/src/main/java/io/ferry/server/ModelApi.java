@@ -90,7 +90,9 @@ final class ModelApi implements Route {
     ex.require(ex.access().canReadAny(), "read access to some model");
     var out = Exchange.JSON.createObjectNode();
     var arr = out.putArray("models");
-    for (ModelSummary m : repo.models()) {
+    // one damaged ref log ends no listing: its ref is left out, and named to a token that may read its model
+    List<io.ferry.error.CorruptRefException> damaged = new java.util.ArrayList<>();
+    for (ModelSummary m : repo.models(damaged::add)) {
       if (!ex.access().canRead(m.model())) {
         continue;
       }
@@ -98,6 +100,12 @@ final class ModelApi implements Route {
           .put("versions", m.versions()).put("bytes", m.logicalBytes());
       var tags = o.putObject("tags");
       m.tags().forEach((t, id) -> tags.put(t, id.hex()));
+    }
+    var bad = out.putArray("damagedRefs");
+    for (io.ferry.error.CorruptRefException e : damaged) {
+      if (ex.access().canRead(RefNames.modelOf(e.ref()))) {
+        bad.addObject().put("ref", e.ref()).put("entry", e.entry()).put("defect", e.defect());
+      }
     }
     ex.json(200, out);
   }

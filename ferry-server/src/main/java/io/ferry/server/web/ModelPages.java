@@ -55,7 +55,8 @@ final class ModelPages {
     String filter = q == null ? "" : q.trim().toLowerCase(Locale.ROOT);
     int page = ex.intQuery("page", 0, 1_000_000);
     List<ModelSummary> shown = new ArrayList<>();
-    for (ModelSummary m : repo.models()) {
+    List<io.ferry.error.CorruptRefException> damaged = new ArrayList<>();
+    for (ModelSummary m : repo.models(damaged::add)) {
       if (ex.access().canRead(m.model()) && m.model().toLowerCase(Locale.ROOT).contains(filter)) {
         shown.add(m);
       }
@@ -68,6 +69,13 @@ final class ModelPages {
         .raw("\"> <button type=\"submit\">Filter</button></form>");
     h.raw("<p class=\"count\">").text(shown.size() + " model" + (shown.size() == 1 ? "" : "s")
         + (shown.isEmpty() ? "" : ", showing " + (from + 1) + "–" + to)).raw("</p>");
+    for (io.ferry.error.CorruptRefException e : damaged) {
+      // one damaged ref log hides only its ref (as ferry ls and GET /v1/models), said to whoever may read its model
+      if (ex.access().canRead(io.ferry.store.RefNames.modelOf(e.ref()))) {
+        h.raw("<p class=\"problem\">").text("ref " + e.ref() + " is not listed: its log is damaged at entry "
+            + e.entry() + " (ferry verify names the damage)").raw("</p>");
+      }
+    }
     h.raw("<table id=\"models\"><thead><tr><th>Model</th><th>Tags</th><th>Versions</th><th>Logical size</th>"
         + "<th>Stored by head</th><th>Last change</th></tr></thead><tbody>\n");
     for (ModelSummary m : shown.subList(from, to)) {

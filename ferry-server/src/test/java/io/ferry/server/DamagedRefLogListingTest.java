@@ -1,0 +1,43 @@
+package io.ferry.server;
+
+import static io.ferry.server.ModelAndHfApiTest.json;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.repo.PushOptions;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * One model's damaged ref log made {@code GET /v1/models} fail for every model: the listing leaves that ref out,
+ * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does.
+ */
+class DamagedRefLogListingTest {
+  @TempDir Path tmp;
+
+  @Test
+  void theOtherModelsAreListedAndTheDamagedRefNamed() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      fx.repo.push(fx.dir.resolve("model"), "other", PushOptions.builder().message("other").build());
+      Path log = fx.dir.resolve("store/refs/org/tiny/head.log");
+      byte[] all = Files.readAllBytes(log);
+      int at = new String(all, StandardCharsets.UTF_8).indexOf("\"new\":\"") + 7;
+      all[at] = (byte) (all[at] == '0' ? '1' : '0');
+      Files.write(log, all);
+      URI base = fx.startDev().uri();
+      JsonNode models = json(fx.send(ServerFixture.get(base, "/v1/models")));
+      assertThat(models.get("models").findValuesAsText("name")).containsExactly("org/tiny", "other");
+      assertThat(models.get("models").get(0).get("head").isNull()).as("the head's log is damaged").isTrue();
+      assertThat(models.get("models").get(0).get("tags").has("prod")).isTrue();
+      JsonNode bad = models.get("damagedRefs");
+      assertThat(bad).hasSize(1);
+      assertThat(bad.get(0).get("ref").asText()).isEqualTo("org/tiny/head");
+      assertThat(bad.get(0).get("entry").asLong()).isEqualTo(1);
+      assertThat(bad.get(0).get("defect").asText()).contains("CRC32C");
+    }
+  }
+}
