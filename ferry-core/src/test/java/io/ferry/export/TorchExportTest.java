@@ -270,6 +270,16 @@ class TorchExportTest {
     }
   }
 
+  /** A new store holding model m: model.safetensors with one F32 tensor w of 4 x 4. */
+  private Repository storeWithOneTensor() throws IOException {
+    Path src = tmp.resolve("src");
+    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
+    Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults());
+    repo.push(src, "m", PushOptions.builder().message("m").build());
+    return repo;
+  }
+
   /**
    * Files already in DEST are handled as a plain pull handles them: a file that differs from the converted one, or
    * one the conversion does not write, makes the pull refuse (nothing written, DEST as it was) unless it may merge
@@ -277,11 +287,7 @@ class TorchExportTest {
    */
   @Test
   void filesAlreadyInDestAreRefusedMergedOrRemovedAsForAPull() throws IOException {
-    Path src = tmp.resolve("src");
-    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().message("m").build());
+    try (Repository repo = storeWithOneTensor()) {
       Path out = Files.createDirectories(tmp.resolve("out"));
       Files.writeString(out.resolve("pytorch_model.bin"), "mine");
       try (ModelReader r = repo.open("m")) {
@@ -322,11 +328,7 @@ class TorchExportTest {
    */
   @Test
   void aLinkWhereAConvertedFileGoesIsReplacedWithForceOrMergeNeverWrittenThrough() throws IOException {
-    Path src = tmp.resolve("src");
-    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().message("m").build());
+    try (Repository repo = storeWithOneTensor()) {
       Path victim = tmp.resolve("victim");
       Files.writeString(victim, "precious");
       for (PullOptions.Existing mode : List.of(PullOptions.Existing.FORCE, PullOptions.Existing.MERGE)) {
@@ -352,11 +354,7 @@ class TorchExportTest {
    */
   @Test
   void theTemporaryFilesOfAKilledConversionAreRemovedNotInTheWay() throws IOException {
-    Path src = tmp.resolve("src");
-    write(src.resolve("model.safetensors"), spec(t("w", DType.F32, 4, 4)), 3);
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().message("m").build());
+    try (Repository repo = storeWithOneTensor()) {
       Path out = Files.createDirectories(tmp.resolve("out"));
       Files.writeString(out.resolve(".ferry-6f038d5e23e70d45.tmp"), "half a file");
       Files.createDirectories(out.resolve("sub"));

@@ -17,6 +17,7 @@ import io.ferry.store.StoredObject;
 import io.ferry.testkit.DirectoryState;
 import io.ferry.testkit.ModelGenerator;
 import io.ferry.transfer.TransferListener;
+import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -119,9 +120,7 @@ class HdfsRepositoryTest {
     try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
       repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
       HdfsBackend backend = (HdfsBackend) repo.backend();
-      List<StoredObject> objects = new ArrayList<>();
-      backend.chunks().list(objects::add);
-      StoredObject victim = objects.stream().max(Comparator.comparingLong(StoredObject::size)).orElseThrow();
+      StoredObject victim = biggestObject(backend);
       long at = victim.size() / 2;
       flipByte(backend.fileSystem(), ((HdfsChunkStore) backend.chunks()).pathOf(victim.id()), at);
 
@@ -169,6 +168,13 @@ class HdfsRepositoryTest {
     }
   }
 
+  /** The store's biggest object (a loose chunk of the model's largest tensor). */
+  private static StoredObject biggestObject(HdfsBackend backend) throws IOException {
+    List<StoredObject> objects = new ArrayList<>();
+    backend.chunks().list(objects::add);
+    return objects.stream().max(Comparator.comparingLong(StoredObject::size)).orElseThrow();
+  }
+
   /**
    * A directory where an object's file belongs (made by hand or by a tool) is not the object: a push that needs the
    * object fails naming the object and the path, where it took "exists" for "stored", succeeded and left a version
@@ -182,9 +188,7 @@ class HdfsRepositoryTest {
     try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
       repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
       HdfsBackend backend = (HdfsBackend) repo.backend();
-      List<StoredObject> objects = new ArrayList<>();
-      backend.chunks().list(objects::add);
-      StoredObject victim = objects.stream().max(Comparator.comparingLong(StoredObject::size)).orElseThrow();
+      StoredObject victim = biggestObject(backend);
       org.apache.hadoop.fs.Path path = ((HdfsChunkStore) backend.chunks()).pathOf(victim.id());
       FileSystem fs = backend.fileSystem();
       assertThat(fs.delete(path, false)).isTrue();
