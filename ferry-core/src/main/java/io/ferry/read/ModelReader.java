@@ -23,6 +23,7 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -253,6 +254,7 @@ public final class ModelReader implements Closeable {
    * @throws InvalidInputException if the range runs past the end of the file
    */
   public void readFile(String path, long position, ByteBuffer dst) throws IOException {
+    Objects.requireNonNull(dst, "dst");
     FileEntry f = file(path);
     if (position < 0 || position > f.size() - dst.remaining()) {
       throw new InvalidInputException(path + ": bytes [" + position + ", " + (position + dst.remaining())
@@ -275,6 +277,7 @@ public final class ModelReader implements Closeable {
    *     #readRows} instead (before streaming anything)
    */
   public void forEachTensor(TensorSink sink) throws IOException {
+    Objects.requireNonNull(sink, "sink");
     ensureOpen();
     List<Located> all = tensors;
     for (Located t : all) {
@@ -426,6 +429,7 @@ public final class ModelReader implements Closeable {
    * @param ranges pairs {@code {from, to}}
    */
   public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
+    Objects.requireNonNull(out, "out");
     FileEntry f = file(path);
     long[] offsets = f.chunkOffsets();
     List<Piece> pieces = new ArrayList<>();
@@ -553,6 +557,7 @@ public final class ModelReader implements Closeable {
   /** Reads bytes [from, to) of a file into dst. */
   private void readRange(FileEntry f, long from, long to, ByteBuffer dst) throws IOException {
     ensureOpen();
+    Objects.requireNonNull(dst, "dst");
     if (dst.isReadOnly()) {
       // else the decoder's write fails, and that failure reads as a corrupt object
       throw new IllegalArgumentException("buffer is read-only: it cannot take bytes of " + f.path());

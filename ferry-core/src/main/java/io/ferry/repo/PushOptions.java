@@ -39,11 +39,17 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     String derivedFrom, Map<String, String> metadata, TransferListener listener, PathFilter files, boolean detached,
     boolean tagOnce, List<FileEntry> stored, List<ChunkId> storedPacks, PathFilter opaque) {
   public PushOptions {
-    stored = List.copyOf(stored);
-    storedPacks = List.copyOf(storedPacks);
+    stored = List.copyOf(Objects.requireNonNull(stored, "stored"));
+    storedPacks = List.copyOf(Objects.requireNonNull(storedPacks, "storedPacks"));
     files = files == null ? PathFilter.ALL : files;
     Objects.requireNonNull(message, "message");
     Objects.requireNonNull(codec, "codec");
+    for (Map.Entry<String, String> e : Objects.requireNonNull(metadata, "metadata").entrySet()) {
+      if (e.getKey() == null || e.getValue() == null) {
+        throw new NullPointerException("metadata: the entry " + e.getKey() + "=" + e.getValue() + " has a null key or"
+            + " value");
+      }
+    }
     metadata = Map.copyOf(metadata);
     listener = listener == null ? TransferListener.NONE : listener;
   }
@@ -69,7 +75,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     private PathFilter opaque;
 
     public Builder message(String m) {
-      this.message = Objects.requireNonNull(m);
+      this.message = Objects.requireNonNull(m, "message");
       return this;
     }
 
@@ -79,7 +85,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     }
 
     public Builder codec(CodecPolicy c) {
-      this.codec = Objects.requireNonNull(c);
+      this.codec = Objects.requireNonNull(c, "codec");
       return this;
     }
 
@@ -94,7 +100,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
     }
 
     public Builder metadata(Map<String, String> m) {
-      this.metadata = m;
+      this.metadata = Objects.requireNonNull(m, "metadata");
       return this;
     }
 
@@ -105,7 +111,7 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
 
     /** Which files of the source to push (default: every file). */
     public Builder files(PathFilter f) {
-      this.files = Objects.requireNonNull(f);
+      this.files = Objects.requireNonNull(f, "files");
       return this;
     }
 
@@ -123,8 +129,8 @@ public record PushOptions(String message, String author, CodecPolicy codec, Deri
 
     /** See {@link PushOptions#stored()} and {@link PushOptions#storedPacks()}. */
     public Builder stored(List<FileEntry> files, List<ChunkId> packs) {
-      this.stored = Objects.requireNonNull(files);
-      this.storedPacks = Objects.requireNonNull(packs);
+      this.stored = Objects.requireNonNull(files, "files");
+      this.storedPacks = Objects.requireNonNull(packs, "packs");
       return this;
     }
 

@@ -49,6 +49,7 @@ import java.util.LinkedHashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
@@ -146,6 +147,8 @@ public final class Repository implements Closeable {
    * reuses, however long it runs (see {@link Leases} and {@link PushOperation}).
    */
   public PushResult push(Path source, String target, PushOptions opts) throws IOException {
+    Objects.requireNonNull(source, "source");
+    Objects.requireNonNull(opts, "opts");
     return pushes.push(source, target, opts);
   }
 
@@ -481,6 +484,7 @@ public final class Repository implements Closeable {
    * @throws InvalidInputException naming DEST and the store
    */
   public void checkDestination(Path dest) throws IOException {
+    Objects.requireNonNull(dest, "dest");
     Optional<Path> local = backend.localDirectory();
     if (local.isEmpty() || !Files.exists(local.get())) {
       return;
@@ -508,6 +512,8 @@ public final class Repository implements Closeable {
    * @throws NotFoundException if the options' filter takes none of the version's files
    */
   public VersionRef pull(String refText, Path dest, PullOptions opts) throws IOException {
+    Objects.requireNonNull(dest, "dest");
+    Objects.requireNonNull(opts, "opts");
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = resolve(spec);
     Snapshot s = db.snapshot(v.version().snapshot());
@@ -537,6 +543,7 @@ public final class Repository implements Closeable {
 
   /** Writes one file of a version ({@code ref//path}) to {@code out}, checking every frame. */
   public void cat(String refWithPath, WritableByteChannel out) throws IOException {
+    Objects.requireNonNull(out, "out");
     RefSpec spec = RefSpec.parse(refWithPath);
     if (spec.path() == null) {
       throw new InvalidInputException("'" + refWithPath + "' names no file: use ref//path, e.g. llama:prod//config.json");
@@ -565,23 +572,26 @@ public final class Repository implements Closeable {
    * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
    * of the version; left when it is on another history and a tag is copied; else {@link
    * io.ferry.error.ConflictException}, before anything is sent) and, for {@code model:tag}, the target's tag. Holds
-   * a push lease on the target from the first object sent until its refs moved (see {@link CopyOperation}).
+   * a push lease on the target from the first object sent until its refs moved (see {@link CopyOperation}). A null
+   * {@code listener} reports nothing.
    */
   public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
       throws IOException {
+    Objects.requireNonNull(target, "target");
     return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
-        target.collector).copy(refText, verify, listener);
+        target.collector).copy(refText, verify, listener == null ? TransferListener.NONE : listener);
   }
 
   // ---------------------------------------------------------------- verify, gc, stats
 
   /**
    * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
-   * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}.
+   * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}. A null {@code
+   * listener} reports nothing.
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
     return new Verifier(db, refs, pool, smallChunks, options.notices())
-        .verify(refText == null ? null : resolve(refText), listener);
+        .verify(refText == null ? null : resolve(refText), listener == null ? TransferListener.NONE : listener);
   }
 
   /**
@@ -592,6 +602,7 @@ public final class Repository implements Closeable {
    * midway leaves a valid store. See {@link GarbageCollector} and {@link Leases} for the protocol.
    */
   public GcReport gc(Duration grace, boolean dryRun) throws IOException {
+    Objects.requireNonNull(grace, "grace");
     return collector.run(grace, dryRun);
   }
 

@@ -110,4 +110,21 @@ class ModelReaderMisuseTest {
       assertThatThrownBy(read::run).isInstanceOf(IllegalStateException.class).hasMessageContaining("is closed");
     }
   }
+
+  /** A null buffer, sink or channel is refused naming it, not by a NullPointerException from inside the read. */
+  @org.junit.jupiter.api.Test
+  void aNullBufferSinkOrChannelIsRefusedNamingIt() throws IOException {
+    push("zstd");
+    try (ModelReader r = repo.open("m")) {
+      assertThatThrownBy(() -> r.read("w", (ByteBuffer) null)).isInstanceOf(NullPointerException.class)
+          .hasMessage("dst");
+      assertThatThrownBy(() -> r.readRows("w", 0, 1, null)).isInstanceOf(NullPointerException.class)
+          .hasMessage("dst");
+      assertThatThrownBy(() -> r.readFile("model.safetensors", 0, null)).isInstanceOf(NullPointerException.class)
+          .hasMessage("dst");
+      assertThatThrownBy(() -> r.forEachTensor(null)).isInstanceOf(NullPointerException.class).hasMessage("sink");
+      assertThatThrownBy(() -> r.copyFile("model.safetensors", null)).isInstanceOf(NullPointerException.class)
+          .hasMessage("out");
+    }
+  }
 }
