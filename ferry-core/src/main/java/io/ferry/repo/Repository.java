@@ -655,11 +655,22 @@ public final class Repository implements Closeable {
         packs.size(), stored[1]);
   }
 
+  /**
+   * Closes the repository: its leases, its worker pool and its backend; every method throws from now on. An operation
+   * still running in another thread fails (never waits forever): the tasks it queued and that no worker started are
+   * cancelled, those running are interrupted. Closing twice is harmless.
+   */
   @Override
   public void close() throws IOException {
     try {
       leases.close();
-      pool.shutdownNow();
+      // tasks drained from the queue never run: cancelled, so that whoever waits for them (a push rolling back
+      // after the backend closed under it) is not left waiting forever
+      for (Runnable queued : pool.shutdownNow()) {
+        if (queued instanceof java.util.concurrent.Future<?> f) {
+          f.cancel(false);
+        }
+      }
     } finally {
       backend.close();
     }
