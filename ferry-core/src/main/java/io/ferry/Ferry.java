@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.ServiceLoader;
 
 /**
@@ -38,6 +39,8 @@ public final class Ferry {
   /** Opens (or with {@link StoreOptions#create()} creates) a store. */
   public static Repository open(String store, StoreOptions storeOptions, RepositoryOptions options)
       throws IOException {
+    Objects.requireNonNull(storeOptions, "storeOptions");
+    Objects.requireNonNull(options, "options");
     return Repository.open(openBackend(store, storeOptions.withClock(options.clock())), options);
   }
 
@@ -46,6 +49,7 @@ public final class Ferry {
    * StoreLayers}).
    */
   public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
+    Objects.requireNonNull(storeOptions, "storeOptions");
     URI uri = toUri(store == null ? defaultStore() : store);
     LocalBackendProvider local = new LocalBackendProvider();
     if (local.supports(uri.getScheme())) {

@@ -429,6 +429,7 @@ public final class ModelReader implements Closeable {
    * @param ranges pairs {@code {from, to}}
    */
   public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
+    Objects.requireNonNull(ranges, "ranges");
     Objects.requireNonNull(out, "out");
     FileEntry f = file(path);
     long[] offsets = f.chunkOffsets();

@@ -122,6 +122,9 @@ class ModelReaderMisuseTest {
           .hasMessage("dst");
       assertThatThrownBy(() -> r.readFile("model.safetensors", 0, null)).isInstanceOf(NullPointerException.class)
           .hasMessage("dst");
+      assertThatThrownBy(
+          () -> r.copyRanges("model.safetensors", null, Channels.newChannel(OutputStream.nullOutputStream())))
+          .isInstanceOf(NullPointerException.class).hasMessage("ranges");
       assertThatThrownBy(() -> r.forEachTensor(null)).isInstanceOf(NullPointerException.class).hasMessage("sink");
       assertThatThrownBy(() -> r.copyFile("model.safetensors", null)).isInstanceOf(NullPointerException.class)
           .hasMessage("out");

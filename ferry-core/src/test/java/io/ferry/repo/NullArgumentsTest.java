@@ -82,6 +82,14 @@ class NullArgumentsTest {
   }
 
   @Test
+  void ferryOpenNamesTheNullOptions() {
+    String store = tmp.resolve("store").toString();
+    refusedNaming(() -> Ferry.open(store, null, RepositoryOptions.defaults()), "storeOptions");
+    refusedNaming(() -> Ferry.open(store, StoreOptions.existing(), null), "options");
+    refusedNaming(() -> Ferry.openBackend(store, null), "storeOptions");
+  }
+
+  @Test
   void pushOptionsNameTheNullArgument() {
     refusedNaming(() -> PushOptions.builder().message(null), "message");
     refusedNaming(() -> PushOptions.builder().metadata(null), "metadata");
