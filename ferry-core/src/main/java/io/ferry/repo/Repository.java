@@ -600,9 +600,17 @@ public final class Repository implements Closeable {
    * when none of their chunks is needed. Also removes what killed pushes left behind that is older than {@code grace}
    * (see {@link ChunkStore#removeAbandoned}) and the records of expired leases. Streams the store's listing; a crash
    * midway leaves a valid store. See {@link GarbageCollector} and {@link Leases} for the protocol.
+   *
+   * @throws InvalidInputException if {@code grace} is negative; nothing is removed
    */
   public GcReport gc(Duration grace, boolean dryRun) throws IOException {
     Objects.requireNonNull(grace, "grace");
+    if (grace.isNegative()) {
+      // a cutoff in the future: every unreferenced object, however new, and the ref logs' recent targets would go,
+      // as with a grace of zero; Duration.ofDays(-7) is a slip for 7 days, not a request for that
+      throw new InvalidInputException("gc grace " + grace + " is negative; give zero or more (Duration.ZERO removes"
+          + " every unreferenced object at once)");
+    }
     return collector.run(grace, dryRun);
   }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.Ferry;
+import io.ferry.error.InvalidInputException;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.PullOptions;
 import java.io.IOException;
@@ -68,6 +69,19 @@ class NullArgumentsTest {
     refusedNaming(() -> repo.gc(null, false), "grace");
     assertThat(storeFiles()).isEqualTo(before);
     assertThat(tmp.resolve("out")).doesNotExist();
+  }
+
+  /** A negative grace (Duration.ofDays(-7) for 7 days) removed every unreferenced object, as a grace of zero. */
+  @Test
+  void aNegativeGcGraceIsRefusedRemovingNothing() throws IOException {
+    Files.writeString(src.resolve("config.json"), "{\"a\": 2}");
+    repo.push(src, "m", PushOptions.builder().build());
+    repo.removeVersion("m@" + repo.resolve("m").id().hex(), false);
+    List<String> before = storeFiles();
+    assertThatThrownBy(() -> repo.gc(Duration.ofDays(-7), false)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("grace").hasMessageContaining("negative");
+    assertThat(storeFiles()).isEqualTo(before);
+    assertThat(repo.gc(Duration.ofDays(7), false).deadObjects()).isZero();
   }
 
   @Test
