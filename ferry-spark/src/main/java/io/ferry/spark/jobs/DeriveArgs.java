@@ -13,7 +13,7 @@ import java.util.Objects;
  * @param method {@code cast}, {@code quantize}, {@code dequantize} or {@code prune}
  * @param to target dtype of a cast or dequantize ({@code bf16}, {@code f16}, {@code f32}), or null
  * @param bits bits of a quantization (4 or 8)
- * @param groupSize group size of a quantization (0: per row)
+ * @param groupSize elements per scale along a row of a quantization (positive; the CLI's default is 128)
  * @param symmetric whether a quantization is symmetric
  * @param threshold prune threshold, or null
  * @param sparsity prune sparsity, or null

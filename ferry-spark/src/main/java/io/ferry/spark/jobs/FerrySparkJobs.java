@@ -26,6 +26,9 @@ import org.apache.spark.sql.SparkSession;
  * code: there a non-zero code is thrown as an exception instead, and YARN reports the application as failed.
  */
 public final class FerrySparkJobs {
+  /** The group size of a quantization without {@code --group-size}: {@code ferry derive}'s default. */
+  static final int DEFAULT_GROUP_SIZE = 128;
+
   private FerrySparkJobs() {}
 
   public static void main(String[] args) {
@@ -89,8 +92,8 @@ public final class FerrySparkJobs {
         }
         case "derive" -> {
           a.need(2, "SOURCE TARGET");
-          DeriveArgs d = new DeriveArgs(a.required("method"), a.opt("to"), Integer.parseInt(a.opt("bits", "8")),
-              Integer.parseInt(a.opt("group-size", "0")), !a.flag("asymmetric"), a.dbl("threshold"),
+          DeriveArgs d = new DeriveArgs(a.required("method"), a.opt("to"), a.integer("bits", 8),
+              a.integer("group-size", DEFAULT_GROUP_SIZE), !a.flag("asymmetric"), a.dbl("threshold"),
               a.dbl("sparsity"), a.opt("include"), a.opt("exclude"));
           DeriveJob.Result r = new DeriveJob(spark, a.spec("store")).run(a.positional.get(0), a.positional.get(1), d,
               a.opt("message"));
@@ -121,6 +124,12 @@ public final class FerrySparkJobs {
   /** {@code --key value} options (repeatable {@code --store-option}), flags, and positional arguments. */
   private static final class Args {
     static final List<String> FLAGS = List.of("verify", "asymmetric");
+    /** The options each job takes: any other is refused rather than ignored (a typo would change the job). */
+    static final Map<String, List<String>> OPTIONS = Map.of(
+        "verify", List.of("store", "store-option", "task-bytes"),
+        "copy", List.of("from", "to", "store-option", "task-bytes", "verify"),
+        "derive", List.of("store", "store-option", "method", "to", "bits", "group-size", "asymmetric", "threshold",
+            "sparsity", "include", "exclude", "message"));
     String command;
     final Map<String, String> options = new HashMap<>();
     final Map<String, String> settings = new HashMap<>();
@@ -139,6 +148,11 @@ public final class FerrySparkJobs {
           continue;
         }
         String key = s.substring(2);
+        List<String> known = OPTIONS.get(a.command);
+        if (known != null && !known.contains(key)) {
+          throw new IllegalArgumentException("unknown option " + s + " for " + a.command + ": expected --"
+              + String.join(", --", known));
+        }
         if (FLAGS.contains(key)) {
           a.options.put(key, "true");
           continue;
@@ -182,7 +196,26 @@ public final class FerrySparkJobs {
 
     Double dbl(String key) {
       String v = options.get(key);
-      return v == null ? null : Double.valueOf(v);
+      if (v == null) {
+        return null;
+      }
+      try {
+        return Double.valueOf(v.trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("option --" + key + " '" + v + "': expected a number");
+      }
+    }
+
+    int integer(String key, int dflt) {
+      String v = options.get(key);
+      if (v == null) {
+        return dflt;
+      }
+      try {
+        return Integer.parseInt(v.trim());
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("option --" + key + " '" + v + "': expected a whole number");
+      }
     }
 
     boolean flag(String key) {
@@ -190,7 +223,20 @@ public final class FerrySparkJobs {
     }
 
     long taskBytes() {
-      return Long.parseLong(opt("task-bytes", String.valueOf(64L << 20)));
+      String v = opt("task-bytes");
+      if (v == null) {
+        return 64L << 20;
+      }
+      long n;
+      try {
+        n = Long.parseLong(v.trim());
+      } catch (NumberFormatException e) {
+        n = -1;
+      }
+      if (n < 1) {
+        throw new IllegalArgumentException("option --task-bytes '" + v + "': expected a positive number of bytes");
+      }
+      return n;
     }
 
     void need(int n, String what) {

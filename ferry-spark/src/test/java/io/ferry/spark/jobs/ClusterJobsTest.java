@@ -171,4 +171,43 @@ class ClusterJobsTest {
     assertThat(code).isEqualTo(2);
     assertThat(err.toString(StandardCharsets.UTF_8)).contains("--to");
   }
+
+  private static String[] job(int expected, String... args) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int code = FerrySparkJobs.run(SparkTests.spark(), args, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8));
+    String[] printed = {out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+    assertThat(code).as(String.join(" ", args) + ": " + printed[1]).isEqualTo(expected);
+    return printed;
+  }
+
+  /** A mistyped option would silently change the job (a verify of other bytes per task, a derive of other groups). */
+  @Test
+  void anUnknownOptionOrANonNumberIsRefusedNamingTheOption() throws Exception {
+    assertThat(job(2, "verify", "--store", store, "--task-byte", "5", "jobs:prod")[1])
+        .contains("unknown option --task-byte for verify").contains("--task-bytes");
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--group_size", "64", "jobs:prod", "x")[1])
+        .contains("unknown option --group_size for derive");
+    assertThat(job(2, "copy", "--from", store, "--to", store, "--verfy", "jobs:prod")[1])
+        .contains("unknown option --verfy for copy");
+    assertThat(job(2, "verify", "--store", store, "--task-bytes", "abc")[1])
+        .contains("option --task-bytes 'abc': expected a positive number of bytes");
+    assertThat(job(2, "verify", "--store", store, "--task-bytes", "-3")[1])
+        .contains("option --task-bytes '-3'");
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--bits", "abc", "jobs:prod", "x")[1])
+        .contains("option --bits 'abc': expected a whole number");
+    assertThat(job(2, "derive", "--store", store, "--method", "prune", "--threshold", "x", "jobs:prod", "x")[1])
+        .contains("option --threshold 'x': expected a number");
+    assertThat(repo.models()).extracting(m -> m.model()).doesNotContain("x");
+  }
+
+  /** {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. */
+  @Test
+  void aQuantizeWithoutGroupSizeUsesTheCliDefault() throws Exception {
+    String out = job(0, "derive", "--store", store, "--method", "quantize", "jobs:prod", "jobs-default-q8")[0];
+    assertThat(out).contains("version=");
+    assertThat(repo.resolve("jobs-default-q8").version().derivation().parameters()).containsEntry("group_size",
+        "128");
+  }
 }
