@@ -145,9 +145,15 @@ final class FerryScan implements Scan, Batch {
       starts.addAll(tags.keySet());
     } else {
       RefSpec spec = RefSpec.parse(t);
+      if (spec.path() != null) {
+        repo.resolve(t); // refuses a file path where a version is expected, as the chunks table does
+      }
       only = spec.model();
       repo.refsOf(spec.model()).forEach((id, names) -> tags.computeIfAbsent(id, k -> new ArrayList<>())
           .addAll(names));
+      if (tags.isEmpty()) {
+        repo.resolve(spec); // a model without refs is no model: refused as the chunks table refuses it
+      }
       if (spec.tag() == null && !spec.selectsVersion()) {
         starts.addAll(tags.keySet());
       } else {

@@ -204,4 +204,19 @@ class FerryDataSourceTest {
     assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").load("tiny")).hasMessageContaining("store");
     assertThatThrownBy(() -> ferry().option("table", "nope").load("tiny")).hasMessageContaining("table='nope'");
   }
+
+  /** A mistyped model gave an empty versions or tensors table, as if it had no history; a file path was ignored. */
+  @Test
+  void theMetadataTablesRefuseAnAbsentModelAndAFilePathAsTheChunksTableDoes() {
+    for (String table : List.of("versions", "tensors")) {
+      assertThatThrownBy(() -> ferry().option("table", table).load("tinyy").collectAsList()).as(table)
+          .hasMessageContaining("no model 'tinyy'");
+      assertThatThrownBy(() -> ferry().option("table", table).load("tiny//config.json").collectAsList()).as(table)
+          .hasMessageContaining("'tiny//config.json' names a file");
+      assertThatThrownBy(() -> ferry().option("table", table).load("tiny:prod//model.safetensors").collectAsList())
+          .as(table).hasMessageContaining("names a file");
+    }
+    assertThatThrownBy(() -> ferry().load("tinyy").collectAsList()).hasMessageContaining("no model 'tinyy'");
+    assertThat(ferry().option("table", "versions").load("tiny~1").collectAsList()).hasSize(1);
+  }
 }
