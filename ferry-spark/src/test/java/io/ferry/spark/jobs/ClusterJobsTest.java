@@ -210,4 +210,36 @@ class ClusterJobsTest {
     assertThat(repo.resolve("jobs-default-q8").version().derivation().parameters()).containsEntry("group_size",
         "128");
   }
+
+  private static Map<String, String> files(Path dir) throws Exception {
+    Map<String, String> out = new java.util.TreeMap<>();
+    try (var walk = Files.walk(dir)) {
+      for (Path p : walk.filter(Files::isRegularFile).toList()) {
+        out.put(dir.relativize(p).toString(), java.util.HexFormat.of().formatHex(
+            java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p))));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Core's copy refuses a head on another history before it sends anything; the job's executors sent the chunks
+   * first, so the refused copy left them in the target.
+   */
+  @Test
+  void aCopyRefusedForAHeadOnAnotherHistoryLeavesTheTargetAsItWas() throws Exception {
+    Path dir = tmp.resolve("other-history");
+    String target = dir.toUri().toString();
+    try (Repository t = SparkTests.open(target)) {
+      SparkTests.push(t, SparkTests.write(tmp, "unrelated", SparkTests.model(DType.F32, 99)), "jobs");
+    }
+    Map<String, String> before = files(dir);
+    CopyJob job = new CopyJob(SparkTests.spark(), StoreSpec.of(store), StoreSpec.of(target), 1 << 20);
+    assertThatThrownBy(() -> job.run("jobs", false)).hasMessageContaining("head of jobs in")
+        .hasMessageContaining("not in the history of").hasMessageContaining("nothing was copied");
+    assertThat(files(dir)).as("the target's files after the refused copy").isEqualTo(before);
+    // a tag's copy leaves the head on its history and moves the tag, as core's copy does
+    CopyJob.Result tag = job.run("jobs:prod", false);
+    assertThat(tag.copy().refsMoved()).containsExactly("jobs/tags/prod");
+  }
 }
