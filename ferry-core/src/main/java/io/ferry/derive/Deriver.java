@@ -262,7 +262,13 @@ public final class Deriver {
     return new DeriveResult(pushed, report, run.sourceTensorBytes, written - start, System.nanoTime() - written);
   }
 
-  private static void checkTarget(String target) throws DerivationInputException {
+  /**
+   * Refuses a target that is not {@code model} or {@code model:tag}, naming it: what {@link #derive} and {@link
+   * #publish} check first, for callers (the Spark job) that write a derivation's chunks before they publish it.
+   *
+   * @throws DerivationInputException naming {@code target}
+   */
+  public static void checkTarget(String target) throws DerivationInputException {
     RefSpec t;
     try {
       t = RefSpec.parse(target);

@@ -90,6 +90,8 @@ public final class DeriveJob {
    * @param message the version message; null for one that describes the derivation
    */
   public Result run(String sourceRef, String target, DeriveArgs args, String message) throws IOException {
+    // before any task stores a chunk, as a local derive refuses it before it writes
+    Deriver.checkTarget(target);
     Repository repo = StoreCache.repository(store);
     DeriveSpec spec = args.spec();
     VersionRef src = repo.resolve(sourceRef);

@@ -242,4 +242,20 @@ class ClusterJobsTest {
     CopyJob.Result tag = job.run("jobs:prod", false);
     assertThat(tag.copy().refsMoved()).containsExactly("jobs/tags/prod");
   }
+
+  /** A local derive refuses a bad target before it writes; the job's tasks stored the derived chunks first. */
+  @Test
+  void aDeriveToABadTargetIsRefusedBeforeAnyTaskStoresAChunk() throws Exception {
+    Path dir = tmp.resolve("derive-target-store");
+    String uri = dir.toUri().toString();
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "jobs");
+    }
+    Map<String, String> before = files(dir);
+    for (String bad : List.of("bad name!", "jobs@abcdef12", "jobs//x.json", "jobs~1")) {
+      assertThatThrownBy(() -> new DeriveJob(SparkTests.spark(), StoreSpec.of(uri)).run("jobs", bad,
+          DeriveArgs.quantize(8, 64), null)).as(bad).hasMessageContaining("target '" + bad + "'");
+      assertThat(files(dir)).as("the store after a derive to '" + bad + "'").isEqualTo(before);
+    }
+  }
 }
