@@ -24,9 +24,25 @@ record ReadOptions(StoreSpec store, String target, TableKind kind, boolean value
   private static final long serialVersionUID = 1L;
   static final long DEFAULT_PARTITION_BYTES = 64L << 20;
 
+  /** The options a read takes besides {@code store.<key>} settings; any other is refused (a typo would be ignored). */
+  static final java.util.List<String> KNOWN = java.util.List.of("store", "table", "values", "verify", "partitionBytes",
+      "locality");
+
   static ReadOptions of(Map<String, String> raw) {
     Map<String, String> o = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     o.putAll(raw);
+    if (o.containsKey("paths")) {
+      throw new IllegalArgumentException("load(...) takes one target (model, model:tag or model@id), got "
+          + o.get("paths"));
+    }
+    for (String key : o.keySet()) {
+      boolean known = key.equalsIgnoreCase("path") || key.regionMatches(true, 0, StoreSpec.OPTION_PREFIX, 0,
+          StoreSpec.OPTION_PREFIX.length()) || KNOWN.stream().anyMatch(key::equalsIgnoreCase);
+      if (!known) {
+        throw new IllegalArgumentException("unknown option '" + key + "' of the ferry source: expected "
+            + String.join(", ", KNOWN) + " or store.<setting>");
+      }
+    }
     String target = o.getOrDefault("path", "").trim();
     TableKind kind = TableKind.fromOption(o.get("table"));
     if (kind == TableKind.CHUNKS && (target.isEmpty() || target.equals("*"))) {

@@ -219,4 +219,15 @@ class FerryDataSourceTest {
     assertThatThrownBy(() -> ferry().load("tinyy").collectAsList()).hasMessageContaining("no model 'tinyy'");
     assertThat(ferry().option("table", "versions").load("tiny~1").collectAsList()).hasSize(1);
   }
+
+  /** A mistyped option was ignored: {@code verfy} read without checking SHA-256, {@code partitionbyte} as default. */
+  @Test
+  void anUnknownOptionOrSeveralTargetsAreRefused() {
+    assertThatThrownBy(() -> ferry().option("verfy", "true").load("tiny").collectAsList())
+        .hasMessageContaining("unknown option 'verfy'").hasMessageContaining("verify");
+    assertThatThrownBy(() -> ferry().option("table", "versions").load("tiny", "tinybf").collectAsList())
+        .hasMessageContaining("load(...) takes one target");
+    assertThat(ferry().option("VERIFY", "true").option("partitionbytes", "1000").load("tiny:prod").count())
+        .isEqualTo(base.size());
+  }
 }
