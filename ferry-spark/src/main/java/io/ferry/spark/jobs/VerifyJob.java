@@ -1,5 +1,6 @@
 package io.ferry.spark.jobs;
 
+import io.ferry.error.FerryException;
 import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.pack.PackIndex;
@@ -90,8 +91,11 @@ public final class VerifyJob {
         starts.add(repo.resolve(r).id());
       }
     }
-    Map<ChunkId, Version> versions = history(repo, starts);
-    List<ChunkTask> tasks = plan(repo.objects(), versions);
+    // damaged versions, snapshots and pack indexes are errors of the report, as ferry verify reports them: checking
+    // goes on with everything else
+    List<String> found = new ArrayList<>();
+    Map<ChunkId, Version> versions = history(repo, starts, found);
+    List<ChunkTask> tasks = plan(repo.objects(), versions, found);
     List<List<ChunkTask>> groups = ChunkTask.groups(tasks, ChunkTask::weight, taskBytes);
     StoreSpec spec = store;
     List<Partial> parts = groups.isEmpty() ? List.of()
@@ -99,8 +103,13 @@ public final class VerifyJob {
             .map(group -> check(spec, group)).collect();
     long chunks = 0;
     long bytes = 0;
-    long errorCount = 0;
+    long errorCount = found.size();
     List<String> errors = new ArrayList<>();
+    for (String e : found) {
+      if (errors.size() < MAX_ERRORS) {
+        errors.add(e + " in " + store.uri());
+      }
+    }
     for (Partial p : parts) {
       chunks += p.chunks();
       bytes += p.bytes();
@@ -114,15 +123,22 @@ public final class VerifyJob {
     return new Result(versions.size(), chunks, bytes, groups.size(), List.copyOf(errors), errorCount);
   }
 
-  /** Every version reachable from {@code starts} through parents. */
-  static Map<ChunkId, Version> history(Repository repo, List<ChunkId> starts) throws IOException {
+  /** Every readable version reachable from {@code starts} through parents; an unreadable one is an error. */
+  static Map<ChunkId, Version> history(Repository repo, List<ChunkId> starts, List<String> errors)
+      throws IOException {
     Map<ChunkId, Version> out = new LinkedHashMap<>();
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>(starts);
     while (!todo.isEmpty()) {
       ChunkId id = todo.pop();
       if (seen.add(id)) {
-        Version v = repo.objects().version(id);
+        Version v;
+        try {
+          v = repo.objects().version(id);
+        } catch (FerryException e) {
+          errors.add("version " + id.shortHex(12) + ": " + e.getMessage());
+          continue;
+        }
         out.put(id, v);
         todo.addAll(v.parents());
       }
@@ -131,24 +147,37 @@ public final class VerifyJob {
   }
 
   /** One task per stored copy: every entry of every pack the versions list, and every loose chunk, once. */
-  private static List<ChunkTask> plan(ObjectDatabase db, Map<ChunkId, Version> versions) throws IOException {
+  private static List<ChunkTask> plan(ObjectDatabase db, Map<ChunkId, Version> versions, List<String> errors)
+      throws IOException {
     Map<String, ChunkTask> tasks = new LinkedHashMap<>();
     Map<ChunkId, String> packWhere = new HashMap<>();
     for (Map.Entry<ChunkId, Version> e : versions.entrySet()) {
       Version v = e.getValue();
       String at = v.model() + "@" + e.getKey().shortHex(12);
-      Snapshot s = db.snapshot(v.snapshot());
+      Snapshot s;
+      try {
+        s = db.snapshot(v.snapshot());
+      } catch (FerryException ex) {
+        errors.add("snapshot " + v.snapshot().shortHex(12) + " of " + at + ": " + ex.getMessage());
+        s = null;
+      }
       Map<ChunkId, PackIndex.Entry> packed = new HashMap<>();
       Map<ChunkId, PackIndex> indexes = new LinkedHashMap<>();
       for (ChunkId pack : v.packs()) {
-        PackIndex index = db.packIndex(pack);
+        PackIndex index;
+        try {
+          index = db.packIndex(pack);
+        } catch (FerryException ex) {
+          errors.add("pack " + pack.hex() + " of " + at + ": " + ex.getMessage());
+          continue;
+        }
         indexes.put(pack, index);
         packWhere.putIfAbsent(pack, at);
         index.entries().forEach(packed::putIfAbsent);
       }
       Map<ChunkId, Long> lengths = new HashMap<>();
       Map<ChunkId, String> paths = new HashMap<>();
-      for (FileEntry f : s.files()) {
+      for (FileEntry f : s == null ? List.<FileEntry>of() : s.files()) {
         for (ChunkRef c : f.chunks()) {
           lengths.putIfAbsent(c.id(), c.length());
           paths.putIfAbsent(c.id(), at + "//" + f.path());

@@ -258,4 +258,38 @@ class ClusterJobsTest {
       assertThat(files(dir)).as("the store after a derive to '" + bad + "'").isEqualTo(before);
     }
   }
+
+  /** ferry verify reports a damaged snapshot and goes on; the job threw at the first one and reported nothing. */
+  @Test
+  void verifyReportsADamagedSnapshotAndGoesOnWithTheOtherModels() throws Exception {
+    Path dir = tmp.resolve("verify-snapshot-store");
+    String uri = dir.toUri().toString();
+    ChunkId snapshot;
+    ChunkId chunk;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "aa");
+      SparkTests.push(r, SparkTests.write(tmp, "verify-other", SparkTests.model(DType.F32, 23)), "bb");
+      snapshot = r.resolve("aa").version().snapshot();
+      FileEntry f = r.snapshot(r.resolve("bb")).file("model.safetensors").orElseThrow();
+      chunk = f.chunks().get(f.chunks().size() - 1).id();
+    }
+    for (ChunkId victim : List.of(snapshot, chunk)) {
+      Path object;
+      try (var files = Files.walk(dir)) {
+        object = files.filter(p -> p.getFileName().toString().equals(victim.hex().substring(2))).findFirst()
+            .orElseThrow();
+      }
+      byte[] b = Files.readAllBytes(object);
+      b[b.length - 20] ^= 1;
+      object.toFile().setWritable(true);
+      Files.write(object, b);
+    }
+    VerifyJob.Result r = new VerifyJob(SparkTests.spark(), StoreSpec.of(uri), 1 << 20).run(List.of());
+    assertThat(r.ok()).isFalse();
+    assertThat(r.errorCount()).as(r.errors().toString()).isEqualTo(2);
+    assertThat(r.errors()).anySatisfy(e -> assertThat(e).contains("snapshot " + snapshot.shortHex(12))
+        .contains("aa@").contains("corrupt"));
+    assertThat(r.errors()).anySatisfy(e -> assertThat(e).contains(chunk.hex()).contains("bb@"));
+    assertThat(r.chunks()).isPositive();
+  }
 }
