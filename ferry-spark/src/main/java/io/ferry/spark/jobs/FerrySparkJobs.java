@@ -112,9 +112,15 @@ public final class FerrySparkJobs {
       err.println("ferry spark " + a.command + ": " + e.getMessage());
       return 2;
     } catch (IOException | RuntimeException e) {
-      err.println("ferry spark " + a.command + ": " + e);
+      err.println("ferry spark " + a.command + ": " + describe(e));
       return 1;
     }
+  }
+
+  /** Ferry's own errors by their message (they name the object and the defect); others with their class. */
+  private static String describe(Exception e) {
+    Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null ? u.getCause() : e;
+    return t instanceof io.ferry.error.FerryException && t.getMessage() != null ? t.getMessage() : t.toString();
   }
 
   private static String seconds(long t0) {

@@ -202,6 +202,15 @@ class ClusterJobsTest {
     assertThat(repo.models()).extracting(m -> m.model()).doesNotContain("x");
   }
 
+  /** A failed job printed the exception ({@code io.ferry.error.NotFoundException: ...}), not only what failed. */
+  @Test
+  void aFailedJobSaysWhatFailedWithoutTheExceptionClass() {
+    assertThat(job(1, "verify", "--store", store, "nosuch")[1]).isEqualTo("ferry spark verify: no model 'nosuch' in "
+        + store + (store.endsWith("/") ? "" : "/") + System.lineSeparator());
+    assertThat(job(1, "verify", "--store", tmp.resolve("absent").toUri().toString())[1])
+        .startsWith("ferry spark verify: no Ferry store at").contains("absent").doesNotContain("Exception");
+  }
+
   /** {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. */
   @Test
   void aQuantizeWithoutGroupSizeUsesTheCliDefault() throws Exception {
