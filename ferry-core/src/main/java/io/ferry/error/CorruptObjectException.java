@@ -20,13 +20,17 @@ public class CorruptObjectException extends FerryException {
 
   /**
    * The same defect, its message led by {@code context}: what the object holds (a file of a version, a tensor) for
-   * the reader that met it. Same id, where and why; {@code cause} is kept as the cause.
+   * the reader that met it. Same id, where and why; {@code cause} is kept as the cause, and what it carried as
+   * suppressed (the failures of earlier reads of the object, from other replicas) is carried here too.
    */
   public CorruptObjectException(String context, CorruptObjectException cause) {
     super(context + ": " + cause.getMessage(), cause);
     this.id = cause.id;
     this.where = cause.where;
     this.why = cause.why;
+    for (Throwable earlier : cause.getSuppressed()) {
+      addSuppressed(earlier);
+    }
   }
 
   public ChunkId id() {

@@ -18,6 +18,9 @@ public class MissingObjectException extends FerryException {
   public MissingObjectException(String context, MissingObjectException cause) {
     super(context + ": " + cause.getMessage(), cause);
     this.id = cause.id;
+    for (Throwable earlier : cause.getSuppressed()) {
+      addSuppressed(earlier); // the failures of earlier reads (other replicas), as CorruptObjectException keeps them
+    }
   }
 
   public ChunkId id() {
