@@ -153,11 +153,10 @@ class Client:
         left = version.get("logLength") or 0
         for step in range(back):
             parents = version.get("parents") or []
-            if not parents or left == 1:
-                raise FerryNotFoundError("%s: there %s before %s in the history of %s, not %d" % (
-                    ref, "is 1 version" if step == 1 else "are %d versions" % step, start.ref, start.name, back))
-            parent = self._object(parents[0], "version %s, parent of %s" % (parents[0], vid))
-            if left == 0 and parent.get("model") != version.get("model"):
+            parent = None
+            if parents and left != 1:
+                parent = self._object(parents[0], "version %s, parent of %s" % (parents[0], vid))
+            if parent is None or left == 0 and parent.get("model") != version.get("model"):
                 raise FerryNotFoundError("%s: there %s before %s in the history of %s, not %d" % (
                     ref, "is 1 version" if step == 1 else "are %d versions" % step, start.ref, start.name, back))
             left = left - 1 if left > 1 else (parent.get("logLength") or 0)

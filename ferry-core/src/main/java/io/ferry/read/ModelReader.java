@@ -128,6 +128,11 @@ public final class ModelReader implements Closeable {
     return all.get(0);
   }
 
+  /** Whether several files of the version hold a tensor of this name (so {@link #tensor(String)} refuses it). */
+  public boolean heldBySeveralFiles(String name) {
+    return byName.getOrDefault(name, List.of()).size() > 1;
+  }
+
   /**
    * The tensor of that name in the file of that path.
    *

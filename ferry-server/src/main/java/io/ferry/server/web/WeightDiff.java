@@ -20,12 +20,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 
 /**
  * The tensor-by-tensor difference of two versions with the magnitude of each change: the core's {@link
@@ -125,8 +123,6 @@ public final class WeightDiff {
     }
     List<TensorDelta> out = new ArrayList<>();
     try (ModelReader ra = repo.open(exact(va)); ModelReader rb = repo.open(exact(vb))) {
-      Set<String> shared = sharedNames(ra);
-      shared.addAll(sharedNames(rb));
       for (ModelReader.Located l : rb.tensors()) {
         TensorInfo t = l.info();
         TensorDiff c = changed.remove(t.name());
@@ -134,8 +130,9 @@ public final class WeightDiff {
           c = changed.remove(key(t.name(), l.file().path()));
         }
         if (c == null) {
-          out.add(new TensorDelta(shown(t.name(), shared.contains(t.name()) ? l.file().path() : null), null, t.dtype(),
-              t.shape(), t.dtype(), t.shape(), 0, 1, 0));
+          boolean shared = ra.heldBySeveralFiles(t.name()) || rb.heldBySeveralFiles(t.name());
+          out.add(new TensorDelta(shown(t.name(), shared ? l.file().path() : null), null, t.dtype(), t.shape(),
+              t.dtype(), t.shape(), 0, 1, 0));
         } else if (c.change() == Change.CHANGED) {
           ModelReader.Located a = c.file() == null ? ra.tensor(t.name()) : ra.tensor(c.file(), t.name());
           out.add(measured(ra, rb, a, l, shown(t.name(), c.file())));
@@ -161,17 +158,6 @@ public final class WeightDiff {
     return file == null ? name : name + " (" + file + ")";
   }
 
-  /** The tensor names several files of the version hold. */
-  private static Set<String> sharedNames(ModelReader r) {
-    Set<String> seen = new HashSet<>();
-    Set<String> out = new HashSet<>();
-    for (ModelReader.Located l : r.tensors()) {
-      if (!seen.add(l.info().name())) {
-        out.add(l.info().name());
-      }
-    }
-    return out;
-  }
 
   private static TensorDelta unmeasured(TensorDiff c) {
     return new TensorDelta(shown(c.name(), c.file()), c.change(), c.dtypeA(), c.shapeA(), c.dtypeB(), c.shapeB(), Double.NaN,
