@@ -21,6 +21,8 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   private final ReadBuffers frames;
   private final ReadBuffers outputs;
   private final int slots;
+  /** The buffer of the last tensor cut into several chunks, kept for the next ({@link #takeWhole}); null if none. */
+  private ByteBuffer whole;
 
   private ChunkBuffers(long limit, int uniform) {
     this.frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
@@ -73,5 +75,27 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   @Override
   public void giveOutput(ByteBuffer buffer) {
     outputs.give(buffer);
+  }
+
+  /**
+   * A direct buffer for the whole of a tensor cut into several chunks, its limit set to {@code length}: the one kept
+   * from the last such tensor when it has room, else a new one. A new direct buffer costs its size in zeroing and page
+   * faults, a third of an uncompressed stream's time when each stream made its own. Give it back with {@link
+   * #giveWhole}. Outside the pool's limit: at most one is kept, of at most 2 GiB.
+   */
+  public synchronized ByteBuffer takeWhole(int length) {
+    ByteBuffer b = whole;
+    whole = null;
+    if (b == null || b.capacity() < length) {
+      b = ByteBuffer.allocateDirect(length);
+    }
+    return b.clear().limit(length);
+  }
+
+  /** Keeps a buffer {@link #takeWhole} lent for the next tensor, the bigger one if another is kept. */
+  public synchronized void giveWhole(ByteBuffer buffer) {
+    if (whole == null || whole.capacity() < buffer.capacity()) {
+      whole = buffer;
+    }
   }
 }

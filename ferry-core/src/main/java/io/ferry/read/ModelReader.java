@@ -320,7 +320,7 @@ public final class ModelReader implements Closeable {
     ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
     ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
     ChunkReader.Check check = check();
-    ByteBuffer cut = ByteBuffer.allocateDirect((int) biggestCut);
+    ByteBuffer cut = biggestCut > 0 ? buffers.takeWhole((int) biggestCut) : null;
     try {
       int next = 0; // the next piece to start
       int owner = 0; // the tensor of piece next
@@ -378,6 +378,9 @@ public final class ModelReader implements Closeable {
       pool.shutdownNow();
     }
     // only a stream that ended well gave every buffer back; a failed one's pool is dropped
+    if (cut != null) {
+      buffers.giveWhole(cut);
+    }
     idleBuffers.set(buffers);
   }
 
