@@ -3,6 +3,7 @@ package io.ferry.cli;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.repo.Repository;
+import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
 import io.ferry.repo.Results.TensorDiff;
@@ -40,8 +41,11 @@ final class DiffCommand extends StoreCommand {
         }
         ArrayNode fs = n.putArray("files");
         for (FileDiff f : d.files()) {
-          fs.addObject().put("path", f.path()).put("change", JsonOut.value(f.change()))
+          ObjectNode fn = fs.addObject().put("path", f.path()).put("change", JsonOut.value(f.change()))
               .put("sizeA", f.sizeA()).put("sizeB", f.sizeB());
+          if (f.renamedFrom() != null) {
+            fn.put("renamedFrom", f.renamedFrom());
+          }
         }
         printJson(n);
         return 0;
@@ -59,12 +63,18 @@ final class DiffCommand extends StoreCommand {
         }
       }
       for (FileDiff f : d.files()) {
+        if (f.change() == Change.RENAMED) {
+          out().printf("~ file %s -> %s (renamed, %s)%n", Format.printable(f.renamedFrom()),
+              Format.printable(f.path()), Format.bytes(f.sizeB()));
+          continue;
+        }
         char c = switch (f.change()) {
           case ADDED -> '+';
           case REMOVED -> '-';
           default -> '~';
         };
-        out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()), Format.bytes(f.sizeB()));
+        out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()),
+            Format.bytes(f.sizeB()));
       }
       int t = d.tensors().size();
       int f = d.files().size();

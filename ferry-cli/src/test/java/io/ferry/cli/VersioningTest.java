@@ -178,6 +178,48 @@ class VersioningTest {
     assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(3);
   }
 
+  /**
+   * A file moved to another path, byte for byte, is shown renamed, not removed and added; a second copy of its bytes
+   * stays added, a file changed in place stays changed, and empty files are never paired (any two are the same bytes).
+   */
+  @Test
+  void aFileMovedToAnotherPathIsShownRenamed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = Files2.safetensors(tmp.resolve("a/model.safetensors"), t("w", DType.F32, 1, 4));
+    Files.writeString(a.resolveSibling("tokenizer.json"), "{\"vocab\": [\"\u00e9t\u00e9\"]}");
+    Files.writeString(a.resolveSibling("config.json"), "{\"a\": 1}");
+    Files.writeString(a.resolveSibling("empty.txt"), "");
+    String v1 = cli.push(a.getParent(), "m");
+    Path b = Files2.safetensors(tmp.resolve("b/weights/model.safetensors"), t("w", DType.F32, 1, 4));
+    Files.writeString(b.getParent().resolveSibling("tok.json"), "{\"vocab\": [\"\u00e9t\u00e9\"]}");
+    Files.writeString(b.getParent().resolveSibling("tok-copy.json"), "{\"vocab\": [\"\u00e9t\u00e9\"]}");
+    Files.writeString(b.getParent().resolveSibling("config.json"), "{\"a\": 2}");
+    Files.writeString(b.getParent().resolveSibling("blank.txt"), "");
+    cli.push(b.getParent().getParent(), "m");
+
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    assertThat(diff.get("tensors")).as("w's bytes moved with its file").isEmpty();
+    Map<String, String> files = new HashMap<>();
+    Map<String, String> from = new HashMap<>();
+    diff.get("files").forEach(f -> {
+      files.put(f.get("path").asText(), f.get("change").asText());
+      if (f.has("renamedFrom")) {
+        from.put(f.get("path").asText(), f.get("renamedFrom").asText());
+      }
+    });
+    assertThat(files).containsExactlyInAnyOrderEntriesOf(Map.of("weights/model.safetensors", "renamed",
+        "tok-copy.json", "renamed", "tok.json", "added", "config.json", "changed", "empty.txt", "removed",
+        "blank.txt", "added"));
+    // paired in path order: tok-copy.json sorts before tok.json
+    assertThat(from).containsExactlyInAnyOrderEntriesOf(Map.of("weights/model.safetensors", "model.safetensors",
+        "tok-copy.json", "tokenizer.json"));
+    String out = cli.run("diff", "m@" + v1, "m").ok().out();
+    assertThat(out).contains("~ file model.safetensors -> weights/model.safetensors (renamed, ")
+        .contains("~ file tokenizer.json -> tok-copy.json (renamed, ").contains("+ file tok.json")
+        .contains("- file empty.txt").contains("0 tensors changed, 1 unchanged; 6 files differ");
+    assertThat(out).doesNotContain("- file model.safetensors").doesNotContain("- file tokenizer.json");
+  }
+
   /** A copy of a ref that names nothing fails before the target store it would create exists. */
   @Test
   void aCopyOfNothingCreatesNoTargetStore() throws IOException {

@@ -12,7 +12,10 @@ import io.ferry.repo.Results.VersionRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -84,15 +87,58 @@ final class Differ {
         files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size()));
       }
     }
-    return new Diff(va.id(), vb.id(), out, files, same);
+    return new Diff(va.id(), vb.id(), out, renames(files, fa, fb), same);
+  }
+
+  /**
+   * The diff's files with each removed file that an added one repeats byte for byte (same SHA-256 and size, not
+   * empty) shown as renamed to it instead: the removed and added paths paired in path order, so the result does not
+   * depend on how the snapshots list them. A file whose bytes a second added path repeats is renamed to the first
+   * and the other stays added (a copy).
+   */
+  private static List<FileDiff> renames(List<FileDiff> files, Map<String, FileEntry> fa, Map<String, FileEntry> fb) {
+    Map<String, ArrayDeque<String>> removedByContent = new HashMap<>();
+    for (FileDiff f : files) {
+      FileEntry x = fa.get(f.path());
+      if (f.change() == Change.REMOVED && x.size() > 0) {
+        removedByContent.computeIfAbsent(x.sha256() + "/" + x.size(), k -> new ArrayDeque<>())
+            .add(f.path());
+      }
+    }
+    if (removedByContent.isEmpty()) {
+      return files;
+    }
+    Map<String, String> renamedFrom = new HashMap<>(); // new path -> old path
+    Set<String> renamed = new HashSet<>(); // old paths
+    for (FileDiff f : files) {
+      FileEntry y = fb.get(f.path());
+      if (f.change() == Change.ADDED && y.size() > 0) {
+        ArrayDeque<String> from = removedByContent.get(y.sha256() + "/" + y.size());
+        if (from != null && !from.isEmpty()) {
+          String old = from.poll();
+          renamedFrom.put(f.path(), old);
+          renamed.add(old);
+        }
+      }
+    }
+    List<FileDiff> out = new ArrayList<>(files.size() - renamed.size());
+    for (FileDiff f : files) {
+      String old = renamedFrom.get(f.path());
+      if (old != null && f.change() == Change.ADDED) {
+        out.add(new FileDiff(f.path(), Change.RENAMED, f.sizeB(), f.sizeB(), old));
+      } else if (!(f.change() == Change.REMOVED && renamed.contains(f.path()))) {
+        out.add(f);
+      }
+    }
+    return out;
   }
 
   private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file) {}
 
   /** Tensor names that more than one file of {@code s} holds. */
   private static Set<String> sharedNames(Snapshot s) {
-    Map<String, String> first = new java.util.HashMap<>();
-    Set<String> out = new java.util.HashSet<>();
+    Map<String, String> first = new HashMap<>();
+    Set<String> out = new HashSet<>();
     for (FileEntry f : s.files()) {
       for (TensorInfo t : f.tensors()) {
         String was = first.putIfAbsent(t.name(), f.path());

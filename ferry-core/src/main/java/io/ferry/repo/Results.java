@@ -33,8 +33,8 @@ public final class Results {
   /** Outcome of moving a tag. */
   public record TagResult(String ref, ChunkId oldId, ChunkId newId, io.ferry.store.CasResult result) {}
 
-  /** Kinds of change in a diff. */
-  public enum Change { ADDED, REMOVED, CHANGED, RESHAPED, DTYPE_CHANGED }
+  /** Kinds of change in a diff; {@link #RENAMED} is a file's only (tensors are matched by name). */
+  public enum Change { ADDED, REMOVED, CHANGED, RESHAPED, DTYPE_CHANGED, RENAMED }
 
   /**
    * A tensor-level difference; a and b describe the tensor on each side (null where absent). A tensor is matched by
@@ -51,8 +51,17 @@ public final class Results {
     }
   }
 
-  /** A file-level difference. */
-  public record FileDiff(String path, Change change, long sizeA, long sizeB) {}
+  /**
+   * A file-level difference. A file of A that B holds under another path, byte for byte (and no longer under its
+   * own), is {@link Change#RENAMED}: {@code path} is its path in B, {@code renamedFrom} its path in A (null for every
+   * other change). Empty files are never paired so: any two are the same bytes.
+   */
+  public record FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom) {
+    /** A file added, removed or changed in place. */
+    public FileDiff(String path, Change change, long sizeA, long sizeB) {
+      this(path, change, sizeA, sizeB, null);
+    }
+  }
 
   /** A diff of two versions. */
   public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {}

@@ -68,8 +68,11 @@ final class DiffApi implements Route {
     }
     var fs = out.putArray("files");
     for (FileDiff f : r.files()) {
-      fs.addObject().put("path", f.path()).put("change", f.change().name().toLowerCase(Locale.ROOT))
-          .put("sizeA", f.sizeA()).put("sizeB", f.sizeB());
+      ObjectNode fn = fs.addObject().put("path", f.path())
+          .put("change", f.change().name().toLowerCase(Locale.ROOT)).put("sizeA", f.sizeA()).put("sizeB", f.sizeB());
+      if (f.renamedFrom() != null) {
+        fn.put("renamedFrom", f.renamedFrom());
+      }
     }
     ex.json(200, out);
     return true;

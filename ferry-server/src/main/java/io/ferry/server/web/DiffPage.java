@@ -126,7 +126,8 @@ final class DiffPage {
       h.raw("<h2>Files</h2><table id=\"diff-files\"><thead><tr><th>Path</th><th>Change</th><th>Size A</th>"
           + "<th>Size B</th></tr></thead><tbody>");
       for (FileDiff f : r.files()) {
-        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(f.change().name().toLowerCase(Locale.ROOT))
+        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(f.renamedFrom() == null
+            ? f.change().name().toLowerCase(Locale.ROOT) : "renamed from " + f.renamedFrom())
             .raw("</td><td class=\"num\">").text(f.change() == Change.ADDED ? "" : Html.bytes(f.sizeA()))
             .raw("</td><td class=\"num\">").text(f.change() == Change.REMOVED ? "" : Html.bytes(f.sizeB()))
             .raw("</td></tr>");
