@@ -21,6 +21,8 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   private final ReadBuffers frames;
   private final ReadBuffers outputs;
   private final int slots;
+  /** The capacity every buffer above the smallest is made with: room for the biggest chunk it was sized for. */
+  private final int uniform;
   /** The buffer of the last tensor cut into several chunks, kept for the next ({@link #takeWhole}); null if none. */
   private ByteBuffer whole;
 
@@ -28,11 +30,12 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
     this.frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
     this.outputs = new ReadBuffers(limit, ByteBuffer::allocateDirect, uniform);
     this.slots = (int) Math.max(1, Math.min(Integer.MAX_VALUE, limit / uniform));
+    this.uniform = uniform;
   }
 
   /** Buffers for reading chunks of at most {@code biggest} raw bytes, sized from the maximum heap. */
   public static ChunkBuffers forChunksUpTo(long biggest) {
-    int uniform = (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
+    int uniform = uniformFor(biggest);
     long heap = Runtime.getRuntime().maxMemory();
     long limit = Math.max(heap / 3, 256 << 10);
     if (2L * uniform <= heap * 2 / 5) {
@@ -41,15 +44,29 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
     return new ChunkBuffers(limit, uniform);
   }
 
+  private static int uniformFor(long biggest) {
+    return (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
+  }
+
   /** Buffers for reading the chunks of {@code files}. */
   public static ChunkBuffers forFiles(Iterable<FileEntry> files) {
+    return forChunksUpTo(biggestChunk(files));
+  }
+
+  /** The raw length of the biggest chunk of {@code files}. */
+  public static long biggestChunk(Iterable<FileEntry> files) {
     long biggest = 0;
     for (FileEntry f : files) {
       for (ChunkRef c : f.chunks()) {
         biggest = Math.max(biggest, c.length());
       }
     }
-    return forChunksUpTo(biggest);
+    return biggest;
+  }
+
+  /** Whether these buffers have room for chunks of {@code biggest} raw bytes. */
+  public boolean holds(long biggest) {
+    return uniform >= uniformFor(biggest);
   }
 
   /** How many readers may use these buffers at once without waiting on each other for good. */

@@ -58,6 +58,8 @@ public final class ModelReader implements Closeable {
    * collector. A copy takes it for itself; concurrent copies make their own.
    */
   private final AtomicReference<ChunkBuffers> idleBuffers = new AtomicReference<>();
+  /** Where the pool goes when the reader closes, and where a reader's first copy looks for one. */
+  private final SpareBuffers spare;
 
   /** A tensor and the file it is in. */
   public record Located(FileEntry file, TensorInfo info) {
@@ -69,6 +71,16 @@ public final class ModelReader implements Closeable {
 
   /** A reader of one version whose chunks {@code locator} finds and {@code reader} reads. */
   public ModelReader(ChunkReader reader, ChunkId versionId, Version version, Snapshot snapshot, Locator locator) {
+    this(reader, versionId, version, snapshot, locator, new SpareBuffers());
+  }
+
+  /**
+   * As {@link #ModelReader(ChunkReader, ChunkId, Version, Snapshot, Locator)}, starting from the buffer pool {@code
+   * spare} keeps when it fits this version's chunks, and leaving its own there when closed.
+   */
+  public ModelReader(ChunkReader reader, ChunkId versionId, Version version, Snapshot snapshot, Locator locator,
+      SpareBuffers spare) {
+    this.spare = Objects.requireNonNull(spare, "spare");
     this.reader = reader;
     this.versionId = versionId;
     this.version = version;
@@ -311,8 +323,7 @@ public final class ModelReader implements Closeable {
       }
     }
     firstPiece[all.size()] = pieces.size();
-    ChunkBuffers idle = idleBuffers.getAndSet(null);
-    ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
+    ChunkBuffers buffers = takeBuffers();
     int readers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), buffers.slots()));
     // one piece more than there are readers: one in the sink while each reader decodes the next (each pooled output is
     // a new direct buffer on a reader's first stream, zeroed and faulted in: no more of them than needed)
@@ -382,6 +393,18 @@ public final class ModelReader implements Closeable {
       buffers.giveWhole(cut);
     }
     idleBuffers.set(buffers);
+  }
+
+  /**
+   * The buffers for a copy or stream: those of the last one if it ended well, else the spare ones if they fit this
+   * version's chunks, else new ones.
+   */
+  private ChunkBuffers takeBuffers() {
+    ChunkBuffers b = idleBuffers.getAndSet(null);
+    if (b == null) {
+      b = spare.take(ChunkBuffers.biggestChunk(snapshot.files()));
+    }
+    return b != null ? b : ChunkBuffers.forFiles(snapshot.files());
   }
 
   /** Reads a piece of a chunk into {@code into} (its place in a tensor's buffer); returns {@code into}. */
@@ -475,8 +498,7 @@ public final class ModelReader implements Closeable {
     if (pieces.isEmpty()) {
       return;
     }
-    ChunkBuffers idle = idleBuffers.getAndSet(null);
-    ChunkBuffers buffers = idle != null ? idle : ChunkBuffers.forFiles(snapshot.files());
+    ChunkBuffers buffers = takeBuffers();
     copyPieces(f, pieces, out, buffers);
     // only a copy that ended well gave every buffer back; a failed one's pool is dropped
     idleBuffers.set(buffers);
@@ -612,11 +634,15 @@ public final class ModelReader implements Closeable {
 
   /**
    * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on, and the buffers it kept
-   * for the next copy go. Listing tensors and files still works. Closing twice is harmless.
+   * for the next copy go to its {@link SpareBuffers}, for the next reader. Listing tensors and files still works.
+   * Closing twice is harmless.
    */
   @Override
   public void close() {
     closed = true;
-    idleBuffers.set(null);
+    ChunkBuffers idle = idleBuffers.getAndSet(null);
+    if (idle != null) {
+      spare.keep(idle);
+    }
   }
 }

@@ -20,9 +20,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -143,6 +146,42 @@ class ModelReaderStreamTest {
           }
         }
       }
+    }
+  }
+
+  /**
+   * A reader opened after another closed streams with the buffers the first made (new direct buffers cost their size
+   * in zeroing and page faults), byte for byte; a reader of another repository makes its own.
+   */
+  @Test
+  void aReaderOpenedAfterAnotherClosedStreamsWithItsBuffers() throws Exception {
+    for (int i = 0; i < 4; i++) {
+      tensor("blocks." + i + ".weight", "F32", new long[] {256, 1024}, f32(256 * 1024, 3000 + i));
+    }
+    Path model = writeModel();
+    Path store = tmp.resolve("store");
+    try (Repository repo = open(store)) {
+      repo.push(model, "m", PushOptions.builder().codec(CodecPolicy.NONE).build());
+    }
+    Set<ByteBuffer> first = Collections.newSetFromMap(new IdentityHashMap<>());
+    List<ByteBuffer> second = new ArrayList<>();
+    try (Repository repo = open(store)) {
+      try (ModelReader r = repo.open("m")) {
+        r.forEachTensor((t, data) -> first.add(data));
+      }
+      try (ModelReader r = repo.open("m")) {
+        r.forEachTensor((t, data) -> {
+          second.add(data);
+          byte[] got = new byte[data.remaining()];
+          data.get(got);
+          assertThat(got).as(t.info().name()).isEqualTo(tensors.get(t.info().name()));
+        });
+      }
+    }
+    assertThat(second).hasSize(4).allMatch(first::contains, "a buffer of the first reader");
+    try (Repository other = open(store); ModelReader r = other.open("m")) {
+      r.forEachTensor((t, data) -> assertThat(first).as("buffers of another repository's reader")
+          .noneMatch(b -> b == data));
     }
   }
 
