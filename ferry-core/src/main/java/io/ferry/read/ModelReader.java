@@ -458,6 +458,8 @@ public final class ModelReader implements Closeable {
    * a checkpoint) stream as fast as one big one. A chunk two consecutive ranges share is decoded for each.
    *
    * @param ranges pairs {@code {from, to}}
+   * @throws InvalidInputException if a range is inverted or runs outside the file (before anything is copied), as
+   *     {@link #readFile(String, long, ByteBuffer)} refuses one
    */
   public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
     Objects.requireNonNull(ranges, "ranges");
@@ -466,9 +468,12 @@ public final class ModelReader implements Closeable {
     long[] offsets = f.chunkOffsets();
     List<Piece> pieces = new ArrayList<>();
     for (long[] r : ranges) {
-      if (r.length != 2 || r[0] < 0 || r[1] < r[0] || r[1] > f.size()) {
-        throw new IllegalArgumentException("range " + Arrays.toString(r) + " is outside '" + path
-            + "' of " + f.size() + " bytes");
+      if (r.length != 2) {
+        throw new IllegalArgumentException("a range is two offsets {from, to}, not " + Arrays.toString(r));
+      }
+      if (r[0] < 0 || r[1] < r[0] || r[1] > f.size()) {
+        throw new InvalidInputException(path + ": bytes [" + r[0] + ", " + r[1] + ") lie outside the file of "
+            + f.size() + " bytes");
       }
       if (r[0] == r[1]) {
         continue;

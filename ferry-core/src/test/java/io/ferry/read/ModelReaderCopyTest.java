@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.Ferry;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.error.InvalidInputException;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
@@ -100,7 +101,11 @@ class ModelReaderCopyTest {
       }
       assertThat(Arrays.equals(all.toByteArray(), expected.toByteArray())).as("ranges back to back").isTrue();
       assertThatThrownBy(() -> reader.copyRange("weights.bin", 5, content.length + 1L,
-          Channels.newChannel(new ByteArrayOutputStream()))).hasMessageContaining("outside 'weights.bin'");
+          Channels.newChannel(new ByteArrayOutputStream()))).isInstanceOf(InvalidInputException.class)
+          .hasMessage("weights.bin: bytes [5, " + (content.length + 1L) + ") lie outside the file of " + content.length
+              + " bytes");
+      assertThatThrownBy(() -> reader.copyRange("weights.bin", 9, 5, Channels.newChannel(new ByteArrayOutputStream())))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("bytes [9, 5) lie outside");
     }
   }
 
