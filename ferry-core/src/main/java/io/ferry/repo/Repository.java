@@ -167,8 +167,16 @@ public final class Repository implements Closeable {
     return resolver.resolve(spec);
   }
 
-  /** The history of a ref, newest first, following first parents, at most {@code limit} versions. */
+  /**
+   * The history of a ref, newest first, following first parents, at most {@code limit} versions.
+   *
+   * @throws InvalidInputException if {@code limit} is negative (zero lists nothing)
+   */
   public List<VersionRef> log(String refText, int limit) throws IOException {
+    if (limit < 0) {
+      throw new InvalidInputException("log limit " + limit + " is negative; give the number of versions to list, or "
+          + Integer.MAX_VALUE + " for all");
+    }
     return history.firstParents(resolve(refText), limit);
   }
 

@@ -84,6 +84,15 @@ class NullArgumentsTest {
     assertThat(repo.gc(Duration.ofDays(7), false).deadObjects()).isZero();
   }
 
+  /** A negative log limit listed nothing, as if the model had no history. */
+  @Test
+  void aNegativeLogLimitIsRefused() throws IOException {
+    assertThatThrownBy(() -> repo.log("m", -1)).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("log limit -1 is negative");
+    assertThat(repo.log("m", 0)).isEmpty();
+    assertThat(repo.log("m", 1)).hasSize(1);
+  }
+
   @Test
   void aNullListenerReportsNothing() throws IOException {
     assertThat(repo.verify("m", null).errors()).isEmpty();
