@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 public final class SpareBuffers {
   private final AtomicReference<ChunkBuffers> spare = new AtomicReference<>();
+  private volatile boolean closed;
 
   /** The kept pool if it has room for chunks of {@code biggestChunk} raw bytes (it is then no longer kept), or null. */
   ChunkBuffers take(long biggestChunk) {
@@ -26,11 +27,17 @@ public final class SpareBuffers {
 
   /** Keeps {@code buffers}, which nobody uses any more, for the next reader, instead of any kept before. */
   void keep(ChunkBuffers buffers) {
-    spare.set(buffers);
+    if (!closed) {
+      spare.set(buffers);
+    }
+    if (closed) { // closed meanwhile: what close dropped must not stay
+      spare.set(null);
+    }
   }
 
-  /** Drops the kept pool. */
-  public void clear() {
+  /** Drops the kept pool, and keeps none from now on (a reader closed after its repository keeps nothing alive). */
+  public void close() {
+    closed = true;
     spare.set(null);
   }
 }

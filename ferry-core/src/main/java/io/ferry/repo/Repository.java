@@ -681,7 +681,7 @@ public final class Repository implements Closeable {
    */
   @Override
   public void close() throws IOException {
-    spareBuffers.clear();
+    spareBuffers.close();
     try {
       leases.close();
       // tasks drained from the queue never run: cancelled, so that whoever waits for them (a push rolling back
