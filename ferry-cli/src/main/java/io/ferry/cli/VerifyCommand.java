@@ -5,18 +5,41 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VerifyReport;
 import java.io.IOException;
+import io.ferry.repo.RepairOptions;
+import io.ferry.repo.Results.DamagedObject;
+import io.ferry.repo.Results.RepairReport;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "verify", description = "Check every chunk (checksums and SHA-256) of one version or the whole store.",
     footer = {"%nExit code 3 if anything is corrupt or missing. Each error names the object, and the first model, version"
-        + " and file found to use it (model@id//path); a last line says which versions to copy back from another store.", "%nExamples:%n  ferry verify", "  ferry verify llama-7b:prod"})
+        + " and file found to use it (model@id//path); a last line says which versions to copy back from another store.",
+        "%nWith --delete-damaged, the objects whose bytes fail their own id (chunks, snapshots, versions) are deleted,"
+        + " each checked again first, under a gc lease; then a push of the same files (or a copy from a store that"
+        + " holds them) stores them again. Never deleted: an object that could not be read (verify stops first,"
+        + " exit 1), one of a kind or version this Ferry does not know, a healthy one, and a pack unless"
+        + " --delete-damaged-packs. Exit 3 while anything is damaged or missing, also right after deleting.",
+        "%nExamples:%n  ferry verify", "  ferry verify llama-7b:prod",
+        "  ferry verify --delete-damaged && echo ok || ferry push ./llama-7b llama-7b"})
 final class VerifyCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF", arity = "0..1") String ref;
+
+  @Option(names = "--delete-damaged", description = "Delete the objects whose stored bytes fail their own id, so that"
+      + " pushing the files again (or copying from another store) restores them; report each with what it held.")
+  boolean deleteDamaged;
+
+  @Option(names = "--delete-damaged-packs", description = "As --delete-damaged, and delete damaged packs too: their"
+      + " healthy chunks go with them, and only ferry copy from a store that holds them intact brings them back.")
+  boolean deleteDamagedPacks;
 
   @Override
   int run() throws IOException {
     try (Repository repo = openRepo()) {
+      if (deleteDamaged || deleteDamagedPacks) {
+        return repair(repo.deleteDamaged(ref, deleteDamagedPacks ? RepairOptions.WITH_PACKS : RepairOptions.LOOSE,
+            progress()));
+      }
       VerifyReport r = repo.verify(ref, progress());
       if (json) {
         ObjectNode n = object().put("ok", r.ok()).put("versionCount", r.versions())
@@ -44,6 +67,72 @@ final class VerifyCommand extends StoreCommand {
     }
   }
 
+  private int repair(RepairReport rep) throws IOException {
+    VerifyReport r = rep.verify();
+    if (json) {
+      ObjectNode n = object().put("ok", r.ok()).put("versionCount", r.versions())
+          .put("chunkCount", r.chunks()).put("checkedBytes", r.bytes());
+      ArrayNode errs = n.putArray("errors");
+      r.errors().forEach(errs::add);
+      ArrayNode damaged = n.putArray("damagedVersions");
+      r.damagedVersions().forEach(damaged::add);
+      ArrayNode index = n.putArray("indexProblems");
+      r.indexProblems().forEach(index::add);
+      objects(n.putArray("deleted"), rep.deleted());
+      objects(n.putArray("kept"), rep.kept());
+      ArrayNode restore = n.putArray("restore");
+      rep.restore().forEach(restore::add);
+      n.put("repair", r.ok() ? null : repair(r));
+      printJson(n);
+      return r.ok() ? 0 : 3;
+    }
+    for (String e : r.problems()) {
+      err().println("ferry verify: " + Format.printable(e));
+    }
+    int problems = r.problems().size();
+    out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(),
+        r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + problems + " error" + (problems == 1 ? "" : "s"));
+    for (DamagedObject d : rep.deleted()) {
+      print("deleted", d);
+    }
+    for (DamagedObject d : rep.kept()) {
+      print("kept", d);
+      out().println("  not deleted: " + Format.printable(d.kept()));
+    }
+    if (r.ok()) {
+      return 0;
+    }
+    out().printf("deleted %d damaged object%s%s%n", rep.deleted().size(), rep.deleted().size() == 1 ? "" : "s",
+        rep.kept().isEmpty() ? "" : ", kept " + rep.kept().size());
+    if (!rep.restore().isEmpty()) {
+      err().println("ferry verify: to restore what was deleted:");
+      for (String line : rep.restore()) {
+        err().println("  " + Format.printable(line));
+      }
+    } else {
+      err().println("ferry verify: " + Format.printable(repair(r)));
+    }
+    return 3;
+  }
+
+  private void print(String what, DamagedObject d) {
+    out().println(what + " " + d.kind() + " " + d.id().hex() + " (" + Format.printable(d.defect()) + ")");
+    for (String use : d.uses()) {
+      out().println("  held " + Format.printable(use));
+    }
+  }
+
+  private static void objects(ArrayNode into, java.util.List<DamagedObject> list) {
+    for (DamagedObject d : list) {
+      ObjectNode o = into.addObject().put("id", d.id().hex()).put("kind", d.kind()).put("defect", d.defect());
+      ArrayNode uses = o.putArray("uses");
+      d.uses().forEach(uses::add);
+      if (d.kept() != null) {
+        o.put("reason", d.kept());
+      }
+    }
+  }
+
   /** What to do about damage: one line naming the versions to copy back and how. */
   private static String repair(VerifyReport r) {
     if (r.errors().isEmpty()) {
@@ -62,7 +151,8 @@ final class VerifyCommand extends StoreCommand {
     java.util.List<String> v = r.damagedVersions();
     return "to repair " + (v.size() == 1 ? v.get(0) : String.join(", ", v.subList(0, Math.min(v.size(), 5)))
         + (v.size() > 5 ? " and " + (v.size() - 5) + " more" : "")) + ": delete the damaged objects named above from"
-        + " this store, then copy " + (v.size() == 1 ? "it" : "each") + " back from a store that holds it intact: ferry"
-        + " copy " + v.get(0) + " --store OTHER --to THIS";
+        + " this store (ferry verify --delete-damaged), then push the original files again or copy "
+        + (v.size() == 1 ? "it" : "each") + " back from a store that holds it intact: ferry copy " + v.get(0)
+        + " --store OTHER --to THIS";
   }
 }

@@ -86,6 +86,20 @@ public final class Frame {
   }
 
   /**
+   * Whether an object beginning with {@code head} (its first bytes, from the buffer's position) is a frame of a
+   * version this reader knows: magic {@code FRYC} and version 1 or 2. An object that is not (another magic, a newer
+   * frame version) may be another kind of object or newer software's, which this reader cannot judge.
+   */
+  public static boolean knownFrameStart(ByteBuffer head) {
+    if (head.remaining() < 5) {
+      return false;
+    }
+    ByteBuffer h = head.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    int version = h.get(h.position() + 4) & 0xff;
+    return h.getInt(h.position()) == MAGIC && (version == 1 || version == VERSION);
+  }
+
+  /**
    * Parses and checks a header: magic, version, header checksum, and (version 2) that the frame holds {@code id}.
    * {@code b} must hold the whole header (for version 2, {@link #HEADER_LENGTH} bytes); bytes past it are ignored.
    *

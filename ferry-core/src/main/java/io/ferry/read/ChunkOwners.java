@@ -29,7 +29,7 @@ public final class ChunkOwners {
   }
 
   /** {@code model.safetensors bytes [8, 1032) (tensor 'w')}: the file, the range and what it holds. */
-  static String describe(FileEntry f, long from, long to) {
+  public static String describe(FileEntry f, long from, long to) {
     StringBuilder s = new StringBuilder(f.path()).append(" bytes [").append(from).append(", ").append(to).append(')');
     String first = null;
     String last = null;

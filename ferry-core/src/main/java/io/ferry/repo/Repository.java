@@ -606,6 +606,26 @@ public final class Repository implements Closeable {
   }
 
   /**
+   * Verifies as {@link #verify} does, then deletes the objects whose stored bytes fail their own id (loose chunks,
+   * snapshots, versions), each checked again right before, under a gc lease, so that a push of the same files or a
+   * copy from a store that holds them stores them again (both keep what the store holds, damaged or not). Never
+   * deletes an object it could not read (verify then stops, deleting nothing), one that does not begin like a frame
+   * this Ferry reads (newer software's), a healthy one, or a pack; see {@link DamageRepair}. A null {@code listener}
+   * reports nothing.
+   */
+  public Results.RepairReport deleteDamaged(String refText, TransferListener listener) throws IOException {
+    return deleteDamaged(refText, RepairOptions.LOOSE, listener);
+  }
+
+  /** As {@link #deleteDamaged(String, TransferListener)}; {@code repair} says whether damaged packs go too. */
+  public Results.RepairReport deleteDamaged(String refText, RepairOptions repair, TransferListener listener)
+      throws IOException {
+    Objects.requireNonNull(repair, "repair");
+    return new DamageRepair(db, backend.chunks(), leases, new Verifier(db, refs, pool, smallChunks, options.notices()))
+        .run(refText == null ? null : resolve(refText), repair, listener == null ? TransferListener.NONE : listener);
+  }
+
+  /**
    * Removes objects that nothing needs: not reachable from any ref, from any ref-log entry younger than {@code
    * grace}, not protected by a running push's lease, and not younger than {@code grace} themselves. Packs are removed
    * when none of their chunks is needed. Also removes what killed pushes left behind that is older than {@code grace}

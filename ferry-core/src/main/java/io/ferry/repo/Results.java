@@ -103,6 +103,41 @@ public final class Results {
     }
   }
 
+  /**
+   * An object whose stored bytes failed its own id, as {@code verify --delete-damaged} met it.
+   *
+   * @param kind {@code chunk}, {@code snapshot}, {@code version} or {@code pack}
+   * @param defect what the check found (the error without the object's id)
+   * @param uses what it held: {@code model@id//file bytes [a, b) (tensor 't')} for a chunk, the versions of a
+   *     snapshot, the refs that reach a version, the versions that list a pack (at most {@link #MAX_USES}, then one
+   *     line saying how many more)
+   * @param kept why it was not deleted, or null if it was
+   */
+  public record DamagedObject(ChunkId id, String kind, String defect, List<String> uses, String kept) {
+    /** At most this many uses are listed per object. */
+    public static final int MAX_USES = 20;
+
+    /** Copies the list. */
+    public DamagedObject {
+      uses = List.copyOf(uses);
+    }
+  }
+
+  /**
+   * What {@code verify --delete-damaged} did: the verify it ran first, the damaged objects it deleted under a gc lease,
+   * and those it kept (a pack, an object that is healthy by the time it was checked again, one it could not read
+   * again); {@code restore} says how to bring the deleted ones back.
+   */
+  public record RepairReport(VerifyReport verify, List<DamagedObject> deleted, List<DamagedObject> kept,
+      List<String> restore) {
+    /** Copies the lists. */
+    public RepairReport {
+      deleted = List.copyOf(deleted);
+      kept = List.copyOf(kept);
+      restore = List.copyOf(restore);
+    }
+  }
+
   /** What gc found and removed (or would remove, in a dry run). */
   public record GcReport(long liveObjects, long deadObjects, long deadBytes, long keptYoung, boolean dryRun) {}
 

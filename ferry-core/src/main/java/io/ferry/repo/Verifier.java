@@ -84,6 +84,24 @@ public final class Verifier {
    * their snapshots and packs hold. Progress goes to {@code listener} in raw bytes.
    */
   public VerifyReport verify(VersionRef version, TransferListener listener) throws IOException {
+    return check(version, listener).report();
+  }
+
+  /**
+   * An object that failed its checks with a {@link io.ferry.error.CorruptObjectException} (not one that was missing
+   * or could not be read): a candidate for {@code verify --delete-damaged}, which checks it again before deleting.
+   *
+   * @param kind {@code chunk}, {@code snapshot}, {@code version} or {@code pack}
+   * @param label what verify said it held ({@code model@id//file}, {@code pack ...})
+   * @param defect the error
+   */
+  record Suspect(ChunkId object, String kind, String label, String defect) {}
+
+  /** A verify's report, the versions it checked, and the objects it found damaged (ids, not the first 100 only). */
+  record Checked(VerifyReport report, List<VersionRef> versions, List<Suspect> suspects) {}
+
+  /** As {@link #verify}, keeping what {@code verify --delete-damaged} needs. */
+  Checked check(VersionRef version, TransferListener listener) throws IOException {
     Errors errors = new Errors();
     if (version == null) {
       checkRefLogs(errors);
@@ -126,8 +144,8 @@ public final class Verifier {
         notices.accept("the small-chunk index was not checked: " + e.getMessage());
       }
     }
-    return new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(), errors.damaged(),
-        indexProblems);
+    return new Checked(new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(),
+        errors.damaged(), indexProblems), versions, errors.suspects());
   }
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
@@ -199,6 +217,7 @@ public final class Verifier {
           } catch (io.ferry.error.FerryException e) {
             badPacks.add(p);
             errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v));
+            errors.suspect(e, p, "pack", "pack " + p.shortHex(12) + " of " + ref(v));
           } catch (IOException e) {
             throw unreadable("pack " + p + " of " + ref(v), e);
           }
@@ -214,6 +233,7 @@ public final class Verifier {
         s = db.snapshot(v.version().snapshot());
       } catch (io.ferry.error.FerryException e) {
         errors.add(ref(v) + ": " + e.getMessage(), ref(v));
+        errors.suspect(e, v.version().snapshot(), "snapshot", "the snapshot of " + ref(v));
         continue;
       } catch (IOException e) {
         throw unreadable("the snapshot of " + ref(v), e);
@@ -267,6 +287,7 @@ public final class Verifier {
         v = db.version(id);
       } catch (io.ferry.error.FerryException e) {
         errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage());
+        errors.suspect(e, id, "version", "version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")");
         continue;
       } catch (IOException e) {
         throw unreadable("version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")", e);
@@ -284,6 +305,7 @@ public final class Verifier {
   private static final class Errors {
     private final List<String> list = Collections.synchronizedList(new ArrayList<>());
     private final Set<String> damaged = new java.util.LinkedHashSet<>();
+    private final Map<ChunkId, Suspect> suspects = new LinkedHashMap<>();
 
     void add(String error) {
       add(error, null);
@@ -304,6 +326,29 @@ public final class Verifier {
     List<String> damaged() {
       synchronized (list) {
         return List.copyOf(damaged);
+      }
+    }
+
+    /**
+     * Notes {@code object} as damaged when {@code e} says its own bytes fail their checks (not when it is missing,
+     * nor when another object is to blame); the first label of each object is kept.
+     */
+    void suspect(io.ferry.error.FerryException e, ChunkId object, String kind, String label) {
+      suspect(e, object, object, kind, label);
+    }
+
+    /** As above, for a chunk {@code named} (the id the error carries) read from {@code object} (its pack). */
+    void suspect(io.ferry.error.FerryException e, ChunkId named, ChunkId object, String kind, String label) {
+      if (e instanceof io.ferry.error.CorruptObjectException c && named.equals(c.id())) {
+        synchronized (list) {
+          suspects.putIfAbsent(object, new Suspect(object, kind, label, c.why()));
+        }
+      }
+    }
+
+    List<Suspect> suspects() {
+      synchronized (list) {
+        return List.copyOf(suspects.values());
       }
     }
 
@@ -355,6 +400,7 @@ public final class Verifier {
             bytes.addAndGet(db.reader().verify(loc, length, buffers));
           } catch (io.ferry.error.FerryException e) {
             errors.add(label + ": " + e.getMessage(), version);
+            errors.suspect(e, loc.chunk(), loc.object(), loc.packed() ? "pack" : "chunk", label);
           } catch (IOException e) {
             // not damage but a read that failed (permission denied, an I/O error): verify cannot vouch for the
             // store, and must not call an object it could not read damaged (its repair would delete it)

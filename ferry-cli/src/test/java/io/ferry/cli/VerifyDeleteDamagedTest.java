@@ -1,0 +1,129 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ferry verify --delete-damaged}: deletes the objects whose bytes fail their own id and says what they held and
+ * how to restore them; a push of the same files then restores them. Nothing else is ever deleted.
+ */
+class VerifyDeleteDamagedTest {
+  @TempDir Path tmp;
+
+  private Cli cli;
+  private Path dir;
+
+  @BeforeEach
+  void model() throws IOException {
+    cli = new Cli(tmp.resolve("store")).init();
+    dir = tmp.resolve("m");
+    ModelGenerator.writeHfModel(dir, List.of(t("big", DType.F32, 7, 256, 512), t("norm", DType.F32, 8, 64)),
+        64 << 20);
+    cli.push(dir, "tiny", "--codec", "none");
+  }
+
+  private static void flip(Path file, long at) throws IOException {
+    try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+      raf.seek(at);
+      int b = raf.read();
+      raf.seek(at);
+      raf.write(b ^ 0x40);
+    }
+  }
+
+  private Path biggestObject() throws IOException {
+    return cli.objects().stream().max(Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
+  }
+
+  @Test
+  void aDamagedChunkIsDeletedThenAPushOfTheSameFilesRestoresIt() throws IOException {
+    Path obj = biggestObject();
+    flip(obj, Files.size(obj) / 2);
+    cli.run("push", dir.toString(), "tiny").ok(); // up to date: the damaged chunk stays
+    cli.run("verify").exits(3);
+
+    Cli.Result r = cli.run("verify", "--delete-damaged").exits(3);
+    String id = obj.getParent().getFileName().toString() + obj.getFileName();
+    assertThat(r.out()).contains("deleted chunk " + id).contains("tiny@").contains("tensor 'big'")
+        .contains("deleted 1 damaged object");
+    assertThat(r.err()).contains("to restore what was deleted").contains("ferry push").contains("ferry copy tiny@");
+    assertThat(obj).doesNotExist();
+    assertThat(cli.run("verify", "--delete-damaged").exits(3).out()).as("a missing object is not damaged")
+        .contains("deleted 0 damaged objects");
+
+    assertThat(cli.run("push", dir.toString(), "tiny").ok().err()).contains("up to date")
+        .contains("stored 1 chunk the store lacked");
+    cli.run("verify").ok();
+    Path out = tmp.resolve("out");
+    cli.run("pull", "tiny", out.toString(), "--verify").ok();
+    Cli.assertSameTree(dir, out);
+  }
+
+  @Test
+  void aHealthyStoreIsLeftExactlyAsItWas() {
+    Map<String, String> before = cli.state();
+    assertThat(cli.run("verify", "--delete-damaged").ok().out()).startsWith("ok: ");
+    JsonNode j = cli.run("verify", "--delete-damaged", "--json").ok().json();
+    assertThat(j.get("deleted")).isEmpty();
+    assertThat(j.get("kept")).isEmpty();
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  @Test
+  void anObjectThatCannotBeReadIsKept() throws IOException {
+    Path obj = biggestObject();
+    Files.delete(obj);
+    Files.createDirectory(obj);
+    Cli.Result r = cli.run("verify", "--delete-damaged").exits(3);
+    assertThat(r.out()).contains("kept chunk").contains("not deleted: could not be read again");
+    assertThat(obj).isDirectory();
+  }
+
+  @Test
+  void aDamagedPackIsKeptUnlessAskedThenACopyRestoresIt() throws IOException {
+    Cli backup = new Cli(tmp.resolve("backup")).init();
+    cli.run("copy", "tiny", "--to", backup.store.toString()).ok();
+    Path pack = cli.objects().stream().filter(p -> {
+      try {
+        byte[] head = new byte[4];
+        try (var in = Files.newInputStream(p)) {
+          return in.read(head) == 4 && new String(head, java.nio.charset.StandardCharsets.US_ASCII).equals("FRYP");
+        }
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }).findFirst().orElseThrow();
+    flip(pack, 16 + 64 + 2);
+
+    JsonNode j = cli.run("verify", "--delete-damaged", "--json").exits(3).json();
+    assertThat(j.get("deleted")).isEmpty();
+    assertThat(j.get("kept")).hasSize(1);
+    assertThat(j.get("kept").get(0).get("kind").asText()).isEqualTo("pack");
+    assertThat(j.get("kept").get(0).get("reason").asText()).contains("--delete-damaged-packs");
+    assertThat(pack).exists();
+
+    j = cli.run("verify", "--delete-damaged-packs", "--json").exits(3).json();
+    assertThat(j.get("deleted")).hasSize(1);
+    assertThat(j.get("restore").toString()).contains("pack comes back only by copy");
+    assertThat(pack).doesNotExist();
+    backup.run("copy", "tiny", "--to", cli.store.toString()).ok();
+    cli.run("verify").ok();
+    Path out = tmp.resolve("out");
+    cli.run("pull", "tiny", out.toString(), "--verify").ok();
+    Cli.assertSameTree(dir, out);
+  }
+}

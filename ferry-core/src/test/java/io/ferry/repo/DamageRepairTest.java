@@ -1,0 +1,335 @@
+package io.ferry.repo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.id.ChunkId;
+import io.ferry.lease.LeaseSettings;
+import io.ferry.repo.Results.DamagedObject;
+import io.ferry.repo.Results.RepairReport;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
+import io.ferry.store.StoreOptions;
+import io.ferry.transfer.PullOptions;
+import io.ferry.transfer.TransferListener;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link Repository#deleteDamaged}: deletes exactly the objects whose stored bytes fail their own id, under a gc lease,
+ * so that a push of the same files (or a copy) stores them again; nothing else, ever.
+ */
+class DamageRepairTest {
+  private static final RepositoryOptions OPTIONS = RepositoryOptions.defaults()
+      .withLeases(new LeaseSettings(Duration.ofMinutes(2), Duration.ZERO, Duration.ofMillis(50)));
+
+  @TempDir Path tmp;
+
+  private Path storeDir;
+  private Path src;
+  private byte[] weights;
+
+  @BeforeEach
+  void model() throws IOException {
+    storeDir = tmp.resolve("store");
+    src = tmp.resolve("src");
+    Files.createDirectories(src);
+    weights = new byte[700_000];
+    new Random(7).nextBytes(weights);
+    Files.write(src.resolve("weights.bin"), weights);
+    Files.writeString(src.resolve("config.json"), "{\"hidden_size\": 64}");
+    try (Repository repo = open()) {
+      repo.push(src, "m", PushOptions.builder().message("base").build());
+    }
+  }
+
+  private Repository open() throws IOException {
+    return Ferry.open(storeDir.toString(), StoreOptions.createIfMissing(), OPTIONS);
+  }
+
+  private Path fileOf(ChunkId id) {
+    return storeDir.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
+  }
+
+  /** The loose chunks of the head, the biggest first (weights.bin is cut into at least one). */
+  private static List<ChunkId> looseChunks(Repository repo) throws IOException {
+    return repo.objects().snapshot(repo.resolve("m").version().snapshot()).files().stream()
+        .flatMap(f -> f.chunks().stream()).filter(c -> c.length() >= 256 * 1024)
+        .sorted((a, b) -> Long.compare(b.length(), a.length())).map(c -> c.id()).toList();
+  }
+
+  private static void flip(Path file, long at) throws IOException {
+    try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+      raf.seek(at);
+      int b = raf.read();
+      raf.seek(at);
+      raf.write(b ^ 0x40);
+    }
+  }
+
+  /** Every file of the store but the records (leases come and go), with its SHA-256. */
+  private Map<String, String> objectsTree() throws IOException {
+    Map<String, String> out = new TreeMap<>();
+    try (Stream<Path> s = Files.walk(storeDir)) {
+      for (Path p : s.filter(Files::isRegularFile).filter(p -> !storeDir.relativize(p).startsWith("records"))
+          .toList()) {
+        try {
+          out.put(storeDir.relativize(p).toString(),
+              HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p))));
+        } catch (java.security.NoSuchAlgorithmException e) {
+          throw new IllegalStateException(e);
+        }
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void aDamagedChunkIsDeletedAndAPushOfTheSameFilesRestoresIt() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId damaged = looseChunks(repo).get(0);
+      flip(fileOf(damaged), Files.size(fileOf(damaged)) / 2);
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).isFalse();
+      // a push of the same files before the repair keeps the damaged chunk: it holds an object of that id
+      assertThat(repo.push(src, "m", PushOptions.builder().build()).upToDate()).isTrue();
+      assertThat(repo.verify(null, TransferListener.NONE).ok()).as("push alone does not repair").isFalse();
+      Map<String, String> before = objectsTree();
+
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+
+      assertThat(r.verify().ok()).isFalse();
+      assertThat(r.kept()).isEmpty();
+      assertThat(r.deleted()).extracting(DamagedObject::id).containsExactly(damaged);
+      DamagedObject d = r.deleted().get(0);
+      assertThat(d.kind()).isEqualTo("chunk");
+      assertThat(d.uses()).singleElement().asString().startsWith("m@").contains("//weights.bin bytes [");
+      assertThat(r.restore()).anySatisfy(l -> assertThat(l).contains("ferry push"))
+          .anySatisfy(l -> assertThat(l).contains("ferry copy m@"));
+      Map<String, String> after = objectsTree();
+      String key = storeDir.relativize(fileOf(damaged)).toString();
+      assertThat(after).doesNotContainKey(key);
+      before.remove(key);
+      assertThat(after).as("nothing but the damaged object was deleted").isEqualTo(before);
+
+      assertThat(repo.push(src, "m", PushOptions.builder().build()).upToDate()).isTrue();
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      Path out = tmp.resolve("out");
+      repo.pull("m", out, PullOptions.defaults());
+      assertThat(Files.readAllBytes(out.resolve("weights.bin"))).isEqualTo(weights);
+    }
+  }
+
+  @Test
+  void aHealthyStoreLosesNothing() throws IOException {
+    try (Repository repo = open()) {
+      Map<String, String> before = objectsTree();
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(r.verify().ok()).isTrue();
+      assertThat(r.deleted()).isEmpty();
+      assertThat(r.kept()).isEmpty();
+      assertThat(r.restore()).isEmpty();
+      assertThat(objectsTree()).isEqualTo(before);
+    }
+  }
+
+  @Test
+  void aDamagedSnapshotIsDeletedAndAPushRestoresIt() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId snapshot = repo.resolve("m").version().snapshot();
+      flip(fileOf(snapshot), Files.size(fileOf(snapshot)) - 3);
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(r.deleted()).extracting(DamagedObject::id, DamagedObject::kind)
+          .containsExactly(org.assertj.core.groups.Tuple.tuple(snapshot, "snapshot"));
+      assertThat(Files.exists(fileOf(snapshot))).isFalse();
+      repo.push(src, "m", PushOptions.builder().build());
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  @Test
+  void anObjectOfAFrameVersionThisFerryDoesNotKnowIsKept() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId newer = looseChunks(repo).get(0);
+      try (RandomAccessFile raf = new RandomAccessFile(fileOf(newer).toFile(), "rw")) {
+        raf.seek(4);
+        raf.write(3); // frame format version 3: newer software's (encrypted frames, docs/encryption.md)
+      }
+      Map<String, String> before = objectsTree();
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(r.verify().ok()).isFalse();
+      assertThat(r.deleted()).isEmpty();
+      assertThat(r.kept()).singleElement().satisfies(k -> {
+        assertThat(k.id()).isEqualTo(newer);
+        assertThat(k.kept()).contains("newer software's");
+      });
+      assertThat(objectsTree()).isEqualTo(before);
+    }
+  }
+
+  @Test
+  void anObjectThatIsNotAFileIsKept() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId odd = looseChunks(repo).get(0);
+      Files.delete(fileOf(odd));
+      Files.createDirectory(fileOf(odd));
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(r.deleted()).isEmpty();
+      assertThat(r.kept()).extracting(DamagedObject::id).containsExactly(odd);
+      assertThat(r.kept().get(0).kept()).startsWith("could not be read again");
+      assertThat(Files.isDirectory(fileOf(odd))).isTrue();
+    }
+  }
+
+  /** Reads of one object fail as a disk or a network can fail: an I/O error, no damage found. */
+  private static final class FailingReads extends ForwardingChunkStore {
+    private final ChunkId failing;
+
+    FailingReads(ChunkStore inner, ChunkId failing) {
+      super(inner);
+      this.failing = failing;
+    }
+
+    @Override
+    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+      if (id.equals(failing)) {
+        throw new IOException("injected I/O error reading " + id);
+      }
+      return super.read(id, offset, length);
+    }
+
+    @Override
+    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+      if (id.equals(failing)) {
+        throw new IOException("injected I/O error reading " + id);
+      }
+      super.readInto(id, offset, dst);
+    }
+  }
+
+  @Test
+  void anObjectThatFailsToReadIsNotDeletedAndNeitherIsAnythingElse() throws IOException {
+    Path other = tmp.resolve("src2");
+    Files.createDirectories(other);
+    byte[] more = new byte[500_000];
+    new Random(8).nextBytes(more);
+    Files.write(other.resolve("more.bin"), more);
+    ChunkId unreadable;
+    ChunkId damaged;
+    try (Repository repo = open()) {
+      repo.push(other, "n", PushOptions.builder().build());
+      damaged = looseChunks(repo).get(0);
+      unreadable = repo.objects().snapshot(repo.resolve("n").version().snapshot()).files().get(0).chunks().get(0).id();
+    }
+    flip(fileOf(damaged), Files.size(fileOf(damaged)) / 2);
+    Map<String, String> before = objectsTree();
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+        Repository repo = Repository.open(SwappedBackend.withChunks(local, new FailingReads(local.chunks(),
+            unreadable)), OPTIONS)) {
+      assertThatThrownBy(() -> repo.deleteDamaged(null, TransferListener.NONE)).isInstanceOf(IOException.class)
+          .hasMessageContaining("injected I/O error").hasMessageContaining("nothing was deleted");
+    }
+    assertThat(objectsTree()).isEqualTo(before);
+  }
+
+  /** Runs {@code hook} once, when the push checks that what its version references exists. */
+  private static final class HookBeforePublishCheck extends ForwardingChunkStore {
+    private final ChunkId watched;
+    volatile Runnable hook;
+
+    HookBeforePublishCheck(ChunkStore inner, ChunkId watched) {
+      super(inner);
+      this.watched = watched;
+    }
+
+    @Override
+    public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+      Runnable h = hook;
+      if (h != null && ids.contains(watched)) {
+        hook = null;
+        h.run();
+      }
+      return super.missing(ids);
+    }
+  }
+
+  @Test
+  void aPushThatReusedTheDamagedChunkWhileItWasDeletedStoresItAgain() throws IOException {
+    ChunkId damaged;
+    try (Repository repo = open()) {
+      damaged = looseChunks(repo).get(0);
+    }
+    flip(fileOf(damaged), Files.size(fileOf(damaged)) / 2);
+    Files.writeString(src.resolve("config.json"), "{\"hidden_size\": 65}"); // a new version, same weights
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+        Repository other = open()) {
+      HookBeforePublishCheck chunks = new HookBeforePublishCheck(local.chunks(), damaged);
+      // the push found the damaged chunk in the store and did not store it; before it publishes, the repair runs
+      chunks.hook = () -> {
+        try {
+          assertThat(other.deleteDamaged(null, TransferListener.NONE).deleted()).extracting(DamagedObject::id)
+              .containsExactly(damaged);
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      };
+      try (Repository pusher = Repository.open(SwappedBackend.withChunks(local, chunks), OPTIONS)) {
+        assertThat(pusher.push(src, "m", PushOptions.builder().build()).upToDate()).isFalse();
+      }
+      assertThat(chunks.hook).as("the repair ran").isNull();
+      assertThat(other.verify(null, TransferListener.NONE).errors()).isEmpty();
+      other.gc(Duration.ZERO, false);
+      assertThat(other.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  @Test
+  void aDamagedPackIsKeptUnlessAskedAndACopyThenRestoresIt() throws IOException {
+    Path backup = tmp.resolve("backup");
+    ChunkId pack;
+    try (Repository repo = open();
+        Repository copy = Ferry.open(backup.toString(), StoreOptions.createIfMissing(), OPTIONS)) {
+      repo.copyTo("m", copy, false, TransferListener.NONE);
+      pack = repo.resolve("m").version().packs().get(0);
+      flip(fileOf(pack), 16 + 64 + 2); // the payload of the pack's first frame
+
+      RepairReport kept = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(kept.deleted()).isEmpty();
+      assertThat(kept.kept()).singleElement().satisfies(k -> {
+        assertThat(k.id()).isEqualTo(pack);
+        assertThat(k.kind()).isEqualTo("pack");
+        assertThat(k.kept()).contains("--delete-damaged-packs");
+        assertThat(k.uses()).singleElement().asString().startsWith("m@");
+      });
+      assertThat(Files.exists(fileOf(pack))).isTrue();
+
+      RepairReport r = repo.deleteDamaged(null, RepairOptions.WITH_PACKS, TransferListener.NONE);
+      assertThat(r.deleted()).extracting(DamagedObject::id).containsExactly(pack);
+      assertThat(r.restore()).anySatisfy(l -> assertThat(l).contains("pack comes back only by copy"));
+      copy.copyTo("m", repo, false, TransferListener.NONE);
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      Path out = tmp.resolve("out");
+      repo.pull("m", out, PullOptions.defaults());
+      assertThat(Files.readString(out.resolve("config.json"), StandardCharsets.UTF_8))
+          .isEqualTo("{\"hidden_size\": 64}");
+    }
+  }
+}
