@@ -150,7 +150,9 @@ final class PushCommand extends StoreCommand {
       } else if (r.upToDate()) {
         // stdout is the version id either way, so that v=$(ferry push ...) gets one
         out().println(r.versionId().hex());
-        err().println("up to date: " + target + " is " + r.versionId().hex() + " (no new version)");
+        // chunks stored though the content was the head's: the store lacked them (deleted for damage, or by a gc)
+        err().println("up to date: " + target + " is " + r.versionId().hex() + " (no new version" + (r.newChunks() == 0
+            ? ")" : "; stored " + r.newChunks() + " chunk" + (r.newChunks() == 1 ? "" : "s") + " the store lacked)"));
       } else {
         out().println(r.versionId().hex());
         err().printf("pushed %s: %s logical, %s new in the store (%d new chunks)%n", target,

@@ -270,6 +270,38 @@ public abstract class ChunkStoreContract {
     assertThat(bytes(store.get(id))).isEqualTo(c);
   }
 
+  /**
+   * How a damaged object is repaired ({@code ferry verify --delete-damaged}, then a push or copy): an object whose
+   * stored bytes are wrong, read in every way (so that whatever a store or cache keeps of it is filled), deleted, then
+   * put again with the right bytes. Every read after that gives the new bytes, and the store reports it missing in
+   * between, so a push asking which ids it lacks stores it again.
+   */
+  @Test
+  void anObjectDeletedForItsDamageIsStoredAgainWithItsRightBytes() throws Exception {
+    byte[] right = content(5000);
+    byte[] damaged = content(4000);
+    ChunkId id = ChunkId.of(right);
+    assertThat(store.put(id, ByteBuffer.wrap(damaged))).isTrue();
+    assertThat(bytes(store.get(id))).isEqualTo(damaged);
+    assertThat(bytes(store.read(id, 100, 50))).isEqualTo(java.util.Arrays.copyOfRange(damaged, 100, 150));
+    assertThat(store.size(id)).isEqualTo(damaged.length);
+    assertThat(store.missing(List.of(id))).isEmpty();
+    assertThat(store.put(id, ByteBuffer.wrap(right))).as("a put of a held id keeps what is held").isFalse();
+
+    store.delete(id);
+    assertThat(store.missing(List.of(id))).containsExactly(id);
+    assertThat(store.contains(id)).isFalse();
+    assertThat(store.put(id, ByteBuffer.wrap(right))).as("put after delete creates again").isTrue();
+
+    assertThat(store.size(id)).isEqualTo(right.length);
+    assertThat(bytes(store.get(id))).isEqualTo(right);
+    assertThat(bytes(store.read(id, 100, 50))).isEqualTo(java.util.Arrays.copyOfRange(right, 100, 150));
+    ByteBuffer into = ByteBuffer.allocate(64);
+    store.readInto(id, 4900, into);
+    assertThat(into.array()).isEqualTo(java.util.Arrays.copyOfRange(right, 4900, 4964));
+    assertThat(store.missing(List.of(id))).isEmpty();
+  }
+
   @Test
   void listReportsEveryObjectWithItsSize() throws Exception {
     Map<ChunkId, Integer> expected = new HashMap<>();
