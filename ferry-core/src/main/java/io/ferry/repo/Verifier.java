@@ -204,6 +204,9 @@ public final class Verifier {
       if (!planned.add(key)) {
         continue;
       }
+      // the stored bytes, not the repository's cache of parsed versions and snapshots (a long-running process, a
+      // server, has read them before they were damaged)
+      checkStored(v.id(), "version", "version " + ref(v), ref(v), errors);
       List<PackIndex> indexes = new ArrayList<>();
       boolean allPacksRead = true;
       for (ChunkId p : v.version().packs()) {
@@ -227,6 +230,9 @@ public final class Verifier {
         } else {
           indexes.add(idx);
         }
+      }
+      if (!checkStored(v.version().snapshot(), "snapshot", ref(v), ref(v), errors)) {
+        continue;
       }
       Snapshot s;
       try {
@@ -253,6 +259,21 @@ public final class Verifier {
       }
     }
     return new Plan(packs, loose, known);
+  }
+
+  /** Checks a version or snapshot object's stored bytes completely; false (and an error) if they fail. */
+  private boolean checkStored(ChunkId id, String kind, String label, String version, Errors errors)
+      throws IOException {
+    try {
+      db.reader().verify(Location.loose(id), ChunkReader.ANY_LENGTH);
+      return true;
+    } catch (io.ferry.error.FerryException e) {
+      errors.add(label + ": " + e.getMessage(), version);
+      errors.suspect(e, id, kind, label);
+      return false;
+    } catch (IOException e) {
+      throw unreadable(kind.equals("snapshot") ? "the snapshot of " + label : label, e);
+    }
   }
 
   private static boolean inAny(List<PackIndex> indexes, ChunkId id) {
@@ -286,7 +307,10 @@ public final class Verifier {
       try {
         v = db.version(id);
       } catch (io.ferry.error.FerryException e) {
-        errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage());
+        // named as a damaged version by the model of the ref that reaches it, so the repair can say what to copy back
+        errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage(),
+            e instanceof io.ferry.error.CorruptObjectException
+                ? io.ferry.store.RefNames.modelOf(via.get(id)) + "@" + id.shortHex(12) : null);
         errors.suspect(e, id, "version", "version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")");
         continue;
       } catch (IOException e) {

@@ -166,6 +166,25 @@ class DamageRepairTest {
   }
 
   @Test
+  void aDamagedVersionIsDeletedAndACopyRestoresIt() throws IOException {
+    try (Repository repo = open();
+        Repository backup = Ferry.open(tmp.resolve("backup").toString(), StoreOptions.createIfMissing(), OPTIONS)) {
+      repo.copyTo("m", backup, false, TransferListener.NONE);
+      ChunkId version = repo.resolve("m").id();
+      flip(fileOf(version), Files.size(fileOf(version)) - 3);
+      RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+      assertThat(r.deleted()).extracting(DamagedObject::id, DamagedObject::kind)
+          .containsExactly(org.assertj.core.groups.Tuple.tuple(version, "version"));
+      assertThat(r.deleted().get(0).uses()).singleElement().asString().contains("m@" + version.shortHex(12));
+      assertThat(r.restore()).anySatisfy(l -> assertThat(l).contains("ferry copy m@" + version.shortHex(12)))
+          .anySatisfy(l -> assertThat(l).contains("comes back only by copy"));
+      assertThat(Files.exists(fileOf(version))).isFalse();
+      backup.copyTo("m", repo, false, TransferListener.NONE);
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  @Test
   void anObjectOfAFrameVersionThisFerryDoesNotKnowIsKept() throws IOException {
     try (Repository repo = open()) {
       ChunkId newer = looseChunks(repo).get(0);
@@ -298,6 +317,64 @@ class DamageRepairTest {
       assertThat(other.verify(null, TransferListener.NONE).errors()).isEmpty();
       other.gc(Duration.ZERO, false);
       assertThat(other.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
+
+  /** Runs {@code hook} once, before the first delete. */
+  private static final class HookBeforeDelete extends ForwardingChunkStore {
+    volatile Runnable hook;
+
+    HookBeforeDelete(ChunkStore inner) {
+      super(inner);
+    }
+
+    @Override
+    public void delete(ChunkId id) throws IOException {
+      Runnable h = hook;
+      if (h != null) {
+        hook = null;
+        h.run();
+      }
+      super.delete(id);
+    }
+  }
+
+  @Test
+  void aGcRunningWhileDamageIsDeletedLosesNothing() throws IOException {
+    Path scratch = tmp.resolve("scratch");
+    Files.createDirectories(scratch);
+    byte[] garbage = new byte[400_000];
+    new Random(9).nextBytes(garbage);
+    Files.write(scratch.resolve("scratch.bin"), garbage);
+    ChunkId damaged;
+    try (Repository repo = open()) {
+      repo.push(scratch, "scratch", PushOptions.builder().build());
+      repo.removeModel("scratch", true);
+      damaged = looseChunks(repo).get(0);
+    }
+    flip(fileOf(damaged), Files.size(fileOf(damaged)) / 2);
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+        Repository other = open()) {
+      HookBeforeDelete chunks = new HookBeforeDelete(local.chunks());
+      chunks.hook = () -> {
+        try {
+          assertThat(other.gc(Duration.ZERO, false).deadObjects()).as("the gc removed the scratch model").isPositive();
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      };
+      try (Repository repairer = Repository.open(SwappedBackend.withChunks(local, chunks), OPTIONS)) {
+        assertThat(repairer.deleteDamaged(null, TransferListener.NONE).deleted()).extracting(DamagedObject::id)
+            .containsExactly(damaged);
+      }
+      assertThat(chunks.hook).as("the gc ran").isNull();
+      assertThat(other.verify(null, TransferListener.NONE).errors()).singleElement().asString()
+          .contains(damaged.hex()).contains("missing");
+      other.push(src, "m", PushOptions.builder().build());
+      assertThat(other.verify(null, TransferListener.NONE).errors()).isEmpty();
+      Path out = tmp.resolve("out");
+      other.pull("m", out, PullOptions.defaults());
+      assertThat(Files.readAllBytes(out.resolve("weights.bin"))).isEqualTo(weights);
     }
   }
 

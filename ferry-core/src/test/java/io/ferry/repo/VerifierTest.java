@@ -9,6 +9,7 @@ import io.ferry.chunk.Frame;
 import io.ferry.error.FerryException;
 import io.ferry.pack.PackIndex;
 import io.ferry.repo.Results.VerifyReport;
+import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.StoreOptions;
 import io.ferry.transfer.TransferListener;
 import java.io.IOException;
@@ -96,6 +97,25 @@ class VerifierTest {
 
   private VerifyReport verify(String ref) throws IOException {
     return repo.verify(ref, TransferListener.NONE);
+  }
+
+  /**
+   * A version and a snapshot this repository read (and cached) before their stored bytes were damaged: verify checks
+   * what the store holds, not the cache, as a long-running process (a server's admin verify) would otherwise vouch for
+   * a store whose next reader fails.
+   */
+  @Test
+  void versionsAndSnapshotsReadBeforeTheyWereDamagedAreChecked() throws IOException {
+    VersionRef alpha = repo.resolve("alpha");
+    repo.objects().snapshot(alpha.version().snapshot());
+    assertThat(verify(null).ok()).isTrue();
+    flipByte(fileOf(alpha.id()), Files.size(fileOf(alpha.id())) - 3);
+    assertThat(verify(null).errors()).singleElement().asString().contains(alpha.id().hex()).contains("alpha@");
+    assertThat(verify("alpha").damagedVersions()).containsExactly("alpha@" + alpha.id().shortHex(12));
+    flipByte(fileOf(alpha.id()), Files.size(fileOf(alpha.id())) - 3);
+    ChunkId snapshot = alpha.version().snapshot();
+    flipByte(fileOf(snapshot), Files.size(fileOf(snapshot)) - 3);
+    assertThat(verify("alpha").errors()).singleElement().asString().contains(snapshot.hex());
   }
 
   /**
