@@ -110,9 +110,11 @@ final class DamageRepair {
   private static DamagedObject damaged(Verifier.Suspect s, Map<ChunkId, List<String>> uses, String kept) {
     List<String> u = uses.getOrDefault(s.object(), List.of());
     if (u.isEmpty()) {
-      u = List.of(s.label());
+      u = List.of(s.kind().equals("pack") ? "no version checked lists it" : s.label());
     }
-    return new DamagedObject(s.object(), s.kind(), s.defect(), u, kept);
+    // a pack's defect says where in it: which chunk's frame, or its index
+    String defect = s.kind().equals("pack") ? s.label() + ": " + s.defect() : s.defect();
+    return new DamagedObject(s.object(), s.kind(), defect, u, kept);
   }
 
   /**

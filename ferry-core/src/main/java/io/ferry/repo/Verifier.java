@@ -220,7 +220,7 @@ public final class Verifier {
           } catch (io.ferry.error.FerryException e) {
             badPacks.add(p);
             errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v));
-            errors.suspect(e, p, "pack", "pack " + p.shortHex(12) + " of " + ref(v));
+            errors.suspect(e, p, "pack", "its index or header (listed by " + ref(v) + ")");
           } catch (IOException e) {
             throw unreadable("pack " + p + " of " + ref(v), e);
           }
@@ -424,7 +424,8 @@ public final class Verifier {
             bytes.addAndGet(db.reader().verify(loc, length, buffers));
           } catch (io.ferry.error.FerryException e) {
             errors.add(label + ": " + e.getMessage(), version);
-            errors.suspect(e, loc.chunk(), loc.object(), loc.packed() ? "pack" : "chunk", label);
+            errors.suspect(e, loc.chunk(), loc.object(), loc.packed() ? "pack" : "chunk", loc.packed()
+                ? "its frame of chunk " + loc.chunk().shortHex(12) + " (" + label + ")" : label);
           } catch (IOException e) {
             // not damage but a read that failed (permission denied, an I/O error): verify cannot vouch for the
             // store, and must not call an object it could not read damaged (its repair would delete it)

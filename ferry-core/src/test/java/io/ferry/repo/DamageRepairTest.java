@@ -394,6 +394,7 @@ class DamageRepairTest {
         assertThat(k.id()).isEqualTo(pack);
         assertThat(k.kind()).isEqualTo("pack");
         assertThat(k.kept()).contains("--delete-damaged-packs");
+        assertThat(k.defect()).as("where in the pack").startsWith("its frame of chunk ").contains("m@");
         assertThat(k.uses()).singleElement().asString().startsWith("m@");
       });
       assertThat(Files.exists(fileOf(pack))).isTrue();
