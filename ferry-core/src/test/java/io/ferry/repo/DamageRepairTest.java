@@ -378,6 +378,144 @@ class DamageRepairTest {
     }
   }
 
+  /**
+   * A push's backend that notes when the push looks for gc leases (before it checks that what it declared exists) and
+   * when it makes that check for the watched object; {@code waitingOrChecked} opens at its second look (it found a
+   * live gc lease and waits) or at the check, whichever comes first.
+   */
+  private static final class WatchedPush implements Backend {
+    final Backend base;
+    final ChunkId watched;
+    final java.util.concurrent.atomic.AtomicInteger gcLooks = new java.util.concurrent.atomic.AtomicInteger();
+    final java.util.concurrent.CountDownLatch waitingOrChecked = new java.util.concurrent.CountDownLatch(1);
+    volatile boolean checked;
+
+    WatchedPush(Backend base, ChunkId watched) {
+      this.base = base;
+      this.watched = watched;
+    }
+
+    @Override
+    public ChunkStore chunks() {
+      return new ForwardingChunkStore(base.chunks()) {
+        @Override
+        public List<ChunkId> missing(Collection<ChunkId> ids) throws IOException {
+          if (ids.contains(watched)) {
+            checked = true;
+            waitingOrChecked.countDown();
+          }
+          return super.missing(ids);
+        }
+      };
+    }
+
+    @Override
+    public io.ferry.store.RefStore refs() {
+      return base.refs();
+    }
+
+    @Override
+    public io.ferry.store.RecordStore records() {
+      io.ferry.store.RecordStore r = base.records();
+      return new io.ferry.store.RecordStore() {
+        @Override
+        public String describe() {
+          return r.describe();
+        }
+
+        @Override
+        public boolean create(String key, byte[] content) throws IOException {
+          return r.create(key, content);
+        }
+
+        @Override
+        public boolean createOwn(String key, byte[] content) throws IOException {
+          return r.createOwn(key, content);
+        }
+
+        @Override
+        public void replace(String key, byte[] content) throws IOException {
+          r.replace(key, content);
+        }
+
+        @Override
+        public java.util.Optional<byte[]> read(String key) throws IOException {
+          return r.read(key);
+        }
+
+        @Override
+        public List<String> list(String prefix) throws IOException {
+          if (prefix.startsWith("leases/gc") && gcLooks.incrementAndGet() >= 2) {
+            waitingOrChecked.countDown();
+          }
+          return r.list(prefix);
+        }
+
+        @Override
+        public void delete(String key) throws IOException {
+          r.delete(key);
+        }
+
+        @Override
+        public void close() {}
+      };
+    }
+
+    @Override
+    public String uri() {
+      return base.uri();
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void aPushAboutToPublishWaitsWhileDamageIsDeletedThenStoresItAgain() throws Exception {
+    ChunkId damaged;
+    try (Repository repo = open()) {
+      damaged = looseChunks(repo).get(0);
+    }
+    flip(fileOf(damaged), Files.size(fileOf(damaged)) / 2);
+    Files.writeString(src.resolve("config.json"), "{\"hidden_size\": 65}"); // a new version, same weights
+    java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors.newSingleThreadExecutor();
+    try (Backend forPush = Ferry.openBackend(storeDir.toString(), StoreOptions.existing());
+        Backend forRepair = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
+      WatchedPush watch = new WatchedPush(forPush, damaged);
+      HookBeforeDelete chunks = new HookBeforeDelete(forRepair.chunks());
+      java.util.concurrent.atomic.AtomicReference<java.util.concurrent.Future<Results.PushResult>> push =
+          new java.util.concurrent.atomic.AtomicReference<>();
+      boolean[] checkedDuringRepair = new boolean[1];
+      try (Repository pusher = Repository.open(watch, OPTIONS);
+          Repository repairer = Repository.open(SwappedBackend.withChunks(forRepair, chunks), OPTIONS)) {
+        // the repair holds its gc lease and is about to delete the damaged chunk, which the push found in the store
+        // and did not store: the push must wait for the repair before it checks that the chunk exists
+        chunks.hook = () -> {
+          push.set(thread.submit(() -> pusher.push(src, "m", PushOptions.builder().build())));
+          try {
+            assertThat(watch.waitingOrChecked.await(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+          } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
+          }
+          checkedDuringRepair[0] = watch.checked;
+        };
+        assertThat(repairer.deleteDamaged(null, TransferListener.NONE).deleted()).extracting(DamagedObject::id)
+            .containsExactly(damaged);
+        assertThat(push.get().get(60, java.util.concurrent.TimeUnit.SECONDS).upToDate()).isFalse();
+        assertThat(checkedDuringRepair[0]).as("the push checked its objects while the repair held its lease")
+            .isFalse();
+      }
+    } finally {
+      thread.shutdownNow();
+    }
+    try (Repository repo = open()) {
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+      Path out = tmp.resolve("out");
+      repo.pull("m", out, PullOptions.defaults());
+      assertThat(Files.readAllBytes(out.resolve("weights.bin"))).isEqualTo(weights);
+    }
+  }
+
   @Test
   void aDamagedPackIsKeptUnlessAskedAndACopyThenRestoresIt() throws IOException {
     Path backup = tmp.resolve("backup");
