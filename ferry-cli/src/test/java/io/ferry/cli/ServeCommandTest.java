@@ -103,6 +103,40 @@ class ServeCommandTest {
   }
 
   @Test
+  void aMistypedOrUnreadableTokensFileIsRefusedAndNothingIsCreated() throws Exception {
+    Path missing = tmp.resolve("tokns.json");
+    Cli.raw("token", "list", "--tokens", missing.toString()).exits(1)
+        .oneLineError(missing.toString(), "tokens file does not exist");
+    Cli.raw("token", "revoke", "--tokens", missing.toString(), "reader").exits(1)
+        .oneLineError(missing.toString(), "tokens file does not exist");
+    assertThat(tmp).isEmptyDirectory();
+
+    // a device never ends: it was read whole into the heap (out of memory); a FIFO blocked the same way
+    Path device = Path.of("/dev/zero");
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device));
+    Cli.raw("token", "list", "--tokens", device.toString()).exits(1)
+        .oneLineError("tokens file /dev/zero is not a regular file");
+    Cli.raw("token", "create", "--tokens", device.toString(), "--scope", "read:*").exits(1)
+        .oneLineError("tokens file /dev/zero is not a regular file");
+    assertThat(Path.of("/dev/zero.lock")).doesNotExist();
+  }
+
+  @Test
+  void aTokenNameThatLooksLikeAnIdOrHoldsALineBreakIsRefused() throws Exception {
+    Path tokens = tmp.resolve("tokens.json");
+    Cli.Result first = Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "read:*", "--json").ok();
+    String id = first.json().get("id").asText();
+    // named as the first token's id, 'ferry token revoke ID' removed both tokens
+    Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "admin", "--name", id).exits(1)
+        .oneLineError("token name '" + id + "'", "12 hex digits");
+    Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "admin", "--name", "ci\nadmin ok").exits(1)
+        .oneLineError("token name", "U+000A", "index 2");
+    Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "admin", "--name", "ci\u200f").exits(1)
+        .oneLineError("token name", "U+200F");
+    assertThat(Cli.raw("token", "list", "--tokens", tokens.toString(), "--json").ok().json()).hasSize(1);
+  }
+
+  @Test
   void aDevelopmentServerListensOnLoopbackOnly() throws Exception {
     new Cli(tmp.resolve("store")).init();
     Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--listen", "0.0.0.0:0").exits(1)

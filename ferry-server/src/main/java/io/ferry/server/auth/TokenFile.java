@@ -57,6 +57,10 @@ public final class TokenFile {
   private static final String HF_PREFIX = "hf_";
   private static final HexFormat HEX = HexFormat.of();
   private static final ObjectMapper JSON = Limits.jsonMapper();
+  /** Longest token name, in characters. */
+  public static final int MAX_NAME_CHARS = 256;
+  /** Largest tokens file read: a few hundred bytes a token, so some tens of thousands of tokens. */
+  private static final int MAX_FILE_BYTES = 16 << 20;
 
   /**
    * One token as stored: no secret, only its salted hash.
@@ -151,8 +155,7 @@ public final class TokenFile {
     try {
       a = Files.readAttributes(file, BasicFileAttributes.class);
     } catch (NoSuchFileException e) {
-      throw new NoSuchFileException(file.toString(), null, "tokens file does not exist (create one with ferry token"
-          + " create --tokens " + file + ")");
+      throw missing(file);
     }
     Loaded l = loaded;
     Object key = a.fileKey();
@@ -171,7 +174,9 @@ public final class TokenFile {
   /**
    * Makes a token, adds its hash to {@code file} (created if absent) and returns the token.
    *
-   * @throws IllegalArgumentException if there is no scope or the name is empty
+   * @throws IllegalArgumentException if there is no scope, or the name could be taken for a token id (12 hex
+   *     digits: {@link #revoke} would remove both), is longer than {@value #MAX_NAME_CHARS} characters or holds a
+   *     control or format character (a line break in an access log)
    */
   public static Created create(Path file, String name, List<Scope> scopes, Clock clock, SecureRandom random)
       throws IOException {
@@ -186,9 +191,10 @@ public final class TokenFile {
     random.nextBytes(salt);
     String id = HEX.formatHex(idBytes);
     String token = PREFIX + id + "_" + Base64.getUrlEncoder().withoutPadding().encodeToString(secret);
-    String n = name == null || name.isBlank() ? "token-" + id : name;
+    String n = name == null || name.isBlank() ? "token-" + id : checkName(name);
     Entry e = new Entry(id, n, salt, hash(salt, token), scopes, clock.instant().truncatedTo(
         java.time.temporal.ChronoUnit.SECONDS));
+    checkKind(file); // before update makes FILE.lock next to it
     update(file, entries -> {
       if (entries.values().stream().anyMatch(x -> x.name().equals(n))) {
         throw new IllegalArgumentException("a token named '" + n + "' exists in " + file + "; revoke it first or"
@@ -200,8 +206,15 @@ public final class TokenFile {
     return new Created(token, e);
   }
 
-  /** The entries of {@code file}. */
+  /**
+   * The entries of {@code file}.
+   *
+   * @throws NoSuchFileException if there is no such file (a mistyped path is not a file without tokens)
+   */
   public static List<Entry> list(Path file) throws IOException {
+    if (Files.notExists(file)) {
+      throw missing(file);
+    }
     return new ArrayList<>(read(file).values());
   }
 
@@ -209,8 +222,13 @@ public final class TokenFile {
    * Removes the token with this id or name.
    *
    * @return the removed entry, or empty if none had that id or name
+   * @throws NoSuchFileException if there is no such file (none is created)
    */
   public static Optional<Entry> revoke(Path file, String idOrName) throws IOException {
+    if (Files.notExists(file)) {
+      throw missing(file);
+    }
+    checkKind(file);
     Entry[] removed = new Entry[1];
     update(file, entries -> {
       for (Entry e : List.copyOf(entries.values())) {
@@ -234,12 +252,15 @@ public final class TokenFile {
   // ------------------------------------------------------------------------------------------------ file format
 
   private static Map<String, Entry> read(Path file) throws IOException {
-    if (Files.isDirectory(file)) {
-      throw new io.ferry.error.InvalidInputException("tokens file " + file + " is a directory, not a tokens file");
-    }
+    checkKind(file);
     JsonNode root;
-    try {
-      root = JSON.readTree(Files.readAllBytes(file));
+    try (java.io.InputStream in = Files.newInputStream(file)) {
+      byte[] bytes = in.readNBytes(MAX_FILE_BYTES + 1);
+      if (bytes.length > MAX_FILE_BYTES) {
+        throw new io.ferry.error.InvalidInputException("tokens file " + file + " is larger than " + MAX_FILE_BYTES
+            + " bytes, far more than a tokens file holds; is it the right file?");
+      }
+      root = JSON.readTree(bytes);
     } catch (NoSuchFileException e) {
       return new java.util.LinkedHashMap<>();
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
@@ -265,6 +286,43 @@ public final class TokenFile {
       }
     }
     return out;
+  }
+
+  /** Refuses a directory, a device, a FIFO or a socket: /dev/zero never ends, a FIFO blocks until someone writes. */
+  private static void checkKind(Path file) throws io.ferry.error.InvalidInputException {
+    if (Files.isDirectory(file)) {
+      throw new io.ferry.error.InvalidInputException("tokens file " + file + " is a directory, not a tokens file");
+    }
+    if (Files.exists(file) && !Files.isRegularFile(file)) {
+      throw new io.ferry.error.InvalidInputException("tokens file " + file + " is not a regular file (a device, FIFO"
+          + " or socket); name a file");
+    }
+  }
+
+  private static NoSuchFileException missing(Path file) {
+    return new NoSuchFileException(file.toString(), null, "tokens file does not exist (create one with ferry token"
+        + " create --tokens " + file + ")");
+  }
+
+  private static String checkName(String name) {
+    if (name.length() > MAX_NAME_CHARS) {
+      throw new IllegalArgumentException("token name is " + name.length() + " characters long, more than "
+          + MAX_NAME_CHARS);
+    }
+    if (name.matches("[0-9a-f]{12}")) {
+      throw new IllegalArgumentException("token name '" + name + "' is 12 hex digits, the form of a token id:"
+          + " ferry token revoke would take it for another token's id; choose another --name");
+    }
+    for (int i = 0; i < name.length(); i++) {
+      int type = Character.getType(name.charAt(i));
+      if (type == Character.CONTROL || type == Character.FORMAT || type == Character.LINE_SEPARATOR
+          || type == Character.PARAGRAPH_SEPARATOR) {
+        throw new IllegalArgumentException(String.format("token name has a control or format character (U+%04X)"
+            + " at index %d: names are printed in logs and listings; choose another --name", (int) name.charAt(i),
+            i));
+      }
+    }
+    return name;
   }
 
   private static byte[] write(Map<String, Entry> entries) throws IOException {
