@@ -30,7 +30,8 @@ final class RollbackCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       TagResult r = repo.rollback(ref, expected);
       if (json) {
-        printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId().hex()).put("new", r.newId().hex()));
+        printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId().hex()).put("new", r.newId().hex())
+            .put("result", JsonOut.value(r.result())));
       } else {
         out().println(ref + " -> " + r.newId().hex() + " (was " + r.oldId().shortHex(12) + ")");
       }

@@ -19,6 +19,14 @@ import picocli.CommandLine.Parameters;
     subcommands = {TokenCommand.Create.class, TokenCommand.Ls.class, TokenCommand.Revoke.class})
 final class TokenCommand extends GroupCommand {
 
+  /** Adds the entry's scopes to {@code o} as an array of strings ({@code read:PATTERN}, ...), and returns it. */
+  private static com.fasterxml.jackson.databind.node.ObjectNode scopes(
+      com.fasterxml.jackson.databind.node.ObjectNode o, TokenFile.Entry e) {
+    com.fasterxml.jackson.databind.node.ArrayNode a = o.putArray("scopes");
+    e.scopes().forEach(s -> a.add(s.toString()));
+    return o;
+  }
+
   @Command(name = "create", description = "Create a token and print it (shown once: it is stored only hashed).",
       footer = {"%nScopes: read:PATTERN, write:PATTERN (implies read), admin; PATTERN is a glob over model names.",
           "%nExamples:%n  ferry token create --tokens tokens.json --scope 'read:llama*' --name inference",
@@ -52,8 +60,10 @@ final class TokenCommand extends GroupCommand {
         throw new InvalidInputException(e.getMessage());
       }
       if (json) {
-        printJson(object().put("id", c.entry().id()).put("name", c.entry().name())
-            .put("scopes", c.entry().scopes().toString()).put("token", c.token()));
+        com.fasterxml.jackson.databind.node.ObjectNode o = object().put("id", c.entry().id())
+            .put("name", c.entry().name());
+        scopes(o, c.entry());
+        printJson(o.put("token", c.token()));
       } else {
         out().println("created token " + c.entry().name() + " (id " + c.entry().id() + ", scopes "
             + c.entry().scopes() + "); it is shown only now: " + c.token());
@@ -69,13 +79,18 @@ final class TokenCommand extends GroupCommand {
 
     @Override
     int run() throws IOException {
-      for (TokenFile.Entry e : TokenFile.list(tokens)) {
-        if (json) {
-          printJson(object().put("id", e.id()).put("name", e.name()).put("scopes", e.scopes().toString())
-              .put("created", e.created().toString()));
-        } else {
-          out().println(e.id() + "  " + Format.printable(e.name()) + "  " + e.scopes() + "  " + e.created());
+      List<TokenFile.Entry> entries = TokenFile.list(tokens);
+      if (json) {
+        // one document: an array, as every listing prints
+        com.fasterxml.jackson.databind.node.ArrayNode all = json().createArrayNode();
+        for (TokenFile.Entry e : entries) {
+          scopes(all.addObject().put("id", e.id()).put("name", e.name()), e).put("created", e.created().toString());
         }
+        printJson(all);
+        return 0;
+      }
+      for (TokenFile.Entry e : entries) {
+        out().println(e.id() + "  " + Format.printable(e.name()) + "  " + e.scopes() + "  " + e.created());
       }
       return 0;
     }
@@ -95,7 +110,11 @@ final class TokenCommand extends GroupCommand {
       if (e.isEmpty()) {
         throw new io.ferry.error.NotFoundException("no token with id or name '" + token + "' in " + tokens);
       }
-      out().println("revoked " + e.get().name() + " (id " + e.get().id() + ")");
+      if (json) {
+        printJson(object().put("id", e.get().id()).put("name", e.get().name()));
+      } else {
+        out().println("revoked " + Format.printable(e.get().name()) + " (id " + e.get().id() + ")");
+      }
       return 0;
     }
   }

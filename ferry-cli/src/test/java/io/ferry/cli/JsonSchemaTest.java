@@ -149,6 +149,30 @@ class JsonSchemaTest {
   }
 
   @Test
+  void rollbackAndTokenCommandsPrintOneDocumentOfThePinnedFields() throws IOException {
+    cli.run("tag", "tiny:candidate", "prod").ok();
+    JsonNode rollback = cli.run("rollback", "tiny:prod", "--json").ok().json();
+    conforms("rollback", rollback, schema("ref", "string", "old", "id?", "new", "id?", "result", "string"));
+    assertThat(rollback.get("new").asText()).isEqualTo(v1);
+    assertThat(rollback.get("result").asText()).matches(CAMEL);
+
+    String tokens = tmp.resolve("tokens.json").toString();
+    Map<String, String> entry = schema("id", "string", "name", "string", "scopes", "array", "created", "string");
+    JsonNode created = Cli.raw("token", "create", "--tokens", tokens, "--scope", "read:*", "--scope", "write:org/*",
+        "--name", "ci", "--json").ok().json();
+    conforms("token create", created, schema("id", "string", "name", "string", "scopes", "array", "token", "string"));
+    assertThat(texts(created.get("scopes"))).containsExactly("read:*", "write:org/*");
+    Cli.raw("token", "create", "--tokens", tokens, "--scope", "admin", "--name", "ops", "--json").ok();
+    JsonNode list = Cli.raw("token", "list", "--tokens", tokens, "--json").ok().json();
+    assertThat(list.isArray()).as("token list --json: %s", list).isTrue();
+    assertThat(list).hasSize(2);
+    list.forEach(e -> conforms("token list[]", e, entry));
+    JsonNode revoked = Cli.raw("token", "revoke", "--tokens", tokens, "ops", "--json").ok().json();
+    conforms("token revoke", revoked, schema("id", "string", "name", "string"));
+    assertThat(revoked.get("name").asText()).isEqualTo("ops");
+  }
+
+  @Test
   void deriveNamesItsMetricsInCamelCaseAndItsNumbersAsNumbers() throws IOException {
     JsonNode d = cli.run("derive", "quantize", "tiny:prod", "--bits", "4", "--group-size", "32", "--as", "tiny-q4",
         "--json").ok().json();
