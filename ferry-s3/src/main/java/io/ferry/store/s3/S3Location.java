@@ -40,6 +40,15 @@ public record S3Location(String bucket, String prefix) {
       throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' is not valid (lower case letters,"
           + " digits, '.', '-', '_'; no user info or port)");
     }
+    if (bucket.length() < 3 || bucket.length() > 63) {
+      // no bucket can have such a name: AWS and S3-compatible stores answered only that it does not exist
+      throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' is " + bucket.length()
+          + " characters long; S3 bucket names are 3 to 63 characters");
+    }
+    if (!Character.isLetterOrDigit(bucket.charAt(bucket.length() - 1))) {
+      throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' ends with '"
+          + bucket.charAt(bucket.length() - 1) + "'; S3 bucket names begin and end with a letter or digit");
+    }
     if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
       throw new InvalidInputException("'" + uri + "': query and fragment are not supported; pass settings instead"
           + " (e.g. --s3-endpoint)");
@@ -56,7 +65,7 @@ public record S3Location(String bucket, String prefix) {
     }
     for (String segment : path.split("/", -1)) {
       // HTTP clients and S3 endpoints resolve '.' and '..' in a request's path but not in a listing's prefix
-      // parameter: s3://b/x/../a read and wrote the store at 'a' while its listings (gc, ls) looked under 'x/../a/'
+      // parameter: s3://bkt/x/../a read and wrote the store at 'a' while its listings (gc, ls) looked under 'x/../a/'
       if (segment.equals(".") || segment.equals("..")) {
         throw new InvalidInputException("'" + uri + "': prefix '" + path + "' has a '" + segment + "' path segment;"
             + " name the prefix without '.' or '..'");

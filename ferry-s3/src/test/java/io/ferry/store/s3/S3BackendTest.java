@@ -46,22 +46,32 @@ class S3BackendTest {
         .hasMessageContaining("names no bucket");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://Bad_Bucket!/x")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not valid");
-    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://b/a//c"))).isInstanceOf(InvalidInputException.class);
-    // '.' and '..' segments: requests resolved them (the store of s3://bk/x/../a was 'a') but listings did not
-    for (String uri : List.of("s3://bk/../x", "s3://bk/x/../a", "s3://bk/./c", "s3://bk/a/..", "s3://bk/a/./")) {
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bkt/a//c"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("empty path segment");
+    // names no bucket can have: the endpoint answered only that the bucket does not exist
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://ab/x"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("bucket name 'ab' is 2 characters long; S3 bucket names are 3 to 63 characters");
+    String b64 = "b".repeat(64);
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://" + b64 + "/x")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("is 64 characters long");
+    assertThat(S3Location.parse(URI.create("s3://" + b64.substring(1))).bucket()).hasSize(63);
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bucket-/x"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("bucket name 'bucket-' ends with '-'");
+    // '.' and '..' segments: requests resolved them (the store of s3://bkt/x/../a was 'a') but listings did not
+    for (String uri : List.of("s3://bkt/../x", "s3://bkt/x/../a", "s3://bkt/./c", "s3://bkt/a/..", "s3://bkt/a/./")) {
       assertThatThrownBy(() -> S3Location.parse(URI.create(uri))).as(uri).isInstanceOf(InvalidInputException.class)
           .hasMessageContaining(uri).hasMessageContaining("path segment");
     }
-    assertThat(S3Location.parse(URI.create("s3://bk/a..b/.c/d.")).prefix()).isEqualTo("a..b/.c/d.");
+    assertThat(S3Location.parse(URI.create("s3://bkt/a..b/.c/d.")).prefix()).isEqualTo("a..b/.c/d.");
     // a prefix that leaves the store's own keys no room within S3's 1,024 bytes (a 500 internal error from the
     // endpoint before), counted in UTF-8 bytes
     String longest = "p".repeat(S3Location.MAX_PREFIX_BYTES);
-    assertThat(S3Location.parse(URI.create("s3://bk/" + longest)).prefix()).isEqualTo(longest);
-    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bk/" + longest + "q")))
+    assertThat(S3Location.parse(URI.create("s3://bkt/" + longest)).prefix()).isEqualTo(longest);
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bkt/" + longest + "q")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("its prefix is " + (longest.length() + 1)
             + " bytes long, more than " + S3Location.MAX_PREFIX_BYTES);
     String wide = "\u00e9".repeat(S3Location.MAX_PREFIX_BYTES / 2 + 1);
-    assertThatThrownBy(() -> S3Location.parse(new URI("s3", "bk", "/" + wide, null)))
+    assertThatThrownBy(() -> S3Location.parse(new URI("s3", "bkt", "/" + wide, null)))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("bytes long");
 
     S3Settings none = S3Settings.from(Map.of(), n -> null);
@@ -108,7 +118,7 @@ class S3BackendTest {
   @Test
   void anEndpointThatRefusesOrNeverAnswersFailsTheOpeningWithinAFewAttempts() throws Exception {
     Map<String, String> fast = Map.of("s3.socket-timeout-ms", "1000", "s3.backoff-ms", "5");
-    URI uri = URI.create("s3://bk/silent");
+    URI uri = URI.create("s3://bkt/silent");
     try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
       Thread holder = new Thread(() -> {
         List<Socket> held = new ArrayList<>();
@@ -132,7 +142,7 @@ class S3BackendTest {
       long start = System.nanoTime();
       assertThatThrownBy(() -> S3Backend.open(uri, new StoreOptions(false, settings), n -> null).close())
           .hasMessageContaining("endpoint http://127.0.0.1:" + silent.getLocalPort())
-          .hasMessageContaining("s3://bk/silent/ferry-store.json")
+          .hasMessageContaining("s3://bkt/silent/ferry-store.json")
           .hasMessageContaining("up to " + S3Backend.FIRST_CONTACT_ATTEMPTS + " attempts")
           .hasMessageContaining("Read timed out");
       assertThat(Duration.ofNanos(System.nanoTime() - start)).as("three attempts of a second each, not ten")
