@@ -100,6 +100,11 @@ final class PushCommand extends StoreCommand {
     io.ferry.scan.PathFilter opaqueFiles;
     try {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
+      if (author != null && author.isBlank()) {
+        // git refuses an empty ident too; an unset shell variable made versions nobody wrote
+        throw new InvalidInputException("--author '" + author + "' is empty: name who pushes, or leave --author out"
+            + " ($FERRY_AUTHOR, else the user name)");
+      }
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
       Limits.checkMetadata("--meta", meta);
       for (Map.Entry<String, KeyValues> o : Map.of("--meta", meta, "--metric", metrics).entrySet()) {

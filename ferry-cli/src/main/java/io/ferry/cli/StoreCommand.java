@@ -326,6 +326,11 @@ abstract class StoreCommand implements Callable<Integer> {
     }
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
     String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;
+    if (endpoint != null && endpoint.isBlank()) {
+      // it meant AWS itself, without a word: a script's unset $ENDPOINT sent an S3-compatible store's requests there
+      throw usage("--s3-endpoint is empty (an unset shell variable?): give http(s)://host[:port], or leave it out"
+          + " for AWS");
+    }
     if (endpoint != null) {
       all.put("s3.endpoint", endpoint);
     }

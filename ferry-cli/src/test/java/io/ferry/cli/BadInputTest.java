@@ -352,6 +352,21 @@ class BadInputTest {
     assertThat(cli.state()).isEqualTo(before);
   }
 
+  @Test
+  void anEmptyAuthorOrS3EndpointIsAUsageErrorNotADefault() throws IOException {
+    Path other = hf("other");
+    Map<String, String> before = cli.state();
+    // an empty --author made a version by nobody (git refuses an empty ident); an empty --s3-endpoint meant AWS
+    for (String blank : List.of("", " ")) {
+      assertThat(cli.run("push", other.toString(), "m", "--author", blank).exits(2).err())
+          .contains("--author '" + blank + "' is empty");
+      assertThat(cli.run("ls", "--s3-endpoint", blank).exits(2).err()).contains("--s3-endpoint is empty");
+      assertThat(Cli.raw("--s3-endpoint", blank, "--store", cli.store.toString(), "ls").exits(2).err())
+          .contains("--s3-endpoint is empty");
+    }
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   /** A disk that fills up mid-push: the push fails, the store is byte-identical and the head has not moved. */
   @Test
   void diskFullMidPush() throws IOException {
