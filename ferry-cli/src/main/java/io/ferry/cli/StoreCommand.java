@@ -91,6 +91,10 @@ abstract class StoreCommand implements Callable<Integer> {
   Config config() throws IOException {
     if (config == null) {
       String explicit = root() == null ? null : root().config;
+      if (explicit != null && explicit.isBlank()) {
+        // Path.of("") is the working directory: the error said a config file ' ' was a directory
+        throw usage("--config is empty (an unset shell variable?); name a config file, or leave --config out");
+      }
       config = explicit != null ? Config.load(java.nio.file.Path.of(explicit), true)
           : Config.load(Config.path(System.getenv(), System.getProperty("user.home")),
               System.getenv("FERRY_CONFIG") != null && !System.getenv("FERRY_CONFIG").isBlank());

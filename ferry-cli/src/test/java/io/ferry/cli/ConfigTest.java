@@ -61,6 +61,9 @@ class ConfigTest {
     Cli.raw("token", "list", "--tokens", dir.toString()).exits(1).oneLineError("tokens file " + dir
         + " is a directory");
     Cli.raw("init", "--store", dir.resolve("store").toString()).ok();
+    // an empty name (an unset shell variable) was the working directory: "config file  is a directory"
+    assertThat(Cli.raw("--config", "", "ls", "--store", dir.resolve("store").toString()).exits(FerryCli.USAGE).err())
+        .contains("--config is empty (an unset shell variable?)");
     Cli.raw("serve", "--store", dir.resolve("store").toString(), "--listen", "127.0.0.1:0", "--tls-cert",
         dir.toString(), "--tls-key", dir.toString()).exits(1).oneLineError("TLS certificate " + dir
             + " is a directory");
