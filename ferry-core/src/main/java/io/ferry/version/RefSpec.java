@@ -60,16 +60,37 @@ public record RefSpec(String model, String tag, String idPrefix, String path, in
         throw new InvalidInputException(
             "ref '" + text + "': '" + prefix + "' is not a version id prefix (4 to 64 hex digits)");
       }
-      return new RefSpec(RefNames.checkModel(ref.substring(0, at)), null, prefix, path);
+      return new RefSpec(model(text, ref.substring(0, at)), null, prefix, path);
     }
     if (colon >= 0) {
       String tag = ref.substring(colon + 1);
       if (tag.equals(RefNames.HEAD)) {
-        return new RefSpec(RefNames.checkModel(ref.substring(0, colon)), null, null, path);
+        return new RefSpec(model(text, ref.substring(0, colon)), null, null, path);
       }
-      return new RefSpec(RefNames.checkModel(ref.substring(0, colon)), RefNames.checkTag(tag), null, path);
+      String model = model(text, ref.substring(0, colon));
+      try {
+        return new RefSpec(model, RefNames.checkTag(tag), null, path);
+      } catch (InvalidInputException e) {
+        throw new InvalidInputException("ref '" + text + "': " + e.getMessage());
+      }
     }
-    return new RefSpec(RefNames.checkModel(ref), null, null, path);
+    return new RefSpec(model(text, ref), null, null, path);
+  }
+
+  /**
+   * Checks the model name of {@code text}; when it is not the whole text ({@code :prod}, {@code //config.json}),
+   * the error names the ref too, which "model name is empty" alone did not.
+   */
+  private static String model(String text, String name) throws InvalidInputException {
+    try {
+      return RefNames.checkModel(name);
+    } catch (InvalidInputException e) {
+      if (name.equals(text)) {
+        throw e;
+      }
+      throw new InvalidInputException("ref '" + text + "': " + e.getMessage()
+          + (name.isEmpty() ? " (expected name, name:tag or name@<version id> before it)" : ""));
+    }
   }
 
   /** Adds up {@code ~}, {@code ~N}, {@code ~N~M}...: ASCII digits only, at most {@link #MAX_BACK} in all. */

@@ -43,5 +43,14 @@ class RefSpecTest {
     }
     assertThatThrownBy(() -> RefSpec.parse("~1")).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("model name is empty");
+    // a name missing or bad within a longer ref: the error names the ref as typed, not only "model name is empty"
+    for (String[] bad : new String[][] {{":prod", "ref ':prod': model name is empty"},
+        {"//config.json", "ref '//config.json': model name is empty"}, {"@3f2a", "ref '@3f2a': model name is empty"},
+        {"llama:", "ref 'llama:': tag name '' is invalid"}, {"llama:a b//x", "ref 'llama:a b//x': tag name 'a b'"},
+        {"ll ama~1", "ref 'll ama~1': model name 'll ama' is invalid"}}) {
+      assertThatThrownBy(() -> RefSpec.parse(bad[0])).as(bad[0]).isInstanceOf(InvalidInputException.class)
+          .hasMessageStartingWith(bad[1]);
+    }
+    assertThatThrownBy(() -> RefSpec.parse("ll ama")).hasMessageStartingWith("model name 'll ama' is invalid");
   }
 }
