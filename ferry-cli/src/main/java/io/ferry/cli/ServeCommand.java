@@ -53,11 +53,19 @@ final class ServeCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     int colon = listen.lastIndexOf(':');
-    if (colon <= 0) {
+    if (colon < 0) {
       throw usage("--listen '" + listen + "' is not HOST:PORT");
     }
+    if (colon == 0) {
+      throw usage("--listen '" + listen + "' is not HOST:PORT: the host is missing (127.0.0.1" + listen
+          + " for this machine only)");
+    }
     String host = listen.substring(0, colon);
-    if (host.startsWith("[") && host.endsWith("]")) {
+    if (host.startsWith("[") != host.endsWith("]") || host.startsWith("[") && host.length() < 3) {
+      // '[::1' was split at its last ':' and the host '[:' could not be resolved
+      throw usage("--listen '" + listen + "' is not HOST:PORT: an IPv6 host is written in brackets, [::1]:8080");
+    }
+    if (host.startsWith("[")) {
       host = host.substring(1, host.length() - 1);
     }
     int port;

@@ -154,5 +154,12 @@ class ServeCommandTest {
           .err();
       assertThat(err).as("error of serve %s %s", b[0], b[1]).contains(b[0]);
     }
+    String[][] explained = {{":8080", "the host is missing (127.0.0.1:8080"}, {"[::1", "in brackets, [::1]:8080"},
+        {"[::1]8080", "in brackets"}};
+    for (String[] b : explained) {
+      assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--listen", b[0])
+          .exits(FerryCli.USAGE).err()).as("error of serve --listen %s", b[0]).contains("--listen '" + b[0] + "'")
+          .contains(b[1]);
+    }
   }
 }
