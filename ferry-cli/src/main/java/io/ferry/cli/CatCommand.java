@@ -32,6 +32,11 @@ final class CatCommand extends StoreCommand {
       if ("Broken pipe".equals(e.getMessage())) {
         return 0;
       }
+      if (!(e instanceof io.ferry.error.FerryException) && "Bad file descriptor".equals(e.getMessage())) {
+        // ferry cat REF//f >&- : the error was the kernel's word alone, naming neither stdout nor the cause
+        throw new IOException("stdout is not open for writing (closed, e.g. by >&-): redirect it to a file or a pipe",
+            e);
+      }
       if (!(e instanceof io.ferry.error.FerryException) && WRITE_FAILURES.contains(e.getMessage())) {
         // only a write fails so (reads of the store do not fill a disk): name where the bytes were going
         throw new IOException("the file could not all be written to stdout: " + e.getMessage()

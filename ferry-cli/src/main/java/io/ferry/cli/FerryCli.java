@@ -255,7 +255,8 @@ public final class FerryCli {
     return true;
   }
 
-  private static final String OUTPUT_LOST = "ferry: the output could not all be written to stdout (is the disk full?)";
+  private static final String OUTPUT_LOST = "ferry: the output could not all be written to stdout (is the disk full,"
+      + " or stdout closed?)";
 
   /** Whether stdout is a pipe (Linux: its descriptor links to {@code pipe:[...]}); false where that cannot be told. */
   private static boolean stdoutIsPipe() {

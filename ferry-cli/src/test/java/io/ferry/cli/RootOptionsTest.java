@@ -99,6 +99,20 @@ class RootOptionsTest {
       assertThat(p.exitValue()).as(String.join(" ", args)).isEqualTo(1);
       assertThat(err).as(String.join(" ", args)).contains("could not all be written to stdout");
     }
+    // stdout closed (>&-): cat said only "Bad file descriptor", and the others blamed a full disk
+    org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isExecutable(Path.of("/bin/sh")));
+    for (String[] args : new String[][] {{"cat", "m//notes.txt", "--store", store.toString(),
+        "stdout is not open for writing (closed"}, {"ls", "--store", store.toString(), "or stdout closed?"}}) {
+      java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("/bin/sh", "-c",
+          "exec \"$0\" \"$@\" >&-", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+      cmd.addAll(java.util.List.of(args).subList(0, args.length - 1));
+      Process p = new ProcessBuilder(cmd).start();
+      String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+      assertThat(p.exitValue()).as(args[0] + " >&-").isEqualTo(1);
+      assertThat(err).as(args[0] + " >&-").contains(args[args.length - 1]).doesNotContain("\tat ");
+    }
   }
 
   @Test
