@@ -26,9 +26,9 @@ import org.junit.jupiter.api.Assumptions;
  * A real Cassandra node for the tests: {@code org.apache.cassandra.service.CassandraDaemon} of {@code cassandra-all}
  * run as its own JVM (JDK 17) with a generated {@code cassandra.yaml}: free ports, data, commit log, caches and hints
  * under {@code target/}, settings that make a test server quick (periodic commit log sync, no auto snapshots, few
- * threads). One node (512 MiB heap) is shared by every test class of the module ({@link #shared()}); each test uses
- * its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook. {@link #cluster} makes the nodes
- * of a cluster on loopback addresses for the fault tests, which start and stop them.
+ * threads). One node (1 GiB heap, {@link #SHARED_HEAP_MIB}) is shared by every test class of the module ({@link
+ * #shared()}); each test uses its own keyspace ({@link #freshKeyspace}). The node is stopped by a shutdown hook.
+ * {@link #cluster} makes the nodes of a cluster on loopback addresses for the fault tests, which start and stop them.
  *
  * <p>Readiness is the native port accepting connections, polled with a deadline. If the node does not start, the
  * tests are skipped with the reason, except when {@code CI=true}, where they fail.
@@ -41,6 +41,13 @@ import org.junit.jupiter.api.Assumptions;
 public final class LocalCassandra {
   /** How long a node may take to accept CQL connections. */
   private static final Duration START_TIMEOUT = Duration.ofSeconds(120);
+  /**
+   * The shared node's heap. Every test's keyspace stays on the node with its tables (each table holds Cassandra's
+   * per-table metrics and memtables), so the live heap grows with the module's tests: with 512 MiB it reached 420 MiB,
+   * and the node ran a full collection every few seconds (26 s of pauses in one run of the module, most of them while
+   * the node-loss test ran beside it). With 1 GiB (the memtables kept at 102 MiB, {@link #memtableMiB}) it ran five.
+   */
+  private static final int SHARED_HEAP_MIB = 1024;
   private static final AtomicInteger KEYSPACES = new AtomicInteger();
   private static volatile LocalCassandra shared;
   private static volatile Throwable sharedFailure;
@@ -71,7 +78,7 @@ public final class LocalCassandra {
           int storagePort = freePort(nativePort);
           Path dir = Path.of("target", "cassandra-" + nativePort).toAbsolutePath();
           LocalCassandra node = new LocalCassandra("127.0.0.1", nativePort, storagePort, dir,
-              "127.0.0.1:" + storagePort, 512);
+              "127.0.0.1:" + storagePort, SHARED_HEAP_MIB);
           node.start();
           Runtime.getRuntime().addShutdownHook(new Thread(node::stop, "stop-cassandra"));
           shared = node;
@@ -194,6 +201,9 @@ public final class LocalCassandra {
     command.addAll(List.of("-Xms" + Math.min(256, heapMiB) + "m", "-Xmx" + heapMiB + "m", "-Xss512k",
         "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
         "-XX:ActiveProcessorCount=2",
+        // what the heap does, next to the node's output: a heap too small for the module's tests showed as a full
+        // collection every few seconds
+        "-Xlog:gc:file=" + dir.resolve("logs").resolve("gc.log"),
         "-Djava.net.preferIPv4Stack=true",
         "-Dcassandra.config=" + yaml.toUri(),
         "-Dcassandra-foreground=yes",
@@ -297,6 +307,11 @@ public final class LocalCassandra {
     }
   }
 
+  /** Memtable space on and off the heap each: a fifth of the heap, at most 102 MiB (a fifth of 512 MiB). */
+  private int memtableMiB() {
+    return Math.min(heapMiB, 512) / 5;
+  }
+
   private String yaml() {
     return String.join("\n",
         "cluster_name: ferry-test",
@@ -328,8 +343,8 @@ public final class LocalCassandra {
         "concurrent_counter_writes: 2",
         "concurrent_materialized_view_writes: 2",
         "concurrent_compactors: 1",
-        "memtable_heap_space: " + heapMiB / 5 + "MiB",
-        "memtable_offheap_space: " + heapMiB / 5 + "MiB",
+        "memtable_heap_space: " + memtableMiB() + "MiB",
+        "memtable_offheap_space: " + memtableMiB() + "MiB",
         "key_cache_size: 8MiB",
         "authenticator: AllowAllAuthenticator",
         "authorizer: AllowAllAuthorizer",
