@@ -26,11 +26,33 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   /** The buffer of the last tensor cut into several chunks, kept for the next ({@link #takeWhole}); null if none. */
   private ByteBuffer whole;
 
+  private final long limit;
+
   private ChunkBuffers(long limit, int uniform) {
+    this(limit, uniform, new ReadBuffers(limit, SpareBuffers::allocateDirect, uniform));
+  }
+
+  private ChunkBuffers(long limit, int uniform, ReadBuffers outputs) {
     this.frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
-    this.outputs = new ReadBuffers(limit, ByteBuffer::allocateDirect, uniform);
+    this.outputs = outputs;
     this.slots = (int) Math.max(1, Math.min(Integer.MAX_VALUE, limit / uniform));
     this.uniform = uniform;
+    this.limit = limit;
+  }
+
+  /**
+   * These buffers without their heap part, for keeping while nobody reads ({@link SpareBuffers}): the direct outputs
+   * (outside the heap), and the whole-tensor buffer if it is no bigger than the pool's limit; the frames, heap arrays
+   * of up to a third of the heap, are left to the garbage collector.
+   */
+  ChunkBuffers withoutHeap() {
+    ChunkBuffers kept = new ChunkBuffers(limit, uniform, outputs);
+    synchronized (this) {
+      if (whole != null && whole.capacity() <= limit) {
+        kept.whole = whole;
+      }
+    }
+    return kept;
   }
 
   /** Buffers for reading chunks of at most {@code biggest} raw bytes, sized from the maximum heap. */
@@ -104,7 +126,8 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
     ByteBuffer b = whole;
     whole = null;
     if (b == null || b.capacity() < length) {
-      b = ByteBuffer.allocateDirect(length);
+      b = null; // the old one goes before the new one is made
+      b = SpareBuffers.allocateDirect(length);
     }
     return b.clear().limit(length);
   }

@@ -58,8 +58,6 @@ public final class ModelReader implements Closeable {
    * collector. A copy takes it for itself; concurrent copies make their own.
    */
   private final AtomicReference<ChunkBuffers> idleBuffers = new AtomicReference<>();
-  /** Where the pool goes when the reader closes, and where a reader's first copy looks for one. */
-  private final SpareBuffers spare;
 
   /** A tensor and the file it is in. */
   public record Located(FileEntry file, TensorInfo info) {
@@ -71,16 +69,6 @@ public final class ModelReader implements Closeable {
 
   /** A reader of one version whose chunks {@code locator} finds and {@code reader} reads. */
   public ModelReader(ChunkReader reader, ChunkId versionId, Version version, Snapshot snapshot, Locator locator) {
-    this(reader, versionId, version, snapshot, locator, new SpareBuffers());
-  }
-
-  /**
-   * As {@link #ModelReader(ChunkReader, ChunkId, Version, Snapshot, Locator)}, starting from the buffer pool {@code
-   * spare} keeps when it fits this version's chunks, and leaving its own there when closed.
-   */
-  public ModelReader(ChunkReader reader, ChunkId versionId, Version version, Snapshot snapshot, Locator locator,
-      SpareBuffers spare) {
-    this.spare = Objects.requireNonNull(spare, "spare");
     this.reader = reader;
     this.versionId = versionId;
     this.version = version;
@@ -402,7 +390,7 @@ public final class ModelReader implements Closeable {
   private ChunkBuffers takeBuffers() {
     ChunkBuffers b = idleBuffers.getAndSet(null);
     if (b == null) {
-      b = spare.take(ChunkBuffers.biggestChunk(snapshot.files()));
+      b = SpareBuffers.take(ChunkBuffers.biggestChunk(snapshot.files()));
     }
     return b != null ? b : ChunkBuffers.forFiles(snapshot.files());
   }
@@ -639,7 +627,7 @@ public final class ModelReader implements Closeable {
 
   /**
    * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on, and the buffers it kept
-   * for the next copy go to its {@link SpareBuffers}, for the next reader. Listing tensors and files still works.
+   * for the next copy go to {@link SpareBuffers}, for the next reader. Listing tensors and files still works.
    * Closing twice is harmless.
    */
   @Override
@@ -647,7 +635,7 @@ public final class ModelReader implements Closeable {
     closed = true;
     ChunkBuffers idle = idleBuffers.getAndSet(null);
     if (idle != null) {
-      spare.keep(idle);
+      SpareBuffers.keep(idle);
     }
   }
 }

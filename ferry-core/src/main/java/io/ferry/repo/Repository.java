@@ -13,7 +13,6 @@ import io.ferry.error.NotFoundException;
 import io.ferry.lease.Lease;
 import io.ferry.lease.Leases;
 import io.ferry.read.ModelReader;
-import io.ferry.read.SpareBuffers;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.GcReport;
 import io.ferry.repo.Results.ModelSummary;
@@ -81,8 +80,6 @@ public final class Repository implements Closeable {
   private final GarbageCollector collector;
   private final PushOperation pushes;
   private final SmallChunkIndex smallChunks;
-  /** The buffer pool of the last reader {@link #open} gave that closed, for the next (dropped on close). */
-  private final SpareBuffers spareBuffers = new SpareBuffers();
 
   private Repository(Backend backend, RepositoryOptions options) {
     this.backend = backend;
@@ -568,7 +565,7 @@ public final class Repository implements Closeable {
   public ModelReader open(String refText) throws IOException {
     VersionRef v = resolve(refText);
     return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
-        db.locator(v.version().packs()), spareBuffers);
+        db.locator(v.version().packs()));
   }
 
   /** The snapshot of a version. */
@@ -701,7 +698,6 @@ public final class Repository implements Closeable {
    */
   @Override
   public void close() throws IOException {
-    spareBuffers.close();
     try {
       leases.close();
       // tasks drained from the queue never run: cancelled, so that whoever waits for them (a push rolling back
