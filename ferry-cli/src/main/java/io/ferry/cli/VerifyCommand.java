@@ -42,14 +42,7 @@ final class VerifyCommand extends StoreCommand {
       }
       VerifyReport r = repo.verify(ref, progress());
       if (json) {
-        ObjectNode n = object().put("ok", r.ok()).put("versionCount", r.versions())
-            .put("chunkCount", r.chunks()).put("checkedBytes", r.bytes());
-        ArrayNode errs = n.putArray("errors");
-        r.errors().forEach(errs::add);
-        ArrayNode damaged = n.putArray("damagedVersions");
-        r.damagedVersions().forEach(damaged::add);
-        ArrayNode index = n.putArray("indexProblems");
-        r.indexProblems().forEach(index::add);
+        ObjectNode n = reportJson(r);
         n.put("repair", r.ok() ? null : repair(r));
         printJson(n);
       } else {
@@ -67,17 +60,23 @@ final class VerifyCommand extends StoreCommand {
     }
   }
 
+  /** The fields of {@code --json} that every verify prints. */
+  private ObjectNode reportJson(VerifyReport r) {
+    ObjectNode n = object().put("ok", r.ok()).put("versionCount", r.versions())
+        .put("chunkCount", r.chunks()).put("checkedBytes", r.bytes());
+    ArrayNode errs = n.putArray("errors");
+    r.errors().forEach(errs::add);
+    ArrayNode damaged = n.putArray("damagedVersions");
+    r.damagedVersions().forEach(damaged::add);
+    ArrayNode index = n.putArray("indexProblems");
+    r.indexProblems().forEach(index::add);
+    return n;
+  }
+
   private int repair(RepairReport rep) throws IOException {
     VerifyReport r = rep.verify();
     if (json) {
-      ObjectNode n = object().put("ok", r.ok()).put("versionCount", r.versions())
-          .put("chunkCount", r.chunks()).put("checkedBytes", r.bytes());
-      ArrayNode errs = n.putArray("errors");
-      r.errors().forEach(errs::add);
-      ArrayNode damaged = n.putArray("damagedVersions");
-      r.damagedVersions().forEach(damaged::add);
-      ArrayNode index = n.putArray("indexProblems");
-      r.indexProblems().forEach(index::add);
+      ObjectNode n = reportJson(r);
       objects(n.putArray("deleted"), rep.deleted());
       objects(n.putArray("kept"), rep.kept());
       ArrayNode restore = n.putArray("restore");
