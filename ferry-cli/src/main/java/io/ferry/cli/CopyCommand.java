@@ -1,10 +1,17 @@
 package io.ferry.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.Ferry;
+import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.CopyResult;
 import io.ferry.store.StoreOptions;
+import io.ferry.version.RefSpec;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -38,15 +45,43 @@ final class CopyCommand extends StoreCommand {
   }
 
   private void copy(Repository src, Repository dst) throws IOException {
+    Map<String, ChunkId> before = refValues(dst, RefSpec.parse(ref).model());
     CopyResult r = src.copyTo(ref, dst, verify, progress());
+    List<String> moved = r.refsMoved().stream().map(JsonOut::userRef).toList();
     if (json) {
-      printJson(object().put("version", r.version().hex()).put("sentVersionCount", r.versionsSent())
-          .put("sentObjectCount", r.objectsSent()).put("sentBytes", r.bytesSent())
-          .putPOJO("movedRefs", r.refsMoved().stream().map(JsonOut::userRef).toList()));
+      ObjectNode n = object().put("version", r.version().hex()).put("sentVersionCount", r.versionsSent())
+          .put("sentObjectCount", r.objectsSent()).put("sentBytes", r.bytesSent()).putPOJO("movedRefs", moved);
+      ObjectNode was = n.putObject("previousValues");
+      for (String m : moved) {
+        if (before.get(m) != null) {
+          was.put(m, before.get(m).hex());
+        }
+      }
+      printJson(n);
     } else {
-      out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", ref,
+      List<String> shown = new ArrayList<>();
+      for (String m : moved) {
+        ChunkId old = before.get(m);
+        shown.add(Format.printable(m) + (old == null ? "" : " (was " + old.shortHex(12) + ")"));
+      }
+      out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", Format.printable(ref),
           r.version().shortHex(12), dst.uri(), r.versionsSent(), r.objectsSent(), Format.bytes(r.bytesSent()),
-          r.refsMoved().isEmpty() ? "no refs" : String.join(", ", r.refsMoved()));
+          shown.isEmpty() ? "no refs" : String.join(", ", shown));
     }
+  }
+
+  /**
+   * What the target's refs of {@code model} name before the copy, by ref as users write them, so that the output says
+   * what a moved tag pointed at (a copy moves the target's tag whatever version it was on). Empty when the target
+   * cannot tell: the copy itself says what is wrong with its refs.
+   */
+  private static Map<String, ChunkId> refValues(Repository dst, String model) {
+    Map<String, ChunkId> out = new HashMap<>();
+    try {
+      dst.refsOf(model).forEach((id, names) -> names.forEach(n -> out.put(n, id)));
+    } catch (IOException e) {
+      out.clear();
+    }
+    return out;
   }
 }

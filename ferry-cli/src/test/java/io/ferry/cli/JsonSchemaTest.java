@@ -144,7 +144,7 @@ class JsonSchemaTest {
     Cli other = new Cli(tmp.resolve("other")).init();
     JsonNode copy = cli.run("copy", "tiny:prod", "--to", other.store.toString(), "--json").ok().json();
     conforms("copy", copy, schema("version", "id", "sentVersionCount", "integer", "sentObjectCount", "integer",
-        "sentBytes", "integer", "movedRefs", "array"));
+        "sentBytes", "integer", "movedRefs", "array", "previousValues", "object"));
     assertThat(texts(copy.get("movedRefs"))).containsExactlyInAnyOrder("tiny", "tiny:prod");
   }
 

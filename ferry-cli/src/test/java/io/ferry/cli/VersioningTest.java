@@ -241,6 +241,7 @@ class VersioningTest {
     source.push(model("s", List.of(t("embed", DType.BF16, 7, 64, 128), t("s.w", DType.F32, 8, 512, 256)), "{}"),
         "m:prod");
     String targetHead = target.push(model("t", List.of(t("embed", DType.BF16, 9, 64, 128)), "{}"), "m");
+    target.run("tag", "m", "prod").ok();
     Map<String, String> before = target.state();
     String err = source.run("copy", "m", "--to", target.store.toString()).exits(4).err();
     assertThat(err).contains("head of m").contains("nothing was copied");
@@ -248,6 +249,9 @@ class VersioningTest {
     // the copy of a tag moves the tag and leaves a head on another history as it is
     JsonNode tagged = source.run("copy", "m:prod", "--to", target.store.toString(), "--json").ok().json();
     assertThat(tagged.get("movedRefs").toString()).contains("m:prod").doesNotContain("\"m\"");
+    // what the moved tag named before: the copy moves it whatever version it was on
+    assertThat(tagged.get("previousValues").get("m:prod").asText()).isEqualTo(targetHead);
+    assertThat(tagged.get("previousValues").size()).isOne();
     assertThat(target.run("show", "m", "--json").ok().json().get("version").asText()).isEqualTo(targetHead);
     assertThat(target.run("show", "m:prod", "--json").ok().json().get("version").asText())
         .isEqualTo(source.run("show", "m:prod", "--json").ok().json().get("version").asText());
