@@ -64,8 +64,9 @@ final class CopyCommand extends StoreCommand {
         ChunkId old = before.get(m);
         shown.add(Format.printable(m) + (old == null ? "" : " (was " + old.shortHex(12) + ")"));
       }
-      out().printf("copied %s (%s) to %s: %d versions, %d objects, %s sent; moved %s%n", Format.printable(ref),
-          r.version().shortHex(12), dst.uri(), r.versionsSent(), r.objectsSent(), Format.bytes(r.bytesSent()),
+      out().printf("copied %s (%s) to %s: %s, %s, %s sent; moved %s%n", Format.printable(ref),
+          r.version().shortHex(12), dst.uri(), Format.count(r.versionsSent(), "version"),
+          Format.count(r.objectsSent(), "object"), Format.bytes(r.bytesSent()),
           shown.isEmpty() ? "no refs" : String.join(", ", shown));
     }
   }

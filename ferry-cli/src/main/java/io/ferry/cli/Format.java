@@ -84,4 +84,9 @@ final class Format {
     int offsetMillis = TimeZone.getDefault().getOffset(t.toEpochMilli());
     return TIME.format(t.atOffset(ZoneOffset.ofTotalSeconds(offsetMillis / 1000)));
   }
+
+  /** {@code n} and the noun, in the plural unless n is one: "1 version", "3 versions". */
+  static String count(long n, String noun) {
+    return n + " " + noun + (n == 1 ? "" : "s");
+  }
 }

@@ -157,11 +157,12 @@ final class PushCommand extends StoreCommand {
         out().println(r.versionId().hex());
         // chunks stored though the content was the head's: the store lacked them (deleted for damage, or by a gc)
         err().println("up to date: " + target + " is " + r.versionId().hex() + " (no new version" + (r.newChunks() == 0
-            ? ")" : "; stored " + r.newChunks() + " chunk" + (r.newChunks() == 1 ? "" : "s") + " the store lacked)"));
+            ? ")" : "; stored " + Format.count(r.newChunks(), "chunk") + " the store lacked)"));
       } else {
         out().println(r.versionId().hex());
-        err().printf("pushed %s: %s logical, %s new in the store (%d new chunks)%n", target,
-            Format.bytes(r.version().stats().logicalBytes()), Format.bytes(r.newStoredBytes()), r.newChunks());
+        err().printf("pushed %s: %s logical, %s new in the store (%s)%n", target,
+            Format.bytes(r.version().stats().logicalBytes()), Format.bytes(r.newStoredBytes()),
+            Format.count(r.newChunks(), "new chunk"));
       }
     }
     return 0;
