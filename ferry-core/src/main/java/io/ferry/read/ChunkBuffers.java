@@ -23,10 +23,10 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   private final int slots;
   /** The capacity every buffer above the smallest is made with: room for the biggest chunk it was sized for. */
   private final int uniform;
+  /** The bytes the frames, and the outputs, may take together. */
+  private final long limit;
   /** The buffer of the last tensor cut into several chunks, kept for the next ({@link #takeWhole}); null if none. */
   private ByteBuffer whole;
-
-  private final long limit;
 
   private ChunkBuffers(long limit, int uniform) {
     this(limit, uniform, new ReadBuffers(limit, SpareBuffers::allocateDirect, uniform));
@@ -124,12 +124,8 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
    */
   public synchronized ByteBuffer takeWhole(int length) {
     ByteBuffer b = whole;
-    whole = null;
-    if (b == null || b.capacity() < length) {
-      b = null; // the old one goes before the new one is made
-      b = SpareBuffers.allocateDirect(length);
-    }
-    return b.clear().limit(length);
+    whole = null; // lent, or too small: dropped before a new one is made
+    return (b != null && b.capacity() >= length ? b.clear() : SpareBuffers.allocateDirect(length)).limit(length);
   }
 
   /** Keeps a buffer {@link #takeWhole} lent for the next tensor, the bigger one if another is kept. */

@@ -389,10 +389,12 @@ public final class ModelReader implements Closeable {
    */
   private ChunkBuffers takeBuffers() {
     ChunkBuffers b = idleBuffers.getAndSet(null);
-    if (b == null) {
-      b = SpareBuffers.take(ChunkBuffers.biggestChunk(snapshot.files()));
+    if (b != null) {
+      return b;
     }
-    return b != null ? b : ChunkBuffers.forFiles(snapshot.files());
+    long biggest = ChunkBuffers.biggestChunk(snapshot.files());
+    b = SpareBuffers.take(biggest);
+    return b != null ? b : ChunkBuffers.forChunksUpTo(biggest);
   }
 
   /** Reads a piece of a chunk into {@code into} (its place in a tensor's buffer); returns {@code into}. */

@@ -154,7 +154,7 @@ final class DamageRepair {
   private String keepPackReason(ChunkId pack) {
     try {
       long size = chunks.size(pack);
-      java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+      java.security.MessageDigest sha = ChunkId.sha256();
       for (long at = 0; at < size; ) {
         int n = (int) Math.min(size - at, 1 << 20);
         sha.update(chunks.read(pack, at, n));
@@ -164,8 +164,6 @@ final class DamageRepair {
           : null;
     } catch (MissingObjectException e) {
       return "no longer in the store";
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
     } catch (IOException | RuntimeException e) {
       return "could not be read again: " + unreadable(e);
     }

@@ -108,25 +108,23 @@ final class Differ {
     if (removedByContent.isEmpty()) {
       return files;
     }
-    Map<String, String> renamedFrom = new HashMap<>(); // new path -> old path
-    Set<String> renamed = new HashSet<>(); // old paths
+    Map<String, String> renamedFrom = new HashMap<>(); // added path -> removed path
     for (FileDiff f : files) {
       FileEntry y = fb.get(f.path());
       if (f.change() == Change.ADDED && y.size() > 0) {
         ArrayDeque<String> from = removedByContent.get(y.sha256() + "/" + y.size());
         if (from != null && !from.isEmpty()) {
-          String old = from.poll();
-          renamedFrom.put(f.path(), old);
-          renamed.add(old);
+          renamedFrom.put(f.path(), from.poll());
         }
       }
     }
+    Set<String> renamed = new HashSet<>(renamedFrom.values());
     List<FileDiff> out = new ArrayList<>(files.size() - renamed.size());
     for (FileDiff f : files) {
-      String old = renamedFrom.get(f.path());
-      if (old != null && f.change() == Change.ADDED) {
+      String old = renamedFrom.get(f.path()); // paths are unique in the list: only an added one has an entry
+      if (old != null) {
         out.add(new FileDiff(f.path(), Change.RENAMED, f.sizeB(), f.sizeB(), old));
-      } else if (!(f.change() == Change.REMOVED && renamed.contains(f.path()))) {
+      } else if (!renamed.contains(f.path())) {
         out.add(f);
       }
     }
