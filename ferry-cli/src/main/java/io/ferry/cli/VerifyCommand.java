@@ -46,18 +46,22 @@ final class VerifyCommand extends StoreCommand {
         n.put("repair", r.ok() ? null : repair(r));
         printJson(n);
       } else {
-        for (String e : r.problems()) {
-          err().println("ferry verify: " + Format.printable(e));
-        }
-        int problems = r.problems().size();
-        out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(),
-            r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + problems + " error" + (problems == 1 ? "" : "s"));
+        printReport(r);
         if (!r.ok()) {
           err().println("ferry verify: " + Format.printable(repair(r)));
         }
       }
       return r.ok() ? 0 : 3;
     }
+  }
+
+  /** Prints verify's errors on stderr, one a line, and its summary line on stdout. */
+  private void printReport(VerifyReport r) {
+    for (String e : r.problems()) {
+      err().println("ferry verify: " + Format.printable(e));
+    }
+    out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(), r.chunks(),
+        Format.bytes(r.bytes()), r.ok() ? "" : ", " + Format.count(r.problems().size(), "error"));
   }
 
   /** The fields of {@code --json} that every verify prints. */
@@ -85,12 +89,7 @@ final class VerifyCommand extends StoreCommand {
       printJson(n);
       return r.ok() ? 0 : 3;
     }
-    for (String e : r.problems()) {
-      err().println("ferry verify: " + Format.printable(e));
-    }
-    int problems = r.problems().size();
-    out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(),
-        r.chunks(), Format.bytes(r.bytes()), r.ok() ? "" : ", " + problems + " error" + (problems == 1 ? "" : "s"));
+    printReport(r);
     for (DamagedObject d : rep.deleted()) {
       print("deleted", d);
     }
@@ -101,7 +100,7 @@ final class VerifyCommand extends StoreCommand {
     if (r.ok()) {
       return 0;
     }
-    out().printf("deleted %d damaged object%s%s%n", rep.deleted().size(), rep.deleted().size() == 1 ? "" : "s",
+    out().printf("deleted %s%s%n", Format.count(rep.deleted().size(), "damaged object"),
         rep.kept().isEmpty() ? "" : ", kept " + rep.kept().size());
     if (!rep.restore().isEmpty()) {
       err().println("ferry verify: to restore what was deleted:");
