@@ -328,6 +328,11 @@ abstract class StoreCommand implements Callable<Integer> {
     if (storeSettings.repeatedProblem("--store-option") != null) {
       throw usage(storeSettings.repeatedProblem("--store-option"));
     }
+    try {
+      io.ferry.store.SettingNames.checkKnown(storeSettings, "--store-option");
+    } catch (io.ferry.error.InvalidInputException e) {
+      throw usage(e.getMessage());
+    }
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
     String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;
     if (endpoint != null && endpoint.isBlank()) {

@@ -338,6 +338,14 @@ class BadInputTest {
         "--metric", "loss=2").exits(2).err()).contains("--metric loss is given twice");
     assertThat(cli.run("ls", "--store-option", "a=1", "--store-option", "a=2").exits(2).err())
         .contains("--store-option a is given twice");
+    // a key no store module reads (a typo) is refused by name, not ignored; another store's keys and Hadoop's pass
+    assertThat(cli.run("ls", "--store-option", "s3.endpiont=http://127.0.0.1:9000").exits(2).err())
+        .contains("--store-option s3.endpiont: no store module here reads a setting 's3.endpiont'; did you mean"
+            + " 's3.endpoint'?");
+    assertThat(cli.run("ls", "--store-option", "replication=3").exits(2).err())
+        .contains("--store-option replication: no store module here reads");
+    cli.run("ls", "--store-option", "dfs.replication=2", "--store-option", "redis.timeout=1s", "--store-option",
+        "cassandra.dc.east=3").exits(0);
     // a glob or a format the command cannot take is a usage error like any other bad option value
     assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), "--include", "").exits(2).err())
         .contains("--include: an empty glob").contains("Try 'ferry pull --help'");

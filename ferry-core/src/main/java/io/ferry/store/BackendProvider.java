@@ -18,4 +18,12 @@ public interface BackendProvider {
    *     false, or the URI is not usable (names the URI and why)
    */
   Backend open(URI uri, StoreOptions options) throws IOException;
+
+  /**
+   * The store settings this provider's backends read, so that a command line can refuse a key no module reads
+   * ({@link SettingNames#checkKnown}); none by default.
+   */
+  default SettingNames settingNames() {
+    return SettingNames.NONE;
+  }
 }

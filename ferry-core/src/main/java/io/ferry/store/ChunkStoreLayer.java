@@ -22,4 +22,9 @@ public interface ChunkStoreLayer {
    * @throws io.ferry.error.InvalidInputException if the layer's settings are missing or wrong (names the setting)
    */
   ChunkStore wrap(ChunkStore inner, StoreOptions options) throws IOException;
+
+  /** The store settings this layer reads (named {@code <name>.<key>}); none by default. */
+  default SettingNames settingNames() {
+    return SettingNames.NONE;
+  }
 }

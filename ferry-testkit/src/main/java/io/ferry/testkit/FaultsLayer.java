@@ -43,4 +43,9 @@ public final class FaultsLayer implements ChunkStoreLayer {
       throw new InvalidInputException("store setting " + key + " must be a non-negative integer, got '" + value + "'");
     }
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return io.ferry.store.SettingNames.of("faults.fail-after-bytes", "faults.corrupt-reads-seed");
+  }
 }

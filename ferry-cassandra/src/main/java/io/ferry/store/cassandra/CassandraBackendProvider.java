@@ -24,4 +24,9 @@ public final class CassandraBackendProvider implements BackendProvider {
   public Backend open(URI uri, StoreOptions options) throws IOException {
     return CassandraBackend.open(uri, options);
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return CassandraSettings.names();
+  }
 }

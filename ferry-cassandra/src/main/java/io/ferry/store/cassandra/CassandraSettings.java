@@ -262,4 +262,11 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
   private static InvalidInputException bad(URI uri, String why) {
     return new InvalidInputException("store URI '" + uri + "': " + why);
   }
+
+  /** The settings a Cassandra store reads ({@value #PREFIX} and its URI options), for the CLI's check of names. */
+  static io.ferry.store.SettingNames names() {
+    java.util.Set<String> n = new java.util.HashSet<>();
+    KNOWN.forEach(k -> n.add(PREFIX + k));
+    return new io.ferry.store.SettingNames(n, List.of(PREFIX + "dc."));
+  }
 }

@@ -32,4 +32,9 @@ public final class HdfsBackendProvider implements BackendProvider {
   public Backend open(URI uri, StoreOptions options) throws IOException {
     return HdfsBackend.open(uri, options);
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return HdfsSettings.names();
+  }
 }

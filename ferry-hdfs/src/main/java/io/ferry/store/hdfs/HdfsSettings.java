@@ -171,4 +171,9 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     }
     throw new InvalidInputException("setting " + key + "=" + v + " is invalid: expected a positive integer");
   }
+
+  /** The settings an HDFS store reads: Ferry's own and every Hadoop key, for the CLI's check of names. */
+  static io.ferry.store.SettingNames names() {
+    return new io.ferry.store.SettingNames(java.util.Set.copyOf(FERRY_KEYS), HADOOP_PREFIXES);
+  }
 }

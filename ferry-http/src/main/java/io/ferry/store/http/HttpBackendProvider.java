@@ -25,4 +25,9 @@ public final class HttpBackendProvider implements BackendProvider {
   public Backend open(URI uri, StoreOptions options) throws IOException {
     return HttpBackend.open(uri, options, System.getenv());
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return HttpSettings.names();
+  }
 }

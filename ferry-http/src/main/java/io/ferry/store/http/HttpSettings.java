@@ -288,4 +288,12 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
     int q = s.indexOf('?');
     return q < 0 ? s : s.substring(0, q);
   }
+
+  /** The settings an HTTP store reads ({@value #PREFIX} and its URI options), for the CLI's check of names. */
+  static io.ferry.store.SettingNames names() {
+    java.util.Set<String> n = new java.util.HashSet<>();
+    n.add(TOKEN);
+    KNOWN.forEach(k -> n.add(PREFIX + k));
+    return new io.ferry.store.SettingNames(n, List.of());
+  }
 }

@@ -331,4 +331,11 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           + v + "'");
     }
   }
+
+  /** The settings the cache reads ({@value #PREFIX}...), for the CLI's check of names. */
+  static io.ferry.store.SettingNames names() {
+    java.util.Set<String> n = new java.util.HashSet<>();
+    KNOWN.forEach(k -> n.add(PREFIX + k));
+    return new io.ferry.store.SettingNames(n, List.of());
+  }
 }

@@ -37,4 +37,9 @@ public final class RedisCacheLayer implements ChunkStoreLayer {
       }
     });
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return CacheSettings.names();
+  }
 }

@@ -25,4 +25,9 @@ public final class S3BackendProvider implements BackendProvider {
   public Backend open(URI uri, StoreOptions options) throws IOException {
     return S3Backend.open(uri, options, System::getenv);
   }
+
+  @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return S3Settings.names();
+  }
 }

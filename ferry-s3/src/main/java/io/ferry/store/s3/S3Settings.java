@@ -64,13 +64,22 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
   }
 
   /**
-   * Reads the settings; keys this backend does not know are ignored (they may belong to another backend).
+   * Reads the settings; keys of other backends are ignored, and an {@code s3.} key this backend does not read (a typo
+   * such as {@code s3.endpiont}) is refused.
    *
    * @param env the environment, e.g. {@code System::getenv}
-   * @throws InvalidInputException if a value is malformed (names the key and the value)
+   * @throws InvalidInputException if a value is malformed (names the key and the value), or an {@code s3.} key unknown
    */
   public static S3Settings from(Map<String, String> settings, Function<String, String> env)
       throws InvalidInputException {
+    io.ferry.store.SettingNames known = names();
+    for (String key : settings.keySet()) {
+      if (key.startsWith("s3.") && !known.reads(key)) {
+        throw new InvalidInputException("unknown S3 setting '" + key + "'"
+            + io.ferry.repo.Suggestions.didYouMean(key, known.names()) + "; the S3 settings are "
+            + String.join(", ", new java.util.TreeSet<>(known.names())));
+      }
+    }
     S3Settings d = defaults();
     String endpointText = first(settings.get(ENDPOINT), env.apply(ENDPOINT_ENV));
     URI endpoint = null;
@@ -125,5 +134,11 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
     } catch (NumberFormatException e) {
       throw new InvalidInputException(key + " is '" + v + "'; expected a whole number", e);
     }
+  }
+
+  /** The settings an S3 store reads, for {@link io.ferry.store.SettingNames#checkKnown}. */
+  static io.ferry.store.SettingNames names() {
+    return io.ferry.store.SettingNames.of(ENDPOINT, REGION, PATH_STYLE, MAX_CONNECTIONS, MAX_ATTEMPTS, BACKOFF_MS,
+        SOCKET_TIMEOUT_MS, PART_SIZE, PARALLELISM);
   }
 }

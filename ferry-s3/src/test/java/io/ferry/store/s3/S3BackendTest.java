@@ -89,6 +89,9 @@ class S3BackendTest {
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("ftp://x");
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.max-attempts", "many"), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.max-attempts");
+    assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpiont", "http://127.0.0.1:9000"), n -> null))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("unknown S3 setting 's3.endpiont'; did you mean 's3.endpoint'?");
   }
 
   @Test
