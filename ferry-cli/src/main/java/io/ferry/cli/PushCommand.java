@@ -106,6 +106,7 @@ final class PushCommand extends StoreCommand {
             + " ($FERRY_AUTHOR, else the user name)");
       }
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
+      Limits.checkOneLine("--author", author);
       Limits.checkMetadata("--meta", meta);
       for (Map.Entry<String, KeyValues> o : Map.of("--meta", meta, "--metric", metrics).entrySet()) {
         if (o.getValue().repeatedProblem(o.getKey()) != null) {

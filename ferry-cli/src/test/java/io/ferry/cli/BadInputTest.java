@@ -372,6 +372,9 @@ class BadInputTest {
       assertThat(Cli.raw("--s3-endpoint", blank, "--store", cli.store.toString(), "ls").exits(2).err())
           .contains("--s3-endpoint is empty");
     }
+    // a line break in an author was stored and shown escaped in every log; refused like git's ident rules
+    assertThat(cli.run("push", other.toString(), "m", "--author", "ada\nlovelace").exits(2).err())
+        .contains("--author 'ada?lovelace' holds the control character U+000A at position 4");
     assertThat(cli.state()).isEqualTo(before);
   }
 

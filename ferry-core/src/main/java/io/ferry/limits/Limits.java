@@ -97,6 +97,24 @@ public final class Limits {
   }
 
   /**
+   * Refuses a control character (a line break, a tab, NUL...) in a one-line text such as an author: stored, it would
+   * be shown escaped in every listing, or break the line of a tool that reads them.
+   */
+  public static void checkOneLine(String what, String text) throws InvalidInputException {
+    if (text == null) {
+      return;
+    }
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (Character.isISOControl(c)) {
+        throw new InvalidInputException(what + " '" + excerpt(text) + "' holds the"
+            + " control character U+" + String.format("%04X", (int) c) + " at position " + (i + 1) + ": give it on"
+            + " one line, without control characters");
+      }
+    }
+  }
+
+  /**
    * Checks a metadata map: entry count, each key and value, and their total.
    *
    * @param what the map, for errors (e.g. "--meta", "model.safetensors: __metadata__")

@@ -34,6 +34,7 @@ final class PushLimits {
   static void checkOptions(String model, PushOptions opts, String author) throws InvalidInputException {
     Limits.checkText("message", opts.message(), Limits.MAX_MESSAGE_CHARS);
     Limits.checkText("author", author, Limits.MAX_AUTHOR_CHARS);
+    Limits.checkOneLine("author", author);
     Limits.checkMetadata("version metadata", opts.metadata());
     Derivation d = opts.derivation();
     if (d != null) {

@@ -69,6 +69,8 @@ class PushLimitsTest {
         "version metadata", "'k'", String.valueOf(Limits.MAX_VALUE_CHARS));
     refused(PushOptions.builder().message("x".repeat(Limits.MAX_MESSAGE_CHARS + 1)).build(), "message");
     refused(PushOptions.builder().author("a".repeat(Limits.MAX_AUTHOR_CHARS + 1)).build(), "author");
+    refused(PushOptions.builder().author("ada\tlovelace").build(), "author 'ada?lovelace' holds the control"
+        + " character U+0009");
     refused(PushOptions.builder().derivation(new Derivation("finetune", Map.of("p".repeat(2000), "1"), null,
         Map.of())).build(), "derivation parameters");
     refused(PushOptions.builder().derivation(new Derivation("", Map.of(), null, Map.of())).build(),
