@@ -65,6 +65,10 @@ case("unicode-name", {"t\u00e9\u6f22\U0001F600": t("F32", [1], 0, 4)}, b"\0" * 4
 case("empty-name", {"": t("F32", [1], 0, 4)}, b"\0" * 4)
 case("deep-nesting", raw=b'{"__metadata__":' + b'{"a":' * 200 + b'"x"' + b"}" * 200 + b"}")
 case("two-empty-tensors", {"a": t("F32", [0], 0, 0), "b": t("F32", [0], 0, 0)})
+case("minus-zero-offset", data=b"\0" * 4, raw=ONE.replace(b"[0,4]", b"[-0,4]"))
+case("infinite-number-in-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b'4],"x":1e999}'))
+case("lone-surrogate-in-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b'4],"x":"\\ud800"}'))
+case("repeated-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b'4],"x":1,"x":2}'))
 case("20000-tensors", {f"t{i}": t("U8", [1], i, i + 1) for i in range(20000)}, b"\0" * 20000)
 
 

@@ -62,12 +62,14 @@ import java.util.Set;
  *       file: trailing bytes, which would make polyglot files, are refused ({@code MetadataIncompleteBuffer}).
  * </ol>
  *
- * <p>Stricter than the reference, deliberately: duplicate tensor names, duplicate {@code __metadata__} keys and any
- * key repeated in a tensor entry are rejected (serde keeps the last tensor or metadata value of a given name
- * silently, so two parsers could see different tensors; it rejects only a repeated {@code __metadata__},
- * {@code dtype}, {@code shape} or {@code data_offsets}); values of unknown keys are skipped unchecked, like the
- * reference does; strings containing an
- * unpaired surrogate escape are rejected (serde_json rejects them in names and metadata; Jackson would accept);
+ * <p>Stricter than the reference, deliberately: duplicate tensor names and duplicate {@code __metadata__} keys are
+ * rejected (serde keeps the last tensor or metadata value of a given name silently, so two parsers could see
+ * different tensors; it rejects only a repeated {@code __metadata__}, {@code dtype}, {@code shape} or
+ * {@code data_offsets}, as Ferry does). Unknown keys of an entry are skipped, repeated or not, as serde skips them,
+ * but their values are checked as serde_json checks what it skips: a number that is infinite as a 64-bit float
+ * ({@code 1e999}) and an unpaired surrogate escape are refused there too. Strings containing an
+ * unpaired surrogate escape are rejected everywhere (serde_json rejects them; Jackson would accept); {@code -0} in a
+ * shape or {@code data_offsets} is rejected (serde_json reads it as the float {@code -0.0});
  * integers above {@link Long#MAX_VALUE} are rejected even where the reference, with 64-bit unsigned arithmetic,
  * would accept them next to a zero dimension. Nesting deeper than 127 levels is rejected, like serde_json's
  * recursion limit.
@@ -80,6 +82,8 @@ public final class SafetensorsReader {
 
   private static final int BUFFER_SIZE = 64 * 1024;
   private static final String METADATA_KEY = "__metadata__";
+  /** The keys of a tensor entry; others are skipped, and may repeat, as serde skips unknown fields. */
+  private static final Set<String> KNOWN_KEYS = Set.of("dtype", "shape", "data_offsets");
 
   /** Longest name the header parser reads: past it, it stops before holding the name ({@link #JSON}). */
   private static final int MAX_PARSED_NAME = 1 << 20;
@@ -284,7 +288,8 @@ public final class SafetensorsReader {
       Set<String> keys = new HashSet<>();
       while (p.nextToken() == JsonToken.FIELD_NAME) {
         String key = p.currentName();
-        if (!keys.add(key)) {
+        checkUnicode(key, "tensor '" + name + "': key");
+        if (KNOWN_KEYS.contains(key) && !keys.add(key)) {
           throw defect("tensor '" + name + "': key '" + key + "' appears twice in its entry");
         }
         t = p.nextToken();
@@ -306,7 +311,7 @@ public final class SafetensorsReader {
             }
             offsets = new long[] {o.get(0), o.get(1)};
           }
-          default -> p.skipChildren(); // the reference ignores unknown keys and their values
+          default -> skipUnknown(p, t, name, key);
         }
       }
       if (dtype == null) {
@@ -340,12 +345,47 @@ public final class SafetensorsReader {
           throw defect("tensor '" + tensor + "': '" + field + "' value " + p.getText() + " overflows 64 bits");
         }
         long v = p.getLongValue();
+        if (v == 0 && p.getText().startsWith("-")) {
+          // serde_json reads -0 as the float -0.0, which no usize field takes
+          throw defect("tensor '" + tensor + "': '" + field + "' holds -0, which JSON readers take for the float -0.0,"
+              + " not a non-negative integer");
+        }
         if (v < 0) {
           throw defect("tensor '" + tensor + "': '" + field + "' value " + v + " is negative");
         }
         values.add(v);
       }
       return values;
+    }
+
+    /**
+     * Skips the value of a key the reference ignores, checking it as serde_json checks what it ignores: a number must
+     * be finite as a 64-bit float ({@code 1e999} is "number out of range") and a string or key must not hold an
+     * unpaired surrogate escape.
+     */
+    private void skipUnknown(JsonParser p, JsonToken first, String tensor, String key) throws IOException {
+      String where = "tensor '" + tensor + "': value of key '" + abbreviate(key) + "'";
+      int depth = 0;
+      JsonToken t = first;
+      while (true) {
+        switch (t) {
+          case START_OBJECT, START_ARRAY -> depth++;
+          case END_OBJECT, END_ARRAY -> depth--;
+          case FIELD_NAME -> checkUnicode(p.currentName(), where + ": key");
+          case VALUE_STRING -> checkUnicode(p.getText(), where + ": string");
+          case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+            if (Double.isInfinite(p.getDoubleValue())) {
+              throw defect(where + " holds the number " + abbreviate(p.getText())
+                  + ", out of the range of a 64-bit float");
+            }
+          }
+          default -> { }
+        }
+        if (depth == 0) {
+          return;
+        }
+        t = p.nextToken();
+      }
     }
 
     /** Sizes against shapes, then the tiling of the data section (tensors arrive in file order after sorting). */

@@ -259,6 +259,38 @@ class SafetensorsReaderTest {
   }
 
   @Test
+  void unknownKeysMayRepeatLikeTheReference() throws IOException {
+    SafetensorsHeader h = read("{\"w\":{\"dtype\":\"F32\",\"x\":1,\"x\":{\"y\":1,\"y\":2},\"shape\":[1],"
+        + "\"data_offsets\":[0,4]}}", 4);
+    assertThat(h.tensors()).extracting(TensorInfo::name).containsExactly("w");
+  }
+
+  @Test
+  void unknownValuesAreCheckedAsSerdeJsonChecksWhatItSkips() throws IOException {
+    String w = tensor("w", "F32", "[1]", 0, 4);
+    rejects("{" + w.replace("]}", "],\"x\":1e999}") + "}", 4, "tensor 'w': value of key 'x'", "1e999",
+        "out of the range of a 64-bit float");
+    rejects("{" + w.replace("]}", "],\"x\":[-1" + "0".repeat(400) + "]}") + "}", 4, "tensor 'w'",
+        "out of the range of a 64-bit float");
+    rejects("{" + w.replace("]}", "],\"x\":{\"k\":\"a\\ud800\"}}") + "}", 4, "tensor 'w': value of key 'x'",
+        "unpaired surrogate");
+    rejects("{" + w.replace("]}", "],\"x\":{\"\\udc00\":1}}") + "}", 4, "tensor 'w': value of key 'x': key",
+        "unpaired surrogate");
+    rejects("{" + w.replace("]}", "],\"\\ud800\":1}") + "}", 4, "unpaired surrogate");
+    // what serde_json accepts: underflow to zero, long integers that fit a double, a surrogate pair
+    SafetensorsHeader h = read("{" + w.replace("]}", "],\"x\":[1e-999,1" + "0".repeat(300)
+        + ",\"\\ud83d\\ude00\"]}") + "}", 4);
+    assertThat(h.tensors()).extracting(TensorInfo::name).containsExactly("w");
+  }
+
+  @Test
+  void minusZeroIsAFloatToSerdeJson() {
+    rejects("{" + tensor("w", "F32", "[-0]", 0, 0) + "}", 0, "tensor 'w'", "'shape' holds -0");
+    rejects("{" + tensor("w", "F32", "[0]", 0, 0).replace("[0,0]", "[-0,0]") + "}", 0, "tensor 'w'",
+        "'data_offsets' holds -0");
+  }
+
+  @Test
   void negativeDimension() {
     rejects("{" + tensor("w", "F32", "[2,-1]", 0, 4) + "}", 4, "tensor 'w'", "'shape' value -1 is negative");
   }
