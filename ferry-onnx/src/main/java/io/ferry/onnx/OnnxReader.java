@@ -40,10 +40,10 @@ final class OnnxReader {
   static final int MAX_HEADER_FIELD = 16 << 20;
   private static final int LEN = WireFormat.WIRETYPE_LENGTH_DELIMITED;
   /**
-   * The highest {@code TensorProto.DataType} ONNX defines (INT2, ONNX 1.20); 0 is UNDEFINED. A higher one is refused:
-   * no reader knows its element size.
+   * The highest {@code TensorProto.DataType} ONNX defines (FLOAT6E3M2, ONNX 1.23); 0 is UNDEFINED. A higher one is
+   * refused: no reader knows its element size.
    */
-  static final int MAX_DATA_TYPE = 26;
+  static final int MAX_DATA_TYPE = 28;
 
   private final FormatInput in;
   private final CodedInputStream cis;
@@ -427,7 +427,7 @@ final class OnnxReader {
     return b.size() > 200 ? out + "..." : out.toString();
   }
 
-  /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints). */
+  /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints, complex128). */
   static DType dtype(int onnx) {
     return switch (onnx) {
       case 1 -> DType.F32;
@@ -450,6 +450,8 @@ final class OnnxReader {
       case 20 -> DType.F8_E5M2FNUZ;
       case 23 -> DType.F4;
       case 24 -> DType.F8_E8M0;
+      case 27 -> DType.F6_E2M3;
+      case 28 -> DType.F6_E3M2;
       default -> null;
     };
   }

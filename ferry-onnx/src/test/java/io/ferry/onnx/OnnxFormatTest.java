@@ -94,6 +94,19 @@ class OnnxFormatTest {
   }
 
   @Test
+  void float6InitializersOfOnnx123AreListed() throws IOException {
+    // FLOAT6E2M3 (27) and FLOAT6E3M2 (28), which onnx 1.23 writes packed (4 elements in 3 bytes); were refused
+    FileLayout l = read(model(list(new Init("a", 27, 2, 4).raw(6, 1), new Init("b", 28, 4).raw(3, 2),
+        new Init("odd", 27, 5).raw(4, 3))));
+    assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("a", DType.F6_E2M3, List.of(2L, 4L)),
+        org.assertj.core.groups.Tuple.tuple("b", DType.F6_E3M2, List.of(4L)));
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings()).containsEntry("initializers.unlisted", "1");
+    refused(model(list(new Init("w", 29, 2).raw(8, 1))),
+        "initializer 'w': data_type 29 is not an ONNX element type (1 to 28)");
+  }
+
+  @Test
   void refusals() {
     refused(model(list(new Init("w", 1, 3, 4).raw(44, 1))),
         "initializer 'w': raw_data holds 44 bytes, but shape [3, 4] of F32 needs 48");
@@ -125,11 +138,11 @@ class OnnxFormatTest {
         "initializer 'w': shape [4] has 4 elements, but it holds no data (no raw_data, no typed data) and is not"
             + " EXTERNAL");
     refused(model(list(new Init("w", 99, 2).raw(8, 1))),
-        "initializer 'w': data_type 99 is not an ONNX element type (1 to 26)");
+        "initializer 'w': data_type 99 is not an ONNX element type (1 to 28)");
     refused(model(list(new Init("w", 0, 2).raw(8, 1))),
-        "initializer 'w': data_type 0 (UNDEFINED) is not an ONNX element type (1 to 26)");
+        "initializer 'w': data_type 0 (UNDEFINED) is not an ONNX element type (1 to 28)");
     refused(model(list(new Init("w", -3, 2).raw(8, 1))),
-        "initializer 'w': data_type -3 is not an ONNX element type (1 to 26)");
+        "initializer 'w': data_type -3 is not an ONNX element type (1 to 28)");
     refused(model(list(new Init("w", 1, 2).raw(8, 1).externalEntriesOnly(Map.of("location", "w.bin")))),
         "initializer 'w' has external_data entries but its data_location is not EXTERNAL (a reader would not know"
             + " whether its data is in the file or elsewhere)");
