@@ -212,9 +212,12 @@ public final class TorchCheckpoint {
             + " directory '" + Unpickler.printable(root) + "/'");
       }
     }
+    // torch.save with torch.serialization.set_crc32_options(False) writes 0 for every entry's CRC-32, and torch.load
+    // checks no CRC: such an archive has no CRC to check (one non-zero CRC and every CRC is checked)
+    boolean crcs = zip.entries().stream().anyMatch(e -> e.crc() != 0);
     TorchZip.Entry order = byName.get(root + "/byteorder");
     if (order != null) {
-      String bo = new String(small(in, order).array(), StandardCharsets.US_ASCII);
+      String bo = new String(small(in, order, crcs).array(), StandardCharsets.US_ASCII);
       if (!bo.equals("little")) {
         throw new InvalidInputException(f + ": '" + root + "/byteorder' says '" + Unpickler.printable(bo)
             + "'; Ferry reads little-endian checkpoints only (" + OPAQUE + ")");
@@ -225,11 +228,11 @@ public final class TorchCheckpoint {
       throw new InvalidInputException(f + ": '" + root + "/data.pkl' is " + pkl.size() + " bytes, over the limit of "
           + TorchLimits.MAX_PICKLE_BYTES);
     }
-    ByteBuffer pickle = checked(in, pkl);
+    ByteBuffer pickle = checked(in, pkl, crcs);
     Object value = Unpickler.load(f + ": " + pkl.name(), pickle);
     String dir = root;
     TorchCheckpoint checkpoint = resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
-    checkVersion(in, root, byName);
+    checkVersion(in, root, byName, crcs);
     return checkpoint;
   }
 
@@ -238,15 +241,15 @@ public final class TorchCheckpoint {
    * {@code <dir>/version} (torch.save writes {@code 3\n}), must exist and hold a decimal number from
    * {@link #MIN_VERSION} to {@link #MAX_VERSION}. torch.load refuses any other archive; Ferry stored them.
    */
-  private static void checkVersion(ByteSource in, String root, Map<String, TorchZip.Entry> byName)
-      throws IOException {
+  private static void checkVersion(ByteSource in, String root, Map<String, TorchZip.Entry> byName,
+      boolean crcs) throws IOException {
     String f = in.name();
     TorchZip.Entry e = byName.getOrDefault(root + "/.data/version", byName.get(root + "/version"));
     if (e == null) {
       throw new InvalidInputException(f + ": the archive has no '" + Unpickler.printable(root) + "/version' entry,"
           + " which torch.save always writes and torch.load requires (" + OPAQUE + ")");
     }
-    String text = new String(small(in, e).array(), StandardCharsets.ISO_8859_1);
+    String text = new String(small(in, e, crcs).array(), StandardCharsets.ISO_8859_1);
     var m = VERSION.matcher(text);
     long version = m.matches() ? Long.parseLong(m.group(1)) : -1;
     if (version < MIN_VERSION || version > MAX_VERSION) {
@@ -401,16 +404,20 @@ public final class TorchCheckpoint {
     }
   }
 
-  private static ByteBuffer small(ByteSource in, TorchZip.Entry e) throws IOException {
+  private static ByteBuffer small(ByteSource in, TorchZip.Entry e, boolean crcs) throws IOException {
     if (e.size() > TorchLimits.MAX_SMALL_ENTRY_BYTES) {
       throw new InvalidInputException(in.name() + ": '" + Unpickler.printable(e.name()) + "' is " + e.size()
           + " bytes, over the limit of " + TorchLimits.MAX_SMALL_ENTRY_BYTES);
     }
-    return checked(in, e);
+    return checked(in, e, crcs);
   }
 
-  private static ByteBuffer checked(ByteSource in, TorchZip.Entry e) throws IOException {
+  /** The bytes of an entry, its CRC-32 checked unless {@code crcs} is false (an archive written without CRCs). */
+  private static ByteBuffer checked(ByteSource in, TorchZip.Entry e, boolean crcs) throws IOException {
     ByteBuffer b = TorchZip.read(in, e.dataStart(), (int) e.size());
+    if (!crcs) {
+      return b;
+    }
     CRC32 crc = new CRC32();
     crc.update(b.duplicate());
     if (crc.getValue() != e.crc()) {

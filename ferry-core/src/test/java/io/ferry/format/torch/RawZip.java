@@ -15,10 +15,15 @@ final class RawZip {
 
   /** A local header and its stored data. */
   static byte[] local(String name, byte[] data) {
+    return local(name, data, crc(data));
+  }
+
+  /** A local header claiming CRC-32 {@code crc}, and its stored data. */
+  static byte[] local(String name, byte[] data, long crc) {
     byte[] n = name.getBytes(StandardCharsets.UTF_8);
     ByteBuffer b = ByteBuffer.allocate(30 + n.length + data.length).order(ByteOrder.LITTLE_ENDIAN);
     b.putInt(0x04034b50).putShort((short) 20).putShort((short) 0).putShort((short) 0).putInt(0)
-        .putInt((int) crc(data)).putInt(data.length).putInt(data.length).putShort((short) n.length).putShort((short) 0)
+        .putInt((int) crc).putInt(data.length).putInt(data.length).putShort((short) n.length).putShort((short) 0)
         .put(n).put(data);
     return b.array();
   }
@@ -36,6 +41,16 @@ final class RawZip {
     return this;
   }
 
+  /**
+   * Appends an entry whose CRC-32 is 0 in both headers, as torch.save writes every entry after
+   * {@code torch.serialization.set_crc32_options(False)}.
+   */
+  RawZip addWithoutCrc(String name, byte[] data) {
+    central(name, data, out.size(), 0);
+    out.writeBytes(local(name, data, 0));
+    return this;
+  }
+
   /** Appends bytes that belong to no entry. */
   RawZip junk(byte[] bytes) {
     out.writeBytes(bytes);
@@ -44,10 +59,14 @@ final class RawZip {
 
   /** Adds a central directory header for bytes at {@code offset}, written by the caller. */
   RawZip central(String name, byte[] data, long offset) {
+    return central(name, data, offset, crc(data));
+  }
+
+  private RawZip central(String name, byte[] data, long offset, long crc) {
     byte[] n = name.getBytes(StandardCharsets.UTF_8);
     ByteBuffer b = ByteBuffer.allocate(46 + n.length).order(ByteOrder.LITTLE_ENDIAN);
     b.putInt(0x02014b50).putShort((short) 20).putShort((short) 20).putShort((short) 0).putShort((short) 0)
-        .putInt(0).putInt((int) crc(data)).putInt(data.length).putInt(data.length).putShort((short) n.length)
+        .putInt(0).putInt((int) crc).putInt(data.length).putInt(data.length).putShort((short) n.length)
         .putShort((short) 0).putShort((short) 0).putShort((short) 0).putShort((short) 0).putInt(0)
         .putInt((int) offset).put(n);
     central.add(b.array());

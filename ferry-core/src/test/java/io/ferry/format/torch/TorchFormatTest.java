@@ -343,6 +343,28 @@ class TorchFormatTest {
         "storage 'archive/data/1' holds 8 bytes, but the pickle makes it 2 elements of I64 (16 bytes)");
   }
 
+  /**
+   * torch 2's {@code torch.serialization.set_crc32_options(False)} makes torch.save write 0 as every entry's CRC-32,
+   * and torch.load reads such a file; it was refused as corrupt. One wrong CRC among real ones still is.
+   */
+  @Test
+  void anArchiveWrittenWithoutCrcsIsReadButOneWrongCrcAmongRealOnesIsRefused() throws Exception {
+    byte[] version = "3\n".getBytes(StandardCharsets.US_ASCII);
+    byte[] order = "little".getBytes(StandardCharsets.US_ASCII);
+    byte[] noCrcs = new RawZip().addWithoutCrc("archive/data.pkl", statePickle())
+        .addWithoutCrc("archive/byteorder", order).addWithoutCrc("archive/data/0", new byte[24])
+        .addWithoutCrc("archive/data/1", new byte[16]).addWithoutCrc("archive/version", version).bytes();
+    assertThat(read("m.pt", noCrcs).tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape)
+        .isEqualTo(read("m.pt", checkpoint()).tensors().stream()
+            .map(t -> org.assertj.core.groups.Tuple.tuple(t.name(), t.dtype(), t.shape())).toList());
+    byte[] oneZero = new RawZip().addWithoutCrc("archive/data.pkl", statePickle()).add("archive/byteorder", order)
+        .add("archive/data/0", new byte[24]).add("archive/data/1", new byte[16]).add("archive/version", version)
+        .bytes();
+    assertThatThrownBy(() -> read("m.pt", oneZero)).isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: 'archive/data.pkl' has CRC-32 ")
+        .hasMessageEndingWith(", the zip directory says 0 (corrupt)");
+  }
+
   @Test
   void byteOrderCorruptPicklesAndOddArchivesAreRefused() throws Exception {
     byte[] pkl = statePickle();
