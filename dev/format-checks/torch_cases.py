@@ -7,7 +7,8 @@ CI has Debian's torch 1.13, which has no float8 or unsigned types (Torch2FileTes
 Usage: dev/format-checks/torch_cases.py [WORKDIR]
 Expected disagreements (2026-12-05, torch 2.13): quantized and sparse tensors and complex128 (Ferry refuses them,
 naming them: it stores dense tensors as byte ranges), and pickle protocols 4 and 5 (torch's weights-only loader refuses
-them; Ferry reads them)."""
+them; Ferry reads them). Added 2026-12-06: float4_e2m1fn_x2 tensors (refused by Ferry, naming the type; torch loads
+them), and an archive written after set_crc32_options(False), every CRC 0 (Ferry refused it as corrupt; now read)."""
 import collections, os, subprocess, sys, tempfile
 import torch
 
@@ -43,6 +44,8 @@ cases["protocol-5"] = ({"a": torch.ones(3)}, {"pickle_protocol": 5})
 cases["complex128"] = ({"c": torch.ones(2, dtype=torch.complex128)}, {})
 cases["quantized"] = ({"q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)}, {})
 cases["sparse"] = ({"s": torch.eye(3).to_sparse()}, {})
+cases["no-crc32"] = ({"a": torch.ones(3), "b": torch.arange(4)}, {"crc32": False})  # set_crc32_options(False)
+cases["float4-x2"] = ({"f": torch.arange(6, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)}, {})
 
 
 class Evil:
@@ -62,7 +65,10 @@ for name, (obj, kw) in cases.items():
     d = os.path.join(work, "cases", name)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "pytorch_model.bin")
+    crc32 = kw.pop("crc32", True)
+    torch.serialization.set_crc32_options(crc32)
     torch.save(obj, path, **kw)
+    torch.serialization.set_crc32_options(True)
     try:
         torch.load(path, weights_only=True)
         ref = "loads"
