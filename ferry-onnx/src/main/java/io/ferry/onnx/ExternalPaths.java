@@ -21,10 +21,17 @@ final class ExternalPaths {
     if (p.startsWith("/") || p.length() >= 2 && p.charAt(1) == ':') {
       return "is an absolute path; external data must lie in the model's directory";
     }
-    for (String part : p.split("/", -1)) {
+    String[] parts = p.split("/", -1);
+    for (String part : parts) {
       if (part.equals("..")) {
         return "leaves the model's directory ('..'); external data must lie in it";
       }
+    }
+    String last = parts[parts.length - 1];
+    if (last.isEmpty() || last.equals(".")) {
+      // normalize() would drop the ending and name a file, which neither onnx nor onnxruntime opens
+      return "ends with '" + (last.isEmpty() ? location.charAt(location.length() - 1) : "/.")
+          + "', so it names a directory, not a file";
     }
     return null;
   }

@@ -126,6 +126,13 @@ class OnnxFormatTest {
     refused(model(list(new Init("e", 1, 2).external(Map.of("location", "C:\\w.bin")))),
         "initializer 'e': external data location 'C:\\w.bin' is an absolute path; external data must lie in the "
             + "model's directory");
+    // onnx.load and onnxruntime cannot open these; Ferry read them as 'data/w.bin' and 'w.bin'
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "data/w.bin/")))),
+        "initializer 'e': external data location 'data/w.bin/' ends with '/', so it names a directory, not a file");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "w.bin\\")))),
+        "initializer 'e': external data location 'w.bin\\' ends with '\\', so it names a directory, not a file");
+    refused(model(list(new Init("e", 1, 2).external(Map.of("location", "w.bin/.")))),
+        "initializer 'e': external data location 'w.bin/.' ends with '/.', so it names a directory, not a file");
     refused(model(list(new Init("e", 1, 2).external(Map.of("offset", "0")))),
         "initializer 'e' is EXTERNAL but names no location");
     refused(model(list(new Init("e", 1, 2).external(Map.of("location", "w.bin", "offset", "-8")))),
