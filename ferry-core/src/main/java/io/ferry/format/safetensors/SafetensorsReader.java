@@ -87,7 +87,10 @@ public final class SafetensorsReader {
 
   /** Longest name the header parser reads: past it, it stops before holding the name ({@link #JSON}). */
   private static final int MAX_PARSED_NAME = 1 << 20;
-  /** Longest string the header parser reads: twice the longest metadata value a push keeps (16 Mi characters). */
+  /**
+   * Longest string the header parser reads: twice the longest metadata value a push keeps (16 Mi characters); also
+   * the longest number (serde_json reads a number of any length, refusing it only when it is infinite as a float).
+   */
   private static final int MAX_PARSED_STRING = 32 << 20;
 
   /**
@@ -102,6 +105,7 @@ public final class SafetensorsReader {
           .maxStringLength(MAX_PARSED_STRING)
           .maxNameLength(MAX_PARSED_NAME)
           .maxNestingDepth(127)
+          .maxNumberLength(MAX_PARSED_STRING)
           .build())
       .build();
 
@@ -342,7 +346,7 @@ public final class SafetensorsReader {
               + ", not a non-negative integer");
         }
         if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
-          throw defect("tensor '" + tensor + "': '" + field + "' value " + p.getText() + " overflows 64 bits");
+          throw defect("tensor '" + tensor + "': '" + field + "' value " + abbreviate(p.getText()) + " overflows 64 bits");
         }
         long v = p.getLongValue();
         if (v == 0 && p.getText().startsWith("-")) {
@@ -374,7 +378,8 @@ public final class SafetensorsReader {
           case FIELD_NAME -> checkUnicode(p.currentName(), where + ": key");
           case VALUE_STRING -> checkUnicode(p.getText(), where + ": string");
           case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
-            if (Double.isInfinite(p.getDoubleValue())) {
+            // parsed from the text: linear in its length, where Jackson would build a BigInteger or BigDecimal
+            if (Double.isInfinite(Double.parseDouble(p.getText()))) {
               throw defect(where + " holds the number " + abbreviate(p.getText())
                   + ", out of the range of a 64-bit float");
             }

@@ -284,6 +284,20 @@ class SafetensorsReaderTest {
   }
 
   @Test
+  void numbersOfAnyLengthAreReadAsSerdeJsonReadsThem() throws IOException {
+    String w = tensor("w", "F32", "[1]", 0, 4);
+    // a float of 1,500 characters is finite: serde_json reads it; Jackson's limit of 1,000 refused it
+    SafetensorsHeader h = read("{" + w.replace("]}", "],\"x\":0." + "0".repeat(1500) + "1}") + "}", 4);
+    assertThat(h.tensors()).extracting(TensorInfo::name).containsExactly("w");
+    // two million digits: infinite as a float, and read in linear time; the message quotes its start only
+    String huge = "9".repeat(2_000_000);
+    rejects("{" + w.replace("]}", "],\"x\":" + huge + "}") + "}", 4, "tensor 'w': value of key 'x'",
+        "out of the range of a 64-bit float").message().hasSizeLessThan(300);
+    rejects("{" + tensor("w", "F32", "[" + huge + "]", 0, 4) + "}", 4, "tensor 'w'", "overflows 64 bits")
+        .message().hasSizeLessThan(300);
+  }
+
+  @Test
   void minusZeroIsAFloatToSerdeJson() {
     rejects("{" + tensor("w", "F32", "[-0]", 0, 0) + "}", 0, "tensor 'w'", "'shape' holds -0");
     rejects("{" + tensor("w", "F32", "[0]", 0, 0).replace("[0,0]", "[-0,0]") + "}", 0, "tensor 'w'",
