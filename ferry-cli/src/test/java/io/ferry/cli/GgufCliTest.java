@@ -117,7 +117,7 @@ class GgufCliTest {
     Files.copy(dir.resolve("m-00001-of-00003.gguf"), bad.resolve("m-00001-of-00003.gguf"));
     Files.copy(dir.resolve("m-00003-of-00003.gguf"), bad.resolve("m-00003-of-00003.gguf"));
     cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
-        "split in 3 files and 1 are missing: m-00002-of-00003.gguf");
+        "split in 3 files and 1 is missing: m-00002-of-00003.gguf");
     split(2, 3, 5, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
     cli.push(bad, "good-again");
     before = cli.state();

@@ -108,7 +108,7 @@ public final class GgufSplitFormat implements DirectoryFormat {
     }
     if (!missing.isEmpty()) {
       throw new InvalidInputException(first + ": the GGUF is split in " + count + " files and " + (count
-          - splits.size()) + " are missing: " + String.join(", ", missing) + (count - splits.size() > missing.size()
+          - splits.size()) + (count - splits.size() == 1 ? " is" : " are") + " missing: " + String.join(", ", missing) + (count - splits.size() > missing.size()
           ? ", ..." : ""));
     }
     Map<String, String> owner = new HashMap<>();
