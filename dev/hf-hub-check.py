@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Loads a model from a `ferry serve` with Python's huggingface_hub, as a user with HF_ENDPOINT set would, and checks
-every file against the pushed one. Not in the test suite: PyPI is not reachable on every machine CI runs on.
+every file against the pushed one. The huggingface_hub calls are in the suite (ferry-server's HfPythonClientTest, more
+of them); this script is for checking by hand, with transformers and torch when they are installed.
 
 Usage (from the repository root; needs `pip install huggingface_hub safetensors numpy`):
   python3 dev/hf-hub-check.py [WORKDIR]

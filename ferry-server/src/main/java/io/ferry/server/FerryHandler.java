@@ -10,6 +10,7 @@ import io.ferry.server.auth.Access;
 import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.store.RefStore;
+import io.ferry.server.hf.HfApi;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
@@ -68,7 +69,8 @@ final class FerryHandler extends Handler.Abstract {
 
   private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
-      List<String> segs = ex.segments();
+      // only the Hugging Face routes take an encoded '/' (Route.takesEncodedSlashes); the others see ex.segments()
+      List<String> segs = ex.segmentsKeepingEncodedSlashes();
       if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {
         ex.json(200, Exchange.JSON.createObjectNode().put("status", "ok"));
         callback.succeeded();
@@ -82,7 +84,7 @@ final class FerryHandler extends Handler.Abstract {
       ex.access(authenticate(ex));
       request.setAttribute(WHO, ex.who());
       if (segs.size() >= 2 && segs.get(0).equals("v1") && segs.get(1).equals("store")) {
-        store.handle(ex, segs.subList(2, segs.size()));
+        store.handle(ex, ex.segments().subList(2, segs.size()));
       } else if (!route(ex)) {
         throw HttpError.notFound("no such resource: " + Exchange.clip(ex.rawPath()));
       }
@@ -198,11 +200,13 @@ final class FerryHandler extends Handler.Abstract {
   }
 
   private boolean route(Exchange ex) throws HttpError, IOException, InterruptedException {
+    boolean slash = ex.hasEncodedSlash();
     for (Route r : routes) {
-      if (r.handle(ex)) {
+      if ((!slash || r.takesEncodedSlashes()) && r.handle(ex)) {
         return true;
       }
     }
+    ex.segments(); // 400 for an encoded '/' that no route took
     return false;
   }
 
@@ -212,8 +216,10 @@ final class FerryHandler extends Handler.Abstract {
     }
     String auth = ex.header(HttpHeader.AUTHORIZATION);
     if (auth == null) {
-      throw new HttpError(401, "unauthorized", ex.method() + " " + Exchange.clip(ex.rawPath())
-          + " needs a token: send Authorization: Bearer <token>");
+      // on the Hugging Face paths, the Hub's answer to an anonymous request for a private repository, 401 RepoNotFound,
+      // for which huggingface_hub raises RepositoryNotFoundError ("make sure you are authenticated") over http too
+      throw new HttpError(401, HfApi.claims(ex.segmentsKeepingEncodedSlashes()) ? "RepoNotFound" : "unauthorized",
+          ex.method() + " " + Exchange.clip(ex.rawPath()) + " needs a token: send Authorization: Bearer <token>");
     }
     // a token that was sent but is not valid: the Hub's words, for which huggingface_hub raises an authentication
     // error, where a 401 without them on a model's API path reads to it as "repository not found"

@@ -91,8 +91,11 @@ public final class FerryServer implements AutoCloseable {
     // Jetty's default refuses '%25' in a path as an ambiguous encoding; Hugging Face clients send a '%' in a file
     // name that way. Ferry decodes each raw path segment exactly once itself (Exchange.segments) and refuses encoded
     // separators and dot segments there, so the one thing the default guards against, a second decoding, cannot
-    // happen; every other check of the default stays.
-    http.setUriCompliance(UriCompliance.DEFAULT.with("ferry", UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING));
+    // happen. The default also refuses '%2F', which huggingface_hub sends in a revision (refs%2Fpr%2F1) and a tree
+    // path: Exchange keeps it inside its segment for the Hugging Face routes alone (Route.takesEncodedSlashes) and
+    // refuses it elsewhere. Every other check of the default stays.
+    http.setUriCompliance(UriCompliance.DEFAULT.with("ferry", UriCompliance.Violation.AMBIGUOUS_PATH_ENCODING,
+        UriCompliance.Violation.AMBIGUOUS_PATH_SEPARATOR));
     // Jetty 12 keeps HttpConfiguration's minimum request data rate without enforcing it: Exchange reads bodies at
     // a minimum rate of its own (Exchange.MIN_BODY_RATE)
     // the idle timeout closes a connection that sends nothing; a request's line and headers must also all arrive

@@ -247,6 +247,63 @@ class ModelAndHfApiTest {
   }
 
   /**
+   * huggingface_hub's {@code list_repo_refs} and {@code list_repo_commits} (404 before); {@code /api/models/a/refs} is
+   * also the info of a model named {@code a/refs}, and is that when the model exists.
+   */
+  @Test
+  void huggingFaceRefsAndCommits(@TempDir Path own) throws Exception {
+    JsonNode refs = json(fx.send(get(base, "/api/models/org/tiny/refs")));
+    assertThat(refs.get("branches").toString()).isEqualTo("[{\"name\":\"main\",\"ref\":\"refs/heads/main\","
+        + "\"targetCommit\":\"" + v2 + "\"}]");
+    assertThat(refs.get("tags").toString()).isEqualTo("[{\"name\":\"prod\",\"ref\":\"refs/tags/prod\","
+        + "\"targetCommit\":\"" + v1 + "\"}]");
+    HttpResponse<byte[]> commits = fx.send(get(base, "/api/models/org/tiny/commits/main"));
+    List<String> ids = new java.util.ArrayList<>();
+    json(commits).forEach(c -> ids.add(c.get("id").asText()));
+    assertThat(ids).containsExactly(v2, v1);
+    assertThat(commits.headers().firstValue("link")).isEmpty();
+    assertThat(json(fx.send(get(base, "/api/models/org/tiny/commits/prod?p=1")))).isEmpty();
+    for (String bad : List.of("-1", "1000", "x")) {
+      assertThat(fx.send(get(base, "/api/models/org/tiny/commits/main?p=" + bad)).statusCode()).as(bad)
+          .isEqualTo(400);
+    }
+    HttpResponse<byte[]> none = fx.send(get(base, "/api/models/org/none/refs"));
+    assertThat(none.statusCode()).isEqualTo(404);
+    assertThat(none.headers().firstValue("x-error-code")).hasValue("RepoNotFound");
+    try (ServerFixture other = new ServerFixture(own)) {
+      URI at = other.startDev().uri();
+      other.repo.push(other.dir.resolve("model"), "org/refs", PushOptions.builder().message("m").author("test")
+          .build());
+      assertThat(json(other.send(get(at, "/api/models/org/refs"))).get("id").asText()).isEqualTo("org/refs");
+      assertThat(json(other.send(get(at, "/api/models/org/refs/refs"))).get("branches").get(0).get("name").asText())
+          .isEqualTo("main");
+    }
+  }
+
+  /**
+   * huggingface_hub sends a revision and a tree path as one segment each, slashes encoded ({@code refs%2Fpr%2F1},
+   * {@code sub%2Fdeep}): the Hugging Face paths take that (Jetty refused every {@code %2F} with 400, which
+   * hf_hub_download reported as a network failure), each piece still checked; every other path with one stays a 400.
+   */
+  @Test
+  void encodedSlashesReachOnlyTheHuggingFaceRevisionsAndTreePaths() throws Exception {
+    HttpResponse<byte[]> pr = fx.send(get(base, "/org/tiny/resolve/refs%2Fpr%2F1/config.json"));
+    assertThat(pr.statusCode()).isEqualTo(404);
+    assertThat(pr.headers().firstValue("x-error-code")).hasValue("RevisionNotFound");
+    HttpResponse<byte[]> tag = fx.send(get(base, "/org/tiny/resolve/refs%2Ftags%2Fprod/config.json"));
+    assertThat(tag.statusCode()).isEqualTo(200);
+    assertThat(tag.headers().firstValue("x-repo-commit")).hasValue(v1);
+    assertThat(fx.send(get(base, "/api/models/org/tiny/revision/refs%2Fheads%2Fmain")).statusCode()).isEqualTo(200);
+    for (String bad : List.of("/v1/models/org%2Ftiny/refs", "/v1/versions/main%2Fx?model=org/tiny",
+        "/org/tiny/resolve/main/a%2Fconfig.json", "/org%2Ftiny/resolve/main/config.json",
+        "/api/models/org/tiny/tree/main/x%2F..", "/api/models/org/tiny/tree/main/%2Fx",
+        "/api/models/org/tiny/revision/refs%2F%2Fx", "/org/tiny/resolve/a%2F.%2Fb/config.json")) {
+      HttpResponse<byte[]> r = fx.send(get(base, bad));
+      assertThat(r.statusCode()).as(bad).isEqualTo(400);
+    }
+  }
+
+  /**
    * File names as Hugging Face clients send them: huggingface_hub quotes a file name with Python's {@code quote}
    * (every byte but letters, digits, {@code _.-~} and {@code /} percent-encoded), so a '%' in a name arrives as
    * {@code %25}, which Jetty refuses by default as an ambiguous encoding. Each segment is decoded exactly once, so an

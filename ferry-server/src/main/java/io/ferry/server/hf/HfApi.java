@@ -2,6 +2,7 @@ package io.ferry.server.hf;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.id.ChunkId;
 import io.ferry.read.ChunkReader;
 import io.ferry.read.Locator;
 import io.ferry.repo.Repository;
@@ -11,6 +12,7 @@ import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
 import io.ferry.server.http.Route;
+import io.ferry.store.RefNames;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -21,6 +23,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
 import org.eclipse.jetty.http.HttpHeader;
@@ -47,6 +50,10 @@ public final class HfApi implements Route {
   /** The largest paths-info form read, and the most paths it may name. */
   private static final long MAX_FORM = 1 << 20;
   private static final int MAX_PATHS = 10_000;
+  /** The versions a page of {@code commits} lists. */
+  private static final int COMMITS_PAGE = 100;
+  /** The last page of {@code commits} served (the first 100,000 versions of a history). */
+  private static final int MAX_COMMIT_PAGE = 999;
 
   private final Repository repo;
   private final MemoryBudget budget;
@@ -56,16 +63,40 @@ public final class HfApi implements Route {
     this.budget = budget;
   }
 
+  /** huggingface_hub encodes the slashes of a revision ({@code refs/pr/1}) and of a tree path into one segment. */
+  @Override
+  public boolean takesEncodedSlashes() {
+    return true;
+  }
+
+  /**
+   * Whether a path (its segments as {@link Exchange#segmentsKeepingEncodedSlashes} gives them) is one of this API's,
+   * whose errors carry the Hub's {@code X-Error-Code}s: so the server answers a request without a token there as the
+   * Hub answers one for a private repository, 401 {@code RepoNotFound}.
+   */
+  public static boolean claims(List<String> s) {
+    return s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models") || resolveAt(s) > 0;
+  }
+
+  /** The index of {@code resolve} in a {@code /{model}/resolve/{revision}/{path}} path, or -1. */
+  private static int resolveAt(List<String> s) {
+    int at = s.size() >= 4 && s.get(1).equals("resolve") ? 1 : s.size() >= 5 && s.get(2).equals("resolve") ? 2 : -1;
+    return at > 0 && s.subList(0, at).stream().noneMatch(HfApi::hasSlash) ? at : -1;
+  }
+
   @Override
   public boolean handle(Exchange ex) throws HttpError, IOException, InterruptedException {
-    List<String> s = ex.segments();
+    List<String> s = ex.segmentsKeepingEncodedSlashes();
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
       return true;
     }
-    int at = s.size() >= 4 && s.get(1).equals("resolve") ? 1 : s.size() >= 5 && s.get(2).equals("resolve") ? 2 : -1;
+    int at = resolveAt(s);
     if (at < 0) {
       return false;
+    }
+    if (s.subList(at + 2, s.size()).stream().anyMatch(HfApi::hasSlash)) {
+      ex.segments(); // 400: clients send a file path's slashes as they are; only the revision holds encoded ones
     }
     String model = String.join("/", s.subList(0, at));
     String revision = s.get(at + 1);
@@ -88,8 +119,9 @@ public final class HfApi implements Route {
     if (!ex.method().equals("GET") && !ex.isHead()) {
       throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
     }
-    // {model} | {model}/revision/{rev} | {model}/tree/{rev}[/{path}]; a model is one or two segments
-    for (int n = 1; n <= Math.min(2, rest.size()); n++) {
+    // {model} | {model}/revision/{rev} | {model}/tree/{rev}[/{path}] | {model}/refs | {model}/commits/{rev}; a model
+    // is one or two segments, neither with an encoded '/'
+    for (int n = 1; n <= Math.min(2, rest.size()) && !hasSlash(rest.get(n - 1)); n++) {
       String model = String.join("/", rest.subList(0, n));
       List<String> tail = rest.subList(n, rest.size());
       if (tail.isEmpty()) {
@@ -104,6 +136,16 @@ public final class HfApi implements Route {
         tree(ex, model, tail.get(1), String.join("/", tail.subList(2, tail.size())));
         return;
       }
+      // {a}/refs is also the info of a model named a/refs: that model's when there is one the token may read
+      if (tail.size() == 1 && tail.get(0).equals("refs")
+          && !(n == 1 && isReadableModel(ex, String.join("/", rest)))) {
+        refs(ex, model);
+        return;
+      }
+      if (tail.size() == 2 && tail.get(0).equals("commits")) {
+        commits(ex, model, tail.get(1));
+        return;
+      }
     }
     throw HttpError.notFound("no such Hugging Face API path: " + Exchange.clip(ex.rawPath()));
   }
@@ -114,7 +156,7 @@ public final class HfApi implements Route {
    * clients turn into their own errors ({@code revision_exists} says false); it was a 400 {@code bad-revision}.
    */
   private VersionRef version(Exchange ex, String model, String revision) throws HttpError, IOException {
-    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    requireRead(ex, model);
     try {
       return Revisions.resolve(repo, ex.access(), model, revision);
     } catch (HttpError e) {
@@ -128,7 +170,7 @@ public final class HfApi implements Route {
   }
 
   private void info(Exchange ex, String model, String revision) throws HttpError, IOException {
-    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    requireRead(ex, model);
     VersionRef v = version(ex, model, revision);
     Snapshot snap = repo.snapshot(v);
     ObjectNode o = Exchange.JSON.createObjectNode();
@@ -151,10 +193,11 @@ public final class HfApi implements Route {
   }
 
   private void tree(Exchange ex, String model, String revision, String under) throws HttpError, IOException {
-    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    requireRead(ex, model);
     VersionRef v = version(ex, model, revision);
     boolean recursive = "true".equals(ex.query("recursive"));
-    String prefix = under.isEmpty() ? "" : under + "/";
+    String dir = under.endsWith("/") ? under.substring(0, under.length() - 1) : under;
+    String prefix = dir.isEmpty() ? "" : dir + "/";
     ArrayNode out = Exchange.JSON.createArrayNode();
     TreeSet<String> dirs = new TreeSet<>();
     boolean any = false;
@@ -185,10 +228,95 @@ public final class HfApi implements Route {
     if (!any) {
       ex.set("X-Repo-Commit", v.id().hex());
       throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
-          + "' has no file or directory '" + under + "'");
+          + "' has no file or directory '" + dir + "'");
     }
     for (String d : dirs) {
       out.addObject().put("type", "directory").put("oid", "").put("size", 0).put("path", d);
+    }
+    ex.json(200, out);
+  }
+
+  /**
+   * Refuses a token that may not read {@code model} before anything tells whether the model exists: 403 {@code
+   * GatedRepo} with the reason in {@code X-Error-Message}, the Hub's answer to a token without access to a gated
+   * repository, for which huggingface_hub raises {@code GatedRepoError} (without a code, {@code hf_hub_download}
+   * reported a 403 as a network failure, "cannot find the requested files in the local cache").
+   */
+  private static void requireRead(Exchange ex, String model) throws HttpError {
+    try {
+      ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    } catch (HttpError e) {
+      throw new HttpError(e.status(), "GatedRepo", e.getMessage());
+    }
+  }
+
+  private boolean isReadableModel(Exchange ex, String model) throws IOException {
+    return ex.access().canRead(model) && repo.backend().refs().list(model + "/")
+        .stream().anyMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
+  }
+
+  private static boolean hasSlash(String segment) {
+    return segment.indexOf('/') >= 0;
+  }
+
+  /**
+   * {@code GET /api/models/{model}/refs}, huggingface_hub's {@code list_repo_refs}: the head as the branch {@code
+   * main} and every tag; a Ferry model has no pull requests or converted branches.
+   */
+  private void refs(Exchange ex, String model) throws HttpError, IOException {
+    requireRead(ex, model);
+    Map<ChunkId, List<String>> refs = repo.refsOf(model);
+    if (refs.isEmpty()) {
+      version(ex, model, Revisions.MAIN); // RepoNotFound
+    }
+    ObjectNode o = Exchange.JSON.createObjectNode();
+    ArrayNode branches = o.putArray("branches");
+    ArrayNode tags = o.putArray("tags");
+    o.putArray("converts");
+    o.putArray("pullRequests");
+    for (Map.Entry<ChunkId, List<String>> e : refs.entrySet()) {
+      for (String ref : e.getValue()) {
+        int colon = ref.indexOf(':');
+        String name = colon < 0 ? Revisions.MAIN : ref.substring(colon + 1);
+        (colon < 0 ? branches : tags).addObject().put("name", name)
+            .put("ref", (colon < 0 ? "refs/heads/" : "refs/tags/") + name).put("targetCommit", e.getKey().hex());
+      }
+    }
+    ex.json(200, o);
+  }
+
+  /**
+   * {@code GET /api/models/{model}/commits/{revision}[?p=N]}, huggingface_hub's {@code list_repo_commits}: the
+   * versions {@code ferry log} lists from the revision, newest first, {@value #COMMITS_PAGE} a page, with a {@code
+   * Link} header ({@code rel="next"}) to the next page as the Hub paginates.
+   */
+  private void commits(Exchange ex, String model, String revision) throws HttpError, IOException {
+    requireRead(ex, model);
+    VersionRef v = version(ex, model, revision);
+    int page;
+    try {
+      page = ex.query("p") == null ? 0 : Integer.parseInt(ex.query("p"));
+    } catch (NumberFormatException e) {
+      page = -1;
+    }
+    if (page < 0 || page > MAX_COMMIT_PAGE) {
+      throw new HttpError(400, "BadRequest", "page p=" + Exchange.clip(String.valueOf(ex.query("p")))
+          + " is not a number from 0 to " + MAX_COMMIT_PAGE);
+    }
+    int skip = page * COMMITS_PAGE;
+    List<VersionRef> line = repo.log(model + "@" + v.id().hex(), skip + COMMITS_PAGE + 1);
+    ArrayNode out = Exchange.JSON.createArrayNode();
+    for (VersionRef c : line.subList(Math.min(skip, line.size()), Math.min(skip + COMMITS_PAGE, line.size()))) {
+      String message = c.version().message();
+      int nl = message.indexOf('\n');
+      ObjectNode o = out.addObject().put("id", c.id().hex());
+      o.putArray("authors").addObject().put("user", c.version().author());
+      o.put("date", c.version().time().toString()).put("title", nl < 0 ? message : message.substring(0, nl))
+          .put("message", nl < 0 ? "" : message.substring(nl + 1).strip());
+    }
+    if (line.size() > skip + COMMITS_PAGE) {
+      ex.set(HttpHeader.LINK, "<" + ex.request().getHttpURI().asString().replaceFirst("\\?.*$", "") + "?p="
+          + (page + 1) + ">; rel=\"next\"");
     }
     ex.json(200, out);
   }
@@ -200,10 +328,10 @@ public final class HfApi implements Route {
    */
   private void pathsInfo(Exchange ex, String model, String revision) throws HttpError, IOException,
       InterruptedException {
-    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    requireRead(ex, model);
     VersionRef v = version(ex, model, revision);
     List<String> paths = new java.util.ArrayList<>();
-    for (java.util.Map.Entry<String, String> e : ex.formBody(MAX_FORM)) {
+    for (Map.Entry<String, String> e : ex.formBody(MAX_FORM)) {
       if (e.getKey().equals("paths")) {
         paths.add(e.getValue());
       }
@@ -260,7 +388,7 @@ public final class HfApi implements Route {
 
   private void resolveFile(Exchange ex, String model, String revision, String path) throws HttpError, IOException,
       InterruptedException {
-    ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
+    requireRead(ex, model);
     VersionRef v = version(ex, model, revision);
     Optional<FileEntry> found = repo.snapshot(v).file(path);
     if (found.isEmpty()) {

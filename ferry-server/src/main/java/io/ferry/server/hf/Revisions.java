@@ -10,11 +10,14 @@ import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.http.HttpError;
 import io.ferry.store.RefNames;
 import java.io.IOException;
+import java.util.Locale;
 
 /**
- * Revisions as Hugging Face clients and the model API name them: {@code main} (also {@code head} and {@code HEAD},
- * which some clients send for the default branch) is the model's head, a 64-digit hex text is a version id of the
- * model, anything else a tag.
+ * Revisions as Hugging Face clients and the model API name them: {@code main} (also {@code head}, {@code HEAD} and
+ * {@code refs/heads/main}, which some clients send for the default branch) is the model's head, a 64-digit hex text is
+ * a version id of the model, {@code refs/tags/NAME} is the tag NAME, anything else a tag or, when the model has no such
+ * tag and it is 4 to 63 hex digits, a version id prefix (an abbreviated commit hash, as git and the Hub take it: a ref
+ * wins over a prefix).
  */
 public final class Revisions {
   private Revisions() {}
@@ -22,24 +25,33 @@ public final class Revisions {
   /** The revision that means the model's default ref, its head. */
   public static final String MAIN = "main";
 
+  /** The Hub's full names of a branch and a tag: {@code refs/heads/main}, {@code refs/tags/v1}. */
+  private static final String HEADS = "refs/heads/";
+  private static final String TAGS = "refs/tags/";
+
+  /** The fewest hex digits taken as an abbreviated version id, as git and {@code ferry}'s {@code model@prefix}. */
+  private static final int MIN_PREFIX = 4;
+
   /**
-   * Resolves {@code revision} of {@code model}; a not-found message suggests only models {@code access} may read.
+   * Resolves revision {@code asked} of {@code model}; a not-found message suggests only models {@code access} may read.
    *
    * @throws HttpError 400 for an invalid model or tag name, 404 (with {@code X-Error-Code}-style codes {@code
    *     RepoNotFound} or {@code RevisionNotFound}) when it does not exist
    */
-  public static VersionRef resolve(Repository repo, Access access, String model, String revision) throws HttpError,
+  public static VersionRef resolve(Repository repo, Access access, String model, String asked) throws HttpError,
       IOException {
     try {
       RefNames.checkModel(model);
     } catch (InvalidInputException e) {
       throw new HttpError(400, "bad-model", e.getMessage());
     }
+    String revision = asked.startsWith(TAGS) ? asked.substring(TAGS.length()) : asked;
     String text;
-    if (revision.equals(MAIN) || revision.equals(RefNames.HEAD) || revision.equals("HEAD")) {
+    if (revision.equals(MAIN) || revision.equals(RefNames.HEAD) || revision.equals("HEAD")
+        || revision.equals(HEADS + MAIN)) {
       text = model;
     } else if (revision.length() == ChunkId.HEX_LENGTH && ChunkId.isValid(revision)) {
-      text = model + "@" + revision.toLowerCase(java.util.Locale.ROOT);
+      text = model + "@" + revision.toLowerCase(Locale.ROOT);
     } else {
       try {
         RefNames.checkTag(revision);
@@ -53,8 +65,25 @@ public final class Revisions {
     } catch (NotFoundException e) {
       boolean noModel = repo.backend().refs().list(model + "/").stream()
           .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
+      if (!noModel && revision.length() >= MIN_PREFIX && revision.length() < ChunkId.HEX_LENGTH
+          && revision.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
+        return prefix(repo, model, revision, e);
+      }
       throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound",
           ModelSuggestions.forAccess(e.getMessage(), access, repo.backend().refs()));
+    }
+  }
+
+  /** The version whose id starts with {@code prefix}, asked for as a revision that is no tag of the model. */
+  private static VersionRef prefix(Repository repo, String model, String prefix, NotFoundException noTag)
+      throws HttpError, IOException {
+    try {
+      return repo.resolve(model + "@" + prefix.toLowerCase(Locale.ROOT));
+    } catch (NotFoundException e) {
+      throw new HttpError(404, "RevisionNotFound", noTag.getMessage() + ", and no version id starts with '"
+          + prefix + "'");
+    } catch (InvalidInputException ambiguous) {
+      throw new HttpError(400, "bad-revision", ambiguous.getMessage());
     }
   }
 }

@@ -37,7 +37,8 @@ import org.eclipse.jetty.util.thread.Invocable;
  * <p>The path is split on {@code /} before percent-decoding, and every decoded segment is checked: no empty segment,
  * no {@code .} or {@code ..}, no {@code /}, {@code \}, NUL or other control character, valid UTF-8. A path that fails
  * is refused with 400 before any handler sees it, so names built from segments never hold a separator that the raw
- * path hid ({@code %2F}, {@code %2e%2e}).
+ * path hid ({@code %2F}, {@code %2e%2e}). The Hugging Face routes alone take an encoded {@code /} inside a segment
+ * ({@link #segmentsKeepingEncodedSlashes}).
  */
 public final class Exchange implements AutoCloseable {
   /** The JSON mapper of every request and response body, with core's read constraints. */
@@ -46,6 +47,7 @@ public final class Exchange implements AutoCloseable {
   private final Request request;
   private final Response response;
   private List<String> segments;
+  private List<String> looseSegments;
   private Fields query;
   private Access access;
   private String who = "-";
@@ -89,6 +91,25 @@ public final class Exchange implements AutoCloseable {
     return segments;
   }
 
+  /**
+   * As {@link #segments()}, except that an encoded {@code /} ({@code %2F}) stays inside its segment, for the Hugging
+   * Face routes alone: huggingface_hub sends a revision ({@code refs/pr/1}) and a tree path ({@code sub/dir}) each as
+   * one segment with its slashes encoded. Every {@code /}-separated piece of such a segment passes the same checks as a
+   * segment (not empty, {@code .} or {@code ..}).
+   *
+   * @throws HttpError 400 if a segment of the path is not acceptable
+   */
+  public List<String> segmentsKeepingEncodedSlashes() throws HttpError {
+    if (looseSegments == null) {
+      looseSegments = segmentsKeepingEncodedSlashes(request.getHttpURI().getPath());
+    }
+    return looseSegments;
+  }
+
+  /** Whether a segment of the path holds an encoded {@code /}, which {@link #segments()} refuses. */
+  public boolean hasEncodedSlash() throws HttpError {
+    return segmentsKeepingEncodedSlashes().stream().anyMatch(s -> s.indexOf('/') >= 0);
+  }
 
   /** The first value of a query parameter, or null. */
   public String query(String name) {
@@ -488,7 +509,23 @@ public final class Exchange implements AutoCloseable {
 
   // ------------------------------------------------------------------------------------------------- paths
 
+  /** The checked segments of a raw path, none holding an encoded {@code /}. */
   static List<String> segments(String rawPath) throws HttpError {
+    List<String> out = segmentsKeepingEncodedSlashes(rawPath);
+    for (String s : out) {
+      if (s.indexOf('/') >= 0) {
+        throw HttpError.badRequest("path '" + clip(rawPath) + "' has a segment with character U+002F (an encoded"
+            + " separator or control character)");
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The checked segments of a raw path, where a segment may hold an encoded {@code /} (and end in one: huggingface_hub
+   * sends a tree path {@code sub/} as {@code sub%2F}); every piece between such slashes is checked as a segment is.
+   */
+  static List<String> segmentsKeepingEncodedSlashes(String rawPath) throws HttpError {
     if (rawPath == null || rawPath.isEmpty() || rawPath.equals("/")) {
       return List.of();
     }
@@ -505,12 +542,15 @@ public final class Exchange implements AutoCloseable {
     List<String> out = new ArrayList<>();
     for (String raw : p.split("/", -1)) {
       String s = decode(raw, rawPath);
-      if (s.isEmpty() || s.equals(".") || s.equals("..")) {
-        throw HttpError.badRequest("path '" + clip(rawPath) + "' has an empty, '.' or '..' segment");
+      String pieces = s.length() > 1 && s.endsWith("/") ? s.substring(0, s.length() - 1) : s;
+      for (String piece : pieces.split("/", -1)) {
+        if (piece.isEmpty() || piece.equals(".") || piece.equals("..")) {
+          throw HttpError.badRequest("path '" + clip(rawPath) + "' has an empty, '.' or '..' segment");
+        }
       }
       for (int i = 0; i < s.length(); i++) {
         char c = s.charAt(i);
-        if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f) {
+        if (c == '\\' || c < 0x20 || c == 0x7f) {
           throw HttpError.badRequest("path '" + clip(rawPath) + "' has a segment with character U+"
               + String.format("%04X", (int) c) + " (an encoded separator or control character)");
         }
