@@ -119,6 +119,9 @@ if scenario == "open":
     call("snapshotHead", lambda: tree(h.snapshot_download(repo)))
     call("localDir", lambda: tree(h.snapshot_download(repo, revision=spec["tag"], local_dir=spec["localDir"])))
     call("snapshotMissingRevision", lambda: h.snapshot_download(repo, revision="nope"))
+    call("renamedFile", lambda: digest(h.hf_hub_download("org/py-old", "config.json", revision="prod")))
+    call("renamedInfo", lambda: api.model_info("org/py-old").id)
+    call("renamedSnapshot", lambda: tree(h.snapshot_download("org/py-old", revision="prod")))
 elif scenario == "offline":
     # HF_HUB_OFFLINE=1 and an endpoint nobody answers: all from the cache the "open" scenario filled
     call("offlineSnapshot", lambda: tree(h.snapshot_download(repo, revision=spec["tag"])))

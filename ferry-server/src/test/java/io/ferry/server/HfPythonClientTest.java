@@ -85,6 +85,10 @@ class HfPythonClientTest {
     io.ferry.testkit.DirectoryState.copy(model, second);
     Files.writeString(second.resolve("config.json"), "{\"model_type\": \"llama\", \"v\": 2}");
     head = fx.repo.push(second, REPO, PushOptions.builder().message("second").author("test").build());
+    // org/py-old, renamed twice since: its old name must lead to org/py-now
+    fx.repo.push(model, "org/py-old:prod", PushOptions.builder().message("old name").author("test").build());
+    fx.repo.renameModel("org/py-old", "org/py-mid");
+    fx.repo.renameModel("org/py-mid", "org/py-now");
   }
 
   @AfterAll
@@ -182,6 +186,10 @@ class HfPythonClientTest {
     headFiles.put("config.json", headSha);
     assertThat(files(r.get("snapshotHead"))).isEqualTo(headFiles);
     assertThat(files(r.get("localDir"))).isEqualTo(taggedFiles);
+    // a renamed model's old name answers 307 to the present one, as the Hub for a renamed repository
+    assertThat(r.get("renamedFile").asText()).as(r.get("renamedFile").toString()).isEqualTo(sha);
+    assertThat(r.get("renamedInfo").asText()).isEqualTo("org/py-now");
+    assertThat(files(r.get("renamedSnapshot"))).isEqualTo(taggedFiles);
 
     // offline, nobody listening at the endpoint: everything from the cache the calls above filled
     JsonNode off = run("offline", "http://127.0.0.1:9", home, Map.of("HF_HUB_OFFLINE", "1"));

@@ -277,6 +277,16 @@ class ModelAndHfApiTest {
       assertThat(json(other.send(get(at, "/api/models/org/refs"))).get("id").asText()).isEqualTo("org/refs");
       assertThat(json(other.send(get(at, "/api/models/org/refs/refs"))).get("branches").get(0).get("name").asText())
           .isEqualTo("main");
+      // a renamed model: 307 to the same path under its present name, query kept; a name never used stays a 404
+      other.repo.renameModel("org/tiny", "org/moved");
+      for (String[] p : new String[][] {{"/org/tiny/resolve/main/config.json", "/org/moved/resolve/main/config.json"},
+          {"/api/models/org/tiny?a=1", "/api/models/org/moved?a=1"},
+          {"/api/models/org/tiny/tree/main", "/api/models/org/moved/tree/main"}}) {
+        HttpResponse<byte[]> r = other.send(get(at, p[0]));
+        assertThat(r.statusCode()).as(p[0]).isEqualTo(307);
+        assertThat(r.headers().firstValue("location")).as(p[0]).hasValue(p[1]);
+      }
+      assertThat(other.send(get(at, "/api/models/org/never")).statusCode()).isEqualTo(404);
     }
   }
 

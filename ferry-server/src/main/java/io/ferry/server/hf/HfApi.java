@@ -12,6 +12,7 @@ import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
 import io.ferry.server.http.Route;
+import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
@@ -35,14 +36,17 @@ import org.eclipse.jetty.http.HttpHeader;
  * <ul>
  *   <li>{@code GET|HEAD /{model}/resolve/{revision}/{path}}: the file, with {@code Range}, {@code ETag} and {@code
  *       X-Linked-Etag} (the file's SHA-256, what the Hub calls its LFS oid), {@code X-Linked-Size} and {@code
- *       X-Repo-Commit} (the version id); never a redirect.
+ *       X-Repo-Commit} (the version id); no redirect (but for a renamed model).
  *   <li>{@code GET /api/models/{model}} and {@code /api/models/{model}/revision/{revision}}: the model's files
  *       ({@code siblings} with {@code rfilename}, {@code size} and {@code lfs}).
  *   <li>{@code GET /api/models/{model}/tree/{revision}[/{path}]}: the files and directories under a path.
  *   <li>{@code POST /api/models/{model}/paths-info/{revision}}: the files and directories among given paths.
+ *   <li>{@code GET /api/models/{model}/refs} and {@code /api/models/{model}/commits/{revision}}: the head and tags,
+ *       the history.
  * </ul>
  *
- * A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A model name may hold one
+ * A model renamed by {@code ferry mv} answers 307 to the same path under its present name, as the Hub does for a
+ * renamed repository. A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A model name may hold one
  * {@code /} ({@code org/name}). File bytes come chunk by chunk through core's verified read path (SHA-256 checked),
  * one chunk in memory at a time within the server's {@link MemoryBudget}.
  */
@@ -86,6 +90,16 @@ public final class HfApi implements Route {
 
   @Override
   public boolean handle(Exchange ex) throws HttpError, IOException, InterruptedException {
+    try {
+      return dispatch(ex);
+    } catch (Renamed r) {
+      ex.set(HttpHeader.LOCATION, r.location);
+      ex.json(307, Exchange.JSON.createObjectNode().put("message", r.getMessage()));
+      return true;
+    }
+  }
+
+  private boolean dispatch(Exchange ex) throws HttpError, IOException, InterruptedException {
     List<String> s = ex.segmentsKeepingEncodedSlashes();
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
@@ -160,6 +174,9 @@ public final class HfApi implements Route {
     try {
       return Revisions.resolve(repo, ex.access(), model, revision);
     } catch (HttpError e) {
+      if (e.code().equals("RepoNotFound")) {
+        redirectIfRenamed(ex, model);
+      }
       if (!e.code().equals("bad-revision")) {
         throw e;
       }
@@ -247,6 +264,54 @@ public final class HfApi implements Route {
       ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
     } catch (HttpError e) {
       throw new HttpError(e.status(), "GatedRepo", e.getMessage());
+    }
+  }
+
+  /**
+   * A model renamed since: {@link #handle} answers 307 to {@link #location}. A 404 {@code RepoNotFound} should it
+   * reach the server's error handling.
+   */
+  private static final class Renamed extends HttpError {
+    private final String location;
+
+    Renamed(String model, String now, String location) {
+      super(404, "RepoNotFound", "model '" + model + "' was renamed to '" + now + "' (ferry mv)");
+      this.location = location;
+    }
+  }
+
+  /** The most renames followed from a name to the model's present one. */
+  private static final int MAX_RENAMES = 10;
+
+  /**
+   * For a model that {@code ferry mv} renamed (the last entry of its head's log deletes it with "mv OLD NEW"): 307 to
+   * the same path under the present name, relative, as the Hub redirects the paths of a renamed repository (its
+   * clients follow it). Renames in a row lead to the last name; nothing happens unless that model exists and the
+   * token may read it.
+   */
+  private void redirectIfRenamed(Exchange ex, String model) throws HttpError, IOException {
+    String now = model;
+    for (int i = 0; i < MAX_RENAMES; i++) {
+      List<RefLogEntry> log = repo.backend().refs().log(RefNames.head(now));
+      String why = log.isEmpty() ? "" : log.get(log.size() - 1).why();
+      String prefix = "mv " + now + " ";
+      if (log.isEmpty() || log.get(log.size() - 1).newId() != null || !why.startsWith(prefix)) {
+        break;
+      }
+      now = why.substring(prefix.length());
+      if (isReadableModel(ex, now)) {
+        // the path with the model's segments (as sent, so only when sent unencoded) replaced
+        String raw = ex.rawPath();
+        String old = "/" + model;
+        int at = raw.startsWith("/api/models/") ? "/api/models".length() : 0;
+        int end = at + old.length();
+        if (!raw.startsWith(old, at) || raw.length() > end && raw.charAt(end) != '/') {
+          return;
+        }
+        String query = ex.request().getHttpURI().getQuery();
+        throw new Renamed(model, now, raw.substring(0, at) + "/" + now + raw.substring(end)
+            + (query == null ? "" : "?" + query));
+      }
     }
   }
 
