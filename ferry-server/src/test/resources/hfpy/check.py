@@ -63,6 +63,8 @@ if scenario == "open":
     call("missingShortId", lambda: h.hf_hub_download(repo, "config.json", revision="abcdef01"))
     call("prRevision", lambda: h.hf_hub_download(repo, "config.json", revision="refs/pr/1"))
     call("missingModel", lambda: h.hf_hub_download("org/nope", "config.json"))
+    call("dataset", lambda: h.hf_hub_download(repo, "config.json", repo_type="dataset"))
+    call("datasetInfo", lambda: api.dataset_info(repo))
     call("infoMissingModel", lambda: api.model_info("org/nope"))
     call("infoMissingRevision", lambda: api.model_info(repo, revision="nope"))
 

@@ -123,6 +123,11 @@ class HfPythonClientTest {
     // for a network failure: LocalEntryNotFoundError "check your connection")
     assertError(r, "prRevision", "RevisionNotFoundError", 404);
     assertError(r, "missingModel", "RepositoryNotFoundError", 404);
+    // Ferry holds models only: a dataset is a repository it does not have (was a 404 without a code, which
+    // hf_hub_download reported as a network failure)
+    assertError(r, "dataset", "RepositoryNotFoundError", 404);
+    assertError(r, "datasetInfo", "RepositoryNotFoundError", 404);
+    assertThat(r.get("dataset").get("message").asText()).contains("models only");
     assertError(r, "infoMissingModel", "RepositoryNotFoundError", 404);
     assertError(r, "infoMissingRevision", "RevisionNotFoundError", 404);
     assertError(r, "snapshotMissingRevision", "RevisionNotFoundError", 404);

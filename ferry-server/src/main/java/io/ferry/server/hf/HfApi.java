@@ -79,7 +79,18 @@ public final class HfApi implements Route {
    * Hub answers one for a private repository, 401 {@code RepoNotFound}.
    */
   public static boolean claims(List<String> s) {
-    return s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models") || resolveAt(s) > 0;
+    return s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models") || resolveAt(s) > 0
+        || otherRepoType(s) != null;
+  }
+
+  /**
+   * {@code dataset} or {@code space} for the Hub's paths of those repository types ({@code /api/datasets/...}, {@code
+   * /datasets/{org}/{name}/resolve/...}), which Ferry does not hold; null for any other path.
+   */
+  private static String otherRepoType(List<String> s) {
+    boolean api = s.size() >= 3 && s.get(0).equals("api");
+    String kind = api ? s.get(1) : s.size() >= 6 && s.get(3).equals("resolve") && resolveAt(s) < 0 ? s.get(0) : "";
+    return kind.equals("datasets") || kind.equals("spaces") ? kind.substring(0, kind.length() - 1) : null;
   }
 
   /** The index of {@code resolve} in a {@code /{model}/resolve/{revision}/{path}} path, or -1. */
@@ -104,6 +115,13 @@ public final class HfApi implements Route {
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
       return true;
+    }
+    String other = otherRepoType(s);
+    if (other != null) {
+      // huggingface_hub raises RepositoryNotFoundError for this (a 404 without the code read as a network failure)
+      throw new HttpError(404, "RepoNotFound", "this server holds models only, no " + other + " ('"
+          + Exchange.clip(String.join("/", s.subList(s.get(0).equals("api") ? 2 : 1, Math.min(s.size(),
+              s.get(0).equals("api") ? 4 : 3)))) + "'): use repo_type=\"model\"");
     }
     int at = resolveAt(s);
     if (at < 0) {
