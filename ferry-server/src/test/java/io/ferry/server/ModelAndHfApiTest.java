@@ -263,8 +263,8 @@ class ModelAndHfApiTest {
     assertThat(ids).containsExactly(v2, v1);
     assertThat(commits.headers().firstValue("link")).isEmpty();
     assertThat(json(fx.send(get(base, "/api/models/org/tiny/commits/prod?p=1")))).isEmpty();
-    for (String bad : List.of("-1", "1000", "x")) {
-      assertThat(fx.send(get(base, "/api/models/org/tiny/commits/main?p=" + bad)).statusCode()).as(bad)
+    for (String bad : List.of("p=-1", "p=1000", "p=x", "limit=0", "limit=101")) {
+      assertThat(fx.send(get(base, "/api/models/org/tiny/commits/main?" + bad)).statusCode()).as(bad)
           .isEqualTo(400);
     }
     HttpResponse<byte[]> none = fx.send(get(base, "/api/models/org/none/refs"));
@@ -287,6 +287,22 @@ class ModelAndHfApiTest {
         assertThat(r.headers().firstValue("location")).as(p[0]).hasValue(p[1]);
       }
       assertThat(other.send(get(at, "/api/models/org/never")).statusCode()).isEqualTo(404);
+
+      // pages (of 2 here; 100 by default): a Link to the next, absolute as the Hub's (huggingface_hub follows it as is)
+      Path small = Files.createDirectories(own.resolve("small"));
+      for (int i = 0; i < 3; i++) {
+        Files.writeString(small.resolve("config.json"), "{\"v\": " + i + "}");
+        other.repo.push(small, "org/many", PushOptions.builder().message("v" + i).author("test").build());
+      }
+      HttpResponse<byte[]> first = other.send(get(at, "/api/models/org/many/commits/main?limit=2"));
+      assertThat(json(first)).hasSize(2);
+      assertThat(json(first).get(0).get("title").asText()).isEqualTo("v2");
+      String next = first.headers().firstValue("link").orElse("");
+      assertThat(next).isEqualTo("<" + at.resolve("/api/models/org/many/commits/main?p=1&limit=2") + ">; rel=\"next\"");
+      HttpResponse<byte[]> last = other.send(HttpRequest.newBuilder(URI.create(next.substring(1, next.indexOf('>')))));
+      assertThat(json(last)).hasSize(1);
+      assertThat(json(last).get(0).get("title").asText()).isEqualTo("v0");
+      assertThat(last.headers().firstValue("link")).isEmpty();
     }
   }
 

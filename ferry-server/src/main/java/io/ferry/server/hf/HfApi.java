@@ -370,26 +370,18 @@ public final class HfApi implements Route {
 
   /**
    * {@code GET /api/models/{model}/commits/{revision}[?p=N]}, huggingface_hub's {@code list_repo_commits}: the
-   * versions {@code ferry log} lists from the revision, newest first, {@value #COMMITS_PAGE} a page, with a {@code
-   * Link} header ({@code rel="next"}) to the next page as the Hub paginates.
+   * versions {@code ferry log} lists from the revision, newest first, {@value #COMMITS_PAGE} a page (fewer with {@code
+   * limit}), with a {@code Link} header ({@code rel="next"}) to the next page as the Hub paginates.
    */
   private void commits(Exchange ex, String model, String revision) throws HttpError, IOException {
     requireRead(ex, model);
     VersionRef v = version(ex, model, revision);
-    int page;
-    try {
-      page = ex.query("p") == null ? 0 : Integer.parseInt(ex.query("p"));
-    } catch (NumberFormatException e) {
-      page = -1;
-    }
-    if (page < 0 || page > MAX_COMMIT_PAGE) {
-      throw new HttpError(400, "BadRequest", "page p=" + Exchange.clip(String.valueOf(ex.query("p")))
-          + " is not a number from 0 to " + MAX_COMMIT_PAGE);
-    }
-    int skip = page * COMMITS_PAGE;
-    List<VersionRef> line = repo.log(model + "@" + v.id().hex(), skip + COMMITS_PAGE + 1);
+    int page = intQuery(ex, "p", 0, 0, MAX_COMMIT_PAGE);
+    int size = intQuery(ex, "limit", COMMITS_PAGE, 1, COMMITS_PAGE);
+    int skip = page * size;
+    List<VersionRef> line = repo.log(model + "@" + v.id().hex(), skip + size + 1);
     ArrayNode out = Exchange.JSON.createArrayNode();
-    for (VersionRef c : line.subList(Math.min(skip, line.size()), Math.min(skip + COMMITS_PAGE, line.size()))) {
+    for (VersionRef c : line.subList(Math.min(skip, line.size()), Math.min(skip + size, line.size()))) {
       String message = c.version().message();
       int nl = message.indexOf('\n');
       ObjectNode o = out.addObject().put("id", c.id().hex());
@@ -397,11 +389,30 @@ public final class HfApi implements Route {
       o.put("date", c.version().time().toString()).put("title", nl < 0 ? message : message.substring(0, nl))
           .put("message", nl < 0 ? "" : message.substring(nl + 1).strip());
     }
-    if (line.size() > skip + COMMITS_PAGE) {
+    if (line.size() > skip + size) {
+      String limit = ex.query("limit") == null ? "" : "&limit=" + size;
       ex.set(HttpHeader.LINK, "<" + ex.request().getHttpURI().asString().replaceFirst("\\?.*$", "") + "?p="
-          + (page + 1) + ">; rel=\"next\"");
+          + (page + 1) + limit + ">; rel=\"next\"");
     }
     ex.json(200, out);
+  }
+
+  /** A whole-number query parameter from {@code min} to {@code max}, {@code absent} when not given. */
+  private static int intQuery(Exchange ex, String name, int absent, int min, int max) throws HttpError {
+    String text = ex.query(name);
+    if (text == null) {
+      return absent;
+    }
+    try {
+      int n = Integer.parseInt(text);
+      if (n >= min && n <= max) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // said below
+    }
+    throw new HttpError(400, "BadRequest", name + "=" + Exchange.clip(text) + " is not a number from " + min + " to "
+        + max);
   }
 
   /**
