@@ -119,9 +119,10 @@ public final class HfApi implements Route {
     String other = otherRepoType(s);
     if (other != null) {
       // huggingface_hub raises RepositoryNotFoundError for this (a 404 without the code read as a network failure)
+      int from = s.get(0).equals("api") ? 2 : 1; // the repository's name: {org}/{name} after the type
+      String name = String.join("/", s.subList(from, Math.min(s.size(), from + 2)));
       throw new HttpError(404, "RepoNotFound", "this server holds models only, no " + other + " ('"
-          + Exchange.clip(String.join("/", s.subList(s.get(0).equals("api") ? 2 : 1, Math.min(s.size(),
-              s.get(0).equals("api") ? 4 : 3)))) + "'): use repo_type=\"model\"");
+          + Exchange.clip(name) + "'): use repo_type=\"model\"");
     }
     int at = resolveAt(s);
     if (at < 0) {
