@@ -60,8 +60,9 @@ final class VerifyCommand extends StoreCommand {
     for (String e : r.problems()) {
       err().println("ferry verify: " + Format.printable(e));
     }
-    out().printf("%s: %d versions, %d chunks, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", r.versions(), r.chunks(),
-        Format.bytes(r.bytes()), r.ok() ? "" : ", " + Format.count(r.problems().size(), "error"));
+    out().printf("%s: %s, %s, %s checked%s%n", r.ok() ? "ok" : "CORRUPT", Format.count(r.versions(), "version"),
+        Format.count(r.chunks(), "chunk"), Format.bytes(r.bytes()),
+        r.ok() ? "" : ", " + Format.count(r.problems().size(), "error"));
   }
 
   /** The fields of {@code --json} that every verify prints. */

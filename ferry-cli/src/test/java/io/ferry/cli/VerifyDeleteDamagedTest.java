@@ -84,6 +84,16 @@ class VerifyDeleteDamagedTest {
   }
 
   @Test
+  void theSummaryCountsInTheSingularWhenThereIsOne() throws IOException {
+    Cli one = new Cli(tmp.resolve("one")).init();
+    Path file = tmp.resolve("notes.txt");
+    Files.writeString(file, "one small file, one chunk");
+    one.push(file, "n");
+    assertThat(one.run("verify").ok().line()).isEqualTo("ok: 1 version, 1 chunk, 25 B checked");
+    assertThat(cli.run("verify").ok().line()).matches("ok: 1 version, [0-9]+ chunks, .* checked");
+  }
+
+  @Test
   void anObjectThatCannotBeReadIsKept() throws IOException {
     Path obj = biggestObject();
     Files.delete(obj);
