@@ -171,7 +171,9 @@ final class DeriveCommand implements Callable<Integer> {
   }
 
   @Command(name = "cast", description = "Cast float tensors (F32, F16, BF16, F64) to another float type, rounding to "
-      + "nearest even. Other tensors are kept as they are.")
+      + "nearest even. Other tensors are kept as they are.",
+      footer = {"%nExamples:%n  ferry derive cast llama:prod --to bf16 --as llama:bf16",
+          "  ferry derive cast llama:prod --to f16 --exclude norm --as llama-f16:v1"})
   static final class Cast extends Base {
     @Option(names = "--to", required = true, paramLabel = "TYPE", description = "bf16, f16 or f32.")
     String to;
@@ -189,7 +191,10 @@ final class DeriveCommand implements Callable<Integer> {
   }
 
   @Command(name = "quantize", description = "Quantize 2-D float tensors to 8- or 4-bit integers with a scale (and a "
-      + "zero point) per group of a row; layout ferry-groupwise-int/1 (docs/derivations.md).")
+      + "zero point) per group of a row; layout ferry-groupwise-int/1 (docs/derivations.md).",
+      footer = {"%nExamples:%n  ferry derive quantize llama:prod --bits 4 --group-size 128 --as llama:q4",
+          "  ferry derive quantize llama:prod --bits 8 --symmetric --exclude embed \\",
+          "      --as llama-int8:v1"})
   static final class Quantize extends Base {
     @Option(names = "--bits", required = true, description = "8 or 4.")
     int bits;
@@ -214,7 +219,8 @@ final class DeriveCommand implements Callable<Integer> {
   }
 
   @Command(name = "dequantize", description = "Restore the float tensors of a quantized version; the error against "
-      + "the original is measured when this store holds it.")
+      + "the original is measured when this store holds it.",
+      footer = {"%nExample:%n  ferry derive dequantize llama:q4 --to bf16 --as llama:q4-back"})
   static final class Dequantize extends Base {
     @Option(names = "--to", paramLabel = "TYPE", description = "bf16, f16 or f32 (default: each tensor's type "
         + "before quantization).")
@@ -227,7 +233,9 @@ final class DeriveCommand implements Callable<Integer> {
   }
 
   @Command(name = "prune", description = "Magnitude pruning of float tensors: zero every |x| < T, or exactly "
-      + "round(S x n) smallest elements per tensor (ties: lower index first).")
+      + "round(S x n) smallest elements per tensor (ties: lower index first).",
+      footer = {"%nExamples:%n  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50",
+          "  ferry derive prune llama:prod --threshold 1e-3 --as llama:t3"})
   static final class Prune extends Base {
     @Option(names = "--threshold", paramLabel = "T", description = "Zero elements with |x| < T (T > 0).")
     Double threshold;

@@ -8,11 +8,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "rollback", description = "Move a tag back to its previous target, from its ref log.",
+@Command(name = "rollback", description = "Move a tag (or, given a model alone, its head) back to its previous "
+    + "target, from its ref log.",
     footer = {"%nExamples:%n  ferry rollback llama-7b:prod",
         "  ferry rollback llama-7b:prod --expect 9c1e...(full id of the bad version)"})
 final class RollbackCommand extends StoreCommand {
-  @Parameters(index = "0", paramLabel = "MODEL:TAG") String ref;
+  @Parameters(index = "0", paramLabel = "MODEL:TAG|MODEL") String ref;
 
   @Option(names = "--expect", paramLabel = "ID", description = "Full version id the tag must point at now, the one to"
       + " roll back from; exit 4 if it points elsewhere (someone rolled it back or moved it already).")

@@ -72,7 +72,8 @@ final class TokenCommand extends GroupCommand {
     }
   }
 
-  @Command(name = "list", aliases = "ls", description = "List the tokens (ids, names, scopes; never secrets).")
+  @Command(name = "list", aliases = "ls", description = "List the tokens (ids, names, scopes; never secrets).",
+      footer = {"%nExample:%n  ferry token list --tokens tokens.json"})
   static final class Ls extends StoreCommand {
     @Option(names = "--tokens", required = true, paramLabel = "FILE", description = "Tokens file.")
     Path tokens;
@@ -96,7 +97,8 @@ final class TokenCommand extends GroupCommand {
     }
   }
 
-  @Command(name = "revoke", description = "Remove a token by id or name; servers refuse it from their next request.")
+  @Command(name = "revoke", description = "Remove a token by id or name; servers refuse it from their next request.",
+      footer = {"%nExample:%n  ferry token revoke --tokens tokens.json inference"})
   static final class Revoke extends StoreCommand {
     @Option(names = "--tokens", required = true, paramLabel = "FILE", description = "Tokens file.")
     Path tokens;

@@ -23,7 +23,7 @@ import picocli.CommandLine.Parameters;
         + " version larger than its maxmemory),"
         + " 3 if a chunk is corrupt in the store.",
         "%nExamples:%n  ferry warm llama-7b:prod --cache redis://cache:6379",
-        "  FERRY_CACHE=redis-cluster://10.0.0.1:6379,10.0.0.2:6379 ferry warm llama-7b:prod"})
+        "  FERRY_CACHE=redis-cluster://10.0.0.1:6379,10.0.0.2:6379 \\", "      ferry warm llama-7b:prod"})
 final class WarmCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 

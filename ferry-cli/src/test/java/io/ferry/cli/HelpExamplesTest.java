@@ -10,7 +10,8 @@ import picocli.CommandLine;
 /**
  * Every example in every help text can be copied from an 80-column terminal: picocli never wraps an example line
  * (which would split tokens such as {@code s3://models/ferry}), and an example longer than a line is continued with a
- * backslash, as a shell reads it.
+ * backslash, as a shell reads it. Every command that runs (not a group of subcommands) has an example, as the README
+ * promises.
  */
 class HelpExamplesTest {
   @Test
@@ -18,6 +19,28 @@ class HelpExamplesTest {
     List<String> checked = new ArrayList<>();
     check(FerryCli.commandLine(), checked);
     assertThat(checked).as("examples found").hasSizeGreaterThan(30);
+  }
+
+  @Test
+  void everyCommandThatRunsHasAnExample() {
+    List<String> without = new ArrayList<>();
+    withoutExample(FerryCli.commandLine(), without);
+    assertThat(without).as("commands whose --help shows no example").isEmpty();
+  }
+
+  private static void withoutExample(CommandLine cmd, List<String> without) {
+    String name = cmd.getCommandSpec().qualifiedName(" ");
+    boolean group = cmd.getSubcommands().values().stream().anyMatch(sub -> sub != cmd && !sub.getCommandName()
+        .equals("help"));
+    if (!group && !cmd.getCommandName().equals("help")
+        && !cmd.getUsageMessage(CommandLine.Help.Ansi.OFF).lines().anyMatch(l -> l.matches("Examples?:"))) {
+      without.add(name);
+    }
+    for (CommandLine sub : cmd.getSubcommands().values()) {
+      if (sub != cmd && !sub.getCommandName().equals("help")) {
+        withoutExample(sub, without);
+      }
+    }
   }
 
   private static void check(CommandLine cmd, List<String> checked) {
@@ -29,7 +52,10 @@ class HelpExamplesTest {
     for (String f : cmd.getCommandSpec().usageMessage().footer()) {
       for (String line : f.split("%n")) {
         String example = line.stripTrailing();
-        if (!example.strip().startsWith("ferry ") && !example.strip().startsWith("source <(")) {
+        // an example may set environment variables first: FERRY_CACHE=... ferry warm ...
+        String command = example.strip();
+        boolean env = command.matches("[A-Z][A-Z0-9_]*=\\S*(\\s.*)?");
+        if (!env && !command.startsWith("ferry ") && !command.startsWith("source <(")) {
           continue;
         }
         assertThat(usage.lines().map(String::stripTrailing).toList()).as("%s: example wrapped by picocli",
