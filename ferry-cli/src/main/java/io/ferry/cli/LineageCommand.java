@@ -66,7 +66,8 @@ final class LineageCommand extends StoreCommand {
   }
 
   private static ObjectNode node(ObjectNode n, Lineage.Node node) {
-    n.put("relation", node.relation());
+    // the relation is an enum value, camelCase in JSON as every other (derived-from: derivedFrom)
+    n.put("relation", JsonOut.camel(node.relation()));
     if (node.version() == null) {
       return n.put("version", node.id().hex()).put("inStore", false);
     }

@@ -546,7 +546,7 @@ class DeriveCommandTest {
     DeriveSupport.Run st = ferry(store, "lineage", "student:v1", "--json");
     JsonNode j = DeriveSupport.JSON.readTree(st.out());
     assertThat(j.path("parents")).hasSize(1);
-    assertThat(j.path("parents").get(0).path("relation").asText()).isEqualTo("derived-from");
+    assertThat(j.path("parents").get(0).path("relation").asText()).isEqualTo("derivedFrom");
     assertThat(j.path("parents").get(0).path("refs").toString()).contains("m:prod");
     assertThat(j.path("derivation").path("method").asText()).isEqualTo("distill");
     assertThat(j.path("derivation").path("metrics").path("evalLoss").asDouble()).isEqualTo(1.23);

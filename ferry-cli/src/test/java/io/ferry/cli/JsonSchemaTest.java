@@ -197,6 +197,108 @@ class JsonSchemaTest {
   }
 
   @Test
+  void initRefMovesAndRemovalsPrintTheirPinnedFields() throws IOException {
+    conforms("init", cli.run("init", "--json").ok().json(), schema("store", "string"));
+    Map<String, String> tagSchema = schema("ref", "string", "old", "id?", "new", "id?", "result", "string");
+    JsonNode deleted = cli.run("tag", "-d", "tiny:candidate", "--json").ok().json();
+    conforms("tag -d", deleted, tagSchema);
+    assertThat(deleted.get("ref").asText()).isEqualTo("tiny:candidate");
+    assertThat(deleted.get("new").isNull()).as("tag -d: new is null: %s", deleted).isTrue();
+
+    JsonNode rmVersion = cli.run("rm", "tiny@" + v2.substring(0, 12), "--json").ok().json();
+    conforms("rm MODEL@ID", rmVersion, schema("ref", "string", "moved", "array"));
+    conforms("rm MODEL@ID.moved[]", rmVersion.get("moved").get(0), schema("ref", "string", "old", "id", "new",
+        "id?"));
+    assertThat(rmVersion.get("moved").get(0).get("new").asText()).isEqualTo(v1);
+
+    JsonNode mv = cli.run("mv", "tiny", "small", "--json").ok().json();
+    conforms("mv", mv, schema("from", "string", "to", "string", "moved", "array"));
+    mv.get("moved").forEach(m -> conforms("mv.moved[]", m, schema("ref", "string", "version", "id")));
+    List<String> movedRefs = new ArrayList<>();
+    mv.get("moved").forEach(m -> movedRefs.add(m.get("ref").asText()));
+    assertThat(movedRefs).containsExactlyInAnyOrder("small", "small:prod");
+
+    JsonNode rm = cli.run("rm", "small", "--force", "--json").ok().json();
+    conforms("rm MODEL", rm, schema("model", "string", "removed", "object"));
+    assertThat(rm.get("removed").get("small:prod").asText()).as("removed is keyed by ref: %s", rm).isEqualTo(v1);
+  }
+
+  @Test
+  void diffEntriesPullAsAndLineageRelationsFollowThePage() throws IOException {
+    Path renamed = model("r", 1);
+    Files.move(renamed.resolve("config.json"), renamed.resolve("settings.json"));
+    cli.push(renamed, "tiny:renamed");
+    JsonNode diff = cli.run("diff", "tiny:prod", "tiny:renamed", "--json").ok().json();
+    Map<String, String> fileChange = schema("path", "string", "change", "string", "sizeA", "integer", "sizeB",
+        "integer", "renamedFrom", "string?");
+    diff.get("files").forEach(f -> conforms("diff.files[]", f, fileChange));
+    assertThat(diff.get("files").toString()).contains("\"renamedFrom\":\"config.json\"");
+    JsonNode changed = cli.run("diff", "tiny:prod", "tiny:candidate", "--json").ok().json();
+    Map<String, String> tensorChange = schema("name", "string", "file", "string?", "change", "string", "dtypeA",
+        "string?", "shapeA", "array?", "bytesA", "integer?", "dtypeB", "string?", "shapeB", "array?", "bytesB",
+        "integer?");
+    assertThat(changed.get("tensors")).isNotEmpty();
+    changed.get("tensors").forEach(t -> conforms("diff.tensors[]", t, tensorChange));
+
+    JsonNode pulled = cli.run("pull", "tiny:prod", tmp.resolve("pt").toString(), "--as", "torch", "--json").ok()
+        .json();
+    conforms("pull --as", pulled, with(VERSION, "ref", "string", "dir", "string", "verified", "boolean", "as",
+        "string", "convertedTensorCount", "integer", "writtenBytes", "integer"));
+    assertThat(pulled.get("as").asText()).isEqualTo("torch");
+
+    cli.run("derive", "cast", "tiny:prod", "--to", "bf16", "--as", "tiny-bf16", "--json").ok();
+    JsonNode derived = cli.run("lineage", "tiny-bf16", "--json").ok().json();
+    JsonNode source = cli.run("lineage", "tiny:prod", "--json").ok().json();
+    List<String> relations = new ArrayList<>();
+    for (JsonNode l : List.of(derived, source)) {
+      relations.add(l.get("relation").asText());
+      l.get("parents").forEach(p -> relations.add(p.get("relation").asText()));
+      l.get("children").forEach(c -> relations.add(c.get("relation").asText()));
+    }
+    assertThat(relations).as("lineage relations are enum values, camelCase").contains("derivedFrom", "derived")
+        .allMatch(r -> CAMEL.matcher(r).matches());
+  }
+
+  @Test
+  void checkpointCommandsPrintTheVersionObjectAndTheirSteps() throws IOException {
+    JsonNode pushed = cli.run("checkpoint", "push", model("s", 5).toString(), "run", "--step", "10", "--json").ok()
+        .json();
+    conforms("checkpoint push", pushed, with(VERSION, "ref", "string", "upToDate", "boolean", "pushedBytes",
+        "integer", "pushedChunkCount", "integer", "run", "string", "step", "integer", "dropped", "array"));
+    cli.run("checkpoint", "push", model("s2", 6).toString(), "run", "--step", "20", "--keep-last", "1").ok();
+    JsonNode ls = cli.run("checkpoint", "ls", "run", "--json").ok().json();
+    assertThat(ls).hasSize(1);
+    conforms("checkpoint ls[]", ls.get(0), with(VERSION, "step", "integer"));
+    Map<String, String> stepVersion = schema("step", "integer", "version", "id");
+    JsonNode latest = cli.run("checkpoint", "latest", "run", "--json").ok().json();
+    conforms("checkpoint latest", latest, stepVersion);
+    assertThat(latest.get("step").asLong()).isEqualTo(20);
+    conforms("checkpoint pull", cli.run("checkpoint", "pull", "run", tmp.resolve("resume").toString(), "--json").ok()
+        .json(), stepVersion);
+  }
+
+  @Test
+  void verifyDeleteDamagedAddsWhatItDeletedKeptAndHowToRestore() throws IOException {
+    Path biggest = cli.objects().stream().max(java.util.Comparator.comparingLong(p -> p.toFile().length()))
+        .orElseThrow();
+    byte[] bytes = Files.readAllBytes(biggest);
+    bytes[bytes.length / 2] ^= 0x40;
+    biggest.toFile().setWritable(true);
+    Files.write(biggest, bytes);
+    JsonNode v = cli.run("verify", "--delete-damaged", "--json").exits(3).json();
+    conforms("verify --delete-damaged", v, schema("ok", "boolean", "versionCount", "integer", "chunkCount",
+        "integer", "checkedBytes", "integer", "errors", "array", "damagedVersions", "array", "indexProblems", "array",
+        "repair", "string?", "deleted", "array", "kept", "array", "restore", "array"));
+    assertThat(v.get("deleted").size() + v.get("kept").size()).as("deleted and kept: %s", v).isEqualTo(1);
+    Map<String, String> damaged = schema("id", "id", "kind", "string", "defect", "string", "uses", "array");
+    v.get("deleted").forEach(d -> conforms("verify --delete-damaged.deleted[]", d, damaged));
+    v.get("kept").forEach(k -> conforms("verify --delete-damaged.kept[]", k, with(damaged, "reason", "string")));
+    for (JsonNode d : v.findParents("defect")) {
+      assertThat(d.get("kind").asText()).isIn("chunk", "snapshot", "version", "pack");
+    }
+  }
+
+  @Test
   void errorsAreOneObjectOnStderr() throws IOException {
     Cli.Result missing = cli.run("show", "tiny:nope", "--json").exits(1);
     assertThat(missing.out()).isEmpty();
@@ -293,7 +395,8 @@ class JsonSchemaTest {
       for (Iterator<Map.Entry<String, JsonNode>> it = n.fields(); it.hasNext(); ) {
         Map.Entry<String, JsonNode> f = it.next();
         assertThat(f.getKey()).as("a name in %s", what).matches(CAMEL);
-        if (!f.getKey().equals("metadata") && !f.getKey().equals("tags")) {
+        // keys the user chose: metadata, tags by name, refs (rm's removed, copy's previousValues)
+        if (!List.of("metadata", "tags", "removed", "previousValues").contains(f.getKey())) {
           camelCase(what + "." + f.getKey(), f.getValue());
         }
       }
