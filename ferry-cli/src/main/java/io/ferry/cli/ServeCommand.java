@@ -103,10 +103,14 @@ final class ServeCommand extends StoreCommand {
     b.accessLog(logFile == null ? lines(err) : lines(logFile));
     try (Repository repo = openRepo(); FerryServer server = FerryServer.start(repo, b.build())) {
       if (tokens == null) {
-        err.println("ferry serve: development server: no --tokens, so every request is allowed; listening on"
-            + " loopback only");
+        notices().info("development server: no --tokens, so every request is allowed; listening on loopback only");
       }
-      out().println("ferry serve: listening on " + server.uri() + " (store " + repo.uri() + ")");
+      if (json) {
+        // one line, printed once listening: a script reads the URL (the port, with --listen HOST:0) as it comes
+        out().println(object().put("url", server.uri().toString()).put("store", repo.uri()).toString());
+      } else {
+        out().println("ferry serve: listening on " + server.uri() + " (store " + repo.uri() + ")");
+      }
       out().flush();
       err.flush();
       Thread hook = new Thread(() -> {

@@ -137,6 +137,35 @@ class ServeCommandTest {
   }
 
   @Test
+  void withJsonTheServerPrintsItsUrlAsOneJsonLineAndItsNoticeAsJson() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    String[] args = {"serve", "--store", tmp.resolve("store").toString(), "--listen", "127.0.0.1:0", "--json"};
+    PipedWriter pipe = new PipedWriter();
+    BufferedReader lines = new BufferedReader(new PipedReader(pipe, 1 << 16));
+    StringWriter err = new StringWriter();
+    Thread server = new Thread(() -> {
+      CommandLine cmd = FerryCli.commandLineFor(args);
+      cmd.setOut(new PrintWriter(pipe, true));
+      cmd.setErr(new PrintWriter(err, true));
+      cmd.execute(args);
+    }, "serve");
+    server.start();
+    try {
+      com.fasterxml.jackson.databind.JsonNode started = Cli.JSON.readTree(lines.readLine());
+      assertThat(started.get("url").asText()).matches("http://127\\.0\\.0\\.1:[1-9][0-9]*");
+      assertThat(started.get("store").asText()).startsWith("file:");
+      for (String line : err.toString().strip().split("\n")) {
+        assertThat(Cli.JSON.readTree(line).get("kind").asText()).as("stderr line %s", line).isEqualTo("info");
+      }
+      assertThat(err.toString()).contains("development server");
+    } finally {
+      server.interrupt();
+      server.join(TimeUnit.SECONDS.toMillis(30));
+    }
+    assertThat(server.isAlive()).isFalse();
+  }
+
+  @Test
   void aDevelopmentServerListensOnLoopbackOnly() throws Exception {
     new Cli(tmp.resolve("store")).init();
     Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--listen", "0.0.0.0:0").exits(1)
