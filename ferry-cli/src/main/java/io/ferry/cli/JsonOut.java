@@ -110,11 +110,7 @@ final class JsonOut {
 
   /** A stored ref name ({@code tiny/head}, {@code tiny/tags/prod}) as users write it ({@code tiny}, {@code tiny:prod}). */
   static String userRef(String stored) {
-    if (!RefNames.isValidRef(stored)) {
-      return stored;
-    }
-    String model = RefNames.modelOf(stored);
-    return stored.endsWith("/" + RefNames.HEAD) ? model : model + ":" + stored.substring(model.length() + 6);
+    return RefNames.asWritten(stored);
   }
 
   /** An enum constant as a JSON value: {@code LOCK_FAILURE} is {@code lockFailure}. */

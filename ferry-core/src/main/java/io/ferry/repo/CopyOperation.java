@@ -124,7 +124,7 @@ final class CopyOperation {
    */
   private boolean moveHead(RefSpec spec, String head, ChunkId version, Lease lease, ChunkId[] from)
       throws IOException {
-    return targetUpdater.retrying("moving " + head + " in " + target.uri(), () -> {
+    return targetUpdater.retrying("moving " + RefNames.asWritten(head) + " in " + target.uri(), () -> {
       Optional<ChunkId> cur = targetRefs.get(head);
       if (cur.isPresent() && (cur.get().equals(version) || targetHistory.isAncestor(version, cur.get()))) {
         return Optional.of(false);

@@ -139,8 +139,10 @@ final class ModelRefMoves {
       throws IOException {
     CasResult r = updater.compareAndSet(ref, expected, next, author, why);
     if (!r.isSuccess()) {
-      throw new ConflictException(ref + " moved meanwhile (expected " + expected.shortHex(12) + "); "
-          + (done.isEmpty() ? "nothing changed" : "already moved: " + done.stream().map(TagResult::ref).toList()));
+      throw new ConflictException(RefNames.asWritten(ref) + " moved meanwhile (expected " + expected.shortHex(12)
+          + "); "
+          + (done.isEmpty() ? "nothing changed" : "already moved: "
+              + done.stream().map(d -> RefNames.asWritten(d.ref())).toList()));
     }
     return new TagResult(ref, expected, next, r);
   }
@@ -261,6 +263,6 @@ final class ModelRefMoves {
     for (TagResult c : created) {
       updater.compareAndSet(c.ref(), c.newId(), null, author, why + " (undone: " + ref + " appeared meanwhile)");
     }
-    throw new ConflictException(ref + " was created by someone else during mv; nothing was moved");
+    throw new ConflictException(RefNames.asWritten(ref) + " was created by someone else during mv; nothing was moved");
   }
 }

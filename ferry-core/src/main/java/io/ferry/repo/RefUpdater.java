@@ -5,6 +5,7 @@ import io.ferry.error.ConflictException;
 import io.ferry.repo.Results.TagResult;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
+import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -89,10 +90,11 @@ final class RefUpdater {
    * retried until it lands.
    */
   TagResult move(String ref, ChunkId to, ChunkId expect, String who, String why) throws IOException {
-    return retrying("moving " + ref, () -> {
+    String named = RefNames.asWritten(ref);
+    return retrying("moving " + named, () -> {
       ChunkId old = refs.get(ref).orElse(null);
       if (expect != null && !expect.equals(old)) {
-        throw new ConflictException(ref + " points at " + (old == null ? "nothing" : old.hex()) + ", not at "
+        throw new ConflictException(named + " points at " + (old == null ? "nothing" : old.hex()) + ", not at "
             + expect.hex() + " as expected; nothing changed");
       }
       CasResult r = compareAndSet(ref, old, to, who, why);
@@ -100,7 +102,7 @@ final class RefUpdater {
         return Optional.of(new TagResult(ref, old, to, r));
       }
       if (expect != null) {
-        throw new ConflictException(ref + " moved while it was being updated; nothing changed");
+        throw new ConflictException(named + " moved while it was being updated; nothing changed");
       }
       return Optional.empty();
     });

@@ -288,7 +288,7 @@ public final class Repository implements Closeable {
     }
     CasResult r = updater.compareAndSet(ref, cur.get(), null, options.author(), "tag -d " + spec.tag());
     if (!r.isSuccess()) {
-      throw new ConflictException(ref + " moved while it was being deleted; nothing changed");
+      throw new ConflictException(RefNames.asWritten(ref) + " moved while it was being deleted; nothing changed");
     }
     return new TagResult(ref, cur.get(), null, r);
   }
@@ -335,7 +335,7 @@ public final class Repository implements Closeable {
       if (updater.compareAndSet(ref, t.getValue(), null, options.author(), "rm " + spec.model()).isSuccess()) {
         removed.put(spec.model() + ":" + t.getKey(), t.getValue());
       } else {
-        throw new ConflictException(ref + " moved during rm; removed so far: " + removed.keySet());
+        throw new ConflictException(RefNames.asWritten(ref) + " moved during rm; removed so far: " + removed.keySet());
       }
     }
     if (summary.head() != null) {
@@ -343,7 +343,7 @@ public final class Repository implements Closeable {
       if (updater.compareAndSet(ref, summary.head(), null, options.author(), "rm " + spec.model()).isSuccess()) {
         removed.put(spec.model(), summary.head());
       } else {
-        throw new ConflictException(ref + " moved during rm; removed so far: " + removed.keySet());
+        throw new ConflictException(RefNames.asWritten(ref) + " moved during rm; removed so far: " + removed.keySet());
       }
     }
     return removed;
@@ -471,7 +471,7 @@ public final class Repository implements Closeable {
     try {
       return moveToVersion(spec.model(), ref, previous, cur.get(), "rollback from " + cur.get().shortHex(12));
     } catch (ConflictException e) {
-      throw new ConflictException(ref + " moved during the rollback; nothing changed");
+      throw new ConflictException(RefNames.asWritten(ref) + " moved during the rollback; nothing changed");
     }
   }
 

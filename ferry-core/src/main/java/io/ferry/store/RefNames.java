@@ -85,6 +85,18 @@ public final class RefNames {
     throw new InvalidInputException("ref name '" + ref + "' is invalid: expected <model>/head or <model>/tags/<tag>");
   }
 
+  /**
+   * A ref name as users write it, for messages: {@code tiny/head} is {@code tiny}, {@code tiny/tags/prod} is
+   * {@code tiny:prod}; anything else as it is.
+   */
+  public static String asWritten(String ref) {
+    if (!isValidRef(ref)) {
+      return ref;
+    }
+    String model = modelOf(ref);
+    return ref.endsWith("/" + HEAD) ? model : model + ":" + ref.substring(model.length() + "/tags/".length());
+  }
+
   /** The model part of a valid ref name. */
   public static String modelOf(String ref) {
     if (ref.endsWith("/" + HEAD)) {
