@@ -54,7 +54,8 @@ public final class FerryCli {
 
   /** {@code ferry --cache X pull ...} works like {@code ferry pull --cache X ...}. */
   @picocli.CommandLine.Option(names = "--cache", paramLabel = "URI",
-      description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else none).")
+      description = "Redis cache for the subcommand's reads (default: $FERRY_CACHE, else the config"
+          + " file's, else none).")
   String cache;
 
   /** {@code ferry --config FILE ...}: the config file to read instead of the default one. */
