@@ -126,8 +126,9 @@ final class DeriveCommand implements Callable<Integer> {
         return;
       }
       out().println(r.push().versionId().hex());
-      err().printf("%s %s of %s: %d tensors changed, %d kept; %s of source tensors, %s new in the store%n",
-          d.method(), d.parameters(), source, r.changedCount(), kept.size(), Format.bytes(r.sourceTensorBytes()),
+      err().printf("%s %s of %s: %s changed, %d kept; %s of source tensors, %s new in the store%n",
+          d.method(), d.parameters(), source, Format.count(r.changedCount(), "tensor"), kept.size(),
+          Format.bytes(r.sourceTensorBytes()),
           Format.bytes(r.push().newStoredBytes()));
       if (r.push().upToDate()) {
         err().println("up to date: " + target + " is " + r.push().versionId().hex() + ", the same derivation of the "

@@ -26,8 +26,9 @@ final class GcCommand extends StoreCommand {
             .put("deadObjectCount", r.deadObjects())
             .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung()));
       } else {
-        out().printf("%s %d objects (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
-            r.deadObjects(), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(), Format.duration(grace));
+        out().printf("%s %s (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
+            Format.count(r.deadObjects(), "object"), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(),
+            Format.duration(grace));
       }
     }
     return 0;

@@ -46,8 +46,9 @@ final class ShowCommand extends StoreCommand {
       out().println("author    " + Format.printable(v.author()));
       out().println("time      " + Format.time(v.time()));
       out().println("message   " + Format.printable(v.message()));
-      out().println("size      " + Format.bytes(v.stats().logicalBytes()) + " in " + s.files().size() + " files, "
-          + s.tensorCount() + " tensors (" + Format.bytes(v.stats().newStoredBytes()) + " new when pushed)");
+      out().println("size      " + Format.bytes(v.stats().logicalBytes()) + " in " + Format.count(s.files().size(),
+          "file") + ", " + Format.count(s.tensorCount(), "tensor") + " (" + Format.bytes(v.stats().newStoredBytes())
+          + " new when pushed)");
       v.metadata().forEach((k, val) ->
           out().println("meta      " + Format.printable(k) + " = " + Format.printable(val)));
       if (v.derivation() != null) {

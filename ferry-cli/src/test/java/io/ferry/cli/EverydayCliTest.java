@@ -35,6 +35,19 @@ class EverydayCliTest {
   }
 
   @Test
+  void countsOfOneAreWrittenInTheSingular() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = Files.createDirectories(tmp.resolve("one"));
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), List.of(t("w", DType.F32, 1, 8, 8)), Map.of());
+    cli.push(dir, "one");
+    assertThat(cli.run("show", "one").ok().out()).contains(" in 1 file, 1 tensor (");
+    assertThat(cli.run("derive", "cast", "one", "--to", "bf16", "--as", "half").ok().err())
+        .contains(": 1 tensor changed, 0 kept;");
+    assertThat(cli.run("pull", "one", tmp.resolve("pt").toString(), "--as", "torch").ok().out())
+        .contains(": 1 file, 1 tensor converted, ");
+  }
+
+  @Test
   void logMarksWhatTheHeadAndTagsPointAtAndLsCountsTheSameVersions() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     String v1 = cli.push(model("a1", 1), "base:old");
