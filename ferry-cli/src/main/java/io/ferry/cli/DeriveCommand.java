@@ -46,7 +46,7 @@ final class DeriveCommand implements Callable<Integer> {
 
   /** Options and output shared by the derive subcommands. */
   abstract static class Base extends StoreCommand {
-    @Parameters(index = "0", paramLabel = "SOURCE", description = "The version to derive from (name, name:tag, name@id).")
+    @Parameters(index = "0", paramLabel = "REF", description = "The version to derive from (name, name:tag, name@id).")
     String source;
 
     @Option(names = "--as", required = true, paramLabel = "MODEL[:TAG]", description = "Where the derived version goes.")

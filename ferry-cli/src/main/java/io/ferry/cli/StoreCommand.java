@@ -211,14 +211,14 @@ abstract class StoreCommand implements Callable<Integer> {
   }
 
   /**
-   * The ref or model the command line gave (the first positional parameter labelled REF, MODEL[@ID], MODEL:TAG, RUN
-   * or OLD), or null; diff's two versions are not one.
+   * The ref or model the command line gave (the first positional parameter labelled REF, MODEL[@ID], MODEL:TAG, RUN,
+   * push's TARGET or OLD), or null; diff's two versions are not one.
    */
   private String refArgument() {
     for (picocli.CommandLine.Model.PositionalParamSpec p : spec.positionalParameters()) {
       String label = p.paramLabel();
       boolean names = label.startsWith("REF") || label.startsWith("MODEL") || label.equals("RUN")
-          || label.equals("OLD");
+          || label.equals("TARGET") || label.equals("OLD");
       if (names && p.getValue() instanceof String v) {
         return v;
       }

@@ -320,6 +320,13 @@ class JsonSchemaTest {
           || args[0].equals("tag") ? 2 : 1]);
     }
 
+    // derive's source and push's target are the ref the command was given
+    JsonNode derive = Cli.JSON.readTree(cli.run("derive", "cast", "nope", "--to", "bf16", "--as", "x", "--json")
+        .exits(1).err());
+    assertThat(derive.path("ref").asText()).as("derive: %s", derive).isEqualTo("nope");
+    JsonNode push = Cli.JSON.readTree(cli.run("push", model("c", 3).toString(), "Tiny", "--json").exits(1).err());
+    assertThat(push.path("ref").asText()).as("push: %s", push).isEqualTo("Tiny");
+
     Cli.Result usage = cli.run("log", "tiny", "-n", "-1", "--json").exits(2);
     JsonNode u = Cli.JSON.readTree(usage.err());
     conforms("usage error", u, ERROR);
