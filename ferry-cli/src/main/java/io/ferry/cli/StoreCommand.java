@@ -203,7 +203,8 @@ abstract class StoreCommand implements Callable<Integer> {
         || spec.name().equals("verify")) {
       return "";
     }
-    String ref = refArgument();
+    // a push's target may not exist yet: the whole store is what to verify then
+    String ref = spec.name().equals("push") ? null : refArgument();
     if (ref != null && ref.contains("//")) {
       ref = ref.substring(0, ref.indexOf("//"));
     }
