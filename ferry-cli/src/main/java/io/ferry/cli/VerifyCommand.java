@@ -86,7 +86,9 @@ final class VerifyCommand extends StoreCommand {
       objects(n.putArray("kept"), rep.kept());
       ArrayNode restore = n.putArray("restore");
       rep.restore().forEach(restore::add);
-      n.put("repair", r.ok() ? null : repair(r));
+      // once objects were deleted, restore says what to do (as the text output prints it instead of the repair line):
+      // the repair line would still say to delete them
+      n.put("repair", r.ok() || !rep.restore().isEmpty() ? null : repair(r));
       printJson(n);
       return r.ok() ? 0 : 3;
     }

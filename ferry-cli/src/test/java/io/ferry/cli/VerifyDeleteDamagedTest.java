@@ -129,6 +129,8 @@ class VerifyDeleteDamagedTest {
     j = cli.run("verify", "--delete-damaged-packs", "--json").exits(3).json();
     assertThat(j.get("deleted")).hasSize(1);
     assertThat(j.get("restore").toString()).contains("pack comes back only by copy");
+    assertThat(j.get("repair").isNull()).as("restore says what to do, not a repair line to delete it: %s", j)
+        .isTrue();
     assertThat(pack).doesNotExist();
     backup.run("copy", "tiny", "--to", cli.store.toString()).ok();
     cli.run("verify").ok();
