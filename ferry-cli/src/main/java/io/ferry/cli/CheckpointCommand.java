@@ -159,8 +159,8 @@ final class CheckpointCommand extends GroupCommand {
               .put("linked", staged.linked()).put("copied", staged.copied()).put("pid", p.pid())
               .put("log", log.toString()));
         } else {
-          out().println("staged " + run + " step " + step + ": " + staged.files() + " files (" + staged.linked()
-              + " hard-linked, " + staged.copied() + " copied) in " + staged.dir());
+          out().println("staged " + run + " step " + step + ": " + Format.count(staged.files(), "file") + " ("
+              + staged.linked() + " hard-linked, " + staged.copied() + " copied) in " + staged.dir());
           err().println("pushing in the background (pid " + p.pid() + ", log " + log + "); the next checkpoint"
               + " push of " + run + " waits for it");
         }

@@ -220,6 +220,10 @@ class CheckpointCommandTest {
     Path p2 = tmp.resolve("p2");
     cli.run("checkpoint", "pull", "run4", p2.toString()).ok();
     assertThat(Files.readAllBytes(p2.resolve("model.safetensors"))).isEqualTo(second);
+
+    assertThat(cli.run("checkpoint", "push", file.toString(), "run4", "--step", "3", "--async").ok().out())
+        .startsWith("staged run4 step 3: 1 file (1 hard-linked, 0 copied) in ");
+    cli.run("checkpoint", "push", file.toString(), "run4", "--step", "3").ok(); // waits for it: up to date
   }
 
   /** A checkpoint of one step: train/model.safetensors. */
