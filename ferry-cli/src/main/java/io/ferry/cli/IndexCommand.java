@@ -25,9 +25,9 @@ final class IndexCommand extends GroupCommand {
               .put("addedChunkCount", r.chunksAdded()).put("writtenDeltaCount", r.deltas())
               .put("repairedCount", r.repaired()));
         } else {
-          out().printf("index backfill: read %d of %d packs (%d already indexed, %d gone or damaged); added %d"
-              + " chunks in %d delta record%s%n", r.read(), r.packs(), r.alreadyIndexed(), r.unreadable(),
-              r.chunksAdded(), r.deltas(), r.deltas() == 1 ? "" : "s");
+          out().printf("index backfill: read %d of %s (%d already indexed, %d gone or damaged); added %s in %s%n",
+              r.read(), Format.count(r.packs(), "pack"), r.alreadyIndexed(), r.unreadable(),
+              Format.count(r.chunksAdded(), "chunk"), Format.count(r.deltas(), "delta record"));
           if (r.repaired() > 0) {
             out().printf("index backfill: replaced %d damaged part%s of the index (see 'ferry verify')%n", r.repaired(),
                 r.repaired() == 1 ? "" : "s");

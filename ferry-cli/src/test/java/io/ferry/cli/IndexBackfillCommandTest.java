@@ -50,6 +50,15 @@ class IndexBackfillCommandTest {
   }
 
   @Test
+  void onePackIsCountedInTheSingular() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a"), "org/a");
+    dropIndex(cli);
+    assertThat(cli.run("index", "backfill").ok().out()).matches("index backfill: read 1 of 1 pack \\(0 already"
+        + " indexed, 0 gone or damaged\\); added [0-9]+ chunks in 1 delta record\\R");
+  }
+
+  @Test
   void backfillIndexesAnOldStoreOnceAndSaysWhatItDid() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(model("a"), "org/a", "-m", "before the index");
