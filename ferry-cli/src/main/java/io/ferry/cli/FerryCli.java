@@ -183,15 +183,32 @@ public final class FerryCli {
     @Override
     public int handleParseException(CommandLine.ParameterException ex, String[] args) {
       PrintWriter err = ex.getCommandLine().getErr();
+      String message = message(ex);
       if (Arrays.asList(args).contains("--json")) {
-        err.println(JsonOut.error(USAGE, "usage", ex.getMessage(), null, null));
+        err.println(JsonOut.error(USAGE, "usage", message, null, null));
         return USAGE;
       }
-      err.println("ferry: " + ex.getMessage());
+      err.println("ferry: " + message);
       printSuggestions(ex, err);
       err.println("Try '" + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help'.");
       return USAGE;
     }
+  }
+
+  /** picocli's message for a map option's value without '=' (its "option option" included). */
+  private static final java.util.regex.Pattern KEY_VALUE_ERROR = java.util.regex.Pattern.compile(
+      "Value for option option '(\\S+)' \\(([^)]*)\\) should be in KEY=VALUE format but was (.*)",
+      java.util.regex.Pattern.DOTALL);
+
+  /**
+   * The error's message; picocli's own for a map option's value without '=' ("Value for option option '--meta'
+   * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are.
+   */
+  static String message(CommandLine.ParameterException ex) {
+    String m = String.valueOf(ex.getMessage());
+    java.util.regex.Matcher kv = KEY_VALUE_ERROR.matcher(m);
+    return kv.matches() ? kv.group(1) + " " + kv.group(3) + ": expected " + kv.group(2) + " (a '=' between the key and"
+        + " its value)" : m;
   }
 
   /**

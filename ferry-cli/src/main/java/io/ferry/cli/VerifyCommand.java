@@ -151,8 +151,9 @@ final class VerifyCommand extends StoreCommand {
     }
     java.util.List<String> v = r.damagedVersions();
     return "to repair " + (v.size() == 1 ? v.get(0) : String.join(", ", v.subList(0, Math.min(v.size(), 5)))
-        + (v.size() > 5 ? " and " + (v.size() - 5) + " more" : "")) + ": delete the damaged objects named above from"
-        + " this store (ferry verify --delete-damaged), then push the original files again or copy "
+        + (v.size() > 5 ? " and " + (v.size() - 5) + " more" : "")) + ": "
+        + (r.damagedObjects() == 0 ? "" : "delete the damaged objects named above from this store (ferry verify"
+            + " --delete-damaged), then ") + "push the original files again or copy "
         + (v.size() == 1 ? "it" : "each") + " back from a store that holds it intact: ferry copy " + v.get(0)
         + " --store OTHER --to THIS";
   }

@@ -338,6 +338,9 @@ class BadInputTest {
         "--metric", "loss=2").exits(2).err()).contains("--metric loss is given twice");
     assertThat(cli.run("ls", "--store-option", "a=1", "--store-option", "a=2").exits(2).err())
         .contains("--store-option a is given twice");
+    // picocli said "Value for option option '--store-option' (KEY=VALUE) should be in KEY=VALUE format but was foo"
+    assertThat(cli.run("ls", "--store-option", "foo").exits(2).err())
+        .contains("ferry: --store-option foo: expected KEY=VALUE (a '=' between the key and its value)");
     // a key no store module reads (a typo) is refused by name, not ignored; another store's keys and Hadoop's pass
     assertThat(cli.run("ls", "--store-option", "s3.endpiont=http://127.0.0.1:9000").exits(2).err())
         .contains("--store-option s3.endpiont: no store module here reads a setting 's3.endpiont'; did you mean"

@@ -75,9 +75,11 @@ public final class Results {
    * @param indexProblems damaged parts of the store-wide small-chunk index, one line each (a store-wide verify only):
    *     a hint for dedup, so no model is hurt, but bytes the store holds are damaged; {@code ferry index backfill}
    *     repairs them
+   * @param damagedObjects how many of the objects the errors name are stored with bytes that fail their id (those
+   *     {@code verify --delete-damaged} deletes); the others are missing
    */
   public record VerifyReport(long versions, long chunks, long bytes, List<String> errors,
-      List<String> damagedVersions, List<String> indexProblems) {
+      List<String> damagedVersions, List<String> indexProblems, int damagedObjects) {
     /** Copies the lists. */
     public VerifyReport {
       errors = List.copyOf(errors);
@@ -87,7 +89,7 @@ public final class Results {
 
     /** A report that names no damaged version and no index problem. */
     public VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
-      this(versions, chunks, bytes, errors, List.of(), List.of());
+      this(versions, chunks, bytes, errors, List.of(), List.of(), 0);
     }
 
     /** Whether nothing is damaged or missing: no error and no index problem. */

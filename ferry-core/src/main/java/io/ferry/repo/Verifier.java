@@ -145,7 +145,7 @@ public final class Verifier {
       }
     }
     return new Checked(new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(),
-        errors.damaged(), indexProblems), versions, errors.suspects());
+        errors.damaged(), indexProblems, errors.suspects().size()), versions, errors.suspects());
   }
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
