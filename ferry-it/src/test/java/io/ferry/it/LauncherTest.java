@@ -81,6 +81,51 @@ class LauncherTest {
     assertThat(bad.err()).contains("no Ferry store at");
   }
 
+  /**
+   * A launcher stopped while it makes the class-data archive (a signal: Ctrl-C, a kill) removes its scratch directory
+   * (43 MB once the archive is dumped) instead of leaving it in the temporary directory. A stand-in JDK's java holds
+   * the archive's training run until the test has sent the signal, through two named pipes, so nothing depends on
+   * timing.
+   */
+  @Test
+  void aLauncherStoppedWhileItMakesTheArchiveLeavesNoScratchBehind(@TempDir Path dir) throws Exception {
+    Path copy = Files.createDirectories(dir.resolve("checkout"));
+    Files.copy(launcher, copy.resolve("ferry"));
+    Path cli = Files.createDirectories(copy.resolve("ferry-cli").resolve("target"));
+    Path built = root.resolve("ferry-cli").resolve("target");
+    Files.createSymbolicLink(cli.resolve("ferry-cli-0.1.0-SNAPSHOT.jar"),
+        built.resolve("ferry-cli-0.1.0-SNAPSHOT.jar").toRealPath());
+    Files.createSymbolicLink(cli.resolve("lib"), built.resolve("lib").toRealPath());
+    Files.createFile(cli.resolve(".ferry-built"));
+    Path started = dir.resolve("started");
+    Path goOn = dir.resolve("go-on");
+    for (Path fifo : List.of(started, goOn)) {
+      assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    }
+    Path jdk = Files.createDirectories(dir.resolve("jdk").resolve("bin"));
+    Path java = jdk.resolve("java");
+    Files.writeString(java, "#!/usr/bin/env bash\n"
+        + "for a in \"$@\"; do\n"
+        + "  if [ \"$a\" = io.ferry.cli.CdsTraining ]; then echo started > '" + started + "'; read -r _ < '" + goOn
+        + "'; exit 1; fi\n"
+        + "done\n");
+    assertThat(java.toFile().setExecutable(true)).isTrue();
+    Path tmp = Files.createDirectories(dir.resolve("tmp"));
+    ProcessBuilder pb = new ProcessBuilder("bash", copy.resolve("ferry").toString(), "--version")
+        .directory(copy.toFile()).redirectErrorStream(true).redirectOutput(dir.resolve("out.txt").toFile());
+    pb.environment().put("FERRY_JAVA_HOME", jdk.getParent().toString());
+    pb.environment().put("TMPDIR", tmp.toString());
+    Process p = pb.start();
+    assertThat(Files.readString(started).strip()).isEqualTo("started"); // blocks until the training run started
+    assertThat(tmp.toFile().list()).as("the archive's scratch directory while it is made").hasSize(1);
+    p.destroy(); // SIGTERM to the launcher, which runs its trap once the training run it waits for has ended
+    Files.writeString(goOn, "go\n");
+    assertThat(p.waitFor(1, TimeUnit.MINUTES)).isTrue();
+    assertThat(p.exitValue()).as("the launcher ends as the signal says: %s", Files.readString(dir.resolve("out.txt")))
+        .isEqualTo(143);
+    assertThat(tmp.toFile().list()).as("nothing left in the temporary directory").isEmpty();
+  }
+
   @Test
   void aLinkToTheLauncherRunsTheCheckoutItPointsTo() throws Exception {
     Path bin = Files.createDirectories(root.resolve("bin"));
