@@ -119,7 +119,7 @@ final class PullCommand extends StoreCommand {
               n++;
             }
           }
-          what = n + " of " + all.size() + " files, " + Format.bytes(bytes) + " of " + what;
+          what = n + " of " + Format.count(all.size(), "file") + ", " + Format.bytes(bytes) + " of " + what;
         }
         out().println("pulled " + ref + " (" + v.id().shortHex(12) + ", " + what + ") into " + dest
             + (verify ? ", verified" : ""));

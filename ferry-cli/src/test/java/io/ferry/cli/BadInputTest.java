@@ -349,6 +349,9 @@ class BadInputTest {
         .contains("--store-option replication: no store module here reads");
     cli.run("ls", "--store-option", "dfs.replication=2", "--store-option", "redis.timeout=1s", "--store-option",
         "cassandra.dc.east=3").exits(0);
+    // the version a push derives from names itself: "no model 'nope'" alone read as if the target were missing
+    assertThat(cli.run("push", good.toString(), "fresh", "--derived-from", "nope").exits(1).err())
+        .contains("derived from nope: no model 'nope' in ");
     // a glob or a format the command cannot take is a usage error like any other bad option value
     assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), "--include", "").exits(2).err())
         .contains("--include: an empty glob").contains("Try 'ferry pull --help'");

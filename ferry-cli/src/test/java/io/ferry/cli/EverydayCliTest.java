@@ -45,6 +45,8 @@ class EverydayCliTest {
         .contains(": 1 tensor changed, 0 kept;");
     assertThat(cli.run("pull", "one", tmp.resolve("pt").toString(), "--as", "torch").ok().out())
         .contains(": 1 file, 1 tensor converted, ");
+    assertThat(cli.run("pull", "one", tmp.resolve("pi").toString(), "--include", "*.safetensors").ok().out())
+        .contains(", 1 of 1 file, ");
   }
 
   @Test

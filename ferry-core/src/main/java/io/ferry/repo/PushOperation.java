@@ -94,7 +94,15 @@ final class PushOperation {
     refs.checkWritable(spec.model());
     resolver.checkNoCaseTwin(spec.model());
     resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
-    VersionRef derivedFrom = opts.derivedFrom() == null ? null : resolver.resolve(opts.derivedFrom());
+    VersionRef derivedFrom = null;
+    if (opts.derivedFrom() != null) {
+      try {
+        derivedFrom = resolver.resolve(opts.derivedFrom());
+      } catch (io.ferry.error.NotFoundException e) {
+        // said of the version it derives from: the target of a push need not exist, so "no model" alone misleads
+        throw new io.ferry.error.NotFoundException("derived from " + opts.derivedFrom() + ": " + e.getMessage());
+      }
+    }
     try (Lease lease = leases.take(Lease.Kind.PUSH, "push " + target)) {
       // with files stored by others, the source holds only part of the model: checks that span files (a Hugging Face
       // index against its shards) cannot run on it, and the caller vouches for them (see PushOptions#stored)
