@@ -13,6 +13,11 @@ import stat
 import threading
 import urllib.parse
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: downloads of one file into one directory at once are then the caller's care
+    fcntl = None
+
 import numpy as np
 
 from . import _dtypes
@@ -528,14 +533,11 @@ class Model:
             path = f["path"]
             where = self._where(f)
             try:
-                if _complete(target, f):
-                    result["kept"].append(path)
-                    continue
-                self._download_file(f, target)
+                fetched = not _complete(target, f) and self._download_file(f, target)
             except OSError as e:
                 raise FerryError("%s: the download failed in the file system: %s" % (
                     where, e if e.filename else "%s: %s" % (target, e))) from e
-            result["fetched"].append(path)
+            result["fetched" if fetched else "kept"].append(path)
         result["bytes"] = self._client.bytes_received - before
         return result
 
@@ -543,10 +545,12 @@ class Model:
         where = self._where(f)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         part = os.path.join(os.path.dirname(target), part_name(f))
-        if os.path.islink(part):
-            os.unlink(part)
+        fd = _open_part(part)
+        if fd is None:  # another process or thread downloaded it meanwhile, holding the part file
+            if _complete(target, f):
+                return False
+            fd = _open_part(part, wait=False)
         file_digest = hashlib.sha256()
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         with os.fdopen(fd, "r+b") as out:
             have = os.fstat(out.fileno()).st_size
             good = 0
@@ -581,10 +585,11 @@ class Model:
                 out.seek(start + c["length"])
             out.flush()
             size = out.tell()
-        if size != f["size"] or file_digest.hexdigest() != f["sha256"]:
-            raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and %s"
-                                      % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
-        os.replace(part, target)
+            if size != f["size"] or file_digest.hexdigest() != f["sha256"]:
+                raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and"
+                                          " %s" % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
+            os.replace(part, target)  # still holding the lock: a waiting download then finds the file complete
+        return True
 
 
 def part_name(f):
@@ -594,6 +599,36 @@ def part_name(f):
     gets the same name on every run."""
     key = "%s\n%d\n%s" % (f["path"], f["size"], f["sha256"])
     return "." + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] + PART_SUFFIX
+
+
+def _open_part(part, wait=True):
+    """A file descriptor of the part file, open for reading and writing and locked (``flock``, where the system has
+    it) so that downloads of the same file into the same directory at once (the ranks of a distributed job, threads)
+    take turns instead of truncating and renaming each other's file under them. A download that had to wait finds the
+    part file renamed to its final name by the one before: then this returns None (with ``wait``) and the caller
+    checks the file, or starts over on a new part file."""
+    while True:
+        if os.path.islink(part):
+            os.unlink(part)
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = os.fstat(fd)
+            try:
+                now = os.lstat(part)
+                same = (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            return fd
+        os.close(fd)  # the one before renamed it (or removed it) while this waited
+        if wait:
+            return None
 
 
 def _snapshot_file(f):

@@ -305,6 +305,49 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(2, len(r["fetched"]))
         self.assertEqual(4, len(relative_files(d)))
 
+
+    def test_two_downloads_of_one_file_at_once_take_turns(self):
+        """The ranks of a distributed job download the same file into the same directory at once: they take turns on
+        its part file (the first holds a chunk until the second asks for one, or a second has passed) instead of
+        truncating and renaming it under each other. Both succeed and the file is whole."""
+        d = scratch("together")
+        path = "model-00001-of-00002.safetensors"
+        gate = {"on": False, "seen": 0}
+        held, go = threading.Event(), threading.Event()
+
+        def hold_the_first_chunk(p, body):
+            if gate["on"] and "/v1/store/chunks/" in p:
+                gate["seen"] += 1
+                if gate["seen"] == 1:
+                    held.set()
+                    go.wait(1)
+                else:
+                    go.set()
+            return None
+
+        proxy = _TamperProxy(URL, change=hold_the_first_chunk)
+        results, errors = [], []
+
+        def run(m):
+            try:
+                results.append(m.download(d, include=path))
+            except Exception as e:  # noqa: BLE001 (reported by the assertion below)
+                errors.append(e)
+
+        try:
+            first, second = [ferry.Client(proxy.url(), token=TOKEN).model("tiny:prod") for _ in range(2)]
+            gate["on"] = True
+            t = threading.Thread(target=run, args=(first,))
+            t.start()
+            self.assertTrue(held.wait(30))
+            run(second)
+            t.join(30)
+        finally:
+            go.set()
+            proxy.close()
+        self.assertEqual([], errors)
+        self.assertEqual([[path], []], sorted([r["fetched"] for r in results], reverse=True), results)
+        self.assertEqual({path: self.want[path]}, relative_files(d))
     def test_links_in_the_destination_are_not_followed(self):
         d = scratch("links")
         outside = scratch("outside")
