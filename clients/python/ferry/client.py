@@ -496,9 +496,17 @@ class Model:
         out = collections.OrderedDict()
         if names is None:
             names = [t["name"] for f, t in self._all if file is None or f["path"] == file]
+        # tied weights (a checkpoint's lm_head.weight and embed_tokens.weight: one storage, two names) are fetched
+        # once and share their memory, as torch.load gives them
+        loaded = {}
         for n in names:
             f, t = self._lookup(n, file)
-            out[n] = _dtypes.torch_tensor(torch, t["dtype"], self._load(f, t), n)
+            key = (f["path"], t["offset"], t["length"], t["dtype"], tuple(t["shape"]), _view_strides(f, t))
+            same = loaded.get(key)
+            if same is None:
+                out[n] = loaded[key] = _dtypes.torch_tensor(torch, t["dtype"], self._load(f, t), n)
+            else:
+                out[n] = same.view(same.shape)
         return out
 
     def download(self, dest, include=None, exclude=None):

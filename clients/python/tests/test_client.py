@@ -1046,6 +1046,20 @@ class ViewsTest(unittest.TestCase):
             self.assertEqual(t.dtype, sd[name].dtype, name)
             self.assertTrue(torch.equal(t, sd[name]), name)
 
+    def test_tied_weights_are_fetched_once_and_share_memory(self):
+        """"x" and "x.tied" are one tensor saved under two names: state_dict() gives them sharing memory, as
+        torch.load does, and fetches them once. Before, each was fetched and held on its own."""
+        c = ferry.Client(URL, token=TOKEN)
+        m = c.model("tiny-views")
+        before = c.bytes_received
+        m.state_dict(["x"])
+        one = c.bytes_received - before
+        sd = m.state_dict(["x", "x.tied"])
+        self.assertEqual(one, c.bytes_received - before - one)
+        self.assertEqual(sd["x"].data_ptr(), sd["x.tied"].data_ptr())
+        self.assertIsNot(sd["x"], sd["x.tied"])
+        self.assertTrue(torch.equal(self.want["x"], sd["x.tied"]))
+
     def test_rows_of_views(self):
         for name, t in self.want.items():
             n = t.shape[0]
