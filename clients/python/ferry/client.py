@@ -23,7 +23,7 @@ import numpy as np
 from . import _dtypes
 from ._glob import PathFilter
 from ._http import Transport
-from .errors import FerryError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
+from .errors import FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
 PIECE = 1 << 20
@@ -135,11 +135,20 @@ class Client:
             if not _HEX.match(rev):
                 raise ValueError("model ref %r: expected a version id (hex) after '@', got %r" % (ref, rev))
             if len(rev) < 64:
-                matches = [v["id"] for v in self.versions(name) if v["id"].startswith(rev)]
-                if len(matches) != 1:
-                    raise FerryNotFoundError("model ref %r: %s of model %r's history starts with %s" % (
-                        ref, "no version" if not matches else "%d versions" % len(matches), name, rev))
-                rev = matches[0]
+                # resolved by the server as ferry show resolves it: the model's ref logs, then its whole history (a
+                # version that ferry rm took off the head's line stays readable by its id until gc)
+                path = "/v1/versions/%s?%s" % (urllib.parse.quote("@" + rev, safe=""),
+                                               urllib.parse.urlencode({"model": name}))
+                try:
+                    doc = self._http.json(path, "reading version %r" % ref)
+                except FerryHTTPError as e:
+                    if e.code not in ("RevisionNotFound", "bad-revision"):
+                        raise
+                    raise FerryNotFoundError("model ref %r: %s" % (ref, e.server_message)) from e
+                found = self._verified(doc, name, ref, None)
+                if not found["id"].startswith(rev):
+                    raise FerryIntegrityError("reading version %r: the server sent version %s" % (ref, found["id"]))
+                return Model(self, name, ref, found)
         elif ":" in ref:
             name, _, rev = ref.partition(":")
             if not rev:

@@ -8,6 +8,8 @@ FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the f
 FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
 FERRY_TEST_CORRUPT_STORE  that store's directory (a file: store)
 FERRY_TEST_TMP            a scratch directory
+FERRY_TEST_GONE           the id of version "removed" of model "tiny-gone", which ferry rm took off its head's line
+                          (back to version "kept")
 FERRY_TEST_GLOBS          a JSON table of the files Java's PathFilter (ferry pull --include/--exclude) takes
 
 Under CI=true the torch tests fail rather than skip when torch is missing.
@@ -88,7 +90,8 @@ class ListingTest(unittest.TestCase):
 
     def test_models_and_versions(self):
         models = self.c.models()
-        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models if m["name"] != "tiny-views"])
+        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models if m["name"] not in ("tiny-views",
+                                                                                                   "tiny-gone")])
         versions = self.c.versions("tiny")
         self.assertEqual(["second", "first"], [v["message"] for v in versions])
         self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
@@ -115,6 +118,22 @@ class ListingTest(unittest.TestCase):
         old.download(d, include="README.md")
         with open(os.path.join(d, "README.md")) as f:
             self.assertIn("version v1", f.read())
+
+    def test_a_prefix_resolves_as_ferry_show_resolves_it(self):
+        """A version that ferry rm took off the head's line is readable by a prefix of its id, as ferry show MODEL@PREFIX
+        reads it, until gc. Before, the client looked for prefixes only in the head's history and did not find it."""
+        gone = ENV["FERRY_TEST_GONE"]
+        self.assertEqual(["kept"], [v["message"] for v in self.c.versions("tiny-gone")])
+        m = self.c.model("tiny-gone@" + gone[:8])
+        self.assertEqual((gone, "removed"), (m.id, m.info["message"]))
+        self.assertEqual(self.c.model("tiny-gone").id, self.c.model("tiny-gone@" + gone[:8] + "~1").id)
+        missing = "0000" if not gone.startswith("0000") else "1111"
+        with self.assertRaises(ferry.FerryNotFoundError) as e:
+            self.c.model("tiny-gone@" + missing)
+        self.assertIn("tiny-gone@" + missing, str(e.exception))
+        with self.assertRaises(ferry.FerryHTTPError) as e:
+            self.c.model("tiny-nosuch@abcd")
+        self.assertEqual(404, e.exception.status)
 
     def test_tensors_list_names_dtypes_and_shapes(self):
         m = self.c.model("tiny:prod")

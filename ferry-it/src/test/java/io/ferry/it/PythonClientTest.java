@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.ferry.Ferry;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
+import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.scan.PathFilter;
 import io.ferry.server.FerryServer;
@@ -71,6 +72,10 @@ class PythonClientTest {
         push(repo, models.resolve("views"), "tiny-views", "views");
       }
       push(repo2, models.resolve("v2"), "tiny:prod", "only");
+      // a version ferry rm took off the head's line: readable by its id (and a prefix of it) until gc
+      push(repo, models.resolve("v1"), "tiny-gone", "kept");
+      String gone = push(repo, models.resolve("v2"), "tiny-gone", "removed").versionId().hex();
+      repo.removeVersion("tiny-gone@" + gone, false);
       try (FerryServer server = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0)
               .tokens(TokenFile.open(tokens)).accessLog(log::add).build());
           FerryServer dev = FerryServer.start(repo2, ServerOptions.builder().listen("127.0.0.1", 0)
@@ -83,6 +88,7 @@ class PythonClientTest {
             "FERRY_TEST_CORRUPT_URL", dev.uri().toString(),
             "FERRY_TEST_CORRUPT_STORE", corruptible.toString(),
             "FERRY_TEST_TMP", tmp.resolve("py").toString(),
+            "FERRY_TEST_GONE", gone,
             "FERRY_TEST_GLOBS", globTable(tmp.resolve("globs.json")).toString());
         long t0 = System.nanoTime();
         Run suite = run(List.of(python, "-m", "unittest", "-v", "tests.test_client"), client, env, 150);
@@ -108,8 +114,8 @@ class PythonClientTest {
     return Ferry.open(dir.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
   }
 
-  private static void push(Repository repo, Path dir, String ref, String message) throws IOException {
-    repo.push(dir, ref, PushOptions.builder().message(message).author("test").build());
+  private static PushResult push(Repository repo, Path dir, String ref, String message) throws IOException {
+    return repo.push(dir, ref, PushOptions.builder().message(message).author("test").build());
   }
 
   /** Globs (those of PathFilterTest and more) against paths. */

@@ -2,6 +2,7 @@ package io.ferry.server;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import io.ferry.error.InvalidInputException;
+import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.read.Location;
 import io.ferry.read.Locator;
@@ -35,7 +36,8 @@ import org.eclipse.jetty.http.HttpHeader;
  *   <li>{@code GET /v1/models/{model}/versions?limit=&after=}: the head's first-parent history, newest first, a page
  *       at a time ({@code after} = the last id of the previous page).
  *   <li>{@code GET /v1/models/{model}/refs}: the model's head and tags.
- *   <li>{@code GET /v1/versions/{revision}?model=}: a version (by {@code main}, tag or id) with its files and tensors.
+ *   <li>{@code GET /v1/versions/{revision}?model=}: a version (by {@code main}, tag, id or {@code @<id prefix>}) with
+ *       its files and tensors.
  * </ul>
  */
 final class ModelApi implements Route {
@@ -154,6 +156,23 @@ final class ModelApi implements Route {
     ex.json(200, out);
   }
 
+  /**
+   * {@code @<id prefix>}: the version of the model whose id starts with those 4 to 64 hex digits, found as {@code ferry
+   * show MODEL@PREFIX} finds it (its refs' logs, then every parent from its refs): also a version removed from the
+   * head's history that gc has not taken yet. No tag starts with '@', so this names no tag.
+   */
+  private VersionRef byPrefix(Exchange ex, String model, String revision) throws HttpError, IOException {
+    try {
+      return repo.resolve(model + revision);
+    } catch (NotFoundException e) {
+      boolean noModel = repo.backend().refs().list(model + "/").stream()
+          .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
+      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound", e.getMessage());
+    } catch (InvalidInputException e) { // not a prefix, or one of several versions
+      throw new HttpError(400, "bad-revision", e.getMessage());
+    }
+  }
+
   /** One version, streamed: a big model's snapshot lists a hundred thousand chunks. */
   private void version(Exchange ex, String revision) throws HttpError, IOException {
     String model = ex.query("model");
@@ -162,7 +181,8 @@ final class ModelApi implements Route {
     }
     model(model);
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
-    VersionRef v = Revisions.resolve(repo, ex.access(), model, revision);
+    VersionRef v = revision.startsWith("@") ? byPrefix(ex, model, revision) : Revisions.resolve(repo, ex.access(),
+        model, revision);
     Snapshot snap = repo.snapshot(v);
     Locator locator = repo.objects().locator(v.version().packs());
     ex.response().setStatus(200);

@@ -123,6 +123,19 @@ class ModelAndHfApiTest {
   }
 
   @Test
+  void aVersionByIdPrefixIsFoundAsFerryShowFindsIt() throws Exception {
+    // "@" and 4 to 64 hex digits: a prefix of a version id, resolved as ferry show MODEL@PREFIX resolves it
+    assertThat(json(fx.send(get(base, "/v1/versions/%40" + v1.substring(0, 6) + "?model=org/tiny"))).get("id")
+        .asText()).isEqualTo(v1);
+    String missing = v1.startsWith("0000") || v2.startsWith("0000") ? "ffff" : "0000";
+    var none = fx.send(get(base, "/v1/versions/@" + missing + "?model=org/tiny"));
+    assertThat(none.statusCode()).isEqualTo(404);
+    assertThat(new String(none.body(), StandardCharsets.UTF_8)).contains("RevisionNotFound").contains(missing);
+    assertThat(fx.send(get(base, "/v1/versions/@zz?model=org/tiny")).statusCode()).isEqualTo(400);
+    assertThat(fx.send(get(base, "/v1/versions/@abcd?model=org/nosuch")).statusCode()).isEqualTo(404);
+  }
+
+  @Test
   void huggingFaceModelInfoAndTree() throws Exception {
     JsonNode info = json(fx.send(get(base, "/api/models/org/tiny")));
     assertThat(info.get("id").asText()).isEqualTo("org/tiny");
