@@ -120,8 +120,8 @@ class ListingTest(unittest.TestCase):
             self.assertIn("version v1", f.read())
 
     def test_a_prefix_resolves_as_ferry_show_resolves_it(self):
-        """A version that ferry rm took off the head's line is readable by a prefix of its id, as ferry show MODEL@PREFIX
-        reads it, until gc. Before, the client looked for prefixes only in the head's history and did not find it."""
+        """A version that ferry rm took off the head's line is readable by a prefix of its id, as ferry show
+        MODEL@PREFIX reads it, until gc. Before, the client looked for prefixes only in the head's history and did not find it."""
         gone = ENV["FERRY_TEST_GONE"]
         self.assertEqual(["kept"], [v["message"] for v in self.c.versions("tiny-gone")])
         m = self.c.model("tiny-gone@" + gone[:8])
