@@ -9,6 +9,7 @@ import io.ferry.read.Locator;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;
+import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.hf.Revisions;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
@@ -167,7 +168,8 @@ final class ModelApi implements Route {
     } catch (NotFoundException e) {
       boolean noModel = repo.backend().refs().list(model + "/").stream()
           .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
-      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound", e.getMessage());
+      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound",
+          ModelSuggestions.forAccess(e.getMessage(), ex.access(), repo.backend().refs()));
     } catch (InvalidInputException e) { // not a prefix, or one of several versions
       throw new HttpError(400, "bad-revision", e.getMessage());
     }

@@ -38,7 +38,8 @@ class NotFoundSuggestionsTest {
 
   @Test
   void suggestionsAreOnlyModelsTheTokenMayRead() throws Exception {
-    for (String path : List.of("/v1/versions/main?model=org/tinx", "/v1/models/org/tinx/versions",
+    for (String path : List.of("/v1/versions/main?model=org/tinx", "/v1/versions/@abcd?model=org/tinx",
+        "/v1/models/org/tinx/versions",
         "/api/models/org/tinx", "/org/tinx/resolve/main/config.json", "/ui/models/org/tinx/-/versions/main")) {
       HttpResponse<byte[]> r = fx.send(get(base, path).header("Authorization", "Bearer " + reader));
       String body = new String(r.body(), StandardCharsets.UTF_8).replace("&#39;", "'");
