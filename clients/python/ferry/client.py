@@ -2,6 +2,7 @@
 
 import bisect
 import collections
+import errno
 import hashlib
 import http.client
 import json
@@ -618,6 +619,10 @@ def part_name(f):
     return "." + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] + PART_SUFFIX
 
 
+# flock's errors on a file system that has no locks
+_NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS") if hasattr(errno, n)}
+
+
 def _open_part(part, wait=True):
     """A file descriptor of the part file, open for reading and writing and locked (``flock``, where the system has
     it) so that downloads of the same file into the same directory at once (the ranks of a distributed job, threads)
@@ -631,7 +636,12 @@ def _open_part(part, wait=True):
         if fcntl is None:
             return fd
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as e:
+                if e.errno not in _NO_LOCKS:
+                    raise
+                return fd  # a file system without locks (some network ones): as without fcntl
             held = os.fstat(fd)
             try:
                 now = os.lstat(part)

@@ -15,6 +15,7 @@ FERRY_TEST_GLOBS          a JSON table of the files Java's PathFilter (ferry pul
 Under CI=true the torch tests fail rather than skip when torch is missing.
 """
 
+import errno
 import glob
 import hashlib
 import http.server
@@ -324,6 +325,29 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(2, len(r["fetched"]))
         self.assertEqual(4, len(relative_files(d)))
 
+
+    def test_a_file_system_without_locks_still_downloads(self):
+        """flock failing with ENOLCK (a network file system without locks) downloads as without locks."""
+        from ferry import client as module
+        real = module.fcntl
+        if real is None:
+            self.skipTest("no fcntl here")
+
+        class NoLocks:
+            LOCK_EX = real.LOCK_EX
+
+            @staticmethod
+            def flock(fd, op):
+                raise OSError(errno.ENOLCK, "No locks available")
+
+        d = scratch("no-locks")
+        module.fcntl = NoLocks
+        try:
+            r = self.m.download(d, include="config.json")
+        finally:
+            module.fcntl = real
+        self.assertEqual(["config.json"], r["fetched"])
+        self.assertEqual({"config.json": self.want["config.json"]}, relative_files(d))
 
     def test_two_downloads_of_one_file_at_once_take_turns(self):
         """The ranks of a distributed job download the same file into the same directory at once: they take turns on
