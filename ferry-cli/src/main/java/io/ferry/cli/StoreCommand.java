@@ -329,10 +329,11 @@ abstract class StoreCommand implements Callable<Integer> {
     if (storeSettings.repeatedProblem("--store-option") != null) {
       throw usage(storeSettings.repeatedProblem("--store-option"));
     }
-    try {
-      io.ferry.store.SettingNames.checkKnown(storeSettings, "--store-option");
-    } catch (io.ferry.error.InvalidInputException e) {
-      throw usage(e.getMessage());
+    String unknown = io.ferry.store.SettingNames.firstUnknown(storeSettings);
+    if (unknown != null) {
+      throw usage("--store-option " + unknown + ": no store module here reads a setting '" + unknown + "'"
+          + io.ferry.repo.Suggestions.didYouMean(unknown, io.ferry.store.SettingNames.knownNames())
+          + " (each store's settings: docs/s3.md, hdfs.md, cassandra.md, http-store.md, redis.md)");
     }
     java.util.Map<String, String> all = new java.util.LinkedHashMap<>(storeSettings);
     String endpoint = s3Endpoint != null ? s3Endpoint : root() == null ? null : root().s3Endpoint;

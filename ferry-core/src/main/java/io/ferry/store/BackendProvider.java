@@ -21,7 +21,7 @@ public interface BackendProvider {
 
   /**
    * The store settings this provider's backends read, so that a command line can refuse a key no module reads
-   * ({@link SettingNames#checkKnown}); none by default.
+   * ({@link SettingNames#firstUnknown}); none by default.
    */
   default SettingNames settingNames() {
     return SettingNames.NONE;

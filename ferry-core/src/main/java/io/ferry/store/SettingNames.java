@@ -1,7 +1,5 @@
 package io.ferry.store;
 
-import io.ferry.error.InvalidInputException;
-import io.ferry.repo.Suggestions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -12,8 +10,8 @@ import java.util.TreeSet;
 
 /**
  * The store settings a module reads ({@link StoreOptions#settings()}: {@code --store-option KEY=VALUE} on the command
- * line), so that a key no module on the class path reads, a typo such as {@code s3.endpiont}, is refused by name
- * instead of being ignored. Each module checks the values of its own keys when it opens a store; this only knows names.
+ * line), so that a key no module on the class path reads, a typo such as {@code s3.endpiont}, can be refused by
+ * name instead of being ignored ({@link #firstUnknown}). Each module checks the values of its own keys when it opens a store; this only knows names.
  *
  * @param names keys read exactly ({@code s3.endpoint}); also the candidates of "did you mean"
  * @param prefixes key prefixes read whole ({@code dfs.} for Hadoop's keys, {@code cassandra.dc.} for datacenters)
@@ -46,16 +44,31 @@ public record SettingNames(Set<String> names, List<String> prefixes) {
   }
 
   /**
-   * Refuses a setting that neither the core nor any backend or layer on the class path reads, naming it and the
-   * nearest known names. Only names are checked: values are checked by the module that reads them.
-   *
-   * @param what how the user gave the settings, for the message ({@code --store-option})
-   * @throws InvalidInputException for the first unknown key, in the map's order
+   * The first key of {@code settings}, in the map's order, that neither the core nor any backend or layer on the class
+   * path reads, or null when every key is read by some module. Only names are checked: values are checked by the
+   * module that reads them.
    */
-  public static void checkKnown(Map<String, String> settings, String what) throws InvalidInputException {
+  public static String firstUnknown(Map<String, String> settings) {
     if (settings.isEmpty()) {
-      return;
+      return null;
     }
+    List<SettingNames> known = installed();
+    for (String key : settings.keySet()) {
+      if (known.stream().noneMatch(k -> k.reads(key))) {
+        return key;
+      }
+    }
+    return null;
+  }
+
+  /** Every exact setting name the core and the modules on the class path read, for "did you mean" messages. */
+  public static Set<String> knownNames() {
+    Set<String> all = new TreeSet<>();
+    installed().forEach(k -> all.addAll(k.names()));
+    return all;
+  }
+
+  private static List<SettingNames> installed() {
     List<SettingNames> known = new ArrayList<>();
     known.add(of(StoreLayers.SETTING));
     ClassLoader loader = SettingNames.class.getClassLoader();
@@ -65,13 +78,6 @@ public record SettingNames(Set<String> names, List<String> prefixes) {
     for (ChunkStoreLayer l : ServiceLoader.load(ChunkStoreLayer.class, loader)) {
       known.add(l.settingNames());
     }
-    for (String key : settings.keySet()) {
-      if (known.stream().noneMatch(k -> k.reads(key))) {
-        Set<String> all = new TreeSet<>();
-        known.forEach(k -> all.addAll(k.names()));
-        throw new InvalidInputException(what + " " + key + ": no store module here reads a setting '" + key + "'"
-            + Suggestions.didYouMean(key, all) + " (each store's settings: docs/s3.md, hdfs.md, cassandra.md, http-store.md, redis.md)");
-      }
-    }
+    return known;
   }
 }

@@ -9,7 +9,7 @@ import java.util.Objects;
  *
  * @param create create an empty store if none exists (what {@code ferry init} does)
  * @param settings backend settings from the command line or the API, e.g. {@code s3.endpoint}; a backend ignores the
- *     keys of other modules and refuses unknown keys of its own; {@link SettingNames#checkKnown} refuses keys no module
+ *     keys of other modules and refuses unknown keys of its own; {@link SettingNames#firstUnknown} finds keys no module
  *     reads
  * @param clock the time source of backends that stamp times themselves (the local store stamps each object's
  *     modification time, which gc compares with its cutoff): the repository's clock, so that tests control both

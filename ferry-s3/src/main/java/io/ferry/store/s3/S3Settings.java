@@ -136,7 +136,7 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
     }
   }
 
-  /** The settings an S3 store reads, for {@link io.ferry.store.SettingNames#checkKnown}. */
+  /** The settings an S3 store reads, for {@link io.ferry.store.SettingNames#firstUnknown}. */
   static io.ferry.store.SettingNames names() {
     return io.ferry.store.SettingNames.of(ENDPOINT, REGION, PATH_STYLE, MAX_CONNECTIONS, MAX_ATTEMPTS, BACKOFF_MS,
         SOCKET_TIMEOUT_MS, PART_SIZE, PARALLELISM);
