@@ -140,6 +140,13 @@ elif scenario == "tokens":
     call("infoOtherScope", lambda: api.model_info(repo, token=spec["otherToken"]))
     call("missingModelOtherScope", lambda: api.model_info("org/nope", token=spec["otherToken"]))
     call("badToken", lambda: api.model_info(repo, token="hf_not_a_token"))
+    call("whoami", lambda: api.whoami(token=spec["token"]))
+    call("login", lambda: h.login(token=spec["token"], add_to_git_credential=False) or "logged in")
+    call("listModels", lambda: [m.id for m in api.list_models(token=spec["token"])])
+    call("listSearch", lambda: [(m.id, m.sha) for m in api.list_models(search="PY-N", token=spec["token"])])
+    call("listAuthorLimit", lambda: [m.id for m in api.list_models(author="org", limit=1, token=spec["token"])])
+    call("listOtherScope", lambda: [m.id for m in api.list_models(token=spec["otherToken"])])
+    call("whoamiBad", lambda: api.whoami(token="hf_not_a_token"))
 else:
     raise SystemExit("unknown scenario " + scenario)
 print(json.dumps(out))

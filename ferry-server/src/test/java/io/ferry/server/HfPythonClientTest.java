@@ -223,6 +223,16 @@ class HfPythonClientTest {
       assertThat(r.get(call).get("message").asText()).as(call).contains("needs read access to model 'org/");
     }
     assertError(r, "badToken", "HfHubHTTPError", 401);
+    // login and whoami read the token's name and role; list_models lists what the token may read
+    assertThat(r.get("whoami").get("name").asText()).isEqualTo("py-reader");
+    assertThat(r.get("whoami").get("auth").get("accessToken").get("role").asText()).isEqualTo("read");
+    assertThat(r.get("login").asText()).as(r.get("login").toString()).isEqualTo("logged in");
+    assertThat(strings(r.get("listModels"))).containsExactly("org/py", "org/py-now", "org/tiny");
+    assertThat(r.get("listSearch").toString()).isEqualTo("[[\"org/py-now\",\""
+        + fx.repo.resolve("org/py-now").id().hex() + "\"]]");
+    assertThat(strings(r.get("listAuthorLimit"))).containsExactly("org/py");
+    assertThat(r.get("listOtherScope")).as("a token reading other/* sees none of org/*").isEmpty();
+    assertError(r, "whoamiBad", "HfHubHTTPError", 401);
     assertThat(r.toString()).doesNotContain(reader);
   }
 

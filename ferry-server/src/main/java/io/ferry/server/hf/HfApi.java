@@ -112,6 +112,17 @@ public final class HfApi implements Route {
 
   private boolean dispatch(Exchange ex) throws HttpError, IOException, InterruptedException {
     List<String> s = ex.segmentsKeepingEncodedSlashes();
+    if (s.size() == 2 && s.get(0).equals("api") && (s.get(1).equals("whoami-v2") || s.get(1).equals("models"))) {
+      if (!ex.method().equals("GET") && !ex.isHead()) {
+        throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      }
+      if (s.get(1).equals("models")) {
+        listModels(ex);
+      } else {
+        whoami(ex);
+      }
+      return true;
+    }
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
       return true;
@@ -226,6 +237,68 @@ public final class HfApi implements Route {
     }
     o.put("usedStorage", snap.logicalBytes());
     ex.json(200, o);
+  }
+
+  /**
+   * {@code GET /api/whoami-v2}: the token's name and whether it may write, as the Hub describes a user's access token,
+   * which {@code huggingface_hub}'s {@code login()}, {@code whoami()} and {@code hf auth whoami} read. The name is the
+   * token's (its access-log name); a development server answers {@code dev}.
+   */
+  private void whoami(Exchange ex) throws IOException {
+    String who = ex.access().who();
+    ObjectNode o = Exchange.JSON.createObjectNode().put("type", "user").put("id", who).put("name", who)
+        .put("fullname", who).put("isPro", false);
+    o.putArray("orgs");
+    o.putObject("auth").put("type", "access_token").putObject("accessToken").put("displayName", who)
+        .put("role", ex.access().canWriteAny() ? "write" : "read");
+    ex.json(200, o);
+  }
+
+  /**
+   * {@code GET /api/models}: the models the token may read, as the Hub lists models ({@code list_models}): by name,
+   * {@code search} a case-insensitive part of the name, {@code author} the part before its '/', {@code limit} at most
+   * that many. Ferry's models carry no Hub tags, so a {@code filter} (tags: a library, a task) matches none.
+   */
+  private void listModels(Exchange ex) throws HttpError, IOException {
+    String search = ex.query("search");
+    String author = ex.query("author");
+    String filter = ex.query("filter");
+    String limitText = ex.query("limit");
+    long limit = Long.MAX_VALUE;
+    if (limitText != null) {
+      try {
+        limit = Long.parseLong(limitText);
+      } catch (NumberFormatException e) {
+        limit = -1;
+      }
+      if (limit < 1) {
+        throw new HttpError(400, "bad-request", "limit must be a whole number from 1, got '"
+            + Exchange.clip(limitText) + "'");
+      }
+    }
+    ArrayNode out = Exchange.JSON.createArrayNode();
+    if (filter == null || filter.isEmpty()) {
+      for (io.ferry.repo.Results.ModelSummary m : repo.models()) {
+        String name = m.model();
+        int slash = name.indexOf('/');
+        if (out.size() >= limit) {
+          break;
+        }
+        if (!ex.access().canRead(name) || m.head() == null
+            || search != null && !name.toLowerCase(java.util.Locale.ROOT).contains(
+                search.toLowerCase(java.util.Locale.ROOT))
+            || author != null && !(slash > 0 && name.substring(0, slash).equals(author))) {
+          continue;
+        }
+        ObjectNode o = out.addObject().put("_id", m.head().hex()).put("id", name).put("modelId", name)
+            .put("sha", m.head().hex()).put("private", false).put("downloads", 0).put("likes", 0);
+        if (slash > 0) {
+          o.put("author", name.substring(0, slash));
+        }
+        o.putArray("tags");
+      }
+    }
+    ex.json(200, out);
   }
 
   private void tree(Exchange ex, String model, String revision, String under) throws HttpError, IOException {
