@@ -89,7 +89,8 @@ final class PullCommand extends StoreCommand {
                 .put("convertedTensorCount", r.tensors()).put("writtenBytes", r.bytes()));
           } else {
             out().println("pulled " + ref + " (" + reader.versionId().shortHex(12) + ") as " + target + " into " + dest
-                + ": " + Format.count(r.files().size(), "file") + ", " + Format.count(r.tensors(), "tensor") + " converted, "
+                + ": " + Format.count(r.files().size(), "file") + ", " + Format.count(r.tensors(), "tensor")
+                + " converted, "
                 + Format.bytes(r.bytes())
                 + (verify ? ", verified" : ""));
           }

@@ -11,7 +11,8 @@ import java.util.TreeSet;
 /**
  * The store settings a module reads ({@link StoreOptions#settings()}: {@code --store-option KEY=VALUE} on the command
  * line), so that a key no module on the class path reads, a typo such as {@code s3.endpiont}, can be refused by
- * name instead of being ignored ({@link #firstUnknown}). Each module checks the values of its own keys when it opens a store; this only knows names.
+ * name instead of being ignored ({@link #firstUnknown}). Each module checks the values of its own keys when it opens a
+ * store; this only knows names.
  *
  * @param names keys read exactly ({@code s3.endpoint}); also the candidates of "did you mean"
  * @param prefixes key prefixes read whole ({@code dfs.} for Hadoop's keys, {@code cassandra.dc.} for datacenters)

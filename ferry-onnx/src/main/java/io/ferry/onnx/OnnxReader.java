@@ -427,7 +427,10 @@ final class OnnxReader {
     return b.size() > 200 ? out + "..." : out.toString();
   }
 
-  /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints, complex128). */
+  /**
+   * Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints,
+   * complex128).
+   */
   static DType dtype(int onnx) {
     return switch (onnx) {
       case 1 -> DType.F32;

@@ -310,7 +310,8 @@ class HfPythonClientTest {
   static Path installHuggingFaceHub(Path work) throws Exception {
     Path venv = work.resolve("venv");
     Path py = venv.resolve("bin").resolve("python");
-    if (Files.isExecutable(py) && NodePackages.run(work, 60, py.toString(), "-c", "import huggingface_hub").code() == 0) {
+    if (Files.isExecutable(py)
+        && NodePackages.run(work, 60, py.toString(), "-c", "import huggingface_hub").code() == 0) {
       return py;
     }
     Files.createDirectories(work);

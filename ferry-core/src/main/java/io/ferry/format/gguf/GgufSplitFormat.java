@@ -107,9 +107,10 @@ public final class GgufSplitFormat implements DirectoryFormat {
       }
     }
     if (!missing.isEmpty()) {
-      throw new InvalidInputException(first + ": the GGUF is split in " + count + " files and " + (count
-          - splits.size()) + (count - splits.size() == 1 ? " is" : " are") + " missing: " + String.join(", ", missing) + (count - splits.size() > missing.size()
-          ? ", ..." : ""));
+      long absent = count - splits.size();
+      throw new InvalidInputException(first + ": the GGUF is split in " + count + " files and " + absent
+          + (absent == 1 ? " is" : " are") + " missing: " + String.join(", ", missing)
+          + (absent > missing.size() ? ", ..." : ""));
     }
     Map<String, String> owner = new HashMap<>();
     long total = 0;

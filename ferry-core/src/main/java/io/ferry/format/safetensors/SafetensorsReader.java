@@ -346,7 +346,8 @@ public final class SafetensorsReader {
               + ", not a non-negative integer");
         }
         if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
-          throw defect("tensor '" + tensor + "': '" + field + "' value " + abbreviate(p.getText()) + " overflows 64 bits");
+          throw defect("tensor '" + tensor + "': '" + field + "' value " + abbreviate(p.getText())
+              + " overflows 64 bits");
         }
         long v = p.getLongValue();
         if (v == 0 && p.getText().startsWith("-")) {

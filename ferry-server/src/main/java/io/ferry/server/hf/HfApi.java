@@ -46,8 +46,8 @@ import org.eclipse.jetty.http.HttpHeader;
  * </ul>
  *
  * A model renamed by {@code ferry mv} answers 307 to the same path under its present name, as the Hub does for a
- * renamed repository. A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A model name may hold one
- * {@code /} ({@code org/name}). File bytes come chunk by chunk through core's verified read path (SHA-256 checked),
+ * renamed repository. A revision is {@code main} (the model's head), a tag or a version id ({@link Revisions}). A
+ * model name may hold one {@code /} ({@code org/name}). File bytes come chunk by chunk through core's verified read path (SHA-256 checked),
  * one chunk in memory at a time within the server's {@link MemoryBudget}.
  */
 public final class HfApi implements Route {
