@@ -47,10 +47,14 @@ final class TokenCommand extends GroupCommand {
     int run() throws IOException {
       List<Scope> parsed = new ArrayList<>();
       for (String s : scopes) {
+        Scope scope;
         try {
-          parsed.add(Scope.parse(s));
+          scope = Scope.parse(s);
         } catch (IllegalArgumentException e) {
           throw new InvalidInputException(e.getMessage());
+        }
+        if (!parsed.contains(scope)) { // a scope given twice grants nothing more: listed once
+          parsed.add(scope);
         }
       }
       TokenFile.Created c;

@@ -134,6 +134,10 @@ class ServeCommandTest {
     Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "admin", "--name", "ci\u200f").exits(1)
         .oneLineError("token name", "U+200F");
     assertThat(Cli.raw("token", "list", "--tokens", tokens.toString(), "--json").ok().json()).hasSize(1);
+    // a scope given twice is listed once
+    String twice = Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "read:org/*", "--scope",
+        "admin", "--scope", "read:org/*", "--json").ok().json().get("scopes").toString();
+    assertThat(twice).isEqualTo("[\"read:org/*\",\"admin\"]");
   }
 
   @Test
