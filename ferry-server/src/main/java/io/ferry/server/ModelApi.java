@@ -2,14 +2,12 @@ package io.ferry.server;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import io.ferry.error.InvalidInputException;
-import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.read.Location;
 import io.ferry.read.Locator;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;
-import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.hf.Revisions;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
@@ -157,24 +155,6 @@ final class ModelApi implements Route {
     ex.json(200, out);
   }
 
-  /**
-   * {@code @<id prefix>}: the version of the model whose id starts with those 4 to 64 hex digits, found as {@code ferry
-   * show MODEL@PREFIX} finds it (its refs' logs, then every parent from its refs): also a version removed from the
-   * head's history that gc has not taken yet. No tag starts with '@', so this names no tag.
-   */
-  private VersionRef byPrefix(Exchange ex, String model, String revision) throws HttpError, IOException {
-    try {
-      return repo.resolve(model + revision);
-    } catch (NotFoundException e) {
-      boolean noModel = repo.backend().refs().list(model + "/").stream()
-          .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
-      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound",
-          ModelSuggestions.forAccess(e.getMessage(), ex.access(), repo.backend().refs()));
-    } catch (InvalidInputException e) { // not a prefix, or one of several versions
-      throw new HttpError(400, "bad-revision", e.getMessage());
-    }
-  }
-
   /** One version, streamed: a big model's snapshot lists a hundred thousand chunks. */
   private void version(Exchange ex, String revision) throws HttpError, IOException {
     String model = ex.query("model");
@@ -183,8 +163,9 @@ final class ModelApi implements Route {
     }
     model(model);
     ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
-    VersionRef v = revision.startsWith("@") ? byPrefix(ex, model, revision) : Revisions.resolve(repo, ex.access(),
-        model, revision);
+    // "@<id prefix>": the version found as ferry show MODEL@PREFIX finds it (no tag starts with '@')
+    VersionRef v = revision.startsWith("@") ? Revisions.byPrefix(repo, ex.access(), model, revision.substring(1))
+        : Revisions.resolve(repo, ex.access(), model, revision);
     Snapshot snap = repo.snapshot(v);
     Locator locator = repo.objects().locator(v.version().packs());
     ex.response().setStatus(200);

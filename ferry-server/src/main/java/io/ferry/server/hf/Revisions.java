@@ -63,15 +63,42 @@ public final class Revisions {
     try {
       return repo.resolve(text);
     } catch (NotFoundException e) {
-      boolean noModel = repo.backend().refs().list(model + "/").stream()
-          .noneMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
-      if (!noModel && revision.length() >= MIN_PREFIX && revision.length() < ChunkId.HEX_LENGTH
+      if (hasRefs(repo, model) && revision.length() >= MIN_PREFIX && revision.length() < ChunkId.HEX_LENGTH
           && revision.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
         return prefix(repo, model, revision, e);
       }
-      throw new HttpError(404, noModel ? "RepoNotFound" : "RevisionNotFound",
-          ModelSuggestions.forAccess(e.getMessage(), access, repo.backend().refs()));
+      throw notFound(repo, access, model, e);
     }
+  }
+
+  /**
+   * The version of {@code model} whose id starts with {@code prefix} (hex digits, as {@code ferry show MODEL@PREFIX}
+   * finds it: the model's ref logs, then its history).
+   *
+   * @throws HttpError 404 as {@link #resolve}, 400 {@code bad-revision} for a prefix that is not one, or one that
+   *     several versions share
+   */
+  public static VersionRef byPrefix(Repository repo, Access access, String model, String prefix) throws HttpError,
+      IOException {
+    try {
+      return repo.resolve(model + "@" + prefix);
+    } catch (NotFoundException e) {
+      throw notFound(repo, access, model, e);
+    } catch (InvalidInputException e) { // not a prefix, or one of several versions
+      throw new HttpError(400, "bad-revision", e.getMessage());
+    }
+  }
+
+  /** 404 {@code RepoNotFound} when the model has no ref, else {@code RevisionNotFound}, suggesting what may be read. */
+  private static HttpError notFound(Repository repo, Access access, String model, NotFoundException e)
+      throws IOException {
+    return new HttpError(404, hasRefs(repo, model) ? "RevisionNotFound" : "RepoNotFound",
+        ModelSuggestions.forAccess(e.getMessage(), access, repo.backend().refs()));
+  }
+
+  private static boolean hasRefs(Repository repo, String model) throws IOException {
+    return repo.backend().refs().list(model + "/").stream()
+        .anyMatch(r -> RefNames.isValidRef(r) && RefNames.modelOf(r).equals(model));
   }
 
   /** The version whose id starts with {@code prefix}, asked for as a revision that is no tag of the model. */
