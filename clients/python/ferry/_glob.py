@@ -16,16 +16,28 @@ MAX_GLOBS = 10000
 
 
 class PathFilter:
-    """Which files a download takes: those matching some include glob (or every file when there is none) and no
-    exclude glob; an exclude wins over an include."""
+    """Which files a download takes: those matching some include glob (every file when ``include`` is None; no file
+    when it is an empty list, as huggingface_hub's ``allow_patterns=[]``) and no exclude glob; an exclude wins over an
+    include."""
 
     def __init__(self, include=None, exclude=None):
+        self._include_given = include is not None
+        self._words = [(o, [g] if isinstance(g, str) else list(g)) for o, g in (("include", include), ("exclude", exclude))
+                       if g is not None]
         self.include = _compile("include", include)
         self.exclude = _compile("exclude", exclude)
 
+    def takes_all(self):
+        """Whether the filter takes every file (no include and no exclude given)."""
+        return not self._include_given and not self.exclude
+
+    def describe(self):
+        """The selection as the arguments that made it, as in ``include=['*.json'] exclude=['tokenizer*']``."""
+        return " ".join("%s=%r" % (option, globs) for option, globs in self._words)
+
     def test(self, path):
         """Whether the file at ``path`` (relative, ``/``-separated) is taken."""
-        if self.include and not any(p.fullmatch(path) for p in self.include):
+        if self._include_given and not any(p.fullmatch(path) for p in self.include):
             return False
         return not any(p.fullmatch(path) for p in self.exclude)
 

@@ -527,7 +527,8 @@ class Model:
         --include/--exclude`` match them: the whole path, ``*`` and ``?`` within a directory, ``**`` across
         directories (``**/`` also matches none), ``[a-z]`` and ``[!a]`` one character of a set, ``\\`` before a
         literal character. So ``*.json`` takes top-level JSON files and ``**/*.json`` all of them. A file is fetched
-        when it matches some include (or none are given) and no exclude.
+        when it matches some include (or ``include`` is None) and no exclude; a selection that takes none of the
+        version's files (``include=[]`` among them) raises FerryNotFoundError, as ``ferry pull`` refuses it.
 
         Resumable: a file already in ``dest`` with the right size and SHA-256 is kept; a file is written under a short
         temporary name next to it (``part_name``: ``.<16 hex>.ferry-part``, the same for the same file on every run)
@@ -538,6 +539,11 @@ class Model:
         """
         selection = PathFilter(include, exclude)
         root = os.path.abspath(os.fspath(dest))
+        # every path is checked before anything is written: a version with one unsafe path writes no file
+        chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
+        if not chosen and not selection.takes_all():
+            raise FerryNotFoundError("model %s version %s has no file that %s selects (%d files); Model.files() lists"
+                                     " them" % (self.name, self.id, selection.describe(), len(self._files)))
         try:
             os.makedirs(root, exist_ok=True)
         except OSError as e:
@@ -545,8 +551,6 @@ class Model:
                 self.name, self.id, root, e)) from e
         before = self._client.bytes_received
         result = {"fetched": [], "kept": [], "bytes": 0}
-        # every path is checked before anything is written: a version with one unsafe path writes no file
-        chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
         for f, target in chosen:
             path = f["path"]
             where = self._where(f)

@@ -1061,6 +1061,19 @@ class TreeTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 self.m.download(scratch("globs"), include=bad)
 
+    def test_a_selection_of_no_file_is_refused_as_ferry_pull_refuses_it(self):
+        """Before, a glob that matched nothing (a typo such as ``*.safetensor``) or ``include=[]`` downloaded nothing
+        and returned as a success (``include=[]`` even downloaded every file)."""
+        for include, exclude, words in [("*.safetensor", None, "include=['*.safetensor']"),
+                                        ([], None, "include=[]"),
+                                        (None, "**", "exclude=['**']")]:
+            d = os.path.join(scratch("none"), "dest")
+            with self.assertRaises(ferry.FerryNotFoundError) as e:
+                self.m.download(d, include=include, exclude=exclude)
+            self.assertIn("has no file that %s selects" % words, str(e.exception))
+            self.assertIn(self.m.name, str(e.exception))
+            self.assertFalse(os.path.exists(d), "nothing is made")
+
 
 @unittest.skipIf(torch is None and not CI, "torch is not importable")
 class ViewsTest(unittest.TestCase):
@@ -1156,7 +1169,9 @@ class GlobTest(unittest.TestCase):
             table = json.load(fh)
         self.assertGreater(len(table), 1000)
         self.assertTrue(any(row["taken"] for row in table) and not all(row["taken"] for row in table))
-        differ = [row for row in table if PathFilter(row["include"], row["exclude"]).test(row["path"]) != row["taken"]]
+        # the table's empty include list is Java's "no --include given" (Python's None; include=[] takes no file)
+        differ = [row for row in table
+                  if PathFilter(row["include"] or None, row["exclude"]).test(row["path"]) != row["taken"]]
         self.assertEqual([], differ)
 
 
