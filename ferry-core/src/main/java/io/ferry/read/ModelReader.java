@@ -217,6 +217,31 @@ public final class ModelReader implements Closeable {
     readRange(t.file(), start, start + (to - from) * row, dst);
   }
 
+  /**
+   * Copies a whole tensor of this version (its elements in row-major order, as stored) to a channel, as {@link
+   * #copyFile} copies a file: chunk by chunk, each checked, in bounded memory whatever the tensor's size.
+   *
+   * @throws InvalidInputException if the tensor is a non-contiguous view of a PyTorch storage
+   */
+  public void copyTensor(Located tensor, WritableByteChannel out) throws IOException {
+    Located t = contiguous(own(tensor));
+    copyRange(t.file().path(), t.fileOffset(), t.fileOffset() + t.info().byteLength(), out);
+  }
+
+  /**
+   * Copies rows {@code [from, to)} of the first dimension of a tensor of this version to a channel, as {@link
+   * #copyTensor} copies it whole.
+   *
+   * @throws InvalidInputException if the rows lie outside the tensor, or it has no rows of whole bytes (a scalar, a
+   *     row of packed sub-byte elements or of part of a block), or it is a non-contiguous view
+   */
+  public void copyRows(Located tensor, long from, long to, WritableByteChannel out) throws IOException {
+    Located t = contiguous(own(tensor));
+    long row = rowBytes(t, from, to);
+    long start = t.fileOffset() + from * row;
+    copyRange(t.file().path(), start, start + (to - from) * row, out);
+  }
+
   /** The bytes of a row of {@code t}, once rows {@code [from, to)} are known to be rows of it. */
   private static long rowBytes(Located t, long from, long to) throws InvalidInputException {
     String name = t.info().name();

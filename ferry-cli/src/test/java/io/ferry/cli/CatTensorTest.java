@@ -1,0 +1,107 @@
+package io.ferry.cli;
+
+import static io.ferry.cli.Files2.t;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.ferry.format.DType;
+import io.ferry.testkit.ModelGenerator.Tensor;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ferry cat REF[//PATH] --tensor NAME [--rows FROM:TO]}: a tensor's bytes (or rows of it) on stdout, the same
+ * bytes as the source file holds; a tensor that is missing, held by two files, or rows outside it are refused naming
+ * them, with the store unchanged. Before, the CLI had no tensor read: only whole files.
+ */
+class CatTensorTest {
+  @TempDir Path tmp;
+  private Cli cli;
+  private Path model;
+  private final List<Tensor> main = List.of(t("w", DType.BF16, 1, 7, 33), t("s", DType.F32, 2),
+      t("e", DType.F16, 3, 0, 4), t("büro.ü", DType.I8, 4, 5, 3));
+
+  @BeforeEach
+  void pushAModelWithATensorNameInTwoFiles() throws IOException {
+    cli = new Cli(tmp.resolve("store")).init();
+    model = tmp.resolve("m");
+    Files2.safetensors(model.resolve("model.safetensors"), main.toArray(Tensor[]::new));
+    Files2.safetensors(model.resolve("sub/other.safetensors"), t("w", DType.F32, 9, 3, 2));
+    Files2.write(model.resolve("config.json"), "{}".getBytes(StandardCharsets.UTF_8));
+    cli.push(model, "m:prod");
+  }
+
+  @Test
+  void aTensorAndItsRowsAreTheSourceFilesBytes() throws Exception {
+    byte[] w = slice(model.resolve("model.safetensors"), main, "w");
+    long row = 33 * 2;
+    assertThat(cat("m//model.safetensors", "--tensor", "w")).isEqualTo(w);
+    assertThat(cat("m:prod//model.safetensors", "--tensor", "w", "--rows", "2:5"))
+        .isEqualTo(Arrays.copyOfRange(w, (int) (2 * row), (int) (5 * row)));
+    assertThat(cat("m//model.safetensors", "--tensor", "w", "--rows", "5:"))
+        .isEqualTo(Arrays.copyOfRange(w, (int) (5 * row), w.length));
+    // a name only one file holds needs no path; a scalar, an empty tensor and a unicode name
+    assertThat(cat("m", "--tensor", "s")).isEqualTo(slice(model.resolve("model.safetensors"), main, "s")).hasSize(4);
+    assertThat(cat("m", "--tensor", "e")).isEmpty();
+    assertThat(cat("m", "--tensor", "büro.ü", "--rows", "4:5"))
+        .isEqualTo(Arrays.copyOfRange(slice(model.resolve("model.safetensors"), main, "büro.ü"), 12, 15));
+    assertThat(cat("m//sub/other.safetensors", "--tensor", "w"))
+        .isEqualTo(slice(model.resolve("sub/other.safetensors"), List.of(t("w", DType.F32, 9, 3, 2)), "w"));
+  }
+
+  @Test
+  void whatCannotBeReadIsRefusedNamingItAndTheStoreStaysAsItWas() {
+    var before = cli.state();
+    cli.run("cat", "m", "--tensor", "w").exits(1)
+        .oneLineError("'w' in each of 2 files", "model.safetensors", "sub/other.safetensors", "m//model.safetensors");
+    cli.run("cat", "m", "--tensor", "ww").exits(1).oneLineError("has no tensor 'ww'", "did you mean 'w'");
+    cli.run("cat", "m//config.json", "--tensor", "w").exits(1).oneLineError("config.json", "holds no tensors");
+    cli.run("cat", "m//nope.safetensors", "--tensor", "w").exits(1).oneLineError("nope.safetensors");
+    cli.run("cat", "m//model.safetensors", "--tensor", "w", "--rows", "0:8").exits(1)
+        .oneLineError("rows [0, 8)", "'w'", "7 rows");
+    cli.run("cat", "m", "--tensor", "s", "--rows", "0:1").exits(1).oneLineError("'s'", "a scalar has no rows");
+    assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5:2").exits(2).err()).contains("--rows 5:2", "inverted");
+    assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5").exits(2).err()).contains("--rows 5", "FROM:TO");
+    assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "-1:2").exits(2).err()).contains("'-1' is not a row number");
+    assertThat(cli.run("cat", "m//model.safetensors", "--rows", "0:1").exits(2).err()).contains("--rows 0:1", "--tensor NAME");
+    cli.run("cat", "m").exits(1).oneLineError("names no file");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
+  /** The tensor's bytes as the safetensors file holds them (its tensors written in this order). */
+  private static byte[] slice(Path file, List<Tensor> tensors, String name) throws IOException {
+    byte[] all = Files.readAllBytes(file);
+    long at = 8 + ByteBuffer.wrap(all, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    for (Tensor t : tensors) {
+      if (t.name().equals(name)) {
+        return Arrays.copyOfRange(all, (int) at, (int) (at + t.byteLength()));
+      }
+      at += t.byteLength();
+    }
+    throw new AssertionError("no tensor " + name);
+  }
+
+  /** Runs {@code ferry cat ARGS} in a child JVM (cat writes to the process's fd 1) and returns its stdout. */
+  private byte[] cat(String... args) throws Exception {
+    Path out = Files.createTempFile(tmp, "cat", ".bin");
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"),
+        FerryCli.class.getName(), "cat", "--store", cli.store.toString()));
+    command.addAll(List.of(args));
+    Process p = new ProcessBuilder(command).redirectOutput(out.toFile())
+        .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).as(String.join(" ", args)).isZero();
+    return Files.readAllBytes(out);
+  }
+}
