@@ -264,15 +264,16 @@ public final class ModelReader implements Closeable {
 
   /**
    * A tensor whose bytes are its elements in row-major order. A view of a PyTorch storage that is not (a transposed
-   * or strided view, whose file metadata gives its strides) is refused: its range holds the bytes it spans, not its
-   * elements in order.
+   * or strided view, whose checkpoint's metadata gives its strides; another format's metadata is its own text) is
+   * refused: its range holds the bytes it spans, not its elements in order.
    */
   private static Located contiguous(Located t) throws IOException {
     String name = t.info().name();
-    if (t.file().metadata().containsKey(TorchMetadata.STRIDES + name)) {
+    String strides = TorchMetadata.strides(t.file().format(), t.file().metadata(), name);
+    if (strides != null) {
       throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " is a non-contiguous view"
-          + " (strides " + t.file().metadata().get(TorchMetadata.STRIDES + name) + " in elements) and cannot be read"
-          + " as a byte range; pull the version with --as safetensors to get it contiguous");
+          + " (strides " + strides + " in elements) and cannot be read as a byte range; pull the version with --as"
+          + " safetensors to get it contiguous");
     }
     return t;
   }

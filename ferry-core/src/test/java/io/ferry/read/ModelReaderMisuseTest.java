@@ -94,6 +94,31 @@ class ModelReaderMisuseTest {
     }
   }
 
+  /**
+   * A safetensors file whose {@code __metadata__} holds a key {@code strides.w} (its own text, any key is allowed):
+   * the reader took it for a PyTorch view's strides and refused to read {@code w} ("a non-contiguous view"), whole, by
+   * rows and streamed. Only a checkpoint's metadata says how its tensors lie.
+   */
+  @org.junit.jupiter.api.Test
+  void aSafetensorsMetadataKeyNamedLikeStridesDoesNotMakeATensorAView() throws IOException {
+    Path file = java.nio.file.Files.createDirectories(tmp.resolve("s")).resolve("model.safetensors");
+    byte[] header = ("{\"__metadata__\":{\"strides.w\":\"[1,2]\",\"format\":\"pt\"},"
+        + "\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}")
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    byte[] data = f32(4, 5);
+    ByteBuffer all = ByteBuffer.allocate(8 + header.length + 16).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    all.putLong(header.length).put(header).put(data);
+    java.nio.file.Files.write(file, all.array());
+    repo.push(tmp.resolve("s"), "s", PushOptions.builder().build());
+    try (ModelReader r = repo.open("s")) {
+      assertThat(bytes(r.read("w"))).isEqualTo(data);
+      assertThat(bytes(r.readRows("w", 1, 2))).isEqualTo(java.util.Arrays.copyOfRange(data, 8, 16));
+      List<byte[]> streamed = new java.util.ArrayList<>();
+      r.forEachTensor((t, b) -> streamed.add(bytes(b)));
+      assertThat(streamed).containsExactly(data);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"none", "zstd"})
   void aClosedReaderReadsNoMore(String codec) throws IOException {

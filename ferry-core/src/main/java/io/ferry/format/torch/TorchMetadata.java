@@ -22,6 +22,16 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
   /** The key prefix of the strides of views that are not contiguous. */
   public static final String STRIDES = "strides.";
 
+  /**
+   * The strides recorded in a snapshot for tensor {@code name} of a file of format {@code format} whose metadata
+   * strings are {@code metadata}, or null when the tensor is a row-major run of its bytes. Only a checkpoint's
+   * metadata is read so: another format's metadata is the file's own text (a safetensors {@code __metadata__} may hold
+   * any key, {@code strides.w} too), which says nothing of how its tensors lie.
+   */
+  public static String strides(String format, Map<String, String> metadata, String name) {
+    return TorchFormat.NAME.equals(format) ? metadata.get(STRIDES + name) : null;
+  }
+
   public TorchMetadata {
     values = Collections.unmodifiableSortedMap(new TreeMap<>(values));
     strides = Collections.unmodifiableSortedMap(new TreeMap<>(strides));
