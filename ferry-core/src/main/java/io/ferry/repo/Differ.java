@@ -4,6 +4,7 @@ import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
 import io.ferry.format.TensorInfo;
+import io.ferry.format.torch.TorchMetadata;
 import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
@@ -19,6 +20,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -57,7 +59,7 @@ final class Differ {
         c = Change.DTYPE_CHANGED;
       } else if (!x.info.shape().equals(y.info.shape())) {
         c = Change.RESHAPED;
-      } else if (!x.chunks.equals(y.chunks)) {
+      } else if (!x.sameBytesAs(y)) {
         c = Change.CHANGED;
       } else {
         same++;
@@ -131,7 +133,23 @@ final class Differ {
     return out;
   }
 
-  private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file) {}
+  /**
+   * What a tensor's values are made of: the chunks its bytes lie in, where in the first of them it starts, and, for
+   * a view of a PyTorch storage that is not a row-major run of it, its strides. A tensor of a safetensors, GGUF or
+   * ONNX file is its chunks exactly (it starts at the first one's start), but a checkpoint's tensor is a view of a
+   * storage, which is the chunk: {@code w} and {@code w.t()}, or {@code flat[0:4]} and {@code flat[4:8]}, lie in the
+   * same chunks with the same dtype and shape, so chunks alone said such a tensor was unchanged when its values were
+   * not.
+   *
+   * @param lead bytes from the start of the first chunk to the tensor's first byte (0 without chunks)
+   * @param strides the strides a checkpoint records for a non-contiguous view, else null
+   */
+  private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file, long lead, String strides) {
+    /** Whether the two hold the same bytes in the same order (their dtypes and shapes are compared before). */
+    boolean sameBytesAs(TensorContent o) {
+      return chunks.equals(o.chunks) && lead == o.lead && Objects.equals(strides, o.strides);
+    }
+  }
 
   /** Tensor names that more than one file of {@code s} holds. */
   private static Set<String> sharedNames(Snapshot s) {
@@ -157,12 +175,14 @@ final class Differ {
         long to = f.dataStart() + t.end();
         List<ChunkId> ids = new ArrayList<>();
         // an empty tensor has no chunk (it is not the chunk its offset falls in, which is a neighbour's)
-        for (int i = from == to ? f.chunks().size() : FileEntry.chunkAt(offsets, from);
-            i < f.chunks().size() && offsets[i] < to; i++) {
+        int first = from == to ? f.chunks().size() : FileEntry.chunkAt(offsets, from);
+        for (int i = first; i < f.chunks().size() && offsets[i] < to; i++) {
           ids.add(f.chunks().get(i).id());
         }
+        long lead = first < f.chunks().size() ? from - offsets[first] : 0;
+        String strides = from == to ? null : TorchMetadata.strides(f.format(), f.metadata(), t.name());
         out.put(shared.contains(t.name()) ? t.name() + "\0" + f.path() : t.name(), new TensorContent(t, ids,
-            f.path()));
+            f.path(), lead, strides));
       }
     }
     return out;
