@@ -263,6 +263,14 @@ public final class ModelReader implements Closeable {
   }
 
   /**
+   * Whether a tensor's bytes are its elements in row-major order, so that {@link #read} and {@link #readRows} take it:
+   * false for a view of a PyTorch storage that is not contiguous (transposed, strided, expanded), which they refuse.
+   */
+  public boolean rowMajor(Located t) {
+    return TorchMetadata.strides(t.file().format(), t.file().metadata(), t.info().name()) == null;
+  }
+
+  /**
    * A tensor whose bytes are its elements in row-major order. A view of a PyTorch storage that is not (a transposed
    * or strided view, whose checkpoint's metadata gives its strides; another format's metadata is its own text) is
    * refused: its range holds the bytes it spans, not its elements in order.

@@ -176,13 +176,17 @@ public final class WeightDiff {
         m.cosine(), m.elements());
   }
 
-  /** Streams both tensors (same dtype and shape) a block of rows at a time; null if the type is not numeric. */
+  /**
+   * Streams both tensors (same dtype and shape) a block of rows at a time; null if the type is not numeric or either
+   * is a non-contiguous view of a checkpoint's storage (not measured: reading it as a range was refused, and the whole
+   * diff failed with it).
+   */
   private ErrorMetrics metrics(ModelReader ra, ModelReader rb, ModelReader.Located a, ModelReader.Located b)
       throws IOException, HttpError, InterruptedException {
     TensorInfo t = b.info();
     int width = width(t.dtype());
-    if (width == 0) {
-      return null;
+    if (width == 0 || !ra.rowMajor(a) || !rb.rowMajor(b)) {
+      return null; // a view of a checkpoint's storage that is not contiguous is not a byte range of its elements
     }
     ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
     double[] xa = new double[BATCH];
