@@ -6,6 +6,7 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
+import io.ferry.repo.Results.MetadataDiff;
 import io.ferry.repo.Results.TensorDiff;
 import java.io.IOException;
 import java.util.Locale;
@@ -15,6 +16,9 @@ import picocli.CommandLine.Parameters;
 @Command(name = "diff", description = "Tensor-level differences between two versions, then other files.",
     footer = {"%nExample:%n  ferry diff llama-7b@3f2a llama-7b:candidate"})
 final class DiffCommand extends StoreCommand {
+  /** Characters of a metadata value a line shows. */
+  private static final int VALUE_CHARS = 100;
+
   @Parameters(index = "0", paramLabel = "A") String a;
 
   @Parameters(index = "1", paramLabel = "B") String b;
@@ -47,6 +51,11 @@ final class DiffCommand extends StoreCommand {
             fn.put("renamedFrom", f.renamedFrom());
           }
         }
+        ArrayNode ms = n.putArray("metadata");
+        for (MetadataDiff m : d.metadata()) {
+          ms.addObject().put("path", m.path()).put("key", m.key()).put("change", JsonOut.value(m.change()))
+              .put("valueA", m.valueA()).put("valueB", m.valueB());
+        }
         printJson(n);
         return 0;
       }
@@ -76,11 +85,25 @@ final class DiffCommand extends StoreCommand {
         out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()),
             Format.bytes(f.sizeB()));
       }
+      for (MetadataDiff m : d.metadata()) {
+        String where = "metadata " + Format.printable(m.path()) + " " + Format.printable(m.key());
+        switch (m.change()) {
+          case ADDED -> out().printf("+ %s = %s%n", where, shown(m.valueB()));
+          case REMOVED -> out().printf("- %s = %s%n", where, shown(m.valueA()));
+          default -> out().printf("~ %s: %s -> %s%n", where, shown(m.valueA()), shown(m.valueB()));
+        }
+      }
       int t = d.tensors().size();
       int f = d.files().size();
       out().printf("%d %s changed, %d unchanged; %d %s%n", t, t == 1 ? "tensor" : "tensors", d.unchangedTensors(), f,
           f == 1 ? "file differs" : "files differ");
     }
     return 0;
+  }
+
+  /** A metadata value for a line: printable, and cut at {@link #VALUE_CHARS} characters ({@code --json} has it all). */
+  private static String shown(String v) {
+    String p = Format.printable(v);
+    return p.length() <= VALUE_CHARS ? p : p.substring(0, VALUE_CHARS) + "… (" + v.length() + " characters)";
   }
 }

@@ -80,6 +80,40 @@ class GgufCliTest {
     cli.run("verify").ok();
   }
 
+  /**
+   * A GGUF file whose tensors are the same but whose metadata changed (a longer context, a key added, one removed):
+   * diff said only "~ file tiny.gguf" and "0 tensors changed", so which value changed was nowhere. Each key that
+   * differs is listed, in the text and under {@code metadata} in the JSON.
+   */
+  @Test
+  void aDiffListsTheMetadataKeysThatChanged() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path v1 = model(DType.Q4_K, 2).write(tmp.resolve("v1/tiny.gguf"));
+    cli.push(v1.getParent(), "tiny:v1");
+    List<String> vocab = IntStream.range(0, 300).mapToObj(i -> "tok" + i).toList();
+    Path v2 = new GgufWriter().str("general.architecture", "llama").str("general.name", "tiny\u001b[2J")
+        .u32("llama.context_length", 8192).u32("llama.block_count", 1)
+        .strings("tokenizer.ggml.tokens", vocab)
+        .seeded("token_embd.weight", DType.Q4_K, 1, 256, 8)
+        .seeded("blk.0.attn_q.weight", DType.Q4_K, 2, 256, 4)
+        .seeded("blk.0.attn_norm.weight", DType.F32, 3, 256)
+        .seeded("output.weight", DType.F16, 4, 256, 8).write(tmp.resolve("v2/tiny.gguf"));
+    cli.push(v2.getParent(), "tiny:v2");
+
+    String diff = cli.run("diff", "tiny:v1", "tiny:v2").ok().out();
+    assertThat(diff).contains("~ metadata tiny.gguf llama.context_length: 4096 -> 8192")
+        .contains("+ metadata tiny.gguf llama.block_count = 1")
+        .contains("- metadata tiny.gguf llama.attention.layer_norm_rms_epsilon = 0.00001")
+        .contains("0 tensors changed, 4 unchanged; 1 file differs")
+        .doesNotContain("general.name").doesNotContain("tokenizer");
+    JsonNode json = cli.run("diff", "tiny:v1", "tiny:v2", "--json").ok().json();
+    List<String> keys = new ArrayList<>();
+    json.get("metadata").forEach(m -> keys.add(m.get("path").asText() + " " + m.get("key").asText() + " "
+        + m.get("change").asText() + " " + m.get("valueA") + " " + m.get("valueB")));
+    assertThat(keys).containsExactly("tiny.gguf llama.attention.layer_norm_rms_epsilon removed \"0.00001\" null",
+        "tiny.gguf llama.block_count added null \"1\"", "tiny.gguf llama.context_length changed \"4096\" \"8192\"");
+  }
+
   /** Split {@code n} (from 1) of {@code count} as llama.cpp's gguf-split writes it: split keys, then its tensors. */
   private static GgufWriter split(int n, int count, int tensorsInAll, String... tensors) {
     GgufWriter w = new GgufWriter();

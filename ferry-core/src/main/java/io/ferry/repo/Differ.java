@@ -8,6 +8,7 @@ import io.ferry.format.torch.TorchMetadata;
 import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
+import io.ferry.repo.Results.MetadataDiff;
 import io.ferry.repo.Results.TensorDiff;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.version.FileEntry;
@@ -25,7 +26,9 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
-/** Tensor-level and file-level differences between two versions, from their snapshots alone. Thread-safe. */
+/**
+ * Tensor-level, file-level and metadata differences between two versions, from their snapshots alone. Thread-safe.
+ */
 final class Differ {
   private final ObjectDatabase db;
 
@@ -72,6 +75,7 @@ final class Differ {
           shared.contains(any.info.name()) ? any.file : null));
     }
     List<FileDiff> files = new ArrayList<>();
+    List<MetadataDiff> meta = new ArrayList<>();
     Map<String, FileEntry> fa = new TreeMap<>();
     sa.files().forEach(f -> fa.put(f.path(), f));
     Map<String, FileEntry> fb = new TreeMap<>();
@@ -87,9 +91,30 @@ final class Differ {
         files.add(new FileDiff(p, Change.REMOVED, x.size(), 0));
       } else if (!x.sha256().equals(y.sha256())) {
         files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size()));
+        metadata(p, x.metadata(), y.metadata(), meta);
       }
     }
-    return new Diff(va.id(), vb.id(), out, renames(files, fa, fb), same);
+    return new Diff(va.id(), vb.id(), out, renames(files, fa, fb), same, meta);
+  }
+
+  /**
+   * The metadata entries of the file at {@code path} that differ between A's {@code x} and B's {@code y}, by key: a
+   * GGUF file whose tensors are the same but whose {@code llama.context_length} changed was only "file changed".
+   */
+  private static void metadata(String path, Map<String, String> x, Map<String, String> y, List<MetadataDiff> out) {
+    Set<String> keys = new TreeSet<>(x.keySet());
+    keys.addAll(y.keySet());
+    for (String k : keys) {
+      String va = x.get(k);
+      String vb = y.get(k);
+      if (va == null) {
+        out.add(new MetadataDiff(path, k, Change.ADDED, null, vb));
+      } else if (vb == null) {
+        out.add(new MetadataDiff(path, k, Change.REMOVED, va, null));
+      } else if (!va.equals(vb)) {
+        out.add(new MetadataDiff(path, k, Change.CHANGED, va, vb));
+      }
+    }
   }
 
   /**

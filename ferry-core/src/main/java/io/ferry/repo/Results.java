@@ -63,8 +63,25 @@ public final class Results {
     }
   }
 
-  /** A diff of two versions. */
-  public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {}
+  /**
+   * A metadata entry of a file that both versions hold at {@code path} and that differs ({@link Change#ADDED},
+   * {@link Change#REMOVED} or {@link Change#CHANGED}): a GGUF key-value pair, a safetensors {@code __metadata__} key,
+   * an ONNX property, a checkpoint's {@code value.*}; values as the snapshot records them (null on the side without
+   * the key).
+   */
+  public record MetadataDiff(String path, String key, Change change, String valueA, String valueB) {}
+
+  /**
+   * A diff of two versions; {@code metadata} lists the metadata entries that differ in the files both versions hold at
+   * one path, by path then key.
+   */
+  public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors,
+      List<MetadataDiff> metadata) {
+    /** A diff without metadata differences. */
+    public Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {
+      this(a, b, tensors, files, unchangedTensors, List.of());
+    }
+  }
 
   /**
    * What verify checked and found.
