@@ -42,6 +42,9 @@ final class DiffCommand extends StoreCommand {
           if (t.dtypeB() != null) {
             tn.put("dtypeB", t.dtypeB().name()).putPOJO("shapeB", t.shapeB()).put("bytesB", t.bytesB());
           }
+          if (t.renamedFrom() != null) {
+            tn.put("renamedFrom", t.renamedFrom());
+          }
         }
         ArrayNode fs = n.putArray("files");
         for (FileDiff f : d.files()) {
@@ -69,6 +72,8 @@ final class DiffCommand extends StoreCommand {
           case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", name, t.shapeA(), t.shapeB());
           case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%n", name, t.dtypeA(),
               t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB());
+          case RENAMED -> out().printf("~ %s -> %s (renamed, %s %s)%n", Format.printable(t.renamedFrom()), name,
+              t.dtypeB(), t.shapeB());
         }
       }
       for (FileDiff f : d.files()) {

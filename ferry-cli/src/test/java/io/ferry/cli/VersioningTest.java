@@ -222,6 +222,54 @@ class VersioningTest {
     assertThat(out).doesNotContain("- file model.safetensors").doesNotContain("- file tokenizer.json");
   }
 
+  /**
+   * A tensor B holds under a new name, with the same dtype, shape and bytes, is shown renamed (it was removed and
+   * added, unlike a file); a second copy of its bytes stays added, one with the same bytes and another shape stays
+   * added, and empty tensors are never paired.
+   */
+  @Test
+  void aTensorUnderANewNameIsShownRenamed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    byte[] w = Files2.random(new java.util.Random(1), 128);
+    byte[] x = Files2.random(new java.util.Random(2), 16);
+    byte[] y = Files2.random(new java.util.Random(3), 32);
+    String v1 = cli.push(f32s(tmp.resolve("a/model.safetensors"), "w", "[4,8]", w, "old.a", "[4]", x, "flat", "[8]", y,
+        "none", "[0,4]", new byte[0]).getParent(), "m");
+    cli.push(f32s(tmp.resolve("b/model.safetensors"), "w", "[4,8]", w, "new.a", "[4]", x, "new.b", "[4]", x,
+        "square", "[2,4]", y, "nothing", "[0,4]", new byte[0]).getParent(), "m");
+
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    Map<String, String> change = new HashMap<>();
+    Map<String, String> from = new HashMap<>();
+    diff.get("tensors").forEach(e -> {
+      change.put(e.get("name").asText(), e.get("change").asText());
+      if (e.has("renamedFrom")) {
+        from.put(e.get("name").asText(), e.get("renamedFrom").asText());
+      }
+    });
+    assertThat(change).containsExactlyInAnyOrderEntriesOf(Map.of("new.a", "renamed", "new.b", "added",
+        "flat", "removed", "square", "added", "none", "removed", "nothing", "added"));
+    assertThat(from).containsExactlyEntriesOf(Map.of("new.a", "old.a"));
+    String out = cli.run("diff", "m@" + v1, "m").ok().out();
+    assertThat(out).contains("~ old.a -> new.a (renamed, F32 [4])").doesNotContain("- old.a")
+        .contains("6 tensors changed, 1 unchanged");
+  }
+
+  /** A safetensors file of F32 tensors given as name, shape (JSON) and bytes, in file order. */
+  private static Path f32s(Path file, Object... tensors) throws IOException {
+    StringBuilder h = new StringBuilder("{");
+    java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < tensors.length; i += 3) {
+      byte[] d = (byte[]) tensors[i + 2];
+      h.append(i > 0 ? "," : "").append('"').append(tensors[i]).append("\":{\"dtype\":\"F32\",\"shape\":")
+          .append(tensors[i + 1]).append(",\"data_offsets\":[").append(data.size()).append(',')
+          .append(data.size() + d.length).append("]}");
+      data.writeBytes(d);
+    }
+    byte[] header = h.append('}').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return Files2.raw(file, header.length, header, data.toByteArray());
+  }
+
   /** A copy of a ref that names nothing fails before the target store it would create exists. */
   @Test
   void aCopyOfNothingCreatesNoTargetStore() throws IOException {

@@ -3,6 +3,7 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
+import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.torch.TorchMetadata;
 import io.ferry.repo.Results.Change;
@@ -50,11 +51,21 @@ final class Differ {
     long same = 0;
     Set<String> names = new TreeSet<>(ta.keySet());
     names.addAll(tb.keySet());
+    Map<String, String> renamedFrom = renames(names, ta, tb);
+    Set<String> renamedAway = new HashSet<>(renamedFrom.values());
     for (String n : names) {
       TensorContent x = ta.get(n);
       TensorContent y = tb.get(n);
       Change c;
-      if (x == null) {
+      if (x == null && renamedFrom.containsKey(n)) {
+        TensorContent was = ta.get(renamedFrom.get(n));
+        out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(), y.info.dtype(),
+            y.info.shape(), was.info.byteLength(), y.info.byteLength(),
+            shared.contains(y.info.name()) ? y.file : null, was.info.name()));
+        continue;
+      } else if (y == null && renamedAway.contains(n)) {
+        continue;
+      } else if (x == null) {
         c = Change.ADDED;
       } else if (y == null) {
         c = Change.REMOVED;
@@ -118,6 +129,39 @@ final class Differ {
   }
 
   /**
+   * Tensors of B (by key) that are tensors of A renamed: each name only A holds paired with a name only B holds whose
+   * tensor has the same dtype, shape and bytes (and is not empty), in name order on both sides, so the result does not
+   * depend on file order; a tensor of A repeated under two new names is renamed to the first, the other is added.
+   */
+  private static Map<String, String> renames(Set<String> names, Map<String, TensorContent> ta,
+      Map<String, TensorContent> tb) {
+    Map<Content, ArrayDeque<String>> removed = new HashMap<>();
+    for (String n : names) {
+      TensorContent x = ta.get(n);
+      if (x != null && !tb.containsKey(n) && x.info.byteLength() > 0) {
+        removed.computeIfAbsent(x.content(), k -> new ArrayDeque<>()).add(n);
+      }
+    }
+    Map<String, String> out = new HashMap<>();
+    if (removed.isEmpty()) {
+      return out;
+    }
+    for (String n : names) {
+      TensorContent y = tb.get(n);
+      if (y != null && !ta.containsKey(n)) {
+        ArrayDeque<String> from = removed.get(y.content());
+        if (from != null && !from.isEmpty()) {
+          out.put(n, from.poll());
+        }
+      }
+    }
+    return out;
+  }
+
+  /** What makes two tensors the same values under any name. */
+  private record Content(DType dtype, List<Long> shape, List<ChunkId> chunks, long lead, String strides) {}
+
+  /**
    * The diff's files with each removed file that an added one repeats byte for byte (same SHA-256 and size, not
    * empty) shown as renamed to it instead: the removed and added paths paired in path order, so the result does not
    * depend on how the snapshots list them. A file whose bytes a second added path repeats is renamed to the first
@@ -173,6 +217,10 @@ final class Differ {
     /** Whether the two hold the same bytes in the same order (their dtypes and shapes are compared before). */
     boolean sameBytesAs(TensorContent o) {
       return chunks.equals(o.chunks) && lead == o.lead && Objects.equals(strides, o.strides);
+    }
+
+    Content content() {
+      return new Content(info.dtype(), info.shape(), chunks, lead, strides);
     }
   }
 

@@ -33,17 +33,29 @@ public final class Results {
   /** Outcome of moving a tag. */
   public record TagResult(String ref, ChunkId oldId, ChunkId newId, io.ferry.store.CasResult result) {}
 
-  /** Kinds of change in a diff; {@link #RENAMED} is a file's only (tensors are matched by name). */
+  /**
+   * Kinds of change in a diff. {@link #RENAMED}: a file, or a tensor that B holds under another name with the same
+   * dtype, shape and bytes (tensors are matched by name first).
+   */
   public enum Change { ADDED, REMOVED, CHANGED, RESHAPED, DTYPE_CHANGED, RENAMED }
 
   /**
    * A tensor-level difference; a and b describe the tensor on each side (null where absent). A tensor is matched by
    * its name across the two versions, whichever file holds it (a model sharded anew moves tensors between files);
    * a name that several files of either version hold (a diffusers model's {@code unet/} and {@code vae/}) is matched
-   * within each file, and {@code file} names that file (else it is null).
+   * within each file, and {@code file} names that file (else it is null). A tensor of A that B no longer holds under
+   * its name but holds under a new one, with the same dtype, shape and bytes, is {@link Change#RENAMED}: {@code name}
+   * is its name in B and {@code renamedFrom} its name in A (null for every other change); empty tensors are never
+   * paired so.
    */
   public record TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB,
-      List<Long> shapeB, long bytesA, long bytesB, String file) {
+      List<Long> shapeB, long bytesA, long bytesB, String file, String renamedFrom) {
+    /** A difference of a tensor that was not renamed. */
+    public TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB, List<Long> shapeB,
+        long bytesA, long bytesB, String file) {
+      this(name, change, dtypeA, shapeA, dtypeB, shapeB, bytesA, bytesB, file, null);
+    }
+
     /** A difference of a tensor whose name one file holds. */
     public TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB, List<Long> shapeB,
         long bytesA, long bytesB) {
