@@ -58,7 +58,8 @@ final class JsonOut {
     ArrayNode ts = n.putArray("tensors");
     if (tensors) {
       for (TensorInfo t : f.tensors()) {
-        ObjectNode tn = ts.addObject().put("name", t.name()).put("dtype", t.dtype().name()).put("bytes", t.byteLength());
+        ObjectNode tn = ts.addObject().put("name", t.name()).put("dtype", t.dtype().name()).put("bytes",
+            f.tensorBytes(t));
         ArrayNode shape = tn.putArray("shape");
         t.shape().forEach(shape::add);
       }

@@ -74,7 +74,7 @@ final class ShowCommand extends StoreCommand {
           }
           String line = "  %-48s %-" + typeWidth + "s %-20s %s%n";
           for (TensorInfo t : f.tensors()) {
-            out().printf(line, Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(t.byteLength()));
+            out().printf(line, Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(f.tensorBytes(t)));
           }
         }
       }

@@ -60,7 +60,7 @@ final class Differ {
       if (x == null && renamedFrom.containsKey(n)) {
         TensorContent was = ta.get(renamedFrom.get(n));
         out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(), y.info.dtype(),
-            y.info.shape(), was.info.byteLength(), y.info.byteLength(),
+            y.info.shape(), was.bytes, y.bytes,
             shared.contains(y.info.name()) ? y.file : null, was.info.name()));
         continue;
       } else if (y == null && renamedAway.contains(n)) {
@@ -82,7 +82,7 @@ final class Differ {
       TensorContent any = x != null ? x : y;
       out.add(new TensorDiff(any.info.name(), c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
           y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
-          x == null ? 0 : x.info.byteLength(), y == null ? 0 : y.info.byteLength(),
+          x == null ? 0 : x.bytes, y == null ? 0 : y.bytes,
           shared.contains(any.info.name()) ? any.file : null));
     }
     List<FileDiff> files = new ArrayList<>();
@@ -212,8 +212,10 @@ final class Differ {
    *
    * @param lead bytes from the start of the first chunk to the tensor's first byte (0 without chunks)
    * @param strides the strides a checkpoint records for a non-contiguous view, else null
+   * @param bytes the bytes of its elements ({@link FileEntry#tensorBytes})
    */
-  private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file, long lead, String strides) {
+  private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file, long lead, String strides,
+      long bytes) {
     /** Whether the two hold the same bytes in the same order (their dtypes and shapes are compared before). */
     boolean sameBytesAs(TensorContent o) {
       return chunks.equals(o.chunks) && lead == o.lead && Objects.equals(strides, o.strides);
@@ -255,7 +257,7 @@ final class Differ {
         long lead = first < f.chunks().size() ? from - offsets[first] : 0;
         String strides = from == to ? null : TorchMetadata.strides(f.format(), f.metadata(), t.name());
         out.put(shared.contains(t.name()) ? t.name() + "\0" + f.path() : t.name(), new TensorContent(t, ids,
-            f.path(), lead, strides));
+            f.path(), lead, strides, f.tensorBytes(t)));
       }
     }
     return out;

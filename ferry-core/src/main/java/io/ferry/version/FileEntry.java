@@ -2,6 +2,7 @@ package io.ferry.version;
 
 import io.ferry.format.FileLayout;
 import io.ferry.format.TensorInfo;
+import io.ferry.format.torch.TorchMetadata;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -57,6 +58,19 @@ public record FileEntry(String path, long size, String sha256, String format, lo
   /** The entry of an opaque file: no data start, metadata or tensors. */
   public static FileEntry opaque(String path, long size, String sha256, List<ChunkRef> chunks) {
     return new FileEntry(path, size, sha256, OPAQUE, 0, Map.of(), List.of(), chunks);
+  }
+
+  /**
+   * The bytes of a tensor of this file's elements, as {@code show} and {@code diff} give them: its byte range, but
+   * for a view of a PyTorch storage that is not a row-major run of it (whose range is the span it touches: an
+   * expanded {@code [3, 4]} F32 view of 4 floats spans 16 bytes, a column of a {@code [6, 8]} matrix 164), its element
+   * count times its element size, as torch's {@code nbytes}.
+   */
+  public long tensorBytes(TensorInfo t) {
+    if (TorchMetadata.strides(format, metadata, t.name()) == null) {
+      return t.byteLength();
+    }
+    return t.dtype().byteLength(t.elements());
   }
 
   /** Offsets of each chunk in the file: {@code offsets()[i]} is where chunk i starts; one extra entry = size. */

@@ -66,4 +66,36 @@ class TorchDiffTest {
       assertThat(back.unchangedTensors()).isEqualTo(3);
     }
   }
+
+  /**
+   * The bytes {@code show} and {@code diff} give a view that is not contiguous are its elements' bytes, as torch's
+   * {@code nbytes}: a column of a 4x4 matrix (4 floats) was "52 B", the span from its first to its last element, and
+   * an expanded view {@code [4, 4]} of 4 floats "16 B".
+   */
+  @Test
+  void aNonContiguousViewCountsTheBytesOfItsElements() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      byte[] pkl = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+          .str("col").tensor("FloatStorage", "0", 16, 1, new int[] {4}, new int[] {4})
+          .str("wide").tensor("FloatStorage", "1", 4, 0, new int[] {4, 4}, new int[] {0, 1})
+          .str("all").tensor("FloatStorage", "0", 16, 0, new int[] {4, 4}, new int[] {4, 1})
+          .op('u').stop().bytes();
+      Files.write(src.resolve("model.pt"), Pickles.checkpoint(pkl, floats(16, 1), floats(4, 2)));
+      repo.push(src, "m", PushOptions.builder().build());
+      Files.write(src.resolve("model.pt"), Pickles.checkpoint(pkl, floats(16, 3), floats(4, 4)));
+      repo.push(src, "m", PushOptions.builder().build());
+
+      java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+      try (io.ferry.read.ModelReader r = repo.open("m")) {
+        io.ferry.version.FileEntry f = r.snapshot().files().get(0);
+        f.tensors().forEach(t -> bytes.put(t.name(), f.tensorBytes(t)));
+      }
+      assertThat(bytes).containsExactlyInAnyOrderEntriesOf(java.util.Map.of("col", 16L, "wide", 64L, "all", 64L));
+      Diff d = repo.diff("m~1", "m");
+      assertThat(d.tensors()).extracting(t -> t.name() + " " + t.bytesA() + " " + t.bytesB())
+          .containsExactly("all 64 64", "col 16 16", "wide 64 64");
+    }
+  }
 }
