@@ -45,6 +45,9 @@ final class DiffCommand extends StoreCommand {
           if (t.renamedFrom() != null) {
             tn.put("renamedFrom", t.renamedFrom());
           }
+          if (t.dtypeA() != null && t.dtypeB() != null) {
+            tn.put("sameBytes", t.sameBytes());
+          }
         }
         ArrayNode fs = n.putArray("files");
         for (FileDiff f : d.files()) {
@@ -69,9 +72,11 @@ final class DiffCommand extends StoreCommand {
           case ADDED -> out().printf("+ %-48s %s %s%n", name, t.dtypeB(), t.shapeB());
           case REMOVED -> out().printf("- %-48s %s %s%n", name, t.dtypeA(), t.shapeA());
           case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", name, t.dtypeB(), t.shapeB());
-          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%n", name, t.shapeA(), t.shapeB());
-          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%n", name, t.dtypeA(),
-              t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB());
+          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%s%n", name, t.shapeA(), t.shapeB(),
+              t.sameBytes() ? " (same bytes)" : "");
+          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%s%n", name, t.dtypeA(),
+              t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB(),
+              t.sameBytes() ? " (same bytes)" : "");
           case RENAMED -> out().printf("~ %s -> %s (renamed, %s %s)%n", Format.printable(t.renamedFrom()), name,
               t.dtypeB(), t.shapeB());
         }

@@ -236,7 +236,7 @@ class JsonSchemaTest {
     JsonNode changed = cli.run("diff", "tiny:prod", "tiny:candidate", "--json").ok().json();
     Map<String, String> tensorChange = schema("name", "string", "file", "string?", "change", "string", "dtypeA",
         "string?", "shapeA", "array?", "bytesA", "integer?", "dtypeB", "string?", "shapeB", "array?", "bytesB",
-        "integer?", "renamedFrom", "string?");
+        "integer?", "renamedFrom", "string?", "sameBytes", "boolean?");
     assertThat(changed.get("tensors")).isNotEmpty();
     changed.get("tensors").forEach(t -> conforms("diff.tensors[]", t, tensorChange));
 

@@ -233,10 +233,11 @@ class VersioningTest {
     byte[] w = Files2.random(new java.util.Random(1), 128);
     byte[] x = Files2.random(new java.util.Random(2), 16);
     byte[] y = Files2.random(new java.util.Random(3), 32);
-    String v1 = cli.push(f32s(tmp.resolve("a/model.safetensors"), "w", "[4,8]", w, "old.a", "[4]", x, "flat", "[8]", y,
-        "none", "[0,4]", new byte[0]).getParent(), "m");
-    cli.push(f32s(tmp.resolve("b/model.safetensors"), "w", "[4,8]", w, "new.a", "[4]", x, "new.b", "[4]", x,
-        "square", "[2,4]", y, "nothing", "[0,4]", new byte[0]).getParent(), "m");
+    String v1 = cli.push(safetensors(tmp.resolve("a/model.safetensors"), "w", "F32", "[4,8]", w, "old.a", "F32",
+        "[4]", x, "flat", "F32", "[8]", y, "none", "F32", "[0,4]", new byte[0]).getParent(), "m");
+    cli.push(safetensors(tmp.resolve("b/model.safetensors"), "w", "F32", "[4,8]", w, "new.a", "F32", "[4]", x,
+        "new.b", "F32", "[4]", x, "square", "F32", "[2,4]", y, "nothing", "F32", "[0,4]", new byte[0]).getParent(),
+        "m");
 
     JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
     Map<String, String> change = new HashMap<>();
@@ -255,14 +256,38 @@ class VersioningTest {
         .contains("6 tensors changed, 1 unchanged");
   }
 
-  /** A safetensors file of F32 tensors given as name, shape (JSON) and bytes, in file order. */
-  private static Path f32s(Path file, Object... tensors) throws IOException {
+  /**
+   * A tensor reshaped or retyped whose bytes stay the same is said to be ("(same bytes)", {@code sameBytes} in the
+   * JSON): "dtype F32 -> I32" alone did not tell a reinterpretation from new values.
+   */
+  @Test
+  void aReshapeOrRetypeSaysWhetherTheBytesStayed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    byte[] x = Files2.random(new java.util.Random(1), 16);
+    byte[] y = Files2.random(new java.util.Random(2), 64);
+    byte[] z = Files2.random(new java.util.Random(3), 8);
+    String v1 = cli.push(safetensors(tmp.resolve("a/model.safetensors"), "x", "F32", "[4]", x, "y", "F32", "[4,4]", y,
+        "z", "BF16", "[2,2]", z).getParent(), "m");
+    cli.push(safetensors(tmp.resolve("b/model.safetensors"), "x", "I32", "[4]", x, "y", "F32", "[2,8]", y,
+        "z", "F16", "[2,2]", Files2.random(new java.util.Random(4), 8)).getParent(), "m");
+    String out = cli.run("diff", "m@" + v1, "m").ok().out();
+    assertThat(out).containsPattern("~ x +dtype F32 -> I32 \\(same bytes\\)\n")
+        .containsPattern("~ y +shape \\[4, 4\\] -> \\[2, 8\\] \\(same bytes\\)\n")
+        .containsPattern("~ z +dtype BF16 -> F16\n");
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    Map<String, Boolean> same = new HashMap<>();
+    diff.get("tensors").forEach(e -> same.put(e.get("name").asText(), e.get("sameBytes").asBoolean()));
+    assertThat(same).containsExactlyInAnyOrderEntriesOf(Map.of("x", true, "y", true, "z", false));
+  }
+
+  /** A safetensors file of tensors given as name, dtype, shape (JSON) and bytes, in file order. */
+  private static Path safetensors(Path file, Object... tensors) throws IOException {
     StringBuilder h = new StringBuilder("{");
     java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
-    for (int i = 0; i < tensors.length; i += 3) {
-      byte[] d = (byte[]) tensors[i + 2];
-      h.append(i > 0 ? "," : "").append('"').append(tensors[i]).append("\":{\"dtype\":\"F32\",\"shape\":")
-          .append(tensors[i + 1]).append(",\"data_offsets\":[").append(data.size()).append(',')
+    for (int i = 0; i < tensors.length; i += 4) {
+      byte[] d = (byte[]) tensors[i + 3];
+      h.append(i > 0 ? "," : "").append('"').append(tensors[i]).append("\":{\"dtype\":\"").append(tensors[i + 1])
+          .append("\",\"shape\":").append(tensors[i + 2]).append(",\"data_offsets\":[").append(data.size()).append(',')
           .append(data.size() + d.length).append("]}");
       data.writeBytes(d);
     }

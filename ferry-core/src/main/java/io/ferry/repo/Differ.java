@@ -61,7 +61,7 @@ final class Differ {
         TensorContent was = ta.get(renamedFrom.get(n));
         out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(), y.info.dtype(),
             y.info.shape(), was.bytes, y.bytes,
-            shared.contains(y.info.name()) ? y.file : null, was.info.name()));
+            shared.contains(y.info.name()) ? y.file : null, was.info.name(), true));
         continue;
       } else if (y == null && renamedAway.contains(n)) {
         continue;
@@ -83,7 +83,7 @@ final class Differ {
       out.add(new TensorDiff(any.info.name(), c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
           y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
           x == null ? 0 : x.bytes, y == null ? 0 : y.bytes,
-          shared.contains(any.info.name()) ? any.file : null));
+          shared.contains(any.info.name()) ? any.file : null, null, x != null && y != null && x.sameBytesAs(y)));
     }
     List<FileDiff> files = new ArrayList<>();
     List<MetadataDiff> meta = new ArrayList<>();
@@ -216,9 +216,10 @@ final class Differ {
    */
   private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file, long lead, String strides,
       long bytes) {
-    /** Whether the two hold the same bytes in the same order (their dtypes and shapes are compared before). */
+    /** Whether the two hold the same bytes in the same order, whatever their dtypes and shapes. */
     boolean sameBytesAs(TensorContent o) {
-      return chunks.equals(o.chunks) && lead == o.lead && Objects.equals(strides, o.strides);
+      return chunks.equals(o.chunks) && lead == o.lead && info.byteLength() == o.info.byteLength()
+          && Objects.equals(strides, o.strides);
     }
 
     Content content() {

@@ -46,14 +46,15 @@ public final class Results {
    * within each file, and {@code file} names that file (else it is null). A tensor of A that B no longer holds under
    * its name but holds under a new one, with the same dtype, shape and bytes, is {@link Change#RENAMED}: {@code name}
    * is its name in B and {@code renamedFrom} its name in A (null for every other change); empty tensors are never
-   * paired so.
+   * paired so. {@code sameBytes}: whether both sides hold the same bytes in the same order (a tensor only reshaped or
+   * retyped, or renamed); false where a side is missing.
    */
   public record TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB,
-      List<Long> shapeB, long bytesA, long bytesB, String file, String renamedFrom) {
-    /** A difference of a tensor that was not renamed. */
+      List<Long> shapeB, long bytesA, long bytesB, String file, String renamedFrom, boolean sameBytes) {
+    /** A difference of a tensor that was not renamed and whose bytes differ (or are on one side only). */
     public TensorDiff(String name, Change change, DType dtypeA, List<Long> shapeA, DType dtypeB, List<Long> shapeB,
         long bytesA, long bytesB, String file) {
-      this(name, change, dtypeA, shapeA, dtypeB, shapeB, bytesA, bytesB, file, null);
+      this(name, change, dtypeA, shapeA, dtypeB, shapeB, bytesA, bytesB, file, null, false);
     }
 
     /** A difference of a tensor whose name one file holds. */
