@@ -3,6 +3,7 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
+import io.ferry.read.ModelReader;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import io.ferry.format.torch.TorchMetadata;
@@ -15,8 +16,13 @@ import io.ferry.repo.Results.VersionRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -53,37 +59,39 @@ final class Differ {
     names.addAll(tb.keySet());
     Map<String, String> renamedFrom = renames(names, ta, tb);
     Set<String> renamedAway = new HashSet<>(renamedFrom.values());
-    for (String n : names) {
-      TensorContent x = ta.get(n);
-      TensorContent y = tb.get(n);
-      Change c;
-      if (x == null && renamedFrom.containsKey(n)) {
-        TensorContent was = ta.get(renamedFrom.get(n));
-        out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(), y.info.dtype(),
-            y.info.shape(), was.bytes, y.bytes,
-            shared.contains(y.info.name()) ? y.file : null, was.info.name(), true));
-        continue;
-      } else if (y == null && renamedAway.contains(n)) {
-        continue;
-      } else if (x == null) {
-        c = Change.ADDED;
-      } else if (y == null) {
-        c = Change.REMOVED;
-      } else if (x.info.dtype() != y.info.dtype()) {
-        c = Change.DTYPE_CHANGED;
-      } else if (!x.info.shape().equals(y.info.shape())) {
-        c = Change.RESHAPED;
-      } else if (!x.sameBytesAs(y)) {
-        c = Change.CHANGED;
-      } else {
-        same++;
-        continue;
+    try (SliceReaders readers = new SliceReaders(va, sa, vb, sb)) {
+      for (String n : names) {
+        TensorContent x = ta.get(n);
+        TensorContent y = tb.get(n);
+        Change c;
+        if (x == null && renamedFrom.containsKey(n)) {
+          TensorContent was = ta.get(renamedFrom.get(n));
+          out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(),
+              y.info.dtype(), y.info.shape(), was.bytes, y.bytes, shared.contains(y.info.name()) ? y.file : null,
+              was.info.name(), true));
+          continue;
+        } else if (y == null && renamedAway.contains(n)) {
+          continue;
+        } else if (x == null) {
+          c = Change.ADDED;
+        } else if (y == null) {
+          c = Change.REMOVED;
+        } else if (x.info.dtype() != y.info.dtype()) {
+          c = Change.DTYPE_CHANGED;
+        } else if (!x.info.shape().equals(y.info.shape())) {
+          c = Change.RESHAPED;
+        } else if (!x.sameBytesAs(y) && !readers.sameBytes(x, y)) {
+          c = Change.CHANGED;
+        } else {
+          same++;
+          continue;
+        }
+        TensorContent any = x != null ? x : y;
+        out.add(new TensorDiff(any.info.name(), c, x == null ? null : x.info.dtype(),
+            x == null ? null : x.info.shape(), y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
+            x == null ? 0 : x.bytes, y == null ? 0 : y.bytes,
+            shared.contains(any.info.name()) ? any.file : null, null, x != null && y != null && x.sameBytesAs(y)));
       }
-      TensorContent any = x != null ? x : y;
-      out.add(new TensorDiff(any.info.name(), c, x == null ? null : x.info.dtype(), x == null ? null : x.info.shape(),
-          y == null ? null : y.info.dtype(), y == null ? null : y.info.shape(),
-          x == null ? 0 : x.bytes, y == null ? 0 : y.bytes,
-          shared.contains(any.info.name()) ? any.file : null, null, x != null && y != null && x.sameBytesAs(y)));
     }
     List<FileDiff> files = new ArrayList<>();
     List<MetadataDiff> meta = new ArrayList<>();
@@ -213,9 +221,12 @@ final class Differ {
    * @param lead bytes from the start of the first chunk to the tensor's first byte (0 without chunks)
    * @param strides the strides a checkpoint records for a non-contiguous view, else null
    * @param bytes the bytes of its elements ({@link FileEntry#tensorBytes})
+   * @param from its first byte in its file
+   * @param whole whether its range is its chunks exactly (then other chunks are other bytes); a slice of a
+   *     checkpoint's storage shares its chunks with the rest of the storage
    */
   private record TensorContent(TensorInfo info, List<ChunkId> chunks, String file, long lead, String strides,
-      long bytes) {
+      long bytes, long from, boolean whole) {
     /** Whether the two hold the same bytes in the same order, whatever their dtypes and shapes. */
     boolean sameBytesAs(TensorContent o) {
       return chunks.equals(o.chunks) && lead == o.lead && info.byteLength() == o.info.byteLength()
@@ -224,6 +235,75 @@ final class Differ {
 
     Content content() {
       return new Content(info.dtype(), info.shape(), chunks, lead, strides);
+    }
+  }
+
+  /**
+   * Reads the bytes of tensors whose chunks cannot tell: two slices of checkpoint storages (views of the same dtype,
+   * shape and strides) in other chunks may still hold the same bytes, as {@code flat[0:4]} does when only
+   * {@code flat[7]} changed. Each side's reader is opened at its first use.
+   */
+  private final class SliceReaders implements java.io.Closeable {
+    private final VersionRef va;
+    private final Snapshot sa;
+    private final VersionRef vb;
+    private final Snapshot sb;
+    private ModelReader ra;
+    private ModelReader rb;
+
+    SliceReaders(VersionRef va, Snapshot sa, VersionRef vb, Snapshot sb) {
+      this.va = va;
+      this.sa = sa;
+      this.vb = vb;
+      this.sb = sb;
+    }
+
+    /** Whether {@code x} (of A) and {@code y} (of B), of one dtype and shape, hold the same bytes in the same order. */
+    boolean sameBytes(TensorContent x, TensorContent y) throws IOException {
+      if (x.whole && y.whole || !Objects.equals(x.strides, y.strides)
+          || x.info.byteLength() != y.info.byteLength()) {
+        return false;
+      }
+      if (ra == null) {
+        ra = new ModelReader(db.reader(), va.id(), va.version(), sa, db.locator(va.version().packs()));
+        rb = new ModelReader(db.reader(), vb.id(), vb.version(), sb, db.locator(vb.version().packs()));
+      }
+      return Arrays.equals(digest(ra, x), digest(rb, y));
+    }
+
+    /** The SHA-256 of a tensor's bytes, each chunk they lie in read and decoded once. */
+    private byte[] digest(ModelReader r, TensorContent t) throws IOException {
+      MessageDigest sha;
+      try {
+        sha = MessageDigest.getInstance("SHA-256");
+      } catch (NoSuchAlgorithmException e) {
+        throw new IllegalStateException(e);
+      }
+      r.copyRange(t.file, t.from, t.from + t.info.byteLength(), new WritableByteChannel() {
+        @Override
+        public int write(ByteBuffer src) {
+          int n = src.remaining();
+          sha.update(src);
+          return n;
+        }
+
+        @Override
+        public boolean isOpen() {
+          return true;
+        }
+
+        @Override
+        public void close() {}
+      });
+      return sha.digest();
+    }
+
+    @Override
+    public void close() {
+      if (ra != null) {
+        ra.close();
+        rb.close();
+      }
     }
   }
 
@@ -256,9 +336,10 @@ final class Differ {
           ids.add(f.chunks().get(i).id());
         }
         long lead = first < f.chunks().size() ? from - offsets[first] : 0;
+        boolean whole = lead == 0 && (ids.isEmpty() || offsets[first + ids.size()] == to);
         String strides = from == to ? null : TorchMetadata.strides(f.format(), f.metadata(), t.name());
         out.put(shared.contains(t.name()) ? t.name() + "\0" + f.path() : t.name(), new TensorContent(t, ids,
-            f.path(), lead, strides, f.tensorBytes(t)));
+            f.path(), lead, strides, f.tensorBytes(t), from, whole));
       }
     }
     return out;

@@ -68,6 +68,32 @@ class TorchDiffTest {
   }
 
   /**
+   * Two halves of one storage, {@code s = flat[0:4]} and {@code o = flat[4:8]}, when only {@code flat[7]} changes:
+   * the storage is one chunk, so diff said both changed; {@code s} holds the same bytes and is unchanged.
+   */
+  @Test
+  void aSliceBesideTheChangeIsUnchanged() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    byte[] pkl = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+        .str("s").tensor("FloatStorage", "0", 8, 0, new int[] {4}, new int[] {1})
+        .str("o").tensor("FloatStorage", "0", 8, 4, new int[] {4}, new int[] {1})
+        .str("t").tensor("FloatStorage", "1", 4, 0, new int[] {2, 2}, new int[] {1, 2})
+        .op('u').stop().bytes();
+    byte[] flat = floats(8, 1);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      Files.write(src.resolve("model.pt"), Pickles.checkpoint(pkl, flat, floats(4, 2)));
+      repo.push(src, "m", PushOptions.builder().build());
+      flat[31] ^= 0x40;
+      Files.write(src.resolve("model.pt"), Pickles.checkpoint(pkl, flat, floats(4, 3)));
+      repo.push(src, "m", PushOptions.builder().build());
+      Diff d = repo.diff("m~1", "m");
+      assertThat(d.tensors()).extracting(TensorDiff::name).containsExactly("o", "t");
+      assertThat(d.unchangedTensors()).isEqualTo(1);
+    }
+  }
+
+  /**
    * The bytes {@code show} and {@code diff} give a view that is not contiguous are its elements' bytes, as torch's
    * {@code nbytes}: a column of a 4x4 matrix (4 floats) was "52 B", the span from its first to its last element, and
    * an expanded view {@code [4, 4]} of 4 floats "16 B".
