@@ -34,7 +34,8 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * Tensor-level, file-level and metadata differences between two versions, from their snapshots alone. Thread-safe.
+ * Tensor-level, file-level and metadata differences between two versions, from their snapshots, but for the slices of
+ * checkpoint storages whose chunks changed, whose bytes are read to tell. Thread-safe.
  */
 final class Differ {
   private final ObjectDatabase db;
