@@ -495,7 +495,7 @@ public final class RedisChunkCache implements ChunkStore {
       // part written: look once more (after the SET, in the same slot, so in order) before reading the store
       List<RedisFuture<Blob>> recheck = new ArrayList<>(absent.size());
       for (int k : absent) {
-        recheck.add(l.get(partKey(id, first + k)));
+        recheck.add(getPart(l, id, first + k));
       }
       long deadline = nanos.getAsLong() + settings.timeout().toNanos();
       for (int i = 0; i < absent.size(); i++) {
@@ -503,7 +503,7 @@ public final class RedisChunkCache implements ChunkStore {
         String answer = claims.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
         boolean won = "OK".equals(answer);
         Blob b = recheck.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
-        Part p = b == null ? null : check(l, id, first + k, b.head(), epoch);
+        Part p = absent(b) ? null : check(l, id, first + k, b.head(), epoch);
         if (p != null) {
           parts[k] = p;
           counters[HITS].increment();
@@ -558,7 +558,7 @@ public final class RedisChunkCache implements ChunkStore {
           // the lock first: a lock found gone means the fill ended, its write landed before, and the GET sent after
           // the EXISTS (same connection, same slot) sees the part unless Redis lost it since
           locks.add(l.exists(fillKey(id, first + k)));
-          gets.add(l.get(partKey(id, first + k)));
+          gets.add(getPart(l, id, first + k));
         }
         long deadline = nanos.getAsLong() + settings.timeout().toNanos();
         List<Integer> still = new ArrayList<>();
@@ -566,7 +566,7 @@ public final class RedisChunkCache implements ChunkStore {
           int k = theirs.get(i);
           long locked = locks.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
           Blob b = gets.get(i).get(Math.max(0, deadline - nanos.getAsLong()), TimeUnit.NANOSECONDS);
-          Part p = b == null ? null : check(l, id, first + k, b.head(), epoch);
+          Part p = absent(b) ? null : check(l, id, first + k, b.head(), epoch);
           if (p != null) {
             parts[k] = p;
             counters[HITS].increment();
@@ -648,7 +648,7 @@ public final class RedisChunkCache implements ChunkStore {
         counters[HITS].increment();
         counters[FROM_CACHE].add(memo.payload.remaining());
       } else {
-        futures[k] = l.get(partKey(id, first + k));
+        futures[k] = getPart(l, id, first + k);
         pending.add(futures[k]);
       }
     }
@@ -674,7 +674,7 @@ public final class RedisChunkCache implements ChunkStore {
           drop(l, id, first + k, "it is not a string value");
           continue;
         }
-        if (b != null) {
+        if (!absent(b)) {
           parts[k] = check(l, id, first + k, b.head(), epoch);
           if (parts[k] != null) {
             counters[HITS].increment();
@@ -694,6 +694,21 @@ public final class RedisChunkCache implements ChunkStore {
       Thread.currentThread().interrupt();
       return null;
     }
+  }
+
+  /**
+   * Reads part {@code index} of {@code id}: at most one byte more than the longest part, so that a value someone made
+   * huge (hundreds of MB under a part's key) costs no more than a part to read and fails the length check (a whole
+   * GET of 200 MB timed out every read of that object, turned the cache off for {@code retry-after} and stayed in
+   * Redis, since only a part read whole is checked and dropped). An absent key reads as an empty value.
+   */
+  private RedisFuture<Blob> getPart(RedisLink l, ChunkId id, int index) {
+    return l.getPrefix(partKey(id, index), HEADER + partSize + 1);
+  }
+
+  /** Whether a part's read found no value (GETRANGE answers an empty string for an absent key). */
+  private static boolean absent(Blob b) {
+    return b == null || b.size() == 0;
   }
 
   /** The part if its value passes every check; else drops it and returns null. */

@@ -96,7 +96,8 @@ final class RedisLink implements AutoCloseable {
       @Override
       public long getTimeout(RedisCommand<?, ?, ?> command) {
         ProtocolKeyword t = command.getType();
-        boolean data = t == CommandType.GET || t == CommandType.SET || t == CommandType.DEL
+        boolean data = t == CommandType.GET || t == CommandType.GETRANGE || t == CommandType.SET
+            || t == CommandType.DEL
             || t == CommandType.HINCRBY || t == CommandType.EXISTS;
         return (data ? s.timeout() : connectTimeout).toNanos();
       }
@@ -174,6 +175,14 @@ final class RedisLink implements AutoCloseable {
 
   RedisFuture<Blob> get(String key) {
     return async.get(key);
+  }
+
+  /**
+   * {@code GETRANGE key 0 maxBytes-1}: the value's first {@code maxBytes} bytes at most, however long it is; an empty
+   * value for an absent key.
+   */
+  RedisFuture<Blob> getPrefix(String key, int maxBytes) {
+    return async.getrange(key, 0, maxBytes - 1L);
   }
 
   RedisFuture<String> set(String key, Blob value, Duration ttl) {

@@ -182,6 +182,42 @@ class RedisChunkCacheTest {
   }
 
   @Test
+  void aHugeValueWhereAPartBelongsCostsOnePartToReadAndIsDropped() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    // part 1 made 8 MiB long (a valid part, then zeros): a GET read all of it (a 200 MB value timed out every read of
+    // the object and turned the cache off, and was never dropped)
+    redis.command("SETRANGE", c.partKey(id, 1), String.valueOf((8 << 20) - 1), "x");
+    counting.reset();
+    long sentBefore = netOutput();
+    RedisChunkCache fresh = cache(redis.uri(), w);
+    assertThat(bytes(fresh.get(id))).isEqualTo(content);
+    assertThat(netOutput() - sentBefore).as("bytes Redis sent for the read: about three parts").isLessThan(1L << 20);
+    assertThat(fresh.counters().dropped()).isEqualTo(1);
+    assertThat(counting.bytes.get()).as("re-read from the store: that part").isEqualTo(PART);
+    assertThat(w.warnings).isEmpty();
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (!String.valueOf(PART + 60).equals(redis.command("STRLEN", fresh.partKey(id, 1)))) {
+      assertThat(System.nanoTime()).as("the part written again in its place within 20 s").isLessThan(deadline);
+      Thread.onSpinWait();
+    }
+  }
+
+  /** Redis's {@code total_net_output_bytes}: what it sent to every client so far. */
+  private static long netOutput() throws IOException {
+    for (String line : redis.command("INFO", "stats").split("\r?\n")) {
+      if (line.startsWith("total_net_output_bytes:")) {
+        return Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+      }
+    }
+    throw new AssertionError("no total_net_output_bytes in INFO stats");
+  }
+
+  @Test
   void anEvictedPartIsReadFromTheStoreAlone() throws Exception {
     Warnings w = new Warnings();
     RedisChunkCache c = cache(redis.uri(), w);
