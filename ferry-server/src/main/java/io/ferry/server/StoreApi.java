@@ -192,6 +192,13 @@ final class StoreApi {
 
   private void stored(Exchange ex, ChunkId id) throws HttpError, IOException {
     ChunkStore store = backend.chunks();
+    if (!ex.isHead() && noCache(ex)) {
+      // a client whose checks failed on bytes this server sent reads again with no-cache: a cache in front of this
+      // server's store (--cache, layers=redis) drops its copy, so the read comes from the store. Without it, a part
+      // forged or damaged in the server's Redis failed every pull of the object through the server (exit 3, "corrupt"),
+      // while the store held it intact
+      store.readRejected(id);
+    }
     long size;
     try {
       size = store.size(id);
@@ -230,6 +237,14 @@ final class StoreApi {
     } finally {
       slices.give(slice);
     }
+  }
+
+  /** Whether the request asks for an answer from the origin ({@code Cache-Control: no-cache}, HTTP/1.0's Pragma). */
+  private static boolean noCache(Exchange ex) {
+    String cc = ex.header(HttpHeader.CACHE_CONTROL);
+    String pragma = ex.header(HttpHeader.PRAGMA);
+    return cc != null && cc.toLowerCase(java.util.Locale.ROOT).contains("no-cache")
+        || pragma != null && pragma.toLowerCase(java.util.Locale.ROOT).contains("no-cache");
   }
 
   private static void immutable(Exchange ex, String etag) {

@@ -34,7 +34,12 @@ final class HttpChunkStore implements ChunkStore {
   /** Objects per page of the listing. */
   static final int LIST_PAGE = 1000;
 
+  /** Most objects remembered at once as to be read again past the servers' caches. */
+  private static final int REVALIDATE_LIMIT = 4096;
+
   private final HttpBackend backend;
+  /** Paths whose next read asks past the servers' caches ({@link #readRejected}). */
+  private final Set<String> revalidate = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
   HttpChunkStore(HttpBackend backend) {
     this.backend = backend;
@@ -108,10 +113,19 @@ final class HttpChunkStore implements ChunkStore {
     }
   }
 
-  /** The next read of the object asks another server than the one that sent the rejected bytes (if there is one). */
+  /**
+   * The next read of the object asks another server than the one that sent the rejected bytes (if there is one), and
+   * sends {@code Cache-Control: no-cache}: a server whose store has a cache in front of it drops its copy and reads
+   * the store (the bytes may have come from that cache, forged or damaged; a second read from it brought them again).
+   */
   @Override
   public boolean readRejected(ChunkId object) {
-    return backend.pool().rejected(chunkPath(object));
+    String path = chunkPath(object);
+    if (revalidate.size() >= REVALIDATE_LIMIT) {
+      revalidate.clear();
+    }
+    revalidate.add(path);
+    return backend.pool().rejected(path);
   }
 
   /** The server that answered the calling thread's last read of the object, if its last balanced call was one. */
@@ -196,9 +210,12 @@ final class HttpChunkStore implements ChunkStore {
   private ServerPool.Answer rangeRead(ChunkId id, long offset, int length, ByteBuffer dst) throws IOException {
     long last = offset + length - 1;
     String what = "read bytes " + offset + "-" + last + " of object " + id;
-    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", chunkPath(id), null,
-        List.of("Range", "bytes=" + offset + "-" + last), length, answer -> checkRange(answer, offset, length), dst),
-        ServerPool.Retry.HEDGED);
+    String path = chunkPath(id);
+    List<String> headers = revalidate.remove(path)
+        ? List.of("Range", "bytes=" + offset + "-" + last, "Cache-Control", "no-cache")
+        : List.of("Range", "bytes=" + offset + "-" + last);
+    ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", path, null, headers, length,
+        answer -> checkRange(answer, offset, length), dst), ServerPool.Retry.HEDGED);
     switch (a.status()) {
       case 200:
       case 206:

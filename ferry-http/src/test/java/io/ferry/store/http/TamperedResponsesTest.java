@@ -171,6 +171,104 @@ class TamperedResponsesTest {
     void run(List<FerryServer> servers) throws Exception;
   }
 
+  /**
+   * A server whose store has a cache in front of it (`ferry serve --cache`) that holds forged copies of every object:
+   * well-formed, one byte off. The client's checks fail, it reads again with {@code Cache-Control: no-cache}, the
+   * server's cache drops its copy and the store's bytes come: the pull is whole. It used to read the same forged bytes
+   * twice and fail (exit 3, the object "corrupt" at the server) while the store held it intact, every pull alike.
+   */
+  @Test
+  void objectsForgedInTheServersCacheAreReadAgainFromItsStore() throws Exception {
+    Path src = model();
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
+        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
+      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
+    }
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.existing());
+        ForgingCache cached = new ForgingCache(store);
+        Repository served = Repository.open(cached, RepositoryOptions.defaults());
+        FerryServer server = FerryServer.start(served, ServerOptions.builder().listen("127.0.0.1", 0).build())) {
+      Path out = tmp.resolve("out");
+      try (Repository remote = io.ferry.Ferry.open(server.uri().toString(), StoreOptions.existing(),
+          RepositoryOptions.defaults())) {
+        remote.pull("m:prod", out, PullOptions.defaults());
+      }
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+      assertThat(cached.forged.get()).as("reads answered with forged bytes").isPositive();
+      assertThat(cached.dropped).as("objects the server's cache was told to drop").isNotEmpty();
+    }
+  }
+
+  /**
+   * A store with a cache in front of it that holds a forged copy of every object (byte 100 flipped) until it is told
+   * the object's bytes were rejected ({@code readRejected}), as a Redis that someone else wrote would.
+   */
+  private static final class ForgingCache implements io.ferry.store.Backend {
+    private static final long AT = 100;
+    final AtomicInteger forged = new AtomicInteger();
+    final java.util.Set<io.ferry.id.ChunkId> dropped = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final LocalBackend store;
+    private final io.ferry.store.ChunkStore chunks;
+
+    ForgingCache(LocalBackend store) {
+      this.store = store;
+      this.chunks = new io.ferry.store.ForwardingChunkStore(store.chunks()) {
+        @Override
+        public boolean trusted() {
+          return false;
+        }
+
+        @Override
+        public boolean readRejected(io.ferry.id.ChunkId object) throws IOException {
+          dropped.add(object);
+          inner.readRejected(object);
+          return true;
+        }
+
+        @Override
+        public java.nio.ByteBuffer read(io.ferry.id.ChunkId id, long offset, int length) throws IOException {
+          java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(length);
+          readInto(id, offset, b);
+          return b.flip();
+        }
+
+        @Override
+        public void readInto(io.ferry.id.ChunkId id, long offset, java.nio.ByteBuffer dst) throws IOException {
+          int start = dst.position();
+          inner.readInto(id, offset, dst);
+          if (!dropped.contains(id) && offset <= AT && AT < offset + (dst.position() - start)) {
+            int at = start + (int) (AT - offset);
+            dst.put(at, (byte) (dst.get(at) ^ 0x20));
+            forged.incrementAndGet();
+          }
+        }
+      };
+    }
+
+    @Override
+    public io.ferry.store.ChunkStore chunks() {
+      return chunks;
+    }
+
+    @Override
+    public io.ferry.store.RefStore refs() {
+      return store.refs();
+    }
+
+    @Override
+    public io.ferry.store.RecordStore records() {
+      return store.records();
+    }
+
+    @Override
+    public String uri() {
+      return store.uri();
+    }
+
+    @Override
+    public void close() {}
+  }
+
   /** Pushes the model as m:prod into a local store and runs {@code test} with that many servers over it. */
   private void served(Path src, int count, WithServers test) throws Exception {
     try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
