@@ -50,6 +50,8 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
   /** Smallest and largest part sizes accepted. */
   public static final int MIN_PART_SIZE = 64 << 10;
   public static final int MAX_PART_SIZE = 16 << 20;
+  /** What a {@code redis.namespace} may be (a derived one is 16 hex digits). */
+  static final String NAMESPACE = "[A-Za-z0-9._-]{1,64}";
 
   /** What a read does with the parts it fetched from the store when the write queue is full. */
   public enum WriteMode {
@@ -81,7 +83,7 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     if (fillWait.isNegative()) {
       throw new IllegalArgumentException("redis.fill-wait must not be negative, got " + fillWait);
     }
-    if (namespace != null && !namespace.matches("[A-Za-z0-9._-]{1,64}")) {
+    if (namespace != null && !namespace.matches(NAMESPACE)) {
       throw new IllegalArgumentException("redis.namespace must be 1 to 64 of [A-Za-z0-9._-], got '" + namespace
           + "'");
     }

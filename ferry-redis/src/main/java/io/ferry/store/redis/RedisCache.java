@@ -6,6 +6,7 @@ import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
 import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
+import io.lettuce.core.RedisCommandExecutionException;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -80,15 +81,31 @@ public final class RedisCache {
     try (l) {
       Memory m = memory(l);
       List<StoreEntry> stores = new ArrayList<>();
-      for (Blob member : l.sync().smembers("ferry:stores")) {
+      java.util.Collection<Blob> members;
+      try {
+        members = l.sync().smembers(STORES);
+      } catch (RedisCommandExecutionException e) {
+        if (!wrongType(e)) {
+          throw e;
+        }
+        throw new IOException("cache " + cache.describe() + ": key " + STORES + " (the namespaces of Ferry's stores)"
+            + " holds a " + l.sync().type(STORES) + ", not a set: it was not written by Ferry; delete it (each"
+            + " store's next client adds its namespace again)", e);
+      }
+      for (Blob member : members) {
         String ns = member.text();
+        if (!ns.matches(CacheSettings.NAMESPACE)) {
+          continue; // not a namespace Ferry writes (and '*' or '?' in it would widen the SCAN below)
+        }
         String prefix = "ferry:" + ns + ":";
-        Blob store = l.sync().get(prefix + "store");
-        Map<String, Blob> h = l.sync().hgetall(prefix + "stats");
+        // keys someone else wrote with another type, or counters that are not numbers, are shown as unknown and
+        // zero: they used to fail the whole report with a bare WRONGTYPE or NumberFormatException message
+        Blob store = orNull(() -> l.sync().get(prefix + "store"));
+        Map<String, Blob> h = orNull(() -> l.sync().hgetall(prefix + "stats"));
         long[] v = new long[CacheCounters.FIELDS.length];
         for (int i = 0; i < v.length; i++) {
-          Blob b = h.get(CacheCounters.FIELDS[i]);
-          v[i] = b == null ? 0 : Math.max(0, Long.parseLong(b.text().trim()));
+          Blob b = h == null ? null : h.get(CacheCounters.FIELDS[i]);
+          v[i] = b == null ? 0 : count(b.text());
         }
         AtomicLong parts = new AtomicLong();
         AtomicLong objects = new AtomicLong();
@@ -109,6 +126,34 @@ public final class RedisCache {
     } catch (RuntimeException e) {
       throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
     }
+  }
+
+  /** The set of every store's namespace. */
+  private static final String STORES = "ferry:stores";
+
+  /** A counter's value; 0 for what is not a count. */
+  private static long count(String text) {
+    try {
+      return Math.max(0, Long.parseLong(text.trim()));
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
+  /** The command's answer, or null when its key holds another type of value. */
+  private static <T> T orNull(java.util.function.Supplier<T> command) {
+    try {
+      return command.get();
+    } catch (RedisCommandExecutionException e) {
+      if (!wrongType(e)) {
+        throw e;
+      }
+      return null;
+    }
+  }
+
+  private static boolean wrongType(RedisCommandExecutionException e) {
+    return String.valueOf(e.getMessage()).startsWith("WRONGTYPE");
   }
 
   /**

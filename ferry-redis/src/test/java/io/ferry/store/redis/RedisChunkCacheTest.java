@@ -522,6 +522,47 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * Keys of Ferry's names that someone else wrote with another type, or counters that are not numbers, do not fail
+   * {@code cache stats}: it failed with a bare "WRONGTYPE Operation against a key holding the wrong kind of value"
+   * (or "For input string"), naming no key, and reported no store at all.
+   */
+  @Test
+  void statsReadsPastKeysOfOtherTypesAndNamesTheSetOfStoresWhenItIsOne() throws Exception {
+    String ns = "odd-" + random.random().nextInt(1_000_000);
+    RedisChunkCache c = cache(redis.uri(), new Warnings(), "redis.namespace", ns);
+    byte[] content = object(2 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 2);
+    c.close();
+    redis.command("DEL", "ferry:" + ns + ":store");
+    redis.command("RPUSH", "ferry:" + ns + ":store", "x");
+    redis.command("HSET", "ferry:" + ns + ":stats", "hits", "many");
+    redis.command("SADD", "ferry:stores", "*");
+    redis.command("DEL", "ferry:bad-" + ns + ":stats");
+    redis.command("SET", "ferry:bad-" + ns + ":stats", "x");
+    redis.command("SADD", "ferry:stores", "bad-" + ns);
+    try {
+      RedisCache.Report r = RedisCache.stats(CacheSettings.of(redis.uri()));
+      RedisCache.StoreEntry e = r.stores().stream().filter(s -> s.namespace().equals(ns)).findFirst().orElseThrow();
+      assertThat(e.store()).isEqualTo("(unknown)");
+      assertThat(e.counters().hits()).isZero();
+      assertThat(e.parts()).isEqualTo(2);
+      assertThat(r.stores()).extracting(RedisCache.StoreEntry::namespace).contains("bad-" + ns).doesNotContain("*");
+      redis.command("RENAME", "ferry:stores", "ferry:stores-" + ns);
+      redis.command("SET", "ferry:stores", "x");
+      assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(redis.uri()))).isInstanceOf(IOException.class)
+          .hasMessageContaining("key ferry:stores").hasMessageContaining("holds a string, not a set");
+    } finally {
+      if ("1".equals(redis.command("EXISTS", "ferry:stores-" + ns))) {
+        redis.command("DEL", "ferry:stores");
+        redis.command("RENAME", "ferry:stores-" + ns, "ferry:stores");
+      }
+      redis.command("SREM", "ferry:stores", "*", "bad-" + ns);
+    }
+  }
+
+  /**
    * A cache that timed out once (the circuit opened) still saves its counters at close: they were dropped, so a pull
    * that met one slow answer added nothing to {@code cache stats}.
    */
