@@ -115,6 +115,8 @@ public final class RedisChunkCache implements ChunkStore {
   private volatile long failedAt;
   /** Set by the first failure of an outage (one warning), cleared when Redis answers again. */
   private final AtomicBoolean warned = new AtomicBoolean();
+  /** Whether the listener heard of a part dropped as bad (once per instance; the counters count them all). */
+  private final AtomicBoolean partDropNoticed = new AtomicBoolean();
   private volatile boolean writable;
   private volatile long nextFlush;
 
@@ -714,7 +716,9 @@ public final class RedisChunkCache implements ChunkStore {
   /** The part if its value passes every check; else drops it and returns null. */
   private Part check(RedisLink l, ChunkId id, int index, ByteBuffer v, long epoch) {
     String bad = null;
-    if (v.remaining() < HEADER) {
+    if (v.remaining() > HEADER + partSize) {
+      bad = "value longer than a part of " + (HEADER + partSize) + " bytes";
+    } else if (v.remaining() < HEADER) {
       bad = "value of " + v.remaining() + " bytes is shorter than a part header";
     } else if (v.getInt(0) != MAGIC) {
       bad = String.format("magic %08x, expected %08x", v.getInt(0), MAGIC);
@@ -759,6 +763,13 @@ public final class RedisChunkCache implements ChunkStore {
   private void drop(RedisLink l, ChunkId id, int index, String why) {
     counters[DROPPED].increment();
     LOG.debug("cache {}: dropping part {} of {}: {}", settings.describe(), index, id, why);
+    if (!closed.get() && partDropNoticed.compareAndSet(false, true)) {
+      // once: a bad value under a part's key is damage, someone else's writes, or clients of other part sizes; it
+      // used to be dropped with nothing said but a debug log line and a count in cache stats
+      listener.notice("cache " + settings.describe() + ": key " + partKey(id, index) + " held a bad part (" + why
+          + "); it is dropped and that range is read from " + store.describe() + " (said once; 'ferry cache stats'"
+          + " counts every part dropped)");
+    }
     try {
       l.del(partKey(id, index));
     } catch (RuntimeException e) {

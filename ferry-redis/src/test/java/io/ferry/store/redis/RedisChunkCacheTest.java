@@ -155,7 +155,9 @@ class RedisChunkCacheTest {
     RedisChunkCache again = cache(redis.uri(), w);
     assertThat(bytes(again.get(id))).isEqualTo(content);
     assertThat(counting.reads.get()).as("the parts were written again").isZero();
-    assertThat(w.warnings).isEmpty();
+    assertThat(w.warnings).as("one notice for the three bad parts, none once they were written again")
+        .singleElement().satisfies(m -> assertThat(m).contains("key " + c.partKey(id, 0) + " held a bad part (magic ")
+            .contains("it is dropped and that range is read from " + counting.describe()));
   }
 
   @Test
@@ -174,7 +176,9 @@ class RedisChunkCacheTest {
     assertThat(bytes(fresh.get(id))).isEqualTo(content);
     assertThat(fresh.counters().dropped()).isEqualTo(1);
     assertThat(counting.bytes.get()).as("re-read from the store: that part").isEqualTo(PART);
-    assertThat(w.warnings).as("no warning: the cache was not given up").isEmpty();
+    assertThat(w.warnings).as("a notice, no warning: the cache was not given up").singleElement()
+        .satisfies(m -> assertThat(m).contains("key " + c.partKey(id, 1)
+            + " held a bad part (it is not a string value)"));
     awaitCached(redis, fresh, id, 3);
     counting.reset();
     assertThat(bytes(cache(redis.uri(), w).get(id))).isEqualTo(content);
@@ -199,7 +203,8 @@ class RedisChunkCacheTest {
     assertThat(netOutput() - sentBefore).as("bytes Redis sent for the read: about three parts").isLessThan(1L << 20);
     assertThat(fresh.counters().dropped()).isEqualTo(1);
     assertThat(counting.bytes.get()).as("re-read from the store: that part").isEqualTo(PART);
-    assertThat(w.warnings).isEmpty();
+    assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("key " + c.partKey(id, 1)
+        + " held a bad part (value longer than a part of " + (PART + 60) + " bytes)"));
     long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
     while (!String.valueOf(PART + 60).equals(redis.command("STRLEN", fresh.partKey(id, 1)))) {
       assertThat(System.nanoTime()).as("the part written again in its place within 20 s").isLessThan(deadline);
