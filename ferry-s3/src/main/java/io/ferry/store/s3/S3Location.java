@@ -54,6 +54,21 @@ public record S3Location(String bucket, String prefix) {
           + " (e.g. --s3-endpoint)");
     }
     String path = uri.getPath() == null ? "" : uri.getPath();
+    if (path.indexOf('\uFFFD') >= 0 && !validUtf8(uri.getRawPath())) {
+      // the URI decoder put U+FFFD in place of the bytes: the store would live under a prefix the user did not write
+      throw new InvalidInputException("'" + uri + "': prefix '" + uri.getRawPath().replaceFirst("^/+", "")
+          + "' is not valid UTF-8 once its %-escapes are decoded; S3 keys are UTF-8");
+    }
+    for (int i = 0; i < path.length(); i++) {
+      char c = path.charAt(i);
+      if (c < 0x20 || c >= 0x7f && c <= 0x9f) {
+        // S3 lists keys in XML, which cannot carry most control characters (the listing failed to parse after ten
+        // attempts) and turns a CR into a LF; and the prefix reached terminals in messages as it was
+        throw new InvalidInputException("'" + uri.toASCIIString() + "': prefix has the control character "
+            + String.format("U+%04X", (int) c) + " at character " + i + "; S3 listings (XML) cannot carry it:"
+            + " name the prefix without control characters");
+      }
+    }
     while (path.startsWith("/")) {
       path = path.substring(1);
     }
@@ -80,6 +95,34 @@ public record S3Location(String bucket, String prefix) {
           + " and records, up to " + io.ferry.store.RecordStore.MAX_KEY_LENGTH + " characters) must fit after it");
     }
     return new S3Location(bucket, path);
+  }
+
+  /** Whether the bytes a raw URI path's %-escapes and characters stand for are valid UTF-8. */
+  private static boolean validUtf8(String rawPath) {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    for (int i = 0; i < rawPath.length(); i++) {
+      char c = rawPath.charAt(i);
+      if (c == '%' && i + 2 < rawPath.length()) {
+        int hi = Character.digit(rawPath.charAt(i + 1), 16);
+        int lo = Character.digit(rawPath.charAt(i + 2), 16);
+        if (hi >= 0 && lo >= 0) {
+          bytes.write(hi << 4 | lo);
+          i += 2;
+          continue;
+        }
+      }
+      byte[] b = String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      bytes.write(b, 0, b.length);
+    }
+    try {
+      java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+          .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+          .decode(java.nio.ByteBuffer.wrap(bytes.toByteArray()));
+      return true;
+    } catch (java.nio.charset.CharacterCodingException e) {
+      return false;
+    }
   }
 
   /** The prefix every key of the store starts with: {@code ""} or {@code "prefix/"}. */

@@ -94,6 +94,25 @@ class S3BackendTest {
         .hasMessageContaining("unknown S3 setting 's3.endpiont'; did you mean 's3.endpoint'?");
   }
 
+  /**
+   * A prefix with a control character (listed by S3 in XML, which cannot carry it: every command failed after ten
+   * attempts with "Could not parse XML response", and init printed the raw character) or with %-escapes that are not
+   * UTF-8 (the decoder put U+FFFD in their place: the store lived under another prefix than the one written) is
+   * refused when the URI is read, naming it.
+   */
+  @Test
+  void aPrefixWithControlCharactersOrEscapesThatAreNotUtf8IsRefused() throws Exception {
+    for (String uri : List.of("s3://bkt/c1%01x", "s3://bkt/a/new%0Aline", "s3://bkt/cr%0D", "s3://bkt/del%7F",
+        "s3://bkt/c1%C2%85")) {
+      assertThatThrownBy(() -> S3Location.parse(URI.create(uri))).as(uri).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining(uri).hasMessageContaining("prefix has the control character U+");
+    }
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bkt/x%FFy"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("prefix 'x%FFy' is not valid UTF-8");
+    assertThat(S3Location.parse(URI.create("s3://bkt/%C3%BCn%EF%BF%BD/t~x'y;z%25")).prefix())
+        .as("UTF-8, a U+FFFD written as such, and other printable characters").isEqualTo("\u00fcn\ufffd/t~x'y;z%");
+  }
+
   @Test
   void openingNeedsAStoreOrCreateAndRefusesForeignPrefixes() throws Exception {
     LocalS3 s3 = LocalS3.shared();
