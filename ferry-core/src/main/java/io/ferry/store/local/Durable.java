@@ -42,6 +42,25 @@ final class Durable {
   }
 
   /**
+   * Fails when {@code base}, a directory a store made when it was opened ({@code objects}, {@code refs},
+   * {@code records}), is gone: the store was moved, deleted or unmounted while a process (a server) had it open.
+   * Without this check such a store read as empty (no models, no such model) and writes made its directories again
+   * wherever its path now leads.
+   */
+  static void requireBase(Path base, String store) throws IOException {
+    if (!Files.isDirectory(base)) {
+      throw new IOException("store " + store + " has lost its " + base.getFileName() + " directory (" + base
+          + "): the store was moved, deleted or unmounted while it was open; nothing was read or written there");
+    }
+  }
+
+  /** {@link #createDirectories} of {@code dir} inside {@code base}, which must still be there ({@link #requireBase}). */
+  static void createDirectoriesIn(Path base, Path dir, String store) throws IOException {
+    requireBase(base, store);
+    createDirectories(dir);
+  }
+
+  /**
    * Creates {@code dir} and any missing parents, syncing the parent of every directory it created so that the new
    * entries survive a crash. Safe to race with other threads and processes creating the same directories.
    */

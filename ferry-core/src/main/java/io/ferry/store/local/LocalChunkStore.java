@@ -113,7 +113,7 @@ final class LocalChunkStore implements ChunkStore {
       Path fanOut = target.getParent();
       boolean created;
       for (int attempt = 1; ; attempt++) {
-        Durable.createDirectories(fanOut);
+        Durable.createDirectoriesIn(objects, fanOut, uri);
         try {
           created = publish(temp, target);
           break;
@@ -176,6 +176,7 @@ final class LocalChunkStore implements ChunkStore {
       }
       return a.size();
     } catch (NoSuchFileException e) {
+      Durable.requireBase(objects, uri);
       throw new MissingObjectException(id, uri);
     }
   }
@@ -226,6 +227,7 @@ final class LocalChunkStore implements ChunkStore {
       }
       return FileChannel.open(p, StandardOpenOption.READ);
     } catch (NoSuchFileException e) {
+      Durable.requireBase(objects, uri);
       throw new MissingObjectException(id, uri);
     }
   }

@@ -104,9 +104,9 @@ final class LocalRecordStore implements RecordStore {
    * Makes the directories of a record's path. False if a delete removed one of them meanwhile (it had just been
    * emptied), and the caller makes them again, a bounded number of times.
    */
-  private static boolean parents(Path f, int attempt) throws IOException {
+  private boolean parents(Path f, int attempt) throws IOException {
     try {
-      Durable.createDirectories(f.getParent());
+      Durable.createDirectoriesIn(root, f.getParent(), uri);
       return true;
     } catch (FileAlreadyExistsException | NoSuchFileException e) {
       giveUpAfter(attempt, e);

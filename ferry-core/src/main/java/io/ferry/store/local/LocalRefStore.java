@@ -94,12 +94,14 @@ final class LocalRefStore implements RefStore {
     ensureOpen();
     checkName(name);
     if (!isLog(name, file(name, LOG))) {
+      Durable.requireBase(refs, uri);
       return Optional.empty();
     }
     FileChannel ch;
     try {
       ch = FileChannel.open(file(name, LOG), StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
     } catch (NoSuchFileException e) {
+      Durable.requireBase(refs, uri);
       return Optional.empty();
     }
     try (ch) {
@@ -190,7 +192,7 @@ final class LocalRefStore implements RefStore {
   private FileChannel lockedChannel(String name) throws IOException {
     Path lockFile = file(name, LOCK);
     checkInside(name, lockFile.getParent());
-    Durable.createDirectories(lockFile.getParent());
+    Durable.createDirectoriesIn(refs, lockFile.getParent(), uri);
     requireLockFile(name, lockFile);
     FileChannel ch;
     try {
@@ -263,6 +265,7 @@ final class LocalRefStore implements RefStore {
     String p = prefix == null ? "" : prefix;
     Path base = walkBase(p);
     if (!Files.isDirectory(base)) {
+      Durable.requireBase(refs, uri);
       return List.of();
     }
     List<String> names = new ArrayList<>();

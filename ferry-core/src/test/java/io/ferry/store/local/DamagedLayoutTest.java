@@ -55,4 +55,29 @@ class DamagedLayoutTest {
         .hasMessageContaining(refs + " is a symbolic link to nothing");
     assertThat(tmp.resolve("gone")).doesNotExist();
   }
+
+  /**
+   * A store moved, deleted or unmounted while a process (a server) has it open: reads said it was empty ("no models",
+   * no such model) and a write made its directories again wherever its path led, then failed with a bare path.
+   */
+  @Test
+  void aStoreThatIsGoneWhileOpenIsSaidToBeGoneAndIsNotMadeAgain() throws Exception {
+    Path dir = tmp.resolve("store");
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.createIfMissing())) {
+      byte[] content = "chunk".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
+      b.chunks().put(id, java.nio.ByteBuffer.wrap(content));
+      Files.move(dir, tmp.resolve("moved"));
+      String gone = "store " + b.uri() + " has lost its ";
+      assertThatThrownBy(() -> b.refs().list("")).isInstanceOf(IOException.class)
+          .hasMessageContaining(gone + "refs directory").hasMessageContaining("moved, deleted or unmounted");
+      assertThatThrownBy(() -> b.refs().get("m/head")).hasMessageContaining(gone + "refs directory");
+      assertThatThrownBy(() -> b.chunks().size(id)).hasMessageContaining(gone + "objects directory");
+      assertThatThrownBy(() -> b.records().create("leases/push/x/lease", new byte[] {1}))
+          .hasMessageContaining(gone + "records directory");
+      assertThatThrownBy(() -> b.refs().compareAndSet("m/head", null, id, new io.ferry.store.RefLogEntry(null, id,
+          "t", java.time.Instant.EPOCH, "test"))).hasMessageContaining(gone + "refs directory");
+      assertThat(dir).as("nothing made again at the store's path").doesNotExist();
+    }
+  }
 }
