@@ -19,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -815,9 +816,18 @@ final class ServerPool implements AutoCloseable {
     return t.getClass().getSimpleName() + (m == null || m.isBlank() ? "" : ": " + m);
   }
 
+  /**
+   * The error of a call every server failed, each failure said once with how often it happened: the rounds of retries
+   * repeated the same server's same answer, three times a server (a store gone behind its server filled the screen
+   * with one sentence said three times).
+   */
   private IOException allFailed(Call call, List<String> failures) {
+    Map<String, Integer> times = new LinkedHashMap<>();
+    failures.forEach(f -> times.merge(f, 1, Integer::sum));
+    List<String> said = new ArrayList<>(times.size());
+    times.forEach((f, n) -> said.add(n == 1 ? f : f + " (" + n + " times)"));
     return new IOException("cannot " + call.what() + " at " + settings.describe() + ": every server failed ("
-        + String.join("; ", failures) + ")");
+        + String.join("; ", said) + ")");
   }
 
   // ---------------------------------------------------------------- balancing and hedging
