@@ -79,7 +79,14 @@ final class RedisLink implements AutoCloseable {
         m += ": " + r;
       }
     }
-    return m.replace("/<unresolved>:", ":");
+    m = m.replace("/<unresolved>:", ":");
+    if (m.contains("Invalid first byte")) {
+      // Lettuce's words for an answer that is not RESP: another protocol's server on that port (HTTP, S3...)
+      java.util.regex.Matcher at = java.util.regex.Pattern.compile("connect to (\\S+):\\s").matcher(m);
+      String where = at.find() ? at.group(1) : "the server";
+      m += " (" + where + " does not answer in the Redis protocol: is it a Redis server's port?)";
+    }
+    return m;
   }
 
   /**

@@ -314,6 +314,35 @@ class RedisChunkCacheTest {
     return counting.bytes.get();
   }
 
+  /**
+   * A cache URI naming a port where another protocol answers (an HTTP server, an S3 endpoint) is bypassed with a
+   * warning that says so; it said only Lettuce's "Invalid first byte: 72 (H) at buffer index 1 decoding using null".
+   */
+  @Test
+  void aPortThatDoesNotSpeakRedisIsNamedAsSuch() throws Exception {
+    try (java.net.ServerSocket http = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+      Thread answering = new Thread(() -> {
+        while (!http.isClosed()) {
+          try (java.net.Socket s = http.accept()) {
+            s.getOutputStream().write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                .getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+          } catch (IOException closed) {
+            // the test ended, or the client went away
+          }
+        }
+      });
+      answering.setDaemon(true);
+      answering.start();
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache("redis://127.0.0.1:" + http.getLocalPort(), w);
+      byte[] content = object(2 * PART);
+      assertThat(bytes(c.get(ChunkId.of(content)))).isEqualTo(content);
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+          .contains("127.0.0.1:" + http.getLocalPort() + " does not answer in the Redis protocol"));
+    }
+  }
+
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
