@@ -170,16 +170,38 @@ final class LocalRefStore implements RefStore {
           pos += ch.write(line, pos);
         }
         ch.force(created);
+        if (created) {
+          Durable.syncDirectory(log.getParent());
+        }
       } catch (IOException e) {
-        throw Durable.named(e, uri + ": moving ref '" + name + "'");
-      }
-      if (created) {
-        Durable.syncDirectory(log.getParent());
+        IOException named = Durable.named(e, uri + ": moving ref '" + name + "'");
+        undoAppend(ch, log, created, t.validEnd, named);
+        throw named;
       }
       if (current == null) {
         return CasResult.NEW;
       }
       return next == null ? CasResult.DELETED : CasResult.UPDATED;
+    }
+  }
+
+  /**
+   * Takes back an append that failed (a full disk that took part of the line, a failed force): the move is reported
+   * as failed, so the log must not keep it. A push whose move failed removes the objects it wrote, and an entry that
+   * reached the file (whole, if only the force failed) would name a version that is gone; a torn one changed the
+   * store's files. A log this move created is removed; another is cut back to where the append began. Runs under the
+   * ref's lock; what cannot be undone is added to {@code failure}.
+   */
+  private static void undoAppend(FileChannel ch, Path log, boolean created, long validEnd, IOException failure) {
+    try {
+      if (created) {
+        Files.deleteIfExists(log);
+      } else {
+        ch.truncate(validEnd);
+        ch.force(false);
+      }
+    } catch (IOException | RuntimeException e) {
+      failure.addSuppressed(e);
     }
   }
 
