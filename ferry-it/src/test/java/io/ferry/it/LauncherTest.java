@@ -3,10 +3,14 @@ package io.ferry.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
@@ -124,6 +128,76 @@ class LauncherTest {
     assertThat(p.exitValue()).as("the launcher ends as the signal says: %s", Files.readString(dir.resolve("out.txt")))
         .isEqualTo(143);
     assertThat(tmp.toFile().list()).as("nothing left in the temporary directory").isEmpty();
+  }
+
+  /**
+   * Two launchers started at once that both find the CLI out of date build it once: the second waits for the first's
+   * build and then runs. Before, both ran Maven in the same tree at once, and one failed with "build failed". A
+   * stand-in {@code mvn} refuses to run beside another and holds its build until the test says, through named pipes,
+   * and a stand-in JDK's java says what it ran, so nothing depends on timing.
+   */
+  @Test
+  void twoLaunchersThatFindTheCliOutOfDateBuildItOnce(@TempDir Path dir) throws Exception {
+    Path copy = Files.createDirectories(dir.resolve("checkout"));
+    Files.copy(launcher, copy.resolve("ferry"));
+    Path cli = Files.createDirectories(copy.resolve("ferry-cli").resolve("target"));
+    Path built = root.resolve("ferry-cli").resolve("target");
+    Path started = dir.resolve("started");
+    Path goOn = dir.resolve("go-on");
+    for (Path fifo : List.of(started, goOn)) {
+      assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    }
+    Path bin = Files.createDirectories(dir.resolve("bin"));
+    Path mvn = bin.resolve("mvn");
+    Files.writeString(mvn, "#!/usr/bin/env bash\n"
+        + "mkdir '" + dir.resolve("building") + "' || { echo 'a second build ran beside the first'; exit 1; }\n"
+        + "echo started > '" + started + "'\n"
+        + "read -r _ < '" + goOn + "'\n"
+        + "ln -s '" + built.resolve("ferry-cli-0.1.0-SNAPSHOT.jar").toRealPath() + "' '"
+        + cli.resolve("ferry-cli-0.1.0-SNAPSHOT.jar") + "'\n"
+        + "ln -s '" + built.resolve("lib").toRealPath() + "' '" + cli.resolve("lib") + "'\n"
+        + "rmdir '" + dir.resolve("building") + "'\n");
+    Path jdk = Files.createDirectories(dir.resolve("jdk").resolve("bin"));
+    Path javaBin = jdk.resolve("java");
+    Files.writeString(javaBin, "#!/usr/bin/env bash\n"
+        + "for a in \"$@\"; do if [ \"$a\" = io.ferry.cli.CdsTraining ]; then exit 1; fi; done\n"
+        + "echo \"ran ${*: -1}\"\n");
+    for (Path script : List.of(mvn, javaBin)) {
+      assertThat(script.toFile().setExecutable(true)).isTrue();
+    }
+    List<Process> launchers = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      ProcessBuilder pb = new ProcessBuilder("bash", copy.resolve("ferry").toString(), "--version")
+          .directory(copy.toFile()).redirectOutput(dir.resolve("out" + i + ".txt").toFile());
+      pb.environment().put("PATH", bin + File.pathSeparator + System.getenv("PATH"));
+      pb.environment().put("FERRY_JAVA_HOME", jdk.getParent().toString());
+      launchers.add(pb.start());
+      if (i == 0) {
+        assertThat(Files.readString(started).strip()).isEqualTo("started"); // the first one's build is under way
+      }
+    }
+    // the second says that it waits, or (before) runs a second build, which fails at once and ends it
+    String said = "";
+    try (var err = new BufferedReader(new InputStreamReader(launchers.get(1).getErrorStream(),
+        StandardCharsets.UTF_8))) {
+      for (String line = err.readLine(); line != null; line = err.readLine()) {
+        said += line + "\n";
+        if (line.contains("waiting")) {
+          break;
+        }
+      }
+      try {
+        assertThat(said).as("the second launcher while the first builds").contains("another ferry is building the CLI");
+      } finally {
+        Files.writeString(goOn, "go\n"); // the first one's build ends, whatever the second did
+      }
+      for (int i = 0; i < 2; i++) {
+        assertThat(launchers.get(i).waitFor(1, TimeUnit.MINUTES)).isTrue();
+        assertThat(launchers.get(i).exitValue()).as("launcher %d", i).isZero();
+        assertThat(Files.readString(dir.resolve("out" + i + ".txt"))).isEqualTo("ran --version\n");
+      }
+    }
+    assertThat(copy.resolve("ferry-cli").resolve("target").resolve(".ferry-built")).isRegularFile();
   }
 
   @Test
