@@ -22,8 +22,8 @@ class PathFilter:
 
     def __init__(self, include=None, exclude=None):
         self._include_given = include is not None
-        self._words = [(o, [g] if isinstance(g, str) else list(g)) for o, g in (("include", include), ("exclude", exclude))
-                       if g is not None]
+        given = (("include", include), ("exclude", exclude))
+        self._words = [(o, [g] if isinstance(g, str) else list(g)) for o, g in given if g is not None]
         self.include = _compile("include", include)
         self.exclude = _compile("exclude", exclude)
 

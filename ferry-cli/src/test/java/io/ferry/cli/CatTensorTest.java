@@ -72,8 +72,10 @@ class CatTensorTest {
     cli.run("cat", "m", "--tensor", "s", "--rows", "0:1").exits(1).oneLineError("'s'", "a scalar has no rows");
     assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5:2").exits(2).err()).contains("--rows 5:2", "inverted");
     assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5").exits(2).err()).contains("--rows 5", "FROM:TO");
-    assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "-1:2").exits(2).err()).contains("'-1' is not a row number");
-    assertThat(cli.run("cat", "m//model.safetensors", "--rows", "0:1").exits(2).err()).contains("--rows 0:1", "--tensor NAME");
+    assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "-1:2").exits(2).err())
+        .contains("'-1' is not a row number");
+    assertThat(cli.run("cat", "m//model.safetensors", "--rows", "0:1").exits(2).err())
+        .contains("--rows 0:1", "--tensor NAME");
     cli.run("cat", "m").exits(1).oneLineError("names no file");
     assertThat(cli.state()).isEqualTo(before);
   }

@@ -54,7 +54,9 @@ final class Durable {
     }
   }
 
-  /** {@link #createDirectories} of {@code dir} inside {@code base}, which must still be there ({@link #requireBase}). */
+  /**
+   * {@link #createDirectories} of {@code dir} inside {@code base}, which must still be there ({@link #requireBase}).
+   */
   static void createDirectoriesIn(Path base, Path dir, String store) throws IOException {
     requireBase(base, store);
     createDirectories(dir);

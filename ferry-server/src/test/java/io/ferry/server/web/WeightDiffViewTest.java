@@ -73,7 +73,9 @@ class WeightDiffViewTest {
     return zip.toByteArray();
   }
 
-  /** {@code name: _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', 6), 0, size, stride, False, OrderedDict())}. */
+  /**
+   * {@code name: _rebuild_tensor_v2(('storage', FloatStorage, '0', 'cpu', 6), 0, size, stride, False, OrderedDict())}.
+   */
   private static void view(ByteArrayOutputStream p, String name, int[] size, int[] stride) throws Exception {
     str(p, name);
     global(p, "torch._utils", "_rebuild_tensor_v2");
