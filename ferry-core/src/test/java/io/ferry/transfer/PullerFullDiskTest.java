@@ -8,14 +8,13 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.TinyTmpfs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -33,22 +32,13 @@ class PullerFullDiskTest {
   @TempDir Path tmp;
 
   private Repository repo;
+  private TinyTmpfs tmpfs;
   private Path mount;
-  private boolean mounted;
 
   @BeforeEach
   void tinyFileSystemAndATenMegabyteModel() throws IOException, InterruptedException {
-    mount = tmp.resolve("tiny");
-    Files.createDirectories(mount);
-    String why = run("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount.toString());
-    if (why != null) {
-      String msg = "cannot mount a 2 MiB tmpfs for the full-disk test (" + why + ")";
-      if ("true".equals(System.getenv("CI"))) {
-        throw new AssertionError(msg + "; CI=true, so this is a failure, not a skip");
-      }
-      Assumptions.abort(msg);
-    }
-    mounted = true;
+    tmpfs = TinyTmpfs.mount(tmp.resolve("tiny"), "2m");
+    mount = tmpfs.path();
     repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
     Path src = tmp.resolve("src");
     Files.createDirectories(src);
@@ -68,32 +58,12 @@ class PullerFullDiskTest {
     if (repo != null) {
       repo.close();
     }
-    if (mounted) {
-      String why = run("umount", mount.toString());
-      if (why != null && run("umount", "-l", mount.toString()) == null) {
-        why = null;
-      }
-      if (why != null) {
-        throw new AssertionError("cannot unmount " + mount + ": " + why);
-      }
+    if (tmpfs != null) {
+      tmpfs.close();
     }
   }
 
   /** Runs a command; null if it exited 0, else what went wrong. */
-  private static String run(String... cmd) throws IOException, InterruptedException {
-    Process p;
-    try {
-      p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    } catch (IOException e) {
-      return e.getMessage();
-    }
-    if (!p.waitFor(30, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      return cmd[0] + " did not finish in 30 s";
-    }
-    String out = new String(p.getInputStream().readAllBytes()).trim();
-    return p.exitValue() == 0 ? null : cmd[0] + " exited " + p.exitValue() + ": " + out;
-  }
 
   @Test
   void aPullIntoAFullFileSystemFailsCleanlyTenTimesInARow() throws IOException {

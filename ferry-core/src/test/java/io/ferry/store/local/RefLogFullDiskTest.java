@@ -7,6 +7,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.TinyTmpfs;
 import io.ferry.store.refs.RefLogFormat;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -16,10 +17,8 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -38,34 +37,19 @@ class RefLogFullDiskTest {
 
   @TempDir Path tmp;
 
+  private TinyTmpfs tmpfs;
   private Path mount;
-  private boolean mounted;
 
   @BeforeEach
   void tinyFileSystem() throws IOException, InterruptedException {
-    mount = tmp.resolve("tiny");
-    Files.createDirectories(mount);
-    String why = run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.toString());
-    if (why != null) {
-      String msg = "cannot mount a 1 MiB tmpfs for the full-disk test (" + why + ")";
-      if ("true".equals(System.getenv("CI"))) {
-        throw new AssertionError(msg + "; CI=true, so this is a failure, not a skip");
-      }
-      Assumptions.abort(msg);
-    }
-    mounted = true;
+    tmpfs = TinyTmpfs.mount(tmp.resolve("tiny"), "1m");
+    mount = tmpfs.path();
   }
 
   @AfterEach
   void unmount() throws IOException, InterruptedException {
-    if (mounted) {
-      String why = run("umount", mount.toString());
-      if (why != null && run("umount", "-l", mount.toString()) == null) {
-        why = null;
-      }
-      if (why != null) {
-        throw new AssertionError("cannot unmount " + mount + ": " + why);
-      }
+    if (tmpfs != null) {
+      tmpfs.close();
     }
   }
 
@@ -139,18 +123,4 @@ class RefLogFullDiskTest {
   }
 
   /** Runs a command; null if it exited 0, else what went wrong. */
-  private static String run(String... cmd) throws IOException, InterruptedException {
-    Process p;
-    try {
-      p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-    } catch (IOException e) {
-      return e.getMessage();
-    }
-    if (!p.waitFor(30, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      return cmd[0] + " did not finish in 30 s";
-    }
-    String out = new String(p.getInputStream().readAllBytes()).trim();
-    return p.exitValue() == 0 ? null : cmd[0] + " exited " + p.exitValue() + ": " + out;
-  }
 }
