@@ -9,10 +9,10 @@ import java.util.Map;
  *
  * <p>Elements whose source is NaN or infinite have no defined error: they are counted in {@code nonFinite} and left
  * out of the sums. Finite sources that became infinite (a cast to F16 past 65504) are counted in {@code overflow} and
- * also left out, so that every figure stays finite. {@code relFrobenius} is absent (NaN) when ‖A‖ = 0;
- * {@code cosine} is 1 when A and B are both zero, absent when exactly one of them is. A figure whose double-precision
- * sums overflow (only F64 tensors can hold values whose squares do: beyond about 1.3e154) is not recorded either: it
- * would be infinite or NaN, which JSON cannot hold as a number.
+ * also left out, so that every figure stays finite. {@code relFrobenius} is absent (NaN) when ‖A‖ = 0 and B is
+ * not zero, and 0 when both are; {@code cosine} is 1 when A and B are both zero, absent when exactly one of them is.
+ * A figure whose double-precision sums overflow (only F64 tensors can hold values whose squares do: beyond about
+ * 1.3e154) is not recorded either: it would be infinite or NaN, which JSON cannot hold as a number.
  *
  * <p>Elements of B that had no source to compare with (a dequantization whose original is not in the store) count in
  * {@code uncompared}: only in the sparsity. When no element of a non-empty tensor entered the sums (every one
