@@ -232,9 +232,16 @@ class FloatCodecTest {
     assertSampledFallsBackToExact(spread, "a sample unlike the rest");
   }
 
+  /**
+   * A normal chunk takes the sampled code unless it holds a value far below every one its sample saw (twelve exponents
+   * below, for BF16): then it takes the exact path, by design ({@code FloatCodec.withUnseen}). Four million normal
+   * values hold one now and then (a run of CI with a random seed drew such a chunk), so whether this data takes the
+   * sampled code depends on the draw: the data is drawn from a fixed seed, and the random seeds of the other tests
+   * cover the round trip of such data.
+   */
   @Test
   void bigNormalChunksTakeTheSampledCodeAndLoseAlmostNothing() throws IOException {
-    Random r = new Random(seed());
+    Random r = new Random(20261206L);
     for (String dtype : new String[] {"BF16", "F16"}) {
       // 4 Mi elements: their smallest values lie well below any the sample of a sixteenth sees
       byte[] raw = FloatData.cast(FloatData.normal(r, 1 << 22, 0.02), dtype);
