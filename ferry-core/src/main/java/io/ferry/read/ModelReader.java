@@ -255,7 +255,11 @@ public final class ModelReader implements Closeable {
           + t.info().shape() + " and dtype " + t.info().dtype() + " cannot be read by rows: " + why);
     }
     long rows = t.info().rows();
-    if (from < 0 || to < from || to > rows) {
+    if (to < from && from >= 0) {
+      throw new InvalidInputException("rows [" + from + ", " + to + ") of tensor '" + name + "' are inverted: the end "
+          + to + " is before the start " + from);
+    }
+    if (from < 0 || to > rows) {
       throw new InvalidInputException("rows [" + from + ", " + to + ") are outside tensor '" + name + "' with "
           + rows + " rows");
     }

@@ -87,7 +87,9 @@ class ModelReaderMisuseTest {
       assertThat(bytes(r.read("s"))).containsExactly(0, 0, -128, 63);
       assertThat(bytes(r.read("q"))).containsExactly(0x12, 0x34, 0x56);
       assertThat(bytes(r.readRows("b", 1, 3))).containsExactly(0, 1);
-      for (long[] bad : new long[][] {{2, 1}, {-1, 1}, {0, 4}, {Long.MAX_VALUE - 1, Long.MAX_VALUE}}) {
+      assertThatThrownBy(() -> r.readRows("b", 2, 1)).isInstanceOf(io.ferry.error.InvalidInputException.class)
+          .hasMessageContaining("rows [2, 1) of tensor 'b' are inverted: the end 1 is before the start 2");
+      for (long[] bad : new long[][] {{-1, 1}, {0, 4}, {-2, -3}, {Long.MAX_VALUE - 1, Long.MAX_VALUE}}) {
         assertThatThrownBy(() -> r.readRows("b", bad[0], bad[1])).isInstanceOf(io.ferry.error.InvalidInputException.class)
             .hasMessageContaining("rows [" + bad[0] + ", " + bad[1] + ") are outside tensor 'b' with 3 rows");
       }
