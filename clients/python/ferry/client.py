@@ -454,6 +454,8 @@ class Model:
         if not shape:
             raise ValueError("tensor %r is a scalar: it has no rows" % name)
         try:  # any integer: int, numpy's integers (a shape's entries, np.arange's), anything with __index__
+            if isinstance(start, (bool, np.bool_)) or isinstance(stop, (bool, np.bool_)):
+                raise TypeError("a bool is not a row index")  # True has __index__, and rows(n, True, 2) is a typo
             start, stop = operator.index(start), operator.index(stop)
         except TypeError:
             raise ValueError("rows of tensor %r: expected integer row indices, got [%r, %r)" % (

@@ -212,7 +212,7 @@ class TensorTest(unittest.TestCase):
         # numpy integers are row indices too (they were refused as if out of range)
         np.testing.assert_array_equal(self.want["embed.weight"][2][3:7],
                                       self.m.rows("embed.weight", np.int64(3), np.uint32(7)))
-        for a, b in [(-1, 3), (4, 2), (0, 513), (1.0, 3), ("0", 3)]:
+        for a, b in [(-1, 3), (4, 2), (0, 513), (1.0, 3), ("0", 3), (True, 2), (0, np.True_)]:
             with self.assertRaises(ValueError, msg=(a, b)) as e:
                 self.m.rows("embed.weight", a, b)
             self.assertIn("embed.weight", str(e.exception))
