@@ -1,5 +1,6 @@
 package io.ferry.cli;
 
+import io.ferry.error.NotAllowedException;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.GcReport;
 import java.io.IOException;
@@ -20,7 +21,15 @@ final class GcCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     try (Repository repo = openRepo()) {
-      GcReport r = repo.gc(grace, dryRun);
+      GcReport r;
+      try {
+        r = repo.gc(grace, dryRun);
+      } catch (NotAllowedException e) {
+        // the first request refused names its own endpoint's scope (records need write access), which no token short
+        // of admin gets past: say what gc as a whole needs
+        throw new NotAllowedException("gc lists and removes objects across the whole store " + repo.uri()
+            + ", which needs a token with the admin scope; " + e.getMessage());
+      }
       if (json) {
         printJson(object().put("dryRun", r.dryRun()).put("liveObjectCount", r.liveObjects())
             .put("deadObjectCount", r.deadObjects())

@@ -104,6 +104,27 @@ class HttpStoreCliTest {
     assertThat(refused.err()).contains("401").contains("--token");
   }
 
+  /**
+   * gc through a server with a token that may read or write models but is not admin: the refusal said only that the
+   * first request (listing records) needs write access, which the write token has and which is not enough either.
+   */
+  @Test
+  void gcWithATokenShortOfAdminIsRefusedNamingTheAdminScope() throws IOException {
+    String reader = TokenFile.create(tokens, "reader", List.of(Scope.parse("read:*")), Clock.systemUTC(),
+        new SecureRandom()).token();
+    String a = serve(tmp.resolve("store"));
+    ferry("push", src.toString(), "org/m", "--store", a, "--token", token).ok();
+    for (String t : List.of(reader, token)) {
+      for (String dry : List.of("--dry-run", "--grace=0s")) {
+        Cli.Result r = ferry("gc", dry, "--store", a, "--token", t);
+        assertThat(r.code()).as(r.err()).isEqualTo(1);
+        assertThat(r.err()).contains("gc lists and removes objects across the whole store " + a)
+            .contains("which needs a token with the admin scope; ").contains("(403)");
+      }
+    }
+    assertThat(ferry("verify", "org/m", "--store", a, "--token", token).ok().out()).startsWith("ok: 1 version");
+  }
+
   @Test
   void copyFromAnHttpStoreToALocalOneAndOnToAnotherServerKeepsTheVersionId() throws IOException {
     String a = serve(tmp.resolve("store-a"));
