@@ -99,7 +99,7 @@ public final class RedisServer implements Closeable {
     int port = freePort();
     Path conf = dir.resolve("sentinel-" + port + ".conf");
     Files.writeString(conf, "port " + port + "\nbind 127.0.0.1\ndir " + dir + "\nsentinel monitor " + masterName
-        + " 127.0.0.1 " + masterPort + " 1\nsentinel down-after-milliseconds " + masterName + " 2000\n");
+        + " 127.0.0.1 " + masterPort + " 1\nsentinel down-after-milliseconds " + masterName + " 1000\n");
     Process p = new ProcessBuilder(executable("redis-server").toString(), conf.toString(), "--sentinel")
         .redirectErrorStream(true).redirectOutput(dir.resolve("redis-" + port + ".log").toFile()).start();
     RedisServer s = new RedisServer(p, port, dir);
