@@ -28,6 +28,7 @@ import org.slf4j.LoggerFactory;
  * <pre>
  * refs/&lt;ref&gt;/&lt;log&gt;/00000000000000000001   first move: one {@link RefLogFormat} line (+ a nonce line, see
  * refs/&lt;ref&gt;/&lt;log&gt;/00000000000000000002   second move                                 {@link Layout#nonce})
+ * refs/&lt;ref&gt;/&lt;log&gt;/00000000000000001000.seg   entries 1..1000 again, in one record (segments, below)
  * refs/&lt;ref&gt;/tip                        hint "&lt;seq&gt; &lt;id or -&gt;\n": an entry that existed when it was written
  * &lt;names index&gt;&lt;ref&gt;                     empty, created before a ref's first entry ({@link Layout#namesIndex})
  * </pre>
@@ -51,6 +52,16 @@ import org.slf4j.LoggerFactory;
  * that do not chain throw {@link CorruptRefException} from every read that meets them; {@link #log} and {@link
  * #checkLog} read and check the whole log.
  *
+ * <p>Segments: reading a long log one record per entry costs one request per move (10,000 GETs for a ref moved
+ * 10,000 times on S3), and every reader of the whole log pays it again (gc, {@code reflog}, a version prefix).
+ * Entries never change, so once {@link #log} has read and checked a whole block of {@value #SEGMENT_ENTRIES} entries
+ * ({@code (b-1)·1000+1 .. b·1000}) it writes their lines into one segment record ({@code <b·1000>.seg}, created once;
+ * any reader may, since every reader would write the same bytes), and later reads take the block from it: one record
+ * per 1,000 entries plus the entries after the last whole block. Each line keeps its CRC, so a segment that is damaged
+ * or does not hold its block is not used (its entries are read instead) and is written again; {@link #checkLog} reads
+ * the entries and every segment and reports a segment that differs from its entries as damage. A block whose lines
+ * would not fit in one record ({@link RecordStore#MAX_RECORD_BYTES}) gets no segment.
+ *
  * <p>Outcomes that change nothing ({@link CasResult#LOCK_FAILURE}, {@link CasResult#NO_CHANGE}) write nothing.
  * Thread-safe; any number of processes may share the records. Closing does not close the record store (the backend
  * owns it).
@@ -62,6 +73,10 @@ public final class NumberedRefStore implements RefStore {
   private static final int SEQ_DIGITS = 20;
   private static final int CACHED_REFS = 1024;
   private static final long MAX_STEP = 1L << 40;
+  /** Entries per segment record (see the class comment). */
+  static final int SEGMENT_ENTRIES = 1000;
+  private static final String SEGMENT_SUFFIX = ".seg";
+  private static final String SEGMENT_HEADER = "ferry-ref-log-segment ";
 
   /**
    * Where a store keeps its logs: the two layouts that stores of format 1 have on disk. The ref, tip and entry
@@ -102,6 +117,7 @@ public final class NumberedRefStore implements RefStore {
   private final RecordStore records;
   private final Layout layout;
   private final String store;
+  private final int segmentEntries;
   /** The highest entry read per ref: a start for the probe, and a lower bound since entries never go away. */
   private final Map<String, Head> seen = new LinkedHashMap<>(64, 0.75f, true) {
     @Override
@@ -116,9 +132,18 @@ public final class NumberedRefStore implements RefStore {
    * @param layout how the logs are laid out in {@code records}
    */
   public NumberedRefStore(RecordStore records, Layout layout) {
+    this(records, layout, SEGMENT_ENTRIES);
+  }
+
+  /** As {@link #NumberedRefStore(RecordStore, Layout)}, with segments of {@code segmentEntries} entries (tests). */
+  NumberedRefStore(RecordStore records, Layout layout, int segmentEntries) {
     this.records = Objects.requireNonNull(records, "records");
     this.layout = Objects.requireNonNull(layout, "layout");
     this.store = records.describe();
+    if (segmentEntries < 1) {
+      throw new IllegalArgumentException("a segment holds at least one entry, not " + segmentEntries);
+    }
+    this.segmentEntries = segmentEntries;
   }
 
   /** The records the logs are kept in. */
@@ -135,6 +160,14 @@ public final class NumberedRefStore implements RefStore {
   public static String entryKey(Layout layout, String name, long seq) {
     String digits = Long.toString(seq);
     return REFS + name + "/" + layout.logSegment() + "/" + "0".repeat(SEQ_DIGITS - digits.length()) + digits;
+  }
+
+  /**
+   * The record key of the segment of a ref's log that ends with entry {@code end} (a multiple of the segment size),
+   * for tools and tests.
+   */
+  public static String segmentKey(Layout layout, String name, long end) {
+    return entryKey(layout, name, end) + SEGMENT_SUFFIX;
   }
 
   /** The record key of a ref's tip (the hint of its highest entry), for tools and tests. */
@@ -453,10 +486,125 @@ public final class NumberedRefStore implements RefStore {
   public List<RefLogEntry> log(String name) throws IOException {
     ensureOpen();
     RefNames.checkRef(name);
+    Listing l = listLog(name);
+    int n = l.entries().size();
+    int blocks = n / segmentEntries;
+    // a whole block from its segment where one exists, every other entry from its own record
+    List<String> keys = new ArrayList<>();
+    for (int b = 1; b <= blocks; b++) {
+      long end = (long) b * segmentEntries;
+      if (l.segments().contains(end)) {
+        keys.add(segmentKey(layout, name, end));
+      } else {
+        keys.addAll(l.entries().subList((int) end - segmentEntries, (int) end));
+      }
+    }
+    keys.addAll(l.entries().subList(blocks * segmentEntries, n));
+    List<Optional<byte[]>> bodies = records.readAll(keys);
+    List<RefLogEntry> out = new ArrayList<>(n);
+    List<Long> toWrite = new ArrayList<>();
+    int k = 0;
+    for (int b = 1; b <= blocks + 1 && out.size() < n; b++) {
+      long end = Math.min((long) b * segmentEntries, n);
+      if (b <= blocks && l.segments().contains(end)) {
+        List<RefLogEntry> seg = bodies.get(k++).map(body -> decodeSegment(end, body)).orElse(null);
+        if (seg == null) {
+          // damaged, or removed since the listing: its entries are the truth
+          LOG.debug("segment {} of {} in {} is not usable; reading its entries", end, name, store);
+          seg = readEntries(name, l.entries(), end - segmentEntries + 1, end);
+          toWrite.add(end);
+        }
+        out.addAll(seg);
+        continue;
+      }
+      for (long seq = out.size() + 1; seq <= end; seq++) {
+        out.add(decodeListed(name, l.entries(), seq, bodies.get(k++)));
+      }
+      if (b <= blocks) {
+        toWrite.add(end);
+      }
+    }
+    if (!chains(out) && blocks > 0 && !l.segments().isEmpty()) {
+      // a segment that decodes but does not hold its block (another ref's, an older copy): the entries decide, and the
+      // segments that differ from them are written again
+      List<RefLogEntry> read = readEntries(name, l.entries(), 1, n);
+      for (long end : l.segments()) {
+        int to = (int) end;
+        if (end <= n && !read.subList(to - segmentEntries, to).equals(out.subList(to - segmentEntries, to))) {
+          LOG.debug("segment {} of {} in {} differs from its entries; writing it again", end, name, store);
+          toWrite.add(end);
+        }
+      }
+      out = read;
+    }
+    RefLogFormat.checkChain(name, store, out);
+    for (long end : toWrite) {
+      writeSegment(name, end, out.subList((int) (end - segmentEntries), (int) end));
+    }
+    if (!out.isEmpty()) {
+      remember(name, new Head(out.size(), out.get(out.size() - 1).newId()));
+    }
+    return out;
+  }
+
+  /**
+   * Reads every entry of the log one record each, checks them as {@link #log} does, and checks every segment against
+   * the entries it copies: a segment that does not decode, or holds other entries, is damage ({@code verify} reports
+   * it, and {@link #log} would read it instead of the entries).
+   */
+  @Override
+  public void checkLog(String name) throws IOException {
+    ensureOpen();
+    RefNames.checkRef(name);
+    Listing l = listLog(name);
+    List<RefLogEntry> all = readEntries(name, l.entries(), 1, l.entries().size());
+    RefLogFormat.checkChain(name, store, all);
+    List<Long> ends = new ArrayList<>(l.segments());
+    ends.sort(null);
+    List<Optional<byte[]>> bodies = records.readAll(ends.stream().map(e -> segmentKey(layout, name, e)).toList());
+    for (int i = 0; i < ends.size(); i++) {
+      long end = ends.get(i);
+      long first = end - segmentEntries + 1;
+      String key = segmentKey(layout, name, end);
+      if (end > all.size()) {
+        throw new CorruptRefException(name, store, first, "segment record " + key + " copies entries up to " + end
+            + ", but the log has " + all.size() + ": entries are never removed");
+      }
+      List<RefLogEntry> seg = bodies.get(i).map(body -> decodeSegment(end, body)).orElse(null);
+      if (seg == null || !seg.equals(all.subList((int) first - 1, (int) end))) {
+        throw new CorruptRefException(name, store, first, "segment record " + key + " does not hold entries " + first
+            + ".." + end + " as their own records do; delete it (a copy that reads of the whole log take instead of"
+            + " the entries; the next read writes it again)");
+      }
+    }
+  }
+
+  private boolean chains(List<RefLogEntry> log) {
+    try {
+      RefLogFormat.checkChain("", store, log);
+      return true;
+    } catch (CorruptRefException e) {
+      return false;
+    }
+  }
+
+  /** The keys of a ref's entries (entry {@code i + 1} at index {@code i}) and the ends of its segments. */
+  private record Listing(List<String> entries, java.util.Set<Long> segments) {}
+
+  private Listing listLog(String name) throws IOException {
     String dir = logPrefix(name);
     List<String> keys = new ArrayList<>();
+    java.util.Set<Long> segments = new java.util.HashSet<>();
     for (String key : records.list(dir)) {
-      long seq = seqOf(key.substring(dir.length()));
+      String last = key.substring(dir.length());
+      if (last.endsWith(SEGMENT_SUFFIX)) {
+        long end = seqOf(last.substring(0, last.length() - SEGMENT_SUFFIX.length()));
+        if (end > 0 && end % segmentEntries == 0) {
+          segments.add(end);
+        }
+        continue;
+      }
+      long seq = seqOf(last);
       if (seq <= 0) {
         continue;
       }
@@ -466,19 +614,72 @@ public final class NumberedRefStore implements RefStore {
       }
       keys.add(key);
     }
-    List<Optional<byte[]>> bodies = records.readAll(keys);
-    List<RefLogEntry> out = new ArrayList<>(keys.size());
-    for (int i = 0; i < keys.size(); i++) {
-      long seq = i + 1;
-      byte[] body = bodies.get(i).orElseThrow(() -> new CorruptRefException(name, store, seq, "record "
-          + keys.get((int) seq - 1) + " was listed and then could not be read: entries are never removed"));
-      out.add(decode(name, seq, body));
-    }
-    RefLogFormat.checkChain(name, store, out);
-    if (!out.isEmpty()) {
-      remember(name, new Head(out.size(), out.get(out.size() - 1).newId()));
+    return new Listing(keys, segments);
+  }
+
+  /** Entries {@code from..to} of a log, each from its own record. */
+  private List<RefLogEntry> readEntries(String name, List<String> keys, long from, long to) throws IOException {
+    List<Optional<byte[]>> bodies = records.readAll(keys.subList((int) from - 1, (int) to));
+    List<RefLogEntry> out = new ArrayList<>((int) (to - from + 1));
+    for (long seq = from; seq <= to; seq++) {
+      out.add(decodeListed(name, keys, seq, bodies.get((int) (seq - from))));
     }
     return out;
+  }
+
+  private RefLogEntry decodeListed(String name, List<String> keys, long seq, Optional<byte[]> body)
+      throws CorruptRefException {
+    byte[] b = body.orElseThrow(() -> new CorruptRefException(name, store, seq, "record "
+        + keys.get((int) seq - 1) + " was listed and then could not be read: entries are never removed"));
+    return decode(name, seq, b);
+  }
+
+  /** The entries a segment ending with entry {@code end} holds, or null if it is damaged or holds another block. */
+  private List<RefLogEntry> decodeSegment(long end, byte[] body) {
+    long first = end - segmentEntries + 1;
+    byte[] header = (SEGMENT_HEADER + first + " " + segmentEntries + "\n").getBytes(StandardCharsets.US_ASCII);
+    if (body.length < header.length || !Arrays.equals(body, 0, header.length, header, 0, header.length)) {
+      return null;
+    }
+    List<RefLogEntry> out = new ArrayList<>(segmentEntries);
+    int from = header.length;
+    while (from < body.length) {
+      int nl = from;
+      while (nl < body.length && body[nl] != '\n') {
+        nl++;
+      }
+      RefLogEntry e = nl < body.length ? RefLogFormat.decode(body, from, nl) : null;
+      if (e == null || out.size() == segmentEntries) {
+        return null;
+      }
+      out.add(e);
+      from = nl + 1;
+    }
+    return out.size() == segmentEntries ? out : null;
+  }
+
+  /**
+   * Best effort: writes the segment of a block just read and checked (created if absent; replaced if the one there is
+   * damaged). A failure (a reader without write access, a full store) only means later reads take the entries.
+   */
+  private void writeSegment(String name, long end, List<RefLogEntry> block) {
+    java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream(block.size() * 256);
+    body.writeBytes((SEGMENT_HEADER + (end - block.size() + 1) + " " + block.size() + "\n")
+        .getBytes(StandardCharsets.US_ASCII));
+    for (RefLogEntry e : block) {
+      body.writeBytes(RefLogFormat.encode(e));
+      if (body.size() > RecordStore.MAX_RECORD_BYTES) {
+        return;
+      }
+    }
+    String key = segmentKey(layout, name, end);
+    try {
+      if (!records.create(key, body.toByteArray())) {
+        records.replace(key, body.toByteArray());
+      }
+    } catch (IOException | RuntimeException e) {
+      LOG.debug("could not write segment {} of {} in {}", end, name, store, e);
+    }
   }
 
   private void ensureOpen() {
