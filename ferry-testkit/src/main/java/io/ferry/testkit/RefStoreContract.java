@@ -367,6 +367,17 @@ public abstract class RefStoreContract {
       f.get();
     }
     assertChained(ref, threads * moves);
+    // a log past 1,000 entries: a numbered log's first whole read wrote the segment of entries 1..1000, which a fresh
+    // reader takes instead of those entries, to the same log
+    List<RefLogEntry> whole = refs.log(ref);
+    if (refs instanceof NumberedRefStore numbered) {
+      assertThat(numbered.records().read(NumberedRefStore.segmentKey(numbered.layout(), ref, 1000)))
+          .as("segment of entries 1..1000").isPresent();
+    }
+    try (Backend cold = reopen()) {
+      assertThat(cold.refs().log(ref)).isEqualTo(whole);
+      cold.refs().checkLog(ref);
+    }
   }
 
   /**
