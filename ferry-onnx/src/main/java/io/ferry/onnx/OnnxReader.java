@@ -20,10 +20,12 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Reads one ONNX file's structure into a layout without loading tensor data: a {@link CodedInputStream} over
@@ -76,9 +78,7 @@ final class OnnxReader {
       for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
         int field = WireFormat.getTagFieldNumber(tag);
         if (field == 7 && WireFormat.getTagWireType(tag) == LEN) {
-          if (graph) {
-            throw defect("the model has two graph fields (at byte " + cis.getTotalBytesRead() + ")");
-          }
+          // a message field given twice is merged by protobuf: the second graph's initializers follow the first's
           graph = true;
           int old = pushLength("the graph");
           graph();
@@ -255,41 +255,74 @@ final class OnnxReader {
     int old = pushLength("initializer " + index);
     ByteArrayOutputStream small = new ByteArrayOutputStream();
     CodedOutputStream out = CodedOutputStream.newInstance(small);
-    long dataStart = -1;
-    long dataLength = 0;
-    int dataField = 0;
-    boolean typed = false;
-    int valueField = 0;
+    // the value fields that hold data, as ONNX's checker counts them: raw_data if given, a repeated field if it has
+    // elements
+    Set<Integer> valueFields = new TreeSet<>();
+    long rawStart = -1;
+    int rawLength = 0;
+    // float_data or double_data: where its last non-empty run of elements starts (or an empty one, where an empty
+    // tensor's bytes lie), their bytes and how many non-empty runs it has: protobuf concatenates the runs of a
+    // repeated field (packed or not), so only a single run is one byte range of the file
+    long runStart = -1;
+    long runTotal = 0;
+    int runs = 0;
+    int runField = 0;
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
       int field = WireFormat.getTagFieldNumber(tag);
-      boolean packed = WireFormat.getTagWireType(tag) == LEN;
-      if (field == 4 || field == 5 || field == 6 || field == 7 || field == 9 || field == 10 || field == 11) {
-        // ONNX's checker: one and only one value field (readers differ in which of two they take)
-        if (valueField != 0 && valueField != field) {
-          throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + valueField
-              + " and " + field + ")");
-        }
-        valueField = field;
-      }
-      if ((field == 9 || field == 4 || field == 10) && packed) {
-        if (dataField != 0) {
-          throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + dataField
-              + " and " + field + ")");
-        }
-        int len = readLength("initializer " + index + ": field " + field);
-        dataStart = cis.getTotalBytesRead();
-        dataLength = len;
-        dataField = field;
+      int wire = WireFormat.getTagWireType(tag);
+      if (field == 9 && wire == LEN) {
+        // a bytes field given twice: protobuf keeps the last
+        rawLength = readLength("initializer " + index + ": field 9");
+        rawStart = cis.getTotalBytesRead();
+        valueFields.add(field);
+        cis.skipRawBytes(rawLength);
+      } else if (field == 4 && (wire == LEN || wire == WireFormat.WIRETYPE_FIXED32)
+          || field == 10 && (wire == LEN || wire == WireFormat.WIRETYPE_FIXED64)) {
+        int len = wire == LEN ? readLength("initializer " + index + ": field " + field) : field == 4 ? 4 : 8;
+        long start = cis.getTotalBytesRead();
         cis.skipRawBytes(len);
-      } else if (field == 4 || field == 5 || field == 6 || field == 7 || field == 10 || field == 11) {
-        typed = true;
+        if (len > 0) {
+          valueFields.add(field);
+          runs++;
+          runStart = start;
+          runTotal += len;
+          runField = field;
+        } else if (runs == 0) {
+          runStart = start;
+          runField = field;
+        }
+      } else if (field == 6 && wire == LEN) {
+        // string_data: every element is a length-delimited field of its own, an empty string too
+        valueFields.add(field);
         skip(tag);
+      } else if ((field == 5 || field == 7 || field == 11) && (wire == LEN || wire == WireFormat.WIRETYPE_VARINT)) {
+        if (wire == WireFormat.WIRETYPE_VARINT) {
+          valueFields.add(field);
+          cis.readRawVarint64();
+        } else {
+          int len = readLength("initializer " + index + ": field " + field);
+          if (len > 0) {
+            valueFields.add(field);
+          }
+          cis.skipRawBytes(len);
+        }
       } else if (field == 1 || field == 2 || field == 3 || field == 8 || field == 13 || field == 14) {
         copyField(tag, out, "initializer " + index);
       } else {
         skip(tag);
       }
     }
+    if (valueFields.size() > 1) {
+      // ONNX's checker: one and only one value field (readers differ in which of two they take)
+      Iterator<Integer> two = valueFields.iterator();
+      throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + two.next() + " and "
+          + two.next() + ")");
+    }
+    // an empty float_data or double_data alone: where an empty tensor's (zero) bytes lie
+    int dataField = valueFields.isEmpty() ? runField : valueFields.iterator().next();
+    boolean typed = dataField != 0 && dataField != 9 && dataField != 4 && dataField != 10;
+    long dataStart = dataField == 9 ? rawStart : runStart;
+    long dataLength = dataField == 9 ? rawLength : runTotal;
     cis.popLimit(old);
     out.flush();
     TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), "initializer " + index);
@@ -329,18 +362,18 @@ final class OnnxReader {
       throw defect("initializer '" + name + "' has external_data entries but its data_location is not EXTERNAL"
           + " (a reader would not know whether its data is in the file or elsewhere)");
     }
-    if (!isExternal && dataField == 0 && !typed && !t.hasSegment() && elements > 0) {
+    if (!isExternal && valueFields.isEmpty() && !t.hasSegment() && elements > 0) {
       throw defect("initializer '" + name + "': shape " + shape + " has " + elements + " elements, but it holds no"
           + " data (no raw_data, no typed data) and is not EXTERNAL");
     }
     if (isExternal) {
-      if (dataField != 0 || typed) {
+      if (!valueFields.isEmpty()) {
         throw defect("initializer '" + name + "' is marked EXTERNAL but also holds data in the file");
       }
       external(name, t, dtype, shape, bytes);
       return;
     }
-    if (t.hasSegment() || dataField == 0 || dtype == null || bytes == null
+    if (t.hasSegment() || dataField == 0 || typed || dtype == null || bytes == null
         || dataField == 4 && t.getDataType() != TensorHeader.DataType.FLOAT_VALUE
         && t.getDataType() != TensorHeader.DataType.COMPLEX64_VALUE
         || dataField == 10 && t.getDataType() != TensorHeader.DataType.DOUBLE_VALUE) {
@@ -351,6 +384,11 @@ final class OnnxReader {
       throw defect("initializer '" + name + "': " + (dataField == 9 ? "raw_data" : dataField == 4 ? "float_data"
           : "double_data") + " holds " + dataLength + " bytes, but shape " + shape + " of " + dtype + " needs "
           + bytes);
+    }
+    if (runs > 1 && dataField != 9) {
+      // its elements lie in several runs of the file, not in one byte range that a tensor region could name
+      unlisted++;
+      return;
     }
     TensorInfo info = new TensorInfo(name, dtype, shape, dataStart, dataStart + dataLength);
     regions.add(new Region.Header(regionEnd, dataStart));

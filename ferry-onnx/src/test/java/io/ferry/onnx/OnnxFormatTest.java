@@ -301,6 +301,109 @@ class OnnxFormatTest {
         "initializer 0 (byte 34) has its data in two fields (4 and 7)");
   }
 
+  /** A model of one graph holding these initializers (TensorProto bytes), written as they are. */
+  private static byte[] modelOf(byte[]... tensors) {
+    return OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> {
+        for (byte[] t : tensors) {
+          g.writeByteArray(5, t);
+        }
+      }));
+    });
+  }
+
+  private static byte[] floats(float... v) {
+    ByteBuffer b = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
+    for (float f : v) {
+      b.putFloat(f);
+    }
+    return b.array();
+  }
+
+  private static byte[] bytesOf(FileLayout l, byte[] file, String name) {
+    Region.Tensor t = l.tensorRegions().stream().filter(r -> r.name().equals(name)).findFirst().orElseThrow();
+    return Arrays.copyOfRange(file, (int) t.start(), (int) t.end());
+  }
+
+  /**
+   * Encodings protobuf (and so onnx.load and onnxruntime) reads as the same message: raw_data given twice (the last
+   * one counts), float_data in two packed runs (they are concatenated) or unpacked, fields in any order, unknown
+   * fields, a field repeated, the graph given twice (merged). The two packed runs and raw_data twice were refused as
+   * "data in two fields (4 and 4)" and "(9 and 9)", and so was a second graph.
+   */
+  @Test
+  void everyProtobufEncodingOfAnInitializerIsRead() throws IOException {
+    byte[] rawTwice = OnnxFiles.message(o -> {
+      o.writeString(8, "raw");
+      o.writeInt64(1, 2);
+      o.writeByteArray(9, new byte[3]); // superseded: not even the tensor's length
+      o.writeInt32(2, 7);
+      o.writeInt32(2, 1); // data_type given twice: FLOAT counts
+      o.writeByteArray(9, floats(1f, 2f));
+      o.writeUInt64(100, 5); // unknown fields
+      o.writeByteArray(101, new byte[] {1, 2});
+    });
+    byte[] twoRuns = OnnxFiles.message(o -> {
+      o.writeInt64(1, 3);
+      o.writeInt32(2, 1);
+      o.writeString(8, "runs");
+      o.writeByteArray(4, floats(1f, 2f));
+      o.writeByteArray(4, floats(3f));
+    });
+    byte[] unpackedOne = OnnxFiles.message(o -> {
+      o.writeFloat(4, 7f); // first: fields in any order
+      o.writeString(8, "one");
+      o.writeInt32(2, 1);
+    });
+    byte[] unpackedTwo = OnnxFiles.message(o -> {
+      o.writeString(8, "two");
+      o.writeInt64(1, 2);
+      o.writeInt32(2, 1);
+      o.writeFloat(4, 7f);
+      o.writeFloat(4, 8f);
+    });
+    byte[] emptyRunBesideRaw = OnnxFiles.message(o -> {
+      o.writeString(8, "beside");
+      o.writeInt64(1, 1);
+      o.writeInt32(2, 1);
+      o.writeByteArray(4, new byte[0]); // no elements: not a value field, as ONNX's checker counts them
+      o.writeByteArray(9, floats(5f));
+    });
+    byte[] file = modelOf(rawTwice, twoRuns, unpackedOne, unpackedTwo, emptyRunBesideRaw);
+    FileLayout l = read(file);
+    assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("raw", DType.F32, List.of(2L)),
+        org.assertj.core.groups.Tuple.tuple("one", DType.F32, List.of()),
+        org.assertj.core.groups.Tuple.tuple("beside", DType.F32, List.of(1L)));
+    assertThat(bytesOf(l, file, "raw")).isEqualTo(floats(1f, 2f));
+    assertThat(bytesOf(l, file, "one")).isEqualTo(floats(7f));
+    assertThat(bytesOf(l, file, "beside")).isEqualTo(floats(5f));
+    // elements in several runs are no one byte range: stored as header bytes, counted
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings()).containsEntry("initializers", "5")
+        .containsEntry("initializers.unlisted", "2");
+    // split runs still hold the shape's elements
+    refused(modelOf(OnnxFiles.message(o -> {
+      o.writeInt64(1, 4);
+      o.writeInt32(2, 1);
+      o.writeString(8, "short");
+      o.writeByteArray(4, floats(1f, 2f));
+      o.writeByteArray(4, floats(3f));
+    })), "initializer 'short': float_data holds 12 bytes, but shape [4] of F32 needs 16");
+    // the graph given twice: protobuf merges the two, and the second one's initializers follow the first one's
+    byte[] twoGraphs = OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.graph(list(new Init("a", 1, 1).raw(4, 1))));
+      o.writeByteArray(7, OnnxFiles.graph(list(new Init("b", 1, 1).raw(4, 2))));
+    });
+    assertThat(read(twoGraphs).tensors()).extracting(TensorInfo::name).containsExactly("a", "b");
+    refused(OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.graph(list(new Init("a", 1, 1).raw(4, 1))));
+      o.writeByteArray(7, OnnxFiles.graph(list(new Init("a", 1, 1).raw(4, 2))));
+    }), "initializer 'a' appears twice");
+  }
+
   /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
