@@ -242,7 +242,12 @@ final class OnnxReader {
         elements = d < 0 || elements < 0 ? -1 : Math.multiplyHigh(elements, d) != 0 ? -1 : elements * d;
       }
       DType dtype = dtype(t.getDataType());
-      Long bytes = dtype == null || elements < 0 ? null : byteLength(dtype, elements);
+      Long bytes;
+      try {
+        bytes = dtype == null || elements < 0 ? null : byteLength(dtype, elements);
+      } catch (ArithmeticException e) {
+        bytes = null;
+      }
       length = bytes == null ? -1 : bytes;
     }
     external.add(new OnnxMetadata.External(name, null, t.getDimsList(), ExternalPaths.normalize(location), offset,
@@ -356,7 +361,13 @@ final class OnnxReader {
           + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
     }
     DType dtype = dtype(type);
-    Long bytes = dtype == null ? null : byteLength(dtype, elements);
+    Long bytes;
+    try {
+      bytes = dtype == null ? null : byteLength(dtype, elements);
+    } catch (ArithmeticException e) {
+      // no file, nor so its data, can be that long: it was left unlisted, and the file stored as it was
+      throw defect("initializer '" + name + "': shape " + shape + " of " + dtype + " has more than 2^63 bits");
+    }
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
     if (!isExternal && t.getExternalDataCount() > 0) {
       throw defect("initializer '" + name + "' has external_data entries but its data_location is not EXTERNAL"
@@ -497,11 +508,17 @@ final class OnnxReader {
     };
   }
 
+  /**
+   * The bytes of {@code elements} elements of {@code t}, or null for a count of sub-byte elements that is not a whole
+   * number of bytes (an odd count of 4-bit values: ONNX pads the last byte, Ferry does not list it).
+   *
+   * @throws ArithmeticException if the count's bits overflow a long
+   */
   private static Long byteLength(DType t, long elements) {
     try {
       return t.byteLength(elements);
-    } catch (IllegalArgumentException | ArithmeticException e) {
-      return null; // an odd count of 4-bit values: ONNX pads the last byte, Ferry does not list it
+    } catch (IllegalArgumentException e) {
+      return null;
     }
   }
 

@@ -405,6 +405,18 @@ class OnnxFormatTest {
   }
 
   /**
+   * A shape whose byte length overflows (2^61 F32 elements beside 4 bytes of raw_data): the initializer was left
+   * unlisted and the file pushed, though no reader can load it.
+   */
+  @Test
+  void aShapeOfMoreBytesThanAnyFileIsRefused() {
+    refused(model(list(new Init("w", 1, 1L << 61).raw(4, 1))),
+        "initializer 'w': shape [2305843009213693952] of F32 has more than 2^63 bits");
+    refused(model(list(new Init("e", 11, 1L << 60, 4).external(Map.of("location", "w.bin")))),
+        "initializer 'e': shape [1152921504606846976, 4] of F64 has more than 2^63 bits");
+  }
+
+  /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
    */
