@@ -7,8 +7,8 @@ CI has Debian's torch 1.13, which has no float8 or unsigned types (Torch2FileTes
 Usage: dev/format-checks/torch_cases.py [WORKDIR]
 Expected disagreements (2026-12-05, torch 2.13): quantized and sparse tensors and complex128 (Ferry refuses them,
 naming them: it stores dense tensors as byte ranges), and pickle protocols 4 and 5 (torch's weights-only loader refuses
-them; Ferry reads them). Added 2026-12-06: float4_e2m1fn_x2 tensors (refused by Ferry, naming the type; torch loads
-them), and an archive written after set_crc32_options(False), every CRC 0 (Ferry refused it as corrupt; now read)."""
+them; Ferry reads them). Added 2026-12-06: float4_e2m1fn_x2 tensors (refused by Ferry, naming the type, until it read
+them as F4 with the last dimension doubled, later on 2026-12-06), and an archive written after set_crc32_options(False), every CRC 0 (Ferry refused it as corrupt; now read)."""
 import collections, os, subprocess, sys, tempfile
 import torch
 

@@ -294,9 +294,9 @@ public final class TorchCheckpoint {
         throw new InvalidInputException(f + ": storage '" + Unpickler.printable(entryName) + "' holds " + se.size()
             + " bytes, but the pickle makes it " + s.numel() + " elements of " + s.dtype() + " (" + bytes + " bytes)");
       }
-      int es = t.dtype().bits() / 8;
-      long begin = se.dataStart() + t.offset() * es;
-      long end = se.dataStart() + t.endElement() * es;
+      // in bits: an F4 tensor (torch's float4_e2m1fn_x2) starts and ends on whole bytes, at an even element
+      long begin = se.dataStart() + t.offset() * t.dtype().bits() / 8;
+      long end = se.dataStart() + t.endElement() * t.dtype().bits() / 8;
       views.add(new View(e.getKey(), t, se, begin, end));
       used.put(entryName, se);
     }

@@ -94,7 +94,7 @@ public final class TorchFormat implements TensorFormat {
       DType t = types.get(e.name());
       long elements = e.size() * 8 / t.bits();
       regions.add(new Region.Tensor(e.name(), t, List.of(elements), e.dataStart(), e.dataEnd(),
-          elements > 0 ? t.bits() / 8 : -1));
+          elements > 0 && t.bits() >= 8 ? t.bits() / 8 : -1));
       at = e.dataEnd();
     }
     if (size > at) {

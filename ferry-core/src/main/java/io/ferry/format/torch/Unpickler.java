@@ -94,7 +94,13 @@ public final class Unpickler {
       Map.entry("float8_e5m2", DType.F8_E5M2), Map.entry("float8_e4m3fnuz", DType.F8_E4M3FNUZ),
       Map.entry("float8_e5m2fnuz", DType.F8_E5M2FNUZ), Map.entry("float8_e8m0fnu", DType.F8_E8M0));
 
-  /** The other {@code torch.dtype} names a pickle may hold as values (no tensor of them is read). */
+  /**
+   * The {@code torch.dtype} of two FP4 values in a byte, whose tensors Ferry reads as {@link DType#F4} with their last
+   * dimension doubled.
+   */
+  static final String FLOAT4_X2 = "float4_e2m1fn_x2";
+
+  /** The other {@code torch.dtype} names a pickle may hold as values (no tensor of them is read but FLOAT4_X2's). */
   public static final Set<String> OTHER_DTYPES = Set.of("complex32", "complex128", "qint8", "quint8", "qint32",
       "quint4x2", "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "float4_e2m1fn_x2", "uint1",
       "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7");
@@ -768,6 +774,9 @@ public final class Unpickler {
       long capacity = s.numel();
       if (version == 3) {
         Py.TorchDType t = (Py.TorchDType) a.get(6);
+        if (t.name().equals(FLOAT4_X2)) {
+          return float4x2(s, off, ints((Py.Tuple) a.get(2), "tensor size"), ints((Py.Tuple) a.get(3), "tensor stride"));
+        }
         if (t.tensorType() == null) {
           throw failHere("tensor of " + t + ", a type Ferry does not hold (it holds "
               + String.join(", ", new TreeMap<>(TENSOR_DTYPES).keySet()) + "); " + TorchCheckpoint.OPAQUE);
@@ -775,8 +784,13 @@ public final class Unpickler {
         dtype = t.tensorType();
         capacity = s.dtype().byteLength(s.numel()) / (dtype.bits() / 8);
       }
-      List<Long> shape = ints((Py.Tuple) a.get(2), "tensor size");
-      List<Long> strides = ints((Py.Tuple) a.get(3), "tensor stride");
+      return view(s, dtype, capacity, off, ints((Py.Tuple) a.get(2), "tensor size"),
+          ints((Py.Tuple) a.get(3), "tensor stride"));
+    }
+
+    /** A tensor of {@code dtype} over a storage of {@code capacity} such elements, its size and strides checked. */
+    private Py.Tensor view(Py.Storage s, DType dtype, long capacity, long off, List<Long> shape, List<Long> strides)
+        throws InvalidInputException {
       if (shape.size() != strides.size()) {
         throw failHere("tensor has " + shape.size() + " dimensions but " + strides.size() + " strides");
       }
@@ -810,6 +824,26 @@ public final class Unpickler {
             + (dtype != s.dtype() ? " of " + dtype : ""));
       }
       return new Py.Tensor(s, dtype, off, shape, strides);
+    }
+
+    /**
+     * A {@code torch.float4_e2m1fn_x2} tensor (one byte holds two FP4 values) as the F4
+     * tensor of the same bytes: its last dimension doubled (a scalar becomes {@code [2]}), offset and strides counted
+     * in F4 elements, as safetensors writes such a tensor. Only a contiguous one can be laid out so: in a view whose
+     * bytes are not one row-major run the two values of a byte are not F4 elements with strides.
+     */
+    private Py.Tensor float4x2(Py.Storage s, long off, List<Long> shape, List<Long> strides)
+        throws InvalidInputException {
+      Py.Tensor bytes = view(s, DType.U8, s.dtype().byteLength(s.numel()), off, shape, strides);
+      if (!bytes.contiguous()) {
+        throw failHere("tensor of torch." + FLOAT4_X2 + " with size " + shape + " and stride " + strides + " is not"
+            + " contiguous; Ferry reads such a tensor as F4 with its last dimension doubled, which only a contiguous"
+            + " one can be; " + TorchCheckpoint.OPAQUE);
+      }
+      List<Long> f4 = new ArrayList<>(shape.isEmpty() ? List.of(1L) : shape);
+      f4.set(f4.size() - 1, f4.get(f4.size() - 1) * 2);
+      return view(s, DType.F4, 2 * s.dtype().byteLength(s.numel()), 2 * off, f4,
+          TorchZipWriter.contiguousStrides(f4));
     }
 
     private List<Long> ints(Py.Tuple t, String what) throws InvalidInputException {

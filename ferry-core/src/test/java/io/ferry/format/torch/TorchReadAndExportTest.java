@@ -180,6 +180,59 @@ class TorchReadAndExportTest {
   }
 
   /**
+   * torch's {@code float4_e2m1fn_x2} (two FP4 values in a byte, torch 2.8 on) was refused at push ("a type Ferry does
+   * not hold"); it is read as F4 with its last dimension doubled, as safetensors writes it, views by their offsets, and
+   * written so as safetensors. A view that is not one run of bytes is still refused, naming the tensor's size and
+   * strides.
+   */
+  @Test
+  void float4x2TensorsAreReadAsF4WithTheirLastDimensionDoubled() throws Exception {
+    byte[] pkl = Pickles.proto2().op('}').mark()
+        .str("w").tensorV3("float4_e2m1fn_x2", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("row1").tensorV3("float4_e2m1fn_x2", "0", 6, 3, new int[] {3}, new int[] {1})
+        .str("scalar").tensorV3("float4_e2m1fn_x2", "0", 6, 5, new int[] {}, new int[] {})
+        .op('u').stop().bytes();
+    byte[] data = {0x10, 0x32, 0x54, 0x76, (byte) 0x98, (byte) 0xba};
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("fp4.pt"), Pickles.checkpoint(pkl, data));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.snapshot().files().get(0).tensors()).extracting(TensorInfo::name, TensorInfo::dtype,
+            TensorInfo::shape).containsExactlyInAnyOrder(
+            org.assertj.core.groups.Tuple.tuple("w", io.ferry.format.DType.F4, java.util.List.of(2L, 6L)),
+            org.assertj.core.groups.Tuple.tuple("row1", io.ferry.format.DType.F4, java.util.List.of(6L)),
+            org.assertj.core.groups.Tuple.tuple("scalar", io.ferry.format.DType.F4, java.util.List.of(2L)));
+        assertThat(r.read("w").array()).isEqualTo(data);
+        assertThat(r.read("row1").array()).isEqualTo(java.util.Arrays.copyOfRange(data, 3, 6));
+        assertThat(r.read("scalar").array()).containsExactly((byte) 0xba);
+        assertThat(r.readRows(r.tensor("w"), 1, 2).array()).isEqualTo(java.util.Arrays.copyOfRange(data, 3, 6));
+
+        Path out = tmp.resolve("out");
+        SafetensorsExport.write(r.verifying(true), out);
+        try (FileChannel ch = FileChannel.open(out.resolve("fp4.safetensors"))) {
+          FileLayout l = FormatRegistry.standard().read(new FormatInput("fp4.safetensors", ch, ch.size()))
+              .orElseThrow();
+          TensorInfo w = l.tensors().stream().filter(t -> t.name().equals("w")).findFirst().orElseThrow();
+          assertThat(w.dtype()).isEqualTo(io.ferry.format.DType.F4);
+          assertThat(w.shape()).containsExactly(2L, 6L);
+        }
+      }
+      // a view whose rows are not one run of bytes (every other column)
+      byte[] strided = Pickles.proto2().op('}').mark()
+          .str("cols").tensorV3("float4_e2m1fn_x2", "0", 6, 0, new int[] {2, 2}, new int[] {3, 2})
+          .op('u').stop().bytes();
+      Path bad = Files.createDirectories(tmp.resolve("bad"));
+      Files.write(bad.resolve("fp4.pt"), Pickles.checkpoint(strided, data));
+      assertThatThrownBy(() -> repo.push(bad, "m2", PushOptions.builder().build()))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("fp4.pt")
+          .hasMessageContaining("tensor of torch.float4_e2m1fn_x2 with size [2, 2] and stride [3, 2] is not"
+              + " contiguous");
+    }
+  }
+
+  /**
    * Expanded views (strides 0) of one byte may each claim 2^59 bytes, which a checkpoint can hold and torch loads;
    * written out contiguous, 17 of them pass 2^63 bytes, and the export failed with "long overflow" and no name.
    */
