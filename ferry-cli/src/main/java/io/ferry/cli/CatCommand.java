@@ -91,19 +91,20 @@ final class CatCommand extends StoreCommand {
       r.file(spec.path());
       if (r.tensors().stream().noneMatch(l -> l.file().path().equals(spec.path()))) {
         throw new NotFoundException(spec.path() + " of " + spec.refText() + " holds no tensors (a file Ferry reads as"
-            + " bytes only): ferry show " + spec.refText() + " lists the files that do");
+            + " bytes only): ferry show " + spec.refText() + " lists the files that do" + r.unlistedNote(spec.path()));
       }
       try {
         return r.tensor(spec.path(), tensor);
       } catch (NotFoundException e) {
         throw new NotFoundException(spec.path() + " of " + spec.refText() + " has no tensor '" + tensor + "'"
-            + Suggestions.didYouMean(tensor, names(r, spec.path())));
+            + r.unlistedNote(spec.path()) + Suggestions.didYouMean(tensor, names(r, spec.path())));
       }
     }
     List<ModelReader.Located> all = r.tensors().stream().filter(l -> l.info().name().equals(tensor)).toList();
     if (all.isEmpty()) {
       throw new NotFoundException(spec.refText() + " (" + r.versionId().shortHex(12) + ") has no tensor '" + tensor
-          + "' (ferry show " + spec.refText() + " lists its tensors)" + Suggestions.didYouMean(tensor, names(r, null)));
+          + "' (ferry show " + spec.refText() + " lists its tensors)" + r.unlistedNote(null)
+          + Suggestions.didYouMean(tensor, names(r, null)));
     }
     if (all.size() > 1) {
       throw new InvalidInputException(spec.refText() + " has a tensor '" + tensor + "' in each of " + all.size()

@@ -118,7 +118,8 @@ public final class ModelReader implements Closeable {
   public Located tensor(String name) throws IOException {
     List<Located> all = byName.get(name);
     if (all == null) {
-      throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "'");
+      throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "'"
+          + unlistedNote(null));
     }
     if (all.size() > 1) {
       List<String> files = all.stream().map(l -> l.file().path()).toList();
@@ -145,7 +146,30 @@ public final class ModelReader implements Closeable {
         return l;
       }
     }
-    throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "' in " + path);
+    throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "' in " + path
+        + unlistedNote(path));
+  }
+
+  /**
+   * What a message that a tensor was not found adds when the version's files (or the one at {@code path}, if not
+   * null) hold tensors their format does not list, so that the name asked for may be one of them: ONNX initializers
+   * whose values are not one byte range of the file as their type lays out its elements (varints in
+   * {@code int32_data} or {@code int64_data}, strings, {@code float_data} in several runs, segments) or whose type
+   * Ferry has no dtype for (INT4, COMPLEX128), counted in {@code initializers.unlisted}. Empty if none do.
+   */
+  public String unlistedNote(String path) {
+    StringBuilder out = new StringBuilder();
+    for (FileEntry f : snapshot.files()) {
+      String n = "onnx".equals(f.format()) && (path == null || path.equals(f.path()))
+          ? f.metadata().get("initializers.unlisted") : null;
+      if (n != null && !n.equals("0")) {
+        out.append(out.length() == 0 ? "" : ", ").append(f.path()).append(": initializers.unlisted = ").append(n);
+      }
+    }
+    return out.length() == 0 ? "" : "; it may be an ONNX initializer that Ferry does not list as a tensor (" + out
+        + "), as its values are not one byte range of the file in its type's layout (varints in int32_data or"
+        + " int64_data, strings, float_data in several runs, segments) or its type has no Ferry dtype: it is read"
+        + " only as part of the whole file";
   }
 
   /** The tensor of this version that {@code t} names: refuses one that another version's reader gave. */

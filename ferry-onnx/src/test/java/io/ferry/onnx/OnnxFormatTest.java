@@ -417,6 +417,33 @@ class OnnxFormatTest {
   }
 
   /**
+   * An initializer whose values are varints in int64_data is stored in the file's header bytes, not listed: asking
+   * for it by name said only "has no tensor", as of a name the model does not have. The message now says that it may
+   * be such an initializer, how many the file has, and why they are not read as tensors.
+   */
+  @Test
+  void askingForAnUnlistedInitializerSaysWhyItIsNotATensor() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("m.onnx"), model(list(new Init("shape", 7, 2).int64s(1, -1),
+        new Init("w", 1, 2).raw(8, 1))));
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(tmp.resolve("store").toString(),
+        io.ferry.store.StoreOptions.createIfMissing(), io.ferry.repo.RepositoryOptions.defaults())) {
+      repo.push(src, "m", io.ferry.repo.PushOptions.builder().build());
+      try (io.ferry.read.ModelReader r = repo.open("m")) {
+        assertThat(r.read("w").remaining()).isEqualTo(8);
+        String why = "; it may be an ONNX initializer that Ferry does not list as a tensor (m.onnx:"
+            + " initializers.unlisted = 1), as its values are not one byte range of the file in its type's layout"
+            + " (varints in int32_data or int64_data, strings, float_data in several runs, segments) or its type has"
+            + " no Ferry dtype: it is read only as part of the whole file";
+        assertThatThrownBy(() -> r.tensor("shape")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'shape'" + why);
+        assertThatThrownBy(() -> r.tensor("m.onnx", "shape")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'shape' in m.onnx" + why);
+      }
+    }
+  }
+
+  /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
    */
