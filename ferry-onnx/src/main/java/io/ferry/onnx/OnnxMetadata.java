@@ -36,7 +36,8 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    * @param location the file, relative to the directory of the {@code .onnx} file, '/'-separated, checked to stay
    *     inside it
    * @param offset where its bytes start in that file
-   * @param length how many bytes: the byte length of its shape and type; -1 when its type has no dtype
+   * @param length how many bytes: the byte length of its shape and type; for an initializer whose type has no dtype,
+   *     its {@code length} entry (not recorded in {@link #asStrings()}, as before it was checked), -1 if it has none
    * @param initializer true for an initializer of the main graph; false for a tensor below it (a node's attribute,
    *     a subgraph's initializer, a sparse tensor's values or indices), named by its byte offset in the file and
    *     recorded without a dtype: its data is checked to lie in the model, not cut into tensors
@@ -69,7 +70,7 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
 
     String describe() {
       return (dtype == null ? "(no dtype)" : dtype.name()) + " " + shape + " in " + location + " at " + offset
-          + (length < 0 ? "" : "+" + length);
+          + (length < 0 || initializer && dtype == null ? "" : "+" + length);
     }
   }
 

@@ -429,8 +429,10 @@ final class OnnxReader {
       throw defect("initializer '" + name + "': external data location '" + location + "' " + why);
     }
     if (dtype == null || bytes == null) {
+      // its length, if given, is still checked to lie in the file (onnx refuses a length past the end)
       unlisted++;
-      external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset, -1));
+      external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset,
+          length == null ? -1 : length));
       return;
     }
     if (length != null && length.longValue() != bytes) {

@@ -138,6 +138,14 @@ class OnnxModelTest {
           .isInstanceOf(InvalidInputException.class)
           .hasMessage("model.onnx: initializer 'q': its external data file 'q.bin' is not a file of the model "
               + "(expected q.bin)");
+      // a length past the end of the file, for a type without a Ferry dtype: onnx refuses it; it was pushed
+      Path int4Short = Files.createDirectories(tmp.resolve("int4short"));
+      Files.write(int4Short.resolve("model.onnx"), model(list(new Init("q", 22, 6).external(Map.of("location",
+          "q.bin", "offset", "0", "length", "100")))));
+      Files.write(int4Short.resolve("q.bin"), new byte[3]);
+      assertThatThrownBy(() -> repo.push(int4Short, "int4short", PushOptions.builder().codec(CodecPolicy.NONE)
+          .build())).isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'q': 100 bytes at offset 0 of q.bin run past its end (3 bytes)");
       Path outside = Files.write(tmp.resolve("outside.bin"), new byte[16384]);
       Path linked = externalModel(tmp.resolve("linked"), "big.bin", 0);
       Files.createSymbolicLink(linked.resolve("big.bin"), outside);
