@@ -141,7 +141,9 @@ class TorchExportTest {
         t("bool", DType.BOOL, 9), t("c64", DType.C64, 2), t("ünïcødé.名前", DType.F32, 2),
         // torch 2's untyped storages, written with _rebuild_tensor_v3
         t("fp8", DType.F8_E4M3, 4, 3), t("fp8b", DType.F8_E5M2, 5), t("fp8fnuz", DType.F8_E4M3FNUZ, 2),
-        t("e8m0", DType.F8_E8M0, 2), t("u16", DType.U16, 3), t("u32", DType.U32, 2), t("u64", DType.U64, 2)), 1);
+        t("e8m0", DType.F8_E8M0, 2), t("u16", DType.U16, 3), t("u32", DType.U32, 2), t("u64", DType.U64, 2),
+        // torch's float4_e2m1fn_x2, two F4 values a byte: [3, 2] of it
+        t("fp4", DType.F4, 3, 4)), 1);
     Map<String, byte[]> shard2 = write(src.resolve("model-00002-of-00002.safetensors"), spec(
         t("lm_head.weight", DType.F32, 64, 1024)), 2);
     StringBuilder index = new StringBuilder("{\"metadata\": {\"total_size\": 1}, \"weight_map\": {");
@@ -175,6 +177,8 @@ class TorchExportTest {
         assertThat(l.tensors()).extracting(TensorInfo::name).containsExactlyElementsOf(shard1.keySet());
         assertThat(l.tensors()).filteredOn(x -> x.name().equals("embed.weight")).extracting(TensorInfo::shape)
             .containsExactly(List.of(300L, 1000L));
+        assertThat(l.tensors()).filteredOn(x -> x.name().equals("fp4")).extracting(TensorInfo::dtype, TensorInfo::shape)
+            .containsExactly(org.assertj.core.groups.Tuple.tuple(DType.F4, List.of(3L, 4L)));
       }
       // the same tensors give the same bytes
       Path again = tmp.resolve("again");
@@ -215,7 +219,7 @@ class TorchExportTest {
   void aDtypeTorchCannotHoldIsRefusedBeforeAnythingIsWritten() throws IOException {
     Path src = tmp.resolve("src");
     write(src.resolve("a.safetensors"), spec(t("ok", DType.F32, 2)), 1);
-    write(src.resolve("b.safetensors"), spec(t("fine", DType.F16, 2), t("layers.3.fp4", DType.F4, 8)), 2);
+    write(src.resolve("b.safetensors"), spec(t("fine", DType.F16, 2), t("layers.3.fp6", DType.F6_E2M3, 8)), 2);
     try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
         RepositoryOptions.defaults())) {
       repo.push(src, "m", PushOptions.builder().message("m").build());
@@ -225,14 +229,24 @@ class TorchExportTest {
       try (ModelReader r = repo.open("m")) {
         assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH))
             .isInstanceOf(InvalidInputException.class)
-            .hasMessageContaining("b.safetensors").hasMessageContaining("'layers.3.fp4'")
-            .hasMessageContaining("is F4, which torch has no dtype for");
+            .hasMessageContaining("b.safetensors").hasMessageContaining("'layers.3.fp6'")
+            .hasMessageContaining("is F6_E2M3, which torch has no dtype for");
       }
       try (Stream<Path> files = Files.list(out)) {
         assertThat(files).containsExactly(out.resolve("a.bin"));
       }
       assertThat(out.resolve("a.bin")).hasContent("mine");
     }
+  }
+
+  /** torch holds F4 values only in pairs along the last dimension (float4_e2m1fn_x2): an odd one is refused. */
+  @Test
+  void anF4TensorWithAnOddLastDimensionIsRefused() {
+    assertThatThrownBy(() -> io.ferry.format.torch.TorchZipWriter.check("x.bin",
+        List.of(new io.ferry.format.torch.TorchZipWriter.Tensor("odd", DType.F4, List.of(2L, 3L)))))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessage("x.bin: tensor 'odd' is F4 [2, 3]; torch holds F4 only as float4_e2m1fn_x2, two values a byte"
+            + " along the last dimension, which must so be even; pull such a version as it is, or as safetensors");
   }
 
   /** What Ferry writes as a checkpoint it reads back: a tensor of more dimensions than its reader takes is refused. */

@@ -95,8 +95,9 @@ public final class TorchZipWriter {
    * Checks that torch can hold every tensor and writes the pickle; {@code out} must be empty and positioned at 0.
    *
    * @param what names the output in errors (its path)
-   * @throws InvalidInputException if torch has no dtype for a tensor's (GGUF's block types, FP4, FP6), naming the
-   *     tensor and its dtype, before anything is written
+   * @throws InvalidInputException if torch has no dtype for a tensor's (GGUF's block types, FP6; FP4 with an odd
+   *     last dimension, as torch holds FP4 values in pairs), naming the tensor and its dtype, before anything is
+   *     written
    */
   public static TorchZipWriter start(FileChannel out, String what, List<Tensor> tensors) throws IOException {
     return start(out, what, tensors, MAX32);
@@ -132,6 +133,11 @@ public final class TorchZipWriter {
       if (t.shape().size() > TorchLimits.MAX_DIMS) {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' has " + t.shape().size()
             + " dimensions, over the " + TorchLimits.MAX_DIMS + " a PyTorch checkpoint Ferry reads may hold");
+      }
+      if (t.dtype() == DType.F4 && (t.shape().isEmpty() || t.shape().get(t.shape().size() - 1) % 2 != 0)) {
+        throw new InvalidInputException(what + ": tensor '" + t.name() + "' is F4 " + t.shape() + "; torch holds"
+            + " F4 only as " + Unpickler.FLOAT4_X2 + ", two values a byte along the last dimension, which must so be"
+            + " even; pull such a version as it is, or as safetensors");
       }
       if (!STORAGES.containsKey(t.dtype()) && !UNTYPED.containsKey(t.dtype())) {
         throw new InvalidInputException(what + ": tensor '" + t.name() + "' is " + t.dtype()
@@ -354,8 +360,9 @@ public final class TorchZipWriter {
           untyped == null ? STORAGES.get(t.dtype()) : Unpickler.UNTYPED_STORAGE)
           .text(Integer.toString(i)).text("cpu").integer(untyped == null ? t.elements() : t.bytes()).op('t').op('Q');
       p.integer(0);
-      p.longs(t.shape());
-      p.longs(contiguousStrides(t.shape()));
+      List<Long> shape = t.dtype() == DType.F4 ? pairs(t.shape()) : t.shape();
+      p.longs(shape);
+      p.longs(contiguousStrides(shape));
       p.op(0x89); // NEWFALSE: requires_grad
       p.global("collections", "OrderedDict").op(')').op('R'); // backward hooks
       if (untyped != null) {
@@ -368,6 +375,13 @@ public final class TorchZipWriter {
     }
     p.op('u').op('.');
     return p.bytes();
+  }
+
+  /** The shape of an F4 tensor as torch's float4_e2m1fn_x2 has it: the last dimension (even) halved. */
+  private static List<Long> pairs(List<Long> shape) {
+    List<Long> s = new ArrayList<>(shape);
+    s.set(s.size() - 1, s.get(s.size() - 1) / 2);
+    return s;
   }
 
   static List<Long> contiguousStrides(List<Long> shape) {
@@ -446,6 +460,7 @@ public final class TorchZipWriter {
         m.put(dtype, name);
       }
     });
+    m.put(DType.F4, Unpickler.FLOAT4_X2);
     return Map.copyOf(m);
   }
 
