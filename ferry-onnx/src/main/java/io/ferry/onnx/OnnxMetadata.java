@@ -2,6 +2,7 @@ package io.ferry.onnx;
 
 import io.ferry.format.DType;
 import io.ferry.format.FormatMetadata;
+import io.ferry.limits.Limits;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -17,7 +18,9 @@ import java.util.TreeMap;
  * {@code model_version} where the model sets them, {@code metadata_props.KEY} for each metadata property,
  * {@code initializers} (the graph's initializers), {@code initializers.unlisted} (those not listed as tensors of the
  * file: data in varint-encoded typed fields, element types Ferry has no dtype for, segments) and, for each initializer
- * in an external file, {@code external.NAME} = {@code DTYPE [dims] in LOCATION at OFFSET+LENGTH}.
+ * in an external file, {@code external.NAME} = {@code DTYPE [dims] in LOCATION at OFFSET+LENGTH}: for as many as
+ * the metadata map has room for (and whose key is not too long, {@link Limits}), the others counted in
+ * {@code externals.unrecorded}.
  *
  * @param header the model's header fields as text, by key (as above), without the graph
  * @param initializers how many initializers the main graph has
@@ -88,13 +91,31 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
     }
   }
 
+  /** The key that counts the tensors with external data {@link #asStrings()} has no {@code external.NAME} for. */
+  static final String UNRECORDED = "externals.unrecorded";
+
   @Override
   public Map<String, String> asStrings() {
     Map<String, String> m = new TreeMap<>(header);
     m.put("initializers", Integer.toString(initializers));
     m.put("initializers.unlisted", Integer.toString(unlisted));
+    // within the limits a push checks metadata against: a model with more external tensors than the map may hold
+    // entries (or a name too long for a key) was refused; those past the room left are counted, not described
+    boolean all = m.size() + external.size() <= Limits.MAX_METADATA_ENTRIES;
+    int room = Limits.MAX_METADATA_ENTRIES - m.size() - 1;
+    int left = 0;
     for (External e : external) {
-      m.put("external." + (e.initializer() ? e.name() : "tensor " + e.name()), e.describe());
+      String key = "external." + (e.initializer() ? e.name() : "tensor " + e.name());
+      if (key.length() <= Limits.MAX_KEY_CHARS && (all || room-- > 0)) {
+        m.put(key, e.describe());
+      } else {
+        left++;
+      }
+    }
+    if (left > 0) {
+      m.put(UNRECORDED, left + " more tensors with external data (their files are checked and cut as for the others;"
+          + " the metadata holds at most " + Limits.MAX_METADATA_ENTRIES + " entries and keys of "
+          + Limits.MAX_KEY_CHARS + " characters)");
     }
     return Collections.unmodifiableMap(m);
   }

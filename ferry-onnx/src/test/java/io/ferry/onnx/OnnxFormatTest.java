@@ -444,6 +444,27 @@ class OnnxFormatTest {
   }
 
   /**
+   * One metadata entry per external initializer: a model with 10,001 of them (a large model exported with its weights
+   * outside) made 10,005 entries, and its push was refused ("metadata has 10005 entries, over the limit of 10000").
+   * The entries past the limit are counted instead; a model within it is recorded as before.
+   */
+  @Test
+  void externalInitializersPastTheMetadataLimitAreCounted() throws IOException {
+    List<Init> inits = new java.util.ArrayList<>();
+    for (int i = 0; i < 10_001; i++) {
+      inits.add(new Init("w" + i, 1, 2).external(Map.of("location", "m.data", "offset", Integer.toString(8 * i))));
+    }
+    inits.add(new Init("n".repeat(1100), 1, 2).external(Map.of("location", "m.data", "offset", "0")));
+    Map<String, String> m = read(model(inits)).metadata(OnnxMetadata.class).orElseThrow().asStrings();
+    io.ferry.limits.Limits.checkMetadata("m.onnx: metadata", m);
+    assertThat(m).hasSize(10_000).containsEntry("external.w0", "F32 [2] in m.data at 0+8")
+        .containsEntry("externals.unrecorded", "9 more tensors with external data (their files are checked and cut as"
+            + " for the others; the metadata holds at most 10000 entries and keys of 1024 characters)");
+    assertThat(read(model(inits.subList(0, 9_000))).metadata(OnnxMetadata.class).orElseThrow().asStrings())
+        .hasSize(9_006).doesNotContainKey("externals.unrecorded");
+  }
+
+  /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
    */
