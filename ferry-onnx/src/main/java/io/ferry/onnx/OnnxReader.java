@@ -269,6 +269,8 @@ final class OnnxReader {
     // tensor's bytes lie), their bytes and how many non-empty runs it has: protobuf concatenates the runs of a
     // repeated field (packed or not), so only a single run is one byte range of the file
     long runStart = -1;
+    // the values of int32_data, int64_data, uint64_data or string_data
+    long values = 0;
     long runTotal = 0;
     int runs = 0;
     int runField = 0;
@@ -299,17 +301,19 @@ final class OnnxReader {
       } else if (field == 6 && wire == LEN) {
         // string_data: every element is a length-delimited field of its own, an empty string too
         valueFields.add(field);
+        values++;
         skip(tag);
       } else if ((field == 5 || field == 7 || field == 11) && (wire == LEN || wire == WireFormat.WIRETYPE_VARINT)) {
         if (wire == WireFormat.WIRETYPE_VARINT) {
           valueFields.add(field);
+          values++;
           cis.readRawVarint64();
         } else {
           int len = readLength("initializer " + index + ": field " + field);
           if (len > 0) {
             valueFields.add(field);
           }
-          cis.skipRawBytes(len);
+          values += varints(len);
         }
       } else if (field == 1 || field == 2 || field == 3 || field == 8 || field == 13 || field == 14) {
         copyField(tag, out, "initializer " + index);
@@ -384,6 +388,12 @@ final class OnnxReader {
       external(name, t, dtype, shape, bytes);
       return;
     }
+    String typedField = !typed || t.hasSegment() ? null : valuesNeeded(dataField, type);
+    if (typedField != null && values != elements) {
+      // onnx's numpy_helper and onnxruntime refuse it too
+      throw defect("initializer '" + name + "': " + typedField + " holds " + values + " values, but shape " + shape
+          + " of " + TensorHeader.DataType.forNumber(type) + " needs " + elements);
+    }
     if (t.hasSegment() || dataField == 0 || typed || dtype == null || bytes == null
         || dataField == 4 && t.getDataType() != TensorHeader.DataType.FLOAT_VALUE
         && t.getDataType() != TensorHeader.DataType.COMPLEX64_VALUE
@@ -405,6 +415,36 @@ final class OnnxReader {
     regions.add(new Region.Header(regionEnd, dataStart));
     regions.add(Region.Tensor.of(info, 0));
     regionEnd = dataStart + dataLength;
+  }
+
+  /**
+   * The name of a typed value field that holds one value per element of this ONNX type (int32_data for the 8- and
+   * 16-bit types, FLOAT16, BFLOAT16 and the FLOAT8 types, int64_data for INT64, uint64_data for UINT32 and UINT64,
+   * string_data for STRING), or null where its count is not checked (sub-byte types pack several values in one; a
+   * field ONNX does not use for the type).
+   */
+  private static String valuesNeeded(int field, int type) {
+    return switch (field) {
+      case 5 -> type == 2 || type == 3 || type == 4 || type == 5 || type == 6 || type == 9 || type == 10
+          || type >= 16 && type <= 20 || type == 24 ? "int32_data" : null;
+      case 6 -> type == 8 ? "string_data" : null;
+      case 7 -> type == 7 ? "int64_data" : null;
+      case 11 -> type == 12 || type == 13 ? "uint64_data" : null;
+      default -> null;
+    };
+  }
+
+  /** Reads {@code len} bytes of packed varints and counts them (the bytes that end one: high bit clear). */
+  private long varints(int len) throws IOException {
+    long n = 0;
+    for (int left = len; left > 0; ) {
+      byte[] b = cis.readRawBytes(Math.min(left, 1 << 16));
+      for (byte x : b) {
+        n += x >= 0 ? 1 : 0;
+      }
+      left -= b.length;
+    }
+    return n;
   }
 
   private void external(String name, TensorHeader t, DType dtype, List<Long> shape, Long bytes)

@@ -465,6 +465,30 @@ class OnnxFormatTest {
   }
 
   /**
+   * Values in int64_data or int32_data are not listed, but their count is the shape's: two values for a shape of
+   * three (which numpy_helper and onnxruntime refuse) were pushed. Negative values take ten bytes each.
+   */
+  @Test
+  void typedValuesMustBeAsManyAsTheShapeHas() throws IOException {
+    refused(model(list(new Init("shape", 7, 3).int64s(1, -2))),
+        "initializer 'shape': int64_data holds 2 values, but shape [3] of INT64 needs 3");
+    byte[] int8s = OnnxFiles.message(o -> {
+      o.writeInt64(1, 2);
+      o.writeInt64(1, 2);
+      o.writeInt32(2, 3);
+      o.writeString(8, "q");
+      o.writeInt32(5, -7); // unpacked
+      o.writeByteArray(5, OnnxFiles.message(p -> {
+        p.writeInt32NoTag(1);
+        p.writeInt32NoTag(-1);
+      }));
+    });
+    refused(modelOf(int8s), "initializer 'q': int32_data holds 3 values, but shape [2, 2] of INT8 needs 4");
+    assertThat(read(model(list(new Init("ok", 7, 2, 1).int64s(-1, Long.MIN_VALUE)))).metadata(OnnxMetadata.class)
+        .orElseThrow().asStrings()).containsEntry("initializers.unlisted", "1");
+  }
+
+  /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
    */
