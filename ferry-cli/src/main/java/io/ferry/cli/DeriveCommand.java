@@ -141,10 +141,13 @@ final class DeriveCommand implements Callable<Integer> {
       }
       err().println("overall   " + metrics(r.overall()));
       if (d instanceof DeriveSpec.Prune) {
+        // a tensor of no elements has no sparsity
         var sp = r.tensors().stream().filter(TensorReport::changed).mapToDouble(t -> t.metrics().sparsity())
-            .summaryStatistics();
-        err().printf(Locale.ROOT, "sparsity  reached %.6f overall, %.6f to %.6f per pruned tensor%n",
-            r.overall().sparsity(), sp.getMin(), sp.getMax());
+            .filter(s -> !Double.isNaN(s)).summaryStatistics();
+        if (sp.getCount() > 0) {
+          err().printf(Locale.ROOT, "sparsity  reached %.6f overall, %.6f to %.6f per pruned tensor%n",
+              r.overall().sparsity(), sp.getMin(), sp.getMax());
+        }
       }
       Map<String, Integer> reasons = new LinkedHashMap<>();
       for (TensorReport t : kept) {
@@ -160,6 +163,9 @@ final class DeriveCommand implements Callable<Integer> {
     }
 
     static String metrics(MetricFigures m) {
+      if (m.elements() == 0) {
+        return "no elements";
+      }
       StringBuilder b = new StringBuilder();
       m.figures().forEach((k, v) -> b.append(b.length() == 0 ? "" : "  ").append(k).append('=')
           .append(String.format(Locale.ROOT, "%.6g", v)));

@@ -17,7 +17,8 @@ import java.util.Map;
  * <p>Elements of B that had no source to compare with (a dequantization whose original is not in the store) count in
  * {@code uncompared}: only in the sparsity. When no element of a non-empty tensor entered the sums (every one
  * uncompared, non-finite or overflowed), the error figures are not recorded, only the sparsity and those counts: they
- * are never made up from sums that saw nothing (an error of 0, a cosine of 1).
+ * are never made up from sums that saw nothing (an error of 0, a cosine of 1). A tensor of no elements records no
+ * figure at all, not even the sparsity: each is a maximum or a ratio over no elements.
  *
  * @param elements number of elements
  * @param zeros elements of B equal to zero (either sign)
@@ -52,8 +53,9 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     return dot / (Math.sqrt(sumSqA) * Math.sqrt(sumSqB));
   }
 
+  /** The fraction of B equal to zero, or NaN when there are no elements. */
   public double sparsity() {
-    return elements == 0 ? 0 : (double) zeros / elements;
+    return elements == 0 ? Double.NaN : (double) zeros / elements;
   }
 
   /** These and {@code o} as if measured over both tensors together. */
@@ -66,17 +68,17 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
   /**
    * The figures under their stored names ({@code max_abs_error}, {@code rmse}, {@code rel_frobenius_error},
    * {@code cosine_similarity}, {@code sparsity}, and {@code non_finite} / {@code overflow} when not zero); undefined
-   * ones, and those whose double-precision sums overflowed, are left out.
+   * ones (all of them for no elements), and those whose double-precision sums overflowed, are left out.
    */
   public Map<String, Double> asMap() {
     Map<String, Double> m = new LinkedHashMap<>();
-    if (elements == 0 || elements > nonFinite + overflow + uncompared) {
+    if (elements > nonFinite + overflow + uncompared) {
       putIfDefined(m, "max_abs_error", maxAbs);
       putIfDefined(m, "rmse", rmse());
       putIfDefined(m, "rel_frobenius_error", relFrobenius());
       putIfDefined(m, "cosine_similarity", cosine());
     }
-    m.put("sparsity", sparsity());
+    putIfDefined(m, "sparsity", sparsity());
     if (nonFinite > 0) {
       m.put("non_finite", (double) nonFinite);
     }

@@ -314,6 +314,36 @@ class DeriverTest {
   }
 
   /**
+   * A cast or a prune of a tensor with no elements recorded max_abs_error 0, rmse 0, rel_frobenius_error 0,
+   * cosine_similarity 1 and sparsity 0, figures over no elements; so did the overall record (and the version's
+   * metrics) of a derivation that changed only such tensors. Such a tensor records its element count only.
+   */
+  @Test
+  void aTensorWithNoElementsRecordsNoFigures() throws Exception {
+    Path model = tmp.resolve("empty");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("rows", DType.F32, new long[] {0, 64}, new double[0]),
+        new T("cols", DType.F16, new long[] {3, 0}, new double[0])));
+    repo.push(model, "empty:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
+        DeriveSpec.Prune.of(0.5, null, TensorFilter.ALL), DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL))) {
+      DeriveResult r = d.derive("empty:v", "e-" + spec.method() + ":v", spec, null, TransferListener.NONE);
+      assertThat(r.tensors()).as(spec.method()).allSatisfy(t -> {
+        assertThat(t.changed()).isTrue();
+        assertThat(t.metrics().elements()).isZero();
+        assertThat(t.metrics().figures()).isEmpty();
+      });
+      assertThat(r.overall().elements()).isZero();
+      assertThat(r.overall().figures()).as(spec.method()).isEmpty();
+      assertThat(r.push().version().derivation().metrics()).as(spec.method()).isEmpty();
+    }
+    DeriveResult mixed = d.derive("m:v", "mixed:v", new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL), null,
+        TransferListener.NONE);
+    assertThat(mixed.overall().figures()).containsKeys("max_abs_error", "cosine_similarity", "sparsity");
+  }
+
+  /**
    * Two files of one version may hold tensors of the same name (a diffusers pipeline: unet/ and vae/ each with
    * conv_in.weight). Derive read the second from the first's file: a cast or quantize failed with "rows [0, 8) are
    * outside tensor 'w' with 4 rows", a prune with a NullPointerException's text. It is refused, naming both files.
