@@ -553,6 +553,25 @@ class DeriveCommandTest {
     assertThat(ferry(store, "log", "student:v1").out()).contains("[distill]");
   }
 
+  /**
+   * A push records the --derived-from ref text as its derivation source; lineage took any 64-character source for a
+   * version id and failed on one that was a ref text of that length ("not a 64-digit hex object id").
+   */
+  @Test
+  void aDerivationSourceOfSixtyFourCharactersThatIsARefShowsInTheLineage() throws Exception {
+    String tag = "prod-" + "x".repeat(57);
+    assertThat(ferry(store, "tag", "m:base", tag).code()).isZero();
+    assertThat(("m:" + tag).length()).isEqualTo(64);
+    Path student = tmp.resolve("student");
+    ModelGenerator.writeHfModel(student, ModelGenerator.finetune(tensors(), 0.5, 42), 1 << 20);
+    DeriveSupport.Run push = ferry(store, "push", student.toString(), "student:v1", "--derived-from", "m:" + tag,
+        "--derivation", "distill");
+    assertThat(push.code()).as(push.err()).isZero();
+    DeriveSupport.Run st = ferry(store, "lineage", "student:v1");
+    assertThat(st.code()).as(st.err()).isZero();
+    assertThat(st.out()).contains("derived-from").contains("m:" + tag);
+  }
+
   /** NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version. */
   @Test
   void aMetricThatIsNotAFiniteNumberIsRefused() throws Exception {

@@ -75,8 +75,8 @@ public record Lineage(Node self, List<Node> parents, List<Node> children) {
       boolean sameLine = i == 0 && pv != null && pv.model().equals(self.model());
       parents.add(new Node(p, pv, names.getOrDefault(p, List.of()), sameLine ? "previous" : "derived-from"));
     }
-    if (self.derivation() != null && self.derivation().source() != null
-        && self.derivation().source().length() == 64) {
+    // a push's derivation source is the ref text its user gave, which may be 64 characters without being an id
+    if (self.derivation() != null && ChunkId.isValid(self.derivation().source())) {
       ChunkId s = ChunkId.parse(self.derivation().source());
       if (!parentIds.contains(s)) {
         parents.add(new Node(s, versionOrNull(repo, s), names.getOrDefault(s, List.of()), "derived-from"));
