@@ -40,6 +40,24 @@ class DeriveMemoryTest {
     assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("sparsity").asDouble()).isEqualTo(0.25);
   }
 
+  /**
+   * A tensor of two rows of 80 MB each (a [1, n]-like shape) was read and transformed a whole row at a time: the row
+   * in a segment and its values in working arrays (an int and two doubles per element for a cast, about 1.6 GB) ran
+   * out of a 256 MiB heap. A cast and a prune to a sparsity take it a block of elements at a time.
+   */
+  @Test
+  void aTensorWithRowsLargerThanTheHeapIsDerivedByElementBlocks() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("model");
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
+        new Tensor("rows.weight", DType.F32, new long[] {2, 20_000_000}, 1)), Map.of());
+    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
+    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "rows:v1").code()).isZero();
+    run(store, "derive", "cast", "rows:v1", "--to", "bf16", "--as", "rows:bf16");
+    String out = run(store, "derive", "prune", "rows:v1", "--sparsity", "0.25", "--as", "rows:p25", "--json");
+    assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("sparsity").asDouble()).isEqualTo(0.25);
+  }
+
   private static String run(Path store, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));

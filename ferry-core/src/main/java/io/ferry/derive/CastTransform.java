@@ -43,6 +43,11 @@ final class CastTransform implements TensorTransform {
   }
 
   @Override
+  public boolean elementWise() {
+    return true;
+  }
+
+  @Override
   public Worker worker(TensorPlan plan, int maxElements) {
     return new CastWorker(plan.source().dtype(), to, maxElements);
   }

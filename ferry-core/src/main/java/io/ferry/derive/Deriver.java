@@ -609,8 +609,12 @@ public final class Deriver {
       List<RowCursor> in = new ArrayList<>();
       RowCursor ref = null;
       try {
+        // a row above a block is read and transformed a block of elements at a time when the method allows it:
+        // read whole, a [1, n] tensor held n elements in the segment and three times as many in working arrays
+        long firstDim = p.source().shape().isEmpty() ? 1 : p.source().shape().get(0);
+        boolean byElements = transform.elementWise() && elements / firstDim > BLOCK_ELEMENTS;
         for (TensorInfo i : p.inputs()) {
-          in.add(new RowCursor(reader, i, buffers));
+          in.add(byElements ? RowCursor.elements(reader, i, buffers) : new RowCursor(reader, i, buffers));
         }
         ref = p.reference() == null ? null : new RowCursor(compared, p.reference(), buffers);
         RowCursor first = in.get(0);

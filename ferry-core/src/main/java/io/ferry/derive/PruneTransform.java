@@ -38,6 +38,11 @@ final class PruneTransform implements TensorTransform {
   }
 
   @Override
+  public boolean elementWise() {
+    return true;
+  }
+
+  @Override
   public Worker worker(TensorPlan plan, int maxElements) {
     DType dt = plan.source().dtype();
     if (!spec.bySparsity()) {

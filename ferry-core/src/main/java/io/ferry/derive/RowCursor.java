@@ -21,6 +21,8 @@ final class RowCursor implements AutoCloseable {
   private final long rows;
   private final long rowBytes;
   private final long segmentRows;
+  /** Where the tensor is when it is read as a run of elements ({@link #elements}); null when read by rows. */
+  private final ModelReader.Located run;
   private ByteBuffer segment;
   private long segStart = -1;
   private long segEnd = -1;
@@ -39,6 +41,33 @@ final class RowCursor implements AutoCloseable {
     } else {
       this.segmentRows = ChunkPlanner.MAX_TENSOR_CHUNK / rb;
     }
+    this.run = null;
+  }
+
+  private RowCursor(ModelReader reader, ModelReader.Located run, SegmentBuffers buffers) {
+    this.buffers = buffers;
+    this.reader = reader;
+    this.info = run.info();
+    this.run = run;
+    this.rowBytes = info.dtype().bits() / 8;
+    this.rows = info.byteLength() / rowBytes;
+    // a tensor above one chunk is stored in pieces of MAX_TENSOR_CHUNK bytes (or of whole rows, a multiple of the
+    // element size): segments of that many bytes read one stored chunk, or part of one, at a time
+    this.segmentRows = info.byteLength() <= ChunkPlanner.MAX_TENSOR_CHUNK ? rows
+        : ChunkPlanner.MAX_TENSOR_CHUNK / rowBytes;
+  }
+
+  /**
+   * A cursor that serves the elements of tensor {@code info} (of a type of whole bytes) as if it were 1-D, each
+   * element a row: for transforms that treat each element on its own, so that a tensor with huge rows (shape
+   * {@code [1, n]}) is read and processed a block of elements at a time rather than a whole row at once.
+   */
+  static RowCursor elements(ModelReader reader, TensorInfo info, SegmentBuffers buffers) throws IOException {
+    if (info.dtype().bits() % 8 != 0) {
+      throw new IllegalArgumentException("tensor '" + info.name() + "': " + info.dtype() + " elements are not whole "
+          + "bytes");
+    }
+    return new RowCursor(reader, reader.tensor(info.name()), buffers);
   }
 
   long rows() {
@@ -87,7 +116,9 @@ final class RowCursor implements AutoCloseable {
       segment = buffers.take(n);
     }
     segment.clear().limit(n);
-    if (rows == 1 && segmentRows == 1 && (info.shape().isEmpty() || info.rowBytes() <= 0)) {
+    if (run != null) {
+      reader.readFile(run.file().path(), run.fileOffset() + s * rowBytes, segment);
+    } else if (rows == 1 && segmentRows == 1 && (info.shape().isEmpty() || info.rowBytes() <= 0)) {
       reader.read(info.name(), segment);
     } else {
       reader.readRows(info.name(), s, e, segment);

@@ -42,6 +42,14 @@ interface TensorTransform {
   DerivationInputException nothingToDo(String what, List<TensorPlan> plans);
 
   /**
+   * Whether the workers treat each element on its own, whatever the rows (a cast, a prune): the Deriver may then hand
+   * them a tensor as a 1-D run of elements, so that a tensor whose rows are huge is processed in bounded blocks.
+   */
+  default boolean elementWise() {
+    return false;
+  }
+
+  /**
    * A worker for one changed tensor.
    *
    * @param maxElements the most elements (of the plan's logical shape) a block will hold

@@ -344,6 +344,34 @@ class DeriverTest {
   }
 
   /**
+   * Rows longer than a block are cast and pruned a block of elements at a time (DeriveMemoryTest shows the memory it
+   * saves): the bytes and figures are those of the same values in a 1-D tensor, which is derived by rows.
+   */
+  @Test
+  void rowsLongerThanABlockGiveWhatShortRowsGive() throws Exception {
+    int n = Deriver.BLOCK_ELEMENTS + 1000;
+    double[] v = DeriveModels.normal(2L * n, 1, 11);
+    Path wide = tmp.resolve("wide");
+    DeriveModels.writeSafetensors(wide.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, n}, v)));
+    Path flat = tmp.resolve("flat");
+    DeriveModels.writeSafetensors(flat.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2L * n}, v)));
+    repo.push(wide, "wide:v", PushOptions.builder().build());
+    repo.push(flat, "flat:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
+        DeriveSpec.Prune.of(null, 0.3, TensorFilter.ALL))) {
+      DeriveResult a = d.derive("wide:v", "wide-" + spec.method() + ":v", spec, null, TransferListener.NONE);
+      DeriveResult b = d.derive("flat:v", "flat-" + spec.method() + ":v", spec, null, TransferListener.NONE);
+      assertThat(a.overall()).as(spec.method()).isEqualTo(b.overall());
+      try (var ra = repo.open("wide-" + spec.method() + ":v"); var rb = repo.open("flat-" + spec.method() + ":v")) {
+        assertThat(ra.read("w")).as(spec.method()).isEqualTo(rb.read("w"));
+      }
+    }
+  }
+
+  /**
    * Two files of one version may hold tensors of the same name (a diffusers pipeline: unet/ and vae/ each with
    * conv_in.weight). Derive read the second from the first's file: a cast or quantize failed with "rows [0, 8) are
    * outside tensor 'w' with 4 rows", a prune with a NullPointerException's text. It is refused, naming both files.
