@@ -97,6 +97,22 @@ class DeriveFloatBitsTest {
         .isTrue();
   }
 
+  /**
+   * A half NaN widens to a quiet float NaN with its sign and payload, as numpy's astype(float32) and torch's float()
+   * widen it: a signalling one (quiet bit clear, e.g. 0x7c01) stayed signalling, so a cast to f32 wrote 0x7f802000
+   * where they write 0x7fc02000.
+   */
+  @Test
+  void everyHalfNanWidensToAQuietNan() {
+    for (int h = 0x7c01; h < 0x10000; h++) {
+      if ((h & 0x7c00) != 0x7c00 || (h & 0x3ff) == 0) {
+        continue;
+      }
+      int want = (h & 0x8000) << 16 | 0x7fc00000 | (h & 0x3ff) << 13;
+      assertThat(Float.floatToRawIntBits(FloatBits.halfToFloat((short) h))).as("half 0x%04x", h).isEqualTo(want);
+    }
+  }
+
   @Test
   void everyHalfRoundTripsThroughFloat() {
     for (int h = 0; h < 0x10000; h++) {

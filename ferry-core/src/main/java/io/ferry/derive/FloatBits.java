@@ -61,7 +61,10 @@ public final class FloatBits {
     return (short) (sign | h);
   }
 
-  /** The float an IEEE half holds (exact). */
+  /**
+   * The float an IEEE half holds (exact); a NaN becomes a quiet NaN with its sign and payload, as an IEEE widening
+   * (and numpy's and PyTorch's) makes it.
+   */
   public static float halfToFloat(short h) {
     int s = (h & 0x8000) << 16;
     int e = (h >>> 10) & 0x1f;
@@ -71,7 +74,7 @@ public final class FloatBits {
       return s != 0 ? -v : v;
     }
     if (e == 31) {
-      return Float.intBitsToFloat(s | 0x7f800000 | (m << 13));
+      return Float.intBitsToFloat(s | 0x7f800000 | (m << 13) | (m != 0 ? 0x400000 : 0));
     }
     return Float.intBitsToFloat(s | ((e - 15 + 127) << 23) | (m << 13));
   }
