@@ -572,6 +572,20 @@ class DeriveCommandTest {
     assertThat(st.out()).contains("derived-from").contains("m:" + tag);
   }
 
+  /**
+   * Derived into its source's own model, a version has its source as previous version too: lineage called that parent
+   * "previous" while the source's lineage called the version "derived". Both say derived now.
+   */
+  @Test
+  void aVersionDerivedIntoItsSourcesModelShowsItsSourceAsDerivedFrom() throws Exception {
+    derive("cast", "m:base", "--to", "bf16", "--as", "m:bf16");
+    JsonNode j = DeriveSupport.JSON.readTree(ferry(store, "lineage", "m:bf16", "--json").out());
+    assertThat(j.path("parents")).hasSize(1);
+    assertThat(j.path("parents").get(0).path("relation").asText()).isEqualTo("derivedFrom");
+    JsonNode base = DeriveSupport.JSON.readTree(ferry(store, "lineage", "m:base", "--json").out());
+    assertThat(base.path("children").get(0).path("relation").asText()).isEqualTo("derived");
+  }
+
   /** NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version. */
   @Test
   void aMetricThatIsNotAFiniteNumberIsRefused() throws Exception {

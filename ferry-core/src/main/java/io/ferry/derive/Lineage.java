@@ -72,7 +72,10 @@ public record Lineage(Node self, List<Node> parents, List<Node> children) {
       ChunkId p = self.parents().get(i);
       parentIds.add(p);
       Version pv = versionOrNull(repo, p);
-      boolean sameLine = i == 0 && pv != null && pv.model().equals(self.model());
+      // the model's previous version is also the one it was derived from when derived into its own model: the
+      // derivation is what the children of that version say, so say it here too
+      boolean derivedFrom = self.derivation() != null && p.hex().equals(self.derivation().source());
+      boolean sameLine = i == 0 && pv != null && pv.model().equals(self.model()) && !derivedFrom;
       parents.add(new Node(p, pv, names.getOrDefault(p, List.of()), sameLine ? "previous" : "derived-from"));
     }
     // a push's derivation source is the ref text its user gave, which may be 64 characters without being an id
