@@ -51,8 +51,9 @@ final class RowCursor implements AutoCloseable {
     this.run = run;
     this.rowBytes = info.dtype().bits() / 8;
     this.rows = info.byteLength() / rowBytes;
-    // a tensor above one chunk is stored in pieces of MAX_TENSOR_CHUNK bytes (or of whole rows, a multiple of the
-    // element size): segments of that many bytes read one stored chunk, or part of one, at a time
+    // segments of MAX_TENSOR_CHUNK bytes: a tensor whose rows are larger is stored in pieces of that size, so each
+    // segment reads one stored chunk; one whose rows are smaller is stored in pieces of whole rows, whose ends a
+    // segment may cross, reading (and decoding) parts of two chunks
     this.segmentRows = info.byteLength() <= ChunkPlanner.MAX_TENSOR_CHUNK ? rows
         : ChunkPlanner.MAX_TENSOR_CHUNK / rowBytes;
   }
