@@ -117,7 +117,18 @@ public final class HdfsBackend implements Backend {
       String name = settings.displayUri();
       prepare(fs, root, name, options);
       HdfsBackend backend = new HdfsBackend(fs, root, name, settings);
-      backend.removeTemporaryFilesOlderThan(Duration.ofHours(STALE_TEMP_HOURS));
+      try {
+        backend.removeTemporaryFilesOlderThan(Duration.ofHours(STALE_TEMP_HOURS));
+      } catch (IOException refused) {
+        if (refused instanceof java.io.InterruptedIOException) {
+          backend.close();
+          throw refused;
+        }
+        // housekeeping, refused to a user who may only read the store or by a NameNode in safe mode: the files stay
+        // for an open that may remove them, and the store is as usable as with them
+        LOG.debug("{}: temporary files older than {} hours not removed: {}", name, STALE_TEMP_HOURS,
+            refused.toString());
+      }
       return backend;
     } catch (IOException | RuntimeException e) {
       try {
@@ -197,8 +208,19 @@ public final class HdfsBackend implements Backend {
       throw new InvalidInputException(uri + " is a file, not a Ferry store directory");
     }
     StoreMarker.openOrCreate(new Site(fs, root, uri), options.create());
+    java.util.Set<String> present = new java.util.HashSet<>();
+    for (FileStatus child : fs.listStatus(root)) {
+      if (child.isDirectory()) {
+        present.add(child.getPath().getName());
+      }
+    }
+    // only the directories a store lacks (one made before leases/ existed): the open of a store that has them writes
+    // nothing, so a user who may only read it, and a NameNode in safe mode (which refuses even a mkdirs of a directory
+    // that exists), can still open it
     for (String sub : TOP_LEVEL) {
-      fs.mkdirs(new Path(root, sub));
+      if (!present.contains(sub)) {
+        fs.mkdirs(new Path(root, sub));
+      }
     }
   }
 

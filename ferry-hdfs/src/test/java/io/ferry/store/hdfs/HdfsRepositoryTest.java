@@ -254,6 +254,59 @@ class HdfsRepositoryTest {
     }
   }
 
+  /**
+   * Opening a store that has its directories writes nothing, so a NameNode in safe mode (read-only; every NameNode is
+   * after a start until the DataNodes have reported enough blocks) and a user who may only read the store still pull
+   * from it, though a killed push left a temporary file older than a day, which an open removes where it may. A push
+   * fails naming the cause and changes nothing. Before, every open made the store's top-level directories, which the
+   * NameNode refuses in safe mode even where they exist, and removed such files, which a reader may not: `ferry ls`
+   * and `ferry pull` failed.
+   */
+  @Test
+  void aStoreIsReadInSafeModeAndByAUserWhoMayNotWriteIt() throws Exception {
+    try (MiniHdfs hdfs = MiniHdfs.start()) {
+      Path src = model("src", 2L << 20, 6);
+      Path other = model("other", 1L << 20, 7);
+      URI uri = hdfs.hdfs("/read-only");
+      try (Repository repo = Ferry.open(uri.toString(), create(hdfs), RepositoryOptions.defaults())) {
+        repo.push(src, "llama:prod", PushOptions.builder().message("v1").build());
+      }
+      org.apache.hadoop.hdfs.DistributedFileSystem dfs = hdfs.cluster().getFileSystem();
+      org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path("/read-only");
+      org.apache.hadoop.fs.Path stale = new org.apache.hadoop.fs.Path(root, "tmp/0123456789abcdef-5eed.tmp");
+      try (FSDataOutputStream out = dfs.create(stale, false)) {
+        out.write(new byte[100]);
+      }
+      dfs.setTimes(stale, System.currentTimeMillis() - (HdfsBackend.STALE_TEMP_HOURS + 1) * 3_600_000L, -1);
+      java.util.Map<String, Long> before = tree(dfs, root);
+
+      dfs.setSafeMode(org.apache.hadoop.fs.SafeModeAction.ENTER);
+      try {
+        pullAndFailToPush(uri, src, other, "safe mode");
+      } finally {
+        dfs.setSafeMode(org.apache.hadoop.fs.SafeModeAction.LEAVE);
+      }
+      assertThat(tree(dfs, root)).as("the store after safe mode").isEqualTo(before);
+      org.apache.hadoop.security.UserGroupInformation.createRemoteUser("reader")
+          .doAs((java.security.PrivilegedExceptionAction<Void>) () -> {
+            pullAndFailToPush(uri, src, other, "Permission denied: user=reader");
+            return null;
+          });
+      assertThat(tree(dfs, root)).as("the store after its reader").isEqualTo(before);
+    }
+  }
+
+  /** Pulls llama:prod (the model in {@code src}), then pushes {@code other}, which must fail with {@code why}. */
+  private void pullAndFailToPush(URI uri, Path src, Path other, String why) throws Exception {
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      Path out = work.resolve("out-" + Integer.toHexString(why.hashCode()));
+      repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true));
+      assertThat(DirectoryState.of(out)).isEqualTo(DirectoryState.of(src));
+      assertThatThrownBy(() -> repo.push(other, "llama:prod", PushOptions.builder().message("v2").build()))
+          .hasStackTraceContaining(why);
+    }
+  }
+
   /** Every path under {@code root} (directories included, as -1) with its length. */
   private static java.util.Map<String, Long> tree(FileSystem fs, org.apache.hadoop.fs.Path root) throws Exception {
     java.util.Map<String, Long> out = new java.util.TreeMap<>();
