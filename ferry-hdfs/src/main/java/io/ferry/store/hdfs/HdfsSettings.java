@@ -70,8 +70,11 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     while (path.length() > 1 && path.endsWith("/")) {
       path = path.substring(0, path.length() - 1);
     }
-    if (path.equals("/")) {
-      path = "";
+    if (namesRoot(path)) {
+      // its tmp/ would be the file system's shared /tmp, and the root an empty path that HDFS calls invalid
+      throw new InvalidInputException("store URI '" + uri + "' names the root directory of the file system: give the"
+          + " store a directory of its own, e.g. " + scheme + "://" + (uri.getRawAuthority() == null ? ""
+          : uri.getRawAuthority()) + "/ferry");
     }
     if (uri.getRawFragment() != null) {
       throw new InvalidInputException("store URI '" + uri + "': a fragment ('#" + uri.getRawFragment() + "') is not"
@@ -148,6 +151,15 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     fsUri = URI.create(fsUri.toString().substring(0, fsUri.toString().length() - 1));
     return new HdfsSettings(fsUri, path, uri.toString(), conf, sync.equals("hsync"), threads, openFiles,
         Map.copyOf(hadoopKeys));
+  }
+
+  /** True if {@code path} is the root directory, as Hadoop reads it ({@code /}, {@code /a/..}). */
+  private static boolean namesRoot(String path) {
+    try {
+      return new org.apache.hadoop.fs.Path(path).isRoot();
+    } catch (IllegalArgumentException notAPath) {
+      return false;
+    }
   }
 
   /** True if {@code key} is set by the user (site files, URI, settings), not only by Hadoop's {@code *-default.xml}. */

@@ -51,6 +51,22 @@ class HdfsSettingsTest {
         .isEqualTo("/ferry");
   }
 
+  /**
+   * A store at the root of the file system is refused naming the URI: it failed with "Pathname  from hdfs://nn:8020 is
+   * not a valid DFS filename", and its tmp/ would be the file system's shared /tmp.
+   */
+  @Test
+  void aStoreAtTheRootOfTheFileSystemIsRefusedNamingTheUri() throws Exception {
+    for (String u : new String[] {"hdfs://nn:8020/", "hdfs://nn:8020//", "webhdfs://nn:9870/", "hdfs://nn:8020/a/.."}) {
+      URI uri = URI.create(u);
+      assertThatThrownBy(() -> HdfsSettings.of(uri, Map.of(), Map.of())).as(u)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("'" + uri + "'")
+          .hasMessageContaining("root directory");
+    }
+    assertThat(HdfsSettings.of(URI.create("hdfs://nn:8020/a/../ferry/"), Map.of(), Map.of()).rootPath())
+        .isEqualTo("/a/../ferry");
+  }
+
   @Test
   void aFragmentIsRefusedNotIgnored() {
     URI uri = URI.create("hdfs://nn:8020/ferry#models");
