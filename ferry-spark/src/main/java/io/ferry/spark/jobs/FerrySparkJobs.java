@@ -1,7 +1,6 @@
 package io.ferry.spark.jobs;
 
 import io.ferry.spark.store.StoreSpec;
-import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -111,16 +110,27 @@ public final class FerrySparkJobs {
     } catch (IllegalArgumentException e) {
       err.println("ferry spark " + a.command + ": " + e.getMessage());
       return 2;
-    } catch (IOException | RuntimeException e) {
+    } catch (Exception e) {
+      // IOException, RuntimeException, and the SparkException (checked, thrown undeclared from Scala) of a job whose
+      // task failed for good
       err.println("ferry spark " + a.command + ": " + describe(e));
       return 1;
     }
   }
 
-  /** Ferry's own errors by their message (they name the object and the defect); others with their class. */
+  /**
+   * Ferry's own errors by their message (they name the object and the defect), also where a failed task's error is
+   * the cause of Spark's; others with their class, without the lines of a stack trace that Spark's message carries.
+   */
   private static String describe(Exception e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof io.ferry.error.FerryException && t.getMessage() != null) {
+        return t.getMessage();
+      }
+    }
     Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null ? u.getCause() : e;
-    return t instanceof io.ferry.error.FerryException && t.getMessage() != null ? t.getMessage() : t.toString();
+    return t.toString().lines().takeWhile(l -> !l.startsWith("\tat ") && !l.equals("Driver stacktrace:"))
+        .collect(java.util.stream.Collectors.joining(System.lineSeparator()));
   }
 
   private static String seconds(long t0) {

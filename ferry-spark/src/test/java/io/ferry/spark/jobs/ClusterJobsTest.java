@@ -211,6 +211,40 @@ class ClusterJobsTest {
         .startsWith("ferry spark verify: no Ferry store at").contains("absent").doesNotContain("Exception");
   }
 
+  /**
+   * A copy whose executor finds a damaged chunk fails with exit code 1 and one line naming the chunk, the store and
+   * the defect. Spark's exception for the failed job is checked and thrown undeclared, so it passed the entry point's
+   * handler: the driver ended with Spark's stack trace and never said which job failed.
+   */
+  @Test
+  void aCopyOfADamagedChunkFailsNamingTheChunk() throws Exception {
+    Path dir = tmp.resolve("copy-damaged-store");
+    String uri = dir.toUri().toString();
+    ChunkId victim;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "jobs");
+      FileEntry f = r.snapshot(r.resolve("jobs")).file("model.safetensors").orElseThrow();
+      victim = f.chunks().get(f.chunks().size() - 1).id();
+    }
+    Path object;
+    try (var files = Files.walk(dir)) {
+      object = files.filter(p -> p.getFileName().toString().equals(victim.hex().substring(2))).findFirst()
+          .orElseThrow();
+    }
+    byte[] b = Files.readAllBytes(object);
+    b[b.length / 2] ^= 1;
+    object.toFile().setWritable(true);
+    Files.write(object, b);
+    String target = tmp.resolve("copy-damaged-target").toUri().toString();
+    SparkTests.open(target).close();
+    String err = job(1, "copy", "--from", uri, "--to", target, "jobs")[1];
+    assertThat(err).startsWith("ferry spark copy: ").contains(victim.hex()).contains("corrupt")
+        .doesNotContain("\tat ").hasLineCount(1);
+    try (Repository t = SparkTests.open(target)) {
+      assertThat(t.models()).as("models in the target after the failed copy").isEmpty();
+    }
+  }
+
   /** {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. */
   @Test
   void aQuantizeWithoutGroupSizeUsesTheCliDefault() throws Exception {
