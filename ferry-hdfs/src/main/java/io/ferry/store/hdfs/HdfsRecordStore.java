@@ -290,8 +290,25 @@ final class HdfsRecordStore implements RecordStore {
     try (InputStream in = fs.open(p)) {
       return Optional.of(in.readNBytes(MAX_RECORD_BYTES + 1));
     } catch (FileNotFoundException e) {
-      return Optional.empty();
+      return absentUnlessDirectory(key, p);
     }
+  }
+
+  /**
+   * Empty for a record that is not there. A directory at a record's path (made by hand or by a tool) is damage, not
+   * absence: read as absent, a ref whose last log entry it replaced silently went back to the entry before, or lost
+   * its value, and a move of it failed with Hadoop's "must both be directories".
+   */
+  private Optional<byte[]> absentUnlessDirectory(String key, Path p) throws IOException {
+    try {
+      if (fs.getFileStatus(p).isDirectory()) {
+        throw new IOException("record " + key + " in " + uri + " is damaged: its path " + p.toUri().getPath()
+            + " is a directory, not a file");
+      }
+    } catch (FileNotFoundException absent) {
+      // not there
+    }
+    return Optional.empty();
   }
 
   @Override

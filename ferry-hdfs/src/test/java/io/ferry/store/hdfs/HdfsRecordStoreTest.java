@@ -56,6 +56,37 @@ class HdfsRecordStoreTest extends RecordStoreContract {
     }
   }
 
+  /**
+   * A directory where a record belongs is named as damage when read. Read as absent, a directory in place of a ref's
+   * last log entry silently took the ref back to its previous value (or, for its first entry, made it vanish).
+   */
+  @Test
+  void aDirectoryWhereARecordBelongsIsDamageNotAbsence() throws Exception {
+    HdfsBackend b = (HdfsBackend) backend;
+    io.ferry.id.ChunkId v1 = io.ferry.id.ChunkId.of(java.nio.ByteBuffer.wrap(new byte[] {1}));
+    io.ferry.id.ChunkId v2 = io.ferry.id.ChunkId.of(java.nio.ByteBuffer.wrap(new byte[] {2}));
+    String ref = "llama/tags/prod";
+    java.time.Instant now = java.time.Instant.now();
+    assertThat(b.refs().compareAndSet(ref, null, v1, new io.ferry.store.RefLogEntry(null, v1, "t", now, "one")))
+        .isEqualTo(io.ferry.store.CasResult.NEW);
+    assertThat(b.refs().compareAndSet(ref, v1, v2, new io.ferry.store.RefLogEntry(v1, v2, "t", now, "two")))
+        .isEqualTo(io.ferry.store.CasResult.UPDATED);
+    String last = records.list("refs/" + ref + "/_log/").get(1);
+    org.apache.hadoop.fs.Path p = new org.apache.hadoop.fs.Path(b.root(), last);
+    assertThat(b.fileSystem().delete(p, false)).isTrue();
+    assertThat(b.fileSystem().mkdirs(p)).isTrue();
+
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> records.read(last)).isInstanceOf(IOException.class)
+        .hasMessageContaining(last).hasMessageContaining(p.toUri().getPath()).hasMessageContaining("directory");
+    // opened anew, as by another process: this store instance remembers the highest entry it has seen
+    try (HdfsBackend fresh = HdfsBackend.open(java.net.URI.create(b.uri()), StoreOptions.existing()
+        .withSettings(MiniHdfs.shared().settings(1)))) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> fresh.refs().get(ref))
+          .hasStackTraceContaining(p.toUri().getPath());
+    }
+    assertThat(records.read("refs/absent/_log/00000000000000000001")).isEmpty();
+  }
+
   private List<FileStatus> temporaryFiles() throws IOException {
     HdfsBackend b = (HdfsBackend) backend;
     return List.of(b.fileSystem().listStatus(new org.apache.hadoop.fs.Path(b.root(), "tmp")));
