@@ -192,6 +192,8 @@ final class HdfsChunkStore implements ChunkStore {
     try {
       try (FSDataOutputStream out = Durability.create(fs, temp, hsync)) {
         writeAll(out, parts);
+      } catch (IOException e) {
+        throw writeFailed(id, e);
       }
       created = publish(id, temp, target);
     } catch (IOException | RuntimeException e) {
@@ -206,6 +208,18 @@ final class HdfsChunkStore implements ChunkStore {
       fs.delete(temp, false);
     }
     return created;
+  }
+
+  /**
+   * The error of a write that failed, naming the object and the store: Hadoop's names neither (a DataNode that the
+   * NameNode still counts as live but is down is "127.0.0.1:9864: Connection refused"). Interruptions pass as they
+   * are.
+   */
+  private IOException writeFailed(ChunkId id, IOException e) {
+    if (e instanceof InterruptedIOException) {
+      return e;
+    }
+    return new IOException(uri + ": could not write object " + id + ": " + e.getMessage(), e);
   }
 
   /**

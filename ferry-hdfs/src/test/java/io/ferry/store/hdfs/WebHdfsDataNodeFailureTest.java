@@ -14,7 +14,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * WebHDFS reads survive stopped DataNodes that the NameNode still lists as live (it does so for minutes, and keeps
- * redirecting reads to them). Runs on its own cluster: it stops DataNodes.
+ * redirecting reads to them), and a write sent to one fails naming the object. Runs on its own cluster: it stops
+ * DataNodes.
  */
 class WebHdfsDataNodeFailureTest {
   private static final int OBJECTS = 12;
@@ -65,6 +66,27 @@ class WebHdfsDataNodeFailureTest {
       assertThat(hdfs.cluster().getNamesystem().getNumLiveDataNodes())
           .as("DataNodes the NameNode still counts as live (the condition under test)")
           .isEqualTo(MiniHdfs.DATANODES);
+
+      // a write the NameNode sends to a stopped DataNode fails naming the object and the store (Hadoop's error was
+      // only "127.0.0.1:<port>: Connection refused"), and leaves no object and no temporary file
+      try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.existing())) {
+        java.io.IOException failed = null;
+        ChunkId id = null;
+        for (int i = 0; i < 40 && failed == null; i++) {
+          byte[] c = new byte[1000];
+          random.nextBytes(c);
+          id = ChunkId.of(c);
+          try {
+            b.chunks().put(id, ByteBuffer.wrap(c));
+          } catch (java.io.IOException e) {
+            failed = e;
+          }
+        }
+        assertThat(failed).as("a put sent to a stopped DataNode").isNotNull();
+        assertThat(failed.getMessage()).contains(uri.toString()).contains(id.hex());
+        assertThat(b.chunks().contains(id)).isFalse();
+        assertThat(b.fileSystem().listStatus(new org.apache.hadoop.fs.Path(b.root(), "tmp"))).isEmpty();
+      }
     }
   }
 }
