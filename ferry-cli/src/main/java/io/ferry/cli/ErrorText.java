@@ -21,7 +21,8 @@ final class ErrorText {
     }
     String m = e.getMessage();
     if (m != null && !m.isBlank()) {
-      return withoutStackTraces(m);
+      // Hadoop's server errors end with a newline, which the error line showed as an escaped "\x0a"
+      return withoutStackTraces(m).stripTrailing();
     }
     if (e.getCause() != null && e.getCause() != e) {
       return of(e.getCause());

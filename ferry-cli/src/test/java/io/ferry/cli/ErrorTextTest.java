@@ -23,6 +23,9 @@ class ErrorTextTest {
         + " inode=\"/ferry/objects\":hdfs:supergroup:drwxr-xr-x; nothing was published");
     assertThat(ErrorText.of(new java.io.IOException("two lines\nof text at the end (kept)")))
         .isEqualTo("two lines\nof text at the end (kept)");
+    // the NameNode's messages end with a newline, which the error line printed as "\x0a"
+    assertThat(ErrorText.printable(ErrorText.of(new java.io.IOException("Permission denied: user=alice, access=WRITE,"
+        + " inode=\"/ferry/tmp\":hdfs:supergroup:drwxr-xr-x\n")))).endsWith("drwxr-xr-x");
   }
 
   @Test
