@@ -85,7 +85,7 @@ public final class NumberedRefStore implements RefStore {
    * @param logSegment the directory of a ref's entries, {@code refs/<ref>/<logSegment>/<seq>}
    * @param nonce whether entries carry a second line {@code nonce <random hex>}, so that a create answered "exists"
    *     after a resend (S3) is recognized as this writer's own by reading the entry back
-   * @param namesIndex the key prefix of the names index, or null to find refs by listing their entries
+   * @param namesIndex the key prefix of the names index, or null to find refs by listing their entries and tips
    */
   public record Layout(String logSegment, boolean nonce, String namesIndex) {
     /**
@@ -452,6 +452,12 @@ public final class NumberedRefStore implements RefStore {
       for (String key : records.list(REFS + p)) {
         int at = key.lastIndexOf(marker);
         if (at <= REFS.length()) {
+          // a ref with a tip is searched too: where its entries are unreadable (damaged, a directory at an entry's
+          // path on HDFS) the search fails naming them, where the listing alone showed no ref and verify saw nothing
+          String name = key.endsWith(TIP) ? key.substring(REFS.length(), key.length() - TIP.length()) : "";
+          if (name.startsWith(p) && RefNames.isValidRef(name)) {
+            highest.merge(name, 0L, Math::max);
+          }
           continue;
         }
         String name = key.substring(REFS.length(), at);

@@ -85,6 +85,20 @@ class HdfsRecordStoreTest extends RecordStoreContract {
           .hasStackTraceContaining(p.toUri().getPath());
     }
     assertThat(records.read("refs/absent/_log/00000000000000000001")).isEmpty();
+
+    // a ref whose only entry is replaced: the listing of refs (ferry ls, verify) found no entry and no ref
+    String other = "other/tags/stable";
+    assertThat(b.refs().compareAndSet(other, null, v1, new io.ferry.store.RefLogEntry(null, v1, "t", now, "one")))
+        .isEqualTo(io.ferry.store.CasResult.NEW);
+    org.apache.hadoop.fs.Path only = new org.apache.hadoop.fs.Path(b.root(),
+        records.list("refs/" + other + "/_log/").get(0));
+    assertThat(b.fileSystem().delete(only, false)).isTrue();
+    assertThat(b.fileSystem().mkdirs(only)).isTrue();
+    try (HdfsBackend fresh = HdfsBackend.open(java.net.URI.create(b.uri()), StoreOptions.existing()
+        .withSettings(MiniHdfs.shared().settings(1)))) {
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> fresh.refs().listLogged("other/"))
+          .hasStackTraceContaining(only.toUri().getPath());
+    }
   }
 
   private List<FileStatus> temporaryFiles() throws IOException {
