@@ -79,8 +79,11 @@ public final class ReadBuffers implements ChunkReader.Scratch {
         return b;
       }
       if (allocated == 0 || allocated + capacity <= limit) {
+        // counted once made: a buffer the heap had no room for (OutOfMemoryError) was counted as lent for ever, and
+        // every later request of a push waited for it to come back
+        ByteBuffer made = allocator.apply(capacity);
         allocated += capacity;
-        return allocator.apply(capacity).limit(length);
+        return made.limit(length);
       }
       if (!free.isEmpty()) {
         // all too small for this request: let the garbage collector have the smallest and make room for a bigger

@@ -94,4 +94,29 @@ class ReadBuffersTest {
     }
     assertThat(made[0]).as("buffers made for two chunks at a time of sizes from 300 KiB to %d", uniform).isEqualTo(2);
   }
+
+  /**
+   * A buffer the allocator could not make (the heap full: OutOfMemoryError) is not counted as lent: it was, and the
+   * next request that needed the room waited for it for ever (a derive under a small heap hung instead of failing).
+   */
+  @Test
+  void aBufferThatCouldNotBeMadeIsNotCountedAsLent() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean full = new java.util.concurrent.atomic.AtomicBoolean(true);
+    ReadBuffers buffers = new ReadBuffers(1 << 20, n -> {
+      if (full.getAndSet(false)) {
+        throw new OutOfMemoryError("Java heap space");
+      }
+      return ByteBuffer.allocate(n);
+    });
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> buffers.take(768 << 10))
+        .isInstanceOf(OutOfMemoryError.class);
+    ByteBuffer whole = CompletableFuture.supplyAsync(() -> {
+      try {
+        return buffers.take(1 << 20);
+      } catch (java.io.InterruptedIOException e) {
+        throw new IllegalStateException(e);
+      }
+    }).get(10, TimeUnit.SECONDS);
+    assertThat(whole.remaining()).isEqualTo(1 << 20);
+  }
 }
