@@ -198,6 +198,39 @@ public final class ObjectDatabase {
     return v;
   }
 
+  /**
+   * Reads the versions among {@code ids} that are not cached yet into the version cache, {@code threads} at a time,
+   * so that a walk along them (a long log on a remote store, one request per version) does not wait for each request
+   * in turn. Best effort: a version that cannot be read is left for the walk to read and report.
+   *
+   * @throws java.io.InterruptedIOException if interrupted while waiting for the reads
+   */
+  public void prefetchVersions(Collection<ChunkId> ids, int threads) throws IOException {
+    List<ChunkId> todo = ids.stream().filter(id -> !versions.containsKey(id)).distinct().limit(50_000).toList();
+    if (todo.size() < 2) {
+      return;
+    }
+    java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+        Math.min(threads, todo.size()), io.ferry.concurrent.DaemonThreads.named("ferry-versions"));
+    try {
+      List<java.util.concurrent.Future<?>> reads = new ArrayList<>(todo.size());
+      for (ChunkId id : todo) {
+        reads.add(pool.submit(() -> {
+          try {
+            version(id);
+          } catch (IOException | RuntimeException e) {
+            // the walk reads it again and reports what is wrong with it
+          }
+        }));
+      }
+      for (java.util.concurrent.Future<?> f : reads) {
+        io.ferry.concurrent.Futures.await(f, "reading versions ahead");
+      }
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
   /** Reads a snapshot (a few are cached; snapshots of big models are big). */
   public Snapshot snapshot(ChunkId id) throws IOException {
     Snapshot s = snapshots.get(id);

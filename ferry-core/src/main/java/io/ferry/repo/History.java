@@ -7,6 +7,7 @@ import io.ferry.error.CorruptRefException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
 import io.ferry.version.Version;
@@ -28,6 +29,9 @@ import java.util.TreeMap;
 /** Walks versions: first-parent logs, ancestry, the versions reachable from refs, the model list. Thread-safe. */
 final class History {
   private static final int COUNTS_KEPT = 4096;
+  /** Walks longer than this on a store that is not local read their versions ahead ({@link #readAhead}). */
+  private static final int PREFETCH_FROM = 32;
+  private static final int PREFETCH_THREADS = 16;
 
   private final ObjectDatabase db;
   private final RefStore refs;
@@ -38,6 +42,28 @@ final class History {
       return size() > COUNTS_KEPT;
     }
   };
+
+  /**
+   * Reads ahead the versions a long walk on a store that is not local will read: the ids the model's head moved to,
+   * newest first, which are the head's first parents unless history was copied in or rolled back (the walk reads any
+   * other version itself). On S3 a version is one GET, and a walk of 10,000 waited for 10,000 of them one after the
+   * other.
+   */
+  private void readAhead(String model, int count) throws IOException {
+    List<ChunkId> ids = new ArrayList<>();
+    List<RefLogEntry> log;
+    try {
+      log = refs.log(RefNames.head(model));
+    } catch (IOException | RuntimeException e) {
+      return; // the walk goes without; what is wrong with the log is not its business
+    }
+    for (int i = log.size() - 1; i >= 0 && ids.size() < count; i--) {
+      if (log.get(i).newId() != null) {
+        ids.add(log.get(i).newId());
+      }
+    }
+    db.prefetchVersions(ids, PREFETCH_THREADS);
+  }
 
   History(ObjectDatabase db, RefStore refs) {
     this.db = db;
@@ -55,6 +81,9 @@ final class History {
     ChunkId id = start.id();
     Version v = start.version();
     long left = v.logLength(); // 0: unknown, the walk decides by model names
+    if (!db.store().trusted() && Math.min(limit, left == 0 ? Long.MAX_VALUE : left) > PREFETCH_FROM) {
+      readAhead(v.model(), (int) Math.min(limit, left == 0 ? Integer.MAX_VALUE : left));
+    }
     while (out.size() < limit) {
       out.add(new VersionRef(id, v));
       if (v.parents().isEmpty() || left == 1) {
