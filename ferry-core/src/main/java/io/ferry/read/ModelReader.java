@@ -306,6 +306,12 @@ public final class ModelReader implements Closeable {
   private static Located contiguous(Located t) throws IOException {
     String name = t.info().name();
     String strides = TorchMetadata.strides(t.file().format(), t.file().metadata(), name);
+    if (TorchMetadata.UNRECORDED.equals(strides)) {
+      throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " may be a non-contiguous"
+          + " view: the checkpoint has more views than its metadata records strides for (views.unrecorded), and this"
+          + " one's are not recorded, so it cannot be read as a byte range; pull the version with --as safetensors to"
+          + " get it contiguous");
+    }
     if (strides != null) {
       throw new InvalidInputException("tensor '" + name + "' of " + t.file().path() + " is a non-contiguous view"
           + " (strides " + strides + " in elements) and cannot be read as a byte range; pull the version with --as"

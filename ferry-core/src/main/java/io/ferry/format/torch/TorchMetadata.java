@@ -1,6 +1,7 @@
 package io.ferry.format.torch;
 
 import io.ferry.format.FormatMetadata;
+import io.ferry.limits.Limits;
 import java.util.Collections;
 import java.util.Map;
 import java.util.SortedMap;
@@ -12,6 +13,13 @@ import java.util.TreeMap;
  * for each tensor that is not a row-major run of its storage (a transposed or strided view) its strides in elements
  * under {@code strides.<name>} ({@code [1,3]}): its table entry then gives the bytes it spans, not its bytes in order.
  *
+ * <p>The map stays within the metadata {@link Limits} a push checks (entries, key length, characters): when all of
+ * it does not fit, the strides come first, in name order, and those past the room left (or from the first whose key
+ * is too long) are counted in {@code views.unrecorded}, with the name of the first of them in
+ * {@code views.unrecorded.from}; a tensor from that name on without strides of its own is not known to be
+ * contiguous ({@link #strides}). The values fill what room is left, those that do not fit counted in
+ * {@code values.unrecorded}. A checkpoint within the limits is recorded as before.
+ *
  * @param values JSON by dotted path
  * @param strides strides by tensor name, for the tensors that are not contiguous
  */
@@ -21,15 +29,35 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
   public static final String VALUE = "value.";
   /** The key prefix of the strides of views that are not contiguous. */
   public static final String STRIDES = "strides.";
+  /** The key counting the views whose strides did not fit; no tensor's {@code strides.} key can be it. */
+  static final String VIEWS_UNRECORDED = "views.unrecorded";
+  /** The key giving the name of the first view whose strides did not fit. */
+  static final String VIEWS_UNRECORDED_FROM = "views.unrecorded.from";
+  /** The key counting the values that did not fit; no {@code value.} key can be it. */
+  static final String VALUES_UNRECORDED = "values.unrecorded";
+  /**
+   * What {@link #strides} gives for a tensor whose strides may not have been recorded: no list of strides, so that
+   * no caller can take it for one.
+   */
+  public static final String UNRECORDED = "unrecorded";
+  /** Room kept for the three counting entries, in characters. */
+  private static final int COUNTS_CHARS = 3 * 512 + Limits.MAX_TENSOR_NAME_CHARS;
 
   /**
    * The strides recorded in a snapshot for tensor {@code name} of a file of format {@code format} whose metadata
    * strings are {@code metadata}, or null when the tensor is a row-major run of its bytes. Only a checkpoint's
    * metadata is read so: another format's metadata is the file's own text (a safetensors {@code __metadata__} may hold
-   * any key, {@code strides.w} too), which says nothing of how its tensors lie.
+   * any key, {@code strides.w} too), which says nothing of how its tensors lie. {@link #UNRECORDED} for a tensor
+   * without strides of its own named from {@code views.unrecorded.from} on, which may be a view whose strides did not
+   * fit the metadata.
    */
   public static String strides(String format, Map<String, String> metadata, String name) {
-    return TorchFormat.NAME.equals(format) ? metadata.get(STRIDES + name) : null;
+    if (!TorchFormat.NAME.equals(format)) {
+      return null;
+    }
+    String s = metadata.get(STRIDES + name);
+    String from = s == null ? metadata.get(VIEWS_UNRECORDED_FROM) : null;
+    return from != null && name.compareTo(from) >= 0 ? UNRECORDED : s;
   }
 
   public TorchMetadata {
@@ -42,6 +70,65 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
     SortedMap<String, String> out = new TreeMap<>();
     values.forEach((k, v) -> out.put(VALUE + k, v));
     strides.forEach((k, v) -> out.put(STRIDES + k, v));
+    if (fits(out)) {
+      return Collections.unmodifiableSortedMap(out);
+    }
+    // a checkpoint with more non-tensor leaves or views than the metadata holds entries (an optimizer's state, a
+    // scheduler's) was refused at push; the strides, which reads need, come first, and what does not fit is counted
+    out.clear();
+    int room = Limits.MAX_METADATA_ENTRIES - 3;
+    long chars = Limits.MAX_METADATA_CHARS - COUNTS_CHARS;
+    String from = null;
+    int views = 0;
+    for (Map.Entry<String, String> e : strides.entrySet()) {
+      String key = STRIDES + e.getKey();
+      long size = key.length() + e.getValue().length();
+      if (from == null && key.length() <= Limits.MAX_KEY_CHARS && room > 0 && size <= chars) {
+        out.put(key, e.getValue());
+        room--;
+        chars -= size;
+      } else {
+        from = from == null ? e.getKey() : from;
+        views++;
+      }
+    }
+    int left = 0;
+    for (Map.Entry<String, String> e : values.entrySet()) {
+      String key = VALUE + e.getKey();
+      long size = key.length() + e.getValue().length();
+      if (key.length() <= Limits.MAX_KEY_CHARS && room > 0 && size <= chars) {
+        out.put(key, e.getValue());
+        room--;
+        chars -= size;
+      } else {
+        left++;
+      }
+    }
+    String limits = "the metadata holds at most " + Limits.MAX_METADATA_ENTRIES + " entries, keys of "
+        + Limits.MAX_KEY_CHARS + " characters and " + Limits.MAX_METADATA_CHARS + " characters in all";
+    if (views > 0) {
+      out.put(VIEWS_UNRECORDED, views + " more non-contiguous views whose strides are not recorded (reading one of"
+          + " them, or any tensor named from views.unrecorded.from on without strides, is refused; " + limits + ")");
+      out.put(VIEWS_UNRECORDED_FROM, from);
+    }
+    if (left > 0) {
+      out.put(VALUES_UNRECORDED, left + " more non-tensor values not recorded (the file's bytes hold them; "
+          + limits + ")");
+    }
     return Collections.unmodifiableSortedMap(out);
+  }
+
+  private static boolean fits(Map<String, String> m) {
+    if (m.size() > Limits.MAX_METADATA_ENTRIES) {
+      return false;
+    }
+    long chars = 0;
+    for (Map.Entry<String, String> e : m.entrySet()) {
+      if (e.getKey().length() > Limits.MAX_KEY_CHARS) {
+        return false;
+      }
+      chars += e.getKey().length() + e.getValue().length();
+    }
+    return chars <= Limits.MAX_METADATA_CHARS;
   }
 }

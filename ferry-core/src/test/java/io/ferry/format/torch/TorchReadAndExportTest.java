@@ -258,4 +258,74 @@ class TorchReadAndExportTest {
       assertThat(out).doesNotExist();
     }
   }
+
+  /**
+   * One metadata entry per non-tensor value and per non-contiguous view, and a push checks a file's metadata against
+   * 10,000 entries: a training checkpoint with 10,001 values, or 10,001 views, was refused ("metadata has 10002
+   * entries, over the limit of 10000"). It is pushed now and pulled byte-identical: strides come first, values fill
+   * the room left, the rest is counted; a tensor named past the last recorded strides is refused by name, not read as
+   * contiguous.
+   */
+  @Test
+  void checkpointsWithMoreValuesOrViewsThanTheMetadataHoldsArePushedAndNeverReadWrong() throws Exception {
+    Pickles values = Pickles.proto2().op('}').mark()
+        .str("t").tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3})
+        .str("c").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1});
+    for (int i = 0; i < 10_001; i++) {
+      values.str(String.format("x%05d", i)).int1(i % 200);
+    }
+    Pickles views = Pickles.proto2().op('}').mark()
+        .str("a").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("w").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1})
+        .str("lr").int1(1);
+    for (int i = 0; i < 10_001; i++) {
+      views.str(String.format("v%05d", i)).tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3});
+    }
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("values.pt"), Pickles.checkpoint(values.op('u').stop().bytes(), floats(0, 1, 2, 3, 4, 5)));
+    Files.write(src.resolve("views.pt"), Pickles.checkpoint(views.op('u').stop().bytes(), floats(0, 1, 2, 3, 4, 5)));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        java.util.Map<String, String> m = r.file("values.pt").metadata();
+        assertThat(m).hasSize(9_998).containsEntry("strides.t", "[1,3]").containsEntry("value.x00000", "0")
+            .containsEntry("values.unrecorded", "5 more non-tensor values not recorded (the file's bytes hold them;"
+                + " the metadata holds at most 10000 entries, keys of 1024 characters and 16777216 characters in"
+                + " all)").doesNotContainKey("views.unrecorded");
+        assertThat(r.read("c").array()).isEqualTo(floats(0, 1, 2, 3, 4, 5));
+        assertThatThrownBy(() -> r.read("t")).hasMessageContaining("is a non-contiguous view (strides [1,3]");
+
+        m = r.file("views.pt").metadata();
+        assertThat(m).hasSize(10_000).containsEntry("strides.v09996", "[1,3]").doesNotContainKey("strides.v09997")
+            .containsEntry("views.unrecorded.from", "v09997").containsEntry("values.unrecorded",
+                "1 more non-tensor values not recorded (the file's bytes hold them; the metadata holds at most 10000"
+                    + " entries, keys of 1024 characters and 16777216 characters in all)");
+        assertThat(m.get("views.unrecorded")).startsWith("4 more non-contiguous views whose strides are not"
+            + " recorded");
+        assertThat(r.read("a").array()).isEqualTo(floats(0, 1, 2, 3, 4, 5));
+        assertThatThrownBy(() -> r.read("v09996")).hasMessageContaining("is a non-contiguous view (strides [1,3]");
+        for (String name : new String[] {"v09997", "v10000", "w"}) {
+          assertThatThrownBy(() -> r.read(name)).isInstanceOf(InvalidInputException.class)
+              .hasMessageStartingWith("tensor '" + name + "' of views.pt may be a non-contiguous view: the"
+                  + " checkpoint has more views than its metadata records strides for (views.unrecorded)");
+        }
+        assertThat(r.file("views.pt").tensorBytes(r.tensor("v10000").info())).isEqualTo(24);
+        Path out = tmp.resolve("out");
+        SafetensorsExport.write(r, out);
+        try (FileChannel ch = FileChannel.open(out.resolve("views.safetensors"))) {
+          FileLayout l = FormatRegistry.standard().read(new FormatInput("views.safetensors", ch, ch.size()))
+              .orElseThrow();
+          TensorInfo t = l.tensors().stream().filter(i -> i.name().equals("v10000")).findFirst().orElseThrow();
+          ByteBuffer tb = ByteBuffer.allocate((int) t.byteLength());
+          ch.read(tb, l.dataStart() + t.begin());
+          assertThat(tb.array()).as("the unrecorded view, gathered row-major").isEqualTo(floats(0, 3, 1, 4, 2, 5));
+        }
+      }
+      Path back = tmp.resolve("back");
+      repo.pull("m", back, io.ferry.transfer.PullOptions.defaults());
+      assertThat(back.resolve("views.pt")).hasSameBinaryContentAs(src.resolve("views.pt"));
+      assertThat(back.resolve("values.pt")).hasSameBinaryContentAs(src.resolve("values.pt"));
+    }
+  }
 }
