@@ -16,3 +16,11 @@ sd["u64"] = counting(2, torch.uint64)
 sd["bf16"] = counting(4, torch.bfloat16)
 sd["u16_view"] = sd["u16"][1:4]
 torch.save(sd, "torch2-untyped.pt")
+
+# Dicts with tuple keys, which torch.load(weights_only=True) reads.
+tk = collections.OrderedDict()
+tk["w"] = counting(4, torch.float32)
+tk[("enc", 0)] = counting(2, torch.int64)
+tk["s"] = {("b",): counting(3, torch.int16), (("n", None), True, "it's"): counting(2, torch.uint8)}
+tk["steps"] = {(0, "x"): 3}
+torch.save(tk, "torch2-tuple-keys.pt")

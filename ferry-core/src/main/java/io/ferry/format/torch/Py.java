@@ -53,6 +53,41 @@ public final class Py {
   }
 
   /**
+   * A tuple used as a dict key: its items (strings, integers, booleans, None, such tuples), and equal to another as
+   * Python compares them ({@code (1, 'a')} and {@code (True, 'a')} are one key), so that a dict holds one entry where
+   * Python's does.
+   */
+  public static final class TupleKey {
+    private final List<Object> items;
+    private final List<Object> compared;
+
+    TupleKey(List<Object> items, List<Object> compared) {
+      this.items = List.copyOf(items);
+      this.compared = List.copyOf(compared);
+    }
+
+    /** The items, in order, as the pickle gave them (a nested tuple as a {@code TupleKey}). */
+    public List<Object> items() {
+      return items;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof TupleKey t && compared.equals(t.compared);
+    }
+
+    @Override
+    public int hashCode() {
+      return compared.hashCode();
+    }
+
+    @Override
+    public String toString() {
+      return "tuple key of " + items.size();
+    }
+  }
+
+  /**
    * A list, filled by {@code APPEND}/{@code APPENDS} while the pickle runs; or a {@code set} or {@code frozenset}
    * (filled by {@code ADDITEMS}, or built by {@code FROZENSET} or {@code builtins.set}), kept as its items in the
    * pickle's order: Ferry only records such values, it never looks anything up in them.

@@ -24,8 +24,9 @@ import java.util.zip.CRC32;
  * and strides, and each non-tensor value as JSON. Immutable.
  *
  * <p>Names: the keys from the root down, joined by dots ({@code optimizer.state.0.exp_avg}); integer keys and list
- * or tuple indexes in decimal. A container holding a tensor somewhere below it is walked into; any other value
- * (a number, a string, the {@code param_groups} list) is one JSON value under its dotted path. A root that is a
+ * or tuple indexes in decimal; a tuple key as Python's {@code repr} writes it ({@code ('encoder', 0)}). A container
+ * holding a tensor somewhere below it is walked into; any other value (a number, a string, the {@code param_groups}
+ * list) is one JSON value under its dotted path. A root that is a
  * single tensor is named {@code tensor}.
  */
 public final class TorchCheckpoint {
@@ -544,7 +545,43 @@ public final class TorchCheckpoint {
       if (k instanceof Boolean b) {
         return b ? "True" : "False";
       }
+      if (k instanceof Py.TupleKey t) {
+        StringBuilder b = new StringBuilder("(");
+        for (Object o : t.items()) {
+          if (b.length() > 1) {
+            b.append(", ");
+          }
+          b.append(o instanceof String s ? repr(s) : key(o));
+        }
+        return b.append(t.items().size() == 1 ? ",)" : ")").toString();
+      }
       return k == Py.NONE ? "None" : k.toString();
+    }
+
+    /**
+     * A string as Python's {@code repr} writes it: in single quotes, or double quotes when it holds a single quote
+     * and no double quote; backslashes, the quote and control characters escaped.
+     */
+    private static String repr(String s) {
+      char q = s.indexOf('\'') >= 0 && s.indexOf('"') < 0 ? '"' : '\'';
+      StringBuilder b = new StringBuilder().append(q);
+      for (int i = 0; i < s.length(); i++) {
+        char c = s.charAt(i);
+        if (c == q || c == '\\') {
+          b.append('\\').append(c);
+        } else if (c == '\n') {
+          b.append("\\n");
+        } else if (c == '\r') {
+          b.append("\\r");
+        } else if (c == '\t') {
+          b.append("\\t");
+        } else if (c < 0x20 || c >= 0x7f && c < 0xa0) {
+          b.append(String.format("\\x%02x", (int) c));
+        } else {
+          b.append(c);
+        }
+      }
+      return b.append(q).toString();
     }
 
     private InvalidInputException tooLong(String path) {

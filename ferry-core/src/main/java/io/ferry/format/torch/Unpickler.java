@@ -112,6 +112,7 @@ public final class Unpickler {
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
+  private static final String KEYS = "keys may be strings, integers, booleans, None or tuples of them";
   private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
   private static final Map<Integer, String> OPCODES = opcodeNames();
 
@@ -504,12 +505,46 @@ public final class Unpickler {
       }
       for (int i = 0; i < kv.size(); i += 2) {
         Object k = kv.get(i);
-        if (!(k instanceof String || k instanceof Long || k instanceof BigInteger || k instanceof Boolean
-            || k == Py.NONE)) {
-          throw failHere("dict key of type " + typeName(k) + " (keys may be strings, integers, booleans or None)");
+        if (k instanceof Py.Tuple t) {
+          d.map.put(tupleKey(t, 0), kv.get(i + 1));
+          continue;
+        }
+        if (!plainKey(k)) {
+          throw failHere("dict key of type " + typeName(k) + " (" + KEYS + ")");
         }
         d.map.put(pythonKey(d, k), kv.get(i + 1));
       }
+    }
+
+    private static boolean plainKey(Object k) {
+      return k instanceof String || k instanceof Long || k instanceof BigInteger || k instanceof Boolean
+          || k == Py.NONE;
+    }
+
+    /**
+     * A tuple as a dict key ({@code sd[('encoder', 0)]}; torch's weights-only loader reads them): its items must be
+     * keys themselves, and it compares as Python compares tuples, an integer equal to a boolean.
+     */
+    private Py.TupleKey tupleKey(Py.Tuple t, int depth) throws InvalidInputException {
+      if (depth > TorchLimits.MAX_DEPTH) {
+        throw failHere("a tuple dict key nests deeper than " + TorchLimits.MAX_DEPTH + " levels");
+      }
+      List<Object> items = new ArrayList<>();
+      List<Object> compared = new ArrayList<>();
+      for (Object o : t.items()) {
+        if (o instanceof Py.Tuple inner) {
+          Py.TupleKey k = tupleKey(inner, depth + 1);
+          items.add(k);
+          compared.add(k);
+        } else if (plainKey(o)) {
+          items.add(o);
+          compared.add(o instanceof Boolean b ? (b ? BigInteger.ONE : BigInteger.ZERO)
+              : o instanceof Long l ? BigInteger.valueOf(l) : o);
+        } else {
+          throw failHere("dict key of a tuple holding " + typeName(o) + " (" + KEYS + ")");
+        }
+      }
+      return new Py.TupleKey(items, compared);
     }
 
     /**

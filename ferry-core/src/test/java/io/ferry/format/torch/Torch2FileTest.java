@@ -81,6 +81,38 @@ class Torch2FileTest {
     }
   }
 
+  /** Pushes one checkpoint of the resources under {@code model.pt} and opens a reader of it. */
+  private Path source(String resource) throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    try (InputStream in = Torch2FileTest.class.getResourceAsStream("/torch2/" + resource)) {
+      Files.copy(in, src.resolve("model.pt"));
+    }
+    return src;
+  }
+
+  /**
+   * Dicts with tuple keys, which torch.load(weights_only=True) reads, were refused ("dict key of type a tuple"). Such
+   * a key is named as Python's repr writes it, nested tuples and quotes too, in tensor names and in values' JSON.
+   */
+  @Test
+  void tupleKeysAreNamedAsPythonWritesThem() throws IOException {
+    Path src = source("torch2-tuple-keys.pt");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.tensors()).extracting(l -> l.info().name()).containsExactlyInAnyOrder("w", "('enc', 0)",
+            "s.('b',)", "s.(('n', None), True, \"it's\")");
+        assertThat(r.read("('enc', 0)").array()).isEqualTo(counting(16));
+        assertThat(r.read("s.('b',)").array()).isEqualTo(counting(6));
+        assertThat(r.tensor("s.(('n', None), True, \"it's\")").info().dtype()).isEqualTo(DType.U8);
+        assertThat(r.file("model.pt").metadata()).containsEntry("value.steps", "{\"(0, 'x')\":3}");
+      }
+      repo.pull("m", tmp.resolve("pulled"), PullOptions.defaults());
+      assertThat(tmp.resolve("pulled/model.pt")).hasSameBinaryContentAs(src.resolve("model.pt"));
+    }
+  }
+
   /** The archive's pickle as text, its GLOBAL opcodes' "module\nname" readable in it. */
   private static String dataPkl(Path archive) throws IOException {
     try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(archive.toFile())) {

@@ -268,9 +268,31 @@ class UnpicklerTest {
     refused(Pickles.proto2().op('}').stop().op('N'), "1 bytes follow the STOP opcode (opcode STOP at byte 3)");
     refused(Pickles.proto2().op('a').stop(), "the stack is empty (opcode APPEND at byte 2)");
     refused(Pickles.proto2().op('}').op(']').op('N').op('s').stop(),
-        "dict key of type a list (keys may be strings, integers, booleans or None) (opcode SETITEM at byte 5)");
+        "dict key of type a list (keys may be strings, integers, booleans, None or tuples of them) (opcode SETITEM"
+            + " at byte 5)");
     refused(Pickles.proto2().op('c').raw(new byte[300]).stop(),
         "GLOBAL has no end of line within 256 bytes (truncated or not a name) (opcode GLOBAL at byte 2)");
+  }
+
+  /**
+   * A tuple is a dict key as torch's weights-only loader reads it (it was refused, "dict key of type a tuple"), equal
+   * to another as Python compares them: {@code (1, 'a')} and {@code (True, 'a')} are one key, the first form kept with
+   * the last value. A tuple holding what no key may be is refused.
+   */
+  @Test
+  void tuplesAreDictKeysComparedAsPythonComparesThem() throws InvalidInputException {
+    Py.Dict d = (Py.Dict) load(Pickles.proto2().op('}').mark()
+        .int1(1).str("a").op(0x86).int1(7)
+        .op(0x88).str("a").op(0x86).int1(8)
+        .mark().op(0x89).op('N').op(0x85).op('t').int1(9)
+        .op('u').stop());
+    assertThat(d.map()).hasSize(2);
+    Py.TupleKey first = (Py.TupleKey) d.map().keySet().iterator().next();
+    assertThat(first.items()).containsExactly(1L, "a");
+    assertThat(d.map().get(first)).isEqualTo(8L);
+    refused(Pickles.proto2().op('}').op(']').op(0x85).op('N').op('s').stop(),
+        "dict key of a tuple holding a list (keys may be strings, integers, booleans, None or tuples of them)"
+            + " (opcode SETITEM at byte 6)");
   }
 
   @Test
