@@ -24,3 +24,12 @@ tk[("enc", 0)] = counting(2, torch.int64)
 tk["s"] = {("b",): counting(3, torch.int16), (("n", None), True, "it's"): counting(2, torch.uint8)}
 tk["steps"] = {(0, "x"): 3}
 torch.save(tk, "torch2-tuple-keys.pt")
+
+# Meta tensors (shape and dtype, no bytes), which torch.load(weights_only=True) reads.
+mt = collections.OrderedDict()
+mt["w"] = counting(3, torch.float32)
+mt["meta"] = torch.empty(2, 3, device="meta")
+mt["meta_bf16"] = torch.empty(4, 2, dtype=torch.bfloat16, device="meta").t()
+mt["meta_param"] = torch.nn.Parameter(torch.empty(5, device="meta"))
+torch.save(mt, "torch2-meta.pt")
+torch.save(torch.empty(3, device="meta"), "torch2-meta-root.pt")

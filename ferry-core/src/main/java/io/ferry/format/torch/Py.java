@@ -211,6 +211,22 @@ public final class Py {
   }
 
   /**
+   * A tensor on torch's {@code meta} device ({@code torch._utils._rebuild_meta_tensor_no_storage}): a dtype, a size
+   * and strides, and no bytes. Ferry records it as a value, not a tensor of the file.
+   *
+   * @param dtype its element type, any torch dtype
+   * @param shape its size
+   * @param strides its strides, in elements
+   */
+  public record MetaTensor(TorchDType dtype, List<Long> shape, List<Long> strides) {
+    public MetaTensor {
+      Objects.requireNonNull(dtype, "dtype");
+      shape = List.copyOf(shape);
+      strides = List.copyOf(strides);
+    }
+  }
+
+  /**
    * A storage named by a persistent id {@code ('storage', torch.<Type>Storage, key, location, numel)}: entry
    * {@code <root>/data/<key>} of the archive holds its {@code numel} elements of {@code dtype}.
    */

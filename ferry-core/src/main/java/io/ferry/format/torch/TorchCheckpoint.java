@@ -26,8 +26,9 @@ import java.util.zip.CRC32;
  * <p>Names: the keys from the root down, joined by dots ({@code optimizer.state.0.exp_avg}); integer keys and list
  * or tuple indexes in decimal; a tuple key as Python's {@code repr} writes it ({@code ('encoder', 0)}). A container
  * holding a tensor somewhere below it is walked into; any other value (a number, a string, the {@code param_groups}
- * list) is one JSON value under its dotted path. A root that is a
- * single tensor is named {@code tensor}.
+ * list) is one JSON value under its dotted path. A root that is a single tensor is named {@code tensor}. A tensor on
+ * the meta device has no bytes: it is a value, {@code {"device":"meta","dtype":"torch.float32","shape":[2,3],
+ * "stride":[3,1]}}.
  */
 public final class TorchCheckpoint {
   /**
@@ -272,6 +273,8 @@ public final class TorchCheckpoint {
     w.scan(value, 0);
     if (value instanceof Py.Tensor t) {
       w.tensor("tensor", t);
+    } else if (value instanceof Py.MetaTensor) {
+      w.node(value, "tensor", 0);
     } else if (isContainer(value)) {
       w.children(value, null, 0);
     } else {
@@ -607,6 +610,11 @@ public final class TorchCheckpoint {
         string(by.hex(), b);
       } else if (v instanceof Py.TorchDType || v instanceof Py.NpDType) {
         string(v.toString(), b); // torch.bfloat16, <u4
+      } else if (v instanceof Py.MetaTensor t) {
+        b.append("{\"device\":\"meta\",\"dtype\":");
+        string(t.dtype().toString(), b);
+        b.append(",\"shape\":").append(t.shape().toString().replace(" ", "")).append(",\"stride\":")
+            .append(t.strides().toString().replace(" ", "")).append('}');
       } else if (v instanceof Py.NdArray arr) {
         if (!arr.built()) {
           throw new InvalidInputException(f + ": the value '" + Unpickler.printable(path) + "' holds a numpy array"

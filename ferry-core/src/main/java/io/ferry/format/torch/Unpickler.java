@@ -26,7 +26,8 @@ import java.util.regex.Pattern;
  * <p>Allowed globals: those of PyTorch 2's own {@code torch.load(weights_only=True)} that build dense tensors and
  * plain values. {@code collections.OrderedDict} and {@code Counter}; {@code torch._utils._rebuild_tensor},
  * {@code _rebuild_tensor_v2}, {@code _rebuild_tensor_v3} (torch's newer element types: float8, uint16/32/64),
- * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code torch.Size} (a tuple),
+ * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code _rebuild_meta_tensor_no_storage} (a
+ * tensor on the meta device, with no bytes: a value); {@code torch.Size} (a tuple),
  * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16},
  * recorded by name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
  * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); numpy's number arrays, dtypes and
@@ -71,8 +72,9 @@ public final class Unpickler {
   /** The callables of the allow-list, {@code module.name}. */
   public static final List<String> CALLABLES = List.of("collections.OrderedDict", "collections.Counter",
       "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
-      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size", "torch.device",
-      "builtins.set", "builtins.bytearray", "_codecs.encode");
+      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+      "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "builtins.set",
+      "builtins.bytearray", "_codecs.encode");
 
   /**
    * The numpy names a pickle may use to build number arrays, number dtypes and number scalars as values: what numpy's
@@ -107,7 +109,8 @@ public final class Unpickler {
 
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
-      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
+      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
+      + " _rebuild_meta_tensor_no_storage, torch.Size,"
       + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
@@ -623,12 +626,28 @@ public final class Unpickler {
         }
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state" -> {
           int n = g.name().endsWith("state") ? 4 : 3;
-          if (a.size() != n || !(a.get(0) instanceof Py.Tensor p) || !(a.get(1) instanceof Boolean)
-              || !emptyHooks(a.get(2)) || n == 4 && !emptyState(a.get(3))) {
+          if (a.size() != n || !(a.get(0) instanceof Py.Tensor || a.get(0) instanceof Py.MetaTensor)
+              || !(a.get(1) instanceof Boolean) || !emptyHooks(a.get(2)) || n == 4 && !emptyState(a.get(3))) {
             throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (tensor, bool,"
                 + " empty OrderedDict" + (n == 4 ? ", empty state" : "") + ")");
           }
-          return p;
+          return a.get(0);
+        }
+        case "torch._utils._rebuild_meta_tensor_no_storage" -> {
+          // (dtype, size, stride, requires_grad): a tensor on the meta device, with no bytes
+          if (a.size() != 4 || !(a.get(0) instanceof Py.TorchDType dt) || !(a.get(1) instanceof Py.Tuple size)
+              || !(a.get(2) instanceof Py.Tuple stride) || !(a.get(3) instanceof Boolean)) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (dtype, size"
+                + " tuple, stride tuple, bool)");
+          }
+          List<Long> shape = ints(size, "meta tensor size");
+          List<Long> strides = ints(stride, "meta tensor stride");
+          if (shape.size() != strides.size() || shape.size() > TorchLimits.MAX_DIMS) {
+            throw failHere("meta tensor of size " + shape + " and stride " + strides + ": " + (shape.size()
+                > TorchLimits.MAX_DIMS ? "over the limit of " + TorchLimits.MAX_DIMS + " dimensions"
+                : "as many strides as dimensions expected"));
+          }
+          return new Py.MetaTensor(dt, shape, strides);
         }
         case "torch.Size" -> {
           if (a.size() != 1 || !(a.get(0) instanceof Py.Tuple dims)) {
@@ -1007,6 +1026,9 @@ public final class Unpickler {
     }
     if (o instanceof Py.Tensor) {
       return "a tensor";
+    }
+    if (o instanceof Py.MetaTensor) {
+      return "a meta tensor";
     }
     if (o instanceof Py.Storage) {
       return "a storage";

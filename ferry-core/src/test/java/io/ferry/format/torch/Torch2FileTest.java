@@ -113,6 +113,37 @@ class Torch2FileTest {
     }
   }
 
+  /**
+   * Tensors on the meta device ({@code _rebuild_meta_tensor_no_storage}, which torch.load(weights_only=True) reads)
+   * were refused as a global not allowed. They have no bytes: each is a value giving its dtype, size and strides (a
+   * parameter's too, and a root that is one), and the file is pulled byte-identical.
+   */
+  @Test
+  void metaTensorsAreValuesWithoutBytes() throws IOException {
+    Path src = source("torch2-meta.pt");
+    Files.copy(Torch2FileTest.class.getResourceAsStream("/torch2/torch2-meta-root.pt"), src.resolve("root.pt"));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.tensors()).extracting(l -> l.info().name()).containsExactly("w");
+        assertThat(r.read("w").array()).isEqualTo(counting(12));
+        assertThat(r.file("model.pt").metadata()).containsOnly(
+            Map.entry("value.meta", "{\"device\":\"meta\",\"dtype\":\"torch.float32\",\"shape\":[2,3],"
+                + "\"stride\":[3,1]}"),
+            Map.entry("value.meta_bf16", "{\"device\":\"meta\",\"dtype\":\"torch.bfloat16\",\"shape\":[2,4],"
+                + "\"stride\":[1,2]}"),
+            Map.entry("value.meta_param", "{\"device\":\"meta\",\"dtype\":\"torch.float32\",\"shape\":[5],"
+                + "\"stride\":[1]}"));
+        assertThat(r.file("root.pt").metadata()).containsOnly(Map.entry("value.tensor",
+            "{\"device\":\"meta\",\"dtype\":\"torch.float32\",\"shape\":[3],\"stride\":[1]}"));
+      }
+      repo.pull("m", tmp.resolve("pulled"), PullOptions.defaults());
+      assertThat(tmp.resolve("pulled/model.pt")).hasSameBinaryContentAs(src.resolve("model.pt"));
+      assertThat(tmp.resolve("pulled/root.pt")).hasSameBinaryContentAs(src.resolve("root.pt"));
+    }
+  }
+
   /** The archive's pickle as text, its GLOBAL opcodes' "module\nname" readable in it. */
   private static String dataPkl(Path archive) throws IOException {
     try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(archive.toFile())) {

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 class UnpicklerTest {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
-      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter and _rebuild_parameter_with_state, torch.Size,"
+      + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
+      + " _rebuild_meta_tensor_no_storage, torch.Size,"
       + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
@@ -307,8 +308,9 @@ class UnpicklerTest {
   void allowedNamesAreExactlyTheDocumentedOnes() {
     assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "collections.Counter",
         "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
-        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state", "torch.Size", "torch.device",
-        "builtins.set", "builtins.bytearray", "_codecs.encode");
+        "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "builtins.set",
+        "builtins.bytearray", "_codecs.encode");
     assertThat(Unpickler.STORAGE_TYPES.keySet()).containsExactlyInAnyOrder("FloatStorage", "DoubleStorage",
         "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage",
         "BoolStorage", "ComplexFloatStorage");
