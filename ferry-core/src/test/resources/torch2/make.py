@@ -33,3 +33,7 @@ mt["meta_bf16"] = torch.empty(4, 2, dtype=torch.bfloat16, device="meta").t()
 mt["meta_param"] = torch.nn.Parameter(torch.empty(5, device="meta"))
 torch.save(mt, "torch2-meta.pt")
 torch.save(torch.empty(3, device="meta"), "torch2-meta-root.pt")
+
+# Layouts and qschemes as values, which torch.load(weights_only=True) reads.
+torch.save({"w": counting(2, torch.float32), "layout": torch.strided, "sparse": torch.sparse_coo,
+            "q": torch.per_channel_affine}, "torch2-layouts.pt")

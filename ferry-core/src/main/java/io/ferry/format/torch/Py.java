@@ -211,6 +211,23 @@ public final class Py {
   }
 
   /**
+   * A {@code torch.layout} ({@code torch.strided}) or {@code torch.qscheme} ({@code torch.per_tensor_affine}) as a
+   * value, recorded by name.
+   *
+   * @param name its name in module {@code torch}
+   */
+  public record TorchConstant(String name) {
+    public TorchConstant {
+      Objects.requireNonNull(name, "name");
+    }
+
+    @Override
+    public String toString() {
+      return "torch." + name;
+    }
+  }
+
+  /**
    * A tensor on torch's {@code meta} device ({@code torch._utils._rebuild_meta_tensor_no_storage}): a dtype, a size
    * and strides, and no bytes. Ferry records it as a value, not a tensor of the file.
    *

@@ -608,7 +608,7 @@ public final class TorchCheckpoint {
         string(s, b);
       } else if (v instanceof Py.Bytes by) {
         string(by.hex(), b);
-      } else if (v instanceof Py.TorchDType || v instanceof Py.NpDType) {
+      } else if (v instanceof Py.TorchDType || v instanceof Py.NpDType || v instanceof Py.TorchConstant) {
         string(v.toString(), b); // torch.bfloat16, <u4
       } else if (v instanceof Py.MetaTensor t) {
         b.append("{\"device\":\"meta\",\"dtype\":");

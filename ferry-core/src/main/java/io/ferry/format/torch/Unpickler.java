@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 
 /**
@@ -73,8 +74,16 @@ public final class Unpickler {
   public static final List<String> CALLABLES = List.of("collections.OrderedDict", "collections.Counter",
       "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
       "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-      "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "builtins.set",
-      "builtins.bytearray", "_codecs.encode");
+      "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "torch.serialization._get_layout",
+      "builtins.set", "builtins.bytearray", "_codecs.encode");
+
+  /** The {@code torch.layout} names {@code torch.serialization._get_layout} finds (torch 2.13's). */
+  public static final Set<String> LAYOUTS = Set.of("strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
+      "sparse_bsc", "_mkldnn", "jagged");
+
+  /** The {@code torch.qscheme} values a pickle may name (torch.load(weights_only=True) allows them as values). */
+  public static final Set<String> QSCHEMES = Set.of("per_tensor_affine", "per_tensor_symmetric", "per_channel_affine",
+      "per_channel_symmetric", "per_channel_affine_float_qparams");
 
   /**
    * The numpy names a pickle may use to build number arrays, number dtypes and number scalars as values: what numpy's
@@ -110,8 +119,8 @@ public final class Unpickler {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
-      + " _rebuild_meta_tensor_no_storage, torch.Size,"
-      + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
+      + " _rebuild_meta_tensor_no_storage, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
+      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -590,6 +599,9 @@ public final class Unpickler {
       if (m.equals("torch") && (TENSOR_DTYPES.containsKey(name) || OTHER_DTYPES.contains(name))) {
         return new Py.TorchDType(name, TENSOR_DTYPES.get(name));
       }
+      if (m.equals("torch") && QSCHEMES.contains(name)) {
+        return new Py.TorchConstant(name);
+      }
       if (m.equals("torch") && UNHELD_STORAGE_TYPES.contains(name)) {
         throw failHere("storage type 'torch." + name + "' is one torch.load(weights_only=True) reads, but Ferry has no"
             + " element type for it (complex128 and quantized tensors are not read); " + TorchCheckpoint.OPAQUE);
@@ -648,6 +660,16 @@ public final class Unpickler {
                 : "as many strides as dimensions expected"));
           }
           return new Py.MetaTensor(dt, shape, strides);
+        }
+        case "torch.serialization._get_layout" -> {
+          // (name): the torch.layout of that name, 'torch.strided'
+          if (a.size() != 1 || !(a.get(0) instanceof String n) || !n.startsWith("torch.")
+              || !LAYOUTS.contains(n.substring(6))) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + (a.size() == 1 && a.get(0) instanceof String n
+                ? "'" + printable(n) + "'" : typeNames(a)) + "); expected the name of a torch.layout, one of "
+                + new TreeSet<>(LAYOUTS).stream().map(l -> "torch." + l).toList());
+          }
+          return new Py.TorchConstant(n.substring(6));
         }
         case "torch.Size" -> {
           if (a.size() != 1 || !(a.get(0) instanceof Py.Tuple dims)) {
@@ -1029,6 +1051,9 @@ public final class Unpickler {
     }
     if (o instanceof Py.MetaTensor) {
       return "a meta tensor";
+    }
+    if (o instanceof Py.TorchConstant c) {
+      return "'" + c + "'";
     }
     if (o instanceof Py.Storage) {
       return "a storage";

@@ -144,6 +144,27 @@ class Torch2FileTest {
     }
   }
 
+  /**
+   * A {@code torch.layout} ({@code torch.serialization._get_layout('torch.strided')}) and a {@code torch.qscheme}
+   * ({@code torch.per_channel_affine}) are values torch.load(weights_only=True) reads; Ferry refused them as globals
+   * not allowed. They are recorded by name, as dtypes are.
+   */
+  @Test
+  void layoutsAndQschemesAreValuesByName() throws IOException {
+    Path src = source("torch2-layouts.pt");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.read("w").array()).isEqualTo(counting(8));
+        assertThat(r.file("model.pt").metadata()).containsOnly(Map.entry("value.layout", "\"torch.strided\""),
+            Map.entry("value.sparse", "\"torch.sparse_coo\""), Map.entry("value.q", "\"torch.per_channel_affine\""));
+      }
+      repo.pull("m", tmp.resolve("pulled"), PullOptions.defaults());
+      assertThat(tmp.resolve("pulled/model.pt")).hasSameBinaryContentAs(src.resolve("model.pt"));
+    }
+  }
+
   /** The archive's pickle as text, its GLOBAL opcodes' "module\nname" readable in it. */
   private static String dataPkl(Path archive) throws IOException {
     try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(archive.toFile())) {

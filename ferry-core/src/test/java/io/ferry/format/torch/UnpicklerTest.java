@@ -20,8 +20,8 @@ class UnpicklerTest {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
-      + " _rebuild_meta_tensor_no_storage, torch.Size,"
-      + " torch.device, torch dtypes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
+      + " _rebuild_meta_tensor_no_storage, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
+      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -296,6 +296,16 @@ class UnpicklerTest {
             + " (opcode SETITEM at byte 6)");
   }
 
+  /** {@code torch.serialization._get_layout} of a name that is no torch.layout (torch raises KeyError) is refused. */
+  @Test
+  void aLayoutOfNoKnownNameIsRefused() {
+    Pickles p = Pickles.proto2().global("torch.serialization", "_get_layout").str("torch.nope").op(0x85);
+    int at = p.bytes().length;
+    refused(p.op('R').stop(), "REDUCE of 'torch.serialization._get_layout' with arguments ('torch.nope'); expected"
+        + " the name of a torch.layout, one of [torch._mkldnn, torch.jagged, torch.sparse_bsc, torch.sparse_bsr,"
+        + " torch.sparse_coo, torch.sparse_csc, torch.sparse_csr, torch.strided] (opcode REDUCE at byte " + at + ")");
+  }
+
   @Test
   void storagesNamedTwiceMustAgree() {
     refused(Pickles.proto2().mark().tensor("FloatStorage", "0", 6, 0, new int[] {6}, new int[] {1})
@@ -309,8 +319,8 @@ class UnpicklerTest {
     assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "collections.Counter",
         "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
         "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-        "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "builtins.set",
-        "builtins.bytearray", "_codecs.encode");
+        "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device",
+        "torch.serialization._get_layout", "builtins.set", "builtins.bytearray", "_codecs.encode");
     assertThat(Unpickler.STORAGE_TYPES.keySet()).containsExactlyInAnyOrder("FloatStorage", "DoubleStorage",
         "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage",
         "BoolStorage", "ComplexFloatStorage");
