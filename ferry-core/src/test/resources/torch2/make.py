@@ -37,3 +37,7 @@ torch.save(torch.empty(3, device="meta"), "torch2-meta-root.pt")
 # Layouts and qschemes as values, which torch.load(weights_only=True) reads.
 torch.save({"w": counting(2, torch.float32), "layout": torch.strided, "sparse": torch.sparse_coo,
             "q": torch.per_channel_affine}, "torch2-layouts.pt")
+
+# Dicts with float keys, which torch.load(weights_only=True) reads.
+torch.save({"w": counting(2, torch.float32), 0.5: counting(1, torch.int64), "g": {1e-05: counting(2, torch.int8),
+            2.0: 3}}, "torch2-float-keys.pt")

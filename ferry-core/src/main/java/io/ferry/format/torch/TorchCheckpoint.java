@@ -24,11 +24,11 @@ import java.util.zip.CRC32;
  * and strides, and each non-tensor value as JSON. Immutable.
  *
  * <p>Names: the keys from the root down, joined by dots ({@code optimizer.state.0.exp_avg}); integer keys and list
- * or tuple indexes in decimal; a tuple key as Python's {@code repr} writes it ({@code ('encoder', 0)}). A container
- * holding a tensor somewhere below it is walked into; any other value (a number, a string, the {@code param_groups}
- * list) is one JSON value under its dotted path. A root that is a single tensor is named {@code tensor}. A tensor on
- * the meta device has no bytes: it is a value, {@code {"device":"meta","dtype":"torch.float32","shape":[2,3],
- * "stride":[3,1]}}.
+ * or tuple indexes in decimal; a float key or a tuple key as Python's {@code repr} writes it ({@code 1e-05},
+ * {@code ('encoder', 0)}). A container holding a tensor somewhere below it is walked into; any other value (a
+ * number, a string, the {@code param_groups} list) is one JSON value under its dotted path. A root that is a single
+ * tensor is named {@code tensor}. A tensor on the meta device has no bytes: it is a value,
+ * {@code {"device":"meta","dtype":"torch.float32","shape":[2,3],"stride":[3,1]}}.
  */
 public final class TorchCheckpoint {
   /**
@@ -431,6 +431,52 @@ public final class TorchCheckpoint {
     return b;
   }
 
+  /**
+   * A float as Python's {@code repr} writes it: the fewest digits that read back as the same float, in fixed
+   * notation with at least one decimal ({@code 0.5}, {@code 2.0}, {@code 0.0001}) from 1e-4 up to 1e16, else in
+   * exponent notation ({@code 1e-05}, {@code 1.5e+16}); {@code inf}, {@code -inf}, {@code nan}.
+   */
+  static String floatRepr(double x) {
+    if (Double.isNaN(x)) {
+      return "nan";
+    }
+    if (Double.isInfinite(x)) {
+      return x > 0 ? "inf" : "-inf";
+    }
+    if (x == 0) {
+      return 1 / x < 0 ? "-0.0" : "0.0";
+    }
+    java.math.BigDecimal exact = new java.math.BigDecimal(x);
+    java.math.BigDecimal d = exact;
+    for (int p = 1; p <= 17; p++) {
+      d = exact.round(new java.math.MathContext(p, java.math.RoundingMode.HALF_EVEN));
+      if (d.doubleValue() == x) {
+        break;
+      }
+    }
+    String digits = d.unscaledValue().abs().toString().replaceAll("0+$", "");
+    digits = digits.isEmpty() ? "0" : digits;
+    // the value is 0.DIGITS x 10^point
+    int point = d.precision() - d.scale();
+    StringBuilder b = new StringBuilder(x < 0 ? "-" : "");
+    if (point > -4 && point <= 16) {
+      if (point <= 0) {
+        b.append("0.").append("0".repeat(-point)).append(digits);
+      } else if (digits.length() <= point) {
+        b.append(digits).append("0".repeat(point - digits.length())).append(".0");
+      } else {
+        b.append(digits, 0, point).append('.').append(digits.substring(point));
+      }
+      return b.toString();
+    }
+    b.append(digits.charAt(0));
+    if (digits.length() > 1) {
+      b.append('.').append(digits.substring(1));
+    }
+    int e = point - 1;
+    return b.append(e < 0 ? "e-" : "e+").append(String.format("%02d", Math.abs(e))).toString();
+  }
+
   private static boolean isContainer(Object v) {
     return v instanceof Py.Dict || v instanceof Py.PyList || v instanceof Py.Tuple;
   }
@@ -558,8 +604,12 @@ public final class TorchCheckpoint {
         }
         return b.append(t.items().size() == 1 ? ",)" : ")").toString();
       }
+      if (k instanceof Double x) {
+        return floatRepr(x);
+      }
       return k == Py.NONE ? "None" : k.toString();
     }
+
 
     /**
      * A string as Python's {@code repr} writes it: in single quotes, or double quotes when it holds a single quote

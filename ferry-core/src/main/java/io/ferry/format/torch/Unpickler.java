@@ -124,7 +124,7 @@ public final class Unpickler {
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
-  private static final String KEYS = "keys may be strings, integers, booleans, None or tuples of them";
+  private static final String KEYS = "keys may be strings, integers, floats, booleans, None or tuples of them";
   private static final Pattern STORAGE_KEY = Pattern.compile("[A-Za-z0-9_]{1,64}");
   private static final Map<Integer, String> OPCODES = opcodeNames();
 
@@ -530,7 +530,19 @@ public final class Unpickler {
 
     private static boolean plainKey(Object k) {
       return k instanceof String || k instanceof Long || k instanceof BigInteger || k instanceof Boolean
-          || k == Py.NONE;
+          || k instanceof Double || k == Py.NONE;
+    }
+
+    /**
+     * The integer Python takes a key for: a bool, an int, a float with an integral value ({@code 1.0 == 1 == True});
+     * null for any other key.
+     */
+    private static BigInteger integer(Object k) {
+      if (k instanceof Double x) {
+        return Double.isFinite(x) && x == Math.rint(x) ? new java.math.BigDecimal(x).toBigIntegerExact() : null;
+      }
+      return k instanceof Boolean b ? (b ? BigInteger.ONE : BigInteger.ZERO)
+          : k instanceof Long l ? BigInteger.valueOf(l) : k instanceof BigInteger big ? big : null;
     }
 
     /**
@@ -550,8 +562,8 @@ public final class Unpickler {
           compared.add(k);
         } else if (plainKey(o)) {
           items.add(o);
-          compared.add(o instanceof Boolean b ? (b ? BigInteger.ONE : BigInteger.ZERO)
-              : o instanceof Long l ? BigInteger.valueOf(l) : o);
+          BigInteger n = integer(o);
+          compared.add(n != null ? n : o);
         } else {
           throw failHere("dict key of a tuple holding " + typeName(o) + " (" + KEYS + ")");
         }
@@ -566,8 +578,7 @@ public final class Unpickler {
      * tensor that torch.load never returns.
      */
     private static Object pythonKey(Py.Dict d, Object k) {
-      BigInteger n = k instanceof Boolean b ? (b ? BigInteger.ONE : BigInteger.ZERO)
-          : k instanceof Long l ? BigInteger.valueOf(l) : k instanceof BigInteger big ? big : null;
+      BigInteger n = integer(k);
       if (n == null) {
         return k;
       }
@@ -577,6 +588,12 @@ public final class Unpickler {
       }
       if (n.signum() >= 0 && n.compareTo(BigInteger.ONE) <= 0) {
         forms.add(n.signum() == 1);
+      }
+      if (n.bitLength() <= 53) {
+        forms.add(n.doubleValue());
+        if (n.signum() == 0) {
+          forms.add(-0.0);
+        }
       }
       for (Object form : forms) {
         if (!form.equals(k) && d.map.containsKey(form)) {

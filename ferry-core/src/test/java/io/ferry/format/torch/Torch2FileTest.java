@@ -165,6 +165,27 @@ class Torch2FileTest {
     }
   }
 
+  /**
+   * Dicts with float keys, which torch.load(weights_only=True) reads, were refused ("dict key of type a float"). Such
+   * a key is named as Python's repr writes it.
+   */
+  @Test
+  void floatKeysAreNamedAsPythonWritesThem() throws IOException {
+    Path src = source("torch2-float-keys.pt");
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.tensors()).extracting(l -> l.info().name()).containsExactlyInAnyOrder("w", "0.5", "g.1e-05");
+        assertThat(r.read("0.5").array()).isEqualTo(counting(8));
+        assertThat(r.read("g.1e-05").array()).isEqualTo(counting(2));
+        assertThat(r.file("model.pt").metadata()).containsOnly(Map.entry("value.g.2.0", "3"));
+      }
+      repo.pull("m", tmp.resolve("pulled"), PullOptions.defaults());
+      assertThat(tmp.resolve("pulled/model.pt")).hasSameBinaryContentAs(src.resolve("model.pt"));
+    }
+  }
+
   /** The archive's pickle as text, its GLOBAL opcodes' "module\nname" readable in it. */
   private static String dataPkl(Path archive) throws IOException {
     try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(archive.toFile())) {

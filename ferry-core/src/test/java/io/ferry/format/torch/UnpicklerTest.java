@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -269,8 +270,8 @@ class UnpicklerTest {
     refused(Pickles.proto2().op('}').stop().op('N'), "1 bytes follow the STOP opcode (opcode STOP at byte 3)");
     refused(Pickles.proto2().op('a').stop(), "the stack is empty (opcode APPEND at byte 2)");
     refused(Pickles.proto2().op('}').op(']').op('N').op('s').stop(),
-        "dict key of type a list (keys may be strings, integers, booleans, None or tuples of them) (opcode SETITEM"
-            + " at byte 5)");
+        "dict key of type a list (keys may be strings, integers, floats, booleans, None or tuples of them) (opcode"
+            + " SETITEM at byte 5)");
     refused(Pickles.proto2().op('c').raw(new byte[300]).stop(),
         "GLOBAL has no end of line within 256 bytes (truncated or not a name) (opcode GLOBAL at byte 2)");
   }
@@ -292,8 +293,8 @@ class UnpicklerTest {
     assertThat(first.items()).containsExactly(1L, "a");
     assertThat(d.map().get(first)).isEqualTo(8L);
     refused(Pickles.proto2().op('}').op(']').op(0x85).op('N').op('s').stop(),
-        "dict key of a tuple holding a list (keys may be strings, integers, booleans, None or tuples of them)"
-            + " (opcode SETITEM at byte 6)");
+        "dict key of a tuple holding a list (keys may be strings, integers, floats, booleans, None or tuples of"
+            + " them) (opcode SETITEM at byte 6)");
   }
 
   /** {@code torch.serialization._get_layout} of a name that is no torch.layout (torch raises KeyError) is refused. */
@@ -304,6 +305,35 @@ class UnpicklerTest {
     refused(p.op('R').stop(), "REDUCE of 'torch.serialization._get_layout' with arguments ('torch.nope'); expected"
         + " the name of a torch.layout, one of [torch._mkldnn, torch.jagged, torch.sparse_bsc, torch.sparse_bsr,"
         + " torch.sparse_coo, torch.sparse_csc, torch.sparse_csr, torch.strided] (opcode REDUCE at byte " + at + ")");
+  }
+
+  /**
+   * A float is a dict key as torch's weights-only loader reads it (it was refused, "dict key of type a float"), equal
+   * to an integer of its value as Python compares them ({@code {1: a, 1.0: b}} is {@code {1: b}}), and named by the
+   * digits Python's repr writes.
+   */
+  @Test
+  void floatsAreDictKeysComparedAndNamedAsPythonDoes() throws InvalidInputException {
+    Py.Dict d = (Py.Dict) load(Pickles.proto2().op('}').mark()
+        .int1(1).int1(7).op('G').raw(ByteBuffer.allocate(8).putDouble(1.0).array()).int1(8)
+        .op('G').raw(ByteBuffer.allocate(8).putDouble(-0.0).array()).int1(9).op(0x89).int1(10)
+        .op('G').raw(ByteBuffer.allocate(8).putDouble(0.5).array()).int1(11)
+        .op('u').stop());
+    assertThat(d.map()).containsExactly(Map.entry(1L, 8L), Map.entry(-0.0, 10L), Map.entry(0.5, 11L));
+    String[] hex = {"0x1.0p-1", "0x1.4f8b588e368f1p-17", "0x1.a36e2eb1c432dp-14", "0x1.1c37937e08p+53",
+        "0x1.aa535d3d0cp+53", "0x1.c6bf52634p+49", "0x1.d6f34547df3b6p+26", "0x1.999999999999ap-4",
+        "0x1.5555555555555p-2", "-0x1.ac9a7b3b7302fp-996", "0x0.0000000000001p-1022", "0x1.fffffffffffffp+1023",
+        "0x1.9p+6", "-0x0.0p+0", "0x1.0f0cf064dd592p+73", "0x1.437c5692b3cc5p-10", "0x1.0p+1", "0x1.3333333333334p-2",
+        "0x1.05e1c15097c81p-10"};
+    // Python 3's repr of each
+    String[] repr = {"0.5", "1e-05", "0.0001", "1e+16", "1.5e+16", "1000000000000000.0", "123456789.123", "0.1",
+        "0.3333333333333333", "-2.5e-300", "5e-324", "1.7976931348623157e+308", "100.0", "-0.0", "1e+22", "0.001234",
+        "2.0", "0.30000000000000004", "0.000999"};
+    for (int i = 0; i < hex.length; i++) {
+      assertThat(TorchCheckpoint.floatRepr(Double.parseDouble(hex[i]))).as(hex[i]).isEqualTo(repr[i]);
+    }
+    assertThat(TorchCheckpoint.floatRepr(Double.NaN)).isEqualTo("nan");
+    assertThat(TorchCheckpoint.floatRepr(Double.NEGATIVE_INFINITY)).isEqualTo("-inf");
   }
 
   @Test
