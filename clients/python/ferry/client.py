@@ -792,6 +792,8 @@ def _check_file(f, where):
         if not (0 <= t["offset"] and 0 <= t["length"] and t["offset"] + t["length"] <= f["size"]):
             raise FerryIntegrityError("%s: tensor %r at [%r, +%r) is not inside the file of %d bytes" % (
                 where, t["name"], t["offset"], t["length"], f["size"]))
+        if _unrecorded_view(f, t):
+            continue  # its length is the span of strides the file's metadata could not hold
         dt = _dtypes.numpy_dtype(t["dtype"])
         strides = _view_strides(f, t, where)
         if strides is not None and dt is None:
@@ -816,6 +818,10 @@ def _view_strides(f, t, where=None):
     (file metadata ``strides.<name>``: ``[1,4]``), or None for a tensor stored row-major. Only a checkpoint's
     (format ``torch``) metadata is read so: a safetensors file's ``__metadata__`` is anybody's text."""
     text = (f.get("metadata") or {}).get("strides." + t["name"])
+    if _unrecorded_view(f, t):
+        raise FerryError("tensor %r of %s may be a non-contiguous view: the checkpoint has more views than its metadata"
+                         " records strides for (views.unrecorded), and this one's are not recorded, so it cannot be"
+                         " read; pull the version with --as safetensors to get it contiguous" % (t["name"], f["path"]))
     if text is None or f.get("format") != "torch":
         return None
     try:
@@ -827,6 +833,17 @@ def _view_strides(f, t, where=None):
         raise FerryIntegrityError("%s: tensor %r of shape %r has strides %r" % (
             where or "file %r" % f["path"], t["name"], t["shape"], text))
     return tuple(strides)
+
+
+def _unrecorded_view(f, t):
+    """Whether a tensor of a PyTorch checkpoint may be a view whose strides its file's metadata could not hold: one
+    without ``strides.<name>``, named from ``views.unrecorded.from`` on (names compared as Java compares them, by
+    UTF-16 code units)."""
+    md = f.get("metadata") or {}
+    start = md.get("views.unrecorded.from")
+    if f.get("format") != "torch" or not isinstance(start, str) or ("strides." + t["name"]) in md:
+        return False
+    return t["name"].encode("utf-16-be", "surrogatepass") >= start.encode("utf-16-be", "surrogatepass")
 
 
 def _span(shape, strides):

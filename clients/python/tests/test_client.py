@@ -1125,6 +1125,28 @@ class ViewsTest(unittest.TestCase):
                                       self.m.tensor("b.t", as_float32=True))
 
 
+class UnrecordedViewsTest(unittest.TestCase):
+    """A checkpoint with more views than its metadata holds strides for records the first ones and names the first
+    unrecorded view in ``views.unrecorded.from``. The client took a tensor without strides for row-major: it read
+    such a view's span as its elements (wrong values), and a strided one failed model() with an integrity error."""
+
+    FILE = {"path": "views.pt", "format": "torch", "size": 24, "chunks": [{"offset": 0, "length": 24, "id": "0"}],
+            "metadata": {"strides.v1": "[1,3]", "views.unrecorded": "2 more", "views.unrecorded.from": "v2"},
+            "tensors": [{"name": n, "dtype": "F32", "shape": s, "offset": 0, "length": 24} for n, s in
+                        [("a", [2, 3]), ("v1", [3, 2]), ("v2", [3, 2]), ("v3", [2]), ("w", [2, 3])]]}
+
+    def test_unrecorded_views_are_refused_not_read_as_row_major(self):
+        from ferry import client
+        client._check_file(self.FILE, "views.pt")  # v3 spans 24 bytes for 2 elements: a strided view
+        t = {x["name"]: x for x in self.FILE["tensors"]}
+        self.assertIsNone(client._view_strides(self.FILE, t["a"]))
+        self.assertEqual((1, 3), client._view_strides(self.FILE, t["v1"]))
+        for name in ["v2", "v3", "w"]:
+            with self.assertRaises(ferry.FerryError) as e:
+                client._view_strides(self.FILE, t[name])
+            self.assertIn("tensor %r of views.pt may be a non-contiguous view" % name, str(e.exception))
+
+
 class GlobTest(unittest.TestCase):
     """The client's globs are ferry pull's: PathFilterTest's cases, and a table of what Java's PathFilter takes."""
 
