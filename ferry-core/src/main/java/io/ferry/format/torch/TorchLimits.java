@@ -41,5 +41,15 @@ public final class TorchLimits {
   /** Largest small entry read whole besides {@code data.pkl} ({@code byteorder}, {@code version}), in bytes. */
   public static final int MAX_SMALL_ENTRY_BYTES = 4096;
 
+  /**
+   * Most entries of a file's metadata map: the limit a push checks every file's metadata against ({@code Limits}, of
+   * the package of limits, which formats do not depend on; a test keeps the two equal).
+   */
+  public static final int METADATA_ENTRIES = 10_000;
+  /** Longest key of a file's metadata map, in characters, as a push checks it. */
+  public static final int METADATA_KEY_CHARS = 1024;
+  /** Most characters of a file's metadata map, keys and values together, as a push checks it. */
+  public static final int METADATA_CHARS = 16 << 20;
+
   private TorchLimits() {}
 }

@@ -1,7 +1,6 @@
 package io.ferry.format.torch;
 
 import io.ferry.format.FormatMetadata;
-import io.ferry.limits.Limits;
 import java.util.Collections;
 import java.util.Map;
 import java.util.SortedMap;
@@ -13,7 +12,8 @@ import java.util.TreeMap;
  * for each tensor that is not a row-major run of its storage (a transposed or strided view) its strides in elements
  * under {@code strides.<name>} ({@code [1,3]}): its table entry then gives the bytes it spans, not its bytes in order.
  *
- * <p>The map stays within the metadata {@link Limits} a push checks (entries, key length, characters): when all of
+ * <p>The map stays within the metadata limits a push checks ({@link TorchLimits#METADATA_ENTRIES} entries, keys and
+ * characters): when all of
  * it does not fit, the strides come first, in name order, and those past the room left (or from the first whose key
  * is too long) are counted in {@code views.unrecorded}, with the name of the first of them in
  * {@code views.unrecorded.from}; a tensor from that name on without strides of its own is not known to be
@@ -40,8 +40,11 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
    * no caller can take it for one.
    */
   public static final String UNRECORDED = "unrecorded";
-  /** Room kept for the three counting entries, in characters. */
-  private static final int COUNTS_CHARS = 3 * 512 + Limits.MAX_TENSOR_NAME_CHARS;
+  /**
+   * Room kept for the three counting entries, in characters: their keys and texts, and a tensor name of up to the
+   * 4,096 characters a push accepts.
+   */
+  private static final int COUNTS_CHARS = 3 * 512 + 4096;
 
   /**
    * The strides recorded in a snapshot for tensor {@code name} of a file of format {@code format} whose metadata
@@ -76,14 +79,14 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
     // a checkpoint with more non-tensor leaves or views than the metadata holds entries (an optimizer's state, a
     // scheduler's) was refused at push; the strides, which reads need, come first, and what does not fit is counted
     out.clear();
-    int room = Limits.MAX_METADATA_ENTRIES - 3;
-    long chars = Limits.MAX_METADATA_CHARS - COUNTS_CHARS;
+    int room = TorchLimits.METADATA_ENTRIES - 3;
+    long chars = TorchLimits.METADATA_CHARS - COUNTS_CHARS;
     String from = null;
     int views = 0;
     for (Map.Entry<String, String> e : strides.entrySet()) {
       String key = STRIDES + e.getKey();
       long size = key.length() + e.getValue().length();
-      if (from == null && key.length() <= Limits.MAX_KEY_CHARS && room > 0 && size <= chars) {
+      if (from == null && key.length() <= TorchLimits.METADATA_KEY_CHARS && room > 0 && size <= chars) {
         out.put(key, e.getValue());
         room--;
         chars -= size;
@@ -96,7 +99,7 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
     for (Map.Entry<String, String> e : values.entrySet()) {
       String key = VALUE + e.getKey();
       long size = key.length() + e.getValue().length();
-      if (key.length() <= Limits.MAX_KEY_CHARS && room > 0 && size <= chars) {
+      if (key.length() <= TorchLimits.METADATA_KEY_CHARS && room > 0 && size <= chars) {
         out.put(key, e.getValue());
         room--;
         chars -= size;
@@ -104,8 +107,8 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
         left++;
       }
     }
-    String limits = "the metadata holds at most " + Limits.MAX_METADATA_ENTRIES + " entries, keys of "
-        + Limits.MAX_KEY_CHARS + " characters and " + Limits.MAX_METADATA_CHARS + " characters in all";
+    String limits = "the metadata holds at most " + TorchLimits.METADATA_ENTRIES + " entries, keys of "
+        + TorchLimits.METADATA_KEY_CHARS + " characters and " + TorchLimits.METADATA_CHARS + " characters in all";
     if (views > 0) {
       out.put(VIEWS_UNRECORDED, views + " more non-contiguous views whose strides are not recorded (reading one of"
           + " them, or any tensor named from views.unrecorded.from on without strides, is refused; " + limits + ")");
@@ -119,16 +122,16 @@ public record TorchMetadata(SortedMap<String, String> values, SortedMap<String, 
   }
 
   private static boolean fits(Map<String, String> m) {
-    if (m.size() > Limits.MAX_METADATA_ENTRIES) {
+    if (m.size() > TorchLimits.METADATA_ENTRIES) {
       return false;
     }
     long chars = 0;
     for (Map.Entry<String, String> e : m.entrySet()) {
-      if (e.getKey().length() > Limits.MAX_KEY_CHARS) {
+      if (e.getKey().length() > TorchLimits.METADATA_KEY_CHARS) {
         return false;
       }
       chars += e.getKey().length() + e.getValue().length();
     }
-    return chars <= Limits.MAX_METADATA_CHARS;
+    return chars <= TorchLimits.METADATA_CHARS;
   }
 }

@@ -268,6 +268,10 @@ class TorchReadAndExportTest {
    */
   @Test
   void checkpointsWithMoreValuesOrViewsThanTheMetadataHoldsArePushedAndNeverReadWrong() throws Exception {
+    assertThat(new long[] {TorchLimits.METADATA_ENTRIES, TorchLimits.METADATA_KEY_CHARS, TorchLimits.METADATA_CHARS,
+        4096}).as("the limits a push checks metadata against").containsExactly(
+        io.ferry.limits.Limits.MAX_METADATA_ENTRIES, io.ferry.limits.Limits.MAX_KEY_CHARS,
+        io.ferry.limits.Limits.MAX_METADATA_CHARS, io.ferry.limits.Limits.MAX_TENSOR_NAME_CHARS);
     Pickles values = Pickles.proto2().op('}').mark()
         .str("t").tensor("FloatStorage", "0", 6, 0, new int[] {3, 2}, new int[] {1, 3})
         .str("c").tensor("FloatStorage", "0", 6, 0, new int[] {2, 3}, new int[] {3, 1});
