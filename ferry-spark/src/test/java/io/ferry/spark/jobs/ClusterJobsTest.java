@@ -17,6 +17,7 @@ import io.ferry.transfer.TransferListener;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Version;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -51,27 +52,14 @@ class ClusterJobsTest {
   void verifyChecksEveryChunkOnExecutorsAndReportsACorruptOne() throws Exception {
     Path dir = tmp.resolve("verify-store");
     String uri = dir.toUri().toString();
-    ChunkId victim;
-    try (Repository r = SparkTests.open(uri)) {
-      SparkTests.push(r, tmp.resolve("v1"), "jobs");
-      FileEntry f = r.snapshot(r.resolve("jobs")).file("model.safetensors").orElseThrow();
-      victim = f.chunks().get(f.chunks().size() - 1).id();
-    }
+    ChunkId victim = pushJobs(uri);
     VerifyJob.Result ok = new VerifyJob(SparkTests.spark(), StoreSpec.of(uri), 1 << 20).run(List.of());
     assertThat(ok.ok()).as(ok.errors().toString()).isTrue();
     assertThat(ok.versions()).isEqualTo(1);
     assertThat(ok.tasks()).isGreaterThan(1);
     assertThat(ok.bytes()).isGreaterThan(5L << 20);
 
-    Path object;
-    try (var files = Files.walk(dir)) {
-      object = files.filter(p -> p.getFileName().toString().equals(victim.hex().substring(2))).findFirst()
-          .orElseThrow();
-    }
-    byte[] b = Files.readAllBytes(object);
-    b[b.length / 2] ^= 1;
-    object.toFile().setWritable(true);
-    Files.write(object, b);
+    flipAByteOf(dir, victim);
     VerifyJob.Result bad = new VerifyJob(SparkTests.spark(), StoreSpec.of(uri), 1 << 20).run(List.of("jobs"));
     assertThat(bad.errorCount()).isEqualTo(1);
     assertThat(bad.errors().get(0)).contains(victim.hex()).contains("model.safetensors");
@@ -220,21 +208,8 @@ class ClusterJobsTest {
   void aCopyOfADamagedChunkFailsNamingTheChunk() throws Exception {
     Path dir = tmp.resolve("copy-damaged-store");
     String uri = dir.toUri().toString();
-    ChunkId victim;
-    try (Repository r = SparkTests.open(uri)) {
-      SparkTests.push(r, tmp.resolve("v1"), "jobs");
-      FileEntry f = r.snapshot(r.resolve("jobs")).file("model.safetensors").orElseThrow();
-      victim = f.chunks().get(f.chunks().size() - 1).id();
-    }
-    Path object;
-    try (var files = Files.walk(dir)) {
-      object = files.filter(p -> p.getFileName().toString().equals(victim.hex().substring(2))).findFirst()
-          .orElseThrow();
-    }
-    byte[] b = Files.readAllBytes(object);
-    b[b.length / 2] ^= 1;
-    object.toFile().setWritable(true);
-    Files.write(object, b);
+    ChunkId victim = pushJobs(uri);
+    flipAByteOf(dir, victim);
     String target = tmp.resolve("copy-damaged-target").toUri().toString();
     SparkTests.open(target).close();
     String err = job(1, "copy", "--from", uri, "--to", target, "jobs")[1];
@@ -334,5 +309,27 @@ class ClusterJobsTest {
         .contains("aa@").contains("corrupt"));
     assertThat(r.errors()).anySatisfy(e -> assertThat(e).contains(chunk.hex()).contains("bb@"));
     assertThat(r.chunks()).isPositive();
+  }
+
+  /** Pushes model {@code jobs} into the store at {@code uri}; the id of the last chunk of its safetensors file. */
+  private static ChunkId pushJobs(String uri) throws IOException {
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "jobs");
+      FileEntry f = r.snapshot(r.resolve("jobs")).file("model.safetensors").orElseThrow();
+      return f.chunks().get(f.chunks().size() - 1).id();
+    }
+  }
+
+  /** Flips a bit in the middle of the stored object {@code id} of the local store in {@code dir}. */
+  private static void flipAByteOf(Path dir, ChunkId id) throws IOException {
+    Path object;
+    try (var files = Files.walk(dir)) {
+      object = files.filter(p -> p.getFileName().toString().equals(id.hex().substring(2))).findFirst()
+          .orElseThrow();
+    }
+    byte[] b = Files.readAllBytes(object);
+    b[b.length / 2] ^= 1;
+    object.toFile().setWritable(true);
+    Files.write(object, b);
   }
 }
