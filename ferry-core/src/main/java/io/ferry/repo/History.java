@@ -29,8 +29,12 @@ import java.util.TreeMap;
 /** Walks versions: first-parent logs, ancestry, the versions reachable from refs, the model list. Thread-safe. */
 final class History {
   private static final int COUNTS_KEPT = 4096;
-  /** Walks longer than this on a store that is not local read their versions ahead ({@link #readAhead}). */
-  private static final int PREFETCH_FROM = 32;
+  /**
+   * Walks longer than this on a store that is not local read their versions ahead ({@link #readAhead}). Reading ahead
+   * reads the head's whole ref log first (a segment per 1,000 moves and up to 999 entries), which a page of history
+   * (the store browser's 50, {@code log -n 20}) would pay for no gain.
+   */
+  static final int PREFETCH_FROM = 256;
   private static final int PREFETCH_THREADS = 16;
 
   private final ObjectDatabase db;
