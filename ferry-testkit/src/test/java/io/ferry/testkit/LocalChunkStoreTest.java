@@ -111,6 +111,17 @@ class LocalChunkStoreTest extends ChunkStoreContract {
     assertThat(store.read(b, 0, 20)).isEqualTo(ByteBuffer.wrap(bBytes));
   }
 
+  /** A file where an object's fan-out directory belongs fails the put, naming the path, and stays as it was. */
+  @Test
+  void aFileWhereAFanOutDirectoryBelongsFailsThePut() throws Exception {
+    ChunkId id = ChunkId.parse("ce" + "0".repeat(62));
+    Path fanOut = scratch.resolve("store/objects/ce");
+    java.nio.file.Files.writeString(fanOut, "not a directory");
+    assertThatThrownBy(() -> store.put(id, ByteBuffer.wrap(content(16))))
+        .isInstanceOf(java.io.IOException.class).hasMessageContaining(fanOut.toString());
+    assertThat(java.nio.file.Files.readString(fanOut)).isEqualTo("not a directory");
+  }
+
   /**
    * Puts into a fan-out directory that deletes keep emptying and removing (a gc or a failed push beside a push) all
    * succeed: a put whose directory vanished between making it and linking the object makes it again.

@@ -82,10 +82,23 @@ final class Durable {
         if (Files.isDirectory(dir)) {
           return;
         }
-        // another thread made it and a delete of its last entry removed it again before we looked: make it
-        if (attempt == CREATE_ATTEMPTS || Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-          throw e;
+        // one look at what is there now: two looks (is it a directory? does anything exist?) could see a delete of
+        // its last entry remove it and another thread's put make it again in between, and took that for a file
+        java.nio.file.attribute.BasicFileAttributes now;
+        try {
+          now = Files.readAttributes(dir, java.nio.file.attribute.BasicFileAttributes.class,
+              java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        } catch (java.nio.file.NoSuchFileException gone) {
+          // another thread made it and a delete of its last entry removed it again before we looked: make it
+          if (attempt == CREATE_ATTEMPTS) {
+            throw e;
+          }
+          continue;
         }
+        if (now.isDirectory()) {
+          return;
+        }
+        throw e;
       }
     }
     if (parent != null) {
