@@ -49,6 +49,12 @@ record ReadOptions(StoreSpec store, String target, TableKind kind, boolean value
       throw new IllegalArgumentException("load(...) must name a version for the chunks table: model, model:tag or "
           + "model@id");
     }
+    boolean values = bool(o, "values", false);
+    if (values && kind != TableKind.CHUNKS) {
+      // it was ignored: a user asking for the weights' values got a table without them and no word why
+      throw new IllegalArgumentException("option values='true' adds the chunks' values to the chunks table; the "
+          + kind.name().toLowerCase(Locale.ROOT) + " table has no values (read the chunks table of a version)");
+    }
     long partitionBytes = DEFAULT_PARTITION_BYTES;
     String pb = o.get("partitionBytes");
     if (pb != null) {
@@ -61,7 +67,7 @@ record ReadOptions(StoreSpec store, String target, TableKind kind, boolean value
         throw new IllegalArgumentException("option partitionBytes='" + pb + "': expected a positive number of bytes");
       }
     }
-    return new ReadOptions(StoreSpec.fromOptions(raw), target, kind, bool(o, "values", false), bool(o, "verify", false),
+    return new ReadOptions(StoreSpec.fromOptions(raw), target, kind, values, bool(o, "verify", false),
         partitionBytes, bool(o, "locality", true));
   }
 

@@ -229,5 +229,12 @@ class FerryDataSourceTest {
         .hasMessageContaining("load(...) takes one target");
     assertThat(ferry().option("VERIFY", "true").option("partitionbytes", "1000").load("tiny:prod").count())
         .isEqualTo(base.size());
+    // values of the tables that have none were ignored
+    for (String table : List.of("versions", "tensors")) {
+      assertThatThrownBy(() -> ferry().option("table", table).option("values", "true").load("tiny").collectAsList())
+          .as(table).hasMessageContaining("option values='true'").hasMessageContaining("the " + table + " table");
+      assertThat(ferry().option("table", table).option("values", "false").load("tiny").count()).as(table)
+          .isPositive();
+    }
   }
 }
