@@ -9,7 +9,6 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
@@ -211,7 +210,7 @@ final class AsyncCheckpoint {
         place(src, target, copy, n);
       }
     } catch (IOException | RuntimeException e) {
-      delete(dir);
+      LocalTrees.delete(dir);
       throw e;
     }
     return new Staged(dir, target, n[0], n[1], n[2]);
@@ -234,18 +233,6 @@ final class AsyncCheckpoint {
     } catch (IOException | UnsupportedOperationException e) {
       Files.copy(from, to);
       n[2]++;
-    }
-  }
-
-  /** Deletes a staged directory (deepest first). */
-  static void delete(Path dir) throws IOException {
-    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
     }
   }
 

@@ -109,7 +109,7 @@ final class CheckpointCommand extends GroupCommand {
       try {
         int code = push();
         if (stagedDir != null) {
-          AsyncCheckpoint.delete(stagedDir);
+          LocalTrees.delete(stagedDir);
         }
         return code;
       } finally {

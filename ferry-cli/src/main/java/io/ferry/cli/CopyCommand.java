@@ -8,6 +8,10 @@ import io.ferry.repo.Results.CopyResult;
 import io.ferry.store.StoreOptions;
 import io.ferry.version.RefSpec;
 import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -36,12 +40,43 @@ final class CopyCommand extends StoreCommand {
     try (Repository src = openRepo()) {
       // a ref that names nothing fails here, before a missing target store is created for it
       src.resolve(ref);
-      try (Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()),
-          repositoryOptions())) {
-        copy(src, dst);
+      Path made = newLocalStore(to);
+      try {
+        try (Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()),
+            repositoryOptions())) {
+          copy(src, dst);
+        }
+      } catch (IOException | RuntimeException e) {
+        if (made != null) {
+          discard(made, e);
+        }
+        throw e;
       }
     }
     return 0;
+  }
+
+  /**
+   * The directory of the local store that {@code --to} names when nothing is there yet (this copy creates it), else
+   * null. A copy that fails removes a store it created, as it found the place: on a full disk an empty store left
+   * behind would hold space and make the next copy's target look like one the user made.
+   */
+  private static Path newLocalStore(String to) throws IOException {
+    URI uri = Ferry.toUri(to);
+    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
+      return null;
+    }
+    Path dir = Path.of(uri.getPath());
+    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
+  }
+
+  /** Removes the store a failed copy created; a failure to remove it is added to the copy's own error. */
+  private static void discard(Path store, Exception cause) {
+    try {
+      LocalTrees.delete(store);
+    } catch (IOException | RuntimeException e) {
+      cause.addSuppressed(new IOException("could not remove the store " + store + " that this copy created: " + e, e));
+    }
   }
 
   private void copy(Repository src, Repository dst) throws IOException {

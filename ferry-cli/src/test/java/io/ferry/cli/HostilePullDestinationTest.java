@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ferry pull} into hostile destinations: a link planted inside DEST is refused with exit 1 and one line naming
- * it, nothing is written through it; a full file system is exit 1, one line, no temporary file left.
+ * it, nothing is written through it; a full file system is exit 1, one line, no temporary file left (nor, for a
+ * {@code copy --to} a new store, the store).
  */
 @Timeout(120)
 class HostilePullDestinationTest {
@@ -117,17 +118,7 @@ class HostilePullDestinationTest {
 
   @Test
   void aFullFileSystemIsExitOneWithOneLine() throws IOException, InterruptedException {
-    Path mount = Files.createDirectories(tmp.resolve("tiny"));
-    Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.toString())
-        .redirectErrorStream(true).start();
-    boolean done = p.waitFor(30, TimeUnit.SECONDS);
-    if (!done || p.exitValue() != 0) {
-      String why = "cannot mount a tmpfs: " + new String(p.getInputStream().readAllBytes()).trim();
-      if ("true".equals(System.getenv("CI"))) {
-        throw new AssertionError(why + " (CI=true: a failure, not a skip)");
-      }
-      Assumptions.abort(why);
-    }
+    Path mount = mountTinyTmpfs(tmp.resolve("tiny"));
     try {
       Path dest = mount.resolve("dest");
       cli.run("pull", "m", dest.toString()).exits(1).oneLineError("No space left on device", dest.toString());
@@ -138,5 +129,46 @@ class HostilePullDestinationTest {
       Process u = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
       u.waitFor(30, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * A copy to a new store on a full file system fails with exit 1 and removes the store it created: no empty,
+   * initialised store is left to hold space or pass for one the user made. The source store is unchanged.
+   */
+  @Test
+  void aCopyToANewStoreOnAFullFileSystemLeavesNoStore() throws IOException, InterruptedException {
+    Path mount = mountTinyTmpfs(tmp.resolve("tiny"));
+    try {
+      Map<String, String> before = cli.state();
+      Path target = mount.resolve("copy");
+      cli.run("copy", "m", "--to", target.toString()).exits(1).oneLineError("No space left on device");
+      try (var left = Files.list(mount)) {
+        assertThat(left.toList()).isEmpty();
+      }
+      assertThat(cli.state()).isEqualTo(before);
+      Path existing = mount.resolve("existing");
+      new Cli(existing).init();
+      cli.run("copy", "m", "--to", existing.toString()).exits(1).oneLineError("No space left on device");
+      assertThat(existing.resolve("objects")).as("a store that was there before the copy stays").isDirectory();
+    } finally {
+      Process u = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
+      u.waitFor(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Mounts a 1 MiB tmpfs on {@code dir}; without root the test is skipped, except with CI=true, where it fails. */
+  private static Path mountTinyTmpfs(Path dir) throws IOException, InterruptedException {
+    Path mount = Files.createDirectories(dir);
+    Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.toString())
+        .redirectErrorStream(true).start();
+    boolean done = p.waitFor(30, TimeUnit.SECONDS);
+    if (!done || p.exitValue() != 0) {
+      String why = "cannot mount a tmpfs: " + new String(p.getInputStream().readAllBytes()).trim();
+      if ("true".equals(System.getenv("CI"))) {
+        throw new AssertionError(why + " (CI=true: a failure, not a skip)");
+      }
+      Assumptions.abort(why);
+    }
+    return mount;
   }
 }
