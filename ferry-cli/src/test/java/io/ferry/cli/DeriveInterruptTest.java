@@ -3,7 +3,6 @@ package io.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.format.DType;
-import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -11,8 +10,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -27,12 +24,7 @@ class DeriveInterruptTest {
 
   @Test
   void aDeriveStoppedMidwayRemovesItsTemporaryDirectory() throws Exception {
-    Path store = tmp.resolve("store");
-    Path model = tmp.resolve("model");
-    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
-        new Tensor("big.weight", DType.F32, new long[] {8192, 1024}, 1)), Map.of());
-    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
-    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "m:v1").code()).isZero();
+    Path store = DeriveSupport.storeWith(tmp, "m:v1", new Tensor("big.weight", DType.F32, new long[] {8192, 1024}, 1));
     Path work = Files.createDirectories(tmp.resolve("work"));
     try (WatchService watch = FileSystems.getDefault().newWatchService()) {
       work.register(watch, StandardWatchEventKinds.ENTRY_CREATE);

@@ -3,14 +3,12 @@ package io.ferry.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.format.DType;
-import io.ferry.testkit.ModelGenerator;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,14 +24,10 @@ class DeriveMemoryTest {
 
   @Test
   void aTensorLargerThanTheHeapIsDerivedByRowBlocks() throws Exception {
-    Path store = tmp.resolve("store");
-    Path model = tmp.resolve("model");
     // 160 MiB in one F32 tensor, plus a small one
-    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
+    Path store = DeriveSupport.storeWith(tmp, "big:v1",
         new Tensor("big.weight", DType.F32, new long[] {40960, 1024}, 1),
-        new Tensor("norm.weight", DType.F32, new long[] {1024}, 2)), Map.of());
-    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
-    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "big:v1").code()).isZero();
+        new Tensor("norm.weight", DType.F32, new long[] {1024}, 2));
     run(store, "derive", "quantize", "big:v1", "--bits", "8", "--as", "big:q8");
     run(store, "derive", "cast", "big:v1", "--to", "bf16", "--as", "big:bf16");
     String out = run(store, "derive", "prune", "big:v1", "--sparsity", "0.25", "--as", "big:p25", "--json");
@@ -47,12 +41,8 @@ class DeriveMemoryTest {
    */
   @Test
   void aTensorWithRowsLargerThanTheHeapIsDerivedByElementBlocks() throws Exception {
-    Path store = tmp.resolve("store");
-    Path model = tmp.resolve("model");
-    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(
-        new Tensor("rows.weight", DType.F32, new long[] {2, 20_000_000}, 1)), Map.of());
-    assertThat(DeriveSupport.ferry(store, "init").code()).isZero();
-    assertThat(DeriveSupport.ferry(store, "push", model.toString(), "rows:v1").code()).isZero();
+    Path store = DeriveSupport.storeWith(tmp, "rows:v1",
+        new Tensor("rows.weight", DType.F32, new long[] {2, 20_000_000}, 1));
     run(store, "derive", "cast", "rows:v1", "--to", "bf16", "--as", "rows:bf16");
     String out = run(store, "derive", "prune", "rows:v1", "--sparsity", "0.25", "--as", "rows:p25", "--json");
     assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("sparsity").asDouble()).isEqualTo(0.25);

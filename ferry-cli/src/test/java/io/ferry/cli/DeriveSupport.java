@@ -10,6 +10,8 @@ import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.testkit.ModelGenerator.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -19,12 +21,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import picocli.CommandLine;
 
-/** Shared by the Derive* tests: running the CLI in-process, a store to run it on, and numpy through python3. */
+/**
+ * Shared by the Derive* tests: running the CLI in-process, a store to run it on (with a model in it), and numpy
+ * through python3.
+ */
 final class DeriveSupport {
   static final ObjectMapper JSON = new ObjectMapper();
   private static final Path PYTHON = Path.of("/usr/bin/python3");
@@ -52,6 +58,19 @@ final class DeriveSupport {
     cmd.setErr(new PrintWriter(err, true));
     int code = cmd.execute(all.toArray(String[]::new));
     return new Run(code, out.toString(), err.toString());
+  }
+
+  /**
+   * A new store at {@code tmp/store} holding one version, {@code ref}: a {@code model.safetensors} of {@code tensors}
+   * written at {@code tmp/model} and pushed.
+   */
+  static Path storeWith(Path tmp, String ref, Tensor... tensors) throws IOException {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("model");
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), List.of(tensors), Map.of());
+    assertThat(ferry(store, "init").code()).isZero();
+    assertThat(ferry(store, "push", model.toString(), ref).code()).isZero();
+    return store;
   }
 
   static Repository open(Path store) throws IOException {
