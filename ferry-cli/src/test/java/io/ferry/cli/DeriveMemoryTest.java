@@ -48,16 +48,39 @@ class DeriveMemoryTest {
     assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("sparsity").asDouble()).isEqualTo(0.25);
   }
 
+  /**
+   * A tensor that a derivation keeps, of two rows of 100 MiB (an I32 [2, n] tensor in a cast), was copied a row at a
+   * time: a 100 MiB buffer per row, which a 96 MiB heap (and so 96 MiB of direct memory) does not give, and each
+   * stored chunk that a row straddles decoded once for each of its rows. It is copied in the 64 MiB chunks it is
+   * stored in, whatever the size of its rows.
+   */
+  @Test
+  void aKeptTensorWithRowsLargerThanAChunkIsCopiedByChunks() throws Exception {
+    Path store = DeriveSupport.storeWith(tmp, "kept:v1", new Tensor("ids", DType.I32, new long[] {2, 25L << 20}, 1),
+        new Tensor("w", DType.F32, new long[] {64, 64}, 2));
+    runWithHeap(store, "96m", "derive", "cast", "kept:v1", "--to", "bf16", "--as", "kept:bf16");
+    try (var r = DeriveSupport.open(store); var a = r.open("kept:v1"); var b = r.open("kept:bf16")) {
+      assertThat(b.tensor("ids").info().dtype()).isEqualTo(DType.I32);
+      for (long row = 0; row < 2; row++) {
+        assertThat(b.readRows("ids", row, row + 1)).as("row %s", row).isEqualTo(a.readRows("ids", row, row + 1));
+      }
+    }
+  }
+
   private static String run(Path store, String... args) throws Exception {
+    return runWithHeap(store, "256m", args);
+  }
+
+  private static String runWithHeap(Path store, String heap, String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-        "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
+        "-Xmx" + heap, "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName()));
     cmd.addAll(List.of(args));
     cmd.addAll(List.of("--store", store.toString(), "--threads", "2"));
     Path err = Files.createTempFile(store.getParent(), "err", ".txt");
     Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(10, TimeUnit.MINUTES)).isTrue();
-    assertThat(p.exitValue()).as("ferry %s with -Xmx256m: %s", String.join(" ", args), Files.readString(err))
+    assertThat(p.exitValue()).as("ferry %s with -Xmx%s: %s", String.join(" ", args), heap, Files.readString(err))
         .isZero();
     return out;
   }

@@ -304,6 +304,9 @@ public final class Deriver {
     /** The version the error is measured against instead of the source (a dequantization's original), or null. */
     ModelReader compared;
     ChunkId comparedId;
+    /** The tensors of the safetensors files of the source and of the comparison version, by name. */
+    Map<String, ModelReader.Located> sourceAt = Map.of();
+    Map<String, ModelReader.Located> comparedAt = Map.of();
     long sourceTensorBytes;
 
     /** The tensor files this run writes; null for all of them. */
@@ -365,6 +368,7 @@ public final class Deriver {
         // the files are written under these paths: checked again, as a pull checks them (DESIGN invariant 6)
         SafePaths.check(f.path(), model());
       }
+      sourceAt = safetensorsTensors(reader);
       transform = transform();
       Set<String> names = new HashSet<>();
       Map<String, String> fileOf = new HashMap<>();
@@ -460,8 +464,8 @@ public final class Deriver {
             + "dequantize");
       }
       openOriginal(made.source());
-      return new DequantizeTransform(d, quantization, model(), lookup(reader),
-          compared == null ? null : lookup(compared));
+      return new DequantizeTransform(d, quantization, model(), lookup(sourceAt),
+          compared == null ? null : lookup(comparedAt));
     }
 
     /** Opens the version that was quantized, when this store holds it. */
@@ -474,17 +478,17 @@ public final class Deriver {
         Version v = repo.objects().version(id);
         compared = repo.open(v.model() + "@" + id.hex());
         comparedId = id;
+        comparedAt = safetensorsTensors(compared);
       } catch (FerryException e) {
         // not in this store: sparsity only
       }
     }
 
-    private Function<String, TensorInfo> lookup(ModelReader r) {
-      Map<String, TensorInfo> m = new HashMap<>();
-      for (ModelReader.Located l : r.tensors()) {
-        m.put(l.info().name(), l.info());
-      }
-      return m::get;
+    private Function<String, TensorInfo> lookup(Map<String, ModelReader.Located> at) {
+      return name -> {
+        ModelReader.Located l = at.get(name);
+        return l == null ? null : l.info();
+      };
     }
 
     /** Writes the derived files and the report into {@code dir}; returns the report. */
@@ -614,9 +618,11 @@ public final class Deriver {
         long firstDim = p.source().shape().isEmpty() ? 1 : p.source().shape().get(0);
         boolean byElements = transform.elementWise() && elements / firstDim > BLOCK_ELEMENTS;
         for (TensorInfo i : p.inputs()) {
-          in.add(byElements ? RowCursor.elements(reader, i, buffers) : new RowCursor(reader, i, buffers));
+          ModelReader.Located at = located(reader, i);
+          in.add(byElements ? new RowCursor(reader, at, elements, buffers) : RowCursor.byRows(reader, at, buffers));
         }
-        ref = p.reference() == null ? null : new RowCursor(compared, p.reference(), buffers);
+        ref = p.reference() == null ? null
+            : RowCursor.byRows(compared, located(compared, p.reference()), buffers);
         RowCursor first = in.get(0);
         long rows = first.rows();
         for (int i = 0; i < in.size(); i++) {
@@ -664,18 +670,32 @@ public final class Deriver {
       }
     }
 
-    /** Writes a tensor as it is, one stored chunk at a time. */
+    /**
+     * Writes a tensor as it is, one stored chunk at a time, whatever its rows: a tensor whose rows are larger than a
+     * chunk is copied in the chunks it is stored in, not row by row (which held a whole row and decoded each chunk a
+     * row straddles once for each of its rows).
+     */
     private void copy(TensorInfo info, FileChannel ch, long base) throws IOException {
-      if (info.byteLength() == 0) {
+      long length = info.byteLength();
+      if (length == 0) {
         return;
       }
-      try (RowCursor cursor = new RowCursor(reader, info, buffers)) {
-        long rowBytes = info.byteLength() / cursor.rows();
-        long per = cursor.segmentRows();
-        for (long r0 = 0; r0 < cursor.rows(); r0 += per) {
-          FileWrites.write(cursor.rows(r0, Math.min(cursor.rows(), r0 + per)), ch, base + r0 * rowBytes);
+      try (RowCursor cursor = new RowCursor(reader, located(reader, info), 1, buffers)) {
+        long step = RowCursor.storedStep(info);
+        for (long b = 0; b < length; b += step) {
+          FileWrites.write(cursor.bytes(b, Math.min(length, b + step)), ch, base + b);
         }
       }
+    }
+
+    /** Where tensor {@code t} of the source, or of the comparison version, is. */
+    private ModelReader.Located located(ModelReader r, TensorInfo t) {
+      ModelReader.Located l = (r == reader ? sourceAt : comparedAt).get(t.name());
+      if (l == null || !l.info().equals(t)) {
+        throw new IllegalStateException("tensor '" + t.name() + "' is not a tensor of a safetensors file of "
+            + r.versionId().shortHex(12));
+      }
+      return l;
     }
 
     @Override
@@ -684,6 +704,17 @@ public final class Deriver {
         compared.close();
       }
     }
+  }
+
+  /** The tensors of the safetensors files of a version by name (the first of a name: {@code plan} refuses others). */
+  private static Map<String, ModelReader.Located> safetensorsTensors(ModelReader r) {
+    Map<String, ModelReader.Located> at = new HashMap<>();
+    for (ModelReader.Located l : r.tensors()) {
+      if (l.file().format().equals(FileEntry.SAFETENSORS)) {
+        at.putIfAbsent(l.info().name(), l);
+      }
+    }
+    return at;
   }
 
   /** The end of the block that starts at row {@code r0}: whole rows, never across a stored chunk. */

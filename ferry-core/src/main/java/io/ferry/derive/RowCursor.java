@@ -8,122 +8,128 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Serves row ranges of one stored tensor, read one stored chunk at a time: a tensor of at most {@link
- * ChunkPlanner#MAX_TENSOR_CHUNK} bytes is one chunk and is read once; a larger one is stored as row ranges of that
- * size (see {@link ChunkPlanner}) and is read range by range, so that a compressed chunk is decoded once, not once
- * per block. Holds one segment (at most 64 MiB, off-heap above 1 MiB, from {@link SegmentBuffers}) at a time; close it
- * to give the buffer back. Not thread-safe: one cursor per tensor and thread.
+ * Serves byte ranges, or ranges of rows, of one stored tensor, read one stored chunk at a time: a tensor of at most
+ * {@link ChunkPlanner#MAX_TENSOR_CHUNK} bytes is one chunk and is read once; a larger one is stored as pieces of at
+ * most that size (whole rows where a row fits, else fixed-size pieces: see {@link ChunkPlanner}) and is read piece by
+ * piece, so that a compressed chunk is decoded once, straight into the segment, not once per block, and a segment is
+ * never larger than a chunk, whatever the size of a row. Holds one segment (off-heap above 1 MiB, from {@link
+ * SegmentBuffers}) at a time; close it to give the buffer back. Not thread-safe: one cursor per tensor and thread.
  */
 final class RowCursor implements AutoCloseable {
   private final SegmentBuffers buffers;
   private final ModelReader reader;
-  private final TensorInfo info;
+  private final ModelReader.Located at;
   private final long rows;
   private final long rowBytes;
-  private final long segmentRows;
-  /** Where the tensor is when it is read as a run of elements ({@link #elements}); null when read by rows. */
-  private final ModelReader.Located run;
+  /** Bytes of the tensor's stored pieces: segments start at multiples of it. */
+  private final long step;
   private ByteBuffer segment;
   private long segStart = -1;
   private long segEnd = -1;
 
-  RowCursor(ModelReader reader, TensorInfo info, SegmentBuffers buffers) {
-    this.buffers = buffers;
-    this.reader = reader;
-    this.info = info;
-    long rb = info.shape().isEmpty() ? -1 : info.rowBytes();
-    this.rows = rb > 0 ? info.shape().get(0) : 1; // scalars and sub-byte rows: the whole tensor is one row
-    this.rowBytes = rb > 0 ? rb : info.byteLength();
-    if (rb <= 0 || rb > ChunkPlanner.MAX_TENSOR_CHUNK) {
-      this.segmentRows = 1;
-    } else if (info.byteLength() <= ChunkPlanner.MAX_TENSOR_CHUNK) {
-      this.segmentRows = rows;
-    } else {
-      this.segmentRows = ChunkPlanner.MAX_TENSOR_CHUNK / rb;
+  /**
+   * A cursor over tensor {@code at} seen as {@code rows} rows of equal bytes: its own first dimension, or a view of
+   * its bytes as other rows (each element a row for a cast, each group for a quantization), whose row size must
+   * divide its bytes.
+   */
+  RowCursor(ModelReader reader, ModelReader.Located at, long rows, SegmentBuffers buffers) {
+    TensorInfo info = at.info();
+    if (rows < 1 || info.byteLength() % rows != 0) {
+      throw new IllegalArgumentException("tensor '" + info.name() + "' of " + info.byteLength() + " bytes cannot be "
+          + "seen as " + rows + " rows");
     }
-    this.run = null;
-  }
-
-  private RowCursor(ModelReader reader, ModelReader.Located run, SegmentBuffers buffers) {
     this.buffers = buffers;
     this.reader = reader;
-    this.info = run.info();
-    this.run = run;
-    this.rowBytes = info.dtype().bits() / 8;
-    this.rows = info.byteLength() / rowBytes;
-    // segments of MAX_TENSOR_CHUNK bytes: a tensor whose rows are larger is stored in pieces of that size, so each
-    // segment reads one stored chunk; one whose rows are smaller is stored in pieces of whole rows, whose ends a
-    // segment may cross, reading (and decoding) parts of two chunks
-    this.segmentRows = info.byteLength() <= ChunkPlanner.MAX_TENSOR_CHUNK ? rows
-        : ChunkPlanner.MAX_TENSOR_CHUNK / rowBytes;
+    this.at = at;
+    this.rows = rows;
+    this.rowBytes = info.byteLength() / rows;
+    this.step = storedStep(info);
   }
 
   /**
-   * A cursor that serves the elements of tensor {@code info} (of a type of whole bytes) as if it were 1-D, each
-   * element a row: for transforms that treat each element on its own, so that a tensor with huge rows (shape
-   * {@code [1, n]}) is read and processed a block of elements at a time rather than a whole row at once.
+   * A cursor over the rows of tensor {@code at}'s first dimension; scalars, and tensors whose rows are not whole
+   * bytes, are one row.
    */
-  static RowCursor elements(ModelReader reader, TensorInfo info, SegmentBuffers buffers) throws IOException {
-    if (info.dtype().bits() % 8 != 0) {
-      throw new IllegalArgumentException("tensor '" + info.name() + "': " + info.dtype() + " elements are not whole "
-          + "bytes");
+  static RowCursor byRows(ModelReader reader, ModelReader.Located at, SegmentBuffers buffers) {
+    TensorInfo info = at.info();
+    long rb = info.shape().isEmpty() ? -1 : info.rowBytes();
+    return new RowCursor(reader, at, rb > 0 ? info.shape().get(0) : 1, buffers);
+  }
+
+  /** The bytes of each piece a tensor is stored in, as {@link ChunkPlanner} cuts it (the last may be shorter). */
+  static long storedStep(TensorInfo info) {
+    long max = ChunkPlanner.MAX_TENSOR_CHUNK;
+    if (info.byteLength() <= max) {
+      return Math.max(1, info.byteLength());
     }
-    return new RowCursor(reader, reader.tensor(info.name()), buffers);
+    long rb = info.rowBytes();
+    return rb > 0 && rb <= max ? max / rb * rb : max;
   }
 
   long rows() {
     return rows;
   }
 
-  /** Rows per stored segment: reading in steps of this many rows reads each chunk once. */
+  /** Bytes of one row. */
+  long rowBytes() {
+    return rowBytes;
+  }
+
+  /**
+   * Whole rows per stored piece: reading in steps of this many rows reads each chunk once. At least 1: rows larger
+   * than a piece are read one at a time, or better by parts ({@link #bytes}).
+   */
   long segmentRows() {
-    return segmentRows;
+    return Math.max(1, step / rowBytes);
   }
 
   /** Bytes of rows {@code [r0, r1)}, little-endian; valid until the next call. */
   ByteBuffer rows(long r0, long r1) throws IOException {
-    if (r0 >= segStart && r1 <= segEnd) {
-      return slice(r0, r1);
+    return bytes(r0 * rowBytes, r1 * rowBytes);
+  }
+
+  /**
+   * Bytes {@code [from, to)} of the tensor, little-endian; valid until the next call. A range within one stored
+   * piece is a slice of the segment; a range across pieces is assembled into a new buffer of its size.
+   */
+  ByteBuffer bytes(long from, long to) throws IOException {
+    if (from >= segStart && to <= segEnd) {
+      return slice(from, to);
     }
-    if (r1 - r0 <= segmentRows && r0 / segmentRows == (r1 - 1) / segmentRows) {
-      load(r0);
-      return slice(r0, r1);
+    long s = from / step * step;
+    if (to <= s + step) {
+      load(s);
+      return slice(from, to);
     }
-    ByteBuffer out = ByteBuffer.allocate(Math.toIntExact((r1 - r0) * rowBytes)).order(ByteOrder.LITTLE_ENDIAN);
-    for (long r = r0; r < r1; ) {
-      if (r < segStart || r >= segEnd) {
-        load(r);
+    ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(to - from)).order(ByteOrder.LITTLE_ENDIAN);
+    for (long b = from; b < to; ) {
+      if (b < segStart || b >= segEnd) {
+        load(b / step * step);
       }
-      long e = Math.min(r1, segEnd);
-      out.put(slice(r, e));
-      r = e;
+      long e = Math.min(to, segEnd);
+      out.put(slice(b, e));
+      b = e;
     }
     return out.flip();
   }
 
-  private ByteBuffer slice(long r0, long r1) {
-    int from = Math.toIntExact((r0 - segStart) * rowBytes);
-    int to = Math.toIntExact((r1 - segStart) * rowBytes);
-    return segment.duplicate().position(from).limit(to).slice().order(ByteOrder.LITTLE_ENDIAN);
+  private ByteBuffer slice(long from, long to) {
+    int a = Math.toIntExact(from - segStart);
+    int b = Math.toIntExact(to - segStart);
+    return segment.duplicate().position(a).limit(b).slice().order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  private void load(long row) throws IOException {
-    long s = row / segmentRows * segmentRows;
-    long e = Math.min(rows, s + segmentRows);
-    int n = Math.toIntExact((e - s) * rowBytes);
+  /** Loads the stored piece that starts at byte {@code s} of the tensor. */
+  private void load(long s) throws IOException {
+    long e = Math.min(at.info().byteLength(), s + step);
+    int n = Math.toIntExact(e - s);
     if (segment == null || segment.capacity() < n) {
       // direct above 1 MiB: a compressed chunk then decodes straight from the mapped frame into it, with no heap copy
       buffers.give(segment);
       segment = buffers.take(n);
     }
     segment.clear().limit(n);
-    if (run != null) {
-      reader.readFile(run.file().path(), run.fileOffset() + s * rowBytes, segment);
-    } else if (rows == 1 && segmentRows == 1 && (info.shape().isEmpty() || info.rowBytes() <= 0)) {
-      reader.read(info.name(), segment);
-    } else {
-      reader.readRows(info.name(), s, e, segment);
-    }
+    reader.readFile(at.file().path(), at.fileOffset() + s, segment);
     segment.flip();
     segStart = s;
     segEnd = e;
