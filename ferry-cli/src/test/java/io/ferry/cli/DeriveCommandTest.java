@@ -255,6 +255,38 @@ class DeriveCommandTest {
     assertThat(ferry(store, "verify", "d:v").code()).isZero();
   }
 
+  /**
+   * Rows longer than a block (2^20 elements) are quantized by groups, and by parts of a group in two passes when the
+   * group is the row (one scale per row); dequantized likewise. numpy reads the result as it reads short rows: the
+   * metrics are numpy's, and the dequantized values are numpy's to the last bit.
+   */
+  @ParameterizedTest(name = "bits {0} symmetric {1}")
+  @MethodSource("quantModes")
+  void longRowsAreQuantizedAsNumpyReadsThem(int bits, boolean symmetric) throws Exception {
+    DeriveSupport.assumeNumpy();
+    long n = (1 << 20) + 2048;
+    Path wide = tmp.resolve("wide");
+    ModelGenerator.writeSafetensors(wide.resolve("model.safetensors"), List.of(
+        new Tensor("w", DType.F32, new long[] {2, n}, 3)), Map.of());
+    assertThat(ferry(store, "push", wide.toString(), "wide:v").code()).isZero();
+    for (long group : new long[] {128, n}) {
+      List<String> args = new ArrayList<>(List.of("quantize", "wide:v", "--bits", "" + bits, "--group-size",
+          "" + group, "--as", "wq" + group + ":v"));
+      if (symmetric) {
+        args.add("--symmetric");
+      }
+      derive(args.toArray(String[]::new));
+      assertMetricsMatchNumpy("wide:v", "wq" + group + ":v");
+      Path deq = Files.createDirectories(tmp.resolve("numpy-deq-" + group));
+      DeriveSupport.python(tmp, "dequant", pull("wq" + group + ":v").toString(), deq.toString());
+      derive("dequantize", "wq" + group + ":v", "--to", "f32", "--as", "wd" + group + ":v");
+      try (Repository repo = DeriveSupport.open(store); ModelReader d = repo.open("wd" + group + ":v")) {
+        assertThat(read(d, "w")).as("group %s dequantized as numpy does it", group)
+            .isEqualTo(ByteBuffer.wrap(Files.readAllBytes(deq.resolve("w.f32"))));
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ prune
 
   @ParameterizedTest

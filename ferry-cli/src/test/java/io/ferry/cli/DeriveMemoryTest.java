@@ -49,6 +49,23 @@ class DeriveMemoryTest {
   }
 
   /**
+   * A tensor of one row of 2^24 elements (an embedding flattened to [1, n]) was quantized and dequantized a whole row
+   * at a time: the row in a segment and its values in working arrays (two doubles and a float per element, 320 MiB),
+   * beyond a 256 MiB heap. Both go by groups (group 128), or by parts of a group, in two passes for a quantization,
+   * when the group is the row (one scale per row).
+   */
+  @Test
+  void aTensorWithOneLongRowIsQuantizedAndDequantizedInBoundedMemory() throws Exception {
+    long n = 1L << 24;
+    Path store = DeriveSupport.storeWith(tmp, "row:v1", new Tensor("embed.weight", DType.F32, new long[] {1, n}, 1));
+    run(store, "derive", "quantize", "row:v1", "--bits", "4", "--as", "row:q4");
+    run(store, "derive", "dequantize", "row:q4", "--as", "row:d4");
+    run(store, "derive", "quantize", "row:v1", "--bits", "8", "--group-size", Long.toString(n), "--as", "row:q8");
+    String out = run(store, "derive", "dequantize", "row:q8", "--as", "row:d8", "--json");
+    assertThat(DeriveSupport.JSON.readTree(out).path("overall").path("elements").asLong()).isEqualTo(n);
+  }
+
+  /**
    * A tensor that a derivation keeps, of two rows of 100 MiB (an I32 [2, n] tensor in a cast), was copied a row at a
    * time: a 100 MiB buffer per row, which a 96 MiB heap (and so 96 MiB of direct memory) does not give, and each
    * stored chunk that a row straddles decoded once for each of its rows. It is copied in the 64 MiB chunks it is

@@ -43,8 +43,8 @@ final class CastTransform implements TensorTransform {
   }
 
   @Override
-  public boolean elementWise() {
-    return true;
+  public long unit(TensorPlan plan) {
+    return 1;
   }
 
   @Override

@@ -153,13 +153,20 @@ final class DequantizeTransform implements TensorTransform {
     return new DerivationInputException("nothing to dequantize in " + what);
   }
 
+  /** A group: each is dequantized with its own scale and zero point. */
+  @Override
+  public long unit(TensorPlan plan) {
+    return group;
+  }
+
   @Override
   public Worker worker(TensorPlan plan, int maxElements) {
     return new DequantizeWorker(plan, maxElements);
   }
 
+  /** Dequantizes blocks of whole rows or groups, or parts of a group longer than a block (its scale given whole). */
   private final class DequantizeWorker implements Worker {
-    private final int cols;
+    private final boolean parts;
     private final DType out;
     private final DType reference;
     private final float[] vals;
@@ -167,7 +174,7 @@ final class DequantizeTransform implements TensorTransform {
     private final double[] y;
 
     DequantizeWorker(TensorPlan plan, int max) {
-      this.cols = Math.toIntExact(plan.shape().get(1));
+      this.parts = max < group;
       this.out = plan.outputs().get(0).dtype();
       this.reference = plan.reference() == null ? null : plan.reference().dtype();
       this.vals = new float[max];
@@ -181,8 +188,14 @@ final class DequantizeTransform implements TensorTransform {
       ByteBuffer q = block.in().get(0);
       ByteBuffer scales = block.in().get(1);
       ByteBuffer zps = symmetric ? null : block.in().get(2);
-      for (int r = 0; r < block.rows(); r++) {
-        layout.dequantizeRow(q, scales, zps, cols, vals, r * cols);
+      if (parts) {
+        layout.dequantizeRun(q, scales.getFloat(scales.position()), zps == null ? 0 : zps.get(zps.position()) & 0xff,
+            n, vals, 0);
+      } else {
+        int len = n / block.rows();
+        for (int r = 0; r < block.rows(); r++) {
+          layout.dequantizeRow(q, scales, zps, len, vals, r * len);
+        }
       }
       ByteBuffer o = block.out().get(0);
       for (int i = 0; i < n; i++) {

@@ -46,11 +46,12 @@ import java.util.stream.Stream;
  * Makes a derived version from a stored one. The method is a {@link TensorTransform} chosen by the {@link DeriveSpec};
  * the Deriver drives it: it plans every tensor (bad input fails here, before anything is written), writes safetensors
  * files with the source's file names into a temporary directory, streaming each changed tensor through the transform
- * in blocks of whole rows (at most about {@value #BLOCK_ELEMENTS} elements, never across a stored chunk) on the
- * repository's workers, copies kept tensors and the other files, has {@link HfIndex#rewrite} rewrite a Hugging Face
- * index, writes the {@link DerivationReport} ({@value DerivationReport#FILE}), and pushes the directory with the
- * report's {@link Derivation} and the source as second parent, so unchanged tensors dedup against the source. The
- * temporary directory is removed in every case; a failure leaves the store unchanged.
+ * in blocks of whole rows (at most about {@value #BLOCK_ELEMENTS} elements, never across a stored chunk; longer rows
+ * by the transform's {@link TensorTransform#unit units}) on the repository's workers, copies kept tensors and the
+ * other files, has {@link HfIndex#rewrite} rewrite a Hugging Face index, writes the {@link DerivationReport}
+ * ({@value DerivationReport#FILE}), and pushes the directory with the report's {@link Derivation} and the source as
+ * second parent, so unchanged tensors dedup against the source. The temporary directory is removed in every case; a
+ * failure leaves the store unchanged.
  *
  * <p>Thread-safe: each call has its own directory and buffers.
  */
@@ -613,52 +614,42 @@ public final class Deriver {
       List<RowCursor> in = new ArrayList<>();
       RowCursor ref = null;
       try {
-        // a row above a block is read and transformed a block of elements at a time when the method allows it:
-        // read whole, a [1, n] tensor held n elements in the segment and three times as many in working arrays
-        long firstDim = p.source().shape().isEmpty() ? 1 : p.source().shape().get(0);
-        boolean byElements = transform.elementWise() && elements / firstDim > BLOCK_ELEMENTS;
+        // a tensor whose rows are longer than a block is seen as runs of the transform's units (elements for a cast,
+        // groups for a quantization), and a unit longer than a block comes in parts: read whole, a [1, n] tensor held
+        // its n elements in the segment and several times as many in working arrays
+        long firstDim = p.shape().isEmpty() ? 1 : p.shape().get(0);
+        long rowElements = elements / firstDim;
+        long unit = rowElements <= BLOCK_ELEMENTS ? rowElements : transform.unit(p);
+        if (unit < 1 || rowElements % unit != 0) {
+          throw new IllegalStateException("tensor '" + p.source().name() + "': a unit of " + unit + " elements does "
+              + "not divide its rows of " + rowElements);
+        }
+        long units = elements / unit;
         for (TensorInfo i : p.inputs()) {
-          ModelReader.Located at = located(reader, i);
-          in.add(byElements ? new RowCursor(reader, at, elements, buffers) : RowCursor.byRows(reader, at, buffers));
+          in.add(new RowCursor(reader, located(reader, i), units, buffers));
         }
         ref = p.reference() == null ? null
-            : RowCursor.byRows(compared, located(compared, p.reference()), buffers);
-        RowCursor first = in.get(0);
-        long rows = first.rows();
-        for (int i = 0; i < in.size(); i++) {
-          if (in.get(i).rows() != rows) {
-            throw new IllegalStateException("tensor '" + p.source().name() + "': input '" + p.inputs().get(i).name()
-                + "' has " + in.get(i).rows() + " rows, expected " + rows);
-          }
-        }
-        long rowElements = elements / rows;
-        long rowsPerBlock = Math.max(1, BLOCK_ELEMENTS / rowElements);
-        int maxElements = (int) Math.min(elements, rowsPerBlock * rowElements);
-        int maxRows = (int) Math.min(rows, rowsPerBlock);
-        TensorTransform.Worker w = transform.worker(p, maxElements);
-        long seg = first.segmentRows();
+            : new RowCursor(compared, located(compared, p.reference()), units, buffers);
+        Walk walk = new Walk(units, unit, in.get(0).rowBytes(), RowCursor.storedStep(p.source()));
+        TensorTransform.Worker w = transform.worker(p, walk.maxElements());
         for (int pass = 0; pass < w.scanPasses(); pass++) {
-          for (long r0 = 0, r1; r0 < rows && !loop.failed(); r0 = r1) {
-            r1 = blockEnd(r0, rows, rowsPerBlock, seg);
-            w.scan(pass, block(r0, r1, rowElements, in, ref, List.of()));
+          for (Span s = walk.next(null); s != null && !loop.failed(); s = walk.next(s)) {
+            w.scan(pass, block(s, walk, in, ref, List.of()));
           }
           w.endScan(pass);
         }
         List<ByteBuffer> outs = new ArrayList<>();
-        long[] outRowBytes = new long[job.outputs().size()];
-        for (int i = 0; i < outRowBytes.length; i++) {
-          outRowBytes[i] = job.outputs().get(i).byteLength() / rows;
-          outs.add(ByteBuffer.allocate(Math.toIntExact(maxRows * outRowBytes[i])).order(ByteOrder.LITTLE_ENDIAN));
+        for (TensorInfo o : job.outputs()) {
+          outs.add(ByteBuffer.allocate(Math.toIntExact(walk.maxBytes(o))).order(ByteOrder.LITTLE_ENDIAN));
         }
-        for (long r0 = 0, r1; r0 < rows && !loop.failed(); r0 = r1) {
-          r1 = blockEnd(r0, rows, rowsPerBlock, seg);
+        for (Span s = walk.next(null); s != null && !loop.failed(); s = walk.next(s)) {
           for (int i = 0; i < outs.size(); i++) {
-            outs.get(i).clear().limit(Math.toIntExact((r1 - r0) * outRowBytes[i]));
+            outs.get(i).clear().limit(Math.toIntExact(walk.bytes(job.outputs().get(i), s)[1]));
           }
-          w.apply(block(r0, r1, rowElements, in, ref, outs), acc);
+          w.apply(block(s, walk, in, ref, outs), acc);
           for (int i = 0; i < outs.size(); i++) {
-            FileWrites.write(outs.get(i).rewind(), t.channel(),
-                t.dataStart() + job.outputs().get(i).begin() + r0 * outRowBytes[i]);
+            TensorInfo o = job.outputs().get(i);
+            FileWrites.write(outs.get(i).rewind(), t.channel(), t.dataStart() + o.begin() + walk.bytes(o, s)[0]);
           }
         }
         return acc.result();
@@ -717,19 +708,93 @@ public final class Deriver {
     return at;
   }
 
-  /** The end of the block that starts at row {@code r0}: whole rows, never across a stored chunk. */
-  private static long blockEnd(long r0, long rows, long rowsPerBlock, long segmentRows) {
-    return Math.min(Math.min(rows, r0 + rowsPerBlock), (r0 / segmentRows + 1) * segmentRows);
+  /**
+   * Elements {@code [e0, e1)} of each unit (row) {@code [u0, u1)} of a tensor: whole units ({@code e0 = 0}, {@code e1}
+   * the unit), or a part of one unit ({@code u1 = u0 + 1}).
+   */
+  private record Span(long u0, long u1, long e0, long e1) {}
+
+  /**
+   * The blocks a tensor seen as {@code units} units (rows) of {@code unit} elements is processed in, in order: whole
+   * units, up to {@value #BLOCK_ELEMENTS} elements and never across a stored piece of the source (of {@code step}
+   * bytes, units of {@code rowBytes}) where a unit fits in one; or, for units longer than that, parts of
+   * {@value #BLOCK_ELEMENTS} elements of one unit.
+   */
+  private record Walk(long units, long unit, long rowBytes, long step) {
+    boolean parts() {
+      return unit > BLOCK_ELEMENTS;
+    }
+
+    long unitsPerBlock() {
+      return Math.max(1, BLOCK_ELEMENTS / unit);
+    }
+
+    int maxElements() {
+      return (int) Math.min(units * unit, parts() ? BLOCK_ELEMENTS : Math.min(units, unitsPerBlock()) * unit);
+    }
+
+    /** The span after {@code s} (the first when null), or null after the last. */
+    Span next(Span s) {
+      if (parts()) {
+        boolean fresh = s == null || s.e1() == unit;
+        long u = s == null ? 0 : fresh ? s.u1() : s.u0();
+        long e0 = fresh ? 0 : s.e1();
+        return u >= units ? null : new Span(u, u + 1, e0, Math.min(unit, e0 + BLOCK_ELEMENTS));
+      }
+      long r0 = s == null ? 0 : s.u1();
+      if (r0 >= units) {
+        return null;
+      }
+      long pieceEnd = Math.max(r0 + 1, (r0 * rowBytes / step + 1) * step / rowBytes);
+      long r1 = Math.min(Math.min(units, r0 + unitsPerBlock()), pieceEnd);
+      return new Span(r0, r1, 0, unit);
+    }
+
+    /** Whether tensor {@code t} holds one element per unit (a group's scale), which a part of a unit gets whole. */
+    boolean perUnit(TensorInfo t) {
+      return parts() && t.elements() == units;
+    }
+
+    /**
+     * Where the bytes of span {@code s} are in tensor {@code t} (an input or output of the plan, with as many rows as
+     * there are units): {offset, length}.
+     */
+    long[] bytes(TensorInfo t, Span s) {
+      long rb = t.byteLength() / units;
+      if (s.e0() == 0 && s.e1() == unit || perUnit(t)) {
+        return new long[] {s.u0() * rb, (s.u1() - s.u0()) * rb};
+      }
+      if (rb * s.e0() % unit != 0 || rb * s.e1() % unit != 0) {
+        throw new IllegalStateException("tensor '" + t.name() + "': elements [" + s.e0() + ", " + s.e1() + ") of a "
+            + "unit of " + unit + " are not whole bytes of its " + rb);
+      }
+      return new long[] {s.u0() * rb + rb * s.e0() / unit, rb * (s.e1() - s.e0()) / unit};
+    }
+
+    /** The most bytes of tensor {@code t} a span holds. */
+    long maxBytes(TensorInfo t) {
+      long rb = t.byteLength() / units;
+      if (!parts() || perUnit(t)) {
+        return Math.min(units, parts() ? 1 : unitsPerBlock()) * rb;
+      }
+      return (rb * BLOCK_ELEMENTS + unit - 1) / unit;
+    }
   }
 
-  private static TensorTransform.Block block(long r0, long r1, long rowElements, List<RowCursor> in, RowCursor ref,
+  private static TensorTransform.Block block(Span s, Walk walk, List<RowCursor> in, RowCursor ref,
       List<ByteBuffer> out) throws IOException {
     List<ByteBuffer> data = new ArrayList<>(in.size());
     for (RowCursor c : in) {
-      data.add(c.rows(r0, r1));
+      data.add(read(c, s, walk));
     }
-    return new TensorTransform.Block(r0, Math.toIntExact(r1 - r0), Math.toIntExact((r1 - r0) * rowElements), data,
-        ref == null ? null : ref.rows(r0, r1), out);
+    long elements = (s.u1() - s.u0() - 1) * walk.unit() + s.e1() - s.e0();
+    return new TensorTransform.Block(s.u0() * walk.unit() + s.e0(), Math.toIntExact(s.u1() - s.u0()),
+        Math.toIntExact(elements), data, ref == null ? null : read(ref, s, walk), out);
+  }
+
+  private static ByteBuffer read(RowCursor c, Span s, Walk walk) throws IOException {
+    long[] at = walk.bytes(c.tensor(), s);
+    return c.bytes(at[0], at[0] + at[1]);
   }
 
   /** A fresh directory under {@code tempParent} (made if absent) or the system's temporary directory. */

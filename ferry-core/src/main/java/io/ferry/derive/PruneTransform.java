@@ -38,8 +38,8 @@ final class PruneTransform implements TensorTransform {
   }
 
   @Override
-  public boolean elementWise() {
-    return true;
+  public long unit(TensorPlan plan) {
+    return 1;
   }
 
   @Override

@@ -76,43 +76,78 @@ public final class QuantLayout {
         lo = Math.min(lo, v);
         hi = Math.max(hi, v);
       }
-      double range = symmetric ? Math.max(-lo, hi) : hi - lo;
-      float scale = (float) (range / qmax);
-      if ((double) scale * qmax < range) { // rounded down: the extremes would clamp by more than scale/2
-        scale = Math.nextUp(scale);
-      }
-      if (Math.max(-lo, hi) > Float.MAX_VALUE || !Float.isFinite(scale)) {
+      float scale = scale(lo, hi);
+      if (!representable(lo, hi, scale)) {
         for (int i = g0; i < g0 + group; i++) {
           if (Math.abs(x[off + i]) == Math.max(-lo, hi)) {
             return i;
           }
         }
       }
-      int zp = 0;
-      if (!symmetric && scale > 0) {
-        zp = (int) clamp(Math.rint(-lo / scale), 0, qmax);
-      }
+      int zp = zeroPoint(lo, scale);
       scales.putFloat(scale);
       if (!symmetric) {
         zps.put((byte) zp);
       }
-      int lowQ = symmetric ? -qmax : 0;
-      for (int i = g0; i < g0 + group; i++) {
-        int v = scale == 0 ? zp : (int) clamp(Math.rint(x[off + i] / scale) + zp, lowQ, qmax);
-        deq[off + i] = (float) (v - zp) * scale;
-        if (!Float.isFinite(deq[off + i])) { // a value next to float32's largest: q × its rounded-up scale overflows
-          return i;
-        }
-        if (bits == 8) {
-          q.put((byte) v);
+      int bad = quantizeRun(x, off + g0, group, scale, zp, q, deq);
+      if (bad >= 0) {
+        return g0 + bad;
+      }
+    }
+    return -1;
+  }
+
+  /**
+   * The float32 scale of a group whose values lie in {@code [lo, hi]} ({@code lo <= 0 <= hi}), rounded up so that
+   * its extremes never clamp; infinite when the range is beyond float32's.
+   */
+  public float scale(double lo, double hi) {
+    double range = symmetric ? Math.max(-lo, hi) : hi - lo;
+    float scale = (float) (range / qmax);
+    if ((double) scale * qmax < range) { // rounded down: the extremes would clamp by more than scale/2
+      scale = Math.nextUp(scale);
+    }
+    return scale;
+  }
+
+  /**
+   * Whether a group of values in {@code [lo, hi]} with that {@link #scale} can be quantized: false when a value is
+   * beyond float32's range or the scale overflows.
+   */
+  public boolean representable(double lo, double hi, float scale) {
+    return Math.max(-lo, hi) <= Float.MAX_VALUE && Float.isFinite(scale);
+  }
+
+  /** The zero point of a group whose smallest value (or 0) is {@code lo}; 0 when symmetric. */
+  public int zeroPoint(double lo, float scale) {
+    return !symmetric && scale > 0 ? (int) clamp(Math.rint(-lo / scale), 0, qmax) : 0;
+  }
+
+  /**
+   * Quantizes {@code n} values of one group ({@code x} from {@code off}) with its scale and zero point into {@code q}
+   * at its position, and their dequantized float32 values into {@code deq} from {@code off}. With 4 bits the run
+   * must start at an even element of its row (it starts a byte).
+   *
+   * @return -1, or the index in the run of the first value whose dequantized value overflows (a value next to
+   *     float32's largest: q × its rounded-up scale)
+   */
+  public int quantizeRun(double[] x, int off, int n, float scale, int zp, ByteBuffer q, float[] deq) {
+    int lowQ = symmetric ? -qmax : 0;
+    for (int i = 0; i < n; i++) {
+      int v = scale == 0 ? zp : (int) clamp(Math.rint(x[off + i] / scale) + zp, lowQ, qmax);
+      deq[off + i] = (float) (v - zp) * scale;
+      if (!Float.isFinite(deq[off + i])) {
+        return i;
+      }
+      if (bits == 8) {
+        q.put((byte) v);
+      } else {
+        int nib = symmetric ? v + 8 : v;
+        if ((i & 1) == 0) {
+          q.put((byte) nib);
         } else {
-          int nib = symmetric ? v + 8 : v;
-          if ((i & 1) == 0) {
-            q.put((byte) nib);
-          } else {
-            int p = q.position() - 1;
-            q.put(p, (byte) ((q.get(p) & 0x0f) | (nib << 4)));
-          }
+          int p = q.position() - 1;
+          q.put(p, (byte) ((q.get(p) & 0x0f) | (nib << 4)));
         }
       }
     }
@@ -127,17 +162,25 @@ public final class QuantLayout {
     for (int g0 = 0; g0 < cols; g0 += group) {
       float scale = scales.getFloat();
       int zp = symmetric ? 0 : zps.get() & 0xff;
-      for (int i = g0; i < g0 + group; i++) {
-        int v;
-        if (bits == 8) {
-          v = symmetric ? q.get() : q.get() & 0xff;
-        } else {
-          int b = (i & 1) == 0 ? q.get(q.position()) : q.get();
-          int nib = (i & 1) == 0 ? b & 0x0f : (b >>> 4) & 0x0f;
-          v = symmetric ? nib - 8 : nib;
-        }
-        out[off + i] = (float) (v - zp) * scale;
+      dequantizeRun(q, scale, zp, group, out, off + g0);
+    }
+  }
+
+  /**
+   * Dequantizes {@code n} values of one group, read from {@code q} at its position (advancing it), with its scale and
+   * zero point into {@code out[off..off+n)}. With 4 bits the run must start at an even element of its row.
+   */
+  public void dequantizeRun(ByteBuffer q, float scale, int zp, int n, float[] out, int off) {
+    for (int i = 0; i < n; i++) {
+      int v;
+      if (bits == 8) {
+        v = symmetric ? q.get() : q.get() & 0xff;
+      } else {
+        int b = (i & 1) == 0 ? q.get(q.position()) : q.get();
+        int nib = (i & 1) == 0 ? b & 0x0f : (b >>> 4) & 0x0f;
+        v = symmetric ? nib - 8 : nib;
       }
+      out[off + i] = (float) (v - zp) * scale;
     }
   }
 

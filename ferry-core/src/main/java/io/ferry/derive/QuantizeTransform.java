@@ -101,24 +101,76 @@ final class QuantizeTransform implements TensorTransform {
         + "passes the filters");
   }
 
+  /** A group: each is quantized on its own (its scale and zero point from its own values). */
+  @Override
+  public long unit(TensorPlan plan) {
+    return spec.groupSize();
+  }
+
   @Override
   public Worker worker(TensorPlan plan, int maxElements) {
     return new QuantizeWorker(plan.source(), maxElements);
   }
 
+  /**
+   * Quantizes blocks of whole rows or groups, or, for groups longer than a block (a per-row scale of a long row), the
+   * parts of each group in two passes: the first finds each group's range, the second quantizes.
+   */
   private final class QuantizeWorker implements Worker {
     private final TensorInfo info;
-    private final int cols;
+    private final long cols;
+    private final int group;
     private final double[] x;
     private final double[] y;
     private final float[] deq;
+    /** Per group, when groups come in parts: its range, and where its first non-finite or largest value is. */
+    private final double[] lo;
+    private final double[] hi;
+    private final long[] at;
+    private final double[] value;
 
     QuantizeWorker(TensorInfo info, int max) {
       this.info = info;
-      this.cols = Math.toIntExact(info.shape().get(1));
+      this.cols = info.shape().get(1);
+      this.group = spec.groupSize();
       this.x = new double[max];
       this.y = new double[max];
       this.deq = new float[max];
+      int groups = max < group ? Math.toIntExact(info.elements() / group) : 0;
+      this.lo = new double[groups];
+      this.hi = new double[groups];
+      this.at = new long[groups];
+      this.value = new double[groups];
+    }
+
+    @Override
+    public int scanPasses() {
+      return lo.length > 0 ? 1 : 0;
+    }
+
+    @Override
+    public void scan(int pass, Block block) {
+      int n = block.elements();
+      FloatBits.decode(block.in().get(0), info.dtype(), x, n);
+      long first = block.firstElement();
+      int g = Math.toIntExact(first / group);
+      if (first % group == 0) {
+        at[g] = first;
+      }
+      for (int i = 0; i < n; i++) {
+        double v = x[i];
+        if (!Double.isFinite(value[g])) {
+          break; // the first non-finite value is the one to report
+        }
+        if (!Double.isFinite(v) || Math.abs(v) > Math.abs(value[g])) {
+          at[g] = first + i;
+          value[g] = v;
+        }
+        if (Double.isFinite(v)) {
+          lo[g] = Math.min(lo[g], v);
+          hi[g] = Math.max(hi[g], v);
+        }
+      }
     }
 
     @Override
@@ -128,24 +180,46 @@ final class QuantizeTransform implements TensorTransform {
       ByteBuffer q = block.out().get(0);
       ByteBuffer scales = block.out().get(1);
       ByteBuffer zps = spec.symmetric() ? null : block.out().get(2);
-      for (int r = 0; r < block.rows(); r++) {
-        int bad = layout.quantizeRow(x, r * cols, cols, q, scales, zps, deq);
+      if (lo.length > 0) {
+        int g = Math.toIntExact(block.firstElement() / group);
+        float scale = layout.scale(lo[g], hi[g]);
+        if (!Double.isFinite(value[g]) || !layout.representable(lo[g], hi[g], scale)) {
+          throw unquantizable(at[g], value[g]);
+        }
+        int zp = layout.zeroPoint(lo[g], scale);
+        scales.putFloat(scale);
+        if (zps != null) {
+          zps.put((byte) zp);
+        }
+        int bad = layout.quantizeRun(x, 0, n, scale, zp, q, deq);
         if (bad >= 0) {
-          double v = x[r * cols + bad];
-          String why = !Double.isFinite(v) ? "a non-finite value cannot be quantized"
-              : Math.abs(v) > Float.MAX_VALUE
-                  ? "a value beyond float32's range (" + Float.MAX_VALUE + ") cannot be quantized (its scale is float32)"
-                  : "a value this close to float32's largest (" + Float.MAX_VALUE + ") cannot be quantized: it would "
-                      + "dequantize to infinity (float32 scale × q overflows)";
-          throw new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row "
-              + (block.firstRow() + r) + ", column " + bad + ": " + why + " (leave the tensor out with ",
-              param("exclude", "an exclude filter"), ")");
+          throw unquantizable(block.firstElement() + bad, x[bad]);
+        }
+      } else {
+        int len = n / block.rows();
+        for (int r = 0; r < block.rows(); r++) {
+          int bad = layout.quantizeRow(x, r * len, len, q, scales, zps, deq);
+          if (bad >= 0) {
+            throw unquantizable(block.firstElement() + (long) r * len + bad, x[r * len + bad]);
+          }
         }
       }
       for (int i = 0; i < n; i++) {
         y[i] = deq[i];
       }
       metrics.addAll(x, y, n);
+    }
+
+    /** The error for value {@code v} at element {@code index} of the tensor (row-major). */
+    private DerivationInputException unquantizable(long index, double v) {
+      String why = !Double.isFinite(v) ? "a non-finite value cannot be quantized"
+          : Math.abs(v) > Float.MAX_VALUE
+              ? "a value beyond float32's range (" + Float.MAX_VALUE + ") cannot be quantized (its scale is float32)"
+              : "a value this close to float32's largest (" + Float.MAX_VALUE + ") cannot be quantized: it would "
+                  + "dequantize to infinity (float32 scale × q overflows)";
+      return new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row " + index / cols
+          + ", column " + index % cols + ": " + why + " (leave the tensor out with ",
+          param("exclude", "an exclude filter"), ")");
     }
   }
 }

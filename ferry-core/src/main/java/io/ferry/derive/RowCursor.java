@@ -8,18 +8,18 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Serves byte ranges, or ranges of rows, of one stored tensor, read one stored chunk at a time: a tensor of at most
- * {@link ChunkPlanner#MAX_TENSOR_CHUNK} bytes is one chunk and is read once; a larger one is stored as pieces of at
- * most that size (whole rows where a row fits, else fixed-size pieces: see {@link ChunkPlanner}) and is read piece by
- * piece, so that a compressed chunk is decoded once, straight into the segment, not once per block, and a segment is
- * never larger than a chunk, whatever the size of a row. Holds one segment (off-heap above 1 MiB, from {@link
- * SegmentBuffers}) at a time; close it to give the buffer back. Not thread-safe: one cursor per tensor and thread.
+ * Serves byte ranges of one stored tensor (seen as rows of equal bytes), read one stored chunk at a time: a tensor of
+ * at most {@link ChunkPlanner#MAX_TENSOR_CHUNK} bytes is one chunk and is read once; a larger one is stored as pieces
+ * of at most that size (whole rows where a row fits, else fixed-size pieces: see {@link ChunkPlanner}) and is read
+ * piece by piece, so that a compressed chunk is decoded once, straight into the segment, not once per block, and a
+ * segment is never larger than a chunk, whatever the size of a row. Holds one segment (off-heap above 1 MiB, from
+ * {@link SegmentBuffers}) at a time; close it to give the buffer back. Not thread-safe: one cursor per tensor and
+ * thread.
  */
 final class RowCursor implements AutoCloseable {
   private final SegmentBuffers buffers;
   private final ModelReader reader;
   private final ModelReader.Located at;
-  private final long rows;
   private final long rowBytes;
   /** Bytes of the tensor's stored pieces: segments start at multiples of it. */
   private final long step;
@@ -41,19 +41,8 @@ final class RowCursor implements AutoCloseable {
     this.buffers = buffers;
     this.reader = reader;
     this.at = at;
-    this.rows = rows;
     this.rowBytes = info.byteLength() / rows;
     this.step = storedStep(info);
-  }
-
-  /**
-   * A cursor over the rows of tensor {@code at}'s first dimension; scalars, and tensors whose rows are not whole
-   * bytes, are one row.
-   */
-  static RowCursor byRows(ModelReader reader, ModelReader.Located at, SegmentBuffers buffers) {
-    TensorInfo info = at.info();
-    long rb = info.shape().isEmpty() ? -1 : info.rowBytes();
-    return new RowCursor(reader, at, rb > 0 ? info.shape().get(0) : 1, buffers);
   }
 
   /** The bytes of each piece a tensor is stored in, as {@link ChunkPlanner} cuts it (the last may be shorter). */
@@ -66,26 +55,14 @@ final class RowCursor implements AutoCloseable {
     return rb > 0 && rb <= max ? max / rb * rb : max;
   }
 
-  long rows() {
-    return rows;
+  /** The tensor. */
+  TensorInfo tensor() {
+    return at.info();
   }
 
   /** Bytes of one row. */
   long rowBytes() {
     return rowBytes;
-  }
-
-  /**
-   * Whole rows per stored piece: reading in steps of this many rows reads each chunk once. At least 1: rows larger
-   * than a piece are read one at a time, or better by parts ({@link #bytes}).
-   */
-  long segmentRows() {
-    return Math.max(1, step / rowBytes);
-  }
-
-  /** Bytes of rows {@code [r0, r1)}, little-endian; valid until the next call. */
-  ByteBuffer rows(long r0, long r1) throws IOException {
-    return bytes(r0 * rowBytes, r1 * rowBytes);
   }
 
   /**

@@ -42,11 +42,13 @@ interface TensorTransform {
   DerivationInputException nothingToDo(String what, List<TensorPlan> plans);
 
   /**
-   * Whether the workers treat each element on its own, whatever the rows (a cast, a prune): the Deriver may then hand
-   * them a tensor as a 1-D run of elements, so that a tensor whose rows are huge is processed in bounded blocks.
+   * The elements of the plan's logical shape that the workers treat on their own, as a run in row-major order: one
+   * for a cast or a prune (each element on its own), a group for a quantization; by default a row. It divides a row.
+   * A tensor whose rows are longer than a block is handed to the workers as runs of units, in blocks of whole units;
+   * a unit longer than a block comes in parts (see {@link Block}), so that memory stays bounded whatever the rows.
    */
-  default boolean elementWise() {
-    return false;
+  default long unit(TensorPlan plan) {
+    return plan.shape().isEmpty() ? 1 : plan.elements() / plan.shape().get(0);
   }
 
   /**
@@ -82,14 +84,19 @@ interface TensorTransform {
   }
 
   /**
-   * Rows {@code [firstRow, firstRow + rows)} of one tensor.
+   * Consecutive elements of one tensor: whole rows, whole units ({@link TensorTransform#unit}), or a part of one unit
+   * larger than a block.
    *
-   * @param elements elements of the plan's logical shape in these rows
-   * @param in one buffer per plan input holding exactly these rows, little-endian, from its position
-   * @param reference these rows of the plan's reference tensor in the same form, or null
-   * @param out one buffer per plan output, little-endian, position 0 and limit at the bytes of these rows: the worker
-   *     fills every byte of it (relative or absolute writes); empty during read-only passes
+   * @param firstElement the index of the first element in the tensor's logical shape, in row-major order
+   * @param rows the rows or units of the block, each of {@code elements / rows} elements; 1 for a part of a unit
+   * @param elements elements of the plan's logical shape in the block
+   * @param in one buffer per plan input holding exactly these elements, little-endian, from its position; for a part
+   *     of a unit, an input with one element per unit (a group's scale or zero point) holds that unit's
+   * @param reference these elements of the plan's reference tensor in the same form, or null
+   * @param out one buffer per plan output, little-endian, position 0 and limit at the bytes of these elements (for a
+   *     part of a unit, an output with one element per unit holds that unit's, and is written for every part): the
+   *     worker fills every byte of it (relative or absolute writes); empty during read-only passes
    */
-  record Block(long firstRow, int rows, int elements, List<ByteBuffer> in, ByteBuffer reference,
+  record Block(long firstElement, int rows, int elements, List<ByteBuffer> in, ByteBuffer reference,
       List<ByteBuffer> out) {}
 }

@@ -22,6 +22,8 @@ import io.ferry.version.FileEntry;
 import io.ferry.version.ObjectJson;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -368,6 +370,87 @@ class DeriverTest {
       try (var ra = repo.open("wide-" + spec.method() + ":v"); var rb = repo.open("flat-" + spec.method() + ":v")) {
         assertThat(ra.read("w")).as(spec.method()).isEqualTo(rb.read("w"));
       }
+    }
+  }
+
+  /**
+   * Rows longer than a block were quantized and dequantized a whole row at a time (the row in a segment and about 20
+   * bytes per element of working arrays: DeriveMemoryTest shows the memory). They go by groups, or, for a group longer
+   * than a block (one scale per row), by parts of a group in two passes. For every mode the values, scales and zero
+   * points are those of the same groups in short rows (group 128), or those QuantLayout gives a whole row (group = the
+   * row); a non-finite value is still named by row and column; and dequantizing gives back the dequantized values.
+   */
+  @Test
+  void longRowsAreQuantizedByGroupsAsShortRowsAre() throws Exception {
+    int n = Deriver.BLOCK_ELEMENTS + 2048;
+    double[] v = DeriveModels.normal(2L * n, 1, 12);
+    Path wide = tmp.resolve("wide");
+    DeriveModels.writeSafetensors(wide.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, n}, v)));
+    Path tall = tmp.resolve("tall");
+    DeriveModels.writeSafetensors(tall.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2L * n / 128, 128}, v)));
+    repo.push(wide, "wide:v", PushOptions.builder().build());
+    repo.push(tall, "tall:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    for (int bits : new int[] {8, 4}) {
+      for (boolean symmetric : new boolean[] {true, false}) {
+        String mode = bits + (symmetric ? "s" : "a");
+        List<String> parts = symmetric ? List.of("w", "w.scale") : List.of("w", "w.scale", "w.zero_point");
+        DeriveResult a = d.derive("wide:v", "wide-" + mode + ":v", new DeriveSpec.Quantize(bits, 128, symmetric,
+            TensorFilter.ALL), null, TransferListener.NONE);
+        DeriveResult b = d.derive("tall:v", "tall-" + mode + ":v", new DeriveSpec.Quantize(bits, 128, symmetric,
+            TensorFilter.ALL), null, TransferListener.NONE);
+        assertThat(a.overall()).as(mode).isEqualTo(b.overall());
+        try (var ra = repo.open("wide-" + mode + ":v"); var rb = repo.open("tall-" + mode + ":v")) {
+          for (String t : parts) {
+            assertThat(ra.read(t)).as("%s %s", mode, t).isEqualTo(rb.read(t));
+          }
+        }
+        // one group per row, longer than a block: against QuantLayout on the whole row
+        d.derive("wide:v", "row-" + mode + ":v", new DeriveSpec.Quantize(bits, n, symmetric, TensorFilter.ALL), null,
+            TransferListener.NONE);
+        QuantLayout layout = new QuantLayout(bits, n, symmetric);
+        ByteBuffer q = ByteBuffer.allocate(2 * (int) layout.valueRowBytes(n)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer scales = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer zps = ByteBuffer.allocate(2);
+        float[] deq = new float[2 * n];
+        double[] stored = new double[2 * n];
+        for (int i = 0; i < stored.length; i++) {
+          stored[i] = (float) v[i];
+        }
+        for (int r = 0; r < 2; r++) {
+          assertThat(layout.quantizeRow(stored, r * n, n, q, scales, symmetric ? null : zps, deq)).isEqualTo(-1);
+        }
+        try (var rr = repo.open("row-" + mode + ":v")) {
+          assertThat(rr.read("w")).as(mode).isEqualTo(q.flip());
+          assertThat(rr.read("w.scale")).as(mode).isEqualTo(scales.flip());
+          if (!symmetric) {
+            assertThat(rr.read("w.zero_point")).as(mode).isEqualTo(zps.flip());
+          }
+        }
+        d.derive("row-" + mode + ":v", "back-" + mode + ":v", new DeriveSpec.Dequantize(DType.F32), null,
+            TransferListener.NONE);
+        ByteBuffer expect = ByteBuffer.allocate(4 * 2 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (float f : deq) {
+          expect.putFloat(f);
+        }
+        try (var back = repo.open("back-" + mode + ":v")) {
+          assertThat(back.read("w")).as(mode).isEqualTo(expect.flip());
+        }
+      }
+    }
+    double[] bad = v.clone();
+    bad[n + Deriver.BLOCK_ELEMENTS + 5] = Double.NaN;
+    Path nan = tmp.resolve("nan-wide");
+    DeriveModels.writeSafetensors(nan.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, n}, bad)));
+    repo.push(nan, "nan-wide:v", PushOptions.builder().build());
+    for (int group : new int[] {128, n}) {
+      DerivationInputException e = failure(() -> d.derive("nan-wide:v", "nq:v",
+          new DeriveSpec.Quantize(8, group, false, TensorFilter.ALL), null, TransferListener.NONE));
+      assertThat(e.getMessage()).as("group %s", group)
+          .contains("tensor 'w' holds NaN at row 1, column " + (Deriver.BLOCK_ELEMENTS + 5) + ": a non-finite");
     }
   }
 
