@@ -122,6 +122,8 @@ final class DeriveCommand implements Callable<Integer> {
             figures(tn.putObject("metrics"), t.metrics());
           }
         }
+        ObjectNode files = n.putObject("keptFiles");
+        r.report().keptFiles().forEach(files::put);
         printJson(n);
         return;
       }
@@ -154,6 +156,7 @@ final class DeriveCommand implements Callable<Integer> {
         reasons.merge(t.reason(), 1, Integer::sum);
       }
       reasons.forEach((why, count) -> err().printf("kept      %d tensor%s: %s%n", count, count == 1 ? "" : "s", why));
+      r.report().keptFiles().forEach((path, why) -> err().printf("kept      %s: %s%n", path, why));
       if (perTensor) {
         for (TensorReport t : r.tensors()) {
           err().printf("  %-48s %-12s %s%n", t.name(), t.action().label(), t.metrics() == null ? t.reason()

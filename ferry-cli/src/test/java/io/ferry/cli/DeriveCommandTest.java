@@ -287,6 +287,31 @@ class DeriveCommandTest {
     }
   }
 
+  /**
+   * Many Hugging Face repositories hold the same weights twice, as model.safetensors and as pytorch_model.bin: derive
+   * refused such a version whole. It derives the safetensors weights (torch's bf16, to the bit) and keeps the PyTorch
+   * file as it is (torch loads it, equal to the source's), listed under kept_files in the report and on stderr.
+   */
+  @Test
+  void aPytorchFileBesideSafetensorsIsKeptAsItIs() throws Exception {
+    DeriveSupport.assumeTorch();
+    Path pair = Files.createDirectories(tmp.resolve("pair"));
+    DeriveSupport.python(tmp, "torch-pair", pair.toString());
+    assertThat(ferry(store, "push", pair.toString(), "pair:v1").code()).isZero();
+    DeriveSupport.Run r = ferry(store, "derive", "cast", "pair:v1", "--to", "bf16", "--as", "pair:bf16");
+    assertThat(r.code()).as(r.err()).isZero();
+    String why = "a torch file of 3 tensors, kept as it is (with the source's values): derive transforms the tensors "
+        + "of safetensors files only";
+    assertThat(r.err()).contains("kept      pytorch_model.bin: " + why);
+    Path out = pull("pair:bf16");
+    assertThat(DeriveSupport.report(out).path("kept_files").path("pytorch_model.bin").asText()).isEqualTo(why);
+    assertThat(Files.readAllBytes(out.resolve("pytorch_model.bin")))
+        .isEqualTo(Files.readAllBytes(pair.resolve("pytorch_model.bin")));
+    assertThat(DeriveSupport.python(tmp, "torch-cast", pair.toString(), out.toString()).trim()).isEqualTo("ok");
+    assertThat(DeriveSupport.JSON.readTree(derive("cast", "pair:v1", "--to", "f16", "--as", "pair:f16", "--json"))
+        .path("keptFiles").path("pytorch_model.bin").asText()).isEqualTo(why);
+  }
+
   // ------------------------------------------------------------------ prune
 
   @ParameterizedTest

@@ -35,6 +35,7 @@ final class DeriveSupport {
   static final ObjectMapper JSON = new ObjectMapper();
   private static final Path PYTHON = Path.of("/usr/bin/python3");
   private static Boolean numpy;
+  private static Boolean torch;
 
   private DeriveSupport() {}
 
@@ -113,6 +114,23 @@ final class DeriveSupport {
           .isTrue();
     }
     assumeTrue(numpy, "numpy through /usr/bin/python3 is not available");
+  }
+
+  /**
+   * Whether torch is usable through /usr/bin/python3. With CI=true it must be: the test fails loudly instead of being
+   * skipped ({@code .ci/run} installs python3-torch).
+   */
+  static void assumeTorch() throws Exception {
+    assumeNumpy();
+    if (torch == null) {
+      Process p = new ProcessBuilder(PYTHON.toString(), "-c", "import torch").redirectErrorStream(true).start();
+      torch = p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
+    }
+    if ("true".equals(System.getenv("CI"))) {
+      assertThat(torch).as("CI=true: /usr/bin/python3 with torch is required (apt-get install python3-torch)")
+          .isTrue();
+    }
+    assumeTrue(torch, "torch through /usr/bin/python3 is not available");
   }
 
   /** Runs derive_check.py with the arguments and returns its stdout; fails with its stderr if it fails. */

@@ -3,6 +3,10 @@
   derive_check.py metrics SOURCE_DIR DERIVED_DIR   -> JSON {tensor: metrics, "__overall__": metrics} on stdout
   derive_check.py dequant DERIVED_DIR OUT_DIR      -> writes OUT_DIR/<tensor>.f32 (raw little-endian float32)
   derive_check.py f16 IN OUT                       -> float32 values of IN as IEEE half bits (numpy astype)
+  derive_check.py torch-pair DIR                   -> writes DIR/model.safetensors and DIR/pytorch_model.bin (torch)
+                                                      holding the same state dict
+  derive_check.py torch-cast PAIR_DIR DERIVED_DIR  -> "ok" if DERIVED_DIR's safetensors hold torch's bf16 of the pair's
+                                                      float tensors and its pytorch_model.bin loads as the pair's
 
 SOURCE_DIR and DERIVED_DIR are pulled model directories; ferry-derivation.json in DERIVED_DIR says which tensors
 changed. read_safetensors and dequantize are the snippet of docs/derivations.md.
@@ -104,6 +108,33 @@ def main():
         x = np.fromfile(sys.argv[2], dtype="<f4")
         with np.errstate(over="ignore"):
             x.astype("<f2").view("<u2").tofile(sys.argv[3])
+    elif cmd == "torch-pair":
+        import torch
+        g = torch.Generator().manual_seed(7)
+        sd = {"a.weight": torch.randn(64, 32, generator=g), "a.bias": torch.randn(32, generator=g),
+              "ids": torch.arange(16, dtype=torch.int64)}
+        torch.save(sd, os.path.join(sys.argv[2], "pytorch_model.bin"))
+        header, data = {}, b""
+        for name, t in sd.items():
+            raw = t.numpy().tobytes()
+            header[name] = {"dtype": {torch.float32: "F32", torch.int64: "I64"}[t.dtype], "shape": list(t.shape),
+                            "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        h = json.dumps(header).encode()
+        with open(os.path.join(sys.argv[2], "model.safetensors"), "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + data)
+    elif cmd == "torch-cast":
+        import torch
+        sd = torch.load(os.path.join(sys.argv[2], "pytorch_model.bin"), weights_only=True)
+        kept = torch.load(os.path.join(sys.argv[3], "pytorch_model.bin"), weights_only=True)
+        derived, _ = load_dir(sys.argv[3])
+        for name, t in sd.items():
+            if not torch.equal(kept[name], t):
+                raise SystemExit("pytorch_model.bin: " + name + " changed")
+            want = t.to(torch.bfloat16).to(torch.float32).numpy() if t.is_floating_point() else t.numpy()
+            if not np.array_equal(derived[name].view(want.dtype), want):
+                raise SystemExit("model.safetensors: " + name + " is not torch's bf16 of the source")
+        print("ok")
     else:
         raise SystemExit("unknown command " + cmd)
 

@@ -37,9 +37,12 @@ import java.util.Set;
  * @param overall the metrics over every changed tensor together
  * @param tensors one entry per source tensor, in file order (tensors that another one absorbs, such as the scales of
  *     a dequantized tensor, have none)
+ * @param keptFiles the tensor files of the source that are not safetensors (a {@code pytorch_model.bin} beside a
+ *     {@code model.safetensors}), which the derived version holds as they are, by path in snapshot order, each with
+ *     the reason; written as {@code kept_files} when there are any
  */
 public record DerivationReport(String method, Map<String, String> parameters, ChunkId source, String sourceModel,
-    ChunkId comparedWith, MetricFigures overall, List<TensorReport> tensors) {
+    ChunkId comparedWith, MetricFigures overall, List<TensorReport> tensors, Map<String, String> keptFiles) {
   /** Name of the report file in a derived version. */
   public static final String FILE = "ferry-derivation.json";
   /** Format name written in the report. */
@@ -62,6 +65,13 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
     Objects.requireNonNull(sourceModel, "sourceModel");
     Objects.requireNonNull(overall, "overall");
     tensors = List.copyOf(tensors);
+    keptFiles = Collections.unmodifiableMap(new LinkedHashMap<>(Objects.requireNonNull(keptFiles, "keptFiles")));
+  }
+
+  /** A report of a source with no tensor file other than safetensors. */
+  public DerivationReport(String method, Map<String, String> parameters, ChunkId source, String sourceModel,
+      ChunkId comparedWith, MetricFigures overall, List<TensorReport> tensors) {
+    this(method, parameters, source, sourceModel, comparedWith, overall, tensors, Map.of());
   }
 
   /** Tensors the derivation changed. */
@@ -119,6 +129,10 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
         writeMetrics(n.putObject("metrics"), r.metrics());
       }
     }
+    if (!keptFiles.isEmpty()) {
+      ObjectNode kept = root.putObject("kept_files");
+      keptFiles.forEach(kept::put);
+    }
     try {
       return (JSON.writeValueAsString(root) + "\n").getBytes(StandardCharsets.UTF_8);
     } catch (JsonProcessingException e) {
@@ -164,8 +178,16 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
     for (JsonNode t : ts) {
       tensors.add(r.tensor(t));
     }
+    Map<String, String> kept = new LinkedHashMap<>();
+    if (root.has("kept_files")) {
+      JsonNode k = r.object(root, "kept_files", "");
+      for (var it = k.fields(); it.hasNext(); ) {
+        var e = it.next();
+        kept.put(e.getKey(), r.text(k, e.getKey(), "kept_files: "));
+      }
+    }
     return new DerivationReport(r.text(root, "method", ""), params, r.id(root, "source"),
-        r.text(root, "source_model", ""), comparedWith, r.metrics(root, "overall", ""), tensors);
+        r.text(root, "source_model", ""), comparedWith, r.metrics(root, "overall", ""), tensors, kept);
   }
 
   private static void writeMetrics(ObjectNode n, MetricFigures m) {

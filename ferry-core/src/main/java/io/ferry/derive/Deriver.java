@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -100,8 +101,9 @@ public final class Deriver {
    *
    * @param message the version message; null or empty for one that describes the derivation
    * @throws DerivationInputException for a bad target name, a derivation with nothing to do, a quantized tensor with
-   *     a non-finite value, a dequantization of a version that was not quantized, or a source with tensor files of
-   *     another format than safetensors (GGUF, ONNX), whose tensors derive cannot transform
+   *     a non-finite value, a dequantization of a version that was not quantized, or a source whose tensor files are
+   *     all of another format than safetensors (GGUF, ONNX, PyTorch), whose tensors derive cannot transform (beside
+   *     safetensors files, such files are kept as they are, and the report lists them)
    * @throws InvalidInputException for a derived tensor whose name the source already uses, or a damaged report of
    *     the quantization to undo
    * @throws NotFoundException if the source does not exist
@@ -298,6 +300,8 @@ public final class Deriver {
     final VersionRef src;
     final List<FilePlan> files = new ArrayList<>();
     final List<Job> jobs = new ArrayList<>();
+    /** The source's tensor files other than safetensors, kept as they are, with the reason. */
+    final Map<String, String> keptFiles = new LinkedHashMap<>();
     /** Tensors of the source that others absorb: neither written nor reported. */
     final Set<String> absorbed = new HashSet<>();
     final SegmentBuffers buffers = new SegmentBuffers(threads);
@@ -385,12 +389,19 @@ public final class Deriver {
         }
       }
       List<TensorPlan> all = new ArrayList<>();
+      boolean safetensors = reader.snapshot().files().stream()
+          .anyMatch(f -> f.format().equals(FileEntry.SAFETENSORS) && !f.tensors().isEmpty());
       for (FileEntry f : reader.snapshot().files()) {
         if (!f.format().equals(FileEntry.SAFETENSORS) && !f.tensors().isEmpty()) {
-          throw new DerivationInputException(model() + "//" + f.path() + " is " + article(f.format()) + " "
-              + f.format() + " file of "
-              + f.tensors().size() + " tensors: derive transforms the tensors of safetensors files only, and would "
-              + "copy these unchanged; derive from a version without it");
+          String what = article(f.format()) + " " + f.format() + " file of " + f.tensors().size() + " tensors";
+          if (!safetensors) {
+            throw new DerivationInputException(model() + "//" + f.path() + " is " + what + ": derive transforms the "
+                + "tensors of safetensors files only, and this version has none");
+          }
+          // a checkpoint in another format beside the safetensors weights (pytorch_model.bin next to
+          // model.safetensors, as many Hugging Face repositories hold both) is kept as it is, and reported so
+          keptFiles.put(f.path(), what + ", kept as it is (with the source's values): derive transforms the "
+              + "tensors of safetensors files only");
         }
         if (!f.format().equals(FileEntry.SAFETENSORS)) {
           continue;
@@ -594,7 +605,7 @@ public final class Deriver {
         reports.add(jobs.get(i).plan().report(metrics[i] == null ? null : metrics[i].figures()));
       }
       DerivationReport report = new DerivationReport(spec.method(), spec.parameters(), src.id(),
-          src.version().model(), comparedId, overall.figures(), reports);
+          src.version().model(), comparedId, overall.figures(), reports, keptFiles);
       Files.write(dir.resolve(DerivationReport.FILE), report.toJson(), StandardOpenOption.CREATE_NEW);
       return report;
     }

@@ -62,7 +62,15 @@ class DerivationReportTest {
       DerivationReport back = DerivationReport.fromJson(json, "x");
       assertThat(back).isEqualTo(r);
       assertThat(back.toJson()).isEqualTo(json);
+      assertThat(new String(json, StandardCharsets.UTF_8)).doesNotContain("kept_files");
     }
+    DerivationReport r = report(null);
+    DerivationReport kept = new DerivationReport(r.method(), r.parameters(), r.source(), r.sourceModel(), null,
+        r.overall(), r.tensors(), Map.of("pytorch_model.bin", "a torch file of 3 tensors, kept as it is"));
+    DerivationReport back = DerivationReport.fromJson(kept.toJson(), "x");
+    assertThat(back).isEqualTo(kept);
+    assertThat(back.keptFiles()).containsExactly(Map.entry("pytorch_model.bin",
+        "a torch file of 3 tensors, kept as it is"));
   }
 
   @Test
