@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -252,6 +253,98 @@ class HardeningTest {
       return false;
     } catch (java.net.SocketException e) {
       return true; // reset by the server
+    }
+  }
+
+  @Test
+  void uploadsTricklingWhileTheyHoldTheMemoryBudgetAre408AndOthersStillPull() throws Exception {
+    // two uploads at about 10 KiB/s, ten times the minimum rate of a body, each holding half of the server's memory
+    // budget: they held it for minutes, and every decoded read meanwhile waited 30 s for its share and was 503
+    byte[] decoded = fx.repo.objects().readObject(chunk);
+    URI small = smallBudgetServer(decoded.length);
+    CountDownLatch othersDone = new CountDownLatch(1);
+    ExecutorService slow = Executors.newFixedThreadPool(2);
+    List<Socket> sockets = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try {
+      CountDownLatch started = new CountDownLatch(2);
+      List<Future<String>> answers = new ArrayList<>();
+      for (int i = 0; i < 2; i++) {
+        answers.add(slow.submit(() -> {
+          try (Socket s = new Socket(small.getHost(), small.getPort())) {
+            sockets.add(s);
+            OutputStream out = s.getOutputStream();
+            out.write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + decoded.length
+                + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(new byte[1024]);
+            started.countDown();
+            s.setSoTimeout(100);
+            // a KiB each 100 ms at most (until the server answers, or the others are done), never the whole body
+            for (int sent = 1024; sent + 1024 < decoded.length && !othersDone.await(0, TimeUnit.MILLISECONDS);
+                sent += 1024) {
+              try {
+                return new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+              } catch (SocketTimeoutException e) {
+                out.write(new byte[1024]);
+              }
+            }
+            return "no answer";
+          }
+        }));
+      }
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      assertThat(pullDecodedAtOnce(small, decoded)).as("decoded reads of other clients").containsOnly(200);
+      for (Future<String> a : answers) {
+        assertThat(a.get(60, TimeUnit.SECONDS)).isEqualTo("HTTP/1.1 408");
+      }
+    } finally {
+      othersDone.countDown();
+      sockets.forEach(HardeningTest::closeQuietly);
+      slow.shutdownNow();
+    }
+  }
+
+  /** A server whose memory budget holds two decoded chunks of {@code chunkLength} bytes and no more. */
+  private static URI smallBudgetServer(int chunkLength) throws Exception {
+    long share = (chunkLength + 1023L) & ~1023L;
+    return fx.start(ServerOptions.builder().memoryBudget(Math.max(1 << 20, 2 * share)).maxObjectSize(8 << 20)).uri();
+  }
+
+  /**
+   * Four clients reading the decoded chunk three times each; the status of each read (a read whose bytes differ from
+   * {@code decoded} counts as -1).
+   */
+  private static List<Integer> pullDecodedAtOnce(URI base, byte[] decoded) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(4);
+    try {
+      List<Future<List<Integer>>> results = new ArrayList<>();
+      for (int c = 0; c < 4; c++) {
+        results.add(pool.submit(() -> {
+          java.net.http.HttpClient own = java.net.http.HttpClient.newBuilder()
+              .version(java.net.http.HttpClient.Version.HTTP_1_1).build();
+          List<Integer> statuses = new ArrayList<>();
+          for (int i = 0; i < 3; i++) {
+            HttpResponse<byte[]> r = own.send(get(base, "/v1/store/chunks/" + chunk + "?decoded=1")
+                .timeout(Duration.ofSeconds(60)).build(), HttpResponse.BodyHandlers.ofByteArray());
+            statuses.add(r.statusCode() == 200 && !java.util.Arrays.equals(r.body(), decoded) ? -1 : r.statusCode());
+          }
+          return statuses;
+        }));
+      }
+      List<Integer> all = new ArrayList<>();
+      for (Future<List<Integer>> f : results) {
+        all.addAll(f.get(120, TimeUnit.SECONDS));
+      }
+      return all;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private static void closeQuietly(Socket s) {
+    try {
+      s.close();
+    } catch (java.io.IOException e) {
+      // closing a test's socket: nothing to do
     }
   }
 

@@ -196,7 +196,8 @@ public final class Exchange implements AutoCloseable {
    * as the exchange lives, unless the bound is small ({@value #UNBUDGETED_BODY} bytes or less): the declared length,
    * or for a body without one the bound, which is all the room it is ever given (a body of unknown length grows from a
    * first block to the bound at most once, and never past it). A body that stalls past the idle timeout or arrives
-   * slower than {@value #MIN_BODY_RATE} bytes per second is 408.
+   * slower than {@value #MIN_BODY_RATE} bytes per second, or slower than {@value #MIN_HELD_RATE} while it holds a
+   * share of the budget, is 408, and its share is given back.
    */
   public ByteBuffer bodyBuffer(long max) throws HttpError, IOException, InterruptedException {
     long declared = request.getLength();
@@ -205,7 +206,8 @@ public final class Exchange implements AutoCloseable {
     }
     bodyRead = true;
     long room = declared >= 0 ? declared : max;
-    if (room > UNBUDGETED_BODY) {
+    boolean held = room > UNBUDGETED_BODY;
+    if (held) {
       hold(room);
     }
     byte[] b = new byte[(int) (declared >= 0 ? declared : Math.min(max, FIRST_BLOCK))];
@@ -227,7 +229,7 @@ public final class Exchange implements AutoCloseable {
           break;
         }
         got += n;
-        checkRate(got, start, declared);
+        checkRate(got, start, declared, held);
       }
     } catch (org.eclipse.jetty.io.EofException e) {
       // the client ended the body early (closed its side, or a chunked body without its last chunk): its request is
@@ -252,11 +254,20 @@ public final class Exchange implements AutoCloseable {
   /** Slowest a request body may arrive, in bytes per second, once it has taken longer than {@link #RATE_GRACE}. */
   public static final long MIN_BODY_RATE = 1024;
   private static final long RATE_GRACE = 5_000_000_000L;
+  /**
+   * Slowest a transfer that holds a share of the memory budget (a body above {@value #UNBUDGETED_BODY} bytes, a
+   * decoded chunk being sent, {@link #writeHeld}) may go, in bytes per second, once it has taken longer than {@link
+   * #RATE_GRACE}. The budget is the server's: a client moving bytes slower than this gives its share back, so a few
+   * slow or malicious connections cannot keep it from everyone else for longer than their bytes take at this rate.
+   */
+  public static final long MIN_HELD_RATE = 256 << 10;
 
-  private void checkRate(long got, long start, long declared) throws HttpError {
+  private void checkRate(long got, long start, long declared, boolean held) throws HttpError {
     long elapsed = System.nanoTime() - start;
-    if (elapsed > RATE_GRACE && got < MIN_BODY_RATE * (elapsed / 1_000_000_000L)) {
-      throw slow(got, declared, "arrived slower than " + MIN_BODY_RATE + " bytes per second");
+    long rate = held ? MIN_HELD_RATE : MIN_BODY_RATE;
+    if (elapsed > RATE_GRACE && got < rate * (elapsed / 1_000_000_000L)) {
+      throw slow(got, declared, "arrived slower than " + rate + " bytes per second" + (held
+          ? " while it held a share of the server's memory budget" : ""));
     }
   }
 
