@@ -315,7 +315,7 @@ final class StoreApi {
       try (MemoryBudget.Lease lease = budget.take((to - from) + (whole ? 0 : n + h.frameLength()))) {
         ByteBuffer dst = ByteBuffer.allocate((int) (to - from));
         repo.objects().reader().readRange(loc, n, from, to, ChunkReader.Check.CONTENT, dst);
-        ex.write(true, dst.flip());
+        ex.writeHeld(true, dst.flip());
       }
     } catch (MissingObjectException e) {
       throw HttpError.notFound("object " + (packText == null ? id : packText) + " is not in the store");

@@ -303,10 +303,69 @@ class HardeningTest {
     }
   }
 
-  /** A server whose memory budget holds two decoded chunks of {@code chunkLength} bytes and no more. */
+  @Test
+  void decodedReadsTakenSlowlyWhileTheyHoldTheMemoryBudgetAreCutAndOthersStillPull() throws Exception {
+    // two clients reading decoded chunks at about 13 KiB/s (4 KiB each 300 ms), so that no idle timeout ends them,
+    // each holding half of the server's memory budget: they held it for minutes, and every other decoded read
+    // meanwhile waited 30 s for its share and was 503
+    byte[] decoded = fx.repo.objects().readObject(chunk);
+    URI small = smallBudgetServer(decoded.length);
+    CountDownLatch othersDone = new CountDownLatch(1);
+    ExecutorService slow = Executors.newFixedThreadPool(2);
+    List<Socket> sockets = new java.util.concurrent.CopyOnWriteArrayList<>();
+    try {
+      CountDownLatch started = new CountDownLatch(2);
+      List<Future<Long>> read = new ArrayList<>();
+      for (int i = 0; i < 2; i++) {
+        read.add(slow.submit(() -> {
+          try (Socket s = new Socket()) {
+            sockets.add(s);
+            s.setReceiveBufferSize(4096);
+            s.setSoTimeout(30_000);
+            s.connect(new java.net.InetSocketAddress(small.getHost(), small.getPort()));
+            s.getOutputStream().write(("GET /v1/store/chunks/" + chunk + "?decoded=1 HTTP/1.1\r\nHost: x\r\n"
+                + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            InputStream in = s.getInputStream();
+            long got = 0;
+            byte[] buf = new byte[4096];
+            // 4 KiB each 300 ms until the others are done, then the rest (what is left of it) at once
+            for (int n = in.read(buf); n >= 0; n = in.read(buf)) {
+              if (got == 0) {
+                started.countDown();
+                String head = new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+                assertThat(head).startsWith("HTTP/1.1 200").contains("\r\n\r\n");
+                got -= head.indexOf("\r\n\r\n") + 4;
+              }
+              got += n;
+              othersDone.await(300, TimeUnit.MILLISECONDS);
+            }
+            return got; // the body's bytes before the connection ended
+          }
+        }));
+      }
+      assertThat(started.await(30, TimeUnit.SECONDS)).isTrue();
+      assertThat(pullDecodedAtOnce(small, decoded)).as("decoded reads of other clients").containsOnly(200);
+      othersDone.countDown();
+      for (Future<Long> f : read) {
+        assertThat(f.get(60, TimeUnit.SECONDS)).as("bytes the slow reader got before the server closed")
+            .isLessThan(decoded.length);
+      }
+    } finally {
+      othersDone.countDown();
+      sockets.forEach(HardeningTest::closeQuietly);
+      slow.shutdownNow();
+    }
+  }
+
+  /**
+   * A server whose memory budget holds two decoded chunks of {@code chunkLength} bytes and no more, with an idle
+   * timeout longer than a request waits for its share (a slow client keeps a connection from being idle anyway, by
+   * taking or sending a little within each idle timeout).
+   */
   private static URI smallBudgetServer(int chunkLength) throws Exception {
     long share = (chunkLength + 1023L) & ~1023L;
-    return fx.start(ServerOptions.builder().memoryBudget(Math.max(1 << 20, 2 * share)).maxObjectSize(8 << 20)).uri();
+    return fx.start(ServerOptions.builder().memoryBudget(Math.max(1 << 20, 2 * share)).maxObjectSize(8 << 20)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
   }
 
   /**

@@ -609,7 +609,7 @@ public final class HfApi implements Route {
       try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : c.length()))) {
         ByteBuffer dst = ByteBuffer.allocate((int) (b - a));
         reader.readRange(locator.locate(c.id()), c.length(), a, b, ChunkReader.Check.CONTENT, dst);
-        ex.write(start + b >= to, dst.flip());
+        ex.writeHeld(start + b >= to, dst.flip());
       }
     }
   }

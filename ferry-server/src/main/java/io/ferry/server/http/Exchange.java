@@ -20,6 +20,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
@@ -431,17 +433,55 @@ public final class Exchange implements AutoCloseable {
    * kept), so that the caller may fill {@code buf} again at once.
    */
   public void write(boolean last, ByteBuffer buf) throws IOException {
+    write(last, buf, 0);
+  }
+
+  /**
+   * Writes a buffer that holds a share of the server's memory budget (a decoded chunk), as {@link #write} does, as
+   * long as the client takes it at {@value #MIN_HELD_RATE} bytes per second or faster once it took longer than {@link
+   * #RATE_GRACE}. A client that takes it slower has its connection closed, which ends the write, so that the caller
+   * gives the share back: a client reading a byte within every idle timeout held its share for as long as it liked,
+   * and a few such held the whole budget.
+   *
+   * @throws HttpError 408 when the client did not take the buffer in time (the response is cut short)
+   */
+  public void writeHeld(boolean last, ByteBuffer buf) throws HttpError, IOException {
+    long n = buf.remaining();
+    long within = Math.max(RATE_GRACE, n * 1_000_000_000L / MIN_HELD_RATE);
+    if (write(last, buf, System.nanoTime() + within)) {
+      throw new HttpError(408, "timeout", method() + " " + clip(rawPath()) + ": the client took " + n + " bytes"
+          + " held in the server's memory budget slower than " + MIN_HELD_RATE + " bytes per second (not within "
+          + within / 1_000_000 + " ms); the connection was closed");
+    }
+  }
+
+  /**
+   * Writes {@code buf} and waits until the server is done with it; past {@code deadline} (a {@link System#nanoTime()}
+   * value, or 0 for none) closes the connection, which ends the write, and returns true.
+   */
+  private boolean write(boolean last, ByteBuffer buf, long deadline) throws IOException {
     CompletableFuture<Void> done = new CompletableFuture<>();
     response.write(last, buf, Callback.from(done, Invocable.InvocationType.NON_BLOCKING));
     boolean interrupted = false;
+    boolean closed = false;
     try {
       while (true) {
         try {
-          done.get();
-          return;
+          if (deadline == 0 || closed) {
+            done.get();
+          } else {
+            done.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+          }
+          return closed;
+        } catch (TimeoutException e) {
+          closed = true;
+          request.getConnectionMetaData().getConnection().getEndPoint().close(e);
         } catch (InterruptedException e) {
           interrupted = true; // the server may still read buf: wait for its answer, which it always gives
         } catch (ExecutionException e) {
+          if (closed) {
+            return true;
+          }
           Throwable t = e.getCause();
           if (t instanceof IOException io) {
             throw io;
