@@ -357,6 +357,23 @@ class HardeningTest {
     }
   }
 
+  @Test
+  void aRequestThatCannotGetItsShareOfTheMemoryBudgetIs503WithRetryAfter() throws Exception {
+    // an upload declaring the whole budget and sending nothing holds it until the idle timeout (2 min here); a decoded
+    // read waits 30 s for its share and is answered busy, which said "retry later" without the header that says when
+    byte[] decoded = fx.repo.objects().readObject(chunk);
+    URI small = smallBudgetServer(decoded.length);
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+          + 2 * decoded.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      HttpResponse<byte[]> r = fx.http.send(get(small, "/v1/store/chunks/" + chunk + "?decoded=1")
+          .timeout(Duration.ofSeconds(90)).build(), HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).isEqualTo(503);
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).contains("\"busy\"");
+      assertThat(r.headers().firstValue("Retry-After")).hasValue("1");
+    }
+  }
+
   /**
    * A server whose memory budget holds two decoded chunks of {@code chunkLength} bytes and no more, with an idle
    * timeout longer than a request waits for its share (a slow client keeps a connection from being idle anyway, by

@@ -513,6 +513,9 @@ public final class Exchange implements AutoCloseable {
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     }
+    if (e.status() == 503 && e.code().equals("busy")) {
+      set(HttpHeader.RETRY_AFTER, Integer.toString(MemoryBudget.RETRY_AFTER_SECONDS));
+    }
     ObjectNode body = JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage());
     e.details().forEach((name, value) -> body.set(name, JSON.valueToTree(value)));
     json(e.status(), body);

@@ -10,6 +10,12 @@ import java.util.concurrent.TimeUnit;
  * Streaming reads of stored chunks take nothing: they hold one slice at a time. Thread-safe.
  */
 public final class MemoryBudget {
+  /**
+   * The seconds a request refused for want of memory is told to wait before it asks again ({@code Retry-After}): it
+   * waited for its share already, and shares come back as the transfers holding them end.
+   */
+  public static final int RETRY_AFTER_SECONDS = 1;
+
   private final int total;
   private final Semaphore permits;
   private final long waitMillis;
