@@ -358,14 +358,36 @@ class HardeningTest {
   }
 
   @Test
-  void aRequestThatCannotGetItsShareOfTheMemoryBudgetIs503WithRetryAfter() throws Exception {
-    // an upload declaring the whole budget and sending nothing holds it until the idle timeout (2 min here); a decoded
-    // read waits 30 s for its share and is answered busy, which said "retry later" without the header that says when
+  void anUploadHoldingItsShareOfTheMemoryBudgetThatStallsIs408WithoutWaitingForTheIdleTimeout() throws Exception {
+    // a body that sends nothing was ended only by the idle timeout (2 min here, which an operator may set longer
+    // still for slow links), and held its share all that time; at the minimum rate it would have arrived by 16 s
     byte[] decoded = fx.repo.objects().readObject(chunk);
     URI small = smallBudgetServer(decoded.length);
+    long start = System.nanoTime();
+    try (Socket stalled = new Socket(small.getHost(), small.getPort())) {
+      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\n"
+          + "Content-Length: " + decoded.length + "\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
+      stalled.setSoTimeout(90_000);
+      assertThat(new String(stalled.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+          .isEqualTo("HTTP/1.1 408");
+    }
+    assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(60));
+  }
+
+  @Test
+  void aRequestThatCannotGetItsShareOfTheMemoryBudgetIs503WithRetryAfter() throws Exception {
+    // an upload declaring the whole budget (32 MiB, which may take 128 s at the minimum rate) and sending nothing
+    // holds it until the idle timeout (2 min here); a decoded read waits 30 s for its share and is answered busy,
+    // which said "retry later" without the header that says when
+    URI small = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(32 << 20)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
     try (Socket hold = new Socket(small.getHost(), small.getPort())) {
       hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
-          + 2 * decoded.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+          + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      // the server asks for the body once it holds the body's share
+      assertThat(new String(hold.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+          .isEqualTo("HTTP/1.1 100");
       HttpResponse<byte[]> r = fx.http.send(get(small, "/v1/store/chunks/" + chunk + "?decoded=1")
           .timeout(Duration.ofSeconds(90)).build(), HttpResponse.BodyHandlers.ofByteArray());
       assertThat(r.statusCode()).isEqualTo(503);

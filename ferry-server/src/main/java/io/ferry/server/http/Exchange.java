@@ -22,6 +22,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.io.Content;
@@ -30,6 +31,7 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
 import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.Scheduler;
 
 /**
  * One request and its response, for handlers that work in blocking style on the server's worker thread: the path as
@@ -215,6 +217,13 @@ public final class Exchange implements AutoCloseable {
     byte[] b = new byte[(int) (declared >= 0 ? declared : Math.min(max, FIRST_BLOCK))];
     int got = 0;
     long start = System.nanoTime();
+    // a held body arriving at the minimum rate is whole by then; one that sends nothing is failed there, where a read
+    // waiting for bytes held its share until the idle timeout
+    AtomicBoolean cut = new AtomicBoolean();
+    Scheduler.Task deadline = !held ? null : request.getComponents().getScheduler().schedule(() -> {
+      cut.set(true);
+      request.fail(new TimeoutException("the body did not arrive at the minimum rate"));
+    }, Math.max(RATE_GRACE, room * 1_000_000_000L / MIN_HELD_RATE) + 1_000_000_000L, TimeUnit.NANOSECONDS);
     try (InputStream in = Content.Source.asInputStream(request)) {
       while (true) {
         if (got == b.length) {
@@ -238,10 +247,18 @@ public final class Exchange implements AutoCloseable {
       // malformed, not the server failing
       throw cutShort(got, declared);
     } catch (IOException e) {
+      if (cut.get()) {
+        throw slow(got, declared, "arrived slower than " + MIN_HELD_RATE + " bytes per second while it held a share"
+            + " of the server's memory budget");
+      }
       if (timedOut(e)) {
         throw slow(got, declared, "stalled past the idle timeout");
       }
       throw e;
+    } finally {
+      if (deadline != null) {
+        deadline.cancel();
+      }
     }
     if (declared >= 0 && got != declared) {
       throw cutShort(got, declared);
