@@ -364,6 +364,14 @@ final class OnnxReader {
       throw defect("initializer '" + name + "': data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
           + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
     }
+    int typedFor = typedField(type);
+    if (!valueFields.isEmpty() && dataField != 9 && dataField != typedFor) {
+      // numpy_helper reads no values from it (it reads the type's own field), onnxruntime neither
+      String kind = TensorHeader.DataType.forNumber(type).name();
+      throw defect("initializer '" + name + "': its " + kind + " values are in " + FIELD_NAMES.get(dataField)
+          + " (field " + dataField + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor)
+          + " (field " + typedFor + "), as onnx's checker requires");
+    }
     DType dtype = dtype(type);
     Long bytes;
     try {
@@ -415,6 +423,26 @@ final class OnnxReader {
     regions.add(new Region.Header(regionEnd, dataStart));
     regions.add(Region.Tensor.of(info, 0));
     regionEnd = dataStart + dataLength;
+  }
+
+  /** The typed value fields of a TensorProto by number. */
+  private static final Map<Integer, String> FIELD_NAMES = Map.of(4, "float_data", 5, "int32_data", 6, "string_data",
+      7, "int64_data", 10, "double_data", 11, "uint64_data");
+
+  /**
+   * The typed value field ONNX's checker requires for values of this type (when they are not in raw_data):
+   * float_data for FLOAT and COMPLEX64, double_data for DOUBLE and COMPLEX128, int64_data for INT64, uint64_data for
+   * UINT32 and UINT64, string_data for STRING, int32_data for every other type.
+   */
+  private static int typedField(int type) {
+    return switch (type) {
+      case 1, 14 -> 4;
+      case 11, 15 -> 10;
+      case 7 -> 7;
+      case 12, 13 -> 11;
+      case 8 -> 6;
+      default -> 5;
+    };
   }
 
   /**

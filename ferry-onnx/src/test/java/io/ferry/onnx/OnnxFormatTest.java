@@ -489,6 +489,23 @@ class OnnxFormatTest {
   }
 
   /**
+   * Values in a typed field that ONNX does not use for the initializer's data_type (FLOAT values in int64_data, INT64
+   * in float_data): onnx's checker refuses such a tensor and numpy_helper reads no values from it, but Ferry stored it
+   * unlisted and pushed the file.
+   */
+  @Test
+  void valuesInAFieldTheirTypeDoesNotUseAreRefused() {
+    refused(model(list(new Init("w", 1, 2).int64s(1, 2))), "initializer 'w': its FLOAT values are in int64_data"
+        + " (field 7), but ONNX keeps FLOAT values in float_data (field 4), as onnx's checker requires");
+    refused(model(list(new Init("n", 7, 2).floats(1f, 2f))), "initializer 'n': its INT64 values are in float_data"
+        + " (field 4), but ONNX keeps INT64 values in int64_data (field 7), as onnx's checker requires");
+    refused(model(list(new Init("d", 11, 1).floats(1f))), "initializer 'd': its DOUBLE values are in float_data"
+        + " (field 4), but ONNX keeps DOUBLE values in double_data (field 10), as onnx's checker requires");
+    refused(model(list(new Init("h", 10, 2).int64s(1, 2))), "initializer 'h': its FLOAT16 values are in int64_data"
+        + " (field 7), but ONNX keeps FLOAT16 values in int32_data (field 5), as onnx's checker requires");
+  }
+
+  /**
    * Two {@code location} entries: Ferry checked the last, which onnx and onnxruntime open, but a reader taking the
    * first would open a file Ferry never looked at ('../../etc/passwd').
    */
