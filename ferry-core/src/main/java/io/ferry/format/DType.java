@@ -5,15 +5,18 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The element types of tensors, spelled exactly as in the safetensors format, with their size in bits; and the
- * block-quantized types of ggml (GGUF files), spelled as ggml names them ({@code Q4_K}, {@code IQ2_XXS}).
+ * The element types of tensors, spelled exactly as in the safetensors format, with their size in bits; the element
+ * types of ONNX that safetensors lacks ({@code U4}, {@code I4}, {@code U2}, {@code I2}, {@code C128}; see
+ * {@link #isSafetensors()}); and the block-quantized types of ggml (GGUF files), spelled as ggml names them
+ * ({@code Q4_K}, {@code IQ2_XXS}).
  *
  * <p>A <b>block type</b> ({@link #isBlock()}) stores {@link #blockSize()} elements together in {@link #blockBytes()}
  * bytes (scales and packed values); its elements have no size of their own, so {@link #bits()} is the size of a whole
  * block and {@link #byteLength} counts whole blocks. Element types have a block size of 1. Block types never appear
  * in safetensors files ({@link #parseSafetensors}) and are never cast, quantized or pruned by {@code derive}.
  *
- * <p>Sub-byte types ({@link #F4}: 4 bits, {@link #F6_E2M3} and {@link #F6_E3M2}: 6 bits) are packed. The reference
+ * <p>Sub-byte types ({@link #F4}, {@link #U4} and {@link #I4}: 4 bits, {@link #F6_E2M3} and {@link #F6_E3M2}: 6 bits,
+ * {@link #U2} and {@link #I2}: 2 bits) are packed. The reference
  * implementation ({@code huggingface/safetensors}, {@code Metadata::validate} and {@code TensorView::new} in
  * {@code safetensors/src/tensor.rs}) computes a tensor's size as {@code elements × bits} and rejects the tensor with
  * {@code MisalignedSlice} when that is not a multiple of 8; it never rounds a partial byte up. {@link #byteLength}
@@ -64,6 +67,18 @@ public enum DType {
   F6_E2M3(6, true),
   /** OCP MXFP6 with 3 exponent and 2 mantissa bits, 6 bits per element. */
   F6_E3M2(6, true),
+
+  // element types of ONNX that safetensors has not (see isSafetensors)
+  /** Unsigned 4-bit integer, two elements per byte (ONNX UINT4: the first element in the low 4 bits). */
+  U4(4, false),
+  /** Signed 4-bit integer (two's complement), two elements per byte (ONNX INT4: the first in the low 4 bits). */
+  I4(4, false),
+  /** Unsigned 2-bit integer, four elements per byte (ONNX UINT2: the first element in the lowest 2 bits). */
+  U2(2, false),
+  /** Signed 2-bit integer (two's complement), four elements per byte (ONNX INT2: the first in the lowest 2 bits). */
+  I2(2, false),
+  /** Complex number of two 64-bit floats (ONNX COMPLEX128). Not reported by {@link #isFloat()}, as C64. */
+  C128(128, false),
 
   // ggml block types (GGUF), with ggml's block size (elements) and type size (bytes of one block)
   /** ggml Q4_0: 32 elements in 18 bytes. */
@@ -149,8 +164,8 @@ public enum DType {
   }
 
   /**
-   * The size of one element in bits: 4 for F4, 6 for F6_*, 8 for BOOL and the 8-bit types, 64 for C64; for a block
-   * type, the size of one whole block ({@code blockBytes() * 8}).
+   * The size of one element in bits: 2 for U2 and I2, 4 for F4, U4 and I4, 6 for F6_*, 8 for BOOL and the 8-bit
+   * types, 64 for C64, 128 for C128; for a block type, the size of one whole block ({@code blockBytes() * 8}).
    */
   public int bits() {
     return bits;
@@ -193,13 +208,21 @@ public enum DType {
   }
 
   /**
+   * Whether safetensors has this type, so that a safetensors file may hold it: every element type but the ONNX ones
+   * it lacks ({@link #U4}, {@link #I4}, {@link #U2}, {@link #I2}, {@link #C128}); no block type.
+   */
+  public boolean isSafetensors() {
+    return !isBlock() && ordinal() < U4.ordinal();
+  }
+
+  /**
    * The element type with exactly this safetensors spelling (case-sensitive, as the reference implementation reads
-   * it); block types are not safetensors dtypes.
+   * it); block types and the ONNX types safetensors lacks ({@link #isSafetensors()}) are not safetensors dtypes.
    *
-   * @return the type, or empty for an unknown or null name or a block type
+   * @return the type, or empty for an unknown or null name or a type safetensors has not
    */
   public static Optional<DType> parseSafetensors(String name) {
-    return parse(name).filter(t -> !t.isBlock());
+    return parse(name).filter(DType::isSafetensors);
   }
 
   /**

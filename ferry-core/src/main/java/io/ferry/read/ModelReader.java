@@ -154,8 +154,8 @@ public final class ModelReader implements Closeable {
    * What a message that a tensor was not found adds when the version's files (or the one at {@code path}, if not
    * null) hold tensors their format does not list, so that the name asked for may be one of them: ONNX initializers
    * whose values are not one byte range of the file as their type lays out its elements (varints in
-   * {@code int32_data} or {@code int64_data}, strings, {@code float_data} in several runs, segments) or whose type
-   * Ferry has no dtype for (INT4, COMPLEX128), counted in {@code initializers.unlisted}. Empty if none do.
+   * {@code int32_data} or {@code int64_data}, strings, {@code float_data} in several runs, segments, packed 2- or
+   * 4-bit values whose last byte ONNX pads), counted in {@code initializers.unlisted}. Empty if none do.
    */
   public String unlistedNote(String path) {
     StringBuilder out = new StringBuilder();
@@ -168,8 +168,8 @@ public final class ModelReader implements Closeable {
     }
     return out.length() == 0 ? "" : "; it may be an ONNX initializer that Ferry does not list as a tensor (" + out
         + "), as its values are not one byte range of the file in its type's layout (varints in int32_data or"
-        + " int64_data, strings, float_data in several runs, segments) or its type has no Ferry dtype: it is read"
-        + " only as part of the whole file";
+        + " int64_data, strings, float_data in several runs, segments, or 2- or 4-bit values that do not fill their"
+        + " last byte, which ONNX pads): it is read only as part of the whole file";
   }
 
   /** The tensor of this version that {@code t} names: refuses one that another version's reader gave. */

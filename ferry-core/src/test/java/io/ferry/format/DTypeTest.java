@@ -60,6 +60,25 @@ class DTypeTest {
     assertThatThrownBy(() -> DType.F64.byteLength(Long.MAX_VALUE / 8)).isInstanceOf(ArithmeticException.class);
   }
 
+  /** ONNX's UINT4, INT4, UINT2, INT2 and COMPLEX128: packed as ONNX packs them, and no safetensors dtypes. */
+  @Test
+  void onnxTypesSafetensorsLacks() {
+    assertThat(DType.U4.byteLength(6)).isEqualTo(3);
+    assertThat(DType.I4.byteLength(0)).isZero();
+    assertThat(DType.I2.byteLength(8)).isEqualTo(2);
+    assertThat(DType.U2.bits()).isEqualTo(2);
+    assertThat(DType.C128.byteLength(2)).isEqualTo(32);
+    assertThatThrownBy(() -> DType.I4.byteLength(3)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> DType.U2.byteLength(6)).isInstanceOf(IllegalArgumentException.class);
+    for (String name : new String[] {"U4", "I4", "U2", "I2", "C128"}) {
+      assertThat(DType.parse(name)).isPresent();
+      assertThat(DType.parseSafetensors(name)).isEmpty();
+      assertThat(DType.parse(name).orElseThrow().isFloat()).isFalse();
+    }
+    assertThat(DType.values()).filteredOn(t -> !t.isSafetensors() && !t.isBlock())
+        .containsExactly(DType.U4, DType.I4, DType.U2, DType.I2, DType.C128);
+  }
+
   @Test
   void ggmlBlockTypesCountWholeBlocks() {
     assertThat(DType.Q4_0.isBlock()).isTrue();

@@ -405,7 +405,8 @@ final class OnnxReader {
     if (t.hasSegment() || dataField == 0 || typed || dtype == null || bytes == null
         || dataField == 4 && t.getDataType() != TensorHeader.DataType.FLOAT_VALUE
         && t.getDataType() != TensorHeader.DataType.COMPLEX64_VALUE
-        || dataField == 10 && t.getDataType() != TensorHeader.DataType.DOUBLE_VALUE) {
+        || dataField == 10 && t.getDataType() != TensorHeader.DataType.DOUBLE_VALUE
+        && t.getDataType() != TensorHeader.DataType.COMPLEX128_VALUE) {
       unlisted++;
       return;
     }
@@ -546,10 +547,7 @@ final class OnnxReader {
     return b.size() > 200 ? out + "..." : out.toString();
   }
 
-  /**
-   * Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings, 2- and 4-bit ints,
-   * complex128).
-   */
+  /** Ferry's dtype of an ONNX element type, or null for one Ferry does not list (strings). */
   static DType dtype(int onnx) {
     return switch (onnx) {
       case 1 -> DType.F32;
@@ -565,13 +563,18 @@ final class OnnxReader {
       case 12 -> DType.U32;
       case 13 -> DType.U64;
       case 14 -> DType.C64;
+      case 15 -> DType.C128;
       case 16 -> DType.BF16;
       case 17 -> DType.F8_E4M3;
       case 18 -> DType.F8_E4M3FNUZ;
       case 19 -> DType.F8_E5M2;
       case 20 -> DType.F8_E5M2FNUZ;
+      case 21 -> DType.U4;
+      case 22 -> DType.I4;
       case 23 -> DType.F4;
       case 24 -> DType.F8_E8M0;
+      case 25 -> DType.U2;
+      case 26 -> DType.I2;
       case 27 -> DType.F6_E2M3;
       case 28 -> DType.F6_E3M2;
       default -> null;

@@ -106,6 +106,40 @@ class OnnxFormatTest {
         "initializer 'w': data_type 29 is not an ONNX element type (1 to 28)");
   }
 
+  /**
+   * UINT4 (21), INT4 (22), UINT2 (25), INT2 (26), packed as onnx packs them (two or four a byte), and COMPLEX128 (15),
+   * in raw_data or in double_data: they had no Ferry dtype and were stored unlisted. A packed count that does not fill
+   * its last byte (onnx pads it) stays unlisted, as for FLOAT4E2M1.
+   */
+  @Test
+  void packedIntegersAndComplex128AreListed() throws IOException {
+    byte[] doubles = OnnxFiles.message(o -> {
+      o.writeInt64(1, 1);
+      o.writeInt32(2, 15);
+      o.writeString(8, "z2");
+      ByteBuffer b = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putDouble(1.5).putDouble(-2);
+      o.writeByteArray(10, b.array());
+    });
+    byte[] file = modelOf(new Init("u4", 21, 3, 4).raw(6, 1).bytes(), new Init("i4", 22, 2).raw(1, 2).bytes(),
+        new Init("u2", 25, 8).raw(2, 3).bytes(), new Init("i2", 26, 2, 2).raw(1, 4).bytes(),
+        new Init("z", 15, 2).raw(32, 5).bytes(), doubles, new Init("f4", 23, 4).raw(2, 6).bytes(),
+        new Init("odd", 22, 3).raw(2, 7).bytes());
+    FileLayout l = read(file);
+    assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape, TensorInfo::byteLength)
+        .containsExactly(
+            org.assertj.core.groups.Tuple.tuple("u4", DType.U4, List.of(3L, 4L), 6L),
+            org.assertj.core.groups.Tuple.tuple("i4", DType.I4, List.of(2L), 1L),
+            org.assertj.core.groups.Tuple.tuple("u2", DType.U2, List.of(8L), 2L),
+            org.assertj.core.groups.Tuple.tuple("i2", DType.I2, List.of(2L, 2L), 1L),
+            org.assertj.core.groups.Tuple.tuple("z", DType.C128, List.of(2L), 32L),
+            org.assertj.core.groups.Tuple.tuple("z2", DType.C128, List.of(1L), 16L),
+            org.assertj.core.groups.Tuple.tuple("f4", DType.F4, List.of(4L), 2L));
+    assertThat(bytesOf(l, file, "u4")).isEqualTo(new Init("u4", 21, 3, 4).raw(6, 1).raw);
+    assertThat(ByteBuffer.wrap(bytesOf(l, file, "z2")).order(ByteOrder.LITTLE_ENDIAN).getDouble(8)).isEqualTo(-2);
+    assertThat(l.tensorRegions().get(0).rowBytes()).isEqualTo(2);
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings()).containsEntry("initializers.unlisted", "1");
+  }
+
   @Test
   void refusals() {
     refused(model(list(new Init("w", 1, 3, 4).raw(44, 1))),
@@ -433,8 +467,8 @@ class OnnxFormatTest {
         assertThat(r.read("w").remaining()).isEqualTo(8);
         String why = "; it may be an ONNX initializer that Ferry does not list as a tensor (m.onnx:"
             + " initializers.unlisted = 1), as its values are not one byte range of the file in its type's layout"
-            + " (varints in int32_data or int64_data, strings, float_data in several runs, segments) or its type has"
-            + " no Ferry dtype: it is read only as part of the whole file";
+            + " (varints in int32_data or int64_data, strings, float_data in several runs, segments, or 2- or 4-bit"
+            + " values that do not fill their last byte, which ONNX pads): it is read only as part of the whole file";
         assertThatThrownBy(() -> r.tensor("shape")).isInstanceOf(io.ferry.error.NotFoundException.class)
             .hasMessageEndingWith("has no tensor 'shape'" + why);
         assertThatThrownBy(() -> r.tensor("m.onnx", "shape")).isInstanceOf(io.ferry.error.NotFoundException.class)

@@ -20,6 +20,7 @@ import org.assertj.core.api.AbstractThrowableAssert;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -443,7 +444,7 @@ class SafetensorsReaderTest {
   }
 
   static List<DType> safetensorsDtypes() {
-    return java.util.Arrays.stream(DType.values()).filter(t -> !t.isBlock()).toList();
+    return java.util.Arrays.stream(DType.values()).filter(DType::isSafetensors).toList();
   }
 
   @ParameterizedTest
@@ -451,6 +452,15 @@ class SafetensorsReaderTest {
   void ggmlBlockTypesAreNotSafetensorsDtypes(DType t) throws IOException {
     long bytes = t.blockBytes();
     assertThatThrownBy(() -> read("{" + tensor("x", t.name(), "[" + t.blockSize() + "]", 0, bytes) + "}", bytes))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessage("model.safetensors: tensor 'x': unknown dtype '" + t.name() + "'");
+  }
+
+  /** ONNX's 2- and 4-bit integers and COMPLEX128, which Ferry lists in ONNX files, are no safetensors dtypes. */
+  @ParameterizedTest
+  @EnumSource(names = {"U4", "I4", "U2", "I2", "C128"})
+  void onnxTypesAreNotSafetensorsDtypes(DType t) {
+    assertThatThrownBy(() -> read("{" + tensor("x", t.name(), "[8]", 0, t.byteLength(8)) + "}", t.byteLength(8)))
         .isInstanceOf(InvalidInputException.class)
         .hasMessage("model.safetensors: tensor 'x': unknown dtype '" + t.name() + "'");
   }
