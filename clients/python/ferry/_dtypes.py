@@ -21,6 +21,7 @@ NUMPY = {
     "I64": (np.dtype("<i8"), 64),
     "F64": (np.dtype("<f8"), 64),
     "C64": (np.dtype("<c8"), 64),
+    "C128": (np.dtype("<c16"), 128),
     "F8_E4M3": (np.dtype("u1"), 8),
     "F8_E5M2": (np.dtype("u1"), 8),
     "F8_E8M0": (np.dtype("u1"), 8),
@@ -30,6 +31,25 @@ NUMPY = {
 
 #: dtypes read as raw bits in an unsigned integer array by default (numpy has no such float type).
 RAW_FLOATS = {"BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0", "F8_E4M3FNUZ", "F8_E5M2FNUZ"}
+
+
+#: ONNX's packed integers: dtype name -> (bits per value, signed). onnx packs them from the lowest bits of a byte up;
+#: tensor() unpacks them into int8 (signed) or uint8 arrays, one value per element.
+PACKED_INTS = {"U4": (4, False), "I4": (4, True), "U2": (2, False), "I2": (2, True)}
+
+
+def unpack_ints(dtype, data, shape):
+    """The values of a packed 2- or 4-bit integer tensor (its bytes ``data``) as an int8 or uint8 array of ``shape``."""
+    bits, signed = PACKED_INTS[dtype]
+    per = 8 // bits
+    codes = np.frombuffer(bytes(data), dtype=np.uint8)
+    values = np.empty(codes.size * per, dtype=np.uint8)
+    for k in range(per):
+        values[k::per] = (codes >> np.uint8(bits * k)) & np.uint8((1 << bits) - 1)
+    if signed:  # two's complement: the top bit of a value is its sign
+        values = values.view(np.int8)
+        values[values >= 1 << (bits - 1)] -= 1 << bits
+    return values.reshape(shape)
 
 
 def numpy_dtype(dtype):

@@ -440,10 +440,21 @@ class Model:
 
     def tensor(self, name, as_float32=False, file=None):
         """A tensor as a numpy array of its shape. BF16 comes as uint16 (the same bits) and F8 kinds as uint8,
-        unless ``as_float32``, which converts BF16, F16 and the F8 kinds to float32 exactly; other dtypes come
-        natively. ``file`` picks the file when several hold the name (else that is a ValueError naming them)."""
+        unless ``as_float32``, which converts BF16, F16 and the F8 kinds to float32 exactly; ONNX's packed integers
+        (I4, I2; U4, U2) come unpacked, one value per element, as int8 (uint8); other dtypes come natively. ``file``
+        picks the file when several hold the name (else that is a ValueError naming them)."""
         f, t = self._lookup(name, file)
-        return _maybe_float32(self._load(f, t), t["dtype"], as_float32)
+        return _maybe_float32(self._values(f, t), t["dtype"], as_float32)
+
+    def _values(self, f, t):
+        """The tensor as _load gives it; ONNX's packed integers unpacked into int8 or uint8."""
+        if t["dtype"] not in _dtypes.PACKED_INTS:
+            return self._load(f, t)
+        bits = _dtypes.PACKED_INTS[t["dtype"]][0]
+        if math.prod(t["shape"]) * bits != t["length"] * 8:
+            raise FerryIntegrityError("tensor %r: %d bytes for shape %s of %s" % (
+                t["name"], t["length"], list(t["shape"]), t["dtype"]))
+        return _dtypes.unpack_ints(t["dtype"], self._read(f, t["offset"], t["length"]), tuple(t["shape"]))
 
     def rows(self, name, start, stop, as_float32=False, file=None):
         """Rows [start, stop) of a tensor (indices along its first dimension) as a numpy array, fetching only the
@@ -463,6 +474,9 @@ class Model:
         if not 0 <= start <= stop <= shape[0]:
             raise ValueError("rows of tensor %r: expected 0 <= start <= stop <= %d, got [%r, %r)" % (
                 name, shape[0], start, stop))
+        if t["dtype"] in _dtypes.PACKED_INTS:
+            raise FerryError("tensor %r: dtype %s packs several values a byte, so rows are not read apart; use"
+                             " tensor() (unpacked) or tensor_bytes()" % (name, t["dtype"]))
         if _dtypes.numpy_dtype(t["dtype"]) is None:
             raise FerryError("tensor %r: dtype %s has no numpy type, so no rows; use tensor_bytes()" % (
                 name, t["dtype"]))
@@ -497,7 +511,8 @@ class Model:
         return np.frombuffer(data, dtype=dt).reshape(shape)  # a bytearray: the array is writable
 
     def state_dict(self, names=None, file=None):
-        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, in file order. Needs torch.
+        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, ONNX's packed integers unpacked
+        into int8 or uint8 (as tensor() gives them), in file order. Needs torch.
         ``file`` keeps to one file's tensors: a pipeline whose files share tensor names (a diffusers model's
         ``unet/`` and ``vae/``) is loaded one file at a time; without it such a name is a ValueError naming them."""
         try:
@@ -516,7 +531,7 @@ class Model:
             key = (f["path"], t["offset"], t["length"], t["dtype"], tuple(t["shape"]), _view_strides(f, t))
             same = loaded.get(key)
             if same is None:
-                out[n] = loaded[key] = _dtypes.torch_tensor(torch, t["dtype"], self._load(f, t), n)
+                out[n] = loaded[key] = _dtypes.torch_tensor(torch, t["dtype"], self._values(f, t), n)
             else:
                 out[n] = same.view(same.shape)
         return out

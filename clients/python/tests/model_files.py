@@ -3,7 +3,8 @@ reader to check what the client returns against the files themselves.
 
     python3 model_files.py OUT    writes OUT/v1 and OUT/v2 (v2 = v1 with another README.md), OUT/tree: a model
                                   with files in directories and a file name of 250 bytes, and (with torch) OUT/views:
-                                  a PyTorch checkpoint of views
+                                  a PyTorch checkpoint of views, OUT/onnx: an ONNX model of 2- and 4-bit integers
+                                  and complex128
 """
 
 import json
@@ -161,7 +162,61 @@ def write_views(out):
     torch.save(views(), os.path.join(d, "model.pt"))
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, value):
+    """One protobuf field: an int as a varint, bytes or str length-delimited."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    value = value.encode("utf-8") if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
+
+
+#: ONNX's data_type of each dtype of model "tiny-onnx"
+ONNX_TYPES = {"I4": 22, "U4": 21, "I2": 26, "U2": 25, "C128": 15}
+
+
+def onnx_tensors():
+    """{name: (dtype, numpy array of the values, raw_data as onnx packs it: the first value in the lowest bits)}."""
+    i4 = np.array([[-8, -1, 0], [1, 7, 3]], dtype=np.int8)
+    u4 = np.array([0, 5, 15, 9], dtype=np.uint8)
+    i2 = np.array([[-2, -1], [0, 1]], dtype=np.int8)
+    u2 = np.array([0, 1, 2, 3, 3, 2, 1, 0], dtype=np.uint8)
+    z = np.array([1 + 2j, -3.5 + 0.25j], dtype=np.complex128)
+
+    def pack(values, bits):
+        v = values.reshape(-1).astype(np.uint8) & ((1 << bits) - 1)
+        per = 8 // bits
+        return bytes(int(sum(int(x) << (bits * k) for k, x in enumerate(v[i:i + per]))) for i in range(0, v.size, per))
+
+    return {"i4": ("I4", i4, pack(i4, 4)), "u4": ("U4", u4, pack(u4, 4)), "i2": ("I2", i2, pack(i2, 2)),
+            "u2": ("U2", u2, pack(u2, 2)), "z": ("C128", z, z.astype("<c16").tobytes())}
+
+
+def write_onnx(out):
+    """OUT/onnx/model.onnx: an ONNX model (ir_version 10, opset 21) whose initializers are of the types safetensors
+    lacks (INT4, UINT4, INT2, UINT2, COMPLEX128), written field by field as onnx writes them (raw_data)."""
+    d = os.path.join(out, "onnx")
+    os.makedirs(d, exist_ok=True)
+    graph = _field(2, "g")
+    for name, (dtype, arr, raw) in onnx_tensors().items():
+        tensor = b"".join(_field(1, n) for n in arr.shape) + _field(2, ONNX_TYPES[dtype]) + _field(8, name) \
+            + _field(9, raw)
+        graph += _field(5, tensor)
+    model = _field(1, 10) + _field(7, graph) + _field(8, _field(2, 21))
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(model)
+
+
 if __name__ == "__main__":
     write(sys.argv[1])
     write_tree(sys.argv[1])
     write_views(sys.argv[1])
+    write_onnx(sys.argv[1])

@@ -2,7 +2,8 @@
 
 FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
                           and model "tiny-tree" (files in directories, a file name of 250 bytes), and, when
-                          torch is importable, model "tiny-views" (a PyTorch checkpoint of views)
+                          torch is importable, model "tiny-views" (a PyTorch checkpoint of views), and model
+                          "tiny-onnx" (ONNX initializers of 2- and 4-bit integers and complex128)
 FERRY_TEST_TOKEN          a token with read:tiny*;  FERRY_TEST_OTHER_TOKEN: one with read:other*
 FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the files pushed)
 FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
@@ -91,8 +92,8 @@ class ListingTest(unittest.TestCase):
 
     def test_models_and_versions(self):
         models = self.c.models()
-        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models if m["name"] not in ("tiny-views",
-                                                                                                   "tiny-gone")])
+        self.assertEqual(["tiny", "tiny-tree"], [m["name"] for m in models if m["name"] not in (
+            "tiny-views", "tiny-gone", "tiny-onnx")])
         versions = self.c.versions("tiny")
         self.assertEqual(["second", "first"], [v["message"] for v in versions])
         self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
@@ -1123,6 +1124,37 @@ class ViewsTest(unittest.TestCase):
                 np.testing.assert_array_equal(self.numpy(t)[a:b], self.m.rows(name, a, b), err_msg=(name, a, b))
         np.testing.assert_array_equal(self.numpy(self.want["b.t"].float()),
                                       self.m.tensor("b.t", as_float32=True))
+
+
+class OnnxTypesTest(unittest.TestCase):
+    """Model "tiny-onnx": ONNX initializers of the types safetensors lacks. COMPLEX128 comes as complex128; INT4,
+    UINT4, INT2 and UINT2 come unpacked, one value per element, as onnx's numpy_helper gives their values. They were
+    not listed at all (no Ferry dtype), and once listed COMPLEX128 had no numpy type."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = ferry.Client(URL, token=TOKEN).model("tiny-onnx")
+        cls.want = model_files.onnx_tensors()
+
+    def test_listed_and_read_as_their_values(self):
+        got = {t.name: t for t in self.m.tensors()}
+        self.assertEqual(sorted(self.want), sorted(got))
+        for name, (dtype, arr, raw) in self.want.items():
+            self.assertEqual((dtype, arr.shape), (got[name].dtype, got[name].shape), name)
+            self.assertEqual(raw, self.m.tensor_bytes(name), name)
+            values = self.m.tensor(name)
+            self.assertEqual(arr.dtype, values.dtype, name)
+            np.testing.assert_array_equal(arr, values, err_msg=name)
+        with self.assertRaises(ferry.FerryError) as e:
+            self.m.rows("i4", 0, 1)
+        self.assertIn("'i4': dtype I4 packs several values a byte", str(e.exception))
+        np.testing.assert_array_equal(self.want["z"][1][1:], self.m.rows("z", 1, 2))
+
+    @unittest.skipIf(torch is None and not CI, "torch is not importable")
+    def test_state_dict(self):
+        sd = self.m.state_dict()
+        for name, (dtype, arr, raw) in self.want.items():
+            np.testing.assert_array_equal(arr, sd[name].numpy(), err_msg=name)
 
 
 class UnrecordedViewsTest(unittest.TestCase):

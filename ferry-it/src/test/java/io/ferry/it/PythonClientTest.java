@@ -71,6 +71,7 @@ class PythonClientTest {
       if (Files.isDirectory(models.resolve("views"))) { // written when torch is importable
         push(repo, models.resolve("views"), "tiny-views", "views");
       }
+      push(repo, models.resolve("onnx"), "tiny-onnx", "onnx");
       push(repo2, models.resolve("v2"), "tiny:prod", "only");
       // a version ferry rm took off the head's line: readable by its id (and a prefix of it) until gc
       push(repo, models.resolve("v1"), "tiny-gone", "kept");
