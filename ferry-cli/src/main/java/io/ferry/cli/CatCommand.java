@@ -97,13 +97,13 @@ final class CatCommand extends StoreCommand {
         return r.tensor(spec.path(), tensor);
       } catch (NotFoundException e) {
         throw new NotFoundException(spec.path() + " of " + spec.refText() + " has no tensor '" + tensor + "'"
-            + r.unlistedNote(spec.path()) + Suggestions.didYouMean(tensor, names(r, spec.path())));
+            + r.unlistedNote(spec.path(), tensor) + Suggestions.didYouMean(tensor, names(r, spec.path())));
       }
     }
     List<ModelReader.Located> all = r.tensors().stream().filter(l -> l.info().name().equals(tensor)).toList();
     if (all.isEmpty()) {
       throw new NotFoundException(spec.refText() + " (" + r.versionId().shortHex(12) + ") has no tensor '" + tensor
-          + "' (ferry show " + spec.refText() + " lists its tensors)" + r.unlistedNote(null)
+          + "' (ferry show " + spec.refText() + " lists its tensors)" + r.unlistedNote(null, tensor)
           + Suggestions.didYouMean(tensor, names(r, null)));
     }
     if (all.size() > 1) {

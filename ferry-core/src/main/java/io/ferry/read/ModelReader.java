@@ -119,7 +119,7 @@ public final class ModelReader implements Closeable {
     List<Located> all = byName.get(name);
     if (all == null) {
       throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "'"
-          + unlistedNote(null));
+          + unlistedNote(null, name));
     }
     if (all.size() > 1) {
       List<String> files = all.stream().map(l -> l.file().path()).toList();
@@ -147,7 +147,7 @@ public final class ModelReader implements Closeable {
       }
     }
     throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "' in " + path
-        + unlistedNote(path));
+        + unlistedNote(path, name));
   }
 
   /**
@@ -158,6 +158,29 @@ public final class ModelReader implements Closeable {
    * 4-bit values whose last byte ONNX pads), counted in {@code initializers.unlisted}. Empty if none do.
    */
   public String unlistedNote(String path) {
+    return unlistedNote(path, null);
+  }
+
+  /**
+   * As {@link #unlistedNote(String)} for a tensor asked for by {@code name}; when a file says that an initializer of
+   * that name lies below its main graph (a subgraph's initializer, or a sparse initializer: ONNX's metadata key
+   * {@code below.NAME}), the note says so plainly instead: what and where it is, and that Ferry does not list it.
+   */
+  public String unlistedNote(String path, String name) {
+    StringBuilder below = new StringBuilder();
+    for (FileEntry f : snapshot.files()) {
+      String where = name != null && "onnx".equals(f.format()) && (path == null || path.equals(f.path()))
+          ? f.metadata().get("below." + name) : null;
+      if (where != null) {
+        below.append(below.length() == 0 ? "" : "; and in ").append(f.path()).append(", '").append(name)
+            .append("' is ").append(where);
+      }
+    }
+    if (below.length() > 0) {
+      return "; in " + below + ": Ferry lists only the initializers of an ONNX model's main graph as tensors (ONNX"
+          + " does not name those of subgraphs uniquely, and a sparse initializer is not its dense tensor's bytes),"
+          + " so it is read only as part of the whole file";
+    }
     StringBuilder out = new StringBuilder();
     for (FileEntry f : snapshot.files()) {
       String n = "onnx".equals(f.format()) && (path == null || path.equals(f.path()))

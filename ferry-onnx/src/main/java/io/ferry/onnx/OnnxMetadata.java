@@ -20,15 +20,42 @@ import java.util.TreeMap;
  * file: data in varint-encoded typed fields, element types Ferry has no dtype for, segments) and, for each initializer
  * in an external file, {@code external.NAME} = {@code DTYPE [dims] in LOCATION at OFFSET+LENGTH}: for as many as
  * the metadata map has room for (and whose key is not too long, {@link Limits}), the others counted in
- * {@code externals.unrecorded}.
+ * {@code externals.unrecorded}. A file with initializers below the main graph (of the subgraphs of {@code If},
+ * {@code Loop} or {@code Scan} nodes) or with sparse initializers, which are not listed as tensors, records
+ * {@code initializers.below} (how many) and {@code below.NAME} = where each one named so is ({@code an initializer of
+ * subgraph then_branch of node 'if0' (If)}; several with one name, as two branches may have, joined by "; "), with
+ * the same room, the others counted in {@code initializers.below.unrecorded}; a file without any records none of
+ * these keys.
  *
  * @param header the model's header fields as text, by key (as above), without the graph
  * @param initializers how many initializers the main graph has
  * @param unlisted how many of them are not tensor regions of this file nor external
  * @param external the initializers whose data is in another file, in file order
+ * @param below the initializers of subgraphs and the sparse initializers, in file order
  */
-public record OnnxMetadata(Map<String, String> header, int initializers, int unlisted, List<External> external)
-    implements FormatMetadata {
+public record OnnxMetadata(Map<String, String> header, int initializers, int unlisted, List<External> external,
+    List<Below> below) implements FormatMetadata {
+  /**
+   * An initializer that is not listed as a tensor because it is not one of the main graph's: a subgraph's, or a
+   * sparse initializer (named by its values). ONNX does not name these uniquely: two branches of an {@code If} may
+   * each have an initializer {@code c}, and one may have the name of the main graph's.
+   *
+   * @param name its name
+   * @param where what it is and where it lies, as a message says it ({@code a sparse initializer of the main graph})
+   */
+  public record Below(String name, String where) {
+    /** @throws NullPointerException if name or where is null */
+    public Below {
+      Objects.requireNonNull(name, "name");
+      Objects.requireNonNull(where, "where");
+    }
+  }
+
+  /** Metadata without initializers below the main graph. */
+  public OnnxMetadata(Map<String, String> header, int initializers, int unlisted, List<External> external) {
+    this(header, initializers, unlisted, external, List.of());
+  }
+
   /**
    * An initializer whose data lies in another file of the model.
    *
@@ -85,6 +112,7 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
   public OnnxMetadata {
     header = Collections.unmodifiableMap(new TreeMap<>(header));
     external = List.copyOf(external);
+    below = List.copyOf(below);
     if (initializers < 0 || unlisted < 0 || unlisted > initializers) {
       throw new IllegalArgumentException(initializers + " initializers, " + unlisted + " unlisted: expected "
           + "0 <= unlisted <= initializers");
@@ -93,6 +121,9 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
 
   /** The key that counts the tensors with external data {@link #asStrings()} has no {@code external.NAME} for. */
   static final String UNRECORDED = "externals.unrecorded";
+
+  /** The prefix of the keys that say where an initializer below the main graph is. */
+  public static final String BELOW = "below.";
 
   @Override
   public Map<String, String> asStrings() {
@@ -116,6 +147,27 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
       m.put(UNRECORDED, left + " more tensors with external data (their files are checked and cut as for the others;"
           + " the metadata holds at most " + Limits.MAX_METADATA_ENTRIES + " entries and keys of "
           + Limits.MAX_KEY_CHARS + " characters)");
+    }
+    if (!below.isEmpty()) {
+      m.put("initializers.below", Integer.toString(below.size()));
+      Map<String, String> where = new TreeMap<>();
+      for (Below b : below) {
+        where.merge(BELOW + b.name(), b.where(), (x, y) -> x.length() > 4096 ? x : x + "; " + y);
+      }
+      int room2 = Limits.MAX_METADATA_ENTRIES - m.size() - 1;
+      int left2 = 0;
+      for (Map.Entry<String, String> e : where.entrySet()) {
+        if (e.getKey().length() <= Limits.MAX_KEY_CHARS && room2-- > 0) {
+          m.put(e.getKey(), e.getValue());
+        } else {
+          left2++;
+        }
+      }
+      if (left2 > 0) {
+        m.put("initializers.below.unrecorded", left2 + " more names of initializers below the main graph (the"
+            + " metadata holds at most " + Limits.MAX_METADATA_ENTRIES + " entries and keys of " + Limits.MAX_KEY_CHARS
+            + " characters)");
+      }
     }
     return Collections.unmodifiableMap(m);
   }

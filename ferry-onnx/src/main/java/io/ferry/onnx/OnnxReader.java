@@ -52,6 +52,8 @@ final class OnnxReader {
   private final List<Region> regions = new ArrayList<>();
   private final Set<String> names = new HashSet<>();
   private final List<OnnxMetadata.External> external = new ArrayList<>();
+  /** The initializers below the main graph (of subgraphs) and the sparse initializers, in file order. */
+  private final List<OnnxMetadata.Below> below = new ArrayList<>();
   private long regionEnd;
   private int initializers;
   private int unlisted;
@@ -84,7 +86,8 @@ final class OnnxReader {
           graph();
           cis.popLimit(old);
         } else if ((field == 20 || field == 25) && WireFormat.getTagWireType(tag) == LEN) {
-          nested(field == 20 ? Nested.TRAINING : Nested.FUNCTION, 1);
+          nested(field == 20 ? Nested.TRAINING : Nested.FUNCTION, 1,
+              field == 20 ? "the model's training info" : "a function of the model");
         } else if (field == 1 || field == 2 || field == 3 || field == 4 || field == 5 || field == 8
             || field == 14) {
           copyField(tag, out, "model field " + field);
@@ -108,7 +111,7 @@ final class OnnxReader {
     }
     regions.add(new Region.Header(regionEnd, in.size()));
     return new FileLayout(OnnxFormat.NAME, in.name(), in.size(), 0, regions,
-        new OnnxMetadata(headerStrings(h), initializers, unlisted, external));
+        new OnnxMetadata(headerStrings(h), initializers, unlisted, external, below));
   }
 
   private void graph() throws IOException {
@@ -117,9 +120,9 @@ final class OnnxReader {
       if (field == 5 && WireFormat.getTagWireType(tag) == LEN) {
         initializer();
       } else if (field == 1 && WireFormat.getTagWireType(tag) == LEN) {
-        nested(Nested.NODE, 1);
+        nested(Nested.NODE, 1, MAIN);
       } else if (field == 15 && WireFormat.getTagWireType(tag) == LEN) {
-        nested(Nested.SPARSE, 1);
+        nested(Nested.SPARSE_INITIALIZER, 1, MAIN);
       } else {
         skip(tag);
       }
@@ -130,9 +133,15 @@ final class OnnxReader {
    * The messages below the main graph that may hold tensors: nodes, their attributes (a {@code Constant}'s value,
    * an {@code If} or {@code Loop} body), subgraphs and sparse tensors, and beside it the model's functions and
    * training graphs. Their tensors are header bytes, but one may
-   * keep its data in another file, which ONNX's loaders read like an initializer's.
+   * keep its data in another file, which ONNX's loaders read like an initializer's. An {@code INITIALIZER} is a
+   * subgraph's initializer, {@code SPARSE_VALUES} the values (which name it) of a sparse initializer.
    */
-  private enum Nested { NODE, ATTRIBUTE, GRAPH, SPARSE, TENSOR, FUNCTION, TRAINING }
+  private enum Nested {
+    NODE, ATTRIBUTE, GRAPH, SPARSE, SPARSE_INITIALIZER, TENSOR, INITIALIZER, SPARSE_VALUES, FUNCTION, TRAINING
+  }
+
+  /** How {@link #below} names the main graph. */
+  private static final String MAIN = "the main graph";
 
   /** How deep messages below the graph may nest; protobuf's C++ parser, onnxruntime's, stops at 100. */
   static final int MAX_NESTING = 100;
@@ -140,53 +149,93 @@ final class OnnxReader {
   /**
    * Walks one nested message (its length next in the stream) for tensors with external data, whose locations are then
    * checked as an initializer's are: recorded in {@link #external} without a dtype, so that the directory check finds
-   * their files in the model and their bytes inside them (and leaves those files opaque).
+   * their files in the model and their bytes inside them (and leaves those files opaque). The initializers of
+   * subgraphs and the sparse initializers are recorded in {@link #below} by name, with {@code where} they are: the
+   * message this one is part of ("the main graph", "subgraph then_branch of node 'if0' (If) in the main graph").
    */
-  private void nested(Nested kind, int depth) throws IOException {
+  private void nested(Nested kind, int depth, String where) throws IOException {
     long at = cis.getTotalBytesRead();
     if (depth > MAX_NESTING) {
       throw defect("messages below the graph nest more than " + MAX_NESTING + " deep (at byte " + at + ")");
     }
-    if (kind == Nested.TENSOR) {
-      nestedTensor(at);
+    if (kind == Nested.TENSOR || kind == Nested.INITIALIZER || kind == Nested.SPARSE_VALUES) {
+      nestedTensor(at, kind == Nested.TENSOR ? null
+          : (kind == Nested.INITIALIZER ? "an initializer of " : "a sparse initializer of ") + where);
       return;
     }
     int old = pushLength("a nested " + kind.name().toLowerCase(java.util.Locale.ROOT) + " message");
+    // the names that say where a subgraph lies, as far as they precede it (onnx writes them first)
+    String name = null;
+    String opType = null;
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
-      Nested child = WireFormat.getTagWireType(tag) != LEN ? null : switch (kind) {
-        case NODE -> WireFormat.getTagFieldNumber(tag) == 5 ? Nested.ATTRIBUTE : null;
-        case ATTRIBUTE -> switch (WireFormat.getTagFieldNumber(tag)) {
+      int field = WireFormat.getTagFieldNumber(tag);
+      boolean len = WireFormat.getTagWireType(tag) == LEN;
+      if (len && (kind == Nested.NODE && field == 3 || kind == Nested.ATTRIBUTE && field == 1)) {
+        name = shortString();
+        continue;
+      }
+      if (len && kind == Nested.NODE && field == 4) {
+        opType = shortString();
+        continue;
+      }
+      Nested child = !len ? null : switch (kind) {
+        case NODE -> field == 5 ? Nested.ATTRIBUTE : null;
+        case ATTRIBUTE -> switch (field) {
           case 5, 10 -> Nested.TENSOR;
           case 6, 11 -> Nested.GRAPH;
           case 22, 23 -> Nested.SPARSE;
           default -> null;
         };
-        case GRAPH -> switch (WireFormat.getTagFieldNumber(tag)) {
+        case GRAPH -> switch (field) {
           case 1 -> Nested.NODE;
-          case 5 -> Nested.TENSOR;
-          case 15 -> Nested.SPARSE;
+          case 5 -> Nested.INITIALIZER;
+          case 15 -> Nested.SPARSE_INITIALIZER;
           default -> null;
         };
-        case SPARSE -> WireFormat.getTagFieldNumber(tag) == 1 || WireFormat.getTagFieldNumber(tag) == 2
-            ? Nested.TENSOR : null;
+        case SPARSE -> field == 1 || field == 2 ? Nested.TENSOR : null;
+        // its values tensor names it; its indices are a tensor like a node's
+        case SPARSE_INITIALIZER -> field == 1 ? Nested.SPARSE_VALUES : field == 2 ? Nested.TENSOR : null;
         // a model's functions (their nodes, their attributes' defaults) and training graphs
-        case FUNCTION -> WireFormat.getTagFieldNumber(tag) == 7 ? Nested.NODE
-            : WireFormat.getTagFieldNumber(tag) == 11 ? Nested.ATTRIBUTE : null;
-        case TRAINING -> WireFormat.getTagFieldNumber(tag) == 1 || WireFormat.getTagFieldNumber(tag) == 2
-            ? Nested.GRAPH : null;
-        case TENSOR -> null;
+        case FUNCTION -> field == 7 ? Nested.NODE : field == 11 ? Nested.ATTRIBUTE : null;
+        case TRAINING -> field == 1 || field == 2 ? Nested.GRAPH : null;
+        case TENSOR, INITIALIZER, SPARSE_VALUES -> null;
       };
       if (child == null) {
         skip(tag);
-      } else {
-        nested(child, depth + 1);
+        continue;
       }
+      String inside = switch (kind) {
+        case NODE -> "node " + (name == null ? "" : "'" + name + "' ") + "(" + (opType == null ? "?" : opType) + ")"
+            + (where.equals(MAIN) ? "" : " in " + where);
+        case ATTRIBUTE -> child == Nested.GRAPH ? "subgraph " + (name == null ? "" : name + " ") + "of " + where
+            : where;
+        default -> where;
+      };
+      nested(child, depth + 1, inside.length() > 1000 ? inside.substring(0, 1000) + "..." : inside);
     }
     cis.popLimit(old);
   }
 
-  /** A tensor below the graph: its data stays header bytes; external data is checked and recorded. */
-  private void nestedTensor(long at) throws IOException {
+  /** A short string field (a name): its text, or "..." for one longer than 256 bytes (skipped). */
+  private String shortString() throws IOException {
+    int len = readLength("a name");
+    if (len > 256) {
+      if (len > in.size() - cis.getTotalBytesRead()) {
+        throw defect("a name at byte " + cis.getTotalBytesRead() + " is " + len + " bytes long, past the end of the"
+            + " file (" + in.size() + " bytes)");
+      }
+      cis.skipRawBytes(len);
+      return "...";
+    }
+    return new String(cis.readRawBytes(len), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /**
+   * A tensor below the graph: its data stays header bytes; external data is checked and recorded. One that is an
+   * initializer (of a subgraph, or a sparse initializer's values) is recorded in {@link #below} as {@code initializer}
+   * says, if it has a name.
+   */
+  private void nestedTensor(long at, String initializer) throws IOException {
     String what = "the tensor at byte " + at + " (in a node, subgraph or sparse initializer)";
     int old = pushLength(what);
     ByteArrayOutputStream small = new ByteArrayOutputStream();
@@ -204,6 +253,9 @@ final class OnnxReader {
     cis.popLimit(old);
     out.flush();
     TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), what);
+    if (initializer != null && !t.getName().isEmpty()) {
+      below.add(new OnnxMetadata.Below(t.getName(), initializer));
+    }
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
     String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
     if (!isExternal && t.getExternalDataCount() > 0) {

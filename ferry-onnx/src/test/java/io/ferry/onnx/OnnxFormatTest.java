@@ -478,6 +478,77 @@ class OnnxFormatTest {
   }
 
   /**
+   * The initializers of an If node's branches and a sparse initializer were stored as header bytes with no word of
+   * them: asking for one by name said only "has no tensor". ONNX does not name them uniquely (both branches hold a
+   * 'c', which onnx's checker and onnxruntime accept), so they are not listed; the file records where each name
+   * lies, and asking for one says what it is and that Ferry does not list it.
+   */
+  @Test
+  void initializersOfSubgraphsAndSparseInitializersAreNamedWhenAskedFor() throws IOException {
+    byte[] branch = OnnxFiles.message(g -> {
+      g.writeByteArray(1, OnnxFiles.message(n -> {
+        n.writeString(1, "c");
+        n.writeString(2, "o");
+        n.writeString(4, "Identity");
+      }));
+      g.writeString(2, "branch");
+      g.writeByteArray(5, new Init("c", 1, 1).raw(4, 9).bytes());
+    });
+    byte[] ifNode = OnnxFiles.message(n -> {
+      n.writeString(1, "cond");
+      n.writeString(2, "y");
+      n.writeString(3, "if0");
+      n.writeString(4, "If");
+      for (String a : List.of("then_branch", "else_branch")) {
+        n.writeByteArray(5, OnnxFiles.message(x -> {
+          x.writeString(1, a);
+          x.writeByteArray(6, branch);
+          x.writeInt32(20, 5);
+        }));
+      }
+    });
+    byte[] sparse = OnnxFiles.message(t -> {
+      t.writeByteArray(1, new Init("sp", 1, 1).raw(4, 10).bytes());
+      t.writeByteArray(2, new Init("sp_idx", 7, 1).raw(8, 11).bytes());
+      t.writeInt64(3, 3);
+    });
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("m.onnx"), OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> {
+        g.writeByteArray(1, ifNode);
+        g.writeByteArray(5, new Init("w", 1, 2).raw(8, 1).bytes());
+        g.writeByteArray(15, sparse);
+      }));
+    }));
+    FileLayout l = read(Files.readAllBytes(src.resolve("m.onnx")));
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("w");
+    String twice = "an initializer of subgraph then_branch of node 'if0' (If); an initializer of subgraph"
+        + " else_branch of node 'if0' (If)";
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings())
+        .containsEntry("initializers.below", "3")
+        .containsEntry("below.c", twice)
+        .containsEntry("below.sp", "a sparse initializer of the main graph")
+        .doesNotContainKey("below.sp_idx");
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(tmp.resolve("store").toString(),
+        io.ferry.store.StoreOptions.createIfMissing(), io.ferry.repo.RepositoryOptions.defaults())) {
+      repo.push(src, "m", io.ferry.repo.PushOptions.builder().build());
+      try (io.ferry.read.ModelReader r = repo.open("m")) {
+        String why = ": Ferry lists only the initializers of an ONNX model's main graph as tensors (ONNX does not name"
+            + " those of subgraphs uniquely, and a sparse initializer is not its dense tensor's bytes), so it is read"
+            + " only as part of the whole file";
+        assertThatThrownBy(() -> r.tensor("c")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'c'; in m.onnx, 'c' is " + twice + why);
+        assertThatThrownBy(() -> r.tensor("m.onnx", "sp")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'sp' in m.onnx; in m.onnx, 'sp' is a sparse initializer of the main"
+                + " graph" + why);
+        assertThatThrownBy(() -> r.tensor("nothing")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'nothing'");
+      }
+    }
+  }
+
+  /**
    * One metadata entry per external initializer: a model with 10,001 of them (a large model exported with its weights
    * outside) made 10,005 entries, and its push was refused ("metadata has 10005 entries, over the limit of 10000").
    * The entries past the limit are counted instead; a model within it is recorded as before.
