@@ -8,7 +8,9 @@ Usage: dev/format-checks/torch_cases.py [WORKDIR]
 Expected disagreements (2026-12-05, torch 2.13): quantized and sparse tensors and complex128 (Ferry refuses them,
 naming them: it stores dense tensors as byte ranges), and pickle protocols 4 and 5 (torch's weights-only loader refuses
 them; Ferry reads them). Added 2026-12-06: float4_e2m1fn_x2 tensors (refused by Ferry, naming the type, until it read
-them as F4 with the last dimension doubled, later on 2026-12-06), and an archive written after set_crc32_options(False), every CRC 0 (Ferry refused it as corrupt; now read)."""
+them as F4 with the last dimension doubled, later on 2026-12-06), and an archive written after set_crc32_options(False), every CRC 0 (Ferry refused it as corrupt; now read).
+Also added 2026-12-06: a parameter and a tensor with Python attributes, and a complex number (Ferry refused them; now
+read)."""
 import collections, os, subprocess, sys, tempfile
 import torch
 
@@ -46,6 +48,12 @@ cases["quantized"] = ({"q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, to
 cases["sparse"] = ({"s": torch.eye(3).to_sparse()}, {})
 cases["no-crc32"] = ({"a": torch.ones(3), "b": torch.arange(4)}, {"crc32": False})  # set_crc32_options(False)
 cases["float4-x2"] = ({"f": torch.arange(6, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)}, {})
+_param = torch.nn.Parameter(torch.ones(2))
+_param.tag = 3
+_tensor = torch.arange(3)
+_tensor.note = "x"
+cases["attributes"] = ({"p": _param, "t": _tensor}, {})
+cases["complex-value"] = ({"c": 1 + 2j, "w": torch.ones(2)}, {})
 
 
 class Evil:

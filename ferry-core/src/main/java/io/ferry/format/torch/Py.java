@@ -244,6 +244,31 @@ public final class Py {
   }
 
   /**
+   * A tensor or parameter with Python attributes ({@code p.tag = 3}): torch pickles it with
+   * {@code torch._utils._rebuild_parameter_with_state} or {@code torch._tensor._rebuild_from_type_v2} and its
+   * {@code __dict__} (and slots) as state, which {@code torch.load} sets on the tensor. Ferry records the attributes
+   * as the values (or tensors) {@code NAME.__dict__.ATTRIBUTE}.
+   *
+   * @param tensor a {@link Tensor} or a {@link MetaTensor}
+   * @param attributes its attributes by name (a dict with string keys, not empty)
+   */
+  public record Attributed(Object tensor, Dict attributes) {
+    public Attributed {
+      Objects.requireNonNull(tensor, "tensor");
+      Objects.requireNonNull(attributes, "attributes");
+    }
+  }
+
+  /**
+   * Python's {@code complex} ({@code builtins.complex(real, imag)}, as pickle writes it): recorded as JSON
+   * {@code {"complex":[real,imag]}}.
+   *
+   * @param real its real part
+   * @param imag its imaginary part
+   */
+  public record Complex(double real, double imag) {}
+
+  /**
    * A storage named by a persistent id {@code ('storage', torch.<Type>Storage, key, location, numel)}: entry
    * {@code <root>/data/<key>} of the archive holds its {@code numel} elements of {@code dtype}.
    */

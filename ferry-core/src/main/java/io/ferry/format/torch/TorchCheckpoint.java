@@ -273,7 +273,7 @@ public final class TorchCheckpoint {
     w.scan(value, 0);
     if (value instanceof Py.Tensor t) {
       w.tensor("tensor", t);
-    } else if (value instanceof Py.MetaTensor) {
+    } else if (value instanceof Py.MetaTensor || value instanceof Py.Attributed) {
       w.node(value, "tensor", 0);
     } else if (isContainer(value)) {
       w.children(value, null, 0);
@@ -397,6 +397,11 @@ public final class TorchCheckpoint {
       out.putIfAbsent(t.storage().key(), t.storage());
       return;
     }
+    if (v instanceof Py.Attributed a) {
+      collectStorages(f, a.tensor(), out, seen, depth + 1);
+      collectStorages(f, a.attributes(), out, seen, depth + 1);
+      return;
+    }
     if (!isContainer(v) || seen.put(v, Boolean.TRUE) != null) {
       return;
     }
@@ -510,6 +515,10 @@ public final class TorchCheckpoint {
       if (v instanceof Py.Tensor) {
         return true;
       }
+      if (v instanceof Py.Attributed a) {
+        scan(a.attributes(), depth + 1);
+        return true;
+      }
       if (v instanceof Py.Storage || v instanceof Py.Global) {
         throw new InvalidInputException(f + ": the pickle holds " + Unpickler.typeName(v)
             + " as a value (outside a tensor)");
@@ -562,6 +571,10 @@ public final class TorchCheckpoint {
     private void node(Object v, String path, int depth) throws InvalidInputException {
       if (v instanceof Py.Tensor t) {
         tensor(path, t);
+      } else if (v instanceof Py.Attributed a) {
+        // the tensor under its name, its attributes as what a dict of them would be under NAME.__dict__
+        node(a.tensor(), path, depth + 1);
+        node(a.attributes(), join(path, "__dict__"), depth + 1);
       } else if (isContainer(v) && holds.get(v)) {
         children(v, path, depth);
       } else {
@@ -660,6 +673,12 @@ public final class TorchCheckpoint {
         string(by.hex(), b);
       } else if (v instanceof Py.TorchDType || v instanceof Py.NpDType || v instanceof Py.TorchConstant) {
         string(v.toString(), b); // torch.bfloat16, <u4
+      } else if (v instanceof Py.Complex c) {
+        b.append("{\"complex\":[");
+        json(c.real(), b, depth + 1, path);
+        b.append(',');
+        json(c.imag(), b, depth + 1, path);
+        b.append("]}");
       } else if (v instanceof Py.MetaTensor t) {
         b.append("{\"device\":\"meta\",\"dtype\":");
         string(t.dtype().toString(), b);

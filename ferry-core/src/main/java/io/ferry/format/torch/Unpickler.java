@@ -28,7 +28,9 @@ import java.util.regex.Pattern;
  * plain values. {@code collections.OrderedDict} and {@code Counter}; {@code torch._utils._rebuild_tensor},
  * {@code _rebuild_tensor_v2}, {@code _rebuild_tensor_v3} (torch's newer element types: float8, uint16/32/64),
  * {@code _rebuild_parameter} and {@code _rebuild_parameter_with_state}; {@code _rebuild_meta_tensor_no_storage} (a
- * tensor on the meta device, with no bytes: a value); {@code torch.Size} (a tuple),
+ * tensor on the meta device, with no bytes: a value); {@code torch._tensor._rebuild_from_type_v2} of
+ * {@code torch.Tensor} or {@code torch.nn.parameter.Parameter} (a tensor with Python attributes, kept as
+ * {@link Py.Attributed}); {@code builtins.complex} ({@link Py.Complex}); {@code torch.Size} (a tuple),
  * {@code torch.device} (its name, {@code "cuda:0"}), the {@code torch.dtype} values ({@code torch.bfloat16},
  * recorded by name); {@code builtins.set}, {@code builtins.bytearray} and {@code _codecs.encode} (how protocol 2 pickles sets and
  * bytes; {@code __builtin__} is read as {@code builtins}, as Python reads it); numpy's number arrays, dtypes and
@@ -74,8 +76,20 @@ public final class Unpickler {
   public static final List<String> CALLABLES = List.of("collections.OrderedDict", "collections.Counter",
       "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
       "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-      "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device", "torch.serialization._get_layout",
-      "builtins.set", "builtins.bytearray", "_codecs.encode");
+      "torch._utils._rebuild_meta_tensor_no_storage", "torch._tensor._rebuild_from_type_v2", "torch.Size",
+      "torch.device", "torch.serialization._get_layout", "builtins.set", "builtins.bytearray", "builtins.complex",
+      "_codecs.encode");
+
+  /**
+   * The classes a pickle may name, never call: the types {@code torch._tensor._rebuild_from_type_v2} makes a tensor of
+   * (torch's own; a subclass is not on torch's allow-list either).
+   */
+  public static final List<String> CLASSES = List.of("torch.Tensor", "torch.nn.parameter.Parameter");
+
+  /** The callables that build a tensor, which {@code torch._tensor._rebuild_from_type_v2} may be given. */
+  private static final Set<String> TENSOR_BUILDERS = Set.of("torch._utils._rebuild_tensor",
+      "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
+      "torch._utils._rebuild_meta_tensor_no_storage");
 
   /** The {@code torch.layout} names {@code torch.serialization._get_layout} finds (torch 2.13's). */
   public static final Set<String> LAYOUTS = Set.of("strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
@@ -119,8 +133,9 @@ public final class Unpickler {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
-      + " _rebuild_meta_tensor_no_storage, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
-      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
+      + " _rebuild_meta_tensor_no_storage, torch._tensor._rebuild_from_type_v2 of torch.Tensor or"
+      + " torch.nn.parameter.Parameter, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
+      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set, bytearray and complex,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -608,7 +623,7 @@ public final class Unpickler {
     private Object global(String module, String name) throws InvalidInputException {
       // protocol 2 names Python 2's module, which Python reads as builtins
       String m = module.equals("__builtin__") ? "builtins" : module;
-      if (CALLABLES.contains(m + "." + name) || NUMPY.contains(m + "." + name)
+      if (CALLABLES.contains(m + "." + name) || NUMPY.contains(m + "." + name) || CLASSES.contains(m + "." + name)
           || m.equals("torch") && (STORAGE_TYPES.containsKey(name) || name.equals(UNTYPED_STORAGE))
           || m.equals(UNTYPED_STORAGE_MODULE) && name.equals(UNTYPED_STORAGE)) {
         return new Py.Global(m, name);
@@ -656,11 +671,35 @@ public final class Unpickler {
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state" -> {
           int n = g.name().endsWith("state") ? 4 : 3;
           if (a.size() != n || !(a.get(0) instanceof Py.Tensor || a.get(0) instanceof Py.MetaTensor)
-              || !(a.get(1) instanceof Boolean) || !emptyHooks(a.get(2)) || n == 4 && !emptyState(a.get(3))) {
+              || !(a.get(1) instanceof Boolean) || !emptyHooks(a.get(2))) {
             throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (tensor, bool,"
-                + " empty OrderedDict" + (n == 4 ? ", empty state" : "") + ")");
+                + " empty OrderedDict" + (n == 4 ? ", state" : "") + ")");
           }
-          return a.get(0);
+          return n == 4 ? withState(g, a.get(0), a.get(3)) : a.get(0);
+        }
+        case "torch._tensor._rebuild_from_type_v2" -> {
+          // (func, type, args, state): torch.Tensor or Parameter of func(*args), the state set as its attributes
+          if (a.size() != 4 || !(a.get(0) instanceof Py.Global f) || !TENSOR_BUILDERS.contains(f.toString())
+              || !(a.get(1) instanceof Py.Global type) || !CLASSES.contains(type.toString())
+              || !(a.get(2) instanceof Py.Tuple)) {
+            throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (a tensor builder"
+                + " of torch._utils, torch.Tensor or torch.nn.parameter.Parameter, argument tuple, state)");
+          }
+          return withState(g, reduce(f, a.get(2)), a.get(3));
+        }
+        case "builtins.complex" -> {
+          // complex(real, imag), as pickle writes a complex number
+          if (a.size() > 2 || !a.stream().allMatch(x -> x instanceof Double || x instanceof Long
+              || x instanceof Boolean)) {
+            throw failHere("REDUCE of 'builtins.complex' with arguments (" + typeNames(a) + "); expected (float,"
+                + " float), as pickle writes a complex number");
+          }
+          double[] parts = new double[2];
+          for (int i = 0; i < a.size(); i++) {
+            Object x = a.get(i);
+            parts[i] = x instanceof Double d ? d : x instanceof Long l ? l : (Boolean) x ? 1 : 0;
+          }
+          return new Py.Complex(parts[0], parts[1]);
         }
         case "torch._utils._rebuild_meta_tensor_no_storage" -> {
           // (dtype, size, stride, requires_grad): a tensor on the meta device, with no bytes
@@ -955,8 +994,33 @@ public final class Unpickler {
       return o instanceof Py.Dict d && d.map.isEmpty();
     }
 
-    private static boolean emptyState(Object o) {
-      return o == Py.NONE || o instanceof Py.Dict d && d.map.isEmpty();
+    /**
+     * The tensor with the attributes {@code state} gives it, as torch's {@code _set_obj_state} sets them: None, a
+     * dict of attributes, or a pair (dict or None, dict of slots or None); names must be strings, as
+     * {@code setattr} requires. Without attributes, the tensor itself.
+     */
+    private Object withState(Py.Global g, Object tensor, Object state) throws InvalidInputException {
+      List<Object> parts = state instanceof Py.Tuple t ? t.items() : List.of(state);
+      Py.Dict attributes = new Py.Dict(false);
+      boolean ok = parts.size() == (state instanceof Py.Tuple ? 2 : 1);
+      for (Object part : parts) {
+        if (part instanceof Py.Dict d && !d.ordered) {
+          for (Map.Entry<Object, Object> e : d.map.entrySet()) {
+            if (!(e.getKey() instanceof String)) {
+              throw failHere("REDUCE of '" + g + "' sets an attribute named by " + typeName(e.getKey())
+                  + " (attribute names are strings)");
+            }
+            attributes.map.put(e.getKey(), e.getValue());
+          }
+        } else {
+          ok &= part == Py.NONE;
+        }
+      }
+      if (!ok) {
+        throw failHere("REDUCE of '" + g + "' with the state " + typeName(state) + "; expected None, a dict of"
+            + " attributes or a pair (dict, dict of slots)");
+      }
+      return attributes.map.isEmpty() ? tensor : new Py.Attributed(tensor, attributes);
     }
 
     private void build(Object target, Object state) throws InvalidInputException {
@@ -1068,6 +1132,12 @@ public final class Unpickler {
     }
     if (o instanceof Py.MetaTensor) {
       return "a meta tensor";
+    }
+    if (o instanceof Py.Attributed) {
+      return "a tensor with attributes";
+    }
+    if (o instanceof Py.Complex) {
+      return "a complex";
     }
     if (o instanceof Py.TorchConstant c) {
       return "'" + c + "'";

@@ -45,6 +45,66 @@ class TorchFormatTest {
         .op('u').stop().bytes();
   }
 
+  /**
+   * What torch 2 writes for {@code {'w': p, 't': t, 'c': 1+2j, 'e': q}} where {@code p} is a Parameter with
+   * {@code p.tag = 3}, {@code t} a tensor with {@code t.note = 'x'} and {@code q} a Parameter whose attribute (and
+   * slot) holds a tensor: {@code _rebuild_parameter_with_state} with the attributes as state,
+   * {@code torch._tensor._rebuild_from_type_v2(_rebuild_tensor_v2, torch.Tensor, args, state)} and
+   * {@code builtins.complex(1.0, 2.0)}. torch.load(weights_only=True) reads them all; they were refused.
+   */
+  private static Pickles attributesPickle() {
+    return Pickles.proto2().op('}').mark()
+        .str("w").global("torch._utils", "_rebuild_parameter_with_state").mark()
+        .tensor("FloatStorage", "0", 4, 0, new int[] {4}, new int[] {1})
+        .op(0x88).global("collections", "OrderedDict").op(')').op('R')
+        .op('}').str("tag").int1(3).op('s').op('t').op('R')
+        .str("t").global("torch._tensor", "_rebuild_from_type_v2").mark()
+        .global("torch._utils", "_rebuild_tensor_v2").global("torch", "Tensor").mark()
+        .mark().str("storage").global("torch", "LongStorage").str("1").str("cpu").binint(3).op('t').op('Q')
+        .binint(0).mark().binint(3).op('t').mark().binint(1).op('t').op(0x89)
+        .global("collections", "OrderedDict").op(')').op('R').op('t')
+        .op('}').str("note").str("x").op('s').op('t').op('R')
+        .str("c").global("__builtin__", "complex").op('G').raw(ByteBuffer.allocate(8).putDouble(1).array())
+        .op('G').raw(ByteBuffer.allocate(8).putDouble(2).array()).op(0x86).op('R')
+        .str("e").global("torch._utils", "_rebuild_parameter_with_state").mark()
+        .tensor("FloatStorage", "0", 4, 2, new int[] {2}, new int[] {1})
+        .op(0x89).global("collections", "OrderedDict").op(')').op('R')
+        .op('N').op('}').str("extra").tensor("LongStorage", "1", 3, 1, new int[] {2}, new int[] {1}).op('s')
+        .op(0x86).op('t').op('R')
+        .op('u');
+  }
+
+  @Test
+  void tensorsWithAttributesAndComplexNumbersAreReadAsTorchReadsThem() throws IOException {
+    FileLayout l = read("m.pt", Pickles.checkpoint(attributesPickle().stop().bytes(), new byte[16], new byte[24]));
+    assertThat(l.tensors()).extracting(TensorInfo::name, TensorInfo::dtype, TensorInfo::shape)
+        .containsExactlyInAnyOrder(org.assertj.core.groups.Tuple.tuple("e", DType.F32, List.of(2L)),
+        org.assertj.core.groups.Tuple.tuple("e.__dict__.extra", DType.I64, List.of(2L)),
+        org.assertj.core.groups.Tuple.tuple("t", DType.I64, List.of(3L)),
+        org.assertj.core.groups.Tuple.tuple("w", DType.F32, List.of(4L)));
+    assertThat(l.metadata().asStrings()).containsExactly(java.util.Map.entry("value.c", "{\"complex\":[1.0,2.0]}"),
+        java.util.Map.entry("value.t.__dict__", "{\"note\":\"x\"}"),
+        java.util.Map.entry("value.w.__dict__", "{\"tag\":3}"));
+  }
+
+  @Test
+  void attributesAndComplexNumbersTorchWouldNotSetAreRefused() throws IOException {
+    refused(Pickles.checkpoint(Pickles.proto2().global("torch._utils", "_rebuild_parameter_with_state").mark()
+            .tensor("FloatStorage", "0", 1, 0, new int[] {1}, new int[] {1})
+            .op(0x88).global("collections", "OrderedDict").op(')').op('R')
+            .op('}').int1(7).int1(3).op('s').op('t').op('R').stop().bytes(), new byte[4]),
+        "archive/data.pkl: REDUCE of 'torch._utils._rebuild_parameter_with_state' sets an attribute named by an int"
+            + " (attribute names are strings) (opcode REDUCE at byte 219)");
+    refusedMatching(Pickles.checkpoint(Pickles.proto2().global("torch._tensor", "_rebuild_from_type_v2").mark()
+            .global("torch._utils", "_rebuild_tensor_v2").global("mymodule", "MyTensor").op(')').op('N').op('t')
+            .op('R').stop().bytes()),
+        "archive/data\\.pkl: global 'mymodule\\.MyTensor' is not allowed; .*");
+    refused(Pickles.checkpoint(Pickles.proto2().op('}').str("c").global("__builtin__", "complex").str("1+2j")
+            .op(0x85).op('R').op('s').stop().bytes()),
+        "archive/data.pkl: REDUCE of 'builtins.complex' with arguments (a string); expected (float, float), as pickle"
+            + " writes a complex number (opcode REDUCE at byte 40)");
+  }
+
   private static byte[] checkpoint() throws IOException {
     return Pickles.checkpoint(statePickle(), new byte[24], new byte[16]);
   }

@@ -21,8 +21,9 @@ class UnpicklerTest {
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
       + " _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter, _rebuild_parameter_with_state and"
-      + " _rebuild_meta_tensor_no_storage, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
-      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set and bytearray,"
+      + " _rebuild_meta_tensor_no_storage, torch._tensor._rebuild_from_type_v2 of torch.Tensor or"
+      + " torch.nn.parameter.Parameter, torch.Size, torch.device, torch.serialization._get_layout, torch dtypes and"
+      + " qschemes, torch.<Type>Storage and torch.storage.UntypedStorage, builtins.set, bytearray and complex,"
       + " _codecs.encode, and numpy's number arrays, dtypes and scalars (push --opaque GLOB stores a file that names"
       + " more as its bytes, unread)";
 
@@ -349,8 +350,10 @@ class UnpicklerTest {
     assertThat(Unpickler.CALLABLES).containsExactly("collections.OrderedDict", "collections.Counter",
         "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
         "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-        "torch._utils._rebuild_meta_tensor_no_storage", "torch.Size", "torch.device",
-        "torch.serialization._get_layout", "builtins.set", "builtins.bytearray", "_codecs.encode");
+        "torch._utils._rebuild_meta_tensor_no_storage", "torch._tensor._rebuild_from_type_v2", "torch.Size",
+        "torch.device", "torch.serialization._get_layout", "builtins.set", "builtins.bytearray", "builtins.complex",
+        "_codecs.encode");
+    assertThat(Unpickler.CLASSES).containsExactly("torch.Tensor", "torch.nn.parameter.Parameter");
     assertThat(Unpickler.STORAGE_TYPES.keySet()).containsExactlyInAnyOrder("FloatStorage", "DoubleStorage",
         "HalfStorage", "BFloat16Storage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage",
         "BoolStorage", "ComplexFloatStorage");
