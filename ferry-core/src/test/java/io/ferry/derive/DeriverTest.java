@@ -345,6 +345,13 @@ class DeriverTest {
     assertThat(mixed.overall().figures()).containsKeys("max_abs_error", "cosine_similarity", "sparsity");
   }
 
+  /** Pushes {@code v} as the F32 tensor {@code w} of {@code shape}, the one tensor of version {@code model:v}. */
+  private void pushF32(String model, long[] shape, double[] v) throws Exception {
+    Path dir = tmp.resolve(model);
+    DeriveModels.writeSafetensors(dir.resolve("model.safetensors"), Map.of(), List.of(new T("w", DType.F32, shape, v)));
+    repo.push(dir, model + ":v", PushOptions.builder().build());
+  }
+
   /**
    * Rows longer than a block are cast and pruned a block of elements at a time (DeriveMemoryTest shows the memory it
    * saves): the bytes and figures are those of the same values in a 1-D tensor, which is derived by rows.
@@ -353,14 +360,8 @@ class DeriverTest {
   void rowsLongerThanABlockGiveWhatShortRowsGive() throws Exception {
     int n = Deriver.BLOCK_ELEMENTS + 1000;
     double[] v = DeriveModels.normal(2L * n, 1, 11);
-    Path wide = tmp.resolve("wide");
-    DeriveModels.writeSafetensors(wide.resolve("model.safetensors"), Map.of(), List.of(
-        new T("w", DType.F32, new long[] {2, n}, v)));
-    Path flat = tmp.resolve("flat");
-    DeriveModels.writeSafetensors(flat.resolve("model.safetensors"), Map.of(), List.of(
-        new T("w", DType.F32, new long[] {2L * n}, v)));
-    repo.push(wide, "wide:v", PushOptions.builder().build());
-    repo.push(flat, "flat:v", PushOptions.builder().build());
+    pushF32("wide", new long[] {2, n}, v);
+    pushF32("flat", new long[] {2L * n}, v);
     Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
     for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
         DeriveSpec.Prune.of(null, 0.3, TensorFilter.ALL))) {
@@ -384,14 +385,8 @@ class DeriverTest {
   void longRowsAreQuantizedByGroupsAsShortRowsAre() throws Exception {
     int n = Deriver.BLOCK_ELEMENTS + 2048;
     double[] v = DeriveModels.normal(2L * n, 1, 12);
-    Path wide = tmp.resolve("wide");
-    DeriveModels.writeSafetensors(wide.resolve("model.safetensors"), Map.of(), List.of(
-        new T("w", DType.F32, new long[] {2, n}, v)));
-    Path tall = tmp.resolve("tall");
-    DeriveModels.writeSafetensors(tall.resolve("model.safetensors"), Map.of(), List.of(
-        new T("w", DType.F32, new long[] {2L * n / 128, 128}, v)));
-    repo.push(wide, "wide:v", PushOptions.builder().build());
-    repo.push(tall, "tall:v", PushOptions.builder().build());
+    pushF32("wide", new long[] {2, n}, v);
+    pushF32("tall", new long[] {2L * n / 128, 128}, v);
     Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
     for (int bits : new int[] {8, 4}) {
       for (boolean symmetric : new boolean[] {true, false}) {
