@@ -156,11 +156,12 @@ final class DeriveCommand implements Callable<Integer> {
         reasons.merge(t.reason(), 1, Integer::sum);
       }
       reasons.forEach((why, count) -> err().printf("kept      %d tensor%s: %s%n", count, count == 1 ? "" : "s", why));
-      r.report().keptFiles().forEach((path, why) -> err().printf("kept      %s: %s%n", path, why));
+      r.report().keptFiles().forEach((path, why) -> err().printf("kept      %s: %s%n", Format.printable(path), why));
       if (perTensor) {
         for (TensorReport t : r.tensors()) {
-          err().printf("  %-48s %-12s %s%n", t.name(), t.action().label(), t.metrics() == null ? t.reason()
-              : metrics(t.metrics()));
+          // a name is the file's to choose: escaped, so that it cannot move the cursor or recolour the terminal
+          err().printf("  %s %-12s %s%n", Format.padded(Format.printable(t.name()), 48), t.action().label(),
+              t.metrics() == null ? t.reason() : metrics(t.metrics()));
         }
       }
     }

@@ -67,17 +67,18 @@ final class DiffCommand extends StoreCommand {
       }
       for (TensorDiff t : d.tensors()) {
         // a name several files hold is shown with its file
-        String name = Format.printable(t.file() == null ? t.name() : t.name() + " (" + t.file() + ")");
+        String shown = Format.printable(t.file() == null ? t.name() : t.name() + " (" + t.file() + ")");
+        String name = Format.padded(shown, 48);
         switch (t.change()) {
-          case ADDED -> out().printf("+ %-48s %s %s%n", name, t.dtypeB(), t.shapeB());
-          case REMOVED -> out().printf("- %-48s %s %s%n", name, t.dtypeA(), t.shapeA());
-          case CHANGED -> out().printf("~ %-48s %s %s (values changed)%n", name, t.dtypeB(), t.shapeB());
-          case RESHAPED -> out().printf("~ %-48s shape %s -> %s%s%n", name, t.shapeA(), t.shapeB(),
+          case ADDED -> out().printf("+ %s %s %s%n", name, t.dtypeB(), t.shapeB());
+          case REMOVED -> out().printf("- %s %s %s%n", name, t.dtypeA(), t.shapeA());
+          case CHANGED -> out().printf("~ %s %s %s (values changed)%n", name, t.dtypeB(), t.shapeB());
+          case RESHAPED -> out().printf("~ %s shape %s -> %s%s%n", name, t.shapeA(), t.shapeB(),
               t.sameBytes() ? " (same bytes)" : "");
-          case DTYPE_CHANGED -> out().printf("~ %-48s dtype %s -> %s%s%s%n", name, t.dtypeA(),
+          case DTYPE_CHANGED -> out().printf("~ %s dtype %s -> %s%s%s%n", name, t.dtypeA(),
               t.dtypeB(), t.shapeA().equals(t.shapeB()) ? "" : ", shape " + t.shapeA() + " -> " + t.shapeB(),
               t.sameBytes() ? " (same bytes)" : "");
-          case RENAMED -> out().printf("~ %s -> %s (renamed, %s %s)%n", Format.printable(t.renamedFrom()), name,
+          case RENAMED -> out().printf("~ %s -> %s (renamed, %s %s)%n", Format.printable(t.renamedFrom()), shown,
               t.dtypeB(), t.shapeB());
         }
       }

@@ -89,4 +89,37 @@ final class Format {
   static String count(long n, String noun) {
     return n + " " + noun + (n == 1 ? "" : "s");
   }
+
+  /**
+   * {@code s} followed by the spaces that make it {@code width} columns wide on a terminal, or {@code s} alone when it
+   * is as wide or wider: a column of tensor names stays aligned when a name holds CJK characters (two columns each) or
+   * combining marks (none), which {@code %-48s} counts as one each.
+   */
+  static String padded(String s, int width) {
+    int pad = width - columns(s);
+    return pad <= 0 ? s : s + " ".repeat(pad);
+  }
+
+  /** How many columns a terminal gives {@code s}: East Asian wide and fullwidth characters 2, combining marks 0. */
+  static int columns(String s) {
+    int n = 0;
+    for (int i = 0; i < s.length(); ) {
+      int cp = s.codePointAt(i);
+      i += Character.charCount(cp);
+      int type = Character.getType(cp);
+      if (type == Character.NON_SPACING_MARK || type == Character.ENCLOSING_MARK || type == Character.FORMAT) {
+        continue;
+      }
+      n += isWide(cp) ? 2 : 1;
+    }
+    return n;
+  }
+
+  /** The code point blocks terminals draw two columns wide (Hangul Jamo, CJK, Hangul, fullwidth forms, emoji). */
+  private static boolean isWide(int cp) {
+    return cp >= 0x1100 && cp <= 0x115f || cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f
+        || cp >= 0xac00 && cp <= 0xd7a3 || cp >= 0xf900 && cp <= 0xfaff || cp >= 0xfe30 && cp <= 0xfe4f
+        || cp >= 0xff00 && cp <= 0xff60 || cp >= 0xffe0 && cp <= 0xffe6 || cp >= 0x1f300 && cp <= 0x1f64f
+        || cp >= 0x1f900 && cp <= 0x1f9ff || cp >= 0x20000 && cp <= 0x3fffd;
+  }
 }

@@ -43,7 +43,8 @@ final class ReflogCommand extends StoreCommand {
               .put("old", e.oldId() == null ? null : e.oldId().hex())
               .put("new", e.newId() == null ? null : e.newId().hex()).put("why", e.why());
         } else {
-          out().printf("%s  %-16s %-12s -> %-12s  %s%n", Format.time(e.when()), Format.printable(e.who()),
+          out().printf("%s  %s %-12s -> %-12s  %s%n", Format.time(e.when()),
+              Format.padded(Format.printable(e.who()), 16),
               e.oldId() == null ? "(none)" : e.oldId().shortHex(12),
               e.newId() == null ? "(deleted)" : e.newId().shortHex(12), Format.printable(e.why()));
         }

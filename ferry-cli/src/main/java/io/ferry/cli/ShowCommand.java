@@ -72,9 +72,10 @@ final class ShowCommand extends StoreCommand {
           for (TensorInfo t : f.tensors()) {
             typeWidth = Math.max(typeWidth, t.dtype().name().length());
           }
-          String line = "  %-48s %-" + typeWidth + "s %-20s %s%n";
+          String line = "  %s %-" + typeWidth + "s %-20s %s%n";
           for (TensorInfo t : f.tensors()) {
-            out().printf(line, Format.printable(t.name()), t.dtype(), t.shape(), Format.bytes(f.tensorBytes(t)));
+            out().printf(line, Format.padded(Format.printable(t.name()), 48), t.dtype(), t.shape(),
+                Format.bytes(f.tensorBytes(t)));
           }
         }
       }

@@ -131,6 +131,26 @@ class DeriveCommandTest {
         .isEqualTo(Files.readString(model.resolve("config.json")));
   }
 
+  /**
+   * {@code --tensors} lists names the file chose: a control character in one is escaped (it moved the cursor and
+   * cleared the screen), and a name of CJK characters, two columns each on a terminal, keeps the action column aligned.
+   */
+  @Test
+  void perTensorLinesEscapeNamesAndKeepTheirColumnsAligned() throws Exception {
+    Path odd = tmp.resolve("odd");
+    ModelGenerator.writeHfModel(odd, List.of(new Tensor("x\u001b[2Jy.weight", DType.F32, new long[] {8, 8}, 1),
+        new Tensor("\u5c64\u306e\u91cd\u307f", DType.F32, new long[] {8, 8}, 2),
+        new Tensor("plain.weight", DType.F32, new long[] {8, 8}, 3)), 1 << 20);
+    assertThat(ferry(store, "push", odd.toString(), "odd:base").code()).isZero();
+    DeriveSupport.Run r = ferry(store, "derive", "cast", "odd:base", "--to", "bf16", "--as", "odd:bf16", "--tensors");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.err()).doesNotContain("\u001b").contains("x\\x1b[2Jy.weight");
+    List<String> lines = r.err().lines().filter(l -> l.contains(" cast ")).toList();
+    assertThat(lines).hasSize(3);
+    assertThat(lines.stream().map(l -> Format.columns(l.substring(0, l.indexOf(" cast ")))).distinct())
+        .as("columns before the action, in %s", lines).hasSize(1);
+  }
+
   @ParameterizedTest
   @CsvSource({"bf16", "f16", "f32"})
   void castMetricsMatchNumpy(String to) throws Exception {

@@ -71,4 +71,15 @@ class FormatTest {
     assertThat(Format.bytes(400L << 30)).isEqualTo("400.0 GiB");
     assertThat(Format.bytes(Long.MAX_VALUE)).isEqualTo("8.0 EiB");
   }
+
+  /** Columns as a terminal draws them: CJK and fullwidth characters two, combining marks none, others one. */
+  @Test
+  void paddingCountsTheColumnsATerminalDraws() {
+    assertThat(Format.columns("layer.0.weight")).isEqualTo(14);
+    assertThat(Format.columns("\u5c64.\uac00\uff21")).isEqualTo(7);
+    assertThat(Format.columns("e\u0301")).isEqualTo(1);
+    assertThat(Format.columns("\ud83d\ude00")).isEqualTo(2);
+    assertThat(Format.padded("\u5c64\u306e", 6)).isEqualTo("\u5c64\u306e  ");
+    assertThat(Format.padded("abcdef", 4)).isEqualTo("abcdef");
+  }
 }
