@@ -41,11 +41,12 @@ final class LogCommand extends StoreCommand {
       }
       for (VersionRef r : log) {
         Version v = r.version();
-        out().printf("%s%s  %s  %-16s %10s logical %10s new  %s%s%n", r.id().shortHex(12), decoration(refs.get(r.id()),
+        out().printf("%s%s  %s  %s %10s logical %10s new  %s%s%n", r.id().shortHex(12), decoration(refs.get(r.id()),
             io.ferry.version.RefSpec.parse(ref).model()),
             Format.time(v.time()),
-            Format.printable(v.author()), Format.bytes(v.stats().logicalBytes()), Format.bytes(v.stats().newStoredBytes()),
-            Format.printable(v.message()), v.derivation() == null ? "" : "  [" + Format.printable(v.derivation().method()) + "]");
+            Format.padded(Format.printable(v.author()), 16), Format.bytes(v.stats().logicalBytes()),
+            Format.bytes(v.stats().newStoredBytes()), Format.printable(v.message()),
+            v.derivation() == null ? "" : "  [" + Format.printable(v.derivation().method()) + "]");
       }
       if (!log.isEmpty() && log.size() < limit) {
         Version last = log.get(log.size() - 1).version();
