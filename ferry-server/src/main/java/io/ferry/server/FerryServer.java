@@ -50,6 +50,13 @@ public final class FerryServer implements AutoCloseable {
   /** Most connections open at once; beyond it Jetty stops accepting until some close. */
   static final int MAX_CONNECTIONS = 4096;
 
+  /**
+   * How long a request waits for its share of the memory budget before it is answered 503 {@code busy}. A quarter of
+   * the worker threads at most wait at once ({@link MemoryBudget}); the rest stay free for requests that need no
+   * memory.
+   */
+  static final long BUDGET_WAIT_MILLIS = 30_000;
+
   private final Server jetty;
   private final ServerConnector connector;
   private final URI uri;
@@ -70,7 +77,7 @@ public final class FerryServer implements AutoCloseable {
    */
   public static FerryServer start(Repository repo, ServerOptions options) throws IOException {
     checkListen(options);
-    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), 30_000);
+    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), BUDGET_WAIT_MILLIS, options.maxThreads() / 4);
     StoreApi store = new StoreApi(repo, options, budget, Clock.systemUTC());
     WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();

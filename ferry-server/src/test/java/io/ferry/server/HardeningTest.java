@@ -396,6 +396,50 @@ class HardeningTest {
     }
   }
 
+  @Test
+  void requestsWaitingForTheMemoryBudgetLeaveWorkersForRequestsThatNeedNoMemory() throws Exception {
+    // an upload declaring the whole budget holds it; twice as many uploads as the server has worker threads then
+    // waited 30 s each for a share, on a worker thread each, and a health check or a stored chunk's read, which
+    // need no memory, waited behind them and timed out
+    int threads = 8;
+    URI small = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(32 << 20).maxThreads(threads)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    List<Socket> sockets = new ArrayList<>();
+    try {
+      Socket hold = new Socket(small.getHost(), small.getPort());
+      sockets.add(hold);
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+          + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      assertThat(new String(hold.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+          .isEqualTo("HTTP/1.1 100");
+      List<Socket> waiters = new ArrayList<>();
+      for (int i = 0; i < 2 * threads; i++) {
+        Socket w = new Socket(small.getHost(), small.getPort());
+        sockets.add(w);
+        waiters.add(w);
+        w.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+            + (1 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      }
+      // well within the 30 s the waiting uploads wait for their shares
+      for (String path : List.of("/v1/health", "/v1/store/chunks/" + chunk, "/v1/store/refs/org/tiny/tags/prod")) {
+        try (Socket s = new Socket(small.getHost(), small.getPort())) {
+          s.setSoTimeout(15_000);
+          s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+          assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)).as(path)
+              .isEqualTo("HTTP/1.1 200");
+        }
+      }
+      // the uploads past the few that may wait (a quarter of the workers) are answered busy at once
+      int refused = waiters.size() - threads / 4;
+      assertThat(fx.accessLog.await(l -> l.contains(" PUT /v1/store/chunks/") && l.contains(" 503 "), refused))
+          .hasSizeGreaterThanOrEqualTo(refused);
+    } finally {
+      sockets.forEach(HardeningTest::closeQuietly);
+    }
+  }
+
   /**
    * A server whose memory budget holds two decoded chunks of {@code chunkLength} bytes and no more, with an idle
    * timeout longer than a request waits for its share (a slow client keeps a connection from being idle anyway, by

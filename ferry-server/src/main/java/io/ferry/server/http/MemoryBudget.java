@@ -2,12 +2,18 @@ package io.ferry.server.http;
 
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Bytes of heap that requests holding whole objects (an uploaded chunk, a decoded chunk) may use together. A request
  * takes its bytes before it allocates and gives them back when done; one that cannot get them within the wait is
  * answered 503 with {@code Retry-After}, so many big uploads at once slow down instead of exhausting the heap.
- * Streaming reads of stored chunks take nothing: they hold one slice at a time. Thread-safe.
+ * Streaming reads of stored chunks take nothing: they hold one slice at a time.
+ *
+ * <p>A request waits for its bytes on its worker thread, so only a few may wait at once: one that finds as many
+ * waiting already is answered 503 at once. Else requests that need no memory (a ref, a stored chunk, a listing, a
+ * health check) would queue for a worker behind every waiting one, and a client sending more requests than the server
+ * has workers while the budget is taken would stop the server for everyone for the whole wait. Thread-safe.
  */
 public final class MemoryBudget {
   /**
@@ -19,25 +25,54 @@ public final class MemoryBudget {
   private final int total;
   private final Semaphore permits;
   private final long waitMillis;
+  private final int maxWaiting;
+  private final AtomicInteger waiting = new AtomicInteger();
 
   /**
    * @param totalBytes the bytes all requests may hold together (kept in KiB units internally)
    * @param waitMillis how long a request waits for its bytes before it is refused
+   * @param maxWaiting how many requests may wait for their bytes at once (at least 1)
    */
-  public MemoryBudget(long totalBytes, long waitMillis) {
+  public MemoryBudget(long totalBytes, long waitMillis, int maxWaiting) {
+    if (maxWaiting < 1) {
+      throw new IllegalArgumentException("at most " + maxWaiting + " requests waiting: must be 1 or more");
+    }
     this.total = (int) Math.max(1, Math.min(Integer.MAX_VALUE, totalBytes >> 10));
     this.permits = new Semaphore(total, true);
     this.waitMillis = waitMillis;
+    this.maxWaiting = maxWaiting;
   }
 
-  /** Takes room for {@code bytes} (a request bigger than the whole budget takes all of it). */
+  /**
+   * Takes room for {@code bytes} (a request bigger than the whole budget takes all of it), waiting for it when
+   * fewer than the most requests allowed to wait are waiting.
+   *
+   * @throws HttpError 503 {@code busy} when the room cannot be had within the wait, or at once when as many requests
+   *     as may wait are waiting
+   */
   public Lease take(long bytes) throws HttpError, InterruptedException {
     int n = (int) Math.min(total, Math.max(1, (bytes + 1023) >> 10));
-    if (!permits.tryAcquire(n, waitMillis, TimeUnit.MILLISECONDS)) {
-      throw new HttpError(503, "busy", "the server holds its memory budget for requests (" + ((long) total << 10)
-          + " bytes) in other transfers; retry later");
+    // a timed tryAcquire keeps the order of the requests waiting, where tryAcquire() would pass them
+    if (permits.tryAcquire(n, 0, TimeUnit.MILLISECONDS)) {
+      return new Lease(n);
+    }
+    if (waiting.incrementAndGet() > maxWaiting) {
+      waiting.decrementAndGet();
+      throw busy(maxWaiting + " other requests wait for a share already");
+    }
+    try {
+      if (!permits.tryAcquire(n, waitMillis, TimeUnit.MILLISECONDS)) {
+        throw busy("no share came back within " + waitMillis + " ms");
+      }
+    } finally {
+      waiting.decrementAndGet();
     }
     return new Lease(n);
+  }
+
+  private HttpError busy(String why) {
+    return new HttpError(503, "busy", "the server holds its memory budget for requests (" + ((long) total << 10)
+        + " bytes) in other transfers and " + why + "; retry later");
   }
 
   /** Room taken from the budget; closing gives it back (once). */
