@@ -4,6 +4,7 @@ import io.ferry.repo.Repository;
 import io.ferry.server.FerryServer;
 import io.ferry.server.ServerOptions;
 import io.ferry.server.auth.TokenFile;
+import io.ferry.server.http.MemoryBudget;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -49,6 +50,12 @@ final class ServeCommand extends StoreCommand {
   @Option(names = "--max-object-size", paramLabel = "BYTES", description = "Largest upload accepted (default: "
       + ServerOptions.DEFAULT_MAX_OBJECT_SIZE + ").")
   Long maxObjectSize;
+
+  @Option(names = "--min-held-rate", paramLabel = "RATE", converter = ByteRateConverter.class,
+      description = "Slowest a transfer holding a share of the server's memory budget (an upload or request body above"
+      + " 64 KiB, a decoded chunk being sent) may go once it took 5 s, in bytes per second: 256k, 1m... A slower one"
+      + " is cut off and gives its share back (default: 256k).")
+  Long minHeldRate;
 
   @Override
   int run() throws IOException {
@@ -96,6 +103,13 @@ final class ServeCommand extends StoreCommand {
     }
     if (maxObjectSize != null) {
       b.maxObjectSize(maxObjectSize);
+    }
+    if (minHeldRate != null) {
+      if (minHeldRate > MemoryBudget.MAX_MIN_HELD_RATE) {
+        throw usage("--min-held-rate must be at most " + MemoryBudget.MAX_MIN_HELD_RATE + " bytes per second (16g),"
+            + " not " + minHeldRate);
+      }
+      b.minHeldRate(minHeldRate);
     }
     PrintWriter err = err();
     BufferedWriter logFile = accessLog == null ? null : Files.newBufferedWriter(accessLog, StandardCharsets.UTF_8,

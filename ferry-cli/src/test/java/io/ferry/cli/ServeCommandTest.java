@@ -14,6 +14,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -194,5 +195,22 @@ class ServeCommandTest {
           .exits(FerryCli.USAGE).err()).as("error of serve --listen %s", b[0]).contains("--listen '" + b[0] + "'")
           .contains(b[1]);
     }
+  }
+
+  @Test
+  void theMinimumRateOfATransferHoldingMemoryIsAnOptionAboveZero() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    assertThat(Cli.raw("serve", "--help").ok().out()).contains("--min-held-rate=RATE").contains("default: 256k");
+    String[][] bad = {{"0", "'0' is not above 0"}, {"-1k", "'-1k' is not above 0"}, {"fast", "'fast' is not a rate"},
+        {"1x", "'1x' is not a rate"}, {"k", "'k' is not a rate"}, {"17g", "at most 17179869184 bytes per second"},
+        {"99999999999999999999", "not a rate"}};
+    for (String[] b : bad) {
+      String err = Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--min-held-rate", b[0])
+          .exits(FerryCli.USAGE).err();
+      assertThat(err).as("error of serve --min-held-rate %s", b[0]).contains("--min-held-rate").contains(b[1]);
+    }
+    ByteRateConverter rate = new ByteRateConverter();
+    assertThat(List.of("262144", "256k", "256KiB", "256k/s", "1m", "1MiB", "2g"))
+        .extracting(rate::convert).containsExactly(262144L, 262144L, 262144L, 262144L, 1L << 20, 1L << 20, 2L << 30);
   }
 }

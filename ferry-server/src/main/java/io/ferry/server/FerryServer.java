@@ -77,7 +77,8 @@ public final class FerryServer implements AutoCloseable {
    */
   public static FerryServer start(Repository repo, ServerOptions options) throws IOException {
     checkListen(options);
-    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), BUDGET_WAIT_MILLIS, options.maxThreads() / 4);
+    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), BUDGET_WAIT_MILLIS, options.maxThreads() / 4,
+        options.minHeldRate());
     StoreApi store = new StoreApi(repo, options, budget, Clock.systemUTC());
     WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();

@@ -1,6 +1,7 @@
 package io.ferry.server;
 
 import io.ferry.server.auth.TokenFile;
+import io.ferry.server.http.MemoryBudget;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
@@ -19,9 +20,12 @@ import java.util.function.Consumer;
  * @param idleTimeout how long a connection may send and take nothing before it is closed
  * @param memoryBudget bytes of heap that requests holding whole objects may use together
  * @param maxThreads the most worker threads serving requests at once
+ * @param minHeldRate the slowest, in bytes per second, a transfer holding a share of the memory budget may go once it
+ *     took 5 s (a body is then 408, a response cut off, and the share given back)
  */
 public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
-    Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads) {
+    Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads,
+    long minHeldRate) {
   /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
   public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
   /** The smallest bound of an upload a server accepts. */
@@ -51,6 +55,10 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     if (maxThreads < 8) {
       throw new IllegalArgumentException("max threads " + maxThreads + " is below 8");
     }
+    if (minHeldRate < 1 || minHeldRate > MemoryBudget.MAX_MIN_HELD_RATE) {
+      throw new IllegalArgumentException("minimum rate of a transfer holding memory " + minHeldRate
+          + " bytes per second is outside 1.." + MemoryBudget.MAX_MIN_HELD_RATE);
+    }
   }
 
   /** Whether this is a development server (no tokens). */
@@ -74,6 +82,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     private Duration idleTimeout = Duration.ofSeconds(30);
     private long memoryBudget = Math.max(16L << 20, Runtime.getRuntime().maxMemory() / 3);
     private int maxThreads = 200;
+    private long minHeldRate = MemoryBudget.DEFAULT_MIN_HELD_RATE;
 
     private Builder() {}
 
@@ -119,9 +128,15 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       return this;
     }
 
+    /** The slowest a transfer holding a share of the memory budget may go, in bytes per second. */
+    public Builder minHeldRate(long bytesPerSecond) {
+      this.minHeldRate = bytesPerSecond;
+      return this;
+    }
+
     public ServerOptions build() {
       return new ServerOptions(host, port, tokens, tlsCert, tlsKey, accessLog, maxObjectSize, idleTimeout,
-          memoryBudget, maxThreads);
+          memoryBudget, maxThreads, minHeldRate);
     }
   }
 }

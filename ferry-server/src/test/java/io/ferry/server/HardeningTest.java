@@ -375,6 +375,22 @@ class HardeningTest {
   }
 
   @Test
+  void theMinimumRateOfATransferHoldingAShareIsTheServersOption() throws Exception {
+    // 1 MiB/s here: a stalled upload is cut, and its 408 names the rate it was held to (it was 256 KiB/s, fixed)
+    byte[] decoded = fx.repo.objects().readObject(chunk);
+    URI fast = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(8 << 20).minHeldRate(1 << 20)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket stalled = new Socket(fast.getHost(), fast.getPort())) {
+      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\n"
+          + "Content-Length: " + decoded.length + "\r\nConnection: close\r\n\r\nab")
+          .getBytes(StandardCharsets.US_ASCII));
+      stalled.setSoTimeout(90_000);
+      String answer = new String(stalled.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(answer).startsWith("HTTP/1.1 408").contains("slower than " + (1 << 20) + " bytes per second");
+    }
+  }
+
+  @Test
   void aRequestThatCannotGetItsShareOfTheMemoryBudgetIs503WithRetryAfter() throws Exception {
     // an upload declaring the whole budget (32 MiB, which may take 128 s at the minimum rate) and sending nothing
     // holds it until the idle timeout (2 min here); a decoded read waits 30 s for its share and is answered busy,

@@ -200,8 +200,8 @@ public final class Exchange implements AutoCloseable {
    * as the exchange lives, unless the bound is small ({@value #UNBUDGETED_BODY} bytes or less): the declared length,
    * or for a body without one the bound, which is all the room it is ever given (a body of unknown length grows from a
    * first block to the bound at most once, and never past it). A body that stalls past the idle timeout or arrives
-   * slower than {@value #MIN_BODY_RATE} bytes per second, or slower than {@value #MIN_HELD_RATE} while it holds a
-   * share of the budget, is 408, and its share is given back.
+   * slower than {@value #MIN_BODY_RATE} bytes per second, or slower than the budget's {@link
+   * MemoryBudget#minHeldRate()} while it holds a share of it, is 408, and its share is given back.
    */
   public ByteBuffer bodyBuffer(long max) throws HttpError, IOException, InterruptedException {
     long declared = request.getLength();
@@ -223,7 +223,7 @@ public final class Exchange implements AutoCloseable {
     Scheduler.Task deadline = !held ? null : request.getComponents().getScheduler().schedule(() -> {
       cut.set(true);
       request.fail(new TimeoutException("the body did not arrive at the minimum rate"));
-    }, Math.max(RATE_GRACE, room * 1_000_000_000L / MIN_HELD_RATE) + 1_000_000_000L, TimeUnit.NANOSECONDS);
+    }, Math.max(RATE_GRACE, room * 1_000_000_000L / budget.minHeldRate()) + 1_000_000_000L, TimeUnit.NANOSECONDS);
     try (InputStream in = Content.Source.asInputStream(request)) {
       while (true) {
         if (got == b.length) {
@@ -248,8 +248,8 @@ public final class Exchange implements AutoCloseable {
       throw cutShort(got, declared);
     } catch (IOException e) {
       if (cut.get()) {
-        throw slow(got, declared, "arrived slower than " + MIN_HELD_RATE + " bytes per second while it held a share"
-            + " of the server's memory budget");
+        throw slow(got, declared, "arrived slower than " + budget.minHeldRate() + " bytes per second while it held a"
+            + " share of the server's memory budget");
       }
       if (timedOut(e)) {
         throw slow(got, declared, "stalled past the idle timeout");
@@ -272,18 +272,15 @@ public final class Exchange implements AutoCloseable {
   private static final int FIRST_BLOCK = 1 << 20;
   /** Slowest a request body may arrive, in bytes per second, once it has taken longer than {@link #RATE_GRACE}. */
   public static final long MIN_BODY_RATE = 1024;
-  private static final long RATE_GRACE = 5_000_000_000L;
   /**
-   * Slowest a transfer that holds a share of the memory budget (a body above {@value #UNBUDGETED_BODY} bytes, a
-   * decoded chunk being sent, {@link #writeHeld}) may go, in bytes per second, once it has taken longer than {@link
-   * #RATE_GRACE}. The budget is the server's: a client moving bytes slower than this gives its share back, so a few
-   * slow or malicious connections cannot keep it from everyone else for longer than their bytes take at this rate.
+   * How long a body, or a response holding a share of the memory budget, may go slower than its minimum rate before
+   * the rate is checked: connections start slowly.
    */
-  public static final long MIN_HELD_RATE = 256 << 10;
+  private static final long RATE_GRACE = 5_000_000_000L;
 
   private void checkRate(long got, long start, long declared, boolean held) throws HttpError {
     long elapsed = System.nanoTime() - start;
-    long rate = held ? MIN_HELD_RATE : MIN_BODY_RATE;
+    long rate = held ? budget.minHeldRate() : MIN_BODY_RATE;
     if (elapsed > RATE_GRACE && got < rate * (elapsed / 1_000_000_000L)) {
       throw slow(got, declared, "arrived slower than " + rate + " bytes per second" + (held
           ? " while it held a share of the server's memory budget" : ""));
@@ -455,20 +452,20 @@ public final class Exchange implements AutoCloseable {
 
   /**
    * Writes a buffer that holds a share of the server's memory budget (a decoded chunk), as {@link #write} does, as
-   * long as the client takes it at {@value #MIN_HELD_RATE} bytes per second or faster once it took longer than {@link
-   * #RATE_GRACE}. A client that takes it slower has its connection closed, which ends the write, so that the caller
-   * gives the share back: a client reading a byte within every idle timeout held its share for as long as it liked,
-   * and a few such held the whole budget.
+   * long as the client takes it at the budget's {@link MemoryBudget#minHeldRate()} or faster once it took longer
+   * than {@link #RATE_GRACE}. A client that takes it slower has its connection closed, which ends the write, so that
+   * the caller gives the share back: a client reading a byte within every idle timeout held its share for as long as
+   * it liked, and a few such held the whole budget.
    *
    * @throws HttpError 408 when the client did not take the buffer in time (the response is cut short)
    */
   public void writeHeld(boolean last, ByteBuffer buf) throws HttpError, IOException {
     long n = buf.remaining();
-    long within = Math.max(RATE_GRACE, n * 1_000_000_000L / MIN_HELD_RATE);
+    long within = Math.max(RATE_GRACE, n * 1_000_000_000L / budget.minHeldRate());
     if (write(last, buf, System.nanoTime() + within)) {
       throw new HttpError(408, "timeout", method() + " " + clip(rawPath()) + ": the client took " + n + " bytes"
-          + " held in the server's memory budget slower than " + MIN_HELD_RATE + " bytes per second (not within "
-          + within / 1_000_000 + " ms); the connection was closed");
+          + " held in the server's memory budget slower than " + budget.minHeldRate() + " bytes per second (not"
+          + " within " + within / 1_000_000 + " ms); the connection was closed");
     }
   }
 

@@ -22,21 +22,36 @@ public final class MemoryBudget {
    */
   public static final int RETRY_AFTER_SECONDS = 1;
 
+  /**
+   * The slowest a transfer holding a share may go by default, in bytes per second (256 KiB/s, 2 Mbit/s): see {@link
+   * #minHeldRate()}.
+   */
+  public static final long DEFAULT_MIN_HELD_RATE = 256 << 10;
+  /** The highest minimum rate a budget takes (16 GiB/s), far above any one transfer's, so that no product overflows. */
+  public static final long MAX_MIN_HELD_RATE = 1L << 34;
+
   private final int total;
   private final Semaphore permits;
   private final long waitMillis;
   private final int maxWaiting;
+  private final long minHeldRate;
   private final AtomicInteger waiting = new AtomicInteger();
 
   /**
    * @param totalBytes the bytes all requests may hold together (kept in KiB units internally)
    * @param waitMillis how long a request waits for its bytes before it is refused
    * @param maxWaiting how many requests may wait for their bytes at once (at least 1)
+   * @param minHeldRate the slowest a transfer holding a share may go, in bytes per second ({@link #minHeldRate()})
    */
-  public MemoryBudget(long totalBytes, long waitMillis, int maxWaiting) {
+  public MemoryBudget(long totalBytes, long waitMillis, int maxWaiting, long minHeldRate) {
     if (maxWaiting < 1) {
       throw new IllegalArgumentException("at most " + maxWaiting + " requests waiting: must be 1 or more");
     }
+    if (minHeldRate < 1 || minHeldRate > MAX_MIN_HELD_RATE) {
+      throw new IllegalArgumentException("minimum rate of a transfer holding a share " + minHeldRate
+          + " bytes per second is outside 1.." + MAX_MIN_HELD_RATE);
+    }
+    this.minHeldRate = minHeldRate;
     this.total = (int) Math.max(1, Math.min(Integer.MAX_VALUE, totalBytes >> 10));
     this.permits = new Semaphore(total, true);
     this.waitMillis = waitMillis;
@@ -68,6 +83,16 @@ public final class MemoryBudget {
       waiting.decrementAndGet();
     }
     return new Lease(n);
+  }
+
+  /**
+   * The slowest a transfer that holds a share (a request body above {@code Exchange.UNBUDGETED_BODY} bytes, a decoded
+   * chunk being sent) may go, in bytes per second, once it has taken longer than a grace of 5 s. The budget is the
+   * server's: a client moving bytes slower than this gives its share back, so a few slow or malicious connections
+   * cannot keep it from everyone else for longer than their bytes take at this rate.
+   */
+  public long minHeldRate() {
+    return minHeldRate;
   }
 
   private HttpError busy(String why) {

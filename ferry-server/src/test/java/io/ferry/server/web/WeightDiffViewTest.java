@@ -40,7 +40,8 @@ class WeightDiffViewTest {
       Files.write(src.resolve("model.pt"), checkpoint(2));
       repo.push(src, "m", PushOptions.builder().message("v2").build());
 
-      WeightDiff.Result r = new WeightDiff(repo, new MemoryBudget(64 << 20, 1000, 4)).diff("m~1", "m");
+      MemoryBudget budget = new MemoryBudget(64 << 20, 1000, 4, MemoryBudget.DEFAULT_MIN_HELD_RATE);
+      WeightDiff.Result r = new WeightDiff(repo, budget).diff("m~1", "m");
       assertThat(r.tensors()).extracting(TensorDelta::name).containsExactlyInAnyOrder("w", "t");
       assertThat(r.tensors()).extracting(TensorDelta::change).containsOnly(Change.CHANGED);
       TensorDelta t = r.tensors().stream().filter(d -> d.name().equals("t")).findFirst().orElseThrow();
