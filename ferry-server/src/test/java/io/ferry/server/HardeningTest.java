@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -233,6 +234,72 @@ class HardeningTest {
           + " frames)").isTrue();
       assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
     }
+  }
+
+  @Test
+  void overHttp2ASlowDecodedReadHasItsStreamResetAndItsConnectionsOtherStreamsComplete() throws Exception {
+    // over h2c: stream 1 reads a decoded chunk and takes nothing past its first window, while stream 3 on the same
+    // connection reads a stored chunk and, once stream 1 was cut, stream 5 a health check. Cutting stream 1 closed
+    // the whole connection, and streams 3 and 5 with it.
+    URI fast = fx.start(ServerOptions.builder().minHeldRate(1 << 20).idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket s = new Socket(fast.getHost(), fast.getPort())) {
+      s.setSoTimeout(30_000);
+      OutputStream out = s.getOutputStream();
+      java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+      out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.write(h2Frame(4, 0, 0, new byte[0])); // SETTINGS: the default 64 KiB window of a stream
+      out.write(h2Frame(8, 0, 0, ByteBuffer.allocate(4).putInt(1 << 30).array())); // the connection's window: 1 GiB
+      out.write(h2Frame(1, 0x5, 1, h2Get("/v1/store/chunks/" + chunk + "?decoded=1"))); // END_STREAM, END_HEADERS
+      out.write(h2Frame(1, 0x5, 3, h2Get("/v1/store/chunks/" + chunk)));
+      out.flush();
+      Map<Integer, java.io.ByteArrayOutputStream> bodies = new java.util.HashMap<>();
+      java.util.Set<Integer> ended = new java.util.HashSet<>();
+      java.util.Set<Integer> reset = new java.util.HashSet<>();
+      for (int frames = 0; frames < 100_000 && !ended.contains(5); frames++) {
+        int length;
+        try {
+          length = in.readUnsignedByte() << 16 | in.readUnsignedShort();
+        } catch (java.io.EOFException e) {
+          throw new AssertionError("the server closed the connection; streams ended " + ended + ", reset " + reset, e);
+        }
+        int type = in.readUnsignedByte();
+        int flags = in.readUnsignedByte();
+        int stream = in.readInt() & 0x7fffffff;
+        byte[] payload = in.readNBytes(length);
+        assertThat(type).as("a GOAWAY frame, after %s bytes of stream 1: %s", bodies.containsKey(1)
+            ? bodies.get(1).size() : 0, new String(payload, StandardCharsets.ISO_8859_1)).isNotEqualTo(7);
+        if (type == 4 && (flags & 1) == 0) {
+          out.write(h2Frame(4, 1, 0, new byte[0]));
+        } else if (type == 0) {
+          bodies.computeIfAbsent(stream, k -> new java.io.ByteArrayOutputStream()).writeBytes(payload);
+          if (stream != 1 && length > 0) {
+            out.write(h2Frame(8, 0, stream, ByteBuffer.allocate(4).putInt(length).array()));
+          }
+          if ((flags & 1) != 0) {
+            ended.add(stream);
+          }
+        } else if (type == 3) {
+          reset.add(stream);
+          if (stream == 1) {
+            out.write(h2Frame(1, 0x5, 5, h2Get("/v1/health")));
+          }
+        }
+        out.flush();
+      }
+      assertThat(reset).as("streams reset").containsExactly(1);
+      assertThat(bodies.get(1).size()).as("bytes of stream 1").isLessThanOrEqualTo(65535);
+      assertThat(ended).containsExactlyInAnyOrder(3, 5);
+      assertThat(bodies.get(3).toByteArray()).isEqualTo(chunkBytes);
+      assertThat(bodies.get(5).toString(StandardCharsets.UTF_8)).isEqualTo("{\"status\":\"ok\"}");
+    }
+  }
+
+  /** The header block of a GET of {@code path} over h2c (HPACK without Huffman coding or indexing). */
+  private static byte[] h2Get(String path) {
+    byte[] p = path.getBytes(StandardCharsets.US_ASCII);
+    assertThat(p.length).isLessThan(127);
+    return ByteBuffer.allocate(7 + p.length).put((byte) 0x82).put((byte) 0x86).put((byte) 0x01).put((byte) 1)
+        .put((byte) 'x').put((byte) 0x04).put((byte) p.length).put(p).array();
   }
 
   /** An HTTP/2 frame: length, type, flags, stream id, payload. */

@@ -453,8 +453,8 @@ public final class Exchange implements AutoCloseable {
   /**
    * Writes a buffer that holds a share of the server's memory budget (a decoded chunk), as {@link #write} does, as
    * long as the client takes it at the budget's {@link MemoryBudget#minHeldRate()} or faster once it took longer
-   * than {@link #RATE_GRACE}. A client that takes it slower has its connection closed, which ends the write, so that
-   * the caller gives the share back: a client reading a byte within every idle timeout held its share for as long as
+   * than {@link #RATE_GRACE}. A client that takes it slower has its response cut off (over HTTP/2 its stream reset,
+   * over HTTP/1.1 its connection closed), which ends the write, so that the caller gives the share back: a client reading a byte within every idle timeout held its share for as long as
    * it liked, and a few such held the whole budget.
    *
    * @throws HttpError 408 when the client did not take the buffer in time (the response is cut short)
@@ -465,35 +465,35 @@ public final class Exchange implements AutoCloseable {
     if (write(last, buf, System.nanoTime() + within)) {
       throw new HttpError(408, "timeout", method() + " " + clip(rawPath()) + ": the client took " + n + " bytes"
           + " held in the server's memory budget slower than " + budget.minHeldRate() + " bytes per second (not"
-          + " within " + within / 1_000_000 + " ms); the connection was closed");
+          + " within " + within / 1_000_000 + " ms); the response was cut off");
     }
   }
 
   /**
    * Writes {@code buf} and waits until the server is done with it; past {@code deadline} (a {@link System#nanoTime()}
-   * value, or 0 for none) closes the connection, which ends the write, and returns true.
+   * value, or 0 for none) cuts the response off ({@link #cutOff}), which ends the write, and returns true.
    */
   private boolean write(boolean last, ByteBuffer buf, long deadline) throws IOException {
     CompletableFuture<Void> done = new CompletableFuture<>();
     response.write(last, buf, Callback.from(done, Invocable.InvocationType.NON_BLOCKING));
     boolean interrupted = false;
-    boolean closed = false;
+    boolean cut = false;
     try {
       while (true) {
         try {
-          if (deadline == 0 || closed) {
+          if (deadline == 0) {
             done.get();
           } else {
             done.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
           }
-          return closed;
+          return cut;
         } catch (TimeoutException e) {
-          closed = true;
-          request.getConnectionMetaData().getConnection().getEndPoint().close(e);
+          deadline = cutOff(cut, e);
+          cut = true;
         } catch (InterruptedException e) {
           interrupted = true; // the server may still read buf: wait for its answer, which it always gives
         } catch (ExecutionException e) {
-          if (closed) {
+          if (cut) {
             return true;
           }
           Throwable t = e.getCause();
@@ -508,6 +508,21 @@ public final class Exchange implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  /**
+   * Ends a response whose write is stalled, and returns the deadline to wait for the write to end by (0 for none).
+   * Over HTTP/2 it fails the request, on which Jetty resets the stream alone (RST_STREAM) and fails the write, so the
+   * connection's other streams go on; should that write still not end within {@link #RATE_GRACE} ({@code again}), and
+   * over HTTP/1.1, which carries one response at a time, it closes the connection.
+   */
+  private long cutOff(boolean again, TimeoutException e) {
+    if (!again && request.getConnectionMetaData().getHttpVersion().getVersion() >= 20) {
+      request.fail(e);
+      return System.nanoTime() + RATE_GRACE;
+    }
+    request.getConnectionMetaData().getConnection().getEndPoint().close(e);
+    return 0;
   }
 
   /** An output stream of the response body (buffered by the server, with back-pressure). */
