@@ -454,8 +454,9 @@ public final class Exchange implements AutoCloseable {
    * Writes a buffer that holds a share of the server's memory budget (a decoded chunk), as {@link #write} does, as
    * long as the client takes it at the budget's {@link MemoryBudget#minHeldRate()} or faster once it took longer
    * than {@link #RATE_GRACE}. A client that takes it slower has its response cut off (over HTTP/2 its stream reset,
-   * over HTTP/1.1 its connection closed), which ends the write, so that the caller gives the share back: a client reading a byte within every idle timeout held its share for as long as
-   * it liked, and a few such held the whole budget.
+   * over HTTP/1.1 its connection closed), which ends the write, so that the caller gives the share back: a client
+   * reading a byte within every idle timeout held its share for as long as it liked, and a few such held the whole
+   * budget.
    *
    * @throws HttpError 408 when the client did not take the buffer in time (the response is cut short)
    */
