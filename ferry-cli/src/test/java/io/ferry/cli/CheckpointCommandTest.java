@@ -145,6 +145,26 @@ class CheckpointCommandTest {
     }
   }
 
+  /**
+   * --keep-every alone on a run with no multiple of M drops every step: latest stayed on a dropped step, so that
+   * {@code pull run:latest} restored it and gc never freed it. It is deleted, and gc frees the steps.
+   */
+  @Test
+  void latestIsDeletedWhenRetentionKeepsNoStep() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    push(cli, write("a", steps.get(0)), "run7", 150);
+    JsonNode r = push(cli, write("b", steps.get(1)), "run7", 151, "--keep-every", "100");
+    assertThat(r.get("dropped").toString()).isEqualTo("[150,151]");
+    cli.run("checkpoint", "latest", "run7").exits(1).oneLineError("run 'run7' has no checkpoints");
+    cli.run("pull", "run7:latest", tmp.resolve("out").toString()).exits(1).oneLineError("latest");
+    push(cli, write("c", steps(3).get(2)), "run7", 152); // the head moves off step 151
+    long before = objectBytes(cli);
+    cli.run("gc", "--grace", "PT0S").ok();
+    assertThat(objectBytes(cli)).as("stored bytes after gc (before: %d)", before).isLessThan(before);
+    cli.run("verify").ok();
+  }
+
   @Test
   void aStepIsPushedOnceAndBadArgumentsAreUsageErrors() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -125,12 +125,15 @@ public final class Checkpoints {
       }
       all.removeAll(dropped);
     }
+    Optional<ChunkId> cur = repo.backend().refs().get(RefNames.tag(run, LATEST));
     if (!all.isEmpty()) {
       Checkpoint newest = all.get(all.size() - 1);
-      Optional<ChunkId> cur = repo.backend().refs().get(RefNames.tag(run, LATEST));
       if (cur.isEmpty() || !cur.get().equals(newest.id())) {
         repo.tag(run + "@" + newest.id().hex(), LATEST, cur.orElse(null));
       }
+    } else if (cur.isPresent()) {
+      // retention kept no step (--keep-every alone, no step a multiple): latest must not keep a dropped step
+      repo.untag(run + ":" + LATEST, cur.get());
     }
     return new Pushed(r, pushed, List.copyOf(dropped));
   }
