@@ -254,9 +254,11 @@ final class CheckpointCommand extends GroupCommand {
     }
   }
 
-  @Command(name = "pull", description = "Restore a step of a run (default: the latest) into DIR.",
+  @Command(name = "pull", description = {"Restore a step of a run (default: the latest) into DIR.", "",
+      "Files already in DIR and identical to the step's are kept; other files make the pull stop unless --force or"
+          + " --merge."},
       footer = {"%nExamples:%n  ferry checkpoint pull llama-run7 ./resume", "  ferry checkpoint pull llama-run7"
-          + " --step 1000 ./resume-1000"})
+          + " --step 1000 ./resume-1000", "  ferry checkpoint pull llama-run7 ./resume --force"})
   static final class Pull extends StoreCommand {
     @Parameters(index = "0", paramLabel = "RUN", description = "The run.")
     String run;
@@ -270,12 +272,23 @@ final class CheckpointCommand extends GroupCommand {
     @Option(names = "--verify", description = "Re-hash every byte with SHA-256 (frame checksums are always checked).")
     boolean verify;
 
+    @Option(names = "--force", description = "Make DIR exactly the step: replace files that differ and remove files"
+        + " the step does not have.")
+    boolean force;
+
+    @Option(names = "--merge", description = "Replace files that differ from the step's and keep the others.")
+    boolean merge;
+
     @Override
     int run() throws IOException {
       atLeast(spec, "--step", step, 0);
+      if (force && merge) {
+        throw usage("--force and --merge exclude each other");
+      }
+      PullOptions.Existing existing = force ? PullOptions.Existing.FORCE
+          : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
       try (Repository repo = openRepo()) {
-        Checkpoint c = new Checkpoints(repo).pull(run, step, dest,
-            new PullOptions(verify, false, progress(), PullOptions.Existing.REFUSE));
+        Checkpoint c = new Checkpoints(repo).pull(run, step, dest, new PullOptions(verify, false, progress(), existing));
         if (json) {
           printJson(object().put("step", c.step()).put("version", c.id().hex()));
         } else {
