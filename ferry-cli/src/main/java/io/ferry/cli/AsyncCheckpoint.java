@@ -51,6 +51,11 @@ final class AsyncCheckpoint {
       try {
         text = readLock(lock);
       } catch (NoSuchFileException e) {
+        if (!stagedDirs(area, run).isEmpty()) {
+          // a background push removes what it staged once it stored it: what is left is a step it did not store
+          say.warning("a background push of " + run + " failed or was stopped, and did not store the step it staged; "
+              + leftBehind(area, run));
+        }
         return;
       }
       Optional<ProcessHandle> holder = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
@@ -83,14 +88,7 @@ final class AsyncCheckpoint {
    * step's directory (a successful one removes it).
    */
   static String leftBehind(Path area, String run) throws IOException {
-    String prefix = run.replace('/', '_') + "-step-";
-    List<Path> dirs;
-    try (Stream<Path> s = Files.list(area)) {
-      dirs = s.filter(p -> p.getFileName().toString().startsWith(prefix)
-          && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
-    } catch (NoSuchFileException e) {
-      dirs = List.of();
-    }
+    List<Path> dirs = stagedDirs(area, run);
     if (dirs.isEmpty()) {
       return "it left no staged directory in " + area;
     }
@@ -99,10 +97,47 @@ final class AsyncCheckpoint {
       Path log = dirs.get(i).resolveSibling(dirs.get(i).getFileName() + ".log");
       b.append(i == 0 ? "" : ", ").append(dirs.get(i));
       if (Files.exists(log, LinkOption.NOFOLLOW_LINKS)) {
-        b.append(" (its log, which says how far it got: ").append(log).append(')');
+        b.append(" (its log, which says how far it got: ").append(log);
+        lastLine(log).ifPresent(line -> b.append(", ends with: ").append(line));
+        b.append(')');
       }
     }
     return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();
+  }
+
+  /** The step directories of a run staged in the area ({@code <run>-step-<N>-<random>}), in name order. */
+  private static List<Path> stagedDirs(Path area, String run) throws IOException {
+    java.util.regex.Pattern name = java.util.regex.Pattern.compile(
+        java.util.regex.Pattern.quote(run.replace('/', '_') + "-step-") + "\\d+-\\d+");
+    try (Stream<Path> s = Files.list(area)) {
+      return s.filter(p -> name.matcher(p.getFileName().toString()).matches()
+          && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
+    } catch (NoSuchFileException e) {
+      return List.of();
+    }
+  }
+
+  /** The longest tail of a log read for its last line. */
+  private static final int MAX_LOG_TAIL = 1024;
+
+  /** The last non-blank line of a log (of its last {@link #MAX_LOG_TAIL} bytes), if it is a regular file. */
+  private static Optional<String> lastLine(Path log) throws IOException {
+    if (!Files.isRegularFile(log, LinkOption.NOFOLLOW_LINKS)) {
+      return Optional.empty();
+    }
+    try (java.nio.channels.SeekableByteChannel ch = Files.newByteChannel(log, LinkOption.NOFOLLOW_LINKS)) {
+      long size = ch.size();
+      long from = Math.max(0, size - MAX_LOG_TAIL);
+      java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate((int) (size - from));
+      ch.position(from);
+      int n;
+      do {
+        n = ch.read(buf);
+      } while (n > 0 && buf.hasRemaining());
+      String[] lines = new String(buf.array(), 0, buf.position(), StandardCharsets.UTF_8).strip().split("\\R");
+      String last = lines[lines.length - 1].strip();
+      return last.isEmpty() ? Optional.empty() : Optional.of(last);
+    }
   }
 
   /** The longest lock file read: a pid and a line end. */

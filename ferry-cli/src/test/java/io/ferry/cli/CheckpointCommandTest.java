@@ -272,6 +272,29 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "push", file.toString(), "run4", "--step", "3").ok(); // waits for it: up to date
   }
 
+  /**
+   * A background push that fails (its step exists with other content) released its lock, and the next push of the run
+   * went on without a word: the step was lost unless the user read the log. The next push warns, naming the staged
+   * directory, its log and the error the log ends with; the staged files stay.
+   */
+  @Test
+  void aFailedBackgroundPushIsReportedByTheNextPush() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    Path a = write("a", steps.get(0));
+    Path b = write("b", steps.get(1));
+    push(cli, a, "run9", 1);
+    JsonNode r = cli.run("checkpoint", "push", b.toString(), "run9", "--step", "1", "--async", "--json").ok().json();
+    Cli.Result next = cli.run("checkpoint", "push", b.toString(), "run9", "--step", "2").ok(); // waits for it
+    assertThat(next.err()).contains("warning: a background push of run9 failed or was stopped")
+        .contains(r.get("staged").asText()).contains(r.get("log").asText())
+        .contains("ends with: ferry checkpoint push: run9:step-1 already exists");
+    assertThat(Path.of(r.get("staged").asText())).as("what it staged is kept").isDirectory();
+    List<Long> kept = new ArrayList<>();
+    cli.run("checkpoint", "ls", "run9", "--json").ok().json().forEach(n -> kept.add(n.get("step").asLong()));
+    assertThat(kept).containsExactly(1L, 2L);
+  }
+
   /** A checkpoint of one step: train/model.safetensors. */
   private Path oneStep() throws IOException {
     Path file = Files.createDirectories(tmp.resolve("train")).resolve("model.safetensors");
