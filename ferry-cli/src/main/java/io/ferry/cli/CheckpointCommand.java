@@ -60,7 +60,8 @@ final class CheckpointCommand extends GroupCommand {
     String message;
 
     @Option(names = "--async", description = "Stage the files (hard links, else copies, in a directory named"
-        + " .ferry-staging next to SOURCE), return, and push in a background process; the next push of the run waits for it. Safe only"
+        + " .ferry-staging next to SOURCE), return, and push in a background process; the next push of the run"
+        + " waits for it. Safe only"
         + " if training writes each checkpoint to new files (or replaces them by rename), not in place.")
     boolean async;
 
@@ -288,7 +289,8 @@ final class CheckpointCommand extends GroupCommand {
       PullOptions.Existing existing = force ? PullOptions.Existing.FORCE
           : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
       try (Repository repo = openRepo()) {
-        Checkpoint c = new Checkpoints(repo).pull(run, step, dest, new PullOptions(verify, false, progress(), existing));
+        Checkpoint c = new Checkpoints(repo).pull(run, step, dest,
+            new PullOptions(verify, false, progress(), existing));
         if (json) {
           printJson(object().put("step", c.step()).put("version", c.id().hex()));
         } else {
