@@ -139,6 +139,10 @@ final class CheckpointCommand extends GroupCommand {
           args.addAll(java.util.List.of("--store", storeLocation()));
         }
         java.util.Map<String, String> env = new java.util.HashMap<>();
+        if (explicitConfig() != null) {
+          // the pusher reads the same config file (the author, the store's settings), wherever it runs from
+          env.put("FERRY_CONFIG", Path.of(explicitConfig()).toAbsolutePath().toString());
+        }
         settings().forEach((k, v) -> {
           if (k.equals("http.token")) {
             env.put("FERRY_TOKEN", v);

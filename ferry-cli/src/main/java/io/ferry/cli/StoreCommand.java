@@ -102,6 +102,11 @@ abstract class StoreCommand implements Callable<Integer> {
     return config;
   }
 
+  /** The config file the root's {@code --config} names, else null. */
+  String explicitConfig() {
+    return root() == null ? null : root().config;
+  }
+
   /** Worker threads: the option, else {@code $FERRY_PARALLELISM}, else the config file's, else null (the default). */
   Integer parallelism() throws IOException {
     int max = RepositoryOptions.MAX_PARALLELISM;

@@ -295,6 +295,25 @@ class CheckpointCommandTest {
     assertThat(kept).containsExactly(1L, 2L);
   }
 
+  /**
+   * The config file named by --config is the background pusher's too: it read only the default one, so a step pushed
+   * with --async lost the config's author (and any other setting it held), unlike the same push without --async.
+   */
+  @Test
+  void asyncPushReadsTheConfigFileTheCommandWasGiven() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path config = tmp.resolve("ferry.toml");
+    Files.writeString(config, "author = \"alice\"\n");
+    List<List<Tensor>> steps = steps(2);
+    cli.run("--config", config.toString(), "checkpoint", "push", write("a", steps.get(0)).toString(), "run10",
+        "--step", "1", "--async").ok();
+    cli.run("--config", config.toString(), "checkpoint", "push", write("b", steps.get(1)).toString(), "run10",
+        "--step", "2").ok(); // waits for it
+    JsonNode ls = cli.run("checkpoint", "ls", "run10", "--json").ok().json();
+    assertThat(ls).hasSize(2);
+    ls.forEach(n -> assertThat(n.get("author").asText()).as("author of step %s", n.get("step")).isEqualTo("alice"));
+  }
+
   /** A checkpoint of one step: train/model.safetensors. */
   private Path oneStep() throws IOException {
     Path file = Files.createDirectories(tmp.resolve("train")).resolve("model.safetensors");
