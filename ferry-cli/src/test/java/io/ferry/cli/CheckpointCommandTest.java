@@ -191,6 +191,31 @@ class CheckpointCommandTest {
     assertSameFiles(a, resume);
   }
 
+  /**
+   * A tag of the user's that starts with step- but names no step (step-best) made every checkpoint command of the run
+   * fail, and push published its step before failing, without moving latest or applying retention. It is not a step.
+   * A step tag moved onto a version of another step is still refused, and a push then publishes nothing.
+   */
+  @Test
+  void aUserTagNamedStepSomethingIsNotAStep() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(3);
+    String first = push(cli, write("a", steps.get(0)), "run11", 1).get("version").asText();
+    cli.run("tag", "run11:step-1", "step-best").ok();
+    cli.run("tag", "run11:step-1", "step-01").ok();
+    JsonNode r = push(cli, write("b", steps.get(1)), "run11", 2, "--keep-last", "1");
+    assertThat(r.get("dropped").toString()).isEqualTo("[1]");
+    assertThat(cli.run("checkpoint", "ls", "run11", "--json").ok().json()).hasSize(1);
+    assertThat(cli.run("checkpoint", "latest", "run11").ok().line()).startsWith("2 ");
+    assertThat(cli.run("show", "run11:step-best", "--json").ok().json().get("version").asText()).isEqualTo(first);
+
+    cli.run("tag", "run11:step-best", "step-7").ok();
+    java.util.Map<String, String> before = cli.state();
+    cli.run("checkpoint", "push", write("c", steps.get(2)).toString(), "run11", "--step", "3").exits(1)
+        .oneLineError("ferry checkpoint push: ", "tag run11:step-7", "checkpoint.step is '1'", "tag -d run11:step-7");
+    assertThat(cli.state()).as("nothing published").isEqualTo(before);
+  }
+
   @Test
   void aStepIsPushedOnceAndBadArgumentsAreUsageErrors() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

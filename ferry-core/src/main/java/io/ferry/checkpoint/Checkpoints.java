@@ -101,6 +101,7 @@ public final class Checkpoints {
   public Pushed push(Path source, String run, long step, String message, Retention retention, TransferListener listener,
       io.ferry.scan.PathFilter opaque) throws IOException {
     check(run, step);
+    list(run); // a step tag that is no checkpoint fails the push here, before anything is published
     PushOptions opts = PushOptions.builder().message(message).metadata(Map.of(STEP_KEY, Long.toString(step)))
         .listener(listener).detached(true).tagOnce(true).opaque(opaque).build();
     PushResult r = repo.push(source, run + ":" + STEP_TAG + step, opts);
@@ -151,13 +152,18 @@ public final class Checkpoints {
       if (id.isEmpty()) {
         continue; // deleted meanwhile
       }
-      Version v = repo.objects().version(id.get());
       String tagStep = ref.substring(prefix.length());
+      if (!isStep(tagStep)) {
+        continue; // a tag of the user's such as step-best: a step tag names a step as push writes it
+      }
+      Version v = repo.objects().version(id.get());
       String recorded = v.metadata().get(STEP_KEY);
       if (recorded == null || !recorded.equals(tagStep)) {
-        throw new InvalidInputException("tag " + ref + " points at version " + id.get().shortHex(12)
-            + " whose metadata " + STEP_KEY + " is " + (recorded == null ? "missing" : "'" + recorded + "'")
-            + ", expected '" + tagStep + "': not a checkpoint made by 'ferry checkpoint push'");
+        throw new InvalidInputException("tag " + RefNames.asWritten(ref) + " points at version "
+            + id.get().shortHex(12) + " whose metadata " + STEP_KEY + " is "
+            + (recorded == null ? "missing" : "'" + recorded + "'") + ", expected '" + tagStep
+            + "': not a checkpoint made by 'ferry checkpoint push' (step-<N> tags are the run's steps; delete it with"
+            + " 'ferry tag -d " + RefNames.asWritten(ref) + "')");
       }
       long step;
       try {
@@ -170,6 +176,24 @@ public final class Checkpoints {
     }
     out.sort(Comparator.comparingLong(Checkpoint::step));
     return out;
+  }
+
+  /** Whether {@code text} is a step as a step tag writes it: a number >= 0 in decimal digits, no leading zero. */
+  private static boolean isStep(String text) {
+    if (text.isEmpty() || text.length() > 19 || (text.length() > 1 && text.charAt(0) == '0')) {
+      return false;
+    }
+    for (int i = 0; i < text.length(); i++) {
+      if (text.charAt(i) < '0' || text.charAt(i) > '9') {
+        return false;
+      }
+    }
+    try {
+      Long.parseLong(text);
+      return true;
+    } catch (NumberFormatException e) {
+      return false; // above Long.MAX_VALUE
+    }
   }
 
   /** The highest step of a run. */
