@@ -139,4 +139,37 @@ class PushChangingSourceTest {
     pushWhileChanging(f -> f.write(ByteBuffer.wrap(bytes(4096, 5)), original.length), "size");
     cleanPushPullsBackTheOriginal();
   }
+
+  /**
+   * A file with a second name (a checkpoint staged by a hard link, as {@code checkpoint push --async} does) whose other
+   * name training renames and then deletes while the push reads it: its bytes did not change, only its status-change
+   * time (the link count and the rename). The push failed, "changed while it was pushed"; it succeeds.
+   */
+  @Test
+  void renamingAndRemovingAnotherNameOfTheFileDoesNotFailThePush() throws IOException {
+    Path other = tmp.resolve("trainer-weights.bin");
+    Files.createLink(other, source.resolve("weights.bin"));
+    Object before = Files.getAttribute(source.resolve("weights.bin"), "unix:ctime");
+    AtomicBoolean done = new AtomicBoolean();
+    Backend local = Ferry.openBackend(store.toString(), StoreOptions.existing());
+    FaultyChunkStore faulty = new FaultyChunkStore(local.chunks()).afterContains((id, present) -> {
+      if (!present && done.compareAndSet(false, true)) {
+        // rename it until its status-change time moves on: file times are as coarse as the kernel's clock tick
+        Path renamed = tmp.resolve("trainer-weights.old");
+        for (int i = 0; i < 1_000_000 && before.equals(Files.getAttribute(other, "unix:ctime")); i++) {
+          Files.move(other, renamed);
+          Files.move(renamed, other);
+        }
+        assertThat(Files.getAttribute(other, "unix:ctime")).as("status change time").isNotEqualTo(before);
+        Files.delete(other);
+      }
+    });
+    try (Repository repo = Repository.open(StoreLayers.layered(local, faulty), RepositoryOptions.defaults())) {
+      repo.push(source, "m", PushOptions.builder().message("staged").build());
+      assertThat(done).as("the trainer ran").isTrue();
+      Path dest = tmp.resolve("dest");
+      repo.pull("m", dest, PullOptions.defaults().withVerify(true));
+      assertThat(Files.readAllBytes(dest.resolve("weights.bin"))).isEqualTo(original);
+    }
+  }
 }
