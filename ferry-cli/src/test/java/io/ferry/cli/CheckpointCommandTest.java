@@ -339,6 +339,30 @@ class CheckpointCommandTest {
     ls.forEach(n -> assertThat(n.get("author").asText()).as("author of step %s", n.get("step")).isEqualTo("alice"));
   }
 
+  /**
+   * A Trainer's output directory holds the checkpoint-N directories and, once one was pushed with --async, the
+   * .ferry-staging area beside them. A push of the whole directory stored the staging area too (staged copies of steps
+   * in flight, their logs and the run's lock), and pull --force into it deleted them, the staged copy of a step that
+   * was being pushed included. Both leave it alone, as they do .cache/huggingface.
+   */
+  @Test
+  void pushAndPullLeaveTheStagingAreaAlone() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    Path out = tmp.resolve("src");
+    write("checkpoint-1", steps.get(0));
+    Path staged = Files.createDirectories(out.resolve(".ferry-staging").resolve("run12-step-2-77"));
+    Path stagedStep = Files.createDirectories(staged.resolve("checkpoint-2"));
+    ModelGenerator.writeSafetensors(stagedStep.resolve("model.safetensors"), steps.get(1), Map.of());
+    Path log = out.resolve(".ferry-staging").resolve("run12-step-2-77.log");
+    Files.writeString(log, "pushing\n");
+    JsonNode r = cli.run("push", out.toString(), "whole", "--json").ok().json();
+    assertThat(r.get("fileCount").asLong()).as("files of %s", r).isEqualTo(2);
+    cli.run("pull", "whole", out.toString(), "--force").ok();
+    assertThat(staged.resolve("checkpoint-2").resolve("model.safetensors")).as("a staged step").isRegularFile();
+    assertThat(log).isRegularFile();
+  }
+
   /** A checkpoint of one step: train/model.safetensors. */
   private Path oneStep() throws IOException {
     Path file = Files.createDirectories(tmp.resolve("train")).resolve("model.safetensors");

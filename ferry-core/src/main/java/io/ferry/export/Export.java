@@ -264,7 +264,7 @@ public final class Export {
 
       @Override
       public void file(String rel, Path path, BasicFileAttributes attrs) {
-        if (writes.contains(rel) || io.ferry.version.SafePaths.isDownloadState(rel)) {
+        if (writes.contains(rel) || io.ferry.version.SafePaths.isToolState(rel)) {
           return;
         }
         String name = path.getFileName().toString();

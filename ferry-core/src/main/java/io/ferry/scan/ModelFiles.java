@@ -33,7 +33,8 @@ import java.util.Map;
  * The files of a model to push, found and validated completely before anything is written: a single file, or a
  * directory walked recursively (following symbolic links, as Hugging Face caches use them; {@code .git} directories
  * are skipped, and so are {@code .cache/huggingface} directories, the download state {@code hf download --local-dir}
- * leaves beside a model, which Hugging Face's own uploads skip too). Each file is matched to a
+ * leaves beside a model, which Hugging Face's own uploads skip too, and {@code .ferry-staging} directories, where
+ * background checkpoint pushes stage their copies). Each file is matched to a
  * {@link io.ferry.format.TensorFormat} of a {@link FormatRegistry}, which
  * reads and validates it into a {@link FileLayout}; files no format claims are opaque. Then each
  * {@link DirectoryFormat} checks the files together (a {@code model.safetensors.index.json} against its shards).
@@ -200,7 +201,7 @@ public final class ModelFiles {
           public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
             if (!dir.equals(root)) {
               String rel = filterPath(root, dir);
-              if (SafePaths.isGit(dir.getFileName().toString()) || SafePaths.isDownloadState(rel + "/")
+              if (SafePaths.isGit(dir.getFileName().toString()) || SafePaths.isToolState(rel + "/")
                   || filter.skipsDirectory(rel)) {
                 return FileVisitResult.SKIP_SUBTREE;
               }

@@ -110,7 +110,7 @@ final class Survey {
           if (!temps.contains(rel) || !attrs.isRegularFile()) {
             leftovers.add(file);
           }
-        } else if (!io.ferry.version.SafePaths.isDownloadState(rel)) {
+        } else if (!io.ferry.version.SafePaths.isToolState(rel)) {
           others.add(rel);
         }
       }

@@ -110,12 +110,14 @@ public final class SafePaths {
   }
 
   /**
-   * Whether a path ({@code /}-separated, relative) lies in the state of Hugging Face's download tool
-   * ({@code .cache/huggingface/…}, which {@code hf download --local-dir} keeps beside a model): a push skips it, and a
-   * pull neither counts nor removes such files that the version does not hold.
+   * Whether a path ({@code /}-separated, relative) lies in the state of a tool beside a model: Hugging Face's download
+   * tool ({@code .cache/huggingface/…}, which {@code hf download --local-dir} keeps beside a model) or the staging
+   * area of Ferry's background checkpoint pushes ({@code .ferry-staging/…}, staged copies of checkpoints, their logs
+   * and locks). A push skips it, and a pull neither counts nor removes such files that the version does not hold.
    */
-  public static boolean isDownloadState(String path) {
-    return path.startsWith(".cache/huggingface/") || path.contains("/.cache/huggingface/");
+  public static boolean isToolState(String path) {
+    return path.startsWith(".cache/huggingface/") || path.contains("/.cache/huggingface/")
+        || path.startsWith(".ferry-staging/") || path.contains("/.ferry-staging/");
   }
 
   private static String printable(String p) {
