@@ -8,6 +8,8 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -180,7 +182,21 @@ final class AsyncCheckpoint {
           ? "a file" : "a FIFO, socket or device") + " where checkpoint push --async stages the checkpoint in a"
           + " directory of its own: move it away");
     }
-    Files.createDirectories(area);
+    boolean posix = area.getFileSystem().supportedFileAttributeViews().contains("posix");
+    if (posix && Files.isDirectory(area, LinkOption.NOFOLLOW_LINKS)) {
+      java.util.Set<PosixFilePermission> perms = Files.getPosixFilePermissions(area, LinkOption.NOFOLLOW_LINKS);
+      if (perms.contains(PosixFilePermission.GROUP_WRITE) || perms.contains(PosixFilePermission.OTHERS_WRITE)) {
+        // whoever else can write there can rename the staged directory and put theirs in its place before the push
+        throw new InvalidInputException(area + ": others can write to it (" + PosixFilePermissions.toString(perms)
+            + ") where checkpoint push --async stages the checkpoint it pushes in the background, so they could swap"
+            + " the staged files before they are pushed: 'chmod go-w' it if it is yours, else remove it");
+      }
+    }
+    if (posix) {
+      Files.createDirectories(area, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+    } else {
+      Files.createDirectories(area);
+    }
     Path lock = lockOf(area, run);
     while (true) {
       awaitRun(area, run, say);

@@ -408,6 +408,27 @@ class CheckpointCommandTest {
   }
 
   /**
+   * A .ferry-staging that others can write (made beforehand by another user in a shared directory): --async staged
+   * into it, so they could rename the staged directory and put their own files in its place before the background
+   * push read them, which then stored them as the user's step. Refused, naming it; staging goes on once it is private.
+   */
+  @Test
+  void asyncPushDoesNotStageWhereOthersCanWrite() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = Files.createDirectories(file.resolveSibling(".ferry-staging"));
+    Files.setPosixFilePermissions(area, java.nio.file.attribute.PosixFilePermissions.fromString("rwxrwxrwx"));
+    cli.run("checkpoint", "push", file.toString(), "run13", "--step", "1", "--async").exits(1)
+        .oneLineError(area.toString(), "others can write to it (rwxrwxrwx)", "chmod go-w");
+    try (Stream<Path> s = Files.list(area)) {
+      assertThat(s).as("staged into it").isEmpty();
+    }
+    Files.setPosixFilePermissions(area, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    cli.run("checkpoint", "push", file.toString(), "run13", "--step", "1", "--async").ok();
+    cli.run("checkpoint", "push", file.toString(), "run13", "--step", "1").ok(); // waits for it: up to date
+  }
+
+  /**
    * A run's lock in .ferry-staging that is not a regular file: a fifo made every push of the run wait forever, a link
    * to /dev/zero ran it out of memory. Refused, naming the lock.
    */
