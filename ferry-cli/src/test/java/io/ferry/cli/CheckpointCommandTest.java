@@ -246,7 +246,13 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "push", a.toString(), "run3").exits(FerryCli.USAGE);
     cli.run("checkpoint", "push", a.toString(), "run3", "--step", "30", "--copy").exits(FerryCli.USAGE);
     cli.run("checkpoint", "pull", "run3", "--step", "-5", tmp.resolve("x").toString()).exits(FerryCli.USAGE);
-    cli.run("checkpoint", "latest", "nope").exits(1).oneLineError("run 'nope' has no checkpoints");
+    cli.run("push", a.toString(), "plain").ok();
+    cli.run("checkpoint", "latest", "plain").exits(1).oneLineError("run 'plain' has no checkpoints");
+    // a mistyped run is no model: said so, with what it may have meant, not "no checkpoints" or "dropped"
+    cli.run("checkpoint", "latest", "run33").exits(1).oneLineError("ferry checkpoint latest: ", "no model 'run33'",
+        "did you mean", "run3");
+    cli.run("checkpoint", "pull", "run33", "--step", "10", tmp.resolve("x").toString()).exits(1)
+        .oneLineError("ferry checkpoint pull: ", "no model 'run33'", "did you mean", "run3");
     // a run that is no model at all is not found (as for log), with the names it may have meant; --json as well
     cli.run("checkpoint", "ls", "run33").exits(1).oneLineError("ferry checkpoint ls: ", "no model 'run33'",
         "did you mean", "run3");

@@ -196,9 +196,21 @@ public final class Checkpoints {
     }
   }
 
+  /**
+   * As {@link #list}, for a run that must exist: a run that is no model at all is not found as a model is ("no model
+   * 'RUN'", with the names it may have meant), not reported as a run without checkpoints or without that step.
+   */
+  private List<Checkpoint> listExisting(String run) throws IOException {
+    List<Checkpoint> all = list(run);
+    if (all.isEmpty() && repo.refsOf(run).isEmpty()) {
+      repo.resolve(run); // throws NotFoundException naming the run and what it may have meant
+    }
+    return all;
+  }
+
   /** The highest step of a run. */
   public Checkpoint latest(String run) throws IOException {
-    List<Checkpoint> all = list(run);
+    List<Checkpoint> all = listExisting(run);
     if (all.isEmpty()) {
       throw new NotFoundException("run '" + run + "' has no checkpoints in " + repo.uri());
     }
@@ -208,7 +220,7 @@ public final class Checkpoints {
   /** The checkpoint of one step. */
   public Checkpoint at(String run, long step) throws IOException {
     check(run, step);
-    for (Checkpoint c : list(run)) {
+    for (Checkpoint c : listExisting(run)) {
       if (c.step() == step) {
         return c;
       }
