@@ -1,5 +1,6 @@
 package io.ferry.checkpoint;
 
+import io.ferry.error.ConflictException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
@@ -120,23 +121,51 @@ public final class Checkpoints {
       }
       for (Checkpoint c : all) {
         if (!keep.contains(c.step())) {
-          repo.untag(run + ":" + STEP_TAG + c.step(), c.id());
-          dropped.add(c);
+          try {
+            repo.untag(run + ":" + STEP_TAG + c.step(), c.id());
+            dropped.add(c);
+          } catch (NotFoundException | ConflictException e) {
+            // a concurrent push of the run deleted it first
+          }
         }
       }
-      all.removeAll(dropped);
     }
-    Optional<ChunkId> cur = repo.backend().refs().get(RefNames.tag(run, LATEST));
-    if (!all.isEmpty()) {
-      Checkpoint newest = all.get(all.size() - 1);
-      if (cur.isEmpty() || !cur.get().equals(newest.id())) {
-        repo.tag(run + "@" + newest.id().hex(), LATEST, cur.orElse(null));
-      }
-    } else if (cur.isPresent()) {
-      // retention kept no step (--keep-every alone, no step a multiple): latest must not keep a dropped step
-      repo.untag(run + ":" + LATEST, cur.get());
-    }
+    moveLatest(run);
     return new Pushed(r, pushed, List.copyOf(dropped));
+  }
+
+  /** How often {@link #moveLatest} reads the run again after a concurrent push moved {@code latest}. */
+  private static final int LATEST_ATTEMPTS = 100;
+
+  /**
+   * Points {@code latest} at the highest step that has its tag, or deletes it when none has; then reads both again,
+   * until they agree. A concurrent push of the run may move the tag between this push's reading and moving it (a move
+   * that creates it overwrites): this push failed then, "nothing changed", although its step was published, or left
+   * {@code latest} at a lower step than the other one had just pointed it at.
+   */
+  private void moveLatest(String run) throws IOException {
+    for (int attempt = 1; ; attempt++) {
+      Optional<ChunkId> cur = repo.backend().refs().get(RefNames.tag(run, LATEST));
+      List<Checkpoint> all = list(run);
+      Optional<ChunkId> newest = all.isEmpty() ? Optional.empty() : Optional.of(all.get(all.size() - 1).id());
+      if (cur.equals(newest)) {
+        return;
+      }
+      try {
+        if (newest.isPresent()) {
+          repo.tag(run + "@" + newest.get().hex(), LATEST, cur.orElse(null));
+        } else {
+          // retention kept no step (--keep-every alone, no step a multiple): latest must not keep a dropped step
+          repo.untag(run + ":" + LATEST, cur.get());
+        }
+      } catch (ConflictException | NotFoundException e) {
+        // another push moved or deleted it meanwhile: read both again
+      }
+      if (attempt == LATEST_ATTEMPTS) {
+        throw new ConflictException("run '" + run + "': " + LATEST + " kept moving under concurrent pushes after "
+            + LATEST_ATTEMPTS + " attempts; its steps are stored, 'ferry tag' can point " + LATEST + " at the highest");
+      }
+    }
   }
 
   /** The checkpoints of a run that still have their step tag, lowest step first; empty if the run has none. */

@@ -57,6 +57,8 @@ class TagAfterHeadTest {
     volatile Runnable action;
     volatile String failing;
     volatile boolean failAllAfterHead;
+    volatile String before;
+    volatile Runnable beforeAction;
     private volatile boolean headMoved;
 
     Hooked(RefStore d) {
@@ -68,6 +70,11 @@ class TagAfterHeadTest {
         throws IOException {
       if (name.equals(failing) || failAllAfterHead && headMoved) {
         throw new IOException("No space left on device");
+      }
+      if (name.equals(before) && beforeAction != null) {
+        Runnable once = beforeAction;
+        beforeAction = null;
+        once.run();
       }
       CasResult r = d.compareAndSet(name, expected, next, entry);
       if (r.isSuccess() && name.equals(RefNames.head("run"))) {
@@ -110,6 +117,53 @@ class TagAfterHeadTest {
       assertThat(local.refs().get(RefNames.head("run"))).as("the head went back").contains(before);
       assertThat(local.refs().log(RefNames.head("run"))).as("its log says so")
           .anySatisfy(e -> assertThat(e.why()).contains("push undone: run:step-7 was taken meanwhile"));
+    }
+  }
+
+  /**
+   * Two checkpoint pushes of one run at once (from two machines): the other one moves {@code latest} between this
+   * push's reading it and moving it. This push failed, "nothing changed", although its step was published; it reads
+   * the run again and leaves {@code latest} at the highest step.
+   */
+  @Test
+  void aCheckpointPushWhoseLatestMoveLosesARaceReadsTheRunAgain() throws IOException {
+    try (Backend local = Ferry.openBackend(storeDir.toString(), StoreOptions.existing())) {
+      Hooked refs = new Hooked(local.refs());
+      refs.before = RefNames.tag("run", io.ferry.checkpoint.Checkpoints.LATEST);
+      String[] rival = new String[1];
+      refs.beforeAction = () -> {
+        try (Repository other = Ferry.open(storeDir.toString())) {
+          rival[0] = new io.ferry.checkpoint.Checkpoints(other).push(b, "run", 8, "step 8",
+              io.ferry.checkpoint.Checkpoints.Retention.ALL, io.ferry.transfer.TransferListener.NONE)
+              .checkpoint().id().hex();
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      };
+      try (Repository repo = Repository.open(SwappedBackend.withRefs(local, refs), RepositoryOptions.defaults())) {
+        io.ferry.checkpoint.Checkpoints run = new io.ferry.checkpoint.Checkpoints(repo);
+        run.push(a, "run", 7, "step 7", io.ferry.checkpoint.Checkpoints.Retention.ALL,
+            io.ferry.transfer.TransferListener.NONE);
+        assertThat(rival[0]).as("the other push ran").isNotNull();
+        assertThat(run.list("run")).extracting(io.ferry.checkpoint.Checkpoints.Checkpoint::step)
+            .containsExactly(7L, 8L);
+        assertThat(local.refs().get(refs.before).map(ChunkId::hex)).contains(rival[0]);
+
+        // latest exists now: the move of this push's expects step 8, the other push moved it on to step 10
+        refs.beforeAction = () -> {
+          try (Repository other = Ferry.open(storeDir.toString())) {
+            rival[0] = new io.ferry.checkpoint.Checkpoints(other).push(b, "run", 10, "step 10",
+                io.ferry.checkpoint.Checkpoints.Retention.ALL, io.ferry.transfer.TransferListener.NONE)
+                .checkpoint().id().hex();
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        };
+        run.push(a, "run", 9, "step 9", io.ferry.checkpoint.Checkpoints.Retention.ALL,
+            io.ferry.transfer.TransferListener.NONE);
+        assertThat(run.latest("run").step()).isEqualTo(10);
+        assertThat(local.refs().get(refs.before).map(ChunkId::hex)).contains(rival[0]);
+      }
     }
   }
 
