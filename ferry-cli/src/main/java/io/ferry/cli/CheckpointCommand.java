@@ -35,8 +35,8 @@ final class CheckpointCommand extends GroupCommand {
 
   @Command(name = "push", description = "Store a checkpoint directory or file as step N of a run; the run's"
       + " 'latest' tag moves to its highest step. A step already pushed is refused unless its content is the same.",
-      footer = {"%nRetention: with --keep-last K and/or --keep-every M, the step-<N> tags of other steps are deleted;",
-          "'ferry gc' frees their bytes once the grace period has passed.",
+      footer = {"%nRetention: with --keep-last K and/or --keep-every M, the step-<N> tags of other steps are deleted",
+          "(the highest step is always kept); 'ferry gc' frees their bytes once the grace period has passed.",
           "%nExamples:%n  ferry checkpoint push ./ckpt/step-1000 llama-run7 --step 1000 \\",
           "      --keep-last 3 --keep-every 5000",
           "  ferry checkpoint push ./ckpt/model.pt llama-run7 --step 1200 -m \"loss 1.92\""})

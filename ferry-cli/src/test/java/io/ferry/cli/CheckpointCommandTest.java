@@ -146,23 +146,33 @@ class CheckpointCommandTest {
   }
 
   /**
-   * --keep-every alone on a run with no multiple of M drops every step: latest stayed on a dropped step, so that
-   * {@code pull run:latest} restored it and gc never freed it. It is deleted, and gc frees the steps.
+   * --keep-every alone keeps the multiples of M and the highest step, the one a crashed run resumes from: a step that
+   * was no multiple lost its tag as it was pushed, so latest fell back to an older multiple or, with none, was deleted.
+   * The steps it drops are freed by gc.
    */
   @Test
-  void latestIsDeletedWhenRetentionKeepsNoStep() throws IOException {
+  void keepEveryAloneKeepsTheHighestStep() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
-    List<List<Tensor>> steps = steps(2);
+    List<List<Tensor>> steps = steps(5);
     push(cli, write("a", steps.get(0)), "run7", 150);
-    JsonNode r = push(cli, write("b", steps.get(1)), "run7", 151, "--keep-every", "100");
-    assertThat(r.get("dropped").toString()).isEqualTo("[150,151]");
-    cli.run("checkpoint", "latest", "run7").exits(1).oneLineError("run 'run7' has no checkpoints");
-    cli.run("pull", "run7:latest", tmp.resolve("out").toString()).exits(1).oneLineError("latest");
-    push(cli, write("c", steps(3).get(2)), "run7", 152); // the head moves off step 151
+    assertThat(push(cli, write("b", steps.get(1)), "run7", 151, "--keep-every", "100").get("dropped").toString())
+        .isEqualTo("[150]");
+    assertThat(cli.run("checkpoint", "latest", "run7").ok().out()).startsWith("151 ");
+    cli.run("pull", "run7:latest", tmp.resolve("out").toString()).ok();
+    assertThat(push(cli, write("c", steps.get(2)), "run7", 200, "--keep-every", "100").get("dropped").toString())
+        .isEqualTo("[151]");
+    assertThat(push(cli, write("d", steps.get(3)), "run7", 201, "--keep-every", "100").get("dropped").toString())
+        .isEqualTo("[]");
+    assertThat(push(cli, write("e", steps.get(4)), "run7", 202, "--keep-every", "100").get("dropped").toString())
+        .isEqualTo("[201]");
+    assertThat(cli.run("checkpoint", "latest", "run7").ok().out()).startsWith("202 ");
     long before = objectBytes(cli);
     cli.run("gc", "--grace", "PT0S").ok();
     assertThat(objectBytes(cli)).as("stored bytes after gc (before: %d)", before).isLessThan(before);
     cli.run("verify").ok();
+    for (long step : new long[] {200, 202}) {
+      cli.run("checkpoint", "pull", "run7", "--step", Long.toString(step), tmp.resolve("s" + step).toString()).ok();
+    }
   }
 
   /**

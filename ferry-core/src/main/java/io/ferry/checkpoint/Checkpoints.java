@@ -47,7 +47,8 @@ public final class Checkpoints {
 
   /**
    * Which steps keep their tag after a push. A step is kept if it is among the {@code keepLast} highest steps, or if
-   * it is divisible by {@code keepEvery}; 0 means the rule is not set, and with neither rule every step is kept.
+   * it is divisible by {@code keepEvery}; 0 means the rule is not set, and with neither rule every step is kept. The
+   * highest step is always kept.
    */
   public record Retention(int keepLast, int keepEvery) {
     /** Keeps everything. */
@@ -113,6 +114,11 @@ public final class Checkpoints {
       Set<Long> keep = new TreeSet<>();
       for (int i = Math.max(0, all.size() - retention.keepLast()); i < all.size() && retention.keepLast() > 0; i++) {
         keep.add(all.get(i).step());
+      }
+      if (!all.isEmpty()) {
+        // the step a crashed run resumes from is never dropped: with --keep-every alone a step that is no multiple
+        // lost its tag as it was pushed, so the run's latest was an older multiple, or nothing
+        keep.add(all.get(all.size() - 1).step());
       }
       for (Checkpoint c : all) {
         if (retention.keepEvery() > 0 && c.step() % retention.keepEvery() == 0) {
