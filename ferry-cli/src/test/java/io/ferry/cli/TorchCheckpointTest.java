@@ -181,6 +181,36 @@ class TorchCheckpointTest {
   }
 
   /**
+   * complex128 tensors, which torch.save writes as {@code torch.ComplexDoubleStorage} and torch.load(weights_only=True)
+   * reads, were refused at push ("Ferry has no element type for it"). They are listed as C128 beside complex64's C64,
+   * pulled byte-identical and read by name; {@code pull --as safetensors} is refused naming the tensor and its dtype
+   * (safetensors has C64 but no complex128), writing nothing.
+   */
+  @Test
+  void complexTensorsArePushedListedAndPulledIdentical() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(written.resolve("complex"), "c");
+    JsonNode file = cli.run("show", "c", "--json").ok().json().get("files").get(0);
+    Map<String, String> tensors = new LinkedHashMap<>();
+    file.get("tensors").forEach(t -> tensors.put(t.get("name").asText(),
+        t.get("dtype").asText() + " " + t.get("shape")));
+    assertThat(tensors).containsOnly(Map.entry("z", "C128 [2,2]"), Map.entry("zt", "C128 [2,2]"),
+        Map.entry("y", "C64 [2]"));
+    Path out = tmp.resolve("out");
+    cli.run("pull", "c", out.toString(), "--verify").ok();
+    Cli.assertSameTree(written.resolve("complex"), out);
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(cli.store.toString(),
+        io.ferry.store.StoreOptions.existing(), io.ferry.repo.RepositoryOptions.defaults());
+        io.ferry.read.ModelReader r = repo.open("c")) {
+      assertThat(r.read("z").array()).isEqualTo(Files.readAllBytes(written.resolve("complex.bin")));
+    }
+    Path st = tmp.resolve("st");
+    cli.run("pull", "c", st.toString(), "--as", "safetensors").exits(1).oneLineError("ckpt.pt: tensor 'z' is C128"
+        + " (torch.complex128), which safetensors has no dtype for");
+    assertThat(st).doesNotExist();
+  }
+
+  /**
    * A Hugging Face Trainer checkpoint directory: {@code rng_state.pth} (numpy's random state: number arrays, read as
    * data) is read like any checkpoint; {@code training_args.bin} pickles a class of the training script, so a push
    * refuses it naming the file and the class and says how to store such a file; with {@code --opaque} it is stored as

@@ -1,8 +1,9 @@
 """Writes PyTorch checkpoints for TorchCheckpointTest and checks what `ferry pull --as safetensors` made of them.
 
 write DIR        DIR/model: a training checkpoint (model with tied weights + Adam state after one step + views +
-                 dtypes); DIR/legacy/old.pt: the same in the legacy format; DIR/model2: fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload would create
-                 DIR/evil/markers/<name> if it were unpickled
+                 dtypes); DIR/legacy/old.pt: the same in the legacy format; DIR/complex: complex tensors;
+                 DIR/model2: fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload
+                 would create DIR/evil/markers/<name> if it were unpickled
 check PT ST...    loads each PT with torch and its ST by hand (no safetensors package here), compares every tensor
 
 This script never unpickles a malicious file: only `check` calls torch.load, on the checkpoint `write` made.
@@ -84,6 +85,14 @@ def write(out):
     # protocol 5 pickles numpy arrays through numpy.core.numeric._frombuffer
     torch.save({"w": torch.ones(2), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},
                os.path.join(out, "values", "proto5.pt"), pickle_protocol=5)
+    # complex tensors: torch.save names a complex128 storage torch.ComplexDoubleStorage, a complex64 one
+    # torch.ComplexFloatStorage; complex.bin holds z's bytes, for reading it back
+    os.makedirs(os.path.join(out, "complex"), exist_ok=True)
+    z = torch.tensor([[1 + 2j, -3.5 + 0.25j], [0.1 - 7j, 2 + 0j]], dtype=torch.complex128)
+    torch.save({"z": z, "zt": z.t(), "y": torch.tensor([1 + 2j, 3 - 4j], dtype=torch.complex64)},
+               os.path.join(out, "complex", "ckpt.pt"))
+    with open(os.path.join(out, "complex.bin"), "wb") as f:
+        f.write(z.numpy().tobytes())
     # a Hugging Face Trainer checkpoint directory: training_args.bin pickles a dataclass of the training script and
     # rng_state.pth numpy's random state, which no weights-only loader reads; the weights are a state dict
     trainer = os.path.join(out, "trainer", "checkpoint-500")

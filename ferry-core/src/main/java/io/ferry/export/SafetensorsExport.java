@@ -1,12 +1,14 @@
 package io.ferry.export;
 
 import io.ferry.error.InvalidInputException;
+import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
 import io.ferry.limits.Limits;
 import io.ferry.format.safetensors.SafetensorsWriter;
 import io.ferry.format.torch.ByteSource;
 import io.ferry.format.torch.TorchCheckpoint;
 import io.ferry.format.torch.TorchFormat;
+import io.ferry.format.torch.Unpickler;
 import io.ferry.read.ModelReader;
 import io.ferry.store.FileWrites;
 import io.ferry.transfer.PullOptions;
@@ -31,7 +33,8 @@ import java.util.TreeMap;
  * holding every tensor of the checkpoint under its dotted name (views made contiguous, tensors that share a storage
  * each written in full, as safetensors has no aliasing), with the non-tensor values as JSON strings in
  * {@code __metadata__} (plus {@code format = pt}, as transformers expects); every other file is written as it is.
- * Every byte is read through the verified chunk path of a {@link ModelReader}.
+ * A checkpoint with a tensor of a type safetensors lacks (complex128) is refused, naming the tensor. Every byte is
+ * read through the verified chunk path of a {@link ModelReader}.
  *
  * <p>Files are written under temporary names in their directory and renamed when complete; a failure removes them.
  * No path component under DEST may be a symbolic link. Stateless.
@@ -47,8 +50,8 @@ public final class SafetensorsExport {
   /**
    * Writes the version {@code reader} reads into {@code dest}.
    *
-   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
-   *     view is too large to gather
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, a
+   *     view is too large to gather, or a tensor's type is not a safetensors dtype
    */
   public static Export.Result write(ModelReader reader, Path dest) throws IOException {
     return write(reader, dest, false);
@@ -58,8 +61,8 @@ public final class SafetensorsExport {
    * Writes the version {@code reader} reads into {@code dest}; with {@code fsync}, forces every file to disk before
    * it gets its final name.
    *
-   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, or a
-   *     view is too large to gather
+   * @throws InvalidInputException if a converted name clashes with a file of the version, a path is unsafe, a
+   *     view is too large to gather, or a tensor's type is not a safetensors dtype
    */
   public static Export.Result write(ModelReader reader, Path dest, boolean fsync) throws IOException {
     return write(reader, dest, fsync, PullOptions.Existing.REFUSE);
@@ -146,6 +149,12 @@ public final class SafetensorsExport {
     List<TensorInfo> table = new ArrayList<>();
     long at = 0;
     for (TorchCheckpoint.View v : views) {
+      if (!v.dtype().isSafetensors()) {
+        // complex128: torch holds it, safetensors has no dtype for it (its only complex type is C64)
+        throw new InvalidInputException(f.path() + ": tensor '" + v.name() + "' is " + v.dtype() + " ("
+            + torchName(v.dtype()) + "), which safetensors has no dtype for (it has C64, complex64); the checkpoint"
+            + " cannot be written as safetensors: pull it as it is");
+      }
       long len;
       try {
         len = v.dtype().byteLength(v.tensor().elements());
@@ -186,6 +195,12 @@ public final class SafetensorsExport {
     }
     copyRun(reader, f, run, out, pos);
     return views.size();
+  }
+
+  /** The name torch gives {@code dtype} ({@code torch.complex128}). */
+  private static String torchName(DType dtype) {
+    return Unpickler.TENSOR_DTYPES.entrySet().stream().filter(e -> e.getValue() == dtype)
+        .map(e -> "torch." + e.getKey()).findFirst().orElse(dtype.name());
   }
 
   /** Copies the ranges of {@code run} to {@code out} at {@code pos} and empties it; returns the position after. */

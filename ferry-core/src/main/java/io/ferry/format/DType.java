@@ -77,7 +77,10 @@ public enum DType {
   U2(2, false),
   /** Signed 2-bit integer (two's complement), four elements per byte (ONNX INT2: the first in the lowest 2 bits). */
   I2(2, false),
-  /** Complex number of two 64-bit floats (ONNX COMPLEX128). Not reported by {@link #isFloat()}, as C64. */
+  /**
+   * Complex number of two 64-bit floats (ONNX COMPLEX128, torch.complex128). Not reported by {@link #isFloat()}, as
+   * C64.
+   */
   C128(128, false),
 
   // ggml block types (GGUF), with ggml's block size (elements) and type size (bytes of one block)

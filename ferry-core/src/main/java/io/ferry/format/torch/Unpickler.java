@@ -53,14 +53,14 @@ public final class Unpickler {
       Map.entry("LongStorage", DType.I64), Map.entry("IntStorage", DType.I32),
       Map.entry("ShortStorage", DType.I16), Map.entry("CharStorage", DType.I8),
       Map.entry("ByteStorage", DType.U8), Map.entry("BoolStorage", DType.BOOL),
-      Map.entry("ComplexFloatStorage", DType.C64));
+      Map.entry("ComplexFloatStorage", DType.C64), Map.entry("ComplexDoubleStorage", DType.C128));
 
   /**
-   * The storage types torch.load(weights_only=True) reads that Ferry has no element type for: complex128 and the
+   * The storage types torch.load(weights_only=True) reads that Ferry has no element type for: complex32 and the
    * quantized types, which cannot be laid out as regions of plain elements.
    */
-  static final Set<String> UNHELD_STORAGE_TYPES = Set.of("ComplexDoubleStorage", "ComplexHalfStorage", "QInt8Storage",
-      "QUInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage");
+  static final Set<String> UNHELD_STORAGE_TYPES = Set.of("ComplexHalfStorage", "QInt8Storage", "QUInt8Storage",
+      "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage");
 
   /** The storage type of a persistent id that holds bytes of no one type ({@code _rebuild_tensor_v3} uses it). */
   public static final String UNTYPED_STORAGE = "UntypedStorage";
@@ -115,9 +115,10 @@ public final class Unpickler {
       Map.entry("bfloat16", DType.BF16), Map.entry("int64", DType.I64), Map.entry("int32", DType.I32),
       Map.entry("int16", DType.I16), Map.entry("int8", DType.I8), Map.entry("uint8", DType.U8),
       Map.entry("uint16", DType.U16), Map.entry("uint32", DType.U32), Map.entry("uint64", DType.U64),
-      Map.entry("bool", DType.BOOL), Map.entry("complex64", DType.C64), Map.entry("float8_e4m3fn", DType.F8_E4M3),
-      Map.entry("float8_e5m2", DType.F8_E5M2), Map.entry("float8_e4m3fnuz", DType.F8_E4M3FNUZ),
-      Map.entry("float8_e5m2fnuz", DType.F8_E5M2FNUZ), Map.entry("float8_e8m0fnu", DType.F8_E8M0));
+      Map.entry("bool", DType.BOOL), Map.entry("complex64", DType.C64), Map.entry("complex128", DType.C128),
+      Map.entry("float8_e4m3fn", DType.F8_E4M3), Map.entry("float8_e5m2", DType.F8_E5M2),
+      Map.entry("float8_e4m3fnuz", DType.F8_E4M3FNUZ), Map.entry("float8_e5m2fnuz", DType.F8_E5M2FNUZ),
+      Map.entry("float8_e8m0fnu", DType.F8_E8M0));
 
   /**
    * The {@code torch.dtype} of two FP4 values in a byte, whose tensors Ferry reads as {@link DType#F4} with their last
@@ -126,9 +127,9 @@ public final class Unpickler {
   static final String FLOAT4_X2 = "float4_e2m1fn_x2";
 
   /** The other {@code torch.dtype} names a pickle may hold as values (no tensor of them is read but FLOAT4_X2's). */
-  public static final Set<String> OTHER_DTYPES = Set.of("complex32", "complex128", "qint8", "quint8", "qint32",
-      "quint4x2", "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "float4_e2m1fn_x2", "uint1",
-      "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7");
+  public static final Set<String> OTHER_DTYPES = Set.of("complex32", "qint8", "quint8", "qint32", "quint4x2",
+      "quint2x4", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "float4_e2m1fn_x2", "uint1", "uint2", "uint3",
+      "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7");
 
   private static final String ALLOWED = "a checkpoint may name only what torch.load(weights_only=True) reads as"
       + " dense tensors and plain values: collections.OrderedDict and Counter, torch._utils._rebuild_tensor,"
@@ -636,7 +637,7 @@ public final class Unpickler {
       }
       if (m.equals("torch") && UNHELD_STORAGE_TYPES.contains(name)) {
         throw failHere("storage type 'torch." + name + "' is one torch.load(weights_only=True) reads, but Ferry has no"
-            + " element type for it (complex128 and quantized tensors are not read); " + TorchCheckpoint.OPAQUE);
+            + " element type for it (complex32 and quantized tensors are not read); " + TorchCheckpoint.OPAQUE);
       }
       throw failHere("global '" + printable(module + "." + name) + "' is not allowed; " + ALLOWED);
     }

@@ -180,6 +180,43 @@ class TorchReadAndExportTest {
   }
 
   /**
+   * A checkpoint of complex128 tensors ({@code torch.ComplexDoubleStorage}, as torch.save writes them), which
+   * torch.load(weights_only=True) reads, was refused at push ("Ferry has no element type for it"). It is read as C128
+   * beside complex64 (C64), its bytes read by range; safetensors has C64 but no complex128, so writing it as
+   * safetensors is refused naming the file, the tensor and its dtype, and nothing is left in DEST.
+   */
+  @Test
+  void complex128TensorsArePushedAndReadButNotWrittenAsSafetensors() throws Exception {
+    byte[] pkl = Pickles.proto2().op('}').mark()
+        .str("z").tensor("ComplexDoubleStorage", "0", 3, 1, new int[] {2}, new int[] {1})
+        .str("y").tensor("ComplexFloatStorage", "1", 1, 0, new int[] {1}, new int[] {1})
+        .op('u').stop().bytes();
+    ByteBuffer z = ByteBuffer.allocate(48).order(ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < 6; i++) {
+      z.putDouble(i + 0.5);
+    }
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.write(src.resolve("c.pt"), Pickles.checkpoint(pkl, z.array(), floats(1, -2)));
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      repo.push(src, "m", PushOptions.builder().build());
+      try (ModelReader r = repo.open("m")) {
+        assertThat(r.snapshot().files().get(0).tensors()).extracting(TensorInfo::name, TensorInfo::dtype,
+            TensorInfo::shape).containsExactlyInAnyOrder(
+            org.assertj.core.groups.Tuple.tuple("z", io.ferry.format.DType.C128, java.util.List.of(2L)),
+            org.assertj.core.groups.Tuple.tuple("y", io.ferry.format.DType.C64, java.util.List.of(1L)));
+        assertThat(r.read("z").array()).isEqualTo(java.util.Arrays.copyOfRange(z.array(), 16, 48));
+        assertThat(r.read("y").array()).isEqualTo(floats(1, -2));
+        Path out = tmp.resolve("out");
+        assertThatThrownBy(() -> SafetensorsExport.write(r, out)).isInstanceOf(InvalidInputException.class)
+            .hasMessage("c.pt: tensor 'z' is C128 (torch.complex128), which safetensors has no dtype for (it has"
+                + " C64, complex64); the checkpoint cannot be written as safetensors: pull it as it is");
+        assertThat(out).doesNotExist();
+      }
+    }
+  }
+
+  /**
    * torch's {@code float4_e2m1fn_x2} (two FP4 values in a byte, torch 2.8 on) was refused at push ("a type Ferry does
    * not hold"); it is read as F4 with its last dimension doubled, as safetensors writes it, views by their offsets, and
    * written so as safetensors. A view that is not one run of bytes is still refused, naming the tensor's size and
