@@ -424,6 +424,11 @@ final class OnnxReader {
           + " (field " + dataField + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor)
           + " (field " + typedFor + "), as onnx's checker requires");
     }
+    if (type == TensorHeader.DataType.STRING_VALUE && dataField == 9 && (rawLength > 0 || elements > 0)) {
+      // strings have no fixed size, so raw_data cannot hold them: onnx's checker and onnxruntime refuse it
+      throw defect("initializer '" + name + "': its STRING values are in raw_data (" + rawLength + " bytes), but"
+          + " ONNX keeps STRING values in string_data (field 6), as onnx's checker requires");
+    }
     DType dtype = dtype(type);
     Long bytes;
     try {

@@ -21,6 +21,7 @@ final class OnnxFiles {
     byte[] raw;
     float[] floats;
     long[] int64s;
+    String[] strings;
     Map<String, String> external;
     boolean markedExternal;
 
@@ -44,6 +45,12 @@ final class OnnxFiles {
 
     Init int64s(long... v) {
       int64s = v;
+      return this;
+    }
+
+    /** string_data: one entry per value. */
+    Init strings(String... v) {
+      strings = v;
       return this;
     }
 
@@ -71,6 +78,11 @@ final class OnnxFiles {
           o.writeUInt32NoTag(floats.length * 4);
           for (float f : floats) {
             o.writeFloatNoTag(f);
+          }
+        }
+        if (strings != null) {
+          for (String v : strings) {
+            o.writeString(6, v);
           }
         }
         if (int64s != null) {
