@@ -175,6 +175,9 @@ class TorchCheckpointTest {
     assertThat(md.get("value.best").asText()).isEqualTo("0.5");
     assertThat(md.get("value.steps").asText()).isEqualTo("7");
     assertThat(md.get("value.hist").asText()).isEqualTo("{\"dtype\":\"<u2\",\"shape\":[3],\"hex\":\"010002000300\"}");
+    // numpy complex scalars, recorded as Python complex numbers are (they were bare [real, imag] lists)
+    assertThat(md.get("value.phase").asText()).isEqualTo("{\"complex\":[1.0,-2.5]}");
+    assertThat(md.get("value.phase64").asText()).isEqualTo("{\"complex\":[0.5,1.0]}");
     Path out = tmp.resolve("out");
     cli.run("pull", "values", out.toString(), "--verify").ok();
     Cli.assertSameTree(written.resolve("values"), out);

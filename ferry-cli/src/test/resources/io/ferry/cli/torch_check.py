@@ -80,7 +80,8 @@ def write(out):
     import numpy
     torch.save({"w": torch.ones(2, 3), "shape": torch.Size([2, 3]), "device": torch.device("cuda", 1),
                 "dtype": torch.bfloat16, "blob": b"\x00\xff", "tags": {"ft"}, "best": numpy.float64(0.5),
-                "steps": numpy.int64(7), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},
+                "steps": numpy.int64(7), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16),
+                "phase": numpy.complex128(1 - 2.5j), "phase64": numpy.complex64(0.5 + 1j)},
                os.path.join(out, "values", "ckpt.pt"))
     # protocol 5 pickles numpy arrays through numpy.core.numeric._frombuffer
     torch.save({"w": torch.ones(2), "hist": numpy.array([1, 2, 3], dtype=numpy.uint16)},

@@ -862,7 +862,10 @@ public final class Unpickler {
       return sign * (exp == 0 ? Math.scalb((double) mant, -24) : Math.scalb((double) (1024 + mant), exp - 25));
     }
 
-    /** A numpy scalar's value: a bool, an integer or a float; a complex number as [real, imaginary]. */
+    /**
+     * A numpy scalar's value: a bool, an integer or a float; a complex number as a {@link Py.Complex}, as Python's
+     * {@code complex} is.
+     */
     private Object scalar(Py.NpDType d, byte[] b) {
       ByteBuffer v = ByteBuffer.wrap(b).order(d.order == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
       switch (d.kind) {
@@ -871,8 +874,8 @@ public final class Unpickler {
         case 'f':
           return d.size == 2 ? half(v.getShort()) : d.size == 4 ? (double) v.getFloat() : v.getDouble();
         case 'c':
-          return new Py.Tuple(d.size == 8 ? List.of((double) v.getFloat(), (double) v.getFloat())
-              : List.of(v.getDouble(), v.getDouble()));
+          return d.size == 8 ? new Py.Complex(v.getFloat(), v.getFloat())
+              : new Py.Complex(v.getDouble(), v.getDouble());
         default:
           long x = d.size == 1 ? v.get() : d.size == 2 ? v.getShort() : d.size == 4 ? v.getInt() : v.getLong();
           if (d.kind == 'u') {

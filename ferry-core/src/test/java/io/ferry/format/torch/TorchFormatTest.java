@@ -87,6 +87,36 @@ class TorchFormatTest {
         java.util.Map.entry("value.w.__dict__", "{\"tag\":3}"));
   }
 
+  /** {@code numpy.core.multiarray.scalar(dtype(code, order), bytes)}, as numpy pickles a scalar. */
+  private static Pickles npScalar(Pickles p, String code, String order, byte[] value) {
+    return p.global("numpy.core.multiarray", "scalar").global("numpy", "dtype").str(code).op(0x89).op(0x88).op(0x87)
+        .op('R').mark().int1(3).str(order).op('N').op('N').op('N').binint(-1).binint(-1).int1(0).op('t').op('b')
+        .op('C', value.length).raw(value).op(0x86).op('R');
+  }
+
+  /**
+   * A numpy complex scalar ({@code np.complex128(1+2j)}, {@code np.complex64}) was recorded as a bare
+   * {@code [real, imag]} list, like a list of two floats, where a Python {@code complex} is
+   * {@code {"complex":[real,imag]}}: both are complex numbers now, recorded alike; other scalars are as before.
+   */
+  @Test
+  void numpyComplexScalarsAreRecordedAsComplexNumbers() throws IOException {
+    Pickles p = Pickles.proto2().op('}').mark()
+        .str("w").tensor("FloatStorage", "0", 2, 0, new int[] {2}, new int[] {1});
+    npScalar(p.str("c16"), "c16", "<", ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN).putDouble(1)
+        .putDouble(2).array());
+    npScalar(p.str("c8be"), "c8", ">", ByteBuffer.allocate(8).putFloat(0.5f).putFloat(-1.25f).array());
+    npScalar(p.str("f8"), "f8", "<", ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putDouble(0.25)
+        .array());
+    p.str("pair").mark().op('G').raw(ByteBuffer.allocate(8).putDouble(1).array()).op('G')
+        .raw(ByteBuffer.allocate(8).putDouble(2).array()).op('l');
+    FileLayout l = read("m.pt", Pickles.checkpoint(p.op('u').stop().bytes(), new byte[8]));
+    assertThat(l.metadata().asStrings()).containsExactly(
+        java.util.Map.entry("value.c16", "{\"complex\":[1.0,2.0]}"),
+        java.util.Map.entry("value.c8be", "{\"complex\":[0.5,-1.25]}"),
+        java.util.Map.entry("value.f8", "0.25"), java.util.Map.entry("value.pair", "[1.0,2.0]"));
+  }
+
   @Test
   void attributesAndComplexNumbersTorchWouldNotSetAreRefused() throws IOException {
     refused(Pickles.checkpoint(Pickles.proto2().global("torch._utils", "_rebuild_parameter_with_state").mark()
