@@ -241,10 +241,16 @@ final class OnnxReader {
     ByteArrayOutputStream small = new ByteArrayOutputStream();
     CodedOutputStream out = CodedOutputStream.newInstance(small);
     boolean data = false;
+    // raw_data's length, -1 without one (a bytes field given twice: protobuf keeps the last)
+    int rawLength = -1;
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
       int field = WireFormat.getTagFieldNumber(tag);
       if (field == 1 || field == 2 || field == 8 || field == 13 || field == 14) {
         copyField(tag, out, what);
+      } else if (field == 9 && WireFormat.getTagWireType(tag) == LEN) {
+        data = true;
+        rawLength = readLength(what + ": field 9");
+        cis.skipRawBytes(rawLength);
       } else {
         data |= field >= 4 && field <= 7 || field >= 9 && field <= 11;
         skip(tag);
@@ -258,6 +264,12 @@ final class OnnxReader {
     }
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
     String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
+    if (t.getDataType() == TensorHeader.DataType.STRING_VALUE && rawLength >= 0
+        && (rawLength > 0 || t.getDimsList().stream().allMatch(d -> d != 0))) {
+      // as for an initializer of the main graph: onnx's checker checks every tensor of the model so
+      throw defect("tensor " + name + ": its STRING values are in raw_data (" + rawLength + " bytes), but ONNX keeps"
+          + " STRING values in string_data (field 6), as onnx's checker requires");
+    }
     if (!isExternal && t.getExternalDataCount() > 0) {
       throw defect("tensor " + name + " has external_data entries but its data_location is not EXTERNAL (a reader"
           + " would not know whether its data is in the file or elsewhere)");

@@ -613,8 +613,8 @@ class OnnxFormatTest {
   /**
    * STRING values in raw_data: onnx's checker refuses such an initializer ("STRING data … should not be stored in
    * raw_data field"), numpy_helper reads no values from it and onnxruntime refuses the model ("string tensor can not
-   * have raw data"), but Ferry counted it unlisted and pushed the file. An empty raw_data of an empty STRING tensor
-   * is no data, which the checker accepts, and so does Ferry.
+   * have raw data"), but Ferry counted it unlisted and pushed the file; one below the graph was stored as header
+   * bytes. An empty raw_data of an empty STRING tensor is no data, which the checker accepts, and so does Ferry.
    */
   @Test
   void stringValuesInRawDataAreRefused() throws IOException {
@@ -625,6 +625,24 @@ class OnnxFormatTest {
         + " bytes), but ONNX keeps STRING values in string_data (field 6), as onnx's checker requires");
     assertThat(read(model(list(new Init("s", 8, 0).raw(0, 3)))).metadata(OnnxMetadata.class).orElseThrow()
         .asStrings()).containsEntry("initializers.unlisted", "1");
+    // below the graph too (an If branch's initializer, a Constant's value): the checker checks every tensor
+    byte[] subgraph = OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.graph(list(new Init("c", 8, 2).raw(4, 3))));
+    });
+    assertThatThrownBy(() -> read(modelWithNode(subgraph))).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: tensor 'c' at byte \\d+: its STRING values are in raw_data \\(4 bytes\\), but"
+            + " ONNX keeps STRING values in string_data \\(field 6\\), as onnx's checker requires");
+    byte[] constant = OnnxFiles.message(a -> {
+      a.writeString(1, "value");
+      a.writeByteArray(5, new Init("k", 8, 1).raw(2, 3).bytes());
+    });
+    assertThatThrownBy(() -> read(modelWithNode(constant))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("tensor 'k' at byte ").hasMessageContaining("its STRING values are in raw_data");
+    read(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.graph(list(new Init("c", 8, 2).strings("a", "b"), new Init("e", 8, 0).raw(0, 1))));
+    })));
   }
 
   /**
