@@ -141,14 +141,17 @@ def write_tree(out):
 def views():
     """{name: torch tensor} of a PyTorch checkpoint whose tensors are views of shared storages: row-major ones
     (one at an offset, one the same tensor under a second name: tied weights) and non-contiguous ones (transposed,
-    strided, expanded with stride 0), whose file metadata gives their strides. Needs torch."""
+    strided, expanded with stride 0), whose file metadata gives their strides; complex64 and complex128 ones too.
+    Needs torch."""
     import torch
 
     x = torch.arange(12, dtype=torch.float32).reshape(3, 4)
     y = torch.arange(20, dtype=torch.int64).reshape(4, 5)
     b = torch.arange(6, dtype=torch.float32).reshape(2, 3).to(torch.bfloat16)
+    z = torch.tensor([[1 + 2j, -3.5 + 0.25j, 0j], [0.1 - 7j, 2 + 0j, -1j]], dtype=torch.complex128)
     return {"x": x, "x.tied": x, "x.t": x.t(), "y.tail": y[2:], "y.every_other": y[:, ::2],
-            "expanded": torch.arange(3, dtype=torch.float32).expand(4, 3), "b.t": b.t()}
+            "expanded": torch.arange(3, dtype=torch.float32).expand(4, 3), "b.t": b.t(), "z": z, "z.t": z.t(),
+            "z64": z.to(torch.complex64)}
 
 
 def write_views(out):

@@ -2,8 +2,8 @@
 
 FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
                           and model "tiny-tree" (files in directories, a file name of 250 bytes), and, when
-                          torch is importable, model "tiny-views" (a PyTorch checkpoint of views), and model
-                          "tiny-onnx" (ONNX initializers of 2- and 4-bit integers and complex128)
+                          torch is importable, model "tiny-views" (a PyTorch checkpoint of views, complex ones
+                          too), and model "tiny-onnx" (ONNX initializers of 2- and 4-bit integers and complex128)
 FERRY_TEST_TOKEN          a token with read:tiny*;  FERRY_TEST_OTHER_TOKEN: one with read:other*
 FERRY_TEST_MODELS         the directory model_files.py wrote (v1/ and v2/: the files pushed)
 FERRY_TEST_CORRUPT_URL    a development server over a second store holding v2 only, which these tests may damage
@@ -1080,7 +1080,8 @@ class TreeTest(unittest.TestCase):
 class ViewsTest(unittest.TestCase):
     """Model "tiny-views", a PyTorch checkpoint whose tensors are views: a transposed, strided or expanded view is
     read from the bytes it spans and given row-major. Before, the expanded one failed model() with an integrity error
-    and the transposed one came back as its storage's bytes in storage order: wrong values."""
+    and the transposed one came back as its storage's bytes in storage order: wrong values. Its complex128 tensors
+    come as complex128 (Ferry refused the checkpoint at push until it read them as C128)."""
 
     @classmethod
     def setUpClass(cls):
