@@ -16,6 +16,7 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -54,9 +55,7 @@ class TorchReadAndExportTest {
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("ckpt.pt"), Pickles.checkpoint(pkl, floats(0, 1, 2, 3, 4, 5), longs));
     Files.writeString(src.resolve("config.json"), "{}");
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       try (ModelReader r = repo.open("m")) {
         assertThat(r.read("w").array()).isEqualTo(floats(0, 1, 2, 3, 4, 5));
         assertThat(r.read("row").array()).isEqualTo(floats(3, 4, 5));
@@ -148,9 +147,7 @@ class TorchReadAndExportTest {
     byte[] u16 = {1, 0, 2, 0, 3, 0, 4, 0};
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("ckpt.pt"), Pickles.checkpoint(pkl, f8, u16));
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       try (ModelReader r = repo.open("m")) {
         assertThat(r.read("f8").array()).isEqualTo(new byte[] {11, 12, 13, 14, 15});
         assertThat(r.read("u16").array()).isEqualTo(u16);
@@ -197,9 +194,7 @@ class TorchReadAndExportTest {
     }
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("c.pt"), Pickles.checkpoint(pkl, z.array(), floats(1, -2)));
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       try (ModelReader r = repo.open("m")) {
         assertThat(r.snapshot().files().get(0).tensors()).extracting(TensorInfo::name, TensorInfo::dtype,
             TensorInfo::shape).containsExactlyInAnyOrder(
@@ -232,9 +227,7 @@ class TorchReadAndExportTest {
     byte[] data = {0x10, 0x32, 0x54, 0x76, (byte) 0x98, (byte) 0xba};
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("fp4.pt"), Pickles.checkpoint(pkl, data));
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       try (ModelReader r = repo.open("m")) {
         assertThat(r.snapshot().files().get(0).tensors()).extracting(TensorInfo::name, TensorInfo::dtype,
             TensorInfo::shape).containsExactlyInAnyOrder(
@@ -282,9 +275,7 @@ class TorchReadAndExportTest {
     }
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("huge.pt"), Pickles.checkpoint(p.op('u').stop().bytes(), new byte[1]));
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       Path out = tmp.resolve("out");
       try (ModelReader r = repo.open("m")) {
         assertThatThrownBy(() -> SafetensorsExport.write(r, out)).isInstanceOf(InvalidInputException.class)
@@ -325,9 +316,7 @@ class TorchReadAndExportTest {
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.write(src.resolve("values.pt"), Pickles.checkpoint(values.op('u').stop().bytes(), floats(0, 1, 2, 3, 4, 5)));
     Files.write(src.resolve("views.pt"), Pickles.checkpoint(views.op('u').stop().bytes(), floats(0, 1, 2, 3, 4, 5)));
-    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
-        RepositoryOptions.defaults())) {
-      repo.push(src, "m", PushOptions.builder().build());
+    try (Repository repo = pushedAsM(src)) {
       try (ModelReader r = repo.open("m")) {
         java.util.Map<String, String> m = r.file("values.pt").metadata();
         assertThat(m).hasSize(9_998).containsEntry("strides.t", "[1,3]").containsEntry("value.x00000", "0")
@@ -367,6 +356,19 @@ class TorchReadAndExportTest {
       repo.pull("m", back, io.ferry.transfer.PullOptions.defaults());
       assertThat(back.resolve("views.pt")).hasSameBinaryContentAs(src.resolve("views.pt"));
       assertThat(back.resolve("values.pt")).hasSameBinaryContentAs(src.resolve("values.pt"));
+    }
+  }
+
+  /** A new store holding the directory {@code src} pushed as model {@code m}. */
+  private Repository pushedAsM(Path src) throws IOException {
+    Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults());
+    try {
+      repo.push(src, "m", PushOptions.builder().build());
+      return repo;
+    } catch (IOException | RuntimeException e) {
+      repo.close();
+      throw e;
     }
   }
 }
