@@ -471,14 +471,35 @@ class CorruptionTest {
     cli.run("cat", "m:prod//" + fileHolding(ChunkId.parse(idOf(chunk)))).exits(3).oneLineError(idOf(chunk));
   }
 
-  /** A damaged store marker: one line naming the file and where its JSON breaks, not the parser's notes. */
+  /**
+   * A damaged store marker is damage (exit 3, kind integrity): one line naming the store, the file and the defect
+   * (where its JSON breaks, not the parser's notes), and the store is left exactly as it was. It exited 1, as bad
+   * input, so a script could not tell a damaged store from a mistyped ref. A marker of another format version stays
+   * exit 1: the store is not damaged, this Ferry is too old for it.
+   */
   @Test
   void damagedStoreMarkerIsNamedWithWhereItBreaks() throws IOException {
     Path marker = cli.store.resolve("ferry-store.json");
-    Files.write(marker, "{\"format\": \"ferry-store\", \"version\": ".getBytes(java.nio.charset.StandardCharsets.UTF_8));
-    String err = cli.run("ls").exits(1).oneLineError("ferry-store.json", "is not valid JSON", "at line 1, column")
-        .err();
+    Files.write(marker, "{\"format\": \"ferry-store\", \"version\": "
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    Map<String, String> before = Cli.state(cli.store);
+    String err = cli.run("ls").exits(3).oneLineError(cli.store.toString(), "damaged", "ferry-store.json",
+        "is not valid JSON", "at line 1, column").err();
     assertThat(err).doesNotContain("REDACTED").doesNotContain("Source:");
+    assertThat(cli.run("ls", "--json").exits(3).err()).contains("\"kind\":\"integrity\"");
+    assertThat(Cli.state(cli.store)).as("the store after ls refused its marker").isEqualTo(before);
+    Files.write(marker, new byte[] {0x7f, 'E', 'L', 'F', 0, 1, 2});
+    before = Cli.state(cli.store);
+    cli.run("push", src.toString(), "m:prod").exits(3).oneLineError(cli.store.toString(), "ferry-store.json");
+    assertThat(Cli.state(cli.store)).as("the store after push refused its marker").isEqualTo(before);
+    Files.writeString(marker, "{\"format\": \"ferry-store\", \"version\": \"one\"}");
+    before = Cli.state(cli.store);
+    cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError("ferry-store.json",
+        "no store format version");
+    assertThat(Cli.state(cli.store)).as("the store after pull refused its marker").isEqualTo(before);
+    assertThat(tmp.resolve("out")).doesNotExist();
+    Files.writeString(marker, "{\"format\": \"ferry-store\", \"version\": 2}");
+    cli.run("ls").exits(1).oneLineError("ferry-store.json", "store format version 2");
   }
 
   /** A directory where a tag's log should be: whole-store verify names it (it was skipped), the other refs still list. */

@@ -2,6 +2,7 @@ package io.ferry.store;
 
 import io.ferry.limits.JsonTree;
 import com.fasterxml.jackson.databind.JsonNode;
+import io.ferry.error.CorruptStoreException;
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -32,21 +33,30 @@ public final class StoreMarker {
   /**
    * Checks a marker's bytes.
    *
+   * @param store the store's location, for the message
    * @param where the marker's path or key, for the message
-   * @throws InvalidInputException if it is not JSON, not a Ferry store marker, or of another format version
+   * @throws CorruptStoreException if it is not JSON or not a Ferry store marker (damage: the CLI exits 3)
+   * @throws InvalidInputException if it is the marker of another store format version
    */
-  public static void check(byte[] marker, String where) throws InvalidInputException {
+  public static void check(byte[] marker, String store, String where) throws IOException {
     JsonNode json;
     try {
       json = JsonTree.read(marker);
     } catch (IOException e) {
-      throw new InvalidInputException(where + " is not valid JSON: " + JsonTree.problem(e), e);
+      throw new CorruptStoreException(store, "its marker " + where + " is not valid JSON: " + JsonTree.problem(e)
+          + "; a marker holds " + JSON, e);
     }
     if (json == null || !"ferry-store".equals(json.path("format").asText())) {
-      throw new InvalidInputException(where + " is not a Ferry store marker: expected format \"ferry-store\"");
+      throw new CorruptStoreException(store, "its marker " + where + " is not a Ferry store marker: expected format"
+          + " \"ferry-store\"; a marker holds " + JSON);
     }
-    if (json.path("version").asInt(-1) != FORMAT_VERSION) {
-      throw new InvalidInputException(where + " has store format version " + json.path("version")
+    JsonNode version = json.path("version");
+    if (!version.isIntegralNumber()) {
+      throw new CorruptStoreException(store, "its marker " + where + " has no store format version (\"version\" is "
+          + version + "); a marker holds " + JSON);
+    }
+    if (version.asLong() != FORMAT_VERSION) {
+      throw new InvalidInputException(where + " has store format version " + version
           + "; this Ferry reads version " + FORMAT_VERSION);
     }
   }
@@ -84,12 +94,13 @@ public final class StoreMarker {
    * create} is set; else refuses.
    *
    * @throws InvalidInputException if there is no store and {@code create} is false, if the location holds something
-   *     other than a store, or if the marker is not one this code reads
+   *     other than a store, or if the marker is of another store format version
+   * @throws CorruptStoreException if the marker is damaged (not JSON, not a store marker)
    */
   public static void openOrCreate(Site site, boolean create) throws IOException {
     Optional<byte[]> marker = site.readMarker();
     if (marker.isPresent()) {
-      check(marker.get(), site.markerName());
+      check(marker.get(), site.describe(), site.markerName());
       return;
     }
     if (!site.isEmpty()) {
@@ -101,7 +112,7 @@ public final class StoreMarker {
     }
     if (!site.publish(content())) {
       check(site.readMarker().orElseThrow(() -> new IOException("creating the store at " + site.describe()
-          + ": the marker " + site.markerName() + " was there and then was not")), site.markerName());
+          + ": the marker " + site.markerName() + " was there and then was not")), site.describe(), site.markerName());
     }
   }
 }
