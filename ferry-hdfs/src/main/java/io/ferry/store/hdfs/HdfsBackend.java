@@ -1,6 +1,7 @@
 package io.ferry.store.hdfs;
 
 import io.ferry.concurrent.DaemonThreads;
+import io.ferry.error.CorruptStoreException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
@@ -158,6 +159,9 @@ public final class HdfsBackend implements Backend {
       return null;
     }
     for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof DataNodeErrors.DataNodesUnavailableException) {
+        return null; // the NameNode answered; its message says what failed
+      }
       if (t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
           || t instanceof java.net.UnknownHostException || t instanceof java.net.NoRouteToHostException) {
         Throwable root = t;
@@ -270,12 +274,34 @@ public final class HdfsBackend implements Backend {
       return uri + "/" + MARKER;
     }
 
+    /**
+     * The marker's bytes. A marker the NameNode lists but no DataNode serves fails naming the store and the marker:
+     * damaged replicas as damage ({@link CorruptStoreException}), DataNodes that do not answer in one line with
+     * Hadoop's error as the cause (it was Hadoop's block error, or over WebHDFS "cannot reach the NameNode" though
+     * the NameNode had answered).
+     */
     @Override
     public Optional<byte[]> readMarker() throws IOException {
-      try (InputStream in = fs.open(new Path(root, MARKER))) {
+      Path marker = new Path(root, MARKER);
+      try (InputStream in = fs.open(marker)) {
         return Optional.of(in.readNBytes(64 * 1024));
       } catch (FileNotFoundException absent) {
         return Optional.empty();
+      } catch (IOException e) {
+        if (e instanceof java.io.InterruptedIOException || status(fs, marker) == null) {
+          throw e;
+        }
+        // the NameNode answers and lists the marker: what failed may be its DataNodes
+        switch (DataNodeErrors.classifyRead(fs, marker, 0, 1, e)) {
+          case DAMAGED:
+            throw new CorruptStoreException(uri, "its marker " + MARKER + ": " + DataNodeErrors.damaged(marker, 0),
+                e);
+          case UNAVAILABLE:
+            throw new DataNodeErrors.DataNodesUnavailableException(uri + ": cannot read the store marker " + MARKER
+                + ": " + DataNodeErrors.unavailable(), e);
+          default:
+            throw e;
+        }
       }
     }
 

@@ -359,7 +359,7 @@ final class HdfsChunkStore implements ChunkStore {
         dst.position(start);
         openFiles.evict(h);
         if (attempt > 0 || e instanceof InterruptedIOException) {
-          throw e;
+          throw readFailed(id, offset, length, e);
         }
       } finally {
         openFiles.release(h);
@@ -391,11 +391,35 @@ final class HdfsChunkStore implements ChunkStore {
       } catch (IOException e) {
         openFiles.evict(h);
         if (attempt > 0 || e instanceof InterruptedIOException) {
-          throw e;
+          throw readFailed(id, offset, length, e);
         }
       } finally {
         openFiles.release(h);
       }
+    }
+  }
+
+  /**
+   * The error of a read that failed twice, naming the object and the store: replicas that all fail HDFS's checksum
+   * are damage ({@link CorruptObjectException}, as a checksum failure of Ferry's own); DataNodes that do not answer
+   * are said in one line, with Hadoop's error as the cause. Ferry's errors and interruptions pass as they are.
+   */
+  private IOException readFailed(ChunkId id, long offset, int length, IOException e) {
+    if (e instanceof io.ferry.error.FerryException || e instanceof InterruptedIOException) {
+      return e;
+    }
+    switch (DataNodeErrors.classifyRead(fs, pathOf(id), offset, length, e)) {
+      case DAMAGED: {
+        CorruptObjectException damaged = new CorruptObjectException(id, uri, DataNodeErrors.damaged(pathOf(id),
+            offset));
+        damaged.initCause(e);
+        return damaged;
+      }
+      case UNAVAILABLE:
+        return new IOException(uri + ": cannot read object " + id + ": " + DataNodeErrors.unavailable(offset, length),
+            e);
+      default:
+        return e;
     }
   }
 

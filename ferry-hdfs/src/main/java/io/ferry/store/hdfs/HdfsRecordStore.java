@@ -291,6 +291,26 @@ final class HdfsRecordStore implements RecordStore {
       return Optional.of(in.readNBytes(MAX_RECORD_BYTES + 1));
     } catch (FileNotFoundException e) {
       return absentUnlessDirectory(key, p);
+    } catch (IOException e) {
+      throw readFailed(key, p, e);
+    }
+  }
+
+  /**
+   * The error of a record's data that no DataNode served, naming the record and the store: replicas that all fail
+   * HDFS's checksum are damage, DataNodes that do not answer are said in one line; Hadoop's error is the cause.
+   */
+  private IOException readFailed(String key, Path p, IOException e) {
+    if (e instanceof java.io.InterruptedIOException) {
+      return e;
+    }
+    switch (DataNodeErrors.classifyRead(fs, p, 0, 1, e)) {
+      case DAMAGED:
+        return new io.ferry.error.CorruptStoreException(uri, "record " + key + ": " + DataNodeErrors.damaged(p, 0), e);
+      case UNAVAILABLE:
+        return new IOException(uri + ": cannot read record " + key + ": " + DataNodeErrors.unavailable(), e);
+      default:
+        return e;
     }
   }
 

@@ -1,0 +1,141 @@
+package io.ferry.store.hdfs;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptStoreException;
+import io.ferry.error.FerryException;
+import io.ferry.format.DType;
+import io.ferry.id.ChunkId;
+import io.ferry.repo.PushOptions;
+import io.ferry.repo.Repository;
+import io.ferry.repo.RepositoryOptions;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.store.StoreOptions;
+import io.ferry.testkit.ModelGenerator;
+import io.ferry.transfer.TransferListener;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.hdfs.DFSTestUtil;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Damage an HDFS store can hold beyond altered bytes (which {@code HdfsRepositoryTest} covers): every replica of a
+ * block failing HDFS's own checksum (damaged disks), and a garbage store marker. Each is integrity damage (exit 3)
+ * naming the object or the marker and the store, as on every other store.
+ */
+class HdfsDamageTest {
+  @TempDir Path work;
+
+  private Path model(String name, long seed) throws Exception {
+    Path dir = work.resolve(name);
+    ModelGenerator.writeHfModel(dir, ModelGenerator.transformer(1L << 20, DType.BF16, seed), 1L << 20);
+    return dir;
+  }
+
+  /** Overwrites the block of {@code file} on every DataNode, leaving HDFS's checksums as they were. */
+  private static void corruptEveryReplica(MiniHdfs hdfs, org.apache.hadoop.fs.Path file) throws Exception {
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.hdfs.protocol.ExtendedBlock block = DFSTestUtil.getFirstBlock(fs, file);
+    for (int dn = 0; dn < MiniHdfs.DATANODES; dn++) {
+      hdfs.cluster().corruptReplica(dn, block);
+    }
+  }
+
+  private static org.apache.hadoop.fs.Path objectPath(String store, ChunkId id) {
+    return new org.apache.hadoop.fs.Path(store + "/objects/" + id.hex().substring(0, 2) + "/" + id.hex().substring(2));
+  }
+
+  /**
+   * A version and a snapshot whose every replica fails HDFS's checksum: the read is a corrupt object (exit 3) naming
+   * the object and the store, and verify reports both. It was Hadoop's "Could not obtain block" (exit 1), naming a
+   * block and DataNodes but neither the object nor the store.
+   */
+  @Test
+  void replicasThatAllFailHdfsChecksumAreADamagedObjectNamedWithItsStore() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("replicas");
+    URI uri = hdfs.hdfs(path);
+    Path src = model("src", 1);
+    VersionRef pushed;
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      ChunkId id = repo.push(src, "llama:prod", PushOptions.builder().message("v1").build()).versionId();
+      pushed = repo.resolve("llama@" + id.hex());
+      repo.push(model("other", 2), "other:prod", PushOptions.builder().message("o").build());
+    }
+    ChunkId version = pushed.id();
+    ChunkId snapshot = pushed.version().snapshot();
+    corruptEveryReplica(hdfs, objectPath(path, version));
+    corruptEveryReplica(hdfs, objectPath(path, snapshot));
+
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      assertThatThrownBy(() -> repo.resolve("llama:prod"))
+          .isInstanceOfSatisfying(CorruptObjectException.class, e -> {
+            assertThat(e.kind().exitCode()).isEqualTo(3);
+            assertThat(e.id()).isEqualTo(version);
+            assertThat(e.getMessage()).contains(version.hex()).contains(uri.toString())
+                .contains("fails HDFS's own checksum").doesNotContain("\n");
+          });
+      assertThatThrownBy(() -> repo.objects().snapshot(snapshot))
+          .isInstanceOfSatisfying(CorruptObjectException.class, e -> assertThat(e.getMessage())
+              .contains(snapshot.hex()).contains(uri.toString()).contains("fails HDFS's own checksum"));
+      assertThat(repo.resolve("other:prod").id()).as("the other model reads").isNotEqualTo(version);
+      assertThat(String.join("\n", repo.verify(null, TransferListener.NONE).errors())).contains(version.hex());
+    }
+  }
+
+  /**
+   * A store marker that is garbage, or whose every replica fails HDFS's checksum, is a damaged store (exit 3) naming
+   * the store and the marker; the store is left as it was. The garbage marker exited 1 as bad input.
+   */
+  @Test
+  void aDamagedMarkerIsADamagedStoreNamedWithItsMarker() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("marker");
+    URI uri = hdfs.hdfs(path);
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      repo.push(model("src", 3), "llama:prod", PushOptions.builder().message("v1").build());
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path marker = new org.apache.hadoop.fs.Path(path + "/" + HdfsBackend.MARKER);
+    try (FSDataOutputStream out = fs.create(marker, true)) {
+      out.write("\u007fELF garbage".getBytes(StandardCharsets.UTF_8));
+    }
+    java.util.Map<String, Long> before = tree(fs, new org.apache.hadoop.fs.Path(path));
+    for (URI u : new URI[] {uri, hdfs.webhdfs(path)}) {
+      assertThatThrownBy(() -> Ferry.open(u.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults()))
+          .isInstanceOfSatisfying(CorruptStoreException.class, e -> {
+            assertThat(e.kind()).isEqualTo(FerryException.Kind.INTEGRITY);
+            assertThat(e.getMessage()).contains(u.toString()).contains(HdfsBackend.MARKER).contains("not valid JSON");
+          });
+    }
+    assertThat(tree(fs, new org.apache.hadoop.fs.Path(path))).as("the store after the opens").isEqualTo(before);
+
+    try (FSDataOutputStream out = fs.create(marker, true)) {
+      out.write(io.ferry.store.StoreMarker.content());
+    }
+    corruptEveryReplica(hdfs, marker);
+    assertThatThrownBy(() -> Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults()))
+        .isInstanceOfSatisfying(CorruptStoreException.class, e -> assertThat(e.getMessage())
+            .contains(uri.toString()).contains(HdfsBackend.MARKER).contains("fails HDFS's own checksum"));
+  }
+
+  /** Every path under {@code root} with its length (-1 for a directory). */
+  private static java.util.Map<String, Long> tree(FileSystem fs, org.apache.hadoop.fs.Path root) throws Exception {
+    java.util.Map<String, Long> out = new java.util.TreeMap<>();
+    org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(root, true);
+    while (it.hasNext()) {
+      org.apache.hadoop.fs.LocatedFileStatus st = it.next();
+      out.put(st.getPath().toUri().getPath(), st.getLen());
+    }
+    return out;
+  }
+}
