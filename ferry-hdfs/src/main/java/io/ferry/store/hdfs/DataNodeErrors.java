@@ -1,6 +1,7 @@
 package io.ferry.store.hdfs;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.ChecksumException;
 import org.apache.hadoop.fs.FSDataInputStream;
@@ -12,7 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Hadoop's failures of reads that go to DataNodes, told apart and said in one short line; Hadoop's own
+ * Hadoop's failures of reads and writes that go to DataNodes, told apart and said in one short line; Hadoop's own
  * message (long, several lines, naming blocks and DataNodes but neither the store nor the object) stays the cause.
  *
  * <p>Over {@code hdfs://}, a read that no replica could serve ends in Hadoop's {@code BlockMissingException} whether
@@ -110,5 +111,31 @@ final class DataNodeErrors {
   static String damaged(Path path, long offset) {
     return "every replica of its HDFS block at byte " + offset + " fails HDFS's own checksum (damaged copies on the"
         + " DataNodes' disks; 'hdfs fsck " + path.toUri().getPath() + " -files -blocks -locations' lists them)";
+  }
+
+  /**
+   * Why a write failed, in a few words, when Hadoop's error is that no DataNode could take it; null for any other
+   * failure (the caller then keeps Hadoop's message). Hadoop says it as "File ... could only be written to 0 of the 1
+   * minReplication nodes. There are 3 datanode(s) running and 3 node(s) are excluded in this operation.", followed by
+   * the NameNode's stack trace, or as "All datanodes [...] are bad. Aborting...".
+   */
+  static String writeUnavailable(IOException e) {
+    if (e instanceof InterruptedIOException) {
+      return null;
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String m = String.valueOf(t.getMessage());
+      if (m.contains("could only be written to 0 of the")) {
+        java.util.regex.Matcher counts = java.util.regex.Pattern.compile(
+            "There are (\\d+) datanode\\(s\\) running and (\\d+) node\\(s\\) are excluded").matcher(m);
+        String detail = counts.find() ? " (the NameNode counts " + counts.group(1) + " running, " + counts.group(2)
+            + " of them failed this write)" : "";
+        return "no DataNode available to write to" + detail;
+      }
+      if (m.startsWith("All datanodes") && m.contains("are bad")) {
+        return "no DataNode available to write to (every DataNode of the write pipeline failed)";
+      }
+    }
+    return null;
   }
 }

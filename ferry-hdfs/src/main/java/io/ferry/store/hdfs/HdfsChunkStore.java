@@ -212,14 +212,17 @@ final class HdfsChunkStore implements ChunkStore {
 
   /**
    * The error of a write that failed, naming the object and the store: Hadoop's names neither (a DataNode that the
-   * NameNode still counts as live but is down is "127.0.0.1:9864: Connection refused"). Interruptions pass as they
-   * are.
+   * NameNode still counts as live but is down is "127.0.0.1:9864: Connection refused"). When no DataNode could take
+   * the write, the message says so in a few words and Hadoop's (the NameNode's several lines and stack trace) is only
+   * the cause. Interruptions pass as they are.
    */
   private IOException writeFailed(ChunkId id, IOException e) {
     if (e instanceof InterruptedIOException) {
       return e;
     }
-    return new IOException(uri + ": could not write object " + id + ": " + e.getMessage(), e);
+    String unavailable = DataNodeErrors.writeUnavailable(e);
+    return new IOException(uri + ": could not write object " + id + ": "
+        + (unavailable != null ? unavailable : e.getMessage()), e);
   }
 
   /**
