@@ -18,7 +18,9 @@ final class LsCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       // a ref whose log is damaged ends no listing: the other models are listed, and the damage is said
       List<io.ferry.error.CorruptRefException> damaged = new java.util.ArrayList<>();
-      List<ModelSummary> models = repo.models(damaged::add);
+      // so does a model whose head version (or one of its history) is damaged: listed without size or count
+      List<io.ferry.error.FerryException> damagedVersions = new java.util.ArrayList<>();
+      List<ModelSummary> models = repo.models(damaged::add, damagedVersions::add);
       // refs whose logs are not files are left out of the listing (the others are listed); said, so that no
       // model vanishes silently
       for (String ref : repo.unreadableRefs()) {
@@ -29,13 +31,14 @@ final class LsCommand extends StoreCommand {
         ArrayNode arr = json().createArrayNode();
         for (ModelSummary m : models) {
           ObjectNode n = arr.addObject().put("model", m.model())
-              .put("head", m.head() == null ? null : m.head().hex()).put("logicalBytes", m.logicalBytes())
-              .put("versionCount", m.versions());
+              .put("head", m.head() == null ? null : m.head().hex())
+              .put("logicalBytes", m.logicalBytes() == ModelSummary.UNKNOWN ? null : m.logicalBytes())
+              .put("versionCount", m.versions() == ModelSummary.UNKNOWN ? null : m.versions());
           ObjectNode t = n.putObject("tags");
           m.tags().forEach((k, v) -> t.put(k, v.hex()));
         }
         printJson(arr);
-        return damage(damaged);
+        return damage(damaged, damagedVersions);
       }
       if (models.isEmpty() && damaged.isEmpty()) {
         out().println("no models in " + repo.uri());
@@ -47,21 +50,28 @@ final class LsCommand extends StoreCommand {
         for (Map.Entry<String, ChunkId> e : m.tags().entrySet()) {
           tags.append(tags.length() == 0 ? "" : ", ").append(e.getKey()).append('=').append(e.getValue().shortHex(8));
         }
-        out().printf("%-32s %-12s %10s %8d  %s%n", m.model(), m.head() == null ? "-" : m.head().shortHex(12),
-            Format.bytes(m.logicalBytes()), m.versions(), tags);
+        out().printf("%-32s %-12s %10s %8s  %s%n", m.model(), m.head() == null ? "-" : m.head().shortHex(12),
+            m.logicalBytes() == ModelSummary.UNKNOWN ? "?" : Format.bytes(m.logicalBytes()),
+            m.versions() == ModelSummary.UNKNOWN ? "?" : Long.toString(m.versions()), tags);
       }
-      return damage(damaged);
+      return damage(damaged, damagedVersions);
     }
   }
 
   /**
    * Warns of each ref whose log is damaged, which the listing left out (as refs whose logs are not files): the other
-   * models are listed, and ls exits 0; verify reports the damage (exit 3), gc stops at it.
+   * models are listed, and ls exits 0 for those; verify reports the damage (exit 3), gc stops at it. Warns of each
+   * model whose versions are damaged or missing, which the listing shows without size or count, naming the object;
+   * ls then exits 3, so that a script sees the damage.
    */
-  private int damage(List<io.ferry.error.CorruptRefException> damaged) {
+  private int damage(List<io.ferry.error.CorruptRefException> damaged,
+      List<io.ferry.error.FerryException> damagedVersions) {
     for (io.ferry.error.CorruptRefException e : damaged) {
       notices().warning("ref '" + e.ref() + "' is not listed: " + e.getMessage() + "; ferry verify names the damage");
     }
-    return 0;
+    for (io.ferry.error.FerryException e : damagedVersions) {
+      notices().warning(ErrorText.of(e) + "; run 'ferry verify' for details and how to repair the store");
+    }
+    return damagedVersions.isEmpty() ? 0 : io.ferry.error.FerryException.Kind.INTEGRITY.exitCode();
   }
 }

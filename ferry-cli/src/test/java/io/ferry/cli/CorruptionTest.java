@@ -334,6 +334,48 @@ class CorruptionTest {
     cli.run("verify").exits(3);
   }
 
+  /**
+   * A damaged (or truncated, or missing) head version made ls fail for the whole store, naming only the object. Every
+   * model is listed, the damaged one without size or count, a warning names it and the object and points to verify,
+   * and ls exits 3 so that scripts see the damage; {@code --json} keeps its schema (null size and count) and writes
+   * the warning as a JSON line on stderr.
+   */
+  @Test
+  void lsListsEveryModelAndNamesADamagedVersion() throws IOException {
+    cli.push(src, "other:prod");
+    String version;
+    try (Repository repo = Ferry.open(cli.store.toString())) {
+      version = repo.resolve("m:prod").id().hex();
+    }
+    Path file = objectFile(ChunkId.parse(version));
+    byte[] good = Files.readAllBytes(file);
+    byte[] flipped = good.clone();
+    flipped[flipped.length / 2] ^= 0x40;
+    for (byte[] damage : List.of(flipped, java.util.Arrays.copyOf(good, 20))) {
+      Files.write(file, damage);
+      Cli.Result r = cli.run("ls").exits(3);
+      assertThat(r.out()).contains("other")
+          .containsPattern("(?m)^m +" + version.substring(0, 12) + " +\\? +\\?  prod=");
+      assertThat(r.err()).contains("warning").contains("model 'm'").contains(version).contains(cli.store.toString())
+          .contains("ferry verify");
+      Cli.Result j = cli.run("ls", "--json").exits(3);
+      com.fasterxml.jackson.databind.JsonNode ls = j.json();
+      assertThat(ls).hasSize(2);
+      assertThat(ls.get(0).get("model").asText()).isEqualTo("m");
+      assertThat(ls.get(0).get("head").asText()).isEqualTo(version);
+      assertThat(ls.get(0).get("logicalBytes").isNull()).isTrue();
+      assertThat(ls.get(0).get("versionCount").isNull()).isTrue();
+      assertThat(ls.get(0).get("tags").get("prod").asText()).isEqualTo(version);
+      assertThat(ls.get(1).get("model").asText()).isEqualTo("other");
+      assertThat(ls.get(1).get("versionCount").asLong()).isEqualTo(1);
+      assertThat(j.err().strip()).startsWith("{\"kind\":\"warning\"").contains(version).doesNotContain("\n");
+    }
+    Files.delete(file);
+    assertThat(cli.run("ls").exits(3).err()).contains(version).contains("missing");
+    Files.write(file, good);
+    assertThat(cli.run("ls").ok().err()).isEmpty();
+  }
+
   private Path objectFile(ChunkId id) {
     return cli.store.resolve("objects").resolve(id.hex().substring(0, 2)).resolve(id.hex().substring(2));
   }

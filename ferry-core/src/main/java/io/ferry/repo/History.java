@@ -302,7 +302,8 @@ final class History {
    * Every model with its head, tags, size and number of versions, sorted by name. The number of versions is the
    * length of the head's {@link #firstParents} walk, so {@code ls} and {@code log} count the same versions.
    */
-  List<ModelSummary> models(java.util.function.Consumer<CorruptRefException> damagedLog) throws IOException {
+  List<ModelSummary> models(java.util.function.Consumer<CorruptRefException> damagedLog,
+      java.util.function.Consumer<io.ferry.error.FerryException> damagedVersion) throws IOException {
     Map<String, Map<String, ChunkId>> tags = new TreeMap<>();
     Map<String, ChunkId> heads = new HashMap<>();
     // every logged ref, read here one by one: list() reads them too, and would stop at the first damaged log
@@ -334,9 +335,23 @@ final class History {
       long bytes = 0;
       long count = 0;
       if (head != null) {
-        Version v = db.version(head);
-        bytes = v.stats().logicalBytes();
-        count = versionCount(head, v);
+        Version v = null;
+        try {
+          v = db.version(head);
+          bytes = v.stats().logicalBytes();
+          count = versionCount(head, v);
+        } catch (io.ferry.error.CorruptObjectException | io.ferry.error.MissingObjectException damaged) {
+          if (damagedVersion == null) {
+            throw damaged;
+          }
+          // a damaged older version leaves the head's size known; the count is not
+          bytes = v == null ? ModelSummary.UNKNOWN : bytes;
+          count = ModelSummary.UNKNOWN;
+          damagedVersion.accept(damaged instanceof io.ferry.error.CorruptObjectException c
+              ? new io.ferry.error.CorruptObjectException("model '" + e.getKey() + "'", c)
+              : new io.ferry.error.MissingObjectException("model '" + e.getKey() + "'",
+                  (io.ferry.error.MissingObjectException) damaged));
+        }
       }
       out.add(new ModelSummary(e.getKey(), head, e.getValue(), bytes, count));
     }

@@ -190,7 +190,7 @@ public final class Repository implements Closeable {
    * number of versions {@link #log} lists from its head: the head's first-parent history within the model.
    */
   public List<ModelSummary> models() throws IOException {
-    return history.models(null);
+    return history.models(null, null);
   }
 
   /**
@@ -199,7 +199,18 @@ public final class Repository implements Closeable {
    */
   public List<ModelSummary> models(java.util.function.Consumer<io.ferry.error.CorruptRefException> damagedLog)
       throws IOException {
-    return history.models(java.util.Objects.requireNonNull(damagedLog, "damagedLog"));
+    return history.models(java.util.Objects.requireNonNull(damagedLog, "damagedLog"), null);
+  }
+
+  /**
+   * {@link #models(java.util.function.Consumer)}, also listing a model whose head version, or a version of its
+   * history, is damaged or missing: with its head and tags, and {@link ModelSummary#UNKNOWN} size or count, the
+   * error (naming the model, the object and the store) given to {@code damagedVersion} instead of ending the listing.
+   */
+  public List<ModelSummary> models(java.util.function.Consumer<io.ferry.error.CorruptRefException> damagedLog,
+      java.util.function.Consumer<io.ferry.error.FerryException> damagedVersion) throws IOException {
+    return history.models(java.util.Objects.requireNonNull(damagedLog, "damagedLog"),
+        java.util.Objects.requireNonNull(damagedVersion, "damagedVersion"));
   }
 
   /**

@@ -26,9 +26,19 @@ public final class Results {
   public record PushResult(ChunkId versionId, Version version, boolean upToDate, long newStoredBytes,
       long newChunks) {}
 
-  /** One model as listed by {@code ls}. */
+  /**
+   * One model as listed by {@code ls}.
+   *
+   * @param logicalBytes bytes of the head's files; {@link #UNKNOWN} when its head version cannot be read (only in a
+   *     listing that reports damaged versions instead of failing: {@link Repository#models(java.util.function.Consumer,
+   *     java.util.function.Consumer)})
+   * @param versions the number of versions, or {@link #UNKNOWN} when a version of the walk cannot be read (as above)
+   */
   public record ModelSummary(String model, ChunkId head, Map<String, ChunkId> tags, long logicalBytes,
-      long versions) {}
+      long versions) {
+    /** The size or count of a model whose versions cannot be read. */
+    public static final long UNKNOWN = -1;
+  }
 
   /** Outcome of moving a tag. */
   public record TagResult(String ref, ChunkId oldId, ChunkId newId, io.ferry.store.CasResult result) {}
