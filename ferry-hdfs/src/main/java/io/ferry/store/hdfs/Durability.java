@@ -1,6 +1,7 @@
 package io.ferry.store.hdfs;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.EnumSet;
 import org.apache.hadoop.fs.CreateFlag;
 import org.apache.hadoop.fs.FSDataOutputStream;
@@ -19,6 +20,8 @@ import org.apache.hadoop.fs.permission.FsPermission;
  * and closes the file; the data is then in the memory of every replica, as with {@code hflush}.
  */
 final class Durability {
+  private static final int COPY_CHUNK = 256 * 1024;
+
   private Durability() {}
 
   /** Creates a new file, failing if it exists. */
@@ -28,5 +31,48 @@ final class Durability {
     return fs.create(path, FsPermission.getFileDefault().applyUMask(FsPermission.getUMask(fs.getConf())), flags,
         fs.getConf().getInt("io.file.buffer.size", 4096), fs.getDefaultReplication(path),
         fs.getDefaultBlockSize(path), null);
+  }
+
+  /**
+   * Creates a new file holding the remaining bytes of {@code parts} (whose positions are left as they were), and
+   * closes it. Over WebHDFS ({@link FailoverWebHdfsFileSystem}), a write whose DataNode does not answer, or whose
+   * DataNode's own write failed on the DataNodes it chose, is sent again to another DataNode, excluding those that
+   * failed ({@link WebHdfsWrites}); if that fails too, the first error is thrown with the retries' attached.
+   */
+  static void write(FileSystem fs, Path path, boolean sync, ByteBuffer... parts) throws IOException {
+    try (FSDataOutputStream out = create(fs, path, sync)) {
+      writeAll(out, parts);
+    } catch (IOException e) {
+      if (!(fs instanceof FailoverWebHdfsFileSystem webHdfs) || !WebHdfsWrites.retryable(e)) {
+        throw e;
+      }
+      try {
+        fs.delete(path, false);
+        webHdfs.writes().create(path, fs.getDefaultReplication(path), fs.getDefaultBlockSize(path), parts);
+      } catch (IOException | RuntimeException retry) {
+        e.addSuppressed(retry);
+        throw e;
+      }
+    }
+  }
+
+  /** Writes the remaining bytes of each part, leaving the parts' positions as they were. */
+  private static void writeAll(FSDataOutputStream out, ByteBuffer[] parts) throws IOException {
+    byte[] scratch = null;
+    for (ByteBuffer part : parts) {
+      ByteBuffer p = part.duplicate();
+      if (p.hasArray()) {
+        out.write(p.array(), p.arrayOffset() + p.position(), p.remaining());
+      } else {
+        if (scratch == null) {
+          scratch = new byte[COPY_CHUNK];
+        }
+        while (p.hasRemaining()) {
+          int n = Math.min(scratch.length, p.remaining());
+          p.get(scratch, 0, n);
+          out.write(scratch, 0, n);
+        }
+      }
+    }
   }
 }

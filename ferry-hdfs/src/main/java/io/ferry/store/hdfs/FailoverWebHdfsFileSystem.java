@@ -13,22 +13,38 @@ import org.apache.hadoop.hdfs.web.WebHdfsFileSystem;
 
 /**
  * Hadoop's WebHDFS client with reads that survive stopped DataNodes: a read that fails on the stream Hadoop opened
- * is served again by {@link WebHdfsFailover}, replica by replica. Everything else is Hadoop's. {@link HdfsSettings}
+ * is served again by {@link WebHdfsFailover}, replica by replica; and Ferry's writes ({@link Durability#write}) that
+ * fail on a DataNode are sent again to another by {@link #writes}. Everything else is Hadoop's. {@link HdfsSettings}
  * makes this the {@code webhdfs://} implementation of the stores' clients, so that every read of a store (marker,
  * objects, ref logs) gets it.
  */
 final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
   private volatile WebHdfsFailover failover;
+  private volatile WebHdfsWrites writes;
 
   private WebHdfsFailover failover() {
     WebHdfsFailover f = failover;
     if (f == null) {
-      URI fsUri = getUri();
-      int port = fsUri.getPort() > 0 ? fsUri.getPort() : getDefaultPort();
-      f = new WebHdfsFailover(this, URI.create("http://" + fsUri.getHost() + ":" + port), fsUri.toString());
+      f = new WebHdfsFailover(this, nameNodeHttp(), getUri().toString());
       failover = f;
     }
     return f;
+  }
+
+  /** Creates files on another DataNode when the one the NameNode chose does not answer. */
+  WebHdfsWrites writes() {
+    WebHdfsWrites w = writes;
+    if (w == null) {
+      w = new WebHdfsWrites(this, nameNodeHttp());
+      writes = w;
+    }
+    return w;
+  }
+
+  private URI nameNodeHttp() {
+    URI fsUri = getUri();
+    int port = fsUri.getPort() > 0 ? fsUri.getPort() : getDefaultPort();
+    return URI.create("http://" + fsUri.getHost() + ":" + port);
   }
 
   @Override

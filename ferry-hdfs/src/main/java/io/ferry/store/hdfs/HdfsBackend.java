@@ -324,9 +324,7 @@ public final class HdfsBackend implements Backend {
       }
       Path temp = new Path(tmp, "marker-" + Long.toHexString(ThreadLocalRandom.current().nextLong()) + TEMP_SUFFIX);
       try {
-        try (FSDataOutputStream out = Durability.create(fs, temp, true)) {
-          out.write(marker);
-        }
+        Durability.write(fs, temp, true, java.nio.ByteBuffer.wrap(marker));
         if (fs.rename(temp, new Path(root, MARKER))) {
           return true;
         }

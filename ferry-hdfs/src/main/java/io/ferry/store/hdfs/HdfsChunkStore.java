@@ -24,7 +24,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
-import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -56,7 +55,6 @@ import org.apache.hadoop.fs.StreamCapabilities;
 final class HdfsChunkStore implements ChunkStore {
   /** A batch with at least this many ids in one fan-out directory lists the directory. */
   static final int LIST_THRESHOLD = 32;
-  private static final int COPY_CHUNK = 256 * 1024;
   /** How many times a put makes its fan-out directory again when deletes keep removing it. */
   private static final int PUBLISH_ATTEMPTS = 100;
 
@@ -190,8 +188,8 @@ final class HdfsChunkStore implements ChunkStore {
         + HdfsBackend.TEMP_SUFFIX);
     boolean created;
     try {
-      try (FSDataOutputStream out = Durability.create(fs, temp, hsync)) {
-        writeAll(out, parts);
+      try {
+        Durability.write(fs, temp, hsync, parts);
       } catch (IOException e) {
         throw writeFailed(id, e);
       }
@@ -294,25 +292,6 @@ final class HdfsChunkStore implements ChunkStore {
           + " file; remove it (the object is then missing, and a push or copy of it stores it again)");
     }
     return true;
-  }
-
-  private static void writeAll(FSDataOutputStream out, ByteBuffer[] parts) throws IOException {
-    byte[] scratch = null;
-    for (ByteBuffer p : parts) {
-      if (p.hasArray()) {
-        out.write(p.array(), p.arrayOffset() + p.position(), p.remaining());
-        p.position(p.limit());
-      } else {
-        if (scratch == null) {
-          scratch = new byte[COPY_CHUNK];
-        }
-        while (p.hasRemaining()) {
-          int n = Math.min(scratch.length, p.remaining());
-          p.get(scratch, 0, n);
-          out.write(scratch, 0, n);
-        }
-      }
-    }
   }
 
   @Override

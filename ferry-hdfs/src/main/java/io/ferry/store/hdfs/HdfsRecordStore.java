@@ -16,7 +16,6 @@ import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
-import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileAlreadyExistsException;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -231,11 +230,8 @@ final class HdfsRecordStore implements RecordStore {
     Path temp = new Path(tmp, "record-" + Long.toHexString(ThreadLocalRandom.current().nextLong())
         + HdfsBackend.TEMP_SUFFIX);
     try {
-      try (FSDataOutputStream out = Durability.create(fs, temp, hsync && !inAttr)) {
-        if (!inAttr) {
-          out.write(content);
-        }
-      }
+      Durability.write(fs, temp, hsync && !inAttr,
+          inAttr ? new java.nio.ByteBuffer[0] : new java.nio.ByteBuffer[] {java.nio.ByteBuffer.wrap(content)});
       if (inAttr) {
         try {
           fs.setXAttr(temp, RECORD_ATTR, content);
