@@ -117,7 +117,9 @@ final class DataNodeErrors {
    * Why a write failed, in a few words, when Hadoop's error is that no DataNode could take it; null for any other
    * failure (the caller then keeps Hadoop's message). Hadoop says it as "File ... could only be written to 0 of the 1
    * minReplication nodes. There are 3 datanode(s) running and 3 node(s) are excluded in this operation.", followed by
-   * the NameNode's stack trace, or as "All datanodes [...] are bad. Aborting...".
+   * the NameNode's stack trace, as "All datanodes [...] are bad. Aborting...", or, when the DataNodes stop while a
+   * block is being written, as "Failed to replace a bad datanode on the existing pipeline due to no more good
+   * datanodes being available to try. (Nodes: ...)" and a paragraph on the replacement policy.
    */
   static String writeUnavailable(IOException e) {
     if (e instanceof InterruptedIOException) {
@@ -134,6 +136,9 @@ final class DataNodeErrors {
       }
       if (m.startsWith("All datanodes") && m.contains("are bad")) {
         return "no DataNode available to write to (every DataNode of the write pipeline failed)";
+      }
+      if (m.startsWith("Failed to replace a bad datanode") && m.contains("no more good datanodes")) {
+        return "no DataNode available to write to (none left to replace the failed ones of the write pipeline)";
       }
     }
     return null;

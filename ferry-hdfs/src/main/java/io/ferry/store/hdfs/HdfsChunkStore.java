@@ -340,7 +340,7 @@ final class HdfsChunkStore implements ChunkStore {
       } catch (IOException e) {
         dst.position(start);
         openFiles.evict(h);
-        if (attempt > 0 || e instanceof InterruptedIOException) {
+        if (attempt > 0 || !worthAnotherOpen(e)) {
           throw readFailed(id, offset, length, e);
         }
       } finally {
@@ -372,7 +372,7 @@ final class HdfsChunkStore implements ChunkStore {
         throw e;
       } catch (IOException e) {
         openFiles.evict(h);
-        if (attempt > 0 || e instanceof InterruptedIOException) {
+        if (attempt > 0 || !worthAnotherOpen(e)) {
           throw readFailed(id, offset, length, e);
         }
       } finally {
@@ -382,7 +382,17 @@ final class HdfsChunkStore implements ChunkStore {
   }
 
   /**
-   * The error of a read that failed twice, naming the object and the store: replicas that all fail HDFS's checksum
+   * Whether a read that failed may succeed through a new open of the object (a handle kept open since before its
+   * DataNodes restarted). Not after an interruption, nor after Hadoop has given up on the block's every replica
+   * itself: it waited through its own retries (about 20 s by default) and a new open would wait as long again.
+   */
+  private static boolean worthAnotherOpen(IOException e) {
+    return !(e instanceof InterruptedIOException || e instanceof org.apache.hadoop.hdfs.BlockMissingException
+        || e instanceof org.apache.hadoop.fs.ChecksumException);
+  }
+
+  /**
+   * The error of a read that failed (twice, unless another open could not help), naming the object and the store: replicas that all fail HDFS's checksum
    * are damage ({@link CorruptObjectException}, as a checksum failure of Ferry's own); DataNodes that do not answer
    * are said in one line, with Hadoop's error as the cause. Ferry's errors and interruptions pass as they are.
    */

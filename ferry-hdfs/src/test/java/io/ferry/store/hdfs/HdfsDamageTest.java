@@ -75,7 +75,8 @@ class HdfsDamageTest {
     corruptEveryReplica(hdfs, objectPath(path, version));
     corruptEveryReplica(hdfs, objectPath(path, snapshot));
 
-    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+    StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
+    try (Repository repo = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults())) {
       assertThatThrownBy(() -> repo.resolve("llama:prod"))
           .isInstanceOfSatisfying(CorruptObjectException.class, e -> {
             assertThat(e.kind().exitCode()).isEqualTo(3);
@@ -123,7 +124,8 @@ class HdfsDamageTest {
       out.write(io.ferry.store.StoreMarker.content());
     }
     corruptEveryReplica(hdfs, marker);
-    assertThatThrownBy(() -> Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults()))
+    StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
+    assertThatThrownBy(() -> Ferry.open(uri.toString(), quick, RepositoryOptions.defaults()))
         .isInstanceOfSatisfying(CorruptStoreException.class, e -> assertThat(e.getMessage())
             .contains(uri.toString()).contains(HdfsBackend.MARKER).contains("fails HDFS's own checksum"));
   }

@@ -45,9 +45,9 @@ class HdfsDataNodesDownTest {
           .withSettings(hdfs.settings()), RepositoryOptions.defaults().withClock(hourAgo))) {
         earlier.push(first, "small:prod", PushOptions.builder().message("before").build());
       }
-      try (Repository pusher = Ferry.open(uri.toString(), StoreOptions.existing(),
-              RepositoryOptions.defaults().withParallelism(2));
-          Repository reader = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
+      try (Repository pusher = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults().withParallelism(2));
+          Repository reader = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults())) {
         java.util.Map<String, Long> before = tree(fs, root);
 
         // the DataNodes stop once a quarter of the model is stored: the push has written objects by then
@@ -76,9 +76,10 @@ class HdfsDataNodesDownTest {
                   .contains("no DataNode available to write to").doesNotContain("\n")
                   .doesNotContain("minReplication");
               assertThat(e.getCause()).isNotNull();
-              // which of its two errors Hadoop gives depends on when the pipeline met the stopped DataNodes
+              // which of its three errors Hadoop gives depends on when the pipeline met the stopped DataNodes
               assertThat(e.getCause().getMessage()).as("Hadoop's own error, kept as the cause")
-                  .containsAnyOf("could only be written to 0 of the", "are bad. Aborting");
+                  .containsAnyOf("could only be written to 0 of the", "are bad. Aborting",
+                      "Failed to replace a bad datanode on the existing pipeline");
             });
         assertThat(stopped).isTrue();
         assertThat(pusher.refsOf("llama")).as("no ref moved").isEmpty();
@@ -88,7 +89,7 @@ class HdfsDataNodesDownTest {
             .hasMessageContaining(uri.toString()).hasMessageContaining("cannot read object")
             .hasMessageContaining("no DataNode that holds its bytes").hasMessageNotContaining("\n");
       }
-      assertThatThrownBy(() -> Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults()))
+      assertThatThrownBy(() -> Ferry.open(uri.toString(), quick, RepositoryOptions.defaults()))
           .hasMessageContaining(uri.toString()).hasMessageContaining("cannot read the store marker")
           .hasMessageContaining("no DataNode that holds it answered").hasMessageNotContaining("\n");
     }

@@ -33,6 +33,12 @@ import org.junit.jupiter.api.Assumptions;
  * CI must never pass by skipping the real engine.
  */
 public final class MiniHdfs implements AutoCloseable {
+  /**
+   * Settings that cut Hadoop's waits between its own tries of a block no DataNode gives (3 s windows by default, about
+   * 20 s in all) to 50 ms windows: for tests of what Ferry says once Hadoop gives up, not of how long Hadoop waits.
+   */
+  public static final Map<String, String> QUICK_RETRIES = Map.of("dfs.client.retry.window.base", "50");
+
   /** DataNodes of every test cluster, and the replication of {@link #settings()}. */
   public static final int DATANODES = 3;
 
