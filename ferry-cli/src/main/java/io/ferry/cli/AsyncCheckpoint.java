@@ -96,7 +96,7 @@ final class AsyncCheckpoint {
     }
     StringBuilder b = new StringBuilder("what it staged is left in ");
     for (int i = 0; i < dirs.size(); i++) {
-      Path log = dirs.get(i).resolveSibling(dirs.get(i).getFileName() + ".log");
+      Path log = logOf(dirs.get(i));
       b.append(i == 0 ? "" : ", ").append(dirs.get(i));
       if (Files.exists(log, LinkOption.NOFOLLOW_LINKS)) {
         b.append(" (its log, which says how far it got: ").append(log);
@@ -116,6 +116,23 @@ final class AsyncCheckpoint {
           && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
     } catch (NoSuchFileException e) {
       return List.of();
+    }
+  }
+
+  /** The log of a staged directory: beside it, its name and {@code .log}. */
+  static Path logOf(Path stagedDir) {
+    return stagedDir.resolveSibling(stagedDir.getFileName() + ".log");
+  }
+
+  /**
+   * Removes the log of a staged directory whose push succeeded (the pusher writing it may still hold it open): only
+   * a failed push's log is kept, for the next push to report. A log that cannot be removed is left, without error.
+   */
+  static void removeLog(Path stagedDir) {
+    try {
+      Files.deleteIfExists(logOf(stagedDir));
+    } catch (IOException e) {
+      // the step is stored: a log left behind (a file system that refuses to delete an open file) is harmless
     }
   }
 

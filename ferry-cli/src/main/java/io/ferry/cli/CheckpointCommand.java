@@ -111,6 +111,7 @@ final class CheckpointCommand extends GroupCommand {
         int code = push();
         if (stagedDir != null) {
           LocalTrees.delete(stagedDir);
+          AsyncCheckpoint.removeLog(stagedDir);
         }
         return code;
       } finally {
@@ -156,7 +157,7 @@ final class CheckpointCommand extends GroupCommand {
         if (cacheUri() != null) {
           args.addAll(java.util.List.of("--cache", cacheUri()));
         }
-        Path log = area.resolve(staged.dir().getFileName() + ".log");
+        Path log = AsyncCheckpoint.logOf(staged.dir());
         Process p = AsyncCheckpoint.spawn(args, log, env);
         AsyncCheckpoint.handOver(lock, p.pid());
         if (json) {
