@@ -250,9 +250,11 @@ final class AsyncCheckpoint {
   record Staged(Path dir, Path source, long files, long linked, long copied) {}
 
   /**
-   * Stages {@code source} (a file or a directory of regular files) into a new directory of {@code area}: each file is
-   * hard-linked, or copied where the file system refuses a link (always copied with {@code copy}). Symbolic links are
-   * refused, as push refuses them.
+   * Stages {@code source} (a file or a directory) into a new directory of {@code area}: each file is hard-linked, or
+   * copied where the file system refuses a link (always copied with {@code copy}). Symbolic links are followed, as push
+   * follows them: a link to a file is staged as the file it leads to (a link to it, or a copy where it is on another
+   * file system), under the link's own name; a link to a directory as that directory. A dangling link, a link loop
+   * and a file that is not regular (a device, socket or pipe) are refused, naming the path, and nothing is left staged.
    */
   static Staged stage(Path source, Path area, String run, long step, boolean copy) throws IOException {
     Path src = source.toAbsolutePath().normalize();
@@ -263,11 +265,11 @@ final class AsyncCheckpoint {
     Path target = dir.resolve(src.getFileName().toString());
     long[] n = new long[3];
     try {
-      if (Files.isDirectory(src, LinkOption.NOFOLLOW_LINKS)) {
-        try (Stream<Path> s = Files.walk(src)) {
+      if (Files.isDirectory(src)) {
+        try (Stream<Path> s = Files.walk(src, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
           for (Path p : (Iterable<Path>) s::iterator) {
             Path to = target.resolve(src.relativize(p).toString());
-            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+            if (Files.isDirectory(p)) {
               Files.createDirectories(to);
             } else {
               place(p, to, copy, n);
@@ -279,27 +281,34 @@ final class AsyncCheckpoint {
       }
     } catch (IOException | RuntimeException e) {
       LocalTrees.delete(dir);
+      Throwable cause = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+      if (cause instanceof java.nio.file.FileSystemLoopException loop) {
+        throw new InvalidInputException("checkpoint source " + loop.getFile() + ": is a symbolic link loop (it leads"
+            + " back to a directory it is in): only what can be followed to its end can be staged");
+      }
       throw e;
     }
     return new Staged(dir, target, n[0], n[1], n[2]);
   }
 
   private static void place(Path from, Path to, boolean copy, long[] n) throws IOException {
-    if (!Files.isRegularFile(from, LinkOption.NOFOLLOW_LINKS)) {
-      throw new InvalidInputException("checkpoint source file " + from + " is not a regular file (a symbolic link or"
-          + " a device): only regular files can be staged");
+    if (!Files.isRegularFile(from)) {
+      throw new InvalidInputException("checkpoint source file " + from + (Files.isSymbolicLink(from)
+          && !Files.exists(from) ? " is a dangling symbolic link (to " + Files.readSymbolicLink(from) + ")"
+          : " is not a regular file (a device, socket or pipe)") + ": only regular files can be staged");
     }
+    Path file = Files.isSymbolicLink(from) ? from.toRealPath() : from;
     n[0]++;
     if (copy) {
-      Files.copy(from, to);
+      Files.copy(file, to);
       n[2]++;
       return;
     }
     try {
-      Files.createLink(to, from);
+      Files.createLink(to, file);
       n[1]++;
     } catch (IOException | UnsupportedOperationException e) {
-      Files.copy(from, to);
+      Files.copy(file, to);
       n[2]++;
     }
   }

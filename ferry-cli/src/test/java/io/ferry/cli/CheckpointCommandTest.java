@@ -490,5 +490,41 @@ class CheckpointCommandTest {
     assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("the dead holder's lock is removed").doesNotExist();
     assertThat(left).as("what it staged is kept").isDirectory();
   }
-}
 
+  /**
+   * A checkpoint whose files are symbolic links (to blobs elsewhere, as in a Hugging Face cache): push follows them
+   * and stores what they point at, but --async refused them, so the same checkpoint could be pushed only without it.
+   * Staging follows them too: the step stored is the one a synchronous push stores. A dangling link is named.
+   */
+  @Test
+  void asyncPushFollowsSymbolicLinksAsPushDoes() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(1);
+    Path blobs = Files.createDirectories(tmp.resolve("blobs"));
+    ModelGenerator.writeSafetensors(blobs.resolve("b1"), steps.get(0), Map.of());
+    Files.writeString(Files.createDirectories(blobs.resolve("tok")).resolve("vocab.txt"), "a b c\n");
+    Path ckpt = Files.createDirectories(tmp.resolve("train").resolve("checkpoint-1"));
+    Files.createSymbolicLink(ckpt.resolve("model.safetensors"), blobs.resolve("b1"));
+    Files.createSymbolicLink(ckpt.resolve("tokenizer"), blobs.resolve("tok"));
+    Files.writeString(ckpt.resolve("trainer_state.json"), "{}");
+    String synced = push(cli, ckpt, "sync", 1).get("snapshot").asText();
+
+    JsonNode r = cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "1", "--async", "--json").ok()
+        .json();
+    assertThat(r.get("linked").asLong() + r.get("copied").asLong()).isEqualTo(3);
+    cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "1").ok(); // waits for it: up to date
+    JsonNode step = cli.run("show", "run14:step-1", "--json").ok().json();
+    assertThat(step.get("snapshot").asText()).as("the step stored by the background push").isEqualTo(synced);
+
+    Files.createSymbolicLink(ckpt.resolve("gone.bin"), tmp.resolve("nothing"));
+    cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "2", "--async").exits(1)
+        .oneLineError(ckpt.resolve("gone.bin").toString(), "dangling symbolic link");
+    try (Stream<Path> s = Files.list(ckpt.resolveSibling(".ferry-staging"))) {
+      assertThat(s.map(p -> p.getFileName().toString())).as("a partial staging").noneMatch(n -> n.contains("step-2"));
+    }
+    Files.delete(ckpt.resolve("gone.bin"));
+    Files.createSymbolicLink(ckpt.resolve("loop"), ckpt);
+    cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "2", "--async").exits(1)
+        .oneLineError(ckpt.resolve("loop").toString(), "symbolic link loop");
+  }
+}
