@@ -25,6 +25,12 @@ final class AsyncCheckpoint {
   /** The staging directory's name, next to the checkpoint. */
   static final String AREA = ".ferry-staging";
 
+  /**
+   * What joins a run's name and its step in a staged directory's name: an older Ferry's {@code -step-} could not tell
+   * {@code org/run}'s directories from {@code org_run}'s, and this one cannot be taken for it.
+   */
+  private static final String STEP = ".step-";
+
   private AsyncCheckpoint() {}
 
   /** The staging area of a source: a sibling of it, so that hard links stay on one file system. */
@@ -37,8 +43,16 @@ final class AsyncCheckpoint {
     return parent.resolve(AREA);
   }
 
+  /**
+   * A run's name in the area's file names: its {@code org/} prefix with '+' for '/', a character no model name holds,
+   * so no two runs share a name ({@code org/run} is {@code org+run}, {@code org_run} stays {@code org_run}).
+   */
+  static String fileName(String run) {
+    return run.replace('/', '+');
+  }
+
   static Path lockOf(Path area, String run) {
-    return area.resolve(run.replace('/', '_') + ".lock");
+    return area.resolve(fileName(run) + ".lock");
   }
 
   /**
@@ -107,10 +121,16 @@ final class AsyncCheckpoint {
     return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();
   }
 
-  /** The step directories of a run staged in the area ({@code <run>-step-<N>-<random>}), in name order. */
+  /**
+   * The step directories of a run staged in the area ({@code <run>.step-<N>-<random>}, the run named by
+   * {@link #fileName}), in name order. Those an older Ferry named {@code <run>-step-<N>-<random>}, with '_' for '/',
+   * are the run's only when its name has neither: {@code org_run-step-…} may be {@code org/run}'s.
+   */
   private static List<Path> stagedDirs(Path area, String run) throws IOException {
+    String older = run.indexOf('/') < 0 && run.indexOf('_') < 0 ? "|" + java.util.regex.Pattern.quote(run + "-step-")
+        + "\\d+-\\d+" : "";
     java.util.regex.Pattern name = java.util.regex.Pattern.compile(
-        java.util.regex.Pattern.quote(run.replace('/', '_') + "-step-") + "\\d+-\\d+");
+        java.util.regex.Pattern.quote(fileName(run) + STEP) + "\\d+-\\d+" + older);
     try (Stream<Path> s = Files.list(area)) {
       return s.filter(p -> name.matcher(p.getFileName().toString()).matches()
           && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).sorted().toList();
@@ -261,7 +281,7 @@ final class AsyncCheckpoint {
     if (!Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
       throw new io.ferry.error.NotFoundException("checkpoint source " + src + " does not exist");
     }
-    Path dir = Files.createTempDirectory(area, run.replace('/', '_') + "-step-" + step + "-");
+    Path dir = Files.createTempDirectory(area, fileName(run) + STEP + step + "-");
     Path target = dir.resolve(src.getFileName().toString());
     long[] n = new long[3];
     try {

@@ -367,10 +367,10 @@ class CheckpointCommandTest {
     List<List<Tensor>> steps = steps(2);
     Path out = tmp.resolve("src");
     write("checkpoint-1", steps.get(0));
-    Path staged = Files.createDirectories(out.resolve(".ferry-staging").resolve("run12-step-2-77"));
+    Path staged = Files.createDirectories(out.resolve(".ferry-staging").resolve("run12.step-2-77"));
     Path stagedStep = Files.createDirectories(staged.resolve("checkpoint-2"));
     ModelGenerator.writeSafetensors(stagedStep.resolve("model.safetensors"), steps.get(1), Map.of());
-    Path log = out.resolve(".ferry-staging").resolve("run12-step-2-77.log");
+    Path log = out.resolve(".ferry-staging").resolve("run12.step-2-77.log");
     Files.writeString(log, "pushing\n");
     JsonNode r = cli.run("push", out.toString(), "whole", "--json").ok().json();
     assertThat(r.get("fileCount").asLong()).as("files of %s", r).isEqualTo(2);
@@ -475,9 +475,9 @@ class CheckpointCommandTest {
   @Test
   void aCrashedBackgroundPushIsReportedWithTheDirectoryAndLogItLeft() throws Exception {
     Path area = Files.createDirectories(tmp.resolve("ckpt").resolve(".ferry-staging"));
-    Path left = Files.createDirectories(area.resolve("org_run-step-7-123"));
-    Files.writeString(area.resolve("org_run-step-7-123.log"), "pushing\n");
-    Files.createDirectories(area.resolve("other-step-1-9"));
+    Path left = Files.createDirectories(area.resolve("org+run.step-7-123"));
+    Files.writeString(area.resolve("org+run.step-7-123.log"), "pushing\n");
+    Files.createDirectories(area.resolve("other.step-1-9"));
     Process gone = new ProcessBuilder("true").start();
     gone.waitFor();
     Files.writeString(AsyncCheckpoint.lockOf(area, "org/run"), gone.pid() + "\n");
@@ -486,7 +486,7 @@ class CheckpointCommandTest {
         Notices.to(new java.io.PrintWriter(text), "ferry checkpoint push", false));
     assertThat(text.toString()).startsWith("ferry checkpoint push: warning: the background push of org/run")
         .contains("is gone without finishing").contains(left.toString())
-        .contains(area.resolve("org_run-step-7-123.log").toString()).doesNotContain("other-step");
+        .contains(area.resolve("org+run.step-7-123.log").toString()).doesNotContain("other.step");
     assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("the dead holder's lock is removed").doesNotExist();
     assertThat(left).as("what it staged is kept").isDirectory();
   }
@@ -526,5 +526,33 @@ class CheckpointCommandTest {
     Files.createSymbolicLink(ckpt.resolve("loop"), ckpt);
     cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "2", "--async").exits(1)
         .oneLineError(ckpt.resolve("loop").toString(), "symbolic link loop");
+  }
+
+  /**
+   * Runs 'org/run' and 'org_run' had one lock and one name for their staged directories ('/' became '_'): a push of
+   * either waited for the other's, and a crashed or failed push of one was reported to the other as its own. Their
+   * names differ now; a staged directory an older Ferry named ambiguously is reported to neither.
+   */
+  @Test
+  void runsWhoseNamesDifferOnlyBySlashAndUnderscoreDoNotShareALock() throws Exception {
+    Path file = oneStep();
+    Path area = Files.createDirectories(file.resolveSibling(".ferry-staging"));
+    assertThat(AsyncCheckpoint.lockOf(area, "org/run")).isNotEqualTo(AsyncCheckpoint.lockOf(area, "org_run"));
+    Path staged = AsyncCheckpoint.stage(file, area, "org/run", 7, false).dir();
+    Path old = Files.createDirectories(area.resolve("org_run-step-3-5")); // an older Ferry's: org/run's or org_run's
+    Process gone = new ProcessBuilder("true").start();
+    gone.waitFor();
+    Files.writeString(AsyncCheckpoint.lockOf(area, "org/run"), gone.pid() + "\n");
+
+    java.io.StringWriter other = new java.io.StringWriter();
+    AsyncCheckpoint.awaitRun(area, "org_run", Notices.to(new java.io.PrintWriter(other), "ferry checkpoint push", false));
+    assertThat(other.toString()).as("warnings of org_run").isEmpty();
+    assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("org/run's lock").exists();
+
+    java.io.StringWriter own = new java.io.StringWriter();
+    AsyncCheckpoint.awaitRun(area, "org/run", Notices.to(new java.io.PrintWriter(own), "ferry checkpoint push", false));
+    assertThat(own.toString()).contains("the background push of org/run").contains(staged.toString())
+        .doesNotContain(old.toString());
+    assertThat(staged.getFileName().toString()).startsWith("org+run.step-7-");
   }
 }
