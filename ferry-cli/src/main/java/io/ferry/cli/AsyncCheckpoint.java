@@ -18,7 +18,7 @@ import java.util.stream.Stream;
 
 /**
  * The local side of {@code ferry checkpoint push --async}: the staging directory {@code .ferry-staging} next to the
- * source, a run's lock file there (holding the pid of the process pushing the run), staging by hard links (or copies
+ * source, a run's lock file there (holding the pid, start time and run of the process pushing the run), staging by hard links (or copies
  * where a link cannot be made), and the detached process that pushes the staged copy. See docs/checkpoints.md.
  */
 final class AsyncCheckpoint {
@@ -56,8 +56,9 @@ final class AsyncCheckpoint {
   }
 
   /**
-   * Waits while another process pushes {@code run} from this area (its lock names a live pid). A lock whose process is
-   * gone (a crash) is removed, with a warning naming what it left. Returns at once when there is no lock.
+   * Waits while another process pushes {@code run} from this area (its lock names a live Ferry push of the run). A
+   * lock whose process is gone (a crash), or is no Ferry push of the run (a pid reused after a reboot, a planted lock),
+   * is removed, with a warning naming what it left. Returns at once when there is no lock.
    */
   static void awaitRun(Path area, String run, Notices say) throws IOException {
     Path lock = lockOf(area, run);
@@ -74,29 +75,71 @@ final class AsyncCheckpoint {
         }
         return;
       }
-      Optional<ProcessHandle> holder = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
-      if (holder.isPresent()) {
-        say.info("waiting for the background push of " + run + " (pid " + holder.get().pid() + ", lock " + lock + ")");
+      Optional<ProcessHandle> live = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
+      Optional<String> stranger = live.flatMap(h -> notAPushOf(h, text, run, lock));
+      if (live.isPresent() && stranger.isEmpty()) {
+        ProcessHandle holder = live.get();
+        say.info("waiting for the background push of " + run + " (pid " + holder.pid() + ", lock " + lock + ")");
         try {
-          holder.get().onExit().get();
+          holder.onExit().get();
         } catch (InterruptedException e) {
           Thread.currentThread().interrupt();
           throw new java.io.InterruptedIOException("interrupted while waiting for the background push of " + run);
         } catch (ExecutionException e) {
-          throw new IOException("waiting for pid " + holder.get().pid() + ": " + e.getCause(), e.getCause());
+          throw new IOException("waiting for pid " + holder.pid() + ": " + e.getCause(), e.getCause());
         }
         seen = null;
         continue;
       }
       if (text.equals(seen)) {
-        // the same dead holder twice: a crashed push
         Files.deleteIfExists(lock);
-        say.warning("the background push of " + run + " that held " + lock + " (" + text
-            + ") is gone without finishing; " + leftBehind(area, run));
+        if (stranger.isPresent()) {
+          say.warning(lock + " names pid " + live.get().pid() + ", which is no Ferry push of " + run + " ("
+              + stranger.get() + "): the lock is stale, removed; " + leftBehind(area, run));
+        } else {
+          // the same dead holder twice: a crashed push
+          say.warning("the background push of " + run + " that held " + lock + " (" + text
+              + ") is gone without finishing; " + leftBehind(area, run));
+        }
         return;
       }
       seen = text; // read once more: the launcher may just have handed the lock to its child
     }
+  }
+
+  /**
+   * Why the live process {@code h} that a lock names is no Ferry push of {@code run}, or empty if it is one. A lock
+   * records the pid, the process's start time and the run ({@link #record}): the process must have started then, so
+   * a pid the system gave to another process since is told apart. A lock of an older Ferry (a bare pid) names a push
+   * of the run only if its command line is one: a {@code checkpoint push} of the run, with {@code --async} (the
+   * command staging) or with this lock as its {@code --run-lock} (the background push).
+   */
+  private static Optional<String> notAPushOf(ProcessHandle h, String text, String run, Path lock) {
+    String[] f = text.split("\\s+");
+    if (f.length >= 3) {
+      if (!f[2].equals(run)) {
+        return Optional.of("the lock is of run " + f[2]);
+      }
+      Optional<java.time.Instant> started = h.info().startInstant();
+      if (started.isPresent() && !f[1].equals("-") && !Long.toString(started.get().toEpochMilli()).equals(f[1])) {
+        return Optional.of("it started at " + started.get() + ", not when the lock says");
+      }
+      return Optional.empty();
+    }
+    List<String> args = h.info().arguments().map(List::of).orElse(List.of());
+    int push = args.indexOf("push");
+    int runLock = args.indexOf("--run-lock");
+    boolean pusher = runLock >= 0 && runLock + 1 < args.size() && args.get(runLock + 1).equals(lock.toString());
+    boolean ours = push > 0 && args.get(push - 1).equals("checkpoint") && args.contains(run)
+        && (args.contains("--async") || pusher);
+    return ours ? Optional.empty()
+        : Optional.of("its command is " + h.info().commandLine().orElse(h.info().command().orElse("unknown")));
+  }
+
+  /** What a lock holds for the process {@code h} pushing {@code run}: its pid, start time and the run. */
+  static String record(ProcessHandle h, String run) {
+    return h.pid() + " " + h.info().startInstant().map(i -> Long.toString(i.toEpochMilli())).orElse("-") + " " + run
+        + "\n";
   }
 
   /**
@@ -238,7 +281,7 @@ final class AsyncCheckpoint {
     while (true) {
       awaitRun(area, run, say);
       try {
-        Files.writeString(Files.createFile(lock), ProcessHandle.current().pid() + "\n", StandardCharsets.UTF_8);
+        Files.writeString(Files.createFile(lock), record(ProcessHandle.current(), run), StandardCharsets.UTF_8);
         return lock;
       } catch (FileAlreadyExistsException e) {
         // another push took it between our wait and our create: wait for that one
@@ -246,10 +289,10 @@ final class AsyncCheckpoint {
     }
   }
 
-  /** Hands the lock to {@code pid} (the detached pusher), replacing the file in one rename. */
-  static void handOver(Path lock, long pid) throws IOException {
-    Path tmp = lock.resolveSibling(lock.getFileName() + "." + pid + ".tmp");
-    Files.writeString(tmp, pid + "\n", StandardCharsets.UTF_8);
+  /** Hands the lock of {@code run} to {@code pusher} (the detached pusher), replacing the file in one rename. */
+  static void handOver(Path lock, ProcessHandle pusher, String run) throws IOException {
+    Path tmp = lock.resolveSibling(lock.getFileName() + "." + pusher.pid() + ".tmp");
+    Files.writeString(tmp, record(pusher, run), StandardCharsets.UTF_8);
     Files.move(tmp, lock, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }

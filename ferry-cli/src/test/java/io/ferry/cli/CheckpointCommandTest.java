@@ -555,4 +555,32 @@ class CheckpointCommandTest {
         .doesNotContain(old.toString());
     assertThat(staged.getFileName().toString()).startsWith("org+run.step-7-");
   }
+
+  /**
+   * A lock naming a live process that is no Ferry push of the run (planted, or left with a pid that a reboot gave to
+   * another process) made every push of the run wait for that process, for ever if it was pid 1. Such a lock is
+   * stale: it is removed with a warning that says why, and the push goes on.
+   */
+  @Test
+  void aLockNamingAProcessThatIsNoPushOfTheRunIsStale() throws Exception {
+    Path area = Files.createDirectories(tmp.resolve("ckpt").resolve(".ferry-staging"));
+    Process other = new ProcessBuilder("sleep", "600").start();
+    try {
+      Path lock = AsyncCheckpoint.lockOf(area, "run15");
+      for (String planted : List.of(other.pid() + "\n", "1\n",
+          other.pid() + " " + (other.info().startInstant().orElseThrow().toEpochMilli() - 60_000) + " run15\n")) {
+        Files.writeString(lock, planted);
+        java.io.StringWriter text = new java.io.StringWriter();
+        org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
+            () -> AsyncCheckpoint.awaitRun(area, "run15",
+                Notices.to(new java.io.PrintWriter(text), "ferry checkpoint push", false)), planted);
+        assertThat(text.toString()).as(planted).contains("warning: ").contains(lock.toString())
+            .contains("is no Ferry push of run15").contains("stale").doesNotContain("waiting");
+        assertThat(lock).as("the stale lock").doesNotExist();
+      }
+    } finally {
+      other.destroy();
+      other.waitFor();
+    }
+  }
 }
