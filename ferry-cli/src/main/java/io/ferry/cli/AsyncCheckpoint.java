@@ -18,8 +18,9 @@ import java.util.stream.Stream;
 
 /**
  * The local side of {@code ferry checkpoint push --async}: the staging directory {@code .ferry-staging} next to the
- * source, a run's lock file there (holding the pid, start time and run of the process pushing the run), staging by hard links (or copies
- * where a link cannot be made), and the detached process that pushes the staged copy. See docs/checkpoints.md.
+ * source, a run's lock file there (holding the pid, start time and run of the process pushing the run), staging by
+ * hard links (or copies where a link cannot be made), and the detached process that pushes the staged copy. See
+ * docs/checkpoints.md.
  */
 final class AsyncCheckpoint {
   /** The staging directory's name, next to the checkpoint. */

@@ -545,12 +545,14 @@ class CheckpointCommandTest {
     Files.writeString(AsyncCheckpoint.lockOf(area, "org/run"), gone.pid() + "\n");
 
     java.io.StringWriter other = new java.io.StringWriter();
-    AsyncCheckpoint.awaitRun(area, "org_run", Notices.to(new java.io.PrintWriter(other), "ferry checkpoint push", false));
+    AsyncCheckpoint.awaitRun(area, "org_run",
+        Notices.to(new java.io.PrintWriter(other), "ferry checkpoint push", false));
     assertThat(other.toString()).as("warnings of org_run").isEmpty();
     assertThat(AsyncCheckpoint.lockOf(area, "org/run")).as("org/run's lock").exists();
 
     java.io.StringWriter own = new java.io.StringWriter();
-    AsyncCheckpoint.awaitRun(area, "org/run", Notices.to(new java.io.PrintWriter(own), "ferry checkpoint push", false));
+    AsyncCheckpoint.awaitRun(area, "org/run",
+        Notices.to(new java.io.PrintWriter(own), "ferry checkpoint push", false));
     assertThat(own.toString()).contains("the background push of org/run").contains(staged.toString())
         .doesNotContain(old.toString());
     assertThat(staged.getFileName().toString()).startsWith("org+run.step-7-");
