@@ -76,6 +76,12 @@ final class AsyncCheckpoint {
         }
         return;
       }
+      if (isOver(area, text, run)) {
+        // its push stored the step and removed what it staged: over, though it may not have removed the lock (it
+        // ended before its launcher recorded it there), and its pid may since name another process
+        Files.deleteIfExists(lock);
+        continue;
+      }
       Optional<ProcessHandle> live = pid(text).flatMap(ProcessHandle::of).filter(ProcessHandle::isAlive);
       Optional<String> stranger = live.flatMap(h -> notAPushOf(h, text, run, lock));
       if (live.isPresent() && stranger.isEmpty()) {
@@ -137,10 +143,23 @@ final class AsyncCheckpoint {
         : Optional.of("its command is " + h.info().commandLine().orElse(h.info().command().orElse("unknown")));
   }
 
-  /** What a lock holds for the process {@code h} pushing {@code run}: its pid, start time and the run. */
-  static String record(ProcessHandle h, String run) {
+  /**
+   * Whether a lock records a background push that is over: it names the push's staged directory, which the push
+   * removes only once it stored the step, and that directory is gone.
+   */
+  private static boolean isOver(Path area, String text, String run) {
+    String[] f = text.split("\\s+");
+    return f.length >= 4 && f[2].equals(run) && f[3].startsWith(fileName(run) + STEP) && f[3].indexOf('/') < 0
+        && !Files.exists(area.resolve(f[3]), LinkOption.NOFOLLOW_LINKS);
+  }
+
+  /**
+   * What a lock holds for the process {@code h} pushing {@code run}: its pid, start time (or '-' when the system does
+   * not say) and the run, and for a background push the name of the directory it pushes.
+   */
+  static String record(ProcessHandle h, String run, Optional<Path> stagedDir) {
     return h.pid() + " " + h.info().startInstant().map(i -> Long.toString(i.toEpochMilli())).orElse("-") + " " + run
-        + "\n";
+        + stagedDir.map(d -> " " + d.getFileName()).orElse("") + "\n";
   }
 
   /**
@@ -282,7 +301,8 @@ final class AsyncCheckpoint {
     while (true) {
       awaitRun(area, run, say);
       try {
-        Files.writeString(Files.createFile(lock), record(ProcessHandle.current(), run), StandardCharsets.UTF_8);
+        Files.writeString(Files.createFile(lock), record(ProcessHandle.current(), run, Optional.empty()),
+            StandardCharsets.UTF_8);
         return lock;
       } catch (FileAlreadyExistsException e) {
         // another push took it between our wait and our create: wait for that one
@@ -290,10 +310,14 @@ final class AsyncCheckpoint {
     }
   }
 
-  /** Hands the lock of {@code run} to {@code pusher} (the detached pusher), replacing the file in one rename. */
-  static void handOver(Path lock, ProcessHandle pusher, String run) throws IOException {
+  /**
+   * Hands the lock of {@code run} to {@code pusher} (the detached pusher of {@code stagedDir}), replacing the file in
+   * one rename. The pusher may have ended already (it then released nothing, the lock naming its launcher): the lock
+   * names its staged directory, whose absence tells the next push that it is over ({@link #awaitRun}).
+   */
+  static void handOver(Path lock, ProcessHandle pusher, String run, Path stagedDir) throws IOException {
     Path tmp = lock.resolveSibling(lock.getFileName() + "." + pusher.pid() + ".tmp");
-    Files.writeString(tmp, record(pusher, run), StandardCharsets.UTF_8);
+    Files.writeString(tmp, record(pusher, run, Optional.of(stagedDir)), StandardCharsets.UTF_8);
     Files.move(tmp, lock, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
         java.nio.file.StandardCopyOption.ATOMIC_MOVE);
   }

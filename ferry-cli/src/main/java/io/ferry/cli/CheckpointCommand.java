@@ -159,7 +159,7 @@ final class CheckpointCommand extends GroupCommand {
         }
         Path log = AsyncCheckpoint.logOf(staged.dir());
         Process p = AsyncCheckpoint.spawn(args, log, env);
-        AsyncCheckpoint.handOver(lock, p.toHandle(), run);
+        AsyncCheckpoint.handOver(lock, p.toHandle(), run, staged.dir());
         if (json) {
           printJson(object().put("run", run).put("step", step).put("staged", staged.dir().toString())
               .put("linked", staged.linked()).put("copied", staged.copied()).put("pid", p.pid())

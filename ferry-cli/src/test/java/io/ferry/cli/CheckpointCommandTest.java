@@ -585,4 +585,31 @@ class CheckpointCommandTest {
       other.waitFor();
     }
   }
+
+  /**
+   * The launcher recorded its background push's pid in the lock only after starting it: a push that ended before
+   * that (it released nothing, the lock still naming the launcher) left a lock naming its dead pid, and the next push
+   * warned that it was gone without finishing, although it had stored its step. A lock records the staged directory
+   * of its push, which a push removes only once its step is stored: when it is gone, the push is over.
+   */
+  @Test
+  void aBackgroundPushThatEndsBeforeItIsRecordedLeavesNoFalseWarning() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = AsyncCheckpoint.area(file);
+    java.io.StringWriter text = new java.io.StringWriter();
+    Path lock = AsyncCheckpoint.lock(area, "run16", Notices.to(new java.io.PrintWriter(text), "push", false));
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run16", 1, false);
+    Process p = AsyncCheckpoint.spawn(List.of("checkpoint", "push", staged.source().toString(), "run16", "--step", "1",
+        "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString(), "--store", cli.store.toString()),
+        AsyncCheckpoint.logOf(staged.dir()), Map.of());
+    assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).as("the background push ended").isTrue();
+    AsyncCheckpoint.handOver(lock, p.toHandle(), "run16", staged.dir()); // the launcher records it only now
+
+    Cli.Result next = cli.run("checkpoint", "push", file.toString(), "run16", "--step", "1").ok();
+    assertThat(next.out()).startsWith("up to date");
+    assertThat(next.err()).as("stderr of the next push").doesNotContain("warning");
+    assertThat(lock).doesNotExist();
+    assertThat(text.toString()).isEmpty();
+  }
 }
