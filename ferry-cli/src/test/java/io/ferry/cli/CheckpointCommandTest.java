@@ -569,8 +569,10 @@ class CheckpointCommandTest {
     Process other = new ProcessBuilder("sleep", "600").start();
     try {
       Path lock = AsyncCheckpoint.lockOf(area, "run15");
-      for (String planted : List.of(other.pid() + "\n", "1\n",
-          other.pid() + " " + (other.info().startInstant().orElseThrow().toEpochMilli() - 60_000) + " run15\n")) {
+      long started = other.info().startInstant().orElseThrow().toEpochMilli();
+      // a bare pid (as an older Ferry wrote), a pid that started later than the lock says, a lock of another run
+      for (String planted : List.of(other.pid() + "\n", other.pid() + " " + (started - 60_000) + " run15\n",
+          other.pid() + " " + started + " run1\n")) {
         Files.writeString(lock, planted);
         java.io.StringWriter text = new java.io.StringWriter();
         org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60),
