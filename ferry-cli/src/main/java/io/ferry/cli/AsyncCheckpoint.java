@@ -354,8 +354,14 @@ final class AsyncCheckpoint {
     long[] n = new long[3];
     try {
       if (Files.isDirectory(src)) {
+        Path staging = area.toRealPath();
         try (Stream<Path> s = Files.walk(src, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
           for (Path p : (Iterable<Path>) s::iterator) {
+            if (Files.isSymbolicLink(p) && Files.exists(p) && p.toRealPath().startsWith(staging)) {
+              // the walk would copy the staging area into itself as it fills it
+              throw new InvalidInputException("checkpoint source " + p + ": is a symbolic link into the staging area "
+                  + area + ": only what lies outside it can be staged");
+            }
             Path to = target.resolve(src.relativize(p).toString());
             if (Files.isDirectory(p)) {
               Files.createDirectories(to);

@@ -526,6 +526,15 @@ class CheckpointCommandTest {
     Files.createSymbolicLink(ckpt.resolve("loop"), ckpt);
     cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "2", "--async").exits(1)
         .oneLineError(ckpt.resolve("loop").toString(), "symbolic link loop");
+    // a link into the staging area: the walk copied the area into itself while it filled it
+    Files.delete(ckpt.resolve("loop"));
+    Path area = ckpt.resolveSibling(".ferry-staging");
+    Files.createSymbolicLink(ckpt.resolve("staged"), area);
+    cli.run("checkpoint", "push", ckpt.toString(), "run14", "--step", "2", "--async").exits(1)
+        .oneLineError(ckpt.resolve("staged").toString(), "into the staging area");
+    try (Stream<Path> s = Files.list(area)) {
+      assertThat(s.map(p -> p.getFileName().toString())).as("a partial staging").noneMatch(n -> n.contains("step-2"));
+    }
   }
 
   /**
