@@ -159,8 +159,8 @@ final class OnnxReader {
       throw defect("messages below the graph nest more than " + MAX_NESTING + " deep (at byte " + at + ")");
     }
     if (kind == Nested.TENSOR || kind == Nested.INITIALIZER || kind == Nested.SPARSE_VALUES) {
-      nestedTensor(at, kind == Nested.TENSOR ? null
-          : (kind == Nested.INITIALIZER ? "an initializer of " : "a sparse initializer of ") + where);
+      nestedTensor(at, kind == Nested.TENSOR ? "tensor" : kind == Nested.INITIALIZER ? "initializer"
+          : "sparse initializer", where);
       return;
     }
     int old = pushLength("a nested " + kind.name().toLowerCase(java.util.Locale.ROOT) + " message");
@@ -207,8 +207,10 @@ final class OnnxReader {
       String inside = switch (kind) {
         case NODE -> "node " + (name == null ? "" : "'" + name + "' ") + "(" + (opType == null ? "?" : opType) + ")"
             + (where.equals(MAIN) ? "" : " in " + where);
-        case ATTRIBUTE -> child == Nested.GRAPH ? "subgraph " + (name == null ? "" : name + " ") + "of " + where
-            : where;
+        case ATTRIBUTE -> (child == Nested.GRAPH ? "subgraph " : "attribute ") + (name == null ? "" : name + " ")
+            + "of " + where;
+        case SPARSE -> "a sparse tensor of " + where;
+        case SPARSE_INITIALIZER -> child == Nested.TENSOR ? "a sparse initializer of " + where : where;
         default -> where;
       };
       nested(child, depth + 1, inside.length() > 1000 ? inside.substring(0, 1000) + "..." : inside);
@@ -231,91 +233,147 @@ final class OnnxReader {
   }
 
   /**
-   * A tensor below the graph: its data stays header bytes; external data is checked and recorded. One that is an
-   * initializer (of a subgraph, or a sparse initializer's values) is recorded in {@link #below} as {@code initializer}
-   * says, if it has a name.
+   * A tensor below the graph, a {@code role} ("initializer", "sparse initializer" or "tensor") of {@code where}: its
+   * data stays header bytes, but it is checked as an initializer of the main graph is (a data_type, no negative
+   * dimension, its values in one field, the field its type uses), since onnx's checker checks every tensor of the
+   * model so; external data is checked and recorded. An initializer (of a subgraph, or a sparse
+   * initializer's values) is recorded in {@link #below} if it has a name.
    */
-  private void nestedTensor(long at, String initializer) throws IOException {
+  private void nestedTensor(long at, String role, String where) throws IOException {
     String what = "the tensor at byte " + at + " (in a node, subgraph or sparse initializer)";
     int old = pushLength(what);
     ByteArrayOutputStream small = new ByteArrayOutputStream();
     CodedOutputStream out = CodedOutputStream.newInstance(small);
-    boolean data = false;
-    // raw_data's length, -1 without one (a bytes field given twice: protobuf keeps the last)
-    int rawLength = -1;
+    // the value fields that hold data, counted as in initializer()
+    Set<Integer> valueFields = new TreeSet<>();
+    // raw_data's length (a bytes field given twice: protobuf keeps the last)
+    int rawLength = 0;
+    // the bytes of float_data or double_data; the values of int32_data, int64_data, uint64_data or string_data
+    long fixedBytes = 0;
+    long values = 0;
     for (int tag = cis.readTag(); tag != 0; tag = cis.readTag()) {
       int field = WireFormat.getTagFieldNumber(tag);
-      if (field == 1 || field == 2 || field == 8 || field == 13 || field == 14) {
+      int wire = WireFormat.getTagWireType(tag);
+      if (field == 1 || field == 2 || field == 3 || field == 8 || field == 13 || field == 14) {
         copyField(tag, out, what);
-      } else if (field == 9 && WireFormat.getTagWireType(tag) == LEN) {
-        data = true;
+      } else if (field == 9 && wire == LEN) {
         rawLength = readLength(what + ": field 9");
+        valueFields.add(field);
         cis.skipRawBytes(rawLength);
+      } else if (field == 4 && (wire == LEN || wire == WireFormat.WIRETYPE_FIXED32)
+          || field == 10 && (wire == LEN || wire == WireFormat.WIRETYPE_FIXED64)) {
+        int len = wire == LEN ? readLength(what + ": field " + field) : field == 4 ? 4 : 8;
+        cis.skipRawBytes(len);
+        fixedBytes += len;
+        if (len > 0) {
+          valueFields.add(field);
+        }
+      } else if (field == 6 && wire == LEN) {
+        valueFields.add(field);
+        values++;
+        skip(tag);
+      } else if ((field == 5 || field == 7 || field == 11) && (wire == LEN || wire == WireFormat.WIRETYPE_VARINT)) {
+        if (wire == WireFormat.WIRETYPE_VARINT) {
+          valueFields.add(field);
+          values++;
+          cis.readRawVarint64();
+        } else {
+          int len = readLength(what + ": field " + field);
+          if (len > 0) {
+            valueFields.add(field);
+          }
+          values += varints(len);
+        }
       } else {
-        data |= field >= 4 && field <= 7 || field >= 9 && field <= 11;
         skip(tag);
       }
     }
     cis.popLimit(old);
     out.flush();
     TensorHeader t = parse(() -> TensorHeader.parseFrom(small.toByteArray()), what);
-    if (initializer != null && !t.getName().isEmpty()) {
-      below.add(new OnnxMetadata.Below(t.getName(), initializer));
+    if (!role.equals("tensor") && !t.getName().isEmpty()) {
+      below.add(new OnnxMetadata.Below(t.getName(), (role.equals("initializer") ? "an " : "a ") + role + " of "
+          + where));
+    }
+    // how the snapshot names it (external.tensor 'NAME' at byte N), and how errors of its file do
+    String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
+    String tensor = role + (t.getName().isEmpty() ? "" : " '" + t.getName() + "'") + " of " + where + ", at byte "
+        + at;
+    if (valueFields.size() > 1) {
+      Iterator<Integer> two = valueFields.iterator();
+      throw defect(tensor + ": its data is in two fields (" + two.next() + " and " + two.next() + "), but ONNX's"
+          + " checker requires one and only one");
+    }
+    List<Long> shape = t.getDimsList();
+    long elements = 1;
+    for (long d : shape) {
+      if (d < 0) {
+        throw defect(tensor + ": negative dimension in " + shape);
+      }
+      try {
+        elements = Math.multiplyExact(elements, d);
+      } catch (ArithmeticException e) {
+        throw defect(tensor + ": shape " + shape + " has more than 2^63 elements");
+      }
+    }
+    int type = t.getDataType();
+    if (type < 1 || type > MAX_DATA_TYPE) {
+      throw defect(tensor + ": data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
+          + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
+    }
+    int dataField = valueFields.isEmpty() ? 0 : valueFields.iterator().next();
+    int typedFor = typedField(type);
+    if (dataField != 0 && dataField != 9 && dataField != typedFor) {
+      String kind = TensorHeader.DataType.forNumber(type).name();
+      throw defect(tensor + ": its " + kind + " values are in " + FIELD_NAMES.get(dataField) + " (field " + dataField
+          + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor) + " (field " + typedFor
+          + "), as onnx's checker requires");
+    }
+    if (type == TensorHeader.DataType.STRING_VALUE && dataField == 9 && (rawLength > 0 || elements > 0)) {
+      // as for an initializer of the main graph: onnx's checker checks every tensor of the model so
+      throw defect(tensor + ": its STRING values are in raw_data (" + rawLength + " bytes), but ONNX keeps STRING"
+          + " values in string_data (field 6), as onnx's checker requires");
+    }
+    DType dtype = dtype(type);
+    Long bytes;
+    try {
+      bytes = dtype == null ? null : byteLength(dtype, elements);
+    } catch (ArithmeticException e) {
+      throw defect(tensor + ": shape " + shape + " of " + dtype + " has more than 2^63 bits");
     }
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
-    String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
-    if (t.getDataType() == TensorHeader.DataType.STRING_VALUE && rawLength >= 0
-        && (rawLength > 0 || t.getDimsList().stream().allMatch(d -> d != 0))) {
-      // as for an initializer of the main graph: onnx's checker checks every tensor of the model so
-      throw defect("tensor " + name + ": its STRING values are in raw_data (" + rawLength + " bytes), but ONNX keeps"
-          + " STRING values in string_data (field 6), as onnx's checker requires");
-    }
     if (!isExternal && t.getExternalDataCount() > 0) {
-      throw defect("tensor " + name + " has external_data entries but its data_location is not EXTERNAL (a reader"
-          + " would not know whether its data is in the file or elsewhere)");
+      throw defect(tensor + " has external_data entries but its data_location is not EXTERNAL (a reader would not"
+          + " know whether its data is in the file or elsewhere)");
     }
     if (!isExternal) {
       return;
     }
-    if (data) {
-      throw defect("tensor " + name + " is marked EXTERNAL but also holds data in the file");
+    if (!valueFields.isEmpty()) {
+      throw defect(tensor + " is marked EXTERNAL but also holds data in the file");
     }
     String location = null;
     long offset = 0;
     long length = -1;
-    checkExternalKeys("tensor " + name, t);
+    checkExternalKeys(tensor, t);
     for (StringStringEntryProto e : t.getExternalDataList()) {
       switch (e.getKey()) {
         case "location" -> location = e.getValue();
-        case "offset" -> offset = number("tensor " + name, "offset", e.getValue());
-        case "length" -> length = number("tensor " + name, "length", e.getValue());
+        case "offset" -> offset = number(tensor, "offset", e.getValue());
+        case "length" -> length = number(tensor, "length", e.getValue());
         default -> { } // checksum, basepath: not needed
       }
     }
     if (location == null) {
-      throw defect("tensor " + name + " is EXTERNAL but names no location");
+      throw defect(tensor + " is EXTERNAL but names no location");
     }
     String why = ExternalPaths.problem(location);
     if (why != null) {
-      throw defect("tensor " + name + ": external data location '" + location + "' " + why);
+      throw defect(tensor + ": external data location '" + location + "' " + why);
     }
-    if (length < 0) {
-      // without a length, the bytes its type and shape need (when Ferry knows the type's size)
-      long elements = 1;
-      for (long d : t.getDimsList()) {
-        elements = d < 0 || elements < 0 ? -1 : Math.multiplyHigh(elements, d) != 0 ? -1 : elements * d;
-      }
-      DType dtype = dtype(t.getDataType());
-      Long bytes;
-      try {
-        bytes = dtype == null || elements < 0 ? null : byteLength(dtype, elements);
-      } catch (ArithmeticException e) {
-        bytes = null;
-      }
-      length = bytes == null ? -1 : bytes;
-    }
-    external.add(new OnnxMetadata.External(name, null, t.getDimsList(), ExternalPaths.normalize(location), offset,
-        length, false));
+    // without a length, the bytes its type and shape need (when Ferry knows the type's size)
+    external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset,
+        length >= 0 ? length : bytes == null ? -1 : bytes, false));
   }
 
   private void initializer() throws IOException {

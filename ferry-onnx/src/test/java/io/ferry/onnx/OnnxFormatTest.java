@@ -235,7 +235,8 @@ class OnnxFormatTest {
       a.writeByteArray(6, OnnxFiles.graph(list(outside)));
     });
     assertThatThrownBy(() -> read(modelWithNode(subgraph))).isInstanceOf(InvalidInputException.class)
-        .hasMessageMatching("m\\.onnx: tensor 's' at byte \\d+: external data location '\\.\\./\\.\\./etc/passwd' leaves"
+        .hasMessageMatching("m\\.onnx: initializer 's' of subgraph then_branch of node \\(If\\), at byte \\d+: external"
+            + " data location '\\.\\./\\.\\./etc/passwd' leaves"
             + " the model's directory \\('\\.\\.'\\); external data must lie in it");
     // a Constant's value (attribute field 5), absolute
     byte[] constant = OnnxFiles.message(a -> {
@@ -243,7 +244,8 @@ class OnnxFormatTest {
       a.writeByteArray(5, new Init("c", 1, 2).external(Map.of("location", "/etc/shadow")).bytes());
     });
     assertThatThrownBy(() -> read(modelWithNode(constant))).isInstanceOf(InvalidInputException.class)
-        .hasMessageMatching("m\\.onnx: tensor 'c' at byte \\d+: external data location '/etc/shadow' is an absolute"
+        .hasMessageMatching("m\\.onnx: tensor 'c' of attribute value of node \\(If\\), at byte \\d+: external data"
+            + " location '/etc/shadow' is an absolute"
             + " path; external data must lie in the model's directory");
     // a sparse initializer's values (graph field 15, SparseTensorProto field 1)
     byte[] sparse = OnnxFiles.message(o -> {
@@ -252,7 +254,8 @@ class OnnxFormatTest {
           sp.writeByteArray(1, new Init("v", 1, 1).external(Map.of("location", "a/../../x.bin")).bytes())))));
     });
     assertThatThrownBy(() -> read(sparse)).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("tensor 'v' at byte ").hasMessageContaining("leaves the model's directory");
+        .hasMessageContaining("sparse initializer 'v' of the main graph, at byte ")
+        .hasMessageContaining("leaves the model's directory");
     // inside the model: recorded (without a dtype, so its file stays opaque) for the directory check
     Init inside = new Init("s", 1, 2).external(Map.of("location", "./s.bin"));
     FileLayout l = read(modelWithNode(OnnxFiles.message(a -> {
@@ -276,14 +279,16 @@ class OnnxFormatTest {
           n.writeByteArray(5, constant)))));
     });
     assertThatThrownBy(() -> read(functionConstant)).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("tensor 'c' at byte ").hasMessageContaining("'/etc/shadow' is an absolute path");
+        .hasMessageContaining("tensor 'c' of attribute value of node (?) in a function of the model, at byte ")
+        .hasMessageContaining("'/etc/shadow' is an absolute path");
     byte[] training = OnnxFiles.message(o -> {
       o.writeInt64(1, 8);
       o.writeByteArray(7, OnnxFiles.graph(list()));
       o.writeByteArray(20, OnnxFiles.message(ti -> ti.writeByteArray(1, OnnxFiles.graph(list(outside)))));
     });
     assertThatThrownBy(() -> read(training)).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("tensor 's' at byte ").hasMessageContaining("leaves the model's directory");
+        .hasMessageContaining("initializer 's' of the model's training info, at byte ")
+        .hasMessageContaining("leaves the model's directory");
   }
 
   @Test
@@ -631,14 +636,16 @@ class OnnxFormatTest {
       a.writeByteArray(6, OnnxFiles.graph(list(new Init("c", 8, 2).raw(4, 3))));
     });
     assertThatThrownBy(() -> read(modelWithNode(subgraph))).isInstanceOf(InvalidInputException.class)
-        .hasMessageMatching("m\\.onnx: tensor 'c' at byte \\d+: its STRING values are in raw_data \\(4 bytes\\), but"
-            + " ONNX keeps STRING values in string_data \\(field 6\\), as onnx's checker requires");
+        .hasMessageMatching("m\\.onnx: initializer 'c' of subgraph then_branch of node \\(If\\), at byte \\d+: its"
+            + " STRING values are in raw_data \\(4 bytes\\), but ONNX keeps STRING values in string_data \\(field 6\\),"
+            + " as onnx's checker requires");
     byte[] constant = OnnxFiles.message(a -> {
       a.writeString(1, "value");
       a.writeByteArray(5, new Init("k", 8, 1).raw(2, 3).bytes());
     });
     assertThatThrownBy(() -> read(modelWithNode(constant))).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("tensor 'k' at byte ").hasMessageContaining("its STRING values are in raw_data");
+        .hasMessageContaining("tensor 'k' of attribute value of node (If), at byte ")
+        .hasMessageContaining("its STRING values are in raw_data");
     read(modelWithNode(OnnxFiles.message(a -> {
       a.writeString(1, "then_branch");
       a.writeByteArray(6, OnnxFiles.graph(list(new Init("c", 8, 2).strings("a", "b"), new Init("e", 8, 0).raw(0, 1))));
@@ -672,5 +679,91 @@ class OnnxFormatTest {
       o.writeByteArray(7, OnnxFiles.message(g -> g.writeByteArray(5, tensor)));
     });
     refused(file, "initializer 'e': external data key 'location' is given twice");
+  }
+
+  /** A model whose graph holds an If node 'if0' whose then_branch has the initializers {@code inits}. */
+  private static byte[] ifModel(Init... inits) {
+    byte[] node = OnnxFiles.message(n -> {
+      n.writeString(3, "if0");
+      n.writeString(4, "If");
+      n.writeByteArray(5, OnnxFiles.message(a -> {
+        a.writeString(1, "then_branch");
+        a.writeByteArray(6, OnnxFiles.graph(list(inits)));
+      }));
+    });
+    return OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> g.writeByteArray(1, node)));
+    });
+  }
+
+  private void refusedBelow(byte[] bytes, String what, String defect) {
+    assertThatThrownBy(() -> read(bytes)).isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.onnx: " + java.util.regex.Pattern.quote(what) + ", at byte \\d+: "
+            + java.util.regex.Pattern.quote(defect));
+  }
+
+  /**
+   * Tensors below the main graph had no typed-field checks: FLOAT values in int64_data in an If branch, which onnx's
+   * checker refuses ("values of data_type '1' should be stored in field 'float_data' instead of 'int64_data'"), were
+   * pushed, and so were two value fields, an UNDEFINED data_type and a negative dimension, at any depth.
+   */
+  @Test
+  void tensorsBelowTheGraphKeepTheirValuesInTheFieldOfTheirType() throws IOException {
+    String c = "initializer 'c' of subgraph then_branch of node 'if0' (If)";
+    refusedBelow(ifModel(new Init("c", 1, 2).int64s(1, 2)), c, "its FLOAT values are in int64_data (field 7), but ONNX"
+        + " keeps FLOAT values in float_data (field 4), as onnx's checker requires");
+    byte[] twoFields = OnnxFiles.message(o -> {
+      o.writeInt64(1, 2);
+      o.writeInt32(2, 1);
+      o.writeString(8, "c");
+      o.writeByteArray(9, floats(1f, 2f));
+      o.writeByteArray(4, floats(1f, 2f));
+    });
+    byte[] branch = OnnxFiles.message(g -> g.writeByteArray(5, twoFields));
+    refusedBelow(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "else_branch");
+      a.writeByteArray(6, branch);
+    })), "initializer 'c' of subgraph else_branch of node (If)", "its data is in two fields (4 and 9), but"
+        + " ONNX's checker requires one and only one");
+    refusedBelow(ifModel(new Init("c", 0, 2).raw(8, 1)), c, "data_type 0 (UNDEFINED) is not an ONNX element type (1"
+        + " to 28)");
+    refusedBelow(ifModel(new Init("c", 1, -2).raw(8, 1)), c, "negative dimension in [-2]");
+    // a Constant's value and a TENSORS attribute (field 10)
+    refusedBelow(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "value");
+      a.writeByteArray(5, new Init("k", 7, 2).floats(1f, 2f).bytes());
+    })), "tensor 'k' of attribute value of node (If)", "its INT64 values are in float_data (field 4), but ONNX keeps"
+        + " INT64 values in int64_data (field 7), as onnx's checker requires");
+    refusedBelow(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "ts");
+      a.writeByteArray(10, new Init("h0", 10, 1).raw(2, 1).bytes());
+      a.writeByteArray(10, new Init("h1", 10, 1).int64s(1).bytes());
+    })), "tensor 'h1' of attribute ts of node (If)", "its FLOAT16 values are in int64_data (field 7), but ONNX keeps"
+        + " FLOAT16 values in int32_data (field 5), as onnx's checker requires");
+    // a sparse initializer's values, and an initializer of a Loop body inside an If branch
+    refusedBelow(OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, OnnxFiles.message(g -> g.writeByteArray(15, OnnxFiles.message(sp ->
+          sp.writeByteArray(1, new Init("v", 11, 1).floats(1f).bytes())))));
+    }), "sparse initializer 'v' of the main graph", "its DOUBLE values are in float_data (field 4), but ONNX keeps"
+        + " DOUBLE values in double_data (field 10), as onnx's checker requires");
+    byte[] loop = OnnxFiles.message(n -> {
+      n.writeString(3, "loop0");
+      n.writeString(4, "Loop");
+      n.writeByteArray(5, OnnxFiles.message(a -> {
+        a.writeString(1, "body");
+        a.writeByteArray(6, OnnxFiles.graph(list(new Init("d", 7, 1).floats(3f))));
+      }));
+    });
+    refusedBelow(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.message(g -> g.writeByteArray(1, loop)));
+    })), "initializer 'd' of subgraph body of node 'loop0' (Loop) in subgraph then_branch of node (If)", "its INT64"
+        + " values are in float_data (field 4), but ONNX keeps INT64 values in int64_data (field 7), as onnx's checker"
+        + " requires");
+    // values in their own fields are read as before
+    read(ifModel(new Init("f", 1, 2).floats(1f, 2f), new Init("n", 7, 2).int64s(1, -1), new Init("r", 10, 1).raw(2, 1),
+        new Init("s", 8, 1).strings("x"), new Init("e", 1, 0)));
   }
 }
