@@ -235,9 +235,9 @@ final class OnnxReader {
   /**
    * A tensor below the graph, a {@code role} ("initializer", "sparse initializer" or "tensor") of {@code where}: its
    * data stays header bytes, but it is checked as an initializer of the main graph is (a data_type, no negative
-   * dimension, its values in one field, the field its type uses), since onnx's checker checks every tensor of the
-   * model so; external data is checked and recorded. An initializer (of a subgraph, or a sparse
-   * initializer's values) is recorded in {@link #below} if it has a name.
+   * dimension, its values in one field, the field its type uses, as many as its shape has), since onnx's checker
+   * checks every tensor of the model so (and onnxruntime the count); external data is checked and recorded. An
+   * initializer (of a subgraph, or a sparse initializer's values) is recorded in {@link #below} if it has a name.
    */
   private void nestedTensor(long at, String role, String where) throws IOException {
     String what = "the tensor at byte " + at + " (in a node, subgraph or sparse initializer)";
@@ -347,6 +347,24 @@ final class OnnxReader {
           + " know whether its data is in the file or elsewhere)");
     }
     if (!isExternal) {
+      if (t.hasSegment()) {
+        return;
+      }
+      if (valueFields.isEmpty() && elements > 0) {
+        throw defect(tensor + ": shape " + shape + " has " + elements + " elements, but it holds no data (no"
+            + " raw_data, no typed data) and is not EXTERNAL");
+      }
+      String typedName = valuesNeeded(dataField, type);
+      if (typedName != null && values != elements) {
+        throw defect(tensor + ": " + typedName + " holds " + values + " values, but shape " + shape + " of "
+            + TensorHeader.DataType.forNumber(type) + " needs " + elements);
+      }
+      long dataLength = dataField == 9 ? rawLength : fixedBytes;
+      if ((dataField == 9 || dataField == 4 || dataField == 10) && bytes != null && dataLength != bytes) {
+        // onnx's checker refuses too few bytes, onnxruntime any other count
+        throw defect(tensor + ": " + FIELD_NAMES.getOrDefault(dataField, "raw_data") + " holds " + dataLength
+            + " bytes, but shape " + shape + " of " + dtype + " needs " + bytes);
+      }
       return;
     }
     if (!valueFields.isEmpty()) {
@@ -370,6 +388,11 @@ final class OnnxReader {
     String why = ExternalPaths.problem(location);
     if (why != null) {
       throw defect(tensor + ": external data location '" + location + "' " + why);
+    }
+    if (length >= 0 && bytes != null && length != bytes) {
+      // onnxruntime refuses it ("external data size mismatch"), as for an initializer of the main graph
+      throw defect(tensor + ": external data length " + length + ", but shape " + shape + " of " + dtype + " needs "
+          + bytes);
     }
     // without a length, the bytes its type and shape need (when Ferry knows the type's size)
     external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset,

@@ -766,4 +766,38 @@ class OnnxFormatTest {
     read(ifModel(new Init("f", 1, 2).floats(1f, 2f), new Init("n", 7, 2).int64s(1, -1), new Init("r", 10, 1).raw(2, 1),
         new Init("s", 8, 1).strings("x"), new Init("e", 1, 0)));
   }
+
+  /**
+   * Below the main graph the values were not counted: an If branch's initializer with 4 bytes of raw_data for shape
+   * [2] of FLOAT, or 2 int64_data values for shape [3], and a Constant with no data at all, were pushed, although
+   * onnx's checker refuses too few values and onnxruntime any other count; an external one whose length is not its
+   * shape's (onnxruntime: "external data size mismatch") was pushed too.
+   */
+  @Test
+  void tensorsBelowTheGraphHoldAsManyValuesAsTheirShapeHas() throws IOException {
+    String c = "initializer 'c' of subgraph then_branch of node 'if0' (If)";
+    refusedBelow(ifModel(new Init("c", 1, 2).raw(4, 1)), c, "raw_data holds 4 bytes, but shape [2] of F32 needs 8");
+    refusedBelow(ifModel(new Init("c", 1, 2).raw(12, 1)), c, "raw_data holds 12 bytes, but shape [2] of F32 needs 8");
+    refusedBelow(ifModel(new Init("c", 1, 3).floats(1f, 2f)), c, "float_data holds 8 bytes, but shape [3] of F32"
+        + " needs 12");
+    refusedBelow(ifModel(new Init("c", 7, 3).int64s(1, 2)), c, "int64_data holds 2 values, but shape [3] of INT64"
+        + " needs 3");
+    refusedBelow(ifModel(new Init("c", 7, 0).int64s(1)), c, "int64_data holds 1 values, but shape [0] of INT64 needs"
+        + " 0");
+    refusedBelow(ifModel(new Init("c", 8, 2).strings("a")), c, "string_data holds 1 values, but shape [2] of STRING"
+        + " needs 2");
+    refusedBelow(modelWithNode(OnnxFiles.message(a -> {
+      a.writeString(1, "value");
+      a.writeByteArray(5, new Init("k", 1, 2, 2).bytes());
+    })), "tensor 'k' of attribute value of node (If)", "shape [2, 2] has 4 elements, but it holds no data (no"
+        + " raw_data, no typed data) and is not EXTERNAL");
+    refusedBelow(ifModel(new Init("c", 1, 2).external(Map.of("location", "c.bin", "length", "4"))), c, "external"
+        + " data length 4, but shape [2] of F32 needs 8");
+    // as many as the shape has, an empty tensor without data, an odd count of INT4 values (a padded byte)
+    FileLayout l = read(ifModel(new Init("f", 1, 2).raw(8, 1), new Init("n", 7, 2).int64s(1, -1),
+        new Init("e", 1, 0), new Init("q", 22, 3).raw(2, 1), new Init("x", 1, 2).external(Map.of("location", "c.bin",
+            "length", "8"))));
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().external()).singleElement()
+        .satisfies(x -> assertThat(x.length()).isEqualTo(8));
+  }
 }
