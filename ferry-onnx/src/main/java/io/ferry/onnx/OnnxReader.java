@@ -365,6 +365,10 @@ final class OnnxReader {
         throw defect(tensor + ": " + FIELD_NAMES.getOrDefault(dataField, "raw_data") + " holds " + dataLength
             + " bytes, but shape " + shape + " of " + dtype + " needs " + bytes);
       }
+      if (dataField == 9 && dtype != null && bytes == null && dataLength != paddedLength(dtype, elements)) {
+        throw defect(tensor + ": raw_data holds " + dataLength + " bytes, but shape " + shape + " of " + dtype
+            + " needs " + paddedLength(dtype, elements) + " (its last byte padded)");
+      }
       return;
     }
     if (!valueFields.isEmpty()) {
@@ -389,10 +393,11 @@ final class OnnxReader {
     if (why != null) {
       throw defect(tensor + ": external data location '" + location + "' " + why);
     }
-    if (length >= 0 && bytes != null && length != bytes) {
+    Long need = bytes != null || dtype == null ? bytes : Long.valueOf(paddedLength(dtype, elements));
+    if (length >= 0 && need != null && length != need) {
       // onnxruntime refuses it ("external data size mismatch"), as for an initializer of the main graph
       throw defect(tensor + ": external data length " + length + ", but shape " + shape + " of " + dtype + " needs "
-          + bytes);
+          + need + (bytes == null ? " (its last byte padded)" : ""));
     }
     // without a length, the bytes its type and shape need (when Ferry knows the type's size)
     external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset,
@@ -543,7 +548,7 @@ final class OnnxReader {
       if (!valueFields.isEmpty()) {
         throw defect("initializer '" + name + "' is marked EXTERNAL but also holds data in the file");
       }
-      external(name, t, dtype, shape, bytes);
+      external(name, t, dtype, shape, elements, bytes);
       return;
     }
     String typedField = !typed || t.hasSegment() ? null : valuesNeeded(dataField, type);
@@ -551,6 +556,12 @@ final class OnnxReader {
       // onnx's numpy_helper and onnxruntime refuse it too
       throw defect("initializer '" + name + "': " + typedField + " holds " + values + " values, but shape " + shape
           + " of " + TensorHeader.DataType.forNumber(type) + " needs " + elements);
+    }
+    if (dataField == 9 && !t.hasSegment() && dtype != null && bytes == null
+        && rawLength != paddedLength(dtype, elements)) {
+      // not listed, but onnx's checker refuses fewer bytes and onnxruntime any other count
+      throw defect("initializer '" + name + "': raw_data holds " + rawLength + " bytes, but shape " + shape + " of "
+          + dtype + " needs " + paddedLength(dtype, elements) + " (its last byte padded)");
     }
     if (t.hasSegment() || dataField == 0 || typed || dtype == null || bytes == null
         || dataField == 4 && t.getDataType() != TensorHeader.DataType.FLOAT_VALUE
@@ -626,7 +637,7 @@ final class OnnxReader {
     return n;
   }
 
-  private void external(String name, TensorHeader t, DType dtype, List<Long> shape, Long bytes)
+  private void external(String name, TensorHeader t, DType dtype, List<Long> shape, long elements, Long bytes)
       throws InvalidInputException {
     String location = null;
     long offset = 0;
@@ -646,6 +657,10 @@ final class OnnxReader {
     String why = ExternalPaths.problem(location);
     if (why != null) {
       throw defect("initializer '" + name + "': external data location '" + location + "' " + why);
+    }
+    if (dtype != null && bytes == null && length != null && length != paddedLength(dtype, elements)) {
+      throw defect("initializer '" + name + "': external data length " + length + ", but shape " + shape + " of "
+          + dtype + " needs " + paddedLength(dtype, elements) + " (its last byte padded)");
     }
     if (dtype == null || bytes == null) {
       // its length, if given, is still checked to lie in the file (onnx refuses a length past the end)
@@ -743,6 +758,15 @@ final class OnnxReader {
     } catch (IllegalArgumentException e) {
       return null;
     }
+  }
+
+  /**
+   * The bytes ONNX stores {@code elements} elements of the sub-byte type {@code t} in when they are not a whole number
+   * of bytes ({@link #byteLength} is null): packed, the last byte padded.
+   */
+  private static long paddedLength(DType t, long elements) {
+    long bits = elements * t.bits();
+    return bits / 8 + (bits % 8 == 0 ? 0 : 1);
   }
 
   private Map<String, String> headerStrings(ModelHeader h) {

@@ -800,4 +800,27 @@ class OnnxFormatTest {
     assertThat(l.metadata(OnnxMetadata.class).orElseThrow().external()).singleElement()
         .satisfies(x -> assertThat(x.length()).isEqualTo(8));
   }
+
+  /**
+   * An odd count of 4-bit values (and any count of 2- or 6-bit values that leaves the last byte part full) is not
+   * listed, and its raw_data length was not checked at all: 5 bytes, or 1, for three INT4 values were pushed, although
+   * onnx pads the last byte (two bytes), onnx's checker refuses fewer and onnxruntime any other count.
+   */
+  @Test
+  void aPaddedSubByteTensorHoldsItsPaddedLength() throws IOException {
+    refused(model(list(new Init("q", 22, 3).raw(5, 1))), "initializer 'q': raw_data holds 5 bytes, but shape [3] of I4"
+        + " needs 2 (its last byte padded)");
+    refused(model(list(new Init("q", 22, 3).raw(1, 1))), "initializer 'q': raw_data holds 1 bytes, but shape [3] of I4"
+        + " needs 2 (its last byte padded)");
+    refused(model(list(new Init("q", 27, 5).raw(3, 1))), "initializer 'q': raw_data holds 3 bytes, but shape [5] of"
+        + " F6_E2M3 needs 4 (its last byte padded)");
+    refused(model(list(new Init("q", 25, 3).external(Map.of("location", "q.bin", "length", "2")))), "initializer 'q':"
+        + " external data length 2, but shape [3] of U2 needs 1 (its last byte padded)");
+    refusedBelow(ifModel(new Init("c", 21, 1).raw(2, 1)), "initializer 'c' of subgraph then_branch of node 'if0' (If)",
+        "raw_data holds 2 bytes, but shape [1] of U4 needs 1 (its last byte padded)");
+    assertThat(read(model(list(new Init("q", 22, 3).raw(2, 1), new Init("t", 26, 5).raw(2, 1), new Init("f", 28, 3)
+        .raw(3, 1), new Init("x", 22, 3).external(Map.of("location", "q.bin", "length", "2"))))).metadata(
+        OnnxMetadata.class).orElseThrow().asStrings()).containsEntry("initializers.unlisted", "4");
+    read(ifModel(new Init("c", 21, 1).raw(1, 1)));
+  }
 }
