@@ -324,8 +324,8 @@ class OnnxFormatTest {
       }
     }
     assertThatThrownBy(() -> read(bad)).isInstanceOf(InvalidInputException.class)
-        .hasMessageMatching("m\\.onnx: initializer 0 \\(byte \\d+\\): its name 'w%FF' \\(bytes percent-encoded\\) is not"
-            + " valid UTF-8, which ONNX requires of names");
+        .hasMessageMatching("m\\.onnx: initializer 0 \\(byte \\d+\\): its name 'w%FF' \\(bytes percent-encoded\\)"
+            + " is not valid UTF-8, which ONNX requires of names");
   }
 
   /**
