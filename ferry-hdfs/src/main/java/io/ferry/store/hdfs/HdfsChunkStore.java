@@ -392,9 +392,10 @@ final class HdfsChunkStore implements ChunkStore {
   }
 
   /**
-   * The error of a read that failed (twice, unless another open could not help), naming the object and the store: replicas that all fail HDFS's checksum
-   * are damage ({@link CorruptObjectException}, as a checksum failure of Ferry's own); DataNodes that do not answer
-   * are said in one line, with Hadoop's error as the cause. Ferry's errors and interruptions pass as they are.
+   * The error of a read that failed (twice, unless another open could not help), naming the object and the store:
+   * replicas that all fail HDFS's checksum are damage ({@link CorruptObjectException}, as a checksum failure of
+   * Ferry's own); DataNodes that do not answer are said in one line, with Hadoop's error as the cause. Ferry's errors
+   * and interruptions pass as they are.
    */
   private IOException readFailed(ChunkId id, long offset, int length, IOException e) {
     if (e instanceof io.ferry.error.FerryException || e instanceof InterruptedIOException) {
