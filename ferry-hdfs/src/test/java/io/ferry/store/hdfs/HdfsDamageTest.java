@@ -110,7 +110,7 @@ class HdfsDamageTest {
     try (FSDataOutputStream out = fs.create(marker, true)) {
       out.write("\u007fELF garbage".getBytes(StandardCharsets.UTF_8));
     }
-    java.util.Map<String, Long> before = tree(fs, new org.apache.hadoop.fs.Path(path));
+    java.util.Map<String, Long> before = MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path));
     for (URI u : new URI[] {uri, hdfs.webhdfs(path)}) {
       assertThatThrownBy(() -> Ferry.open(u.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults()))
           .isInstanceOfSatisfying(CorruptStoreException.class, e -> {
@@ -118,7 +118,8 @@ class HdfsDamageTest {
             assertThat(e.getMessage()).contains(u.toString()).contains(HdfsBackend.MARKER).contains("not valid JSON");
           });
     }
-    assertThat(tree(fs, new org.apache.hadoop.fs.Path(path))).as("the store after the opens").isEqualTo(before);
+    assertThat(MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path))).as("the store after the opens")
+        .isEqualTo(before);
 
     try (FSDataOutputStream out = fs.create(marker, true)) {
       out.write(io.ferry.store.StoreMarker.content());
@@ -128,16 +129,5 @@ class HdfsDamageTest {
     assertThatThrownBy(() -> Ferry.open(uri.toString(), quick, RepositoryOptions.defaults()))
         .isInstanceOfSatisfying(CorruptStoreException.class, e -> assertThat(e.getMessage())
             .contains(uri.toString()).contains(HdfsBackend.MARKER).contains("fails HDFS's own checksum"));
-  }
-
-  /** Every path under {@code root} with its length (-1 for a directory). */
-  private static java.util.Map<String, Long> tree(FileSystem fs, org.apache.hadoop.fs.Path root) throws Exception {
-    java.util.Map<String, Long> out = new java.util.TreeMap<>();
-    org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(root, true);
-    while (it.hasNext()) {
-      org.apache.hadoop.fs.LocatedFileStatus st = it.next();
-      out.put(st.getPath().toUri().getPath(), st.getLen());
-    }
-    return out;
   }
 }

@@ -10,12 +10,9 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.ModelGenerator;
-import io.ferry.transfer.TransferListener;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import org.apache.hadoop.fs.FileSystem;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,27 +45,14 @@ class HdfsDataNodesDownTest {
       StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
       try (Repository pusher = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults().withParallelism(2));
           Repository reader = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults())) {
-        java.util.Map<String, Long> before = tree(fs, root);
+        java.util.Map<String, Long> before = MiniHdfs.files(fs, root);
 
         // the DataNodes stop once a quarter of the model is stored: the push has written objects by then
-        AtomicLong total = new AtomicLong();
-        AtomicLong done = new AtomicLong();
-        AtomicBoolean stopped = new AtomicBoolean();
-        TransferListener stopAll = new TransferListener() {
-          @Override
-          public void phase(String name, long totalBytes) {
-            total.set(totalBytes);
+        AtAQuarter stopAll = new AtAQuarter(() -> {
+          while (!hdfs.cluster().getDataNodes().isEmpty()) {
+            hdfs.cluster().stopDataNode(0);
           }
-
-          @Override
-          public void progress(long bytes) {
-            if (done.addAndGet(bytes) >= total.get() / 4 && stopped.compareAndSet(false, true)) {
-              while (!hdfs.cluster().getDataNodes().isEmpty()) {
-                hdfs.cluster().stopDataNode(0);
-              }
-            }
-          }
-        };
+        });
         assertThatThrownBy(() -> pusher.push(src, "llama:prod", PushOptions.builder().message("v1")
             .listener(stopAll).build()))
             .isInstanceOfSatisfying(IOException.class, e -> {
@@ -81,9 +65,9 @@ class HdfsDataNodesDownTest {
                   .containsAnyOf("could only be written to 0 of the", "are bad. Aborting",
                       "Failed to replace a bad datanode on the existing pipeline");
             });
-        assertThat(stopped).isTrue();
+        assertThat(stopAll.ran()).isTrue();
         assertThat(pusher.refsOf("llama")).as("no ref moved").isEmpty();
-        assertThat(tree(fs, root)).as("the store after the failed push").isEqualTo(before);
+        assertThat(MiniHdfs.files(fs, root)).as("the store after the failed push").isEqualTo(before);
 
         assertThatThrownBy(() -> reader.resolve("small:prod"))
             .hasMessageContaining(uri.toString()).hasMessageContaining("cannot read object")
@@ -95,14 +79,4 @@ class HdfsDataNodesDownTest {
     }
   }
 
-  /** Every file under {@code root} with its length. */
-  private static java.util.Map<String, Long> tree(FileSystem fs, org.apache.hadoop.fs.Path root) throws Exception {
-    java.util.Map<String, Long> out = new java.util.TreeMap<>();
-    org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(root, true);
-    while (it.hasNext()) {
-      org.apache.hadoop.fs.LocatedFileStatus st = it.next();
-      out.put(st.getPath().toUri().getPath(), st.getLen());
-    }
-    return out;
-  }
 }

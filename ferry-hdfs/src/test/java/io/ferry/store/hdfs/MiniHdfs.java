@@ -235,4 +235,16 @@ public final class MiniHdfs implements AutoCloseable {
   public String toString() {
     return "MiniHdfs[" + hdfs("") + ", " + webhdfs("") + ", " + baseDir + "]";
   }
+
+  /** Every file under {@code root} with its length: a store's files, to compare before and after a failed command. */
+  static Map<String, Long> files(org.apache.hadoop.fs.FileSystem fs, org.apache.hadoop.fs.Path root)
+      throws java.io.IOException {
+    Map<String, Long> out = new java.util.TreeMap<>();
+    org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(root, true);
+    while (it.hasNext()) {
+      org.apache.hadoop.fs.LocatedFileStatus st = it.next();
+      out.put(st.getPath().toUri().getPath(), st.getLen());
+    }
+    return out;
+  }
 }

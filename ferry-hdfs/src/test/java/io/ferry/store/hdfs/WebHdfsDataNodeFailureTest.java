@@ -35,29 +35,14 @@ class WebHdfsDataNodeFailureTest {
       io.ferry.testkit.ModelGenerator.writeHfModel(src, io.ferry.testkit.ModelGenerator.transformer(16L << 20,
           io.ferry.format.DType.BF16, 9), 4L << 20);
       URI uri = hdfs.webhdfs("/push");
-      java.util.concurrent.atomic.AtomicLong total = new java.util.concurrent.atomic.AtomicLong();
-      java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
-      java.util.concurrent.atomic.AtomicBoolean stopped = new java.util.concurrent.atomic.AtomicBoolean();
       java.util.concurrent.atomic.AtomicReference<org.apache.hadoop.hdfs.MiniDFSCluster.DataNodeProperties> stoppedOne =
           new java.util.concurrent.atomic.AtomicReference<>();
-      io.ferry.transfer.TransferListener stopOne = new io.ferry.transfer.TransferListener() {
-        @Override
-        public void phase(String name, long totalBytes) {
-          total.set(totalBytes);
-        }
-
-        @Override
-        public void progress(long bytes) {
-          if (done.addAndGet(bytes) >= total.get() / 4 && stopped.compareAndSet(false, true)) {
-            stoppedOne.set(hdfs.cluster().stopDataNode(0));
-          }
-        }
-      };
+      AtAQuarter stopOne = new AtAQuarter(() -> stoppedOne.set(hdfs.cluster().stopDataNode(0)));
       try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(uri.toString(),
           StoreOptions.createIfMissing().withSettings(hdfs.settings(1)),
           io.ferry.repo.RepositoryOptions.defaults().withParallelism(2))) {
         repo.push(src, "llama:prod", io.ferry.repo.PushOptions.builder().message("v1").listener(stopOne).build());
-        assertThat(stopped).as("a DataNode was stopped during the push").isTrue();
+        assertThat(stopOne.ran()).as("a DataNode was stopped during the push").isTrue();
         assertThat(hdfs.cluster().getNamesystem().getNumLiveDataNodes())
             .as("DataNodes the NameNode still counts as live (the condition under test)")
             .isEqualTo(MiniHdfs.DATANODES);
