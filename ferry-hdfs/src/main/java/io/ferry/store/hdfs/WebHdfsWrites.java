@@ -96,9 +96,12 @@ final class WebHdfsWrites {
             more = excluded.add(bad.group(1));
           }
         }
-        if (!more && DataNodeErrors.isNetworkFailure(e)) {
+        if (!more && DataNodeErrors.isNetworkFailure(e) && !refused(e)) {
+          // a DataNode that hangs and cannot be excluded would only be waited for again
           throw withEarlier(e, failures);
         }
+        // else try again: one that refused at once costs nothing to ask again, and the NameNode chooses anew (its
+        // list of DataNodes, where the transfer address is looked up, may not have answered under load)
       }
     }
     throw withEarlier(failures.remove(failures.size() - 1), failures);
@@ -112,6 +115,16 @@ final class WebHdfsWrites {
   static boolean retryable(IOException e) {
     return !(e instanceof java.io.InterruptedIOException)
         && (DataNodeErrors.isNetworkFailure(e) || DataNodeErrors.writeUnavailable(e) != null);
+  }
+
+  /** Whether the DataNode refused the connection at once (nothing listens on its port: it is stopped). */
+  private static boolean refused(IOException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.net.ConnectException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** A DataNode as Hadoop's write errors name it, {@code DatanodeInfoWithStorage[ip:xferPort,storage,type]}. */
