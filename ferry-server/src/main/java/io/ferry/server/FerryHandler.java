@@ -11,6 +11,7 @@ import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.store.RefStore;
 import io.ferry.server.hf.HfApi;
+import io.ferry.server.http.EarlyBodies;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
@@ -32,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * The server's one handler: authenticates the request, routes it by its first path segments to the store protocol,
  * the model API or the Hugging Face endpoint, and turns failures into JSON errors (a failure after the response
  * started closes the connection, so a client never takes a truncated body for a whole one). Handlers run in blocking
- * style on Jetty's worker threads.
+ * style on Jetty's worker threads; a small request body is read before, without a thread ({@link EarlyBodies}).
  */
 final class FerryHandler extends Handler.Abstract {
   /** Request attribute holding who made the request, for the access log. */
@@ -49,9 +50,12 @@ final class FerryHandler extends Handler.Abstract {
   private final WebUi web;
   private final RefStore refs;
   private final MemoryBudget budget;
+  private final EarlyBodies early;
 
-  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs, MemoryBudget budget) {
+  FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs, MemoryBudget budget,
+      EarlyBodies early) {
     this.budget = budget;
+    this.early = early;
     this.refs = refs;
     this.tokens = tokens;
     this.store = store;
@@ -61,14 +65,25 @@ final class FerryHandler extends Handler.Abstract {
 
   @Override
   public boolean handle(Request request, Response response, Callback callback) {
-    try (Exchange ex = new Exchange(request, response, budget)) {
-      serve(ex, request, response, callback);
+    Exchange ex = new Exchange(request, response, budget);
+    if (!EarlyBodies.wanted(request)) {
+      try (ex) {
+        serve(ex, request, response, callback);
+      }
+      return true;
     }
+    // a small body is read before the handler runs, so that one arriving slowly holds no worker thread
+    early.read(ex, () -> {
+      try (ex) {
+        serve(ex, request, response, callback);
+      }
+    });
     return true;
   }
 
   private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
+      ex.checkEarlyBody();
       // only the Hugging Face routes take an encoded '/' (Route.takesEncodedSlashes); the others see ex.segments()
       List<String> segs = ex.segmentsKeepingEncodedSlashes();
       if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {

@@ -2,6 +2,7 @@ package io.ferry.server;
 
 import io.ferry.error.InvalidInputException;
 import io.ferry.repo.Repository;
+import io.ferry.server.http.EarlyBodies;
 import io.ferry.server.http.HeaderDeadline;
 import io.ferry.server.http.StreamlessDeadline;
 import io.ferry.server.http.Route;
@@ -57,6 +58,12 @@ public final class FerryServer implements AutoCloseable {
    */
   static final long BUDGET_WAIT_MILLIS = 30_000;
 
+  /**
+   * Small request bodies read before their handler runs, per worker thread, that may be on their way at once (with
+   * 200 workers, 800 bodies of 64 KiB, 50 MiB): read on the workers, as many as there were workers held all of them.
+   */
+  static final long EARLY_BODIES_PER_THREAD = 4;
+
   private final Server jetty;
   private final ServerConnector connector;
   private final URI uri;
@@ -84,7 +91,8 @@ public final class FerryServer implements AutoCloseable {
     List<Route> routes = new ArrayList<>();
     routes.addAll(Routes.of(repo, budget, diffs));
     WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
-    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget);
+    FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget,
+        new EarlyBodies(EARLY_BODIES_PER_THREAD * options.maxThreads() * EarlyBodies.LIMIT));
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
     pool.setName("ferry-server");

@@ -18,6 +18,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -294,6 +295,88 @@ class HardeningTest {
     }
   }
 
+  @Test
+  void overHttp2SmallBodiesArrivingSlowlyHoldNoWorkerThread() throws Exception {
+    // over h2c, on one connection: twice as many streams as the server has worker threads, each sending part of a
+    // small body of undeclared length and then waiting, and then a health check. Each such stream held a worker
+    // thread in a blocking read, and the health check waited behind them.
+    int threads = 8;
+    URI small = fx.start(ServerOptions.builder().maxThreads(threads).idleTimeout(Duration.ofMinutes(2))).uri();
+    String record = "{\"holder\":\"h2\"}".repeat(40);
+    try (Socket s = new Socket(small.getHost(), small.getPort())) {
+      s.setSoTimeout(15_000);
+      OutputStream out = s.getOutputStream();
+      java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+      out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.write(h2Frame(4, 0, 0, new byte[0]));
+      int streams = 2 * threads;
+      for (int i = 0; i < streams; i++) {
+        out.write(h2Frame(1, 0x4, 1 + 2 * i, h2Put("/v1/store/records/slow/h2-" + i))); // END_HEADERS
+        out.write(h2Frame(0, 0, 1 + 2 * i, record.substring(0, 10).getBytes(StandardCharsets.US_ASCII)));
+      }
+      int health = 1 + 2 * streams;
+      out.write(h2Frame(1, 0x5, health, h2Get("/v1/health")));
+      out.flush();
+      Map<Integer, java.io.ByteArrayOutputStream> bodies = new java.util.HashMap<>();
+      java.util.Set<Integer> ended = new java.util.HashSet<>();
+      readH2Until(in, out, bodies, ended, Set.of(health));
+      assertThat(bodies.get(health).toString(StandardCharsets.UTF_8)).isEqualTo("{\"status\":\"ok\"}");
+      java.util.Set<Integer> puts = new java.util.HashSet<>();
+      for (int i = 0; i < streams; i++) {
+        out.write(h2Frame(0, 0x1, 1 + 2 * i, record.substring(10).getBytes(StandardCharsets.US_ASCII)));
+        puts.add(1 + 2 * i);
+      }
+      out.flush();
+      readH2Until(in, out, bodies, ended, puts);
+      for (int i = 0; i < streams; i++) {
+        assertThat(fx.repo.backend().records().read("slow/h2-" + i)).map(b -> new String(b, StandardCharsets.UTF_8))
+            .contains(record);
+      }
+    } finally {
+      for (String key : fx.repo.backend().records().list("slow/")) {
+        fx.repo.backend().records().delete(key);
+      }
+    }
+  }
+
+  /**
+   * Reads h2c frames, acknowledging the server's settings and keeping the data of each stream, until every stream of
+   * {@code streams} ended; a reset stream or a GOAWAY fails the test.
+   */
+  private static void readH2Until(java.io.DataInputStream in, OutputStream out,
+      Map<Integer, java.io.ByteArrayOutputStream> bodies, java.util.Set<Integer> ended, java.util.Set<Integer> streams)
+      throws Exception {
+    for (int frames = 0; frames < 10_000 && !ended.containsAll(streams); frames++) {
+      int length = in.readUnsignedByte() << 16 | in.readUnsignedShort();
+      int type = in.readUnsignedByte();
+      int flags = in.readUnsignedByte();
+      int stream = in.readInt() & 0x7fffffff;
+      byte[] payload = in.readNBytes(length);
+      assertThat(type).as("a GOAWAY or RST_STREAM frame on stream %s", stream).isNotIn(3, 7);
+      if (type == 4 && (flags & 1) == 0) {
+        out.write(h2Frame(4, 1, 0, new byte[0]));
+        out.flush();
+      } else if (type == 0 || type == 1) {
+        if (type == 0) {
+          bodies.computeIfAbsent(stream, k -> new java.io.ByteArrayOutputStream()).writeBytes(payload);
+        }
+        if ((flags & 1) != 0) {
+          ended.add(stream);
+        }
+      }
+    }
+    assertThat(ended).containsAll(streams);
+  }
+
+  /** The header block of a PUT of {@code path} over h2c, without a content length. */
+  private static byte[] h2Put(String path) {
+    byte[] p = path.getBytes(StandardCharsets.US_ASCII);
+    assertThat(p.length).isLessThan(127);
+    return ByteBuffer.allocate(11 + p.length).put((byte) 0x02).put((byte) 3).put((byte) 'P').put((byte) 'U')
+        .put((byte) 'T').put((byte) 0x86).put((byte) 0x01).put((byte) 1).put((byte) 'x').put((byte) 0x04)
+        .put((byte) p.length).put(p).array();
+  }
+
   /** The header block of a GET of {@code path} over h2c (HPACK without Huffman coding or indexing). */
   private static byte[] h2Get(String path) {
     byte[] p = path.getBytes(StandardCharsets.US_ASCII);
@@ -521,6 +604,105 @@ class HardeningTest {
     } finally {
       sockets.forEach(HardeningTest::closeQuietly);
     }
+  }
+
+  @Test
+  void smallBodiesArrivingSlowlyHoldNoWorkerThread() throws Exception {
+    // bodies of 64 KiB or less need no share of the memory budget and only have to keep 1 KiB/s: twice as many
+    // connections as the server has worker threads, each sending part of a small body and then waiting, each held a
+    // worker thread in a blocking read, and a health check, a ref's read and a stored chunk's read waited behind them
+    int threads = 8;
+    URI small = fx.start(ServerOptions.builder().maxThreads(threads).idleTimeout(Duration.ofMinutes(2))).uri();
+    String record = "{\"holder\":\"slow\"}".repeat(40);
+    List<Socket> slow = new ArrayList<>();
+    try {
+      for (int i = 0; i < 2 * threads; i++) {
+        Socket s = new Socket(small.getHost(), small.getPort());
+        slow.add(s);
+        s.getOutputStream().write(("PUT /v1/store/records/slow/body" + i + " HTTP/1.1\r\nHost: x\r\n"
+            + "Content-Length: " + record.length() + "\r\n\r\n" + record.substring(0, 10))
+            .getBytes(StandardCharsets.US_ASCII));
+      }
+      for (String path : List.of("/v1/health", "/v1/store/chunks/" + chunk, "/v1/store/refs/org/tiny/tags/prod")) {
+        try (Socket s = new Socket(small.getHost(), small.getPort())) {
+          s.setSoTimeout(15_000);
+          s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+          assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)).as(path)
+              .isEqualTo("HTTP/1.1 200");
+        }
+      }
+      // the slow bodies, once whole, reach their handler intact
+      for (Socket s : slow) {
+        s.setSoTimeout(15_000);
+        s.getOutputStream().write(record.substring(10).getBytes(StandardCharsets.US_ASCII));
+        assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 2");
+      }
+      for (int i = 0; i < 2 * threads; i++) {
+        assertThat(fx.repo.backend().records().read("slow/body" + i)).map(b -> new String(b, StandardCharsets.UTF_8))
+            .contains(record);
+      }
+    } finally {
+      slow.forEach(HardeningTest::closeQuietly);
+      for (String key : fx.repo.backend().records().list("slow/")) {
+        fx.repo.backend().records().delete(key);
+      }
+    }
+  }
+
+  @Test
+  void smallBodiesBeyondTheRoomForThemAre503BusyAtOnceAndAbandonedOnesGiveTheirRoomBack() throws Exception {
+    // a server of 8 worker threads has room for 32 small bodies of 64 KiB on their way (4 per worker thread)
+    int threads = 8;
+    URI small = fx.start(ServerOptions.builder().maxThreads(threads).idleTimeout(Duration.ofMinutes(2))).uri();
+    int room = (int) (FerryServer.EARLY_BODIES_PER_THREAD * threads);
+    for (int round = 0; round < 2; round++) {
+      List<Socket> slow = new ArrayList<>();
+      try {
+        String answer = "";
+        // each connection holds its room once the server read its headers; one past the room is refused at once
+        for (int i = 0; i < room + 50 && answer.isEmpty(); i++) {
+          Socket s = new Socket(small.getHost(), small.getPort());
+          slow.add(s);
+          s.getOutputStream().write(("PUT /v1/store/records/slow/held-" + round + "-" + i + " HTTP/1.1\r\nHost: x"
+              + "\r\nContent-Length: " + (64 << 10) + "\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
+          if (i >= room) {
+            s.setSoTimeout(1_000);
+            try {
+              answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            } catch (SocketTimeoutException e) {
+              // the server had not yet read the headers of all those before: this one took room, and waits
+            }
+          }
+        }
+        assertThat(answer).startsWith("HTTP/1.1 503").contains("Retry-After: 1").contains("\"error\":\"busy\"");
+        try (Socket s = new Socket(small.getHost(), small.getPort())) {
+          s.setSoTimeout(15_000);
+          s.getOutputStream().write("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+              .getBytes(StandardCharsets.US_ASCII));
+          assertThat(new String(s.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+              .isEqualTo("HTTP/1.1 200");
+        }
+      } finally {
+        // clients going away in the middle of their bodies: their room comes back, and the next round finds it
+        slow.forEach(HardeningTest::closeQuietly);
+      }
+      String prefix = " PUT /v1/store/records/slow/held-" + round + "-";
+      assertThat(fx.accessLog.await(l -> l.contains(prefix), slow.size())).hasSize(slow.size())
+          .allSatisfy(l -> assertThat(l).containsAnyOf(" 400 ", " 503 "));
+    }
+    String answer = "";
+    for (int i = 0; i < 100 && !answer.startsWith("HTTP/1.1 2"); i++) {
+      try (Socket s = new Socket(small.getHost(), small.getPort())) {
+        s.setSoTimeout(15_000);
+        s.getOutputStream().write(("PUT /v1/store/records/slow/after HTTP/1.1\r\nHost: x\r\nContent-Length: 2"
+            + "\r\nConnection: close\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
+        answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      }
+    }
+    assertThat(answer).startsWith("HTTP/1.1 2");
+    assertThat(fx.repo.backend().records().list("slow/")).containsExactly("slow/after");
+    fx.repo.backend().records().delete("slow/after");
   }
 
   /**

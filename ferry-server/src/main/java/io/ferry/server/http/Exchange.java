@@ -56,6 +56,10 @@ public final class Exchange implements AutoCloseable {
   private Access access;
   private String who = "-";
   private boolean bodyRead;
+  private ByteBuffer early;
+  private boolean earlyWhole;
+  private long earlyStart;
+  private HttpError earlyFailure;
   private final MemoryBudget budget;
   private final List<MemoryBudget.Lease> held = new ArrayList<>();
 
@@ -201,7 +205,9 @@ public final class Exchange implements AutoCloseable {
    * or for a body without one the bound, which is all the room it is ever given (a body of unknown length grows from a
    * first block to the bound at most once, and never past it). A body that stalls past the idle timeout or arrives
    * slower than {@value #MIN_BODY_RATE} bytes per second, or slower than the budget's {@link
-   * MemoryBudget#minHeldRate()} while it holds a share of it, is 408, and its share is given back.
+   * MemoryBudget#minHeldRate()} while it holds a share of it, is 408, and its share is given back. A body read before
+   * the handler ran ({@link EarlyBodies}) is returned as it was read; one of unknown length read in part goes on from
+   * its first bytes, its rate counted from when they began.
    */
   public ByteBuffer bodyBuffer(long max) throws HttpError, IOException, InterruptedException {
     long declared = request.getLength();
@@ -209,6 +215,12 @@ public final class Exchange implements AutoCloseable {
       throw tooLarge(declared, max);
     }
     bodyRead = true;
+    if (early != null && early.remaining() > max) {
+      throw tooLarge(earlyWhole ? early.remaining() : max + 1, max);
+    }
+    if (earlyWhole) {
+      return early;
+    }
     long room = declared >= 0 ? declared : max;
     boolean held = room > UNBUDGETED_BODY;
     if (held) {
@@ -217,6 +229,15 @@ public final class Exchange implements AutoCloseable {
     byte[] b = new byte[(int) (declared >= 0 ? declared : Math.min(max, FIRST_BLOCK))];
     int got = 0;
     long start = System.nanoTime();
+    if (early != null) {
+      // the first bytes of a body of unknown length, read before the handler ran (EarlyBodies)
+      if (early.remaining() > b.length) {
+        b = new byte[(int) max];
+      }
+      got = early.remaining();
+      early.get(b, 0, got);
+      start = earlyStart;
+    }
     // a held body arriving at the minimum rate is whole by then; one that sends nothing is failed there, where a read
     // waiting for bytes held its share until the idle timeout
     AtomicBoolean cut = new AtomicBoolean();
@@ -278,7 +299,7 @@ public final class Exchange implements AutoCloseable {
    */
   private static final long RATE_GRACE = 5_000_000_000L;
 
-  private void checkRate(long got, long start, long declared, boolean held) throws HttpError {
+  void checkRate(long got, long start, long declared, boolean held) throws HttpError {
     long elapsed = System.nanoTime() - start;
     long rate = held ? budget.minHeldRate() : MIN_BODY_RATE;
     if (elapsed > RATE_GRACE && got < rate * (elapsed / 1_000_000_000L)) {
@@ -287,7 +308,7 @@ public final class Exchange implements AutoCloseable {
     }
   }
 
-  private static boolean timedOut(Throwable e) {
+  static boolean timedOut(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof java.util.concurrent.TimeoutException) {
         return true;
@@ -296,9 +317,35 @@ public final class Exchange implements AutoCloseable {
     return false;
   }
 
-  private HttpError slow(long got, long declared, String why) {
+  HttpError slow(long got, long declared, String why) {
     return new HttpError(408, "timeout", method() + " " + clip(rawPath()) + ": request body " + why + " (" + got
         + (declared >= 0 ? " of its " + declared : "") + " bytes arrived); nothing was written");
+  }
+
+  /**
+   * Gives the exchange its body, or the first bytes of a body of unknown length ({@code whole} false), read before
+   * the handler ran since {@code start} (a {@link System#nanoTime()} value), for {@link #bodyBuffer} to return.
+   */
+  void earlyBody(ByteBuffer bytes, boolean whole, long start) {
+    this.early = bytes;
+    this.earlyWhole = whole;
+    this.earlyStart = start;
+  }
+
+  /** Records that the body, read before the handler ran, failed; {@link #checkEarlyBody} then throws {@code e}. */
+  void earlyBodyFailed(HttpError e) {
+    this.earlyFailure = e;
+    this.bodyRead = true;
+  }
+
+  /**
+   * Throws the failure of a body read before the handler ran ({@link EarlyBodies}), if it failed, for the handler to
+   * answer before it does anything else.
+   */
+  public void checkEarlyBody() throws HttpError {
+    if (earlyFailure != null) {
+      throw earlyFailure;
+    }
   }
 
   /** Takes room in the memory budget for the rest of the exchange. */
@@ -313,7 +360,7 @@ public final class Exchange implements AutoCloseable {
     held.clear();
   }
 
-  private HttpError cutShort(long got, long declared) {
+  HttpError cutShort(long got, long declared) {
     return HttpError.badRequest(method() + " " + clip(rawPath()) + ": request body ended after " + got
         + (declared >= 0 ? " of its " + declared + " bytes" : " bytes, before its last chunk"));
   }
@@ -342,7 +389,7 @@ public final class Exchange implements AutoCloseable {
   }
 
   private boolean drainUnreadBody(long max) {
-    if (request.getLength() == 0) {
+    if (request.getLength() == 0 || earlyWhole) {
       return true;
     }
     if (bodyRead || request.getLength() > max) {
