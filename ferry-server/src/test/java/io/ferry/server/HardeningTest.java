@@ -172,6 +172,29 @@ class HardeningTest {
   }
 
   @Test
+  void aTricklingBodyOfARefusedRequestIsNotDrainedForLong() throws Exception {
+    // a request refused before its body is read (here a 404; an unauthenticated one is 401) has its body drained
+    // before the answer, up to 16 MiB; a byte every 400 ms, which the idle timeout does not end, held the worker while
+    // the drain lasted (days for 1 MB), with no answer meanwhile
+    URI patient = fx.start(ServerOptions.builder().idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket trickle = new Socket(patient.getHost(), patient.getPort())) {
+      trickle.getOutputStream().write(("PUT /no/such/resource HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000"
+          + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      trickle.setSoTimeout(400);
+      String answer = "";
+      for (int i = 0; i < 60 && answer.isEmpty(); i++) {
+        try {
+          trickle.getOutputStream().write('x');
+          answer = new String(trickle.getInputStream().readNBytes(12), StandardCharsets.US_ASCII);
+        } catch (SocketTimeoutException e) {
+          // no answer yet: one more byte
+        }
+      }
+      assertThat(answer).isEqualTo("HTTP/1.1 404");
+    }
+  }
+
+  @Test
   void aSlowLorisSendingItsHeadersAByteAtATimeIsClosedWhileOthersAreServed() throws Exception {
     // a byte every 300 ms: the idle timeout (800 ms here) never expires, and the 16 KiB of headers a client may send
     // held the connection for more than an hour; the headers must all arrive within the idle timeout

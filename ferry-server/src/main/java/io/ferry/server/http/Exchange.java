@@ -371,13 +371,6 @@ public final class Exchange implements AutoCloseable {
   }
 
   /**
-   * Before an error answer, reads and drops a request body that no handler read, up to {@code max} bytes, and says
-   * whether the body is now wholly read. Over HTTP/2 a stream whose body is left unread is reset, and clients then see
-   * the reset instead of the answer. Over HTTP/1.1 the connection must close after the answer when part of the body
-   * is unread, and closing a socket with unread bytes in its receive buffer sends a reset that can reach the client
-   * before the answer does: draining first lets the client read the answer and keeps the connection usable.
-   */
-  /**
    * Readies the connection for an error answer: drains an unread body ({@link #drainUnreadBody}) and, over HTTP/1.1,
    * asks for the connection to close when part of it stays unread (it cannot carry another request, and the client
    * must know).
@@ -388,6 +381,17 @@ public final class Exchange implements AutoCloseable {
     }
   }
 
+  /**
+   * Before an error answer, reads and drops a request body that no handler read, up to {@code max} bytes, and says
+   * whether the body is now wholly read. Over HTTP/2 a stream whose body is left unread is reset, and clients then see
+   * the reset instead of the answer. Over HTTP/1.1 the connection must close after the answer when part of the body
+   * is unread, and closing a socket with unread bytes in its receive buffer sends a reset that can reach the client
+   * before the answer does: draining first lets the client read the answer and keeps the connection usable. The drain
+   * holds a worker thread, so it gives up on a body that arrives slower than the budget's {@link
+   * MemoryBudget#minHeldRate()} once it took longer than {@link #RATE_GRACE}: a client trickling a byte within each
+   * idle timeout held the worker for as long as its body lasted, which, for a body refused before it was read (401,
+   * 404), cost nothing to send.
+   */
   private boolean drainUnreadBody(long max) {
     if (request.getLength() == 0 || earlyWhole) {
       return true;
@@ -398,10 +402,12 @@ public final class Exchange implements AutoCloseable {
     bodyRead = true;
     try (InputStream in = Content.Source.asInputStream(request)) {
       long left = max;
+      long start = System.nanoTime();
       byte[] buf = new byte[64 << 10];
       for (int n; (n = in.read(buf, 0, (int) Math.min(buf.length, Math.max(left, 1)))) >= 0; ) {
         left -= n;
-        if (left < 0) {
+        long elapsed = System.nanoTime() - start;
+        if (left < 0 || elapsed > RATE_GRACE && max - left < budget.minHeldRate() * (elapsed / 1_000_000_000L)) {
           return false;
         }
       }
