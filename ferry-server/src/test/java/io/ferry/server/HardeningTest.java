@@ -362,6 +362,41 @@ class HardeningTest {
     }
   }
 
+  @Test
+  void bodiesOfUnknownLengthAbove64KiBReachTheirHandlerWhole() throws Exception {
+    // the first 64 KiB of such a body are read before the handler runs and handed to it with the rest unread
+    byte[] record = new byte[100 << 10];
+    new java.util.Random(7).nextBytes(record);
+    try {
+      HttpResponse<byte[]> put = fx.send(get(base, "/v1/store/records/slow/big-h1")
+          .version(java.net.http.HttpClient.Version.HTTP_1_1)
+          .PUT(java.net.http.HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(record))));
+      assertThat(put.statusCode()).isBetween(200, 299);
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        s.setSoTimeout(15_000);
+        OutputStream out = s.getOutputStream();
+        out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        out.write(h2Frame(4, 0, 0, new byte[0]));
+        out.write(h2Frame(1, 0x4, 1, h2Put("/v1/store/records/slow/big-h2")));
+        for (int at = 0; at < record.length; at += 16 << 10) {
+          out.write(h2Frame(0, at + (16 << 10) >= record.length ? 1 : 0, 1,
+              java.util.Arrays.copyOfRange(record, at, Math.min(record.length, at + (16 << 10)))));
+        }
+        out.flush();
+        readH2Until(new java.io.DataInputStream(s.getInputStream()), out, new java.util.HashMap<>(),
+            new java.util.HashSet<>(), Set.of(1));
+      }
+      for (String key : List.of("slow/big-h1", "slow/big-h2")) {
+        assertThat(fx.repo.backend().records().read(key)).as(key).hasValueSatisfying(b -> assertThat(b)
+            .isEqualTo(record));
+      }
+    } finally {
+      for (String key : fx.repo.backend().records().list("slow/")) {
+        fx.repo.backend().records().delete(key);
+      }
+    }
+  }
+
   /**
    * Reads h2c frames, acknowledging the server's settings and keeping the data of each stream, until every stream of
    * {@code streams} ended; a reset stream or a GOAWAY fails the test.
