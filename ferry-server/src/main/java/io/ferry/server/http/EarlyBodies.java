@@ -6,6 +6,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.util.thread.Invocable;
 
 /**
  * Reads small request bodies before the blocking handler runs, without a worker thread while the bytes are on their
@@ -43,9 +44,10 @@ public final class EarlyBodies {
 
   /**
    * Reads the exchange's body as its bytes arrive, then hands it to the exchange ({@link Exchange#earlyBody}) and
-   * runs {@code then}, on a thread that may block; gives back the body's room once {@code then} returns. A body that
-   * fails (cut short, stalled past the idle timeout, slower than {@value Exchange#MIN_BODY_RATE} bytes per second
-   * after the first seconds, no room while it waits) is handed over as that failure ({@link Exchange#checkEarlyBody}).
+   * runs {@code then}, on a thread that may block: the caller's when the body is there at once, else one of the
+   * server's workers; gives back the body's room once {@code then} returns. A body that fails (cut short, stalled past
+   * the idle timeout, slower than {@value Exchange#MIN_BODY_RATE} bytes per second after the first seconds, no room
+   * while it waits) is handed over as that failure ({@link Exchange#checkEarlyBody}).
    */
   public void read(Exchange ex, Runnable then) {
     new Reader(ex, then).run();
@@ -66,8 +68,12 @@ public final class EarlyBodies {
         + " bodies still arriving; retry later");
   }
 
-  /** The demand callback of one body: runs on whichever thread the bytes arrive on, one call at a time. */
-  private final class Reader implements Runnable {
+  /**
+   * The demand callback of one body: runs on whichever thread the bytes arrive on, one call at a time, and never
+   * blocks there (Jetty may call it on a thread that reads a connection's frames); the handler it hands the body to
+   * runs on a worker.
+   */
+  private final class Reader implements Runnable, Invocable {
     private final Exchange ex;
     private final Request request;
     private final Runnable then;
@@ -76,6 +82,8 @@ public final class EarlyBodies {
     private byte[] buf;
     private int got;
     private long room;
+    /** Whether the reader demanded bytes: it then runs as Jetty's callback, and dispatches the handler to a worker. */
+    private volatile boolean later;
 
     Reader(Exchange ex, Runnable then) {
       this.ex = ex;
@@ -96,6 +104,7 @@ public final class EarlyBodies {
             return;
           }
           room = n;
+          later = true;
           request.demand(this);
           return;
         }
@@ -133,16 +142,29 @@ public final class EarlyBodies {
       }
     }
 
+    @Override
+    public InvocationType getInvocationType() {
+      return InvocationType.NON_BLOCKING;
+    }
+
     /** Runs the handler with the body, or with its failure {@code e}, and gives back the body's room. */
     private void hand(HttpError e) {
       if (e != null) {
         ex.earlyBodyFailed(e);
       }
-      try {
-        then.run();
-      } finally {
-        used.addAndGet(-room);
-        room = 0;
+      long n = room;
+      room = 0;
+      Runnable handler = () -> {
+        try {
+          then.run();
+        } finally {
+          used.addAndGet(-n);
+        }
+      };
+      if (later) {
+        request.getContext().execute(handler);
+      } else {
+        handler.run();
       }
     }
   }
