@@ -305,42 +305,13 @@ final class OnnxReader {
           + " checker requires one and only one");
     }
     List<Long> shape = t.getDimsList();
-    long elements = 1;
-    for (long d : shape) {
-      if (d < 0) {
-        throw defect(tensor + ": negative dimension in " + shape);
-      }
-      try {
-        elements = Math.multiplyExact(elements, d);
-      } catch (ArithmeticException e) {
-        throw defect(tensor + ": shape " + shape + " has more than 2^63 elements");
-      }
-    }
+    long elements = elements(tensor, shape);
     int type = t.getDataType();
-    if (type < 1 || type > MAX_DATA_TYPE) {
-      throw defect(tensor + ": data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
-          + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
-    }
     int dataField = valueFields.isEmpty() ? 0 : valueFields.iterator().next();
-    int typedFor = typedField(type);
-    if (dataField != 0 && dataField != 9 && dataField != typedFor) {
-      String kind = TensorHeader.DataType.forNumber(type).name();
-      throw defect(tensor + ": its " + kind + " values are in " + FIELD_NAMES.get(dataField) + " (field " + dataField
-          + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor) + " (field " + typedFor
-          + "), as onnx's checker requires");
-    }
-    if (type == TensorHeader.DataType.STRING_VALUE && dataField == 9 && (rawLength > 0 || elements > 0)) {
-      // as for an initializer of the main graph: onnx's checker checks every tensor of the model so
-      throw defect(tensor + ": its STRING values are in raw_data (" + rawLength + " bytes), but ONNX keeps STRING"
-          + " values in string_data (field 6), as onnx's checker requires");
-    }
+    // as for an initializer of the main graph: onnx's checker checks every tensor of the model so
+    checkType(tensor, type, dataField, rawLength, elements);
     DType dtype = dtype(type);
-    Long bytes;
-    try {
-      bytes = dtype == null ? null : byteLength(dtype, elements);
-    } catch (ArithmeticException e) {
-      throw defect(tensor + ": shape " + shape + " of " + dtype + " has more than 2^63 bits");
-    }
+    Long bytes = byteLength(tensor, dtype, shape, elements);
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
     if (!isExternal && t.getExternalDataCount() > 0) {
       throw defect(tensor + " has external_data entries but its data_location is not EXTERNAL (a reader would not"
@@ -498,43 +469,12 @@ final class OnnxReader {
       throw defect("initializer '" + name + "' appears twice");
     }
     List<Long> shape = new ArrayList<>(t.getDimsList());
-    long elements = 1;
-    for (long d : shape) {
-      if (d < 0) {
-        throw defect("initializer '" + name + "': negative dimension in " + shape);
-      }
-      try {
-        elements = Math.multiplyExact(elements, d);
-      } catch (ArithmeticException e) {
-        throw defect("initializer '" + name + "': shape " + shape + " has more than 2^63 elements");
-      }
-    }
+    String subject = "initializer '" + name + "'";
+    long elements = elements(subject, shape);
     int type = t.getDataType();
-    if (type < 1 || type > MAX_DATA_TYPE) {
-      throw defect("initializer '" + name + "': data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
-          + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
-    }
-    int typedFor = typedField(type);
-    if (!valueFields.isEmpty() && dataField != 9 && dataField != typedFor) {
-      // numpy_helper reads no values from it (it reads the type's own field), onnxruntime neither
-      String kind = TensorHeader.DataType.forNumber(type).name();
-      throw defect("initializer '" + name + "': its " + kind + " values are in " + FIELD_NAMES.get(dataField)
-          + " (field " + dataField + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor)
-          + " (field " + typedFor + "), as onnx's checker requires");
-    }
-    if (type == TensorHeader.DataType.STRING_VALUE && dataField == 9 && (rawLength > 0 || elements > 0)) {
-      // strings have no fixed size, so raw_data cannot hold them: onnx's checker and onnxruntime refuse it
-      throw defect("initializer '" + name + "': its STRING values are in raw_data (" + rawLength + " bytes), but"
-          + " ONNX keeps STRING values in string_data (field 6), as onnx's checker requires");
-    }
+    checkType(subject, type, valueFields.isEmpty() ? 0 : dataField, rawLength, elements);
     DType dtype = dtype(type);
-    Long bytes;
-    try {
-      bytes = dtype == null ? null : byteLength(dtype, elements);
-    } catch (ArithmeticException e) {
-      // no file, nor so its data, can be that long: it was left unlisted, and the file stored as it was
-      throw defect("initializer '" + name + "': shape " + shape + " of " + dtype + " has more than 2^63 bits");
-    }
+    Long bytes = byteLength(subject, dtype, shape, elements);
     boolean isExternal = t.getDataLocation() == TensorHeader.DataLocation.EXTERNAL;
     if (!isExternal && t.getExternalDataCount() > 0) {
       throw defect("initializer '" + name + "' has external_data entries but its data_location is not EXTERNAL"
@@ -585,6 +525,59 @@ final class OnnxReader {
     regions.add(new Region.Header(regionEnd, dataStart));
     regions.add(Region.Tensor.of(info, 0));
     regionEnd = dataStart + dataLength;
+  }
+
+  /** The elements of a tensor's shape; a negative dimension, or more than 2^63 elements, is a defect of it. */
+  private long elements(String subject, List<Long> shape) throws InvalidInputException {
+    long elements = 1;
+    for (long d : shape) {
+      if (d < 0) {
+        throw defect(subject + ": negative dimension in " + shape);
+      }
+      try {
+        elements = Math.multiplyExact(elements, d);
+      } catch (ArithmeticException e) {
+        throw defect(subject + ": shape " + shape + " has more than 2^63 elements");
+      }
+    }
+    return elements;
+  }
+
+  /**
+   * Checks a tensor's data_type and the field its values are in ({@code dataField}, 0 for none), as onnx's checker
+   * does for every tensor of a model: an ONNX element type; values in raw_data or in the typed field of their type
+   * (numpy_helper reads no values from another, onnxruntime neither); STRING values never in raw_data (strings have
+   * no fixed size).
+   */
+  private void checkType(String subject, int type, int dataField, int rawLength, long elements)
+      throws InvalidInputException {
+    if (type < 1 || type > MAX_DATA_TYPE) {
+      throw defect(subject + ": data_type " + type + (type == 0 ? " (UNDEFINED)" : "")
+          + " is not an ONNX element type (1 to " + MAX_DATA_TYPE + ")");
+    }
+    int typedFor = typedField(type);
+    if (dataField != 0 && dataField != 9 && dataField != typedFor) {
+      String kind = TensorHeader.DataType.forNumber(type).name();
+      throw defect(subject + ": its " + kind + " values are in " + FIELD_NAMES.get(dataField) + " (field "
+          + dataField + "), but ONNX keeps " + kind + " values in " + FIELD_NAMES.get(typedFor) + " (field "
+          + typedFor + "), as onnx's checker requires");
+    }
+    if (type == TensorHeader.DataType.STRING_VALUE && dataField == 9 && (rawLength > 0 || elements > 0)) {
+      throw defect(subject + ": its STRING values are in raw_data (" + rawLength + " bytes), but ONNX keeps STRING"
+          + " values in string_data (field 6), as onnx's checker requires");
+    }
+  }
+
+  /**
+   * The bytes a tensor's values take, or null for a type Ferry has no dtype for ({@code dtype} null) or a count of
+   * sub-byte values that is not a whole number of bytes; more than 2^63 bits is a defect (no file holds that much).
+   */
+  private Long byteLength(String subject, DType dtype, List<Long> shape, long elements) throws InvalidInputException {
+    try {
+      return dtype == null ? null : byteLength(dtype, elements);
+    } catch (ArithmeticException e) {
+      throw defect(subject + ": shape " + shape + " of " + dtype + " has more than 2^63 bits");
+    }
   }
 
   /** The typed value fields of a TensorProto by number. */
