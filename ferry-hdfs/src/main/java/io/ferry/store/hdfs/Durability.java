@@ -37,7 +37,8 @@ final class Durability {
    * Creates a new file holding the remaining bytes of {@code parts} (whose positions are left as they were), and
    * closes it. Over WebHDFS ({@link FailoverWebHdfsFileSystem}), a write whose DataNode does not answer, or whose
    * DataNode's own write failed on the DataNodes it chose, is sent again to another DataNode, excluding those that
-   * failed ({@link WebHdfsWrites}); if that fails too, the first error is thrown with the retries' attached.
+   * failed ({@link WebHdfsWrites}); if that fails too, the error says both what the first write and what the retries
+   * met (the first as the cause, the retries' attached as suppressed).
    */
   static void write(FileSystem fs, Path path, boolean sync, ByteBuffer... parts) throws IOException {
     try (FSDataOutputStream out = create(fs, path, sync)) {
@@ -49,9 +50,14 @@ final class Durability {
       try {
         fs.delete(path, false);
         webHdfs.writes().create(path, fs.getDefaultReplication(path), fs.getDefaultBlockSize(path), parts);
+      } catch (java.io.InterruptedIOException retry) {
+        throw retry;
       } catch (IOException | RuntimeException retry) {
-        e.addSuppressed(retry);
-        throw e;
+        // the first error says which DataNode failed; the retry's, which others were tried and what they did
+        IOException failed = new IOException(e.getMessage() + "; sent again to other DataNodes, which failed too: "
+            + retry.getMessage(), e);
+        failed.addSuppressed(retry);
+        throw failed;
       }
     }
   }

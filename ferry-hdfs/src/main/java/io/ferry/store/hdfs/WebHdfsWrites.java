@@ -42,14 +42,26 @@ import org.apache.hadoop.security.UserGroupInformation;
  * WebHdfsFailover} apply (simple authentication, a NameNode named by host and port). Thread-safe (stateless).
  */
 final class WebHdfsWrites {
-  /** Attempts of one create, the first included. */
+  /** Attempts of one create that reached a DataNode or could not be excluded, the first included. */
   static final int MAX_ATTEMPTS = 8;
+  /** Attempts of one create sent to a DataNode that refused the connection at once (each costs milliseconds). */
+  static final int MAX_REFUSALS = 32;
+  /**
+   * How long a DataNode that refused a write is excluded from the first attempt of later writes. The NameNode keeps
+   * sending writes to it until it declares it dead (10.5 minutes by default); one refused attempt per this period is
+   * the cost of finding out that it is back.
+   */
+  static final long REMEMBER_REFUSED_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
   private static final String PREFIX = "/webhdfs/v1";
   private static final int TIMEOUT_MILLIS = 60_000;
   private static final ObjectMapper JSON = new ObjectMapper();
 
   private final FileSystem fs;
   private final URI nameNode;
+  /** DataNodes that refused a write, by transfer address, and when ({@link System#nanoTime}). */
+  private final Map<String, Long> refusedAt = new java.util.concurrent.ConcurrentHashMap<>();
+  /** Transfer address by HTTP address ({@code host:port}) of each DataNode in the last list read from the NameNode. */
+  private volatile Map<String, String> transferByHttp = Map.of();
 
   /**
    * @param fs the WebHDFS client whose writes this sends again (to remove a partial file before a retry)
@@ -62,31 +74,58 @@ final class WebHdfsWrites {
 
   /**
    * Creates {@code path} (which must not exist) holding the remaining bytes of {@code parts}, on a DataNode that
-   * answers. On failure throws the last attempt's error, the earlier ones attached as suppressed.
+   * answers. On failure throws an error saying what each attempt met, the attempts' own errors attached as suppressed.
    */
   void create(Path path, short replication, long blockSize, ByteBuffer... parts) throws IOException {
     if (UserGroupInformation.isSecurityEnabled()) {
       throw new IOException("retrying a WebHDFS write on another DataNode needs simple authentication");
     }
-    List<String> excluded = new ArrayList<>();
+    List<String> remembered = recentlyRefused();
+    List<String> excluded = new ArrayList<>(remembered);
     List<IOException> failures = new ArrayList<>();
-    for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      URL dataNode = redirect(path, replication, blockSize, excluded);
+    List<String> story = new ArrayList<>();
+    int costly = 0;
+    int refusals = 0;
+    while (costly < MAX_ATTEMPTS && refusals < MAX_REFUSALS) {
+      URL dataNode;
+      try {
+        dataNode = redirect(path, replication, blockSize, excluded);
+      } catch (IOException e) {
+        if (remembered.isEmpty() || !excluded.containsAll(remembered)) {
+          throw summary(e, story, failures);
+        }
+        // the DataNodes remembered as refusing may be back and the only ones left: ask again without them
+        story.add("the NameNode chose no DataNode outside " + excluded + " (" + e.getMessage() + ")");
+        failures.add(e);
+        excluded.removeAll(remembered);
+        remembered.forEach(refusedAt::remove);
+        remembered = List.of();
+        costly++;
+        continue;
+      }
       try {
         send(dataNode, parts);
         return;
       } catch (IOException e) {
         if (!retryable(e)) {
-          throw withEarlier(e, failures);
+          throw summary(e, story, failures);
         }
         failures.add(new IOException("DataNode " + dataNode.getAuthority() + " did not take the write: " + e, e));
         // what the DataNode made of the file before it failed (nothing, if it never answered)
         fs.delete(path, false);
         boolean more = false;
+        String what = dataNode.getAuthority() + (refused(e) ? " refused the connection" : " failed: " + e);
         if (DataNodeErrors.isNetworkFailure(e)) {
           String xfer = transferAddress(dataNode);
-          if (xfer != null && !excluded.contains(xfer)) {
-            more = excluded.add(xfer);
+          if (xfer == null) {
+            what += " (not in the NameNode's list of DataNodes, so it could not be excluded)";
+          } else {
+            if (refused(e)) {
+              refusedAt.put(xfer, System.nanoTime());
+            }
+            if (!excluded.contains(xfer)) {
+              more = excluded.add(xfer);
+            }
           }
         }
         // the DataNode answered, but its own write failed on the DataNodes it sent the block to: it names them
@@ -96,15 +135,53 @@ final class WebHdfsWrites {
             more = excluded.add(bad.group(1));
           }
         }
+        story.add(what);
+        if (refused(e)) {
+          refusals++;
+        } else {
+          costly++;
+        }
         if (!more && DataNodeErrors.isNetworkFailure(e) && !refused(e)) {
           // a DataNode that hangs and cannot be excluded would only be waited for again
-          throw withEarlier(e, failures);
+          throw summary(e, story, failures);
         }
         // else try again: one that refused at once costs nothing to ask again, and the NameNode chooses anew (its
         // list of DataNodes, where the transfer address is looked up, may not have answered under load)
       }
     }
-    throw withEarlier(failures.remove(failures.size() - 1), failures);
+    throw summary(failures.remove(failures.size() - 1), story, failures);
+  }
+
+  /** The transfer addresses of the DataNodes that refused a write in the last {@link #REMEMBER_REFUSED_NANOS}. */
+  List<String> recentlyRefused() {
+    long now = System.nanoTime();
+    List<String> recent = new ArrayList<>();
+    for (Map.Entry<String, Long> e : refusedAt.entrySet()) {
+      if (now - e.getValue() < REMEMBER_REFUSED_NANOS) {
+        recent.add(e.getKey());
+      } else {
+        refusedAt.remove(e.getKey(), e.getValue());
+      }
+    }
+    return recent;
+  }
+
+  /** Remembers the DataNode at transfer address {@code xfer} as having refused a write now (for tests). */
+  void refusedNow(String xfer) {
+    refusedAt.put(xfer, System.nanoTime());
+  }
+
+  /**
+   * The error a failed create throws: what each attempt met, in one line, with the last attempt's error as the cause
+   * and the earlier ones attached as suppressed.
+   */
+  private static IOException summary(IOException last, List<String> story, List<IOException> earlier) {
+    if (story.isEmpty()) {
+      return withEarlier(last, earlier);
+    }
+    IOException e = new IOException("the write was sent to " + story.size() + " DataNode(s) the NameNode chose: "
+        + String.join("; ", story) + "; last: " + last.getMessage(), last);
+    return withEarlier(e, earlier);
   }
 
   /**
@@ -196,9 +273,32 @@ final class WebHdfsWrites {
 
   /**
    * The transfer address ({@code ip:port}) of the DataNode whose HTTP address {@code dataNode} names, from the
-   * NameNode's list of live DataNodes; null if it is not there or the list cannot be read.
+   * NameNode's list of live DataNodes (read again when the DataNode is not in the list last read); null if it is not
+   * there or the list cannot be read.
    */
   private String transferAddress(URL dataNode) {
+    String key;
+    try {
+      key = InetAddress.getByName(dataNode.getHost()).getHostAddress() + ":" + dataNode.getPort();
+    } catch (IOException e) {
+      return null;
+    }
+    String known = transferByHttp.get(key);
+    if (known != null) {
+      return known;
+    }
+    Map<String, String> read = readDataNodes();
+    if (read != null) {
+      transferByHttp = read;
+    }
+    return read == null ? null : read.get(key);
+  }
+
+  /**
+   * Transfer address by HTTP address ({@code ip:port}) of every DataNode in the NameNode's list of live DataNodes
+   * (its JMX bean {@code NameNodeInfo}, {@code LiveNodes}); null if the list cannot be read.
+   */
+  private Map<String, String> readDataNodes() {
     try {
       HttpURLConnection c = connect(new URL(nameNode + "/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo"), "GET");
       JsonNode beans;
@@ -208,18 +308,17 @@ final class WebHdfsWrites {
         c.disconnect();
       }
       JsonNode live = JSON.readTree(beans.path(0).path("LiveNodes").asText("{}"));
-      InetAddress host = InetAddress.getByName(dataNode.getHost());
+      Map<String, String> byHttp = new java.util.HashMap<>();
       for (Iterator<Map.Entry<String, JsonNode>> it = live.fields(); it.hasNext(); ) {
         JsonNode node = it.next().getValue();
         String info = node.path("infoAddr").asText("");
+        String xfer = node.path("xferaddr").asText("");
         int colon = info.lastIndexOf(':');
-        if (colon > 0 && info.substring(colon + 1).equals(Integer.toString(dataNode.getPort()))
-            && InetAddress.getByName(info.substring(0, colon)).equals(host)) {
-          String xfer = node.path("xferaddr").asText("");
-          return xfer.isEmpty() ? null : xfer;
+        if (colon > 0 && !xfer.isEmpty()) {
+          byHttp.put(InetAddress.getByName(info.substring(0, colon)).getHostAddress() + info.substring(colon), xfer);
         }
       }
-      return null;
+      return Map.copyOf(byHttp);
     } catch (IOException | RuntimeException e) {
       return null;
     }

@@ -78,6 +78,8 @@ class WebHdfsDataNodeFailureTest {
         }
       }
       // replication 3: every DataNode holds a replica of every object; one is left
+      java.util.List<String> transfer = new java.util.ArrayList<>();
+      hdfs.cluster().getDataNodes().forEach(d -> transfer.add(d.getDatanodeId().getXferAddr()));
       hdfs.cluster().stopDataNode(0);
       hdfs.cluster().stopDataNode(0);
 
@@ -118,6 +120,21 @@ class WebHdfsDataNodeFailureTest {
           assertThat(b.chunks().read(id, 0, c.length)).isEqualTo(ByteBuffer.wrap(c));
         }
         assertThat(b.fileSystem().listStatus(new org.apache.hadoop.fs.Path(b.root(), "tmp"))).isEmpty();
+
+        // the stopped DataNodes are remembered, so that later writes exclude them from their first attempt
+        WebHdfsWrites writes = ((FailoverWebHdfsFileSystem) b.fileSystem()).writes();
+        assertThat(writes.recentlyRefused()).containsExactlyInAnyOrder(transfer.get(0), transfer.get(1));
+        // one remembered as refusing but answering again: with every DataNode excluded the NameNode chooses none,
+        // and the write is sent again without the remembered ones (it failed, naming all three)
+        writes.refusedNow(transfer.get(2));
+        byte[] c = new byte[2000];
+        random.nextBytes(c);
+        writes.create(new org.apache.hadoop.fs.Path(b.root(), "tmp/remembered"), (short) 1, 1L << 20,
+            ByteBuffer.wrap(c));
+        try (java.io.InputStream in = b.fileSystem().open(new org.apache.hadoop.fs.Path(b.root(), "tmp/remembered"))) {
+          assertThat(in.readAllBytes()).isEqualTo(c);
+        }
+        assertThat(writes.recentlyRefused()).isSubsetOf(transfer.get(0), transfer.get(1));
       }
     }
   }
