@@ -1,5 +1,6 @@
 package io.ferry.cli;
 
+import io.ferry.repo.ByteSizes;
 import java.util.Locale;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
@@ -15,36 +16,20 @@ final class ByteRateConverter implements ITypeConverter<Long> {
 
   @Override
   public Long convert(String text) {
-    String t = text.strip().toLowerCase(Locale.ROOT);
-    if (t.endsWith("/s")) {
+    String t = text.strip();
+    if (t.toLowerCase(Locale.ROOT).endsWith("/s")) {
       t = t.substring(0, t.length() - 2);
     }
-    int unit = 0;
-    while (unit < t.length() && (Character.isDigit(t.charAt(unit)) || (unit == 0 && t.charAt(0) == '-'))) {
-      unit++;
-    }
-    int shift = switch (t.substring(unit)) {
-      case "", "b" -> 0;
-      case "k", "kib" -> 10;
-      case "m", "mib" -> 20;
-      case "g", "gib" -> 30;
-      default -> -1;
-    };
-    long n = 0;
+    long n;
     try {
-      n = shift < 0 || unit == 0 ? 0 : Long.parseLong(t.substring(0, unit));
-    } catch (NumberFormatException e) {
-      shift = -1; // a lone '-', or more digits than a long holds
-    }
-    if (shift < 0 || unit == 0) {
-      throw new TypeConversionException("'" + text + "' is not a rate: expected " + FORMS);
+      n = ByteSizes.parse(t);
+    } catch (IllegalArgumentException e) {
+      throw new TypeConversionException("'" + text + "' is " + (e.getMessage().contains("too large") ? "too large"
+          : "not a rate") + ": expected " + FORMS);
     }
     if (n <= 0) {
       throw new TypeConversionException("'" + text + "' is not above 0: expected " + FORMS);
     }
-    if (n > Long.MAX_VALUE >> shift) {
-      throw new TypeConversionException("'" + text + "' is too large: expected " + FORMS);
-    }
-    return n << shift;
+    return n;
   }
 }

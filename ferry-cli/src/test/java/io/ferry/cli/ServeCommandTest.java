@@ -203,7 +203,7 @@ class ServeCommandTest {
     assertThat(Cli.raw("serve", "--help").ok().out()).contains("--min-held-rate=RATE").contains("default: 256k");
     String[][] bad = {{"0", "'0' is not above 0"}, {"-1k", "'-1k' is not above 0"}, {"fast", "'fast' is not a rate"},
         {"1x", "'1x' is not a rate"}, {"k", "'k' is not a rate"}, {"17g", "at most 17179869184 bytes per second"},
-        {"99999999999999999999", "not a rate"}};
+        {"99999999999999999999", "is too large"}};
     for (String[] b : bad) {
       String err = Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--min-held-rate", b[0])
           .exits(FerryCli.USAGE).err();

@@ -208,7 +208,7 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
           duration(settings, "timeout", d.timeout),
           duration(settings, "connect-timeout", d.connectTimeout),
           duration(settings, "retry-after", d.retryAfter),
-          (int) bytes(settings, "part-size", d.partSize),
+          intBytes(settings, "part-size", d.partSize),
           duration(settings, "ttl", d.ttl),
           bytes(settings, "write-behind-bytes", d.writeBehindBytes),
           writeMode(settings.get(PREFIX + "writes"), d.writeMode),
@@ -310,28 +310,28 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     }
   }
 
-  /** A byte count such as {@code 1048576}, {@code 512k} or {@code 64m}. */
+  /** A byte count such as {@code 1048576}, {@code 512k} or {@code 64m} ({@link io.ferry.repo.ByteSizes#parse}). */
   static long bytes(Map<String, String> settings, String key, long d) {
     String v = settings.get(PREFIX + key);
     if (v == null) {
       return d;
     }
-    String t = v.trim().toLowerCase(Locale.ROOT);
     try {
-      long mult = 1;
-      if (t.endsWith("k")) {
-        mult = 1 << 10;
-      } else if (t.endsWith("m")) {
-        mult = 1 << 20;
-      } else if (t.endsWith("g")) {
-        mult = 1 << 30;
-      }
-      long n = Long.parseLong(mult == 1 ? t : t.substring(0, t.length() - 1));
-      return Math.multiplyExact(n, mult);
-    } catch (NumberFormatException | ArithmeticException e) {
+      return io.ferry.repo.ByteSizes.parse(v);
+    } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException("redis." + key + " must be a byte count like 1048576, 512k or 64m, got '"
           + v + "'");
     }
+  }
+
+  /** A byte count that must fit an int; one that does not is refused as out of range rather than wrapped. */
+  static int intBytes(Map<String, String> settings, String key, int d) {
+    long n = bytes(settings, key, d);
+    if (n < 0 || n > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException("redis." + key + " is out of range (at most " + Integer.MAX_VALUE
+          + " bytes), got '" + settings.get(PREFIX + key) + "'");
+    }
+    return (int) n;
   }
 
   /** The settings the cache reads ({@value #PREFIX}...), for the CLI's check of names. */

@@ -57,6 +57,13 @@ class RedisCacheLayerTest {
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.timeout").hasMessageContaining("soon");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.part-size",
         "1000000"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("power of two");
+    // 4 GiB and 256 KiB: taken as 256 KiB (the count was cut to an int)
+    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.part-size",
+        "4194560k"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.part-size")
+        .hasMessageContaining("out of range").hasMessageContaining("'4194560k'");
+    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.write-behind-bytes",
+        "99999999999999999999"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("redis.write-behind-bytes");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis-cluster://a:1,b")).clusterSeeds())
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("'b'");
     // a misspelt setting was ignored, and the cache ran with the default the user meant to change
