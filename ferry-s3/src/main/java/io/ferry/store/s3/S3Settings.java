@@ -26,8 +26,8 @@ import java.util.function.Function;
  *   <tr><td>{@code s3.backoff-ms}</td><td></td><td>100</td><td>base delay of the backoff</td></tr>
  *   <tr><td>{@code s3.socket-timeout-ms}</td><td></td><td>30000</td><td>longest silence on a connection before
  *       an attempt fails</td></tr>
- *   <tr><td>{@code s3.part-size}</td><td></td><td>8388608</td><td>bytes per ranged GET when a read is split into
- *       parallel ranges</td></tr>
+ *   <tr><td>{@code s3.part-size}</td><td></td><td>8388608</td><td>bytes per ranged GET ({@code 8m}, {@code 8MiB})
+ *       when a read is split into parallel ranges</td></tr>
  *   <tr><td>{@code s3.parallelism}</td><td></td><td>16</td><td>threads of the store for parallel ranges, HEADs
  *       and log reads</td></tr>
  * </table>
@@ -108,7 +108,7 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
         intSetting(settings, MAX_ATTEMPTS, d.maxAttempts, 1),
         Duration.ofMillis(intSetting(settings, BACKOFF_MS, (int) d.backoff.toMillis(), 1)),
         Duration.ofMillis(intSetting(settings, SOCKET_TIMEOUT_MS, (int) d.socketTimeout.toMillis(), 1)),
-        intSetting(settings, PART_SIZE, d.partSize, 64 * 1024),
+        byteSetting(settings, PART_SIZE, d.partSize, 64 * 1024),
         intSetting(settings, PARALLELISM, d.parallelism, 1));
   }
 
@@ -134,6 +134,26 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
     } catch (NumberFormatException e) {
       throw new InvalidInputException(key + " is '" + v + "'; expected a whole number", e);
     }
+  }
+
+  /** A byte count that fits an int, as {@link io.ferry.repo.ByteSizes#parse} reads it ({@code 8388608}, {@code 8m}). */
+  private static int byteSetting(Map<String, String> settings, String key, int dflt, int min)
+      throws InvalidInputException {
+    String v = settings.get(key);
+    if (v == null || v.isBlank()) {
+      return dflt;
+    }
+    long n;
+    try {
+      n = io.ferry.repo.ByteSizes.parse(v);
+    } catch (IllegalArgumentException e) {
+      throw new InvalidInputException(key + " is '" + v + "'; expected " + io.ferry.repo.ByteSizes.FORMS, e);
+    }
+    if (n < min || n > Integer.MAX_VALUE) {
+      throw new InvalidInputException(key + " is '" + v + "'; it must be between " + min + " and "
+          + Integer.MAX_VALUE + " bytes");
+    }
+    return (int) n;
   }
 
   /** The settings an S3 store reads, for {@link io.ferry.store.SettingNames#firstUnknown}. */

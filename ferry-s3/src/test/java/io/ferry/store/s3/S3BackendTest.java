@@ -89,6 +89,14 @@ class S3BackendTest {
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("ftp://x");
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.max-attempts", "many"), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.max-attempts");
+    // a part size is written as the cache's and the server's sizes are (it took only a plain number of bytes)
+    assertThat(S3Settings.from(Map.of("s3.part-size", "8m"), n -> null).partSize()).isEqualTo(8 << 20);
+    assertThat(S3Settings.from(Map.of("s3.part-size", "256KiB"), n -> null).partSize()).isEqualTo(256 << 10);
+    assertThat(S3Settings.from(Map.of("s3.part-size", "1048576"), n -> null).partSize()).isEqualTo(1 << 20);
+    for (String bad : List.of("32k", "2g", "8 m", "lots")) {
+      assertThatThrownBy(() -> S3Settings.from(Map.of("s3.part-size", bad), n -> null)).as(bad)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.part-size is '" + bad + "'");
+    }
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpiont", "http://127.0.0.1:9000"), n -> null))
         .isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("unknown S3 setting 's3.endpiont'; did you mean 's3.endpoint'?");
