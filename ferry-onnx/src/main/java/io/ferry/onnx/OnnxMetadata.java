@@ -71,9 +71,12 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    * @param initializer true for an initializer of the main graph; false for a tensor below it (a node's attribute,
    *     a subgraph's initializer, a sparse tensor's values or indices), named by its byte offset in the file and
    *     recorded without a dtype: its data is checked to lie in the model, not cut into tensors
+   * @param what how errors name it: {@code initializer 'w'} for one of the main graph; for a tensor below it, as the
+   *     reader's checks of that tensor do ({@code initializer 'c' of subgraph then_branch of node 'if0' (If), at byte
+   *     120}); null gives {@code tensor NAME}
    */
   public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length,
-      boolean initializer) {
+      boolean initializer, String what) {
     /**
      * @throws NullPointerException if name, shape or location is null
      * @throws IllegalArgumentException if offset is negative or length below -1
@@ -86,16 +89,20 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
         throw new IllegalArgumentException("initializer '" + name + "': offset " + offset + ", length " + length
             + ": expected offset >= 0 and length >= -1");
       }
+      if (initializer || what == null) {
+        what = initializer ? "initializer '" + name + "'" : "tensor " + name;
+      }
+    }
+
+    /** As the canonical constructor, naming it in errors by its role and {@code name}. */
+    public External(String name, DType dtype, List<Long> shape, String location, long offset, long length,
+        boolean initializer) {
+      this(name, dtype, shape, location, offset, length, initializer, null);
     }
 
     /** An initializer of the main graph. */
     public External(String name, DType dtype, List<Long> shape, String location, long offset, long length) {
       this(name, dtype, shape, location, offset, length, true);
-    }
-
-    /** How messages name it: {@code initializer 'w'}, or {@code tensor 'c' at byte 120}. */
-    String what() {
-      return initializer ? "initializer '" + name + "'" : "tensor " + name;
     }
 
     String describe() {

@@ -295,7 +295,7 @@ final class OnnxReader {
       below.add(new OnnxMetadata.Below(t.getName(), (role.equals("initializer") ? "an " : "a ") + role + " of "
           + where));
     }
-    // how the snapshot names it (external.tensor 'NAME' at byte N), and how errors of its file do
+    // how the snapshot names it (external.tensor 'NAME' at byte N), and how errors do, here and in the directory check
     String name = (t.getName().isEmpty() ? "" : "'" + t.getName() + "' ") + "at byte " + at;
     String tensor = role + (t.getName().isEmpty() ? "" : " '" + t.getName() + "'") + " of " + where + ", at byte "
         + at;
@@ -372,7 +372,7 @@ final class OnnxReader {
     }
     // without a length, the bytes its type and shape need (when Ferry knows the type's size)
     external.add(new OnnxMetadata.External(name, null, shape, ExternalPaths.normalize(location), offset,
-        length >= 0 ? length : bytes == null ? -1 : bytes, false));
+        length >= 0 ? length : bytes == null ? -1 : bytes, false, tensor));
   }
 
   private void initializer() throws IOException {

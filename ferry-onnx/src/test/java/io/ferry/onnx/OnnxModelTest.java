@@ -159,6 +159,48 @@ class OnnxModelTest {
   }
 
   /**
+   * The directory checks of a tensor below the main graph (an If body's initializer) name it as the reader's checks
+   * of that tensor and {@code cat --tensor} do: its role, its name and where it lies. They named it {@code tensor 's'
+   * at byte N}, as its metadata key does.
+   */
+  @Test
+  void directoryChecksOfATensorBelowTheGraphNameItAsTheReaderDoes() throws IOException {
+    byte[] body = OnnxFiles.message(a -> {
+      a.writeString(1, "then_branch");
+      a.writeByteArray(6, OnnxFiles.graph(list(new Init("s", 1, 2).external(Map.of("location", "s.bin")))));
+    });
+    byte[] graph = OnnxFiles.message(g -> {
+      g.writeByteArray(1, OnnxFiles.message(n -> {
+        n.writeString(3, "if0");
+        n.writeString(4, "If");
+        n.writeByteArray(5, body);
+      }));
+      g.writeString(2, "g");
+    });
+    Path dir = Files.createDirectories(tmp.resolve("below"));
+    Files.write(dir.resolve("model.onnx"), OnnxFiles.message(o -> {
+      o.writeInt64(1, 8);
+      o.writeByteArray(7, graph);
+    }));
+    String what = "model\\.onnx: initializer 's' of subgraph then_branch of node 'if0' \\(If\\), at byte \\d+: ";
+    try (Repository repo = open(tmp.resolve("store"))) {
+      assertThatThrownBy(() -> repo.push(dir, "below", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageMatching(what + "its external data file 's\\.bin' is not a file of the model \\(expected"
+              + " s\\.bin\\)");
+      Files.write(dir.resolve("s.bin"), new byte[4]);
+      assertThatThrownBy(() -> repo.push(dir, "below", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageMatching(what + "8 bytes at offset 0 of s\\.bin run past its end \\(4 bytes\\)");
+      assertThat(repo.models()).isEmpty();
+      Files.write(dir.resolve("s.bin"), new byte[8]);
+      repo.push(dir, "below", PushOptions.builder().codec(CodecPolicy.NONE).build());
+      assertThat(repo.snapshot(repo.resolve("below")).file("model.onnx").orElseThrow().metadata())
+          .containsKey("external.tensor 's' at byte 50");
+    }
+  }
+
+  /**
    * A data file stays opaque where a tensor layout could not be exact: an initializer of a type without a Ferry dtype
    * (INT4), two initializers that overlap, a file two models point into, or a push that names it with --opaque. It is
    * still checked and pulled byte-identical.
