@@ -84,7 +84,7 @@ final class DequantizeTransform implements TensorTransform {
     DType src = q.sourceDtype();
     List<Long> shape = q.shape();
     if (!FLOATS.contains(src) || shape.size() != 2 || shape.get(0) == 0 || shape.get(1) == 0
-        || shape.get(1) % group != 0 || shape.get(1) > Integer.MAX_VALUE / 8) {
+        || shape.get(1) % group != 0) {
       throw new InvalidInputException(where + ": " + DerivationReport.FILE + " says tensor '" + t.name()
           + "' was quantized from " + src + " " + shape + ", which " + QuantLayout.NAME + " with group size " + group
           + " does not quantize (a non-empty 2-D F32, F16, BF16 or F64 tensor whose last dimension the group "

@@ -723,7 +723,7 @@ public final class Deriver {
    * Elements {@code [e0, e1)} of each unit (row) {@code [u0, u1)} of a tensor: whole units ({@code e0 = 0}, {@code e1}
    * the unit), or a part of one unit ({@code u1 = u0 + 1}).
    */
-  private record Span(long u0, long u1, long e0, long e1) {}
+  record Span(long u0, long u1, long e0, long e1) {}
 
   /**
    * The blocks a tensor seen as {@code units} units (rows) of {@code unit} elements is processed in, in order: whole
@@ -731,7 +731,7 @@ public final class Deriver {
    * bytes, units of {@code rowBytes}) where a unit fits in one; or, for units longer than that, parts of
    * {@value #BLOCK_ELEMENTS} elements of one unit.
    */
-  private record Walk(long units, long unit, long rowBytes, long step) {
+  record Walk(long units, long unit, long rowBytes, long step) {
     boolean parts() {
       return unit > BLOCK_ELEMENTS;
     }
@@ -775,11 +775,20 @@ public final class Deriver {
       if (s.e0() == 0 && s.e1() == unit || perUnit(t)) {
         return new long[] {s.u0() * rb, (s.u1() - s.u0()) * rb};
       }
-      if (rb * s.e0() % unit != 0 || rb * s.e1() % unit != 0) {
+      // rb * e / unit, with rb / unit (bytes per element: 1/2 for 4-bit values) reduced first, as rb * e overflows
+      // for a long group (a row of 2^30 F64 elements)
+      long g = gcd(rb, unit);
+      long num = rb / g;
+      long den = unit / g;
+      if (s.e0() % den != 0 || s.e1() % den != 0) {
         throw new IllegalStateException("tensor '" + t.name() + "': elements [" + s.e0() + ", " + s.e1() + ") of a "
             + "unit of " + unit + " are not whole bytes of its " + rb);
       }
-      return new long[] {s.u0() * rb + rb * s.e0() / unit, rb * (s.e1() - s.e0()) / unit};
+      return new long[] {s.u0() * rb + s.e0() / den * num, (s.e1() - s.e0()) / den * num};
+    }
+
+    private static long gcd(long a, long b) {
+      return b == 0 ? a : gcd(b, a % b);
     }
 
     /** The most bytes of tensor {@code t} a span holds. */

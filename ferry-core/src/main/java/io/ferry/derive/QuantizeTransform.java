@@ -45,9 +45,6 @@ final class QuantizeTransform implements TensorTransform {
       // recorded in ferry-derivation.json as written since format ferry-derivation/1: keep the text
       return TensorPlan.kept(t, "last dimension " + cols + " is not a multiple of --group-size " + spec.groupSize());
     }
-    if (cols > Integer.MAX_VALUE / 8) {
-      return TensorPlan.kept(t, "rows of " + cols + " elements are too long to quantize");
-    }
     long groups = cols / spec.groupSize();
     List<Output> outs = new java.util.ArrayList<>();
     outs.add(new Output(t.name(), layout.valuesType(), List.of(rows, layout.valueRowBytes(cols))));

@@ -10,6 +10,7 @@ import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.derive.DeriveModels.T;
 import io.ferry.format.DType;
+import io.ferry.format.TensorInfo;
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
@@ -447,6 +448,43 @@ class DeriverTest {
       assertThat(e.getMessage()).as("group %s", group)
           .contains("tensor 'w' holds NaN at row 1, column " + (Deriver.BLOCK_ELEMENTS + 5) + ": a non-finite");
     }
+  }
+
+  /**
+   * Rows of 2^28 elements or more are quantized and dequantized as shorter ones are: they were kept ("rows of N
+   * elements are too long to quantize"), a limit left from when a row was processed whole, and the byte range of a
+   * part of a group that long overflowed (rows of 3 × 2^29 F64 elements, one group per row). Planned and addressed
+   * here without the 24 GiB such a tensor holds.
+   */
+  @Test
+  void rowsOfAnyLengthArePlannedAndTheirPartsAddressedExactly() throws Exception {
+    long cols = 3L << 29;
+    long block = Deriver.BLOCK_ELEMENTS;
+    TensorInfo e = new TensorInfo("e", DType.F64, List.of(2L, cols), 0, 2 * cols * 8);
+    DeriveSpec.Quantize spec = new DeriveSpec.Quantize(4, (int) cols, false, TensorFilter.ALL);
+    TensorPlan p = new QuantizeTransform(spec).plan(e);
+    assertThat(p.action()).isEqualTo(TensorReport.Action.QUANTIZED);
+    assertThat(p.outputs()).extracting(TensorReport.Output::shape)
+        .containsExactly(List.of(2L, cols / 2), List.of(2L, 1L), List.of(2L, 1L));
+    TensorInfo values = new TensorInfo("e", DType.U8, List.of(2L, cols / 2), 0, cols);
+    TensorInfo scale = new TensorInfo("e.scale", DType.F32, List.of(2L, 1L), cols, cols + 8);
+    TensorInfo zeroPoint = new TensorInfo("e.zero_point", DType.U8, List.of(2L, 1L), cols + 8, cols + 10);
+    Map<String, TensorInfo> stored = Map.of("e", values, "e.scale", scale, "e.zero_point", zeroPoint);
+    DerivationReport r = new DerivationReport("quantize", spec.parameters(), ChunkId.of(new byte[1]), "m", null,
+        new ErrorMetrics.Accumulator().result().figures(), List.of(p.report(new ErrorMetrics.Accumulator().result().figures())));
+    TensorPlan back = new DequantizeTransform(new DeriveSpec.Dequantize(null), r, "q", stored::get, null)
+        .plan(values);
+    assertThat(back.action()).isEqualTo(TensorReport.Action.DEQUANTIZED);
+    assertThat(back.outputs()).singleElement().satisfies(o -> assertThat(o.shape()).isEqualTo(List.of(2L, cols)));
+    // the last part of the second row's group: its source bytes, its 4-bit values, and its scale and zero point whole
+    Deriver.Walk walk = new Deriver.Walk(2, cols, cols * 8, RowCursor.storedStep(e));
+    Deriver.Span last = new Deriver.Span(1, 2, cols - block, cols);
+    assertThat(walk.next(new Deriver.Span(1, 2, cols - 2 * block, cols - block))).isEqualTo(last);
+    assertThat(walk.bytes(e, last)).containsExactly(2 * cols * 8 - block * 8, block * 8);
+    assertThat(walk.bytes(values, last)).containsExactly(cols - block / 2, block / 2);
+    assertThat(walk.bytes(scale, last)).containsExactly(4, 4);
+    assertThat(walk.bytes(zeroPoint, last)).containsExactly(1, 1);
+    assertThat(walk.maxBytes(e)).isEqualTo(block * 8);
   }
 
   /**
