@@ -152,6 +152,14 @@ class GgufCliTest {
     Files.copy(dir.resolve("m-00003-of-00003.gguf"), bad.resolve("m-00003-of-00003.gguf"));
     cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00001-of-00003.gguf",
         "split in 3 files and 1 is missing: m-00002-of-00003.gguf");
+    // present under its name but without split keys (llama.cpp: "missing key split.no in GGUF split"): not missing
+    new GgufWriter().seeded("blk.1.attn_q.weight", DType.F16, 20, 256, 4).seeded("blk.2.attn_q.weight", DType.F16,
+        21, 256, 4).write(bad.resolve("m-00002-of-00003.gguf"));
+    cli.run("push", bad.toString(), "bad").exits(1).oneLineError("m-00002-of-00003.gguf: is named as split 2 of 3"
+        + " but has no split keys (split.no, split.count), which every split of a set carries (llama.cpp refuses a"
+        + " split without split.no)");
+    assertThat(cli.state()).isEqualTo(before);
+    Files.delete(bad.resolve("m-00002-of-00003.gguf"));
     split(2, 3, 5, "blk.1.attn_q.weight", "blk.2.attn_q.weight").write(bad.resolve("m-00002-of-00003.gguf"));
     cli.push(bad, "good-again");
     before = cli.state();

@@ -7,9 +7,11 @@ import io.ferry.format.ModelTree;
 import io.ferry.format.TensorInfo;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -45,12 +47,18 @@ public final class GgufSplitFormat implements DirectoryFormat {
   public void check(ModelTree tree) throws InvalidInputException {
     Map<String, List<Split>> sets = new TreeMap<>();
     Map<String, Integer> declared = new HashMap<>();
+    // GGUF files named as a split but without split keys: a set that counts one of them is told so, not that it is
+    // missing
+    Set<String> unmarked = new HashSet<>();
     for (ModelTree.Entry f : tree.files()) {
       if (!f.hasFormat(GgufFormat.NAME)) {
         continue;
       }
       GgufMetadata md = f.layout().metadata(GgufMetadata.class).orElse(null);
       if (md == null || md.get(NO) == null && md.get(COUNT) == null && md.get(TENSORS) == null) {
+        if (SPLIT_NAME.matcher(f.baseName()).matches()) {
+          unmarked.add(f.path());
+        }
         continue;
       }
       long count = integer(f, md, COUNT, "u16", true);
@@ -89,11 +97,12 @@ public final class GgufSplitFormat implements DirectoryFormat {
       sets.computeIfAbsent(set, k -> new ArrayList<>()).add(new Split(f, number, no, count, tensors));
     }
     for (Map.Entry<String, List<Split>> e : sets.entrySet()) {
-      checkSet(e.getKey(), e.getValue());
+      checkSet(e.getKey(), e.getValue(), unmarked);
     }
   }
 
-  private static void checkSet(String set, List<Split> splits) throws InvalidInputException {
+  private static void checkSet(String set, List<Split> splits, Set<String> unmarked)
+      throws InvalidInputException {
     splits.sort((a, b) -> Integer.compare(a.number, b.number));
     long count = splits.get(0).count;
     String first = String.format(Locale.ROOT, "%s-%05d-of-%05d.gguf", set, 1, count);
@@ -102,8 +111,16 @@ public final class GgufSplitFormat implements DirectoryFormat {
     for (int n = 1; n <= count; n++) {
       if (at < splits.size() && splits.get(at).number == n) {
         at++;
-      } else if (missing.size() < 10) {
-        missing.add(String.format(Locale.ROOT, "%s-%05d-of-%05d.gguf", set, n, count));
+        continue;
+      }
+      String name = String.format(Locale.ROOT, "%s-%05d-of-%05d.gguf", set, n, count);
+      if (unmarked.contains(name)) {
+        throw new InvalidInputException(name + ": is named as split " + n + " of " + count + " but has no split keys ("
+            + NO + ", " + COUNT + "), which every split of a set carries (llama.cpp refuses a split without " + NO
+            + ")");
+      }
+      if (missing.size() < 10) {
+        missing.add(name);
       }
     }
     if (!missing.isEmpty()) {
