@@ -71,9 +71,9 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
    * @param initializer true for an initializer of the main graph; false for a tensor below it (a node's attribute,
    *     a subgraph's initializer, a sparse tensor's values or indices), named by its byte offset in the file and
    *     recorded without a dtype: its data is checked to lie in the model, not cut into tensors
-   * @param what how errors name it: {@code initializer 'w'} for one of the main graph; for a tensor below it, as the
-   *     reader's checks of that tensor do ({@code initializer 'c' of subgraph then_branch of node 'if0' (If), at byte
-   *     120}); null gives {@code tensor NAME}
+   * @param what how errors name a tensor below the main graph, as the reader's checks of it do ({@code initializer
+   *     'c' of subgraph then_branch of node 'if0' (If), at byte 120}); null gives {@code tensor NAME}. An initializer
+   *     of the main graph is always named {@code initializer 'w'}, whatever is given
    */
   public record External(String name, DType dtype, List<Long> shape, String location, long offset, long length,
       boolean initializer, String what) {
