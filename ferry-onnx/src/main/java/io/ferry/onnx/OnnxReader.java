@@ -685,7 +685,8 @@ final class OnnxReader {
   /** An external data offset or length; {@code what} names the tensor for the message. */
   private long number(String what, String key, String value) throws InvalidInputException {
     try {
-      long v = Long.parseLong(value);
+      // ASCII digits only, as onnxruntime reads them: Long.parseLong also takes a '+' and other scripts' digits
+      long v = value.chars().allMatch(c -> c >= '0' && c <= '9') ? Long.parseLong(value) : -1;
       if (v >= 0) {
         return v;
       }
