@@ -953,7 +953,12 @@ public final class Unpickler {
       } catch (ArithmeticException e) {
         throw failHere("tensor of size " + shape + " and stride " + strides + " overflows");
       }
-      long end = elements == 0 ? off : last + 1;
+      if (elements == 0) {
+        // no bytes: torch loads an empty tensor whose offset lies past its storage's end (Tensor.set_ makes one); its
+        // place in the storage is read as the storage's end, so that its byte range is empty and inside the file
+        return new Py.Tensor(s, dtype, Math.min(off, capacity), shape, strides);
+      }
+      long end = last + 1;
       if (end > capacity) {
         throw failHere("tensor of size " + shape + ", stride " + strides + " and offset " + off + " reaches element "
             + end + " of storage '" + s.key() + "', which has " + capacity + " elements"

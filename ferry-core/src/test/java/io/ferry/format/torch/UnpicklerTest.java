@@ -218,6 +218,27 @@ class UnpicklerTest {
             + " \\[0, 0, 0\\] overflows \\(opcode REDUCE at byte \\d+\\)");
   }
 
+  /**
+   * An empty tensor whose offset lies past its storage's end (what {@code t.set_(storage, 10, (0,))} makes on a storage
+   * of 4 elements) is loaded by {@code torch.load(weights_only=True)}; it was refused as reaching past its storage.
+   */
+  @Test
+  void anEmptyTensorWhoseOffsetIsPastItsStoragesEndIsTakenWithNoBytes() throws Exception {
+    Object t = load(Pickles.proto2().tensor("FloatStorage", "0", 4, 10, new int[] {0}, new int[] {1}).stop());
+    assertThat(t).isInstanceOfSatisfying(Py.Tensor.class, tensor -> {
+      assertThat(tensor.elements()).isZero();
+      assertThat(tensor.shape()).containsExactly(0L);
+      assertThat(tensor.offset()).as("read as the storage's end").isEqualTo(4);
+    });
+    Object emptyRows = load(Pickles.proto2().tensor("FloatStorage", "0", 4, 7, new int[] {3, 0},
+        new int[] {0, 1}).stop());
+    assertThat(((Py.Tensor) emptyRows).offset()).isEqualTo(4);
+    // one element past the end is still refused
+    refused(Pickles.proto2().tensor("FloatStorage", "0", 4, 4, new int[] {1}, new int[] {1}).stop(),
+        "tensor of size [1], stride [1] and offset 4 reaches element 5 of storage '0', which has 4 elements"
+            + " (opcode REDUCE at byte 138)");
+  }
+
   @Test
   void hugeLengthsAreRefusedBeforeAnythingIsAllocated() {
     refused(Pickles.proto2().op('X').raw(Pickles.le32(0xfffffff0)).raw(new byte[] {'a', 'b'}).stop(),
