@@ -317,16 +317,26 @@ final class AsyncCheckpoint {
    */
   static void handOver(Path lock, ProcessHandle pusher, String run, Path stagedDir) throws IOException {
     Path tmp = lock.resolveSibling(lock.getFileName() + "." + pusher.pid() + ".tmp");
-    Files.writeString(tmp, record(pusher, run, Optional.of(stagedDir)), StandardCharsets.UTF_8);
-    Files.move(tmp, lock, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    try {
+      Files.writeString(tmp, record(pusher, run, Optional.of(stagedDir)), StandardCharsets.UTF_8);
+      Files.move(tmp, lock, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+          java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(tmp);
+      throw e;
+    }
   }
 
   /** Removes the lock if this process holds it. */
   static void unlock(Path lock) throws IOException {
+    unlock(lock, ProcessHandle.current().pid());
+  }
+
+  /** Removes the lock if it names the process {@code pid}. */
+  private static void unlock(Path lock, long pid) throws IOException {
     try {
       String text = readLock(lock);
-      if (pid(text).orElse(-1L) == ProcessHandle.current().pid()) {
+      if (pid(text).orElse(-1L) == pid) {
         Files.deleteIfExists(lock);
       }
     } catch (NoSuchFileException e) {
@@ -407,10 +417,84 @@ final class AsyncCheckpoint {
     }
   }
 
+  /** Records a background push in the run's lock ({@link #handOver}; a test may make it fail). */
+  @FunctionalInterface
+  interface HandOver {
+    /** Makes {@code lock} name {@code pusher}, the background push of {@code stagedDir}. */
+    void to(Path lock, ProcessHandle pusher, String run, Path stagedDir) throws IOException;
+  }
+
+  /** The byte a launcher writes to its background push once the run's lock names the push. */
+  private static final int GO = 'g';
+
+  /** How long a launcher waits for the background push it stopped to end. */
+  private static final long STOP_WAIT_SECONDS = 60;
+
+  /**
+   * Starts the background push of what was staged ({@link #spawn}) and hands the run's lock over to it, then tells it
+   * to go on (a byte on its input). The push waits for that ({@link #awaitHandOver}): it never pushes without the lock
+   * and never ends before the lock names it (it could not release the lock then, and the next push took it for a
+   * crashed one). If the hand-over fails, the push is stopped before it read anything, what was staged and its log are
+   * removed, and the IOException says so, naming the lock and the push; the caller still holds the lock.
+   */
+  static Process launch(List<String> cliArgs, java.util.Map<String, String> env, Path lock, String run, long step,
+      Staged staged, HandOver handOver) throws IOException {
+    Path log = logOf(staged.dir());
+    Process p;
+    try {
+      p = spawn(cliArgs, log, env);
+    } catch (IOException | RuntimeException e) {
+      LocalTrees.delete(staged.dir());
+      Files.deleteIfExists(log);
+      throw e;
+    }
+    try {
+      handOver.to(lock, p.toHandle(), run, staged.dir());
+      try (java.io.OutputStream go = p.getOutputStream()) {
+        go.write(GO);
+      }
+      return p;
+    } catch (IOException | RuntimeException e) {
+      p.destroyForcibly();
+      boolean ended;
+      try {
+        ended = p.waitFor(STOP_WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        ended = false;
+      }
+      String said = ended && p.exitValue() != 0 ? lastLine(log).map(l -> " (it said: " + l + ")").orElse("") : "";
+      unlock(lock, p.pid());
+      LocalTrees.delete(staged.dir());
+      Files.deleteIfExists(log);
+      throw new IOException("could not hand " + lock + " over to the background push of " + run + " step " + step
+          + " (pid " + p.pid() + "): " + e.getMessage() + "; stopped the push" + said + ", nothing was pushed, and"
+          + " removed what was staged", e);
+    }
+  }
+
+  /**
+   * Run by the background push before it reads anything: waits until its launcher handed it the run's lock and said
+   * so on {@code in} ({@link #launch}). An end of input without that (the launcher failed or was killed before the
+   * hand-over) is an IOException: the push stops, nothing pushed, leaving what was staged to be reported. Says on
+   * {@code log} (the push's log) that it waits.
+   */
+  static void awaitHandOver(java.io.InputStream in, java.io.PrintWriter log, String run, long step, Path stagedDir)
+      throws IOException {
+    log.println("background push of " + run + " step " + step + " (pid " + ProcessHandle.current().pid() + "):"
+        + " waiting for the command that staged it to hand it the run's lock");
+    log.flush();
+    if (in.read() != GO) {
+      throw new IOException("the command that staged " + run + " step " + step + " ended before it handed this"
+          + " background push the run's lock; nothing was pushed, what it staged is kept in " + stagedDir);
+    }
+  }
+
   /**
    * Starts the detached pusher: this JVM's java with the same class path re-running the CLI on the staged copy, its
-   * output appended to {@code log}, no input, and {@code env} added to its environment (secrets such as a store
-   * token go there, not on its command line, which other users can list). Returns its process.
+   * output appended to {@code log}, its input a pipe on which {@link #launch} says when it holds the run's lock, and
+   * {@code env} added to its environment (secrets such as a store token go there, not on its command line, which
+   * other users can list). Returns its process.
    */
   static Process spawn(List<String> cliArgs, Path log, java.util.Map<String, String> env) throws IOException {
     String java = ProcessHandle.current().info().command()
@@ -423,12 +507,9 @@ final class AsyncCheckpoint {
     cmd.addAll(cliArgs);
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
-        .redirectInput(ProcessBuilder.Redirect.from(nullDevice()));
+        .redirectInput(ProcessBuilder.Redirect.PIPE);
     pb.environment().putAll(env);
     return pb.start();
   }
 
-  private static java.io.File nullDevice() {
-    return new java.io.File(System.getProperty("os.name").startsWith("Windows") ? "NUL" : "/dev/null");
-  }
 }

@@ -108,6 +108,7 @@ final class CheckpointCommand extends GroupCommand {
         return push();
       }
       try {
+        AsyncCheckpoint.awaitHandOver(System.in, err(), run, step, stagedDir);
         int code = push();
         if (stagedDir != null) {
           LocalTrees.delete(stagedDir);
@@ -158,8 +159,7 @@ final class CheckpointCommand extends GroupCommand {
           args.addAll(java.util.List.of("--cache", cacheUri()));
         }
         Path log = AsyncCheckpoint.logOf(staged.dir());
-        Process p = AsyncCheckpoint.spawn(args, log, env);
-        AsyncCheckpoint.handOver(lock, p.toHandle(), run, staged.dir());
+        Process p = AsyncCheckpoint.launch(args, env, lock, run, step, staged, AsyncCheckpoint::handOver);
         if (json) {
           printJson(object().put("run", run).put("step", step).put("staged", staged.dir().toString())
               .put("linked", staged.linked()).put("copied", staged.copied()).put("pid", p.pid())

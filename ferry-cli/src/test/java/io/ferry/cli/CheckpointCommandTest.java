@@ -598,10 +598,11 @@ class CheckpointCommandTest {
   }
 
   /**
-   * The launcher recorded its background push's pid in the lock only after starting it: a push that ended before
-   * that (it released nothing, the lock still naming the launcher) left a lock naming its dead pid, and the next push
-   * warned that it was gone without finishing, although it had stored its step. A lock records the staged directory
-   * of its push, which a push removes only once its step is stored: when it is gone, the push is over.
+   * A background push that ended once it stored its step but before the lock named it (an older Ferry's launcher
+   * recorded it only after starting it; a push killed as it released the lock leaves the same) left a lock naming its
+   * dead pid, and the next push warned that it was gone without finishing, although it had stored its step. A lock
+   * records the staged directory of its push, which a push removes only once its step is stored: when it is gone, the
+   * push is over.
    */
   @Test
   void aBackgroundPushThatEndsBeforeItIsRecordedLeavesNoFalseWarning() throws Exception {
@@ -611,9 +612,8 @@ class CheckpointCommandTest {
     java.io.StringWriter text = new java.io.StringWriter();
     Path lock = AsyncCheckpoint.lock(area, "run16", Notices.to(new java.io.PrintWriter(text), "push", false));
     AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run16", 1, false);
-    Process p = AsyncCheckpoint.spawn(List.of("checkpoint", "push", staged.source().toString(), "run16", "--step", "1",
-        "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString(), "--store", cli.store.toString()),
-        AsyncCheckpoint.logOf(staged.dir()), Map.of());
+    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run16", 1, lock), Map.of(), lock, "run16", 1, staged,
+        (l, h, r, d) -> { }); // the lock keeps naming the launcher while the push runs
     assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).as("the background push ended").isTrue();
     AsyncCheckpoint.handOver(lock, p.toHandle(), "run16", staged.dir()); // the launcher records it only now
 
@@ -622,5 +622,97 @@ class CheckpointCommandTest {
     assertThat(next.err()).as("stderr of the next push").doesNotContain("warning");
     assertThat(lock).doesNotExist();
     assertThat(text.toString()).isEmpty();
+  }
+  private static Notices quiet() {
+    return Notices.to(new java.io.PrintWriter(new java.io.StringWriter()), "ferry checkpoint push", false);
+  }
+
+  /** The command line of the background push of {@code staged} as step {@code step} of {@code run}. */
+  private static List<String> pusherArgs(Cli cli, AsyncCheckpoint.Staged staged, String run, long step, Path lock) {
+    return List.of("checkpoint", "push", staged.source().toString(), run, "--step", Long.toString(step),
+        "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString(), "--store", cli.store.toString());
+  }
+
+  /**
+   * The launcher failing to hand the run's lock over to the background push it started (a full disk, a staging area
+   * made read-only) released the lock and left the push running: it pushed the step without the lock, beside the next
+   * push of the run, while the command said it failed. The push is stopped before it read anything, what was staged
+   * and its log are removed, and the error names the lock and the push.
+   */
+  @Test
+  void aFailedHandOverStopsTheBackgroundPushAndRemovesWhatItStaged() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = AsyncCheckpoint.area(file);
+    Path lock = AsyncCheckpoint.lock(area, "run17", quiet());
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run17", 1, false);
+    java.util.Map<String, String> before = cli.state();
+    List<ProcessHandle> pusher = new ArrayList<>();
+    try {
+      Throwable e = org.assertj.core.api.Assertions.catchThrowable(() -> AsyncCheckpoint.launch(
+          pusherArgs(cli, staged, "run17", 1, lock), Map.of(), lock, "run17", 1, staged, (l, h, r, d) -> {
+            pusher.add(h);
+            throw new IOException(l + ": No space left on device");
+          }));
+      assertThat(e).isInstanceOf(IOException.class).hasMessageContaining(lock.toString())
+          .hasMessageContaining("No space left on device").hasMessageContaining("pid " + pusher.get(0).pid())
+          .hasMessageContaining("stopped").hasMessageContaining("nothing was pushed");
+      assertThat(pusher.get(0).isAlive()).as("the background push").isFalse();
+      assertThat(staged.dir()).as("what was staged").doesNotExist();
+      assertThat(AsyncCheckpoint.logOf(staged.dir())).as("its log").doesNotExist();
+      assertThat(cli.state()).as("the store").isEqualTo(before);
+    } finally {
+      pusher.forEach(ProcessHandle::destroyForcibly);
+    }
+  }
+
+  /** Waits (at most two minutes) until {@code h} ended or wrote to {@code log}. */
+  private static void awaitEndOrOutput(ProcessHandle h, Path log) throws Exception {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MINUTES.toNanos(2);
+    while (h.isAlive() && Files.size(log) == 0) {
+      assertThat(System.nanoTime()).as("the background push ended or wrote to its log").isLessThan(deadline);
+      try {
+        h.onExit().get(20, java.util.concurrent.TimeUnit.MILLISECONDS);
+      } catch (java.util.concurrent.TimeoutException e) {
+        // not yet: look at the log again
+      }
+    }
+  }
+
+  /**
+   * A background push that failed before its launcher handed it the run's lock (a step pushed with other content
+   * fails at once) could not release the lock, which then named its dead pid: the next push warned that it was "gone
+   * without finishing", as if it had crashed. The push waits for the hand-over, so it holds the lock when it fails
+   * and the next push reports it as failed, with its error.
+   */
+  @Test
+  void aBackgroundPushThatFailsBeforeTheHandOverIsReportedWithItsError() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    push(cli, write("a", steps.get(0)), "run18", 1);
+    Path b = write("b", steps.get(1));
+    Path area = AsyncCheckpoint.area(b);
+    Path lock = AsyncCheckpoint.lock(area, "run18", quiet());
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(b, area, "run18", 1, false);
+    Path log = AsyncCheckpoint.logOf(staged.dir());
+    // the slowest launcher: it records the push only once the push ended or said something
+    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run18", 1, lock), Map.of(), lock, "run18", 1,
+        staged, (l, h, r, d) -> {
+          try {
+            awaitEndOrOutput(h, log);
+          } catch (Exception e) {
+            throw new IOException(e);
+          }
+          AsyncCheckpoint.handOver(l, h, r, d);
+        });
+    try {
+      Cli.Result next = cli.run("checkpoint", "push", b.toString(), "run18", "--step", "2").ok(); // waits for it
+      assertThat(next.err()).contains("warning: a background push of run18 failed or was stopped")
+          .contains(staged.dir().toString()).contains("ends with: ferry checkpoint push: run18:step-1 already exists")
+          .doesNotContain("gone without finishing");
+      assertThat(lock).doesNotExist();
+    } finally {
+      p.destroyForcibly();
+    }
   }
 }
