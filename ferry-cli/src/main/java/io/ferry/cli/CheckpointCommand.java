@@ -201,6 +201,10 @@ final class CheckpointCommand extends GroupCommand {
         if (!dropped.isEmpty()) {
           err().println("retention dropped the tags of steps " + dropped + " ('ferry gc' frees what only they used)");
         }
+        if (dropped.contains(step)) {
+          err().println("step " + step + " is below the steps retention keeps: it was dropped as it was pushed, and"
+              + " the head and latest stay at the highest kept step");
+        }
       }
       return 0;
     }

@@ -715,4 +715,28 @@ class CheckpointCommandTest {
       p.destroyForcibly();
     }
   }
+  /**
+   * A step pushed after higher ones and below those retention keeps is dropped by its own push, but the head kept
+   * naming it: 'ferry pull RUN' restored a dropped step, and gc never freed it. The head moves to the highest kept
+   * step, latest's, and gc frees the dropped step.
+   */
+  @Test
+  void aStepDroppedByItsOwnPushDoesNotStayTheHead() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(4);
+    for (int i = 0; i < 3; i++) {
+      push(cli, write("s" + i, steps.get(i)), "run19", (i + 1) * 10L, "--keep-last", "2");
+    }
+    Cli.Result late = cli.run("checkpoint", "push", write("late", steps.get(3)).toString(), "run19", "--step", "5",
+        "--keep-last", "2").ok();
+    String dropped = late.line();
+    assertThat(late.err()).contains("steps [5]").contains("step 5 is below the steps retention keeps");
+    String latest = cli.run("checkpoint", "latest", "run19").ok().line();
+    assertThat(latest).startsWith("30 ");
+    assertThat(cli.run("show", "run19", "--json").ok().json().get("version").asText()).as("the head")
+        .isEqualTo(latest.split(" ")[1]);
+    cli.run("gc", "--grace", "PT0S").ok();
+    cli.run("show", "run19@" + dropped, "--json").exits(1);
+    cli.run("verify").ok();
+  }
 }

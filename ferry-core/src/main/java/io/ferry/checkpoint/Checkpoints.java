@@ -136,8 +136,30 @@ public final class Checkpoints {
         }
       }
     }
+    if (dropped.stream().anyMatch(c -> c.id().equals(r.versionId()))) {
+      keepHeadOffDropped(run, r.versionId());
+    }
     moveLatest(run);
     return new Pushed(r, pushed, List.copyOf(dropped));
+  }
+
+  /**
+   * Moves the head off {@code droppedId}, the version this push published and its retention dropped (a step below
+   * those it keeps, pushed after them), to the highest kept step: the head kept naming the dropped step, so a pull of
+   * the run restored it and gc never freed it. A head another push moved meanwhile is left to that push.
+   */
+  private void keepHeadOffDropped(String run, ChunkId droppedId) throws IOException {
+    List<Checkpoint> all = list(run);
+    if (all.isEmpty()) {
+      return; // no step has its tag (deleted by hand meanwhile): nothing to point the head at
+    }
+    Checkpoint kept = all.get(all.size() - 1);
+    try {
+      repo.moveHead(run, kept.id(), droppedId, "checkpoint: step dropped by retention as it was pushed, head to step "
+          + kept.step());
+    } catch (ConflictException | NotFoundException e) {
+      // another push moved the head (or gc removed the kept step's version) meanwhile: the head is not the dropped step
+    }
   }
 
   /** How often {@link #moveLatest} reads the run again after a concurrent push moved {@code latest}. */

@@ -430,6 +430,15 @@ public final class Repository implements Closeable {
   }
 
   /**
+   * Points the head of {@code model} at its version {@code to}, only if the head points at {@code expect} now (else
+   * {@link ConflictException}, nothing changed): a compare-and-swap logged with {@code why}.
+   */
+  public TagResult moveHead(String model, ChunkId to, ChunkId expect, String why) throws IOException {
+    RefNames.checkModel(model);
+    return moveToVersion(model, RefNames.head(model), to, expect, why);
+  }
+
+  /**
    * Moves a tag back to the target it had before its current one: the old value of the latest move (other than a
    * rollback) that brought it to its current value. Rolling back twice goes back two steps.
    */
