@@ -103,6 +103,12 @@ final class AsyncCheckpoint {
         if (stranger.isPresent()) {
           say.warning(lock + " names pid " + live.get().pid() + ", which is no Ferry push of " + run + " ("
               + stranger.get() + "): the lock is stale, removed; " + leftBehind(area, run));
+        } else if (text.split("\\s+").length == 3) {
+          // the same dead holder twice, the command that staged: it was killed before its hand-over, and the push it
+          // may have started stopped without pushing (awaitHandOver)
+          say.warning("the checkpoint push --async of " + run + " that held " + lock + " (" + text + ") was stopped"
+              + " before it handed the step to a background push, and nothing of it was pushed; "
+              + leftBehind(area, run));
         } else {
           // the same dead holder twice: a crashed push
           say.warning("the background push of " + run + " that held " + lock + " (" + text

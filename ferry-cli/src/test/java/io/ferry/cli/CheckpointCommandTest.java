@@ -739,4 +739,47 @@ class CheckpointCommandTest {
     cli.run("show", "run19@" + dropped, "--json").exits(1);
     cli.run("verify").ok();
   }
+  /**
+   * The command killed (SIGKILL) after it started the background push and before it handed it the run's lock: the
+   * push went on without the lock (beside any later push of the run), and the next push warned that a background
+   * push was gone without finishing, naming the killed command. The push stops without pushing once its input ends
+   * (as it does when the command dies), its log says why, and the next push says that the command was stopped before
+   * the hand-over, names what it staged and goes on.
+   */
+  @Test
+  void aCommandKilledBeforeTheHandOverLeavesNoPushAndTheNextPushSaysSo() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = Files.createDirectories(AsyncCheckpoint.area(file));
+    Path lock = AsyncCheckpoint.lockOf(area, "run20");
+    Process launcher = new ProcessBuilder("sleep", "600").start(); // stands for the command, killed below
+    Process p = null;
+    try {
+      Files.writeString(lock, AsyncCheckpoint.record(launcher.toHandle(), "run20", java.util.Optional.empty()));
+      AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run20", 1, false);
+      java.util.Map<String, String> before = cli.state();
+      p = AsyncCheckpoint.spawn(pusherArgs(cli, staged, "run20", 1, lock), AsyncCheckpoint.logOf(staged.dir()),
+          Map.of());
+      launcher.destroyForcibly();
+      assertThat(launcher.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+      p.getOutputStream().close(); // the end of the command's side of the pipe, as its death gives
+      assertThat(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).as("the background push ended").isTrue();
+      assertThat(p.exitValue()).isEqualTo(1);
+      assertThat(cli.state()).as("the store").isEqualTo(before);
+
+      Cli.Result next = cli.run("checkpoint", "push", file.toString(), "run20", "--step", "1").ok();
+      assertThat(next.err()).contains("warning: the checkpoint push --async of run20")
+          .contains("was stopped before it handed the step to a background push").contains(staged.dir().toString())
+          .contains("ended before it handed this background push the run's lock")
+          .doesNotContain("gone without finishing");
+      assertThat(lock).doesNotExist();
+      assertThat(staged.dir()).as("what it staged is kept").isDirectory();
+      assertThat(cli.run("checkpoint", "latest", "run20").ok().line()).startsWith("1 ");
+    } finally {
+      launcher.destroyForcibly();
+      if (p != null) {
+        p.destroyForcibly();
+      }
+    }
+  }
 }
