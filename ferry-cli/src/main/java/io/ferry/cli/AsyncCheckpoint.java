@@ -461,6 +461,11 @@ final class AsyncCheckpoint {
       }
       return p;
     } catch (IOException | RuntimeException e) {
+      try {
+        p.getOutputStream().close(); // the end of its input stops it, should the kill not reach it
+      } catch (IOException closing) {
+        e.addSuppressed(closing);
+      }
       p.destroyForcibly();
       boolean ended;
       try {
@@ -497,15 +502,26 @@ final class AsyncCheckpoint {
   }
 
   /**
-   * Starts the detached pusher: this JVM's java with the same class path re-running the CLI on the staged copy, its
-   * output appended to {@code log}, its input a pipe on which {@link #launch} says when it holds the run's lock, and
-   * {@code env} added to its environment (secrets such as a store token go there, not on its command line, which
-   * other users can list). Returns its process.
+   * The {@code setsid} program (util-linux), if this system has one: the pusher runs under it, in a session of its
+   * own, so that a Ctrl-C stopping the training in a terminal, or the terminal closing, does not stop the push of the
+   * checkpoint it staged last. It executes the pusher in its own process (the pid stays the pusher's); {@code --wait}
+   * only matters where it must fork, and then keeps a process with the recorded pid alive while the push runs.
+   */
+  private static Optional<Path> setsid() {
+    return Stream.of("/usr/bin/setsid", "/bin/setsid").map(Path::of).filter(Files::isExecutable).findFirst();
+  }
+
+  /**
+   * Starts the detached pusher (in a session of its own where {@link #setsid} can): this JVM's java with the same class
+   * path re-running the CLI on the staged copy, its output appended to {@code log}, its input a pipe on which {@link
+   * #launch} says when it holds the run's lock, and {@code env} added to its environment (secrets such as a store token
+   * go there, not on its command line, which other users can list). Returns its process.
    */
   static Process spawn(List<String> cliArgs, Path log, java.util.Map<String, String> env) throws IOException {
     String java = ProcessHandle.current().info().command()
         .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     List<String> cmd = new ArrayList<>();
+    setsid().ifPresent(setsid -> cmd.addAll(List.of(setsid.toString(), "--wait")));
     cmd.add(java);
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));

@@ -782,4 +782,42 @@ class CheckpointCommandTest {
       }
     }
   }
+  /** The session of the process {@code pid} (Linux: /proc/PID/stat). */
+  private static long session(long pid) throws IOException {
+    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+    return Long.parseLong(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[3]);
+  }
+
+  /**
+   * The background push ran in the session (and process group) of the command that started it, so the Ctrl-C that
+   * stops a training run in a terminal, or the terminal closing, stopped the push of its last checkpoint too. It runs
+   * in a session of its own.
+   */
+  @Test
+  void theBackgroundPushRunsInASessionOfItsOwn() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/proc/self/stat")), "a Linux /proc");
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = AsyncCheckpoint.area(file);
+    Path lock = AsyncCheckpoint.lock(area, "run21", quiet());
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run21", 1, false);
+    List<Long> sessions = new ArrayList<>();
+    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run21", 1, lock), Map.of(), lock, "run21", 1,
+        staged, (l, h, r, d) -> {
+          try {
+            awaitEndOrOutput(h, AsyncCheckpoint.logOf(d)); // it runs the CLI: past any start-up that sets its session
+          } catch (Exception e) {
+            throw new IOException(e);
+          }
+          sessions.add(session(h.pid()));
+          AsyncCheckpoint.handOver(l, h, r, d);
+        });
+    try {
+      assertThat(sessions).as("the push's session").doesNotContain(session(ProcessHandle.current().pid()));
+      assertThat(cli.run("checkpoint", "push", file.toString(), "run21", "--step", "1").ok().out())
+          .startsWith("up to date"); // it waited for the push
+    } finally {
+      p.destroyForcibly();
+    }
+  }
 }
