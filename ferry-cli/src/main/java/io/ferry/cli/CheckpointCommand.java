@@ -125,39 +125,8 @@ final class CheckpointCommand extends GroupCommand {
       Path lock = AsyncCheckpoint.lock(area, run, notices());
       try {
         AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(source, area, run, step, copy);
-        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("checkpoint", "push",
-            staged.source().toString(), run, "--step", Long.toString(step), "-m", message,
-            "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString()));
-        if (keepLast != null) {
-          args.addAll(java.util.List.of("--keep-last", keepLast.toString()));
-        }
-        if (keepEvery != null) {
-          args.addAll(java.util.List.of("--keep-every", keepEvery.toString()));
-        }
-        for (String glob : opaque) {
-          args.addAll(java.util.List.of("--opaque", glob));
-        }
-        if (storeLocation() != null) {
-          args.addAll(java.util.List.of("--store", storeLocation()));
-        }
         java.util.Map<String, String> env = new java.util.HashMap<>();
-        if (explicitConfig() != null) {
-          // the pusher reads the same config file (the author, the store's settings), wherever it runs from
-          env.put("FERRY_CONFIG", Path.of(explicitConfig()).toAbsolutePath().toString());
-        }
-        settings().forEach((k, v) -> {
-          if (k.equals("http.token")) {
-            env.put("FERRY_TOKEN", v);
-          } else {
-            args.addAll(java.util.List.of("--store-option", k + "=" + v));
-          }
-        });
-        if (parallelism() != null) {
-          args.addAll(java.util.List.of("--parallelism", parallelism().toString()));
-        }
-        if (cacheUri() != null) {
-          args.addAll(java.util.List.of("--cache", cacheUri()));
-        }
+        List<String> args = pusherArgs(staged, lock, env);
         Path log = AsyncCheckpoint.logOf(staged.dir());
         Process p = AsyncCheckpoint.launch(args, env, lock, run, step, staged, AsyncCheckpoint::handOver);
         if (json) {
@@ -175,6 +144,48 @@ final class CheckpointCommand extends GroupCommand {
         AsyncCheckpoint.unlock(lock);
         throw e;
       }
+    }
+
+    /**
+     * The background push's arguments (after the CLI's class name) for what was {@code staged}, holding {@code lock};
+     * what other users must not read on its command line (a store token, a cache URI with its password) is put in
+     * {@code env} instead.
+     */
+    List<String> pusherArgs(AsyncCheckpoint.Staged staged, Path lock, java.util.Map<String, String> env)
+        throws IOException {
+      java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("checkpoint", "push",
+          staged.source().toString(), run, "--step", Long.toString(step), "-m", message,
+          "--staged-dir", staged.dir().toString(), "--run-lock", lock.toString()));
+      if (keepLast != null) {
+        args.addAll(java.util.List.of("--keep-last", keepLast.toString()));
+      }
+      if (keepEvery != null) {
+        args.addAll(java.util.List.of("--keep-every", keepEvery.toString()));
+      }
+      for (String glob : opaque) {
+        args.addAll(java.util.List.of("--opaque", glob));
+      }
+      if (storeLocation() != null) {
+        args.addAll(java.util.List.of("--store", storeLocation()));
+      }
+      if (explicitConfig() != null) {
+        // the pusher reads the same config file (the author, the store's settings), wherever it runs from
+        env.put("FERRY_CONFIG", Path.of(explicitConfig()).toAbsolutePath().toString());
+      }
+      settings().forEach((k, v) -> {
+        if (k.equals("http.token")) {
+          env.put("FERRY_TOKEN", v);
+        } else {
+          args.addAll(java.util.List.of("--store-option", k + "=" + v));
+        }
+      });
+      if (parallelism() != null) {
+        args.addAll(java.util.List.of("--parallelism", parallelism().toString()));
+      }
+      if (cacheUri() != null) {
+        env.put("FERRY_CACHE", cacheUri()); // a password in it stays off the command line
+      }
+      return args;
     }
 
     private int push() throws IOException {

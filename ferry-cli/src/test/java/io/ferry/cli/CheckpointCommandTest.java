@@ -820,4 +820,26 @@ class CheckpointCommandTest {
       p.destroyForcibly();
     }
   }
+  /**
+   * The background push was given the cache URI on its command line, a Redis password in it included, where any user
+   * of the machine could read it (ps) for as long as the push ran; the store token already went by the environment.
+   * The cache URI does too.
+   */
+  @Test
+  void theBackgroundPushGetsTheCacheUriOutsideItsCommandLine() throws IOException {
+    Path file = oneStep();
+    String cache = "redis://:s3cret@127.0.0.1:42001";
+    String[] argv = {"checkpoint", "push", file.toString(), "run22", "--step", "1", "--async", "--cache", cache,
+        "--store", tmp.resolve("store").toString()};
+    picocli.CommandLine.ParseResult parsed = FerryCli.commandLineFor(argv).parseArgs(argv);
+    CheckpointCommand.Push push = (CheckpointCommand.Push) parsed.subcommand().subcommand().commandSpec()
+        .userObject();
+    Path area = AsyncCheckpoint.area(file);
+    Path dir = area.resolve("run22.step-1-1");
+    java.util.Map<String, String> env = new java.util.HashMap<>();
+    List<String> args = push.pusherArgs(new AsyncCheckpoint.Staged(dir, dir.resolve("model.safetensors"), 1, 1, 0),
+        AsyncCheckpoint.lockOf(area, "run22"), env);
+    assertThat(String.join(" ", args)).as("the background push's arguments").doesNotContain("s3cret");
+    assertThat(env).containsEntry("FERRY_CACHE", cache);
+  }
 }
