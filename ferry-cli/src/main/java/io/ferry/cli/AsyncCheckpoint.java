@@ -185,6 +185,10 @@ final class AsyncCheckpoint {
         b.append(" (its log, which says how far it got: ").append(log);
         lastLine(log).ifPresent(line -> b.append(", ends with: ").append(line));
         b.append(')');
+      } else {
+        // the log is made when the background push starts, once staging is complete
+        b.append(" (no log: the command was stopped while it staged it, so files may be missing: delete it, do not"
+            + " push it)");
       }
     }
     return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();

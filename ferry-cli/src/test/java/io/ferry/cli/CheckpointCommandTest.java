@@ -842,4 +842,22 @@ class CheckpointCommandTest {
     assertThat(String.join(" ", args)).as("the background push's arguments").doesNotContain("s3cret");
     assertThat(env).containsEntry("FERRY_CACHE", cache);
   }
+  /**
+   * The command killed while it staged a step leaves a partial staged directory, without a log (a log is made when the
+   * background push starts): the next push named it and advised pushing it again, which stored the step without the
+   * files not yet staged. It says that the directory may lack files and must be deleted, not pushed.
+   */
+  @Test
+  void aStagedDirectoryWithoutALogIsNamedAsPossiblyIncomplete() throws Exception {
+    Path area = Files.createDirectories(tmp.resolve("ckpt").resolve(".ferry-staging"));
+    Path partial = Files.createDirectories(area.resolve("run23.step-4-77"));
+    Process gone = new ProcessBuilder("true").start();
+    gone.waitFor();
+    Files.writeString(AsyncCheckpoint.lockOf(area, "run23"), gone.pid() + " 1 run23\n");
+    java.io.StringWriter text = new java.io.StringWriter();
+    AsyncCheckpoint.awaitRun(area, "run23", Notices.to(new java.io.PrintWriter(text), "ferry checkpoint push", false));
+    assertThat(text.toString()).contains("was stopped before it handed the step").contains(partial.toString())
+        .contains("no log: the command was stopped while it staged it, so files may be missing")
+        .contains("do not push it");
+  }
 }
