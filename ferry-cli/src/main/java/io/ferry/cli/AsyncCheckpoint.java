@@ -178,6 +178,7 @@ final class AsyncCheckpoint {
       return "it left no staged directory in " + area;
     }
     StringBuilder b = new StringBuilder("what it staged is left in ");
+    boolean complete = true;
     for (int i = 0; i < dirs.size(); i++) {
       Path log = logOf(dirs.get(i));
       b.append(i == 0 ? "" : ", ").append(dirs.get(i));
@@ -187,11 +188,13 @@ final class AsyncCheckpoint {
         b.append(')');
       } else {
         // the log is made when the background push starts, once staging is complete
+        complete = false;
         b.append(" (no log: the command was stopped while it staged it, so files may be missing: delete it, do not"
             + " push it)");
       }
     }
-    return b.append("; push it again with 'ferry checkpoint push', or delete it").toString();
+    return b.append(complete ? "; push it again with 'ferry checkpoint push', or delete it"
+        : "; push again with 'ferry checkpoint push' only a directory that has its log, delete the others").toString();
   }
 
   /**
