@@ -179,35 +179,33 @@ final class GarbageCollector {
       }
       return new GcReport(live, dead, deadBytes, young, true);
     }
-    long dead = 0;
-    long deadBytes = 0;
+    // objects and bytes this gc removed: not those another gc running at the same moment removed first
+    long[] freed = new long[2];
     Set<ChunkId> deleted = new HashSet<>();
     try (Lease lease = leases.take(Lease.Kind.GC, "gc, grace " + grace)) {
       Leases.Protection p = leases.pushProtection(null);
       Instant ageCutoff = p.earliestStart().filter(s -> s.isBefore(cutoff)).orElse(cutoff);
       marks.markFromRefs(cutoff);
-      List<ChunkId> batch = new ArrayList<>(BATCH);
+      List<Candidate> batch = new ArrayList<>(BATCH);
       for (Candidate c : candidates) {
         if (marks.live.contains(c.id())) {
           live++;
         } else if (p.ids().contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
           young++;
         } else {
-          dead++;
-          deadBytes += c.size();
-          batch.add(c.id());
+          batch.add(c);
           deleted.add(c.id());
           if (batch.size() == BATCH) {
-            delete(lease, batch);
+            delete(lease, batch, freed);
           }
         }
       }
-      delete(lease, batch);
+      delete(lease, batch, freed);
       chunks.removeAbandoned(ageCutoff);
       leases.removeExpired(cutoff);
     }
     dropFromIndex(marks.live, deleted);
-    return new GcReport(live, dead, deadBytes, young, false);
+    return new GcReport(live, freed[0], freed[1], young, false);
   }
 
   /**
@@ -236,13 +234,17 @@ final class GarbageCollector {
     }
   }
 
-  private void delete(Lease lease, List<ChunkId> batch) throws IOException {
+  /** Deletes a batch, adding to {@code freed} the objects and bytes that this call removed. */
+  private void delete(Lease lease, List<Candidate> batch, long[] freed) throws IOException {
     if (batch.isEmpty()) {
       return;
     }
     lease.checkHeld();
-    for (ChunkId id : batch) {
-      chunks.delete(id);
+    for (Candidate c : batch) {
+      if (chunks.deleteIfPresent(c.id())) {
+        freed[0]++;
+        freed[1] += c.size();
+      }
     }
     batch.clear();
   }

@@ -147,6 +147,17 @@ public interface ChunkStore extends Closeable {
   void delete(ChunkId id) throws IOException;
 
   /**
+   * Removes the object, as {@link #delete} does, and says whether this call removed it: false when it was absent, for
+   * example because another gc removed it a moment before, so that gc reports only what it freed. The default, for
+   * stores whose delete cannot tell (an S3 DELETE succeeds either way), deletes and answers true; two gcs running at
+   * once on such a store may then both count an object.
+   */
+  default boolean deleteIfPresent(ChunkId id) throws IOException {
+    delete(id);
+    return true;
+  }
+
+  /**
    * Removes what interrupted puts left behind (for example the temporary file of a writer that was killed) and that
    * was last modified before {@code olderThan}. Used only by gc, with its grace period, so a put in progress keeps
    * its files. Never removes an object. Backends whose puts leave nothing behind keep this default, which does

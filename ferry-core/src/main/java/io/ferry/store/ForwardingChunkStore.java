@@ -90,6 +90,11 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   }
 
   @Override
+  public boolean deleteIfPresent(ChunkId id) throws IOException {
+    return inner.deleteIfPresent(id);
+  }
+
+  @Override
   public long removeAbandoned(Instant olderThan) throws IOException {
     return inner.removeAbandoned(olderThan);
   }

@@ -310,10 +310,16 @@ final class LocalChunkStore implements ChunkStore {
 
   @Override
   public void delete(ChunkId id) throws IOException {
+    deleteIfPresent(id);
+  }
+
+  /** Removes the object; false if it was absent, also when a delete running at the same moment removed it first. */
+  @Override
+  public boolean deleteIfPresent(ChunkId id) throws IOException {
     ensureOpen();
     Path p = pathOf(id);
     if (!Files.deleteIfExists(p)) {
-      return;
+      return false;
     }
     Path fanOut = p.getParent();
     try {
@@ -321,7 +327,7 @@ final class LocalChunkStore implements ChunkStore {
       // it created, leaves the store as it found it (a put racing with this makes the directory again)
       Files.delete(fanOut);
       Durable.syncDirectory(objects);
-      return;
+      return true;
     } catch (DirectoryNotEmptyException | NoSuchFileException stillUsedOrGone) {
       // it holds other objects, or another delete removed it
     }
@@ -330,6 +336,7 @@ final class LocalChunkStore implements ChunkStore {
     } catch (NoSuchFileException removedByAnotherDelete) {
       // emptied and removed meanwhile by a delete that syncs the objects directory
     }
+    return true;
   }
 
   /**
