@@ -90,7 +90,8 @@ final class History {
     }
     while (out.size() < limit) {
       out.add(new VersionRef(id, v));
-      if (v.parents().isEmpty() || left == 1) {
+      // the parent is read only when the walk shows it: m~N reads N versions past m, log -n N reads N in all
+      if (out.size() == limit || v.parents().isEmpty() || left == 1) {
         break;
       }
       id = v.parents().get(0);

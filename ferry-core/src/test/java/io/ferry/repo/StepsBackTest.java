@@ -78,4 +78,26 @@ class StepsBackTest {
           .hasMessageContaining("it continues in another model from " + base.shortHex(12));
     }
   }
+
+  /**
+   * A walk reads the versions it shows and no parent past them: {@code m~1} and {@code log -n 2} still answer when an
+   * older version cannot be read (and cost no request more).
+   */
+  @Test
+  void aStepBackReadsNoVersionPastTheOneItNames() throws IOException {
+    Path store = tmp.resolve("store");
+    ChunkId v1;
+    ChunkId v2;
+    try (Repository repo = Ferry.open(store.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults())) {
+      v1 = push(repo, 1, "m");
+      v2 = push(repo, 2, "m");
+      push(repo, 3, "m");
+    }
+    Files.delete(store.resolve("objects").resolve(v1.hex().substring(0, 2)).resolve(v1.hex().substring(2)));
+    try (Repository repo = Ferry.open(store.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      assertThat(repo.resolve("m~1").id()).isEqualTo(v2);
+      assertThat(repo.log("m", 2)).hasSize(2);
+      assertThatThrownBy(() -> repo.resolve("m~2")).hasMessageContaining(v1.hex());
+    }
+  }
 }
