@@ -499,7 +499,14 @@ public final class Repository implements Closeable {
 
   /** Tensor-level and file-level differences between two versions. */
   public Diff diff(String a, String b) throws IOException {
-    return new Differ(db).diff(resolve(a), resolve(b));
+    VersionRef va = resolve(a);
+    VersionRef vb = resolve(b);
+    try {
+      return new Differ(db).diff(va, vb);
+    } catch (io.ferry.error.MissingObjectException e) {
+      IOException first = collected(e, va, a);
+      throw first != e ? first : collected(e, vb, b);
+    }
   }
 
   // ---------------------------------------------------------------- pull, cat, read
@@ -544,7 +551,7 @@ public final class Repository implements Closeable {
     Objects.requireNonNull(opts, "opts");
     RefSpec spec = RefSpec.parse(refText);
     VersionRef v = resolve(spec);
-    Snapshot s = db.snapshot(v.version().snapshot());
+    Snapshot s = snapshot(v);
     if (spec.path() != null) {
       FileEntry f = s.file(spec.path()).orElseThrow(() -> new NotFoundException(
           spec.refText() + " has no file '" + spec.path() + "'"));
@@ -563,6 +570,8 @@ public final class Repository implements Closeable {
     }
     try {
       new Puller(db, pool, opts.listener()).pull(s, db.locator(v.version().packs()), dest, opts, wholeVersion);
+    } catch (io.ferry.error.MissingObjectException e) {
+      throw collected(e, v, spec.refText());
     } finally {
       opts.listener().done();
     }
@@ -584,13 +593,45 @@ public final class Repository implements Closeable {
   /** Opens a version for reading tensors and files without writing them to disk. */
   public ModelReader open(String refText) throws IOException {
     VersionRef v = resolve(refText);
-    return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
-        db.locator(v.version().packs()));
+    try {
+      return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
+          db.locator(v.version().packs()));
+    } catch (io.ferry.error.MissingObjectException e) {
+      throw collected(e, v, refText);
+    }
   }
 
   /** The snapshot of a version. */
   public Snapshot snapshot(VersionRef v) throws IOException {
-    return db.snapshot(v.version().snapshot());
+    try {
+      return db.snapshot(v.version().snapshot());
+    } catch (io.ferry.error.MissingObjectException e) {
+      throw collected(e, v, v.version().model() + "@" + v.id().shortHex(12));
+    }
+  }
+
+  /**
+   * What to report for an object of {@code v} found missing: when no ref reaches {@code v} (its model was removed,
+   * or its refs moved off it), gc removes its objects, and a gc that was interrupted or is running now leaves part of
+   * them, so the version is gone, not damaged ({@link NotFoundException}, with {@code e} attached); else {@code e},
+   * damage. Walks every ref's history, on this error path only.
+   */
+  private IOException collected(io.ferry.error.MissingObjectException e, VersionRef v, String refText)
+      throws IOException {
+    try {
+      if (history.reachable(List.of()).contains(v.id())) {
+        return e;
+      }
+    } catch (IOException other) {
+      e.addSuppressed(other); // history that cannot be walked: what was met first stands
+      return e;
+    }
+    NotFoundException gone = new NotFoundException(refText + " (" + v.id().shortHex(12) + ") is no longer in "
+        + backend.uri() + ": no ref reaches it, so gc removes its objects, and " + (e.id() != null ? "its object "
+        + e.id().shortHex(12) : "one of them") + " is gone already (a gc removed it or is removing it; ferry reflog "
+        + v.version().model() + " shows when its refs moved off it)");
+    gone.addSuppressed(e);
+    return gone;
   }
 
   // ---------------------------------------------------------------- copy between stores

@@ -188,4 +188,45 @@ class DeletedRefsTest {
       }
     }
   }
+
+  private void deleteObject(ChunkId id) throws IOException {
+    Files.delete(tmp.resolve("store").resolve("objects").resolve(id.hex().substring(0, 2))
+        .resolve(id.hex().substring(2)));
+  }
+
+  /**
+   * A gc interrupted (or still running) while it removes a removed model's version leaves part of it: reading that
+   * version says it is gone, as once gc removed all of it, not that the store is damaged; a version a ref reaches
+   * with an object missing is still damage.
+   */
+  @Test
+  void aVersionGcRemovedPartOfIsGoneNotDamaged() throws IOException {
+    ChunkId v;
+    ChunkId live;
+    try (Repository repo = open()) {
+      v = push(repo, "{\"a\": 1}", "scratch");
+      live = push(repo, "{\"b\": 2}", "other");
+      repo.removeModel("scratch", false);
+    }
+    String ref = "scratch@" + v.shortHex(12);
+    try (Repository repo = open()) {
+      deleteObject(repo.resolve(ref).version().packs().get(0));
+      assertThatThrownBy(() -> repo.readFile(ref + "//config.json")).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
+      assertThatThrownBy(() -> repo.pull(ref, tmp.resolve("out"), io.ferry.transfer.PullOptions.defaults()))
+          .isInstanceOf(NotFoundException.class).hasMessageContaining("no ref reaches it");
+      assertThat(tmp.resolve("out")).doesNotExist();
+      deleteObject(repo.resolve(ref).version().snapshot());
+    }
+    try (Repository repo = open()) {
+      assertThatThrownBy(() -> repo.snapshot(repo.resolve(ref))).isInstanceOf(NotFoundException.class)
+          .hasMessageStartingWith(ref + " (" + v.shortHex(12) + ") is no longer in ");
+      assertThatThrownBy(() -> repo.diff("other", ref)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
+      deleteObject(repo.resolve("other").version().packs().get(0));
+      assertThatThrownBy(() -> repo.readFile("other//config.json"))
+          .isInstanceOf(io.ferry.error.MissingObjectException.class);
+      assertThat(repo.resolve("other").id()).isEqualTo(live);
+    }
+  }
 }
