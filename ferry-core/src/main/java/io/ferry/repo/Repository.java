@@ -626,7 +626,8 @@ public final class Repository implements Closeable {
       e.addSuppressed(other); // history that cannot be walked: what was met first stands
       return e;
     }
-    NotFoundException gone = new NotFoundException(refText + " (" + v.id().shortHex(12) + ") is no longer in "
+    String named = refText.contains(v.id().shortHex(12)) ? refText : refText + " (" + v.id().shortHex(12) + ")";
+    NotFoundException gone = new NotFoundException(named + " is no longer in "
         + backend.uri() + ": no ref reaches it, so gc removes its objects, and " + (e.id() != null ? "its object "
         + e.id().shortHex(12) : "one of them") + " is gone already (a gc removed it or is removing it; ferry reflog "
         + v.version().model() + " shows when its refs moved off it)");
