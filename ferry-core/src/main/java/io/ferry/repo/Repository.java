@@ -586,7 +586,11 @@ public final class Repository implements Closeable {
       throw new InvalidInputException("'" + refWithPath + "' names no file: use ref//path, e.g. llama:prod//config.json");
     }
     try (ModelReader r = open(spec.refText())) {
-      r.copyFile(spec.path(), out);
+      try {
+        r.copyFile(spec.path(), out);
+      } catch (io.ferry.error.MissingObjectException e) {
+        throw collected(e, new VersionRef(r.versionId(), r.version()), spec.refText());
+      }
     }
   }
 

@@ -229,4 +229,29 @@ class DeletedRefsTest {
       assertThat(repo.resolve("other").id()).isEqualTo(live);
     }
   }
+
+  /** The same when what gc removed is a chunk of a file, met only while the file is read. */
+  @Test
+  void aFileWhoseChunkGcRemovedIsGoneNotDamaged() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("big"));
+    byte[] data = new byte[400 * 1024];
+    new java.util.Random(7).nextBytes(data);
+    Files.write(src.resolve("weights.bin.dat"), data);
+    ChunkId v;
+    try (Repository repo = open()) {
+      v = repo.push(src, "scratch", PushOptions.builder().build()).versionId();
+      repo.removeModel("scratch", false);
+      ChunkId chunk = repo.snapshot(repo.resolve("scratch@" + v.shortHex(12))).files().get(0).chunks().get(0).id();
+      deleteObject(chunk);
+    }
+    String ref = "scratch@" + v.shortHex(12);
+    try (Repository repo = open()) {
+      assertThatThrownBy(() -> repo.cat(ref + "//weights.bin.dat", java.nio.channels.Channels.newChannel(
+          java.io.OutputStream.nullOutputStream()))).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
+      assertThatThrownBy(() -> repo.pull(ref, tmp.resolve("out"), io.ferry.transfer.PullOptions.defaults()))
+          .isInstanceOf(NotFoundException.class).hasMessageContaining("no ref reaches it");
+      assertThat(tmp.resolve("out")).doesNotExist();
+    }
+  }
 }
