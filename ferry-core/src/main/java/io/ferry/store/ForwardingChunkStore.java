@@ -14,7 +14,8 @@ import java.util.function.Consumer;
  * or watch a few calls: a subclass overrides only those. Every method of {@link ChunkStore} is forwarded, the
  * optional ones too ({@link #missing}, {@link #readInto}, {@link #hosts}, {@link #removeAbandoned}), so the inner
  * store's batch lookups and fast paths stay in use; {@link #get} is not, so it goes through this store's {@link
- * #read}. A subclass that watches reads therefore overrides {@link #read} and {@link #readInto}.
+ * #read}. A subclass that watches reads therefore overrides {@link #read} and {@link #readInto}; one that watches
+ * deletes overrides {@link #delete} and {@link #deleteIfPresent} (gc deletes through the latter).
  */
 public abstract class ForwardingChunkStore implements ChunkStore {
   /** The store every call goes to. */
