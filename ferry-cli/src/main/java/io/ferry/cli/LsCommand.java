@@ -23,7 +23,8 @@ final class LsCommand extends StoreCommand {
       List<ModelSummary> models = repo.models(damaged::add, damagedVersions::add);
       // refs whose logs are not files are left out of the listing (the others are listed); said, so that no
       // model vanishes silently
-      for (String ref : repo.unreadableRefs()) {
+      List<String> unreadable = repo.unreadableRefs();
+      for (String ref : unreadable) {
         notices().warning("ref '" + ref + "' cannot be read (its log is not a file) and is not listed; ferry verify"
             + " names the damage");
       }
@@ -38,9 +39,9 @@ final class LsCommand extends StoreCommand {
           m.tags().forEach((k, v) -> t.put(k, v.hex()));
         }
         printJson(arr);
-        return damage(damaged, damagedVersions);
+        return damage(damaged, damagedVersions, unreadable);
       }
-      if (models.isEmpty() && damaged.isEmpty()) {
+      if (models.isEmpty() && damaged.isEmpty() && unreadable.isEmpty()) {
         out().println("no models in " + repo.uri());
         return 0;
       }
@@ -54,24 +55,25 @@ final class LsCommand extends StoreCommand {
             m.logicalBytes() == ModelSummary.UNKNOWN ? "?" : Format.bytes(m.logicalBytes()),
             m.versions() == ModelSummary.UNKNOWN ? "?" : Long.toString(m.versions()), tags);
       }
-      return damage(damaged, damagedVersions);
+      return damage(damaged, damagedVersions, unreadable);
     }
   }
 
   /**
-   * Warns of each ref whose log is damaged, which the listing left out (as refs whose logs are not files): the other
-   * models are listed, and ls exits 0 for those; verify reports the damage (exit 3), gc stops at it. Warns of each
-   * model whose versions are damaged or missing, which the listing shows without size or count, naming the object;
-   * ls then exits 3, so that a script sees the damage.
+   * Warns of each ref whose log is damaged, which the listing left out (as refs whose logs are not files), naming the
+   * ref, the store and the entry, and of each model whose versions are damaged or missing, which the listing shows
+   * without size or count, naming the object. The other models are listed; ls then exits 3 for any of these damages
+   * (unreadable refs included), so that a script sees them; verify reports them, gc stops at them.
    */
   private int damage(List<io.ferry.error.CorruptRefException> damaged,
-      List<io.ferry.error.FerryException> damagedVersions) {
+      List<io.ferry.error.FerryException> damagedVersions, List<String> unreadable) {
     for (io.ferry.error.CorruptRefException e : damaged) {
       notices().warning("ref '" + e.ref() + "' is not listed: " + e.getMessage() + "; ferry verify names the damage");
     }
     for (io.ferry.error.FerryException e : damagedVersions) {
       notices().warning(ErrorText.of(e) + "; run 'ferry verify' for details and how to repair the store");
     }
-    return damagedVersions.isEmpty() ? 0 : io.ferry.error.FerryException.Kind.INTEGRITY.exitCode();
+    return damaged.isEmpty() && damagedVersions.isEmpty() && unreadable.isEmpty() ? 0
+        : io.ferry.error.FerryException.Kind.INTEGRITY.exitCode();
   }
 }
