@@ -2,6 +2,7 @@ package io.ferry.store.refs;
 
 import io.ferry.id.ChunkId;
 import io.ferry.error.CorruptRefException;
+import io.ferry.error.CorruptStoreException;
 import io.ferry.store.CasResult;
 import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
@@ -275,6 +276,39 @@ public final class NumberedRefStore implements RefStore {
     return body;
   }
 
+  /**
+   * {@link RecordStore#readAll}, where a record whose bytes the store cannot read back ({@link CorruptStoreException}:
+   * replicas that all fail the engine's checksum, a directory at its path) is the damage of its ref's log at that
+   * entry, naming the ref, so that a listing goes on around it as around an entry that does not decode; a tip or a
+   * segment, copies that only speed reads up, reads as absent then (a read of the entries decides, and verify reports
+   * a segment that does not hold them).
+   */
+  private List<Optional<byte[]>> readAll(List<String> keys) throws IOException {
+    try {
+      return records.readAll(keys);
+    } catch (CorruptStoreException batch) {
+      List<Optional<byte[]>> out = new ArrayList<>(keys.size());
+      for (String key : keys) {
+        try {
+          out.add(records.read(key));
+        } catch (CorruptStoreException e) {
+          String marker = "/" + layout.logSegment() + "/";
+          int at = key.lastIndexOf(marker);
+          long seq = at <= REFS.length() ? 0 : seqOf(key.substring(at + marker.length()));
+          if (seq == 0) {
+            out.add(Optional.empty());
+            continue;
+          }
+          CorruptRefException damaged = new CorruptRefException(key.substring(REFS.length(), at), store, seq,
+              "record " + key + ": " + e.defect());
+          damaged.initCause(e);
+          throw damaged;
+        }
+      }
+      return out;
+    }
+  }
+
   /** The entry in a record's first line (a trailing nonce line is ignored), or the damage it has. */
   private RefLogEntry decode(String name, long seq, byte[] body) throws CorruptRefException {
     int end = 0;
@@ -360,7 +394,7 @@ public final class NumberedRefStore implements RefStore {
       searches.add(s);
     }
     if (!needTip.isEmpty()) {
-      List<Optional<byte[]>> tips = records.readAll(needTip.stream().map(s -> tipKey(s.name)).toList());
+      List<Optional<byte[]>> tips = readAll(needTip.stream().map(s -> tipKey(s.name)).toList());
       for (int i = 0; i < needTip.size(); i++) {
         needTip.get(i).claim = tips.get(i).map(NumberedRefStore::tipSeq).orElse(0L);
       }
@@ -376,7 +410,7 @@ public final class NumberedRefStore implements RefStore {
           keys.add(entryKey(layout, s.name, seq));
         }
       }
-      List<Optional<byte[]>> got = records.readAll(keys);
+      List<Optional<byte[]>> got = readAll(keys);
       int k = 0;
       List<Search> still = new ArrayList<>();
       for (int i = 0; i < open.size(); i++) {
@@ -469,7 +503,25 @@ public final class NumberedRefStore implements RefStore {
       names.addAll(highest.keySet());
       listed = highest.values().stream().mapToLong(Long::longValue).toArray();
     }
-    List<Head> heads = heads(names, listed);
+    List<Head> heads;
+    try {
+      heads = heads(names, listed);
+    } catch (CorruptRefException damaged) {
+      if (!deletedToo) {
+        throw damaged;
+      }
+      // one damaged log ends no listing of the logged refs: each ref is searched alone, and a damaged one is listed
+      // (it has a log), so that its readers (ls, verify, gc) name its damage and go on with the others
+      heads = new ArrayList<>(names.size());
+      for (int i = 0; i < names.size(); i++) {
+        long l = listed == null ? 0 : listed[i];
+        try {
+          heads.add(heads(List.of(names.get(i)), listed == null ? null : new long[] {l}).get(0));
+        } catch (CorruptRefException e) {
+          heads.add(new Head(Math.max(l, 1), null));
+        }
+      }
+    }
     List<String> out = new ArrayList<>();
     for (int i = 0; i < names.size(); i++) {
       if (heads.get(i).value() != null || deletedToo && heads.get(i).seq() > 0) {
@@ -506,7 +558,7 @@ public final class NumberedRefStore implements RefStore {
       }
     }
     keys.addAll(l.entries().subList(blocks * segmentEntries, n));
-    List<Optional<byte[]>> bodies = records.readAll(keys);
+    List<Optional<byte[]>> bodies = readAll(keys);
     List<RefLogEntry> out = new ArrayList<>(n);
     List<Long> toWrite = new ArrayList<>();
     int k = 0;
@@ -567,7 +619,7 @@ public final class NumberedRefStore implements RefStore {
     RefLogFormat.checkChain(name, store, all);
     List<Long> ends = new ArrayList<>(l.segments());
     ends.sort(null);
-    List<Optional<byte[]>> bodies = records.readAll(ends.stream().map(e -> segmentKey(layout, name, e)).toList());
+    List<Optional<byte[]>> bodies = readAll(ends.stream().map(e -> segmentKey(layout, name, e)).toList());
     for (int i = 0; i < ends.size(); i++) {
       long end = ends.get(i);
       long first = end - segmentEntries + 1;
@@ -625,7 +677,7 @@ public final class NumberedRefStore implements RefStore {
 
   /** Entries {@code from..to} of a log, each from its own record. */
   private List<RefLogEntry> readEntries(String name, List<String> keys, long from, long to) throws IOException {
-    List<Optional<byte[]>> bodies = records.readAll(keys.subList((int) from - 1, (int) to));
+    List<Optional<byte[]>> bodies = readAll(keys.subList((int) from - 1, (int) to));
     List<RefLogEntry> out = new ArrayList<>((int) (to - from + 1));
     for (long seq = from; seq <= to; seq++) {
       out.add(decodeListed(name, keys, seq, bodies.get((int) (seq - from))));

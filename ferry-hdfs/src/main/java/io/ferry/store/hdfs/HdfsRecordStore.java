@@ -318,7 +318,7 @@ final class HdfsRecordStore implements RecordStore {
   private Optional<byte[]> absentUnlessDirectory(String key, Path p) throws IOException {
     try {
       if (fs.getFileStatus(p).isDirectory()) {
-        throw new IOException("record " + key + " in " + uri + " is damaged: its path " + p.toUri().getPath()
+        throw new io.ferry.error.CorruptStoreException(uri, "record " + key + ": its path " + p.toUri().getPath()
             + " is a directory, not a file");
       }
     } catch (FileNotFoundException absent) {

@@ -130,4 +130,67 @@ class HdfsDamageTest {
         .isInstanceOfSatisfying(CorruptStoreException.class, e -> assertThat(e.getMessage())
             .contains(uri.toString()).contains(HdfsBackend.MARKER).contains("fails HDFS's own checksum"));
   }
+
+  /**
+   * A ref-log entry that is garbage, whose every replica fails HDFS's checksum, or whose path is a directory: the
+   * listing goes on around the ref and hands its damage, naming the ref and the store, to the caller (ls exits 3), as
+   * on a local store. The unreadable replicas and the directory were a store error that ended the whole listing.
+   */
+  @Test
+  void aDamagedRefLogIsNamedAndTheOtherModelsAreListed() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("reflog");
+    URI uri = hdfs.hdfs(path);
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      repo.push(model("src", 4), "llama:prod", PushOptions.builder().message("v1").build());
+      repo.push(model("other", 5), "other:prod", PushOptions.builder().message("o").build());
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path entry = new org.apache.hadoop.fs.Path(path + "/refs/llama/head/_log/00000000000000000001");
+    byte[] good = fs.getXAttr(entry, HdfsRecordStore.RECORD_ATTR);
+    StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
+    java.util.List<Runnable> damages = java.util.List.of(
+        () -> {
+          try {
+            fs.setXAttr(entry, HdfsRecordStore.RECORD_ATTR, "garbage".getBytes(StandardCharsets.UTF_8));
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        },
+        () -> {
+          try {
+            fs.delete(entry, false);
+            try (FSDataOutputStream out = fs.create(entry, false)) {
+              out.write(good);
+            }
+            corruptEveryReplica(hdfs, entry);
+          } catch (Exception e) {
+            throw new IllegalStateException(e);
+          }
+        },
+        () -> {
+          try {
+            fs.delete(entry, false);
+            fs.mkdirs(entry);
+          } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+    for (Runnable damage : damages) {
+      damage.run();
+      try (Repository repo = Ferry.open(uri.toString(), quick, RepositoryOptions.defaults())) {
+        java.util.List<io.ferry.error.CorruptRefException> damaged = new java.util.ArrayList<>();
+        java.util.List<FerryException> versions = new java.util.ArrayList<>();
+        assertThat(repo.models(damaged::add, versions::add)).extracting(m -> m.model())
+            .as("the models listed").contains("other");
+        assertThat(damaged).singleElement().satisfies(e -> {
+          assertThat(e.ref()).isEqualTo("llama/head");
+          assertThat(e.kind().exitCode()).isEqualTo(3);
+          assertThat(e.getMessage()).contains(uri.toString()).doesNotContain("\n");
+        });
+        assertThat(versions).isEmpty();
+      }
+    }
+  }
 }

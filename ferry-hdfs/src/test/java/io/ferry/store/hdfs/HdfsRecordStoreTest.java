@@ -86,7 +86,8 @@ class HdfsRecordStoreTest extends RecordStoreContract {
     }
     assertThat(records.read("refs/absent/_log/00000000000000000001")).isEmpty();
 
-    // a ref whose only entry is replaced: the listing of refs (ferry ls, verify) found no entry and no ref
+    // a ref whose only entry is replaced: the listing of refs (ferry ls, verify) found no entry and no ref; it is
+    // listed as a ref with a log, and reading it names the damage
     String other = "other/tags/stable";
     assertThat(b.refs().compareAndSet(other, null, v1, new io.ferry.store.RefLogEntry(null, v1, "t", now, "one")))
         .isEqualTo(io.ferry.store.CasResult.NEW);
@@ -96,8 +97,9 @@ class HdfsRecordStoreTest extends RecordStoreContract {
     assertThat(b.fileSystem().mkdirs(only)).isTrue();
     try (HdfsBackend fresh = HdfsBackend.open(java.net.URI.create(b.uri()), StoreOptions.existing()
         .withSettings(MiniHdfs.shared().settings(1)))) {
-      org.assertj.core.api.Assertions.assertThatThrownBy(() -> fresh.refs().listLogged("other/"))
-          .hasStackTraceContaining(only.toUri().getPath());
+      assertThat(fresh.refs().listLogged("other/")).containsExactly(other);
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> fresh.refs().get(other))
+          .isInstanceOf(io.ferry.error.CorruptRefException.class).hasStackTraceContaining(only.toUri().getPath());
     }
   }
 
