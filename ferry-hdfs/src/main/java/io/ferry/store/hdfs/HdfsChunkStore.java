@@ -24,6 +24,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
+import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -316,37 +317,24 @@ final class HdfsChunkStore implements ChunkStore {
     if (offset < 0) {
       throw new IllegalArgumentException("negative offset " + offset + " of " + id);
     }
-    for (int attempt = 0; ; attempt++) {
-      OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
-      int start = dst.position();
+    int start = dst.position();
+    readRange(id, offset, length, in -> {
       try {
-        long size = h.length();
-        if (offset > size || length > size - offset) {
-          throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
-              + ") runs past the end of the object (" + size + " bytes)");
+        if (in.hasCapability(StreamCapabilities.PREADBYTEBUFFER)) {
+          in.readFully(offset, dst);
+        } else {
+          byte[] tmp = new byte[length];
+          in.readFully(offset, tmp, 0, length);
+          dst.put(tmp);
         }
-        if (length > 0) {
-          if (h.in().hasCapability(StreamCapabilities.PREADBYTEBUFFER)) {
-            h.in().readFully(offset, dst);
-          } else {
-            byte[] tmp = new byte[length];
-            h.in().readFully(offset, tmp, 0, length);
-            dst.put(tmp);
-          }
-        }
-        return;
       } catch (EOFException e) {
         throw e;
       } catch (IOException e) {
         dst.position(start);
-        openFiles.evict(h);
-        if (attempt > 0 || !worthAnotherOpen(e)) {
-          throw readFailed(id, offset, length, e);
-        }
-      } finally {
-        openFiles.release(h);
+        throw e;
       }
-    }
+      return null;
+    });
   }
 
   @Override
@@ -355,6 +343,25 @@ final class HdfsChunkStore implements ChunkStore {
     if (offset < 0 || length < 0) {
       throw new IllegalArgumentException("negative range: offset " + offset + ", length " + length + " of " + id);
     }
+    ByteBuffer read = readRange(id, offset, length, in -> {
+      byte[] out = new byte[length];
+      in.readFully(offset, out, 0, length);
+      return ByteBuffer.wrap(out);
+    });
+    return read != null ? read : ByteBuffer.wrap(new byte[0]);
+  }
+
+  /** A read of a range from an object's open file, for {@link #readRange}. */
+  private interface RangeReader<T> {
+    T read(FSDataInputStream in) throws IOException;
+  }
+
+  /**
+   * Checks that {@code [offset, offset + length)} lies inside the object, then reads it with {@code reader} (not for
+   * an empty range, which gives null) from the object's shared open file. A read that fails is retried once on a
+   * fresh open when that may help ({@link #worthAnotherOpen}); the failure that ends it is {@link #readFailed}'s.
+   */
+  private <T> T readRange(ChunkId id, long offset, int length, RangeReader<T> reader) throws IOException {
     for (int attempt = 0; ; attempt++) {
       OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
       try {
@@ -363,11 +370,7 @@ final class HdfsChunkStore implements ChunkStore {
           throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
               + ") runs past the end of the object (" + size + " bytes)");
         }
-        byte[] out = new byte[length];
-        if (length > 0) {
-          h.in().readFully(offset, out, 0, length);
-        }
-        return ByteBuffer.wrap(out);
+        return length > 0 ? reader.read(h.in()) : null;
       } catch (EOFException e) {
         throw e;
       } catch (IOException e) {
