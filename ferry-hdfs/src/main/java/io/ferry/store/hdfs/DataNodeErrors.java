@@ -23,6 +23,10 @@ import org.slf4j.LoggerFactory;
  * replicas are there and damaged; if not, no DataNode holding them answered. Those bytes are never returned to a
  * reader.
  *
+ * <p>Over {@code webhdfs://}, a DataNode serves a read with an HDFS client of its own and sends its headers before
+ * the bytes; when no replica passes HDFS's checksum it ends its answer early, and the read ends before bytes that the
+ * file's length covers. {@link #classifyRead} takes such an end for damage (the NameNode still gives the length).
+ *
  * <p>Stateless and thread-safe.
  */
 final class DataNodeErrors {
@@ -52,6 +56,11 @@ final class DataNodeErrors {
    * another read of the range (with one attempt per replica, no waits) only when Hadoop could not find a replica.
    */
   static ReadFailure classifyRead(FileSystem fs, Path path, long offset, int length, IOException e) {
+    if (e instanceof java.io.EOFException && !(fs instanceof DistributedFileSystem)) {
+      // over WebHDFS the DataNode reads the block with a client of its own and has sent its headers by then: when no
+      // replica passes HDFS's checksum it ends its answer early, short of bytes that the file's length covers
+      return fileCovers(fs, path, offset, length) ? ReadFailure.DAMAGED : ReadFailure.OTHER;
+    }
     if (!(e instanceof BlockMissingException || e instanceof ChecksumException)) {
       // over WebHDFS a DataNode that does not answer is a failed connection, while the NameNode still answers
       return !(fs instanceof DistributedFileSystem) && isNetworkFailure(e) && nameNodeAnswers(fs, path)
@@ -73,6 +82,15 @@ final class DataNodeErrors {
     } catch (IOException | RuntimeException again) {
       LOG.debug("{}: the read without checksums failed too: {}", path, again.toString());
       return ReadFailure.UNAVAILABLE;
+    }
+  }
+
+  /** Whether the NameNode gives {@code path} a length that covers {@code [offset, offset + length)}. */
+  private static boolean fileCovers(FileSystem fs, Path path, long offset, int length) {
+    try {
+      return fs.getFileStatus(path).getLen() >= offset + length;
+    } catch (IOException | RuntimeException e) {
+      return false;
     }
   }
 

@@ -364,15 +364,22 @@ final class HdfsChunkStore implements ChunkStore {
   private <T> T readRange(ChunkId id, long offset, int length, RangeReader<T> reader) throws IOException {
     for (int attempt = 0; ; attempt++) {
       OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
+      boolean inside = false;
       try {
         long size = h.length();
         if (offset > size || length > size - offset) {
           throw new EOFException("object " + id + " in " + uri + ": range [" + offset + ", " + (offset + length)
               + ") runs past the end of the object (" + size + " bytes)");
         }
+        inside = true;
         return length > 0 ? reader.read(h.in()) : null;
       } catch (EOFException e) {
-        throw e;
+        if (!inside) {
+          throw e;
+        }
+        // the object's length covers the range, so it was the answer that ended early, not the object
+        openFiles.evict(h);
+        throw readFailed(id, offset, length, e);
       } catch (IOException e) {
         openFiles.evict(h);
         if (attempt > 0 || !worthAnotherOpen(e)) {

@@ -193,4 +193,32 @@ class HdfsDamageTest {
       }
     }
   }
+
+  /**
+   * Over WebHDFS, an object whose every replica fails HDFS's checksum is a damaged object (exit 3) naming the object
+   * and the store, as over hdfs://. The DataNode cut its answer short at the damaged bytes, and the read said the
+   * object was truncated.
+   */
+  @Test
+  void overWebHdfsReplicasThatAllFailHdfsChecksumAreADamagedObject() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("web-replicas");
+    URI uri = hdfs.webhdfs(path);
+    ChunkId version;
+    try (Repository repo = Ferry.open(hdfs.hdfs(path).toString(),
+        StoreOptions.createIfMissing().withSettings(hdfs.settings()), RepositoryOptions.defaults())) {
+      version = repo.push(model("src", 6), "llama:prod", PushOptions.builder().message("v1").build()).versionId();
+    }
+    corruptEveryReplica(hdfs, objectPath(path, version));
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES),
+        RepositoryOptions.defaults())) {
+      assertThatThrownBy(() -> repo.resolve("llama:prod"))
+          .isInstanceOfSatisfying(CorruptObjectException.class, e -> {
+            assertThat(e.kind().exitCode()).isEqualTo(3);
+            assertThat(e.id()).isEqualTo(version);
+            assertThat(e.getMessage()).contains(version.hex()).contains(uri.toString())
+                .contains("fails HDFS's own checksum").doesNotContain("truncated").doesNotContain("\n");
+          });
+    }
+  }
 }

@@ -126,6 +126,8 @@ public final class MiniHdfs implements AutoCloseable {
     // the clients inside the cluster (WebHDFS writes through one in the DataNode) wait as Ferry's own do
     conf.setInt(HdfsSettings.CLOSE_DELAY, 20);
     conf.setInt(HdfsSettings.CLOSE_RETRIES, 10);
+    // and give up on a block without Hadoop's waits of seconds between rounds (a WebHDFS read of damaged replicas)
+    conf.set("dfs.client.retry.window.base", QUICK_RETRIES.get("dfs.client.retry.window.base"));
     MiniDFSCluster cluster;
     // one start at a time: formatting a NameNode fills process-wide tables without a lock (Hadoop's
     // ErasureCodingPolicyManager, a TreeMap), and a private cluster started beside the shared one corrupted it
