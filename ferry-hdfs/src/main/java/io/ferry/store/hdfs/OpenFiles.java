@@ -1,6 +1,7 @@
 package io.ferry.store.hdfs;
 
 import io.ferry.id.ChunkId;
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.MissingObjectException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -8,6 +9,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 
@@ -59,6 +61,7 @@ final class OpenFiles implements AutoCloseable {
    * The open stream of an object, opening it if needed (one {@code getFileStatus} and one {@code open}).
    *
    * @throws MissingObjectException if the object does not exist
+   * @throws CorruptObjectException if a directory is at its path
    */
   Handle acquire(ChunkId id, Path path) throws IOException {
     synchronized (this) {
@@ -71,8 +74,13 @@ final class OpenFiles implements AutoCloseable {
     }
     Handle fresh;
     try {
-      long length = fs.getFileStatus(path).getLen();
-      fresh = new Handle(id, fs.open(path), length);
+      FileStatus status = fs.getFileStatus(path);
+      if (!status.isFile()) {
+        // not missing (a put would refuse to store it) and not empty (WebHDFS gives a directory length 0)
+        throw new CorruptObjectException(id, uri, "its path " + path.toUri().getPath() + " is a directory, not a"
+            + " file; remove it (the object is then missing, and a push or copy of it stores it again)");
+      }
+      fresh = new Handle(id, fs.open(path), status.getLen());
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
     }

@@ -221,4 +221,34 @@ class HdfsDamageTest {
           });
     }
   }
+
+  /**
+   * A directory where an object belongs is a damaged object naming its path, over hdfs:// and WebHDFS alike. A read
+   * said the object was missing over hdfs://, and truncated over WebHDFS (which gives a directory length 0), while a
+   * push of it refused the directory.
+   */
+  @Test
+  void aDirectoryWhereAnObjectBelongsIsADamagedObjectOverEitherClient() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("object-dir");
+    ChunkId version;
+    try (Repository repo = Ferry.open(hdfs.hdfs(path).toString(),
+        StoreOptions.createIfMissing().withSettings(hdfs.settings()), RepositoryOptions.defaults())) {
+      version = repo.push(model("src", 7), "llama:prod", PushOptions.builder().message("v1").build()).versionId();
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path object = objectPath(path, version);
+    fs.delete(object, false);
+    fs.mkdirs(object);
+    for (URI uri : new URI[] {hdfs.hdfs(path), hdfs.webhdfs(path)}) {
+      try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> repo.resolve("llama:prod"))
+            .isInstanceOfSatisfying(CorruptObjectException.class, e -> {
+              assertThat(e.id()).isEqualTo(version);
+              assertThat(e.getMessage()).contains(uri.toString()).contains(object.toUri().getPath())
+                  .contains("is a directory");
+            });
+      }
+    }
+  }
 }
