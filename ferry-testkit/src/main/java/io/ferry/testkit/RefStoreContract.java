@@ -560,14 +560,17 @@ public abstract class RefStoreContract {
   /**
    * A whole last entry whose checksum alone fails (a flipped digit of its id) is damage in every store: a crash can
    * tear an append, but never into a whole entry under a wrong checksum, so even where torn appends are skipped the
-   * ref must not silently fall back to its previous value.
+   * ref must not silently fall back to its previous value. The damaged ref is still one with a log: listing the
+   * logged refs names it beside the others, so that ls, verify and gc meet its damage and go on with the others.
    */
   @Test
   void aWholeLastEntryWhoseChecksumFailsIsCorruptionForEveryStore() throws Exception {
     String ref = "llama/tags/last";
     List<ChunkId> values = moves(ref, 3);
+    moves("other/head", 1);
     rewriteEntry(ref, 3, RefStoreContract::flipDigitOfNewId);
     try (Backend cold = reopen()) {
+      assertThat(cold.refs().listLogged("")).containsExactly(ref, "other/head");
       assertCorrupt(() -> cold.refs().get(ref), ref, 3, "CRC32C");
       assertCorrupt(() -> cold.refs().compareAndSet(ref, values.get(2), id("x"),
           new RefLogEntry(values.get(2), id("x"), "test", now(), "move")), ref, 3, "CRC32C");
