@@ -121,8 +121,20 @@ class WebHdfsDataNodeFailureTest {
         }
         assertThat(b.fileSystem().listStatus(new org.apache.hadoop.fs.Path(b.root(), "tmp"))).isEmpty();
 
-        // the stopped DataNodes are remembered, so that later writes exclude them from their first attempt
+        // a DataNode that refused a write is remembered, so that later writes exclude it from their first attempt;
+        // sent directly (Hadoop's client, above, retries a refused create itself some of the time), until the
+        // NameNode has sent one to each stopped DataNode (each create's first attempt goes to one not remembered)
         WebHdfsWrites writes = ((FailoverWebHdfsFileSystem) b.fileSystem()).writes();
+        org.apache.hadoop.fs.Path direct = new org.apache.hadoop.fs.Path(b.root(), "tmp/direct");
+        for (int i = 0; i < 64 && writes.recentlyRefused().size() < 2; i++) {
+          byte[] c = new byte[100 + i];
+          random.nextBytes(c);
+          writes.create(direct, (short) 1, 1L << 20, ByteBuffer.wrap(c));
+          try (java.io.InputStream in = b.fileSystem().open(direct)) {
+            assertThat(in.readAllBytes()).isEqualTo(c);
+          }
+          b.fileSystem().delete(direct, false);
+        }
         assertThat(writes.recentlyRefused()).containsExactlyInAnyOrder(transfer.get(0), transfer.get(1));
         // one remembered as refusing but answering again: with every DataNode excluded the NameNode chooses none,
         // and the write is sent again without the remembered ones (it failed, naming all three)
