@@ -64,6 +64,11 @@ public final class FerryServer implements AutoCloseable {
    */
   static final long EARLY_BODIES_PER_THREAD = 4;
 
+  /** The smallest HTTP/2 receive window of a connection (twice HTTP/2's initial window of a stream). */
+  static final int MIN_SESSION_RECEIVE_WINDOW = 128 << 10;
+  /** The largest HTTP/2 receive window of a connection (Jetty's default, which every server had before). */
+  static final int MAX_SESSION_RECEIVE_WINDOW = 1 << 20;
+
   private final Server jetty;
   private final ServerConnector connector;
   private final URI uri;
@@ -130,6 +135,8 @@ public final class FerryServer implements AutoCloseable {
       };
       h2.setMaxConcurrentStreams(128);
       h2.setStreamIdleTimeout(options.idleTimeout().toMillis());
+      h2.setInitialSessionRecvWindow(sessionReceiveWindow(options.memoryBudget()));
+      h2.setInitialStreamRecvWindow(sessionReceiveWindow(options.memoryBudget()) / 2);
       ALPNServerConnectionFactory alpn = new ALPNServerConnectionFactory();
       alpn.setDefaultProtocol(h1.getProtocol());
       SslContextFactory.Server ssl = new SslContextFactory.Server();
@@ -151,6 +158,8 @@ public final class FerryServer implements AutoCloseable {
       };
       h2c.setMaxConcurrentStreams(128);
       h2c.setStreamIdleTimeout(options.idleTimeout().toMillis());
+      h2c.setInitialSessionRecvWindow(sessionReceiveWindow(options.memoryBudget()));
+      h2c.setInitialStreamRecvWindow(sessionReceiveWindow(options.memoryBudget()) / 2);
       connector = new ServerConnector(jetty, new ConnectionFactory[] {h1, h2c});
     }
     connector.setHost(options.host());
@@ -176,6 +185,18 @@ public final class FerryServer implements AutoCloseable {
     URI uri = URI.create((options.tlsCert() != null ? "https" : "http") + "://" + host + ":"
         + connector.getLocalPort());
     return new FerryServer(jetty, connector, uri, web);
+  }
+
+  /**
+   * The HTTP/2 receive window of one connection for a server with {@code memoryBudget} bytes of budget: the bytes a
+   * client may send on a connection that the server has not read yet, which Jetty holds outside the budget. It is the
+   * budget's share of one of {@link #MAX_CONNECTIONS} connections, rounded down to a KiB, and kept between {@link
+   * #MIN_SESSION_RECEIVE_WINDOW} and {@link #MAX_SESSION_RECEIVE_WINDOW}; a stream's window is half of it, so that a
+   * stream whose handler has not read yet leaves room for the connection's other streams.
+   */
+  static int sessionReceiveWindow(long memoryBudget) {
+    long share = memoryBudget / MAX_CONNECTIONS & ~1023L;
+    return (int) Math.max(MIN_SESSION_RECEIVE_WINDOW, Math.min(MAX_SESSION_RECEIVE_WINDOW, share));
   }
 
   private static void checkListen(ServerOptions options) throws InvalidInputException {

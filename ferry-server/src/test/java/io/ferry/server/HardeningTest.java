@@ -378,13 +378,9 @@ class HardeningTest {
         out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
         out.write(h2Frame(4, 0, 0, new byte[0]));
         out.write(h2Frame(1, 0x4, 1, h2Put("/v1/store/records/slow/big-h2")));
-        for (int at = 0; at < record.length; at += 16 << 10) {
-          out.write(h2Frame(0, at + (16 << 10) >= record.length ? 1 : 0, 1,
-              java.util.Arrays.copyOfRange(record, at, Math.min(record.length, at + (16 << 10)))));
-        }
-        out.flush();
-        readH2Until(new java.io.DataInputStream(s.getInputStream()), out, new java.util.HashMap<>(),
-            new java.util.HashSet<>(), Set.of(1));
+        java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+        h2Body(in, out, 1, record);
+        readH2Until(in, out, new java.util.HashMap<>(), new java.util.HashSet<>(), Set.of(1));
       }
       for (String key : List.of("slow/big-h1", "slow/big-h2")) {
         assertThat(fx.repo.backend().records().read(key)).as(key).hasValueSatisfying(b -> assertThat(b)
@@ -395,6 +391,95 @@ class HardeningTest {
         fx.repo.backend().records().delete(key);
       }
     }
+  }
+
+  @Test
+  void http2ReceiveWindowsFollowTheMemoryBudget() throws Exception {
+    // Jetty's default windows (1 MiB a connection, 512 KiB a stream) let each of 4,096 connections make the server
+    // buffer 1 MiB that no handler had read, 4 GiB whatever the budget; the windows are now the budget's share of one
+    // connection, kept between 128 KiB and 1 MiB, and a stream's is half of its connection's
+    for (long budget : new long[] {256L << 20, 2L << 30, 16L << 30}) {
+      URI server = fx.start(ServerOptions.builder().memoryBudget(budget)).uri();
+      int session = (int) Math.max(128 << 10, Math.min(1 << 20, budget / 4096));
+      try (Socket s = new Socket(server.getHost(), server.getPort())) {
+        s.setSoTimeout(15_000);
+        OutputStream out = s.getOutputStream();
+        out.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        out.write(h2Frame(4, 0, 0, new byte[0]));
+        out.flush();
+        java.io.DataInputStream in = new java.io.DataInputStream(s.getInputStream());
+        Integer streamWindow = null;
+        Integer sessionIncrement = null;
+        for (int frames = 0; frames < 20 && (streamWindow == null || sessionIncrement == null); frames++) {
+          int length = in.readUnsignedByte() << 16 | in.readUnsignedShort();
+          int type = in.readUnsignedByte();
+          int flags = in.readUnsignedByte();
+          int stream = in.readInt() & 0x7fffffff;
+          ByteBuffer payload = ByteBuffer.wrap(in.readNBytes(length));
+          if (type == 4 && (flags & 1) == 0) {
+            streamWindow = 65535; // unless the settings name another
+            while (payload.remaining() >= 6) {
+              int id = payload.getShort() & 0xffff;
+              int value = payload.getInt();
+              if (id == 4) {
+                streamWindow = value;
+              }
+            }
+          } else if (type == 8 && stream == 0) {
+            sessionIncrement = payload.getInt() & 0x7fffffff;
+          }
+        }
+        assertThat(streamWindow).as("the initial window of a stream, budget %s", budget).isEqualTo(session / 2);
+        assertThat(sessionIncrement).as("the connection's window above 65,535, budget %s", budget)
+            .isEqualTo(session - 65535);
+      }
+    }
+  }
+
+  /**
+   * Sends {@code body} as the DATA frames of {@code stream}, ending it, within the windows the server gives: its
+   * settings and window updates, read meanwhile; other frames are left unread for the caller.
+   */
+  private static void h2Body(java.io.DataInputStream in, OutputStream out, int stream, byte[] body) throws Exception {
+    long streamWindow = 65535;
+    long sessionWindow = 65535;
+    int at = 0;
+    for (int frames = 0; at < body.length && frames < 10_000; frames++) {
+      int n = (int) Math.min(Math.min(16 << 10, body.length - at), Math.min(streamWindow, sessionWindow));
+      if (n > 0) {
+        out.write(h2Frame(0, at + n == body.length ? 1 : 0, stream, java.util.Arrays.copyOfRange(body, at, at + n)));
+        at += n;
+        streamWindow -= n;
+        sessionWindow -= n;
+        continue;
+      }
+      out.flush();
+      int length = in.readUnsignedByte() << 16 | in.readUnsignedShort();
+      int type = in.readUnsignedByte();
+      int flags = in.readUnsignedByte();
+      int on = in.readInt() & 0x7fffffff;
+      ByteBuffer payload = ByteBuffer.wrap(in.readNBytes(length));
+      assertThat(type).as("a GOAWAY or RST_STREAM frame on stream %s", on).isNotIn(3, 7);
+      if (type == 4 && (flags & 1) == 0) {
+        while (payload.remaining() >= 6) {
+          int id = payload.getShort() & 0xffff;
+          int value = payload.getInt();
+          if (id == 4) {
+            streamWindow += value - 65535L;
+          }
+        }
+        out.write(h2Frame(4, 1, 0, new byte[0]));
+      } else if (type == 8) {
+        int increment = payload.getInt() & 0x7fffffff;
+        if (on == 0) {
+          sessionWindow += increment;
+        } else if (on == stream) {
+          streamWindow += increment;
+        }
+      }
+    }
+    out.flush();
+    assertThat(at).as("bytes of the body sent").isEqualTo(body.length);
   }
 
   /**
