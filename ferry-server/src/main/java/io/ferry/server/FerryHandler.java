@@ -251,8 +251,9 @@ final class FerryHandler extends Handler.Abstract {
   }
 
   private static void fail(Exchange ex, Response response, Callback callback, HttpError e, Throwable cause) {
-    if (e.status() >= 500 && !clientWentAway(cause)) {
-      // the server's own failure (its store failed, say): named in the access log, the operator's only view of it
+    if (e.status() >= 500 && !clientWentAway(cause) && !(e.status() == 503 && e.code().equals("busy"))) {
+      // the server's own failure (its store failed, say): named in the access log, the operator's only view of it; a
+      // 503 busy is load shed by design (the memory budget or the room for small bodies was taken), not a failure
       ex.request().setAttribute(AccessLog.ERROR, cause != null && cause.getMessage() != null ? cause.getMessage()
           : e.getMessage());
     }

@@ -741,9 +741,10 @@ class HardeningTest {
         }
       }
       // the uploads past the few that may wait (a quarter of the workers) are answered busy at once
+      // load shed by design, logged as any other answer, not as a failure of the server (which ends in "error: ")
       int refused = waiters.size() - threads / 4;
       assertThat(fx.accessLog.await(l -> l.contains(" PUT /v1/store/chunks/") && l.contains(" 503 "), refused))
-          .hasSizeGreaterThanOrEqualTo(refused);
+          .hasSizeGreaterThanOrEqualTo(refused).allSatisfy(l -> assertThat(l).endsWith("ms"));
     } finally {
       sockets.forEach(HardeningTest::closeQuietly);
     }
@@ -832,7 +833,7 @@ class HardeningTest {
       }
       String prefix = " PUT /v1/store/records/slow/held-" + round + "-";
       assertThat(fx.accessLog.await(l -> l.contains(prefix), slow.size())).hasSize(slow.size())
-          .allSatisfy(l -> assertThat(l).containsAnyOf(" 400 ", " 503 "));
+          .allSatisfy(l -> assertThat(l).containsAnyOf(" 400 ", " 503 ").endsWith("ms"));
     }
     String answer = "";
     for (int i = 0; i < 100 && !answer.startsWith("HTTP/1.1 2"); i++) {
