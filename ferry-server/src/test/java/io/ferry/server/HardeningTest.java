@@ -111,6 +111,17 @@ class HardeningTest {
   }
 
   @Test
+  void aMalformedQueryIsRefusedRatherThanIgnored() throws Exception {
+    // a bad escape anywhere in the query made the server drop every parameter: a listing of records under a prefix
+    // listed them all, and a read of a decoded chunk sent its stored frame, both answered 200
+    for (String q : List.of("?prefix=zz&x=%zz", "?prefix=zz&x=%", "?x=%c0%ae&prefix=zz")) {
+      assertThat(rawGet("/v1/store/records" + q)).as(q).isEqualTo(400);
+    }
+    assertThat(rawGet("/v1/store/records?prefix=zz")).isEqualTo(200);
+    assertThat(rawGet("/v1/store/chunks/" + chunk + "?decoded=1&x=%zz")).isEqualTo(400);
+  }
+
+  @Test
   void idleAndSlowConnectionsAreClosedWhileOthersAreServed() throws Exception {
     List<Socket> sockets = new ArrayList<>();
     try {

@@ -119,13 +119,19 @@ public final class Exchange implements AutoCloseable {
     return segmentsKeepingEncodedSlashes().stream().anyMatch(s -> s.indexOf('/') >= 0);
   }
 
-  /** The first value of a query parameter, or null. */
-  public String query(String name) {
+  /**
+   * The first value of a query parameter, or null.
+   *
+   * @throws HttpError 400 if the query is malformed (a bad percent escape, bytes that are not UTF-8): its parameters
+   *     are not guessed at, where ignoring them all served what a request without them asks for
+   */
+  public String query(String name) throws HttpError {
     if (query == null) {
       try {
         query = Request.extractQueryParameters(request, StandardCharsets.UTF_8);
       } catch (RuntimeException e) {
-        query = new Fields(true);
+        throw HttpError.badRequest("query '" + clip(request.getHttpURI().getQuery()) + "' is malformed: "
+            + e.getMessage());
       }
     }
     return query.getValue(name);
