@@ -18,6 +18,16 @@ import org.eclipse.jetty.util.Callback;
  * "..."}}, docs/http-api.md) instead of Jetty's HTML page: a client of the API parses every error the same way.
  */
 final class JsonErrors extends ErrorHandler {
+  /**
+   * Every method gets the body: Jetty's default writes one only for GET, POST and HEAD, so a PUT or DELETE it refused
+   * (an ambiguous path, two {@code Content-Length} headers) was answered with an empty body the API's clients could
+   * not read.
+   */
+  @Override
+  public boolean errorPageForMethod(String method) {
+    return true;
+  }
+
   @Override
   protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
       Callback callback) {

@@ -108,6 +108,18 @@ class HardeningTest {
       assertThat(r.headers().firstValue("content-type").orElse("")).as(p).startsWith("application/json");
       assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(p).startsWith("{\"error\":\"bad-request\",");
     }
+    // and so do writes (Jetty's default wrote a body for GET, POST and HEAD only, and left a PUT's or DELETE's empty)
+    for (String request : List.of("PUT /v1/store/chunks/%2e%2e/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n",
+        "DELETE /v1/store/records/%2e%2e/x HTTP/1.1\r\nHost: x\r\n",
+        "PUT /v1/store/records/leases/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n")) {
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write((request + "Connection: close\r\n\r\nabc").getBytes(StandardCharsets.US_ASCII));
+        String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(answer).as(request).startsWith("HTTP/1.1 400").contains("application/json")
+            .contains("{\"error\":\"bad-request\",");
+      }
+    }
   }
 
   @Test
