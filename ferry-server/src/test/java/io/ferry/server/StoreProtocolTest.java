@@ -111,6 +111,18 @@ class StoreProtocolTest {
     assertThat(suffix.body()).isEqualTo(Arrays.copyOfRange(want, want.length - 10, want.length));
     HttpResponse<byte[]> open = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", "bytes=5-"));
     assertThat(open.body()).isEqualTo(Arrays.copyOfRange(want, 5, want.length));
+    // a last position or suffix past any end (Long.MAX_VALUE, as clients write "to the end", or more digits still)
+    // is cut at the end, and the unit's name is case-insensitive: these were 416
+    for (String range : List.of("bytes=5-9223372036854775807", "bytes=5-99999999999999999999", "Bytes=5-",
+        "BYTES=5-" + want.length)) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", range));
+      assertThat(r.statusCode()).as(range).isEqualTo(206);
+      assertThat(r.body()).as(range).isEqualTo(Arrays.copyOfRange(want, 5, want.length));
+    }
+    HttpResponse<byte[]> whole = fx.send(get(base, "/v1/store/chunks/" + id).header("Range",
+        "bytes=-99999999999999999999"));
+    assertThat(whole.statusCode()).isEqualTo(206);
+    assertThat(whole.body()).isEqualTo(want);
 
     HttpResponse<byte[]> notModified = fx.send(get(base, "/v1/store/chunks/" + id)
         .header("If-None-Match", "\"" + id + "\""));

@@ -44,7 +44,7 @@ public record ByteRange(long first, long last) {
           + " characters long");
     }
     String h = header.trim();
-    if (!h.startsWith("bytes=")) {
+    if (!h.regionMatches(true, 0, "bytes=", 0, 6)) {
       throw unsatisfiable(header, size, "only 'bytes=' ranges are served");
     }
     String spec = h.substring(6).trim();
@@ -66,7 +66,7 @@ public record ByteRange(long first, long last) {
     }
     long first = number(a, header, size);
     if (first >= size) {
-      throw unsatisfiable(header, size, "it starts at byte " + first + ", past the end ("
+      throw unsatisfiable(header, size, "it starts at byte " + a + ", past the end ("
           + (size == 0 ? "there are no bytes" : "the last byte is " + (size - 1)) + ")");
     }
     long last = b.isEmpty() ? size - 1 : number(b, header, size);
@@ -76,8 +76,12 @@ public record ByteRange(long first, long last) {
     return new ByteRange(first, Math.min(last, size - 1));
   }
 
+  /**
+   * A byte position or suffix length; one past {@link Long#MAX_VALUE} is past the end of any representation, and reads
+   * as {@link Long#MAX_VALUE} (a last position or suffix that large is cut at the end, a first one is refused).
+   */
   private static long number(String digits, String header, long size) throws HttpError {
-    if (digits.isEmpty() || digits.length() > 18) {
+    if (digits.isEmpty()) {
       throw unsatisfiable(header, size, "'" + digits + "' is not a byte position");
     }
     for (int i = 0; i < digits.length(); i++) {
@@ -85,7 +89,11 @@ public record ByteRange(long first, long last) {
         throw unsatisfiable(header, size, "'" + digits + "' is not a byte position");
       }
     }
-    return Long.parseLong(digits);
+    try {
+      return Long.parseLong(digits);
+    } catch (NumberFormatException e) {
+      return Long.MAX_VALUE;
+    }
   }
 
   private static HttpError unsatisfiable(String header, long size, String why) {
