@@ -366,9 +366,14 @@ public final class Exchange implements AutoCloseable {
     held.clear();
   }
 
+  /**
+   * The 400 of a body that ended early. Jetty tells a chunked body cut short from one whose chunk size line is
+   * malformed ({@code -5}, {@code zz}, more than 64 bits) only as an early end, so the message names both.
+   */
   HttpError cutShort(long got, long declared) {
     return HttpError.badRequest(method() + " " + clip(rawPath()) + ": request body ended after " + got
-        + (declared >= 0 ? " of its " + declared + " bytes" : " bytes, before its last chunk"));
+        + (declared >= 0 ? " of its " + declared + " bytes" : " bytes, before its last chunk (or a chunk's size line"
+        + " was malformed)"));
   }
 
   private HttpError tooLarge(long size, long max) {
