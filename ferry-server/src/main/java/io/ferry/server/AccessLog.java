@@ -68,7 +68,10 @@ final class AccessLog implements RequestLog {
   }
 
   /**
-   * {@code s} clipped at {@code max} characters, with the characters below {@code lowest}, DEL and C1 percent-escaped.
+   * {@code s} clipped at {@code max} characters, with the characters below {@code lowest}, DEL and C1 percent-escaped,
+   * and Unicode's line and paragraph separators and invisible format characters (bidirectional overrides such as
+   * U+202E, which make a terminal show a line's text in another order) escaped as their UTF-8 bytes
+   * ({@code %E2%80%AE}): a path Jetty refused reaches the log as the client sent it, raw UTF-8 included.
    */
   private static String safe(String s, int max, char lowest) {
     if (s == null) {
@@ -77,8 +80,14 @@ final class AccessLog implements RequestLog {
     StringBuilder b = new StringBuilder(Math.min(s.length(), max) + 8);
     for (int i = 0; i < s.length() && b.length() < max; i++) {
       char c = s.charAt(i);
+      int type = Character.getType(c);
       if (c < lowest || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
         b.append(String.format("%%%02X", (int) c));
+      } else if (type == Character.FORMAT || type == Character.LINE_SEPARATOR
+          || type == Character.PARAGRAPH_SEPARATOR) {
+        for (byte u : String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+          b.append(String.format("%%%02X", u & 0xff));
+        }
       } else {
         b.append(c);
       }

@@ -123,6 +123,25 @@ class HardeningTest {
   }
 
   @Test
+  void theAccessLogEscapesCharactersThatReorderOrBreakALine() throws Exception {
+    // a path Jetty refuses reaches the log as sent, raw UTF-8 included: a right-to-left override (U+202E) made a
+    // terminal show the rest of the line reversed, and a line separator (U+2028) broke it in some viewers
+    for (String c : List.of("\u202e", "\u2028", "\u2066")) {
+      String marker = "bidi-" + (int) c.charAt(0);
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(("GET /" + marker + c + "x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .getBytes(StandardCharsets.UTF_8));
+        s.getInputStream().readAllBytes();
+      }
+      String escaped = java.util.HexFormat.of().withUpperCase().formatHex(c.getBytes(StandardCharsets.UTF_8))
+          .replaceAll("(..)", "%$1");
+      assertThat(fx.accessLog.await(l -> l.contains(marker), 1)).singleElement()
+          .satisfies(l -> assertThat(l).contains("/" + marker + escaped + "x ").doesNotContain(c));
+    }
+  }
+
+  @Test
   void aMalformedQueryIsRefusedRatherThanIgnored() throws Exception {
     // a bad escape anywhere in the query made the server drop every parameter: a listing of records under a prefix
     // listed them all, and a read of a decoded chunk sent its stored frame, both answered 200
