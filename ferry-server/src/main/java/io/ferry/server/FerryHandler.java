@@ -51,9 +51,12 @@ final class FerryHandler extends Handler.Abstract {
   private final RefStore refs;
   private final MemoryBudget budget;
   private final EarlyBodies early;
+  private final String listenHost;
 
+  /** @param listenHost the host the server listens on, which a development server also answers requests for */
   FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs, MemoryBudget budget,
-      EarlyBodies early) {
+      EarlyBodies early, String listenHost) {
+    this.listenHost = listenHost;
     this.budget = budget;
     this.early = early;
     this.refs = refs;
@@ -84,6 +87,9 @@ final class FerryHandler extends Handler.Abstract {
   private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
       ex.checkEarlyBody();
+      if (tokens == null) {
+        checkDevelopmentHost(ex);
+      }
       // only the Hugging Face routes take an encoded '/' (Route.takesEncodedSlashes); the others see ex.segments()
       List<String> segs = ex.segmentsKeepingEncodedSlashes();
       if (segs.size() == 2 && segs.get(0).equals("v1") && segs.get(1).equals("health")) {
@@ -223,6 +229,46 @@ final class FerryHandler extends Handler.Abstract {
     }
     ex.segments(); // 400 for an encoded '/' that no route took
     return false;
+  }
+
+  /**
+   * Refuses a request to a development server (no tokens: every request may read, overwrite and delete) that is
+   * addressed to a name other than this machine's. Listening on loopback keeps other machines out, but not a web page:
+   * one whose name its owner points at 127.0.0.1 (DNS rebinding) is, to the browser that opened it, the same site as
+   * the server, and may send it anything and read the answers. Its requests carry that name in {@code Host}, so the
+   * host must be a loopback address, {@code localhost} (or a name under it, which browsers never look up), or the
+   * host the server listens on.
+   */
+  private void checkDevelopmentHost(Exchange ex) throws HttpError {
+    String host = ex.request().getHttpURI().getHost();
+    if (host == null || host.isEmpty() || host.equalsIgnoreCase(listenHost) || isLoopbackName(host)) {
+      return;
+    }
+    throw new HttpError(403, "forbidden", "a development server (no --tokens) answers only requests addressed to"
+        + " localhost, a loopback address or its --listen host '" + listenHost + "', and this one was addressed to '"
+        + Exchange.clip(host) + "' (a web page whose name points at this machine would be): give --tokens FILE to"
+        + " serve requests for other names");
+  }
+
+  /** Whether {@code host} is {@code localhost}, a name under it, or a loopback address, without a DNS lookup. */
+  static boolean isLoopbackName(String host) {
+    String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+    String lower = h.toLowerCase(java.util.Locale.ROOT);
+    if (lower.equals("localhost") || lower.endsWith(".localhost")) {
+      return true;
+    }
+    if (h.matches("127(\\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}")) {
+      return true;
+    }
+    if (!h.contains(":")) {
+      return false;
+    }
+    try {
+      // a string with a ':' is parsed as an IPv6 literal or refused, never looked up
+      return java.net.InetAddress.getByName(h).isLoopbackAddress();
+    } catch (java.net.UnknownHostException e) {
+      return false;
+    }
   }
 
   private Access authenticate(Exchange ex) throws HttpError, IOException {

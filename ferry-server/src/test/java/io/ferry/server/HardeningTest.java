@@ -109,9 +109,9 @@ class HardeningTest {
       assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(p).startsWith("{\"error\":\"bad-request\",");
     }
     // and so do writes (Jetty's default wrote a body for GET, POST and HEAD only, and left a PUT's or DELETE's empty)
-    for (String request : List.of("PUT /v1/store/chunks/%2e%2e/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n",
-        "DELETE /v1/store/records/%2e%2e/x HTTP/1.1\r\nHost: x\r\n",
-        "PUT /v1/store/records/leases/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n")) {
+    for (String request : List.of("PUT /v1/store/chunks/%2e%2e/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n",
+        "DELETE /v1/store/records/%2e%2e/x HTTP/1.1\r\nHost: localhost\r\n",
+        "PUT /v1/store/records/leases/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 3\r\n")) {
       try (Socket s = new Socket(base.getHost(), base.getPort())) {
         s.setSoTimeout(10_000);
         s.getOutputStream().write((request + "Connection: close\r\n\r\nabc").getBytes(StandardCharsets.US_ASCII));
@@ -130,7 +130,7 @@ class HardeningTest {
       String marker = "bidi-" + (int) c.charAt(0);
       try (Socket s = new Socket(base.getHost(), base.getPort())) {
         s.setSoTimeout(10_000);
-        s.getOutputStream().write(("GET /" + marker + c + "x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.getOutputStream().write(("GET /" + marker + c + "x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .getBytes(StandardCharsets.UTF_8));
         s.getInputStream().readAllBytes();
       }
@@ -138,6 +138,41 @@ class HardeningTest {
           .replaceAll("(..)", "%$1");
       assertThat(fx.accessLog.await(l -> l.contains(marker), 1)).singleElement()
           .satisfies(l -> assertThat(l).contains("/" + marker + escaped + "x ").doesNotContain(c));
+    }
+  }
+
+  @Test
+  void aDevelopmentServerAnswersOnlyRequestsAddressedToThisMachine() throws Exception {
+    // a development server lets every request read, overwrite and delete; a web page whose name its owner pointed at
+    // 127.0.0.1 (DNS rebinding) is the server's own site to the browser, and its requests were all answered
+    for (String host : List.of("evil.example", "evil.example:" + base.getPort(), "127.0.0.1.evil.example",
+        "localhost.evil.example", "10.0.0.1", "[::2]")) {
+      String answer = rawAnswer("GET /v1/store/refs/org/tiny/head HTTP/1.1\r\nHost: " + host
+          + "\r\nConnection: close\r\n\r\n");
+      assertThat(answer).as(host).startsWith("HTTP/1.1 403").contains("\"error\":\"forbidden\"")
+          .contains("development server");
+    }
+    for (String host : List.of("127.0.0.1:" + base.getPort(), "localhost", "LOCALHOST:" + base.getPort(),
+        "ferry.localhost", "127.1.2.3", "[::1]:" + base.getPort())) {
+      assertThat(rawAnswer("GET /v1/store/refs/org/tiny/head HTTP/1.1\r\nHost: " + host
+          + "\r\nConnection: close\r\n\r\n")).as(host).startsWith("HTTP/1.1 200");
+    }
+    // a server with tokens answers any name: its requests must carry a token, which a web page does not have
+    String token = fx.token("reader", "read:org/*");
+    try (Socket s = new Socket(base.getHost(), fx.startWithTokens().port())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(("GET /v1/store/refs/org/tiny/head HTTP/1.1\r\nHost: ferry.example.com\r\n"
+          + "Authorization: Bearer " + token + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.UTF_8));
+      assertThat(statusLine(s)).isEqualTo("HTTP/1.1 200");
+    }
+  }
+
+  /** Sends {@code request} on a new connection and returns all the server answers. */
+  static String rawAnswer(String request) throws Exception {
+    try (Socket s = new Socket(base.getHost(), base.getPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+      return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     }
   }
 
@@ -160,9 +195,10 @@ class HardeningTest {
       // that never comes
       Socket idle = new Socket(base.getHost(), base.getPort());
       Socket loris = new Socket(base.getHost(), base.getPort());
-      loris.getOutputStream().write("GET /v1/store HTTP/1.1\r\nHost: x\r\nX-A: ".getBytes(StandardCharsets.US_ASCII));
+      loris.getOutputStream().write("GET /v1/store HTTP/1.1\r\nHost: localhost\r\nX-A: "
+          .getBytes(StandardCharsets.US_ASCII));
       Socket body = new Socket(base.getHost(), base.getPort());
-      body.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+      body.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
           + chunkBytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       body.getOutputStream().write(chunkBytes, 0, 100);
       sockets.addAll(List.of(idle, loris, body));
@@ -186,9 +222,9 @@ class HardeningTest {
     // taken for a store failure), or no answer at all while the trickle lasted.
     try (Socket stalled = new Socket(base.getHost(), base.getPort());
         Socket trickle = new Socket(base.getHost(), base.getPort())) {
-      stalled.getOutputStream().write(("PUT /v1/store/records/leases/stalled HTTP/1.1\r\nHost: x\r\n"
+      stalled.getOutputStream().write(("PUT /v1/store/records/leases/stalled HTTP/1.1\r\nHost: localhost\r\n"
           + "Content-Length: 1000\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
-      trickle.getOutputStream().write(("PUT /v1/store/records/leases/trickle HTTP/1.1\r\nHost: x\r\n"
+      trickle.getOutputStream().write(("PUT /v1/store/records/leases/trickle HTTP/1.1\r\nHost: localhost\r\n"
           + "Content-Length: 100000\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       stalled.setSoTimeout(15_000);
       assertThat(statusLine(stalled)).isEqualTo("HTTP/1.1 408");
@@ -209,7 +245,7 @@ class HardeningTest {
     // the drain lasted (days for 1 MB), with no answer meanwhile
     URI patient = fx.start(ServerOptions.builder().idleTimeout(Duration.ofMinutes(2))).uri();
     try (Socket trickle = new Socket(patient.getHost(), patient.getPort())) {
-      trickle.getOutputStream().write(("PUT /no/such/resource HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000"
+      trickle.getOutputStream().write(("PUT /no/such/resource HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000"
           + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       assertThat(trickle(trickle, 1, 400, 60, () -> false)).isEqualTo("HTTP/1.1 404");
     }
@@ -219,7 +255,7 @@ class HardeningTest {
   void aSlowLorisSendingItsHeadersAByteAtATimeIsClosedWhileOthersAreServed() throws Exception {
     // a byte every 300 ms: the idle timeout (800 ms here) never expires, and the 16 KiB of headers a client may send
     // held the connection for more than an hour; the headers must all arrive within the idle timeout
-    byte[] request = ("GET /v1/store HTTP/1.1\r\nHost: x\r\nX-A: " + "a".repeat(200))
+    byte[] request = ("GET /v1/store HTTP/1.1\r\nHost: localhost\r\nX-A: " + "a".repeat(200))
         .getBytes(StandardCharsets.US_ASCII);
     long start = System.nanoTime();
     boolean closed = false;
@@ -502,18 +538,22 @@ class HardeningTest {
   private static byte[] h2Put(String path) {
     byte[] p = path.getBytes(StandardCharsets.US_ASCII);
     assertThat(p.length).isLessThan(127);
-    return ByteBuffer.allocate(11 + p.length).put((byte) 0x02).put((byte) 3).put((byte) 'P').put((byte) 'U')
-        .put((byte) 'T').put((byte) 0x86).put((byte) 0x01).put((byte) 1).put((byte) 'x').put((byte) 0x04)
-        .put((byte) p.length).put(p).array();
+    return ByteBuffer.allocate(8 + AUTHORITY.length + p.length).put((byte) 0x02).put((byte) 3).put((byte) 'P')
+        .put((byte) 'U').put((byte) 'T').put((byte) 0x86).put(AUTHORITY).put((byte) 0x04).put((byte) p.length).put(p)
+        .array();
   }
 
   /** The header block of a GET of {@code path} over h2c (HPACK without Huffman coding or indexing). */
   private static byte[] h2Get(String path) {
     byte[] p = path.getBytes(StandardCharsets.US_ASCII);
     assertThat(p.length).isLessThan(127);
-    return ByteBuffer.allocate(7 + p.length).put((byte) 0x82).put((byte) 0x86).put((byte) 0x01).put((byte) 1)
-        .put((byte) 'x').put((byte) 0x04).put((byte) p.length).put(p).array();
+    return ByteBuffer.allocate(4 + AUTHORITY.length + p.length).put((byte) 0x82).put((byte) 0x86).put(AUTHORITY)
+        .put((byte) 0x04).put((byte) p.length).put(p).array();
   }
+
+  /** {@code :authority localhost}, as HPACK without Huffman coding or indexing writes it. */
+  private static final byte[] AUTHORITY = ByteBuffer.allocate(11).put((byte) 0x01).put((byte) 9)
+      .put("localhost".getBytes(StandardCharsets.US_ASCII)).array();
 
   /** The client's connection preface over h2c: the magic, then a SETTINGS frame that keeps every default. */
   private static final byte[] H2_PREFACE = ByteBuffer.allocate(33)
@@ -597,7 +637,7 @@ class HardeningTest {
     for (String path : List.of("/v1/health", "/v1/store/chunks/" + chunk, "/v1/store/refs/org/tiny/tags/prod")) {
       try (Socket s = new Socket(server.getHost(), server.getPort())) {
         s.setSoTimeout(15_000);
-        s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             .getBytes(StandardCharsets.US_ASCII));
         assertThat(statusLine(s)).as(path).isEqualTo("HTTP/1.1 200");
       }
@@ -636,7 +676,8 @@ class HardeningTest {
           try (Socket s = new Socket(small.getHost(), small.getPort())) {
             sockets.add(s);
             OutputStream out = s.getOutputStream();
-            out.write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + decoded.length
+            out.write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+                + decoded.length
                 + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             out.write(new byte[1024]);
             started.countDown();
@@ -678,7 +719,7 @@ class HardeningTest {
             s.setReceiveBufferSize(4096);
             s.setSoTimeout(30_000);
             s.connect(new java.net.InetSocketAddress(small.getHost(), small.getPort()));
-            s.getOutputStream().write(("GET /v1/store/chunks/" + chunk + "?decoded=1 HTTP/1.1\r\nHost: x\r\n"
+            s.getOutputStream().write(("GET /v1/store/chunks/" + chunk + "?decoded=1 HTTP/1.1\r\nHost: localhost\r\n"
                 + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             InputStream in = s.getInputStream();
             long got = 0;
@@ -720,7 +761,7 @@ class HardeningTest {
     URI small = smallBudgetServer(decoded.length);
     long start = System.nanoTime();
     try (Socket stalled = new Socket(small.getHost(), small.getPort())) {
-      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\n"
+      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\n"
           + "Content-Length: " + decoded.length + "\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
       stalled.setSoTimeout(90_000);
       assertThat(statusLine(stalled)).isEqualTo("HTTP/1.1 408");
@@ -735,7 +776,7 @@ class HardeningTest {
     URI fast = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(8 << 20).minHeldRate(1 << 20)
         .idleTimeout(Duration.ofMinutes(2))).uri();
     try (Socket stalled = new Socket(fast.getHost(), fast.getPort())) {
-      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\n"
+      stalled.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\n"
           + "Content-Length: " + decoded.length + "\r\nConnection: close\r\n\r\nab")
           .getBytes(StandardCharsets.US_ASCII));
       stalled.setSoTimeout(90_000);
@@ -752,7 +793,7 @@ class HardeningTest {
     URI small = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(32 << 20)
         .idleTimeout(Duration.ofMinutes(2))).uri();
     try (Socket hold = new Socket(small.getHost(), small.getPort())) {
-      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
           + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       hold.setSoTimeout(30_000);
       // the server asks for the body once it holds the body's share
@@ -777,7 +818,7 @@ class HardeningTest {
     try {
       Socket hold = new Socket(small.getHost(), small.getPort());
       sockets.add(hold);
-      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
           + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       hold.setSoTimeout(30_000);
       assertThat(statusLine(hold)).isEqualTo("HTTP/1.1 100");
@@ -786,7 +827,7 @@ class HardeningTest {
         Socket w = new Socket(small.getHost(), small.getPort());
         sockets.add(w);
         waiters.add(w);
-        w.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: x\r\nContent-Length: "
+        w.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
             + (1 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
       }
       // well within the 30 s the waiting uploads wait for their shares
@@ -814,7 +855,7 @@ class HardeningTest {
       for (int i = 0; i < 2 * threads; i++) {
         Socket s = new Socket(small.getHost(), small.getPort());
         slow.add(s);
-        s.getOutputStream().write(("PUT /v1/store/records/slow/body" + i + " HTTP/1.1\r\nHost: x\r\n"
+        s.getOutputStream().write(("PUT /v1/store/records/slow/body" + i + " HTTP/1.1\r\nHost: localhost\r\n"
             + "Content-Length: " + record.length() + "\r\n\r\n" + record.substring(0, 10))
             .getBytes(StandardCharsets.US_ASCII));
       }
@@ -851,7 +892,8 @@ class HardeningTest {
         for (int i = 0; i < room + 50 && answer.isEmpty(); i++) {
           Socket s = new Socket(small.getHost(), small.getPort());
           slow.add(s);
-          s.getOutputStream().write(("PUT /v1/store/records/slow/held-" + round + "-" + i + " HTTP/1.1\r\nHost: x"
+          s.getOutputStream().write(("PUT /v1/store/records/slow/held-" + round + "-" + i + " HTTP/1.1\r\n"
+              + "Host: localhost"
               + "\r\nContent-Length: " + (64 << 10) + "\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
           if (i >= room) {
             s.setSoTimeout(1_000);
@@ -865,7 +907,7 @@ class HardeningTest {
         assertThat(answer).startsWith("HTTP/1.1 503").contains("Retry-After: 1").contains("\"error\":\"busy\"");
         try (Socket s = new Socket(small.getHost(), small.getPort())) {
           s.setSoTimeout(15_000);
-          s.getOutputStream().write("GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+          s.getOutputStream().write("GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
               .getBytes(StandardCharsets.US_ASCII));
           assertThat(statusLine(s)).isEqualTo("HTTP/1.1 200");
         }
@@ -881,7 +923,7 @@ class HardeningTest {
     for (int i = 0; i < 100 && !answer.startsWith("HTTP/1.1 2"); i++) {
       try (Socket s = new Socket(small.getHost(), small.getPort())) {
         s.setSoTimeout(15_000);
-        s.getOutputStream().write(("PUT /v1/store/records/slow/after HTTP/1.1\r\nHost: x\r\nContent-Length: 2"
+        s.getOutputStream().write(("PUT /v1/store/records/slow/after HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2"
             + "\r\nConnection: close\r\n\r\nab").getBytes(StandardCharsets.US_ASCII));
         answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
       }
@@ -951,7 +993,8 @@ class HardeningTest {
       for (int i = 0; i < 8; i++) {
         Socket s = new Socket(base.getHost(), base.getPort());
         OutputStream o = s.getOutputStream();
-        o.write(("PUT /v1/store/records/leases/x" + i + " HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+        o.write(("PUT /v1/store/records/leases/x" + i + " HTTP/1.1\r\nHost: localhost\r\n"
+            + "Content-Length: 1000\r\n\r\nab")
             .getBytes(StandardCharsets.US_ASCII));
         hanging.add(s);
       }

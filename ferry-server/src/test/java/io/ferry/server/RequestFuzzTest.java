@@ -72,7 +72,7 @@ class RequestFuzzTest {
       if (i % 100 == 99) {
         // (a development server takes writes and deletes from anyone, and some fuzzed ones are well-formed: the
         // chunk may be gone, the model listing is always there)
-        assertThat(send("GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        assertThat(send("GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
             .as("a good request after %d fuzzed ones", i + 1).isEqualTo(200);
       }
     }
@@ -88,11 +88,13 @@ class RequestFuzzTest {
   @Test
   void aBodyCutShortIsABadRequestAndWritesNothing() throws Exception {
     String key = "/v1/store/records/fuzz/cut-short";
-    String declared = "PUT " + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\nabc";
+    String declared = "PUT " + key + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 10"
+        + "\r\n\r\nabc";
     assertThat(send(declared)).isEqualTo(400);
     assertThat(answer(declared)).contains("\"error\":\"bad-request\"")
         .contains("request body ended after 3 of its 10 bytes");
-    String chunked = "PUT " + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    String chunked = "PUT " + key + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        + "Transfer-Encoding: chunked\r\n\r\n"
         + "3\r\nabc\r\n";
     assertThat(answer(chunked)).startsWith("HTTP/1.1 400").contains("before its last chunk");
     // a malformed chunk size reaches the server as an early end too: the answer says it may be either
@@ -100,11 +102,12 @@ class RequestFuzzTest {
       assertThat(answer(chunked.replace("3\r\nabc", size + "\r\nabc"))).as(size).startsWith("HTTP/1.1 400")
           .contains("request body ended after 0 bytes, before its last chunk (or a chunk's size line was malformed)");
     }
-    String upload = "PUT /v1/store/chunks/" + "0".repeat(64) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    String upload = "PUT /v1/store/chunks/" + "0".repeat(64) + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
         + "Content-Length: 100\r\n\r\nxyz";
     assertThat(send(upload)).isEqualTo(400);
-    assertThat(send("GET " + key + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).isEqualTo(404);
-    assertThat(send("HEAD /v1/store/chunks/" + "0".repeat(64) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+    assertThat(send("GET " + key + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).isEqualTo(404);
+    assertThat(send("HEAD /v1/store/chunks/" + "0".repeat(64) + " HTTP/1.1\r\nHost: localhost\r\n"
+        + "Connection: close\r\n\r\n"))
         .isEqualTo(404);
   }
 

@@ -65,7 +65,7 @@ class SmallHeapServerTest {
       // 200 MiB in chunks of 1 MiB, no length: cut at the bound (129 MiB) with 413
       try (Socket s = new Socket("127.0.0.1", port)) {
         OutputStream o = s.getOutputStream();
-        o.write(("PUT /v1/store/chunks/" + "cd".repeat(32) + " HTTP/1.1\r\nHost: x\r\n"
+        o.write(("PUT /v1/store/chunks/" + "cd".repeat(32) + " HTTP/1.1\r\nHost: localhost\r\n"
             + "Transfer-Encoding: chunked\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
         byte[] block = new byte[1 << 20];
         try {
@@ -86,7 +86,8 @@ class SmallHeapServerTest {
       try {
         for (int i = 0; i < 150; i++) {
           Socket s = new Socket("127.0.0.1", port);
-          s.getOutputStream().write(("POST /v1/store/records/read HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n"
+          s.getOutputStream().write(("POST /v1/store/records/read HTTP/1.1\r\nHost: localhost\r\n"
+              + "Content-Length: 5000000\r\n"
               + "\r\n{").getBytes(StandardCharsets.US_ASCII));
           held.add(s);
         }
@@ -112,7 +113,7 @@ class SmallHeapServerTest {
   private static int status(int port, String requestLine) throws IOException {
     try (Socket s = new Socket("127.0.0.1", port)) {
       s.setSoTimeout(20_000);
-      s.getOutputStream().write((requestLine + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+      s.getOutputStream().write((requestLine + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
           .getBytes(StandardCharsets.US_ASCII));
       InputStream in = s.getInputStream();
       String head = new String(in.readNBytes(12), StandardCharsets.US_ASCII);

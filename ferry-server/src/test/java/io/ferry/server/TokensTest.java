@@ -183,11 +183,12 @@ class TokensTest {
     }
     try (Socket s = new Socket(base.getHost(), base.getPort())) {
       s.setSoTimeout(20_000);
-      String head = "PUT /v1/store/chunks/" + id + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + reader
+      String head = "PUT /v1/store/chunks/" + id + " HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + reader
           + "\r\nContent-Length: " + body.length + "\r\n\r\n";
       s.getOutputStream().write(head.getBytes(StandardCharsets.US_ASCII));
       s.getOutputStream().write(body);
-      s.getOutputStream().write(("GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      s.getOutputStream().write("GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+          .getBytes(StandardCharsets.US_ASCII));
       s.getOutputStream().flush();
       String first = responseHead(s.getInputStream());
       assertThat(first).startsWith("HTTP/1.1 403").doesNotContainIgnoringCase("connection: close");
