@@ -14,7 +14,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * WebHDFS reads and writes survive stopped DataNodes that the NameNode still lists as live (it does so for minutes,
- * and keeps redirecting reads and writes to them). Runs on its own cluster: it stops DataNodes.
+ * and keeps redirecting reads and writes to them). Runs on its own cluster: it stops DataNodes. And in a JVM of its
+ * own (ferry-hdfs's pom, {@code namenode-alone}): the write failover looks DataNodes up in the NameNode's JMX bean,
+ * which a JVM holds for its first NameNode only.
  */
 class WebHdfsDataNodeFailureTest {
   @org.junit.jupiter.api.io.TempDir java.nio.file.Path work;
