@@ -156,7 +156,7 @@ class Transport:
             break
         try:
             return json.loads(body.decode("utf-8"))
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: arrays or objects nested too deep to parse
             raise FerryConnectionError("GET %s: expected a JSON body, got %d bytes that are not JSON (%s)"
                                        % (path, len(body), e)) from None
 

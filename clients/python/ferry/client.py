@@ -264,7 +264,7 @@ class Client:
         try:
             text = body.decode("utf-8")
             parsed = json.loads(text)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # RecursionError: arrays or objects nested too deep to parse
             raise FerryIntegrityError("%s: object %s is not JSON (%s)" % (ctx, oid, e)) from None
         if len(body) <= OBJECT_CACHE_BYTES // 4:
             with self._objects_lock:
@@ -843,7 +843,7 @@ def _view_strides(f, t, where=None):
         return None
     try:
         strides = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         strides = None
     if (not isinstance(strides, list) or len(strides) != len(t["shape"])
             or any(type(k) is not int or k < 0 for k in strides)):

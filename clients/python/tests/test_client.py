@@ -486,8 +486,10 @@ class HostileVersionTest(unittest.TestCase):
         c = ferry.Client(URL, token=TOKEN)
         ferry.Model(c, "x", "x", self.doc())  # the well-formed one is accepted
         for bad in [dict(size=10 ** 15), dict(tensor={"length": 10 ** 12}), dict(tensor={"offset": 110}),
-                    dict(tensor={"shape": [-2, -3]}), dict(chunks=[{"id": "1" * 64, "offset": 5, "length": 115}])]:
-            with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)):
+                    dict(tensor={"shape": [-2, -3]}), dict(chunks=[{"id": "1" * 64, "offset": 5, "length": 115}]),
+                    # strides of a checkpoint's view nested too deep to parse (a RecursionError escaped)
+                    dict(format="torch", metadata={"strides.t": "[" * 100000 + "]" * 100000})]:
+            with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)[:200]):
                 ferry.Model(c, "x", "x", self.doc(**bad))
 
 
@@ -807,19 +809,29 @@ class BrokenAnswerTest(unittest.TestCase):
 
     def test_json_that_is_not_the_answer_asked_for(self):
         # another service's JSON (or a server paging in a circle): KeyError and TypeError escaped, or the listing of
-        # versions went round for ever
-        for body in (b"{}", b"[1, 2]", b'{"models": {"a": 1}}', b'{"versions": [{"id": "x"}], "next": "x"}'):
+        # versions went round for ever; JSON nested too deep for Python's parser raised a bare RecursionError
+        for body in (b"{}", b"[1, 2]", b'{"models": {"a": 1}}', b'{"versions": [{"id": "x"}], "next": "x"}',
+                     b"[" * 100000 + b"]" * 100000):
             server = _Fixed(body)
             try:
                 c = ferry.Client(server.url(), token=TOKEN)
                 for call in (c.models, lambda: c.versions("tiny")):
                     if body.startswith(b'{"versions"') and call == c.models:
                         continue
-                    with self.assertRaises(ferry.FerryError, msg=body) as e:
+                    with self.assertRaises(ferry.FerryError, msg=body[:50]) as e:
                         call()
                     self.assertIn("GET /v1/", str(e.exception))
             finally:
                 server.close()
+        # a version or snapshot object nested as deep (its SHA-256 is its id: a hostile server can make one)
+        deep = b"[" * 100000 + b"]" * 100000
+        server = _Fixed(deep)
+        try:
+            with self.assertRaises(ferry.FerryIntegrityError) as e:
+                ferry.Client(server.url())._object(hashlib.sha256(deep).hexdigest(), "version x")
+            self.assertIn("recursion", str(e.exception))
+        finally:
+            server.close()
 
     def test_a_chunk_cut_short_in_chunked_encoding(self):
         m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
