@@ -793,7 +793,26 @@ def _short(v):
 
 def _check_file(f, where):
     """The server's description of a file must hold together before anything is fetched or allocated from it: chunks
-    that tile [0, size) in order, tensors inside the file whose byte length matches dtype and shape."""
+    that tile [0, size) in order, tensors inside the file whose byte length matches dtype and shape. Every field is
+    of its JSON type first (a string where a name is, an integer from 0 to 2^63 - 1 where a size, offset or dimension
+    is), so that what a hostile server's self-consistent objects hold is refused here, not met later as a TypeError
+    or an OverflowError."""
+    if not isinstance(f["path"], str) or not _count(f["size"]):
+        raise FerryIntegrityError("%s: expected a path that is a string and a size from 0 to 2^63 - 1, got size %r" % (
+            where, f["size"]))
+    if not isinstance(f.get("metadata", {}), dict):
+        raise FerryIntegrityError("%s: metadata %s is not an object" % (where, _short(f["metadata"])))
+    for c in f["chunks"]:
+        if not isinstance(c.get("id"), str) or not _count(c["offset"]) or not _count(c["length"]):
+            raise FerryIntegrityError("%s: chunk %r at offset %r with length %r: expected a string id and integers"
+                                      " from 0 to 2^63 - 1" % (where, c.get("id"), c["offset"], c["length"]))
+    for t in f.get("tensors", ()):
+        if (not isinstance(t["name"], str) or not isinstance(t["dtype"], str) or not isinstance(t["shape"], list)
+                or not all(_count(d) for d in t["shape"]) or not _count(t["offset"]) or not _count(t["length"])):
+            raise FerryIntegrityError("%s: tensor %r of dtype %r, shape %r at [%r, +%r): expected a name and a dtype"
+                                      " that are strings, and a shape, offset and length of integers from 0 to"
+                                      " 2^63 - 1" % (where, t["name"], t["dtype"], _short(t["shape"]), t["offset"],
+                                                     t["length"]))
     pos = 0
     for c in f["chunks"]:
         if c["offset"] != pos or c["length"] <= 0:
@@ -821,6 +840,11 @@ def _check_file(f, where):
             raise FerryIntegrityError("%s: tensor %r of %s %r%s has %d bytes, expected %d" % (
                 where, t["name"], t["dtype"], shape, "" if strides is None else " (strides %r)" % (list(strides),),
                 t["length"], elements * dt.itemsize))
+
+
+def _count(v):
+    """Whether ``v`` is a JSON integer (not a bool, not a float) that fits a signed 64-bit one and is not negative."""
+    return type(v) is int and 0 <= v < 1 << 63
 
 
 def _numpy_dtype(t):

@@ -488,7 +488,15 @@ class HostileVersionTest(unittest.TestCase):
         for bad in [dict(size=10 ** 15), dict(tensor={"length": 10 ** 12}), dict(tensor={"offset": 110}),
                     dict(tensor={"shape": [-2, -3]}), dict(chunks=[{"id": "1" * 64, "offset": 5, "length": 115}]),
                     # strides of a checkpoint's view nested too deep to parse (a RecursionError escaped)
-                    dict(format="torch", metadata={"strides.t": "[" * 100000 + "]" * 100000})]:
+                    dict(format="torch", metadata={"strides.t": "[" * 100000 + "]" * 100000}),
+                    # fields of other JSON types, or past 64 bits (a hostile server can make version and snapshot
+                    # objects that hold them): they were met later as a TypeError or an OverflowError, or read
+                    dict(tensor={"name": 5}), dict(tensor={"dtype": ["F32"]}), dict(tensor={"offset": 96.0}),
+                    dict(tensor={"shape": [True, 6]}), dict(path=5),
+                    dict(metadata=[]), dict(chunks=[{"id": "1" * 64, "offset": 0, "length": 100.0},
+                                                    {"id": "2" * 64, "offset": 100, "length": 20}]),
+                    dict(size=2 ** 90, chunks=[{"id": "1" * 64, "offset": 0, "length": 2 ** 90}],
+                         tensor={"shape": [2 ** 40, 2 ** 40], "offset": 0, "length": 2 ** 82})]:
             with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)[:200]):
                 ferry.Model(c, "x", "x", self.doc(**bad))
 
