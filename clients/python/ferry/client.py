@@ -945,16 +945,49 @@ def _complete(target, f):
 
 
 def _safe_target(root, path, where):
-    """The file's place under root, refusing what could leave it: absolute paths, '..', NUL, backslashes, drive
-    letters, and directories on the way that are links."""
+    """The file's place under root, refusing what ``ferry pull`` refuses (Java: io.ferry.version.SafePaths): paths
+    that could leave root (absolute, '..', drive letters, backslashes), NUL and other control characters, '.git'
+    components (in every spelling git refuses: a file there, in a clone, could run as a git hook or set a command in
+    git's config), paths that are not UTF-8 text; and directories on the way that are links."""
+    why = _path_defect(path)
+    if why is not None:
+        raise FerryError("%s: unsafe path %r: %s (expected a relative path without '.', '..', '.git', '\\\\' or"
+                         " control characters); nothing written" % (where, path, why))
     parts = path.split("/")
-    if (not path or path.startswith("/") or "\0" in path or "\\" in path or re.match(r"^[A-Za-z]:", path)
-            or any(p in ("", ".", "..") for p in parts)):
-        raise FerryError("%s: unsafe path %r (expected a relative path without '.', '..', '\\\\' or NUL); nothing"
-                         " written" % (where, path))
     cur = root
     for p in parts[:-1]:
         cur = os.path.join(cur, p)
         if os.path.islink(cur):
             raise FerryError("%s: %s is a link in the destination; refusing to write through it" % (where, cur))
     return os.path.join(root, *parts)
+
+
+# characters HFS+ ignores in names: zero-width and direction marks, U+FEFF
+_IGNORED_IN_NAMES = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def _path_defect(path):
+    """Why a snapshot path is unsafe to write (the rules of SafePaths), or None."""
+    if not isinstance(path, str) or not path:
+        return "not a non-empty string"
+    if len(path) > 4096:
+        return "longer than 4096 characters"
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not UTF-8 text (a lone surrogate)"
+    if path.startswith("/"):
+        return "absolute"
+    if len(path) >= 2 and path[1] == ":" and path[0].isalpha():
+        return "starts with a drive letter"
+    if any(c < " " or c == "\x7f" for c in path):
+        return "contains NUL or another control character"
+    if "\\" in path:
+        return "contains a backslash"
+    for part in path.split("/"):
+        if part in ("", ".", ".."):
+            return "has an empty, '.' or '..' component"
+        name = _IGNORED_IN_NAMES.sub("", part).rstrip(". ").lower()
+        if name in (".git", "git~1"):
+            return "has a %r component (git's own directory, where a file could run as a git hook)" % part
+    return None

@@ -410,7 +410,11 @@ class DownloadTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(os.path.dirname(d), "escape")))
         # one unsafe path among safe ones: refused before any file is written
         files = self.c.model("tiny:prod")._files
-        for bad in ("../../x", "/abs/x", "a/../../x", "a/./b", "c:/x", "a\\..\\x", "a//b", "x\0"):
+        # and what ferry pull refuses too: git's own directory in the spellings git refuses (a .git/config written
+        # into a clone sets commands git runs), control characters, text that is not UTF-8
+        for bad in ("../../x", "/abs/x", "a/../../x", "a/./b", "c:/x", "a\\..\\x", "a//b", "x\0", ".git/config",
+                    "a/.GIT/hooks/post-checkout", ".git. /config", "git~1/config", "\u200c.git\ufeff/config",
+                    "a\nb", "a\x7f", "a\udc80", "x" * 4097):
             m._files = [files[0], dict(files[0], path=bad)]
             with self.assertRaises(ferry.FerryError, msg=bad) as e:
                 m.download(d)
