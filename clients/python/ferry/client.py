@@ -656,6 +656,16 @@ def _open_part(part, wait=True):
         if os.path.islink(part):
             os.unlink(part)
         fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            # not a file of its own: a hard link to a file elsewhere (planted, or copied with cp -al) would be
+            # truncated and written, a FIFO would take the bytes; its name is removed and a new part file started
+            os.close(fd)
+            try:
+                os.unlink(part)
+            except FileNotFoundError:
+                pass
+            continue
         if fcntl is None:
             return fd
         try:

@@ -420,6 +420,18 @@ class DownloadTest(unittest.TestCase):
                 m.download(d)
             self.assertIn("unsafe path", str(e.exception))
             self.assertEqual(["sub"], os.listdir(d), bad)
+        # a hard link at the part file's name (planted, or left by a copy of the directory made with cp -al) is not
+        # written through: the file it shares with is left as it was
+        d = scratch("hard-link")
+        victim = os.path.join(outside, "victim")
+        with open(victim, "wb") as fh:
+            fh.write(b"not to be changed")
+        m = self.c.model("tiny:prod")
+        os.link(victim, os.path.join(d, ferry.part_name(m.files()[0])))
+        m.download(d, include=m.files()[0]["path"])
+        with open(victim, "rb") as fh:
+            self.assertEqual(b"not to be changed", fh.read())
+        self.assertEqual(m.files()[0]["sha256"], sha256(os.path.join(d, m.files()[0]["path"])))
 
 
 class TokenTest(unittest.TestCase):
