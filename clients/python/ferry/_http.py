@@ -195,6 +195,14 @@ def _http_error(e, method, url, context):
         pass
     finally:
         e.close()
-    if message is None:
+    if not isinstance(message, str):
         message = e.reason if isinstance(e.reason, str) else None
-    return FerryHTTPError(e.code, code, message, method, url, context)
+    return FerryHTTPError(e.code, _printable(code), _printable(message), method, url, context)
+
+
+def _printable(text):
+    """A server's text made safe to print (as Java's HTTP store client makes it): control characters, which could
+    move a terminal's cursor or forge lines in a log, become '?'; None for anything but a string."""
+    if not isinstance(text, str):
+        return None
+    return "".join("?" if ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f else c for c in text)

@@ -566,14 +566,14 @@ def _answer(handler, status, content_type, body):
 
 
 class _Fixed(_LocalServer):
-    """Answers every GET with 200 and ``body``."""
+    """Answers every GET with ``status`` (200 unless given) and ``body``."""
 
     daemon_threads = True
 
-    def __init__(self, body):
+    def __init__(self, body, status=200):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                _answer(self, 200, "application/json", body)
+                _answer(self, status, "application/json", body)
 
             def log_message(self, *args):
                 pass
@@ -856,6 +856,25 @@ class BrokenAnswerTest(unittest.TestCase):
             self.assertIn("recursion", str(e.exception))
         finally:
             server.close()
+
+    def test_a_servers_error_text_is_made_printable(self):
+        # the error code and message of a hostile server went into the exception as sent: escape sequences that a
+        # terminal showing the traceback obeys, lines that look like the program's own; a message that was not a
+        # string raised a TypeError
+        for doc in ({"error": "x\x1b[2J", "message": "gone\x1b]0;title\x07\nforged line\x9b"},
+                    {"error": 5, "message": {"a": 1}}):
+            server = _Fixed(json.dumps(doc).encode("utf-8"), status=404)
+            try:
+                with self.assertRaises(ferry.FerryHTTPError) as e:
+                    ferry.Client(server.url(), token=TOKEN).models()
+            finally:
+                server.close()
+            text = "%s %s %s" % (e.exception, e.exception.code, e.exception.server_message)
+            self.assertEqual(404, e.exception.status)
+            self.assertFalse([c for c in text if ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f], text)
+            if isinstance(doc["error"], str):
+                self.assertEqual("x?[2J", e.exception.code)
+                self.assertEqual("gone?]0;title??forged line?", e.exception.server_message)
 
     def test_a_chunk_cut_short_in_chunked_encoding(self):
         m = ferry.Client(URL, token=TOKEN).model("tiny:prod")
