@@ -21,9 +21,11 @@ class PathFilter:
     include."""
 
     def __init__(self, include=None, exclude=None):
+        # taken as lists once: a generator or map() would be empty the second time it is read
+        include, exclude = (None if g is None else [g] if isinstance(g, str) else list(g) for g in (include, exclude))
         self._include_given = include is not None
         given = (("include", include), ("exclude", exclude))
-        self._words = [(o, [g] if isinstance(g, str) else list(g)) for o, g in given if g is not None]
+        self._words = [(o, g) for o, g in given if g is not None]
         self.include = _compile("include", include)
         self.exclude = _compile("exclude", exclude)
 

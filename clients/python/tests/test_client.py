@@ -1268,6 +1268,11 @@ class GlobTest(unittest.TestCase):
         self.assertTrue(f.test("notes/b.txt"))
         self.assertFalse(f.test("b.bin"))
         self.assertTrue(PathFilter().test("anything/at/all"))
+        # globs given as an iterator (a generator, map(), filter()) select as a list of them does: they were read
+        # twice, and the second time found nothing, so include took no file and exclude left every file in
+        f = PathFilter((g for g in ["**/*.txt"]), map(str, ["notes/a.txt"]))
+        self.assertEqual([False, True], [f.test("notes/a.txt"), f.test("notes/b.txt")])
+        self.assertEqual("include=['**/*.txt'] exclude=['notes/a.txt']", f.describe())
         with self.assertRaises(ValueError) as e:
             include("")
         self.assertIn("include", str(e.exception))
