@@ -380,8 +380,12 @@ class Model:
         # vae/ both hold conv_in.weight, maps to each of them)
         self._all = []
         self._tensors = collections.OrderedDict()
+        paths = set()
         for f in self._files:
             _check_file(f, self._where(f))
+            if f["path"] in paths:  # a snapshot lists each file once (Java's Snapshot refuses duplicates)
+                raise FerryIntegrityError("%s: the version lists the file twice" % self._where(f))
+            paths.add(f["path"])
             for t in f.get("tensors", ()):
                 self._all.append((f, t))
                 self._tensors.setdefault(t["name"], []).append((f, t))

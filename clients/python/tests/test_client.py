@@ -515,6 +515,12 @@ class HostileVersionTest(unittest.TestCase):
                          tensor={"shape": [2 ** 40, 2 ** 40], "offset": 0, "length": 2 ** 82})]:
             with self.assertRaises(ferry.FerryIntegrityError, msg=str(bad)[:200]):
                 ferry.Model(c, "x", "x", self.doc(**bad))
+        # a file listed twice (a download wrote both to one name, and its tensors could not be told apart)
+        twice = self.doc()
+        twice["files"].append(dict(twice["files"][0]))
+        with self.assertRaises(ferry.FerryIntegrityError) as e:
+            ferry.Model(c, "x", "x", twice)
+        self.assertIn("'a.safetensors'", str(e.exception))
 
 
 class _LocalServer(http.server.ThreadingHTTPServer):
