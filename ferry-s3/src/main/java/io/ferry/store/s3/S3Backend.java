@@ -83,6 +83,8 @@ public final class S3Backend implements Backend {
   private final S3RecordStore records;
   private final NumberedRefStore refs;
   private final AtomicBoolean closed = new AtomicBoolean();
+  /** False once the endpoint answered a conditional delete 501 (not implemented). */
+  private final AtomicBoolean conditionalDeletes = new AtomicBoolean(true);
 
   private S3Backend(S3Location location, S3Settings settings, S3Client s3) {
     this.location = location;
@@ -354,10 +356,6 @@ public final class S3Backend implements Backend {
     }
   }
 
-  /**
-   * An IOException for a request that failed after the SDK's retries, naming the request, the object and the
-   * endpoint.
-   */
   /** Deletes one key of this store's bucket; an absent key is not an error. */
   void deleteKey(String key) throws IOException {
     try {
@@ -372,6 +370,48 @@ public final class S3Backend implements Backend {
     }
   }
 
+  /**
+   * Deletes one key of this store's bucket if it exists, and says whether this call removed it: a {@code
+   * DeleteObject} with {@code If-Match: *}, which S3 carries out only if the key exists when the request is served
+   * (204) and answers 404 when it does not (412 when its current version is a delete marker). Of several such
+   * deletes of one key at once, one removes it and the others are answered 404. If the answer to a delete that
+   * removed the key is lost and the SDK sends it again, the resend answers 404: the key is gone, but this call says
+   * false. Endpoints that carry out a conditional delete of an absent key and answer 204 (S3Proxy) make this answer
+   * true for it; so does an endpoint that does not implement conditional deletes (501), which gets plain deletes
+   * from then on.
+   */
+  boolean deleteKeyIfPresent(String key) throws IOException {
+    if (!conditionalDeletes.get()) {
+      deleteKey(key);
+      return true;
+    }
+    try {
+      s3.deleteObject(software.amazon.awssdk.services.s3.model.DeleteObjectRequest.builder()
+          .bucket(location.bucket()).key(key).ifMatch("*").build());
+      return true;
+    } catch (S3Exception e) {
+      IOException bucket = bucketProblem(e);
+      if (bucket != null) {
+        throw bucket;
+      }
+      if (e.statusCode() == 404 || e.statusCode() == 412) {
+        return false;
+      }
+      if (e.statusCode() == 501) {
+        conditionalDeletes.set(false);
+        deleteKey(key);
+        return true;
+      }
+      throw failure("DELETE", key, e);
+    } catch (SdkException e) {
+      throw failure("DELETE", key, e);
+    }
+  }
+
+  /**
+   * An IOException for a request that failed after the SDK's retries, naming the request, the object and the
+   * endpoint.
+   */
   IOException failure(String op, String key, Throwable e) {
     return failure(op, key, e, settings.maxAttempts());
   }

@@ -48,6 +48,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       the other parts follow in parallel. One request for objects up to one part.
  *   <li>{@link #missing}: parallel {@code HeadObject}s on the store's pool.
  *   <li>{@link #list}: {@code ListObjectsV2}, 1,000 keys a page, streamed.
+ *   <li>{@link #deleteIfPresent} (gc): {@code HeadObject}, then {@code DeleteObject} with {@code If-Match: *}, so
+ *       that of two gcs deleting one object only the one that removed it counts it.
  * </ul>
  *
  * <p>Results of reads are heap buffers. Thread-safe.
@@ -379,6 +381,18 @@ final class S3ChunkStore implements ChunkStore {
     backend.ensureOpen();
     String key = key(id);
     backend.deleteKey(key);
+  }
+
+  /**
+   * A {@code HeadObject}, then a {@code DeleteObject} with {@code If-Match: *} if the object was there (see {@link
+   * S3Backend#deleteKeyIfPresent}). The conditional delete alone tells on S3, but S3Proxy and other endpoints carry
+   * out a conditional delete of an absent key and answer 204 as for a present one; the HEAD tells there, except
+   * when two deletes run between one's HEAD and its DELETE.
+   */
+  @Override
+  public boolean deleteIfPresent(ChunkId id) throws IOException {
+    backend.ensureOpen();
+    return head(id) >= 0 && backend.deleteKeyIfPresent(key(id));
   }
 
   @Override

@@ -45,7 +45,11 @@ final class FaultyHttpProxy implements AutoCloseable {
     /** forward the request, then close the connection without answering */
     FORWARD_THEN_DROP,
     /** forward, then send the status and headers but only half the body, then close */
-    TRUNCATE_BODY
+    TRUNCATE_BODY,
+    /** answer 501 NotImplemented without forwarding, as an endpoint that lacks a feature of the request does */
+    ERROR_501,
+    /** answer 404 NoSuchKey without forwarding, as S3 answers a conditional delete of a key that is gone */
+    NO_SUCH_KEY
   }
 
   /** Chooses the fault for a request. */
@@ -145,14 +149,24 @@ final class FaultyHttpProxy implements AutoCloseable {
       Fault fault = policy.choose(method, target, requests.incrementAndGet());
       dealt.get(fault).incrementAndGet();
       switch (fault) {
-        case ERROR_500, ERROR_503 -> {
+        case ERROR_500, ERROR_503, ERROR_501, NO_SUCH_KEY -> {
           // answer without reading the body; the client must not reuse the connection
-          boolean slow = fault == Fault.ERROR_503;
-          String code = slow ? "SlowDown" : "InternalError";
+          String code = switch (fault) {
+            case ERROR_503 -> "SlowDown";
+            case ERROR_501 -> "NotImplemented";
+            case NO_SUCH_KEY -> "NoSuchKey";
+            default -> "InternalError";
+          };
+          String status = switch (fault) {
+            case ERROR_503 -> "503 Slow Down";
+            case ERROR_501 -> "501 Not Implemented";
+            case NO_SUCH_KEY -> "404 Not Found";
+            default -> "500 Internal Server Error";
+          };
           String body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>injected "
               + "by the test proxy</Message></Error>";
           byte[] b = body.getBytes(StandardCharsets.UTF_8);
-          out.write(((slow ? "HTTP/1.1 503 Slow Down" : "HTTP/1.1 500 Internal Server Error")
+          out.write(("HTTP/1.1 " + status
               + "\r\nContent-Type: application/xml\r\nContent-Length: " + b.length + "\r\nConnection: close\r\n\r\n")
               .getBytes(StandardCharsets.US_ASCII));
           out.write(b);

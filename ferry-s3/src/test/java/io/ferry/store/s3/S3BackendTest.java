@@ -231,4 +231,55 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * Two gcs deleting one object at once: both HEADs find it, and S3 carries out only the first conditional delete,
+   * answering the other 404 NoSuchKey (here the proxy answers so). The loser says it removed nothing; a plain delete
+   * answered true to both.
+   */
+  @Test
+  void aConditionalDeleteThatFindsTheObjectGoneSaysSo() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("lost-delete");
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        ChunkId a = id("a");
+        b.chunks().put(a, ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
+        proxy.policy((method, target, n) -> method.equals("DELETE") ? FaultyHttpProxy.Fault.NO_SUCH_KEY
+            : FaultyHttpProxy.Fault.NONE);
+        assertThat(b.chunks().deleteIfPresent(a)).isFalse();
+        assertThat(proxy.dealt(FaultyHttpProxy.Fault.NO_SUCH_KEY)).isOne();
+      }
+    }
+  }
+
+  /**
+   * An endpoint that does not implement conditional deletes (S3Proxy over some blob stores answers 501) still gets
+   * its objects deleted by gc: the store falls back to plain deletes, which cannot tell whether the object existed.
+   */
+  @Test
+  void anEndpointWithoutConditionalDeletesGetsPlainDeletes() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("plain-delete");
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      AtomicBoolean refused = new AtomicBoolean();
+      proxy.policy((method, target, n) -> method.equals("DELETE") && refused.compareAndSet(false, true)
+          ? FaultyHttpProxy.Fault.ERROR_501 : FaultyHttpProxy.Fault.NONE);
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        ChunkId a = id("a");
+        ChunkId c = id("c");
+        b.chunks().put(a, ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
+        b.chunks().put(c, ByteBuffer.wrap("c".getBytes(StandardCharsets.UTF_8)));
+        assertThat(b.chunks().deleteIfPresent(a)).isTrue();
+        assertThat(proxy.dealt(FaultyHttpProxy.Fault.ERROR_501)).as("the conditional delete was refused").isOne();
+        assertThat(b.chunks().contains(a)).as("and the object deleted all the same").isFalse();
+        assertThat(b.chunks().deleteIfPresent(c)).isTrue();
+        assertThat(b.chunks().contains(c)).isFalse();
+      }
+    }
+  }
 }
