@@ -276,8 +276,7 @@ public final class S3Backend implements Backend {
 
   /** An error naming the bucket or the credentials as the problem, or null if it is about something else. */
   private IOException bucketProblem(S3Exception e) {
-    if (e.statusCode() == 404 && e.awsErrorDetails() != null
-        && "NoSuchBucket".equals(e.awsErrorDetails().errorCode())) {
+    if (noSuchBucket(e)) {
       return new InvalidInputException("bucket '" + location.bucket() + "' does not exist at endpoint "
           + endpointName() + " (Ferry does not create buckets)", e);
     }
@@ -287,6 +286,12 @@ public final class S3Backend implements Backend {
           e);
     }
     return null;
+  }
+
+  /** Whether S3 answered that the bucket does not exist (it may have been deleted while the store was open). */
+  static boolean noSuchBucket(Throwable e) {
+    return e instanceof S3Exception s && s.statusCode() == 404 && s.awsErrorDetails() != null
+        && "NoSuchBucket".equals(s.awsErrorDetails().errorCode());
   }
 
   // ---- small requests shared by the chunk and ref stores ----
@@ -362,7 +367,7 @@ public final class S3Backend implements Backend {
       s3().deleteObject(software.amazon.awssdk.services.s3.model.DeleteObjectRequest.builder()
           .bucket(location.bucket()).key(key).build());
     } catch (software.amazon.awssdk.services.s3.model.S3Exception e) {
-      if (e.statusCode() != 404) {
+      if (e.statusCode() != 404 || noSuchBucket(e)) {
         throw failure("DELETE", key, e);
       }
     } catch (software.amazon.awssdk.core.exception.SdkException e) {
@@ -420,6 +425,11 @@ public final class S3Backend implements Backend {
     IOException credentials = missingCredentials(e);
     if (credentials != null) {
       return credentials;
+    }
+    if (noSuchBucket(e)) {
+      return new InvalidInputException(op + " " + location.describeKey(key) + ": bucket '" + location.bucket()
+          + "' does not exist at endpoint " + endpointName() + " (it was deleted while " + location.uri()
+          + " was open?)", e);
     }
     String why = e.getMessage() == null ? e.toString() : e.getMessage();
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "

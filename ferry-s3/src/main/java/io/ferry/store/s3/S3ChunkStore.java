@@ -251,7 +251,7 @@ final class S3ChunkStore implements ChunkStore {
       try {
         in = backend.s3().getObject(GetObjectRequest.builder().bucket(bucket).key(key).range(range).build());
       } catch (S3Exception e) {
-        if (e.statusCode() == 404) {
+        if (e.statusCode() == 404 && !S3Backend.noSuchBucket(e)) {
           throw new MissingObjectException(id, describe());
         }
         if (e.statusCode() == 416) {

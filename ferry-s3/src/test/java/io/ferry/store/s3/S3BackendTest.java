@@ -282,4 +282,37 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * A bucket deleted while a store in it is open: every request names the bucket as the defect. A read answered
+   * "object missing" (as if the store had lost it, which sends users to repair it), and a delete (gc, the removal of
+   * leases) succeeded without a word.
+   */
+  @Test
+  void aBucketDeletedWhileTheStoreIsOpenIsNamedByEveryRequest() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    String bucket = "ferry-vanishing";
+    try (S3Client raw = s3.client()) {
+      raw.createBucket(r -> r.bucket(bucket));
+      byte[] c = "in a bucket that goes away".getBytes(StandardCharsets.UTF_8);
+      ChunkId id = ChunkId.of(c);
+      try (Backend b = S3Backend.open(URI.create("s3://" + bucket + "/m"), s3.options(true), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(c));
+        b.records().create("leases/x", new byte[] {1});
+        raw.listObjectsV2Paginator(r -> r.bucket(bucket)).contents()
+            .forEach(o -> raw.deleteObject(r -> r.bucket(bucket).key(o.key())));
+        raw.deleteBucket(r -> r.bucket(bucket));
+        String named = "bucket '" + bucket + "' does not exist at endpoint " + s3.endpoint();
+        List<org.assertj.core.api.ThrowableAssert.ThrowingCallable> calls = List.of(
+            () -> b.chunks().get(id), () -> b.chunks().read(id, 0, c.length), () -> b.chunks().delete(id),
+            () -> b.chunks().put(id, ByteBuffer.wrap(c)),
+            () -> b.chunks().list(o -> { }), () -> b.records().delete("leases/x"), () -> b.records().list("leases/"),
+            () -> b.records().read("leases/x"), () -> b.records().create("leases/y", new byte[] {1}));
+        for (int i = 0; i < calls.size(); i++) {
+          assertThatThrownBy(calls.get(i)).as("call %d", i).isInstanceOf(InvalidInputException.class)
+              .hasMessageContaining(named);
+        }
+      }
+    }
+  }
 }
