@@ -87,11 +87,18 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
       try {
         endpoint = URI.create(endpointText);
       } catch (IllegalArgumentException e) {
-        throw new InvalidInputException("S3 endpoint '" + endpointText + "' is not a URI: " + e.getMessage(), e);
+        // not the cause: its message is the whole endpoint, user info and all
+        String why = e.getCause() instanceof java.net.URISyntaxException u ? ": " + u.getReason() : "";
+        throw new InvalidInputException("S3 endpoint '" + withoutUserInfo(endpointText) + "' is not a URI" + why);
+      }
+      if (endpoint.getRawUserInfo() != null) {
+        // it would be printed in every message that names the store, and the SDK does not read credentials there
+        throw new InvalidInputException("S3 endpoint '" + withoutUserInfo(endpointText) + "': credentials do not go"
+            + " in the endpoint; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE");
       }
       if (endpoint.getScheme() == null || !endpoint.getScheme().matches("https?") || endpoint.getHost() == null) {
-        throw new InvalidInputException("S3 endpoint '" + endpointText + "' must be http://host[:port] or"
-            + " https://host[:port]");
+        throw new InvalidInputException("S3 endpoint '" + withoutUserInfo(endpointText)
+            + "' must be http://host[:port] or https://host[:port]");
       }
     }
     String region = settings.get(REGION);
@@ -110,6 +117,16 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
         Duration.ofMillis(intSetting(settings, SOCKET_TIMEOUT_MS, (int) d.socketTimeout.toMillis(), 1)),
         byteSetting(settings, PART_SIZE, d.partSize, 64 * 1024),
         intSetting(settings, PARALLELISM, d.parallelism, 1));
+  }
+
+  /**
+   * The endpoint as written, with whatever stands between "//" and the last '@' replaced by "***" (up to the last '@',
+   * not to the first '/': secret access keys may hold a '/').
+   */
+  private static String withoutUserInfo(String endpoint) {
+    int start = endpoint.indexOf("//");
+    int at = endpoint.lastIndexOf('@');
+    return start < 0 || at < start ? endpoint : endpoint.substring(0, start + 2) + "***" + endpoint.substring(at);
   }
 
   private static String first(String a, String b) {
