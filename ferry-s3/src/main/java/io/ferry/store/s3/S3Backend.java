@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
+import software.amazon.awssdk.awscore.exception.AwsErrorDetails;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
@@ -426,6 +427,9 @@ public final class S3Backend implements Backend {
     if (credentials != null) {
       return credentials;
     }
+    if (e instanceof S3Exception s && s.statusCode() == 403) {
+      return denied(op, key, s);
+    }
     if (noSuchBucket(e)) {
       return new InvalidInputException(op + " " + location.describeKey(key) + ": bucket '" + location.bucket()
           + "' does not exist at endpoint " + endpointName() + " (it was deleted while " + location.uri()
@@ -435,6 +439,21 @@ public final class S3Backend implements Backend {
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "
         + endpointName() + " failed (up to " + attempts
         + " attempts): " + why, e);
+  }
+
+  /**
+   * A request answered 403: what S3 said, if anything (a HEAD's answer has no body), and what to check, including
+   * that without {@code s3:ListBucket} S3 answers 403 for a key that does not exist.
+   */
+  private IOException denied(String op, String key, S3Exception e) {
+    AwsErrorDetails d = e.awsErrorDetails();
+    String code = d == null ? null : d.errorCode();
+    String said = code == null || code.isBlank() ? "S3 gave no reason" : code
+        + (d.errorMessage() == null ? "" : ": " + d.errorMessage());
+    return new InvalidInputException(op + " " + location.describeKey(key) + " at endpoint " + endpointName()
+        + " was denied (403, " + said + "): check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,"
+        + " AWS_PROFILE, or the instance role) and that they grant s3:GetObject, s3:PutObject, s3:DeleteObject and"
+        + " s3:ListBucket (without s3:ListBucket, S3 answers 403 for a key that does not exist)", e);
   }
 
   static InterruptedIOException interrupted(String what, InterruptedException e) {

@@ -49,7 +49,9 @@ final class FaultyHttpProxy implements AutoCloseable {
     /** answer 501 NotImplemented without forwarding, as an endpoint that lacks a feature of the request does */
     ERROR_501,
     /** answer 404 NoSuchKey without forwarding, as S3 answers a conditional delete of a key that is gone */
-    NO_SUCH_KEY
+    NO_SUCH_KEY,
+    /** answer 403 AccessDenied without forwarding, as S3 answers credentials that lack a permission */
+    ACCESS_DENIED
   }
 
   /** Chooses the fault for a request. */
@@ -149,18 +151,20 @@ final class FaultyHttpProxy implements AutoCloseable {
       Fault fault = policy.choose(method, target, requests.incrementAndGet());
       dealt.get(fault).incrementAndGet();
       switch (fault) {
-        case ERROR_500, ERROR_503, ERROR_501, NO_SUCH_KEY -> {
+        case ERROR_500, ERROR_503, ERROR_501, NO_SUCH_KEY, ACCESS_DENIED -> {
           // answer without reading the body; the client must not reuse the connection
           String code = switch (fault) {
             case ERROR_503 -> "SlowDown";
             case ERROR_501 -> "NotImplemented";
             case NO_SUCH_KEY -> "NoSuchKey";
+            case ACCESS_DENIED -> "AccessDenied";
             default -> "InternalError";
           };
           String status = switch (fault) {
             case ERROR_503 -> "503 Slow Down";
             case ERROR_501 -> "501 Not Implemented";
             case NO_SUCH_KEY -> "404 Not Found";
+            case ACCESS_DENIED -> "403 Forbidden";
             default -> "500 Internal Server Error";
           };
           String body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>" + code + "</Code><Message>injected "

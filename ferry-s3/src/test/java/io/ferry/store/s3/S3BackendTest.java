@@ -315,4 +315,36 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * Credentials that lack a permission: every request answered 403 says it was denied, what S3 said, and what to
+   * check. The error read "failed (up to 10 attempts): Forbidden (Service: S3, Status Code: 403 ...)", though the
+   * SDK had not retried, and for a HEAD (whose answer has no body) gave no hint that without s3:ListBucket this is
+   * how S3 answers a HEAD of an object that does not exist.
+   */
+  @Test
+  void aDeniedRequestSaysSoAndWhatToCheck() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("denied");
+    byte[] c = "guarded".getBytes(StandardCharsets.UTF_8);
+    ChunkId id = ChunkId.of(c);
+    try (Backend b = S3Backend.open(uri, s3.options(true), n -> null)) {
+      b.chunks().put(id, ByteBuffer.wrap(c));
+    }
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        proxy.policy((method, target, n) -> target.contains("/objects/") ? FaultyHttpProxy.Fault.ACCESS_DENIED
+            : FaultyHttpProxy.Fault.NONE);
+        String key = uri + "/objects/" + id.hex();
+        assertThatThrownBy(() -> b.chunks().contains(id)).isInstanceOf(InvalidInputException.class)
+            .hasMessageContaining("HEAD " + key + " at endpoint " + proxy.endpoint() + " was denied (403")
+            .hasMessageContaining("s3:ListBucket").hasMessageNotContaining("null");
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(InvalidInputException.class)
+            .hasMessageContaining(key).hasMessageContaining("was denied (403, AccessDenied: injected by the test proxy)");
+        assertThatThrownBy(() -> b.chunks().put(ChunkId.of(new byte[1]), ByteBuffer.wrap(new byte[1])))
+            .isInstanceOf(InvalidInputException.class).hasMessageContaining("was denied (403, AccessDenied");
+      }
+    }
+  }
 }
