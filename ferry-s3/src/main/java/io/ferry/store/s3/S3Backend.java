@@ -36,6 +36,7 @@ import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 
@@ -293,6 +294,29 @@ public final class S3Backend implements Backend {
   static boolean noSuchBucket(Throwable e) {
     return e instanceof S3Exception s && s.statusCode() == 404 && s.awsErrorDetails() != null
         && "NoSuchBucket".equals(s.awsErrorDetails().errorCode());
+  }
+
+  /**
+   * The continuation token for the page after {@code page} of a listing under {@code prefix}, or null after its last
+   * page.
+   *
+   * @param previous the token that asked for {@code page} (null for the first page)
+   * @throws IOException if the page says the listing goes on but gives no token, or the token that asked for it:
+   *     a listing that stopped there would be short (gc would miss push leases, and delete what they protect), and
+   *     one that asked again would never end
+   */
+  String nextPage(ListObjectsV2Response page, String previous, String prefix) throws IOException {
+    if (!Boolean.TRUE.equals(page.isTruncated())) {
+      return null;
+    }
+    String next = page.nextContinuationToken();
+    if (next == null || next.isEmpty() || next.equals(previous)) {
+      throw new IOException("LIST " + location.describeKey(prefix) + " at endpoint " + endpointName() + ": a page"
+          + " of " + page.keyCount() + " keys says more follow but gives "
+          + (next == null || next.isEmpty() ? "no continuation token" : "the continuation token that asked for it")
+          + "; the endpoint does not page ListObjectsV2 as S3 does");
+    }
+    return next;
   }
 
   // ---- small requests shared by the chunk and ref stores ----

@@ -372,7 +372,7 @@ final class S3ChunkStore implements ChunkStore {
           sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
         }
       }
-      token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+      token = backend.nextPage(page, token, objectsPrefix);
     } while (token != null);
   }
 

@@ -141,7 +141,7 @@ final class S3RecordStore implements RecordStore {
       for (CommonPrefix p : page.commonPrefixes()) {
         dirs.add(p.prefix());
       }
-      token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+      token = backend.nextPage(page, token, prefix);
     } while (token != null);
     return new Listing(keys, dirs);
   }

@@ -51,7 +51,11 @@ final class FaultyHttpProxy implements AutoCloseable {
     /** answer 404 NoSuchKey without forwarding, as S3 answers a conditional delete of a key that is gone */
     NO_SUCH_KEY,
     /** answer 403 AccessDenied without forwarding, as S3 answers credentials that lack a permission */
-    ACCESS_DENIED
+    ACCESS_DENIED,
+    /** forward a listing, then answer that more keys follow, without a continuation token */
+    LISTING_WITHOUT_TOKEN,
+    /** forward a listing, then answer that more keys follow, always with the continuation token "again" */
+    LISTING_SAME_TOKEN
   }
 
   /** Chooses the fault for a request. */
@@ -211,11 +215,32 @@ final class FaultyHttpProxy implements AutoCloseable {
         if (fault == Fault.FORWARD_THEN_DROP) {
           return;
         }
+        boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN;
+        if (rewrite) {
+          if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
+            responseBody = dechunk(responseBody);
+          }
+          String xml = new String(responseBody, StandardCharsets.UTF_8)
+              .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
+              .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
+          if (fault == Fault.LISTING_SAME_TOKEN) {
+            xml = xml.replace("<IsTruncated>true</IsTruncated>",
+                "<IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken>");
+          }
+          responseBody = xml.getBytes(StandardCharsets.UTF_8);
+        }
         StringBuilder rh = new StringBuilder();
         for (String line : responseHead.split("\r\n")) {
-          if (!line.toLowerCase(Locale.ROOT).startsWith("connection:")) {
+          String lower = line.toLowerCase(Locale.ROOT);
+          if (rewrite && (lower.startsWith("content-length:") || lower.startsWith("transfer-encoding:"))) {
+            continue;
+          }
+          if (!lower.startsWith("connection:")) {
             rh.append(line).append("\r\n");
           }
+        }
+        if (rewrite) {
+          rh.append("Content-Length: ").append(responseBody.length).append("\r\n");
         }
         rh.append("Connection: close\r\n\r\n");
         out.write(rh.toString().getBytes(StandardCharsets.ISO_8859_1));
@@ -233,6 +258,26 @@ final class FaultyHttpProxy implements AutoCloseable {
     } finally {
       open.remove(client);
     }
+  }
+
+  /** The body of a chunked message (no trailers). */
+  private static byte[] dechunk(byte[] chunked) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    int at = 0;
+    while (at < chunked.length) {
+      int eol = at;
+      while (eol + 1 < chunked.length && !(chunked[eol] == '\r' && chunked[eol + 1] == '\n')) {
+        eol++;
+      }
+      String size = new String(chunked, at, eol - at, StandardCharsets.US_ASCII).split(";")[0].trim();
+      int n = Integer.parseInt(size, 16);
+      if (n == 0) {
+        break;
+      }
+      out.write(chunked, eol + 2, n);
+      at = eol + 2 + n + 2;
+    }
+    return out.toByteArray();
   }
 
   /** Reads up to the blank line; null at EOF before any byte. */

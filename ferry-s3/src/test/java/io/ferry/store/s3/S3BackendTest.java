@@ -27,6 +27,7 @@ import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
 
@@ -344,6 +345,37 @@ class S3BackendTest {
             .hasMessageContaining(key).hasMessageContaining("was denied (403, AccessDenied: injected by the test proxy)");
         assertThatThrownBy(() -> b.chunks().put(ChunkId.of(new byte[1]), ByteBuffer.wrap(new byte[1])))
             .isInstanceOf(InvalidInputException.class).hasMessageContaining("was denied (403, AccessDenied");
+      }
+    }
+  }
+
+  /**
+   * An endpoint whose listing page says more keys follow but gives no continuation token, or the token that asked
+   * for that page, fails the listing. The loop ended at such a page, so gc worked from a short list of push leases
+   * (and could delete what they protect), or it asked for the same page forever.
+   */
+  @Test
+  @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void aListingThatSaysMoreFollowButCannotGoOnFails() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("paging");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id("a"), ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
+        b.records().create("leases/x", new byte[] {1});
+        for (FaultyHttpProxy.Fault f : List.of(FaultyHttpProxy.Fault.LISTING_WITHOUT_TOKEN,
+            FaultyHttpProxy.Fault.LISTING_SAME_TOKEN)) {
+          proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2") ? f
+              : FaultyHttpProxy.Fault.NONE);
+          String why = f == FaultyHttpProxy.Fault.LISTING_WITHOUT_TOKEN ? "gives no continuation token"
+              : "gives the continuation token that asked for it";
+          assertThatThrownBy(() -> b.chunks().list(o -> { })).as("%s", f).isInstanceOf(IOException.class)
+              .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
+              .hasMessageContaining("says more follow but " + why);
+          assertThatThrownBy(() -> b.records().list("leases/")).as("%s", f).isInstanceOf(IOException.class)
+              .hasMessageContaining("LIST " + uri + "/leases/").hasMessageContaining(why);
+        }
       }
     }
   }
