@@ -46,6 +46,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       and connection errors the same way before any body is read.
  *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
  *       the other parts follow in parallel. One request for objects up to one part.
+ *   <li>The parts of one read must come from one object: same size and ETag. If they do not (the object was put
+ *       again with other bytes meanwhile), the read is made again, whole, up to three times.
  *   <li>{@link #missing}: parallel {@code HeadObject}s on the store's pool.
  *   <li>{@link #list}: {@code ListObjectsV2}, 1,000 keys a page, streamed.
  *   <li>{@link #deleteIfPresent} (gc): {@code HeadObject}, then {@code DeleteObject} with {@code If-Match: *}, so
@@ -56,6 +58,11 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  */
 final class S3ChunkStore implements ChunkStore {
   static final String OBJECTS = "objects/";
+  /**
+   * How many times a read is made, whole, while its parts come from different objects (the object was deleted and
+   * put again with other bytes while it was read, by a gc and a push), before it fails.
+   */
+  private static final int READ_ROUNDS = 3;
 
   private final S3Backend backend;
   private final String bucket;
@@ -177,24 +184,47 @@ final class S3ChunkStore implements ChunkStore {
     }
     byte[] out = new byte[length];
     int partSize = backend.settings().partSize();
-    List<Future<Long>> rest = new ArrayList<>();
-    try {
-      for (int p = partSize; p < length; p += partSize) {
-        int from = p;
-        int n = Math.min(partSize, length - p);
-        rest.add(backend.pool().submit(() -> fetch(id, offset + from, n, out, from).size()));
+    for (int round = 1; ; round++) {
+      List<Future<Fetched>> rest = new ArrayList<>();
+      String changed = null;
+      try {
+        for (int p = partSize; p < length; p += partSize) {
+          int from = p;
+          int n = Math.min(partSize, length - p);
+          rest.add(backend.pool().submit(() -> fetch(id, offset + from, n, out, from)));
+        }
+        Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
+        checkEnd(id, offset, length, first.size());
+        for (Future<Fetched> f : rest) {
+          Fetched part = Futures.await(f, "reading " + id + " from " + describe());
+          changed = changed != null ? changed : change(first, part);
+        }
+      } finally {
+        for (Future<Fetched> f : rest) {
+          f.cancel(true);
+        }
       }
-      Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
-      checkEnd(id, offset, length, first.size());
-      for (Future<Long> f : rest) {
-        Futures.await(f, "reading " + id + " from " + describe());
+      if (changed == null) {
+        return ByteBuffer.wrap(out);
       }
-    } finally {
-      for (Future<Long> f : rest) {
-        f.cancel(true);
-      }
+      checkRound(id, round, changed);
     }
-    return ByteBuffer.wrap(out);
+  }
+
+  /** Null if a part came from the object the first part came from (same size and ETag), else how they differ. */
+  private static String change(Fetched first, Fetched part) {
+    if (first.size() == part.size() && java.util.Objects.equals(first.etag(), part.etag())) {
+      return null;
+    }
+    return "its parts came from objects of " + first.size() + " bytes (ETag " + first.etag() + ") and "
+        + part.size() + " bytes (ETag " + part.etag() + ")";
+  }
+
+  private void checkRound(ChunkId id, int round, String changed) throws IOException {
+    if (round >= READ_ROUNDS) {
+      throw new IOException("object " + id + " in " + describe() + " changed while it was read, " + READ_ROUNDS
+          + " times: " + changed);
+    }
   }
 
   /** One request for the first part; its answer gives the size, then the other parts go in parallel. */
@@ -202,41 +232,51 @@ final class S3ChunkStore implements ChunkStore {
   public ByteBuffer get(ChunkId id) throws IOException {
     backend.ensureOpen();
     int partSize = backend.settings().partSize();
-    Fetched first = fetch(id, 0, partSize, null, 0);
-    if (first.size() > Integer.MAX_VALUE - 64) {
-      throw new IOException("object " + id + " in " + describe() + " is " + first.size()
-          + " bytes, too big for one buffer");
-    }
-    int size = (int) first.size();
-    if (size <= partSize) {
-      return ByteBuffer.wrap(first.bytes(), 0, size).slice();
-    }
-    byte[] out = new byte[size];
-    System.arraycopy(first.bytes(), 0, out, 0, partSize);
-    List<Future<Long>> rest = new ArrayList<>();
-    try {
-      for (int p = partSize; p < size; p += partSize) {
-        int from = p;
-        int n = Math.min(partSize, size - p);
-        if (p + partSize >= size) {
-          fetch(id, from, n, out, from);
-        } else {
-          rest.add(backend.pool().submit(() -> fetch(id, from, n, out, from).size()));
+    for (int round = 1; ; round++) {
+      Fetched first = fetch(id, 0, partSize, null, 0);
+      if (first.size() > Integer.MAX_VALUE - 64) {
+        throw new IOException("object " + id + " in " + describe() + " is " + first.size()
+            + " bytes, too big for one buffer");
+      }
+      int size = (int) first.size();
+      if (size <= partSize) {
+        return ByteBuffer.wrap(first.bytes(), 0, size).slice();
+      }
+      byte[] out = new byte[size];
+      System.arraycopy(first.bytes(), 0, out, 0, partSize);
+      List<Future<Fetched>> rest = new ArrayList<>();
+      String changed = null;
+      try {
+        for (int p = partSize; p < size; p += partSize) {
+          int from = p;
+          int n = Math.min(partSize, size - p);
+          if (p + partSize >= size) {
+            changed = change(first, fetch(id, from, n, out, from));
+          } else {
+            rest.add(backend.pool().submit(() -> fetch(id, from, n, out, from)));
+          }
+        }
+        for (Future<Fetched> f : rest) {
+          Fetched part = Futures.await(f, "reading " + id + " from " + describe());
+          changed = changed != null ? changed : change(first, part);
+        }
+      } finally {
+        for (Future<Fetched> f : rest) {
+          f.cancel(true);
         }
       }
-      for (Future<Long> f : rest) {
-        Futures.await(f, "reading " + id + " from " + describe());
+      if (changed == null) {
+        return ByteBuffer.wrap(out);
       }
-    } finally {
-      for (Future<Long> f : rest) {
-        f.cancel(true);
-      }
+      checkRound(id, round, changed);
     }
-    return ByteBuffer.wrap(out);
   }
 
-  /** What one ranged GET brought: the object's total size and, when no target array was given, the bytes. */
-  private record Fetched(long size, byte[] bytes) {}
+  /**
+   * What one ranged GET brought: the object's total size, its ETag (null if the endpoint sent none) and, when no
+   * target array was given, the bytes.
+   */
+  private record Fetched(long size, byte[] bytes, String etag) {}
 
   /**
    * Fetches {@code [offset, offset + length)} of the object into {@code out[at...]}, or into a new array when {@code
@@ -260,7 +300,7 @@ final class S3ChunkStore implements ChunkStore {
             throw new MissingObjectException(id, describe());
           }
           if (out == null && offset == 0 && size == 0) {
-            return new Fetched(0, new byte[0]);
+            return new Fetched(0, new byte[0], null);
           }
           throw pastTheEnd(id, offset, length, size);
         }
@@ -294,7 +334,7 @@ final class S3ChunkStore implements ChunkStore {
           throw new EOFException("the body ended after " + n + " of " + expected + " bytes");
         }
         in.close();
-        return new Fetched(total, out != null ? null : target);
+        return new Fetched(total, out != null ? null : target, r.eTag());
       } catch (IOException | SdkException e) {
         abortQuietly(in);
         if (attempt >= attempts || backend.isClosed()) {
