@@ -135,9 +135,20 @@ public record S3Location(String bucket, String prefix) {
     return keyPrefix() + relative;
   }
 
-  /** {@code s3://bucket/prefix}. */
+  /**
+   * {@code s3://bucket/prefix}, with the characters of the prefix that a URI's path cannot hold as they are ('%', '?',
+   * '#', spaces...) %-escaped, so that {@link #parse} of it gives this location again: commands print it, suggest it
+   * in {@code --store}, and {@code init --json} hands it to scripts.
+   */
   public String uri() {
-    return "s3://" + bucket + (prefix.isEmpty() ? "" : "/" + prefix);
+    if (prefix.isEmpty()) {
+      return "s3://" + bucket;
+    }
+    try {
+      return new URI("s3", bucket, "/" + prefix, null).toString();
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException("prefix '" + prefix + "' of bucket '" + bucket + "' makes no URI", e);
+    }
   }
 
   /** {@code s3://bucket/key}, for messages. */

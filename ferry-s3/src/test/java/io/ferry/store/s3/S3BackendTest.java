@@ -122,6 +122,23 @@ class S3BackendTest {
         .as("UTF-8, a U+FFFD written as such, and other printable characters").isEqualTo("\u00fcn\ufffd/t~x'y;z%");
   }
 
+  /**
+   * The URI a store prints (messages, suggested commands, {@code init --json}) names the same store when given back.
+   * It was the decoded prefix: {@code s3://bkt/pct%2541} printed {@code s3://bkt/pct%41}, which is the store at
+   * {@code pctA}; {@code q%3Fr} printed {@code s3://bkt/q?r}, which is refused.
+   */
+  @Test
+  void theUriOfAStoreNamesItAgain() throws Exception {
+    for (String raw : List.of("plain/p-1_x.y~", "pct%2541", "q%3Fr%23s", "sp%20ace", "a+b&c=d;e'f(g)*$!,:@",
+        "%C3%A9t%C3%A9/%E6%97%A5", "br%5Bac%5Dk%7Bs%7D%7C%5C%5E%60%22%3C%3E")) {
+      S3Location l = S3Location.parse(URI.create("s3://bkt/" + raw));
+      assertThat(S3Location.parse(URI.create(l.uri()))).as("%s -> %s", raw, l.uri()).isEqualTo(l);
+    }
+    assertThat(S3Location.parse(URI.create("s3://bkt/pct%2541")).uri()).isEqualTo("s3://bkt/pct%2541");
+    assertThat(S3Location.parse(URI.create("s3://bkt/x/y")).uri()).isEqualTo("s3://bkt/x/y");
+    assertThat(S3Location.parse(URI.create("s3://bkt")).uri()).isEqualTo("s3://bkt");
+  }
+
   @Test
   void openingNeedsAStoreOrCreateAndRefusesForeignPrefixes() throws Exception {
     LocalS3 s3 = LocalS3.shared();
