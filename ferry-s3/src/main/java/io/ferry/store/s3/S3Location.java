@@ -141,18 +141,36 @@ public record S3Location(String bucket, String prefix) {
    * in {@code --store}, and {@code init --json} hands it to scripts.
    */
   public String uri() {
-    if (prefix.isEmpty()) {
-      return "s3://" + bucket;
-    }
-    try {
-      return new URI("s3", bucket, "/" + prefix, null).toString();
-    } catch (java.net.URISyntaxException e) {
-      throw new IllegalStateException("prefix '" + prefix + "' of bucket '" + bucket + "' makes no URI", e);
-    }
+    return prefix.isEmpty() ? "s3://" + bucket : asUri("/" + prefix);
   }
 
-  /** {@code s3://bucket/key}, for messages. */
+  /**
+   * {@code s3://bucket} and a path, %-escaped where the path cannot hold a character as it is, and where a character
+   * is invisible: a format character such as U+202E (right-to-left override) would reorder the rest of the message it
+   * is printed in.
+   */
+  private String asUri(String path) {
+    String quoted;
+    try {
+      quoted = new URI("s3", bucket, path, null).toString();
+    } catch (java.net.URISyntaxException e) {
+      throw new IllegalStateException("path '" + path + "' of bucket '" + bucket + "' makes no URI", e);
+    }
+    StringBuilder out = new StringBuilder(quoted.length());
+    quoted.codePoints().forEach(c -> {
+      if (Character.getType(c) == Character.FORMAT) {
+        for (byte b : new String(Character.toChars(c)).getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+          out.append('%').append(String.format("%02X", b & 0xff));
+        }
+      } else {
+        out.appendCodePoint(c);
+      }
+    });
+    return out.toString();
+  }
+
+  /** {@code s3://bucket/key}, for messages, %-escaped as {@link #uri()} is. */
   public String describeKey(String key) {
-    return "s3://" + bucket + "/" + key;
+    return asUri("/" + key);
   }
 }

@@ -139,6 +139,19 @@ class S3BackendTest {
     assertThat(S3Location.parse(URI.create("s3://bkt")).uri()).isEqualTo("s3://bkt");
   }
 
+  /**
+   * A prefix with a bidirectional override (U+202E) or another invisible format character was printed as it is, in
+   * the store's URI and in every message naming one of its keys, where it reordered the text after it.
+   */
+  @Test
+  void invisibleFormatCharactersOfAPrefixArePrintedEscaped() throws Exception {
+    S3Location l = S3Location.parse(URI.create("s3://bkt/a%E2%80%AEfdp.exe/z%E2%80%8Bw"));
+    assertThat(l.prefix()).isEqualTo("a\u202efdp.exe/z\u200bw");
+    assertThat(l.uri()).isEqualTo("s3://bkt/a%E2%80%AEfdp.exe/z%E2%80%8Bw");
+    assertThat(S3Location.parse(URI.create(l.uri()))).isEqualTo(l);
+    assertThat(l.describeKey(l.key("objects/ab"))).isEqualTo("s3://bkt/a%E2%80%AEfdp.exe/z%E2%80%8Bw/objects/ab");
+  }
+
   @Test
   void openingNeedsAStoreOrCreateAndRefusesForeignPrefixes() throws Exception {
     LocalS3 s3 = LocalS3.shared();
