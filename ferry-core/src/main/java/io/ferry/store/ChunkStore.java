@@ -149,8 +149,8 @@ public interface ChunkStore extends Closeable {
   /**
    * Removes the object, as {@link #delete} does, and says whether this call removed it: false when it was absent, for
    * example because another gc removed it a moment before, so that gc reports only what it freed. The default, for
-   * stores whose delete cannot tell (an S3 DELETE succeeds either way), deletes and answers true; two gcs running at
-   * once on such a store may then both count an object.
+   * stores whose delete cannot tell, deletes and answers true; two gcs running at once on such a store may then both
+   * count an object.
    */
   default boolean deleteIfPresent(ChunkId id) throws IOException {
     delete(id);

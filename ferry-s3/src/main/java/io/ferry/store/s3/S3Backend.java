@@ -427,7 +427,9 @@ public final class S3Backend implements Backend {
       if (e.statusCode() == 404 || e.statusCode() == 412) {
         return false;
       }
-      if (e.statusCode() == 501) {
+      if (e.statusCode() == 501 || e.statusCode() == 400) {
+        // an endpoint that does not implement conditional deletes, or refuses the header as an argument it does not
+        // take (some S3-compatible stores answer 400): plain deletes from now on, which gc needs more than its count
         conditionalDeletes.set(false);
         deleteKey(key);
         return true;

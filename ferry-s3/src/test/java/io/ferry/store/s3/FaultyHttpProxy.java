@@ -48,6 +48,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     TRUNCATE_BODY,
     /** answer 501 NotImplemented without forwarding, as an endpoint that lacks a feature of the request does */
     ERROR_501,
+    /** answer 400 InvalidArgument without forwarding, as an endpoint that refuses a header it does not take does */
+    INVALID_ARGUMENT,
     /** answer 404 NoSuchKey without forwarding, as S3 answers a conditional delete of a key that is gone */
     NO_SUCH_KEY,
     /** answer 403 AccessDenied without forwarding, as S3 answers credentials that lack a permission */
@@ -155,11 +157,12 @@ final class FaultyHttpProxy implements AutoCloseable {
       Fault fault = policy.choose(method, target, requests.incrementAndGet());
       dealt.get(fault).incrementAndGet();
       switch (fault) {
-        case ERROR_500, ERROR_503, ERROR_501, NO_SUCH_KEY, ACCESS_DENIED -> {
+        case ERROR_500, ERROR_503, ERROR_501, INVALID_ARGUMENT, NO_SUCH_KEY, ACCESS_DENIED -> {
           // answer without reading the body; the client must not reuse the connection
           String code = switch (fault) {
             case ERROR_503 -> "SlowDown";
             case ERROR_501 -> "NotImplemented";
+            case INVALID_ARGUMENT -> "InvalidArgument";
             case NO_SUCH_KEY -> "NoSuchKey";
             case ACCESS_DENIED -> "AccessDenied";
             default -> "InternalError";
@@ -167,6 +170,7 @@ final class FaultyHttpProxy implements AutoCloseable {
           String status = switch (fault) {
             case ERROR_503 -> "503 Slow Down";
             case ERROR_501 -> "501 Not Implemented";
+            case INVALID_ARGUMENT -> "400 Bad Request";
             case NO_SUCH_KEY -> "404 Not Found";
             case ACCESS_DENIED -> "403 Forbidden";
             default -> "500 Internal Server Error";

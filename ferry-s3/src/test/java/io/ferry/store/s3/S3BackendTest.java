@@ -287,18 +287,21 @@ class S3BackendTest {
   }
 
   /**
-   * An endpoint that does not implement conditional deletes (S3Proxy over some blob stores answers 501) still gets
-   * its objects deleted by gc: the store falls back to plain deletes, which cannot tell whether the object existed.
+   * An endpoint that does not implement conditional deletes (S3Proxy over some blob stores answers 501; some
+   * S3-compatible stores refuse the header with 400) still gets its objects deleted by gc: the store falls back to
+   * plain deletes, which cannot tell whether the object existed.
    */
-  @Test
-  void anEndpointWithoutConditionalDeletesGetsPlainDeletes() throws Exception {
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(value = FaultyHttpProxy.Fault.class,
+      names = {"ERROR_501", "INVALID_ARGUMENT"})
+  void anEndpointWithoutConditionalDeletesGetsPlainDeletes(FaultyHttpProxy.Fault refusal) throws Exception {
     LocalS3 s3 = LocalS3.shared();
-    URI uri = LocalS3.freshStoreUri("plain-delete");
+    URI uri = LocalS3.freshStoreUri("plain-delete-" + refusal.name().toLowerCase(java.util.Locale.ROOT));
     S3Backend.open(uri, s3.options(true), n -> null).close();
     try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
       AtomicBoolean refused = new AtomicBoolean();
       proxy.policy((method, target, n) -> method.equals("DELETE") && refused.compareAndSet(false, true)
-          ? FaultyHttpProxy.Fault.ERROR_501 : FaultyHttpProxy.Fault.NONE);
+          ? refusal : FaultyHttpProxy.Fault.NONE);
       Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
       try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
         ChunkId a = id("a");
@@ -306,7 +309,7 @@ class S3BackendTest {
         b.chunks().put(a, ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
         b.chunks().put(c, ByteBuffer.wrap("c".getBytes(StandardCharsets.UTF_8)));
         assertThat(b.chunks().deleteIfPresent(a)).isTrue();
-        assertThat(proxy.dealt(FaultyHttpProxy.Fault.ERROR_501)).as("the conditional delete was refused").isOne();
+        assertThat(proxy.dealt(refusal)).as("the conditional delete was refused").isOne();
         assertThat(b.chunks().contains(a)).as("and the object deleted all the same").isFalse();
         assertThat(b.chunks().deleteIfPresent(c)).isTrue();
         assertThat(b.chunks().contains(c)).isFalse();
