@@ -86,6 +86,7 @@ final class FerryHandler extends Handler.Abstract {
 
   private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
+      checkTransferCodings(ex);
       ex.checkEarlyBody();
       if (tokens == null) {
         checkDevelopmentHost(ex);
@@ -229,6 +230,26 @@ final class FerryHandler extends Handler.Abstract {
     }
     ex.segments(); // 400 for an encoded '/' that no route took
     return false;
+  }
+
+  /**
+   * Refuses with 501 a request body sent with a transfer coding other than {@code chunked} ({@code Transfer-Encoding:
+   * gzip, chunked}), as HTTP/1.1 asks of a server that does not understand a coding (RFC 9112, section 6.1): Jetty
+   * takes off the chunked coding alone, so the handler read the still-encoded bytes as the body, and stored them.
+   */
+  static void checkTransferCodings(Exchange ex) throws HttpError {
+    for (String field : ex.headers(HttpHeader.TRANSFER_ENCODING.asString())) {
+      for (String coding : field.split(",")) {
+        String name = coding.trim();
+        int semicolon = name.indexOf(';');
+        name = semicolon < 0 ? name : name.substring(0, semicolon).trim();
+        if (!name.isEmpty() && !name.equalsIgnoreCase("chunked")) {
+          throw new HttpError(501, "not-implemented", ex.method() + " " + Exchange.clip(ex.rawPath())
+              + ": transfer coding '" + Exchange.clip(name) + "' is not implemented; send the body with "
+              + "Content-Length or 'Transfer-Encoding: chunked' alone");
+        }
+      }
+    }
   }
 
   /**

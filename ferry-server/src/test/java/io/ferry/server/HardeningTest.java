@@ -195,6 +195,43 @@ class HardeningTest {
   }
 
   @Test
+  void aTransferCodingOtherThanChunkedIs501AndNothingIsWritten() throws Exception {
+    // Jetty takes off the chunked coding alone: a record sent with "gzip, chunked" was stored as its compressed bytes
+    byte[] gz = gzip("{\"kind\": \"x\"}".getBytes(StandardCharsets.UTF_8));
+    for (String coding : List.of("gzip, chunked", "x-custom,chunked", "gzip\r\nTransfer-Encoding: chunked")) {
+      try (Socket s = new Socket(patient.getHost(), patient.getPort())) {
+        s.setSoTimeout(10_000);
+        OutputStream out = s.getOutputStream();
+        out.write(("PUT /v1/store/records/coded/x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: " + coding
+            + "\r\nConnection: close\r\n\r\n" + Integer.toHexString(gz.length) + "\r\n")
+            .getBytes(StandardCharsets.US_ASCII));
+        out.write(gz);
+        out.write("\r\n0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String first = coding.substring(0, coding.indexOf(coding.contains(",") ? ',' : '\r'));
+        assertThat(answer).as(coding).startsWith("HTTP/1.1 501").contains("application/json")
+            .contains("{\"error\":\"not-implemented\",").contains("'" + first + "'");
+      }
+    }
+    assertThat(fx.repo.backend().records().list("coded/")).isEmpty();
+    // chunked alone is served as before
+    String chunked = "PUT /v1/store/records/coded/y HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+        + "Connection: close\r\n\r\n2\r\nab\r\n0\r\n\r\n";
+    assertThat(raw(chunked)).isEqualTo(204);
+    assertThat(fx.repo.backend().records().read("coded/y")).hasValueSatisfying(b -> assertThat(b).containsExactly(
+        'a', 'b'));
+    fx.repo.backend().records().delete("coded/y");
+  }
+
+  private static byte[] gzip(byte[] b) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try (java.util.zip.GZIPOutputStream z = new java.util.zip.GZIPOutputStream(out)) {
+      z.write(b);
+    }
+    return out.toByteArray();
+  }
+
+  @Test
   void idleAndSlowConnectionsAreClosedWhileOthersAreServed() throws Exception {
     List<Socket> sockets = new ArrayList<>();
     try {
