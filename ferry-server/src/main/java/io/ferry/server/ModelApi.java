@@ -168,9 +168,14 @@ final class ModelApi implements Route {
         : Revisions.resolve(repo, ex.access(), model, revision);
     Snapshot snap = repo.snapshot(v);
     Locator locator = repo.objects().locator(v.version().packs());
+    String etag = "\"" + v.id().hex() + "\"";
+    ex.set(HttpHeader.ETAG, etag);
+    if (ex.noneMatch(etag)) {
+      ex.notModified();
+      return;
+    }
     ex.response().setStatus(200);
     ex.set(HttpHeader.CONTENT_TYPE, "application/json");
-    ex.set(HttpHeader.ETAG, "\"" + v.id().hex() + "\"");
     if (ex.isHead()) {
       // the GET's headers: the length its body would have (counted, not sent)
       CountingSink count = new CountingSink();

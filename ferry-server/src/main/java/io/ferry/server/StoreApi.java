@@ -207,8 +207,8 @@ final class StoreApi {
     }
     String etag = "\"" + id.hex() + "\"";
     immutable(ex, etag);
-    if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
-      ex.empty(304);
+    if (ex.noneMatch(etag)) {
+      ex.notModified();
       return;
     }
     ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), size);
@@ -294,8 +294,8 @@ final class StoreApi {
       }
       String etag = "\"" + id.hex() + "-decoded\"";
       immutable(ex, etag);
-      if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
-        ex.empty(304);
+      if (ex.noneMatch(etag)) {
+        ex.notModified();
         return;
       }
       ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), n);
@@ -446,8 +446,13 @@ final class StoreApi {
         if (id.isEmpty()) {
           throw HttpError.notFound("ref '" + name + "' does not exist in the store");
         }
-        ex.set(HttpHeader.ETAG, "\"" + id.get().hex() + "\"");
+        String etag = "\"" + id.get().hex() + "\"";
+        ex.set(HttpHeader.ETAG, etag);
         ex.set(HttpHeader.CACHE_CONTROL, "no-cache");
+        if (ex.noneMatch(etag)) {
+          ex.notModified();
+          return;
+        }
         ex.json(200, Exchange.JSON.createObjectNode().put("name", name).put("id", id.get().hex()));
       }
       case "PUT" -> {

@@ -7,6 +7,7 @@ import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -71,5 +72,33 @@ class ResponseHeadersTest {
     assertThat(new String(r.body(), java.nio.charset.StandardCharsets.UTF_8))
         .contains("starts at byte 100000, past the end (the last byte is " + (size - 1) + ")")
         .doesNotContain("inverted");
+  }
+
+  @Test
+  void ifNoneMatchComparesWeaklyAndTakesAListOrAStarOnEveryRouteWithAnETag() throws Exception {
+    // only one exact strong tag was recognized: a cache revalidating with W/"..." (as proxies that compress rewrite
+    // it), a list of tags or * downloaded the whole body again, 200 where RFC 9110 (13.1.2) answers 304
+    for (String path : List.of("/v1/store/chunks/" + v1, "/v1/store/chunks/" + v1 + "?decoded=1",
+        "/v1/store/refs/org/tiny/tags/prod", "/v1/versions/prod?model=org/tiny", "/org/tiny/resolve/main/config.json",
+        "/org/tiny/resolve/" + v1 + "/config.json", "/ui/models/org/tiny/-/files/prod/config.json",
+        "/ui/models/org/tiny/-/archive/prod")) {
+      HttpResponse<byte[]> whole = fx.send(get(base, path));
+      assertThat(whole.statusCode()).as(path).isEqualTo(200);
+      String etag = whole.headers().firstValue("etag").orElseThrow();
+      for (String inm : List.of(etag, "W/" + etag, "\"x\", " + etag, "\"x\",W/" + etag + " , \"y\"", "*")) {
+        for (String method : List.of("GET", "HEAD")) {
+          HttpResponse<byte[]> r = fx.send(get(base, path).header("If-None-Match", inm)
+              .method(method, HttpRequest.BodyPublishers.noBody()));
+          assertThat(r.statusCode()).as(method + " " + path + " If-None-Match: " + inm).isEqualTo(304);
+          assertThat(r.headers().firstValue("etag")).as(path).hasValue(etag);
+          assertThat(r.body()).isEmpty();
+        }
+      }
+      for (String inm : List.of("\"x\"", "W/\"x\", \"y\"", etag.substring(0, etag.length() - 2) + "\"")) {
+        HttpResponse<byte[]> r = fx.send(get(base, path).header("If-None-Match", inm));
+        assertThat(r.statusCode()).as(path + " If-None-Match: " + inm).isEqualTo(200);
+        assertThat(r.body()).as(path).isEqualTo(whole.body());
+      }
+    }
   }
 }

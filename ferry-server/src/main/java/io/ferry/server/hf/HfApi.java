@@ -577,8 +577,8 @@ public final class HfApi implements Route {
     // only a revision that is the version's id names bytes that never change; a tag (of any length) moves
     boolean pinned = revision.equalsIgnoreCase(v.id().hex());
     ex.set(HttpHeader.CACHE_CONTROL, pinned ? "public, max-age=31536000, immutable" : "no-cache");
-    if (etag.equals(ex.header(HttpHeader.IF_NONE_MATCH))) {
-      ex.empty(304);
+    if (ex.noneMatch(etag)) {
+      ex.notModified();
       return;
     }
     ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), f.size());

@@ -498,6 +498,52 @@ public final class Exchange implements AutoCloseable {
     write(true, isHead() ? ByteBuffer.allocate(0) : ByteBuffer.wrap(b));
   }
 
+  /**
+   * Whether the request's {@code If-None-Match} matches {@code etag}, the representation's entity tag (strong, quoted),
+   * by the weak comparison RFC 9110 (section 13.1.2) asks for: {@code *}, or a tag of its list (in one field or
+   * several) with the same quoted value, {@code W/} or not. A field that is not a list of entity tags matches nothing.
+   * Only for a representation that exists: {@code *} matches any.
+   */
+  public boolean noneMatch(String etag) {
+    for (String field : headers(HttpHeader.IF_NONE_MATCH.asString())) {
+      if (field.trim().equals("*") || entityTags(field).contains(etag)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The quoted values of a comma-separated list of entity tags ({@code "a", W/"b"}), without their {@code W/}; empty
+   * when the list is malformed.
+   */
+  static List<String> entityTags(String list) {
+    List<String> out = new ArrayList<>();
+    int i = 0;
+    while (i < list.length()) {
+      char c = list.charAt(i);
+      if (c == ' ' || c == '\t' || c == ',') {
+        i++;
+        continue;
+      }
+      if (list.startsWith("W/", i)) {
+        i += 2;
+      }
+      int end = i < list.length() && list.charAt(i) == '"' ? list.indexOf('"', i + 1) : -1;
+      if (end < 0) {
+        return List.of();
+      }
+      out.add(list.substring(i, end + 1));
+      i = end + 1;
+    }
+    return out;
+  }
+
+  /** Answers 304 Not Modified, with the headers set so far (the entity tag, caching) and no body. */
+  public void notModified() throws IOException {
+    empty(304);
+  }
+
   /** Sends the status with no body. */
   public void empty(int status) throws IOException {
     response.setStatus(status);

@@ -359,11 +359,16 @@ final class ModelPages {
     VersionRef vr = Revisions.resolve(repo, ex.access(), model, rev);
     try (ModelReader r = repo.open(vr.version().model() + "@" + vr.id().hex())) {
       FileEntry f = r.file(path);
+      String etag = "\"" + f.sha256() + "\"";
+      ex.set(HttpHeader.ETAG, etag);
+      if (ex.noneMatch(etag)) {
+        ex.notModified();
+        return;
+      }
       ex.response().setStatus(200);
       ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
       ex.set(HttpHeader.CONTENT_LENGTH, Long.toString(f.size()));
       ex.set("Content-Disposition", "attachment; filename*=UTF-8''" + Html.seg(leaf(path)));
-      ex.set(HttpHeader.ETAG, "\"" + f.sha256() + "\"");
       ex.set("X-Content-Type-Options", "nosniff");
       if (ex.isHead()) {
         ex.write(true, ByteBuffer.allocate(0));
@@ -383,10 +388,15 @@ final class ModelPages {
   void archive(Exchange ex, String model, String rev) throws HttpError, IOException {
     VersionRef vr = Revisions.resolve(repo, ex.access(), model, rev);
     String name = model.replace('/', '_') + "-" + vr.id().shortHex(12);
+    String etag = "\"" + vr.id().hex() + "\"";
+    ex.set(HttpHeader.ETAG, etag);
+    if (ex.noneMatch(etag)) {
+      ex.notModified();
+      return;
+    }
     ex.response().setStatus(200);
     ex.set(HttpHeader.CONTENT_TYPE, "application/x-tar");
     ex.set("Content-Disposition", "attachment; filename=\"" + name + ".tar\"");
-    ex.set(HttpHeader.ETAG, "\"" + vr.id().hex() + "\"");
     if (ex.isHead()) {
       ex.write(true, ByteBuffer.allocate(0));
       return;
