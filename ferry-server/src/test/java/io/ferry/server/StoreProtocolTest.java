@@ -308,6 +308,23 @@ class StoreProtocolTest {
   }
 
   @Test
+  void aLimitTooLargeForAnIntegerIsSaidToBeOutOfRange() throws Exception {
+    // a number past the range of an int was said not to be an integer at all
+    for (String limit : List.of("99999999999", "-99999999999", "10001")) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks?limit=" + limit));
+      assertThat(r.statusCode()).as(limit).isEqualTo(400);
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(limit)
+          .contains("query parameter limit=" + limit + " is outside 0..10000").doesNotContain("not an integer");
+    }
+    for (String limit : List.of("ten", "1e3", "\u0661")) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks?limit="
+          + java.net.URLEncoder.encode(limit, StandardCharsets.UTF_8)));
+      assertThat(r.statusCode()).as(limit).isEqualTo(400);
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(limit).contains("is not an integer");
+    }
+  }
+
+  @Test
   void refsMoveByCompareAndSwap() throws Exception {
     String v1 = fx.pushed.versionId().hex();
     HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/refs/org/tiny/tags/prod"));

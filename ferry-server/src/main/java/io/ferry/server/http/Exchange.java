@@ -137,22 +137,28 @@ public final class Exchange implements AutoCloseable {
     return query.getValue(name);
   }
 
-  /** A non-negative integer query parameter, {@code dflt} when absent, at most {@code max}. */
+  /**
+   * A non-negative integer query parameter (ASCII digits, an optional sign), {@code dflt} when absent, at most {@code
+   * max}; a number of any size outside that range is said to be outside it.
+   */
   public int intQuery(String name, int dflt, int max) throws HttpError {
     String v = query(name);
     if (v == null) {
       return dflt;
     }
-    int n;
-    try {
-      n = Integer.parseInt(v);
-    } catch (NumberFormatException e) {
+    if (!v.matches("[+-]?[0-9]+")) {
       throw HttpError.badRequest("query parameter " + name + "='" + clip(v) + "' is not an integer");
     }
-    if (n < 0 || n > max) {
-      throw HttpError.badRequest("query parameter " + name + "=" + n + " is outside 0.." + max);
+    long n;
+    try {
+      n = Long.parseLong(v);
+    } catch (NumberFormatException e) {
+      n = v.startsWith("-") ? Long.MIN_VALUE : Long.MAX_VALUE; // more digits than a long holds
     }
-    return n;
+    if (n < 0 || n > max) {
+      throw HttpError.badRequest("query parameter " + name + "=" + clip(v) + " is outside 0.." + max);
+    }
+    return (int) n;
   }
 
   public String header(HttpHeader h) {
