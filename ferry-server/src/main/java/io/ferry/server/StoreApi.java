@@ -211,7 +211,7 @@ final class StoreApi {
       ex.notModified();
       return;
     }
-    ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), size);
+    ByteRange range = ex.range(etag, size);
     long from = range == null ? 0 : range.first();
     long length = range == null ? size : range.length();
     ex.response().setStatus(range == null ? 200 : 206);
@@ -298,7 +298,7 @@ final class StoreApi {
         ex.notModified();
         return;
       }
-      ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), n);
+      ByteRange range = ex.range(etag, n);
       long from = range == null ? 0 : range.first();
       long to = range == null ? n : range.last() + 1;
       ex.response().setStatus(range == null ? 200 : 206);

@@ -101,4 +101,24 @@ class ResponseHeadersTest {
       }
     }
   }
+
+  @Test
+  void aRangeWithAnIfRangeThatDoesNotMatchStronglyGetsTheWholeBody() throws Exception {
+    // If-Range was ignored: a client resuming a download of resolve/main with the tag of the bytes it holds got a 206
+    // of the file main names now, and spliced the two (RFC 9110, 13.1.5: only a strong match serves the range)
+    for (String path : List.of("/org/tiny/resolve/main/config.json", "/v1/store/chunks/" + v1,
+        "/v1/store/chunks/" + v1 + "?decoded=1")) {
+      HttpResponse<byte[]> whole = fx.send(get(base, path));
+      String etag = whole.headers().firstValue("etag").orElseThrow();
+      HttpResponse<byte[]> part = fx.send(get(base, path).header("Range", "bytes=1-3").header("If-Range", etag));
+      assertThat(part.statusCode()).as(path).isEqualTo(206);
+      assertThat(part.body()).as(path).isEqualTo(java.util.Arrays.copyOfRange(whole.body(), 1, 4));
+      for (String ifRange : List.of("\"" + "0".repeat(64) + "\"", "W/" + etag, "Sun, 06 Dec 2026 10:00:00 GMT")) {
+        HttpResponse<byte[]> r = fx.send(get(base, path).header("Range", "bytes=1-3").header("If-Range", ifRange));
+        assertThat(r.statusCode()).as(path + " If-Range: " + ifRange).isEqualTo(200);
+        assertThat(r.headers().firstValue("content-range")).as(path).isEmpty();
+        assertThat(r.body()).as(path).isEqualTo(whole.body());
+      }
+    }
+  }
 }

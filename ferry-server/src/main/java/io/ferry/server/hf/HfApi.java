@@ -581,7 +581,7 @@ public final class HfApi implements Route {
       ex.notModified();
       return;
     }
-    ByteRange range = ByteRange.parse(ex.header(HttpHeader.RANGE), f.size());
+    ByteRange range = ex.range(etag, f.size());
     long from = range == null ? 0 : range.first();
     long to = range == null ? f.size() : range.last() + 1;
     ex.response().setStatus(range == null ? 200 : 206);

@@ -545,6 +545,22 @@ public final class Exchange implements AutoCloseable {
     return out;
   }
 
+  /**
+   * The byte range the request asks for of a representation of {@code size} bytes whose entity tag is {@code etag}
+   * (strong, quoted), or null for the whole of it: also when an {@code If-Range} does not match that tag by strong
+   * comparison (another tag, a weak one, a date), so that a client resuming a download of bytes that changed since
+   * gets them whole rather than a part of the new ones to splice onto the old (RFC 9110, section 13.1.5).
+   *
+   * @throws HttpError as {@link ByteRange#parse} does
+   */
+  public ByteRange range(String etag, long size) throws HttpError {
+    String ifRange = header(HttpHeader.IF_RANGE);
+    if (ifRange != null && !ifRange.trim().equals(etag)) {
+      return null;
+    }
+    return ByteRange.parse(header(HttpHeader.RANGE), size);
+  }
+
   /** Answers 304 Not Modified, with the headers set so far (the entity tag, caching) and no body. */
   public void notModified() throws IOException {
     empty(304);
