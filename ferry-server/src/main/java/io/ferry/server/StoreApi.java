@@ -186,7 +186,7 @@ final class StoreApi {
         backend.chunks().delete(id);
         ex.empty(204);
       }
-      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD", "PUT", "DELETE");
     }
   }
 
@@ -459,7 +459,7 @@ final class StoreApi {
         ex.require(a.canWrite(model), "write access to model '" + model + "'");
         moveRef(ex, name);
       }
-      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD", "PUT");
     }
   }
 
@@ -711,7 +711,7 @@ final class StoreApi {
         }
         ex.empty(204);
       }
-      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      default -> throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD", "PUT", "DELETE");
     }
   }
 
@@ -764,7 +764,7 @@ final class StoreApi {
         return;
       }
     }
-    throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+    throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), methods);
   }
 
   /** Parses a 64-digit lower-case hex id, refusing anything else with 400. */

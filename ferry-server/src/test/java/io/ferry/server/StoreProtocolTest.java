@@ -20,6 +20,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -305,6 +306,31 @@ class StoreProtocolTest {
     chunks.list(o -> all.add(o.id().hex()));
     all.sort(null);
     assertThat(seen).isEqualTo(all);
+  }
+
+  @Test
+  void aMethodNotAllowedIs405WithTheAllowHeader() throws Exception {
+    // a 405 must say which methods the resource takes (RFC 9110, 15.5.6); it had no Allow header
+    String c = "/v1/store/chunks/" + "0".repeat(64);
+    Map<String, String> cases = new java.util.LinkedHashMap<>();
+    cases.put("PATCH " + c, "GET, HEAD, PUT, DELETE");
+    cases.put("POST /v1/store/refs/org/tiny/head", "GET, HEAD, PUT");
+    cases.put("PATCH /v1/store/records/leases/x", "GET, HEAD, PUT, DELETE");
+    cases.put("DELETE /v1/store/chunks", "GET, HEAD");
+    cases.put("GET /v1/store/chunks/missing", "POST");
+    cases.put("PUT /v1/models", "GET, HEAD");
+    cases.put("DELETE /org/tiny/resolve/main/config.json", "GET, HEAD");
+    cases.put("PUT /api/models/org/tiny", "GET, HEAD");
+    cases.put("PUT /api/models/org/tiny/paths-info/main", "POST");
+    cases.put("GET /ui/logout", "POST");
+    cases.put("PUT /ui/login", "GET, HEAD, POST");
+    for (Map.Entry<String, String> e : cases.entrySet()) {
+      String[] request = e.getKey().split(" ");
+      HttpResponse<byte[]> r = fx.send(get(base, request[1]).method(request[0],
+          HttpRequest.BodyPublishers.noBody()));
+      assertThat(r.statusCode()).as(e.getKey()).isEqualTo(405);
+      assertThat(r.headers().firstValue("allow")).as(e.getKey()).hasValue(e.getValue());
+    }
   }
 
   @Test

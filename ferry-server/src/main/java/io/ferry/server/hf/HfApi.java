@@ -114,7 +114,7 @@ public final class HfApi implements Route {
     List<String> s = ex.segmentsKeepingEncodedSlashes();
     if (s.size() == 2 && s.get(0).equals("api") && (s.get(1).equals("whoami-v2") || s.get(1).equals("models"))) {
       if (!ex.method().equals("GET") && !ex.isHead()) {
-        throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+        throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
       }
       if (s.get(1).equals("models")) {
         listModels(ex);
@@ -146,7 +146,7 @@ public final class HfApi implements Route {
     String revision = s.get(at + 1);
     String path = String.join("/", s.subList(at + 2, s.size()));
     if (!ex.method().equals("GET") && !ex.isHead()) {
-      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
     }
     resolveFile(ex, model, revision, path);
     return true;
@@ -161,7 +161,9 @@ public final class HfApi implements Route {
       return;
     }
     if (!ex.method().equals("GET") && !ex.isHead()) {
-      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      boolean form = rest.size() >= 3 && rest.get(rest.size() - 2).equals("paths-info");
+      throw form ? HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "POST")
+          : HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
     }
     // {model} | {model}/revision/{rev} | {model}/tree/{rev}[/{path}] | {model}/refs | {model}/commits/{rev}; a model
     // is one or two segments, neither with an encoded '/'

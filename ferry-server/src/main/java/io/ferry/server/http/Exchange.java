@@ -672,6 +672,9 @@ public final class Exchange implements AutoCloseable {
       set("X-Error-Code", e.code()); // the Hugging Face clients' error codes (RepoNotFound, EntryNotFound...)
       set("X-Error-Message", headerText(e.getMessage())); // which huggingface_hub puts in its exceptions' text
     }
+    if (e instanceof HttpError.MethodNotAllowed m) {
+      set(HttpHeader.ALLOW, m.allow());
+    }
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     }

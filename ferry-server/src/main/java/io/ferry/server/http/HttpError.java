@@ -1,5 +1,6 @@
 package io.ferry.server.http;
 
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
@@ -60,7 +61,32 @@ public class HttpError extends Exception {
     return new HttpError(404, "not-found", message);
   }
 
-  public static HttpError methodNotAllowed(String method, String path) {
-    return new HttpError(405, "method-not-allowed", method + " is not allowed on " + path);
+  /**
+   * The 405 of a method the resource does not take; the answer's {@code Allow} header lists {@code allowed}, as HTTP
+   * requires of a 405.
+   */
+  public static HttpError methodNotAllowed(String method, String path, String... allowed) {
+    return new MethodNotAllowed(method, path, List.of(allowed));
+  }
+
+  /** A 405 that knows the methods the resource takes, for the {@code Allow} header. */
+  public static final class MethodNotAllowed extends HttpError {
+    private final List<String> allowed;
+
+    MethodNotAllowed(String method, String path, List<String> allowed) {
+      super(405, "method-not-allowed", method + " is not allowed on " + path + "; it takes " + String.join(", ",
+          allowed));
+      this.allowed = allowed;
+    }
+
+    /** The methods the resource takes. */
+    public List<String> allowed() {
+      return allowed;
+    }
+
+    /** The {@code Allow} header's value. */
+    public String allow() {
+      return String.join(", ", allowed);
+    }
   }
 }

@@ -130,7 +130,7 @@ public final class WebUi implements AutoCloseable {
     }
     if (s.size() == 2 && s.get(1).equals("logout")) {
       if (!method.equals("POST")) {
-        throw HttpError.methodNotAllowed(method, ex.rawPath());
+        throw HttpError.methodNotAllowed(method, ex.rawPath(), "POST");
       }
       ex.set(HttpHeader.SET_COOKIE, cookie(ex, "", 0));
       redirect(ex, "/ui/login");
@@ -198,7 +198,7 @@ public final class WebUi implements AutoCloseable {
       return;
     }
     if (!ex.method().equals("POST")) {
-      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "POST");
     }
     ex.require(ex.access().isAdmin(), "the admin scope");
     java.util.Map<String, String> form = form(ex);
@@ -222,7 +222,7 @@ public final class WebUi implements AutoCloseable {
       return;
     }
     if (!ex.method().equals("POST")) {
-      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD", "POST");
     }
     java.util.Map<String, String> form = form(ex);
     next = safeNext(form.getOrDefault("next", next));
@@ -300,7 +300,7 @@ public final class WebUi implements AutoCloseable {
 
   private static void requireGet(Exchange ex) throws HttpError {
     if (!ex.method().equals("GET") && !ex.method().equals("HEAD")) {
-      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath());
+      throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
     }
   }
 
@@ -332,6 +332,9 @@ public final class WebUi implements AutoCloseable {
 
   /** Renders an error as an HTML page (the browser's counterpart of the API's JSON errors). */
   public static void error(Exchange ex, HttpError e) throws IOException {
+    if (e instanceof HttpError.MethodNotAllowed m) {
+      ex.set(HttpHeader.ALLOW, m.allow());
+    }
     Page.error(ex, e);
   }
 
