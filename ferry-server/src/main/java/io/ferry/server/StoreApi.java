@@ -669,6 +669,11 @@ final class StoreApi {
     } catch (IllegalArgumentException e) {
       throw new HttpError(400, "bad-key", e.getMessage());
     }
+    if (ex.header(HttpHeader.IF_MATCH) != null && !ex.isHead() && !ex.method().equals("GET")) {
+      // a condition the server does not evaluate must not be dropped: the write would happen whatever it said
+      throw HttpError.badRequest(ex.method() + " of record '" + key + "': If-Match is not taken on records (they"
+          + " carry no entity tag; PUT with If-None-Match: * creates, without it replaces); nothing was written");
+    }
     switch (ex.method()) {
       case "GET", "HEAD" -> {
         RecordRules.checkRead(ex, key);

@@ -452,6 +452,25 @@ class StoreProtocolTest {
   }
 
   @Test
+  void aRecordWriteWithIfMatchIsRefusedRatherThanDoneUnconditionally() throws Exception {
+    // If-Match was ignored on records: a replace or delete meant to happen only if the record still was what the
+    // client read happened whatever the record held, and "If-Match: *" (only if it exists) created it
+    String path = "/v1/store/records/test/if-match/a";
+    for (String im : List.of("*", "\"x\"")) {
+      HttpResponse<byte[]> put = fx.send(get(base, path).header("If-Match", im)
+          .PUT(HttpRequest.BodyPublishers.ofString("one")));
+      assertThat(put.statusCode()).as(im).isEqualTo(400);
+      assertThat(new String(put.body(), StandardCharsets.UTF_8)).as(im).contains("If-Match")
+          .contains("nothing was written");
+    }
+    assertThat(fx.repo.backend().records().read("test/if-match/a")).isEmpty();
+    fx.repo.backend().records().create("test/if-match/a", "kept".getBytes(StandardCharsets.UTF_8));
+    assertThat(fx.send(get(base, path).header("If-Match", "\"x\"").DELETE()).statusCode()).isEqualTo(400);
+    assertThat(fx.repo.backend().records().read("test/if-match/a")).isPresent();
+    fx.repo.backend().records().delete("test/if-match/a");
+  }
+
+  @Test
   void records() throws Exception {
     // a record of no protocol (leases/ and dedup/ hold only their own records: RecordRulesTest); admin may write it
     String path = "/v1/store/records/test/push/abc";
