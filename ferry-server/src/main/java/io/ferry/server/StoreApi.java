@@ -249,7 +249,7 @@ final class StoreApi {
 
   private static void immutable(Exchange ex, String etag) {
     ex.set(HttpHeader.ETAG, etag);
-    ex.set(HttpHeader.CACHE_CONTROL, "public, max-age=31536000, immutable");
+    ex.set(HttpHeader.CACHE_CONTROL, ex.immutableCacheControl());
     ex.set(HttpHeader.ACCEPT_RANGES, "bytes");
   }
 

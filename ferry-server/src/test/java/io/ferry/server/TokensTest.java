@@ -71,6 +71,18 @@ class TokensTest {
   }
 
   @Test
+  void answersToATokenAreNeverMarkedForSharedCaches() throws Exception {
+    // Cache-Control "public" lets a shared cache (a CDN, a caching proxy) store the answer to a request that carried
+    // Authorization, and serve it to requests without any token: the files of a model only some tokens may read
+    for (String path : List.of("/org/tiny/resolve/" + v1 + "/config.json", "/v1/store/chunks/" + v1,
+        "/v1/store/chunks/" + v1 + "?decoded=1")) {
+      HttpResponse<byte[]> r = as(reader, get(base, path));
+      assertThat(r.statusCode()).as(path).isEqualTo(200);
+      assertThat(r.headers().firstValue("cache-control")).as(path).hasValue("private, max-age=31536000, immutable");
+    }
+  }
+
+  @Test
   void withoutOrWithAnUnknownTokenIs401() throws Exception {
     String ref = "/v1/store/refs/org/tiny/tags/prod";
     HttpResponse<byte[]> none = as(null, get(base, ref));

@@ -578,7 +578,7 @@ public final class HfApi implements Route {
     ex.set(HttpHeader.CONTENT_TYPE, "application/octet-stream");
     // only a revision that is the version's id names bytes that never change; a tag (of any length) moves
     boolean pinned = revision.equalsIgnoreCase(v.id().hex());
-    ex.set(HttpHeader.CACHE_CONTROL, pinned ? "public, max-age=31536000, immutable" : "no-cache");
+    ex.set(HttpHeader.CACHE_CONTROL, pinned ? ex.immutableCacheControl() : "no-cache");
     if (ex.noneMatch(etag)) {
       ex.notModified();
       return;

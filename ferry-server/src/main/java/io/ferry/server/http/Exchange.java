@@ -490,6 +490,16 @@ public final class Exchange implements AutoCloseable {
     return this;
   }
 
+  /**
+   * The {@code Cache-Control} of an answer whose bytes never change: on a development server (no tokens) any cache
+   * may keep it for a year; with tokens only the client's own ({@code private}), since a shared cache (a CDN, a
+   * caching proxy) may store the answer to a request with {@code Authorization} that says {@code public} and serve it
+   * to requests with no token at all.
+   */
+  public String immutableCacheControl() {
+    return (access != null && access.unlimited() ? "public" : "private") + ", max-age=31536000, immutable";
+  }
+
   /** Sends a JSON body with the status. */
   public void json(int status, Object body) throws IOException {
     byte[] b = JSON.writeValueAsBytes(body);
