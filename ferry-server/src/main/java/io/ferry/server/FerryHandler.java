@@ -87,6 +87,7 @@ final class FerryHandler extends Handler.Abstract {
   private void serve(Exchange ex, Request request, Response response, Callback callback) {
     try {
       checkTransferCodings(ex);
+      checkContentCodings(ex);
       ex.checkEarlyBody();
       if (tokens == null) {
         checkDevelopmentHost(ex);
@@ -247,6 +248,23 @@ final class FerryHandler extends Handler.Abstract {
           throw new HttpError(501, "not-implemented", ex.method() + " " + Exchange.clip(ex.rawPath())
               + ": transfer coding '" + Exchange.clip(name) + "' is not implemented; send the body with "
               + "Content-Length or 'Transfer-Encoding: chunked' alone");
+        }
+      }
+    }
+  }
+
+  /**
+   * Refuses with 415 a request body with a content coding ({@code Content-Encoding: gzip}): the server decodes none, and
+   * stored a record sent so as its encoded bytes. The answer's {@code Accept-Encoding: identity} says what it takes.
+   */
+  static void checkContentCodings(Exchange ex) throws HttpError {
+    for (String field : ex.headers(HttpHeader.CONTENT_ENCODING.asString())) {
+      for (String coding : field.split(",")) {
+        String name = coding.trim();
+        if (!name.isEmpty() && !name.equalsIgnoreCase("identity")) {
+          ex.set(HttpHeader.ACCEPT_ENCODING, "identity");
+          throw new HttpError(415, "unsupported-encoding", ex.method() + " " + Exchange.clip(ex.rawPath())
+              + ": content coding '" + Exchange.clip(name) + "' is not taken; send the body unencoded");
         }
       }
     }

@@ -223,6 +223,25 @@ class HardeningTest {
     fx.repo.backend().records().delete("coded/y");
   }
 
+  @Test
+  void aRequestBodyWithAContentCodingIs415AndNothingIsWritten() throws Exception {
+    // the server decodes no content coding: a record sent with Content-Encoding: gzip was stored as the gzip bytes
+    byte[] gz = gzip("{\"kind\": \"x\"}".getBytes(StandardCharsets.UTF_8));
+    for (String coding : List.of("gzip", "br", "identity, gzip")) {
+      HttpResponse<byte[]> r = fx.send(get(patient, "/v1/store/records/coded/z").header("Content-Encoding", coding)
+          .PUT(java.net.http.HttpRequest.BodyPublishers.ofByteArray(gz)));
+      assertThat(r.statusCode()).as(coding).isEqualTo(415);
+      assertThat(r.headers().firstValue("accept-encoding")).as(coding).hasValue("identity");
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(coding)
+          .contains("{\"error\":\"unsupported-encoding\",").contains("'" + coding.replace("identity, ", "") + "'");
+    }
+    assertThat(fx.repo.backend().records().list("coded/")).isEmpty();
+    HttpResponse<byte[]> identity = fx.send(get(patient, "/v1/store/records/coded/z")
+        .header("Content-Encoding", "identity").PUT(java.net.http.HttpRequest.BodyPublishers.ofString("ab")));
+    assertThat(identity.statusCode()).isEqualTo(204);
+    fx.repo.backend().records().delete("coded/z");
+  }
+
   private static byte[] gzip(byte[] b) throws Exception {
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
     try (java.util.zip.GZIPOutputStream z = new java.util.zip.GZIPOutputStream(out)) {
