@@ -472,6 +472,12 @@ final class StoreApi {
     }
     ChunkId expected = null;
     if (ifMatch != null) {
+      String tag = ifMatch.trim();
+      if (tag.startsWith("W/") || tag.equals("*") || tag.indexOf(',') >= 0) {
+        throw new HttpError(400, "bad-id", "If-Match on a ref takes one strong entity tag, the expected id in quotes,"
+            + " got '" + Exchange.clip(ifMatch) + "': a compare-and-swap compares strongly, with one expected value;"
+            + " nothing was moved");
+      }
       expected = id(unquote(ifMatch), "If-Match");
     } else if (!ifNoneMatch.trim().equals("*")) {
       throw HttpError.badRequest("If-None-Match on a ref must be *, got '" + Exchange.clip(ifNoneMatch) + "'");

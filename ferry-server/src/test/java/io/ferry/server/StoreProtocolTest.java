@@ -392,6 +392,15 @@ class StoreProtocolTest {
     assertThat(list.get("refs").toString()).isEqualTo("[\"org/tiny/head\",\"org/tiny/tags/prod\"]");
 
     assertThat(fx.send(get(base, path).PUT(HttpRequest.BodyPublishers.ofString(body))).statusCode()).isEqualTo(428);
+    // a compare-and-swap compares strongly: a weak tag, a list or * names no one expected id, and the answer said
+    // only that it was "not 64 lower-case hex digits"
+    for (String im : List.of("W/\"" + v1 + "\"", "\"" + stale + "\", \"" + v1 + "\"", "*")) {
+      HttpResponse<byte[]> weak = fx.send(get(base, "/v1/store/refs/org/tiny/tags/prod").header("If-Match", im)
+          .PUT(HttpRequest.BodyPublishers.ofString(body)));
+      assertThat(weak.statusCode()).as(im).isEqualTo(400);
+      assertThat(new String(weak.body(), StandardCharsets.UTF_8)).as(im)
+          .contains("If-Match on a ref takes one strong entity tag, the expected id").contains("nothing was moved");
+    }
     for (String bad : List.of("/v1/store/refs/org/tiny/tags/..", "/v1/store/refs/org/tiny/x/prod",
         "/v1/store/refs/a/b/c/head", "/v1/store/refs/org%2Ftiny/head", "/v1/store/refs/-x/head")) {
       assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
