@@ -254,8 +254,9 @@ final class FerryHandler extends Handler.Abstract {
   }
 
   /**
-   * Refuses with 415 a request body with a content coding ({@code Content-Encoding: gzip}): the server decodes none, and
-   * stored a record sent so as its encoded bytes. The answer's {@code Accept-Encoding: identity} says what it takes.
+   * Refuses with 415 a request body with a content coding ({@code Content-Encoding: gzip}): the server decodes none,
+   * and stored a record sent so as its encoded bytes. The answer's {@code Accept-Encoding: identity} says what it
+   * takes.
    */
   static void checkContentCodings(Exchange ex) throws HttpError {
     for (String field : ex.headers(HttpHeader.CONTENT_ENCODING.asString())) {
