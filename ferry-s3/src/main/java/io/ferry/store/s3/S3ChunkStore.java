@@ -195,20 +195,27 @@ final class S3ChunkStore implements ChunkStore {
         }
         Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
         checkEnd(id, offset, length, first.size());
-        for (Future<Fetched> f : rest) {
-          Fetched part = Futures.await(f, "reading " + id + " from " + describe());
-          changed = changed != null ? changed : change(first, part);
-        }
+        changed = awaitParts(id, first, rest, changed);
       } finally {
-        for (Future<Fetched> f : rest) {
-          f.cancel(true);
-        }
+        rest.forEach(f -> f.cancel(true));
       }
       if (changed == null) {
         return ByteBuffer.wrap(out);
       }
       checkRound(id, round, changed);
     }
+  }
+
+  /**
+   * Waits for the parts fetched in parallel; {@code changed} if not null, else null if every part came from the object
+   * the first part came from, else how one differs.
+   */
+  private String awaitParts(ChunkId id, Fetched first, List<Future<Fetched>> rest, String changed) throws IOException {
+    for (Future<Fetched> f : rest) {
+      Fetched part = Futures.await(f, "reading " + id + " from " + describe());
+      changed = changed != null ? changed : change(first, part);
+    }
+    return changed;
   }
 
   /** Null if a part came from the object the first part came from (same size and ETag), else how they differ. */
@@ -256,14 +263,9 @@ final class S3ChunkStore implements ChunkStore {
             rest.add(backend.pool().submit(() -> fetch(id, from, n, out, from)));
           }
         }
-        for (Future<Fetched> f : rest) {
-          Fetched part = Futures.await(f, "reading " + id + " from " + describe());
-          changed = changed != null ? changed : change(first, part);
-        }
+        changed = awaitParts(id, first, rest, changed);
       } finally {
-        for (Future<Fetched> f : rest) {
-          f.cancel(true);
-        }
+        rest.forEach(f -> f.cancel(true));
       }
       if (changed == null) {
         return ByteBuffer.wrap(out);
