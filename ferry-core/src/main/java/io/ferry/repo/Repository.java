@@ -662,10 +662,25 @@ public final class Repository implements Closeable {
    * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
    * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}. A null {@code
    * listener} reports nothing.
+   *
+   * @throws NotFoundException if {@code refText} names a version that no ref reaches and whose objects found wrong
+   *     were all missing, none damaged: gc removed part of it (as {@link #pull} and {@link #open} say)
    */
   public VerifyReport verify(String refText, TransferListener listener) throws IOException {
-    return new Verifier(db, refs, pool, smallChunks, options.notices())
-        .verify(refText == null ? null : resolve(refText), listener == null ? TransferListener.NONE : listener);
+    Verifier verifier = new Verifier(db, refs, pool, smallChunks, options.notices());
+    TransferListener l = listener == null ? TransferListener.NONE : listener;
+    if (refText == null) {
+      return verifier.verify(null, l);
+    }
+    VersionRef v = resolve(refText);
+    Verifier.Checked checked = verifier.check(v, l);
+    if (checked.onlyMissing() != null) {
+      IOException gone = collected(checked.onlyMissing(), v, refText);
+      if (gone != checked.onlyMissing()) {
+        throw gone;
+      }
+    }
+    return checked.report();
   }
 
   /**

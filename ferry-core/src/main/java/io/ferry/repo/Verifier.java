@@ -97,8 +97,13 @@ public final class Verifier {
    */
   record Suspect(ChunkId object, String kind, String label, String defect) {}
 
-  /** A verify's report, the versions it checked, and the objects it found damaged (ids, not the first 100 only). */
-  record Checked(VerifyReport report, List<VersionRef> versions, List<Suspect> suspects) {}
+  /**
+   * A verify's report, the versions it checked, and the objects it found damaged (ids, not the first 100 only);
+   * {@code onlyMissing} is the first object found missing when every error was one found missing (nothing failed its
+   * checks), else null.
+   */
+  record Checked(VerifyReport report, List<VersionRef> versions, List<Suspect> suspects,
+      io.ferry.error.MissingObjectException onlyMissing) {}
 
   /** As {@link #verify}, keeping what {@code verify --delete-damaged} needs. */
   Checked check(VersionRef version, TransferListener listener) throws IOException {
@@ -145,7 +150,8 @@ public final class Verifier {
       }
     }
     return new Checked(new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(),
-        errors.damaged(), indexProblems, errors.suspects().size()), versions, errors.suspects());
+        errors.damaged(), indexProblems, errors.suspects().size()), versions, errors.suspects(),
+        indexProblems.isEmpty() ? errors.onlyMissing() : null);
   }
 
   /** Checks the whole log of every ref ({@link RefStore#checkLog}); each damaged log is one error. */
@@ -219,7 +225,7 @@ public final class Verifier {
             packs.put(p, idx);
           } catch (io.ferry.error.FerryException e) {
             badPacks.add(p);
-            errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v));
+            errors.add("pack " + p + " of " + ref(v) + ": " + e.getMessage(), ref(v), e);
             errors.suspect(e, p, "pack", "its index or header (listed by " + ref(v) + ")");
           } catch (IOException e) {
             throw unreadable("pack " + p + " of " + ref(v), e);
@@ -238,7 +244,7 @@ public final class Verifier {
       try {
         s = db.snapshot(v.version().snapshot());
       } catch (io.ferry.error.FerryException e) {
-        errors.add(ref(v) + ": " + e.getMessage(), ref(v));
+        errors.add(ref(v) + ": " + e.getMessage(), ref(v), e);
         errors.suspect(e, v.version().snapshot(), "snapshot", "the snapshot of " + ref(v));
         continue;
       } catch (IOException e) {
@@ -268,7 +274,7 @@ public final class Verifier {
       db.reader().verify(Location.loose(id), ChunkReader.ANY_LENGTH);
       return true;
     } catch (io.ferry.error.FerryException e) {
-      errors.add(label + ": " + e.getMessage(), version);
+      errors.add(label + ": " + e.getMessage(), version, e);
       errors.suspect(e, id, kind, label);
       return false;
     } catch (IOException e) {
@@ -310,7 +316,7 @@ public final class Verifier {
         // named as a damaged version by the model of the ref that reaches it, so the repair can say what to copy back
         errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage(),
             e instanceof io.ferry.error.CorruptObjectException
-                ? io.ferry.store.RefNames.modelOf(via.get(id)) + "@" + id.shortHex(12) : null);
+                ? io.ferry.store.RefNames.modelOf(via.get(id)) + "@" + id.shortHex(12) : null, e);
         errors.suspect(e, id, "version", "version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")");
         continue;
       } catch (IOException e) {
@@ -330,13 +336,19 @@ public final class Verifier {
     private final List<String> list = Collections.synchronizedList(new ArrayList<>());
     private final Set<String> damaged = new java.util.LinkedHashSet<>();
     private final Map<ChunkId, Suspect> suspects = new LinkedHashMap<>();
+    /** Errors that were not an object found missing (a missing object is no damage of a version no ref reaches). */
+    private int notMissing;
+    private io.ferry.error.MissingObjectException firstMissing;
 
     void add(String error) {
-      add(error, null);
+      add(error, null, null);
     }
 
-    /** An error about an object of {@code version} ({@code model@id}; null if none is known). */
-    void add(String error, String version) {
+    /**
+     * An error about an object of {@code version} ({@code model@id}; null if none is known), found by {@code cause}
+     * (null: not an exception of the object's own).
+     */
+    void add(String error, String version, io.ferry.error.FerryException cause) {
       synchronized (list) {
         if (list.size() < MAX_ERRORS) {
           list.add(error);
@@ -344,6 +356,18 @@ public final class Verifier {
         if (version != null) {
           damaged.add(version);
         }
+        if (cause instanceof io.ferry.error.MissingObjectException m) {
+          firstMissing = firstMissing == null ? m : firstMissing;
+        } else {
+          notMissing++;
+        }
+      }
+    }
+
+    /** The first object found missing when every error was one found missing, else null. */
+    io.ferry.error.MissingObjectException onlyMissing() {
+      synchronized (list) {
+        return notMissing == 0 ? firstMissing : null;
       }
     }
 
@@ -423,7 +447,7 @@ public final class Verifier {
           try {
             bytes.addAndGet(db.reader().verify(loc, length, buffers));
           } catch (io.ferry.error.FerryException e) {
-            errors.add(label + ": " + e.getMessage(), version);
+            errors.add(label + ": " + e.getMessage(), version, e);
             errors.suspect(e, loc.chunk(), loc.object(), loc.packed() ? "pack" : "chunk", loc.packed()
                 ? "its frame of chunk " + loc.chunk().shortHex(12) + " (" + label + ")" : label);
           } catch (IOException e) {
@@ -432,7 +456,7 @@ public final class Verifier {
             unreadable.compareAndSet(null, unreadable(label + ": object " + loc.chunk(), e));
           } catch (RuntimeException e) {
             errors.add(label + ": object " + loc.chunk() + " at " + db.reader().describe(loc)
-                + " could not be checked: " + e, version);
+                + " could not be checked: " + e, version, null);
           } catch (Error e) {
             // out of memory, say: the object was not checked, so verify cannot vouch for the store (it said "ok" with
             // damaged objects it never got to), nor call it damaged

@@ -230,6 +230,34 @@ class DeletedRefsTest {
     }
   }
 
+  /**
+   * verify of a version gc removed part of said it was damaged (a report with errors, which the CLI printed as
+   * CORRUPT with advice to push it again or copy it back); it says the version is gone, as reading it does. A version
+   * a ref reaches with an object missing is still reported damaged.
+   */
+  @Test
+  void verifyOfAVersionGcRemovedPartOfSaysItIsGone() throws IOException {
+    ChunkId v;
+    try (Repository repo = open()) {
+      v = push(repo, "{\"a\": 1}", "scratch");
+      push(repo, "{\"b\": 2}", "other");
+      repo.removeModel("scratch", false);
+    }
+    String ref = "scratch@" + v.shortHex(12);
+    try (Repository repo = open()) {
+      deleteObject(repo.resolve(ref).version().packs().get(0));
+      assertThatThrownBy(() -> repo.verify(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
+          .hasMessageStartingWith(ref + " is no longer in ").hasMessageContaining("no ref reaches it");
+      deleteObject(repo.resolve(ref).version().snapshot());
+      assertThatThrownBy(() -> repo.verify(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
+      deleteObject(repo.resolve("other").version().packs().get(0));
+      Results.VerifyReport damaged = repo.verify("other", TransferListener.NONE);
+      assertThat(damaged.ok()).isFalse();
+      assertThat(damaged.damagedVersions()).hasSize(1);
+    }
+  }
+
   /** The same when what gc removed is a chunk of a file, met only while the file is read. */
   @Test
   void aFileWhoseChunkGcRemovedIsGoneNotDamaged() throws IOException {
@@ -252,6 +280,8 @@ class DeletedRefsTest {
       assertThatThrownBy(() -> repo.pull(ref, tmp.resolve("out"), io.ferry.transfer.PullOptions.defaults()))
           .isInstanceOf(NotFoundException.class).hasMessageContaining("no ref reaches it");
       assertThat(tmp.resolve("out")).doesNotExist();
+      assertThatThrownBy(() -> repo.verify(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
     }
   }
 }
