@@ -57,14 +57,14 @@ final class CatCommand extends StoreCommand {
         repo.cat(ref, ch);
       } else {
         RefSpec spec = RefSpec.parse(ref);
-        try (ModelReader r = repo.open(spec.refText())) {
+        repo.read(spec.refText(), r -> {
           ModelReader.Located t = locate(r, spec);
           if (range == null) {
             r.copyTensor(t, ch);
           } else {
             r.copyRows(t, range[0], range[1] < 0 ? t.info().rows() : range[1], ch);
           }
-        }
+        });
       }
     } catch (IOException e) {
       if ("Broken pipe".equals(e.getMessage())) {

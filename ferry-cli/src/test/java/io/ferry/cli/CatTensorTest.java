@@ -80,6 +80,32 @@ class CatTensorTest {
     assertThat(cli.state()).isEqualTo(before);
   }
 
+  /**
+   * A tensor of a version no ref reaches, whose chunk a gc removed (a gc killed midway), was reported as damage with
+   * advice to run verify, where cat of a file of the same version said it is no longer in the store: --tensor, with or
+   * without --rows, says so too (exit 1).
+   */
+  @Test
+  void aTensorWhoseChunkGcRemovedIsGoneNotDamaged() throws IOException {
+    Path gone = tmp.resolve("gone");
+    Files2.safetensors(gone.resolve("model.safetensors"), t("big", DType.F32, 5, 300, 256));
+    cli.push(gone, "gone");
+    String ref;
+    io.ferry.id.ChunkId chunk;
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(cli.store.toString())) {
+      io.ferry.repo.Results.VersionRef v = repo.resolve("gone");
+      ref = "gone@" + v.id().shortHex(12);
+      chunk = repo.snapshot(v).files().get(0).chunks().stream().filter(c -> c.length() == 300 * 256 * 4)
+          .findFirst().orElseThrow().id();
+    }
+    cli.run("rm", "gone").ok();
+    Files.delete(cli.store.resolve("objects").resolve(chunk.hex().substring(0, 2)).resolve(chunk.hex().substring(2)));
+    cli.run("cat", ref, "--tensor", "big").exits(1)
+        .oneLineError(ref + " is no longer in", "no ref reaches it", chunk.shortHex(12));
+    assertThat(cli.run("cat", ref, "--tensor", "big", "--rows", "1:2").exits(1)
+        .oneLineError(ref + " is no longer in", "no ref reaches it").err()).doesNotContain("ferry verify");
+  }
+
   /** The tensor's bytes as the safetensors file holds them (its tensors written in this order). */
   private static byte[] slice(Path file, List<Tensor> tensors, String name) throws IOException {
     byte[] all = Files.readAllBytes(file);

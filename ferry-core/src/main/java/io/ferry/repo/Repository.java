@@ -585,11 +585,28 @@ public final class Repository implements Closeable {
     if (spec.path() == null) {
       throw new InvalidInputException("'" + refWithPath + "' names no file: use ref//path, e.g. llama:prod//config.json");
     }
-    try (ModelReader r = open(spec.refText())) {
+    read(spec.refText(), r -> r.copyFile(spec.path(), out));
+  }
+
+  /** What {@link #read} does with an open version. */
+  @FunctionalInterface
+  public interface ReadAction {
+    /** Reads from {@code reader}, which stays open until this returns. */
+    void read(ModelReader reader) throws IOException;
+  }
+
+  /**
+   * Opens the version {@code refText} names, runs {@code action} on it, and closes it: a tensor or rows of it read
+   * as {@link #cat} reads a file. An object found missing on the way, of a version no ref reaches, is reported as
+   * {@link #open} reports it: the version is no longer in the store ({@link NotFoundException}), not damaged.
+   */
+  public void read(String refText, ReadAction action) throws IOException {
+    Objects.requireNonNull(action, "action");
+    try (ModelReader r = open(refText)) {
       try {
-        r.copyFile(spec.path(), out);
+        action.read(r);
       } catch (io.ferry.error.MissingObjectException e) {
-        throw collected(e, new VersionRef(r.versionId(), r.version()), spec.refText());
+        throw collected(e, new VersionRef(r.versionId(), r.version()), refText);
       }
     }
   }
