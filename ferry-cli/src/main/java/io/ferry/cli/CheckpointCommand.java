@@ -148,8 +148,8 @@ final class CheckpointCommand extends GroupCommand {
 
     /**
      * The background push's arguments (after the CLI's class name) for what was {@code staged}, holding {@code lock};
-     * what other users must not read on its command line (a store token, a cache URI with its password) is put in
-     * {@code env} instead.
+     * what other users must not read on its command line (the store URI, a store token, a cache URI, any of them with
+     * a password) is put in {@code env} instead.
      */
     List<String> pusherArgs(AsyncCheckpoint.Staged staged, Path lock, java.util.Map<String, String> env)
         throws IOException {
@@ -166,7 +166,7 @@ final class CheckpointCommand extends GroupCommand {
         args.addAll(java.util.List.of("--opaque", glob));
       }
       if (storeLocation() != null) {
-        args.addAll(java.util.List.of("--store", storeLocation()));
+        env.put("FERRY_STORE", storeLocation()); // an http(s) URI's user and password stay off the command line
       }
       if (explicitConfig() != null) {
         // the pusher reads the same config file (the author, the store's settings), wherever it runs from

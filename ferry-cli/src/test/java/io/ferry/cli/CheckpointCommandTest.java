@@ -843,6 +843,27 @@ class CheckpointCommandTest {
     assertThat(env).containsEntry("FERRY_CACHE", cache);
   }
   /**
+   * The background push was given the store on its command line, where any user of the machine could read (ps) the
+   * user and password of an http(s) store URI for as long as the push ran. The store goes by the environment too.
+   */
+  @Test
+  void theBackgroundPushGetsTheStoreUriOutsideItsCommandLine() throws IOException {
+    Path file = oneStep();
+    String store = "https://ferry:s3cret@ferry.example:8443/";
+    String[] argv = {"checkpoint", "push", file.toString(), "run24", "--step", "1", "--async", "--store", store};
+    picocli.CommandLine.ParseResult parsed = FerryCli.commandLineFor(argv).parseArgs(argv);
+    CheckpointCommand.Push push = (CheckpointCommand.Push) parsed.subcommand().subcommand().commandSpec()
+        .userObject();
+    Path area = AsyncCheckpoint.area(file);
+    Path dir = area.resolve("run24.step-1-1");
+    java.util.Map<String, String> env = new java.util.HashMap<>();
+    List<String> args = push.pusherArgs(new AsyncCheckpoint.Staged(dir, dir.resolve("model.safetensors"), 1, 1, 0),
+        AsyncCheckpoint.lockOf(area, "run24"), env);
+    assertThat(String.join(" ", args)).as("the background push's arguments").doesNotContain("s3cret");
+    assertThat(env).containsEntry("FERRY_STORE", store);
+  }
+
+  /**
    * The command killed while it staged a step leaves a partial staged directory, without a log (a log is made when the
    * background push starts): the next push named it and advised pushing it again, which stored the step without the
    * files not yet staged. It says that the directory may lack files and must be deleted, not pushed.
