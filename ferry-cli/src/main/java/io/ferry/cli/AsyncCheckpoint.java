@@ -45,6 +45,18 @@ final class AsyncCheckpoint {
   }
 
   /**
+   * The staging area of a source if one exists, which a push without --async waits on: none for a source without a
+   * parent directory (the root), next to which nothing can have been staged, where {@link #area} refuses it.
+   */
+  static Optional<Path> existingArea(Path source) {
+    if (source.toAbsolutePath().normalize().getParent() == null) {
+      return Optional.empty();
+    }
+    Path area = area(source);
+    return Files.isDirectory(area) ? Optional.of(area) : Optional.empty();
+  }
+
+  /**
    * A run's name in the area's file names: its {@code org/} prefix with '+' for '/', a character no model name holds,
    * so no two runs share a name ({@code org/run} is {@code org+run}, {@code org_run} stays {@code org_run}).
    */

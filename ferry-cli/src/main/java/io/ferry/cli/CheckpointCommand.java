@@ -101,9 +101,9 @@ final class CheckpointCommand extends GroupCommand {
         return startAsync();
       }
       if (runLock == null) {
-        Path area = AsyncCheckpoint.area(source);
-        if (java.nio.file.Files.isDirectory(area)) {
-          AsyncCheckpoint.awaitRun(area, run, notices());
+        java.util.Optional<Path> area = AsyncCheckpoint.existingArea(source);
+        if (area.isPresent()) {
+          AsyncCheckpoint.awaitRun(area.get(), run, notices());
         }
         return push();
       }

@@ -864,6 +864,24 @@ class CheckpointCommandTest {
   }
 
   /**
+   * A push without --async of a source with no parent directory (the root) failed with "has no parent directory to
+   * stage next to", though only --async stages: it waits on no staging area and goes on to the push. Here the store
+   * does not exist, so the push fails opening it, before it reads anything of the source.
+   */
+  @Test
+  void aPushWithoutAsyncOfTheRootStagesNothingAndWaitsOnNoArea() throws IOException {
+    assertThat(AsyncCheckpoint.existingArea(Path.of("/"))).isEmpty();
+    Path ckpt = oneStep();
+    assertThat(AsyncCheckpoint.existingArea(ckpt)).isEmpty();
+    Files.createDirectories(AsyncCheckpoint.area(ckpt));
+    assertThat(AsyncCheckpoint.existingArea(ckpt)).contains(AsyncCheckpoint.area(ckpt));
+    Path none = tmp.resolve("no-store");
+    String err = new Cli(none).run("checkpoint", "push", "/", "run25", "--step", "1").exits(1).err();
+    assertThat(err).contains(none.toString()).doesNotContain("stage");
+    assertThat(none).doesNotExist();
+  }
+
+  /**
    * The command killed while it staged a step leaves a partial staged directory, without a log (a log is made when the
    * background push starts): the next push named it and advised pushing it again, which stored the step without the
    * files not yet staged. It says that the directory may lack files and must be deleted, not pushed.
