@@ -35,6 +35,10 @@ public record RefSpec(String model, String tag, String idPrefix, String path, in
       ref = text.substring(0, slashes);
       path = SafePaths.check(text.substring(slashes + 2), "ref '" + text + "'");
     }
+    int caret = ref.indexOf('^');
+    if (caret > 0) {
+      throw new InvalidInputException(gitParent(text, ref, caret));
+    }
     int back = 0;
     int tilde = ref.indexOf('~');
     if (tilde >= 0) {
@@ -91,6 +95,32 @@ public record RefSpec(String model, String tag, String idPrefix, String path, in
       throw new InvalidInputException("ref '" + text + "': " + e.getMessage()
           + (name.isEmpty() ? " (expected name, name:tag or name@<version id> before it)" : ""));
     }
+  }
+
+  /**
+   * What to say of git's {@code ^} at {@code caret} in {@code ref} (the part of {@code text} before its path): the
+   * model name refused it as invalid. Here {@code name^} (and {@code name^1}) is {@code name~1}, {@code name^^} is
+   * {@code name~2}; a merge's other parents ({@code name^2}) have no syntax, so the message names the first parent and
+   * where the others are listed.
+   */
+  private static String gitParent(String text, String ref, int caret) {
+    String base = ref.substring(0, caret);
+    String suffix = ref.substring(caret);
+    String path = text.substring(ref.length());
+    String said = "ref '" + text + "': '^' is git's syntax for a parent; Ferry writes ~N for the version N steps back"
+        + " along first parents, as ferry log lists them";
+    if (suffix.chars().allMatch(c -> c == '^')) {
+      return said + ": " + base + "~" + suffix.length() + path;
+    }
+    if (suffix.equals("^1")) {
+      return said + ": " + base + "~1" + path;
+    }
+    String first = " (the first parent is " + base + "~1" + path + ")";
+    if (suffix.length() <= 8 && suffix.substring(1).chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return said + first + "; a version's other parents have no such syntax: ferry show " + base
+          + " lists its parents, and MODEL@ID names one";
+    }
+    return said + first;
   }
 
   /** Adds up {@code ~}, {@code ~N}, {@code ~N~M}...: ASCII digits only, at most {@link #MAX_BACK} in all. */

@@ -53,4 +53,24 @@ class RefSpecTest {
     }
     assertThatThrownBy(() -> RefSpec.parse("ll ama")).hasMessageStartingWith("model name 'll ama' is invalid");
   }
+
+  /**
+   * git's {@code ^} was refused as a model name that is invalid ("model name 'm^' is invalid"), which did not say
+   * that Ferry writes parents with {@code ~N}: the error names the ref and gives its Ferry form.
+   */
+  @Test
+  void gitsCaretIsAnsweredWithTheTildeThatNamesTheFirstParent() {
+    for (String[] bad : new String[][] {{"llama^", "llama~1"}, {"llama^^", "llama~2"}, {"llama^1", "llama~1"},
+        {"llama:prod^//config.json", "llama:prod~1//config.json"}, {"llama@3f2a^", "llama@3f2a~1"}}) {
+      assertThatThrownBy(() -> RefSpec.parse(bad[0])).as(bad[0]).isInstanceOf(InvalidInputException.class)
+          .hasMessageStartingWith("ref '" + bad[0] + "': '^' is git's syntax for a parent")
+          .hasMessageEndingWith(": " + bad[1]).hasMessageNotContaining("is invalid");
+    }
+    assertThatThrownBy(() -> RefSpec.parse("llama^2")).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("the first parent is llama~1").hasMessageContaining("ferry show llama lists its parents");
+    assertThatThrownBy(() -> RefSpec.parse("llama~2^")).isInstanceOf(InvalidInputException.class)
+        .hasMessageEndingWith(": llama~2~1");
+    assertThatThrownBy(() -> RefSpec.parse("llama^~")).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("the first parent is llama~1");
+  }
 }
