@@ -65,7 +65,14 @@ final class DamageRepair {
     this.verifier = verifier;
   }
 
-  RepairReport run(VersionRef version, RepairOptions options, TransferListener listener) throws IOException {
+  /** What {@link #run} does with the verify's findings before it deletes anything: it may throw to stop there. */
+  interface Findings {
+    void check(Verifier.Checked checked) throws IOException;
+  }
+
+  /** Verifies {@code version} (null: the store), passes the findings to {@code first}, then deletes what is damaged. */
+  RepairReport run(VersionRef version, RepairOptions options, TransferListener listener, Findings first)
+      throws IOException {
     Verifier.Checked checked;
     try {
       checked = verifier.check(version, listener);
@@ -75,6 +82,7 @@ final class DamageRepair {
       throw new IOException(e.getMessage() + "; nothing was deleted (an object that cannot be read is not known to be"
           + " damaged)", e);
     }
+    first.check(checked);
     List<Verifier.Suspect> suspects = checked.suspects();
     if (suspects.isEmpty()) {
       return new RepairReport(checked.report(), List.of(), List.of(), List.of());

@@ -691,13 +691,21 @@ public final class Repository implements Closeable {
     }
     VersionRef v = resolve(refText);
     Verifier.Checked checked = verifier.check(v, l);
+    goneIfOnlyMissing(checked, v, refText);
+    return checked.report();
+  }
+
+  /**
+   * Throws what {@link #collected} says of the missing objects of {@code v} that {@code checked} found, when they are
+   * all it found wrong and no ref reaches {@code v}: gc removed part of it, so it is gone, not damaged.
+   */
+  private void goneIfOnlyMissing(Verifier.Checked checked, VersionRef v, String refText) throws IOException {
     if (checked.onlyMissing() != null) {
       IOException gone = collected(checked.onlyMissing(), v, refText);
       if (gone != checked.onlyMissing()) {
         throw gone;
       }
     }
-    return checked.report();
   }
 
   /**
@@ -707,6 +715,9 @@ public final class Repository implements Closeable {
    * deletes an object it could not read (verify then stops, deleting nothing), one that does not begin like a frame
    * this Ferry reads (newer software's), a healthy one, or a pack; see {@link DamageRepair}. A null {@code listener}
    * reports nothing.
+   *
+   * @throws NotFoundException as {@link #verify} does, for a version no ref reaches that gc removed part of; nothing
+   *     is deleted
    */
   public Results.RepairReport deleteDamaged(String refText, TransferListener listener) throws IOException {
     return deleteDamaged(refText, RepairOptions.LOOSE, listener);
@@ -716,8 +727,14 @@ public final class Repository implements Closeable {
   public Results.RepairReport deleteDamaged(String refText, RepairOptions repair, TransferListener listener)
       throws IOException {
     Objects.requireNonNull(repair, "repair");
+    VersionRef v = refText == null ? null : resolve(refText);
     return new DamageRepair(db, backend.chunks(), leases, new Verifier(db, refs, pool, smallChunks, options.notices()))
-        .run(refText == null ? null : resolve(refText), repair, listener == null ? TransferListener.NONE : listener);
+        .run(v, repair, listener == null ? TransferListener.NONE : listener,
+            checked -> {
+              if (v != null) {
+                goneIfOnlyMissing(checked, v, refText);
+              }
+            });
   }
 
   /**

@@ -248,6 +248,8 @@ class DeletedRefsTest {
       deleteObject(repo.resolve(ref).version().packs().get(0));
       assertThatThrownBy(() -> repo.verify(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
           .hasMessageStartingWith(ref + " is no longer in ").hasMessageContaining("no ref reaches it");
+      assertThatThrownBy(() -> repo.deleteDamaged(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("no ref reaches it");
       deleteObject(repo.resolve(ref).version().snapshot());
       assertThatThrownBy(() -> repo.verify(ref, TransferListener.NONE)).isInstanceOf(NotFoundException.class)
           .hasMessageContaining("no ref reaches it");
@@ -255,6 +257,7 @@ class DeletedRefsTest {
       Results.VerifyReport damaged = repo.verify("other", TransferListener.NONE);
       assertThat(damaged.ok()).isFalse();
       assertThat(damaged.damagedVersions()).hasSize(1);
+      assertThat(repo.deleteDamaged("other", TransferListener.NONE).verify().ok()).isFalse();
     }
   }
 
