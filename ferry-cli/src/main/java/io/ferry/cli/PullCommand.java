@@ -1,7 +1,6 @@
 package io.ferry.cli;
 
 import io.ferry.export.Export;
-import io.ferry.read.ModelReader;
 import io.ferry.transfer.PullOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -79,7 +78,7 @@ final class PullCommand extends StoreCommand {
     try (Repository repo = openRepo()) {
       if (as != null) {
         repo.checkDestination(dest);
-        try (ModelReader reader = repo.open(ref)) {
+        repo.read(ref, reader -> {
           Export.Result r = Export.write(reader.verifying(verify), dest, fsync, target, existing);
           if (json) {
             com.fasterxml.jackson.databind.node.ObjectNode n = object();
@@ -94,7 +93,7 @@ final class PullCommand extends StoreCommand {
                 + Format.bytes(r.bytes())
                 + (verify ? ", verified" : ""));
           }
-        }
+        });
         return 0;
       }
       VersionRef v = repo.pull(ref, dest, new PullOptions(verify, fsync, progress(), existing, files));

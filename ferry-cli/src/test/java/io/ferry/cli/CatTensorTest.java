@@ -83,7 +83,7 @@ class CatTensorTest {
   /**
    * A tensor of a version no ref reaches, whose chunk a gc removed (a gc killed midway), was reported as damage with
    * advice to run verify, where cat of a file of the same version said it is no longer in the store: --tensor, with or
-   * without --rows, says so too (exit 1).
+   * without --rows, says so too (exit 1), and so does pull --as, which converts through the same reader.
    */
   @Test
   void aTensorWhoseChunkGcRemovedIsGoneNotDamaged() throws IOException {
@@ -104,6 +104,8 @@ class CatTensorTest {
         .oneLineError(ref + " is no longer in", "no ref reaches it", chunk.shortHex(12));
     assertThat(cli.run("cat", ref, "--tensor", "big", "--rows", "1:2").exits(1)
         .oneLineError(ref + " is no longer in", "no ref reaches it").err()).doesNotContain("ferry verify");
+    cli.run("pull", ref, tmp.resolve("as-torch").toString(), "--as", "torch").exits(1)
+        .oneLineError(ref + " is no longer in", "no ref reaches it");
   }
 
   /** The tensor's bytes as the safetensors file holds them (its tensors written in this order). */
