@@ -250,6 +250,9 @@ abstract class StoreCommand implements Callable<Integer> {
   Repository openRepo(StoreOptions storeOptions) throws IOException {
     RepositoryOptions o = repositoryOptions();
     String location = storeLocation();
+    if (location == null) {
+      location = System.getenv("FERRY_STORE"); // Ferry.open reads it there (a background checkpoint push's store)
+    }
     if (location != null && location.startsWith("cassandra:")) {
       // the Cassandra driver's Netty logs a frame it cannot decode (a port that is not Cassandra's) as a stack trace
       ClientLogs.quiet();
