@@ -471,7 +471,8 @@ class DeriverTest {
     TensorInfo zeroPoint = new TensorInfo("e.zero_point", DType.U8, List.of(2L, 1L), cols + 8, cols + 10);
     Map<String, TensorInfo> stored = Map.of("e", values, "e.scale", scale, "e.zero_point", zeroPoint);
     DerivationReport r = new DerivationReport("quantize", spec.parameters(), ChunkId.of(new byte[1]), "m", null,
-        new ErrorMetrics.Accumulator().result().figures(), List.of(p.report(new ErrorMetrics.Accumulator().result().figures())));
+        new ErrorMetrics.Accumulator().result().figures(),
+        List.of(p.report(new ErrorMetrics.Accumulator().result().figures())));
     TensorPlan back = new DequantizeTransform(new DeriveSpec.Dequantize(null), r, "q", stored::get, null)
         .plan(values);
     assertThat(back.action()).isEqualTo(TensorReport.Action.DEQUANTIZED);

@@ -150,7 +150,8 @@ class HdfsDamageTest {
       repo.push(model("other", 5), "other:prod", PushOptions.builder().message("o").build());
     }
     FileSystem fs = hdfs.cluster().getFileSystem();
-    org.apache.hadoop.fs.Path entry = new org.apache.hadoop.fs.Path(path + "/refs/llama/head/_log/00000000000000000001");
+    org.apache.hadoop.fs.Path entry =
+        new org.apache.hadoop.fs.Path(path + "/refs/llama/head/_log/00000000000000000001");
     byte[] good = fs.getXAttr(entry, HdfsRecordStore.RECORD_ATTR);
     StoreOptions quick = StoreOptions.existing().withSettings(MiniHdfs.QUICK_RETRIES);
     java.util.List<Runnable> damages = java.util.List.of(

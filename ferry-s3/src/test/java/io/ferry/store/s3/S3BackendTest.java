@@ -375,7 +375,8 @@ class S3BackendTest {
             .hasMessageContaining("HEAD " + key + " at endpoint " + proxy.endpoint() + " was denied (403")
             .hasMessageContaining("s3:ListBucket").hasMessageNotContaining("null");
         assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(InvalidInputException.class)
-            .hasMessageContaining(key).hasMessageContaining("was denied (403, AccessDenied: injected by the test proxy)");
+            .hasMessageContaining(key)
+            .hasMessageContaining("was denied (403, AccessDenied: injected by the test proxy)");
         assertThatThrownBy(() -> b.chunks().put(ChunkId.of(new byte[1]), ByteBuffer.wrap(new byte[1])))
             .isInstanceOf(InvalidInputException.class).hasMessageContaining("was denied (403, AccessDenied");
       }
