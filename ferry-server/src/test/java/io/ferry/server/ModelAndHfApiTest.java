@@ -276,7 +276,9 @@ class ModelAndHfApiTest {
     assertThat(ids).containsExactly(v2, v1);
     assertThat(commits.headers().firstValue("link")).isEmpty();
     assertThat(json(fx.send(get(base, "/api/models/org/tiny/commits/prod?p=1")))).isEmpty();
-    for (String bad : List.of("p=-1", "p=1000", "p=x", "limit=0", "limit=101")) {
+    // a sign, or digits of another script ("١", Arabic-Indic one), were read as a page number
+    for (String bad : List.of("p=-1", "p=1000", "p=x", "limit=0", "limit=101", "p=%2B1", "p=%D9%A1", "limit=%D9%A1",
+        "p=99999999999", "p=")) {
       assertThat(fx.send(get(base, "/api/models/org/tiny/commits/main?" + bad)).statusCode()).as(bad)
           .isEqualTo(400);
     }

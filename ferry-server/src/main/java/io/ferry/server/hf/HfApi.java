@@ -479,13 +479,12 @@ public final class HfApi implements Route {
     if (text == null) {
       return absent;
     }
-    try {
+    // ASCII digits only: Integer.parseInt takes a sign and the digits of every script ("١" read as 1)
+    if (!text.isEmpty() && text.length() <= 9 && text.chars().allMatch(c -> c >= '0' && c <= '9')) {
       int n = Integer.parseInt(text);
       if (n >= min && n <= max) {
         return n;
       }
-    } catch (NumberFormatException e) {
-      // said below
     }
     throw new HttpError(400, "BadRequest", name + "=" + Exchange.clip(text) + " is not a number from " + min + " to "
         + max);
