@@ -4,6 +4,7 @@ import io.ferry.repo.Repository;
 import io.ferry.server.FerryServer;
 import io.ferry.server.ServerOptions;
 import io.ferry.server.auth.TokenFile;
+import io.ferry.server.http.CrossOrigin;
 import io.ferry.server.http.MemoryBudget;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -13,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.function.Consumer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -57,6 +59,11 @@ final class ServeCommand extends StoreCommand {
       + " is cut off and gives its share back (default: 256k).")
   Long minHeldRate;
 
+  @Option(names = "--cors-origin", paramLabel = "ORIGIN", split = ",", description = "Let web pages of this origin"
+      + " (https://app.example.com, as a browser writes it) call the server from a browser, each with a token of its"
+      + " own (cross-origin resource sharing); repeatable. * allows every origin, with --tokens only. Default: none.")
+  List<String> corsOrigins = List.of();
+
   @Override
   int run() throws IOException {
     int colon = listen.lastIndexOf(':');
@@ -95,6 +102,17 @@ final class ServeCommand extends StoreCommand {
       throw usage("--tls-cert and --tls-key go together");
     }
     ServerOptions.Builder b = ServerOptions.builder().listen(host, port).idleTimeout(idleTimeout);
+    CrossOrigin crossOrigin;
+    try {
+      crossOrigin = CrossOrigin.of(corsOrigins);
+    } catch (IllegalArgumentException e) {
+      throw usage("--cors-origin " + e.getMessage());
+    }
+    if (crossOrigin.allowsAny() && tokens == null) {
+      throw usage("--cors-origin '*' needs --tokens: on a development server every request is allowed, so every web"
+          + " page opened on this machine could read and change the store; name the origins instead");
+    }
+    b.crossOrigin(crossOrigin);
     if (tokens != null) {
       b.tokens(TokenFile.open(tokens));
     }

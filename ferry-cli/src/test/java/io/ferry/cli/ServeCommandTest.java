@@ -213,4 +213,17 @@ class ServeCommandTest {
     assertThat(List.of("262144", "256k", "256KiB", "256k/s", "1m", "1MiB", "2g"))
         .extracting(rate::convert).containsExactly(262144L, 262144L, 262144L, 262144L, 1L << 20, 1L << 20, 2L << 30);
   }
+
+  @Test
+  void originsThatMayCallTheServerAreCheckedBeforeItStarts() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    String store = tmp.resolve("store").toString();
+    assertThat(Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--cors-origin", "*")
+        .exits(FerryCli.USAGE).err()).contains("--cors-origin '*' needs --tokens");
+    assertThat(Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--cors-origin",
+        "https://ok.example,https://app/").exits(FerryCli.USAGE).err())
+        .contains("--cors-origin 'https://app/' is not an origin", "final '/'");
+    assertThat(Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--cors-origin", "app.example:3000")
+        .exits(FerryCli.USAGE).err()).contains("'app.example:3000' is not an origin", "scheme://host[:port]");
+  }
 }

@@ -11,6 +11,7 @@ import io.ferry.server.auth.ModelSuggestions;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.store.RefStore;
 import io.ferry.server.hf.HfApi;
+import io.ferry.server.http.CrossOrigin;
 import io.ferry.server.http.EarlyBodies;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
@@ -52,11 +53,16 @@ final class FerryHandler extends Handler.Abstract {
   private final MemoryBudget budget;
   private final EarlyBodies early;
   private final String listenHost;
+  private final CrossOrigin crossOrigin;
 
-  /** @param listenHost the host the server listens on, which a development server also answers requests for */
+  /**
+   * @param listenHost the host the server listens on, which a development server also answers requests for
+   * @param crossOrigin the origins whose pages may call the server from a browser
+   */
   FerryHandler(TokenFile tokens, StoreApi store, List<Route> routes, WebUi web, RefStore refs, MemoryBudget budget,
-      EarlyBodies early, String listenHost) {
+      EarlyBodies early, String listenHost, CrossOrigin crossOrigin) {
     this.listenHost = listenHost;
+    this.crossOrigin = crossOrigin;
     this.budget = budget;
     this.early = early;
     this.refs = refs;
@@ -91,6 +97,10 @@ final class FerryHandler extends Handler.Abstract {
       ex.checkEarlyBody();
       if (tokens == null) {
         checkDevelopmentHost(ex);
+      }
+      if (crossOrigin.answer(ex)) {
+        callback.succeeded();
+        return;
       }
       // only the Hugging Face routes take an encoded '/' (Route.takesEncodedSlashes); the others see ex.segments()
       List<String> segs = ex.segmentsKeepingEncodedSlashes();

@@ -97,7 +97,8 @@ public final class FerryServer implements AutoCloseable {
     routes.addAll(Routes.of(repo, budget, diffs));
     WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
     FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget,
-        new EarlyBodies(EARLY_BODIES_PER_THREAD * options.maxThreads() * EarlyBodies.LIMIT), options.host());
+        new EarlyBodies(EARLY_BODIES_PER_THREAD * options.maxThreads() * EarlyBodies.LIMIT), options.host(),
+        options.crossOrigin());
 
     QueuedThreadPool pool = new QueuedThreadPool(options.maxThreads(), 8);
     pool.setName("ferry-server");

@@ -1,6 +1,7 @@
 package io.ferry.server;
 
 import io.ferry.server.auth.TokenFile;
+import io.ferry.server.http.CrossOrigin;
 import io.ferry.server.http.MemoryBudget;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,10 +23,12 @@ import java.util.function.Consumer;
  * @param maxThreads the most worker threads serving requests at once
  * @param minHeldRate the slowest, in bytes per second, a transfer holding a share of the memory budget may go once it
  *     took 5 s (a body is then 408, a response cut off, and the share given back)
+ * @param crossOrigin the origins whose web pages may call the server from a browser ({@link CrossOrigin}); every
+ *     origin ({@code *}) only with tokens
  */
 public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
     Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads,
-    long minHeldRate) {
+    long minHeldRate, CrossOrigin crossOrigin) {
   /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
   public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
   /** The smallest bound of an upload a server accepts. */
@@ -35,6 +38,14 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     Objects.requireNonNull(host, "host");
     Objects.requireNonNull(accessLog, "accessLog");
     Objects.requireNonNull(idleTimeout, "idleTimeout");
+    Objects.requireNonNull(crossOrigin, "crossOrigin");
+    if (crossOrigin.allowsAny() && tokens == null) {
+      // every request to a development server is allowed, so every web page its user opens could read and change
+      // the store through the browser (the Host check does not stop a page that calls localhost by name)
+      throw new IllegalArgumentException("a development server (no tokens) cannot let pages of every origin (*) call"
+          + " it: any web page opened on this machine could read and change the store; name the origins, or give"
+          + " tokens");
+    }
     if (port < 0 || port > 65535) {
       throw new IllegalArgumentException("port " + port + " is outside 0..65535");
     }
@@ -83,6 +94,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     private long memoryBudget = Math.max(16L << 20, Runtime.getRuntime().maxMemory() / 3);
     private int maxThreads = 200;
     private long minHeldRate = MemoryBudget.DEFAULT_MIN_HELD_RATE;
+    private CrossOrigin crossOrigin = CrossOrigin.none();
 
     private Builder() {}
 
@@ -134,9 +146,15 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       return this;
     }
 
+    /** The origins whose web pages may call the server from a browser (none by default). */
+    public Builder crossOrigin(CrossOrigin origins) {
+      this.crossOrigin = origins;
+      return this;
+    }
+
     public ServerOptions build() {
       return new ServerOptions(host, port, tokens, tlsCert, tlsKey, accessLog, maxObjectSize, idleTimeout,
-          memoryBudget, maxThreads, minHeldRate);
+          memoryBudget, maxThreads, minHeldRate, crossOrigin);
     }
   }
 }

@@ -383,6 +383,52 @@ class WebUiBrowserTest {
     Browser.screenshot(browser, "health-admin");
   }
 
+  /** Fetches {@code url} from the page open in the browser, with a token; what the page could read of the answer. */
+  @SuppressWarnings("unchecked")
+  static Map<String, Object> fetchFromPage(String url, String token, String range) {
+    browser.manage().timeouts().scriptTimeout(PAGE);
+    return (Map<String, Object>) browser.executeAsyncScript("""
+        const [url, token, range, done] = arguments;
+        const headers = {Authorization: 'Bearer ' + token};
+        if (range) headers.Range = range;
+        fetch(url, {headers}).then(async r => done({status: r.status, body: await r.text(),
+            commit: r.headers.get('X-Repo-Commit'), size: r.headers.get('X-Linked-Size'),
+            etag: r.headers.get('ETag'), contentRange: r.headers.get('Content-Range')}))
+          .catch(e => done({error: String(e)}));""", url, token, range);
+  }
+
+  @Test
+  void aPageOfAnAllowedOriginLoadsAModelsFilesAndAPageOfAnotherCannot() throws Exception {
+    // a page of the development server (origin http://127.0.0.1:<its port>) calls a server with tokens on another
+    // port, as a page running transformers.js with its remote host set to the server does; the page is its health
+    // answer, which has no content security policy (the store browser's pages allow no calls to other origins)
+    String origin = "http://127.0.0.1:" + dev.port();
+    try (FerryServer cors = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0)
+        .tokens(TokenFile.open(tmp.resolve("tokens.json"))).accessLog(l -> { })
+        .crossOrigin(io.ferry.server.http.CrossOrigin.of(List.of(origin))).build())) {
+      String config = cors.uri() + "/org/base/resolve/prod/config.json";
+      String weights = cors.uri() + "/org/base/resolve/prod/model.safetensors";
+      open(dev, "/v1/health");
+      Map<String, Object> got = fetchFromPage(config, readToken, null);
+      assertThat(got).containsEntry("status", 200L).containsEntry("commit", base.id().hex());
+      assertThat((String) got.get("body")).isEqualTo(Files.readString(tmp.resolve("base").resolve("config.json")));
+      Map<String, Object> part = fetchFromPage(weights, readToken, "bytes=0-7");
+      long size = Files.size(tmp.resolve("base").resolve("model.safetensors"));
+      assertThat(part).containsEntry("status", 206L).containsEntry("contentRange", "bytes 0-7/" + size)
+          .containsEntry("size", String.valueOf(size));
+      assertThat((String) part.get("etag")).startsWith("\"");
+      // a token outside its scope: the page reads the refusal (403), not a network error
+      assertThat(fetchFromPage(config, narrowToken, null)).containsEntry("status", 403L);
+
+      // a page of another origin, and a server that lets no origin call it: the browser gives the page nothing
+      open(secured, "/v1/health");
+      assertThat(fetchFromPage(config, readToken, null)).containsOnlyKeys("error");
+      open(dev, "/v1/health");
+      assertThat(fetchFromPage(secured.uri() + "/org/base/resolve/prod/config.json", readToken, null))
+          .containsOnlyKeys("error");
+    }
+  }
+
   static HttpResponse<byte[]> post(String path, String cookie, String origin) throws Exception {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(secured.uri() + path))
         .header("Content-Type", "application/x-www-form-urlencoded").header("Cookie", cookie)
