@@ -463,9 +463,17 @@ final class StoreApi {
     }
   }
 
+  /** The values of every field named {@code h}, joined as one list, or null when there is none. */
+  private static String joined(Exchange ex, HttpHeader h) {
+    List<String> values = ex.headers(h.asString());
+    return values.isEmpty() ? null : String.join(", ", values);
+  }
+
   private void moveRef(Exchange ex, String name) throws HttpError, IOException, InterruptedException {
-    String ifMatch = ex.header(HttpHeader.IF_MATCH);
-    String ifNoneMatch = ex.header(HttpHeader.IF_NONE_MATCH);
+    // a field sent twice is one list (RFC 9110, section 5.3): the first alone was taken, so "If-Match: a" and
+    // "If-Match: b" moved the ref when it was a, though a compare-and-swap has one expected value
+    String ifMatch = joined(ex, HttpHeader.IF_MATCH);
+    String ifNoneMatch = joined(ex, HttpHeader.IF_NONE_MATCH);
     if ((ifMatch == null) == (ifNoneMatch == null)) {
       throw new HttpError(428, "precondition-required", "PUT of ref '" + name + "' needs exactly one of If-Match:"
           + " \"<expected id>\" (move) and If-None-Match: * (create)");

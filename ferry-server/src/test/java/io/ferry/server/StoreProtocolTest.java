@@ -401,6 +401,11 @@ class StoreProtocolTest {
       assertThat(new String(weak.body(), StandardCharsets.UTF_8)).as(im)
           .contains("If-Match on a ref takes one strong entity tag, the expected id").contains("nothing was moved");
     }
+    // the same list as two fields: the first alone was taken, and the ref moved
+    HttpResponse<byte[]> twice = fx.send(get(base, "/v1/store/refs/org/tiny/tags/prod").header("If-Match", "\""
+        + v1 + "\"").header("If-Match", "\"" + stale + "\"").PUT(HttpRequest.BodyPublishers.ofString(body)));
+    assertThat(twice.statusCode()).isEqualTo(400);
+    assertThat(fx.repo.resolve("org/tiny:prod").id().hex()).isEqualTo(v1);
     for (String bad : List.of("/v1/store/refs/org/tiny/tags/..", "/v1/store/refs/org/tiny/x/prod",
         "/v1/store/refs/a/b/c/head", "/v1/store/refs/org%2Ftiny/head", "/v1/store/refs/-x/head")) {
       assertThat(fx.send(get(base, bad)).statusCode()).as(bad).isEqualTo(400);
