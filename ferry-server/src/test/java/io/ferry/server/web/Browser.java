@@ -16,10 +16,10 @@ import org.openqa.selenium.chrome.ChromeOptions;
  * Manager never looks for a driver on the network. Headless; {@code --no-sandbox} when running as root. Missing
  * binaries fail the test under CI and skip it elsewhere (as the Redis tests do).
  */
-final class Browser {
+public final class Browser {
   private Browser() {}
 
-  static Path executable(String... names) {
+  public static Path executable(String... names) {
     String path = System.getenv("PATH");
     for (String name : names) {
       for (String d : (path == null ? "/usr/bin:/usr/local/bin" : path).split(File.pathSeparator)) {
@@ -33,7 +33,7 @@ final class Browser {
   }
 
   /** Starts a headless Chromium, or skips (fails under CI=true) when Chromium or chromedriver is missing. */
-  static ChromeDriver start() {
+  public static ChromeDriver start() {
     Path chromium = executable("chromium", "chromium-browser");
     Path driver = executable("chromedriver");
     if (chromium == null || driver == null) {
@@ -60,7 +60,7 @@ final class Browser {
   }
 
   /** Saves a screenshot of the page as {@code target/screenshots/NAME.png} (a test artefact). */
-  static void screenshot(ChromeDriver d, String name) throws IOException {
+  public static void screenshot(ChromeDriver d, String name) throws IOException {
     Path dir = Files.createDirectories(Path.of("target", "screenshots"));
     Files.write(dir.resolve(name + ".png"), d.getScreenshotAs(OutputType.BYTES));
   }
