@@ -85,6 +85,11 @@ class CrossOriginTest {
     HttpResponse<byte[]> denied = fx.send(get(secured, "/org/tiny/resolve/main/config.json").header("Origin", APP));
     assertThat(denied.statusCode()).isEqualTo(401);
     assertThat(denied.headers().firstValue("access-control-allow-origin")).hasValue(APP);
+    // a cache in front must keep answers apart by origin, also the answer to a client that sent none
+    HttpResponse<byte[]> script = fx.send(get(secured, "/org/tiny/resolve/main/config.json")
+        .header("Authorization", "Bearer " + token));
+    assertThat(script.headers().allValues("vary").toString()).contains("Origin");
+    assertThat(script.headers().firstValue("access-control-allow-origin")).isEmpty();
     HttpResponse<byte[]> any = fx.send(get(open, "/org/tiny/resolve/main/config.json").header("Origin",
         "https://anywhere.example").header("Authorization", "Bearer " + token));
     assertThat(any.statusCode()).isEqualTo(200);

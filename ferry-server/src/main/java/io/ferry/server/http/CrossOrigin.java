@@ -113,16 +113,16 @@ public final class CrossOrigin {
    */
   public boolean answer(Exchange ex) throws HttpError, java.io.IOException {
     String origin = ex.header(HttpHeader.ORIGIN);
-    boolean preflight = origin != null && ex.method().equals("OPTIONS")
-        && ex.header(HttpHeader.ACCESS_CONTROL_REQUEST_METHOD) != null;
+    if (!any && !origins.isEmpty()) {
+      // answers differ by origin, also from an answer to a request without one: a cache in between must not hand
+      // one origin's answer (or a script's, without the header) to a page of another
+      ex.response().getHeaders().add(HttpHeader.VARY, "Origin");
+    }
     if (origin == null) {
       return false;
     }
+    boolean preflight = ex.method().equals("OPTIONS") && ex.header(HttpHeader.ACCESS_CONTROL_REQUEST_METHOD) != null;
     boolean allowed = any || origins.contains(origin.toLowerCase(Locale.ROOT));
-    if (!any) {
-      // an answer that differs by origin: a cache in between must not hand one origin's answer to another
-      ex.response().getHeaders().add(HttpHeader.VARY, "Origin");
-    }
     if (!allowed) {
       if (preflight) {
         throw new HttpError(403, "forbidden", "a page of origin '" + Exchange.clip(origin) + "' may not call this"
