@@ -1,6 +1,8 @@
 """HTTP transport over the standard library: bearer token, several servers tried in turn, JSON errors."""
 
+import functools
 import http.client
+import io
 import json
 import threading
 import time
@@ -15,6 +17,9 @@ RETRY_STATUSES = (502, 503, 504)
 
 #: The most a JSON answer may hold (as a version or snapshot object): a server sending more is refused, not buffered.
 MAX_JSON_BYTES = 1 << 31
+
+#: Seconds a request may take as a whole, by default (ferry.Client's ``deadline``).
+DEADLINE = 600.0
 
 #: Bytes read at a time from a JSON answer.
 _PIECE = 1 << 20
@@ -45,7 +50,95 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class _DeadlineSocket:
+    """A connected socket whose every receive waits at most until the request's deadline (and at most ``timeout`` at a
+    time): a server that sends a byte now and then, each within the timeout, cannot hold a request past its deadline
+    (http.client reads a status line, a header or a body of known length in a loop of receives, each of which would
+    otherwise wait the whole timeout again)."""
+
+    def __init__(self, sock, timeout, deadline):
+        self._sock = sock
+        self._timeout = timeout
+        self._seconds, self._end, self._what = deadline
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def makefile(self, mode="r", buffering=None, **kw):
+        # http.client reads the answer through this buffered reader only; the raw socket file keeps the socket open
+        # after the connection closes its own reference, as socket.makefile does
+        return io.BufferedReader(_DeadlineReader(self, self._sock.makefile("rb", buffering=0)))
+
+    def wait(self):
+        """Sets the socket's timeout for the next receive: the rest of the deadline, at most ``timeout``."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise self.expired()
+        self._sock.settimeout(left if self._timeout is None else min(left, self._timeout))
+
+    def expired(self):
+        return TimeoutError("%s: the answer was not complete within the client's deadline of %g s (ferry.Client's"
+                            " deadline)" % (self._what, self._seconds))
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock, raw):
+        self._sock = sock
+        self._raw = raw
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        self._sock.wait()
+        try:
+            return self._raw.readinto(b)
+        except TimeoutError:
+            if time.monotonic() >= self._sock._end:
+                raise self._sock.expired() from None
+            raise
+
+    def close(self):
+        self._raw.close()
+        super().close()
+
+
+def _deadline_connection(base):
+    class Connection(base):
+        """An HTTP(S) connection whose socket keeps to a request's deadline."""
+
+        def __init__(self, *args, ferry_deadline=None, **kw):
+            super().__init__(*args, **kw)
+            self._ferry_deadline = ferry_deadline
+
+        def connect(self):
+            super().connect()
+            if self._ferry_deadline is not None:
+                self.sock = _DeadlineSocket(self.sock, self.timeout, self._ferry_deadline)
+
+    return Connection
+
+
+_HTTPConnection = _deadline_connection(http.client.HTTPConnection)
+_HTTPSConnection = _deadline_connection(http.client.HTTPSConnection)
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(functools.partial(_HTTPConnection, ferry_deadline=getattr(req, "ferry_deadline", None)),
+                            req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        kw = {"context": self._context}
+        if getattr(self, "_check_hostname", None) is not None:  # Python before 3.12
+            kw["check_hostname"] = self._check_hostname
+        return self.do_open(functools.partial(_HTTPSConnection, ferry_deadline=getattr(req, "ferry_deadline", None)),
+                            req, **kw)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
 
 
 class Transport:
@@ -53,10 +146,11 @@ class Transport:
     is skipped for that request and the next one is tried, each server once. An answer that breaks off after its
     headers is the caller's to try again (``transfer_attempts`` in all), on another server first (``avoid``)."""
 
-    def __init__(self, url, token, timeout):
+    def __init__(self, url, token, timeout, deadline=None):
         self.urls = _split_urls(url)
         self._token = token
         self.timeout = timeout
+        self.deadline = deadline
         self._next = 0
         self._lock = threading.Lock()
         self.bytes_received = 0
@@ -114,8 +208,13 @@ class Transport:
                 req.add_header("Authorization", "Bearer " + self._token)
             for k, v in (headers or {}).items():
                 req.add_header(k, v)
+            timeout = self.timeout
+            if self.deadline is not None:
+                # the whole request, from connecting to the answer's last byte (read later, through the response)
+                req.ferry_deadline = (self.deadline, time.monotonic() + self.deadline, "GET " + url)
+                timeout = self.deadline if timeout is None else min(timeout, self.deadline)
             try:
-                resp = _OPENER.open(req, timeout=self.timeout)
+                resp = _OPENER.open(req, timeout=timeout)
                 with self._lock:
                     self.requests += 1
                 return resp

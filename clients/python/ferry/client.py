@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _dtypes
 from ._glob import PathFilter
-from ._http import Transport
+from ._http import DEADLINE, Transport
 from .errors import FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
@@ -52,9 +52,15 @@ class Client:
     turn (round-robin) and a request that finds a server unreachable or answering 502/503/504 is tried on the next.
     ``token`` is a bearer token; without one, ``FERRY_TOKEN`` from the environment is used. The token is sent only in
     the ``Authorization`` header and never appears in messages or ``repr``.
+
+    ``timeout`` bounds each wait on the network (connecting, and each read), in seconds; ``deadline`` bounds each
+    request as a whole, from connecting to the answer's last byte (a chunk is at most 64 MiB), so that a server
+    sending a byte now and then cannot hold it for ever; None for no deadline. A request past either is tried again
+    as an answer that broke off is, and then raised as ``FerryTransferError`` (or ``FerryConnectionError`` before
+    the answer's headers) naming the URL.
     """
 
-    def __init__(self, url, token=None, timeout=60.0):
+    def __init__(self, url, token=None, timeout=60.0, deadline=DEADLINE):
         if token is None:
             token = os.environ.get("FERRY_TOKEN") or None
         if token is not None:
@@ -66,7 +72,11 @@ class Client:
             if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
-        self._http = Transport(url, token, timeout)
+        for name, value in (("timeout", timeout), ("deadline", deadline)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not value > 0):
+                raise ValueError("%s: expected a positive number or None, got %r" % (name, value))
+        self._http = Transport(url, token, timeout, deadline)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0
         self._objects_lock = threading.Lock()

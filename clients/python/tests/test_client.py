@@ -895,6 +895,49 @@ class BrokenAnswerTest(unittest.TestCase):
         self.broken(lambda p: "stall" if chunk(p) else None, read, lm, "timed out", timeout=0.5)
 
 
+    def test_a_server_sending_a_byte_now_and_then_is_held_to_the_deadline(self):
+        # each byte came within the timeout, so a request waited for as long as the server went on (the timeout bounds
+        # each read only): in the headers, or in the body
+        stop = threading.Event()
+        sent = []
+
+        class Trickle(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.rfile.readline()
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                body = b" " * 100000
+                try:
+                    for b in (body if self.server.in_body else head + body):
+                        if self.server.in_body and not sent:
+                            self.wfile.write(head)
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        sent.append(1)
+                        if stop.wait(0.01):
+                            return
+                except OSError:  # the client gave up
+                    pass
+
+        for in_body in (False, True):
+            del sent[:]
+            with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle) as server:
+                server.daemon_threads = True
+                server.in_body = in_body
+                threading.Thread(target=server.serve_forever, daemon=True).start()
+                url = "http://127.0.0.1:%d" % server.server_address[1]
+                try:
+                    with self.assertRaises(ferry.FerryConnectionError) as e:
+                        ferry.Client(url, timeout=5, deadline=0.5).models()
+                finally:
+                    stop.set()
+                    server.shutdown()
+                    stop.clear()
+            self.assertIn("GET %s/v1/models" % url, str(e.exception))
+            self.assertIn("deadline of 0.5 s", str(e.exception))
+            self.assertLess(len(sent), 100000)
+        with self.assertRaises(ValueError):
+            ferry.Client(URL, deadline=0)
+
     def test_a_json_answer_past_the_bound_is_refused_not_buffered(self):
         from ferry import _http
         bound = _http.MAX_JSON_BYTES
