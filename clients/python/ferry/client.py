@@ -584,27 +584,39 @@ class Model:
                 self.name, self.id, root, e)) from e
         before = self._client.bytes_received
         result = {"fetched": [], "kept": [], "bytes": 0}
-        for f, target in chosen:
-            path = f["path"]
-            where = self._where(f)
-            try:
-                fetched = not _complete(target, f) and self._download_file(f, target)
-            except OSError as e:
-                raise FerryError("%s: the download failed in the file system: %s" % (
-                    where, e if e.filename else "%s: %s" % (target, e))) from e
-            result["fetched" if fetched else "kept"].append(path)
+        top = _Dir.open_root(root)
+        try:
+            for f, target in chosen:
+                path = f["path"]
+                where = self._where(f)
+                d = None
+                try:
+                    # each directory on the way opened without following a link, below the one before (a directory
+                    # swapped for a link while the download runs is not written through), and the file's names used
+                    # only relative to its directory
+                    d = top.walk(path.split("/")[:-1], where)
+                    name = path.split("/")[-1]
+                    fetched = not _complete(d, name, f) and self._download_file(f, d, name)
+                except OSError as e:
+                    raise FerryError("%s: the download failed in the file system: %s" % (
+                        where, e if e.filename else "%s: %s" % (target, e))) from e
+                finally:
+                    if d is not None and d is not top:
+                        d.close()
+                result["fetched" if fetched else "kept"].append(path)
+        finally:
+            top.close()
         result["bytes"] = self._client.bytes_received - before
         return result
 
-    def _download_file(self, f, target):
+    def _download_file(self, f, d, name):
         where = self._where(f)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        part = os.path.join(os.path.dirname(target), part_name(f))
-        fd = _open_part(part)
+        part = part_name(f)
+        fd = _open_part(d, part)
         if fd is None:  # another process or thread downloaded it meanwhile, holding the part file
-            if _complete(target, f):
+            if _complete(d, name, f):
                 return False
-            fd = _open_part(part, wait=False)
+            fd = _open_part(d, part, wait=False)
         file_digest = hashlib.sha256()
         with os.fdopen(fd, "r+b") as out:
             have = os.fstat(out.fileno()).st_size
@@ -643,7 +655,7 @@ class Model:
             if size != f["size"] or file_digest.hexdigest() != f["sha256"]:
                 raise FerryIntegrityError("%s: the assembled file has %d bytes and SHA-256 %s, expected %d bytes and"
                                           " %s" % (where, size, file_digest.hexdigest(), f["size"], f["sha256"]))
-            os.replace(part, target)  # still holding the lock: a waiting download then finds the file complete
+            d.rename(part, name)  # still holding the lock: a waiting download then finds the file complete
         return True
 
 
@@ -660,23 +672,23 @@ def part_name(f):
 _NO_LOCKS = {getattr(errno, n) for n in ("ENOLCK", "EOPNOTSUPP", "ENOTSUP", "ENOSYS") if hasattr(errno, n)}
 
 
-def _open_part(part, wait=True):
+def _open_part(d, part, wait=True):
     """A file descriptor of the part file, open for reading and writing and locked (``flock``, where the system has
     it) so that downloads of the same file into the same directory at once (the ranks of a distributed job, threads)
     take turns instead of truncating and renaming each other's file under them. A download that had to wait finds the
     part file renamed to its final name by the one before: then this returns None (with ``wait``) and the caller
     checks the file, or starts over on a new part file."""
     while True:
-        if os.path.islink(part):
-            os.unlink(part)
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        if d.is_link(part):
+            d.unlink(part)
+        fd = d.open(part, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
             # not a file of its own: a hard link to a file elsewhere (planted, or copied with cp -al) would be
             # truncated and written, a FIFO would take the bytes; its name is removed and a new part file started
             os.close(fd)
             try:
-                os.unlink(part)
+                d.unlink(part)
             except FileNotFoundError:
                 pass
             continue
@@ -691,7 +703,7 @@ def _open_part(part, wait=True):
                 return fd  # a file system without locks (some network ones): as without fcntl
             held = os.fstat(fd)
             try:
-                now = os.lstat(part)
+                now = d.lstat(part)
                 same = (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
             except FileNotFoundError:
                 same = False
@@ -953,19 +965,122 @@ def _region_is(out, c, file_digest):
     return True
 
 
-def _complete(target, f):
-    """Whether ``target`` is a regular file (not a link) with the size and SHA-256 the version lists."""
+def _complete(d, name, f):
+    """Whether ``name`` in directory ``d`` is a regular file (not a link) with the size and SHA-256 the version
+    lists."""
     try:
-        st = os.lstat(target)
-    except FileNotFoundError:
+        fd = d.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
         return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size != f["size"]:
-        return False
-    h = hashlib.sha256()
-    with open(target, "rb") as fh:
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # a link: replaced by the file, never read through
+            return False
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_size != f["size"]:
+            return False
+        h = hashlib.sha256()
         for b in iter(lambda: fh.read(PIECE), b""):
             h.update(b)
     return h.hexdigest() == f["sha256"]
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at a file's name does not block the check
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+#: Whether the system opens files relative to a directory's descriptor (POSIX's openat, mkdirat, renameat; not
+#: Windows). Where it does not, a download checks the directories on a file's way for links and then writes by path,
+#: which a local user who can write into the destination could race.
+DIR_FD = bool(_NOFOLLOW and _DIRECTORY) and all(
+    fn in os.supports_dir_fd for fn in (os.open, os.mkdir, os.rename, os.unlink, os.stat))
+
+
+class _Dir:
+    """A directory of a download's destination: its descriptor where the system has ``dir_fd`` (every name below it is
+    then opened relative to it, without following links), else its path."""
+
+    def __init__(self, fd, path):
+        self.fd = fd
+        self.path = path
+
+    @staticmethod
+    def open_root(root):
+        """The destination (made if missing), which may itself be a link: it is the caller's choice."""
+        os.makedirs(root, exist_ok=True)
+        return _Dir(os.open(root, os.O_RDONLY | _DIRECTORY) if DIR_FD else None, root)
+
+    def walk(self, names, where):
+        """The directory ``names`` below this one, each made if missing; a link on the way is a FerryError."""
+        cur = self
+        try:
+            for n in names:
+                child = cur._child(n, where)
+                if cur is not self:
+                    cur.close()
+                cur = child
+        except BaseException:
+            if cur is not self:
+                cur.close()
+            raise
+        return cur
+
+    def _child(self, name, where):
+        path = os.path.join(self.path, name)
+        if self.fd is None:
+            if os.path.islink(path):
+                raise FerryError("%s: %s is a link in the destination; refusing to write through it" % (where, path))
+            os.makedirs(path, exist_ok=True)
+            child = _Dir(None, path)
+        else:
+            try:
+                os.mkdir(name, 0o777, dir_fd=self.fd)
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=self.fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR) and self.is_link(name):
+                    raise FerryError("%s: %s is a link in the destination; refusing to write through it" % (
+                        where, path)) from None
+                raise
+            child = _Dir(fd, path)
+        return child
+
+    def open(self, name, flags, mode=0o777):
+        if self.fd is None:
+            return os.open(os.path.join(self.path, name), flags, mode)
+        return os.open(name, flags, mode, dir_fd=self.fd)
+
+    def lstat(self, name):
+        if self.fd is None:
+            return os.lstat(os.path.join(self.path, name))
+        return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+
+    def is_link(self, name):
+        try:
+            return stat.S_ISLNK(self.lstat(name).st_mode)
+        except FileNotFoundError:
+            return False
+
+    def unlink(self, name):
+        if self.fd is None:
+            os.unlink(os.path.join(self.path, name))
+        else:
+            os.unlink(name, dir_fd=self.fd)
+
+    def rename(self, src, dst):
+        """Renames ``src`` to ``dst`` in this directory, replacing ``dst`` (a link there is replaced, not followed)."""
+        if self.fd is None:
+            os.replace(os.path.join(self.path, src), os.path.join(self.path, dst))
+        else:
+            os.rename(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _safe_target(root, path, where):

@@ -434,6 +434,38 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(m.files()[0]["sha256"], sha256(os.path.join(d, m.files()[0]["path"])))
 
 
+    def test_a_directory_swapped_for_a_link_mid_download_is_not_written_through(self):
+        # the directories on the way were checked for links before the first file was written, and the files opened
+        # by path afterwards: a local user who could write into the destination swapped a directory for a link to
+        # elsewhere while an earlier file downloaded, and the later file was written there
+        d = scratch("swap")
+        outside = scratch("swap-outside")
+        os.makedirs(os.path.join(d, "sub"))
+        swapped = []
+
+        def swap(path, body):
+            if armed and "/v1/store/chunks/" in path and not swapped:
+                os.rename(os.path.join(d, "sub"), os.path.join(d, "sub-moved"))
+                os.symlink(outside, os.path.join(d, "sub"))
+                swapped.append(path)
+            return None
+        armed = False
+        proxy = _TamperProxy(URL, swap)
+        try:
+            m = ferry.Client(proxy.url(), token=TOKEN).model("tiny:prod")
+            f = [x for x in m._files if x["size"] > 0][0]
+            m._files = [dict(f, path="a"), dict(f, path="sub/x")]
+            armed = True
+            with self.assertRaises(ferry.FerryError) as e:
+                m.download(d)
+        finally:
+            proxy.close()
+        self.assertEqual(1, len(swapped))
+        self.assertIn("sub", str(e.exception))
+        self.assertIn("link", str(e.exception))
+        self.assertEqual([], os.listdir(outside))
+        self.assertEqual(f["sha256"], sha256(os.path.join(d, "a")))
+
 class TokenTest(unittest.TestCase):
     def test_without_token_401_with_message(self):
         with self.assertRaises(ferry.FerryHTTPError) as e:
