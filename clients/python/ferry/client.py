@@ -574,6 +574,13 @@ class Model:
         root = os.path.abspath(os.fspath(dest))
         # every path is checked before anything is written: a version with one unsafe path writes no file
         chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
+        paths = {f["path"] for f, _ in chosen}
+        for f, _ in chosen:
+            for at in [i for i, ch in enumerate(f["path"]) if ch == "/"]:
+                if f["path"][:at] in paths:
+                    # no tree holds both (a push cannot make such a snapshot; a store another client wrote can)
+                    raise FerryError("%s: %r is both a file and a directory of the version (it holds this file);"
+                                     " nothing written" % (self._where(f), f["path"][:at]))
         if not chosen and not selection.takes_all():
             raise FerryNotFoundError("model %s version %s has no file that %s selects (%d files); Model.files() lists"
                                      " them" % (self.name, self.id, selection.describe(), len(self._files)))

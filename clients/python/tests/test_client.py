@@ -434,6 +434,19 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(m.files()[0]["sha256"], sha256(os.path.join(d, m.files()[0]["path"])))
 
 
+    def test_a_version_holding_a_file_and_a_directory_of_one_name_writes_nothing(self):
+        # a and a/b: a was written, then a/b failed in the file system (a file where a directory should be)
+        f = [x for x in self.m._files if x["size"] > 0][0]
+        for paths in (["a", "a/b"], ["x/a/b/c", "x/a"]):
+            d = scratch("file-and-directory")
+            self.m._files = [dict(f, path=p) for p in paths]
+            with self.assertRaises(ferry.FerryError) as e:
+                self.m.download(d)
+            self.assertIn("%r is both a file and a directory" % paths[0 if paths[0] == "a" else 1], str(e.exception))
+            self.assertEqual([], os.listdir(d))
+        self.m._files = [dict(f, path=p) for p in ("a", "a/b")]
+        self.m.download(scratch("file-and-directory"), include="a")  # a selection without the other is written
+
     def test_a_directory_swapped_for_a_link_mid_download_is_not_written_through(self):
         # the directories on the way were checked for links before the first file was written, and the files opened
         # by path afterwards: a local user who could write into the destination swapped a directory for a link to
