@@ -32,6 +32,10 @@ PIECE = 1 << 20
 #: Suffix of the temporary name a file is downloaded under (``.<16 hex digits>.ferry-part`` next to it; see part_name).
 PART_SUFFIX = ".ferry-part"
 
+#: The most versions Client.versions() lists: a server paging without end is stopped there.
+MAX_VERSIONS = 1000000
+_VERSIONS_PAGE = 1000
+
 #: The largest version or snapshot object the client reads (readers of Ferry's JSON objects accept up to 2 GiB).
 MAX_OBJECT_BYTES = 1 << 31
 # Version and snapshot objects kept after their SHA-256 was checked (they never change: their id is their content's
@@ -101,26 +105,43 @@ class Client:
 
     def versions(self, model):
         """The model's history from its head, newest first (first parents): dicts with ``id``, ``seq``,
-        ``message``, ``author``, ``time``, ``snapshot``, ``parents`` and ``metadata``."""
+        ``message``, ``author``, ``time``, ``snapshot``, ``parents`` and ``metadata``. At most MAX_VERSIONS are
+        listed: a longer history is a FerryError."""
         out = []
         after = None
         seen = set()
         quoted = urllib.parse.quote(model, safe="/")
         while True:
-            q = {"limit": "1000"}
+            q = {"limit": str(_VERSIONS_PAGE)}
             if after:
                 q["after"] = after
             path = "/v1/models/%s/versions?%s" % (quoted, urllib.parse.urlencode(q))
+            what = "listing versions of model %r: GET %s" % (model, path)
             page = self._http.json(path, "listing versions of model %r" % model)
             versions = _list(page, "versions", "GET " + path)
-            out.extend(versions)
+            if len(versions) > _VERSIONS_PAGE:
+                raise FerryError("%s: the page holds %d versions, more than the %d asked for" % (
+                    what, len(versions), _VERSIONS_PAGE))
+            for v in versions:
+                vid = v.get("id") if isinstance(v, dict) else None
+                if not isinstance(vid, str):
+                    raise FerryError("%s: expected versions with a string id, got %s" % (what, _short(v)))
+                # a first-parent history holds each version once: a server paging in a circle (or sending a page
+                # again under a new cursor) would have this loop for ever
+                if vid in seen:
+                    raise FerryError("%s: version %s is listed again after %d versions; the server pages in a"
+                                     " circle" % (what, _short(vid), len(out)))
+                seen.add(vid)
+                out.append(v)
             after = page.get("next")
             if not after or not versions:
                 return out
-            if after in seen:  # a server that pages in a circle would have this loop for ever
-                raise FerryError("listing versions of model %r: GET %s: the next page is %r again" % (
-                    model, path, after))
-            seen.add(after)
+            if after != versions[-1]["id"]:
+                raise FerryError("%s: the next page is asked after %s, expected the page's last version %s" % (
+                    what, _short(after), _short(versions[-1]["id"])))
+            if len(out) >= MAX_VERSIONS:
+                raise FerryError("%s: the history goes on past %d versions, more than the client lists (a server"
+                                 " paging without end?)" % (what, MAX_VERSIONS))
 
     def model(self, ref):
         """One version of a model: ``"llama"`` (its head), ``"llama:prod"`` (a tag) or ``"llama@<version id or a

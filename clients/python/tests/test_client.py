@@ -908,6 +908,50 @@ class BrokenAnswerTest(unittest.TestCase):
         finally:
             server.close()
 
+    def test_a_listing_of_versions_that_pages_without_end_or_in_a_circle(self):
+        # each page had a new cursor, so the listing went on for as long as the server did (here 100 pages)
+        served = []
+
+        class Pages(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                n = len(served)
+                served.append(self.path)
+                if self.server.how == "endless":
+                    ids = ["%064x" % (n * 1000 + i) for i in range(1000)]
+                    after = ids[-1] if n < 100 else None
+                elif self.server.how == "again":  # the same page under a new cursor each time
+                    ids = ["%064x" % i for i in range(3)]
+                    after = ids[-1] if n < 100 else None
+                else:  # a cursor that is not the page's last version
+                    ids = ["%064x" % (n * 3 + i) for i in range(3)]
+                    after = "%064x" % (10 ** 6 + n) if n < 100 else None
+                body = json.dumps({"versions": [{"id": i} for i in ids], "next": after}).encode("utf-8")
+                _answer(self, 200, "application/json", body)
+
+            def log_message(self, *args):
+                pass
+
+        bound = ferry.client.MAX_VERSIONS
+        ferry.client.MAX_VERSIONS = 5000
+        try:
+            for how, text in (("endless", "past 5000 versions"), ("again", "listed again after 3 versions"),
+                              ("cursor", "expected the page's last version")):
+                del served[:]
+                server = _LocalServer.__new__(_LocalServer)
+                server.daemon_threads = True
+                server._start(Pages)
+                server.how = how
+                try:
+                    with self.assertRaises(ferry.FerryError, msg=how) as e:
+                        ferry.Client(server.url()).versions("tiny")
+                finally:
+                    server.close()
+                self.assertIn(text, str(e.exception))
+                self.assertIn("GET /v1/models/tiny/versions", str(e.exception))
+                self.assertLessEqual(len(served), 5, how)
+        finally:
+            ferry.client.MAX_VERSIONS = bound
+
     def test_a_servers_error_text_is_made_printable(self):
         # the error code and message of a hostile server went into the exception as sent: escape sequences that a
         # terminal showing the traceback obeys, lines that look like the program's own; a message that was not a
