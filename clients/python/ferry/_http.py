@@ -15,8 +15,11 @@ from .errors import FerryConnectionError, FerryHTTPError, FerryTransferError
 #: Statuses after which the same request is tried on the next server (when the client has several).
 RETRY_STATUSES = (502, 503, 504)
 
-#: The most a JSON answer may hold (as a version or snapshot object): a server sending more is refused, not buffered.
-MAX_JSON_BYTES = 1 << 31
+#: The most a JSON answer, or a version or snapshot object, may hold by default (ferry.Client's ``max_json_bytes``): a
+#: server sending more is refused, not buffered and parsed. Ferry writes snapshots of at most 128 MiB and versions of
+#: at most 64 MiB; a version's description repeats its snapshot with chunk offsets and tensor chunk ranges added, about
+#: twice its size.
+MAX_JSON_BYTES = 512 << 20
 
 #: Seconds a request may take as a whole, by default (ferry.Client's ``deadline``).
 DEADLINE = 600.0
@@ -146,11 +149,12 @@ class Transport:
     is skipped for that request and the next one is tried, each server once. An answer that breaks off after its
     headers is the caller's to try again (``transfer_attempts`` in all), on another server first (``avoid``)."""
 
-    def __init__(self, url, token, timeout, deadline=None):
+    def __init__(self, url, token, timeout, deadline=None, max_json_bytes=MAX_JSON_BYTES):
         self.urls = _split_urls(url)
         self._token = token
         self.timeout = timeout
         self.deadline = deadline
+        self.max_json_bytes = max_json_bytes
         self._next = 0
         self._lock = threading.Lock()
         self.bytes_received = 0
@@ -242,7 +246,7 @@ class Transport:
         for attempt in range(self.transfer_attempts):
             with self.open(path, {"Accept": "application/json"}, context, avoid) as resp:
                 try:
-                    body = _read_json_body(resp, path)
+                    body = self.read_whole(resp, "the answer")
                 except (OSError, http.client.HTTPException) as e:
                     # a body cut short (IncompleteRead), a server that stalled past the timeout, a reset connection
                     if attempt + 1 < self.transfer_attempts:
@@ -263,23 +267,33 @@ class Transport:
         with self._lock:
             self.bytes_received += n
 
+    def read_whole(self, resp, what, digest=None):
+        """The whole body of a JSON answer (or a version or snapshot object), read in pieces up to ``max_json_bytes``
+        (a hostile or broken server cannot make the client buffer without end), fed to ``digest`` when given;
+        IncompleteRead when it ends before its Content-Length."""
+        declared = resp.headers.get("Content-Length")
+        declared = int(declared) if declared is not None and declared.isdigit() else None
+        if declared is not None and declared > self.max_json_bytes:
+            raise self._too_big(resp, what, "is %d bytes long," % declared)
+        body = bytearray()
+        while True:
+            piece = resp.read(_PIECE)
+            if not piece:
+                break
+            if digest is not None:
+                digest.update(piece)
+                self.count(len(piece))
+            body += piece
+            if len(body) > self.max_json_bytes:
+                raise self._too_big(resp, what, "holds")
+        if declared is not None and len(body) < declared:
+            raise http.client.IncompleteRead(bytes(body[:0]), declared - len(body))
+        return bytes(body)
 
-def _read_json_body(resp, path):
-    """The whole body of a JSON answer, read in pieces up to MAX_JSON_BYTES (a hostile or broken server cannot make
-    the client buffer without end); IncompleteRead when it ends before its Content-Length."""
-    body = bytearray()
-    while True:
-        piece = resp.read(_PIECE)
-        if not piece:
-            break
-        body += piece
-        if len(body) > MAX_JSON_BYTES:
-            raise FerryConnectionError("GET %s: the answer is larger than %d bytes, more than any JSON answer of a"
-                                       " Ferry server; it is not read further" % (path, MAX_JSON_BYTES))
-    declared = resp.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and len(body) < int(declared):
-        raise http.client.IncompleteRead(bytes(body[:0]), int(declared) - len(body))
-    return bytes(body)
+    def _too_big(self, resp, what, how):
+        return FerryConnectionError("GET %s: %s %s more than the %d bytes the client reads as JSON"
+                                    " (ferry.Client's max_json_bytes); it is not read" % (
+                                        resp.geturl(), what, how, self.max_json_bytes))
 
 
 def _http_error(e, method, url, context):

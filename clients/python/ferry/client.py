@@ -23,8 +23,8 @@ import numpy as np
 
 from . import _dtypes
 from ._glob import PathFilter
-from ._http import DEADLINE, Transport
-from .errors import FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
+from ._http import DEADLINE, MAX_JSON_BYTES, Transport
+from .errors import FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
 PIECE = 1 << 20
@@ -36,8 +36,6 @@ PART_SUFFIX = ".ferry-part"
 MAX_VERSIONS = 1000000
 _VERSIONS_PAGE = 1000
 
-#: The largest version or snapshot object the client reads (readers of Ferry's JSON objects accept up to 2 GiB).
-MAX_OBJECT_BYTES = 1 << 31
 # Version and snapshot objects kept after their SHA-256 was checked (they never change: their id is their content's
 # hash), so that model() of a version already read fetches only the server's description of it
 OBJECT_CACHE_BYTES = 64 << 20
@@ -61,10 +59,11 @@ class Client:
     request as a whole, from connecting to the answer's last byte (a chunk is at most 64 MiB), so that a server
     sending a byte now and then cannot hold it for ever; None for no deadline. A request past either is tried again
     as an answer that broke off is, and then raised as ``FerryTransferError`` (or ``FerryConnectionError`` before
-    the answer's headers) naming the URL.
+    the answer's headers) naming the URL. ``max_json_bytes`` (512 MiB) bounds what is read whole and parsed: a JSON
+    answer (a version's description) and a version or snapshot object; a server sending more is refused.
     """
 
-    def __init__(self, url, token=None, timeout=60.0, deadline=DEADLINE):
+    def __init__(self, url, token=None, timeout=60.0, deadline=DEADLINE, max_json_bytes=MAX_JSON_BYTES):
         if token is None:
             token = os.environ.get("FERRY_TOKEN") or None
         if token is not None:
@@ -76,17 +75,22 @@ class Client:
             if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
-        for name, value in (("timeout", timeout), ("deadline", deadline)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+        for name, value in (("timeout", timeout), ("deadline", deadline), ("max_json_bytes", max_json_bytes)):
+            if (value is not None or name == "max_json_bytes") and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not value > 0):
                 raise ValueError("%s: expected a positive number or None, got %r" % (name, value))
-        self._http = Transport(url, token, timeout, deadline)
+        self._http = Transport(url, token, timeout, deadline, max_json_bytes)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0
         self._objects_lock = threading.Lock()
 
     def __repr__(self):
         return "ferry.Client(%r%s)" % (",".join(self._http.urls), ", token=<hidden>" if self._http._token else "")
+
+    @property
+    def max_json_bytes(self):
+        """The most bytes read whole and parsed as JSON: an answer, or a version or snapshot object."""
+        return self._http.max_json_bytes
 
     @property
     def urls(self):
@@ -309,21 +313,17 @@ class Client:
 
     def _object_once(self, oid, ctx, avoid):
         digest = hashlib.sha256()
-        body = bytearray()
         resp = None
         try:
             with self._http.open("/v1/store/chunks/%s?decoded=1" % oid, context=ctx, avoid=avoid) as resp:
-                for piece in iter(lambda: resp.read(PIECE), b""):
-                    digest.update(piece)
-                    body += piece
-                    self._http.count(len(piece))
-                    if len(body) > MAX_OBJECT_BYTES:
-                        raise FerryIntegrityError("%s: the server sent more than %d bytes" % (ctx, MAX_OBJECT_BYTES))
-                _check_whole(resp, len(body))
+                try:
+                    body = self._http.read_whole(resp, "object " + oid, digest)
+                except FerryError as e:  # larger than the client reads
+                    raise FerryConnectionError("%s: %s" % (ctx, e)) from None
         except (OSError, ValueError, http.client.HTTPException) as e:  # HTTPException: a cut body
             if isinstance(e, FerryError):
                 raise
-            raise FerryTransferError("%s: the transfer broke after %d bytes: %s" % (ctx, len(body), _why(e)),
+            raise FerryTransferError("%s: the transfer broke: %s" % (ctx, _why(e)),
                                      self._http.base_of(resp) if resp is not None else None) from None
         return digest, body
 

@@ -1028,16 +1028,50 @@ class BrokenAnswerTest(unittest.TestCase):
             ferry.Client(URL, deadline=0)
 
     def test_a_json_answer_past_the_bound_is_refused_not_buffered(self):
-        from ferry import _http
-        bound = _http.MAX_JSON_BYTES
-        _http.MAX_JSON_BYTES = 10
+        # the bound was 2 GiB, read whole and then parsed into Python's objects (several times that in memory)
+        self.assertLessEqual(ferry.Client(URL).max_json_bytes, 512 << 20)
+        c = ferry.Client(URL, token=TOKEN, max_json_bytes=10)
+        self.assertEqual(10, c.max_json_bytes)
+        with self.assertRaises(ferry.FerryConnectionError) as e:
+            c.models()
+        self.assertIn("GET %s/v1/models: the answer is " % URL.rstrip("/"), str(e.exception))
+        self.assertIn("more than the 10 bytes the client reads as JSON (ferry.Client's max_json_bytes)",
+                      str(e.exception))
+        # a version or snapshot object too
+        c = ferry.Client(URL, token=TOKEN)
+        vid = c.model("tiny:prod").id
+        c = ferry.Client(URL, token=TOKEN, max_json_bytes=100)
+        with self.assertRaises(ferry.FerryConnectionError) as e:
+            c._object(vid, "version x")
+        self.assertIn("reading version x: GET %s/v1/store/chunks/%s?decoded=1: object %s is " % (
+            URL.rstrip("/"), vid, vid), str(e.exception))
+        # and an answer without a Content-Length, read until it holds more
+
+        class Endless(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                try:
+                    for _ in range(1000):
+                        self.wfile.write(b" " * 1000)
+                except OSError:  # the client stopped reading
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        server = _LocalServer.__new__(_LocalServer)
+        server.daemon_threads = True
+        server._start(Endless)
         try:
             with self.assertRaises(ferry.FerryConnectionError) as e:
-                ferry.Client(URL, token=TOKEN).models()
-            self.assertIn("larger than 10 bytes", str(e.exception))
-            self.assertIn("GET /v1/models", str(e.exception))
+                ferry.Client(server.url(), max_json_bytes=1000).models()
         finally:
-            _http.MAX_JSON_BYTES = bound
+            server.close()
+        self.assertIn("/v1/models: the answer holds more than the 1000 bytes", str(e.exception))
+        with self.assertRaises(ValueError):
+            ferry.Client(URL, max_json_bytes=None)
 
     def test_an_answer_that_breaks_off_is_asked_again_of_another_server(self):
         # a server killed or restarted mid-answer: the chunk (or the version or snapshot object) is asked again of
