@@ -9,6 +9,7 @@ import json
 import math
 import operator
 import os
+import posixpath
 import re
 import stat
 import threading
@@ -596,6 +597,10 @@ class Model:
         # every path is checked before anything is written: a version with one unsafe path writes no file
         chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
         paths = {f["path"] for f, _ in chosen}
+        # a file whose name is another's temporary name (a part file left in a directory that was pushed) is written
+        # after that other one, whose download would otherwise take it for its part file and rename it away
+        parts = {posixpath.join(posixpath.dirname(f["path"]), part_name(f)) for f, _ in chosen}
+        chosen.sort(key=lambda ft: ft[0]["path"] in parts)
         for f, _ in chosen:
             for at in [i for i, ch in enumerate(f["path"]) if ch == "/"]:
                 if f["path"][:at] in paths:

@@ -447,6 +447,23 @@ class DownloadTest(unittest.TestCase):
         self.m._files = [dict(f, path=p) for p in ("a", "a/b")]
         self.m.download(scratch("file-and-directory"), include="a")  # a selection without the other is written
 
+    def test_a_file_named_as_another_files_part_file_is_downloaded_too(self):
+        # a directory pushed with a part file an interrupted download left in it: the part file (sorted first) was
+        # written, then taken for the other file's part file and renamed to it, and was missing after a download
+        # that listed it as fetched
+        f = [x for x in self.m._files if x["path"] == "config.json"][0]
+        readme = [x for x in self.m._files if x["path"] == "README.md"][0]
+        for sub in ("", "sub/"):
+            x = dict(f, path=sub + "config.json")
+            part = dict(readme, path=sub + ferry.part_name(x))
+            self.m._files = [part, x]
+            d = scratch("part-named")
+            r = self.m.download(d)
+            self.assertEqual(sorted([part["path"], x["path"]]), sorted(r["fetched"]))
+            self.assertEqual(part["sha256"], sha256(os.path.join(d, part["path"])))
+            self.assertEqual(x["sha256"], sha256(os.path.join(d, x["path"])))
+            self.assertEqual(sorted([part["path"], x["path"]]), sorted(self.m.download(d)["kept"]))
+
     def test_a_directory_swapped_for_a_link_mid_download_is_not_written_through(self):
         # the directories on the way were checked for links before the first file was written, and the files opened
         # by path afterwards: a local user who could write into the destination swapped a directory for a link to
