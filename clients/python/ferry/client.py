@@ -611,13 +611,12 @@ class Model:
             raise FerryNotFoundError("model %s version %s has no file that %s selects (%d files); Model.files() lists"
                                      " them" % (self.name, self.id, selection.describe(), len(self._files)))
         try:
-            os.makedirs(root, exist_ok=True)
+            top = _Dir.open_root(root)
         except OSError as e:
-            raise FerryError("download of model %s version %s: cannot make the destination %s: %s" % (
+            raise FerryError("download of model %s version %s: cannot make or open the destination %s: %s" % (
                 self.name, self.id, root, e)) from e
         before = self._client.bytes_received
         result = {"fetched": [], "kept": [], "bytes": 0}
-        top = _Dir.open_root(root)
         try:
             for f, target in chosen:
                 path = f["path"]
