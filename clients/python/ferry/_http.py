@@ -4,6 +4,7 @@ import functools
 import http.client
 import io
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -96,7 +97,7 @@ class _DeadlineReader(io.RawIOBase):
         self._sock.wait()
         try:
             return self._raw.readinto(b)
-        except TimeoutError:
+        except (socket.timeout, TimeoutError):  # one class from Python 3.10 on, two before
             if time.monotonic() >= self._sock._end:
                 raise self._sock.expired() from None
             raise

@@ -1019,16 +1019,18 @@ class BrokenAnswerTest(unittest.TestCase):
                         self.wfile.write(bytes([b]))
                         self.wfile.flush()
                         sent.append(1)
-                        if stop.wait(0.01):
+                        if stop.wait(60 if self.server.stall else 0.01):
                             return
                 except OSError:  # the client gave up
                     pass
 
-        for in_body in (False, True):
+        # and one that stops within the timeout but past the deadline: the last wait ends at the deadline
+        for in_body, stall in ((False, False), (True, False), (True, True)):
             del sent[:]
             with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle) as server:
                 server.daemon_threads = True
                 server.in_body = in_body
+                server.stall = stall
                 threading.Thread(target=server.serve_forever, daemon=True).start()
                 url = "http://127.0.0.1:%d" % server.server_address[1]
                 try:
