@@ -1001,6 +1001,8 @@ def _complete(d, name, f):
     """Whether ``name`` in directory ``d`` is a regular file (not a link) with the size and SHA-256 the version
     lists."""
     try:
+        if not stat.S_ISREG(d.lstat(name).st_mode):  # a device or a FIFO is not opened at all
+            return False
         fd = d.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
         return False
