@@ -25,7 +25,8 @@ import numpy as np
 from . import _dtypes
 from ._glob import PathFilter
 from ._http import DEADLINE, MAX_JSON_BYTES, Transport
-from .errors import FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError, FerryTransferError
+from .errors import (FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError,
+                     FerryTransferError)
 
 #: Bytes read from the network at a time (memory per transfer stays about this big, whatever the chunk size).
 PIECE = 1 << 20
@@ -77,9 +78,11 @@ class Client:
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
         for name, value in (("timeout", timeout), ("deadline", deadline), ("max_json_bytes", max_json_bytes)):
-            if (value is not None or name == "max_json_bytes") and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                      or not value > 0):
-                raise ValueError("%s: expected a positive number or None, got %r" % (name, value))
+            if value is None and name != "max_json_bytes":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError("%s: expected a positive number%s, got %r" % (
+                    name, "" if name == "max_json_bytes" else " or None", value))
         self._http = Transport(url, token, timeout, deadline, max_json_bytes)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0
