@@ -22,7 +22,7 @@ class PathFilter:
 
     def __init__(self, include=None, exclude=None):
         # taken as lists once: a generator or map() would be empty the second time it is read
-        include, exclude = (None if g is None else [g] if isinstance(g, str) else list(g) for g in (include, exclude))
+        include, exclude = (_listed(o, g) for o, g in (("include", include), ("exclude", exclude)))
         self._include_given = include is not None
         given = (("include", include), ("exclude", exclude))
         self._words = [(o, g) for o, g in given if g is not None]
@@ -42,6 +42,18 @@ class PathFilter:
         if self._include_given and not any(p.fullmatch(path) for p in self.include):
             return False
         return not any(p.fullmatch(path) for p in self.exclude)
+
+
+def _listed(option, globs):
+    """The globs given as a list: None, one string, or any iterable of them (bytes and other types are a TypeError
+    naming the option: bytes iterate as integers, and an integer does not iterate)."""
+    if globs is None:
+        return None
+    if isinstance(globs, str):
+        return [globs]
+    if isinstance(globs, (bytes, bytearray)) or not hasattr(globs, "__iter__"):
+        raise TypeError("%s: expected a glob (a string) or a list of them, got %r" % (option, globs))
+    return list(globs)
 
 
 def _compile(option, globs):

@@ -1308,6 +1308,15 @@ class TreeTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 self.m.download(scratch("globs"), include=bad)
 
+    def test_globs_of_another_type_are_an_error_naming_the_option(self):
+        # an integer was "'int' object is not iterable", and bytes were read as their integers ("got 42")
+        for bad in (5, b"*.json", bytearray(b"*.json")):
+            for option in ("include", "exclude"):
+                with self.assertRaises(TypeError, msg=repr(bad)) as e:
+                    self.m.download(scratch("glob-type"), **{option: bad})
+                self.assertIn("%s: expected a glob (a string) or a list of them, got %r" % (option, bad),
+                              str(e.exception))
+
     def test_a_selection_of_no_file_is_refused_as_ferry_pull_refuses_it(self):
         """Before, a glob that matched nothing (a typo such as ``*.safetensor``) or ``include=[]`` downloaded nothing
         and returned as a success (``include=[]`` even downloaded every file)."""
