@@ -550,7 +550,7 @@ class Model:
         return np.frombuffer(data, dtype=dt).reshape(shape)  # a bytearray: the array is writable
 
     def state_dict(self, names=None, file=None):
-        """Every tensor (or those named) as torch tensors, BF16 as torch.bfloat16, ONNX's packed integers unpacked
+        """Every tensor (or those ``names`` names: a list, or one string) as torch tensors, BF16 as torch.bfloat16, ONNX's packed integers unpacked
         into int8 or uint8 (as tensor() gives them), in file order, keyed by tensor name (a PyTorch checkpoint's
         non-string keys as their repr, ``"('enc', 0)"``, ``"0.5"``: the version does not record the keys' types, so
         they cannot be given back as torch.load gives them). Needs torch.
@@ -564,6 +564,10 @@ class Model:
         out = collections.OrderedDict()
         if names is None:
             names = [t["name"] for f, t in self._all if file is None or f["path"] == file]
+        elif isinstance(names, str):
+            names = [names]  # one name, not its characters
+        elif isinstance(names, (bytes, bytearray)) or not hasattr(names, "__iter__"):
+            raise TypeError("names: expected tensor names (a list of strings, or one), got %r" % (names,))
         # tied weights (a checkpoint's lm_head.weight and embed_tokens.weight: one storage, two names) are fetched
         # once and share their memory, as torch.load gives them
         loaded = {}

@@ -265,6 +265,12 @@ class TensorTest(unittest.TestCase):
                 np.testing.assert_array_equal(arr, sd[name].numpy(), err_msg=name)
             elif dtype != "BF16":
                 np.testing.assert_array_equal(arr.astype(np.int64), sd[name].numpy().astype(np.int64), err_msg=name)
+        # one name is that tensor (it was taken as its characters: "no tensor 'i'"); a number is a TypeError
+        self.assertEqual(["ids"], list(self.m.state_dict("ids")))
+        self.assertEqual(["ids", "mask"], list(self.m.state_dict(("ids", "mask"))))
+        with self.assertRaises(TypeError) as e:
+            self.m.state_dict(5)
+        self.assertIn("names: expected tensor names", str(e.exception))
 
 
 class DownloadTest(unittest.TestCase):
