@@ -115,6 +115,8 @@ class Client:
         """The model's history from its head, newest first (first parents): dicts with ``id``, ``seq``,
         ``message``, ``author``, ``time``, ``snapshot``, ``parents`` and ``metadata``. At most MAX_VERSIONS are
         listed: a longer history is a FerryError."""
+        if not isinstance(model, str) or not model:
+            raise ValueError("model: expected a model name (a non-empty string like 'llama'), got %r" % (model,))
         out = []
         after = None
         seen = set()

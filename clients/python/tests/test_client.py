@@ -98,6 +98,11 @@ class ListingTest(unittest.TestCase):
         self.assertEqual(["second", "first"], [v["message"] for v in versions])
         self.assertEqual(models[0]["tags"]["prod"], versions[0]["id"])
         self.assertEqual(versions[0]["parents"], [versions[1]["id"]])
+        # a name that is not one: the server's "Ambiguous URI empty segment", Python's TypeError from quote()
+        for bad in ("", None, 5, b"tiny"):
+            with self.assertRaises(ValueError, msg=repr(bad)) as e:
+                self.c.versions(bad)
+            self.assertIn("model: expected a model name", str(e.exception))
 
     def test_refs_resolve_to_versions(self):
         versions = self.c.versions("tiny")
