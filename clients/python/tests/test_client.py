@@ -507,6 +507,26 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual([], os.listdir(outside))
         self.assertEqual(f["sha256"], sha256(os.path.join(d, "a")))
 
+    def test_without_dir_fd_downloads_check_the_directories_on_the_way(self):
+        # the path a system without dir_fd takes (Windows): still byte-identical, and a link on the way is refused
+        self.assertTrue(ferry.client.DIR_FD or os.name == "nt", "Linux has dir_fd")
+        kept = ferry.client.DIR_FD
+        ferry.client.DIR_FD = False
+        try:
+            d = scratch("no-dir-fd")
+            self.m.download(d)
+            self.assertEqual(self.want, relative_files(d))
+            outside = scratch("no-dir-fd-outside")
+            os.symlink(outside, os.path.join(d, "sub"))
+            f = self.m._files[0]
+            self.m._files = [dict(f, path="sub/x")]
+            with self.assertRaises(ferry.FerryError) as e:
+                self.m.download(d)
+            self.assertIn("is a link in the destination", str(e.exception))
+            self.assertEqual([], os.listdir(outside))
+        finally:
+            ferry.client.DIR_FD = kept
+
 class TokenTest(unittest.TestCase):
     def test_without_token_401_with_message(self):
         with self.assertRaises(ferry.FerryHTTPError) as e:
