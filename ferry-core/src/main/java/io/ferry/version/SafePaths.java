@@ -18,11 +18,18 @@ public final class SafePaths {
   public static final java.util.regex.Pattern RESERVED_NAME =
       java.util.regex.Pattern.compile("\\.ferry-([0-9a-f]{16}\\.(tmp|old)|pull\\.lock)");
 
+  /**
+   * The name Ferry's Python client downloads a file under ({@code .<16 hex>.ferry-part} beside it), which an
+   * interrupted download leaves: a push refuses it, as it would store a part of a file under a name no model has.
+   */
+  public static final java.util.regex.Pattern CLIENT_PART_NAME =
+      java.util.regex.Pattern.compile("\\.[0-9a-f]{16}\\.ferry-part");
+
   private SafePaths() {}
 
   /**
-   * Returns the path if it is safe ({@link #check}) and its file name is not one of the {@link #RESERVED_NAME}s: what
-   * a push may store.
+   * Returns the path if it is safe ({@link #check}) and its file name is not one of the {@link #RESERVED_NAME}s or a
+   * {@link #CLIENT_PART_NAME}: what a push may store.
    */
   public static String checkPushable(String path, String where) throws InvalidInputException {
     check(path, where);
@@ -30,6 +37,10 @@ public final class SafePaths {
     if (RESERVED_NAME.matcher(name).matches()) {
       throw new InvalidInputException(where + ": the file name '" + name + "' is reserved for the temporary files of"
           + " pulls (a pull removes such files it finds); rename the file to push it");
+    }
+    if (CLIENT_PART_NAME.matcher(name).matches()) {
+      throw new InvalidInputException(where + ": '" + name + "' is a file that Ferry's Python client was downloading"
+          + " (an interrupted download leaves it): run the download again to finish it, or delete the file");
     }
     return path;
   }

@@ -191,6 +191,23 @@ class PullerLockTest {
   }
 
   @Test
+  void aFileThePythonClientWasDownloadingIsNotPushed() throws Exception {
+    // an interrupted download of the Python client leaves its part file beside the others; pushed, it was stored as
+    // a file of the model under its temporary name
+    Path src = Files.createDirectories(tmp.resolve("half-downloaded/sub"));
+    Files.writeString(src.resolve("config.json"), "{}");
+    Files.writeString(src.resolve(".0123456789abcdef.ferry-part"), "part of a weights file");
+    String before = repo.resolve("m:a").id().hex();
+    assertThatThrownBy(() -> repo.push(src.getParent(), "m:a", PushOptions.builder().build()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining(".0123456789abcdef.ferry-part").hasMessageContaining("Python client");
+    assertThat(repo.resolve("m:a").id().hex()).isEqualTo(before);
+    // only that exact form: a name that merely ends so is a user's file
+    assertThat(SafePaths.checkPushable("w.ferry-part", "model")).isEqualTo("w.ferry-part");
+    assertThat(SafePaths.checkPushable(".0123456789ABCDEF.ferry-part", "model")).isNotNull();
+  }
+
+  @Test
   void theLockNameIsReservedForPushes() {
     assertThat(SafePaths.RESERVED_NAME.matcher(DestinationLock.NAME).matches()).isTrue();
     assertThatThrownBy(() -> SafePaths.checkPushable("sub/" + DestinationLock.NAME, "model"))
