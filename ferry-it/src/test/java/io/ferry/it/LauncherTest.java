@@ -49,9 +49,15 @@ class LauncherTest {
   private record Run(int code, String out, String err) {}
 
   private static Run run(Path script, String... args) throws Exception {
+    return run(java.util.Map.of(), script, args);
+  }
+
+  /** Runs the launcher with {@code env} added to this process's environment. */
+  private static Run run(java.util.Map<String, String> env, Path script, String... args) throws Exception {
     List<String> cmd = new java.util.ArrayList<>(List.of("bash", script.toString()));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(root.toFile());
+    pb.environment().putAll(env);
     pb.environment().remove("FERRY_JAVA_OPTS");
     pb.environment().remove("FERRY_HEAP");
     pb.environment().remove("FERRY_STORE");
@@ -207,5 +213,30 @@ class LauncherTest {
     Run version = run(link, "--version");
     assertThat(version.code()).as("ferry --version through a link: %s", version.err()).isZero();
     assertThat(version.out()).startsWith("ferry ");
+  }
+
+  /**
+   * Under the C or POSIX locale Java names files in ASCII (sun.jnu.encoding, read-only on the command line), so a model
+   * with any other character in a file name could be neither pushed nor pulled; the launcher runs Java with a UTF-8
+   * locale then, and the names round-trip.
+   */
+  @Test
+  void aModelWithFileNamesBeyondAsciiRoundTripsUnderTheCLocale(@TempDir Path dir) throws Exception {
+    Path model = Files.createDirectories(dir.resolve("model"));
+    String name = "t\u00f6kenizer-\u65e5\u672c.json";
+    Files.writeString(model.resolve(name), "{\"vocab\": [\"\u00e9\"]}\n");
+    java.util.Map<String, String> c = java.util.Map.of("LC_ALL", "C", "LANG", "C");
+    String store = dir.resolve("store").toString();
+    Run init = run(c, launcher, "init", "--store", store);
+    assertThat(init.code()).as("ferry init: %s", init.err()).isZero();
+    Run push = run(c, launcher, "push", "--store", store, model.toString(), "names");
+    assertThat(push.code()).as("ferry push under LC_ALL=C: %s", push.err()).isZero();
+    Run show = run(c, launcher, "show", "--store", store, "names");
+    assertThat(show.code()).as("ferry show: %s", show.err()).isZero();
+    assertThat(show.out()).contains(name);
+    Path out = dir.resolve("out");
+    Run pull = run(c, launcher, "pull", "--store", store, "names", out.toString());
+    assertThat(pull.code()).as("ferry pull under LC_ALL=C: %s", pull.err()).isZero();
+    assertThat(out.resolve(name)).hasSameTextualContentAs(model.resolve(name));
   }
 }
