@@ -37,6 +37,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.zip.CRC32C;
 
 /**
  * Stores the chunks of a model's files: scans and validates the source completely, then hashes every chunk in
@@ -46,9 +47,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * store as it was.
  *
  * <p>Source files are read with positional reads into reused buffers, never mapped: each chunk is read once, and the
- * bytes hashed are the bytes encoded and written. A file that changes while it is pushed (its size, modification or
- * status-change time, or identity differ from the scan's, or it ends early) fails the push with an {@link
- * InvalidInputException}, and nothing is stored.
+ * bytes hashed are the bytes encoded and written. A file of several chunks is read a second time, beside, for its
+ * whole-file SHA-256; both reads take a CRC32C of each chunk's bytes, in the slices they hash, and the push checks that
+ * they agree, so that the file's SHA-256 is that of the chunks stored. A file that changes while it is pushed (its
+ * size, modification or status-change time, or identity differ from the scan's, it ends early, or its two reads
+ * differ: a change its times cannot show, made within one tick of a coarse file clock or through another of its names)
+ * fails the push with an {@link InvalidInputException}, and nothing is stored.
  */
 public final class Pusher {
   private static final String EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -234,6 +238,14 @@ public final class Pusher {
       for (SourceFile f : prepared.files()) {
         batches.add(batches(prepared.plans().get(f.path())));
       }
+      // the CRC32C of each chunk of a file of several chunks, as its chunk task read it and as its hash task read it
+      List<long[]> chunkCrcs = new ArrayList<>();
+      List<long[]> hashedCrcs = new ArrayList<>();
+      for (SourceFile f : prepared.files()) {
+        int chunks = prepared.plans().get(f.path()).size();
+        chunkCrcs.add(chunks != 1 ? new long[chunks] : null);
+        hashedCrcs.add(chunks != 1 ? new long[chunks] : null);
+      }
       // a file is done when its chunks are stored and its hash taken: each task counts its file down
       List<AtomicInteger> tasksLeft = new ArrayList<>();
       for (int i = 0; i < prepared.files().size(); i++) {
@@ -245,8 +257,10 @@ public final class Pusher {
         if (prepared.plans().get(f.path()).size() != 1) {
           OpenWhileUsed src = byFile.get(i);
           AtomicInteger left = tasksLeft.get(i);
+          List<ChunkPlanner.Range> plan = prepared.plans().get(f.path());
+          long[] crcs = hashedCrcs.get(i);
           Future<String> fh = pool.submit(() -> {
-            String sha = src.use(ch -> fileSha256(f, ch));
+            String sha = src.use(ch -> fileSha256(f, ch, plan, crcs));
             taskDone(left);
             return sha;
           });
@@ -260,12 +274,20 @@ public final class Pusher {
         OpenWhileUsed src = byFile.get(i);
         List<Future<ChunkId[]>> ids = new ArrayList<>();
         AtomicInteger left = tasksLeft.get(i);
+        long[] crcs = chunkCrcs.get(i);
+        int first = 0;
         for (List<ChunkPlanner.Range> batch : batches.get(i)) {
+          int from = first;
+          first += batch.size();
           Future<ChunkId[]> id = pool.submit(() -> {
             ChunkId[] stored = src.use(ch -> {
               ChunkId[] out = new ChunkId[batch.size()];
+              CRC32C crc = crcs != null ? new CRC32C() : null;
               for (int k = 0; k < out.length; k++) {
-                out[k] = storeChunk(f, ch, batch.get(k), lookup, sink, created, storedBytes, newChunks);
+                out[k] = storeChunk(f, ch, batch.get(k), crc, lookup, sink, created, storedBytes, newChunks);
+                if (crc != null) {
+                  crcs[from + k] = crc.getValue();
+                }
               }
               return out;
             });
@@ -297,6 +319,17 @@ public final class Pusher {
         String changes = f.stamp().recheck(f.file());
         if (changes != null) {
           throw changed(f, changes);
+        }
+      }
+      // and that each file's SHA-256 is that of its chunks: a change its stamp cannot show
+      for (int i = 0; i < prepared.files().size(); i++) {
+        SourceFile f = prepared.files().get(i);
+        List<ChunkPlanner.Range> plan = prepared.plans().get(f.path());
+        for (int k = 0; chunkCrcs.get(i) != null && k < plan.size(); k++) {
+          if (chunkCrcs.get(i)[k] != hashedCrcs.get(i)[k]) {
+            throw changed(f, "bytes " + plan.get(k).start() + " to " + plan.get(k).end()
+                + " differed between its two reads, its chunks' and its whole-file hash's");
+          }
         }
       }
       sink.flush();
@@ -383,8 +416,11 @@ public final class Pusher {
     remover.remove(copy, cause);
   }
 
-  private ChunkId storeChunk(SourceFile f, FileChannel ch, ChunkPlanner.Range r, Lookup known, PackSink sink,
-      List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
+  /**
+   * Reads, hashes and stores a chunk; {@code crc}, if not null, is reset and takes the CRC32C of the bytes read.
+   */
+  private ChunkId storeChunk(SourceFile f, FileChannel ch, ChunkPlanner.Range r, CRC32C crc, Lookup known,
+      PackSink sink, List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     if (aborted) {
       throw new InterruptedIOException("push aborted");
     }
@@ -397,7 +433,16 @@ public final class Pusher {
       ByteBuffer raw = input.buffer;
       readFully(f, ch, raw, r.start());
       raw.flip();
-      return storeRead(raw, input, r, known, sink, created, storedBytes, newChunks);
+      ChunkId id;
+      if (crc == null) {
+        id = ChunkId.of(raw);
+      } else {
+        crc.reset();
+        MessageDigest md = ChunkId.sha256();
+        hashSlices(raw, md, crc);
+        id = ChunkId.fromBytes(md.digest());
+      }
+      return storeRead(id, raw, input, r, known, sink, created, storedBytes, newChunks);
     } finally {
       input.close();
     }
@@ -425,11 +470,11 @@ public final class Pusher {
   }
 
   /**
-   * Stores a chunk read into {@code raw} (lent by {@code input}): hashes it and encodes and writes those very bytes.
+   * Stores a chunk read into {@code raw} (lent by {@code input}) and hashed to {@code id}: encodes and writes those
+   * very bytes.
    */
-  private ChunkId storeRead(ByteBuffer raw, Lent input, ChunkPlanner.Range r, Lookup known, PackSink sink,
-      List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
-    ChunkId id = ChunkId.of(raw);
+  private ChunkId storeRead(ChunkId id, ByteBuffer raw, Lent input, ChunkPlanner.Range r, Lookup known,
+      PackSink sink, List<ChunkId> created, AtomicLong storedBytes, AtomicLong newChunks) throws IOException {
     if (r.length() < ObjectDatabase.PACK_THRESHOLD) {
       if (!known.found(id, raw) && sink.add(id, raw, r)) {
         newChunks.incrementAndGet();
@@ -635,8 +680,15 @@ public final class Pusher {
     }
   }
 
-  private String fileSha256(SourceFile f, FileChannel ch) throws IOException {
+  /**
+   * The SHA-256 of a file of several chunks, read a window at a time; {@code crcs} takes the CRC32C of each chunk of
+   * {@code plan} (which covers the file, in order) as this read saw it.
+   */
+  private String fileSha256(SourceFile f, FileChannel ch, List<ChunkPlanner.Range> plan, long[] crcs)
+      throws IOException {
     MessageDigest md = ChunkId.sha256();
+    CRC32C crc = new CRC32C();
+    int chunk = 0;
     int window = (int) Math.min(4 << 20, Math.max(1, f.size()));
     ByteBuffer buf = buffers.take(window);
     try {
@@ -646,12 +698,42 @@ public final class Pusher {
         }
         buf.clear().limit((int) Math.min(window, f.size() - at));
         readFully(f, ch, buf, at);
-        md.update(buf.flip());
+        buf.flip();
+        // the window's bytes chunk by chunk: each chunk's CRC32C ends where the chunk does
+        while (buf.hasRemaining()) {
+          while (plan.get(chunk).end() <= at + buf.position()) {
+            crcs[chunk++] = crc.getValue();
+            crc.reset();
+          }
+          long end = Math.min(plan.get(chunk).end(), at + buf.limit());
+          ByteBuffer part = buf.slice(buf.position(), (int) (end - at - buf.position()));
+          hashSlices(part, md, crc);
+          buf.position((int) (end - at));
+        }
+      }
+      while (chunk < plan.size()) {
+        crcs[chunk++] = crc.getValue();
+        crc.reset();
       }
     } finally {
       buffers.give(buf);
     }
     return HexFormat.of().formatHex(md.digest());
+  }
+
+  /** A slice of bytes small enough to stay in the processor's cache between its SHA-256 and its CRC32C. */
+  private static final int HASH_SLICE = 64 << 10;
+
+  /**
+   * Feeds the remaining bytes of {@code bytes} to both {@code md} and {@code crc}, a slice at a time, so that each
+   * slice is read from memory once; the buffer's position is left unchanged.
+   */
+  private static void hashSlices(ByteBuffer bytes, MessageDigest md, CRC32C crc) {
+    for (int at = bytes.position(); at < bytes.limit(); at += HASH_SLICE) {
+      int n = Math.min(HASH_SLICE, bytes.limit() - at);
+      md.update(bytes.slice(at, n));
+      crc.update(bytes.slice(at, n));
+    }
   }
 
   /** Fills {@code dst} from {@code at}; a file that ends first changed since the scan. */

@@ -172,4 +172,37 @@ class PushChangingSourceTest {
       assertThat(Files.readAllBytes(dest.resolve("weights.bin"))).isEqualTo(original);
     }
   }
+
+  /**
+   * A file whose bytes change while it is pushed in a way its stamp cannot see: written through another name (its
+   * status-change time is not compared for a file of several names) and dated back, as a write within one tick of a
+   * coarse file clock leaves the times as they were. The push read the file's chunks after the change and its
+   * whole-file SHA-256 before it, and stored a file whose recorded SHA-256 was not that of its chunks; it fails. One
+   * worker thread runs the whole-file hash first and the chunks after it, so the two reads straddle the change.
+   */
+  @Test
+  void aChangeTheStampCannotSeeFailsThePushInsteadOfRecordingAWrongFileHash() throws IOException {
+    Path other = tmp.resolve("trainer-weights.bin");
+    Files.createLink(other, source.resolve("weights.bin"));
+    FileTime dated = Files.getLastModifiedTime(source.resolve("weights.bin"));
+    Map<String, String> before = objectsAndRefs();
+    AtomicBoolean done = new AtomicBoolean();
+    Backend local = Ferry.openBackend(store.toString(), StoreOptions.existing());
+    FaultyChunkStore faulty = new FaultyChunkStore(local.chunks()).afterContains((id, present) -> {
+      if (!present && done.compareAndSet(false, true)) {
+        Files.write(other, bytes(original.length, 99));
+        Files.setLastModifiedTime(other, dated);
+      }
+    });
+    try (Repository repo = Repository.open(StoreLayers.layered(local, faulty),
+        RepositoryOptions.defaults().withParallelism(1))) {
+      assertThatThrownBy(() -> repo.push(source, "m", PushOptions.builder().message("changing").build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("weights.bin changed while it was pushed")
+          .hasMessageContaining("nothing was stored");
+      assertThat(done).as("the writer ran").isTrue();
+      assertThat(repo.models()).hasSize(1);
+    }
+    assertThat(objectsAndRefs()).as("objects and refs after a push whose source changed").isEqualTo(before);
+  }
 }
