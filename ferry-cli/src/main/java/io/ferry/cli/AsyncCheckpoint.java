@@ -1,6 +1,7 @@
 package io.ferry.cli;
 
 import io.ferry.error.InvalidInputException;
+import io.ferry.scan.LocalTrees;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;

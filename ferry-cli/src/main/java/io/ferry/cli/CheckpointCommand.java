@@ -8,6 +8,7 @@ import io.ferry.checkpoint.Checkpoints.Retention;
 import io.ferry.error.InvalidInputException;
 import io.ferry.limits.Limits;
 import io.ferry.repo.Repository;
+import io.ferry.scan.LocalTrees;
 import io.ferry.transfer.PullOptions;
 import java.io.IOException;
 import java.nio.file.Path;

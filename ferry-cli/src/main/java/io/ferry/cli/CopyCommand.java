@@ -5,6 +5,7 @@ import io.ferry.Ferry;
 import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.CopyResult;
+import io.ferry.scan.LocalTrees;
 import io.ferry.store.StoreOptions;
 import io.ferry.version.RefSpec;
 import java.io.IOException;

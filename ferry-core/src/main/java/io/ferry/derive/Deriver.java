@@ -15,6 +15,7 @@ import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.Results.VersionRef;
+import io.ferry.scan.LocalTrees;
 import io.ferry.transfer.TransferListener;
 import io.ferry.store.FileWrites;
 import io.ferry.version.Derivation;
@@ -30,7 +31,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -41,7 +41,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
-import java.util.stream.Stream;
 
 /**
  * Makes a derived version from a stored one. The method is a {@link TensorTransform} chosen by the {@link DeriveSpec};
@@ -123,7 +122,7 @@ public final class Deriver {
         result = writeAndPush(run, dir, sourceRef, target, message, listener, exact);
       } catch (IOException | RuntimeException | Error e) {
         try {
-          deleteTree(dir);
+          LocalTrees.delete(dir);
         } catch (IOException cleanup) {
           e.addSuppressed(cleanup);
         }
@@ -132,7 +131,7 @@ public final class Deriver {
         keepOnExit(onExit);
       }
       try {
-        deleteTree(dir);
+        LocalTrees.delete(dir);
       } catch (IOException e) {
         throw new IOException("derived version " + result.push().versionId().hex() + " was published, but its "
             + "temporary directory " + dir + " could not be removed: " + e.getMessage(), e);
@@ -247,7 +246,7 @@ public final class Deriver {
             System.nanoTime() - written);
       } finally {
         keepOnExit(onExit);
-        deleteTree(dir);
+        LocalTrees.delete(dir);
       }
     }
   }
@@ -837,7 +836,7 @@ public final class Deriver {
   private static Thread removeOnExit(Path dir) {
     Thread hook = new Thread(() -> {
       try {
-        deleteTree(dir);
+        LocalTrees.delete(dir);
       } catch (IOException | RuntimeException e) {
         // the JVM is exiting while workers may still write here: what could not be removed stays
       }
@@ -855,16 +854,6 @@ public final class Deriver {
     }
   }
 
-  private static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-        Files.deleteIfExists(p);
-      }
-    }
-  }
 
   /** "a" or "an" before a format's name, as it is read ("an onnx file", "a gguf file"). */
   private static String article(String word) {

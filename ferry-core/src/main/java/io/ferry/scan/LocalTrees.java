@@ -1,4 +1,4 @@
-package io.ferry.cli;
+package io.ferry.scan;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -7,15 +7,18 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
-/** Removal of directory trees the CLI made itself (a staged checkpoint, the store a failed copy created). */
-final class LocalTrees {
+/**
+ * Removal of local directory trees Ferry made itself: a derivation's scratch directory, a staged checkpoint, the store
+ * a failed copy created. Stateless.
+ */
+public final class LocalTrees {
   private LocalTrees() {}
 
   /**
    * Deletes {@code dir} and everything under it, deepest first, without following links: a link inside is removed,
    * never what it points at. Nothing there is not an error.
    */
-  static void delete(Path dir) throws IOException {
+  public static void delete(Path dir) throws IOException {
     if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
       return;
     }
