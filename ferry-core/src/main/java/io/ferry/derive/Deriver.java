@@ -5,6 +5,7 @@ import static io.ferry.derive.DerivationInputException.param;
 import io.ferry.id.ChunkId;
 import io.ferry.error.FerryException;
 import io.ferry.error.InvalidInputException;
+import io.ferry.error.MissingObjectException;
 import io.ferry.error.NotFoundException;
 import io.ferry.format.DType;
 import io.ferry.format.hf.HfIndex;
@@ -114,7 +115,7 @@ public final class Deriver {
     VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src)) {
-      run.plan();
+      plan(run, sourceRef);
       Path dir = newTempDir();
       Thread onExit = removeOnExit(dir);
       DeriveResult result;
@@ -152,7 +153,7 @@ public final class Deriver {
     VersionRef src = repo.resolve(sourceRef);
     try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
         Run run = new Run(reader, spec, src)) {
-      run.plan();
+      plan(run, sourceRef);
       return run.files.stream().map(fp -> fp.source().path()).toList();
     }
   }
@@ -172,7 +173,7 @@ public final class Deriver {
     VersionRef src = repo.resolve(sourceRef);
     try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
         Run run = new Run(reader, spec, src, Set.copyOf(paths))) {
-      run.plan();
+      plan(run, sourceRef);
       Set<String> known = new HashSet<>();
       run.files.forEach(fp -> known.add(fp.source().path()));
       for (String p : paths) {
@@ -181,7 +182,7 @@ public final class Deriver {
               + known);
         }
       }
-      ErrorMetrics[] metrics = run.writeTensorFiles(dir);
+      ErrorMetrics[] metrics = reading(run, sourceRef, () -> run.writeTensorFiles(dir));
       Map<String, ErrorMetrics> out = new HashMap<>();
       for (int i = 0; i < metrics.length; i++) {
         if (metrics[i] != null) {
@@ -211,7 +212,7 @@ public final class Deriver {
     VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src, Set.of())) {
-      run.plan();
+      plan(run, sourceRef);
       Set<String> have = new HashSet<>();
       stored.forEach(f -> have.add(f.path()));
       for (FilePlan fp : run.files) {
@@ -235,7 +236,7 @@ public final class Deriver {
       Thread onExit = removeOnExit(dir);
       try {
         long start = System.nanoTime();
-        DerivationReport report = run.writeRest(dir, all);
+        DerivationReport report = reading(run, sourceRef, () -> run.writeRest(dir, all));
         long written = System.nanoTime();
         String msg = message == null || message.isEmpty()
             ? spec.method() + " " + spec.parameters() + " of " + sourceRef : message;
@@ -254,7 +255,7 @@ public final class Deriver {
   private DeriveResult writeAndPush(Run run, Path dir, String sourceRef, String target, String message,
       TransferListener listener, String exact) throws IOException {
     long start = System.nanoTime();
-    DerivationReport report = run.write(dir);
+    DerivationReport report = reading(run, sourceRef, () -> run.write(dir));
     long written = System.nanoTime();
     DeriveSpec spec = run.spec;
     String msg = message == null || message.isEmpty()
@@ -280,6 +281,52 @@ public final class Deriver {
     if (t.selectsVersion() || t.path() != null) {
       throw new DerivationInputException(param("target"), " '" + target + "' must be a model or model:tag");
     }
+  }
+
+  /** A step of a derivation that reads its source. */
+  @FunctionalInterface
+  private interface SourceRead<T> {
+    T run() throws IOException;
+  }
+
+  /**
+   * Runs a step that reads the source of {@code run}; an object of the source found missing is reported as the
+   * repository reports it ({@link Repository#missing}): the version is gone when no ref reaches it (a gc removed part
+   * of it), damaged otherwise. An object missing from another version (the one a dequantization compares with) is
+   * reported as it is.
+   */
+  private <T> T reading(Run run, String sourceRef, SourceRead<T> step) throws IOException {
+    try {
+      return step.run();
+    } catch (MissingObjectException e) {
+      if (e.id() != null && !objectOf(run.reader, e.id())) {
+        throw e;
+      }
+      throw repo.missing(e, run.reader, sourceRef);
+    }
+  }
+
+  /** Plans {@code run}, reporting a missing object of its source as {@link #reading} does. */
+  private void plan(Run run, String sourceRef) throws IOException {
+    reading(run, sourceRef, () -> {
+      run.plan();
+      return null;
+    });
+  }
+
+  /** Whether {@code id} is the snapshot, a pack or a chunk of the version {@code reader} reads. */
+  private static boolean objectOf(ModelReader reader, ChunkId id) {
+    if (reader.version().snapshot().equals(id) || reader.version().packs().contains(id)) {
+      return true;
+    }
+    for (FileEntry f : reader.snapshot().files()) {
+      for (io.ferry.version.ChunkRef c : f.chunks()) {
+        if (c.id().equals(id)) {
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
   // ------------------------------------------------------------------ one derivation

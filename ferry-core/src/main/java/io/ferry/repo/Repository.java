@@ -606,7 +606,7 @@ public final class Repository implements Closeable {
       try {
         action.read(r);
       } catch (io.ferry.error.MissingObjectException e) {
-        throw collected(e, new VersionRef(r.versionId(), r.version()), refText);
+        throw missing(e, r, refText);
       }
     }
   }
@@ -827,11 +827,24 @@ public final class Repository implements Closeable {
     }
   }
 
-  /** Reads a whole small file of a version into memory (for tests and tools). */
+  /**
+   * Reads a whole small file of a version into memory (for tests and tools); a version gc removed part of is reported
+   * as {@link #read} reports it.
+   */
   public ByteBuffer readFile(String refWithPath) throws IOException {
     RefSpec spec = RefSpec.parse(refWithPath);
-    try (ModelReader r = open(spec.refText())) {
-      return r.readFile(spec.path());
-    }
+    ByteBuffer[] out = new ByteBuffer[1];
+    read(spec.refText(), r -> out[0] = r.readFile(spec.path()));
+    return out[0];
+  }
+
+  /**
+   * What to report for an object found missing while reading {@code reader}, a version this repository opened under
+   * {@code refText}: that the version is no longer in the store ({@link NotFoundException}) when no ref reaches it
+   * (a gc removed part of it), as {@link #read} reports it; else {@code e}, damage.
+   */
+  public IOException missing(io.ferry.error.MissingObjectException e, ModelReader reader, String refText)
+      throws IOException {
+    return collected(e, new VersionRef(reader.versionId(), reader.version()), refText);
   }
 }

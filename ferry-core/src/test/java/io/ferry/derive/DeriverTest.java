@@ -624,4 +624,35 @@ class DeriverTest {
       assertThat(s).as("temporary directories removed").isEmpty();
     }
   }
+
+  /**
+   * A derivation from a version gc removed a chunk of (its model removed, a gc interrupted or still running) said the
+   * store was damaged (MissingObjectException) while reading its tensors; it says the version is gone, as read, cat,
+   * pull and verify do, and leaves no temporary directory.
+   */
+  @Test
+  void deriveFromAVersionGcRemovedAChunkOfSaysItIsGone() throws Exception {
+    Path model = tmp.resolve("scratch-model");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        DeriveModels.tensor("big", DType.F32, 0.1, 7, 512, 256)));
+    ChunkId v = repo.push(model, "scratch", PushOptions.builder().build()).versionId();
+    repo.removeModel("scratch", false);
+    String ref = "scratch@" + v.shortHex(12);
+    FileEntry file = repo.snapshot(repo.resolve(ref)).files().get(0);
+    ChunkId big = file.chunks().stream().filter(c -> c.length() >= ObjectDatabase.PACK_THRESHOLD)
+        .findFirst().orElseThrow().id();
+    Files.delete(tmp.resolve("store").resolve("objects").resolve(big.hex().substring(0, 2))
+        .resolve(big.hex().substring(2)));
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    assertThatThrownBy(() -> d.derive(ref, "cast", new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL), null,
+        TransferListener.NONE)).isInstanceOf(io.ferry.error.NotFoundException.class)
+        .hasMessageStartingWith(ref + " is no longer in ").hasMessageContaining("no ref reaches it");
+    // a cluster derive's worker, writing its share of the files
+    assertThatThrownBy(() -> d.writeTensorFiles(ref, new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
+        Files.createDirectories(tmp.resolve("share")), java.util.Set.of("model.safetensors")))
+        .isInstanceOf(io.ferry.error.NotFoundException.class).hasMessageContaining("no ref reaches it");
+    try (var s = Files.list(tmp.resolve("work"))) {
+      assertThat(s).as("temporary directories removed").isEmpty();
+    }
+  }
 }

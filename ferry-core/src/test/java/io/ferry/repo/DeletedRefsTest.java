@@ -231,6 +231,29 @@ class DeletedRefsTest {
   }
 
   /**
+   * readFile of a version gc removed a chunk object of (not a pack: one found missing while reading, not on opening)
+   * said the store was damaged (MissingObjectException); it says the version is gone, as read, cat and pull do.
+   */
+  @Test
+  void readFileOfAVersionGcRemovedAChunkOfSaysItIsGone() throws IOException {
+    ChunkId v;
+    String big = "\"" + "x".repeat(300_000) + "\"";
+    try (Repository repo = open()) {
+      v = push(repo, big, "scratch");
+      repo.removeModel("scratch", false);
+    }
+    String ref = "scratch@" + v.shortHex(12);
+    try (Repository repo = open()) {
+      io.ferry.version.FileEntry file = repo.snapshot(repo.resolve(ref)).files().get(0);
+      assertThat(file.chunks()).hasSize(1);
+      assertThat(file.chunks().get(0).length()).isGreaterThanOrEqualTo(io.ferry.objects.ObjectDatabase.PACK_THRESHOLD);
+      deleteObject(file.chunks().get(0).id());
+      assertThatThrownBy(() -> repo.readFile(ref + "//config.json")).isInstanceOf(NotFoundException.class)
+          .hasMessageStartingWith(ref + " is no longer in ").hasMessageContaining("no ref reaches it");
+    }
+  }
+
+  /**
    * verify of a version gc removed part of said it was damaged (a report with errors, which the CLI printed as
    * CORRUPT with advice to push it again or copy it back); it says the version is gone, as reading it does. A version
    * a ref reaches with an object missing is still reported damaged.
