@@ -248,6 +248,33 @@ class BadInputTest {
     rejected(new String[] {"push", good.toString(), "m@abcd"}, 1, "m@abcd");
   }
 
+  /**
+   * A JVM started under the C locale (not through the launcher, which gives Java a UTF-8 locale then) names files in
+   * ASCII, so a file name beyond ASCII cannot be read: the push is refused naming the directory, the encoding and the
+   * remedy. It failed with Java's bare "Malformed input or input contains unmappable characters".
+   */
+  @Test
+  void aNameTheLocaleCannotEncodeIsRefusedWithTheRemedy() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("unicode"));
+    Files.writeString(src.resolve("t\u00f6kenizer.json"), "{}");
+    Map<String, String> before = cli.state();
+    List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-XX:+UseSerialGC",
+        "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "push", "--store",
+        tmp.resolve("store").toString(), src.toString(), "m");
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().put("LC_ALL", "C");
+    pb.environment().put("LANG", "C");
+    Path err = Files.createTempFile(tmp, "err", ".txt");
+    Process p = pb.redirectError(err.toFile()).start();
+    assertThat(p.waitFor(5, java.util.concurrent.TimeUnit.MINUTES)).as("ferry push finished").isTrue();
+    String message = Files.readString(err, StandardCharsets.UTF_8);
+    assertThat(p.exitValue()).as("exit code; stderr: %s", message).isEqualTo(1);
+    assertThat(message).contains(src.toString()).contains("holds a file name that is not valid")
+        .contains("LC_ALL=C.UTF-8").doesNotContain("Malformed input");
+    assertThat(message.strip().lines()).hasSize(1);
+    assertThat(cli.state()).as("store files after the push").isEqualTo(before);
+  }
+
   @Test
   void sourceMissingOrUnreadable() throws IOException {
     pushRejected(tmp.resolve("nope"), "nope", "no such file");

@@ -278,9 +278,10 @@ public final class ModelFiles {
       return;
     }
     Path parent = file.getParent();
-    Path reencoded = parent == null ? Path.of(text) : parent.resolve(text);
     boolean same;
     try {
+      // a name with a replacement character cannot even be encoded again in an encoding (ASCII) that has none
+      Path reencoded = parent == null ? Path.of(text) : parent.resolve(text);
       same = Files.exists(reencoded, LinkOption.NOFOLLOW_LINKS) && Files.isSameFile(reencoded, file);
     } catch (java.nio.file.InvalidPathException e) {
       same = false;
