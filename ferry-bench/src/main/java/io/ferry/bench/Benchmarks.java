@@ -1022,16 +1022,9 @@ public final class Benchmarks {
     }
   }
 
-  /** Deletes a directory tree (a half-made store of an interrupted run). */
+  /** Deletes a directory tree (a half-made store of an interrupted run), as Ferry deletes the trees it made. */
   static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      for (Path p : (Iterable<Path>) s.sorted(java.util.Comparator.reverseOrder())::iterator) {
-        Files.delete(p);
-      }
-    }
+    io.ferry.scan.LocalTrees.delete(dir);
   }
 
   static long dirBytes(Path dir) throws IOException {
