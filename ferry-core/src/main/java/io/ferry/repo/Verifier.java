@@ -163,6 +163,7 @@ public final class Verifier {
         refs.checkLog(ref);
       } catch (io.ferry.error.CorruptRefException e) {
         errors.add(e.getMessage());
+        errors.damagedRefs.add(ref);
       }
     }
   }
@@ -295,8 +296,23 @@ public final class Verifier {
   private List<VersionRef> reachable(Errors errors) throws IOException {
     Deque<ChunkId> todo = new ArrayDeque<>();
     Map<ChunkId, String> via = new HashMap<>();
-    for (String ref : refs.list("")) {
-      Optional<ChunkId> id = refs.get(ref);
+    List<String> names;
+    try {
+      names = refs.list("");
+    } catch (io.ferry.error.CorruptRefException damaged) {
+      // a damaged log ends the listing of the refs that exist; checkRefLogs reported it, the others are checked
+      names = refs.listLogged("");
+    }
+    for (String ref : names) {
+      Optional<ChunkId> id;
+      try {
+        id = refs.get(ref);
+      } catch (io.ferry.error.CorruptRefException damaged) {
+        if (errors.damagedRefs.add(ref)) {
+          errors.add(damaged.getMessage());
+        }
+        continue;
+      }
       if (id.isPresent()) {
         todo.add(id.get());
         via.putIfAbsent(id.get(), ref);
@@ -336,6 +352,8 @@ public final class Verifier {
     private final List<String> list = Collections.synchronizedList(new ArrayList<>());
     private final Set<String> damaged = new java.util.LinkedHashSet<>();
     private final Map<ChunkId, Suspect> suspects = new LinkedHashMap<>();
+    /** Refs whose log damage is reported, once each. */
+    final Set<String> damagedRefs = new HashSet<>();
     /** Errors that were not an object found missing (a missing object is no damage of a version no ref reaches). */
     private int notMissing;
     private io.ferry.error.MissingObjectException firstMissing;

@@ -299,8 +299,9 @@ public final class NumberedRefStore implements RefStore {
             out.add(Optional.empty());
             continue;
           }
-          CorruptRefException damaged = new CorruptRefException(key.substring(REFS.length(), at), store, seq,
-              "record " + key + ": " + e.defect());
+          String defect = e.defect().startsWith("record " + key + ": ") ? e.defect() : "record " + key + ": "
+              + e.defect();
+          CorruptRefException damaged = new CorruptRefException(key.substring(REFS.length(), at), store, seq, defect);
           damaged.initCause(e);
           throw damaged;
         }
@@ -617,6 +618,9 @@ public final class NumberedRefStore implements RefStore {
     Listing l = listLog(name);
     List<RefLogEntry> all = readEntries(name, l.entries(), 1, l.entries().size());
     RefLogFormat.checkChain(name, store, all);
+    // the record after the last listed entry: a listing shows no record where something else (a directory on HDFS)
+    // holds an entry's path, and a log whose last entry was replaced so read as one entry shorter and clean
+    readAll(List.of(entryKey(layout, name, all.size() + 1L)));
     List<Long> ends = new ArrayList<>(l.segments());
     ends.sort(null);
     List<Optional<byte[]>> bodies = readAll(ends.stream().map(e -> segmentKey(layout, name, e)).toList());

@@ -255,4 +255,30 @@ class HdfsDamageTest {
       }
     }
   }
+  /**
+   * A directory at the path of a ref's last log entry (made by hand or by a tool) is reported by verify, naming the
+   * ref, the store, the entry and the path, as get and ls report it. The log's listing does not show a directory, so
+   * the log read as one entry shorter and verify found nothing.
+   */
+  @Test
+  void verifyReportsADirectoryAtTheLastEntryOfARefLog() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("entry-dir");
+    URI uri = hdfs.hdfs(path);
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      repo.push(model("src", 8), "llama:prod", PushOptions.builder().message("v1").build());
+      repo.push(model("src2", 9), "llama:prod", PushOptions.builder().message("v2").build());
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path entry =
+        new org.apache.hadoop.fs.Path(path + "/refs/llama/tags/prod/_log/00000000000000000002");
+    assertThat(fs.delete(entry, false)).isTrue();
+    assertThat(fs.mkdirs(entry)).isTrue();
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).anySatisfy(e -> assertThat(e)
+          .contains("llama/tags/prod").contains(uri.toString()).contains("entry 2")
+          .contains(entry.toUri().getPath()).contains("directory"));
+    }
+  }
 }
