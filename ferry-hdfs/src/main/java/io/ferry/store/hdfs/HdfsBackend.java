@@ -145,6 +145,9 @@ public final class HdfsBackend implements Backend {
       if (invalid != null) {
         throw invalid;
       }
+      if (e instanceof IOException io) {
+        throw PermissionDeniedException.named(settings.displayUri(), "opening the store", io);
+      }
       throw e;
     }
   }

@@ -93,7 +93,11 @@ final class HdfsChunkStore implements ChunkStore {
   @Override
   public boolean contains(ChunkId id) throws IOException {
     ensureOpen();
-    return isFile(pathOf(id));
+    try {
+      return isFile(pathOf(id));
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "looking up object " + id, e);
+    }
   }
 
   /** True if a file is at {@code p}: a directory where an object belongs is not the object (see {@link #put}). */
@@ -150,7 +154,11 @@ final class HdfsChunkStore implements ChunkStore {
         }
       }
     }
-    awaitAll(work);
+    try {
+      awaitAll(work);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "looking up objects", e);
+    }
     List<ChunkId> out = new ArrayList<>();
     for (ChunkId id : ids) {
       if (!present.contains(id)) {
@@ -181,6 +189,14 @@ final class HdfsChunkStore implements ChunkStore {
   @Override
   public boolean put(ChunkId id, ByteBuffer... parts) throws IOException {
     ensureOpen();
+    try {
+      return write(id, parts);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "writing object " + id, e);
+    }
+  }
+
+  private boolean write(ChunkId id, ByteBuffer... parts) throws IOException {
     Path target = pathOf(id);
     if (existsAsFile(id, target)) {
       return false;
@@ -218,6 +234,10 @@ final class HdfsChunkStore implements ChunkStore {
   private IOException writeFailed(ChunkId id, IOException e) {
     if (e instanceof InterruptedIOException) {
       return e;
+    }
+    IOException denied = PermissionDeniedException.named(uri, "writing object " + id, e);
+    if (denied != e) {
+      return denied;
     }
     String unavailable = DataNodeErrors.writeUnavailable(e);
     return new IOException(uri + ": could not write object " + id + ": "
@@ -263,15 +283,17 @@ final class HdfsChunkStore implements ChunkStore {
     RemoteIterator<FileStatus> it;
     try {
       it = fs.listStatusIterator(tmp);
-    } catch (FileNotFoundException noTmp) {
-      return 0;
-    }
-    while (it.hasNext()) {
-      FileStatus f = it.next();
-      if (f.isFile() && PUT_TEMP.matcher(f.getPath().getName()).matches()
-          && f.getModificationTime() < olderThan.toEpochMilli() && fs.delete(f.getPath(), false)) {
-        removed++;
+      while (it.hasNext()) {
+        FileStatus f = it.next();
+        if (f.isFile() && PUT_TEMP.matcher(f.getPath().getName()).matches()
+            && f.getModificationTime() < olderThan.toEpochMilli() && fs.delete(f.getPath(), false)) {
+          removed++;
+        }
       }
+    } catch (FileNotFoundException noTmp) {
+      return removed;
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "removing abandoned temporary files", e);
     }
     return removed;
   }
@@ -302,6 +324,8 @@ final class HdfsChunkStore implements ChunkStore {
       return fs.getFileStatus(pathOf(id)).getLen();
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "reading object " + id, e);
     }
   }
 
@@ -363,7 +387,12 @@ final class HdfsChunkStore implements ChunkStore {
    */
   private <T> T readRange(ChunkId id, long offset, int length, RangeReader<T> reader) throws IOException {
     for (int attempt = 0; ; attempt++) {
-      OpenFiles.Handle h = openFiles.acquire(id, pathOf(id));
+      OpenFiles.Handle h;
+      try {
+        h = openFiles.acquire(id, pathOf(id));
+      } catch (IOException e) {
+        throw PermissionDeniedException.named(uri, "reading object " + id, e);
+      }
       boolean inside = false;
       try {
         long size = h.length();
@@ -411,6 +440,10 @@ final class HdfsChunkStore implements ChunkStore {
     if (e instanceof io.ferry.error.FerryException || e instanceof InterruptedIOException) {
       return e;
     }
+    IOException denied = PermissionDeniedException.named(uri, "reading object " + id, e);
+    if (denied != e) {
+      return denied;
+    }
     switch (DataNodeErrors.classifyRead(fs, pathOf(id), offset, length, e)) {
       case DAMAGED: {
         CorruptObjectException damaged = new CorruptObjectException(id, uri, DataNodeErrors.damaged(pathOf(id),
@@ -436,6 +469,8 @@ final class HdfsChunkStore implements ChunkStore {
       blocks = fs.getFileBlockLocations(fs.getFileStatus(p), offset, Math.max(1, length));
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "reading object " + id, e);
     }
     java.util.LinkedHashSet<String> hosts = new java.util.LinkedHashSet<>();
     for (org.apache.hadoop.fs.BlockLocation b : blocks) {
@@ -447,6 +482,14 @@ final class HdfsChunkStore implements ChunkStore {
   @Override
   public void list(Consumer<StoredObject> sink) throws IOException {
     ensureOpen();
+    try {
+      listObjects(sink);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "listing objects", e);
+    }
+  }
+
+  private void listObjects(Consumer<StoredObject> sink) throws IOException {
     RemoteIterator<FileStatus> fanOuts = fs.listStatusIterator(objects);
     while (fanOuts.hasNext()) {
       FileStatus fanOut = fanOuts.next();
@@ -493,8 +536,12 @@ final class HdfsChunkStore implements ChunkStore {
     ensureOpen();
     openFiles.evict(id);
     Path p = pathOf(id);
-    if (fs.delete(p, false) && madeFanOuts.contains(p.getParent().getName())) {
-      HdfsBackend.removeEmptyDirectories(fs, p.getParent(), objects.getParent(), uri);
+    try {
+      if (fs.delete(p, false) && madeFanOuts.contains(p.getParent().getName())) {
+        HdfsBackend.removeEmptyDirectories(fs, p.getParent(), objects.getParent(), uri);
+      }
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "deleting object " + id, e);
     }
   }
 

@@ -108,8 +108,12 @@ final class HdfsRecordStore implements RecordStore {
     ensureOpen();
     Path target = path(key);
     RecordStore.checkContent(key, content);
-    Temp temp = writeTemp(content);
-    return publish(temp.path(), target, Options.Rename.NONE, temp.inAttribute());
+    try {
+      Temp temp = writeTemp(content);
+      return publish(temp.path(), target, Options.Rename.NONE, temp.inAttribute());
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "writing record " + key, e);
+    }
   }
 
   @Override
@@ -117,6 +121,14 @@ final class HdfsRecordStore implements RecordStore {
     ensureOpen();
     Path target = path(key);
     RecordStore.checkContent(key, content);
+    try {
+      overwrite(target, content);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "writing record " + key, e);
+    }
+  }
+
+  private void overwrite(Path target, byte[] content) throws IOException {
     if (fitsAttribute(content)) {
       try {
         fs.setXAttr(target, RECORD_ATTR, content, EnumSet.of(XAttrSetFlag.CREATE, XAttrSetFlag.REPLACE));
@@ -270,6 +282,14 @@ final class HdfsRecordStore implements RecordStore {
   public Optional<byte[]> read(String key) throws IOException {
     ensureOpen();
     Path p = path(key);
+    try {
+      return read(key, p);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "reading record " + key, e);
+    }
+  }
+
+  private Optional<byte[]> read(String key, Path p) throws IOException {
     if (!xattrsUnavailable) {
       try {
         Map<String, byte[]> attrs = fs.getXAttrs(p);
@@ -360,7 +380,11 @@ final class HdfsRecordStore implements RecordStore {
       }
     }
     List<String> out = new ArrayList<>();
-    walk(base.isEmpty() ? root : new Path(root, base), base, prefix, out);
+    try {
+      walk(base.isEmpty() ? root : new Path(root, base), base, prefix, out);
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "listing records under '" + prefix + "'", e);
+    }
     out.sort(null);
     return out;
   }
@@ -403,8 +427,12 @@ final class HdfsRecordStore implements RecordStore {
   public void delete(String key) throws IOException {
     ensureOpen();
     Path p = path(key);
-    if (fs.delete(p, false)) {
-      HdfsBackend.removeEmptyDirectories(fs, p.getParent(), root, uri);
+    try {
+      if (fs.delete(p, false)) {
+        HdfsBackend.removeEmptyDirectories(fs, p.getParent(), root, uri);
+      }
+    } catch (IOException e) {
+      throw PermissionDeniedException.named(uri, "deleting record " + key, e);
     }
   }
 

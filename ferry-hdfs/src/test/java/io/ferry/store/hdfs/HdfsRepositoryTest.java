@@ -296,6 +296,63 @@ class HdfsRepositoryTest {
     }
   }
 
+  /**
+   * HDFS's permission checks, met by a user who may only read a store, an object whose file is mode 000 and a store
+   * directory of mode 000: each error is one line naming the store, what was read or written and "permission denied"
+   * (exit 1), over hdfs:// and WebHDFS alike, and the push leaves the store as it was. It was Hadoop's
+   * AccessControlException, naming a user and an inode, with the NameNode's stack trace over hdfs://.
+   */
+  @Test
+  void permissionErrorsNameTheStoreWhatWasDeniedAndTheDefect() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("denied");
+    Path src = model("src", 1L << 20, 11);
+    Path other = model("other", 1L << 20, 12);
+    io.ferry.id.ChunkId version;
+    try (Repository repo = Ferry.open(hdfs.hdfs(path).toString(), create(hdfs), RepositoryOptions.defaults())) {
+      version = repo.push(src, "llama:prod", PushOptions.builder().message("v1").build()).versionId();
+    }
+    org.apache.hadoop.hdfs.DistributedFileSystem dfs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(path);
+    java.util.Map<String, Long> before = tree(dfs, root);
+    org.apache.hadoop.security.UserGroupInformation reader =
+        org.apache.hadoop.security.UserGroupInformation.createRemoteUser("reader");
+    for (URI uri : new URI[] {hdfs.hdfs(path), hdfs.webhdfs(path)}) {
+      reader.doAs((java.security.PrivilegedExceptionAction<Void>) () -> {
+        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+          assertThatThrownBy(() -> repo.push(other, "llama:prod", PushOptions.builder().message("v2").build()))
+              .isInstanceOfSatisfying(IOException.class, e -> assertThat(e.getMessage()).contains(uri.toString())
+                  .contains("permission denied writing").contains("Permission denied: user=reader")
+                  .doesNotContain("\n"));
+        }
+        return null;
+      });
+      assertThat(tree(dfs, root)).as("the store after its reader's push").isEqualTo(before);
+    }
+    org.apache.hadoop.fs.Path object = new org.apache.hadoop.fs.Path(path + "/objects/" + version.hex().substring(0, 2)
+        + "/" + version.hex().substring(2));
+    dfs.setPermission(object, new org.apache.hadoop.fs.permission.FsPermission((short) 0));
+    for (URI uri : new URI[] {hdfs.hdfs(path), hdfs.webhdfs(path)}) {
+      reader.doAs((java.security.PrivilegedExceptionAction<Void>) () -> {
+        try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+          assertThatThrownBy(() -> repo.resolve("llama:prod"))
+              .isInstanceOfSatisfying(IOException.class, e -> assertThat(e.getMessage()).contains(uri.toString())
+                  .contains("permission denied reading object " + version.hex()).doesNotContain("\n"));
+        }
+        return null;
+      });
+    }
+    dfs.setPermission(root, new org.apache.hadoop.fs.permission.FsPermission((short) 0));
+    for (URI uri : new URI[] {hdfs.hdfs(path), hdfs.webhdfs(path)}) {
+      reader.doAs((java.security.PrivilegedExceptionAction<Void>) () -> {
+        assertThatThrownBy(() -> Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults()))
+            .isInstanceOfSatisfying(IOException.class, e -> assertThat(e.getMessage()).contains(uri.toString())
+                .contains("permission denied").doesNotContain("\n"));
+        return null;
+      });
+    }
+  }
+
   /** Pulls llama:prod (the model in {@code src}), then pushes {@code other}, which must fail with {@code why}. */
   private void pullAndFailToPush(URI uri, Path src, Path other, String why) throws Exception {
     try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
