@@ -53,9 +53,18 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
     return new FSDataInputStream(new FailoverStream(super.open(qualified, bufferSize), qualified));
   }
 
-  /** Whether a failed read is worth trying on another replica (not a missing file, an end of file, an interrupt). */
-  private static boolean replicaMayHelp(IOException e) {
-    return !(e instanceof FileNotFoundException || e instanceof EOFException || e instanceof InterruptedIOException);
+  /**
+   * Whether a read of {@code path} at {@code position} that failed with {@code e} is worth trying on another replica:
+   * not a missing file or an interrupt. An answer that ended early ({@link EOFException}) is one only when a DataNode
+   * holding the block does not answer ({@link WebHdfsFailover#aReplicaIsDown}): a DataNode that stopped in the middle of
+   * its answer ends it so, and so does one whose every replica fails HDFS's checksum, where the read must fail as
+   * damage at once (another replica's DataNode would wait through its client's retries and then end its answer too).
+   */
+  private boolean replicaMayHelp(Path path, long position, IOException e) {
+    if (e instanceof FileNotFoundException || e instanceof InterruptedIOException) {
+      return false;
+    }
+    return !(e instanceof EOFException) || failover().aReplicaIsDown(path, position);
   }
 
   /**
@@ -94,7 +103,7 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
           }
           return n;
         } catch (IOException e) {
-          if (!replicaMayHelp(e)) {
+          if (!replicaMayHelp(path, pos, e)) {
             throw e;
           }
           failed = true;
@@ -119,7 +128,7 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
         try {
           return in.read(position, b, off, len);
         } catch (IOException e) {
-          if (!replicaMayHelp(e)) {
+          if (!replicaMayHelp(path, position, e)) {
             throw e;
           }
           return readElsewhere(position, b, off, len, e);

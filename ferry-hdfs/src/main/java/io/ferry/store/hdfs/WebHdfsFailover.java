@@ -33,6 +33,8 @@ import org.apache.hadoop.security.UserGroupInformation;
 final class WebHdfsFailover {
   private static final String PREFIX = "/webhdfs/v1";
   private static final int TIMEOUT_MILLIS = 60_000;
+  /** How long a DataNode's transfer address may take to accept a connection before it counts as down. */
+  private static final int PROBE_MILLIS = 5_000;
 
   private final FileSystem fs;
   private final URI nameNode;
@@ -78,6 +80,30 @@ final class WebHdfsFailover {
       }
     }
     throw first;
+  }
+
+  /**
+   * Whether a DataNode holding a replica of the block at {@code offset} of {@code path} refuses connections to its
+   * transfer address, or does not take one within a few seconds: the sign of a DataNode that stopped (in the middle of
+   * an answer, say). False when every one takes a connection, and when the NameNode cannot say which hold the block.
+   */
+  boolean aReplicaIsDown(Path path, long offset) {
+    List<String> replicas;
+    try {
+      replicas = replicasAt(path, offset);
+    } catch (IOException e) {
+      return false;
+    }
+    for (String replica : replicas) {
+      int colon = replica.lastIndexOf(':');
+      try (java.net.Socket s = new java.net.Socket()) {
+        s.connect(new java.net.InetSocketAddress(replica.substring(0, colon),
+            Integer.parseInt(replica.substring(colon + 1))), PROBE_MILLIS);
+      } catch (IOException | RuntimeException down) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private List<String> replicasAt(Path path, long offset) throws IOException {

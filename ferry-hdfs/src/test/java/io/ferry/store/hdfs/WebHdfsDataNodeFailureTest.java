@@ -63,6 +63,57 @@ class WebHdfsDataNodeFailureTest {
     }
   }
 
+  /**
+   * A DataNode that stops in the middle of its answer to a WebHDFS read, at replication 3: the read goes on from
+   * another replica and gives the object's bytes. The answer ended early, as a DataNode ends it when every replica
+   * fails HDFS's checksum, and the read failed, taken for a damaged object.
+   */
+  @Test
+  void aDataNodeThatStopsInTheMiddleOfAWebHdfsReadIsReadAround() throws Exception {
+    try (MiniHdfs hdfs = MiniHdfs.start()) {
+      URI uri = hdfs.webhdfs("/mid-read");
+      // larger than what the socket buffers between the DataNode and the reader hold
+      byte[] content = new byte[48 << 20];
+      new Random(5).nextBytes(content);
+      ChunkId id = ChunkId.of(content);
+      try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(hdfs.settings()))) {
+        assertThat(b.chunks().put(id, ByteBuffer.wrap(content))).isTrue();
+        org.apache.hadoop.fs.Path p = ((HdfsChunkStore) b.chunks()).pathOf(id);
+        byte[] got = new byte[content.length];
+        int head = 1 << 20;
+        try (org.apache.hadoop.fs.FSDataInputStream in = b.fileSystem().open(p)) {
+          in.readFully(got, 0, head);
+          int port = servingDataNode(in).getPort();
+          java.util.List<org.apache.hadoop.hdfs.server.datanode.DataNode> dns = hdfs.cluster().getDataNodes();
+          int serving = -1;
+          for (int i = 0; i < dns.size(); i++) {
+            if (dns.get(i).getInfoPort() == port) {
+              serving = i;
+            }
+          }
+          assertThat(serving).as("the DataNode at HTTP port %d among the cluster's", port).isNotNegative();
+          hdfs.cluster().stopDataNode(serving);
+          in.readFully(got, head, content.length - head);
+        }
+        assertThat(java.util.Arrays.equals(got, content)).as("the bytes read equal the object's").isTrue();
+      }
+    }
+  }
+
+  /** The DataNode that Hadoop's WebHDFS stream under {@code in} reads from (it keeps the redirect to itself). */
+  private static java.net.URL servingDataNode(org.apache.hadoop.fs.FSDataInputStream in) throws Exception {
+    Object failover = in.getWrappedStream();
+    java.lang.reflect.Field inner = failover.getClass().getDeclaredField("in");
+    inner.setAccessible(true);
+    Object web = ((org.apache.hadoop.fs.FSDataInputStream) inner.get(failover)).getWrappedStream();
+    java.lang.reflect.Field runner = web.getClass().getDeclaredField("readRunner");
+    runner.setAccessible(true);
+    Object r = runner.get(web);
+    java.lang.reflect.Field url = r.getClass().getDeclaredField("resolvedUrl");
+    url.setAccessible(true);
+    return (java.net.URL) url.get(r);
+  }
+
   @Test
   void everyObjectReadsOverWebHdfsWithTwoOfThreeDataNodesStopped() throws Exception {
     try (MiniHdfs hdfs = MiniHdfs.start()) {
