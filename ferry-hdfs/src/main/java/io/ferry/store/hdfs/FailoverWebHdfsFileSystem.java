@@ -55,10 +55,11 @@ final class FailoverWebHdfsFileSystem extends WebHdfsFileSystem {
 
   /**
    * Whether a read of {@code path} at {@code position} that failed with {@code e} is worth trying on another replica:
-   * not a missing file or an interrupt. An answer that ended early ({@link EOFException}) is one only when a DataNode
-   * holding the block does not answer ({@link WebHdfsFailover#aReplicaIsDown}): a DataNode that stopped in the middle of
-   * its answer ends it so, and so does one whose every replica fails HDFS's checksum, where the read must fail as
-   * damage at once (another replica's DataNode would wait through its client's retries and then end its answer too).
+   * not a missing file or an interrupt. An answer that ended early ({@link EOFException}) is one only when a
+   * DataNode holding the block does not answer ({@link WebHdfsFailover#aReplicaIsDown}): a DataNode that stopped in
+   * the middle of its answer ends it so, and so does one whose every replica fails HDFS's checksum, where the read
+   * must fail as damage at once (another replica's DataNode would wait through its client's retries and then end its
+   * answer too).
    */
   private boolean replicaMayHelp(Path path, long position, IOException e) {
     if (e instanceof FileNotFoundException || e instanceof InterruptedIOException) {

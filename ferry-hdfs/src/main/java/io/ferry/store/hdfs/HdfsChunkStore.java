@@ -96,7 +96,7 @@ final class HdfsChunkStore implements ChunkStore {
     try {
       return isFile(pathOf(id));
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "looking up object " + id, e);
+      throw NameNodeRefusal.named(uri, "looking up object " + id, e);
     }
   }
 
@@ -157,7 +157,7 @@ final class HdfsChunkStore implements ChunkStore {
     try {
       awaitAll(work);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "looking up objects", e);
+      throw NameNodeRefusal.named(uri, "looking up objects", e);
     }
     List<ChunkId> out = new ArrayList<>();
     for (ChunkId id : ids) {
@@ -192,7 +192,7 @@ final class HdfsChunkStore implements ChunkStore {
     try {
       return write(id, parts);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "writing object " + id, e);
+      throw NameNodeRefusal.named(uri, "writing object " + id, e);
     }
   }
 
@@ -235,7 +235,7 @@ final class HdfsChunkStore implements ChunkStore {
     if (e instanceof InterruptedIOException) {
       return e;
     }
-    IOException denied = PermissionDeniedException.named(uri, "writing object " + id, e);
+    IOException denied = NameNodeRefusal.named(uri, "writing object " + id, e);
     if (denied != e) {
       return denied;
     }
@@ -293,7 +293,7 @@ final class HdfsChunkStore implements ChunkStore {
     } catch (FileNotFoundException noTmp) {
       return removed;
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "removing abandoned temporary files", e);
+      throw NameNodeRefusal.named(uri, "removing abandoned temporary files", e);
     }
     return removed;
   }
@@ -325,7 +325,7 @@ final class HdfsChunkStore implements ChunkStore {
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "reading object " + id, e);
+      throw NameNodeRefusal.named(uri, "reading object " + id, e);
     }
   }
 
@@ -391,7 +391,7 @@ final class HdfsChunkStore implements ChunkStore {
       try {
         h = openFiles.acquire(id, pathOf(id));
       } catch (IOException e) {
-        throw PermissionDeniedException.named(uri, "reading object " + id, e);
+        throw NameNodeRefusal.named(uri, "reading object " + id, e);
       }
       boolean inside = false;
       try {
@@ -440,7 +440,7 @@ final class HdfsChunkStore implements ChunkStore {
     if (e instanceof io.ferry.error.FerryException || e instanceof InterruptedIOException) {
       return e;
     }
-    IOException denied = PermissionDeniedException.named(uri, "reading object " + id, e);
+    IOException denied = NameNodeRefusal.named(uri, "reading object " + id, e);
     if (denied != e) {
       return denied;
     }
@@ -470,7 +470,7 @@ final class HdfsChunkStore implements ChunkStore {
     } catch (FileNotFoundException e) {
       throw new MissingObjectException(id, uri);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "reading object " + id, e);
+      throw NameNodeRefusal.named(uri, "reading object " + id, e);
     }
     java.util.LinkedHashSet<String> hosts = new java.util.LinkedHashSet<>();
     for (org.apache.hadoop.fs.BlockLocation b : blocks) {
@@ -485,7 +485,7 @@ final class HdfsChunkStore implements ChunkStore {
     try {
       listObjects(sink);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "listing objects", e);
+      throw NameNodeRefusal.named(uri, "listing objects", e);
     }
   }
 
@@ -541,7 +541,7 @@ final class HdfsChunkStore implements ChunkStore {
         HdfsBackend.removeEmptyDirectories(fs, p.getParent(), objects.getParent(), uri);
       }
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "deleting object " + id, e);
+      throw NameNodeRefusal.named(uri, "deleting object " + id, e);
     }
   }
 

@@ -112,7 +112,7 @@ final class HdfsRecordStore implements RecordStore {
       Temp temp = writeTemp(content);
       return publish(temp.path(), target, Options.Rename.NONE, temp.inAttribute());
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "writing record " + key, e);
+      throw NameNodeRefusal.named(uri, "writing record " + key, e);
     }
   }
 
@@ -124,7 +124,7 @@ final class HdfsRecordStore implements RecordStore {
     try {
       overwrite(target, content);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "writing record " + key, e);
+      throw NameNodeRefusal.named(uri, "writing record " + key, e);
     }
   }
 
@@ -285,7 +285,7 @@ final class HdfsRecordStore implements RecordStore {
     try {
       return read(key, p);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "reading record " + key, e);
+      throw NameNodeRefusal.named(uri, "reading record " + key, e);
     }
   }
 
@@ -383,7 +383,7 @@ final class HdfsRecordStore implements RecordStore {
     try {
       walk(base.isEmpty() ? root : new Path(root, base), base, prefix, out);
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "listing records under '" + prefix + "'", e);
+      throw NameNodeRefusal.named(uri, "listing records under '" + prefix + "'", e);
     }
     out.sort(null);
     return out;
@@ -432,7 +432,7 @@ final class HdfsRecordStore implements RecordStore {
         HdfsBackend.removeEmptyDirectories(fs, p.getParent(), root, uri);
       }
     } catch (IOException e) {
-      throw PermissionDeniedException.named(uri, "deleting record " + key, e);
+      throw NameNodeRefusal.named(uri, "deleting record " + key, e);
     }
   }
 

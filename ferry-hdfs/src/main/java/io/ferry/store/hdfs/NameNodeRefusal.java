@@ -1,0 +1,76 @@
+package io.ferry.store.hdfs;
+
+import java.io.IOException;
+import org.apache.hadoop.hdfs.protocol.QuotaExceededException;
+import org.apache.hadoop.hdfs.server.namenode.SafeModeException;
+import org.apache.hadoop.ipc.RemoteException;
+import org.apache.hadoop.security.AccessControlException;
+
+/**
+ * A call the NameNode refused for a reason a user can act on, said in one line that names the store, what was refused
+ * and the NameNode's reason: the user's permissions (HDFS's permission checks, or an authorization plugin's), safe
+ * mode (read-only), or a quota of files and directories or of space. Hadoop's error (over {@code hdfs://} followed by
+ * the NameNode's stack trace) is the cause. An I/O error (exit 1), as a local store's "permission denied" or "no space
+ * left on device".
+ */
+final class NameNodeRefusal extends IOException {
+  private NameNodeRefusal(String message, Throwable cause) {
+    super(message, cause);
+  }
+
+  /**
+   * The error for {@code e} if it (or a cause of it) is such a refusal: {@code <store>: permission denied <what>:
+   * <reason>}, {@code <store>: <what> refused: the NameNode is in safe mode ...} or {@code <store>: <what> refused:
+   * <the quota's reason>}; else {@code e} itself, as it is also when it says so already or is one of Ferry's own
+   * errors.
+   *
+   * @param what what was refused, e.g. {@code "writing object <id>"}
+   */
+  static IOException named(String store, String what, IOException e) {
+    if (e instanceof NameNodeRefusal || e instanceof io.ferry.error.FerryException) {
+      return e;
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof NameNodeRefusal named) {
+        return named;
+      }
+      if (is(t, AccessControlException.class)) {
+        return new NameNodeRefusal(store + ": permission denied " + what + ": " + reason(t), e);
+      }
+      if (is(t, SafeModeException.class)) {
+        return new NameNodeRefusal(store + ": " + what + " refused: the NameNode is in safe mode, where it is"
+            + " read-only: " + reason(t), e);
+      }
+      if (is(t, QuotaExceededException.class)) {
+        return new NameNodeRefusal(store + ": " + what + " refused: " + reason(t), e);
+      }
+    }
+    return e;
+  }
+
+  /** Whether {@code t} is a {@code type}, or the NameNode's error of that type (or a subtype) not unwrapped. */
+  private static boolean is(Throwable t, Class<? extends IOException> type) {
+    if (type.isInstance(t)) {
+      return true;
+    }
+    if (t instanceof RemoteException r && r.getClassName() != null) {
+      String simple = r.getClassName().substring(r.getClassName().lastIndexOf('.') + 1);
+      return simple.equals(type.getSimpleName()) || type == QuotaExceededException.class
+          && simple.endsWith(type.getSimpleName());
+    }
+    return false;
+  }
+
+  /** The message of {@code t} on one line, without the stack trace of the NameNode that some carry. */
+  private static String reason(Throwable t) {
+    StringBuilder out = new StringBuilder();
+    for (String line : String.valueOf(t.getMessage()).split("\n")) {
+      String l = line.strip();
+      if (l.isEmpty() || l.startsWith("at ")) {
+        continue;
+      }
+      out.append(out.length() == 0 ? "" : " ").append(l);
+    }
+    return out.toString();
+  }
+}
