@@ -289,6 +289,13 @@ public final class HdfsBackend implements Backend {
       try (InputStream in = fs.open(marker)) {
         return Optional.of(in.readNBytes(64 * 1024));
       } catch (FileNotFoundException absent) {
+        // HDFS's "Path is not a file" too: a directory in the marker's place is a damaged store, not a missing marker
+        // (read as one, the open said that the store's directory was no Ferry store)
+        FileStatus found = status(fs, marker);
+        if (found != null && found.isDirectory()) {
+          throw new CorruptStoreException(uri, "its marker " + marker.toUri().getPath() + " is a directory, not a"
+              + " file");
+        }
         return Optional.empty();
       } catch (IOException e) {
         if (e instanceof java.io.InterruptedIOException || status(fs, marker) == null) {

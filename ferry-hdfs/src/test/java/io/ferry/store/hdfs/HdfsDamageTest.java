@@ -281,4 +281,35 @@ class HdfsDamageTest {
           .contains(entry.toUri().getPath()).contains("directory"));
     }
   }
+  /**
+   * A directory where the store marker belongs is a damaged store naming the marker, over hdfs:// and WebHDFS alike,
+   * and an open that may create the store changes nothing. The marker read as absent, and the open said the directory
+   * was not empty and not a Ferry store, though it held the store's objects and refs.
+   */
+  @Test
+  void aDirectoryWhereTheMarkerBelongsIsADamagedStore() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("marker-dir");
+    URI uri = hdfs.hdfs(path);
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      repo.push(model("src", 10), "llama:prod", PushOptions.builder().message("v1").build());
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    org.apache.hadoop.fs.Path marker = new org.apache.hadoop.fs.Path(path + "/" + HdfsBackend.MARKER);
+    assertThat(fs.delete(marker, false)).isTrue();
+    assertThat(fs.mkdirs(marker)).isTrue();
+    java.util.Map<String, Long> before = MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path));
+    for (URI u : new URI[] {uri, hdfs.webhdfs(path)}) {
+      assertThatThrownBy(() -> Ferry.open(u.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults()))
+          .isInstanceOfSatisfying(CorruptStoreException.class, e -> {
+            assertThat(e.kind()).isEqualTo(FerryException.Kind.INTEGRITY);
+            assertThat(e.getMessage()).contains(u.toString()).contains(marker.toUri().getPath())
+                .contains("is a directory");
+          });
+    }
+    assertThat(MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path))).as("the store after the opens")
+        .isEqualTo(before);
+    assertThat(fs.getFileStatus(marker).isDirectory()).isTrue();
+  }
 }
