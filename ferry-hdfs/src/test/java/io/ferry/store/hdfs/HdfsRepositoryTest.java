@@ -248,6 +248,18 @@ class HdfsRepositoryTest {
           dfs.setQuota(root, quota[0] == dontSet ? dontSet : reset, quota[1] == dontSet ? dontSet : reset);
         }
       }
+      // over WebHDFS the DataNode that takes a write answers with the NameNode's refusal
+      dfs.setQuota(root, dontSet, used.getSpaceConsumed() + (12L << 20));
+      try (Repository web = Ferry.open(hdfs.webhdfs(path).toString(), StoreOptions.existing()
+          .withSettings(java.util.Map.of("dfs.blocksize", "1048576")), RepositoryOptions.defaults())) {
+        assertThatThrownBy(() -> web.push(src, "llama:prod", PushOptions.builder().message("over").build()))
+            .satisfies(e -> assertThat(e.getMessage()).contains(web.uri()).contains("writing object")
+                .contains("refused").contains("quota").contains(root.toUri().getPath() + " is exceeded")
+                .doesNotContain("\n"));
+      } finally {
+        dfs.setQuota(root, dontSet, reset);
+      }
+      assertThat(tree(dfs, root)).as("the store's tree after a push over quota through WebHDFS").isEqualTo(before);
       repo.push(src, "llama:prod", PushOptions.builder().message("after").build());
       Path out = work.resolve("out-quota");
       repo.pull("llama:prod", out, PullOptions.defaults().withVerify(true));
