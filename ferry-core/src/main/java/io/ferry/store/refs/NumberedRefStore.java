@@ -671,6 +671,9 @@ public final class NumberedRefStore implements RefStore {
         continue;
       }
       if (seq != keys.size() + 1) {
+        // the record a listing does not show may be something else than a record (a directory on HDFS): its store
+        // names that, else it is missing
+        readAll(List.of(entryKey(layout, name, keys.size() + 1L)));
         throw new CorruptRefException(name, store, keys.size() + 1, "there is no record "
             + entryKey(layout, name, keys.size() + 1) + ", but entry " + seq + " exists: entries are never removed");
       }

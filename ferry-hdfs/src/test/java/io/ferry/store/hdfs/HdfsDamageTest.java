@@ -280,6 +280,17 @@ class HdfsDamageTest {
           .contains("llama/tags/prod").contains(uri.toString()).contains("entry 2")
           .contains(entry.toUri().getPath()).contains("directory"));
     }
+    // an entry before the last: the log was said to miss it ("there is no record"), not to hold a directory there
+    org.apache.hadoop.fs.Path first =
+        new org.apache.hadoop.fs.Path(path + "/refs/llama/head/_log/00000000000000000001");
+    assertThat(fs.delete(entry, false)).isTrue();
+    assertThat(fs.delete(first, false)).isTrue();
+    assertThat(fs.mkdirs(first)).isTrue();
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.existing(), RepositoryOptions.defaults())) {
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).anySatisfy(e -> assertThat(e)
+          .contains("llama/head").contains(uri.toString()).contains("entry 1")
+          .contains(first.toUri().getPath()).contains("is a directory"));
+    }
   }
   /**
    * A directory where the store marker belongs is a damaged store naming the marker, over hdfs:// and WebHDFS alike,
