@@ -297,6 +297,30 @@ public final class S3Backend implements Backend {
   }
 
   /**
+   * Fails if the bucket does not exist; for requests whose answer cannot say so themselves. A {@code HEAD} has no
+   * body, so S3 answers it 404 alike for a missing key and a missing bucket; a caller that got 404 asks here, once the
+   * requests it is about have been answered, which of the two it was. A bucket that can be neither confirmed nor
+   * denied (403: credentials without {@code s3:ListBucket}) passes.
+   *
+   * @param op the request that was answered 404, for the message
+   * @throws InvalidInputException naming the bucket, if it does not exist
+   */
+  void checkBucket(String op, String key) throws IOException {
+    try {
+      s3.headBucket(b -> b.bucket(location.bucket()));
+    } catch (S3Exception e) {
+      if (e.statusCode() == 404) {
+        throw bucketGone(op, key, e);
+      }
+      if (e.statusCode() != 403) {
+        throw failure("HEAD of the bucket, after a 404 to " + op, key, e);
+      }
+    } catch (SdkException e) {
+      throw failure("HEAD of the bucket, after a 404 to " + op, key, e);
+    }
+  }
+
+  /**
    * The continuation token for the page after {@code page} of a listing under {@code prefix}, or null after its last
    * page.
    *
@@ -457,14 +481,18 @@ public final class S3Backend implements Backend {
       return denied(op, key, s);
     }
     if (noSuchBucket(e)) {
-      return new InvalidInputException(op + " " + location.describeKey(key) + ": bucket '" + location.bucket()
-          + "' does not exist at endpoint " + endpointName() + " (it was deleted while " + location.uri()
-          + " was open?)", e);
+      return bucketGone(op, key, e);
     }
     String why = e.getMessage() == null ? e.toString() : e.getMessage();
     return new IOException(op + " " + location.describeKey(key) + " at endpoint "
         + endpointName() + " failed (up to " + attempts
         + " attempts): " + why, e);
+  }
+
+  private InvalidInputException bucketGone(String op, String key, Throwable e) {
+    return new InvalidInputException(op + " " + location.describeKey(key) + ": bucket '" + location.bucket()
+        + "' does not exist at endpoint " + endpointName() + " (it was deleted while " + location.uri()
+        + " was open?)", e);
   }
 
   /**

@@ -86,10 +86,22 @@ final class S3ChunkStore implements ChunkStore {
   @Override
   public boolean contains(ChunkId id) throws IOException {
     backend.ensureOpen();
-    return head(id) >= 0;
+    return present(id);
   }
 
-  /** The object's size, or -1 if it does not exist. */
+  /** Whether the object exists; a 404 is checked against the bucket's existence (see {@link #head}). */
+  private boolean present(ChunkId id) throws IOException {
+    if (head(id) >= 0) {
+      return true;
+    }
+    backend.checkBucket("HEAD", key(id));
+    return false;
+  }
+
+  /**
+   * The object's size, or -1 if S3 answered 404: the object does not exist, or the bucket does not (a HEAD's answer
+   * has no body to tell which; {@link S3Backend#checkBucket} does).
+   */
   private long head(ChunkId id) throws IOException {
     String key = key(id);
     try {
@@ -121,6 +133,9 @@ final class S3ChunkStore implements ChunkStore {
         if (!Futures.await(found.get(i), "looking up objects in " + describe())) {
           out.add(list.get(i));
         }
+      }
+      if (!out.isEmpty()) {
+        backend.checkBucket("HEAD", key(out.get(0)));
       }
       return out;
     } finally {
@@ -164,6 +179,7 @@ final class S3ChunkStore implements ChunkStore {
     backend.ensureOpen();
     long size = head(id);
     if (size < 0) {
+      backend.checkBucket("HEAD", key(id));
       throw new MissingObjectException(id, describe());
     }
     return size;
@@ -434,7 +450,7 @@ final class S3ChunkStore implements ChunkStore {
   @Override
   public boolean deleteIfPresent(ChunkId id) throws IOException {
     backend.ensureOpen();
-    return head(id) >= 0 && backend.deleteKeyIfPresent(key(id));
+    return present(id) && backend.deleteKeyIfPresent(key(id));
   }
 
   @Override

@@ -320,7 +320,8 @@ class S3BackendTest {
   /**
    * A bucket deleted while a store in it is open: every request names the bucket as the defect. A read answered
    * "object missing" (as if the store had lost it, which sends users to repair it), and a delete (gc, the removal of
-   * leases) succeeded without a word.
+   * leases) succeeded without a word. A HEAD, whose answer has no body to tell a missing bucket from a missing key,
+   * said the object was absent: push went on to its first PUT, and gc deleted nothing and failed only at its lease.
    */
   @Test
   void aBucketDeletedWhileTheStoreIsOpenIsNamedByEveryRequest() throws Exception {
@@ -341,7 +342,9 @@ class S3BackendTest {
             () -> b.chunks().get(id), () -> b.chunks().read(id, 0, c.length), () -> b.chunks().delete(id),
             () -> b.chunks().put(id, ByteBuffer.wrap(c)),
             () -> b.chunks().list(o -> { }), () -> b.records().delete("leases/x"), () -> b.records().list("leases/"),
-            () -> b.records().read("leases/x"), () -> b.records().create("leases/y", new byte[] {1}));
+            () -> b.records().read("leases/x"), () -> b.records().create("leases/y", new byte[] {1}),
+            () -> b.chunks().contains(id), () -> b.chunks().missing(List.of(id, ChunkId.of(new byte[1]))),
+            () -> b.chunks().size(id), () -> b.chunks().deleteIfPresent(id));
         for (int i = 0; i < calls.size(); i++) {
           assertThatThrownBy(calls.get(i)).as("call %d", i).isInstanceOf(InvalidInputException.class)
               .hasMessageContaining(named);
