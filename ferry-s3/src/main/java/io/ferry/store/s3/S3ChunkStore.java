@@ -234,8 +234,14 @@ final class S3ChunkStore implements ChunkStore {
     return changed;
   }
 
-  /** Null if a part came from the object the first part came from (same size and ETag), else how they differ. */
+  /**
+   * Null if a part came whole from the object the first part came from (same size and ETag), else how they differ.
+   */
   private static String change(Fetched first, Fetched part) {
+    if (!part.whole()) {
+      return "a part found " + (part.size() < 0 ? "no object" : "an object of " + part.size() + " bytes, too short"
+          + " for its range,") + " where the first found " + first.size() + " bytes (ETag " + first.etag() + ")";
+    }
     if (first.size() == part.size() && java.util.Objects.equals(first.etag(), part.etag())) {
       return null;
     }
@@ -294,11 +300,23 @@ final class S3ChunkStore implements ChunkStore {
    * What one ranged GET brought: the object's total size, its ETag (null if the endpoint sent none) and, when no
    * target array was given, the bytes.
    */
-  private record Fetched(long size, byte[] bytes, String etag) {}
+  private record Fetched(long size, byte[] bytes, String etag, boolean whole) {
+    Fetched(long size, byte[] bytes, String etag) {
+      this(size, bytes, etag, true);
+    }
+
+    /** A later part that found the object shorter than its range, or gone ({@code size} -1). */
+    static Fetched cut(long size, String etag) {
+      return new Fetched(size, null, etag, false);
+    }
+  }
 
   /**
    * Fetches {@code [offset, offset + length)} of the object into {@code out[at...]}, or into a new array when {@code
    * out} is null (then fewer bytes may come, if the object is shorter). Bodies that break off are fetched again.
+   * A later part of a read ({@code at > 0}, whose range lies within the size the first part found) that finds the
+   * object shorter or gone says so ({@link Fetched#cut}) rather than failing: the object changed while it was read,
+   * and the read is made again.
    */
   private Fetched fetch(ChunkId id, long offset, int length, byte[] out, int at) throws IOException {
     String key = key(id);
@@ -310,10 +328,16 @@ final class S3ChunkStore implements ChunkStore {
         in = backend.s3().getObject(GetObjectRequest.builder().bucket(bucket).key(key).range(range).build());
       } catch (S3Exception e) {
         if (e.statusCode() == 404 && !S3Backend.noSuchBucket(e)) {
+          if (at > 0) {
+            return Fetched.cut(-1, null);
+          }
           throw new MissingObjectException(id, describe());
         }
         if (e.statusCode() == 416) {
           long size = head(id);
+          if (at > 0) {
+            return Fetched.cut(size, null);
+          }
           if (size < 0) {
             throw new MissingObjectException(id, describe());
           }
@@ -342,6 +366,9 @@ final class S3ChunkStore implements ChunkStore {
       }
       if (out != null && expected < length) {
         abortQuietly(in);
+        if (at > 0) {
+          return Fetched.cut(total, r.eTag());
+        }
         throw pastTheEnd(id, offset, length, total);
       }
       byte[] target = out != null ? out : new byte[(int) expected];

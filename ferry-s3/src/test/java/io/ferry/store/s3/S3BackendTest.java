@@ -454,4 +454,47 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * An object replaced by a shorter one, or deleted and put again, while a read of several parts ran: a later part
+   * ran past the new end, or found no object, and the read failed "runs past the end of the object" or "missing"
+   * before the parts' sizes could show that the object had changed. It is now made again, whole.
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+  void aGetWhoseObjectShrinksOrIsDeletedMidwayIsMadeAgainWhole(boolean deleteFirst) throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("shrunk");
+    byte[] before = new byte[200 * 1024];
+    byte[] after = new byte[70 * 1024];
+    java.util.Arrays.fill(before, (byte) 1);
+    java.util.Arrays.fill(after, (byte) 2);
+    ChunkId id = ChunkId.of(before);
+    String key = uri.getPath().substring(1) + "/objects/" + id.hex();
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint()); S3Client raw = s3.client()) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.part-size", "64k");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(before));
+        java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        proxy.policy((method, target, n) -> {
+          if (method.equals("GET") && target.contains("/objects/")) {
+            int k = gets.incrementAndGet();
+            if (deleteFirst && k == 2) {
+              raw.deleteObject(r -> r.bucket(LocalS3.BUCKET).key(key));
+            } else if (k == (deleteFirst ? 4 : 2)) {
+              raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
+            }
+          }
+          return FaultyHttpProxy.Fault.NONE;
+        });
+        ByteBuffer got = b.chunks().get(id);
+        byte[] bytes = new byte[got.remaining()];
+        got.get(bytes);
+        assertThat(java.util.Arrays.equals(bytes, after)).as("the new object's bytes: %s bytes", bytes.length)
+            .isTrue();
+      }
+    }
+  }
 }
