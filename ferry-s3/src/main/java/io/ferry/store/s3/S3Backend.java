@@ -325,21 +325,28 @@ public final class S3Backend implements Backend {
    * page.
    *
    * @param previous the token that asked for {@code page} (null for the first page)
-   * @throws IOException if the page says the listing goes on but gives no token, or the token that asked for it:
-   *     a listing that stopped there would be short (gc would miss push leases, and delete what they protect), and
-   *     one that asked again would never end
+   * @param seen the tokens of the listing so far; the one returned is added
+   * @throws IOException if the page says the listing goes on but gives no token, or a token the listing has had
+   *     before (the one that asked for the page, or one of an earlier page): a listing that stopped there would be
+   *     short (gc would miss push leases, and delete what they protect), and one that asked again would never end
    */
-  String nextPage(ListObjectsV2Response page, String previous, String prefix) throws IOException {
+  String nextPage(ListObjectsV2Response page, String previous, java.util.Set<String> seen, String prefix)
+      throws IOException {
     if (!Boolean.TRUE.equals(page.isTruncated())) {
       return null;
     }
     String next = page.nextContinuationToken();
-    if (next == null || next.isEmpty() || next.equals(previous)) {
+    String defect = next == null || next.isEmpty() ? "no continuation token"
+        : next.equals(previous) ? "the continuation token that asked for it"
+        : seen.contains(next) ? "the continuation token of an earlier page (" + (seen.size() + 1)
+            + " pages into the listing)"
+        : null;
+    if (defect != null) {
       throw new IOException("LIST " + location.describeKey(prefix) + " at endpoint " + endpointName() + ": a page"
-          + " of " + page.keyCount() + " keys says more follow but gives "
-          + (next == null || next.isEmpty() ? "no continuation token" : "the continuation token that asked for it")
+          + " of " + page.keyCount() + " keys says more follow but gives " + defect
           + "; the endpoint does not page ListObjectsV2 as S3 does");
     }
+    seen.add(next);
     return next;
   }
 

@@ -443,6 +443,7 @@ final class S3ChunkStore implements ChunkStore {
   public void list(Consumer<StoredObject> sink) throws IOException {
     backend.ensureOpen();
     String token = null;
+    java.util.Set<String> seen = new java.util.HashSet<>();
     do {
       ListObjectsV2Response page;
       try {
@@ -457,7 +458,7 @@ final class S3ChunkStore implements ChunkStore {
           sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
         }
       }
-      token = backend.nextPage(page, token, objectsPrefix);
+      token = backend.nextPage(page, token, seen, objectsPrefix);
     } while (token != null);
   }
 

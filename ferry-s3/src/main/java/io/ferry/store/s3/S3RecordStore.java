@@ -127,6 +127,7 @@ final class S3RecordStore implements RecordStore {
     List<String> keys = new ArrayList<>();
     List<String> dirs = new ArrayList<>();
     String token = null;
+    java.util.Set<String> seen = new java.util.HashSet<>();
     do {
       ListObjectsV2Response page;
       try {
@@ -141,7 +142,7 @@ final class S3RecordStore implements RecordStore {
       for (CommonPrefix p : page.commonPrefixes()) {
         dirs.add(p.prefix());
       }
-      token = backend.nextPage(page, token, prefix);
+      token = backend.nextPage(page, token, seen, prefix);
     } while (token != null);
     return new Listing(keys, dirs);
   }

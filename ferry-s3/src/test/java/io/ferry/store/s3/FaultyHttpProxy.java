@@ -57,7 +57,12 @@ final class FaultyHttpProxy implements AutoCloseable {
     /** forward a listing, then answer that more keys follow, without a continuation token */
     LISTING_WITHOUT_TOKEN,
     /** forward a listing, then answer that more keys follow, always with the continuation token "again" */
-    LISTING_SAME_TOKEN
+    LISTING_SAME_TOKEN,
+    /**
+     * forward a listing, then answer that more keys follow, with the token "two" after the page asked for with "one"
+     * and "one" after any other: a cycle of two pages
+     */
+    LISTING_TOKEN_CYCLE
   }
 
   /** Chooses the fault for a request. */
@@ -219,7 +224,8 @@ final class FaultyHttpProxy implements AutoCloseable {
         if (fault == Fault.FORWARD_THEN_DROP) {
           return;
         }
-        boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN;
+        boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN
+            || fault == Fault.LISTING_TOKEN_CYCLE;
         if (rewrite) {
           if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
             responseBody = dechunk(responseBody);
@@ -227,9 +233,11 @@ final class FaultyHttpProxy implements AutoCloseable {
           String xml = new String(responseBody, StandardCharsets.UTF_8)
               .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
               .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
-          if (fault == Fault.LISTING_SAME_TOKEN) {
+          if (fault != Fault.LISTING_WITHOUT_TOKEN) {
+            String token = fault == Fault.LISTING_SAME_TOKEN ? "again"
+                : target.contains("continuation-token=one") ? "two" : "one";
             xml = xml.replace("<IsTruncated>true</IsTruncated>",
-                "<IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken>");
+                "<IsTruncated>true</IsTruncated><NextContinuationToken>" + token + "</NextContinuationToken>");
           }
           responseBody = xml.getBytes(StandardCharsets.UTF_8);
         }

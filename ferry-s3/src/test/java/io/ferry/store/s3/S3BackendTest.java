@@ -388,8 +388,9 @@ class S3BackendTest {
 
   /**
    * An endpoint whose listing page says more keys follow but gives no continuation token, or the token that asked
-   * for that page, fails the listing. The loop ended at such a page, so gc worked from a short list of push leases
-   * (and could delete what they protect), or it asked for the same page forever.
+   * for that page, or one of an earlier page (a cycle of several pages), fails the listing. The loop ended at such
+   * a page, so gc worked from a short list of push leases (and could delete what they protect), or it asked for the
+   * same pages forever.
    */
   @Test
   @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -402,11 +403,14 @@ class S3BackendTest {
         b.chunks().put(id("a"), ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
         b.records().create("leases/x", new byte[] {1});
         for (FaultyHttpProxy.Fault f : List.of(FaultyHttpProxy.Fault.LISTING_WITHOUT_TOKEN,
-            FaultyHttpProxy.Fault.LISTING_SAME_TOKEN)) {
+            FaultyHttpProxy.Fault.LISTING_SAME_TOKEN, FaultyHttpProxy.Fault.LISTING_TOKEN_CYCLE)) {
           proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2") ? f
               : FaultyHttpProxy.Fault.NONE);
-          String why = f == FaultyHttpProxy.Fault.LISTING_WITHOUT_TOKEN ? "gives no continuation token"
-              : "gives the continuation token that asked for it";
+          String why = switch (f) {
+            case LISTING_WITHOUT_TOKEN -> "gives no continuation token";
+            case LISTING_SAME_TOKEN -> "gives the continuation token that asked for it";
+            default -> "gives the continuation token of an earlier page (3 pages into the listing)";
+          };
           assertThatThrownBy(() -> b.chunks().list(o -> { })).as("%s", f).isInstanceOf(IOException.class)
               .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
               .hasMessageContaining("says more follow but " + why);
