@@ -18,6 +18,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
 import software.amazon.awssdk.awscore.exception.AwsErrorDetails;
@@ -26,6 +27,10 @@ import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttribute;
+import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
+import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
@@ -75,6 +80,8 @@ public final class S3Backend implements Backend {
   public static final int FORMAT_VERSION = StoreMarker.FORMAT_VERSION;
   /** Attempts of a backend's first request at most ({@link #firstContact}). */
   static final int FIRST_CONTACT_ATTEMPTS = 3;
+  /** Counts the attempts (HTTP requests) of a call that carries it; see {@link #attemptsLeft}. */
+  private static final ExecutionAttribute<AtomicInteger> ATTEMPTS = new ExecutionAttribute<>("ferry.attempts");
 
   private final S3Location location;
   private final S3Settings settings;
@@ -87,12 +94,18 @@ public final class S3Backend implements Backend {
   private final AtomicBoolean closed = new AtomicBoolean();
   /** False once the endpoint answered a conditional delete 501 (not implemented). */
   private final AtomicBoolean conditionalDeletes = new AtomicBoolean(true);
+  /** {@code fewer[n]}: the retry strategy of a call that may make {@code n} attempts (1 to max-attempts - 1). */
+  private final RetryStrategy[] fewer;
 
   private S3Backend(S3Location location, S3Settings settings, S3Client s3) {
     this.location = location;
     this.settings = settings;
     this.s3 = s3;
     this.where = location.uri() + " (endpoint " + endpointName() + ")";
+    this.fewer = new RetryStrategy[settings.maxAttempts()];
+    for (int n = 1; n < fewer.length; n++) {
+      fewer[n] = retryStrategy(settings, n);
+    }
     this.pool = Executors.newFixedThreadPool(settings.parallelism(), DaemonThreads.named("ferry-s3-" + location.bucket()));
     this.chunks = new S3ChunkStore(this);
     this.records = new S3RecordStore(this);
@@ -136,7 +149,15 @@ public final class S3Backend implements Backend {
             .connectionAcquisitionTimeout(Duration.ofMinutes(2))
             .socketTimeout(settings.socketTimeout())
             .tcpKeepAlive(true))
-        .overrideConfiguration(o -> o.retryStrategy(retry))
+        .overrideConfiguration(o -> o.retryStrategy(retry).addExecutionInterceptor(new ExecutionInterceptor() {
+          @Override
+          public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+            AtomicInteger attempts = attributes.getAttribute(ATTEMPTS);
+            if (attempts != null) {
+              attempts.incrementAndGet();
+            }
+          }
+        }))
         .forcePathStyle(settings.pathStyle())
         // We send a CRC32C of every body we put ourselves; chunk frames and ref entries carry their own checksums,
         // checked by core on every read, and ranged GETs have no whole-object checksum to validate.
@@ -182,6 +203,28 @@ public final class S3Backend implements Backend {
         .apiCallTimeout(firstContactLimit(settings))
         .addPlugin(config -> config.overrideConfiguration(o -> o.retryStrategy(retry)))
         .build();
+  }
+
+  /**
+   * The configuration of a call that shares one budget of {@code s3.max-attempts} attempts with the calls before it
+   * ({@code used} counts the attempts of them all, this one's included): the SDK retries it only as often as the
+   * budget allows. A ranged GET whose body breaks off is sent again by the store, not by the SDK; each such call
+   * could otherwise make max-attempts attempts of its own.
+   *
+   * @throws IllegalStateException if the budget is spent
+   */
+  AwsRequestOverrideConfiguration attemptsLeft(AtomicInteger used) {
+    int left = settings.maxAttempts() - used.get();
+    if (left < 1) {
+      throw new IllegalStateException("no attempts left of " + settings.maxAttempts());
+    }
+    AwsRequestOverrideConfiguration.Builder b = AwsRequestOverrideConfiguration.builder()
+        .putExecutionAttribute(ATTEMPTS, used);
+    if (left < settings.maxAttempts()) {
+      RetryStrategy retry = fewer[left];
+      b.addPlugin(config -> config.overrideConfiguration(o -> o.retryStrategy(retry)));
+    }
+    return b.build();
   }
 
   private static Duration firstContactLimit(S3Settings settings) {

@@ -42,8 +42,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *   <li>{@link #read}: ranged GETs. Reads longer than one part ({@code s3.part-size}, 8 MiB) are split into parts
  *       fetched at once, the caller's thread taking the first and the store's pool the others, each written straight
  *       into the result's array. A body that ends early or breaks off is fetched again, by a new request, with
- *       exponential backoff and full jitter, up to {@code s3.max-attempts} times; the SDK retries 5xx, throttling
- *       and connection errors the same way before any body is read.
+ *       exponential backoff and full jitter; the SDK retries 5xx, throttling and connection errors the same way
+ *       before any body is read. Both draw on one budget: {@code s3.max-attempts} requests a part in all.
  *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
  *       the other parts follow in parallel. One request for objects up to one part.
  *   <li>The parts of one read must come from one object: same size and ETag. If they do not (the object was put
@@ -322,10 +322,12 @@ final class S3ChunkStore implements ChunkStore {
     String key = key(id);
     String range = "bytes=" + offset + "-" + (offset + length - 1);
     int attempts = backend.settings().maxAttempts();
-    for (int attempt = 1; ; attempt++) {
+    java.util.concurrent.atomic.AtomicInteger used = new java.util.concurrent.atomic.AtomicInteger();
+    while (true) {
       ResponseInputStream<GetObjectResponse> in;
       try {
-        in = backend.s3().getObject(GetObjectRequest.builder().bucket(bucket).key(key).range(range).build());
+        in = backend.s3().getObject(GetObjectRequest.builder().bucket(bucket).key(key).range(range)
+            .overrideConfiguration(backend.attemptsLeft(used)).build());
       } catch (S3Exception e) {
         if (e.statusCode() == 404 && !S3Backend.noSuchBucket(e)) {
           if (at > 0) {
@@ -382,11 +384,11 @@ final class S3ChunkStore implements ChunkStore {
         return new Fetched(total, out != null ? null : target, r.eTag());
       } catch (IOException | SdkException e) {
         abortQuietly(in);
-        if (attempt >= attempts || backend.isClosed()) {
+        if (used.get() >= attempts || backend.isClosed()) {
           throw backend.failure("GET " + range + " of", key, e);
         }
       }
-      backoff(attempt, key);
+      backoff(used.get(), key);
     }
   }
 

@@ -501,4 +501,39 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * A part whose requests are answered 503 and whose body, once one comes, breaks off: the SDK retried the 503s up to
+   * {@code s3.max-attempts} times within each of the store's up to {@code s3.max-attempts} fetches of the body, so one
+   * part cost up to max-attempts squared requests (9 for 3), where the documentation says max-attempts. Both kinds of
+   * failure now draw on one budget.
+   */
+  @Test
+  void aPartCostsAtMostMaxAttemptsRequests() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("budget");
+    byte[] c = new byte[4096];
+    java.util.Arrays.fill(c, (byte) 7);
+    ChunkId id = ChunkId.of(c);
+    try (Backend b = S3Backend.open(uri, s3.options(true), n -> null)) {
+      b.chunks().put(id, ByteBuffer.wrap(c));
+    }
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "1",
+          "s3.max-attempts", "3");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        proxy.policy((method, target, n) -> {
+          if (!method.equals("GET") || !target.contains("/objects/")) {
+            return FaultyHttpProxy.Fault.NONE;
+          }
+          return gets.incrementAndGet() % 3 == 0 ? FaultyHttpProxy.Fault.TRUNCATE_BODY
+              : FaultyHttpProxy.Fault.ERROR_503;
+        });
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
+            .hasMessageContaining("objects/" + id.hex()).hasMessageContaining("up to 3 attempts");
+        assertThat(gets).as("requests for one part").hasValue(3);
+      }
+    }
+  }
 }
