@@ -49,10 +49,13 @@ final class GarbageCollector {
   private final Leases leases;
   private final Clock clock;
   private final SmallChunkIndex smallChunks;
+  private final java.util.function.Consumer<String> notices;
 
+  /** @param notices where gc tells its user that its deletes may not free space ({@link ChunkStore#deletionCaveat}) */
   GarbageCollector(ObjectDatabase db, ChunkStore chunks, RefStore refs, History history, Leases leases, Clock clock,
-      SmallChunkIndex smallChunks) {
+      SmallChunkIndex smallChunks, java.util.function.Consumer<String> notices) {
     this.smallChunks = smallChunks;
+    this.notices = notices;
     this.db = db;
     this.chunks = chunks;
     this.refs = refs;
@@ -150,6 +153,7 @@ final class GarbageCollector {
     if (!dryRun) {
       smallChunks.prunePointers();
     }
+    chunks.deletionCaveat().ifPresent(notices);
     Marks marks = new Marks();
     marks.markFromRefs(cutoff);
     List<Candidate> candidates = new ArrayList<>();

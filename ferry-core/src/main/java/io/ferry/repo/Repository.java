@@ -94,7 +94,8 @@ public final class Repository implements Closeable {
     this.history = new History(db, refs);
     this.resolver = new Resolver(db, refs, history, backend.uri());
     this.smallChunks = new SmallChunkIndex(db, backend.records(), SmallChunkIndex.DEFAULT_MERGE_THRESHOLD);
-    this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock(), smallChunks);
+    this.collector = new GarbageCollector(db, backend.chunks(), refs, history, leases, options.clock(), smallChunks,
+        options.notices());
     this.pushes = new PushOperation(backend, db, pool, options, leases, updater, resolver, collector, smallChunks,
         history);
   }

@@ -8,6 +8,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -167,5 +168,14 @@ public interface ChunkStore extends Closeable {
    */
   default long removeAbandoned(Instant olderThan) throws IOException {
     return 0;
+  }
+
+  /**
+   * Why deleting objects may not free their bytes in this store, for gc to tell its user (an S3 bucket with
+   * versioning keeps what a delete removes as a noncurrent version); empty, the default, when deletes free them or
+   * the store cannot tell. Asked once by each gc run.
+   */
+  default Optional<String> deletionCaveat() throws IOException {
+    return Optional.empty();
   }
 }

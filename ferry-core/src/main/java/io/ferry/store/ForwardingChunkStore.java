@@ -12,7 +12,8 @@ import java.util.function.Consumer;
 /**
  * A chunk store that forwards every call to another, for {@link ChunkStoreLayer layers} and test wrappers that change
  * or watch a few calls: a subclass overrides only those. Every method of {@link ChunkStore} is forwarded, the
- * optional ones too ({@link #missing}, {@link #readInto}, {@link #hosts}, {@link #removeAbandoned}), so the inner
+ * optional ones too ({@link #missing}, {@link #readInto}, {@link #hosts}, {@link #removeAbandoned}, {@link
+ * #deletionCaveat}), so the inner
  * store's batch lookups and fast paths stay in use; {@link #get} is not, so it goes through this store's {@link
  * #read}. A subclass that watches reads therefore overrides {@link #read} and {@link #readInto}; one that watches
  * deletes overrides {@link #delete} and {@link #deleteIfPresent} (gc deletes through the latter).
@@ -98,6 +99,11 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   @Override
   public long removeAbandoned(Instant olderThan) throws IOException {
     return inner.removeAbandoned(olderThan);
+  }
+
+  @Override
+  public java.util.Optional<String> deletionCaveat() throws IOException {
+    return inner.deletionCaveat();
   }
 
   @Override

@@ -194,6 +194,11 @@ public final class FaultyChunkStore implements ChunkStore {
   }
 
   @Override
+  public java.util.Optional<String> deletionCaveat() throws IOException {
+    return delegate.deletionCaveat();
+  }
+
+  @Override
   public void close() throws IOException {
     delegate.close();
   }

@@ -989,6 +989,11 @@ public final class RedisChunkCache implements ChunkStore {
     return store.removeAbandoned(olderThan);
   }
 
+  @Override
+  public java.util.Optional<String> deletionCaveat() throws IOException {
+    return store.deletionCaveat();
+  }
+
   // ---------------------------------------------------------------- counters and close
 
   private void maybeFlush(RedisLink l) {

@@ -483,6 +483,38 @@ final class S3ChunkStore implements ChunkStore {
     return present(id) && backend.deleteKeyIfPresent(key(id));
   }
 
+  /**
+   * What gc should know about a bucket with versioning ({@code GetBucketVersioning}): there a delete only adds a
+   * delete marker, and the object's bytes stay stored, and billed, as a noncurrent version until a lifecycle rule
+   * expires it; with versioning suspended, so do the objects put while it was enabled. Empty for a bucket that never
+   * had versioning, and when the request fails (credentials without {@code s3:GetBucketVersioning}, an endpoint that
+   * does not implement it): the caveat is advice, and gc deletes the same either way.
+   */
+  @Override
+  public java.util.Optional<String> deletionCaveat() {
+    backend.ensureOpen();
+    software.amazon.awssdk.services.s3.model.BucketVersioningStatus status;
+    try {
+      status = backend.s3().getBucketVersioning(r -> r.bucket(bucket)).status();
+    } catch (SdkException e) {
+      return java.util.Optional.empty();
+    }
+    String what = switch (status == null ? "" : status.toString()) {
+      case "Enabled" -> "gc's deletes only add delete markers: the objects it removes stay stored (and billed) as"
+          + " noncurrent versions";
+      case "Suspended" -> "the objects put while versioning was enabled stay stored (and billed) as noncurrent"
+          + " versions when gc deletes them";
+      default -> null;
+    };
+    if (what == null) {
+      return java.util.Optional.empty();
+    }
+    return java.util.Optional.of("bucket '" + bucket + "' of " + describe() + " has versioning " + status + ": "
+        + what + "; to free their space, add a lifecycle rule to the bucket that expires noncurrent versions"
+        + " (NoncurrentVersionExpiration) and removes expired delete markers, for the prefix '"
+        + backend.location().keyPrefix() + "' (see docs/s3.md)");
+  }
+
   @Override
   public void close() {
     // the backend owns the client and the pool

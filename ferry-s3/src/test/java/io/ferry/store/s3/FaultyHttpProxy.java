@@ -62,7 +62,9 @@ final class FaultyHttpProxy implements AutoCloseable {
      * forward a listing, then answer that more keys follow, with the token "two" after the page asked for with "one"
      * and "one" after any other: a cycle of two pages
      */
-    LISTING_TOKEN_CYCLE
+    LISTING_TOKEN_CYCLE,
+    /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
+    VERSIONING_ENABLED
   }
 
   /** Chooses the fault for a request. */
@@ -191,6 +193,16 @@ final class FaultyHttpProxy implements AutoCloseable {
           return;
         }
         case DROP -> {
+          return;
+        }
+        case VERSIONING_ENABLED -> {
+          byte[] b = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><VersioningConfiguration xmlns=\"http://s3.amazonaws"
+              + ".com/doc/2006-03-01/\"><Status>Enabled</Status></VersioningConfiguration>")
+              .getBytes(StandardCharsets.UTF_8);
+          out.write(("HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: " + b.length
+              + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+          out.write(b);
+          out.flush();
           return;
         }
         case DELAY -> sleep(delayMillis);

@@ -203,4 +203,36 @@ class S3EndToEndTest {
       }
     }
   }
+
+  /**
+   * On a bucket with versioning, gc's deletes only add delete markers and the bytes stay stored as noncurrent
+   * versions: gc said it freed them. It now says what the bucket does and what to add (a lifecycle rule for
+   * noncurrent versions); on a bucket without versioning it says nothing of the kind.
+   */
+  @Test
+  void gcOnAVersionedBucketSaysItsDeletesFreeNoSpace() throws Exception {
+    URI versioned = LocalS3.freshStoreUri("versioned");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      proxy.policy((method, target, n) -> method.equals("GET") && target.contains("?versioning")
+          ? FaultyHttpProxy.Fault.VERSIONING_ENABLED : FaultyHttpProxy.Fault.NONE);
+      for (boolean enabled : new boolean[] {false, true}) {
+        java.util.List<String> notices = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Map<String, String> settings = settings(enabled ? proxy.endpoint() : s3.endpoint(), 3);
+        try (Repository repo = Repository.open(S3Backend.open(versioned, new StoreOptions(true, settings),
+            n -> null), RepositoryOptions.defaults().withParallelism(4).withNotices(notices::add))) {
+          repo.gc(java.time.Duration.ZERO, false);
+        }
+        if (enabled) {
+          assertThat(proxy.dealt(FaultyHttpProxy.Fault.VERSIONING_ENABLED)).isOne();
+          assertThat(notices).anySatisfy(m -> assertThat(m)
+              .contains("bucket '" + LocalS3.BUCKET + "' of " + versioned + " (endpoint " + proxy.endpoint()
+                  + ") has versioning Enabled: gc's deletes only add delete markers")
+              .contains("NoncurrentVersionExpiration").contains("for the prefix '" + versioned.getPath().substring(1)
+                  + "/'"));
+        } else {
+          assertThat(notices).noneSatisfy(m -> assertThat(m).contains("versioning"));
+        }
+      }
+    }
+  }
 }
