@@ -393,6 +393,21 @@ public final class S3Backend implements Backend {
     return next;
   }
 
+  /**
+   * {@code key}, a key (or common prefix) of a page of a listing under {@code prefix}.
+   *
+   * @throws IOException if it is outside the prefix: an endpoint that ignores the prefix parameter (or a hostile one)
+   *     would have this store read the keys of others as its own
+   */
+  String listed(String key, String prefix) throws IOException {
+    if (key == null || !key.startsWith(prefix)) {
+      throw new IOException("LIST " + location.describeKey(prefix) + " at endpoint " + endpointName() + " listed the"
+          + " key " + (key == null ? "(none)" : location.describeKey(key)) + ", outside the prefix asked for; the"
+          + " endpoint does not answer ListObjectsV2 as S3 does");
+    }
+    return key;
+  }
+
   // ---- small requests shared by the chunk and ref stores ----
 
   /** The whole object at {@code key}, or null if it does not exist. For small objects (markers, ref entries). */

@@ -455,7 +455,7 @@ final class S3ChunkStore implements ChunkStore {
         throw backend.failure("LIST", objectsPrefix, e);
       }
       for (S3Object o : page.contents()) {
-        String hex = o.key().substring(objectsPrefix.length());
+        String hex = backend.listed(o.key(), objectsPrefix).substring(objectsPrefix.length());
         if (ChunkId.isValid(hex)) {
           sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
         }

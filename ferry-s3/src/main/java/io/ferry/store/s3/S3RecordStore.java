@@ -137,10 +137,10 @@ final class S3RecordStore implements RecordStore {
         throw backend.failure("LIST", prefix, e);
       }
       for (S3Object o : page.contents()) {
-        keys.add(o.key());
+        keys.add(backend.listed(o.key(), prefix));
       }
       for (CommonPrefix p : page.commonPrefixes()) {
-        dirs.add(p.prefix());
+        dirs.add(backend.listed(p.prefix(), prefix));
       }
       token = backend.nextPage(page, token, seen, prefix);
     } while (token != null);

@@ -63,6 +63,8 @@ final class FaultyHttpProxy implements AutoCloseable {
      * and "one" after any other: a cycle of two pages
      */
     LISTING_TOKEN_CYCLE,
+    /** forward a listing, then add the key "e" to it, outside any store's prefix */
+    LISTING_FOREIGN_KEY,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
     VERSIONING_ENABLED
   }
@@ -237,15 +239,20 @@ final class FaultyHttpProxy implements AutoCloseable {
           return;
         }
         boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN
-            || fault == Fault.LISTING_TOKEN_CYCLE;
+            || fault == Fault.LISTING_TOKEN_CYCLE || fault == Fault.LISTING_FOREIGN_KEY;
         if (rewrite) {
           if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
             responseBody = dechunk(responseBody);
           }
-          String xml = new String(responseBody, StandardCharsets.UTF_8)
+          String xml = new String(responseBody, StandardCharsets.UTF_8);
+          if (fault == Fault.LISTING_FOREIGN_KEY) {
+            xml = xml.replace("</ListBucketResult>", "<Contents><Key>e</Key><LastModified>2020-01-01T00:00:00.000Z"
+                + "</LastModified><ETag>\"x\"</ETag><Size>1</Size></Contents></ListBucketResult>");
+          }
+          xml = fault == Fault.LISTING_FOREIGN_KEY ? xml : xml
               .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
               .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
-          if (fault != Fault.LISTING_WITHOUT_TOKEN) {
+          if (fault == Fault.LISTING_SAME_TOKEN || fault == Fault.LISTING_TOKEN_CYCLE) {
             String token = fault == Fault.LISTING_SAME_TOKEN ? "again"
                 : target.contains("continuation-token=one") ? "two" : "one";
             xml = xml.replace("<IsTruncated>true</IsTruncated>",

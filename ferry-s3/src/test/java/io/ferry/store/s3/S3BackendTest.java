@@ -536,4 +536,31 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * An endpoint that lists a key outside the prefix asked for (one that ignores the prefix parameter, or a hostile
+   * one): the listing of objects and of records failed with StringIndexOutOfBoundsException on a short key, and a
+   * long one was read as a key of this store. The listing now fails, naming the key, the prefix and the endpoint.
+   */
+  @Test
+  void aListingWithAKeyOutsideItsPrefixFails() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("foreign");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id("a"), ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
+        b.records().create("leases/x", new byte[] {1});
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2")
+            ? FaultyHttpProxy.Fault.LISTING_FOREIGN_KEY : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().list(o -> { })).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
+            .hasMessageContaining("the key s3://ferry/e, outside the prefix");
+        for (String prefix : List.of("leases/", "")) {
+          assertThatThrownBy(() -> b.records().list(prefix)).as(prefix).isInstanceOf(IOException.class)
+              .hasMessageContaining("LIST " + uri + "/" + prefix).hasMessageContaining("the key s3://ferry/e");
+        }
+      }
+    }
+  }
 }
