@@ -94,18 +94,12 @@ public final class S3Backend implements Backend {
   private final AtomicBoolean closed = new AtomicBoolean();
   /** False once the endpoint answered a conditional delete 501 (not implemented). */
   private final AtomicBoolean conditionalDeletes = new AtomicBoolean(true);
-  /** {@code fewer[n]}: the retry strategy of a call that may make {@code n} attempts (1 to max-attempts - 1). */
-  private final RetryStrategy[] fewer;
 
   private S3Backend(S3Location location, S3Settings settings, S3Client s3) {
     this.location = location;
     this.settings = settings;
     this.s3 = s3;
     this.where = location.uri() + " (endpoint " + endpointName() + ")";
-    this.fewer = new RetryStrategy[settings.maxAttempts()];
-    for (int n = 1; n < fewer.length; n++) {
-      fewer[n] = retryStrategy(settings, n);
-    }
     this.pool = Executors.newFixedThreadPool(settings.parallelism(), DaemonThreads.named("ferry-s3-" + location.bucket()));
     this.chunks = new S3ChunkStore(this);
     this.records = new S3RecordStore(this);
@@ -221,7 +215,8 @@ public final class S3Backend implements Backend {
     AwsRequestOverrideConfiguration.Builder b = AwsRequestOverrideConfiguration.builder()
         .putExecutionAttribute(ATTEMPTS, used);
     if (left < settings.maxAttempts()) {
-      RetryStrategy retry = fewer[left];
+      // only after a body broke off, which is rare: not worth keeping a strategy for every count
+      RetryStrategy retry = retryStrategy(settings, left);
       b.addPlugin(config -> config.overrideConfiguration(o -> o.retryStrategy(retry)));
     }
     return b.build();

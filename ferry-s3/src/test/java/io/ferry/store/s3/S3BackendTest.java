@@ -172,6 +172,11 @@ class S3BackendTest {
     }
     assertThatThrownBy(() -> S3Backend.open(foreign, s3.options(true), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not a Ferry store");
+    // the largest number of attempts costs nothing until it is used (a retry strategy for each count was built)
+    try (Backend b = S3Backend.open(uri, new StoreOptions(false, s3.settings(Map.of("s3.max-attempts",
+        Integer.toString(Integer.MAX_VALUE)))), n -> null)) {
+      assertThat(b.refs().list("")).isEmpty();
+    }
     assertThatThrownBy(() -> S3Backend.open(URI.create("s3://no-such-bucket/x"), s3.options(true), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("bucket 'no-such-bucket' does not exist");
   }
@@ -485,9 +490,10 @@ class S3BackendTest {
         proxy.policy((method, target, n) -> {
           if (method.equals("GET") && target.contains("/objects/")) {
             int k = gets.incrementAndGet();
+            // deleted while the first round's parts are fetched (4 GETs), put again just before the second round
             if (deleteFirst && k == 2) {
               raw.deleteObject(r -> r.bucket(LocalS3.BUCKET).key(key));
-            } else if (k == (deleteFirst ? 4 : 2)) {
+            } else if (k == (deleteFirst ? 5 : 2)) {
               raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
             }
           }
