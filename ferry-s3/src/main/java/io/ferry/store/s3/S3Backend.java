@@ -434,7 +434,8 @@ public final class S3Backend implements Backend {
     }
   }
 
-  private String endpointName() {
+  /** The endpoint, or "AWS", for messages. */
+  String endpointName() {
     return settings.endpoint() == null ? "AWS" : settings.endpoint().toString();
   }
 

@@ -457,6 +457,12 @@ final class S3ChunkStore implements ChunkStore {
       for (S3Object o : page.contents()) {
         String hex = backend.listed(o.key(), objectsPrefix).substring(objectsPrefix.length());
         if (ChunkId.isValid(hex)) {
+          if (o.size() == null || o.size() < 0 || o.lastModified() == null) {
+            throw new IOException("LIST " + backend.location().describeKey(objectsPrefix) + " at endpoint "
+                + backend.endpointName() + " listed the key " + backend.location().describeKey(o.key())
+                + " without its size or its time of modification (size " + o.size() + ", LastModified "
+                + o.lastModified() + "), which gc needs; the endpoint does not answer ListObjectsV2 as S3 does");
+          }
           sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
         }
       }

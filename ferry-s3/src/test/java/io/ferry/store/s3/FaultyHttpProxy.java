@@ -65,6 +65,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     LISTING_TOKEN_CYCLE,
     /** forward a listing, then add the key "e" to it, outside any store's prefix */
     LISTING_FOREIGN_KEY,
+    /** forward a listing, then remove the size and the modification time of every key */
+    LISTING_WITHOUT_SIZES,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
     VERSIONING_ENABLED
   }
@@ -239,7 +241,8 @@ final class FaultyHttpProxy implements AutoCloseable {
           return;
         }
         boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN
-            || fault == Fault.LISTING_TOKEN_CYCLE || fault == Fault.LISTING_FOREIGN_KEY;
+            || fault == Fault.LISTING_TOKEN_CYCLE || fault == Fault.LISTING_FOREIGN_KEY
+            || fault == Fault.LISTING_WITHOUT_SIZES;
         if (rewrite) {
           if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
             responseBody = dechunk(responseBody);
@@ -249,7 +252,10 @@ final class FaultyHttpProxy implements AutoCloseable {
             xml = xml.replace("</ListBucketResult>", "<Contents><Key>e</Key><LastModified>2020-01-01T00:00:00.000Z"
                 + "</LastModified><ETag>\"x\"</ETag><Size>1</Size></Contents></ListBucketResult>");
           }
-          xml = fault == Fault.LISTING_FOREIGN_KEY ? xml : xml
+          if (fault == Fault.LISTING_WITHOUT_SIZES) {
+            xml = xml.replaceAll("<Size>[^<]*</Size>", "").replaceAll("<LastModified>[^<]*</LastModified>", "");
+          }
+          xml = fault == Fault.LISTING_FOREIGN_KEY || fault == Fault.LISTING_WITHOUT_SIZES ? xml : xml
               .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
               .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
           if (fault == Fault.LISTING_SAME_TOKEN || fault == Fault.LISTING_TOKEN_CYCLE) {

@@ -548,7 +548,8 @@ class S3BackendTest {
   /**
    * An endpoint that lists a key outside the prefix asked for (one that ignores the prefix parameter, or a hostile
    * one): the listing of objects and of records failed with StringIndexOutOfBoundsException on a short key, and a
-   * long one was read as a key of this store. The listing now fails, naming the key, the prefix and the endpoint.
+   * long one was read as a key of this store. The listing now fails, naming the key, the prefix and the endpoint;
+   * so does one that lists a key without its size or time.
    */
   @Test
   void aListingWithAKeyOutsideItsPrefixFails() throws Exception {
@@ -568,6 +569,13 @@ class S3BackendTest {
           assertThatThrownBy(() -> b.records().list(prefix)).as(prefix).isInstanceOf(IOException.class)
               .hasMessageContaining("LIST " + uri + "/" + prefix).hasMessageContaining("the key s3://ferry/e");
         }
+        // a listing without the sizes and times gc needs: a NullPointerException that named nothing
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2")
+            ? FaultyHttpProxy.Fault.LISTING_WITHOUT_SIZES : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().list(o -> { })).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
+            .hasMessageContaining("listed the key " + uri + "/objects/" + id("a").hex()
+                + " without its size or its time of modification");
       }
     }
   }
