@@ -292,9 +292,25 @@ public final class S3Backend implements Backend {
         }
       }
 
+      /**
+       * Puts the marker if absent, then once more, which the endpoint must refuse (412): one that ignores {@code
+       * If-None-Match: *} and overwrites would let two writers create the same ref-log entry, and moves would be
+       * lost without a word. Such an endpoint gets its marker removed and the store is not created.
+       */
       @Override
       public boolean publish(byte[] marker) throws IOException {
-        return putIfAbsent(key, marker);
+        if (!putIfAbsent(key, marker)) {
+          return false;
+        }
+        if (putIfAbsent(key, marker)) {
+          deleteKey(key);
+          throw new InvalidInputException("endpoint " + endpointName() + " ignored If-None-Match: * on a second PUT"
+              + " of " + location.describeKey(key) + " (it overwrote the object instead of answering 412): Ferry"
+              + " moves refs by conditional puts, which such an endpoint cannot do safely, so no store was created"
+              + " at " + location.uri() + "; use an endpoint with conditional writes (Amazon S3, or an S3-compatible"
+              + " store that implements them)");
+        }
+        return true;
       }
     }, create);
   }

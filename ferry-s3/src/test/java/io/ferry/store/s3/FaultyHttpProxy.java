@@ -67,6 +67,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     LISTING_FOREIGN_KEY,
     /** forward a listing, then remove the size and the modification time of every key */
     LISTING_WITHOUT_SIZES,
+    /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
+    ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
     VERSIONING_ENABLED
   }
@@ -197,6 +199,13 @@ final class FaultyHttpProxy implements AutoCloseable {
           return;
         }
         case DROP -> {
+          return;
+        }
+        case ACCEPT -> {
+          in.readNBytes((int) contentLength);
+          out.write(("HTTP/1.1 200 OK\r\nETag: \"0123456789abcdef0123456789abcdef\"\r\nContent-Length: 0\r\n"
+              + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+          out.flush();
           return;
         }
         case VERSIONING_ENABLED -> {

@@ -579,4 +579,30 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * An endpoint that ignores {@code If-None-Match: *} (and overwrites) lets two writers both create the same ref-log
+   * entry, so moves are lost without a word. {@code init} now puts the marker a second time, expects the endpoint to
+   * refuse it, and otherwise removes the marker and fails, naming the endpoint; the prefix is left empty.
+   */
+  @Test
+  void initRefusesAnEndpointThatIgnoresConditionalPuts() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("unconditional");
+    String prefix = uri.getPath().substring(1) + "/";
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint()); S3Client raw = s3.client()) {
+      java.util.concurrent.atomic.AtomicInteger puts = new java.util.concurrent.atomic.AtomicInteger();
+      proxy.policy((method, target, n) -> method.equals("PUT") && target.contains(S3Backend.MARKER)
+          && puts.incrementAndGet() > 1 ? FaultyHttpProxy.Fault.ACCEPT : FaultyHttpProxy.Fault.NONE);
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      assertThatThrownBy(() -> S3Backend.open(uri, new StoreOptions(true, settings), n -> null).close())
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("endpoint " + proxy.endpoint() + " ignored If-None-Match")
+          .hasMessageContaining(uri + "/" + S3Backend.MARKER);
+      assertThat(raw.listObjectsV2(r -> r.bucket(LocalS3.BUCKET).prefix(prefix)).contents()).as("left empty")
+          .isEmpty();
+      proxy.policy((method, target, n) -> FaultyHttpProxy.Fault.NONE);
+      S3Backend.open(uri, new StoreOptions(true, settings), n -> null).close();
+    }
+  }
 }
