@@ -362,6 +362,7 @@ final class S3ChunkStore implements ChunkStore {
           throw new IOException("GET " + range + " of " + backend.location().describeKey(key) + " answered "
               + r.contentLength() + " bytes, expected " + expected + " (Content-Range " + r.contentRange() + ")");
         }
+        checkStart(r.contentRange(), offset, expected, range, key);
       } catch (IOException e) {
         abortQuietly(in);
         throw e;
@@ -389,6 +390,28 @@ final class S3ChunkStore implements ChunkStore {
         }
       }
       backoff(used.get(), key);
+    }
+  }
+
+  private static final java.util.regex.Pattern CONTENT_RANGE =
+      java.util.regex.Pattern.compile("\\s*bytes[ =]?\\s*(\\d{1,19})-(\\d{1,19})/.*");
+
+  /**
+   * Fails if a {@code Content-Range} says the body is another range than the one asked for ({@code bytes a-b/size}
+   * with {@code a} not {@code offset}): a server, or a cache before it, that answered so had those bytes written
+   * where the asked range belongs.
+   */
+  private void checkStart(String contentRange, long offset, long expected, String range, String key)
+      throws IOException {
+    java.util.regex.Matcher m = contentRange == null ? null : CONTENT_RANGE.matcher(contentRange);
+    if (m == null || !m.matches() || expected == 0) {
+      return;
+    }
+    String asked = offset + "-" + (offset + expected - 1);
+    if (!(Long.parseLong(m.group(1)) + "-" + Long.parseLong(m.group(2))).equals(asked)) {
+      throw new IOException("GET " + range + " of " + backend.location().describeKey(key) + " at endpoint "
+          + backend.endpointName() + " answered Content-Range " + contentRange.trim() + ", not the range asked for ("
+          + asked + "); is a cache or proxy before the endpoint serving other ranges?");
     }
   }
 

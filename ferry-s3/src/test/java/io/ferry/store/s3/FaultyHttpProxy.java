@@ -67,6 +67,11 @@ final class FaultyHttpProxy implements AutoCloseable {
     LISTING_FOREIGN_KEY,
     /** forward a listing, then remove the size and the modification time of every key */
     LISTING_WITHOUT_SIZES,
+    /**
+     * forward a ranged GET for the same number of bytes from the start of the object, as a server or cache that
+     * answers another range than asked does (the endpoint must not check signatures)
+     */
+    SHIFTED_RANGE,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
     ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
@@ -169,6 +174,14 @@ final class FaultyHttpProxy implements AutoCloseable {
       forwardHead.append("Connection: close\r\n\r\n");
       Fault fault = policy.choose(method, target, requests.incrementAndGet());
       dealt.get(fault).incrementAndGet();
+      if (fault == Fault.SHIFTED_RANGE) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)\r\nRange: bytes=(\\d+)-(\\d+)\r\n")
+            .matcher(forwardHead);
+        if (m.find()) {
+          long length = Long.parseLong(m.group(2)) - Long.parseLong(m.group(1));
+          forwardHead.replace(m.start(), m.end(), "\r\nRange: bytes=0-" + length + "\r\n");
+        }
+      }
       switch (fault) {
         case ERROR_500, ERROR_503, ERROR_501, INVALID_ARGUMENT, NO_SUCH_KEY, ACCESS_DENIED -> {
           // answer without reading the body; the client must not reuse the connection

@@ -39,8 +39,12 @@ public final class LocalS3 implements AutoCloseable {
   private final URI endpoint;
 
   private LocalS3(BlobStore blobs, int port) throws Exception {
+    this(blobs, port, AuthenticationType.AWS_V2_OR_V4);
+  }
+
+  private LocalS3(BlobStore blobs, int port, AuthenticationType authentication) throws Exception {
     proxy = S3Proxy.builder().blobStore(blobs).endpoint(URI.create("http://127.0.0.1:" + port))
-        .awsAuthentication(AuthenticationType.AWS_V2_OR_V4, ACCESS_KEY, SECRET_KEY).build();
+        .awsAuthentication(authentication, ACCESS_KEY, SECRET_KEY).build();
     proxy.start();
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
     while (!"STARTED".equals(proxy.getState())) {
@@ -60,6 +64,14 @@ public final class LocalS3 implements AutoCloseable {
   /** Starts S3Proxy with an in-memory store. */
   public static LocalS3 inMemory() throws Exception {
     return new LocalS3(new TransientNio2BlobStore(), 0);
+  }
+
+  /**
+   * Starts S3Proxy with an in-memory store that checks no signatures, so that a test proxy may change signed headers
+   * of a request (its {@code Range}) on the way. Close it after the test.
+   */
+  public static LocalS3 inMemoryWithoutAuthentication() throws Exception {
+    return new LocalS3(new TransientNio2BlobStore(), 0, AuthenticationType.NONE);
   }
 
   /** Starts S3Proxy storing under {@code dir}, on {@code port} (0: any free port). */

@@ -605,4 +605,32 @@ class S3BackendTest {
       S3Backend.open(uri, new StoreOptions(true, settings), n -> null).close();
     }
   }
+
+  /**
+   * A server (or a cache before it) that answers a ranged GET with another range of the object: the store wrote those
+   * bytes where the asked range belongs and returned a mix, which core then called corrupt. The Content-Range of the
+   * answer now has to be the range asked for.
+   */
+  @Test
+  void aGetAnsweredWithAnotherRangeFails() throws Exception {
+    byte[] c = new byte[200 * 1024];
+    new java.util.Random(7).nextBytes(c);
+    ChunkId id = ChunkId.of(c);
+    URI uri = URI.create("s3://" + LocalS3.BUCKET + "/shifted");
+    try (LocalS3 open = LocalS3.inMemoryWithoutAuthentication();
+        FaultyHttpProxy proxy = new FaultyHttpProxy(open.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.part-size", "64k");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(c));
+        java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            && gets.incrementAndGet() == 2 ? FaultyHttpProxy.Fault.SHIFTED_RANGE : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
+            .hasMessageContaining("objects/" + id.hex()).hasMessageContaining("answered Content-Range bytes 0-")
+            .hasMessageContaining("not the range asked for");
+        assertThat(proxy.dealt(FaultyHttpProxy.Fault.SHIFTED_RANGE)).isOne();
+      }
+    }
+  }
 }
