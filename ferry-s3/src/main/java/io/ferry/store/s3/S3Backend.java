@@ -354,7 +354,8 @@ public final class S3Backend implements Backend {
    * Fails if the bucket does not exist; for requests whose answer cannot say so themselves. A {@code HEAD} has no
    * body, so S3 answers it 404 alike for a missing key and a missing bucket; a caller that got 404 asks here, once the
    * requests it is about have been answered, which of the two it was. A bucket that can be neither confirmed nor
-   * denied (403: credentials without {@code s3:ListBucket}) passes.
+   * denied passes: credentials without {@code s3:ListBucket} (403), an endpoint without {@code HeadBucket} (405,
+   * 501), a failure after the retries; a later request that has a body names the bucket if it is missing.
    *
    * @param op the request that was answered 404, for the message
    * @throws InvalidInputException naming the bucket, if it does not exist
@@ -366,11 +367,8 @@ public final class S3Backend implements Backend {
       if (e.statusCode() == 404) {
         throw bucketGone(op, key, e);
       }
-      if (e.statusCode() != 403) {
-        throw failure("HEAD of the bucket, after a 404 to " + op, key, e);
-      }
     } catch (SdkException e) {
-      throw failure("HEAD of the bucket, after a 404 to " + op, key, e);
+      // the bucket could not be checked: the 404 stands, and a request that can name the bucket will
     }
   }
 

@@ -633,4 +633,30 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * The check of the bucket that follows a HEAD answered 404 is advice: an endpoint that does not implement
+   * HeadBucket (501) or refuses it (403) leaves the answer "absent" as it was, rather than failing every lookup of a
+   * missing object (every push).
+   */
+  @org.junit.jupiter.params.ParameterizedTest
+  @org.junit.jupiter.params.provider.EnumSource(value = FaultyHttpProxy.Fault.class,
+      names = {"ERROR_501", "ACCESS_DENIED"})
+  void anEndpointThatCannotCheckTheBucketStillFindsObjectsMissing(FaultyHttpProxy.Fault refusal) throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("no-head-bucket");
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      proxy.policy((method, target, n) -> method.equals("HEAD") && !target.contains(uri.getPath() + "/") ? refusal
+          : FaultyHttpProxy.Fault.NONE);
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.max-attempts", "2");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        ChunkId a = id("a");
+        assertThat(b.chunks().contains(a)).isFalse();
+        assertThat(b.chunks().missing(List.of(a, id("b")))).containsExactly(a, id("b"));
+        assertThat(proxy.dealt(refusal)).as("HEAD of the bucket refused").isEqualTo(2);
+      }
+    }
+  }
 }
