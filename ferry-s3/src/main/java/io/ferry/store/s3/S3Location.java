@@ -49,6 +49,14 @@ public record S3Location(String bucket, String prefix) {
       throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' ends with '"
           + bucket.charAt(bucket.length() - 1) + "'; S3 bucket names begin and end with a letter or digit");
     }
+    if (bucket.contains("..")) {
+      throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' has two adjacent periods, which S3"
+          + " bucket names cannot have");
+    }
+    if (bucket.matches("\\d{1,3}(\\.\\d{1,3}){3}")) {
+      throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' is an IP address, which S3 bucket"
+          + " names cannot be");
+    }
     if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
       throw new InvalidInputException("'" + uri + "': query and fragment are not supported; pass settings instead"
           + " (e.g. --s3-endpoint)");
@@ -152,7 +160,8 @@ public record S3Location(String bucket, String prefix) {
   private String asUri(String path) {
     String quoted;
     try {
-      quoted = new URI("s3", bucket, path, null).toString();
+      // with the bucket as an authority, not a host: 'a_b' and 'a-.b' are bucket names but no host names
+      quoted = new URI("s3", bucket, path, null, null).toString();
     } catch (java.net.URISyntaxException e) {
       throw new IllegalStateException("path '" + path + "' of bucket '" + bucket + "' makes no URI", e);
     }

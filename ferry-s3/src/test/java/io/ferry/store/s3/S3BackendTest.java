@@ -104,6 +104,27 @@ class S3BackendTest {
   }
 
   /**
+   * Bucket names that are no host names ('a_b', a legacy name; 'a-.b') crashed every command with
+   * IllegalStateException ("makes no URI") when the store printed its URI; names no bucket can have (two adjacent
+   * periods, an IP address) crashed the same way or were answered "does not exist". The first are now printed as
+   * written, the others refused naming the rule.
+   */
+  @Test
+  void bucketNamesThatAreNoHostNamesArePrintedAndImpossibleOnesRefused() throws Exception {
+    for (String bucket : List.of("abc_def", "a-.b", "a.-b", "ab-c.d_e")) {
+      S3Location l = S3Location.parse(URI.create("s3://" + bucket + "/x%20y"));
+      assertThat(l.uri()).isEqualTo("s3://" + bucket + "/x%20y");
+      assertThat(l.describeKey("x y/objects/a")).isEqualTo("s3://" + bucket + "/x%20y/objects/a");
+      assertThat(S3Location.parse(URI.create(l.uri()))).isEqualTo(l);
+    }
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://a..b/x"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("bucket name 'a..b' has two adjacent periods");
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://192.168.1.1/x")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("bucket name '192.168.1.1' is an IP address");
+    assertThat(S3Location.parse(URI.create("s3://192.168.1.1a/x")).bucket()).isEqualTo("192.168.1.1a");
+  }
+
+  /**
    * A prefix with a control character (listed by S3 in XML, which cannot carry it: every command failed after ten
    * attempts with "Could not parse XML response", and init printed the raw character) or with %-escapes that are not
    * UTF-8 (the decoder put U+FFFD in their place: the store lived under another prefix than the one written) is
