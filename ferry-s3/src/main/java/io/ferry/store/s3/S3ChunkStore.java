@@ -394,7 +394,7 @@ final class S3ChunkStore implements ChunkStore {
   }
 
   private static final java.util.regex.Pattern CONTENT_RANGE =
-      java.util.regex.Pattern.compile("\\s*bytes[ =]?\\s*(\\d{1,19})-(\\d{1,19})/.*");
+      java.util.regex.Pattern.compile("\\s*bytes[ =]?\\s*(\\d+)-(\\d+)/.*");
 
   /**
    * Fails if a {@code Content-Range} says the body is another range than the one asked for ({@code bytes a-b/size}
@@ -408,7 +408,7 @@ final class S3ChunkStore implements ChunkStore {
       return;
     }
     String asked = offset + "-" + (offset + expected - 1);
-    if (!(Long.parseLong(m.group(1)) + "-" + Long.parseLong(m.group(2))).equals(asked)) {
+    if (!(m.group(1) + "-" + m.group(2)).equals(asked)) {
       throw new IOException("GET " + range + " of " + backend.location().describeKey(key) + " at endpoint "
           + backend.endpointName() + " answered Content-Range " + contentRange.trim() + ", not the range asked for ("
           + asked + "); is a cache or proxy before the endpoint serving other ranges?");

@@ -72,6 +72,8 @@ final class FaultyHttpProxy implements AutoCloseable {
      * answers another range than asked does (the endpoint must not check signatures)
      */
     SHIFTED_RANGE,
+    /** forward, then answer a Content-Range whose first byte is 9999999999999999999, past any long */
+    HUGE_RANGE,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
     ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
@@ -293,6 +295,9 @@ final class FaultyHttpProxy implements AutoCloseable {
           String lower = line.toLowerCase(Locale.ROOT);
           if (rewrite && (lower.startsWith("content-length:") || lower.startsWith("transfer-encoding:"))) {
             continue;
+          }
+          if (fault == Fault.HUGE_RANGE && lower.startsWith("content-range:")) {
+            line = line.replaceFirst("bytes \\d+-", "bytes 9999999999999999999-");
           }
           if (!lower.startsWith("connection:")) {
             rh.append(line).append("\r\n");

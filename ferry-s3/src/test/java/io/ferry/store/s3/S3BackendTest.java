@@ -651,6 +651,11 @@ class S3BackendTest {
             .hasMessageContaining("objects/" + id.hex()).hasMessageContaining("answered Content-Range bytes 0-")
             .hasMessageContaining("not the range asked for");
         assertThat(proxy.dealt(FaultyHttpProxy.Fault.SHIFTED_RANGE)).isOne();
+        // a first byte past any long: read as a number, it crashed the read with NumberFormatException
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            ? FaultyHttpProxy.Fault.HUGE_RANGE : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
+            .hasMessageContaining("answered Content-Range bytes 9999999999999999999-");
       }
     }
   }
