@@ -279,11 +279,14 @@ public final class S3Backend implements Backend {
         return Optional.ofNullable(getIfExists(key, firstContact(settings)));
       }
 
+      /** Whether the prefix holds no key but folder markers (see {@link #isFolderMarker}), of which 100 at most. */
       @Override
       public boolean isEmpty() throws IOException {
         try {
-          return s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket())
-              .prefix(location.keyPrefix()).maxKeys(1).build()).contents().isEmpty();
+          ListObjectsV2Response page = s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket())
+              .prefix(location.keyPrefix()).maxKeys(100).build());
+          return page.contents().stream().allMatch(S3Backend::isFolderMarker)
+              && !Boolean.TRUE.equals(page.isTruncated());
         } catch (S3Exception e) {
           IOException bucket = bucketProblem(e);
           throw bucket != null ? bucket : failure("LIST", location.keyPrefix(), e);
@@ -313,6 +316,15 @@ public final class S3Backend implements Backend {
         return true;
       }
     }, create);
+  }
+
+  /**
+   * Whether a listed object is a folder marker: an empty object whose key ends with '/', which the S3 console's
+   * "Create folder" puts (a user may have made one for the store's prefix before {@code init}). No record or object
+   * of a store has such a key.
+   */
+  static boolean isFolderMarker(software.amazon.awssdk.services.s3.model.S3Object o) {
+    return o.key() != null && o.key().endsWith("/") && o.size() != null && o.size() == 0;
   }
 
   /**

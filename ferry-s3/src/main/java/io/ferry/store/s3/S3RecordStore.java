@@ -137,7 +137,10 @@ final class S3RecordStore implements RecordStore {
         throw backend.failure("LIST", prefix, e);
       }
       for (S3Object o : page.contents()) {
-        keys.add(backend.listed(o.key(), prefix));
+        // a key ending with '/' is no record (a folder marker of the S3 console)
+        if (!backend.listed(o.key(), prefix).endsWith("/")) {
+          keys.add(o.key());
+        }
       }
       for (CommonPrefix p : page.commonPrefixes()) {
         dirs.add(backend.listed(p.prefix(), prefix));

@@ -685,4 +685,31 @@ class S3BackendTest {
       }
     }
   }
+
+  /**
+   * The S3 console's "Create folder" puts an empty object whose key ends with '/' (a folder marker). A prefix holding
+   * only its own marker was "not empty and not a Ferry store", so init refused it; and markers were listed as records
+   * named '' or 'leases/', names no record can have.
+   */
+  @Test
+  void folderMarkersAreNeitherDataNorRecords() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("folder");
+    String p = uri.getPath().substring(1) + "/";
+    try (S3Client raw = s3.client()) {
+      raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(p), RequestBody.empty());
+      raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(p + "leases/"), RequestBody.empty());
+      try (Backend b = S3Backend.open(uri, s3.options(true), n -> null)) {
+        b.records().create("leases/x", new byte[] {1});
+        assertThat(b.records().list("")).containsExactly("leases/x");
+        assertThat(b.records().list("leases/")).containsExactly("leases/x");
+      }
+      URI other = LocalS3.freshStoreUri("folder-with-data");
+      String q = other.getPath().substring(1) + "/";
+      raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(q), RequestBody.empty());
+      raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(q + "notes.txt"), RequestBody.fromString("data"));
+      assertThatThrownBy(() -> S3Backend.open(other, s3.options(true), n -> null))
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("is not empty and is not a Ferry store");
+    }
+  }
 }
