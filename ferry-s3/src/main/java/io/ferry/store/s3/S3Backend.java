@@ -429,6 +429,21 @@ public final class S3Backend implements Backend {
     return key;
   }
 
+  /**
+   * {@code dir}, a common prefix of a page of a listing under {@code prefix} with a delimiter.
+   *
+   * @throws IOException if it is outside the prefix or no longer than it: a common prefix is the prefix asked for and
+   *     at least the delimiter
+   */
+  String listedDirectory(String dir, String prefix) throws IOException {
+    if (listed(dir, prefix).length() <= prefix.length()) {
+      throw new IOException("LIST " + location.describeKey(prefix) + " at endpoint " + endpointName() + " listed the"
+          + " common prefix " + location.describeKey(dir) + ", no longer than the prefix asked for; the endpoint does"
+          + " not answer ListObjectsV2 as S3 does");
+    }
+    return dir;
+  }
+
   // ---- small requests shared by the chunk and ref stores ----
 
   /** The whole object at {@code key}, or null if it does not exist. For small objects (markers, ref entries). */

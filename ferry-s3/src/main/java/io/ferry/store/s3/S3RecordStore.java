@@ -143,7 +143,7 @@ final class S3RecordStore implements RecordStore {
         }
       }
       for (CommonPrefix p : page.commonPrefixes()) {
-        dirs.add(backend.listed(p.prefix(), prefix));
+        dirs.add(backend.listedDirectory(p.prefix(), prefix));
       }
       token = backend.nextPage(page, token, seen, prefix);
     } while (token != null);

@@ -65,6 +65,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     LISTING_TOKEN_CYCLE,
     /** forward a listing, then add the key "e" to it, outside any store's prefix */
     LISTING_FOREIGN_KEY,
+    /** forward a listing, then add the prefix asked for as a common prefix of its own */
+    LISTING_PREFIX_AS_COMMON_PREFIX,
     /** forward a listing, then remove the size and the modification time of every key */
     LISTING_WITHOUT_SIZES,
     /**
@@ -266,7 +268,7 @@ final class FaultyHttpProxy implements AutoCloseable {
         }
         boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN
             || fault == Fault.LISTING_TOKEN_CYCLE || fault == Fault.LISTING_FOREIGN_KEY
-            || fault == Fault.LISTING_WITHOUT_SIZES;
+            || fault == Fault.LISTING_WITHOUT_SIZES || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX;
         if (rewrite) {
           if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
             responseBody = dechunk(responseBody);
@@ -276,10 +278,17 @@ final class FaultyHttpProxy implements AutoCloseable {
             xml = xml.replace("</ListBucketResult>", "<Contents><Key>e</Key><LastModified>2020-01-01T00:00:00.000Z"
                 + "</LastModified><ETag>\"x\"</ETag><Size>1</Size></Contents></ListBucketResult>");
           }
+          if (fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("[?&]prefix=([^&]*)").matcher(target);
+            String asked = m.find() ? java.net.URLDecoder.decode(m.group(1), StandardCharsets.UTF_8) : "";
+            xml = xml.replace("</ListBucketResult>", "<CommonPrefixes><Prefix>" + asked
+                + "</Prefix></CommonPrefixes></ListBucketResult>");
+          }
           if (fault == Fault.LISTING_WITHOUT_SIZES) {
             xml = xml.replaceAll("<Size>[^<]*</Size>", "").replaceAll("<LastModified>[^<]*</LastModified>", "");
           }
-          xml = fault == Fault.LISTING_FOREIGN_KEY || fault == Fault.LISTING_WITHOUT_SIZES ? xml : xml
+          xml = fault == Fault.LISTING_FOREIGN_KEY || fault == Fault.LISTING_WITHOUT_SIZES
+              || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX ? xml : xml
               .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
               .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
           if (fault == Fault.LISTING_SAME_TOKEN || fault == Fault.LISTING_TOKEN_CYCLE) {

@@ -590,6 +590,12 @@ class S3BackendTest {
           assertThatThrownBy(() -> b.records().list(prefix)).as(prefix).isInstanceOf(IOException.class)
               .hasMessageContaining("LIST " + uri + "/" + prefix).hasMessageContaining("the key s3://ferry/e");
         }
+        // a common prefix that is the prefix asked for itself: StringIndexOutOfBoundsException
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2")
+            ? FaultyHttpProxy.Fault.LISTING_PREFIX_AS_COMMON_PREFIX : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.records().list("")).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/ at endpoint " + proxy.endpoint())
+            .hasMessageContaining("listed the common prefix " + uri + "/, no longer than the prefix asked for");
         // a listing without the sizes and times gc needs: a NullPointerException that named nothing
         proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2")
             ? FaultyHttpProxy.Fault.LISTING_WITHOUT_SIZES : FaultyHttpProxy.Fault.NONE);
