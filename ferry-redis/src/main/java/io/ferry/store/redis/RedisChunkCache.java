@@ -914,18 +914,35 @@ public final class RedisChunkCache implements ChunkStore {
   /** Deletes the object from the store, then its parts from Redis (best effort: Redis may be down). */
   @Override
   public void delete(ChunkId id) throws IOException {
-    long size;
-    try {
-      synchronized (sizes) {
-        sizes.remove(id);
-      }
-      size = store.size(id);
-    } catch (MissingObjectException absent) {
-      size = -1;
-    }
-    deletions.incrementAndGet();
+    long size = forget(id);
     store.delete(id);
     deleteParts(id, size, "failed to delete the parts of a deleted object");
+  }
+
+  /**
+   * Deletes the object as {@link #delete} does, and says whether the store's delete removed it: the store's own
+   * answer (a conditional delete on S3), so that gc through the cache counts only what it freed. The default
+   * answered true for an object another gc had just removed.
+   */
+  @Override
+  public boolean deleteIfPresent(ChunkId id) throws IOException {
+    long size = forget(id);
+    boolean removed = store.deleteIfPresent(id);
+    deleteParts(id, size, "failed to delete the parts of a deleted object");
+    return removed;
+  }
+
+  /** Drops what is known of an object about to be deleted; its size in the store, or -1 if it is not there. */
+  private long forget(ChunkId id) throws IOException {
+    deletions.incrementAndGet();
+    synchronized (sizes) {
+      sizes.remove(id);
+    }
+    try {
+      return store.size(id);
+    } catch (MissingObjectException absent) {
+      return -1;
+    }
   }
 
   /**

@@ -495,6 +495,20 @@ class RedisChunkCacheTest {
     }
   }
 
+  @Test
+  void deleteIfPresentSaysWhatTheStoreSays() throws Exception {
+    // gc counts what it freed by this answer: through the cache it was true for an object already gone
+    RedisChunkCache c = cache(redis.uri(), new Warnings());
+    byte[] content = object(2 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 2);
+    assertThat(c.deleteIfPresent(id)).isTrue();
+    assertThat(redis.getBytes(c.partKey(id, 0))).isNull();
+    assertThat(local.chunks().contains(id)).isFalse();
+    assertThat(c.deleteIfPresent(id)).as("deleted a moment before, by another gc").isFalse();
+  }
+
   /** What core asks when bytes read through the cache failed its checks: the parts go, the store's object stays. */
   @Test
   void readRejectedRemovesThePartsAndKeepsTheObject() throws Exception {
