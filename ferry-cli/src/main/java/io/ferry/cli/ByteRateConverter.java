@@ -23,9 +23,10 @@ final class ByteRateConverter implements ITypeConverter<Long> {
     long n;
     try {
       n = ByteSizes.parse(t);
+    } catch (ByteSizes.TooLarge e) {
+      throw new TypeConversionException("'" + text + "' is too large: expected " + FORMS);
     } catch (IllegalArgumentException e) {
-      throw new TypeConversionException("'" + text + "' is " + (e.getMessage().contains("too large") ? "too large"
-          : "not a rate") + ": expected " + FORMS);
+      throw new TypeConversionException("'" + text + "' is not a rate: expected " + FORMS);
     }
     if (n <= 0) {
       throw new TypeConversionException("'" + text + "' is not above 0: expected " + FORMS);

@@ -37,8 +37,8 @@ public final class ByteSizes {
    * say so in their own words), with an optional binary unit, case ignored: {@code b}; {@code k} or {@code KiB} for
    * 1,024; {@code m} or {@code MiB}; {@code g} or {@code GiB}; {@code t} or {@code TiB}.
    *
-   * @throws IllegalArgumentException naming the text and the forms taken, when it is none of them or the count does
-   *     not fit a long
+   * @throws IllegalArgumentException naming the text and the forms taken, when it is none of them; {@link TooLarge}
+   *     when the count does not fit a long
    */
   public static long parse(String text) {
     String t = text.strip().toLowerCase(Locale.ROOT);
@@ -62,11 +62,20 @@ public final class ByteSizes {
     try {
       n = Long.parseLong(t.substring(0, digits));
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("'" + text + "' is too large: expected " + FORMS);
+      throw new TooLarge(text);
     }
     if (n > Long.MAX_VALUE >> shift || n < Long.MIN_VALUE >> shift) {
-      throw new IllegalArgumentException("'" + text + "' is too large: expected " + FORMS);
+      throw new TooLarge(text);
     }
     return n << shift;
+  }
+
+  /** A byte count written in a form {@link #parse} takes, whose value does not fit a long. */
+  public static final class TooLarge extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
+    TooLarge(String text) {
+      super("'" + text + "' is too large: expected " + FORMS);
+    }
   }
 }
