@@ -145,6 +145,29 @@ class CorruptionTest {
         .oneLineError(idOf(pack), pack.toString(), "is not a regular file (a directory)");
   }
 
+  /**
+   * A push that needs a chunk whose name a fifo or a directory holds names that as damage (exit 3). The store lacked
+   * the chunk, yet could not store it under the taken name, and the push tried three times and blamed a concurrent
+   * gc (exit 4).
+   */
+  @Test
+  void aPushOfAChunkWhoseNameIsTakenByAFifoOrADirectoryNamesIt() throws Exception {
+    Path obj = bigChunk();
+    Files.delete(obj);
+    Process p = new ProcessBuilder("mkfifo", obj.toString()).inheritIO().start();
+    assertThat(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isZero();
+    List<Path> before = cli.objects();
+    cli.run("push", src.toString(), "other").exits(3)
+        .oneLineError(idOf(obj), obj.toString(), "is not a regular file (a fifo, socket or device)");
+    Files.delete(obj);
+    Files.createDirectory(obj);
+    cli.run("push", src.toString(), "other").exits(3)
+        .oneLineError(idOf(obj), obj.toString(), "is not a regular file (a directory)");
+    assertThat(cli.objects()).as("objects after the failed pushes").isEqualTo(before);
+    assertThat(cli.run("ls").ok().out()).doesNotContain("other");
+  }
+
   @Test
   void deletedObject() throws IOException {
     Path obj = bigChunk();

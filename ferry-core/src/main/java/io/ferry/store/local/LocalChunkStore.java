@@ -34,7 +34,9 @@ import java.util.function.Consumer;
  * a group). {@code link(2)} fails if the name exists, so exactly one of any number of
  * concurrent puts of one id (threads or processes) creates the object and returns true; the others return false. On
  * file systems without hard links the fallback is an atomic rename, after which "exactly one true" is not guaranteed
- * (every put still succeeds and the object is still whole). The temporary file is removed whatever happens.
+ * (every put still succeeds and the object is still whole). The temporary file is removed whatever happens. A name
+ * taken by something that is not a regular file (a fifo, a directory) is damage: the put fails with a {@link
+ * CorruptObjectException} naming it, rather than report the object held.
  *
  * <p>Reads copy into a new heap buffer, in slices of at most {@value #READ_SLICE} bytes (the JDK reads a heap buffer
  * through a temporary direct buffer of the read's size and keeps it per thread). Nothing is memory-mapped: a
@@ -116,6 +118,9 @@ final class LocalChunkStore implements ChunkStore {
         Durable.createDirectoriesIn(objects, fanOut, uri);
         try {
           created = publish(temp, target);
+          if (!created) {
+            requireObjectAt(id, target);
+          }
           break;
         } catch (NoSuchFileException e) {
           // a delete emptied the fan-out directory and removed it between our mkdir and our link (another put may
@@ -162,6 +167,23 @@ final class LocalChunkStore implements ChunkStore {
     }
     Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
     return true;
+  }
+
+  /**
+   * Checks that what took an object's name is an object: a fifo or a directory there is damage, which a put cannot
+   * store over and must not report as the object held (the push would find it missing when it checks before it
+   * publishes).
+   */
+  private void requireObjectAt(ChunkId id, Path target) throws IOException {
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(target, BasicFileAttributes.class);
+    } catch (NoSuchFileException deletedMeanwhile) {
+      return; // a delete removed the object since: the check before publishing finds it missing
+    }
+    if (!a.isRegularFile()) {
+      throw new CorruptObjectException(id, uri, target + " is not a regular file (" + kind(a) + ")");
+    }
   }
 
   @Override
