@@ -81,12 +81,18 @@ class LocalChunkStoreTest extends ChunkStoreContract {
   @Test
   void removeAbandonedDeletesOnlyTempFilesOlderThanTheCutoff() throws Exception {
     Path tmp = scratch.resolve("store").resolve("tmp");
-    Path killed = Files.createTempFile(tmp, "killed-", ".tmp");
+    Path killed = Files.writeString(tmp.resolve("0123456789abcdef-1.tmp"), "a killed put's");
     Files.setLastModifiedTime(killed, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
-    Path running = Files.createTempFile(tmp, "running-", ".tmp");
-    assertThat(store.removeAbandoned(Instant.now().minus(Duration.ofHours(1)))).isEqualTo(1);
+    Path killedRecord = Files.writeString(tmp.resolve("record-4242-7-18c2f3a.tmp"), "a killed record write's");
+    Files.setLastModifiedTime(killedRecord, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
+    Path running = Files.writeString(tmp.resolve("0123456789abcdef-2.tmp"), "a running put's");
+    Path other = Files.writeString(tmp.resolve("notes.tmp"), "not Ferry's");
+    Files.setLastModifiedTime(other, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
+    assertThat(store.removeAbandoned(Instant.now().minus(Duration.ofHours(1)))).isEqualTo(2);
     assertThat(killed).doesNotExist();
+    assertThat(killedRecord).doesNotExist();
     assertThat(running).exists();
+    assertThat(other).exists();
   }
 
   /**

@@ -15,6 +15,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -25,6 +26,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
+import java.util.regex.Pattern;
 
 /**
  * The objects of a {@link LocalBackend}: one file per object under {@code objects/ab/cdef...}.
@@ -52,6 +54,14 @@ final class LocalChunkStore implements ChunkStore {
   static final int READ_SLICE = 1 << 20;
 
   static final String TEMP_SUFFIX = ".tmp";
+
+  /**
+   * The names of the temporary files the local store writes in {@code tmp/}: a put's, a record's ({@link
+   * LocalRecordStore}) and the store marker's ({@link LocalBackend}). Only these are removed as abandoned: {@code
+   * tmp/} may be a link to a directory that holds other files.
+   */
+  private static final Pattern TEMP_NAME = Pattern.compile(
+      "(?:[0-9a-f]{16}-[0-9a-f]{1,16}|record-[0-9]+-[0-9]+-[0-9a-f]{1,16}|marker-[0-9a-f]{1,16}-[0-9]+)\\.tmp");
 
   /** How often a put makes its fan-out directory again when deletes keep removing it under it. */
   private static final int PUBLISH_ATTEMPTS = 100;
@@ -369,16 +379,22 @@ final class LocalChunkStore implements ChunkStore {
     return (int) removeAbandoned(clock.instant().minus(age));
   }
 
-  /** Removes files in {@code tmp/} last modified before {@code olderThan}: puts that were killed mid-write. */
+  /**
+   * Removes the temporary files in {@code tmp/} last modified before {@code olderThan}: those of puts and record
+   * writes that were killed mid-write. Other files there are left alone, and so are links.
+   */
   @Override
   public long removeAbandoned(Instant olderThan) throws IOException {
     ensureOpen();
     long removed = 0;
     try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp)) {
       for (Path f : files) {
+        if (!TEMP_NAME.matcher(f.getFileName().toString()).matches()) {
+          continue;
+        }
         BasicFileAttributes attrs;
         try {
-          attrs = Files.readAttributes(f, BasicFileAttributes.class);
+          attrs = Files.readAttributes(f, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException publishedMeanwhile) {
           continue;
         }

@@ -57,6 +57,36 @@ class DamagedLayoutTest {
   }
 
   /**
+   * A tmp directory replaced by a link to someone's directory: opening the store removed every regular file there
+   * older than a day, as if each were a temporary file of a killed put, and a gc every file older than its grace.
+   * Only files named as Ferry names its temporary files are removed, and links in tmp are not followed.
+   */
+  @Test
+  void openingAndCollectingRemoveOnlyFerrysOwnTemporaryFiles() throws Exception {
+    Path dir = store();
+    Path home = Files.createDirectory(tmp.resolve("home"));
+    Path notes = Files.writeString(home.resolve("notes.txt"), "mine");
+    Path draft = Files.writeString(home.resolve("draft.tmp"), "mine too");
+    Path killedPut = Files.writeString(home.resolve("0123456789abcdef-5f3a.tmp"), "half an object");
+    java.nio.file.attribute.FileTime old = java.nio.file.attribute.FileTime.from(
+        java.time.Instant.now().minus(java.time.Duration.ofDays(3)));
+    for (Path p : new Path[] {notes, draft, killedPut}) {
+      Files.setLastModifiedTime(p, old);
+    }
+    Files.delete(dir.resolve("tmp"));
+    Files.createSymbolicLink(dir.resolve("tmp"), home);
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      assertThat(notes).hasContent("mine");
+      assertThat(draft).hasContent("mine too");
+      assertThat(killedPut).as("a killed put's temporary file").doesNotExist();
+      Files.setLastModifiedTime(notes, java.nio.file.attribute.FileTime.from(java.time.Instant.now()));
+      b.chunks().removeAbandoned(java.time.Instant.now().plusSeconds(60));
+      assertThat(notes).hasContent("mine");
+      assertThat(draft).hasContent("mine too");
+    }
+  }
+
+  /**
    * A store moved, deleted or unmounted while a process (a server) has it open: reads said it was empty ("no models",
    * no such model) and a write made its directories again wherever its path led, then failed with a bare path.
    */

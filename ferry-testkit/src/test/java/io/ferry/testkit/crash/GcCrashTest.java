@@ -125,7 +125,7 @@ class GcCrashTest {
       Files.write(f, content);
     }
     for (int i = 0; i < 3; i++) {
-      Path t = Files.createTempFile(store.resolve("tmp"), "killed-", ".tmp");
+      Path t = store.resolve("tmp").resolve("0123456789abcdef-" + Integer.toHexString(i) + ".tmp"); // a killed put's
       Files.write(t, content);
       Files.setLastModifiedTime(t, FileTime.from(Instant.now().minusSeconds(60)));
     }
