@@ -26,6 +26,33 @@ class DeriveInterruptTest {
   void aDeriveStoppedMidwayRemovesItsTemporaryDirectory() throws Exception {
     Path store = DeriveSupport.storeWith(tmp, "m:v1", new Tensor("big.weight", DType.F32, new long[] {8192, 1024}, 1));
     Path work = Files.createDirectories(tmp.resolve("work"));
+    stopMidway(store, work, false);
+    try (Stream<Path> left = Files.list(work)) {
+      assertThat(left).as("left in --temp-dir").isEmpty();
+    }
+  }
+
+  /**
+   * A derive killed (SIGKILL: the kernel's out-of-memory killer, {@code kill -9}) cannot remove its temporary
+   * directory, which held a model's worth of derived files for good: the next derive with the same temporary
+   * directory removes it, as its owner is gone.
+   */
+  @Test
+  void theNextDeriveRemovesTheTemporaryDirectoryOfAKilledOne() throws Exception {
+    Path store = DeriveSupport.storeWith(tmp, "m:v1", new Tensor("big.weight", DType.F32, new long[] {8192, 1024}, 1));
+    Path work = Files.createDirectories(tmp.resolve("work"));
+    Path killed = stopMidway(store, work, true);
+    assertThat(killed.resolve("model.safetensors")).as("what the killed derive left").exists();
+    DeriveSupport.Run next = DeriveSupport.ferry(store, "derive", "cast", "m:v1", "--to", "bf16", "--as", "c:v1",
+        "--temp-dir", work.toString());
+    assertThat(next.code()).as("%s", next.err()).isZero();
+    try (Stream<Path> left = Files.list(work)) {
+      assertThat(left).as("left in --temp-dir").isEmpty();
+    }
+  }
+
+  /** Starts a derive in its own process and stops it (SIGTERM, or SIGKILL) as it writes; its temporary directory. */
+  private Path stopMidway(Path store, Path work, boolean kill) throws Exception {
     try (WatchService watch = FileSystems.getDefault().newWatchService()) {
       work.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
       Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
@@ -33,20 +60,34 @@ class DeriveInterruptTest {
           "0.5", "--as", "p:v1", "--threads", "1", "--temp-dir", work.toString(), "--store", store.toString())
           .redirectErrorStream(true).redirectOutput(tmp.resolve("out.txt").toFile()).start();
       // stopped once the derived file exists in its temporary directory: the tensor is being derived into it
-      WatchKey created = watch.poll(60, TimeUnit.SECONDS);
-      assertThat(created).as("the derive made its temporary directory").isNotNull();
-      Path dir = work.resolve((Path) created.pollEvents().get(0).context());
-      dir.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
-      if (!Files.exists(dir.resolve("model.safetensors"))) {
-        assertThat(watch.poll(60, TimeUnit.SECONDS)).as("the derive began to write").isNotNull();
+      Path dir = null;
+      while (dir == null) {
+        WatchKey created = watch.poll(60, TimeUnit.SECONDS);
+        assertThat(created).as("the derive made its temporary directory").isNotNull();
+        for (var e : created.pollEvents()) {
+          Path made = work.resolve((Path) e.context());
+          if (Files.isDirectory(made)) {
+            dir = made;
+          }
+        }
+        created.reset();
       }
-      p.destroy();
+      dir.register(watch, StandardWatchEventKinds.ENTRY_CREATE);
+      while (!Files.exists(dir.resolve("model.safetensors"))) {
+        WatchKey next = watch.poll(60, TimeUnit.SECONDS);
+        assertThat(next).as("the derive began to write").isNotNull();
+        next.pollEvents();
+        next.reset();
+      }
+      if (kill) {
+        p.destroyForcibly();
+      } else {
+        p.destroy();
+      }
       assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
       assertThat(p.exitValue()).as("stopped before it finished: %s", Files.readString(tmp.resolve("out.txt")))
           .isNotZero();
-    }
-    try (Stream<Path> left = Files.list(work)) {
-      assertThat(left).as("left in --temp-dir").isEmpty();
+      return dir;
     }
   }
 }

@@ -28,8 +28,13 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.DirectoryIteratorException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -116,14 +121,15 @@ public final class Deriver {
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src)) {
       plan(run, sourceRef);
-      Path dir = newTempDir();
-      Thread onExit = removeOnExit(dir);
+      WorkDir work = newTempDir();
+      Path dir = work.dir();
+      Thread onExit = removeOnExit(work);
       DeriveResult result;
       try {
         result = writeAndPush(run, dir, sourceRef, target, message, listener, exact);
       } catch (IOException | RuntimeException | Error e) {
         try {
-          LocalTrees.delete(dir);
+          work.remove();
         } catch (IOException cleanup) {
           e.addSuppressed(cleanup);
         }
@@ -132,7 +138,7 @@ public final class Deriver {
         keepOnExit(onExit);
       }
       try {
-        LocalTrees.delete(dir);
+        work.remove();
       } catch (IOException e) {
         throw new IOException("derived version " + result.push().versionId().hex() + " was published, but its "
             + "temporary directory " + dir + " could not be removed: " + e.getMessage(), e);
@@ -232,8 +238,9 @@ public final class Deriver {
           }
         }
       }
-      Path dir = newTempDir();
-      Thread onExit = removeOnExit(dir);
+      WorkDir work = newTempDir();
+      Path dir = work.dir();
+      Thread onExit = removeOnExit(work);
       try {
         long start = System.nanoTime();
         DerivationReport report = reading(run, sourceRef, () -> run.writeRest(dir, all));
@@ -247,7 +254,7 @@ public final class Deriver {
             System.nanoTime() - written);
       } finally {
         keepOnExit(onExit);
-        LocalTrees.delete(dir);
+        work.remove();
       }
     }
   }
@@ -863,27 +870,97 @@ public final class Deriver {
     return c.bytes(at[0], at[0] + at[1]);
   }
 
-  /** A fresh directory under {@code tempParent} (made if absent) or the system's temporary directory. */
-  private Path newTempDir() throws IOException {
+  /**
+   * A fresh directory under {@code tempParent} (made if absent) or the system's temporary directory, locked as in use;
+   * first removes the directories there of derives that were killed.
+   */
+  private WorkDir newTempDir() throws IOException {
+    Path parent;
     if (tempParent == null) {
-      return Files.createTempDirectory("ferry-derive-");
+      parent = Path.of(System.getProperty("java.io.tmpdir"));
+    } else {
+      if (Files.exists(tempParent) && !Files.isDirectory(tempParent)) {
+        // Files.createDirectories said only "<path>: already exists"
+        throw new DerivationInputException(param("temp_dir", "the temporary directory"), " '" + tempParent
+            + "' is a file, not a directory");
+      }
+      parent = Files.createDirectories(tempParent);
     }
-    if (Files.exists(tempParent) && !Files.isDirectory(tempParent)) {
-      // Files.createDirectories said only "<path>: already exists"
-      throw new DerivationInputException(param("temp_dir", "the temporary directory"), " '" + tempParent
-          + "' is a file, not a directory");
-    }
-    return Files.createTempDirectory(Files.createDirectories(tempParent), "ferry-derive-");
+    WorkDir.removeKilled(parent);
+    return WorkDir.create(parent);
   }
 
   /**
-   * Has a shutdown of the JVM (SIGTERM, Ctrl-C) remove {@code dir}, which holds derived files as large as the model:
-   * a derive stopped midway left it behind in the temporary directory, one model's worth per interruption.
+   * A derive's temporary directory ({@code ferry-derive-<n>}) and, beside it, {@code ferry-derive-<n>.lock}, on which
+   * the derive holds a POSIX file lock while it uses the directory. The lock dies with its process, so a derive killed
+   * with SIGKILL (the out-of-memory killer, {@code kill -9}), which no shutdown hook outlives, leaves a lock that
+   * the next derive with the same parent directory can take: it then removes that directory, which held derived
+   * files as large as the model for good. The lock file is locked before it gets its name, so a lock found free is
+   * one whose derive is gone.
    */
-  private static Thread removeOnExit(Path dir) {
-    Thread hook = new Thread(() -> {
+  private record WorkDir(Path dir, Path lockFile, FileChannel lock) {
+    private static final String PREFIX = "ferry-derive-";
+    private static final String LOCK = ".lock";
+
+    static WorkDir create(Path parent) throws IOException {
+      Path dir = Files.createTempDirectory(parent, PREFIX);
+      Path lockFile = parent.resolve(dir.getFileName() + LOCK);
+      Path locking = parent.resolve(dir.getFileName() + ".locking");
+      FileChannel ch = null;
+      try {
+        ch = FileChannel.open(locking, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
+        ch.lock();
+        Files.move(locking, lockFile, StandardCopyOption.ATOMIC_MOVE);
+        return new WorkDir(dir, lockFile, ch);
+      } catch (IOException | RuntimeException e) {
+        if (ch != null) {
+          ch.close();
+        }
+        Files.deleteIfExists(locking);
+        LocalTrees.delete(dir);
+        throw e;
+      }
+    }
+
+    /** Removes the directories under {@code parent} whose derives are gone: their lock files are not locked. */
+    static void removeKilled(Path parent) {
+      try (DirectoryStream<Path> locks = Files.newDirectoryStream(parent, PREFIX + "*" + LOCK)) {
+        for (Path lockFile : locks) {
+          String name = lockFile.getFileName().toString();
+          Path dir = parent.resolve(name.substring(0, name.length() - LOCK.length()));
+          try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
+            if (ch.tryLock() != null) {
+              LocalTrees.delete(dir);
+              Files.deleteIfExists(lockFile);
+            }
+          } catch (IOException | OverlappingFileLockException inUseOrNotOurs) {
+            // held by a derive of this process, removed meanwhile, or another user's: left alone
+          }
+        }
+      } catch (IOException | DirectoryIteratorException e) {
+        // an unreadable temporary directory: what killed derives left stays, as before
+      }
+    }
+
+    /** Removes the directory, then its lock file, and releases the lock. */
+    void remove() throws IOException {
       try {
         LocalTrees.delete(dir);
+        Files.deleteIfExists(lockFile);
+      } finally {
+        lock.close();
+      }
+    }
+  }
+
+  /**
+   * Has a shutdown of the JVM (SIGTERM, Ctrl-C) remove {@code work}, which holds derived files as large as the model:
+   * a derive stopped midway left it behind in the temporary directory, one model's worth per interruption.
+   */
+  private static Thread removeOnExit(WorkDir work) {
+    Thread hook = new Thread(() -> {
+      try {
+        work.remove();
       } catch (IOException | RuntimeException e) {
         // the JVM is exiting while workers may still write here: what could not be removed stays
       }
