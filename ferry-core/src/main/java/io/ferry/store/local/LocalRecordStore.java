@@ -23,8 +23,9 @@ import java.util.stream.Stream;
  * directories. A record is written to a temporary file and fsynced, then published by a hard link ({@link #create}:
  * the link fails if the name exists, so of racing creators exactly one wins, also across processes) or by an atomic
  * rename ({@link #replace}); the directory is fsynced after either. Deleting a directory's last record removes the
- * directory (and its parents that end up empty), so that the directory every push's lease gets does not outlive it;
- * a create or replace that finds its directory removed meanwhile makes it again. Thread-safe; safe to share between
+ * directory (and its parents that end up empty), so that the directory every push's lease gets does not outlive it,
+ * and so does a create or replace that fails (a full disk) in directories it made; a create or replace that finds its
+ * directory removed meanwhile makes it again. Thread-safe; safe to share between
  * processes.
  */
 final class LocalRecordStore implements RecordStore {
@@ -91,6 +92,9 @@ final class LocalRecordStore implements RecordStore {
           t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again
         }
       }
+    } catch (IOException | RuntimeException e) {
+      removeEmptyDirectoriesAfter(e, f.getParent());
+      throw e;
     } finally {
       if (t != null) {
         Files.deleteIfExists(t);
@@ -140,6 +144,9 @@ final class LocalRecordStore implements RecordStore {
           t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again
         }
       }
+    } catch (IOException | RuntimeException e) {
+      removeEmptyDirectoriesAfter(e, f.getParent());
+      throw e;
     } finally {
       if (t != null) {
         Files.deleteIfExists(t);
@@ -189,22 +196,38 @@ final class LocalRecordStore implements RecordStore {
   public void delete(String key) throws IOException {
     Path f = file(key);
     if (Files.deleteIfExists(f)) {
-      Path dir = f.getParent();
-      try {
-        while (!dir.equals(root)) {
-          Files.delete(dir);
-          dir = dir.getParent();
-        }
-      } catch (DirectoryNotEmptyException stillUsed) {
-        // it holds other records
-      } catch (NoSuchFileException removedByAnotherDelete) {
-        return;
+      removeEmptyDirectories(f.getParent());
+    }
+  }
+
+  /** After a failed write, removes the directories made for it; what cannot be removed is told beside {@code e}. */
+  private void removeEmptyDirectoriesAfter(Exception e, Path dir) {
+    try {
+      removeEmptyDirectories(dir);
+    } catch (IOException | RuntimeException cleanup) {
+      e.addSuppressed(cleanup);
+    }
+  }
+
+  /**
+   * Removes {@code dir} and its parents below the root while they are empty: after a delete of their last record,
+   * and after a write that failed (a full disk) in the directories made for it, which nothing would remove later.
+   */
+  private void removeEmptyDirectories(Path dir) throws IOException {
+    try {
+      while (!dir.equals(root)) {
+        Files.delete(dir);
+        dir = dir.getParent();
       }
-      try {
-        Durable.syncDirectory(dir);
-      } catch (NoSuchFileException removedByAnotherDelete) {
-        // emptied and removed meanwhile by a delete that syncs its own parent
-      }
+    } catch (DirectoryNotEmptyException stillUsed) {
+      // it holds other records
+    } catch (NoSuchFileException removedByAnotherDelete) {
+      return;
+    }
+    try {
+      Durable.syncDirectory(dir);
+    } catch (NoSuchFileException removedByAnotherDelete) {
+      // emptied and removed meanwhile by a delete that syncs its own parent
     }
   }
 

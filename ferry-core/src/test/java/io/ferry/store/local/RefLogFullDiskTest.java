@@ -95,6 +95,26 @@ class RefLogFullDiskTest {
     }
   }
 
+  /**
+   * A record (a push's or gc's lease) that a full disk refuses leaves no directory: the directory made for it stayed
+   * empty, one for every push and gc a full disk refused, and nothing removes empty directories of records.
+   */
+  @Test
+  void aRecordRefusedByAFullDiskLeavesNoDirectoryBehind() throws IOException {
+    Path dir = mount.resolve("store");
+    try (LocalBackend store = LocalBackend.open(dir, StoreOptions.createIfMissing())) {
+      fill(mount.resolve("filler"));
+      byte[] lease = "{\"owner\":\"test\"}".getBytes(StandardCharsets.UTF_8);
+      assertThat(catchThrowable(() -> store.records().create("leases/push/0001/lease", lease)))
+          .isInstanceOf(IOException.class).hasMessageContaining("No space left on device");
+      assertThat(catchThrowable(() -> store.records().replace("leases/gc/0002/lease", lease)))
+          .isInstanceOf(IOException.class).hasMessageContaining("No space left on device");
+      try (Stream<Path> left = Files.walk(dir.resolve("records"))) {
+        assertThat(left).containsExactly(dir.resolve("records"));
+      }
+    }
+  }
+
   private static RefLogEntry entry(ChunkId from, ChunkId to) {
     return new RefLogEntry(from, to, "test", Instant.parse("2026-12-06T12:00:00Z"), "move");
   }
