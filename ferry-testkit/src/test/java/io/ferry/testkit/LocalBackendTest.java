@@ -386,6 +386,29 @@ class LocalBackendTest {
     assertThat(fresh).exists();
   }
 
+  /**
+   * A push or gc killed between making its lease's directory and writing the lease left that directory empty, and
+   * nothing removed it: gc deletes the records of dead leases, and an empty directory holds none. Opening the store
+   * removes empty directories of records as old as stale temporary files; younger ones and ones holding a record stay.
+   */
+  @Test
+  void openingRemovesStaleEmptyRecordDirectoriesOnly() throws IOException {
+    backend.records().create("leases/push/live/lease", "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    backend.close();
+    java.nio.file.attribute.FileTime old = java.nio.file.attribute.FileTime.from(
+        Instant.now().minus(java.time.Duration.ofHours(LocalBackend.STALE_TEMP_HOURS + 1)));
+    Path killed = Files.createDirectories(root.resolve("records/leases/gc/killed"));
+    Files.setLastModifiedTime(killed, old);
+    Path fresh = Files.createDirectories(root.resolve("records/leases/push/being-made"));
+    Path live = root.resolve("records/leases/push/live");
+    Files.setLastModifiedTime(live, old);
+    backend = LocalBackend.open(root, StoreOptions.existing());
+    assertThat(killed).doesNotExist();
+    assertThat(fresh).isDirectory();
+    assertThat(live.resolve("lease")).exists();
+    assertThat(backend.records().read("leases/push/live/lease")).isPresent();
+  }
+
   @Test
   void closedBackendRefusesUse() throws IOException {
     backend.close();

@@ -93,6 +93,8 @@ public final class LocalBackend implements Backend {
     }
     LocalBackend backend = new LocalBackend(dir, options.clock());
     backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
+    backend.records.removeEmptyDirectoriesOlderThan(
+        options.clock().instant().minus(java.time.Duration.ofHours(STALE_TEMP_HOURS)));
     return backend;
   }
 

@@ -7,10 +7,12 @@ import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -229,6 +231,35 @@ final class LocalRecordStore implements RecordStore {
     } catch (NoSuchFileException removedByAnotherDelete) {
       // emptied and removed meanwhile by a delete that syncs its own parent
     }
+  }
+
+  /**
+   * Removes the directories under {@code records/} that hold nothing and were last modified before {@code olderThan}:
+   * a process killed between making a record's directories and linking the record (a push or gc killed as it took
+   * its lease) leaves them, and no delete of a record removes them. A create or replace that finds its directory
+   * removed makes it again. Best effort: what cannot be removed (a store this user may only read) stays. Returns how
+   * many were removed.
+   */
+  int removeEmptyDirectoriesOlderThan(Instant olderThan) {
+    List<Path> dirs;
+    try (Stream<Path> s = Files.walk(root)) {
+      dirs = s.filter(p -> !p.equals(root) && Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)).toList();
+    } catch (IOException | java.io.UncheckedIOException removedMeanwhileOrUnreadable) {
+      return 0; // a concurrent delete removed a directory, or this user may not list one: the next open looks again
+    }
+    int removed = 0;
+    for (int i = dirs.size() - 1; i >= 0; i--) { // children before their parents
+      Path dir = dirs.get(i);
+      try {
+        if (Files.getLastModifiedTime(dir, LinkOption.NOFOLLOW_LINKS).toInstant().isBefore(olderThan)) {
+          Files.delete(dir);
+          removed++;
+        }
+      } catch (IOException inUseOrRemovedMeanwhileOrReadOnly) {
+        // it holds records, another process removed it, or this user may only read the store
+      }
+    }
+    return removed;
   }
 
   @Override
