@@ -92,7 +92,12 @@ public final class LocalBackend implements Backend {
       Durable.createDirectories(p);
     }
     LocalBackend backend = new LocalBackend(dir, options.clock());
-    backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
+    try {
+      backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
+    } catch (IOException mayOnlyRead) {
+      // a user who may only read the store (a read-only mount, a store shared with read permission) still reads it;
+      // the leftovers stay for the next writer or gc to remove
+    }
     backend.records.removeEmptyDirectoriesOlderThan(
         options.clock().instant().minus(java.time.Duration.ofHours(STALE_TEMP_HOURS)));
     return backend;
