@@ -138,6 +138,9 @@ final class LocalChunkStore implements ChunkStore {
           if (attempt == PUBLISH_ATTEMPTS || !Files.isRegularFile(temp)) {
             throw e;
           }
+        } catch (IOException e) {
+          removeIfEmpty(fanOut); // a failed put leaves the tree as it found it
+          throw e;
         }
       }
       if (created) {
@@ -166,6 +169,11 @@ final class LocalChunkStore implements ChunkStore {
         if (Files.exists(target)) {
           return false;
         }
+        if ("Invalid cross-device link".equals(e.getReason())) {
+          throw new IOException(uri + ": " + where(objects) + " and " + where(tmp) + " are on different file systems:"
+              + " a put writes an object in tmp and links it into objects, which only works within one file system;"
+              + " keep tmp on the file system of the objects (a link to a directory there will do)", e);
+        }
         if (!"Operation not permitted".equals(e.getReason())) {
           throw e;
         }
@@ -177,6 +185,25 @@ final class LocalChunkStore implements ChunkStore {
     }
     Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
     return true;
+  }
+
+  /** Removes a fan-out directory this put may have made, unless it holds objects (or is gone). */
+  private static void removeIfEmpty(Path fanOut) {
+    try {
+      Files.delete(fanOut);
+    } catch (IOException heldOrGone) {
+      // it holds objects, or another delete removed it
+    }
+  }
+
+  /** A directory of the store for a message, with where it really is when it is (or lies under) a link. */
+  private static String where(Path dir) {
+    try {
+      Path real = dir.toRealPath();
+      return real.equals(dir) ? dir.toString() : dir + " (" + real + ")";
+    } catch (IOException e) {
+      return dir.toString();
+    }
   }
 
   /**
