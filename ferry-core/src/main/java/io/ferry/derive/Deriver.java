@@ -891,12 +891,14 @@ public final class Deriver {
   }
 
   /**
-   * A derive's temporary directory ({@code ferry-derive-<n>}) and, beside it, {@code ferry-derive-<n>.lock}, on which
-   * the derive holds a POSIX file lock while it uses the directory. The lock dies with its process, so a derive killed
-   * with SIGKILL (the out-of-memory killer, {@code kill -9}), which no shutdown hook outlives, leaves a lock that
-   * the next derive with the same parent directory can take: it then removes that directory, which held derived
+   * A derive's temporary directory ({@code ferry-derive-<n>}) and, beside it, {@code ferry-derive-<n>.<pid>.lock}, on
+   * which the derive holds a POSIX file lock while it uses the directory. The lock dies with its process, so a derive
+   * killed with SIGKILL (the out-of-memory killer, {@code kill -9}), which no shutdown hook outlives, leaves a lock
+   * that the next derive with the same parent directory can take: it then removes that directory, which held derived
    * files as large as the model for good. The lock file is locked before it gets its name, so a lock found free is
-   * one whose derive is gone.
+   * one whose derive is gone. Lock files of this process are never opened by the scan: closing any descriptor of a
+   * file releases every POSIX lock the process holds on it, so a scan that looked at a running derive's lock of the
+   * same process (a server running two derives) would release it.
    */
   private record WorkDir(Path dir, Path lockFile, FileChannel lock) {
     private static final String PREFIX = "ferry-derive-";
@@ -904,7 +906,7 @@ public final class Deriver {
 
     static WorkDir create(Path parent) throws IOException {
       Path dir = Files.createTempDirectory(parent, PREFIX);
-      Path lockFile = parent.resolve(dir.getFileName() + LOCK);
+      Path lockFile = parent.resolve(dir.getFileName() + "." + ProcessHandle.current().pid() + LOCK);
       Path locking = parent.resolve(dir.getFileName() + ".locking");
       FileChannel ch = null;
       try {
@@ -927,7 +929,12 @@ public final class Deriver {
       try (DirectoryStream<Path> locks = Files.newDirectoryStream(parent, PREFIX + "*" + LOCK)) {
         for (Path lockFile : locks) {
           String name = lockFile.getFileName().toString();
-          Path dir = parent.resolve(name.substring(0, name.length() - LOCK.length()));
+          String stem = name.substring(0, name.length() - LOCK.length());
+          int dot = stem.lastIndexOf('.');
+          if (dot < 0 || stem.substring(dot + 1).equals(Long.toString(ProcessHandle.current().pid()))) {
+            continue; // not a derive's lock, or one of this process, which is running
+          }
+          Path dir = parent.resolve(stem.substring(0, dot));
           try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             if (ch.tryLock() != null) {
               LocalTrees.delete(dir);
