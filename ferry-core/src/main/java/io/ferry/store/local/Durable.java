@@ -22,6 +22,31 @@ final class Durable {
     return e.getClass() == IOException.class ? new IOException(what + ": " + e.getMessage(), e) : e;
   }
 
+  /** Whether a link or rename failed because its two names lie on different file systems. */
+  static boolean crossDevice(java.nio.file.FileSystemException e) {
+    return "Invalid cross-device link".equals(e.getReason());
+  }
+
+  /**
+   * The error of a write into {@code dir} (objects or records) from {@code tmp}, which lie on different file systems:
+   * the kernel said only "Invalid cross-device link" between two paths.
+   */
+  static IOException splitStore(String uri, Path dir, Path tmp, Exception cause) {
+    return new IOException(uri + ": " + where(dir) + " and " + where(tmp) + " are on different file systems: a write"
+        + " goes to tmp first and is then linked or renamed into place, which only works within one file system;"
+        + " keep tmp on the file system of " + dir.getFileName() + " (a link to a directory there will do)", cause);
+  }
+
+  /** A directory of the store for a message, with where it really is when it is (or lies under) a link. */
+  private static String where(Path dir) {
+    try {
+      Path real = dir.toRealPath();
+      return real.equals(dir) ? dir.toString() : dir + " (" + real + ")";
+    } catch (IOException e) {
+      return dir.toString();
+    }
+  }
+
   /**
    * Forces a directory's entries (files created, renamed or removed in it) to disk. On platforms that cannot open a
    * directory for reading (Windows) this is a no-op, as the OS gives no such handle.

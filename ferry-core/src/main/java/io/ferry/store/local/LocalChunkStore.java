@@ -169,10 +169,8 @@ final class LocalChunkStore implements ChunkStore {
         if (Files.exists(target)) {
           return false;
         }
-        if ("Invalid cross-device link".equals(e.getReason())) {
-          throw new IOException(uri + ": " + where(objects) + " and " + where(tmp) + " are on different file systems:"
-              + " a put writes an object in tmp and links it into objects, which only works within one file system;"
-              + " keep tmp on the file system of the objects (a link to a directory there will do)", e);
+        if (Durable.crossDevice(e)) {
+          throw Durable.splitStore(uri, objects, tmp, e);
         }
         if (!"Operation not permitted".equals(e.getReason())) {
           throw e;
@@ -193,16 +191,6 @@ final class LocalChunkStore implements ChunkStore {
       Files.delete(fanOut);
     } catch (IOException heldOrGone) {
       // it holds objects, or another delete removed it
-    }
-  }
-
-  /** A directory of the store for a message, with where it really is when it is (or lies under) a link. */
-  private static String where(Path dir) {
-    try {
-      Path real = dir.toRealPath();
-      return real.equals(dir) ? dir.toString() : dir + " (" + real + ")";
-    } catch (IOException e) {
-      return dir.toString();
     }
   }
 

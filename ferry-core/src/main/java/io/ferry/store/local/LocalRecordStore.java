@@ -4,8 +4,10 @@ import io.ferry.store.RecordStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -92,6 +94,8 @@ final class LocalRecordStore implements RecordStore {
         } catch (NoSuchFileException e) {
           giveUpAfter(attempt, e);
           t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again
+        } catch (FileSystemException e) {
+          throw Durable.crossDevice(e) ? Durable.splitStore(uri, root, tmp, e) : e;
         }
       }
     } catch (IOException | RuntimeException e) {
@@ -141,6 +145,8 @@ final class LocalRecordStore implements RecordStore {
         try {
           Files.move(t, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
           break;
+        } catch (AtomicMoveNotSupportedException e) {
+          throw Durable.splitStore(uri, root, tmp, e);
         } catch (NoSuchFileException e) {
           giveUpAfter(attempt, e);
           t = Files.exists(t) ? t : null; // removed as abandoned by a gc with no grace period: written again

@@ -20,9 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A store whose {@code objects/} is a link to another file system (the bulk moved to a bigger disk; mounting one
  * needs root, so the test is skipped elsewhere, except with {@code CI=true}, where it fails instead): a put writes
- * its object in {@code tmp/} and links it into {@code objects/}, which only one file system can do. Every push
- * failed with the kernel's bare "Invalid cross-device link" between two paths; the error now says what is wrong and
- * what to do, and the store is unchanged.
+ * its object in {@code tmp/} and links it into {@code objects/}, which only one file system can do (the same for
+ * {@code records/}). Every push failed with the kernel's bare "Invalid cross-device link" between two paths; the
+ * error now says what is wrong and what to do, and the store is unchanged.
  */
 @Timeout(60)
 class SplitStoreTest {
@@ -57,7 +57,7 @@ class SplitStoreTest {
           .hasMessageContaining(dir.resolve("objects") + " (" + objects + ")")
           .hasMessageContaining(dir.resolve("tmp").toString())
           .hasMessageContaining("different file systems")
-          .hasMessageContaining("keep tmp on the file system of the objects");
+          .hasMessageContaining("keep tmp on the file system of objects");
       assertThat(store.chunks().contains(id)).isFalse();
     }
     try (var left = Files.walk(objects)) {
@@ -65,6 +65,30 @@ class SplitStoreTest {
     }
     try (var left = Files.list(dir.resolve("tmp"))) {
       assertThat(left).isEmpty();
+    }
+  }
+
+  /** The same for records (a push's lease): created by a link, replaced by a rename. */
+  @Test
+  void aRecordWrittenIntoRecordsOnAnotherFileSystemThanTmpSaysSo() throws Exception {
+    Path dir = tmp.resolve("store");
+    LocalBackend.open(dir, StoreOptions.createIfMissing()).close();
+    Path records = Files.createDirectory(tmpfs.path().resolve("records"));
+    Files.delete(dir.resolve("records"));
+    Files.createSymbolicLink(dir.resolve("records"), records);
+    byte[] lease = "{}".getBytes(StandardCharsets.UTF_8);
+    try (LocalBackend store = LocalBackend.open(dir, StoreOptions.existing())) {
+      for (Throwable t : new Throwable[] {
+          catchThrowable(() -> store.records().create("leases/push/1/lease", lease)),
+          catchThrowable(() -> store.records().replace("leases/push/2/lease", lease))}) {
+        assertThat(t).isInstanceOf(IOException.class)
+            .hasMessageContaining(dir.resolve("records") + " (" + records + ")")
+            .hasMessageContaining("different file systems")
+            .hasMessageContaining("keep tmp on the file system of records");
+      }
+    }
+    try (var left = Files.walk(records)) {
+      assertThat(left).containsExactly(records);
     }
   }
 }
