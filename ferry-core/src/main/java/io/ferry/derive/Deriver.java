@@ -345,7 +345,15 @@ public final class Deriver {
   private record Job(TensorPlan plan, List<TensorInfo> outputs) {}
 
   /** An output file and the offset of its data section. */
-  private record Target(FileChannel channel, long dataStart) {}
+  private record Target(Path file, FileChannel channel, long dataStart) {}
+
+  /**
+   * A write error of a derived file with the file in front: the JDK says only "No space left on device", which did
+   * not tell that the temporary directory, not the store, was full. Subclasses (an interruption) stay as they are.
+   */
+  private static IOException naming(Path file, IOException e) {
+    return e.getClass() == IOException.class ? new IOException(file + ": " + e.getMessage(), e) : e;
+  }
 
   private final class Run implements AutoCloseable {
     final ModelReader reader;
@@ -588,13 +596,17 @@ public final class Deriver {
               StandardOpenOption.READ);
           channels.add(ch);
           long dataStart = header.remaining();
-          FileWrites.write(header, ch, 0);
           long end = outs.isEmpty() ? 0 : outs.get(outs.size() - 1).end();
-          if (end > 0) {
-            FileWrites.write(ByteBuffer.allocate(1), ch, dataStart + end - 1);
+          try {
+            FileWrites.write(header, ch, 0);
+            if (end > 0) {
+              FileWrites.write(ByteBuffer.allocate(1), ch, dataStart + end - 1);
+            }
+          } catch (IOException e) {
+            throw naming(out, e);
           }
           for (int i = 0; i < fp.plans().size(); i++, j++) {
-            targets[j] = new Target(ch, dataStart);
+            targets[j] = new Target(out, ch, dataStart);
             mine.add(j);
           }
         }
@@ -667,7 +679,7 @@ public final class Deriver {
     private ErrorMetrics process(Job job, Target t, ParallelLoop loop) throws IOException {
       TensorPlan p = job.plan();
       if (!p.changes()) {
-        copy(p.source(), t.channel(), t.dataStart() + job.outputs().get(0).begin());
+        copy(p.source(), t, t.dataStart() + job.outputs().get(0).begin());
         return null;
       }
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
@@ -713,7 +725,11 @@ public final class Deriver {
           w.apply(block(s, walk, in, ref, outs), acc);
           for (int i = 0; i < outs.size(); i++) {
             TensorInfo o = job.outputs().get(i);
-            FileWrites.write(outs.get(i).rewind(), t.channel(), t.dataStart() + o.begin() + walk.bytes(o, s)[0]);
+            try {
+              FileWrites.write(outs.get(i).rewind(), t.channel(), t.dataStart() + o.begin() + walk.bytes(o, s)[0]);
+            } catch (IOException e) {
+              throw naming(t.file(), e);
+            }
           }
         }
         return acc.result();
@@ -730,7 +746,7 @@ public final class Deriver {
      * chunk is copied in the chunks it is stored in, not row by row (which held a whole row and decoded each chunk a
      * row straddles once for each of its rows).
      */
-    private void copy(TensorInfo info, FileChannel ch, long base) throws IOException {
+    private void copy(TensorInfo info, Target t, long base) throws IOException {
       long length = info.byteLength();
       if (length == 0) {
         return;
@@ -738,7 +754,12 @@ public final class Deriver {
       try (RowCursor cursor = new RowCursor(reader, located(reader, info), 1, buffers)) {
         long step = RowCursor.storedStep(info);
         for (long b = 0; b < length; b += step) {
-          FileWrites.write(cursor.bytes(b, Math.min(length, b + step)), ch, base + b);
+          ByteBuffer bytes = cursor.bytes(b, Math.min(length, b + step));
+          try {
+            FileWrites.write(bytes, t.channel(), base + b);
+          } catch (IOException e) {
+            throw naming(t.file(), e);
+          }
         }
       }
     }
