@@ -132,6 +132,26 @@ class HostilePullDestinationTest {
   }
 
   /**
+   * pull --as on a full file system said only "ferry pull: No space left on device", without the file or the
+   * directory. It names the file, as a plain pull does, and leaves nothing behind.
+   */
+  @Test
+  void aFullFileSystemUnderPullAsNamesTheFile() throws IOException, InterruptedException {
+    Path mount = mountTinyTmpfs(tmp.resolve("tiny"));
+    try {
+      Path dest = mount.resolve("dest");
+      cli.run("pull", "m", dest.toString(), "--as", "safetensors").exits(1)
+          .oneLineError(dest.resolve("weights.bin") + ": No space left on device");
+      try (var left = Files.list(mount)) {
+        assertThat(left.toList()).isEmpty();
+      }
+    } finally {
+      Process u = new ProcessBuilder("umount", "-l", mount.toString()).redirectErrorStream(true).start();
+      u.waitFor(30, TimeUnit.SECONDS);
+    }
+  }
+
+  /**
    * A copy to a new store on a full file system fails with exit 1 and removes the store it created: no empty,
    * initialised store is left to hold space or pass for one the user made. The source store is unchanged.
    */

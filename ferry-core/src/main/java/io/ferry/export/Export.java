@@ -82,6 +82,16 @@ public final class Export {
   private Export() {}
 
   /**
+   * A full disk's error with the file being written in front: the JDK says only "No space left on device". Only
+   * errors no read makes (no space, no quota) are named so, as the writes share a call with reads from the store.
+   */
+  private static IOException naming(Path file, IOException e) {
+    boolean full = e.getClass() == IOException.class
+        && ("No space left on device".equals(e.getMessage()) || "Disk quota exceeded".equals(e.getMessage()));
+    return full ? new IOException(file + ": " + e.getMessage(), e) : e;
+  }
+
+  /**
    * Writes the version {@code reader} reads into {@code dest} as {@code as}; with {@code fsync}, forces every file to
    * disk before it gets its final name. Other files in {@code dest} make it refuse ({@link
    * PullOptions.Existing#REFUSE}).
@@ -176,6 +186,8 @@ public final class Export {
           if (fsync) {
             ch.force(true);
           }
+        } catch (IOException full) {
+          throw naming(target, full);
         }
         written.add(e.getKey());
         if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
