@@ -181,9 +181,13 @@ public final class LocalBackend implements Backend {
       }
     }
 
-    /** Creates the directories and writes the marker last, durably (temp file, fsync, rename, fsync the directory). */
+    /**
+     * Creates the directories and writes the marker last, durably (temp file, fsync, rename, fsync the directory). A
+     * marker that cannot be written (a full disk) is an error naming the store, and the directories made here go.
+     */
     @Override
     public boolean publish(byte[] marker) throws IOException {
+      boolean existed = Files.isDirectory(dir);
       Durable.createDirectories(dir);
       for (String sub : SKELETON) {
         Durable.createDirectories(dir.resolve(sub));
@@ -197,12 +201,34 @@ public final class LocalBackend implements Backend {
             ch.write(b);
           }
           ch.force(true);
+        } catch (IOException e) {
+          Files.deleteIfExists(tmp);
+          removeSkeleton(existed);
+          throw Durable.named(e, "store " + dir + ": writing its marker " + MARKER);
         }
         Files.move(tmp, dir.resolve(MARKER), StandardCopyOption.ATOMIC_MOVE);
         Durable.syncDirectory(dir);
         return true;
       } finally {
         Files.deleteIfExists(tmp);
+      }
+    }
+
+    /** Removes the empty directories of a creation that failed, and the store's directory if it made it. */
+    private void removeSkeleton(boolean existed) {
+      java.util.List<Path> made = new java.util.ArrayList<>();
+      for (String sub : SKELETON) {
+        made.add(dir.resolve(sub));
+      }
+      if (!existed) {
+        made.add(dir);
+      }
+      for (Path p : made) {
+        try {
+          Files.delete(p);
+        } catch (IOException heldOrGone) {
+          // another creation's files are in it, or it is gone: it stays as it is
+        }
       }
     }
   }

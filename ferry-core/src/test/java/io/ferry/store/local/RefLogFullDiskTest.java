@@ -115,6 +115,26 @@ class RefLogFullDiskTest {
     }
   }
 
+  /**
+   * A store created on a full disk (ferry init) said only "No space left on device" and left its four directories
+   * behind, empty. It names the store and its marker, and leaves the file system as it found it.
+   */
+  @Test
+  void aStoreCreatedOnAFullDiskIsNamedAndLeavesNothing() throws IOException {
+    fill(mount.resolve("filler"));
+    Path dir = mount.resolve("store");
+    assertThat(catchThrowable(() -> LocalBackend.open(dir, StoreOptions.createIfMissing())))
+        .isInstanceOf(IOException.class).hasMessageContaining(dir.toString()).hasMessageContaining("marker")
+        .hasMessageContaining("No space left on device");
+    assertThat(dir).doesNotExist();
+    Path existing = Files.createDirectory(mount.resolve("existing"));
+    assertThat(catchThrowable(() -> LocalBackend.open(existing, StoreOptions.createIfMissing())))
+        .isInstanceOf(IOException.class).hasMessageContaining("No space left on device");
+    try (Stream<Path> left = Files.list(existing)) {
+      assertThat(left).as("a directory that was there stays, emptied of what the creation made").isEmpty();
+    }
+  }
+
   private static RefLogEntry entry(ChunkId from, ChunkId to) {
     return new RefLogEntry(from, to, "test", Instant.parse("2026-12-06T12:00:00Z"), "move");
   }
