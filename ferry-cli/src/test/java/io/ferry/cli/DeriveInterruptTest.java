@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.format.DType;
 import io.ferry.testkit.ModelGenerator.Tensor;
+import java.io.IOException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,6 +13,7 @@ import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,6 +51,28 @@ class DeriveInterruptTest {
     try (Stream<Path> left = Files.list(work)) {
       assertThat(left).as("left in --temp-dir").isEmpty();
     }
+  }
+
+  /**
+   * A free lock file that another user made beside a directory of ours (in a shared temporary directory, anyone can
+   * make one next to a running derive's directory) does not make a derive remove that directory.
+   */
+  @Test
+  void aFreeLockOfAnotherUserRemovesNothing() throws Exception {
+    Path store = DeriveSupport.storeWith(tmp, "m:v1", new Tensor("w", DType.F32, new long[] {64, 64}, 1));
+    Path work = Files.createDirectories(tmp.resolve("work"));
+    Path running = Files.createDirectory(work.resolve("ferry-derive-123"));
+    Files.writeString(running.resolve("model.safetensors"), "a running derive's");
+    Path planted = Files.createFile(work.resolve("ferry-derive-123.1.lock"));
+    try {
+      Files.setOwner(planted, FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByName("nobody"));
+    } catch (IOException e) {
+      Assumptions.abort("cannot give a file to another user here: " + e);
+    }
+    DeriveSupport.Run r = DeriveSupport.ferry(store, "derive", "cast", "m:v1", "--to", "bf16", "--as", "c:v1",
+        "--temp-dir", work.toString());
+    assertThat(r.code()).as("%s", r.err()).isZero();
+    assertThat(running.resolve("model.safetensors")).exists();
   }
 
   /** Starts a derive in its own process and stops it (SIGTERM, or SIGKILL) as it writes; its temporary directory. */

@@ -956,13 +956,23 @@ public final class Deriver {
             continue; // not a derive's lock, or one of this process, which is running
           }
           Path dir = parent.resolve(stem.substring(0, dot));
+          try {
+            if (!Files.getOwner(lockFile, LinkOption.NOFOLLOW_LINKS).getName()
+                .equals(System.getProperty("user.name"))) {
+              // another user's: in a shared temporary directory, a lock someone else made (and left free) must not
+              // make us remove a directory of ours, such as a running derive's
+              continue;
+            }
+          } catch (IOException removedMeanwhile) {
+            continue;
+          }
           try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
             if (ch.tryLock() != null) {
               LocalTrees.delete(dir);
               Files.deleteIfExists(lockFile);
             }
-          } catch (IOException | OverlappingFileLockException inUseOrNotOurs) {
-            // held by a derive of this process, removed meanwhile, or another user's: left alone
+          } catch (IOException | OverlappingFileLockException inUseOrGone) {
+            // held by a derive of this process, or removed meanwhile: left alone
           }
         }
       } catch (IOException | DirectoryIteratorException e) {
