@@ -569,6 +569,25 @@ class CorruptionTest {
   }
 
   /**
+   * A store marker replaced by a fifo or a directory is damage naming it as what it is: the store was said to have
+   * no marker at all ("not empty and is not a Ferry store", exit 1).
+   */
+  @Test
+  void aStoreMarkerThatIsNotAFileIsNamedAsWhatItIs() throws Exception {
+    Path marker = cli.store.resolve("ferry-store.json");
+    Files.delete(marker);
+    Process p = new ProcessBuilder("mkfifo", marker.toString()).inheritIO().start();
+    assertThat(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(p.exitValue()).isZero();
+    cli.run("ls").exits(3).oneLineError(cli.store.toString(), "damaged", marker.toString(),
+        "is a fifo, socket or device");
+    Files.delete(marker);
+    Files.createDirectory(marker);
+    cli.run("push", src.toString(), "m:prod").exits(3).oneLineError(marker.toString(), "is a directory");
+    assertThat(marker).isEmptyDirectory();
+  }
+
+  /**
    * A directory where a tag's log should be: whole-store verify names it (it was skipped), the other refs still list,
    * and ls exits 3 as for any damage it names.
    */

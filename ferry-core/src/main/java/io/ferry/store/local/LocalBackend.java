@@ -1,5 +1,6 @@
 package io.ferry.store.local;
 
+import io.ferry.error.CorruptStoreException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
@@ -11,9 +12,11 @@ import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -140,10 +143,21 @@ public final class LocalBackend implements Backend {
       return dir.resolve(MARKER).toString();
     }
 
+    /** The marker's bytes; a marker that is not a regular file (a fifo, a directory) is damage naming it. */
     @Override
     public Optional<byte[]> readMarker() throws IOException {
       Path marker = dir.resolve(MARKER);
-      return Files.isRegularFile(marker) ? Optional.of(Files.readAllBytes(marker)) : Optional.empty();
+      BasicFileAttributes a;
+      try {
+        a = Files.readAttributes(marker, BasicFileAttributes.class);
+      } catch (NoSuchFileException absent) {
+        return Optional.empty();
+      }
+      if (!a.isRegularFile()) {
+        throw new CorruptStoreException(describe(), "its marker " + marker + " is "
+            + (a.isDirectory() ? "a directory" : "a fifo, socket or device") + ", not a file");
+      }
+      return Optional.of(Files.readAllBytes(marker));
     }
 
     /**
