@@ -552,10 +552,10 @@ class Model:
         return np.frombuffer(data, dtype=dt).reshape(shape)  # a bytearray: the array is writable
 
     def state_dict(self, names=None, file=None):
-        """Every tensor (or those ``names`` names: a list, or one string) as torch tensors, BF16 as torch.bfloat16, ONNX's packed integers unpacked
-        into int8 or uint8 (as tensor() gives them), in file order, keyed by tensor name (a PyTorch checkpoint's
-        non-string keys as their repr, ``"('enc', 0)"``, ``"0.5"``: the version does not record the keys' types, so
-        they cannot be given back as torch.load gives them). Needs torch.
+        """Every tensor (or those ``names`` names: a list, or one string) as torch tensors, BF16 as torch.bfloat16,
+        ONNX's packed integers unpacked into int8 or uint8 (as tensor() gives them), in file order, keyed by tensor
+        name (a PyTorch checkpoint's non-string keys as their repr, ``"('enc', 0)"``, ``"0.5"``: the version does not
+        record the keys' types, so they cannot be given back as torch.load gives them). Needs torch.
         ``file`` keeps to one file's tensors: a pipeline whose files share tensor names (a diffusers model's
         ``unet/`` and ``vae/``) is loaded one file at a time; without it such a name is a ValueError naming them."""
         try:
