@@ -25,7 +25,8 @@ import picocli.CommandLine.Option;
         "and it listens on loopback only.", "%nExamples:%n  ferry serve --store /data/ferry --listen 127.0.0.1:8080",
         "  ferry token create --tokens tokens.json --scope 'read:*' --name readers",
         "  ferry serve --store s3://models/ferry --listen 0.0.0.0:8443 \\",
-        "      --tokens tokens.json --tls-cert cert.pem --tls-key key.pem"})
+        "      --tokens tokens.json --tls-cert cert.pem --tls-key key.pem",
+        "  ferry serve --store /data/ferry --cors-origin http://localhost:3000"})
 final class ServeCommand extends StoreCommand {
   @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:8080",
       description = "Address and port to listen on; port 0 picks a free one (default: ${DEFAULT-VALUE}).")
@@ -60,7 +61,7 @@ final class ServeCommand extends StoreCommand {
   Long minHeldRate;
 
   @Option(names = "--cors-origin", paramLabel = "ORIGIN", split = ",", description = "Let web pages of this origin"
-      + " (https://app.example.com, as a browser writes it) call the server from a browser, each with a token of its"
+      + " (scheme, host and port, as a browser sends it) call the server from a browser, each with a token of its"
       + " own (cross-origin resource sharing); repeatable. * allows every origin, with --tokens only. Default: none.")
   List<String> corsOrigins = List.of();
 
