@@ -186,7 +186,7 @@ final class GarbageCollector {
     // objects and bytes this gc removed: not those another gc running at the same moment removed first
     long[] freed = new long[2];
     Set<ChunkId> deleted = new HashSet<>();
-    try (Lease lease = leases.take(Lease.Kind.GC, "gc, grace " + grace)) {
+    try (Lease lease = takeLease(grace)) {
       Leases.Protection p = leases.pushProtection(null);
       Instant ageCutoff = p.earliestStart().filter(s -> s.isBefore(cutoff)).orElse(cutoff);
       marks.markFromRefs(cutoff);
@@ -239,6 +239,23 @@ final class GarbageCollector {
   }
 
   /** Deletes a batch, adding to {@code freed} the objects and bytes that this call removed. */
+  /**
+   * The gc lease, written before anything is deleted. On a full disk that write fails, and the disk is full when gc is
+   * most wanted: the error says so, and how little room gc needs to go on.
+   */
+  private Lease takeLease(Duration grace) throws IOException {
+    try {
+      return leases.take(Lease.Kind.GC, "gc, grace " + grace);
+    } catch (IOException e) {
+      String m = e.getMessage();
+      if (m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"))) {
+        throw new IOException(m + "; gc writes its lease (a few hundred bytes) before it deletes anything: free a"
+            + " few KiB on that disk (a file outside the store) and run gc again", e);
+      }
+      throw e;
+    }
+  }
+
   private void delete(Lease lease, List<Candidate> batch, long[] freed) throws IOException {
     if (batch.isEmpty()) {
       return;

@@ -135,6 +135,38 @@ class RefLogFullDiskTest {
     }
   }
 
+  /**
+   * A gc on a full disk, when it is most wanted, fails at its lease before it deletes anything: the error says how
+   * little room it needs (it said only "No space left on device"), and the store is as it was.
+   */
+  @Test
+  void aGcOnAFullDiskSaysHowLittleRoomItNeeds() throws IOException {
+    Path dir = mount.resolve("store");
+    Path model = Files.createDirectories(tmp.resolve("model"));
+    Files.writeString(model.resolve("config.json"), "{\"a\": 1}");
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(dir.toString(), StoreOptions.createIfMissing(),
+        io.ferry.repo.RepositoryOptions.defaults())) {
+      repo.push(model, "m:prod", io.ferry.repo.PushOptions.builder().build());
+      fill(mount.resolve("filler"));
+      Map<String, String> before = contents(dir);
+      assertThat(catchThrowable(() -> repo.gc(java.time.Duration.ZERO, false))).isInstanceOf(IOException.class)
+          .hasMessageContaining("No space left on device").hasMessageContaining("free a few KiB");
+      assertThat(contents(dir)).isEqualTo(before);
+    }
+  }
+
+  /** Every file and directory under {@code dir}, with the content of each file. */
+  private static Map<String, String> contents(Path dir) throws IOException {
+    Map<String, String> out = new TreeMap<>();
+    try (Stream<Path> all = Files.walk(dir)) {
+      for (Path p : (Iterable<Path>) all::iterator) {
+        out.put(dir.relativize(p).toString(), Files.isDirectory(p) ? "dir"
+            : java.util.HexFormat.of().formatHex(Files.readAllBytes(p)));
+      }
+    }
+    return out;
+  }
+
   private static RefLogEntry entry(ChunkId from, ChunkId to) {
     return new RefLogEntry(from, to, "test", Instant.parse("2026-12-06T12:00:00Z"), "move");
   }
