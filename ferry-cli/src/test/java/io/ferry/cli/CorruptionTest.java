@@ -569,6 +569,29 @@ class CorruptionTest {
   }
 
   /**
+   * A store whose marker went missing (a copy that left it out) is damage saying what the marker holds, so that it
+   * can be put back: every command called it "not empty and not a Ferry store" (exit 1), as for any directory. A
+   * directory with only some of a store's directories (a git repository has objects/ and refs/) is still no store.
+   */
+  @Test
+  void aStoreThatLostItsMarkerIsNamedWithWhatTheMarkerHolds() throws Exception {
+    Path marker = cli.store.resolve("ferry-store.json");
+    String content = Files.readString(marker);
+    Files.delete(marker);
+    Map<String, String> before = Cli.state(cli.store);
+    cli.run("ls").exits(3).oneLineError(cli.store.toString(), marker.toString(), "is missing", content);
+    cli.run("push", src.toString(), "m:prod").exits(3).oneLineError(marker.toString(), "is missing");
+    assertThat(Cli.state(cli.store)).isEqualTo(before);
+    Files.writeString(marker, content);
+    cli.run("ls").ok();
+    Path git = Files.createDirectories(tmp.resolve("repo.git"));
+    Files.createDirectories(git.resolve("objects/pack"));
+    Files.createDirectories(git.resolve("refs/heads"));
+    Files.writeString(git.resolve("HEAD"), "ref: refs/heads/main\n");
+    Cli.raw("ls", "--store", git.toString()).exits(1).oneLineError(git.toString(), "is not a Ferry store");
+  }
+
+  /**
    * A store marker replaced by a fifo or a directory is damage naming it as what it is: the store was said to have
    * no marker at all ("not empty and is not a Ferry store", exit 1).
    */

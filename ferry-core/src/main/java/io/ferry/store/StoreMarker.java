@@ -81,6 +81,15 @@ public final class StoreMarker {
     boolean isEmpty() throws IOException;
 
     /**
+     * Whether the location holds what a store holds besides its marker (its top-level directories: objects, refs and
+     * records), so that a store whose marker went missing is told apart from a directory that never was a store.
+     * False where a backend cannot tell.
+     */
+    default boolean holdsStore() throws IOException {
+      return false;
+    }
+
+    /**
      * Creates the store's structure, then publishes {@code marker} last, atomically (a reader never sees a partial
      * marker, and a crash before leaves no marker).
      *
@@ -102,6 +111,12 @@ public final class StoreMarker {
     if (marker.isPresent()) {
       check(marker.get(), site.describe(), site.markerName());
       return;
+    }
+    if (!site.isEmpty() && site.holdsStore()) {
+      // a copy that left the marker out, or damage: every command refused the store as no store at all
+      throw new CorruptStoreException(site.describe(), "its marker " + site.markerName() + " is missing, though it"
+          + " holds a store's directories (a copy that left the marker out, or damage); if it is a Ferry store,"
+          + " put the marker back: it holds " + JSON);
     }
     if (!site.isEmpty()) {
       throw new InvalidInputException(site.describe() + " is not empty and is not a Ferry store (it has no store"

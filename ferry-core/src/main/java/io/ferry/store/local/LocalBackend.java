@@ -160,6 +160,14 @@ public final class LocalBackend implements Backend {
       return Optional.of(Files.readAllBytes(marker));
     }
 
+    /** Whether {@code objects/}, {@code refs/} and {@code records/} are there (a git repository has the first two). */
+    @Override
+    public boolean holdsStore() {
+      return Files.isDirectory(dir.resolve("objects"), LinkOption.NOFOLLOW_LINKS)
+          && Files.isDirectory(dir.resolve("refs"), LinkOption.NOFOLLOW_LINKS)
+          && Files.isDirectory(dir.resolve("records"), LinkOption.NOFOLLOW_LINKS);
+    }
+
     /**
      * True for a directory that does not exist or holds nothing, and for one that holds only what {@link #publish}
      * makes before the marker, empty: the skeleton a creation killed before its marker leaves (ferry init, or a copy

@@ -44,8 +44,9 @@ class InterruptedCreationTest {
   void aDirectoryWithAnythingElseIsStillRefused() throws IOException {
     Path dir = skeleton();
     Files.writeString(dir.resolve("objects").resolve("notes.txt"), "mine");
+    // a store's directories with something in them and no marker: a store that lost its marker, not a new one
     assertThatThrownBy(() -> LocalBackend.open(dir, StoreOptions.createIfMissing())).isInstanceOf(
-        InvalidInputException.class).hasMessageContaining("is not empty and is not a Ferry store");
+        io.ferry.error.CorruptStoreException.class).hasMessageContaining("is missing");
     Path other = Files.createDirectories(tmp.resolve("other").resolve("refs"));
     Files.writeString(other.getParent().resolve("README"), "mine");
     assertThatThrownBy(() -> LocalBackend.open(other.getParent(), StoreOptions.createIfMissing())).isInstanceOf(

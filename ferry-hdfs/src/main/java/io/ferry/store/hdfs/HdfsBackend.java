@@ -324,6 +324,18 @@ public final class HdfsBackend implements Backend {
       }
     }
 
+    /** Whether the store's top-level directories are there ({@code objects}, {@code refs}, {@code leases}). */
+    @Override
+    public boolean holdsStore() throws IOException {
+      for (String sub : new String[] {"objects", "refs", "leases"}) {
+        FileStatus s = status(fs, new Path(root, sub));
+        if (s == null || !s.isDirectory()) {
+          return false;
+        }
+      }
+      return true;
+    }
+
     /** Creates the directories, then publishes the marker last with a rename, so a half-made store has no marker. */
     @Override
     public boolean publish(byte[] marker) throws IOException {

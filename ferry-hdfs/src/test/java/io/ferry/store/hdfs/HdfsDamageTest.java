@@ -323,4 +323,24 @@ class HdfsDamageTest {
         .isEqualTo(before);
     assertThat(fs.getFileStatus(marker).isDirectory()).isTrue();
   }
+
+  /** A store whose marker went missing is damage saying what the marker holds, not "not a Ferry store" (exit 1). */
+  @Test
+  void aStoreThatLostItsMarkerIsADamagedStore() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    String path = MiniHdfs.freshPath("marker-lost");
+    URI uri = hdfs.hdfs(path);
+    try (Repository repo = Ferry.open(uri.toString(), StoreOptions.createIfMissing().withSettings(hdfs.settings()),
+        RepositoryOptions.defaults())) {
+      repo.push(model("src", 10), "llama:prod", PushOptions.builder().message("v1").build());
+    }
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    assertThat(fs.delete(new org.apache.hadoop.fs.Path(path + "/" + HdfsBackend.MARKER), false)).isTrue();
+    java.util.Map<String, Long> before = MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path));
+    assertThatThrownBy(() -> Ferry.open(uri.toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults()))
+        .isInstanceOfSatisfying(CorruptStoreException.class, e -> assertThat(e.getMessage()).contains(uri.toString())
+            .contains("is missing").contains("\"format\":\"ferry-store\""));
+    assertThat(MiniHdfs.files(fs, new org.apache.hadoop.fs.Path(path))).as("the store after the open")
+        .isEqualTo(before);
+  }
 }
