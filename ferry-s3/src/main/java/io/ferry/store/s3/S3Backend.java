@@ -295,6 +295,24 @@ public final class S3Backend implements Backend {
         }
       }
 
+      /** Whether keys are under both {@code objects/} and {@code refs/}: a store that lost its marker. */
+      @Override
+      public boolean holdsStore() throws IOException {
+        return anyKey(location.key(S3ChunkStore.OBJECTS)) && anyKey(location.key("refs/"));
+      }
+
+      private boolean anyKey(String prefix) throws IOException {
+        try {
+          return s3.listObjectsV2(ListObjectsV2Request.builder().bucket(location.bucket()).prefix(prefix).maxKeys(1)
+              .build()).contents().stream().anyMatch(o -> !isFolderMarker(o));
+        } catch (S3Exception e) {
+          IOException bucket = bucketProblem(e);
+          throw bucket != null ? bucket : failure("LIST", prefix, e);
+        } catch (SdkException e) {
+          throw failure("LIST", prefix, e);
+        }
+      }
+
       /**
        * Puts the marker if absent, then once more, which the endpoint must refuse (412): one that ignores {@code
        * If-None-Match: *} and overwrites would let two writers create the same ref-log entry, and moves would be

@@ -692,6 +692,26 @@ class S3BackendTest {
     }
   }
 
+  /** A store that lost its marker is damage giving the marker's content, not "not empty and not a Ferry store". */
+  @Test
+  void aStoreThatLostItsMarkerIsADamagedStore() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("marker-lost");
+    String p = uri.getPath().substring(1) + "/";
+    try (Backend b = S3Backend.open(uri, s3.options(true), n -> null)) {
+      ChunkId id = ChunkId.of(new byte[] {1, 2, 3});
+      b.chunks().put(id, ByteBuffer.wrap(new byte[] {1, 2, 3}));
+      b.refs().compareAndSet("m/head", null, id, new io.ferry.store.RefLogEntry(null, id, "t", java.time.Instant.now(),
+          "first"));
+    }
+    try (S3Client raw = s3.client()) {
+      raw.deleteObject(r -> r.bucket(LocalS3.BUCKET).key(p + io.ferry.store.StoreMarker.NAME));
+    }
+    assertThatThrownBy(() -> S3Backend.open(uri, s3.options(true), n -> null))
+        .isInstanceOf(io.ferry.error.CorruptStoreException.class).hasMessageContaining("is missing")
+        .hasMessageContaining("\"format\":\"ferry-store\"");
+  }
+
   /**
    * The S3 console's "Create folder" puts an empty object whose key ends with '/' (a folder marker). A prefix holding
    * only its own marker was "not empty and not a Ferry store", so init refused it; and markers were listed as records
