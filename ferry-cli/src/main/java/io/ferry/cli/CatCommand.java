@@ -22,9 +22,6 @@ import picocli.CommandLine.Parameters;
         "  ferry cat llama-7b:prod --tensor model.embed_tokens.weight --rows 100:200",
         "  ferry cat sd:prod//unet/model.safetensors --tensor conv_in.weight"})
 final class CatCommand extends StoreCommand {
-  /** What the kernel says of a write that failed for want of room (the JDK's message is its strerror alone). */
-  private static final java.util.Set<String> WRITE_FAILURES = java.util.Set.of("No space left on device",
-      "Disk quota exceeded", "File too large");
 
   @Parameters(index = "0", paramLabel = "REF//PATH", description = "A file of a version; with --tensor, the version"
       + " (REF), or REF//PATH to name the file that holds the tensor.")
@@ -75,7 +72,9 @@ final class CatCommand extends StoreCommand {
         throw new IOException("stdout is not open for writing (closed, e.g. by >&-): redirect it to a file or a pipe",
             e);
       }
-      if (!(e instanceof io.ferry.error.FerryException) && WRITE_FAILURES.contains(e.getMessage())) {
+      // what the kernel says of a write that failed for want of room (the JDK's message is its strerror alone)
+      if (!(e instanceof io.ferry.error.FerryException) && (io.ferry.error.FileErrors.outOfSpace(e.getMessage())
+          || "File too large".equals(e.getMessage()))) {
         // only a write fails so (reads of the store do not fill a disk): name where the bytes were going
         throw new IOException("the file could not all be written to stdout: " + e.getMessage()
             + ("No space left on device".equals(e.getMessage()) ? " (is the disk full?)" : ""), e);

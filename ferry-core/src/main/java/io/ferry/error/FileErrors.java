@@ -36,6 +36,14 @@ public final class FileErrors {
     return e instanceof FileSystemException f ? f.getReason() : e.getMessage();
   }
 
+  /**
+   * Whether a message is the system's word for a write that found no room: no space left on the device, or the
+   * user's disk quota used up (the JDK's whole message for such a write).
+   */
+  public static boolean outOfSpace(String message) {
+    return "No space left on device".equals(message) || "Disk quota exceeded".equals(message);
+  }
+
   private static String why(Throwable e) {
     return e instanceof NoSuchFileException ? "no such file or directory"
         : e instanceof AccessDeniedException ? "permission denied"

@@ -86,8 +86,7 @@ public final class Export {
    * errors no read makes (no space, no quota) are named so, as the writes share a call with reads from the store.
    */
   private static IOException naming(Path file, IOException e) {
-    boolean full = e.getClass() == IOException.class
-        && ("No space left on device".equals(e.getMessage()) || "Disk quota exceeded".equals(e.getMessage()));
+    boolean full = e.getClass() == IOException.class && io.ferry.error.FileErrors.outOfSpace(e.getMessage());
     return full ? new IOException(file + ": " + e.getMessage(), e) : e;
   }
 

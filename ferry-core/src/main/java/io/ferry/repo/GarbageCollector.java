@@ -247,10 +247,11 @@ final class GarbageCollector {
     try {
       return leases.take(Lease.Kind.GC, "gc, grace " + grace);
     } catch (IOException e) {
-      String m = e.getMessage();
-      if (m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"))) {
-        throw new IOException(m + "; gc writes its lease (a few hundred bytes) before it deletes anything: free a"
-            + " few KiB on that disk (a file outside the store) and run gc again", e);
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (io.ferry.error.FileErrors.outOfSpace(t.getMessage())) {
+          throw new IOException(e.getMessage() + "; gc writes its lease (a few hundred bytes) before it deletes"
+              + " anything: free a few KiB on that disk (a file outside the store) and run gc again", e);
+        }
       }
       throw e;
     }
