@@ -239,4 +239,27 @@ class LauncherTest {
     assertThat(pull.code()).as("ferry pull under LC_ALL=C: %s", pull.err()).isZero();
     assertThat(out.resolve(name)).hasSameTextualContentAs(model.resolve(name));
   }
+  /**
+   * A system without the C.UTF-8 locale (older glibc builds it in only when installed) gets another installed UTF-8
+   * locale: exporting a name that is not installed left Java in the C locale, as if nothing were done. {@code locale}
+   * and {@code java} are stand-ins here that list locales and print what the JVM would be started under.
+   */
+  @Test
+  void withoutTheCUtf8LocaleTheLauncherTakesAnInstalledUtf8One(@TempDir Path dir) throws Exception {
+    Path bin = Files.createDirectories(dir.resolve("bin"));
+    Path locale = bin.resolve("locale");
+    Files.writeString(locale, "#!/bin/sh\ncase \"$1\" in\n  charmap) echo ANSI_X3.4-1968 ;;\n"
+        + "  -a) printf 'C\\nPOSIX\\nen_GB.utf8\\nde_DE.utf8\\n' ;;\nesac\n");
+    Path jdk = Files.createDirectories(dir.resolve("jdk").resolve("bin"));
+    Path fakeJava = jdk.resolve("java");
+    Files.writeString(fakeJava, "#!/bin/sh\necho \"LC_ALL=$LC_ALL\"\n");
+    for (Path p : List.of(locale, fakeJava)) {
+      Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+    java.util.Map<String, String> env = java.util.Map.of("LC_ALL", "C", "LANG", "C",
+        "PATH", bin + java.io.File.pathSeparator + System.getenv("PATH"), "FERRY_JAVA_HOME", jdk.getParent().toString());
+    Run version = run(env, launcher, "--version");
+    assertThat(version.out().lines().distinct()).as("what the JVM was started under: %s", version.err())
+        .containsExactly("LC_ALL=en_GB.utf8");
+  }
 }
