@@ -356,7 +356,7 @@ final class S3ChunkStore implements ChunkStore {
       long total;
       long expected;
       try {
-        total = totalSize(r, key);
+        total = totalSize(r, range, key);
         expected = Math.min((long) length, Math.max(0, total - offset));
         if (r.contentLength() != null && r.contentLength() != expected && (out == null || expected == length)) {
           throw new IOException("GET " + range + " of " + backend.location().describeKey(key) + " answered "
@@ -415,8 +415,11 @@ final class S3ChunkStore implements ChunkStore {
     }
   }
 
-  private static long totalSize(GetObjectResponse r, String key) throws IOException {
+  /** The object's size, from the answer's {@code Content-Range} (or, to a GET that was not ranged, its length). */
+  private long totalSize(GetObjectResponse r, String range, String key) throws IOException {
     String cr = r.contentRange();
+    String answered = "GET " + range + " of " + backend.location().describeKey(key) + " at endpoint "
+        + backend.endpointName() + " answered ";
     if (cr != null) {
       int slash = cr.lastIndexOf('/');
       if (slash > 0 && !cr.endsWith("*")) {
@@ -426,12 +429,12 @@ final class S3ChunkStore implements ChunkStore {
           // fall through to the error below
         }
       }
-      throw new IOException("GET of " + key + " answered an unreadable Content-Range '" + cr + "'");
+      throw new IOException(answered + "Content-Range '" + cr + "', which does not give the object's size");
     }
     if (r.contentLength() != null) {
       return r.contentLength();
     }
-    throw new IOException("GET of " + key + " answered neither Content-Range nor Content-Length");
+    throw new IOException(answered + "neither Content-Range nor Content-Length");
   }
 
   private void backoff(int attempt, String key) throws IOException {

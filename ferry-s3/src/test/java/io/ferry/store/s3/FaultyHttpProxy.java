@@ -76,6 +76,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     SHIFTED_RANGE,
     /** forward, then answer a Content-Range whose first byte is 9999999999999999999, past any long */
     HUGE_RANGE,
+    /** forward, then answer a Content-Range without the object's size ({@code bytes a-b/*}) */
+    UNKNOWN_SIZE,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
     ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
@@ -307,6 +309,9 @@ final class FaultyHttpProxy implements AutoCloseable {
           }
           if (fault == Fault.HUGE_RANGE && lower.startsWith("content-range:")) {
             line = line.replaceFirst("bytes \\d+-", "bytes 9999999999999999999-");
+          }
+          if (fault == Fault.UNKNOWN_SIZE && lower.startsWith("content-range:")) {
+            line = line.replaceFirst("/\\d+", "/*");
           }
           if (!lower.startsWith("connection:")) {
             rh.append(line).append("\r\n");

@@ -662,6 +662,12 @@ class S3BackendTest {
             ? FaultyHttpProxy.Fault.HUGE_RANGE : FaultyHttpProxy.Fault.NONE);
         assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
             .hasMessageContaining("answered Content-Range bytes 9999999999999999999-");
+        // a size left unknown: the error names the object, the endpoint and the header
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            ? FaultyHttpProxy.Fault.UNKNOWN_SIZE : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
+            .hasMessageContaining("objects/" + id.hex()).hasMessageContaining("at endpoint " + proxy.endpoint())
+            .hasMessageContaining("/*', which does not give the object's size");
       }
     }
   }
