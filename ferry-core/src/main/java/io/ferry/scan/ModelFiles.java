@@ -347,6 +347,30 @@ public final class ModelFiles {
     return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp);
   }
 
+  /**
+   * Reads the layout of a scanned file again, once a push has read its chunks: a file whose own format gave its layout
+   * must still give the same, else the snapshot would record a tensor table (or metadata) that the stored bytes need
+   * not hold. This is the one change both chunk reads agree on and a file's stamp does not always show: its header
+   * rewritten in place with the same length between the scan and those reads, through another hard link with the
+   * modification time put back. Layouts that a directory format gave are left to the stamp and the chunk reads.
+   *
+   * @return null if the layout is the same; else what differs, for a message
+   */
+  public static String layoutChange(SourceFile f, FormatRegistry formats) throws IOException {
+    FileLayout was = f.layout();
+    if (was == null || formats.formats().stream().noneMatch(t -> t.name().equals(was.format()))) {
+      return null;
+    }
+    FileLayout now;
+    try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
+      now = formats.read(new FormatInput(f.path(), ch, ch.size())).orElse(null);
+    } catch (InvalidInputException e) {
+      return "it no longer reads as the " + was.format() + " file it was when scanned: " + e.getMessage();
+    }
+    return was.equals(now) ? null
+        : "its " + was.format() + " header reads differently from when it was scanned (its tensor table or metadata)";
+  }
+
   /** The scanned files as directory formats see them. */
   private static final class Tree implements ModelTree {
     private final List<Entry> entries = new ArrayList<>();

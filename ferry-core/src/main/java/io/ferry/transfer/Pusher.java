@@ -331,6 +331,11 @@ public final class Pusher {
                 + " differed between its two reads, its chunks' and its whole-file hash's");
           }
         }
+        // and that the tensor table recorded is the one of the bytes stored
+        String relaid = ModelFiles.layoutChange(f, formats);
+        if (relaid != null) {
+          throw changed(f, relaid);
+        }
       }
       sink.flush();
       // packs holding small chunks this snapshot reuses from earlier versions

@@ -205,4 +205,49 @@ class PushChangingSourceTest {
     }
     assertThat(objectsAndRefs()).as("objects and refs after a push whose source changed").isEqualTo(before);
   }
+  /**
+   * A safetensors header rewritten in place (the same length, through another hard link, the modification time put
+   * back) after the scan read it and before either read of the file's chunks: both reads agree, and the stamp does not
+   * show it, so the push recorded the scan's tensor table beside the bytes of another header. It fails.
+   */
+  @Test
+  void aHeaderRewrittenAfterTheScanFailsThePushInsteadOfRecordingAnotherTensorTable() throws IOException {
+    Path model = source.resolve("model.safetensors");
+    ModelGenerator.writeSafetensors(model, named("alpha"), Map.of());
+    Path other = tmp.resolve("trainer.safetensors");
+    Files.createLink(other, model);
+    FileTime dated = FileTime.fromMillis(1_600_000_000_000L);
+    Files.setLastModifiedTime(model, dated);
+    Map<String, String> before = objectsAndRefs();
+    AtomicBoolean done = new AtomicBoolean();
+    io.ferry.transfer.TransferListener rewrite = new io.ferry.transfer.TransferListener() {
+      @Override
+      public void phase(String name, long totalBytes) {
+        try {
+          ModelGenerator.writeSafetensors(other, named("omega"), Map.of());
+          Files.setLastModifiedTime(other, dated);
+          done.set(true);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    try (Repository repo = Ferry.open(store.toString())) {
+      assertThatThrownBy(() -> repo.push(source, "m", PushOptions.builder().message("changing").listener(rewrite)
+          .build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("model.safetensors changed while it was pushed")
+          .hasMessageContaining("header reads differently from when it was scanned")
+          .hasMessageContaining("nothing was stored");
+      assertThat(done).as("the writer ran").isTrue();
+      assertThat(repo.models()).hasSize(1);
+    }
+    assertThat(objectsAndRefs()).as("objects and refs after a push whose source changed").isEqualTo(before);
+  }
+
+  private static java.util.List<ModelGenerator.Tensor> named(String prefix) {
+    return java.util.List.of(
+        new ModelGenerator.Tensor(prefix + ".weight", io.ferry.format.DType.F32, new long[] {512, 512}, 1),
+        new ModelGenerator.Tensor(prefix + ".bias", io.ferry.format.DType.F32, new long[] {512}, 2));
+  }
 }
