@@ -322,6 +322,35 @@ class ModelAndHfApiTest {
   }
 
   /**
+   * {@code refs/tags/NAME} is the tag NAME and nothing else, as {@code list_repo_refs} lists it: a tag named {@code
+   * main} was answered with the head's files (the branch {@code main}), and {@code refs/tags/HEAD}, {@code
+   * refs/tags/<version id or a prefix of it>} with that version, though the model has no such tag.
+   */
+  @Test
+  void aFullTagNameIsAlwaysATag(@TempDir Path own) throws Exception {
+    try (ServerFixture other = new ServerFixture(own)) {
+      URI at = other.startDev().uri();
+      String first = other.pushed.versionId().hex();
+      Files.writeString(other.dir.resolve("model/config.json"), "{\"v\": 2}");
+      String head = other.repo.push(other.dir.resolve("model"), "org/tiny", PushOptions.builder().message("second")
+          .author("test").build()).versionId().hex();
+      other.repo.tag("org/tiny@" + first, "main", null);
+      HttpResponse<byte[]> tag = other.send(get(at, "/org/tiny/resolve/refs%2Ftags%2Fmain/config.json"));
+      assertThat(tag.statusCode()).isEqualTo(200);
+      assertThat(tag.headers().firstValue("x-repo-commit")).hasValue(first);
+      assertThat(json(other.send(get(at, "/api/models/org/tiny/revision/refs%2Ftags%2Fmain"))).get("sha").asText())
+          .isEqualTo(first);
+      assertThat(other.send(get(at, "/org/tiny/resolve/main/config.json")).headers().firstValue("x-repo-commit"))
+          .hasValue(head);
+      for (String rev : List.of("HEAD", "head", first.substring(0, 8), first)) {
+        HttpResponse<byte[]> r = other.send(get(at, "/org/tiny/resolve/refs%2Ftags%2F" + rev + "/config.json"));
+        assertThat(r.statusCode()).as(rev).isEqualTo(404);
+        assertThat(r.headers().firstValue("x-error-code")).as(rev).hasValue("RevisionNotFound");
+      }
+    }
+  }
+
+  /**
    * huggingface_hub sends a revision and a tree path as one segment each, slashes encoded ({@code refs%2Fpr%2F1},
    * {@code sub%2Fdeep}): the Hugging Face paths take that (Jetty refused every {@code %2F} with 400, which
    * hf_hub_download reported as a network failure), each piece still checked; every other path with one stays a 400.

@@ -15,9 +15,9 @@ import java.util.Locale;
 /**
  * Revisions as Hugging Face clients and the model API name them: {@code main} (also {@code head}, {@code HEAD} and
  * {@code refs/heads/main}, which some clients send for the default branch) is the model's head, a 64-digit hex text is
- * a version id of the model, {@code refs/tags/NAME} is the tag NAME, anything else a tag or, when the model has no such
- * tag and it is 4 to 63 hex digits, a version id prefix (an abbreviated commit hash, as git and the Hub take it: a ref
- * wins over a prefix).
+ * a version id of the model, {@code refs/tags/NAME} is the tag NAME and nothing else (not the head for {@code main},
+ * not a version for hex digits), anything else a tag or, when the model has no such tag and it is 4 to 63 hex digits,
+ * a version id prefix (an abbreviated commit hash, as git and the Hub take it: a ref wins over a prefix).
  */
 public final class Revisions {
   private Revisions() {}
@@ -45,29 +45,37 @@ public final class Revisions {
     } catch (InvalidInputException e) {
       throw new HttpError(400, "bad-model", e.getMessage());
     }
-    String revision = asked.startsWith(TAGS) ? asked.substring(TAGS.length()) : asked;
+    // refs/tags/NAME is the tag NAME even when NAME is main or hex digits, as list_repo_refs lists a tag
+    boolean tag = asked.startsWith(TAGS);
+    String revision = tag ? asked.substring(TAGS.length()) : asked;
     String text;
-    if (revision.equals(MAIN) || revision.equals(RefNames.HEAD) || revision.equals("HEAD")
+    if (tag) {
+      text = model + ":" + checkTag(revision);
+    } else if (revision.equals(MAIN) || revision.equals(RefNames.HEAD) || revision.equals("HEAD")
         || revision.equals(HEADS + MAIN)) {
       text = model;
     } else if (revision.length() == ChunkId.HEX_LENGTH && ChunkId.isValid(revision)) {
       text = model + "@" + revision.toLowerCase(Locale.ROOT);
     } else {
-      try {
-        RefNames.checkTag(revision);
-      } catch (InvalidInputException e) {
-        throw new HttpError(400, "bad-revision", e.getMessage());
-      }
-      text = model + ":" + revision;
+      text = model + ":" + checkTag(revision);
     }
     try {
       return repo.resolve(text);
     } catch (NotFoundException e) {
-      if (hasRefs(repo, model) && revision.length() >= MIN_PREFIX && revision.length() < ChunkId.HEX_LENGTH
+      if (!tag && hasRefs(repo, model) && revision.length() >= MIN_PREFIX && revision.length() < ChunkId.HEX_LENGTH
           && revision.chars().allMatch(c -> Character.digit(c, 16) >= 0)) {
         return prefix(repo, model, revision, e);
       }
       throw notFound(repo, access, model, e);
+    }
+  }
+
+  /** A tag name, or 400 {@code bad-revision} saying why it cannot be one. */
+  private static String checkTag(String revision) throws HttpError {
+    try {
+      return RefNames.checkTag(revision);
+    } catch (InvalidInputException e) {
+      throw new HttpError(400, "bad-revision", e.getMessage());
     }
   }
 
