@@ -147,6 +147,9 @@ elif scenario == "tokens":
     call("listAuthorLimit", lambda: [m.id for m in api.list_models(author="org", limit=1, token=spec["token"])])
     call("listOtherScope", lambda: [m.id for m in api.list_models(token=spec["otherToken"])])
     call("whoamiBad", lambda: api.whoami(token="hf_not_a_token"))
+elif scenario == "busy":
+    # the server's memory budget is taken until the test sees this download refused for it
+    call("busyFile", lambda: digest(h.hf_hub_download(repo, "config.json", revision=spec["tag"])))
 else:
     raise SystemExit("unknown scenario " + scenario)
 print(json.dumps(out))

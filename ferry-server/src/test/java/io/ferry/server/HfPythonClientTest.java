@@ -11,17 +11,21 @@ import io.ferry.repo.Results.PushResult;
 import io.ferry.testkit.NodePackages;
 import io.ferry.testkit.NodePackages.Run;
 import java.io.InputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -234,6 +238,40 @@ class HfPythonClientTest {
     assertThat(r.get("listOtherScope")).as("a token reading other/* sees none of org/*").isEmpty();
     assertError(r, "whoamiBad", "HfHubHTTPError", 401);
     assertThat(r.toString()).doesNotContain(reader);
+  }
+
+  /**
+   * A download that finds the server's memory budget taken (a 64 MiB upload holds it here) is refused as busy, and
+   * huggingface_hub must come back for it: it retries a download answered 408 or 429, after {@code Retry-After}, and
+   * never one answered 503, so the {@code 503 busy} that the rest of the API gives failed {@code hf_hub_download} (as
+   * it failed a snapshot of many files pulled by many clients at once). A client that waits longer than the server
+   * (HF_HUB_DOWNLOAD_TIMEOUT) sees the answer; the budget is given back once the test has seen the refusal.
+   */
+  @Test
+  void aDownloadThatFindsTheServerBusyIsRetriedByTheClient() throws Exception {
+    URI small = fx.start(ServerOptions.builder().memoryBudget(64 << 20).maxObjectSize(64 << 20)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    CompletableFuture<JsonNode> download;
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + sha256("held".getBytes(StandardCharsets.UTF_8))
+          + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: " + (64 << 20) + "\r\nExpect: 100-continue\r\n\r\n")
+          .getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      // the server asks for the body once it holds the body's share: the whole budget
+      assertThat(new String(hold.getInputStream().readNBytes(12), StandardCharsets.US_ASCII))
+          .isEqualTo("HTTP/1.1 100");
+      download = CompletableFuture.supplyAsync(() -> {
+        try {
+          return run("busy", small.toString(), tmp.resolve("hf-home-busy"), Map.of("HF_HUB_DOWNLOAD_TIMEOUT", "90"));
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      });
+      assertThat(fx.accessLog.await(l -> l.contains(" GET /" + REPO + "/resolve/")
+          && (l.contains(" 429 ") || l.contains(" 503 ")), 1)).as("a download refused as busy").isNotEmpty();
+    }
+    JsonNode r = download.get(120, TimeUnit.SECONDS);
+    assertThat(r.get("busyFile").asText()).as(r.get("busyFile").toString()).isEqualTo(taggedFiles.get("config.json"));
   }
 
   // ------------------------------------------------------------------------------------------------ helpers

@@ -107,6 +107,12 @@ public final class HfApi implements Route {
       ex.set(HttpHeader.LOCATION, r.location);
       ex.json(307, Exchange.JSON.createObjectNode().put("message", r.getMessage()));
       return true;
+    } catch (HttpError e) {
+      if (e.status() == 503 && e.code().equals("busy")) {
+        // huggingface_hub retries a download answered 429 (after Retry-After), never one answered 503
+        throw new HttpError(429, e.code(), e.getMessage());
+      }
+      throw e;
     }
   }
 

@@ -688,7 +688,7 @@ public final class Exchange implements AutoCloseable {
     if (e.status() == 401) {
       set(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"ferry\"");
     }
-    if (e.status() == 503 && e.code().equals("busy")) {
+    if ((e.status() == 503 || e.status() == 429) && e.code().equals("busy")) {
       set(HttpHeader.RETRY_AFTER, Integer.toString(MemoryBudget.RETRY_AFTER_SECONDS));
     }
     ObjectNode body = JSON.createObjectNode().put("error", e.code()).put("message", e.getMessage());
