@@ -2,8 +2,8 @@ package io.ferry.server.http;
 
 /**
  * One byte range of a representation of known length, from an HTTP {@code Range} header: bytes {@code [first, last]}
- * inclusive, as the header writes them. Only single ranges are served; several ranges, units other than bytes, an
- * inverted range or one that starts past the end are refused.
+ * inclusive, as the header writes them. Only single ranges are served; several ranges, an inverted range or one that
+ * starts past the end are refused, and a header in a unit other than bytes is ignored, as HTTP requires.
  *
  * @param first the first byte, 0-based
  * @param last the last byte, inclusive, within the representation
@@ -31,7 +31,7 @@ public record ByteRange(long first, long last) {
   /**
    * Parses a {@code Range} header against a representation of {@code size} bytes.
    *
-   * @return the range, or null when the header is absent (the whole representation)
+   * @return the range, or null when the header is absent or its unit is not bytes (the whole representation)
    * @throws HttpError 416 for a range that cannot be satisfied (inverted, starting at or past the end, an empty
    *     suffix, several ranges) and 400 for one that is not a byte range at all
    */
@@ -44,10 +44,14 @@ public record ByteRange(long first, long last) {
           + " characters long");
     }
     String h = header.trim();
-    if (!h.regionMatches(true, 0, "bytes=", 0, 6)) {
-      throw unsatisfiable(header, size, "only 'bytes=' ranges are served");
+    int eq = h.indexOf('=');
+    if (eq < 0) {
+      throw unsatisfiable(header, size, "no '=' after the range unit");
     }
-    String spec = h.substring(6).trim();
+    if (!h.substring(0, eq).trim().equalsIgnoreCase("bytes")) {
+      return null; // a unit the server does not know: ignored, the whole representation (RFC 9110, 14.2)
+    }
+    String spec = h.substring(eq + 1).trim();
     if (spec.indexOf(',') >= 0) {
       throw unsatisfiable(header, size, "several ranges in one request are not served; ask for one at a time");
     }
