@@ -337,6 +337,31 @@ class VersioningTest {
     assertThat(target.state()).isEqualTo(before);
   }
 
+  /**
+   * A copy of a derived model brings the version it derives from, of another model that has no ref in the target:
+   * {@code lineage} names it by model and short id there, and that name resolves as the full id does.
+   */
+  @Test
+  void aCopiedBaseOfAnotherModelResolvesByTheShortIdLineagePrints() throws IOException {
+    Cli source = new Cli(tmp.resolve("source")).init();
+    Cli target = new Cli(tmp.resolve("target")).init();
+    String base = source.push(model("base", base(), "{}"), "teacher");
+    source.push(model("s", List.of(t("s.w", DType.F32, 8, 64, 64)), "{}"), "student", "--derived-from", "teacher",
+        "--derivation", "distill");
+    source.run("copy", "student", "--to", target.store.toString()).ok();
+    String short12 = base.substring(0, 12);
+    assertThat(target.run("lineage", "student").ok().out()).contains(short12 + "  teacher");
+    Map<String, String> before = target.state();
+    assertThat(target.run("show", "teacher@" + short12, "--json").ok().json().get("version").asText())
+        .isEqualTo(base);
+    assertThat(target.run("lineage", "teacher@" + short12, "--json").ok().json().toString()).contains(base);
+    assertThat(target.run("show", "teacher@" + base, "--json").ok().json().get("version").asText()).isEqualTo(base);
+    // a prefix that matches no version of that name is still "no model"
+    String other = base.startsWith("0000") ? "1111" : "0000";
+    target.run("show", "teacher@" + other).exits(1).oneLineError("no model 'teacher'");
+    assertThat(target.state()).isEqualTo(before);
+  }
+
   @Test
   void rollbackOfAFreshTagHasNoHistory() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -138,6 +138,9 @@ final class Resolver {
     if (matches.isEmpty()) {
       matches = historyMatches(spec.model(), prefix);
     }
+    if (matches.isEmpty()) {
+      matches = reachedMatches(spec.model(), prefix);
+    }
     if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
       throw noModel(spec.model());
     }
@@ -170,6 +173,22 @@ final class Resolver {
     Set<ChunkId> matches = new TreeSet<>();
     for (ChunkId id : history.ownVersions(model, tips)) {
       if (id.hex().startsWith(prefix)) {
+        matches.add(id);
+      }
+    }
+    return matches;
+  }
+
+  /**
+   * Versions made under the name {@code model} whose id starts with {@code prefix}, among all that the store's refs
+   * reach: the version another model derives from, which a copy of that model brings into a store where no ref or
+   * log of its own model names it, is reached only this way ({@code lineage} prints it as model and short id, as the
+   * full id resolves it). Walks every ref's history, so it is asked only once the model's refs and logs named none.
+   */
+  private Set<ChunkId> reachedMatches(String model, String prefix) throws IOException {
+    Set<ChunkId> matches = new TreeSet<>();
+    for (ChunkId id : history.reachable(List.of())) {
+      if (id.hex().startsWith(prefix) && db.version(id).model().equals(model)) {
         matches.add(id);
       }
     }
