@@ -33,11 +33,13 @@ final class GcCommand extends StoreCommand {
       if (json) {
         printJson(object().put("dryRun", r.dryRun()).put("liveObjectCount", r.liveObjects())
             .put("deadObjectCount", r.deadObjects())
-            .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung()));
+            .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung())
+            .put("keptForPushesCount", r.keptForPushes()));
       } else {
-        out().printf("%s %s (%s); kept %d live, %d younger than %s%n", dryRun ? "would remove" : "removed",
+        out().printf("%s %s (%s); kept %d live, %d younger than %s%s%n", dryRun ? "would remove" : "removed",
             Format.count(r.deadObjects(), "object"), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(),
-            Format.duration(grace));
+            Format.duration(grace), r.keptForPushes() == 0 ? ""
+                : ", " + r.keptForPushes() + " for running pushes");
       }
     }
     return 0;

@@ -169,19 +169,20 @@ final class GarbageCollector {
     });
     long live = counts[0];
     long young = counts[1];
+    long forPushes = 0;
     if (dryRun) {
       Leases.Protection p = leases.pushProtection(null);
       long dead = 0;
       long deadBytes = 0;
       for (Candidate c : candidates) {
         if (p.ids().contains(c.id()) || p.earliestStart().map(s -> !c.modified().isBefore(s)).orElse(false)) {
-          young++;
+          forPushes++;
         } else {
           dead++;
           deadBytes += c.size();
         }
       }
-      return new GcReport(live, dead, deadBytes, young, true);
+      return new GcReport(live, dead, deadBytes, young, forPushes, true);
     }
     // objects and bytes this gc removed: not those another gc running at the same moment removed first
     long[] freed = new long[2];
@@ -194,8 +195,10 @@ final class GarbageCollector {
       for (Candidate c : candidates) {
         if (marks.live.contains(c.id())) {
           live++;
-        } else if (p.ids().contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
+        } else if (!c.modified().isBefore(cutoff)) {
           young++;
+        } else if (p.ids().contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
+          forPushes++;
         } else {
           batch.add(c);
           deleted.add(c.id());
@@ -209,7 +212,7 @@ final class GarbageCollector {
       leases.removeExpired(cutoff);
     }
     dropFromIndex(marks.live, deleted);
-    return new GcReport(live, freed[0], freed[1], young, false);
+    return new GcReport(live, freed[0], freed[1], young, forPushes, false);
   }
 
   /**

@@ -180,8 +180,15 @@ public final class Results {
     }
   }
 
-  /** What gc found and removed (or would remove, in a dry run). */
-  public record GcReport(long liveObjects, long deadObjects, long deadBytes, long keptYoung, boolean dryRun) {}
+  /**
+   * What gc found and removed (or would remove, in a dry run).
+   *
+   * @param keptYoung unreferenced objects kept because they are younger than the grace period
+   * @param keptForPushes unreferenced objects kept, whatever their age, because a running push declared them or
+   *     wrote them after it began (see docs/gc.md)
+   */
+  public record GcReport(long liveObjects, long deadObjects, long deadBytes, long keptYoung, long keptForPushes,
+      boolean dryRun) {}
 
   /** Store-wide figures. */
   public record StoreStats(long models, long versions, long logicalBytes, long uniqueBytes, long storedBytes,

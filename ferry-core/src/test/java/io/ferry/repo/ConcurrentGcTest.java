@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
 import io.ferry.id.ChunkId;
+import io.ferry.lease.Lease;
 import io.ferry.lease.LeaseSettings;
+import io.ferry.lease.Leases;
 import io.ferry.repo.Results.GcReport;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
@@ -63,6 +65,37 @@ class ConcurrentGcTest {
     Path dir = Files.createDirectories(tmp.resolve(name));
     Files.writeString(dir.resolve("config.json"), content);
     return dir;
+  }
+
+  /**
+   * Garbage written while a push runs is kept for that push, whatever its age: gc reports it as kept for running
+   * pushes, not as younger than the grace period, which with no grace nothing is.
+   */
+  @Test
+  void gcReportsWhatItKeptForARunningPushApartFromYoungObjects() throws IOException {
+    Path dir = tmp.resolve("store");
+    try (Repository repo = Ferry.open(dir.toString(), StoreOptions.createIfMissing(), OPTIONS)) {
+      repo.push(source("keep", "{\"keep\": 1}"), "keep", PushOptions.builder().build());
+    }
+    GcReport held;
+    GcReport dryHeld;
+    try (Backend local = Ferry.openBackend(dir.toString(), StoreOptions.existing());
+        Leases pushSide = new Leases(local.records(), java.time.Clock.systemUTC(), OPTIONS.leases(), "test");
+        Repository repo = Repository.open(local, OPTIONS)) {
+      try (Lease push = pushSide.take(Lease.Kind.PUSH, "push elsewhere")) {
+        repo.push(source("a", "{\"v\": 1}"), "scratch", PushOptions.builder().build());
+        repo.removeModel("scratch", true);
+        dryHeld = repo.gc(Duration.ZERO, true);
+        held = repo.gc(Duration.ZERO, false);
+      }
+      GcReport after = repo.gc(Duration.ZERO, false);
+      assertThat(after.deadObjects()).as("garbage once the push ended").isPositive();
+      for (GcReport r : new GcReport[] {dryHeld, held}) {
+        assertThat(r.deadObjects()).as("removed while the push ran").isZero();
+        assertThat(r.keptYoung()).as("kept as younger than no grace").isZero();
+        assertThat(r.keptForPushes()).as("kept for the running push").isEqualTo(after.deadObjects());
+      }
+    }
   }
 
   @Test

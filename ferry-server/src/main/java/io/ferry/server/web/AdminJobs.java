@@ -101,7 +101,8 @@ final class AdminJobs implements AutoCloseable {
         phase = "collecting";
         GcReport r = repo.gc(grace, dryRun);
         finish(true, (dryRun ? "would remove " : "removed ") + r.deadObjects() + " objects (" + Html.bytes(
-            r.deadBytes()) + "), " + r.liveObjects() + " live, " + r.keptYoung() + " kept as younger than " + grace);
+            r.deadBytes()) + "), " + r.liveObjects() + " live, " + r.keptYoung() + " kept as younger than " + grace
+            + (r.keptForPushes() == 0 ? "" : ", " + r.keptForPushes() + " kept for running pushes"));
       } catch (Exception e) {
         finish(false, "failed: " + e.getMessage());
       }
