@@ -372,6 +372,23 @@ class VersioningTest {
     assertThat(cli.state()).isEqualTo(before);
   }
 
+  /** A rollback of a deleted tag says that it was deleted, by what, what it named and how to put it back. */
+  @Test
+  void rollbackOfADeletedTagSaysHowToPutItBack() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a", base(), "{}"), "m:prod");
+    String v2 = cli.push(model("b", base(), "{\"b\": 1}"), "m:prod");
+    cli.run("tag", "-d", "m:prod").ok();
+    Map<String, String> before = cli.state();
+    cli.run("rollback", "m:prod").exits(1).oneLineError("m:prod was deleted", "tag -d prod",
+        "ferry tag m@" + v2.substring(0, 12) + " prod");
+    assertThat(cli.state()).isEqualTo(before);
+    cli.run("rm", "m").ok();
+    before = cli.state();
+    cli.run("rollback", "m").exits(1).oneLineError("m was deleted", "rm");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   @Test
   void versionPrefixes() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -460,6 +460,7 @@ public final class Repository implements Closeable {
     String ref = spec.refName();
     Optional<ChunkId> cur = refs.get(ref);
     if (cur.isEmpty()) {
+      refuseDeleted(target, spec, ref);
       resolve(spec);
     }
     if (expect != null && !expect.equals(cur.get())) {
@@ -494,6 +495,27 @@ public final class Repository implements Closeable {
     } catch (ConflictException e) {
       throw new ConflictException(RefNames.asWritten(ref) + " moved during the rollback; nothing changed");
     }
+  }
+
+  /**
+   * Refuses the rollback of a ref whose log ends with its deletion, saying by what, when, what it pointed at and, for
+   * a tag removed by {@code tag -d} or {@code rm}, the command that puts it back: the model alone said "has no tag".
+   */
+  private void refuseDeleted(String target, RefSpec spec, String ref) throws IOException {
+    List<RefLogEntry> log = refs.log(ref);
+    if (log.isEmpty()) {
+      return;
+    }
+    RefLogEntry last = log.get(log.size() - 1);
+    if (last.newId() != null || last.oldId() == null) {
+      return;
+    }
+    String was = last.oldId().shortHex(12);
+    boolean renamed = last.why().startsWith("mv ");
+    throw new NotFoundException(target + " was deleted (" + last.why() + ", by " + last.who() + " at "
+        + last.when().truncatedTo(java.time.temporal.ChronoUnit.SECONDS) + "), so it has no target to roll back"
+        + " from; it pointed at " + was + (spec.tag() != null && !renamed ? ": ferry tag " + spec.model() + "@"
+            + was + " " + spec.tag() + " puts it back" : " (ferry reflog " + target + " shows its moves)"));
   }
 
   // ---------------------------------------------------------------- diff
