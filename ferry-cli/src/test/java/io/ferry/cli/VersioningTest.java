@@ -362,6 +362,28 @@ class VersioningTest {
     assertThat(target.state()).isEqualTo(before);
   }
 
+  /**
+   * A copy is refused, before anything is sent, where a push would be: a model or tag whose name differs only in case
+   * from one the target has would share its refs there on a case-insensitive file system.
+   */
+  @Test
+  void aCopyIsRefusedANameThatDiffersOnlyInCaseFromOneTheTargetHas() throws IOException {
+    Cli source = new Cli(tmp.resolve("source")).init();
+    Cli target = new Cli(tmp.resolve("target")).init();
+    source.push(model("a", base(), "{}"), "abc:PROD");
+    target.push(model("b", base(), "{\"b\": 1}"), "ABC");
+    Map<String, String> before = target.state();
+    source.run("copy", "abc", "--to", target.store.toString()).exits(1).oneLineError("'abc'", "'ABC'", "case");
+    assertThat(target.state()).isEqualTo(before);
+    target.run("rm", "ABC").ok();
+    source.run("copy", "abc", "--to", target.store.toString()).ok();
+    target.run("tag", "abc", "prod").ok();
+    before = target.state();
+    source.run("copy", "abc:PROD", "--to", target.store.toString()).exits(1)
+        .oneLineError("'PROD'", "'prod'", "case");
+    assertThat(target.state()).isEqualTo(before);
+  }
+
   @Test
   void rollbackOfAFreshTagHasNoHistory() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -38,10 +38,12 @@ final class CopyOperation {
   private final RefStore targetRefs;
   private final History targetHistory;
   private final GarbageCollector targetCollector;
+  private final Resolver targetResolver;
 
   CopyOperation(Repository source, History sourceHistory, Repository target, ExecutorService pool, String author,
-      RefUpdater targetUpdater, History targetHistory, GarbageCollector targetCollector) {
+      RefUpdater targetUpdater, History targetHistory, GarbageCollector targetCollector, Resolver targetResolver) {
     this.source = source;
+    this.targetResolver = targetResolver;
     this.sourceHistory = sourceHistory;
     this.target = target;
     this.targetCollector = targetCollector;
@@ -65,6 +67,10 @@ final class CopyOperation {
     // before the target's head is read: a server's token that may not write the model is told so, not that it may
     // not read the head
     targetRefs.checkWritable(spec.model());
+    // as a push into the target: a name that differs only in case from one there would share its refs on a
+    // case-insensitive file system
+    targetResolver.checkNoCaseTwin(spec.model());
+    targetResolver.checkNoTagCaseTwin(spec.model(), spec.tag());
     String head = RefNames.head(spec.model());
     Optional<ChunkId> headBefore = targetRefs.get(head);
     if (spec.tag() == null && headBefore.isPresent() && !headBefore.get().equals(v.id())

@@ -693,7 +693,7 @@ public final class Repository implements Closeable {
       throws IOException {
     Objects.requireNonNull(target, "target");
     return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
-        target.collector).copy(refText, verify, listener == null ? TransferListener.NONE : listener);
+        target.collector, target.resolver).copy(refText, verify, listener == null ? TransferListener.NONE : listener);
   }
 
   // ---------------------------------------------------------------- verify, gc, stats
