@@ -360,6 +360,14 @@ class VersioningTest {
     String other = base.startsWith("0000") ? "1111" : "0000";
     target.run("show", "teacher@" + other).exits(1).oneLineError("no model 'teacher'");
     assertThat(target.state()).isEqualTo(before);
+    // damage elsewhere in the store is reported by what reads it, not by a lookup of another name
+    String damaged = target.push(model("d", List.of(t("d.w", DType.F32, 9, 8, 8)), "{}"), "damaged");
+    Path object = target.store.resolve("objects").resolve(damaged.substring(0, 2)).resolve(damaged.substring(2));
+    byte[] bytes = Files.readAllBytes(object);
+    bytes[bytes.length / 2] ^= 0x01;
+    Files.write(object, bytes);
+    target.run("show", "teacher@" + short12, "--json").ok();
+    target.run("show", "nope@" + other).exits(1).oneLineError("no model 'nope'");
   }
 
   /**

@@ -3,6 +3,7 @@ package io.ferry.repo;
 import io.ferry.objects.ObjectDatabase;
 
 import io.ferry.id.ChunkId;
+import io.ferry.error.CorruptObjectException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.error.NotFoundException;
@@ -11,9 +12,12 @@ import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
 import io.ferry.version.RefSpec;
+import io.ferry.version.Version;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
@@ -183,14 +187,32 @@ final class Resolver {
    * Versions made under the name {@code model} whose id starts with {@code prefix}, among all that the store's refs
    * reach: the version another model derives from, which a copy of that model brings into a store where no ref or
    * log of its own model names it, is reached only this way ({@code lineage} prints it as model and short id, as the
-   * full id resolves it). Walks every ref's history, so it is asked only once the model's refs and logs named none.
+   * full id resolves it). Walks every ref's history, so it is asked only once the model's refs and logs named none;
+   * a damaged or missing version on the way ends that branch of the walk, since the commands that read it report it
+   * and a lookup of another name must not.
    */
   private Set<ChunkId> reachedMatches(String model, String prefix) throws IOException {
+    Deque<ChunkId> todo = new ArrayDeque<>();
+    for (String ref : refs.list("")) {
+      refs.get(ref).ifPresent(todo::add);
+    }
+    Set<ChunkId> seen = new HashSet<>();
     Set<ChunkId> matches = new TreeSet<>();
-    for (ChunkId id : history.reachable(List.of())) {
-      if (id.hex().startsWith(prefix) && db.version(id).model().equals(model)) {
+    while (!todo.isEmpty()) {
+      ChunkId id = todo.pop();
+      if (!seen.add(id)) {
+        continue;
+      }
+      Version v;
+      try {
+        v = db.version(id);
+      } catch (CorruptObjectException | MissingObjectException e) {
+        continue;
+      }
+      if (v.model().equals(model) && id.hex().startsWith(prefix)) {
         matches.add(id);
       }
+      todo.addAll(v.parents());
     }
     return matches;
   }
