@@ -142,10 +142,12 @@ final class Resolver {
     if (matches.isEmpty()) {
       matches = historyMatches(spec.model(), prefix);
     }
-    if (matches.isEmpty()) {
+    boolean ownRefs = refs.get(RefNames.head(spec.model())).isPresent() || !tagNames(spec.model()).isEmpty();
+    if (matches.isEmpty() && !ownRefs) {
+      // a mistyped id of a model with refs stays cheap: its history was all there was to search
       matches = reachedMatches(spec.model(), prefix);
     }
-    if (matches.isEmpty() && refs.get(RefNames.head(spec.model())).isEmpty() && tagNames(spec.model()).isEmpty()) {
+    if (matches.isEmpty() && !ownRefs) {
       throw noModel(spec.model());
     }
     if (matches.isEmpty() && prefix.length() == ChunkId.HEX_LENGTH) {
