@@ -59,6 +59,11 @@ final class CatCommand extends StoreCommand {
           if (range == null) {
             r.copyTensor(t, ch);
           } else {
+            if (range[1] < 0 && range[0] > t.info().rows() && t.info().rowBytes() >= 0) {
+              // FROM: reads to the end; the reader would call [FROM, end) inverted, an end the user never gave
+              throw new InvalidInputException("row " + range[0] + " (--rows " + rows + ") is past the end of tensor '"
+                  + t.info().name() + "' of " + t.file().path() + ", which has " + t.info().rows() + " rows");
+            }
             r.copyRows(t, range[0], range[1] < 0 ? t.info().rows() : range[1], ch);
           }
         });

@@ -69,6 +69,9 @@ class CatTensorTest {
     cli.run("cat", "m//nope.safetensors", "--tensor", "w").exits(1).oneLineError("nope.safetensors");
     cli.run("cat", "m//model.safetensors", "--tensor", "w", "--rows", "0:8").exits(1)
         .oneLineError("rows [0, 8)", "'w'", "7 rows");
+    // FROM: reads to the end: a FROM past it is named as such, not as a range whose end the user never gave
+    cli.run("cat", "m//model.safetensors", "--tensor", "w", "--rows", "9:").exits(1)
+        .oneLineError("row 9 (--rows 9:) is past the end of tensor 'w' of model.safetensors", "7 rows");
     cli.run("cat", "m", "--tensor", "s", "--rows", "0:1").exits(1).oneLineError("'s'", "a scalar has no rows");
     assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5:2").exits(2).err()).contains("--rows 5:2", "inverted");
     assertThat(cli.run("cat", "m", "--tensor", "e", "--rows", "5").exits(2).err()).contains("--rows 5", "FROM:TO");
