@@ -232,6 +232,18 @@ class OnnxModelTest {
         repo.pull(name, out, PullOptions.defaults());
         assertThat(out.resolve(dataFile)).hasSameBinaryContentAs(dir.resolve(dataFile));
       }
+      // asking for such an initializer by name said only "has no tensor 'b'", though show lists it as external
+      try (io.ferry.read.ModelReader r = repo.open("overlap")) {
+        assertThatThrownBy(() -> r.tensor("b")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'b'; in model.onnx, 'b' is an initializer whose data is external"
+                + " (F32 [4] in w.bin at 8+16), in a file Ferry stores as opaque bytes, not cut at its initializers"
+                + " (two of them overlap, one has no Ferry dtype, two ONNX files point into it, or the push named it"
+                + " with --opaque): read those bytes of that file instead");
+        assertThatThrownBy(() -> r.tensor("model.onnx", "a")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageContaining("'a' is an initializer whose data is external (F32 [4] in w.bin at 0+16)");
+        assertThatThrownBy(() -> r.tensor("c")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'c'");
+      }
       Path ok = externalModel(tmp.resolve("ok"), "big.bin", 0);
       Files.write(ok.resolve("big.bin"), new byte[64 * 64 * 4]);
       repo.push(ok, "forced", PushOptions.builder().codec(CodecPolicy.NONE)
