@@ -135,6 +135,10 @@ public final class OnnxExternalDataFormat implements DirectoryFormat {
       OnnxMetadata.External x = r.x();
       String path = r.path();
       ModelTree.Entry data = byPath.get(path);
+      if (data == null && tree.files().stream().anyMatch(e -> e.path().startsWith(path + "/"))) {
+        throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file '" + x.location()
+            + "' is a directory of the model, not a file (onnx and onnxruntime cannot read data from a directory)");
+      }
       if (data == null) {
         String leftOut = tree.leftOut(path);
         throw new InvalidInputException(f.path() + ": " + x.what() + ": its external data file '"

@@ -138,6 +138,15 @@ class OnnxModelTest {
           .isInstanceOf(InvalidInputException.class)
           .hasMessage("model.onnx: initializer 'q': its external data file 'q.bin' is not a file of the model "
               + "(expected q.bin)");
+      // a location that names a directory of the model: it was 'not a file of the model (expected d)', though d is
+      // there
+      Path dir = Files.createDirectories(tmp.resolve("dirloc"));
+      Files.write(dir.resolve("model.onnx"), model(list(new Init("w", 1, 4).external(Map.of("location", "d")))));
+      Files.write(Files.createDirectories(dir.resolve("d")).resolve("w.bin"), new byte[16]);
+      assertThatThrownBy(() -> repo.push(dir, "dirloc", PushOptions.builder().codec(CodecPolicy.NONE).build()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("model.onnx: initializer 'w': its external data file 'd' is a directory of the model, not a file"
+              + " (onnx and onnxruntime cannot read data from a directory)");
       // a length past the end of the file, for an initializer Ferry has no byte length for (an odd count of INT4
       // values, whose last byte onnx pads): onnx refuses it; it was pushed
       Path int4Short = Files.createDirectories(tmp.resolve("int4short"));
