@@ -6,7 +6,7 @@ SafetensorsReaderTest; this script checks that its choices are the reference's.
 
 Usage: dev/format-checks/safetensors_cases.py [WORKDIR]   (run with the Python that has `safetensors`)
 Expected disagreements: dtypes numpy cannot hold (BF16, F8_*, F4, F6_*: the header is accepted, numpy refuses the
-tensor) and duplicate tensor names (refused by Ferry on purpose, see SafetensorsReader)."""
+tensor) and duplicate tensor names and __metadata__ keys (refused by Ferry on purpose, see SafetensorsReader)."""
 import json, os, struct, subprocess, sys, tempfile
 
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -70,6 +70,32 @@ case("infinite-number-in-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b
 case("lone-surrogate-in-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b'4],"x":"\\ud800"}'))
 case("repeated-unknown-key", data=b"\0" * 4, raw=ONE.replace(b"4]}", b'4],"x":1,"x":2}'))
 case("20000-tensors", {f"t{i}": t("U8", [1], i, i + 1) for i in range(20000)}, b"\0" * 20000)
+ONE_OBJ = b'{"dtype":"F32","shape":[1],"data_offsets":[0,4]}'
+case("repeated-dtype", data=b"\0" * 4, raw=b'{"a":{"dtype":"F32","dtype":"I32","shape":[1],"data_offsets":[0,4]}}')
+case("repeated-shape", data=b"\0" * 4, raw=b'{"a":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,4]}}')
+case("repeated-offsets", data=b"\0" * 8,
+     raw=b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8],"data_offsets":[0,4]}}')
+case("repeated-metadata", data=b"\0" * 4, raw=b'{"__metadata__":{"k":"v"},"__metadata__":{"k":"w"},"a":' + ONE_OBJ + b"}")
+case("repeated-metadata-key", data=b"\0" * 4, raw=b'{"__metadata__":{"k":"v","k":"w"},"a":' + ONE_OBJ + b"}")
+case("metadata-null", {"__metadata__": None, "a": t("F32", [1], 0, 4)}, b"\0" * 4)
+case("metadata-null-value", {"__metadata__": {"k": None}, "a": t("F32", [1], 0, 4)}, b"\0" * 4)
+case("metadata-list", {"__metadata__": ["a"], "a": t("F32", [1], 0, 4)}, b"\0" * 4)
+case("entry-not-object", {"a": [1, 2]})
+case("missing-dtype", {"a": {"shape": [1], "data_offsets": [0, 4]}}, b"\0" * 4)
+case("missing-offsets", {"a": {"dtype": "F32", "shape": [1]}}, b"\0" * 4)
+case("offsets-reversed", {"a": t("F32", [0], 4, 0)}, b"\0" * 4)
+case("offsets-u64-max", {"a": t("U8", [1], 2 ** 64 - 1, 2 ** 64)}, b"\0")
+case("offsets-over-u64", {"a": t("U8", [1], 0, 2 ** 64 + 1)}, b"\0")
+case("shape-overflow-beside-zero", {"a": t("F32", [2 ** 40, 2 ** 40, 0], 0, 0)})
+case("shape-over-u64", {"a": t("U8", [2 ** 64], 0, 1)}, b"\0")
+case("lowercase-bool", {"a": t("bool", [1], 0, 1)}, b"\0")
+case("f6-one", {"a": t("F6_E3M2", [1], 0, 1)}, b"\0")
+case("f4-three-by-one", {"a": t("F4", [3, 1], 0, 2)}, b"\0" * 2)
+case("ferry-only-dtype-I4", {"a": t("I4", [2], 0, 1)}, b"\0")
+case("ferry-only-dtype-C128", {"a": t("C128", [1], 0, 16)}, b"\0" * 16)
+case("header-padded-with-spaces", data=b"\0" * 4, raw=ONE + b" " * 7)
+case("header-bom", data=b"\0" * 4, raw=b"\xef\xbb\xbf" + ONE)
+case("name-with-nul", {"a\u0000b": t("F32", [1], 0, 4)}, b"\0" * 4)
 
 
 def reference(path):
