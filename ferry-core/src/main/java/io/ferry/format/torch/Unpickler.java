@@ -339,7 +339,15 @@ public final class Unpickler {
           case 'R' -> { // REDUCE
             Object args = pop();
             Object callable = pop();
-            push(reduce(callable, args));
+            Object value;
+            try {
+              value = reduce(callable, args);
+            } catch (InvalidInputException e) {
+              String name = pendingName();
+              throw name == null ? e : new InvalidInputException(e.getMessage() + ", building the value of '"
+                  + printable(name) + "'", e);
+            }
+            push(value);
           }
           case 'b' -> { // BUILD
             Object state = pop();
@@ -445,6 +453,36 @@ public final class Unpickler {
         throw failHere("more than " + TorchLimits.MAX_VALUES + " values");
       }
       stack.add(v);
+    }
+
+    /**
+     * The dotted name (as the tensor table gives it) of the value that would be pushed next, when the stack says
+     * unambiguously which dict key it is the value of, at every level up to the root: a dict's {@code SETITEMS}
+     * pushes each key before its value, after a mark ({@code SETITEM} without one). Null when it does not (a list
+     * item, a key that is not a string or an integer, or a dict right below the key that may be the container or a
+     * value of the marked one).
+     */
+    private String pendingName() {
+      List<String> keys = new ArrayList<>();
+      int v = stack.size(); // where the value would go
+      while (v > 0) {
+        Object key = stack.get(v - 1);
+        if (!(key instanceof String || key instanceof Long || key instanceof BigInteger)) {
+          return null;
+        }
+        int mark = -1;
+        for (int i = marks.size() - 1; i >= 0 && mark < 0; i--) {
+          mark = marks.get(i) <= v - 1 ? marks.get(i) : -1;
+        }
+        boolean byMark = mark >= 1 && (v - mark) % 2 == 1 && stack.get(mark - 1) instanceof Py.Dict;
+        boolean bySetItem = v - 2 >= Math.max(mark, 0) && stack.get(v - 2) instanceof Py.Dict;
+        if (byMark == bySetItem) {
+          return null;
+        }
+        keys.add(0, key.toString());
+        v = byMark ? mark - 1 : v - 2;
+      }
+      return keys.isEmpty() ? null : String.join(".", keys);
     }
 
     private Object pop() throws InvalidInputException {

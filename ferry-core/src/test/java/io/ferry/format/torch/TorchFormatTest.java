@@ -132,7 +132,7 @@ class TorchFormatTest {
     refused(Pickles.checkpoint(Pickles.proto2().op('}').str("c").global("__builtin__", "complex").str("1+2j")
             .op(0x85).op('R').op('s').stop().bytes()),
         "archive/data.pkl: REDUCE of 'builtins.complex' with arguments (a string); expected (float, float), as pickle"
-            + " writes a complex number (opcode REDUCE at byte 40)");
+            + " writes a complex number (opcode REDUCE at byte 40), building the value of 'c'");
   }
 
   private static byte[] checkpoint() throws IOException {

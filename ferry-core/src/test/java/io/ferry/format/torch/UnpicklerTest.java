@@ -219,6 +219,32 @@ class UnpicklerTest {
   }
 
   /**
+   * A tensor that does not fit its storage was refused naming the storage and the opcode's byte, not the tensor: the
+   * error now names the dotted name the value would have had, read from the keys already on the stack (a dict's
+   * SETITEMS pushes each key before its value), where the stack says it unambiguously.
+   */
+  @Test
+  void aTensorThatDoesNotFitItsStorageIsNamed() {
+    String bad = "tensor of size [2, 3], stride [3, 1] and offset 1 reaches element 7 of storage '0', which has 6"
+        + " elements (opcode REDUCE at byte ";
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("ok").binint(1).str("w")
+            .tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op('u').stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.pt: archive/data\\.pkl: " + java.util.regex.Pattern.quote(bad)
+            + "\\d+\\), building the value of 'w'");
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("model").op('}').mark().str("a").binint(1)
+            .str("fc.w").tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op('u').op('u')
+            .stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of 'model.fc.w'");
+    // {'a': 1, 'm': {'w': t}} with 'w' set by SETITEM: on the stack, 'w' could as well be a third key of the outer
+    // dict, so no name is given rather than a wrong one
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("a").binint(1).str("m").op('}').str("w")
+            .tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op('s').op('u').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: " + bad)
+        .hasMessageEndingWith(")");
+  }
+
+  /**
    * An empty tensor whose offset lies past its storage's end (what {@code t.set_(storage, 10, (0,))} makes on a storage
    * of 4 elements) is loaded by {@code torch.load(weights_only=True)}; it was refused as reaching past its storage.
    */
