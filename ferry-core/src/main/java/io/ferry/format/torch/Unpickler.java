@@ -343,9 +343,7 @@ public final class Unpickler {
             try {
               value = reduce(callable, args);
             } catch (InvalidInputException e) {
-              String name = pendingName();
-              throw name == null ? e : new InvalidInputException(e.getMessage() + ", building the value of '"
-                  + printable(name) + "'", e);
+              throw named(e, stack.size());
             }
             push(value);
           }
@@ -353,7 +351,18 @@ public final class Unpickler {
             Object state = pop();
             build(peek(), state);
           }
-          case 'Q' -> push(persistent(pop())); // BINPERSID
+          case 'Q' -> { // BINPERSID
+            Object id = pop();
+            Object storage;
+            try {
+              storage = persistent(id);
+            } catch (InvalidInputException e) {
+              // a storage is an argument of a tensor builder: its value goes where the builder's callable is
+              int mark = marks.isEmpty() ? -1 : marks.get(marks.size() - 1);
+              throw mark >= 1 && stack.get(mark - 1) instanceof Py.Global ? named(e, mark - 1) : e;
+            }
+            push(storage);
+          }
           default -> throw failHere(OPCODES.containsKey(op)
               ? "opcode " + name(op) + " is not allowed in a checkpoint (it is not used by state dicts, or it runs code)"
               : "unknown opcode 0x" + String.format("%02x", op));
@@ -456,15 +465,15 @@ public final class Unpickler {
     }
 
     /**
-     * The dotted name (as the tensor table gives it) of the value that would be pushed next, when the stack says
-     * unambiguously which dict key it is the value of, at every level up to the root: a dict's {@code SETITEMS}
-     * pushes each key before its value, after a mark ({@code SETITEM} without one). Null when it does not (a list
-     * item, a key that is not a string or an integer, or a dict right below the key that may be the container or a
-     * value of the marked one).
+     * The dotted name (as the tensor table gives it) of the value that will be at {@code slot} of the stack (the next
+     * one pushed, or the one a tensor builder at that slot will make), when the stack says unambiguously which dict
+     * key it is the value of, at every level up to the root: a dict's {@code SETITEMS} pushes each key before its
+     * value, after a mark ({@code SETITEM} without one). Null when it does not (a list item, a key that is not a
+     * string or an integer, or a dict right below the key that may be the container or a value of the marked one).
      */
-    private String pendingName() {
+    private String pendingName(int slot) {
       List<String> keys = new ArrayList<>();
-      int v = stack.size(); // where the value would go
+      int v = slot;
       while (v > 0) {
         Object key = stack.get(v - 1);
         if (!(key instanceof String || key instanceof Long || key instanceof BigInteger)) {
@@ -483,6 +492,13 @@ public final class Unpickler {
         v = byMark ? mark - 1 : v - 2;
       }
       return keys.isEmpty() ? null : String.join(".", keys);
+    }
+
+    /** {@code e}, with the name of the value that will be at {@code slot} when {@link #pendingName} knows it. */
+    private InvalidInputException named(InvalidInputException e, int slot) {
+      String name = pendingName(slot);
+      return name == null ? e : new InvalidInputException(e.getMessage() + ", building the value of '"
+          + printable(name) + "'", e);
     }
 
     private Object pop() throws InvalidInputException {

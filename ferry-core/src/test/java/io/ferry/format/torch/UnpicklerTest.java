@@ -219,8 +219,8 @@ class UnpicklerTest {
   }
 
   /**
-   * A tensor that does not fit its storage was refused naming the storage and the opcode's byte, not the tensor: the
-   * error now names the dotted name the value would have had, read from the keys already on the stack (a dict's
+   * A tensor that does not fit its storage (or whose storage is refused) was refused naming the storage and the
+   * opcode's byte, not the tensor: the error now names the dotted name the value would have had, read from the keys already on the stack (a dict's
    * SETITEMS pushes each key before its value), where the stack says it unambiguously.
    */
   @Test
@@ -236,6 +236,12 @@ class UnpicklerTest {
             .str("fc.w").tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op('u').op('u')
             .stop()))
         .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of 'model.fc.w'");
+    // a storage refused as a tensor builder's argument: the tensor is named too
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("ok").binint(1).str("w")
+            .tensor("FloatStorage", "../x", 6, 0, new int[] {6}, new int[] {1}).op('u').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageMatching("m\\.pt: archive/data\\.pkl: storage key"
+            + " '\\.\\./x' is not 1-64 letters, digits or '_' \\(opcode BINPERSID at byte \\d+\\), building the"
+            + " value of 'w'");
     // {'a': 1, 'm': {'w': t}} with 'w' set by SETITEM: on the stack, 'w' could as well be a third key of the outer
     // dict, so no name is given rather than a wrong one
     assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("a").binint(1).str("m").op('}').str("w")
