@@ -95,7 +95,8 @@ final class CatCommand extends StoreCommand {
       r.file(spec.path());
       if (r.tensors().stream().noneMatch(l -> l.file().path().equals(spec.path()))) {
         throw new NotFoundException(spec.path() + " of " + spec.refText() + " holds no tensors (a file Ferry reads as"
-            + " bytes only): ferry show " + spec.refText() + " lists the files that do" + r.unlistedNote(spec.path()));
+            + " bytes only): ferry show " + spec.refText() + " lists the files that do"
+            + r.unlistedNote(spec.path(), tensor));
       }
       try {
         return r.tensor(spec.path(), tensor);

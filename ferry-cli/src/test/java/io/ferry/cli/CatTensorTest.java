@@ -124,6 +124,43 @@ class CatTensorTest {
     throw new AssertionError("no tensor " + name);
   }
 
+  /**
+   * An ONNX initializer with external data is a tensor of its data file; asked for in the {@code .onnx} file, which
+   * names it, it was "model.onnx holds no tensors" and nothing more. The message now says which file lists it.
+   */
+  @Test
+  void anOnnxInitializerAskedForInItsModelFileIsNamedInItsDataFile() throws Exception {
+    Path onnx = Files.createDirectories(tmp.resolve("o"));
+    byte[] w = new byte[16];
+    Arrays.fill(w, (byte) 7);
+    Files.write(onnx.resolve("w.bin"), w);
+    byte[] external = concat(field(1, "location"), field(2, "w.bin"));
+    byte[] init = concat(new byte[] {0x08, 0x04, 0x10, 0x01}, field(8, "w"), field(13, external),
+        new byte[] {0x70, 0x01}); // dims [4], FLOAT, name, external_data, data_location EXTERNAL
+    Files.write(onnx.resolve("model.onnx"), concat(new byte[] {0x08, 0x08}, field(7, field(5, init)),
+        field(8, new byte[] {0x10, 0x11}))); // ir_version 8, graph with the initializer, opset 17
+    cli.push(onnx, "o");
+    assertThat(cat("o//w.bin", "--tensor", "w")).isEqualTo(w);
+    cli.run("cat", "o//model.onnx", "--tensor", "w").exits(1).oneLineError("model.onnx of o holds no tensors",
+        "in model.onnx, 'w' is an initializer whose data is external (F32 [4] in w.bin at 0+16): it is tensor 'w'"
+            + " of w.bin");
+  }
+
+  /** A length-delimited protobuf field (lengths under 128). */
+  private static byte[] field(int number, byte[] value) {
+    return concat(new byte[] {(byte) (number << 3 | 2), (byte) value.length}, value);
+  }
+
+  private static byte[] field(int number, String value) {
+    return field(number, value.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static byte[] concat(byte[]... parts) {
+    ByteBuffer b = ByteBuffer.allocate(Arrays.stream(parts).mapToInt(x -> x.length).sum());
+    Arrays.stream(parts).forEach(b::put);
+    return b.array();
+  }
+
   /** Runs {@code ferry cat ARGS} in a child JVM (cat writes to the process's fd 1) and returns its stdout. */
   private byte[] cat(String... args) throws Exception {
     Path out = Files.createTempFile(tmp, "cat", ".bin");

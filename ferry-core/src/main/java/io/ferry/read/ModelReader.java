@@ -165,8 +165,9 @@ public final class ModelReader implements Closeable {
    * As {@link #unlistedNote(String)} for a tensor asked for by {@code name}; when a file says that an initializer of
    * that name lies below its main graph (a subgraph's initializer, or a sparse initializer: ONNX's metadata key
    * {@code below.NAME}), the note says so plainly instead: what and where it is, and that Ferry does not list it. So
-   * it does when no file lists the name but an ONNX file records it as an initializer with external data
-   * ({@code external.NAME}): its data file is then stored opaque, and the note says where its bytes are.
+   * it does when an ONNX file records the name as an initializer with external data ({@code external.NAME}): the
+   * note names the data file that lists it as a tensor, or, when none does (its data file is stored opaque), says
+   * where its bytes are.
    */
   public String unlistedNote(String path, String name) {
     StringBuilder below = new StringBuilder();
@@ -186,12 +187,16 @@ public final class ModelReader implements Closeable {
     // an initializer with external data is a tensor of its data file, unless that file could not be cut exactly
     StringBuilder external = new StringBuilder();
     for (FileEntry f : snapshot.files()) {
-      String where = name != null && !byName.containsKey(name) && "onnx".equals(f.format())
-          && (path == null || path.equals(f.path())) ? f.metadata().get("external." + name) : null;
+      String where = name != null && "onnx".equals(f.format()) && (path == null || path.equals(f.path()))
+          ? f.metadata().get("external." + name) : null;
       if (where != null) {
         external.append(external.length() == 0 ? "" : "; and in ").append(f.path()).append(", '").append(name)
             .append("' is an initializer whose data is external (").append(where).append(')');
       }
+    }
+    if (external.length() > 0 && byName.containsKey(name)) {
+      List<String> files = byName.get(name).stream().map(l -> l.file().path()).toList();
+      return "; in " + external + ": it is tensor '" + name + "' of " + String.join(", ", files);
     }
     if (external.length() > 0) {
       return "; in " + external + ", in a file Ferry stores as opaque bytes, not cut at its initializers (two of"

@@ -107,6 +107,11 @@ class OnnxModelTest {
       assertThat(data.metadata()).containsEntry("model", "model.onnx").containsEntry("initializers", "1");
       try (io.ferry.read.ModelReader r = repo.open("ext")) {
         assertThat(r.read("big").array()).isEqualTo(java.util.Arrays.copyOfRange(bigBytes, 4096, 20480));
+        // asked for in the .onnx file, which names it, it was only "no tensor 'big' in model.onnx"
+        assertThatThrownBy(() -> r.tensor("model.onnx", "big")).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageEndingWith("has no tensor 'big' in model.onnx; in model.onnx, 'big' is an initializer whose"
+                + " data is external (F32 [64, 64] in weights/big.bin at 4096+16384): it is tensor 'big' of"
+                + " weights/big.bin");
       }
       Path out = tmp.resolve("out");
       repo.pull("ext", out, PullOptions.defaults());
