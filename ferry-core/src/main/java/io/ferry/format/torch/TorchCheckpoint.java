@@ -360,8 +360,8 @@ public final class TorchCheckpoint {
       }
       long count = TorchZip.read(in, p, 8).getLong(0);
       if (count != s.numel()) {
-        throw new InvalidInputException(f + ": storage '" + key + "' at byte " + p + " holds " + count
-            + " elements, the pickle says " + s.numel());
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' at byte " + p + " holds "
+            + Long.toUnsignedString(count) + " elements, the pickle says " + s.numel());
       }
       long bytes = s.dtype().byteLength(s.numel());
       if (bytes > in.size() - p - 8) {

@@ -305,6 +305,9 @@ class TorchFormatTest {
         + OPAQUE + ")");
     refused(Pickles.legacy(object, keys, new long[] {6, 3}, data), "storage '99' at byte " + (good.length - 24)
         + " holds 3 elements, the pickle says 2");
+    // a count past any long is the unsigned number the file holds, not a negative one
+    refused(Pickles.legacy(object, keys, new long[] {6, -1}, data), "storage '99' at byte " + (good.length - 24)
+        + " holds 18446744073709551615 elements, the pickle says 2");
     refused(Pickles.legacy(object, new String[] {"140"}, new long[] {6}, new byte[][] {data[0]}),
         "tensor 'b' uses storage '99', but the file lists no storage of that key");
     refused(Pickles.legacy(object, new String[] {"140", "99", "7"}, new long[] {6, 2}, data),
