@@ -1,10 +1,7 @@
 package io.ferry.store.redis;
 
 import io.ferry.error.InvalidInputException;
-import java.net.URI;
-import java.net.URISyntaxException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -148,36 +145,16 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
 
   /** The URI without a password, for messages. */
   public String describe() {
-    return uri.replaceFirst("://[^@/]*@", "://***@");
+    return CacheUri.describe(uri);
   }
 
   /**
-   * The cluster's seed nodes as {@code redis://} URIs (TLS and password carried over).
+   * The URI taken apart: its servers, user, password, database, master and options.
    *
-   * @throws InvalidInputException if the URI lists no node or a node without a port
+   * @throws InvalidInputException naming the part of the URI that is wrong
    */
-  public List<String> clusterSeeds() throws InvalidInputException {
-    String rest = uri.substring(uri.indexOf("://") + 3);
-    String scheme = uri.startsWith("rediss") ? "rediss://" : "redis://";
-    String auth = "";
-    int at = rest.lastIndexOf('@');
-    if (at >= 0) {
-      auth = rest.substring(0, at + 1);
-      rest = rest.substring(at + 1);
-    }
-    int slash = rest.indexOf('/');
-    if (slash >= 0) {
-      rest = rest.substring(0, slash);
-    }
-    List<String> out = new ArrayList<>();
-    for (String node : rest.split(",")) {
-      if (!node.matches("[^:,]+:[0-9]{1,5}")) {
-        throw new InvalidInputException("cache URI " + describe() + ": cluster node '" + node
-            + "' is not host:port");
-      }
-      out.add(scheme + auth + node);
-    }
-    return out;
+  CacheUri parsed() throws InvalidInputException {
+    return CacheUri.parse(uri);
   }
 
   /**
@@ -220,48 +197,9 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     }
   }
 
+  /** Checks the whole URI now, so that a wrong one is an error of the command, not a cache that cannot connect. */
   private static void checkUri(String uri) throws InvalidInputException {
-    try {
-      URI u = new URI(uri.contains(",") ? uri.replace(",", "%2C") : uri);
-      String s = u.getScheme();
-      if (s == null || !List.of("redis", "rediss", "redis-cluster", "rediss-cluster", "redis-sentinel",
-          "rediss-sentinel").contains(s)) {
-        throw new InvalidInputException("cache URI '" + uri.replaceFirst("://[^@/]*@", "://***@")
-            + "': scheme must be redis, rediss, redis-cluster, rediss-cluster, redis-sentinel or rediss-sentinel");
-      }
-    } catch (URISyntaxException e) {
-      throw new InvalidInputException("cache URI is not a valid URI: " + e.getReason());
-    }
-    checkPorts(uri);
-  }
-
-  /**
-   * Each {@code host:port} of the URI's servers has a port of 1 to 65535 when it has one ({@code redis://h:abc} was
-   * accepted).
-   */
-  private static void checkPorts(String uri) throws InvalidInputException {
-    int start = uri.indexOf("://") + 3;
-    int end = start;
-    while (end < uri.length() && uri.charAt(end) != '/' && uri.charAt(end) != '?' && uri.charAt(end) != '#') {
-      end++;
-    }
-    String servers = uri.substring(start, end);
-    servers = servers.substring(servers.lastIndexOf('@') + 1);
-    for (String server : servers.split(",", -1)) {
-      int colon = server.startsWith("[") ? server.indexOf("]:") + 1 : server.lastIndexOf(':');
-      if (colon <= 0) {
-        continue;
-      }
-      String port = server.substring(colon + 1);
-      int n = -1;
-      if (port.matches("[0-9]{1,5}")) {
-        n = Integer.parseInt(port);
-      }
-      if (n < 1 || n > 65535) {
-        throw new InvalidInputException("cache URI '" + uri.replaceFirst("://[^@/]*@", "://***@") + "': port '"
-            + port + "' of server '" + server + "' is not a number from 1 to 65535");
-      }
-    }
+    CacheUri.parse(uri);
   }
 
   private static boolean bool(Map<String, String> settings, String key) {

@@ -11,6 +11,7 @@ import io.lettuce.core.ScanArgs;
 import io.lettuce.core.ScanCursor;
 import io.lettuce.core.SetArgs;
 import io.lettuce.core.SocketOptions;
+import io.lettuce.core.SslVerifyMode;
 import io.lettuce.core.TimeoutOptions;
 import io.lettuce.core.api.StatefulConnection;
 import io.lettuce.core.api.StatefulRedisConnection;
@@ -121,11 +122,7 @@ final class RedisLink implements AutoCloseable {
         .reconnectDelay(() -> Delay.exponential(Duration.ofMillis(10), maxDelay, 2, TimeUnit.MILLISECONDS)).build();
     try {
       if (s.cluster()) {
-        List<RedisURI> seeds = new ArrayList<>();
-        for (String seed : s.clusterSeeds()) {
-          seeds.add(uri(seed, s));
-        }
-        RedisClusterClient client = RedisClusterClient.create(resources, seeds);
+        RedisClusterClient client = RedisClusterClient.create(resources, uris(s));
         client.setOptions(ClusterClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
             // node connections open on demand: rejecting commands while one is being opened would fail healthy
             // reads, so commands wait for it (bounded by the command timeout, like a dead node's)
@@ -150,7 +147,7 @@ final class RedisLink implements AutoCloseable {
           throw e;
         }
       }
-      RedisClient client = RedisClient.create(resources, uri(s.uri(), s));
+      RedisClient client = RedisClient.create(resources, uris(s).get(0));
       client.setOptions(ClientOptions.builder().socketOptions(socket).timeoutOptions(timeouts)
           .disconnectedBehavior(ClientOptions.DisconnectedBehavior.REJECT_COMMANDS).build());
       try {
@@ -166,14 +163,47 @@ final class RedisLink implements AutoCloseable {
     }
   }
 
-  private static RedisURI uri(String text, CacheSettings s) throws InvalidInputException {
-    try {
-      RedisURI u = RedisURI.create(text);
-      u.setTimeout(s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout());
-      return u;
-    } catch (IllegalArgumentException e) {
-      throw new InvalidInputException("cache URI " + s.describe() + ": " + e.getMessage(), e);
+  /**
+   * The client's URIs, built from the parts of the cache URI that {@link CacheUri} checked (the client's own parser
+   * took a host with an underscore for a host named {@code host:port} on port 6379): one per cluster seed, or one
+   * for a server or for the Sentinels.
+   */
+  static List<RedisURI> uris(CacheSettings s) throws InvalidInputException {
+    CacheUri u = s.parsed();
+    Duration timeout = s.connectTimeout().compareTo(s.timeout()) > 0 ? s.connectTimeout() : s.timeout();
+    List<CacheUri.Server> nodes = u.cluster() ? u.servers() : u.servers().subList(0, 1);
+    List<RedisURI> out = new ArrayList<>();
+    for (CacheUri.Server node : nodes) {
+      RedisURI.Builder b = u.sentinel() ? RedisURI.Builder.sentinel(node.host(), node.port(), u.master())
+          : RedisURI.Builder.redis(node.host(), node.port());
+      if (u.sentinel()) {
+        for (CacheUri.Server other : u.servers().subList(1, u.servers().size())) {
+          b.withSentinel(other.host(), other.port());
+        }
+      }
+      b.withSsl(u.tls()).withDatabase(u.database()).withTimeout(timeout);
+      if (u.password() != null) {
+        if (u.user() != null) {
+          b.withAuthentication(u.user(), u.password());
+        } else {
+          b.withPassword(u.password().toCharArray());
+        }
+      }
+      String name = u.options().get("clientName");
+      if (name != null) {
+        b.withClientName(name);
+      }
+      String verify = u.options().get("verifyPeer");
+      if (verify != null) {
+        b.withVerifyPeer(switch (verify.toLowerCase(java.util.Locale.ROOT)) {
+          case "false", "none" -> SslVerifyMode.NONE;
+          case "ca" -> SslVerifyMode.CA;
+          default -> SslVerifyMode.FULL;
+        });
+      }
+      out.add(b.build());
     }
+    return out;
   }
 
   boolean cluster() {

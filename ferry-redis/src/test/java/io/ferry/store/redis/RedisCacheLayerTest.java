@@ -11,7 +11,10 @@ import io.ferry.store.Backend;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.RedisServer;
 import io.ferry.transfer.PullOptions;
+import io.lettuce.core.RedisCredentials;
+import io.lettuce.core.RedisURI;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -50,7 +53,7 @@ class RedisCacheLayerTest {
           .hasMessageNotContaining("secret");
     }
     for (String good : new String[] {"redis://h", "redis://h:6379/0", "redis://:pw@h:6379",
-        "redis-cluster://a:1,b:2", "redis://[::1]:6379", "rediss://user:pw@h:6380?timeout=1s"}) {
+        "redis-cluster://a:1,b:2", "redis://[::1]:6379", "rediss://user:pw@h:6380?verifyPeer=false"}) {
       assertThat(CacheSettings.fromSettings(Map.of("redis.uri", good)).uri()).as(good).isEqualTo(good);
     }
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.timeout", "soon")))
@@ -64,7 +67,7 @@ class RedisCacheLayerTest {
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.write-behind-bytes",
         "99999999999999999999"))).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("redis.write-behind-bytes");
-    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis-cluster://a:1,b")).clusterSeeds())
+    assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis-cluster://a:1,b")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("'b'");
     // a misspelt setting was ignored, and the cache ran with the default the user meant to change
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.timout", "2s")))
@@ -81,5 +84,59 @@ class RedisCacheLayerTest {
     assertThat(s.describe()).doesNotContain("pw");
     assertThat(s.ttl()).isEqualTo(java.time.Duration.ofDays(7));
     assertThat(s.payloadSize()).isEqualTo((256 << 10) - 128);
+  }
+
+  /**
+   * The whole cache URI is checked when the settings are read, each defect named, the password never shown: a
+   * database that is not a number, an empty cluster node, a Sentinel URI without its master, an unknown option (a
+   * {@code timeout} among them, which the cache's own setting replaced) and a password holding a '/' were accepted
+   * and left to connecting, where they became a "cannot be reached" warning and the command ran without its cache,
+   * or were passed over. A host with an underscore reaches the client as host and port (its own parser took
+   * {@code redis_cache:6380} for a host of that name on port 6379).
+   */
+  @Test
+  void aCacheUriIsCheckedWholeBeforeConnecting() throws Exception {
+    String[][] bad = {
+        {"redis://h:6379/abc", "database 'abc' is not a number"},
+        {"redis://h:6379/-1", "database '-1' is not a number"},
+        {"redis://h:6379/1/2", "database '1/2' is not a number"},
+        {"redis-cluster://a:1,,b:2", "server '' has no host"},
+        {"redis-cluster://a:1,b:2/3", "database 3: a Redis Cluster has database 0 only"},
+        {"redis-sentinel://s:26379", "no master name"},
+        {"redis://h:6379#m", "only a Sentinel URI"},
+        {"redis://a:1,b:2", "names 2 servers"},
+        {"redis://h:6379?timout=5s", "unknown option 'timout'"},
+        {"redis://h:6379?timeout=5s", "unknown option 'timeout'"},
+        {"rediss://h:6379?verifyPeer=maybe", "verifyPeer must be"},
+        {"redis://:se/cret@h:6379", "percent-encoded"},
+        {"redis://:se%2@h:6379", "two hex digits"},
+        {"redis://h::6379", "is not host:port"},
+    };
+    for (String[] b : bad) {
+      assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", b[0]))).as(b[0])
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining(b[1]).hasMessageNotContaining("se/cret")
+          .hasMessageNotContaining("cret");
+    }
+    RedisURI u = RedisLink.uris(CacheSettings.fromSettings(Map.of("redis.uri",
+        "redis://:p%40ss%2Fw%2Brd@redis_cache:6380/2"))).get(0);
+    assertThat(u.getHost()).isEqualTo("redis_cache");
+    assertThat(u.getPort()).isEqualTo(6380);
+    assertThat(u.getDatabase()).isEqualTo(2);
+    assertThat(new String(credentials(u).getPassword())).isEqualTo("p@ss/w+rd");
+    assertThat(CacheSettings.of("redis://:p@ss/w@h:1").describe()).isEqualTo("redis://***@h:1");
+    List<RedisURI> seeds = RedisLink.uris(CacheSettings.fromSettings(Map.of("redis.uri",
+        "rediss-cluster://u:pw@node_1:7000,[::1]:7001")));
+    assertThat(seeds).extracting(RedisURI::getHost).containsExactly("node_1", "::1");
+    assertThat(seeds).allSatisfy(s -> assertThat(s.isSsl()).isTrue());
+    assertThat(credentials(seeds.get(1)).getUsername()).isEqualTo("u");
+    RedisURI sentinel = RedisLink.uris(CacheSettings.fromSettings(Map.of("redis.uri",
+        "redis-sentinel://s1:26379,s_2#main"))).get(0);
+    assertThat(sentinel.getSentinelMasterId()).isEqualTo("main");
+    assertThat(sentinel.getSentinels()).extracting(RedisURI::getHost).containsExactly("s1", "s_2");
+    assertThat(sentinel.getSentinels().get(1).getPort()).isEqualTo(26379);
+  }
+
+  private static RedisCredentials credentials(RedisURI u) {
+    return u.getCredentialsProvider().resolveCredentials().block();
   }
 }
