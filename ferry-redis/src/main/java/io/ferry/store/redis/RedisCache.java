@@ -124,7 +124,7 @@ public final class RedisCache {
       return new Report(cache.describe(), m.servers(), m.usedMemory(), m.maxMemory(), m.policy(), m.evictedKeys(),
           List.copyOf(stores));
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
+      throw new IOException("cache " + cache.describe() + ": " + RedisLink.describe(e, cache), e);
     }
   }
 
@@ -177,7 +177,7 @@ public final class RedisCache {
     try (l) {
       return memory(l);
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + ": " + e.getMessage(), e);
+      throw new IOException("cache " + cache.describe() + ": " + RedisLink.describe(e, cache), e);
     }
   }
 
@@ -185,7 +185,7 @@ public final class RedisCache {
     try {
       return RedisLink.connect(cache);
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e), e);
+      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e, cache), e);
     }
   }
 

@@ -301,7 +301,7 @@ public final class RedisChunkCache implements ChunkStore {
     Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
     LOG.debug("cache {} {}", settings.describe(), what, cause);
     if (!closed.get() && warned.compareAndSet(false, true)) {
-      listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause)
+      listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause, settings)
           + "); reading from " + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds()
           + " s");
     }

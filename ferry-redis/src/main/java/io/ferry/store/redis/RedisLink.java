@@ -91,6 +91,27 @@ final class RedisLink implements AutoCloseable {
   }
 
   /**
+   * As {@link #describe(Throwable)}, with the likely cause where the client's words do not say it: a TLS URI
+   * ({@code rediss://}) for a server that speaks plain Redis (the client waits for a handshake that never comes and
+   * said only "Connection initialization timed out"), a server that needs a password none was given for (the
+   * server's long "NOAUTH HELLO must be called..."), and a cluster that leaves a key's hash slot to no master.
+   */
+  static String describe(Throwable e, CacheSettings s) {
+    String m = describe(e);
+    if (s.uri().startsWith("rediss") && (m.contains("Connection initialization timed out")
+        || m.contains("SSL") || m.contains("not an SSL/TLS record"))) {
+      m += " (the URI asks for TLS: is TLS on at that port? A server without it takes "
+          + s.describe().replaceFirst("^rediss", "redis") + ")";
+    } else if (m.contains("NOAUTH")) {
+      m += " (the server needs a password: give it in the URI, redis://:PASSWORD@host:port, or redis://USER:PASSWORD@"
+          + "host:port for an ACL user)";
+    } else if (m.contains("Cannot determine a partition for slot")) {
+      m += " (no master of the cluster serves that hash slot: CLUSTER INFO shows cluster_slots_assigned below 16384)";
+    }
+    return m;
+  }
+
+  /**
    * Connects (blocking at most about the connect timeout).
    *
    * @throws InvalidInputException if the URI is wrong

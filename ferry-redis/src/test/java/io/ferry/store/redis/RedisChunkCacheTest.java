@@ -343,6 +343,31 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * A TLS URI for a server without TLS, and a server that needs a password none was given for, are said to be that:
+   * the warnings said only "Connection initialization timed out after 1 second(s)" and the server's "NOAUTH HELLO
+   * must be called with the client already authenticated...".
+   */
+  @Test
+  void aTlsUriForAPlainServerAndAMissingPasswordAreNamed() throws Exception {
+    Warnings tls = new Warnings();
+    byte[] content = object(2 * PART);
+    ChunkId id = ChunkId.of(content);
+    RedisChunkCache c = cache("rediss://127.0.0.1:" + redis.port(), tls, "redis.connect-timeout", "1s");
+    assertThat(bytes(c.get(id))).isEqualTo(content);
+    assertThat(tls.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+        .contains("the URI asks for TLS").contains("redis://127.0.0.1:" + redis.port()));
+    try (RedisServer locked = RedisServer.start(scratch.resolve("locked"))) {
+      locked.command("CONFIG", "SET", "requirepass", "s3cret");
+      Warnings noPassword = new Warnings();
+      assertThat(bytes(cache(locked.uri(), noPassword).get(id))).isEqualTo(content);
+      assertThat(noPassword.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+          .contains("the server needs a password"));
+      assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(locked.uri()))).isInstanceOf(IOException.class)
+          .hasMessageContaining("the server needs a password");
+    }
+  }
+
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
