@@ -101,7 +101,8 @@ final class WarmCommand extends StoreCommand {
           .put("cache", settings.describe()).put("chunkCount", r.chunks()).put("bytes", r.bytes())
           .put("seconds", Math.round(seconds * 1000) / 1000.0);
       n.put("cachedPartReadCount", c.hits()).put("writtenPartCount", c.partsWritten())
-          .put("writtenBytes", c.bytesWritten()).put("skippedWriteCount", c.writesSkipped());
+          .put("writtenBytes", c.bytesWritten()).put("skippedWriteCount", c.writesSkipped())
+          .put("bypassedReadCount", c.bypassed());
       n.putArray("errors").addAll(r.errors().stream().map(e -> n.textNode(e)).toList());
       n.putArray("warnings").addAll(warnings.stream().map(e -> n.textNode(e)).toList());
       printJson(n);
@@ -113,8 +114,11 @@ final class WarmCommand extends StoreCommand {
           v.id().shortHex(12), r.chunks(), Format.bytes(r.bytes()), seconds, settings.describe());
       // hits count every part read the cache answered, a part this warm wrote and then read again included: not
       // how many parts were there before
-      out().printf("cache: %d parts written (%s), %d not written; %d part reads answered by the cache%n",
-          c.partsWritten(), Format.bytes(c.bytesWritten()), c.writesSkipped(), c.hits());
+      // reads that went past a cache that failed wrote nothing, and are not among the parts "not written" (a full
+      // write queue): a warm whose cache refused its writes from the first said "0 parts written, 0 not written"
+      out().printf("cache: %d parts written (%s), %d not written; %d part reads answered by the cache%s%n",
+          c.partsWritten(), Format.bytes(c.bytesWritten()), c.writesSkipped(), c.hits(), c.bypassed() == 0 ? ""
+              : "; " + c.bypassed() + " reads went past it to the store (it failed: their parts were not written)");
       if (!complete) {
         err().println("ferry warm: the cache did not take every part"
             + (warnings.isEmpty() ? " (its write queue stayed full)" : " (see the warning above)"));
