@@ -41,7 +41,7 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
   static final List<String> SCHEMES = List.of("redis", "rediss", "redis-cluster", "rediss-cluster", "redis-sentinel",
       "rediss-sentinel");
   /** The query options the cache passes to the client; any other is refused. */
-  static final List<String> OPTIONS = List.of("clientName", "verifyPeer");
+  static final List<String> OPTIONS = List.of("clientName", "verifyPeer", "sentinelMasterId");
 
   boolean cluster() {
     return scheme.endsWith("-cluster");
@@ -105,7 +105,7 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
         int eq = pair.indexOf('=');
         String name = eq < 0 ? pair : pair.substring(0, eq);
         if (!OPTIONS.contains(name)) {
-          throw bad(shown, "unknown option '" + name + "': a cache URI takes " + String.join(" and ", OPTIONS)
+          throw bad(shown, "unknown option '" + name + "': a cache URI takes " + String.join(", ", OPTIONS)
               + "; the cache's timeouts and other settings are --store-option redis.KEY=VALUE (docs/redis.md)");
         }
         String value = eq < 0 ? "" : decode(shown, pair.substring(eq + 1), "option " + name);
@@ -121,15 +121,22 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
     if (scheme.endsWith("-cluster") && database != 0) {
       throw bad(shown, "database " + database + ": a Redis Cluster has database 0 only");
     }
-    String master = null;
-    if (scheme.endsWith("-sentinel")) {
-      if (fragment == null || fragment.isEmpty()) {
+    String master = fragment == null ? null : decode(shown, fragment, "master name");
+    String masterOption = options.get("sentinelMasterId");
+    if (!scheme.endsWith("-sentinel")) {
+      if (master != null || masterOption != null) {
+        throw bad(shown, (master != null ? "'#" + fragment + "'" : "option sentinelMasterId")
+            + ": only a Sentinel URI (redis-sentinel://) names a master");
+      }
+    } else {
+      if (master != null && masterOption != null && !master.equals(masterOption)) {
+        throw bad(shown, "names two masters, '#" + fragment + "' and sentinelMasterId=" + masterOption);
+      }
+      master = master != null ? master : masterOption;
+      if (master == null || master.isEmpty()) {
         throw bad(shown, "no master name: a Sentinel URI ends with #<master name>, as in"
             + " redis-sentinel://s1:26379,s2:26379#mymaster");
       }
-      master = decode(shown, fragment, "master name");
-    } else if (fragment != null) {
-      throw bad(shown, "'#" + fragment + "': only a Sentinel URI (redis-sentinel://) names a master after '#'");
     }
     return new CacheUri(scheme, scheme.startsWith("rediss"), List.copyOf(servers), user, password, database, master,
         Map.copyOf(options));

@@ -104,6 +104,8 @@ class RedisCacheLayerTest {
         {"redis-cluster://a:1,b:2/3", "database 3: a Redis Cluster has database 0 only"},
         {"redis-sentinel://s:26379", "no master name"},
         {"redis://h:6379#m", "only a Sentinel URI"},
+        {"redis://h:6379?sentinelMasterId=m", "only a Sentinel URI"},
+        {"redis-sentinel://s:26379?sentinelMasterId=a#b", "names two masters"},
         {"redis://a:1,b:2", "names 2 servers"},
         {"redis://h:6379?timout=5s", "unknown option 'timout'"},
         {"redis://h:6379?timeout=5s", "unknown option 'timeout'"},
@@ -134,6 +136,8 @@ class RedisCacheLayerTest {
     assertThat(sentinel.getSentinelMasterId()).isEqualTo("main");
     assertThat(sentinel.getSentinels()).extracting(RedisURI::getHost).containsExactly("s1", "s_2");
     assertThat(sentinel.getSentinels().get(1).getPort()).isEqualTo(26379);
+    assertThat(RedisLink.uris(CacheSettings.fromSettings(Map.of("redis.uri",
+        "redis-sentinel://s1:26379?sentinelMasterId=main"))).get(0).getSentinelMasterId()).isEqualTo("main");
   }
 
   private static RedisCredentials credentials(RedisURI u) {
