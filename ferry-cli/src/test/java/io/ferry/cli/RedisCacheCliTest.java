@@ -183,24 +183,32 @@ class RedisCacheCliTest {
   }
 
   /**
-   * A warm through a user that may read but not write the cache fails, and its summary says how many reads went past
-   * the cache: it said "0 parts written (0 B), 0 not written", as if nothing had been left out.
+   * A warm whose writes the cache refuses midway (a server that never evicts, filled with redis.allow-unbounded,
+   * answers OOM) fails, and its summary says how many reads went past the cache: it said "0 not written", as if
+   * nothing had been left out. A user whose ACL refuses writes is told at once, and nothing is read for nothing.
    */
   @Test
   void aWarmWhoseWritesAreRefusedSaysWhatWentPastTheCache() throws Exception {
     Cli cli = new Cli(tmp.resolve("store")).init();
     cli.push(model(14), "m");
-    try (RedisServer redis = RedisServer.start(tmp.resolve("read-only-redis"))) {
-      redis.command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@all", "-set");
-      String uri = "redis://reader:pw@127.0.0.1:" + redis.port();
-      Cli.Result w = cli.run("warm", "m", "--cache", uri);
+    try (RedisServer redis = RedisServer.start(tmp.resolve("oom-redis"), "--maxmemory", "2mb", "--maxmemory-policy",
+        "noeviction")) {
+      Cli.Result w = cli.run("warm", "m", "--cache", redis.uri(), "--store-option", "redis.allow-unbounded=true");
       assertThat(w.code()).as(w.err()).isEqualTo(1);
-      assertThat(w.err()).contains("NOPERM").contains("the cache did not take every part");
-      assertThat(w.out()).containsPattern("cache: 0 parts written \\(0 B\\), 0 not written; [0-9]+ part reads answered"
-          + " by the cache; [1-9][0-9]* reads went past it to the store \\(it failed: their parts were not written\\)");
-      JsonNode j = cli.run("warm", "m", "--cache", uri, "--json").json();
+      assertThat(w.err()).contains("OOM").contains("the cache did not take every part");
+      assertThat(w.out()).containsPattern("cache: [0-9]+ parts written \\([0-9.]+ [KM]?i?B\\), 0 not written; [0-9]+"
+          + " part reads answered by the cache; [1-9][0-9]* reads went past it to the store \\(it failed: their parts"
+          + " were not written\\)");
+      JsonNode j = cli.run("warm", "m", "--cache", redis.uri(), "--store-option", "redis.allow-unbounded=true",
+          "--json").json();
       assertThat(j.get("ok").asBoolean()).isFalse();
       assertThat(j.get("bypassedReadCount").asLong()).isPositive();
+
+      redis.command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@all", "-set");
+      Cli.Result r = cli.run("warm", "m", "--cache", "redis://reader:pw@127.0.0.1:" + redis.port(),
+          "--store-option", "redis.allow-unbounded=true");
+      assertThat(r.code()).as(r.err()).isEqualTo(1);
+      assertThat(r.err()).contains("refuses this user's writes").contains("nothing was warmed");
     }
   }
 }

@@ -223,21 +223,60 @@ public final class RedisChunkCache implements ChunkStore {
       RedisLink made = null;
       try {
         made = RedisLink.connect(settings);
+        String refused = refused(made.getPrefix(prefix + "store", 1));
+        if (refused != null) {
+          // a user whose ACL forbids reading parts: said now, once, rather than at the first read (where 'ferry
+          // warm' had already started, and read the whole version from the store for nothing)
+          made.close();
+          failed("cannot be used", new io.lettuce.core.RedisCommandExecutionException(refused));
+          return null;
+        }
         writable = checkBounded(made);
         if (writable) {
-          made.set(prefix + "store", Blob.of(store.describe()), Duration.ZERO);
-          made.sadd("ferry:stores", namespace);
+          refused = refused(made.set(prefix + "store", Blob.of(store.describe()), Duration.ZERO));
+          if (refused != null) {
+            // a user who may read but not write: the cache is read, and filled by others (a warm with a user that
+            // may write); every write refused used to turn the cache off for redis.retry-after, reads included
+            writable = false;
+            listener.warning("cache " + settings.describe() + " refuses this user's writes (" + refused
+                + "); Ferry reads from it but will not fill it");
+          } else {
+            made.sadd("ferry:stores", namespace);
+          }
         }
         link = made;
         LOG.debug("cache {} connected for {} (namespace {})", settings.describe(), store.describe(), namespace);
         return made;
-      } catch (IOException | RuntimeException e) {
+      } catch (IOException | ExecutionException | TimeoutException | RuntimeException e) {
         if (made != null) {
           made.close();
         }
         failed("cannot be reached", e);
         return null;
       }
+    }
+  }
+
+  /**
+   * The server's refusal of a command run once at connect because the user's ACL does not permit it ({@code
+   * NOPERM}), or null when it ran (its other errors are not the user's rights: a key of another type, say).
+   *
+   * @throws ExecutionException or TimeoutException when the server failed or did not answer
+   */
+  private String refused(RedisFuture<?> command) throws ExecutionException, TimeoutException, InterruptedIOException {
+    try {
+      command.get(settings.connectTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      return null;
+    } catch (ExecutionException e) {
+      String m = e.getCause() instanceof io.lettuce.core.RedisCommandExecutionException ? e.getCause().getMessage()
+          : null;
+      if (m == null) {
+        throw e;
+      }
+      return m.startsWith("NOPERM") ? m : null;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new InterruptedIOException("interrupted while connecting to the cache");
     }
   }
 

@@ -368,6 +368,49 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * A user whose ACL forbids reading parts is told so once, when the cache opens (it was at the first read, after
+   * 'ferry warm' had started); a user who may read but not write is served from the cache, with one warning that it
+   * will not fill it: each refused write (a fill lock's SET first) turned the cache off for redis.retry-after, reads
+   * included, so such a user read everything from the store.
+   */
+  @Test
+  void aUserWhoMayNotReadIsToldAtOnceAndOneWhoMayNotWriteStillReads() throws Exception {
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    RedisChunkCache filler = cache(redis.uri(), new Warnings());
+    filler.get(id);
+    awaitCached(redis, filler, id, 3);
+    redis.command("ACL", "SETUSER", "noread", "on", ">pw", "~*", "+@all", "-getrange");
+    redis.command("ACL", "SETUSER", "readonly", "on", ">pw", "~*", "+@all", "-set");
+    try {
+      Warnings noRead = new Warnings();
+      RedisChunkCache c = cache("redis://noread:pw@127.0.0.1:" + redis.port(), noRead);
+      assertThat(noRead.warnings).as("said when the cache opens").singleElement().satisfies(m -> assertThat(m)
+          .contains("cannot be used").contains("NOPERM").contains("getrange").doesNotContain(":pw@"));
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(noRead.warnings).hasSize(1);
+
+      Warnings readOnly = new Warnings();
+      RedisChunkCache r = cache("redis://readonly:pw@127.0.0.1:" + redis.port(), readOnly);
+      assertThat(readOnly.warnings).singleElement().satisfies(m -> assertThat(m)
+          .contains("refuses this user's writes").contains("NOPERM").contains("will not fill it"));
+      counting.reset();
+      assertThat(bytes(r.get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("reads of the store: the parts were in the cache").isZero();
+      byte[] other = object(2 * PART);
+      assertThat(bytes(r.get(ChunkId.of(other)))).isEqualTo(other);
+      assertThat(r.counters().partsWritten()).isZero();
+      counting.reset();
+      assertThat(bytes(r.get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("reads of the store after a miss, which wrote nothing").isZero();
+      assertThat(r.active()).isTrue();
+      assertThat(readOnly.warnings).hasSize(1);
+    } finally {
+      redis.command("ACL", "DELUSER", "noread", "readonly");
+    }
+  }
+
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
