@@ -247,7 +247,7 @@ public final class RedisChunkCache implements ChunkStore {
         link = made;
         LOG.debug("cache {} connected for {} (namespace {})", settings.describe(), store.describe(), namespace);
         return made;
-      } catch (IOException | ExecutionException | TimeoutException | RuntimeException e) {
+      } catch (IOException | RuntimeException e) {
         if (made != null) {
           made.close();
         }
@@ -259,21 +259,20 @@ public final class RedisChunkCache implements ChunkStore {
 
   /**
    * The server's refusal of a command run once at connect because the user's ACL does not permit it ({@code
-   * NOPERM}), or null when it ran (its other errors are not the user's rights: a key of another type, say).
-   *
-   * @throws ExecutionException or TimeoutException when the server failed or did not answer
+   * NOPERM}), or null. Any other outcome is null too: an error that is not the user's rights (a key of another type)
+   * or no answer within the timeout (on a cluster, the key's master may be down while the others serve: the reads
+   * find out for themselves, as before this check).
    */
-  private String refused(RedisFuture<?> command) throws ExecutionException, TimeoutException, InterruptedIOException {
+  private String refused(RedisFuture<?> command) throws InterruptedIOException {
     try {
-      command.get(settings.connectTimeout().toNanos(), TimeUnit.NANOSECONDS);
+      command.get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
       return null;
     } catch (ExecutionException e) {
       String m = e.getCause() instanceof io.lettuce.core.RedisCommandExecutionException ? e.getCause().getMessage()
           : null;
-      if (m == null) {
-        throw e;
-      }
-      return m.startsWith("NOPERM") ? m : null;
+      return m != null && m.startsWith("NOPERM") ? m : null;
+    } catch (TimeoutException e) {
+      return null;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new InterruptedIOException("interrupted while connecting to the cache");
