@@ -81,6 +81,9 @@ final class RedisLink implements AutoCloseable {
       }
     }
     m = m.replace("/<unresolved>:", ":");
+    // the cluster client's "Cannot retrieve cluster partitions from [...]\n\nDetails:\n\t[...]: why" spread one
+    // warning over five lines of stderr: one line, as every other warning
+    m = m.replaceAll("\\s*\\R\\s*", " ").trim();
     if (m.contains("Invalid first byte")) {
       // Lettuce's words for an answer that is not RESP: another protocol's server on that port (HTTP, S3...)
       java.util.regex.Matcher at = java.util.regex.Pattern.compile("connect to (\\S+):\\s").matcher(m);

@@ -411,6 +411,21 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * A cluster URI for a server that is no cluster is one warning on one line, with the server's reason: the cluster
+   * client's message spread it over five lines ("Cannot retrieve cluster partitions from [...]", a blank line,
+   * "Details:", then the reason).
+   */
+  @Test
+  void aClusterUriForAServerThatIsNoClusterIsOneLine() throws Exception {
+    Warnings w = new Warnings();
+    byte[] content = object(2 * PART);
+    RedisChunkCache c = cache("redis-cluster://127.0.0.1:" + redis.port(), w);
+    assertThat(bytes(c.get(ChunkId.of(content)))).isEqualTo(content);
+    assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("cluster support disabled")
+        .doesNotContain("\n").doesNotContain("\t"));
+  }
+
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
