@@ -102,6 +102,9 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
     int q = path.indexOf('?');
     if (q >= 0) {
       for (String pair : path.substring(q + 1).split("&", -1)) {
+        if (pair.isEmpty()) {
+          continue; // "h:6379?" or "a=1&&b=2"
+        }
         int eq = pair.indexOf('=');
         String name = eq < 0 ? pair : pair.substring(0, eq);
         if (!OPTIONS.contains(name)) {

@@ -53,7 +53,8 @@ class RedisCacheLayerTest {
           .hasMessageNotContaining("secret");
     }
     for (String good : new String[] {"redis://h", "redis://h:6379/0", "redis://:pw@h:6379",
-        "redis-cluster://a:1,b:2", "redis://[::1]:6379", "rediss://user:pw@h:6380?verifyPeer=false"}) {
+        "redis-cluster://a:1,b:2", "redis://[::1]:6379", "rediss://user:pw@h:6380?verifyPeer=false",
+        "redis://h:6379/?", "redis://[::1]/1"}) {
       assertThat(CacheSettings.fromSettings(Map.of("redis.uri", good)).uri()).as(good).isEqualTo(good);
     }
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.timeout", "soon")))
