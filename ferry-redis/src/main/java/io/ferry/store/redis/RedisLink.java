@@ -97,7 +97,9 @@ final class RedisLink implements AutoCloseable {
    * As {@link #describe(Throwable)}, with the likely cause where the client's words do not say it: a TLS URI
    * ({@code rediss://}) for a server that speaks plain Redis (the client waits for a handshake that never comes and
    * said only "Connection initialization timed out"), a server that needs a password none was given for (the
-   * server's long "NOAUTH HELLO must be called..."), and a cluster that leaves a key's hash slot to no master.
+   * server's long "NOAUTH HELLO must be called..."), a cluster that leaves a key's hash slot to no master, and the
+   * other way round, a plain URI for a server that speaks TLS (only "Connection reset") and a TLS server whose
+   * certificate this runtime does not trust ("unable to find valid certification path to requested target").
    */
   static String describe(Throwable e, CacheSettings s) {
     String m = describe(e);
@@ -105,6 +107,13 @@ final class RedisLink implements AutoCloseable {
         || m.contains("SSL") || m.contains("not an SSL/TLS record"))) {
       m += " (the URI asks for TLS: is TLS on at that port? A server without it takes "
           + s.describe().replaceFirst("^rediss", "redis") + ")";
+    } else if (s.uri().startsWith("rediss") && m.contains("certification path")) {
+      m += " (the server's certificate is not signed by an authority this Java runtime trusts: add that authority to"
+          + " its trust store, or add ?verifyPeer=none to the URI to skip the check)";
+    } else if (!s.uri().startsWith("rediss") && m.startsWith("Unable to connect")
+        && (m.contains("Connection reset") || m.contains("Connection closed"))) {
+      m += " (a server that speaks TLS at that port drops plain connections: if it does, the URI is "
+          + s.describe().replaceFirst("^redis", "rediss") + ")";
     } else if (m.contains("NOAUTH")) {
       m += " (the server needs a password: give it in the URI, redis://:PASSWORD@host:port, or redis://USER:PASSWORD@"
           + "host:port for an ACL user)";

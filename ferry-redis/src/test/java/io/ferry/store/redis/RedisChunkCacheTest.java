@@ -426,6 +426,56 @@ class RedisChunkCacheTest {
         .doesNotContain("\n").doesNotContain("\t"));
   }
 
+  /**
+   * A server that speaks TLS: reached with {@code rediss://} and {@code ?verifyPeer=none} (its certificate is
+   * self-signed), it is used; with plain {@code redis://}, or with its certificate checked, the warning says which of
+   * the two is the likely cause (it said only "Connection reset" and "unable to find valid certification path to
+   * requested target").
+   */
+  @Test
+  void aTlsServerIsUsedWithRedissAndAMismatchIsNamed() throws Exception {
+    Path certs = scratch.resolve("certs");
+    java.nio.file.Files.createDirectories(certs);
+    Path ks = certs.resolve("server.p12");
+    Process keytool = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
+        "-genkeypair", "-alias", "redis", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=localhost", "-validity",
+        "2", "-storetype", "PKCS12", "-keystore", ks.toString(), "-storepass", "changeit").redirectErrorStream(true)
+        .start();
+    keytool.getInputStream().readAllBytes();
+    assertThat(keytool.waitFor()).isZero();
+    java.security.KeyStore store = java.security.KeyStore.getInstance("PKCS12");
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(ks)) {
+      store.load(in, "changeit".toCharArray());
+    }
+    java.util.Base64.Encoder pem = java.util.Base64.getMimeEncoder(64, "\n".getBytes());
+    java.nio.file.Files.writeString(certs.resolve("key.pem"), "-----BEGIN PRIVATE KEY-----\n"
+        + pem.encodeToString(store.getKey("redis", "changeit".toCharArray()).getEncoded())
+        + "\n-----END PRIVATE KEY-----\n");
+    java.nio.file.Files.writeString(certs.resolve("cert.pem"), "-----BEGIN CERTIFICATE-----\n"
+        + pem.encodeToString(store.getCertificate("redis").getEncoded()) + "\n-----END CERTIFICATE-----\n");
+    int tlsPort = FreePort.pick();
+    try (RedisServer tls = RedisServer.start(scratch.resolve("tls"), "--tls-port", Integer.toString(tlsPort),
+        "--tls-cert-file", certs.resolve("cert.pem").toString(), "--tls-key-file", certs.resolve("key.pem").toString(),
+        "--tls-auth-clients", "no")) {
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      Warnings ok = new Warnings();
+      RedisChunkCache c = cache("rediss://127.0.0.1:" + tlsPort + "?verifyPeer=none", ok);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      awaitCached(tls, c, id, 2);
+      assertThat(ok.warnings).isEmpty();
+
+      Warnings plain = new Warnings();
+      assertThat(bytes(cache("redis://127.0.0.1:" + tlsPort, plain).get(id))).isEqualTo(content);
+      assertThat(plain.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+          .contains("the URI is rediss://127.0.0.1:" + tlsPort));
+      Warnings checked = new Warnings();
+      assertThat(bytes(cache("rediss://127.0.0.1:" + tlsPort, checked).get(id))).isEqualTo(content);
+      assertThat(checked.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+          .contains("?verifyPeer=none"));
+    }
+  }
+
   @Test
   void aRedisThatIsDownFromTheStartIsBypassedWithOneWarning() throws Exception {
     Warnings w = new Warnings();
