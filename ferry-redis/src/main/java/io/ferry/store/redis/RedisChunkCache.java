@@ -231,7 +231,8 @@ public final class RedisChunkCache implements ChunkStore {
           failed("cannot be used", new io.lettuce.core.RedisCommandExecutionException(refused));
           return null;
         }
-        writable = checkBounded(made);
+        List<String> notices = new ArrayList<>();
+        writable = checkBounded(made, notices);
         if (writable) {
           refused = refused(made.set(prefix + "store", Blob.of(store.describe()), Duration.ZERO));
           if (refused != null) {
@@ -243,6 +244,11 @@ public final class RedisChunkCache implements ChunkStore {
           } else {
             made.sadd("ferry:stores", namespace);
           }
+        }
+        if (writable) {
+          // whether the server evicts matters only to a cache that writes: a user refused both CONFIG and writes
+          // heard both, two messages where one says it all
+          notices.forEach(listener::notice);
         }
         link = made;
         LOG.debug("cache {} connected for {} (namespace {})", settings.describe(), store.describe(), namespace);
@@ -281,10 +287,10 @@ public final class RedisChunkCache implements ChunkStore {
 
   /**
    * Whether the server evicts (so the cache may write): {@code maxmemory} set and a policy that evicts our keys.
-   * Warns once when it does not, or when CONFIG is refused (managed services often disable it); a server that does
-   * not answer is thrown as Lettuce threw it.
+   * Warns once when it does not; adds to {@code notices} that it cannot tell when CONFIG is refused (managed services
+   * often disable it); a server that does not answer is thrown as Lettuce threw it.
    */
-  private boolean checkBounded(RedisLink l) {
+  private boolean checkBounded(RedisLink l, List<String> notices) {
     List<Map<String, String>> max;
     List<Map<String, String>> policy;
     try {
@@ -296,7 +302,7 @@ public final class RedisChunkCache implements ChunkStore {
       // warning; it used to be taken for a refused CONFIG, a second warning that misnamed the cause
       // a notice, not a warning: the cache stays in use (a warning means it is bypassed, and made `ferry warm` of a
       // managed Redis end at once with "nothing was warmed: the cache cannot be used")
-      listener.notice("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
+      notices.add("cache " + settings.describe() + ": cannot check maxmemory (" + e.getMessage()
           + "); caching anyway: make sure the server evicts (maxmemory with an allkeys-lru policy)");
       return true;
     }

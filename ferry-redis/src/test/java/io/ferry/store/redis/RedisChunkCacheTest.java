@@ -406,8 +406,16 @@ class RedisChunkCacheTest {
       assertThat(counting.reads.get()).as("reads of the store after a miss, which wrote nothing").isZero();
       assertThat(r.active()).isTrue();
       assertThat(readOnly.warnings).hasSize(1);
+
+      // nor CONFIG: that the server's eviction cannot be checked does not matter to a cache that does not write, and
+      // was a second message
+      redis.command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@all", "-set", "-config");
+      Warnings reader = new Warnings();
+      RedisChunkCache rd = cache("redis://reader:pw@127.0.0.1:" + redis.port(), reader);
+      assertThat(bytes(rd.get(id))).isEqualTo(content);
+      assertThat(reader.warnings).singleElement().satisfies(m -> assertThat(m).contains("refuses this user's writes"));
     } finally {
-      redis.command("ACL", "DELUSER", "noread", "readonly");
+      redis.command("ACL", "DELUSER", "noread", "readonly", "reader");
     }
   }
 
