@@ -3,10 +3,10 @@ package io.ferry.store.redis;
 import io.ferry.error.InvalidInputException;
 import java.io.ByteArrayOutputStream;
 import java.net.IDN;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,6 +45,14 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
 
   boolean cluster() {
     return scheme.endsWith("-cluster");
+  }
+
+  /** The parts without the password (a record's own text would show it wherever this is logged). */
+  @Override
+  public String toString() {
+    return "CacheUri[scheme=" + scheme + ", servers=" + servers + ", user=" + user + ", password="
+        + (password == null ? "none" : "***") + ", database=" + database + ", master=" + master + ", options="
+        + options + "]";
   }
 
   boolean sentinel() {

@@ -127,6 +127,7 @@ class RedisCacheLayerTest {
     assertThat(u.getDatabase()).isEqualTo(2);
     assertThat(new String(credentials(u).getPassword())).isEqualTo("p@ss/w+rd");
     assertThat(CacheSettings.of("redis://:p@ss/w@h:1").describe()).isEqualTo("redis://***@h:1");
+    assertThat(CacheUri.parse("redis://app:s3cret@h:1").toString()).contains("app").doesNotContain("s3cret");
     List<RedisURI> seeds = RedisLink.uris(CacheSettings.fromSettings(Map.of("redis.uri",
         "rediss-cluster://u:pw@node_1:7000,[::1]:7001")));
     assertThat(seeds).extracting(RedisURI::getHost).containsExactly("node_1", "::1");
