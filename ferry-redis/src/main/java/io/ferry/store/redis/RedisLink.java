@@ -98,7 +98,8 @@ final class RedisLink implements AutoCloseable {
    * ({@code rediss://}) for a server that speaks plain Redis (the client waits for a handshake that never comes and
    * said only "Connection initialization timed out"), a server that needs a password none was given for (the
    * server's long "NOAUTH HELLO must be called..."), a cluster that leaves a key's hash slot to no master, and the
-   * other way round, a plain URI for a server that speaks TLS (only "Connection reset") and a TLS server whose
+   * other way round, a plain URI for a server that speaks TLS or another protocol and closes the connection (only
+   * "Connection reset", or "RedisHandshakeHandler not registered" when it closed very early) and a TLS server whose
    * certificate this runtime does not trust ("unable to find valid certification path to requested target").
    */
   static String describe(Throwable e, CacheSettings s) {
@@ -111,9 +112,13 @@ final class RedisLink implements AutoCloseable {
       m += " (the server's certificate is not signed by an authority this Java runtime trusts: add that authority to"
           + " its trust store, or add ?verifyPeer=none to the URI to skip the check)";
     } else if (!s.uri().startsWith("rediss") && m.startsWith("Unable to connect")
-        && (m.contains("Connection reset") || m.contains("Connection closed"))) {
-      m += " (a server that speaks TLS at that port drops plain connections: if it does, the URI is "
-          + s.describe().replaceFirst("^redis", "rediss") + ")";
+        && (m.contains("Connection reset") || m.contains("Connection closed")
+            || m.contains("RedisHandshakeHandler not registered"))) {
+      // closed before a Redis answer: a TLS server drops a plain connection so, and another protocol's server that
+      // answers and closes at once was, on a loaded machine, the client's "RedisHandshakeHandler not registered"
+      java.util.regex.Matcher at = java.util.regex.Pattern.compile("connect to (\\S+):\\s").matcher(m);
+      m += " (" + (at.find() ? at.group(1) : "the server") + " does not answer in the Redis protocol: is it a Redis"
+          + " server's port? One that speaks TLS there takes " + s.describe().replaceFirst("^redis", "rediss") + ")";
     } else if (m.contains("NOAUTH")) {
       m += " (the server needs a password: give it in the URI, redis://:PASSWORD@host:port, or redis://USER:PASSWORD@"
           + "host:port for an ACL user)";

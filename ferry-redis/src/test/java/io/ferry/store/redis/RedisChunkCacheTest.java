@@ -476,11 +476,40 @@ class RedisChunkCacheTest {
       Warnings plain = new Warnings();
       assertThat(bytes(cache("redis://127.0.0.1:" + tlsPort, plain).get(id))).isEqualTo(content);
       assertThat(plain.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
-          .contains("the URI is rediss://127.0.0.1:" + tlsPort));
+          .contains("does not answer in the Redis protocol").contains("takes rediss://127.0.0.1:" + tlsPort));
       Warnings checked = new Warnings();
       assertThat(bytes(cache("rediss://127.0.0.1:" + tlsPort, checked).get(id))).isEqualTo(content);
       assertThat(checked.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
           .contains("?verifyPeer=none"));
+    }
+  }
+
+  /**
+   * A port where a server accepts and closes at once, without a byte (another protocol's server that takes nothing
+   * it does not understand, or a TLS one): the warning said only "Connection closed prematurely", or, when the close
+   * came earlier still on a loaded machine, "RedisHandshakeHandler not registered".
+   */
+  @Test
+  void aPortThatClosesAtOnceIsNamedAsNoRedis() throws Exception {
+    try (java.net.ServerSocket closing = new java.net.ServerSocket(0, 50,
+        java.net.InetAddress.getLoopbackAddress())) {
+      Thread closer = new Thread(() -> {
+        while (!closing.isClosed()) {
+          try {
+            closing.accept().close();
+          } catch (IOException closed) {
+            // the test ended
+          }
+        }
+      });
+      closer.setDaemon(true);
+      closer.start();
+      Warnings w = new Warnings();
+      byte[] content = object(2 * PART);
+      RedisChunkCache c = cache("redis://127.0.0.1:" + closing.getLocalPort(), w);
+      assertThat(bytes(c.get(ChunkId.of(content)))).isEqualTo(content);
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+          .contains("127.0.0.1:" + closing.getLocalPort() + " does not answer in the Redis protocol"));
     }
   }
 
