@@ -110,8 +110,10 @@ final class WarmCommand extends StoreCommand {
       for (String e : r.errors()) {
         err().println("ferry warm: " + e);
       }
-      out().printf("warmed %s (version %s): %d chunks, %s in %.1f s through %s%n", Format.printable(ref),
-          v.id().shortHex(12), r.chunks(), Format.bytes(r.bytes()), seconds, settings.describe());
+      // a warm that failed or left parts out says so here too: stdout alone (a deploy script's log) said "warmed"
+      out().printf("%s %s (version %s): %d chunks, %s in %.1f s through %s%n",
+          r.ok() && complete ? "warmed" : "did not fully warm", Format.printable(ref), v.id().shortHex(12), r.chunks(),
+          Format.bytes(r.bytes()), seconds, settings.describe());
       // hits count every part read the cache answered, a part this warm wrote and then read again included: not
       // how many parts were there before
       // reads that went past a cache that failed wrote nothing, and are not among the parts "not written" (a full
