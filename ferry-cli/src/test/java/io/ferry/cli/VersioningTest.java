@@ -392,6 +392,33 @@ class VersioningTest {
     assertThat(target.state()).isEqualTo(before);
   }
 
+  /**
+   * A rollback of a model's head is undone by {@code rollback --to} the version it moved off (a second rollback goes
+   * further back, and {@code tag} moves only tags); a version of another model, an unknown one or a wrong
+   * {@code --expect} changes nothing.
+   */
+  @Test
+  void aRolledBackHeadMovesForwardAgainWithRollbackTo() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    String v1 = cli.push(model("a", base(), "{}"), "m");
+    String v2 = cli.push(model("a", base(), "{\"step\": 2}"), "m");
+    cli.push(model("a", base(), "{\"other\": 1}"), "n");
+    cli.run("rollback", "m").ok();
+    assertThat(cli.run("log", "m", "-n", "1", "--json").ok().json().get(0).get("version").asText()).isEqualTo(v1);
+    Map<String, String> before = cli.state();
+    cli.run("rollback", "m", "--to", "0000000000").exits(1).oneLineError("0000000000");
+    String other = cli.run("log", "n", "-n", "1", "--json").ok().json().get(0).get("version").asText();
+    cli.run("rollback", "m", "--to", other.substring(0, 12)).exits(1).oneLineError(other.substring(0, 12));
+    cli.run("rollback", "m", "--to", v2.substring(0, 8), "--expect", v2).exits(4).oneLineError("not at the expected");
+    assertThat(cli.state()).isEqualTo(before);
+    assertThat(cli.run("rollback", "m", "--to", v2.substring(0, 8)).ok().out()).contains(v2);
+    assertThat(cli.run("log", "m", "-n", "1", "--json").ok().json().get(0).get("version").asText()).isEqualTo(v2);
+    assertThat(cli.run("reflog", "m").ok().out()).contains("rollback from " + v1.substring(0, 12) + " to "
+        + v2.substring(0, 12));
+    // and a plain rollback from there goes back to where the head was before v2, as from a push of v2
+    assertThat(cli.run("rollback", "m").ok().out()).contains(v1);
+  }
+
   @Test
   void rollbackOfAFreshTagHasNoHistory() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

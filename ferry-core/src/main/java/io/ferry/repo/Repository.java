@@ -453,20 +453,9 @@ public final class Repository implements Closeable {
    * back once, where without it the second, coming after the first, goes back one step more.
    */
   public TagResult rollback(String target, ChunkId expect) throws IOException {
-    RefSpec spec = RefSpec.parse(target);
-    if (spec.selectsVersion() || spec.path() != null) {
-      throw new InvalidInputException("rollback takes model:tag or model, not '" + target + "'");
-    }
+    RefSpec spec = rollbackSpec(target);
     String ref = spec.refName();
-    Optional<ChunkId> cur = refs.get(ref);
-    if (cur.isEmpty()) {
-      refuseDeleted(target, spec, ref);
-      resolve(spec);
-    }
-    if (expect != null && !expect.equals(cur.get())) {
-      throw new ConflictException(target + " points at " + cur.get().hex() + ", not at the expected " + expect.hex()
-          + " (moved since?); nothing changed");
-    }
+    Optional<ChunkId> cur = rollbackFrom(target, spec, expect);
     List<RefLogEntry> log = refs.log(ref);
     ChunkId previous = null;
     boolean found = false;
@@ -495,6 +484,51 @@ public final class Repository implements Closeable {
     } catch (ConflictException e) {
       throw new ConflictException(RefNames.asWritten(ref) + " moved during the rollback; nothing changed");
     }
+  }
+
+  /**
+   * Moves the ref {@code target} (model:tag, or a model alone for its head) to {@code to}, a version of that model (its
+   * id or a prefix of it), as a rollback that its log records: what undoes a rollback (the version it moved off), and
+   * the one way to move a head to a version of its choosing ({@link #tag} moves tags). With {@code expect}, only if the
+   * ref points at that version now.
+   *
+   * @throws NotFoundException if the model has no such version, or gc removed it
+   * @throws ConflictException if the ref is not at {@code expect}, or moved meanwhile; nothing changed
+   */
+  public TagResult rollbackTo(String target, String to, ChunkId expect) throws IOException {
+    RefSpec spec = rollbackSpec(target);
+    String ref = spec.refName();
+    Optional<ChunkId> cur = rollbackFrom(target, spec, expect);
+    ChunkId id = resolve(spec.model() + "@" + to).id();
+    try {
+      return moveToVersion(spec.model(), ref, id, cur.get(), "rollback from " + cur.get().shortHex(12) + " to "
+          + id.shortHex(12));
+    } catch (ConflictException e) {
+      throw new ConflictException(RefNames.asWritten(ref) + " moved during the rollback; nothing changed");
+    }
+  }
+
+  private static RefSpec rollbackSpec(String target) throws IOException {
+    RefSpec spec = RefSpec.parse(target);
+    if (spec.selectsVersion() || spec.path() != null) {
+      throw new InvalidInputException("rollback takes model:tag or model, not '" + target + "'");
+    }
+    return spec;
+  }
+
+  /** Where the ref of a rollback points now, {@code expect} if given; a deleted or unknown ref is refused. */
+  private Optional<ChunkId> rollbackFrom(String target, RefSpec spec, ChunkId expect) throws IOException {
+    String ref = spec.refName();
+    Optional<ChunkId> cur = refs.get(ref);
+    if (cur.isEmpty()) {
+      refuseDeleted(target, spec, ref);
+      resolve(spec);
+    }
+    if (expect != null && !expect.equals(cur.get())) {
+      throw new ConflictException(target + " points at " + cur.get().hex() + ", not at the expected " + expect.hex()
+          + " (moved since?); nothing changed");
+    }
+    return cur;
   }
 
   /**
