@@ -191,12 +191,22 @@ public final class CassandraBackend implements Backend {
           }
         }
         for (String t : List.of("chunks", "chunk_parts", "records")) {
-          if (hasTable(t) && execute("look into " + t, SimpleStatement.newInstance(
-              "SELECT * FROM " + ks + "." + t + " LIMIT 1")).one() != null) {
+          if (anyRow(t)) {
             return false;
           }
         }
         return true;
+      }
+
+      /** Whether both {@code chunks} (objects) and {@code records} (refs, logs, leases) hold rows. */
+      @Override
+      public boolean holdsStore() throws IOException {
+        return anyRow("chunks") && anyRow("records");
+      }
+
+      private boolean anyRow(String table) throws IOException {
+        return hasTable(table) && execute("look into " + table, SimpleStatement.newInstance(
+            "SELECT * FROM " + ks + "." + table + " LIMIT 1")).one() != null;
       }
 
       @Override

@@ -146,6 +146,33 @@ class CassandraStoreLifecycleTest {
     }
   }
 
+  /**
+   * A store whose marker row was deleted, with objects and refs still in it, is damage that gives the marker's
+   * content, as on local, HDFS and S3 stores: every command, init included, called it "not empty and is not a Ferry
+   * store". Nothing is written to it.
+   */
+  @Test
+  void aStoreThatLostItsMarkerIsDamage() throws Exception {
+    String ks = LocalCassandra.freshKeyspace("nomark");
+    URI uri = server.uri(ks, "replication_factor=1");
+    ChunkId id = ChunkId.of(new byte[] {4, 5, 6});
+    try (CassandraBackend b = CassandraBackend.open(uri, StoreOptions.createIfMissing())) {
+      assertThat(b.chunks().put(id, ByteBuffer.wrap(new byte[] {4, 5, 6}))).isTrue();
+      assertThat(b.records().create("refs/m/head/tip", new byte[] {1})).isTrue();
+    }
+    try (CqlSession s = cql()) {
+      s.execute("DELETE FROM " + ks + ".meta WHERE name = '" + io.ferry.store.StoreMarker.NAME + "'");
+    }
+    for (StoreOptions options : new StoreOptions[] {StoreOptions.existing(), StoreOptions.createIfMissing()}) {
+      assertThatThrownBy(() -> CassandraBackend.open(uri, options).close()).as("create %s", options.create())
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class).hasMessageContaining(ks + ".meta")
+          .hasMessageContaining("is missing").hasMessageContaining("{\"format\":\"ferry-store\",\"version\":1}");
+    }
+    try (CqlSession s = cql()) {
+      assertThat(s.execute("SELECT name FROM " + ks + ".meta").one()).as("no marker written").isNull();
+    }
+  }
+
   @Test
   void aKeyspaceWithOtherTablesIsNotTakenOver() throws Exception {
     String ks = LocalCassandra.freshKeyspace("foreign");
