@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
  *   <tr><td>{@code local_dc}</td><td>the driver configuration's, else inferred from the contact points</td><td>the
  *       datacenter whose nodes the driver sends requests to</td></tr>
  *   <tr><td>{@code consistency}</td><td>{@code QUORUM}</td><td>level of every read and write, and of the commit of
- *       lightweight transactions</td></tr>
+ *       lightweight transactions; {@code ANY}, which Cassandra takes for writes only, is refused</td></tr>
  *   <tr><td>{@code serial_consistency}</td><td>{@code SERIAL}</td><td>level of the Paxos phase of lightweight
  *       transactions ({@code SERIAL} or {@code LOCAL_SERIAL})</td></tr>
  *   <tr><td>{@code request_timeout_ms}</td><td>30000</td><td>how long the driver waits for one request</td></tr>
@@ -147,6 +147,12 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     ConsistencyLevel consistency = level(uri, "consistency", options.getOrDefault("consistency", "QUORUM"));
     if (consistency.isSerial()) {
       throw bad(uri, "consistency " + consistency + " is a serial level; give it as serial_consistency");
+    }
+    if (consistency == DefaultConsistencyLevel.ANY) {
+      // Cassandra refuses every read at ANY, so a store opened with it failed its first read (init succeeded,
+      // creating a store that no command with that URI could then open), and its writes would be acknowledged
+      // when only a hint was stored
+      throw bad(uri, "consistency ANY is for writes only, and the store reads at its level too: use ONE or above");
     }
     ConsistencyLevel serial = level(uri, "serial_consistency", options.getOrDefault("serial_consistency", "SERIAL"));
     if (!serial.isSerial()) {
