@@ -234,8 +234,13 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
       if (eq <= 0) {
         throw bad(uri, "query part '" + pair + "' is not option=value");
       }
-      out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
-          URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+      String key = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
+      String value = URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
+      String before = out.put(key, value);
+      if (before != null) {
+        // the last one won without a word: ?replication_factor=1&replication_factor=3 made a keyspace of 3 copies
+        throw bad(uri, "option '" + key + "' is given twice ('" + before + "' and '" + value + "'): give it once");
+      }
     }
     return out;
   }
