@@ -171,12 +171,14 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     return !replication.isEmpty() && !replication.containsKey("replication_factor");
   }
 
-  /** The hosts and keyspace as a URI without options, for messages. */
+  /** The hosts and keyspace as a URI without options (IPv6 literals in brackets), for messages. */
   public String describe() {
     StringBuilder b = new StringBuilder("cassandra://");
     for (int i = 0; i < contactPoints.size(); i++) {
       InetSocketAddress a = contactPoints.get(i);
-      b.append(i == 0 ? "" : ",").append(a.getHostString()).append(':').append(a.getPort());
+      String host = a.getHostString();
+      // an IPv6 literal in brackets, as in the URI: messages give this as the --store of a command to run
+      b.append(i == 0 ? "" : ",").append(host.contains(":") ? "[" + host + "]" : host).append(':').append(a.getPort());
     }
     return b.append('/').append(keyspace).toString();
   }

@@ -31,6 +31,10 @@ class CassandraSettingsTest {
     assertThat(s.describe()).isEqualTo("cassandra://h1:9042,h2:9142,h3:9042/models");
     assertThat(s.speculativeDelay()).isEqualTo(java.time.Duration.ofMillis(500));
     assertThat(parse("cassandra://h/m?speculative_delay_ms=0").speculativeDelay()).as("off").isZero();
+    CassandraSettings v6 = parse("cassandra://[::1]:9142/models");
+    assertThat(v6.contactPoints()).containsExactly(InetSocketAddress.createUnresolved("::1", 9142));
+    assertThat(v6.describe()).as("a URI that opens the store again").isEqualTo("cassandra://[::1]:9142/models");
+    assertThat(parse(v6.describe()).contactPoints()).isEqualTo(v6.contactPoints());
     assertThat(parse("cassandra://h/m?speculative_delay_ms=2000").speculativeDelay())
         .isEqualTo(java.time.Duration.ofSeconds(2));
   }
