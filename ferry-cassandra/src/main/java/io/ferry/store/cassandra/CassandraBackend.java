@@ -137,10 +137,34 @@ public final class CassandraBackend implements Backend {
     try {
       return b.build();
     } catch (AllNodesFailedException e) {
-      throw new IOException("cannot connect to " + s.describe() + ": " + e.getMessage(), e);
+      throw connectFailure(s, e);
     } catch (DriverException e) {
       throw new IOException("cannot open a session to " + s.describe() + ": " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * The error of a session that could not be opened. When every contact point refused the credentials (or asked for
+   * some and none were configured), it says so with the server's reply and where credentials come from: the driver's
+   * own message began "Could not reach any contact point, make sure you've provided valid addresses", which sent the
+   * user to check the hosts.
+   */
+  static IOException connectFailure(CassandraSettings s, AllNodesFailedException e) {
+    List<String> replies = new ArrayList<>();
+    for (List<Throwable> errors : e.getAllErrors().values()) {
+      for (Throwable t : errors) {
+        if (!(t instanceof com.datastax.oss.driver.api.core.auth.AuthenticationException)) {
+          return new IOException("cannot connect to " + s.describe() + ": " + e.getMessage(), e);
+        }
+        replies.add(t.getMessage());
+      }
+    }
+    if (replies.isEmpty()) {
+      return new IOException("cannot connect to " + s.describe() + ": " + e.getMessage(), e);
+    }
+    return new IOException("cannot connect to " + s.describe() + ": authentication failed (" + replies.get(0)
+        + "); credentials come from the driver configuration, e.g. -Dconfig.file=FILE with"
+        + " advanced.auth-provider (docs/cassandra.md)", e);
   }
 
   private static boolean localDcConfigured() {

@@ -43,6 +43,30 @@ class NotSentTest {
     assertThat(CassandraBackend.notSent(new IllegalStateException("closed"))).isFalse();
   }
 
+  /**
+   * Credentials every contact point refused are reported as such, with the server's reply and where credentials come
+   * from; the driver's message began "Could not reach any contact point, make sure you've provided valid addresses".
+   */
+  @Test
+  void refusedCredentialsAreNamedAsSuch() throws Exception {
+    Node n1 = node("n1");
+    CassandraSettings s = CassandraSettings.parse(java.net.URI.create("cassandra://127.0.0.1:9042/ks"), Map.of());
+    var endPoint = new com.datastax.oss.driver.internal.core.metadata.DefaultEndPoint(
+        new java.net.InetSocketAddress("127.0.0.1", 9042));
+    AllNodesFailedException refused = AllNodesFailedException.fromErrors(Map.<Node, Throwable>of(n1,
+        new com.datastax.oss.driver.api.core.auth.AuthenticationException(endPoint,
+            "server replied with 'Provided username ferry and/or password are incorrect' to AuthResponse request")));
+    assertThat(CassandraBackend.connectFailure(s, refused)).hasMessageStartingWith(
+        "cannot connect to cassandra://127.0.0.1:9042/ks: authentication failed (")
+        .hasMessageContaining("Provided username ferry and/or password are incorrect")
+        .hasMessageContaining("driver configuration").hasMessageNotContaining("valid addresses");
+    AllNodesFailedException down = AllNodesFailedException.fromErrors(Map.<Node, Throwable>of(n1,
+        new ClosedConnectionException("connection refused")));
+    assertThat(CassandraBackend.connectFailure(s, down)).as("not an authentication failure")
+        .hasMessageStartingWith("cannot connect to cassandra://127.0.0.1:9042/ks: ")
+        .hasMessageNotContaining("authentication");
+  }
+
   @Test
   void anIdempotentRequestWhoseConnectionsWereAllLostIsSentAgain() {
     Node n1 = node("n1");
