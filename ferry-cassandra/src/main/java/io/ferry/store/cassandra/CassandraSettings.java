@@ -128,6 +128,10 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
         if (!DC.matcher(dc).matches()) {
           throw bad(uri, "datacenter name '" + dc + "' has characters other than [A-Za-z0-9_.-]");
         }
+        if (dc.equals("class") || dc.equals("replication_factor")) {
+          // dc.class printed a map with 'class' twice, and dc.replication_factor made a SimpleStrategy keyspace
+          throw bad(uri, k + ": '" + dc + "' is a key of the replication map, not a datacenter name");
+        }
         replication.put(dc, Integer.toString(positive(uri, k, e.getValue())));
       } else if (!KNOWN.contains(k) && !k.equals(io.ferry.store.StoreLayers.SETTING)) {
         throw bad(uri, "unknown option '" + k + "'; known: " + String.join(", ", KNOWN) + ", dc.<datacenter>");

@@ -67,6 +67,8 @@ class CassandraSettingsTest {
         {"cassandra://h/ks?consistency=any", "consistency ANY is for writes only"},
         {"cassandra://h/ks?replication_factor=1&replication_factor=3", "option 'replication_factor' is given twice"},
         {"cassandra://h/ks?dc.eu1=3&dc.%65u1=1", "option 'dc.eu1' is given twice"},
+        {"cassandra://h/ks?dc.class=3", "dc.class: 'class' is a key of the replication map"},
+        {"cassandra://h/ks?dc.replication_factor=3", "dc.replication_factor: 'replication_factor' is a key of"},
         {"cassandra://h/ks?serial_consistency=QUORUM", "SERIAL or LOCAL_SERIAL"},
         {"cassandra://h/ks?replicas=3", "unknown option 'replicas'"},
         {"cassandra://h/ks?speculative_delay_ms=-1", "speculative_delay_ms '-1' is not a whole number of at least 0"},
