@@ -115,26 +115,32 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
       throw bad(uri, "keyspace '" + keyspace + "' is a reserved word of CQL; pick another name");
     }
     Map<String, String> options = new TreeMap<>(query(uri));
+    java.util.Set<String> fromSettings = new java.util.HashSet<>();
     settings.forEach((k, v) -> {
       if (k.startsWith(PREFIX)) {
         options.put(k.substring(PREFIX.length()), v);
+        fromSettings.add(k.substring(PREFIX.length()));
       }
     });
+    // an error about an option names where its value came from: the URI's query, or a store setting
+    java.util.function.Function<String, String> source = k -> fromSettings.contains(k)
+        ? "store setting '" + PREFIX + k + "' (store URI '" + uri + "')" : "store URI '" + uri + "'";
     Map<String, String> replication = new LinkedHashMap<>();
     for (Map.Entry<String, String> e : options.entrySet()) {
       String k = e.getKey();
       if (k.startsWith("dc.")) {
         String dc = k.substring(3);
         if (!DC.matcher(dc).matches()) {
-          throw bad(uri, "datacenter name '" + dc + "' has characters other than [A-Za-z0-9_.-]");
+          throw bad(source.apply(k), "datacenter name '" + dc + "' has characters other than [A-Za-z0-9_.-]");
         }
         if (dc.equals("class") || dc.equals("replication_factor")) {
           // dc.class printed a map with 'class' twice, and dc.replication_factor made a SimpleStrategy keyspace
-          throw bad(uri, k + ": '" + dc + "' is a key of the replication map, not a datacenter name");
+          throw bad(source.apply(k), k + ": '" + dc + "' is a key of the replication map, not a datacenter name");
         }
-        replication.put(dc, Integer.toString(positive(uri, k, e.getValue())));
+        replication.put(dc, Integer.toString(positive(source.apply(k), k, e.getValue())));
       } else if (!KNOWN.contains(k) && !k.equals(io.ferry.store.StoreLayers.SETTING)) {
-        throw bad(uri, "unknown option '" + k + "'; known: " + String.join(", ", KNOWN) + ", dc.<datacenter>");
+        throw bad(source.apply(k), "unknown option '" + k + "'; known: " + String.join(", ", KNOWN)
+            + ", dc.<datacenter>");
       }
     }
     if (options.containsKey("replication_factor")) {
@@ -142,30 +148,37 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
         throw bad(uri, "replication_factor and dc.<datacenter> exclude each other: give one or the other");
       }
       replication.put("replication_factor",
-          Integer.toString(positive(uri, "replication_factor", options.get("replication_factor"))));
+          Integer.toString(positive(source.apply("replication_factor"), "replication_factor",
+              options.get("replication_factor"))));
     }
     String localDc = options.get("local_dc");
     if (localDc != null && !DC.matcher(localDc).matches()) {
-      throw bad(uri, "local_dc '" + localDc + "' has characters other than [A-Za-z0-9_.-]");
+      throw bad(source.apply("local_dc"), "local_dc '" + localDc + "' has characters other than [A-Za-z0-9_.-]");
     }
-    ConsistencyLevel consistency = level(uri, "consistency", options.getOrDefault("consistency", "QUORUM"));
+    ConsistencyLevel consistency = level(source.apply("consistency"), "consistency",
+        options.getOrDefault("consistency", "QUORUM"));
     if (consistency.isSerial()) {
-      throw bad(uri, "consistency " + consistency + " is a serial level; give it as serial_consistency");
+      throw bad(source.apply("consistency"), "consistency " + consistency
+          + " is a serial level; give it as serial_consistency");
     }
     if (consistency == DefaultConsistencyLevel.ANY) {
       // Cassandra refuses every read at ANY, so a store opened with it failed its first read (init succeeded,
       // creating a store that no command with that URI could then open), and its writes would be acknowledged
       // when only a hint was stored
-      throw bad(uri, "consistency ANY is for writes only, and the store reads at its level too: use ONE or above");
+      throw bad(source.apply("consistency"), "consistency ANY is for writes only, and the store reads at its level"
+          + " too: use ONE or above");
     }
-    ConsistencyLevel serial = level(uri, "serial_consistency", options.getOrDefault("serial_consistency", "SERIAL"));
+    ConsistencyLevel serial = level(source.apply("serial_consistency"), "serial_consistency",
+        options.getOrDefault("serial_consistency", "SERIAL"));
     if (!serial.isSerial()) {
-      throw bad(uri, "serial_consistency must be SERIAL or LOCAL_SERIAL, not " + serial);
+      throw bad(source.apply("serial_consistency"), "serial_consistency must be SERIAL or LOCAL_SERIAL, not " + serial);
     }
-    Duration timeout = Duration.ofMillis(positive(uri, "request_timeout_ms",
+    Duration timeout = Duration.ofMillis(positive(source.apply("request_timeout_ms"), "request_timeout_ms",
         options.getOrDefault("request_timeout_ms", "30000")));
-    int maxRequests = positive(uri, "max_requests", options.getOrDefault("max_requests", "64"));
-    long speculative = atLeast(0, uri, "speculative_delay_ms", options.getOrDefault("speculative_delay_ms", "500"));
+    int maxRequests = positive(source.apply("max_requests"), "max_requests",
+        options.getOrDefault("max_requests", "64"));
+    long speculative = atLeast(0, source.apply("speculative_delay_ms"), "speculative_delay_ms",
+        options.getOrDefault("speculative_delay_ms", "500"));
     return new CassandraSettings(points, keyspace, replication, localDc, consistency, serial, timeout, maxRequests,
         Duration.ofMillis(speculative));
   }
@@ -251,11 +264,11 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     return out;
   }
 
-  private static int positive(URI uri, String key, String value) throws InvalidInputException {
-    return atLeast(1, uri, key, value);
+  private static int positive(String source, String key, String value) throws InvalidInputException {
+    return atLeast(1, source, key, value);
   }
 
-  private static int atLeast(int min, URI uri, String key, String value) throws InvalidInputException {
+  private static int atLeast(int min, String source, String key, String value) throws InvalidInputException {
     try {
       int n = Integer.parseInt(value.trim());
       if (n >= min) {
@@ -264,20 +277,25 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw bad(uri, key + " '" + value + "' is not a whole number of at least " + min);
+    throw bad(source, key + " '" + value + "' is not a whole number of at least " + min);
   }
 
-  private static ConsistencyLevel level(URI uri, String key, String value) throws InvalidInputException {
+  private static ConsistencyLevel level(String source, String key, String value) throws InvalidInputException {
     try {
       return DefaultConsistencyLevel.valueOf(value.trim().toUpperCase(java.util.Locale.ROOT));
     } catch (IllegalArgumentException e) {
-      throw bad(uri, key + " '" + value + "' is not a consistency level (ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM, "
-          + "EACH_QUORUM, LOCAL_ONE; SERIAL, LOCAL_SERIAL for serial_consistency)");
+      throw bad(source, key + " '" + value + "' is not a consistency level (ONE, TWO, THREE, QUORUM, ALL,"
+          + " LOCAL_QUORUM, EACH_QUORUM, LOCAL_ONE; SERIAL, LOCAL_SERIAL for serial_consistency)");
     }
   }
 
   private static InvalidInputException bad(URI uri, String why) {
-    return new InvalidInputException("store URI '" + uri + "': " + why);
+    return bad("store URI '" + uri + "'", why);
+  }
+
+  /** An error about a value from {@code source}: the store URI, or a store setting (and the URI it was given with). */
+  private static InvalidInputException bad(String source, String why) {
+    return new InvalidInputException(source + ": " + why);
   }
 
   /** The settings a Cassandra store reads ({@value #PREFIX} and its URI options), for the CLI's check of names. */

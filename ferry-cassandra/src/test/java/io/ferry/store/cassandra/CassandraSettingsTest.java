@@ -80,6 +80,30 @@ class CassandraSettingsTest {
     }
   }
 
+  /**
+   * A bad value given as a store setting ({@code --store-option cassandra.<option>=...}) is named as that setting: the
+   * error named the store URI, which does not hold the value.
+   */
+  @Test
+  void badSettingsAreNamedAsSettings() {
+    URI uri = URI.create("cassandra://h/ks?consistency=QUORUM");
+    String[][] cases = {
+        {"cassandra.consistency", "ANY", "consistency ANY is for writes only"},
+        {"cassandra.consistency", "MOST", "consistency 'MOST' is not a consistency level"},
+        {"cassandra.max_requests", "0", "max_requests '0' is not a whole number"},
+        {"cassandra.dc.eu 1", "3", "datacenter name 'eu 1'"},
+        {"cassandra.replication_factor", "-1", "replication_factor '-1'"},
+    };
+    for (String[] c : cases) {
+      assertThatThrownBy(() -> CassandraSettings.parse(uri, Map.of(c[0], c[1]))).as(c[0] + "=" + c[1])
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining(c[2])
+          .hasMessageStartingWith("store setting '" + c[0] + "' (store URI '" + uri + "'): ");
+    }
+    assertThatThrownBy(() -> CassandraSettings.parse(URI.create("cassandra://h/ks?max_requests=0"),
+        Map.of("cassandra.consistency", "ONE"))).as("the URI's own option")
+        .hasMessageStartingWith("store URI 'cassandra://h/ks?max_requests=0': max_requests '0'");
+  }
+
   @Test
   void theScriptCreatesKeyspaceTablesAndMarker() throws Exception {
     String simple = CassandraSchema.script(parse("cassandra://h/models?replication_factor=3"));
