@@ -447,12 +447,30 @@ final class CassandraChunkStore implements ChunkStore {
     ResultSet rs = backend.execute("listing objects", listMarkers.bind().setPageSize(1000).setIdempotent(true));
     try {
       for (Row row : rs) {
-        sink.accept(new StoredObject(ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0))),
-            row.getLong(2), row.getInstant(4)));
+        ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
+        Instant written = row.getInstant(4);
+        sink.accept(new StoredObject(id, Math.max(0, row.getLong(2)), written != null ? written : writtenAt(id)));
       }
     } catch (com.datastax.oss.driver.api.core.DriverException e) {
       throw backend.failure("listing objects", e);
     }
+  }
+
+  /**
+   * When a completion row without its time was written, for {@link #list}: the write time of its generation, else of
+   * its length (a row this store wrote has one write time for all its cells), else the epoch.
+   */
+  private Instant writtenAt(ChunkId id) throws IOException {
+    Row row = backend.execute("looking up when object " + id + " was written",
+        com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("SELECT WRITETIME(gen), WRITETIME(length)"
+            + " FROM " + backend.settings().keyspace() + ".chunks WHERE id = ?", key(id)).setIdempotent(true)).one();
+    for (int i = 0; row != null && i < 2; i++) {
+      if (!row.isNull(i)) {
+        long micros = row.getLong(i);
+        return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1000);
+      }
+    }
+    return Instant.EPOCH;
   }
 
   @Override

@@ -100,6 +100,30 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
+   * A completion row without its time written (altered by hand, or repaired from a replica that lacks the cell) is
+   * listed with the time its generation was written, so that gc keeps it through the grace period and then treats it
+   * as any other object: the listing threw a bare NullPointerException ("modified"), and every gc failed with it.
+   */
+  @Test
+  void aCompletionRowWithoutItsTimeIsListedWithItsWriteTime() throws Exception {
+    byte[] c = content(100);
+    ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+    java.time.Instant before = java.time.Instant.now().minusSeconds(60);
+    assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE written FROM "
+        + cassandra.settings().keyspace() + ".chunks WHERE id = ? IF EXISTS", ByteBuffer.wrap(id.toBytes())));
+    java.util.List<io.ferry.store.StoredObject> listed = new java.util.ArrayList<>();
+    store.list(listed::add);
+    assertThat(listed).hasSize(1);
+    assertThat(listed.get(0).id()).isEqualTo(id);
+    assertThat(listed.get(0).size()).isEqualTo(c.length);
+    assertThat(listed.get(0).modified()).isAfter(before).isBefore(java.time.Instant.now().plusSeconds(60));
+    store.delete(id);
+    assertThat(store.contains(id)).isFalse();
+  }
+
+  /**
    * An object of many parts over two slabs, given as buffers whose edges fall inside parts and on their bounds (so
    * some parts are sent as slices of one buffer and others gathered from several), comes back whole and by ranges
    * that cross parts and slabs, into heap and direct buffers.
