@@ -461,10 +461,15 @@ final class CassandraChunkStore implements ChunkStore {
    * its length (a row this store wrote has one write time for all its cells), else the epoch.
    */
   private Instant writtenAt(ChunkId id) throws IOException {
-    Row row = backend.execute("looking up when object " + id + " was written",
-        com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("SELECT WRITETIME(gen), WRITETIME(length)"
-            + " FROM " + backend.settings().keyspace() + ".chunks WHERE id = ?", key(id)).setIdempotent(true)).one();
-    for (int i = 0; row != null && i < 2; i++) {
+    return writeTime("looking up when object " + id + " was written", "SELECT WRITETIME(gen), WRITETIME(length)"
+        + " FROM " + backend.settings().keyspace() + ".chunks WHERE id = ?", key(id));
+  }
+
+  /** The first write time {@code cql} selects that is not null, else the epoch. */
+  private Instant writeTime(String what, String cql, Object... values) throws IOException {
+    Row row = backend.execute(what, com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(cql, values)
+        .setIdempotent(true)).one();
+    for (int i = 0; row != null && i < row.getColumnDefinitions().size(); i++) {
       if (!row.isNull(i)) {
         long micros = row.getLong(i);
         return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1000);
@@ -497,7 +502,12 @@ final class CassandraChunkStore implements ChunkStore {
     ResultSet rs = backend.execute("listing puts in progress", listWork.bind().setPageSize(1000).setIdempotent(true));
     try {
       for (Row row : rs) {
-        if (row.getInstant(4).isBefore(olderThan)) {
+        // a note without its time was not written whole here: its write time stands for it
+        Instant since = !row.isNull(4) ? row.getInstant(4) : writeTime("looking up when a put of object "
+            + ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0))) + " was noted", "SELECT"
+            + " WRITETIME(length), WRITETIME(part_size) FROM " + backend.settings().keyspace() + ".chunk_work"
+            + " WHERE id = ? AND gen = ?", row.getByteBuffer(0), row.getUuid(1));
+        if (since.isBefore(olderThan)) {
           stale.add(row);
         }
       }

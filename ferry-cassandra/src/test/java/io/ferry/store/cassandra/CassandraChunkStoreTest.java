@@ -124,6 +124,26 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
+   * A note of a put in progress without its time (not written whole by this store) is judged by its write time: gc
+   * failed on it with a bare NullPointerException and removed nothing.
+   */
+  @Test
+  void aPutNoteWithoutItsTimeIsJudgedByItsWriteTime() throws Exception {
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    String ks = cassandra.settings().keyspace();
+    ByteBuffer key = ByteBuffer.wrap(ChunkId.of(content(10)).toBytes());
+    java.util.UUID gen = java.util.UUID.randomUUID();
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO " + ks
+        + ".chunk_work (id, gen, length, part_size) VALUES (?, ?, 10, ?) USING TIMESTAMP 1234567", key, gen,
+        CassandraSchema.PART_SIZE));
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO " + ks
+        + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, 0, 0, ?)", key, gen, ByteBuffer.wrap(content(10))));
+    assertThat(store.removeAbandoned(java.time.Instant.now())).isEqualTo(1);
+    assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+        "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = 0", key, gen)).one()).isNull();
+  }
+
+  /**
    * An object of many parts over two slabs, given as buffers whose edges fall inside parts and on their bounds (so
    * some parts are sent as slices of one buffer and others gathered from several), comes back whole and by ranges
    * that cross parts and slabs, into heap and direct buffers.
