@@ -12,6 +12,7 @@ import com.datastax.oss.driver.api.core.servererrors.OverloadedException;
 import com.datastax.oss.driver.api.core.servererrors.WriteTimeoutException;
 import com.datastax.oss.driver.api.core.uuid.Uuids;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptStoreException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.ChunkStore;
@@ -59,6 +60,8 @@ final class CassandraChunkStore implements ChunkStore {
    * write time, gen and part size none).
    */
   private static final String MARKER_COLUMNS = "gen, length, part_size, written";
+  /** Bytes of a chunk id (a SHA-256). */
+  private static final int ID_BYTES = 32;
   /** Completion rows kept for reads (about 100 bytes each): a pull reads each object in several ranges. */
   private static final int READ_MARKERS = 4096;
   private final CassandraBackend backend;
@@ -447,7 +450,7 @@ final class CassandraChunkStore implements ChunkStore {
     ResultSet rs = backend.execute("listing objects", listMarkers.bind().setPageSize(1000).setIdempotent(true));
     try {
       for (Row row : rs) {
-        ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
+        ChunkId id = idOf(row.getByteBuffer(0), "chunks");
         Instant written = row.getInstant(4);
         sink.accept(new StoredObject(id, Math.max(0, row.getLong(2)), written != null ? written : writtenAt(id)));
       }
@@ -503,8 +506,9 @@ final class CassandraChunkStore implements ChunkStore {
     try {
       for (Row row : rs) {
         // a note without its time was not written whole here: its write time stands for it
+        ChunkId id = idOf(row.getByteBuffer(0), "chunk_work");
         Instant since = !row.isNull(4) ? row.getInstant(4) : writeTime("looking up when a put of object "
-            + ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0))) + " was noted", "SELECT"
+            + id + " was noted", "SELECT"
             + " WRITETIME(length), WRITETIME(part_size) FROM " + backend.settings().keyspace() + ".chunk_work"
             + " WHERE id = ? AND gen = ?", row.getByteBuffer(0), row.getUuid(1));
         if (since.isBefore(olderThan)) {
@@ -516,7 +520,7 @@ final class CassandraChunkStore implements ChunkStore {
     }
     long removed = 0;
     for (Row row : stale) {
-      ChunkId id = ChunkId.fromBytes(CassandraBackend.bytes(row.getByteBuffer(0)));
+      ChunkId id = idOf(row.getByteBuffer(0), "chunk_work");
       UUID gen = row.getUuid(1);
       // at the serial level: a completion row whose transaction was accepted but not committed (its writer lost its
       // coordinator) is invisible to a QUORUM read, and the next transaction on the row would commit it; deleting
@@ -596,6 +600,22 @@ final class CassandraChunkStore implements ChunkStore {
     } catch (IOException | com.datastax.oss.driver.api.core.DriverException e) {
       return "its write times could not be read: " + e;
     }
+  }
+
+  /**
+   * The chunk id of a row of {@code table}. A row whose id is not one (this store never writes such a row) is damage
+   * naming the table, the row and how to remove it, rather than a bare "a chunk id is 32 bytes" that failed every gc.
+   */
+  private ChunkId idOf(ByteBuffer key, String table) throws CorruptStoreException {
+    byte[] b = CassandraBackend.bytes(key);
+    if (b.length == ID_BYTES) {
+      return ChunkId.fromBytes(b);
+    }
+    String t = backend.settings().keyspace() + "." + table;
+    String hex = "0x" + java.util.HexFormat.of().formatHex(b, 0, Math.min(b.length, 64));
+    throw new CorruptStoreException(where, "table " + t + " holds a row whose id " + hex + (b.length > 64 ? "..." : "")
+        + " is not a chunk id (" + b.length + " bytes, not " + ID_BYTES + "); this store never writes one"
+        + (b.length > 64 ? "" : ": remove it with DELETE FROM " + t + " WHERE id = " + hex));
   }
 
   private static ByteBuffer key(ChunkId id) {

@@ -144,6 +144,32 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
+   * A row of {@code chunks} or {@code chunk_work} whose id is not a chunk id (written by hand: this store never writes
+   * one) is damage naming the store, the table and the row, and how to remove it: gc failed with "a chunk id is 32
+   * bytes, got 2", which named neither.
+   */
+  @Test
+  void aRowWhoseIdIsNoChunkIdIsNamed() throws Exception {
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    String ks = cassandra.settings().keyspace();
+    for (String table : new String[] {"chunks", "chunk_work"}) {
+      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO " + ks
+          + "." + table + " (id, gen, length, part_size) VALUES (0x0102, ?, 5, ?)", java.util.UUID.randomUUID(),
+          CassandraSchema.PART_SIZE));
+      assertThatThrownBy(() -> {
+        if (table.equals("chunks")) {
+          store.list(o -> { });
+        } else {
+          store.removeAbandoned(java.time.Instant.now());
+        }
+      }).as(table).isInstanceOf(io.ferry.error.CorruptStoreException.class).hasMessageContaining(uri.getHost())
+          .hasMessageContaining("table " + ks + "." + table).hasMessageContaining("0x0102")
+          .hasMessageContaining("DELETE FROM " + ks + "." + table + " WHERE id = 0x0102");
+      cassandra.session().execute("DELETE FROM " + ks + "." + table + " WHERE id = 0x0102");
+    }
+  }
+
+  /**
    * An object of many parts over two slabs, given as buffers whose edges fall inside parts and on their bounds (so
    * some parts are sent as slices of one buffer and others gathered from several), comes back whole and by ranges
    * that cross parts and slabs, into heap and direct buffers.
