@@ -189,8 +189,11 @@ public final class CassandraBackend implements Backend {
 
       @Override
       public String absentHint() {
-        return "(keyspace '" + ks + "' has no store marker: run 'ferry init' with ?replication_factor=N, or have a"
-            + " DBA run the CQL of docs/cassandra.md)";
+        // the cluster's metadata, already in memory: a keyspace that is not there is named as such
+        String what = session.getMetadata().getKeyspace(ks).isEmpty() ? "the cluster has no keyspace '" + ks + "'"
+            : "keyspace '" + ks + "' has no store marker";
+        return "(" + what + ": run 'ferry init' with ?replication_factor=N, or have a DBA run the CQL of"
+            + " docs/cassandra.md)";
       }
 
       @Override

@@ -35,13 +35,21 @@ class CassandraStoreLifecycleTest {
     String ks = LocalCassandra.freshKeyspace("life");
     assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing()))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("no Ferry store at")
-        .hasMessageContaining("ferry init");
+        .hasMessageContaining("the cluster has no keyspace '" + ks + "'").hasMessageContaining("ferry init");
     assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.createIfMissing()))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("replication_factor=N");
     try (CassandraBackend b = CassandraBackend.open(server.uri(ks, "replication_factor=1"),
         StoreOptions.createIfMissing())) {
       ChunkId id = ChunkId.of(new byte[] {1, 2, 3});
       assertThat(b.chunks().put(id, ByteBuffer.wrap(new byte[] {1, 2, 3}))).isTrue();
+    }
+    try (CqlSession s = cql()) {
+      s.execute("DELETE FROM " + ks + ".meta WHERE name = '" + io.ferry.store.StoreMarker.NAME + "'");
+      assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing()))
+          .as("a keyspace without marker, but with an object and no records: not a store that lost its marker")
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("is not empty and is not a Ferry store");
+      s.execute("INSERT INTO " + ks + ".meta (name, value) VALUES ('" + io.ferry.store.StoreMarker.NAME + "', ?)",
+          ByteBuffer.wrap(io.ferry.store.StoreMarker.content()));
     }
     try (var b = RefMover.open(server.uri(ks, ""), StoreOptions.existing())) {
       assertThat(b).as("found through ServiceLoader").isInstanceOf(CassandraBackend.class);
