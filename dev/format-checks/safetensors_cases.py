@@ -75,7 +75,8 @@ case("repeated-dtype", data=b"\0" * 4, raw=b'{"a":{"dtype":"F32","dtype":"I32","
 case("repeated-shape", data=b"\0" * 4, raw=b'{"a":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,4]}}')
 case("repeated-offsets", data=b"\0" * 8,
      raw=b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8],"data_offsets":[0,4]}}')
-case("repeated-metadata", data=b"\0" * 4, raw=b'{"__metadata__":{"k":"v"},"__metadata__":{"k":"w"},"a":' + ONE_OBJ + b"}")
+case("repeated-metadata", data=b"\0" * 4,
+     raw=b'{"__metadata__":{"k":"v"},"__metadata__":{"k":"w"},"a":' + ONE_OBJ + b"}")
 case("repeated-metadata-key", data=b"\0" * 4, raw=b'{"__metadata__":{"k":"v","k":"w"},"a":' + ONE_OBJ + b"}")
 case("metadata-null", {"__metadata__": None, "a": t("F32", [1], 0, 4)}, b"\0" * 4)
 case("metadata-null-value", {"__metadata__": {"k": None}, "a": t("F32", [1], 0, 4)}, b"\0" * 4)

@@ -257,7 +257,8 @@ class LauncherTest {
       Files.setPosixFilePermissions(p, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
     }
     java.util.Map<String, String> env = java.util.Map.of("LC_ALL", "C", "LANG", "C",
-        "PATH", bin + java.io.File.pathSeparator + System.getenv("PATH"), "FERRY_JAVA_HOME", jdk.getParent().toString());
+        "PATH", bin + java.io.File.pathSeparator + System.getenv("PATH"),
+        "FERRY_JAVA_HOME", jdk.getParent().toString());
     Run version = run(env, launcher, "--version");
     assertThat(version.out().lines().distinct()).as("what the JVM was started under: %s", version.err())
         .containsExactly("LC_ALL=en_GB.utf8");

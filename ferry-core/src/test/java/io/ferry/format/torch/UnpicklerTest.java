@@ -220,8 +220,8 @@ class UnpicklerTest {
 
   /**
    * A tensor that does not fit its storage (or whose storage is refused) was refused naming the storage and the
-   * opcode's byte, not the tensor: the error now names the dotted name the value would have had, read from the keys already on the stack (a dict's
-   * SETITEMS pushes each key before its value), where the stack says it unambiguously.
+   * opcode's byte, not the tensor: the error now names the dotted name the value would have had, read from the keys
+   * already on the stack (a dict's SETITEMS pushes each key before its value), where the stack says it unambiguously.
    */
   @Test
   void aTensorThatDoesNotFitItsStorageIsNamed() {
