@@ -45,6 +45,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
 
@@ -664,10 +665,22 @@ public final class Deriver {
       ErrorMetrics overall = ErrorMetrics.empty();
       List<TensorReport> reports = new ArrayList<>();
       for (int i = 0; i < jobs.size(); i++) {
+        TensorPlan p = jobs.get(i).plan();
+        if (metrics[i] != null && metrics[i].unchanged()) {
+          // written byte for byte as it was (a prune with nothing to zero, an empty tensor): kept, not changed
+          reports.add(p.keptReport(p.elements() == 0 ? "no elements" : transform.unchanged(p)));
+          continue;
+        }
         if (metrics[i] != null) {
           overall = overall.plus(metrics[i]);
         }
-        reports.add(jobs.get(i).plan().report(metrics[i] == null ? null : metrics[i].figures()));
+        reports.add(p.report(metrics[i] == null ? null : metrics[i].figures()));
+      }
+      if (reports.stream().noneMatch(TensorReport::changed)) {
+        Set<String> why = new TreeSet<>();
+        reports.forEach(r -> why.add(r.reason()));
+        throw new DerivationInputException("nothing to " + spec.method() + " in " + model() + ": every tensor "
+            + "would be written as it is (" + String.join("; ", why) + ")");
       }
       DerivationReport report = new DerivationReport(spec.method(), spec.parameters(), src.id(),
           src.version().model(), comparedId, overall.figures(), reports, keptFiles);
@@ -685,6 +698,8 @@ public final class Deriver {
       ErrorMetrics.Accumulator acc = new ErrorMetrics.Accumulator();
       long elements = p.elements();
       if (elements == 0) {
+        acc.unchanged(p.outputs().equals(List.of(new TensorReport.Output(p.source().name(), p.source().dtype(),
+            p.source().shape()))));
         return acc.result();
       }
       List<RowCursor> in = new ArrayList<>();

@@ -23,13 +23,15 @@ import java.util.Map;
  * @param elements number of elements
  * @param zeros elements of B equal to zero (either sign)
  * @param uncompared elements of B without a source value
+ * @param unchanged whether B was written byte for byte as A (a prune that zeroed nothing, or a tensor of no elements
+ *     written in its own dtype): such a tensor is reported as kept, not changed
  */
 public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double sumSqA, double sumSqB, double dot,
-    long zeros, long nonFinite, long overflow, long uncompared) {
+    long zeros, long nonFinite, long overflow, long uncompared, boolean unchanged) {
 
   /** No elements. */
   public static ErrorMetrics empty() {
-    return new ErrorMetrics(0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return new ErrorMetrics(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false);
   }
 
   public double rmse() {
@@ -62,7 +64,7 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
   public ErrorMetrics plus(ErrorMetrics o) {
     return new ErrorMetrics(elements + o.elements, Math.max(maxAbs, o.maxAbs), sumSqErr + o.sumSqErr,
         sumSqA + o.sumSqA, sumSqB + o.sumSqB, dot + o.dot, zeros + o.zeros, nonFinite + o.nonFinite,
-        overflow + o.overflow, uncompared + o.uncompared);
+        overflow + o.overflow, uncompared + o.uncompared, unchanged && o.unchanged);
   }
 
   /**
@@ -111,6 +113,7 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
     private long nonFinite;
     private long overflow;
     private long uncompared;
+    private boolean unchanged;
 
     /**
      * Adds {@code n} elements: sources {@code a[i]}, derived {@code b[i]}, in order. A source that is NaN or infinite
@@ -169,8 +172,14 @@ public record ErrorMetrics(long elements, double maxAbs, double sumSqErr, double
       }
     }
 
+    /** Says whether the outputs written so far are byte for byte the source tensor; false until said. */
+    public void unchanged(boolean same) {
+      unchanged = same;
+    }
+
     public ErrorMetrics result() {
-      return new ErrorMetrics(n, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow, uncompared);
+      return new ErrorMetrics(n, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow, uncompared,
+          unchanged);
     }
   }
 }

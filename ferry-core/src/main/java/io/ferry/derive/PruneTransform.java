@@ -43,6 +43,11 @@ final class PruneTransform implements TensorTransform {
   }
 
   @Override
+  public String unchanged(TensorPlan plan) {
+    return spec.bySparsity() ? "the elements to zero are already +0" : "nothing below the threshold";
+  }
+
+  @Override
   public Worker worker(TensorPlan plan, int maxElements) {
     DType dt = plan.source().dtype();
     if (!spec.bySparsity()) {
@@ -64,6 +69,8 @@ final class PruneTransform implements TensorTransform {
     private final int size;
     private final double[] x;
     private final double[] y;
+    /** Whether an element whose bytes were not already +0 was zeroed (-0.0 written as +0 counts). */
+    private boolean altered;
 
     PruneWorker(DType dt, int max) {
       this.dt = dt;
@@ -86,12 +93,14 @@ final class PruneTransform implements TensorTransform {
         boolean z = zero(in, i, x[i]);
         if (z) {
           for (int j = 0; j < size; j++) {
+            altered |= out.get(i * size + j) != 0;
             out.put(i * size + j, (byte) 0);
           }
         }
         y[i] = z ? 0 : x[i];
       }
       metrics.addAll(x, y, n);
+      metrics.unchanged(!altered);
     }
   }
 

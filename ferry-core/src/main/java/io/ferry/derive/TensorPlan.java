@@ -64,6 +64,12 @@ record TensorPlan(TensorInfo source, Action action, String reason, DType sourceD
     return n;
   }
 
+  /** The report of this tensor, planned as changed but written byte for byte as it was, kept for {@code why}. */
+  TensorReport keptReport(String why) {
+    return new TensorReport(source.name(), Action.KEPT, Objects.requireNonNull(why, "why"), sourceDtype, shape,
+        outputs, null, compared);
+  }
+
   /** The report of this tensor once derived, with its metrics (null when kept). */
   TensorReport report(MetricFigures metrics) {
     return new TensorReport(source.name(), action, reason, sourceDtype, shape, outputs, metrics, compared);

@@ -52,6 +52,14 @@ interface TensorTransform {
   }
 
   /**
+   * Why a tensor planned as changed is reported as kept when its worker wrote it byte for byte as it was (a prune that
+   * found nothing to zero).
+   */
+  default String unchanged(TensorPlan plan) {
+    return "its values are unchanged";
+  }
+
+  /**
    * A worker for one changed tensor.
    *
    * @param maxElements the most elements (of the plan's logical shape) a block will hold

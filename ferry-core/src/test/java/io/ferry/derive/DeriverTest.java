@@ -319,7 +319,8 @@ class DeriverTest {
   /**
    * A cast or a prune of a tensor with no elements recorded max_abs_error 0, rmse 0, rel_frobenius_error 0,
    * cosine_similarity 1 and sparsity 0, figures over no elements; so did the overall record (and the version's
-   * metrics) of a derivation that changed only such tensors. Such a tensor records its element count only.
+   * metrics) of a derivation that changed only such tensors. Such a tensor records its element count only. A prune
+   * writes it as it was: it is kept (reason "no elements"), and a prune of only such tensors changes nothing.
    */
   @Test
   void aTensorWithNoElementsRecordsNoFigures() throws Exception {
@@ -329,21 +330,62 @@ class DeriverTest {
         new T("cols", DType.F16, new long[] {3, 0}, new double[0])));
     repo.push(model, "empty:v", PushOptions.builder().build());
     Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
-    for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
-        DeriveSpec.Prune.of(0.5, null, TensorFilter.ALL), DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL))) {
-      DeriveResult r = d.derive("empty:v", "e-" + spec.method() + ":v", spec, null, TransferListener.NONE);
-      assertThat(r.tensors()).as(spec.method()).allSatisfy(t -> {
-        assertThat(t.changed()).isTrue();
-        assertThat(t.metrics().elements()).isZero();
-        assertThat(t.metrics().figures()).isEmpty();
-      });
-      assertThat(r.overall().elements()).isZero();
-      assertThat(r.overall().figures()).as(spec.method()).isEmpty();
-      assertThat(r.push().version().derivation().metrics()).as(spec.method()).isEmpty();
+    DeriveSpec cast = new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL);
+    DeriveResult r = d.derive("empty:v", "e-cast:v", cast, null, TransferListener.NONE);
+    assertThat(r.tensors()).allSatisfy(t -> {
+      assertThat(t.changed()).isTrue();
+      assertThat(t.metrics().elements()).isZero();
+      assertThat(t.metrics().figures()).isEmpty();
+    });
+    assertThat(r.overall().elements()).isZero();
+    assertThat(r.overall().figures()).isEmpty();
+    assertThat(r.push().version().derivation().metrics()).isEmpty();
+    for (DeriveSpec spec : List.of(DeriveSpec.Prune.of(0.5, null, TensorFilter.ALL),
+        DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL))) {
+      assertThat(failure(() -> d.derive("empty:v", "e-prune:v", spec, null, TransferListener.NONE)))
+          .hasMessage("nothing to prune in empty@" + repo.resolve("empty:v").id().shortHex(12)
+              + ": every tensor would be written as it is (no elements)");
     }
     DeriveResult mixed = d.derive("m:v", "mixed:v", new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL), null,
         TransferListener.NONE);
     assertThat(mixed.overall().figures()).containsKeys("max_abs_error", "cosine_similarity", "sparsity");
+  }
+
+  /**
+   * A prune counted as changed (tensors_changed in the derivation record, action "pruned" in the report, figures in the
+   * overall metrics) every float tensor it read, also those it wrote back byte for byte: nothing below the threshold,
+   * no elements, zeros already +0. It now reports those as kept with the reason, as `ferry diff` sees them. A -0.0
+   * below the threshold is written as +0: its bytes change, so its tensor is pruned.
+   */
+  @Test
+  void aPruneReportsTensorsItWroteAsTheyWereAsKept() throws Exception {
+    Path model = tmp.resolve("unchanged");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("small", DType.F32, new long[] {2, 2}, new double[] {0.5, 3, -4, 5}),
+        new T("large", DType.F32, new long[] {2, 2}, new double[] {3, 4, 5, 6}),
+        new T("empty", DType.F32, new long[] {0, 4}, new double[0]),
+        new T("negzero", DType.F32, new long[] {2, 2}, new double[] {-0.0, 3, 4, 5}),
+        new T("poszero", DType.F32, new long[] {2, 2}, new double[] {0.0, 3, 4, 5}),
+        new T("half", DType.F16, new long[] {2}, new double[] {1, 7}),
+        new T("scalar", DType.F32, new long[] {}, new double[] {3})));
+    repo.push(model, "u:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    DeriveResult r = d.derive("u:v", "u-pruned:v", DeriveSpec.Prune.of(2.0, null, TensorFilter.ALL), null,
+        TransferListener.NONE);
+    Map<String, String> got = new LinkedHashMap<>();
+    r.tensors().forEach(t -> got.put(t.name(), t.changed() ? t.action().label() : t.reason()));
+    assertThat(got).containsExactly(Map.entry("small", "pruned"), Map.entry("large", "nothing below the threshold"),
+        Map.entry("empty", "no elements"), Map.entry("negzero", "pruned"),
+        Map.entry("poszero", "nothing below the threshold"), Map.entry("half", "pruned"),
+        Map.entry("scalar", "nothing below the threshold"));
+    assertThat(r.changedCount()).isEqualTo(3);
+    assertThat(r.push().version().derivation().parameters()).containsEntry("tensors_changed", "3")
+        .containsEntry("tensors_kept", "4");
+    assertThat(r.overall().elements()).isEqualTo(4 + 4 + 2);
+    DeriveResult bySparsity = d.derive("u:v", "u-s:v", DeriveSpec.Prune.of(null, 0.25, TensorFilter.ALL), null,
+        TransferListener.NONE);
+    assertThat(bySparsity.tensors().stream().filter(t -> t.name().equals("poszero")).findFirst().orElseThrow()
+        .reason()).isEqualTo("the elements to zero are already +0");
   }
 
   /** Pushes {@code v} as the F32 tensor {@code w} of {@code shape}, the one tensor of version {@code model:v}. */

@@ -69,15 +69,15 @@ public final class DeriveJob {
 
   /** The error metrics of a tensor, as a task returns them. */
   record Metrics(long elements, double maxAbs, double sumSqErr, double sumSqA, double sumSqB, double dot, long zeros,
-      long nonFinite, long overflow, long uncompared) implements Serializable {
+      long nonFinite, long overflow, long uncompared, boolean unchanged) implements Serializable {
     static Metrics of(ErrorMetrics m) {
       return new Metrics(m.elements(), m.maxAbs(), m.sumSqErr(), m.sumSqA(), m.sumSqB(), m.dot(), m.zeros(),
-          m.nonFinite(), m.overflow(), m.uncompared());
+          m.nonFinite(), m.overflow(), m.uncompared(), m.unchanged());
     }
 
     ErrorMetrics metrics() {
       return new ErrorMetrics(elements, maxAbs, sumSqErr, sumSqA, sumSqB, dot, zeros, nonFinite, overflow,
-          uncompared);
+          uncompared, unchanged);
     }
   }
 
