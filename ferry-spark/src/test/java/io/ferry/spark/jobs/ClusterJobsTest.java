@@ -110,6 +110,24 @@ class ClusterJobsTest {
   }
 
   /**
+   * A prune writes some tensors back byte for byte (here the 1-D norms, where round(0.001 × 256) is 0 elements to
+   * zero): a local derive reports them as kept, and so must the cluster job, whose tasks return the metrics.
+   */
+  @Test
+  void aClusterPruneReportsTheTensorsItWroteAsTheyWereAsKeptAsALocalOneDoes() throws Exception {
+    DeriveArgs args = new DeriveArgs("prune", null, 0, 0, false, null, 0.001, null, null);
+    DeriveJob.Result cluster = new DeriveJob(SparkTests.spark(), StoreSpec.of(store))
+        .run("jobs:prod", "jobs-prune-spark", args, null);
+    DeriveResult local = Deriver.of(repo).derive("jobs:prod", "jobs-prune-local", args.spec(), null,
+        TransferListener.NONE);
+    assertThat(local.report().tensors()).filteredOn(t -> t.name().endsWith("norm.weight")).hasSize(3)
+        .allSatisfy(t -> assertThat(t.reason()).isEqualTo("the elements to zero are already +0"));
+    assertThat(cluster.derive().report().toJson()).isEqualTo(local.report().toJson());
+    assertThat(repo.resolve("jobs-prune-spark").version().derivation())
+        .isEqualTo(repo.resolve("jobs-prune-local").version().derivation());
+  }
+
+  /**
    * A task that fails while it writes (its first put of a new object throws) is run again by Spark (the session's
    * {@code local[2,2]}: two attempts per task). The job still publishes exactly what a local derive publishes, and
    * the failed attempt left nothing visible: the target ref appears only when the driver publishes, and the version
