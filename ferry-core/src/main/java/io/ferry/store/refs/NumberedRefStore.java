@@ -609,7 +609,7 @@ public final class NumberedRefStore implements RefStore {
   /**
    * Reads every entry of the log one record each, checks them as {@link #log} does, and checks every segment against
    * the entries it copies: a segment that does not decode, or holds other entries, is damage ({@code verify} reports
-   * it, and {@link #log} would read it instead of the entries).
+   * it, and {@link #log} would read it instead of the entries); so is a tip that names no entry with its value.
    */
   @Override
   public void checkLog(String name) throws IOException {
@@ -621,6 +621,7 @@ public final class NumberedRefStore implements RefStore {
     // the record after the last listed entry: a listing shows no record where something else (a directory on HDFS)
     // holds an entry's path, and a log whose last entry was replaced so read as one entry shorter and clean
     readAll(List.of(entryKey(layout, name, all.size() + 1L)));
+    checkTip(name, all);
     List<Long> ends = new ArrayList<>(l.segments());
     ends.sort(null);
     List<Optional<byte[]>> bodies = readAll(ends.stream().map(e -> segmentKey(layout, name, e)).toList());
@@ -638,6 +639,49 @@ public final class NumberedRefStore implements RefStore {
             + ".." + end + " as their own records do; delete it (a copy that reads of the whole log take instead of"
             + " the entries; the next read writes it again)");
       }
+    }
+  }
+
+  /**
+   * Reads only go around a tip that names no entry with its value (a hint may be anything to them), but every tip a
+   * move writes names an entry that exists, with its value, in the text {@link #writeTip} gives it: a tip that does
+   * not is damage (a record written by something else), reported here so that {@code verify} does not call it clean.
+   * A tip that names an entry after {@code all} is checked against that entry (a move since the listing).
+   */
+  private void checkTip(String name, List<RefLogEntry> all) throws IOException {
+    String key = tipKey(name);
+    byte[] tip;
+    try {
+      tip = records.read(key).orElse(null);
+    } catch (CorruptStoreException e) {
+      CorruptRefException damaged = new CorruptRefException(name, store, Math.max(1, all.size()), "tip record " + key
+          + " cannot be read: " + e.defect() + "; delete it (a hint that reads start from; the next move writes it"
+          + " again)");
+      damaged.initCause(e);
+      throw damaged;
+    }
+    if (tip == null) {
+      return;
+    }
+    long seq = tipSeq(tip);
+    ChunkId value = null;
+    boolean named = seq >= 1 && seq <= all.size();
+    if (named) {
+      value = all.get((int) seq - 1).newId();
+    } else if (seq > all.size()) {
+      Optional<byte[]> later = readAll(List.of(entryKey(layout, name, seq))).get(0);
+      if (later.isPresent()) {
+        value = decode(name, seq, later.get()).newId();
+        named = true;
+      }
+    }
+    String expected = seq + " " + (value == null ? "-" : value.hex()) + "\n";
+    if (!named || !Arrays.equals(tip, expected.getBytes(StandardCharsets.US_ASCII))) {
+      String shown = new String(tip, 0, Math.min(tip.length, 100), StandardCharsets.US_ASCII).replace("\n", "\\n");
+      throw new CorruptRefException(name, store, Math.max(1, all.size()), "tip record " + key + " ('" + shown
+          + "', " + tip.length + " bytes) does not name an entry of the log (" + all.size() + " entries) with its"
+          + " value as '<entry> <new id or ->\\n'; delete it (a hint that reads start from; the next move writes"
+          + " it again)");
     }
   }
 

@@ -95,6 +95,27 @@ class NumberedRefStoreSegmentTest {
   }
 
   @Test
+  void aTipThatNamesNoEntryWithItsValueIsDamageThatReadsGoAround() throws IOException {
+    List<RefLogEntry> moved = moves(5, "move");
+    ChunkId head = moved.get(4).newId();
+    String tip = NumberedRefStore.tipKey(REF);
+    refs().checkLog(REF);
+    for (String bad : new String[] {"garbage", "", "5 " + moved.get(3).newId().hex() + "\n", "6 " + head.hex() + "\n",
+        "5 -\n", "0 -\n"}) {
+      records.replace(tip, bad.getBytes(StandardCharsets.US_ASCII));
+      assertThat(refs().get(REF)).as("head with tip '%s'", bad.trim()).contains(head);
+      assertThatThrownBy(() -> refs().checkLog(REF)).as("checkLog with tip '%s'", bad.trim())
+          .isInstanceOfSatisfying(CorruptRefException.class, e -> assertThat(e.getMessage()).contains("'" + REF + "'")
+              .contains("memory://test").contains(tip));
+    }
+    // a tip that lags names an entry with its value, as a slow writer may leave it; no tip is a crash before it
+    records.replace(tip, ("2 " + moved.get(1).newId().hex() + "\n").getBytes(StandardCharsets.US_ASCII));
+    refs().checkLog(REF);
+    records.delete(tip);
+    refs().checkLog(REF);
+  }
+
+  @Test
   void aBlockTooBigForOneRecordGetsNoSegmentAndAStoreThatRefusesWritesIsStillRead() throws IOException {
     List<RefLogEntry> big = moves(10, "x".repeat(RecordStore.MAX_RECORD_BYTES / SEGMENT));
     assertThat(refs().log(REF)).isEqualTo(big);
