@@ -59,4 +59,15 @@ class StoreLayersCliTest {
     assertThat(r.code()).isEqualTo(1);
     assertThat(r.err()).contains("'nope'").contains("faults");
   }
+
+  @Test
+  void aFileUriRefusesQueryOptionsOtherThanLayersAndCreatesNothing() throws Exception {
+    Path store = tmp.resolve("store");
+    Cli.Result r = Cli.raw("init", "--store", store.toUri() + "?layres=faults");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(r.err()).contains("'layres'").contains("layers").contains(store.toUri().toString());
+    assertThat(store).doesNotExist();
+    Cli.raw("init", "--store", store.toUri() + "?layers=").ok();
+    assertThat(Cli.raw("ls", "--store", store.toUri() + "?layers=faults").code()).isZero();
+  }
 }

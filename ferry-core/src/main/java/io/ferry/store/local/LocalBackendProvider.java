@@ -3,9 +3,12 @@ package io.ferry.store.local;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.BackendProvider;
+import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -25,16 +28,28 @@ public final class LocalBackendProvider implements BackendProvider {
   /**
    * Opens the store in the directory named by the URI; see {@link LocalBackend#open}.
    *
-   * @throws InvalidInputException if the URI is not an absolute {@code file:} URI, or as {@link LocalBackend#open}
+   * @throws InvalidInputException if the URI is not an absolute {@code file:} URI, if its query has an option other
+   *     than {@value StoreLayers#SETTING}, or as {@link LocalBackend#open}
    */
   @Override
   public Backend open(URI uri, StoreOptions options) throws IOException {
     if (uri == null || !supports(uri.getScheme())) {
       throw new InvalidInputException("'" + uri + "' is not a file: URI");
     }
+    if (uri.getRawQuery() != null) {
+      for (String pair : uri.getRawQuery().split("&")) {
+        int eq = pair.indexOf('=');
+        String key = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+        if (!pair.isEmpty() && !key.equals(StoreLayers.SETTING)) {
+          // such a key was ignored: a misspelt option silently did nothing, and init created the store
+          throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the"
+              + " query of a file: store takes only '" + StoreLayers.SETTING + "'");
+        }
+      }
+    }
     Path path;
     try {
-      // a query holds settings (e.g. layers=...), not part of the path
+      // the query holds settings (layers=...), not part of the path
       path = Path.of(uri.getRawQuery() == null ? uri : new URI(uri.getScheme(), uri.getAuthority(), uri.getPath(),
           null, null));
     } catch (java.net.URISyntaxException e) {
