@@ -567,13 +567,16 @@ final class CassandraChunkStore implements ChunkStore {
     if (row == null) {
       return null;
     }
-    if (row.isNull(0) || row.isNull(1) || row.isNull(2) || row.getLong(1) < 0 || row.getInt(2) <= 0) {
-      // the insert writes every column at once, a length of at least 0 and a positive part size: a row without them
-      // is not one this store wrote whole. Damage, as a corrupt object (verify lists it with the others, exit 3, and
-      // says how to repair it), not a read that failed
+    if (row.isNull(0) || row.isNull(1) || row.isNull(2) || row.getLong(1) < 0
+        || row.getInt(2) < CassandraSchema.MIN_PART_SIZE || row.getInt(2) > CassandraSchema.MAX_PART_SIZE) {
+      // the insert writes every column at once, a length of at least 0 and a part size of 1 MiB: a row without them,
+      // or with a part size no store writes (one of 1 made a read ask for a part per byte), is not one this store
+      // wrote whole. Damage, as a corrupt object (verify lists it with the others, exit 3, and says how to repair
+      // it), not a read that failed
       throw new CorruptObjectException(id, where, "its completion row lacks its generation, length or part size, or"
           + " holds one out of range (gen " + row.getUuid(0) + ", length " + (row.isNull(1) ? "none" : row.getLong(1))
-          + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "; " + writeTimes(id)
+          + ", part size " + (row.isNull(2) ? "none" : row.getInt(2)) + "; part sizes from "
+          + CassandraSchema.MIN_PART_SIZE + " to " + CassandraSchema.MAX_PART_SIZE + "; " + writeTimes(id)
           + "), so its parts cannot be read");
     }
     return new Marker(row.getUuid(0), row.getLong(1), row.getInt(2), row.getInstant(3));

@@ -29,6 +29,13 @@ import java.util.Map;
 public final class CassandraSchema {
   /** Bytes per part of a stored object (the last part may be shorter): 1 MiB. */
   public static final int PART_SIZE = 1 << 20;
+  /**
+   * The smallest part size a completion row may give, 64 KiB: a 64 MiB chunk in 1,024 parts. A row with a smaller one
+   * was altered (stores write {@link #PART_SIZE}), and reading by it would send one query per few parts of a range.
+   */
+  public static final int MIN_PART_SIZE = 1 << 16;
+  /** The largest part size a completion row may give, 16 MiB: Cassandra's default largest mutation. */
+  public static final int MAX_PART_SIZE = 1 << 24;
   /** Parts per partition of {@code chunk_parts}: 8, so a partition holds at most 8 MiB. */
   public static final int PARTS_PER_SLAB = 8;
   /** Tables a store owns, in the order they are created. */

@@ -75,9 +75,9 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
-   * A completion row altered by hand (a negative length, a part size of zero) is damage: a corrupt object naming the
-   * object and the row's values, as a missing part is (verify lists it with the others and exits 3), not a read that
-   * failed, and never "truncated" at a length below zero.
+   * A completion row altered by hand (a negative length, a part size of zero or one no store writes) is damage: a
+   * corrupt object naming the object and the row's values, as a missing part is (verify lists it with the others and
+   * exits 3), not a read that failed, and never "truncated" at a length below zero.
    */
   @Test
   void aCompletionRowOutOfRangeIsACorruptObject() throws Exception {
@@ -96,6 +96,14 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
           + " SET length = ?, part_size = 0 WHERE id = ? IF EXISTS", (long) c.length, key));
       assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).isInstanceOf(CorruptObjectException.class)
           .hasMessageContaining("object " + id).hasMessageContaining("part size 0");
+      // a part size this store never writes: one of 1 made a read of n bytes ask for n parts before any check
+      for (int size : new int[] {1, CassandraSchema.MIN_PART_SIZE - 1, CassandraSchema.MAX_PART_SIZE + 1}) {
+        cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("UPDATE "
+            + table + " SET part_size = ? WHERE id = ? IF EXISTS", size, key));
+        assertThatThrownBy(() -> other.chunks().read(id, 0, c.length)).as("part size %d", size)
+            .isInstanceOf(CorruptObjectException.class).hasMessageContaining("object " + id)
+            .hasMessageContaining("part size " + size + ";");
+      }
     }
   }
 
