@@ -512,6 +512,7 @@ final class CassandraChunkStore implements ChunkStore {
             + " WRITETIME(length), WRITETIME(part_size) FROM " + backend.settings().keyspace() + ".chunk_work"
             + " WHERE id = ? AND gen = ?", row.getByteBuffer(0), row.getUuid(1));
         if (since.isBefore(olderThan)) {
+          checkNote(id, row);
           stale.add(row);
         }
       }
@@ -603,6 +604,27 @@ final class CassandraChunkStore implements ChunkStore {
     } catch (IOException | com.datastax.oss.driver.api.core.DriverException e) {
       return "its write times could not be read: " + e;
     }
+  }
+
+  /**
+   * A note gc is about to act on gives the length and part size its parts were cut by, as a put writes them (a length
+   * of at least 0, a part size within the range of {@link CassandraSchema}): one that does not (altered by hand) is
+   * damage naming the row and the DELETE that removes it, found before anything is removed; its part size of 0 failed
+   * gc with a bare division by zero, and one of 1 made it delete a partition for every 8 bytes of the length.
+   */
+  private void checkNote(ChunkId id, Row row) throws CorruptStoreException {
+    int partSize = row.isNull(3) ? 0 : row.getInt(3);
+    if (!row.isNull(2) && row.getLong(2) >= 0 && partSize >= CassandraSchema.MIN_PART_SIZE
+        && partSize <= CassandraSchema.MAX_PART_SIZE) {
+      return;
+    }
+    String t = backend.settings().keyspace() + ".chunk_work";
+    throw new CorruptStoreException(where, "table " + t + " holds a note of a put or delete of object " + id
+        + " (gen " + row.getUuid(1) + ") with length " + (row.isNull(2) ? "none" : row.getLong(2)) + " and part size "
+        + (row.isNull(3) ? "none" : partSize) + " (part sizes from " + CassandraSchema.MIN_PART_SIZE + " to "
+        + CassandraSchema.MAX_PART_SIZE + "); this store never writes one, and gc cannot tell how many slabs of"
+        + " chunk_parts the put wrote: delete the slabs of this id and gen from chunk_parts, then the note with"
+        + " DELETE FROM " + t + " WHERE id = 0x" + id.hex() + " AND gen = " + row.getUuid(1));
   }
 
   /**

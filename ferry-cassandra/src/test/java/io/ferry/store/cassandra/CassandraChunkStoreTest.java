@@ -156,6 +156,33 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
    * one) is damage naming the store, the table and the row, and how to remove it: gc failed with "a chunk id is 32
    * bytes, got 2", which named neither.
    */
+  /**
+   * A note of a put in progress whose part size no store writes (altered by hand) is damage naming the table, the row
+   * and the DELETE that removes it, found before gc removes anything: a part size of 0 failed gc with a bare division
+   * by zero, and one of 1 made it delete a partition for every 8 bytes of the noted length.
+   */
+  @Test
+  void aPutNoteWithAPartSizeNoStoreWritesIsNamed() throws Exception {
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    String ks = cassandra.settings().keyspace();
+    byte[] c = content(10);
+    ByteBuffer key = ByteBuffer.wrap(ChunkId.of(c).toBytes());
+    java.util.UUID gen = java.util.UUID.randomUUID();
+    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO " + ks
+        + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, 0, 0, ?)", key, gen, ByteBuffer.wrap(c)));
+    for (int size : new int[] {0, 1, CassandraSchema.MAX_PART_SIZE + 1}) {
+      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
+          + ks + ".chunk_work (id, gen, length, part_size) VALUES (?, ?, 10, ?) USING TIMESTAMP 1234567", key, gen,
+          size));
+      assertThatThrownBy(() -> store.removeAbandoned(java.time.Instant.now())).as("part size %d", size)
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class).hasMessageContaining(ks + ".chunk_work")
+          .hasMessageContaining("part size " + size + " ").hasMessageContaining("gen = " + gen);
+      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+          "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = 0", key, gen)).one())
+          .as("nothing removed").isNotNull();
+    }
+  }
+
   @Test
   void aRowWhoseIdIsNoChunkIdIsNamed() throws Exception {
     CassandraBackend cassandra = (CassandraBackend) backend;
