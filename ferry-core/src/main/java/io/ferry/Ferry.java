@@ -51,6 +51,7 @@ public final class Ferry {
   public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
     Objects.requireNonNull(storeOptions, "storeOptions");
     URI uri = toUri(store == null ? defaultStore() : store);
+    StoreLayers.check(uri.toString(), storeOptions, queryOf(uri), System.getenv());
     LocalBackendProvider local = new LocalBackendProvider();
     if (local.supports(uri.getScheme())) {
       // built in: no search of the class path's jars for providers (tens of milliseconds of a command's start-up)

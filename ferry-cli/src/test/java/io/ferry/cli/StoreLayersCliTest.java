@@ -61,6 +61,18 @@ class StoreLayersCliTest {
   }
 
   @Test
+  void initWithAnUnknownLayerCreatesNoStore() throws Exception {
+    Path store = tmp.resolve("store");
+    Cli.Result r = Cli.raw("init", "--store", store.toString(), "--store-option", "layers=nope");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(r.err()).contains("'nope'");
+    assertThat(store).doesNotExist();
+    r = Cli.raw("init", "--store", store.toUri() + "?layers=faults,nope");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(store).doesNotExist();
+  }
+
+  @Test
   void aFileUriRefusesQueryOptionsOtherThanLayersAndCreatesNothing() throws Exception {
     Path store = tmp.resolve("store");
     Cli.Result r = Cli.raw("init", "--store", store.toUri() + "?layres=faults");

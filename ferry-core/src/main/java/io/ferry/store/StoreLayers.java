@@ -33,28 +33,15 @@ public final class StoreLayers {
    */
   public static Backend stack(Backend base, StoreOptions options, Map<String, String> uriQuery,
       Map<String, String> env) throws IOException {
-    String spec = options.settings().get(SETTING);
-    if (spec == null) {
-      spec = uriQuery.get(SETTING);
-    }
-    if (spec == null) {
-      spec = env.get(ENV);
-    }
+    String spec = spec(options, uriQuery, env);
     if (spec == null || spec.isBlank()) {
       return base;
     }
-    List<ChunkStoreLayer> found = new ArrayList<>();
-    ServiceLoader.load(ChunkStoreLayer.class, StoreLayers.class.getClassLoader()).forEach(found::add);
-    String[] names = spec.split(",");
     ChunkStore chunks = base.chunks();
     try {
-      for (int i = names.length - 1; i >= 0; i--) {
-        String name = names[i].trim();
-        ChunkStoreLayer layer = found.stream().filter(l -> l.name().equals(name)).findFirst()
-            .orElseThrow(() -> new InvalidInputException("store " + base.uri() + ": no store layer named '" + name
-                + "' (from setting " + SETTING + "; layers on the class path: "
-                + found.stream().map(ChunkStoreLayer::name).toList() + ")"));
-        chunks = layer.wrap(chunks, options);
+      List<ChunkStoreLayer> layers = find(base.uri().toString(), spec);
+      for (int i = layers.size() - 1; i >= 0; i--) {
+        chunks = layers.get(i).wrap(chunks, options);
       }
     } catch (IOException | RuntimeException e) {
       try {
@@ -65,6 +52,44 @@ public final class StoreLayers {
       throw e;
     }
     return layered(base, chunks);
+  }
+
+  /**
+   * Checks, before the store is opened, that a module on the class path provides each layer that {@link #stack} would
+   * stack, so that a command given an unknown layer (a typo) fails before it opens, or creates, the store.
+   *
+   * @param store the store's location, for the message
+   * @throws InvalidInputException naming a layer no module on the class path provides
+   */
+  public static void check(String store, StoreOptions options, Map<String, String> uriQuery, Map<String, String> env)
+      throws InvalidInputException {
+    String spec = spec(options, uriQuery, env);
+    if (spec != null && !spec.isBlank()) {
+      find(store, spec);
+    }
+  }
+
+  private static String spec(StoreOptions options, Map<String, String> uriQuery, Map<String, String> env) {
+    String spec = options.settings().get(SETTING);
+    if (spec == null) {
+      spec = uriQuery.get(SETTING);
+    }
+    return spec != null ? spec : env.get(ENV);
+  }
+
+  /** The layers {@code spec} names, outermost first. */
+  private static List<ChunkStoreLayer> find(String store, String spec) throws InvalidInputException {
+    List<ChunkStoreLayer> found = new ArrayList<>();
+    ServiceLoader.load(ChunkStoreLayer.class, StoreLayers.class.getClassLoader()).forEach(found::add);
+    List<ChunkStoreLayer> out = new ArrayList<>();
+    for (String n : spec.split(",")) {
+      String name = n.trim();
+      out.add(found.stream().filter(l -> l.name().equals(name)).findFirst()
+          .orElseThrow(() -> new InvalidInputException("store " + store + ": no store layer named '" + name
+              + "' (from setting " + SETTING + "; layers on the class path: "
+              + found.stream().map(ChunkStoreLayer::name).toList() + ")")));
+    }
+    return out;
   }
 
   /**
