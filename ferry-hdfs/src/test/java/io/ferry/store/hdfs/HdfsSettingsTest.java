@@ -46,6 +46,9 @@ class HdfsSettingsTest {
     assertThat(known.hsync()).isFalse();
     assertThat(known.lookupThreads()).isEqualTo(3);
     assertThat(known.openFiles()).isEqualTo(5);
+    // core's option of the query, which README gives as the way to name layers in a store URI
+    assertThat(HdfsSettings.of(URI.create("hdfs://nn:8020/ferry?layers=redis"), Map.of(), Map.of()).rootPath())
+        .isEqualTo("/ferry");
     // store settings may hold other backends' keys: only the URI's query is checked
     assertThat(HdfsSettings.of(URI.create("hdfs://nn:8020/ferry"), Map.of("s3.region", "x"), Map.of()).rootPath())
         .isEqualTo("/ferry");
