@@ -1,7 +1,10 @@
 package io.ferry.store.s3;
 
 import io.ferry.error.InvalidInputException;
+import io.ferry.store.StoreLayers;
 import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 
 /**
  * Where a store lives in S3: a bucket and a key prefix, from a URI {@code s3://bucket} or {@code s3://bucket/prefix}.
@@ -57,9 +60,20 @@ public record S3Location(String bucket, String prefix) {
       throw new InvalidInputException("'" + uri + "': bucket name '" + bucket + "' is an IP address, which S3 bucket"
           + " names cannot be");
     }
-    if (uri.getRawQuery() != null || uri.getRawFragment() != null) {
-      throw new InvalidInputException("'" + uri + "': query and fragment are not supported; pass settings instead"
+    if (uri.getRawFragment() != null) {
+      throw new InvalidInputException("'" + uri + "': a fragment is not supported; pass settings instead"
           + " (e.g. --s3-endpoint)");
+    }
+    if (uri.getRawQuery() != null) {
+      for (String pair : uri.getRawQuery().split("&")) {
+        int eq = pair.indexOf('=');
+        String key = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+        if (!key.equals(StoreLayers.SETTING)) {
+          // the query holds only core's option (the layers over the store, read by core from the same query)
+          throw new InvalidInputException("'" + uri + "': query option '" + key + "' is not supported: the query"
+              + " takes only '" + StoreLayers.SETTING + "'; pass other settings instead (e.g. --s3-endpoint)");
+        }
+      }
     }
     String path = uri.getPath() == null ? "" : uri.getPath();
     if (path.indexOf('\uFFFD') >= 0 && !validUtf8(uri.getRawPath())) {

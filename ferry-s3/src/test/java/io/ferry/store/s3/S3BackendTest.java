@@ -45,6 +45,11 @@ class S3BackendTest {
     assertThat(l.uri()).isEqualTo("s3://my.bucket/team/models");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3:///x"))).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("names no bucket");
+    // core's option of the query (the layers over the store), which README gives as the way to name them in a URI
+    assertThat(S3Location.parse(URI.create("s3://bucket/p?layers=redis"))).isEqualTo(S3Location.parse(
+        URI.create("s3://bucket/p")));
+    assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bucket/p?layers=redis&region=x")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("'region'");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://Bad_Bucket!/x")))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("not valid");
     assertThatThrownBy(() -> S3Location.parse(URI.create("s3://bkt/a//c"))).isInstanceOf(InvalidInputException.class)
