@@ -63,22 +63,8 @@ final class CopyOperation {
    */
   Results.CopyResult copy(String refText, boolean verify, TransferListener listener) throws IOException {
     RefSpec spec = RefSpec.parse(refText);
-    VersionRef v = source.resolve(spec);
-    // before the target's head is read: a server's token that may not write the model is told so, not that it may
-    // not read the head
-    targetRefs.checkWritable(spec.model());
-    // as a push into the target: a name that differs only in case from one there would share its refs on a
-    // case-insensitive file system
-    targetResolver.checkNoCaseTwin(spec.model());
-    targetResolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+    VersionRef v = check(spec);
     String head = RefNames.head(spec.model());
-    Optional<ChunkId> headBefore = targetRefs.get(head);
-    if (spec.tag() == null && headBefore.isPresent() && !headBefore.get().equals(v.id())
-        && !targetHistory.isAncestor(v.id(), headBefore.get())
-        && !sourceHistory.isAncestor(headBefore.get(), v.id())) {
-      // the version's ancestors are the same objects in both stores: what the move would find after the copy
-      throw headConflict(spec, headBefore.get(), v.id());
-    }
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
     try (Lease lease = target.leases().take(Lease.Kind.PUSH, "copy " + refText + " from " + source.uri())) {
@@ -120,6 +106,34 @@ final class CopyOperation {
       }
       return new Results.CopyResult(v.id(), sent.size(), copier.objectsSent(), copier.bytesSent(), moved);
     }
+  }
+
+  /**
+   * The checks a copy makes before it sends anything, so that a refused copy leaves the target as it was: the version
+   * {@code spec} names exists in the source, the target lets the model be written, neither the model's name nor the
+   * tag's differs only in case from one in the target, and (for a version, not a tag) the target's head of the model
+   * is absent or on the version's history.
+   *
+   * @return the version the copy sends
+   * @throws io.ferry.error.ConflictException when the target's head is on another history and no tag is copied
+   */
+  VersionRef check(RefSpec spec) throws IOException {
+    VersionRef v = source.resolve(spec);
+    // before the target's head is read: a server's token that may not write the model is told so, not that it may
+    // not read the head
+    targetRefs.checkWritable(spec.model());
+    // as a push into the target: a name that differs only in case from one there would share its refs on a
+    // case-insensitive file system
+    targetResolver.checkNoCaseTwin(spec.model());
+    targetResolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+    Optional<ChunkId> headBefore = targetRefs.get(RefNames.head(spec.model()));
+    if (spec.tag() == null && headBefore.isPresent() && !headBefore.get().equals(v.id())
+        && !targetHistory.isAncestor(v.id(), headBefore.get())
+        && !sourceHistory.isAncestor(headBefore.get(), v.id())) {
+      // the version's ancestors are the same objects in both stores: what the move would find after the copy
+      throw headConflict(spec, headBefore.get(), v.id());
+    }
+    return v;
   }
 
   /**

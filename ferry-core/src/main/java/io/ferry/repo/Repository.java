@@ -730,6 +730,22 @@ public final class Repository implements Closeable {
         target.collector, target.resolver).copy(refText, verify, listener == null ? TransferListener.NONE : listener);
   }
 
+  /**
+   * Makes the checks {@link #copyTo} makes before it sends anything, and sends nothing: for a copy whose chunks others
+   * send first (a cluster job's executors), so that a copy refused for the target's head or for a name that differs
+   * only in case from one in the target leaves the target as it was.
+   *
+   * @return the version the copy of {@code refText} sends
+   * @throws io.ferry.error.ConflictException when the target's head is on another history and no tag is copied
+   * @throws io.ferry.error.InvalidInputException when the model's or tag's name differs only in case from one in the
+   *     target
+   */
+  public VersionRef checkCopyTo(String refText, Repository target) throws IOException {
+    Objects.requireNonNull(target, "target");
+    return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
+        target.collector, target.resolver).check(RefSpec.parse(refText));
+  }
+
   // ---------------------------------------------------------------- verify, gc, stats
 
   /**

@@ -1,7 +1,5 @@
 package io.ferry.spark.jobs;
 
-import io.ferry.error.ConflictException;
-import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkReader;
@@ -12,7 +10,6 @@ import io.ferry.spark.store.StoreSpec;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
-import io.ferry.version.RefSpec;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.io.Serializable;
@@ -73,8 +70,9 @@ public final class CopyJob {
   public Result run(String ref, boolean verify) throws IOException {
     Repository source = StoreCache.repository(from);
     Repository target = StoreCache.repository(to);
-    ChunkId root = source.resolve(ref).id();
-    refuseHeadOnAnotherHistory(source, target, RefSpec.parse(ref), root);
+    // core's copy refuses a head on another history, and a model or tag name that differs only in case from one in
+    // the target, before it sends anything; the executors send first, so the job makes the same checks before them
+    ChunkId root = source.checkCopyTo(ref, target).id();
     Map<ChunkId, Long> loose = new LinkedHashMap<>();
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>(List.of(root));
@@ -106,50 +104,6 @@ public final class CopyJob {
     Results.CopyResult copy = source.copyTo(ref, target, verify, TransferListener.NONE);
     return new Result(copy, sent.stream().mapToLong(Sent::chunks).sum(), sent.stream().mapToLong(Sent::bytes).sum(),
         groups.size());
-  }
-
-  /**
-   * Core's copy refuses to copy a version (not a tag) whose model has a head on another history in the target, before
-   * it sends anything; the executors send first, so the job makes the same check before them, and a refused copy
-   * leaves the target as it was.
-   */
-  private void refuseHeadOnAnotherHistory(Repository source, Repository target, RefSpec spec, ChunkId version)
-      throws IOException {
-    if (spec.tag() != null) {
-      return;
-    }
-    ChunkId head = null;
-    for (Map.Entry<ChunkId, List<String>> e : target.refsOf(spec.model()).entrySet()) {
-      if (e.getValue().contains(spec.model())) {
-        head = e.getKey();
-      }
-    }
-    if (head != null && !reaches(target, head, version) && !reaches(source, version, head)) {
-      throw new ConflictException("head of " + spec.model() + " in " + target.uri() + " is " + head.shortHex(12)
-          + ", which is not in the history of " + version.shortHex(12) + "; copy a tag instead, or reconcile the"
-          + " histories; nothing was copied");
-    }
-  }
-
-  /** Whether {@code ancestor} is {@code id} or one of its ancestors among the versions {@code repo} holds. */
-  private static boolean reaches(Repository repo, ChunkId id, ChunkId ancestor) throws IOException {
-    Set<ChunkId> seen = new HashSet<>();
-    Deque<ChunkId> todo = new ArrayDeque<>(List.of(id));
-    while (!todo.isEmpty()) {
-      ChunkId c = todo.pop();
-      if (c.equals(ancestor)) {
-        return true;
-      }
-      if (!seen.add(c)) {
-        continue;
-      }
-      try {
-        todo.addAll(repo.objects().version(c).parents());
-      } catch (NotFoundException e) {
-        // history the store does not hold (a version copied without its ancestors): nothing more to walk
-      }
-    }
-    return false;
   }
 
   /** Runs on an executor: copies each chunk's frame as stored, after checking it. */

@@ -279,6 +279,42 @@ class ClusterJobsTest {
     assertThat(tag.copy().refsMoved()).containsExactly("jobs/tags/prod");
   }
 
+  /**
+   * Core's copy refuses a model or tag name that differs only in case from one in the target before it sends
+   * anything; the job's executors sent the chunks first, so the refused copy left them in the target.
+   */
+  @Test
+  void aCopyRefusedForANameThatDiffersOnlyInCaseSendsNoChunk() throws Exception {
+    Path dir = tmp.resolve("case-twin");
+    String target = dir.toUri().toString();
+    try (Repository t = SparkTests.open(target)) {
+      SparkTests.push(t, SparkTests.write(tmp, "case-twin-model", SparkTests.model(DType.F32, 98)), "Jobs");
+      SparkTests.push(t, tmp.resolve("case-twin-model"), "jobs2:Prod");
+    }
+    String jobs2 = tmp.resolve("case-twin-source").toUri().toString();
+    try (Repository s = SparkTests.open(jobs2)) {
+      SparkTests.push(s, tmp.resolve("v1"), "jobs2:prod");
+    }
+    long objectsBefore = objects(target);
+    Map<String, String> before = files(dir);
+    CopyJob model = new CopyJob(SparkTests.spark(), StoreSpec.of(store), StoreSpec.of(target), 1 << 20);
+    assertThatThrownBy(() -> model.run("jobs", false)).hasMessageContaining("model 'jobs' differs only in case from"
+        + " 'Jobs'");
+    CopyJob tag = new CopyJob(SparkTests.spark(), StoreSpec.of(jobs2), StoreSpec.of(target), 1 << 20);
+    assertThatThrownBy(() -> tag.run("jobs2:prod", false)).hasMessageContaining("tag 'prod' of 'jobs2' differs only"
+        + " in case from its tag 'Prod'");
+    assertThat(objects(target)).as("objects in the target after the refused copies").isEqualTo(objectsBefore);
+    assertThat(files(dir)).as("the target's files after the refused copies").isEqualTo(before);
+  }
+
+  private static long objects(String uri) throws IOException {
+    long[] n = {0};
+    try (Repository r = SparkTests.open(uri)) {
+      r.backend().chunks().list(o -> n[0]++);
+    }
+    return n[0];
+  }
+
   /** A local derive refuses a bad target before it writes; the job's tasks stored the derived chunks first. */
   @Test
   void aDeriveToABadTargetIsRefusedBeforeAnyTaskStoresAChunk() throws Exception {
