@@ -92,7 +92,7 @@ public final class FerrySparkJobs {
         case "derive" -> {
           a.need(2, "SOURCE TARGET");
           DeriveArgs d = new DeriveArgs(a.required("method"), a.opt("to"), a.integer("bits", 8),
-              a.integer("group-size", DEFAULT_GROUP_SIZE), !a.flag("asymmetric"), a.dbl("threshold"),
+              a.integer("group-size", DEFAULT_GROUP_SIZE), a.symmetric(), a.dbl("threshold"),
               a.dbl("sparsity"), a.opt("include"), a.opt("exclude"));
           DeriveJob.Result r = new DeriveJob(spark, a.spec("store")).run(a.positional.get(0), a.positional.get(1), d,
               a.opt("message"));
@@ -139,13 +139,13 @@ public final class FerrySparkJobs {
 
   /** {@code --key value} options (repeatable {@code --store-option}), flags, and positional arguments. */
   private static final class Args {
-    static final List<String> FLAGS = List.of("verify", "asymmetric");
+    static final List<String> FLAGS = List.of("verify", "symmetric", "asymmetric");
     /** The options each job takes: any other is refused rather than ignored (a typo would change the job). */
     static final Map<String, List<String>> OPTIONS = Map.of(
         "verify", List.of("store", "store-option", "task-bytes"),
         "copy", List.of("from", "to", "store-option", "task-bytes", "verify"),
-        "derive", List.of("store", "store-option", "method", "to", "bits", "group-size", "asymmetric", "threshold",
-            "sparsity", "include", "exclude", "message"));
+        "derive", List.of("store", "store-option", "method", "to", "bits", "group-size", "symmetric", "asymmetric",
+            "threshold", "sparsity", "include", "exclude", "message"));
     String command;
     final Map<String, String> options = new HashMap<>();
     final Map<String, String> settings = new HashMap<>();
@@ -236,6 +236,17 @@ public final class FerrySparkJobs {
 
     boolean flag(String key) {
       return options.containsKey(key);
+    }
+
+    /**
+     * Whether a quantization is symmetric: only with {@code --symmetric}, as {@code ferry derive quantize}; {@code
+     * --asymmetric} names the default.
+     */
+    boolean symmetric() {
+      if (flag("symmetric") && flag("asymmetric")) {
+        throw new IllegalArgumentException("options --symmetric and --asymmetric contradict each other: give one");
+      }
+      return flag("symmetric");
     }
 
     long taskBytes() {

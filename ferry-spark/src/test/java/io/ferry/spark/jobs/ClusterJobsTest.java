@@ -247,6 +247,24 @@ class ClusterJobsTest {
         "128");
   }
 
+  /**
+   * {@code ferry derive quantize} is asymmetric unless {@code --symmetric} is given; the job was symmetric unless
+   * {@code --asymmetric} was, and refused {@code --symmetric}, so the same options derived other versions.
+   */
+  @Test
+  void aQuantizeIsAsymmetricUnlessSymmetricIsGivenAsInTheCli() throws Exception {
+    job(0, "derive", "--store", store, "--method", "quantize", "--bits", "8", "jobs:prod", "jobs-q8-asym");
+    job(0, "derive", "--store", store, "--method", "quantize", "--bits", "8", "--symmetric", "jobs:prod",
+        "jobs-q8-sym");
+    assertThat(repo.resolve("jobs-q8-asym").version().derivation().parameters()).containsEntry("symmetric", "false");
+    assertThat(repo.resolve("jobs-q8-sym").version().derivation().parameters()).containsEntry("symmetric", "true");
+    DeriveResult local = Deriver.of(repo).derive("jobs:prod", "jobs-q8-local", DeriveSpec.Quantize.of(8, 128, false,
+        io.ferry.derive.TensorFilter.of(null, null)), null, TransferListener.NONE);
+    assertThat(repo.resolve("jobs-q8-asym").version().snapshot()).isEqualTo(local.push().version().snapshot());
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--symmetric", "--asymmetric", "jobs:prod",
+        "jobs-q8-both")[1]).contains("--symmetric and --asymmetric");
+  }
+
   private static Map<String, String> files(Path dir) throws Exception {
     Map<String, String> out = new java.util.TreeMap<>();
     try (var walk = Files.walk(dir)) {
