@@ -1,5 +1,6 @@
 package io.ferry.spark.jobs;
 
+import io.ferry.derive.DerivationInputException;
 import io.ferry.spark.store.StoreSpec;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -91,9 +92,18 @@ public final class FerrySparkJobs {
         }
         case "derive" -> {
           a.need(2, "SOURCE TARGET");
-          DeriveArgs d = new DeriveArgs(a.required("method"), a.opt("to"), a.integer("bits", 8),
+          String method = a.required("method");
+          a.onlyOptionsOf(method);
+          DeriveArgs d = new DeriveArgs(method, method.equals("cast") ? a.required("to") : a.opt("to"),
+              a.integer("bits", 8),
               a.integer("group-size", DEFAULT_GROUP_SIZE), a.symmetric(), a.dbl("threshold"),
               a.dbl("sparsity"), a.opt("include"), a.opt("exclude"));
+          try {
+            d.spec();
+          } catch (DerivationInputException e) {
+            // an option's value out of its range (--bits 3, --to q4): bad arguments, as ferry derive says
+            throw new IllegalArgumentException(e.message(FerrySparkJobs::option), e);
+          }
           DeriveJob.Result r = new DeriveJob(spark, a.spec("store")).run(a.positional.get(0), a.positional.get(1), d,
               a.opt("message"));
           out.println("version=" + r.derive().push().versionId().hex());
@@ -116,6 +126,11 @@ public final class FerrySparkJobs {
       err.println("ferry spark " + a.command + ": " + describe(e));
       return 1;
     }
+  }
+
+  /** How the job spells a parameter that a derivation's message names: as its option, or as the library does. */
+  private static String option(DerivationInputException.Param p) {
+    return p.key().equals("target") || p.key().startsWith("method:") ? null : "--" + p.key().replace('_', '-');
   }
 
   /**
@@ -146,6 +161,14 @@ public final class FerrySparkJobs {
         "copy", List.of("from", "to", "store-option", "task-bytes", "verify"),
         "derive", List.of("store", "store-option", "method", "to", "bits", "group-size", "symmetric", "asymmetric",
             "threshold", "sparsity", "include", "exclude", "message"));
+    /** The derive options every method takes. */
+    static final List<String> COMMON_DERIVE_OPTIONS = List.of("store", "store-option", "method", "message");
+    /** The derive options of each method: those of {@code ferry derive}'s subcommand for it. */
+    static final Map<String, List<String>> METHOD_OPTIONS = Map.of(
+        "cast", List.of("to", "include", "exclude"),
+        "quantize", List.of("bits", "group-size", "symmetric", "asymmetric", "include", "exclude"),
+        "dequantize", List.of("to"),
+        "prune", List.of("threshold", "sparsity", "include", "exclude"));
     String command;
     final Map<String, String> options = new HashMap<>();
     final Map<String, String> settings = new HashMap<>();
@@ -231,6 +254,23 @@ public final class FerrySparkJobs {
         return Integer.parseInt(v.trim());
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException("option --" + key + " '" + v + "': expected a whole number");
+      }
+    }
+
+    /**
+     * Refuses a derive option that {@code method} does not take ({@code --bits} of a cast): {@code ferry derive}'s
+     * subcommand for the method has no such option, and the job would ignore it.
+     */
+    void onlyOptionsOf(String method) {
+      List<String> taken = METHOD_OPTIONS.get(method);
+      if (taken == null) {
+        return; // an unknown method is refused naming the methods
+      }
+      for (String key : options.keySet()) {
+        if (!COMMON_DERIVE_OPTIONS.contains(key) && !taken.contains(key)) {
+          throw new IllegalArgumentException("option --" + key + " is not taken by derive --method " + method
+              + ": expected --" + String.join(", --", taken));
+        }
       }
     }
 

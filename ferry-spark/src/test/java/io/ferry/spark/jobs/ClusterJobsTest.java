@@ -208,6 +208,26 @@ class ClusterJobsTest {
     assertThat(repo.models()).extracting(m -> m.model()).doesNotContain("x");
   }
 
+  /**
+   * An option the derive method does not take was ignored ({@code --bits} of a cast, {@code --to} of a quantize: the
+   * job derived something else than asked), and a bad value ({@code --bits 3}) ended with exit 1 and a message that
+   * named no option; {@code ferry derive} refuses both as bad arguments.
+   */
+  @Test
+  void aDeriveOptionTheMethodDoesNotTakeOrABadValueIsRefusedNamingTheOption() throws Exception {
+    assertThat(job(2, "derive", "--store", store, "--method", "cast", "--to", "bf16", "--bits", "4", "jobs:prod",
+        "bad-1")[1]).contains("option --bits is not taken by derive --method cast");
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--to", "bf16", "jobs:prod", "bad-2")[1])
+        .contains("option --to is not taken by derive --method quantize");
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--bits", "3", "jobs:prod", "bad-3")[1])
+        .contains("--bits must be 8 or 4, got 3");
+    assertThat(job(2, "derive", "--store", store, "--method", "cast", "jobs:prod", "bad-4")[1])
+        .contains("option --to is required");
+    assertThat(job(2, "derive", "--store", store, "--method", "prune", "--sparsity", "1", "jobs:prod", "bad-5")[1])
+        .contains("--sparsity");
+    assertThat(repo.models()).extracting(m -> m.model()).noneMatch(m -> m.startsWith("bad-"));
+  }
+
   /** A failed job printed the exception ({@code io.ferry.error.NotFoundException: ...}), not only what failed. */
   @Test
   void aFailedJobSaysWhatFailedWithoutTheExceptionClass() {
