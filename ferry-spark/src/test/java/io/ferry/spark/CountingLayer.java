@@ -33,6 +33,11 @@ public final class CountingLayer implements ChunkStoreLayer {
   }
 
   @Override
+  public io.ferry.store.SettingNames settingNames() {
+    return io.ferry.store.SettingNames.of("counting.name", "counting.fail-puts");
+  }
+
+  @Override
   public String name() {
     return "counting";
   }

@@ -205,11 +205,14 @@ public final class FerrySparkJobs {
           if (eq < 1) {
             throw new IllegalArgumentException("--store-option '" + value + "': expected key=value");
           }
-          a.settings.put(value.substring(0, eq), value.substring(eq + 1));
+          if (a.settings.put(value.substring(0, eq), value.substring(eq + 1)) != null) {
+            throw new IllegalArgumentException("--store-option " + value.substring(0, eq) + " given twice");
+          }
         } else if (a.options.put(key, value) != null) {
           throw new IllegalArgumentException("option --" + key + " given twice");
         }
       }
+      StoreSpec.checkSettings(a.settings, "--store-option %s");
       return a;
     }
 

@@ -1,5 +1,7 @@
 package io.ferry.spark.store;
 
+import io.ferry.repo.Suggestions;
+import io.ferry.store.SettingNames;
 import java.io.Serializable;
 import java.util.Map;
 import java.util.Objects;
@@ -52,7 +54,24 @@ public record StoreSpec(String uri, Map<String, String> settings) implements Ser
       throw new IllegalArgumentException("option 'store' is missing: give the store URI, e.g. "
           + ".option(\"store\", \"hdfs://namenode:8020/ferry\")");
     }
+    checkSettings(settings, "option 'store.%s'");
     return new StoreSpec(uri, settings);
+  }
+
+  /**
+   * Refuses a setting that neither the core nor any store module or layer on the class path reads (a mistyped
+   * {@code s3.endpont} would otherwise be ignored), as the CLI refuses it; {@code spelled} is how the user wrote the
+   * setting, a format of its key ({@code --store-option %s}, {@code option 'store.%s'}).
+   *
+   * @throws IllegalArgumentException naming the setting, with the known names like it
+   */
+  public static void checkSettings(Map<String, String> settings, String spelled) {
+    String unknown = SettingNames.firstUnknown(settings);
+    if (unknown != null) {
+      throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, spelled, unknown)
+          + ": no store module here reads a setting '" + unknown + "'"
+          + Suggestions.didYouMean(unknown, SettingNames.knownNames()));
+    }
   }
 
   @Override

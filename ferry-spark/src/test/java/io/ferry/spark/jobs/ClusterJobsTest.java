@@ -228,6 +228,18 @@ class ClusterJobsTest {
     assertThat(repo.models()).extracting(m -> m.model()).noneMatch(m -> m.startsWith("bad-"));
   }
 
+  /** A mistyped store setting was ignored (the job ran against the store without it); the CLI refuses it. */
+  @Test
+  void anUnknownOrRepeatedStoreSettingIsRefusedNamingIt() {
+    assertThat(job(2, "verify", "--store", store, "--store-option", "layer=counting", "jobs:prod")[1])
+        .contains("--store-option layer: no store module here reads a setting 'layer'").contains("'layers'");
+    assertThat(job(2, "verify", "--store", store, "--store-option", "dfs.replication=2", "--store-option",
+        "dfs.replication=3")[1]).contains("--store-option dfs.replication given twice");
+    assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").option("store", store)
+        .option("store.layer", "counting").load("jobs:prod").count())
+        .hasMessageContaining("option 'store.layer': no store module here reads a setting 'layer'");
+  }
+
   /** A failed job printed the exception ({@code io.ferry.error.NotFoundException: ...}), not only what failed. */
   @Test
   void aFailedJobSaysWhatFailedWithoutTheExceptionClass() {
