@@ -239,8 +239,8 @@ final class FerryReaderFactory implements PartitionReaderFactory {
           long to = from + t.byteLength();
           List<String> chunks = new ArrayList<>();
           MessageDigest key = sha256();
-          for (int i = FileEntry.chunkAt(offsets, from); i < f.chunks().size() && offsets[i] < Math.max(to,
-              from + 1); i++) {
+          // an empty tensor uses no chunk: its key is its dtype and shape alone, not the chunk of a neighbour
+          for (int i = FileEntry.chunkAt(offsets, from); i < f.chunks().size() && offsets[i] < to; i++) {
             ChunkRef c = f.chunks().get(i);
             chunks.add(c.id().hex());
             long lo = Math.max(from, offsets[i]) - offsets[i];

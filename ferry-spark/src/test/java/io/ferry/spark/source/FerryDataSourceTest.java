@@ -173,6 +173,32 @@ class FerryDataSourceTest {
     assertThat(changed).isEqualTo(diff.tensors().size()).isPositive();
   }
 
+  /**
+   * An empty tensor holds no bytes, so it uses no chunk and its key is its dtype and shape alone. It listed the chunk
+   * of the tensor next to it, and its key changed with that tensor: the diff above called it changed, while ferry
+   * diff does not.
+   */
+  @Test
+  void anEmptyTensorUsesNoChunkAndItsKeyDoesNotFollowItsNeighbour() throws Exception {
+    List<ModelGenerator.Tensor> v1 = List.of(new ModelGenerator.Tensor("a.weight", DType.F32, new long[] {8, 8}, 1),
+        new ModelGenerator.Tensor("b.empty", DType.F32, new long[] {0, 8}, 0),
+        new ModelGenerator.Tensor("c.weight", DType.F32, new long[] {8}, 2));
+    List<ModelGenerator.Tensor> v2 = List.of(v1.get(0), v1.get(1),
+        new ModelGenerator.Tensor("c.weight", DType.F32, new long[] {8}, 3));
+    SparkTests.push(repo, SparkTests.write(tmp, "empty-v1", v1), "emptydiff:one");
+    SparkTests.push(repo, SparkTests.write(tmp, "empty-v2", v2), "emptydiff");
+    ferry().option("table", "tensors").load("emptydiff").createOrReplaceTempView("empty_tensors");
+    String a = repo.resolve("emptydiff:one").id().hex();
+    String b = repo.resolve("emptydiff").id().hex();
+    List<String> changed = SparkTests.spark().sql("select x.tensor from empty_tensors x join empty_tensors y on"
+        + " x.tensor = y.tensor where x.version = '" + a + "' and y.version = '" + b + "' and x.content <> y.content")
+        .collectAsList().stream().map(r -> r.getString(0)).toList();
+    assertThat(changed).containsExactly("c.weight");
+    assertThat(repo.diff("emptydiff:one", "emptydiff").tensors()).hasSize(1);
+    assertThat(ferry().option("table", "tensors").load("emptydiff").where("tensor = 'b.empty'").select("chunks")
+        .collectAsList()).allSatisfy(r -> assertThat(r.getList(0)).isEmpty());
+  }
+
   @Test
   void aCorruptChunkFailsTheReadNamingIt() throws Exception {
     Path dir = tmp.resolve("corrupt");
