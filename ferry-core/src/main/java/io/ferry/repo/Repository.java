@@ -731,6 +731,25 @@ public final class Repository implements Closeable {
   }
 
   /**
+   * Makes the checks of the store that a push to {@code target} ({@code model} or {@code model:tag}) makes before it
+   * stores anything, and stores nothing: the store lets the model be written, and neither the model's name nor the
+   * tag's differs only in case from one the store has. For a version whose objects others store first (a cluster
+   * derive's tasks), so that such a target is refused before the store changes.
+   *
+   * @throws InvalidInputException when a name differs only in case from one in the store, or {@code target} is not
+   *     a model or model:tag
+   */
+  public void checkPushTarget(String target) throws IOException {
+    RefSpec spec = RefSpec.parse(target);
+    if (spec.selectsVersion() || spec.path() != null) {
+      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
+    }
+    refs.checkWritable(spec.model());
+    resolver.checkNoCaseTwin(spec.model());
+    resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+  }
+
+  /**
    * Makes the checks {@link #copyTo} makes before it sends anything, and sends nothing: for a copy whose chunks others
    * send first (a cluster job's executors), so that a copy refused for the target's head or for a name that differs
    * only in case from one in the target leaves the target as it was.

@@ -93,6 +93,8 @@ public final class DeriveJob {
     // before any task stores a chunk, as a local derive refuses it before it writes
     Deriver.checkTarget(target);
     Repository repo = StoreCache.repository(store);
+    // a name that differs only in case from one in the store: refused by the publish's push, after the tasks stored
+    repo.checkPushTarget(target);
     DeriveSpec spec = args.spec();
     VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();

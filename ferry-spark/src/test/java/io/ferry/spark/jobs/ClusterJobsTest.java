@@ -381,6 +381,27 @@ class ClusterJobsTest {
     }
   }
 
+  /**
+   * A derive whose target differs only in case from a model or tag of the store is refused when the version is
+   * published, as a push refuses it; the job's tasks had stored the derived chunks before that.
+   */
+  @Test
+  void aDeriveToANameThatDiffersOnlyInCaseIsRefusedBeforeAnyTaskStoresAChunk() throws Exception {
+    Path dir = tmp.resolve("derive-case-store");
+    String uri = dir.toUri().toString();
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, tmp.resolve("v1"), "jobs:prod");
+    }
+    long objectsBefore = objects(uri);
+    Map<String, String> before = files(dir);
+    assertThatThrownBy(() -> new DeriveJob(SparkTests.spark(), StoreSpec.of(uri)).run("jobs", "JOBS",
+        DeriveArgs.quantize(8, 64), null)).hasMessageContaining("model 'JOBS' differs only in case from 'jobs'");
+    assertThatThrownBy(() -> new DeriveJob(SparkTests.spark(), StoreSpec.of(uri)).run("jobs", "jobs:PROD",
+        DeriveArgs.quantize(8, 64), null)).hasMessageContaining("tag 'PROD' of 'jobs' differs only in case");
+    assertThat(objects(uri)).as("objects in the store after the refused derives").isEqualTo(objectsBefore);
+    assertThat(files(dir)).as("the store after the refused derives").isEqualTo(before);
+  }
+
   /** ferry verify reports a damaged snapshot and goes on; the job threw at the first one and reported nothing. */
   @Test
   void verifyReportsADamagedSnapshotAndGoesOnWithTheOtherModels() throws Exception {
