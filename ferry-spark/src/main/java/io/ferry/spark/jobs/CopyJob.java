@@ -69,7 +69,9 @@ public final class CopyJob {
   /** Copies the version {@code ref} names, with the history the target lacks, and moves the target's refs. */
   public Result run(String ref, boolean verify) throws IOException {
     Repository source = StoreCache.repository(from);
-    Repository target = StoreCache.repository(to);
+    // as ferry copy: a ref that names nothing fails here, before a missing target store is created for it
+    source.resolve(ref);
+    Repository target = StoreCache.repository(to, true);
     // core's copy refuses a head on another history, and a model or tag name that differs only in case from one in
     // the target, before it sends anything; the executors send first, so the job makes the same checks before them
     ChunkId root = source.checkCopyTo(ref, target).id();

@@ -57,9 +57,17 @@ public final class StoreCache {
    * @throws UncheckedIOException if the store cannot be opened (names the store)
    */
   public static Repository repository(StoreSpec spec) {
+    return repository(spec, false);
+  }
+
+  /**
+   * As {@link #repository(StoreSpec)}; with {@code create}, a store that does not exist yet is created (the target
+   * of a copy, as {@code ferry copy} creates it).
+   */
+  public static Repository repository(StoreSpec spec, boolean create) {
     return OPEN.computeIfAbsent(spec, s -> {
       try {
-        return Ferry.open(s.uri(), new StoreOptions(false, s.settings()), RepositoryOptions.defaults());
+        return Ferry.open(s.uri(), new StoreOptions(create, s.settings()), RepositoryOptions.defaults());
       } catch (IOException e) {
         throw new UncheckedIOException("cannot open store " + s + ": " + e.getMessage(), e);
       }

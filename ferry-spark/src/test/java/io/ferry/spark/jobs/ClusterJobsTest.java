@@ -402,6 +402,25 @@ class ClusterJobsTest {
     assertThat(files(dir)).as("the store after the refused derives").isEqualTo(before);
   }
 
+  /**
+   * ferry copy creates a target store that does not exist yet (not for a ref that names nothing); the job refused it
+   * with "no Ferry store at ... (run 'ferry init' or pass --store)".
+   */
+  @Test
+  void aCopyToAStoreThatDoesNotExistYetCreatesIt() throws Exception {
+    Path fresh = tmp.resolve("fresh-target");
+    String out = job(0, "copy", "--from", store, "--to", fresh.toUri().toString(), "jobs:prod")[0];
+    assertThat(out).contains("refs_moved=jobs/head,jobs/tags/prod");
+    try (Repository t = SparkTests.open(fresh.toUri().toString())) {
+      assertThat(t.resolve("jobs:prod").id()).isEqualTo(repo.resolve("jobs:prod").id());
+      assertThat(t.verify("jobs:prod", TransferListener.NONE).ok()).isTrue();
+    }
+    Path none = tmp.resolve("fresh-target-of-nothing");
+    assertThat(job(1, "copy", "--from", store, "--to", none.toUri().toString(), "nosuch")[1])
+        .contains("no model 'nosuch'");
+    assertThat(none).doesNotExist();
+  }
+
   /** ferry verify reports a damaged snapshot and goes on; the job threw at the first one and reported nothing. */
   @Test
   void verifyReportsADamagedSnapshotAndGoesOnWithTheOtherModels() throws Exception {
