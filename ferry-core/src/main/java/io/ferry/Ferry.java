@@ -66,18 +66,30 @@ public final class Ferry {
         + "' is not supported here (is its module on the class path?)");
   }
 
-  /** The {@code key=value} pairs of a URI's query, decoded; later keys win. */
-  static Map<String, String> queryOf(URI uri) {
+  /**
+   * The {@code key=value} pairs of a URI's query, decoded.
+   *
+   * @throws InvalidInputException if a key is given twice (the last one won without a word, so {@code
+   *     ?layers=redis&layers=} stacked no layer)
+   */
+  static Map<String, String> queryOf(URI uri) throws InvalidInputException {
     String q = uri.getRawQuery();
     if (q == null || q.isEmpty()) {
       return Map.of();
     }
     Map<String, String> out = new HashMap<>();
     for (String pair : q.split("&")) {
+      if (pair.isEmpty()) {
+        continue;
+      }
       int eq = pair.indexOf('=');
-      String k = eq < 0 ? pair : pair.substring(0, eq);
-      String v = eq < 0 ? "" : pair.substring(eq + 1);
-      out.put(URLDecoder.decode(k, StandardCharsets.UTF_8), URLDecoder.decode(v, StandardCharsets.UTF_8));
+      String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+      String v = URLDecoder.decode(eq < 0 ? "" : pair.substring(eq + 1), StandardCharsets.UTF_8);
+      String was = out.put(k, v);
+      if (was != null) {
+        throw new InvalidInputException("store URI '" + uri + "': query option '" + k + "' is given twice ('" + was
+            + "' and '" + v + "'); give it once");
+      }
     }
     return out;
   }

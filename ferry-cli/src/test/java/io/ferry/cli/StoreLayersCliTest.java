@@ -79,6 +79,11 @@ class StoreLayersCliTest {
     assertThat(r.code()).as(r.err()).isEqualTo(1);
     assertThat(r.err()).contains("'layres'").contains("layers").contains(store.toUri().toString());
     assertThat(store).doesNotExist();
+    // an option given twice: the last one won without a word
+    Cli.Result twice = Cli.raw("init", "--store", store.toUri() + "?layers=faults&layers=");
+    assertThat(twice.code()).as(twice.err()).isEqualTo(1);
+    assertThat(twice.err()).contains("'layers' is given twice ('faults' and '')");
+    assertThat(store).doesNotExist();
     Cli.raw("init", "--store", store.toUri() + "?layers=").ok();
     assertThat(Cli.raw("ls", "--store", store.toUri() + "?layers=faults").code()).isZero();
   }
