@@ -11,11 +11,7 @@ import io.ferry.store.local.LocalBackendProvider;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Objects;
 import java.util.ServiceLoader;
 
@@ -51,47 +47,19 @@ public final class Ferry {
   public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
     Objects.requireNonNull(storeOptions, "storeOptions");
     URI uri = toUri(store == null ? defaultStore() : store);
-    StoreLayers.check(uri.toString(), storeOptions, queryOf(uri), System.getenv());
+    StoreLayers.check(uri.toString(), storeOptions, StoreLayers.query(uri), System.getenv());
     LocalBackendProvider local = new LocalBackendProvider();
     if (local.supports(uri.getScheme())) {
       // built in: no search of the class path's jars for providers (tens of milliseconds of a command's start-up)
-      return StoreLayers.stack(local.open(uri, storeOptions), storeOptions, queryOf(uri), System.getenv());
+      return StoreLayers.stack(local.open(uri, storeOptions), storeOptions, StoreLayers.query(uri), System.getenv());
     }
     for (BackendProvider p : ServiceLoader.load(BackendProvider.class, Ferry.class.getClassLoader())) {
       if (p.supports(uri.getScheme())) {
-        return StoreLayers.stack(p.open(uri, storeOptions), storeOptions, queryOf(uri), System.getenv());
+        return StoreLayers.stack(p.open(uri, storeOptions), storeOptions, StoreLayers.query(uri), System.getenv());
       }
     }
     throw new InvalidInputException("no backend for store '" + store + "': scheme '" + uri.getScheme()
         + "' is not supported here (is its module on the class path?)");
-  }
-
-  /**
-   * The {@code key=value} pairs of a URI's query, decoded.
-   *
-   * @throws InvalidInputException if a key is given twice (the last one won without a word, so {@code
-   *     ?layers=redis&layers=} stacked no layer)
-   */
-  static Map<String, String> queryOf(URI uri) throws InvalidInputException {
-    String q = uri.getRawQuery();
-    if (q == null || q.isEmpty()) {
-      return Map.of();
-    }
-    Map<String, String> out = new HashMap<>();
-    for (String pair : q.split("&")) {
-      if (pair.isEmpty()) {
-        continue;
-      }
-      int eq = pair.indexOf('=');
-      String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-      String v = URLDecoder.decode(eq < 0 ? "" : pair.substring(eq + 1), StandardCharsets.UTF_8);
-      String was = out.put(k, v);
-      if (was != null) {
-        throw new InvalidInputException("store URI '" + uri + "': query option '" + k + "' is given twice ('" + was
-            + "' and '" + v + "'); give it once");
-      }
-    }
-    return out;
   }
 
   /** The store used when none is given: {@code $FERRY_STORE}, else {@code ~/.ferry/store}. */

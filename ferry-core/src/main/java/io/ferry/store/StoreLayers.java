@@ -2,7 +2,11 @@ package io.ferry.store;
 
 import io.ferry.error.InvalidInputException;
 import java.io.IOException;
+import java.net.URI;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
@@ -23,6 +27,34 @@ public final class StoreLayers {
   public static final String ENV = "FERRY_STORE_LAYERS";
 
   private StoreLayers() {}
+
+  /**
+   * The {@code key=value} pairs of a store URI's query, decoded ({@value #SETTING} among them), empty pairs skipped.
+   *
+   * @throws InvalidInputException if a key is given twice (the last one won without a word, so {@code
+   *     ?layers=redis&layers=} stacked no layer)
+   */
+  public static Map<String, String> query(URI uri) throws InvalidInputException {
+    String q = uri.getRawQuery();
+    if (q == null || q.isEmpty()) {
+      return Map.of();
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    for (String pair : q.split("&")) {
+      if (pair.isEmpty()) {
+        continue;
+      }
+      int eq = pair.indexOf('=');
+      String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
+      String v = URLDecoder.decode(eq < 0 ? "" : pair.substring(eq + 1), StandardCharsets.UTF_8);
+      String was = out.put(k, v);
+      if (was != null) {
+        throw new InvalidInputException("store URI '" + uri + "': query option '" + k + "' is given twice ('" + was
+            + "' and '" + v + "'); give it once");
+      }
+    }
+    return out;
+  }
 
   /**
    * Stacks the configured layers over {@code base}; returns {@code base} itself when none is configured.

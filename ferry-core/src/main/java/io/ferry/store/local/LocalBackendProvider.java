@@ -7,8 +7,6 @@ import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.net.URI;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /**
@@ -36,15 +34,11 @@ public final class LocalBackendProvider implements BackendProvider {
     if (uri == null || !supports(uri.getScheme())) {
       throw new InvalidInputException("'" + uri + "' is not a file: URI");
     }
-    if (uri.getRawQuery() != null) {
-      for (String pair : uri.getRawQuery().split("&")) {
-        int eq = pair.indexOf('=');
-        String key = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-        if (!pair.isEmpty() && !key.equals(StoreLayers.SETTING)) {
-          // such a key was ignored: a misspelt option silently did nothing, and init created the store
-          throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the"
-              + " query of a file: store takes only '" + StoreLayers.SETTING + "'");
-        }
+    for (String key : StoreLayers.query(uri).keySet()) {
+      if (!key.equals(StoreLayers.SETTING)) {
+        // such a key was ignored: a misspelt option silently did nothing, and init created the store
+        throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the"
+            + " query of a file: store takes only '" + StoreLayers.SETTING + "'");
       }
     }
     Path path;
