@@ -247,9 +247,8 @@ public final class NumberedRefStore implements RefStore {
 
   /** Best effort: the tip is a hint, and a failure to write it only makes readers probe a little further. */
   private void writeTip(String name, Head h) {
-    String text = h.seq() + " " + (h.value() == null ? "-" : h.value().hex()) + "\n";
     try {
-      records.replace(tipKey(name), text.getBytes(StandardCharsets.US_ASCII));
+      records.replace(tipKey(name), tipText(h.seq(), h.value()));
     } catch (IOException | RuntimeException e) {
       LOG.debug("could not write the tip of {} in {}", name, store, e);
     }
@@ -448,6 +447,11 @@ public final class NumberedRefStore implements RefStore {
   }
 
   /** The entry number a tip names, or 0 if it is unreadable (a hint may be anything). */
+  /** The text of a tip naming entry {@code seq} and its new value ({@code -} for a deletion). */
+  private static byte[] tipText(long seq, ChunkId value) {
+    return (seq + " " + (value == null ? "-" : value.hex()) + "\n").getBytes(StandardCharsets.US_ASCII);
+  }
+
   private static long tipSeq(byte[] tip) {
     String text = new String(tip, StandardCharsets.US_ASCII).trim();
     int space = text.indexOf(' ');
@@ -675,8 +679,7 @@ public final class NumberedRefStore implements RefStore {
         named = true;
       }
     }
-    String expected = seq + " " + (value == null ? "-" : value.hex()) + "\n";
-    if (!named || !Arrays.equals(tip, expected.getBytes(StandardCharsets.US_ASCII))) {
+    if (!named || !Arrays.equals(tip, tipText(seq, value))) {
       String shown = new String(tip, 0, Math.min(tip.length, 100), StandardCharsets.US_ASCII).replace("\n", "\\n");
       throw new CorruptRefException(name, store, Math.max(1, all.size()), "tip record " + key + " ('" + shown
           + "', " + tip.length + " bytes) does not name an entry of the log (" + all.size() + " entries) with its"
