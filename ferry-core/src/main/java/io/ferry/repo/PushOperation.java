@@ -72,6 +72,27 @@ final class PushOperation {
     this.collector = collector;
   }
 
+  /** A push's target, {@code model} or {@code model:tag}. */
+  static RefSpec target(String target) throws InvalidInputException {
+    RefSpec spec = RefSpec.parse(target);
+    if (spec.selectsVersion() || spec.path() != null) {
+      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
+    }
+    return spec;
+  }
+
+  /**
+   * The store's checks of a push's target before anything is stored: the store lets the model be written, and neither
+   * the model's name nor the tag's differs only in case from one the store has.
+   */
+  static void checkTarget(RefSpec spec, RefStore refs, Resolver resolver) throws IOException {
+    // first: a server's token that may not write the model is told so, not that it may not read the model's head
+    // (which the case checks read)
+    refs.checkWritable(spec.model());
+    resolver.checkNoCaseTwin(spec.model());
+    resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+  }
+
   /**
    * Pushes a file or directory as a new version of {@code target} ({@code model} or {@code model:tag}). Validates
    * everything first; stores the chunks the store lacks; then writes the snapshot and the version and moves the head
@@ -84,16 +105,9 @@ final class PushOperation {
    * reuses, however long it runs (see {@link Leases}).
    */
   PushResult push(Path source, String target, PushOptions opts) throws IOException {
-    RefSpec spec = RefSpec.parse(target);
-    if (spec.selectsVersion() || spec.path() != null) {
-      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
-    }
+    RefSpec spec = target(target);
     PushLimits.checkOptions(spec.model(), opts, opts.author() != null ? opts.author() : options.author());
-    // first of the store's checks: a server's token that may not write the model is told so, not that it may not read
-    // the model's head (which the case checks below read)
-    refs.checkWritable(spec.model());
-    resolver.checkNoCaseTwin(spec.model());
-    resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+    checkTarget(spec, refs, resolver);
     VersionRef derivedFrom = null;
     if (opts.derivedFrom() != null) {
       try {

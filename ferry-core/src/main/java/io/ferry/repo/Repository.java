@@ -740,13 +740,7 @@ public final class Repository implements Closeable {
    *     a model or model:tag
    */
   public void checkPushTarget(String target) throws IOException {
-    RefSpec spec = RefSpec.parse(target);
-    if (spec.selectsVersion() || spec.path() != null) {
-      throw new InvalidInputException("push target '" + target + "' must be a model or model:tag");
-    }
-    refs.checkWritable(spec.model());
-    resolver.checkNoCaseTwin(spec.model());
-    resolver.checkNoTagCaseTwin(spec.model(), spec.tag());
+    PushOperation.checkTarget(PushOperation.target(target), refs, resolver);
   }
 
   /**
