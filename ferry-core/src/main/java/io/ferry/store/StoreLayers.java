@@ -31,8 +31,12 @@ public final class StoreLayers {
   /**
    * The {@code key=value} pairs of a store URI's query, decoded ({@value #SETTING} among them), empty pairs skipped.
    *
+   * <p>This is every store's one reading of its URI's query: {@link io.ferry.Ferry#openBackend} reads it before any
+   * backend opens, so the rules below hold for every scheme, and backends check the keys they know in this map.
+   *
    * @throws InvalidInputException if a key is given twice (the last one won without a word, so {@code
-   *     ?layers=redis&layers=} stacked no layer)
+   *     ?layers=redis&layers=} stacked no layer), or a pair has no {@code =} or an empty key (one store ignored
+   *     such a pair and another took it as an option named by the whole pair)
    */
   public static Map<String, String> query(URI uri) throws InvalidInputException {
     String q = uri.getRawQuery();
@@ -45,8 +49,12 @@ public final class StoreLayers {
         continue;
       }
       int eq = pair.indexOf('=');
-      String k = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-      String v = URLDecoder.decode(eq < 0 ? "" : pair.substring(eq + 1), StandardCharsets.UTF_8);
+      if (eq <= 0) {
+        throw new InvalidInputException("store URI '" + uri + "': query part '" + pair + "' is not key=value"
+            + (eq < 0 ? "" : " (its key is empty)"));
+      }
+      String k = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
+      String v = URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
       String was = out.put(k, v);
       if (was != null) {
         throw new InvalidInputException("store URI '" + uri + "': query option '" + k + "' is given twice ('" + was

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.ferry.Ferry;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.local.LocalBackend;
+import java.net.URI;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -49,6 +50,24 @@ class StoreLayersTest {
     StoreOptions opts = StoreOptions.existing().withSettings(Map.of("layers", "nope"));
     assertThatThrownBy(() -> StoreLayers.stack(local(), opts, Map.of(), Map.of()))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("'nope'").hasMessageContaining("tag-a");
+  }
+
+  /**
+   * One rule for every scheme's query: a pair without {@code =} was an option named by the whole pair for one store,
+   * ignored by another, and a duplicate won silently where a backend read the query itself.
+   */
+  @Test
+  void aQueryPairWithoutKeyOrValueSeparatorOrGivenTwiceIsRefusedNamingIt() throws Exception {
+    for (String u : new String[] {"s3://b/p?layers", "hdfs://nn:8020/f?=x", "cassandra://h/ks?a=1&&b", "http://h?x"}) {
+      URI uri = URI.create(u);
+      assertThatThrownBy(() -> StoreLayers.query(uri)).as(u).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("store URI '" + u + "'").hasMessageContaining("is not key=value");
+    }
+    assertThatThrownBy(() -> StoreLayers.query(URI.create("s3://b/p?layers=a&layers=b")))
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("'layers' is given twice ('a' and 'b')");
+    assertThat(StoreLayers.query(URI.create("s3://b/p?&layers=a%2Cb&k=&"))).containsExactly(
+        Map.entry("layers", "a,b"), Map.entry("k", ""));
+    assertThat(StoreLayers.query(URI.create("s3://b/p?"))).isEmpty();
   }
 
   @Test

@@ -4,8 +4,6 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.store.StoreLayers;
 import java.io.File;
 import java.net.URI;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -82,28 +80,19 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
           + " supported: remove it");
     }
     Map<String, String> merged = new TreeMap<>();
-    if (uri.getRawQuery() != null) {
-      for (String pair : uri.getRawQuery().split("&")) {
-        if (pair.isEmpty()) {
-          continue;
-        }
-        int eq = pair.indexOf('=');
-        if (eq <= 0) {
-          throw new InvalidInputException("store URI '" + uri + "': query part '" + pair + "' is not key=value");
-        }
-        String key = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
-        if (key.equals(StoreLayers.SETTING)) {
-          // core's option (the layers to stack over the store), read by core from the same query
-          continue;
-        }
-        if (!HADOOP_PREFIXES.stream().anyMatch(key::startsWith) && !FERRY_KEYS.contains(key)) {
-          // such a key was ignored: a misspelt option silently did nothing
-          throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the query"
-              + " takes Hadoop keys (" + String.join("*, ", HADOOP_PREFIXES) + "*), " + String.join(", ", FERRY_KEYS)
-              + " and " + StoreLayers.SETTING);
-        }
-        merged.put(key, URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
+    for (Map.Entry<String, String> e : StoreLayers.query(uri).entrySet()) {
+      String key = e.getKey();
+      if (key.equals(StoreLayers.SETTING)) {
+        // core's option (the layers to stack over the store), read by core from the same query
+        continue;
       }
+      if (!HADOOP_PREFIXES.stream().anyMatch(key::startsWith) && !FERRY_KEYS.contains(key)) {
+        // such a key was ignored: a misspelt option silently did nothing
+        throw new InvalidInputException("store URI '" + uri + "': query option '" + key + "' is unknown: the query"
+            + " takes Hadoop keys (" + String.join("*, ", HADOOP_PREFIXES) + "*), " + String.join(", ", FERRY_KEYS)
+            + " and " + StoreLayers.SETTING);
+      }
+      merged.put(key, e.getValue());
     }
     merged.putAll(settings);
 

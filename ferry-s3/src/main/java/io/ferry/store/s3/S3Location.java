@@ -3,7 +3,6 @@ package io.ferry.store.s3;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.StoreLayers;
 import java.net.URI;
-import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -64,15 +63,11 @@ public record S3Location(String bucket, String prefix) {
       throw new InvalidInputException("'" + uri + "': a fragment is not supported; pass settings instead"
           + " (e.g. --s3-endpoint)");
     }
-    if (uri.getRawQuery() != null) {
-      for (String pair : uri.getRawQuery().split("&")) {
-        int eq = pair.indexOf('=');
-        String key = URLDecoder.decode(eq < 0 ? pair : pair.substring(0, eq), StandardCharsets.UTF_8);
-        if (!key.equals(StoreLayers.SETTING)) {
-          // the query holds only core's option (the layers over the store, read by core from the same query)
-          throw new InvalidInputException("'" + uri + "': query option '" + key + "' is not supported: the query"
-              + " takes only '" + StoreLayers.SETTING + "'; pass other settings instead (e.g. --s3-endpoint)");
-        }
+    for (String key : StoreLayers.query(uri).keySet()) {
+      if (!key.equals(StoreLayers.SETTING)) {
+        // the query holds only core's option (the layers over the store, read by core from the same query)
+        throw new InvalidInputException("'" + uri + "': query option '" + key + "' is not supported: the query"
+            + " takes only '" + StoreLayers.SETTING + "'; pass other settings instead (e.g. --s3-endpoint)");
       }
     }
     String path = uri.getPath() == null ? "" : uri.getPath();
@@ -108,7 +103,7 @@ public record S3Location(String bucket, String prefix) {
             + " name the prefix without '.' or '..'");
       }
     }
-    int bytes = path.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    int bytes = path.getBytes(StandardCharsets.UTF_8).length;
     if (bytes > MAX_PREFIX_BYTES) {
       String text = uri.toString();
       throw new InvalidInputException("'" + (text.length() > 80 ? text.substring(0, 80) + "..." : text)
@@ -133,11 +128,11 @@ public record S3Location(String bucket, String prefix) {
           continue;
         }
       }
-      byte[] b = String.valueOf(c).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+      byte[] b = String.valueOf(c).getBytes(StandardCharsets.UTF_8);
       bytes.write(b, 0, b.length);
     }
     try {
-      java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+      StandardCharsets.UTF_8.newDecoder()
           .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
           .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
           .decode(java.nio.ByteBuffer.wrap(bytes.toByteArray()));
@@ -182,7 +177,7 @@ public record S3Location(String bucket, String prefix) {
     StringBuilder out = new StringBuilder(quoted.length());
     quoted.codePoints().forEach(c -> {
       if (Character.getType(c) == Character.FORMAT) {
-        for (byte b : new String(Character.toChars(c)).getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+        for (byte b : new String(Character.toChars(c)).getBytes(StandardCharsets.UTF_8)) {
           out.append('%').append(String.format("%02X", b & 0xff));
         }
       } else {
