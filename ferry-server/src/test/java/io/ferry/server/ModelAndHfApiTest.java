@@ -257,6 +257,16 @@ class ModelAndHfApiTest {
     HttpResponse<byte[]> repo = fx.send(get(base, "/org/none/resolve/v1+x/config.json"));
     assertThat(repo.statusCode()).isEqualTo(404);
     assertThat(repo.headers().firstValue("x-error-code")).hasValue("RepoNotFound");
+    // a path that ends at the revision names no file: a plain 404 without the Hub's code, which clients read as a
+    // failure of the network rather than a missing file
+    for (String[] p : new String[][] {{"/org/tiny/resolve/main/", "EntryNotFound"},
+        {"/org/tiny/resolve/main", "EntryNotFound"}, {"/org/tiny/resolve/v1+x/", "RevisionNotFound"},
+        {"/org/none/resolve/main/", "RepoNotFound"}, {"/datasets/org/none/resolve/main/", "RepoNotFound"}}) {
+      HttpResponse<byte[]> r = fx.send(get(base, p[0]));
+      assertThat(r.statusCode()).as(p[0]).isEqualTo(404);
+      assertThat(r.headers().firstValue("x-error-code")).as(p[0]).hasValue(p[1]);
+    }
+    assertThat(fx.send(get(base, "/org/tiny/resolve/main/")).headers().firstValue("x-repo-commit")).hasValue(v2);
   }
 
   /**

@@ -89,13 +89,16 @@ public final class HfApi implements Route {
    */
   private static String otherRepoType(List<String> s) {
     boolean api = s.size() >= 3 && s.get(0).equals("api");
-    String kind = api ? s.get(1) : s.size() >= 6 && s.get(3).equals("resolve") && resolveAt(s) < 0 ? s.get(0) : "";
+    String kind = api ? s.get(1) : s.size() >= 5 && s.get(3).equals("resolve") && resolveAt(s) < 0 ? s.get(0) : "";
     return kind.equals("datasets") || kind.equals("spaces") ? kind.substring(0, kind.length() - 1) : null;
   }
 
-  /** The index of {@code resolve} in a {@code /{model}/resolve/{revision}/{path}} path, or -1. */
+  /**
+   * The index of {@code resolve} in a {@code /{model}/resolve/{revision}/{path}} path, or -1. A path without a file
+   * ({@code /{model}/resolve/{revision}/}) is one too, answered as a missing file ({@code EntryNotFound}).
+   */
   private static int resolveAt(List<String> s) {
-    int at = s.size() >= 4 && s.get(1).equals("resolve") ? 1 : s.size() >= 5 && s.get(2).equals("resolve") ? 2 : -1;
+    int at = s.size() >= 3 && s.get(1).equals("resolve") ? 1 : s.size() >= 4 && s.get(2).equals("resolve") ? 2 : -1;
     return at > 0 && s.subList(0, at).stream().noneMatch(HfApi::hasSlash) ? at : -1;
   }
 
@@ -570,7 +573,8 @@ public final class HfApi implements Route {
       // as the Hub: the commit the file is missing from, which huggingface_hub caches (.no_exist/<commit>/<path>) so
       // that it does not ask again for an optional file (generation_config.json...) that a version lacks
       ex.set("X-Repo-Commit", v.id().hex());
-      throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model
+      throw new HttpError(404, "EntryNotFound", path.isEmpty() ? "the path names no file after the revision ('"
+          + Exchange.clip(revision) + "')" : "version " + v.id().shortHex(12) + " of model '" + model
           + "' has no file '" + path + "'");
     }
     FileEntry f = found.get();
