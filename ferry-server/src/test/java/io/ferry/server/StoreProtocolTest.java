@@ -161,14 +161,15 @@ class StoreProtocolTest {
   void badRangesAre416AndBadIds400() throws Exception {
     ChunkId id = objects().get(0).get(0);
     long size = stored(id).length;
-    for (String range : List.of("bytes=10-5", "bytes=" + size + "-", "bytes=0-1,5-9", "bytes=99999999999999999999-",
+    for (String range : List.of("bytes=10-5", "bytes=" + size + "-", "bytes=99999999999999999999-",
         "bytes=-0", "bytes 0-1", "bytes=abc-def", "bytes=" + "1".repeat(300))) {
       HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", range));
       assertThat(r.statusCode()).as(range).isEqualTo(416);
       assertThat(json(r).get("error").asText()).isEqualTo("range-not-satisfiable");
     }
-    // a unit the server does not know is ignored, as HTTP requires of an origin server: the whole chunk
-    for (String range : List.of("items=0-1", "pages = 1-2")) {
+    // a unit the server does not know is ignored, as HTTP requires of an origin server: the whole chunk; so are
+    // several ranges, which were 416 though each could be served
+    for (String range : List.of("items=0-1", "pages = 1-2", "bytes=0-1,5-9", "bytes=0-1, " + size + "-")) {
       HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/chunks/" + id).header("Range", range));
       assertThat(r.statusCode()).as(range).isEqualTo(200);
       assertThat(r.body()).as(range).isEqualTo(stored(id));

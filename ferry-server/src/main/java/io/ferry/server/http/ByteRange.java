@@ -2,8 +2,9 @@ package io.ferry.server.http;
 
 /**
  * One byte range of a representation of known length, from an HTTP {@code Range} header: bytes {@code [first, last]}
- * inclusive, as the header writes them. Only single ranges are served; several ranges, an inverted range or one that
- * starts past the end are refused, and a header in a unit other than bytes is ignored, as HTTP requires.
+ * inclusive, as the header writes them. Only single ranges are served; an inverted range or one that starts past the end
+ * is refused, and a header in a unit other than bytes or with several ranges is ignored (the whole representation), as
+ * HTTP allows.
  *
  * @param first the first byte, 0-based
  * @param last the last byte, inclusive, within the representation
@@ -31,9 +32,10 @@ public record ByteRange(long first, long last) {
   /**
    * Parses a {@code Range} header against a representation of {@code size} bytes.
    *
-   * @return the range, or null when the header is absent or its unit is not bytes (the whole representation)
+   * @return the range, or null when the header is absent, its unit is not bytes or it asks for several ranges (the
+   *     whole representation)
    * @throws HttpError 416 for a range that cannot be satisfied (inverted, starting at or past the end, an empty
-   *     suffix, several ranges) and 400 for one that is not a byte range at all
+   *     suffix) or that is not a byte range at all
    */
   public static ByteRange parse(String header, long size) throws HttpError {
     if (header == null) {
@@ -53,7 +55,9 @@ public record ByteRange(long first, long last) {
     }
     String spec = h.substring(eq + 1).trim();
     if (spec.indexOf(',') >= 0) {
-      throw unsatisfiable(header, size, "several ranges in one request are not served; ask for one at a time");
+      // several ranges would need a multipart answer: ignored, as RFC 9110 (14.2) lets a server do; a 416 says that
+      // none of them can be satisfied, and a client asking for bytes that exist has nothing to correct
+      return null;
     }
     int dash = spec.indexOf('-');
     if (dash < 0) {
