@@ -571,9 +571,18 @@ public final class Exchange implements AutoCloseable {
     return ByteRange.parse(header(HttpHeader.RANGE), size);
   }
 
-  /** Answers 304 Not Modified, with the headers set so far (the entity tag, caching) and no body. */
+  /**
+   * Answers 304 Not Modified, with the headers set so far (the entity tag, caching), no body and no {@code
+   * Content-Length}: in a 304 that field is the length of the body a 200 would have had (RFC 9110, 8.6), and a cache
+   * that updates its stored answer from the 304's fields took the 0 it said for the whole's length. The headers go
+   * out before the end of the answer, as Jetty puts the length of what was written into an answer ended by its
+   * first write.
+   */
   public void notModified() throws IOException {
-    empty(304);
+    response.setStatus(304);
+    response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
+    write(false, ByteBuffer.allocate(0));
+    write(true, ByteBuffer.allocate(0));
   }
 
   /** Sends the status with no body. */
