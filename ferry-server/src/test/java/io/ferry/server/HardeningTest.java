@@ -870,6 +870,25 @@ class HardeningTest {
   }
 
   @Test
+  void aHuggingFaceDownloadThatCannotGetItsShareIs429BeforeTheClientsDownloadTimeout() throws Exception {
+    // a file's chunk waited the budget's 30 s for its share: huggingface_hub, whose downloads time out after 10 s by
+    // default, had left and asked again long before, while the server kept its place among the waiting requests
+    URI small = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(32 << 20)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+          + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      assertThat(statusLine(hold)).isEqualTo("HTTP/1.1 100");
+      HttpResponse<byte[]> r = fx.http.send(get(small, "/org/tiny/resolve/main/config.json")
+          .header("Range", "bytes=1-3").timeout(Duration.ofSeconds(10)).build(),
+          HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).isEqualTo(429);
+      assertThat(r.headers().firstValue("Retry-After")).hasValue("1");
+    }
+  }
+
+  @Test
   void requestsWaitingForTheMemoryBudgetLeaveWorkersForRequestsThatNeedNoMemory() throws Exception {
     // an upload declaring the whole budget holds it; twice as many uploads as the server has worker threads then
     // waited 30 s each for a share, on a worker thread each, and a health check or a stored chunk's read, which

@@ -58,6 +58,13 @@ public final class HfApi implements Route {
   private static final int COMMITS_PAGE = 100;
   /** The last page of {@code commits} served (the first 100,000 versions of a history). */
   private static final int MAX_COMMIT_PAGE = 999;
+  /**
+   * The longest a chunk of a file waits for its share of the memory budget before the request is answered 429 with
+   * {@code Retry-After}: half of huggingface_hub's default download timeout (10 s), so that the client hears it and
+   * asks again, where after the budget's own wait (30 s) it had timed out and asked again already while the server
+   * still kept its place among the waiting requests and then sent the file to nobody.
+   */
+  static final long SHARE_WAIT_MILLIS = 5_000;
 
   private final Repository repo;
   private final MemoryBudget budget;
@@ -617,7 +624,7 @@ public final class HfApi implements Route {
       long a = Math.max(from, start) - start;
       long b = Math.min(to, end) - start;
       boolean whole = a == 0 && b == c.length();
-      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : c.length()))) {
+      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : c.length()), SHARE_WAIT_MILLIS)) {
         ByteBuffer dst = ByteBuffer.allocate((int) (b - a));
         reader.readRange(locator.locate(c.id()), c.length(), a, b, ChunkReader.Check.CONTENT, dst);
         ex.writeHeld(start + b >= to, dst.flip());

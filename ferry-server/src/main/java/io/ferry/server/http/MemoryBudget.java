@@ -66,6 +66,15 @@ public final class MemoryBudget {
    *     as may wait are waiting
    */
   public Lease take(long bytes) throws HttpError, InterruptedException {
+    return take(bytes, waitMillis);
+  }
+
+  /**
+   * As {@link #take(long)}, waiting at most {@code wait} milliseconds (and never longer than the budget's own wait),
+   * for a client that gives up sooner than the budget waits.
+   */
+  public Lease take(long bytes, long wait) throws HttpError, InterruptedException {
+    long patience = Math.min(wait, waitMillis);
     int n = (int) Math.min(total, Math.max(1, (bytes + 1023) >> 10));
     // a timed tryAcquire keeps the order of the requests waiting, where tryAcquire() would pass them
     if (permits.tryAcquire(n, 0, TimeUnit.MILLISECONDS)) {
@@ -76,8 +85,8 @@ public final class MemoryBudget {
       throw busy(maxWaiting + " other requests wait for a share already");
     }
     try {
-      if (!permits.tryAcquire(n, waitMillis, TimeUnit.MILLISECONDS)) {
-        throw busy("no share came back within " + waitMillis + " ms");
+      if (!permits.tryAcquire(n, patience, TimeUnit.MILLISECONDS)) {
+        throw busy("no share came back within " + patience + " ms");
       }
     } finally {
       waiting.decrementAndGet();
