@@ -4,6 +4,9 @@ import static io.ferry.server.ServerFixture.get;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.id.ChunkId;
+import io.ferry.repo.Results.VersionRef;
+import io.ferry.version.ChunkRef;
+import io.ferry.version.FileEntry;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -885,6 +888,43 @@ class HardeningTest {
           HttpResponse.BodyHandlers.ofByteArray());
       assertThat(r.statusCode()).isEqualTo(429);
       assertThat(r.headers().firstValue("Retry-After")).hasValue("1");
+    }
+  }
+
+  @Test
+  void aPartOfAHuggingFaceFilesChunkTakesTheShareOfTheFrameAndTheDecodedChunk() throws Exception {
+    // a few bytes inside a chunk took the chunk's length and theirs from the budget, while the read holds the chunk's
+    // frame and, for a coded chunk, the chunk decoded beside it: under load the heap held about twice the budget
+    VersionRef v = fx.repo.resolve("org/tiny");
+    FileEntry file = null;
+    long at = 0;
+    long biggest = 0;
+    for (FileEntry f : fx.repo.snapshot(v).files()) {
+      long start = 0;
+      for (ChunkRef c : f.chunks()) {
+        if (c.length() > biggest) {
+          file = f;
+          at = start;
+          biggest = c.length();
+        }
+        start += c.length();
+      }
+    }
+    assertThat(biggest).isGreaterThan(1 << 20);
+    long budget = 16 << 20;
+    // what is left of the budget holds the chunk and 64 KiB more, not the frame and the decoded chunk
+    long held = budget - biggest - (64 << 10);
+    URI small = fx.start(ServerOptions.builder().memoryBudget(budget).maxObjectSize(budget)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+          + held + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      assertThat(statusLine(hold)).isEqualTo("HTTP/1.1 100");
+      HttpResponse<byte[]> r = fx.http.send(get(small, "/org/tiny/resolve/main/" + file.path())
+          .header("Range", "bytes=" + (at + 1) + "-" + (at + 3)).timeout(Duration.ofSeconds(60)).build(),
+          HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).as(new String(r.body(), StandardCharsets.UTF_8)).isEqualTo(429);
     }
   }
 

@@ -624,7 +624,9 @@ public final class HfApi implements Route {
       long a = Math.max(from, start) - start;
       long b = Math.min(to, end) - start;
       boolean whole = a == 0 && b == c.length();
-      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : c.length()), SHARE_WAIT_MILLIS)) {
+      // a part of a chunk is read from the chunk's whole frame (about the chunk's length, or less when coded), and a
+      // coded one decoded whole beside it: twice the chunk and the part (it took the chunk and the part)
+      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : 2 * c.length()), SHARE_WAIT_MILLIS)) {
         ByteBuffer dst = ByteBuffer.allocate((int) (b - a));
         reader.readRange(locator.locate(c.id()), c.length(), a, b, ChunkReader.Check.CONTENT, dst);
         ex.writeHeld(start + b >= to, dst.flip());
