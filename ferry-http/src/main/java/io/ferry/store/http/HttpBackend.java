@@ -170,6 +170,20 @@ public final class HttpBackend implements Backend {
     }
   }
 
+  /**
+   * The array {@code field} of an answer's JSON object. An answer without it, or with something else there, is an error
+   * naming the server, what was asked and the field: read as empty, a missing query said that nothing was missing (so a
+   * push uploaded nothing and published a version whose chunks the store lacks) and a listing that nothing was there.
+   */
+  static JsonNode array(JsonNode answer, String field, ServerPool.Answer a, String what) throws IOException {
+    JsonNode n = answer.path(field);
+    if (!n.isArray()) {
+      throw new IOException(what + " at " + a.server() + ": the answer has no array '" + field + "'"
+          + (n.isMissingNode() ? "" : ", but " + n));
+    }
+    return n;
+  }
+
   /** A JSON request body. */
   java.net.http.HttpRequest.BodyPublisher jsonBody(Object value) throws IOException {
     return java.net.http.HttpRequest.BodyPublishers.ofByteArray(json.writeValueAsBytes(value));

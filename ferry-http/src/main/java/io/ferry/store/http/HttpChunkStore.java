@@ -73,7 +73,7 @@ final class HttpChunkStore implements ChunkStore {
         throw backend.unexpected(a, what, "200");
       }
       Set<String> missing = new HashSet<>();
-      for (JsonNode n : backend.parse(a, what).path("missing")) {
+      for (JsonNode n : HttpBackend.array(backend.parse(a, what), "missing", a, what)) {
         missing.add(n.asText());
       }
       for (ChunkId id : batch) {
@@ -265,7 +265,7 @@ final class HttpChunkStore implements ChunkStore {
         throw backend.unexpected(a, what, "200");
       }
       JsonNode page = backend.parse(a, what);
-      for (JsonNode o : page.path("objects")) {
+      for (JsonNode o : HttpBackend.array(page, "objects", a, what)) {
         String hex = o.path("id").asText();
         if (!ChunkId.isValid(hex) || !o.path("size").canConvertToLong()) {
           throw new IOException(what + " at " + a.server() + ": an entry without a valid id and size: " + o);

@@ -101,7 +101,7 @@ final class HttpRecordStore implements RecordStore {
       throw backend.unexpected(a, what, "200");
     }
     List<String> out = new ArrayList<>();
-    for (JsonNode n : backend.parse(a, what).path("keys")) {
+    for (JsonNode n : HttpBackend.array(backend.parse(a, what), "keys", a, what)) {
       if (n.asText().startsWith(prefix)) {
         out.add(n.asText());
       }

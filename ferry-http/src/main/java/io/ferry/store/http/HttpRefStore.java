@@ -182,7 +182,7 @@ final class HttpRefStore implements RefStore {
       throw refError(a, what, prefix, "200");
     }
     List<String> out = new ArrayList<>();
-    for (JsonNode n : backend.parse(a, what).path("refs")) {
+    for (JsonNode n : HttpBackend.array(backend.parse(a, what), "refs", a, what)) {
       String name = n.asText();
       if (name.startsWith(prefix) && RefNames.isValidRef(name)) {
         out.add(name);
@@ -205,7 +205,7 @@ final class HttpRefStore implements RefStore {
       throw refError(a, what, name, "200");
     }
     List<RefLogEntry> out = new ArrayList<>();
-    for (JsonNode e : backend.parse(a, what).path("entries")) {
+    for (JsonNode e : HttpBackend.array(backend.parse(a, what), "entries", a, what)) {
       try {
         out.add(new RefLogEntry(optionalId(e.path("old"), a, what), optionalId(e.path("new"), a, what),
             e.path("who").asText(), Instant.parse(e.path("when").asText()), e.path("why").asText()));

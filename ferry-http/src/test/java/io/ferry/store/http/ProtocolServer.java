@@ -82,6 +82,11 @@ final class ProtocolServer implements AutoCloseable {
    * claim.
    */
   final AtomicInteger chunkBodyDelta = new AtomicInteger();
+  /**
+   * When set, a JSON answer (status 200) holding this field is sent as an empty object, as from a server or a proxy
+   * that speaks another protocol; the request itself is carried out.
+   */
+  final AtomicReference<String> blankField = new AtomicReference<>();
   /** When not 0, every request is answered with this status and nothing is done. */
   final AtomicInteger allStatus = new AtomicInteger();
   /** When not 0, ref moves are answered with this status, not applied. */
@@ -488,7 +493,9 @@ final class ProtocolServer implements AutoCloseable {
   }
 
   private void sendJson(HttpExchange ex, int status, JsonNode node) throws IOException {
-    send(ex, status, json.writeValueAsBytes(node), "application/json");
+    String field = blankField.get();
+    boolean blank = field != null && status == 200 && node.has(field);
+    send(ex, status, json.writeValueAsBytes(blank ? json.createObjectNode() : node), "application/json");
   }
 
   private void error(HttpExchange ex, int status, String code, String message) throws IOException {
