@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.Ferry;
 import io.ferry.chunk.Frame;
+import io.ferry.codec.NoneCodec;
 import io.ferry.error.CorruptObjectException;
 import io.ferry.error.InvalidInputException;
 import io.ferry.error.MissingObjectException;
@@ -312,7 +313,10 @@ final class StoreApi {
         return;
       }
       boolean whole = from == 0 && to == n;
-      try (MemoryBudget.Lease lease = budget.take((to - from) + (whole ? 0 : n + h.frameLength()))) {
+      // the answer's bytes, and the frame they are read from (all of a chunk streams straight into them only when it is
+      // stored loose and uncoded), and for a part the chunk decoded whole
+      boolean streamed = whole && !loc.packed() && h.codecId() == NoneCodec.ID;
+      try (MemoryBudget.Lease lease = budget.take((to - from) + (streamed ? 0 : h.frameLength()) + (whole ? 0 : n))) {
         ByteBuffer dst = ByteBuffer.allocate((int) (to - from));
         repo.objects().reader().readRange(loc, n, from, to, ChunkReader.Check.CONTENT, dst);
         ex.writeHeld(true, dst.flip());

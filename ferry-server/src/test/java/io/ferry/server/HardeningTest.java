@@ -929,6 +929,42 @@ class HardeningTest {
   }
 
   @Test
+  void aDecodedReadOfACodedChunkTakesTheShareOfItsFrameToo() throws Exception {
+    // a coded chunk's frame is read whole and decoded into the answer's buffer: both are held, and the read took the
+    // share of the decoded bytes alone, so under load the heap held up to twice the budget
+    ChunkId coded = null;
+    long raw = 0;
+    List<io.ferry.store.StoredObject> loose = new ArrayList<>();
+    fx.repo.backend().chunks().list(o -> {
+      if (o.size() > 256 << 10) {
+        loose.add(o);
+      }
+    });
+    for (io.ferry.store.StoredObject o : loose) {
+      long n = fx.repo.objects().readObject(o.id()).length;
+      if (o.size() < n) {
+        coded = o.id();
+        raw = n;
+        break;
+      }
+    }
+    assertThat(coded).as("a coded chunk in the model").isNotNull();
+    long budget = 16 << 20;
+    long held = budget - raw - (64 << 10);
+    URI small = fx.start(ServerOptions.builder().memoryBudget(budget).maxObjectSize(budget)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+          + held + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      assertThat(statusLine(hold)).isEqualTo("HTTP/1.1 100");
+      HttpResponse<byte[]> r = fx.http.send(get(small, "/v1/store/chunks/" + coded + "?decoded=1")
+          .timeout(Duration.ofSeconds(90)).build(), HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).isEqualTo(503);
+    }
+  }
+
+  @Test
   void requestsWaitingForTheMemoryBudgetLeaveWorkersForRequestsThatNeedNoMemory() throws Exception {
     // an upload declaring the whole budget holds it; twice as many uploads as the server has worker threads then
     // waited 30 s each for a share, on a worker thread each, and a health check or a stored chunk's read, which
