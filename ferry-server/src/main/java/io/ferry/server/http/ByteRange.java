@@ -2,9 +2,9 @@ package io.ferry.server.http;
 
 /**
  * One byte range of a representation of known length, from an HTTP {@code Range} header: bytes {@code [first, last]}
- * inclusive, as the header writes them. Only single ranges are served; an inverted range or one that starts past the end
- * is refused, and a header in a unit other than bytes or with several ranges is ignored (the whole representation), as
- * HTTP allows.
+ * inclusive, as the header writes them. Only single ranges are served; an inverted range or one that starts past the
+ * end is refused, and a header in a unit other than bytes or with several ranges is ignored (the whole
+ * representation), as HTTP allows.
  *
  * @param first the first byte, 0-based
  * @param last the last byte, inclusive, within the representation
