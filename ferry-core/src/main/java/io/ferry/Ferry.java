@@ -88,7 +88,38 @@ public final class Ferry {
       }
       return uri;
     } catch (URISyntaxException e) {
+      String hosts = hostsWithEncodedBrackets(store);
+      if (hosts != null) {
+        try {
+          return new URI(hosts);
+        } catch (URISyntaxException again) {
+          // reported as the user wrote it, below
+        }
+      }
       throw new InvalidInputException("store '" + store + "' is not a valid URI: " + e.getReason());
     }
+  }
+
+  /**
+   * {@code store} with the brackets of its authority written {@code %5B} and {@code %5D}, if the authority lists
+   * several hosts ({@code cassandra://[::1]:9042,[fe80::2]/ks}); else null. A URI allows bare brackets only around its
+   * one host, so several IPv6 contact points could not be written as users write them; the backends of such stores
+   * decode the brackets back.
+   */
+  private static String hostsWithEncodedBrackets(String store) {
+    int start = store.indexOf("://");
+    if (start < 0) {
+      return null;
+    }
+    start += 3;
+    int end = start;
+    while (end < store.length() && "/?#".indexOf(store.charAt(end)) < 0) {
+      end++;
+    }
+    String authority = store.substring(start, end);
+    if (authority.indexOf(',') < 0 || authority.indexOf('[') < 0) {
+      return null;
+    }
+    return store.substring(0, start) + authority.replace("[", "%5B").replace("]", "%5D") + store.substring(end);
   }
 }
