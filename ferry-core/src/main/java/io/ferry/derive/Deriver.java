@@ -69,6 +69,8 @@ public final class Deriver {
   public static final String REPORT_FORMAT = DerivationReport.FORMAT;
   /** Elements of a source tensor processed at once (larger tensors go by row ranges). */
   static final int BLOCK_ELEMENTS = 1 << 20;
+  /** Derivations that keep a quantized version's quantized tensors, scales and zero points as they are. */
+  private static final Set<String> KEEPS_QUANTIZATION = Set.of("cast", "prune");
 
   private final Repository repo;
   private final Executor workers;
@@ -371,6 +373,11 @@ public final class Deriver {
     /** The version the error is measured against instead of the source (a dequantization's original), or null. */
     ModelReader compared;
     ChunkId comparedId;
+    /**
+     * The quantized version whose report a dequantization of a cast or a prune of it reads (the source itself is not
+     * kept here), or null.
+     */
+    ModelReader quantized;
     /** The tensors of the safetensors files of the source and of the comparison version, by name. */
     Map<String, ModelReader.Located> sourceAt = Map.of();
     Map<String, ModelReader.Located> comparedAt = Map.of();
@@ -396,6 +403,10 @@ public final class Deriver {
 
     String model() {
       return src.version().model() + "@" + src.id().shortHex(12);
+    }
+
+    private static String name(ModelReader r) {
+      return r.version().model() + "@" + r.versionId().shortHex(12);
     }
 
     /**
@@ -521,25 +532,57 @@ public final class Deriver {
         return new PruneTransform(p);
       }
       DeriveSpec.Dequantize d = (DeriveSpec.Dequantize) spec;
+      // a cast or a prune keeps the quantized tensors, their scales and zero points as they are (only float weights
+      // change): the quantization to undo is recorded by the version they were derived from, or by its own source
+      ModelReader at = reader;
       Derivation made = src.version().derivation();
-      if (reader.snapshot().file(DerivationReport.FILE).isEmpty() || made == null
+      StringBuilder via = new StringBuilder();
+      while (made != null && KEEPS_QUANTIZATION.contains(made.method())
+          && at.snapshot().file(DerivationReport.FILE).isPresent()) {
+        ModelReader from = openVersion(made.source());
+        via.append(via.length() == 0 ? "; it is " : ", ").append("a ").append(made.method()).append(" of ")
+            .append(from == null ? made.source() + ", which this store does not hold" : name(from));
+        if (quantized != null) {
+          quantized.close();
+        }
+        quantized = from;
+        at = from;
+        if (from == null) {
+          break;
+        }
+        made = at.version().derivation();
+      }
+      if (at == null || at.snapshot().file(DerivationReport.FILE).isEmpty() || made == null
           || !made.method().equals("quantize")) {
         throw new DerivationInputException(model() + " was not made by ",
             param("method:quantize", "a quantize derivation"), " (no " + DerivationReport.FILE + " of a "
-                + "quantization): nothing to dequantize");
+                + "quantization" + via + "): nothing to dequantize");
       }
-      ByteBuffer raw = reader.readFile(DerivationReport.FILE);
+      ByteBuffer raw = at.readFile(DerivationReport.FILE);
       byte[] bytes = new byte[raw.remaining()];
       raw.get(bytes);
-      DerivationReport quantization = DerivationReport.fromJson(bytes, model() + "//" + DerivationReport.FILE);
+      DerivationReport quantization = DerivationReport.fromJson(bytes, name(at) + "//" + DerivationReport.FILE);
       if (!quantization.method().equals("quantize")) {
-        throw new InvalidInputException(model() + "//" + DerivationReport.FILE + " records a '"
+        throw new InvalidInputException(name(at) + "//" + DerivationReport.FILE + " records a '"
             + quantization.method() + "' derivation, not the quantization its version says it is: nothing to "
             + "dequantize");
       }
       openOriginal(made.source());
       return new DequantizeTransform(d, quantization, model(), lookup(sourceAt),
           compared == null ? null : lookup(comparedAt));
+    }
+
+    /** The version {@code source} (a version id) of this store, open; null when it is not one. */
+    private ModelReader openVersion(String source) throws IOException {
+      if (!ChunkId.isValid(source)) {
+        return null;
+      }
+      ChunkId id = ChunkId.parse(source);
+      try {
+        return repo.open(repo.objects().version(id).model() + "@" + id.hex());
+      } catch (FerryException e) {
+        return null;
+      }
     }
 
     /** Opens the version that was quantized, when this store holds it. */
@@ -793,6 +836,9 @@ public final class Deriver {
     public void close() {
       if (compared != null) {
         compared.close();
+      }
+      if (quantized != null) {
+        quantized.close();
       }
     }
   }

@@ -273,6 +273,37 @@ class DeriverTest {
   }
 
   /**
+   * A cast or a prune of a quantized version keeps its quantized tensors, scales and zero points as they are, but its
+   * report is the cast's or the prune's: dequantizing it was refused as "not made by a quantize derivation", without
+   * naming the quantized version it came from. It is now dequantized with the quantization of that version and
+   * compared with the version that was quantized; a cast of a version that was never quantized is refused naming it.
+   */
+  @Test
+  void aCastOfAQuantizedVersionIsDequantizedWithItsSourcesQuantization() throws Exception {
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    TensorFilter notNan = TensorFilter.of(null, "nan");
+    DeriveResult q = d.derive("m:v", "q:v", new DeriveSpec.Quantize(8, 32, false, notNan), null,
+        TransferListener.NONE);
+    d.derive("q:v", "qc:v", new DeriveSpec.Cast(DType.BF16, notNan), null, TransferListener.NONE);
+    d.derive("qc:v", "qcp:v", DeriveSpec.Prune.of(null, 0.5, notNan), null, TransferListener.NONE);
+    for (String from : List.of("qc:v", "qcp:v")) {
+      DeriveResult r = d.derive(from, "d" + from, new DeriveSpec.Dequantize(DType.F32), null, TransferListener.NONE);
+      TensorReport w = r.tensors().stream().filter(t -> t.name().equals("w")).findFirst().orElseThrow();
+      assertThat(w.action()).as(from).isEqualTo(TensorReport.Action.DEQUANTIZED);
+      assertThat(r.sourceTarget()).isEqualTo(repo.resolve("m:v").id());
+      TensorReport qw = q.tensors().stream().filter(t -> t.name().equals("w")).findFirst().orElseThrow();
+      assertThat(w.metrics().figures()).isEqualTo(qw.metrics().figures());
+      assertThat(r.tensors()).extracting(TensorReport::name).doesNotContain("w.scale", "w.zero_point");
+    }
+    d.derive("m:v", "c:v", new DeriveSpec.Cast(DType.BF16, notNan), null, TransferListener.NONE);
+    DerivationInputException e = failure(() -> d.derive("c:v", "dc:v", new DeriveSpec.Dequantize(null), null,
+        TransferListener.NONE));
+    assertThat(e.getMessage()).startsWith("c@").contains("was not made by a quantize derivation (no "
+        + "ferry-derivation.json of a quantization; it is a cast of m@" + repo.resolve("m:v").id().shortHex(12) + ")");
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("dc");
+  }
+
+  /**
    * Float32's largest values quantize with a scale rounded up, so q × scale overflowed: every value of the tensor
    * dequantized to ±infinity, and the report said max_abs_error 0 and cosine 1 (beside an overflow count). Such a
    * value is refused like one beyond float32's range.
