@@ -172,8 +172,12 @@ final class DequantizeTransform implements TensorTransform {
     private final float[] vals;
     private final double[] a;
     private final double[] y;
+    private final String scaleName;
+    private final long groupsPerRow;
 
     DequantizeWorker(TensorPlan plan, int max) {
+      this.scaleName = plan.source().name() + QuantLayout.SCALE;
+      this.groupsPerRow = plan.outputs().get(0).shape().get(1) / group;
       this.parts = max < group;
       this.out = plan.outputs().get(0).dtype();
       this.reference = plan.reference() == null ? null : plan.reference().dtype();
@@ -183,11 +187,12 @@ final class DequantizeTransform implements TensorTransform {
     }
 
     @Override
-    public void apply(Block block, ErrorMetrics.Accumulator metrics) {
+    public void apply(Block block, ErrorMetrics.Accumulator metrics) throws DerivationInputException {
       int n = block.elements();
       ByteBuffer q = block.in().get(0);
       ByteBuffer scales = block.in().get(1);
       ByteBuffer zps = symmetric ? null : block.in().get(2);
+      checkScales(block.firstElement() / group, scales, parts ? 1 : n / group);
       if (parts) {
         layout.dequantizeRun(q, scales.getFloat(scales.position()), zps == null ? 0 : zps.get(zps.position()) & 0xff,
             n, vals, 0);
@@ -207,6 +212,22 @@ final class DequantizeTransform implements TensorTransform {
       } else {
         for (int i = 0; i < n; i++) {
           metrics.addUncompared(y[i]);
+        }
+      }
+    }
+
+    /**
+     * Refuses a NaN or infinite scale among the {@code count} at the buffer's position (the first is the tensor's
+     * group {@code first}, row-major): every value of its group would dequantize to NaN or infinity.
+     */
+    private void checkScales(long first, ByteBuffer scales, int count) throws DerivationInputException {
+      for (int g = 0; g < count; g++) {
+        float s = scales.getFloat(scales.position() + 4 * g);
+        if (!Float.isFinite(s)) {
+          long at = first + g;
+          throw new DerivationInputException(where + ": tensor '" + scaleName + "' holds " + s + " at row "
+              + at / groupsPerRow + ", column " + at % groupsPerRow + ": the scale of a group must be finite (its "
+              + "values would dequantize to NaN or infinity)");
         }
       }
     }

@@ -239,6 +239,38 @@ class DeriverTest {
   }
 
   /**
+   * A quantized version whose scales hold a NaN or an infinity (pushed by hand, or edited) was dequantized into NaN and
+   * infinite weights, seen only as an {@code overflow} count in the report. It is refused naming the scale tensor, its
+   * row and column, and nothing is stored.
+   */
+  @Test
+  void aNonFiniteScaleIsRefusedNamingTheTensor() throws Exception {
+    Path pulled = tmp.resolve("q");
+    Version q = quantizedCopy(pulled, false);
+    Path file = pulled.resolve("model.safetensors");
+    byte[] bytes = Files.readAllBytes(file);
+    ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    long n = b.getLong(0);
+    String header = new String(bytes, 8, (int) n, java.nio.charset.StandardCharsets.UTF_8);
+    int at = header.indexOf("\"w.scale\"");
+    String offsets = header.substring(header.indexOf("data_offsets", at));
+    int start = Integer.parseInt(offsets.substring(offsets.indexOf('[') + 1, offsets.indexOf(',')).trim());
+    float[] bad = {Float.NaN, Float.POSITIVE_INFINITY};
+    for (int i = 0; i < bad.length; i++) {
+      // w.scale is [4, 4]: row 2, column 1
+      b.putFloat((int) (8 + n + start + 4 * (2 * 4 + 1)), bad[i]);
+      Files.write(file, bytes);
+      repo.push(pulled, "bad" + i + ":v", PushOptions.builder().derivation(q.derivation()).build());
+      String from = "bad" + i + ":v";
+      DerivationInputException e = failure(() -> new Deriver(repo, 2, tmp.resolve("work")).derive(from, "d:v",
+          new DeriveSpec.Dequantize(null), null, TransferListener.NONE));
+      assertThat(e.getMessage()).contains("tensor 'w.scale' holds " + bad[i] + " at row 2, column 1: the scale "
+          + "of a group must be finite");
+    }
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
+  }
+
+  /**
    * A quantized version's scales and zero points are F32 and U8 tensors like any other: a prune zeroed half of the
    * scales (every value of those groups), a cast made them BF16 (which the layout does not read), and a second
    * quantize quantized them and rewrote the file's quantization metadata for tensors it did not quantize. Cast and
