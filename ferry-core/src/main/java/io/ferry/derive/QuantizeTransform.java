@@ -181,7 +181,7 @@ final class QuantizeTransform implements TensorTransform {
         int g = Math.toIntExact(block.firstElement() / group);
         float scale = layout.scale(lo[g], hi[g]);
         if (!Double.isFinite(value[g]) || !layout.representable(lo[g], hi[g], scale)) {
-          throw unquantizable(at[g], value[g]);
+          throw unquantizable(at[g], value[g], lo[g], hi[g]);
         }
         int zp = layout.zeroPoint(lo[g], scale);
         scales.putFloat(scale);
@@ -190,14 +190,21 @@ final class QuantizeTransform implements TensorTransform {
         }
         int bad = layout.quantizeRun(x, 0, n, scale, zp, q, deq);
         if (bad >= 0) {
-          throw unquantizable(block.firstElement() + bad, x[bad]);
+          throw unquantizable(block.firstElement() + bad, x[bad], lo[g], hi[g]);
         }
       } else {
         int len = n / block.rows();
         for (int r = 0; r < block.rows(); r++) {
           int bad = layout.quantizeRow(x, r * len, len, q, scales, zps, deq);
           if (bad >= 0) {
-            throw unquantizable(block.firstElement() + (long) r * len + bad, x[r * len + bad]);
+            int g0 = r * len + bad - bad % group;
+            double l = 0;
+            double h = 0;
+            for (int i = g0; i < g0 + group; i++) {
+              l = Math.min(l, x[i]);
+              h = Math.max(h, x[i]);
+            }
+            throw unquantizable(block.firstElement() + (long) r * len + bad, x[r * len + bad], l, h);
           }
         }
       }
@@ -207,15 +214,34 @@ final class QuantizeTransform implements TensorTransform {
       metrics.addAll(x, y, n);
     }
 
-    /** The error for value {@code v} at element {@code index} of the tensor (row-major). */
-    private DerivationInputException unquantizable(long index, double v) {
+    /**
+     * The error for value {@code v} at element {@code index} of the tensor (row-major), in a group whose values (and
+     * 0) lie in {@code [lo, hi]}.
+     */
+    private DerivationInputException unquantizable(long index, double v, double lo, double hi) {
+      long row = index / cols;
+      long col = index % cols;
+      String where = "tensor '" + info.name() + "' holds " + v + " at row " + row + ", column " + col + ": ";
+      if (Double.isFinite(v) && Math.abs(v) <= Float.MAX_VALUE && !spec.symmetric()) {
+        // the zero point is a whole step: rounded, it moves one end of the grid up to half a step past the range
+        long first = col - col % group;
+        QuantLayout sym = new QuantLayout(spec.bits(), group, true);
+        float s = sym.scale(lo, hi);
+        boolean symmetricTakes = Float.isFinite(s) && Float.isFinite(s * (spec.bits() == 8 ? 127 : 7));
+        return new DerivationInputException(where + "its group (row " + row + ", columns " + first + " to "
+            + (first + group - 1) + ") spans [" + lo + ", " + hi + "], and the asymmetric grid over that range ("
+            + (spec.bits() == 8 ? 255 : 15) + " steps of its scale, from a whole-step zero point) reaches beyond "
+            + "float32's largest (" + Float.MAX_VALUE + "): the value would dequantize to infinity (",
+            symmetricTakes ? param("symmetric", "a symmetric quantization") : "",
+            symmetricTakes ? " takes it, or " : "", "leave the tensor out with ",
+            param("exclude", "an exclude filter"), ")");
+      }
       String why = !Double.isFinite(v) ? "a non-finite value cannot be quantized"
           : Math.abs(v) > Float.MAX_VALUE
               ? "a value beyond float32's range (" + Float.MAX_VALUE + ") cannot be quantized (its scale is float32)"
               : "a value this close to float32's largest (" + Float.MAX_VALUE + ") cannot be quantized: it would "
                   + "dequantize to infinity (float32 scale × q overflows)";
-      return new DerivationInputException("tensor '" + info.name() + "' holds " + v + " at row " + index / cols
-          + ", column " + index % cols + ": " + why + " (leave the tensor out with ",
+      return new DerivationInputException(where + why + " (leave the tensor out with ",
           param("exclude", "an exclude filter"), ")");
     }
   }

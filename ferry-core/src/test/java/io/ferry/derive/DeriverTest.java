@@ -358,6 +358,42 @@ class DeriverTest {
   }
 
   /**
+   * An asymmetric group spanning [-3.3e38, 3.1e38] has its zero point rounded half a step outwards, so one end of its
+   * grid lies beyond float32's largest: 4 bits refused -3.3e38 as "this close to float32's largest", which it is not
+   * (3% below it). The message now gives the group's range and the cause, and says that a symmetric quantization
+   * takes it (which it does) when it does.
+   */
+  @Test
+  void anAsymmetricGroupWhoseGridOverflowsSaysWhy() throws Exception {
+    double[] v = DeriveModels.normal(2 * 32, 1, 6);
+    v[32 + 4] = -3.3e38;
+    v[32 + 9] = 3.1e38;
+    Path model = tmp.resolve("wide");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, 32}, v)));
+    repo.push(model, "wide:v", PushOptions.builder().build());
+    Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
+    DerivationInputException e = failure(() -> d.derive("wide:v", "wq:v",
+        new DeriveSpec.Quantize(4, 32, false, TensorFilter.ALL), null, TransferListener.NONE));
+    assertThat(e.getMessage()).contains("tensor 'w' holds " + (double) -3.3e38f + " at row 1, column 4: its group "
+        + "(row 1, columns 0 to 31) spans [" + (double) -3.3e38f + ", " + (double) 3.1e38f + "], and the asymmetric "
+        + "grid over that range (15 steps of its scale, from a whole-step zero point) reaches beyond float32's "
+        + "largest (3.4028235E38): the value would dequantize to infinity (a symmetric quantization takes it, or "
+        + "leave the tensor out with an exclude filter)");
+    assertThat(d.derive("wide:v", "wq:v", new DeriveSpec.Quantize(4, 32, true, TensorFilter.ALL), null,
+        TransferListener.NONE).tensors().get(0).action()).isEqualTo(TensorReport.Action.QUANTIZED);
+    // at float32's largest, 8-bit symmetric overflows too (127 × the rounded-up scale): no such advice
+    v[32 + 4] = -Float.MAX_VALUE;
+    v[32 + 9] = 1e30;
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("w", DType.F32, new long[] {2, 32}, v)));
+    repo.push(model, "wide:v", PushOptions.builder().build());
+    e = failure(() -> d.derive("wide:v", "wq:v", new DeriveSpec.Quantize(8, 32, false, TensorFilter.ALL), null,
+        TransferListener.NONE));
+    assertThat(e.getMessage()).contains("reaches beyond float32's largest").doesNotContain("symmetric quantization");
+  }
+
+  /**
    * A tensor none of whose elements can be compared (all of them overflowed, as F32 values above 65504 cast to F16,
    * or were NaN) recorded max_abs_error 0, rmse 0, rel_frobenius_error 0 and cosine_similarity 1, figures of empty
    * sums: only the sparsity and the counts are recorded now.
