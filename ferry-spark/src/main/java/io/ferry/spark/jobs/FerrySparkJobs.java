@@ -94,8 +94,12 @@ public final class FerrySparkJobs {
           a.need(2, "SOURCE TARGET");
           String method = a.required("method");
           a.onlyOptionsOf(method);
+          if (method.equals("quantize") && a.opt("bits") == null) {
+            // as ferry derive quantize: the bits are the one choice a quantization has no default for
+            throw new IllegalArgumentException("option --bits is required for derive --method quantize (8 or 4)");
+          }
           DeriveArgs d = new DeriveArgs(method, method.equals("cast") ? a.required("to") : a.opt("to"),
-              a.integer("bits", 8),
+              a.integer("bits", 0),
               a.integer("group-size", DEFAULT_GROUP_SIZE), a.symmetric(), a.dbl("threshold"),
               a.dbl("sparsity"), a.opt("include"), a.opt("exclude"));
           try {

@@ -270,10 +270,17 @@ class ClusterJobsTest {
     }
   }
 
-  /** {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. */
+  /**
+   * {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. It
+   * requires {@code --bits}, where the job quantized to 8 bits without it: the job requires it too.
+   */
   @Test
   void aQuantizeWithoutGroupSizeUsesTheCliDefault() throws Exception {
-    String out = job(0, "derive", "--store", store, "--method", "quantize", "jobs:prod", "jobs-default-q8")[0];
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "jobs:prod", "jobs-no-bits")[1])
+        .contains("option --bits is required for derive --method quantize");
+    assertThat(repo.models()).extracting(m -> m.model()).doesNotContain("jobs-no-bits");
+    String out = job(0, "derive", "--store", store, "--method", "quantize", "--bits", "8", "jobs:prod",
+        "jobs-default-q8")[0];
     assertThat(out).contains("version=");
     assertThat(repo.resolve("jobs-default-q8").version().derivation().parameters()).containsEntry("group_size",
         "128");
