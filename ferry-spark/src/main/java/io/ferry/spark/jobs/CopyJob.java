@@ -1,10 +1,12 @@
 package io.ferry.spark.jobs;
 
+import io.ferry.Ferry;
 import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkReader;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results;
+import io.ferry.scan.LocalTrees;
 import io.ferry.spark.store.StoreCache;
 import io.ferry.spark.store.StoreSpec;
 import io.ferry.transfer.TransferListener;
@@ -13,7 +15,11 @@ import io.ferry.version.FileEntry;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.io.Serializable;
+import java.net.URI;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -33,7 +39,8 @@ import org.apache.spark.sql.SparkSession;
  * then the driver runs core's copy ({@link Repository#copyTo}), which finds those chunks present, sends the packs,
  * snapshots and versions, and moves the target's refs last, under its push lease. Until then nothing is visible in
  * the target: a task that fails and is retried only puts objects again (puts are idempotent), and a job that dies
- * leaves unreferenced chunks that the target's gc removes after its grace period.
+ * leaves unreferenced chunks that the target's gc removes after its grace period. A job that fails removes the local
+ * target store it created (as {@code ferry copy} does).
  */
 public final class CopyJob {
   private final SparkSession spark;
@@ -71,7 +78,43 @@ public final class CopyJob {
     Repository source = StoreCache.repository(from);
     // as ferry copy: a ref that names nothing fails here, before a missing target store is created for it
     source.resolve(ref);
-    Repository target = StoreCache.repository(to, true);
+    Path made = newLocalStore(to.uri());
+    try {
+      return copy(source, StoreCache.repository(to, true), ref, verify);
+    } catch (Exception e) {
+      // also Spark's checked exception for a failed task, thrown undeclared: rethrown as it is
+      if (made != null) {
+        discard(made, e);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * The directory of the local store {@code to} names when nothing is there yet (this job creates it), else null. A
+   * job that fails removes a store it created, as {@code ferry copy} does: an empty store left behind would hold
+   * space and make the next copy's target look like one the user made.
+   */
+  private static Path newLocalStore(String to) throws IOException {
+    URI uri = Ferry.toUri(to);
+    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
+      return null;
+    }
+    Path dir = Path.of(uri.getPath());
+    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
+  }
+
+  /** Closes and removes the store a failed job created; a failure to remove it is added to the job's own error. */
+  private void discard(Path store, Exception cause) {
+    StoreCache.close(to);
+    try {
+      LocalTrees.delete(store);
+    } catch (IOException | RuntimeException e) {
+      cause.addSuppressed(new IOException("could not remove the store " + store + " that this copy created: " + e, e));
+    }
+  }
+
+  private Result copy(Repository source, Repository target, String ref, boolean verify) throws IOException {
     // core's copy refuses a head on another history, and a model or tag name that differs only in case from one in
     // the target, before it sends anything; the executors send first, so the job makes the same checks before them
     ChunkId root = source.checkCopyTo(ref, target).id();

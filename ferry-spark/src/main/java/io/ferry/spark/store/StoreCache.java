@@ -74,6 +74,19 @@ public final class StoreCache {
     });
   }
 
+  /** Closes the store of {@code spec} if this JVM has it open, with its readers (a store about to be removed). */
+  public static void close(StoreSpec spec) {
+    READERS.keySet().removeIf(k -> k.spec().equals(spec));
+    Repository r = OPEN.remove(spec);
+    if (r != null) {
+      try {
+        r.close();
+      } catch (IOException | RuntimeException ignored) {
+        // the store is being removed; nothing is left to release it
+      }
+    }
+  }
+
   /** Closes every store this JVM opened (at exit; tests that must reopen a store call it too). */
   public static void closeAll() {
     READERS.clear();

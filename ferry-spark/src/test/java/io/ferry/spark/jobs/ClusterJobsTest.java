@@ -271,6 +271,27 @@ class ClusterJobsTest {
   }
 
   /**
+   * A copy into a local store that does not exist yet creates it; when the copy then failed (an executor read a
+   * damaged chunk), the new, empty store stayed behind, where {@code ferry copy} removes a store it made. The job
+   * removes it too; a target store that was there before the job is kept.
+   */
+  @Test
+  void aFailedCopyRemovesTheLocalStoreItCreated() throws Exception {
+    Path dir = tmp.resolve("copy-new-target-store");
+    String uri = dir.toUri().toString();
+    ChunkId victim = pushJobs(uri);
+    flipAByteOf(dir, victim);
+    Path target = tmp.resolve("copy-new-target");
+    assertThat(job(1, "copy", "--from", uri, "--to", target.toUri().toString(), "jobs")[1])
+        .startsWith("ferry spark copy: ").contains(victim.hex());
+    assertThat(target).doesNotExist();
+    Path existing = tmp.resolve("copy-existing-target");
+    SparkTests.open(existing.toUri().toString()).close();
+    job(1, "copy", "--from", uri, "--to", existing.toUri().toString(), "jobs");
+    assertThat(existing).isDirectory();
+  }
+
+  /**
    * {@code ferry derive quantize} without {@code --group-size} takes groups of 128; so does the cluster job. It
    * requires {@code --bits}, where the job quantized to 8 bits without it: the job requires it too.
    */
