@@ -44,7 +44,7 @@ public record ChunkSlice(String file, String tensor, String dtype, long[] shape,
   /**
    * Every slice of every tensor of a snapshot, in file order: for each tensor, one slice per chunk its bytes overlap.
    * Tensors are chunked on tensor boundaries, so a small tensor is one slice and a big one one slice per row range.
-   * Empty tensors give one empty slice (on the chunk at their offset), so that every tensor has a row.
+   * Empty tensors give one empty slice on no chunk (an empty chunk id), so that every tensor has a row.
    */
   public static List<ChunkSlice> of(Snapshot snapshot) {
     List<ChunkSlice> out = new ArrayList<>();
@@ -58,6 +58,11 @@ public record ChunkSlice(String file, String tensor, String dtype, long[] shape,
         long to = from + t.byteLength();
         long[] shape = t.shape().stream().mapToLong(Long::longValue).toArray();
         long rowBytes = t.rowBytes();
+        if (t.byteLength() == 0) {
+          // no bytes, so no chunk: the chunk at its offset is a neighbour's, whose damage is not this tensor's
+          out.add(new ChunkSlice(f.path(), t.name(), t.dtype().name(), shape, "", from, 0, 0, 0, t.rows()));
+          continue;
+        }
         int i = FileEntry.chunkAt(offsets, from);
         do {
           ChunkRef c = f.chunks().isEmpty() ? null : f.chunks().get(i);

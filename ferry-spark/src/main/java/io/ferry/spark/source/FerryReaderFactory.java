@@ -121,7 +121,9 @@ final class FerryReaderFactory implements PartitionReaderFactory {
       public Object[] next() {
         ChunkSlice c = it.next();
         byte[] bytes = null;
-        if (needBytes) {
+        if (needBytes && c.length() == 0) {
+          bytes = new byte[0];
+        } else if (needBytes) {
           bytes = new byte[Math.toIntExact(c.length())];
           try {
             reader.readFile(c.file(), c.fileOffset(), ByteBuffer.wrap(bytes));

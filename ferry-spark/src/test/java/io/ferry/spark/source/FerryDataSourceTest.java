@@ -199,6 +199,43 @@ class FerryDataSourceTest {
         .collectAsList()).allSatisfy(r -> assertThat(r.getList(0)).isEmpty());
   }
 
+  /**
+   * An empty tensor's row in the chunks table named the chunk of the tensor after it and read its 0 bytes from that
+   * chunk, so a damaged neighbour failed the read of a tensor that has no bytes. Its row names no chunk now (an empty
+   * string, as the tensors table lists none) and reads nothing; the neighbour's own read still fails.
+   */
+  @Test
+  void anEmptyTensorsRowReadsNoChunk() throws Exception {
+    Path dir = tmp.resolve("empty-neighbour");
+    String uri = dir.toUri().toString();
+    ChunkId next;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, SparkTests.write(tmp, "empty-neighbour-model", List.of(
+          new ModelGenerator.Tensor("b.empty", DType.F32, new long[] {0, 8}, 0),
+          new ModelGenerator.Tensor("c.weight", DType.F32, new long[] {256, 512}, 2))), "en");
+      FileEntry f = r.snapshot(r.resolve("en")).file("model.safetensors").orElseThrow();
+      var t = f.tensors().stream().filter(x -> x.name().equals("c.weight")).findFirst().orElseThrow();
+      next = f.chunks().get(FileEntry.chunkAt(f.chunkOffsets(), f.dataStart() + t.begin())).id();
+    }
+    Path object;
+    try (var files = java.nio.file.Files.walk(dir)) {
+      object = files.filter(p -> p.getFileName().toString().equals(next.hex().substring(2))).findFirst()
+          .orElseThrow();
+    }
+    byte[] b = java.nio.file.Files.readAllBytes(object);
+    b[b.length - 100] ^= 0x40;
+    object.toFile().setWritable(true);
+    java.nio.file.Files.write(object, b);
+    List<Row> rows = SparkTests.spark().read().format("ferry").option("store", uri).load("en")
+        .where("tensor = 'b.empty'").select("chunk", "length", "bytes").collectAsList();
+    assertThat(rows).hasSize(1);
+    assertThat(rows.get(0).getString(0)).isEmpty();
+    assertThat(rows.get(0).getLong(1)).isZero();
+    assertThat((byte[]) rows.get(0).get(2)).isEmpty();
+    assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").option("store", uri).load("en")
+        .where("tensor = 'c.weight'").select("bytes").collectAsList()).hasStackTraceContaining(next.hex());
+  }
+
   @Test
   void aCorruptChunkFailsTheReadNamingIt() throws Exception {
     Path dir = tmp.resolve("corrupt");
