@@ -321,8 +321,8 @@ class ClusterJobsTest {
     DeriveResult local = Deriver.of(repo).derive("jobs:prod", "jobs-q8-local", DeriveSpec.Quantize.of(8, 128, false,
         io.ferry.derive.TensorFilter.of(null, null)), null, TransferListener.NONE);
     assertThat(repo.resolve("jobs-q8-asym").version().snapshot()).isEqualTo(local.push().version().snapshot());
-    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--symmetric", "--asymmetric", "jobs:prod",
-        "jobs-q8-both")[1]).contains("--symmetric and --asymmetric");
+    assertThat(job(2, "derive", "--store", store, "--method", "quantize", "--bits", "8", "--symmetric", "--asymmetric",
+        "jobs:prod", "jobs-q8-both")[1]).contains("--symmetric and --asymmetric");
   }
 
   private static Map<String, String> files(Path dir) throws Exception {
