@@ -308,6 +308,22 @@ class ClusterJobsTest {
   }
 
   /**
+   * A cast of a quantized version is dequantized with the quantization of the version it was cast from, on a cluster
+   * as on one machine: the same snapshot, compared with the version that was quantized.
+   */
+  @Test
+  void aCastOfAQuantizedVersionIsDequantizedAsOnOneMachine() throws Exception {
+    job(0, "derive", "--store", store, "--method", "quantize", "--bits", "8", "jobs:prod", "jobs-cq-q");
+    job(0, "derive", "--store", store, "--method", "cast", "--to", "bf16", "jobs-cq-q", "jobs-cq-c");
+    job(0, "derive", "--store", store, "--method", "dequantize", "--to", "f32", "jobs-cq-c", "jobs-cq-d");
+    DeriveResult local = Deriver.of(repo).derive("jobs-cq-c", "jobs-cq-local", new DeriveSpec.Dequantize(DType.F32),
+        null, TransferListener.NONE);
+    assertThat(repo.resolve("jobs-cq-d").version().snapshot()).isEqualTo(local.push().version().snapshot());
+    assertThat(repo.resolve("jobs-cq-d").version().derivation().parameters())
+        .containsEntry("compared_with", repo.resolve("jobs:prod").id().hex());
+  }
+
+  /**
    * {@code ferry derive quantize} is asymmetric unless {@code --symmetric} is given; the job was symmetric unless
    * {@code --asymmetric} was, and refused {@code --symmetric}, so the same options derived other versions.
    */
