@@ -191,25 +191,30 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
   /** The hosts and keyspace as a URI without options (IPv6 literals in brackets), for messages. */
   public String describe() {
     StringBuilder b = new StringBuilder("cassandra://");
+    // an IPv6 literal in brackets, as in the URI: messages give this as the --store of a command to run, and
+    // java.net.URI takes bare brackets around the only host of a URI, percent-encoded ones among several
+    boolean one = contactPoints.size() == 1;
     for (int i = 0; i < contactPoints.size(); i++) {
       InetSocketAddress a = contactPoints.get(i);
       String host = a.getHostString();
-      // an IPv6 literal in brackets, as in the URI: messages give this as the --store of a command to run
-      b.append(i == 0 ? "" : ",").append(host.contains(":") ? "[" + host + "]" : host).append(':').append(a.getPort());
+      b.append(i == 0 ? "" : ",").append(!host.contains(":") ? host : one ? "[" + host + "]" : "%5B" + host + "%5D")
+          .append(':').append(a.getPort());
     }
     return b.append('/').append(keyspace).toString();
   }
 
   private static List<InetSocketAddress> contactPoints(URI uri, String authority) throws InvalidInputException {
-    String[] entries = authority.split(",", -1);
-    int lastPort = DEFAULT_PORT;
-    String last = entries[entries.length - 1];
-    if (hostAndPort(last)[1] != null) {
-      lastPort = port(uri, hostAndPort(last)[1]);
-    }
-    List<InetSocketAddress> out = new ArrayList<>();
+    // java.net.URI takes brackets only around the one host of a server authority: several hosts with an IPv6
+    // literal among them are written with the brackets percent-encoded, cassandra://%5B::1%5D,%5Bfe80::2%5D/ks
+    String[] entries = decode(uri, authority).split(",", -1);
+    List<String[]> parsed = new ArrayList<>();
     for (String entry : entries) {
-      String[] hp = hostAndPort(entry);
+      parsed.add(hostAndPort(uri, entry));
+    }
+    String lastGiven = parsed.get(parsed.size() - 1)[1];
+    int lastPort = lastGiven == null ? DEFAULT_PORT : port(uri, lastGiven);
+    List<InetSocketAddress> out = new ArrayList<>();
+    for (String[] hp : parsed) {
       if (hp[0].isEmpty()) {
         throw bad(uri, "an empty host in '" + authority + "'");
       }
@@ -218,15 +223,41 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     return out;
   }
 
+  /** The authority with its {@code %XX} escapes (ASCII only) decoded. */
+  private static String decode(URI uri, String authority) throws InvalidInputException {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < authority.length(); i++) {
+      char c = authority.charAt(i);
+      if (c != '%') {
+        b.append(c);
+        continue;
+      }
+      int hi = i + 2 < authority.length() ? Character.digit(authority.charAt(i + 1), 16) : -1;
+      int lo = i + 2 < authority.length() ? Character.digit(authority.charAt(i + 2), 16) : -1;
+      if (hi < 0 || lo < 0 || hi > 7) {
+        throw bad(uri, "'" + authority.substring(i, Math.min(i + 3, authority.length())) + "' in the hosts is not"
+            + " an escape of an ASCII character, such as %5B and %5D for the brackets of an IPv6 address");
+      }
+      b.append((char) (hi * 16 + lo));
+      i += 2;
+    }
+    return b.toString();
+  }
+
   /** {host, port or null}; IPv6 literals in brackets. */
-  private static String[] hostAndPort(String entry) {
+  private static String[] hostAndPort(URI uri, String entry) throws InvalidInputException {
     if (entry.startsWith("[")) {
       int close = entry.indexOf(']');
-      String host = close < 0 ? entry.substring(1) : entry.substring(1, close);
       String rest = close < 0 ? "" : entry.substring(close + 1);
-      return new String[] {host, rest.startsWith(":") ? rest.substring(1) : null};
+      if (close < 0 || !(rest.isEmpty() || rest.startsWith(":"))) {
+        throw bad(uri, "host '" + entry + "' is not [IPv6 address] or [IPv6 address]:port");
+      }
+      return new String[] {entry.substring(1, close), rest.isEmpty() ? null : rest.substring(1)};
     }
     int colon = entry.lastIndexOf(':');
+    if (colon >= 0 && entry.indexOf(':') != colon) {
+      throw bad(uri, "host '" + entry + "' is an IPv6 address without brackets: write [address]:port");
+    }
     return colon < 0 ? new String[] {entry, null} : new String[] {entry.substring(0, colon), entry.substring(colon + 1)};
   }
 

@@ -39,6 +39,34 @@ class CassandraSettingsTest {
         .isEqualTo(java.time.Duration.ofSeconds(2));
   }
 
+  /**
+   * Several hosts with IPv6 literals among them: {@code java.net.URI} refuses brackets around any host but the only
+   * one, so they are written percent-encoded. The backend took {@code %5B::1%5D} for a host name, and its messages gave
+   * a URI with bare brackets, which no command could open.
+   */
+  @Test
+  void severalIpv6HostsWithEncodedBrackets() throws Exception {
+    CassandraSettings s = parse("cassandra://%5B::1%5D:9142,%5bfe80::2%5d,h3/models");
+    assertThat(s.contactPoints()).containsExactly(InetSocketAddress.createUnresolved("::1", 9142),
+        InetSocketAddress.createUnresolved("fe80::2", 9042), InetSocketAddress.createUnresolved("h3", 9042));
+    assertThat(s.describe()).isEqualTo("cassandra://%5B::1%5D:9142,%5Bfe80::2%5D:9042,h3:9042/models");
+    assertThat(parse(s.describe()).contactPoints()).as("the message's URI opens the store").isEqualTo(
+        s.contactPoints());
+    assertThat(parse("cassandra://h1,%5B::1%5D:9142/m").contactPoints()).extracting(InetSocketAddress::getPort)
+        .containsExactly(9142, 9142);
+    String[][] cases = {
+        {"cassandra://%5B::1,h2/ks", "host '[::1' is not [IPv6 address]"},
+        {"cassandra://%5B::1%5Dx,h2/ks", "host '[::1]x' is not [IPv6 address]"},
+        {"cassandra://h1,%5B::1%5D:x/ks", "port 'x'"},
+        {"cassandra://h1,%C3%A9/ks", "'%C3' in the hosts is not an escape"},
+        {"cassandra://::1/ks", "IPv6 address without brackets"},
+    };
+    for (String[] c : cases) {
+      assertThatThrownBy(() -> parse(c[0])).as(c[0]).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining(c[1]);
+    }
+  }
+
   @Test
   void optionsFromTheQueryAndTheSettings() throws Exception {
     CassandraSettings s = CassandraSettings.parse(URI.create("cassandra://h/ks?dc.eu1=3&dc.us1=2&local_dc=eu1"
