@@ -91,7 +91,7 @@ public final class CassandraBackend implements Backend {
     try {
       backend.checkLocalDc();
       backend.openOrCreate(options.create());
-      backend.checkReplication();
+      backend.checkReplication(options.settings());
       backend.chunks = new CassandraChunkStore(backend);
       backend.records = new CassandraRecordStore(backend);
       backend.refs = new NumberedRefStore(backend.records, NumberedRefStore.Layout.INDEXED);
@@ -318,10 +318,13 @@ public final class CassandraBackend implements Backend {
   }
 
   /**
-   * A replication the URI gives must be the keyspace's. It is used only when Ferry creates the keyspace, so a URI that
-   * asked for 3 copies of a keyspace that keeps 1 would have been opened as it is, without a word.
+   * A replication the URI or the store settings give must be the keyspace's. It is used only when Ferry creates the
+   * keyspace, so a URI that asked for 3 copies of a keyspace that keeps 1 would have been opened as it is, without a
+   * word.
+   *
+   * @param storeSettings the store settings the settings were parsed with, to name where the replication came from
    */
-  private void checkReplication() throws InvalidInputException {
+  private void checkReplication(Map<String, String> storeSettings) throws InvalidInputException {
     if (settings.replication().isEmpty()) {
       return;
     }
@@ -332,13 +335,26 @@ public final class CassandraBackend implements Backend {
     String strategy = counts.remove("class");
     boolean simple = strategy != null && strategy.endsWith("SimpleStrategy");
     if (simple == settings.perDatacenter() || !counts.equals(new TreeMap<>(settings.replication()))) {
-      String given = settings.replication().entrySet().stream()
-          .map(e -> (settings.perDatacenter() ? "dc." : "") + e.getKey() + "=" + e.getValue())
-          .collect(java.util.stream.Collectors.joining("&"));
-      throw new InvalidInputException("keyspace '" + ks + "' of " + where + " has replication " + actual
-          + ", not the " + given + " its URI gives (a URI's replication is used only to create the keyspace):"
-          + " leave it out of the URI to use the keyspace as it is, or have a DBA ALTER KEYSPACE " + ks
-          + " WITH replication = ... and run a full repair (docs/cassandra.md)");
+      java.util.List<String> keys = new java.util.ArrayList<>();
+      java.util.List<String> fromSettings = new java.util.ArrayList<>();
+      settings.replication().forEach((k, v) -> {
+        String key = (settings.perDatacenter() ? "dc." : "") + k;
+        keys.add(key + "=" + v);
+        if (storeSettings.containsKey(CassandraSettings.PREFIX + key)) {
+          fromSettings.add(CassandraSettings.PREFIX + key);
+        }
+      });
+      // the message said "its URI gives" of a value given with --store-option, which the URI did not hold
+      String source = fromSettings.isEmpty() ? "its URI gives"
+          : (fromSettings.size() < keys.size() ? "its URI and " : "") + "the store setting"
+              + (fromSettings.size() > 1 ? "s " : " ") + String.join(", ", fromSettings) + " give"
+              + (fromSettings.size() > 1 || fromSettings.size() < keys.size() ? "" : "s");
+      String where = fromSettings.isEmpty() ? "the URI" : fromSettings.size() < keys.size()
+          ? "the URI and the store settings" : "the store settings";
+      throw new InvalidInputException("keyspace '" + ks + "' of " + this.where + " has replication " + actual
+          + ", not the " + String.join("&", keys) + " " + source + " (a replication given is used only to create"
+          + " the keyspace): leave it out of " + where + " to use the keyspace as it is, or have a DBA ALTER KEYSPACE "
+          + ks + " WITH replication = ... and run a full repair (docs/cassandra.md)");
     }
   }
 

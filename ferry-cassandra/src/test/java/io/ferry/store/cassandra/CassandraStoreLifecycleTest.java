@@ -97,6 +97,13 @@ class CassandraStoreLifecycleTest {
             .hasMessageContaining("leave it out of the URI");
       }
     }
+    // given as a store setting (--store-option), the replication is named as that setting: the message said "its URI
+    // gives" of a value the URI did not hold
+    assertThatThrownBy(() -> CassandraBackend.open(server.uri(ks, ""), StoreOptions.existing().withSettings(
+        Map.of("cassandra.replication_factor", "2"))).close())
+        .isInstanceOf(InvalidInputException.class).hasMessageContaining("keyspace '" + ks + "'")
+        .hasMessageContaining("not the replication_factor=2 the store setting cassandra.replication_factor gives")
+        .hasMessageContaining("leave it out of the store settings").hasMessageNotContaining("URI gives");
     try (CqlSession s = cql()) {
       assertThat(s.getMetadata().getKeyspace(ks).orElseThrow().getReplication())
           .as("the keyspace's replication").containsEntry("replication_factor", "1").hasSize(2);
