@@ -75,6 +75,8 @@ final class CassandraChunkStore implements ChunkStore {
   private final PreparedStatement deleteSlab;
   private final PreparedStatement insertWork;
   private final PreparedStatement deleteWork;
+  private final PreparedStatement deleteMarkerWithoutGen;
+  private final PreparedStatement probeSlab;
   private final PreparedStatement listWork;
   /**
    * Completion rows recently read, for reads only: a range read then costs one round trip instead of two. Never used
@@ -106,6 +108,8 @@ final class CassandraChunkStore implements ChunkStore {
         + " VALUES (?, ?, ?, ?, ?)");
     deleteWork = s.prepare("DELETE FROM " + ks + ".chunk_work WHERE id = ? AND gen = ?");
     listWork = s.prepare("SELECT id, gen, length, part_size, since FROM " + ks + ".chunk_work");
+    deleteMarkerWithoutGen = s.prepare("DELETE FROM " + ks + ".chunks WHERE id = ? IF gen = null");
+    probeSlab = s.prepare("SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ? LIMIT 1");
   }
 
   /** The completion row of an object. */
@@ -484,7 +488,13 @@ final class CassandraChunkStore implements ChunkStore {
   @Override
   public void delete(ChunkId id) throws IOException {
     forget(id);
-    Marker m = marker(id);
+    Marker m;
+    try {
+      m = marker(id);
+    } catch (CorruptObjectException e) {
+      deleteDamaged(id);
+      return;
+    }
     if (m == null) {
       return;
     }
@@ -493,6 +503,45 @@ final class CassandraChunkStore implements ChunkStore {
     backend.execute("deleting object " + id, deleteMarker.bind(key(id), m.gen()));
     deleteParts(id, m.gen(), m.length(), m.partSize());
     backend.execute("unnoting the delete of object " + id, deleteWork.bind(key(id), m.gen()).setIdempotent(true));
+  }
+
+  /**
+   * Deletes an object whose completion row is damaged ({@link #marker} refuses it), as gc deletes any object no
+   * version needs: such a row stopped every gc (exit 3) until it was removed by hand. The row cannot say how many
+   * parts there are, so the slabs of its generation are probed; the delete is noted without a length, which tells
+   * {@link #removeAbandoned} to probe them too if this delete is interrupted.
+   */
+  private void deleteDamaged(ChunkId id) throws IOException {
+    Row row = backend.execute("looking up object " + id, readMarker.bind(key(id)).setIdempotent(true)).one();
+    if (row == null) {
+      return;
+    }
+    UUID gen = row.getUuid(0);
+    if (gen == null) {
+      // no generation, so no parts to find: only the row
+      backend.execute("deleting object " + id, deleteMarkerWithoutGen.bind(key(id)));
+      return;
+    }
+    backend.execute("noting the delete of object " + id, insertWork.bind(key(id), gen, null, null,
+        backend.clock().instant()).setIdempotent(true));
+    backend.execute("deleting object " + id, deleteMarker.bind(key(id), gen));
+    deleteProbedParts(id, gen);
+    backend.execute("unnoting the delete of object " + id, deleteWork.bind(key(id), gen).setIdempotent(true));
+  }
+
+  /**
+   * Deletes the slabs of a generation whose length is not known, from slab 0 up to the first that holds no part: a
+   * put writes every part before it completes, so a generation that was complete has no gap.
+   */
+  private void deleteProbedParts(ChunkId id, UUID gen) throws IOException {
+    for (int slab = 0; ; slab++) {
+      if (backend.execute("looking for the parts of object " + id, probeSlab.bind(key(id), gen, slab)
+          .setIdempotent(true)).one() == null) {
+        return;
+      }
+      backend.execute("deleting the parts of object " + id, deleteSlab.bind(key(id), gen, slab)
+          .setIdempotent(true));
+    }
   }
 
   /**
@@ -512,7 +561,6 @@ final class CassandraChunkStore implements ChunkStore {
             + " WRITETIME(length), WRITETIME(part_size) FROM " + backend.settings().keyspace() + ".chunk_work"
             + " WHERE id = ? AND gen = ?", row.getByteBuffer(0), row.getUuid(1));
         if (since.isBefore(olderThan)) {
-          checkNote(id, row);
           stale.add(row);
         }
       }
@@ -526,9 +574,13 @@ final class CassandraChunkStore implements ChunkStore {
       // at the serial level: a completion row whose transaction was accepted but not committed (its writer lost its
       // coordinator) is invisible to a QUORUM read, and the next transaction on the row would commit it; deleting
       // its parts first would leave a complete-looking object without bytes. The serial read commits it now.
-      Marker m = settledMarker(id);
-      if (m == null || !m.gen().equals(gen)) {
-        deleteParts(id, gen, row.getLong(2), row.getInt(3));
+      if (!gen.equals(settledGen(id))) {
+        if (usableNote(row)) {
+          deleteParts(id, gen, row.getLong(2), row.getInt(3));
+        } else {
+          // a note of a damaged object's delete, or one altered by hand: its length cannot say which slabs it wrote
+          deleteProbedParts(id, gen);
+        }
         removed++;
       }
       backend.execute("unnoting an abandoned put of object " + id, deleteWork.bind(key(id), gen)
@@ -555,12 +607,14 @@ final class CassandraChunkStore implements ChunkStore {
   }
 
   /**
-   * The completion row read at the serial consistency: a Paxos read, which first commits a completion that was
-   * accepted but not committed, so it sees every completion that may ever become visible.
+   * The generation of the completion row read at the serial consistency, or null: a Paxos read, which first commits a
+   * completion that was accepted but not committed, so it sees every completion that may ever become visible. Only
+   * the generation: a row damaged otherwise still keeps its parts from gc's removal of abandoned puts.
    */
-  private Marker settledMarker(ChunkId id) throws IOException {
-    return marker(id, readMarker.bind(key(id)).setIdempotent(true)
-        .setConsistencyLevel(backend.settings().serialConsistency()));
+  private UUID settledGen(ChunkId id) throws IOException {
+    Row row = backend.execute("looking up object " + id, readMarker.bind(key(id)).setIdempotent(true)
+        .setConsistencyLevel(backend.settings().serialConsistency())).one();
+    return row == null ? null : row.getUuid(0);
   }
 
   private Marker marker(ChunkId id, BoundStatement st) throws IOException {
@@ -607,24 +661,14 @@ final class CassandraChunkStore implements ChunkStore {
   }
 
   /**
-   * A note gc is about to act on gives the length and part size its parts were cut by, as a put writes them (a length
-   * of at least 0, a part size within the range of {@link CassandraSchema}): one that does not (altered by hand) is
-   * damage naming the row and the DELETE that removes it, found before anything is removed; its part size of 0 failed
-   * gc with a bare division by zero, and one of 1 made it delete a partition for every 8 bytes of the length.
+   * Whether a note gives the length and part size its parts were cut by, as a put writes them (a length of at least
+   * 0, a part size within the range of {@link CassandraSchema}). A delete of a damaged object notes none, and a note
+   * altered by hand may hold others: a part size of 0 failed gc with a bare division by zero, one of 1 made it delete a
+   * partition for every 8 bytes of the length, and refusing such a note stopped every gc until it was removed by hand.
    */
-  private void checkNote(ChunkId id, Row row) throws CorruptStoreException {
-    int partSize = row.isNull(3) ? 0 : row.getInt(3);
-    if (!row.isNull(2) && row.getLong(2) >= 0 && partSize >= CassandraSchema.MIN_PART_SIZE
-        && partSize <= CassandraSchema.MAX_PART_SIZE) {
-      return;
-    }
-    String t = backend.settings().keyspace() + ".chunk_work";
-    throw new CorruptStoreException(where, "table " + t + " holds a note of a put or delete of object " + id
-        + " (gen " + row.getUuid(1) + ") with length " + (row.isNull(2) ? "none" : row.getLong(2)) + " and part size "
-        + (row.isNull(3) ? "none" : partSize) + " (part sizes from " + CassandraSchema.MIN_PART_SIZE + " to "
-        + CassandraSchema.MAX_PART_SIZE + "); this store never writes one, and gc cannot tell how many slabs of"
-        + " chunk_parts the put wrote: delete the slabs of this id and gen from chunk_parts, then the note with"
-        + " DELETE FROM " + t + " WHERE id = 0x" + id.hex() + " AND gen = " + row.getUuid(1));
+  private static boolean usableNote(Row row) {
+    return !row.isNull(2) && row.getLong(2) >= 0 && !row.isNull(3) && row.getInt(3) >= CassandraSchema.MIN_PART_SIZE
+        && row.getInt(3) <= CassandraSchema.MAX_PART_SIZE;
   }
 
   /**

@@ -152,37 +152,81 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
-   * A row of {@code chunks} or {@code chunk_work} whose id is not a chunk id (written by hand: this store never writes
-   * one) is damage naming the store, the table and the row, and how to remove it: gc failed with "a chunk id is 32
-   * bytes, got 2", which named neither.
-   */
-  /**
-   * A note of a put in progress whose part size no store writes (altered by hand) is damage naming the table, the row
-   * and the DELETE that removes it, found before gc removes anything: a part size of 0 failed gc with a bare division
-   * by zero, and one of 1 made it delete a partition for every 8 bytes of the noted length.
+   * A note of a put in progress without a length, or whose part size no store writes (altered by hand), has the parts
+   * of its generation removed by gc all the same, found slab by slab: it stopped every gc (exit 3) until removed by
+   * hand, and a part size of 0 had failed gc with a bare division by zero.
    */
   @Test
-  void aPutNoteWithAPartSizeNoStoreWritesIsNamed() throws Exception {
+  void aPutNoteWithoutAUsableLengthHasItsPartsRemoved() throws Exception {
     CassandraBackend cassandra = (CassandraBackend) backend;
     String ks = cassandra.settings().keyspace();
     byte[] c = content(10);
     ByteBuffer key = ByteBuffer.wrap(ChunkId.of(c).toBytes());
-    java.util.UUID gen = java.util.UUID.randomUUID();
-    cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO " + ks
-        + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, 0, 0, ?)", key, gen, ByteBuffer.wrap(c)));
-    for (int size : new int[] {0, 1, CassandraSchema.MAX_PART_SIZE + 1}) {
+    Integer[][] notes = {{10, 0}, {10, 1}, {10, CassandraSchema.MAX_PART_SIZE + 1}, {null, CassandraSchema.PART_SIZE},
+        {-1, CassandraSchema.PART_SIZE}};
+    for (Integer[] note : notes) {
+      java.util.UUID gen = java.util.UUID.randomUUID();
+      for (int slab = 0; slab < 3; slab++) {
+        cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
+            + ks + ".chunk_parts (id, gen, slab, part, data) VALUES (?, ?, ?, ?, ?)", key, gen, slab,
+            slab * CassandraSchema.PARTS_PER_SLAB, ByteBuffer.wrap(c)));
+      }
       cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
-          + ks + ".chunk_work (id, gen, length, part_size) VALUES (?, ?, 10, ?) USING TIMESTAMP 1234567", key, gen,
-          size));
-      assertThatThrownBy(() -> store.removeAbandoned(java.time.Instant.now())).as("part size %d", size)
-          .isInstanceOf(io.ferry.error.CorruptStoreException.class).hasMessageContaining(ks + ".chunk_work")
-          .hasMessageContaining("part size " + size + " ").hasMessageContaining("gen = " + gen);
+          + ks + ".chunk_work (id, gen, length, part_size) VALUES (?, ?, ?, ?) USING TIMESTAMP 1234567", key, gen,
+          note[0] == null ? null : (long) note[0], note[1]));
+      assertThat(store.removeAbandoned(java.time.Instant.now())).as("length %s, part size %s", note[0], note[1])
+          .isEqualTo(1);
       assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
-          "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = 0", key, gen)).one())
-          .as("nothing removed").isNotNull();
+          "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1, 2)", key, gen)).all())
+          .as("every slab removed").isEmpty();
+      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+          "SELECT gen FROM " + ks + ".chunk_work WHERE id = ?", key)).all()).as("unnoted").isEmpty();
     }
   }
 
+  /**
+   * An object whose completion row is damaged (a negative length, no part size, no generation) is deleted by gc with
+   * every part of its generation, as any object no version needs: it stopped every gc (exit 3) until the row was
+   * removed by hand, and its parts stayed.
+   */
+  @Test
+  void aDamagedObjectIsDeletedWithItsParts() throws Exception {
+    CassandraBackend cassandra = (CassandraBackend) backend;
+    String ks = cassandra.settings().keyspace();
+    String[] damage = {"UPDATE " + ks + ".chunks SET length = -5 WHERE id = ? IF EXISTS",
+        "DELETE part_size FROM " + ks + ".chunks WHERE id = ? IF EXISTS",
+        "DELETE gen FROM " + ks + ".chunks WHERE id = ? IF EXISTS"};
+    for (int i = 0; i < damage.length; i++) {
+      byte[] c = content(CassandraSchema.PARTS_PER_SLAB * CassandraSchema.PART_SIZE + 5 + i);
+      ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+      ByteBuffer key = ByteBuffer.wrap(id.toBytes());
+      assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
+      java.util.UUID gen = cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement
+          .newInstance("SELECT gen FROM " + ks + ".chunks WHERE id = ?", key)).one().getUuid(0);
+      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(damage[i], key));
+      try (Backend other = CassandraBackend.open(uri, StoreOptions.existing())) {
+        assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).as(damage[i])
+            .isInstanceOf(CorruptObjectException.class);
+        other.chunks().delete(id);
+        assertThat(other.chunks().contains(id)).as(damage[i]).isFalse();
+      }
+      if (i < 2) {
+        assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+            "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1)", key, gen)).all())
+            .as("%s: every slab removed", damage[i]).isEmpty();
+      }
+      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+          "SELECT gen FROM " + ks + ".chunk_work WHERE id = ?", key)).all()).as("unnoted").isEmpty();
+      assertThat(store.put(id, ByteBuffer.wrap(c))).as("put again").isTrue();
+      assertThat(store.read(id, 0, c.length)).isEqualTo(ByteBuffer.wrap(c));
+    }
+  }
+
+  /**
+   * A row of {@code chunks} or {@code chunk_work} whose id is not a chunk id (written by hand: this store never writes
+   * one) is damage naming the store, the table and the row, and how to remove it: gc failed with "a chunk id is 32
+   * bytes, got 2", which named neither.
+   */
   @Test
   void aRowWhoseIdIsNoChunkIdIsNamed() throws Exception {
     CassandraBackend cassandra = (CassandraBackend) backend;
