@@ -185,7 +185,8 @@ public final class RedisCache {
     try {
       return RedisLink.connect(cache);
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + " cannot be reached: " + RedisLink.describe(e, cache), e);
+      throw new IOException("cache " + cache.describe() + (RedisLink.noSuchDatabase(e) ? " cannot be used: "
+          : " cannot be reached: ") + RedisLink.describe(e, cache), e);
     }
   }
 

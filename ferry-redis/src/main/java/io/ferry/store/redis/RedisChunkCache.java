@@ -257,7 +257,8 @@ public final class RedisChunkCache implements ChunkStore {
         if (made != null) {
           made.close();
         }
-        failed("cannot be reached", e);
+        // a database the server does not have is a wrong URI, not an unreachable server
+        failed(RedisLink.noSuchDatabase(e) ? "cannot be used" : "cannot be reached", e);
         return null;
       }
     }

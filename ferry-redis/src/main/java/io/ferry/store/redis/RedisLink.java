@@ -122,10 +122,33 @@ final class RedisLink implements AutoCloseable {
     } else if (m.contains("NOAUTH")) {
       m += " (the server needs a password: give it in the URI, redis://:PASSWORD@host:port, or redis://USER:PASSWORD@"
           + "host:port for an ACL user)";
+    } else if (noSuchDatabase(e)) {
+      String db;
+      try {
+        db = "database " + s.parsed().database();
+      } catch (InvalidInputException bad) {
+        db = "the database";
+      }
+      m += " (the server has no " + db + ": its 'databases' setting, 16 by default, numbers them from 0; give one"
+          + " below that in the URI, or none for database 0)";
     } else if (m.contains("Cannot determine a partition for slot")) {
       m += " (no master of the cluster serves that hash slot: CLUSTER INFO shows cluster_slots_assigned below 16384)";
     }
     return m;
+  }
+
+  /**
+   * Whether connecting failed because the server has no database of the URI's number (Redis 7's "ERR DB index is
+   * out of range", older servers' "ERR invalid DB index"): the URI is wrong, not the server unreachable.
+   */
+  static boolean noSuchDatabase(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      String m = t.getMessage();
+      if (m != null && (m.contains("DB index is out of range") || m.contains("invalid DB index"))) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**

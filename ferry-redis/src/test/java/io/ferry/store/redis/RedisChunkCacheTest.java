@@ -369,6 +369,23 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A database the server does not have ({@code /99} of 16) is named as such, for reads and for the stats: it was said
+   * to be a server that "cannot be reached", which sent users to look for a network fault.
+   */
+  @Test
+  void aDatabaseTheServerDoesNotHaveIsNamed() throws Exception {
+    Warnings w = new Warnings();
+    byte[] content = object(2 * PART);
+    ChunkId id = ChunkId.of(content);
+    String uri = redis.uri() + "/99";
+    assertThat(bytes(cache(uri, w).get(id))).isEqualTo(content);
+    assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be used")
+        .doesNotContain("cannot be reached").contains("the server has no database 99").contains("'databases'"));
+    assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(uri))).isInstanceOf(IOException.class)
+        .hasMessageContaining("cannot be used").hasMessageContaining("the server has no database 99");
+  }
+
+  /**
    * A user whose ACL forbids reading parts is told so once, when the cache opens (it was at the first read, after
    * 'ferry warm' had started); a user who may read but not write is served from the cache, with one warning that it
    * will not fill it: each refused write (a fill lock's SET first) turned the cache off for redis.retry-after, reads
