@@ -127,6 +127,14 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
   /** What a part's value holds beside its payload: its header (60 bytes) and room for Redis's string header. */
   static final int VALUE_SLACK = 128;
 
+  /** A byte count as users write {@code redis.part-size}: {@code 64k}, {@code 1m}, else the bytes. */
+  static String sizeText(long bytes) {
+    if (bytes > 0 && bytes % (1 << 20) == 0) {
+      return (bytes >> 20) + "m";
+    }
+    return bytes > 0 && bytes % 1024 == 0 ? (bytes >> 10) + "k" : bytes + " bytes";
+  }
+
   public CacheSettings withWriteMode(WriteMode mode) {
     return new CacheSettings(uri, timeout, connectTimeout, retryAfter, partSize, ttl, writeBehindBytes, mode,
         namespace, allowUnbounded, fillWait);

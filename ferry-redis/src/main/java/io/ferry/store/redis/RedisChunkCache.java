@@ -761,14 +761,18 @@ public final class RedisChunkCache implements ChunkStore {
   /** The part if its value passes every check; else drops it and returns null. */
   private Part check(RedisLink l, ChunkId id, int index, ByteBuffer v, long epoch) {
     String bad = null;
-    if (v.remaining() > HEADER + partSize) {
+    if (v.remaining() >= HEADER && v.getInt(0) == MAGIC && v.getInt(4) != partSize) {
+      // before the length: a part of a client with a larger part size was called a value longer than a part; and in
+      // the setting's words, which users write (a part's header holds its payload size, 128 bytes less)
+      bad = "written by a client with redis.part-size " + CacheSettings.sizeText((long) v.getInt(4)
+          + CacheSettings.VALUE_SLACK) + ", this one uses " + CacheSettings.sizeText(settings.partSize())
+          + ": clients that share a cache should use one part size";
+    } else if (v.remaining() > HEADER + partSize) {
       bad = "value longer than a part of " + (HEADER + partSize) + " bytes";
     } else if (v.remaining() < HEADER) {
       bad = "value of " + v.remaining() + " bytes is shorter than a part header";
     } else if (v.getInt(0) != MAGIC) {
       bad = String.format("magic %08x, expected %08x", v.getInt(0), MAGIC);
-    } else if (v.getInt(4) != partSize) {
-      bad = "written with parts of " + v.getInt(4) + " bytes, this cache uses " + partSize;
     } else if (v.getInt(8) != index) {
       bad = "holds part " + v.getInt(8) + ", expected part " + index;
     } else if (v.getLong(24) != id.w0() || v.getLong(32) != id.w1() || v.getLong(40) != id.w2()

@@ -160,6 +160,35 @@ class RedisChunkCacheTest {
             .contains("it is dropped and that range is read from " + counting.describe()));
   }
 
+  /**
+   * Clients of two part sizes sharing a cache: each drops the other's parts, saying so in the setting's words (it gave
+   * the payload bytes of a part, 65408 for {@code 64k}), whichever part size is the larger (a larger part was called
+   * a value longer than a part).
+   */
+  @Test
+  void aPartOfAnotherPartSizeIsNamedWithThePartSizes() throws Exception {
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    Warnings small = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), small);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    Warnings large = new Warnings();
+    RedisChunkCache big = cache(redis.uri(), large, "redis.part-size", "128k");
+    assertThat(bytes(big.get(id))).isEqualTo(content);
+    assertThat(large.warnings).singleElement().satisfies(m -> assertThat(m).contains("key " + c.partKey(id, 0)
+        + " held a bad part (written by a client with redis.part-size 64k, this one uses 128k"));
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (!String.valueOf((128 << 10) - 128 + 60).equals(redis.command("STRLEN", c.partKey(id, 0)))) {
+      assertThat(System.nanoTime()).as("the larger part written within 20 s").isLessThan(deadline);
+      Thread.onSpinWait();
+    }
+    RedisChunkCache again = cache(redis.uri(), small);
+    assertThat(bytes(again.get(id))).isEqualTo(content);
+    assertThat(small.warnings).singleElement().satisfies(m -> assertThat(m).contains("key " + c.partKey(id, 0)
+        + " held a bad part (written by a client with redis.part-size 128k, this one uses 64k"));
+  }
+
   @Test
   void aKeyOfAnotherTypeWhereAPartBelongsIsDroppedAndTheCacheStaysOn() throws Exception {
     Warnings w = new Warnings();
