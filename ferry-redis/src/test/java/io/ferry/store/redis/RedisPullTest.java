@@ -17,17 +17,31 @@ class RedisPullTest {
     return CacheSettings.fromSettings(Map.of("redis.uri", r.uri(), "redis.part-size", "256k", "redis.timeout", "2s"));
   }
 
+  /**
+   * Settings whose timeouts outlast any stall of a loaded machine, for a test that a timeout would fail: a command
+   * that takes longer than the cache's timeout turns the cache off for its retry-after, and the reads go to the store.
+   */
+  private static CacheSettings patientSettings(RedisServer r) throws Exception {
+    return CacheSettings.fromSettings(Map.of("redis.uri", r.uri(), "redis.part-size", "256k", "redis.timeout", "60s",
+        "redis.connect-timeout", "60s"));
+  }
+
+  /**
+   * A pull after a pull that filled the cache reads every chunk from Redis. With a timeout of 2 s it once read from the
+   * store on a loaded machine (a command timed out and the cache was bypassed): the same happened whenever redis-server
+   * was paused for 2.5 s at a time during the test.
+   */
   @Test
   void aWarmPullReadsNothingFromTheStore() throws Exception {
     PullFixture f = new PullFixture(scratch, 7);
     try (RedisServer redis = RedisServer.start(scratch.resolve("redis"))) {
       Warnings w = new Warnings();
-      try (Repository repo = f.open(settings(redis), w)) {
+      try (Repository repo = f.open(patientSettings(redis), w)) {
         f.pull(repo, scratch.resolve("cold"), null);
       }
       assertThat(w.closed.get().partsWritten()).isPositive();
       assertThat(w.closed.get().writesSkipped()).as("the write queue held every part").isZero();
-      try (Repository repo = f.open(settings(redis), w)) {
+      try (Repository repo = f.open(patientSettings(redis), w)) {
         f.pull(repo, scratch.resolve("warm"), null);
         assertThat(f.lastStore.reads.get()).as("reads of the store by a warm pull").isZero();
       }
