@@ -118,6 +118,13 @@ public final class RedisChunkCache implements ChunkStore {
   /** Whether the listener heard of a part dropped as bad (once per instance; the counters count them all). */
   private final AtomicBoolean partDropNoticed = new AtomicBoolean();
   private volatile boolean writable;
+  /**
+   * While now < writesOffUntil nothing is written (no part, no fill lock), after the server refused a write; reads go
+   * on from the cache.
+   */
+  private volatile long writesOffUntil = Long.MIN_VALUE;
+  /** Set by a refused write (one warning), cleared by a write that lands. */
+  private final AtomicBoolean writesRefusedWarned = new AtomicBoolean();
   private volatile long nextFlush;
 
   private static final int HITS = 0, MISSES = 1, FROM_CACHE = 2, FROM_STORE = 3, WRITTEN = 4, WRITTEN_BYTES = 5,
@@ -352,6 +359,45 @@ public final class RedisChunkCache implements ChunkStore {
     }
   }
 
+  /** Whether parts and fill locks are written now: a server that evicts, and no refused write within retry-after. */
+  private boolean writing() {
+    return writable && nanos.getAsLong() >= writesOffUntil;
+  }
+
+  /**
+   * A write failed. One the server refused while it still answers reads (MISCONF: it cannot save to its disk,
+   * READONLY: a replica since a failover, OOM, NOPERM: the user's rights changed) stops writes for {@code
+   * retry-after}, with one warning, and reads go on from the cache: it turned the cache off for every read too, so a
+   * warm cache served nothing for that long. Any other failure (no answer, a lost connection) is the cache's.
+   */
+  private void writeFailed(Throwable e) {
+    String refusal = refusal(e);
+    if (refusal == null) {
+      failed("failed a write", e);
+      return;
+    }
+    writesOffUntil = nanos.getAsLong() + settings.retryAfter().toNanos();
+    LOG.debug("cache {} refused a write", settings.describe(), e);
+    if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
+      listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
+          + " from it, and tries writing again in " + settings.retryAfter().toSeconds() + " s");
+    }
+  }
+
+  /** The server's refusal of a write ({@link #writeFailed}), or null for any other failure. */
+  private static String refusal(Throwable e) {
+    Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+    String m = c instanceof io.lettuce.core.RedisCommandExecutionException ? c.getMessage() : null;
+    if (m != null) {
+      for (String code : List.of("MISCONF", "READONLY", "OOM", "NOPERM", "NOREPLICAS")) {
+        if (m.startsWith(code)) {
+          return m;
+        }
+      }
+    }
+    return null;
+  }
+
   private void succeeded(long started) {
     if (warned.get() && started > failedAt && warned.compareAndSet(true, false)) {
       listener.recovered("cache " + settings.describe() + " answers again");
@@ -520,7 +566,7 @@ public final class RedisChunkCache implements ChunkStore {
     int n = parts.length;
     boolean[] claimed = new boolean[n];
     Duration fillWait = settings.fillWait();
-    if (!writable || fillWait.isZero() || closed.get() || !fillsTrusted) {
+    if (!writing() || fillWait.isZero() || closed.get() || !fillsTrusted) {
       return claimed;
     }
     List<Integer> absent = new ArrayList<>();
@@ -565,7 +611,11 @@ public final class RedisChunkCache implements ChunkStore {
     } catch (TimeoutException e) {
       failed("did not answer within " + settings.timeout().toMillis() + " ms", e);
     } catch (ExecutionException | RuntimeException e) {
-      failed("failed", e);
+      if (refusal(e) != null) {
+        writeFailed(e); // a fill lock refused: a write, not a read
+      } else {
+        failed("failed", e);
+      }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
@@ -580,7 +630,7 @@ public final class RedisChunkCache implements ChunkStore {
    */
   private void awaitFills(RedisLink l, ChunkId id, int first, Part[] parts) {
     Duration fillWait = settings.fillWait();
-    if (!writable || fillWait.isZero() || !fillsTrusted) {
+    if (!writing() || fillWait.isZero() || !fillsTrusted) {
       return;
     }
     List<Integer> theirs = new ArrayList<>();
@@ -833,7 +883,7 @@ public final class RedisChunkCache implements ChunkStore {
    * later (evicted, or dropped as bad) does not wait for a fill that is over.
    */
   private void write(RedisLink l, Part p, boolean claimed) {
-    if (!writable || closed.get()) {
+    if (!writing() || closed.get()) {
       if (claimed) {
         release(l, p.id, p.index);
       }
@@ -864,8 +914,9 @@ public final class RedisChunkCache implements ChunkStore {
           release(l, p.id, p.index);
         }
         if (e != null) {
-          failed("failed a write", e);
+          writeFailed(e);
         } else {
+          writesRefusedWarned.set(false);
           counters[WRITTEN].increment();
           counters[WRITTEN_BYTES].add(bytes);
         }
@@ -875,7 +926,7 @@ public final class RedisChunkCache implements ChunkStore {
       if (claimed) {
         release(l, p.id, p.index);
       }
-      failed("failed a write", e);
+      writeFailed(e);
     }
   }
 

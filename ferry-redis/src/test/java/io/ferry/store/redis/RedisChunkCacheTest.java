@@ -466,6 +466,41 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A server that refuses writes midway while it still serves reads (here a master turned replica, as after a failover:
+   * READONLY; likewise MISCONF when it cannot save, OOM, NOPERM) stops the cache's writes for retry-after with one
+   * warning, and reads go on from it: the refused write turned the cache off for every read too, so a warm cache sent
+   * every read to the store for that long.
+   */
+  @Test
+  void aServerThatRefusesWritesMidwayStillServesReads() throws Exception {
+    Warnings w = new Warnings();
+    RedisChunkCache c = cache(redis.uri(), w);
+    byte[] content = object(3 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 3);
+    int closedPort;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      closedPort = s.getLocalPort();
+    }
+    redis.command("REPLICAOF", "127.0.0.1", String.valueOf(closedPort));
+    try {
+      byte[] other = object(2 * PART);
+      assertThat(bytes(c.get(ChunkId.of(other)))).isEqualTo(other);
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("refused a write")
+          .contains("READONLY").contains("goes on reading from it"));
+      counting.reset();
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("reads of the store: the parts were in the cache").isZero();
+      assertThat(c.active()).isTrue();
+      assertThat(bytes(c.get(ChunkId.of(other)))).isEqualTo(other);
+      assertThat(w.warnings).as("one warning").hasSize(1);
+    } finally {
+      redis.command("REPLICAOF", "NO", "ONE");
+    }
+  }
+
+  /**
    * A cluster URI for a server that is no cluster is one warning on one line, with the server's reason: the cluster
    * client's message spread it over five lines ("Cannot retrieve cluster partitions from [...]", a blank line,
    * "Details:", then the reason).
