@@ -7,7 +7,7 @@ package io.ferry.store.redis;
  *
  * @param hits parts served from Redis
  * @param misses parts read from the store because Redis did not hold them (or held a bad copy)
- * @param bytesFromCache bytes returned to readers out of Redis
+ * @param bytesFromCache bytes Redis sent for the parts served (a part reused from a thread's memory counts once)
  * @param bytesFromStore bytes read from the store on misses
  * @param partsWritten parts written to Redis after a miss
  * @param bytesWritten bytes written to Redis (parts with their headers)

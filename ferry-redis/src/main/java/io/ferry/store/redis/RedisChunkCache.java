@@ -742,8 +742,7 @@ public final class RedisChunkCache implements ChunkStore {
       if (memo != null && memo.index == first + k && memo.epoch == epoch && memo.id.equals(id)) {
         parts[k] = memo;
         lastPart.remove();
-        counters[HITS].increment();
-        counters[FROM_CACHE].add(memo.payload.remaining());
+        counters[HITS].increment(); // its bytes were counted when Redis sent them
       } else {
         futures[k] = getPart(l, id, first + k);
         pending.add(futures[k]);

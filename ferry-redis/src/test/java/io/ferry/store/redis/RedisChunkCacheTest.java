@@ -100,6 +100,26 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * The bytes counted as served from the cache are the bytes Redis sent: a frame's header read and then its payload
+   * (as core reads a chunk) fetch the first part once, and the part reused from the thread's memory was counted again,
+   * so that 'ferry cache stats' gave about twice the bytes a pull had read.
+   */
+  @Test
+  void aPartReusedFromMemoryIsNotCountedAsBytesFromTheCacheAgain() throws Exception {
+    RedisChunkCache c = cache(redis.uri(), new Warnings());
+    byte[] content = object(2 * PART);
+    ChunkId id = ChunkId.of(content);
+    c.get(id);
+    awaitCached(redis, c, id, 2);
+    RedisChunkCache fresh = cache(redis.uri(), new Warnings());
+    assertThat(bytes(fresh.read(id, 0, 16))).isEqualTo(java.util.Arrays.copyOf(content, 16));
+    assertThat(bytes(fresh.read(id, 16, content.length - 16)))
+        .isEqualTo(java.util.Arrays.copyOfRange(content, 16, content.length));
+    assertThat(fresh.counters().bytesFromCache()).as("each part's bytes once").isEqualTo(content.length);
+    assertThat(fresh.counters().bytesFromStore()).isZero();
+  }
+
   @Test
   void aSecondReadIsServedFromRedisWithoutTouchingTheStore() throws Exception {
     Warnings w = new Warnings();
