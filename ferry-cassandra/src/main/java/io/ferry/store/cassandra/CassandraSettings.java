@@ -105,6 +105,11 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     if (authority.contains("@")) {
       throw bad(uri, "credentials do not go in the URI: put them in the driver configuration (docs/cassandra.md)");
     }
+    if (uri.getRawFragment() != null) {
+      // it was passed over: cassandra://h/ks#consistency=ONE opened the store at QUORUM without a word
+      throw bad(uri, "'#" + uri.getRawFragment() + "': a Cassandra store URI has no fragment; options go in the query"
+          + " (?consistency=ONE)");
+    }
     List<InetSocketAddress> points = contactPoints(uri, authority);
     String path = uri.getRawPath() == null ? "" : uri.getRawPath();
     String keyspace = path.startsWith("/") ? path.substring(1) : path;

@@ -101,6 +101,7 @@ class CassandraSettingsTest {
         {"cassandra://h/ks?replicas=3", "unknown option 'replicas'"},
         {"cassandra://h/ks?speculative_delay_ms=-1", "speculative_delay_ms '-1' is not a whole number of at least 0"},
         {"cassandra://h/ks?speculative_delay_ms=soon", "speculative_delay_ms"},
+        {"cassandra://h/ks#consistency=ONE", "'#consistency=ONE': a Cassandra store URI has no fragment"},
     };
     for (String[] c : cases) {
       assertThatThrownBy(() -> parse(c[0])).as(c[0]).isInstanceOf(InvalidInputException.class)
