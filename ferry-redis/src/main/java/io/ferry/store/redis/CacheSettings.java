@@ -16,7 +16,8 @@ import java.util.Objects;
  *     that Sentinels watch: {@code redis-sentinel://sentinel1:26379,sentinel2:26379#mastername}
  * @param timeout how long one read or write of the cache may take before the cache is considered down
  * @param connectTimeout how long connecting, and the few commands run once at connect (CONFIG GET), may take
- * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker)
+ * @param retryAfter after a failure the cache is bypassed for this long, then tried again (a circuit breaker); after a
+ *     write the server refused while it serves reads, only writes stop for this long
  * @param partSize the size of one Redis value (a part: header and payload; the last part of an object is shorter);
  *     a power of two, so that the value fits one of the allocator's size classes exactly (a value of 1 MiB plus a few
  *     bytes takes 1.25 MiB of Redis memory). All clients of one store should use the same: a part written with
