@@ -66,20 +66,20 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     requirePositive(retryAfter, "retry-after");
     Objects.requireNonNull(ttl, "ttl");
     if (ttl.isNegative()) {
-      throw new IllegalArgumentException("redis.ttl must not be negative, got " + ttl);
+      throw new IllegalArgumentException("redis.ttl must not be negative, got " + durationText(ttl));
     }
     if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE || Integer.bitCount(partSize) != 1) {
-      throw new IllegalArgumentException("redis.part-size must be a power of two between " + MIN_PART_SIZE + " and "
-          + MAX_PART_SIZE + " bytes, got " + partSize);
+      throw new IllegalArgumentException("redis.part-size must be a power of two from " + sizeText(MIN_PART_SIZE)
+          + " to " + sizeText(MAX_PART_SIZE) + " (64k, 128k, ... 1m, ... 16m), got " + sizeText(partSize));
     }
     if (writeBehindBytes < partSize || writeBehindBytes > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException("redis.write-behind-bytes must be between the part size (" + partSize
-          + ") and " + Integer.MAX_VALUE + ", got " + writeBehindBytes);
+      throw new IllegalArgumentException("redis.write-behind-bytes must be between the part size ("
+          + sizeText(partSize) + ") and " + Integer.MAX_VALUE + " bytes, got " + sizeText(writeBehindBytes));
     }
     Objects.requireNonNull(writeMode, "writeMode");
     Objects.requireNonNull(fillWait, "fillWait");
     if (fillWait.isNegative()) {
-      throw new IllegalArgumentException("redis.fill-wait must not be negative, got " + fillWait);
+      throw new IllegalArgumentException("redis.fill-wait must not be negative, got " + durationText(fillWait));
     }
     if (namespace != null && !namespace.matches(NAMESPACE)) {
       throw new IllegalArgumentException("redis.namespace must be 1 to 64 of [A-Za-z0-9._-], got '" + namespace
@@ -90,7 +90,7 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
   private static void requirePositive(Duration d, String name) {
     Objects.requireNonNull(d, name);
     if (d.isNegative() || d.isZero()) {
-      throw new IllegalArgumentException("redis." + name + " must be positive, got " + d);
+      throw new IllegalArgumentException("redis." + name + " must be positive, got " + durationText(d));
     }
   }
 
@@ -127,6 +127,14 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
 
   /** What a part's value holds beside its payload: its header (60 bytes) and room for Redis's string header. */
   static final int VALUE_SLACK = 128;
+
+  /**
+   * A duration as users write the settings ({@code 250ms}, {@code 30s}): messages gave Java's {@code PT0S} and {@code
+   * PT-1S} for a user's {@code 0} and {@code -1s}.
+   */
+  static String durationText(Duration d) {
+    return d.toMillis() % 1000 != 0 ? d.toMillis() + "ms" : d.toSeconds() + "s";
+  }
 
   /** A byte count as users write {@code redis.part-size}: {@code 64k}, {@code 1m}, else the bytes. */
   static String sizeText(long bytes) {

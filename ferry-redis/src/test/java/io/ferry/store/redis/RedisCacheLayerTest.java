@@ -61,6 +61,24 @@ class RedisCacheLayerTest {
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.timeout").hasMessageContaining("soon");
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.part-size",
         "1000000"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("power of two");
+    // in the settings' own words: the messages gave Java's PT0S and PT-1S, and part sizes in bytes only
+    String[][] words = {{"redis.timeout", "0", "redis.timeout must be positive, got 0s"},
+        {"redis.retry-after", "500ms", null}, {"redis.connect-timeout", "-250ms", "must be positive, got -250ms"},
+        {"redis.ttl", "-1s", "redis.ttl must not be negative, got -1s"},
+        {"redis.fill-wait", "-2m", "redis.fill-wait must not be negative, got -120s"},
+        {"redis.part-size", "100k", "must be a power of two from 64k to 16m (64k, 128k, ... 1m, ... 16m), got 100k"},
+        {"redis.part-size", "32m", "got 32m"},
+        {"redis.write-behind-bytes", "512k", "between the part size (1m) and 2147483647 bytes, got 512k"}};
+    for (String[] w : words) {
+      if (w[2] == null) {
+        assertThat(CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", w[0], w[1])).retryAfter())
+            .isEqualTo(java.time.Duration.ofMillis(500));
+        continue;
+      }
+      assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", w[0], w[1])))
+          .as(w[0] + "=" + w[1]).isInstanceOf(InvalidInputException.class).hasMessageContaining(w[2])
+          .hasMessageNotContaining("PT");
+    }
     // 4 GiB and 256 KiB: taken as 256 KiB (the count was cut to an int)
     assertThatThrownBy(() -> CacheSettings.fromSettings(Map.of("redis.uri", "redis://x:1", "redis.part-size",
         "4194560k"))).isInstanceOf(InvalidInputException.class).hasMessageContaining("redis.part-size")
