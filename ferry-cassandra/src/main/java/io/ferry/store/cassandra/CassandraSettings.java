@@ -202,8 +202,9 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     for (int i = 0; i < contactPoints.size(); i++) {
       InetSocketAddress a = contactPoints.get(i);
       String host = a.getHostString();
-      b.append(i == 0 ? "" : ",").append(!host.contains(":") ? host : one ? "[" + host + "]" : "%5B" + host + "%5D")
-          .append(':').append(a.getPort());
+      // among several hosts a zone's '%' (fe80::1%eth0) is escaped too, as the hosts are percent-decoded
+      b.append(i == 0 ? "" : ",").append(!host.contains(":") ? host : one ? "[" + host + "]"
+          : "%5B" + host.replace("%", "%25") + "%5D").append(':').append(a.getPort());
     }
     return b.append('/').append(keyspace).toString();
   }

@@ -54,6 +54,10 @@ class CassandraSettingsTest {
         s.contactPoints());
     assertThat(parse("cassandra://h1,%5B::1%5D:9142/m").contactPoints()).extracting(InetSocketAddress::getPort)
         .containsExactly(9142, 9142);
+    CassandraSettings zone = parse("cassandra://%5Bfe80::1%25eth0%5D,h2/m");
+    assertThat(zone.contactPoints().get(0).getHostString()).isEqualTo("fe80::1%eth0");
+    assertThat(parse(zone.describe()).contactPoints()).as("a zone's '%' escaped in the message's URI").isEqualTo(
+        zone.contactPoints());
     String[][] cases = {
         {"cassandra://%5B::1,h2/ks", "host '[::1' is not [IPv6 address]"},
         {"cassandra://%5B::1%5Dx,h2/ks", "host '[::1]x' is not [IPv6 address]"},
