@@ -196,22 +196,22 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
   /** The hosts and keyspace as a URI without options (IPv6 literals in brackets), for messages. */
   public String describe() {
     StringBuilder b = new StringBuilder("cassandra://");
-    // an IPv6 literal in brackets, as in the URI: messages give this as the --store of a command to run, and
-    // java.net.URI takes bare brackets around the only host of a URI, percent-encoded ones among several
+    // an IPv6 literal in brackets, as users write it: messages give this as the --store of a command to run (core
+    // parses several bracketed hosts with the brackets percent-encoded, which contactPoints decodes)
     boolean one = contactPoints.size() == 1;
     for (int i = 0; i < contactPoints.size(); i++) {
       InetSocketAddress a = contactPoints.get(i);
       String host = a.getHostString();
-      // among several hosts a zone's '%' (fe80::1%eth0) is escaped too, as the hosts are percent-decoded
-      b.append(i == 0 ? "" : ",").append(!host.contains(":") ? host : one ? "[" + host + "]"
-          : "%5B" + host.replace("%", "%25") + "%5D").append(':').append(a.getPort());
+      // among several hosts a zone's '%' (fe80::1%eth0) is escaped, as the hosts are percent-decoded
+      b.append(i == 0 ? "" : ",").append(!host.contains(":") ? host : "[" + (one ? host : host.replace("%", "%25"))
+          + "]").append(':').append(a.getPort());
     }
     return b.append('/').append(keyspace).toString();
   }
 
   private static List<InetSocketAddress> contactPoints(URI uri, String authority) throws InvalidInputException {
     // java.net.URI takes brackets only around the one host of a server authority: several hosts with an IPv6
-    // literal among them are written with the brackets percent-encoded, cassandra://%5B::1%5D,%5Bfe80::2%5D/ks
+    // literal among them come with the brackets percent-encoded (Ferry.toUri encodes those users write bare)
     String[] entries = decode(uri, authority).split(",", -1);
     List<String[]> parsed = new ArrayList<>();
     for (String entry : entries) {

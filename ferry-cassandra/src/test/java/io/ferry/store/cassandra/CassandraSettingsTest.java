@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.datastax.oss.driver.api.core.DefaultConsistencyLevel;
+import io.ferry.Ferry;
 import io.ferry.error.InvalidInputException;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -49,15 +50,17 @@ class CassandraSettingsTest {
     CassandraSettings s = parse("cassandra://%5B::1%5D:9142,%5bfe80::2%5d,h3/models");
     assertThat(s.contactPoints()).containsExactly(InetSocketAddress.createUnresolved("::1", 9142),
         InetSocketAddress.createUnresolved("fe80::2", 9042), InetSocketAddress.createUnresolved("h3", 9042));
-    assertThat(s.describe()).isEqualTo("cassandra://%5B::1%5D:9142,%5Bfe80::2%5D:9042,h3:9042/models");
-    assertThat(parse(s.describe()).contactPoints()).as("the message's URI opens the store").isEqualTo(
-        s.contactPoints());
+    assertThat(s.describe()).isEqualTo("cassandra://[::1]:9142,[fe80::2]:9042,h3:9042/models");
+    assertThat(CassandraSettings.parse(Ferry.toUri(s.describe()), Map.of()).contactPoints())
+        .as("the message's URI opens the store").isEqualTo(s.contactPoints());
+    assertThat(CassandraSettings.parse(Ferry.toUri("cassandra://[::1]:9142,[fe80::2],h3/models"), Map.of())
+        .contactPoints()).as("bare brackets, as users write them").isEqualTo(s.contactPoints());
     assertThat(parse("cassandra://h1,%5B::1%5D:9142/m").contactPoints()).extracting(InetSocketAddress::getPort)
         .containsExactly(9142, 9142);
     CassandraSettings zone = parse("cassandra://%5Bfe80::1%25eth0%5D,h2/m");
     assertThat(zone.contactPoints().get(0).getHostString()).isEqualTo("fe80::1%eth0");
-    assertThat(parse(zone.describe()).contactPoints()).as("a zone's '%' escaped in the message's URI").isEqualTo(
-        zone.contactPoints());
+    assertThat(CassandraSettings.parse(Ferry.toUri(zone.describe()), Map.of()).contactPoints())
+        .as("a zone's '%' escaped in the message's URI").isEqualTo(zone.contactPoints());
     String[][] cases = {
         {"cassandra://%5B::1,h2/ks", "host '[::1' is not [IPv6 address]"},
         {"cassandra://%5B::1%5Dx,h2/ks", "host '[::1]x' is not [IPv6 address]"},
