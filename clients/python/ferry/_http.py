@@ -120,6 +120,19 @@ def _deadline_connection(base):
             if self._ferry_deadline is not None:
                 self.sock = _DeadlineSocket(self.sock, self.timeout, self._ferry_deadline)
 
+        def _tunnel(self):
+            # a proxy's answer to CONNECT (HTTPS_PROXY) is read under the deadline too: a proxy that sends a byte now
+            # and then would otherwise hold the request for ever; TLS then starts on the plain socket
+            if self._ferry_deadline is None:
+                return super()._tunnel()
+            raw = self.sock
+            self.sock = _DeadlineSocket(raw, self.timeout, self._ferry_deadline)
+            try:
+                return super()._tunnel()
+            finally:
+                if self.sock is not None:  # None when the proxy refused and the connection was closed
+                    self.sock = raw
+
     return Connection
 
 

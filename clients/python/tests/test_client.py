@@ -1077,6 +1077,41 @@ class BrokenAnswerTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ferry.Client(URL, deadline=0)
 
+    def test_a_proxy_answering_connect_a_byte_now_and_then_is_held_to_the_deadline(self):
+        # HTTPS_PROXY: the proxy's answer to CONNECT was read before the deadline applied, so a proxy sending a byte
+        # within each timeout held the request for as long as it went on
+        stop = threading.Event()
+
+        class Trickle(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.rfile.readline()
+                try:
+                    for b in b"HTTP/1.1 200 Connection established\r\nX-Slow: " + b"y" * 100000:
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        if stop.wait(0.05):
+                            return
+                except OSError:  # the client gave up
+                    pass
+
+        # the proxy is read from the environment when ferry is imported: a Python of its own
+        code = ("import ferry\ntry:\n    ferry.Client('https://ferry.invalid:8443', timeout=5, deadline=0.5).models()\n"
+                "except ferry.FerryConnectionError as e:\n    print(e)\n")
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle) as server:
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            env = {k: v for k, v in ENV.items() if k.lower() not in ("no_proxy", "https_proxy", "http_proxy")}
+            env["HTTPS_PROXY"] = "http://127.0.0.1:%d" % server.server_address[1]
+            try:
+                run = subprocess.run([sys.executable, "-c", code], cwd=CLIENT_DIR, env=env, capture_output=True,
+                                     text=True, timeout=30)
+            finally:
+                stop.set()
+                server.shutdown()
+        self.assertEqual("", run.stderr)
+        self.assertIn("GET https://ferry.invalid:8443/v1/models", run.stdout)
+        self.assertIn("deadline of 0.5 s", run.stdout)
+
     def test_a_json_answer_past_the_bound_is_refused_not_buffered(self):
         # the bound was 2 GiB, read whole and then parsed into Python's objects (several times that in memory)
         self.assertLessEqual(ferry.Client(URL).max_json_bytes, 512 << 20)
