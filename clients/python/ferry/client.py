@@ -45,6 +45,13 @@ OBJECT_CACHE_BYTES = 64 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
+# Names as Ferry takes them (Java: io.ferry.store.RefNames): a model is a part with at most one org/ prefix, a tag one
+# part; ASCII only, so that no name is '.', '..', holds a separator, a query or a fragment, or needs encoding
+_NAME_PART = "[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+_MODEL_NAME = re.compile("%s(?:/%s)?" % (_NAME_PART, _NAME_PART))
+_TAG_NAME = re.compile(_NAME_PART)
+_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters"
+
 #: One tensor of a version: its name, safetensors dtype name (``"BF16"``, ``"F32"``, ...), shape and file.
 Tensor = collections.namedtuple("Tensor", ["name", "dtype", "shape", "file"])
 
@@ -117,6 +124,7 @@ class Client:
         listed: a longer history is a FerryError."""
         if not isinstance(model, str) or not model:
             raise ValueError("model: expected a model name (a non-empty string like 'llama'), got %r" % (model,))
+        _check_model_name(model, "model")
         out = []
         after = None
         seen = set()
@@ -173,6 +181,7 @@ class Client:
             return Model(self, name, ref, self._verified(doc, name, ref, vid))
         if "@" in ref:
             name, _, rev = ref.partition("@")
+            _check_model_name(name, "model ref %r" % ref)
             rev = rev.lower()
             if not _HEX.match(rev):
                 raise ValueError("model ref %r: expected a version id (hex) after '@', got %r" % (ref, rev))
@@ -193,10 +202,14 @@ class Client:
                 return Model(self, name, ref, found)
         elif ":" in ref:
             name, _, rev = ref.partition(":")
+            _check_model_name(name, "model ref %r" % ref)
             if not rev:
                 raise ValueError("model ref %r: empty tag after ':'" % ref)
+            if not _TAG_NAME.fullmatch(rev):
+                raise ValueError("model ref %r: tag %r is not a tag name (%s)" % (ref, rev, _NAME_RULE))
         else:
             name, rev = ref, "main"
+            _check_model_name(name, "model ref %r" % ref)
         path = "/v1/versions/%s?%s" % (urllib.parse.quote(rev, safe=""), urllib.parse.urlencode({"model": name}))
         doc = self._http.json(path, "reading version %r" % ref)
         return Model(self, name, ref, self._verified(doc, name, ref, rev if _HEX64.match(rev) else None))
@@ -784,6 +797,13 @@ def _snapshot_file(f):
 
 
 _MISSING = object()
+
+
+def _check_model_name(name, what):
+    """Raises ValueError unless ``name`` is a model name Ferry takes (before any request is built of it)."""
+    if not _MODEL_NAME.fullmatch(name):
+        raise ValueError("%s: model name %r is not one (%s; at most one 'org/' prefix of the same form)" % (
+            what, name, _NAME_RULE))
 
 
 def _steps_back(ref):

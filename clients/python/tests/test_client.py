@@ -126,6 +126,26 @@ class ListingTest(unittest.TestCase):
         with open(os.path.join(d, "README.md")) as f:
             self.assertIn("version v1", f.read())
 
+    def test_names_that_are_not_ferrys_are_refused_before_any_request(self):
+        # they were put into URLs as given: '..' and empty segments went into the request's path (a proxy in front
+        # normalizing it sends the token to another endpoint), a name with '/' in versions() asked another resource
+        recorder = _Recorder(200)
+        try:
+            c = ferry.Client(recorder.url(), token=TOKEN)
+            for name in ("../tiny", "tiny/..", "a/../tiny", "a/b/c", "tiny/", "/tiny", ".tiny", "tiny?x=1", "tiny#x",
+                         "ti ny", "t\u00efny", "tiny\n", "tiny%2f..", "x" * 129):
+                for call in (c.versions, c.model, lambda n: c.model(n + ":prod"), lambda n: c.model(n + "@abcd")):
+                    with self.assertRaises(ValueError, msg=repr(name)) as e:
+                        call(name)
+                    self.assertIn("model name %r is not one" % name, str(e.exception))
+            for tag in ("../x", "a/b", "pr od", "prod#x", "prod:x", "prod?", ".x", "\u00e9t\u00e9"):
+                with self.assertRaises(ValueError, msg=repr(tag)) as e:
+                    c.model("tiny:" + tag)
+                self.assertIn("tag %r is not a tag name" % tag, str(e.exception))
+        finally:
+            recorder.close()
+        self.assertEqual([], recorder.seen)
+
     def test_a_prefix_resolves_as_ferry_show_resolves_it(self):
         """A version that ferry rm took off the head's line is readable by a prefix of its id, as ferry show
         MODEL@PREFIX reads it, until gc. Before, the client looked for prefixes only in the head's history and did not find it."""
