@@ -207,12 +207,35 @@ class Client:
                 raise ValueError("model ref %r: empty tag after ':'" % ref)
             if not _TAG_NAME.fullmatch(rev):
                 raise ValueError("model ref %r: tag %r is not a tag name (%s)" % (ref, rev, _NAME_RULE))
+            if rev in ("main", "HEAD") or len(rev) == 64 and all(c in "0123456789abcdefABCDEF" for c in rev):
+                # the server reads these revisions as the head and as a version id; a tag of such a name (Ferry
+                # allows one) is found among the model's tags
+                return self._tagged(name, ref, rev)
         else:
             name, rev = ref, "main"
             _check_model_name(name, "model ref %r" % ref)
         path = "/v1/versions/%s?%s" % (urllib.parse.quote(rev, safe=""), urllib.parse.urlencode({"model": name}))
         doc = self._http.json(path, "reading version %r" % ref)
         return Model(self, name, ref, self._verified(doc, name, ref, rev if _HEX64.match(rev) else None))
+
+    def _tagged(self, name, ref, tag):
+        """The version tag ``tag`` of model ``name`` points at, looked up among the model's tags."""
+        path = "/v1/models/%s/refs" % urllib.parse.quote(name, safe="/")
+        refs = self._http.json(path, "reading the tags of model %r" % name)
+        tags = refs.get("tags") if isinstance(refs, dict) else None
+        if not isinstance(tags, dict):
+            raise FerryError("reading the tags of model %r: GET %s: expected a JSON object with an object 'tags', got"
+                             " %s" % (name, path, _short(refs)))
+        vid = tags.get(tag)
+        if vid is None:
+            raise FerryNotFoundError("model ref %r: model %s has no tag %r (its tags: %s)" % (
+                ref, name, tag, ", ".join(sorted(tags)) or "none"))
+        if not isinstance(vid, str) or not _HEX64.match(vid):
+            raise FerryIntegrityError("model ref %r: GET %s: tag %r points at %s, not a version id" % (
+                ref, path, tag, _short(vid)))
+        path = "/v1/versions/%s?%s" % (vid, urllib.parse.urlencode({"model": name}))
+        doc = self._http.json(path, "reading version %r" % ref)
+        return Model(self, name, ref, self._verified(doc, name, ref, vid))
 
     def _step_back(self, ref, start, back):
         """(model name, version id) ``back`` steps back from ``start`` along the history ``ferry log`` lists: first

@@ -1,6 +1,7 @@
 """The Python client against real Ferry servers (started by ferry-it's PythonClientTest, which sets the environment):
 
-FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod)
+FERRY_TEST_URL            a server with tokens over a store holding model "tiny" (v1, then v2 = head = tag prod;
+                          tag "main" at v1)
                           and model "tiny-tree" (files in directories, a file name of 250 bytes), and, when
                           torch is importable, model "tiny-views" (a PyTorch checkpoint of views, complex ones
                           too), and model "tiny-onnx" (ONNX initializers of 2- and 4-bit integers and complex128)
@@ -145,6 +146,21 @@ class ListingTest(unittest.TestCase):
         finally:
             recorder.close()
         self.assertEqual([], recorder.seen)
+
+    def test_a_tag_named_main_or_as_a_version_id_is_that_tag(self):
+        # the model API reads revision 'main' as the head and 64 hex digits as a version id: tiny:main gave the head
+        # and tiny:<id> that version, where ferry show gives the tag's version, or says there is no such tag
+        versions = self.c.versions("tiny")
+        head, first = versions[0]["id"], versions[1]["id"]
+        self.assertEqual(first, self.c.model("tiny:main").id)
+        self.assertEqual(first, self.c.model("tiny:main~0").id)
+        self.assertEqual(head, self.c.model("tiny").id)
+        self.assertEqual(head, self.c.model("tiny@" + head).id)
+        for missing in ("HEAD", head, head.upper()):
+            with self.assertRaises(ferry.FerryNotFoundError) as e:
+                self.c.model("tiny:" + missing)
+            self.assertIn("model ref 'tiny:%s': model tiny has no tag %r (its tags: main, prod)" % (missing, missing),
+                          str(e.exception))
 
     def test_a_prefix_resolves_as_ferry_show_resolves_it(self):
         """A version that ferry rm took off the head's line is readable by a prefix of its id, as ferry show

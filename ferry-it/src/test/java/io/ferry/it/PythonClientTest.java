@@ -65,8 +65,9 @@ class PythonClientTest {
     Path store = tmp.resolve("store");
     Path corruptible = tmp.resolve("store2");
     try (Repository repo = open(store); Repository repo2 = open(corruptible)) {
-      push(repo, models.resolve("v1"), "tiny:prod", "first");
+      String first = push(repo, models.resolve("v1"), "tiny:prod", "first").versionId().hex();
       push(repo, models.resolve("v2"), "tiny:prod", "second");
+      repo.tag("tiny@" + first, "main", null); // a tag whose name the model API reads as the head
       push(repo, models.resolve("tree"), "tiny-tree", "tree");
       if (Files.isDirectory(models.resolve("views"))) { // written when torch is importable
         push(repo, models.resolve("views"), "tiny-views", "views");
