@@ -41,9 +41,22 @@ def _split_urls(url):
     if not parts:
         raise ValueError("ferry.Client needs at least one server URL, got %r" % (url,))
     for p in parts:
-        scheme = urllib.parse.urlsplit(p).scheme
-        if scheme not in ("http", "https"):
-            raise ValueError("server URL %r: expected http:// or https://, got scheme %r" % (p, scheme))
+        u = urllib.parse.urlsplit(p)
+        if u.scheme not in ("http", "https"):
+            raise ValueError("server URL %r: expected http:// or https://, got scheme %r" % (p, u.scheme))
+        # as Java's HTTP store client takes a server (HttpSettings): requests are the URL followed by their path, so
+        # a query or a fragment would swallow it, and credentials would be printed with the URL in every message
+        if "@" in u.netloc:
+            raise ValueError("server URL of host %r: credentials do not go in the URL (not shown); give a token with"
+                             " token= or FERRY_TOKEN" % u.hostname)
+        if not u.hostname:
+            raise ValueError("server URL %r has no host (expected http(s)://host[:port][/path])" % p)
+        if "?" in p or "#" in p:
+            raise ValueError("server URL %r: expected no query or fragment (http(s)://host[:port][/path])" % p)
+        try:
+            u.port
+        except ValueError as e:
+            raise ValueError("server URL %r: %s" % (p, e)) from None
     return parts
 
 

@@ -732,6 +732,24 @@ class RedirectTest(unittest.TestCase):
 
 
 class FailoverTest(unittest.TestCase):
+    def test_server_urls_that_cannot_name_a_server_are_refused(self):
+        # they were taken: credentials in a URL were never sent but printed in every message and repr(client), a
+        # query or a fragment swallowed each request's path (the server's web page came back as "not JSON")
+        for url, text in (("http://alice:s3cret@127.0.0.1:1", "server URL of host '127.0.0.1': credentials do not go"
+                                                               " in the URL (not shown)"),
+                          ("http://127.0.0.1:1,http://s3cret@b", "server URL of host 'b': credentials"),
+                          ("http://127.0.0.1:1?x=1", "server URL 'http://127.0.0.1:1?x=1': expected no query"),
+                          ("http://127.0.0.1:1/#top", "expected no query or fragment"),
+                          ("http://:8080", "server URL 'http://:8080' has no host"),
+                          ("http://h:99999", "server URL 'http://h:99999': Port out of range"),
+                          ("http://h:x", "server URL 'http://h:x': Port")):
+            with self.assertRaises(ValueError, msg=url) as e:
+                ferry.Client(url)
+            self.assertIn(text, str(e.exception))
+            self.assertNotIn("s3cret", str(e.exception))
+        self.assertEqual(["http://127.0.0.1:1/ferry", "https://[::1]:2"],
+                         ferry.Client("http://127.0.0.1:1/ferry/, https://[::1]:2").urls)
+
     def test_a_dead_server_is_passed_over(self):
         with socketserver.TCPServer(("127.0.0.1", 0), None) as s:
             dead = "http://127.0.0.1:%d" % s.server_address[1]
