@@ -298,8 +298,7 @@ class Transport:
         """The whole body of a JSON answer (or a version or snapshot object), read in pieces up to ``max_json_bytes``
         (a hostile or broken server cannot make the client buffer without end), fed to ``digest`` when given;
         IncompleteRead when it ends before its Content-Length."""
-        declared = resp.headers.get("Content-Length")
-        declared = int(declared) if declared is not None and declared.isdigit() else None
+        declared = declared_length(resp)
         if declared is not None and declared > self.max_json_bytes:
             raise self._too_big(resp, what, "is %d bytes long," % declared)
         body = bytearray()
@@ -321,6 +320,15 @@ class Transport:
         return FerryConnectionError("GET %s: %s %s more than the %d bytes the client reads as JSON"
                                     " (ferry.Client's max_json_bytes); it is not read" % (
                                         resp.geturl(), what, how, self.max_json_bytes))
+
+
+def declared_length(resp):
+    """The answer's Content-Length, or None without one or with one that is not ASCII digits (str.isdigit takes '²',
+    which int() refuses), as http.client reads it."""
+    declared = resp.headers.get("Content-Length")
+    if declared is None or not declared.isascii() or not declared.isdigit():
+        return None
+    return int(declared)
 
 
 def _http_error(e, method, url, context):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _dtypes
 from ._glob import PathFilter
-from ._http import DEADLINE, MAX_JSON_BYTES, Transport
+from ._http import DEADLINE, MAX_JSON_BYTES, Transport, declared_length
 from .errors import (FerryConnectionError, FerryError, FerryHTTPError, FerryIntegrityError, FerryNotFoundError,
                      FerryTransferError)
 
@@ -896,9 +896,9 @@ def _list(doc, key, what):
 def _check_whole(resp, got):
     """Raises http.client.IncompleteRead when the answer ended before its Content-Length (read(n) of http.client
     returns b"" at such an end instead of raising, as it does in chunked encoding): the transfer broke off."""
-    declared = resp.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and got < int(declared):
-        raise http.client.IncompleteRead(b"", int(declared) - got)
+    declared = declared_length(resp)
+    if declared is not None and got < declared:
+        raise http.client.IncompleteRead(b"", declared - got)
 
 
 def _why(e):

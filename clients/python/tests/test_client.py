@@ -984,6 +984,28 @@ class BrokenAnswerTest(unittest.TestCase):
             finally:
                 server.shutdown()
 
+    def test_a_content_length_of_digits_that_are_not_ascii_is_no_length(self):
+        # str.isdigit() takes '\u00b2' (a header is read as latin-1), which int() refuses: a bare ValueError escaped
+        class Superscript(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.rfile.readline()
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \xb2\r\n"
+                                 b"Connection: close\r\n\r\n{}")
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Superscript) as server:
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            c = ferry.Client("http://127.0.0.1:%d" % server.server_address[1])
+            try:
+                with self.assertRaises(ferry.FerryError) as e:
+                    c.models()
+                self.assertIn("GET /v1/models: expected a JSON object with a list 'models', got {}", str(e.exception))
+                with self.assertRaises(ferry.FerryIntegrityError) as e:
+                    c._object("0" * 64, "version x")
+                self.assertIn("the content's SHA-256 is %s" % hashlib.sha256(b"{}").hexdigest(), str(e.exception))
+            finally:
+                server.shutdown()
+
     def test_json_that_is_not_the_answer_asked_for(self):
         # another service's JSON (or a server paging in a circle): KeyError and TypeError escaped, or the listing of
         # versions went round for ever; JSON nested too deep for Python's parser raised a bare RecursionError
