@@ -84,12 +84,17 @@ def _f8_table(exp_bits, bias, special):
 
 def _fn(table, code, e, m):  # E4M3FN: no infinities, NaN where every exponent and mantissa bit is set
     if code & 0x7F == 0x7F:
-        table[code] = np.nan
+        table[code] = _signed_nan(code)
 
 
 def _ieee(table, code, e, m):  # E5M2: as IEEE, the top exponent holds infinities and NaN
     if e == 31:
-        table[code] = (-np.inf if code & 0x80 else np.inf) if m == 0 else np.nan
+        table[code] = (-np.inf if code & 0x80 else np.inf) if m == 0 else _signed_nan(code)
+
+
+def _signed_nan(code):
+    """NaN with the code's sign bit, as converting the code to float32 keeps it (an IEEE half's NaN does too)."""
+    return np.copysign(np.float32(np.nan), np.float32(-1.0 if code & 0x80 else 1.0))
 
 
 def _fnuz(table, code, e, m):  # FNUZ: no infinities, no negative zero; its code is the NaN

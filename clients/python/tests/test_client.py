@@ -22,6 +22,7 @@ import glob
 import hashlib
 import http.server
 import json
+import math
 import os
 import shlex
 import shutil
@@ -1385,7 +1386,9 @@ class TreeTest(unittest.TestCase):
             v = (m / (1 << man_bits)) * 2.0 ** (1 - bias) if e == 0 else (1 + m / (1 << man_bits)) * 2.0 ** (e - bias)
             return -v if code & 0x80 else v
 
-        e4m3 = [float("nan") if c & 0x7F == 0x7F else value(c, 4, 7) for c in range(256)]
+        # NaN keeps the code's sign bit, as the half's NaN does (and torch's float8 types)
+        e4m3 = [math.copysign(float("nan"), -1 if c & 0x80 else 1) if c & 0x7F == 0x7F else value(c, 4, 7)
+                for c in range(256)]
         # E5M2 is the top byte of an IEEE half
         e5m2 = (np.arange(256, dtype=np.uint16) << 8).view(np.float16).astype(np.float32).tolist()
         e4m3fnuz = [float("nan") if c == 0x80 else value(c, 4, 8) for c in range(256)]
@@ -1400,6 +1403,8 @@ class TreeTest(unittest.TestCase):
             got = self.m.tensor(name, as_float32=True)
             self.assertEqual((np.float32, (16, 16)), (got.dtype, got.shape), kind)
             np.testing.assert_array_equal(np.array(want, dtype=np.float32).reshape(16, 16), got, err_msg=kind)
+            np.testing.assert_array_equal(np.signbit(np.array(want, dtype=np.float32).reshape(16, 16)), np.signbit(got),
+                                          err_msg=kind)
             np.testing.assert_array_equal(got[3:5], self.m.rows(name, 3, 5, as_float32=True), err_msg=kind)
         e4m3 = self.m.tensor("f8.f8_e4m3", as_float32=True).reshape(-1)
         self.assertEqual([448.0, -448.0], e4m3[[0x7E, 0xFE]].tolist())
