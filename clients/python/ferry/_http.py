@@ -168,9 +168,6 @@ class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
                             req, **kw)
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
-
-
 class Transport:
     """Sends requests to one of several servers, round-robin; a server that cannot be reached or answers 502/503/504
     is skipped for that request and the next one is tried, each server once. An answer that breaks off after its
@@ -186,6 +183,9 @@ class Transport:
         self._lock = threading.Lock()
         self.bytes_received = 0
         self.requests = 0
+        # proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are read from the environment now, when the client is made, as
+        # other HTTP clients read them per client or per request (not once for the process, when ferry is imported)
+        self._opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
 
     @property
     def transfer_attempts(self):
@@ -245,7 +245,7 @@ class Transport:
                 req.ferry_deadline = (self.deadline, time.monotonic() + self.deadline, "GET " + url)
                 timeout = self.deadline if timeout is None else min(timeout, self.deadline)
             try:
-                resp = _OPENER.open(req, timeout=timeout)
+                resp = self._opener.open(req, timeout=timeout)
                 with self._lock:
                     self.requests += 1
                 return resp

@@ -732,6 +732,24 @@ class RedirectTest(unittest.TestCase):
             elsewhere.close()
 
 
+class ProxyTest(unittest.TestCase):
+    def test_a_proxy_set_after_ferry_was_imported_is_used(self):
+        # proxies were read once, when ferry was imported: one set later in the program (a notebook's os.environ)
+        # was ignored, and the client went straight to the server
+        proxy = _Recorder(200)
+        names = ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")
+        saved = {k: os.environ.pop(k) for k in names if k in os.environ}
+        os.environ["http_proxy"] = proxy.url()
+        try:
+            with self.assertRaises(ferry.FerryError):  # the recorder's empty answer is not JSON
+                ferry.Client("http://ferry.invalid:8080").models()
+        finally:
+            os.environ.pop("http_proxy")
+            os.environ.update(saved)
+            proxy.close()
+        self.assertEqual(["ferry.invalid:8080"], [h.get("Host") for h in proxy.seen])
+
+
 class FailoverTest(unittest.TestCase):
     def test_server_urls_that_cannot_name_a_server_are_refused(self):
         # they were taken: credentials in a URL were never sent but printed in every message and repr(client), a
@@ -1171,7 +1189,7 @@ class BrokenAnswerTest(unittest.TestCase):
                 except OSError:  # the client gave up
                     pass
 
-        # the proxy is read from the environment when ferry is imported: a Python of its own
+        # in a Python of its own, so that the proxy setting reaches no other test
         code = ("import ferry\ntry:\n    ferry.Client('https://ferry.invalid:8443', timeout=5, deadline=0.5).models()\n"
                 "except ferry.FerryConnectionError as e:\n    print(e)\n")
         with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Trickle) as server:
