@@ -638,7 +638,7 @@ class Model:
         (bytes received).
         """
         selection = PathFilter(include, exclude)
-        root = os.path.abspath(os.fspath(dest))
+        root = os.path.abspath(os.fsdecode(dest))  # a bytes path too, decoded as the file system names are
         # every path is checked before anything is written: a version with one unsafe path writes no file
         chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
         paths = {f["path"] for f, _ in chosen}

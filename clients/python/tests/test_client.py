@@ -24,6 +24,7 @@ import http.server
 import json
 import math
 import os
+import pathlib
 import shlex
 import shutil
 import socketserver
@@ -331,6 +332,14 @@ class DownloadTest(unittest.TestCase):
         self.assertEqual(sorted(self.want), sorted(r["fetched"]))
         self.assertEqual(self.want, relative_files(d))
         self.assertEqual(sum(os.path.getsize(os.path.join(self.src, p)) for p in self.want), r["bytes"])
+
+    def test_a_destination_given_as_bytes_or_a_path_object(self):
+        # os.fspath(b"...") stayed bytes, and joining it with the version's paths raised "Can't mix strings and bytes"
+        for kind in (os.fsencode, pathlib.Path):
+            d = scratch("dest-" + kind.__name__)
+            r = self.m.download(kind(d), include="*.json")
+            self.assertEqual(sorted(p for p in self.want if "/" not in p and p.endswith(".json")), sorted(r["fetched"]))
+            self.assertEqual({p: h for p, h in self.want.items() if p in r["fetched"]}, relative_files(d))
 
     def test_resume_keeps_complete_files_and_verified_parts(self):
         d = scratch("resume")
