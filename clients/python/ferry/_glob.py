@@ -70,12 +70,61 @@ def _compile(option, globs):
             raise ValueError("%s: an empty glob matches no file; write '**' for every file" % option)
         if len(g) > MAX_GLOB_CHARS:
             raise ValueError("%s: a glob of %d characters, more than %d" % (option, len(g), MAX_GLOB_CHARS))
-        out.append(re.compile(glob_regex(g[1:] if g.startswith("/") else g), re.DOTALL))
+        out.append(_Glob(g[1:] if g.startswith("/") else g))
     return out
 
 
-def glob_regex(glob):
-    """The regular expression (for ``re.fullmatch``) of a glob; see the module comment."""
+class _Glob:
+    """A compiled glob. Matching runs over the glob's parts and the path's characters once, keeping the set of parts
+    reached (a regular expression's backtracking took time exponential in the number of '*' and '**/' of a glob: a
+    few of them against a long path, which the server chooses, held a download for minutes)."""
+
+    def __init__(self, glob):
+        self._parts = _parts(glob)
+
+    def fullmatch(self, path):
+        """Whether the glob matches the whole of ``path``."""
+        parts = self._parts
+        end = len(parts)
+        states = self._closure({(0, False)})
+        for c in path:
+            reached = set()
+            for at, in_dirs in states:
+                if at == end:
+                    continue
+                kind, arg = parts[at]
+                if in_dirs or kind == "dirs":  # '**/': any characters up to a '/', then the next part
+                    reached.add((at, True))
+                    if c == "/":
+                        reached.add((at + 1, False))
+                elif kind == "any":
+                    reached.add((at, False))
+                elif c == "/":
+                    if kind == "char" and arg == c:
+                        reached.add((at + 1, False))
+                elif kind == "star":
+                    reached.add((at, False))
+                elif kind == "one" or kind == "char" and arg == c or kind == "class" and arg.fullmatch(c):
+                    reached.add((at + 1, False))
+            if not reached:
+                return False
+            states = self._closure(reached)
+        return (end, False) in states
+
+    def _closure(self, states):
+        """``states`` and those reached from them without a character: past a '*', a '**' or a '**/'."""
+        out = set(states)
+        for at in sorted({at for at, in_dirs in states if not in_dirs}):
+            while at < len(self._parts) and self._parts[at][0] in ("star", "any", "dirs"):
+                at += 1
+                out.add((at, False))
+        return out
+
+
+def _parts(glob):
+    """The glob as parts: ``("dirs", None)`` for a '**/' that starts a component (no directory or any number of
+    them), ``("any", None)`` for another '**', ``("star", None)`` for '*' (within a component), ``("one", None)`` for
+    '?', ``("class", pattern)`` for a class of characters, ``("char", c)`` for a character matched as it is."""
     out = []
     i, n = 0, len(glob)
     while i < n:
@@ -84,33 +133,31 @@ def glob_regex(glob):
             at_start = i == 0 or glob[i - 1] == "/"
             after = i + 2
             if at_start and after < n and glob[after] == "/":
-                out.append("(?:.*/)?")
+                out.append(("dirs", None))
                 i = after + 1
             else:
-                out.append(".*")
+                out.append(("any", None))
                 i = after
             continue
         if c == "*":
-            out.append("[^/]*")
+            out.append(("star", None))
         elif c == "?":
-            out.append("[^/]")
+            out.append(("one", None))
         elif c == "\\":
             if i + 1 < n:
                 i += 1
-                out.append(re.escape(glob[i]))
-            else:
-                out.append(re.escape("\\"))
+            out.append(("char", glob[i]))
         elif c == "[":
             close = _class_end(glob, i)
             if close < 0:
-                out.append(re.escape("["))
+                out.append(("char", "["))
             else:
-                out.append(_character_class(glob[i + 1:close]))
+                out.append(("class", re.compile(_character_class(glob[i + 1:close]), re.DOTALL)))
                 i = close
         else:
-            out.append(re.escape(c))
+            out.append(("char", c))
         i += 1
-    return "".join(out)
+    return out
 
 
 def _class_end(glob, start):

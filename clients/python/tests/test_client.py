@@ -1612,6 +1612,16 @@ class UnrecordedViewsTest(unittest.TestCase):
 class GlobTest(unittest.TestCase):
     """The client's globs are ferry pull's: PathFilterTest's cases, and a table of what Java's PathFilter takes."""
 
+    def test_globs_of_many_wildcards_against_long_paths_take_no_longer_than_their_length(self):
+        # globs were regular expressions, whose backtracking took time exponential in the number of '*' and '**/':
+        # each of these ran for minutes (the paths are the server's to choose); in a Python of its own, bounded
+        code = ("from ferry._glob import PathFilter\n"
+                "cases = [('**/**/**/**/**/**/**/**/x', '/'.join(['a'] * 200)), ('*-*-*-*-*-*-*.bin', '-' * 250),\n"
+                "         ('*a*a*a*a*a*a*a*a*b', 'a' * 250), ('a/**/b/**/c/**/d/**/e', 'a/' + 'b/c/d/' * 100)]\n"
+                "print([PathFilter(include=g).test(p) for g, p in cases])\n")
+        run = subprocess.run([sys.executable, "-c", code], cwd=CLIENT_DIR, capture_output=True, text=True, timeout=60)
+        self.assertEqual(("[False, False, False, False]\n", ""), (run.stdout, run.stderr))
+
     def test_the_cases_of_the_java_test(self):
         from ferry._glob import PathFilter
 
