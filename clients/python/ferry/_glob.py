@@ -70,7 +70,11 @@ def _compile(option, globs):
             raise ValueError("%s: an empty glob matches no file; write '**' for every file" % option)
         if len(g) > MAX_GLOB_CHARS:
             raise ValueError("%s: a glob of %d characters, more than %d" % (option, len(g), MAX_GLOB_CHARS))
-        out.append(_Glob(g[1:] if g.startswith("/") else g))
+        try:
+            out.append(_Glob(g[1:] if g.startswith("/") else g))
+        except re.error as e:  # a range whose ends are reversed, [z-a]
+            raise ValueError("%s: glob %r holds a class of characters that is not one: %s (a range goes from a lower"
+                             " character to a higher one, as in [a-z])" % (option, g, e.msg)) from None
     return out
 
 

@@ -1491,6 +1491,14 @@ class TreeTest(unittest.TestCase):
                 self.assertIn("%s: expected a glob (a string) or a list of them, got %r" % (option, bad),
                               str(e.exception))
 
+    def test_a_class_whose_range_is_reversed_is_an_error_naming_the_option(self):
+        # re.error escaped ("bad character range z-a at position 6"), naming neither the option nor the glob
+        for option in ("include", "exclude"):
+            with self.assertRaises(ValueError) as e:
+                self.m.download(scratch("glob-range"), **{option: ["*.json", "[z-a]*"]})
+            self.assertIn("%s: glob '[z-a]*' holds a class of characters that is not one: bad character range z-a"
+                          % option, str(e.exception))
+
     def test_a_selection_of_no_file_is_refused_as_ferry_pull_refuses_it(self):
         """Before, a glob that matched nothing (a typo such as ``*.safetensor``) or ``include=[]`` downloaded nothing
         and returned as a success (``include=[]`` even downloaded every file)."""
