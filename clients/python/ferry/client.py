@@ -34,6 +34,9 @@ PIECE = 1 << 20
 #: Suffix of the temporary name a file is downloaded under (``.<16 hex digits>.ferry-part`` next to it; see part_name).
 PART_SUFFIX = ".ferry-part"
 
+#: The longest timeout or deadline a client takes, in seconds (a year; None bounds nothing).
+MAX_SECONDS = 365 * 24 * 3600
+
 #: The most versions Client.versions() lists: a server paging without end is stopped there.
 MAX_VERSIONS = 1000000
 _VERSIONS_PAGE = 1000
@@ -64,7 +67,8 @@ class Client:
     ``token`` is a bearer token; without one, ``FERRY_TOKEN`` from the environment is used. The token is sent only in
     the ``Authorization`` header and never appears in messages or ``repr``.
 
-    ``timeout`` bounds each wait on the network (connecting, and each read), in seconds; ``deadline`` bounds each
+    ``timeout`` bounds each wait on the network (connecting, and each read), in seconds (at most MAX_SECONDS, a
+    year; None for no bound); ``deadline`` bounds each
     request as a whole, from connecting to the answer's last byte (a chunk is at most 64 MiB), so that a server
     sending a byte now and then cannot hold it for ever; None for no deadline. A request past either is tried again
     as an answer that broke off is, and then raised as ``FerryTransferError`` (or ``FerryConnectionError`` before
@@ -87,9 +91,12 @@ class Client:
         for name, value in (("timeout", timeout), ("deadline", deadline), ("max_json_bytes", max_json_bytes)):
             if value is None and name != "max_json_bytes":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            # a timeout or deadline past what the system's clock takes (inf, 1e300) was an OverflowError at the first
+            # request; None is how no bound is asked for
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+                    or name != "max_json_bytes" and not value <= MAX_SECONDS):
                 raise ValueError("%s: expected a positive number%s, got %r" % (
-                    name, "" if name == "max_json_bytes" else " or None", value))
+                    name, "" if name == "max_json_bytes" else " of at most %d seconds, or None" % MAX_SECONDS, value))
         self._http = Transport(url, token, timeout, deadline, max_json_bytes)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0

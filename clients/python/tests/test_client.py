@@ -1180,6 +1180,12 @@ class BrokenAnswerTest(unittest.TestCase):
             self.assertLess(len(sent), 100000)
         with self.assertRaises(ValueError):
             ferry.Client(URL, deadline=0)
+        # an OverflowError at the first request ("timestamp too large to convert to C _PyTime_t")
+        for kw in ({"timeout": float("inf"), "deadline": None}, {"timeout": 1e300}, {"deadline": float("inf")}):
+            with self.assertRaises(ValueError, msg=repr(kw)) as e:
+                ferry.Client(URL, **kw)
+            self.assertIn("expected a positive number of at most 31536000 seconds, or None", str(e.exception))
+        self.assertEqual("tiny", ferry.Client(URL, token=TOKEN, timeout=None, deadline=None).models()[0]["name"])
 
     def test_a_proxy_answering_connect_a_byte_now_and_then_is_held_to_the_deadline(self):
         # HTTPS_PROXY: the proxy's answer to CONNECT was read before the deadline applied, so a proxy sending a byte
