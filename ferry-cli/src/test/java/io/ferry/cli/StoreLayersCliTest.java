@@ -82,7 +82,7 @@ class StoreLayersCliTest {
     // an option given twice: the last one won without a word
     Cli.Result twice = Cli.raw("init", "--store", store.toUri() + "?layers=faults&layers=");
     assertThat(twice.code()).as(twice.err()).isEqualTo(1);
-    assertThat(twice.err()).contains("'layers' is given twice ('faults' and '')");
+    assertThat(twice.err()).contains("'layers' is given twice; give it once");
     assertThat(store).doesNotExist();
     Cli.raw("init", "--store", store.toUri() + "?layers=").ok();
     assertThat(Cli.raw("ls", "--store", store.toUri() + "?layers=faults").code()).isZero();

@@ -50,18 +50,33 @@ public final class StoreLayers {
       }
       int eq = pair.indexOf('=');
       if (eq <= 0) {
-        throw new InvalidInputException("store URI '" + uri + "': query part '" + pair + "' is not key=value"
-            + (eq < 0 ? "" : " (its key is empty)"));
+        // a pair with an empty key is not shown: its value may be a secret
+        throw new InvalidInputException("store URI '" + withoutSecrets(uri) + "': " + (eq < 0 ? "query part '" + pair
+            + "' is not key=value" : "a query part is not key=value (its key is empty)"));
       }
       String k = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
       String v = URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
       String was = out.put(k, v);
       if (was != null) {
-        throw new InvalidInputException("store URI '" + uri + "': query option '" + k + "' is given twice ('" + was
-            + "' and '" + v + "'); give it once");
+        // the values are not shown: one may be a secret (an HTTP store's token is refused in the URI by its name)
+        throw new InvalidInputException("store URI '" + withoutSecrets(uri) + "': query option '" + k + "' is given"
+            + " twice; give it once");
       }
     }
     return out;
+  }
+
+  /**
+   * The URI without its user information and query, for messages: either may hold a secret the backend would refuse
+   * by name (a password, a token), and this check runs before any backend sees the URI.
+   */
+  private static String withoutSecrets(URI uri) {
+    String authority = uri.getRawAuthority();
+    if (authority == null) {
+      return uri.getScheme() + ":" + uri.getRawSchemeSpecificPart().replaceFirst("\\?.*", "");
+    }
+    return uri.getScheme() + "://" + authority.substring(authority.lastIndexOf('@') + 1)
+        + (uri.getRawPath() == null ? "" : uri.getRawPath());
   }
 
   /**

@@ -3,10 +3,9 @@ package io.ferry.store.cassandra;
 import com.datastax.oss.driver.api.core.ConsistencyLevel;
 import com.datastax.oss.driver.api.core.DefaultConsistencyLevel;
 import io.ferry.error.InvalidInputException;
+import io.ferry.store.StoreLayers;
 import java.net.InetSocketAddress;
 import java.net.URI;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -119,7 +118,7 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
     if (RESERVED.contains(keyspace)) {
       throw bad(uri, "keyspace '" + keyspace + "' is a reserved word of CQL; pick another name");
     }
-    Map<String, String> options = new TreeMap<>(query(uri));
+    Map<String, String> options = new TreeMap<>(StoreLayers.query(uri));
     java.util.Set<String> fromSettings = new java.util.HashSet<>();
     settings.forEach((k, v) -> {
       if (k.startsWith(PREFIX)) {
@@ -277,28 +276,6 @@ public record CassandraSettings(List<InetSocketAddress> contactPoints, String ke
       // reported below
     }
     throw bad(uri, "port '" + s + "' is not a number from 1 to 65535");
-  }
-
-  private static Map<String, String> query(URI uri) throws InvalidInputException {
-    Map<String, String> out = new LinkedHashMap<>();
-    String q = uri.getRawQuery();
-    if (q == null || q.isEmpty()) {
-      return out;
-    }
-    for (String pair : q.split("&")) {
-      int eq = pair.indexOf('=');
-      if (eq <= 0) {
-        throw bad(uri, "query part '" + pair + "' is not option=value");
-      }
-      String key = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
-      String value = URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
-      String before = out.put(key, value);
-      if (before != null) {
-        // the last one won without a word: ?replication_factor=1&replication_factor=3 made a keyspace of 3 copies
-        throw bad(uri, "option '" + key + "' is given twice ('" + before + "' and '" + value + "'): give it once");
-      }
-    }
-    return out;
   }
 
   private static int positive(String source, String key, String value) throws InvalidInputException {

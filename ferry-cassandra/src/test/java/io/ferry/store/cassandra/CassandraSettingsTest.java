@@ -112,7 +112,9 @@ class CassandraSettingsTest {
     };
     for (String[] c : cases) {
       assertThatThrownBy(() -> parse(c[0])).as(c[0]).isInstanceOf(InvalidInputException.class)
-          .hasMessageContaining(c[1]).hasMessageContaining(c[0]);
+          .hasMessageContaining(c[1])
+          // the query's own rules (core's) name the URI without its query, whose values may be secrets
+          .hasMessageContaining(c[1].contains("given twice") ? "store URI 'cassandra://h/ks'" : c[0]);
     }
   }
 

@@ -4,12 +4,9 @@ import io.ferry.error.InvalidInputException;
 import io.ferry.store.StoreLayers;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.net.URLDecoder;
 import java.net.http.HttpClient;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -121,7 +118,7 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
       throw bad(uri, "no server: expected http://host:port (or several, comma-separated)");
     }
     List<URI> servers = servers(uri, scheme, raw.substring(2));
-    Map<String, String> options = new TreeMap<>(query(uri));
+    Map<String, String> options = new TreeMap<>(StoreLayers.query(uri));
     if (options.containsKey("token")) {
       throw bad(uri, "a token does not go in the URI (it would show in messages): give it with --token or "
           + TOKEN_ENV);
@@ -235,23 +232,6 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
         throw bad(uri, "server " + b + " is listed twice");
       }
       out.add(b);
-    }
-    return out;
-  }
-
-  private static Map<String, String> query(URI uri) throws InvalidInputException {
-    Map<String, String> out = new LinkedHashMap<>();
-    String q = uri.getRawQuery();
-    if (q == null || q.isEmpty()) {
-      return out;
-    }
-    for (String pair : q.split("&")) {
-      int eq = pair.indexOf('=');
-      if (eq <= 0) {
-        throw bad(uri, "query part '" + pair + "' is not option=value");
-      }
-      out.put(URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8),
-          URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8));
     }
     return out;
   }
