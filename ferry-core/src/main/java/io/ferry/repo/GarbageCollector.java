@@ -161,7 +161,8 @@ final class GarbageCollector {
     chunks.list(o -> {
       if (marks.live.contains(o.id())) {
         counts[0]++;
-      } else if (o.modified().isAfter(cutoff)) {
+      } else if (!o.modified().isBefore(cutoff)) {
+        // an object of exactly the grace's age is young, here as where gc deletes: --dry-run counts what gc does
         counts[1]++;
       } else {
         candidates.add(new Candidate(o.id(), o.size(), o.modified()));

@@ -310,4 +310,21 @@ class DeletedRefsTest {
           .hasMessageContaining("no ref reaches it");
     }
   }
+
+  @Test
+  void anObjectExactlyAsOldAsTheGracePeriodIsCountedByDryRunAsGcTreatsIt() throws IOException {
+    try (Repository repo = open()) {
+      push(repo, "{\"a\": 1}", "m");
+      byte[] content = {1, 2, 3};
+      ChunkId stray = ChunkId.of(content);
+      repo.backend().chunks().put(stray, java.nio.ByteBuffer.wrap(content));
+      clock.advance(Duration.ofHours(1)); // the stray object's age is now exactly the grace period
+
+      Results.GcReport dry = repo.gc(Duration.ofHours(1), true);
+      Results.GcReport real = repo.gc(Duration.ofHours(1), false);
+      assertThat(repo.backend().chunks().contains(stray)).as("gc keeps an object of exactly the grace's age").isTrue();
+      assertThat(dry.deadObjects()).as("what --dry-run would remove").isEqualTo(real.deadObjects()).isZero();
+      assertThat(dry.keptYoung()).isEqualTo(real.keptYoung());
+    }
+  }
 }
