@@ -104,7 +104,13 @@ final class DamageRepair {
           lease.checkHeld();
           String keep = s.kind().equals("pack") ? keepPackReason(s.object()) : keepReason(s.object());
           if (keep == null) {
-            chunks.delete(s.object());
+            try {
+              chunks.delete(s.object());
+            } catch (java.nio.file.DirectoryNotEmptyException e) {
+              kept.add(damaged(s, uses, "a directory holding files is in its place, which Ferry did not write: move"
+                  + " it away, then run this again"));
+              continue;
+            }
             deleted.add(damaged(s, uses, null));
           } else {
             kept.add(damaged(s, uses, keep));
@@ -139,8 +145,11 @@ final class DamageRepair {
       }
     } catch (MissingObjectException e) {
       return "no longer in the store";
+    } catch (CorruptObjectException e) {
+      // something that is not an object (a fifo, a directory) in its place: no bytes of it are lost by deleting it
+      return id.equals(e.id()) ? null : "could not be read again: " + e.getMessage();
     } catch (IOException | RuntimeException e) {
-      // not a regular file, permission denied, an I/O error: nothing says its bytes are damaged
+      // permission denied, an I/O error: nothing says its bytes are damaged
       return "could not be read again: " + unreadable(e);
     }
     try {

@@ -205,16 +205,39 @@ class DamageRepairTest {
   }
 
   @Test
-  void anObjectThatIsNotAFileIsKept() throws IOException {
+  void aFifoOrAnEmptyDirectoryInAnObjectsPlaceIsDeletedAndAPushRestoresIt() throws Exception {
+    try (Repository repo = open()) {
+      ChunkId odd = looseChunks(repo).get(0);
+      for (String kind : List.of("fifo", "directory")) {
+        Files.delete(fileOf(odd));
+        if (kind.equals("fifo")) {
+          assertThat(new ProcessBuilder("mkfifo", fileOf(odd).toString()).start().waitFor()).isZero();
+        } else {
+          Files.createDirectory(fileOf(odd));
+        }
+
+        RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
+        assertThat(r.kept()).as(kind).isEmpty();
+        assertThat(r.deleted()).as(kind).extracting(DamagedObject::id).containsExactly(odd);
+        assertThat(fileOf(odd)).as(kind).doesNotExist();
+        repo.push(src, "m", PushOptions.builder().build());
+        assertThat(repo.verify(null, TransferListener.NONE).errors()).as(kind).isEmpty();
+      }
+    }
+  }
+
+  @Test
+  void aDirectoryHoldingFilesInAnObjectsPlaceIsKeptWithItsFiles() throws IOException {
     try (Repository repo = open()) {
       ChunkId odd = looseChunks(repo).get(0);
       Files.delete(fileOf(odd));
       Files.createDirectory(fileOf(odd));
+      Files.writeString(fileOf(odd).resolve("notes.txt"), "someone's");
       RepairReport r = repo.deleteDamaged(null, TransferListener.NONE);
       assertThat(r.deleted()).isEmpty();
       assertThat(r.kept()).extracting(DamagedObject::id).containsExactly(odd);
-      assertThat(r.kept().get(0).kept()).startsWith("could not be read again");
-      assertThat(Files.isDirectory(fileOf(odd))).isTrue();
+      assertThat(r.kept().get(0).kept()).startsWith("a directory holding files is in its place");
+      assertThat(fileOf(odd).resolve("notes.txt")).hasContent("someone's");
     }
   }
 
