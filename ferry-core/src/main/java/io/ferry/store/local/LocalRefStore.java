@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
@@ -43,6 +44,9 @@ import java.util.stream.Stream;
  * Hence: use one {@code LocalBackend} per store in one JVM. A second one is still excluded (the JVM reports the
  * overlap and the move waits), but its closing of a lock file may drop the OS lock held by the first, letting a third
  * process in.
+ *
+ * <p>A log with other names (a store copied with hard links, {@code cp -al}) gets a file of its own before a move
+ * appends to it, so that the move changes this store only.
  *
  * <p>Outcomes that change nothing ({@link CasResult#LOCK_FAILURE}, {@link CasResult#NO_CHANGE}) write nothing and
  * create no file. A move to the value the ref already has is {@code NO_CHANGE} and is not logged.
@@ -160,28 +164,87 @@ final class LocalRefStore implements RefStore {
       if (Objects.equals(current, next)) {
         return CasResult.NO_CHANGE;
       }
-      if (t.validEnd < t.size) {
-        ch.truncate(t.validEnd);
+      if (!created && hasOtherNames(log)) {
+        try (FileChannel own = ownCopy(name, log, ch, t.validEnd)) {
+          return append(name, log, own, false, t.validEnd, t.validEnd, current, next, entry);
+        }
       }
-      ByteBuffer line = ByteBuffer.wrap(RefLogFormat.encode(entry));
-      long pos = t.validEnd;
+      return append(name, log, ch, created, t.validEnd, t.size, current, next, entry);
+    }
+  }
+
+  /** Appends the move's entry at {@code validEnd} (cutting a torn tail first); takes it back if the write fails. */
+  private CasResult append(String name, Path log, FileChannel ch, boolean created, long validEnd, long size,
+      ChunkId current, ChunkId next, RefLogEntry entry) throws IOException {
+    if (validEnd < size) {
+      ch.truncate(validEnd);
+    }
+    ByteBuffer line = ByteBuffer.wrap(RefLogFormat.encode(entry));
+    long pos = validEnd;
+    try {
+      while (line.hasRemaining()) {
+        pos += ch.write(line, pos);
+      }
+      ch.force(created);
+      if (created) {
+        Durable.syncDirectory(log.getParent());
+      }
+    } catch (IOException e) {
+      IOException named = Durable.named(e, uri + ": moving ref '" + name + "'");
+      undoAppend(ch, log, created, validEnd, named);
+      throw named;
+    }
+    if (current == null) {
+      return CasResult.NEW;
+    }
+    return next == null ? CasResult.DELETED : CasResult.UPDATED;
+  }
+
+  /**
+   * Whether the log has other names: a store copied with hard links ({@code cp -al}, a backup made by linking) shares
+   * each log with the copy, and appending in place would move the ref in both stores. False where the file system
+   * keeps no link counts.
+   */
+  private static boolean hasOtherNames(Path log) throws IOException {
+    try {
+      return ((Number) Files.getAttribute(log, "unix:nlink", LinkOption.NOFOLLOW_LINKS)).longValue() > 1;
+    } catch (UnsupportedOperationException | IllegalArgumentException noLinkCounts) {
+      return false;
+    }
+  }
+
+  /**
+   * Gives a log with other names a file of its own before a move appends to it: its valid bytes go to {@code
+   * <name>.log.tmp} beside it, forced, which then takes the log's name by an atomic rename, so readers see the old
+   * log or the copy, both with the same entries. Runs under the ref's lock, so the fixed name is this move's alone
+   * (one a crash left is replaced); the other names keep the old file as it was. Returns the copy, open for the
+   * append.
+   */
+  private FileChannel ownCopy(String name, Path log, FileChannel shared, long validEnd) throws IOException {
+    Path copy = log.resolveSibling(log.getFileName() + ".tmp");
+    FileChannel own = null;
+    try {
+      own = FileChannel.open(copy, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
+          StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
+      for (long at = 0; at < validEnd; ) {
+        at += shared.transferTo(at, validEnd - at, own);
+      }
+      own.force(true);
+      Files.move(copy, log, StandardCopyOption.ATOMIC_MOVE);
+      Durable.syncDirectory(log.getParent());
+      return own;
+    } catch (IOException e) {
+      if (own != null) {
+        own.close();
+      }
+      IOException named = Durable.named(e, uri + ": moving ref '" + name + "' (its log " + log + " has other"
+          + " names, as in a store copied with hard links: the move gives it a file of its own first)");
       try {
-        while (line.hasRemaining()) {
-          pos += ch.write(line, pos);
-        }
-        ch.force(created);
-        if (created) {
-          Durable.syncDirectory(log.getParent());
-        }
-      } catch (IOException e) {
-        IOException named = Durable.named(e, uri + ": moving ref '" + name + "'");
-        undoAppend(ch, log, created, t.validEnd, named);
-        throw named;
+        Files.deleteIfExists(copy);
+      } catch (IOException cleanup) {
+        named.addSuppressed(cleanup);
       }
-      if (current == null) {
-        return CasResult.NEW;
-      }
-      return next == null ? CasResult.DELETED : CasResult.UPDATED;
+      throw named;
     }
   }
 
