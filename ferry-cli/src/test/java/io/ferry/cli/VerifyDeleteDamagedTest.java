@@ -94,13 +94,18 @@ class VerifyDeleteDamagedTest {
   }
 
   @Test
-  void anObjectThatCannotBeReadIsKept() throws IOException {
+  void aDirectoryHoldingFilesInAnObjectsPlaceIsKeptAndAnEmptyOneDeleted() throws IOException {
     Path obj = biggestObject();
     Files.delete(obj);
     Files.createDirectory(obj);
+    Files.writeString(obj.resolve("notes.txt"), "someone's");
     Cli.Result r = cli.run("verify", "--delete-damaged").exits(3);
-    assertThat(r.out()).contains("kept chunk").contains("not deleted: could not be read again");
-    assertThat(obj).isDirectory();
+    assertThat(r.out()).contains("kept chunk").contains("not deleted: a directory holding files is in its place");
+    assertThat(obj.resolve("notes.txt")).hasContent("someone's");
+
+    Files.delete(obj.resolve("notes.txt"));
+    assertThat(cli.run("verify", "--delete-damaged").exits(3).out()).contains("deleted 1 damaged object");
+    assertThat(obj).doesNotExist();
   }
 
   @Test
