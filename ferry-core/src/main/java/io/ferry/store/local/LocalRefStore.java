@@ -217,15 +217,16 @@ final class LocalRefStore implements RefStore {
    * Gives a log with other names a file of its own before a move appends to it: its valid bytes go to {@code
    * <name>.log.tmp} beside it, forced, which then takes the log's name by an atomic rename, so readers see the old
    * log or the copy, both with the same entries. Runs under the ref's lock, so the fixed name is this move's alone
-   * (one a crash left is replaced); the other names keep the old file as it was. Returns the copy, open for the
-   * append.
+   * (one a crash left is removed first, and the copy is created anew); the other names keep the old file as it was.
+   * Returns the copy, open for the append.
    */
   private FileChannel ownCopy(String name, Path log, FileChannel shared, long validEnd) throws IOException {
     Path copy = log.resolveSibling(log.getFileName() + ".tmp");
     FileChannel own = null;
     try {
-      own = FileChannel.open(copy, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
-          StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
+      // what a crash left at that name goes first, by unlinking it: never written through, should it be a link
+      Files.deleteIfExists(copy);
+      own = FileChannel.open(copy, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW);
       for (long at = 0; at < validEnd; ) {
         at += shared.transferTo(at, validEnd - at, own);
       }

@@ -55,6 +55,9 @@ class HardLinkedCopyTest {
     }
     linkCopy(original, copy);
     String log = Files.readString(original.resolve("refs/m/head.log"));
+    // a link at the name the move copies the log to (left there, or planted) is removed, never written through
+    Path outside = Files.writeString(tmp.resolve("outside.txt"), "not the store's");
+    Files.createSymbolicLink(copy.resolve("refs/m/head.log.tmp"), outside);
 
     try (LocalBackend store = LocalBackend.open(copy, StoreOptions.existing())) {
       assertThat(store.refs().compareAndSet("m/head", A, B, entry(A, B))).isEqualTo(CasResult.UPDATED);
@@ -62,6 +65,7 @@ class HardLinkedCopyTest {
       assertThat(store.refs().log("m/head")).extracting(RefLogEntry::newId).containsExactly(A, B);
     }
     assertThat(original.resolve("refs/m/head.log")).as("the original's log").hasContent(log);
+    assertThat(outside).hasContent("not the store's");
     try (LocalBackend store = LocalBackend.open(original, StoreOptions.existing())) {
       assertThat(store.refs().get("m/head")).isEqualTo(Optional.of(A));
       assertThat(store.refs().compareAndSet("m/head", A, null, entry(A, null))).isEqualTo(CasResult.DELETED);
