@@ -1,6 +1,7 @@
 package io.ferry.cli;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.SequenceWriter;
 import io.ferry.id.ChunkId;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -32,11 +33,15 @@ final class LogCommand extends StoreCommand {
       Map<ChunkId, List<String>> refs = log.isEmpty() ? Map.of() : repo.refsOf(
           io.ferry.version.RefSpec.parse(ref).model());
       if (json) {
-        ArrayNode arr = json().createArrayNode();
-        for (VersionRef v : log) {
-          JsonOut.version(arr.addObject(), v.id(), v.version(), refs.getOrDefault(v.id(), List.of()));
+        // one version at a time: the whole log as one tree and then one string took several times its size
+        try (SequenceWriter w = json().writer().without(JsonGenerator.Feature.AUTO_CLOSE_TARGET)
+            .writeValuesAsArray(out())) {
+          for (VersionRef v : log) {
+            w.write(JsonOut.version(json().createObjectNode(), v.id(), v.version(),
+                refs.getOrDefault(v.id(), List.of())));
+          }
         }
-        printJson(arr);
+        out().println();
         return 0;
       }
       for (VersionRef r : log) {

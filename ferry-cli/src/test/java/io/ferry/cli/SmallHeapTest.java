@@ -82,6 +82,33 @@ class SmallHeapTest {
     }
   }
 
+  /**
+   * {@code ferry log --json} of a long history in a 48 MiB heap, as {@code ferry log} prints it: the JSON was built as
+   * one tree and then one string of the whole log before a byte was printed, several times the log's size, and ran
+   * out of memory where the text log did not.
+   */
+  @Test
+  void aLongLogPrintsAsJsonInTheHeapItsTextNeeds() throws Exception {
+    Path store = tmp.resolve("store");
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    String message = "m".repeat(io.ferry.limits.Limits.MAX_MESSAGE_CHARS - 16);
+    int versions = 300;
+    try (io.ferry.repo.Repository repo = io.ferry.Ferry.open(store.toString(),
+        io.ferry.store.StoreOptions.createIfMissing(), io.ferry.repo.RepositoryOptions.defaults())) {
+      for (int i = 1; i <= versions; i++) {
+        Files.writeString(src.resolve("config.json"), "{\"v\": " + i + "}");
+        repo.push(src, "m", io.ferry.repo.PushOptions.builder().message(message + i).build());
+      }
+    }
+    Run text = ferry("-Xmx48m", "log", "m", "--store", store.toString());
+    assertThat(text.code).as("log with -Xmx48m: %s", text.err).isZero();
+    Run json = ferry("-Xmx48m", "log", "m", "--json", "--store", store.toString());
+    assertThat(json.code).as("log --json with -Xmx48m: %s", json.err).isZero();
+    com.fasterxml.jackson.databind.JsonNode all = StoreCommand.json().readTree(json.out);
+    assertThat(all.size()).isEqualTo(versions);
+    assertThat(all.get(0).get("message").asText()).isEqualTo(message + versions);
+  }
+
   private Path model() throws Exception {
     Path model = tmp.resolve("model");
     ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
