@@ -34,12 +34,13 @@ final class GcCommand extends StoreCommand {
         printJson(object().put("dryRun", r.dryRun()).put("liveObjectCount", r.liveObjects())
             .put("deadObjectCount", r.deadObjects())
             .put("deadBytes", r.deadBytes()).put("keptYoungCount", r.keptYoung())
-            .put("keptForPushesCount", r.keptForPushes()));
+            .put("keptForPushesCount", r.keptForPushes()).put("leftoversRemovedCount", r.leftoversRemoved()));
       } else {
-        out().printf("%s %s (%s); kept %d live, %d younger than %s%s%n", dryRun ? "would remove" : "removed",
+        out().printf("%s %s (%s); kept %d live, %d younger than %s%s%s%n", dryRun ? "would remove" : "removed",
             Format.count(r.deadObjects(), "object"), Format.bytes(r.deadBytes()), r.liveObjects(), r.keptYoung(),
             Format.duration(grace), r.keptForPushes() == 0 ? ""
-                : ", " + r.keptForPushes() + " for running pushes");
+                : ", " + r.keptForPushes() + " for running pushes", r.leftoversRemoved() == 0 ? ""
+                : "; removed " + Format.count(r.leftoversRemoved(), "leftover") + " of interrupted writes");
       }
     }
     return 0;

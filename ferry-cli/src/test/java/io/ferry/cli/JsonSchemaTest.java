@@ -126,7 +126,7 @@ class JsonSchemaTest {
         "indexProblems", "array", "repair", "string?"));
     conforms("gc", cli.run("gc", "--dry-run", "--json").ok().json(), schema("dryRun", "boolean", "liveObjectCount",
         "integer", "deadObjectCount", "integer", "deadBytes", "integer", "keptYoungCount", "integer",
-        "keptForPushesCount", "integer"));
+        "keptForPushesCount", "integer", "leftoversRemovedCount", "integer"));
     conforms("index backfill", cli.run("index", "backfill", "--json").ok().json(), schema("packCount", "integer",
         "alreadyIndexedPackCount", "integer", "readPackCount", "integer", "unreadablePackCount", "integer",
         "addedChunkCount", "integer", "writtenDeltaCount", "integer", "repairedCount", "integer"));

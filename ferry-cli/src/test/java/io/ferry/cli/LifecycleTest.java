@@ -10,6 +10,9 @@ import io.ferry.testkit.ModelGenerator.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -87,6 +90,26 @@ class LifecycleTest {
     // what other still uses is intact
     cli.run("verify").ok();
     cli.run("pull", "other", tmp.resolve("out").toString(), "--verify").ok();
+  }
+
+  /**
+   * What a killed put left in the store's tmp/ is removed by gc once older than the grace period, and gc says so: it
+   * removed such files without a word, so a user freeing space could not tell where it came from.
+   */
+  @Test
+  void gcSaysHowManyLeftoversOfInterruptedWritesItRemoved() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(model("a", 1), "m");
+    Path killedPut = Files.writeString(tmp.resolve("store/tmp/0123456789abcdef-1.tmp"), "half an object");
+    Path young = Files.writeString(tmp.resolve("store/tmp/fedcba9876543210-2.tmp"), "a put in progress");
+    Files.setLastModifiedTime(killedPut, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
+    JsonNode dry = cli.run("gc", "--grace", "1h", "--dry-run", "--json").ok().json();
+    assertThat(dry.get("leftoversRemovedCount").asLong()).isZero();
+    assertThat(killedPut).exists();
+    assertThat(cli.run("gc", "--grace", "1h").ok().out()).contains("; removed 1 leftover of interrupted writes");
+    assertThat(killedPut).doesNotExist();
+    assertThat(young).exists();
+    assertThat(cli.run("gc", "--grace", "1h", "--json").ok().json().get("leftoversRemovedCount").asLong()).isZero();
   }
 
   private static long objectFiles(Cli cli) {

@@ -183,10 +183,11 @@ final class GarbageCollector {
           deadBytes += c.size();
         }
       }
-      return new GcReport(live, dead, deadBytes, young, forPushes, true);
+      return new GcReport(live, dead, deadBytes, young, forPushes, 0, true);
     }
     // objects and bytes this gc removed: not those another gc running at the same moment removed first
     long[] freed = new long[2];
+    long leftovers;
     Set<ChunkId> deleted = new HashSet<>();
     try (Lease lease = takeLease(grace)) {
       Leases.Protection p = leases.pushProtection(null);
@@ -209,11 +210,11 @@ final class GarbageCollector {
         }
       }
       delete(lease, batch, freed);
-      chunks.removeAbandoned(ageCutoff);
+      leftovers = chunks.removeAbandoned(ageCutoff);
       leases.removeExpired(cutoff);
     }
     dropFromIndex(marks.live, deleted);
-    return new GcReport(live, freed[0], freed[1], young, forPushes, false);
+    return new GcReport(live, freed[0], freed[1], young, forPushes, leftovers, false);
   }
 
   /**

@@ -102,7 +102,9 @@ final class AdminJobs implements AutoCloseable {
         GcReport r = repo.gc(grace, dryRun);
         finish(true, (dryRun ? "would remove " : "removed ") + r.deadObjects() + " objects (" + Html.bytes(
             r.deadBytes()) + "), " + r.liveObjects() + " live, " + r.keptYoung() + " kept as younger than " + grace
-            + (r.keptForPushes() == 0 ? "" : ", " + r.keptForPushes() + " kept for running pushes"));
+            + (r.keptForPushes() == 0 ? "" : ", " + r.keptForPushes() + " kept for running pushes")
+            + (r.leftoversRemoved() == 0 ? "" : "; removed " + r.leftoversRemoved() + " leftovers of interrupted"
+                + " writes"));
       } catch (Exception e) {
         finish(false, "failed: " + e.getMessage());
       }
