@@ -246,7 +246,13 @@ public final class Unpickler {
             }
             marks.add(stack.size());
           }
-          case '0' -> pop(); // POP
+          case '0' -> { // POP: with a mark on top and no value above it, Python pops the mark
+            if (!marks.isEmpty() && marks.get(marks.size() - 1) == stack.size()) {
+              marks.remove(marks.size() - 1);
+            } else {
+              pop();
+            }
+          }
           case '1' -> popMark(); // POP_MARK
           case '2' -> push(peek()); // DUP
           case '}' -> push(new Py.Dict(false)); // EMPTY_DICT

@@ -331,6 +331,18 @@ class UnpicklerTest {
   }
 
   /**
+   * {@code POP} right after a {@code MARK} pops the mark, as Python's unpickler does (it was refused, "the stack is
+   * empty above the mark"); a {@code POP} with neither a value nor a mark above the floor is still refused.
+   */
+  @Test
+  void popWithAMarkOnTopPopsTheMark() throws InvalidInputException {
+    assertThat(load(Pickles.proto2().op('}').mark().op('0').stop())).isInstanceOf(Py.Dict.class);
+    Py.Tuple t = (Py.Tuple) load(Pickles.proto2().mark().op('N').mark().op('0').op('t').stop());
+    assertThat(t.items()).containsExactly(Py.NONE);
+    refused(Pickles.proto2().op('0').stop(), "the stack is empty (opcode POP at byte 2)");
+  }
+
+  /**
    * A tuple is a dict key as torch's weights-only loader reads it (it was refused, "dict key of type a tuple"), equal
    * to another as Python compares them: {@code (1, 'a')} and {@code (True, 'a')} are one key, the first form kept with
    * the last value. A tuple holding what no key may be is refused.
