@@ -91,6 +91,10 @@ public final class Unpickler {
       "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",
       "torch._utils._rebuild_meta_tensor_no_storage");
 
+  /** The callables that wrap a tensor, their first argument, in a Parameter. */
+  private static final Set<String> PARAMETERS = Set.of("torch._utils._rebuild_parameter",
+      "torch._utils._rebuild_parameter_with_state");
+
   /** The {@code torch.layout} names {@code torch.serialization._get_layout} finds (torch 2.13's). */
   public static final Set<String> LAYOUTS = Set.of("strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr",
       "sparse_bsc", "_mkldnn", "jagged");
@@ -474,13 +478,18 @@ public final class Unpickler {
      * The dotted name (as the tensor table gives it) of the value that will be at {@code slot} of the stack (the next
      * one pushed, or the one a tensor builder at that slot will make), when the stack says unambiguously which dict
      * key it is the value of, at every level up to the root: a dict's {@code SETITEMS} pushes each key before its
-     * value, after a mark ({@code SETITEM} without one). Null when it does not (a list item, a key that is not a
-     * string or an integer, or a dict right below the key that may be the container or a value of the marked one).
+     * value, after a mark ({@code SETITEM} without one); a Parameter's tensor is the first argument of its builder.
+     * Null when it does not (a list item, a key that is not a string or an integer, or a dict right below the key that
+     * may be the container or a value of the marked one).
      */
     private String pendingName(int slot) {
       List<String> keys = new ArrayList<>();
       int v = slot;
       while (v > 0) {
+        if (stack.get(v - 1) instanceof Py.Global g && PARAMETERS.contains(g.toString())) {
+          v--; // the first argument of a Parameter's builder, the tensor: its name is the Parameter's
+          continue;
+        }
         Object key = stack.get(v - 1);
         if (!(key instanceof String || key instanceof Long || key instanceof BigInteger)) {
           return null;

@@ -242,6 +242,20 @@ class UnpicklerTest {
         .isInstanceOf(InvalidInputException.class).hasMessageMatching("m\\.pt: archive/data\\.pkl: storage key"
             + " '\\.\\./x' is not 1-64 letters, digits or '_' \\(opcode BINPERSID at byte \\d+\\), building the"
             + " value of 'w'");
+    // a tensor wrapped in a Parameter: its builder and its storage are arguments of _rebuild_parameter (in a marked
+    // tuple, or in a TUPLE3 as torch writes it)
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("ok").binint(1).str("p")
+            .global("torch._utils", "_rebuild_parameter").mark()
+            .tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op(0x89)
+            .global("collections", "OrderedDict").op(')').op('R').op('t').op('R').op('u').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: " + bad)
+        .hasMessageEndingWith("), building the value of 'p'");
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("ok").binint(1).str("p")
+            .global("torch._utils", "_rebuild_parameter")
+            .tensor("FloatStorage", "../x", 6, 0, new int[] {6}, new int[] {1}).op(0x89)
+            .global("collections", "OrderedDict").op(')').op('R').op(0x87).op('R').op('u').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: storage key")
+        .hasMessageEndingWith("), building the value of 'p'");
     // {'a': 1, 'm': {'w': t}} with 'w' set by SETITEM: on the stack, 'w' could as well be a third key of the outer
     // dict, so no name is given rather than a wrong one
     assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("a").binint(1).str("m").op('}').str("w")
