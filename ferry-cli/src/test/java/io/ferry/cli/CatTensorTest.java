@@ -146,6 +146,25 @@ class CatTensorTest {
             + " of w.bin");
   }
 
+  /**
+   * Asked for in an ONNX data file stored opaque (here by {@code --opaque}), an initializer was "w.bin holds no
+   * tensors" and nothing more; the message now says what the {@code .onnx} file that points into it records.
+   */
+  @Test
+  void anOnnxInitializerAskedForInItsOpaqueDataFileIsDescribed() throws Exception {
+    Path onnx = Files.createDirectories(tmp.resolve("o"));
+    Files.write(onnx.resolve("w.bin"), new byte[16]);
+    byte[] external = concat(field(1, "location"), field(2, "w.bin"));
+    byte[] init = concat(new byte[] {0x08, 0x04, 0x10, 0x01}, field(8, "w"), field(13, external),
+        new byte[] {0x70, 0x01});
+    Files.write(onnx.resolve("model.onnx"), concat(new byte[] {0x08, 0x08}, field(7, field(5, init)),
+        field(8, new byte[] {0x10, 0x11})));
+    cli.push(onnx, "o", "--opaque", "w.bin");
+    cli.run("cat", "o//w.bin", "--tensor", "w").exits(1).oneLineError("w.bin of o holds no tensors",
+        "in model.onnx, 'w' is an initializer whose data is external (F32 [4] in w.bin at 0+16), in a file Ferry"
+            + " stores as opaque bytes");
+  }
+
   /** A length-delimited protobuf field (lengths under 128). */
   private static byte[] field(int number, byte[] value) {
     return concat(new byte[] {(byte) (number << 3 | 2), (byte) value.length}, value);

@@ -165,9 +165,9 @@ public final class ModelReader implements Closeable {
    * As {@link #unlistedNote(String)} for a tensor asked for by {@code name}; when a file says that an initializer of
    * that name lies below its main graph (a subgraph's initializer, or a sparse initializer: ONNX's metadata key
    * {@code below.NAME}), the note says so plainly instead: what and where it is, and that Ferry does not list it. So
-   * it does when an ONNX file records the name as an initializer with external data ({@code external.NAME}): the
-   * note names the data file that lists it as a tensor, or, when none does (its data file is stored opaque), says
-   * where its bytes are.
+   * it does when an ONNX file records the name as an initializer with external data ({@code external.NAME}), asked
+   * for in that ONNX file or in its data file: the note names the data file that lists it as a tensor, or, when none
+   * does (its data file is stored opaque), says where its bytes are.
    */
   public String unlistedNote(String path, String name) {
     StringBuilder below = new StringBuilder();
@@ -187,9 +187,8 @@ public final class ModelReader implements Closeable {
     // an initializer with external data is a tensor of its data file, unless that file could not be cut exactly
     StringBuilder external = new StringBuilder();
     for (FileEntry f : snapshot.files()) {
-      String where = name != null && "onnx".equals(f.format()) && (path == null || path.equals(f.path()))
-          ? f.metadata().get("external." + name) : null;
-      if (where != null) {
+      String where = name != null && "onnx".equals(f.format()) ? f.metadata().get("external." + name) : null;
+      if (where != null && (path == null || path.equals(f.path()) || path.equals(dataFile(f.path(), where)))) {
         external.append(external.length() == 0 ? "" : "; and in ").append(f.path()).append(", '").append(name)
             .append("' is an initializer whose data is external (").append(where).append(')');
       }
@@ -215,6 +214,26 @@ public final class ModelReader implements Closeable {
         + "), as its values are not one byte range of the file in its type's layout (varints in int32_data or"
         + " int64_data, strings, float_data in several runs, segments, or 2- or 4-bit values that do not fill their"
         + " last byte, which ONNX pads): it is read only as part of the whole file";
+  }
+
+  /**
+   * The path in the version of the data file that an ONNX file at {@code onnxPath} records an external initializer
+   * in ({@code where}: {@code F32 [4] in w.bin at 0+16}, its location relative to the ONNX file's directory), or null
+   * if {@code where} does not say.
+   */
+  private static String dataFile(String onnxPath, String where) {
+    int from = where.indexOf("] in ");
+    int to = where.lastIndexOf(" at ");
+    if (from < 0 || to < from + 5) {
+      return null;
+    }
+    StringBuilder b = new StringBuilder(onnxPath.substring(0, onnxPath.lastIndexOf('/') + 1));
+    for (String part : where.substring(from + 5, to).replace('\\', '/').split("/")) {
+      if (!part.isEmpty() && !part.equals(".")) {
+        b.append(b.length() == 0 || b.charAt(b.length() - 1) == '/' ? "" : "/").append(part);
+      }
+    }
+    return b.toString();
   }
 
   /** The tensor of this version that {@code t} names: refuses one that another version's reader gave. */
