@@ -345,6 +345,20 @@ class UnpicklerTest {
   }
 
   /**
+   * {@code True} as a tensor's storage offset is refused, as torch 2.13 and 1.13 refuse it ({@code Tensor.set_} takes
+   * no bool for its offset, though a bool is an int elsewhere in Python).
+   */
+  @Test
+  void aBooleanStorageOffsetIsRefusedAsTorchRefusesIt() {
+    refused(Pickles.proto2().global("torch._utils", "_rebuild_tensor_v2").mark().mark().str("storage")
+        .global("torch", "FloatStorage").str("0").str("cpu").binint(6).op('t').op('Q').op(0x88).mark().binint(6)
+        .op('t').mark().binint(1).op('t').op(0x89).global("collections", "OrderedDict").op(')').op('R').op('t')
+        .op('R').stop(), "REDUCE of 'torch._utils._rebuild_tensor_v2' with arguments (a storage, a bool, a tuple, a"
+        + " tuple, a bool, an OrderedDict); expected (storage, int offset, size tuple, stride tuple, bool, empty"
+        + " OrderedDict[, metadata]) (opcode REDUCE at byte 134)");
+  }
+
+  /**
    * {@code POP} right after a {@code MARK} pops the mark, as Python's unpickler does (it was refused, "the stack is
    * empty above the mark"); a {@code POP} with neither a value nor a mark above the floor is still refused.
    */
