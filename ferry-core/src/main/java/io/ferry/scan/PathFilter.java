@@ -2,6 +2,7 @@ package io.ferry.scan;
 
 import io.ferry.error.InvalidInputException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.regex.Pattern;
 
@@ -19,6 +20,9 @@ import java.util.regex.Pattern;
  * a file or directory name at any depth, one with a {@code /} matches from the source's root; a trailing {@code /}
  * matches directories only; a file inside an ignored directory is ignored; {@code !} before a rule takes back what the
  * rules before it ignored; the last rule that matches decides.
+ *
+ * <p>Matching takes time proportional to the path's length times the glob's, whatever the glob: a glob is a list of
+ * parts, run over the path's characters once while keeping the set of parts reached, never by backtracking.
  */
 public final class PathFilter {
   /** Globs and rules longer than this are refused. */
@@ -31,14 +35,14 @@ public final class PathFilter {
 
   private final List<String> includeText;
   private final List<String> excludeText;
-  private final List<Pattern> include;
-  private final List<Pattern> exclude;
+  private final List<Glob> include;
+  private final List<Glob> exclude;
   private final List<Rule> ignore;
 
-  /** One ignore rule: the pattern of the names it matches, whether it takes back, whether it matches directories only. */
-  private record Rule(Pattern pattern, boolean negated, boolean directoryOnly) {}
+  /** One ignore rule: the glob of the names it matches, whether it takes back, whether it matches directories only. */
+  private record Rule(Glob glob, boolean negated, boolean directoryOnly) {}
 
-  private PathFilter(List<String> includeText, List<String> excludeText, List<Pattern> include, List<Pattern> exclude,
+  private PathFilter(List<String> includeText, List<String> excludeText, List<Glob> include, List<Glob> exclude,
       List<Rule> ignore) {
     this.includeText = List.copyOf(includeText);
     this.excludeText = List.copyOf(excludeText);
@@ -103,8 +107,7 @@ public final class PathFilter {
       if (line.startsWith("/")) {
         line = line.substring(1);
       }
-      String regex = (anchored ? "" : "(?:.*/)?") + globRegex(line);
-      rules.add(new Rule(Pattern.compile(regex, Pattern.DOTALL), negated, dirOnly));
+      rules.add(new Rule(Glob.compile(line, !anchored), negated, dirOnly));
     }
     return new PathFilter(includeText, excludeText, include, exclude, rules);
   }
@@ -116,10 +119,10 @@ public final class PathFilter {
 
   /** Whether the file at {@code path} (relative, {@code /}-separated) is taken. */
   public boolean test(String path) {
-    if (!include.isEmpty() && include.stream().noneMatch(p -> p.matcher(path).matches())) {
+    if (!include.isEmpty() && include.stream().noneMatch(g -> g.matches(path))) {
       return false;
     }
-    if (exclude.stream().anyMatch(p -> p.matcher(path).matches())) {
+    if (exclude.stream().anyMatch(g -> g.matches(path))) {
       return false;
     }
     return !ignored(path, false);
@@ -139,24 +142,11 @@ public final class PathFilter {
     }
     boolean ignored = false;
     for (Rule r : ignore) {
-      if (matchesOrIsUnder(r, path, isDirectory)) {
+      if (r.glob().matchesOrIsUnder(path, isDirectory || !r.directoryOnly())) {
         ignored = !r.negated();
       }
     }
     return ignored;
-  }
-
-  /** Whether the rule matches the path, or one of the directories it lies in. */
-  private static boolean matchesOrIsUnder(Rule r, String path, boolean isDirectory) {
-    if ((isDirectory || !r.directoryOnly()) && r.pattern().matcher(path).matches()) {
-      return true;
-    }
-    for (int slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) {
-      if (r.pattern().matcher(path.substring(0, slash)).matches()) {
-        return true;
-      }
-    }
-    return false;
   }
 
   /** The globs as options, e.g. {@code --include '*.json' --exclude 'a/**'}, for messages. */
@@ -174,11 +164,11 @@ public final class PathFilter {
         : globs.isEmpty() ? "the ignore rules" : globs + " with the ignore rules";
   }
 
-  private static List<Pattern> compile(String option, List<String> globs) throws InvalidInputException {
+  private static List<Glob> compile(String option, List<String> globs) throws InvalidInputException {
     if (globs.size() > MAX_GLOBS) {
       throw new InvalidInputException(option + ": " + globs.size() + " globs, more than " + MAX_GLOBS);
     }
-    List<Pattern> out = new ArrayList<>();
+    List<Glob> out = new ArrayList<>();
     for (String g : globs) {
       if (g == null || g.isEmpty()) {
         throw new InvalidInputException(option + ": an empty glob matches no file; write '**' for every file");
@@ -188,58 +178,177 @@ public final class PathFilter {
             + MAX_GLOB_CHARS);
       }
       String glob = g.startsWith("/") ? g.substring(1) : g;
-      out.add(Pattern.compile(globRegex(glob), Pattern.DOTALL));
+      out.add(Glob.compile(glob, false));
     }
     return out;
   }
 
-  /** The regular expression of a glob (see the class comment). */
-  static String globRegex(String glob) {
-    StringBuilder re = new StringBuilder();
-    int i = 0;
-    while (i < glob.length()) {
-      char c = glob.charAt(i);
-      if (c == '*' && i + 1 < glob.length() && glob.charAt(i + 1) == '*') {
-        boolean atStart = i == 0 || glob.charAt(i - 1) == '/';
-        int after = i + 2;
-        if (atStart && after < glob.length() && glob.charAt(after) == '/') {
-          re.append("(?:.*/)?");
-          i = after + 1;
-        } else {
-          re.append(".*");
-          i = after;
-        }
-        continue;
-      }
-      switch (c) {
-        case '*' -> re.append("[^/]*");
-        case '?' -> re.append("[^/]");
-        case '\\' -> {
-          if (i + 1 < glob.length()) {
-            i++;
-            re.append(Pattern.quote(String.valueOf(glob.charAt(i))));
-          } else {
-            re.append(Pattern.quote("\\"));
-          }
-        }
-        case '[' -> {
-          int close = classEnd(glob, i);
-          if (close < 0) {
-            re.append(Pattern.quote("["));
-          } else {
-            re.append(characterClass(glob.substring(i + 1, close)));
-            i = close;
-          }
-        }
-        default -> re.append(Pattern.quote(String.valueOf(c)));
-      }
-      i++;
+  /**
+   * A compiled glob: its parts, matched against a path's characters (code points) in one pass that keeps the set of
+   * parts reached.
+   */
+  private static final class Glob {
+    /** A {@code **}{@code /} that starts a component: no directory, or any number of them. */
+    private static final byte DIRS = 0;
+    /** Another {@code **}: any characters. */
+    private static final byte ANY = 1;
+    /** A {@code *}: any characters but {@code /}. */
+    private static final byte STAR = 2;
+    /** A {@code ?}: one character but {@code /}. */
+    private static final byte ONE = 3;
+    /** A class of characters, which never holds {@code /}. */
+    private static final byte CLASS = 4;
+    /** A character matched as it is. */
+    private static final byte CHAR = 5;
+
+    private final byte[] kinds;
+    private final int[] chars;
+    private final Pattern[] classes;
+
+    private Glob(byte[] kinds, int[] chars, Pattern[] classes) {
+      this.kinds = kinds;
+      this.chars = chars;
+      this.classes = classes;
     }
-    return re.toString();
+
+    /**
+     * The glob's parts (see the class comment of {@link PathFilter}).
+     *
+     * @param atAnyDepth whether the glob matches at any depth, as if it started with {@code **}{@code /}
+     */
+    static Glob compile(String glob, boolean atAnyDepth) {
+      int n = glob.length() + (atAnyDepth ? 1 : 0);
+      byte[] kinds = new byte[n];
+      int[] chars = new int[n];
+      Pattern[] classes = new Pattern[n];
+      int parts = 0;
+      if (atAnyDepth) {
+        kinds[parts++] = DIRS;
+      }
+      int i = 0;
+      while (i < glob.length()) {
+        int c = glob.codePointAt(i);
+        if (c == '*' && i + 1 < glob.length() && glob.charAt(i + 1) == '*') {
+          boolean atStart = i == 0 || glob.charAt(i - 1) == '/';
+          int after = i + 2;
+          if (atStart && after < glob.length() && glob.charAt(after) == '/') {
+            kinds[parts++] = DIRS;
+            i = after + 1;
+          } else {
+            kinds[parts++] = ANY;
+            i = after;
+          }
+          continue;
+        }
+        switch (c) {
+          case '*' -> kinds[parts++] = STAR;
+          case '?' -> kinds[parts++] = ONE;
+          case '\\' -> {
+            if (i + 1 < glob.length()) {
+              i++;
+              c = glob.codePointAt(i);
+            }
+            kinds[parts] = CHAR;
+            chars[parts++] = c;
+          }
+          case '[' -> {
+            int close = classEnd(glob, i);
+            if (close < 0) {
+              kinds[parts] = CHAR;
+              chars[parts++] = c;
+            } else {
+              String body = glob.substring(i + 1, close);
+              classes[parts] = Pattern.compile(characterClass(body), Pattern.DOTALL);
+              kinds[parts++] = CLASS;
+              i = close;
+            }
+          }
+          default -> {
+            kinds[parts] = CHAR;
+            chars[parts++] = c;
+          }
+        }
+        i += Character.charCount(c);
+      }
+      return new Glob(Arrays.copyOf(kinds, parts), Arrays.copyOf(chars, parts), Arrays.copyOf(classes, parts));
+    }
+
+    /** Whether the glob matches the whole of {@code path}. */
+    boolean matches(String path) {
+      return run(path, false, true);
+    }
+
+    /** Whether the glob matches a directory that {@code path} lies in, or (when {@code whole}) {@code path} itself. */
+    boolean matchesOrIsUnder(String path, boolean whole) {
+      return run(path, true, whole);
+    }
+
+    /**
+     * Runs the glob over {@code path}. The states are the parts reached ({@code at}) and the {@code **}{@code /} parts
+     * inside the directories they match ({@code inDirs}); each character of the path moves every state once.
+     */
+    private boolean run(String path, boolean directories, boolean whole) {
+      int n = kinds.length;
+      boolean[] at = new boolean[n + 1];
+      boolean[] inDirs = new boolean[n + 1];
+      boolean[] nextAt = new boolean[n + 1];
+      boolean[] nextInDirs = new boolean[n + 1];
+      at[0] = true;
+      skipEmpty(at);
+      for (int i = 0; i < path.length(); ) {
+        int c = path.codePointAt(i);
+        if (c == '/' && directories && at[n]) {
+          return true; // the directory that ends here matches
+        }
+        Arrays.fill(nextAt, false);
+        Arrays.fill(nextInDirs, false);
+        boolean any = false;
+        for (int k = 0; k < n; k++) {
+          if (inDirs[k] || at[k] && kinds[k] == DIRS) {
+            nextInDirs[k] = true;
+            nextAt[k + 1] |= c == '/';
+            any = true;
+          } else if (at[k]) {
+            int to = switch (kinds[k]) {
+              case ANY -> k;
+              case STAR -> c == '/' ? -1 : k;
+              case ONE -> c == '/' ? -1 : k + 1;
+              case CLASS -> c != '/' && classes[k].matcher(Character.toString(c)).matches() ? k + 1 : -1;
+              default -> chars[k] == c ? k + 1 : -1;
+            };
+            if (to >= 0) {
+              nextAt[to] = true;
+              any = true;
+            }
+          }
+        }
+        if (!any) {
+          return false;
+        }
+        boolean[] t = at;
+        at = nextAt;
+        nextAt = t;
+        t = inDirs;
+        inDirs = nextInDirs;
+        nextInDirs = t;
+        skipEmpty(at);
+        i += Character.charCount(c);
+      }
+      return whole && at[n];
+    }
+
+    /** Adds to {@code at} the parts reached from it without a character: past a {@code *}, {@code **}, {@code **}/. */
+    private void skipEmpty(boolean[] at) {
+      for (int k = 0; k < kinds.length; k++) {
+        if (at[k] && (kinds[k] == STAR || kinds[k] == ANY || kinds[k] == DIRS)) {
+          at[k + 1] = true;
+        }
+      }
+    }
   }
 
   /** The index of the {@code ]} closing the class that opens at {@code open}, or -1. */
-  private static int classEnd(String glob, int open) {
+  static int classEnd(String glob, int open) {
     int i = open + 1;
     if (i < glob.length() && (glob.charAt(i) == '!' || glob.charAt(i) == '^')) {
       i++;
@@ -258,7 +367,8 @@ public final class PathFilter {
     return -1;
   }
 
-  private static String characterClass(String body) {
+  /** The regular expression of the class of characters whose body (between the brackets) is {@code body}. */
+  static String characterClass(String body) {
     StringBuilder b = new StringBuilder("(?!/)[");
     int i = 0;
     if (!body.isEmpty() && (body.charAt(0) == '!' || body.charAt(0) == '^')) {

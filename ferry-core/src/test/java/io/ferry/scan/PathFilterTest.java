@@ -3,8 +3,15 @@ package io.ferry.scan;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+
 import io.ferry.error.InvalidInputException;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 import org.junit.jupiter.api.Test;
 
 /** Globs of --include/--exclude and the rules of .ferryignore. */
@@ -76,5 +83,162 @@ class PathFilterTest {
     assertThat(PathFilter.of(List.of("*.json"), List.of())).hasToString("--include '*.json'");
     assertThat(PathFilter.of(List.of("*.json"), List.of()).withIgnoreRules(List.of("*"), ".ferryignore"))
         .hasToString("--include '*.json' with the ignore rules");
+  }
+  /**
+   * Globs of many wildcards against long paths. Globs were regular expressions, whose backtracking took time
+   * exponential in the number of {@code *} and {@code **}{@code /}: each of these ran for minutes, and the paths are
+   * the store's, chosen by whoever pushed.
+   */
+  @Test
+  void globsOfManyWildcardsTakeTimeBoundedByTheLengthOfThePath() {
+    String deep = String.join("/", java.util.Collections.nCopies(200, "a"));
+    assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+      assertThat(include("**/**/**/**/**/**/**/**/x").test(deep)).isFalse();
+      assertThat(include("*-*-*-*-*-*-*.bin").test("-".repeat(250))).isFalse();
+      assertThat(include("*a*a*a*a*a*a*a*a*b").test("a".repeat(250))).isFalse();
+      assertThat(include("a/**/b/**/c/**/d/**/e").test("a/" + "b/c/d/".repeat(100))).isFalse();
+      assertThat(PathFilter.of(List.of(), List.of("**/**/**/**/**/**/**/**/x")).test(deep)).isTrue();
+      PathFilter rules = PathFilter.ALL.withIgnoreRules(List.of("*a*a*a*a*a*a*a*a*b", "a/**/**/**/**/**/**/**/x"),
+          ".ferryignore");
+      assertThat(rules.test("a".repeat(250) + "/" + deep)).isTrue();
+      assertThat(rules.skipsDirectory(deep)).isFalse();
+    });
+  }
+
+  /**
+   * A character beyond 16 bits (an emoji, a rare CJK ideograph) in a glob matches itself, as in the Python client; the
+   * regular expressions matched its two halves one at a time against whole characters, so never.
+   */
+  @Test
+  void aCharacterBeyondSixteenBitsMatchesItself() throws InvalidInputException {
+    String smile = "\uD83D\uDE00";
+    assertThat(include("*" + smile + "*").test("x" + smile + "-")).isTrue();
+    assertThat(include(smile + ".bin").test(smile + ".bin")).isTrue();
+    assertThat(include("\\" + smile).test(smile)).isTrue();
+    assertThat(include("?").test(smile)).isTrue();
+    assertThat(include("??").test(smile)).isFalse();
+  }
+
+  /**
+   * The globs match as the regular expressions they were compiled to before (see {@link #oldRegex}), over many random
+   * globs and paths of a few characters, as --include, as --exclude and as ignore rules.
+   */
+  @Test
+  void globsMatchAsTheirRegularExpressionsDid() throws InvalidInputException {
+    long seed = new Random().nextLong();
+    Random random = new Random(seed);
+    // no character beyond 16 bits in a glob: the regular expressions never matched one (see the test above)
+    String[] globParts = {"*", "*", "**", "**/", "?", "/", "/", "a", "b", "-", "[", "]", "!", "^", "\\", "[a-b]",
+        "[!a]", "[]a]", ".", "x"};
+    String[] pathParts = {"a", "b", "/", "/", "-", "[", "]", "!", "*", "\\", "\uD83D\uDE00", ".", "x"};
+    for (int round = 0; round < 20_000; round++) {
+      String glob = random(random, globParts, 1 + random.nextInt(8));
+      String where = "seed " + seed + ", glob '" + glob + "'";
+      Pattern old;
+      try {
+        old = Pattern.compile(oldRegex(glob.startsWith("/") ? glob.substring(1) : glob), Pattern.DOTALL);
+      } catch (PatternSyntaxException e) {
+        assertThatThrownBy(() -> include(glob)).as(where).isInstanceOf(PatternSyntaxException.class);
+        continue;
+      }
+      PathFilter included = include(glob);
+      PathFilter excluded = PathFilter.of(List.of(), List.of(glob));
+      List<Pattern> oldRule = new ArrayList<>();
+      PathFilter rule = oldRule(glob, oldRule);
+      for (int p = 0; p < 10; p++) {
+        String path = random(random, pathParts, random.nextInt(10));
+        boolean matches = old.matcher(path).matches();
+        assertThat(included.test(path)).as(where + ", path '" + path + "'").isEqualTo(matches);
+        assertThat(excluded.test(path)).as(where + ", path '" + path + "'").isEqualTo(!matches);
+        if (rule != null) {
+          assertThat(rule.test(path)).as(where + " as a rule, path '" + path + "'")
+              .isEqualTo(!oldIgnored(oldRule.get(0), path));
+        }
+      }
+    }
+  }
+
+  private static String random(Random random, String[] parts, int count) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < count; i++) {
+      b.append(parts[random.nextInt(parts.length)]);
+    }
+    return b.toString();
+  }
+
+  /** The ignore filter of {@code line} as a rule, with its old regular expression put in {@code old}, or null. */
+  private static PathFilter oldRule(String line, List<Pattern> old) throws InvalidInputException {
+    String glob = line;
+    if (glob.startsWith("!") || glob.startsWith("#") || glob.endsWith("/") || glob.endsWith(" ")) {
+      return null; // negated, skipped or for directories only: not the matching this compares
+    }
+    boolean anchored = glob.contains("/");
+    if (glob.startsWith("/")) {
+      glob = glob.substring(1);
+    }
+    try {
+      old.add(Pattern.compile((anchored ? "" : "(?:.*/)?") + oldRegex(glob), Pattern.DOTALL));
+    } catch (PatternSyntaxException e) {
+      return null;
+    }
+    return PathFilter.ALL.withIgnoreRules(List.of(line), ".ferryignore");
+  }
+
+  /** Whether the old rule matched the path or a directory it lies in. */
+  private static boolean oldIgnored(Pattern rule, String path) {
+    if (rule.matcher(path).matches()) {
+      return true;
+    }
+    for (int slash = path.indexOf('/'); slash >= 0; slash = path.indexOf('/', slash + 1)) {
+      if (rule.matcher(path.substring(0, slash)).matches()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The regular expression a glob was compiled to before globs were matched in one pass. */
+  private static String oldRegex(String glob) {
+    StringBuilder re = new StringBuilder();
+    int i = 0;
+    while (i < glob.length()) {
+      char c = glob.charAt(i);
+      if (c == '*' && i + 1 < glob.length() && glob.charAt(i + 1) == '*') {
+        boolean atStart = i == 0 || glob.charAt(i - 1) == '/';
+        int after = i + 2;
+        if (atStart && after < glob.length() && glob.charAt(after) == '/') {
+          re.append("(?:.*/)?");
+          i = after + 1;
+        } else {
+          re.append(".*");
+          i = after;
+        }
+        continue;
+      }
+      switch (c) {
+        case '*' -> re.append("[^/]*");
+        case '?' -> re.append("[^/]");
+        case '\\' -> {
+          if (i + 1 < glob.length()) {
+            i++;
+            re.append(Pattern.quote(String.valueOf(glob.charAt(i))));
+          } else {
+            re.append(Pattern.quote("\\"));
+          }
+        }
+        case '[' -> {
+          int close = PathFilter.classEnd(glob, i);
+          if (close < 0) {
+            re.append(Pattern.quote("["));
+          } else {
+            re.append(PathFilter.characterClass(glob.substring(i + 1, close)));
+            i = close;
+          }
+        }
+        default -> re.append(Pattern.quote(String.valueOf(c)));
+      }
+      i++;
+    }
+    return re.toString();
   }
 }
