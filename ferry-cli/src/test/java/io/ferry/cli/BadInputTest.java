@@ -389,6 +389,16 @@ class BadInputTest {
     assertThat(cli.run("push", good.toString(), "m", "--include", "").exits(2).err())
         .contains("--include: an empty glob").contains("Try 'ferry push --help'");
     assertThat(cli.run("push", good.toString(), "m", "--opaque", "").exits(2).err()).contains("--opaque");
+    // a class of characters whose range is reversed printed "Illegal character range near index 8" and a regular
+    // expression of Ferry's own, naming neither the option nor the glob
+    for (String option : List.of("--include", "--exclude")) {
+      assertThat(cli.run("pull", "m", tmp.resolve("p").toString(), option, "*.json", option, "[z-a]").exits(2).err())
+          .contains("ferry: " + option + ": glob '[z-a]' holds a class of characters that is not one: [z-a]: illegal"
+              + " character range (a range goes from a lower character to a higher one, as in [a-z])")
+          .doesNotContain("index", "(?!/)");
+    }
+    assertThat(cli.run("push", good.toString(), "m", "--opaque", "model-[2-1].bin").exits(2).err())
+        .contains("--opaque: glob 'model-[2-1].bin' holds a class of characters that is not one: [2-1]");
     assertThat(tmp.resolve("p")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
   }

@@ -177,6 +177,12 @@ class EverydayCliTest {
     cli.run("push", src.toString(), "none", "--include", "*.gguf").exits(1).oneLineError("no files to push",
         "--include '*.gguf'");
     assertThat(cli.run("push", src.toString(), "none", "--include", "").exits(2).err()).contains("--include");
+    // a class of characters whose range is reversed was Java's own error, naming neither the glob nor where it was
+    Map<String, String> before = cli.state();
+    Files.writeString(src.resolve(".ferryignore"), "*.bin\n\n[9-0]*.txt\n");
+    cli.run("push", src.toString(), "bad-rule").exits(1).oneLineError(src.resolve(".ferryignore") + " line 3: rule"
+        + " '[9-0]*.txt' holds a class of characters that is not one: [9-0]: illegal character range");
+    assertThat(cli.state()).isEqualTo(before);
   }
 
   /**

@@ -4,7 +4,9 @@ import io.ferry.error.InvalidInputException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Which files of a model a push or a pull takes, by their path in the model ({@code /}-separated, relative). Immutable
@@ -54,7 +56,7 @@ public final class PathFilter {
   /**
    * A filter of include and exclude globs (either list may be empty).
    *
-   * @throws InvalidInputException for an empty or overlong glob, or too many
+   * @throws InvalidInputException for an empty, overlong or malformed glob, or too many
    */
   public static PathFilter of(List<String> include, List<String> exclude) throws InvalidInputException {
     return new PathFilter(include, exclude, compile("--include", include), compile("--exclude", exclude), List.of());
@@ -64,7 +66,7 @@ public final class PathFilter {
    * A filter that takes the files matching at least one of {@code globs} ({@code push --opaque}), whose errors name
    * {@code option}.
    *
-   * @throws InvalidInputException for an empty or overlong glob, or too many
+   * @throws InvalidInputException for an empty, overlong or malformed glob, or too many
    */
   public static PathFilter anyOf(String option, List<String> globs) throws InvalidInputException {
     return new PathFilter(globs, List.of(), compile(option, globs), List.of(), List.of());
@@ -75,7 +77,7 @@ public final class PathFilter {
    *
    * @param lines the file's lines
    * @param source where they come from, for errors
-   * @throws InvalidInputException for an overlong rule or too many
+   * @throws InvalidInputException for an overlong or malformed rule, or too many
    */
   public PathFilter withIgnoreRules(List<String> lines, String source) throws InvalidInputException {
     if (lines.size() > MAX_GLOBS) {
@@ -86,6 +88,7 @@ public final class PathFilter {
     for (String raw : lines) {
       n++;
       String line = stripTrailingSpaces(raw);
+      String rule = line;
       if (line.isEmpty() || line.startsWith("#")) {
         continue;
       }
@@ -107,7 +110,8 @@ public final class PathFilter {
       if (line.startsWith("/")) {
         line = line.substring(1);
       }
-      rules.add(new Rule(Glob.compile(line, !anchored), negated, dirOnly));
+      Glob glob = Glob.compile(line, source + " line " + n + ": rule '" + rule + "'", !anchored);
+      rules.add(new Rule(glob, negated, dirOnly));
     }
     return new PathFilter(includeText, excludeText, include, exclude, rules);
   }
@@ -178,7 +182,7 @@ public final class PathFilter {
             + MAX_GLOB_CHARS);
       }
       String glob = g.startsWith("/") ? g.substring(1) : g;
-      out.add(Glob.compile(glob, false));
+      out.add(Glob.compile(glob, option + ": glob '" + g + "'", false));
     }
     return out;
   }
@@ -214,9 +218,11 @@ public final class PathFilter {
     /**
      * The glob's parts (see the class comment of {@link PathFilter}).
      *
+     * @param where the option or rule and the glob as given, for errors
      * @param atAnyDepth whether the glob matches at any depth, as if it started with {@code **}{@code /}
+     * @throws InvalidInputException for a class of characters that is not one, such as {@code [z-a]}
      */
-    static Glob compile(String glob, boolean atAnyDepth) {
+    static Glob compile(String glob, String where, boolean atAnyDepth) throws InvalidInputException {
       int n = glob.length() + (atAnyDepth ? 1 : 0);
       byte[] kinds = new byte[n];
       int[] chars = new int[n];
@@ -258,7 +264,13 @@ public final class PathFilter {
               chars[parts++] = c;
             } else {
               String body = glob.substring(i + 1, close);
-              classes[parts] = Pattern.compile(characterClass(body), Pattern.DOTALL);
+              try {
+                classes[parts] = Pattern.compile(characterClass(body), Pattern.DOTALL);
+              } catch (PatternSyntaxException e) {
+                throw new InvalidInputException(where + " holds a class of characters that is not one: ["
+                    + body + "]: " + e.getDescription().toLowerCase(Locale.ROOT)
+                    + " (a range goes from a lower character to a higher one, as in [a-z])");
+              }
               kinds[parts++] = CLASS;
               i = close;
             }

@@ -74,6 +74,22 @@ class PathFilterTest {
     assertThat(g.skipsDirectory("src")).isFalse();
   }
 
+  /** A malformed glob is refused naming the option or the file and line, the glob and the defect. */
+  @Test
+  void aClassWhoseRangeIsReversedIsRefusedNamingTheGlob() throws InvalidInputException {
+    String defect = "holds a class of characters that is not one: [z-a]: illegal character range (a range goes from a"
+        + " lower character to a higher one, as in [a-z])";
+    assertThatThrownBy(() -> include("*.json", "[z-a]*")).isInstanceOf(InvalidInputException.class)
+        .hasMessage("--include: glob '[z-a]*' " + defect);
+    assertThatThrownBy(() -> PathFilter.of(List.of(), List.of("/a/[z-a]"))).isInstanceOf(InvalidInputException.class)
+        .hasMessage("--exclude: glob '/a/[z-a]' " + defect);
+    assertThatThrownBy(() -> PathFilter.anyOf("--opaque", List.of("[!z-a]"))).isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("--opaque: glob '[!z-a]' holds a class of characters that is not one: [!z-a]: ");
+    assertThatThrownBy(() -> PathFilter.ALL.withIgnoreRules(List.of("# x", "!build/[z-a]/  "), "src/.ferryignore"))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessage("src/.ferryignore line 2: rule '!build/[z-a]/' " + defect);
+  }
+
   /** What a filter says of itself ends "no files to push: ... left none". */
   @Test
   void describesItselfForMessages() throws InvalidInputException {
@@ -138,7 +154,7 @@ class PathFilterTest {
       try {
         old = Pattern.compile(oldRegex(glob.startsWith("/") ? glob.substring(1) : glob), Pattern.DOTALL);
       } catch (PatternSyntaxException e) {
-        assertThatThrownBy(() -> include(glob)).as(where).isInstanceOf(PatternSyntaxException.class);
+        assertThatThrownBy(() -> include(glob)).as(where).isInstanceOf(InvalidInputException.class);
         continue;
       }
       PathFilter included = include(glob);
