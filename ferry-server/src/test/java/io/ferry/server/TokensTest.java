@@ -2,8 +2,10 @@ package io.ferry.server;
 
 import static io.ferry.server.ServerFixture.get;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import io.ferry.id.ChunkId;
+import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
@@ -17,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import org.junit.jupiter.api.AfterAll;
@@ -170,6 +173,63 @@ class TokensTest {
         .statusCode()).isEqualTo(201);
     assertThat(as(writer, get(base, key).PUT(HttpRequest.BodyPublishers.ofString(lease))).statusCode())
         .as("its renewal").isEqualTo(204);
+  }
+
+  /**
+   * A scope's glob is matched in time bounded by the name's length times the glob's. It backtracked, taking time
+   * exponential in its number of '*': a scope such as this one held a request for hours on a name of 241 characters
+   * (a name in the request, or a model's name in the store when a listing is filtered by scope).
+   */
+  @Test
+  void aScopeOfManyStarsMatchesALongNameInTimeBoundedByItsLength() {
+    Scope many = Scope.parse("read:*a*a*a*a*a*a*a*a*a*b");
+    String name = "a".repeat(120) + "/" + "a".repeat(120);
+    assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
+      assertThat(many.matches(name)).isFalse();
+      assertThat(many.matches(name + "b")).isTrue();
+    });
+    assertThat(Scope.parse("read:llama*").matches("llama")).isTrue();
+    assertThat(Scope.parse("read:llama*").matches("org/llama")).isFalse();
+    assertThat(Scope.parse("read:org/*").matches("org/a/b")).isTrue();
+    assertThat(Scope.parse("read:*/tiny").matches("org/sub/tiny")).isTrue();
+    assertThat(Scope.parse("read:*/tiny").matches("org/tinyx")).isFalse();
+    assertThat(Scope.parse("read:o?g/*a").matches("org/ba")).isTrue();
+    assertThat(Scope.parse("read:o?g/*a").matches("og/ba")).isFalse();
+    assertThat(Scope.parse("read:a*b*c").matches("a*b*c")).isTrue();
+    assertThat(Scope.parse("read:a*b*c").matches("abcb")).isFalse();
+    assertThat(Scope.parse("read:**").matches("")).isTrue();
+    long seed = new SecureRandom().nextLong();
+    java.util.Random random = new java.util.Random(seed);
+    for (int round = 0; round < 100_000; round++) {
+      String glob = randomText(random, "ab*?/", 1 + random.nextInt(7));
+      String model = randomText(random, "ab/*", random.nextInt(9));
+      assertThat(new Scope(Scope.Kind.READ, glob).matches(model)).as("seed %d: '%s' against '%s'", seed, glob, model)
+          .isEqualTo(backtracking(glob, 0, model, 0));
+    }
+  }
+
+  private static String randomText(java.util.Random random, String alphabet, int length) {
+    StringBuilder b = new StringBuilder();
+    for (int i = 0; i < length; i++) {
+      b.append(alphabet.charAt(random.nextInt(alphabet.length())));
+    }
+    return b.toString();
+  }
+
+  /** The matching of scopes as it was, by backtracking: exact, and exponential in the number of '*'. */
+  private static boolean backtracking(String p, int i, String s, int j) {
+    if (i == p.length()) {
+      return j == s.length();
+    }
+    if (p.charAt(i) == '*') {
+      for (int k = j; k <= s.length(); k++) {
+        if (backtracking(p, i + 1, s, k)) {
+          return true;
+        }
+      }
+      return false;
+    }
+    return j < s.length() && (p.charAt(i) == '?' || p.charAt(i) == s.charAt(j)) && backtracking(p, i + 1, s, j + 1);
   }
 
   @Test

@@ -50,35 +50,38 @@ public record Scope(Kind kind, String pattern) {
     return new Scope(kind.equals("read") ? Kind.READ : Kind.WRITE, text.substring(colon + 1));
   }
 
-  /** Whether the pattern matches the model name. */
+  /** Whether the pattern matches the model name, in time bounded by the product of their lengths. */
   public boolean matches(String model) {
-    return kind == Kind.ADMIN || glob(pattern, 0, model, 0);
+    return kind == Kind.ADMIN || glob(pattern, model);
   }
 
-  private static boolean glob(String p, int i, String s, int j) {
-    while (i < p.length()) {
-      char c = p.charAt(i);
-      if (c == '*') {
-        while (i < p.length() && p.charAt(i) == '*') {
-          i++;
-        }
-        if (i == p.length()) {
-          return true;
-        }
-        for (int k = j; k <= s.length(); k++) {
-          if (glob(p, i, s, k)) {
-            return true;
-          }
-        }
+  /**
+   * Whether the glob matches the whole name. On a mismatch after a '*', only the last '*' takes one more character:
+   * an earlier one never needs to, since the last one matches any run, so no choice is tried twice.
+   */
+  private static boolean glob(String p, String s) {
+    int i = 0;
+    int j = 0;
+    int star = -1;
+    int starAt = 0;
+    while (j < s.length()) {
+      if (i < p.length() && p.charAt(i) == '*') {
+        star = i++;
+        starAt = j;
+      } else if (i < p.length() && (p.charAt(i) == '?' || p.charAt(i) == s.charAt(j))) {
+        i++;
+        j++;
+      } else if (star >= 0) {
+        i = star + 1;
+        j = ++starAt;
+      } else {
         return false;
       }
-      if (j >= s.length() || (c != '?' && c != s.charAt(j))) {
-        return false;
-      }
-      i++;
-      j++;
     }
-    return j == s.length();
+    while (i < p.length() && p.charAt(i) == '*') {
+      i++;
+    }
+    return i == p.length();
   }
 
   @Override
