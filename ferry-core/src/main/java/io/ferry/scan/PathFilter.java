@@ -387,15 +387,15 @@ public final class PathFilter {
       b.append('^');
       i = 1;
     }
-    for (; i < body.length(); i++) {
-      char c = body.charAt(i);
+    for (int c; i < body.length(); i += Character.charCount(c)) {
+      c = body.codePointAt(i); // whole, not as two halves that each match nothing
       boolean first = i == 0 || (i == 1 && b.charAt(b.length() - 1) == '^');
       if (c == '-' && !first && i < body.length() - 1) {
         b.append('-');
       } else if (Character.isLetterOrDigit(c)) {
-        b.append(c);
+        b.appendCodePoint(c);
       } else {
-        b.append('\\').append(c);
+        b.append('\\').appendCodePoint(c);
       }
     }
     return b.append(']').toString();

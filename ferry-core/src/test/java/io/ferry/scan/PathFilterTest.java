@@ -135,6 +135,19 @@ class PathFilterTest {
     assertThat(include("??").test(smile)).isFalse();
   }
 
+  /** A character beyond 16 bits in a class of characters is a member, as in the Python client; it matched nothing. */
+  @Test
+  void aCharacterBeyondSixteenBitsInAClassIsAMember() throws InvalidInputException {
+    String smile = "\uD83D\uDE00";
+    String grin = "\uD83D\uDE01";
+    assertThat(include("[" + smile + "]").test(smile)).isTrue();
+    assertThat(include("[" + smile + "x]*").test(smile + ".bin")).isTrue();
+    assertThat(include("[!" + smile + "]").test(smile)).isFalse();
+    assertThat(include("[!" + smile + "]").test(grin)).isTrue();
+    assertThat(include("[" + smile + "-\uD83D\uDE02]").test(grin)).isTrue();
+    assertThat(include("[" + smile + "]").test("\uD83D")).isFalse();
+  }
+
   /**
    * The globs match as the regular expressions they were compiled to before (see {@link #oldRegex}), over many random
    * globs and paths of a few characters, as --include, as --exclude and as ignore rules.
