@@ -124,11 +124,13 @@ class PythonClientTest {
   private static final List<String> GLOBS = List.of("*.json", "**/*.json", "**/*.safetensors", "*.safetensors",
       "a/**", "a/**/z", "**", "*", "a/*", "/config.json", "**/b/*", "a/**/*.json", "model-0000?-of-*.safetensors", "?",
       "[a-c]x", "[!a-c]x", "[!a]x", "[^a]x", "[]]x", "[!]]x", "[a-]x", "[x", "a.b", "\\*", "(x|y)+", "a**",
-      "**a", "a/**b", "x\\", "tok*", "[0-9]*.bin", "*.[jJ]son", "ж*", "a/b/?.json", "*/*/*");
+      "**a", "a/**b", "x\\", "tok*", "[0-9]*.bin", "*.[jJ]son", "ж*", "a/b/?.json", "*/*/*", "\uD83D\uDE00*",
+      "[\uD83D\uDE00]x", "[!\uD83D\uDE00]x", "?x");
   private static final List<String> PATHS = List.of("config.json", "sub/config.json", "a/b/config.json", "a/b/c.json",
       "model.safetensors", "a/b/extra.safetensors", "a/b/c", "ab/c", "a/z", "a/b/c/z", "a/bz", "ab",
       "model-00001-of-00002.safetensors", "/", "x", "bx", "dx", "/x", "]x", "-x", "[x", "a.b", "axb", "*", "(x|y)+",
-      "x\\", "tokenizer.json", "1.bin", "config.Json", "ёлка/ж.txt", "ж.txt", "a", "b/a");
+      "x\\", "tokenizer.json", "1.bin", "config.Json", "ёлка/ж.txt", "ж.txt", "a", "b/a", "\uD83D\uDE00.bin",
+      "\uD83D\uDE00x", "\uD83D\uDE01x");
 
   /**
    * What Java's PathFilter (the rules of {@code ferry pull --include/--exclude}) takes, for the Python client to take
