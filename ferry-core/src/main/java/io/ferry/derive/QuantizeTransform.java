@@ -76,7 +76,13 @@ final class QuantizeTransform implements TensorTransform {
     for (TensorPlan p : plans) {
       TensorInfo t = p.source();
       if (FLOATS.contains(t.dtype()) && t.shape().size() == 2) {
-        boolean passes = spec.filter().rejects(t.name()) == null;
+        boolean passes;
+        try {
+          passes = spec.filter().rejects(t.name()) == null;
+        } catch (DerivationInputException e) {
+          // planning searched every name before this, so a regex that gives up gave up there first
+          return e;
+        }
         if (t.elements() == 0) {
           // kept for having no elements, whatever the group size: not a reason to blame --group-size
           empty |= passes;

@@ -41,14 +41,73 @@ public record TensorFilter(Pattern include, Pattern exclude) {
    * ferry-derivation.json}, spelled as format {@code ferry-derivation/1} has always spelled it, so that the same
    * derivation keeps giving the same bytes.
    */
-  public String rejects(String name) {
-    if (include != null && !include.matcher(name).find()) {
+  public String rejects(String name) throws DerivationInputException {
+    if (include != null && !finds("include", include, name)) {
       return "not matched by --include '" + include.pattern() + "'";
     }
-    if (exclude != null && exclude.matcher(name).find()) {
+    if (exclude != null && finds("exclude", exclude, name)) {
       return "excluded by --exclude '" + exclude.pattern() + "'";
     }
     return null;
+  }
+
+  /** How many characters one search may look at: far more than any regex needs on a name, far less than a minute. */
+  static final long STEPS = 20_000_000;
+
+  /**
+   * Whether {@code regex} finds a match in {@code name}, giving up past {@link #STEPS} characters looked at. Tensor
+   * names come from the store (whoever pushed chose them, up to thousands of characters), and Java's regexes
+   * backtrack: {@code .*layers.*proj.*} on a long name of repeated {@code layers} stalled the derivation.
+   */
+  private static boolean finds(String parameter, Pattern regex, String name) throws DerivationInputException {
+    try {
+      return regex.matcher(new Budgeted(name)).find();
+    } catch (Budgeted.Exhausted e) {
+      String shown = name.length() <= 80 ? name : name.substring(0, 80) + "... (" + name.length() + " characters)";
+      throw new DerivationInputException(param(parameter), " '" + regex.pattern() + "' gave up on tensor '" + shown
+          + "' after looking at " + STEPS + " characters: the regex backtracks on such a name; anchor it or"
+          + " make it simpler (e.g. one .* between fixed parts)");
+    }
+  }
+
+  /** A name that counts the characters a search looks at and stops it past {@link #STEPS}. */
+  private static final class Budgeted implements CharSequence {
+    private final String text;
+    private long left = STEPS;
+
+    Budgeted(String text) {
+      this.text = text;
+    }
+
+    @Override
+    public char charAt(int index) {
+      if (--left < 0) {
+        throw new Exhausted();
+      }
+      return text.charAt(index);
+    }
+
+    @Override
+    public int length() {
+      return text.length();
+    }
+
+    @Override
+    public CharSequence subSequence(int start, int end) {
+      return text.subSequence(start, end);
+    }
+
+    @Override
+    public String toString() {
+      return text;
+    }
+
+    /** Thrown out of a search that looked at too many characters. */
+    static final class Exhausted extends RuntimeException {
+      Exhausted() {
+        super(null, null, false, false);
+      }
+    }
   }
 
   /** The regexes as derivation parameters. */
