@@ -1,6 +1,5 @@
 """HTTP transport over the standard library: bearer token, several servers tried in turn, JSON errors."""
 
-import functools
 import http.client
 import io
 import json
@@ -27,6 +26,9 @@ DEADLINE = 600.0
 
 #: Bytes read at a time from a JSON answer.
 _PIECE = 1 << 20
+
+#: Connections kept open for later requests, for each server (and proxy) a client sends requests to.
+POOL_SIZE = 8
 
 #: Rounds over the servers while they all answer 503 (busy).
 BUSY_ATTEMPTS = 4
@@ -120,9 +122,25 @@ class _DeadlineReader(io.RawIOBase):
         super().close()
 
 
+class _PooledResponse(http.client.HTTPResponse):
+    """An answer whose connection goes back to its client's pool when the answer is closed after its last byte was
+    read (and the server keeps the connection open); an answer closed before its end closes its connection."""
+
+    _ferry_release = None
+
+    def close(self):
+        whole = self.fp is None  # http.client lets go of the socket's reader once the body is read to its end
+        super().close()
+        release, self._ferry_release = self._ferry_release, None
+        if release is not None:
+            release(whole)
+
+
 def _deadline_connection(base):
     class Connection(base):
         """An HTTP(S) connection whose socket keeps to a request's deadline."""
+
+        response_class = _PooledResponse
 
         def __init__(self, *args, ferry_deadline=None, **kw):
             super().__init__(*args, **kw)
@@ -132,6 +150,15 @@ def _deadline_connection(base):
             super().connect()
             if self._ferry_deadline is not None:
                 self.sock = _DeadlineSocket(self.sock, self.timeout, self._ferry_deadline)
+
+        def reuse(self, timeout, deadline):
+            """Readies a connection kept open after an earlier answer for the next request: its timeout and deadline
+            (the deadline counts from now, as for a new connection)."""
+            raw = self.sock._sock if isinstance(self.sock, _DeadlineSocket) else self.sock
+            self.timeout = timeout
+            self._ferry_deadline = deadline
+            raw.settimeout(timeout)
+            self.sock = raw if deadline is None else _DeadlineSocket(raw, timeout, deadline)
 
         def _tunnel(self):
             # a proxy's answer to CONNECT (HTTPS_PROXY) is read under the deadline too: a proxy that sends a byte now
@@ -153,19 +180,116 @@ _HTTPConnection = _deadline_connection(http.client.HTTPConnection)
 _HTTPSConnection = _deadline_connection(http.client.HTTPSConnection)
 
 
+class _Pool:
+    """A client's idle connections, kept open for its next requests (at most POOL_SIZE for each server, or proxy and
+    server, they go to); thread-safe: a connection is used by one request at a time."""
+
+    def __init__(self):
+        self._idle = {}
+        self._lock = threading.Lock()
+
+    def take(self, key):
+        with self._lock:
+            idle = self._idle.get(key)
+            return idle.pop() if idle else None
+
+    def give(self, key, conn):
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < POOL_SIZE:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self):
+        with self._lock:
+            idle = [c for conns in self._idle.values() for c in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+
+
+def _pooled_open(handler, pool, http_class, req, **conn_args):
+    """What urllib's do_open does, over a connection kept open from an earlier request when the pool holds one (to
+    the same server, through the same proxy). A kept connection that the server closed meanwhile (an idle connection
+    timed out, a server restarted) fails before any byte of the answer; the request, a GET, is then sent once more, on
+    a new connection and within the same deadline."""
+    host = req.host
+    if not host:
+        raise urllib.error.URLError("no host given")
+    headers = dict(req.unredirected_hdrs)
+    headers.update({k: v for k, v in req.headers.items() if k not in headers})
+    headers = {name.title(): val for name, val in headers.items()}
+    tunnel_headers = {}
+    if req._tunnel_host and "Proxy-Authorization" in headers:
+        # Proxy-Authorization is for the proxy, not the server
+        tunnel_headers["Proxy-Authorization"] = headers.pop("Proxy-Authorization")
+    # a connection carries requests for one server only (through an HTTP proxy too), so the token goes nowhere else
+    key = (req.type, host, req._tunnel_host, urllib.parse.urlsplit(req.full_url).netloc,
+           tuple(sorted(tunnel_headers.items())))
+    deadline = getattr(req, "ferry_deadline", None)
+    retried = False
+    while True:
+        h = None if retried else pool.take(key)
+        kept = h is not None
+        if kept:
+            h.reuse(req.timeout, deadline)
+        else:
+            h = http_class(host, timeout=req.timeout, ferry_deadline=deadline, **conn_args)
+            h.set_debuglevel(handler._debuglevel)
+            if req._tunnel_host:
+                h.set_tunnel(req._tunnel_host, headers=tunnel_headers)
+        try:
+            try:
+                h.request(req.get_method(), req.selector, req.data, headers,
+                          encode_chunked=req.has_header("Transfer-encoding"))
+            except OSError as err:
+                if kept and isinstance(err, ConnectionError) and req.get_method() == "GET":
+                    raise
+                raise urllib.error.URLError(err)
+            r = h.getresponse()
+        except ConnectionError:  # RemoteDisconnected, a reset, a broken pipe
+            h.close()
+            if kept and req.get_method() == "GET":
+                retried = True
+                continue
+            raise
+        except BaseException:
+            h.close()
+            raise
+        break
+    if not r.will_close:
+        def release(whole):
+            if whole and h.sock is not None:
+                pool.give(key, h)
+            else:
+                h.close()
+
+        r._ferry_release = release
+    r.url = req.get_full_url()
+    r.msg = r.reason
+    return r
+
+
 class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, pool):
+        super().__init__()
+        self._pool = pool
+
     def http_open(self, req):
-        return self.do_open(functools.partial(_HTTPConnection, ferry_deadline=getattr(req, "ferry_deadline", None)),
-                            req)
+        return _pooled_open(self, self._pool, _HTTPConnection, req)
 
 
 class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, pool):
+        super().__init__()
+        self._pool = pool
+
     def https_open(self, req):
         kw = {"context": self._context}
         if getattr(self, "_check_hostname", None) is not None:  # Python before 3.12
             kw["check_hostname"] = self._check_hostname
-        return self.do_open(functools.partial(_HTTPSConnection, ferry_deadline=getattr(req, "ferry_deadline", None)),
-                            req, **kw)
+        return _pooled_open(self, self._pool, _HTTPSConnection, req, **kw)
 
 
 class Transport:
@@ -185,7 +309,13 @@ class Transport:
         self.requests = 0
         # proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are read from the environment now, when the client is made, as
         # other HTTP clients read them per client or per request (not once for the process, when ferry is imported)
-        self._opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler, _DeadlineHTTPSHandler)
+        self._pool = _Pool()
+        self._opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler(self._pool),
+                                                   _DeadlineHTTPSHandler(self._pool))
+
+    def close(self):
+        """Closes the connections kept open for later requests (a later request opens a new one)."""
+        self._pool.close()
 
     @property
     def transfer_attempts(self):

@@ -102,6 +102,17 @@ class Client:
         self._objects_bytes = 0
         self._objects_lock = threading.Lock()
 
+    def close(self):
+        """Closes the connections the client keeps open between requests (at most 8 for each server); the client
+        stays usable, and opens new ones as it needs them. ``with ferry.Client(...) as c:`` closes them at its end."""
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def __repr__(self):
         return "ferry.Client(%r%s)" % (",".join(self._http.urls), ", token=<hidden>" if self._http._token else "")
 

@@ -790,6 +790,127 @@ class FailoverTest(unittest.TestCase):
         self.assertIn(dead, str(e.exception))
 
 
+class _CountingProxy(_LocalServer):
+    """Forwards GETs to the real server, answering in HTTP/1.1 and keeping each connection open for the next request;
+    counts the connections it accepted and the requests it answered. With ``close_idle`` it closes each connection
+    after its answer without saying so, as a server closes a kept connection once it has been idle for a while."""
+
+    daemon_threads = True
+
+    def __init__(self, target, close_idle=False):
+        self.connections = 0
+        self.requests = 0
+        lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with lock:
+                    proxy.connections += 1
+
+            def do_GET(self):
+                req = urllib.request.Request(target + self.path, headers={
+                    k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")})
+                try:
+                    resp = urllib.request.urlopen(req, timeout=30)
+                except urllib.error.HTTPError as e:
+                    resp = e
+                with resp:
+                    body = resp.read()
+                _answer(self, resp.status if hasattr(resp, "status") else resp.code,
+                        resp.headers.get("Content-Type", "application/octet-stream"), body)
+                with lock:
+                    proxy.requests += 1
+                self.close_connection = close_idle
+
+            def log_message(self, *args):
+                pass
+
+        self._start(Handler)
+
+
+class KeepAliveTest(unittest.TestCase):
+    def test_requests_share_connections(self):
+        # every request opened a connection of its own (a TLS handshake each over https): a download of a model of
+        # 100,000 chunks made 100,000 connections, and left as many sockets in TIME_WAIT
+        proxy = _CountingProxy(URL)
+        try:
+            with ferry.Client(proxy.url(), token=TOKEN) as c:
+                d = scratch("keep-alive")
+                r = c.model("tiny:prod").download(d)
+                np.testing.assert_array_equal(originals()["ids"][2], c.model("tiny").tensor("ids"))
+        finally:
+            proxy.close()
+        self.assertEqual(relative_files(os.path.join(MODELS, "v2")), relative_files(d))
+        self.assertGreater(len(r["fetched"]), 1)
+        self.assertGreater(proxy.requests, 10)
+        self.assertLessEqual(proxy.connections, 2, "%d requests" % proxy.requests)
+
+    def test_a_server_closing_idle_connections_fails_no_request(self):
+        # the connection kept from the last answer may have been closed by the server meanwhile: the request sent
+        # on it finds that out before any byte of an answer, and is sent again on a new connection
+        proxy = _CountingProxy(URL, close_idle=True)
+        try:
+            with ferry.Client(proxy.url(), token=TOKEN) as c:
+                d = scratch("keep-alive-closed")
+                c.model("tiny:prod").download(d)
+                np.testing.assert_array_equal(originals()["ids"][2], c.model("tiny").tensor("ids"))
+                self.assertEqual("tiny", c.models()[0]["name"])
+        finally:
+            proxy.close()
+        self.assertEqual(relative_files(os.path.join(MODELS, "v2")), relative_files(d))
+        self.assertEqual(proxy.requests, proxy.connections)
+
+    def test_the_deadline_counts_from_each_request_on_a_kept_connection(self):
+        # a kept connection must not carry the deadline of the request it was opened for: each of two answers of
+        # about 1.5 s is within a deadline of 2.5 s, together they are not; then answers that go on for ever are
+        # held to their own deadline
+        stop = threading.Event()
+        connections = []
+        answers = []
+
+        class Slow(socketserver.StreamRequestHandler):
+            def handle(self):
+                connections.append(1)
+                try:
+                    while True:
+                        line = self.rfile.readline()
+                        while line not in (b"\r\n", b"\n", b""):
+                            line = self.rfile.readline()
+                        if not line:
+                            return
+                        answers.append(1)
+                        body = b'{"models": []}' + b" " * (50 if len(answers) <= 2 else 100000)
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                         b"Content-Length: %d\r\n\r\n" % len(body))
+                        for i in range(len(body)):
+                            self.wfile.write(body[i:i + 1])
+                            self.wfile.flush()
+                            if stop.wait(0.03):
+                                return
+                except OSError:  # the client gave up
+                    pass
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Slow) as server:
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            url = "http://127.0.0.1:%d" % server.server_address[1]
+            try:
+                with ferry.Client(url, timeout=5, deadline=2.5) as c:
+                    self.assertEqual([], c.models())
+                    self.assertEqual([], c.models())
+                    self.assertEqual([1], connections)
+                    with self.assertRaises(ferry.FerryConnectionError) as e:
+                        c.models()
+            finally:
+                stop.set()
+                server.shutdown()
+        self.assertIn("GET %s/v1/models" % url, str(e.exception))
+        self.assertIn("deadline of 2.5 s", str(e.exception))
+
 class _TamperProxy(_LocalServer):
     """Forwards GETs to the real server; ``change(path, body)``, when set, may return another body for the client to
     get: a change in transit. ``changed`` counts the bodies changed. ``breaks(path)``, when set, may break the answer:
