@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 
 from .errors import FerryConnectionError, FerryHTTPError, FerryTransferError
 
@@ -310,6 +311,8 @@ class Transport:
         # proxies (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) are read from the environment now, when the client is made, as
         # other HTTP clients read them per client or per request (not once for the process, when ferry is imported)
         self._pool = _Pool()
+        # a client dropped without close() closes its kept connections when it is collected
+        weakref.finalize(self, self._pool.close)
         self._opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler(self._pool),
                                                    _DeadlineHTTPSHandler(self._pool))
 

@@ -18,6 +18,7 @@ Under CI=true the torch tests fail rather than skip when torch is missing.
 """
 
 import errno
+import gc
 import glob
 import hashlib
 import http.server
@@ -36,6 +37,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import warnings
 
 import numpy as np
 
@@ -863,6 +865,16 @@ class KeepAliveTest(unittest.TestCase):
             proxy.close()
         self.assertEqual(relative_files(os.path.join(MODELS, "v2")), relative_files(d))
         self.assertEqual(proxy.requests, proxy.connections)
+
+    def test_a_client_dropped_without_close_closes_its_connections(self):
+        # its kept sockets were left to the garbage collector, which warned of each (ResourceWarning: unclosed socket)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            c = ferry.Client(URL, token=TOKEN)
+            self.assertEqual("tiny", c.models()[0]["name"])
+            del c
+            gc.collect()
+        self.assertEqual([], [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)])
 
     def test_the_deadline_counts_from_each_request_on_a_kept_connection(self):
         # a kept connection must not carry the deadline of the request it was opened for: each of two answers of
