@@ -37,6 +37,14 @@ PART_SUFFIX = ".ferry-part"
 #: The longest timeout or deadline a client takes, in seconds (a year; None bounds nothing).
 MAX_SECONDS = 365 * 24 * 3600
 
+#: The most bytes of a chunk that holds bytes of a tensor: Ferry cuts a tensor into chunks of at most 64 MiB (Java:
+#: ChunkPlanner.MAX_TENSOR_CHUNK; docs/storage-format.md, "Chunking rules").
+MAX_TENSOR_CHUNK = 64 << 20
+
+#: The most bytes of any chunk: a writer holds a chunk in one Java buffer. A run of header bytes is one chunk whatever
+#: its size (a safetensors or GGUF header of up to 100,000,000 bytes), so other chunks are bounded only so.
+MAX_CHUNK = (1 << 31) - 1
+
 #: The most versions Client.versions() lists: a server paging without end is stopped there.
 MAX_VERSIONS = 1000000
 _VERSIONS_PAGE = 1000
@@ -69,7 +77,7 @@ class Client:
 
     ``timeout`` bounds each wait on the network (connecting, and each read), in seconds (at most MAX_SECONDS, a
     year; None for no bound); ``deadline`` bounds each
-    request as a whole, from connecting to the answer's last byte (a chunk is at most 64 MiB), so that a server
+    request as a whole, from connecting to the answer's last byte (a tensor's chunk is at most 64 MiB), so that a server
     sending a byte now and then cannot hold it for ever; None for no deadline. A request past either is tried again
     as an answer that broke off is, and then raised as ``FerryTransferError`` (or ``FerryConnectionError`` before
     the answer's headers) naming the URL. ``max_json_bytes`` (512 MiB) bounds what is read whole and parsed: a JSON
@@ -956,9 +964,15 @@ def _check_file(f, where):
         if c["offset"] != pos or c["length"] <= 0:
             raise FerryIntegrityError("%s: chunk %s at offset %r with length %r, expected offset %d and a positive"
                                       " length" % (where, c.get("id"), c["offset"], c["length"], pos))
+        if c["length"] > MAX_CHUNK:
+            raise FerryIntegrityError("%s: chunk %s at offset %d is %d bytes long, more than a Ferry chunk holds (%d)"
+                                      % (where, c["id"], pos, c["length"], MAX_CHUNK))
         pos += c["length"]
     if pos != f["size"]:
         raise FerryIntegrityError("%s: chunks add up to %d bytes, the file has %r" % (where, pos, f["size"]))
+    # chunks of more than 64 MiB (header runs) are few; a tensor may hold bytes of none of them
+    big = [c for c in f["chunks"] if c["length"] > MAX_TENSOR_CHUNK]
+    big_starts = [c["offset"] for c in big]
     for t in f.get("tensors", ()):
         shape = t["shape"]
         if any((not isinstance(d, int)) or d < 0 for d in shape):
@@ -966,6 +980,13 @@ def _check_file(f, where):
         if not (0 <= t["offset"] and 0 <= t["length"] and t["offset"] + t["length"] <= f["size"]):
             raise FerryIntegrityError("%s: tensor %r at [%r, +%r) is not inside the file of %d bytes" % (
                 where, t["name"], t["offset"], t["length"], f["size"]))
+        # the last big chunk starting before the tensor's end is the one it would reach into (they do not overlap)
+        i = bisect.bisect_left(big_starts, t["offset"] + t["length"]) - 1
+        if t["length"] and i >= 0 and big[i]["offset"] + big[i]["length"] > t["offset"]:
+            c = big[i]
+            raise FerryIntegrityError("%s: chunk %s at offset %d is %d bytes long and holds bytes of tensor %r; Ferry"
+                                      " cuts tensors into chunks of at most %d bytes (64 MiB)" % (
+                                          where, c["id"], c["offset"], c["length"], t["name"], MAX_TENSOR_CHUNK))
         if _unrecorded_view(f, t):
             continue  # its length is the span of strides the file's metadata could not hold
         dt = _dtypes.numpy_dtype(t["dtype"])

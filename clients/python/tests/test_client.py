@@ -663,6 +663,27 @@ class HostileVersionTest(unittest.TestCase):
             ferry.Model(c, "x", "x", twice)
         self.assertIn("'a.safetensors'", str(e.exception))
 
+    def test_a_chunk_longer_than_ferry_cuts_is_refused_naming_it(self):
+        # a chunk's length had no bound: a hostile, self-consistent snapshot could make a read of a small tensor
+        # stream one chunk for as long as the deadline lets it
+        c = ferry.Client(URL, token=TOKEN)
+        big = (64 << 20) + 1
+        header = {"id": "1" * 64, "offset": 0, "length": 100, "pack": None}
+        with self.assertRaises(ferry.FerryIntegrityError) as e:
+            ferry.Model(c, "x", "x", self.doc(size=100 + big, chunks=[header, {"id": "2" * 64, "offset": 100,
+                                                                              "length": big}]))
+        self.assertIn("'a.safetensors'", str(e.exception))
+        self.assertIn("chunk %s at offset 100 is %d bytes long and holds bytes of tensor 't'; Ferry cuts tensors"
+                      " into chunks of at most 67108864 bytes" % ("2" * 64, big), str(e.exception))
+        with self.assertRaises(ferry.FerryIntegrityError) as e:
+            ferry.Model(c, "x", "x", self.doc(size=2 ** 31 + 24, tensor={"offset": 2 ** 31}, chunks=[
+                {"id": "1" * 64, "offset": 0, "length": 2 ** 31}, {"id": "2" * 64, "offset": 2 ** 31, "length": 24}]))
+        self.assertIn("chunk %s at offset 0 is 2147483648 bytes long, more than a Ferry chunk holds (2147483647)"
+                      % ("1" * 64), str(e.exception))
+        # a header of 100,000,000 bytes (as safetensors and GGUF allow) is one chunk, holding no tensor's bytes
+        ferry.Model(c, "x", "x", self.doc(size=100000024, tensor={"offset": 100000000}, chunks=[
+            {"id": "1" * 64, "offset": 0, "length": 100000000}, {"id": "2" * 64, "offset": 100000000, "length": 24}]))
+
 
 class _LocalServer(http.server.ThreadingHTTPServer):
     """An HTTP server on a free loopback port, serving from a thread of its own."""
