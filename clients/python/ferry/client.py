@@ -96,15 +96,20 @@ class Client:
             if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
-        for name, value in (("timeout", timeout), ("deadline", deadline), ("max_json_bytes", max_json_bytes)):
-            if value is None and name != "max_json_bytes":
+        for name, value in (("timeout", timeout), ("deadline", deadline)):
+            if value is None:
                 continue
             # a timeout or deadline past what the system's clock takes (inf, 1e300) was an OverflowError at the first
             # request; None is how no bound is asked for
             if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-                    or name != "max_json_bytes" and not value <= MAX_SECONDS):
-                raise ValueError("%s: expected a positive number%s, got %r" % (
-                    name, "" if name == "max_json_bytes" else " of at most %d seconds, or None" % MAX_SECONDS, value))
+                    or not value <= MAX_SECONDS):
+                raise ValueError("%s: expected a positive number of at most %d seconds, or None, got %r" % (
+                    name, MAX_SECONDS, value))
+        # a count of bytes is an integer (int, numpy's integers): 0.5 was taken, and messages said "0 bytes"
+        if isinstance(max_json_bytes, bool) or not hasattr(type(max_json_bytes), "__index__") \
+                or not operator.index(max_json_bytes) > 0:
+            raise ValueError("max_json_bytes: expected a positive integer (bytes), got %r" % (max_json_bytes,))
+        max_json_bytes = operator.index(max_json_bytes)
         self._http = Transport(url, token, timeout, deadline, max_json_bytes)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0

@@ -1419,8 +1419,14 @@ class BrokenAnswerTest(unittest.TestCase):
         finally:
             server.close()
         self.assertIn("/v1/models: the answer holds more than the 1000 bytes", str(e.exception))
-        with self.assertRaises(ValueError):
-            ferry.Client(URL, max_json_bytes=None)
+        # a count of bytes that is not an integer: 0.5 was taken, and a refusal then spoke of "the 0 bytes"
+        for bad in (None, 0.5, 1e9, 0, -1, True, "10"):
+            with self.assertRaises(ValueError, msg=repr(bad)) as e:
+                ferry.Client(URL, max_json_bytes=bad)
+            self.assertIn("max_json_bytes: expected a positive integer (bytes), got %r" % (bad,), str(e.exception))
+        c = ferry.Client(URL, max_json_bytes=np.int64(10))
+        self.assertIs(int, type(c.max_json_bytes))
+        self.assertEqual(10, c.max_json_bytes)
 
     def test_an_answer_that_breaks_off_is_asked_again_of_another_server(self):
         # a server killed or restarted mid-answer: the chunk (or the version or snapshot object) is asked again of
