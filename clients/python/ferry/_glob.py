@@ -2,9 +2,11 @@
 
 A glob matches the whole path (relative, ``/``-separated): ``*`` and ``?`` match within one path component, ``**``
 across directories (``**/`` also matches no directory), ``[abc]``, ``[a-z]`` and ``[!a]`` (or ``[^a]``) match one
-character of a set (never ``/``), and a backslash makes the next character literal. A leading ``/`` is dropped. A
-``[`` without its ``]`` (in the same component) is a literal ``[``. A glob without ``/`` therefore matches top-level
-files only: ``*.json`` takes ``config.json``, not ``a/b/c.json``; ``**/*.json`` takes both.
+character of a set (never ``/``), and a backslash makes the next character literal. In a set, a ``-`` between two
+members makes a range and one first or last is a member (``[a-c--e]``: a to c, and ``-`` to e); a range whose ends are
+reversed (``[z-a]``, ``[a---b]``) is a ValueError. A leading ``/`` is dropped. A ``[`` without its ``]`` (in the same
+component) is a literal ``[``. A glob without ``/`` therefore matches top-level files only: ``*.json`` takes
+``config.json``, not ``a/b/c.json``; ``**/*.json`` takes both.
 """
 
 import re
@@ -181,19 +183,32 @@ def _class_end(glob, start):
 
 
 def _character_class(body):
-    out = ["(?!/)["]
+    """The regular expression of a class's ``body`` (between its brackets), with the members Java's PathFilter gives
+    it: a ``-`` that is not the body's first or last character joins the member before it and the one after it into a
+    range (a ``-`` where a member starts is a member, and may start a range itself: ``[a-c--e]`` is a to c and ``-``
+    to e); every member is written as an escape of its code point, so that no ``--`` reaches Python's parser, which
+    warns of it (FutureWarning) and may read it as a set difference one day. A range whose ends are reversed
+    (``[z-a]``, ``[a---b]``) is an error, as in Java."""
+    neg = bool(body) and body[0] in "!^"
+    start = 1 if neg else 0
+    # (character, whether it is a '-' joining two members)
+    tokens = [(c, c == "-" and j != start and j < len(body) - 1) for j, c in enumerate(body) if j >= start]
+    out = ["(?!/)[", "^" if neg else ""]
     i = 0
-    if body and body[0] in "!^":
-        out.append("^")
-        i = 1
-    first = i
-    for j in range(i, len(body)):
-        c = body[j]
-        if c == "-" and j != first and j < len(body) - 1:
-            out.append("-")
-        elif c.isascii() and c.isalnum():
-            out.append(c)
+    while i < len(tokens):
+        low = tokens[i][0]
+        if i + 2 < len(tokens) and tokens[i + 1][1]:
+            high = tokens[i + 2][0]
+            if high < low:
+                raise re.error("bad character range %s-%s" % (low, high))
+            out.append("%s-%s" % (_escape(low), _escape(high)))
+            i += 3
         else:
-            out.append("\\" + c)  # a backslash before anything but an ASCII letter or digit is that character
+            out.append(_escape(low))
+            i += 1
     out.append("]")
     return "".join(out)
+
+
+def _escape(c):
+    return "\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % ord(c) if ord(c) < 0x10000 else "\\U%08x" % ord(c)

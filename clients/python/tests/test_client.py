@@ -1835,6 +1835,30 @@ class GlobTest(unittest.TestCase):
             include("")
         self.assertIn("include", str(e.exception))
 
+    def test_hyphens_in_a_row_in_a_class_are_read_as_java_reads_them_without_a_warning(self):
+        # '--' in a class reached Python's parser, which warned of a possible set difference (FutureWarning) for
+        # each such glob and may read it so one day
+        from ferry._glob import PathFilter
+
+        def members(glob):
+            f = PathFilter([glob + "x"])
+            return "".join(chr(c) for c in range(32, 127) if f.test(chr(c) + "x"))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            # as Java's PathFilter: a '-' between two members makes a range, a '-' where a member starts is one
+            self.assertEqual("+,-b", members("[+---b]"))
+            self.assertEqual("-abce", members("[a-c-e]"))
+            self.assertEqual("-" + "".join(chr(c) for c in range(ord("."), ord("e") + 1) if chr(c) != "/"),
+                             members("[a-c--e]"))
+            self.assertEqual("-", members("[---]"))
+            self.assertEqual("-.0", members("[--0]"))
+            for glob in ("[a---b]", "[a--b]"):
+                with self.assertRaises(ValueError) as e:
+                    PathFilter([glob])
+                self.assertIn("include: glob %r holds a class of characters that is not one: bad character range"
+                              " a--" % glob, str(e.exception))
+
     def test_the_same_files_as_javas_path_filter(self):
         from ferry._glob import PathFilter
 

@@ -125,12 +125,12 @@ class PythonClientTest {
       "a/**", "a/**/z", "**", "*", "a/*", "/config.json", "**/b/*", "a/**/*.json", "model-0000?-of-*.safetensors", "?",
       "[a-c]x", "[!a-c]x", "[!a]x", "[^a]x", "[]]x", "[!]]x", "[a-]x", "[x", "a.b", "\\*", "(x|y)+", "a**",
       "**a", "a/**b", "x\\", "tok*", "[0-9]*.bin", "*.[jJ]son", "ж*", "a/b/?.json", "*/*/*", "\uD83D\uDE00*",
-      "[\uD83D\uDE00]x", "[!\uD83D\uDE00]x", "?x");
+      "[\uD83D\uDE00]x", "[!\uD83D\uDE00]x", "?x", "[+---b]x", "[a-c-e]x", "[a-c--e]x", "[---]x", "[--0]x", "[!--0]x");
   private static final List<String> PATHS = List.of("config.json", "sub/config.json", "a/b/config.json", "a/b/c.json",
       "model.safetensors", "a/b/extra.safetensors", "a/b/c", "ab/c", "a/z", "a/b/c/z", "a/bz", "ab",
       "model-00001-of-00002.safetensors", "/", "x", "bx", "dx", "/x", "]x", "-x", "[x", "a.b", "axb", "*", "(x|y)+",
       "x\\", "tokenizer.json", "1.bin", "config.Json", "ёлка/ж.txt", "ж.txt", "a", "b/a", "\uD83D\uDE00.bin",
-      "\uD83D\uDE00x", "\uD83D\uDE01x");
+      "\uD83D\uDE00x", "\uD83D\uDE01x", "+x", ",x", ".x", "0x", "5x", "cx", "ex", "Ax");
 
   /**
    * What Java's PathFilter (the rules of {@code ferry pull --include/--exclude}) takes, for the Python client to take
