@@ -3,6 +3,7 @@
 import http.client
 import io
 import json
+import select
 import socket
 import threading
 import time
@@ -190,9 +191,14 @@ class _Pool:
         self._lock = threading.Lock()
 
     def take(self, key):
-        with self._lock:
-            idle = self._idle.get(key)
-            return idle.pop() if idle else None
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None or not _readable(conn.sock):
+                return conn
+            # an idle connection has nothing to read: the server closed it, or sent bytes past its last answer
+            conn.close()
 
     def give(self, key, conn):
         with self._lock:
@@ -208,6 +214,15 @@ class _Pool:
             self._idle.clear()
         for conn in idle:
             conn.close()
+
+
+def _readable(sock):
+    """Whether a socket has bytes (or its end) to read now."""
+    if hasattr(select, "poll"):  # select.select takes no file descriptor past 1023
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+        return bool(poll.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])
 
 
 def _pooled_open(handler, pool, http_class, req, **conn_args):

@@ -887,6 +887,48 @@ class KeepAliveTest(unittest.TestCase):
         self.assertEqual(relative_files(os.path.join(MODELS, "v2")), relative_files(d))
         self.assertEqual(proxy.requests, proxy.connections)
 
+    def test_a_kept_connection_holding_bytes_past_its_answer_is_not_reused(self):
+        # bytes a server sent after its answer (a Content-Length too short) were read as the next answer's status
+        # line, and the next request failed (BadStatusLine)
+        answered = threading.Event()
+        sent = threading.Event()
+        connections = []
+
+        class Stray(socketserver.StreamRequestHandler):
+            def handle(self):
+                connections.append(1)
+                try:
+                    while True:
+                        line = self.rfile.readline()
+                        while line not in (b"\r\n", b"\n", b""):
+                            line = self.rfile.readline()
+                        if not line:
+                            return
+                        body = b'{"models": []}'
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                        self.wfile.flush()
+                        if not sent.is_set() and answered.wait(30):
+                            self.wfile.write(b"stray bytes\r\n")
+                            self.wfile.flush()
+                            sent.set()
+                except OSError:  # the client closed the connection
+                    pass
+
+        with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Stray) as server:
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                with ferry.Client("http://127.0.0.1:%d" % server.server_address[1]) as c:
+                    self.assertEqual([], c.models())
+                    answered.set()
+                    self.assertTrue(sent.wait(30))
+                    self.assertEqual([], c.models())
+            finally:
+                answered.set()
+                server.shutdown()
+        self.assertEqual(2, len(connections))
+
     def test_a_client_dropped_without_close_closes_its_connections(self):
         # its kept sockets were left to the garbage collector, which warned of each (ResourceWarning: unclosed socket)
         with warnings.catch_warnings(record=True) as seen:
