@@ -3,6 +3,7 @@
 import http.client
 import io
 import json
+import os
 import select
 import socket
 import threading
@@ -189,19 +190,33 @@ class _Pool:
     def __init__(self):
         self._idle = {}
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _forked(self):
+        """Lets go, under the lock, of the connections of the process this one was forked from (a data loader's
+        worker, a rank): both would send requests on them and read each other's answers. Closing them here closes
+        this process's copy of each socket only."""
+        if self._pid != os.getpid():
+            for conns in self._idle.values():
+                for conn in conns:
+                    conn.close()
+            self._idle = {}
+            self._pid = os.getpid()
 
     def take(self, key):
         while True:
             with self._lock:
+                self._forked()
                 idle = self._idle.get(key)
                 conn = idle.pop() if idle else None
             if conn is None or not _readable(conn.sock):
                 return conn
-            # an idle connection has nothing to read: the server closed it, or sent bytes past its last answer
+            # an idle connection has nothing to read unless the server closed it or sent bytes past its last answer
             conn.close()
 
     def give(self, key, conn):
         with self._lock:
+            self._forked()
             idle = self._idle.setdefault(key, [])
             if len(idle) < POOL_SIZE:
                 idle.append(conn)

@@ -929,6 +929,31 @@ class KeepAliveTest(unittest.TestCase):
                 server.shutdown()
         self.assertEqual(2, len(connections))
 
+    @unittest.skipUnless(hasattr(os, "fork"), "no fork on this system")
+    def test_a_forked_process_opens_connections_of_its_own(self):
+        # a process forked after a request (a data loader's worker, a rank) took the parent's kept connection, and
+        # both then sent requests on one socket and read each other's answers
+        proxy = _CountingProxy(URL)
+        try:
+            c = ferry.Client(proxy.url(), token=TOKEN)
+            self.assertEqual("tiny", c.models()[0]["name"])
+            self.assertEqual(1, proxy.connections)
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the test runner
+                code = 1
+                try:
+                    code = 0 if c.models()[0]["name"] == "tiny" else 2
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(0, os.waitstatus_to_exitcode(status))
+            self.assertEqual(2, proxy.connections)
+            self.assertEqual("tiny", c.models()[0]["name"])  # the parent's connection is still its own
+            self.assertEqual(2, proxy.connections)
+            c.close()
+        finally:
+            proxy.close()
+
     def test_a_client_dropped_without_close_closes_its_connections(self):
         # its kept sockets were left to the garbage collector, which warned of each (ResourceWarning: unclosed socket)
         with warnings.catch_warnings(record=True) as seen:
