@@ -117,7 +117,8 @@ final class WarmCommand extends StoreCommand {
       // hits count every part read the cache answered, a part this warm wrote and then read again included: not
       // how many parts were there before
       // reads that went past a cache that failed wrote nothing, and are not among the parts "not written" (a full
-      // write queue): a warm whose cache refused its writes from the first said "0 parts written, 0 not written"
+      // write queue, writes the server refused): a warm whose cache failed from the first said "0 parts written, 0
+      // not written"
       out().printf("cache: %d parts written (%s), %d not written; %d part reads answered by the cache%s%n",
           c.partsWritten(), Format.bytes(c.bytesWritten()), c.writesSkipped(), c.hits(), c.bypassed() == 0 ? ""
               : "; " + c.bypassed() + " reads went past it to the store (it failed: their parts were not written)");

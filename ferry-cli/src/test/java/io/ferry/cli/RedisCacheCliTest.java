@@ -197,13 +197,14 @@ class RedisCacheCliTest {
       assertThat(w.code()).as(w.err()).isEqualTo(1);
       assertThat(w.err()).contains("OOM").contains("the cache did not take every part");
       assertThat(w.out()).startsWith("did not fully warm m (version ").doesNotContain("warmed");
-      assertThat(w.out()).containsPattern("cache: [0-9]+ parts written \\([0-9.]+ [KM]?i?B\\), 0 not written; [0-9]+"
-          + " part reads answered by the cache; [1-9][0-9]* reads went past it to the store \\(it failed: their parts"
-          + " were not written\\)");
+      // the server refuses writes (OOM) and still answers reads: the reads go on from it, and the parts the warm
+      // could not write are counted as not written (they were not counted anywhere: "0 not written")
+      assertThat(w.out()).containsPattern("cache: [0-9]+ parts written \\([0-9.]+ [KM]?i?B\\), [1-9][0-9]* not"
+          + " written; [0-9]+ part reads answered by the cache\n");
       JsonNode j = cli.run("warm", "m", "--cache", redis.uri(), "--store-option", "redis.allow-unbounded=true",
           "--json").json();
       assertThat(j.get("ok").asBoolean()).isFalse();
-      assertThat(j.get("bypassedReadCount").asLong()).isPositive();
+      assertThat(j.get("skippedWriteCount").asLong()).isPositive();
 
       redis.command("ACL", "SETUSER", "reader", "on", ">pw", "~*", "+@all", "-set");
       Cli.Result r = cli.run("warm", "m", "--cache", "redis://reader:pw@127.0.0.1:" + redis.port(),

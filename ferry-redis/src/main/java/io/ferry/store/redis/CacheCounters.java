@@ -11,7 +11,8 @@ package io.ferry.store.redis;
  * @param bytesFromStore bytes read from the store on misses
  * @param partsWritten parts written to Redis after a miss
  * @param bytesWritten bytes written to Redis (parts with their headers)
- * @param writesSkipped parts not written because the write queue was full
+ * @param writesSkipped parts not written because the write queue was full or the server refused writes (a part it
+ *     refused, and those read while writes were off after it)
  * @param dropped entries dropped because they failed their checks (corrupt, or a part of another copy of the object)
  * @param bypassed reads that went straight to the store because the cache was down, slow or closed
  */

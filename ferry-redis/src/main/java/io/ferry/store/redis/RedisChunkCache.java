@@ -377,6 +377,7 @@ public final class RedisChunkCache implements ChunkStore {
       return;
     }
     writesOffUntil = nanos.getAsLong() + settings.retryAfter().toNanos();
+    counters[SKIPPED].increment();
     LOG.debug("cache {} refused a write", settings.describe(), e);
     if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
       listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
@@ -883,6 +884,10 @@ public final class RedisChunkCache implements ChunkStore {
    */
   private void write(RedisLink l, Part p, boolean claimed) {
     if (!writing() || closed.get()) {
+      if (writable && !closed.get()) {
+        // writes are off after the server refused one: the part is one a warm did not put in the cache
+        counters[SKIPPED].increment();
+      }
       if (claimed) {
         release(l, p.id, p.index);
       }
