@@ -47,7 +47,7 @@ class SmallHeapTest {
     String err = push.err.strip();
     assertThat(err).doesNotContain("\n").doesNotContain("\tat ").contains("out of memory").contains("-Xmx");
     Run ls = ferry("-Xmx64m", "ls", "--store", store.toString());
-    assertThat(ls.code).isZero();
+    assertThat(ls.code).as("ls after the push that ran out of memory: %s", ls.err).isZero();
     assertThat(ls.out).contains("no models");
   }
 
