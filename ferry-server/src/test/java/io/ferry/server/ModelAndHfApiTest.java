@@ -267,6 +267,16 @@ class ModelAndHfApiTest {
       assertThat(r.headers().firstValue("x-error-code")).as(p[0]).hasValue(p[1]);
     }
     assertThat(fx.send(get(base, "/org/tiny/resolve/main/")).headers().firstValue("x-repo-commit")).hasValue(v2);
+    // a path of the model API that names nothing (a tree without its revision): the Hub's codes too, which clients
+    // turn into their typed errors; it was a 404 without them (huggingface_hub: a bare HfHubHTTPError)
+    for (String[] p : new String[][] {{"/api/models/org/tiny/tree", "EntryNotFound"},
+        {"/api/models/org/tiny/nothing/main", "EntryNotFound"}, {"/api/models/org/none/tree", "RepoNotFound"},
+        {"/api/models/org/none/x/y/z", "RepoNotFound"}}) {
+      HttpResponse<byte[]> r = fx.send(get(base, p[0]));
+      assertThat(r.statusCode()).as(p[0]).isEqualTo(404);
+      assertThat(r.headers().firstValue("x-error-code")).as(p[0]).hasValue(p[1]);
+      assertThat(r.headers().firstValue("x-error-message").orElse("")).as(p[0]).contains(p[0]);
+    }
   }
 
   /**

@@ -209,7 +209,15 @@ public final class HfApi implements Route {
         return;
       }
     }
-    throw HttpError.notFound("no such Hugging Face API path: " + Exchange.clip(ex.rawPath()));
+    // with the Hub's codes, which clients turn into their typed errors: under a model the token may read the path
+    // names a missing entry, else no model (as for a model that does not exist, whether or not one does)
+    boolean model = false;
+    for (int n = Math.min(2, rest.size()); n >= 1 && !model; n--) {
+      model = rest.subList(0, n).stream().noneMatch(HfApi::hasSlash)
+          && isReadableModel(ex, String.join("/", rest.subList(0, n)));
+    }
+    throw new HttpError(404, model ? "EntryNotFound" : "RepoNotFound", "no such Hugging Face API path: "
+        + Exchange.clip(ex.rawPath()));
   }
 
   /**
