@@ -6,7 +6,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.id.ChunkId;
+import io.ferry.format.DType;
 import io.ferry.repo.PushOptions;
+import io.ferry.testkit.GgufWriter;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -338,6 +340,77 @@ class ModelAndHfApiTest {
       assertThat(json(last)).hasSize(1);
       assertThat(json(last).get(0).get("title").asText()).isEqualTo("v0");
       assertThat(last.headers().firstValue("link")).isEmpty();
+    }
+  }
+
+  /** A GGUF model as a quantized repository on the Hub holds it: quantizations, a split one, a projector. */
+  static Path ggufRepository(Path dir) throws Exception {
+    Files.createDirectories(dir.resolve("Q2_K"));
+    for (String quant : List.of("Q4_K_M", "Q8_0", "F16")) {
+      new GgufWriter().str("general.architecture", "llama").str("general.name", quant)
+          .seeded("token_embd.weight", DType.F32, quant.length(), 8, 4).write(dir.resolve("tiny-" + quant + ".gguf"));
+    }
+    for (int n = 1; n <= 2; n++) {
+      GgufWriter w = new GgufWriter();
+      if (n == 1) {
+        w.str("general.architecture", "llama");
+      }
+      w.kv("split.no", GgufWriter.U16, new byte[] {(byte) (n - 1), 0})
+          .kv("split.count", GgufWriter.U16, new byte[] {2, 0}).i32("split.tensors.count", 2)
+          .seeded("blk." + n + ".weight", DType.F32, n, 8, 4)
+          .write(dir.resolve("Q2_K/tiny-Q2_K-0000" + n + "-of-00002.gguf"));
+    }
+    new GgufWriter().str("general.architecture", "clip").seeded("v.weight", DType.F32, 9, 8)
+        .write(dir.resolve("mmproj-tiny-F16.gguf"));
+    Files.writeString(dir.resolve("README.md"), "tiny\n");
+    return dir;
+  }
+
+  /**
+   * {@code /v2/{org}/{name}/manifests/{tag}}, where llama.cpp's {@code -hf org/name:QUANT} and node-llama-cpp's {@code
+   * hf:org/name:QUANT} ask which GGUF file a quantization names (a 404 before): the file by quantization in any case,
+   * by file name, the first split of a split one, {@code latest} as {@code Q4_K_M}, the projector beside it; the Hub's
+   * 404s for a tag no file has, a model without GGUF files and a model that does not exist.
+   */
+  @Test
+  void ggufManifestNamesTheFileOfAQuantization(@TempDir Path own) throws Exception {
+    try (ServerFixture other = new ServerFixture(own)) {
+      URI at = other.startDev().uri();
+      other.repo.push(ggufRepository(own.resolve("gguf")), "org/tiny-gguf", PushOptions.builder().message("m")
+          .author("test").build());
+      java.util.Map<String, String> sha = new java.util.HashMap<>();
+      other.repo.snapshot(other.repo.resolve("org/tiny-gguf")).files().forEach(f -> sha.put(f.path(), f.sha256()));
+      for (String[] t : new String[][] {{"Q8_0", "tiny-Q8_0.gguf"}, {"q8_0", "tiny-Q8_0.gguf"},
+          {"latest", "tiny-Q4_K_M.gguf"}, {"f16", "tiny-F16.gguf"}, {"Q2_K", "Q2_K/tiny-Q2_K-00001-of-00002.gguf"},
+          {"tiny-F16.gguf", "tiny-F16.gguf"}, {"Q2_K%2Ftiny-Q2_K-00001-of-00002.gguf",
+              "Q2_K/tiny-Q2_K-00001-of-00002.gguf"}}) {
+        HttpResponse<byte[]> r = other.send(get(at, "/v2/org/tiny-gguf/manifests/" + t[0])
+            .header("User-Agent", "llama-cpp"));
+        JsonNode m = json(r);
+        assertThat(m.get("ggufFile").get("rfilename").asText()).as(t[0]).isEqualTo(t[1]);
+        assertThat(m.get("ggufFile").get("lfs").get("sha256").asText()).as(t[0]).isEqualTo(sha.get(t[1]));
+        assertThat(m.get("ggufFile").get("size").asLong()).as(t[0])
+            .isEqualTo(Files.size(own.resolve("gguf").resolve(t[1])));
+        assertThat(m.get("mmprojFile").get("rfilename").asText()).as(t[0]).isEqualTo("mmproj-tiny-F16.gguf");
+        assertThat(r.headers().firstValue("content-type").orElse("")).startsWith("application/json");
+      }
+      for (String[] p : new String[][] {{"/v2/org/tiny-gguf/manifests/Q5_K_M", "EntryNotFound", "Q5_K_M"},
+          {"/v2/org/tiny-gguf/manifests/K_M", "EntryNotFound", "K_M"},
+          {"/v2/org/tiny-gguf/manifests/mmproj-tiny-F16.gguf", "EntryNotFound", "mmproj"},
+          {"/v2/org/tiny-gguf/manifests/Q2_K%2Ftiny-Q2_K-00002-of-00002.gguf", "EntryNotFound", "tiny-Q2_K"},
+          {"/v2/org/tiny/manifests/latest", "EntryNotFound", "no GGUF file"},
+          {"/v2/org/none/manifests/latest", "RepoNotFound", "org/none"}}) {
+        HttpResponse<byte[]> r = other.send(get(at, p[0]));
+        assertThat(r.statusCode()).as(p[0]).isEqualTo(404);
+        assertThat(r.headers().firstValue("x-error-code")).as(p[0]).hasValue(p[1]);
+        assertThat(r.headers().firstValue("x-error-message").orElse("")).as(p[0]).contains(p[2]);
+      }
+      assertThat(other.send(get(at, "/v2/org/tiny-gguf/manifests/latest").method("DELETE",
+          HttpRequest.BodyPublishers.noBody())).statusCode()).isEqualTo(405);
+      other.repo.renameModel("org/tiny-gguf", "org/moved-gguf");
+      HttpResponse<byte[]> moved = other.send(get(at, "/v2/org/tiny-gguf/manifests/Q8_0"));
+      assertThat(moved.statusCode()).isEqualTo(307);
+      assertThat(moved.headers().firstValue("location")).hasValue("/v2/org/moved-gguf/manifests/Q8_0");
     }
   }
 

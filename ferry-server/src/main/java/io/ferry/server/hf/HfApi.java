@@ -43,6 +43,7 @@ import org.eclipse.jetty.http.HttpHeader;
  *   <li>{@code POST /api/models/{model}/paths-info/{revision}}: the files and directories among given paths.
  *   <li>{@code GET /api/models/{model}/refs} and {@code /api/models/{model}/commits/{revision}}: the head and tags,
  *       the history.
+ *   <li>{@code GET /v2/{org}/{name}/manifests/{tag}}: the GGUF file a quantization tag names ({@link GgufTags}).
  * </ul>
  *
  * A model renamed by {@code ferry mv} answers 307 to the same path under its present name, as the Hub does for a
@@ -87,7 +88,13 @@ public final class HfApi implements Route {
    */
   public static boolean claims(List<String> s) {
     return s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models") || resolveAt(s) > 0
-        || otherRepoType(s) != null;
+        || otherRepoType(s) != null || isManifest(s);
+  }
+
+  /** Whether a path is {@code /v2/{org}/{name}/manifests/{tag}}, the Hub's manifest of a GGUF model's file. */
+  private static boolean isManifest(List<String> s) {
+    return s.size() == 5 && s.get(0).equals("v2") && s.get(3).equals("manifests") && !hasSlash(s.get(1))
+        && !hasSlash(s.get(2));
   }
 
   /**
@@ -141,6 +148,13 @@ public final class HfApi implements Route {
     }
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
+      return true;
+    }
+    if (isManifest(s)) {
+      if (!ex.method().equals("GET") && !ex.isHead()) {
+        throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
+      }
+      manifest(ex, s.get(1) + "/" + s.get(2), s.get(4));
       return true;
     }
     String other = otherRepoType(s);
@@ -257,9 +271,7 @@ public final class HfApi implements Route {
     o.putArray("tags");
     ArrayNode sib = o.putArray("siblings");
     for (FileEntry f : snap.files()) {
-      ObjectNode e = sib.addObject().put("rfilename", f.path()).put("size", f.size())
-          .put("blobId", pointerBlobId(f));
-      lfs(e, f).put("sha256", f.sha256());
+      sibling(sib.addObject(), f);
     }
     o.put("usedStorage", snap.logicalBytes());
     ex.json(200, o);
@@ -421,7 +433,7 @@ public final class HfApi implements Route {
         // the path with the model's segments (as sent, so only when sent unencoded) replaced
         String raw = ex.rawPath();
         String old = "/" + model;
-        int at = raw.startsWith("/api/models/") ? "/api/models".length() : 0;
+        int at = raw.startsWith("/api/models/") ? "/api/models".length() : raw.startsWith("/v2/") ? 3 : 0;
         int end = at + old.length();
         if (!raw.startsWith(old, at) || raw.length() > end && raw.charAt(end) != '/') {
           return;
@@ -546,6 +558,37 @@ public final class HfApi implements Route {
       }
     }
     ex.json(200, out);
+  }
+
+  /**
+   * {@code GET /v2/{org}/{name}/manifests/{tag}}: which GGUF file of the model's head a quantization tag names
+   * ({@link GgufTags}), as the Hub answers llama.cpp's {@code -hf org/name:Q8_0} and node-llama-cpp's {@code
+   * hf:org/name:Q8_0}: {@code {"ggufFile": {"rfilename", "size", "blobId", "lfs"}}} (the fields of a sibling in the
+   * model's info), and {@code mmprojFile} as well when the model has a projector. The clients then download the file
+   * from {@code /{org}/{name}/resolve/main/{rfilename}}. None of the Hub's container-image fields, which only Ollama
+   * reads (with blobs Ferry does not serve).
+   */
+  private void manifest(Exchange ex, String model, String tag) throws HttpError, IOException {
+    requireRead(ex, model);
+    VersionRef v = version(ex, model, Revisions.MAIN);
+    List<FileEntry> files = repo.snapshot(v).files();
+    Optional<FileEntry> file = GgufTags.model(files, tag);
+    ex.set("X-Repo-Commit", v.id().hex());
+    if (file.isEmpty()) {
+      throw new HttpError(404, "EntryNotFound", "version " + v.id().shortHex(12) + " of model '" + model + "' has "
+          + (GgufTags.anyGguf(files) ? "no GGUF file for the tag '" + Exchange.clip(tag) + "' (a quantization such"
+          + " as Q8_0, a file name, or latest)" : "no GGUF file"));
+    }
+    ObjectNode o = Exchange.JSON.createObjectNode();
+    sibling(o.putObject("ggufFile"), file.get());
+    GgufTags.projector(files, file.get()).ifPresent(p -> sibling(o.putObject("mmprojFile"), p));
+    ex.json(200, o);
+  }
+
+  /** A file as the model info's {@code siblings} list it. */
+  private static void sibling(ObjectNode e, FileEntry f) {
+    e.put("rfilename", f.path()).put("size", f.size()).put("blobId", pointerBlobId(f));
+    lfs(e, f).put("sha256", f.sha256());
   }
 
   /**
