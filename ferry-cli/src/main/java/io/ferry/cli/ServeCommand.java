@@ -65,6 +65,12 @@ final class ServeCommand extends StoreCommand {
       + " own (cross-origin resource sharing); repeatable. * allows every origin, with --tokens only. Default: none.")
   List<String> corsOrigins = List.of();
 
+  @Option(names = "--public-url", paramLabel = "URL", description = "The server as its clients reach it, behind a"
+      + " proxy that ends TLS (https://models.example.com; a path is a prefix the proxy removes): the absolute URLs"
+      + " the server builds (the Hugging Face endpoint's Link to the next page of commits) name it. Default: the"
+      + " scheme, host and port of each request.")
+  String publicUrl;
+
   @Override
   int run() throws IOException {
     int colon = listen.lastIndexOf(':');
@@ -114,6 +120,13 @@ final class ServeCommand extends StoreCommand {
           + " page opened on this machine could read and change the store; name the origins instead");
     }
     b.crossOrigin(crossOrigin);
+    if (publicUrl != null) {
+      try {
+        b.publicUrl(ServerOptions.checkPublicUrl(publicUrl));
+      } catch (IllegalArgumentException e) {
+        throw usage("--public-url: " + e.getMessage());
+      }
+    }
     if (tokens != null) {
       b.tokens(TokenFile.open(tokens));
     }

@@ -226,4 +226,21 @@ class ServeCommandTest {
     assertThat(Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--cors-origin", "app.example:3000")
         .exits(FerryCli.USAGE).err()).contains("'app.example:3000' is not an origin", "scheme://host[:port]");
   }
+
+  @Test
+  void aPublicUrlIsAnHttpOrHttpsUrlWithoutSecretsQueryOrFragment() throws Exception {
+    new Cli(tmp.resolve("store")).init();
+    String store = tmp.resolve("store").toString();
+    assertThat(Cli.raw("serve", "--help").ok().out()).contains("--public-url=URL");
+    String[][] bad = {{"models.example.com", "http:// or https://"},
+        {"ftp://models.example.com", "http:// or https://"},
+        {"https://user:secret@models.example.com", "user information"}, {"https://models.example.com/?a=1", "query"},
+        {"https://models.example.com/#top", "fragment"}, {"https:///path", "no host"}, {"https://a b", "not a URL"}};
+    for (String[] b : bad) {
+      String err = Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--public-url", b[0])
+          .exits(FerryCli.USAGE).err();
+      assertThat(err).as("error of serve --public-url %s", b[0]).contains("--public-url").contains(b[1])
+          .doesNotContain("secret");
+    }
+  }
 }

@@ -94,7 +94,7 @@ public final class FerryServer implements AutoCloseable {
     StoreApi store = new StoreApi(repo, options, budget, Clock.systemUTC());
     WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();
-    routes.addAll(Routes.of(repo, budget, diffs));
+    routes.addAll(Routes.of(repo, budget, diffs, options));
     WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
     FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget,
         new EarlyBodies(EARLY_BODIES_PER_THREAD * options.maxThreads() * EarlyBodies.LIMIT), options.host(),

@@ -10,7 +10,8 @@ import java.util.List;
 final class Routes {
   private Routes() {}
 
-  static List<Route> of(Repository repo, MemoryBudget budget, io.ferry.server.web.WeightDiff diffs) {
-    return List.of(new ModelApi(repo), new DiffApi(diffs), new HfApi(repo, budget));
+  static List<Route> of(Repository repo, MemoryBudget budget, io.ferry.server.web.WeightDiff diffs,
+      ServerOptions options) {
+    return List.of(new ModelApi(repo), new DiffApi(diffs), new HfApi(repo, budget, options.publicUrl()));
   }
 }

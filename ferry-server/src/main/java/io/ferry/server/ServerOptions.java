@@ -3,8 +3,11 @@ package io.ferry.server;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.server.http.CrossOrigin;
 import io.ferry.server.http.MemoryBudget;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.function.Consumer;
 
@@ -25,10 +28,13 @@ import java.util.function.Consumer;
  *     took 5 s (a body is then 408, a response cut off, and the share given back)
  * @param crossOrigin the origins whose web pages may call the server from a browser ({@link CrossOrigin}); every
  *     origin ({@code *}) only with tokens
+ * @param publicUrl the server as its clients reach it ({@code https://models.example.com}, behind a proxy that ends
+ *     TLS; a path is a prefix the proxy removes), for the absolute URLs the server builds; null to build them from
+ *     each request. An http or https URL with a host and no user information, query or fragment; no final '/'
  */
 public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
     Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads,
-    long minHeldRate, CrossOrigin crossOrigin) {
+    long minHeldRate, CrossOrigin crossOrigin, String publicUrl) {
   /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
   public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
   /** The smallest bound of an upload a server accepts. */
@@ -66,10 +72,44 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     if (maxThreads < 8) {
       throw new IllegalArgumentException("max threads " + maxThreads + " is below 8");
     }
+    if (publicUrl != null) {
+      publicUrl = checkPublicUrl(publicUrl);
+    }
     if (minHeldRate < 1 || minHeldRate > MemoryBudget.MAX_MIN_HELD_RATE) {
       throw new IllegalArgumentException("minimum rate of a transfer holding memory " + minHeldRate
           + " bytes per second is outside 1.." + MemoryBudget.MAX_MIN_HELD_RATE);
     }
+  }
+
+  /**
+   * A public URL checked ({@link #publicUrl}) and without its final '/'.
+   *
+   * @throws IllegalArgumentException naming the URL and what is wrong with it; one holding user information (a
+   *     password, which the server would send to every client) is refused without being repeated
+   */
+  public static String checkPublicUrl(String url) {
+    URI u;
+    try {
+      u = new URI(url);
+    } catch (URISyntaxException e) {
+      throw new IllegalArgumentException("'" + url + "' is not a URL: " + e.getReason());
+    }
+    if (u.getRawUserInfo() != null) {
+      throw new IllegalArgumentException("the public URL must not hold user information (user:password@): the"
+          + " server would send it to every client");
+    }
+    String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
+    if (!scheme.equals("http") && !scheme.equals("https")) {
+      throw new IllegalArgumentException("'" + url + "' must begin with http:// or https://");
+    }
+    if (u.getHost() == null) {
+      throw new IllegalArgumentException("'" + url + "' has no host");
+    }
+    if (u.getRawQuery() != null || u.getRawFragment() != null) {
+      throw new IllegalArgumentException("'" + url + "' must not have a " + (u.getRawQuery() != null ? "query (?...)"
+          : "fragment (#...)") + ": the server appends its paths to it");
+    }
+    return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
   }
 
   /** Whether this is a development server (no tokens). */
@@ -95,6 +135,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     private int maxThreads = 200;
     private long minHeldRate = MemoryBudget.DEFAULT_MIN_HELD_RATE;
     private CrossOrigin crossOrigin = CrossOrigin.none();
+    private String publicUrl;
 
     private Builder() {}
 
@@ -152,9 +193,15 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       return this;
     }
 
+    /** The server as its clients reach it, for the absolute URLs it builds (null, the default: from each request). */
+    public Builder publicUrl(String url) {
+      this.publicUrl = url;
+      return this;
+    }
+
     public ServerOptions build() {
       return new ServerOptions(host, port, tokens, tlsCert, tlsKey, accessLog, maxObjectSize, idleTimeout,
-          memoryBudget, maxThreads, minHeldRate, crossOrigin);
+          memoryBudget, maxThreads, minHeldRate, crossOrigin, publicUrl);
     }
   }
 }

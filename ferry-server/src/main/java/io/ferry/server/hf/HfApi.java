@@ -69,10 +69,16 @@ public final class HfApi implements Route {
 
   private final Repository repo;
   private final MemoryBudget budget;
+  private final String publicUrl;
 
-  public HfApi(Repository repo, MemoryBudget budget) {
+  /**
+   * @param publicUrl the server as its clients reach it, without a final '/', for the absolute URLs this API builds
+   *     (the {@code Link} of {@code commits}); null to build them from each request
+   */
+  public HfApi(Repository repo, MemoryBudget budget, String publicUrl) {
     this.repo = repo;
     this.budget = budget;
+    this.publicUrl = publicUrl;
   }
 
   /** huggingface_hub encodes the slashes of a revision ({@code refs/pr/1}) and of a tree path into one segment. */
@@ -503,8 +509,9 @@ public final class HfApi implements Route {
     }
     if (line.size() > skip + size) {
       String limit = ex.query("limit") == null ? "" : "&limit=" + size;
-      ex.set(HttpHeader.LINK, "<" + ex.request().getHttpURI().asString().replaceFirst("\\?.*$", "") + "?p="
-          + (page + 1) + limit + ">; rel=\"next\"");
+      String here = publicUrl != null ? publicUrl + ex.rawPath()
+          : ex.request().getHttpURI().asString().replaceFirst("\\?.*$", "");
+      ex.set(HttpHeader.LINK, "<" + here + "?p=" + (page + 1) + limit + ">; rel=\"next\"");
     }
     ex.json(200, out);
   }
