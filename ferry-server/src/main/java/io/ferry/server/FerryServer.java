@@ -95,7 +95,8 @@ public final class FerryServer implements AutoCloseable {
     WeightDiff diffs = new WeightDiff(repo, budget);
     List<Route> routes = new ArrayList<>();
     routes.addAll(Routes.of(repo, budget, diffs, options));
-    WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate);
+    WebUi web = new WebUi(repo, diffs, options.tokens() == null ? null : options.tokens()::authenticate,
+        options.publicUrl());
     FerryHandler handler = new FerryHandler(options.tokens(), store, routes, web, repo.backend().refs(), budget,
         new EarlyBodies(EARLY_BODIES_PER_THREAD * options.maxThreads() * EarlyBodies.LIMIT), options.host(),
         options.crossOrigin());

@@ -115,6 +115,29 @@ class CrossOriginTest {
     }
   }
 
+  /**
+   * Behind a proxy that ends TLS, the store browser's forms come from the public origin ({@code --public-url}), which
+   * is this server's own: its login was refused as cross-origin (the request's scheme is the proxy's http), and its
+   * cookie went without {@code Secure}. A page of another origin is still refused.
+   */
+  @Test
+  void behindAProxyTheStoreBrowsersFormsComeFromThePublicUrl() throws Exception {
+    URI behind = fx.start(ServerOptions.builder().tokens(TokenFile.open(fx.tokens()))
+        .publicUrl("https://models.example.com/")).uri();
+    for (String origin : List.of("https://models.example.com", "https://models.example.com:443", "https://evil.example",
+        "http://models.example.com")) {
+      HttpResponse<byte[]> r = fx.send(get(behind, "/ui/login").header("Origin", origin)
+          .header("Content-Type", "application/x-www-form-urlencoded")
+          .POST(HttpRequest.BodyPublishers.ofString("token=" + token)));
+      if (origin.contains("evil") || origin.startsWith("http:")) {
+        assertThat(r.statusCode()).as(origin).isEqualTo(403);
+      } else {
+        assertThat(r.statusCode()).as(origin).isEqualTo(303);
+        assertThat(r.headers().firstValue("set-cookie").orElse("")).as(origin).contains("; Secure");
+      }
+    }
+  }
+
   @Test
   void originsAreCheckedWhenTheServerIsMade() {
     for (String bad : List.of("app.example", "https://app.example/", "https://app.example/x", "https://u@app.example",

@@ -56,13 +56,17 @@ public final class WebUi implements AutoCloseable {
   private final LineagePage lineage;
   private final HealthPage health;
   private final AdminJobs jobs;
+  private final URI publicUrl;
 
   /**
    * @param tokens the server's tokens, or null on a development server (every page open)
+   * @param publicUrl the server as its clients reach it (behind a proxy that ends TLS), whose origin is this
+   *     server's too, or null
    */
-  public WebUi(Repository repo, WeightDiff diff, Authenticator tokens) {
+  public WebUi(Repository repo, WeightDiff diff, Authenticator tokens, String publicUrl) {
     this.repo = Objects.requireNonNull(repo, "repo");
     this.tokens = tokens;
+    this.publicUrl = publicUrl == null ? null : URI.create(publicUrl);
     this.jobs = new AdminJobs(repo);
     this.models = new ModelPages(repo);
     this.diffs = new DiffPage(diff);
@@ -239,8 +243,9 @@ public final class WebUi implements AutoCloseable {
     redirect(ex, next);
   }
 
-  private static String cookie(Exchange ex, String value, int maxAge) {
-    boolean https = "https".equalsIgnoreCase(ex.request().getHttpURI().getScheme());
+  private String cookie(Exchange ex, String value, int maxAge) {
+    boolean https = "https".equalsIgnoreCase(ex.request().getHttpURI().getScheme())
+        || publicUrl != null && "https".equalsIgnoreCase(publicUrl.getScheme());
     return COOKIE + "=" + value + "; Path=/; HttpOnly; SameSite=Strict" + (https ? "; Secure" : "")
         + (maxAge >= 0 ? "; Max-Age=" + maxAge : "");
   }
@@ -261,9 +266,10 @@ public final class WebUi implements AutoCloseable {
 
   /**
    * Refuses a POST that a page of another site could have made: its {@code Origin} (or, when a browser sent none,
-   * its {@code Referer}) must be this server's scheme, host and port.
+   * its {@code Referer}) must be this server's scheme, host and port, as the request names them or as the public URL
+   * does (behind a proxy that ends TLS, the request's scheme is the proxy's).
    */
-  private static void sameOrigin(Exchange ex) throws HttpError {
+  private void sameOrigin(Exchange ex) throws HttpError {
     String origin = ex.header(HttpHeader.ORIGIN);
     String from = origin;
     if (from == null || from.equals("null")) {
@@ -278,6 +284,11 @@ public final class WebUi implements AutoCloseable {
         int oport = o.getPort() > 0 ? o.getPort() : ("https".equalsIgnoreCase(o.getScheme()) ? 443 : 80);
         if (scheme.equalsIgnoreCase(o.getScheme()) && uri.getHost() != null
             && uri.getHost().equalsIgnoreCase(o.getHost()) && port == oport) {
+          return;
+        }
+        if (publicUrl != null && publicUrl.getScheme().equalsIgnoreCase(o.getScheme())
+            && publicUrl.getHost().equalsIgnoreCase(o.getHost()) && oport == (publicUrl.getPort() > 0
+            ? publicUrl.getPort() : "https".equalsIgnoreCase(publicUrl.getScheme()) ? 443 : 80)) {
           return;
         }
       } catch (IllegalArgumentException e) {
