@@ -66,7 +66,7 @@ final class ServeCommand extends StoreCommand {
   List<String> corsOrigins = List.of();
 
   @Option(names = "--public-url", paramLabel = "URL", description = "The server as its clients reach it, behind a"
-      + " proxy that ends TLS (https://models.example.com; a path is a prefix the proxy removes): the absolute URLs"
+      + " proxy that ends TLS (https://models.example.com, at the root of its host): the absolute URLs"
       + " the server builds (the Hugging Face endpoint's Link to the next page of commits) name it, and the store"
       + " browser takes its forms from it. Default: the scheme, host and port of each request.")
   String publicUrl;

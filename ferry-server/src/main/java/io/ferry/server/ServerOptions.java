@@ -29,8 +29,9 @@ import java.util.function.Consumer;
  * @param crossOrigin the origins whose web pages may call the server from a browser ({@link CrossOrigin}); every
  *     origin ({@code *}) only with tokens
  * @param publicUrl the server as its clients reach it ({@code https://models.example.com}, behind a proxy that ends
- *     TLS; a path is a prefix the proxy removes), for the absolute URLs the server builds; null to build them from
- *     each request. An http or https URL with a host and no user information, query or fragment; no final '/'
+ *     TLS), for the absolute URLs the server builds; null to build them from each request. An http or https URL with
+ *     a host and no path (the server's redirects and pages' links are paths from the root), user information, query
+ *     or fragment; no final '/'
  */
 public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
     Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads,
@@ -104,6 +105,10 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     }
     if (u.getHost() == null) {
       throw new IllegalArgumentException("'" + url + "' has no host");
+    }
+    if (!u.getRawPath().isEmpty() && !u.getRawPath().equals("/")) {
+      throw new IllegalArgumentException("'" + url + "' must not have a path: the server's redirects and the store"
+          + " browser's links are paths from the root, so it must be served at the root of its host");
     }
     if (u.getRawQuery() != null || u.getRawFragment() != null) {
       throw new IllegalArgumentException("'" + url + "' must not have a " + (u.getRawQuery() != null ? "query (?...)"

@@ -342,9 +342,9 @@ class ModelAndHfApiTest {
       assertThat(last.headers().firstValue("link")).isEmpty();
       // behind a proxy that ends TLS, the Link names the server as its clients reach it (--public-url), not as the
       // proxy reached it: it named the inner scheme, host and port, which huggingface_hub then asked with its token
-      URI behind = other.start(ServerOptions.builder().publicUrl("https://models.example.com/hf/")).uri();
+      URI behind = other.start(ServerOptions.builder().publicUrl("https://models.example.com:8443/")).uri();
       assertThat(other.send(get(behind, "/api/models/org/many/commits/main?limit=2")).headers().firstValue("link"))
-          .hasValue("<https://models.example.com/hf/api/models/org/many/commits/main?p=1&limit=2>; rel=\"next\"");
+          .hasValue("<https://models.example.com:8443/api/models/org/many/commits/main?p=1&limit=2>; rel=\"next\"");
     }
   }
 
