@@ -46,8 +46,10 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       before any body is read. Both draw on one budget: {@code s3.max-attempts} requests a part in all.
  *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
  *       the other parts follow in parallel. One request for objects up to one part.
- *   <li>The parts of one read must come from one object: same size and ETag. If they do not (the object was put
- *       again with other bytes meanwhile), the read is made again, whole, up to three times.
+ *   <li>The parts of one read must come from one object: same size, ETag and {@code Last-Modified}. If they do not
+ *       (the object was put again with other bytes meanwhile), the read is made again, whole, up to three times.
+ *       {@code Last-Modified} tells objects apart on endpoints that send no ETag, though only those put in different
+ *       seconds.
  *   <li>{@link #missing}: parallel {@code HeadObject}s on the store's pool.
  *   <li>{@link #list}: {@code ListObjectsV2}, 1,000 keys a page, streamed.
  *   <li>{@link #deleteIfPresent} (gc): {@code HeadObject}, then {@code DeleteObject} with {@code If-Match: *}, so
@@ -235,18 +237,21 @@ final class S3ChunkStore implements ChunkStore {
   }
 
   /**
-   * Null if a part came whole from the object the first part came from (same size and ETag), else how they differ.
+   * Null if a part came whole from the object the first part came from (same size, ETag and Last-Modified), else how
+   * they differ.
    */
   private static String change(Fetched first, Fetched part) {
     if (!part.whole()) {
       return "a part found " + (part.size() < 0 ? "no object" : "an object of " + part.size() + " bytes, too short"
           + " for its range,") + " where the first found " + first.size() + " bytes (ETag " + first.etag() + ")";
     }
-    if (first.size() == part.size() && java.util.Objects.equals(first.etag(), part.etag())) {
+    if (first.size() == part.size() && java.util.Objects.equals(first.etag(), part.etag())
+        && java.util.Objects.equals(first.modified(), part.modified())) {
       return null;
     }
-    return "its parts came from objects of " + first.size() + " bytes (ETag " + first.etag() + ") and "
-        + part.size() + " bytes (ETag " + part.etag() + ")";
+    return "its parts came from objects of " + first.size() + " bytes (ETag " + first.etag() + ", Last-Modified "
+        + first.modified() + ") and " + part.size() + " bytes (ETag " + part.etag() + ", Last-Modified "
+        + part.modified() + ")";
   }
 
   private void checkRound(ChunkId id, int round, String changed) throws IOException {
@@ -297,17 +302,17 @@ final class S3ChunkStore implements ChunkStore {
   }
 
   /**
-   * What one ranged GET brought: the object's total size, its ETag (null if the endpoint sent none) and, when no
-   * target array was given, the bytes.
+   * What one ranged GET brought: the object's total size, its ETag and Last-Modified (each null if the endpoint sent
+   * none) and, when no target array was given, the bytes.
    */
-  private record Fetched(long size, byte[] bytes, String etag, boolean whole) {
-    Fetched(long size, byte[] bytes, String etag) {
-      this(size, bytes, etag, true);
+  private record Fetched(long size, byte[] bytes, String etag, java.time.Instant modified, boolean whole) {
+    Fetched(long size, byte[] bytes, String etag, java.time.Instant modified) {
+      this(size, bytes, etag, modified, true);
     }
 
     /** A later part that found the object shorter than its range, or gone ({@code size} -1). */
     static Fetched cut(long size, String etag) {
-      return new Fetched(size, null, etag, false);
+      return new Fetched(size, null, etag, null, false);
     }
   }
 
@@ -344,7 +349,7 @@ final class S3ChunkStore implements ChunkStore {
             throw new MissingObjectException(id, describe());
           }
           if (out == null && offset == 0 && size == 0) {
-            return new Fetched(0, new byte[0], null);
+            return new Fetched(0, new byte[0], null, null);
           }
           throw pastTheEnd(id, offset, length, size);
         }
@@ -382,7 +387,7 @@ final class S3ChunkStore implements ChunkStore {
           throw new EOFException("the body ended after " + n + " of " + expected + " bytes");
         }
         in.close();
-        return new Fetched(total, out != null ? null : target, r.eTag());
+        return new Fetched(total, out != null ? null : target, r.eTag(), r.lastModified());
       } catch (IOException | SdkException e) {
         abortQuietly(in);
         if (used.get() >= attempts || backend.isClosed()) {

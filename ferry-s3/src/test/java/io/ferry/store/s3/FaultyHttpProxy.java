@@ -78,6 +78,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     HUGE_RANGE,
     /** forward, then answer a Content-Range without the object's size ({@code bytes a-b/*}) */
     UNKNOWN_SIZE,
+    /** forward, then answer without the ETag header, as some S3-compatible endpoints do */
+    NO_ETAG,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
     ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
@@ -312,6 +314,9 @@ final class FaultyHttpProxy implements AutoCloseable {
           }
           if (fault == Fault.UNKNOWN_SIZE && lower.startsWith("content-range:")) {
             line = line.replaceFirst("/\\d+", "/*");
+          }
+          if (fault == Fault.NO_ETAG && lower.startsWith("etag:")) {
+            continue;
           }
           if (!lower.startsWith("connection:")) {
             rh.append(line).append("\r\n");

@@ -491,6 +491,49 @@ class S3BackendTest {
   }
 
   /**
+   * The same on an endpoint that sends no ETag: the parts of the two objects, of one size, both had none, and the read
+   * gave a mix of them. Their Last-Modified now shows the change, when the object was put again in another second.
+   */
+  @Test
+  void aGetWhoseObjectIsReplacedMidwayIsMadeAgainWholeWithoutETags() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("replaced-no-etag");
+    byte[] before = new byte[200 * 1024];
+    byte[] after = new byte[200 * 1024];
+    java.util.Arrays.fill(before, (byte) 1);
+    java.util.Arrays.fill(after, (byte) 2);
+    ChunkId id = ChunkId.of(before);
+    String key = uri.getPath().substring(1) + "/objects/" + id.hex();
+    S3Backend.open(uri, s3.options(true), n -> null).close();
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint()); S3Client raw = s3.client()) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.part-size", "64k");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(before));
+        java.time.Instant put = raw.headObject(r -> r.bucket(LocalS3.BUCKET).key(key)).lastModified();
+        java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        proxy.policy((method, target, n) -> {
+          if (method.equals("GET") && target.contains("/objects/") && gets.incrementAndGet() == 2) {
+            // after the first part, before any other, and in a later second than the first put
+            java.time.Instant deadline = java.time.Instant.now().plusSeconds(5);
+            while (!java.time.Instant.now().isAfter(put.plusSeconds(1)) && java.time.Instant.now().isBefore(deadline)) {
+              java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
+            }
+            raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
+          }
+          return FaultyHttpProxy.Fault.NO_ETAG;
+        });
+        ByteBuffer got = b.chunks().get(id);
+        byte[] bytes = new byte[got.remaining()];
+        got.get(bytes);
+        assertThat(proxy.dealt(FaultyHttpProxy.Fault.NO_ETAG)).isPositive();
+        assertThat(java.util.Arrays.equals(bytes, after)).as("one object's bytes, not a mix: first byte %s, last %s",
+            bytes[0], bytes[bytes.length - 1]).isTrue();
+      }
+    }
+  }
+
+  /**
    * An object replaced by a shorter one, or deleted and put again, while a read of several parts ran: a later part
    * ran past the new end, or found no object, and the read failed "runs past the end of the object" or "missing"
    * before the parts' sizes could show that the object had changed. It is now made again, whole.
