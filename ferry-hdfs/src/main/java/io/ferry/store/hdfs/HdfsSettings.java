@@ -75,6 +75,12 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
           + " store a directory of its own, e.g. " + scheme + "://" + (uri.getRawAuthority() == null ? ""
           : uri.getRawAuthority()) + "/ferry");
     }
+    if (uri.getRawAuthority() != null && (uri.getHost() == null || uri.getPort() == 0 || uri.getPort() > 65535)) {
+      // Hadoop said "port out of range:99999" or "Incomplete HDFS URI, no host", naming neither the store nor the port
+      throw new InvalidInputException("store URI '" + uri + "': '" + uri.getRawAuthority() + "' is not a NameNode's"
+          + " host and port: expected a host name (letters, digits, '-' and '.') or an IP address, and a port from 1"
+          + " to 65535, e.g. " + scheme + "://namenode:" + (scheme.equals("hdfs") ? "8020" : "9870") + path);
+    }
     if (uri.getRawFragment() != null) {
       throw new InvalidInputException("store URI '" + uri + "': a fragment ('#" + uri.getRawFragment() + "') is not"
           + " supported: remove it");

@@ -70,6 +70,26 @@ class HdfsSettingsTest {
         .isEqualTo("/a/../ferry");
   }
 
+  /**
+   * A port out of range, or an authority that is no host and port, is refused naming the URI: Hadoop failed with "port
+   * out of range:99999", "Incomplete HDFS URI, no host" or "Does not contain a valid host:port authority", naming
+   * neither the store nor, for the first two, the defect.
+   */
+  @Test
+  void anAuthorityThatIsNoHostAndPortIsRefusedNamingTheUri() throws Exception {
+    for (String u : new String[] {"hdfs://nn:99999/ferry", "webhdfs://nn:65536/ferry", "hdfs://nn:0/ferry",
+        "hdfs://nn:abc/ferry", "webhdfs://nn:-1/ferry", "hdfs://n_n:8020/ferry"}) {
+      URI uri = URI.create(u);
+      assertThatThrownBy(() -> HdfsSettings.of(uri, Map.of(), Map.of())).as(u)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("'" + uri + "'")
+          .hasMessageContaining("'" + uri.getRawAuthority() + "' is not a NameNode's host and port");
+    }
+    for (String u : new String[] {"hdfs://nn/ferry", "hdfs://nn:65535/ferry", "webhdfs://[::1]:9870/ferry",
+        "hdfs://10.0.0.1:8020/ferry"}) {
+      assertThat(HdfsSettings.of(URI.create(u), Map.of(), Map.of()).rootPath()).as(u).isEqualTo("/ferry");
+    }
+  }
+
   @Test
   void aFragmentIsRefusedNotIgnored() {
     URI uri = URI.create("hdfs://nn:8020/ferry#models");
