@@ -100,6 +100,11 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
         throw new InvalidInputException("S3 endpoint '" + withoutUserInfo(endpointText)
             + "' must be http://host[:port] or https://host[:port]");
       }
+      if (endpoint.getPort() == 0 || endpoint.getPort() > 65535) {
+        // the SDK said "Port number(Use -1 to specify the scheme default port): 99999 is out of range [-1, 65535]"
+        throw new InvalidInputException("S3 endpoint '" + withoutUserInfo(endpointText) + "': port "
+            + endpoint.getPort() + " is not a port (1 to 65535)");
+      }
     }
     String region = settings.get(REGION);
     String pathStyleText = first(settings.get(PATH_STYLE), env.apply(PATH_STYLE_ENV));

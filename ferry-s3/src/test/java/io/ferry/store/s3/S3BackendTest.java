@@ -93,6 +93,14 @@ class S3BackendTest {
     assertThat(set.maxAttempts()).isEqualTo(3);
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpoint", "ftp://x"), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("ftp://x");
+    // a port out of range: the SDK's message named neither the endpoint nor the setting
+    for (String port : List.of("0", "65536", "99999")) {
+      assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpoint", "http://127.0.0.1:" + port), n -> null))
+          .as(port).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("S3 endpoint 'http://127.0.0.1:" + port + "': port " + port + " is not a port");
+    }
+    assertThat(S3Settings.from(Map.of("s3.endpoint", "http://127.0.0.1:65535"), n -> null).endpoint().getPort())
+        .isEqualTo(65535);
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.max-attempts", "many"), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.max-attempts");
     // a part size is written as the cache's and the server's sizes are (it took only a plain number of bytes)
