@@ -154,7 +154,9 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
       }
       return n;
     } catch (NumberFormatException e) {
-      throw new InvalidInputException(key + " is '" + v + "'; expected a whole number", e);
+      // "expected a whole number" was said of whole numbers too large for an int as well
+      throw new InvalidInputException(key + " is '" + v + "'; expected a whole number from " + min + " to "
+          + Integer.MAX_VALUE, e);
     }
   }
 

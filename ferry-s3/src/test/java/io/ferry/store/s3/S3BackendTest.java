@@ -103,6 +103,10 @@ class S3BackendTest {
         .isEqualTo(65535);
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.max-attempts", "many"), n -> null))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.max-attempts");
+    // a whole number too large for the setting was said not to be a whole number
+    assertThatThrownBy(() -> S3Settings.from(Map.of("s3.backoff-ms", "99999999999999"), n -> null))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessage("s3.backoff-ms is '99999999999999'; expected a whole number from 1 to 2147483647");
     // a part size is written as the cache's and the server's sizes are (it took only a plain number of bytes)
     assertThat(S3Settings.from(Map.of("s3.part-size", "8m"), n -> null).partSize()).isEqualTo(8 << 20);
     assertThat(S3Settings.from(Map.of("s3.part-size", "256KiB"), n -> null).partSize()).isEqualTo(256 << 10);
