@@ -336,9 +336,24 @@ public final class HdfsBackend implements Backend {
       return true;
     }
 
-    /** Creates the directories, then publishes the marker last with a rename, so a half-made store has no marker. */
+    /**
+     * Creates the directories, then publishes the marker last with a rename, so a half-made store has no marker. If
+     * the marker cannot be written (the NameNode refuses a replication or block size the settings ask for), the
+     * directories it made are removed again: left, they made the place a damaged store ("its marker is missing"),
+     * which every later init refused.
+     */
     @Override
     public boolean publish(byte[] marker) throws IOException {
+      boolean rootWasThere = status(fs, root) != null;
+      try {
+        return publishMarker(marker);
+      } catch (IOException | RuntimeException e) {
+        removeMade(rootWasThere);
+        throw e;
+      }
+    }
+
+    private boolean publishMarker(byte[] marker) throws IOException {
       Path tmp = new Path(root, "tmp");
       fs.mkdirs(tmp);
       for (String sub : TOP_LEVEL) {
@@ -356,6 +371,35 @@ public final class HdfsBackend implements Backend {
         return false;
       } finally {
         fs.delete(temp, false);
+      }
+    }
+
+    /**
+     * Removes the empty top-level directories of a store whose marker could not be published, and the root if it was
+     * not there before; nothing if another process published a marker meanwhile. Best effort, as the deletes are
+     * non-recursive: whatever holds anything stays.
+     */
+    private void removeMade(boolean rootWasThere) {
+      try {
+        if (fs.exists(new Path(root, MARKER))) {
+          return;
+        }
+      } catch (IOException | RuntimeException e) {
+        return;
+      }
+      java.util.List<Path> made = new java.util.ArrayList<>();
+      for (String sub : TOP_LEVEL) {
+        made.add(new Path(root, sub));
+      }
+      if (!rootWasThere) {
+        made.add(root);
+      }
+      for (Path dir : made) {
+        try {
+          fs.delete(dir, false);
+        } catch (IOException | RuntimeException e) {
+          LOG.debug("{}: could not remove {} of a store whose marker was not published: {}", uri, dir, e.toString());
+        }
       }
     }
   }

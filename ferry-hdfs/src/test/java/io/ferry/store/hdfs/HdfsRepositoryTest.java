@@ -406,6 +406,37 @@ class HdfsRepositoryTest {
     }
   }
 
+  /**
+   * An init the NameNode refuses (a replication above its maximum, asked for in the settings) leaves the place as it
+   * found it, over hdfs:// and WebHDFS, in a new directory and in an empty one: it left the store's directories without
+   * a marker, a damaged store ("its marker is missing") that every later init refused, whatever its settings.
+   */
+  @Test
+  void anInitTheNameNodeRefusesLeavesThePlaceAsItWas() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    for (boolean web : new boolean[] {false, true}) {
+      for (boolean rootThere : new boolean[] {false, true}) {
+        String path = MiniHdfs.freshPath("refused-init");
+        URI uri = web ? hdfs.webhdfs(path) : hdfs.hdfs(path);
+        org.apache.hadoop.fs.Path root = new org.apache.hadoop.fs.Path(path);
+        if (rootThere) {
+          fs.mkdirs(root);
+        }
+        assertThatThrownBy(() -> HdfsBackend.open(uri, StoreOptions.createIfMissing()
+            .withSettings(java.util.Map.of("dfs.replication", "600")))).as("%s", uri)
+            .hasMessageContaining("replication factor of 600");
+        assertThat(fs.exists(root)).as("%s", uri).isEqualTo(rootThere);
+        if (rootThere) {
+          assertThat(fs.listStatus(root)).as("%s", uri).isEmpty();
+        }
+        try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(hdfs.settings(1)))) {
+          assertThat(fs.exists(new org.apache.hadoop.fs.Path(root, HdfsBackend.MARKER))).as("%s", uri).isTrue();
+        }
+      }
+    }
+  }
+
   @Test
   void storesAreOpenedOnlyWhereAStoreIsOrIsAskedFor() throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
