@@ -188,7 +188,9 @@ public final class HdfsBackend implements Backend {
   /**
    * The error of an open that Hadoop refused because a setting's value does not parse (a {@code NumberFormatException}
    * whose message, {@code For input string: "abc"}, named neither the setting nor the store), naming the store and the
-   * Hadoop settings given with that value; null for any other error.
+   * Hadoop settings given with that value; or because Hadoop found a value it cannot use ({@code
+   * IllegalArgumentException}, when Hadoop settings were given), naming the store and listing the settings given; null
+   * for any other error.
    */
   private static InvalidInputException invalidSetting(HdfsSettings settings, Exception e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
@@ -201,6 +203,15 @@ public final class HdfsBackend implements Backend {
         }
         return new InvalidInputException(settings.displayUri() + ": a Hadoop setting has a value that is not a number"
             + (given.isEmpty() ? "" : " (" + String.join(", ", given) + ")") + ": " + t.getMessage());
+      }
+      if (t instanceof IllegalArgumentException && !settings.hadoopKeys().isEmpty()) {
+        // Hadoop's own words ("Invalid checksum type: userOpt=null, default=CRC32C:0, effective=null" for
+        // dfs.bytes-per-checksum=0) named neither the store nor the setting, and the command failed as an internal
+        // error
+        java.util.List<String> given = new java.util.ArrayList<>();
+        settings.hadoopKeys().forEach((k, v) -> given.add(k + "=" + v));
+        return new InvalidInputException(settings.displayUri() + ": Hadoop refused to open the store (Hadoop settings"
+            + " given: " + String.join(", ", given) + "): " + t.getMessage());
       }
     }
     return null;

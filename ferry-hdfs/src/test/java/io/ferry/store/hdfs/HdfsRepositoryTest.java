@@ -437,6 +437,25 @@ class HdfsRepositoryTest {
     }
   }
 
+  /**
+   * A Hadoop setting Hadoop cannot use fails the open naming the store and the settings given: it failed with Hadoop's
+   * words alone ("Invalid checksum type: userOpt=null, default=CRC32C:0, effective=null", "Invalid parameter range:
+   * replication = 0 < 1"), as an internal error.
+   */
+  @Test
+  void aHadoopSettingHadoopCannotUseIsNamedWithTheStore() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    URI over = hdfs.hdfs(MiniHdfs.freshPath("bad-setting"));
+    URI web = hdfs.webhdfs(MiniHdfs.freshPath("bad-setting"));
+    for (java.util.Map.Entry<URI, String> c : java.util.Map.of(over, "dfs.bytes-per-checksum", web, "dfs.replication")
+        .entrySet()) {
+      assertThatThrownBy(() -> HdfsBackend.open(c.getKey(), StoreOptions.createIfMissing()
+          .withSettings(java.util.Map.of(c.getValue(), "0")))).as("%s", c.getKey())
+          .isInstanceOf(InvalidInputException.class).hasMessageStartingWith(c.getKey() + ": ")
+          .hasMessageContaining("(Hadoop settings given: " + c.getValue() + "=0)");
+    }
+  }
+
   @Test
   void storesAreOpenedOnlyWhereAStoreIsOrIsAskedFor() throws Exception {
     MiniHdfs hdfs = MiniHdfs.shared();
