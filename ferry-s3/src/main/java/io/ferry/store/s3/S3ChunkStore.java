@@ -46,10 +46,9 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       before any body is read. Both draw on one budget: {@code s3.max-attempts} requests a part in all.
  *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
  *       the other parts follow in parallel. One request for objects up to one part.
- *   <li>The parts of one read must come from one object: same size, ETag and {@code Last-Modified}. If they do not
- *       (the object was put again with other bytes meanwhile), the read is made again, whole, up to three times.
- *       {@code Last-Modified} tells objects apart on endpoints that send no ETag, though only those put in different
- *       seconds.
+ *   <li>The parts of one read must come from one object: same size and ETag, and on endpoints that send no ETag,
+ *       same {@code Last-Modified} (which tells apart only objects put in different seconds). If they do not (the
+ *       object was put again with other bytes meanwhile), the read is made again, whole, up to three times.
  *   <li>{@link #missing}: parallel {@code HeadObject}s on the store's pool.
  *   <li>{@link #list}: {@code ListObjectsV2}, 1,000 keys a page, streamed.
  *   <li>{@link #deleteIfPresent} (gc): {@code HeadObject}, then {@code DeleteObject} with {@code If-Match: *}, so
@@ -237,8 +236,8 @@ final class S3ChunkStore implements ChunkStore {
   }
 
   /**
-   * Null if a part came whole from the object the first part came from (same size, ETag and Last-Modified), else how
-   * they differ.
+   * Null if a part came whole from the object the first part came from (same size and ETag, and when the endpoint
+   * sent no ETag, same Last-Modified), else how they differ.
    */
   private static String change(Fetched first, Fetched part) {
     if (!part.whole()) {
@@ -246,7 +245,7 @@ final class S3ChunkStore implements ChunkStore {
           + " for its range,") + " where the first found " + first.size() + " bytes (ETag " + first.etag() + ")";
     }
     if (first.size() == part.size() && java.util.Objects.equals(first.etag(), part.etag())
-        && java.util.Objects.equals(first.modified(), part.modified())) {
+        && (first.etag() != null || java.util.Objects.equals(first.modified(), part.modified()))) {
       return null;
     }
     return "its parts came from objects of " + first.size() + " bytes (ETag " + first.etag() + ", Last-Modified "
