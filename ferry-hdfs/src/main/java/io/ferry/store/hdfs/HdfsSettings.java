@@ -182,7 +182,9 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new InvalidInputException("setting " + key + "=" + v + " is invalid: expected a positive integer");
+    // "expected a positive integer" was said of positive integers too large for an int as well
+    throw new InvalidInputException("setting " + key + "=" + v + " is invalid: expected a whole number from 1 to "
+        + Integer.MAX_VALUE);
   }
 
   /** The settings an HDFS store reads: Ferry's own and every Hadoop key, for the CLI's check of names. */

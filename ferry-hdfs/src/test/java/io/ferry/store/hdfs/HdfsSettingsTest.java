@@ -90,6 +90,17 @@ class HdfsSettingsTest {
     }
   }
 
+  /** A count too large for its setting was said not to be a positive integer, which it is. */
+  @Test
+  void aCountSettingOutOfRangeSaysTheRange() {
+    for (String v : new String[] {"0", "-1", "many", "99999999999"}) {
+      assertThatThrownBy(() -> HdfsSettings.of(URI.create("hdfs://nn:8020/ferry"),
+          Map.of("ferry.hdfs.open-files", v), Map.of())).as(v).isInstanceOf(InvalidInputException.class)
+          .hasMessage("setting ferry.hdfs.open-files=" + v + " is invalid: expected a whole number from 1 to "
+              + Integer.MAX_VALUE);
+    }
+  }
+
   @Test
   void aFragmentIsRefusedNotIgnored() {
     URI uri = URI.create("hdfs://nn:8020/ferry#models");
