@@ -486,10 +486,15 @@ class S3BackendTest {
       try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
         b.chunks().put(id, ByteBuffer.wrap(before));
         java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch replaced = new java.util.concurrent.CountDownLatch(1);
         proxy.policy((method, target, n) -> {
-          if (method.equals("GET") && target.contains("/objects/") && gets.incrementAndGet() == 2) {
+          int k = method.equals("GET") && target.contains("/objects/") ? gets.incrementAndGet() : 0;
+          if (k == 2) {
             // after the first part, before any other
             raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
+            replaced.countDown();
+          } else if (k > 2) {
+            awaitChange(replaced);
           }
           return FaultyHttpProxy.Fault.NONE;
         });
@@ -524,14 +529,19 @@ class S3BackendTest {
         b.chunks().put(id, ByteBuffer.wrap(before));
         java.time.Instant put = raw.headObject(r -> r.bucket(LocalS3.BUCKET).key(key)).lastModified();
         java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch replaced = new java.util.concurrent.CountDownLatch(1);
         proxy.policy((method, target, n) -> {
-          if (method.equals("GET") && target.contains("/objects/") && gets.incrementAndGet() == 2) {
+          int k = method.equals("GET") && target.contains("/objects/") ? gets.incrementAndGet() : 0;
+          if (k == 2) {
             // after the first part, before any other, and in a later second than the first put
             java.time.Instant deadline = java.time.Instant.now().plusSeconds(5);
             while (!java.time.Instant.now().isAfter(put.plusSeconds(1)) && java.time.Instant.now().isBefore(deadline)) {
               java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
             }
             raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
+            replaced.countDown();
+          } else if (k > 2) {
+            awaitChange(replaced);
           }
           return FaultyHttpProxy.Fault.NO_ETAG;
         });
@@ -542,6 +552,20 @@ class S3BackendTest {
         assertThat(java.util.Arrays.equals(bytes, after)).as("one object's bytes, not a mix: first byte %s, last %s",
             bytes[0], bytes[bytes.length - 1]).isTrue();
       }
+    }
+  }
+
+  /**
+   * Holds a GET of the tests above until the object was changed: S3Proxy answered 400 Bad Request, now and then, to a
+   * GET of a key that a put or delete of the same key ran beside, and the read failed on that answer.
+   */
+  private static void awaitChange(java.util.concurrent.CountDownLatch changed) {
+    try {
+      if (!changed.await(30, java.util.concurrent.TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the object was not changed within 30 s");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 
@@ -568,6 +592,7 @@ class S3BackendTest {
       try (Backend b = S3Backend.open(uri, new StoreOptions(false, settings), n -> null)) {
         b.chunks().put(id, ByteBuffer.wrap(before));
         java.util.concurrent.atomic.AtomicInteger gets = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
         proxy.policy((method, target, n) -> {
           if (method.equals("GET") && target.contains("/objects/")) {
             int k = gets.incrementAndGet();
@@ -576,6 +601,11 @@ class S3BackendTest {
               raw.deleteObject(r -> r.bucket(LocalS3.BUCKET).key(key));
             } else if (k == (deleteFirst ? 5 : 2)) {
               raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
+            } else if (k > 2) {
+              awaitChange(changed);
+            }
+            if (k == 2) {
+              changed.countDown();
             }
           }
           return FaultyHttpProxy.Fault.NONE;
