@@ -61,6 +61,12 @@ record HdfsSettings(URI fileSystemUri, String rootPath, String displayUri, Confi
     if (!scheme.equals("hdfs") && !scheme.equals("webhdfs")) {
       throw new InvalidInputException("'" + uri + "' is not an hdfs:// or webhdfs:// URI");
     }
+    if (uri.getRawUserInfo() != null) {
+      // Hadoop ignores it: the store was used as the process's user, and a password in it was printed in messages
+      String shown = uri.toString().replace(uri.getRawUserInfo() + "@", "***@");
+      throw new InvalidInputException("store URI '" + shown + "': user info ('***@') is not supported and would be"
+          + " ignored: Hadoop acts as the process's user; set HADOOP_USER_NAME, or use Kerberos, to choose another");
+    }
     String path = uri.getPath();
     if (path == null || !path.startsWith("/")) {
       throw new InvalidInputException("store URI '" + uri + "' has no absolute path: expected " + scheme

@@ -90,6 +90,20 @@ class HdfsSettingsTest {
     }
   }
 
+  /**
+   * User info in the URI is refused, never printed: Hadoop ignored it, so the store was used as the process's user
+   * without a word, and messages printed a password written there.
+   */
+  @Test
+  void userInfoIsRefusedAndNotPrinted() {
+    for (String u : new String[] {"hdfs://alice@nn:8020/ferry", "webhdfs://alice:s3cret@nn:9870/ferry"}) {
+      URI uri = URI.create(u);
+      assertThatThrownBy(() -> HdfsSettings.of(uri, Map.of(), Map.of())).as(u)
+          .isInstanceOf(InvalidInputException.class).hasMessageContaining("user info")
+          .hasMessageContaining("'" + u.replaceAll("//[^@]*@", "//***@") + "'").hasMessageNotContaining("alice");
+    }
+  }
+
   /** A count too large for its setting was said not to be a positive integer, which it is. */
   @Test
   void aCountSettingOutOfRangeSaysTheRange() {
