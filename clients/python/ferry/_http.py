@@ -183,6 +183,20 @@ _HTTPConnection = _deadline_connection(http.client.HTTPConnection)
 _HTTPSConnection = _deadline_connection(http.client.HTTPSConnection)
 
 
+_POOLS = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    """A fork copies a lock another thread held at that moment, held for ever in the child: each pool takes a new
+    one (the child has one thread, which holds none)."""
+    for pool in list(_POOLS):
+        pool._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class _Pool:
     """A client's idle connections, kept open for its next requests (at most POOL_SIZE for each server, or proxy and
     server, they go to); thread-safe: a connection is used by one request at a time."""
@@ -191,6 +205,7 @@ class _Pool:
         self._idle = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        _POOLS.add(self)
 
     def _forked(self):
         """Lets go, under the lock, of the connections of the process this one was forked from (a data loader's

@@ -28,6 +28,7 @@ import os
 import pathlib
 import shlex
 import shutil
+import signal
 import socketserver
 import subprocess
 import sys
@@ -953,6 +954,44 @@ class KeepAliveTest(unittest.TestCase):
             c.close()
         finally:
             proxy.close()
+
+    @unittest.skipUnless(hasattr(os, "fork"), "no fork on this system")
+    def test_a_fork_while_another_thread_holds_the_pool_does_not_hang_the_child(self):
+        # the child inherited the pool's lock as held by a thread it does not have, and its first request waited
+        # for ever
+        c = ferry.Client(URL, token=TOKEN)
+        try:
+            self.assertEqual("tiny", c.models()[0]["name"])
+            pools = [p for p in ferry._http._POOLS]
+            self.assertTrue(pools)
+            held, release = threading.Event(), threading.Event()
+
+            def hold():
+                locks = [p._lock for p in pools]
+                for lock in locks:
+                    lock.acquire()
+                held.set()
+                release.wait(30)
+                for lock in locks:
+                    lock.release()
+
+            holder = threading.Thread(target=hold, daemon=True)
+            holder.start()
+            self.assertTrue(held.wait(30))
+            pid = os.fork()
+            if pid == 0:  # the child: never returns into the test runner
+                code = 1
+                try:
+                    signal.alarm(20)  # a hang ends the child with SIGALRM, not the test run
+                    code = 0 if c.models()[0]["name"] == "tiny" else 2
+                finally:
+                    os._exit(code)
+            release.set()
+            holder.join(30)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(0, os.waitstatus_to_exitcode(status))
+        finally:
+            c.close()
 
     def test_a_client_dropped_without_close_closes_its_connections(self):
         # its kept sockets were left to the garbage collector, which warned of each (ResourceWarning: unclosed socket)
