@@ -58,8 +58,8 @@ final class CacheCommand extends GroupCommand {
         out().printf("  hits %d, misses %d (%.1f%% hits), %s served from the cache, %s read from the store%n",
             c.hits(), c.misses(), 100 * c.hitRatio(), Format.bytes(c.bytesFromCache()),
             Format.bytes(c.bytesFromStore()));
-        out().printf("  %d parts written (%s), %d not written (queue full or writes refused), %d dropped (failed checks),"
-            + " %d reads bypassed the cache%n", c.partsWritten(), Format.bytes(c.bytesWritten()),
+        out().printf("  %d parts written (%s), %d not written (queue full or writes refused), %d dropped (failed"
+            + " checks), %d reads bypassed the cache%n", c.partsWritten(), Format.bytes(c.bytesWritten()),
             c.writesSkipped(), c.dropped(), c.bypassed());
       }
       return 0;

@@ -12,9 +12,9 @@ import java.util.regex.Pattern;
  * user/model:Q8_0} and node-llama-cpp's {@code hf:user/model:Q8_0}: the tag is the file's name ({@code
  * tiny-Q8_0.gguf}, with or without its directory) or its quantization ({@code Q8_0}, any case), found in the path
  * between a {@code -}, {@code .} or {@code /} (or the start) and a {@code -} or {@code .}; {@code latest} is {@code
- * Q4_K_M}, else {@code Q8_0}, else the first model file. Only model files count: not projectors ({@code mmproj}) or importance matrices ({@code imatrix}),
- * and of a split model only its first split ({@code -00001-of-00003.gguf}), which names the others. Files are taken
- * in path order.
+ * Q4_K_M}, else {@code Q8_0}, else the first model file. Only model files count: not projectors ({@code mmproj}) or
+ * importance matrices ({@code imatrix}), and of a split model only its first split ({@code -00001-of-00003.gguf}),
+ * which names the others. Files are taken in path order.
  */
 final class GgufTags {
   private static final Pattern SPLIT = Pattern.compile("-(\\d{5})-of-\\d{5}\\.gguf$", Pattern.CASE_INSENSITIVE);
