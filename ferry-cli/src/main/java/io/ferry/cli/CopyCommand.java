@@ -7,11 +7,9 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.Results.CopyResult;
 import io.ferry.scan.LocalTrees;
 import io.ferry.store.StoreOptions;
+import io.ferry.store.local.LocalBackendProvider;
 import io.ferry.version.RefSpec;
 import java.io.IOException;
-import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -41,7 +39,7 @@ final class CopyCommand extends StoreCommand {
     try (Repository src = openRepo()) {
       // a ref that names nothing fails here, before a missing target store is created for it
       src.resolve(ref);
-      Path made = newLocalStore(to);
+      Path made = LocalBackendProvider.absentStore(to);
       try {
         try (Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()),
             repositoryOptions())) {
@@ -55,20 +53,6 @@ final class CopyCommand extends StoreCommand {
       }
     }
     return 0;
-  }
-
-  /**
-   * The directory of the local store that {@code --to} names when nothing is there yet (this copy creates it), else
-   * null. A copy that fails removes a store it created, as it found the place: on a full disk an empty store left
-   * behind would hold space and make the next copy's target look like one the user made.
-   */
-  private static Path newLocalStore(String to) throws IOException {
-    URI uri = Ferry.toUri(to);
-    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
-      return null;
-    }
-    Path dir = Path.of(uri.getPath());
-    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
   }
 
   /** Removes the store a failed copy created; a failure to remove it is added to the copy's own error. */

@@ -1,6 +1,5 @@
 package io.ferry.spark.jobs;
 
-import io.ferry.Ferry;
 import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkReader;
@@ -9,16 +8,14 @@ import io.ferry.repo.Results;
 import io.ferry.scan.LocalTrees;
 import io.ferry.spark.store.StoreCache;
 import io.ferry.spark.store.StoreSpec;
+import io.ferry.store.local.LocalBackendProvider;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.io.Serializable;
-import java.net.URI;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -78,7 +75,7 @@ public final class CopyJob {
     Repository source = StoreCache.repository(from);
     // as ferry copy: a ref that names nothing fails here, before a missing target store is created for it
     source.resolve(ref);
-    Path made = newLocalStore(to.uri());
+    Path made = LocalBackendProvider.absentStore(to.uri());
     try {
       return copy(source, StoreCache.repository(to, true), ref, verify);
     } catch (Exception e) {
@@ -88,20 +85,6 @@ public final class CopyJob {
       }
       throw e;
     }
-  }
-
-  /**
-   * The directory of the local store {@code to} names when nothing is there yet (this job creates it), else null. A
-   * job that fails removes a store it created, as {@code ferry copy} does: an empty store left behind would hold
-   * space and make the next copy's target look like one the user made.
-   */
-  private static Path newLocalStore(String to) throws IOException {
-    URI uri = Ferry.toUri(to);
-    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
-      return null;
-    }
-    Path dir = Path.of(uri.getPath());
-    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
   }
 
   /** Closes and removes the store a failed job created; a failure to remove it is added to the job's own error. */
