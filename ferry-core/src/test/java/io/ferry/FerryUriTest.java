@@ -28,4 +28,15 @@ class FerryUriTest {
     assertThatThrownBy(() -> Ferry.toUri("cassandra://h1 h2/ks")).isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("is not a valid URI");
   }
+
+  /** A store that does not parse is named without what may be a secret: the message showed the string as given. */
+  @Test
+  void aStoreThatIsNoUriIsNamedWithoutItsUserInformationAndQuery() {
+    assertThatThrownBy(() -> Ferry.toUri("http://alice:pw1@h:80/a b?token=tk1")).isInstanceOf(
+        InvalidInputException.class).hasMessageStartingWith("store 'http://h:80/a b' is not a valid URI")
+        .hasMessageNotContaining("pw1").hasMessageNotContaining("tk1");
+    assertThatThrownBy(() -> Ferry.toUri("http://h:80/a b#tk1")).hasMessageNotContaining("tk1");
+    assertThatThrownBy(() -> Ferry.openBackend("nope://u:pw1@h/x?t=tk1", io.ferry.store.StoreOptions.existing()))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("no backend for store 'nope://h/x'");
+  }
 }
