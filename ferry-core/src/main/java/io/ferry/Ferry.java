@@ -11,6 +11,8 @@ import io.ferry.store.local.LocalBackendProvider;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.ServiceLoader;
@@ -60,6 +62,20 @@ public final class Ferry {
     }
     throw new InvalidInputException("no backend for store '" + withoutSecrets(store) + "': scheme '" + uri.getScheme()
         + "' is not supported here (is its module on the class path?)");
+  }
+
+  /**
+   * The directory of the local store {@code store} names when nothing is there yet, else null (another scheme, or
+   * something already there). A command or job that creates a store there removes it again if it fails, as it found
+   * the place: an empty store left behind would hold space and look like one the user made.
+   */
+  public static Path absentLocalStore(String store) throws IOException {
+    URI uri = toUri(store);
+    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
+      return null;
+    }
+    Path dir = Path.of(uri.getPath());
+    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
   }
 
   /** The store used when none is given: {@code $FERRY_STORE}, else {@code ~/.ferry/store}. */

@@ -7,7 +7,6 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.Results.CopyResult;
 import io.ferry.scan.LocalTrees;
 import io.ferry.store.StoreOptions;
-import io.ferry.store.local.LocalBackendProvider;
 import io.ferry.version.RefSpec;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -39,7 +38,7 @@ final class CopyCommand extends StoreCommand {
     try (Repository src = openRepo()) {
       // a ref that names nothing fails here, before a missing target store is created for it
       src.resolve(ref);
-      Path made = LocalBackendProvider.absentStore(to);
+      Path made = Ferry.absentLocalStore(to);
       try {
         try (Repository dst = Ferry.open(to, StoreOptions.createIfMissing().withSettings(settings()),
             repositoryOptions())) {

@@ -1,6 +1,5 @@
 package io.ferry.store.local;
 
-import io.ferry.Ferry;
 import io.ferry.error.InvalidInputException;
 import io.ferry.store.Backend;
 import io.ferry.store.BackendProvider;
@@ -8,8 +7,6 @@ import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
 import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 
 /**
@@ -19,20 +16,6 @@ import java.nio.file.Path;
 public final class LocalBackendProvider implements BackendProvider {
   /** Creates the provider; it holds no state. */
   public LocalBackendProvider() {}
-
-  /**
-   * The directory of the local store {@code store} names when nothing is there yet, else null (another scheme, or
-   * something already there). A command or job that creates a store there removes it again if it fails, as it found
-   * the place: an empty store left behind would hold space and look like one the user made.
-   */
-  public static Path absentStore(String store) throws IOException {
-    URI uri = Ferry.toUri(store);
-    if (!"file".equals(uri.getScheme()) || uri.getAuthority() != null || uri.getPath() == null) {
-      return null;
-    }
-    Path dir = Path.of(uri.getPath());
-    return Files.exists(dir, LinkOption.NOFOLLOW_LINKS) ? null : dir;
-  }
 
   /** True for {@code file}. */
   @Override

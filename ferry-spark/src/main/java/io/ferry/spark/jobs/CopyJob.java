@@ -1,5 +1,6 @@
 package io.ferry.spark.jobs;
 
+import io.ferry.Ferry;
 import io.ferry.id.ChunkId;
 import io.ferry.objects.ObjectDatabase;
 import io.ferry.read.ChunkReader;
@@ -8,7 +9,6 @@ import io.ferry.repo.Results;
 import io.ferry.scan.LocalTrees;
 import io.ferry.spark.store.StoreCache;
 import io.ferry.spark.store.StoreSpec;
-import io.ferry.store.local.LocalBackendProvider;
 import io.ferry.transfer.TransferListener;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
@@ -75,7 +75,7 @@ public final class CopyJob {
     Repository source = StoreCache.repository(from);
     // as ferry copy: a ref that names nothing fails here, before a missing target store is created for it
     source.resolve(ref);
-    Path made = LocalBackendProvider.absentStore(to.uri());
+    Path made = Ferry.absentLocalStore(to.uri());
     try {
       return copy(source, StoreCache.repository(to, true), ref, verify);
     } catch (Exception e) {
