@@ -137,7 +137,9 @@ final class DataNodeErrors {
    * minReplication nodes. There are 3 datanode(s) running and 3 node(s) are excluded in this operation.", followed by
    * the NameNode's stack trace, as "All datanodes [...] are bad. Aborting...", or, when the DataNodes stop while a
    * block is being written, as "Failed to replace a bad datanode on the existing pipeline due to no more good
-   * datanodes being available to try. (Nodes: ...)" and a paragraph on the replacement policy.
+   * datanodes being available to try. (Nodes: ...)" and a paragraph on the replacement policy, or, when they stop once
+   * the last block is written, as "Unable to close file because the last block ... does not have enough number of
+   * replicas." at the close.
    */
   static String writeUnavailable(IOException e) {
     if (e instanceof InterruptedIOException) {
@@ -157,6 +159,10 @@ final class DataNodeErrors {
       }
       if (m.startsWith("Failed to replace a bad datanode") && m.contains("no more good datanodes")) {
         return "no DataNode available to write to (none left to replace the failed ones of the write pipeline)";
+      }
+      if (m.startsWith("Unable to close file because the last block") && m.contains("does not have enough")) {
+        return "no DataNode available to write to (when the file was closed, the NameNode counted too few DataNodes"
+            + " holding its last block: they are down, or slow to report it)";
       }
     }
     return null;

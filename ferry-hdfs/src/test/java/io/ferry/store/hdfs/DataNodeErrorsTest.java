@@ -28,6 +28,10 @@ class DataNodeErrorsTest {
         + " datanode replacement policy is DEFAULT, and a client may configure this via"
         + " 'dfs.client.block.write.replace-datanode-on-failure.policy' in its configuration.")))).isEqualTo(
             "no DataNode available to write to (none left to replace the failed ones of the write pipeline)");
+    // the DataNodes stopped once the last block was written: the close gives up waiting for its replicas
+    assertThat(DataNodeErrors.writeUnavailable(new IOException("Unable to close file because the last block"
+        + " BP-1398020207-127.0.0.1-1796624166083:blk_1073741842_1018 does not have enough number of replicas.")))
+        .startsWith("no DataNode available to write to (when the file was closed, the NameNode counted too few");
     assertThat(DataNodeErrors.writeUnavailable(new IOException("Permission denied: user=u, access=WRITE"))).isNull();
     assertThat(DataNodeErrors.writeUnavailable(new InterruptedIOException("All datanodes [x] are bad"))).isNull();
   }

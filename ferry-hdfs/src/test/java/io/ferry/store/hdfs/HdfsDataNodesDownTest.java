@@ -60,10 +60,11 @@ class HdfsDataNodesDownTest {
                   .contains("no DataNode available to write to").doesNotContain("\n")
                   .doesNotContain("minReplication");
               assertThat(e.getCause()).isNotNull();
-              // which of its three errors Hadoop gives depends on when the pipeline met the stopped DataNodes
+              // which of its four errors Hadoop gives depends on when the pipeline met the stopped DataNodes
               assertThat(e.getCause().getMessage()).as("Hadoop's own error, kept as the cause")
                   .containsAnyOf("could only be written to 0 of the", "are bad. Aborting",
-                      "Failed to replace a bad datanode on the existing pipeline");
+                      "Failed to replace a bad datanode on the existing pipeline",
+                      "does not have enough number of replicas");
             });
         assertThat(stopAll.ran()).isTrue();
         assertThat(pusher.refsOf("llama")).as("no ref moved").isEmpty();
