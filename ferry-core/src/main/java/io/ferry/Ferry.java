@@ -60,8 +60,8 @@ public final class Ferry {
         return StoreLayers.stack(p.open(uri, storeOptions), storeOptions, StoreLayers.query(uri), System.getenv());
       }
     }
-    throw new InvalidInputException("no backend for store '" + withoutSecrets(store) + "': scheme '" + uri.getScheme()
-        + "' is not supported here (is its module on the class path?)");
+    throw new InvalidInputException("no backend for store '" + StoreLayers.withoutSecrets(store) + "': scheme '"
+        + uri.getScheme() + "' is not supported here (is its module on the class path?)");
   }
 
   /**
@@ -112,29 +112,9 @@ public final class Ferry {
           // reported as the user wrote it, below
         }
       }
-      throw new InvalidInputException("store '" + withoutSecrets(store) + "' is not a valid URI: " + e.getReason());
+      throw new InvalidInputException("store '" + StoreLayers.withoutSecrets(store) + "' is not a valid URI: "
+          + e.getReason());
     }
-  }
-
-  /**
-   * {@code store} without its query, fragment and user information, for messages: a token or password written there
-   * (which the stores refuse by name once the URI parses) must not reach a terminal or a log.
-   */
-  private static String withoutSecrets(String store) {
-    String s = store;
-    for (char c : new char[] {'?', '#'}) {
-      int at = s.indexOf(c);
-      s = at < 0 ? s : s.substring(0, at);
-    }
-    int start = s.indexOf("://");
-    if (start >= 0) {
-      int end = s.indexOf('/', start + 3);
-      int at = s.lastIndexOf('@', end < 0 ? s.length() - 1 : end - 1);
-      if (at > start) {
-        s = s.substring(0, start + 3) + s.substring(at + 1);
-      }
-    }
-    return s;
   }
 
   /**

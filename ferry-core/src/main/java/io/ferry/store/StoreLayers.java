@@ -51,32 +51,41 @@ public final class StoreLayers {
       int eq = pair.indexOf('=');
       if (eq <= 0) {
         // a pair with an empty key is not shown: its value may be a secret
-        throw new InvalidInputException("store URI '" + withoutSecrets(uri) + "': " + (eq < 0 ? "query part '" + pair
-            + "' is not key=value" : "a query part is not key=value (its key is empty)"));
+        throw new InvalidInputException("store URI '" + withoutSecrets(uri.toString()) + "': " + (eq < 0
+            ? "query part '" + pair + "' is not key=value" : "a query part is not key=value (its key is empty)"));
       }
       String k = URLDecoder.decode(pair.substring(0, eq), StandardCharsets.UTF_8);
       String v = URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8);
       String was = out.put(k, v);
       if (was != null) {
         // the values are not shown: one may be a secret (an HTTP store's token is refused in the URI by its name)
-        throw new InvalidInputException("store URI '" + withoutSecrets(uri) + "': query option '" + k + "' is given"
-            + " twice; give it once");
+        throw new InvalidInputException("store URI '" + withoutSecrets(uri.toString()) + "': query option '" + k
+            + "' is given twice; give it once");
       }
     }
     return out;
   }
 
   /**
-   * The URI without its user information and query, for messages: either may hold a secret the backend would refuse
-   * by name (a password, a token), and this check runs before any backend sees the URI.
+   * {@code store} (a store URI, or a string that should have been one) without its query, fragment and user
+   * information, for messages: a token or password written there (which the stores refuse by name once the URI
+   * parses) must not reach a terminal or a log, and core's checks run before any backend sees the URI.
    */
-  private static String withoutSecrets(URI uri) {
-    String authority = uri.getRawAuthority();
-    if (authority == null) {
-      return uri.getScheme() + ":" + uri.getRawSchemeSpecificPart().replaceFirst("\\?.*", "");
+  public static String withoutSecrets(String store) {
+    String s = store;
+    for (char c : new char[] {'?', '#'}) {
+      int at = s.indexOf(c);
+      s = at < 0 ? s : s.substring(0, at);
     }
-    return uri.getScheme() + "://" + authority.substring(authority.lastIndexOf('@') + 1)
-        + (uri.getRawPath() == null ? "" : uri.getRawPath());
+    int start = s.indexOf("://");
+    if (start >= 0) {
+      int end = s.indexOf('/', start + 3);
+      int at = s.lastIndexOf('@', end < 0 ? s.length() - 1 : end - 1);
+      if (at > start) {
+        s = s.substring(0, start + 3) + s.substring(at + 1);
+      }
+    }
+    return s;
   }
 
   /**
