@@ -40,6 +40,12 @@ final class HttpChunkStore implements ChunkStore {
   private final HttpBackend backend;
   /** Paths whose next read asks past the servers' caches ({@link #readRejected}). */
   private final Set<String> revalidate = java.util.concurrent.ConcurrentHashMap.newKeySet();
+  /**
+   * The path whose bytes the calling thread last rejected: its own next read of it asks past the caches even when
+   * another thread's read of the same object took the shared mark first (that read may reach the server after this
+   * one, which would then be answered from the cache again).
+   */
+  private final ThreadLocal<String> rejectedHere = new ThreadLocal<>();
 
   HttpChunkStore(HttpBackend backend) {
     this.backend = backend;
@@ -125,6 +131,7 @@ final class HttpChunkStore implements ChunkStore {
       revalidate.clear();
     }
     revalidate.add(path);
+    rejectedHere.set(path);
     return backend.pool().rejected(path);
   }
 
@@ -211,7 +218,11 @@ final class HttpChunkStore implements ChunkStore {
     long last = offset + length - 1;
     String what = "read bytes " + offset + "-" + last + " of object " + id;
     String path = chunkPath(id);
-    List<String> headers = revalidate.remove(path)
+    boolean mine = path.equals(rejectedHere.get());
+    if (mine) {
+      rejectedHere.remove();
+    }
+    List<String> headers = revalidate.remove(path) | mine
         ? List.of("Range", "bytes=" + offset + "-" + last, "Cache-Control", "no-cache")
         : List.of("Range", "bytes=" + offset + "-" + last);
     ServerPool.Answer a = backend.pool().call(new ServerPool.Call(what, "GET", path, null, headers, length,

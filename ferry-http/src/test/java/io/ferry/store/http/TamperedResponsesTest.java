@@ -210,6 +210,43 @@ class TamperedResponsesTest {
   }
 
   /**
+   * Two threads read the same pack; the first rejects its bytes, the second's read (already on its way) takes the
+   * shared "ask past the cache" mark first. The first thread's own second read must still ask past the server's cache:
+   * the second thread's request may reach the server after it, and the cache would answer the forged bytes again
+   * (a CI run saw exactly that as a pull failing "corrupt").
+   */
+  @Test
+  void theThreadThatRejectedBytesAsksPastTheCacheItselfEvenIfAnotherReadTookTheMark() throws Exception {
+    Path src = model();
+    io.ferry.id.ChunkId object;
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.createIfMissing());
+        Repository local = Repository.open(store, RepositoryOptions.defaults())) {
+      local.push(src, "m:prod", PushOptions.builder().message("v1").build());
+      List<io.ferry.id.ChunkId> all = new ArrayList<>();
+      store.chunks().list(o -> all.add(o.id()));
+      object = all.get(0);
+    }
+    try (LocalBackend store = LocalBackend.open(tmp.resolve("store"), StoreOptions.existing());
+        ForgingCache cached = new ForgingCache(store, false);
+        Repository served = Repository.open(cached, RepositoryOptions.defaults());
+        FerryServer server = FerryServer.start(served, ServerOptions.builder().listen("127.0.0.1", 0).build());
+        HttpBackend client = HttpBackend.open(server.uri(), StoreOptions.existing(), Map.of())) {
+      io.ferry.store.ChunkStore chunks = client.chunks();
+      chunks.read(object, 0, 1);
+      assertThat(chunks.readRejected(object)).isTrue();
+      ExecutorService other = Executors.newSingleThreadExecutor();
+      try {
+        other.submit(() -> chunks.read(object, 0, 1)).get();
+      } finally {
+        other.shutdown();
+      }
+      assertThat(cached.told.get()).as("reads that asked past the server's cache").isEqualTo(1);
+      chunks.read(object, 0, 1);
+      assertThat(cached.told.get()).as("reads that asked past the server's cache").isEqualTo(2);
+    }
+  }
+
+  /**
    * A store with a cache in front of it that holds a forged copy of every object (byte 100 flipped) until it is told
    * the object's bytes were rejected ({@code readRejected}), as a Redis that someone else wrote would; or, if told
    * so, whatever it is told.
@@ -218,6 +255,8 @@ class TamperedResponsesTest {
     private static final long AT = 100;
     final AtomicInteger forged = new AtomicInteger();
     final java.util.Set<io.ferry.id.ChunkId> dropped = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** How many times the server was told an object's bytes were rejected. */
+    final AtomicInteger told = new AtomicInteger();
     private final LocalBackend store;
     private final io.ferry.store.ChunkStore chunks;
 
@@ -236,6 +275,7 @@ class TamperedResponsesTest {
 
         @Override
         public boolean readRejected(io.ferry.id.ChunkId object) throws IOException {
+          told.incrementAndGet();
           if (dropsRejected) {
             dropped.add(object);
           }
