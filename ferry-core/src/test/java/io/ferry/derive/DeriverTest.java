@@ -123,9 +123,9 @@ class DeriverTest {
   }
 
   /**
-   * F64 values beyond about 1.3e154 overflow the double-precision sums of squares: the RMSE was recorded as infinite
-   * (the string "Infinity" in ferry-derivation.json and in the version's metrics, where a number belongs). Figures
-   * that overflow are left out, like undefined ones; the others stay.
+   * F64 values beyond about 1.3e154 overflowed the double-precision sums of squares: the RMSE was recorded as infinite
+   * (the string "Infinity" in ferry-derivation.json and in the version's metrics, where a number belongs). The sums
+   * are scaled now, so the RMSE is recorded as it is, and every figure stays finite.
    */
   @Test
   void figuresWhoseSumsOverflowAreLeftOutNotRecordedAsInfinity() throws Exception {
@@ -139,13 +139,61 @@ class DeriverTest {
     DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("wide:v", "wp:v",
         DeriveSpec.Prune.of(1e300, null, TensorFilter.ALL), null, TransferListener.NONE);
     for (MetricFigures m : List.of(r.overall(), r.tensors().get(0).metrics())) {
-      assertThat(m.figures()).doesNotContainKey("rmse").containsEntry("sparsity", 1.0)
+      assertThat(m.figures().get("rmse")).isCloseTo(Math.hypot(3e250, 1e200) / 8,
+          org.assertj.core.data.Percentage.withPercentage(1e-3));
+      assertThat(m.figures()).containsEntry("sparsity", 1.0)
           .containsEntry("max_abs_error", 3e250);
       assertThat(m.figures().values()).allMatch(Double::isFinite);
     }
     Version version = repo.resolve("wp:v").version();
     assertThat(version.derivation().metrics().values()).allMatch(Double::isFinite);
     assertThat(new String(r.report().toJson(), java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("Infinity");
+  }
+
+  /**
+   * Norms were sums of squares in plain doubles: with F64 values near 1e300 ‖A‖² overflowed and the relative Frobenius
+   * error of a prune that zeroed the small ones was recorded as 0 (its true value is about 1e-300); with values near
+   * 1e-170 every square underflowed and a prune that zeroed half of them was recorded as exact (error 0, where the
+   * true error is about 0.6). The sums are now kept scaled, so both are recorded as they are.
+   */
+  @Test
+  void relativeErrorIsRightForExtremeButFiniteValues() throws Exception {
+    double[] huge = DeriveModels.normal(64, 1, 7);
+    huge[3] = 1e300;
+    huge[40] = -2e300;
+    double[] tiny = DeriveModels.normal(64, 1, 8);
+    double[] unit = tiny.clone();
+    for (int i = 0; i < tiny.length; i++) {
+      tiny[i] *= 1e-170;
+    }
+    Path model = tmp.resolve("extreme");
+    DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
+        new T("huge", DType.F64, new long[] {64}, huge), new T("tiny", DType.F64, new long[] {64}, tiny)));
+    repo.push(model, "extreme:v", PushOptions.builder().build());
+    DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("extreme:v", "ep:v",
+        DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL), null, TransferListener.NONE);
+    // the prune zeroes the 32 smallest of each tensor
+    double[] small = java.util.Arrays.stream(huge).map(Math::abs).sorted().toArray();
+    double smallSq = 0;
+    for (int i = 0; i < 32; i++) {
+      smallSq += small[i] * small[i];
+    }
+    double[] sorted = java.util.Arrays.stream(unit).map(Math::abs).sorted().toArray();
+    double zeroedSq = 0;
+    double allSq = 0;
+    for (int i = 0; i < sorted.length; i++) {
+      zeroedSq += i < 32 ? sorted[i] * sorted[i] : 0;
+      allSq += sorted[i] * sorted[i];
+    }
+    Map<String, Double> h = r.tensors().get(0).metrics().figures();
+    Map<String, Double> t = r.tensors().get(1).metrics().figures();
+    assertThat(h.get("rel_frobenius_error")).isCloseTo(Math.sqrt(smallSq) / Math.sqrt(5) / 1e300,
+        org.assertj.core.data.Percentage.withPercentage(1e-6));
+    assertThat(h.get("cosine_similarity")).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-15));
+    assertThat(t.get("rel_frobenius_error")).isCloseTo(Math.sqrt(zeroedSq / allSq),
+        org.assertj.core.data.Percentage.withPercentage(1e-6));
+    assertThat(t.get("cosine_similarity")).isCloseTo(Math.sqrt(1 - zeroedSq / allSq),
+        org.assertj.core.data.Percentage.withPercentage(1e-6));
   }
 
   /** Quantizes {@code w} of m:v (asymmetric, group 32 unless given) and pulls the result into {@code dir}. */

@@ -68,8 +68,9 @@ public final class DeriveJob {
   public record Result(DeriveResult derive, int tasks) {}
 
   /** The error metrics of a tensor, as a task returns them. */
-  record Metrics(long elements, double maxAbs, double sumSqErr, double sumSqA, double sumSqB, double dot, long zeros,
-      long nonFinite, long overflow, long uncompared, boolean unchanged) implements Serializable {
+  record Metrics(long elements, double maxAbs, ErrorMetrics.Sum sumSqErr, ErrorMetrics.Sum sumSqA,
+      ErrorMetrics.Sum sumSqB, ErrorMetrics.Sum dot, long zeros, long nonFinite, long overflow, long uncompared,
+      boolean unchanged) implements Serializable {
     static Metrics of(ErrorMetrics m) {
       return new Metrics(m.elements(), m.maxAbs(), m.sumSqErr(), m.sumSqA(), m.sumSqB(), m.dot(), m.zeros(),
           m.nonFinite(), m.overflow(), m.uncompared(), m.unchanged());
