@@ -193,6 +193,7 @@ final class DequantizeTransform implements TensorTransform {
       ByteBuffer scales = block.in().get(1);
       ByteBuffer zps = symmetric ? null : block.in().get(2);
       checkScales(block.firstElement() / group, scales, parts ? 1 : n / group);
+      int firstScale = scales.position();
       if (parts) {
         layout.dequantizeRun(q, scales.getFloat(scales.position()), zps == null ? 0 : zps.get(zps.position()) & 0xff,
             n, vals, 0);
@@ -204,6 +205,9 @@ final class DequantizeTransform implements TensorTransform {
       }
       ByteBuffer o = block.out().get(0);
       for (int i = 0; i < n; i++) {
+        if (Float.isInfinite(vals[i])) {
+          throw overflow(block.firstElement() + i, scales.getFloat(firstScale + (parts ? 0 : 4 * (i / group))));
+        }
         y[i] = FloatBits.encode(vals[i], out, o);
       }
       if (reference != null) {
@@ -214,6 +218,20 @@ final class DequantizeTransform implements TensorTransform {
           metrics.addUncompared(y[i]);
         }
       }
+    }
+
+    /**
+     * The refusal of element {@code at} of the tensor (row-major), which its group's finite {@code scale} makes
+     * infinite: (q − zero point) × scale is beyond float32's range, so the scale is not one a quantization wrote.
+     */
+    private DerivationInputException overflow(long at, float scale) {
+      long cols = groupsPerRow * group;
+      long g = at / group;
+      return new DerivationInputException(where + ": tensor '" + scaleName + "' holds " + scale + " at row "
+          + g / groupsPerRow + ", column " + g % groupsPerRow + ": with it, element [" + at / cols + ", " + at % cols
+          + "] of '" + scaleName.substring(0, scaleName.length() - QuantLayout.SCALE.length()) + "' dequantizes to "
+          + "infinity ((q − zero point) × scale is beyond float32's largest, " + Float.MAX_VALUE + "); a "
+          + "quantization never writes such a scale");
     }
 
     /**
