@@ -24,9 +24,12 @@ import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
@@ -60,6 +63,12 @@ final class CassandraChunkStore implements ChunkStore {
    * write time, gen and part size none).
    */
   private static final String MARKER_COLUMNS = "gen, length, part_size, written";
+  /**
+   * The generation under which {@code chunk_work} notes the delete of an object whose completion row had none: its
+   * parts can be found only by a scan of {@code chunk_parts}, which {@link #removeAbandoned} makes once for all such
+   * notes. No put writes it (theirs are random UUIDs, of version 4).
+   */
+  static final UUID UNKNOWN_GEN = new UUID(0, 0);
   /** Bytes of a chunk id (a SHA-256). */
   private static final int ID_BYTES = 32;
   /** Completion rows kept for reads (about 100 bytes each): a pull reads each object in several ranges. */
@@ -78,6 +87,8 @@ final class CassandraChunkStore implements ChunkStore {
   private final PreparedStatement deleteMarkerWithoutGen;
   private final PreparedStatement probeSlab;
   private final PreparedStatement listWork;
+  private final PreparedStatement readWork;
+  private final PreparedStatement listSlabs;
   /**
    * Completion rows recently read, for reads only: a range read then costs one round trip instead of two. Never used
    * to answer {@link #contains} or {@link #missing} (a push must see a delete at once); a read whose cached
@@ -109,6 +120,8 @@ final class CassandraChunkStore implements ChunkStore {
     deleteWork = s.prepare("DELETE FROM " + ks + ".chunk_work WHERE id = ? AND gen = ?");
     listWork = s.prepare("SELECT id, gen, length, part_size, since FROM " + ks + ".chunk_work");
     deleteMarkerWithoutGen = s.prepare("DELETE FROM " + ks + ".chunks WHERE id = ? IF gen = null");
+    readWork = s.prepare("SELECT gen FROM " + ks + ".chunk_work WHERE id = ? AND gen = ?");
+    listSlabs = s.prepare("SELECT DISTINCT id, gen, slab FROM " + ks + ".chunk_parts");
     probeSlab = s.prepare("SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ? LIMIT 1");
   }
 
@@ -518,7 +531,9 @@ final class CassandraChunkStore implements ChunkStore {
     }
     UUID gen = row.getUuid(0);
     if (gen == null) {
-      // no generation, so no parts to find: only the row
+      // no generation, so its parts are found only by a scan: noted for removeAbandoned, which gc runs next
+      backend.execute("noting the delete of object " + id, insertWork.bind(key(id), UNKNOWN_GEN, null, null,
+          backend.clock().instant()).setIdempotent(true));
       backend.execute("deleting object " + id, deleteMarkerWithoutGen.bind(key(id)));
       return;
     }
@@ -546,14 +561,21 @@ final class CassandraChunkStore implements ChunkStore {
 
   /**
    * Removes the parts of puts and deletes noted before {@code olderThan} and never unnoted (their writer died), unless
-   * a completion row names their generation (the crash came after the object was complete).
+   * a completion row names their generation (the crash came after the object was complete). The deletes of objects
+   * whose completion row had no generation ({@link #UNKNOWN_GEN}), whatever their age, are done by one scan of the
+   * partition keys of {@code chunk_parts} for them all ({@link #removeUnknownGenerations}).
    */
   @Override
   public long removeAbandoned(Instant olderThan) throws IOException {
     List<Row> stale = new ArrayList<>();
+    Set<ChunkId> unknown = new HashSet<>();
     ResultSet rs = backend.execute("listing puts in progress", listWork.bind().setPageSize(1000).setIdempotent(true));
     try {
       for (Row row : rs) {
+        if (UNKNOWN_GEN.equals(row.getUuid(1))) {
+          unknown.add(idOf(row.getByteBuffer(0), "chunk_work"));
+          continue;
+        }
         // a note without its time was not written whole here: its write time stands for it
         ChunkId id = idOf(row.getByteBuffer(0), "chunk_work");
         Instant since = !row.isNull(4) ? row.getInstant(4) : writeTime("looking up when a put of object "
@@ -584,6 +606,53 @@ final class CassandraChunkStore implements ChunkStore {
         removed++;
       }
       backend.execute("unnoting an abandoned put of object " + id, deleteWork.bind(key(id), gen)
+          .setIdempotent(true));
+    }
+    return removed + removeUnknownGenerations(unknown);
+  }
+
+  /**
+   * Removes the parts of the objects in {@code ids}, deleted when their completion row had no generation: one paged
+   * scan of the partition keys of {@code chunk_parts} (one per 8 parts stored, not their bytes) finds their slabs,
+   * of every generation that neither a put in progress nor a completion row names (the object may have been put
+   * again since). Then unnotes them. Returns the number of generations removed.
+   */
+  private long removeUnknownGenerations(Set<ChunkId> ids) throws IOException {
+    if (ids.isEmpty()) {
+      return 0;
+    }
+    Map<ChunkId, Map<UUID, List<Integer>>> found = new HashMap<>();
+    ResultSet rs = backend.execute("looking for the parts of objects deleted without their generation",
+        listSlabs.bind().setPageSize(1000).setIdempotent(true));
+    try {
+      for (Row row : rs) {
+        byte[] b = CassandraBackend.bytes(row.getByteBuffer(0));
+        ChunkId id = b.length == ID_BYTES ? ChunkId.fromBytes(b) : null;
+        if (id != null && ids.contains(id)) {
+          found.computeIfAbsent(id, k -> new HashMap<>()).computeIfAbsent(row.getUuid(1), k -> new ArrayList<>())
+              .add(row.getInt(2));
+        }
+      }
+    } catch (com.datastax.oss.driver.api.core.DriverException e) {
+      throw backend.failure("looking for the parts of objects deleted without their generation", e);
+    }
+    long removed = 0;
+    for (ChunkId id : ids) {
+      for (Map.Entry<UUID, List<Integer>> g : found.getOrDefault(id, Map.of()).entrySet()) {
+        UUID gen = g.getKey();
+        // a put writes its note before its parts and its completion row before it unnotes: a generation with neither
+        // is no put's, in progress or done
+        if (backend.execute("looking up a put of object " + id, readWork.bind(key(id), gen).setIdempotent(true))
+            .one() != null || gen.equals(settledGen(id))) {
+          continue;
+        }
+        for (int slab : g.getValue()) {
+          backend.execute("deleting the parts of object " + id, deleteSlab.bind(key(id), gen, slab)
+              .setIdempotent(true));
+        }
+        removed++;
+      }
+      backend.execute("unnoting the delete of object " + id, deleteWork.bind(key(id), UNKNOWN_GEN)
           .setIdempotent(true));
     }
     return removed;

@@ -187,7 +187,9 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
   /**
    * An object whose completion row is damaged (a negative length, no part size, no generation) is deleted by gc with
    * every part of its generation, as any object no version needs: it stopped every gc (exit 3) until the row was
-   * removed by hand, and its parts stayed.
+   * removed by hand, and its parts stayed. A row without a generation cannot say where its parts are: they stayed
+   * for good; gc's removal of abandoned puts now finds them by one scan of chunk_parts, and keeps the parts of the
+   * object put again meanwhile.
    */
   @Test
   void aDamagedObjectIsDeletedWithItsParts() throws Exception {
@@ -209,16 +211,16 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
             .isInstanceOf(CorruptObjectException.class);
         other.chunks().delete(id);
         assertThat(other.chunks().contains(id)).as(damage[i]).isFalse();
-      }
-      if (i < 2) {
-        assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
-            "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1)", key, gen)).all())
-            .as("%s: every slab removed", damage[i]).isEmpty();
+        assertThat(store.put(id, ByteBuffer.wrap(c))).as("put again").isTrue();
+        // as gc does after its deletes, with a cutoff that leaves puts in progress alone
+        other.chunks().removeAbandoned(java.time.Instant.now().minus(java.time.Duration.ofDays(1)));
       }
       assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+          "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1)", key, gen)).all())
+          .as("%s: every slab removed", damage[i]).isEmpty();
+      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
           "SELECT gen FROM " + ks + ".chunk_work WHERE id = ?", key)).all()).as("unnoted").isEmpty();
-      assertThat(store.put(id, ByteBuffer.wrap(c))).as("put again").isTrue();
-      assertThat(store.read(id, 0, c.length)).isEqualTo(ByteBuffer.wrap(c));
+      assertThat(store.read(id, 0, c.length)).as("the object put again").isEqualTo(ByteBuffer.wrap(c));
     }
   }
 
