@@ -235,17 +235,19 @@ final class DequantizeTransform implements TensorTransform {
     }
 
     /**
-     * Refuses a NaN or infinite scale among the {@code count} at the buffer's position (the first is the tensor's
-     * group {@code first}, row-major): every value of its group would dequantize to NaN or infinity.
+     * Refuses a NaN, infinite or negative scale among the {@code count} at the buffer's position (the first is the
+     * tensor's group {@code first}, row-major): every value of its group would dequantize to NaN or infinity, or with
+     * its sign flipped (a quantization writes the range of a group over its steps, never below 0).
      */
     private void checkScales(long first, ByteBuffer scales, int count) throws DerivationInputException {
       for (int g = 0; g < count; g++) {
         float s = scales.getFloat(scales.position() + 4 * g);
-        if (!Float.isFinite(s)) {
+        if (!Float.isFinite(s) || s < 0) {
           long at = first + g;
           throw new DerivationInputException(where + ": tensor '" + scaleName + "' holds " + s + " at row "
-              + at / groupsPerRow + ", column " + at % groupsPerRow + ": the scale of a group must be finite (its "
-              + "values would dequantize to NaN or infinity)");
+              + at / groupsPerRow + ", column " + at % groupsPerRow + ": " + (s < 0 ? "the scale of a group is "
+              + "never negative (its values would dequantize with their signs flipped)" : "the scale of a group "
+              + "must be finite (its values would dequantize to NaN or infinity)"));
         }
       }
     }

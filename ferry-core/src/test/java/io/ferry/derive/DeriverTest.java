@@ -326,6 +326,23 @@ class DeriverTest {
     assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
   }
 
+  /**
+   * A negative scale (written by hand: a quantization writes the range of its group over the steps, never below 0)
+   * dequantized its group with every weight's sign flipped, stored without a word when the original was not in the
+   * store to compare with. It is refused naming the scale tensor, its row and column; nothing is stored.
+   */
+  @Test
+  void aNegativeScaleIsRefusedNamingTheTensor() throws Exception {
+    Path pulled = tmp.resolve("q");
+    Version q = quantizedCopy(pulled, true);
+    pushWithScale(pulled, q, -0.01f, "neg:v");
+    DerivationInputException e = failure(() -> new Deriver(repo, 2, tmp.resolve("work")).derive("neg:v", "d:v",
+        new DeriveSpec.Dequantize(null), null, TransferListener.NONE));
+    assertThat(e.getMessage()).contains("tensor 'w.scale' holds -0.01 at row 2, column 1: the scale of a group is "
+        + "never negative (its values would dequantize with their signs flipped)");
+    assertThat(repo.models()).extracting(s -> s.model()).doesNotContain("d");
+  }
+
   /** Pushes the quantized copy in {@code pulled} as {@code ref}, with {@code value} at row 2, column 1 of w.scale. */
   private void pushWithScale(Path pulled, Version q, float value, String ref) throws Exception {
     Path file = pulled.resolve("model.safetensors");
