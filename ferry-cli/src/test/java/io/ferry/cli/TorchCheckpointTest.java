@@ -269,6 +269,32 @@ class TorchCheckpointTest {
     Cli.assertSameTree(repoDir, out);
   }
 
+  /**
+   * A pickle that leaves other values or an open mark below its result at STOP is read by torch.load, which returns
+   * the value on top (torch_check.py checks that it does): Ferry refused it, and now reads its tensors and pulls it
+   * byte-identical. A STOP with nothing above its open mark stays refused, as torch.load refuses it.
+   */
+  @Test
+  void aPickleThatLeavesValuesBelowItsResultIsReadAsTorchReadsIt() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    cli.push(written.resolve("stacked"), "stacked");
+    JsonNode files = cli.run("show", "stacked", "--json").ok().json().get("files");
+    assertThat(files).hasSize(2);
+    for (JsonNode file : files) {
+      assertThat(file.get("format").asText()).as(file.get("path").asText()).isEqualTo("torch");
+      assertThat(file.get("tensors").get(0).get("name").asText()).isEqualTo("w");
+    }
+    Path out = tmp.resolve("out");
+    cli.run("pull", "stacked", out.toString(), "--verify").ok();
+    Cli.assertSameTree(written.resolve("stacked"), out);
+
+    Map<String, String> before = cli.state();
+    Cli.Result r = cli.run("push", written.resolve("stacked-refused").toString(), "refused");
+    assertThat(r.code()).isNotZero();
+    r.oneLineError("ckpt.pt: ", "STOP with an open mark and no value above it");
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   @Test
   void maliciousPicklesInRealZipsAreRefusedAtPushAndNothingRuns() throws Exception {
     Path evil = written.resolve("evil");

@@ -3,7 +3,9 @@
 write DIR        DIR/model: a training checkpoint (model with tied weights + Adam state after one step + views +
                  dtypes); DIR/legacy/old.pt: the same in the legacy format; DIR/complex: complex tensors;
                  DIR/model2: fc.weight changed; DIR/evil: one directory per malicious checkpoint, each payload
-                 would create DIR/evil/markers/<name> if it were unpickled
+                 would create DIR/evil/markers/<name> if it were unpickled; DIR/stacked/<name>/ckpt.pt: a
+                 checkpoint whose pickle leaves other values or an open mark below its result, which torch.load
+                 reads (checked here), and DIR/stacked-refused: one that STOPs with nothing above its open mark
 check PT ST...    loads each PT with torch and its ST by hand (no safetensors package here), compares every tensor
 
 This script never unpickles a malicious file: only `check` calls torch.load, on the checkpoint `write` made.
@@ -190,6 +192,32 @@ def check_torch(st, pt):
     print("ok %d tensors" % len(loaded))
 
 
+def stacked(out):
+    """Checkpoints whose pickle leaves values or an open mark below its result at STOP: torch.load takes the top."""
+    base = os.path.join(out, "base.pt")
+    torch.save({"w": torch.arange(6, dtype=torch.float32)}, base)
+    with zipfile.ZipFile(base) as z:
+        entries = {n: z.read(n) for n in z.namelist()}
+    os.remove(base)
+    pkl = [n for n in entries if n.endswith("/data.pkl")][0]
+    assert entries[pkl][:2] == b"\x80\x02" and entries[pkl][-1:] == b"."
+    variants = {"stacked/values": b"\x80\x02N}" + entries[pkl][2:],  # None and {} below the result
+                "stacked/mark": b"\x80\x02N(" + entries[pkl][2:],  # an open mark below the result
+                "stacked-refused": entries[pkl][:-1] + b"(."}  # an open mark with nothing above it
+    for name, data in variants.items():
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        with zipfile.ZipFile(os.path.join(d, "ckpt.pt"), "w", zipfile.ZIP_STORED) as z:
+            for n, b in entries.items():
+                z.writestr(n, data if n == pkl else b)
+        try:
+            loaded = torch.load(os.path.join(d, "ckpt.pt"))
+        except Exception:  # pylint: disable=broad-except
+            loaded = None
+        assert (loaded is None) == (name == "stacked-refused"), name
+        assert loaded is None or torch.equal(loaded["w"], torch.arange(6, dtype=torch.float32)), name
+
+
 def archive(path, pickle_bytes, names=None):
     """A zip container as torch.save makes it, with our pickle as data.pkl."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
@@ -257,6 +285,6 @@ def evil(out):
 
 
 if __name__ == "__main__":
-    {"write": lambda: (write(sys.argv[2]), evil(os.path.join(sys.argv[2], "evil"))),
+    {"write": lambda: (write(sys.argv[2]), evil(os.path.join(sys.argv[2], "evil")), stacked(sys.argv[2])),
      "check": lambda: [check(sys.argv[i], sys.argv[i + 1]) for i in range(2, len(sys.argv), 2)],
      "check-torch": lambda: check_torch(sys.argv[2], sys.argv[3])}[sys.argv[1]]()

@@ -234,15 +234,16 @@ public final class Unpickler {
                   + in.limit() + " bytes)");
             }
           }
-          case '.' -> { // STOP
-            if (!marks.isEmpty() || stack.size() != 1) {
-              throw failHere("STOP with " + stack.size() + " values and " + marks.size()
-                  + " open marks on the stack (expected exactly one value)");
+          case '.' -> { // STOP: the value on top, as Python's unpickler returns it, whatever lies below
+            int floor = marks.isEmpty() ? 0 : marks.get(marks.size() - 1);
+            if (stack.size() <= floor) {
+              throw failHere(marks.isEmpty() ? "STOP with no value on the stack"
+                  : "STOP with an open mark and no value above it");
             }
             if (in.hasRemaining() && !legacy) {
               throw failHere(in.remaining() + " bytes follow the STOP opcode");
             }
-            return new Loaded(stack.get(0), in.position());
+            return new Loaded(stack.get(stack.size() - 1), in.position());
           }
           case '(' -> { // MARK
             if (marks.size() >= TorchLimits.MAX_MARKS) {

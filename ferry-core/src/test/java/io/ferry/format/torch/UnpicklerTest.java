@@ -324,6 +324,16 @@ class UnpicklerTest {
         + (3 + 5 * TorchLimits.MAX_SPARSE_MEMO) + ")");
   }
 
+  /**
+   * Python's unpickler (and torch.load, weights_only or not) returns the value on top of the stack at STOP and leaves
+   * what lies below it, values or open marks; Ferry refused such a pickle, and now reads it the same way.
+   */
+  @Test
+  void stopReturnsTheTopValueAndLeavesTheRestAsPythonDoes() throws Exception {
+    assertThat(load(Pickles.proto2().op('N').op('}').int1(7).stop())).isEqualTo(7L);
+    assertThat(load(Pickles.proto2().op('N').mark().op(']').mark().int1(7).stop())).isEqualTo(7L);
+  }
+
   @Test
   void truncatedAndMalformedPicklesAreRefused() {
     refused(Pickles.proto2().op('}'), "the pickle ends at byte 3 without a STOP opcode (truncated)");
@@ -333,8 +343,9 @@ class UnpicklerTest {
         + " EMPTY_DICT (opcode EMPTY_DICT at byte 0)");
     refused(new Pickles().op(0x80, 6).op('}').stop(), "pickle protocol 6 is not supported (expected 2 to 5)"
         + " (opcode PROTO at byte 0)");
-    refused(Pickles.proto2().op('}').op('}').stop(), "STOP with 2 values and 0 open marks on the stack (expected"
-        + " exactly one value) (opcode STOP at byte 4)");
+    refused(Pickles.proto2().op('}').mark().stop(), "STOP with an open mark and no value above it (opcode STOP at"
+        + " byte 4)");
+    refused(Pickles.proto2().stop(), "STOP with no value on the stack (opcode STOP at byte 2)");
     refused(Pickles.proto2().op('}').stop().op('N'), "1 bytes follow the STOP opcode (opcode STOP at byte 3)");
     refused(Pickles.proto2().op('a').stop(), "the stack is empty (opcode APPEND at byte 2)");
     refused(Pickles.proto2().op('}').op(']').op('N').op('s').stop(),
