@@ -476,38 +476,124 @@ public final class Unpickler {
     }
 
     /**
-     * The dotted name (as the tensor table gives it) of the value that will be at {@code slot} of the stack (the next
-     * one pushed, or the one a tensor builder at that slot will make), when the stack says unambiguously which dict
-     * key it is the value of, at every level up to the root: a dict's {@code SETITEMS} pushes each key before its
-     * value, after a mark ({@code SETITEM} without one); a Parameter's tensor is the first argument of its builder.
-     * Null when it does not (a list item, a key that is not a string or an integer, or a dict right below the key that
-     * may be the container or a value of the marked one).
+     * The dotted name (as the tensor table gives it) of the value that will be at {@code slot} of the stack (the one
+     * the failing opcode would push, or the one a tensor builder at that slot will make). The stack alone does not
+     * say it: short tuples are built without a mark, so a value above a list's or dict's mark may be an item or a
+     * part of one. So the rest of the pickle is read ahead, its opcodes and stack depths only (nothing is built),
+     * until that value goes into its container, and that container into its own, up to the value {@code STOP}
+     * returns: a dict's value is named by its key (a string or an integer, on the stack already, being below the
+     * value), a list's or tuple's item by its index, and the tensor a Parameter's builder is given by the Parameter.
+     * Null when the value is a key, a set's item, another argument of a callable, or not what {@code STOP} returns
+     * or part of it, or when the rest of the pickle cannot be read so (malformed or truncated).
      */
     private String pendingName(int slot) {
-      List<String> keys = new ArrayList<>();
-      int v = slot;
-      while (v > 0) {
-        if (stack.get(v - 1) instanceof Py.Global g && PARAMETERS.contains(g.toString())) {
-          v--; // the first argument of a Parameter's builder, the tensor: its name is the Parameter's
+      ByteBuffer ahead = in.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+      List<Integer> open = new ArrayList<>(marks);
+      List<String> path = new ArrayList<>(); // the outermost first
+      int s = slot;
+      int d = stack.size() + 1;
+      while (ahead.hasRemaining() && open.size() <= TorchLimits.MAX_MARKS) {
+        int code = ahead.get() & 0xff;
+        if (!skipArgument(ahead, code)) {
+          return null;
+        }
+        int floor = open.isEmpty() ? 0 : open.get(open.size() - 1);
+        int low; // the lowest slot the opcode takes
+        switch (code) {
+          case '.' -> {
+            return s == d - 1 && !path.isEmpty() ? String.join(".", path) : null;
+          }
+          case '(' -> {
+            open.add(d);
+            continue;
+          }
+          case '0' -> low = floor == d && !open.isEmpty() ? Integer.MAX_VALUE : d - 1;
+          case 'a', 'b', 'Q' -> low = d - 1;
+          case 's', 'R', 0x93 -> low = d - 2;
+          case 0x85, 0x86, 0x87 -> low = d - (code - 0x84);
+          case '1', 0x90, 0x91, 't', 'l', 'd', 'e', 'u' -> low = floor;
+          case 0x80, 0x95, 'q', 'r', 0x94 -> low = Integer.MAX_VALUE;
+          default -> low = d; // pushes one value
+        }
+        if (low == Integer.MAX_VALUE) {
+          if (code == '0') {
+            open.remove(open.size() - 1);
+          }
           continue;
         }
-        Object key = stack.get(v - 1);
-        if (!(key instanceof String || key instanceof Long || key instanceof BigInteger)) {
+        boolean marked = code == '1' || code == 0x90 || code == 0x91 || code == 't' || code == 'l' || code == 'd'
+            || code == 'e' || code == 'u';
+        if (low < floor || marked && open.isEmpty()) {
           return null;
         }
-        int mark = -1;
-        for (int i = marks.size() - 1; i >= 0 && mark < 0; i--) {
-          mark = marks.get(i) <= v - 1 ? marks.get(i) : -1;
+        if (marked) {
+          open.remove(open.size() - 1);
         }
-        boolean byMark = mark >= 1 && (v - mark) % 2 == 1 && stack.get(mark - 1) instanceof Py.Dict;
-        boolean bySetItem = v - 2 >= Math.max(mark, 0) && stack.get(v - 2) instanceof Py.Dict;
-        if (byMark == bySetItem) {
-          return null;
+        boolean pushes = code != 'a' && code != 'b' && code != '0' && code != '1' && code != 0x90 && code != 'e'
+            && code != 's' && code != 'u';
+        if (s >= low) {
+          // the value, or the container that holds it, goes into a container here
+          String key;
+          if (code == 't' || code == 'l' || code >= 0x85 && code <= 0x87) {
+            key = Integer.toString(s - low);
+          } else if (code == 'a' || code == 'e') {
+            key = low >= 1 && stack.get(low - 1) instanceof Py.PyList l && !l.set
+                ? Integer.toString(l.items.size() + s - low) : null;
+          } else if (code == 'd' || code == 's' || code == 'u') {
+            Object k = (s - low) % 2 == 1 ? stack.get(s - 1) : null;
+            key = k instanceof String || k instanceof Long || k instanceof BigInteger ? k.toString() : null;
+          } else if (code == 'R' && s == low) {
+            key = ""; // a callable: the value it returns takes its place
+          } else if (code == 'R' && stack.get(low) instanceof Py.Global g && PARAMETERS.contains(g.toString())
+              && !path.isEmpty() && path.get(0).equals("0")) {
+            path.remove(0); // the tensor, first argument of a Parameter's builder: its name is the Parameter's
+            key = "";
+          } else {
+            key = null;
+          }
+          if (key == null) {
+            return null;
+          }
+          if (!key.isEmpty()) {
+            path.add(0, key);
+          }
+          s = code == 'a' || code == 'e' || code == 's' || code == 'u' ? low - 1 : low;
         }
-        keys.add(0, key.toString());
-        v = byMark ? mark - 1 : v - 2;
+        d = low + (pushes ? 1 : 0);
       }
-      return keys.isEmpty() ? null : String.join(".", keys);
+      return null;
+    }
+
+    /** Moves {@code ahead} past the argument of opcode {@code code}; false if it is unknown or runs past the end. */
+    private static boolean skipArgument(ByteBuffer ahead, int code) {
+      long n;
+      switch (code) {
+        case 'K', 'q', 'h', 0x80 -> n = 1;
+        case 'U', 'C', 0x8a, 0x8c -> n = 1 + (ahead.remaining() < 1 ? 0 : ahead.get(ahead.position()) & 0xff);
+        case 'M' -> n = 2;
+        case 'J', 'r', 'j' -> n = 4;
+        case 'X', 'T', 'B', 0x8b -> n = 4 + (ahead.remaining() < 4 ? 0 : ahead.getInt(ahead.position()) & 0xffffffffL);
+        case 'G', 0x95 -> n = 8;
+        case 0x8d, 0x8e, 0x96 -> n = ahead.remaining() < 8 ? 8 : 8 + ahead.getLong(ahead.position());
+        case 'c' -> {
+          for (int lines = 0; lines < 2; lines++) {
+            while (ahead.hasRemaining() && ahead.get() != '\n') {
+              // to the end of the module's line, then the name's
+            }
+          }
+          return ahead.hasRemaining();
+        }
+        case '.', '(', '0', '1', '2', '}', ']', ')', 'N', 0x88, 0x89, 0x8f, 0x90, 0x91, 't', 'l', 'd', 'a', 'e', 's',
+            'u', 0x85, 0x86, 0x87, 0x94, 0x93, 'R', 'b', 'Q' -> n = 0;
+        default -> {
+          return false;
+        }
+      }
+      if (n < 0 || n > ahead.remaining()) {
+        return false;
+      }
+      ahead.position(ahead.position() + (int) n);
+      return true;
     }
 
     /** {@code e}, with the name of the value that will be at {@code slot} when {@link #pendingName} knows it. */

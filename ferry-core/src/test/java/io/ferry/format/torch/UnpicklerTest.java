@@ -257,11 +257,51 @@ class UnpicklerTest {
         .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: storage key")
         .hasMessageEndingWith("), building the value of 'p'");
     // {'a': 1, 'm': {'w': t}} with 'w' set by SETITEM: on the stack, 'w' could as well be a third key of the outer
-    // dict, so no name is given rather than a wrong one
+    // dict; the opcodes after it say which
     assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("a").binint(1).str("m").op('}').str("w")
             .tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).op('s').op('u').stop()))
         .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: " + bad)
-        .hasMessageEndingWith(")");
+        .hasMessageEndingWith("), building the value of 'm.w'");
+    // a value that is a dict's key, or not part of what STOP returns, has no name
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("a").binint(1)
+            .tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1}).binint(2).op('u').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith(")");
+    assertThatThrownBy(() -> load(Pickles.proto2().tensor("FloatStorage", "0", 6, 1, new int[] {2, 3},
+            new int[] {3, 1}).op('}').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith(")");
+  }
+
+  /**
+   * A tensor in a list was refused without a name: above a list's mark a value may be an item or part of one (a
+   * short tuple is built without a mark), which the stack does not say. The opcodes after the error do: the item is
+   * now named by its index, as the tensor table names it ({@code layers.3}, {@code layers.1.1} in a pair).
+   */
+  @Test
+  void aTensorInAListIsNamedByItsIndex() {
+    int[] six = {6};
+    int[] one = {1};
+    // {'layers': [t, t, t, bad]}, the items after a mark, then APPENDS
+    Pickles items = Pickles.proto2().op('}').str("layers").op(']').mark();
+    for (int i = 0; i < 3; i++) {
+      items.tensor("FloatStorage", "0", 6, 0, six, one);
+    }
+    assertThatThrownBy(() -> load(items.tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1})
+            .op('e').op('s').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of 'layers.3'");
+    // {'layers': [(w, b), (w, bad)]}: pairs are TUPLE2s, built without a mark
+    Pickles pairs = Pickles.proto2().op('}').str("layers").op(']').mark()
+        .tensor("FloatStorage", "0", 6, 0, six, one).tensor("FloatStorage", "0", 6, 0, six, one).op(0x86)
+        .tensor("FloatStorage", "0", 6, 0, six, one);
+    assertThatThrownBy(() -> load(pairs.tensor("FloatStorage", "../x", 6, 0, six, one).op(0x86).op('e').op('s')
+            .stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("m.pt: archive/data.pkl: storage key")
+        .hasMessageEndingWith("), building the value of 'layers.1.1'");
+    // one item appended by APPEND, to a list that has two already, in a list
+    Pickles appended = Pickles.proto2().op(']').mark().op(']').mark()
+        .tensor("FloatStorage", "0", 6, 0, six, one).tensor("FloatStorage", "0", 6, 0, six, one).op('e');
+    assertThatThrownBy(() -> load(appended.tensor("FloatStorage", "0", 6, 1, new int[] {2, 3}, new int[] {3, 1})
+            .op('a').op('e').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of '0.2'");
   }
 
   /**
@@ -446,7 +486,7 @@ class UnpicklerTest {
     refused(Pickles.proto2().mark().tensor("FloatStorage", "0", 6, 0, new int[] {6}, new int[] {1})
             .tensor("HalfStorage", "0", 6, 0, new int[] {6}, new int[] {1}).op('t').stop(),
         "storage '0' is named as 6 elements of F16 here and as 6 elements of F32 before (opcode BINPERSID at byte"
-            + " 226)");
+            + " 226), building the value of '1'");
   }
 
   @Test
