@@ -300,9 +300,7 @@ final class OnnxReader {
     String tensor = role + (t.getName().isEmpty() ? "" : " '" + t.getName() + "'") + " of " + where + ", at byte "
         + at;
     if (valueFields.size() > 1) {
-      Iterator<Integer> two = valueFields.iterator();
-      throw defect(tensor + ": its data is in two fields (" + two.next() + " and " + two.next() + "), but ONNX's"
-          + " checker requires one and only one");
+      throw defect(tensor + ": " + twoFields(valueFields));
     }
     List<Long> shape = t.getDimsList();
     long elements = elements(tensor, shape);
@@ -442,12 +440,6 @@ final class OnnxReader {
         skip(tag);
       }
     }
-    if (valueFields.size() > 1) {
-      // ONNX's checker: one and only one value field (readers differ in which of two they take)
-      Iterator<Integer> two = valueFields.iterator();
-      throw defect("initializer " + index + " (byte " + at + ") has its data in two fields (" + two.next() + " and "
-          + two.next() + ")");
-    }
     // an empty float_data or double_data alone: where an empty tensor's (zero) bytes lie
     int dataField = valueFields.isEmpty() ? runField : valueFields.iterator().next();
     boolean typed = dataField != 0 && dataField != 9 && dataField != 4 && dataField != 10;
@@ -462,6 +454,10 @@ final class OnnxReader {
           + "' (bytes percent-encoded) is not valid UTF-8, which ONNX requires of names");
     }
     String name = t.getName();
+    if (valueFields.size() > 1) {
+      throw defect("initializer " + (name.isEmpty() ? index : "'" + name + "'") + " (byte " + at + "): "
+          + twoFields(valueFields));
+    }
     if (name.isEmpty()) {
       throw defect("initializer " + index + " (byte " + at + ") has no name");
     }
@@ -578,6 +574,19 @@ final class OnnxReader {
     } catch (ArithmeticException e) {
       throw defect(subject + ": shape " + shape + " of " + dtype + " has more than 2^63 bits");
     }
+  }
+
+  /**
+   * Why a tensor whose data is in two of its value fields is refused: ONNX's checker requires one and only one, and
+   * readers differ in which of two they take.
+   */
+  private static String twoFields(Set<Integer> valueFields) {
+    Iterator<Integer> two = valueFields.iterator();
+    int a = two.next();
+    int b = two.next();
+    return "its data is in two fields, " + FIELD_NAMES.getOrDefault(a, "raw_data") + " (" + a + ") and "
+        + FIELD_NAMES.getOrDefault(b, "raw_data") + " (" + b + "), but ONNX's checker requires one and only one"
+        + " (readers differ in which they take)";
   }
 
   /** The typed value fields of a TensorProto by number. */

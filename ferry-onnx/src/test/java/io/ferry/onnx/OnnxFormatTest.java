@@ -338,14 +338,17 @@ class OnnxFormatTest {
 
   /**
    * raw_data beside int64_data (or any two value fields): ONNX's checker refuses it ("one and only one value field"),
-   * and the bytes Ferry listed were only one reader's choice; it was pushed.
+   * and the bytes Ferry listed were only one reader's choice; it was pushed. The error names the initializer (it gave
+   * only its index) and the fields (it gave only their numbers).
    */
   @Test
   void anInitializerWithTwoValueFieldsIsRefused() {
     refused(model(list(new Init("w", 7, 2).raw(16, 1).int64s(5, 6))),
-        "initializer 0 (byte 34) has its data in two fields (7 and 9)");
+        "initializer 'w' (byte 34): its data is in two fields, int64_data (7) and raw_data (9), but ONNX's checker"
+            + " requires one and only one (readers differ in which they take)");
     refused(model(list(new Init("w", 1, 2).int64s(5, 6).floats(1f, 2f))),
-        "initializer 0 (byte 34) has its data in two fields (4 and 7)");
+        "initializer 'w' (byte 34): its data is in two fields, float_data (4) and int64_data (7), but ONNX's"
+            + " checker requires one and only one (readers differ in which they take)");
   }
 
   /** A model of one graph holding these initializers (TensorProto bytes), written as they are. */
@@ -732,8 +735,8 @@ class OnnxFormatTest {
     refusedBelow(modelWithNode(OnnxFiles.message(a -> {
       a.writeString(1, "else_branch");
       a.writeByteArray(6, branch);
-    })), "initializer 'c' of subgraph else_branch of node (If)", "its data is in two fields (4 and 9), but"
-        + " ONNX's checker requires one and only one");
+    })), "initializer 'c' of subgraph else_branch of node (If)", "its data is in two fields, float_data (4) and"
+        + " raw_data (9), but ONNX's checker requires one and only one (readers differ in which they take)");
     refusedBelow(ifModel(new Init("c", 0, 2).raw(8, 1)), c, "data_type 0 (UNDEFINED) is not an ONNX element type (1"
         + " to 28)");
     refusedBelow(ifModel(new Init("c", 1, -2).raw(8, 1)), c, "negative dimension in [-2]");
