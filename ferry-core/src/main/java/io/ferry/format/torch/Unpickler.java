@@ -337,7 +337,7 @@ public final class Unpickler {
           case 'c' -> { // GLOBAL
             String module = line();
             String name = line();
-            push(global(module, name));
+            push(namedGlobal(module, name));
           }
           case 0x93 -> { // STACK_GLOBAL
             Object name = pop();
@@ -345,7 +345,7 @@ public final class Unpickler {
             if (!(module instanceof String m) || !(name instanceof String n)) {
               throw failHere("STACK_GLOBAL needs two strings, found " + typeName(module) + " and " + typeName(name));
             }
-            push(global(m, n));
+            push(namedGlobal(m, n));
           }
           case 'R' -> { // REDUCE
             Object args = pop();
@@ -482,7 +482,8 @@ public final class Unpickler {
      * part of one. So the rest of the pickle is read ahead, its opcodes and stack depths only (nothing is built),
      * until that value goes into its container, and that container into its own, up to the value {@code STOP}
      * returns: a dict's value is named by its key (a string or an integer, on the stack already, being below the
-     * value), a list's or tuple's item by its index, and the tensor a Parameter's builder is given by the Parameter.
+     * value), a list's or tuple's item by its index, the tensor a Parameter's builder is given by the Parameter, and
+     * the storage a tensor's builder is given by the tensor.
      * Null when the value is a key, a set's item, another argument of a callable, or not what {@code STOP} returns
      * or part of it, or when the rest of the pickle cannot be read so (malformed or truncated).
      */
@@ -509,7 +510,8 @@ public final class Unpickler {
           }
           case '0' -> low = floor == d && !open.isEmpty() ? Integer.MAX_VALUE : d - 1;
           case 'a', 'b', 'Q' -> low = d - 1;
-          case 's', 'R', 0x93 -> low = d - 2;
+          case 's', 'R', 0x93, 0x81 -> low = d - 2;
+          case 0x92 -> low = d - 3;
           case 0x85, 0x86, 0x87 -> low = d - (code - 0x84);
           case '1', 0x90, 0x91, 't', 'l', 'd', 'e', 'u' -> low = floor;
           case 0x80, 0x95, 'q', 'r', 0x94 -> low = Integer.MAX_VALUE;
@@ -542,11 +544,15 @@ public final class Unpickler {
           } else if (code == 'd' || code == 's' || code == 'u') {
             Object k = (s - low) % 2 == 1 ? stack.get(s - 1) : null;
             key = k instanceof String || k instanceof Long || k instanceof BigInteger ? k.toString() : null;
-          } else if (code == 'R' && s == low) {
-            key = ""; // a callable: the value it returns takes its place
-          } else if (code == 'R' && stack.get(low) instanceof Py.Global g && PARAMETERS.contains(g.toString())
-              && !path.isEmpty() && path.get(0).equals("0")) {
-            path.remove(0); // the tensor, first argument of a Parameter's builder: its name is the Parameter's
+          } else if ((code == 'R' || code == 0x81 || code == 0x92 || code == 'Q') && s == low) {
+            // a callable, or a persistent id: the value it gives takes its place, and what was inside it is gone
+            path.clear();
+            key = "";
+          } else if (code == 'R' && stack.get(low) instanceof Py.Global g && (PARAMETERS.contains(g.toString())
+              || TENSOR_BUILDERS.contains(g.toString())) && !path.isEmpty() && path.get(0).equals("0")) {
+            // the first argument of a Parameter's builder (the tensor) or of a tensor's (the storage): its name is the
+            // Parameter's or the tensor's
+            path.remove(0);
             key = "";
           } else {
             key = null;
@@ -584,7 +590,7 @@ public final class Unpickler {
           return ahead.hasRemaining();
         }
         case '.', '(', '0', '1', '2', '}', ']', ')', 'N', 0x88, 0x89, 0x8f, 0x90, 0x91, 't', 'l', 'd', 'a', 'e', 's',
-            'u', 0x85, 0x86, 0x87, 0x94, 0x93, 'R', 'b', 'Q' -> n = 0;
+            'u', 0x85, 0x86, 0x87, 0x94, 0x93, 'R', 'b', 'Q', 0x81, 0x92 -> n = 0;
         default -> {
           return false;
         }
@@ -776,6 +782,15 @@ public final class Unpickler {
     }
 
     // --- globals, calls, persistent ids ------------------------------------------------------------------------
+
+    /** {@link #global}; refused, with the name of the value it would be part of, when {@link #pendingName} knows it. */
+    private Object namedGlobal(String module, String name) throws InvalidInputException {
+      try {
+        return global(module, name);
+      } catch (InvalidInputException e) {
+        throw named(e, stack.size());
+      }
+    }
 
     private Object global(String module, String name) throws InvalidInputException {
       // protocol 2 names Python 2's module, which Python reads as builtins

@@ -124,7 +124,8 @@ class UnpicklerTest {
         .op('R').mark().str("w");
     int at = nested.bytes().length;
     refused(nested.global("os", "system").mark().str("id").op('t').op('R').op('u').op('u').stop(),
-        "global 'os.system' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte " + at + ")");
+        "global 'os.system' is not allowed; " + ALLOWED + " (opcode GLOBAL at byte " + at + "), building the value of"
+            + " 'model.w'");
     // STACK_GLOBAL from memoised strings
     Pickles memo = Pickles.proto2().str("os").op('q', 0).str("system").op('q', 1).op('0').op('0').op('h', 0)
         .op('h', 1);
@@ -216,6 +217,26 @@ class UnpicklerTest {
         .isInstanceOf(InvalidInputException.class)
         .hasMessageMatching("m\\.pt: archive/data\\.pkl: tensor of size \\[2147483647, 2147483647, 2\\] and stride"
             + " \\[0, 0, 0\\] overflows \\(opcode REDUCE at byte \\d+\\)");
+  }
+
+  /**
+   * A refused global was named with its byte only, not where in the checkpoint it is: an {@code argparse.Namespace}
+   * under {@code args} (built by NEWOBJ, as Python pickles it), a storage type Ferry does not hold in a list. Both
+   * now name the value they are part of, as the tensor table would.
+   */
+  @Test
+  void aRefusedGlobalNamesTheValueItIsPartOf() {
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("ok").int1(1).str("args")
+            .global("argparse", "Namespace").op(')').op(0x81).op('}').op('b').op('u').stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: archive/data.pkl: global 'argparse.Namespace' is not allowed; ")
+        .hasMessageEndingWith(" (opcode GLOBAL at byte 22), building the value of 'args'");
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').str("w").op(']').mark()
+            .tensor("FloatStorage", "0", 2, 0, new int[] {2}, new int[] {1})
+            .tensor("ComplexHalfStorage", "1", 2, 0, new int[] {2}, new int[] {1}).op('e').op('s').stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: archive/data.pkl: storage type 'torch.ComplexHalfStorage' is one")
+        .hasMessageEndingWith("), building the value of 'w.1'");
   }
 
   /**
