@@ -240,9 +240,7 @@ public final class Unpickler {
               throw failHere(marks.isEmpty() ? "STOP with no value on the stack"
                   : "STOP with an open mark and no value above it");
             }
-            if (in.hasRemaining() && !legacy) {
-              throw failHere(in.remaining() + " bytes follow the STOP opcode");
-            }
+            // bytes after it are never read, here as in Python (torch.load reads a data.pkl that goes on after STOP)
             return new Loaded(stack.get(stack.size() - 1), in.position());
           }
           case '(' -> { // MARK
