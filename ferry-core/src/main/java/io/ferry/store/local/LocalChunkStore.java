@@ -2,6 +2,7 @@ package io.ferry.store.local;
 
 import io.ferry.id.ChunkId;
 import io.ferry.error.CorruptObjectException;
+import io.ferry.error.CorruptStoreException;
 import io.ferry.error.MissingObjectException;
 import io.ferry.store.ChunkStore;
 import io.ferry.store.FileWrites;
@@ -319,7 +320,7 @@ final class LocalChunkStore implements ChunkStore {
     try (DirectoryStream<Path> fanOuts = Files.newDirectoryStream(objects)) {
       for (Path fanOut : fanOuts) {
         String prefix = fanOut.getFileName().toString();
-        if (prefix.length() != 2 || !isLowerHex(prefix) || !Files.isDirectory(fanOut)) {
+        if (prefix.length() != 2 || !isLowerHex(prefix) || !requireFanOut(fanOut)) {
           continue;
         }
         try (DirectoryStream<Path> files = Files.newDirectoryStream(fanOut)) {
@@ -345,6 +346,33 @@ final class LocalChunkStore implements ChunkStore {
     }
   }
 
+  /**
+   * Whether {@code fanOut} is a fan-out directory to look into: false if it is gone or is not a directory (a stray
+   * file, left alone). A symbolic link there is damage: gc would delete through it, outside the store.
+   *
+   * @throws CorruptStoreException naming the link and its target
+   */
+  private boolean requireFanOut(Path fanOut) throws IOException {
+    BasicFileAttributes a;
+    try {
+      a = Files.readAttributes(fanOut, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+    } catch (NoSuchFileException deletedMeanwhile) {
+      return false;
+    }
+    if (a.isSymbolicLink()) {
+      String target;
+      try {
+        target = String.valueOf(Files.readSymbolicLink(fanOut));
+      } catch (IOException e) {
+        target = "unreadable";
+      }
+      throw new CorruptStoreException(uri, fanOut + " is a symbolic link (to " + target + ") where the store keeps a"
+          + " directory of objects; Ferry does not follow links there, since gc would delete through it outside the"
+          + " store: replace the link with the directory it points to");
+    }
+    return a.isDirectory();
+  }
+
   private static boolean isLowerHex(String s) {
     for (int i = 0; i < s.length(); i++) {
       char c = s.charAt(i);
@@ -365,6 +393,9 @@ final class LocalChunkStore implements ChunkStore {
   public boolean deleteIfPresent(ChunkId id) throws IOException {
     ensureOpen();
     Path p = pathOf(id);
+    if (!requireFanOut(p.getParent())) {
+      return false;
+    }
     if (!Files.deleteIfExists(p)) {
       return false;
     }

@@ -110,4 +110,28 @@ class DamagedLayoutTest {
       assertThat(dir).as("nothing made again at the store's path").doesNotExist();
     }
   }
+  /**
+   * A fan-out directory of objects/ replaced by a link to a directory outside the store: gc listed the objects there
+   * and deleted those it did not need, outside the store. Listing and deleting now refuse it, naming the link, and
+   * the files it leads to are left alone.
+   */
+  @Test
+  void aFanOutDirectoryThatIsALinkIsRefusedAndNothingBehindItIsDeleted() throws Exception {
+    Path dir = store();
+    byte[] content = "chunk".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
+    Path fanOut = dir.resolve("objects").resolve(id.hex().substring(0, 2));
+    Path outside = tmp.resolve("elsewhere");
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      b.chunks().put(id, java.nio.ByteBuffer.wrap(content));
+      Files.move(fanOut, outside);
+      Files.createSymbolicLink(fanOut, outside);
+      assertThatThrownBy(() -> b.chunks().list(o -> { })).isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(fanOut + " is a symbolic link (to " + outside + ")")
+          .hasMessageContaining("gc would delete through it");
+      assertThatThrownBy(() -> b.chunks().delete(id)).isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(fanOut + " is a symbolic link");
+    }
+    assertThat(outside.resolve(id.hex().substring(2))).hasBinaryContent(content);
+  }
 }
