@@ -33,6 +33,9 @@ final class RollbackCommand extends StoreCommand {
       }
       expected = ChunkId.parse(expect.toLowerCase(java.util.Locale.ROOT));
     }
+    if (to != null && !io.ferry.version.RefSpec.isIdPrefix(to)) {
+      throw usage("--to '" + to + "' is not a version id or a prefix of one (4 to 64 hex digits)");
+    }
     try (Repository repo = openRepo()) {
       TagResult r = to == null ? repo.rollback(ref, expected) : repo.rollbackTo(ref, to, expected);
       if (json) {

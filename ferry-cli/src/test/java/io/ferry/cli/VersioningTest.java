@@ -407,6 +407,12 @@ class VersioningTest {
     assertThat(cli.run("log", "m", "-n", "1", "--json").ok().json().get(0).get("version").asText()).isEqualTo(v1);
     Map<String, String> before = cli.state();
     cli.run("rollback", "m", "--to", "0000000000").exits(1).oneLineError("0000000000");
+    // an argument that is no id prefix is named as the option, not as a ref 'm@abc' the user never wrote
+    for (String bad : new String[] {"abc", "n:prod", "xyz1", "m@" + v2.substring(0, 8)}) {
+      String err = cli.run("rollback", "m", "--to", bad).exits(2).err();
+      assertThat(err).contains("--to '" + bad + "' is not a version id or a prefix of one (4 to 64 hex digits)")
+          .doesNotContain("m@" + bad);
+    }
     String other = cli.run("log", "n", "-n", "1", "--json").ok().json().get(0).get("version").asText();
     cli.run("rollback", "m", "--to", other.substring(0, 12)).exits(1).oneLineError(other.substring(0, 12));
     cli.run("rollback", "m", "--to", v2.substring(0, 8), "--expect", v2).exits(4).oneLineError("not at the expected");

@@ -497,6 +497,10 @@ public final class Repository implements Closeable {
    */
   public TagResult rollbackTo(String target, String to, ChunkId expect) throws IOException {
     RefSpec spec = rollbackSpec(target);
+    if (!RefSpec.isIdPrefix(to)) {
+      throw new InvalidInputException("the version to move " + target + " to, '" + to + "', is not a version id or a"
+          + " prefix of one (4 to 64 hex digits)");
+    }
     String ref = spec.refName();
     Optional<ChunkId> cur = rollbackFrom(target, spec, expect);
     ChunkId id = resolve(spec.model() + "@" + to).id();

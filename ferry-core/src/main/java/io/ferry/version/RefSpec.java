@@ -49,6 +49,15 @@ public record RefSpec(String model, String tag, String idPrefix, String path, in
     return back == 0 ? spec : new RefSpec(spec.model, spec.tag, spec.idPrefix, spec.path, back);
   }
 
+  /**
+   * Whether {@code text} is what {@code name@} takes: 4 to 64 hex digits, either case; ASCII only, since {@code
+   * Character.digit} takes fullwidth and other scripts' digits too, which no id is written in.
+   */
+  public static boolean isIdPrefix(String text) {
+    return text.length() >= 4 && text.length() <= 64
+        && text.chars().allMatch(c -> c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F');
+  }
+
   /** Parses {@code ref}, the part of {@code text} without its {@code ~N} and {@code //path}. */
   private static RefSpec parseRef(String text, String ref, String path) throws InvalidInputException {
     int at = ref.indexOf('@');
@@ -58,9 +67,7 @@ public record RefSpec(String model, String tag, String idPrefix, String path, in
     }
     if (at >= 0) {
       String prefix = ref.substring(at + 1).toLowerCase(java.util.Locale.ROOT);
-      // ASCII only: Character.digit takes fullwidth and other scripts' digits too, which no id is written in
-      if (prefix.length() < 4 || prefix.length() > 64
-          || !prefix.chars().allMatch(c -> c >= '0' && c <= '9' || c >= 'a' && c <= 'f')) {
+      if (!isIdPrefix(prefix)) {
         throw new InvalidInputException(
             "ref '" + text + "': '" + prefix + "' is not a version id prefix (4 to 64 hex digits)");
       }
