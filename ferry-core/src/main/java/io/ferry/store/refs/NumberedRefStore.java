@@ -472,6 +472,33 @@ public final class NumberedRefStore implements RefStore {
     return names(prefix, true);
   }
 
+  /**
+   * Refs that have records (a tip, a segment) but no entry: every entry removed, or records written by something
+   * else. {@link #listLogged} leaves them out (a ref is its entries), so {@code verify} reports them through {@link
+   * #checkLog}, which finds the tip or segment naming entries the log does not have, and gc marks nothing until they
+   * are repaired (what the ref pointed at is unknown). Lists every key under {@code refs/}, as reading every log
+   * does; a ref whose first move lands during the listing may be named, and its check then finds the entry.
+   */
+  @Override
+  public List<String> unreadable() throws IOException {
+    ensureOpen();
+    java.util.Set<String> withRecords = new java.util.TreeSet<>();
+    java.util.Set<String> withEntries = new java.util.HashSet<>();
+    String marker = "/" + layout.logSegment() + "/";
+    for (String key : records.list(REFS)) {
+      int at = key.lastIndexOf(marker);
+      if (key.endsWith(TIP)) {
+        withRecords.add(key.substring(REFS.length(), key.length() - TIP.length()));
+      } else if (at > REFS.length()) {
+        String rest = key.substring(at + marker.length());
+        (seqOf(rest) > 0 ? withEntries : withRecords).add(key.substring(REFS.length(), at));
+      }
+    }
+    withRecords.removeAll(withEntries);
+    withRecords.removeIf(name -> !RefNames.isValidRef(name));
+    return new ArrayList<>(withRecords);
+  }
+
   /** The refs under {@code prefix} that exist now, or with {@code deletedToo} that have at least one log entry. */
   private List<String> names(String prefix, boolean deletedToo) throws IOException {
     ensureOpen();

@@ -115,6 +115,34 @@ class NumberedRefStoreSegmentTest {
     refs().checkLog(REF);
   }
 
+  /**
+   * A tip (or a segment) left where a ref has no entry at all (its entries removed): listLogged, and so verify, never
+   * looked at it, and gc marked without the ref. unreadable() names it and checkLog reports it, in both layouts.
+   */
+  @Test
+  void recordsOfARefWithNoEntryAreNamedAsUnreadableAndCheckLogReportsThem() throws IOException {
+    for (NumberedRefStore.Layout layout : new NumberedRefStore.Layout[] {NumberedRefStore.Layout.INDEXED,
+        NumberedRefStore.Layout.HDFS}) {
+      Records own = new Records();
+      NumberedRefStore refs = new NumberedRefStore(own, layout, SEGMENT);
+      moves(refs, 12, "move");
+      refs.log(REF);
+      assertThat(refs.unreadable()).as("a whole log in %s", layout).isEmpty();
+      String gone = "gone/tags/prod";
+      ChunkId id = ChunkId.of("v".getBytes(StandardCharsets.UTF_8));
+      own.replace(NumberedRefStore.tipKey(gone), ("3 " + id.hex() + "\n").getBytes(StandardCharsets.US_ASCII));
+      own.replace(NumberedRefStore.segmentKey(layout, "seg/head", SEGMENT), own.read(NumberedRefStore.segmentKey(
+          layout, REF, SEGMENT)).orElseThrow());
+      assertThat(refs.listLogged("")).containsExactly(REF);
+      assertThat(refs.unreadable()).as("in %s", layout).containsExactly(gone, "seg/head");
+      assertThatThrownBy(() -> refs.checkLog(gone)).isInstanceOfSatisfying(CorruptRefException.class,
+          e -> assertThat(e.getMessage()).contains("'" + gone + "'").contains(NumberedRefStore.tipKey(gone))
+              .contains("(0 entries)"));
+      assertThatThrownBy(() -> refs.checkLog("seg/head")).isInstanceOf(CorruptRefException.class)
+          .hasMessageContaining("but the log has 0");
+    }
+  }
+
   @Test
   void aBlockTooBigForOneRecordGetsNoSegmentAndAStoreThatRefusesWritesIsStillRead() throws IOException {
     List<RefLogEntry> big = moves(10, "x".repeat(RecordStore.MAX_RECORD_BYTES / SEGMENT));
