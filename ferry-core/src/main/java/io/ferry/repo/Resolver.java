@@ -20,12 +20,15 @@ import java.util.Collections;
 import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 
 /** Turns ref texts ({@code name}, {@code name:tag}, {@code name@prefix}) into versions. Thread-safe. */
 final class Resolver {
+  /** What {@link ObjectDatabase#kindOf} calls a version. */
+  private static final String VERSION_KIND = "a " + io.ferry.version.ObjectJson.VERSION_FORMAT + " object";
   private final ObjectDatabase db;
   private final RefStore refs;
   private final History history;
@@ -106,7 +109,7 @@ final class Resolver {
       } catch (IOException e) {
         // the id of another kind of object (a chunk, a snapshot, a pack): not damage, a wrong id
         String kind = db.kindOf(id);
-        if (kind != null && !kind.equals("a " + io.ferry.version.ObjectJson.VERSION_FORMAT + " object")) {
+        if (kind != null && !kind.equals(VERSION_KIND)) {
           throw new NotFoundException("model '" + spec.model() + "' has no version " + prefix + ": that object is "
               + kind + ", not a version");
         }
@@ -139,11 +142,14 @@ final class Resolver {
       }
       matches.clear();
     }
-    if (matches.isEmpty()) {
+    // the walks below read every version of the model, or of the store: asked first, the store's objects with the
+    // prefix (a few, where the store can list them so) spare them when none is a version of the model
+    Map<ChunkId, String> stored = storedVersions(prefix);
+    if (matches.isEmpty() && (stored == null || !Collections.disjoint(stored.values(), modelNames(spec.model())))) {
       matches = historyMatches(spec.model(), prefix);
     }
     boolean ownRefs = refs.get(RefNames.head(spec.model())).isPresent() || !tagNames(spec.model()).isEmpty();
-    if (matches.isEmpty() && !ownRefs) {
+    if (matches.isEmpty() && !ownRefs && (stored == null || stored.containsValue(spec.model()))) {
       // a mistyped id of a model with refs stays cheap: its history was all there was to search
       matches = reachedMatches(spec.model(), prefix);
     }
@@ -165,6 +171,49 @@ final class Resolver {
     }
     ChunkId id = matches.iterator().next();
     return new VersionRef(id, db.version(id));
+  }
+
+  /**
+   * The versions in the store whose id starts with {@code prefix}, each with the model it was made under, found
+   * without reading any other version ({@link io.ferry.store.ChunkStore#listIds}). Null where the store cannot list
+   * ids by prefix, or where one of the objects cannot be told apart (damaged, removed meanwhile): the walks decide.
+   */
+  private Map<ChunkId, String> storedVersions(String prefix) throws IOException {
+    List<ChunkId> ids = new ArrayList<>();
+    if (!db.store().listIds(prefix, ids::add)) {
+      return null;
+    }
+    Map<ChunkId, String> out = new java.util.HashMap<>();
+    for (ChunkId id : ids) {
+      String kind = db.kindOf(id);
+      if (kind == null) {
+        return null;
+      }
+      if (kind.equals(VERSION_KIND)) {
+        try {
+          out.put(id, db.version(id).model());
+        } catch (IOException e) {
+          return null;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The names whose versions {@link History#ownVersions} counts as the model's: its own, and those its refs' versions
+   * were made under (a model renamed by {@code mv}).
+   */
+  private Set<String> modelNames(String model) throws IOException {
+    Set<String> names = new HashSet<>();
+    names.add(model);
+    for (String ref : modelRefs(model)) {
+      Optional<ChunkId> tip = refs.get(ref);
+      if (tip.isPresent()) {
+        names.add(db.version(tip.get()).model());
+      }
+    }
+    return names;
   }
 
   /**

@@ -144,6 +144,19 @@ public interface ChunkStore extends Closeable {
    */
   void list(Consumer<StoredObject> sink) throws IOException;
 
+  /**
+   * An optional fast path for finding objects by an abbreviated id (resolving {@code model@3f2a}): calls {@code sink}
+   * with the id of every object whose id, in lower-case hex, starts with {@code hexPrefix}, as {@link #list} would
+   * report them, and returns true; or returns false, calling nothing, where the store cannot do it without listing
+   * everything, and the caller then finds the ids its own way. The default returns false; a store that keeps its
+   * objects under their ids' leading digits (a local store's fan-out directories) lists only those.
+   *
+   * @param hexPrefix lower-case hex digits, at most a whole id
+   */
+  default boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    return false;
+  }
+
   /** Removes the object; a no-op if it is absent. Used only by gc. */
   void delete(ChunkId id) throws IOException;
 

@@ -87,6 +87,11 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   }
 
   @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    return inner.listIds(hexPrefix, sink);
+  }
+
+  @Override
   public void delete(ChunkId id) throws IOException {
     inner.delete(id);
   }

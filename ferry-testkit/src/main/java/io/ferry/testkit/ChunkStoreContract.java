@@ -318,6 +318,28 @@ public abstract class ChunkStoreContract {
     expected.forEach((id, n) -> assertThat(listed.get(id)).as("size of %s", id).isEqualTo(n.longValue()));
   }
 
+  /** Where a store lists ids by prefix, it lists exactly the objects list() reports with that prefix. */
+  @Test
+  void listIdsByPrefixFindsWhatListFindsWithThatPrefix() throws Exception {
+    List<ChunkId> put = new ArrayList<>();
+    for (int i = 0; i < 40; i++) {
+      put.add(putContent(content(1 + random.random().nextInt(200))));
+    }
+    List<ChunkId> all = new ArrayList<>();
+    store.list(o -> all.add(o.id()));
+    ChunkId some = put.get(random.random().nextInt(put.size()));
+    for (String prefix : new String[] {some.hex().substring(0, 2), some.hex().substring(0, 4), some.hex(),
+        some.hex().substring(0, 5).equals("00000") ? "fffff" : "00000"}) {
+      List<ChunkId> listed = new ArrayList<>();
+      if (store.listIds(prefix, listed::add)) {
+        assertThat(listed).as("ids starting with %s", prefix)
+            .containsExactlyInAnyOrderElementsOf(all.stream().filter(id -> id.hex().startsWith(prefix)).toList());
+      } else {
+        assertThat(listed).as("nothing reported by a store that cannot list by prefix").isEmpty();
+      }
+    }
+  }
+
   @Test
   void listStreamsTwoThousandObjects() throws Exception {
     List<byte[]> contents = new ArrayList<>();

@@ -346,6 +346,35 @@ final class LocalChunkStore implements ChunkStore {
     }
   }
 
+  /** Reads the one fan-out directory that the prefix's first two digits name (a prefix that short lists them all). */
+  @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    ensureOpen();
+    if (hexPrefix.length() < 2) {
+      return false;
+    }
+    if (hexPrefix.length() > ChunkId.HEX_LENGTH || !isLowerHex(hexPrefix)) {
+      throw new IllegalArgumentException("'" + hexPrefix + "' is not a prefix of an id in lower-case hex");
+    }
+    Path fanOut = objects.resolve(hexPrefix.substring(0, 2));
+    if (!requireFanOut(fanOut)) {
+      Durable.requireBase(objects, uri);
+      return true;
+    }
+    String rest = hexPrefix.substring(2);
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(fanOut, rest + "*")) {
+      for (Path file : files) {
+        String hex = hexPrefix.substring(0, 2) + file.getFileName();
+        if (hex.length() == ChunkId.HEX_LENGTH && isLowerHex(hex) && Files.isRegularFile(file)) {
+          sink.accept(ChunkId.parse(hex));
+        }
+      }
+    } catch (NoSuchFileException deletedMeanwhile) {
+      // emptied and removed by a delete since it was looked at: no object has the prefix
+    }
+    return true;
+  }
+
   /**
    * Whether {@code fanOut} is a fan-out directory to look into: false if it is gone or is not a directory (a stray
    * file, left alone). A symbolic link there is damage: gc would delete through it, outside the store.

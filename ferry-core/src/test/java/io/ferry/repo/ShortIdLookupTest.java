@@ -1,0 +1,103 @@
+package io.ferry.repo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.Ferry;
+import io.ferry.error.NotFoundException;
+import io.ferry.id.ChunkId;
+import io.ferry.store.Backend;
+import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingChunkStore;
+import io.ferry.store.StoreLayers;
+import io.ferry.store.StoreOptions;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Resolving an abbreviated version id ({@code m@3f2a}) asks the store for the objects with that prefix where it can
+ * list them so, and reads no version beyond those: a prefix that names no version of the model read every version
+ * of its history (seconds at 10,000 versions).
+ */
+class ShortIdLookupTest {
+  private static final int VERSIONS = 40;
+
+  @TempDir Path tmp;
+
+  @Test
+  void aPrefixThatNamesNoVersionReadsNoVersionOfTheHistory() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Set<ChunkId> versions = new HashSet<>();
+    try (Repository repo = Ferry.open(store(), StoreOptions.createIfMissing(), RepositoryOptions.defaults())) {
+      for (int i = 1; i <= VERSIONS; i++) {
+        Files.writeString(src.resolve("weights.bin"), "version " + i);
+        versions.add(repo.push(src, "m", PushOptions.builder().build()).versionId());
+      }
+    }
+    Backend base = Ferry.openBackend(store(), StoreOptions.existing());
+    Set<String> hexes = new HashSet<>();
+    base.chunks().list(o -> hexes.add(o.id().hex()));
+    String absent = absentPrefix(hexes);
+    ChunkId some = versions.iterator().next();
+    CountingChunkStore counting = new CountingChunkStore(base.chunks());
+    try (Repository fresh = Repository.open(StoreLayers.layered(base, counting), RepositoryOptions.defaults())) {
+      assertThatThrownBy(() -> fresh.resolve("m@" + absent)).isInstanceOf(NotFoundException.class)
+          .hasMessageContaining("model 'm' has no version starting with " + absent);
+      assertThat(counting.reads.get()).as("objects read to find no version %s among %d", absent, VERSIONS)
+          .isLessThanOrEqualTo(2);
+      assertThat(counting.listedIds.get()).as("lookups by prefix").isPositive();
+      // a version the logs name is still found
+      assertThat(fresh.resolve("m@" + some.hex().substring(0, 6)).id()).isEqualTo(some);
+    }
+  }
+
+  /** A prefix of 4 to 6 hex digits that no object id in the store starts with. */
+  private static String absentPrefix(Set<String> hexes) {
+    for (int n = 0; ; n++) {
+      String p = String.format("%06x", n * 7919 % 0xffffff);
+      if (hexes.stream().noneMatch(h -> h.startsWith(p))) {
+        return p;
+      }
+    }
+  }
+
+  private String store() {
+    return tmp.resolve("store").toString();
+  }
+
+  /** A chunk store that counts the objects read whole or in part, and the lookups by prefix. */
+  private static final class CountingChunkStore extends ForwardingChunkStore {
+    final AtomicInteger reads = new AtomicInteger();
+    final AtomicInteger listedIds = new AtomicInteger();
+
+    CountingChunkStore(ChunkStore inner) {
+      super(inner);
+    }
+
+    @Override
+    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
+      reads.incrementAndGet();
+      return super.read(id, offset, length);
+    }
+
+    @Override
+    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
+      reads.incrementAndGet();
+      super.readInto(id, offset, dst);
+    }
+
+    @Override
+    public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+      listedIds.incrementAndGet();
+      return super.listIds(hexPrefix, sink);
+    }
+  }
+}
