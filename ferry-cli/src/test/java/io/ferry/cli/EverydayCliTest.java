@@ -272,6 +272,12 @@ class EverydayCliTest {
     cli.run("push", src.toString(), "meta-llama/llama-3.1-8B").exits(1)
         .oneLineError("differs only in case from '" + hf + "'");
     cli.run("push", src.toString(), "meta-llama/Llama/x").exits(1).oneLineError("more than one '/'");
+    // a refused name says what is wrong with it: a user cannot see that a name is 129 characters, or an accent
+    cli.run("push", src.toString(), "m".repeat(129)).exits(1).oneLineError("it is 129 characters, more than 128");
+    cli.run("push", src.toString(), "mod\u00e8le").exits(1).oneLineError("it has '\u00e8' U+00E8 at character 4");
+    cli.run("push", src.toString(), "m:" + "t".repeat(300)).exits(1)
+        .oneLineError("tag name", "it is 300 characters, more than 128");
+    cli.run("push", src.toString(), "m:-x").exits(1).oneLineError("it starts with '-' U+002D");
     assertThat(cli.run("ls", "--json").ok().json()).hasSize(2);
   }
 

@@ -30,8 +30,8 @@ public final class RefNames {
     }
     for (String p : parts) {
       if (!PART.matcher(p).matches()) {
-        throw new InvalidInputException("model name '" + model + "' is invalid: each part must match "
-            + PART.pattern() + " (letters, digits, '.', '_', '-'; starting with a letter or digit)");
+        throw new InvalidInputException("model name '" + model + "' is invalid: " + defect(p) + "; each part must"
+            + " match " + PART.pattern() + " (letters, digits, '.', '_', '-'; starting with a letter or digit)");
       }
     }
     return model;
@@ -40,12 +40,34 @@ public final class RefNames {
   /** Checks a tag name, e.g. {@code prod}. */
   public static String checkTag(String tag) throws InvalidInputException {
     if (tag == null || !TAG.matcher(tag).matches()) {
-      throw new InvalidInputException("tag name '" + tag + "' is invalid: it must match " + TAG.pattern());
+      throw new InvalidInputException("tag name '" + tag + "' is invalid: " + (tag == null ? "it is null"
+          : defect(tag)) + "; it must match " + TAG.pattern());
     }
     if (tag.equals(HEAD)) {
       throw new InvalidInputException("'head' is reserved and cannot be used as a tag");
     }
     return tag;
+  }
+
+  /**
+   * What breaks the rule of a name (or a part of one) that {@link #PART} and {@link #TAG} refuse: which character, or
+   * its length, so that a user need not count 129 characters or find an accent.
+   */
+  private static String defect(String name) {
+    if (name.isEmpty()) {
+      return "it is empty";
+    }
+    for (int i = 0; i < name.length(); ) {
+      int c = name.codePointAt(i);
+      boolean ok = c < 128 && (Character.isLetterOrDigit(c) || i > 0 && (c == '.' || c == '_' || c == '-'));
+      if (!ok) {
+        boolean shown = !Character.isISOControl(c) && Character.getType(c) != Character.FORMAT;
+        return (i == 0 ? "it starts with " : "it has ") + (shown ? "'" + new String(Character.toChars(c)) + "' " : "")
+            + "U+" + String.format("%04X", c) + (i == 0 ? "" : " at character " + (name.codePointCount(0, i) + 1));
+      }
+      i += Character.charCount(c);
+    }
+    return "it is " + name.length() + " characters, more than 128";
   }
 
   /** The ref that holds the model's head. */
