@@ -154,6 +154,12 @@ public final class ObjectDatabase {
   }
 
   /**
+   * The largest object {@link #kindOf} reads to tell its kind; a bigger one that is neither a pack nor an index table
+   * is called a chunk of model data unread, which it almost always is (a version that big is not ruled out).
+   */
+  public static final long KIND_READ_LIMIT = 16 << 20;
+
+  /**
    * What kind of object {@code id} is, for messages about an id a user gave where another kind was expected ("a pack
    * of small chunks", "a ferry-snapshot/1 object", "a chunk of model data"), or null if that cannot be told (absent,
    * unreadable or damaged: then the caller's own error stands).
@@ -174,7 +180,7 @@ public final class ObjectDatabase {
         default:
           break;
       }
-      if (size > (16 << 20)) {
+      if (size > KIND_READ_LIMIT) {
         return "a chunk of model data";
       }
       byte[] content = readObject(id);

@@ -29,6 +29,8 @@ import java.util.TreeSet;
 final class Resolver {
   /** What {@link ObjectDatabase#kindOf} calls a version. */
   private static final String VERSION_KIND = "a " + io.ferry.version.ObjectJson.VERSION_FORMAT + " object";
+  /** What it calls an object too big for it to read, which may be a version (a huge one), though rarely. */
+  private static final String UNREAD_KIND = "a chunk of model data";
   private final ObjectDatabase db;
   private final RefStore refs;
   private final History history;
@@ -176,7 +178,8 @@ final class Resolver {
   /**
    * The versions in the store whose id starts with {@code prefix}, each with the model it was made under, found
    * without reading any other version ({@link io.ferry.store.ChunkStore#listIds}). Null where the store cannot list
-   * ids by prefix, or where one of the objects cannot be told apart (damaged, removed meanwhile): the walks decide.
+   * ids by prefix, or where one of the objects cannot be told apart (damaged, removed meanwhile, or too big for
+   * {@link ObjectDatabase#kindOf} to read): the walks decide.
    */
   private Map<ChunkId, String> storedVersions(String prefix) throws IOException {
     List<ChunkId> ids = new ArrayList<>();
@@ -186,7 +189,7 @@ final class Resolver {
     Map<ChunkId, String> out = new java.util.HashMap<>();
     for (ChunkId id : ids) {
       String kind = db.kindOf(id);
-      if (kind == null) {
+      if (kind == null || kind.equals(UNREAD_KIND) && db.store().size(id) > ObjectDatabase.KIND_READ_LIMIT) {
         return null;
       }
       if (kind.equals(VERSION_KIND)) {

@@ -59,6 +59,41 @@ class ShortIdLookupTest {
     }
   }
 
+  /**
+   * A version too big for its kind to be told without reading it whole (its metadata incompressible, over 16 MiB
+   * stored), which no ref log of the target names after a copy brought it as history: its short id is found by the
+   * walk, not taken for a chunk's.
+   */
+  @Test
+  void aVersionTooBigToTellFromAChunkUnreadIsStillFoundByItsShortId() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    java.util.Random random = new java.util.Random(7);
+    StringBuilder noise = new StringBuilder();
+    while (noise.length() < 8_000_000) {
+      noise.appendCodePoint(0x4e00 + random.nextInt(0x5000));
+    }
+    ChunkId big;
+    try (Repository repo = Ferry.open(store(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
+        Repository target = Ferry.open(tmp.resolve("target").toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+      Files.writeString(src.resolve("weights.bin"), "big");
+      big = repo.push(src, "m", PushOptions.builder().metadata(java.util.Map.of("noise", noise.toString())).build())
+          .versionId();
+      Files.writeString(src.resolve("weights.bin"), "small");
+      repo.push(src, "m", PushOptions.builder().build());
+      repo.copyTo("m", target, false, io.ferry.transfer.TransferListener.NONE);
+      assertThat(target.refLog("m/head")).as("the target's log names only the copied head")
+          .noneMatch(e -> big.equals(e.newId()));
+    }
+    Backend base = Ferry.openBackend(tmp.resolve("target").toString(), StoreOptions.existing());
+    assertThat(base.chunks().size(big)).as("stored size")
+        .isGreaterThan(io.ferry.objects.ObjectDatabase.KIND_READ_LIMIT);
+    try (Repository fresh = Repository.open(StoreLayers.layered(base, new CountingChunkStore(base.chunks())),
+        RepositoryOptions.defaults())) {
+      assertThat(fresh.resolve("m@" + big.hex().substring(0, 8)).id()).isEqualTo(big);
+    }
+  }
+
   /** A prefix of 4 to 6 hex digits that no object id in the store starts with. */
   private static String absentPrefix(Set<String> hexes) {
     for (int n = 0; ; n++) {
