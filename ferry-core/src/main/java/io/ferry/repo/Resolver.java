@@ -145,8 +145,9 @@ final class Resolver {
       matches.clear();
     }
     // the walks below read every version of the model, or of the store: asked first, the store's objects with the
-    // prefix (a few, where the store can list them so) spare them when none is a version of the model
-    Map<ChunkId, String> stored = storedVersions(prefix);
+    // prefix (a few, where the store can list them so) spare them when none is a version of the model; a prefix the
+    // logs named needs neither
+    Map<ChunkId, String> stored = matches.isEmpty() ? storedVersions(prefix) : Map.of();
     if (matches.isEmpty() && (stored == null || !Collections.disjoint(stored.values(), modelNames(spec.model())))) {
       matches = historyMatches(spec.model(), prefix);
     }
