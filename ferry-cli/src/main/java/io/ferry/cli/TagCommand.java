@@ -37,6 +37,9 @@ final class TagCommand extends StoreCommand {
           ? "tag -d takes one argument, model:tag (got '" + ref + "' and '" + tag + "')"
           : "Missing required parameter: 'TAG'");
     }
+    if (!delete) {
+      checkOrder();
+    }
     try (Repository repo = openRepo()) {
       if (delete) {
         TagResult r = repo.untag(ref, expected);
@@ -58,5 +61,22 @@ final class TagCommand extends StoreCommand {
       }
     }
     return 0;
+  }
+
+  /**
+   * Refuses a TAG written as a ref: {@code tag m@3f2a m:prod} (the model given twice) or, in git's order, {@code tag
+   * m:new m@3f2a}, which was reported as "model 'm' has no tag 'new'" or as a tag name with a bad character.
+   */
+  private void checkOrder() {
+    int at = tag.indexOf('@');
+    int colon = tag.indexOf(':');
+    if (at > 0 && ref.indexOf(':') > 0 && ref.indexOf('@') < 0) {
+      throw usage("TAG '" + tag + "' is a version, not a tag name: the version comes first, then the tag name alone,"
+          + " e.g. ferry tag " + tag + " " + ref.substring(ref.indexOf(':') + 1));
+    }
+    if (colon > 0 && at < 0) {
+      throw usage("TAG '" + tag + "' names a model too: give the tag name alone, e.g. ferry tag " + ref + " "
+          + tag.substring(colon + 1));
+    }
   }
 }

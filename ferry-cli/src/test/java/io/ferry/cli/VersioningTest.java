@@ -407,6 +407,12 @@ class VersioningTest {
     assertThat(cli.run("log", "m", "-n", "1", "--json").ok().json().get(0).get("version").asText()).isEqualTo(v1);
     Map<String, String> before = cli.state();
     cli.run("rollback", "m", "--to", "0000000000").exits(1).oneLineError("0000000000");
+    // tag's arguments as a ref in git's order, or a TAG with its model: named as such, with the command to use
+    String v2Short = v2.substring(0, 8);
+    assertThat(cli.run("tag", "m:new", "m@" + v2Short).exits(2).err())
+        .contains("TAG 'm@" + v2Short + "' is a version, not a tag name").contains("ferry tag m@" + v2Short + " new");
+    assertThat(cli.run("tag", "m@" + v2Short, "m:new").exits(2).err())
+        .contains("TAG 'm:new' names a model too").contains("ferry tag m@" + v2Short + " new");
     // an argument that is no id prefix is named as the option, not as a ref 'm@abc' the user never wrote
     for (String bad : new String[] {"abc", "n:prod", "xyz1", "m@" + v2.substring(0, 8)}) {
       String err = cli.run("rollback", "m", "--to", bad).exits(2).err();
