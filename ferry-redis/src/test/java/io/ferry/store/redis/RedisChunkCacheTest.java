@@ -67,8 +67,15 @@ class RedisChunkCacheTest {
     local.close();
   }
 
+  /**
+   * A cache over the counting store, with {@code more} settings. Its commands wait 10 s unless the test sets {@code
+   * redis.timeout} (the tests of timeouts do): with the default of 1 s, a stall of Redis or of the test on a loaded
+   * machine timed a command out, which turns the cache off with a warning and sends reads to the store, and the tests
+   * that count what came from Redis or expect no warning failed (Redis paused 1.5 s at a time did that).
+   */
   private RedisChunkCache cache(String uri, Warnings w, String... more) throws IOException {
-    Map<String, String> s = new java.util.HashMap<>(Map.of("redis.uri", uri, "redis.part-size", "64k"));
+    Map<String, String> s = new java.util.HashMap<>(Map.of("redis.uri", uri, "redis.part-size", "64k",
+        "redis.timeout", "10s"));
     for (int i = 0; i < more.length; i += 2) {
       s.put(more[i], more[i + 1]);
     }
@@ -313,7 +320,9 @@ class RedisChunkCacheTest {
     Warnings w = new Warnings();
     byte[] content = object(9 * PART);
     ChunkId id = ChunkId.of(content);
-    RedisChunkCache c = cache(redis.uri(), w, "redis.fill-wait", "400ms", "redis.timeout", "5s");
+    // a wait of 1 s: nine of them take 9 s, one leaves 3.5 s of the bound below to a loaded machine's stalls (with
+    // 400 ms, a pause of Redis of 1.5 s failed the test)
+    RedisChunkCache c = cache(redis.uri(), w, "redis.fill-wait", "1s", "redis.timeout", "5s");
     for (int k = 0; k < 9; k++) {
       redis.command("SET", c.fillKey(id, k), "filling", "PX", "600000");
     }
@@ -323,7 +332,7 @@ class RedisChunkCacheTest {
       assertThat(bytes(b)).isEqualTo(java.util.Arrays.copyOfRange(content, k * PART, k * PART + 10));
     }
     Duration took = Duration.ofNanos(System.nanoTime() - start);
-    assertThat(took).as("one wait of 400 ms, not nine").isLessThan(Duration.ofMillis(9 * 400 / 2));
+    assertThat(took).as("one wait of 1 s, not nine").isLessThan(Duration.ofMillis(9 * 1000 / 2));
     assertThat(w.warnings).hasSize(1);
     assertThat(w.warnings.get(0)).contains("object " + id).contains("stayed claimed").contains("redis.fill-wait");
   }
@@ -402,14 +411,16 @@ class RedisChunkCacheTest {
     Warnings tls = new Warnings();
     byte[] content = object(2 * PART);
     ChunkId id = ChunkId.of(content);
-    RedisChunkCache c = cache("rediss://127.0.0.1:" + redis.port(), tls, "redis.connect-timeout", "1s");
+    // neither cache here ever reaches its server: a short timeout only keeps their closing short
+    RedisChunkCache c = cache("rediss://127.0.0.1:" + redis.port(), tls, "redis.connect-timeout", "1s",
+        "redis.timeout", "1s");
     assertThat(bytes(c.get(id))).isEqualTo(content);
     assertThat(tls.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
         .contains("the URI asks for TLS").contains("redis://127.0.0.1:" + redis.port()));
     try (RedisServer locked = RedisServer.start(scratch.resolve("locked"))) {
       locked.command("CONFIG", "SET", "requirepass", "s3cret");
       Warnings noPassword = new Warnings();
-      assertThat(bytes(cache(locked.uri(), noPassword).get(id))).isEqualTo(content);
+      assertThat(bytes(cache(locked.uri(), noPassword, "redis.timeout", "1s").get(id))).isEqualTo(content);
       assertThat(noPassword.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
           .contains("the server needs a password"));
       assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(locked.uri()))).isInstanceOf(IOException.class)
@@ -889,14 +900,16 @@ class RedisChunkCacheTest {
   void countersAreSavedAtCloseAfterTheCircuitOpened() throws Exception {
     String ns = "paused-" + random.random().nextInt(1_000_000);
     Warnings w = new Warnings();
-    RedisChunkCache c = cache(redis.uri(), w, "redis.namespace", ns, "redis.timeout", "300ms",
+    // a timeout that a loaded machine's stall of Redis does not reach while the cache is filled (with 300 ms, one of
+    // 1.5 s opened the circuit then, and nothing was cached), and a pause of Redis below well past it
+    RedisChunkCache c = cache(redis.uri(), w, "redis.namespace", ns, "redis.timeout", "2s",
         "redis.retry-after", "10m");
     byte[] content = object(3 * PART);
     ChunkId id = ChunkId.of(content);
     c.get(id);
     awaitCached(redis, c, id, 3);
-    // every client of the server waits 1.5 s: the next read times out and goes to the store
-    redis.command("CLIENT", "PAUSE", "1500", "ALL");
+    // every client of the server waits 6 s: the next read times out and goes to the store
+    redis.command("CLIENT", "PAUSE", "6000", "ALL");
     assertThat(bytes(c.get(id))).isEqualTo(content);
     assertThat(w.warnings).as("the circuit opened").hasSize(1);
     assertThat(c.active()).isFalse();
