@@ -102,7 +102,7 @@ public final class RedisChunkCache implements ChunkStore {
    * Whether readers wait for parts other readers claimed ({@link #awaitFills}); false once a claimed part never came
    * within {@code redis.fill-wait}, for the rest of this cache's life.
    */
-  private volatile boolean fillsTrusted = true;
+  private final AtomicBoolean fillsTrusted = new AtomicBoolean(true);
   private final Object connecting = new Object();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final LongAdder[] counters = new LongAdder[CacheCounters.FIELDS.length];
@@ -567,7 +567,7 @@ public final class RedisChunkCache implements ChunkStore {
     int n = parts.length;
     boolean[] claimed = new boolean[n];
     Duration fillWait = settings.fillWait();
-    if (!writing() || fillWait.isZero() || closed.get() || !fillsTrusted) {
+    if (!writing() || fillWait.isZero() || closed.get() || !fillsTrusted.get()) {
       return claimed;
     }
     List<Integer> absent = new ArrayList<>();
@@ -631,7 +631,7 @@ public final class RedisChunkCache implements ChunkStore {
    */
   private void awaitFills(RedisLink l, ChunkId id, int first, Part[] parts) {
     Duration fillWait = settings.fillWait();
-    if (!writing() || fillWait.isZero() || !fillsTrusted) {
+    if (!writing() || fillWait.isZero() || !fillsTrusted.get()) {
       return;
     }
     List<Integer> theirs = new ArrayList<>();
@@ -675,11 +675,10 @@ public final class RedisChunkCache implements ChunkStore {
         }
         theirs = still;
       }
-      if (!theirs.isEmpty() && nanos.getAsLong() >= giveUp && fillsTrusted) {
+      if (!theirs.isEmpty() && nanos.getAsLong() >= giveUp && fillsTrusted.compareAndSet(true, false)) {
         // claimed, and not written within the whole wait: a filler that died or is stuck, or locks planted by
         // whoever may write to Redis; each wait would add up part after part (days for a 400 GB model), so this
-        // process reads such parts itself from now on
-        fillsTrusted = false;
+        // process reads such parts itself from now on (said once, by the one thread that turned it off)
         listener.notice("cache " + settings.describe() + ": parts of object " + id + " stayed claimed for "
             + fillWait.toMillis() + " ms (redis.fill-wait) by fills that never wrote them; this process no longer"
             + " waits for other readers' fills and reads such parts from " + store.describe());
