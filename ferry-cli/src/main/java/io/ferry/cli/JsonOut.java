@@ -58,12 +58,17 @@ final class JsonOut {
     ArrayNode ts = n.putArray("tensors");
     if (tensors) {
       for (TensorInfo t : f.tensors()) {
-        ObjectNode tn = ts.addObject().put("name", t.name()).put("dtype", t.dtype().name()).put("bytes",
-            f.tensorBytes(t));
-        ArrayNode shape = tn.putArray("shape");
-        t.shape().forEach(shape::add);
+        tensor(ts.addObject(), f, t);
       }
     }
+    return n;
+  }
+
+  /** Fills {@code n} with the tensor object of {@code t}, a tensor of {@code f}. */
+  static ObjectNode tensor(ObjectNode n, FileEntry f, TensorInfo t) {
+    n.put("name", t.name()).put("dtype", t.dtype().name()).put("bytes", f.tensorBytes(t));
+    ArrayNode shape = n.putArray("shape");
+    t.shape().forEach(shape::add);
     return n;
   }
 

@@ -1,6 +1,6 @@
 package io.ferry.cli;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.id.ChunkId;
 import io.ferry.format.TensorInfo;
@@ -30,12 +30,7 @@ final class ShowCommand extends StoreCommand {
       Snapshot s = repo.snapshot(r);
       Version v = r.version();
       if (json) {
-        ObjectNode n = JsonOut.version(object(), r.id(), v, repo.refsOf(io.ferry.version.RefSpec.parse(ref).model()).getOrDefault(r.id(), List.of()));
-        ArrayNode files = n.putArray("files");
-        for (FileEntry f : s.files()) {
-          JsonOut.file(files.addObject(), f, !noTensors);
-        }
-        printJson(n);
+        printJson(repo, r, s);
         return 0;
       }
       out().println("version   " + r.id().hex());
@@ -81,6 +76,44 @@ final class ShowCommand extends StoreCommand {
       }
     }
     return 0;
+  }
+
+  /**
+   * Prints the version with its files, one tensor at a time: a file of 490,000 tensors as one tree and then one
+   * string took several times the snapshot's size, past the default heap (the text listing printed it).
+   */
+  private void printJson(Repository repo, VersionRef r, Snapshot s) throws IOException {
+    ObjectNode head = JsonOut.version(object(), r.id(), r.version(), repo.refsOf(
+        io.ferry.version.RefSpec.parse(ref).model()).getOrDefault(r.id(), List.of()));
+    try (JsonGenerator g = json().writer().without(JsonGenerator.Feature.AUTO_CLOSE_TARGET).createGenerator(out())) {
+      g.writeStartObject();
+      writeFields(g, head);
+      g.writeArrayFieldStart("files");
+      for (FileEntry f : s.files()) {
+        g.writeStartObject();
+        // the file's fields as JsonOut has them, its tensors (the last field) written one by one
+        writeFields(g, JsonOut.file(object(), f, false).without("tensors"));
+        g.writeArrayFieldStart("tensors");
+        if (!noTensors) {
+          for (TensorInfo t : f.tensors()) {
+            json().writeTree(g, JsonOut.tensor(object(), f, t));
+          }
+        }
+        g.writeEndArray();
+        g.writeEndObject();
+      }
+      g.writeEndArray();
+      g.writeEndObject();
+    }
+    out().println();
+  }
+
+  private static void writeFields(JsonGenerator g, ObjectNode n) throws IOException {
+    for (var it = n.fields(); it.hasNext(); ) {
+      var e = it.next();
+      g.writeFieldName(e.getKey());
+      json().writeTree(g, e.getValue());
+    }
   }
 
   /** Metadata values longer than this are cut in the text listing ({@code --json} has them whole). */

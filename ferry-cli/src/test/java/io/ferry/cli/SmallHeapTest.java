@@ -109,6 +109,34 @@ class SmallHeapTest {
     assertThat(all.get(0).get("message").asText()).isEqualTo(message + versions);
   }
 
+  /**
+   * {@code ferry show --json} of a file of 100,000 tensors in the heap its text listing needs: the JSON was built as
+   * one tree and then one string before a byte was printed, and needed 192 MiB where the text needed 96.
+   */
+  @Test
+  void aVersionOfManyTensorsShowsAsJsonInTheHeapItsTextNeeds() throws Exception {
+    Path store = tmp.resolve("store");
+    Path src = tmp.resolve("many");
+    int count = 100_000;
+    List<Tensor> tensors = new ArrayList<>(count);
+    for (int i = 0; i < count; i++) {
+      tensors.add(new Tensor(String.format("model.layers.%06d.self_attn.q_proj.weight_with_a_long_name", i),
+          DType.F32, new long[] {1}, i));
+    }
+    ModelGenerator.writeSafetensors(src.resolve("model.safetensors"), tensors, Map.of());
+    assertThat(ferry("-Xmx256m", "init", "--store", store.toString()).code).isZero();
+    assertThat(ferry("-Xmx256m", "push", src.toString(), "m:v1", "--store", store.toString()).code).isZero();
+    Run text = ferry("-Xmx112m", "show", "m:v1", "--store", store.toString());
+    assertThat(text.code).as("show with -Xmx112m: %s", text.err).isZero();
+    Run json = ferry("-Xmx112m", "show", "m:v1", "--json", "--store", store.toString());
+    assertThat(json.code).as("show --json with -Xmx112m: %s", json.err).isZero();
+    com.fasterxml.jackson.databind.JsonNode tree = StoreCommand.json().readTree(json.out);
+    com.fasterxml.jackson.databind.JsonNode ts = tree.get("files").get(0).get("tensors");
+    assertThat(ts.size()).isEqualTo(count);
+    assertThat(ts.get(count - 1).get("name").asText()).endsWith("099999.self_attn.q_proj.weight_with_a_long_name");
+    assertThat(ts.get(0).get("shape").get(0).asLong()).isEqualTo(1);
+  }
+
   private Path model() throws Exception {
     Path model = tmp.resolve("model");
     ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
