@@ -157,8 +157,10 @@ class ReadIntoTest {
           while (room.hasRemaining()) {
             room.put(GUARD);
           }
-          // the slow server sends its answer after its delay; none of it may reach the buffer
-          ServerGroup.await("the slow server answering", 10, () -> slow.chunkReads.get() > answeredBySlow);
+          // the slow server sends its answer after its delay; none of it may reach the buffer. Waited for as every
+          // exchange of the slow server ended: a count of its answers could be met by one of an earlier test's
+          ServerGroup.await("the slow server answering", 10,
+              () -> slow.chunkReads.get() > answeredBySlow && slow.running.get() == 0);
           b.chunks().readInto(big.id(), 0, ByteBuffer.allocateDirect(4096)); // a round trip after it
           ByteBuffer after = dst.duplicate().clear();
           for (int j = 0; j < after.capacity(); j++) {
@@ -188,7 +190,8 @@ class ReadIntoTest {
       assertThat(dst.position()).isEqualTo(100);
       long answered = group.get(0).chunkReads.get() + group.get(1).chunkReads.get();
       ServerGroup.await("the servers answering after their delay", 30,
-          () -> group.get(0).chunkReads.get() + group.get(1).chunkReads.get() >= answered + 2);
+          () -> group.get(0).chunkReads.get() + group.get(1).chunkReads.get() >= answered + 2
+              && group.get(0).running.get() == 0 && group.get(1).running.get() == 0);
       healthy();
       b.chunks().readInto(big.id(), 0, ByteBuffer.allocateDirect(16)); // a round trip after they answered
       ByteBuffer all = dst.duplicate().clear();
