@@ -7,18 +7,13 @@ import io.ferry.Ferry;
 import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.store.Backend;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -108,33 +103,5 @@ class ShortIdLookupTest {
 
   private String store() {
     return tmp.resolve("store").toString();
-  }
-
-  /** A chunk store that counts the objects read whole or in part, and the lookups by prefix. */
-  private static final class CountingChunkStore extends ForwardingChunkStore {
-    final AtomicInteger reads = new AtomicInteger();
-    final AtomicInteger listedIds = new AtomicInteger();
-
-    CountingChunkStore(ChunkStore inner) {
-      super(inner);
-    }
-
-    @Override
-    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-      reads.incrementAndGet();
-      return super.read(id, offset, length);
-    }
-
-    @Override
-    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
-      reads.incrementAndGet();
-      super.readInto(id, offset, dst);
-    }
-
-    @Override
-    public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
-      listedIds.incrementAndGet();
-      return super.listIds(hexPrefix, sink);
-    }
   }
 }

@@ -3,19 +3,14 @@ package io.ferry.repo;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.Ferry;
-import io.ferry.id.ChunkId;
 import io.ferry.repo.Results.ModelSummary;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.store.Backend;
-import io.ferry.store.ChunkStore;
-import io.ferry.store.ForwardingChunkStore;
 import io.ferry.store.StoreLayers;
 import io.ferry.store.StoreOptions;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -93,27 +88,6 @@ class VersionCountTest {
       }
       assertThat(repo.resolve("ft").version().logLength()).isEqualTo(1);
       assertThat(repo.log("renamed", 100)).as("the push after the rename continues the history").hasSize(5);
-    }
-  }
-
-  /** A chunk store that counts the objects read whole or in part. */
-  private static final class CountingChunkStore extends ForwardingChunkStore {
-    final AtomicInteger reads = new AtomicInteger();
-
-    CountingChunkStore(ChunkStore inner) {
-      super(inner);
-    }
-
-    @Override
-    public ByteBuffer read(ChunkId id, long offset, int length) throws IOException {
-      reads.incrementAndGet();
-      return super.read(id, offset, length);
-    }
-
-    @Override
-    public void readInto(ChunkId id, long offset, ByteBuffer dst) throws IOException {
-      reads.incrementAndGet();
-      super.readInto(id, offset, dst);
     }
   }
 
