@@ -184,6 +184,11 @@ public final class FaultyChunkStore implements ChunkStore {
   }
 
   @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    return delegate.listIds(hexPrefix, sink);
+  }
+
+  @Override
   public void delete(ChunkId id) throws IOException {
     delegate.delete(id);
   }

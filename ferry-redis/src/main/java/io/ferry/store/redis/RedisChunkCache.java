@@ -1014,6 +1014,11 @@ public final class RedisChunkCache implements ChunkStore {
     store.list(sink);
   }
 
+  @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    return store.listIds(hexPrefix, sink);
+  }
+
   /** Deletes the object from the store, then its parts from Redis (best effort: Redis may be down). */
   @Override
   public void delete(ChunkId id) throws IOException {
