@@ -190,7 +190,7 @@ def _after_fork_in_child():
     """A fork copies a lock another thread held at that moment, held for ever in the child: each pool takes a new
     one (the child has one thread, which holds none)."""
     for pool in list(_POOLS):
-        pool._lock = threading.Lock()
+        pool._lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -199,11 +199,14 @@ if hasattr(os, "register_at_fork"):
 
 class _Pool:
     """A client's idle connections, kept open for its next requests (at most POOL_SIZE for each server, or proxy and
-    server, they go to); thread-safe: a connection is used by one request at a time."""
+    server, they go to); thread-safe: a connection is used by one request at a time.
+
+    The lock is re-entrant: an answer read to its end but never closed gives its connection back when the collector
+    finalizes it, which may happen at any allocation, also one made while this thread holds the lock."""
 
     def __init__(self):
         self._idle = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pid = os.getpid()
         _POOLS.add(self)
 
@@ -212,11 +215,11 @@ class _Pool:
         worker, a rank): both would send requests on them and read each other's answers. Closing them here closes
         this process's copy of each socket only."""
         if self._pid != os.getpid():
-            for conns in self._idle.values():
+            idle, self._idle = self._idle, {}  # a connection given back while these close goes to the new table
+            self._pid = os.getpid()
+            for conns in idle.values():
                 for conn in conns:
                     conn.close()
-            self._idle = {}
-            self._pid = os.getpid()
 
     def take(self, key):
         while True:
@@ -240,14 +243,18 @@ class _Pool:
 
     def close(self):
         with self._lock:
-            idle = [c for conns in self._idle.values() for c in conns]
-            self._idle.clear()
-        for conn in idle:
-            conn.close()
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
 
 
 def _readable(sock):
-    """Whether a socket has bytes (or its end) to read now."""
+    """Whether a socket has bytes (or its end) to read now; a socket already closed has its end. (The collector
+    finalizes an answer never closed together with its connection's socket: the answer gives the connection back, its
+    socket closed.)"""
+    if sock.fileno() < 0:
+        return True
     if hasattr(select, "poll"):  # select.select takes no file descriptor past 1023
         poll = select.poll()
         poll.register(sock, select.POLLIN)

@@ -37,6 +37,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 
@@ -1002,6 +1003,38 @@ class KeepAliveTest(unittest.TestCase):
             del c
             gc.collect()
         self.assertEqual([], [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)])
+
+    def test_an_answer_the_collector_closes_while_the_pool_is_busy_does_not_hang(self):
+        # an answer read to its end but never closed gives its connection back when the collector finalizes it, which
+        # may happen at any allocation, also one the pool makes while it holds its lock on the same thread: that
+        # thread then waited for ever on a lock it held itself
+        c = ferry.Client(URL, token=TOKEN)
+        pool = c._http._pool
+        resp = c._http.open("/v1/models", {"Accept": "application/json"})
+        resp.read()
+        resp.cycle = resp  # only the cyclic collector frees it
+        held = [resp]
+        del resp
+
+        class Collecting:
+            """A key whose hash lets the collector run where the pool holds its lock."""
+
+            def __hash__(self):
+                held.clear()
+                gc.collect()
+                return 0
+
+        conn = ferry._http._HTTPConnection(urllib.parse.urlsplit(URL).netloc)  # never connected
+        gave = threading.Thread(target=pool.give, args=(Collecting(), conn), daemon=True)
+        gave.start()
+        gave.join(30)
+        stuck = gave.is_alive()
+        if stuck:  # a plain lock may be released by another thread: the stuck one goes on, and so does the run
+            pool._lock.release()
+            gave.join(30)
+        self.assertFalse(stuck, "give waited for ever on the lock its own thread held")
+        with c:
+            self.assertEqual("tiny", c.models()[0]["name"])
 
     def test_the_deadline_counts_from_each_request_on_a_kept_connection(self):
         # a kept connection must not carry the deadline of the request it was opened for: each of two answers of
