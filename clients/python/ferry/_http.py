@@ -6,6 +6,7 @@ import json
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -262,6 +263,11 @@ def _readable(sock):
     return bool(select.select([sock], [], [], 0)[0])
 
 
+#: What sending on, or reading from, a kept connection the server closed meanwhile raises: a reset or a broken pipe
+#: (ConnectionError), and over TLS also these (a write on a TLS connection the server reset raises SSLEOFError).
+_CLOSED = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
 def _pooled_open(handler, pool, http_class, req, **conn_args):
     """What urllib's do_open does, over a connection kept open from an earlier request when the pool holds one (to
     the same server, through the same proxy). A kept connection that the server closed meanwhile (an idle connection
@@ -297,11 +303,11 @@ def _pooled_open(handler, pool, http_class, req, **conn_args):
                 h.request(req.get_method(), req.selector, req.data, headers,
                           encode_chunked=req.has_header("Transfer-encoding"))
             except OSError as err:
-                if kept and isinstance(err, ConnectionError) and req.get_method() == "GET":
+                if kept and isinstance(err, _CLOSED) and req.get_method() == "GET":
                     raise
                 raise urllib.error.URLError(err)
             r = h.getresponse()
-        except ConnectionError:  # RemoteDisconnected, a reset, a broken pipe
+        except _CLOSED:  # RemoteDisconnected, a reset, a broken pipe, a TLS connection closed
             h.close()
             if kept and req.get_method() == "GET":
                 retried = True

@@ -29,7 +29,10 @@ import pathlib
 import shlex
 import shutil
 import signal
+import socket
 import socketserver
+import ssl
+import struct
 import subprocess
 import sys
 import tempfile
@@ -1035,6 +1038,73 @@ class KeepAliveTest(unittest.TestCase):
         self.assertFalse(stuck, "give waited for ever on the lock its own thread held")
         with c:
             self.assertEqual("tiny", c.models()[0]["name"])
+
+    def test_a_tls_connection_the_server_reset_while_idle_fails_no_request(self):
+        # a TLS server resetting an idle connection just after the pool found it quiet: sending the next request on
+        # it raised ssl.SSLEOFError, which is no ConnectionError, and the request failed instead of being sent again
+        if shutil.which("openssl") is None and not CI:
+            self.skipTest("no openssl to make a certificate with")
+        d = scratch("tls-reset")
+        key, cert = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=60)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        answered, reset = threading.Event(), threading.Event()
+        connections = []
+
+        def handle(conn):
+            connections.append(conn)
+            with conn, conn.makefile("rb") as f:
+                try:
+                    while True:
+                        line = f.readline()
+                        while line not in (b"\r\n", b"\n", b""):
+                            line = f.readline()
+                        if not line:
+                            return
+                        body = b'{"models": []}'
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                        if len(connections) == 1 and answered.wait(30):
+                            # no close_notify, a reset: as a server or load balancer dropping an idle connection
+                            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                            reset.set()
+                            return
+                except OSError:  # the client closed the connection
+                    pass
+
+        def serve(listener):
+            while True:
+                try:
+                    raw, _ = listener.accept()
+                    conn = tls.wrap_socket(raw, server_side=True)
+                except OSError:
+                    return
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+        readable = ferry._http._readable
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            threading.Thread(target=serve, args=(listener,), daemon=True).start()
+            old = ENV.get("SSL_CERT_FILE")
+            os.environ["SSL_CERT_FILE"] = cert
+            # the reset reaches the client just after its pool found the kept connection quiet
+            ferry._http._readable = lambda sock: False
+            try:
+                with ferry.Client("https://127.0.0.1:%d" % listener.getsockname()[1]) as c:
+                    self.assertEqual([], c.models())
+                    answered.set()
+                    self.assertTrue(reset.wait(30))
+                    self.assertEqual([], c.models())
+            finally:
+                ferry._http._readable = readable
+                answered.set()
+                if old is None:
+                    del os.environ["SSL_CERT_FILE"]
+                else:
+                    os.environ["SSL_CERT_FILE"] = old
+        self.assertEqual(2, len(connections))
 
     def test_the_deadline_counts_from_each_request_on_a_kept_connection(self):
         # a kept connection must not carry the deadline of the request it was opened for: each of two answers of
