@@ -4,7 +4,7 @@ package io.ferry.server.http;
  * One byte range of a representation of known length, from an HTTP {@code Range} header: bytes {@code [first, last]}
  * inclusive, as the header writes them. Only single ranges are served; an inverted range or one that starts past the
  * end is refused, and a header in a unit other than bytes or with several ranges is ignored (the whole
- * representation), as HTTP allows.
+ * representation), as HTTP allows. Empty list elements ({@code bytes=5-9,}) are skipped, as HTTP's lists have them.
  *
  * @param first the first byte, 0-based
  * @param last the last byte, inclusive, within the representation
@@ -53,11 +53,20 @@ public record ByteRange(long first, long last) {
     if (!h.substring(0, eq).trim().equalsIgnoreCase("bytes")) {
       return null; // a unit the server does not know: ignored, the whole representation (RFC 9110, 14.2)
     }
-    String spec = h.substring(eq + 1).trim();
-    if (spec.indexOf(',') >= 0) {
-      // several ranges would need a multipart answer: ignored, as RFC 9110 (14.2) lets a server do; a 416 says that
-      // none of them can be satisfied, and a client asking for bytes that exist has nothing to correct
-      return null;
+    String spec = null;
+    for (String element : h.substring(eq + 1).split(",", -1)) {
+      if (element.isBlank()) {
+        continue; // an empty list element, which a recipient ignores (RFC 9110, 5.6.1): "bytes=5-9," is one range
+      }
+      if (spec != null) {
+        // several ranges would need a multipart answer: ignored, as RFC 9110 (14.2) lets a server do; a 416 says
+        // that none of them can be satisfied, and a client asking for bytes that exist has nothing to correct
+        return null;
+      }
+      spec = element.trim();
+    }
+    if (spec == null) {
+      throw unsatisfiable(header, size, "no range in the list");
     }
     int dash = spec.indexOf('-');
     if (dash < 0) {
