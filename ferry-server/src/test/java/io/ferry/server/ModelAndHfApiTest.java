@@ -420,6 +420,34 @@ class ModelAndHfApiTest {
   }
 
   /**
+   * {@code GET /v2/}, the registry ping that a client of {@code /v2/.../manifests/...} may send first, was a plain 404:
+   * it is 200 {@code {}} as a registry answers it, and without a token on a server with tokens 401 with {@code
+   * WWW-Authenticate: Bearer}.
+   */
+  @Test
+  void registryPingIsAnsweredAsARegistryAnswersIt(@TempDir Path own) throws Exception {
+    HttpResponse<byte[]> dev = fx.send(get(base, "/v2/"));
+    assertThat(dev.statusCode()).isEqualTo(200);
+    assertThat(json(dev).size()).isZero();
+    assertThat(dev.headers().firstValue("docker-distribution-api-version")).hasValue("registry/2.0");
+    assertThat(fx.send(get(base, "/v2")).statusCode()).isEqualTo(200);
+    assertThat(fx.send(get(base, "/v2/").method("HEAD", HttpRequest.BodyPublishers.noBody())).statusCode())
+        .isEqualTo(200);
+    assertThat(fx.send(get(base, "/v2/").method("DELETE", HttpRequest.BodyPublishers.noBody())).statusCode())
+        .isEqualTo(405);
+    try (ServerFixture other = new ServerFixture(own)) {
+      String token = other.token("ping", "read:org/*");
+      URI at = other.startWithTokens().uri();
+      HttpResponse<byte[]> anonymous = other.send(get(at, "/v2/"));
+      assertThat(anonymous.statusCode()).isEqualTo(401);
+      assertThat(anonymous.headers().firstValue("www-authenticate").orElse("")).startsWith("Bearer ");
+      HttpResponse<byte[]> signed = other.send(get(at, "/v2/").header("Authorization", "Bearer " + token));
+      assertThat(signed.statusCode()).isEqualTo(200);
+      assertThat(json(signed).size()).isZero();
+    }
+  }
+
+  /**
    * {@code refs/tags/NAME} is the tag NAME and nothing else, as {@code list_repo_refs} lists it: a tag named {@code
    * main} was answered with the head's files (the branch {@code main}), and {@code refs/tags/HEAD}, {@code
    * refs/tags/<version id or a prefix of it>} with that version, though the model has no such tag.

@@ -43,6 +43,7 @@ import org.eclipse.jetty.http.HttpHeader;
  *   <li>{@code POST /api/models/{model}/paths-info/{revision}}: the files and directories among given paths.
  *   <li>{@code GET /api/models/{model}/refs} and {@code /api/models/{model}/commits/{revision}}: the head and tags,
  *       the history.
+ *   <li>{@code GET /v2/}: the registry ping, 200 {@code {}}.
  *   <li>{@code GET /v2/{org}/{name}/manifests/{tag}}: the GGUF file a quantization tag names ({@link GgufTags}).
  * </ul>
  *
@@ -154,6 +155,16 @@ public final class HfApi implements Route {
     }
     if (s.size() >= 3 && s.get(0).equals("api") && s.get(1).equals("models")) {
       api(ex, s.subList(2, s.size()));
+      return true;
+    }
+    if (s.size() == 1 && s.get(0).equals("v2")) {
+      // the registry ping (the Distribution API's base endpoint), which a client of the manifests below may send
+      // first: answered as a registry answers it; a request without a token got the 401 before it came here
+      if (!ex.method().equals("GET") && !ex.isHead()) {
+        throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
+      }
+      ex.set("Docker-Distribution-API-Version", "registry/2.0");
+      ex.json(200, Exchange.JSON.createObjectNode());
       return true;
     }
     if (isManifest(s)) {
