@@ -932,6 +932,43 @@ class HardeningTest {
   }
 
   @Test
+  void aWholeCodedChunkOfAHuggingFaceFileTakesTheShareOfItsFrameToo() throws Exception {
+    // a range that is exactly one coded chunk reads the chunk's frame whole and decodes it into the answer's buffer:
+    // both are held, and the read took the share of the answer alone
+    VersionRef v = fx.repo.resolve("org/tiny");
+    FileEntry file = null;
+    long at = 0;
+    long raw = 0;
+    for (FileEntry f : fx.repo.snapshot(v).files()) {
+      long start = 0;
+      for (ChunkRef c : f.chunks()) {
+        if (file == null && c.length() > 256 << 10 && fx.repo.backend().chunks().size(c.id()) < c.length()) {
+          file = f;
+          at = start;
+          raw = c.length();
+        }
+        start += c.length();
+      }
+    }
+    assertThat(file).as("a coded loose chunk in the model").isNotNull();
+    long budget = 16 << 20;
+    // what is left of the budget holds the chunk and 64 KiB more, not its frame beside it
+    long held = budget - raw - (64 << 10);
+    URI small = fx.start(ServerOptions.builder().memoryBudget(budget).maxObjectSize(budget)
+        .idleTimeout(Duration.ofMinutes(2))).uri();
+    try (Socket hold = new Socket(small.getHost(), small.getPort())) {
+      hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+          + held + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      hold.setSoTimeout(30_000);
+      assertThat(statusLine(hold)).isEqualTo("HTTP/1.1 100");
+      HttpResponse<byte[]> r = fx.http.send(get(small, "/org/tiny/resolve/main/" + file.path())
+          .header("Range", "bytes=" + at + "-" + (at + raw - 1)).timeout(Duration.ofSeconds(60)).build(),
+          HttpResponse.BodyHandlers.ofByteArray());
+      assertThat(r.statusCode()).as(new String(r.body(), StandardCharsets.UTF_8)).isEqualTo(429);
+    }
+  }
+
+  @Test
   void aDecodedReadOfACodedChunkTakesTheShareOfItsFrameToo() throws Exception {
     // a coded chunk's frame is read whole and decoded into the answer's buffer: both are held, and the read took the
     // share of the decoded bytes alone, so under load the heap held up to twice the budget

@@ -2,8 +2,10 @@ package io.ferry.server.hf;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.ferry.chunk.Frame;
 import io.ferry.id.ChunkId;
 import io.ferry.read.ChunkReader;
+import io.ferry.read.Location;
 import io.ferry.read.Locator;
 import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
@@ -693,11 +695,15 @@ public final class HfApi implements Route {
       long a = Math.max(from, start) - start;
       long b = Math.min(to, end) - start;
       boolean whole = a == 0 && b == c.length();
-      // a part of a chunk is read from the chunk's whole frame (about the chunk's length, or less when coded), and a
-      // coded one decoded whole beside it: twice the chunk and the part (it took the chunk and the part)
-      try (MemoryBudget.Lease lease = budget.take((b - a) + (whole ? 0 : 2 * c.length()), SHARE_WAIT_MILLIS)) {
+      Location loc = locator.locate(c.id());
+      // the chunk's frame is read whole (a pack's index gives its length; a loose one is at most the chunk and its
+      // header, and none when it streams uncoded) and decoded into the answer, or for a part decoded whole beside it;
+      // once read, only the answer's bytes are held while they are sent
+      long frame = loc.packed() ? loc.length() : c.length() + Frame.HEADER_LENGTH;
+      try (MemoryBudget.Lease lease = budget.take((b - a) + frame + (whole ? 0 : c.length()), SHARE_WAIT_MILLIS)) {
         ByteBuffer dst = ByteBuffer.allocate((int) (b - a));
-        reader.readRange(locator.locate(c.id()), c.length(), a, b, ChunkReader.Check.CONTENT, dst);
+        reader.readRange(loc, c.length(), a, b, ChunkReader.Check.CONTENT, dst);
+        lease.keepOnly(b - a);
         ex.writeHeld(start + b >= to, dst.flip());
       }
     }

@@ -117,6 +117,18 @@ public final class MemoryBudget {
       this.n = n;
     }
 
+    /**
+     * Gives back all but {@code bytes} of the room (a transfer whose buffers but one are done with); keeps all when it
+     * holds no more than that.
+     */
+    public void keepOnly(long bytes) {
+      int keep = (int) Math.min(n, Math.max(1, (bytes + 1023) >> 10));
+      if (n > keep) {
+        permits.release(n - keep);
+        n = keep;
+      }
+    }
+
     @Override
     public void close() {
       if (n > 0) {
