@@ -168,12 +168,12 @@ final class FerryHandler extends Handler.Abstract {
       String auth = ex.header(HttpHeader.AUTHORIZATION);
       Optional<Access> a = Optional.empty();
       if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
-        a = tokens.authenticate(auth.substring(7).trim());
+        a = checkToken(auth.substring(7).trim());
         byBearer = a.isPresent();
       } else if (auth == null) {
         String cookie = WebUi.cookieToken(ex);
         if (cookie != null) {
-          a = tokens.authenticate(cookie);
+          a = checkToken(cookie);
         }
       }
       a.ifPresent(ex::access);
@@ -338,12 +338,27 @@ final class FerryHandler extends Handler.Abstract {
     if (!auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
       throw new HttpError(401, "unauthorized", "Authorization must be 'Bearer <token>'");
     }
-    Optional<Access> a = tokens.authenticate(auth.substring(7).trim());
+    Optional<Access> a = checkToken(auth.substring(7).trim());
     if (a.isEmpty()) {
       throw new HttpError(401, "unauthorized", "the bearer token is not valid here (unknown or revoked)");
     }
     ex.response().getHeaders().remove("X-Error-Message");
     return a.get();
+  }
+
+  /**
+   * The access a token gives. A tokens file the server cannot read (cut short by an edit in progress, removed) refuses
+   * the request with 503; the file's path and the parser's words go to the server's log, not to a client that sent
+   * any token at all.
+   */
+  private Optional<Access> checkToken(String token) throws HttpError {
+    try {
+      return tokens.authenticate(token);
+    } catch (IOException e) {
+      LOG.error("cannot read the tokens file: {}", e.getMessage());
+      throw new HttpError(503, "tokens-unreadable", "the server cannot read its tokens file now (an edit in progress,"
+          + " or a damaged file: its log says which); retry later");
+    }
   }
 
   private static void fail(Exchange ex, Response response, Callback callback, HttpError e, Throwable cause) {

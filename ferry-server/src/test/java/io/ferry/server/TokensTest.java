@@ -243,6 +243,25 @@ class TokensTest {
   }
 
   @Test
+  void aTokensFileTheServerCannotReadFailsClosedWithoutNamingItsPath() throws Exception {
+    // a tokens file cut short while the server runs (an edit in progress) refused every request, and told any client
+    // that sent some bearer token where the server keeps its tokens file
+    byte[] kept = Files.readAllBytes(file);
+    try {
+      Files.writeString(file, "{\"tok");
+      for (String token : List.of(reader, "fry_000000000000_guess")) {
+        HttpResponse<byte[]> r = as(token, get(base, "/v1/store"));
+        assertThat(r.statusCode()).isEqualTo(503);
+        assertThat(new String(r.body(), StandardCharsets.UTF_8)).contains("tokens file")
+            .doesNotContain(file.toString()).doesNotContain(file.getFileName().toString());
+      }
+    } finally {
+      Files.write(file, kept);
+    }
+    assertThat(as(reader, get(base, "/v1/store")).statusCode()).isEqualTo(200);
+  }
+
+  @Test
   void aRefusedBodyIsReadSoTheClientSeesTheAnswerAndTheConnectionLives() throws Exception {
     // a refusal before the body is read must not close the socket on unread bytes: the reset that follows can reach
     // the client before the 403 does
