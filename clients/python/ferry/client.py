@@ -426,8 +426,11 @@ class Client:
                 avoid = e.server
             except FerryIntegrityError as e:
                 if first is not None:
-                    raise FerryIntegrityError("%s (and on the first read: %s)" % (e, first)) from None
+                    raise FerryIntegrityError("%s (and on the first read: %s)" % (e, first), e.server) from None
                 first = e
+                # read again from another server first: round-robin alone may pick the same one again when other
+                # threads' requests moved the turn on
+                avoid = e.server
 
     def _chunk_once(self, chunk, lo, hi, sink, where, avoid):
         cid = chunk["id"]
@@ -461,13 +464,16 @@ class Client:
                 raise
             raise FerryTransferError("%s: the transfer broke after %d of %d bytes: %s" % (
                 ctx, pos, length, _why(e)), self._http.base_of(resp) if resp is not None else None) from None
+        sender = self._http.base_of(resp)
+        # which server sent the bytes, where the client has several: the one to look at
+        by = " (sent by %s)" % sender if sender is not None and len(self._http.urls) > 1 else ""
         if pos != length:
-            raise FerryIntegrityError("%s: expected %d bytes, the server sent %s" % (
-                ctx, length, "more" if pos > length else pos))
+            raise FerryIntegrityError("%s: expected %d bytes, the server%s sent %s" % (
+                ctx, length, by, "more" if pos > length else pos), sender)
         actual = digest.hexdigest()
         if actual != cid:
-            raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the chunk id %s; the bytes are not"
-                                      " used" % (ctx, actual, cid))
+            raise FerryIntegrityError("%s: the content's SHA-256 is %s, expected the chunk id %s; the bytes%s are not"
+                                      " used" % (ctx, actual, cid, by), sender)
 
 
 class Model:

@@ -45,7 +45,12 @@ class FerryTransferError(FerryConnectionError):
 
 class FerryIntegrityError(FerryError):
     """Bytes received from a server are not the bytes asked for: a chunk whose SHA-256 is not its id, a chunk of the
-    wrong length, or a file whose SHA-256 is not the one its version lists."""
+    wrong length, or a file whose SHA-256 is not the one its version lists. ``server``: the URL of the server that sent
+    a chunk's bytes, where known, else None."""
+
+    def __init__(self, message, server=None):
+        super().__init__(message)
+        self.server = server
 
 
 class FerryNotFoundError(FerryError, KeyError):

@@ -1723,6 +1723,39 @@ class IntegrityTest(unittest.TestCase):
         finally:
             proxy.close()
 
+    def test_a_chunk_one_server_damaged_is_read_again_from_another(self):
+        # two servers, one damaging every chunk: the second read went where round-robin's turn was, which other
+        # threads' requests move on (done here by hand as the bytes pass), so it could ask the same server again
+        proxy = _TamperProxy(URL)
+        try:
+            c = ferry.Client([proxy.url(), URL], token=TOKEN)
+            m = c.model("tiny:prod")
+            expected = ferry.Client(URL, token=TOKEN).model("tiny:prod").tensor("lm_head.weight")
+
+            def flip_and_turn(path, body):
+                if "/v1/store/chunks/" in path:
+                    c._http._order()  # another thread's request takes a turn meanwhile
+                return _flip_chunks(path, body)
+            proxy.change = flip_and_turn
+            for _ in range(4):  # the first read goes to either server
+                self.assertTrue((m.tensor("lm_head.weight") == expected).all())
+            self.assertGreater(proxy.changed, 0)
+            # when both reads fail, the error names the servers that sent the bytes
+            other = _TamperProxy(URL)
+            try:
+                proxy.change = None
+                tiny = ferry.Client([proxy.url(), other.url()], token=TOKEN).model("tiny:prod")
+                proxy.change = other.change = _flip_chunks
+                with self.assertRaises(ferry.FerryIntegrityError) as e:
+                    tiny.tensor("lm_head.weight")
+            finally:
+                other.close()
+            text = str(e.exception)
+            self.assertIn("(sent by %s)" % proxy.url(), text)
+            self.assertIn("(sent by %s)" % other.url(), text)
+        finally:
+            proxy.close()
+
     def test_a_chunk_damaged_in_the_store_is_an_error_naming_it(self):
         c = ferry.Client(ENV["FERRY_TEST_CORRUPT_URL"])
         m = c.model("tiny:prod")
