@@ -79,6 +79,11 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
             + io.ferry.repo.Suggestions.didYouMean(key, known.names()) + "; the S3 settings are "
             + String.join(", ", new java.util.TreeSet<>(known.names())));
       }
+      if (key.startsWith("s3.") && settings.get(key) != null && settings.get(key).isBlank()) {
+        // it was taken as unset: a script's unset $REGION signed for the SDK's region instead, without a word
+        throw new InvalidInputException(key + " is empty (an unset shell variable?): give a value, or leave the"
+            + " setting out for its default");
+      }
     }
     S3Settings d = defaults();
     String endpointText = first(settings.get(ENDPOINT), env.apply(ENDPOINT_ENV));
@@ -115,7 +120,7 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
       }
       pathStyle = Boolean.parseBoolean(pathStyleText);
     }
-    return new S3Settings(endpoint, region == null || region.isBlank() ? null : region, pathStyle,
+    return new S3Settings(endpoint, region == null ? null : region.trim(), pathStyle,
         intSetting(settings, MAX_CONNECTIONS, d.maxConnections, 1),
         intSetting(settings, MAX_ATTEMPTS, d.maxAttempts, 1),
         Duration.ofMillis(intSetting(settings, BACKOFF_MS, (int) d.backoff.toMillis(), 1)),

@@ -115,6 +115,16 @@ class S3BackendTest {
       assertThatThrownBy(() -> S3Settings.from(Map.of("s3.part-size", bad), n -> null)).as(bad)
           .isInstanceOf(InvalidInputException.class).hasMessageContaining("s3.part-size is '" + bad + "'");
     }
+    // an empty value was taken as no setting: s3.region= signed for the SDK's region without a word
+    for (String key : List.of("s3.region", "s3.endpoint", "s3.part-size", "s3.path-style")) {
+      for (String blank : List.of("", " ")) {
+        assertThatThrownBy(() -> S3Settings.from(Map.of(key, blank), n -> "http://from-env:1")).as(key)
+            .isInstanceOf(InvalidInputException.class)
+            .hasMessage(key + " is empty (an unset shell variable?): give a value, or leave the setting out for its"
+                + " default");
+      }
+    }
+    assertThat(S3Settings.from(Map.of("s3.region", " eu-west-1 "), n -> null).region()).isEqualTo("eu-west-1");
     assertThatThrownBy(() -> S3Settings.from(Map.of("s3.endpiont", "http://127.0.0.1:9000"), n -> null))
         .isInstanceOf(InvalidInputException.class)
         .hasMessageContaining("unknown S3 setting 's3.endpiont'; did you mean 's3.endpoint'?");
