@@ -146,7 +146,7 @@ public final class HdfsBackend implements Backend {
         throw invalid;
       }
       if (e instanceof IOException io) {
-        throw NameNodeRefusal.named(settings.displayUri(), "opening the store", io);
+        throw NameNodeRefusal.namedAtOpen(settings.displayUri(), "opening the store", io);
       }
       throw e;
     }

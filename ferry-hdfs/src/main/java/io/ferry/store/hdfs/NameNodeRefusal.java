@@ -48,6 +48,27 @@ final class NameNodeRefusal extends IOException {
     return e;
   }
 
+  /**
+   * {@link #named} for the open of a store, which also names the store for any other refusal of the NameNode: its
+   * own error ({@code RemoteException}: a replication above its maximum, a block size below its minimum), or one
+   * the client unwrapped from it (a file where a parent directory of the store belongs, or where the store's
+   * directory belongs). Hadoop's message names a path of the NameNode but not the store. {@code <store>: <what>
+   * refused by the NameNode: <reason>}; else as {@link #named}.
+   */
+  static IOException namedAtOpen(String store, String what, IOException e) {
+    IOException named = named(store, what, e);
+    if (named != e || e instanceof io.ferry.error.FerryException || String.valueOf(e.getMessage()).startsWith(store)) {
+      return named;
+    }
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof RemoteException || t instanceof org.apache.hadoop.fs.ParentNotDirectoryException
+          || t instanceof org.apache.hadoop.fs.FileAlreadyExistsException) {
+        return new NameNodeRefusal(store + ": " + what + " refused by the NameNode: " + reason(t), e);
+      }
+    }
+    return e;
+  }
+
   /** Whether {@code t} is a {@code type}, or the NameNode's error of that type (or a subtype) not unwrapped. */
   private static boolean is(Throwable t, Class<? extends IOException> type) {
     if (type.isInstance(t)) {

@@ -438,6 +438,35 @@ class HdfsRepositoryTest {
   }
 
   /**
+   * Refusals of the NameNode at init that are none of permission, safe mode or quota (a replication above its maximum,
+   * a block size below its minimum, a file where a parent directory of the store belongs) failed with Hadoop's message
+   * alone, which names a path of the NameNode but not the store. They now start with the store's URI, over hdfs://
+   * and WebHDFS.
+   */
+  @Test
+  void refusalsOfTheNameNodeAtInitNameTheStore() throws Exception {
+    MiniHdfs hdfs = MiniHdfs.shared();
+    FileSystem fs = hdfs.cluster().getFileSystem();
+    for (boolean web : new boolean[] {false, true}) {
+      java.util.Map<String, java.util.Map<String, String>> cases = java.util.Map.of(
+          "replication factor of 600", java.util.Map.of("dfs.replication", "600"),
+          "block size", java.util.Map.of("dfs.blocksize", "512"));
+      for (java.util.Map.Entry<String, java.util.Map<String, String>> c : cases.entrySet()) {
+        String path = MiniHdfs.freshPath("refused");
+        URI uri = web ? hdfs.webhdfs(path) : hdfs.hdfs(path);
+        assertThatThrownBy(() -> HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(c.getValue())))
+            .as("%s %s", uri, c.getValue()).isInstanceOf(IOException.class).hasMessageStartingWith(uri + ": ")
+            .hasMessageContaining(c.getKey());
+      }
+      String file = MiniHdfs.freshPath("a-file");
+      fs.create(new org.apache.hadoop.fs.Path(file)).close();
+      URI under = web ? hdfs.webhdfs(file + "/store") : hdfs.hdfs(file + "/store");
+      assertThatThrownBy(() -> HdfsBackend.open(under, create(hdfs))).as("%s", under)
+          .isInstanceOf(IOException.class).hasMessageStartingWith(under + ": ").hasMessageContaining(file);
+    }
+  }
+
+  /**
    * A Hadoop setting Hadoop cannot use fails the open naming the store and the settings given: it failed with Hadoop's
    * words alone ("Invalid checksum type: userOpt=null, default=CRC32C:0, effective=null", "Invalid parameter range:
    * replication = 0 < 1"), as an internal error.
