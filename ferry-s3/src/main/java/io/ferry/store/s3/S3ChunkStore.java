@@ -275,25 +275,38 @@ final class S3ChunkStore implements ChunkStore {
       if (size <= partSize) {
         return ByteBuffer.wrap(first.bytes(), 0, size).slice();
       }
-      byte[] out = new byte[size];
-      System.arraycopy(first.bytes(), 0, out, 0, partSize);
+      // The size is only what the first answer says: the last part comes first, to show that the object reaches
+      // that far, before the parts between are asked for; each part comes into an array of its own, and the whole is
+      // allocated once every part has come. An endpoint that claims more than it sends costs no more memory and
+      // requests than it sent (a Content-Range claiming 2 GiB allocated 2 GiB at once, and asked for 32,767 parts).
       List<Future<Fetched>> rest = new ArrayList<>();
-      String changed = null;
+      List<Fetched> parts = new ArrayList<>();
+      String changed;
       try {
-        for (int p = partSize; p < size; p += partSize) {
+        int lastFrom = (size - 1) / partSize * partSize;
+        Fetched last = fetch(id, lastFrom, size - lastFrom, null, lastFrom);
+        changed = change(first, last);
+        for (int p = partSize; p < lastFrom && changed == null; p += partSize) {
           int from = p;
-          int n = Math.min(partSize, size - p);
-          if (p + partSize >= size) {
-            changed = change(first, fetch(id, from, n, out, from));
-          } else {
-            rest.add(backend.pool().submit(() -> fetch(id, from, n, out, from)));
-          }
+          rest.add(backend.pool().submit(() -> fetch(id, from, partSize, null, from)));
         }
-        changed = awaitParts(id, first, rest, changed);
+        for (Future<Fetched> f : rest) {
+          Fetched part = Futures.await(f, "reading " + id + " from " + describe());
+          changed = changed != null ? changed : change(first, part);
+          parts.add(part);
+        }
+        parts.add(last);
       } finally {
         rest.forEach(f -> f.cancel(true));
       }
       if (changed == null) {
+        byte[] out = new byte[size];
+        System.arraycopy(first.bytes(), 0, out, 0, partSize);
+        for (int i = 0; i < parts.size(); i++) {
+          byte[] b = parts.get(i).bytes();
+          System.arraycopy(b, 0, out, partSize * (i + 1), b.length);
+          parts.set(i, null);
+        }
         return ByteBuffer.wrap(out);
       }
       checkRound(id, round, changed);
@@ -317,10 +330,10 @@ final class S3ChunkStore implements ChunkStore {
 
   /**
    * Fetches {@code [offset, offset + length)} of the object into {@code out[at...]}, or into a new array when {@code
-   * out} is null (then fewer bytes may come, if the object is shorter). Bodies that break off are fetched again.
-   * A later part of a read ({@code at > 0}, whose range lies within the size the first part found) that finds the
-   * object shorter or gone says so ({@link Fetched#cut}) rather than failing: the object changed while it was read,
-   * and the read is made again.
+   * out} is null (then, for the first part, fewer bytes may come, if the object is shorter). Bodies that break off
+   * are fetched again. A later part of a read ({@code at > 0}, whose range lies within the size the first part found)
+   * that finds the object shorter or gone says so ({@link Fetched#cut}) rather than failing: the object changed while
+   * it was read (or the first answer's size was wrong), and the read is made again.
    */
   private Fetched fetch(ChunkId id, long offset, int length, byte[] out, int at) throws IOException {
     String key = key(id);
@@ -371,7 +384,7 @@ final class S3ChunkStore implements ChunkStore {
         abortQuietly(in);
         throw e;
       }
-      if (out != null && expected < length) {
+      if ((out != null || at > 0) && expected < length) {
         abortQuietly(in);
         if (at > 0) {
           return Fetched.cut(total, r.eTag());

@@ -78,6 +78,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     HUGE_RANGE,
     /** forward, then answer a Content-Range without the object's size ({@code bytes a-b/*}) */
     UNKNOWN_SIZE,
+    /** forward, then answer a Content-Range that gives the object's size as 2,147,483,000 bytes */
+    LYING_SIZE,
     /** forward, then answer without the ETag header, as some S3-compatible endpoints do */
     NO_ETAG,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
@@ -311,6 +313,9 @@ final class FaultyHttpProxy implements AutoCloseable {
           }
           if (fault == Fault.HUGE_RANGE && lower.startsWith("content-range:")) {
             line = line.replaceFirst("bytes \\d+-", "bytes 9999999999999999999-");
+          }
+          if (fault == Fault.LYING_SIZE && lower.startsWith("content-range:")) {
+            line = line.replaceFirst("/\\d+", "/2147483000");
           }
           if (fault == Fault.UNKNOWN_SIZE && lower.startsWith("content-range:")) {
             line = line.replaceFirst("/\\d+", "/*");

@@ -606,10 +606,11 @@ class S3BackendTest {
         proxy.policy((method, target, n) -> {
           if (method.equals("GET") && target.contains("/objects/")) {
             int k = gets.incrementAndGet();
-            // deleted while the first round's parts are fetched (4 GETs), put again just before the second round
+            // deleted while the first round's last part is fetched (the second GET), put again just before the
+            // second round
             if (deleteFirst && k == 2) {
               raw.deleteObject(r -> r.bucket(LocalS3.BUCKET).key(key));
-            } else if (k == (deleteFirst ? 5 : 2)) {
+            } else if (k == (deleteFirst ? 3 : 2)) {
               raw.putObject(r -> r.bucket(LocalS3.BUCKET).key(key), RequestBody.fromBytes(after));
             } else if (k > 2) {
               awaitChange(changed);
@@ -768,6 +769,41 @@ class S3BackendTest {
         assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
             .hasMessageContaining("objects/" + id.hex()).hasMessageContaining("at endpoint " + proxy.endpoint())
             .hasMessageContaining("/*', which does not give the object's size");
+      }
+    }
+  }
+
+  /**
+   * An endpoint whose first answer to a get claims an object far bigger than it is (Content-Range {@code
+   * bytes 0-65535/2147483000} for an object of 200 KiB): the get allocated an array of that size at once, before any
+   * byte beyond the first part came, in each of its three rounds. Parts now come into arrays of their own and the
+   * whole is allocated once they all came; the get fails naming the object and the store.
+   */
+  @Test
+  @Timeout(60)
+  void aGetWhoseFirstAnswerClaimsAHugeSizeAllocatesOnlyWhatCame() throws Exception {
+    byte[] c = new byte[200 * 1024];
+    new java.util.Random(11).nextBytes(c);
+    ChunkId id = ChunkId.of(c);
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("lying-size");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.part-size", "64k");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(c));
+        assertThat(b.chunks().get(id)).isEqualTo(ByteBuffer.wrap(c));
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            ? FaultyHttpProxy.Fault.LYING_SIZE : FaultyHttpProxy.Fault.NONE);
+        com.sun.management.ThreadMXBean threads =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        assertThatThrownBy(() -> b.chunks().get(id)).isInstanceOf(IOException.class)
+            .hasMessageContaining("object " + id + " in " + uri).hasMessageContaining("2147483000 bytes")
+            .hasMessageContaining("an object of " + c.length + " bytes");
+        assertThat(threads.getCurrentThreadAllocatedBytes() - before).as("bytes allocated by the get")
+            .isLessThan(64L << 20);
+        assertThat(proxy.dealt(FaultyHttpProxy.Fault.LYING_SIZE)).isPositive();
       }
     }
   }
