@@ -44,8 +44,9 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       into the result's array. A body that ends early or breaks off is fetched again, by a new request, with
  *       exponential backoff and full jitter; the SDK retries 5xx, throttling and connection errors the same way
  *       before any body is read. Both draw on one budget: {@code s3.max-attempts} requests a part in all.
- *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, and
- *       the other parts follow in parallel. One request for objects up to one part.
+ *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, then
+ *       the last part shows the object reaches it, and the other parts follow in parallel, each into an array of its
+ *       own; the result is allocated once all came. One request for objects up to one part.
  *   <li>The parts of one read must come from one object: same size and ETag, and on endpoints that send no ETag,
  *       same {@code Last-Modified} (which tells apart only objects put in different seconds). If they do not (the
  *       object was put again with other bytes meanwhile), the read is made again, whole, up to three times.
