@@ -163,4 +163,9 @@ class LocalChunkStoreTest extends ChunkStoreContract {
     }
     assertThat(scratch.resolve("store/objects/cd")).doesNotExist();
   }
+
+  @Override
+  protected boolean listsIdsByPrefix() {
+    return true;
+  }
 }

@@ -497,21 +497,40 @@ final class HdfsChunkStore implements ChunkStore {
       if (!fanOut.isDirectory() || prefix.length() != 2 || !isLowerHex(prefix)) {
         continue;
       }
-      RemoteIterator<FileStatus> files;
-      try {
-        files = fs.listStatusIterator(fanOut.getPath());
-        while (files.hasNext()) {
-          FileStatus f = files.next();
-          String hex = prefix + f.getPath().getName();
-          if (f.isFile() && hex.length() == ChunkId.HEX_LENGTH && isLowerHex(hex)) {
-            sink.accept(new StoredObject(ChunkId.parse(hex), f.getLen(),
-                Instant.ofEpochMilli(f.getModificationTime())));
-          }
-        }
-      } catch (FileNotFoundException removedMeanwhile) {
-        // a fan-out directory removed while listing: nothing to list in it
-      }
+      listFanOut(prefix, "", sink);
     }
+  }
+
+  /** The objects of one fan-out directory whose ids start with {@code fanOut + rest}. */
+  private void listFanOut(String fanOut, String rest, Consumer<StoredObject> sink) throws IOException {
+    try {
+      RemoteIterator<FileStatus> files = fs.listStatusIterator(new Path(objects, fanOut));
+      while (files.hasNext()) {
+        FileStatus f = files.next();
+        String name = f.getPath().getName();
+        String hex = fanOut + name;
+        if (f.isFile() && name.startsWith(rest) && hex.length() == ChunkId.HEX_LENGTH && isLowerHex(hex)) {
+          sink.accept(new StoredObject(ChunkId.parse(hex), f.getLen(), Instant.ofEpochMilli(f.getModificationTime())));
+        }
+      }
+    } catch (FileNotFoundException removedMeanwhile) {
+      // a fan-out directory removed while listing, or never made: nothing to list in it
+    }
+  }
+
+  /** Lists the one fan-out directory the prefix names (one NameNode listing), for prefixes of two digits or more. */
+  @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    ensureOpen();
+    if (hexPrefix.length() < 2 || !isLowerHex(hexPrefix)) {
+      return false;
+    }
+    try {
+      listFanOut(hexPrefix.substring(0, 2), hexPrefix.substring(2), o -> sink.accept(o.id()));
+    } catch (IOException e) {
+      throw NameNodeRefusal.named(uri, "listing objects starting with " + hexPrefix, e);
+    }
+    return true;
   }
 
   private static boolean isLowerHex(String s) {

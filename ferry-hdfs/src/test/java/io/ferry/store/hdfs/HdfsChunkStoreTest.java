@@ -23,4 +23,9 @@ class HdfsChunkStoreTest extends ChunkStoreContract {
     return HdfsBackend.open(hdfs.hdfs(MiniHdfs.freshPath("hdfs-ChunkStore")),
         StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
+
+  @Override
+  protected boolean listsIdsByPrefix() {
+    return true;
+  }
 }

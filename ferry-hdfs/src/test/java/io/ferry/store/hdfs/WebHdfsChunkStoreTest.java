@@ -23,4 +23,9 @@ class WebHdfsChunkStoreTest extends ChunkStoreContract {
     return HdfsBackend.open(hdfs.webhdfs(MiniHdfs.freshPath("webhdfs-ChunkStore")),
         StoreOptions.createIfMissing().withSettings(hdfs.settings(1)));
   }
+
+  @Override
+  protected boolean listsIdsByPrefix() {
+    return true;
+  }
 }

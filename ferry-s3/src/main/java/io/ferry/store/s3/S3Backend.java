@@ -448,6 +448,41 @@ public final class S3Backend implements Backend {
   }
 
   /**
+   * {@code key}, listed under {@code prefix} after {@code previous} (null for the listing's first key).
+   *
+   * @throws IOException if it is outside the prefix, or not after {@code previous}: S3 lists each key once, in the
+   *     ascending order of its UTF-8 bytes; a key listed twice was counted twice by gc's dry run and by {@code stats}
+   *     (an endpoint that repeats a page, or a proxy that does). A directory bucket (its name ends in {@code --x-s3})
+   *     lists in no order, and is not checked.
+   */
+  String listedAfter(String key, String previous, String prefix) throws IOException {
+    listed(key, prefix);
+    if (previous != null && !location.bucket().endsWith("--x-s3") && compareCodePoints(key, previous) <= 0) {
+      throw new IOException("LIST " + location.describeKey(prefix) + " at endpoint " + endpointName() + " listed the"
+          + " key " + location.describeKey(key) + (key.equals(previous) ? " twice" : " after "
+          + location.describeKey(previous)) + "; S3 lists each key once, in ascending order: the endpoint does not"
+          + " answer ListObjectsV2 as S3 does");
+    }
+    return key;
+  }
+
+  /** The order of UTF-8 bytes, which is that of code points (not of Java's UTF-16 chars). */
+  private static int compareCodePoints(String a, String b) {
+    int i = 0;
+    int j = 0;
+    while (i < a.length() && j < b.length()) {
+      int ca = a.codePointAt(i);
+      int cb = b.codePointAt(j);
+      if (ca != cb) {
+        return Integer.compare(ca, cb);
+      }
+      i += Character.charCount(ca);
+      j += Character.charCount(cb);
+    }
+    return Boolean.compare(i < a.length(), j < b.length());
+  }
+
+  /**
    * {@code dir}, a common prefix of a page of a listing under {@code prefix} with a delimiter.
    *
    * @throws IOException if it is outside the prefix or no longer than it: a common prefix is the prefix asked for and

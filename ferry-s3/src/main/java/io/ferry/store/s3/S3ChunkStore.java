@@ -395,7 +395,7 @@ final class S3ChunkStore implements ChunkStore {
       byte[] target = out != null ? out : new byte[(int) expected];
       int base = out != null ? at : 0;
       try {
-        int n = in.readNBytes(target, base, (int) expected);
+        int n = readWithin(in, target, base, (int) expected);
         if (n < expected) {
           throw new EOFException("the body ended after " + n + " of " + expected + " bytes");
         }
@@ -409,6 +409,37 @@ final class S3ChunkStore implements ChunkStore {
       }
       backoff(used.get(), key);
     }
+  }
+
+  /** Bytes read at a time from a body, between looks at its deadline. */
+  private static final int SLICE = 64 << 10;
+
+  /**
+   * Reads {@code length} bytes of a body into {@code target[at...]}, or fewer if it ends first, within the time the
+   * body may take at {@code s3.min-rate} (plus one socket timeout): the socket timeout alone bounds each wait, and a
+   * body trickled a byte per timeout would take days for a part.
+   *
+   * @throws IOException when the deadline passed (the attempt fails, and the read is made again)
+   */
+  private int readWithin(java.io.InputStream in, byte[] target, int at, int length) throws IOException {
+    S3Settings s = backend.settings();
+    long start = System.nanoTime();
+    long allowed = s.minRate() == 0 ? Long.MAX_VALUE
+        : s.socketTimeout().toNanos() + (long) (length * 1e9 / s.minRate());
+    int done = 0;
+    while (done < length) {
+      int n = in.read(target, at + done, Math.min(SLICE, length - done));
+      if (n < 0) {
+        break;
+      }
+      done += n;
+      long took = System.nanoTime() - start;
+      if (done < length && took > allowed) {
+        throw new IOException("the body came slower than " + S3Settings.MIN_RATE + " (" + s.minRate()
+            + " bytes/s) allows: " + done + " of " + length + " bytes in " + took / 1_000_000 + " ms");
+      }
+    }
+    return done;
   }
 
   private static final java.util.regex.Pattern CONTENT_RANGE =
@@ -487,30 +518,54 @@ final class S3ChunkStore implements ChunkStore {
 
   @Override
   public void list(Consumer<StoredObject> sink) throws IOException {
+    listKeys("", o -> {
+      if (o.size() == null || o.size() < 0 || o.lastModified() == null) {
+        throw new IOException("LIST " + backend.location().describeKey(objectsPrefix) + " at endpoint "
+            + backend.endpointName() + " listed the key " + backend.location().describeKey(o.key())
+            + " without its size or its time of modification (size " + o.size() + ", LastModified "
+            + o.lastModified() + "), which gc needs; the endpoint does not answer ListObjectsV2 as S3 does");
+      }
+      sink.accept(new StoredObject(ChunkId.parse(o.key().substring(objectsPrefix.length())), o.size(),
+          o.lastModified()));
+    });
+  }
+
+  /** Lists the keys under {@code objects/} that start with the prefix: S3 lists by any key prefix. */
+  @Override
+  public boolean listIds(String hexPrefix, Consumer<ChunkId> sink) throws IOException {
+    listKeys(hexPrefix, o -> sink.accept(ChunkId.parse(o.key().substring(objectsPrefix.length()))));
+    return true;
+  }
+
+  /** What is done with each listed object. */
+  private interface Listed {
+    void accept(S3Object o) throws IOException;
+  }
+
+  /** Lists the objects whose key is {@code objects/} then a chunk id starting with {@code hexPrefix}, page by page. */
+  private void listKeys(String hexPrefix, Listed each) throws IOException {
     backend.ensureOpen();
+    String prefix = objectsPrefix + hexPrefix;
     String token = null;
+    String previous = null;
     java.util.Set<String> seen = new java.util.HashSet<>();
     do {
       ListObjectsV2Response page;
       try {
-        page = backend.s3().listObjectsV2(ListObjectsV2Request.builder().bucket(bucket).prefix(objectsPrefix)
+        page = backend.s3().listObjectsV2(ListObjectsV2Request.builder().bucket(bucket).prefix(prefix)
             .continuationToken(token).build());
       } catch (SdkException e) {
-        throw backend.failure("LIST", objectsPrefix, e);
+        throw backend.failure("LIST", prefix, e);
       }
+      // the page's token first: a page that cannot be followed is said so before its keys are looked at
+      String next = backend.nextPage(page, token, seen, prefix);
       for (S3Object o : page.contents()) {
-        String hex = backend.listed(o.key(), objectsPrefix).substring(objectsPrefix.length());
-        if (ChunkId.isValid(hex)) {
-          if (o.size() == null || o.size() < 0 || o.lastModified() == null) {
-            throw new IOException("LIST " + backend.location().describeKey(objectsPrefix) + " at endpoint "
-                + backend.endpointName() + " listed the key " + backend.location().describeKey(o.key())
-                + " without its size or its time of modification (size " + o.size() + ", LastModified "
-                + o.lastModified() + "), which gc needs; the endpoint does not answer ListObjectsV2 as S3 does");
-          }
-          sink.accept(new StoredObject(ChunkId.parse(hex), o.size(), o.lastModified()));
+        previous = backend.listedAfter(o.key(), previous, prefix);
+        if (ChunkId.isValid(o.key().substring(objectsPrefix.length()))) {
+          each.accept(o);
         }
       }
-      token = backend.nextPage(page, token, seen, objectsPrefix);
+      token = next;
     } while (token != null);
   }
 

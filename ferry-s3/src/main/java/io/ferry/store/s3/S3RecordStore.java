@@ -128,6 +128,7 @@ final class S3RecordStore implements RecordStore {
     List<String> dirs = new ArrayList<>();
     String token = null;
     java.util.Set<String> seen = new java.util.HashSet<>();
+    String previous = null;
     do {
       ListObjectsV2Response page;
       try {
@@ -136,16 +137,19 @@ final class S3RecordStore implements RecordStore {
       } catch (SdkException e) {
         throw backend.failure("LIST", prefix, e);
       }
+      // the page's token first: a page that cannot be followed is said so before its keys are looked at
+      String next = backend.nextPage(page, token, seen, prefix);
       for (S3Object o : page.contents()) {
+        previous = backend.listedAfter(o.key(), previous, prefix);
         // a key ending with '/' is no record (a folder marker of the S3 console)
-        if (!backend.listed(o.key(), prefix).endsWith("/")) {
+        if (!o.key().endsWith("/")) {
           keys.add(o.key());
         }
       }
       for (CommonPrefix p : page.commonPrefixes()) {
         dirs.add(backend.listedDirectory(p.prefix(), prefix));
       }
-      token = backend.nextPage(page, token, seen, prefix);
+      token = next;
     } while (token != null);
     return new Listing(keys, dirs);
   }

@@ -30,10 +30,13 @@ import java.util.function.Function;
  *       when a read is split into parallel ranges</td></tr>
  *   <tr><td>{@code s3.parallelism}</td><td></td><td>16</td><td>threads of the store for parallel ranges, HEADs
  *       and log reads</td></tr>
+ *   <tr><td>{@code s3.min-rate}</td><td></td><td>65536</td><td>bytes per second a ranged GET's body must average
+ *       ({@code 64k}); a body slower than that, past {@code s3.socket-timeout-ms} more, fails the attempt (a body
+ *       trickled a byte per socket timeout never ended); 0: no bound</td></tr>
  * </table>
  */
 public record S3Settings(URI endpoint, String region, boolean pathStyle, int maxConnections, int maxAttempts,
-    Duration backoff, Duration socketTimeout, int partSize, int parallelism) {
+    Duration backoff, Duration socketTimeout, int partSize, int parallelism, int minRate) {
   public static final String ENDPOINT = "s3.endpoint";
   public static final String REGION = "s3.region";
   public static final String PATH_STYLE = "s3.path-style";
@@ -43,6 +46,7 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
   public static final String SOCKET_TIMEOUT_MS = "s3.socket-timeout-ms";
   public static final String PART_SIZE = "s3.part-size";
   public static final String PARALLELISM = "s3.parallelism";
+  public static final String MIN_RATE = "s3.min-rate";
 
   /** Environment variable for the endpoint. */
   public static final String ENDPOINT_ENV = "FERRY_S3_ENDPOINT";
@@ -50,7 +54,7 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
   public static final String PATH_STYLE_ENV = "FERRY_S3_PATH_STYLE";
 
   public S3Settings {
-    if (maxConnections < 1 || maxAttempts < 1 || parallelism < 1) {
+    if (maxConnections < 1 || maxAttempts < 1 || parallelism < 1 || minRate < 0) {
       throw new IllegalArgumentException("max-connections, max-attempts and parallelism must be at least 1");
     }
     if (partSize < 64 * 1024) {
@@ -60,7 +64,8 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
 
   /** Defaults, no endpoint (AWS). */
   public static S3Settings defaults() {
-    return new S3Settings(null, null, false, 64, 10, Duration.ofMillis(100), Duration.ofSeconds(30), 8 << 20, 16);
+    return new S3Settings(null, null, false, 64, 10, Duration.ofMillis(100), Duration.ofSeconds(30), 8 << 20, 16,
+        64 << 10);
   }
 
   /**
@@ -126,7 +131,8 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
         Duration.ofMillis(intSetting(settings, BACKOFF_MS, (int) d.backoff.toMillis(), 1)),
         Duration.ofMillis(intSetting(settings, SOCKET_TIMEOUT_MS, (int) d.socketTimeout.toMillis(), 1)),
         byteSetting(settings, PART_SIZE, d.partSize, 64 * 1024),
-        intSetting(settings, PARALLELISM, d.parallelism, 1));
+        intSetting(settings, PARALLELISM, d.parallelism, 1),
+        byteSetting(settings, MIN_RATE, d.minRate, 0));
   }
 
   /**
@@ -188,6 +194,6 @@ public record S3Settings(URI endpoint, String region, boolean pathStyle, int max
   /** The settings an S3 store reads, for {@link io.ferry.store.SettingNames#firstUnknown}. */
   static io.ferry.store.SettingNames names() {
     return io.ferry.store.SettingNames.of(ENDPOINT, REGION, PATH_STYLE, MAX_CONNECTIONS, MAX_ATTEMPTS, BACKOFF_MS,
-        SOCKET_TIMEOUT_MS, PART_SIZE, PARALLELISM);
+        SOCKET_TIMEOUT_MS, PART_SIZE, PARALLELISM, MIN_RATE);
   }
 }

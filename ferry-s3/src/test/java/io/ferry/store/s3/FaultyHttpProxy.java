@@ -69,6 +69,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     LISTING_PREFIX_AS_COMMON_PREFIX,
     /** forward a listing, then remove the size and the modification time of every key */
     LISTING_WITHOUT_SIZES,
+    /** forward a listing, then list its first key twice, as an endpoint repeating part of a page does */
+    LISTING_REPEATED_KEY,
     /**
      * forward a ranged GET for the same number of bytes from the start of the object, as a server or cache that
      * answers another range than asked does (the endpoint must not check signatures)
@@ -82,6 +84,8 @@ final class FaultyHttpProxy implements AutoCloseable {
     LYING_SIZE,
     /** forward, then answer without the ETag header, as some S3-compatible endpoints do */
     NO_ETAG,
+    /** forward, then send the body a byte every {@link #delayMillis}, each wait shorter than a socket timeout */
+    TRICKLE_BODY,
     /** answer 200 OK without forwarding, as an endpoint that ignores a PUT's condition and overwrites does */
     ACCEPT,
     /** answer a GetBucketVersioning that versioning is enabled, as S3 does for a versioned bucket */
@@ -274,7 +278,8 @@ final class FaultyHttpProxy implements AutoCloseable {
         }
         boolean rewrite = fault == Fault.LISTING_WITHOUT_TOKEN || fault == Fault.LISTING_SAME_TOKEN
             || fault == Fault.LISTING_TOKEN_CYCLE || fault == Fault.LISTING_FOREIGN_KEY
-            || fault == Fault.LISTING_WITHOUT_SIZES || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX;
+            || fault == Fault.LISTING_WITHOUT_SIZES || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX
+            || fault == Fault.LISTING_REPEATED_KEY;
         if (rewrite) {
           if (responseHead.toLowerCase(Locale.ROOT).contains("transfer-encoding: chunked")) {
             responseBody = dechunk(responseBody);
@@ -293,8 +298,14 @@ final class FaultyHttpProxy implements AutoCloseable {
           if (fault == Fault.LISTING_WITHOUT_SIZES) {
             xml = xml.replaceAll("<Size>[^<]*</Size>", "").replaceAll("<LastModified>[^<]*</LastModified>", "");
           }
+          if (fault == Fault.LISTING_REPEATED_KEY) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("<Contents>.*?</Contents>").matcher(xml);
+            if (m.find()) {
+              xml = xml.substring(0, m.end()) + m.group() + xml.substring(m.end());
+            }
+          }
           xml = fault == Fault.LISTING_FOREIGN_KEY || fault == Fault.LISTING_WITHOUT_SIZES
-              || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX ? xml : xml
+              || fault == Fault.LISTING_PREFIX_AS_COMMON_PREFIX || fault == Fault.LISTING_REPEATED_KEY ? xml : xml
               .replaceAll("<NextContinuationToken>[^<]*</NextContinuationToken>", "")
               .replace("<IsTruncated>false</IsTruncated>", "<IsTruncated>true</IsTruncated>");
           if (fault == Fault.LISTING_SAME_TOKEN || fault == Fault.LISTING_TOKEN_CYCLE) {
@@ -336,6 +347,14 @@ final class FaultyHttpProxy implements AutoCloseable {
           out.write(responseBody, 0, responseBody.length / 2);
           out.flush();
           client.setSoLinger(true, 0);
+          return;
+        }
+        if (fault == Fault.TRICKLE_BODY) {
+          for (byte b : responseBody) {
+            out.write(b);
+            out.flush();
+            sleep(delayMillis);
+          }
           return;
         }
         out.write(responseBody);

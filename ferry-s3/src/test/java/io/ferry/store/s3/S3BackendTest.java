@@ -459,17 +459,89 @@ class S3BackendTest {
             FaultyHttpProxy.Fault.LISTING_SAME_TOKEN, FaultyHttpProxy.Fault.LISTING_TOKEN_CYCLE)) {
           proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2") ? f
               : FaultyHttpProxy.Fault.NONE);
+          // a cycle's second page lists the first page's keys again (this endpoint ignores the token), which fails
+          // the listing there, before the cycle shows in the tokens (an empty listing below shows it)
           String why = switch (f) {
-            case LISTING_WITHOUT_TOKEN -> "gives no continuation token";
-            case LISTING_SAME_TOKEN -> "gives the continuation token that asked for it";
-            default -> "gives the continuation token of an earlier page (3 pages into the listing)";
+            case LISTING_WITHOUT_TOKEN -> "says more follow but gives no continuation token";
+            case LISTING_SAME_TOKEN -> "says more follow but gives the continuation token that asked for it";
+            default -> " twice; S3 lists each key once";
           };
           assertThatThrownBy(() -> b.chunks().list(o -> { })).as("%s", f).isInstanceOf(IOException.class)
               .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
-              .hasMessageContaining("says more follow but " + why);
+              .hasMessageContaining(why);
           assertThatThrownBy(() -> b.records().list("leases/")).as("%s", f).isInstanceOf(IOException.class)
               .hasMessageContaining("LIST " + uri + "/leases/").hasMessageContaining(why);
         }
+        // keys or not, the tokens of a cycle end the listing
+        assertThatThrownBy(() -> b.records().list("nothing/")).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/nothing/")
+            .hasMessageContaining("gives the continuation token of an earlier page (3 pages into the listing)");
+      }
+    }
+  }
+
+  /**
+   * A body trickled a byte at a time, each wait shorter than the socket timeout: no timeout ever fired, and a read of
+   * 200 KiB at a byte per 50 ms would have taken three hours. Each attempt now ends when the body falls behind
+   * {@code s3.min-rate} (its default, 64 KiB/s, plus one socket timeout: 4 s here), and the read fails naming the
+   * object, the store and the rate.
+   */
+  @Test
+  @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+  void aBodyTrickledSlowerThanTheMinimumRateFailsTheRead() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("trickle");
+    byte[] content = new byte[200 * 1024];
+    new java.util.Random(5).nextBytes(content);
+    ChunkId id = ChunkId.of(content);
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.max-attempts", "2", "s3.socket-timeout-ms", "1000");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(content));
+        proxy.delayMillis(50);
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            ? FaultyHttpProxy.Fault.TRICKLE_BODY : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().read(id, 0, content.length)).isInstanceOf(IOException.class)
+            .hasMessageContaining(id.hex()).hasMessageContaining("slower than s3.min-rate (65536 bytes/s)");
+        proxy.policy((method, target, n) -> FaultyHttpProxy.Fault.NONE);
+        ByteBuffer again = b.chunks().read(id, 0, content.length);
+        byte[] got = new byte[again.remaining()];
+        again.get(got);
+        assertThat(got).isEqualTo(content);
+      }
+    }
+  }
+
+  /**
+   * An endpoint that lists a key twice (repeating part of a page): gc's dry run and {@code stats} counted the object
+   * twice, and a record listing named a lease twice. S3 lists each key once in ascending order, so a key not after
+   * the one before fails the listing, naming it.
+   */
+  @Test
+  void aListingThatRepeatsAKeyFails() throws Exception {
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("repeats");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        ChunkId a = id("a");
+        b.chunks().put(a, ByteBuffer.wrap("a".getBytes(StandardCharsets.UTF_8)));
+        b.chunks().put(id("b"), ByteBuffer.wrap("b".getBytes(StandardCharsets.UTF_8)));
+        b.records().create("leases/x", new byte[] {1});
+        List<ChunkId> listed = new java.util.ArrayList<>();
+        b.chunks().list(o -> listed.add(o.id()));
+        assertThat(listed).hasSize(2);
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("list-type=2")
+            ? FaultyHttpProxy.Fault.LISTING_REPEATED_KEY : FaultyHttpProxy.Fault.NONE);
+        String first = listed.stream().map(ChunkId::hex).sorted().findFirst().orElseThrow();
+        assertThatThrownBy(() -> b.chunks().list(o -> { })).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/objects/ at endpoint " + proxy.endpoint())
+            .hasMessageContaining(first + " twice");
+        assertThatThrownBy(() -> b.chunks().listIds(a.hex(), x -> { }))
+            .isInstanceOf(IOException.class).hasMessageContaining(a.hex() + " twice");
+        assertThatThrownBy(() -> b.records().list("leases/")).isInstanceOf(IOException.class)
+            .hasMessageContaining("LIST " + uri + "/leases/").hasMessageContaining("leases/x twice");
       }
     }
   }

@@ -35,4 +35,9 @@ class S3ChunkStoreTest extends ChunkStoreContract {
     assertThat(store.put(id, ByteBuffer.wrap(c))).as("stored again").isTrue();
     assertThat(store.deleteIfPresent(id)).isTrue();
   }
+
+  @Override
+  protected boolean listsIdsByPrefix() {
+    return true;
+  }
 }
