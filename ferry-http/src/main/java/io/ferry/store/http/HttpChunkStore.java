@@ -149,7 +149,7 @@ final class HttpChunkStore implements ChunkStore {
   public long size(ChunkId id) throws IOException {
     ServerPool.Answer a = head(id);
     if (a.status() == 404) {
-      throw new MissingObjectException(id, describe());
+      throw missing(id, a);
     }
     return a.headers().firstValueAsLong("content-length").orElseThrow(() -> new IOException("size of object " + id
         + " at " + a.server() + ": the answer has no Content-Length"));
@@ -232,7 +232,7 @@ final class HttpChunkStore implements ChunkStore {
       case 206:
         return a;
       case 404:
-        throw new MissingObjectException(id, describe());
+        throw missing(id, a);
       case 500:
         if ("corrupt".equals(a.text("error", 40))) {
           String defect = a.text("defect", ServerPool.Answer.MESSAGE_LIMIT);
@@ -246,6 +246,26 @@ final class HttpChunkStore implements ChunkStore {
       default:
         throw backend.unexpected(a, what, "206");
     }
+  }
+
+  /**
+   * The error for an object that a server said it does not hold. Servers over one store agree on every object, so
+   * with several servers the others are asked too: one that holds it shows that the URI lists servers of different
+   * stores, which is said as such (a read through them would otherwise fail as a damaged store, exit 3, or take a
+   * version from one store and its objects from another).
+   */
+  private IOException missing(ChunkId id, ServerPool.Answer a) throws IOException {
+    ServerPool pool = backend.pool();
+    if (pool.servers().size() > 1) {
+      List<Server> holding = pool.othersAnswering(new ServerPool.Call("look up object " + id, "HEAD",
+          chunkPath(id), null, List.of(), 0, ServerPool.AnswerCheck.NONE), a.server(), 200);
+      if (!holding.isEmpty()) {
+        return new InvalidInputException("the servers of " + describe() + " do not serve one store: object " + id
+            + " is missing from " + a.server() + " and held by " + holding.stream().map(Server::toString)
+            .collect(java.util.stream.Collectors.joining(", ")) + "; list only servers started over the same store");
+      }
+    }
+    return new MissingObjectException(id, describe());
   }
 
   /** A 206 must hold exactly the range asked for; a 200 is taken only when the range is the whole object. */

@@ -391,6 +391,41 @@ final class ServerPool implements AutoCloseable {
     }
   }
 
+  /**
+   * The servers other than {@code except} that answer {@code call} with {@code status}, each asked once (no retry, no
+   * hedge); a server that fails is left out. For the rare check that the servers of a store agree.
+   *
+   * @throws InterruptedIOException if interrupted while waiting for an answer
+   */
+  List<Server> othersAnswering(Call call, Server except, int status) throws InterruptedIOException {
+    List<Server> out = new ArrayList<>();
+    for (Server s : servers) {
+      if (s.equals(except)) {
+        continue;
+      }
+      Attempt a;
+      try {
+        a = start(s, call, true, true);
+      } catch (InterruptedIOException e) {
+        throw e;
+      } catch (IOException e) {
+        continue;
+      }
+      try {
+        if (a.answer.get().status() == status) {
+          out.add(s);
+        }
+      } catch (ExecutionException | CancellationException e) {
+        failed(a, e.getCause() != null ? e.getCause() : e);
+      } catch (InterruptedException e) {
+        a.abandon();
+        Thread.currentThread().interrupt();
+        throw interrupted(call, e);
+      }
+    }
+    return out;
+  }
+
   /** The server that answered a thread's last balanced call, and the call's path. */
   private record Served(String path, Server server) {}
 
