@@ -204,11 +204,35 @@ final class ServerPool implements AutoCloseable {
     /** A 503 with error {@code busy}: the server refused the request before doing anything (its memory is taken). */
     final boolean busy;
 
+    /** The wait a 503 asked for ({@code Retry-After} in seconds), in milliseconds; -1 if it asked for none. */
+    final long retryAfterMillis;
+
     ServerError(Answer a, String what) {
-      super(what + ": server " + a.server() + " answered " + a.status() + ": " + a.message());
+      super(what + ": server " + a.server() + " answered " + a.status() + retryAfterText(a) + ": " + a.message());
       this.status = a.status();
       this.busy = a.status() == 503 && a.errorCode().equals("busy");
+      this.retryAfterMillis = retryAfterMillis(a);
     }
+  }
+
+  /** The longest {@code Retry-After} taken, in seconds: a longer one is beyond any request timeout. */
+  private static final long RETRY_AFTER_MAX_SECONDS = 3600;
+
+  /**
+   * The wait a 503 answer asks for in its {@code Retry-After} (delay-seconds; an HTTP date is not taken), in
+   * milliseconds, or -1.
+   */
+  static long retryAfterMillis(Answer a) {
+    String v = a.status() == 503 ? a.headers().firstValue("retry-after").orElse("").trim() : "";
+    if (v.isEmpty() || v.length() > 10 || !v.chars().allMatch(c -> c >= '0' && c <= '9')) {
+      return -1;
+    }
+    return Math.min(Long.parseLong(v), RETRY_AFTER_MAX_SECONDS) * 1000;
+  }
+
+  private static String retryAfterText(Answer a) {
+    long ms = retryAfterMillis(a);
+    return ms < 0 ? "" : " (Retry-After: " + ms / 1000 + " s)";
   }
 
   private final HttpSettings settings;
@@ -302,6 +326,7 @@ final class ServerPool implements AutoCloseable {
       hedgeable.incrementAndGet();
     }
     busy.remove();
+    retryAfter.remove();
     long busyWait = BUSY_WAIT_MIN_MS;
     long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
     int rounds = 1;
@@ -315,12 +340,15 @@ final class ServerPool implements AutoCloseable {
         busyWait = Math.min(BUSY_WAIT_MAX_MS, busyWait * 2);
         s = pick(tried);
       }
-      long pause = RETRY_PAUSE_MS << (rounds - 1);
+      // servers that all said when to come back (503 with Retry-After: a proxy in front of a server that restarts)
+      // are asked again no sooner than the first of them asked, if that is within the request timeout
+      long pause = Math.max(RETRY_PAUSE_MS << (rounds - 1), retryAfter.get());
       if (s == null && rounds < ROUNDS && System.nanoTime() + pause * 1_000_000 < giveUp) {
         // every server failed this call (a connection cut or reset, an answer cut short, a 5xx): the call is
         // idempotent, so it goes round the servers again after a pause, each on a fresh connection; one dropped
         // connection does not fail a pull, even from a single server
         tried.clear();
+        retryAfter.remove();
         waitBusy(call, pause);
         rounds++;
         s = pick(tried);
@@ -525,6 +553,11 @@ final class ServerPool implements AutoCloseable {
   /** First and longest wait before trying busy servers again. */
   private static final long BUSY_WAIT_MIN_MS = 20;
   private static final long BUSY_WAIT_MAX_MS = 1000;
+  /**
+   * The shortest wait (in milliseconds) the servers that failed the calling thread's current round of a balanced call
+   * asked for: their {@code Retry-After}, 0 for a server that failed without one; -1 before any failed.
+   */
+  private final ThreadLocal<Long> retryAfter = ThreadLocal.withInitial(() -> -1L);
   /** Whether a server answered busy in the calling thread's current round. */
   private final ThreadLocal<Boolean> busyFlag = new ThreadLocal<>();
   private final BusyRound busy = new BusyRound();
@@ -814,6 +847,8 @@ final class ServerPool implements AutoCloseable {
       return t;
     }
     a.server.failures.incrementAndGet();
+    long wait = t instanceof ServerError se ? Math.max(0, se.retryAfterMillis) : 0;
+    retryAfter.set(retryAfter.get() < 0 ? wait : Math.min(retryAfter.get(), wait));
     boolean serverFault = !(t instanceof ServerError se) || (!se.busy && (se.status == 502 || se.status == 503
         || se.status == 504));
     if (serverFault && !(t instanceof InvalidInputException) && !(t instanceof AnswerRejected)) {

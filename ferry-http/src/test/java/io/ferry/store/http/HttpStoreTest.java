@@ -180,6 +180,21 @@ class HttpStoreTest {
     }
   }
 
+  /**
+   * A server that answers 503 with {@code Retry-After} (a proxy in front of a server that restarts) is asked again
+   * once that time has passed: the pull went round its one server three times within 300 ms and failed.
+   */
+  @Test
+  void aServerThatSaysWhenToComeBackIsAskedAgainThen() throws IOException {
+    ProtocolServer server = group.get(0);
+    try (Repository r = repo()) {
+      r.push(src, "m", PushOptions.builder().build());
+      server.restartingFor.set(1);
+      r.pull("m", tmp.resolve("out"), PullOptions.defaults());
+    }
+    assertThat(DirectoryState.of(tmp.resolve("out"))).isEqualTo(DirectoryState.of(src));
+  }
+
   private static List<Path> tempFiles(Path dir) throws IOException {
     try (Stream<Path> s = Files.walk(dir)) {
       return s.filter(p -> p.getFileName().toString().matches("\\.ferry-.*\\.tmp")).toList();

@@ -89,6 +89,12 @@ final class ProtocolServer implements AutoCloseable {
   final AtomicReference<String> blankField = new AtomicReference<>();
   /** When not 0, every request is answered with this status and nothing is done. */
   final AtomicInteger allStatus = new AtomicInteger();
+  /**
+   * When not 0, every request is answered 503 with {@code Retry-After} of this many seconds, until that long after the
+   * first such answer (a proxy in front of a server that restarts).
+   */
+  final AtomicInteger restartingFor = new AtomicInteger();
+  private final AtomicLong restartEnds = new AtomicLong();
   /** When not 0, ref moves are answered with this status, not applied. */
   final AtomicInteger refStatus = new AtomicInteger();
   /** Ref moves still to apply and then drop the answer of (the connection is closed instead). */
@@ -213,6 +219,16 @@ final class ProtocolServer implements AutoCloseable {
       if (allStatus.get() != 0) {
         error(ex, allStatus.get(), "unavailable", "injected fault");
         return;
+      }
+      int restarting = restartingFor.get();
+      if (restarting != 0) {
+        long now = System.nanoTime();
+        restartEnds.compareAndSet(0, now + restarting * 1_000_000_000L);
+        if (now - restartEnds.get() < 0) {
+          ex.getResponseHeaders().set("Retry-After", Integer.toString(restarting));
+          error(ex, 503, "unavailable", "restarting");
+          return;
+        }
       }
       String path = ex.getRequestURI().getRawPath().substring(prefix.length() + API.length());
       Map<String, String> query = query(ex.getRequestURI());
