@@ -121,16 +121,18 @@ public final class Ferry {
    * {@code store} with the brackets of its authority written {@code %5B} and {@code %5D}, if the authority lists
    * several hosts ({@code cassandra://[::1]:9042,[fe80::2]/ks}); else null. A URI allows bare brackets only around its
    * one host, so several IPv6 contact points could not be written as users write them; the backends of such stores
-   * decode the brackets back.
+   * decode the brackets back. An {@code http(s)} store's list of servers runs up to its query, since each server may
+   * have a scheme and a path of its own ({@code http://[::1]:8080/ferry,http://[::2]:8080/ferry}).
    */
   private static String hostsWithEncodedBrackets(String store) {
     int start = store.indexOf("://");
     if (start < 0) {
       return null;
     }
+    String ends = store.substring(0, start).toLowerCase(java.util.Locale.ROOT).matches("https?") ? "?#" : "/?#";
     start += 3;
     int end = start;
-    while (end < store.length() && "/?#".indexOf(store.charAt(end)) < 0) {
+    while (end < store.length() && ends.indexOf(store.charAt(end)) < 0) {
       end++;
     }
     String authority = store.substring(start, end);

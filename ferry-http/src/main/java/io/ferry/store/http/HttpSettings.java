@@ -206,6 +206,7 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
         }
         e = scheme + "://" + e;
       }
+      e = bracketsDecoded(e);
       URI s;
       try {
         s = new URI(e);
@@ -234,6 +235,21 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
       out.add(b);
     }
     return out;
+  }
+
+  /**
+   * The server with the brackets of its host given back: a list of servers that holds an IPv6 literal reaches here
+   * with its brackets written {@code %5B} and {@code %5D} ({@link io.ferry.Ferry#toUri}), since a URI allows bare
+   * brackets only around a single host. Only the authority is decoded; a path keeps its escapes.
+   */
+  private static String bracketsDecoded(String server) {
+    int start = server.indexOf("://") + 3;
+    int end = server.indexOf('/', start);
+    if (end < 0) {
+      end = server.length();
+    }
+    String authority = server.substring(start, end).replaceAll("(?i)%5B", "[").replaceAll("(?i)%5D", "]");
+    return server.substring(0, start) + authority + server.substring(end);
   }
 
   private static int positive(URI uri, Map<String, String> options, String key, int dflt)

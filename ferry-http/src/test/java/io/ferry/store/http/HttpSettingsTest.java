@@ -31,6 +31,25 @@ class HttpSettingsTest {
     assertThat(shortForm.describe()).isEqualTo("https://a:1,https://b:2,https://c");
   }
 
+  /**
+   * IPv6 literals in a list, in full or short form, with paths: a URI takes bare brackets only around a single host,
+   * and such a list was refused ("server 'http://%5B::1%5D:8080' has no host", or "is not a valid URI: Illegal
+   * character in path").
+   */
+  @Test
+  void listsMayHoldIpv6Literals() throws Exception {
+    assertThat(parse("http://[::1]:8080,http://127.0.0.1:8081", Map.of(), Map.of()).servers())
+        .containsExactly(URI.create("http://[::1]:8080"), URI.create("http://127.0.0.1:8081"));
+    assertThat(parse("http://a:8080,http://[fe80::2]:8080/ferry/?balance=random", Map.of(), Map.of()).servers())
+        .containsExactly(URI.create("http://a:8080"), URI.create("http://[fe80::2]:8080/ferry"));
+    HttpSettings shortForm = parse("https://[::1]:1/p%5Bx%5D,[::2]:2", Map.of(), Map.of());
+    assertThat(shortForm.servers()).containsExactly(URI.create("https://[::1]:1/p%5Bx%5D"),
+        URI.create("https://[::2]:2"));
+    assertThat(shortForm.describe()).isEqualTo("https://[::1]:1/p%5Bx%5D,https://[::2]:2");
+    assertThatThrownBy(() -> parse("http://[::1]:1,http://[::1]:1", Map.of(), Map.of()))
+        .hasMessageContaining("server http://[::1]:1 is listed twice");
+  }
+
   @Test
   void defaultsAndOptionsFromTheQueryAndTheSettings() throws Exception {
     HttpSettings d = parse("http://a:8080", Map.of(), Map.of());
