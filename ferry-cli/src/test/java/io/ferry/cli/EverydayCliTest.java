@@ -218,6 +218,28 @@ class EverydayCliTest {
             + " but is stored unread (--opaque)", "leave the shards out of --opaque");
   }
 
+  /**
+   * A glob matches whole paths, so one naming a directory selects nothing: the error says which glob is a directory
+   * and the glob that selects its files (it said only that nothing was selected).
+   */
+  @Test
+  void anIncludeThatNamesADirectoryIsToldHowToSelectItsFiles() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = model("src", 1);
+    Files.createDirectories(src.resolve("vocabs"));
+    Files.writeString(src.resolve("vocabs/vocab.json"), "{}");
+    cli.push(src, "m:v1");
+    Path out = tmp.resolve("out");
+    cli.run("pull", "m:v1", out.toString(), "--include", "vocabs/").exits(1)
+        .oneLineError("has no file that --include 'vocabs/' selects; 'vocabs/' is a directory: --include"
+            + " 'vocabs/**' selects the files under it");
+    cli.run("pull", "m:v1", out.toString(), "--include", "voc*", "--include", "*.gguf").exits(1)
+        .oneLineError("; 'voc*' is a directory: --include 'voc*/**' selects the files under it; ferry show");
+    assertThat(out).doesNotExist();
+    cli.run("pull", "m:v1", out.toString(), "--include", "vocabs/**").ok();
+    assertThat(Cli.state(out).keySet()).containsExactly("vocabs", "vocabs/vocab.json");
+  }
+
   @Test
   void aSelectivePullWritesOnlyTheSelectedFilesAndNeverRemovesOthers() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -623,8 +623,9 @@ public final class Repository implements Closeable {
     if (!opts.files().takesAll()) {
       List<FileEntry> taken = s.files().stream().filter(f -> opts.files().test(f.path())).toList();
       if (taken.isEmpty()) {
+        String hint = opts.files().directoryHint(s.files().stream().map(FileEntry::path).toList());
         throw new NotFoundException(spec + " (" + v.id().shortHex(12) + ") has no file that " + opts.files().describe()
-            + " selects; ferry show " + spec.refText() + " lists its files");
+            + " selects" + hint + "; ferry show " + spec.refText() + " lists its files");
       }
       s = new Snapshot(taken);
       wholeVersion = false;

@@ -153,6 +153,33 @@ public final class PathFilter {
     return ignored;
   }
 
+  /**
+   * For a filter that selects none of {@code paths}: a hint naming each include glob that matches a directory those
+   * paths lie in, which it does not select since a glob matches whole paths ({@code ; 'sub' is a directory:
+   * --include 'sub/**' selects the files under it}), or "" if there is none.
+   */
+  public String directoryHint(List<String> paths) {
+    StringBuilder b = new StringBuilder();
+    for (String g : includeText) {
+      String dir = g.startsWith("/") ? g.substring(1) : g;
+      while (dir.endsWith("/")) {
+        dir = dir.substring(0, dir.length() - 1);
+      }
+      Glob glob;
+      try {
+        glob = dir.isEmpty() ? null : Glob.compile(dir, "--include: glob '" + g + "'", false);
+      } catch (InvalidInputException e) {
+        glob = null;
+      }
+      Glob matching = glob;
+      if (matching != null && paths.stream().anyMatch(p -> matching.matchesOrIsUnder(p, false))) {
+        b.append("; '").append(g).append("' is a directory: --include '").append(dir)
+            .append("/**' selects the files under it");
+      }
+    }
+    return b.toString();
+  }
+
   /** The globs as options, e.g. {@code --include '*.json' --exclude 'a/**'}, for messages. */
   public String describe() {
     StringBuilder b = new StringBuilder();
