@@ -32,7 +32,8 @@ import java.util.regex.Pattern;
  *
  * <p>A file's temporary name is derived from its path and content ({@link #tempName}), so a pull that was killed and
  * is run again finds the file it was writing and keeps every chunk range already in it whose SHA-256 is the chunk's id
- * ({@link #holds}); temporary files of other versions are removed. Nothing is followed through links.
+ * ({@link #holds}); temporary files of other versions are removed (by a pull of some files or a merge, those of
+ * other versions of the files it pulls). Nothing is followed through links.
  */
 final class Survey {
   /** The names pulls give their temporary files: {@code .ferry-<16 hex>.tmp} and {@code .old}. */
@@ -58,16 +59,19 @@ final class Survey {
   /**
    * Looks at {@code dest}: every file there when {@code wholeVersion}, else only the version's own paths. Reads each
    * of the version's files that is already there with the right size, to compare its SHA-256. With {@code
-   * keepOthers} (a merge, which keeps what the version does not have) only this version's own temporary files are
-   * leftovers to remove; a file named like another pull's is kept like any other file.
+   * keepOthers} (a merge, which keeps what the version does not have), and in a pull of some files, only the temporary
+   * files of this version's files (of this version or another: {@link #tempPrefix}) are leftovers to remove; a file
+   * named like another pull's is kept like any other file.
    */
   static Survey of(Snapshot snapshot, Path dest, boolean wholeVersion, boolean keepOthers) throws IOException {
     Map<String, FileEntry> wanted = new HashMap<>();
     Set<String> wantedDirs = new HashSet<>();
     Set<String> temps = new HashSet<>();
+    Set<String> tempPrefixes = new HashSet<>();
     for (FileEntry f : snapshot.files()) {
       wanted.put(f.path(), f);
       temps.add(parentOf(f.path()) + tempName(f));
+      tempPrefixes.add(parentOf(f.path()) + tempPrefix(f.path()));
       for (String d = parentOf(f.path()); !d.isEmpty(); d = parentOf(d.substring(0, d.length() - 1))) {
         wantedDirs.add(d.substring(0, d.length() - 1));
       }
@@ -86,6 +90,19 @@ final class Survey {
         BasicFileAttributes a = attributes(p);
         if (a != null) {
           classify(f, p, a, identical, differing);
+        }
+        // what interrupted pulls of other versions of this file left (its directory was checked to be no link)
+        Path dir = p.getParent();
+        if (Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+          try (var found = Files.newDirectoryStream(dir, tempPrefix(f.path()) + "????????.tmp")) {
+            for (Path t : found) {
+              String name = t.getFileName().toString();
+              if (TEMP.matcher(name).matches() && !name.equals(tempName(f))
+                  && !Files.isDirectory(t, LinkOption.NOFOLLOW_LINKS)) {
+                leftovers.add(t);
+              }
+            }
+          }
         }
       }
       return new Survey(identical, differing, others, otherDirs, leftovers);
@@ -106,7 +123,8 @@ final class Survey {
         FileEntry f = wanted.get(rel);
         if (f != null) {
           classify(f, file, attrs, identical, differing);
-        } else if (TEMP.matcher(file.getFileName().toString()).matches() && (!keepOthers || temps.contains(rel))) {
+        } else if (TEMP.matcher(file.getFileName().toString()).matches()
+            && (!keepOthers || temps.contains(rel) || tempOfPath(rel, tempPrefixes))) {
           if (!temps.contains(rel) || !attrs.isRegularFile()) {
             leftovers.add(file);
           }
@@ -166,8 +184,28 @@ final class Survey {
   static String tempName(FileEntry f) {
     MessageDigest md = ChunkId.sha256();
     md.update((f.path() + "\n" + f.size() + "\n" + f.sha256()).getBytes(StandardCharsets.UTF_8));
-    return ".ferry-" + HexFormat.of().formatHex(md.digest(), 0, 8) + ".tmp";
+    return tempPrefix(f.path()) + HexFormat.of().formatHex(md.digest(), 0, 4) + ".tmp";
   }
+
+  /**
+   * The start of the temporary name of every version of the file at {@code path}: {@code .ferry-} and 8 hex digits
+   * from the path alone, so that a pull of some files finds what interrupted pulls of other versions of those very
+   * files left, without looking at anything else.
+   */
+  static String tempPrefix(String path) {
+    MessageDigest md = ChunkId.sha256();
+    md.update(path.getBytes(StandardCharsets.UTF_8));
+    return ".ferry-" + HexFormat.of().formatHex(md.digest(), 0, 4);
+  }
+
+  /** Whether the file at {@code rel} has the temporary name of some version of a file at one of {@code paths}. */
+  private static boolean tempOfPath(String rel, Set<String> tempPrefixes) {
+    return rel.endsWith(".tmp") && rel.length() > TEMP_SUFFIX
+        && tempPrefixes.contains(rel.substring(0, rel.length() - TEMP_SUFFIX));
+  }
+
+  /** The part of a temporary name after its {@link #tempPrefix}: 8 hex digits and {@code .tmp}. */
+  private static final int TEMP_SUFFIX = 12;
 
   /**
    * Whether an interrupted pull of this file left its temporary file, to be completed; false if there is none that

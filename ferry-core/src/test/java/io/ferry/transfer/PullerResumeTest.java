@@ -52,6 +52,33 @@ class PullerResumeTest {
     repo.close();
   }
 
+  /**
+   * A pull of some files, and a merge, remove what an interrupted pull of another version of the files they pull left
+   * (the temporary file of a 12 MiB file stayed in DEST after they succeeded), and keep other files named like
+   * temporary files.
+   */
+  @Test
+  void aPullOfSomeFilesRemovesWhatAKilledPullOfAnotherVersionOfThemLeft() throws IOException {
+    FileEntry old = repo.snapshot(repo.resolve("m")).file("sub/big.bin").orElseThrow();
+    byte[] big = Files.readAllBytes(src.resolve("sub/big.bin"));
+    big[0] ^= 1;
+    Files.write(src.resolve("sub/big.bin"), big);
+    repo.push(src, "m", PushOptions.builder().message("second").build());
+    for (PullOptions opts : java.util.List.of(
+        PullOptions.defaults().withFiles(io.ferry.scan.PathFilter.of(java.util.List.of("sub/**"), java.util.List.of())),
+        PullOptions.defaults().withExisting(PullOptions.Existing.MERGE))) {
+      Path dest = tmp.resolve("dest-" + opts.existing());
+      Files.createDirectories(dest.resolve("sub"));
+      // what a pull of the first version, killed, left
+      Files.write(dest.resolve("sub").resolve(Survey.tempName(old)), new byte[(int) old.size()]);
+      Files.writeString(dest.resolve("sub/.ferry-0123456789abcdef.tmp"), "someone's notes");
+      repo.pull("m", dest, opts);
+      assertThat(dest.resolve("sub/big.bin")).hasSameBinaryContentAs(src.resolve("sub/big.bin"));
+      assertThat(dest.resolve("sub").resolve(Survey.tempName(old))).as(opts.toString()).doesNotExist();
+      assertThat(dest.resolve("sub/.ferry-0123456789abcdef.tmp")).hasContent("someone's notes");
+    }
+  }
+
   @Test
   void aKilledPullIsCompletedFromWhatItWroteAndLeftoversAreRemoved() throws IOException {
     Snapshot s = repo.snapshot(repo.resolve("m"));
