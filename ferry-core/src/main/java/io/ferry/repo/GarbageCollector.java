@@ -36,8 +36,9 @@ import java.util.Set;
  * <p>A gc runs in two phases. Without a lease: mark every object reachable from the refs and from ref-log entries
  * younger than the grace period, then stream the store's listing and keep as candidates the objects that are neither
  * marked nor younger than the grace period. Under a gc lease: read what live push leases protect, mark again from the
- * refs (only versions not marked yet, so this is cheap), and delete the candidates that are still unmarked,
- * unprotected and older than the earliest live push lease, checking before each batch that the lease is still held.
+ * refs and from the ref-log entries made since the earliest live push lease began (only versions not marked yet, so
+ * this is cheap), and delete the candidates that are still unmarked, unprotected and older than the earliest live
+ * push lease, checking before each batch that the lease is still held.
  */
 final class GarbageCollector {
   private static final int BATCH = 256;
@@ -73,8 +74,13 @@ final class GarbageCollector {
 
     /** Marks from the refs' values and their log entries after {@code cutoff}; only versions not walked yet. */
     void markFromRefs(Instant cutoff) throws IOException {
+      markFromRefs(cutoff, live);
+    }
+
+    /** As {@link #markFromRefs(Instant)}, adding the objects of versions not walked yet to {@code into}. */
+    void markFromRefs(Instant cutoff, Set<ChunkId> into) throws IOException {
       // the small-chunk index's bases that pointer records name (a merge writes its base under a lease first)
-      live.addAll(smallChunks.baseObjects());
+      into.addAll(smallChunks.baseObjects());
       for (String ref : refs.unreadable()) {
         // a log that is not a file (a fifo, a directory) is left out of list(): what its ref keeps is unknown, and
         // marking without it removed every object of its model
@@ -102,13 +108,13 @@ final class GarbageCollector {
       }
       for (ChunkId vid : history.walk(roots, versions)) {
         Version v = db.version(vid);
-        live.add(vid);
-        live.add(v.snapshot());
-        live.addAll(v.packs());
+        into.add(vid);
+        into.add(v.snapshot());
+        into.addAll(v.packs());
         for (FileEntry f : db.snapshot(v.snapshot()).files()) {
           for (ChunkRef c : f.chunks()) {
             if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
-              live.add(c.id());
+              into.add(c.id());
             }
           }
         }
@@ -173,10 +179,12 @@ final class GarbageCollector {
     long forPushes = 0;
     if (dryRun) {
       Leases.Protection p = leases.pushProtection(null);
+      Set<ChunkId> named = namedSincePushes(marks, p, cutoff);
       long dead = 0;
       long deadBytes = 0;
       for (Candidate c : candidates) {
-        if (p.ids().contains(c.id()) || p.earliestStart().map(s -> !c.modified().isBefore(s)).orElse(false)) {
+        if (p.ids().contains(c.id()) || named.contains(c.id())
+            || p.earliestStart().map(s -> !c.modified().isBefore(s)).orElse(false)) {
           forPushes++;
         } else {
           dead++;
@@ -193,13 +201,14 @@ final class GarbageCollector {
       Leases.Protection p = leases.pushProtection(null);
       Instant ageCutoff = p.earliestStart().filter(s -> s.isBefore(cutoff)).orElse(cutoff);
       marks.markFromRefs(cutoff);
+      Set<ChunkId> named = namedSincePushes(marks, p, cutoff);
       List<Candidate> batch = new ArrayList<>(BATCH);
       for (Candidate c : candidates) {
         if (marks.live.contains(c.id())) {
           live++;
         } else if (!c.modified().isBefore(cutoff)) {
           young++;
-        } else if (p.ids().contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
+        } else if (p.ids().contains(c.id()) || named.contains(c.id()) || !c.modified().isBefore(ageCutoff)) {
           forPushes++;
         } else {
           batch.add(c);
@@ -215,6 +224,20 @@ final class GarbageCollector {
     }
     dropFromIndex(marks.live, deleted);
     return new GcReport(live, freed[0], freed[1], young, forPushes, leftovers, false);
+  }
+
+  /**
+   * The objects of versions not marked yet that ref-log entries name which were made since the earliest live push
+   * lease began, and before {@code cutoff}: a push (a tag, a rollback) may rely on a ref that reached a version when
+   * it looked and has moved since, so gc keeps them for pushes.
+   */
+  private Set<ChunkId> namedSincePushes(Marks marks, Leases.Protection p, Instant cutoff) throws IOException {
+    Set<ChunkId> out = new HashSet<>();
+    Optional<Instant> since = p.earliestStart().filter(s -> s.isBefore(cutoff));
+    if (since.isPresent()) {
+      marks.markFromRefs(since.get(), out);
+    }
+    return out;
   }
 
   /**

@@ -249,16 +249,20 @@ public final class Repository implements Closeable {
    * publishes (see {@link Leases}), under a push lease that declares the version and everything of it and of its
    * ancestors that no ref reaches, after waiting for running gcs and checking all of it still exists.
    *
+   * <p>A version that a ref reaches may stop being reached before the move (the ref is deleted or moves): the move
+   * is made under a push lease all the same, taken before what refs reach is read, and a gc that reads that lease
+   * keeps what ref-log entries made since it began name; what refs reach is read only once no gc that may have
+   * missed the lease is deleting.
+   *
    * @throws NotFoundException if gc removed the version or part of what it needs; nothing changed then
    */
   private TagResult moveToVersion(String model, String ref, ChunkId to, ChunkId expect, String why)
       throws IOException {
-    if (history.reachedBy(resolver.modelRefs(model), to)) {
-      return updater.move(ref, to, expect, options.author(), why);
-    }
     try (Lease lease = leases.take(Lease.Kind.PUSH, why)) {
       try {
-        Set<ChunkId> needed = history.notReachedByRefs(to);
+        lease.awaitNoGc();
+        Set<ChunkId> needed = history.reachedBy(resolver.modelRefs(model), to) ? Set.of()
+            : history.notReachedByRefs(to);
         lease.protect(needed);
         lease.awaitNoGc();
         List<ChunkId> missing = backend.chunks().missing(new ArrayList<>(needed));

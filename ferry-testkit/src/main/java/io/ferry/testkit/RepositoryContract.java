@@ -15,8 +15,10 @@ import io.ferry.repo.Results.GcReport;
 import io.ferry.repo.Results.PushResult;
 import io.ferry.repo.Results.VerifyReport;
 import io.ferry.store.Backend;
+import io.ferry.store.CasResult;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
+import io.ferry.store.RefStore;
 import io.ferry.store.StoreLayers;
 import io.ferry.testkit.ModelGenerator.Tensor;
 import io.ferry.transfer.TransferListener;
@@ -32,6 +34,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -193,6 +196,67 @@ public abstract class RepositoryContract {
         assertThat(fired).as("the push looked up an old chunk").isTrue();
         assertThat(removed.get()).as("objects the racing gc removed").isPositive();
         assertWhole(pushRepo, "new", src);
+      } finally {
+        gcRepo.close();
+      }
+    }
+  }
+
+  /**
+   * A tag moved onto a version that another ref of its model reaches, while that ref is deleted and a gc without
+   * grace runs before the tag's compare-and-swap: the version the tag then points at must still be whole.
+   */
+  @Test
+  void aTagMovedOntoAVersionWhoseOtherRefIsDeletedDuringAGcKeepsItWhole() throws Exception {
+    Path src = model(scratch.resolve("src"), 6, 2);
+    try (Backend shared = openBackend("tag-race")) {
+      Repository gcRepo = open(SharedBackend.withChunks(shared, shared.chunks()));
+      ChunkId v = gcRepo.push(src, "m", msg("only the head reaches it")).versionId();
+      gcRepo.push(model(scratch.resolve("garbage"), 60, 1), "garbage", msg("to be collected"));
+      forget(shared, "garbage");
+      String head = RefNames.head("m");
+      String tag = RefNames.tag("m", "t");
+      AtomicLong removed = new AtomicLong(-1);
+      RefStore hooked = new RefStore() {
+        @Override
+        public Optional<ChunkId> get(String name) throws IOException {
+          return shared.refs().get(name);
+        }
+
+        @Override
+        public CasResult compareAndSet(String name, ChunkId expected, ChunkId next, RefLogEntry entry)
+            throws IOException {
+          if (name.equals(tag) && removed.get() < 0) {
+            // the tag found the version reachable; now its head is deleted and a gc runs before the tag moves
+            shared.refs().compareAndSet(head, v, null, new RefLogEntry(v, null, "test", Instant.now(), "rm m"));
+            removed.set(gcRepo.gc(Duration.ZERO, false).deadObjects());
+          }
+          return shared.refs().compareAndSet(name, expected, next, entry);
+        }
+
+        @Override
+        public List<String> list(String prefix) throws IOException {
+          return shared.refs().list(prefix);
+        }
+
+        @Override
+        public List<String> listLogged(String prefix) throws IOException {
+          return shared.refs().listLogged(prefix);
+        }
+
+        @Override
+        public List<RefLogEntry> log(String name) throws IOException {
+          return shared.refs().log(name);
+        }
+
+        @Override
+        public void close() {}
+      };
+      try (Repository tagRepo = open(SharedBackend.withRefs(shared, hooked))) {
+        tagRepo.tag("m@" + v.hex(), "t", null);
+        assertThat(removed.get()).as("objects the racing gc removed (the garbage)").isPositive();
+        assertThat(tagRepo.resolve("m:t").id()).isEqualTo(v);
+        assertWhole(tagRepo, "m:t", src);
       } finally {
         gcRepo.close();
       }

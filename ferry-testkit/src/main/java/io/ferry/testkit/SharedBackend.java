@@ -19,6 +19,15 @@ public final class SharedBackend {
 
   /** A backend with {@code b}'s refs and URI and the given chunk and record stores (wrappers of {@code b}'s). */
   public static Backend with(Backend b, ChunkStore chunks, RecordStore records) {
+    return with(b, chunks, b.refs(), records);
+  }
+
+  /** A backend with {@code b}'s chunks, records and URI and the given ref store (usually a wrapper of {@code b}'s). */
+  public static Backend withRefs(Backend b, RefStore refs) {
+    return with(b, b.chunks(), refs, b.records());
+  }
+
+  private static Backend with(Backend b, ChunkStore chunks, RefStore refs, RecordStore records) {
     return new Backend() {
       @Override
       public ChunkStore chunks() {
@@ -27,7 +36,7 @@ public final class SharedBackend {
 
       @Override
       public RefStore refs() {
-        return b.refs();
+        return refs;
       }
 
       @Override
