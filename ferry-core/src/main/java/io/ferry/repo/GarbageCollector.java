@@ -15,6 +15,7 @@ import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefStore;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
+import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
 import java.io.IOException;
 import java.time.Clock;
@@ -92,6 +93,7 @@ final class GarbageCollector {
         }
       }
       Deque<ChunkId> roots = new ArrayDeque<>();
+      Deque<ChunkId> logged = new ArrayDeque<>();
       // deleted refs too: what a deleted tag or a removed model pointed at is kept while its log entries are recent
       for (String ref : refs.listLogged("")) {
         Optional<ChunkId> value = refs.get(ref);
@@ -101,21 +103,52 @@ final class GarbageCollector {
         }
         for (RefLogEntry e : refs.log(ref)) {
           if (e.when().isAfter(cutoff)) {
-            addPresent(roots, e.oldId());
-            addPresent(roots, e.newId());
+            addPresent(logged, e.oldId());
+            addPresent(logged, e.newId());
           }
         }
       }
       for (ChunkId vid : history.walk(roots, versions)) {
         Version v = db.version(vid);
-        into.add(vid);
-        into.add(v.snapshot());
-        into.addAll(v.packs());
-        for (FileEntry f : db.snapshot(v.snapshot()).files()) {
-          for (ChunkRef c : f.chunks()) {
-            if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
-              into.add(c.id());
-            }
+        mark(vid, v, db.snapshot(v.snapshot()), into);
+      }
+      // what refs reach is walked: a version only log entries name may be partly gone (a gc with a shorter grace was
+      // killed while removing it), and what of it is left is kept
+      while (!logged.isEmpty()) {
+        ChunkId vid = logged.pop();
+        if (versions.contains(vid)) {
+          continue;
+        }
+        Version v;
+        Snapshot s;
+        try {
+          v = db.version(vid);
+        } catch (MissingObjectException e) {
+          continue;
+        }
+        versions.add(vid);
+        try {
+          s = db.snapshot(v.snapshot());
+        } catch (MissingObjectException e) {
+          s = null;
+        }
+        mark(vid, v, s, into);
+        logged.addAll(v.parents());
+      }
+    }
+
+    /** Adds a version's objects to {@code into}: those its snapshot names only if it is still there. */
+    private void mark(ChunkId vid, Version v, Snapshot s, Set<ChunkId> into) {
+      into.add(vid);
+      into.add(v.snapshot());
+      into.addAll(v.packs());
+      if (s == null) {
+        return;
+      }
+      for (FileEntry f : s.files()) {
+        for (ChunkRef c : f.chunks()) {
+          if (c.length() >= ObjectDatabase.PACK_THRESHOLD) {
+            into.add(c.id());
           }
         }
       }

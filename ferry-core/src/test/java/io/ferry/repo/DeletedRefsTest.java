@@ -327,4 +327,34 @@ class DeletedRefsTest {
       assertThat(dry.keptYoung()).isEqualTo(real.keptYoung());
     }
   }
+
+  /**
+   * A gc with no grace, killed while it removed a removed model, leaves part of its versions; a gc with the default
+   * grace then met a version that the rm's recent log entry names without its parent or its snapshot, and failed on
+   * the missing object until that entry was older than its grace. It keeps what is left, and removes it later.
+   */
+  @Test
+  void aGcAfterAKilledGcLeftPartOfARemovedVersionKeepsWhatIsLeftAndRemovesItLater() throws IOException {
+    try (Repository repo = open()) {
+      ChunkId v1 = push(repo, "{\"v\": 1}", "scratch");
+      ChunkId v2 = push(repo, "{\"v\": 2}", "scratch");
+      push(repo, "{\"b\": 2}", "other");
+      clock.advance(Duration.ofHours(2));
+      repo.removeModel("scratch", false);
+      ChunkId snapshot = repo.resolve("scratch@" + v2.shortHex(12)).version().snapshot();
+      // what the killed gc removed: the first version, and the second's snapshot
+      repo.backend().chunks().delete(v1);
+      repo.backend().chunks().delete(snapshot);
+
+      repo.gc(Duration.ofHours(1), false);
+      assertThat(repo.backend().chunks().contains(v2)).as("the rm was a minute ago: its log entry keeps it").isTrue();
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+
+      clock.advance(Duration.ofHours(2));
+      assertThat(repo.gc(Duration.ofHours(1), false).deadObjects()).isPositive();
+      assertThat(repo.backend().chunks().contains(v2)).isFalse();
+      assertThat(repo.gc(Duration.ZERO, true).deadObjects()).isZero();
+      assertThat(repo.verify(null, TransferListener.NONE).errors()).isEmpty();
+    }
+  }
 }
