@@ -156,6 +156,10 @@ public final class Lease implements AutoCloseable {
     }
   }
 
+  synchronized boolean closed() {
+    return closed;
+  }
+
   private synchronized void ensureOpen() {
     if (closed) {
       throw new IllegalStateException("lease " + id + " is closed");

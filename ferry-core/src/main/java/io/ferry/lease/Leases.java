@@ -132,6 +132,10 @@ public final class Leases implements Closeable {
     try {
       records.replace(lease.key(LEASE), encode(lease, next));
       lease.renewed(next);
+      if (lease.closed()) {
+        // closed while this renewal wrote: its records may have been removed before the write put the lease back
+        release(lease);
+      }
     } catch (IOException e) {
       lease.renewalFailed(e);
     } catch (RuntimeException e) {

@@ -268,4 +268,79 @@ class LeasesTest {
       leases.close();
     }
   }
+
+  /**
+   * A renewal that was writing the lease record while the lease was closed wrote it back after the close removed it:
+   * in a process that goes on (a server), a gc lease that came back held every push for its ttl.
+   */
+  @Test
+  void aRenewalWritingWhileTheLeaseIsClosedLeavesNoRecord() throws Exception {
+    RecordStore d = backend.records();
+    java.util.concurrent.CountDownLatch renewing = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch deleted = new java.util.concurrent.CountDownLatch(1);
+    java.util.concurrent.CountDownLatch replaced = new java.util.concurrent.CountDownLatch(1);
+    RecordStore slow = new RecordStore() {
+      @Override
+      public String describe() {
+        return d.describe();
+      }
+
+      @Override
+      public boolean create(String key, byte[] content) throws java.io.IOException {
+        return d.create(key, content);
+      }
+
+      @Override
+      public void replace(String key, byte[] content) throws java.io.IOException {
+        if (renewing.getCount() > 0) {
+          renewing.countDown();
+          try {
+            // the close removes the lease's records while this renewal is under way
+            assertThat(deleted.await(30, TimeUnit.SECONDS)).isTrue();
+          } catch (InterruptedException e) {
+            throw new java.io.InterruptedIOException();
+          }
+          d.replace(key, content);
+          replaced.countDown();
+          return;
+        }
+        d.replace(key, content);
+      }
+
+      @Override
+      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
+        return d.read(key);
+      }
+
+      @Override
+      public List<String> list(String prefix) throws java.io.IOException {
+        return d.list(prefix);
+      }
+
+      @Override
+      public void delete(String key) throws java.io.IOException {
+        d.delete(key);
+        deleted.countDown();
+      }
+
+      @Override
+      public void close() {}
+    };
+    Leases leases = new Leases(slow, clock, new LeaseSettings(Duration.ofMillis(400), Duration.ZERO,
+        Duration.ofMillis(20)), "test");
+    try {
+      Lease gc = leases.take(Lease.Kind.GC, "gc");
+      assertThat(renewing.await(30, TimeUnit.SECONDS)).as("a renewal began").isTrue();
+      gc.close();
+      assertThat(replaced.await(30, TimeUnit.SECONDS)).as("the renewal wrote").isTrue();
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (!d.list("leases/").isEmpty() && System.nanoTime() < deadline) {
+        Thread.onSpinWait();
+      }
+      assertThat(d.list("leases/")).as("records of the closed lease").isEmpty();
+    } finally {
+      leases.close();
+    }
+  }
 }
+
