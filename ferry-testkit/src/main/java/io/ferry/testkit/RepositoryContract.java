@@ -263,6 +263,44 @@ public abstract class RepositoryContract {
     }
   }
 
+  /**
+   * A push derived from a version its model's head reaches, while that head is deleted and a gc without grace runs
+   * (after the push looked, before it declared what it needs): the version and its history must stay whole.
+   */
+  @Test
+  void aPushDerivedFromAVersionWhoseRefIsDeletedDuringAGcKeepsItsHistoryWhole() throws Exception {
+    Path ft = model(scratch.resolve("ft"), 9, 1);
+    try (Backend shared = openBackend("derived-race")) {
+      Repository gcRepo = open(SharedBackend.withChunks(shared, shared.chunks()));
+      ChunkId v1 = gcRepo.push(model(scratch.resolve("b1"), 7, 1), "base", msg("one")).versionId();
+      ChunkId v2 = gcRepo.push(model(scratch.resolve("b2"), 8, 1), "base", msg("two")).versionId();
+      List<ChunkId> history = new ArrayList<>(List.of(v1, v2));
+      for (ChunkId v : List.of(v1, v2)) {
+        history.add(gcRepo.resolve("base@" + v.hex()).version().snapshot());
+        history.addAll(bigChunks(gcRepo, "base@" + v.hex()));
+      }
+      gcRepo.push(model(scratch.resolve("garbage"), 70, 1), "garbage", msg("to be collected"));
+      forget(shared, "garbage");
+      FaultyChunkStore hooked = new FaultyChunkStore(shared.chunks());
+      AtomicLong removed = new AtomicLong(-1);
+      hooked.afterPut((id, created) -> {
+        if (created && removed.compareAndSet(-1, 0)) {
+          // the push resolved what it derives from and stores its own chunks; the base's head goes, a gc runs
+          forget(shared, "base");
+          removed.set(gcRepo.gc(Duration.ZERO, false).deadObjects());
+        }
+      });
+      try (Repository pushRepo = open(SharedBackend.withChunks(shared, hooked))) {
+        pushRepo.push(ft, "ft", PushOptions.builder().message("fine-tuned").derivedFrom("base@" + v2.hex()).build());
+        assertThat(removed.get()).as("objects the racing gc removed (the garbage)").isPositive();
+        assertWhole(pushRepo, "ft", ft);
+        assertThat(shared.chunks().missing(history)).as("objects of the versions it derives from").isEmpty();
+      } finally {
+        gcRepo.close();
+      }
+    }
+  }
+
   @Test
   void aPushLongerThanTheGracePeriodKeepsWhatItWrote() throws Exception {
     Path src = model(scratch.resolve("src"), 4, 3);
