@@ -39,6 +39,7 @@ public final class Lease implements AutoCloseable {
   private final String what;
   private volatile Instant expires;
   private volatile IOException renewalFailure;
+  private volatile Instant lapsedAt;
   private volatile ScheduledFuture<?> renewal;
   private int declarations;
   private boolean closed;
@@ -74,9 +75,19 @@ public final class Lease implements AutoCloseable {
     return expires;
   }
 
-  void renewed(Instant newExpiry) {
+  /**
+   * @param at when the renewal was written: at or past the time this holder stops trusting its lease, others may have
+   *     counted it dead and gone on without it (a gc deleting what it declared, a push publishing while it deletes),
+   *     so it stays lapsed
+   */
+  void renewed(Instant newExpiry, Instant at) {
+    if (lapsedAt == null && !at.isBefore(expires.minus(leases.settings().skew()))) {
+      lapsedAt = expires;
+    }
     expires = newExpiry;
-    renewalFailure = null;
+    if (lapsedAt == null) {
+      renewalFailure = null;
+    }
   }
 
   void renewalFailed(IOException e) {
@@ -145,9 +156,11 @@ public final class Lease implements AutoCloseable {
   public void checkHeld() throws IOException {
     ensureOpen();
     Instant now = leases.clock().instant();
-    if (!now.isBefore(expires.minus(leases.settings().skew()))) {
+    Instant lapsed = lapsedAt;
+    if (lapsed != null || !now.isBefore(expires.minus(leases.settings().skew()))) {
       ConflictException e = new ConflictException(kind.dir() + " lease " + id + " in " + leases.records().describe()
-          + " lapsed at " + expires + " (now " + now + ")" + (renewalFailure == null ? ""
+          + " lapsed at " + (lapsed != null ? lapsed + " (renewed too late)" : expires) + " (now " + now + ")"
+          + (renewalFailure == null ? ""
           : ": renewing it failed: " + renewalFailure.getMessage()) + "; nothing was published, run it again");
       if (renewalFailure != null) {
         e.addSuppressed(renewalFailure);

@@ -131,7 +131,7 @@ public final class Leases implements Closeable {
     Instant next = clock.instant().plus(settings.ttl());
     try {
       records.replace(lease.key(LEASE), encode(lease, next));
-      lease.renewed(next);
+      lease.renewed(next, clock.instant());
       if (lease.closed()) {
         // closed while this renewal wrote: its records may have been removed before the write put the lease back
         release(lease);

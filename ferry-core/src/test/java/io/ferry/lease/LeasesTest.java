@@ -342,5 +342,64 @@ class LeasesTest {
       leases.close();
     }
   }
-}
 
+  /**
+   * A lease that lapsed (its renewals were late: the process was paused, the store did not answer) may have been
+   * counted dead and passed over; a renewal that succeeds afterwards made it held again, so a gc went on deleting
+   * what pushes had meanwhile made sure of, or a push published what a gc had meanwhile deleted.
+   */
+  @Test
+  void aLeaseThatLapsedStaysLapsedWhenALateRenewalSucceeds() throws Exception {
+    RecordStore d = backend.records();
+    java.util.concurrent.atomic.AtomicBoolean late = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.CountDownLatch renewedLate = new java.util.concurrent.CountDownLatch(1);
+    RecordStore watched = new RecordStore() {
+      @Override
+      public String describe() {
+        return d.describe();
+      }
+
+      @Override
+      public boolean create(String key, byte[] content) throws java.io.IOException {
+        return d.create(key, content);
+      }
+
+      @Override
+      public void replace(String key, byte[] content) throws java.io.IOException {
+        boolean afterLapse = late.get();
+        d.replace(key, content);
+        if (afterLapse) {
+          renewedLate.countDown();
+        }
+      }
+
+      @Override
+      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
+        return d.read(key);
+      }
+
+      @Override
+      public List<String> list(String prefix) throws java.io.IOException {
+        return d.list(prefix);
+      }
+
+      @Override
+      public void delete(String key) throws java.io.IOException {
+        d.delete(key);
+      }
+
+      @Override
+      public void close() {}
+    };
+    Leases leases = new Leases(watched, clock, new LeaseSettings(Duration.ofMillis(400), Duration.ZERO,
+        Duration.ofMillis(20)), "test");
+    try (Lease gc = leases.take(Lease.Kind.GC, "gc")) {
+      clock.advance(Duration.ofSeconds(5)); // no renewal for far longer than the ttl
+      late.set(true);
+      assertThat(renewedLate.await(30, TimeUnit.SECONDS)).as("a renewal after the lapse").isTrue();
+      assertThatThrownBy(gc::checkHeld).isInstanceOf(ConflictException.class).hasMessageContaining("lapsed");
+    } finally {
+      leases.close();
+    }
+  }
+}
