@@ -185,7 +185,7 @@ public final class Results {
    *
    * @param keptYoung unreferenced objects kept because they are younger than the grace period
    * @param keptForPushes unreferenced objects kept, whatever their age, because a running push declared them or
-   *     wrote them after it began (see docs/gc.md)
+   *     wrote them after it began, or a ref-log entry made after it began names their version (see docs/gc.md)
    * @param leftoversRemoved what writes interrupted before the grace period left behind and gc removed (a local
    *     store's temporary files, a Cassandra store's parts of a chunk never completed; {@link
    *     io.ferry.store.ChunkStore#removeAbandoned}); 0 in a dry run, which removes nothing
