@@ -21,7 +21,7 @@ import picocli.CommandLine.Parameters;
         + " exit 1), one of a kind or version this Ferry does not know, a healthy one, and a pack unless"
         + " --delete-damaged-packs. Exit 3 while anything is damaged or missing, also right after deleting.",
         "%nExamples:%n  ferry verify", "  ferry verify llama-7b:prod",
-        "  ferry verify --delete-damaged", "  ferry push ./llama-7b llama-7b   (stores again what was deleted)"})
+        "  ferry verify --delete-damaged", "  ferry push ./llama-7b llama-7b   # stores again what was deleted"})
 final class VerifyCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF", arity = "0..1") String ref;
 
