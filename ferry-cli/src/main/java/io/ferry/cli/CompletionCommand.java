@@ -5,10 +5,11 @@ import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-@Command(name = "completion", mixinStandardHelpOptions = true,
+@Command(name = "completion",
     description = "Print a shell completion script for ferry: its subcommands and their options.",
     footer = {"%nExamples:%n  source <(ferry completion bash)", "  ferry completion bash > /etc/bash_completion.d/ferry",
         "  source <(ferry completion zsh)   # zsh runs bash's script through bashcompinit",
@@ -18,6 +19,9 @@ final class CompletionCommand implements Callable<Integer> {
   String shell;
 
   @Spec CommandSpec spec;
+
+  @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help and an example, then exit.")
+  boolean help;
 
   @Override
   public Integer call() {

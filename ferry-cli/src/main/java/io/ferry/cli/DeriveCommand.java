@@ -17,15 +17,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 /** {@code ferry derive}: lossy derivations as new versions with measured error. */
-@Command(name = "derive", mixinStandardHelpOptions = true, description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
+@Command(name = "derive",
+    description = "Make a derived version (cast, quantize, dequantize, prune) with error metrics.",
     subcommands = {DeriveCommand.Cast.class, DeriveCommand.Quantize.class, DeriveCommand.Dequantize.class,
         DeriveCommand.Prune.class},
     footer = {"%nEach derivation makes a new version: the source is its second parent, its",
@@ -35,14 +33,7 @@ import picocli.CommandLine.Spec;
         "  ferry derive quantize llama:prod --bits 4 --group-size 128 --as llama:q4",
         "  ferry derive dequantize llama:q4 --to bf16 --as llama:q4-back",
         "  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50"})
-final class DeriveCommand implements Callable<Integer> {
-  @Spec CommandSpec spec;
-
-  @Override
-  public Integer call() {
-    spec.commandLine().usage(spec.commandLine().getErr());
-    return FerryCli.USAGE;
-  }
+final class DeriveCommand extends GroupCommand {
 
   /** Options and output shared by the derive subcommands. */
   abstract static class Base extends StoreCommand {

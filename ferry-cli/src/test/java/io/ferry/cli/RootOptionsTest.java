@@ -76,6 +76,31 @@ class RootOptionsTest {
     }
   }
 
+  /**
+   * Only {@code ferry} itself has {@code --version}: a subcommand that showed it printed an empty line and exited 0
+   * ({@code ferry completion -V} even without its required SHELL), so a subcommand's {@code -V} is a usage error.
+   */
+  @Test
+  void onlyTheRootAnswersVersion() {
+    List<String> with = new ArrayList<>();
+    withVersion(FerryCli.commandLine(), with);
+    assertThat(with).as("subcommands whose --help offers --version").isEmpty();
+    assertThat(Cli.raw("derive", "-V").exits(FerryCli.USAGE).err()).contains("'-V'");
+    assertThat(Cli.raw("completion", "bash", "-V").exits(FerryCli.USAGE).err()).contains("'-V'");
+  }
+
+  private static void withVersion(CommandLine cmd, List<String> with) {
+    for (CommandLine sub : cmd.getSubcommands().values()) {
+      if (sub != cmd && !sub.getCommandName().equals("help")) {
+        if (sub.getCommandSpec().findOption("--version") != null
+            || sub.getUsageMessage(CommandLine.Help.Ansi.OFF).contains("--version")) {
+          with.add(sub.getCommandSpec().qualifiedName(" "));
+        }
+        withVersion(sub, with);
+      }
+    }
+  }
+
   /** Output that cannot be written (stdout on a full device) is an error, not a silent exit 0. */
   @Test
   void outputThatCannotBeWrittenIsAnError() throws Exception {
