@@ -57,7 +57,7 @@ final class CheckpointCommand extends GroupCommand {
     @Option(names = "--keep-every", paramLabel = "M", description = "Also keep the steps divisible by M.")
     Integer keepEvery;
 
-    @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
+    @Option(names = {"-m", "--message"}, paramLabel = "TEXT", description = "Version message.", defaultValue = "")
     String message;
 
     @Option(names = "--async", description = "Stage the files (hard links, else copies, in a directory named"

@@ -43,7 +43,8 @@ final class DeriveCommand extends GroupCommand {
     @Option(names = "--as", required = true, paramLabel = "MODEL[:TAG]", description = "Where the derived version goes.")
     String target;
 
-    @Option(names = {"-m", "--message"}, description = "Version message (default: describes the derivation).")
+    @Option(names = {"-m", "--message"}, paramLabel = "TEXT",
+        description = "Version message (default: describes the derivation).")
     String message;
 
     @Option(names = "--temp-dir", paramLabel = "DIR", description = "Where the derived files are written before "
@@ -198,7 +199,7 @@ final class DeriveCommand extends GroupCommand {
           "  ferry derive quantize llama:prod --bits 8 --symmetric --exclude embed \\",
           "      --as llama-int8:v1"})
   static final class Quantize extends Base {
-    @Option(names = "--bits", required = true, description = "8 or 4.")
+    @Option(names = "--bits", required = true, paramLabel = "N", description = "8 or 4.")
     int bits;
 
     @Option(names = "--group-size", paramLabel = "N", description = "Elements per scale along a row (default: 128).")

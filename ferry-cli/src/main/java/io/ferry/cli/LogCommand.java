@@ -20,7 +20,7 @@ import picocli.CommandLine.Parameters;
 final class LogCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF") String ref;
 
-  @Option(names = {"-n", "--max-count"}, description = "Show at most N versions (default: all).")
+  @Option(names = {"-n", "--max-count"}, paramLabel = "N", description = "Show at most N versions (default: all).")
   int limit = Integer.MAX_VALUE;
 
   @Override

@@ -35,13 +35,14 @@ final class PushCommand extends StoreCommand {
   @Parameters(index = "1", paramLabel = "TARGET", description = "model or model:tag")
   String target;
 
-  @Option(names = {"-m", "--message"}, description = "Version message.", defaultValue = "")
+  @Option(names = {"-m", "--message"}, paramLabel = "TEXT", description = "Version message.", defaultValue = "")
   String message;
 
-  @Option(names = "--author", description = "Author (default: $FERRY_AUTHOR or the user name).")
+  @Option(names = "--author", paramLabel = "NAME", description = "Author (default: $FERRY_AUTHOR or the user name).")
   String author;
 
-  @Option(names = "--codec", description = "none, zstd, float (byte planes for float tensors) or auto (default: auto).", defaultValue = "auto")
+  @Option(names = "--codec", paramLabel = "CODEC",
+      description = "none, zstd, float (byte planes for float tensors) or auto (default: auto).", defaultValue = "auto")
   String codec;
 
   @Option(names = "--derived-from", paramLabel = "REF", description = "The version this one was derived from.")

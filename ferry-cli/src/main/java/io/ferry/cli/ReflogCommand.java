@@ -17,7 +17,7 @@ import picocli.CommandLine.Parameters;
 final class ReflogCommand extends StoreCommand {
   @Parameters(index = "0", paramLabel = "REF", description = "model (its head) or model:tag") String ref;
 
-  @Option(names = {"-n", "--max-count"}, description = "Show at most N moves (default: all).")
+  @Option(names = {"-n", "--max-count"}, paramLabel = "N", description = "Show at most N moves (default: all).")
   int limit = Integer.MAX_VALUE;
 
   @Override

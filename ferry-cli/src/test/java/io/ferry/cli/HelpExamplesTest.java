@@ -28,6 +28,29 @@ class HelpExamplesTest {
     assertThat(without).as("commands whose --help shows no example").isEmpty();
   }
 
+  /**
+   * Every option names its value as the descriptions do, in capitals ({@code -n, --max-count=N}, {@code -m TEXT}),
+   * never with picocli's default label made from the field's name ({@code --max-count=<limit>}).
+   */
+  @Test
+  void everyOptionValueHasALabel() {
+    List<String> unlabelled = new ArrayList<>();
+    unlabelled(FerryCli.commandLine(), unlabelled);
+    assertThat(unlabelled).as("options whose value shows as <field>").isEmpty();
+  }
+
+  private static void unlabelled(CommandLine cmd, List<String> unlabelled) {
+    cmd.getCommandSpec().options().stream()
+        .filter(o -> !o.hidden() && o.arity().max() > 0 && o.paramLabel().startsWith("<"))
+        .forEach(o -> unlabelled.add(cmd.getCommandSpec().qualifiedName(" ") + " " + o.longestName() + "="
+            + o.paramLabel()));
+    for (CommandLine sub : cmd.getSubcommands().values()) {
+      if (sub != cmd) {
+        unlabelled(sub, unlabelled);
+      }
+    }
+  }
+
   private static void withoutExample(CommandLine cmd, List<String> without) {
     String name = cmd.getCommandSpec().qualifiedName(" ");
     boolean group = cmd.getSubcommands().values().stream().anyMatch(sub -> sub != cmd && !sub.getCommandName()
