@@ -42,7 +42,8 @@ final class RollbackCommand extends StoreCommand {
         printJson(object().put("ref", JsonOut.userRef(r.ref())).put("old", r.oldId().hex()).put("new", r.newId().hex())
             .put("result", JsonOut.value(r.result())));
       } else {
-        out().println(ref + " -> " + r.newId().hex() + " (was " + r.oldId().shortHex(12) + ")");
+        out().println(ref + " -> " + r.newId().hex()
+            + (r.oldId().equals(r.newId()) ? " (unchanged)" : " (was " + r.oldId().shortHex(12) + ")"));
       }
     }
     return 0;

@@ -425,6 +425,11 @@ class VersioningTest {
     assertThat(cli.state()).isEqualTo(before);
     assertThat(cli.run("rollback", "m", "--to", v2.substring(0, 8)).ok().out()).contains(v2);
     assertThat(cli.run("log", "m", "-n", "1", "--json").ok().json().get(0).get("version").asText()).isEqualTo(v2);
+    // --to where it already points moves nothing, logs nothing and says so, as tag does
+    Map<String, String> atV2 = cli.state();
+    assertThat(cli.run("rollback", "m", "--to", v2.substring(0, 8)).ok().line()).isEqualTo("m -> " + v2
+        + " (unchanged)");
+    assertThat(cli.state()).isEqualTo(atV2);
     assertThat(cli.run("reflog", "m").ok().out()).contains("rollback from " + v1.substring(0, 12) + " to "
         + v2.substring(0, 12));
     // and a plain rollback from there goes back to where the head was before v2, as from a push of v2
