@@ -202,9 +202,15 @@ public final class FerryCli {
 
   /**
    * The error's message; picocli's own for a map option's value without '=' ("Value for option option '--meta'
-   * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are.
+   * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are, and the root's
+   * {@code --config} given after a command (which picocli calls an unknown option) says where it goes.
    */
   static String message(CommandLine.ParameterException ex) {
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
+        && u.getUnmatched().stream().anyMatch(a -> a.equals("--config") || a.startsWith("--config="))) {
+      return "--config goes before the command: ferry --config FILE "
+          + ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length()) + " ...";
+    }
     String m = String.valueOf(ex.getMessage());
     java.util.regex.Matcher kv = KEY_VALUE_ERROR.matcher(m);
     return kv.matches() ? kv.group(1) + " " + kv.group(3) + ": expected " + kv.group(2) + " (a '=' between the key and"

@@ -64,6 +64,11 @@ class ConfigTest {
     // an empty name (an unset shell variable) was the working directory: "config file  is a directory"
     assertThat(Cli.raw("--config", "", "ls", "--store", dir.resolve("store").toString()).exits(FerryCli.USAGE).err())
         .contains("--config is empty (an unset shell variable?)");
+    // --config is the root's: after the command it was "Unknown options: '--config', 'FILE'", as if it did not exist
+    for (String[] args : new String[][] {{"ls", "--config", "c.toml"}, {"ls", "--config=c.toml"}}) {
+      assertThat(Cli.raw(args).exits(FerryCli.USAGE).err()).as(String.join(" ", args))
+          .startsWith("ferry: --config goes before the command: ferry --config FILE ls ...");
+    }
     Cli.raw("serve", "--store", dir.resolve("store").toString(), "--listen", "127.0.0.1:0", "--tls-cert",
         dir.toString(), "--tls-key", dir.toString()).exits(1).oneLineError("TLS certificate " + dir
             + " is a directory");
