@@ -203,9 +203,14 @@ public final class FerryCli {
   /**
    * The error's message; picocli's own for a map option's value without '=' ("Value for option option '--meta'
    * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are, and the root's
-   * {@code --config} given after a command (which picocli calls an unknown option) says where it goes.
+   * {@code --config} given after a command (which picocli calls an unknown option) says where it goes, and an unknown
+   * command is named as one (picocli said "Unmatched arguments from index 0: 'pusj', 'x', 'y'").
    */
   static String message(CommandLine.ParameterException ex) {
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() == null
+        && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
+      return "'" + u.getUnmatched().get(0) + "' is not a ferry command (ferry --help lists them)";
+    }
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
         && u.getUnmatched().stream().anyMatch(a -> a.equals("--config") || a.startsWith("--config="))) {
       return "--config goes before the command: ferry --config FILE "

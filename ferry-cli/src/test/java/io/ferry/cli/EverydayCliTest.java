@@ -91,6 +91,11 @@ class EverydayCliTest {
   void unknownCommandsModelsAndTagsGetSuggestions() throws IOException {
     Cli.Result r = Cli.raw("pusj", "x", "y").exits(FerryCli.USAGE);
     assertThat(r.err()).contains("Did you mean").contains("push");
+    // the first line names the unknown command, not picocli's "Unmatched arguments from index 0: 'pusj', 'x', 'y'"
+    assertThat(r.err()).startsWith("ferry: 'pusj' is not a ferry command (ferry --help lists them)\n");
+    assertThat(Cli.raw("pusj", "--json").exits(FerryCli.USAGE).err().strip())
+        .isEqualTo("{\"code\":2,\"kind\":\"usage\",\"message\":\"'pusj' is not a ferry command (ferry --help lists"
+            + " them)\"}");
     assertThat(Cli.raw("--store", tmp.resolve("s").toString(), "lgo", "m").exits(FerryCli.USAGE).err())
         .contains("log");
 
