@@ -216,10 +216,30 @@ public final class FerryCli {
       return "--config goes before the command: ferry --config FILE "
           + ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length()) + " ...";
     }
+    String unknown = unknownOption(ex);
+    if (unknown != null) {
+      java.util.List<String> near = io.ferry.repo.Suggestions.near(unknown, ex.getCommandLine().getCommandSpec().optionsMap()
+          .keySet().stream().filter(o -> o.startsWith("--")).toList());
+      return ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length()) + " has no option '"
+          + unknown + "'" + (near.isEmpty() ? "" : " (did you mean " + String.join(" or ", near) + "?)");
+    }
     String m = String.valueOf(ex.getMessage());
     java.util.regex.Matcher kv = KEY_VALUE_ERROR.matcher(m);
     return kv.matches() ? kv.group(1) + " " + kv.group(3) + ": expected " + kv.group(2) + " (a '=' between the key and"
         + " its value)" : m;
+  }
+
+  /**
+   * The first word of an unmatched-argument error that looks like a long option of a subcommand but is none, else
+   * null: picocli's "Unknown options: '--exlude', 'x'" took the option's value for a second unknown option.
+   */
+  private static String unknownOption(CommandLine.ParameterException ex) {
+    if (!(ex instanceof CommandLine.UnmatchedArgumentException u) || ex.getCommandLine().getParent() == null) {
+      return null;
+    }
+    return u.getUnmatched().stream().filter(a -> a.startsWith("--") && a.length() > 2)
+        .map(a -> a.contains("=") ? a.substring(0, a.indexOf('=')) : a)
+        .filter(a -> ex.getCommandLine().getCommandSpec().findOption(a) == null).findFirst().orElse(null);
   }
 
   /**
@@ -236,7 +256,9 @@ public final class FerryCli {
         return;
       }
     }
-    CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
+    if (unknownOption(ex) == null) {
+      CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
+    }
   }
 
   public static void main(String[] args) {

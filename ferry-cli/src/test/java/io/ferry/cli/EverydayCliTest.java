@@ -93,6 +93,11 @@ class EverydayCliTest {
     assertThat(r.err()).contains("Did you mean").contains("push");
     // the first line names the unknown command, not picocli's "Unmatched arguments from index 0: 'pusj', 'x', 'y'"
     assertThat(r.err()).startsWith("ferry: 'pusj' is not a ferry command (ferry --help lists them)\n");
+    // an unknown option is named alone (picocli listed the next argument as an unknown option too), with the nearest
+    assertThat(Cli.raw("push", "a", "b", "--exlude", "x").exits(FerryCli.USAGE).err()).startsWith(
+        "ferry: push has no option '--exlude' (did you mean --exclude?)\nTry 'ferry push --help'.");
+    assertThat(Cli.raw("push", "--sotre", "x", "a").exits(FerryCli.USAGE).err()).startsWith(
+        "ferry: push has no option '--sotre' (did you mean --store?)\n");
     assertThat(Cli.raw("pusj", "--json").exits(FerryCli.USAGE).err().strip())
         .isEqualTo("{\"code\":2,\"kind\":\"usage\",\"message\":\"'pusj' is not a ferry command (ferry --help lists"
             + " them)\"}");
