@@ -50,8 +50,9 @@ final class ServeCommand extends StoreCommand {
       description = "Close connections idle this long (default: ${DEFAULT-VALUE}).")
   Duration idleTimeout;
 
-  @Option(names = "--max-object-size", paramLabel = "BYTES", description = "Largest upload accepted (default: "
-      + ServerOptions.DEFAULT_MAX_OBJECT_SIZE + ").")
+  @Option(names = "--max-object-size", paramLabel = "BYTES", converter = ByteSizeConverter.class,
+      description = "Largest upload accepted, in bytes with an optional unit: 135266304, 129m, 1g (default: "
+          + (ServerOptions.DEFAULT_MAX_OBJECT_SIZE >> 20) + "m).")
   Long maxObjectSize;
 
   @Option(names = "--min-held-rate", paramLabel = "RATE", converter = ByteRateConverter.class,

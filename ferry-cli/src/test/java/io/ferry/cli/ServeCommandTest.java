@@ -188,6 +188,12 @@ class ServeCommandTest {
           .err();
       assertThat(err).as("error of serve %s %s", b[0], b[1]).contains(b[0]);
     }
+    // --max-object-size takes a unit as --min-held-rate does (it said "'0k' is not a long"), and help shows it so
+    assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--max-object-size", "0k")
+        .exits(FerryCli.USAGE).err()).contains("--max-object-size must be at least 1024 bytes, not 0");
+    assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--max-object-size", "12x")
+        .exits(FerryCli.USAGE).err()).contains("--max-object-size").contains("'12x' is not a byte count");
+    assertThat(Cli.raw("serve", "--help").ok().out()).contains("(default: 129m)");
     String[][] explained = {{":8080", "the host is missing (127.0.0.1:8080"}, {"[::1", "in brackets, [::1]:8080"},
         {"[::1]8080", "in brackets"}};
     for (String[] b : explained) {
