@@ -195,6 +195,10 @@ public final class FerryCli {
     }
   }
 
+  /** picocli's message for an option's value that is not a number of its Java type. */
+  private static final java.util.regex.Pattern NUMBER_ERROR = java.util.regex.Pattern.compile(
+      "Invalid value for option '(\\S+)': '(.*)' is not an? (int|long|double|float)", java.util.regex.Pattern.DOTALL);
+
   /** picocli's message for a map option's value without '=' (its "option option" included). */
   private static final java.util.regex.Pattern KEY_VALUE_ERROR = java.util.regex.Pattern.compile(
       "Value for option option '(\\S+)' \\(([^)]*)\\) should be in KEY=VALUE format but was (.*)",
@@ -224,6 +228,15 @@ public final class FerryCli {
           + unknown + "'" + (near.isEmpty() ? "" : " (did you mean " + String.join(" or ", near) + "?)");
     }
     String m = String.valueOf(ex.getMessage());
+    java.util.regex.Matcher number = NUMBER_ERROR.matcher(m);
+    if (number.matches()) {
+      String what = switch (number.group(3)) {
+        case "int" -> "a whole number up to " + Integer.MAX_VALUE;
+        case "long" -> "a whole number up to " + Long.MAX_VALUE;
+        default -> "a number";
+      };
+      return number.group(1) + " '" + number.group(2) + "' is not " + what;
+    }
     java.util.regex.Matcher kv = KEY_VALUE_ERROR.matcher(m);
     return kv.matches() ? kv.group(1) + " " + kv.group(3) + ": expected " + kv.group(2) + " (a '=' between the key and"
         + " its value)" : m;

@@ -140,6 +140,20 @@ class BadInputTest {
     pushRejected(single, "single.safetensors", keyword);
   }
 
+  /** A number option's bad value is said in the user's words, not Java's ("'1.5' is not a long"). */
+  @Test
+  void badNumbersAreNamedWithoutJavaTypes() {
+    String[][] cases = {{"--step '1.5' is not a whole number", "checkpoint", "push", "a", "b", "--step", "1.5"},
+        {"--max-count '99999999999' is not a whole number up to 2147483647", "log", "m", "-n", "99999999999"},
+        {"--parallelism 'abc' is not a whole number", "ls", "--parallelism", "abc"},
+        {"--threshold 'abc' is not a number", "derive", "prune", "m", "--threshold", "abc", "--as", "p"}};
+    for (String[] c : cases) {
+      String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+      assertThat(Cli.raw(args).exits(FerryCli.USAGE).err()).as("ferry %s", String.join(" ", args))
+          .startsWith("ferry: " + c[0]);
+    }
+  }
+
   @Test
   void missingAndExtraShards() throws IOException {
     Path missing = hf("missing");
