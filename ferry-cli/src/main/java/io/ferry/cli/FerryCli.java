@@ -257,7 +257,8 @@ public final class FerryCli {
 
   /**
    * "Did you mean: ferry log?" for an unknown subcommand (by edit distance over every subcommand's name, which an
-   * unknown name has registered), else picocli's suggestions (options of the subcommand).
+   * unknown name has registered) and nothing when no command is near, else picocli's suggestions (options of the
+   * subcommand).
    */
   private static void printSuggestions(CommandLine.ParameterException ex, PrintWriter err) {
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getCommandSpec().root()
@@ -266,8 +267,8 @@ public final class FerryCli {
       java.util.List<String> near = io.ferry.repo.Suggestions.near(u.getUnmatched().get(0), SUBCOMMANDS.keySet());
       if (!near.isEmpty()) {
         err.println("Did you mean: ferry " + String.join(" or ferry ", near) + "?");
-        return;
       }
+      return; // picocli's guesses for a name no command is near ('nosuch': cache or checkpoint) mislead
     }
     if (unknownOption(ex) == null) {
       CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);

@@ -93,6 +93,7 @@ class EverydayCliTest {
     assertThat(r.err()).contains("Did you mean").contains("push");
     // the first line names the unknown command, not picocli's "Unmatched arguments from index 0: 'pusj', 'x', 'y'"
     assertThat(r.err()).startsWith("ferry: 'pusj' is not a ferry command (ferry --help lists them)\n");
+    assertThat(Cli.raw("nosuch").exits(FerryCli.USAGE).err()).doesNotContain("Did you mean");
     // an unknown option is named alone (picocli listed the next argument as an unknown option too), with the nearest
     assertThat(Cli.raw("push", "a", "b", "--exlude", "x").exits(FerryCli.USAGE).err()).startsWith(
         "ferry: push has no option '--exlude' (did you mean --exclude?)\nTry 'ferry push --help'.");
