@@ -45,6 +45,9 @@ final class TokenCommand extends GroupCommand {
 
     @Override
     int run() throws IOException {
+      if (name != null && name.isBlank()) {
+        throw usage("--name is empty (an unset shell variable?); give a name, or leave --name out for token-<id>");
+      }
       List<Scope> parsed = new ArrayList<>();
       for (String s : scopes) {
         Scope scope;

@@ -46,6 +46,11 @@ class ServeCommandTest {
         .contains("read:org/*").doesNotContain(token);
     Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "wirte:x").exits(1)
         .oneLineError("scope 'wirte:x' is invalid");
+    // an empty --name (an unset shell variable) made a token named token-<id> instead of saying so
+    String before = Files.readString(tokens);
+    assertThat(Cli.raw("token", "create", "--tokens", tokens.toString(), "--scope", "read:*", "--name", " ")
+        .exits(FerryCli.USAGE).err()).contains("--name is empty");
+    assertThat(Files.readString(tokens)).isEqualTo(before);
 
     Path log = tmp.resolve("access.log");
     String[] args = {"serve", "--store", tmp.resolve("store").toString(), "--listen", "127.0.0.1:0", "--tokens",
