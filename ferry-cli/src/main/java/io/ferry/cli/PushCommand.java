@@ -106,6 +106,14 @@ final class PushCommand extends StoreCommand {
         throw new InvalidInputException("--author '" + author + "' is empty: name who pushes, or leave --author out"
             + " ($FERRY_AUTHOR, else the user name)");
       }
+      if (derivation != null && derivation.isBlank()) {
+        throw new InvalidInputException("--derivation is empty (an unset shell variable?): name how the version was"
+            + " made (finetune, distill, ...), or leave --derivation out");
+      }
+      if (derivedFrom != null && derivedFrom.isBlank()) {
+        throw new InvalidInputException("--derived-from is empty (an unset shell variable?): name the version this"
+            + " one was derived from, or leave --derived-from out");
+      }
       Limits.checkText("--author", author, Limits.MAX_AUTHOR_CHARS);
       Limits.checkOneLine("--author", author);
       Limits.checkMetadata("--meta", meta);

@@ -140,6 +140,20 @@ class BadInputTest {
     pushRejected(single, "single.safetensors", keyword);
   }
 
+  /** An empty --derivation or --derived-from (an unset shell variable) is named, and nothing is pushed. */
+  @Test
+  void emptyDerivationOptionsOfPushAreNamed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path model = Files.createDirectories(tmp.resolve("model"));
+    Files.writeString(model.resolve("config.json"), "{}");
+    Map<String, String> before = cli.state();
+    for (String option : new String[] {"--derivation", "--derived-from"}) {
+      assertThat(cli.run("push", model.toString(), "m", option, "").exits(FerryCli.USAGE).err())
+          .startsWith("ferry: " + option + " is empty");
+    }
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   /** A number option's bad value is said in the user's words, not Java's ("'1.5' is not a long"). */
   @Test
   void badNumbersAreNamedWithoutJavaTypes() {
