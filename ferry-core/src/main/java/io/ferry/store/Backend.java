@@ -27,6 +27,15 @@ public interface Backend extends AutoCloseable {
     return Optional.empty();
   }
 
+  /**
+   * The id in the store's marker ({@link StoreMarker}), read when the store was opened. Empty for a store created
+   * before markers had one (then {@link StoreIdentity#of} gives the store its id), and where a backend has no marker
+   * of its own, the default.
+   */
+  default Optional<String> markerId() {
+    return Optional.empty();
+  }
+
   @Override
   void close() throws IOException;
 }

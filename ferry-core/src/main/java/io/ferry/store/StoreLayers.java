@@ -186,6 +186,11 @@ public final class StoreLayers {
     }
 
     @Override
+    public java.util.Optional<String> markerId() {
+      return base.markerId();
+    }
+
+    @Override
     public void close() throws IOException {
       try {
         if (chunks != base.chunks()) {

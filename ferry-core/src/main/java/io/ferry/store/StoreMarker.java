@@ -7,11 +7,16 @@ import io.ferry.error.InvalidInputException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Optional;
+import java.util.UUID;
 
 /**
- * The marker at the root of every store, {@value #NAME}: {@code {"format":"ferry-store","version":1}}. A store is
- * opened only where a marker of this version is, or created only where there is nothing; {@link #openOrCreate} is that
- * rule, once for every backend, and each backend supplies its {@link Site}.
+ * The marker at the root of every store, {@value #NAME}: {@code {"format":"ferry-store","version":1,"id":"..."}}. A
+ * store is opened only where a marker of this version is, or created only where there is nothing; {@link
+ * #openOrCreate} is that rule, once for every backend, and each backend supplies its {@link Site}.
+ *
+ * <p>The {@code id} (32 hex digits, random, written when the store is created) tells one store from another, such as
+ * a store from a copy of it ({@code ferry copy} creates its destination, which gets an id of its own). Markers written
+ * before there was an id have none; {@link StoreIdentity} gives such a store one.
  *
  * <p>Stateless and thread-safe.
  */
@@ -25,20 +30,27 @@ public final class StoreMarker {
 
   private StoreMarker() {}
 
-  /** The bytes of the marker this code writes. */
+  /** The bytes of the marker this code writes for a new store, with a new random id. */
   public static byte[] content() {
-    return JSON.getBytes(StandardCharsets.UTF_8);
+    return ("{\"format\":\"ferry-store\",\"version\":" + FORMAT_VERSION + ",\"id\":\"" + newId() + "\"}")
+        .getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** A new random store id: 122 random bits (a random UUID) as 32 lowercase hex digits. */
+  public static String newId() {
+    return UUID.randomUUID().toString().replace("-", "");
   }
 
   /**
    * Checks a marker's bytes.
    *
+   * @return the store's id, or empty for a marker written before markers had one
    * @param store the store's location, for the message
    * @param where the marker's path or key, for the message
    * @throws CorruptStoreException if it is not JSON or not a Ferry store marker (damage: the CLI exits 3)
    * @throws InvalidInputException if it is the marker of another store format version
    */
-  public static void check(byte[] marker, String store, String where) throws IOException {
+  public static Optional<String> check(byte[] marker, String store, String where) throws IOException {
     JsonNode json;
     try {
       json = JsonTree.read(marker);
@@ -59,6 +71,15 @@ public final class StoreMarker {
       throw new InvalidInputException(where + " has store format version " + version
           + "; this Ferry reads version " + FORMAT_VERSION);
     }
+    JsonNode id = json.path("id");
+    if (id.isMissingNode()) {
+      return Optional.empty();
+    }
+    if (!id.isTextual() || id.asText().isEmpty() || id.asText().length() > 128) {
+      throw new CorruptStoreException(store, "its marker " + where + " has a store id that is not a string of 1 to 128"
+          + " characters (\"id\" is " + id + "); a marker holds " + JSON + " and an id");
+    }
+    return Optional.of(id.asText());
   }
 
   /** Where a backend would open or create a store: what {@link #openOrCreate} needs of it. */
@@ -102,15 +123,15 @@ public final class StoreMarker {
    * Opens or creates the store at a site: checks its marker if it has one; else creates it if it is empty and {@code
    * create} is set; else refuses.
    *
+   * @return the store's id from its marker, or empty for a store created before markers had one
    * @throws InvalidInputException if there is no store and {@code create} is false, if the location holds something
    *     other than a store, or if the marker is of another store format version
    * @throws CorruptStoreException if the marker is damaged (not JSON, not a store marker)
    */
-  public static void openOrCreate(Site site, boolean create) throws IOException {
+  public static Optional<String> openOrCreate(Site site, boolean create) throws IOException {
     Optional<byte[]> marker = site.readMarker();
     if (marker.isPresent()) {
-      check(marker.get(), site.describe(), site.markerName());
-      return;
+      return check(marker.get(), site.describe(), site.markerName());
     }
     if (!site.isEmpty() && site.holdsStore()) {
       // a copy that left the marker out, or damage: every command refused the store as no store at all
@@ -125,9 +146,11 @@ public final class StoreMarker {
     if (!create) {
       throw new InvalidInputException("no Ferry store at " + site.describe() + " " + site.absentHint());
     }
-    if (!site.publish(content())) {
-      check(site.readMarker().orElseThrow(() -> new IOException("creating the store at " + site.describe()
+    byte[] content = content();
+    if (!site.publish(content)) {
+      return check(site.readMarker().orElseThrow(() -> new IOException("creating the store at " + site.describe()
           + ": the marker " + site.markerName() + " was there and then was not")), site.describe(), site.markerName());
     }
+    return check(content, site.describe(), site.markerName());
   }
 }

@@ -29,6 +29,7 @@ import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
+import io.ferry.store.StoreIdentity;
 import io.ferry.store.StoredObject;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -43,6 +44,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.PriorityQueue;
 import org.eclipse.jetty.http.HttpHeader;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The {@code /v1/store} protocol (docs/http-api.md): the storage SPI of the server's store ({@link ChunkStore},
@@ -70,6 +73,8 @@ final class StoreApi {
   /** Largest body of a batch read of records. */
   static final int MAX_READ_BODY = MAX_READ_KEYS * (RecordStore.MAX_KEY_LENGTH + 8) + 4096;
 
+  private static final Logger LOG = LoggerFactory.getLogger(StoreApi.class);
+
   private final Repository repo;
   private final Backend backend;
   private final ServerOptions options;
@@ -78,6 +83,8 @@ final class StoreApi {
   private final SliceBuffers slices = new SliceBuffers(SLICE, DIRECT_SLICES);
   private final RecordRules recordRules;
   private final Clock clock;
+  /** The store's id once it was read ({@link StoreIdentity}); null until then. */
+  private volatile String storeId;
 
   StoreApi(Repository repo, ServerOptions options, MemoryBudget budget, Clock clock) {
     this.repo = repo;
@@ -133,7 +140,28 @@ final class StoreApi {
   private void info(Exchange ex) throws IOException {
     ObjectNode o = Exchange.JSON.createObjectNode().put("uri", publicUri(backend.uri()))
         .put("maxObjectSize", options.maxObjectSize()).put("version", Ferry.VERSION);
+    String id = storeId();
+    if (id != null) {
+      o.put("id", id);
+    }
     ex.json(200, o);
+  }
+
+  /**
+   * The store's id, read once; null while it cannot be had (a store made before markers had an id, which this server
+   * may only read): the description then has none, as an older server's, and clients accept it with a warning.
+   */
+  private String storeId() {
+    String id = storeId;
+    if (id == null) {
+      try {
+        id = StoreIdentity.of(backend);
+        storeId = id;
+      } catch (IOException e) {
+        LOG.debug("store {} has no id to report: {}", backend.uri(), e.toString());
+      }
+    }
+    return id;
   }
 
   /** A store URI without user info, query or fragment, where secrets could be. */

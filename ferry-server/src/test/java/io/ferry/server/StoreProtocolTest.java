@@ -86,6 +86,9 @@ class StoreProtocolTest {
     assertThat(r.statusCode()).isEqualTo(200);
     assertThat(json(r).get("maxObjectSize").asLong()).isEqualTo(8 << 20);
     assertThat(json(r).get("uri").asText()).startsWith("file:");
+    // the store's id, from its marker: what lets a client tell servers over one store from servers over two
+    assertThat(json(r).path("id").asText()).matches("[0-9a-f]{32}")
+        .isEqualTo(fx.repo.backend().markerId().orElseThrow());
     assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
   }
 

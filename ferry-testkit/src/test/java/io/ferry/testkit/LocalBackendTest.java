@@ -98,7 +98,8 @@ class LocalBackendTest {
         .isInstanceOf(InvalidInputException.class).hasMessageStartingWith("no Ferry store at");
     try (LocalBackend b = LocalBackend.open(dir, StoreOptions.createIfMissing())) {
       assertThat(Files.readString(dir.resolve("ferry-store.json")))
-          .isEqualTo("{\"format\":\"ferry-store\",\"version\":1}");
+          .isEqualTo("{\"format\":\"ferry-store\",\"version\":1,\"id\":\"" + b.markerId().orElseThrow() + "\"}");
+      assertThat(b.markerId().orElseThrow()).matches("[0-9a-f]{32}");
       assertThat(dir.resolve("objects")).isDirectory();
       assertThat(dir.resolve("refs")).isDirectory();
       assertThat(dir.resolve("tmp")).isDirectory();

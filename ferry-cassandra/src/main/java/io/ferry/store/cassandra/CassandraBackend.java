@@ -63,6 +63,7 @@ public final class CassandraBackend implements Backend {
   private final Semaphore requests;
   private final String where;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private Optional<String> markerId = Optional.empty();
   private CassandraChunkStore chunks;
   private CassandraRecordStore records;
   private NumberedRefStore refs;
@@ -176,7 +177,7 @@ public final class CassandraBackend implements Backend {
 
   private void openOrCreate(boolean create) throws IOException {
     String ks = settings.keyspace();
-    StoreMarker.openOrCreate(new StoreMarker.Site() {
+    markerId = StoreMarker.openOrCreate(new StoreMarker.Site() {
       @Override
       public String describe() {
         return where;
@@ -663,6 +664,11 @@ public final class CassandraBackend implements Backend {
   }
 
   /** {@code cassandra://hosts/keyspace}, without options. */
+  @Override
+  public Optional<String> markerId() {
+    return markerId;
+  }
+
   @Override
   public String uri() {
     return where;

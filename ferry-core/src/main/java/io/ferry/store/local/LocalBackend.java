@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>Layout under the root:
  *
  * <pre>
- * ferry-store.json          marker: {"format":"ferry-store","version":1}
+ * ferry-store.json          marker: {"format":"ferry-store","version":1,"id":"&lt;32 hex&gt;"}
  * objects/ab/cdef...        one file per object: 2 hex digits of fan-out, then the other 62 digits of the id
  * refs/&lt;ref name&gt;.log      one append-only log per ref, e.g. refs/org/llama/tags/prod.log (see {@link LocalRefStore})
  * refs/&lt;ref name&gt;.lock     the ref's lock file (OS advisory lock)
@@ -65,6 +65,7 @@ public final class LocalBackend implements Backend {
   private final LocalRefStore refs;
   private final LocalRecordStore records;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private Optional<String> markerId = Optional.empty();
 
   private LocalBackend(Path root, java.time.Clock clock) {
     this.root = root;
@@ -88,13 +89,14 @@ public final class LocalBackend implements Backend {
     if (Files.exists(dir) && !Files.isDirectory(dir)) {
       throw new InvalidInputException(dir + " is not a directory, not a Ferry store");
     }
-    StoreMarker.openOrCreate(new Site(dir), options.create());
+    Optional<String> id = StoreMarker.openOrCreate(new Site(dir), options.create());
     for (String sub : new String[] {"objects", "refs", "records", "tmp"}) {
       Path p = dir.resolve(sub);
       checkNotOtherThanDirectory(dir, p);
       Durable.createDirectories(p);
     }
     LocalBackend backend = new LocalBackend(dir, options.clock());
+    backend.markerId = id;
     try {
       backend.chunks.removeTemporaryFilesOlderThan(java.time.Duration.ofHours(STALE_TEMP_HOURS));
     } catch (IOException mayOnlyRead) {
@@ -279,6 +281,11 @@ public final class LocalBackend implements Backend {
   @Override
   public String uri() {
     return uri;
+  }
+
+  @Override
+  public Optional<String> markerId() {
+    return markerId;
   }
 
   @Override

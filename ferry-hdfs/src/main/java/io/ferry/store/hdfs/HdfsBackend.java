@@ -36,7 +36,7 @@ import org.slf4j.LoggerFactory;
  * <p>Layout under the root, like the local store's:
  *
  * <pre>
- * ferry-store.json                 marker: {"format":"ferry-store","version":1}
+ * ferry-store.json                 marker: {"format":"ferry-store","version":1,"id":"&lt;32 hex&gt;"}
  * objects/ab/cdef...               one file per object: 2 hex digits of fan-out, then the other 62 digits of the id
  * refs/&lt;ref name&gt;/_log/&lt;seq&gt;      one immutable file per move of a ref, seq = 1, 2, 3... as 20 digits
  * refs/&lt;ref name&gt;/tip            hint: the seq and value of a recent entry (see {@link NumberedRefStore})
@@ -78,6 +78,7 @@ public final class HdfsBackend implements Backend {
   private final HdfsRecordStore records;
   private final NumberedRefStore refs;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private Optional<String> markerId = Optional.empty();
 
   private HdfsBackend(FileSystem fs, Path root, String uri, HdfsSettings settings) {
     this.fs = fs;
@@ -116,8 +117,9 @@ public final class HdfsBackend implements Backend {
     try {
       Path root = new Path(settings.fileSystemUri().toString() + settings.rootPath());
       String name = settings.displayUri();
-      prepare(fs, root, name, options);
+      Optional<String> id = prepare(fs, root, name, options);
       HdfsBackend backend = new HdfsBackend(fs, root, name, settings);
+      backend.markerId = id;
       try {
         backend.removeTemporaryFilesOlderThan(Duration.ofHours(STALE_TEMP_HOURS));
       } catch (IOException refused) {
@@ -220,12 +222,13 @@ public final class HdfsBackend implements Backend {
   /** Hadoop's error when an RPC client reads an HTTP answer: "HTTP" taken as a big-endian length. */
   private static final String HTTP_AS_RPC_LENGTH = "RPC response has a length of " + 0x48545450;
 
-  private static void prepare(FileSystem fs, Path root, String uri, StoreOptions options) throws IOException {
+  private static Optional<String> prepare(FileSystem fs, Path root, String uri, StoreOptions options)
+      throws IOException {
     FileStatus rootStatus = status(fs, root);
     if (rootStatus != null && rootStatus.isFile()) {
       throw new InvalidInputException(uri + " is a file, not a Ferry store directory");
     }
-    StoreMarker.openOrCreate(new Site(fs, root, uri), options.create());
+    Optional<String> id = StoreMarker.openOrCreate(new Site(fs, root, uri), options.create());
     java.util.Set<String> present = new java.util.HashSet<>();
     for (FileStatus child : fs.listStatus(root)) {
       if (child.isDirectory()) {
@@ -240,6 +243,7 @@ public final class HdfsBackend implements Backend {
         fs.mkdirs(new Path(root, sub));
       }
     }
+    return id;
   }
 
   /**
@@ -461,6 +465,11 @@ public final class HdfsBackend implements Backend {
   @Override
   public RefStore refs() {
     return refs;
+  }
+
+  @Override
+  public Optional<String> markerId() {
+    return markerId;
   }
 
   @Override

@@ -52,7 +52,7 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  * <p>Layout under the prefix:
  *
  * <pre>
- * ferry-store.json                 marker: {"format":"ferry-store","version":1}
+ * ferry-store.json                 marker: {"format":"ferry-store","version":1,"id":"&lt;32 hex&gt;"}
  * objects/&lt;64 hex&gt;               one object per chunk frame, pack, snapshot or version (no fan-out: see below)
  * refs/&lt;ref&gt;/log/&lt;seq, 20 digits&gt;  the ref's log: one immutable entry per move, created exclusively (the CAS)
  * refs/&lt;ref&gt;/tip                 hint: the seq and value of a recent entry, so readers start near the end
@@ -92,6 +92,7 @@ public final class S3Backend implements Backend {
   private final S3RecordStore records;
   private final NumberedRefStore refs;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private Optional<String> markerId = Optional.empty();
   /** False once the endpoint answered a conditional delete 501 (not implemented). */
   private final AtomicBoolean conditionalDeletes = new AtomicBoolean(true);
 
@@ -258,7 +259,7 @@ public final class S3Backend implements Backend {
 
   private void checkOrCreateMarker(boolean create) throws IOException {
     String key = location.key(MARKER);
-    StoreMarker.openOrCreate(new StoreMarker.Site() {
+    markerId = StoreMarker.openOrCreate(new StoreMarker.Site() {
       @Override
       public String describe() {
         return where;
@@ -720,6 +721,11 @@ public final class S3Backend implements Backend {
   }
 
   /** {@code s3://bucket/prefix}. */
+  @Override
+  public Optional<String> markerId() {
+    return markerId;
+  }
+
   @Override
   public String uri() {
     return location.uri();
