@@ -39,7 +39,8 @@ public final class Ferry {
       throws IOException {
     Objects.requireNonNull(storeOptions, "storeOptions");
     Objects.requireNonNull(options, "options");
-    return Repository.open(openBackend(store, storeOptions.withClock(options.clock())), options);
+    return Repository.open(openBackend(store, storeOptions.withClock(options.clock()).withNotices(options.notices())),
+        options);
   }
 
   /**

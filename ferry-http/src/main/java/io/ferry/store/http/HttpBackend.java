@@ -47,26 +47,30 @@ public final class HttpBackend implements Backend {
   private final HttpRecordStore records;
   private long maxObjectSize = -1;
 
-  private HttpBackend(HttpSettings settings, Clock clock) {
+  private HttpBackend(HttpSettings settings, Clock clock, java.util.function.Consumer<String> notices) {
     this.settings = settings;
     this.clock = clock;
-    this.pool = new ServerPool(settings);
+    this.pool = new ServerPool(settings, notices);
     this.chunks = new HttpChunkStore(this);
     this.refs = new HttpRefStore(this);
     this.records = new HttpRecordStore(this);
   }
 
   /**
-   * Opens the store behind the servers the URI names, asking them for the store's description ({@code GET
-   * /v1/store}); servers that do not answer are marked down, and the store opens if any answers.
+   * Opens the store behind the servers the URI names, asking each for the store's description ({@code GET
+   * /v1/store}); servers that do not answer are marked down, and the store opens if any answers. Servers that report
+   * different store ids are refused.
    *
    * @param env the environment, for {@code FERRY_TOKEN} (injected so tests control it)
-   * @throws InvalidInputException if the URI is not usable, the token is refused, or a server is not a Ferry server
+   * @throws InvalidInputException if the URI is not usable, the token is refused, a server is not a Ferry server, or
+   *     the servers serve different stores
    * @throws IOException if no server answers (naming each and why)
    */
   public static HttpBackend open(URI uri, StoreOptions options, Map<String, String> env) throws IOException {
-    HttpBackend b = new HttpBackend(HttpSettings.parse(uri, options.settings(), env), options.clock());
+    HttpBackend b = new HttpBackend(HttpSettings.parse(uri, options.settings(), env), options.clock(),
+        options.notices());
     try {
+      b.pool.identifyAll();
       b.describeStore();
       return b;
     } catch (IOException | RuntimeException e) {

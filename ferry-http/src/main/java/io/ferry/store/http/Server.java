@@ -21,6 +21,13 @@ final class Server {
   final AtomicLong failures = new AtomicLong();
   final AtomicLong hedges = new AtomicLong();
   final AtomicLong timesDown = new AtomicLong();
+  /**
+   * Whether the server's store id was read and found to be the others' since the client first talked to it or since
+   * it was last marked down ({@link ServerPool#identify}).
+   */
+  volatile boolean identified;
+  /** The store id it reported last, or null (none yet, or a server that reports none). */
+  volatile String storeId;
   /** The next wait between probes while down; guarded by the probe task (one per down period). */
   volatile Duration probeDelay;
 

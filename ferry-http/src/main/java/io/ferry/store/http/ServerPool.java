@@ -38,7 +38,9 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +74,12 @@ import org.slf4j.LoggerFactory;
  * 504; requests then go to the others, and {@code HEAD /v1/store} probes it with a doubling wait (from {@code
  * probe_min_ms} to {@code probe_max_ms}) until it answers, when it is up again. When every server is down, requests
  * still try them all, in order.
+ *
+ * <p>Before the first request to a server, and before the first after it was marked down, the pool reads the
+ * server's description ({@code GET /v1/store}) and checks that the store id in it is the one the other servers
+ * report ({@link #identify}): servers over different stores (a store and a copy of it) are refused with a {@link
+ * StoreMismatchException}, which every later call throws too. A server that reports no id (one older than store
+ * ids) is taken, with one notice.
  */
 final class ServerPool implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ServerPool.class);
@@ -248,9 +256,30 @@ final class ServerPool implements AutoCloseable {
   private final AtomicLong hedgeable = new AtomicLong();
   private final AtomicLong hedged = new AtomicLong();
   private volatile boolean closed;
+  private final Consumer<String> notices;
+  /** The store id the servers report, once one reported it; guarded by {@code this}. */
+  private String storeId;
+  private final AtomicBoolean toldNoId = new AtomicBoolean();
+  /** Set once servers over two stores were seen: every call throws it from then on. */
+  private volatile StoreMismatchException mismatch;
 
-  ServerPool(HttpSettings settings) {
+  /** The request that reads a server's description for {@link #identify}. */
+  private static final Call IDENTIFY = new Call("read the store's description", "GET", "", null, List.of(),
+      1L << 20, AnswerCheck.NONE);
+
+  /**
+   * The servers of one store URI turned out to serve different stores: their store ids differ. Bad input (exit 1):
+   * the URI must list servers over one store.
+   */
+  static final class StoreMismatchException extends InvalidInputException {
+    StoreMismatchException(String message) {
+      super(message);
+    }
+  }
+
+  ServerPool(HttpSettings settings, Consumer<String> notices) {
     this.settings = settings;
+    this.notices = notices;
     List<Server> list = new ArrayList<>();
     for (URI u : settings.servers()) {
       list.add(new Server(u, settings.maxRequests()));
@@ -362,7 +391,7 @@ final class ServerPool implements AutoCloseable {
       try {
         // a read that cannot be hedged runs in this thread, which then checks and writes the bytes it read
         first = start(s, call, true, !mayHedge);
-      } catch (InterruptedIOException e) {
+      } catch (InterruptedIOException | StoreMismatchException e) {
         busy.remove();
         throw e;
       } catch (IOException e) {
@@ -424,8 +453,9 @@ final class ServerPool implements AutoCloseable {
    * hedge); a server that fails is left out. For the rare check that the servers of a store agree.
    *
    * @throws InterruptedIOException if interrupted while waiting for an answer
+   * @throws StoreMismatchException if a server not asked before reports another store id
    */
-  List<Server> othersAnswering(Call call, Server except, int status) throws InterruptedIOException {
+  List<Server> othersAnswering(Call call, Server except, int status) throws IOException {
     List<Server> out = new ArrayList<>();
     for (Server s : servers) {
       if (s.equals(except)) {
@@ -434,7 +464,7 @@ final class ServerPool implements AutoCloseable {
       Attempt a;
       try {
         a = start(s, call, true, true);
-      } catch (InterruptedIOException e) {
+      } catch (InterruptedIOException | StoreMismatchException e) {
         throw e;
       } catch (IOException e) {
         continue;
@@ -522,6 +552,8 @@ final class ServerPool implements AutoCloseable {
       Attempt a;
       try {
         a = start(s, call, true, false);
+      } catch (StoreMismatchException e) {
+        throw e;
       } catch (IOException e) {
         failures.add(e.getMessage());
         continue;
@@ -809,6 +841,12 @@ final class ServerPool implements AutoCloseable {
    * @throws InterruptedIOException if interrupted while waiting for a slot
    */
   private Attempt start(Server s, Call call, boolean waitForSlot, boolean inline) throws IOException {
+    if (mismatch != null) {
+      throw mismatch;
+    }
+    if (!s.identified && call != IDENTIFY) {
+      identify(s);
+    }
     if (waitForSlot) {
       try {
         if (!s.slots.tryAcquire(settings.requestTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
@@ -963,6 +1001,111 @@ final class ServerPool implements AutoCloseable {
     return best < 0 ? floor * 10 : Math.max(floor, best);
   }
 
+  // ---------------------------------------------------------------- store identity
+
+  /**
+   * Reads the store id of every server that answers, all at once, so that servers over different stores are refused
+   * before anything is read from any of them; servers that do not answer are checked before their first request.
+   *
+   * @throws StoreMismatchException if two servers report different store ids
+   */
+  void identifyAll() throws IOException {
+    List<Attempt> started = new ArrayList<>();
+    for (Server s : servers) {
+      try {
+        started.add(start(s, IDENTIFY, true, false));
+      } catch (InterruptedIOException e) {
+        started.forEach(Attempt::abandon);
+        throw e;
+      } catch (IOException e) {
+        LOG.debug("HTTP store server {} not identified yet: {}", s, e.getMessage());
+      }
+    }
+    long deadline = System.nanoTime() + settings.connectTimeout().toNanos();
+    for (int i = 0; i < started.size(); i++) {
+      try {
+        admit(started.get(i), deadline);
+      } catch (StoreMismatchException | InterruptedIOException e) {
+        started.subList(i + 1, started.size()).forEach(Attempt::abandon);
+        throw e;
+      } catch (IOException e) {
+        LOG.debug("HTTP store server {} not identified yet: {}", started.get(i).server, e.getMessage());
+      }
+    }
+  }
+
+  /**
+   * Reads a server's store id from its description and checks it against the one the other servers reported. A
+   * server that answers other than 200 stays unidentified (the request it was about to get fails as it would have).
+   *
+   * @throws StoreMismatchException if it reports another store id than the other servers
+   * @throws IOException if the server gives no answer within the connect timeout (it is then booked as failed)
+   */
+  private void identify(Server s) throws IOException {
+    admit(start(s, IDENTIFY, true, false), System.nanoTime() + settings.connectTimeout().toNanos());
+  }
+
+  /**
+   * Waits for a description request until {@code deadline} (a hung server must not hold a request, which would
+   * otherwise be hedged, for the whole request timeout) and admits its server by the store id in it.
+   */
+  private void admit(Attempt a, long deadline) throws IOException {
+    Answer answer;
+    try {
+      if (!a.awaitDone(Math.max(0, deadline - System.nanoTime()))) {
+        Throwable t = failed(a, new IOException("no description of its store within "
+            + settings.connectTimeout().toMillis() + " ms (connect_timeout_ms)"));
+        a.abandon();
+        throw new IOException(a.server + ": " + describe(t), t);
+      }
+      answer = a.answer.get();
+    } catch (ExecutionException | CancellationException e) {
+      Throwable t = failed(a, e.getCause() != null ? e.getCause() : e);
+      throw new IOException(a.server + ": " + describe(t), t);
+    } catch (InterruptedException e) {
+      a.abandon();
+      Thread.currentThread().interrupt();
+      throw interrupted(IDENTIFY, e);
+    }
+    if (answer.status() != 200) {
+      return;
+    }
+    JsonNode id;
+    try {
+      id = io.ferry.limits.Limits.jsonMapper().readTree(answer.body());
+    } catch (IOException e) {
+      return;
+    }
+    admit(a.server, id != null && id.path("id").isTextual() ? id.path("id").asText() : null);
+  }
+
+  private synchronized void admit(Server s, String id) throws StoreMismatchException {
+    if (mismatch != null) {
+      throw mismatch;
+    }
+    if (id == null) {
+      if (toldNoId.compareAndSet(false, true)) {
+        notices.accept("HTTP store " + settings.describe() + ": " + s + " does not report its store's id (a server"
+            + " older than store ids), so Ferry cannot check that it serves the same store as the others");
+      }
+    } else if (storeId == null) {
+      storeId = id;
+    } else if (!storeId.equals(id)) {
+      StringBuilder who = new StringBuilder();
+      for (Server o : servers) {
+        String oid = o == s ? id : o.identified ? o.storeId : null;
+        if (oid != null) {
+          who.append(who.length() == 0 ? "" : ", ").append(o).append(" serves store ").append(oid);
+        }
+      }
+      mismatch = new StoreMismatchException("the servers of " + settings.describe() + " do not serve one store: "
+          + who + "; list only servers started over one store (a copy made with 'ferry copy' is another store)");
+      throw mismatch;
+    }
+    s.storeId = id;
+    s.identified = true;
+  }
+
   // ---------------------------------------------------------------- down and up
 
   private void markDown(Server s, Throwable why) {
@@ -970,6 +1113,7 @@ final class ServerPool implements AutoCloseable {
       return;
     }
     s.timesDown.incrementAndGet();
+    s.identified = false;
     LOG.debug("HTTP store server {} marked down: {}", s, describe(why));
     s.probeDelay = settings.probeMin();
     scheduleProbe(s);
