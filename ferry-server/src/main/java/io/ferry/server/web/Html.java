@@ -10,8 +10,10 @@ import java.util.Locale;
 /**
  * Writes HTML a piece at a time to the response, escaping every value that did not come from this code: model names,
  * messages, authors, tensor and file names, metadata are attacker-controlled. {@link #text} escapes for element
- * content and attribute values alike ({@code & < > " '}), and shows control characters as {@code U+XXXX} so that a
- * name cannot hide text; unicode otherwise passes as it is (the page is UTF-8). Not thread-safe: one per response.
+ * content and attribute values alike ({@code & < > " '}), and shows control characters and the bidirectional
+ * embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) as {@code U+XXXX}, so that a name can neither hide
+ * text nor reverse the text after it; unicode otherwise passes as it is (the page is UTF-8). Not thread-safe: one per
+ * response.
  */
 final class Html {
   private final Writer out;
@@ -51,7 +53,10 @@ final class Html {
     out.close();
   }
 
-  /** The value with {@code & < > " '} as character references and control characters as visible U+XXXX. */
+  /**
+   * The value with {@code & < > " '} as character references, and control and bidirectional formatting characters
+   * as visible U+XXXX.
+   */
   static String escape(String s) {
     StringBuilder b = null;
     for (int i = 0; i < s.length(); i++) {
@@ -63,6 +68,7 @@ final class Html {
         case '"' -> "&quot;";
         case '\'' -> "&#39;";
         default -> (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f || (c >= 0x80 && c < 0xa0)
+            || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)
             ? String.format(Locale.ROOT, "U+%04X", (int) c) : null;
       };
       if (r != null && b == null) {

@@ -64,6 +64,8 @@ class WebUiBrowserTest {
   /** A tensor name that would run script if it were not escaped. */
   static final String HOSTILE = "x.<img src=x onerror=\"window.pwned=1\">'q'.ünï模型";
   static final String MESSAGE = "<script>window.pwned=2</script> \"quoted\" 'single' ünïcødé 模型";
+  /** A message whose right-to-left override would show the text after it reversed ("exe.txt" as "txt.exe"). */
+  static final String BIDI = "fine-tune \u202Etxt.exe";
   static final Set<Integer> CHANGED_LAYERS = Set.of(1, 3);
 
   @TempDir static Path tmp;
@@ -107,7 +109,7 @@ class WebUiBrowserTest {
     repo.push(write("base", model(Set.of())), "org/base:prod", PushOptions.builder().message(MESSAGE)
         .author("<b>eve</b>").build());
     base = repo.resolve("org/base:prod");
-    repo.push(write("ft", model(CHANGED_LAYERS)), "org/base-ft:prod", PushOptions.builder().message("fine-tune")
+    repo.push(write("ft", model(CHANGED_LAYERS)), "org/base-ft:prod", PushOptions.builder().message(BIDI)
         .author("ann").build());
     new Deriver(repo, 2, tmp).derive("org/base-ft:prod", "org/base-ft-q4:prod",
         DeriveSpec.Quantize.of(4, 32, false, TensorFilter.ALL), "4-bit", new TransferListener() {});
@@ -226,6 +228,15 @@ class WebUiBrowserTest {
     assertThat(head.body()).isEmpty();
     assertThat(head.headers().firstValue("Content-Security-Policy")).hasValueSatisfying(v -> assertThat(v)
         .contains("script-src 'self'"));
+  }
+
+  @Test
+  void bidiOverridesShowAsCodePointsAndReverseNothing() throws Exception {
+    open(dev, "/ui/models/org/base-ft/-/versions/prod");
+    assertThat(browser.findElement(By.id("message")).getText()).isEqualTo("fine-tune U+202Etxt.exe");
+    open(dev, "/ui/models/org/base-ft");
+    assertThat(browser.findElement(By.cssSelector("#history tr.version")).getText()).contains("U+202Etxt.exe")
+        .doesNotContain("\u202E");
   }
 
   /** Reads a tar: entry name to the SHA-256 of its content (pax path records honoured). */

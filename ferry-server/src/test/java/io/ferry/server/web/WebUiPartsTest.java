@@ -29,6 +29,7 @@ class WebUiPartsTest {
         "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
     assertThat(Html.escape("ünï 模型")).isEqualTo("ünï 模型");
     assertThat(Html.escape("a\u0000b\u001bc\u0085")).isEqualTo("aU+0000bU+001BcU+0085");
+    assertThat(Html.escape("a\u202Eb\u2066c\u200Dd")).isEqualTo("aU+202EbU+2066c\u200Dd");
   }
 
   @Test
