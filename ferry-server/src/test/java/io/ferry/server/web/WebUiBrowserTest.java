@@ -66,6 +66,8 @@ class WebUiBrowserTest {
   static final String MESSAGE = "<script>window.pwned=2</script> \"quoted\" 'single' ünïcødé 模型";
   /** A message whose right-to-left override would show the text after it reversed ("exe.txt" as "txt.exe"). */
   static final String BIDI = "fine-tune \u202Etxt.exe";
+  /** A run with no place to break: a page must wrap it, not grow wider than the window. */
+  static final String UNBROKEN = "w".repeat(1000);
   static final Set<Integer> CHANGED_LAYERS = Set.of(1, 3);
 
   @TempDir static Path tmp;
@@ -97,7 +99,8 @@ class WebUiBrowserTest {
 
   static Path write(String name, List<Tensor> tensors) throws Exception {
     Path dir = Files.createDirectories(tmp.resolve(name));
-    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), tensors, Map.of("note", "<b>meta</b>"));
+    ModelGenerator.writeSafetensors(dir.resolve("model.safetensors"), tensors, Map.of("note", "<b>meta</b>",
+        "k" + UNBROKEN, "v" + UNBROKEN));
     Files.writeString(dir.resolve("config.json"), "{\"model_type\": \"llama\", \"name\": \"</pre><i>x</i>\"}");
     return dir;
   }
@@ -110,7 +113,7 @@ class WebUiBrowserTest {
         .author("<b>eve</b>").build());
     base = repo.resolve("org/base:prod");
     repo.push(write("ft", model(CHANGED_LAYERS)), "org/base-ft:prod", PushOptions.builder().message(BIDI)
-        .author("ann").build());
+        .author("ann" + UNBROKEN).build());
     new Deriver(repo, 2, tmp).derive("org/base-ft:prod", "org/base-ft-q4:prod",
         DeriveSpec.Quantize.of(4, 32, false, TensorFilter.ALL), "4-bit", new TransferListener() {});
     dev = FerryServer.start(repo, ServerOptions.builder().listen("127.0.0.1", 0).accessLog(l -> { }).build());
@@ -237,6 +240,18 @@ class WebUiBrowserTest {
     open(dev, "/ui/models/org/base-ft");
     assertThat(browser.findElement(By.cssSelector("#history tr.version")).getText()).contains("U+202Etxt.exe")
         .doesNotContain("\u202E");
+  }
+
+  @Test
+  void longUnbrokenTextWrapsWithinTheWindow() throws Exception {
+    for (String page : List.of("/ui/models/org/base-ft/-/versions/prod", "/ui/models/org/base-ft")) {
+      open(dev, page);
+      assertThat(browser.findElement(By.tagName("main")).getText()).as(page).contains("ann" + UNBROKEN);
+      assertThat(browser.executeScript("return document.documentElement.scrollWidth"
+          + " - document.documentElement.clientWidth")).as(page).isEqualTo(0L);
+    }
+    open(dev, "/ui/models/org/base-ft/-/versions/prod");
+    assertThat(browser.findElement(By.id("metadata")).getText()).contains("k" + UNBROKEN, "v" + UNBROKEN);
   }
 
   /** Reads a tar: entry name to the SHA-256 of its content (pax path records honoured). */
