@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.ferry.repo.PushOptions;
 import java.net.URI;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,7 +15,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * One model's damaged ref log made {@code GET /v1/models} fail for every model: the listing leaves that ref out,
- * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does.
+ * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does. A model whose head version is
+ * missing made the store browser's models list fail for every model: it lists that model with its size and count
+ * unknown, and says why.
  */
 class DamagedRefLogListingTest {
   @TempDir Path tmp;
@@ -38,6 +41,21 @@ class DamagedRefLogListingTest {
       assertThat(bad.get(0).get("ref").asText()).isEqualTo("org/tiny/head");
       assertThat(bad.get(0).get("entry").asLong()).isEqualTo(1);
       assertThat(bad.get(0).get("defect").asText()).contains("CRC32C");
+    }
+  }
+
+  @Test
+  void theModelsPageListsEveryModelWhenOnesHeadVersionIsMissing() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      String head = fx.repo.push(fx.dir.resolve("model"), "other", PushOptions.builder().message("other").build())
+          .versionId().hex();
+      Files.delete(fx.dir.resolve("store/objects").resolve(head.substring(0, 2)).resolve(head.substring(2)));
+      URI base = fx.startDev().uri();
+      HttpResponse<byte[]> page = fx.send(ServerFixture.get(base, "/"));
+      String body = new String(page.body(), StandardCharsets.UTF_8);
+      assertThat(page.statusCode()).as(body).isEqualTo(200);
+      assertThat(body).contains("data-model=\"org/tiny\"").contains("data-model=\"other\"")
+          .contains("model other: a version of its history is damaged or missing");
     }
   }
 }

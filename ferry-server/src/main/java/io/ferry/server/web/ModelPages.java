@@ -56,7 +56,8 @@ final class ModelPages {
     int page = ex.intQuery("page", 0, 1_000_000);
     List<ModelSummary> shown = new ArrayList<>();
     List<io.ferry.error.CorruptRefException> damaged = new ArrayList<>();
-    for (ModelSummary m : repo.models(damaged::add)) {
+    // a model whose versions cannot be read is listed with its size and count unknown, as ferry ls lists it
+    for (ModelSummary m : repo.models(damaged::add, e -> { })) {
       if (ex.access().canRead(m.model()) && m.model().toLowerCase(Locale.ROOT).contains(filter)) {
         shown.add(m);
       }
@@ -76,6 +77,12 @@ final class ModelPages {
             + e.entry() + " (ferry verify names the damage)").raw("</p>");
       }
     }
+    for (ModelSummary m : shown) {
+      if (m.versions() == ModelSummary.UNKNOWN) {
+        h.raw("<p class=\"problem\">").text("model " + m.model() + ": a version of its history is damaged or"
+            + " missing, so what it cannot count shows as ? (ferry verify names the damage)").raw("</p>");
+      }
+    }
     h.raw("<table id=\"models\"><thead><tr><th>Model</th><th>Tags</th><th>Versions</th><th>Logical size</th>"
         + "<th>Stored by head</th><th>Last change</th></tr></thead><tbody>\n");
     for (ModelSummary m : shown.subList(from, to)) {
@@ -85,9 +92,11 @@ final class ModelPages {
         h.raw("<span class=\"tag\">").text(t.getKey()).raw("</span> ")
             .link(Page.sub(m.model(), "versions", t.getValue().hex()), t.getValue().shortHex(8)).raw(" ");
       }
-      h.raw("</td><td class=\"num\">").text(m.versions()).raw("</td><td class=\"num\">")
-          .text(Html.bytes(m.logicalBytes())).raw("</td>");
-      if (m.head() != null) {
+      h.raw("</td><td class=\"num\">").text(m.versions() == ModelSummary.UNKNOWN ? "?" : m.versions())
+          .raw("</td><td class=\"num\">")
+          .text(m.logicalBytes() == ModelSummary.UNKNOWN ? "?" : Html.bytes(m.logicalBytes())).raw("</td>");
+      // a known size means the head version was read
+      if (m.head() != null && m.logicalBytes() != ModelSummary.UNKNOWN) {
         Version v = repo.objects().version(m.head());
         h.raw("<td class=\"num\">").text(Html.bytes(v.stats().newStoredBytes())).raw("</td><td>")
             .text(time(v.time())).raw("</td>");
