@@ -46,17 +46,19 @@ final class AdminJobs implements AutoCloseable {
       if (t.equals("0")) {
         return Duration.ZERO;
       }
+      Duration d;
       if (t.startsWith("p")) {
-        return Duration.parse(t.toUpperCase(Locale.ROOT));
+        d = Duration.parse(t.toUpperCase(Locale.ROOT));
+      } else {
+        long n = Long.parseLong(t.substring(0, t.length() - 1));
+        d = switch (t.charAt(t.length() - 1)) {
+          case 's' -> Duration.ofSeconds(n);
+          case 'm' -> Duration.ofMinutes(n);
+          case 'h' -> Duration.ofHours(n);
+          case 'd' -> Duration.ofDays(n);
+          default -> throw new NumberFormatException("unit");
+        };
       }
-      long n = Long.parseLong(t.substring(0, t.length() - 1));
-      Duration d = switch (t.charAt(t.length() - 1)) {
-        case 's' -> Duration.ofSeconds(n);
-        case 'm' -> Duration.ofMinutes(n);
-        case 'h' -> Duration.ofHours(n);
-        case 'd' -> Duration.ofDays(n);
-        default -> throw new NumberFormatException("unit");
-      };
       if (d.isNegative()) {
         throw new NumberFormatException("negative");
       }

@@ -1,6 +1,10 @@
 package io.ferry.server.web;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.ferry.server.http.HttpError;
+import java.time.Duration;
 
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -30,6 +34,18 @@ class WebUiPartsTest {
     assertThat(Html.escape("ünï 模型")).isEqualTo("ünï 模型");
     assertThat(Html.escape("a\u0000b\u001bc\u0085")).isEqualTo("aU+0000bU+001BcU+0085");
     assertThat(Html.escape("a\u202Eb\u2066c\u200Dd")).isEqualTo("aU+202EbU+2066c\u200Dd");
+  }
+
+  @Test
+  void gcGraceIsRefusedWhenNegativeInEitherSpelling() throws Exception {
+    assertThat(AdminJobs.grace("90s")).isEqualTo(Duration.ofSeconds(90));
+    assertThat(AdminJobs.grace("PT1H")).isEqualTo(Duration.ofHours(1));
+    assertThat(AdminJobs.grace("0")).isZero();
+    for (String negative : List.of("-1h", "PT-1H", "P-7D")) {
+      assertThatThrownBy(() -> AdminJobs.grace(negative)).as(negative).isInstanceOf(HttpError.class)
+          .hasMessageContaining("grace '" + negative + "' is not a duration")
+          .satisfies(e -> assertThat(((HttpError) e).status()).isEqualTo(400));
+    }
   }
 
   @Test
