@@ -62,7 +62,9 @@ final class ModelPages {
         shown.add(m);
       }
     }
-    int from = Math.min(shown.size(), page * MODELS_PAGE);
+    // a page past the last (a link kept from when there were more models) shows the last
+    page = Math.min(page, Math.max(0, (shown.size() - 1) / MODELS_PAGE));
+    int from = page * MODELS_PAGE;
     int to = Math.min(shown.size(), from + MODELS_PAGE);
     Html h = Page.begin(ex, 200, "Models", null);
     h.raw("<h1>Models</h1><form method=\"get\" action=\"/\" class=\"filter\"><input type=\"search\" name=\"q\""

@@ -180,6 +180,11 @@ class WebUiBrowserTest {
     new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("model-name")));
     assertThat(browser.getCurrentUrl()).endsWith("/ui/models/org/base-ft-q4");
+    // a page past the last shows the last, not an empty table counted "showing 4–3"
+    open(dev, "/?page=7");
+    assertThat(browser.findElement(By.cssSelector("p.count")).getText()).isEqualTo("3 models, showing 1–3");
+    assertThat(attrs("tr.model", "data-model")).hasSize(3);
+    assertThat(browser.findElements(By.linkText("← previous"))).isEmpty();
   }
 
   @Test
