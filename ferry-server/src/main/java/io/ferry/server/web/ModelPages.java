@@ -32,6 +32,8 @@ import org.eclipse.jetty.http.HttpHeader;
 /** The models list, a model's page (tags, history graph, ref logs), a version's page and its downloads. */
 final class ModelPages {
   static final int MODELS_PAGE = 50;
+  /** Most tags shown in a model's row of the models list; its page shows them all. */
+  static final int TAGS_SHOWN = 10;
   static final int HISTORY_PAGE = 50;
   static final int REFLOG_ROWS = 20;
   /** Largest config.json shown inline on a version's page. */
@@ -90,7 +92,12 @@ final class ModelPages {
     for (ModelSummary m : shown.subList(from, to)) {
       h.raw("<tr class=\"model\" data-model=\"").text(m.model()).raw("\"><td>")
           .link(Page.modelPath(m.model()), m.model()).raw("</td><td>");
+      int tags = 0;
       for (Map.Entry<String, ChunkId> t : m.tags().entrySet()) {
+        if (tags++ == TAGS_SHOWN) {
+          h.link(Page.modelPath(m.model()), "+" + (m.tags().size() - TAGS_SHOWN) + " more");
+          break;
+        }
         h.raw("<span class=\"tag\">").text(t.getKey()).raw("</span> ")
             .link(Page.sub(m.model(), "versions", t.getValue().hex()), t.getValue().shortHex(8)).raw(" ");
       }

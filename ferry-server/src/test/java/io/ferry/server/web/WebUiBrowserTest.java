@@ -180,6 +180,16 @@ class WebUiBrowserTest {
     new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(
         By.id("model-name")));
     assertThat(browser.getCurrentUrl()).endsWith("/ui/models/org/base-ft-q4");
+    // a model with many tags shows the first few (by name) and a link to the rest
+    for (int i = 0; i < 12; i++) {
+      repo.tag("org/base-ft-q4:prod", "build-" + (100 + i), null);
+    }
+    open(dev, "/?q=ft-q4");
+    assertThat(texts("tr.model .tag")).hasSize(ModelPages.TAGS_SHOWN).startsWith("build-100")
+        .doesNotContain("prod");
+    browser.findElement(By.linkText("+3 more")).click();
+    new WebDriverWait(browser, PAGE).until(ExpectedConditions.presenceOfElementLocated(By.id("model-name")));
+    assertThat(texts("#refs .tag")).contains("build-111", "prod");
     // a page past the last shows the last, not an empty table counted "showing 4–3"
     open(dev, "/?page=7");
     assertThat(browser.findElement(By.cssSelector("p.count")).getText()).isEqualTo("3 models, showing 1–3");
