@@ -16,8 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * One model's damaged ref log made {@code GET /v1/models} fail for every model: the listing leaves that ref out,
  * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does. A model whose head version is
- * missing made the store browser's models list fail for every model: it lists that model with its size and count
- * unknown, and says why.
+ * missing made the store browser's models list, and the lineage page of every model, fail: the list shows that model
+ * with its size and count unknown, and says why; the lineage of the others is drawn.
  */
 class DamagedRefLogListingTest {
   @TempDir Path tmp;
@@ -56,6 +56,20 @@ class DamagedRefLogListingTest {
       assertThat(page.statusCode()).as(body).isEqualTo(200);
       assertThat(body).contains("data-model=\"org/tiny\"").contains("data-model=\"other\"")
           .contains("model other: a version of its history is damaged or missing");
+    }
+  }
+
+  @Test
+  void anotherModelsLineageIsShownWhenOnesHeadVersionIsMissing() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      String head = fx.repo.push(fx.dir.resolve("model"), "other", PushOptions.builder().message("other").build())
+          .versionId().hex();
+      Files.delete(fx.dir.resolve("store/objects").resolve(head.substring(0, 2)).resolve(head.substring(2)));
+      URI base = fx.startDev().uri();
+      HttpResponse<byte[]> page = fx.send(ServerFixture.get(base, "/ui/models/org/tiny/-/lineage/prod"));
+      String body = new String(page.body(), StandardCharsets.UTF_8);
+      assertThat(page.statusCode()).as(body).isEqualTo(200);
+      assertThat(body).contains("data-model=\"org/tiny\"");
     }
   }
 }

@@ -51,7 +51,9 @@ final class LineagePage {
     Map<ChunkId, Version> all = new HashMap<>();
     Map<ChunkId, List<String>> names = new HashMap<>();
     Deque<ChunkId> todo = new ArrayDeque<>();
-    for (ModelSummary m : repo.models()) {
+    // only the refs are wanted: a damaged log or version elsewhere leaves out what it hides (the walk below skips
+    // missing versions), as it does on the models list
+    for (ModelSummary m : repo.models(e -> { }, e -> { })) {
       if (m.head() != null) {
         names.computeIfAbsent(m.head(), k -> new ArrayList<>()).add(m.model());
         todo.add(m.head());
