@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
  * One model's damaged ref log made {@code GET /v1/models} fail for every model: the listing leaves that ref out,
  * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does. A model whose head version is
  * missing made the store browser's models list, and the lineage page of every model, fail: the list shows that model
- * with its size and count unknown, and says why; the lineage of the others is drawn.
+ * with its size and count unknown, and says why; the lineage of the others is drawn. The health page, which failed
+ * too, says the statistics cannot be counted and still offers verify.
  */
 class DamagedRefLogListingTest {
   @TempDir Path tmp;
@@ -70,6 +71,20 @@ class DamagedRefLogListingTest {
       String body = new String(page.body(), StandardCharsets.UTF_8);
       assertThat(page.statusCode()).as(body).isEqualTo(200);
       assertThat(body).contains("data-model=\"org/tiny\"");
+    }
+  }
+
+  @Test
+  void theHealthPageOffersVerifyWhenAVersionIsMissing() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      String head = fx.repo.push(fx.dir.resolve("model"), "other", PushOptions.builder().message("other").build())
+          .versionId().hex();
+      Files.delete(fx.dir.resolve("store/objects").resolve(head.substring(0, 2)).resolve(head.substring(2)));
+      URI base = fx.startDev().uri();
+      HttpResponse<byte[]> page = fx.send(ServerFixture.get(base, "/ui/health"));
+      String body = new String(page.body(), StandardCharsets.UTF_8);
+      assertThat(page.statusCode()).as(body).isEqualTo(200);
+      assertThat(body).contains("id=\"run-verify\"").contains("id=\"stats-problem\"").contains(head);
     }
   }
 }

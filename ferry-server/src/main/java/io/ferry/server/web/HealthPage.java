@@ -26,23 +26,28 @@ final class HealthPage {
     boolean admin = ex.access().isAdmin();
     AdminJobs.Job job = admin ? jobs.current() : null;
     boolean running = job != null && job.state().equals("running");
-    StoreStats s = repo.stats();
+    StoreStats s;
+    String uncounted = null;
+    try {
+      s = repo.stats();
+    } catch (io.ferry.error.MissingObjectException | io.ferry.error.CorruptObjectException e) {
+      // a damaged store is when verify is wanted most: the page stays up and says why there are no figures
+      s = null;
+      uncounted = e.getMessage();
+    }
     Html h = Page.begin(ex, 200, "Store health", running
         ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : null);
     h.raw("<h1>Store health</h1>");
     if (admin) {
       h.raw("<p class=\"note\">Store ").text(repo.uri()).raw("</p>");
     }
-    h.raw("<table id=\"stats\"><tbody>");
-    row(h, "Models", Long.toString(s.models()));
-    row(h, "Versions", Long.toString(s.versions()));
-    row(h, "Logical bytes (every version)", Html.bytes(s.logicalBytes()));
-    row(h, "Unique chunk bytes", Html.bytes(s.uniqueBytes()));
-    row(h, "Stored bytes", Html.bytes(s.storedBytes()));
-    row(h, "Dedup ratio (logical / unique)", String.format(Locale.ROOT, "%.2f×", s.dedupRatio()));
-    row(h, "Compression ratio (unique / stored)", String.format(Locale.ROOT, "%.2f×", s.compressionRatio()));
-    row(h, "Chunks / packs / objects", s.chunks() + " / " + s.packs() + " / " + s.objects());
-    h.raw("</tbody></table><h2>Verify</h2>");
+    if (s == null) {
+      h.raw("<p class=\"problem\" id=\"stats-problem\">").text("The store's figures cannot be counted: a version is"
+          + " damaged or missing" + (admin ? " (" + uncounted + ")" : "") + ". Verify names the damage.").raw("</p>");
+    } else {
+      stats(h, s);
+    }
+    h.raw("<h2>Verify</h2>");
     AdminJobs.Job v = jobs.lastVerify();
     // only admins see what a job reported (its errors name versions of any model)
     h.raw("<p id=\"verify-state\">").text(v == null ? "Not run from this server since it started (ferry verify runs"
@@ -69,6 +74,19 @@ final class HealthPage {
       h.raw("</div>");
     }
     Page.end(h);
+  }
+
+  private static void stats(Html h, StoreStats s) throws IOException {
+    h.raw("<table id=\"stats\"><tbody>");
+    row(h, "Models", Long.toString(s.models()));
+    row(h, "Versions", Long.toString(s.versions()));
+    row(h, "Logical bytes (every version)", Html.bytes(s.logicalBytes()));
+    row(h, "Unique chunk bytes", Html.bytes(s.uniqueBytes()));
+    row(h, "Stored bytes", Html.bytes(s.storedBytes()));
+    row(h, "Dedup ratio (logical / unique)", String.format(Locale.ROOT, "%.2f×", s.dedupRatio()));
+    row(h, "Compression ratio (unique / stored)", String.format(Locale.ROOT, "%.2f×", s.compressionRatio()));
+    row(h, "Chunks / packs / objects", s.chunks() + " / " + s.packs() + " / " + s.objects());
+    h.raw("</tbody></table>");
   }
 
   private static void row(Html h, String k, String v) throws IOException {
