@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
  * names it in {@code damagedRefs}, and lists the others, as {@code ferry ls} does. A model whose head version is
  * missing made the store browser's models list, and the lineage page of every model, fail: the list shows that model
  * with its size and count unknown, and says why; the lineage of the others is drawn. The health page, which failed
- * too, says the statistics cannot be counted and still offers verify.
+ * too, as it did for a damaged ref log, says the statistics cannot be counted and still offers verify.
  */
 class DamagedRefLogListingTest {
   @TempDir Path tmp;
@@ -85,6 +85,21 @@ class DamagedRefLogListingTest {
       String body = new String(page.body(), StandardCharsets.UTF_8);
       assertThat(page.statusCode()).as(body).isEqualTo(200);
       assertThat(body).contains("id=\"run-verify\"").contains("id=\"stats-problem\"").contains(head);
+    }
+  }
+
+  @Test
+  void theHealthPageOffersVerifyWhenARefLogIsDamaged() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      Path log = fx.dir.resolve("store/refs/org/tiny/head.log");
+      byte[] all = Files.readAllBytes(log);
+      int at = new String(all, StandardCharsets.UTF_8).indexOf("\"new\":\"") + 7;
+      all[at] = (byte) (all[at] == '0' ? '1' : '0');
+      Files.write(log, all);
+      HttpResponse<byte[]> page = fx.send(ServerFixture.get(fx.startDev().uri(), "/ui/health"));
+      String body = new String(page.body(), StandardCharsets.UTF_8);
+      assertThat(page.statusCode()).as(body).isEqualTo(200);
+      assertThat(body).contains("id=\"run-verify\"").contains("id=\"stats-problem\"").contains("org/tiny/head");
     }
   }
 }

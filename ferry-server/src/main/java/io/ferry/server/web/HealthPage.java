@@ -30,7 +30,8 @@ final class HealthPage {
     String uncounted = null;
     try {
       s = repo.stats();
-    } catch (io.ferry.error.MissingObjectException | io.ferry.error.CorruptObjectException e) {
+    } catch (io.ferry.error.MissingObjectException | io.ferry.error.CorruptObjectException
+        | io.ferry.error.CorruptRefException e) {
       // a damaged store is when verify is wanted most: the page stays up and says why there are no figures
       s = null;
       uncounted = e.getMessage();
@@ -42,8 +43,8 @@ final class HealthPage {
       h.raw("<p class=\"note\">Store ").text(repo.uri()).raw("</p>");
     }
     if (s == null) {
-      h.raw("<p class=\"problem\" id=\"stats-problem\">").text("The store's figures cannot be counted: a version is"
-          + " damaged or missing" + (admin ? " (" + uncounted + ")" : "") + ". Verify names the damage.").raw("</p>");
+      h.raw("<p class=\"problem\" id=\"stats-problem\">").text("The store's figures cannot be counted: a version or a"
+          + " ref log is damaged, or a version missing" + (admin ? " (" + uncounted + ")" : "") + ". Verify names the damage.").raw("</p>");
     } else {
       stats(h, s);
     }
