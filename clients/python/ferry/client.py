@@ -146,7 +146,7 @@ class Client:
 
     def models(self):
         """Every model the token may read: dicts with ``name``, ``head``, ``tags`` (tag -> version id),
-        ``versions`` (count) and ``bytes``."""
+        ``versions`` (count) and ``bytes`` (both None for a model whose history the server cannot read whole)."""
         return _list(self._http.json("/v1/models", "listing models"), "models", "GET /v1/models")
 
     def versions(self, model):

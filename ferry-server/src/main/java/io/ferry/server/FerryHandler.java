@@ -136,13 +136,13 @@ final class FerryHandler extends Handler.Abstract {
       // stored data going bad: an error in the server's log with where it is; to the client the ref, the entry and
       // the defect, so that it raises the error the store raised, not the server's paths (docs/http-api.md)
       LOG.error("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
+      String defect = String.valueOf(ServerPaths.hidden(store.backend(), e.defect()));
       fail(ex, response, callback, new HttpError(500, "corrupt", "log of ref '" + e.ref() + "' is damaged at entry "
-          + e.entry() + ": " + e.defect(), Map.of("ref", e.ref(), "entry", e.entry(), "defect",
-          String.valueOf(e.defect()))), e);
+          + e.entry() + ": " + defect, Map.of("ref", e.ref(), "entry", e.entry(), "defect", defect)), e);
     } catch (CorruptObjectException e) {
       LOG.error("integrity failure serving {}: {}", request.getHttpURI().getPath(), e.getMessage());
       String object = String.valueOf(e.id());
-      String defect = String.valueOf(e.why());
+      String defect = String.valueOf(ServerPaths.hidden(store.backend(), e.why()));
       fail(ex, response, callback, new HttpError(500, "corrupt", "object " + object + " is corrupt: " + defect,
           Map.of("object", object, "defect", defect)), e);
     } catch (IOException e) {

@@ -93,19 +93,22 @@ final class ModelApi implements Route {
     var arr = out.putArray("models");
     // one damaged ref log ends no listing: its ref is left out, and named to a token that may read its model
     List<io.ferry.error.CorruptRefException> damaged = new java.util.ArrayList<>();
-    for (ModelSummary m : repo.models(damaged::add)) {
+    // a model whose versions cannot be read is listed with its count and size null, as ferry ls --json lists it
+    for (ModelSummary m : repo.models(damaged::add, e -> { })) {
       if (!ex.access().canRead(m.model())) {
         continue;
       }
       var o = arr.addObject().put("name", m.model()).put("head", m.head() == null ? null : m.head().hex())
-          .put("versions", m.versions()).put("bytes", m.logicalBytes());
+          .put("versions", m.versions() == ModelSummary.UNKNOWN ? null : m.versions())
+          .put("bytes", m.logicalBytes() == ModelSummary.UNKNOWN ? null : m.logicalBytes());
       var tags = o.putObject("tags");
       m.tags().forEach((t, id) -> tags.put(t, id.hex()));
     }
     var bad = out.putArray("damagedRefs");
     for (io.ferry.error.CorruptRefException e : damaged) {
       if (ex.access().canRead(RefNames.modelOf(e.ref()))) {
-        bad.addObject().put("ref", e.ref()).put("entry", e.entry()).put("defect", e.defect());
+        bad.addObject().put("ref", e.ref()).put("entry", e.entry())
+            .put("defect", ServerPaths.hidden(repo.backend(), e.defect()));
       }
     }
     ex.json(200, out);

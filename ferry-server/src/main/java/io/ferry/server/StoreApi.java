@@ -95,6 +95,11 @@ final class StoreApi {
     this.clock = clock;
     this.recordRules = new RecordRules(backend.records(), backend.chunks(), clock, LeaseSettings.defaults());
   }
+  /** The store this API serves. */
+  Backend backend() {
+    return backend;
+  }
+
 
   /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
   void handle(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {

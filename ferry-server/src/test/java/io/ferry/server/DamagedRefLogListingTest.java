@@ -42,6 +42,30 @@ class DamagedRefLogListingTest {
       assertThat(bad.get(0).get("ref").asText()).isEqualTo("org/tiny/head");
       assertThat(bad.get(0).get("entry").asLong()).isEqualTo(1);
       assertThat(bad.get(0).get("defect").asText()).contains("CRC32C");
+      // the log named as the store names it, not by the server's path
+      assertThat(bad.get(0).get("defect").asText()).contains("refs/org/tiny/head.log")
+          .doesNotContain(fx.dir.toString());
+      HttpResponse<byte[]> refs = fx.send(ServerFixture.get(base, "/v1/models/org/tiny/versions"));
+      String text = new String(refs.body(), StandardCharsets.UTF_8);
+      assertThat(refs.statusCode()).as(text).isEqualTo(500);
+      assertThat(text).contains("corrupt").contains("refs/org/tiny/head.log").doesNotContain(fx.dir.toString());
+    }
+  }
+
+  /** {@code GET /v1/models} failed (404 "object ... is missing") for every model when one model's head was missing. */
+  @Test
+  void theModelListingNamesEveryModelWhenOnesHeadVersionIsMissing() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      String head = fx.repo.push(fx.dir.resolve("model"), "other", PushOptions.builder().message("other").build())
+          .versionId().hex();
+      Files.delete(fx.dir.resolve("store/objects").resolve(head.substring(0, 2)).resolve(head.substring(2)));
+      JsonNode models = json(fx.send(ServerFixture.get(fx.startDev().uri(), "/v1/models")));
+      assertThat(models.get("models").findValuesAsText("name")).containsExactly("org/tiny", "other");
+      JsonNode other = models.get("models").get(1);
+      assertThat(other.get("head").asText()).isEqualTo(head);
+      assertThat(other.get("versions").isNull()).as("count unknown: %s", other).isTrue();
+      assertThat(other.get("bytes").isNull()).as("size unknown: %s", other).isTrue();
+      assertThat(models.get("models").get(0).get("versions").asLong()).isPositive();
     }
   }
 
