@@ -214,12 +214,7 @@ class LeasesTest {
   void aCreateWhoseAnswerWasLostIsRecognisedAsOwnAndACollisionIsNot() throws Exception {
     RecordStore d = backend.records();
     java.util.concurrent.atomic.AtomicBoolean foreign = new java.util.concurrent.atomic.AtomicBoolean();
-    RecordStore lossy = new RecordStore() {
-      @Override
-      public String describe() {
-        return d.describe();
-      }
-
+    RecordStore lossy = new ForwardingRecordStore(d) {
       @Override
       public boolean create(String key, byte[] content) throws java.io.IOException {
         if (foreign.get()) {
@@ -229,29 +224,6 @@ class LeasesTest {
         }
         return false;
       }
-
-      @Override
-      public void replace(String key, byte[] content) throws java.io.IOException {
-        d.replace(key, content);
-      }
-
-      @Override
-      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
-        return d.read(key);
-      }
-
-      @Override
-      public List<String> list(String prefix) throws java.io.IOException {
-        return d.list(prefix);
-      }
-
-      @Override
-      public void delete(String key) throws java.io.IOException {
-        d.delete(key);
-      }
-
-      @Override
-      public void close() {}
     };
     Leases leases = new Leases(lossy, clock, SETTINGS, "test");
     try {
@@ -279,17 +251,7 @@ class LeasesTest {
     java.util.concurrent.CountDownLatch renewing = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CountDownLatch deleted = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CountDownLatch replaced = new java.util.concurrent.CountDownLatch(1);
-    RecordStore slow = new RecordStore() {
-      @Override
-      public String describe() {
-        return d.describe();
-      }
-
-      @Override
-      public boolean create(String key, byte[] content) throws java.io.IOException {
-        return d.create(key, content);
-      }
-
+    RecordStore slow = new ForwardingRecordStore(d) {
       @Override
       public void replace(String key, byte[] content) throws java.io.IOException {
         if (renewing.getCount() > 0) {
@@ -308,23 +270,10 @@ class LeasesTest {
       }
 
       @Override
-      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
-        return d.read(key);
-      }
-
-      @Override
-      public List<String> list(String prefix) throws java.io.IOException {
-        return d.list(prefix);
-      }
-
-      @Override
       public void delete(String key) throws java.io.IOException {
         d.delete(key);
         deleted.countDown();
       }
-
-      @Override
-      public void close() {}
     };
     Leases leases = new Leases(slow, clock, new LeaseSettings(Duration.ofMillis(400), Duration.ZERO,
         Duration.ofMillis(20)), "test");
@@ -353,17 +302,7 @@ class LeasesTest {
     RecordStore d = backend.records();
     java.util.concurrent.atomic.AtomicBoolean late = new java.util.concurrent.atomic.AtomicBoolean();
     java.util.concurrent.CountDownLatch renewedLate = new java.util.concurrent.CountDownLatch(1);
-    RecordStore watched = new RecordStore() {
-      @Override
-      public String describe() {
-        return d.describe();
-      }
-
-      @Override
-      public boolean create(String key, byte[] content) throws java.io.IOException {
-        return d.create(key, content);
-      }
-
+    RecordStore watched = new ForwardingRecordStore(d) {
       @Override
       public void replace(String key, byte[] content) throws java.io.IOException {
         boolean afterLapse = late.get();
@@ -372,24 +311,6 @@ class LeasesTest {
           renewedLate.countDown();
         }
       }
-
-      @Override
-      public java.util.Optional<byte[]> read(String key) throws java.io.IOException {
-        return d.read(key);
-      }
-
-      @Override
-      public List<String> list(String prefix) throws java.io.IOException {
-        return d.list(prefix);
-      }
-
-      @Override
-      public void delete(String key) throws java.io.IOException {
-        d.delete(key);
-      }
-
-      @Override
-      public void close() {}
     };
     Leases leases = new Leases(watched, clock, new LeaseSettings(Duration.ofMillis(400), Duration.ZERO,
         Duration.ofMillis(20)), "test");
