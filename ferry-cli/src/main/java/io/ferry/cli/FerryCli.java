@@ -222,8 +222,8 @@ public final class FerryCli {
     }
     String unknown = unknownOption(ex);
     if (unknown != null) {
-      java.util.List<String> near = io.ferry.repo.Suggestions.near(unknown, ex.getCommandLine().getCommandSpec().optionsMap()
-          .keySet().stream().filter(o -> o.startsWith("--")).toList());
+      java.util.List<String> near = io.ferry.repo.Suggestions.near(unknown,
+          ex.getCommandLine().getCommandSpec().optionsMap().keySet().stream().filter(o -> o.startsWith("--")).toList());
       return ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length()) + " has no option '"
           + unknown + "'" + (near.isEmpty() ? "" : " (did you mean " + String.join(" or ", near) + "?)");
     }

@@ -9,7 +9,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "gc", description = "Remove objects that no ref, no recent ref-log entry and no running push needs.",
-    footer = {"%nExamples:%n  ferry gc --dry-run", "  ferry gc --grace 7d", "  ferry gc --grace 0   # no grace: only when nothing else writes"})
+    footer = {"%nExamples:%n  ferry gc --dry-run", "  ferry gc --grace 7d",
+        "  ferry gc --grace 0   # no grace: only when nothing else writes"})
 final class GcCommand extends StoreCommand {
   @Option(names = "--dry-run", description = "Report what would be removed; remove nothing.")
   boolean dryRun;

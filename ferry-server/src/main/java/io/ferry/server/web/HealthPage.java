@@ -44,7 +44,8 @@ final class HealthPage {
     }
     if (s == null) {
       h.raw("<p class=\"problem\" id=\"stats-problem\">").text("The store's figures cannot be counted: a version or a"
-          + " ref log is damaged, or a version missing" + (admin ? " (" + uncounted + ")" : "") + ". Verify names the damage.").raw("</p>");
+          + " ref log is damaged, or a version missing" + (admin ? " (" + uncounted + ")" : "")
+          + ". Verify names the damage.").raw("</p>");
     } else {
       stats(h, s);
     }
