@@ -250,11 +250,14 @@ class SmallChunkBackfillTest {
       ChunkStore hooked = new ForwardingChunkStore(shared.chunks()) {
         @Override
         public long size(ChunkId id) throws IOException {
-          // the backfill is about to read a pack's index: remove the model, and gc with no grace
+          // the backfill is about to read a pack's index: remove the model, and gc with no grace. The removal's
+          // log entry is stamped an hour back (a remover whose clock is behind): gc keeps what entries made since a
+          // running push lease began name, which would keep a's version and its packs too, and this test is about
+          // what the backfill's lease alone keeps
           if (packs.contains(id) && removed[0] < 0) {
             ChunkId head = shared.refs().get(RefNames.head("a")).orElseThrow();
             shared.refs().compareAndSet(RefNames.head("a"), head, null,
-                new RefLogEntry(head, null, "test", Instant.now(), "remove a"));
+                new RefLogEntry(head, null, "test", Instant.now().minus(Duration.ofHours(1)), "remove a"));
             removed[0] = gcRepo.gc(Duration.ZERO, false).deadObjects();
           }
           return super.size(id);
