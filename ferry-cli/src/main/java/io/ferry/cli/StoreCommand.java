@@ -153,6 +153,7 @@ abstract class StoreCommand implements Callable<Integer> {
   @Override
   public final Integer call() {
     try {
+      refuseEmptyArguments();
       int code = run();
       out().flush();
       return code;
@@ -173,6 +174,21 @@ abstract class StoreCommand implements Callable<Integer> {
     } catch (Error e) {
       // a fault of the Java runtime (InternalError, StackOverflowError...): one line, the trace only with -v
       return fail(new IOException("internal error: " + ErrorText.of(e), e), 1);
+    }
+  }
+
+  /**
+   * An argument given empty ({@code ferry mv m "$NEW"} with NEW unset) is a usage error naming it: each command said
+   * something of its own ("empty ref", "model name is empty", exit 1) without saying which argument.
+   */
+  private void refuseEmptyArguments() {
+    for (picocli.CommandLine.Model.PositionalParamSpec p : spec.positionalParameters()) {
+      Object v = p.getValue();
+      boolean empty = v instanceof String s ? s.isEmpty()
+          : v instanceof java.util.Collection<?> c && c.stream().anyMatch(""::equals);
+      if (empty) {
+        throw usage(p.paramLabel() + " is empty (an unset shell variable?): give a value");
+      }
     }
   }
 

@@ -154,6 +154,27 @@ class BadInputTest {
     assertThat(cli.state()).isEqualTo(before);
   }
 
+  /**
+   * An argument given empty (an unset shell variable) is a usage error naming it, and nothing changes: each command
+   * said something of its own ("empty ref", "model name is empty"; exit 1) without naming the argument.
+   */
+  @Test
+  void emptyArgumentsAreNamed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path model = Files.createDirectories(tmp.resolve("model"));
+    Files.writeString(model.resolve("config.json"), "{}");
+    cli.run("push", model.toString(), "m").exits(0);
+    Map<String, String> before = cli.state();
+    String[][] cases = {{"NEW", "mv", "m", ""}, {"OLD", "mv", "", "n"}, {"TARGET", "push", model.toString(), ""},
+        {"MODEL[@ID]", "rm", ""}, {"REF", "show", ""}, {"TAG", "tag", "m", ""}, {"MODEL:TAG|MODEL", "rollback", "", "--to", "abcd"}, {"A", "diff", "", "m"}};
+    for (String[] c : cases) {
+      String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
+      assertThat(cli.run(args).exits(FerryCli.USAGE).err()).as(String.join(" ", args))
+          .startsWith("ferry: " + c[0] + " is empty (an unset shell variable?)");
+    }
+    assertThat(cli.state()).isEqualTo(before);
+  }
+
   /** A number option's bad value is said in the user's words, not Java's ("'1.5' is not a long"). */
   @Test
   void badNumbersAreNamedWithoutJavaTypes() {
