@@ -166,7 +166,8 @@ class BadInputTest {
     cli.run("push", model.toString(), "m").exits(0);
     Map<String, String> before = cli.state();
     String[][] cases = {{"NEW", "mv", "m", ""}, {"OLD", "mv", "", "n"}, {"TARGET", "push", model.toString(), ""},
-        {"MODEL[@ID]", "rm", ""}, {"REF", "show", ""}, {"TAG", "tag", "m", ""}, {"MODEL:TAG|MODEL", "rollback", "", "--to", "abcd"}, {"A", "diff", "", "m"}};
+        {"MODEL[@ID]", "rm", ""}, {"REF", "show", ""}, {"TAG", "tag", "m", ""},
+        {"MODEL:TAG|MODEL", "rollback", "", "--to", "abcd"}, {"A", "diff", "", "m"}};
     for (String[] c : cases) {
       String[] args = java.util.Arrays.copyOfRange(c, 1, c.length);
       assertThat(cli.run(args).exits(FerryCli.USAGE).err()).as(String.join(" ", args))
