@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.ferry.id.ChunkId;
 import io.ferry.error.ConflictException;
+import io.ferry.store.ForwardingRecordStore;
 import io.ferry.store.RecordStore;
 import io.ferry.store.StoreOptions;
 import io.ferry.store.local.LocalBackend;

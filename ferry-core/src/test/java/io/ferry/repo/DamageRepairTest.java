@@ -440,30 +440,10 @@ class DamageRepairTest {
     @Override
     public io.ferry.store.RecordStore records() {
       io.ferry.store.RecordStore r = base.records();
-      return new io.ferry.store.RecordStore() {
-        @Override
-        public String describe() {
-          return r.describe();
-        }
-
-        @Override
-        public boolean create(String key, byte[] content) throws IOException {
-          return r.create(key, content);
-        }
-
+      return new io.ferry.store.ForwardingRecordStore(r) {
         @Override
         public boolean createOwn(String key, byte[] content) throws IOException {
           return r.createOwn(key, content);
-        }
-
-        @Override
-        public void replace(String key, byte[] content) throws IOException {
-          r.replace(key, content);
-        }
-
-        @Override
-        public java.util.Optional<byte[]> read(String key) throws IOException {
-          return r.read(key);
         }
 
         @Override
@@ -472,11 +452,6 @@ class DamageRepairTest {
             waitingOrChecked.countDown();
           }
           return r.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) throws IOException {
-          r.delete(key);
         }
 
         @Override

@@ -458,18 +458,14 @@ class SmallChunkDedupTest {
   }
 
   /** Holds every creation of a pointer record until two callers got there (none without a barrier). */
-  private static class BarrierRecords implements RecordStore {
+  private static class BarrierRecords extends io.ferry.store.ForwardingRecordStore {
     private final RecordStore d;
     private final java.util.concurrent.CyclicBarrier barrier;
 
     BarrierRecords(RecordStore d, java.util.concurrent.CyclicBarrier barrier) {
+      super(d);
       this.d = d;
       this.barrier = barrier;
-    }
-
-    @Override
-    public String describe() {
-      return d.describe();
     }
 
     @Override
@@ -485,26 +481,6 @@ class SmallChunkDedupTest {
         }
       }
       return d.create(key, content);
-    }
-
-    @Override
-    public void replace(String key, byte[] content) throws IOException {
-      d.replace(key, content);
-    }
-
-    @Override
-    public java.util.Optional<byte[]> read(String key) throws IOException {
-      return d.read(key);
-    }
-
-    @Override
-    public List<String> list(String prefix) throws IOException {
-      return d.list(prefix);
-    }
-
-    @Override
-    public void delete(String key) throws IOException {
-      d.delete(key);
     }
 
     @Override
