@@ -495,6 +495,8 @@ public final class ModelReader implements Closeable {
           } finally {
             buffers.giveOutput(data);
           }
+        } else if (t.info().byteLength() == 0) {
+          sink.accept(t, ByteBuffer.allocate(0)); // no chunk, and no cut buffer when no tensor is cut
         } else {
           sink.accept(t, cut.clear().limit((int) t.info().byteLength()));
           if (cutOwner == i) {

@@ -189,6 +189,32 @@ class ModelReaderStreamTest {
     }
   }
 
+  /**
+   * An empty tensor in a model of small tensors only reaches the sink as an empty buffer: with no tensor cut into
+   * row-range chunks, the stream failed there with a NullPointerException (an empty tensor has no chunk of its own,
+   * and was handed the buffer of cut tensors, which such a model does not have).
+   */
+  @Test
+  void anEmptyTensorStreamsWhenNoTensorIsCut() throws Exception {
+    tensor("first", "F32", new long[] {8}, f32(8, 1));
+    tensor("empty", "F32", new long[] {0, 4}, new byte[0]);
+    tensor("none", "U8", new long[] {3, 0}, new byte[0]);
+    tensor("last", "BF16", new long[] {2, 3}, bf16(6, 2));
+    Path model = writeModel();
+    try (Repository repo = open(tmp.resolve("store"))) {
+      repo.push(model, "m", PushOptions.builder().message("an empty tensor").build());
+      try (ModelReader r = repo.open("m")) {
+        Map<String, byte[]> seen = new LinkedHashMap<>();
+        r.forEachTensor((t, data) -> {
+          byte[] got = new byte[data.remaining()];
+          data.get(got);
+          seen.put(t.info().name(), got);
+        });
+        assertThat(seen).containsExactlyEntriesOf(tensors);
+      }
+    }
+  }
+
   /** A tensor of more than 2 GiB (a sparse file of zeros) cannot be one buffer: refused by name, nothing streamed. */
   @Test
   void aTensorLargerThanOneBufferIsRefusedByNameBeforeAnythingIsStreamed() throws Exception {
