@@ -238,6 +238,7 @@ public final class ModelReader implements Closeable {
 
   /** The tensor of this version that {@code t} names: refuses one that another version's reader gave. */
   private Located own(Located t) throws IOException {
+    Objects.requireNonNull(t, "tensor");
     Located mine = tensor(t.file().path(), t.info().name());
     if (mine != t && !mine.info().equals(t.info())) {
       throw new InvalidInputException("tensor '" + t.info().name() + "' of " + t.file().path() + " is not the one"

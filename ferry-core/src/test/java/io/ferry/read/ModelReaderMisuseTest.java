@@ -138,7 +138,9 @@ class ModelReaderMisuseTest {
     }
   }
 
-  /** A null buffer, sink or channel is refused naming it, not by a NullPointerException from inside the read. */
+  /**
+   * A null buffer, sink, channel or tensor is refused naming it, not by a NullPointerException from inside the read.
+   */
   @org.junit.jupiter.api.Test
   void aNullBufferSinkOrChannelIsRefusedNamingIt() throws IOException {
     push("zstd");
@@ -155,6 +157,13 @@ class ModelReaderMisuseTest {
       assertThatThrownBy(() -> r.forEachTensor(null)).isInstanceOf(NullPointerException.class).hasMessage("sink");
       assertThatThrownBy(() -> r.copyFile("model.safetensors", null)).isInstanceOf(NullPointerException.class)
           .hasMessage("out");
+      for (ModelReaderSameNameTest.ThrowingRead read : List.<ModelReaderSameNameTest.ThrowingRead>of(
+          () -> r.read((ModelReader.Located) null), () -> r.read((ModelReader.Located) null, ByteBuffer.allocate(8)),
+          () -> r.readRows((ModelReader.Located) null, 0, 1), () -> r.readRows((ModelReader.Located) null, 0, 1, ByteBuffer.allocate(8)),
+          () -> r.copyTensor(null, Channels.newChannel(OutputStream.nullOutputStream())),
+          () -> r.copyRows(null, 0, 1, Channels.newChannel(OutputStream.nullOutputStream())))) {
+        assertThatThrownBy(read::run).isInstanceOf(NullPointerException.class).hasMessage("tensor");
+      }
     }
   }
 }
