@@ -583,8 +583,8 @@ public final class ModelReader implements Closeable {
    * a checkpoint) stream as fast as one big one. A chunk two consecutive ranges share is decoded for each.
    *
    * @param ranges pairs {@code {from, to}}
-   * @throws InvalidInputException if a range is inverted or runs outside the file (before anything is copied), as
-   *     {@link #readFile(String, long, ByteBuffer)} refuses one
+   * @throws InvalidInputException if a range is inverted or runs outside the file (before anything is copied; the
+   *     message says which), as {@link #readFile(String, long, ByteBuffer)} refuses one outside the file
    */
   public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
     Objects.requireNonNull(ranges, "ranges");
@@ -596,7 +596,11 @@ public final class ModelReader implements Closeable {
       if (r.length != 2) {
         throw new IllegalArgumentException("a range is two offsets {from, to}, not " + Arrays.toString(r));
       }
-      if (r[0] < 0 || r[1] < r[0] || r[1] > f.size()) {
+      if (r[1] < r[0] && r[0] >= 0) {
+        throw new InvalidInputException(path + ": bytes [" + r[0] + ", " + r[1] + ") are inverted: the end " + r[1]
+            + " is before the start " + r[0]);
+      }
+      if (r[0] < 0 || r[1] > f.size()) {
         throw new InvalidInputException(path + ": bytes [" + r[0] + ", " + r[1] + ") lie outside the file of "
             + f.size() + " bytes");
       }
