@@ -647,11 +647,17 @@ public final class Repository implements Closeable {
   /** Writes one file of a version ({@code ref//path}) to {@code out}, checking every frame. */
   public void cat(String refWithPath, WritableByteChannel out) throws IOException {
     Objects.requireNonNull(out, "out");
+    RefSpec spec = fileSpec(refWithPath);
+    read(spec.refText(), r -> r.copyFile(spec.path(), out));
+  }
+
+  /** A {@code ref//path}, refused when it names no file. */
+  private static RefSpec fileSpec(String refWithPath) throws InvalidInputException {
     RefSpec spec = RefSpec.parse(refWithPath);
     if (spec.path() == null) {
       throw new InvalidInputException("'" + refWithPath + "' names no file: use ref//path, e.g. llama:prod//config.json");
     }
-    read(spec.refText(), r -> r.copyFile(spec.path(), out));
+    return spec;
   }
 
   /** What {@link #read} does with an open version. */
@@ -925,9 +931,11 @@ public final class Repository implements Closeable {
   /**
    * Reads a whole small file of a version into memory (for tests and tools); a version gc removed part of is reported
    * as {@link #read} reports it.
+   *
+   * @throws InvalidInputException if {@code refWithPath} names no file ({@code ref//path}), as {@link #cat} does
    */
   public ByteBuffer readFile(String refWithPath) throws IOException {
-    RefSpec spec = RefSpec.parse(refWithPath);
+    RefSpec spec = fileSpec(refWithPath);
     ByteBuffer[] out = new ByteBuffer[1];
     read(spec.refText(), r -> out[0] = r.readFile(spec.path()));
     return out[0];

@@ -71,6 +71,17 @@ class NullArgumentsTest {
     assertThat(tmp.resolve("out")).doesNotExist();
   }
 
+  /**
+   * A ref without a file given to {@link Repository#readFile} is refused as {@link Repository#cat} refuses it; it was
+   * looked up as a file named "null" ("version 1a2b3c4d5e6f has no file 'null'").
+   */
+  @Test
+  void readFileOfARefWithoutAPathSaysItNamesNoFile() throws IOException {
+    assertThatThrownBy(() -> repo.readFile("m")).isInstanceOf(InvalidInputException.class)
+        .hasMessage("'m' names no file: use ref//path, e.g. llama:prod//config.json");
+    assertThat(repo.readFile("m//config.json").remaining()).isEqualTo(8);
+  }
+
   /** A negative grace (Duration.ofDays(-7) for 7 days) removed every unreferenced object, as a grace of zero. */
   @Test
   void aNegativeGcGraceIsRefusedRemovingNothing() throws IOException {
