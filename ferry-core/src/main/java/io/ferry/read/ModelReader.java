@@ -247,7 +247,11 @@ public final class ModelReader implements Closeable {
     return mine;
   }
 
-  /** Reads a whole tensor into a new heap buffer. */
+  /**
+   * Reads a whole tensor into a new heap buffer.
+   *
+   * @throws InvalidInputException if the tensor is larger than one buffer holds (2 GiB): read it by rows
+   */
   public ByteBuffer read(String name) throws IOException {
     return read(tensor(name));
   }
@@ -255,7 +259,7 @@ public final class ModelReader implements Closeable {
   /** Reads a whole tensor of this version ({@link #tensor(String, String)}) into a new heap buffer. */
   public ByteBuffer read(Located tensor) throws IOException {
     Located t = contiguous(own(tensor));
-    ByteBuffer out = allocate(t.info().byteLength(), t.info().name());
+    ByteBuffer out = allocate(t.info().byteLength(), t.info().name(), "read it by rows");
     read(t, out);
     return out.flip();
   }
@@ -271,7 +275,12 @@ public final class ModelReader implements Closeable {
     readRange(t.file(), t.fileOffset(), t.fileOffset() + t.info().byteLength(), dst);
   }
 
-  /** Reads rows {@code [from, to)} of a tensor's first dimension into a new heap buffer. */
+  /**
+   * Reads rows {@code [from, to)} of a tensor's first dimension into a new heap buffer.
+   *
+   * @throws InvalidInputException if the rows lie outside the tensor, it has none (see {@link #copyRows}), or they
+   *     are more bytes than one buffer holds (2 GiB)
+   */
   public ByteBuffer readRows(String name, long from, long to) throws IOException {
     return readRows(tensor(name), from, to);
   }
@@ -280,7 +289,7 @@ public final class ModelReader implements Closeable {
   public ByteBuffer readRows(Located tensor, long from, long to) throws IOException {
     Located t = contiguous(own(tensor));
     long row = rowBytes(t, from, to);
-    ByteBuffer out = allocate((to - from) * row, t.info().name());
+    ByteBuffer out = allocate((to - from) * row, t.info().name(), "read fewer rows");
     long start = t.fileOffset() + from * row;
     readRange(t.file(), start, start + (to - from) * row, out);
     return out.flip();
@@ -550,10 +559,16 @@ public final class ModelReader implements Closeable {
     void accept(Located tensor, ByteBuffer data) throws IOException;
   }
 
-  /** Reads a whole (small) file into a new heap buffer. */
+  /**
+   * Reads a whole (small) file into a new heap buffer.
+   *
+   * @throws InvalidInputException if the file is larger than one buffer holds (2 GiB): {@link #copyFile} copies it,
+   *     and {@link #readFile(String, long, ByteBuffer)} reads it in parts
+   */
   public ByteBuffer readFile(String path) throws IOException {
     FileEntry f = file(path);
-    ByteBuffer out = allocate(f.size(), path);
+    ByteBuffer out = allocate(f.size(), path,
+        "copy it with copyFile or read it in parts with readFile(path, position, dst)");
     readRange(f, 0, f.size(), out);
     return out.flip();
   }
@@ -752,9 +767,10 @@ public final class ModelReader implements Closeable {
     return sha256 ? ChunkReader.Check.CONTENT : ChunkReader.Check.FRAME;
   }
 
-  private static ByteBuffer allocate(long n, String what) throws InvalidInputException {
+  /** A new heap buffer of {@code n} bytes for {@code what}; if no buffer holds that many, says so and {@code how}. */
+  private static ByteBuffer allocate(long n, String what, String how) throws InvalidInputException {
     if (n > Integer.MAX_VALUE - 64) {
-      throw new InvalidInputException("'" + what + "' is " + n + " bytes, more than one buffer holds: read it by rows");
+      throw new InvalidInputException("'" + what + "' is " + n + " bytes, more than one buffer holds: " + how);
     }
     return ByteBuffer.allocate((int) n);
   }

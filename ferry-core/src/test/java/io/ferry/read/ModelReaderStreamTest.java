@@ -215,7 +215,10 @@ class ModelReaderStreamTest {
     }
   }
 
-  /** A tensor of more than 2 GiB (a sparse file of zeros) cannot be one buffer: refused by name, nothing streamed. */
+  /**
+   * A tensor of more than 2 GiB (a sparse file of zeros) cannot be one buffer: refused by name, nothing streamed; read
+   * whole, it is refused advising rows, and its file, read whole, is refused advising a copy or reads in parts.
+   */
   @Test
   void aTensorLargerThanOneBufferIsRefusedByNameBeforeAnythingIsStreamed() throws Exception {
     long huge = (1L << 31) + 4096;
@@ -236,6 +239,14 @@ class ModelReaderStreamTest {
             .isInstanceOf(io.ferry.error.InvalidInputException.class).hasMessageContaining("'huge'")
             .hasMessageContaining(huge + " bytes").hasMessageContaining("by rows");
         assertThat(seen).isEmpty();
+        assertThatThrownBy(() -> r.read("huge")).isInstanceOf(io.ferry.error.InvalidInputException.class)
+            .hasMessageContaining("'huge'").hasMessageContaining("read it by rows");
+        assertThatThrownBy(() -> r.readRows("huge", 0, huge)).isInstanceOf(io.ferry.error.InvalidInputException.class)
+            .hasMessageContaining("'huge'").hasMessageContaining("read fewer rows");
+        // a file has no rows: its message says how to read it instead
+        assertThatThrownBy(() -> r.readFile("model.safetensors"))
+            .isInstanceOf(io.ferry.error.InvalidInputException.class).hasMessageContaining("'model.safetensors' is ")
+            .hasMessageContaining("copy it with copyFile or read it in parts with readFile(path, position, dst)");
       }
     }
   }
