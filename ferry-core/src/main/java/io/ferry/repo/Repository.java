@@ -655,7 +655,8 @@ public final class Repository implements Closeable {
   private static RefSpec fileSpec(String refWithPath) throws InvalidInputException {
     RefSpec spec = RefSpec.parse(refWithPath);
     if (spec.path() == null) {
-      throw new InvalidInputException("'" + refWithPath + "' names no file: use ref//path, e.g. llama:prod//config.json");
+      throw new InvalidInputException("'" + refWithPath
+          + "' names no file: use ref//path, e.g. llama:prod//config.json");
     }
     return spec;
   }

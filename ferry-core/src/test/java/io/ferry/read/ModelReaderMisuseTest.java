@@ -159,7 +159,8 @@ class ModelReaderMisuseTest {
           .hasMessage("out");
       for (ModelReaderSameNameTest.ThrowingRead read : List.<ModelReaderSameNameTest.ThrowingRead>of(
           () -> r.read((ModelReader.Located) null), () -> r.read((ModelReader.Located) null, ByteBuffer.allocate(8)),
-          () -> r.readRows((ModelReader.Located) null, 0, 1), () -> r.readRows((ModelReader.Located) null, 0, 1, ByteBuffer.allocate(8)),
+          () -> r.readRows((ModelReader.Located) null, 0, 1),
+          () -> r.readRows((ModelReader.Located) null, 0, 1, ByteBuffer.allocate(8)),
           () -> r.copyTensor(null, Channels.newChannel(OutputStream.nullOutputStream())),
           () -> r.copyRows(null, 0, 1, Channels.newChannel(OutputStream.nullOutputStream())))) {
         assertThatThrownBy(read::run).isInstanceOf(NullPointerException.class).hasMessage("tensor");
