@@ -122,7 +122,7 @@ public final class Deriver {
     checkTarget(target);
     VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();
-    try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src)) {
+    try (ModelReader reader = openSource(src); Run run = new Run(reader, spec, src)) {
       plan(run, sourceRef);
       WorkDir work = newTempDir();
       Path dir = work.dir();
@@ -160,8 +160,7 @@ public final class Deriver {
   public List<String> tensorFiles(String sourceRef, DeriveSpec spec) throws IOException {
     Objects.requireNonNull(spec, "spec");
     VersionRef src = repo.resolve(sourceRef);
-    try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
-        Run run = new Run(reader, spec, src)) {
+    try (ModelReader reader = openSource(src); Run run = new Run(reader, spec, src)) {
       plan(run, sourceRef);
       return run.files.stream().map(fp -> fp.source().path()).toList();
     }
@@ -180,8 +179,7 @@ public final class Deriver {
       throws IOException {
     Objects.requireNonNull(spec, "spec");
     VersionRef src = repo.resolve(sourceRef);
-    try (ModelReader reader = repo.open(src.version().model() + "@" + src.id().hex());
-        Run run = new Run(reader, spec, src, Set.copyOf(paths))) {
+    try (ModelReader reader = openSource(src); Run run = new Run(reader, spec, src, Set.copyOf(paths))) {
       plan(run, sourceRef);
       Set<String> known = new HashSet<>();
       run.files.forEach(fp -> known.add(fp.source().path()));
@@ -220,7 +218,7 @@ public final class Deriver {
     checkTarget(target);
     VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();
-    try (ModelReader reader = repo.open(exact); Run run = new Run(reader, spec, src, Set.of())) {
+    try (ModelReader reader = openSource(src); Run run = new Run(reader, spec, src, Set.of())) {
       plan(run, sourceRef);
       Set<String> have = new HashSet<>();
       stored.forEach(f -> have.add(f.path()));
@@ -297,6 +295,14 @@ public final class Deriver {
   @FunctionalInterface
   private interface SourceRead<T> {
     T run() throws IOException;
+  }
+
+  /**
+   * A reader of the source version {@code src}, which reports an object found missing as it is: {@link #reading}
+   * reports it, under the ref the user gave.
+   */
+  private ModelReader openSource(VersionRef src) throws IOException {
+    return repo.open(src.version().model() + "@" + src.id().hex()).reportingMissing(e -> e);
   }
 
   /**

@@ -52,6 +52,7 @@ public final class ModelReader implements Closeable {
   private final Map<String, List<Located>> byName = new HashMap<>();
   private volatile boolean sha256;
   private volatile boolean closed;
+  private volatile MissingReport missing = e -> e;
   /**
    * The buffers of the last copy, sized for the version's biggest chunk, kept for the next: a conversion copies many
    * ranges and files one after the other, and a pool per copy would leave each one's direct buffers to the garbage
@@ -81,6 +82,30 @@ public final class ModelReader implements Closeable {
         byName.computeIfAbsent(t.name(), n -> new ArrayList<>(1)).add(l);
       }
     }
+  }
+
+  /** What a read reports when it finds an object of the version missing. */
+  @FunctionalInterface
+  public interface MissingReport {
+    /** The error to throw for {@code e}, an object of the version found missing (its message names what it held). */
+    IOException report(io.ferry.error.MissingObjectException e) throws IOException;
+  }
+
+  /**
+   * Reports an object of the version that a read finds missing through {@code report} (by default, the {@link
+   * io.ferry.error.MissingObjectException} itself): a reader does not keep its version from gc, so once no ref
+   * reaches the version, a gc may remove its objects under the open reader; a {@link
+   * io.ferry.repo.Repository#open repository's} reader then reports that the version is no longer in the store.
+   */
+  public ModelReader reportingMissing(MissingReport report) {
+    this.missing = Objects.requireNonNull(report, "report");
+    return this;
+  }
+
+  /** {@code e}, a failure to read the chunk at bytes {@code [from, to)} of {@code f}, named and reported. */
+  private IOException failed(IOException e, FileEntry f, long from, long to) throws IOException {
+    IOException named = ChunkOwners.in(e, f, from, to);
+    return named instanceof io.ferry.error.MissingObjectException m ? missing.report(m) : named;
   }
 
   /** Also check the SHA-256 of every chunk read (the frame CRC is always checked). */
@@ -496,7 +521,7 @@ public final class ModelReader implements Closeable {
                 + versionId.shortHex(12));
           } catch (IOException e) {
             Piece failed = pieces.get(p);
-            throw ChunkOwners.in(e, t.file(), failed.at(), failed.at() + failed.chunk().length());
+            throw failed(e, t.file(), failed.at(), failed.at() + failed.chunk().length());
           }
         }
         if (whole[i]) {
@@ -664,7 +689,7 @@ public final class ModelReader implements Closeable {
         try {
           b = decode(p.chunk(), check, buffers);
         } catch (IOException e) {
-          throw ChunkOwners.in(e, f, p.at(), p.at() + p.chunk().length());
+          throw failed(e, f, p.at(), p.at() + p.chunk().length());
         }
         writeAll(part(b, p), out, buffers);
       }
@@ -685,7 +710,7 @@ public final class ModelReader implements Closeable {
         try {
           b = Futures.await(ahead.poll(), "reading '" + f.path() + "' of version " + versionId.shortHex(12));
         } catch (IOException e) {
-          throw ChunkOwners.in(e, f, p.at(), p.at() + p.chunk().length());
+          throw failed(e, f, p.at(), p.at() + p.chunk().length());
         }
         // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
         written++;
@@ -758,7 +783,7 @@ public final class ModelReader implements Closeable {
       try {
         reader.readRange(locator.locate(c.id()), c.length(), lo, hi, check, dst);
       } catch (IOException e) {
-        throw ChunkOwners.in(e, f, cs, cs + c.length());
+        throw failed(e, f, cs, cs + c.length());
       }
     }
   }

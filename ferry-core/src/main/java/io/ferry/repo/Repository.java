@@ -684,12 +684,16 @@ public final class Repository implements Closeable {
     }
   }
 
-  /** Opens a version for reading tensors and files without writing them to disk. */
+  /**
+   * Opens a version for reading tensors and files without writing them to disk. The reader does not keep the version
+   * from gc: once no ref reaches it (its model or its refs removed), a gc may remove its objects under the open reader,
+   * whose reads then throw {@link NotFoundException} (the version is no longer in the store), as {@link #read} does.
+   */
   public ModelReader open(String refText) throws IOException {
     VersionRef v = resolve(refText);
     try {
       return new ModelReader(db.reader(), v.id(), v.version(), db.snapshot(v.version().snapshot()),
-          db.locator(v.version().packs()));
+          db.locator(v.version().packs())).reportingMissing(e -> collected(e, v, refText));
     } catch (io.ferry.error.MissingObjectException e) {
       throw collected(e, v, refText);
     }

@@ -139,6 +139,31 @@ class ModelReaderMisuseTest {
   }
 
   /**
+   * A reader does not keep its version from gc: once no ref reaches the version, a gc (here with no grace) may remove
+   * its objects while the reader is open. Its reads then say that the version is no longer in the store ({@link
+   * io.ferry.error.NotFoundException}), as {@link Repository#read} and the commands do; they reported a missing
+   * object, which reads as damage to the store.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd"})
+  void aReaderWhoseVersionGcRemovedSaysTheVersionIsGone(String codec) throws IOException {
+    push(codec);
+    try (ModelReader r = repo.open("m")) {
+      assertThat(bytes(r.readRows("w", 0, 1))).hasSize(128);
+      repo.removeModel("m", true);
+      assertThat(repo.gc(java.time.Duration.ZERO, false).deadObjects()).isPositive();
+      for (ModelReaderSameNameTest.ThrowingRead read : List.<ModelReaderSameNameTest.ThrowingRead>of(
+          () -> r.read("w"), () -> r.readRows("w", 1, 2, ByteBuffer.allocateDirect(128)),
+          () -> r.readFile("model.safetensors"), () -> r.forEachTensor((t, b) -> { }),
+          () -> r.copyFile("model.safetensors", Channels.newChannel(OutputStream.nullOutputStream())))) {
+        assertThatThrownBy(read::run).isInstanceOf(io.ferry.error.NotFoundException.class)
+            .hasMessageContaining("m (" + r.versionId().shortHex(12) + ") is no longer in")
+            .hasMessageContaining("no ref reaches it");
+      }
+    }
+  }
+
+  /**
    * A null buffer, sink, channel or tensor is refused naming it, not by a NullPointerException from inside the read.
    */
   @org.junit.jupiter.api.Test
