@@ -493,6 +493,7 @@ public final class ModelReader implements Closeable {
       int place = 0; // where piece next goes in its tensor
       int cutOwner = -1; // the cut tensor whose pieces are decoding into cut, if any
       for (int i = 0; i < all.size(); i++) {
+        ensureOpen(); // a reader closed while it streams reads no more
         Located t = all.get(i);
         ByteBuffer data = null;
         for (int p = firstPiece[i]; p < firstPiece[i + 1]; p++) {
@@ -685,6 +686,7 @@ public final class ModelReader implements Closeable {
     ChunkReader.Check check = check();
     if (readers < 2) {
       for (Piece p : pieces) {
+        ensureOpen(); // a reader closed while it copies reads no more
         ByteBuffer b;
         try {
           b = decode(p.chunk(), check, buffers);
@@ -705,6 +707,7 @@ public final class ModelReader implements Closeable {
         ahead.add(pool.submit(() -> decode(c, check, buffers)));
       }
       while (!ahead.isEmpty()) {
+        ensureOpen(); // a reader closed while it copies reads no more
         Piece p = pieces.get(written);
         ByteBuffer b;
         try {
@@ -808,9 +811,9 @@ public final class ModelReader implements Closeable {
   }
 
   /**
-   * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on, and the buffers it kept
-   * for the next copy go to {@link SpareBuffers}, for the next reader. Listing tensors and files still works.
-   * Closing twice is harmless.
+   * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on (a stream or copy that
+   * another thread runs fails at its next tensor or chunk), and the buffers it kept for the next copy go to {@link
+   * SpareBuffers}, for the next reader. Listing tensors and files still works. Closing twice is harmless.
    */
   @Override
   public void close() {

@@ -139,6 +139,49 @@ class ModelReaderMisuseTest {
   }
 
   /**
+   * A reader closed while a stream or a copy of it runs (here by its sink and its channel, as another thread would)
+   * reads no more: the stream and the copy fail at their next tensor or chunk. They read on to the end.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd"})
+  void aReaderClosedWhileItStreamsOrCopiesReadsNoMore(String codec) throws IOException {
+    ModelReaderSameNameTest.writeSafetensors(tmp.resolve("m/model.safetensors"),
+        List.of("a", "[64,32]", w, "b", "[64,32]", f32(64 * 32, 2), "c", "[64,32]", f32(64 * 32, 3)));
+    repo.push(tmp.resolve("m"), "m", PushOptions.builder().codec(CodecPolicy.parse(codec)).build());
+    ModelReader streamed = repo.open("m");
+    List<String> seen = new java.util.ArrayList<>();
+    assertThatThrownBy(() -> streamed.forEachTensor((t, b) -> {
+      seen.add(t.info().name());
+      streamed.close();
+    })).isInstanceOf(IllegalStateException.class).hasMessageContaining("is closed");
+    assertThat(seen).containsExactly("a");
+    ModelReader copied = repo.open("m");
+    int[] writes = {0};
+    java.nio.channels.WritableByteChannel closing = new java.nio.channels.WritableByteChannel() {
+      @Override
+      public int write(ByteBuffer src) {
+        writes[0]++;
+        copied.close();
+        int n = src.remaining();
+        src.position(src.limit());
+        return n;
+      }
+
+      @Override
+      public boolean isOpen() {
+        return true;
+      }
+
+      @Override
+      public void close() {}
+    };
+    assertThat(copied.file("model.safetensors").chunks()).hasSizeGreaterThan(2);
+    assertThatThrownBy(() -> copied.copyFile("model.safetensors", closing)).isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("is closed");
+    assertThat(writes[0]).isEqualTo(1);
+  }
+
+  /**
    * A reader does not keep its version from gc: once no ref reaches the version, a gc (here with no grace) may remove
    * its objects while the reader is open. Its reads then say that the version is no longer in the store ({@link
    * io.ferry.error.NotFoundException}), as {@link Repository#read} and the commands do; they reported a missing
