@@ -445,8 +445,8 @@ public final class ModelReader implements Closeable {
    * the buffer it was decoded into, from the same bounded pool a pull uses; a bigger tensor, cut into row-range
    * chunks, is read into one buffer of its size, its chunks decoding in the same read-ahead.
    *
-   * @throws InvalidInputException if a tensor is larger than one buffer holds (2 GiB): read it with {@link
-   *     #readRows} instead (before streaming anything)
+   * @throws InvalidInputException if a tensor is larger than one buffer holds (2 GiB), or a cut one than the JVM's
+   *     direct memory has room for: read it with {@link #readRows} instead (before streaming anything)
    */
   public void forEachTensor(TensorSink sink) throws IOException {
     Objects.requireNonNull(sink, "sink");
@@ -465,6 +465,7 @@ public final class ModelReader implements Closeable {
     int[] firstPiece = new int[all.size() + 1];
     boolean[] whole = new boolean[all.size()];
     long biggestCut = 0;
+    Located biggest = null; // the tensor of biggestCut bytes
     Map<FileEntry, long[]> offsets = new java.util.IdentityHashMap<>();
     for (int i = 0; i < all.size(); i++) {
       firstPiece[i] = pieces.size();
@@ -473,8 +474,9 @@ public final class ModelReader implements Closeable {
           t.fileOffset() + t.info().byteLength(), pieces);
       Piece only = pieces.size() - firstPiece[i] == 1 ? pieces.get(firstPiece[i]) : null;
       whole[i] = only != null && only.from() == 0 && only.to() == only.chunk().length();
-      if (!whole[i]) {
-        biggestCut = Math.max(biggestCut, t.info().byteLength());
+      if (!whole[i] && t.info().byteLength() > biggestCut) {
+        biggestCut = t.info().byteLength();
+        biggest = t;
       }
     }
     firstPiece[all.size()] = pieces.size();
@@ -486,7 +488,14 @@ public final class ModelReader implements Closeable {
     ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
     ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
     ChunkReader.Check check = check();
-    ByteBuffer cut = biggestCut > 0 ? buffers.takeWhole((int) biggestCut) : null;
+    ByteBuffer cut;
+    try {
+      cut = biggestCut > 0 ? buffers.takeWhole((int) biggestCut) : null;
+    } catch (OutOfMemoryError e) { // a direct buffer of a known size, before anything is streamed: nothing to undo
+      throw new InvalidInputException("tensor '" + biggest.info().name() + "' of version " + versionId.shortHex(12)
+          + " is " + biggestCut + " bytes, more than this JVM's direct memory has room for (" + e.getMessage()
+          + "): read it by rows or copy it with copyTensor, or give the JVM more (-XX:MaxDirectMemorySize)");
+    }
     try {
       int next = 0; // the next piece to start
       int owner = 0; // the tensor of piece next

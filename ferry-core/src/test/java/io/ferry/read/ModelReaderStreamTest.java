@@ -251,6 +251,43 @@ class ModelReaderStreamTest {
     }
   }
 
+  /**
+   * A tensor cut into row-range chunks streams in one direct buffer of its size; in a JVM whose direct memory has no
+   * room for it, the stream is refused naming the tensor and saying how to read it, before anything is streamed. It
+   * failed with an OutOfMemoryError that named nothing. Run in a JVM of its own with 48 MiB of direct memory.
+   */
+  @Test
+  void aCutTensorTheDirectMemoryHasNoRoomForIsRefusedByName() throws Exception {
+    tensor("norm.weight", "F32", new long[] {1024}, f32(1024, 1));
+    tensor("embed.weight", "F32", new long[] {16896, 1024}, f32(16896 * 1024, 2)); // 66 MiB: two chunks
+    Path store = tmp.resolve("store");
+    try (Repository repo = open(store)) {
+      repo.push(writeModel(), "m", PushOptions.builder().message("a cut tensor").codec(CodecPolicy.NONE).build());
+    }
+    Path launcher = Path.of(System.getProperty("java.home"), "bin", "java");
+    Path output = tmp.resolve("stream.out");
+    Process p = new ProcessBuilder(launcher.toString(), "-XX:MaxDirectMemorySize=48m", "-cp",
+        System.getProperty("java.class.path"), StreamInAJvm.class.getName(), store.toString())
+        .redirectOutput(output.toFile()).redirectError(tmp.resolve("stream.err").toFile()).start();
+    assertThat(p.waitFor(2, java.util.concurrent.TimeUnit.MINUTES)).as("the stream's JVM ended").isTrue();
+    String out = Files.readString(output);
+    assertThat(p.exitValue()).as(out + Files.readString(tmp.resolve("stream.err"))).isZero();
+    assertThat(out).startsWith("io.ferry.error.InvalidInputException: tensor 'embed.weight' of version ")
+        .contains(" is 69206016 bytes, more than this JVM's direct memory has room for")
+        .contains("read it by rows or copy it with copyTensor").doesNotContain("streamed norm.weight");
+  }
+
+  /** Streams model {@code m} of the store {@code args[0]} and prints what reached the sink, or the error. */
+  static final class StreamInAJvm {
+    public static void main(String[] args) throws IOException {
+      try (Repository repo = Ferry.open(args[0]); ModelReader r = repo.open("m")) {
+        r.forEachTensor((t, data) -> System.out.println("streamed " + t.info().name()));
+      } catch (IOException | OutOfMemoryError e) {
+        System.out.println(e.getClass().getName() + ": " + e.getMessage());
+      }
+    }
+  }
+
   @Test
   void aDamagedChunkStopsTheStreamBeforeItsTensorAndASinkFailureLeavesTheReaderUsable() throws Exception {
     Path model = aModelOfEveryKind();
