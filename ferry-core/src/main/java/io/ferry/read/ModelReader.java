@@ -429,8 +429,10 @@ public final class ModelReader implements Closeable {
     Objects.requireNonNull(dst, "dst");
     FileEntry f = file(path);
     if (position < 0 || position > f.size() - dst.remaining()) {
-      throw new InvalidInputException(path + ": bytes [" + position + ", " + (position + dst.remaining())
-          + ") lie outside the file of " + f.size() + " bytes");
+      String end = position > Long.MAX_VALUE - dst.remaining() ? position + " + " + dst.remaining()
+          : String.valueOf(position + dst.remaining()); // an end past Long.MAX_VALUE, as asked
+      throw new InvalidInputException(path + ": bytes [" + position + ", " + end + ") lie outside the file of "
+          + f.size() + " bytes");
     }
     readRange(f, position, position + dst.remaining(), dst);
   }

@@ -139,6 +139,24 @@ class ModelReaderMisuseTest {
   }
 
   /**
+   * Bytes of a file asked for from a position whose end does not fit a long are named as asked: the message gave an
+   * end that had wrapped around ("bytes [9223372036854775807, -9223372036854775805)").
+   */
+  @org.junit.jupiter.api.Test
+  void aFileRangeWhoseEndOverflowsIsNamedAsAsked() throws IOException {
+    push("zstd");
+    try (ModelReader r = repo.open("m")) {
+      long size = r.file("model.safetensors").size();
+      assertThatThrownBy(() -> r.readFile("model.safetensors", Long.MAX_VALUE, ByteBuffer.allocate(4)))
+          .isInstanceOf(io.ferry.error.InvalidInputException.class).hasMessage("model.safetensors: bytes ["
+              + Long.MAX_VALUE + ", " + Long.MAX_VALUE + " + 4) lie outside the file of " + size + " bytes");
+      assertThatThrownBy(() -> r.readFile("model.safetensors", size - 2, ByteBuffer.allocate(4)))
+          .isInstanceOf(io.ferry.error.InvalidInputException.class).hasMessage("model.safetensors: bytes ["
+              + (size - 2) + ", " + (size + 2) + ") lie outside the file of " + size + " bytes");
+    }
+  }
+
+  /**
    * A reader closed while a stream or a copy of it runs (here by its sink and its channel, as another thread would)
    * reads no more: the stream and the copy fail at their next tensor or chunk. They read on to the end.
    */
