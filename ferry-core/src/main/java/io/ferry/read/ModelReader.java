@@ -487,9 +487,6 @@ public final class ModelReader implements Closeable {
     // one piece more than there are readers: one in the sink while each reader decodes the next (each pooled output is
     // a new direct buffer on a reader's first stream, zeroed and faulted in: no more of them than needed)
     int window = Math.min(buffers.slots(), readers + 1);
-    ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
-    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
-    ChunkReader.Check check = check();
     ByteBuffer cut;
     try {
       cut = biggestCut > 0 ? buffers.takeWhole((int) biggestCut) : null;
@@ -498,6 +495,9 @@ public final class ModelReader implements Closeable {
           + " is " + biggestCut + " bytes, more than this JVM's direct memory has room for (" + e.getMessage()
           + "): read it by rows or copy it with copyTensor, or give the JVM more (-XX:MaxDirectMemorySize)");
     }
+    ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
+    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+    ChunkReader.Check check = check();
     try {
       int next = 0; // the next piece to start
       int owner = 0; // the tensor of piece next
