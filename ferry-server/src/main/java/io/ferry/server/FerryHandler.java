@@ -146,7 +146,8 @@ final class FerryHandler extends Handler.Abstract {
       fail(ex, response, callback, new HttpError(500, "corrupt", "object " + object + " is corrupt: " + defect,
           Map.of("object", object, "defect", defect)), e);
     } catch (IOException e) {
-      fail(ex, response, callback, new HttpError(500, "io", String.valueOf(e.getMessage())), e);
+      fail(ex, response, callback, new HttpError(500, "io", String.valueOf(ServerPaths.hidden(store.backend(),
+          e.getMessage()))), e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       fail(ex, response, callback, new HttpError(503, "shutting-down", "the server is stopping"), e);
@@ -194,9 +195,13 @@ final class FerryHandler extends Handler.Abstract {
     }
   }
 
-  /** A not-found's 404, suggesting only models the request may read ({@link ModelSuggestions}). */
+  /**
+   * A not-found's 404, suggesting only models the request may read ({@link ModelSuggestions}); a local store is named
+   * as {@code <store>} ({@link ServerPaths}: "is no longer in" gave the server's path to it).
+   */
   private HttpError notFound(Exchange ex, NotFoundException e) {
-    return new HttpError(404, "not-found", ModelSuggestions.forAccess(e.getMessage(), ex.access(), refs));
+    return new HttpError(404, "not-found", ModelSuggestions.forAccess(ServerPaths.hidden(store.backend(),
+        e.getMessage()), ex.access(), refs));
   }
 
   /** A missing object's 404: its id; the store's description (a path on this machine) stays in the server. */

@@ -52,6 +52,26 @@ class DamagedRefLogListingTest {
     }
   }
 
+  /**
+   * A version whose objects a gc removed is a 404 that says so, and names the store as clients know it: the message
+   * gave the server's own path to its store ("is no longer in file:/...").
+   */
+  @Test
+  void aVersionNoLongerInTheStoreIsNamedWithoutTheServersPath() throws Exception {
+    try (ServerFixture fx = new ServerFixture(tmp)) {
+      Path gone = Files.createDirectories(tmp.resolve("gone"));
+      Files.writeString(gone.resolve("notes.txt"), "a model removed, then collected");
+      String id = fx.repo.push(gone, "gone", PushOptions.builder().message("gone").build()).versionId().hex();
+      String snapshot = fx.repo.resolve("gone@" + id).version().snapshot().hex();
+      fx.repo.removeVersion("gone@" + id, true);
+      Files.delete(fx.dir.resolve("store/objects").resolve(snapshot.substring(0, 2)).resolve(snapshot.substring(2)));
+      HttpResponse<byte[]> r = fx.send(ServerFixture.get(fx.startDev().uri(), "/v1/versions/" + id + "?model=gone"));
+      String text = new String(r.body(), StandardCharsets.UTF_8);
+      assertThat(r.statusCode()).as(text).isEqualTo(404);
+      assertThat(text).contains("is no longer in").doesNotContain(fx.dir.toString());
+    }
+  }
+
   /** {@code GET /v1/models} failed (404 "object ... is missing") for every model when one model's head was missing. */
   @Test
   void theModelListingNamesEveryModelWhenOnesHeadVersionIsMissing() throws Exception {
