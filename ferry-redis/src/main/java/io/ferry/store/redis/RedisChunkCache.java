@@ -125,6 +125,13 @@ public final class RedisChunkCache implements ChunkStore {
   private volatile long writesOffUntil = Long.MIN_VALUE;
   /** Set by a refused write (one warning), cleared by a write that lands. */
   private final AtomicBoolean writesRefusedWarned = new AtomicBoolean();
+  /**
+   * The largest {@code maxmemory} of the server (of a cluster's masters), read at connect; 0 when it is unlimited or
+   * unknown (CONFIG refused).
+   */
+  private volatile long maxMemory;
+  /** Whether the listener heard that parts are larger than {@link #maxMemory} (once per instance). */
+  private final AtomicBoolean partTooBigWarned = new AtomicBoolean();
   private volatile long nextFlush;
 
   private static final int HITS = 0, MISSES = 1, FROM_CACHE = 2, FROM_STORE = 3, WRITTEN = 4, WRITTEN_BYTES = 5,
@@ -315,6 +322,15 @@ public final class RedisChunkCache implements ChunkStore {
       return true;
     }
     List<String> problems = new ArrayList<>();
+    long largest = 0;
+    for (Map<String, String> m : max) {
+      try {
+        largest = Math.max(largest, Long.parseLong(m.getOrDefault("maxmemory", "0")));
+      } catch (NumberFormatException e) {
+        // not a number of bytes: nothing to compare a part with
+      }
+    }
+    maxMemory = largest;
     for (Map<String, String> m : max) {
       if ("0".equals(m.get("maxmemory"))) {
         problems.add("maxmemory is 0 (no limit)");
@@ -379,6 +395,20 @@ public final class RedisChunkCache implements ChunkStore {
     writesOffUntil = nanos.getAsLong() + settings.retryAfter().toNanos();
     counters[SKIPPED].increment();
     LOG.debug("cache {} refused a write", settings.describe(), e);
+    // an OOM refusal from a server whose maxmemory is below a full part: such a part can never be cached, however
+    // much the server evicts (it evicts every key, then refuses), which the bare OOM warning did not say; said once
+    long max = maxMemory;
+    int fullPart = HEADER + partSize;
+    if (refusal.startsWith("OOM") && max > 0 && fullPart > max) {
+      writesRefusedWarned.set(true);
+      if (!closed.get() && partTooBigWarned.compareAndSet(false, true)) {
+        listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "): its maxmemory of "
+            + max + " bytes is smaller than one part of " + fullPart + " bytes (redis.part-size " + settings.partSize()
+            + "), so such parts can never be cached (raise maxmemory, or lower redis.part-size); Ferry goes on"
+            + " reading from it, and tries writing again in " + settings.retryAfter().toSeconds() + " s");
+      }
+      return;
+    }
     if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
       listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
           + " from it, and tries writing again in " + settings.retryAfter().toSeconds() + " s");

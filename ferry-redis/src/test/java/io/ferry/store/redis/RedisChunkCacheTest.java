@@ -750,6 +750,31 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * A server whose {@code maxmemory} is smaller than one part can never hold a part: it evicts every key, then refuses
+   * the write with OOM. The one warning says so, naming the part's size and maxmemory (it gave only the server's
+   * "OOM command not allowed when used memory > 'maxmemory'", which reads as a full cache that eviction will fix).
+   */
+  @Test
+  void aPartLargerThanMaxmemoryIsSaidOnceNamingBothSizes() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"), "--maxmemory", "32kb", "--maxmemory-policy",
+        "allkeys-lru");
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache(own.uri(), w, "redis.retry-after", "1ms");
+      for (int i = 0; i < 3; i++) {
+        byte[] content = object(2 * PART);
+        assertThat(bytes(c.get(ChunkId.of(content)))).isEqualTo(content);
+      }
+      c.close();
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("OOM")
+          .contains("maxmemory of 32768 bytes is smaller than one part of " + (PART + RedisChunkCache.HEADER)
+          + " bytes (redis.part-size 65536)").contains("can never be cached"));
+    } finally {
+      own.close();
+    }
+  }
+
   @Test
   void aFullPartTakesItsSizeInRedisMemoryNotTheNextAllocationClass() throws Exception {
     RedisChunkCache c = RedisChunkCache.open(new Unclosed(counting), CacheSettings.fromSettings(Map.of("redis.uri",
