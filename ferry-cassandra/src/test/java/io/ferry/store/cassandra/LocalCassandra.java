@@ -47,7 +47,7 @@ public final class LocalCassandra {
    * and the node ran a full collection every few seconds (26 s of pauses in one run of the module, most of them while
    * the node-loss test ran beside it). With 1 GiB (the memtables kept at 102 MiB, {@link #memtableMiB}) it ran five.
    */
-  private static final int SHARED_HEAP_MIB = 1024;
+  private static final int SHARED_HEAP_MIB = Integer.getInteger("ferry.cassandra.heap-mib", 1024);
   private static final AtomicInteger KEYSPACES = new AtomicInteger();
   private static volatile LocalCassandra shared;
   private static volatile Throwable sharedFailure;
@@ -377,9 +377,22 @@ public final class LocalCassandra {
 
   /**
    * A port for the node to bind seconds later, out of the way of other processes' ports ({@link FreePort}), and not
-   * one of {@code taken} (picked for the node too, and free until it starts).
+   * one of {@code taken} (picked for the node too, and free until it starts). {@code -Dferry.cassandra.ports=LOW-HIGH}
+   * takes the first free one of that range instead, for a machine whose users share out ports (the shared node's heap
+   * is {@code -Dferry.cassandra.heap-mib}, 1024 by default, for the same reason).
    */
   private static int freePort(int... taken) {
+    String range = System.getProperty("ferry.cassandra.ports");
+    if (range != null) {
+      String[] ends = range.split("-", 2);
+      for (int port = Integer.parseInt(ends[0].trim()); port <= Integer.parseInt(ends[1].trim()); port++) {
+        int p = port;
+        if (Arrays.stream(taken).noneMatch(t -> t == p) && FreePort.isFree(p)) {
+          return p;
+        }
+      }
+      throw new IllegalStateException("no free port in -Dferry.cassandra.ports=" + range);
+    }
     try {
       while (true) {
         int port = FreePort.pick();
