@@ -546,7 +546,8 @@ final class CassandraChunkStore implements ChunkStore {
 
   /**
    * Deletes the slabs of a generation whose length is not known, from slab 0 up to the first that holds no part: a
-   * put writes every part before it completes, so a generation that was complete has no gap.
+   * put writes every part before it completes, so a generation that was complete has no gap. A delete interrupted
+   * here leaves a gap at slab 0: {@link #removeAbandoned} finds the rest by a scan, not by probing again.
    */
   private void deleteProbedParts(ChunkId id, UUID gen) throws IOException {
     for (int slab = 0; ; slab++) {
@@ -562,8 +563,9 @@ final class CassandraChunkStore implements ChunkStore {
   /**
    * Removes the parts of puts and deletes noted before {@code olderThan} and never unnoted (their writer died), unless
    * a completion row names their generation (the crash came after the object was complete). The deletes of objects
-   * whose completion row had no generation ({@link #UNKNOWN_GEN}), whatever their age, are done by one scan of the
-   * partition keys of {@code chunk_parts} for them all ({@link #removeUnknownGenerations}).
+   * whose completion row had no generation ({@link #UNKNOWN_GEN}), whatever their age, and the notes without a usable
+   * length, are done by one scan of the partition keys of {@code chunk_parts} for them all ({@link
+   * #removeUnknownGenerations}).
    */
   @Override
   public long removeAbandoned(Instant olderThan) throws IOException {
@@ -590,6 +592,7 @@ final class CassandraChunkStore implements ChunkStore {
       throw backend.failure("listing puts in progress", e);
     }
     long removed = 0;
+    Map<ChunkId, Set<UUID>> unsized = new HashMap<>();
     for (Row row : stale) {
       ChunkId id = idOf(row.getByteBuffer(0), "chunk_work");
       UUID gen = row.getUuid(1);
@@ -597,28 +600,32 @@ final class CassandraChunkStore implements ChunkStore {
       // coordinator) is invisible to a QUORUM read, and the next transaction on the row would commit it; deleting
       // its parts first would leave a complete-looking object without bytes. The serial read commits it now.
       if (!gen.equals(settledGen(id))) {
-        if (usableNote(row)) {
-          deleteParts(id, gen, row.getLong(2), row.getInt(3));
-        } else {
-          // a note of a damaged object's delete, or one altered by hand: its length cannot say which slabs it wrote
-          deleteProbedParts(id, gen);
+        if (!usableNote(row)) {
+          // a note of a damaged object's delete, or one altered by hand: its length cannot say which slabs it wrote,
+          // and probing from slab 0 up stops at the first gap, which a delete interrupted after its first slabs
+          // leaves (its later slabs stayed for good); the scan finds every slab of the generation, then unnotes it
+          unsized.computeIfAbsent(id, k -> new HashSet<>()).add(gen);
+          continue;
         }
+        deleteParts(id, gen, row.getLong(2), row.getInt(3));
         removed++;
       }
       backend.execute("unnoting an abandoned put of object " + id, deleteWork.bind(key(id), gen)
           .setIdempotent(true));
     }
-    return removed + removeUnknownGenerations(unknown);
+    return removed + removeUnknownGenerations(unknown, unsized);
   }
 
   /**
-   * Removes the parts of the objects in {@code ids}, deleted when their completion row had no generation: one paged
-   * scan of the partition keys of {@code chunk_parts} (one per 8 parts stored, not their bytes) finds their slabs,
-   * of every generation that neither a put in progress nor a completion row names (the object may have been put
-   * again since). Then unnotes them. Returns the number of generations removed.
+   * Removes the parts of the objects in {@code ids}, deleted when their completion row had no generation, and of the
+   * generations in {@code unsized}, abandoned by puts or deletes whose note cannot say which slabs they wrote: one
+   * paged scan of the partition keys of {@code chunk_parts} (one per 8 parts stored, not their bytes) finds their
+   * slabs: every slab of each generation in {@code unsized}, and of the objects in {@code ids} those of every
+   * generation that neither a put in progress nor a completion row names (the object may have been put again since).
+   * Then unnotes them. Returns the number of generations removed.
    */
-  private long removeUnknownGenerations(Set<ChunkId> ids) throws IOException {
-    if (ids.isEmpty()) {
+  private long removeUnknownGenerations(Set<ChunkId> ids, Map<ChunkId, Set<UUID>> unsized) throws IOException {
+    if (ids.isEmpty() && unsized.isEmpty()) {
       return 0;
     }
     Map<ChunkId, Map<UUID, List<Integer>>> found = new HashMap<>();
@@ -628,7 +635,7 @@ final class CassandraChunkStore implements ChunkStore {
       for (Row row : rs) {
         byte[] b = CassandraBackend.bytes(row.getByteBuffer(0));
         ChunkId id = b.length == ID_BYTES ? ChunkId.fromBytes(b) : null;
-        if (id != null && ids.contains(id)) {
+        if (id != null && (ids.contains(id) || unsized.getOrDefault(id, Set.of()).contains(row.getUuid(1)))) {
           found.computeIfAbsent(id, k -> new HashMap<>()).computeIfAbsent(row.getUuid(1), k -> new ArrayList<>())
               .add(row.getInt(2));
         }
@@ -637,9 +644,24 @@ final class CassandraChunkStore implements ChunkStore {
       throw backend.failure("looking for the parts of objects deleted without their generation", e);
     }
     long removed = 0;
+    for (Map.Entry<ChunkId, Set<UUID>> e : unsized.entrySet()) {
+      ChunkId id = e.getKey();
+      for (UUID gen : e.getValue()) {
+        for (int slab : found.getOrDefault(id, Map.of()).getOrDefault(gen, List.of())) {
+          backend.execute("deleting the parts of object " + id, deleteSlab.bind(key(id), gen, slab)
+              .setIdempotent(true));
+        }
+        removed++;
+        backend.execute("unnoting an abandoned put of object " + id, deleteWork.bind(key(id), gen)
+            .setIdempotent(true));
+      }
+    }
     for (ChunkId id : ids) {
       for (Map.Entry<UUID, List<Integer>> g : found.getOrDefault(id, Map.of()).entrySet()) {
         UUID gen = g.getKey();
+        if (unsized.getOrDefault(id, Set.of()).contains(gen)) {
+          continue; // removed above
+        }
         // a put writes its note before its parts and its completion row before it unnotes: a generation with neither
         // is no put's, in progress or done
         if (backend.execute("looking up a put of object " + id, readWork.bind(key(id), gen).setIdempotent(true))
