@@ -185,7 +185,7 @@ public final class RedisCache {
     try {
       return RedisLink.connect(cache);
     } catch (RuntimeException e) {
-      throw new IOException("cache " + cache.describe() + (RedisLink.noSuchDatabase(e) ? " cannot be used: "
+      throw new IOException("cache " + cache.describe() + (RedisLink.refusedAtConnect(e) ? " cannot be used: "
           : " cannot be reached: ") + RedisLink.describe(e, cache), e);
     }
   }

@@ -271,8 +271,8 @@ public final class RedisChunkCache implements ChunkStore {
         if (made != null) {
           made.close();
         }
-        // a database the server does not have is a wrong URI, not an unreachable server
-        failed(RedisLink.noSuchDatabase(e) ? "cannot be used" : "cannot be reached", e);
+        // a database the server does not have, or credentials it refuses, are a wrong URI, not an unreachable server
+        failed(RedisLink.refusedAtConnect(e) ? "cannot be used" : "cannot be reached", e);
         return null;
       }
     }

@@ -119,6 +119,9 @@ final class RedisLink implements AutoCloseable {
       java.util.regex.Matcher at = java.util.regex.Pattern.compile("connect to (\\S+):\\s").matcher(m);
       m += " (" + (at.find() ? at.group(1) : "the server") + " does not answer in the Redis protocol: is it a Redis"
           + " server's port? One that speaks TLS there takes " + s.describe().replaceFirst("^redis", "rediss") + ")";
+    } else if (m.contains("WRONGPASS")) {
+      m += " (the user or password in the URI is not the server's, or the user is disabled; a password holding '@',"
+          + " '/', '?', '#' or '%' is percent-encoded in the URI: redis://app:p%40ss@host:port for p@ss)";
     } else if (m.contains("NOAUTH")) {
       m += " (the server needs a password: give it in the URI, redis://:PASSWORD@host:port, or redis://USER:PASSWORD@"
           + "host:port for an ACL user)";
@@ -141,6 +144,24 @@ final class RedisLink implements AutoCloseable {
    * Whether connecting failed because the server has no database of the URI's number (Redis 7's "ERR DB index is
    * out of range", older servers' "ERR invalid DB index"): the URI is wrong, not the server unreachable.
    */
+  /**
+   * Whether the server answered the connection but refused what the URI asks of it: a database it does not have, or
+   * the credentials (none, or wrong ones). Such a cache "cannot be used"; "cannot be reached" sent users looking for a
+   * network fault.
+   */
+  static boolean refusedAtConnect(Throwable e) {
+    if (noSuchDatabase(e)) {
+      return true;
+    }
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      String m = t.getMessage();
+      if (m != null && (m.contains("WRONGPASS") || m.contains("NOAUTH"))) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   static boolean noSuchDatabase(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
       String m = t.getMessage();

@@ -404,7 +404,9 @@ class RedisChunkCacheTest {
   /**
    * A TLS URI for a server without TLS, and a server that needs a password none was given for, are said to be that:
    * the warnings said only "Connection initialization timed out after 1 second(s)" and the server's "NOAUTH HELLO
-   * must be called with the client already authenticated...".
+   * must be called with the client already authenticated...". A missing or wrong password is a cache that "cannot be
+   * used", with what to check; it was one that "cannot be reached", which sent users looking for a network fault, and
+   * a wrong one had no hint.
    */
   @Test
   void aTlsUriForAPlainServerAndAMissingPasswordAreNamed() throws Exception {
@@ -421,10 +423,18 @@ class RedisChunkCacheTest {
       locked.command("CONFIG", "SET", "requirepass", "s3cret");
       Warnings noPassword = new Warnings();
       assertThat(bytes(cache(locked.uri(), noPassword, "redis.timeout", "1s").get(id))).isEqualTo(content);
-      assertThat(noPassword.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be reached")
+      assertThat(noPassword.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be used")
           .contains("the server needs a password"));
       assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(locked.uri()))).isInstanceOf(IOException.class)
-          .hasMessageContaining("the server needs a password");
+          .hasMessageContaining("cannot be used").hasMessageContaining("the server needs a password");
+      // a wrong password: the server answered, and refused it
+      String wrong = "redis://:n0pe@127.0.0.1:" + locked.port();
+      Warnings wrongPassword = new Warnings();
+      assertThat(bytes(cache(wrong, wrongPassword, "redis.timeout", "1s").get(id))).isEqualTo(content);
+      assertThat(wrongPassword.warnings).singleElement().satisfies(m -> assertThat(m).contains("cannot be used")
+          .contains("WRONGPASS").contains("not the server's").contains("percent-encoded").doesNotContain("n0pe"));
+      assertThatThrownBy(() -> RedisCache.stats(CacheSettings.of(wrong))).isInstanceOf(IOException.class)
+          .hasMessageContaining("cannot be used").hasMessageContaining("not the server's");
     }
   }
 
