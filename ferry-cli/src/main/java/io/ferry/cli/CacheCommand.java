@@ -24,10 +24,16 @@ final class CacheCommand extends GroupCommand {
         throw new InvalidInputException("no cache: give --cache redis://host:port or set FERRY_CACHE");
       }
       RedisCache.Report r = RedisCache.stats(cacheSettings(uri));
+      for (String u : r.unavailable()) {
+        // a cluster with a master down: the figures of the others, and what is left out
+        notices().warning("cache stats leave out what could not be read: " + u);
+      }
       if (json) {
         ObjectNode n = object().put("cache", r.server()).put("serverCount", r.servers())
             .put("usedMemoryBytes", r.usedMemory()).put("maxMemoryBytes", r.maxMemory()).put("policy", r.policy())
             .put("evictedKeyCount", r.evictedKeys());
+        ArrayNode unavailable = n.putArray("unavailable");
+        r.unavailable().forEach(unavailable::add);
         ArrayNode stores = n.putArray("stores");
         for (RedisCache.StoreEntry e : r.stores()) {
           CacheCounters c = e.counters();
@@ -45,7 +51,9 @@ final class CacheCommand extends GroupCommand {
           r.servers() == 1 ? "" : "s", Format.bytes(r.usedMemory()),
           r.maxMemory() < 0 ? "unknown" : r.maxMemory() == 0 ? "no limit" : Format.bytes(r.maxMemory()),
           r.policy(), r.evictedKeys());
-      if (r.stores().isEmpty()) {
+      if (r.stores().isEmpty() && !r.unavailable().isEmpty()) {
+        out().println("no store is shown: what could not be read (the warnings above) may hold them");
+      } else if (r.stores().isEmpty()) {
         // a store registers when it first connects; a cache that refused the writes (full, no eviction) or has
         // since evicted the registration keys holds none either
         out().println("no store is registered in this cache (none has used it, or it refused or has evicted their"

@@ -67,9 +67,11 @@ public final class RedisCache {
    * @param policy {@code maxmemory-policy} of the first server, or "unknown"
    * @param evictedKeys {@code evicted_keys} summed over the servers
    * @param stores every store that used this cache, by namespace
+   * @param unavailable what could not be read, each with why: a cluster's masters that did not answer (their memory,
+   *     keys and counters are not in the figures) and keys held there; empty when the report is whole
    */
   public record Report(String server, int servers, long usedMemory, long maxMemory, String policy, long evictedKeys,
-      List<StoreEntry> stores) {}
+      List<StoreEntry> stores, List<String> unavailable) {}
 
   /**
    * Reads a cache's figures. Lists the keys of every namespace (SCAN, about one round trip per thousand keys).
@@ -79,11 +81,15 @@ public final class RedisCache {
   public static Report stats(CacheSettings cache) throws IOException {
     RedisLink l = connect(cache);
     try (l) {
-      Memory m = memory(l);
+      // a cluster's master that does not answer leaves out its part of the figures, named, rather than failing the
+      // whole report: it failed with "Unable to connect to <the master>", when the report matters most
+      Map<String, String> down = new java.util.LinkedHashMap<>();
+      List<String> unreadable = new ArrayList<>();
+      Memory m = memory(l, down);
       List<StoreEntry> stores = new ArrayList<>();
       java.util.Collection<Blob> members;
       try {
-        members = l.sync().smembers(STORES);
+        members = readable(down, unreadable, "key " + STORES + " (the stores)", () -> l.sync().smembers(STORES));
       } catch (RedisCommandExecutionException e) {
         if (!wrongType(e)) {
           throw e;
@@ -91,6 +97,9 @@ public final class RedisCache {
         throw new IOException("cache " + cache.describe() + ": key " + STORES + " (the namespaces of Ferry's stores)"
             + " holds a " + l.sync().type(STORES) + ", not a set: it was not written by Ferry; delete it (each"
             + " store's next client adds its namespace again)", e);
+      }
+      if (members == null) {
+        members = List.of();
       }
       for (Blob member : members) {
         String ns = member.text();
@@ -100,8 +109,10 @@ public final class RedisCache {
         String prefix = "ferry:" + ns + ":";
         // keys someone else wrote with another type, or counters that are not numbers, are shown as unknown and
         // zero: they used to fail the whole report with a bare WRONGTYPE or NumberFormatException message
-        Blob store = orNull(() -> l.sync().get(prefix + "store"));
-        Map<String, Blob> h = orNull(() -> l.sync().hgetall(prefix + "stats"));
+        Blob store = readable(down, unreadable, "key " + prefix + "store (the store's name)",
+            () -> orNull(() -> l.sync().get(prefix + "store")));
+        Map<String, Blob> h = readable(down, unreadable, "key " + prefix + "stats (the store's counters)",
+            () -> orNull(() -> l.sync().hgetall(prefix + "stats")));
         long[] v = new long[CacheCounters.FIELDS.length];
         for (int i = 0; i < v.length; i++) {
           Blob b = h == null ? null : h.get(CacheCounters.FIELDS[i]);
@@ -116,15 +127,36 @@ public final class RedisCache {
               objects.incrementAndGet();
             }
           }
-        });
+        }, down);
         stores.add(new StoreEntry(ns, store == null ? "(unknown)" : store.text(), CacheCounters.of(v), parts.get(),
             objects.get()));
       }
       stores.sort(Comparator.comparing(StoreEntry::store));
+      List<String> unavailable = new ArrayList<>();
+      down.forEach((at, why) -> unavailable.add("master " + at + " did not answer (" + why + ")"));
+      unavailable.addAll(unreadable);
       return new Report(cache.describe(), m.servers(), m.usedMemory(), m.maxMemory(), m.policy(), m.evictedKeys(),
-          List.copyOf(stores));
+          List.copyOf(stores), List.copyOf(unavailable));
     } catch (RuntimeException e) {
       throw new IOException("cache " + cache.describe() + ": " + RedisLink.describe(e, cache), e);
+    }
+  }
+
+  /**
+   * The answer of a command on one key, or null (what it could not read added to {@code unreadable}) when a cluster's
+   * master is down and the command failed otherwise than by an answer of the key's type: its master may be the one
+   * down, or the cluster refuses every key until it recovers (CLUSTERDOWN). With every master up, failures are thrown.
+   */
+  private static <T> T readable(Map<String, String> down, List<String> unreadable, String what,
+      java.util.function.Supplier<T> command) {
+    try {
+      return command.get();
+    } catch (RuntimeException e) {
+      if (down.isEmpty() || e instanceof RedisCommandExecutionException x && wrongType(x)) {
+        throw e;
+      }
+      unreadable.add(what + " could not be read (" + RedisLink.describe(e) + ")");
+      return null;
     }
   }
 
@@ -191,7 +223,15 @@ public final class RedisCache {
   }
 
   private static Memory memory(RedisLink l) {
-    List<String> infos = l.onEveryServer(c -> c.info());
+    return memory(l, null);
+  }
+
+  /**
+   * The memory figures; with {@code down}, of the masters that answer, the others named in it (see {@link
+   * RedisLink#onEveryServer(java.util.function.Function, Map)}).
+   */
+  private static Memory memory(RedisLink l, Map<String, String> down) {
+    List<String> infos = down == null ? l.onEveryServer(c -> c.info()) : l.onEveryServer(c -> c.info(), down);
     long used = 0;
     long evicted = 0;
     for (String info : infos) {
@@ -201,10 +241,12 @@ public final class RedisCache {
     long max = 0;
     String policy = "unknown";
     try {
-      for (Map<String, String> m : l.configGet("maxmemory")) {
+      for (Map<String, String> m : down == null ? l.configGet("maxmemory")
+          : l.onEveryServer(c -> c.configGet("maxmemory"), down)) {
         max += Long.parseLong(m.getOrDefault("maxmemory", "0"));
       }
-      List<Map<String, String>> p = l.configGet("maxmemory-policy");
+      List<Map<String, String>> p = down == null ? l.configGet("maxmemory-policy")
+          : l.onEveryServer(c -> c.configGet("maxmemory-policy"), down);
       if (!p.isEmpty()) {
         policy = p.get(0).getOrDefault("maxmemory-policy", "unknown");
       }

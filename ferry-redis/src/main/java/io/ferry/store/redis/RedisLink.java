@@ -350,6 +350,44 @@ final class RedisLink implements AutoCloseable {
     return out;
   }
 
+  /**
+   * As {@link #onEveryServer(java.util.function.Function)}, but a cluster's master that does not answer (down, not
+   * reachable, or marked failed by the cluster) is added to {@code down}, its address mapped to why, instead of
+   * failing the whole call: for reports that are worth having in part while a master is down. An error the master
+   * answered with (a command it refuses) is thrown as before; a single server that does not answer too.
+   */
+  <T> List<T> onEveryServer(java.util.function.Function<RedisServerCommands<String, Blob>, T> command,
+      Map<String, String> down) {
+    List<T> out = new ArrayList<>();
+    if (!cluster) {
+      out.add(command.apply(sync));
+      return out;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      if (!node.is(RedisClusterNode.NodeFlag.UPSTREAM)) {
+        continue;
+      }
+      String at = node.getUri().getHost() + ":" + node.getUri().getPort();
+      if (node.is(RedisClusterNode.NodeFlag.FAIL)) {
+        down.putIfAbsent(at, "marked failed by the cluster");
+        continue;
+      }
+      if (down.containsKey(at)) {
+        continue;
+      }
+      try {
+        out.add(command.apply(c.getConnection(node.getNodeId()).sync()));
+      } catch (io.lettuce.core.RedisCommandExecutionException e) {
+        throw e;
+      } catch (RuntimeException e) {
+        down.put(at, describe(e));
+      }
+    }
+    return out;
+  }
+
   /** Calls {@code sink} with every key matching {@code pattern} (on a cluster, of every master). */
   void scan(String pattern, Consumer<String> sink) {
     if (!cluster) {
@@ -361,6 +399,30 @@ final class RedisLink implements AutoCloseable {
     for (RedisClusterNode node : c.getPartitions()) {
       if (node.is(RedisClusterNode.NodeFlag.UPSTREAM) && !node.is(RedisClusterNode.NodeFlag.FAIL)) {
         scanOne(c.getConnection(node.getNodeId()).sync(), pattern, sink);
+      }
+    }
+  }
+
+  /** As {@link #scan(String, Consumer)}, of the masters that answer, naming the others in {@code down}. */
+  void scan(String pattern, Consumer<String> sink, Map<String, String> down) {
+    if (!cluster) {
+      scanOne(sync, pattern, sink);
+      return;
+    }
+    @SuppressWarnings("unchecked")
+    StatefulRedisClusterConnection<String, Blob> c = (StatefulRedisClusterConnection<String, Blob>) connection;
+    for (RedisClusterNode node : c.getPartitions()) {
+      String at = node.getUri().getHost() + ":" + node.getUri().getPort();
+      if (!node.is(RedisClusterNode.NodeFlag.UPSTREAM) || node.is(RedisClusterNode.NodeFlag.FAIL)
+          || down.containsKey(at)) {
+        continue; // a failed master is named by the memory figures, asked first
+      }
+      try {
+        scanOne(c.getConnection(node.getNodeId()).sync(), pattern, sink);
+      } catch (io.lettuce.core.RedisCommandExecutionException e) {
+        throw e;
+      } catch (RuntimeException e) {
+        down.put(at, describe(e));
       }
     }
   }

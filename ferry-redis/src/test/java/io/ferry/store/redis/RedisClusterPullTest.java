@@ -13,7 +13,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Pulls through a real three-master Redis Cluster (redis-server --cluster-enabled yes, joined by redis-cli --cluster
  * create on loopback ports): the parts spread over every master, a warm pull reads nothing from the store, and a
- * pull survives one master killed midway, and one that starts with that master down warns once.
+ * pull survives one master killed midway, and one that starts with that master down warns once; the cache's stats
+ * then give the other masters' figures and name what they leave out.
  */
 class RedisClusterPullTest {
   @TempDir Path scratch;
@@ -52,6 +53,16 @@ class RedisClusterPullTest {
       }
       assertThat(again.warnings).as("%s", again.warnings).hasSize(1);
       assertThat(again.warnings.get(0)).doesNotContain("cannot check maxmemory");
+      // the stats of a cluster with a master down: the others' figures, and the master and keys left out named (it
+      // failed with "Unable to connect to" the dead master)
+      RedisCache.Report r = RedisCache.stats(s);
+      assertThat(r.servers()).isEqualTo(2);
+      assertThat(r.unavailable()).anySatisfy(u -> assertThat(u).startsWith("master 127.0.0.1:" + nodes.get(2).port()
+          + " did not answer"));
+      assertThat(r.usedMemory()).isPositive();
+      if (r.stores().isEmpty()) {
+        assertThat(r.unavailable()).anySatisfy(u -> assertThat(u).startsWith("key ferry:stores"));
+      }
     } finally {
       nodes.forEach(RedisServer::kill);
     }
