@@ -124,6 +124,13 @@ record CacheUri(String scheme, boolean tls, List<Server> servers, String user, S
             value.toLowerCase(java.util.Locale.ROOT))) {
           throw bad(shown, "verifyPeer must be true, false, full, ca or none, got '" + value + "'");
         }
+        if (name.equals("clientName") && !value.chars().allMatch(c -> c >= '!' && c <= '~')) {
+          // the server refuses such a name at connect ("ERR Client names cannot contain spaces..."), which was a
+          // cache that "cannot be reached"
+          throw bad(shown, "clientName '" + value.replaceAll("\\p{Cntrl}", "?") + "' holds a space, a line break or"
+              + " another character Redis refuses in a client name (it takes the printable ASCII characters but the"
+              + " space)");
+        }
         options.put(name, value);
       }
       path = path.substring(0, q);

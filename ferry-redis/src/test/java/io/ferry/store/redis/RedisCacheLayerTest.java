@@ -129,6 +129,8 @@ class RedisCacheLayerTest {
         {"redis://h:6379?timout=5s", "unknown option 'timout'"},
         {"redis://h:6379?timeout=5s", "unknown option 'timeout'"},
         {"rediss://h:6379?verifyPeer=maybe", "verifyPeer must be"},
+        {"redis://h:6379?clientName=my%20app", "clientName 'my app' holds a space"},
+        {"redis://h:6379?clientName=a%0Ab", "holds a space, a line break or another character"},
         {"redis://:se/cret@h:6379", "percent-encoded"},
         {"redis://:se%2@h:6379", "two hex digits"},
         {"redis://h::6379", "is not host:port"},
