@@ -188,55 +188,67 @@ class CassandraChunkStoreTest extends ChunkStoreContract {
    * A delete of a damaged object probes its generation's slabs from 0 up and deletes each: killed after deleting slab
    * 0 (or more) it leaves the later slabs and a note without a length. gc's removal of abandoned puts probed again from
    * slab 0, found it empty and unnoted the delete: the later slabs stayed for good. It now finds them by its scan of
-   * chunk_parts. Every point at which such a delete can stop is covered: after its note (the row still there: the
-   * object stays whole), after the row's delete, and after each slab.
+   * chunk_parts. Every point at which a delete can stop is covered, for a damaged object and a sound one (whose note
+   * holds the length): after its note (the row still there: the object stays as it was), after the row's delete,
+   * and after each slab.
    */
   @Test
-  void aDamagedObjectsDeleteInterruptedAtAnyPointLeavesNothingBehind() throws Exception {
+  void aDeleteInterruptedAtAnyPointLeavesNothingBehind() throws Exception {
     CassandraBackend cassandra = (CassandraBackend) backend;
     String ks = cassandra.settings().keyspace();
     int slabs = 3;
-    for (int stoppedAfter = -1; stoppedAfter <= slabs; stoppedAfter++) {
-      byte[] c = content(CassandraSchema.PARTS_PER_SLAB * CassandraSchema.PART_SIZE * (slabs - 1) + 7 + stoppedAfter);
-      ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
-      ByteBuffer key = ByteBuffer.wrap(id.toBytes());
-      assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
-      java.util.UUID gen = cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement
-          .newInstance("SELECT gen FROM " + ks + ".chunks WHERE id = ?", key)).one().getUuid(0);
-      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE part_size"
-          + " FROM " + ks + ".chunks WHERE id = ? IF EXISTS", key));
-      // what CassandraChunkStore.deleteDamaged did before it stopped: its note (dated past the grace period), then
-      // the row's delete (stoppedAfter 0 and on), then slabs 0 to stoppedAfter - 1
-      cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
-          + ks + ".chunk_work (id, gen, since) VALUES (?, ?, ?)", key, gen, java.time.Instant.EPOCH));
-      if (stoppedAfter >= 0) {
-        cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE FROM "
-            + ks + ".chunks WHERE id = ? IF gen = ?", key, gen));
-      }
-      for (int slab = 0; slab < stoppedAfter; slab++) {
-        cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE FROM "
-            + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ?", key, gen, slab));
-      }
-      try (Backend other = CassandraBackend.open(uri, StoreOptions.existing())) {
-        other.chunks().removeAbandoned(java.time.Instant.now().minus(java.time.Duration.ofDays(1)));
-        java.util.List<ChunkId> listed = new java.util.ArrayList<>();
-        other.chunks().list(o -> listed.add(o.id()));
-        if (stoppedAfter < 0) {
-          // stopped before the row's delete: the object is as it was, damaged, for the next gc to delete
-          assertThat(listed).contains(id);
-          assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).isInstanceOf(CorruptObjectException.class);
-          other.chunks().delete(id);
-        } else {
-          assertThat(listed).as("stopped after %d slabs: nothing half-deleted is listed", stoppedAfter)
-              .doesNotContain(id);
-          assertThat(other.chunks().contains(id)).isFalse();
+    for (boolean damaged : new boolean[] {true, false}) {
+      for (int stoppedAfter = -1; stoppedAfter <= slabs; stoppedAfter++) {
+        String at = (damaged ? "damaged" : "sound") + " object, stopped after " + stoppedAfter + " slabs";
+        byte[] c = content(CassandraSchema.PARTS_PER_SLAB * CassandraSchema.PART_SIZE * (slabs - 1) + 7
+            + stoppedAfter + (damaged ? 0 : 100));
+        ChunkId id = ChunkId.of(ByteBuffer.wrap(c));
+        ByteBuffer key = ByteBuffer.wrap(id.toBytes());
+        assertThat(store.put(id, ByteBuffer.wrap(c))).isTrue();
+        java.util.UUID gen = cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement
+            .newInstance("SELECT gen FROM " + ks + ".chunks WHERE id = ?", key)).one().getUuid(0);
+        if (damaged) {
+          cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE"
+              + " part_size FROM " + ks + ".chunks WHERE id = ? IF EXISTS", key));
         }
+        // what CassandraChunkStore.delete (or deleteDamaged, without the length) did before it stopped: its note
+        // (dated past the grace period), then the row's delete (stoppedAfter 0 and on), then slabs 0 to
+        // stoppedAfter - 1
+        cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("INSERT INTO "
+            + ks + ".chunk_work (id, gen, length, part_size, since) VALUES (?, ?, ?, ?, ?)", key, gen,
+            damaged ? null : (long) c.length, damaged ? null : CassandraSchema.PART_SIZE, java.time.Instant.EPOCH));
+        if (stoppedAfter >= 0) {
+          cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE FROM "
+              + ks + ".chunks WHERE id = ? IF gen = ?", key, gen));
+        }
+        for (int slab = 0; slab < stoppedAfter; slab++) {
+          cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance("DELETE FROM "
+              + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab = ?", key, gen, slab));
+        }
+        try (Backend other = CassandraBackend.open(uri, StoreOptions.existing())) {
+          other.chunks().removeAbandoned(java.time.Instant.now().minus(java.time.Duration.ofDays(1)));
+          java.util.List<ChunkId> listed = new java.util.ArrayList<>();
+          other.chunks().list(o -> listed.add(o.id()));
+          if (stoppedAfter < 0) {
+            // stopped before the row's delete: the object is as it was, for the next gc to delete
+            assertThat(listed).as(at).contains(id);
+            if (damaged) {
+              assertThatThrownBy(() -> other.chunks().read(id, 0, 32)).isInstanceOf(CorruptObjectException.class);
+            } else {
+              assertThat(other.chunks().read(id, 0, c.length)).as(at).isEqualTo(ByteBuffer.wrap(c));
+            }
+            other.chunks().delete(id);
+          } else {
+            assertThat(listed).as("%s: nothing half-deleted is listed", at).doesNotContain(id);
+            assertThat(other.chunks().contains(id)).as(at).isFalse();
+          }
+        }
+        assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+            "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1, 2)", key, gen))
+            .all()).as("%s: every slab removed", at).isEmpty();
+        assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
+            "SELECT gen FROM " + ks + ".chunk_work WHERE id = ?", key)).all()).as("%s: unnoted", at).isEmpty();
       }
-      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
-          "SELECT part FROM " + ks + ".chunk_parts WHERE id = ? AND gen = ? AND slab IN (0, 1, 2)", key, gen)).all())
-          .as("stopped after %d slabs: every slab removed", stoppedAfter).isEmpty();
-      assertThat(cassandra.session().execute(com.datastax.oss.driver.api.core.cql.SimpleStatement.newInstance(
-          "SELECT gen FROM " + ks + ".chunk_work WHERE id = ?", key)).all()).as("unnoted").isEmpty();
     }
   }
 
