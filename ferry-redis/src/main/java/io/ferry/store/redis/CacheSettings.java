@@ -68,6 +68,13 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("redis.ttl must not be negative, got " + durationText(ttl));
     }
+    if (ttl.compareTo(MAX_TTL) > 0) {
+      // Redis adds the TTL to its clock in milliseconds and refuses a sum that overflows ("ERR invalid expire time"):
+      // every write failed, and each failure turned the cache off for redis.retry-after, reads included
+      throw new IllegalArgumentException("redis.ttl must be at most " + MAX_TTL.toDays() + "d (100,000 years; leave it"
+          + " unset for no expiry), got " + (ttl.toSeconds() % 86_400 == 0 ? ttl.toDays() + "d" : ttl.toSeconds()
+          + "s"));
+    }
     if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE || Integer.bitCount(partSize) != 1) {
       throw new IllegalArgumentException("redis.part-size must be a power of two from " + sizeText(MIN_PART_SIZE)
           + " to " + sizeText(MAX_PART_SIZE) + " (64k, 128k, ... 1m, ... 16m), got " + sizeText(partSize));
@@ -124,6 +131,9 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
   public int payloadSize() {
     return partSize - VALUE_SLACK;
   }
+
+  /** The longest {@code redis.ttl}: Redis refuses an expiry whose time in milliseconds overflows. */
+  static final Duration MAX_TTL = Duration.ofDays(36_500_000);
 
   /** What a part's value holds beside its payload: its header (60 bytes) and room for Redis's string header. */
   static final int VALUE_SLACK = 128;

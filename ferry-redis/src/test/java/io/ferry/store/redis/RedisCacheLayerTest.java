@@ -65,6 +65,9 @@ class RedisCacheLayerTest {
     String[][] words = {{"redis.timeout", "0", "redis.timeout must be positive, got 0s"},
         {"redis.retry-after", "500ms", null}, {"redis.connect-timeout", "-250ms", "must be positive, got -250ms"},
         {"redis.ttl", "-1s", "redis.ttl must not be negative, got -1s"},
+        {"redis.ttl", "106751991167d", "redis.ttl must be at most 36500000d (100,000 years; leave it unset for no"
+            + " expiry), got 106751991167d"},
+        {"redis.ttl", "106751991168d", "redis.ttl must be at most 36500000d"},
         {"redis.fill-wait", "-2m", "redis.fill-wait must not be negative, got -120s"},
         {"redis.part-size", "100k", "must be a power of two from 64k to 16m (64k, 128k, ... 1m, ... 16m), got 100k"},
         {"redis.part-size", "32m", "got 32m"},
