@@ -64,6 +64,9 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     requirePositive(timeout, "timeout");
     requirePositive(connectTimeout, "connect-timeout");
     requirePositive(retryAfter, "retry-after");
+    requireAtMostADay(timeout, "timeout");
+    requireAtMostADay(connectTimeout, "connect-timeout");
+    requireAtMostADay(retryAfter, "retry-after");
     Objects.requireNonNull(ttl, "ttl");
     if (ttl.isNegative()) {
       throw new IllegalArgumentException("redis.ttl must not be negative, got " + durationText(ttl));
@@ -72,8 +75,7 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
       // Redis adds the TTL to its clock in milliseconds and refuses a sum that overflows ("ERR invalid expire time"):
       // every write failed, and each failure turned the cache off for redis.retry-after, reads included
       throw new IllegalArgumentException("redis.ttl must be at most " + MAX_TTL.toDays() + "d (100,000 years; leave it"
-          + " unset for no expiry), got " + (ttl.toSeconds() % 86_400 == 0 ? ttl.toDays() + "d" : ttl.toSeconds()
-          + "s"));
+          + " unset for no expiry), got " + longDurationText(ttl));
     }
     if (partSize < MIN_PART_SIZE || partSize > MAX_PART_SIZE || Integer.bitCount(partSize) != 1) {
       throw new IllegalArgumentException("redis.part-size must be a power of two from " + sizeText(MIN_PART_SIZE)
@@ -88,10 +90,27 @@ public record CacheSettings(String uri, Duration timeout, Duration connectTimeou
     if (fillWait.isNegative()) {
       throw new IllegalArgumentException("redis.fill-wait must not be negative, got " + durationText(fillWait));
     }
+    requireAtMostADay(fillWait, "fill-wait");
     if (namespace != null && !namespace.matches(NAMESPACE)) {
       throw new IllegalArgumentException("redis.namespace must be 1 to 64 of [A-Za-z0-9._-], got '" + namespace
           + "'");
     }
+  }
+
+  /**
+   * The waits and pauses are counted in nanoseconds from the clock's reading: a value of centuries overflowed them,
+   * and a pull failed with a bare "long overflow" (or the lock's expiry was refused by Redis, "ERR invalid expire
+   * time"). A day is far past any use of them.
+   */
+  private static void requireAtMostADay(Duration d, String name) {
+    if (d.compareTo(Duration.ofDays(1)) > 0) {
+      throw new IllegalArgumentException("redis." + name + " must be at most 1d, got " + longDurationText(d));
+    }
+  }
+
+  /** As {@link #durationText}, for a duration too long for it: whole days, else seconds. */
+  private static String longDurationText(Duration d) {
+    return d.toSeconds() % 86_400 == 0 ? d.toDays() + "d" : d.toSeconds() + "s";
   }
 
   private static void requirePositive(Duration d, String name) {

@@ -68,6 +68,10 @@ class RedisCacheLayerTest {
         {"redis.ttl", "106751991167d", "redis.ttl must be at most 36500000d (100,000 years; leave it unset for no"
             + " expiry), got 106751991167d"},
         {"redis.ttl", "106751991168d", "redis.ttl must be at most 36500000d"},
+        {"redis.timeout", "106751991167d", "redis.timeout must be at most 1d, got 106751991167d"},
+        {"redis.connect-timeout", "25h", "redis.connect-timeout must be at most 1d, got 90000s"},
+        {"redis.retry-after", "1000000d", "redis.retry-after must be at most 1d, got 1000000d"},
+        {"redis.fill-wait", "1000000d", "redis.fill-wait must be at most 1d, got 1000000d"},
         {"redis.fill-wait", "-2m", "redis.fill-wait must not be negative, got -120s"},
         {"redis.part-size", "100k", "must be a power of two from 64k to 16m (64k, 128k, ... 1m, ... 16m), got 100k"},
         {"redis.part-size", "32m", "got 32m"},
