@@ -256,7 +256,17 @@ public final class RedisChunkCache implements ChunkStore {
             listener.warning("cache " + settings.describe() + " refuses this user's writes (" + refused
                 + "); Ferry reads from it but will not fill it");
           } else {
-            made.sadd("ferry:stores", namespace);
+            // a user who may not record the store and its counters (SADD, HINCRBY) is served and fills the cache,
+            // but 'ferry cache stats' then shows no such store, or none of this client's reads, without a word
+            String noStats = refused(made.sadd("ferry:stores", namespace));
+            if (noStats == null) {
+              noStats = refused(made.hincrby(prefix + "stats", CacheCounters.FIELDS[HITS], 0));
+            }
+            if (noStats != null) {
+              notices.add("cache " + settings.describe() + ": this user may not record the cache's counters ("
+                  + noStats + "); the cache is used, but 'ferry cache stats' does not count this client's reads"
+                  + " (grant SADD and HINCRBY)");
+            }
           }
         }
         if (writable) {

@@ -456,6 +456,30 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A user who may read and write parts but not record the store and its counters (SADD, HINCRBY) is served and fills
+   * the cache, with one notice that 'ferry cache stats' does not count it: the stats showed no such store, or none of
+   * its reads, and nothing said why.
+   */
+  @Test
+  void aUserWhoMayNotRecordTheCountersIsToldOnce() throws Exception {
+    redis.command("ACL", "SETUSER", "nostats", "on", ">pw", "~*", "+@all", "-hincrby");
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache("redis://nostats:pw@127.0.0.1:" + redis.port(), w);
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      awaitCached(redis, c, id, 2);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      c.close();
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("may not record the cache's"
+          + " counters").contains("NOPERM").contains("hincrby").contains("grant SADD and HINCRBY"));
+    } finally {
+      redis.command("ACL", "DELUSER", "nostats");
+    }
+  }
+
+  /**
    * A user whose ACL forbids reading parts is told so once, when the cache opens (it was at the first read, after
    * 'ferry warm' had started); a user who may read but not write is served from the cache, with one warning that it
    * will not fill it: each refused write (a fill lock's SET first) turned the cache off for redis.retry-after, reads
