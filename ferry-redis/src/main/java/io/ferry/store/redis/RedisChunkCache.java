@@ -225,6 +225,9 @@ public final class RedisChunkCache implements ChunkStore {
     }
     RedisLink l = link;
     if (l != null) {
+      if (writable && l.reconnectedSinceAsked()) {
+        recheckBounded(l);
+      }
       return l;
     }
     synchronized (connecting) {
@@ -369,6 +372,21 @@ public final class RedisChunkCache implements ChunkStore {
         + "; Ferry reads from it but will not fill it (set maxmemory and maxmemory-policy allkeys-lru, or"
         + " redis.allow-unbounded=true)");
     return false;
+  }
+
+  /**
+   * After the client reconnected by itself (a restart, a failover, or another server at that address, which may not
+   * evict): whether the server evicts is checked again, as at connect, and one that does not is no longer filled, with
+   * the same one warning. The check ran only at connect: a server replaced by one that never evicts was filled as long
+   * as the process ran, the failure of other applications' writes that the check is there to prevent.
+   */
+  private void recheckBounded(RedisLink l) {
+    try {
+      writable = checkBounded(l, new ArrayList<>());
+    } catch (RuntimeException e) {
+      // no answer now: reads and writes find that out for themselves
+      LOG.debug("cache {}: eviction not checked again after a reconnect", settings.describe(), e);
+    }
   }
 
   /** Opens the circuit: Redis is bypassed for {@code retryAfter}; one warning per outage. */

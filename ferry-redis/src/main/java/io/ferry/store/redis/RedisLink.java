@@ -52,6 +52,10 @@ final class RedisLink implements AutoCloseable {
   private final RedisClusterAsyncCommands<String, Blob> async;
   private final RedisClusterCommands<String, Blob> sync;
   private final boolean cluster;
+  /** Set when one of this link's connections (re)connects: the server at that address may be another one now. */
+  private final java.util.concurrent.atomic.AtomicBoolean reconnected =
+      new java.util.concurrent.atomic.AtomicBoolean();
+  private final reactor.core.Disposable connections;
 
   private RedisLink(ClientResources resources, AbstractRedisClient client, StatefulConnection<String, Blob> c,
       RedisClusterAsyncCommands<String, Blob> async, RedisClusterCommands<String, Blob> sync, boolean cluster) {
@@ -61,6 +65,16 @@ final class RedisLink implements AutoCloseable {
     this.async = async;
     this.sync = sync;
     this.cluster = cluster;
+    // the client reconnects by itself, to whatever server then answers at the address (restarted, failed over, or
+    // replaced by another one): its events say when, so that what was checked at connect is checked again
+    this.connections = resources.eventBus().get()
+        .filter(e -> e instanceof io.lettuce.core.event.connection.ConnectionActivatedEvent)
+        .subscribe(e -> reconnected.set(true));
+  }
+
+  /** Whether a connection of this link was (re)activated since the last call (the first one's may be counted). */
+  boolean reconnectedSinceAsked() {
+    return reconnected.getAndSet(false);
   }
 
   /**
@@ -447,6 +461,7 @@ final class RedisLink implements AutoCloseable {
 
   @Override
   public void close() {
+    connections.dispose();
     try {
       connection.close();
     } finally {

@@ -785,6 +785,46 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A server replaced at its address by one that never evicts, while a cache uses it (the client reconnects by
+   * itself): the cache stops filling it, with the warning a cache opened on it gives, and reads stay byte-identical.
+   * Eviction was checked only when the cache connected, so the new server was filled as long as the process ran.
+   */
+  @Test
+  void aServerReplacedByOneThatNeverEvictsIsNoLongerFilled() throws Exception {
+    RedisServer first = RedisServer.start(scratch.resolve("first"));
+    int port = first.port();
+    RedisServer second = null;
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache(first.uri(), w, "redis.retry-after", "100ms", "redis.timeout", "2s");
+      byte[] a = object(2 * PART);
+      assertThat(bytes(c.get(ChunkId.of(a)))).isEqualTo(a);
+      awaitCached(first, c, ChunkId.of(a), 2);
+      first.kill();
+      second = RedisServer.startOn(port, scratch.resolve("second"), "--maxmemory", "0", "--maxmemory-policy",
+          "noeviction");
+      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+      while (w.warnings.stream().noneMatch(m -> m.contains("does not evict"))) {
+        assertThat(System.nanoTime()).as("the replacement found within 20 s: %s", w.warnings).isLessThan(deadline);
+        byte[] b = object(2 * PART);
+        assertThat(bytes(c.get(ChunkId.of(b)))).isEqualTo(b);
+      }
+      long written = c.counters().partsWritten();
+      for (int i = 0; i < 3; i++) {
+        byte[] b = object(2 * PART);
+        assertThat(bytes(c.get(ChunkId.of(b)))).isEqualTo(b);
+      }
+      assertThat(c.counters().partsWritten()).as("parts written once the server never evicts").isEqualTo(written);
+      assertThat(w.warnings.stream().filter(m -> m.contains("does not evict"))).hasSize(1);
+    } finally {
+      first.kill();
+      if (second != null) {
+        second.close();
+      }
+    }
+  }
+
+  /**
    * A server whose {@code maxmemory} is smaller than one part can never hold a part: it evicts every key, then refuses
    * the write with OOM. The one warning says so, naming the part's size and maxmemory (it gave only the server's
    * "OOM command not allowed when used memory > 'maxmemory'", which reads as a full cache that eviction will fix).
