@@ -398,9 +398,17 @@ public final class RedisChunkCache implements ChunkStore {
     LOG.debug("cache {} {}", settings.describe(), what, cause);
     if (!closed.get() && warned.compareAndSet(false, true)) {
       listener.warning("cache " + settings.describe() + " " + what + " (" + RedisLink.describe(cause, settings)
-          + "); reading from " + store.describe() + ", trying the cache again in " + settings.retryAfter().toSeconds()
-          + " s");
+          + "); reading from " + store.describe() + ", trying the cache again in " + retryText());
     }
+  }
+
+  /**
+   * {@code redis.retry-after} for the warnings: whole seconds, else milliseconds (a retry-after of 500ms was said to
+   * be "0 s").
+   */
+  private String retryText() {
+    long ms = settings.retryAfter().toMillis();
+    return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
   }
 
   /** Whether parts and fill locks are written now: a server that evicts, and no refused write within retry-after. */
@@ -433,13 +441,13 @@ public final class RedisChunkCache implements ChunkStore {
         listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "): its maxmemory of "
             + max + " bytes is smaller than one part of " + fullPart + " bytes (redis.part-size " + settings.partSize()
             + "), so such parts can never be cached (raise maxmemory, or lower redis.part-size); Ferry goes on"
-            + " reading from it, and tries writing again in " + settings.retryAfter().toSeconds() + " s");
+            + " reading from it, and tries writing again in " + retryText());
       }
       return;
     }
     if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
       listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
-          + " from it, and tries writing again in " + settings.retryAfter().toSeconds() + " s");
+          + " from it, and tries writing again in " + retryText());
     }
   }
 
