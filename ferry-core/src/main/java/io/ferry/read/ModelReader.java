@@ -637,10 +637,17 @@ public final class ModelReader implements Closeable {
    * @param ranges pairs {@code {from, to}}
    * @throws InvalidInputException if a range is inverted or runs outside the file (before anything is copied; the
    *     message says which), as {@link #readFile(String, long, ByteBuffer)} refuses one outside the file
+   * @throws IllegalArgumentException if {@code out} is a channel in non-blocking mode (before anything is read), as
+   *     {@link java.nio.channels.Channels#newOutputStream} refuses one: it may take no byte of a write
    */
   public void copyRanges(String path, List<long[]> ranges, WritableByteChannel out) throws IOException {
     Objects.requireNonNull(ranges, "ranges");
     Objects.requireNonNull(out, "out");
+    if (out instanceof java.nio.channels.SelectableChannel s && !s.isBlocking()) {
+      // a full pipe or socket takes nothing, and writing would spin on it at full CPU until it drained, if ever
+      throw new IllegalArgumentException("out is a channel in non-blocking mode (" + out.getClass().getName()
+          + "): copies write to blocking channels");
+    }
     FileEntry f = file(path);
     long[] offsets = f.chunkOffsets();
     List<Piece> pieces = new ArrayList<>();

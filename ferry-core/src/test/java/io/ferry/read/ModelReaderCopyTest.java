@@ -71,6 +71,24 @@ class ModelReaderCopyTest {
     }
   }
 
+  /**
+   * A channel in non-blocking mode may take no byte of a write (a full pipe or socket): the copy spun on it for ever
+   * at full CPU. It is refused, before anything is read, as the JDK's {@code Channels.newOutputStream} refuses one.
+   */
+  @Test
+  void aChannelInNonBlockingModeIsRefusedBeforeAnythingIsCopied() throws IOException {
+    java.nio.channels.Pipe pipe = java.nio.channels.Pipe.open();
+    try (java.nio.channels.Pipe.SinkChannel sink = pipe.sink(); java.nio.channels.Pipe.SourceChannel source =
+        pipe.source(); ModelReader r = repo.open("m")) {
+      sink.configureBlocking(false);
+      org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(30), () ->
+          assertThatThrownBy(() -> r.copyFile("weights.bin", sink)).isInstanceOf(IllegalArgumentException.class)
+              .hasMessageContaining("non-blocking"));
+      source.configureBlocking(false);
+      assertThat(source.read(java.nio.ByteBuffer.allocate(1))).as("bytes written to the pipe").isZero();
+    }
+  }
+
   @Test
   void aRangeCopyIsThatSliceOfTheFileAcrossChunkEdges() throws IOException {
     long[] offsets = file().chunkOffsets();
