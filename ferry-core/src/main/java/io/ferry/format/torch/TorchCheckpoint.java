@@ -341,9 +341,9 @@ public final class TorchCheckpoint {
       throw new InvalidInputException(f + ": the legacy format's storage keys are " + Unpickler.typeName(keys)
           + ", not a list");
     }
-    // which storages the object names, with their types: interpret it again only to collect them
-    Map<String, Py.Storage> named = new LinkedHashMap<>();
-    collectStorages(f, object.value(), named, new IdentityHashMap<>(), 0);
+    // torch.load fills each listed storage that the object's pickle named, wherever its value went: one only values
+    // below the result name (no tensor uses it) is read as bytes of the file, as the zip format's unused entries are
+    Map<String, Py.Storage> named = object.storages();
     Map<String, TorchZip.Entry> byKey = new LinkedHashMap<>();
     long p = at[0];
     for (Object k : list.items) {
@@ -352,8 +352,8 @@ public final class TorchCheckpoint {
       }
       Py.Storage s = named.get(key);
       if (s == null) {
-        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed but no tensor"
-            + " uses it");
+        throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed but the pickle"
+            + " names no storage of that key");
       }
       if (byKey.containsKey(key)) {
         throw new InvalidInputException(f + ": storage '" + Unpickler.printable(key) + "' is listed twice");
@@ -389,28 +389,6 @@ public final class TorchCheckpoint {
     Unpickler.Loaded l = Unpickler.loadPrefix(in.name() + ": " + what + " pickle at byte " + at[0], window);
     at[0] += l.length();
     return l.value();
-  }
-
-  private static void collectStorages(String f, Object v, Map<String, Py.Storage> out,
-      IdentityHashMap<Object, Boolean> seen, int depth) throws InvalidInputException {
-    if (v instanceof Py.Tensor t) {
-      out.putIfAbsent(t.storage().key(), t.storage());
-      return;
-    }
-    if (v instanceof Py.Attributed a) {
-      collectStorages(f, a.tensor(), out, seen, depth + 1);
-      collectStorages(f, a.attributes(), out, seen, depth + 1);
-      return;
-    }
-    if (!isContainer(v) || seen.put(v, Boolean.TRUE) != null) {
-      return;
-    }
-    if (depth > TorchLimits.MAX_DEPTH) {
-      throw new InvalidInputException(f + ": containers nest deeper than " + TorchLimits.MAX_DEPTH + " levels");
-    }
-    for (Object c : Walk.items(v)) {
-      collectStorages(f, c, out, seen, depth + 1);
-    }
   }
 
   private static ByteBuffer small(ByteSource in, TorchZip.Entry e, boolean crcs) throws IOException {

@@ -9,6 +9,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
@@ -163,8 +164,11 @@ public final class Unpickler {
     return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN), false).run().value();
   }
 
-  /** A value and the bytes of the pickle that held it, up to and including its {@code STOP}. */
-  public record Loaded(Object value, int length) {}
+  /**
+   * A value, the bytes of the pickle that held it (up to and including its {@code STOP}), and every storage its
+   * persistent ids named, by key: those of values left below the result too, as Python's unpickler loads them all.
+   */
+  public record Loaded(Object value, int length, Map<String, Py.Storage> storages) {}
 
   /**
    * Interprets the pickle at the start of {@code bytes}, which may go on after its {@code STOP} (the legacy format
@@ -241,7 +245,7 @@ public final class Unpickler {
                   : "STOP with an open mark and no value above it");
             }
             // bytes after it are never read, here as in Python (torch.load reads a data.pkl that goes on after STOP)
-            return new Loaded(stack.get(stack.size() - 1), in.position());
+            return new Loaded(stack.get(stack.size() - 1), in.position(), Collections.unmodifiableMap(storages));
           }
           case '(' -> { // MARK
             if (marks.size() >= TorchLimits.MAX_MARKS) {

@@ -292,6 +292,24 @@ class TorchFormatTest {
     assertThat(l.tensorRegions().get(n - 1).end()).isEqualTo(bytes.length);
   }
 
+  /**
+   * A value left below the result on the pickle's stack is no part of what torch.load returns, but torch.load fills
+   * the storages it names when the file lists them: such a storage is the file's bytes, no tensor's. Ferry refused the
+   * file ("storage '5' is listed but no tensor uses it").
+   */
+  @Test
+  void aListedStorageOnlyAValueBelowTheResultNamesIsReadAsBytes() throws Exception {
+    byte[] object = Pickles.proto2().tensor("FloatStorage", "5", 5, 0, new int[] {5}, new int[] {1}, true)
+        .op('}').str("w").tensor("FloatStorage", "140", 6, 0, new int[] {2, 3}, new int[] {3, 1}, true).op('s')
+        .stop().bytes();
+    byte[] bytes = Pickles.legacy(object, new String[] {"140", "5"}, new long[] {6, 5},
+        new byte[][] {new byte[24], new byte[20]});
+    FileLayout l = read("old.pt", bytes);
+    assertThat(l.tensors()).extracting(TensorInfo::name).containsExactly("w");
+    assertThat(l.tensorRegions()).extracting(Region.Tensor::name).containsExactly("storages/140");
+    assertThat(l.tensorRegions().get(0).end()).isEqualTo(bytes.length - 28);
+  }
+
   @Test
   void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
     byte[] object = legacyObject("LongStorage");
@@ -311,7 +329,7 @@ class TorchFormatTest {
     refused(Pickles.legacy(object, new String[] {"140"}, new long[] {6}, new byte[][] {data[0]}),
         "tensor 'b' uses storage '99', but the file lists no storage of that key");
     refused(Pickles.legacy(object, new String[] {"140", "99", "7"}, new long[] {6, 2}, data),
-        "storage '7' is listed but no tensor uses it");
+        "storage '7' is listed but the pickle names no storage of that key");
     // the object pickle is held to the same allow-list
     byte[] evil = Pickles.proto2().global("os", "system").mark().str("id").op('t').op('R').stop().bytes();
     assertThatThrownBy(() -> read("m.pt", Pickles.legacy(evil, new String[0], new long[0], new byte[0][])))
