@@ -287,7 +287,11 @@ public final class Unpickler {
           case 'd' -> { // DICT
             List<Object> kv = popMark();
             Py.Dict d = new Py.Dict(false);
-            setItems(d, kv);
+            try {
+              setItems(d, kv);
+            } catch (InvalidInputException e) {
+              throw named(e, stack.size());
+            }
             push(d);
           }
           case 'a' -> { // APPEND
@@ -301,11 +305,21 @@ public final class Unpickler {
           case 's' -> { // SETITEM
             Object v = pop();
             Object k = pop();
-            setItems(dict(peek()), List.of(k, v));
+            Py.Dict d = dict(peek());
+            try {
+              setItems(d, List.of(k, v));
+            } catch (InvalidInputException e) {
+              throw namedTop(e);
+            }
           }
           case 'u' -> { // SETITEMS
             List<Object> kv = popMark();
-            setItems(dict(peek()), kv);
+            Py.Dict d = dict(peek());
+            try {
+              setItems(d, kv);
+            } catch (InvalidInputException e) {
+              throw namedTop(e);
+            }
           }
           case 'N' -> push(Py.NONE);
           case 0x88 -> push(Boolean.TRUE); // NEWTRUE
@@ -362,7 +376,12 @@ public final class Unpickler {
           }
           case 'b' -> { // BUILD
             Object state = pop();
-            build(peek(), state);
+            Object target = peek();
+            try {
+              build(target, state);
+            } catch (InvalidInputException e) {
+              throw namedTop(e);
+            }
           }
           case 'Q' -> { // BINPERSID
             Object id = pop();
@@ -609,6 +628,16 @@ public final class Unpickler {
       String name = pendingName(slot);
       return name == null ? e : new InvalidInputException(e.getMessage() + ", building the value of '"
           + printable(name) + "'", e);
+    }
+
+    /**
+     * {@code e}, with the name of the value on top of the stack, which the failing opcode (a {@code BUILD}, a dict's
+     * {@code SETITEM(S)}) would have left there, when {@link #pendingName} knows it. The machine stops here, so the
+     * value is taken off: the rest of the pickle then sees the stack as it would after the opcode.
+     */
+    private InvalidInputException namedTop(InvalidInputException e) {
+      stack.remove(stack.size() - 1);
+      return named(e, stack.size());
     }
 
     private Object pop() throws InvalidInputException {

@@ -293,6 +293,33 @@ class UnpicklerTest {
   }
 
   /**
+   * A refused BUILD and a refused dict key were reported by opcode and byte alone, where a refused REDUCE or global
+   * names the value it is part of: they now name the value being built, or the dict whose key is refused, by its
+   * dotted name.
+   */
+  @Test
+  void aRefusedBuildOrDictKeyNamesTheValueItIsPartOf() {
+    // {'model': {'ok': 1, 'cfg': {} BUILD {}}}: BUILD of a plain dict
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').mark().str("model").op('}').mark().str("ok").binint(1)
+            .str("cfg").op('}').op('}').op('b').op('u').op('u').stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.pt: archive/data\\.pkl: BUILD of a dict with a dict \\(only an OrderedDict's"
+            + " attributes may be set\\) \\(opcode BUILD at byte \\d+\\), building the value of 'model\\.cfg'");
+    // {'layers': [1, {[]: 2}]} by SETITEM, by SETITEMS and by DICT
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').str("layers").op(']').mark().binint(1).op('}').op(']')
+            .binint(2).op('s').op('e').op('s').stop()))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageMatching("m\\.pt: archive/data\\.pkl: dict key of type a list \\(keys may be .*\\) \\(opcode"
+            + " SETITEM at byte \\d+\\), building the value of 'layers\\.1'");
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').str("layers").op(']').mark().binint(1).op('}').mark()
+            .op(']').binint(2).op('u').op('e').op('s').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of 'layers.1'");
+    assertThatThrownBy(() -> load(Pickles.proto2().op('}').str("layers").op(']').mark().binint(1).mark()
+            .op(']').binint(2).op('d').op('e').op('s').stop()))
+        .isInstanceOf(InvalidInputException.class).hasMessageEndingWith("), building the value of 'layers.1'");
+  }
+
+  /**
    * A tensor in a list was refused without a name: above a list's mark a value may be an item or part of one (a
    * short tuple is built without a mark), which the stack does not say. The opcodes after the error do: the item is
    * now named by its index, as the tensor table names it ({@code layers.3}, {@code layers.1.1} in a pair).
