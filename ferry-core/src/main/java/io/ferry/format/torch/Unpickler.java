@@ -63,6 +63,15 @@ public final class Unpickler {
   static final Set<String> UNHELD_STORAGE_TYPES = Set.of("ComplexHalfStorage", "QInt8Storage", "QUInt8Storage",
       "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage");
 
+  /**
+   * The builders torch.save writes for tensors that are not dense (quantized, sparse, nested), which
+   * torch.load(weights_only=True) reads and Ferry does not, with what each builds.
+   */
+  static final Map<String, String> UNHELD_BUILDERS = Map.of(
+      "torch._utils._rebuild_qtensor", "a quantized tensor", "torch._utils._rebuild_sparse_tensor", "a sparse tensor",
+      "torch._utils._rebuild_sparse_csr_tensor", "a sparse CSR tensor",
+      "torch._utils._rebuild_nested_tensor", "a nested tensor");
+
   /** The storage type of a persistent id that holds bytes of no one type ({@code _rebuild_tensor_v3} uses it). */
   public static final String UNTYPED_STORAGE = "UntypedStorage";
 
@@ -840,6 +849,11 @@ public final class Unpickler {
       if (m.equals("torch") && UNHELD_STORAGE_TYPES.contains(name)) {
         throw failHere("storage type 'torch." + name + "' is one torch.load(weights_only=True) reads, but Ferry has no"
             + " element type for it (complex32 and quantized tensors are not read); " + TorchCheckpoint.OPAQUE);
+      }
+      String builds = UNHELD_BUILDERS.get(m + "." + name);
+      if (builds != null) {
+        throw failHere("global '" + m + "." + name + "' builds " + builds + ", which torch.load(weights_only=True)"
+            + " reads but Ferry does not (it reads dense tensors only); " + TorchCheckpoint.OPAQUE);
       }
       throw failHere("global '" + printable(module + "." + name) + "' is not allowed; " + ALLOWED);
     }

@@ -743,4 +743,24 @@ class UnpicklerTest {
               + " bytes, unread (opcode GLOBAL at byte 49)");
     }
   }
+
+  /**
+   * torch.save writes a quantized, sparse or nested tensor as a call of its own builder ({@code _rebuild_qtensor}…),
+   * which torch.load(weights_only=True) reads: a real file of one was refused as naming a global beyond what that
+   * loader reads, as if it were unsafe (the storage-type message above is never reached, the builder coming first).
+   * It now says which kind of tensor it is and that Ferry does not read it.
+   */
+  @Test
+  void tensorBuildersTorchReadsButFerryDoesNotAreNamedAsSuch() {
+    String[][] cases = {{"_rebuild_qtensor", "a quantized tensor"}, {"_rebuild_sparse_tensor", "a sparse tensor"},
+        {"_rebuild_sparse_csr_tensor", "a sparse CSR tensor"}, {"_rebuild_nested_tensor", "a nested tensor"}};
+    for (String[] c : cases) {
+      assertThatThrownBy(() -> load(Pickles.proto2().op('}').str("q").global("torch._utils", c[0]).op(')').op('R')
+              .op('s').stop()))
+          .isInstanceOf(InvalidInputException.class)
+          .hasMessage("m.pt: archive/data.pkl: global 'torch._utils." + c[0] + "' builds " + c[1] + ", which"
+              + " torch.load(weights_only=True) reads but Ferry does not (it reads dense tensors only); push --opaque"
+              + " GLOB stores the file as its bytes, unread (opcode GLOBAL at byte 6), building the value of 'q'");
+    }
+  }
 }
