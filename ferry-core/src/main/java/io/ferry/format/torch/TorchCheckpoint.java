@@ -498,8 +498,9 @@ public final class TorchCheckpoint {
         return true;
       }
       if (v instanceof Py.Storage || v instanceof Py.Global) {
-        throw new InvalidInputException(f + ": the pickle holds " + Unpickler.typeName(v)
-            + " as a value (outside a tensor)");
+        throw new InvalidInputException(f + ": the pickle holds " + Unpickler.typeName(v) + " as a value (outside a"
+            + " tensor" + (v instanceof Py.Storage ? "; torch.save of a storage alone writes one, and torch.load reads"
+            + " it, but Ferry lists tensors only" : "") + "); " + OPAQUE);
       }
       if (!isContainer(v)) {
         return false;
