@@ -231,9 +231,20 @@ public final class TorchCheckpoint {
           + TorchLimits.MAX_PICKLE_BYTES);
     }
     ByteBuffer pickle = checked(in, pkl, crcs);
-    Object value = Unpickler.load(f + ": " + pkl.name(), pickle);
+    Unpickler.Loaded loaded = Unpickler.loadWhole(f + ": " + pkl.name(), pickle);
     String dir = root;
-    TorchCheckpoint checkpoint = resolve(f, false, dir, value, key -> byName.get(dir + "/data/" + key));
+    TorchCheckpoint checkpoint = resolve(f, false, dir, loaded.value(), key -> byName.get(dir + "/data/" + key));
+    // torch.load reads every storage the pickle names, one only a value below the result names too: it must be there
+    for (Py.Storage s : loaded.storages().values()) {
+      TorchZip.Entry e = byName.get(dir + "/data/" + s.key());
+      long bytes = s.dtype().byteLength(s.numel());
+      if (e == null || e.size() != bytes) {
+        throw new InvalidInputException(f + ": the pickle names storage '" + s.key() + "' (" + s.numel()
+            + " elements of " + s.dtype() + ", " + bytes + " bytes), but the archive " + (e == null ? "has no entry '"
+            + Unpickler.printable(dir + "/data/" + s.key()) + "'" : "entry '" + Unpickler.printable(e.name())
+            + "' holds " + e.size() + " bytes") + "; torch.load refuses such a file");
+      }
+    }
     checkVersion(in, root, byName, crcs);
     return checkpoint;
   }

@@ -170,7 +170,16 @@ public final class Unpickler {
    *     the pickle uses anything outside the allow-list, breaks a limit, or is malformed
    */
   public static Object load(String what, ByteBuffer pickle) throws InvalidInputException {
-    return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN), false).run().value();
+    return loadWhole(what, pickle).value();
+  }
+
+  /**
+   * Interprets one pickle, as {@link #load} does, and hands back the storages its persistent ids named too.
+   *
+   * @throws InvalidInputException as {@link #load} does
+   */
+  public static Loaded loadWhole(String what, ByteBuffer pickle) throws InvalidInputException {
+    return new Machine(what, pickle.slice().order(ByteOrder.LITTLE_ENDIAN), false).run();
   }
 
   /**

@@ -310,6 +310,20 @@ class TorchFormatTest {
     assertThat(l.tensorRegions().get(0).end()).isEqualTo(bytes.length - 28);
   }
 
+  /**
+   * torch.load reads the entry of every storage the pickle names, also one only a value below the result names, and
+   * refuses the archive when that entry is missing or of another size. Ferry stored such an archive.
+   */
+  @Test
+  void aStorageOnlyAValueBelowTheResultNamesMustBeInTheArchive() throws Exception {
+    byte[] object = Pickles.proto2().tensor("FloatStorage", "1", 4, 0, new int[] {4}, new int[] {1})
+        .op('}').str("w").tensor("FloatStorage", "0", 4, 0, new int[] {4}, new int[] {1}).op('s').stop().bytes();
+    refused(Pickles.checkpoint(object, new byte[16]), "the pickle names storage '1' (4 elements of F32, 16 bytes), but"
+        + " the archive has no entry 'archive/data/1'; torch.load refuses such a file");
+    refused(Pickles.checkpoint(object, new byte[16], new byte[8]), "the pickle names storage '1' (4 elements of F32,"
+        + " 16 bytes), but the archive entry 'archive/data/1' holds 8 bytes; torch.load refuses such a file");
+  }
+
   @Test
   void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
     byte[] object = legacyObject("LongStorage");
