@@ -1018,7 +1018,7 @@ public final class Unpickler {
             throw failHere("REDUCE of '" + g + "' with arguments (" + typeNames(a) + "); expected (bytes, number"
                 + " dtype, shape, 'C' or 'F')");
           }
-          return fill(new Py.NdArray(), d, shape, data);
+          return fill(new Py.NdArray(), d, shape, data, "F".equals(a.get(3)));
         }
         case "numpy.dtype" -> {
           if (a.size() != 3 || !(a.get(0) instanceof String code)) {
@@ -1041,7 +1041,12 @@ public final class Unpickler {
     }
 
     /** Gives {@code arr} its dtype, shape and bytes, checked to fill the shape exactly. */
-    private Py.NdArray fill(Py.NdArray arr, Py.NpDType d, Py.Tuple shape, Py.Bytes data) throws InvalidInputException {
+    /**
+     * Gives {@code arr} its dtype, shape and bytes, which must fill the shape; the bytes of a Fortran-ordered array
+     * (column-major, as numpy pickles one) are recorded in row-major order, as the value's JSON means them.
+     */
+    private Py.NdArray fill(Py.NdArray arr, Py.NpDType d, Py.Tuple shape, Py.Bytes data, boolean fortran)
+        throws InvalidInputException {
       List<Long> dims = ints(shape, "numpy array shape");
       long n = d.size;
       try {
@@ -1057,8 +1062,33 @@ public final class Unpickler {
       }
       arr.dtype = d;
       arr.shape = dims;
-      arr.hex = data.hex();
+      arr.hex = fortran && dims.size() > 1 ? rowMajor(data.hex(), dims, d.size) : data.hex();
       return arr;
+    }
+
+    /** The hex of a column-major array's elements ({@code size} bytes each) in row-major order. */
+    private static String rowMajor(String hex, List<Long> dims, int size) {
+      int rank = dims.size();
+      long[] strides = new long[rank];
+      long count = 1;
+      for (int k = 0; k < rank; k++) {
+        strides[k] = count;
+        count *= dims.get(k);
+      }
+      StringBuilder out = new StringBuilder(hex.length());
+      long[] index = new long[rank];
+      for (long i = 0; i < count; i++) {
+        long element = 0;
+        for (int k = 0; k < rank; k++) {
+          element += index[k] * strides[k];
+        }
+        int at = (int) (element * size * 2);
+        out.append(hex, at, at + size * 2);
+        for (int k = rank - 1; k >= 0 && ++index[k] == dims.get(k); k--) {
+          index[k] = 0;
+        }
+      }
+      return out.toString();
     }
 
     /** A numpy number dtype from its type string ({@code u4}, {@code f8}, {@code b1}); anything else is refused. */
@@ -1277,7 +1307,7 @@ public final class Unpickler {
           throw failHere("BUILD of a numpy array with " + typeName(state) + " (" + (it.isEmpty() ? "" : typeNames(it))
               + "); expected (version, shape, number dtype, bool, bytes)");
         }
-        fill(arr, d, shape, data);
+        fill(arr, d, shape, data, (Boolean) it.get(3));
         return;
       }
       // OrderedDict.__reduce__ hands the instance's __dict__ (a state dict's _metadata) to BUILD: kept as data only

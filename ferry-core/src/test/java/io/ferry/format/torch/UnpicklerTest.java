@@ -671,6 +671,30 @@ class UnpicklerTest {
   }
 
   /**
+   * A Fortran-ordered numpy array ({@code np.asfortranarray}) is pickled with its bytes in column-major order and a
+   * flag saying so; the flag was ignored, so the value was recorded as a row-major array of that shape over those
+   * bytes: another array (a 2x3 of 0..5 read as [[0, 3, 1], [4, 2, 5]]). Its bytes are now recorded in row-major
+   * order, as the value's JSON means them, in both of numpy's forms.
+   */
+  @Test
+  void aFortranOrderedNumpyArrayIsRecordedInRowMajorOrder() throws Exception {
+    byte[] columns = {0, 3, 1, 4, 2, 5}; // [[0, 1, 2], [3, 4, 5]] column by column
+    Pickles p = Pickles.proto2().op('}').mark().str("arr")
+        .global("numpy.core.multiarray", "_reconstruct").global("numpy", "ndarray").mark().int1(0).op('t')
+        .op('C', 1).raw(new byte[] {'b'}).op(0x87).op('R')
+        .mark().int1(1).mark().int1(2).int1(3).op('t');
+    npDType(p, "u1", "|");
+    bytesArg(p.op(0x88), columns).op('t').op('b');
+    p.str("fb").global("numpy.core.numeric", "_frombuffer").mark();
+    bytesArg(p, columns);
+    npDType(p, "u1", "|");
+    p.mark().int1(2).int1(3).op('t').str("F").op('t').op('R');
+    Py.Dict d = (Py.Dict) load(p.op('u').stop());
+    assertThat(((Py.NdArray) d.map().get("arr")).hex).isEqualTo("000102030405");
+    assertThat(((Py.NdArray) d.map().get("fb")).hex).isEqualTo("000102030405");
+  }
+
+  /**
    * numpy's number arrays, dtypes and scalars, as numpy pickles them (a training checkpoint's random state, a metric
    * saved as {@code np.float64}): read as data. Object and string dtypes, and data that does not fill the shape, are
    * refused.
