@@ -1159,6 +1159,16 @@ public final class Unpickler {
             + " size tuple, stride tuple" + (version == 1 ? "" : ", bool, empty OrderedDict")
             + (version == 3 ? ", dtype" : "") + (version == 1 ? "" : "[, metadata]") + ")");
       }
+      // torch.load gives the conjugate or the negation of the stored values of a tensor whose metadata sets the bit
+      if (a.size() > n && a.get(n) instanceof Py.Dict meta) {
+        for (String bit : List.of("conj", "neg")) {
+          if (Boolean.TRUE.equals(meta.map.get(bit))) {
+            throw failHere("tensor metadata sets '" + bit + "': torch.load gives the " + (bit.equals("conj")
+                ? "conjugate" : "negation") + " of its stored values, which Ferry does not apply (save t.resolve_"
+                + bit + "() instead); " + TorchCheckpoint.OPAQUE);
+          }
+        }
+      }
       Py.Storage s = (Py.Storage) a.get(0);
       long off = (Long) a.get(1);
       DType dtype = s.dtype();

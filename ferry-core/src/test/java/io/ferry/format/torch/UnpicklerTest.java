@@ -787,4 +787,29 @@ class UnpicklerTest {
               + " GLOB stores the file as its bytes, unread (opcode GLOBAL at byte 6), building the value of 'q'");
     }
   }
+
+  /** {'c': _rebuild_tensor_v2(a ComplexFloatStorage of 4, 0, (4,), (1,), False, OrderedDict(), {bit: value})}. */
+  private static Pickles withMetadata(String bit, boolean value) {
+    return Pickles.proto2().op('}').str("c").global("torch._utils", "_rebuild_tensor_v2").mark().mark().str("storage")
+        .global("torch", "ComplexFloatStorage").str("0").str("cpu").binint(4).op('t').op('Q').binint(0).mark()
+        .binint(4).op('t').mark().binint(1).op('t').op(0x89).global("collections", "OrderedDict").op(')').op('R')
+        .op('}').str(bit).op(value ? 0x88 : 0x89).op('s').op('t').op('R').op('s').stop();
+  }
+
+  /**
+   * torch.save writes a conjugate view ({@code x.conj()}) or a negative view ({@code x.conj().imag}) as its storage's
+   * bytes with the bit in the tensor's metadata, and torch.load gives the conjugate or the negation of those bytes.
+   * The metadata was ignored: such a tensor was listed, read and exported as its stored bytes, values torch.load
+   * never gives. It is now refused, naming the tensor and the bit.
+   */
+  @Test
+  void aConjugateOrNegativeViewIsRefusedNotReadAsItsStoredBytes() throws Exception {
+    assertThat(load(withMetadata("conj", false))).isInstanceOf(Py.Dict.class);
+    for (String bit : new String[] {"conj", "neg"}) {
+      assertThatThrownBy(() -> load(withMetadata(bit, true))).isInstanceOf(InvalidInputException.class)
+          .hasMessageContaining("tensor metadata sets '" + bit + "'")
+          .hasMessageContaining("resolve_" + bit + "()")
+          .hasMessageEndingWith("), building the value of 'c'");
+    }
+  }
 }
