@@ -110,6 +110,9 @@ public final class Verifier {
     Errors errors = new Errors();
     if (version == null) {
       checkRefLogs(errors);
+      for (String damage : db.store().layoutDamage()) {
+        errors.add(damage);
+      }
     }
     List<VersionRef> versions = version != null ? List.of(version) : reachable(errors);
     Plan plan = plan(versions, errors);

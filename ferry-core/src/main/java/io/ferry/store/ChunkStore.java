@@ -191,4 +191,13 @@ public interface ChunkStore extends Closeable {
   default Optional<String> deletionCaveat() throws IOException {
     return Optional.empty();
   }
+
+  /**
+   * Damage to the store's own layout that reads of objects pass over and a store-wide {@code verify} reports, one
+   * sentence each naming the path and the defect (a local store's fan-out directory of objects that is a symbolic
+   * link, which gc refuses); empty, the default, for stores that have no such layout. Reads no object.
+   */
+  default List<String> layoutDamage() throws IOException {
+    return List.of();
+  }
 }

@@ -13,7 +13,7 @@ import java.util.function.Consumer;
  * A chunk store that forwards every call to another, for {@link ChunkStoreLayer layers} and test wrappers that change
  * or watch a few calls: a subclass overrides only those. Every method of {@link ChunkStore} is forwarded, the
  * optional ones too ({@link #missing}, {@link #readInto}, {@link #hosts}, {@link #removeAbandoned}, {@link
- * #deletionCaveat}), so the inner
+ * #deletionCaveat}, {@link #layoutDamage}), so the inner
  * store's batch lookups and fast paths stay in use; {@link #get} is not, so it goes through this store's {@link
  * #read}. A subclass that watches reads therefore overrides {@link #read} and {@link #readInto}; one that watches
  * deletes overrides {@link #delete} and {@link #deleteIfPresent} (gc deletes through the latter).
@@ -109,6 +109,11 @@ public abstract class ForwardingChunkStore implements ChunkStore {
   @Override
   public java.util.Optional<String> deletionCaveat() throws IOException {
     return inner.deletionCaveat();
+  }
+
+  @Override
+  public java.util.List<String> layoutDamage() throws IOException {
+    return inner.layoutDamage();
   }
 
   @Override

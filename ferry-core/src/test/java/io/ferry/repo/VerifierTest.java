@@ -175,6 +175,25 @@ class VerifierTest {
   }
 
   /**
+   * A fan-out directory of objects that is a link to a directory outside the store: reads follow it, so every object
+   * checked clean, while gc refuses the store. Store-wide verify names the link as damage; a verify of one version,
+   * which looks only at that version's objects, does not.
+   */
+  @Test
+  void aFanOutDirectoryThatIsALinkIsReportedByStoreWideVerify() throws IOException {
+    ChunkId big = repo.snapshot(repo.resolve("alpha")).file("weights.bin").orElseThrow().chunks().get(0).id();
+    Path fanOut = fileOf(big).getParent();
+    Path outside = tmp.resolve("elsewhere");
+    Files.move(fanOut, outside);
+    Files.createSymbolicLink(fanOut, outside);
+    VerifyReport all = verify(null);
+    assertThat(all.ok()).isFalse();
+    assertThat(all.errors()).singleElement().asString()
+        .contains(fanOut + " is a symbolic link (to " + outside + ")");
+    assertThat(verify("alpha").ok()).isTrue();
+  }
+
+  /**
    * An object that cannot be read (permission denied) is not damage: verify stops with an error naming the object,
    * its file and the cause (exit 1), instead of listing it as damaged with a repair that deletes it.
    */

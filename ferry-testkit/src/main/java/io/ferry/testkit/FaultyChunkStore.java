@@ -204,6 +204,11 @@ public final class FaultyChunkStore implements ChunkStore {
   }
 
   @Override
+  public java.util.List<String> layoutDamage() throws IOException {
+    return delegate.layoutDamage();
+  }
+
+  @Override
   public void close() throws IOException {
     delegate.close();
   }

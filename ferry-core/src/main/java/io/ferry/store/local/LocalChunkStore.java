@@ -25,6 +25,9 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -373,6 +376,31 @@ final class LocalChunkStore implements ChunkStore {
       // emptied and removed by a delete since it was looked at: no object has the prefix
     }
     return true;
+  }
+
+  /**
+   * Each fan-out directory of {@code objects/} that is a symbolic link, named with its target: reads and puts of the
+   * objects behind it follow it, so only this look finds it before a gc refuses it.
+   */
+  @Override
+  public List<String> layoutDamage() throws IOException {
+    ensureOpen();
+    List<String> out = new ArrayList<>();
+    try (DirectoryStream<Path> fanOuts = Files.newDirectoryStream(objects)) {
+      for (Path fanOut : fanOuts) {
+        String prefix = fanOut.getFileName().toString();
+        if (prefix.length() != 2 || !isLowerHex(prefix)) {
+          continue;
+        }
+        try {
+          requireFanOut(fanOut);
+        } catch (CorruptStoreException e) {
+          out.add(e.getMessage());
+        }
+      }
+    }
+    Collections.sort(out);
+    return out;
   }
 
   /**

@@ -1185,6 +1185,11 @@ public final class RedisChunkCache implements ChunkStore {
     return store.deletionCaveat();
   }
 
+  @Override
+  public java.util.List<String> layoutDamage() throws IOException {
+    return store.layoutDamage();
+  }
+
   // ---------------------------------------------------------------- counters and close
 
   private void maybeFlush(RedisLink l) {
