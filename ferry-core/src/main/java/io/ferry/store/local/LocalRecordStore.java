@@ -1,5 +1,6 @@
 package io.ferry.store.local;
 
+import io.ferry.error.CorruptStoreException;
 import io.ferry.store.RecordStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -29,8 +30,9 @@ import java.util.stream.Stream;
  * rename ({@link #replace}); the directory is fsynced after either. Deleting a directory's last record removes the
  * directory (and its parents that end up empty), so that the directory every push's lease gets does not outlive it,
  * and so does a create or replace that fails (a full disk) in directories it made; a create or replace that finds its
- * directory removed meanwhile makes it again. Thread-safe; safe to share between
- * processes.
+ * directory removed meanwhile makes it again. A directory of records that is a symbolic link is damage, which every
+ * call but {@link #read} refuses (see {@link #requireNoLink}); {@code records/} itself may be a link. Thread-safe; safe
+ * to share between processes.
  */
 final class LocalRecordStore implements RecordStore {
   private static final AtomicLong TEMP_COUNTER = new AtomicLong();
@@ -75,6 +77,7 @@ final class LocalRecordStore implements RecordStore {
   @Override
   public boolean create(String key, byte[] content) throws IOException {
     Path f = file(key);
+    requireNoLink(f.getParent());
     if (Files.exists(f)) {
       return false;
     }
@@ -135,6 +138,7 @@ final class LocalRecordStore implements RecordStore {
   public void replace(String key, byte[] content) throws IOException {
     Path f = file(key);
     RecordStore.checkContent(key, content);
+    requireNoLink(f.getParent());
     Path t = null;
     try {
       for (int attempt = 1; ; attempt++) {
@@ -176,12 +180,21 @@ final class LocalRecordStore implements RecordStore {
   public List<String> list(String prefix) throws IOException {
     int slash = prefix.lastIndexOf('/');
     Path base = slash < 0 ? root : root.resolve(prefix.substring(0, slash));
-    if (!base.normalize().startsWith(root) || !Files.isDirectory(base)) {
+    if (!base.normalize().startsWith(root)) {
+      return List.of();
+    }
+    requireNoLink(base);
+    if (!Files.isDirectory(base)) {
       return List.of();
     }
     List<String> out = new ArrayList<>();
     try (Stream<Path> s = Files.walk(base)) {
-      s.filter(Files::isRegularFile).forEach(p -> {
+      s.filter(p -> {
+        if (Files.isSymbolicLink(p) && Files.isDirectory(p)) {
+          throw new java.io.UncheckedIOException(linked(p));
+        }
+        return Files.isRegularFile(p);
+      }).forEach(p -> {
         String key = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
         if (key.startsWith(prefix)) {
           out.add(key);
@@ -203,9 +216,44 @@ final class LocalRecordStore implements RecordStore {
   @Override
   public void delete(String key) throws IOException {
     Path f = file(key);
+    requireNoLink(f.getParent());
     if (Files.deleteIfExists(f)) {
       removeEmptyDirectories(f.getParent());
     }
+  }
+
+  /**
+   * Refuses {@code dir} when it or a directory between it and {@code records/} is a symbolic link: listing through a
+   * link to a directory outside the store read the records there (and a link below the directory listed hid the
+   * records behind it: a push's lease, from gc), a delete removed files there, and a write left there records that
+   * no delete would then remove (a gc's lease, which holds up every push until it expires). {@code records/} itself
+   * may be a link (records kept on another volume, with {@code tmp/}).
+   *
+   * @throws CorruptStoreException naming the link and its target
+   */
+  private void requireNoLink(Path dir) throws IOException {
+    Path at = root;
+    for (Path part : root.relativize(dir)) {
+      if (part.toString().isEmpty()) {
+        return;
+      }
+      at = at.resolve(part);
+      if (Files.isSymbolicLink(at)) {
+        throw linked(at);
+      }
+    }
+  }
+
+  private CorruptStoreException linked(Path link) {
+    String target;
+    try {
+      target = String.valueOf(Files.readSymbolicLink(link));
+    } catch (IOException e) {
+      target = "unreadable";
+    }
+    return new CorruptStoreException(uri, link + " is a symbolic link (to " + target + ") where the store keeps a"
+        + " directory of records; Ferry does not follow links there, since gc would miss the leases behind it and"
+        + " deletes would remove files outside the store: replace the link with the directory it points to");
   }
 
   /** After a failed write, removes the directories made for it; what cannot be removed is told beside {@code e}. */

@@ -134,4 +134,49 @@ class DamagedLayoutTest {
     }
     assertThat(outside.resolve(id.hex().substring(2))).hasBinaryContent(content);
   }
+
+  /**
+   * A directory of records replaced by a link to a directory outside the store: a listing read the records there, a
+   * delete removed them, a write left records there, and a link below a listed directory hid the records behind it
+   * (a push's lease, from gc). Every call but a read now refuses it, naming the link, and the files it leads to are
+   * left alone.
+   */
+  @Test
+  void aDirectoryOfRecordsThatIsALinkIsRefusedAndNothingBehindItIsDeleted() throws Exception {
+    Path dir = store();
+    byte[] lease = "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    Path leases = dir.resolve("records").resolve("leases");
+    Path one = leases.resolve("push").resolve("one");
+    Path outside = tmp.resolve("elsewhere");
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      b.records().create("leases/push/one/lease", lease);
+      Files.move(one, outside);
+      Files.createSymbolicLink(one, outside);
+      assertThatThrownBy(() -> b.records().list("leases/push/"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(one + " is a symbolic link (to " + outside + ")");
+      assertThatThrownBy(() -> b.records().delete("leases/push/one/lease"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(one + " is a symbolic link (to " + outside + ")");
+      Files.delete(one);
+      Files.move(outside, one);
+      Path moved = tmp.resolve("leases-elsewhere");
+      Files.move(leases, moved);
+      Files.createSymbolicLink(leases, moved);
+      assertThatThrownBy(() -> b.records().list("leases/push/"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(leases + " is a symbolic link (to " + moved + ")");
+      assertThatThrownBy(() -> b.records().delete("leases/push/one/lease"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(leases + " is a symbolic link");
+      assertThatThrownBy(() -> b.records().create("leases/gc/two/lease", lease))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(leases + " is a symbolic link");
+      assertThatThrownBy(() -> b.records().replace("leases/push/one/lease", new byte[0]))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(leases + " is a symbolic link");
+      assertThat(moved.resolve("push").resolve("one").resolve("lease")).hasBinaryContent(lease);
+      assertThat(moved.resolve("gc")).as("no record written behind the link").doesNotExist();
+    }
+  }
 }
