@@ -32,6 +32,14 @@ public final class TinyTmpfs implements AutoCloseable {
     return new TinyTmpfs(dir);
   }
 
+  /** Mounts it again read-only: every write and removal in it fails ("Read-only file system"). */
+  public void remountReadOnly() throws IOException, InterruptedException {
+    String why = run("mount", "-o", "remount,ro", mount.toString());
+    if (why != null) {
+      throw new AssertionError("cannot remount " + mount + " read-only: " + why);
+    }
+  }
+
   /** The mounted directory. */
   public Path path() {
     return mount;

@@ -146,6 +146,30 @@ class PullerHostileDestinationTest {
     assertThat(io.ferry.version.SafePaths.check(".gitx/git~2", "snapshot")).isEqualTo(".gitx/git~2");
   }
 
+  /**
+   * A forced pull that cannot remove a file the version does not have (here on a read-only mount inside DEST) has
+   * already put every file of the version in place: it said only "DEST/ro/extra.txt: Read-only file system", as if
+   * the pull had failed and left DEST as it was. The error now says that the version's files are in place and which
+   * file is left.
+   */
+  @Test
+  void aForcedPullThatCannotRemoveAnotherFileSaysTheVersionsFilesAreInPlace() throws Exception {
+    Path dest = tmp.resolve("dest");
+    Files.createDirectories(dest);
+    Files.writeString(dest.resolve("top.txt"), "an older top");
+    try (io.ferry.store.TinyTmpfs ro = io.ferry.store.TinyTmpfs.mount(dest.resolve("ro"), "1m")) {
+      Files.writeString(ro.path().resolve("extra.txt"), "not in the version");
+      ro.remountReadOnly();
+      assertThatThrownBy(() -> repo.pull("m", dest, PullOptions.defaults().withExisting(PullOptions.Existing.FORCE)))
+          .hasMessageContaining("put every file of the version into " + dest)
+          .hasMessageContaining(dest.resolve("ro/extra.txt").toString())
+          .hasMessageContaining("Read-only file system");
+      assertThat(dest.resolve("top.txt")).hasContent("top of the model");
+      assertThat(dest.resolve("sub/inner.txt")).hasContent("inner of the model");
+      assertThat(dest.resolve(".ferry-pull.lock")).doesNotExist();
+    }
+  }
+
   @Test
   void aDirectoryWhereTheVersionHasAFileIsRefusedBeforeAnythingChanges() throws IOException {
     Path dest = tmp.resolve("dest");
