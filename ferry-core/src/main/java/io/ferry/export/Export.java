@@ -214,7 +214,7 @@ public final class Export {
       }
     }
     if (existing == PullOptions.Existing.FORCE) {
-      others.remove();
+      others.remove(what);
     }
     return new Result(written, tensors, bytes);
   }
@@ -247,8 +247,8 @@ public final class Export {
    */
   private record Others(Path root, List<String> files, List<String> dirs, List<Path> leftovers) {
     /** Removes the files, then the directories that ended up empty, deepest first (links themselves, not targets). */
-    void remove() throws IOException {
-      Destination.remove(root, files, dirs);
+    void remove(String what) throws IOException {
+      Destination.remove(root, files, dirs, what);
     }
   }
 

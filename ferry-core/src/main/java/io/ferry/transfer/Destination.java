@@ -82,23 +82,32 @@ public final class Destination {
   }
 
   /**
-   * Removes {@code files} under {@code root} (links themselves, never their targets), then {@code dirs}, given
+   * After a forced pull put every file of a version in place ({@code what}: {@code pull}, {@code pull --as torch}):
+   * removes {@code files} under {@code root} (links themselves, never their targets), then {@code dirs}, given
    * shallowest first, deepest first where they ended up empty; a directory in which something appeared meanwhile is
    * kept.
+   *
+   * @throws IOException if one cannot be removed, saying that the version's files are in place (they cannot be taken
+   *     back now) and naming what is left, so that the error does not read as a pull that left DEST as it was
    */
-  public static void remove(Path root, List<String> files, List<String> dirs) throws IOException {
-    for (String rel : files) {
-      Files.deleteIfExists(root.resolve(rel));
-    }
-    for (int i = dirs.size() - 1; i >= 0; i--) {
-      Path d = root.resolve(dirs.get(i));
-      if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
-        try {
-          Files.deleteIfExists(d);
-        } catch (DirectoryNotEmptyException keep) {
-          // something appeared there meanwhile: keep it
+  public static void remove(Path root, List<String> files, List<String> dirs, String what) throws IOException {
+    try {
+      for (String rel : files) {
+        Files.deleteIfExists(root.resolve(rel));
+      }
+      for (int i = dirs.size() - 1; i >= 0; i--) {
+        Path d = root.resolve(dirs.get(i));
+        if (Files.isDirectory(d, LinkOption.NOFOLLOW_LINKS)) {
+          try {
+            Files.deleteIfExists(d);
+          } catch (DirectoryNotEmptyException keep) {
+            // something appeared there meanwhile: keep it
+          }
         }
       }
+    } catch (IOException e) {
+      throw new IOException(what + " put every file of the version into " + root + ", but could not remove every"
+          + " file the version does not have (" + e.getMessage() + "); remove what is left by hand", e);
     }
   }
 

@@ -268,13 +268,7 @@ public final class Puller {
       }
       commit(staged, dest);
       if (opts.existing() == PullOptions.Existing.FORCE) {
-        try {
-          survey.removeOthers(dest);
-        } catch (IOException e) {
-          // the version's files are in place and cannot be taken back: say so, not only what failed
-          throw new IOException("pull put every file of the version into " + dest + ", but could not remove every"
-              + " file the version does not have (" + e.getMessage() + "); remove what is left by hand", e);
-        }
+        survey.removeOthers(dest);
       }
       DestinationLock done = lock;
       lock = null;

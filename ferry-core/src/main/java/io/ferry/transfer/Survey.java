@@ -174,7 +174,7 @@ final class Survey {
    * the directories it does not have, deepest first, where they ended up empty.
    */
   void removeOthers(Path dest) throws IOException {
-    Destination.remove(dest.toRealPath(), others, new ArrayList<>(otherDirs));
+    Destination.remove(dest.toRealPath(), others, new ArrayList<>(otherDirs), "pull");
   }
 
   /**

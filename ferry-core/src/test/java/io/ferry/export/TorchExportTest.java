@@ -370,6 +370,26 @@ class TorchExportTest {
   }
 
   /**
+   * A forced conversion that cannot remove a file the converted version does not have (on a read-only mount inside
+   * DEST) has put its files in place already: the error says so and names the file, as a plain pull's does.
+   */
+  @Test
+  void aForcedConversionThatCannotRemoveAnotherFileSaysItsFilesAreInPlace() throws Exception {
+    try (Repository repo = storeWithOneTensor()) {
+      Path out = Files.createDirectories(tmp.resolve("out"));
+      try (io.ferry.store.TinyTmpfs ro = io.ferry.store.TinyTmpfs.mount(out.resolve("ro"), "1m");
+          ModelReader r = repo.open("m")) {
+        Files.writeString(ro.path().resolve("extra.txt"), "not in the version");
+        ro.remountReadOnly();
+        assertThatThrownBy(() -> Export.write(r, out, false, Export.As.TORCH, PullOptions.Existing.FORCE))
+            .hasMessageContaining("pull --as torch put every file of the version into " + out)
+            .hasMessageContaining(out.resolve("ro/extra.txt") + ": Read-only file system");
+        assertThat(readTorch(out.resolve("pytorch_model.bin"))).containsOnlyKeys("w");
+      }
+    }
+  }
+
+  /**
    * A link where a converted file goes is a file that differs, as for a plain pull: refused without --force or
    * --merge, replaced (the link, never what it points to) with them; it was refused even with --force.
    */
