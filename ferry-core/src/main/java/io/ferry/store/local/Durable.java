@@ -81,10 +81,33 @@ final class Durable {
 
   /**
    * {@link #createDirectories} of {@code dir} inside {@code base}, which must still be there ({@link #requireBase}).
+   *
+   * @throws io.ferry.error.CorruptStoreException if something other than a directory stands where one of them goes
+   *     (mkdir said only "already exists")
    */
   static void createDirectoriesIn(Path base, Path dir, String store) throws IOException {
     requireBase(base, store);
-    createDirectories(dir);
+    try {
+      createDirectories(dir);
+    } catch (java.nio.file.FileAlreadyExistsException e) {
+      Path p = e.getFile() == null ? dir : Path.of(e.getFile());
+      throw new io.ferry.error.CorruptStoreException(store, p + " is " + whatIs(p) + " where the store keeps a"
+          + " directory; move it out of the store and retry", e);
+    }
+  }
+
+  /** What a path that is not a directory is, for messages. */
+  static String whatIs(Path p) {
+    try {
+      java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(p,
+          java.nio.file.attribute.BasicFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+      if (a.isSymbolicLink()) {
+        return "a symbolic link (to " + Files.readSymbolicLink(p) + ")";
+      }
+      return a.isRegularFile() ? "a file" : a.isDirectory() ? "a directory" : "a fifo, socket or device";
+    } catch (IOException e) {
+      return "something other than a directory";
+    }
   }
 
   /**

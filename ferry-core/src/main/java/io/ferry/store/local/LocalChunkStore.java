@@ -379,8 +379,9 @@ final class LocalChunkStore implements ChunkStore {
   }
 
   /**
-   * Each fan-out directory of {@code objects/} that is a symbolic link, named with its target: reads and puts of the
-   * objects behind it follow it, so only this look finds it before a gc refuses it.
+   * Each fan-out directory of {@code objects/} that is a symbolic link, named with its target (reads and puts of the
+   * objects behind it follow it, so only this look finds it before a gc refuses it), or that is not a directory at
+   * all (a file there makes every put of an object of that prefix fail).
    */
   @Override
   public List<String> layoutDamage() throws IOException {
@@ -393,7 +394,11 @@ final class LocalChunkStore implements ChunkStore {
           continue;
         }
         try {
-          requireFanOut(fanOut);
+          if (!requireFanOut(fanOut) && Files.exists(fanOut, LinkOption.NOFOLLOW_LINKS)) {
+            out.add("store " + uri + " is damaged: " + fanOut + " is " + Durable.whatIs(fanOut) + " where the store"
+                + " keeps a directory of objects, so no object whose id begins with " + prefix + " can be stored:"
+                + " move it out of the store");
+          }
         } catch (CorruptStoreException e) {
           out.add(e.getMessage());
         }

@@ -179,4 +179,31 @@ class DamagedLayoutTest {
       assertThat(moved.resolve("gc")).as("no record written behind the link").doesNotExist();
     }
   }
+
+  /**
+   * A file where the store keeps a directory of objects or of records: a put or a record's write failed with only
+   * "objects/ab: already exists", and verify reported the store clean. Both now name the path and what it is.
+   */
+  @Test
+  void aFileWhereADirectoryOfObjectsOrRecordsGoesIsNamed() throws Exception {
+    Path dir = store();
+    byte[] content = "chunk".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
+    Path fanOut = dir.resolve("objects").resolve(id.hex().substring(0, 2));
+    Path leases = dir.resolve("records").resolve("leases");
+    Files.writeString(fanOut, "not a directory");
+    Files.writeString(leases, "not a directory");
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      assertThatThrownBy(() -> b.chunks().put(id, java.nio.ByteBuffer.wrap(content)))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(fanOut + " is a file where the store keeps a directory");
+      assertThat(b.chunks().layoutDamage()).singleElement().asString()
+          .contains(fanOut + " is a file where the store keeps a directory of objects");
+      assertThatThrownBy(() -> b.records().create("leases/push/one/lease", new byte[1]))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(leases + " is a file where the store keeps a directory");
+    }
+    assertThat(fanOut).hasContent("not a directory");
+    assertThat(leases).hasContent("not a directory");
+  }
 }
