@@ -469,6 +469,17 @@ final class LocalRefStore implements RefStore {
     } catch (NoSuchFileException e) {
       checkInside(name, log.getParent());
       return false;
+    } catch (java.nio.file.FileSystemException e) {
+      // "Not a directory": something else stands where a directory of refs goes (a file at refs/<model>)
+      Path dir = refs;
+      for (Path part : refs.relativize(log.getParent())) {
+        dir = dir.resolve(part);
+        if (!Files.isDirectory(dir) && Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+          throw new CorruptRefException(name, uri, 1, dir + " is " + Durable.whatIs(dir) + " where the store keeps"
+              + " a directory of refs; move it out of the store");
+        }
+      }
+      throw e;
     }
     if (!a.isRegularFile()) {
       throw new CorruptRefException(name, uri, 1, log + " is not a regular file ("

@@ -206,4 +206,25 @@ class DamagedLayoutTest {
     assertThat(fanOut).hasContent("not a directory");
     assertThat(leases).hasContent("not a directory");
   }
+
+  /**
+   * A file where the store keeps a model's directory of refs (refs/m): reading or moving its head failed with only
+   * "refs/m/head.log: Not a directory" (exit 1). It is damage to the ref now, naming the file (exit 3).
+   */
+  @Test
+  void aFileWhereADirectoryOfRefsGoesIsNamed() throws Exception {
+    Path dir = store();
+    Path model = dir.resolve("refs").resolve("m");
+    Files.writeString(model, "not a directory");
+    io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(new byte[1]);
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      assertThatThrownBy(() -> b.refs().get("m/head")).isInstanceOf(io.ferry.error.CorruptRefException.class)
+          .hasMessageContaining(model + " is a file where the store keeps a directory of refs");
+      assertThatThrownBy(() -> b.refs().compareAndSet("m/head", null, id,
+          new io.ferry.store.RefLogEntry(null, id, "someone", java.time.Instant.EPOCH, "test")))
+          .isInstanceOf(io.ferry.error.CorruptRefException.class)
+          .hasMessageContaining(model + " is a file where the store keeps a directory of refs");
+    }
+    assertThat(model).hasContent("not a directory");
+  }
 }
