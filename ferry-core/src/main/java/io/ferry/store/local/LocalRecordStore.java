@@ -188,14 +188,18 @@ final class LocalRecordStore implements RecordStore {
       return List.of();
     }
     List<String> out = new ArrayList<>();
-    try (Stream<Path> s = Files.walk(base)) {
+    // base may be records/ itself as a link, which Files.walk would not go into: walk where it leads; links below it
+    // are not followed (following them, the walk took a directory a delete removed and another made for a loop)
+    Path start = Files.isSymbolicLink(base) ? base.toRealPath() : base;
+    try (Stream<Path> s = Files.walk(start)) {
       s.filter(p -> {
         if (Files.isSymbolicLink(p) && Files.isDirectory(p)) {
           throw new java.io.UncheckedIOException(linked(p));
         }
         return Files.isRegularFile(p);
       }).forEach(p -> {
-        String key = root.relativize(p).toString().replace(java.io.File.separatorChar, '/');
+        String key = root.relativize(base.resolve(start.relativize(p))).toString()
+            .replace(java.io.File.separatorChar, '/');
         if (key.startsWith(prefix)) {
           out.add(key);
         }

@@ -180,6 +180,24 @@ class DamagedLayoutTest {
     }
   }
 
+  /** records/ itself may be a link (records kept on another volume): every listing sees the records behind it. */
+  @Test
+  void recordsThemselvesMayBeALink() throws Exception {
+    Path dir = store();
+    Path records = dir.resolve("records");
+    Path elsewhere = tmp.resolve("records-elsewhere");
+    Files.move(records, elsewhere);
+    Files.createSymbolicLink(records, elsewhere);
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      b.records().create("leases/push/one/lease", new byte[1]);
+      assertThat(b.records().list("leases/push/")).containsExactly("leases/push/one/lease");
+      assertThat(b.records().list("")).containsExactly("leases/push/one/lease");
+      assertThat(b.records().list("lea")).containsExactly("leases/push/one/lease");
+      b.records().delete("leases/push/one/lease");
+      assertThat(b.records().list("")).isEmpty();
+    }
+  }
+
   /**
    * A file where the store keeps a directory of objects or of records: a put or a record's write failed with only
    * "objects/ab: already exists", and verify reported the store clean. Both now name the path and what it is.
