@@ -783,8 +783,8 @@ public final class Repository implements Closeable {
 
   /**
    * Checks every chunk of one version ({@code refText} non-null) or of every version reachable from any ref, every
-   * copy in every pack they list, and store-wide also the small-chunk index: see {@link Verifier}. A null {@code
-   * listener} reports nothing.
+   * copy in every pack they list, and store-wide also the ref logs, the small-chunk index and the store's layout
+   * ({@link io.ferry.store.ChunkStore#layoutDamage}): see {@link Verifier}. A null {@code listener} reports nothing.
    *
    * @throws NotFoundException if {@code refText} names a version that no ref reaches and whose objects found wrong
    *     were all missing, none damaged: gc removed part of it (as {@link #pull} and {@link #open} say)

@@ -42,7 +42,8 @@ import java.util.function.Consumer;
  * every (pack, chunk) pair of every pack a checked version lists, since one small chunk can sit in the packs of
  * several models, and every loose chunk. Runs the checks on the repository's pool, a bounded number at a time; never
  * stops at the first error, and reports at most {@link #MAX_ERRORS} of them. A missing or unreadable version,
- * snapshot, pack or chunk is an error in the report, not an exception.
+ * snapshot, pack or chunk is an error in the report, not an exception. A store-wide check also reports each damaged
+ * ref log and what {@link io.ferry.store.ChunkStore#layoutDamage} names.
  */
 public final class Verifier {
   /** At most this many errors are reported; checking goes on past them. */
