@@ -407,12 +407,24 @@ final class ServerPool implements AutoCloseable {
       Attempt second = null;
       try {
         if (mayHedge && !first.awaitDone(hedgeDelayNanos()) && hedged.get() < hedgeable.get() / 5 + 8) {
+          // only to a server that is up and identified: reading a description first would hold this thread, which
+          // waits for the first answer, and a server that does not answer must not fail a read the first may answer
           Server other = pick(tried);
-          if (other != null && other.slots.tryAcquire()) {
+          if (other != null && !other.isDown() && other.identified && other.slots.tryAcquire()) {
             tried.add(other);
             other.hedges.incrementAndGet();
             hedged.incrementAndGet();
-            second = start(other, call, false, false);
+            try {
+              second = start(other, call, false, false);
+            } catch (InterruptedIOException | StoreMismatchException e) {
+              other.slots.release();
+              first.abandon();
+              busy.remove();
+              throw e;
+            } catch (IOException e) {
+              other.slots.release(); // marked down meanwhile, and not identified again
+              failures.add(e.getMessage());
+            }
           }
         }
         Attempt won = firstAnswer(first, second, call, failures);

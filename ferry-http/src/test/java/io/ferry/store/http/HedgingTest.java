@@ -4,8 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.ferry.repo.PushOptions;
 import io.ferry.repo.Repository;
+import io.ferry.store.StoreOptions;
 import io.ferry.store.StoredObject;
+import io.ferry.testkit.FreePort;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -107,6 +110,24 @@ class HedgingTest {
       }
       assertThat(Duration.ofNanos(worst)).isLessThan(SLOW.dividedBy(2));
       assertThat(b.stats().get(1).hedges()).as("size lookups hedged to the fast server").isGreaterThanOrEqualTo(3);
+    }
+  }
+
+  /**
+   * A read is hedged only to a server that is up: a hedge to a server that could not be reached (not identified yet,
+   * or marked down) once failed the whole read, though the first server was about to answer.
+   */
+  @Test
+  void aReadIsNotHedgedToAServerThatIsDown() throws IOException {
+    String uri = group.get(0).uri() + ",http://127.0.0.1:" + FreePort.pick() + "?balance=round-robin&hedge_floor_ms=5";
+    try (HttpBackend b = HttpBackend.open(URI.create(uri), StoreOptions.existing(), Map.of())) {
+      group.get(0).chunkDelay.set(Duration.ofMillis(300)); // past the first hedging delay, 10 × the floor
+      for (int i = 0; i < 2; i++) {
+        StoredObject o = objects.get(i % objects.size());
+        assertThat(b.chunks().read(o.id(), 0, (int) o.size()).remaining()).isEqualTo((int) o.size());
+      }
+      assertThat(b.stats().get(1).down()).isTrue();
+      assertThat(b.stats().get(1).hedges()).isZero();
     }
   }
 
