@@ -1145,23 +1145,55 @@ final class ServerPool implements AutoCloseable {
     }
   }
 
+  /**
+   * Asks a server marked down whether it answers ({@code HEAD /v1/store}, within the connect timeout): over {@code
+   * http://} on a plain connection in a reader thread, as reads go, so that probing never makes the JDK client.
+   */
   private void probe(Server s) {
     if (closed || !s.isDown()) {
       return;
     }
-    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.base + API))
-        .method("HEAD", HttpRequest.BodyPublishers.noBody()).timeout(settings.connectTimeout());
-    if (settings.token() != null) {
-      b.header("Authorization", "Bearer " + settings.token());
+    List<String> headers = settings.token() == null ? List.of()
+        : List.of("Authorization", "Bearer " + settings.token());
+    CompletableFuture<Integer> status = new CompletableFuture<>();
+    if (PlainReads.eligible(s.base, headers)) {
+      String prefix = s.base.getRawPath() == null ? "" : s.base.getRawPath();
+      PlainReads.Exchange px = plain.exchange(s.base, "HEAD", prefix + API, headers, null, 0);
+      try {
+        ScheduledFuture<?> timer = timers.schedule(px::abort, settings.connectTimeout().toNanos(),
+            TimeUnit.NANOSECONDS);
+        status.whenComplete((r, t) -> timer.cancel(false));
+        readers.execute(() -> {
+          try {
+            PlainReads.Raw raw = px.run();
+            status.complete(raw == PlainReads.UNUSUAL ? 200 : raw.status());
+          } catch (Throwable t) {
+            status.completeExceptionally(t);
+          }
+        });
+      } catch (RejectedExecutionException e) {
+        return; // closed
+      }
+    } else {
+      HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(s.base + API))
+          .method("HEAD", HttpRequest.BodyPublishers.noBody()).timeout(settings.connectTimeout());
+      for (int i = 0; i + 1 < headers.size(); i += 2) {
+        b.header(headers.get(i), headers.get(i + 1));
+      }
+      try {
+        client().sendAsync(b.build(), HttpResponse.BodyHandlers.discarding()).whenComplete((r, t) -> {
+          if (r != null) {
+            status.complete(r.statusCode());
+          } else {
+            status.completeExceptionally(t);
+          }
+        });
+      } catch (RuntimeException e) {
+        return;
+      }
     }
-    CompletableFuture<HttpResponse<Void>> f;
-    try {
-      f = client().sendAsync(b.build(), HttpResponse.BodyHandlers.discarding());
-    } catch (RuntimeException e) {
-      return;
-    }
-    f.whenComplete((r, t) -> {
-      if (r != null && r.statusCode() < 500) {
+    status.whenComplete((code, t) -> {
+      if (code != null && code < 500) {
         markUp(s);
       } else if (!closed) {
         Duration next = s.probeDelay.multipliedBy(2);

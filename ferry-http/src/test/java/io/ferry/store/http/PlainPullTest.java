@@ -15,6 +15,7 @@ import io.ferry.server.auth.Scope;
 import io.ferry.server.auth.TokenFile;
 import io.ferry.store.StoreOptions;
 import io.ferry.testkit.DirectoryState;
+import io.ferry.testkit.FreePort;
 import io.ferry.transfer.PullOptions;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -94,6 +95,23 @@ class PlainPullTest {
       assertThatThrownBy(() -> r.backend().chunks().readInto(absent, 0, ByteBuffer.allocateDirect(100)))
           .isInstanceOf(MissingObjectException.class);
       assertThat(pool(r).madeJdkClient()).isFalse();
+    }
+  }
+
+  @Test
+  void probingAServerMarkedDownNeedsNoJdkClient() throws Exception {
+    store.push(src, "org/m:prod", PushOptions.builder().build());
+    int port = FreePort.pick();
+    String uri = server.uri() + ",http://127.0.0.1:" + port + "?probe_min_ms=20&probe_max_ms=100&balance=round-robin";
+    try (Repository r = Ferry.open(uri, StoreOptions.existing(), RepositoryOptions.defaults())) {
+      HttpBackend b = (HttpBackend) r.backend();
+      r.pull("org/m:prod", tmp.resolve("out"), PullOptions.defaults());
+      ServerGroup.await("the second server to be marked down", 20, () -> b.stats().get(1).down());
+      try (FerryServer second = FerryServer.start(store, ServerOptions.builder().listen("127.0.0.1", port).build())) {
+        ServerGroup.await("the probe to find the second server up", 20, () -> !b.stats().get(1).down());
+      }
+      assertThat(DirectoryState.of(tmp.resolve("out"))).isEqualTo(DirectoryState.of(src));
+      assertThat(pool(r).madeJdkClient()).as("probes over http:// take plain connections").isFalse();
     }
   }
 
