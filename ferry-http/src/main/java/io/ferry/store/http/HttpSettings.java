@@ -196,7 +196,7 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
   private static List<URI> servers(URI uri, String scheme, String list) throws InvalidInputException {
     List<URI> out = new ArrayList<>();
     for (String entry : list.split(",", -1)) {
-      String e = entry.trim();
+      String e = bracketsDecoded(entry.trim());
       if (e.isEmpty()) {
         throw bad(uri, "an empty server in the list");
       }
@@ -206,7 +206,6 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
         }
         e = scheme + "://" + e;
       }
-      e = bracketsDecoded(e);
       URI s;
       try {
         s = new URI(e);
@@ -240,10 +239,11 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
   /**
    * The server with the brackets of its host given back: a list of servers that holds an IPv6 literal reaches here
    * with its brackets written {@code %5B} and {@code %5D} ({@link io.ferry.Ferry#toUri}), since a URI allows bare
-   * brackets only around a single host. Only the authority is decoded; a path keeps its escapes.
+   * brackets only around a single host. Only the authority is decoded; a path keeps its escapes. The server may be
+   * given with or without its scheme.
    */
   private static String bracketsDecoded(String server) {
-    int start = server.indexOf("://") + 3;
+    int start = server.indexOf("://") < 0 ? 0 : server.indexOf("://") + 3;
     int end = server.indexOf('/', start);
     if (end < 0) {
       end = server.length();
@@ -278,11 +278,24 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
     return new InvalidInputException("store URI '" + withoutQuery(uri) + "': " + why);
   }
 
-  /** The URI without its query: what messages show. */
+  /**
+   * The URI without its query, its servers' brackets as the user wrote them ({@code [::1]}, not the {@code %5B::1%5D}
+   * a list of servers reaches here with): what messages show.
+   */
   static String withoutQuery(URI uri) {
     String s = uri.toString();
     int q = s.indexOf('?');
-    return q < 0 ? s : s.substring(0, q);
+    s = q < 0 ? s : s.substring(0, q);
+    int start = s.indexOf("://");
+    if (start < 0) {
+      return s;
+    }
+    StringBuilder out = new StringBuilder(s.substring(0, start + 3));
+    String[] entries = s.substring(start + 3).split(",", -1);
+    for (int i = 0; i < entries.length; i++) {
+      out.append(i == 0 ? "" : ",").append(bracketsDecoded(entries[i]));
+    }
+    return out.toString();
   }
 
   /** The settings an HTTP store reads ({@value #PREFIX} and its URI options), for the CLI's check of names. */

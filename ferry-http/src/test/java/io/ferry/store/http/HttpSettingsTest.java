@@ -50,6 +50,17 @@ class HttpSettingsTest {
         .hasMessageContaining("server http://[::1]:1 is listed twice");
   }
 
+  /** Errors about a list with IPv6 literals show it as the user wrote it, not with its brackets escaped. */
+  @Test
+  void errorsShowIpv6ServersAsWritten() {
+    assertThatThrownBy(() -> parse("http://[::1]:1,[::1]:2/p%5Bx%5D?bogus=1", Map.of(), Map.of()))
+        .hasMessageStartingWith("store URI 'http://[::1]:1,[::1]:2/p%5Bx%5D': unknown option 'bogus'");
+    assertThatThrownBy(() -> parse("http://[::1]:1,[::1]:1", Map.of(), Map.of()))
+        .hasMessage("store URI 'http://[::1]:1,[::1]:1': server http://[::1]:1 is listed twice");
+    assertThatThrownBy(() -> parse("http://[::1]:1,ftp://[::2]:1", Map.of(), Map.of()))
+        .hasMessage("store URI 'http://[::1]:1,ftp://[::2]:1': server 'ftp://[::2]:1' is not http:// or https://");
+  }
+
   @Test
   void defaultsAndOptionsFromTheQueryAndTheSettings() throws Exception {
     HttpSettings d = parse("http://a:8080", Map.of(), Map.of());
