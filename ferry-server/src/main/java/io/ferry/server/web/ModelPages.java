@@ -32,9 +32,11 @@ import org.eclipse.jetty.http.HttpHeader;
 /** The models list, a model's page (tags, history graph, ref logs), a version's page and its downloads. */
 final class ModelPages {
   static final int MODELS_PAGE = 50;
-  /** Most tags shown in a model's row of the models list; its page shows them all. */
+  /** Most tags shown in a model's row of the models list, and in a version's row of a model's history. */
   static final int TAGS_SHOWN = 10;
   static final int HISTORY_PAGE = 50;
+  /** Tags a page of a model's refs (and of its ref log) shows. */
+  static final int TAGS_PAGE = 50;
   static final int REFLOG_ROWS = 20;
   /** Largest config.json shown inline on a version's page. */
   static final int CONFIG_SHOWN = 64 << 10;
@@ -146,18 +148,48 @@ final class ModelPages {
       List<VersionRef> l = repo.log(model + "@" + after.toLowerCase(Locale.ROOT), limit + 2);
       page = l.subList(Math.min(1, l.size()), l.size());
     }
-    Html h = Page.begin(ex, 200, model, null);
-    h.raw("<h1 id=\"model-name\">").text(model).raw("</h1>");
-    h.raw("<h2>Refs</h2><table id=\"refs\"><thead><tr><th>Ref</th><th>Version</th><th></th></tr></thead><tbody>");
+    // the head and one page of the tags by name; the ref log shows the moves of these refs only, each log read once
+    Map<String, ChunkId> shown = new java.util.LinkedHashMap<>();
+    TreeMap<String, ChunkId> tags = new TreeMap<>();
     for (Map.Entry<ChunkId, List<String>> e : refs.entrySet()) {
       for (String r : e.getValue()) {
-        String label = r.equals(model) ? "head" : r.substring(model.length() + 1);
-        h.raw("<tr><td><span class=\"tag\">").text(label).raw("</span></td><td>")
-            .link(Page.sub(model, "versions", e.getKey().hex()), e.getKey().shortHex(12)).raw("</td><td>")
-            .link(Page.sub(model, "lineage", e.getKey().hex()), "lineage").raw("</td></tr>");
+        if (r.equals(model)) {
+          shown.put(RefNames.head(model), e.getKey());
+        } else {
+          tags.put(r.substring(model.length() + 1), e.getKey());
+        }
       }
     }
+    int tagPage = Math.min(ex.intQuery("tags", 0, 1_000_000), Math.max(0, (tags.size() - 1) / TAGS_PAGE));
+    int tagsFrom = tagPage * TAGS_PAGE;
+    int tagsTo = Math.min(tags.size(), tagsFrom + TAGS_PAGE);
+    new ArrayList<>(tags.entrySet()).subList(tagsFrom, tagsTo)
+        .forEach(t -> shown.put(RefNames.tag(model, t.getKey()), t.getValue()));
+    Html h = Page.begin(ex, 200, model, null);
+    h.raw("<h1 id=\"model-name\">").text(model).raw("</h1>");
+    h.raw("<h2>Refs</h2>");
+    if (tags.size() > TAGS_PAGE) {
+      h.raw("<p class=\"count\">").text(tags.size() + " tags, showing " + (tagsFrom + 1) + "–" + tagsTo + " by name")
+          .raw("</p>");
+    }
+    h.raw("<table id=\"refs\"><thead><tr><th>Ref</th><th>Version</th><th></th></tr></thead><tbody>");
+    for (Map.Entry<String, ChunkId> e : shown.entrySet()) {
+      h.raw("<tr><td><span class=\"tag\">").text(refLabel(model, e.getKey())).raw("</span></td><td>")
+          .link(Page.sub(model, "versions", e.getValue().hex()), e.getValue().shortHex(12)).raw("</td><td>")
+          .link(Page.sub(model, "lineage", e.getValue().hex()), "lineage").raw("</td></tr>");
+    }
     h.raw("</tbody></table>");
+    if (tags.size() > TAGS_PAGE) {
+      h.raw("<p class=\"pages\">");
+      if (tagPage > 0) {
+        h.link(Page.modelPath(model) + "?tags=" + (tagPage - 1), "← previous tags").raw(" ");
+      }
+      if (tagsTo < tags.size()) {
+        h.raw("<a id=\"more-tags\" href=\"").text(Page.modelPath(model) + "?tags=" + (tagPage + 1))
+            .raw("\">more tags →</a>");
+      }
+      h.raw("</p>");
+    }
     h.raw("<h2>History</h2><p class=\"note\">Newest first, following first parents; a side branch marks a parent"
         + " in another model or a derivation source.</p>");
     history(h, model, refs, page.subList(0, Math.min(limit, page.size())), ex.access());
@@ -168,18 +200,13 @@ final class ModelPages {
     h.raw("<h2>Ref log</h2><p class=\"note\">Who moved each ref, when, from what (newest first, at most ")
         .text(REFLOG_ROWS).raw(" per ref).</p><table id=\"reflog\"><thead><tr><th>When</th><th>Ref</th><th>Who</th>"
             + "<th>From</th><th>To</th><th>Why</th></tr></thead><tbody>");
-    List<String> names = new ArrayList<>();
-    names.add(RefNames.head(model));
-    for (List<String> rs : refs.values()) {
-      for (String r : rs) {
-        if (!r.equals(model)) {
-          names.add(RefNames.tag(model, r.substring(model.length() + 1)));
-        }
-      }
+    List<String> names = new ArrayList<>(shown.keySet());
+    if (!names.contains(RefNames.head(model))) {
+      names.add(0, RefNames.head(model)); // a removed head keeps its log
     }
     for (String ref : names) {
       List<RefLogEntry> log = repo.refLog(ref);
-      String label = ref.equals(RefNames.head(model)) ? "head" : ref.substring(model.length() + "/tags/".length());
+      String label = refLabel(model, ref);
       for (int i = log.size() - 1; i >= Math.max(0, log.size() - REFLOG_ROWS); i--) {
         RefLogEntry e = log.get(i);
         h.raw("<tr><td>").text(time(e.when())).raw("</td><td><span class=\"tag\">").text(label)
@@ -192,6 +219,11 @@ final class ModelPages {
     }
     h.raw("</tbody></table>");
     Page.end(h);
+  }
+
+  /** {@code head}, or the tag's name, of one of the model's refs ({@code model/head}, {@code model/tags/t}). */
+  private static String refLabel(String model, String ref) {
+    return ref.equals(RefNames.head(model)) ? "head" : ref.substring(model.length() + "/tags/".length());
   }
 
   private static void idCell(Html h, String model, ChunkId id) throws IOException {
@@ -225,9 +257,13 @@ final class ModelPages {
       Svg.historyCell(h, i > 0, hasNext && sameModel(v.parents().get(0), model), !side.isEmpty(),
           v.derivation() != null);
       h.raw("</td><td>").link(Page.sub(model, "versions", vr.id().hex()), vr.id().shortHex(12)).raw("</td><td>");
-      for (String r : refs.getOrDefault(vr.id(), List.of())) {
+      List<String> at = refs.getOrDefault(vr.id(), List.of());
+      for (String r : at.subList(0, Math.min(at.size(), TAGS_SHOWN))) {
         h.raw("<span class=\"tag\">").text(r.equals(model) ? "head" : r.substring(model.length() + 1))
             .raw("</span> ");
+      }
+      if (at.size() > TAGS_SHOWN) {
+        h.raw("<span class=\"more\">").text("+" + (at.size() - TAGS_SHOWN) + " more").raw("</span>");
       }
       h.raw("</td><td>").text(v.author()).raw("</td><td>").text(time(v.time())).raw("</td><td>")
           .text(v.message());
