@@ -241,17 +241,9 @@ final class LineagePage {
       h.raw("<tr class=\"derivation\" data-method=\"").text(d.method()).raw("\"><td>")
           .link(Page.sub(v.model(), "versions", id.hex()), id.shortHex(12)).raw("</td><td>").text(v.model())
           .raw("</td><td>").text(d.method()).raw("</td><td>").text(d.parameters()).raw("</td><td>");
-      if (d.source() != null && ChunkId.isValid(d.source()) && all.containsKey(ChunkId.parse(d.source()))) {
-        Version s = all.get(ChunkId.parse(d.source()));
-        if (ex.access().canRead(s.model())) {
-          h.link(Page.sub(s.model(), "versions", d.source()), s.model() + "@" + d.source().substring(0, 12));
-        } else {
-          h.raw("<span class=\"none\">a model this token may not read</span>");
-        }
-      } else if (d.source() != null && !ChunkId.isValid(d.source()) && !ex.access().isAdmin()) {
-        h.raw("<span class=\"none\">outside this store</span>");
-      } else {
-        h.text(d.source() == null ? "" : d.source());
+      Version s = d.source() != null && ChunkId.isValid(d.source()) ? all.get(ChunkId.parse(d.source())) : null;
+      if (d.source() != null) {
+        ModelPages.source(h, ex.access(), d.source(), s == null ? null : s.model());
       }
       h.raw("</td><td class=\"metric\">").text(error(m)).raw("</td><td class=\"num\">")
           .text(m.containsKey("sparsity") ? Html.fig(m.get("sparsity")) : "–").raw("</td><td class=\"num\">")

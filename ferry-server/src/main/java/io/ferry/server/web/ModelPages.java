@@ -250,8 +250,11 @@ final class ModelPages {
         }
       }
       if (v.derivation() != null) {
-        side.add(v.derivation().method() + (v.derivation().source() == null ? "" : " of "
-            + v.derivation().source().substring(0, Math.min(12, v.derivation().source().length()))));
+        String source = v.derivation().source();
+        side.add(v.derivation().method() + (source == null ? ""
+            : ChunkId.isValid(source) ? " of " + source.substring(0, 12)
+            : access.isAdmin() ? " of " + source.substring(0, Math.min(12, source.length()))
+            : " of a source outside this store"));
       }
       h.raw("<tr class=\"version\" data-id=\"").text(vr.id().hex()).raw("\"><td class=\"graph\">");
       Svg.historyCell(h, i > 0, hasNext && sameModel(v.parents().get(0), model), !side.isEmpty(),
@@ -318,9 +321,13 @@ final class ModelPages {
     }
     h.raw("</dd>");
     if (v.derivation() != null) {
+      String source = v.derivation().source();
+      String sourceModel = source != null && ChunkId.isValid(source) ? parentModel(ChunkId.parse(source), null)
+          : null;
       h.raw("<dt>Derivation</dt><dd>").text(v.derivation().method()).raw(" ").text(v.derivation().parameters())
-          .raw(" from <code>").text(v.derivation().source()).raw("</code>; ").text(metrics(v.derivation().metrics()))
-          .raw("</dd>");
+          .raw(" from ");
+      source(h, ex.access(), source, sourceModel);
+      h.raw("; ").text(metrics(v.derivation().metrics())).raw("</dd>");
     }
     h.raw("</dl><p>").link(Page.sub(model, "archive", vr.id().hex()), "Download the whole version (tar)")
         .raw(" · ").link(Page.sub(model, "lineage", vr.id().hex()), "Lineage").raw("</p>");
@@ -390,6 +397,30 @@ final class ModelPages {
     }
     h.raw("</tbody></table>");
     Page.end(h);
+  }
+
+  /**
+   * A derivation's source as the token may see it, on the version page and the lineage page alike: a version of a
+   * model it may read as a link; one of a model it may not read, or a source outside this store (a ref text, which
+   * may name a path or a bucket), only as that (an admin sees the text); an id this store does not hold as the id.
+   *
+   * @param sourceModel the model of the source version when this store holds it, else null
+   */
+  static void source(Html h, io.ferry.server.auth.Access access, String source, String sourceModel)
+      throws IOException {
+    if (source == null) {
+      h.raw("<span class=\"none\">none recorded</span>");
+    } else if (ChunkId.isValid(source) && sourceModel != null) {
+      if (access.canRead(sourceModel)) {
+        h.link(Page.sub(sourceModel, "versions", source), sourceModel + "@" + source.substring(0, 12));
+      } else {
+        h.raw("<span class=\"none\">a model this token may not read</span>");
+      }
+    } else if (!ChunkId.isValid(source) && !access.isAdmin()) {
+      h.raw("<span class=\"none\">outside this store</span>");
+    } else {
+      h.raw("<code>").text(source).raw("</code>");
+    }
   }
 
   static String metrics(Map<String, Double> m) {
