@@ -39,9 +39,10 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       If the response to a put that succeeded is lost and the SDK sends it again, the retry gets 412 and the put
  *       reports {@code false}: the object is whole, only the "created by this call" bit is lost (a failed push then
  *       leaves it for gc rather than deleting it).
- *   <li>{@link #read}: ranged GETs. Reads longer than one part ({@code s3.part-size}, 8 MiB) are split into parts
- *       fetched at once, the caller's thread taking the first and the store's pool the others, each written straight
- *       into the result's array. A body that ends early or breaks off is fetched again, by a new request, with
+ *   <li>{@link #read}: ranged GETs. Reads longer than one part ({@code s3.part-size}, 8 MiB) are split into parts:
+ *       the first (in the caller's thread) and the last (in the store's pool) into arrays of their own, then, once
+ *       they showed the object reaches the end of the range, the others at once, each written straight into the
+ *       result's array. A body that ends early or breaks off is fetched again, by a new request, with
  *       exponential backoff and full jitter; the SDK retries 5xx, throttling and connection errors the same way
  *       before any body is read. Both draw on one budget: {@code s3.max-attempts} requests a part in all.
  *   <li>{@link #get}: asks for the first part; the {@code Content-Range} of the answer gives the object's size, then
@@ -200,25 +201,46 @@ final class S3ChunkStore implements ChunkStore {
       }
       return ByteBuffer.allocate(0);
     }
-    byte[] out = new byte[length];
     int partSize = backend.settings().partSize();
     for (int round = 1; ; round++) {
       List<Future<Fetched>> rest = new ArrayList<>();
-      String changed = null;
+      String changed;
+      byte[] result = null;
       try {
-        for (int p = partSize; p < length; p += partSize) {
-          int from = p;
-          int n = Math.min(partSize, length - p);
-          rest.add(backend.pool().submit(() -> fetch(id, offset + from, n, out, from)));
+        if (length <= partSize) {
+          byte[] out = new byte[length];
+          checkEnd(id, offset, length, fetch(id, offset, length, out, 0).size());
+          return ByteBuffer.wrap(out);
         }
-        Fetched first = fetch(id, offset, Math.min(partSize, length), out, 0);
+        // The result is allocated once the endpoint showed that the object reaches the end of the range: its first
+        // part (with the object's size) and its last come first, each into an array of its own, then the parts
+        // between go straight into the result. A caller's length past the end of a small object allocated it all
+        // before any answer, and so did a size an endpoint claimed but did not have.
+        int lastFrom = (length - 1) / partSize * partSize;
+        Future<Fetched> lastPart = backend.pool().submit(() -> fetch(id, offset + lastFrom, length - lastFrom, null,
+            lastFrom));
+        rest.add(lastPart);
+        Fetched first = fetch(id, offset, partSize, null, 0);
         checkEnd(id, offset, length, first.size());
-        changed = awaitParts(id, first, rest, changed);
+        Fetched last = Futures.await(lastPart, "reading " + id + " from " + describe());
+        changed = change(first, last);
+        if (changed == null) {
+          result = new byte[length];
+          System.arraycopy(first.bytes(), 0, result, 0, partSize);
+          System.arraycopy(last.bytes(), 0, result, lastFrom, length - lastFrom);
+          rest.clear();
+          for (int p = partSize; p < lastFrom; p += partSize) {
+            int from = p;
+            byte[] into = result;
+            rest.add(backend.pool().submit(() -> fetch(id, offset + from, partSize, into, from)));
+          }
+          changed = awaitParts(id, first, rest, null);
+        }
       } finally {
         rest.forEach(f -> f.cancel(true));
       }
       if (changed == null) {
-        return ByteBuffer.wrap(out);
+        return ByteBuffer.wrap(result);
       }
       checkRound(id, round, changed);
     }

@@ -881,6 +881,43 @@ class S3BackendTest {
   }
 
   /**
+   * A read allocated the caller's length before any answer came: a length past the end of a small object (or one an
+   * endpoint's first answer claimed the object reaches) cost that much memory before the read failed. The result is
+   * now allocated once the first and the last part came.
+   */
+  @Test
+  @Timeout(60)
+  void aReadPastTheEndAllocatesOnlyWhatCame() throws Exception {
+    byte[] c = new byte[200 * 1024];
+    new java.util.Random(12).nextBytes(c);
+    ChunkId id = ChunkId.of(c);
+    LocalS3 s3 = LocalS3.shared();
+    URI uri = LocalS3.freshStoreUri("long-read");
+    try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+      Map<String, String> settings = Map.of("s3.endpoint", proxy.endpoint().toString(), "s3.backoff-ms", "5",
+          "s3.part-size", "64k");
+      try (Backend b = S3Backend.open(uri, new StoreOptions(true, settings), n -> null)) {
+        b.chunks().put(id, ByteBuffer.wrap(c));
+        assertThat(b.chunks().read(id, 1000, c.length - 1000)).isEqualTo(ByteBuffer.wrap(c, 1000, c.length - 1000));
+        com.sun.management.ThreadMXBean threads =
+            (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = threads.getCurrentThreadAllocatedBytes();
+        assertThatThrownBy(() -> b.chunks().read(id, 10, 256 << 20)).isInstanceOf(java.io.EOFException.class)
+            .hasMessageContaining("object " + id + " in " + uri)
+            .hasMessageContaining("runs past the end of the object (" + c.length + " bytes)");
+        assertThat(threads.getCurrentThreadAllocatedBytes() - before).as("bytes allocated by the read past the end")
+            .isLessThan(64L << 20);
+        proxy.policy((method, target, n) -> method.equals("GET") && target.contains("/objects/")
+            ? FaultyHttpProxy.Fault.LYING_SIZE : FaultyHttpProxy.Fault.NONE);
+        assertThatThrownBy(() -> b.chunks().read(id, 0, 256 << 20)).isInstanceOf(IOException.class)
+            .hasMessageContaining("object " + id + " in " + uri);
+        assertThat(threads.getCurrentThreadAllocatedBytes() - before).as("bytes allocated by the reads")
+            .isLessThan(64L << 20);
+      }
+    }
+  }
+
+  /**
    * The check of the bucket that follows a HEAD answered 404 is advice: an endpoint that does not implement
    * HeadBucket (501) or refuses it (403) leaves the answer "absent" as it was, rather than failing every lookup of a
    * missing object (every push).
