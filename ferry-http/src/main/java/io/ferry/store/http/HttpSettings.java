@@ -202,7 +202,7 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
       }
       if (!e.matches("(?i)https?://.*")) {
         if (e.contains("://")) {
-          throw bad(uri, "server '" + e + "' is not http:// or https://");
+          throw bad(uri, "server '" + shown(e) + "' is not http:// or https://");
         }
         e = scheme + "://" + e;
       }
@@ -210,17 +210,17 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
       try {
         s = new URI(e);
       } catch (URISyntaxException ex) {
-        throw bad(uri, "server '" + e + "' is not a valid URI: " + ex.getReason());
+        throw bad(uri, "server '" + shown(e) + "' is not a valid URI: " + ex.getReason());
       }
       if (s.getHost() == null) {
-        throw bad(uri, "server '" + e + "' has no host (expected host[:port])");
+        throw bad(uri, "server '" + shown(e) + "' has no host (expected host[:port])");
       }
       if (s.getRawUserInfo() != null) {
         throw bad(uri, "server '" + s.getHost() + "': credentials do not go in the URI; give a token with --token or "
             + TOKEN_ENV);
       }
       if (s.getRawQuery() != null || s.getRawFragment() != null) {
-        throw bad(uri, "server '" + e + "': options go at the end of the whole URI");
+        throw bad(uri, "server '" + shown(e) + "': options go at the end of the whole URI");
       }
       String path = s.getRawPath() == null ? "" : s.getRawPath();
       while (path.endsWith("/")) {
@@ -252,6 +252,18 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
     return server.substring(0, start) + authority + server.substring(end);
   }
 
+  /**
+   * A server of the list as messages show it: its brackets decoded, and without user information (a password written
+   * there, which the list refuses, must not reach a terminal or a log).
+   */
+  private static String shown(String server) {
+    String s = bracketsDecoded(server);
+    int start = s.indexOf("://") < 0 ? 0 : s.indexOf("://") + 3;
+    int end = s.indexOf('/', start);
+    int at = s.lastIndexOf('@', (end < 0 ? s.length() : end) - 1);
+    return at < start ? s : s.substring(0, start) + s.substring(at + 1);
+  }
+
   private static int positive(URI uri, Map<String, String> options, String key, int dflt)
       throws InvalidInputException {
     String value = options.get(key);
@@ -279,8 +291,8 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
   }
 
   /**
-   * The URI without its query, its servers' brackets as the user wrote them ({@code [::1]}, not the {@code %5B::1%5D}
-   * a list of servers reaches here with): what messages show.
+   * The URI without its query and user information, its servers' brackets as the user wrote them ({@code [::1]}, not
+   * the {@code %5B::1%5D} a list of servers reaches here with): what messages show.
    */
   static String withoutQuery(URI uri) {
     String s = uri.toString();
@@ -293,7 +305,7 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
     StringBuilder out = new StringBuilder(s.substring(0, start + 3));
     String[] entries = s.substring(start + 3).split(",", -1);
     for (int i = 0; i < entries.length; i++) {
-      out.append(i == 0 ? "" : ",").append(bracketsDecoded(entries[i]));
+      out.append(i == 0 ? "" : ",").append(shown(entries[i]));
     }
     return out.toString();
   }

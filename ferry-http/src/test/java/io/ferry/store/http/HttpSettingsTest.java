@@ -88,6 +88,12 @@ class HttpSettingsTest {
         .satisfies(e -> assertThat(e.getMessage()).doesNotContain("abc123"));
     assertThatThrownBy(() -> parse("http://user:pw@a:1", Map.of(), Map.of()))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("credentials");
+    // a password in the URI was refused in a message that showed it
+    for (String uri : List.of("http://user:s3cret@a:1", "http://a:1,user:s3cret@[::1]:2/p",
+        "http://a:1,ftp://u:s3cret@b", "http://a:1,u:s3cret@b:1:2", "http://u:s3cret@a:1?bogus=1")) {
+      assertThatThrownBy(() -> parse(uri, Map.of(), Map.of())).as(uri).isInstanceOf(InvalidInputException.class)
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain("s3cret"));
+    }
   }
 
   @Test
