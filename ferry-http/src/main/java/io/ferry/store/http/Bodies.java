@@ -50,6 +50,10 @@ final class Bodies {
       if (info.statusCode() >= 400) {
         return new Bounded(ERROR_LIMIT, true, declared);
       }
+      String encoded = encoded(info.headers());
+      if (encoded != null) {
+        return new Refused(new ServerPool.AnswerRejected(encoded));
+      }
       if (target != null && (info.statusCode() == 200 || info.statusCode() == 206)) {
         return new Into(target);
       }
@@ -207,6 +211,56 @@ final class Bodies {
         return piece;
       }
     };
+  }
+
+  /**
+   * Null, or why the body of an answer below 400 cannot be taken: it is in a {@code Content-Encoding} (gzip...) that
+   * Ferry never asks for and does not decode, so it is not the bytes the server sent. A proxy in front of the server
+   * that compresses answers made reads fail as answers of the wrong length, or as damaged objects.
+   */
+  static String encoded(java.net.http.HttpHeaders headers) {
+    String e = headers.firstValue("content-encoding").orElse("").trim();
+    if (e.isEmpty() || e.equalsIgnoreCase("identity")) {
+      return null;
+    }
+    StringBuilder shown = new StringBuilder();
+    e.codePoints().limit(40).forEach(c -> shown.appendCodePoint(c < 0x20 || c > 0x7e ? '?' : c));
+    return "the answer's body is in Content-Encoding '" + shown + "', which Ferry does not ask for and does not"
+        + " decode (does a proxy in front of the server compress its answers?)";
+  }
+
+  /** Takes no body and fails with the reason it was given. */
+  private static final class Refused implements HttpResponse.BodySubscriber<Received> {
+    private final CompletableFuture<Received> result = new CompletableFuture<>();
+
+    Refused(IOException why) {
+      result.completeExceptionally(why);
+    }
+
+    @Override
+    public CompletionStage<Received> getBody() {
+      return result;
+    }
+
+    @Override
+    public void onSubscribe(Flow.Subscription s) {
+      s.cancel();
+    }
+
+    @Override
+    public void onNext(List<ByteBuffer> items) {
+      // cancelled
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      // failed already
+    }
+
+    @Override
+    public void onComplete() {
+      // failed already
+    }
   }
 
   /** Collects a body into one array, failing (or, for error answers, truncating) past a bound. */

@@ -203,6 +203,11 @@ final class PlainReads implements AutoCloseable {
         }
         body = new Bodies.Received(NONE, null);
       } else {
+        String encoded = head.status < 400 ? Bodies.encoded(head.headers) : null;
+        if (encoded != null) {
+          c.close(); // its body is not read
+          throw new ServerPool.AnswerRejected(base + ": " + encoded);
+        }
         long length = head.contentLength();
         boolean into = target != null && (head.status == 200 || head.status == 206);
         long room = into ? target.room() : head.status >= 400 ? Bodies.ERROR_LIMIT : limit;

@@ -82,6 +82,8 @@ final class ProtocolServer implements AutoCloseable {
    * claim.
    */
   final AtomicInteger chunkBodyDelta = new AtomicInteger();
+  /** When set, chunk read bodies are sent gzip-compressed with {@code Content-Encoding: gzip}, as a proxy may. */
+  final java.util.concurrent.atomic.AtomicBoolean gzipChunks = new java.util.concurrent.atomic.AtomicBoolean();
   /**
    * When set, a JSON answer (status 200) holding this field is sent as an empty object, as from a server or a proxy
    * that speaks another protocol; the request itself is carried out.
@@ -378,6 +380,14 @@ final class ProtocolServer implements AutoCloseable {
         byte[] out = new byte[Math.max(0, b.remaining() + chunkBodyDelta.get())];
         b.get(out, 0, Math.min(out.length, b.remaining()));
         ex.getResponseHeaders().set("ETag", "\"" + id.hex() + "\"");
+        if (gzipChunks.get()) {
+          java.io.ByteArrayOutputStream zipped = new java.io.ByteArrayOutputStream();
+          try (java.util.zip.GZIPOutputStream z = new java.util.zip.GZIPOutputStream(zipped)) {
+            z.write(out);
+          }
+          out = zipped.toByteArray();
+          ex.getResponseHeaders().set("Content-Encoding", "gzip");
+        }
         chunkReads.incrementAndGet();
         send(ex, partial ? 206 : 200, out, "application/octet-stream");
       }

@@ -115,6 +115,38 @@ class ReadIntoTest {
     }
   }
 
+  /**
+   * A body in a Content-Encoding Ferry did not ask for (a proxy that compresses answers) is refused naming the
+   * encoding, and read from another server; it failed as an answer of the wrong length, or, when the compressed body
+   * had the length asked for, as a damaged object.
+   */
+  @Test
+  void anAnswerInAnEncodingFerryDidNotAskForIsRefusedNamingIt() throws IOException {
+    group.get(0).gzipChunks.set(true);
+    try {
+      for (int length : new int[] {64 << 10, 8}) {
+        try (HttpBackend b = HttpBackend.open(java.net.URI.create(group.get(0).uri().toString()),
+            io.ferry.store.StoreOptions.existing(), Map.of())) {
+          for (ByteBuffer dst : List.of(ByteBuffer.allocate(length), ByteBuffer.allocateDirect(length))) {
+            assertThatThrownBy(() -> b.chunks().readInto(big.id(), 0, dst)).isInstanceOf(IOException.class)
+                .hasMessageContaining("read bytes 0-" + (length - 1) + " of object " + big.id())
+                .hasMessageContaining("Content-Encoding 'gzip', which Ferry does not ask for");
+          }
+          assertThat(b.stats().get(0).timesDown()).as("a server that answers is not down").isZero();
+        }
+      }
+      try (HttpBackend b = group.client("?balance=round-robin&hedge=false", Map.of())) {
+        for (int i = 0; i < 4; i++) {
+          ByteBuffer dst = guarded(1 << 20);
+          b.chunks().readInto(big.id(), i, dst);
+          assertHolds(dst, 1 << 20, group.store.chunks().read(big.id(), i, 1 << 20));
+        }
+      }
+    } finally {
+      group.get(0).gzipChunks.set(false);
+    }
+  }
+
   @Test
   void withOneServerALongerAnswerFailsNamingWhatWasAskedFor() throws IOException {
     group.get(0).chunkBodyDelta.set(3);
