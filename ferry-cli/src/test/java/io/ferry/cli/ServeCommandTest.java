@@ -247,7 +247,9 @@ class ServeCommandTest {
         {"ftp://models.example.com", "http:// or https://"},
         {"https://user:secret@models.example.com", "user information"}, {"https://models.example.com/?a=1", "query"},
         {"https://models.example.com/#top", "fragment"}, {"https://example.com/ferry", "must not have a path"},
-        {"https:///path", "no host"}, {"https://a b", "not a URL"}};
+        {"https:///path", "no host"}, {"https://a b", "not a URL"},
+        // user information in a URL refused for another reason was shown with its password
+        {"https://user:secret@models.example.com/ x", "not a URL"}, {"https://user:secret@bad_host", "no host"}};
     for (String[] b : bad) {
       String err = Cli.raw("serve", "--store", store, "--listen", "127.0.0.1:0", "--public-url", b[0])
           .exits(FerryCli.USAGE).err();

@@ -93,7 +93,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     try {
       u = new URI(url);
     } catch (URISyntaxException e) {
-      throw new IllegalArgumentException("'" + url + "' is not a URL: " + e.getReason());
+      throw new IllegalArgumentException("'" + shown(url) + "' is not a URL: " + e.getReason());
     }
     if (u.getRawUserInfo() != null) {
       throw new IllegalArgumentException("the public URL must not hold user information (user:password@): the"
@@ -101,20 +101,38 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     }
     String scheme = u.getScheme() == null ? "" : u.getScheme().toLowerCase(Locale.ROOT);
     if (!scheme.equals("http") && !scheme.equals("https")) {
-      throw new IllegalArgumentException("'" + url + "' must begin with http:// or https://");
+      throw new IllegalArgumentException("'" + shown(url) + "' must begin with http:// or https://");
     }
     if (u.getHost() == null) {
-      throw new IllegalArgumentException("'" + url + "' has no host");
+      throw new IllegalArgumentException("'" + shown(url) + "' has no host");
     }
     if (!u.getRawPath().isEmpty() && !u.getRawPath().equals("/")) {
-      throw new IllegalArgumentException("'" + url + "' must not have a path: the server's redirects and the store"
+      throw new IllegalArgumentException("'" + shown(url) + "' must not have a path: the server's redirects and the store"
           + " browser's links are paths from the root, so it must be served at the root of its host");
     }
     if (u.getRawQuery() != null || u.getRawFragment() != null) {
-      throw new IllegalArgumentException("'" + url + "' must not have a " + (u.getRawQuery() != null ? "query (?...)"
+      throw new IllegalArgumentException("'" + shown(url) + "' must not have a " + (u.getRawQuery() != null ? "query (?...)"
           : "fragment (#...)") + ": the server appends its paths to it");
     }
     return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+  }
+
+  /**
+   * {@code url} without user information, for messages: a URL that does not parse, or whose authority is not a host
+   * and port, still holds the password its user information may have.
+   */
+  private static String shown(String url) {
+    int start = url.indexOf("://");
+    if (start < 0) {
+      return url;
+    }
+    int end = url.length();
+    for (char c : new char[] {'/', '?', '#'}) {
+      int i = url.indexOf(c, start + 3);
+      end = i < 0 ? end : Math.min(end, i);
+    }
+    int at = url.lastIndexOf('@', end - 1);
+    return at < start + 3 ? url : url.substring(0, start + 3) + url.substring(at + 1);
   }
 
   /** Whether this is a development server (no tokens). */
