@@ -277,6 +277,9 @@ final class ServerPool implements AutoCloseable {
     }
   }
 
+  /** The longest queue of the JDK client's tasks. */
+  private static final int QUEUE_MAX = 1 << 16;
+
   ServerPool(HttpSettings settings, Consumer<String> notices) {
     this.settings = settings;
     this.notices = notices;
@@ -287,14 +290,16 @@ final class ServerPool implements AutoCloseable {
     this.servers = List.copyOf(list);
     int threads = Math.max(2, Math.min(8, Runtime.getRuntime().availableProcessors() * 2));
     // the client's tasks are bounded by the request slots; the queue's bound is a guard, and a task past it runs in
-    // the thread that hands it over rather than being dropped
+    // the thread that hands it over rather than being dropped (counted in longs and capped: a large max_requests
+    // overflowed it into a negative capacity, an internal error, or allocated its array of millions at once)
+    long slotsInAll = (long) servers.size() * settings.maxRequests();
     this.executor = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-        new ArrayBlockingQueue<>(servers.size() * settings.maxRequests() * 8 + 64),
+        new ArrayBlockingQueue<>((int) Math.min(QUEUE_MAX, slotsInAll * 8 + 64)),
         DaemonThreads.named("ferry-http"), new ThreadPoolExecutor.CallerRunsPolicy());
     this.executor.allowCoreThreadTimeOut(true);
     this.timers = Executors.newSingleThreadScheduledExecutor(DaemonThreads.named("ferry-http-timer"));
     // a plain read blocks its thread; requests in flight are bounded by the slots, so are these threads
-    int slots = servers.size() * settings.maxRequests();
+    int slots = (int) Math.min(Integer.MAX_VALUE, slotsInAll);
     this.readers = new ThreadPoolExecutor(slots, slots, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
         DaemonThreads.named("ferry-http-read"));
     this.readers.allowCoreThreadTimeOut(true);

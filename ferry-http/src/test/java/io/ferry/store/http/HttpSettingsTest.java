@@ -96,6 +96,17 @@ class HttpSettingsTest {
     }
   }
 
+  /** A large max_requests overflowed the pool's bounds into an internal error when the store was opened. */
+  @Test
+  void thePoolTakesTheLargestMaxRequests() throws Exception {
+    for (String max : List.of("300000000", "1073741824", "2147483647")) {
+      try (ServerPool pool = new ServerPool(parse("http://a:1,b:2?max_requests=" + max, Map.of(), Map.of()),
+          notice -> { })) {
+        assertThat(pool.settings().maxRequests()).isEqualTo(Integer.parseInt(max));
+      }
+    }
+  }
+
   @Test
   void badListsAndOptionsAreNamed() {
     for (List<String> c : List.of(List.of("http://a:1,,b:2", "empty server"), List.of("http://a:1,ftp://b", "not http"),
