@@ -214,6 +214,18 @@ public final class HttpBackend implements Backend {
         return new InvalidInputException(at + ": the server refused it (" + a.status() + ")"
             + (msg.isEmpty() ? "" : ": " + msg));
       default:
+        String location = a.status() >= 300 && a.status() < 400 ? a.headers().firstValue("location").orElse("")
+            : "";
+        if (!location.isEmpty()) {
+          // the redirect's query is left out: it may hold a signature
+          int q = location.indexOf('?');
+          StringBuilder to = new StringBuilder();
+          (q < 0 ? location : location.substring(0, q)).codePoints().limit(200)
+              .forEach(c -> to.appendCodePoint(c < 0x20 || c > 0x7e ? '?' : c));
+          return new InvalidInputException(at + ": the server answered " + a.status() + ", a redirect to '" + to
+              + "'; Ferry follows no redirects, so that the token goes only to the servers the store URI lists:"
+              + " give the store URI the server it points to");
+        }
         return new IOException(at + ": the server answered " + a.status() + ", expected " + expected
             + (msg.isEmpty() ? "" : ": " + msg));
     }
