@@ -229,6 +229,15 @@ final class Bodies {
         + " decode (does a proxy in front of the server compress its answers?)";
   }
 
+  /**
+   * A failure while a body came through the JDK client (a reset, a chunked body cut off), said as such: the client's
+   * own words ("chunked transfer encoding, state: READING_LENGTH") did not say that the answer broke off.
+   */
+  static IOException brokeOff(Throwable t, long received) {
+    return new IOException("the answer's body broke off after " + received + " bytes"
+        + (t.getMessage() == null ? "" : " (" + t.getMessage() + ")"), t);
+  }
+
   /** Takes no body and fails with the reason it was given. */
   private static final class Refused implements HttpResponse.BodySubscriber<Received> {
     private final CompletableFuture<Received> result = new CompletableFuture<>();
@@ -313,7 +322,7 @@ final class Bodies {
 
     @Override
     public void onError(Throwable t) {
-      result.completeExceptionally(t);
+      result.completeExceptionally(brokeOff(t, size));
     }
 
     @Override
@@ -362,7 +371,7 @@ final class Bodies {
 
     @Override
     public void onError(Throwable t) {
-      result.completeExceptionally(t);
+      result.completeExceptionally(brokeOff(t, target.written()));
     }
 
     @Override
