@@ -276,7 +276,9 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
         return n;
       }
     } catch (NumberFormatException e) {
-      // reported below
+      if (value.trim().matches("\\+?[0-9]+")) {
+        throw bad(uri, key + " '" + value + "' is above " + Integer.MAX_VALUE);
+      }
     }
     throw bad(uri, key + " '" + value + "' is not a whole number of at least 1");
   }
