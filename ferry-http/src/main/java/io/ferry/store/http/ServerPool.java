@@ -1109,14 +1109,19 @@ final class ServerPool implements AutoCloseable {
       storeId = id;
     } else if (!storeId.equals(id)) {
       StringBuilder who = new StringBuilder();
+      boolean others = false;
       for (Server o : servers) {
         String oid = o == s ? id : o.identified ? o.storeId : null;
         if (oid != null) {
           who.append(who.length() == 0 ? "" : ", ").append(o).append(" serves store ").append(oid);
+          others |= o != s;
         }
       }
-      mismatch = new StoreMismatchException("the servers of " + settings.describe() + " do not serve one store: "
-          + who + "; list only servers started over one store (a copy made with 'ferry copy' is another store)");
+      // no other server answers now: the store's servers served another store before (one restarted over another)
+      mismatch = new StoreMismatchException(others ? "the servers of " + settings.describe() + " do not serve one"
+          + " store: " + who + "; list only servers started over one store (a copy made with 'ferry copy' is another"
+          + " store)" : s + " serves store " + id + " now, where the servers of this URI served store " + storeId
+          + " before (was it started again over another store?); nothing more is read from it in this process");
       throw mismatch;
     }
     s.storeId = id;

@@ -156,6 +156,38 @@ class ServersOfTwoStoresTest {
   }
 
   /**
+   * The one server of a store URI that comes back over another store is refused saying so, with both stores' ids;
+   * the error said "the servers of ... do not serve one store" and named only the new store, as if the URI listed
+   * servers of two stores.
+   */
+  @Test
+  void theOneServerComingBackOverAnotherStoreIsSaidToHaveChangedStore() throws Exception {
+    try (Repository a = store("a", 1);
+        Repository b = Ferry.open(tmp.resolve("store-b").toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+      a.copyTo("m:prod", b, false, null);
+      FerryServer sa = serve(a);
+      int port = sa.uri().getPort();
+      try (Repository client = Ferry.open(sa.uri() + "?probe_min_ms=10&probe_max_ms=20", StoreOptions.existing(),
+          RepositoryOptions.defaults())) {
+        HttpBackend http = (HttpBackend) client.backend();
+        client.pull("m:prod", tmp.resolve("out"), PullOptions.defaults());
+        sa.close();
+        assertThatThrownBy(() -> client.resolve("m:prod")).isInstanceOf(IOException.class);
+        assertThat(http.stats().get(0).down()).isTrue();
+        try (FerryServer sb = FerryServer.start(b, ServerOptions.builder().listen("127.0.0.1", port).build())) {
+          ServerGroup.await("the probe finds " + sb.uri() + " up", 20, () -> !http.stats().get(0).down());
+          assertThatThrownBy(() -> client.resolve("m:prod")).isInstanceOf(InvalidInputException.class)
+              .hasMessageContaining(sb.uri() + " serves store " + b.backend().markerId().orElseThrow()
+                  + " now, where the servers of this URI served store " + a.backend().markerId().orElseThrow()
+                  + " before")
+              .hasMessageNotContaining("do not serve one store");
+        }
+      }
+    }
+  }
+
+  /**
    * A store made before markers had an id keeps working through servers: the first server to describe it gives it
    * an id (the record {@value StoreIdentity#RECORD}), which every other server over it then reports; another store
    * made before ids, served beside it, is still told apart.
