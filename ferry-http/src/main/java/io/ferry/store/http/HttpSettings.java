@@ -154,15 +154,25 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
       default -> throw bad(uri, "http_version '" + v + "' is not 2 or 1.1");
     };
     String token = settings.get(TOKEN);
+    String from = "--token";
     if (token == null) {
       token = env.get(TOKEN_ENV);
+      from = TOKEN_ENV;
     }
     if (token != null) {
       token = token.trim();
       if (token.isEmpty()) {
         token = null;
       } else if (!token.chars().allMatch(c -> c > 0x20 && c < 0x7f)) {
-        throw bad(uri, "the token has characters that cannot go in an HTTP header (only printable ASCII)");
+        // where and what, never the token itself
+        int at = 0;
+        while (token.charAt(at) > 0x20 && token.charAt(at) < 0x7f) {
+          at++;
+        }
+        char c = token.charAt(at);
+        throw bad(uri, "the token (" + from + ") has " + (c == ' ' ? "a space" : c == '\t' ? "a tab" : c == '\n'
+            ? "a line break" : String.format("U+%04X", (int) c)) + " at character " + (at + 1) + " of "
+            + token.length() + "; a token is printable ASCII without spaces (was it pasted with another word?)");
       }
     }
     Duration probeMin = millis(uri, options, "probe_min_ms", 100);

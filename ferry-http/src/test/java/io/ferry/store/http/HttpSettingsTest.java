@@ -88,6 +88,12 @@ class HttpSettingsTest {
         .satisfies(e -> assertThat(e.getMessage()).doesNotContain("abc123"));
     assertThatThrownBy(() -> parse("http://user:pw@a:1", Map.of(), Map.of()))
         .isInstanceOf(InvalidInputException.class).hasMessageContaining("credentials");
+    // a token with a space or a line break inside was said to have characters outside printable ASCII
+    assertThatThrownBy(() -> parse("http://a:1", Map.of(), Map.of("FERRY_TOKEN", " fry_abc\ndef\n")))
+        .hasMessageContaining("the token (FERRY_TOKEN) has a line break at character 8 of 11")
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("abc"));
+    assertThatThrownBy(() -> parse("http://a:1", Map.of("http.token", "fry_abc def"), Map.of()))
+        .hasMessageContaining("the token (--token) has a space at character 8 of 11");
     // a password in the URI was refused in a message that showed it
     for (String uri : List.of("http://user:s3cret@a:1", "http://a:1,user:s3cret@[::1]:2/p",
         "http://a:1,ftp://u:s3cret@b", "http://a:1,u:s3cret@b:1:2", "http://u:s3cret@a:1?bogus=1")) {
