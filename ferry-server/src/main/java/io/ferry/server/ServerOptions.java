@@ -107,12 +107,12 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       throw new IllegalArgumentException("'" + shown(url) + "' has no host");
     }
     if (!u.getRawPath().isEmpty() && !u.getRawPath().equals("/")) {
-      throw new IllegalArgumentException("'" + shown(url) + "' must not have a path: the server's redirects and the store"
-          + " browser's links are paths from the root, so it must be served at the root of its host");
+      throw new IllegalArgumentException("'" + shown(url) + "' must not have a path: the server's redirects and the"
+          + " store browser's links are paths from the root, so it must be served at the root of its host");
     }
     if (u.getRawQuery() != null || u.getRawFragment() != null) {
-      throw new IllegalArgumentException("'" + shown(url) + "' must not have a " + (u.getRawQuery() != null ? "query (?...)"
-          : "fragment (#...)") + ": the server appends its paths to it");
+      throw new IllegalArgumentException("'" + shown(url) + "' must not have a "
+          + (u.getRawQuery() != null ? "query (?...)" : "fragment (#...)") + ": the server appends its paths to it");
     }
     return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
   }
