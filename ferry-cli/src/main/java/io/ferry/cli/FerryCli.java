@@ -207,10 +207,14 @@ public final class FerryCli {
   /**
    * The error's message; picocli's own for a map option's value without '=' ("Value for option option '--meta'
    * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are, and the root's
-   * {@code --config} given after a command (which picocli calls an unknown option) says where it goes, and an unknown
-   * command is named as one (picocli said "Unmatched arguments from index 0: 'pusj', 'x', 'y'").
+   * {@code --config} given after a command (which picocli calls an unknown option) says where it goes, an unknown
+   * command is named as one (picocli said "Unmatched arguments from index 0: 'pusj', 'x', 'y'"), and {@code ferry}
+   * named alone says that a command is missing and where they are listed.
    */
   static String message(CommandLine.ParameterException ex) {
+    if ("Missing required subcommand".equals(ex.getMessage())) {
+      return GroupCommand.missing(ex.getCommandLine());
+    }
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() == null
         && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
       return "'" + u.getUnmatched().get(0) + "' is not a ferry command (ferry --help lists them)";

@@ -34,6 +34,19 @@ class RootOptionsTest {
     assertThat(Cli.raw("derive", "cast", "--help").ok().out()).contains("--to");
   }
 
+  /** A group named alone says what is missing and the choices, in two lines, exit 2; it printed its whole usage. */
+  @Test
+  void aGroupWithoutItsSubcommandNamesTheChoices() {
+    Cli.Result r = Cli.raw("derive").exits(FerryCli.USAGE);
+    assertThat(r.err().lines()).containsExactly("ferry: derive needs a subcommand: cast, quantize, dequantize or prune",
+        "Try 'ferry derive --help'.");
+    assertThat(r.out()).isEmpty();
+    assertThat(Cli.raw("token").exits(FerryCli.USAGE).err()).startsWith("ferry: token needs a subcommand: ")
+        .doesNotContain("Usage:");
+    assertThat(Cli.raw().exits(FerryCli.USAGE).err().lines()).containsExactly(
+        "ferry: no command given (ferry --help lists them)", "Try 'ferry --help'.");
+  }
+
   @Test
   void everyCommandAndSubcommandAnswersHelp() {
     List<String> answered = new ArrayList<>();
