@@ -75,7 +75,7 @@ public final class FerryCli {
 
   private static Map<String, Class<?>> subcommands() {
     Map<String, Class<?>> m = new LinkedHashMap<>();
-    m.put("help", CommandLine.HelpCommand.class);
+    m.put("help", HelpCommand.class);
     m.put("init", InitCommand.class);
     m.put("push", PushCommand.class);
     m.put("pull", PullCommand.class);

@@ -47,6 +47,21 @@ class RootOptionsTest {
         "ferry: no command given (ferry --help lists them)", "Try 'ferry --help'.");
   }
 
+  /** {@code ferry help derive cast} shows cast's help; it showed derive's and ignored the rest. */
+  @Test
+  void helpOfANestedCommandShowsThatCommand() {
+    assertThat(Cli.raw("help", "derive", "cast").ok().out()).startsWith("Usage: ferry derive cast ")
+        .isEqualTo(Cli.raw("derive", "cast", "--help").ok().out());
+    assertThat(Cli.raw("help", "push").ok().out()).startsWith("Usage: ferry push ");
+    assertThat(Cli.raw("help").ok().out()).startsWith("Usage: ferry ");
+    assertThat(Cli.raw("help", "derive", "cats").exits(FerryCli.USAGE).err())
+        .startsWith("ferry: derive has no subcommand 'cats': cast, quantize, dequantize or prune");
+    assertThat(Cli.raw("help", "push", "x").exits(FerryCli.USAGE).err())
+        .startsWith("ferry: push has no subcommands, so no help for 'x'");
+    assertThat(Cli.raw("help", "pusj").exits(FerryCli.USAGE).err())
+        .startsWith("ferry: 'pusj' is not a ferry command");
+  }
+
   @Test
   void everyCommandAndSubcommandAnswersHelp() {
     List<String> answered = new ArrayList<>();
