@@ -251,10 +251,17 @@ public final class FerryCli {
    * null: picocli's "Unknown options: '--exlude', 'x'" took the option's value for a second unknown option.
    */
   private static String unknownOption(CommandLine.ParameterException ex) {
-    if (!(ex instanceof CommandLine.UnmatchedArgumentException u) || ex.getCommandLine().getParent() == null) {
+    if (ex.getCommandLine().getParent() == null) {
       return null;
     }
-    return u.getUnmatched().stream().filter(a -> a.startsWith("--") && a.length() > 2)
+    // picocli checks required options before it reports unmatched arguments: "derive cast m --dtyp f16 --as m:x"
+    // said --to was missing, not that --dtyp (meant for --to, say) is no option
+    java.util.List<String> unmatched = ex instanceof CommandLine.UnmatchedArgumentException u ? u.getUnmatched()
+        : ex instanceof CommandLine.MissingParameterException ? ex.getCommandLine().getUnmatchedArguments() : null;
+    if (unmatched == null) {
+      return null;
+    }
+    return unmatched.stream().filter(a -> a.startsWith("--") && a.length() > 2)
         .map(a -> a.contains("=") ? a.substring(0, a.indexOf('=')) : a)
         .filter(a -> ex.getCommandLine().getCommandSpec().findOption(a) == null).findFirst().orElse(null);
   }

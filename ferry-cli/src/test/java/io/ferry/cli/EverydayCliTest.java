@@ -99,6 +99,11 @@ class EverydayCliTest {
         "ferry: push has no option '--exlude' (did you mean --exclude?)\nTry 'ferry push --help'.");
     assertThat(Cli.raw("push", "--sotre", "x", "a").exits(FerryCli.USAGE).err()).startsWith(
         "ferry: push has no option '--sotre' (did you mean --store?)\n");
+    // a misspelt option is named before a required option it leaves missing (picocli said --to was missing)
+    assertThat(Cli.raw("derive", "cast", "m", "--t0", "f16", "--as", "m:x").exits(FerryCli.USAGE).err()).startsWith(
+        "ferry: derive cast has no option '--t0' (did you mean --to");
+    assertThat(Cli.raw("derive", "cast", "m", "--dtyp", "f16").exits(FerryCli.USAGE).err())
+        .startsWith("ferry: derive cast has no option '--dtyp'");
     assertThat(Cli.raw("pusj", "--json").exits(FerryCli.USAGE).err().strip())
         .isEqualTo("{\"code\":2,\"kind\":\"usage\",\"message\":\"'pusj' is not a ferry command (ferry --help lists"
             + " them)\"}");
