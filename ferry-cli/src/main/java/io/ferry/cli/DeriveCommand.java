@@ -240,10 +240,12 @@ final class DeriveCommand extends GroupCommand {
       footer = {"%nExamples:%n  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50",
           "  ferry derive prune llama:prod --threshold 1e-3 --as llama:t3"})
   static final class Prune extends Base {
-    @Option(names = "--threshold", paramLabel = "T", description = "Zero elements with |x| < T (T > 0).")
+    @Option(names = "--threshold", paramLabel = "T", converter = FiniteNumberConverter.class,
+        description = "Zero elements with |x| < T (T > 0).")
     Double threshold;
 
-    @Option(names = "--sparsity", paramLabel = "S", description = "Fraction of each tensor to zero, in (0, 1).")
+    @Option(names = "--sparsity", paramLabel = "S", converter = FiniteNumberConverter.class,
+        description = "Fraction of each tensor to zero, in (0, 1).")
     Double sparsity;
 
     @Option(names = "--include", paramLabel = "REGEX", description = "Only tensors whose name matches.")
