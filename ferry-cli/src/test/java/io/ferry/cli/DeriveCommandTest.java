@@ -349,7 +349,7 @@ class DeriveCommandTest {
         }
         double[] a = floats(src, name);
         double[] b = floats(dst, name);
-        long k = Math.round(sparsity * a.length);
+        long k = (long) Math.rint(sparsity * a.length);
         long zeros = 0;
         double maxPruned = 0;
         double minKept = Double.MAX_VALUE;
@@ -367,6 +367,30 @@ class DeriveCommandTest {
         assertThat(t.path("metrics").path("sparsity").asDouble()).isEqualTo((double) k / a.length);
       }
     }
+  }
+
+  /**
+   * S·n halfway between two counts rounds to the even one, as torch.nn.utils.prune (Python's round) counts: rounding
+   * halves up zeroed three of five elements at --sparsity 0.5, and a one-element tensor whole.
+   */
+  @Test
+  void pruningBySparsityRoundsHalvesToEven() throws Exception {
+    Path odd = Files.createDirectories(tmp.resolve("odd"));
+    writeF32(odd.resolve("model.safetensors"), "w", new float[] {3, 1, 2, 4, 5});
+    assertThat(ferry(store, "push", odd.toString(), "odd:base").code()).isZero();
+    derive("prune", "odd:base", "--sparsity", "0.5", "--as", "odd:p50"); // 2.5 -> 2
+    try (Repository repo = DeriveSupport.open(store); ModelReader r = repo.open("odd:p50")) {
+      assertThat(floats(r, "w")).containsExactly(3, 0, 0, 4, 5);
+    }
+    Path one = Files.createDirectories(tmp.resolve("one"));
+    writeF32(one.resolve("model.safetensors"), "w", new float[] {0.25f});
+    assertThat(ferry(store, "push", one.toString(), "one:base").code()).isZero();
+    TreeMap<String, Long> before = DeriveSupport.storeState(store);
+    // 0.5 -> 0: the tensor is written as it was, so there is nothing to prune
+    DeriveSupport.Run r = ferry(store, "derive", "prune", "one:base", "--sparsity", "0.5", "--as", "one:p50");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(r.err()).contains("nothing to prune");
+    assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
   }
 
   @Test

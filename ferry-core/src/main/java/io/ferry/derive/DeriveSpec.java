@@ -155,7 +155,8 @@ public sealed interface DeriveSpec {
 
   /**
    * Magnitude pruning of float tensors: either every element with {@code |x| < threshold} becomes zero, or exactly
-   * {@code round(sparsity × n)} elements of smallest magnitude per tensor do (ties: lower flat index first).
+   * {@code round(sparsity × n)} (halves to even) elements of smallest magnitude per tensor do (ties: lower flat index
+   * first).
    *
    * @param threshold a finite positive threshold, or NaN when pruning by sparsity
    * @param sparsity a fraction in (0, 1), or NaN when pruning by threshold (0 of either would zero nothing and make

@@ -11,10 +11,10 @@ import java.util.Objects;
 /**
  * {@link DeriveSpec.Prune}: magnitude pruning of float tensors, written in their own dtype with zeroed elements as +0.
  * By threshold, every {@code |x| < threshold} becomes zero in one pass. By sparsity, exactly {@code round(sparsity ×
- * n)} elements of smallest magnitude (ties: lower flat index first; NaN ranks above infinity) become zero: the k-th
- * smallest magnitude is found by radix selection over the magnitude bits, 16 bits per read-only pass with a 65,536-entry
- * histogram (2 passes for F32, 1 for 16-bit types, 4 for F64), then a writing pass zeroes what is below it and the
- * first ties.
+ * n)} (halves to even) elements of smallest magnitude (ties: lower flat index first; NaN ranks above infinity) become
+ * zero: the k-th smallest magnitude is found by radix selection over the magnitude bits, 16 bits per read-only pass
+ * with a 65,536-entry histogram (2 passes for F32, 1 for 16-bit types, 4 for F64), then a writing pass zeroes what is
+ * below it and the first ties.
  */
 final class PruneTransform implements TensorTransform {
   private final DeriveSpec.Prune spec;
@@ -60,7 +60,8 @@ final class PruneTransform implements TensorTransform {
       };
     }
     long n = plan.source().elements();
-    return new SparsityWorker(dt, maxElements, Math.min(n, Math.round(spec.sparsity() * n)));
+    // halves to even, as torch.nn.utils.prune counts (Python's round): half up zeroed a one-element tensor at 0.5
+    return new SparsityWorker(dt, maxElements, Math.min(n, (long) Math.rint(spec.sparsity() * n)));
   }
 
   /** Copies a block and zeroes the elements {@link #zero} picks. */
