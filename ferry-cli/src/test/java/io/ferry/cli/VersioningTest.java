@@ -135,6 +135,14 @@ class VersioningTest {
     cli.run("push", tmp.resolve("a").toString(), "m:PROD").exits(1).oneLineError("differs only in case");
     // nor one named like a version id, which a revision (the Hugging Face endpoint's) would be taken for
     cli.run("tag", "m", "AB".repeat(32)).exits(1).oneLineError("tag '" + "AB".repeat(32) + "' looks like a version id");
+    // nor a new name that git refuses in a ref name: one ending with '.' or '.lock', or holding '..'
+    cli.run("tag", "m", "v1.").exits(1).oneLineError("tag name 'v1.' cannot be created: it ends with '.'");
+    cli.run("tag", "m", "a..b").exits(1).oneLineError("tag name 'a..b' cannot be created: it holds '..'");
+    cli.run("tag", "m", "x.lock").exits(1).oneLineError("tag name 'x.lock' cannot be created: it ends with '.lock'");
+    cli.run("push", tmp.resolve("a").toString(), "m:rc.").exits(1).oneLineError("tag name 'rc.'");
+    cli.run("push", tmp.resolve("a").toString(), "llama./m").exits(1)
+        .oneLineError("model name 'llama./m' cannot be created: it ends with '.'");
+    cli.run("derive", "cast", "m", "--to", "f16", "--as", "m..f16").exits(1).oneLineError("model name 'm..f16'");
     assertThat(cli.run("tag", "m", "prod", "--expect", v1.substring(0, 10)).exits(2).err()).contains("--expect");
     assertThat(cli.state()).isEqualTo(before);
     cli.run("tag", "m", "prod", "--expect", v2, "--json").ok();

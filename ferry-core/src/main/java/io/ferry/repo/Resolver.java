@@ -290,12 +290,14 @@ final class Resolver {
 
   /**
    * Refuses to start a model whose name differs only in case from one the store has: names compare exactly, but on
-   * a case-insensitive file system (a local store on macOS or Windows) the two would share their refs.
+   * a case-insensitive file system (a local store on macOS or Windows) the two would share their refs. Refuses too a
+   * new name that {@link RefNames#checkNewName} refuses.
    */
   void checkNoCaseTwin(String model) throws IOException {
     if (refs.get(RefNames.head(model)).isPresent()) {
       return;
     }
+    RefNames.checkNewName("model", model);
     for (String other : modelNames()) {
       if (!other.equals(model) && other.equalsIgnoreCase(model)) {
         throw new InvalidInputException("model '" + model + "' differs only in case from '" + other + "' in " + uri
@@ -307,13 +309,14 @@ final class Resolver {
 
   /**
    * Refuses a new tag of {@code model} that differs only in case from one it has, as {@link #checkNoCaseTwin} does for
-   * models (a case-insensitive file system would give both one log), or from the reserved {@code head}. A tag that
-   * exists already (made before this check) stays usable.
+   * models (a case-insensitive file system would give both one log), or from the reserved {@code head}, or that
+   * {@link RefNames#checkNewName} refuses. A tag that exists already (made before these checks) stays usable.
    */
   void checkNoTagCaseTwin(String model, String tag) throws IOException {
     if (tag == null || refs.get(RefNames.tag(model, tag)).isPresent()) {
       return;
     }
+    RefNames.checkNewName("tag", tag);
     if (tag.equalsIgnoreCase(RefNames.HEAD)) {
       throw new InvalidInputException("'" + tag + "' differs only in case from 'head', which is reserved (the"
           + " model's head): choose another tag name");

@@ -50,6 +50,27 @@ public final class RefNames {
   }
 
   /**
+   * Refuses a name for a new model or tag that {@link #checkModel} and {@link #checkTag} accept (names already in a
+   * store stay usable) but that git refuses in a ref name: a name, or a part of a model's name, that ends with
+   * {@code .} (which Windows file systems drop, so that {@code llama.} and {@code llama} would share a directory) or
+   * with {@code .lock} (git's lock files), or that holds {@code ..}. Such a name could not be mirrored as a git ref (a
+   * Hugging Face revision, say) under its own name.
+   *
+   * @param kind {@code model} or {@code tag}, for the message
+   * @throws InvalidInputException naming the name and the rule it breaks
+   */
+  public static void checkNewName(String kind, String name) throws InvalidInputException {
+    for (String p : name.split("/", -1)) {
+      String defect = p.contains("..") ? "it holds '..'" : p.endsWith(".lock") ? "it ends with '.lock'"
+          : p.endsWith(".") ? "it ends with '.'" : null;
+      if (defect != null) {
+        throw new InvalidInputException(kind + " name '" + name + "' cannot be created: " + defect + "; a new model or"
+            + " tag name (each part of a model's) may not end with '.' or '.lock' nor hold '..', as git's ref names");
+      }
+    }
+  }
+
+  /**
    * What breaks the rule of a name (or a part of one) that {@link #PART} and {@link #TAG} refuse: which character, or
    * its length, so that a user need not count 129 characters or find an accent.
    */
