@@ -29,8 +29,10 @@ import picocli.CommandLine.Command;
         "",
         "Exit codes:",
         "  0  ok",
-        "  1  bad input, or something not found",
-        "  2  usage error",
+        "  1  bad input (a file, or a model or tag name the naming rules refuse), or",
+        "     something not found",
+        "  2  usage error (unknown command or option, missing or empty argument, an",
+        "     option's value out of its range)",
         "  3  integrity failure (a checksum or hash did not match, an object is missing)",
         "  4  conflict (a compare-and-swap lost: the ref moved meanwhile)"})
 public final class FerryCli {
