@@ -49,7 +49,8 @@ public final class Ferry {
    */
   public static Backend openBackend(String store, StoreOptions storeOptions) throws IOException {
     Objects.requireNonNull(storeOptions, "storeOptions");
-    URI uri = toUri(store == null ? defaultStore() : store);
+    String location = store == null ? defaultStore() : store;
+    URI uri = toUri(location);
     StoreLayers.check(uri.toString(), storeOptions, StoreLayers.query(uri), System.getenv());
     LocalBackendProvider local = new LocalBackendProvider();
     if (local.supports(uri.getScheme())) {
@@ -61,7 +62,8 @@ public final class Ferry {
         return StoreLayers.stack(p.open(uri, storeOptions), storeOptions, StoreLayers.query(uri), System.getenv());
       }
     }
-    throw new InvalidInputException("no backend for store '" + StoreLayers.withoutSecrets(store) + "': scheme '"
+    // the store as named, also when it came from $FERRY_STORE: with store null, the message itself failed (NPE)
+    throw new InvalidInputException("no backend for store '" + StoreLayers.withoutSecrets(location) + "': scheme '"
         + uri.getScheme() + "' is not supported here (is its module on the class path?)");
   }
 

@@ -168,6 +168,22 @@ class RootOptionsTest {
     }
   }
 
+  /** A store of an unknown scheme named by $FERRY_STORE is named in the error; the error's own making failed (NPE). */
+  @Test
+  void anUnknownSchemeInTheEnvironmentIsNamed() throws Exception {
+    ProcessBuilder b = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), FerryCli.class.getName(), "ls");
+    b.environment().put("FERRY_STORE", "foo://host/x");
+    b.environment().put("FERRY_CONFIG", "");
+    b.environment().put("XDG_CONFIG_HOME", tmp.toString());
+    Process p = b.redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(2, TimeUnit.MINUTES)).isTrue();
+    assertThat(p.exitValue()).isEqualTo(1);
+    assertThat(err.strip()).isEqualTo("ferry ls: no backend for store 'foo://host/x': scheme 'foo' is not supported"
+        + " here (is its module on the class path?)");
+  }
+
   @Test
   void onlyTheNamedSubcommandIsBuiltAndEveryOneForHelpOrAnUnknownName() {
     assertThat(FerryCli.commandLineFor(new String[] {"--store", "x", "--cache", "y", "ls", "--json"})
