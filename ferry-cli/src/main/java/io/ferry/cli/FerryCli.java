@@ -211,7 +211,8 @@ public final class FerryCli {
    * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are, and the root's
    * {@code --config} given after a command (which picocli calls an unknown option) says where it goes, an unknown
    * command is named as one (picocli said "Unmatched arguments from index 0: 'pusj', 'x', 'y'"), and {@code ferry}
-   * named alone says that a command is missing and where they are listed.
+   * named alone says that a command is missing and where they are listed, and a group's unknown subcommand is named
+   * with the group's choices.
    */
   static String message(CommandLine.ParameterException ex) {
     if ("Missing required subcommand".equals(ex.getMessage())) {
@@ -220,6 +221,13 @@ public final class FerryCli {
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() == null
         && !u.getUnmatched().isEmpty() && !u.getUnmatched().get(0).startsWith("-")) {
       return "'" + u.getUnmatched().get(0) + "' is not a ferry command (ferry --help lists them)";
+    }
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
+        && !ex.getCommandLine().getSubcommands().isEmpty() && !u.getUnmatched().isEmpty()
+        && !u.getUnmatched().get(0).startsWith("-")) {
+      // picocli said "Unmatched argument at index 1: 'status'" (and with --json, that the group has no --json)
+      return ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length())
+          + " has no subcommand '" + u.getUnmatched().get(0) + "': " + GroupCommand.choices(ex.getCommandLine());
     }
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
         && u.getUnmatched().stream().anyMatch(a -> a.equals("--config") || a.startsWith("--config="))) {

@@ -47,6 +47,19 @@ class RootOptionsTest {
         "ferry: no command given (ferry --help lists them)", "Try 'ferry --help'.");
   }
 
+  /** An unknown subcommand of a group is named with the choices; picocli said "Unmatched argument at index 1". */
+  @Test
+  void anUnknownSubcommandOfAGroupIsNamedWithTheChoices() {
+    assertThat(Cli.raw("index", "status").exits(FerryCli.USAGE).err().lines()).containsExactly(
+        "ferry: index has no subcommand 'status': backfill", "Try 'ferry index --help'.");
+    assertThat(Cli.raw("derive", "cats", "m").exits(FerryCli.USAGE).err())
+        .startsWith("ferry: derive has no subcommand 'cats': cast, quantize, dequantize or prune\n")
+        .contains("Did you mean: derive cast?");
+    assertThat(Cli.raw("derive", "cats", "m", "--json").exits(FerryCli.USAGE).err().strip()).isEqualTo(
+        "{\"code\":2,\"kind\":\"usage\",\"message\":\"derive has no subcommand 'cats': cast, quantize, dequantize"
+            + " or prune\"}");
+  }
+
   /** {@code ferry help derive cast} shows cast's help; it showed derive's and ignored the rest. */
   @Test
   void helpOfANestedCommandShowsThatCommand() {
