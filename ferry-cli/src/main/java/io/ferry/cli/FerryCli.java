@@ -201,6 +201,10 @@ public final class FerryCli {
   private static final java.util.regex.Pattern NUMBER_ERROR = java.util.regex.Pattern.compile(
       "Invalid value for option '(\\S+)': '(.*)' is not an? (int|long|double|float)", java.util.regex.Pattern.DOTALL);
 
+  /** {@link FiniteNumberConverter}'s message for a number beyond a double's range, as picocli words it. */
+  private static final java.util.regex.Pattern RANGE_ERROR = java.util.regex.Pattern.compile(
+      "Invalid value for option '(\\S+)': ('.*' is (beyond the range|too small) .*)", java.util.regex.Pattern.DOTALL);
+
   /** picocli's message for a map option's value without '=' (its "option option" included). */
   private static final java.util.regex.Pattern KEY_VALUE_ERROR = java.util.regex.Pattern.compile(
       "Value for option option '(\\S+)' \\(([^)]*)\\) should be in KEY=VALUE format but was (.*)",
@@ -250,6 +254,10 @@ public final class FerryCli {
         default -> "a number";
       };
       return number.group(1) + " '" + number.group(2) + "' is not " + what;
+    }
+    java.util.regex.Matcher range = RANGE_ERROR.matcher(m);
+    if (range.matches()) {
+      return range.group(1) + " " + range.group(2);
     }
     java.util.regex.Matcher kv = KEY_VALUE_ERROR.matcher(m);
     return kv.matches() ? kv.group(1) + " " + kv.group(3) + ": expected " + kv.group(2) + " (a '=' between the key and"

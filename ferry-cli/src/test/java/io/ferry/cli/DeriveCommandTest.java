@@ -735,9 +735,9 @@ class DeriveCommandTest {
             "--sparsity must be in (0, 1), got NaN"),
         // a number beyond a double is quoted as given, not as the Infinity or 0.0 it became
         Arguments.of(List.of("prune", "m:base", "--threshold", "1e400", "--as", "x:y"), 2,
-            "--threshold': '1e400' is beyond the range of a double"),
+            "ferry: --threshold '1e400' is beyond the range of a double (about 1.8e308)"),
         Arguments.of(List.of("prune", "m:base", "--sparsity", "1e-400", "--as", "x:y"), 2,
-            "--sparsity': '1e-400' is too small for a double"),
+            "ferry: --sparsity '1e-400' is too small for a double"),
         Arguments.of(List.of("prune", "m:base", "--as", "x:y"), 2, "exactly one of --threshold and --sparsity"),
         Arguments.of(List.of("prune", "m:base", "--threshold", "1", "--sparsity", "0.5", "--as", "x:y"), 2,
             "exactly one of --threshold and --sparsity"),
