@@ -405,6 +405,10 @@ class BadInputTest {
     // an empty path (an unset shell variable) was the working directory: pushed whole, or pulled into
     assertThat(cli.run("push", "", "m").exits(2).err()).contains("(SOURCE): the path is empty");
     assertThat(cli.run("pull", "m", "").exits(2).err()).contains("(DIR): the path is empty");
+    // a byte the locale cannot decode (Java's U+FFFD in the argument) named another directory, which the pull made
+    assertThat(cli.run("pull", "m", tmp.resolve("out\uFFFD").toString()).exits(2).err()).contains("(DIR): '")
+        .contains("holds U+FFFD");
+    assertThat(tmp.resolve("out\uFFFD")).doesNotExist();
     assertThat(cli.state()).isEqualTo(before);
     assertThat(cli.run("push", good.toString(), "m", "--meta", "=v").exits(2).err())
         .contains("--meta takes KEY=VALUE with a key, not '=v'");
