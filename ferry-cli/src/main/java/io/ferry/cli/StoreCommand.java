@@ -179,9 +179,23 @@ abstract class StoreCommand implements Callable<Integer> {
 
   /**
    * An argument given empty ({@code ferry mv m "$NEW"} with NEW unset) is a usage error naming it: each command said
-   * something of its own ("empty ref", "model name is empty", exit 1) without saying which argument.
+   * something of its own ("empty ref", "model name is empty", exit 1) without saying which argument. So is an empty
+   * {@code --store}, {@code --cache}, {@code --token}, {@code --s3-endpoint} (here or before the command) or
+   * {@code --as}.
    */
   private void refuseEmptyArguments() {
+    // likewise the options that name where to work: --store '' said "empty store location" (exit 1) without naming
+    // it, and --cache '' and --token '' were taken for not given (the config file's cache, $FERRY_TOKEN)
+    for (String name : OPTIONS_NOT_EMPTY) {
+      picocli.CommandLine.Model.OptionSpec o = spec.findOption(name);
+      picocli.CommandLine.Model.OptionSpec r = root() == null ? null : spec.root().findOption(name);
+      if (o != null && "".equals(o.getValue()) || r != null && "".equals(r.getValue())) {
+        throw usage(name + " is empty (an unset shell variable?): give a value, or leave " + name + " out");
+      }
+    }
+    if (spec.findOption("--as") != null && "".equals(spec.findOption("--as").getValue())) {
+      throw usage("--as is empty (an unset shell variable?): give a value");
+    }
     for (picocli.CommandLine.Model.PositionalParamSpec p : spec.positionalParameters()) {
       Object v = p.getValue();
       boolean empty = v instanceof String s ? s.isEmpty()
@@ -191,6 +205,10 @@ abstract class StoreCommand implements Callable<Integer> {
       }
     }
   }
+
+  /** Options of every command (and of the root) whose value may not be empty. */
+  private static final java.util.List<String> OPTIONS_NOT_EMPTY = java.util.List.of("--store", "--cache", "--token",
+      "--s3-endpoint");
 
   /** What errors and warnings start with: the command as typed, {@code ferry push}, {@code ferry checkpoint push}. */
   private String prefix() {

@@ -405,6 +405,15 @@ class BadInputTest {
     // an empty path (an unset shell variable) was the working directory: pushed whole, or pulled into
     assertThat(cli.run("push", "", "m").exits(2).err()).contains("(SOURCE): the path is empty");
     assertThat(cli.run("pull", "m", "").exits(2).err()).contains("(DIR): the path is empty");
+    // so is an empty option that names where to work; --cache '' and --token '' were taken for not given
+    for (String option : List.of("--store", "--cache", "--token", "--s3-endpoint")) {
+      assertThat(Cli.raw("ls", option, "").exits(2).err()).as(option)
+          .startsWith("ferry: " + option + " is empty (an unset shell variable?)");
+      assertThat(Cli.raw(option, "", "ls").exits(2).err()).as("before ls: " + option)
+          .startsWith("ferry: " + option + " is empty (an unset shell variable?)");
+    }
+    assertThat(cli.run("derive", "cast", "m", "--to", "f16", "--as", "").exits(2).err())
+        .startsWith("ferry: --as is empty (an unset shell variable?)");
     // a byte the locale cannot decode (Java's U+FFFD in the argument) named another directory, which the pull made
     assertThat(cli.run("pull", "m", tmp.resolve("out\uFFFD").toString()).exits(2).err()).contains("(DIR): '")
         .contains("holds U+FFFD");
