@@ -100,11 +100,11 @@ final class ServeCommand extends StoreCommand {
       throw usage("--listen '" + listen + "': port " + port + " is outside 0..65535");
     }
     if (idleTimeout.isZero()) {
-      throw usage("--idle-timeout must be longer than 0, not '" + idleTimeout + "'");
+      throw usage("--idle-timeout must be longer than 0, not '" + given("--idle-timeout") + "'");
     }
     if (maxObjectSize != null && maxObjectSize < ServerOptions.MIN_MAX_OBJECT_SIZE) {
-      throw usage("--max-object-size must be at least " + ServerOptions.MIN_MAX_OBJECT_SIZE + " bytes, not "
-          + maxObjectSize);
+      throw usage("--max-object-size must be at least " + ServerOptions.MIN_MAX_OBJECT_SIZE + " bytes, not '"
+          + given("--max-object-size") + "'");
     }
     if ((tlsCert == null) != (tlsKey == null)) {
       throw usage("--tls-cert and --tls-key go together");

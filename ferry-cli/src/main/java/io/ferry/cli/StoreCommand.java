@@ -136,6 +136,16 @@ abstract class StoreCommand implements Callable<Integer> {
     return spec.commandLine().getOut();
   }
 
+  /**
+   * The last value of {@code option} as the user typed it, else null: errors quote it so, not as its Java value prints
+   * ({@code --idle-timeout 0} is not "PT0S" to its user).
+   */
+  String given(String option) {
+    picocli.CommandLine.Model.OptionSpec o = spec.commandLine().getParseResult().matchedOption(option);
+    java.util.List<String> v = o == null ? java.util.List.of() : o.originalStringValues();
+    return v.isEmpty() ? null : v.get(v.size() - 1);
+  }
+
   /** A usage error of this command (exit 2, with its usage): for an option's value picocli's types cannot refuse. */
   picocli.CommandLine.ParameterException usage(String message) {
     return new picocli.CommandLine.ParameterException(spec.commandLine(), message);

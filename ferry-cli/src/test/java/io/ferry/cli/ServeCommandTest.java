@@ -195,7 +195,10 @@ class ServeCommandTest {
     }
     // --max-object-size takes a unit as --min-held-rate does (it said "'0k' is not a long"), and help shows it so
     assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--max-object-size", "0k")
-        .exits(FerryCli.USAGE).err()).contains("--max-object-size must be at least 1024 bytes, not 0");
+        .exits(FerryCli.USAGE).err()).contains("--max-object-size must be at least 1024 bytes, not '0k'");
+    // the value as given, not as Java prints it ("not 'PT0S'")
+    assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--idle-timeout", "0s")
+        .exits(FerryCli.USAGE).err()).contains("--idle-timeout must be longer than 0, not '0s'");
     assertThat(Cli.raw("serve", "--store", tmp.resolve("store").toString(), "--max-object-size", "12x")
         .exits(FerryCli.USAGE).err()).contains("--max-object-size").contains("'12x' is not a byte count");
     assertThat(Cli.raw("serve", "--help").ok().out()).contains("(default: 129m)");
