@@ -57,10 +57,10 @@ class LauncherTest {
     List<String> cmd = new java.util.ArrayList<>(List.of("bash", script.toString()));
     cmd.addAll(List.of(args));
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(root.toFile());
-    pb.environment().putAll(env);
     pb.environment().remove("FERRY_JAVA_OPTS");
     pb.environment().remove("FERRY_HEAP");
     pb.environment().remove("FERRY_STORE");
+    pb.environment().putAll(env);
     Path out = Files.createTempFile(root, "out", ".txt");
     Path err = Files.createTempFile(root, "err", ".txt");
     Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
@@ -204,6 +204,15 @@ class LauncherTest {
       }
     }
     assertThat(copy.resolve("ferry-cli").resolve("target").resolve(".ferry-built")).isRegularFile();
+  }
+
+  /** A FERRY_HEAP the JVM cannot read is named; the JVM said only "Invalid maximum heap size: -Xmxabc". */
+  @Test
+  void aHeapSizeTheJvmCannotReadIsNamed() throws Exception {
+    Run r = run(java.util.Map.of("FERRY_HEAP", "abc"), launcher, "ls", "--store", root.resolve("none").toString());
+    assertThat(r.code()).isEqualTo(1);
+    assertThat(r.err().strip()).isEqualTo("ferry: FERRY_HEAP 'abc' is not a heap size: a number and an optional unit,"
+        + " e.g. 2g or 512m");
   }
 
   @Test
