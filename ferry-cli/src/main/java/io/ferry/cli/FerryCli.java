@@ -215,8 +215,8 @@ public final class FerryCli {
    * (KEY=VALUE) should be in KEY=VALUE format but was x") is said as Ferry's other usage errors are, and the root's
    * {@code --config} given after a command (which picocli calls an unknown option) says where it goes, an unknown
    * command is named as one (picocli said "Unmatched arguments from index 0: 'pusj', 'x', 'y'"), and {@code ferry}
-   * named alone says that a command is missing and where they are listed, and a group's unknown subcommand is named
-   * with the group's choices.
+   * named alone says that a command is missing and where they are listed, a group's unknown subcommand is named
+   * with the group's choices, and an argument more than a command takes is named with the arguments it takes.
    */
   static String message(CommandLine.ParameterException ex) {
     if ("Missing required subcommand".equals(ex.getMessage())) {
@@ -232,6 +232,16 @@ public final class FerryCli {
       // picocli said "Unmatched argument at index 1: 'status'" (and with --json, that the group has no --json)
       return ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length())
           + " has no subcommand '" + u.getUnmatched().get(0) + "': " + GroupCommand.choices(ex.getCommandLine());
+    }
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
+        && ex.getCommandLine().getSubcommands().isEmpty() && !u.getUnmatched().isEmpty()
+        && !u.getUnmatched().get(0).startsWith("-") && unknownOption(ex) == null) {
+      // picocli said "Unmatched argument at index 3: 'f69d...'" for one argument more than the command takes
+      java.util.List<String> labels = ex.getCommandLine().getCommandSpec().positionalParameters().stream()
+          .map(p -> p.arity().min() == 0 ? "[" + p.paramLabel() + "]" : p.paramLabel()).toList();
+      return ex.getCommandLine().getCommandSpec().qualifiedName(" ").substring("ferry ".length()) + " takes "
+          + (labels.isEmpty() ? "no arguments" : String.join(" ", labels)) + ": '" + u.getUnmatched().get(0)
+          + "' is one too many";
     }
     if (ex instanceof CommandLine.UnmatchedArgumentException u && ex.getCommandLine().getParent() != null
         && u.getUnmatched().stream().anyMatch(a -> a.equals("--config") || a.startsWith("--config="))) {

@@ -104,6 +104,10 @@ class EverydayCliTest {
         "ferry: derive cast has no option '--t0' (did you mean --to");
     assertThat(Cli.raw("derive", "cast", "m", "--dtyp", "f16").exits(FerryCli.USAGE).err())
         .startsWith("ferry: derive cast has no option '--dtyp'");
+    // an argument more than the command takes is named with what it takes (picocli said "Unmatched argument at index")
+    assertThat(Cli.raw("tag", "m", "prod", "abc").exits(FerryCli.USAGE).err()).startsWith(
+        "ferry: tag takes REF [TAG]: 'abc' is one too many\nTry 'ferry tag --help'.");
+    assertThat(Cli.raw("ls", "m").exits(FerryCli.USAGE).err()).startsWith("ferry: ls takes no arguments: 'm' is one");
     assertThat(Cli.raw("pusj", "--json").exits(FerryCli.USAGE).err().strip())
         .isEqualTo("{\"code\":2,\"kind\":\"usage\",\"message\":\"'pusj' is not a ferry command (ferry --help lists"
             + " them)\"}");
