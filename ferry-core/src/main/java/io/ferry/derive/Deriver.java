@@ -204,19 +204,23 @@ public final class Deriver {
    * Finishes a derivation whose tensor files were written by {@link #writeTensorFiles} and stored in this store by
    * others (the executors of a cluster derive): writes the other files and the report from {@code metrics}, and pushes
    * them with the {@code stored} files as one version, with the same derivation record, report and snapshot as {@link
-   * #derive} makes from the same source. Plans again first, so a source or spec that changed is refused.
+   * #derive} makes from the same source. Plans again first, so a spec that changed is refused.
    *
+   * @param src the version the files were derived from, as {@code sourceRef} named it when the derivation was
+   *     planned: a tag moved since then would otherwise give the derived files of one version the record and the
+   *     other files of another
+   * @param sourceRef the source as the user named it, for the version's message and for errors
    * @param metrics the metrics of every changed tensor, by source tensor name, as {@link #writeTensorFiles} returned
    * @param stored the entries of every tensor file, as a push of the written files made them
    * @param storedPacks the packs holding their small chunks
    * @throws InvalidInputException if a changed tensor has no metrics or a tensor file no entry
    */
-  public DeriveResult publish(String sourceRef, String target, DeriveSpec spec, String message,
+  public DeriveResult publish(VersionRef src, String sourceRef, String target, DeriveSpec spec, String message,
       TransferListener listener, Map<String, ErrorMetrics> metrics, List<FileEntry> stored, List<ChunkId> storedPacks)
       throws IOException {
+    Objects.requireNonNull(src, "src");
     Objects.requireNonNull(spec, "spec");
     checkTarget(target);
-    VersionRef src = repo.resolve(sourceRef);
     String exact = src.version().model() + "@" + src.id().hex();
     try (ModelReader reader = openSource(src); Run run = new Run(reader, spec, src, Set.of())) {
       plan(run, sourceRef);

@@ -113,7 +113,8 @@ public final class DeriveJob {
       stored.addAll(repo.objects().snapshot(ChunkId.parse(d.snapshot())).files());
       d.packs().forEach(p -> packs.add(ChunkId.parse(p)));
     }
-    DeriveResult r = deriver.publish(sourceRef, target, spec, message, TransferListener.NONE, metrics, stored,
+    // the version the tasks derived, even if sourceRef's tag has moved since
+    DeriveResult r = deriver.publish(src, sourceRef, target, spec, message, TransferListener.NONE, metrics, stored,
         new ArrayList<>(packs));
     return new Result(r, files.size());
   }

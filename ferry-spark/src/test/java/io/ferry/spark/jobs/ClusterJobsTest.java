@@ -163,6 +163,33 @@ class ClusterJobsTest {
         .doesNotContain("retry-int4-spark");
   }
 
+  /**
+   * The source's tag moves while the tasks run (another user pushes a new version to it): the job publishes what a
+   * local derive of the version the tasks derived publishes. It published the derived tensors of that version with
+   * the derivation record, and the other files, of the version the tag had moved to.
+   */
+  @Test
+  void aSourceTagMovedWhileTheTasksRunDoesNotChangeWhatIsPublished() throws Exception {
+    List<ModelGenerator.Tensor> base = SparkTests.model(DType.F32, 19);
+    SparkTests.push(repo, SparkTests.write(tmp, "move-v1", base), "movejobs:prod");
+    ChunkId derived = repo.resolve("movejobs:prod").id();
+    Path v2 = SparkTests.write(tmp, "move-v2", ModelGenerator.finetune(base, 0.5, 23));
+    Files.writeString(v2.resolve("config.json"), "{\"hidden_size\": 1024}\n");
+    String name = "move-" + System.nanoTime();
+    CountingLayer.beforeFirstPut(name, () -> repo.push(v2, "movejobs:prod",
+        io.ferry.repo.PushOptions.builder().message("pushed while a derive runs").build()));
+    StoreSpec spec = new StoreSpec(store, Map.of("layers", "counting", "counting.name", name));
+    DeriveArgs args = DeriveArgs.quantize(8, 64);
+    new DeriveJob(SparkTests.spark(), spec).run("movejobs:prod", "movejobs-int8-spark", args, null);
+    assertThat(repo.resolve("movejobs:prod").id()).as("the tag moved during the job").isNotEqualTo(derived);
+    Deriver.of(repo).derive("movejobs@" + derived.hex(), "movejobs-int8-local", args.spec(), null,
+        TransferListener.NONE);
+    Version c = repo.resolve("movejobs-int8-spark").version();
+    assertThat(c.derivation().source()).isEqualTo(derived.hex());
+    assertThat(c.snapshot()).isEqualTo(repo.resolve("movejobs-int8-local").version().snapshot());
+    assertThat(repo.verify("movejobs-int8-spark", TransferListener.NONE).ok()).isTrue();
+  }
+
   @Test
   void theEntryPointRunsAJobAndRefusesBadArguments() {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
