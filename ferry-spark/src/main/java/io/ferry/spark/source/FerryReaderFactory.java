@@ -2,6 +2,7 @@ package io.ferry.spark.source;
 
 import io.ferry.derive.FloatBits;
 import io.ferry.format.TensorInfo;
+import io.ferry.format.torch.TorchMetadata;
 import io.ferry.id.ChunkId;
 import io.ferry.read.ModelReader;
 import io.ferry.repo.Repository;
@@ -250,6 +251,16 @@ final class FerryReaderFactory implements PartitionReaderFactory {
             key.update((c.id().hex() + ":" + lo + "-" + hi + ";").getBytes(StandardCharsets.US_ASCII));
           }
           key.update((t.dtype().name() + t.shape()).getBytes(StandardCharsets.US_ASCII));
+          // a view of a PyTorch storage that is not a row-major run of it is its bytes read with its strides: a
+          // transposed [4, 3] matrix has the bytes, dtype and shape of a [3, 4] one, not its elements
+          String strides = t.byteLength() == 0 ? null : TorchMetadata.strides(f.format(), f.metadata(), t.name());
+          if (TorchMetadata.UNRECORDED.equals(strides)) {
+            // strides not recorded: equal to no other tensor
+            strides += ";" + hex + "//" + f.path() + ";" + t.name();
+          }
+          if (strides != null) {
+            key.update((";strides" + strides).getBytes(StandardCharsets.UTF_8));
+          }
           Object[] row = new Object[fields.length];
           for (int i = 0; i < fields.length; i++) {
             row[i] = switch (fields[i]) {

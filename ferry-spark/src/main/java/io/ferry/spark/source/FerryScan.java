@@ -1,5 +1,7 @@
 package io.ferry.spark.source;
 
+import io.ferry.error.InvalidInputException;
+import io.ferry.format.torch.TorchMetadata;
 import io.ferry.id.ChunkId;
 import io.ferry.read.Location;
 import io.ferry.read.Locator;
@@ -7,6 +9,7 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.spark.store.StoreCache;
 import io.ferry.store.ChunkStore;
+import io.ferry.version.FileEntry;
 import io.ferry.version.RefSpec;
 import io.ferry.version.Snapshot;
 import io.ferry.version.Version;
@@ -90,11 +93,16 @@ final class FerryScan implements Scan, Batch {
     String model = v.version().model();
     String id = v.id().hex();
     Snapshot s = repo.objects().snapshot(v.version().snapshot());
+    List<String> columns = Arrays.asList(schema.fieldNames());
+    boolean readsBytes = columns.contains("bytes") || columns.contains("values");
     List<ChunkSlice> kept = new ArrayList<>();
     for (ChunkSlice c : ChunkSlice.of(s)) {
       Map<String, String> known = Map.of("model", model, "version", id, "file", c.file(), "tensor", c.tensor(),
           "dtype", c.dtype());
       if (PlanFilter.mayPass(filters, known)) {
+        if (readsBytes && c.length() > 0) {
+          contiguous(s.file(c.file()).orElseThrow(), c.tensor());
+        }
         kept.add(c);
       }
     }
@@ -116,6 +124,25 @@ final class FerryScan implements Scan, Batch {
       parts.add(slices(model, id, group, locator, store));
     }
     return parts.toArray(new InputPartition[0]);
+  }
+
+  /**
+   * Refuses the bytes of a view of a PyTorch storage that is not a row-major run of it, as core's reader does: the
+   * bytes it spans in the file are not its elements in order, so they were served, and decoded as values, as if they
+   * were.
+   */
+  private static void contiguous(FileEntry f, String tensor) throws InvalidInputException {
+    String strides = TorchMetadata.strides(f.format(), f.metadata(), tensor);
+    if (TorchMetadata.UNRECORDED.equals(strides)) {
+      throw new InvalidInputException("tensor '" + tensor + "' of " + f.path() + " may be a non-contiguous view (its"
+          + " strides are not recorded), so its bytes in the file may not be its elements; select no bytes or values"
+          + " of it, or pull the version with --as safetensors to get it contiguous");
+    }
+    if (strides != null) {
+      throw new InvalidInputException("tensor '" + tensor + "' of " + f.path() + " is a non-contiguous view (strides "
+          + strides + " in elements), so its bytes in the file are not its elements in order; select no bytes or"
+          + " values of it, or pull the version with --as safetensors to get it contiguous");
+    }
   }
 
   private ReadPlan slices(String model, String version, List<ChunkSlice> group, Locator locator, ChunkStore store)

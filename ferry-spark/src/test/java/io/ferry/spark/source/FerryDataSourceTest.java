@@ -236,6 +236,39 @@ class FerryDataSourceTest {
         .where("tensor = 'c.weight'").select("bytes").collectAsList()).hasStackTraceContaining(next.hex());
   }
 
+  /**
+   * A PyTorch view that is not a row-major run of its storage (a transpose): its bytes in the file are not its
+   * elements in order. They were served as its bytes and values, and its content key equalled that of the row-major
+   * tensor of the same bytes, dtype and shape; core's reader refuses them, and so does the source, on the driver.
+   */
+  @Test
+  void aNonContiguousTorchViewHasNoBytesAndNotTheContentKeyOfTheRowMajorTensor() throws Exception {
+    String uri = tmp.resolve("views-store").toUri().toString();
+    try (Repository r = SparkTests.open(uri)) {
+      for (String name : List.of("rowmajor", "transposed")) {
+        Path dir = java.nio.file.Files.createDirectories(tmp.resolve("views").resolve(name));
+        try (var in = getClass().getResourceAsStream("/torch/" + name + ".pt")) {
+          java.nio.file.Files.copy(in, dir.resolve("w.pt"));
+        }
+        SparkTests.push(r, dir, "views");
+      }
+    }
+    DataFrameReader views = SparkTests.spark().read().format("ferry").option("store", uri);
+    List<Row> keys = views.option("table", "tensors").load("views").where("tensor = 'w'")
+        .select("shape", "content").collectAsList();
+    assertThat(keys).hasSize(2);
+    assertThat(keys.get(0).getList(0)).isEqualTo(keys.get(1).getList(0));
+    assertThat(keys.get(0).getString(1)).as("content keys of w and its transpose")
+        .isNotEqualTo(keys.get(1).getString(1));
+    assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").option("store", uri).option("values", "true")
+        .load("views").select("tensor", "values").collectAsList())
+        .hasMessageContaining("tensor 'w' of w.pt is a non-contiguous view (strides [1,3] in elements)");
+    assertThat(SparkTests.spark().read().format("ferry").option("store", uri).load("views")
+        .select("tensor", "shape").collectAsList()).hasSize(1);
+    assertThat(SparkTests.spark().read().format("ferry").option("store", uri).option("values", "true")
+        .load("views~1").select("values").first().getList(0)).hasSize(12).startsWith(0f, 1f, 2f, 3f);
+  }
+
   @Test
   void aCorruptChunkFailsTheReadNamingIt() throws Exception {
     Path dir = tmp.resolve("corrupt");
