@@ -271,7 +271,7 @@ final class FerryReaderFactory implements PartitionReaderFactory {
               case "dtype" -> str(t.dtype().name());
               case "shape" -> UnsafeArrayData.fromPrimitiveArray(t.shape().stream().mapToLong(Long::longValue)
                   .toArray());
-              case "length" -> t.byteLength();
+              case "length" -> f.tensorBytes(t);
               case "chunks" -> strings(chunks);
               case "content" -> str(HexFormat.of().formatHex(key.digest()));
               default -> throw new IllegalStateException("unknown column " + fields[i]);

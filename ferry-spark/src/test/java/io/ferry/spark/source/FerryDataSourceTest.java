@@ -269,6 +269,26 @@ class FerryDataSourceTest {
         .load("views~1").select("values").first().getList(0)).hasSize(12).startsWith(0f, 1f, 2f, 3f);
   }
 
+  /**
+   * A column of a matrix saved by PyTorch is a view that spans 9 of the matrix's floats and has 3: the tensors
+   * table's length was the 36 bytes it spans, not its 12 bytes, as {@code ferry show} and {@code diff} give them.
+   */
+  @Test
+  void theLengthOfAStridedTorchViewIsItsElementsNotTheBytesItSpans() throws Exception {
+    String uri = tmp.resolve("column-store").toUri().toString();
+    try (Repository r = SparkTests.open(uri)) {
+      Path dir = java.nio.file.Files.createDirectories(tmp.resolve("column"));
+      try (var in = getClass().getResourceAsStream("/torch/column.pt")) {
+        java.nio.file.Files.copy(in, dir.resolve("w.pt"));
+      }
+      SparkTests.push(r, dir, "column");
+    }
+    Row w = SparkTests.spark().read().format("ferry").option("store", uri).option("table", "tensors").load("column")
+        .where("tensor = 'w'").select("shape", "length").first();
+    assertThat(w.getList(0)).containsExactly(3L);
+    assertThat(w.getLong(1)).isEqualTo(12);
+  }
+
   @Test
   void aCorruptChunkFailsTheReadNamingIt() throws Exception {
     Path dir = tmp.resolve("corrupt");
