@@ -29,8 +29,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * Copies versions between stores, object by object, as they are stored (frames and packs are not re-encoded, so ids
  * and versions stay identical). Sends only what the target lacks: chunks first, then packs, snapshot and version,
  * ancestors before descendants, so the target is valid at every moment. Every chunk is read through the source's
- * {@link ChunkReader} (frame, length against the snapshot, CRC; with {@code verify} also the SHA-256 of every chunk
- * and pack); snapshots and versions are always checked completely. Does not move refs.
+ * {@link ChunkReader} (frame, length against the snapshot, CRC; with {@code verify} also its SHA-256); packs,
+ * snapshots and versions are always checked completely (a pack is sent whole, its frames unread, so a check of its
+ * header alone sent a damaged pack and published a version no one could read). Does not move refs.
  */
 public final class Copier {
   private final ObjectDatabase source;
@@ -167,7 +168,7 @@ public final class Copier {
     }
     for (ChunkId pack : v.packs()) {
       if (!target.contains(pack)) {
-        putRaw(pack, source.packBytes(pack, check));
+        putRaw(pack, source.packBytes(pack, ChunkReader.Check.CONTENT));
         packsSent.add(pack);
       }
     }

@@ -58,6 +58,35 @@ class CopyVerifyTest {
   }
 
   @Test
+  void aDamagedPackInTheSourceFailsACopyWithoutVerifyAndLeavesTheTargetAsItWas() throws IOException {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    Files.writeString(src.resolve("config.json"), "{\"hidden_size\": 64}");
+    Files.writeString(src.resolve("tokenizer_config.json"), "{\"model_max_length\": 2048}");
+    Path sourceDir = tmp.resolve("source");
+    Path targetDir = tmp.resolve("target");
+    try (Repository source = Ferry.open(sourceDir.toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults());
+        Repository target = Ferry.open(targetDir.toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+      source.push(src, "m:prod", PushOptions.builder().message("one").build());
+      ChunkId pack = source.resolve("m").version().packs().get(0);
+      Path file = sourceDir.resolve("objects").resolve(pack.hex().substring(0, 2)).resolve(pack.hex().substring(2));
+      try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+        f.seek(16 + 64 + 2); // within the payload of the pack's first frame
+        int b = f.read();
+        f.seek(16 + 64 + 2);
+        f.write(b ^ 0x20);
+      }
+      // without --verify: the copy sent the pack as it was and published a version no one could read
+      assertThatThrownBy(() -> source.copyTo("m:prod", target, false, TransferListener.NONE))
+          .isInstanceOf(CorruptObjectException.class).hasMessageContaining(pack.hex());
+      assertThat(target.refsOf("m")).as("no ref of the target moved").isEmpty();
+      assertThat(Files.exists(targetDir.resolve("objects").resolve(pack.hex().substring(0, 2))
+          .resolve(pack.hex().substring(2)))).as("the damaged pack was not left in the target").isFalse();
+    }
+  }
+
+  @Test
   void aCopyReportsOnlyTheRefsItMoved() throws IOException {
     Path src = Files.createDirectories(tmp.resolve("src"));
     Files.writeString(src.resolve("config.json"), "{\"v\": 1}");
