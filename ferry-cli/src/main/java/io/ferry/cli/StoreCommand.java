@@ -249,7 +249,8 @@ abstract class StoreCommand implements Callable<Integer> {
    */
   private String verifyHint(Throwable e) {
     if (!(e instanceof io.ferry.error.CorruptObjectException || e instanceof io.ferry.error.MissingObjectException)
-        || spec.name().equals("verify")) {
+        || spec.name().equals("verify") || String.valueOf(e.getMessage()).contains("ferry verify ")) {
+      // an error that says which verify to run (copy --verify, of the target) is not given another
       return "";
     }
     // a push's target may not exist yet: the whole store is what to verify then
@@ -257,7 +258,13 @@ abstract class StoreCommand implements Callable<Integer> {
     if (ref != null && ref.contains("//")) {
       ref = ref.substring(0, ref.indexOf("//"));
     }
-    return "; run 'ferry verify" + (ref == null || ref.isEmpty() ? "" : " " + ref) + "' to check every object and see how to repair the store";
+    // the store the user named, else verify would check another (the default store); never one whose URI holds a
+    // user and password, which stderr would show
+    String named = store != null ? store : root() == null ? null : root().store;
+    String where = named == null || named.matches("(?s)[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@.*") ? ""
+        : " --store " + (named.matches("[A-Za-z0-9_@%+=:,./-]+") ? named : "\"" + named.replace("\"", "\\\"") + "\"");
+    return "; run 'ferry verify" + (ref == null || ref.isEmpty() ? "" : " " + ref) + where
+        + "' to check every object and see how to repair the store";
   }
 
   /**

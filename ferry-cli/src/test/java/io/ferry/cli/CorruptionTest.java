@@ -92,6 +92,35 @@ class CorruptionTest {
    * A pull or a cat that meets a damaged or missing chunk names the file, the byte range and the tensor it holds, not
    * only the object, and points to verify (which checks the rest and says how to repair).
    */
+  /**
+   * A copy's damaged object is in the source, whose verify the hint names; a copy {@code --verify} that finds one in
+   * the target names the target's verify, and is not given the source's as well.
+   */
+  @Test
+  void aCopyPointsToTheVerifyOfTheStoreThatHoldsTheDamage() throws IOException {
+    Cli backup = new Cli(tmp.resolve("backup")).init();
+    cli.run("copy", "m:prod", "--to", backup.store.toString()).ok();
+    Path inBackup = backup.objects().stream().max(Comparator.comparingLong(p -> p.toFile().length())).orElseThrow();
+    byte[] bad = Files.readAllBytes(inBackup);
+    bad[bad.length / 2] ^= 0x01;
+    Files.write(inBackup, bad);
+    Files2.write(src.resolve("sub/notes.txt"), "hello again".getBytes());
+    cli.push(src, "m:prod", "--codec", "none");
+    String err = cli.run("copy", "m:prod", "--to", backup.store.toString(), "--verify").exits(3).err();
+    assertThat(err).contains("ferry verify --store file:").doesNotContain("run 'ferry verify");
+
+    Path p = pack();
+    byte[] packBytes = Files.readAllBytes(p);
+    packBytes[16 + 64 + 2] ^= 0x01; // the payload of the pack's first frame
+    Files.write(p, packBytes);
+    cli.run("copy", "m:prod", "--to", tmp.resolve("other").toString()).exits(3)
+        .oneLineError(idOf(p), "run 'ferry verify m:prod --store " + cli.store + "' to check every object");
+  }
+
+  /**
+   * The hint names the store the command was given (the test's commands all give {@code --store}): without it, the
+   * verify it advised checked the default store, not the damaged one.
+   */
   @Test
   void aDamagedChunkIsNamedByItsFileAndTensorAndTheErrorPointsToVerify() throws IOException {
     Path obj = bigChunk();
@@ -118,13 +147,13 @@ class CorruptionTest {
     bad[bad.length / 2] ^= 0x01;
     Files.write(obj, bad);
     String[] said = {file + " bytes [", "(tensor '" + tensor + "')", idOf(obj), "corrupt",
-        "run 'ferry verify m:prod' to check every object"};
+        "run 'ferry verify m:prod --store " + cli.store + "' to check every object"};
     cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(said);
     assertThat(tmp.resolve("out")).doesNotExist();
     cli.run("cat", "m:prod//" + file).exits(3).oneLineError(said);
     Files.delete(obj);
     cli.run("pull", "m:prod", tmp.resolve("out").toString()).exits(3).oneLineError(file + " bytes [",
-        "(tensor '" + tensor + "')", idOf(obj), "missing", "run 'ferry verify m:prod'");
+        "(tensor '" + tensor + "')", idOf(obj), "missing", "run 'ferry verify m:prod --store " + cli.store + "'");
     // verify itself says how to repair, not to run verify
     assertThat(cli.run("verify", "m:prod").exits(3).err()).doesNotContain("run 'ferry verify");
   }
