@@ -19,7 +19,11 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 @Command(name = "copy", description = "Copy a version (and the history the target lacks) to another store.",
-    footer = {"%nSends only the chunks the target lacks, then the version, then moves the target's head and tag.",
+    footer = {"%nSends only the chunks the target lacks, then the version. Then moves the",
+        "target's head if it is absent or behind the version (else exit 4, unless a",
+        "tag is copied, which leaves it), and the tag of MODEL:TAG whatever version",
+        "it named there, as ferry tag moves one: the output names that version, and",
+        "ferry rollback MODEL:TAG takes the tag back to it.",
         "%nExamples:%n  ferry copy llama-7b:prod --to hdfs://namenode:8020/ferry",
         "  ferry copy llama-7b:prod --store hdfs://namenode:8020/ferry \\",
         "      --to s3://models/ferry --verify"})

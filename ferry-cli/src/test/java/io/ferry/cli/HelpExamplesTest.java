@@ -29,6 +29,18 @@ class HelpExamplesTest {
   }
 
   /**
+   * copy's help says which of the target's refs it moves: it said "moves the target's head and tag", while a head on
+   * another history is refused or left, and a tag moves whatever version it named.
+   */
+  @Test
+  void copysHelpSaysWhenTheHeadAndTheTagMove() {
+    String usage = FerryCli.commandLine().getSubcommands().get("copy").getUsageMessage(CommandLine.Help.Ansi.OFF)
+        .replaceAll("\\s+", " ");
+    assertThat(usage).contains("head if it is absent or behind the version (else exit 4")
+        .contains("MODEL:TAG whatever version it named there").contains("ferry rollback MODEL:TAG");
+  }
+
+  /**
    * Every option names its value as the descriptions do, in capitals ({@code -n, --max-count=N}, {@code -m TEXT}),
    * never with picocli's default label made from the field's name ({@code --max-count=<limit>}).
    */
