@@ -687,6 +687,22 @@ class DeriveCommandTest {
     assertThat(base.path("children").get(0).path("relation").asText()).isEqualTo("derived");
   }
 
+  /**
+   * A version derived into a model whose head was another version has that head as previous version: its lineage
+   * said "previous" while the head's lineage called it "derived", as if derived from the head. The head says "next".
+   */
+  @Test
+  void theHeadADerivationIsPushedOnShowsItAsNext() throws Exception {
+    derive("cast", "m:base", "--to", "bf16", "--as", "m:bf16");
+    String f16 = derive("cast", "m:base", "--to", "f16", "--as", "m:f16");
+    JsonNode j = DeriveSupport.JSON.readTree(ferry(store, "lineage", "m:f16", "--json").out());
+    assertThat(j.path("parents").get(0).path("relation").asText()).isEqualTo("previous");
+    JsonNode bf16 = DeriveSupport.JSON.readTree(ferry(store, "lineage", "m:bf16", "--json").out());
+    assertThat(bf16.path("children")).hasSize(1);
+    assertThat(bf16.path("children").get(0).path("version").asText()).isEqualTo(f16);
+    assertThat(bf16.path("children").get(0).path("relation").asText()).isEqualTo("next");
+  }
+
   /** NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version. */
   @Test
   void aMetricThatIsNotAFiniteNumberIsRefused() throws Exception {

@@ -42,7 +42,7 @@ public record Lineage(Node self, List<Node> parents, List<Node> children) {
    * @param version the version, or null if the store does not hold it
    * @param refs the refs pointing at it ({@code model} for a head, {@code model:tag})
    * @param relation how it relates to {@link Lineage#self()}: {@code previous}/{@code next} (same model's history),
-   *     {@code derived-from}/{@code derived} (another model, or a version with a derivation), {@code self}
+   *     {@code derived-from}/{@code derived} (another model, or the version's derivation source), {@code self}
    */
   public record Node(ChunkId id, Version version, List<String> refs, String relation) {
     public Node {
@@ -102,7 +102,9 @@ public record Lineage(Node self, List<Node> parents, List<Node> children) {
       boolean viaSource = v.derivation() != null && hex.equals(v.derivation().source());
       int at = v.parents().indexOf(start.id());
       if (at >= 0 || viaSource) {
-        String rel = at == 0 && v.model().equals(self.model()) && v.derivation() == null ? "next" : "derived";
+        // the parents' rule seen from the other side: a version's first parent of its model is its previous
+        // version unless it is also the version it was derived from
+        String rel = at == 0 && v.model().equals(self.model()) && !viaSource ? "next" : "derived";
         children.put(v.time() + " " + id.hex(), new Node(id, v, names.getOrDefault(id, List.of()), rel));
       }
     }
