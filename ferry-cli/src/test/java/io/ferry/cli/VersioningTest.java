@@ -231,6 +231,29 @@ class VersioningTest {
   }
 
   /**
+   * A tensor whose name two files hold (a diffusers pipeline's unet/ and vae/) is told apart by its file; moved with
+   * its file, it was shown "renamed" from its own name, where a tensor of a name one file holds is unchanged when its
+   * file moves. It is unchanged too; the file is shown renamed.
+   */
+  @Test
+  void aTensorOfASharedNameMovedWithItsFileIsUnchanged() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Files2.safetensors(tmp.resolve("a/unet/model.safetensors"), t("w", DType.F32, 1, 4, 4));
+    Files2.safetensors(tmp.resolve("a/vae/model.safetensors"), t("w", DType.F32, 2, 4, 4));
+    String v1 = cli.push(tmp.resolve("a"), "m");
+    Files2.safetensors(tmp.resolve("b/unet/model.safetensors"), t("w", DType.F32, 1, 4, 4));
+    Files2.safetensors(tmp.resolve("b/vae2/model.safetensors"), t("w", DType.F32, 2, 4, 4));
+    cli.push(tmp.resolve("b"), "m");
+
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    assertThat(diff.get("tensors")).as("w's bytes moved with its file").isEmpty();
+    assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(2);
+    assertThat(cli.run("diff", "m@" + v1, "m").ok().out())
+        .contains("~ file vae/model.safetensors -> vae2/model.safetensors (renamed, ")
+        .contains("0 tensors changed, 2 unchanged; 1 file differs");
+  }
+
+  /**
    * A tensor B holds under a new name, with the same dtype, shape and bytes, is shown renamed (it was removed and
    * added, unlike a file); a second copy of its bytes stays added, one with the same bytes and another shape stays
    * added, and empty tensors are never paired.

@@ -67,6 +67,11 @@ final class Differ {
         Change c;
         if (x == null && renamedFrom.containsKey(n)) {
           TensorContent was = ta.get(renamedFrom.get(n));
+          if (was.info.name().equals(y.info.name())) {
+            // a name several files hold, moved with its file: unchanged, as a tensor of a name one file holds is
+            same++;
+            continue;
+          }
           out.add(new TensorDiff(y.info.name(), Change.RENAMED, was.info.dtype(), was.info.shape(),
               y.info.dtype(), y.info.shape(), was.bytes, y.bytes, shared.contains(y.info.name()) ? y.file : null,
               was.info.name(), true));
