@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -58,9 +59,9 @@ final class Differ {
     long same = 0;
     Set<String> names = new TreeSet<>(ta.keySet());
     names.addAll(tb.keySet());
-    Map<String, String> renamedFrom = renames(names, ta, tb);
-    Set<String> renamedAway = new HashSet<>(renamedFrom.values());
     try (SliceReaders readers = new SliceReaders(va, sa, vb, sb)) {
+      Map<String, String> renamedFrom = renames(names, ta, tb, readers);
+      Set<String> renamedAway = new HashSet<>(renamedFrom.values());
       for (String n : names) {
         TensorContent x = ta.get(n);
         TensorContent y = tb.get(n);
@@ -145,25 +146,42 @@ final class Differ {
   /**
    * Tensors of B (by key) that are tensors of A renamed: each name only A holds paired with a name only B holds whose
    * tensor has the same dtype, shape and bytes (and is not empty), in name order on both sides, so the result does not
-   * depend on file order; a tensor of A repeated under two new names is renamed to the first, the other is added.
+   * depend on file order; a tensor of A repeated under two new names is renamed to the first, the other is added. A
+   * slice of a checkpoint's storage is matched by the digest of its bytes, which its chunks cannot tell: the storage
+   * may have changed elsewhere.
    */
   private static Map<String, String> renames(Set<String> names, Map<String, TensorContent> ta,
-      Map<String, TensorContent> tb) {
-    Map<Content, ArrayDeque<String>> removed = new HashMap<>();
+      Map<String, TensorContent> tb, SliceReaders readers) throws IOException {
+    List<String> added = new ArrayList<>();
+    Set<String> kinds = new HashSet<>(); // the dtypes and shapes added: a slice of another is not read
     for (String n : names) {
-      TensorContent x = ta.get(n);
-      if (x != null && !tb.containsKey(n) && x.info.byteLength() > 0) {
-        removed.computeIfAbsent(x.content(), k -> new ArrayDeque<>()).add(n);
+      TensorContent y = tb.get(n);
+      if (y != null && !ta.containsKey(n) && y.info.byteLength() > 0) {
+        added.add(n);
+        kinds.add(y.info.dtype() + " " + y.info.shape());
       }
     }
     Map<String, String> out = new HashMap<>();
+    if (added.isEmpty()) {
+      return out;
+    }
+    Map<Content, ArrayDeque<String>> removed = new HashMap<>();
+    Set<String> removedKinds = new HashSet<>();
+    for (String n : names) {
+      TensorContent x = ta.get(n);
+      String kind = x == null ? null : x.info.dtype() + " " + x.info.shape();
+      if (x != null && !tb.containsKey(n) && x.info.byteLength() > 0 && kinds.contains(kind)) {
+        removed.computeIfAbsent(readers.content(x, true), k -> new ArrayDeque<>()).add(n);
+        removedKinds.add(kind);
+      }
+    }
     if (removed.isEmpty()) {
       return out;
     }
-    for (String n : names) {
+    for (String n : added) {
       TensorContent y = tb.get(n);
-      if (y != null && !ta.containsKey(n)) {
-        ArrayDeque<String> from = removed.get(y.content());
+      if (removedKinds.contains(y.info.dtype() + " " + y.info.shape())) {
+        ArrayDeque<String> from = removed.get(readers.content(y, false));
         if (from != null && !from.isEmpty()) {
           out.put(n, from.poll());
         }
@@ -172,8 +190,13 @@ final class Differ {
     return out;
   }
 
-  /** What makes two tensors the same values under any name. */
-  private record Content(DType dtype, List<Long> shape, List<ChunkId> chunks, long lead, String strides) {}
+  /**
+   * What makes two tensors the same values under any name.
+   *
+   * @param digest the SHA-256 of a checkpoint slice's bytes (its chunks then empty), else null
+   */
+  private record Content(DType dtype, List<Long> shape, List<ChunkId> chunks, long lead, String strides,
+      String digest) {}
 
   /**
    * The diff's files with each removed file that an added one repeats byte for byte (same SHA-256 and size, not
@@ -240,7 +263,7 @@ final class Differ {
     }
 
     Content content() {
-      return new Content(info.dtype(), info.shape(), chunks, lead, strides);
+      return new Content(info.dtype(), info.shape(), chunks, lead, strides, null);
     }
   }
 
@@ -270,11 +293,25 @@ final class Differ {
           || x.info.byteLength() != y.info.byteLength()) {
         return false;
       }
+      open();
+      return Arrays.equals(digest(ra, x), digest(rb, y));
+    }
+
+    /** What {@code t} (of A if {@code ofA}, else of B) holds: its chunks, or for a slice the digest of its bytes. */
+    Content content(TensorContent t, boolean ofA) throws IOException {
+      if (t.whole) {
+        return t.content();
+      }
+      open();
+      return new Content(t.info.dtype(), t.info.shape(), List.of(), 0, t.strides,
+          HexFormat.of().formatHex(digest(ofA ? ra : rb, t)));
+    }
+
+    private void open() throws IOException {
       if (ra == null) {
         ra = new ModelReader(db.reader(), va.id(), va.version(), sa, db.locator(va.version().packs()));
         rb = new ModelReader(db.reader(), vb.id(), vb.version(), sb, db.locator(vb.version().packs()));
       }
-      return Arrays.equals(digest(ra, x), digest(rb, y));
     }
 
     /** The SHA-256 of a tensor's bytes, each chunk they lie in read and decoded once. */

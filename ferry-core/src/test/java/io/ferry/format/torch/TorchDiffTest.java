@@ -94,6 +94,32 @@ class TorchDiffTest {
   }
 
   /**
+   * A slice renamed, {@code s = flat[0:4]} saved as {@code r}, while {@code flat[7]} changes: the storage is one chunk,
+   * other in B, so renames (matched by chunks) showed {@code s} removed and {@code r} added; its bytes are the same,
+   * and it is renamed, as a safetensors tensor of the same bytes under a new name is.
+   */
+  @Test
+  void aSliceRenamedBesideTheChangeIsRenamed() throws Exception {
+    Path src = Files.createDirectories(tmp.resolve("src"));
+    byte[] flat = floats(8, 1);
+    try (Repository repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(),
+        RepositoryOptions.defaults())) {
+      for (String name : new String[] {"s", "r"}) {
+        byte[] pkl = Pickles.proto2().global("collections", "OrderedDict").op(')').op('R').mark()
+            .str(name).tensor("FloatStorage", "0", 8, 0, new int[] {4}, new int[] {1})
+            .str("o").tensor("FloatStorage", "0", 8, 4, new int[] {4}, new int[] {1})
+            .op('u').stop().bytes();
+        Files.write(src.resolve("model.pt"), Pickles.checkpoint(pkl, flat));
+        repo.push(src, "m", PushOptions.builder().build());
+        flat[31] ^= 0x40;
+      }
+      Diff d = repo.diff("m~1", "m");
+      assertThat(d.tensors()).extracting(t -> t.name() + " " + t.change() + " " + t.renamedFrom())
+          .containsExactly("o CHANGED null", "r RENAMED s");
+    }
+  }
+
+  /**
    * The bytes {@code show} and {@code diff} give a view that is not contiguous are its elements' bytes, as torch's
    * {@code nbytes}: a column of a 4x4 matrix (4 floats) was "52 B", the span from its first to its last element, and
    * an expanded view {@code [4, 4]} of 4 floats "16 B".
