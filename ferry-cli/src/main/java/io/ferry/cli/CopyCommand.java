@@ -22,8 +22,8 @@ import picocli.CommandLine.Parameters;
     footer = {"%nSends only the chunks the target lacks, then the version. Then moves the",
         "target's head if it is absent or behind the version (else exit 4, unless a",
         "tag is copied, which leaves it), and the tag of MODEL:TAG whatever version",
-        "it named there, as ferry tag moves one: the output names that version, and",
-        "ferry rollback MODEL:TAG takes the tag back to it.",
+        "it named there, as ferry tag moves one: the output names that version, and a",
+        "rollback of MODEL:TAG in the target takes the tag back to it.",
         "%nExamples:%n  ferry copy llama-7b:prod --to hdfs://namenode:8020/ferry",
         "  ferry copy llama-7b:prod --store hdfs://namenode:8020/ferry \\",
         "      --to s3://models/ferry --verify"})

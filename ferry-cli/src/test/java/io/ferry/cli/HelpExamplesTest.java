@@ -37,7 +37,7 @@ class HelpExamplesTest {
     String usage = FerryCli.commandLine().getSubcommands().get("copy").getUsageMessage(CommandLine.Help.Ansi.OFF)
         .replaceAll("\\s+", " ");
     assertThat(usage).contains("head if it is absent or behind the version (else exit 4")
-        .contains("MODEL:TAG whatever version it named there").contains("ferry rollback MODEL:TAG");
+        .contains("MODEL:TAG whatever version it named there").contains("rollback of MODEL:TAG in the target");
   }
 
   /**
