@@ -764,6 +764,25 @@ public final class Repository implements Closeable {
   }
 
   /**
+   * Makes the checks of a name that a command makes of a ref it creates, for a ref created by other means (the
+   * server's refs API, which moves refs as it is told): the model's name, when the model has no ref yet, as a push's
+   * (git's rules of {@link RefNames#checkNewName}, and no case twin among the store's models), and a new tag's name as
+   * {@link #tag}'s. A ref that exists, and a model that has a ref, pass: names already in the store stay usable.
+   *
+   * @throws InvalidInputException naming the name and the rule it breaks
+   */
+  public void checkNewRef(String ref) throws IOException {
+    RefNames.checkRef(ref);
+    String model = RefNames.modelOf(ref);
+    if (!resolver.hasLiveRef(model)) {
+      resolver.checkNoCaseTwin(model);
+    }
+    if (!ref.equals(RefNames.head(model))) {
+      resolver.checkNoTagCaseTwin(model, ref.substring(RefNames.tag(model, "").length()));
+    }
+  }
+
+  /**
    * Makes the checks {@link #copyTo} makes before it sends anything, and sends nothing: for a copy whose chunks others
    * send first (a cluster job's executors), so that a copy refused for the target's head or for a name that differs
    * only in case from one in the target leaves the target as it was.

@@ -336,6 +336,16 @@ final class Resolver {
     }
   }
 
+  /** Whether the model has a head or a tag. */
+  boolean hasLiveRef(String model) throws IOException {
+    for (String ref : modelRefs(model)) {
+      if (refs.get(ref).isPresent()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The models that have a head or a tag. */
   Set<String> modelNames() throws IOException {
     Set<String> out = new TreeSet<>();

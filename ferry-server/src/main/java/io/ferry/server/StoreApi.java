@@ -553,6 +553,13 @@ final class StoreApi {
           + Instant.EPOCH + " .. " + now.plus(MAX_WHEN_AHEAD) + " (the server's now plus a day): a ref log entry says"
           + " when the ref moved");
     }
+    if (ifNoneMatch != null && next != null) {
+      try {
+        repo.checkNewRef(name); // a ref made here meets the rules a ref made by the CLI meets
+      } catch (InvalidInputException e) {
+        throw new HttpError(400, "bad-ref", e.getMessage() + "; nothing was created");
+      }
+    }
     if (next != null && !ex.access().isAdmin()) {
       checkVersionOf(ex, name, next); // admin is trusted with the whole store (and the ref SPI's contract runs as it)
     }

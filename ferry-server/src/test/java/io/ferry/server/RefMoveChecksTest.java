@@ -33,6 +33,7 @@ class RefMoveChecksTest {
   static URI base;
   static String writer;
   static String mover;
+  static String admin;
   static ChunkId version;
   static ChunkId otherVersion;
 
@@ -41,6 +42,7 @@ class RefMoveChecksTest {
     fx = new ServerFixture(tmp);
     writer = fx.token("ci", "write:org/*");
     mover = fx.token("mover", "write:*");
+    admin = fx.token("root", "admin");
     base = fx.startWithTokens().uri();
     version = fx.pushed.versionId();
     otherVersion = fx.repo.push(fx.dir.resolve("model"), "secret/m", PushOptions.builder().message("x").build())
@@ -120,5 +122,44 @@ class RefMoveChecksTest {
     RefLogEntry e = fx.repo.backend().refs().log("org/tiny/tags/good").get(0);
     assertThat(e.when().toString()).isEqualTo(when);
     assertThat(e.why()).isEqualTo("w");
+  }
+
+  static HttpResponse<byte[]> move(String token, String ref, ChunkId from, String body) throws Exception {
+    return fx.send(get(base, "/v1/store/refs/" + ref).header("Authorization", "Bearer " + token)
+        .header("If-Match", "\"" + from + "\"").PUT(HttpRequest.BodyPublishers.ofString(body)));
+  }
+
+  /**
+   * A ref created through the API meets the name rules of a ref the CLI creates on a local store: git's rules for a
+   * new name, no tag that differs only in case from another or from head or that looks like a version id, no model
+   * that differs only in case from another. A refusal leaves no ref and no log; names already in the store stay
+   * movable and deletable, and a model that has a ref takes new tags.
+   */
+  @Test
+  void aRefCreatedThroughTheApiMeetsTheCliNameRules() throws Exception {
+    String v = "{\"new\": \"" + version + "\"}";
+    assertThat(create(admin, "org/tiny/tags/twin", v).statusCode()).isEqualTo(201);
+    String[][] cases = {
+        {"org/tiny/tags/v1.", "ends with '.'"}, {"org/tiny/tags/v1.lock", "ends with '.lock'"},
+        {"org/tiny/tags/a..b", "holds '..'"}, {"org/tiny/tags/HEAD", "'head'"},
+        {"org/tiny/tags/" + "ab".repeat(32), "looks like a version id"}, {"org/tiny/tags/Twin", "'twin'"},
+        {"org/TINY/head", "'org/tiny'"}, {"org/TINY/tags/x", "'org/tiny'"}, {"org/new./head", "ends with '.'"},
+        {"x..y/new/head", "holds '..'"}};
+    for (String[] c : cases) {
+      HttpResponse<byte[]> r = create(admin, c[0], v);
+      assertThat(r.statusCode()).as(c[0]).isEqualTo(400);
+      assertThat(text(r)).as(c[0]).contains("bad-ref").contains(c[1]).contains("nothing was created");
+      assertThat(fx.repo.backend().refs().get(c[0])).as(c[0]).isEmpty();
+      assertThat(fx.repo.backend().refs().listLogged(c[0])).as(c[0]).isEmpty();
+    }
+
+    // names made before these rules (or by an older server) stay usable
+    fx.repo.backend().refs().compareAndSet("org/old./head", null, version,
+        new RefLogEntry(null, version, "test", java.time.Instant.now(), "legacy"));
+    fx.repo.backend().refs().compareAndSet("org/tiny/tags/old.", null, version,
+        new RefLogEntry(null, version, "test", java.time.Instant.now(), "legacy"));
+    assertThat(create(admin, "org/old./tags/t", v).statusCode()).isEqualTo(201);
+    assertThat(move(admin, "org/tiny/tags/old.", version, "{\"new\": null}").statusCode()).isEqualTo(200);
+    assertThat(fx.repo.backend().refs().get("org/tiny/tags/old.")).isEmpty();
   }
 }
