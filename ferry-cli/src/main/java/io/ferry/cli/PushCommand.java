@@ -99,6 +99,7 @@ final class PushCommand extends StoreCommand {
     CodecPolicy policy;
     io.ferry.scan.PathFilter files;
     io.ferry.scan.PathFilter opaqueFiles;
+    Derivation derivationRecord = null;
     try {
       Limits.checkText("--message", message, Limits.MAX_MESSAGE_CHARS);
       if (author != null && author.isBlank()) {
@@ -129,30 +130,33 @@ final class PushCommand extends StoreCommand {
       policy = CodecPolicy.parse(codec);
       files = io.ferry.scan.PathFilter.of(include, exclude);
       opaqueFiles = opaqueFilter(opaque);
+      if (derivation != null || !metrics.isEmpty()) {
+        if (derivation == null) {
+          throw new InvalidInputException("--metric needs --derivation");
+        }
+        Map<String, Double> m = new LinkedHashMap<>();
+        for (Map.Entry<String, String> e : metrics.entrySet()) {
+          double v;
+          try {
+            v = new FiniteNumberConverter().convert(e.getValue());
+          } catch (picocli.CommandLine.TypeConversionException ex) {
+            throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": " + ex.getMessage());
+          }
+          if (!Double.isFinite(v)) {
+            throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a finite number");
+          }
+          m.put(e.getKey(), v);
+        }
+        derivationRecord = new Derivation(derivation, Map.of(), derivedFrom, m);
+      }
     } catch (InvalidInputException e) {
       throw usage(e.getMessage(), e);
     }
     PushOptions.Builder b = PushOptions.builder().message(message).author(author).codec(policy)
         .metadata(meta).listener(progress()).files(files)
         .opaque(opaqueFiles);
-    if (derivation != null || !metrics.isEmpty()) {
-      if (derivation == null) {
-        throw new InvalidInputException("--metric needs --derivation");
-      }
-      Map<String, Double> m = new LinkedHashMap<>();
-      for (Map.Entry<String, String> e : metrics.entrySet()) {
-        double v;
-        try {
-          v = Double.parseDouble(e.getValue());
-        } catch (NumberFormatException ex) {
-          throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a number");
-        }
-        if (!Double.isFinite(v)) {
-          throw new InvalidInputException("--metric " + e.getKey() + "=" + e.getValue() + ": not a finite number");
-        }
-        m.put(e.getKey(), v);
-      }
-      b.derivation(new Derivation(derivation, Map.of(), derivedFrom, m));
+    if (derivationRecord != null) {
+      b.derivation(derivationRecord);
     }
     if (derivedFrom != null) {
       b.derivedFrom(derivedFrom);

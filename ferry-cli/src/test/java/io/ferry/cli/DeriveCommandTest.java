@@ -703,17 +703,27 @@ class DeriveCommandTest {
     assertThat(bf16.path("children").get(0).path("relation").asText()).isEqualTo("next");
   }
 
-  /** NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version. */
+  /**
+   * NaN, Infinity and 1e400 parse as doubles; stored, they became the strings "NaN" and "Infinity" in the version.
+   * A bad metric, and a metric without --derivation, is a mistake on the command line: a usage error (exit 2), as
+   * every other bad option value is; they exited 1. 1e-400 was stored as 0.
+   */
   @Test
   void aMetricThatIsNotAFiniteNumberIsRefused() throws Exception {
     Path student = pull("m:base");
     TreeMap<String, Long> before = DeriveSupport.storeState(store);
-    for (String metric : List.of("eval_loss=NaN", "eval_loss=Infinity", "eval_loss=1e400")) {
+    String[][] cases = {{"eval_loss=NaN", "not a finite number"}, {"eval_loss=Infinity", "not a finite number"},
+        {"eval_loss=1e400", "'1e400' is beyond the range of a double"},
+        {"eval_loss=1e-400", "'1e-400' is too small for a double"}, {"eval_loss=low", "'low' is not a double"}};
+    for (String[] c : cases) {
       DeriveSupport.Run r = ferry(store, "push", student.toString(), "s:v", "--derived-from", "m:base",
-          "--derivation", "distill", "--metric", metric);
-      assertThat(r.code()).as(r.err()).isEqualTo(1);
-      assertThat(r.err()).contains("--metric " + metric + ": not a finite number");
+          "--derivation", "distill", "--metric", c[0]);
+      assertThat(r.code()).as(r.err()).isEqualTo(2);
+      assertThat(r.err()).contains("--metric " + c[0] + ": " + c[1]);
     }
+    DeriveSupport.Run r = ferry(store, "push", student.toString(), "s:v", "--metric", "eval_loss=1");
+    assertThat(r.code()).as(r.err()).isEqualTo(2);
+    assertThat(r.err()).contains("--metric needs --derivation");
     assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
   }
 
