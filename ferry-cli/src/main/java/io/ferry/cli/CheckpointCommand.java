@@ -27,10 +27,12 @@ import picocli.CommandLine.Spec;
         CheckpointCommand.Pull.class})
 final class CheckpointCommand extends GroupCommand {
 
-  /** A usage error unless {@code value} is null or at least {@code min}. */
+  /** A usage error unless {@code value} is null or at least {@code min}; it quotes the value as it was typed. */
   static void atLeast(CommandSpec spec, String option, Number value, long min) {
     if (value != null && value.longValue() < min) {
-      throw new ParameterException(spec.commandLine(), option + " must be >= " + min + ", got " + value);
+      List<String> typed = spec.commandLine().getParseResult().matchedOption(option).originalStringValues();
+      throw new ParameterException(spec.commandLine(), option + " must be >= " + min + ", got '"
+          + typed.get(typed.size() - 1) + "'");
     }
   }
 

@@ -69,7 +69,7 @@ final class DeriveCommand extends GroupCommand {
         throw usage(e.message(Base::option), e);
       }
       if (threads != null && threads < 1) {
-        throw usage("--threads must be at least 1, got " + threads);
+        throw usage("--threads must be at least 1, got '" + given("--threads") + "'");
       }
       try {
         try (Repository repo = openRepo()) {

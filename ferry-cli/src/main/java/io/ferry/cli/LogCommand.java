@@ -26,7 +26,7 @@ final class LogCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (limit < 0) {
-      throw usage("--max-count must be 0 or more, not " + limit);
+      throw usage("--max-count must be 0 or more, not '" + given("--max-count") + "'");
     }
     try (Repository repo = openRepo()) {
       List<VersionRef> log = repo.log(ref, limit);

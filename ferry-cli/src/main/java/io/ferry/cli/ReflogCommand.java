@@ -23,7 +23,7 @@ final class ReflogCommand extends StoreCommand {
   @Override
   int run() throws IOException {
     if (limit < 0) {
-      throw usage("--max-count must be 0 or more, not " + limit);
+      throw usage("--max-count must be 0 or more, not '" + given("--max-count") + "'");
     }
     RefSpec s = RefSpec.parse(ref);
     if (s.selectsVersion() || s.path() != null) {

@@ -112,7 +112,7 @@ abstract class StoreCommand implements Callable<Integer> {
     int max = RepositoryOptions.MAX_PARALLELISM;
     if (parallelism != null) {
       if (parallelism < 1 || parallelism > max) {
-        throw usage("--parallelism must be 1 to " + max + ", not " + parallelism);
+        throw usage("--parallelism must be 1 to " + max + ", not '" + given("--parallelism") + "'");
       }
       return parallelism;
     }

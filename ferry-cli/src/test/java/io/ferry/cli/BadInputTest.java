@@ -400,7 +400,18 @@ class BadInputTest {
       r.exits(2);
       assertThat(r.err()).as("stderr of ferry %s", String.join(" ", c)).isNotBlank().doesNotContain("\tat ");
     }
-    assertThat(cli.run("ls", "--parallelism", "0").exits(2).err()).contains("--parallelism must be 1 to 1024, not 0");
+    assertThat(cli.run("ls", "--parallelism", "0").exits(2).err()).contains("--parallelism must be 1 to 1024, not '0'");
+    // a number with leading zeros is taken as the decimal it is; a refusal quotes it as typed, not as "0" or "2000"
+    assertThat(cli.run("ls", "--parallelism", "02000").exits(2).err())
+        .contains("--parallelism must be 1 to 1024, not '02000'");
+    assertThat(cli.run("log", "m", "-n", "-01").exits(2).err()).contains("--max-count must be 0 or more, not '-01'");
+    assertThat(cli.run("reflog", "m", "--max-count", "-01").exits(2).err())
+        .contains("--max-count must be 0 or more, not '-01'");
+    assertThat(cli.run("derive", "cast", "m", "--to", "f16", "--as", "c", "--threads", "00").exits(2).err())
+        .contains("--threads must be at least 1, got '00'");
+    assertThat(cli.run("checkpoint", "push", good.toString(), "run", "--step", "-00001").exits(2).err())
+        .contains("--step must be >= 0, got '-00001'");
+    assertThat(cli.run("ls", "--parallelism", "010").exits(0).err()).doesNotContain("parallelism");
     assertThat(cli.run("ls", "--parallelism", "0", "--json").exits(2).err()).contains("\"kind\":\"usage\"");
     // an empty path (an unset shell variable) was the working directory: pushed whole, or pulled into
     assertThat(cli.run("push", "", "m").exits(2).err()).contains("(SOURCE): the path is empty");
