@@ -8,6 +8,7 @@ import java.io.IOException;
 import io.ferry.repo.RepairOptions;
 import io.ferry.repo.Results.DamagedObject;
 import io.ferry.repo.Results.RepairReport;
+import io.ferry.store.RefNames;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -134,14 +135,33 @@ final class VerifyCommand extends StoreCommand {
     }
   }
 
-  /** What to do about damage: one line naming the versions to copy back and how. */
+  /**
+   * What to do about damage: one line naming the versions to copy back and how, what to do about the store's layout
+   * and damaged ref logs (for which no copy of a version helps), and the small-chunk index.
+   */
   private static String repair(VerifyReport r) {
     if (r.errors().isEmpty()) {
       return "to repair: ferry index backfill (the small-chunk index only helps pushes find chunks already stored;"
           + " no model is damaged)";
     }
+    java.util.List<String> steps = new java.util.ArrayList<>();
+    if (r.objectErrors()) {
+      steps.add(repairVersions(r));
+    }
+    if (r.layoutDamage() > 0) {
+      steps.add((steps.isEmpty() ? "to repair the store's layout: " : "then ") + "move out or replace what "
+          + (r.layoutDamage() == 1 ? "the line" : "each line") + " above about the store's layout names, as it says");
+    }
+    if (!r.damagedRefLogs().isEmpty()) {
+      java.util.List<String> refs = r.damagedRefLogs().stream().map(RefNames::asWritten).toList();
+      steps.add((steps.isEmpty() ? "to repair the log of " : "then the log of ")
+          + String.join(", ", refs.subList(0, Math.min(refs.size(), 5)))
+          + (refs.size() > 5 ? " and " + (refs.size() - 5) + " more" : "") + ": restore it from a backup of the store,"
+          + " or move the damaged log out of the store and copy the model back from a store that holds it intact"
+          + " (ferry copy " + refs.get(0) + " --store OTHER --to THIS); no version is damaged for it");
+    }
     String index = r.indexProblems().isEmpty() ? "" : "; then ferry index backfill repairs the small-chunk index";
-    return repairVersions(r) + index;
+    return String.join("; ", steps) + index;
   }
 
   private static String repairVersions(VerifyReport r) {

@@ -336,7 +336,9 @@ class CorruptionTest {
     all[at] = (byte) (all[at] == '0' ? '1' : '0');
     Files.write(log, all);
     String[] fragments = {"m/tags/prod", cli.store.toString(), "entry 1"};
-    cli.run("verify").exits(3);
+    // no version is damaged: the repair is the log's, not a copy of the models (which verify said)
+    assertThat(cli.run("verify").exits(3).err()).contains("to repair the log of m:prod: restore it from a backup")
+        .doesNotContain("copy the models back");
     assertThat(cli.run("verify", "--json").exits(3).json().get("errors").toString()).contains(fragments);
     cli.run("rollback", "m:prod").exits(3).oneLineError(fragments);
     cli.run("pull", "m:prod", tmp.resolve("out").toString()).ok();
@@ -649,10 +651,33 @@ class CorruptionTest {
   void verifyOfTheStoreNamesARefLogThatIsNotAFile() throws IOException {
     Path log = cli.store.resolve("refs/m/tags/broken.log");
     Files.createDirectories(log);
-    cli.run("verify").exits(3);
+    assertThat(cli.run("verify").exits(3).err()).contains("to repair the log of m:broken")
+        .doesNotContain("copy the models back");
     assertThat(cli.run("verify", "--json").exits(3).json().get("errors").toString())
         .contains("m/tags/broken", log.toString(), "not a regular file");
     assertThat(cli.run("ls").exits(3).out()).contains("m");
+  }
+
+  /**
+   * Damage to the store's layout (a directory of objects that is a symbolic link, or a file in its place) damages no
+   * version: verify's repair line says to do what the line about it says, not to copy the models back.
+   */
+  @Test
+  void verifySaysHowToRepairTheLayoutOfTheStore() throws IOException {
+    Path fanOut;
+    try (var s = Files.list(cli.store.resolve("objects"))) {
+      fanOut = s.filter(p -> p.getFileName().toString().matches("[0-9a-f]{2}")).findFirst().orElseThrow();
+    }
+    Path moved = tmp.resolve("fan-out");
+    Files.move(fanOut, moved);
+    Files.createSymbolicLink(fanOut, moved);
+    Cli.Result r = cli.run("verify").exits(3);
+    assertThat(r.err()).contains(fanOut + " is a symbolic link")
+        .contains("to repair the store's layout: move out or replace what the line above about the store's layout"
+            + " names").doesNotContain("copy the models back");
+    Files.delete(fanOut);
+    Files.move(moved, fanOut);
+    cli.run("verify").ok();
   }
 
   @Test

@@ -117,19 +117,30 @@ public final class Results {
    *     repairs them
    * @param damagedObjects how many of the objects the errors name are stored with bytes that fail their id (those
    *     {@code verify --delete-damaged} deletes); the others are missing
+   * @param damagedRefLogs the refs whose logs the errors say are damaged (a store-wide verify only), each once, sorted:
+   *     no object is damaged for them, so copying versions back does not repair them
+   * @param layoutDamage how many of the errors are damage to the store's layout ({@link
+   *     io.ferry.store.ChunkStore#layoutDamage}), each saying what to move or replace; no object is damaged for them
    */
   public record VerifyReport(long versions, long chunks, long bytes, List<String> errors,
-      List<String> damagedVersions, List<String> indexProblems, int damagedObjects) {
+      List<String> damagedVersions, List<String> indexProblems, int damagedObjects, List<String> damagedRefLogs,
+      int layoutDamage) {
     /** Copies the lists. */
     public VerifyReport {
       errors = List.copyOf(errors);
       damagedVersions = List.copyOf(damagedVersions);
       indexProblems = List.copyOf(indexProblems);
+      damagedRefLogs = List.copyOf(damagedRefLogs);
     }
 
-    /** A report that names no damaged version and no index problem. */
+    /** A report that names no damaged version, ref log or layout and no index problem. */
     public VerifyReport(long versions, long chunks, long bytes, List<String> errors) {
-      this(versions, chunks, bytes, errors, List.of(), List.of(), 0);
+      this(versions, chunks, bytes, errors, List.of(), List.of(), 0, List.of(), 0);
+    }
+
+    /** Whether some error is about an object (damaged or missing), not the store's layout nor a ref's log only. */
+    public boolean objectErrors() {
+      return !damagedVersions.isEmpty() || errors.size() > damagedRefLogs.size() + layoutDamage;
     }
 
     /** Whether nothing is damaged or missing: no error and no index problem. */

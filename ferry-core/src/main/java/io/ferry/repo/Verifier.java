@@ -109,9 +109,11 @@ public final class Verifier {
   /** As {@link #verify}, keeping what {@code verify --delete-damaged} needs. */
   Checked check(VersionRef version, TransferListener listener) throws IOException {
     Errors errors = new Errors();
+    List<String> layout = List.of();
     if (version == null) {
       checkRefLogs(errors);
-      for (String damage : db.store().layoutDamage()) {
+      layout = db.store().layoutDamage();
+      for (String damage : layout) {
         errors.add(damage);
       }
     }
@@ -154,7 +156,8 @@ public final class Verifier {
       }
     }
     return new Checked(new VerifyReport(versions.size(), run.checked.get(), run.bytes.get(), errors.list(),
-        errors.damaged(), indexProblems, errors.suspects().size()), versions, errors.suspects(),
+        errors.damaged(), indexProblems, errors.suspects().size(),
+        List.copyOf(new java.util.TreeSet<>(errors.damagedRefs)), layout.size()), versions, errors.suspects(),
         indexProblems.isEmpty() ? errors.onlyMissing() : null);
   }
 
