@@ -189,11 +189,13 @@ final class LocalRecordStore implements RecordStore {
     }
     List<String> out = new ArrayList<>();
     // base may be records/ itself as a link, which Files.walk would not go into: walk where it leads; links below it
-    // are not followed (following them, the walk took a directory a delete removed and another made for a loop)
+    // are not followed (following them, the walk took a directory a delete removed and another made for a loop); one
+    // that leads to no file (a loop, or a link to nothing) is refused as a link to a directory is: it may stand where
+    // a directory of records was, and passing over it hid what that held
     Path start = Files.isSymbolicLink(base) ? base.toRealPath() : base;
     try (Stream<Path> s = Files.walk(start)) {
       s.filter(p -> {
-        if (Files.isSymbolicLink(p) && Files.isDirectory(p)) {
+        if (Files.isSymbolicLink(p) && !Files.isRegularFile(p)) {
           throw new java.io.UncheckedIOException(linked(p));
         }
         return Files.isRegularFile(p);
@@ -257,7 +259,9 @@ final class LocalRecordStore implements RecordStore {
     }
     return new CorruptStoreException(uri, link + " is a symbolic link (to " + target + ") where the store keeps a"
         + " directory of records; Ferry does not follow links there, since gc would miss the leases behind it and"
-        + " deletes would remove files outside the store: replace the link with the directory it points to");
+        + " deletes would remove files outside the store: " + (Files.exists(link) ? "replace the link with the"
+        + " directory it points to" : "it leads to nothing (a loop, or a target that is gone); remove it, or put the"
+        + " directory of records it stood for in its place"));
   }
 
   /** After a failed write, removes the directories made for it; what cannot be removed is told beside {@code e}. */

@@ -180,6 +180,35 @@ class DamagedLayoutTest {
     }
   }
 
+  /**
+   * A symbolic link below records/ that loops (to itself, or through another link) is damage as any other link
+   * there: a listing names it and what it points to, and the link is left as it was.
+   */
+  @Test
+  void aLinkThatLoopsBelowRecordsIsNamed() throws Exception {
+    Path dir = store();
+    Path push = dir.resolve("records").resolve("leases").resolve("push");
+    try (LocalBackend b = LocalBackend.open(dir, StoreOptions.existing())) {
+      b.records().create("leases/push/one/lease", new byte[1]);
+      Path self = push.resolve("self");
+      Files.createSymbolicLink(self, self.getFileName());
+      assertThatThrownBy(() -> b.records().list("leases/push/"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(self + " is a symbolic link (to self)").hasMessageContaining("it leads to nothing");
+      assertThatThrownBy(() -> b.records().list(""))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageContaining(self + " is a symbolic link (to self)");
+      Files.delete(self);
+      Path a = push.resolve("one").resolve("a");
+      Files.createSymbolicLink(a, Path.of("b"));
+      Files.createSymbolicLink(push.resolve("one").resolve("b"), Path.of("a"));
+      assertThatThrownBy(() -> b.records().list("leases/push/one/"))
+          .isInstanceOf(io.ferry.error.CorruptStoreException.class)
+          .hasMessageMatching("(?s).*one/[ab] is a symbolic link \\(to [ab]\\).*");
+      assertThat(Files.isSymbolicLink(a)).isTrue();
+    }
+  }
+
   /** records/ itself may be a link (records kept on another volume): every listing sees the records behind it. */
   @Test
   void recordsThemselvesMayBeALink() throws Exception {
