@@ -557,7 +557,8 @@ final class StoreApi {
       try {
         repo.checkNewRef(name); // a ref made here meets the rules a ref made by the CLI meets
       } catch (InvalidInputException e) {
-        throw new HttpError(400, "bad-ref", e.getMessage() + "; nothing was created");
+        // the store's URI is the server's own (a local store's path), not the client's
+        throw new HttpError(400, "bad-ref", e.getMessage().replace(repo.uri(), "this store") + "; nothing was created");
       }
     }
     if (next != null && !ex.access().isAdmin()) {

@@ -143,12 +143,13 @@ class RefMoveChecksTest {
         {"org/tiny/tags/v1.", "ends with '.'"}, {"org/tiny/tags/v1.lock", "ends with '.lock'"},
         {"org/tiny/tags/a..b", "holds '..'"}, {"org/tiny/tags/HEAD", "'head'"},
         {"org/tiny/tags/" + "ab".repeat(32), "looks like a version id"}, {"org/tiny/tags/Twin", "'twin'"},
-        {"org/TINY/head", "'org/tiny'"}, {"org/TINY/tags/x", "'org/tiny'"}, {"org/new./head", "ends with '.'"},
-        {"x..y/new/head", "holds '..'"}};
+        {"org/TINY/head", "'org/tiny' in this store"}, {"org/TINY/tags/x", "'org/tiny'"},
+        {"org/new./head", "ends with '.'"}, {"x..y/new/head", "holds '..'"}};
     for (String[] c : cases) {
       HttpResponse<byte[]> r = create(admin, c[0], v);
       assertThat(r.statusCode()).as(c[0]).isEqualTo(400);
-      assertThat(text(r)).as(c[0]).contains("bad-ref").contains(c[1]).contains("nothing was created");
+      assertThat(text(r)).as(c[0]).contains("bad-ref").contains(c[1]).contains("nothing was created")
+          .doesNotContain(fx.repo.uri());
       assertThat(fx.repo.backend().refs().get(c[0])).as(c[0]).isEmpty();
       assertThat(fx.repo.backend().refs().listLogged(c[0])).as(c[0]).isEmpty();
     }
