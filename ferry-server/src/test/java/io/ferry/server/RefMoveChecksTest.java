@@ -163,4 +163,20 @@ class RefMoveChecksTest {
     assertThat(move(admin, "org/tiny/tags/old.", version, "{\"new\": null}").statusCode()).isEqualTo(200);
     assertThat(fx.repo.backend().refs().get("org/tiny/tags/old.")).isEmpty();
   }
+
+  /**
+   * A body that gives "new" twice, or holds anything after its object, is refused: the first took the last "new" (a
+   * delete where a create was written first), the second passed over what followed the object.
+   */
+  @Test
+  void aBodyWithAKeyTwiceOrTextAfterItIsRefused() throws Exception {
+    String v = "\"new\": \"" + version + "\"";
+    for (String body : List.of("{" + v + ", \"new\": null}", "{" + v + "} junk", "{" + v + "}{}")) {
+      HttpResponse<byte[]> r = create(writer, "org/tiny/tags/strict", body);
+      assertThat(r.statusCode()).as(body).isEqualTo(400);
+      assertThat(text(r)).as(body).contains("body is not valid JSON");
+    }
+    assertThat(fx.repo.backend().refs().get("org/tiny/tags/strict")).isEmpty();
+    assertThat(fx.repo.backend().refs().listLogged("org/tiny/tags/strict")).isEmpty();
+  }
 }

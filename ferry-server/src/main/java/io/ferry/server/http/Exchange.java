@@ -47,6 +47,13 @@ import org.eclipse.jetty.util.thread.Scheduler;
 public final class Exchange implements AutoCloseable {
   /** The JSON mapper of every request and response body, with core's read constraints. */
   public static final ObjectMapper JSON = Limits.jsonMapper();
+  /**
+   * Reads a request's JSON body strictly: a key given twice ({@code {"new": A, "new": null}}, which took the last) and
+   * anything after the object ({@code {...} junk}, which was passed over) are refused, not guessed at.
+   */
+  private static final com.fasterxml.jackson.databind.ObjectReader BODY = JSON.reader()
+      .with(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+      .with(com.fasterxml.jackson.core.StreamReadFeature.STRICT_DUPLICATE_DETECTION);
 
   private final Request request;
   private final Response response;
@@ -466,7 +473,7 @@ public final class Exchange implements AutoCloseable {
       hold(b.length); // the tree it parses into, about as big again
     }
     try {
-      JsonNode n = JSON.readTree(b);
+      JsonNode n = BODY.readTree(b);
       if (n == null || !n.isObject()) {
         throw HttpError.badRequest(method() + " " + clip(rawPath()) + ": body is not a JSON object");
       }
