@@ -537,7 +537,19 @@ final class StoreApi {
           + ", expected a version id (a string) or null");
     }
     ChunkId next = nextNode.isNull() ? null : id(nextNode.asText(), "new");
-    String who = recordedWho(ex.access(), text(body, "who", name, null));
+    String claimed = text(body, "who", name, null);
+    try {
+      // as a push's author: one line, of a bounded length; admin, which copies entries as a store holds them (older
+      // ones included), records them as sent
+      String what = "PUT of ref '" + name + "': \"who\"";
+      if (!ex.access().isAdmin()) {
+        io.ferry.limits.Limits.checkText(what, claimed, io.ferry.limits.Limits.MAX_AUTHOR_CHARS);
+        io.ferry.limits.Limits.checkOneLine(what, claimed);
+      }
+    } catch (InvalidInputException e) {
+      throw HttpError.badRequest(e.getMessage() + "; nothing was moved");
+    }
+    String who = recordedWho(ex.access(), claimed);
     String why = text(body, "why", name, "");
     String whenText = text(body, "when", name, null);
     Instant now = clock.instant();

@@ -110,7 +110,8 @@ class RefMoveChecksTest {
     String v = "\"new\": \"" + version + "\"";
     for (String bad : List.of("\"when\": \"+1000000000-12-31T23:59:59.999999999Z\"", "\"when\": \"1969-12-31T23:59:59Z\"",
         "\"when\": \"" + java.time.Instant.now().plus(java.time.Duration.ofDays(3)) + "\"", "\"when\": 5",
-        "\"why\": {\"a\": 1}", "\"who\": [1]")) {
+        "\"why\": {\"a\": 1}", "\"who\": [1]", "\"who\": \"a\\u0000b\"", "\"who\": \"two\\nlines\"",
+        "\"who\": \"" + "w".repeat(1025) + "\"")) {
       HttpResponse<byte[]> r = create(writer, "org/tiny/tags/bad", "{" + v + ", " + bad + "}");
       assertThat(r.statusCode()).as(bad).isEqualTo(400);
       assertThat(text(r)).as(bad).contains(bad.substring(1, 4));
