@@ -745,6 +745,10 @@ final class StoreApi {
       throw HttpError.badRequest(ex.method() + " of record '" + key + "': If-Match is not taken on records (they"
           + " carry no entity tag; PUT with If-None-Match: * creates, without it replaces); nothing was written");
     }
+    if (ex.header(HttpHeader.IF_NONE_MATCH) != null && ex.method().equals("DELETE")) {
+      throw HttpError.badRequest("DELETE of record '" + key + "': If-None-Match is not taken on a delete (it would"
+          + " ask to delete a record only if it does not exist); nothing was deleted");
+    }
     switch (ex.method()) {
       case "GET", "HEAD" -> {
         RecordRules.checkRead(ex, key);

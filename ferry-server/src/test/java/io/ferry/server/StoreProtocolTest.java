@@ -500,6 +500,11 @@ class StoreProtocolTest {
     fx.repo.backend().records().create("test/if-match/a", "kept".getBytes(StandardCharsets.UTF_8));
     assertThat(fx.send(get(base, path).header("If-Match", "\"x\"").DELETE()).statusCode()).isEqualTo(400);
     assertThat(fx.repo.backend().records().read("test/if-match/a")).isPresent();
+    // nor is If-None-Match on a delete, which deleted the record whatever it said
+    HttpResponse<byte[]> del = fx.send(get(base, path).header("If-None-Match", "*").DELETE());
+    assertThat(del.statusCode()).isEqualTo(400);
+    assertThat(new String(del.body(), StandardCharsets.UTF_8)).contains("If-None-Match").contains("nothing was deleted");
+    assertThat(fx.repo.backend().records().read("test/if-match/a")).isPresent();
     fx.repo.backend().records().delete("test/if-match/a");
   }
 
