@@ -767,18 +767,28 @@ public final class Repository implements Closeable {
    * Makes the checks of a name that a command makes of a ref it creates, for a ref created by other means (the
    * server's refs API, which moves refs as it is told): the model's name, when the model has no ref yet, as a push's
    * (git's rules of {@link RefNames#checkNewName}, and no case twin among the store's models), and a new tag's name as
-   * {@link #tag}'s. A ref that exists, and a model that has a ref, pass: names already in the store stay usable.
+   * {@link #tag}'s. A ref that exists, and a model that has a ref, pass: names already in the store stay usable. The
+   * names are checked before the store's other names are read; another ref whose log is damaged (which verify names)
+   * does not hold up the ref asked for: the search for a case twin stops at it.
    *
    * @throws InvalidInputException naming the name and the rule it breaks
    */
   public void checkNewRef(String ref) throws IOException {
     RefNames.checkRef(ref);
     String model = RefNames.modelOf(ref);
-    if (!resolver.hasLiveRef(model)) {
-      resolver.checkNoCaseTwin(model);
+    try {
+      if (!resolver.hasLiveRef(model)) {
+        resolver.checkNoCaseTwin(model);
+      }
+    } catch (io.ferry.error.CorruptRefException otherLogDamaged) {
+      // the model's name was checked; its twins cannot all be read
     }
     if (!ref.equals(RefNames.head(model))) {
-      resolver.checkNoTagCaseTwin(model, ref.substring(RefNames.tag(model, "").length()));
+      try {
+        resolver.checkNoTagCaseTwin(model, ref.substring(RefNames.tag(model, "").length()));
+      } catch (io.ferry.error.CorruptRefException otherLogDamaged) {
+        // the tag's name was checked; its twins cannot all be read
+      }
     }
   }
 

@@ -336,10 +336,14 @@ final class Resolver {
     }
   }
 
-  /** Whether the model has a head or a tag. */
+  /** Whether the model has a head or a tag; a ref whose log is damaged counts as one (it may point somewhere). */
   boolean hasLiveRef(String model) throws IOException {
     for (String ref : modelRefs(model)) {
-      if (refs.get(ref).isPresent()) {
+      try {
+        if (refs.get(ref).isPresent()) {
+          return true;
+        }
+      } catch (io.ferry.error.CorruptRefException damaged) {
         return true;
       }
     }
