@@ -20,10 +20,11 @@ public final class TorchLimits {
   /** Most memo entries numbered out of sequence (a hash map, dearer per entry). */
   public static final int MAX_SPARSE_MEMO = 1 << 16;
   /**
-   * Most values a pickle may create, and most nodes the reader visits when it walks them: about 25 per tensor, so
-   * room for 300,000 tensors, and at most some 160 MiB of heap for the values of a hostile pickle.
+   * Most values a pickle may create, and most nodes the reader visits when it walks them: torch.save's state dict
+   * makes 20 per tensor, so room for {@link #MAX_TENSORS} tensors and a quarter more, and at most some 240 MiB of heap
+   * for the values of a hostile pickle.
    */
-  public static final int MAX_VALUES = 8 << 20;
+  public static final int MAX_VALUES = 12 << 20;
   /** Deepest nesting of containers (dicts, lists, tuples) under the root. */
   public static final int MAX_DEPTH = 100;
   /** Most dimensions of a tensor. */

@@ -402,6 +402,27 @@ class UnpicklerTest {
     refused(marks.stop(), "more than 1000 open marks (nesting too deep) (opcode MARK at byte 1002)");
   }
 
+  /**
+   * torch.save's state dict pickles to 20 values a tensor (the tensor's name, its storage's persistent id, its offset,
+   * size, stride and hooks, memo reads of the shared globals and strings): a checkpoint of {@link
+   * TorchLimits#MAX_TENSORS} tensors makes 10,000,000. The bound on values was 8 << 20, so a checkpoint of more than
+   * about 419,000 tensors was refused though the tensor limit and the docs allow 500,000.
+   */
+  @Test
+  void asManyValuesAsTorchSaveMakesForTheMostTensorsAreRead() throws Exception {
+    int values = 20 * TorchLimits.MAX_TENSORS;
+    Pickles p = Pickles.proto2().op(']');
+    for (int done = 1; done < values; done += 1001) {
+      p.mark();
+      for (int i = 0; i < 1000; i++) {
+        p.op('N');
+      }
+      p.op('e');
+    }
+    Object list = Unpickler.load("big.pkl", ByteBuffer.wrap(p.stop().bytes()));
+    assertThat(((Py.PyList) list).items()).hasSizeGreaterThan(values - values / 1000 - 1000);
+  }
+
   @Test
   void memoEntriesOutOfSequenceAreBounded() {
     Pickles p = Pickles.proto2().op('N');
