@@ -458,8 +458,32 @@ public final class Unpickler {
         return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
             .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(b)).toString();
       } catch (CharacterCodingException e) {
-        throw failHere("string is not valid UTF-8");
+        // Python pickles a str holding a lone surrogate ('a\ud800') as UTF-8 with surrogatepass, and reads it back
+        InvalidInputException bad = failHere("string '" + escaped(b) + "' is not valid UTF-8 (Python pickles a str"
+            + " holding a lone surrogate so; Ferry cannot hold one); " + TorchCheckpoint.OPAQUE);
+        int mark = marks.isEmpty() ? 0 : marks.get(marks.size() - 1);
+        String name = pendingName(stack.size());
+        if (name == null && mark > 0 && stack.get(mark - 1) instanceof Py.Dict) {
+          name = pendingName(mark - 1); // a key: its dict's name
+          throw name == null ? bad : new InvalidInputException(bad.getMessage() + ", a key of the dict '"
+              + printable(name) + "'", bad);
+        }
+        throw named(bad, stack.size());
       }
+    }
+
+    /**
+     * The first bytes of a string that is not UTF-8, for a message: printable ASCII as is, other bytes as
+     * {@code \xNN}.
+     */
+    private static String escaped(byte[] b) {
+      StringBuilder out = new StringBuilder();
+      for (int i = 0; i < Math.min(b.length, 64); i++) {
+        int c = b[i] & 0xff;
+        out.append(c >= 0x20 && c < 0x7f && c != '\\' && c != '\'' ? String.valueOf((char) c)
+            : String.format("\\x%02x", c));
+      }
+      return b.length > 64 ? out + "..." : out.toString();
     }
 
     private String latin1(long n) throws InvalidInputException {

@@ -423,6 +423,25 @@ class UnpicklerTest {
     assertThat(((Py.PyList) list).items()).hasSizeGreaterThan(values - values / 1000 - 1000);
   }
 
+  /**
+   * Python pickles a str holding a lone surrogate as UTF-8 with surrogatepass, and torch.load reads it; Ferry cannot
+   * hold one, and said only "string is not valid UTF-8", naming neither the string nor where it was nor the way out.
+   */
+  @Test
+  void aStringWithALoneSurrogateIsNamedWithWhereItIsAndTheWayOut() {
+    byte[] surrogate = {'a', (byte) 0xed, (byte) 0xa0, (byte) 0x80};
+    Pickles value = Pickles.proto2().op('}').str("opt").op('}').str("lr").op('X').raw(Pickles.le32(4)).raw(surrogate)
+        .op('s').op('s').stop();
+    refused(value, "string 'a\\xed\\xa0\\x80' is not valid UTF-8 (Python pickles a str holding a lone surrogate so;"
+        + " Ferry cannot hold one); push --opaque GLOB stores the file as its bytes, unread (opcode BINUNICODE at byte"
+        + " 19), building the value of 'opt.lr'");
+    Pickles key = Pickles.proto2().op('}').str("opt").op('}').mark().op('X').raw(Pickles.le32(4)).raw(surrogate)
+        .int1(1).op('u').op('s').stop();
+    refused(key, "string 'a\\xed\\xa0\\x80' is not valid UTF-8 (Python pickles a str holding a lone surrogate so;"
+        + " Ferry cannot hold one); push --opaque GLOB stores the file as its bytes, unread (opcode BINUNICODE at byte"
+        + " 13), a key of the dict 'opt'");
+  }
+
   @Test
   void memoEntriesOutOfSequenceAreBounded() {
     Pickles p = Pickles.proto2().op('N');
