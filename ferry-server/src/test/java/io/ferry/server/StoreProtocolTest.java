@@ -503,7 +503,8 @@ class StoreProtocolTest {
     // nor is If-None-Match on a delete, which deleted the record whatever it said
     HttpResponse<byte[]> del = fx.send(get(base, path).header("If-None-Match", "*").DELETE());
     assertThat(del.statusCode()).isEqualTo(400);
-    assertThat(new String(del.body(), StandardCharsets.UTF_8)).contains("If-None-Match").contains("nothing was deleted");
+    assertThat(new String(del.body(), StandardCharsets.UTF_8)).contains("If-None-Match")
+        .contains("nothing was deleted");
     assertThat(fx.repo.backend().records().read("test/if-match/a")).isPresent();
     fx.repo.backend().records().delete("test/if-match/a");
   }
