@@ -390,6 +390,25 @@ class CorruptionTest {
   }
 
   /**
+   * A damaged log of one tag failed every new model's push and every new tag of its model ("log of ref 'm/tags/prod'
+   * ... is damaged"), though those read nothing of that ref: the checks of a new name read every name. The damaged
+   * ref's name counts as taken (a case twin of it is still refused); reading the ref itself still fails, exit 3.
+   */
+  @Test
+  void aDamagedTagLogHoldsUpNoNewModelOrTag() throws IOException {
+    Path log = cli.store.resolve("refs/m/tags/prod.log");
+    byte[] all = Files.readAllBytes(log);
+    int at = new String(all, java.nio.charset.StandardCharsets.UTF_8).indexOf("\"new\":\"") + 7;
+    all[at] = (byte) (all[at] == '0' ? '1' : '0');
+    Files.write(log, all);
+    cli.push(src, "other");
+    cli.run("tag", "m", "candidate").exits(0);
+    assertThat(cli.run("tag", "m", "PROD").exits(1).err()).contains("differs only in case");
+    assertThat(cli.run("show", "m:prod").exits(3).err()).contains("log of ref 'm/tags/prod'");
+    cli.run("verify").exits(3);
+  }
+
+  /**
    * A damaged (or truncated, or missing) head version made ls fail for the whole store, naming only the object. Every
    * model is listed, the damaged one without size or count, a warning names it and the object and points to verify,
    * and ls exits 3 so that scripts see the damage; {@code --json} keeps its schema (null size and count) and writes

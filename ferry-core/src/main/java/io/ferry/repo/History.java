@@ -239,7 +239,17 @@ final class History {
    */
   Set<ChunkId> notReachedByRefs(ChunkId version) throws IOException {
     Set<ChunkId> needed = new LinkedHashSet<>();
-    Set<ChunkId> reachable = reachable(List.of());
+    // a ref whose log is damaged counts as reaching nothing: what it reaches is then protected too, never less
+    Deque<ChunkId> tips = new ArrayDeque<>();
+    for (String ref : refs.listLogged("")) {
+      try {
+        refs.get(ref).ifPresent(tips::add);
+      } catch (io.ferry.error.CorruptRefException damaged) {
+        // for the commands that read it, and verify, to report
+      }
+    }
+    Set<ChunkId> reachable = new HashSet<>();
+    walk(tips, reachable);
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>(List.of(version));
     while (!todo.isEmpty()) {

@@ -261,7 +261,7 @@ public final class Repository implements Closeable {
     try (Lease lease = leases.take(Lease.Kind.PUSH, why)) {
       try {
         lease.awaitNoGc();
-        Set<ChunkId> needed = history.reachedBy(resolver.modelRefs(model), to) ? Set.of()
+        Set<ChunkId> needed = history.reachedBy(resolver.readableModelRefs(model), to) ? Set.of()
             : history.notReachedByRefs(to);
         lease.protect(needed);
         lease.awaitNoGc();
@@ -769,26 +769,18 @@ public final class Repository implements Closeable {
    * (git's rules of {@link RefNames#checkNewName}, and no case twin among the store's models), and a new tag's name as
    * {@link #tag}'s. A ref that exists, and a model that has a ref, pass: names already in the store stay usable. The
    * names are checked before the store's other names are read; another ref whose log is damaged (which verify names)
-   * does not hold up the ref asked for: the search for a case twin stops at it.
+   * does not hold up the ref asked for: its name counts as taken.
    *
    * @throws InvalidInputException naming the name and the rule it breaks
    */
   public void checkNewRef(String ref) throws IOException {
     RefNames.checkRef(ref);
     String model = RefNames.modelOf(ref);
-    try {
-      if (!resolver.hasLiveRef(model)) {
-        resolver.checkNoCaseTwin(model);
-      }
-    } catch (io.ferry.error.CorruptRefException otherLogDamaged) {
-      // the model's name was checked; its twins cannot all be read
+    if (!resolver.hasLiveRef(model)) {
+      resolver.checkNoCaseTwin(model);
     }
     if (!ref.equals(RefNames.head(model))) {
-      try {
-        resolver.checkNoTagCaseTwin(model, ref.substring(RefNames.tag(model, "").length()));
-      } catch (io.ferry.error.CorruptRefException otherLogDamaged) {
-        // the tag's name was checked; its twins cannot all be read
-      }
+      resolver.checkNoTagCaseTwin(model, ref.substring(RefNames.tag(model, "").length()));
     }
   }
 

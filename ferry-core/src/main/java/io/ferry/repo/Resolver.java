@@ -248,8 +248,12 @@ final class Resolver {
    */
   private Set<ChunkId> reachedMatches(String model, String prefix) throws IOException {
     Deque<ChunkId> todo = new ArrayDeque<>();
-    for (String ref : refs.list("")) {
-      refs.get(ref).ifPresent(todo::add);
+    for (String ref : refs.listLogged("")) {
+      try {
+        refs.get(ref).ifPresent(todo::add);
+      } catch (io.ferry.error.CorruptRefException damaged) {
+        // another ref's damage is for the commands that read it to report, as a damaged version's below
+      }
     }
     Set<ChunkId> seen = new HashSet<>();
     Set<ChunkId> matches = new TreeSet<>();
@@ -338,40 +342,51 @@ final class Resolver {
 
   /** Whether the model has a head or a tag; a ref whose log is damaged counts as one (it may point somewhere). */
   boolean hasLiveRef(String model) throws IOException {
-    for (String ref : modelRefs(model)) {
-      try {
-        if (refs.get(ref).isPresent()) {
-          return true;
-        }
-      } catch (io.ferry.error.CorruptRefException damaged) {
+    for (String ref : loggedModelRefs(model)) {
+      if (present(ref)) {
         return true;
       }
     }
     return false;
   }
 
-  /** The models that have a head or a tag. */
+  /** The models that have a head or a tag (a ref whose log is damaged counts: {@link #present}). */
   Set<String> modelNames() throws IOException {
     Set<String> out = new TreeSet<>();
-    for (String ref : refs.list("")) {
+    // the refs that have a log, each read on its own: list() reads every ref's log and fails at a damaged one
+    for (String ref : refs.listLogged("")) {
       String model = RefNames.modelOf(ref);
-      if (!out.contains(model) && refs.get(ref).isPresent()) {
+      if (!out.contains(model) && present(ref)) {
         out.add(model);
       }
     }
     return out;
   }
 
-  /** The tags the model has now. */
+  /** The tags the model has now (a tag whose log is damaged counts: {@link #present}). */
   Set<String> tagNames(String model) throws IOException {
     Set<String> out = new TreeSet<>();
     String prefix = RefNames.tag(model, "");
-    for (String ref : modelRefs(model)) {
-      if (ref.startsWith(prefix) && refs.get(ref).isPresent()) {
+    for (String ref : loggedModelRefs(model)) {
+      if (ref.startsWith(prefix) && present(ref)) {
         out.add(ref.substring(prefix.length()));
       }
     }
     return out;
+  }
+
+  /**
+   * Whether {@code ref} points somewhere, for the lists of names that checks of new names and suggestions read: a ref
+   * whose log is damaged may, so its name counts and is not given to another model or tag. Its damage is for the
+   * commands that read that ref (and verify) to report: it failed every new model's push and every new tag of its
+   * model, naming another ref's log.
+   */
+  private boolean present(String ref) throws IOException {
+    try {
+      return refs.get(ref).isPresent();
+    } catch (io.ferry.error.CorruptRefException damaged) {
+      return true;
+    }
   }
 
   /** The model's refs (head and tags) that have a log, deleted ones included; not those of models nested under it. */
@@ -380,6 +395,24 @@ final class Resolver {
     for (String ref : refs.listLogged(model + "/")) {
       if (RefNames.modelOf(ref).equals(model)) {
         out.add(ref);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The model's refs (head and tags) that point somewhere and whose log reads, for checks that a damaged ref may only
+   * make more careful (what a tag move protects from gc): a damaged log of one tag failed every tag move of its model.
+   */
+  List<String> readableModelRefs(String model) throws IOException {
+    List<String> out = new ArrayList<>();
+    for (String ref : loggedModelRefs(model)) {
+      try {
+        if (refs.get(ref).isPresent()) {
+          out.add(ref);
+        }
+      } catch (io.ferry.error.CorruptRefException damaged) {
+        // left out: it reaches nothing for these checks
       }
     }
     return out;
