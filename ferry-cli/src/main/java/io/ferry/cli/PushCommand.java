@@ -188,8 +188,15 @@ final class PushCommand extends StoreCommand {
    * added (equal to the version's figures for a new version, 0 when it was up to date).
    */
   static ObjectNode pushJson(ObjectNode n, Repository repo, String target, PushResult r) throws IOException {
-    JsonOut.version(n, r.versionId(), r.version(),
-        repo.refsOf(io.ferry.version.RefSpec.parse(target).model()).getOrDefault(r.versionId(), java.util.List.of()));
+    java.util.List<String> refs;
+    try {
+      refs = repo.refsOf(io.ferry.version.RefSpec.parse(target).model()).getOrDefault(r.versionId(),
+          java.util.List.of());
+    } catch (io.ferry.error.CorruptRefException otherRefDamaged) {
+      // the push is done: another ref of the model whose log is damaged (ls and verify name it) leaves the one moved
+      refs = java.util.List.of(target);
+    }
+    JsonOut.version(n, r.versionId(), r.version(), refs);
     return n.put("ref", target).put("upToDate", r.upToDate()).put("pushedBytes", r.newStoredBytes())
         .put("pushedChunkCount", r.newChunks());
   }

@@ -402,6 +402,8 @@ class CorruptionTest {
     all[at] = (byte) (all[at] == '0' ? '1' : '0');
     Files.write(log, all);
     cli.push(src, "other");
+    Files2.write(src.resolve("sub/notes.txt"), "a new head".getBytes());
+    cli.push(src, "m");
     cli.run("tag", "m", "candidate").exits(0);
     assertThat(cli.run("tag", "m", "PROD").exits(1).err()).contains("differs only in case");
     assertThat(cli.run("show", "m:prod").exits(3).err()).contains("log of ref 'm/tags/prod'");

@@ -132,7 +132,8 @@ final class PushOperation {
           opts.files());
       PushLimits.checkSource(prepared);
       Set<ChunkId> candidatePacks = new TreeSet<>();
-      for (String ref : resolver.modelRefs(spec.model())) {
+      // refs whose log reads: a damaged tag (verify names it) only takes its packs out of the dedup candidates
+      for (String ref : resolver.readableModelRefs(spec.model())) {
         Optional<ChunkId> id = refs.get(ref);
         if (id.isPresent()) {
           candidatePacks.addAll(db.version(id.get()).packs());
@@ -339,7 +340,7 @@ final class PushOperation {
       Version v = from.version();
       Set<ChunkId> out = new LinkedHashSet<>(objectsOf(v.snapshot(), db.snapshot(v.snapshot()), v.packs()));
       out.add(from.id());
-      if (!history.reachedBy(resolver.modelRefs(RefSpec.parse(refText).model()), from.id())) {
+      if (!history.reachedBy(resolver.readableModelRefs(RefSpec.parse(refText).model()), from.id())) {
         out.addAll(history.notReachedByRefs(from.id()));
       }
       return out;
