@@ -13,7 +13,7 @@ public enum TableKind {
 
   /** The kind named by the {@code table} option; {@code chunks} when absent. */
   public static TableKind fromOption(String value) {
-    if (value == null || value.isBlank()) {
+    if (value == null) {
       return CHUNKS;
     }
     try {
