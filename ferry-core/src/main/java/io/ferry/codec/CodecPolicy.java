@@ -62,7 +62,7 @@ public enum CodecPolicy {
           return new Encoded(codecs.none(), raw.slice());
         }
         double zstdRatio = sampleRatio(raw, codecs.zstd(), hint);
-        if (floatCodes(hint, raw.remaining())) {
+        if (FloatCodec.handles(hint) && fitsHeap(FLOAT_HEAP_FACTOR * raw.remaining())) {
           double floatRatio = sampleRatio(raw, codecs.floatCodec(), hint);
           if (floatRatio <= MIN_SAVING && floatRatio < zstdRatio) {
             ByteBuffer enc = codecs.floatCodec().encode(raw, hint, arrays);
@@ -76,16 +76,6 @@ public enum CodecPolicy {
         }
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, MIN_SAVING);
     }
-  }
-
-  /**
-   * Whether this policy may give a chunk of {@code bytes} with {@code hint} to the float codec: {@code float} any
-   * float chunk, {@code auto} only one whose encode fits the heap as {@link #fitsHeap} says. A push reads only such
-   * chunks into heap arrays: it read every float chunk so, and a push of 64 MiB chunks at {@code -Xmx128m} held a
-   * 64 MiB input array that {@code auto} then did not float-code, and ran out of heap encoding another chunk beside it.
-   */
-  public boolean floatCodes(ChunkHint hint, long bytes) {
-    return (this == FLOAT || this == AUTO && fitsHeap(FLOAT_HEAP_FACTOR * bytes)) && FloatCodec.handles(hint);
   }
 
   /**

@@ -577,7 +577,7 @@ public final class Pusher {
 
   /** Whether a chunk is read into {@link #arrayBuffers} (the float codec may encode it), else into direct buffers. */
   private boolean floatCoded(ChunkPlanner.Range r) {
-    return codec.floatCodes(r.hint(), r.length());
+    return codec != CodecPolicy.NONE && codec != CodecPolicy.ZSTD && FloatCodec.handles(r.hint());
   }
 
   /**

@@ -334,23 +334,6 @@ class FloatCodecTest {
     System.out.printf("%s: %d of 2000 random plane-data flips detected by the codec itself%n", dtype, failures);
   }
 
-  /**
-   * A push reads into heap arrays only the chunks its policy may float-code: it read every float chunk so, and at
-   * {@code -Xmx128m} a 64 MiB chunk that {@code auto} then stored without the float codec held a 64 MiB input array
-   * beside the encode of another chunk, and the push ran out of heap.
-   */
-  @Test
-  void autoFloatCodesOnlyChunksWhoseEncodeFitsTheHeap() {
-    long heap = Runtime.getRuntime().maxMemory();
-    ChunkHint f32 = new ChunkHint("F32");
-    assertThat(CodecPolicy.AUTO.floatCodes(f32, 1 << 20)).isTrue();
-    assertThat(CodecPolicy.AUTO.floatCodes(f32, heap / 3)).isFalse();
-    assertThat(CodecPolicy.FLOAT.floatCodes(f32, heap / 3)).isTrue();
-    assertThat(CodecPolicy.AUTO.floatCodes(ChunkHint.OPAQUE, 1 << 20)).isFalse();
-    assertThat(CodecPolicy.ZSTD.floatCodes(f32, 1 << 20)).isFalse();
-    assertThat(CodecPolicy.NONE.floatCodes(f32, 1 << 20)).isFalse();
-  }
-
   @Test
   void registeredInCodecsAndPolicies() throws Exception {
     Codecs codecs = Codecs.standard();
