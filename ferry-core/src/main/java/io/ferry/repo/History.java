@@ -240,16 +240,8 @@ final class History {
   Set<ChunkId> notReachedByRefs(ChunkId version) throws IOException {
     Set<ChunkId> needed = new LinkedHashSet<>();
     // a ref whose log is damaged counts as reaching nothing: what it reaches is then protected too, never less
-    Deque<ChunkId> tips = new ArrayDeque<>();
-    for (String ref : refs.listLogged("")) {
-      try {
-        refs.get(ref).ifPresent(tips::add);
-      } catch (io.ferry.error.CorruptRefException damaged) {
-        // for the commands that read it, and verify, to report
-      }
-    }
     Set<ChunkId> reachable = new HashSet<>();
-    walk(tips, reachable);
+    walk(readableTips(), reachable);
     Set<ChunkId> seen = new HashSet<>();
     Deque<ChunkId> todo = new ArrayDeque<>(List.of(version));
     while (!todo.isEmpty()) {
@@ -263,6 +255,23 @@ final class History {
       todo.addAll(v.parents());
     }
     return needed;
+  }
+
+  /**
+   * What the refs whose logs read point at, for walks that another ref's damage may only make more careful (which
+   * versions a move protects from gc, a short id looked up among every version): {@link #reachable} fails at a
+   * damaged log instead, as gc's marking must. A damaged ref is for the commands that read it, and verify, to report.
+   */
+  Deque<ChunkId> readableTips() throws IOException {
+    Deque<ChunkId> tips = new ArrayDeque<>();
+    for (String ref : refs.listLogged("")) {
+      try {
+        refs.get(ref).ifPresent(tips::add);
+      } catch (io.ferry.error.CorruptRefException damaged) {
+        // left out: it reaches nothing for these walks
+      }
+    }
+    return tips;
   }
 
   /** Adds to {@code seen} every version reachable from {@code todo} that is not in it yet; returns those added. */

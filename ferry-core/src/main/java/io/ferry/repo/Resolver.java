@@ -14,7 +14,6 @@ import io.ferry.store.RefStore;
 import io.ferry.version.RefSpec;
 import io.ferry.version.Version;
 import java.io.IOException;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
@@ -247,14 +246,8 @@ final class Resolver {
    * and a lookup of another name must not.
    */
   private Set<ChunkId> reachedMatches(String model, String prefix) throws IOException {
-    Deque<ChunkId> todo = new ArrayDeque<>();
-    for (String ref : refs.listLogged("")) {
-      try {
-        refs.get(ref).ifPresent(todo::add);
-      } catch (io.ferry.error.CorruptRefException damaged) {
-        // another ref's damage is for the commands that read it to report, as a damaged version's below
-      }
-    }
+    // another ref's damage is for the commands that read it to report, as a damaged version's below
+    Deque<ChunkId> todo = history.readableTips();
     Set<ChunkId> seen = new HashSet<>();
     Set<ChunkId> matches = new TreeSet<>();
     while (!todo.isEmpty()) {
