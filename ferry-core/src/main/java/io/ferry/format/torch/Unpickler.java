@@ -1372,7 +1372,15 @@ public final class Unpickler {
       }
       boolean untyped = type.name().equals(UNTYPED_STORAGE)
           && (type.module().equals("torch") || type.module().equals(UNTYPED_STORAGE_MODULE));
-      DType dtype = untyped ? (legacy ? null : DType.U8)
+      if (untyped && legacy) {
+        // torch 2's legacy writer gives a storage of a type without a typed storage class (uint16, float8...) so,
+        // and its loader then asks that class for a dtype it does not have
+        throw failHere("storage '" + printable(key) + "' is a torch.storage.UntypedStorage, which torch.save writes"
+            + " in the legacy format (_use_new_zipfile_serialization=False) for a tensor of uint16, uint32, uint64"
+            + " or a float8 type, or for a storage saved alone, and which torch.load cannot read back either; save it"
+            + " again in torch.save's default (zip) format, or " + TorchCheckpoint.OPAQUE);
+      }
+      DType dtype = untyped ? DType.U8
           : type.module().equals("torch") ? STORAGE_TYPES.get(type.name()) : null;
       if (dtype == null) {
         throw failHere("persistent id names '" + type + "', not a storage type");

@@ -101,9 +101,18 @@ final class Pickles {
 
   /** As {@link #tensorV3(String, String, int, int, int[], int[])}, the untyped storage's class in {@code module}. */
   Pickles tensorV3(String module, String dtype, String key, int bytes, int offset, int[] size, int[] stride) {
+    return tensorV3(module, dtype, key, bytes, offset, size, stride, false);
+  }
+
+  /** The same; with {@code legacy}, the persistent id of the legacy format (a sixth item, None), as torch 2 writes. */
+  Pickles tensorV3(String module, String dtype, String key, int bytes, int offset, int[] size, int[] stride,
+      boolean legacy) {
     global("torch._utils", "_rebuild_tensor_v3");
     mark();
     mark().str("storage").global(module, "UntypedStorage").str(key).str("cpu").binint(bytes);
+    if (legacy) {
+      op('N');
+    }
     op('t').op('Q');
     viewArgs(offset, size, stride);
     global("torch", dtype);

@@ -324,6 +324,25 @@ class TorchFormatTest {
         + " 16 bytes), but the archive entry 'archive/data/1' holds 8 bytes; torch.load refuses such a file");
   }
 
+  /**
+   * torch 2's legacy writer pickles a uint16, uint32, uint64 or float8 tensor over a torch.storage.UntypedStorage,
+   * which its own loader cannot read back ("type object 'torch.storage.UntypedStorage' has no attribute 'dtype'").
+   * Ferry refused such a file calling that class "not a storage type", which said neither why nor what to do.
+   */
+  @Test
+  void aLegacyFileWithAnUntypedStorageIsRefusedSayingWhatToDo() {
+    byte[] object = Pickles.proto2().op('}').str("w")
+        .tensorV3("torch.storage", "uint16", "94871077293488", 8, 0, new int[] {4}, new int[] {1}, true)
+        .op('s').stop().bytes();
+    assertThatThrownBy(() -> read("m.pt", Pickles.legacy(object, new String[] {"94871077293488"}, new long[] {8},
+        new byte[][] {new byte[8]}))).isInstanceOf(InvalidInputException.class)
+        .hasMessageStartingWith("m.pt: pickle at byte 45: storage '94871077293488' is a torch.storage.UntypedStorage,"
+            + " which torch.save writes in the legacy format (_use_new_zipfile_serialization=False) for a tensor of"
+            + " uint16, uint32, uint64 or a float8 type, or for a storage saved alone, and which torch.load cannot"
+            + " read back either; save it again in torch.save's default (zip) format, or " + OPAQUE)
+        .hasMessageEndingWith("building the value of 'w'");
+  }
+
   @Test
   void legacyFilesThatDoNotAddUpAreRefused() throws Exception {
     byte[] object = legacyObject("LongStorage");

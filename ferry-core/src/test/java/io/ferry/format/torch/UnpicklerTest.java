@@ -700,7 +700,8 @@ class UnpicklerTest {
     assertThatThrownBy(() -> Unpickler.loadPrefix("m.pt", ByteBuffer.wrap(Pickles.proto2().mark().str("storage")
         .global("torch.storage", "UntypedStorage").str("0").str("cpu").binint(4).op('N').op('t').op('Q').stop()
         .bytes()))).isInstanceOf(InvalidInputException.class)
-        .hasMessageContaining("persistent id names 'torch.storage.UntypedStorage', not a storage type");
+        .hasMessageContaining("storage '0' is a torch.storage.UntypedStorage, which torch.save writes in the legacy"
+            + " format");
   }
 
   private static Pickles npDType(Pickles p, String code, String order) {
