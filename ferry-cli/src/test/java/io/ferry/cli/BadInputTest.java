@@ -258,7 +258,15 @@ class BadInputTest {
     pushRejected(dir, "unet/diffusion_pytorch_model.fp16.safetensors.index.json: shard "
         + "'diffusion_pytorch_model.fp16-00002-of-00002.safetensors' is listed in weight_map but missing");
     Files.writeString(dir.resolve("unet/diffusion_pytorch_model.fp16.safetensors.index.json"), "{\"weight_map\":[]}");
-    pushRejected(dir, "diffusion_pytorch_model.fp16.safetensors.index.json: 'weight_map' is not an object");
+    // an index that cannot be read is named by its path in the model, as every other error of an index is
+    pushRejected(dir, "unet/diffusion_pytorch_model.fp16.safetensors.index.json: 'weight_map' is not an object");
+    Files.writeString(dir.resolve("unet/diffusion_pytorch_model.fp16.safetensors.index.json"),
+        "{\"weight_map\":{\"a\":\"../a.safetensors\"}}");
+    pushRejected(dir, "unet/diffusion_pytorch_model.fp16.safetensors.index.json: tensor 'a' maps to shard"
+        + " '../a.safetensors', which contains '..'");
+    Files.writeString(dir.resolve("unet/pytorch_model.bin.index.json"), "{\"weight_map\":[]}");
+    Files.delete(dir.resolve("unet/diffusion_pytorch_model.fp16.safetensors.index.json"));
+    pushRejected(dir, "unet/pytorch_model.bin.index.json: 'weight_map' is not an object");
   }
 
   @Test

@@ -45,7 +45,7 @@ public final class HfIndexFormat implements DirectoryFormat {
     for (ModelTree.Entry f : tree.files()) {
       if (f.baseName().endsWith(HfIndex.SUFFIX)) {
         try (FileChannel ch = tree.open(f.path())) {
-          indexes.put(f, HfIndex.read(f.baseName(), ch));
+          indexes.put(f, HfIndex.read(f.path(), ch));
         }
       }
     }
@@ -102,14 +102,7 @@ public final class HfIndexFormat implements DirectoryFormat {
       String leftOut = tree.leftOut(dir + shard);
       return leftOut != null ? "is " + leftOut : "missing";
     };
-    try {
-      index.check(shards, present, whyMissing);
-    } catch (InvalidInputException e) {
-      if (!dir.isEmpty() && e.getMessage().startsWith(indexEntry.baseName())) {
-        throw new InvalidInputException(dir + e.getMessage(), e);
-      }
-      throw e;
-    }
+    index.check(shards, present, whyMissing);
   }
 
   /**
@@ -120,7 +113,7 @@ public final class HfIndexFormat implements DirectoryFormat {
   private static void checkBinIndex(ModelTree tree, ModelTree.Entry indexEntry) throws IOException {
     HfIndex index;
     try (FileChannel ch = tree.open(indexEntry.path())) {
-      index = HfIndex.read(indexEntry.baseName(), ch);
+      index = HfIndex.read(indexEntry.path(), ch);
     }
     Set<String> paths = new HashSet<>();
     tree.files().forEach(f -> paths.add(f.path()));
