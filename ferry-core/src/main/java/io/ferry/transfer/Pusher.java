@@ -429,7 +429,7 @@ public final class Pusher {
     if (aborted) {
       throw new InterruptedIOException("push aborted");
     }
-    if (r.length() > Integer.MAX_VALUE - 64) {
+    if (r.length() > ChunkPlanner.MAX_CHUNK) {
       throw new IOException(f.path() + ": chunk [" + r.start() + ", " + r.end() + ") is too big for one buffer");
     }
     ReadBuffers pool = floatCoded(r) ? arrayBuffers : buffers;

@@ -53,6 +53,27 @@ class ChunkPlannerTest {
         "3008-4008:U8", "4008-4608:U8");
   }
 
+  /**
+   * A run of header bytes over 2 GiB (an ONNX data file whose one initializer lies 2.5 GiB in; onnxruntime reads it)
+   * was one chunk, which no push can read into a buffer: the push failed with "chunk [0, 2684354564) is too big for
+   * one buffer". Such a run is cut every 64 MiB; shorter runs stay whole.
+   */
+  @Test
+  void headerRunsTooBigForOneChunkAreCutIntoPieces() {
+    long gap = (5L << 29) + 4;
+    FileLayout l = new FileLayout("x", "f", gap + 124, 0, List.of(new Region.Header(0, gap),
+        tensor("w", gap, gap + 24, 12, 2, 12), new Region.Header(gap + 24, gap + 124)), FormatMetadata.NONE);
+    List<ChunkPlanner.Range> ranges = ChunkPlanner.standard().plan(l);
+    assertThat(ranges).hasSize(43);
+    assertThat(cuts(ranges.subList(0, 2))).containsExactly("0-" + (1L << 26) + ":null",
+        (1L << 26) + "-" + (2L << 26) + ":null");
+    assertThat(cuts(ranges.subList(39, 43))).containsExactly((39L << 26) + "-" + (40L << 26) + ":null",
+        (40L << 26) + "-" + gap + ":null", gap + "-" + (gap + 24) + ":U8", (gap + 24) + "-" + (gap + 124) + ":null");
+    FileLayout whole = new FileLayout("x", "f", ChunkPlanner.MAX_CHUNK, 0,
+        List.of(new Region.Header(0, ChunkPlanner.MAX_CHUNK)), FormatMetadata.NONE);
+    assertThat(cuts(ChunkPlanner.standard().plan(whole))).containsExactly("0-" + ChunkPlanner.MAX_CHUNK + ":null");
+  }
+
   @Test
   void anEmptyLayoutHasNoChunks() {
     assertThat(planner.plan(new FileLayout("x", "f", 0, 0, List.of(), FormatMetadata.NONE))).isEmpty();
