@@ -61,6 +61,8 @@ final class QuantizeTransform implements TensorTransform {
       return source;
     }
     Map<String, String> meta = new LinkedHashMap<>(source);
+    // transformers refuses a safetensors file whose metadata has no format; one without metadata gets torch's.
+    meta.putIfAbsent("format", "pt");
     meta.put("ferry.quantization", QuantLayout.NAME);
     meta.put("ferry.quantization.bits", Integer.toString(spec.bits()));
     meta.put("ferry.quantization.group_size", Integer.toString(spec.groupSize()));

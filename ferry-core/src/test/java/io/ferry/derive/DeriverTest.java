@@ -204,6 +204,19 @@ class DeriverTest {
   }
 
   /**
+   * A quantized file says so in its metadata; a source file without {@code __metadata__} got the quantization's keys
+   * and no {@code format}, and transformers refuses a safetensors file whose metadata lacks it. It gets torch's
+   * {@code format: pt}; a source's own format is kept (the models of DeriveModels say {@code pt} already).
+   */
+  @Test
+  void aQuantizedFileOfASourceWithoutMetadataSaysItsFormat() throws Exception {
+    quantizedCopy(tmp.resolve("q"), true);
+    FileEntry f = repo.snapshot(repo.resolve("q:v")).files().stream()
+        .filter(e -> e.path().equals("model.safetensors")).findFirst().orElseThrow();
+    assertThat(f.metadata()).containsEntry("format", "pt").containsEntry("ferry.quantization.bits", "8");
+  }
+
+  /**
    * A dequantization whose original is not in the store compares with nothing: it recorded max_abs_error 0, rmse 0,
    * rel_frobenius_error 0 and cosine_similarity 1 (a perfect round trip it never measured) besides the sparsity.
    * Only the sparsity is recorded now, per tensor, overall and in the version's metrics.
