@@ -12,7 +12,8 @@ import java.util.List;
  * Where a file is cut into chunks. A file some format read is cut from its {@link FileLayout}, whatever the format:
  * each run of header and padding regions between two tensors is one chunk (never split: the safetensors header is a
  * chunk of its own), unless it is longer than {@link #MAX_CHUNK}, when it is cut every {@link #MAX_TENSOR_CHUNK}
- * bytes from its start (such a run could never be stored whole, so no stored file was cut otherwise); each tensor is a chunk; a tensor bigger than {@link #MAX_TENSOR_CHUNK} is split into row ranges
+ * bytes from its start (such a run could never be stored whole, so no stored file was cut otherwise); each tensor is
+ * a chunk; a tensor bigger than {@link #MAX_TENSOR_CHUNK} is split into row ranges
  * (whole rows of its first dimension, at most that size each; tensors whose rows are not whole bytes or too big are
  * split into fixed-size pieces); empty regions make no chunk. Cuts inside a tensor depend only on its own bytes and
  * shape, never on its offset in the file, so resharding a model keeps its chunks. Other files: content-defined
