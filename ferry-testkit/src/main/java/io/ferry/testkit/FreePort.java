@@ -16,16 +16,38 @@ import java.util.concurrent.ThreadLocalRandom;
  * nothing listens on it, the other module testing beside this one (a MiniDFSCluster binds dozens) may be handed the
  * same port, and the server fails to start. The port returned here lies below that range, where only a bind to that
  * very number takes it.
+ *
+ * <p>Where several test runs share a machine, each may confine its servers to its own ports with the system property
+ * {@value #RANGE}, {@code LOW-HIGH} (inclusive, e.g. {@code -Dferry.test.ports=21400-21499}): every port picked here
+ * then lies in that range.
  */
 public final class FreePort {
   private static final Path EPHEMERAL = Path.of("/proc/sys/net/ipv4/ip_local_port_range");
   private static final int LOWEST = 10_000;
   private static final int DEFAULT_EPHEMERAL_START = 32_768;
+  /** The system property that confines the ports picked here to a range, {@code LOW-HIGH}. */
+  public static final String RANGE = "ferry.test.ports";
 
   private FreePort() {}
 
-  /** A port nothing listens on now, below the ephemeral range when there is room there; else one the kernel picks. */
+  /**
+   * A port nothing listens on now: in the range of {@value #RANGE} when it is set, else below the ephemeral range when
+   * there is room there, else one the kernel picks.
+   *
+   * @throws IOException when every port tried in the range of {@value #RANGE} is taken
+   */
   public static int pick() throws IOException {
+    String range = System.getProperty(RANGE, "").trim();
+    if (!range.isEmpty()) {
+      int[] r = parseRange(range);
+      for (int i = 0; i < 200; i++) {
+        int port = r[0] + ThreadLocalRandom.current().nextInt(r[1] - r[0] + 1);
+        if (isFree(port)) {
+          return port;
+        }
+      }
+      throw new IOException("no free port found in " + RANGE + "=" + range + " after 200 tries");
+    }
     int end = ephemeralStart();
     for (int i = 0; end - LOWEST >= 1000 && i < 200; i++) {
       int port = LOWEST + ThreadLocalRandom.current().nextInt(end - LOWEST);
@@ -46,6 +68,21 @@ public final class FreePort {
     } catch (IOException e) {
       return false;
     }
+  }
+
+  private static int[] parseRange(String range) {
+    String[] p = range.split("-", -1);
+    try {
+      int lo = Integer.parseInt(p[0].trim());
+      int hi = p.length == 2 ? Integer.parseInt(p[1].trim()) : -1;
+      if (p.length == 2 && lo > 0 && lo <= hi && hi <= 65535) {
+        return new int[] {lo, hi};
+      }
+    } catch (NumberFormatException e) {
+      // said below
+    }
+    throw new IllegalArgumentException(RANGE + " must be LOW-HIGH, two ports from 1 to 65535 with LOW <= HIGH, got '"
+        + range + "'");
   }
 
   private static int ephemeralStart() {

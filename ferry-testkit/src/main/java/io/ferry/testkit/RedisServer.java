@@ -66,7 +66,7 @@ public final class RedisServer implements Closeable {
 
   /** Starts a server with 256 MiB of maxmemory and {@code allkeys-lru}; {@code extra} adds or overrides options. */
   public static RedisServer start(Path dir, String... extra) throws IOException {
-    return startOn(freePort(), dir, extra);
+    return onFreePort(port -> startOn(port, dir, extra));
   }
 
   /** As {@link #start}, on a given port: to bring a killed server back where its clients look for it. */
@@ -94,9 +94,13 @@ public final class RedisServer implements Closeable {
    * {@code masterName}, with a quorum of one, and waits until it knows the master.
    */
   public static RedisServer startSentinel(Path dir, int masterPort, String masterName) throws IOException {
+    return onFreePort(port -> startSentinelOn(port, dir, masterPort, masterName));
+  }
+
+  private static RedisServer startSentinelOn(int port, Path dir, int masterPort, String masterName)
+      throws IOException {
     assumeInstalled();
     Files.createDirectories(dir);
-    int port = freePort();
     Path conf = dir.resolve("sentinel-" + port + ".conf");
     Files.writeString(conf, "port " + port + "\nbind 127.0.0.1\ndir " + dir + "\nsentinel monitor " + masterName
         + " 127.0.0.1 " + masterPort + " 1\nsentinel down-after-milliseconds " + masterName + " 1000\n");
@@ -166,28 +170,43 @@ public final class RedisServer implements Closeable {
    * and a start that still loses a port to another process is tried again on other ports.
    */
   private static RedisServer startClusterNode(Path d) throws IOException {
+    return onFreePort(port -> {
+      if (port + 10000 > 65535 || !FreePort.isFree(port + 10000)) {
+        throw new PortTaken("cluster bus port " + (port + 10000) + " of port " + port + " is taken");
+      }
+      return startOn(port, d, "--cluster-enabled", "yes", "--cluster-config-file",
+          d.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000",
+          "--cluster-require-full-coverage", "no");
+    });
+  }
+
+  /** A start on one port, which may lose that port to another process. */
+  private interface Start {
+    RedisServer on(int port) throws IOException;
+  }
+
+  /** A port another process took between the check that it was free and the server's bind. */
+  private static final class PortTaken extends IOException {
+    PortTaken(String message) {
+      super(message);
+    }
+  }
+
+  /**
+   * Starts a server on a free port, and on another one when a process took that port between the check and the
+   * server's bind ({@link FreePort} checks a port, but cannot hold it for a server in another process): a test then
+   * failed with "Address already in use", or, when another Redis had taken the port, talked to that server.
+   */
+  private static RedisServer onFreePort(Start start) throws IOException {
     IOException last = null;
     for (int attempt = 0; attempt < 20; attempt++) {
-      int port = freePort();
-      if (port + 10000 > 65535 || !FreePort.isFree(port + 10000)) {
-        continue;
-      }
       try {
-        return startOn(port, d, "--cluster-enabled", "yes", "--cluster-config-file",
-            d.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000",
-            "--cluster-require-full-coverage", "no");
-      } catch (IOException e) {
-        if (!String.valueOf(e.getMessage()).contains("Address already in use")) {
-          throw e;
-        }
+        return start.on(FreePort.pick());
+      } catch (PortTaken e) {
         last = e;
       }
     }
-    throw last != null ? last : new IOException("no free port with a free cluster bus port 10000 above it");
-  }
-
-  private static int freePort() throws IOException {
-    return FreePort.pick();
+    throw new IOException("no Redis server started after 20 ports were taken by other processes", last);
   }
 
   private void awaitReady() throws IOException {
@@ -195,20 +214,38 @@ public final class RedisServer implements Closeable {
     IOException last = null;
     while (System.nanoTime() < deadline) {
       if (!process.isAlive()) {
-        throw new IOException("redis-server on port " + port + " exited with " + process.exitValue() + ": "
-            + log());
+        String log = log();
+        String m = "redis-server on port " + port + " exited with " + process.exitValue() + ": " + log;
+        throw log.contains("Address already in use") ? new PortTaken(m) : new IOException(m);
       }
+      String pid;
       try {
-        if (command("PING").equals("PONG")) {
-          return;
-        }
+        pid = command("PING").equals("PONG") ? processId() : null;
       } catch (IOException notYet) {
         last = notYet;
+        pid = null;
+      }
+      if (pid != null) {
+        if (pid.equals(Long.toString(process.pid()))) {
+          return;
+        }
+        // another process's server answers on this port: this one cannot bind it, and exits
+        throw new PortTaken("port " + port + " is taken: the Redis server of process " + pid + " answers there");
       }
       Thread.onSpinWait();
     }
     throw new IOException("redis-server on port " + port + " did not answer PING within " + READY + ": " + log(),
         last);
+  }
+
+  /** The process id of the server answering on the port ({@code INFO server}), or null when it does not say. */
+  private String processId() throws IOException {
+    for (String line : command("INFO", "server").split("\r?\n")) {
+      if (line.startsWith("process_id:")) {
+        return line.substring("process_id:".length()).trim();
+      }
+    }
+    return null;
   }
 
   private String log() {
