@@ -100,7 +100,8 @@ public final class RedisChunkCache implements ChunkStore {
   private final AtomicLong deletions = new AtomicLong();
   /**
    * Whether readers wait for parts other readers claimed ({@link #awaitFills}); false once a claimed part never came
-   * within {@code redis.fill-wait}, for the rest of this cache's life.
+   * within {@code redis.fill-wait}, or the user may not run the commands fill locks need ({@link #checkFillLocks}),
+   * for the rest of this cache's life; fill locks are claimed only while it is true.
    */
   private final AtomicBoolean fillsTrusted = new AtomicBoolean(true);
   private final Object connecting = new Object();
@@ -270,6 +271,7 @@ public final class RedisChunkCache implements ChunkStore {
                   + noStats + "); the cache is used, but 'ferry cache stats' does not count this client's reads"
                   + " (grant SADD and HINCRBY)");
             }
+            checkFillLocks(made);
           }
         }
         if (writable) {
@@ -288,6 +290,33 @@ public final class RedisChunkCache implements ChunkStore {
         failed(RedisLink.refusedAtConnect(e) ? "cannot be used" : "cannot be reached", e);
         return null;
       }
+    }
+  }
+
+  /**
+   * Turns fill locks off, with one warning naming the commands, for a user who may not run the two that only they
+   * need: without {@code DEL} a lock stayed for {@code redis.fill-wait} after its part was written, so a reader that
+   * missed the part again (evicted) waited for a fill that was over; without {@code EXISTS} the first wait for
+   * another reader's fill failed, which turned the cache off for {@code redis.retry-after}, reads included.
+   */
+  private void checkFillLocks(RedisLink l) throws InterruptedIOException {
+    if (settings.fillWait().isZero()) {
+      return;
+    }
+    String probe = prefix + "fill:{probe}";
+    List<String> missing = new ArrayList<>();
+    String refusal = null;
+    for (String command : List.of("DEL", "EXISTS")) {
+      String r = refused(command.equals("DEL") ? l.del(probe) : l.exists(probe));
+      if (r != null) {
+        missing.add(command);
+        refusal = refusal == null ? r : refusal;
+      }
+    }
+    if (!missing.isEmpty() && fillsTrusted.compareAndSet(true, false)) {
+      listener.warning("cache " + settings.describe() + ": this user may not run " + String.join(" or ", missing)
+          + " (" + refusal + "), which fill locks need; the cache is read and filled without fill locks, so"
+          + " readers that miss a part at once each read it from " + store.describe() + " (grant DEL and EXISTS)");
     }
   }
 

@@ -480,6 +480,46 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A user who may read and write parts but not DEL fill locks, or not test them (EXISTS), is told once, when the
+   * cache opens, naming the commands, and fills the cache without fill locks. Without DEL each lock stayed for
+   * redis.fill-wait after its part was written, so a reader that missed the part again (evicted) waited for a fill
+   * that was over; without EXISTS the first wait for another reader's fill failed and turned the cache off for
+   * redis.retry-after, reads included.
+   */
+  @Test
+  void aUserWhoMayNotDeleteOrTestFillLocksFillsWithoutThem() throws Exception {
+    redis.command("ACL", "SETUSER", "nodel", "on", ">pw", "~*", "+@all", "-del");
+    redis.command("ACL", "SETUSER", "noexists", "on", ">pw", "~*", "+@all", "-exists");
+    try {
+      Warnings noDel = new Warnings();
+      RedisChunkCache c = cache("redis://nodel:pw@127.0.0.1:" + redis.port(), noDel, "redis.fill-wait", "60s");
+      assertThat(noDel.warnings).as("said when the cache opens").singleElement().satisfies(m -> assertThat(m)
+          .contains("NOPERM").contains("DEL").contains("without fill locks").doesNotContain(":pw@"));
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      assertThat(bytes(c.get(id))).isEqualTo(content);
+      awaitCached(redis, c, id, 2);
+      assertThat(redis.getBytes(c.fillKey(id, 0))).as("a fill lock left behind for 60 s").isNull();
+      assertThat(noDel.warnings).hasSize(1);
+
+      Warnings noExists = new Warnings();
+      RedisChunkCache e = cache("redis://noexists:pw@127.0.0.1:" + redis.port(), noExists);
+      assertThat(noExists.warnings).singleElement().satisfies(m -> assertThat(m).contains("NOPERM")
+          .contains("EXISTS").contains("without fill locks"));
+      byte[] other = object(2 * PART);
+      ChunkId otherId = ChunkId.of(other);
+      redis.command("SET", e.fillKey(otherId, 0), "filling", "PX", "60000");
+      counting.reset();
+      assertThat(bytes(e.get(otherId))).isEqualTo(other);
+      assertThat(e.active()).as("the cache still serves reads").isTrue();
+      assertThat(noExists.warnings).hasSize(1);
+      assertThat(counting.reads.get()).isPositive();
+    } finally {
+      redis.command("ACL", "DELUSER", "nodel", "noexists");
+    }
+  }
+
+  /**
    * A user whose ACL forbids reading parts is told so once, when the cache opens (it was at the first read, after
    * 'ferry warm' had started); a user who may read but not write is served from the cache, with one warning that it
    * will not fill it: each refused write (a fill lock's SET first) turned the cache off for redis.retry-after, reads
