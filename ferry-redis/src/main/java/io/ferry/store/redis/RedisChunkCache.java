@@ -475,9 +475,48 @@ public final class RedisChunkCache implements ChunkStore {
       return;
     }
     if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
+      RedisLink l = link;
+      if (refusal.startsWith("OOM") && max > 0 && l != null && !partTooBigWarned.get()) {
+        // the server's own memory counts against maxmemory too: a maxmemory that holds a part but not that memory
+        // plus a part refuses every part as well; INFO without waiting, since this may run on the client's I/O thread
+        l.info("memory").whenComplete((info, err) -> refusedWithOom(refusal, max, fullPart, err == null ? info : ""));
+        return;
+      }
       listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
           + " from it, and tries writing again in " + retryText());
     }
+  }
+
+  /**
+   * The one warning of an OOM refusal: that parts can never be cached, when the server's own memory ({@code
+   * used_memory_overhead} of its {@code INFO memory}) plus one part exceed {@code maxmemory}; else the warning of any
+   * refused write.
+   */
+  private void refusedWithOom(String refusal, long max, int fullPart, String info) {
+    long own = 0;
+    for (String line : info.split("\r?\n")) {
+      if (line.startsWith("used_memory_overhead:")) {
+        try {
+          own = Long.parseLong(line.substring("used_memory_overhead:".length()).trim());
+        } catch (NumberFormatException e) {
+          // not a number of bytes: the warning of any refused write below
+        }
+      }
+    }
+    if (closed.get()) {
+      return;
+    }
+    if (own > 0 && own + fullPart > max && partTooBigWarned.compareAndSet(false, true)) {
+      listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "): its maxmemory of "
+          + max + " bytes holds one part of " + fullPart + " bytes (redis.part-size " + settings.partSize()
+          + ") but not the server's own memory of " + own + " bytes (used_memory_overhead) plus one part, so such"
+          + " parts can never be cached (raise maxmemory above " + (own + fullPart) + " bytes, and well above to"
+          + " cache a model, or lower redis.part-size); Ferry goes on reading from it, and tries writing again in "
+          + retryText());
+      return;
+    }
+    listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
+        + " from it, and tries writing again in " + retryText());
   }
 
   /** The server's refusal of a write ({@link #writeFailed}), or null for any other failure. */

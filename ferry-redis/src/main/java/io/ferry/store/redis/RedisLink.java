@@ -327,6 +327,11 @@ final class RedisLink implements AutoCloseable {
     return async.set(key, value, SetArgs.Builder.nx().px(ttl.toMillis()));
   }
 
+  /** {@code INFO section} of the server (on a cluster, of the node the client picks). */
+  RedisFuture<String> info(String section) {
+    return async.info(section);
+  }
+
   RedisFuture<Long> exists(String key) {
     return async.exists(key);
   }

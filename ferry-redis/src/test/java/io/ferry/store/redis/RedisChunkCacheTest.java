@@ -890,6 +890,35 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * A server whose {@code maxmemory} holds one part but not its own memory (its used_memory_overhead, about 0.9 MB for
+   * an empty Redis) plus one part can never hold a part either: it evicts every key, then refuses with OOM. The one
+   * warning says so and what to raise maxmemory above; it was the generic warning of a refused write, which reads as a
+   * full cache that eviction will fix.
+   */
+  @Test
+  void maxmemoryBelowTheServersOwnMemoryPlusOnePartIsSaidOnce() throws Exception {
+    RedisServer own = RedisServer.start(scratch.resolve("own"), "--maxmemory", "1500kb", "--maxmemory-policy",
+        "allkeys-lru");
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache(own.uri(), w, "redis.retry-after", "1ms", "redis.part-size", "1m");
+      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+      while (w.warnings.isEmpty()) {
+        assertThat(System.nanoTime()).as("a warning within 20 s").isLessThan(deadline);
+        byte[] content = object(1 << 20);
+        assertThat(bytes(c.get(ChunkId.of(content)))).isEqualTo(content);
+      }
+      c.close();
+      int fullPart = (1 << 20) - 128 + RedisChunkCache.HEADER;
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("OOM")
+          .contains("maxmemory of 1536000 bytes holds one part of " + fullPart + " bytes (redis.part-size 1048576)")
+          .contains("used_memory_overhead").contains("raise maxmemory above").contains("can never be cached"));
+    } finally {
+      own.close();
+    }
+  }
+
   @Test
   void aFullPartTakesItsSizeInRedisMemoryNotTheNextAllocationClass() throws Exception {
     RedisChunkCache c = RedisChunkCache.open(new Unclosed(counting), CacheSettings.fromSettings(Map.of("redis.uri",
