@@ -1,6 +1,8 @@
 package io.ferry.store.hdfs;
 
 import java.io.IOException;
+import java.net.URI;
+import java.util.regex.Pattern;
 import org.apache.hadoop.hdfs.protocol.QuotaExceededException;
 import org.apache.hadoop.hdfs.server.namenode.SafeModeException;
 import org.apache.hadoop.ipc.RemoteException;
@@ -43,6 +45,43 @@ final class NameNodeRefusal extends IOException {
       }
       if (is(t, QuotaExceededException.class)) {
         return new NameNodeRefusal(store + ": " + what + " refused: " + reason(t), e);
+      }
+    }
+    return gone(store, what, e);
+  }
+
+  /**
+   * For an {@code hdfs://} store, a call whose connection to the NameNode failed (the NameNode stopped, crashed, or
+   * its host went away while the store was open): {@code <store>: cannot reach the NameNode at <host:port> while
+   * <what> (<the failure>)}; else {@code e}. Hadoop's error named the NameNode's address and a wiki page, but neither
+   * the store nor the object.
+   */
+  private static IOException gone(String store, String what, IOException e) {
+    URI uri;
+    try {
+      uri = URI.create(store);
+    } catch (IllegalArgumentException notAUri) {
+      return e;
+    }
+    if (!"hdfs".equalsIgnoreCase(uri.getScheme()) || uri.getPort() < 0) {
+      return e;
+    }
+    // Hadoop's RPC client names the address of the call that failed, "host:port" or "\"host\":port"
+    Pattern nameNode = Pattern.compile(":" + uri.getPort() + "(\\D|$)");
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if ((t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
+          || t instanceof java.io.EOFException || t instanceof java.net.SocketException
+          || t instanceof java.net.UnknownHostException) && t.getMessage() != null
+          && nameNode.matcher(t.getMessage()).find()) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause().getClass() == root.getClass()) {
+          root = root.getCause();
+        }
+        String why = root instanceof java.io.EOFException && root.getMessage() == null
+            ? "the connection closed before the answer (EOFException)"
+            : root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + reason(root));
+        return new NameNodeRefusal(store + ": cannot reach the NameNode at " + uri.getAuthority() + " while " + what + " ("
+            + why + ")", e);
       }
     }
     return e;

@@ -13,8 +13,41 @@ import java.nio.charset.StandardCharsets;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Opening a store whose NameNode cannot be reached: one line naming the store, the address and the cause. */
+/**
+ * A store whose NameNode cannot be reached, when it is opened or once it went away: one line naming the store, the
+ * address and the cause.
+ */
 class HdfsUnreachableTest {
+
+  /**
+   * A NameNode that goes away while the store is open (stopped, crashed, or its host lost): each call names the store,
+   * what it did (the object) and that the NameNode cannot be reached. It was Hadoop's "Call From ... to ... failed on
+   * connection exception ... For more details see: http://wiki.apache.org/hadoop/ConnectionRefused", which names
+   * neither the store nor the object.
+   */
+  @Test
+  void aNameNodeThatGoesAwayIsNamedWithTheStoreAndTheObject() throws Exception {
+    try (MiniHdfs hdfs = MiniHdfs.start()) {
+      URI uri = hdfs.hdfs("/gone");
+      Map<String, String> settings = new java.util.HashMap<>(hdfs.settings(1));
+      settings.put("ipc.client.connect.max.retries", "1");
+      try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(settings))) {
+        byte[] content = "an object written before the NameNode went away".getBytes(StandardCharsets.UTF_8);
+        io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
+        b.chunks().put(id, java.nio.ByteBuffer.wrap(content));
+        String nameNode = hdfs.hdfs("/").getAuthority();
+        hdfs.cluster().shutdownNameNodes();
+        assertThatThrownBy(() -> b.chunks().contains(id)).isInstanceOf(IOException.class)
+            .hasMessageStartingWith(uri + ": cannot reach the NameNode at " + nameNode)
+            .hasMessageContaining("while looking up object " + id).hasMessageNotContaining("\n");
+        io.ferry.id.ChunkId other = io.ferry.id.ChunkId.of(new byte[] {1});
+        assertThatThrownBy(() -> b.chunks().put(other, java.nio.ByteBuffer.wrap(new byte[] {1})))
+            .isInstanceOf(IOException.class).hasMessageStartingWith(uri + ": cannot reach the NameNode at " + nameNode)
+            .hasMessageContaining("while writing object " + other).hasMessageContaining("Connection refused")
+            .hasMessageNotContaining("\n");
+      }
+    }
+  }
 
   @Test
   void aRefusedConnectionNamesTheStoreAndTheNameNode() throws Exception {
