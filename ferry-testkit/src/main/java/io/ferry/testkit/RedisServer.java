@@ -165,17 +165,19 @@ public final class RedisServer implements Closeable {
   }
 
   /**
-   * A cluster node listens on its port and on the port 10000 above it (the cluster bus), which a free port does not
-   * make free: a node that found its bus port taken by another process failed the run. The bus port is checked too,
-   * and a start that still loses a port to another process is tried again on other ports.
+   * A cluster node listens on its port and on its cluster bus port, each a free port; a start that loses either to
+   * another process is tried again on other ports.
    */
   private static RedisServer startClusterNode(Path d) throws IOException {
     return onFreePort(port -> {
-      if (port + 10000 > 65535 || !FreePort.isFree(port + 10000)) {
-        throw new PortTaken("cluster bus port " + (port + 10000) + " of port " + port + " is taken");
+      // the bus port picked as the node's own is (--cluster-port), so that both stay in the range of ports the
+      // tests may use; by default it is the port 10000 above
+      int bus = FreePort.pick();
+      if (bus == port) {
+        throw new PortTaken("cluster bus port " + bus + " is the node's own port");
       }
-      return startOn(port, d, "--cluster-enabled", "yes", "--cluster-config-file",
-          d.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000",
+      return startOn(port, d, "--cluster-enabled", "yes", "--cluster-port", Integer.toString(bus),
+          "--cluster-config-file", d.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000",
           "--cluster-require-full-coverage", "no");
     });
   }
