@@ -134,6 +134,24 @@ class RedisCacheCliTest {
   }
 
   /**
+   * A user who may not DEL or EXISTS (which only fill locks need) warms the cache after one notice naming them: a
+   * warning at open is a cache that cannot be used, and the warm would have ended with "nothing was warmed".
+   */
+  @Test
+  void aUserWithoutTheFillLocksCommandsWarmsAfterANotice() throws Exception {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path src = tmp.resolve("one.safetensors");
+    ModelGenerator.writeSafetensors(src, List.of(new Tensor("w", DType.F32, new long[] {256, 1024}, 17)), Map.of());
+    cli.push(src, "m");
+    try (RedisServer redis = RedisServer.start(tmp.resolve("acl-redis"))) {
+      redis.command("ACL", "SETUSER", "nodel", "on", ">pw", "~*", "+@all", "-del", "-exists");
+      Cli.Result w = cli.run("warm", "m", "--cache", "redis://nodel:pw@127.0.0.1:" + redis.port()).ok();
+      assertThat(w.err()).contains("may not run DEL or EXISTS").doesNotContain("nothing was warmed");
+      assertThat(w.out()).contains("warmed m").containsPattern("cache: [1-9][0-9]* parts written");
+    }
+  }
+
+  /**
    * A warm that wrote more than the cache's maxmemory says that the version cannot be held, how much of it at least
    * is not in the cache, and exits 1: it used to say only that keys were evicted, exit 0, as if the version were
    * warm.

@@ -294,7 +294,7 @@ public final class RedisChunkCache implements ChunkStore {
   }
 
   /**
-   * Turns fill locks off, with one warning naming the commands, for a user who may not run the two that only they
+   * Turns fill locks off, with one notice naming the commands, for a user who may not run the two that only they
    * need: without {@code DEL} a lock stayed for {@code redis.fill-wait} after its part was written, so a reader that
    * missed the part again (evicted) waited for a fill that was over; without {@code EXISTS} the first wait for
    * another reader's fill failed, which turned the cache off for {@code redis.retry-after}, reads included.
@@ -314,7 +314,8 @@ public final class RedisChunkCache implements ChunkStore {
       }
     }
     if (!missing.isEmpty() && fillsTrusted.compareAndSet(true, false)) {
-      listener.warning("cache " + settings.describe() + ": this user may not run " + String.join(" or ", missing)
+      // a notice: the cache stays in use ('ferry warm' takes a warning at open for a cache that cannot be used)
+      listener.notice("cache " + settings.describe() + ": this user may not run " + String.join(" or ", missing)
           + " (" + refusal + "), which fill locks need; the cache is read and filled without fill locks, so"
           + " readers that miss a part at once each read it from " + store.describe() + " (grant DEL and EXISTS)");
     }
