@@ -131,7 +131,15 @@ public final class RedisChunkCache implements ChunkStore {
    * unknown (CONFIG refused).
    */
   private volatile long maxMemory;
-  /** Whether the listener heard that parts are larger than {@link #maxMemory} (once per instance). */
+  /**
+   * The memory the server took when it started ({@code used_memory_startup} of {@code INFO memory}), which counts
+   * against {@link #maxMemory} and is never evicted; read at connect, 0 when unknown (INFO refused).
+   */
+  private volatile long ownMemory;
+  /**
+   * Whether the listener heard that parts are larger than {@link #maxMemory}, or than it less {@link #ownMemory}
+   * (once per instance).
+   */
   private final AtomicBoolean partTooBigWarned = new AtomicBoolean();
   private volatile long nextFlush;
 
@@ -293,6 +301,24 @@ public final class RedisChunkCache implements ChunkStore {
     }
   }
 
+  /** {@code used_memory_startup} of the server's {@code INFO memory}, or 0 when it cannot be read. */
+  private long startupMemory(RedisLink l) {
+    try {
+      String info = l.info("memory").get(settings.timeout().toNanos(), TimeUnit.NANOSECONDS);
+      for (String line : info.split("\r?\n")) {
+        if (line.startsWith("used_memory_startup:")) {
+          return Long.parseLong(line.substring("used_memory_startup:".length()).trim());
+        }
+      }
+    } catch (ExecutionException | TimeoutException | RuntimeException e) {
+      // INFO refused (an ACL, a managed service) or slow: the OOM warning then names only maxmemory and a part
+      LOG.debug("cache {}: INFO memory not read", settings.describe(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return 0;
+  }
+
   /**
    * Turns fill locks off, with one notice naming the commands, for a user who may not run the two that only they
    * need: without {@code DEL} a lock stayed for {@code redis.fill-wait} after its part was written, so a reader that
@@ -374,6 +400,7 @@ public final class RedisChunkCache implements ChunkStore {
       }
     }
     maxMemory = largest;
+    ownMemory = largest > 0 ? startupMemory(l) : 0;
     for (Map<String, String> m : max) {
       if ("0".equals(m.get("maxmemory"))) {
         problems.add("maxmemory is 0 (no limit)");
@@ -461,63 +488,30 @@ public final class RedisChunkCache implements ChunkStore {
     writesOffUntil = nanos.getAsLong() + settings.retryAfter().toNanos();
     counters[SKIPPED].increment();
     LOG.debug("cache {} refused a write", settings.describe(), e);
-    // an OOM refusal from a server whose maxmemory is below a full part: such a part can never be cached, however
-    // much the server evicts (it evicts every key, then refuses), which the bare OOM warning did not say; said once
+    // an OOM refusal from a server whose maxmemory is below a full part, or below its own memory plus a full part:
+    // such a part can never be cached, however much the server evicts (it evicts every key, then refuses), which the
+    // bare OOM warning did not say; said once
     long max = maxMemory;
+    long own = ownMemory;
     int fullPart = HEADER + partSize;
-    if (refusal.startsWith("OOM") && max > 0 && fullPart > max) {
+    if (refusal.startsWith("OOM") && max > 0 && own + fullPart > max) {
       writesRefusedWarned.set(true);
       if (!closed.get() && partTooBigWarned.compareAndSet(false, true)) {
+        String why = fullPart > max ? "is smaller than one part of " + fullPart + " bytes (redis.part-size "
+            + settings.partSize() + "), so such parts can never be cached (raise maxmemory, or lower redis.part-size)"
+            : "holds one part of " + fullPart + " bytes (redis.part-size " + settings.partSize() + ") but not the"
+            + " server's own memory of " + own + " bytes (used_memory_startup) plus one part, so such parts can never"
+            + " be cached (raise maxmemory above " + (own + fullPart) + " bytes, well above to cache a model, or lower"
+            + " redis.part-size)";
         listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "): its maxmemory of "
-            + max + " bytes is smaller than one part of " + fullPart + " bytes (redis.part-size " + settings.partSize()
-            + "), so such parts can never be cached (raise maxmemory, or lower redis.part-size); Ferry goes on"
-            + " reading from it, and tries writing again in " + retryText());
+            + max + " bytes " + why + "; Ferry goes on reading from it, and tries writing again in " + retryText());
       }
       return;
     }
     if (!closed.get() && writesRefusedWarned.compareAndSet(false, true)) {
-      RedisLink l = link;
-      if (refusal.startsWith("OOM") && max > 0 && l != null && !partTooBigWarned.get()) {
-        // the server's own memory counts against maxmemory too: a maxmemory that holds a part but not that memory
-        // plus a part refuses every part as well; INFO without waiting, since this may run on the client's I/O thread
-        l.info("memory").whenComplete((info, err) -> refusedWithOom(refusal, max, fullPart, err == null ? info : ""));
-        return;
-      }
       listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
           + " from it, and tries writing again in " + retryText());
     }
-  }
-
-  /**
-   * The one warning of an OOM refusal: that parts can never be cached, when the server's own memory ({@code
-   * used_memory_overhead} of its {@code INFO memory}) plus one part exceed {@code maxmemory}; else the warning of any
-   * refused write.
-   */
-  private void refusedWithOom(String refusal, long max, int fullPart, String info) {
-    long own = 0;
-    for (String line : info.split("\r?\n")) {
-      if (line.startsWith("used_memory_overhead:")) {
-        try {
-          own = Long.parseLong(line.substring("used_memory_overhead:".length()).trim());
-        } catch (NumberFormatException e) {
-          // not a number of bytes: the warning of any refused write below
-        }
-      }
-    }
-    if (closed.get()) {
-      return;
-    }
-    if (own > 0 && own + fullPart > max && partTooBigWarned.compareAndSet(false, true)) {
-      listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "): its maxmemory of "
-          + max + " bytes holds one part of " + fullPart + " bytes (redis.part-size " + settings.partSize()
-          + ") but not the server's own memory of " + own + " bytes (used_memory_overhead) plus one part, so such"
-          + " parts can never be cached (raise maxmemory above " + (own + fullPart) + " bytes, and well above to"
-          + " cache a model, or lower redis.part-size); Ferry goes on reading from it, and tries writing again in "
-          + retryText());
-      return;
-    }
-    listener.warning("cache " + settings.describe() + " refused a write (" + refusal + "); Ferry goes on reading"
-        + " from it, and tries writing again in " + retryText());
   }
 
   /** The server's refusal of a write ({@link #writeFailed}), or null for any other failure. */

@@ -892,7 +892,7 @@ class RedisChunkCacheTest {
   }
 
   /**
-   * A server whose {@code maxmemory} holds one part but not its own memory (its used_memory_overhead, about 0.9 MB for
+   * A server whose {@code maxmemory} holds one part but not its own memory (its used_memory_startup, about 0.9 MB for
    * an empty Redis) plus one part can never hold a part either: it evicts every key, then refuses with OOM. The one
    * warning says so and what to raise maxmemory above; it was the generic warning of a refused write, which reads as a
    * full cache that eviction will fix.
@@ -914,7 +914,7 @@ class RedisChunkCacheTest {
       int fullPart = (1 << 20) - 128 + RedisChunkCache.HEADER;
       assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("OOM")
           .contains("maxmemory of 1536000 bytes holds one part of " + fullPart + " bytes (redis.part-size 1048576)")
-          .contains("used_memory_overhead").contains("raise maxmemory above").contains("can never be cached"));
+          .contains("used_memory_startup").contains("raise maxmemory above").contains("can never be cached"));
     } finally {
       own.close();
     }
