@@ -11,7 +11,8 @@ import org.apache.hadoop.security.AccessControlException;
 /**
  * A call the NameNode refused for a reason a user can act on, said in one line that names the store, what was refused
  * and the NameNode's reason: the user's permissions (HDFS's permission checks, or an authorization plugin's), safe
- * mode (read-only), or a quota of files and directories or of space. Hadoop's error (over {@code hdfs://} followed by
+ * mode (read-only), or a quota of files and directories or of space; and, for an {@code hdfs://} store, a NameNode
+ * that cannot be reached any more. Hadoop's error (over {@code hdfs://} followed by
  * the NameNode's stack trace) is the cause. An I/O error (exit 1), as a local store's "permission denied" or "no space
  * left on device".
  */
@@ -80,8 +81,8 @@ final class NameNodeRefusal extends IOException {
         String why = root instanceof java.io.EOFException && root.getMessage() == null
             ? "the connection closed before the answer (EOFException)"
             : root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + reason(root));
-        return new NameNodeRefusal(store + ": cannot reach the NameNode at " + uri.getAuthority() + " while " + what + " ("
-            + why + ")", e);
+        return new NameNodeRefusal(store + ": cannot reach the NameNode at " + uri.getAuthority() + " while " + what
+            + " (" + why + ")", e);
       }
     }
     return e;
