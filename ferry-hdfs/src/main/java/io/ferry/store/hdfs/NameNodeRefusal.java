@@ -11,8 +11,8 @@ import org.apache.hadoop.security.AccessControlException;
 /**
  * A call the NameNode refused for a reason a user can act on, said in one line that names the store, what was refused
  * and the NameNode's reason: the user's permissions (HDFS's permission checks, or an authorization plugin's), safe
- * mode (read-only), or a quota of files and directories or of space; and, for an {@code hdfs://} store, a NameNode
- * that cannot be reached any more. Hadoop's error (over {@code hdfs://} followed by
+ * mode (read-only), or a quota of files and directories or of space; and a NameNode that cannot be reached any
+ * more. Hadoop's error (over {@code hdfs://} followed by
  * the NameNode's stack trace) is the cause. An I/O error (exit 1), as a local store's "permission denied" or "no space
  * left on device".
  */
@@ -52,7 +52,7 @@ final class NameNodeRefusal extends IOException {
   }
 
   /**
-   * For an {@code hdfs://} store, a call whose connection to the NameNode failed (the NameNode stopped, crashed, or
+   * A call whose connection to the NameNode failed (the NameNode stopped, crashed, or
    * its host went away while the store was open): {@code <store>: cannot reach the NameNode at <host:port> while
    * <what> (<the failure>)}; else {@code e}. Hadoop's error named the NameNode's address and a wiki page, but neither
    * the store nor the object.
@@ -64,11 +64,14 @@ final class NameNodeRefusal extends IOException {
     } catch (IllegalArgumentException notAUri) {
       return e;
     }
-    if (!"hdfs".equalsIgnoreCase(uri.getScheme()) || uri.getPort() < 0) {
+    if (!"hdfs".equalsIgnoreCase(uri.getScheme()) && !"webhdfs".equalsIgnoreCase(uri.getScheme())
+        || uri.getPort() < 0) {
       return e;
     }
-    // Hadoop's RPC client names the address of the call that failed, "host:port" or "\"host\":port"
-    Pattern nameNode = Pattern.compile(":" + uri.getPort() + "(\\D|$)");
+    // Hadoop's clients name the address of the call that failed, "host:port" or "\"host\":port": the NameNode's,
+    // not a DataNode's (over WebHDFS, one that a redirect sent the client to)
+    Pattern nameNode = Pattern.compile("(^|[^\\w.-])\"?" + Pattern.quote(String.valueOf(uri.getHost())) + "\"?:"
+        + uri.getPort() + "(\\D|$)");
     for (Throwable t = e; t != null; t = t.getCause()) {
       if ((t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
           || t instanceof java.io.EOFException || t instanceof java.net.SocketException

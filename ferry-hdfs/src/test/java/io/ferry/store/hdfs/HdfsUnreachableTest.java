@@ -28,23 +28,41 @@ class HdfsUnreachableTest {
   @Test
   void aNameNodeThatGoesAwayIsNamedWithTheStoreAndTheObject() throws Exception {
     try (MiniHdfs hdfs = MiniHdfs.start()) {
-      URI uri = hdfs.hdfs("/gone");
       Map<String, String> settings = new java.util.HashMap<>(hdfs.settings(1));
       settings.put("ipc.client.connect.max.retries", "1");
-      try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(settings))) {
-        byte[] content = "an object written before the NameNode went away".getBytes(StandardCharsets.UTF_8);
-        io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
-        b.chunks().put(id, java.nio.ByteBuffer.wrap(content));
-        String nameNode = hdfs.hdfs("/").getAuthority();
+      URI[] uris = {hdfs.hdfs("/gone"), hdfs.webhdfs("/gone-web")};
+      HdfsBackend[] stores = new HdfsBackend[uris.length];
+      io.ferry.id.ChunkId[] ids = new io.ferry.id.ChunkId[uris.length];
+      try {
+        for (int i = 0; i < uris.length; i++) {
+          stores[i] = HdfsBackend.open(uris[i], StoreOptions.createIfMissing().withSettings(settings));
+          byte[] content = ("an object written before the NameNode went away " + i).getBytes(StandardCharsets.UTF_8);
+          ids[i] = io.ferry.id.ChunkId.of(content);
+          stores[i].chunks().put(ids[i], java.nio.ByteBuffer.wrap(content));
+        }
         hdfs.cluster().shutdownNameNodes();
-        assertThatThrownBy(() -> b.chunks().contains(id)).isInstanceOf(IOException.class)
-            .hasMessageStartingWith(uri + ": cannot reach the NameNode at " + nameNode)
-            .hasMessageContaining("while looking up object " + id).hasMessageNotContaining("\n");
-        io.ferry.id.ChunkId other = io.ferry.id.ChunkId.of(new byte[] {1});
-        assertThatThrownBy(() -> b.chunks().put(other, java.nio.ByteBuffer.wrap(new byte[] {1})))
-            .isInstanceOf(IOException.class).hasMessageStartingWith(uri + ": cannot reach the NameNode at " + nameNode)
-            .hasMessageContaining("while writing object " + other).hasMessageContaining("Connection refused")
-            .hasMessageNotContaining("\n");
+        for (int i = 0; i < uris.length; i++) {
+          URI uri = uris[i];
+          HdfsBackend b = stores[i];
+          io.ferry.id.ChunkId id = ids[i];
+          String prefix = uri + ": cannot reach the NameNode at " + uri.getAuthority();
+          assertThatThrownBy(() -> b.chunks().contains(id)).as("%s", uri).isInstanceOf(IOException.class)
+              .hasMessageStartingWith(prefix).hasMessageContaining("while looking up object " + id)
+              .hasMessageNotContaining("\n");
+          assertThatThrownBy(() -> b.chunks().read(id, 0, 1)).as("%s", uri).isInstanceOf(IOException.class)
+              .hasMessageStartingWith(prefix).hasMessageContaining("while reading object " + id);
+          io.ferry.id.ChunkId other = io.ferry.id.ChunkId.of(new byte[] {1});
+          assertThatThrownBy(() -> b.chunks().put(other, java.nio.ByteBuffer.wrap(new byte[] {1}))).as("%s", uri)
+              .isInstanceOf(IOException.class).hasMessageStartingWith(prefix)
+              .hasMessageContaining("while writing object " + other).hasMessageContaining("Connection refused")
+              .hasMessageNotContaining("\n");
+        }
+      } finally {
+        for (HdfsBackend b : stores) {
+          if (b != null) {
+            b.close();
+          }
+        }
       }
     }
   }
