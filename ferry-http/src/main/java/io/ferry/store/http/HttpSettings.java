@@ -109,6 +109,11 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
     if (!scheme.equals("http") && !scheme.equals("https")) {
       throw bad(uri, "the scheme is not http or https");
     }
+    if (uri.getRawFragment() != null) {
+      // not shown: whatever was written there (a token, by mistake) must not reach a terminal or a log
+      throw bad(uri, "a fragment ('#...') has no meaning in a store URI: options go in its query (?option=value) or"
+          + " in store settings");
+    }
     String raw = uri.getRawSchemeSpecificPart();
     int q = raw.indexOf('?');
     if (q >= 0) {
@@ -303,13 +308,15 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
   }
 
   /**
-   * The URI without its query and user information, its servers' brackets as the user wrote them ({@code [::1]}, not
+   * The URI without its query, fragment and user information, its servers' brackets as the user wrote them ({@code [::1]}, not
    * the {@code %5B::1%5D} a list of servers reaches here with): what messages show.
    */
   static String withoutQuery(URI uri) {
     String s = uri.toString();
     int q = s.indexOf('?');
     s = q < 0 ? s : s.substring(0, q);
+    int f = s.indexOf('#');
+    s = f < 0 ? s : s.substring(0, f);
     int start = s.indexOf("://");
     if (start < 0) {
       return s;

@@ -120,6 +120,9 @@ class HttpSettingsTest {
         List.of("http://a:1?max_requests=0", "max_requests '0'"), List.of("http://a:1?colour=red", "unknown option"),
         List.of("http://a:1?probe_min_ms=500&probe_max_ms=100", "probe_max_ms"),
         List.of("http://a:1?http_version=3", "http_version"),
+        // a fragment was dropped without a word, so a URI that meant something else by it opened the store
+        List.of("http://a:1/#x", "store URI 'http://a:1/': a fragment ('#...') has no meaning in a store URI"),
+        List.of("http://a:1,b:2?hedge=false#x", "store URI 'http://a:1,b:2': a fragment ('#...') has no meaning"),
         // a whole number too large was said not to be a whole number
         List.of("http://a:1?request_timeout_ms=2147483648", "request_timeout_ms '2147483648' is above 2147483647"))) {
       assertThatThrownBy(() -> parse(c.get(0), Map.of(), Map.of())).as(c.get(0))
