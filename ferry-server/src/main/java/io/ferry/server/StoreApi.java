@@ -569,6 +569,10 @@ final class StoreApi {
       try {
         repo.checkNewRef(name); // a ref made here meets the rules a ref made by the CLI meets
       } catch (InvalidInputException e) {
+        String hidden = unreadableTwin(ex.access(), RefNames.modelOf(name), e.getMessage());
+        if (hidden != null) {
+          throw new HttpError(400, "bad-ref", hidden);
+        }
         // the store's URI is the server's own (a local store's path), not the client's
         throw new HttpError(400, "bad-ref", e.getMessage().replace(repo.uri(), "this store") + "; nothing was created");
       }
@@ -586,6 +590,23 @@ final class StoreApi {
       }
       default -> ex.json(200, out);
     }
+  }
+
+  /**
+   * The refusal of a new model's name for a case twin the token may not read, which must not name that model (a listing
+   * filtered by scope hides it); null when {@code refusal} names no such model.
+   */
+  private String unreadableTwin(Access access, String model, String refusal) throws IOException {
+    for (String ref : backend.refs().listLogged("")) {
+      String other = RefNames.isValidRef(ref) ? RefNames.modelOf(ref) : null;
+      if (other != null && !other.equals(model) && other.equalsIgnoreCase(model) && !access.canRead(other)
+          && refusal.contains("'" + other + "'")) {
+        return "model '" + model + "' differs only in case from a model this token may not read: two names that"
+            + " differ only in case cannot share a store (a case-insensitive file system would mix their refs);"
+            + " choose another name; nothing was created";
+      }
+    }
+    return null;
   }
 
   /**

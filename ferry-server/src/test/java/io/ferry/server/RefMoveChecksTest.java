@@ -34,6 +34,7 @@ class RefMoveChecksTest {
   static String writer;
   static String mover;
   static String admin;
+  static String blind;
   static ChunkId version;
   static ChunkId otherVersion;
 
@@ -43,6 +44,7 @@ class RefMoveChecksTest {
     writer = fx.token("ci", "write:org/*");
     mover = fx.token("mover", "write:*");
     admin = fx.token("root", "admin");
+    blind = fx.token("blind", "write:Secret/*");
     base = fx.startWithTokens().uri();
     version = fx.pushed.versionId();
     otherVersion = fx.repo.push(fx.dir.resolve("model"), "secret/m", PushOptions.builder().message("x").build())
@@ -163,6 +165,24 @@ class RefMoveChecksTest {
     assertThat(create(admin, "org/old./tags/t", v).statusCode()).isEqualTo(201);
     assertThat(move(admin, "org/tiny/tags/old.", version, "{\"new\": null}").statusCode()).isEqualTo(200);
     assertThat(fx.repo.backend().refs().get("org/tiny/tags/old.")).isEmpty();
+  }
+
+  /**
+   * A model name refused as the case twin of a model the token may not read does not name that model: the refusal
+   * named it ("differs only in case from 'secret/m'"), which a listing filtered by scope hides. A token that may read
+   * the twin is still told its name.
+   */
+  @Test
+  void aCaseTwinTheTokenMayNotReadIsNotNamed() throws Exception {
+    String v = "{\"new\": \"" + otherVersion + "\"}";
+    HttpResponse<byte[]> r = create(blind, "Secret/m/head", v);
+    assertThat(r.statusCode()).isEqualTo(400);
+    assertThat(text(r)).contains("bad-ref").contains("'Secret/m'").contains("a model this token may not read")
+        .contains("nothing was created").doesNotContain("secret/m");
+    r = create(mover, "Secret/m/head", v);
+    assertThat(r.statusCode()).isEqualTo(400);
+    assertThat(text(r)).contains("differs only in case from 'secret/m'");
+    assertThat(fx.repo.backend().refs().listLogged("Secret/")).isEmpty();
   }
 
   /**
