@@ -783,9 +783,11 @@ final class StoreApi {
         ex.bytes(b.get());
       }
       case "PUT" -> {
-        String inm = ex.header(HttpHeader.IF_NONE_MATCH);
+        // every field, as one list (RFC 9110, section 5.3): the first alone was taken, so "*" and then "x" created
+        String inm = joined(ex, HttpHeader.IF_NONE_MATCH);
         if (inm != null && !inm.trim().equals("*")) {
-          throw HttpError.badRequest("If-None-Match on a record must be *, got '" + Exchange.clip(inm) + "'");
+          throw HttpError.badRequest("PUT of record '" + key + "': If-None-Match on a record must be * alone, got '"
+              + Exchange.clip(inm) + "'; nothing was written");
         }
         RecordRules.checkRead(ex, key); // a token that may not even read these is refused before its body is read
         byte[] body = ex.body(RecordStore.MAX_RECORD_BYTES);

@@ -497,6 +497,17 @@ class StoreProtocolTest {
           .contains("nothing was written");
     }
     assertThat(fx.repo.backend().records().read("test/if-match/a")).isEmpty();
+    // a create reads every If-None-Match field as one list (RFC 9110, 5.3): only the first was read, so "*" and then
+    // "x" created the record, and a list is no "*"
+    for (List<String> inm : List.of(List.of("*", "\"x\""), List.of("*", "*"), List.of("\"a\", \"b\""))) {
+      HttpRequest.Builder b = get(base, path).PUT(HttpRequest.BodyPublishers.ofString("one"));
+      inm.forEach(v -> b.header("If-None-Match", v));
+      HttpResponse<byte[]> put = fx.send(b);
+      assertThat(put.statusCode()).as(inm.toString()).isEqualTo(400);
+      assertThat(new String(put.body(), StandardCharsets.UTF_8)).as(inm.toString()).contains("If-None-Match")
+          .contains("nothing was written");
+    }
+    assertThat(fx.repo.backend().records().read("test/if-match/a")).isEmpty();
     fx.repo.backend().records().create("test/if-match/a", "kept".getBytes(StandardCharsets.UTF_8));
     assertThat(fx.send(get(base, path).header("If-Match", "\"x\"").DELETE()).statusCode()).isEqualTo(400);
     assertThat(fx.repo.backend().records().read("test/if-match/a")).isPresent();
