@@ -75,6 +75,9 @@ final class StoreApi {
 
   private static final Logger LOG = LoggerFactory.getLogger(StoreApi.class);
 
+  /** The request header naming the store id the client expects ({@code docs/http-api.md}, "Store info"). */
+  static final String STORE_ID_HEADER = "Ferry-Store-Id";
+
   private final Repository repo;
   private final Backend backend;
   private final ServerOptions options;
@@ -103,6 +106,17 @@ final class StoreApi {
 
   /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
   void handle(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
+    String expected = ex.header(STORE_ID_HEADER);
+    if (expected != null) {
+      String id = storeId();
+      if (id != null && !id.equals(expected.trim())) {
+        // a client of another store (this server was started again over another store at its address): nothing is
+        // read or changed for it
+        throw new HttpError(409, "store-mismatch", "this server serves store " + id + ", not store "
+            + Exchange.clip(expected.trim()) + " that the request is for (was it started again over another store?);"
+            + " nothing was read or changed", java.util.Map.of("id", id));
+      }
+    }
     String m = ex.method();
     if (segs.isEmpty()) {
       requireMethod(ex, "GET", "HEAD");

@@ -257,11 +257,18 @@ final class ServerPool implements AutoCloseable {
   private final AtomicLong hedged = new AtomicLong();
   private volatile boolean closed;
   private final Consumer<String> notices;
-  /** The store id the servers report, once one reported it; guarded by {@code this}. */
-  private String storeId;
+  /** The store id the servers report, once one reported it; written under {@code this}. */
+  private volatile String storeId;
   private final AtomicBoolean toldNoId = new AtomicBoolean();
   /** Set once servers over two stores were seen: every call throws it from then on. */
   private volatile StoreMismatchException mismatch;
+
+  /**
+   * The request header that names the store id the client expects: a server over another store refuses the request
+   * (409 {@code store-mismatch}) before it reads or changes anything, so that a server started again over another store
+   * at the same address is caught on the first request to it, even one on a connection opened silently again.
+   */
+  static final String STORE_ID_HEADER = "Ferry-Store-Id";
 
   /** The request that reads a server's description for {@link #identify}. */
   private static final Call IDENTIFY = new Call("read the store's description", "GET", "", null, List.of(),
@@ -365,6 +372,10 @@ final class ServerPool implements AutoCloseable {
     long giveUp = System.nanoTime() + settings.requestTimeout().toNanos();
     int rounds = 1;
     while (true) {
+      if (mismatch != null) {
+        busy.remove();
+        throw mismatch; // a server refused a request as one for another store: no server is asked again
+      }
       Server s = pick(tried);
       if (s == null && busy.get() && System.nanoTime() + busyWait * 1_000_000 < giveUp) {
         // every server was tried and some said busy: wait a little and go round again
@@ -586,6 +597,9 @@ final class ServerPool implements AutoCloseable {
             + "; it may or may not have happened", e);
       } catch (ExecutionException e) {
         Throwable t = failed(a, e.getCause());
+        if (t instanceof StoreMismatchException m) {
+          throw m; // refused by the server before it changed anything
+        }
         if (notSent(t) || (t instanceof ServerError se && se.busy)) {
           failures.add(s + ": " + describe(t));
           continue;
@@ -718,6 +732,11 @@ final class ServerPool implements AutoCloseable {
         headers.add("Authorization");
         headers.add("Bearer " + settings.token());
       }
+      String expected = storeId;
+      if (expected != null && call != IDENTIFY && expected.matches("[0-9A-Za-z._-]{1,128}")) {
+        headers.add(STORE_ID_HEADER);
+        headers.add(expected);
+      }
       headers.addAll(call.headers());
       server.requests.incrementAndGet();
       server.outstanding.incrementAndGet();
@@ -769,6 +788,9 @@ final class ServerPool implements AutoCloseable {
         try {
           if (a.status() >= 500 && !a.corrupt()) {
             throw new ServerError(a, call.what());
+          }
+          if (a.status() == 409 && a.errorCode().equals("store-mismatch") && a.text("id", 128) != null) {
+            admit(server, a.text("id", 128)); // throws, unless that server's id is the one expected after all
           }
           call.check().check(a);
         } catch (IOException e) {

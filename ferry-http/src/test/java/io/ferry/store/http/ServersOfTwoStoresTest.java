@@ -188,6 +188,41 @@ class ServersOfTwoStoresTest {
   }
 
   /**
+   * A server restarted over another store between two requests of a client, with no request in between to find it
+   * down, is refused by the server itself before it reads or changes anything: the client names the store it expects
+   * in every request. The client reopened its kept-alive connections silently and read the other store's refs, and
+   * moved a ref there.
+   */
+  @Test
+  void aServerRestartedOverAnotherStoreBetweenTwoRequestsIsRefusedBeforeItActs() throws Exception {
+    try (Repository a = store("a", 1);
+        Repository b = Ferry.open(tmp.resolve("store-b").toString(), StoreOptions.createIfMissing(),
+            RepositoryOptions.defaults())) {
+      a.copyTo("m:prod", b, false, null);
+      push(b, "b", 2);
+      io.ferry.id.ChunkId prodOfB = b.backend().refs().get("m/tags/prod").orElseThrow();
+      FerryServer sa = serve(a);
+      int port = sa.uri().getPort();
+      try (Repository client = Ferry.open(sa.uri().toString(), StoreOptions.existing(),
+          RepositoryOptions.defaults())) {
+        io.ferry.id.ChunkId prodOfA = client.backend().refs().get("m/tags/prod").orElseThrow();
+        assertThat(prodOfA).isNotEqualTo(prodOfB);
+        sa.close();
+        try (FerryServer sb = FerryServer.start(b, ServerOptions.builder().listen("127.0.0.1", port).build())) {
+          String moved = sb.uri() + " serves store " + b.backend().markerId().orElseThrow()
+              + " now, where the servers of this URI served store " + a.backend().markerId().orElseThrow();
+          assertThatThrownBy(() -> client.backend().refs().compareAndSet("m/tags/prod", prodOfB, prodOfA,
+              new io.ferry.store.RefLogEntry(prodOfB, prodOfA, "t", java.time.Instant.now(), "w")))
+              .isInstanceOf(InvalidInputException.class).hasMessageContaining(moved);
+          assertThat(b.backend().refs().get("m/tags/prod")).contains(prodOfB);
+          assertThatThrownBy(() -> client.backend().refs().get("m/tags/prod"))
+              .isInstanceOf(InvalidInputException.class).hasMessageContaining(moved);
+        }
+      }
+    }
+  }
+
+  /**
    * A store made before markers had an id keeps working through servers: the first server to describe it gives it
    * an id (the record {@value StoreIdentity#RECORD}), which every other server over it then reports; another store
    * made before ids, served beside it, is still told apart.
