@@ -3,6 +3,8 @@ package io.ferry.server;
 import io.ferry.server.http.Exchange;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -31,7 +33,7 @@ final class JsonErrors extends ErrorHandler {
   @Override
   protected void generateResponse(Request request, Response response, int code, String message, Throwable cause,
       Callback callback) {
-    byte[] body = body(code, message);
+    byte[] body = body(code, described(request, code, message, cause));
     response.getHeaders().put(HttpHeader.CONTENT_TYPE, MimeTypes.Type.APPLICATION_JSON_UTF_8.asString());
     response.write(true, ByteBuffer.wrap(body), callback);
   }
@@ -40,6 +42,39 @@ final class JsonErrors extends ErrorHandler {
   public ByteBuffer badMessageError(int status, String reason, HttpFields.Mutable fields) {
     fields.put(new HttpField(HttpHeader.CONTENT_TYPE, MimeTypes.Type.APPLICATION_JSON_UTF_8.asString()));
     return ByteBuffer.wrap(body(status, reason));
+  }
+
+  /** An encoded control character or backslash, which Jetty refuses in a path whatever the handler would say. */
+  private static final Pattern SUSPICIOUS = Pattern.compile("%(?:[01][0-9A-Fa-f]|7[Ff]|5[Cc])");
+
+  /**
+   * Jetty's message for a path it refused, with the defect when the path holds an encoded control character or
+   * backslash, and the path where Jetty still has it: Jetty said "Bad Request" for a {@code %00} and "Suspicious Path
+   * Character" for the others, naming neither the path nor the character. Jetty refuses a {@code %00} while it parses
+   * the request line, before the path is kept anywhere, so that message cannot name the path.
+   */
+  static String described(Request request, int code, String message, Throwable cause) {
+    if (code != 400) {
+      return message;
+    }
+    for (Throwable t = cause; t != null; t = t.getCause()) {
+      if (t instanceof IllegalArgumentException && "Illegal character in path".equals(t.getMessage())) {
+        // the one character Jetty's parser refuses outright in an encoded path
+        return "the request's path holds %00, an encoded NUL, which no path segment may hold (no model, ref, record"
+            + " key or file name has one)";
+      }
+    }
+    if (request == null || request.getHttpURI() == null || request.getHttpURI().getPath() == null) {
+      return message;
+    }
+    String path = request.getHttpURI().getPath();
+    Matcher m = SUSPICIOUS.matcher(path);
+    if (!m.find()) {
+      return message;
+    }
+    String what = m.group().equalsIgnoreCase("%5c") ? "an encoded backslash" : "an encoded control character";
+    return "path '" + Exchange.clip(path) + "' holds " + m.group() + ", " + what + ", which no path segment may"
+        + " hold (no model, ref, record key or file name has one)";
   }
 
   private static byte[] body(int status, String message) {

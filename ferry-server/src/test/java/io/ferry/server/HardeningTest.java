@@ -135,6 +135,27 @@ class HardeningTest {
     }
   }
 
+  /**
+   * A path with an encoded control character or backslash, which Jetty refuses before a handler sees it, is refused
+   * naming the character, and the path where Jetty keeps it: a {@code %00} got a bare "Bad Request", the others
+   * "Suspicious Path Character", naming neither. Jetty refuses a {@code %00} before it keeps the path.
+   */
+  @Test
+  void anEncodedControlCharacterInAPathIsRefusedNamingTheCharacter() throws Exception {
+    String[][] cases = {{"/v1/store/refs/org/tiny/tags/x%01", "path '/v1/store/refs/org/tiny/tags/x%01' holds %01,"
+        + " an encoded control character"}, {"/org/tiny/resolve/main/a%7Fb", "path '/org/tiny/resolve/main/a%7Fb'"
+        + " holds %7F, an encoded control character"}, {"/v1/store/records/leases/a%5cb",
+        "path '/v1/store/records/leases/a%5cb' holds %5c, an encoded backslash"},
+        {"/v1/store/refs/a%00b/head", "the request's path holds %00, an encoded NUL"},
+        {"/v1/store/records/x%00y", "the request's path holds %00, an encoded NUL"}};
+    for (String[] c : cases) {
+      HttpResponse<byte[]> r = fx.send(get(patient, c[0]));
+      assertThat(r.statusCode()).as(c[0]).isEqualTo(400);
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(c[0]).startsWith("{\"error\":\"bad-request\",")
+          .contains(c[1]);
+    }
+  }
+
   @Test
   void theAccessLogEscapesCharactersThatReorderOrBreakALine() throws Exception {
     // a path Jetty refuses reaches the log as sent, raw UTF-8 included: a right-to-left override (U+202E) made a
