@@ -118,6 +118,20 @@ final class RecordRules {
   }
 
   /**
+   * Checks that the request may read the record {@code key}: as {@link #checkRead}, and a push lease's records (its
+   * lease, declarations and holder record) only with the token that holds the lease, or admin. They name the model
+   * pushed, its user and machine, and the chunks the push uploads (which any token that may read some model reads by
+   * id); a push reads only gc leases and its own.
+   */
+  void checkReadRecord(Exchange ex, String key) throws HttpError, IOException {
+    checkRead(ex, key);
+    Kind k = kind(key);
+    if (k == Kind.PUSH_LEASE || k == Kind.DECLARATION || k == Kind.HOLDER) {
+      checkHolder(ex, key);
+    }
+  }
+
+  /**
    * Checks a write: who may make it, the key's name and the content.
    *
    * @param create whether it is a create ({@code If-None-Match: *}) rather than a replace

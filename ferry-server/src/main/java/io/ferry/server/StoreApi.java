@@ -786,7 +786,7 @@ final class StoreApi {
     }
     switch (ex.method()) {
       case "GET", "HEAD" -> {
-        RecordRules.checkRead(ex, key);
+        recordRules.checkReadRecord(ex, key);
         Optional<byte[]> b = records.read(key);
         if (b.isEmpty()) {
           throw HttpError.notFound("record '" + key + "' does not exist in the store");
@@ -850,7 +850,7 @@ final class StoreApi {
       } catch (IllegalArgumentException e) {
         throw new HttpError(400, "bad-key", e.getMessage());
       }
-      RecordRules.checkRead(ex, key);
+      recordRules.checkReadRecord(ex, key);
       list.add(key);
     }
     ex.response().setStatus(200);

@@ -239,6 +239,39 @@ class RecordRulesTest {
     assertThat(delete(admin, other).statusCode()).isEqualTo(204);
   }
 
+  /**
+   * Another writer's push lease records are not readable: they name the model pushed (one the reader may not read),
+   * the user and machine, and the ids of the chunks the push uploads, which any token that may read some model can
+   * then read. Any writer read them; a push reads only gc leases and its own.
+   */
+  @Test
+  void anotherWritersPushLeaseRecordsAreNotReadable() throws Exception {
+    String id = leaseId();
+    String push = "leases/push/" + id + "/lease";
+    String ids = "leases/push/" + id + "/ids-00000001";
+    assertThat(put(writer, push, pushLease("push other/secret:prod"), true).statusCode()).isEqualTo(201);
+    assertThat(put(writer, ids, utf8(ChunkId.of(utf8("secret")) + "\n"), true).statusCode()).isEqualTo(201);
+    for (String key : List.of(push, ids, "leases/push/" + id + "/holder")) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/v1/store/records/" + key)
+          .header("Authorization", "Bearer " + rival));
+      assertThat(r.statusCode()).as(key).isEqualTo(403);
+      assertThat(text(r)).as(key).contains("'other'").doesNotContain("secret");
+      assertThat(fx.send(get(base, "/v1/store/records/" + key).header("Authorization", "Bearer " + writer))
+          .statusCode()).as(key).isEqualTo(200);
+      assertThat(fx.send(get(base, "/v1/store/records/" + key).header("Authorization", "Bearer " + admin))
+          .statusCode()).as(key).isEqualTo(200);
+    }
+    HttpResponse<byte[]> all = fx.send(get(base, "/v1/store/records/read").header("Authorization", "Bearer " + rival)
+        .POST(HttpRequest.BodyPublishers.ofString("{\"keys\": [\"" + push + "\", \"" + ids + "\"]}")));
+    assertThat(all.statusCode()).isEqualTo(403);
+    assertThat(text(all)).doesNotContain("secret");
+    // the keys stay listable (a lease's id says nothing), and gc leases readable: a push waits for a live gc
+    assertThat(text(fx.send(get(base, "/v1/store/records?prefix=leases/").header("Authorization", "Bearer " + rival))))
+        .contains(push);
+    assertThat(delete(writer, ids).statusCode()).isEqualTo(204);
+    assertThat(delete(writer, push).statusCode()).isEqualTo(204);
+  }
+
   static byte[] pushLease(String what) {
     Instant now = Instant.now();
     return utf8("{\"kind\":\"push\",\"owner\":\"t\",\"host\":\"h\",\"pid\":1,\"pidStart\":1,\"what\":\"" + what
