@@ -308,8 +308,8 @@ public record HttpSettings(List<URI> servers, Balance balance, int maxRequests, 
   }
 
   /**
-   * The URI without its query, fragment and user information, its servers' brackets as the user wrote them ({@code [::1]}, not
-   * the {@code %5B::1%5D} a list of servers reaches here with): what messages show.
+   * The URI without its query, fragment and user information, its servers' brackets as the user wrote them ({@code
+   * [::1]}, not the {@code %5B::1%5D} a list of servers reaches here with): what messages show.
    */
   static String withoutQuery(URI uri) {
     String s = uri.toString();
