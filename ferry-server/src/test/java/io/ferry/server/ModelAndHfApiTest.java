@@ -304,6 +304,16 @@ class ModelAndHfApiTest {
       assertThat(fx.send(get(base, "/api/models/org/tiny/commits/main?" + bad)).statusCode()).as(bad)
           .isEqualTo(400);
     }
+    // list_models' limit: a whole number past a long's range is no limit, and was said not to be a whole number
+    // from 1; a sign or digits of another script were taken as digits
+    assertThat(json(fx.send(get(base, "/api/models?limit=99999999999999999999"))).size())
+        .isEqualTo(json(fx.send(get(base, "/api/models"))).size()).isPositive();
+    assertThat(json(fx.send(get(base, "/api/models?limit=1"))).size()).isEqualTo(1);
+    for (String bad : List.of("limit=%2B1", "limit=%D9%A1", "limit=0", "limit=-1", "limit=", "limit=1x")) {
+      HttpResponse<byte[]> r = fx.send(get(base, "/api/models?" + bad));
+      assertThat(r.statusCode()).as(bad).isEqualTo(400);
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(bad).contains("limit must be a whole number");
+    }
     HttpResponse<byte[]> none = fx.send(get(base, "/api/models/org/none/refs"));
     assertThat(none.statusCode()).isEqualTo(404);
     assertThat(none.headers().firstValue("x-error-code")).hasValue("RepoNotFound");

@@ -323,10 +323,11 @@ public final class HfApi implements Route {
     String limitText = ex.query("limit");
     long limit = Long.MAX_VALUE;
     if (limitText != null) {
+      // ASCII digits only (Long.parseLong takes a sign and other scripts' digits); more than a long holds is no limit
       try {
-        limit = Long.parseLong(limitText);
+        limit = limitText.matches("[0-9]+") ? Long.parseLong(limitText) : -1;
       } catch (NumberFormatException e) {
-        limit = -1;
+        limit = Long.MAX_VALUE;
       }
       if (limit < 1) {
         throw new HttpError(400, "bad-request", "limit must be a whole number from 1, got '"
