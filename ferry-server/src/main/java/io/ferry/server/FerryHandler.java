@@ -166,7 +166,7 @@ final class FerryHandler extends Handler.Abstract {
     if (tokens == null) {
       ex.access(Access.development());
     } else {
-      String auth = ex.header(HttpHeader.AUTHORIZATION);
+      String auth = authorization(ex);
       Optional<Access> a = Optional.empty();
       if (auth != null && auth.regionMatches(true, 0, "Bearer ", 0, 7)) {
         a = checkToken(auth.substring(7).trim());
@@ -330,7 +330,7 @@ final class FerryHandler extends Handler.Abstract {
     if (tokens == null) {
       return Access.development();
     }
-    String auth = ex.header(HttpHeader.AUTHORIZATION);
+    String auth = authorization(ex);
     if (auth == null) {
       // on the Hugging Face paths, the Hub's answer to an anonymous request for a private repository, 401 RepoNotFound,
       // for which huggingface_hub raises RepositoryNotFoundError ("make sure you are authenticated") over http too
@@ -349,6 +349,20 @@ final class FerryHandler extends Handler.Abstract {
     }
     ex.response().getHeaders().remove("X-Error-Message");
     return a.get();
+  }
+
+  /**
+   * The request's one Authorization field, or null. Several are refused: the first was taken and the others ignored,
+   * so which token a request ran as depended on the order in which a client library and its caller, or a proxy, added
+   * theirs (RFC 9110 makes it a field of one value).
+   */
+  private static String authorization(Exchange ex) throws HttpError {
+    List<String> fields = ex.headers(HttpHeader.AUTHORIZATION.asString());
+    if (fields.size() > 1) {
+      throw HttpError.badRequest(ex.method() + " " + Exchange.clip(ex.rawPath()) + ": the request has " + fields.size()
+          + " Authorization fields; send one (Authorization: Bearer <token>)");
+    }
+    return fields.isEmpty() ? null : fields.get(0);
   }
 
   /**

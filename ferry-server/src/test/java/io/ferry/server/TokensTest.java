@@ -108,6 +108,24 @@ class TokensTest {
     assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
   }
 
+  /**
+   * A request with two Authorization fields is refused naming the defect: the first field was taken and the other
+   * ignored, so which token a request ran as depended on the order in which a client library and its caller (or a
+   * proxy) added theirs. The same for a page of the store browser.
+   */
+  @Test
+  void twoAuthorizationFieldsAreRefused() throws Exception {
+    for (String path : List.of("/v1/store/refs/org/tiny/head", "/api/models/org/tiny", "/")) {
+      for (List<String> order : List.of(List.of(reader, otherReader), List.of(otherReader, reader))) {
+        HttpResponse<byte[]> r = fx.send(get(base, path).header("Authorization", "Bearer " + order.get(0))
+            .header("Authorization", "Bearer " + order.get(1)));
+        assertThat(r.statusCode()).as(path + " " + order).isEqualTo(400);
+        assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(path).contains("2 Authorization fields");
+      }
+    }
+    assertThat(as(reader, get(base, "/v1/store/refs/org/tiny/head")).statusCode()).isEqualTo(200);
+  }
+
   @Test
   void scopesLimitWhatATokenMayDoAndRefusalsChangeNothing() throws Exception {
     String ref = "/v1/store/refs/org/tiny/tags/prod";
