@@ -246,6 +246,12 @@ class ModelAndHfApiTest {
       assertThat(file.headers().firstValue("x-repo-commit")).hasValue(v1);
       assertThat(file.headers().firstValue("x-error-message").orElse("")).contains("generation_config.json");
     }
+    // a file's path with a slash after it names a directory of that name, which no version has: it served the file
+    HttpResponse<byte[]> slashed = fx.send(get(base, "/org/tiny/resolve/prod/config.json/"));
+    assertThat(slashed.statusCode()).isEqualTo(404);
+    assertThat(slashed.headers().firstValue("x-error-code")).hasValue("EntryNotFound");
+    assertThat(slashed.headers().firstValue("x-repo-commit")).hasValue(v1);
+    assertThat(slashed.headers().firstValue("x-error-message").orElse("")).contains("'config.json/'");
     HttpResponse<byte[]> dir = fx.send(get(base, "/api/models/org/tiny/tree/main/nothing"));
     assertThat(dir.statusCode()).isEqualTo(404);
     assertThat(dir.headers().firstValue("x-repo-commit")).hasValue(v2);

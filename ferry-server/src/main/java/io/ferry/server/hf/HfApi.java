@@ -194,6 +194,9 @@ public final class HfApi implements Route {
     String model = String.join("/", s.subList(0, at));
     String revision = s.get(at + 1);
     String path = String.join("/", s.subList(at + 2, s.size()));
+    if (!path.isEmpty() && ex.rawPath().endsWith("/")) {
+      path += "/"; // a directory of that name, which no version holds as a file: it served the file
+    }
     if (!ex.method().equals("GET") && !ex.isHead()) {
       throw HttpError.methodNotAllowed(ex.method(), ex.rawPath(), "GET", "HEAD");
     }
