@@ -264,9 +264,19 @@ final class LocalRecordStore implements RecordStore {
         + " directory of records it stood for in its place"));
   }
 
-  /** After a failed write, removes the directories made for it; what cannot be removed is told beside {@code e}. */
+  /**
+   * After a failed write, removes the directories made for it; what cannot be removed is told beside {@code e}. The
+   * write may have failed making them (a file system out of inodes made {@code records/leases/} and refused
+   * {@code push/} in it), so the removal starts at the deepest of them that is there.
+   */
   private void removeEmptyDirectoriesAfter(Exception e, Path dir) {
     try {
+      while (!dir.equals(root) && !Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+        dir = dir.getParent();
+      }
+      if (dir.equals(root)) {
+        return;
+      }
       removeEmptyDirectories(dir);
     } catch (IOException | RuntimeException cleanup) {
       e.addSuppressed(cleanup);
