@@ -309,7 +309,9 @@ final class GarbageCollector {
       return leases.take(Lease.Kind.GC, "gc, grace " + grace);
     } catch (IOException e) {
       for (Throwable t = e; t != null; t = t.getCause()) {
-        if (io.ferry.error.FileErrors.outOfSpace(t.getMessage())) {
+        // a refused directory or file (no inode left) is a FileSystemException, whose message starts with the path
+        String why = t instanceof java.nio.file.FileSystemException f ? f.getReason() : t.getMessage();
+        if (io.ferry.error.FileErrors.outOfSpace(why)) {
           throw new IOException(e.getMessage() + "; gc writes its lease (a few hundred bytes) before it deletes"
               + " anything: free a few KiB on that disk (a file outside the store) and run gc again", e);
         }

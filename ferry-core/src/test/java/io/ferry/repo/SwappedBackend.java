@@ -6,26 +6,32 @@ import io.ferry.store.RecordStore;
 import io.ferry.store.RefStore;
 
 /**
- * A backend whose chunk store or ref store a test replaces (with one that races a gc at a chosen moment, say), the
+ * A backend whose chunk store, ref store or record store a test replaces (with one that races a gc at a chosen moment, say), the
  * rest that of {@code base}. Closing it closes nothing: the test closes {@code base}.
  */
 final class SwappedBackend implements Backend {
   private final Backend base;
   private final ChunkStore chunks;
   private final RefStore refs;
+  private final RecordStore records;
 
-  private SwappedBackend(Backend base, ChunkStore chunks, RefStore refs) {
+  private SwappedBackend(Backend base, ChunkStore chunks, RefStore refs, RecordStore records) {
     this.base = base;
     this.chunks = chunks;
     this.refs = refs;
+    this.records = records;
   }
 
   static Backend withRefs(Backend base, RefStore refs) {
-    return new SwappedBackend(base, base.chunks(), refs);
+    return new SwappedBackend(base, base.chunks(), refs, base.records());
   }
 
   static Backend withChunks(Backend base, ChunkStore chunks) {
-    return new SwappedBackend(base, chunks, base.refs());
+    return new SwappedBackend(base, chunks, base.refs(), base.records());
+  }
+
+  static Backend withRecords(Backend base, RecordStore records) {
+    return new SwappedBackend(base, base.chunks(), base.refs(), records);
   }
 
   @Override
@@ -40,7 +46,7 @@ final class SwappedBackend implements Backend {
 
   @Override
   public RecordStore records() {
-    return base.records();
+    return records;
   }
 
   @Override
