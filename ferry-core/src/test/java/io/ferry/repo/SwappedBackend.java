@@ -6,8 +6,8 @@ import io.ferry.store.RecordStore;
 import io.ferry.store.RefStore;
 
 /**
- * A backend whose chunk store, ref store or record store a test replaces (with one that races a gc at a chosen moment, say), the
- * rest that of {@code base}. Closing it closes nothing: the test closes {@code base}.
+ * A backend whose chunk store, ref store or record store a test replaces (with one that races a gc at a chosen
+ * moment, say), the rest that of {@code base}. Closing it closes nothing: the test closes {@code base}.
  */
 final class SwappedBackend implements Backend {
   private final Backend base;
