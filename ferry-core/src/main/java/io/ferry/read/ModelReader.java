@@ -138,10 +138,11 @@ public final class ModelReader implements Closeable {
    * One tensor by name.
    *
    * @throws NotFoundException if no file of the version holds a tensor of that name
+   * @throws NullPointerException if {@code name} is null (the message names it)
    * @throws InvalidInputException if several files do (the message names them): use {@link #tensor(String, String)}
    */
   public Located tensor(String name) throws IOException {
-    List<Located> all = byName.get(name);
+    List<Located> all = byName.get(Objects.requireNonNull(name, "name"));
     if (all == null) {
       throw new NotFoundException("version " + versionId.shortHex(12) + " has no tensor '" + name + "'"
           + unlistedNote(null, name));
@@ -166,6 +167,7 @@ public final class ModelReader implements Closeable {
    */
   public Located tensor(String path, String name) throws NotFoundException {
     FileEntry f = file(path);
+    Objects.requireNonNull(name, "name");
     for (Located l : byName.getOrDefault(name, List.of())) {
       if (l.file() == f) {
         return l;
@@ -776,7 +778,7 @@ public final class ModelReader implements Closeable {
 
   /** A file of the version. */
   public FileEntry file(String path) throws NotFoundException {
-    return snapshot.file(path).orElseThrow(() -> new NotFoundException(
+    return snapshot.file(Objects.requireNonNull(path, "path")).orElseThrow(() -> new NotFoundException(
         "version " + versionId.shortHex(12) + " has no file '" + path + "'"));
   }
 

@@ -253,4 +253,28 @@ class ModelReaderMisuseTest {
       }
     }
   }
+
+  /**
+   * A null tensor name or file path is refused naming the argument: it was looked up, and the reader said it had no
+   * tensor 'null' or no file 'null', as if a tensor or file of that name were missing.
+   */
+  @org.junit.jupiter.api.Test
+  void aNullNameOrPathIsRefusedNamingIt() throws IOException {
+    push("zstd");
+    try (ModelReader r = repo.open("m")) {
+      for (ModelReaderSameNameTest.ThrowingRead read : List.<ModelReaderSameNameTest.ThrowingRead>of(
+          () -> r.tensor(null), () -> r.tensor("model.safetensors", null), () -> r.read((String) null),
+          () -> r.read((String) null, ByteBuffer.allocate(8)), () -> r.readRows((String) null, 0, 1),
+          () -> r.readRows((String) null, 0, 1, ByteBuffer.allocate(8)))) {
+        assertThatThrownBy(read::run).isInstanceOf(NullPointerException.class).hasMessage("name");
+      }
+      for (ModelReaderSameNameTest.ThrowingRead read : List.<ModelReaderSameNameTest.ThrowingRead>of(
+          () -> r.file(null), () -> r.tensor(null, "w"), () -> r.readFile(null),
+          () -> r.readFile(null, 0, ByteBuffer.allocate(8)),
+          () -> r.copyFile(null, Channels.newChannel(OutputStream.nullOutputStream())),
+          () -> r.copyRange(null, 0, 1, Channels.newChannel(OutputStream.nullOutputStream())))) {
+        assertThatThrownBy(read::run).isInstanceOf(NullPointerException.class).hasMessage("path");
+      }
+    }
+  }
 }
