@@ -52,6 +52,27 @@ class SmallHeapTest {
   }
 
   /**
+   * The default codec at {@code -Xmx64m} with a 28 MiB bf16 tensor: too big for the float codec in that heap, it was
+   * read into a heap array all the same (the float codec encodes from arrays) and then given to zstd, which made an
+   * output array of the chunk's size beside it, and the push ran out of heap. A chunk on the heap is given to zstd
+   * only when its array and zstd's output fit the heap's half together; else it is stored as it is.
+   */
+  @Test
+  void aChunkTooBigForTheFloatCodecPushesInASixtyFourMebibyteHeap() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("one");
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
+        List.of(new Tensor("w", DType.BF16, new long[] {1792, 8192}, 7)), Map.of());
+    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
+    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
+    Path out = tmp.resolve("out");
+    Run pull = ferry("-Xmx64m", "pull", "m:v1", out.toString(), "--store", store.toString(), "--verify");
+    assertThat(pull.code).as("pull with -Xmx64m: %s", pull.err).isZero();
+    assertThat(Files.mismatch(out.resolve("model.safetensors"), model.resolve("model.safetensors"))).isEqualTo(-1);
+  }
+
+  /**
    * {@code ferry warm} of chunks of 48 MiB through Redis in a 192 MiB heap: every worker held a whole frame twice (the
    * parts from Redis or the store, and their copy in one buffer) and its thread's last part kept a 64 MiB run of
    * parts alive, so the default 384 MiB heap ran out with chunks of 64 MiB. Checks now share buffers bounded by the

@@ -71,7 +71,8 @@ public enum CodecPolicy {
             }
           }
         }
-        if (zstdRatio > MIN_SAVING || !fitsHeap(raw.remaining())) {
+        // zstd encodes a chunk read into a heap array into an output array of its size beside it
+        if (zstdRatio > MIN_SAVING || !fitsHeap(raw.hasArray() ? 2L * raw.remaining() : raw.remaining())) {
           return new Encoded(codecs.none(), raw.slice());
         }
         return keepIfSmaller(codecs.zstd(), raw, hint, codecs, MIN_SAVING);
