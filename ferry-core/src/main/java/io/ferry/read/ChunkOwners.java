@@ -5,6 +5,8 @@ import io.ferry.error.MissingObjectException;
 import io.ferry.format.TensorInfo;
 import io.ferry.version.FileEntry;
 import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.channels.ClosedByInterruptException;
 
 /**
  * Names what a damaged or missing chunk holds: the file of the version, the byte range, and the tensors in it, so
@@ -16,9 +18,16 @@ public final class ChunkOwners {
 
   /**
    * {@code e} with its message led by the file and tensors of bytes {@code [from, to)} of {@code f} when it is a
-   * damaged or missing object (same type, id and cause chain); any other exception as it is.
+   * damaged or missing object (same type, id and cause chain); a read that an interrupt of its thread stopped
+   * (the channel's {@link ClosedByInterruptException}, which has no message) as an {@link InterruptedIOException}
+   * that names them (the thread stays interrupted); any other exception as it is.
    */
   public static IOException in(IOException e, FileEntry f, long from, long to) {
+    if (e instanceof ClosedByInterruptException) {
+      InterruptedIOException named = new InterruptedIOException("interrupted while reading " + describe(f, from, to));
+      named.initCause(e);
+      return named;
+    }
     if (e instanceof CorruptObjectException c) {
       return new CorruptObjectException(describe(f, from, to), c);
     }

@@ -277,4 +277,34 @@ class ModelReaderMisuseTest {
       }
     }
   }
+
+  /**
+   * A read by a thread that is interrupted stops with an {@link java.io.InterruptedIOException} that names the file
+   * and tensor it was reading, as a stream or copy does, and the thread stays interrupted; the reader reads on. A
+   * tensor read ended with the channel's bare {@link java.nio.channels.ClosedByInterruptException}, which has no
+   * message at all.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd"})
+  void anInterruptedReadSaysWhatItWasReading(String codec) throws IOException {
+    push(codec);
+    try (ModelReader r = repo.open("m")) {
+      List<ModelReaderSameNameTest.ThrowingRead> reads = List.of(() -> r.read("w"),
+          () -> r.read("w", ByteBuffer.allocateDirect(w.length)), () -> r.readRows("w", 1, 3),
+          () -> r.readFile("model.safetensors"));
+      for (int i = 0; i < reads.size(); i++) {
+        Thread.currentThread().interrupt();
+        try {
+          // a file's read stops at its first chunk, the header
+          assertThatThrownBy(reads.get(i)::run).isInstanceOf(java.io.InterruptedIOException.class)
+              .hasMessageContaining("interrupted while reading model.safetensors bytes [")
+              .hasMessageContaining(i < 3 ? "(tensor 'w')" : "(the header)");
+          assertThat(Thread.currentThread().isInterrupted()).isTrue();
+        } finally {
+          Thread.interrupted();
+        }
+      }
+      assertThat(bytes(r.read("w"))).isEqualTo(w);
+    }
+  }
 }
