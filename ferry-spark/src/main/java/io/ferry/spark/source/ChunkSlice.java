@@ -1,6 +1,7 @@
 package io.ferry.spark.source;
 
 import io.ferry.format.TensorInfo;
+import io.ferry.format.torch.TorchMetadata;
 import io.ferry.version.ChunkRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -22,7 +23,8 @@ import java.util.Objects;
  * @param fileOffset where the bytes start in the file
  * @param tensorOffset where they start in the tensor
  * @param length how many bytes
- * @param rowStart first row (first dimension) held, or -1 when a part of a tensor does not start and end on rows
+ * @param rowStart first row (first dimension) held, or -1 when a part of a tensor does not start and end on rows, and
+ *     for a non-contiguous PyTorch view
  * @param rowEnd end of the rows held (exclusive), or -1
  */
 public record ChunkSlice(String file, String tensor, String dtype, long[] shape, String chunk, long fileOffset,
@@ -44,7 +46,9 @@ public record ChunkSlice(String file, String tensor, String dtype, long[] shape,
   /**
    * Every slice of every tensor of a snapshot, in file order: for each tensor, one slice per chunk its bytes overlap.
    * Tensors are chunked on tensor boundaries, so a small tensor is one slice and a big one one slice per row range.
-   * Empty tensors give one empty slice on no chunk (an empty chunk id), so that every tensor has a row.
+   * Empty tensors give one empty slice on no chunk (an empty chunk id), so that every tensor has a row. A PyTorch view
+   * that is not a row-major run of its storage (or may not be: its strides are not recorded) has no rows: the bytes it
+   * spans in the file are not its rows in order.
    */
   public static List<ChunkSlice> of(Snapshot snapshot) {
     List<ChunkSlice> out = new ArrayList<>();
@@ -57,7 +61,8 @@ public record ChunkSlice(String file, String tensor, String dtype, long[] shape,
         long from = f.dataStart() + t.begin();
         long to = from + t.byteLength();
         long[] shape = t.shape().stream().mapToLong(Long::longValue).toArray();
-        long rowBytes = t.rowBytes();
+        boolean strided = TorchMetadata.strides(f.format(), f.metadata(), t.name()) != null;
+        long rowBytes = strided ? -1 : t.rowBytes();
         if (t.byteLength() == 0) {
           // no bytes, so no chunk: the chunk at its offset is a neighbour's, whose damage is not this tensor's
           out.add(new ChunkSlice(f.path(), t.name(), t.dtype().name(), shape, "", from, 0, 0, 0, t.rows()));
@@ -73,7 +78,7 @@ public record ChunkSlice(String file, String tensor, String dtype, long[] shape,
           if (rowBytes > 0 && (lo - from) % rowBytes == 0 && (hi - from) % rowBytes == 0) {
             rs = (lo - from) / rowBytes;
             re = (hi - from) / rowBytes;
-          } else if (lo == from && hi == to) {
+          } else if (lo == from && hi == to && !strided) {
             rs = 0;
             re = t.rows();
           }

@@ -289,6 +289,29 @@ class FerryDataSourceTest {
     assertThat(w.getLong(1)).isEqualTo(12);
   }
 
+  /**
+   * The rows of a strided PyTorch view are not runs of the bytes it spans in the file: the chunks table gave the column
+   * of a 3 x 3 matrix, a tensor of 3 rows, the rows [0, 9) of its 36 bytes. They are null; offset and length place
+   * the row in the bytes the view spans.
+   */
+  @Test
+  void theRowsOfAStridedTorchViewAreNull() throws Exception {
+    String uri = tmp.resolve("column-rows-store").toUri().toString();
+    try (Repository r = SparkTests.open(uri)) {
+      Path dir = java.nio.file.Files.createDirectories(tmp.resolve("column-rows"));
+      try (var in = getClass().getResourceAsStream("/torch/column.pt")) {
+        java.nio.file.Files.copy(in, dir.resolve("w.pt"));
+      }
+      SparkTests.push(r, dir, "column");
+    }
+    Row w = SparkTests.spark().read().format("ferry").option("store", uri).load("column")
+        .where("tensor = 'w'").select("row_start", "row_end", "offset", "length").first();
+    assertThat(w.isNullAt(0)).as("row_start").isTrue();
+    assertThat(w.isNullAt(1)).as("row_end").isTrue();
+    assertThat(w.getLong(2)).isZero();
+    assertThat(w.getLong(3)).isEqualTo(36);
+  }
+
   @Test
   void aCorruptChunkFailsTheReadNamingIt() throws Exception {
     Path dir = tmp.resolve("corrupt");
