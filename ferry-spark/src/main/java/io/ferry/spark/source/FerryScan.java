@@ -41,6 +41,8 @@ final class FerryScan implements Scan, Batch {
   /** Versions per partition of the versions table, and per partition of the tensors table. */
   static final int VERSIONS_PER_PARTITION = 512;
   static final int TENSOR_VERSIONS_PER_PARTITION = 8;
+  /** The most bytes of a chunk row: what one array holds, less a margin, as core's readers allow. */
+  static final long MAX_ROW_BYTES = Integer.MAX_VALUE - 64;
 
   private final ReadOptions options;
   private final StructType schema;
@@ -102,6 +104,7 @@ final class FerryScan implements Scan, Batch {
       if (PlanFilter.mayPass(filters, known)) {
         if (readsBytes && c.length() > 0) {
           contiguous(s.file(c.file()).orElseThrow(), c.tensor());
+          fitsARow(c, model + "@" + id);
         }
         kept.add(c);
       }
@@ -142,6 +145,18 @@ final class FerryScan implements Scan, Batch {
       throw new InvalidInputException("tensor '" + tensor + "' of " + f.path() + " is a non-contiguous view (strides "
           + strides + " in elements), so its bytes in the file are not its elements in order; select no bytes or"
           + " values of it, or pull the version with --as safetensors to get it contiguous");
+    }
+  }
+
+  /**
+   * Refuses a slice whose bytes no binary value holds (2 GiB), before an executor allocates them: no chunk Ferry writes
+   * is that big (tensors are cut into chunks of at most 64 MiB), so only a damaged or crafted snapshot names one.
+   */
+  private static void fitsARow(ChunkSlice c, String version) throws InvalidInputException {
+    if (c.length() > MAX_ROW_BYTES) {
+      throw new InvalidInputException("tensor '" + c.tensor() + "' of " + version + "//" + c.file() + ": chunk "
+          + c.chunk() + " holds " + c.length() + " bytes of it, more than a row's bytes hold (" + MAX_ROW_BYTES
+          + "); no chunk Ferry writes is that big, so the snapshot is damaged or was not written by Ferry");
     }
   }
 

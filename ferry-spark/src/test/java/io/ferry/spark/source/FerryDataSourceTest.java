@@ -290,6 +290,46 @@ class FerryDataSourceTest {
   }
 
   /**
+   * A store's snapshot that gives a tensor one chunk of 2 GiB (no push writes one: tensors are cut into chunks of at
+   * most 64 MiB) made the executor that read its bytes fail with an ArithmeticException naming nothing. The read is
+   * refused while it is planned, naming the chunk, the tensor and the version.
+   */
+  @Test
+  void aChunkTooBigForARowIsRefusedNamingItAndTheVersion() throws Exception {
+    String uri = tmp.resolve("huge-store").toUri().toString();
+    ChunkId crafted;
+    ChunkId chunk;
+    try (Repository r = SparkTests.open(uri)) {
+      SparkTests.push(r, SparkTests.write(tmp, "huge",
+          List.of(new ModelGenerator.Tensor("w", DType.F32, new long[] {4}, 5))), "huge");
+      io.ferry.repo.Results.VersionRef v = r.resolve("huge");
+      FileEntry f = r.snapshot(v).file("model.safetensors").orElseThrow();
+      io.ferry.format.TensorInfo t = f.tensors().get(0);
+      long grown = (1L << 31) - t.byteLength();
+      int at = FileEntry.chunkAt(f.chunkOffsets(), f.dataStart() + t.begin());
+      chunk = f.chunks().get(at).id();
+      List<io.ferry.version.ChunkRef> chunks = new ArrayList<>(f.chunks());
+      chunks.set(at, new io.ferry.version.ChunkRef(chunk, f.chunks().get(at).length() + grown));
+      FileEntry big = new FileEntry(f.path(), f.size() + grown, f.sha256(), f.format(), f.dataStart(), f.metadata(),
+          List.of(new io.ferry.format.TensorInfo("w", DType.F32, List.of(1L << 29), t.begin(), t.end() + grown)),
+          chunks);
+      ChunkId snapshot = r.objects().writeObject(io.ferry.version.ObjectJson.toJson(
+          new io.ferry.version.Snapshot(List.of(big)))).id();
+      io.ferry.version.Version o = v.version();
+      crafted = r.objects().writeObject(io.ferry.version.ObjectJson.toJson(new io.ferry.version.Version(snapshot,
+          o.parents(), o.model(), o.message(), o.author(), o.time(), o.seq(), o.logLength(), o.packs(), o.stats(),
+          o.metadata(), o.derivation()))).id();
+      r.backend().refs().compareAndSet("huge/head", v.id(), crafted, new io.ferry.store.RefLogEntry(v.id(), crafted,
+          "mallory", java.time.Instant.now(), "a crafted snapshot"));
+    }
+    assertThatThrownBy(() -> SparkTests.spark().read().format("ferry").option("store", uri).load("huge")
+        .select("bytes").collectAsList())
+        .hasMessageContaining("chunk " + chunk.hex())
+        .hasMessageContaining("tensor 'w'")
+        .hasMessageContaining(crafted.hex());
+  }
+
+  /**
    * The rows of a strided PyTorch view are not runs of the bytes it spans in the file: the chunks table gave the column
    * of a 3 x 3 matrix, a tensor of 3 rows, the rows [0, 9) of its 36 bytes. They are null; offset and length place
    * the row in the bytes the view spans.
