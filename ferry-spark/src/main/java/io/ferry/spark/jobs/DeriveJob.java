@@ -30,6 +30,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.stream.Stream;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
 
@@ -119,10 +120,19 @@ public final class DeriveJob {
     return new Result(r, files.size());
   }
 
+  /**
+   * The threads a task runs: the cores Spark gave it ({@code spark.task.cpus}), not the machine's, which the other
+   * tasks of its executor share; every core outside a task.
+   */
+  static int taskThreads() {
+    TaskContext task = TaskContext.get();
+    return task == null ? Runtime.getRuntime().availableProcessors() : Math.max(1, task.cpus());
+  }
+
   /** Runs on an executor: derives one tensor file and stores it. */
   private static Done deriveFile(StoreSpec where, String exact, DeriveArgs args, String file) throws IOException {
     Repository repo = StoreCache.repository(where);
-    int threads = Runtime.getRuntime().availableProcessors();
+    int threads = taskThreads();
     Path dir = Files.createTempDirectory("ferry-spark-derive-");
     ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
       Thread t = new Thread(r, "ferry-spark-derive");

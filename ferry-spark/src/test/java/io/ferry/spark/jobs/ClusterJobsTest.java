@@ -190,6 +190,20 @@ class ClusterJobsTest {
     assertThat(repo.verify("movejobs-int8-spark", TransferListener.NONE).ok()).isTrue();
   }
 
+  /**
+   * A derive task ran as many threads as its executor's machine has cores, whatever {@code spark.task.cpus} gave it:
+   * an executor running one task per core ran cores x cores threads, each with its buffers. It runs the cores Spark
+   * gave the task (one in the tests' session).
+   */
+  @Test
+  void aDeriveTaskRunsTheCoresSparkGaveIt() {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() > 1,
+        "a machine of one core runs one thread either way");
+    List<Integer> threads = org.apache.spark.api.java.JavaSparkContext.fromSparkContext(
+        SparkTests.spark().sparkContext()).parallelize(List.of(1, 2), 2).map(x -> DeriveJob.taskThreads()).collect();
+    assertThat(threads).containsExactly(1, 1);
+  }
+
   @Test
   void theEntryPointRunsAJobAndRefusesBadArguments() {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
