@@ -59,11 +59,13 @@ final class CopyOperation {
    * the objects the target does not hold; then moves the target's head of the model (if it is absent or an ancestor
    * of the version; left when it is on another history and a tag is copied; else {@link
    * io.ferry.error.ConflictException}, before anything is sent) and, for {@code model:tag}, the target's tag. Holds
-   * a push lease on the target from the first object sent until its refs moved.
+   * a push lease on the target from the first object sent until its refs moved. A non-null {@code pinned} is the
+   * version sent, which {@code refText} named when the caller resolved it.
    */
-  Results.CopyResult copy(String refText, boolean verify, TransferListener listener) throws IOException {
+  Results.CopyResult copy(String refText, ChunkId pinned, boolean verify, TransferListener listener)
+      throws IOException {
     RefSpec spec = RefSpec.parse(refText);
-    VersionRef v = check(spec);
+    VersionRef v = check(spec, pinned);
     String head = RefNames.head(spec.model());
     Copier copier = new Copier(source.objects(), target.backend().chunks(), pool, verify, listener);
     List<ChunkId> sent;
@@ -114,11 +116,12 @@ final class CopyOperation {
    * tag's differs only in case from one in the target, and (for a version, not a tag) the target's head of the model
    * is absent or on the version's history.
    *
+   * @param pinned the version to send, resolved from {@code spec} earlier; null for the one {@code spec} names now
    * @return the version the copy sends
    * @throws io.ferry.error.ConflictException when the target's head is on another history and no tag is copied
    */
-  VersionRef check(RefSpec spec) throws IOException {
-    VersionRef v = source.resolve(spec);
+  VersionRef check(RefSpec spec, ChunkId pinned) throws IOException {
+    VersionRef v = pinned == null ? source.resolve(spec) : new VersionRef(pinned, source.objects().version(pinned));
     // before the target's head is read: a server's token that may not write the model is told so, not that it may
     // not read the head
     targetRefs.checkWritable(spec.model());

@@ -745,9 +745,21 @@ public final class Repository implements Closeable {
    */
   public Results.CopyResult copyTo(String refText, Repository target, boolean verify, TransferListener listener)
       throws IOException {
+    return copyTo(refText, null, target, verify, listener);
+  }
+
+  /**
+   * As {@link #copyTo(String, Repository, boolean, TransferListener)}, of {@code version}: the version that {@code
+   * refText} named when the caller resolved it ({@link #checkCopyTo}), so that the source's tag moved since (a push
+   * while others sent the version's chunks) changes neither what is sent nor where the target's refs move. A null
+   * {@code version} is the one {@code refText} names now.
+   */
+  public Results.CopyResult copyTo(String refText, ChunkId version, Repository target, boolean verify,
+      TransferListener listener) throws IOException {
     Objects.requireNonNull(target, "target");
     return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
-        target.collector, target.resolver).copy(refText, verify, listener == null ? TransferListener.NONE : listener);
+        target.collector, target.resolver).copy(refText, version, verify,
+            listener == null ? TransferListener.NONE : listener);
   }
 
   /**
@@ -797,7 +809,7 @@ public final class Repository implements Closeable {
   public VersionRef checkCopyTo(String refText, Repository target) throws IOException {
     Objects.requireNonNull(target, "target");
     return new CopyOperation(this, history, target, pool, options.author(), target.updater, target.history,
-        target.collector, target.resolver).check(RefSpec.parse(refText));
+        target.collector, target.resolver).check(RefSpec.parse(refText), null);
   }
 
   // ---------------------------------------------------------------- verify, gc, stats

@@ -129,7 +129,8 @@ public final class CopyJob {
     List<Sent> sent = groups.isEmpty() ? List.of()
         : JavaSparkContext.fromSparkContext(spark.sparkContext()).parallelize(groups, groups.size())
             .map(group -> send(src, dst, group, verify)).collect();
-    Results.CopyResult copy = source.copyTo(ref, target, verify, TransferListener.NONE);
+    // the version the executors sent, even if the ref's tag has moved since
+    Results.CopyResult copy = source.copyTo(ref, root, target, verify, TransferListener.NONE);
     return new Result(copy, sent.stream().mapToLong(Sent::chunks).sum(), sent.stream().mapToLong(Sent::bytes).sum(),
         groups.size());
   }

@@ -204,6 +204,32 @@ class ClusterJobsTest {
     assertThat(threads).containsExactly(1, 1);
   }
 
+  /**
+   * The source's tag moves while the executors copy (another user pushes to it): the target gets the version the job
+   * started with, whose chunks the executors sent. The driver's copy named the tag again, so it sent the new version
+   * and moved the target's tag to it.
+   */
+  @Test
+  void aSourceTagMovedWhileACopyRunsDoesNotChangeWhatIsCopied() throws Exception {
+    List<ModelGenerator.Tensor> base = SparkTests.model(DType.F32, 29);
+    SparkTests.push(repo, SparkTests.write(tmp, "copymove-v1", base), "copymove:prod");
+    ChunkId first = repo.resolve("copymove:prod").id();
+    Path v2 = SparkTests.write(tmp, "copymove-v2", ModelGenerator.finetune(base, 0.5, 31));
+    String name = "copymove-" + System.nanoTime();
+    CountingLayer.beforeFirstPut(name, () -> repo.push(v2, "copymove:prod",
+        io.ferry.repo.PushOptions.builder().message("pushed while a copy runs").build()));
+    String target = tmp.resolve("copymove-target").toUri().toString();
+    SparkTests.open(target).close();
+    StoreSpec to = new StoreSpec(target, Map.of("layers", "counting", "counting.name", name));
+    CopyJob.Result r = new CopyJob(SparkTests.spark(), StoreSpec.of(store), to, 1 << 20).run("copymove:prod", false);
+    assertThat(repo.resolve("copymove:prod").id()).as("the tag moved during the job").isNotEqualTo(first);
+    assertThat(r.copy().version()).isEqualTo(first);
+    try (Repository t = SparkTests.open(target)) {
+      assertThat(t.resolve("copymove:prod").id()).isEqualTo(first);
+      assertThat(t.verify("copymove:prod", TransferListener.NONE).ok()).isTrue();
+    }
+  }
+
   @Test
   void theEntryPointRunsAJobAndRefusesBadArguments() {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
