@@ -249,9 +249,15 @@ final class CheckpointCommand extends GroupCommand {
         if (all.isEmpty()) {
           err().println("run '" + run + "' has no checkpoints");
         }
+        // as wide as the widest step (19 digits at most), so that the columns after it stay aligned
+        int width = 12;
         for (Checkpoint c : all) {
-          out().printf("%12d  %s  %s  %10s  %10s new%n", c.step(), c.id().shortHex(12), Format.time(c.version().time()),
-              Format.bytes(c.version().stats().logicalBytes()), Format.bytes(c.version().stats().newStoredBytes()));
+          width = Math.max(width, Long.toString(c.step()).length());
+        }
+        for (Checkpoint c : all) {
+          out().printf("%" + width + "d  %s  %s  %10s  %10s new%n", c.step(), c.id().shortHex(12),
+              Format.time(c.version().time()), Format.bytes(c.version().stats().logicalBytes()),
+              Format.bytes(c.version().stats().newStoredBytes()));
         }
       }
       return 0;

@@ -270,6 +270,20 @@ class CheckpointCommandTest {
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
   }
 
+  /** A step of more than 12 digits pushed the other columns of its line to the right of everyone else's. */
+  @Test
+  void lsAlignsItsColumnsWhateverTheStepsDigits() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    String small = push(cli, write("a", steps.get(0)), "run12", 5).get("version").asText();
+    String big = push(cli, write("b", steps.get(1)), "run12", Long.MAX_VALUE).get("version").asText();
+    String[] lines = cli.run("checkpoint", "ls", "run12").ok().out().split("\n");
+    assertThat(lines).hasSize(2);
+    assertThat(lines[0]).startsWith("                  5  " + small.substring(0, 12));
+    assertThat(lines[1]).startsWith(Long.MAX_VALUE + "  " + big.substring(0, 12));
+    assertThat(lines[0]).hasSameSizeAs(lines[1]);
+  }
+
   /**
    * --async returns once the files are staged; the training then replaces its file (a new file under the same name),
    * and the next push of the run waits for the background one: both steps are stored with their own content.
