@@ -164,7 +164,7 @@ final class DeriveCommand extends GroupCommand {
       }
       StringBuilder b = new StringBuilder();
       m.figures().forEach((k, v) -> b.append(b.length() == 0 ? "" : "  ").append(k).append('=')
-          .append(String.format(Locale.ROOT, "%.6g", v)));
+          .append(Format.metric(k, v, "%.6g")));
       return b.toString();
     }
 

@@ -1,6 +1,7 @@
 package io.ferry.cli;
 
 import io.ferry.repo.ByteSizes;
+import io.ferry.version.Derivation;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
@@ -121,5 +122,13 @@ final class Format {
         || cp >= 0xac00 && cp <= 0xd7a3 || cp >= 0xf900 && cp <= 0xfaff || cp >= 0xfe30 && cp <= 0xfe4f
         || cp >= 0xff00 && cp <= 0xff60 || cp >= 0xffe0 && cp <= 0xffe6 || cp >= 0x1f300 && cp <= 0x1f64f
         || cp >= 0x1f900 && cp <= 0x1f9ff || cp >= 0x20000 && cp <= 0x3fffd;
+  }
+
+  /**
+   * A derivation's metric as text: a count ({@link Derivation#COUNTS}) as an integer ({@code non_finite = 286}, not
+   * {@code 286.0}), any other figure with {@code format}.
+   */
+  static String metric(String name, double value, String format) {
+    return Derivation.integral(name, value) ? Long.toString((long) value) : String.format(Locale.ROOT, format, value);
   }
 }

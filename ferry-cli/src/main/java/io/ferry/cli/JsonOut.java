@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.format.TensorInfo;
 import io.ferry.id.ChunkId;
 import io.ferry.store.RefNames;
+import io.ferry.version.Derivation;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Version;
 import java.util.List;
@@ -91,7 +92,13 @@ final class JsonOut {
 
   /** Metrics by camelCase name ({@code max_abs_error} is {@code maxAbsError}, {@code eval_loss} {@code evalLoss}). */
   static ObjectNode metrics(ObjectNode n, Map<String, Double> metrics) {
-    metrics.forEach((k, v) -> n.put(camel(k), v));
+    metrics.forEach((k, v) -> {
+      if (Derivation.integral(k, v)) {
+        n.put(camel(k), v.longValue());
+      } else {
+        n.put(camel(k), v);
+      }
+    });
     return n;
   }
 

@@ -59,7 +59,7 @@ final class LineageCommand extends StoreCommand {
         }
       });
       d.metrics().forEach((k, v) -> b.append("  ").append(k).append('=')
-          .append(String.format(Locale.ROOT, "%.6g", v)));
+          .append(Format.metric(k, v, "%.6g")));
     }
     // a derivation's method, parameters and metric names are whatever the pusher wrote: escape control characters
     return Format.printable(b.toString());

@@ -50,7 +50,7 @@ final class ShowCommand extends StoreCommand {
         out().println("derived   " + Format.printable(v.derivation().method() + " " + v.derivation().parameters()
             + (v.derivation().source() == null ? "" : " from " + v.derivation().source())));
         v.derivation().metrics().forEach((k, val) -> out().println("metric    " + Format.printable(k) + " = "
-            + val));
+            + Format.metric(k, val, "%s")));
         String details = v.derivation().parameters().get("details");
         if (details != null && s.file(details).isPresent()) {
           out().println("details   " + v.model() + "@" + r.id().shortHex(12) + "//" + details

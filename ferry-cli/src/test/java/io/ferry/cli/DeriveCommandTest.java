@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ferry.derive.FloatBits;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
@@ -373,6 +374,24 @@ class DeriveCommandTest {
    * S·n halfway between two counts rounds to the even one, as torch.nn.utils.prune (Python's round) counts: rounding
    * halves up zeroed three of five elements at --sparsity 0.5, and a one-element tensor whole.
    */
+  /** The counts of values that were not finite or overflowed were shown and given as doubles: non_finite=2.00000. */
+  @Test
+  void countsAreShownAsIntegers() throws Exception {
+    Path big = Files.createDirectories(tmp.resolve("big"));
+    writeF32(big.resolve("model.safetensors"), "w", new float[] {70000, 1, Float.POSITIVE_INFINITY, Float.NaN});
+    assertThat(ferry(store, "push", big.toString(), "big:base").code()).isZero();
+    DeriveSupport.Run d = ferry(store, "derive", "cast", "big:base", "--to", "f16", "--as", "big:f16");
+    assertThat(d.code()).as(d.err()).isZero();
+    assertThat(d.out() + d.err()).containsPattern("non_finite=2(?![.0-9])").containsPattern("overflow=1(?![.0-9])");
+    String show = ferry(store, "show", "big:f16").out();
+    assertThat(show).containsPattern("metric +non_finite = 2\\R").containsPattern("metric +overflow = 1\\R");
+    JsonNode metrics = new ObjectMapper().readTree(ferry(store, "show", "big:f16", "--json").out())
+        .path("derivation").path("metrics");
+    assertThat(metrics.get("nonFinite").isIntegralNumber()).as(metrics.toString()).isTrue();
+    assertThat(metrics.get("overflow").asLong()).isEqualTo(1);
+    assertThat(ferry(store, "lineage", "big:f16").out()).containsPattern("non_finite=2(?![.0-9])");
+  }
+
   @Test
   void pruningBySparsityRoundsHalvesToEven() throws Exception {
     Path odd = Files.createDirectories(tmp.resolve("odd"));

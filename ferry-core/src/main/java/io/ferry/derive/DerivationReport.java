@@ -192,7 +192,13 @@ public record DerivationReport(String method, Map<String, String> parameters, Ch
 
   private static void writeMetrics(ObjectNode n, MetricFigures m) {
     n.put("elements", m.elements());
-    m.figures().forEach(n::put);
+    m.figures().forEach((k, v) -> {
+      if (Derivation.integral(k, v)) {
+        n.put(k, v.longValue());
+      } else {
+        n.put(k, v);
+      }
+    });
   }
 
   /** Field readers that name the report and the field in their errors. */

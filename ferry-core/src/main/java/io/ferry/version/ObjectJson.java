@@ -143,7 +143,11 @@ public final class ObjectJson {
         }
         g.writeObjectFieldStart("metrics");
         for (Map.Entry<String, Double> e : new TreeMap<>(d.metrics()).entrySet()) {
-          g.writeNumberField(e.getKey(), e.getValue());
+          if (Derivation.integral(e.getKey(), e.getValue())) {
+            g.writeNumberField(e.getKey(), e.getValue().longValue());
+          } else {
+            g.writeNumberField(e.getKey(), e.getValue());
+          }
         }
         g.writeEndObject();
         g.writeEndObject();

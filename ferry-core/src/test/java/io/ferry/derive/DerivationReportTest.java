@@ -82,13 +82,38 @@ class DerivationReportTest {
         .contains("\"source\" : \"" + SOURCE.hex() + "\"," + nl + "  \"source_model\" : \"m\"," + nl
             + "  \"compared_with\" : \"" + ORIGINAL.hex() + "\"," + nl + "  \"overall\" : {" + nl
             + "    \"elements\" : 4," + nl + "    \"max_abs_error\" : 0.25,")
-        .contains("\"non_finite\" : 1.0", "\"overflow\" : 1.0")
+        .contains("\"non_finite\" : 1,", "\"overflow\" : 1" + nl)
         .contains("\"name\" : \"a.norm\"," + nl + "    \"action\" : \"kept\"," + nl
             + "    \"reason\" : \"1-D, only 2-D tensors are quantized\"," + nl + "    \"source_dtype\" : \"F32\","
             + nl + "    \"shape\" : [ 64 ]" + nl + "  }")
         .contains("\"action\" : \"dequantized\",", "\"compared\" : false,")
         .endsWith("]" + nl + "}\n");
     assertThat(json).doesNotContain("\"outputs\" : [ {" + nl + "      \"name\" : \"a.norm\"");
+  }
+
+  /** Counts were written as doubles ({@code "non_finite" : 1.0}); such a report, as older Ferry wrote it, reads. */
+  @Test
+  void aReportWithCountsWrittenAsDoublesReadsBack() throws Exception {
+    DerivationReport r = report(ORIGINAL);
+    String json = new String(r.toJson(), StandardCharsets.UTF_8);
+    String old = json.replaceAll("(\"(non_finite|overflow)\" : 1)(?![.0-9])", "$1.0");
+    assertThat(old).isNotEqualTo(json);
+    assertThat(DerivationReport.fromJson(old.getBytes(StandardCharsets.UTF_8), "x")).isEqualTo(r);
+  }
+
+  /** A version recorded its derivation's counts as doubles too; older versions' read as they were written. */
+  @Test
+  void theVersionRecordsCountsAsIntegers() throws Exception {
+    io.ferry.version.Version v = new io.ferry.version.Version(SOURCE, List.of(), "m", "derived", "alice",
+        java.time.Instant.parse("2026-12-07T09:00:00Z"), 1, 0, List.of(), new io.ferry.version.VersionStats(0, 0, 0,
+        0, 0), Map.of(), report(ORIGINAL).derivation());
+    assertThat(v.derivation().metrics()).containsEntry("non_finite", 1.0);
+    String json = new String(io.ferry.version.ObjectJson.toJson(v), StandardCharsets.UTF_8);
+    assertThat(json).containsPattern("\"non_finite\"\\s*:\\s*1(?![.0-9])")
+        .containsPattern("\"overflow\"\\s*:\\s*1(?![.0-9])");
+    String old = json.replaceAll("(\"(non_finite|overflow)\"\\s*:\\s*1)(?![.0-9])", "$1.0");
+    assertThat(old).isNotEqualTo(json);
+    assertThat(io.ferry.version.ObjectJson.version(old.getBytes(StandardCharsets.UTF_8), "x")).isEqualTo(v);
   }
 
   @Test
