@@ -56,6 +56,9 @@ final class DiffCommand extends StoreCommand {
           if (f.renamedFrom() != null) {
             fn.put("renamedFrom", f.renamedFrom());
           }
+          if (f.formatA() != null) {
+            fn.put("formatA", f.formatA()).put("formatB", f.formatB());
+          }
         }
         ArrayNode ms = n.putArray("metadata");
         for (MetadataDiff m : d.metadata()) {
@@ -86,6 +89,11 @@ final class DiffCommand extends StoreCommand {
         if (f.change() == Change.RENAMED) {
           out().printf("~ file %s -> %s (renamed, %s)%n", Format.printable(f.renamedFrom()),
               Format.printable(f.path()), Format.bytes(f.sizeB()));
+          continue;
+        }
+        if (f.formatA() != null) {
+          out().printf("~ file %s (same bytes, stored as %s -> %s)%n", Format.printable(f.path()), f.formatA(),
+              f.formatB());
           continue;
         }
         char c = switch (f.change()) {

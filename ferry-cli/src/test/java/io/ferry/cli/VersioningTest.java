@@ -189,6 +189,29 @@ class VersioningTest {
   }
 
   /**
+   * A file pushed once as safetensors and once with --opaque holds the same bytes: the diff showed its tensors removed
+   * and "0 files differ", without a word of why. The file is shown changed, with the kinds it is stored as.
+   */
+  @Test
+  void aFileStoredAsAnotherKindIsShownWithItsKinds() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = Files2.safetensors(tmp.resolve("a/model.safetensors"), t("w", DType.F32, 1, 4), t("v", DType.F32, 2, 4));
+    String v1 = cli.push(a.getParent(), "m");
+    cli.run("push", a.getParent().toString(), "m", "--opaque", "model.safetensors").ok();
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    assertThat(diff.get("tensors")).hasSize(2);
+    assertThat(diff.get("files")).hasSize(1);
+    JsonNode f = diff.get("files").get(0);
+    assertThat(f.get("path").asText()).isEqualTo("model.safetensors");
+    assertThat(f.get("change").asText()).isEqualTo("changed");
+    assertThat(f.get("formatA").asText()).isEqualTo("safetensors");
+    assertThat(f.get("formatB").asText()).isEqualTo("opaque");
+    assertThat(cli.run("diff", "m@" + v1, "m").ok().out())
+        .contains("~ file model.safetensors (same bytes, stored as safetensors -> opaque)")
+        .contains("2 tensors changed, 0 unchanged; 1 file differs");
+  }
+
+  /**
    * A file moved to another path, byte for byte, is shown renamed, not removed and added; a second copy of its bytes
    * stays added, a file changed in place stays changed, and empty files are never paired (any two are the same bytes).
    */

@@ -118,6 +118,10 @@ final class Differ {
       } else if (!x.sha256().equals(y.sha256())) {
         files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size()));
         metadata(p, x.metadata(), y.metadata(), meta);
+      } else if (!x.format().equals(y.format())) {
+        // the same bytes read as another kind (pushed with --opaque, or by a Ferry that reads the format): its
+        // tensors appear or vanish, and this says why
+        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size(), null, x.format(), y.format()));
       }
     }
     return new Diff(va.id(), vb.id(), out, renames(files, fa, fb), same, meta);

@@ -77,12 +77,20 @@ public final class Results {
   /**
    * A file-level difference. A file of A that B holds under another path, byte for byte (and no longer under its
    * own), is {@link Change#RENAMED}: {@code path} is its path in B, {@code renamedFrom} its path in A (null for every
-   * other change). Empty files are never paired so: any two are the same bytes.
+   * other change). Empty files are never paired so: any two are the same bytes. A file both hold at {@code path} with
+   * the same bytes, stored as different kinds ({@code formatA} and {@code formatB}: a safetensors file pushed again
+   * with {@code --opaque}), is {@link Change#CHANGED}; the formats are null for every other difference.
    */
-  public record FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom) {
-    /** A file added, removed or changed in place. */
+  public record FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom, String formatA,
+      String formatB) {
+    /** A file added, removed or changed in place, stored as the same kind. */
     public FileDiff(String path, Change change, long sizeA, long sizeB) {
       this(path, change, sizeA, sizeB, null);
+    }
+
+    /** A file added, removed, changed in place or renamed, stored as the same kind. */
+    public FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom) {
+      this(path, change, sizeA, sizeB, renamedFrom, null, null);
     }
   }
 

@@ -73,6 +73,9 @@ final class DiffApi implements Route {
       if (f.renamedFrom() != null) {
         fn.put("renamedFrom", f.renamedFrom());
       }
+      if (f.formatA() != null) {
+        fn.put("formatA", f.formatA()).put("formatB", f.formatB());
+      }
     }
     ex.json(200, out);
     return true;
