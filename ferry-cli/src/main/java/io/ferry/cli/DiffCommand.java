@@ -60,6 +60,8 @@ final class DiffCommand extends StoreCommand {
             fn.put("formatA", f.formatA()).put("formatB", f.formatB());
           }
         }
+        ArrayNode mv = n.putArray("movedTensors");
+        d.moved().forEach(m -> mv.addObject().put("name", m.name()).put("fileA", m.fileA()).put("fileB", m.fileB()));
         ArrayNode ms = n.putArray("metadata");
         for (MetadataDiff m : d.metadata()) {
           ms.addObject().put("path", m.path()).put("key", m.key()).put("change", JsonOut.value(m.change()))
@@ -114,8 +116,10 @@ final class DiffCommand extends StoreCommand {
       }
       int t = d.tensors().size();
       int f = d.files().size();
-      out().printf("%d %s changed, %d unchanged; %d %s%n", t, t == 1 ? "tensor" : "tensors", d.unchangedTensors(), f,
-          f == 1 ? "file differs" : "files differ");
+      // a model sharded anew moves every tensor: counted here, listed by --json
+      String moved = d.moved().isEmpty() ? "" : " (" + d.moved().size() + " moved to another file)";
+      out().printf("%d %s changed, %d unchanged%s; %d %s%n", t, t == 1 ? "tensor" : "tensors", d.unchangedTensors(),
+          moved, f, f == 1 ? "file differs" : "files differ");
     }
     return 0;
   }

@@ -132,7 +132,7 @@ class JsonSchemaTest {
         "addedChunkCount", "integer", "writtenDeltaCount", "integer", "repairedCount", "integer"));
     JsonNode diff = cli.run("diff", "tiny:prod", "tiny:candidate", "--json").ok().json();
     conforms("diff", diff, schema("a", "id", "b", "id", "unchangedTensorCount", "integer", "tensors", "array",
-        "files", "array", "metadata", "array"));
+        "files", "array", "movedTensors", "array", "metadata", "array"));
     diff.get("tensors").forEach(t -> assertThat(t.get("change").asText()).matches(CAMEL));
     JsonNode tag = cli.run("tag", "tiny", "stable", "--json").ok().json();
     conforms("tag", tag, schema("ref", "string", "old", "id?", "new", "id?", "result", "string"));

@@ -189,6 +189,31 @@ class VersioningTest {
   }
 
   /**
+   * A tensor whose name one file holds, moved to another shard with its bytes, is unchanged; the diff did not say it
+   * moved. It is counted in the text and listed in --json with both files.
+   */
+  @Test
+  void aTensorMovedToAnotherShardIsUnchangedAndSaidToHaveMoved() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = Files2.safetensors(tmp.resolve("a/one.safetensors"), t("w", DType.F32, 1, 4), t("v", DType.F32, 2, 4));
+    Files2.safetensors(a.resolveSibling("two.safetensors"), t("u", DType.F32, 3, 4));
+    String v1 = cli.push(a.getParent(), "m");
+    Path b = Files2.safetensors(tmp.resolve("b/one.safetensors"), t("v", DType.F32, 2, 4));
+    Files2.safetensors(b.resolveSibling("two.safetensors"), t("u", DType.F32, 3, 4), t("w", DType.F32, 1, 4));
+    cli.push(b.getParent(), "m");
+    JsonNode diff = cli.run("diff", "m@" + v1, "m", "--json").ok().json();
+    assertThat(diff.get("tensors")).isEmpty();
+    assertThat(diff.get("unchangedTensorCount").asLong()).isEqualTo(3);
+    assertThat(diff.get("movedTensors")).hasSize(1);
+    JsonNode w = diff.get("movedTensors").get(0);
+    assertThat(w.get("name").asText()).isEqualTo("w");
+    assertThat(w.get("fileA").asText()).isEqualTo("one.safetensors");
+    assertThat(w.get("fileB").asText()).isEqualTo("two.safetensors");
+    assertThat(cli.run("diff", "m@" + v1, "m").ok().out())
+        .contains("0 tensors changed, 3 unchanged (1 moved to another file); 2 files differ");
+  }
+
+  /**
    * A file pushed once as safetensors and once with --opaque holds the same bytes: the diff showed its tensors removed
    * and "0 files differ", without a word of why. The file is shown changed, with the kinds it is stored as.
    */

@@ -12,6 +12,7 @@ import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
 import io.ferry.repo.Results.MetadataDiff;
 import io.ferry.repo.Results.TensorDiff;
+import io.ferry.repo.Results.TensorMove;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.version.FileEntry;
 import io.ferry.version.Snapshot;
@@ -56,6 +57,7 @@ final class Differ {
     Map<String, TensorContent> ta = tensors(sa, shared);
     Map<String, TensorContent> tb = tensors(sb, shared);
     List<TensorDiff> out = new ArrayList<>();
+    List<TensorMove> moved = new ArrayList<>();
     long same = 0;
     Set<String> names = new TreeSet<>(ta.keySet());
     names.addAll(tb.keySet());
@@ -91,6 +93,10 @@ final class Differ {
           c = Change.CHANGED;
         } else {
           same++;
+          if (!x.file.equals(y.file)) {
+            // a name one file of each holds (a name several hold is matched within its file)
+            moved.add(new TensorMove(y.info.name(), x.file, y.file));
+          }
           continue;
         }
         TensorContent any = x != null ? x : y;
@@ -124,7 +130,13 @@ final class Differ {
         files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size(), null, x.format(), y.format()));
       }
     }
-    return new Diff(va.id(), vb.id(), out, renames(files, fa, fb), same, meta);
+    List<FileDiff> paired = renames(files, fa, fb);
+    // a tensor that moved with its file, the file renamed, is said by the file's line
+    Set<String> renamedFiles = new HashSet<>();
+    paired.stream().filter(f -> f.change() == Change.RENAMED)
+        .forEach(f -> renamedFiles.add(f.renamedFrom() + "\0" + f.path()));
+    moved.removeIf(m -> renamedFiles.contains(m.fileA() + "\0" + m.fileB()));
+    return new Diff(va.id(), vb.id(), out, paired, same, meta, moved);
   }
 
   /**

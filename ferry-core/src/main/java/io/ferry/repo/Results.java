@@ -103,14 +103,27 @@ public final class Results {
   public record MetadataDiff(String path, String key, Change change, String valueA, String valueB) {}
 
   /**
+   * An unchanged tensor whose name one file of each version holds, held by another file in B than in A (a model
+   * sharded anew): {@code fileA} and {@code fileB}.
+   */
+  public record TensorMove(String name, String fileA, String fileB) {}
+
+  /**
    * A diff of two versions; {@code metadata} lists the metadata entries that differ in the files both versions hold at
-   * one path, by path then key.
+   * one path, by path then key; {@code moved} the unchanged tensors (counted in {@code unchangedTensors}) that another
+   * file holds in B, by name.
    */
   public record Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors,
-      List<MetadataDiff> metadata) {
+      List<MetadataDiff> metadata, List<TensorMove> moved) {
     /** A diff without metadata differences. */
     public Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors) {
       this(a, b, tensors, files, unchangedTensors, List.of());
+    }
+
+    /** A diff of no tensor moved to another file. */
+    public Diff(ChunkId a, ChunkId b, List<TensorDiff> tensors, List<FileDiff> files, long unchangedTensors,
+        List<MetadataDiff> metadata) {
+      this(a, b, tensors, files, unchangedTensors, metadata, List.of());
     }
   }
 
