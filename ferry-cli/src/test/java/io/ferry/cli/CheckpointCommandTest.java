@@ -270,6 +270,22 @@ class CheckpointCommandTest {
     assertThat(cli.run("checkpoint", "ls", "run3", "--json").ok().json()).hasSize(2);
   }
 
+  /**
+   * A step that is not there was "never pushed, or dropped by retention", whichever it was. A dropped step is said to
+   * be dropped, with the version its tag named; one never pushed is said so, with the run's steps.
+   */
+  @Test
+  void aMissingStepSaysWhetherItWasDroppedOrNeverPushed() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    List<List<Tensor>> steps = steps(2);
+    String first = push(cli, write("a", steps.get(0)), "run13", 100).get("version").asText();
+    push(cli, write("b", steps.get(1)), "run13", 200, "--keep-last", "1");
+    cli.run("checkpoint", "pull", "run13", "--step", "100", tmp.resolve("x").toString()).exits(1)
+        .oneLineError("ferry checkpoint pull: ", "step 100", "dropped", first.substring(0, 12));
+    cli.run("checkpoint", "pull", "run13", "--step", "150", tmp.resolve("y").toString()).exits(1)
+        .oneLineError("ferry checkpoint pull: ", "step 150", "never pushed", "steps: 200");
+  }
+
   /** A step of more than 12 digits pushed the other columns of its line to the right of everyone else's. */
   @Test
   void lsAlignsItsColumnsWhateverTheStepsDigits() throws IOException {

@@ -277,13 +277,41 @@ public final class Checkpoints {
   /** The checkpoint of one step. */
   public Checkpoint at(String run, long step) throws IOException {
     check(run, step);
-    for (Checkpoint c : listExisting(run)) {
+    List<Checkpoint> all = listExisting(run);
+    for (Checkpoint c : all) {
       if (c.step() == step) {
         return c;
       }
     }
-    throw new NotFoundException("run '" + run + "' has no checkpoint of step " + step + " in " + repo.uri()
-        + " (never pushed, or dropped by retention)");
+    throw new NotFoundException("run '" + run + "' has no checkpoint of step " + step + " in " + repo.uri() + ": "
+        + missing(run, step, all));
+  }
+
+  /**
+   * Why {@code step} is not a step of {@code run}: its tag was deleted (by retention, or by hand), naming the version
+   * it named last; or it never had one, naming the steps the run has.
+   */
+  private String missing(String run, long step, List<Checkpoint> all) {
+    String tag = RefNames.tag(run, STEP_TAG + step);
+    try {
+      List<io.ferry.store.RefLogEntry> log = repo.backend().refs().log(tag);
+      io.ferry.store.RefLogEntry last = log.isEmpty() ? null : log.get(log.size() - 1);
+      if (last != null && last.newId() == null && last.oldId() != null) {
+        String was = last.oldId().shortHex(12);
+        return "it was dropped (its tag " + STEP_TAG + step + " was deleted, by retention or by hand; it named"
+            + " version " + was + ", which 'ferry pull " + run + "@" + was + "' restores until gc frees it; ferry"
+            + " reflog " + run + ":" + STEP_TAG + step + ")";
+      }
+    } catch (IOException e) {
+      // a damaged log (which verify names) leaves the cause open
+      return "it was never pushed, or was dropped by retention";
+    }
+    List<String> steps = all.stream().map(c -> Long.toString(c.step())).toList();
+    if (steps.size() > 10) {
+      steps = java.util.stream.Stream.concat(steps.subList(0, 5).stream(),
+          java.util.stream.Stream.of("...", steps.get(steps.size() - 1))).toList();
+    }
+    return "it was never pushed (its steps: " + (steps.isEmpty() ? "none" : String.join(", ", steps)) + ")";
   }
 
   /** Pulls a step ({@code null}: the latest) of a run into {@code dest}. */
