@@ -235,8 +235,9 @@ final class DeriveCommand extends GroupCommand {
     }
   }
 
-  @Command(name = "prune", description = "Magnitude pruning of float tensors: zero every |x| < T, or exactly "
-      + "round(S x n) smallest elements per tensor (halves to even; ties: lower index first).",
+  @Command(name = "prune", description = "Magnitude pruning of float tensors of 2 or more dimensions (1-D ones, "
+      + "biases and norms, are kept): zero every |x| < T, or exactly round(S x n) smallest elements per tensor "
+      + "(halves to even; ties: lower index first).",
       footer = {"%nExamples:%n  ferry derive prune llama:prod --sparsity 0.5 --exclude norm --as llama:s50",
           "  ferry derive prune llama:prod --threshold 1e-3 --as llama:t3"})
   static final class Prune extends Base {

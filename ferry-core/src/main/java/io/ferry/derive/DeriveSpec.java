@@ -154,9 +154,9 @@ public sealed interface DeriveSpec {
   }
 
   /**
-   * Magnitude pruning of float tensors: either every element with {@code |x| < threshold} becomes zero, or exactly
-   * {@code round(sparsity × n)} (halves to even) elements of smallest magnitude per tensor do (ties: lower flat index
-   * first).
+   * Magnitude pruning of float tensors of 2 or more dimensions (others are kept): either every element with
+   * {@code |x| < threshold} becomes zero, or exactly {@code round(sparsity × n)} (halves to even) elements of smallest
+   * magnitude per tensor do (ties: lower flat index first).
    *
    * @param threshold a finite positive threshold, or NaN when pruning by sparsity
    * @param sparsity a fraction in (0, 1), or NaN when pruning by threshold (0 of either would zero nothing and make

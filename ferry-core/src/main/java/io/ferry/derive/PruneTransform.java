@@ -9,7 +9,8 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * {@link DeriveSpec.Prune}: magnitude pruning of float tensors, written in their own dtype with zeroed elements as +0.
+ * {@link DeriveSpec.Prune}: magnitude pruning of float tensors of 2 or more dimensions (1-D and scalar tensors, biases
+ * and norms' scales, are kept), written in their own dtype with zeroed elements as +0.
  * By threshold, every {@code |x| < threshold} becomes zero in one pass. By sparsity, exactly {@code round(sparsity ×
  * n)} (halves to even) elements of smallest magnitude (ties: lower flat index first; NaN ranks above infinity) become
  * zero: the k-th smallest magnitude is found by radix selection over the magnitude bits, 16 bits per read-only pass
@@ -28,13 +29,17 @@ final class PruneTransform implements TensorTransform {
     if (!FLOATS.contains(t.dtype())) {
       return TensorPlan.kept(t, CastTransform.notFloat(t));
     }
+    if (t.shape().size() < 2) {
+      // Biases, norms' scales and scalars: zeroing the smallest of them breaks a model instead of thinning it.
+      return TensorPlan.kept(t, t.shape().size() + "-D, only tensors of 2 or more dimensions are pruned");
+    }
     return TensorPlan.changed(t, Action.PRUNED, List.of(new Output(t.name(), t.dtype(), t.shape())));
   }
 
   @Override
   public DerivationInputException nothingToDo(String what, List<TensorPlan> plans) {
-    return new DerivationInputException("nothing to prune in " + what + ": no F32, F16, BF16 or F64 tensor passes "
-        + "the filters");
+    return new DerivationInputException("nothing to prune in " + what + ": no F32, F16, BF16 or F64 tensor of 2 or "
+        + "more dimensions passes the filters");
   }
 
   @Override

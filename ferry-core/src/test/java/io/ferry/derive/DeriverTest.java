@@ -52,7 +52,7 @@ class DeriverTest {
     DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
         DeriveModels.tensor("w", DType.F32, 0.1, 1, 4, 128),
         new T("nan", DType.F32, new long[] {2, 128}, nan),
-        DeriveModels.tensor("norm", DType.F32, 1, 2, 128),
+        DeriveModels.tensor("norm", DType.F32, 1, 2, 2, 100),
         new T("ids", DType.I64, new long[] {2, 8}, new double[16])));
     repo = Ferry.open(tmp.resolve("store").toString(), StoreOptions.createIfMissing(), RepositoryOptions.defaults());
     repo.push(model, "m:v", PushOptions.builder().build());
@@ -134,7 +134,7 @@ class DeriverTest {
     v[9] = -3e250;
     Path model = tmp.resolve("wide");
     DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
-        new T("w", DType.F64, new long[] {64}, v)));
+        new T("w", DType.F64, new long[] {8, 8}, v)));
     repo.push(model, "wide:v", PushOptions.builder().build());
     DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("wide:v", "wp:v",
         DeriveSpec.Prune.of(1e300, null, TensorFilter.ALL), null, TransferListener.NONE);
@@ -168,7 +168,7 @@ class DeriverTest {
     }
     Path model = tmp.resolve("extreme");
     DeriveModels.writeSafetensors(model.resolve("model.safetensors"), Map.of(), List.of(
-        new T("huge", DType.F64, new long[] {64}, huge), new T("tiny", DType.F64, new long[] {64}, tiny)));
+        new T("huge", DType.F64, new long[] {8, 8}, huge), new T("tiny", DType.F64, new long[] {8, 8}, tiny)));
     repo.push(model, "extreme:v", PushOptions.builder().build());
     DeriveResult r = new Deriver(repo, 2, tmp.resolve("work")).derive("extreme:v", "ep:v",
         DeriveSpec.Prune.of(null, 0.5, TensorFilter.ALL), null, TransferListener.NONE);
@@ -556,7 +556,8 @@ class DeriverTest {
    * A prune counted as changed (tensors_changed in the derivation record, action "pruned" in the report, figures in the
    * overall metrics) every float tensor it read, also those it wrote back byte for byte: nothing below the threshold,
    * no elements, zeros already +0. It now reports those as kept with the reason, as `ferry diff` sees them. A -0.0
-   * below the threshold is written as +0: its bytes change, so its tensor is pruned.
+   * below the threshold is written as +0: its bytes change, so its tensor is pruned. Tensors of fewer than 2
+   * dimensions (biases, norms' scales, scalars) are kept whatever their values: half of an all-ones norm was zeroed.
    */
   @Test
   void aPruneReportsTensorsItWroteAsTheyWereAsKept() throws Exception {
@@ -567,8 +568,9 @@ class DeriverTest {
         new T("empty", DType.F32, new long[] {0, 4}, new double[0]),
         new T("negzero", DType.F32, new long[] {2, 2}, new double[] {-0.0, 3, 4, 5}),
         new T("poszero", DType.F32, new long[] {2, 2}, new double[] {0.0, 3, 4, 5}),
-        new T("half", DType.F16, new long[] {2}, new double[] {1, 7}),
-        new T("scalar", DType.F32, new long[] {}, new double[] {3})));
+        new T("half", DType.F16, new long[] {1, 2}, new double[] {1, 7}),
+        new T("scalar", DType.F32, new long[] {}, new double[] {3}),
+        new T("bias", DType.F32, new long[] {3}, new double[] {0.1, 0.2, 5})));
     repo.push(model, "u:v", PushOptions.builder().build());
     Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
     DeriveResult r = d.derive("u:v", "u-pruned:v", DeriveSpec.Prune.of(2.0, null, TensorFilter.ALL), null,
@@ -578,10 +580,11 @@ class DeriverTest {
     assertThat(got).containsExactly(Map.entry("small", "pruned"), Map.entry("large", "nothing below the threshold"),
         Map.entry("empty", "no elements"), Map.entry("negzero", "pruned"),
         Map.entry("poszero", "nothing below the threshold"), Map.entry("half", "pruned"),
-        Map.entry("scalar", "nothing below the threshold"));
+        Map.entry("scalar", "0-D, only tensors of 2 or more dimensions are pruned"),
+        Map.entry("bias", "1-D, only tensors of 2 or more dimensions are pruned"));
     assertThat(r.changedCount()).isEqualTo(3);
     assertThat(r.push().version().derivation().parameters()).containsEntry("tensors_changed", "3")
-        .containsEntry("tensors_kept", "4");
+        .containsEntry("tensors_kept", "5");
     assertThat(r.overall().elements()).isEqualTo(4 + 4 + 2);
     DeriveResult bySparsity = d.derive("u:v", "u-s:v", DeriveSpec.Prune.of(null, 0.25, TensorFilter.ALL), null,
         TransferListener.NONE);
@@ -598,14 +601,14 @@ class DeriverTest {
 
   /**
    * Rows longer than a block are cast and pruned a block of elements at a time (DeriveMemoryTest shows the memory it
-   * saves): the bytes and figures are those of the same values in a 1-D tensor, which is derived by rows.
+   * saves): the bytes and figures are those of the same values in rows of 16 elements.
    */
   @Test
   void rowsLongerThanABlockGiveWhatShortRowsGive() throws Exception {
     int n = Deriver.BLOCK_ELEMENTS + 1000;
     double[] v = DeriveModels.normal(2L * n, 1, 11);
     pushF32("wide", new long[] {2, n}, v);
-    pushF32("flat", new long[] {2L * n}, v);
+    pushF32("flat", new long[] {2L * n / 16, 16}, v);
     Deriver d = new Deriver(repo, 2, tmp.resolve("work"));
     for (DeriveSpec spec : List.of(new DeriveSpec.Cast(DType.BF16, TensorFilter.ALL),
         DeriveSpec.Prune.of(null, 0.3, TensorFilter.ALL))) {

@@ -110,8 +110,8 @@ class ClusterJobsTest {
   }
 
   /**
-   * A prune writes some tensors back byte for byte (here the 1-D norms, where round(0.001 × 256) is 0 elements to
-   * zero): a local derive reports them as kept, and so must the cluster job, whose tasks return the metrics.
+   * A prune keeps some tensors as they are (here the 1-D norms, which prune leaves alone): a local derive reports them
+   * as kept, and so must the cluster job, whose tasks return the metrics.
    */
   @Test
   void aClusterPruneReportsTheTensorsItWroteAsTheyWereAsKeptAsALocalOneDoes() throws Exception {
@@ -121,7 +121,7 @@ class ClusterJobsTest {
     DeriveResult local = Deriver.of(repo).derive("jobs:prod", "jobs-prune-local", args.spec(), null,
         TransferListener.NONE);
     assertThat(local.report().tensors()).filteredOn(t -> t.name().endsWith("norm.weight")).hasSize(3)
-        .allSatisfy(t -> assertThat(t.reason()).isEqualTo("the elements to zero are already +0"));
+        .allSatisfy(t -> assertThat(t.reason()).isEqualTo("1-D, only tensors of 2 or more dimensions are pruned"));
     assertThat(cluster.derive().report().toJson()).isEqualTo(local.report().toJson());
     assertThat(repo.resolve("jobs-prune-spark").version().derivation())
         .isEqualTo(repo.resolve("jobs-prune-local").version().derivation());
