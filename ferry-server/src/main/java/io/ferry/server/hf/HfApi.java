@@ -546,7 +546,7 @@ public final class HfApi implements Route {
         return n;
       }
     }
-    throw new HttpError(400, "BadRequest", name + "=" + Exchange.clip(text) + " is not a number from " + min + " to "
+    throw new HttpError(400, "bad-request", name + "=" + Exchange.clip(text) + " is not a number from " + min + " to "
         + max);
   }
 
@@ -566,7 +566,7 @@ public final class HfApi implements Route {
       }
     }
     if (paths.size() > MAX_PATHS) {
-      throw new HttpError(400, "BadRequest", "paths-info asks for " + paths.size() + " paths, more than " + MAX_PATHS);
+      throw new HttpError(400, "bad-request", "paths-info asks for " + paths.size() + " paths, more than " + MAX_PATHS);
     }
     ArrayNode out = Exchange.JSON.createArrayNode();
     List<FileEntry> files = repo.snapshot(v).files();
