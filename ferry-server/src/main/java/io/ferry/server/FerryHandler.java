@@ -116,6 +116,9 @@ final class FerryHandler extends Handler.Abstract {
       }
       ex.access(authenticate(ex));
       request.setAttribute(WHO, ex.who());
+      if (!segs.isEmpty() && segs.get(0).equals("v1")) {
+        store.checkStoreId(ex);
+      }
       if (segs.size() >= 2 && segs.get(0).equals("v1") && segs.get(1).equals("store")) {
         store.handle(ex, ex.segments().subList(2, segs.size()));
       } else if (!route(ex)) {

@@ -104,19 +104,26 @@ final class StoreApi {
   }
 
 
-  /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
-  void handle(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
+  /**
+   * Refuses a request that names in {@code Ferry-Store-Id} a store other than this server's (409 {@code
+   * store-mismatch}), before anything is read or changed for it: a client of another store, this server having been
+   * started again over another store at its address. Checked on every {@code /v1} path (the model API's too, which the
+   * Python client reads), not only under {@code /v1/store}.
+   */
+  void checkStoreId(Exchange ex) throws HttpError {
     String expected = ex.header(STORE_ID_HEADER);
     if (expected != null) {
       String id = storeId();
       if (id != null && !id.equals(expected.trim())) {
-        // a client of another store (this server was started again over another store at its address): nothing is
-        // read or changed for it
         throw new HttpError(409, "store-mismatch", "this server serves store " + id + ", not store "
             + Exchange.clip(expected.trim()) + " that the request is for (was it started again over another store?);"
             + " nothing was read or changed", java.util.Map.of("id", id));
       }
     }
+  }
+
+  /** Serves a request whose path starts with {@code /v1/store}; {@code segs} are the segments after it. */
+  void handle(Exchange ex, List<String> segs) throws HttpError, IOException, InterruptedException {
     String m = ex.method();
     if (segs.isEmpty()) {
       requireMethod(ex, "GET", "HEAD");

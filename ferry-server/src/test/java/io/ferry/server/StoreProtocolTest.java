@@ -92,6 +92,24 @@ class StoreProtocolTest {
     assertThat(fx.send(get(base, "/v1/health")).statusCode()).isEqualTo(200);
   }
 
+  /**
+   * A request naming another store in Ferry-Store-Id is refused on every /v1 path, the model API's too (which the
+   * Python client reads): only those under /v1/store were checked, so a client of another store read this one's
+   * models and versions as if they were the store it expected.
+   */
+  @Test
+  void aRequestForAnotherStoreIsRefusedOnEveryV1Path() throws Exception {
+    String id = fx.repo.backend().markerId().orElseThrow();
+    String other = "0".repeat(32);
+    for (String path : List.of("/v1/store", "/v1/models", "/v1/versions/" + "a".repeat(64), "/v1/diff?a=x&b=y")) {
+      HttpResponse<byte[]> r = fx.send(get(base, path).header("Ferry-Store-Id", other));
+      assertThat(r.statusCode()).as(path).isEqualTo(409);
+      assertThat(json(r).get("error").asText()).as(path).isEqualTo("store-mismatch");
+      assertThat(json(r).get("id").asText()).as(path).isEqualTo(id);
+    }
+    assertThat(fx.send(get(base, "/v1/models").header("Ferry-Store-Id", id)).statusCode()).isEqualTo(200);
+  }
+
   @Test
   void chunkReadsWithRangesAndCacheHeaders() throws Exception {
     ChunkId id = objects().get(0).get(0);
