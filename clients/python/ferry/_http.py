@@ -4,6 +4,7 @@ import http.client
 import io
 import json
 import os
+import re
 import select
 import socket
 import ssl
@@ -14,7 +15,7 @@ import urllib.parse
 import urllib.request
 import weakref
 
-from .errors import FerryConnectionError, FerryHTTPError, FerryTransferError
+from .errors import FerryConnectionError, FerryError, FerryHTTPError, FerryTransferError
 
 #: Statuses after which the same request is tried on the next server (when the client has several).
 RETRY_STATUSES = (502, 503, 504)
@@ -33,6 +34,9 @@ _PIECE = 1 << 20
 
 #: Connections kept open for later requests, for each server (and proxy) a client sends requests to.
 POOL_SIZE = 8
+
+#: A store id as a server reports it (GET /v1/store): Ferry's are 32 lower-case hex digits.
+_STORE_ID = re.compile(r"^[0-9a-f]{1,128}$")
 
 #: Rounds over the servers while they all answer 503 (busy).
 BUSY_ATTEMPTS = 4
@@ -373,6 +377,14 @@ class Transport:
         weakref.finalize(self, self._pool.close)
         self._opener = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler(self._pool),
                                                    _DeadlineHTTPSHandler(self._pool))
+        # servers given together must serve one store (a store and a copy of it hold the same objects, with tags
+        # that may differ): the id each reports (GET /v1/store), read before its first request, must agree, and every
+        # request names that id (Ferry-Store-Id) so that a server started again over another store refuses it
+        self._store_lock = threading.Lock()
+        self._store_id = None
+        self._store_of = None
+        self._described = set()
+        self._refusal = None
 
     def close(self):
         """Closes the connections kept open for later requests (a later request opens a new one)."""
@@ -419,22 +431,80 @@ class Transport:
                     raise
                 time.sleep(0.1 * (2 ** attempt))
 
+    def _request(self, url, headers):
+        """A GET of ``url`` with the token and ``headers``, and the timeout to open it with."""
+        req = urllib.request.Request(url, method="GET")
+        if self._token:
+            req.add_header("Authorization", "Bearer " + self._token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        timeout = self.timeout
+        if self.deadline is not None:
+            # the whole request, from connecting to the answer's last byte (read later, through the response)
+            req.ferry_deadline = (self.deadline, time.monotonic() + self.deadline, "GET " + url)
+            timeout = self.deadline if timeout is None else min(timeout, self.deadline)
+        return req, timeout
+
+    def _check_store(self, base):
+        """With several servers: reads the store id of ``base`` (on the first request, of every server) unless it was
+        read, and raises FerryError naming both servers and their ids when two servers report different ones (then
+        on every later request too). A server that cannot be reached is read again before its next request; one that
+        reports no id (older than store ids) is taken as it is."""
+        if self._refusal is not None:
+            raise self._refusal
+        if len(self.urls) < 2 or base in self._described:
+            return
+        with self._store_lock:
+            for b in self.urls if not self._described else [base]:
+                if b in self._described or self._refusal is not None:
+                    continue
+                try:
+                    sid = self._describe(b)
+                except (urllib.error.URLError, OSError, http.client.HTTPException):
+                    continue  # unreachable: the request itself finds it so, or the next one reads its id
+                self._described.add(b)
+                if sid is None:
+                    continue
+                if self._store_id is None:
+                    self._store_id, self._store_of = sid, b
+                elif sid != self._store_id:
+                    self._refusal = FerryError(
+                        "the servers %s do not serve one store: %s serves store %s, %s serves store %s; list only"
+                        " servers started over one store (a copy made with 'ferry copy' is another store)" % (
+                            ",".join(self.urls), self._store_of, self._store_id, b, sid))
+        if self._refusal is not None:
+            raise self._refusal
+
+    def _describe(self, base):
+        """The store id ``base`` reports in its description, or None for a server that reports none (or answers
+        with an error or a body that is not a description: its requests tell)."""
+        req, timeout = self._request(base + "/v1/store", {"Accept": "application/json"})
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                body = self.read_whole(resp, "the store's description")
+        except urllib.error.HTTPError as e:
+            e.close()
+            return None
+        except FerryConnectionError:
+            return None
+        self.count(len(body))
+        try:
+            sid = json.loads(body.decode("utf-8")).get("id")
+        except (ValueError, AttributeError, RecursionError):
+            return None
+        # Ferry's ids are 32 hex digits; anything else is no id (it goes into a header of every request)
+        return sid if isinstance(sid, str) and _STORE_ID.match(sid) else None
+
     def _open_once(self, path, headers, context, avoid):
         failures = []
         last_http = None
         http_failures = 0
         for base in self._order(avoid):
             url = base + path
-            req = urllib.request.Request(url, method="GET")
-            if self._token:
-                req.add_header("Authorization", "Bearer " + self._token)
-            for k, v in (headers or {}).items():
-                req.add_header(k, v)
-            timeout = self.timeout
-            if self.deadline is not None:
-                # the whole request, from connecting to the answer's last byte (read later, through the response)
-                req.ferry_deadline = (self.deadline, time.monotonic() + self.deadline, "GET " + url)
-                timeout = self.deadline if timeout is None else min(timeout, self.deadline)
+            self._check_store(base)
+            if self._store_id is not None:
+                headers = dict(headers or {}, **{"Ferry-Store-Id": self._store_id})
+            req, timeout = self._request(url, headers)
             try:
                 resp = self._opener.open(req, timeout=timeout)
                 with self._lock:

@@ -716,7 +716,7 @@ class _Recorder(_LocalServer):
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                rec.seen.append(dict(self.headers.items()))
+                rec.seen.append(dict(self.headers.items(), path=self.path))
                 self.send_response(status)
                 if location:
                     self.send_header("Location", location)
@@ -816,6 +816,44 @@ class FailoverTest(unittest.TestCase):
         with self.assertRaises(ferry.FerryConnectionError) as e:
             ferry.Client(dead).models()
         self.assertIn(dead, str(e.exception))
+
+
+class StoresTest(unittest.TestCase):
+    def test_servers_of_two_stores_are_refused_naming_both(self):
+        # a server over a store and one over another (a copy, whose tags may point elsewhere) were used in turn: a
+        # ref read from one, its objects from the other, with nothing said
+        corrupt = ENV["FERRY_TEST_CORRUPT_URL"]
+        ids = []
+        for u in (URL, corrupt):
+            req = urllib.request.Request(u + "/v1/store", headers={"Authorization": "Bearer " + TOKEN})
+            with urllib.request.urlopen(req) as resp:
+                ids.append(json.loads(resp.read())["id"])
+        self.assertNotEqual(ids[0], ids[1])
+        c = ferry.Client([URL, corrupt], token=TOKEN)
+        for _ in range(2):  # refused on every request, not only the first
+            with self.assertRaises(ferry.FerryError) as e:
+                c.models()
+            self.assertIn("do not serve one store", str(e.exception))
+            self.assertIn("%s serves store %s" % (URL, ids[0]), str(e.exception))
+            self.assertIn("%s serves store %s" % (corrupt, ids[1]), str(e.exception))
+
+    def test_every_request_names_the_store_the_servers_serve(self):
+        # so that a server started again over another store refuses it (409 store-mismatch) before it reads anything
+        req = urllib.request.Request(URL + "/v1/store", headers={"Authorization": "Bearer " + TOKEN})
+        with urllib.request.urlopen(req) as resp:
+            sid = json.loads(resp.read())["id"]
+        other = _Recorder(200)  # reports no id (a server older than store ids), and answers nothing to use
+        try:
+            c = ferry.Client([URL, other.url()], token=TOKEN)
+            for _ in range(2):
+                try:
+                    c.models()
+                except ferry.FerryError:
+                    pass  # the recorder's empty answer
+            self.assertEqual(["/v1/store", "/v1/models"], [h["path"] for h in other.seen])
+            self.assertEqual(sid, other.seen[1].get("Ferry-Store-Id"))
+        finally:
+            other.close()
 
 
 class _CountingProxy(_LocalServer):
