@@ -678,7 +678,13 @@ class Model:
         root = os.path.abspath(os.fsdecode(dest))  # a bytes path too, decoded as the file system names are
         # every path is checked before anything is written: a version with one unsafe path writes no file
         chosen = [(f, _safe_target(root, f["path"], self._where(f))) for f in self._files if selection.test(f["path"])]
-        paths = {f["path"] for f, _ in chosen}
+        paths = set()
+        for f, _ in chosen:
+            if f["path"] in paths:
+                # a snapshot holds each path once (a push cannot make one with a path twice; a store another client
+                # wrote can): the second would be written over the first
+                raise FerryError("%s: the version lists %r twice; nothing written" % (self._where(f), f["path"]))
+            paths.add(f["path"])
         # a file whose name is another's temporary name (a part file left in a directory that was pushed) is written
         # after that other one, whose download would otherwise take it for its part file and rename it away
         parts = {posixpath.join(posixpath.dirname(f["path"]), part_name(f)) for f, _ in chosen}

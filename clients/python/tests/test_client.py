@@ -511,6 +511,18 @@ class DownloadTest(unittest.TestCase):
         self.m._files = [dict(f, path=p) for p in ("a", "a/b")]
         self.m.download(scratch("file-and-directory"), include="a")  # a selection without the other is written
 
+    def test_a_version_listing_one_path_twice_writes_nothing(self):
+        # a snapshot another client wrote (a push cannot make one) with a path twice: the file was written twice,
+        # the second over the first, and listed twice as fetched
+        files = [x for x in self.m._files if x["size"] > 0][:2]
+        for paths in (["a", "a"], ["x/b", "y", "x/b"]):
+            d = scratch("path-twice")
+            self.m._files = [dict(files[i % 2], path=p) for i, p in enumerate(paths)]
+            with self.assertRaises(ferry.FerryError) as e:
+                self.m.download(d)
+            self.assertIn("lists %r twice" % paths[0], str(e.exception))
+            self.assertEqual([], os.listdir(d))
+
     def test_a_file_named_as_another_files_part_file_is_downloaded_too(self):
         # a directory pushed with a part file an interrupted download left in it: the part file (sorted first) was
         # written, then taken for the other file's part file and renamed to it, and was missing after a download
