@@ -104,6 +104,11 @@ public final class RedisChunkCache implements ChunkStore {
    * for the rest of this cache's life; fill locks are claimed only while it is true.
    */
   private final AtomicBoolean fillsTrusted = new AtomicBoolean(true);
+  /**
+   * Whether the server refused this user's {@code DEL} when the cache connected: a bad part then cannot be dropped,
+   * and stays until a fill overwrites it (or, for a user who may not write either, until it expires).
+   */
+  private volatile boolean deleteRefused;
   private final Object connecting = new Object();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final LongAdder[] counters = new LongAdder[CacheCounters.FIELDS.length];
@@ -258,6 +263,8 @@ public final class RedisChunkCache implements ChunkStore {
           return null;
         }
         List<String> notices = new ArrayList<>();
+        String noDel = refused(made.del(prefix + "fill:{probe}"));
+        deleteRefused = noDel != null;
         writable = checkBounded(made, notices);
         if (writable) {
           refused = refused(made.set(prefix + "store", Blob.of(store.describe()), Duration.ZERO));
@@ -279,7 +286,7 @@ public final class RedisChunkCache implements ChunkStore {
                   + noStats + "); the cache is used, but 'ferry cache stats' does not count this client's reads"
                   + " (grant SADD and HINCRBY)");
             }
-            checkFillLocks(made);
+            checkFillLocks(made, noDel);
           }
         }
         if (writable) {
@@ -325,19 +332,19 @@ public final class RedisChunkCache implements ChunkStore {
    * missed the part again (evicted) waited for a fill that was over; without {@code EXISTS} the first wait for
    * another reader's fill failed, which turned the cache off for {@code redis.retry-after}, reads included.
    */
-  private void checkFillLocks(RedisLink l) throws InterruptedIOException {
+  private void checkFillLocks(RedisLink l, String noDel) throws InterruptedIOException {
     if (settings.fillWait().isZero()) {
       return;
     }
-    String probe = prefix + "fill:{probe}";
     List<String> missing = new ArrayList<>();
-    String refusal = null;
-    for (String command : List.of("DEL", "EXISTS")) {
-      String r = refused(command.equals("DEL") ? l.del(probe) : l.exists(probe));
-      if (r != null) {
-        missing.add(command);
-        refusal = refusal == null ? r : refusal;
-      }
+    String refusal = noDel;
+    if (noDel != null) {
+      missing.add("DEL");
+    }
+    String noExists = refused(l.exists(prefix + "fill:{probe}"));
+    if (noExists != null) {
+      missing.add("EXISTS");
+      refusal = refusal == null ? noExists : refusal;
     }
     if (!missing.isEmpty() && fillsTrusted.compareAndSet(true, false)) {
       // a notice: the cache stays in use ('ferry warm' takes a warning at open for a cache that cannot be used)
@@ -986,16 +993,27 @@ public final class RedisChunkCache implements ChunkStore {
         && String.valueOf(e.getCause().getMessage()).startsWith("WRONGTYPE");
   }
 
-  /** Deletes a bad part (best effort: a failure only means the next reader drops it again). */
+  /**
+   * Deletes a bad part (best effort: a failure only means the next reader drops it again). A user refused {@code DEL}
+   * cannot: the part stays until this reader's fill overwrites it, or, for a user who may not write either, until it
+   * expires or a client that may write replaces it (each read of it meanwhile finds it bad and reads the store).
+   */
   private void drop(RedisLink l, ChunkId id, int index, String why) {
     counters[DROPPED].increment();
     LOG.debug("cache {}: dropping part {} of {}: {}", settings.describe(), index, id, why);
     if (!closed.get() && partDropNoticed.compareAndSet(false, true)) {
       // once: a bad value under a part's key is damage, someone else's writes, or clients of other part sizes; it
       // used to be dropped with nothing said but a debug log line and a count in cache stats
+      String fate = !deleteRefused ? "it is dropped and that range is read from " + store.describe()
+          : writing() ? "this user may not run DEL, so it is not dropped but written over with that range, read from "
+              + store.describe()
+          : "this user may neither run DEL nor write, so it stays in Redis until it expires or a client that may"
+              + " write replaces it, and each read of that range reads it from " + store.describe();
       listener.notice("cache " + settings.describe() + ": key " + partKey(id, index) + " held a bad part (" + why
-          + "); it is dropped and that range is read from " + store.describe() + " (said once; 'ferry cache stats'"
-          + " counts every part dropped)");
+          + "); " + fate + " (said once; 'ferry cache stats' counts every part dropped)");
+    }
+    if (deleteRefused) {
+      return;
     }
     try {
       l.del(partKey(id, index));

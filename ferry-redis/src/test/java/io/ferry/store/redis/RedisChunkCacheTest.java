@@ -521,6 +521,51 @@ class RedisChunkCacheTest {
   }
 
   /**
+   * A user who may not DEL cannot drop a bad part, and was told "it is dropped" all the same. One who may write
+   * writes it over with the range read from the store, and is told so; one who may not write either leaves it in
+   * Redis, and is told that it stays and that each read of that range goes to the store.
+   */
+  @Test
+  void aBadPartThatThisUserMayNotDeleteIsSaidToBeWrittenOverOrToStay() throws Exception {
+    redis.command("ACL", "SETUSER", "nodelpart", "on", ">pw", "~*", "+@all", "-del");
+    redis.command("ACL", "SETUSER", "nodelread", "on", ">pw", "~*", "+@all", "-del", "-set");
+    try {
+      RedisChunkCache c = cache(redis.uri(), new Warnings());
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(redis, c, id, 2);
+      byte[] garbage = random.bytes(PART + 60);
+      redis.command("SET".getBytes(), c.partKey(id, 0).getBytes(), garbage);
+
+      Warnings readOnly = new Warnings();
+      RedisChunkCache reader = cache("redis://nodelread:pw@127.0.0.1:" + redis.port(), readOnly);
+      assertThat(bytes(reader.get(id))).isEqualTo(content);
+      assertThat(readOnly.notices).anySatisfy(m -> assertThat(m).contains("key " + c.partKey(id, 0)
+          + " held a bad part").contains("may neither run DEL nor write, so it stays in Redis")
+          .doesNotContain("it is dropped"));
+      assertThat(redis.getBytes(c.partKey(id, 0))).as("the bad part is still there").isEqualTo(garbage);
+
+      Warnings noDel = new Warnings();
+      RedisChunkCache writer = cache("redis://nodelpart:pw@127.0.0.1:" + redis.port(), noDel);
+      assertThat(bytes(writer.get(id))).isEqualTo(content);
+      assertThat(noDel.notices).anySatisfy(m -> assertThat(m).contains("key " + c.partKey(id, 0)
+          + " held a bad part").contains("may not run DEL, so it is not dropped but written over")
+          .doesNotContain("it is dropped"));
+      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+      while (java.util.Arrays.equals(redis.getBytes(c.partKey(id, 0)), garbage)) {
+        assertThat(System.nanoTime()).as("the bad part written over within 20 s").isLessThan(deadline);
+        Thread.onSpinWait();
+      }
+      counting.reset();
+      assertThat(bytes(cache(redis.uri(), new Warnings()).get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("the part was written over with the right bytes").isZero();
+    } finally {
+      redis.command("ACL", "DELUSER", "nodelpart", "nodelread");
+    }
+  }
+
+  /**
    * A user whose ACL forbids reading parts is told so once, when the cache opens (it was at the first read, after
    * 'ferry warm' had started); a user who may read but not write is served from the cache, with one warning that it
    * will not fill it: each refused write (a fill lock's SET first) turned the cache off for redis.retry-after, reads
