@@ -94,6 +94,16 @@ public final class RedisChunkCache implements ChunkStore {
       return size() > 16_384;
     }
   };
+  /**
+   * Objects whose bytes read through the cache failed a reader's checks while this user may not {@code DEL} their
+   * parts: read from the store from then on (their parts written over where this client writes), never from Redis.
+   */
+  private final Map<ChunkId, Boolean> rejected = new LinkedHashMap<>(16, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<ChunkId, Boolean> eldest) {
+      return size() > 16_384;
+    }
+  };
   /** The last part each thread read: the next read of a chunk usually starts in it (header, then payload). */
   private final ThreadLocal<Part> lastPart = new ThreadLocal<>();
   /** Bumped by every delete, so a thread's {@link #lastPart} of a deleted object is not used. */
@@ -595,7 +605,11 @@ public final class RedisChunkCache implements ChunkStore {
     maybeFlush(l);
     int first = (int) (offset / partSize);
     int n = (int) lastIndex - first + 1;
-    Part[] parts = fetch(l, id, first, n);
+    boolean skip;
+    synchronized (rejected) {
+      skip = rejected.containsKey(id);
+    }
+    Part[] parts = skip ? new Part[n] : fetch(l, id, first, n);
     if (parts == null) {
       counters[BYPASSED].increment();
       return null;
@@ -1217,6 +1231,18 @@ public final class RedisChunkCache implements ChunkStore {
     }
     counters[DROPPED].increment();
     deletions.incrementAndGet(); // no thread's remembered last part of it is used again
+    if (deleteRefused) {
+      // its parts cannot be deleted: a DEL refused turned the cache off for every read and said reading the object
+      // again would not help, so that the read failed though the store holds it whole
+      synchronized (rejected) {
+        rejected.put(id, Boolean.TRUE);
+      }
+      listener.notice("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
+          + " (damaged, or written by someone else); this user may not run DEL, so its parts are not dropped: this"
+          + " client reads it from " + store.describe() + (writing() ? " and writes its parts over" : "")
+          + " from now on");
+      return true;
+    }
     listener.notice("cache " + settings.describe() + ": object " + id + " read through the cache failed its checks"
         + " (damaged, or written by someone else); its parts are dropped and it is read from " + store.describe());
     return deleteParts(id, size, "failed to drop the parts of an object that failed its checks") | storeMayDiffer;

@@ -1025,6 +1025,52 @@ class RedisChunkCacheTest {
     assertThat(counting.bytes.get()).as("read from the store again").isEqualTo(3L * PART);
   }
 
+  /**
+   * For a user who may not DEL, an object read through the cache that failed core's checks (its parts well-formed, a
+   * payload byte forged) could not have its parts deleted: the refused DEL turned the cache off for every read, with
+   * a warning, and readRejected said reading again would not help, so the read failed though the store holds the
+   * object. Now the object is read from the store from then on and its parts written over.
+   */
+  @Test
+  void readRejectedForAUserWhoMayNotDeleteReadsTheStoreAndWritesThePartsOver() throws Exception {
+    redis.command("ACL", "SETUSER", "nodelobj", "on", ">pw", "~*", "+@all", "-del");
+    try {
+      RedisChunkCache c = cache(redis.uri(), new Warnings());
+      byte[] content = object(2 * PART);
+      ChunkId id = ChunkId.of(content);
+      c.get(id);
+      awaitCached(redis, c, id, 2);
+      byte[] forgedPayload = java.util.Arrays.copyOfRange(content, 0, PART);
+      forgedPayload[5] ^= 1;
+      ByteBuffer head = RedisChunkCache.header(id, PART, 0, content.length, ByteBuffer.wrap(forgedPayload));
+      byte[] forged = new byte[60 + PART];
+      head.get(forged, 0, 60);
+      System.arraycopy(forgedPayload, 0, forged, 60, PART);
+      redis.command("SET".getBytes(), c.partKey(id, 0).getBytes(), forged);
+
+      Warnings w = new Warnings();
+      RedisChunkCache noDel = cache("redis://nodelobj:pw@127.0.0.1:" + redis.port(), w, "redis.fill-wait", "0s");
+      assertThat(bytes(noDel.get(id))).as("the parts pass their own checks").isNotEqualTo(content);
+      assertThat(noDel.readRejected(id)).as("reading again brings the store's bytes").isTrue();
+      assertThat(noDel.active()).as("the cache stays on").isTrue();
+      assertThat(w.warnings).singleElement().satisfies(m -> assertThat(m).contains("object " + id)
+          .contains("may not run DEL, so its parts are not dropped").contains("writes its parts over"));
+      counting.reset();
+      assertThat(bytes(noDel.get(id))).isEqualTo(content);
+      assertThat(counting.bytes.get()).as("read from the store").isEqualTo(2L * PART);
+      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+      while (java.util.Arrays.equals(redis.getBytes(c.partKey(id, 0)), forged)) {
+        assertThat(System.nanoTime()).as("the forged part written over within 20 s").isLessThan(deadline);
+        Thread.onSpinWait();
+      }
+      counting.reset();
+      assertThat(bytes(cache(redis.uri(), new Warnings()).get(id))).isEqualTo(content);
+      assertThat(counting.reads.get()).as("the parts were written over with the right bytes").isZero();
+    } finally {
+      redis.command("ACL", "DELUSER", "nodelobj");
+    }
+  }
+
   @Test
   void storesSharingOneRedisDoNotMix() throws Exception {
     RedisChunkCache a = cache(redis.uri(), new Warnings());
