@@ -9,7 +9,9 @@ import java.util.Objects;
 /**
  * A file handed to a {@link TensorFormat}: an open channel, its size, and the name that errors give (the file's path
  * inside the model). The caller owns and closes the channel; a format reads with positional reads only and leaves the
- * channel's position alone.
+ * channel's position alone. What a format makes of a file depends only on the bytes it reads through the channel,
+ * the size and the name: a push checks that a file still gives its layout by reading those bytes again, not by
+ * parsing it again, so a format must not map the channel (the channel a push gives refuses to be mapped).
  *
  * @param name the file's name in messages, usually its relative path in the model
  * @param channel the open file

@@ -48,8 +48,10 @@ public final class ModelFiles {
    * @param size bytes
    * @param layout its layout, or null for an opaque file
    * @param stamp the file as it was before it was read, to notice a change while it is pushed
+   * @param parsed the bytes its own format read to give its layout, to check once the push read its chunks
+   *     ({@link #layoutChange}); null for an opaque file and for a layout a directory format gave
    */
-  public record SourceFile(String path, Path file, long size, FileLayout layout, FileStamp stamp) {}
+  public record SourceFile(String path, Path file, long size, FileLayout layout, FileStamp stamp, ReadLog parsed) {}
 
   private ModelFiles() {}
 
@@ -165,7 +167,7 @@ public final class ModelFiles {
             throw new IllegalStateException(f.path() + ": a directory format gave a layout of " + l.size()
                 + " bytes for a file of " + f.size());
           }
-          files.set(i, new SourceFile(f.path(), f.file(), f.size(), l, f.stamp()));
+          files.set(i, new SourceFile(f.path(), f.file(), f.size(), l, f.stamp(), null));
         }
       }
     }
@@ -333,6 +335,7 @@ public final class ModelFiles {
     FileStamp stamp = FileStamp.of(file);
     long size = stamp.size();
     FileLayout layout;
+    ReadLog parsed;
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       if (ch.size() == 0 && ch.read(ByteBuffer.allocate(1), 0) > 0) {
         // /proc and some /sys files report no size and still read as text: stored by their size, they would be empty
@@ -340,35 +343,38 @@ public final class ModelFiles {
             + "file?); copy it into a regular file to push it");
       }
       // errors name the file by its path in the model
-      layout = formats.read(new FormatInput(rel, ch, ch.size())).orElse(null);
+      long length = ch.size();
+      ReadLog.Recorded<FileLayout> read = ReadLog.record(ch, in -> formats.read(new FormatInput(rel, in, length))
+          .orElse(null));
+      layout = read.value();
+      parsed = layout == null ? null : read.log();
     } catch (AccessDeniedException e) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }
-    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp);
+    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp, parsed);
   }
 
   /**
-   * Reads the layout of a scanned file again, once a push has read its chunks: a file whose own format gave its layout
+   * Checks the layout of a scanned file again, once a push has read its chunks: a file whose own format gave its layout
    * must still give the same, else the snapshot would record a tensor table (or metadata) that the stored bytes need
    * not hold. This is the one change both chunk reads agree on and a file's stamp does not always show: its header
    * rewritten in place with the same length between the scan and those reads, through another hard link with the
-   * modification time put back. Layouts that a directory format gave are left to the stamp and the chunk reads.
+   * modification time put back. The bytes the format read at the scan are read and hashed again ({@link ReadLog}):
+   * the same bytes give the same layout, and parsing the file again would hold a second tensor table beside the
+   * push's. Layouts that a directory format gave are left to the stamp and the chunk reads.
    *
    * @return null if the layout is the same; else what differs, for a message
    */
-  public static String layoutChange(SourceFile f, FormatRegistry formats) throws IOException {
-    FileLayout was = f.layout();
-    if (was == null || formats.formats().stream().noneMatch(t -> t.name().equals(was.format()))) {
+  public static String layoutChange(SourceFile f) throws IOException {
+    if (f.parsed() == null) {
       return null;
     }
-    FileLayout now;
+    String change;
     try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
-      now = formats.read(new FormatInput(f.path(), ch, ch.size())).orElse(null);
-    } catch (InvalidInputException e) {
-      return "it no longer reads as the " + was.format() + " file it was when scanned: " + e.getMessage();
+      change = f.parsed().check(ch);
     }
-    return was.equals(now) ? null
-        : "its " + was.format() + " header reads differently from when it was scanned (its tensor table or metadata)";
+    return change == null ? null : "its " + f.layout().format() + " header reads differently from when it was scanned"
+        + " (" + change + ")";
   }
 
   /** The scanned files as directory formats see them. */

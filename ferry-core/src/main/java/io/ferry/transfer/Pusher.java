@@ -332,7 +332,7 @@ public final class Pusher {
           }
         }
         // and that the tensor table recorded is the one of the bytes stored
-        String relaid = ModelFiles.layoutChange(f, formats);
+        String relaid = ModelFiles.layoutChange(f);
         if (relaid != null) {
           throw changed(f, relaid);
         }
