@@ -563,7 +563,21 @@ public final class ModelReader implements Closeable {
     if (cut != null) {
       buffers.giveWhole(cut);
     }
+    keep(buffers);
+  }
+
+  /**
+   * Keeps the buffers of a copy or stream that ended well for the next one; once the reader is closed (by another
+   * thread, as the copy or stream ended), they go on to {@link SpareBuffers} as {@link #close} hands them.
+   */
+  private void keep(ChunkBuffers buffers) {
     idleBuffers.set(buffers);
+    if (closed) {
+      ChunkBuffers idle = idleBuffers.getAndSet(null);
+      if (idle != null) {
+        SpareBuffers.keep(idle);
+      }
+    }
   }
 
   /**
@@ -696,7 +710,7 @@ public final class ModelReader implements Closeable {
     ChunkBuffers buffers = takeBuffers();
     copyPieces(f, pieces, out, buffers);
     // only a copy that ended well gave every buffer back; a failed one's pool is dropped
-    idleBuffers.set(buffers);
+    keep(buffers);
   }
 
   private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out, ChunkBuffers buffers)

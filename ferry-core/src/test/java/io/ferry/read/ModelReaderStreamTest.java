@@ -190,6 +190,41 @@ class ModelReaderStreamTest {
   }
 
   /**
+   * A stream that ends just after another thread closed its reader (here: the sink, at the last tensor) hands its
+   * buffers on to the next reader, as a close after the stream does: the stream put them back on the closed reader,
+   * where nothing would take them again, and the next reader made new ones.
+   */
+  @Test
+  void aStreamEndingAfterItsReaderClosedLeavesItsBuffersToTheNextReader() throws Exception {
+    for (int i = 0; i < 4; i++) {
+      tensor("blocks." + i + ".weight", "F32", new long[] {256, 1024}, f32(256 * 1024, 4000 + i));
+    }
+    Path model = writeModel();
+    Path store = tmp.resolve("store");
+    Set<ByteBuffer> first = Collections.newSetFromMap(new IdentityHashMap<>());
+    try (Repository repo = open(store)) {
+      repo.push(model, "m", PushOptions.builder().codec(CodecPolicy.NONE).build());
+      SpareBuffers.release();
+      ModelReader r = repo.open("m");
+      int[] seen = {0};
+      r.forEachTensor((t, data) -> {
+        first.add(data);
+        if (++seen[0] == tensors.size()) {
+          r.close(); // as another thread would, while the stream hands its last tensor over
+        }
+      });
+      assertThat(seen[0]).isEqualTo(4);
+      List<ByteBuffer> again = new ArrayList<>();
+      try (ModelReader next = repo.open("m")) {
+        next.forEachTensor((t, data) -> again.add(data));
+      }
+      assertThat(again).as("buffers of the next reader").anyMatch(first::contains);
+    } finally {
+      SpareBuffers.release();
+    }
+  }
+
+  /**
    * An empty tensor in a model of small tensors only reaches the sink as an empty buffer: with no tensor cut into
    * row-range chunks, the stream failed there with a NullPointerException (an empty tensor has no chunk of its own,
    * and was handed the buffer of cut tensors, which such a model does not have).
