@@ -727,7 +727,7 @@ public final class ModelReader implements Closeable {
         } catch (IOException e) {
           throw failed(e, f, p.at(), p.at() + p.chunk().length());
         }
-        writeAll(part(b, p), out, buffers);
+        writeAll(part(b, p), out, buffers, f, p);
       }
       return;
     }
@@ -751,7 +751,7 @@ public final class ModelReader implements Closeable {
         }
         // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
         written++;
-        writeAll(part(b, p), out, buffers);
+        writeAll(part(b, p), out, buffers, f, p);
         if (next < pieces.size()) {
           ChunkRef c = pieces.get(next++).chunk();
           ahead.add(pool.submit(() -> decode(c, check, buffers)));
@@ -782,9 +782,20 @@ public final class ModelReader implements Closeable {
     return b.limit((int) p.to()).position((int) p.from());
   }
 
-  private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers) throws IOException {
+  /**
+   * Writes a piece of file {@code f} to {@code out}; a write that an interrupt of the thread stopped (the channel's
+   * {@link java.nio.channels.ClosedByInterruptException}, which has no message) ends with an
+   * {@link java.io.InterruptedIOException} that names the bytes and tensors being copied, as an interrupted read does.
+   */
+  private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers, FileEntry f, Piece p)
+      throws IOException {
     try {
       FileWrites.write(b, out);
+    } catch (java.nio.channels.ClosedByInterruptException e) {
+      java.io.InterruptedIOException named = new java.io.InterruptedIOException("interrupted while writing "
+          + ChunkOwners.describe(f, p.at() + p.from(), p.at() + p.to()) + " to the output");
+      named.initCause(e);
+      throw named;
     } finally {
       buffers.giveOutput(b);
     }

@@ -307,4 +307,48 @@ class ModelReaderMisuseTest {
       assertThat(bytes(r.read("w"))).isEqualTo(w);
     }
   }
+
+  /**
+   * A copy whose write to the caller's channel an interrupt of the thread stops ends with an
+   * {@link java.io.InterruptedIOException} that names the file, bytes and tensors it was copying, as an interrupted
+   * read does; it ended with the channel's bare {@link java.nio.channels.ClosedByInterruptException}, which has no
+   * message at all.
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"none", "zstd"})
+  void anInterruptedWriteOfACopySaysWhatItWasCopying(String codec) throws IOException {
+    push(codec);
+    Path dest = tmp.resolve("copy-" + codec);
+    try (ModelReader r = repo.open("m");
+        java.nio.channels.FileChannel file = java.nio.channels.FileChannel.open(dest,
+            java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+      // the caller's thread is interrupted as it writes, after the chunk was read
+      java.nio.channels.WritableByteChannel out = new java.nio.channels.WritableByteChannel() {
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+          Thread.currentThread().interrupt();
+          return file.write(src);
+        }
+
+        @Override
+        public boolean isOpen() {
+          return file.isOpen();
+        }
+
+        @Override
+        public void close() throws IOException {
+          file.close();
+        }
+      };
+      try {
+        assertThatThrownBy(() -> r.copyFile("model.safetensors", out))
+            .isInstanceOf(java.io.InterruptedIOException.class)
+            .hasMessageContaining("interrupted while writing model.safetensors bytes [0, ")
+            .hasMessageContaining("to the output");
+        assertThat(Thread.currentThread().isInterrupted()).isTrue();
+      } finally {
+        Thread.interrupted();
+      }
+    }
+  }
 }
