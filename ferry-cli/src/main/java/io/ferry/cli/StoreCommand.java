@@ -174,17 +174,42 @@ abstract class StoreCommand implements Callable<Integer> {
     } catch (IOException | RuntimeException e) {
       return fail(e, 1);
     } catch (OutOfMemoryError e) {
-      long heapMiB = Runtime.getRuntime().maxMemory() >> 20;
-      String m = String.valueOf(e.getMessage());
-      String what = m.contains("direct buffer memory") ? "the JVM's direct memory (-XX:MaxDirectMemorySize, the heap's"
-          + " size unless set) is too small for this " + spec.name() + " (" + m + ")"
-          : "the Java heap (" + heapMiB + " MiB) is too small for this " + spec.name();
-      return fail(new IOException("out of memory: " + what + "; give Ferry more (FERRY_HEAP=2g, or -Xmx2g in"
-          + " FERRY_JAVA_OPTS) or fewer workers (--parallelism 1)", e), 1);
+      Integer workers;
+      try {
+        workers = parallelism();
+      } catch (IOException | RuntimeException unreadable) {
+        workers = null;
+      }
+      return fail(new IOException(outOfMemory(e, spec.name(), Runtime.getRuntime().maxMemory(), workers), e), 1);
     } catch (Error e) {
       // a fault of the Java runtime (InternalError, StackOverflowError...): one line, the trace only with -v
       return fail(new IOException("internal error: " + ErrorText.of(e), e), 1);
     }
+  }
+
+  /**
+   * The one line an out-of-memory error of a command ends with: which memory, and the ways out. Fewer workers
+   * ({@code --parallelism 1}) are suggested only when a worker thread ran out while others shared the memory: not when
+   * the command's own thread did, which it does alone (a push's scan of a header and its snapshot write, one chunk's
+   * work that no worker shares), nor when the command already ran one worker.
+   *
+   * @param workers the parallelism given (option, environment or config), or null for the default
+   */
+  static String outOfMemory(OutOfMemoryError e, String command, long maxHeap, Integer workers) {
+    String m = String.valueOf(e.getMessage());
+    String what = m.contains("direct buffer memory") ? "the JVM's direct memory (-XX:MaxDirectMemorySize, the heap's"
+        + " size unless set) is too small for this " + command + " (" + m + ")"
+        : "the Java heap (" + (maxHeap >> 20) + " MiB) is too small for this " + command;
+    boolean inWorker = false;
+    for (StackTraceElement f : e.getStackTrace()) {
+      if (f.getClassName().equals("java.util.concurrent.ThreadPoolExecutor$Worker")
+          || f.getClassName().equals("java.util.concurrent.ForkJoinWorkerThread")) {
+        inWorker = true;
+      }
+    }
+    boolean fewer = inWorker && (workers == null || workers > 1);
+    return "out of memory: " + what + "; give Ferry more (FERRY_HEAP=2g, or -Xmx2g in FERRY_JAVA_OPTS)"
+        + (fewer ? " or fewer workers (--parallelism 1)" : "");
   }
 
   /**
