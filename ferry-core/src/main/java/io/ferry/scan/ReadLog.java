@@ -70,7 +70,12 @@ public final class ReadLog {
       return "it has " + now + " bytes, it had " + size + " when scanned";
     }
     MessageDigest md = ChunkId.sha256();
-    ByteBuffer buf = ByteBuffer.allocateDirect((int) Math.min(1 << 20, Math.max(1, size)));
+    int longest = 1;
+    for (int length : lengths) {
+      longest = Math.max(longest, length);
+    }
+    // as big as the longest range, at most 1 MiB: a model of many small files takes no big buffer per file
+    ByteBuffer buf = ByteBuffer.allocateDirect(Math.min(1 << 20, longest));
     for (int i = 0; i < starts.length; i++) {
       long pos = starts[i];
       long end = pos + lengths[i];
