@@ -50,8 +50,11 @@ public final class ModelFiles {
    * @param stamp the file as it was before it was read, to notice a change while it is pushed
    * @param parsed the bytes its own format read to give its layout, to check once the push read its chunks
    *     ({@link #layoutChange}); null for an opaque file and for a layout a directory format gave
+   * @param checked the bytes directory formats read of it to check it against the other files (a Hugging Face shard
+   *     index), to check likewise; empty if none read it
    */
-  public record SourceFile(String path, Path file, long size, FileLayout layout, FileStamp stamp, ReadLog parsed) {}
+  public record SourceFile(String path, Path file, long size, FileLayout layout, FileStamp stamp, ReadLog parsed,
+      List<ReadLog> checked) {}
 
   private ModelFiles() {}
 
@@ -167,8 +170,16 @@ public final class ModelFiles {
             throw new IllegalStateException(f.path() + ": a directory format gave a layout of " + l.size()
                 + " bytes for a file of " + f.size());
           }
-          files.set(i, new SourceFile(f.path(), f.file(), f.size(), l, f.stamp(), null));
+          files.set(i, new SourceFile(f.path(), f.file(), f.size(), l, f.stamp(), null, List.of()));
         }
+      }
+    }
+    for (int i = 0; i < files.size(); i++) {
+      SourceFile f = files.get(i);
+      List<ReadLog> checked = tree.reads.get(f.path());
+      if (checked != null) {
+        files.set(i, new SourceFile(f.path(), f.file(), f.size(), f.layout(), f.stamp(), f.parsed(),
+            List.copyOf(checked)));
       }
     }
     return files;
@@ -351,7 +362,7 @@ public final class ModelFiles {
     } catch (AccessDeniedException e) {
       throw new InvalidInputException(file + ": not readable (permission denied)");
     }
-    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp, parsed);
+    return new SourceFile(rel, file, layout == null ? size : layout.size(), layout, stamp, parsed, List.of());
   }
 
   /**
@@ -361,20 +372,30 @@ public final class ModelFiles {
    * rewritten in place with the same length between the scan and those reads, through another hard link with the
    * modification time put back. The bytes the format read at the scan are read and hashed again ({@link ReadLog}):
    * the same bytes give the same layout, and parsing the file again would hold a second tensor table beside the
-   * push's. Layouts that a directory format gave are left to the stamp and the chunk reads.
+   * push's. So are the bytes directory formats read of it to check it against the other files (a shard index must
+   * still list the tensors its shards hold). Layouts that a directory format gave are left to the stamp and the chunk
+   * reads.
    *
    * @return null if the layout is the same; else what differs, for a message
    */
   public static String layoutChange(SourceFile f) throws IOException {
-    if (f.parsed() == null) {
+    if (f.parsed() == null && f.checked().isEmpty()) {
       return null;
     }
-    String change;
     try (FileChannel ch = FileChannel.open(f.file(), StandardOpenOption.READ)) {
-      change = f.parsed().check(ch);
+      String change = f.parsed() == null ? null : f.parsed().check(ch);
+      if (change != null) {
+        return "its " + f.layout().format() + " header reads differently from when it was scanned (" + change + ")";
+      }
+      for (ReadLog checked : f.checked()) {
+        change = checked.check(ch);
+        if (change != null) {
+          return "what the checks across the model's files read of it (a shard index) reads differently from when"
+              + " it was scanned (" + change + ")";
+        }
+      }
+      return null;
     }
-    return change == null ? null : "its " + f.layout().format() + " header reads differently from when it was scanned"
-        + " (" + change + ")";
   }
 
   /** The scanned files as directory formats see them. */
@@ -384,6 +405,8 @@ public final class ModelFiles {
     private final Path root;
     private final PathFilter filter;
     private final boolean oneFile;
+    /** What directory formats read of each file, by path. */
+    final Map<String, List<ReadLog>> reads = new java.util.concurrent.ConcurrentHashMap<>();
 
     Tree(List<SourceFile> files, Path root, PathFilter filter, boolean oneFile) {
       this.root = root;
@@ -406,7 +429,9 @@ public final class ModelFiles {
       if (p == null) {
         throw new NoSuchFileException(path, null, "not a file of the model being scanned");
       }
-      return FileChannel.open(p, StandardOpenOption.READ);
+      // what a directory format reads is checked again at the end of the push, as a file's own format's reads are
+      return ReadLog.recording(FileChannel.open(p, StandardOpenOption.READ),
+          log -> reads.computeIfAbsent(path, k -> java.util.Collections.synchronizedList(new ArrayList<>())).add(log));
     }
 
     @Override

@@ -54,6 +54,22 @@ public final class ReadLog {
     return new Recorded<>(value, r.finish());
   }
 
+  /**
+   * A channel over {@code channel} that records every byte read through it, as {@link #record} does, and owns
+   * {@code channel}: closing it closes {@code channel} and hands the log to {@code done}.
+   */
+  static FileChannel recording(FileChannel channel, java.util.function.Consumer<ReadLog> done) throws IOException {
+    Recorder r;
+    try {
+      r = new Recorder(channel);
+    } catch (IOException | RuntimeException e) {
+      channel.close();
+      throw e;
+    }
+    r.done = done;
+    return r;
+  }
+
   /** The number of ranges read. */
   public int ranges() {
     return starts.length;
@@ -105,6 +121,8 @@ public final class ReadLog {
     private int count;
 
     private final long size;
+    /** Takes the log when the channel closes, which then closes {@link #in}; null when the caller owns it. */
+    private java.util.function.Consumer<ReadLog> done;
 
     Recorder(FileChannel in) throws IOException {
       this.in = in;
@@ -251,8 +269,15 @@ public final class ReadLog {
     }
 
     @Override
-    protected void implCloseChannel() {
-      // the caller owns the channel it handed in, and closes it
+    protected void implCloseChannel() throws IOException {
+      // the caller owns the channel it handed in, and closes it, unless this channel was opened for it (recording)
+      if (done != null) {
+        try {
+          done.accept(finish());
+        } finally {
+          in.close();
+        }
+      }
     }
   }
 }

@@ -136,6 +136,46 @@ class PushParsesOnceTest {
         .hasMessageContaining("its safetensors header reads differently from when it was scanned");
   }
 
+  /**
+   * A shard index rewritten in place after the scan checked it against its shards (the same length, through another
+   * name, its time put back): the push stored an index that lists tensors its shards do not hold. It fails.
+   */
+  @Test
+  void aShardIndexRewrittenAfterTheScanFailsThePush() throws IOException {
+    Path src = tmp.resolve("src");
+    Files.createDirectories(src);
+    writeSafetensors(src.resolve("model-00001-of-00001.safetensors"), "alpha");
+    Path index = src.resolve("model.safetensors.index.json");
+    Files.writeString(index, index("alpha"));
+    Path other = tmp.resolve("trainer.index.json");
+    Files.createLink(other, index);
+    FileTime dated = FileTime.fromMillis(1_600_000_000_000L);
+    Files.setLastModifiedTime(index, dated);
+    TransferListener rewrite = new TransferListener() {
+      @Override
+      public void phase(String name, long totalBytes) {
+        try {
+          Files.writeString(other, index("omega"));
+          Files.setLastModifiedTime(other, dated);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    Pusher p = new Pusher(repo.objects(), ChunkPlanner.standard(), FormatRegistry.standard(), pool,
+        CodecPolicy.NONE, rewrite, (created, cause) -> { });
+    Pusher.Prepared prepared = p.prepare(src);
+    assertThatThrownBy(() -> p.store(prepared, repo.objects().locator(List.of())))
+        .isInstanceOf(InvalidInputException.class)
+        .hasMessageContaining("model.safetensors.index.json changed while it was pushed")
+        .hasMessageContaining("reads differently from when it was scanned");
+  }
+
+  private static String index(String prefix) {
+    return "{\"metadata\":{\"total_size\":24},\"weight_map\":{\"" + prefix
+        + ".w\":\"model-00001-of-00001.safetensors\",\"" + prefix + ".b\":\"model-00001-of-00001.safetensors\"}}";
+  }
+
   /** Two F32 tensors named after {@code prefix}, whose header is as long for every prefix of five letters. */
   private static void writeSafetensors(Path file, String prefix) throws IOException {
     String header = "{\"" + prefix + ".w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"" + prefix
