@@ -28,13 +28,7 @@ class SmallHeapTest {
   void theDefaultCodecFitsASixtyFourMebibyteHeap() throws Exception {
     Path store = tmp.resolve("store");
     Path model = model();
-    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
-    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
-    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
-    Path out = tmp.resolve("out");
-    Run pull = ferry("-Xmx64m", "pull", "m:v1", out.toString(), "--store", store.toString(), "--verify");
-    assertThat(pull.code).as("pull with -Xmx64m: %s", pull.err).isZero();
-    assertThat(Files.mismatch(out.resolve("model.safetensors"), model.resolve("model.safetensors"))).isEqualTo(-1);
+    pushAndPullWithASixtyFourMebibyteHeap(store, model);
   }
 
   @Test
@@ -63,13 +57,7 @@ class SmallHeapTest {
     Path model = tmp.resolve("one");
     ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
         List.of(new Tensor("w", DType.BF16, new long[] {1792, 8192}, 7)), Map.of());
-    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
-    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
-    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
-    Path out = tmp.resolve("out");
-    Run pull = ferry("-Xmx64m", "pull", "m:v1", out.toString(), "--store", store.toString(), "--verify");
-    assertThat(pull.code).as("pull with -Xmx64m: %s", pull.err).isZero();
-    assertThat(Files.mismatch(out.resolve("model.safetensors"), model.resolve("model.safetensors"))).isEqualTo(-1);
+    pushAndPullWithASixtyFourMebibyteHeap(store, model);
   }
 
   /**
@@ -176,5 +164,16 @@ class SmallHeapTest {
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("ferry %s finished", String.join(" ", args)).isTrue();
     return new Run(p.exitValue(), out, Files.readString(err));
+  }
+
+  /** Pushes {@code model} (one model.safetensors) into a new store and pulls it back, both with -Xmx64m. */
+  private void pushAndPullWithASixtyFourMebibyteHeap(Path store, Path model) throws Exception {
+    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
+    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
+    Path out = tmp.resolve("out");
+    Run pull = ferry("-Xmx64m", "pull", "m:v1", out.toString(), "--store", store.toString(), "--verify");
+    assertThat(pull.code).as("pull with -Xmx64m: %s", pull.err).isZero();
+    assertThat(Files.mismatch(out.resolve("model.safetensors"), model.resolve("model.safetensors"))).isEqualTo(-1);
   }
 }

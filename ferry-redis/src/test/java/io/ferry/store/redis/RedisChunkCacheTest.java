@@ -552,11 +552,7 @@ class RedisChunkCacheTest {
       assertThat(noDel.notices).anySatisfy(m -> assertThat(m).contains("key " + c.partKey(id, 0)
           + " held a bad part").contains("may not run DEL, so it is not dropped but written over")
           .doesNotContain("it is dropped"));
-      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-      while (java.util.Arrays.equals(redis.getBytes(c.partKey(id, 0)), garbage)) {
-        assertThat(System.nanoTime()).as("the bad part written over within 20 s").isLessThan(deadline);
-        Thread.onSpinWait();
-      }
+      awaitWrittenOver(c.partKey(id, 0), garbage, "the bad part");
       counting.reset();
       assertThat(bytes(cache(redis.uri(), new Warnings()).get(id))).isEqualTo(content);
       assertThat(counting.reads.get()).as("the part was written over with the right bytes").isZero();
@@ -1058,11 +1054,7 @@ class RedisChunkCacheTest {
       counting.reset();
       assertThat(bytes(noDel.get(id))).isEqualTo(content);
       assertThat(counting.bytes.get()).as("read from the store").isEqualTo(2L * PART);
-      long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-      while (java.util.Arrays.equals(redis.getBytes(c.partKey(id, 0)), forged)) {
-        assertThat(System.nanoTime()).as("the forged part written over within 20 s").isLessThan(deadline);
-        Thread.onSpinWait();
-      }
+      awaitWrittenOver(c.partKey(id, 0), forged, "the forged part");
       counting.reset();
       assertThat(bytes(cache(redis.uri(), new Warnings()).get(id))).isEqualTo(content);
       assertThat(counting.reads.get()).as("the parts were written over with the right bytes").isZero();
@@ -1191,5 +1183,14 @@ class RedisChunkCacheTest {
 
     @Override
     public void close() {}
+  }
+
+  /** Waits (at most 20 s) until a writer's fill has replaced the bytes {@code bad} at {@code key}. */
+  private void awaitWrittenOver(String key, byte[] bad, String what) throws IOException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    while (java.util.Arrays.equals(redis.getBytes(key), bad)) {
+      assertThat(System.nanoTime()).as(what + " written over within 20 s").isLessThan(deadline);
+      Thread.onSpinWait();
+    }
   }
 }
