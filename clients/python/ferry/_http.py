@@ -379,7 +379,8 @@ class Transport:
                                                    _DeadlineHTTPSHandler(self._pool))
         # servers given together must serve one store (a store and a copy of it hold the same objects, with tags
         # that may differ): the id each reports (GET /v1/store), read before its first request, must agree, and every
-        # request names that id (Ferry-Store-Id) so that a server started again over another store refuses it
+        # request names that id (Ferry-Store-Id) so that a server started again over another store refuses it; one
+        # server's id is taken from its first answer (Ferry-Store-Id there too), without a request of its own
         self._store_lock = threading.Lock()
         self._store_id = None
         self._store_of = None
@@ -475,6 +476,17 @@ class Transport:
         if self._refusal is not None:
             raise self._refusal
 
+    def _learn_store(self, headers):
+        """With one server: takes the store id its first answer names in Ferry-Store-Id, which every later request
+        then names, so that the server started again over another store refuses them (409 store-mismatch)."""
+        if self._store_id is not None or len(self.urls) > 1 or headers is None:
+            return
+        sid = headers.get("Ferry-Store-Id")
+        if isinstance(sid, str) and _STORE_ID.match(sid):
+            with self._store_lock:
+                if self._store_id is None:
+                    self._store_id, self._store_of = sid, self.urls[0]
+
     def _describe(self, base):
         """The store id ``base`` reports in its description, or None for a server that reports none (or answers
         with an error or a body that is not a description: its requests tell)."""
@@ -509,8 +521,10 @@ class Transport:
                 resp = self._opener.open(req, timeout=timeout)
                 with self._lock:
                     self.requests += 1
+                self._learn_store(resp.headers)
                 return resp
             except urllib.error.HTTPError as e:
+                self._learn_store(e.headers)
                 err = _http_error(e, "GET", url, context)
                 if e.code in RETRY_STATUSES and len(self.urls) > 1:
                     last_http = err

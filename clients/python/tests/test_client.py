@@ -868,6 +868,23 @@ class StoresTest(unittest.TestCase):
             other.close()
 
 
+    def test_one_server_started_again_over_another_store_is_refused(self):
+        # with one server the client neither read nor sent the store id: a server started again over another store
+        # at its address was read as if it were the store of the client's earlier answers
+        proxy = _CountingProxy(URL)
+        try:
+            with ferry.Client(proxy.url(), token=TOKEN) as c:
+                self.assertEqual("tiny", c.models()[0]["name"])
+                self.assertEqual(1, proxy.requests)  # the id came with the answer, not from a request of its own
+                proxy.target = ENV["FERRY_TEST_CORRUPT_URL"]  # the same address, another store
+                with self.assertRaises(ferry.FerryHTTPError) as e:
+                    c.models()
+                self.assertEqual((409, "store-mismatch"), (e.exception.status, e.exception.code))
+                self.assertEqual(2, proxy.requests)
+        finally:
+            proxy.close()
+
+
 class _CountingProxy(_LocalServer):
     """Forwards GETs to the real server, answering in HTTP/1.1 and keeping each connection open for the next request;
     counts the connections it accepted and the requests it answered. With ``close_idle`` it closes each connection
@@ -876,6 +893,7 @@ class _CountingProxy(_LocalServer):
     daemon_threads = True
 
     def __init__(self, target, close_idle=False):
+        self.target = target  # may be changed: another server at the proxy's address
         self.connections = 0
         self.requests = 0
         lock = threading.Lock()
@@ -890,16 +908,22 @@ class _CountingProxy(_LocalServer):
                     proxy.connections += 1
 
             def do_GET(self):
-                req = urllib.request.Request(target + self.path, headers={
-                    k: v for k, v in self.headers.items() if k.lower() in ("authorization", "accept")})
+                req = urllib.request.Request(proxy.target + self.path, headers={
+                    k: v for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "accept", "ferry-store-id")})
                 try:
                     resp = urllib.request.urlopen(req, timeout=30)
                 except urllib.error.HTTPError as e:
                     resp = e
                 with resp:
                     body = resp.read()
-                _answer(self, resp.status if hasattr(resp, "status") else resp.code,
-                        resp.headers.get("Content-Type", "application/octet-stream"), body)
+                self.send_response(resp.status if hasattr(resp, "status") else resp.code)
+                if resp.headers.get("Ferry-Store-Id"):
+                    self.send_header("Ferry-Store-Id", resp.headers["Ferry-Store-Id"])
+                self.send_header("Content-Type", resp.headers.get("Content-Type", "application/octet-stream"))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 with lock:
                     proxy.requests += 1
                 self.close_connection = close_idle

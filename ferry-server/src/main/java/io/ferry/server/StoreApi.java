@@ -108,12 +108,18 @@ final class StoreApi {
    * Refuses a request that names in {@code Ferry-Store-Id} a store other than this server's (409 {@code
    * store-mismatch}), before anything is read or changed for it: a client of another store, this server having been
    * started again over another store at its address. Checked on every {@code /v1} path (the model API's too, which the
-   * Python client reads), not only under {@code /v1/store}.
+   * Python client reads), not only under {@code /v1/store}. To a caller that may read the store's description, every
+   * such answer (a refusal too) names this server's store in the same header, so that a client of one server learns
+   * the id from its first answer and names it in its later requests without asking for it.
    */
   void checkStoreId(Exchange ex) throws HttpError {
     String expected = ex.header(STORE_ID_HEADER);
+    boolean reader = ex.access().canReadAny();
+    String id = reader || expected != null ? storeId() : null;
+    if (id != null && reader) {
+      ex.set(STORE_ID_HEADER, id);
+    }
     if (expected != null) {
-      String id = storeId();
       if (id != null && !id.equals(expected.trim())) {
         throw new HttpError(409, "store-mismatch", "this server serves store " + id + ", not store "
             + Exchange.clip(expected.trim()) + " that the request is for (was it started again over another store?);"

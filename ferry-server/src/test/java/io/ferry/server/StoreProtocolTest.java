@@ -110,6 +110,24 @@ class StoreProtocolTest {
     assertThat(fx.send(get(base, "/v1/models").header("Ferry-Store-Id", id)).statusCode()).isEqualTo(200);
   }
 
+  /**
+   * Every /v1 answer names the store in Ferry-Store-Id, errors too, so that a client of one server learns the id from
+   * its first answer, without asking for the store's description: none did, and a client of one server never named a
+   * store in its requests.
+   */
+  @Test
+  void everyV1AnswerNamesTheStore() throws Exception {
+    String id = fx.repo.backend().markerId().orElseThrow();
+    for (String path : List.of("/v1/store", "/v1/models", "/v1/versions/" + "a".repeat(64), "/v1/nothing-here")) {
+      HttpResponse<byte[]> r = fx.send(get(base, path));
+      assertThat(r.headers().firstValue("Ferry-Store-Id")).as(path + " (HTTP %d)", r.statusCode()).hasValue(id);
+    }
+    HttpResponse<byte[]> refused = fx.send(get(base, "/v1/models").header("Ferry-Store-Id", "0".repeat(32)));
+    assertThat(refused.statusCode()).isEqualTo(409);
+    assertThat(refused.headers().firstValue("Ferry-Store-Id")).hasValue(id);
+    assertThat(fx.send(get(base, "/v1/health")).headers().firstValue("Ferry-Store-Id")).isEmpty();
+  }
+
   @Test
   void chunkReadsWithRangesAndCacheHeaders() throws Exception {
     ChunkId id = objects().get(0).get(0);
