@@ -133,6 +133,8 @@ public final class RedisChunkCache implements ChunkStore {
   private final AtomicBoolean warned = new AtomicBoolean();
   /** Whether the listener heard of a part dropped as bad (once per instance; the counters count them all). */
   private final AtomicBoolean partDropNoticed = new AtomicBoolean();
+  /** Whether the listener heard that deleted objects' parts stay, this user being refused DEL (once per instance). */
+  private final AtomicBoolean partsKeptNoticed = new AtomicBoolean();
   private volatile boolean writable;
   /**
    * While now < writesOffUntil nothing is written (no part, no fill lock), after the server refused a write; reads go
@@ -1257,10 +1259,21 @@ public final class RedisChunkCache implements ChunkStore {
     return store.lastSender(id);
   }
 
-  /** Deletes the parts of an object of {@code size} bytes; whether Redis took the deletes. */
+  /**
+   * Deletes the parts of an object of {@code size} bytes; whether Redis took the deletes. For a user refused {@code
+   * DEL} it sends none (the refusal turned the cache off for every read) and says once that the parts stay.
+   */
   private boolean deleteParts(ChunkId id, long size, String failure) throws IOException {
     RedisLink l = link();
     if (l == null || size <= 0) {
+      return false;
+    }
+    if (deleteRefused) {
+      if (!closed.get() && partsKeptNoticed.compareAndSet(false, true)) {
+        listener.notice("cache " + settings.describe() + ": this user may not run DEL, so the parts of objects deleted"
+            + " from " + store.describe() + " (by gc) are not deleted from Redis: they stay until they expire or are"
+            + " evicted (said once)");
+      }
       return false;
     }
     int n = (int) Math.min(Integer.MAX_VALUE, (size + partSize - 1) / partSize);

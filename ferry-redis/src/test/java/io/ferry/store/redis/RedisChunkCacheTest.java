@@ -1063,6 +1063,44 @@ class RedisChunkCacheTest {
     }
   }
 
+  /**
+   * gc through the cache by a user who may not DEL: the refused DEL of a deleted object's parts turned the cache off
+   * for redis.retry-after with a warning, reads of every other object included. Now no DEL is sent, one notice says
+   * that the parts stay until they expire or are evicted, and the cache stays on.
+   */
+  @Test
+  void deletingForAUserWhoMayNotDeleteLeavesThePartsAndKeepsTheCacheOn() throws Exception {
+    redis.command("ACL", "SETUSER", "nodelgc", "on", ">pw", "~*", "+@all", "-del");
+    try {
+      Warnings w = new Warnings();
+      RedisChunkCache c = cache("redis://nodelgc:pw@127.0.0.1:" + redis.port(), w, "redis.fill-wait", "0s");
+      byte[] kept = object(PART);
+      ChunkId keptId = ChunkId.of(kept);
+      c.get(keptId);
+      awaitCached(redis, c, keptId, 1);
+      w.warnings.clear();
+      w.notices.clear();
+      for (int i = 0; i < 2; i++) {
+        byte[] gone = object(2 * PART);
+        ChunkId goneId = ChunkId.of(gone);
+        c.get(goneId);
+        awaitCached(redis, c, goneId, 2);
+        assertThat(c.deleteIfPresent(goneId)).isTrue();
+        assertThat(local.chunks().contains(goneId)).isFalse();
+        assertThat(redis.getBytes(c.partKey(goneId, 0))).as("its parts stay").isNotNull();
+        assertThat(c.active()).as("the cache stays on").isTrue();
+      }
+      assertThat(w.warnings).as("said once, as a notice").singleElement().satisfies(m -> assertThat(m)
+          .contains("may not run DEL").contains("stay until they expire or are evicted").doesNotContain(":pw@"));
+      assertThat(w.notices).hasSize(1);
+      counting.reset();
+      assertThat(bytes(c.get(keptId))).isEqualTo(kept);
+      assertThat(counting.reads.get()).as("read from Redis").isZero();
+    } finally {
+      redis.command("ACL", "DELUSER", "nodelgc");
+    }
+  }
+
   @Test
   void storesSharingOneRedisDoNotMix() throws Exception {
     RedisChunkCache a = cache(redis.uri(), new Warnings());
