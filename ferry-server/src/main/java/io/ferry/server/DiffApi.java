@@ -2,6 +2,7 @@ package io.ferry.server;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ferry.repo.Results.FileDiff;
+import io.ferry.repo.Results.TensorMove;
 import io.ferry.server.http.Exchange;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.Route;
@@ -76,6 +77,10 @@ final class DiffApi implements Route {
       if (f.formatA() != null) {
         fn.put("formatA", f.formatA()).put("formatB", f.formatB());
       }
+    }
+    var mv = out.putArray("movedTensors");
+    for (TensorMove m : r.moved()) {
+      mv.addObject().put("name", m.name()).put("fileA", m.fileA()).put("fileB", m.fileB());
     }
     ex.json(200, out);
     return true;

@@ -66,7 +66,9 @@ final class DiffPage {
     long changed = r.changedCount();
     h.raw("<p id=\"diff-summary\">").link(Page.sub(ma, "versions", r.a().hex()), ma + "@" + r.a().shortHex(12))
         .raw(" → ").link(Page.sub(mb, "versions", r.b().hex()), mb + "@" + r.b().shortHex(12)).raw(": ")
-        .text(changed + " of " + ts.size() + " tensors differ; " + r.files().size() + " files differ").raw("</p>");
+        .text(changed + " of " + ts.size() + " tensors differ" + (r.moved().isEmpty() ? ""
+            : " (" + r.moved().size() + " unchanged moved to another file)") + "; " + r.files().size()
+            + " files differ").raw("</p>");
     // per layer: the largest relative change of its tensors
     Map<Integer, double[]> layers = new TreeMap<>();
     for (TensorDelta t : ts) {
@@ -126,8 +128,9 @@ final class DiffPage {
       h.raw("<h2>Files</h2><table id=\"diff-files\"><thead><tr><th>Path</th><th>Change</th><th>Size A</th>"
           + "<th>Size B</th></tr></thead><tbody>");
       for (FileDiff f : r.files()) {
-        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(f.renamedFrom() == null
-            ? f.change().name().toLowerCase(Locale.ROOT) : "renamed from " + f.renamedFrom())
+        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(f.renamedFrom() != null
+            ? "renamed from " + f.renamedFrom() : f.formatA() != null
+            ? "same bytes, stored as " + f.formatA() + " → " + f.formatB() : f.change().name().toLowerCase(Locale.ROOT))
             .raw("</td><td class=\"num\">").text(f.change() == Change.ADDED ? "" : Html.bytes(f.sizeA()))
             .raw("</td><td class=\"num\">").text(f.change() == Change.REMOVED ? "" : Html.bytes(f.sizeB()))
             .raw("</td></tr>");

@@ -12,6 +12,7 @@ import io.ferry.repo.Results.Change;
 import io.ferry.repo.Results.Diff;
 import io.ferry.repo.Results.FileDiff;
 import io.ferry.repo.Results.TensorDiff;
+import io.ferry.repo.Results.TensorMove;
 import io.ferry.repo.Results.VersionRef;
 import io.ferry.server.http.HttpError;
 import io.ferry.server.http.MemoryBudget;
@@ -50,13 +51,16 @@ public final class WeightDiff {
    * @param b version B's id
    * @param tensors every tensor of either version, changed or not, in the order of B's files then those only in A
    * @param files files added, removed or changed
+   * @param moved unchanged tensors that another file holds in B than in A (a model sharded anew), by name
    */
-  public record Result(ChunkId a, ChunkId b, List<TensorDelta> tensors, List<FileDiff> files) {
+  public record Result(ChunkId a, ChunkId b, List<TensorDelta> tensors, List<FileDiff> files,
+      List<TensorMove> moved) {
     public Result {
       Objects.requireNonNull(a, "a");
       Objects.requireNonNull(b, "b");
       tensors = List.copyOf(tensors);
       files = List.copyOf(files);
+      moved = List.copyOf(moved);
     }
 
     /** Tensors that differ. */
@@ -146,7 +150,7 @@ public final class WeightDiff {
         }
       }
     }
-    return new Result(va.id(), vb.id(), out, d.files());
+    return new Result(va.id(), vb.id(), out, d.files(), d.moved());
   }
 
   private static String key(String name, String file) {
