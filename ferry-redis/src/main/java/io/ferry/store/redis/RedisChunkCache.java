@@ -1271,8 +1271,8 @@ public final class RedisChunkCache implements ChunkStore {
     if (deleteRefused) {
       if (!closed.get() && partsKeptNoticed.compareAndSet(false, true)) {
         listener.notice("cache " + settings.describe() + ": this user may not run DEL, so the parts of objects deleted"
-            + " from " + store.describe() + " (by gc) are not deleted from Redis: they stay until they expire or are"
-            + " evicted (said once)");
+            + " from " + store.describe() + " (by gc, verify --delete-damaged) are not deleted from Redis: they stay"
+            + " until they expire or are evicted (said once)");
       }
       return false;
     }
