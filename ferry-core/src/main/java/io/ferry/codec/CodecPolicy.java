@@ -75,7 +75,11 @@ public enum CodecPolicy {
         if (zstdRatio > MIN_SAVING || !fitsHeap(raw.hasArray() ? 2L * raw.remaining() : raw.remaining())) {
           return new Encoded(codecs.none(), raw.slice());
         }
-        return keepIfSmaller(codecs.zstd(), raw, hint, codecs, MIN_SAVING);
+        ByteBuffer enc = codecs.zstd().encode(raw, hint, zstdRatio);
+        if (enc.remaining() > raw.remaining() * MIN_SAVING) {
+          return new Encoded(codecs.none(), raw.slice());
+        }
+        return new Encoded(codecs.zstd(), enc);
     }
   }
 

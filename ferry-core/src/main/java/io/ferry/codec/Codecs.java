@@ -5,7 +5,7 @@ import java.io.IOException;
 /** The codecs a repository knows, by frame id. Immutable and thread-safe. */
 public final class Codecs {
   private final Codec none = new NoneCodec();
-  private final Codec zstd;
+  private final ZstdCodec zstd;
   private final FloatCodec floatCodec = new FloatCodec();
 
   public Codecs(int zstdLevel) {
@@ -21,7 +21,7 @@ public final class Codecs {
     return none;
   }
 
-  public Codec zstd() {
+  public ZstdCodec zstd() {
     return zstd;
   }
 

@@ -2,6 +2,7 @@ package io.ferry.codec;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.github.luben.zstd.Zstd;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Random;
@@ -82,5 +83,41 @@ class ZstdCodecTest {
     org.assertj.core.api.Assertions.assertThatThrownBy(
         () -> codec.decode(ByteBuffer.wrap(payload), ByteBuffer.allocateDirect(raw.length + 1)))
         .isInstanceOf(IOException.class).hasMessageContaining("decodes to " + raw.length);
+  }
+
+  /**
+   * The JSON of a snapshot (here 60,000 scalars, about a quarter of it left after zstd) stored by {@code auto}, as
+   * every snapshot is: zstd wrote it into an output array of its whole size, beside it, which with a checkpoint of
+   * 300,000 scalars (55 MB of JSON) ran a push out of the launcher's default heap. It now goes into an array sized
+   * from the ratio the samples gave, and the payload is zstd's usual one, whether that guess was right, too small
+   * (encoded again into an array of the bound) or so tight that no whole block of room was left over.
+   */
+  @Test
+  void aSnapshotsJsonEncodesIntoAnArrayOfAboutItsPayloadsSize() {
+    StringBuilder json = new StringBuilder("{\"format\":\"ferry-snapshot/1\",\"files\":[");
+    Random r = new Random(11);
+    for (int i = 0; i < 60_000; i++) {
+      json.append("[\"model.layers.").append(i / 100).append(".scale_").append(i % 100)
+          .append("\",\"F32\",[],").append(4 * i).append(',').append(4 * i + 4).append("],[\"")
+          .append(String.format("%016x%016x%016x%016x", r.nextLong(), r.nextLong(), r.nextLong(), r.nextLong()))
+          .append("\",4],");
+    }
+    byte[] raw = json.append("]}").toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    byte[] usual = Zstd.compress(raw, 3);
+    CodecPolicy.Encoded auto = CodecPolicy.AUTO.encode(ByteBuffer.wrap(raw), ChunkHint.OPAQUE, Codecs.standard());
+    assertThat(auto.codec().id()).isEqualTo(ZstdCodec.ID);
+    assertThat(bytes(auto.payload())).isEqualTo(usual);
+    assertThat(auto.payload().array().length).isLessThan(raw.length / 2);
+    double tight = (double) (usual.length + 10 - ZstdCodec.HEADROOM) / raw.length - 0.1;
+    for (double expected : new double[] {0.0, tight, 1.0}) {
+      ByteBuffer enc = codec.encode(ByteBuffer.wrap(raw), ChunkHint.OPAQUE, expected);
+      assertThat(bytes(enc)).as("expected ratio %s", expected).isEqualTo(usual);
+    }
+  }
+
+  private static byte[] bytes(ByteBuffer b) {
+    byte[] out = new byte[b.remaining()];
+    b.duplicate().get(out);
+    return out;
   }
 }
