@@ -128,9 +128,10 @@ final class DiffPage {
       h.raw("<h2>Files</h2><table id=\"diff-files\"><thead><tr><th>Path</th><th>Change</th><th>Size A</th>"
           + "<th>Size B</th></tr></thead><tbody>");
       for (FileDiff f : r.files()) {
-        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(f.renamedFrom() != null
-            ? "renamed from " + f.renamedFrom() : f.formatA() != null
-            ? "same bytes, stored as " + f.formatA() + " → " + f.formatB() : f.change().name().toLowerCase(Locale.ROOT))
+        String change = f.renamedFrom() != null ? "renamed from " + f.renamedFrom()
+            : f.formatA() != null ? "same bytes, stored as " + f.formatA() + " → " + f.formatB()
+            : f.change().name().toLowerCase(Locale.ROOT);
+        h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(change)
             .raw("</td><td class=\"num\">").text(f.change() == Change.ADDED ? "" : Html.bytes(f.sizeA()))
             .raw("</td><td class=\"num\">").text(f.change() == Change.REMOVED ? "" : Html.bytes(f.sizeB()))
             .raw("</td></tr>");
