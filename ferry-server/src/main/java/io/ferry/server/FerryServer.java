@@ -52,13 +52,6 @@ public final class FerryServer implements AutoCloseable {
   static final int MAX_CONNECTIONS = 4096;
 
   /**
-   * How long a request waits for its share of the memory budget before it is answered 503 {@code busy}. A quarter of
-   * the worker threads at most wait at once ({@link MemoryBudget}); the rest stay free for requests that need no
-   * memory.
-   */
-  static final long BUDGET_WAIT_MILLIS = 30_000;
-
-  /**
    * Small request bodies read before their handler runs, per worker thread, that may be on their way at once (with
    * 200 workers, 800 bodies of 64 KiB, 50 MiB): read on the workers, as many as there were workers held all of them.
    */
@@ -89,7 +82,7 @@ public final class FerryServer implements AutoCloseable {
    */
   public static FerryServer start(Repository repo, ServerOptions options) throws IOException {
     checkListen(options);
-    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), BUDGET_WAIT_MILLIS, options.maxThreads() / 4,
+    MemoryBudget budget = new MemoryBudget(options.memoryBudget(), options.budgetWait().toMillis(), options.maxThreads() / 4,
         options.minHeldRate());
     StoreApi store = new StoreApi(repo, options, budget, Clock.systemUTC());
     WeightDiff diffs = new WeightDiff(repo, budget);

@@ -32,20 +32,26 @@ import java.util.function.Consumer;
  *     TLS), for the absolute URLs the server builds; null to build them from each request. An http or https URL with
  *     a host and no path (the server's redirects and pages' links are paths from the root), user information, query
  *     or fragment; no final '/'
+ * @param budgetWait how long a request waits for its share of the memory budget before it is answered 503
+ *     {@code busy} (a quarter of the worker threads at most wait at once, {@link MemoryBudget}; the rest stay free for
+ *     requests that need no memory)
  */
 public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCert, Path tlsKey,
     Consumer<String> accessLog, long maxObjectSize, Duration idleTimeout, long memoryBudget, int maxThreads,
-    long minHeldRate, CrossOrigin crossOrigin, String publicUrl) {
+    long minHeldRate, CrossOrigin crossOrigin, String publicUrl, Duration budgetWait) {
   /** The default bound of an upload: a 64 MiB chunk or a 128 MiB snapshot, framed, with room to spare. */
   public static final long DEFAULT_MAX_OBJECT_SIZE = 129L << 20;
   /** The smallest bound of an upload a server accepts. */
   public static final long MIN_MAX_OBJECT_SIZE = 1024;
+  /** The default wait of a request for its share of the memory budget. */
+  public static final Duration DEFAULT_BUDGET_WAIT = Duration.ofSeconds(30);
 
   public ServerOptions {
     Objects.requireNonNull(host, "host");
     Objects.requireNonNull(accessLog, "accessLog");
     Objects.requireNonNull(idleTimeout, "idleTimeout");
     Objects.requireNonNull(crossOrigin, "crossOrigin");
+    Objects.requireNonNull(budgetWait, "budgetWait");
     if (crossOrigin.allowsAny() && tokens == null) {
       // every request to a development server is allowed, so every web page its user opens could read and change
       // the store through the browser (the Host check does not stop a page that calls localhost by name)
@@ -66,6 +72,9 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     }
     if (idleTimeout.isNegative() || idleTimeout.isZero()) {
       throw new IllegalArgumentException("idle timeout " + idleTimeout + " must be positive");
+    }
+    if (budgetWait.isNegative() || budgetWait.isZero()) {
+      throw new IllegalArgumentException("memory budget wait " + budgetWait + " must be positive");
     }
     if (memoryBudget < 1 << 20) {
       throw new IllegalArgumentException("memory budget " + memoryBudget + " is below 1 MiB");
@@ -159,6 +168,7 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
     private long minHeldRate = MemoryBudget.DEFAULT_MIN_HELD_RATE;
     private CrossOrigin crossOrigin = CrossOrigin.none();
     private String publicUrl;
+    private Duration budgetWait = DEFAULT_BUDGET_WAIT;
 
     private Builder() {}
 
@@ -222,9 +232,14 @@ public record ServerOptions(String host, int port, TokenFile tokens, Path tlsCer
       return this;
     }
 
+    public Builder budgetWait(Duration d) {
+      this.budgetWait = d;
+      return this;
+    }
+
     public ServerOptions build() {
       return new ServerOptions(host, port, tokens, tlsCert, tlsKey, accessLog, maxObjectSize, idleTimeout,
-          memoryBudget, maxThreads, minHeldRate, crossOrigin, publicUrl);
+          memoryBudget, maxThreads, minHeldRate, crossOrigin, publicUrl, budgetWait);
     }
   }
 }

@@ -878,10 +878,10 @@ class HardeningTest {
   @Test
   void aRequestThatCannotGetItsShareOfTheMemoryBudgetIs503WithRetryAfter() throws Exception {
     // an upload declaring the whole budget (32 MiB, which may take 128 s at the minimum rate) and sending nothing
-    // holds it until the idle timeout (2 min here); a decoded read waits 30 s for its share and is answered busy,
+    // holds it until the idle timeout (2 min here); a decoded read waits for its share (3 s here) and is answered busy,
     // which said "retry later" without the header that says when
     URI small = fx.start(ServerOptions.builder().memoryBudget(32 << 20).maxObjectSize(32 << 20)
-        .idleTimeout(Duration.ofMinutes(2))).uri();
+        .idleTimeout(Duration.ofMinutes(2)).budgetWait(Duration.ofSeconds(3))).uri();
     try (Socket hold = new Socket(small.getHost(), small.getPort())) {
       hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
           + (32 << 20) + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
@@ -1013,7 +1013,7 @@ class HardeningTest {
     long budget = 16 << 20;
     long held = budget - raw - (64 << 10);
     URI small = fx.start(ServerOptions.builder().memoryBudget(budget).maxObjectSize(budget)
-        .idleTimeout(Duration.ofMinutes(2))).uri();
+        .idleTimeout(Duration.ofMinutes(2)).budgetWait(Duration.ofSeconds(3))).uri();
     try (Socket hold = new Socket(small.getHost(), small.getPort())) {
       hold.getOutputStream().write(("PUT /v1/store/chunks/" + chunk + " HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
           + held + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
