@@ -14,6 +14,9 @@ import java.nio.ByteBuffer;
  * heap's young generation), else as many as a third of the heap holds, at least one. Small chunks get small buffers
  * beside them. Thread-safe.
  *
+ * <p>A pull and a verify each make their own; {@link ModelReader}'s copies and streams take theirs from the ones the
+ * whole JVM shares ({@link SharedBuffers}), sized the same way.
+ *
  * <p>A reader holds at most one frame and one output at a time, and waits only for buffers held by readers that will
  * give them back: with at most {@link #slots()} readers nobody waits for a buffer that cannot come.
  */
@@ -21,53 +24,35 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   private final ReadBuffers frames;
   private final ReadBuffers outputs;
   private final int slots;
-  /** The capacity every buffer above the smallest is made with: room for the biggest chunk it was sized for. */
-  private final int uniform;
-  /** The bytes the frames, and the outputs, may take together. */
-  private final long limit;
-  /** The buffer of the last tensor cut into several chunks, kept for the next ({@link #takeWhole}); null if none. */
-  private ByteBuffer whole;
 
   private ChunkBuffers(long limit, int uniform) {
-    this(limit, uniform, new ReadBuffers(limit, SpareBuffers::allocateDirect, uniform));
-  }
-
-  private ChunkBuffers(long limit, int uniform, ReadBuffers outputs) {
     this.frames = new ReadBuffers(limit, ByteBuffer::allocate, uniform);
-    this.outputs = outputs;
+    this.outputs = new ReadBuffers(limit, SharedBuffers::allocateDirect, uniform);
     this.slots = (int) Math.max(1, Math.min(Integer.MAX_VALUE, limit / uniform));
-    this.uniform = uniform;
-    this.limit = limit;
-  }
-
-  /**
-   * These buffers without their heap part, for keeping while nobody reads ({@link SpareBuffers}): the direct outputs
-   * (outside the heap), and the whole-tensor buffer if it is no bigger than the pool's limit; the frames, heap arrays
-   * of up to a third of the heap, are left to the garbage collector.
-   */
-  ChunkBuffers withoutHeap() {
-    ChunkBuffers kept = new ChunkBuffers(limit, uniform, outputs);
-    synchronized (this) {
-      if (whole != null && whole.capacity() <= limit) {
-        kept.whole = whole;
-      }
-    }
-    return kept;
   }
 
   /** Buffers for reading chunks of at most {@code biggest} raw bytes, sized from the maximum heap. */
   public static ChunkBuffers forChunksUpTo(long biggest) {
     int uniform = uniformFor(biggest);
+    return new ChunkBuffers(limitFor(uniform), uniform);
+  }
+
+  /** The capacity of every buffer above the smallest for chunks of at most {@code biggest} raw bytes. */
+  static int uniformFor(long biggest) {
+    return (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
+  }
+
+  /**
+   * The bytes the frames, and the outputs, of buffers of capacity {@code uniform} may take: two such buffers when two
+   * fit in 40% of the maximum heap, else a third of the heap.
+   */
+  static long limitFor(int uniform) {
     long heap = Runtime.getRuntime().maxMemory();
     long limit = Math.max(heap / 3, 256 << 10);
     if (2L * uniform <= heap * 2 / 5) {
       limit = Math.max(limit, 2L * uniform);
     }
-    return new ChunkBuffers(limit, uniform);
-  }
-
-  private static int uniformFor(long biggest) {
-    return (int) Math.min(Integer.MAX_VALUE - 8, Math.max(256 << 10, biggest + (64 << 10)));
+    return limit;
   }
 
   /** Buffers for reading the chunks of {@code files}. */
@@ -84,11 +69,6 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
       }
     }
     return biggest;
-  }
-
-  /** Whether these buffers have room for chunks of {@code biggest} raw bytes. */
-  public boolean holds(long biggest) {
-    return uniform >= uniformFor(biggest);
   }
 
   /** How many readers may use these buffers at once without waiting on each other for good. */
@@ -114,24 +94,5 @@ public final class ChunkBuffers implements ChunkReader.Scratch {
   @Override
   public void giveOutput(ByteBuffer buffer) {
     outputs.give(buffer);
-  }
-
-  /**
-   * A direct buffer for the whole of a tensor cut into several chunks, its limit set to {@code length}: the one kept
-   * from the last such tensor when it has room, else a new one. A new direct buffer costs its size in zeroing and page
-   * faults, a third of an uncompressed stream's time when each stream made its own. Give it back with {@link
-   * #giveWhole}. Outside the pool's limit: at most one is kept, of at most 2 GiB.
-   */
-  public synchronized ByteBuffer takeWhole(int length) {
-    ByteBuffer b = whole;
-    whole = null; // lent, or too small: dropped before a new one is made
-    return (b != null && b.capacity() >= length ? b.clear() : SpareBuffers.allocateDirect(length)).limit(length);
-  }
-
-  /** Keeps a buffer {@link #takeWhole} lent for the next tensor, the bigger one if another is kept. */
-  public synchronized void giveWhole(ByteBuffer buffer) {
-    if (whole == null || whole.capacity() < buffer.capacity()) {
-      whole = buffer;
-    }
   }
 }

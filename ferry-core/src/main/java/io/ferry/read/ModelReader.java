@@ -27,7 +27,6 @@ import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Reads one version without writing files: lists its tensors, reads a whole tensor or a row range of one into a
@@ -36,8 +35,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>A tensor is found by its name ({@link #tensor(String)}), or by its file and name ({@link #tensor(String,
  * String)}) when several files of the version hold a tensor of that name (a diffusers pipeline: {@code unet/} and
  * {@code vae/} may both hold {@code conv_in.weight}): a name alone is then refused, naming the files, and never read
- * from one of them at random. The read methods also take a {@link Located} this reader gave. Every chunk is read through the
- * {@link ChunkReader}, so its frame, its length against the snapshot and its CRC are checked; with {@link
+ * from one of them at random. The read methods also take a {@link Located} this reader gave. Every chunk is read
+ * through the {@link ChunkReader}, so its frame, its length against the snapshot and its CRC are checked; with {@link
  * #verifying(boolean)} also its SHA-256. Whole chunks decode straight into the caller's buffer. Thread-safe.
  */
 public final class ModelReader implements Closeable {
@@ -53,12 +52,8 @@ public final class ModelReader implements Closeable {
   private volatile boolean sha256;
   private volatile boolean closed;
   private volatile MissingReport missing = e -> e;
-  /**
-   * The buffers of the last copy, sized for the version's biggest chunk, kept for the next: a conversion copies many
-   * ranges and files one after the other, and a pool per copy would leave each one's direct buffers to the garbage
-   * collector. A copy takes it for itself; concurrent copies make their own.
-   */
-  private final AtomicReference<ChunkBuffers> idleBuffers = new AtomicReference<>();
+  /** The raw length of the version's biggest chunk: what its copies' buffers are sized for. */
+  private final long biggestChunk;
 
   /** A tensor and the file it is in. */
   public record Located(FileEntry file, TensorInfo info) {
@@ -82,6 +77,7 @@ public final class ModelReader implements Closeable {
         byName.computeIfAbsent(t.name(), n -> new ArrayList<>(1)).add(l);
       }
     }
+    this.biggestChunk = ChunkBuffers.biggestChunk(snapshot.files());
   }
 
   /** What a read reports when it finds an object of the version missing. */
@@ -446,8 +442,9 @@ public final class ModelReader implements Closeable {
    *
    * <p>Chunks are read, checked and decoded ahead on one thread per core while the sink works, as {@link #copyFile}
    * does: a tensor that is one chunk (most are: each tensor up to 64 MiB is a chunk of its own) reaches the sink in
-   * the buffer it was decoded into, from the same bounded pool a pull uses; a bigger tensor, cut into row-range
-   * chunks, is read into one buffer of its size, its chunks decoding in the same read-ahead.
+   * the buffer it was decoded into, from the bounded buffers the JVM's copies share (see {@link #copyFile}); a
+   * bigger tensor, cut into row-range chunks, is read into one buffer of its size, its chunks decoding in the same
+   * read-ahead.
    *
    * @throws InvalidInputException if a tensor is larger than one buffer holds (2 GiB), or a cut one than the JVM's
    *     direct memory has room for: read it with {@link #readRows} instead (before streaming anything)
@@ -484,7 +481,7 @@ public final class ModelReader implements Closeable {
       }
     }
     firstPiece[all.size()] = pieces.size();
-    ChunkBuffers buffers = takeBuffers();
+    SharedBuffers.Share buffers = SharedBuffers.forChunksUpTo(biggestChunk);
     int readers = Math.max(1, Math.min(Runtime.getRuntime().availableProcessors(), buffers.slots()));
     // one piece more than there are readers: one in the sink while each reader decodes the next (each pooled output is
     // a new direct buffer on a reader's first stream, zeroed and faulted in: no more of them than needed)
@@ -498,7 +495,8 @@ public final class ModelReader implements Closeable {
           + "): read it by rows or copy it with copyTensor, or give the JVM more (-XX:MaxDirectMemorySize)");
     }
     ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-tensors"));
-    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+    ArrayDeque<InFlight> ahead = new ArrayDeque<>();
+    InFlight current = null; // the piece awaited, or whose buffer the sink has
     ChunkReader.Check check = check();
     try {
       int next = 0; // the next piece to start
@@ -510,7 +508,8 @@ public final class ModelReader implements Closeable {
         Located t = all.get(i);
         ByteBuffer data = null;
         for (int p = firstPiece[i]; p < firstPiece[i + 1]; p++) {
-          // start pieces up to the window; a cut tensor's pieces wait while another cut tensor holds the buffer
+          // start pieces up to the window, while the shared buffers have room (see SharedBuffers); a cut tensor's
+          // pieces wait while another cut tensor holds the buffer
           while (next < pieces.size() && ahead.size() < window) {
             while (next == firstPiece[owner + 1]) { // skips tensors of no piece
               owner++;
@@ -519,19 +518,24 @@ public final class ModelReader implements Closeable {
             Piece piece = pieces.get(next);
             int length = (int) (piece.to() - piece.from());
             if (whole[owner]) {
-              ahead.add(pool.submit(() -> decode(piece.chunk(), check, buffers)));
+              ByteBuffer dst = buffers.takeOutput((int) piece.chunk().length(), ahead.isEmpty());
+              if (dst == null) {
+                break;
+              }
+              ahead.add(new InFlight(pool.submit(() -> decode(piece.chunk(), check, dst, buffers)), dst));
             } else if (cutOwner == -1 || cutOwner == owner) {
               cutOwner = owner;
               ByteBuffer into = cut.duplicate().clear().position(place).limit(place + length);
-              ahead.add(pool.submit(() -> readPiece(piece, check, into, buffers)));
+              ahead.add(new InFlight(pool.submit(() -> readPiece(piece, check, into, buffers)), null));
             } else {
               break;
             }
             place += length;
             next++;
           }
+          current = ahead.poll();
           try {
-            data = Futures.await(ahead.poll(), "reading tensor '" + t.info().name() + "' of version "
+            data = Futures.await(current.result(), "reading tensor '" + t.info().name() + "' of version "
                 + versionId.shortHex(12));
           } catch (IOException e) {
             Piece failed = pieces.get(p);
@@ -542,6 +546,7 @@ public final class ModelReader implements Closeable {
           try {
             sink.accept(t, data);
           } finally {
+            current = null; // decoded: its buffer goes back whatever the sink did
             buffers.giveOutput(data);
           }
         } else if (t.info().byteLength() == 0) {
@@ -554,48 +559,40 @@ public final class ModelReader implements Closeable {
         }
       }
     } finally {
-      for (Future<ByteBuffer> f : ahead) {
-        f.cancel(true);
-      }
-      pool.shutdownNow();
+      stop(pool, current, ahead, buffers);
     }
-    // only a stream that ended well gave every buffer back; a failed one's pool is dropped
+    // only a stream that ended well gives its cut buffer back: a reader a failed one cancelled may still write into it
     if (cut != null) {
       buffers.giveWhole(cut);
     }
-    keep(buffers);
   }
 
+  /** A chunk handed to a decoding thread, and the output buffer it decodes into (null if none of the shared ones). */
+  private record InFlight(Future<ByteBuffer> result, ByteBuffer output) {}
+
   /**
-   * Keeps the buffers of a copy or stream that ended well for the next one; once the reader is closed (by another
-   * thread, as the copy or stream ended), they go on to {@link SpareBuffers} as {@link #close} hands them.
+   * Stops the decoding threads of a copy or stream; the output buffers of chunks still in flight ({@code current} and
+   * {@code ahead}: none once a copy ended well) are dropped from the shared buffers, not given back, as a cancelled
+   * decode may still write into them.
    */
-  private void keep(ChunkBuffers buffers) {
-    idleBuffers.set(buffers);
-    if (closed) {
-      ChunkBuffers idle = idleBuffers.getAndSet(null);
-      if (idle != null) {
-        SpareBuffers.keep(idle);
+  private static void stop(ExecutorService pool, InFlight current, ArrayDeque<InFlight> ahead,
+      SharedBuffers.Share buffers) {
+    for (InFlight f : ahead) {
+      f.result().cancel(true);
+    }
+    pool.shutdownNow();
+    if (current != null && current.output() != null) {
+      buffers.dropOutput(current.output());
+    }
+    for (InFlight f : ahead) {
+      if (f.output() != null) {
+        buffers.dropOutput(f.output());
       }
     }
   }
 
-  /**
-   * The buffers for a copy or stream: those of the last one if it ended well, else the spare ones if they fit this
-   * version's chunks, else new ones.
-   */
-  private ChunkBuffers takeBuffers() {
-    ChunkBuffers b = idleBuffers.getAndSet(null);
-    if (b != null) {
-      return b;
-    }
-    long biggest = ChunkBuffers.biggestChunk(snapshot.files());
-    b = SpareBuffers.take(biggest);
-    return b != null ? b : ChunkBuffers.forChunksUpTo(biggest);
-  }
-
   /** Reads a piece of a chunk into {@code into} (its place in a tensor's buffer); returns {@code into}. */
-  private ByteBuffer readPiece(Piece p, ChunkReader.Check check, ByteBuffer into, ChunkBuffers buffers)
+  private ByteBuffer readPiece(Piece p, ChunkReader.Check check, ByteBuffer into, SharedBuffers.Share buffers)
       throws IOException {
     ChunkRef c = p.chunk();
     if (p.from() == 0 && p.to() == c.length()) {
@@ -629,9 +626,10 @@ public final class ModelReader implements Closeable {
   /**
    * Copies a file to a channel in order; no byte of a chunk reaches {@code out} before it passed its checks. Chunks
    * are read and decoded ahead on one thread per core while the calling thread writes the oldest, so a file of
-   * compressed chunks streams at the speed of all cores' decoding. Memory is that of a pull: the chunks in flight
-   * share one {@link ChunkBuffers} pool sized from the heap (two of the file's biggest chunks with the launcher's
-   * default heap), and a chunk's buffer goes back to the pool once written.
+   * compressed chunks streams at the speed of all cores' decoding. Memory is that of a pull, for all copies of the JVM
+   * together: the chunks in flight take their buffers from ones the JVM's copies and streams share, bounded as one
+   * pull's are (two of the file's biggest chunks with the launcher's default heap), and a chunk's buffer goes back
+   * once written; copies running at once share that bound, each with at least one chunk in flight.
    */
   public void copyFile(String path, WritableByteChannel out) throws IOException {
     copyRange(path, 0, file(path).size(), out);
@@ -707,74 +705,73 @@ public final class ModelReader implements Closeable {
     if (pieces.isEmpty()) {
       return;
     }
-    ChunkBuffers buffers = takeBuffers();
-    copyPieces(f, pieces, out, buffers);
-    // only a copy that ended well gave every buffer back; a failed one's pool is dropped
-    keep(buffers);
-  }
-
-  private void copyPieces(FileEntry f, List<Piece> pieces, WritableByteChannel out, ChunkBuffers buffers)
-      throws IOException {
+    SharedBuffers.Share buffers = SharedBuffers.forChunksUpTo(biggestChunk);
     int inFlight = Math.min(buffers.slots(), pieces.size());
     int readers = Math.min(Runtime.getRuntime().availableProcessors(), inFlight);
     ChunkReader.Check check = check();
     if (readers < 2) {
       for (Piece p : pieces) {
         ensureOpen(); // a reader closed while it copies reads no more
-        ByteBuffer b;
+        ByteBuffer b = buffers.takeOutput((int) p.chunk().length(), true);
+        boolean decoded = false;
         try {
-          b = decode(p.chunk(), check, buffers);
+          decode(p.chunk(), check, b, buffers);
+          decoded = true;
         } catch (IOException e) {
           throw failed(e, f, p.at(), p.at() + p.chunk().length());
+        } finally {
+          if (!decoded) {
+            buffers.giveOutput(b); // decoded on this thread: nothing writes into it any more
+          }
         }
         writeAll(part(b, p), out, buffers, f, p);
       }
       return;
     }
     ExecutorService pool = Executors.newFixedThreadPool(readers, DaemonThreads.named("ferry-cat"));
-    ArrayDeque<Future<ByteBuffer>> ahead = new ArrayDeque<>();
+    ArrayDeque<InFlight> ahead = new ArrayDeque<>();
+    InFlight current = null; // the chunk awaited
     try {
       int next = 0;
       int written = 0;
-      while (next < pieces.size() && ahead.size() < inFlight) {
-        ChunkRef c = pieces.get(next++).chunk();
-        ahead.add(pool.submit(() -> decode(c, check, buffers)));
-      }
-      while (!ahead.isEmpty()) {
+      while (next < pieces.size() || !ahead.isEmpty()) {
+        // start chunks up to the window, while the shared buffers have room: a copy with none in flight waits for
+        // one, a copy with some writes its oldest first (see SharedBuffers)
+        while (next < pieces.size() && ahead.size() < inFlight) {
+          ChunkRef c = pieces.get(next).chunk();
+          ByteBuffer dst = buffers.takeOutput((int) c.length(), ahead.isEmpty());
+          if (dst == null) {
+            break;
+          }
+          ahead.add(new InFlight(pool.submit(() -> decode(c, check, dst, buffers)), dst));
+          next++;
+        }
         ensureOpen(); // a reader closed while it copies reads no more
         Piece p = pieces.get(written);
+        current = ahead.poll();
         ByteBuffer b;
         try {
-          b = Futures.await(ahead.poll(), "reading '" + f.path() + "' of version " + versionId.shortHex(12));
+          b = Futures.await(current.result(), "reading '" + f.path() + "' of version " + versionId.shortHex(12));
         } catch (IOException e) {
           throw failed(e, f, p.at(), p.at() + p.chunk().length());
         }
-        // every chunk in flight holds a buffer until written: the next starts once this one's buffer is back
+        current = null; // decoded: writeAll gives its buffer back
         written++;
         writeAll(part(b, p), out, buffers, f, p);
-        if (next < pieces.size()) {
-          ChunkRef c = pieces.get(next++).chunk();
-          ahead.add(pool.submit(() -> decode(c, check, buffers)));
-        }
       }
     } finally {
-      for (Future<ByteBuffer> fu : ahead) {
-        fu.cancel(true);
-      }
-      pool.shutdownNow();
+      stop(pool, current, ahead, buffers);
     }
   }
 
-  /** Reads, checks and decodes one chunk into an output buffer of {@code buffers}, flipped for writing. */
-  private ByteBuffer decode(ChunkRef c, ChunkReader.Check check, ChunkBuffers buffers) throws IOException {
-    ByteBuffer dst = buffers.takeOutput((int) c.length());
-    try {
-      reader.readInto(locator.locate(c.id()), c.length(), check, dst, buffers);
-      return dst.flip();
-    } catch (IOException | RuntimeException | Error e) {
-      buffers.giveOutput(dst);
-      throw e;
-    }
+  /**
+   * Reads, checks and decodes one chunk into {@code dst}, an output buffer of {@code buffers} with room for it, and
+   * returns it flipped for writing; whoever took {@code dst} gives it back.
+   */
+  private ByteBuffer decode(ChunkRef c, ChunkReader.Check check, ByteBuffer dst, SharedBuffers.Share buffers)
+      throws IOException {
+    reader.readInto(locator.locate(c.id()), c.length(), check, dst, buffers);
+    return dst.flip();
   }
 
   /** The piece's bytes of its decoded chunk (position and limit set). */
@@ -787,7 +784,8 @@ public final class ModelReader implements Closeable {
    * {@link java.nio.channels.ClosedByInterruptException}, which has no message) ends with an
    * {@link java.io.InterruptedIOException} that names the bytes and tensors being copied, as an interrupted read does.
    */
-  private static void writeAll(ByteBuffer b, WritableByteChannel out, ChunkBuffers buffers, FileEntry f, Piece p)
+  private static void writeAll(ByteBuffer b, WritableByteChannel out, SharedBuffers.Share buffers, FileEntry f,
+      Piece p)
       throws IOException {
     try {
       FileWrites.write(b, out);
@@ -857,15 +855,12 @@ public final class ModelReader implements Closeable {
 
   /**
    * Closes the reader: its reads of bytes throw {@link IllegalStateException} from now on (a stream or copy that
-   * another thread runs fails at its next tensor or chunk), and the buffers it kept for the next copy go to {@link
-   * SpareBuffers}, for the next reader. Listing tensors and files still works. Closing twice is harmless.
+   * another thread runs fails at its next tensor or chunk). The buffers its copies used stay with the JVM's shared
+   * ones for the next copy of any reader ({@link SpareBuffers}). Listing tensors and files still works. Closing twice
+   * is harmless.
    */
   @Override
   public void close() {
     closed = true;
-    ChunkBuffers idle = idleBuffers.getAndSet(null);
-    if (idle != null) {
-      SpareBuffers.keep(idle);
-    }
   }
 }
