@@ -38,7 +38,9 @@ class ModelReaderConcurrentCopiesTest {
   /**
    * Eight threads of a JVM with a 96 MiB heap each copy (or stream the tensors of) a model of four 8 MiB zstd chunks,
    * twice, at the same time, each with a reader of its own: every copy is byte for byte the file, and all end within
-   * the test's bound (a copy waiting for buffers that its own later chunks hold would hang).
+   * the test's bound (a copy waiting for buffers that its own later chunks hold would hang). Copies and streams that
+   * failed before (their output or sink gave up at the first chunk, with others in flight) left no buffer counted as
+   * lent: the shared bound would have run out after a few, and the copies after them waited for ever.
    */
   @Test
   void eightCopiesAtOnceShareTheBuffersOfASmallHeap() throws Exception {
@@ -58,7 +60,7 @@ class ModelReaderConcurrentCopiesTest {
     Path output = tmp.resolve("copies.out");
     Path errors = tmp.resolve("copies.err");
     Process p = new ProcessBuilder(launcher.toString(), "-Xmx96m", "-XX:+UseSerialGC", "-cp",
-        System.getProperty("java.class.path"), CopiesInAJvm.class.getName(), store.toString(), "8")
+        System.getProperty("java.class.path"), CopiesInAJvm.class.getName(), store.toString(), "8", "4")
         .redirectOutput(output.toFile()).redirectError(errors.toFile()).start();
     boolean ended = p.waitFor(2, TimeUnit.MINUTES);
     if (!ended) {
@@ -75,9 +77,11 @@ class ModelReaderConcurrentCopiesTest {
   }
 
   /**
-   * Copies (even threads: the file) or streams (odd threads: its tensors) model {@code m} of store {@code args[0]} on
-   * {@code args[1]} threads at once, each twice with a reader of its own, and prints each round's SHA-256, or the
-   * error; exits 1 if any failed.
+   * First fails {@code args[2]} copies (their output throws at the first write) and as many streams (their sink
+   * throws at the first tensor) of model {@code m} of store {@code args[0]}; then copies (even threads: the file) or
+   * streams (odd threads: its tensors) it on {@code args[1]} threads at once, each twice with a reader of its own,
+   * and prints each round's SHA-256, or the error; exits 1 if any of those failed, or if the failed ones left fewer
+   * buffers to take than a copy may have in flight.
    */
   static final class CopiesInAJvm {
     public static void main(String[] args) throws Exception {
@@ -86,6 +90,32 @@ class ModelReaderConcurrentCopiesTest {
       CountDownLatch start = new CountDownLatch(1);
       List<Thread> all = new ArrayList<>();
       try (Repository repo = Ferry.open(args[0])) {
+        for (int i = 0; i < Integer.parseInt(args[2]); i++) {
+          try (ModelReader r = repo.open("m")) {
+            r.copyFile("model.safetensors", failing());
+          } catch (IOException expected) {
+            // the output gave up
+          }
+          try (ModelReader r = repo.open("m")) {
+            r.forEachTensor((tensor, bytes) -> {
+              throw new IOException("the sink gave up");
+            });
+          } catch (IOException expected) {
+            // the sink gave up
+          }
+        }
+        // nothing runs now: as many buffers as a copy may have in flight are there to take without waiting
+        SharedBuffers.Share share = SharedBuffers.forChunksUpTo(8 << 20);
+        List<ByteBuffer> taken = new ArrayList<>();
+        for (int i = 0; i < share.slots(); i++) {
+          ByteBuffer b = share.takeOutput(8 << 20, false);
+          if (b == null) {
+            results.add("failed: after the failed copies, " + i + " of " + share.slots() + " buffers to take");
+            break;
+          }
+          taken.add(b);
+        }
+        taken.forEach(share::giveOutput);
         for (int i = 0; i < threads; i++) {
           boolean copy = i % 2 == 0;
           Thread t = new Thread(() -> {
@@ -120,6 +150,23 @@ class ModelReaderConcurrentCopiesTest {
         failed |= r.startsWith("failed");
       }
       System.exit(failed ? 1 : 0);
+    }
+
+    private static WritableByteChannel failing() {
+      return new WritableByteChannel() {
+        @Override
+        public int write(ByteBuffer src) throws IOException {
+          throw new IOException("the output gave up");
+        }
+
+        @Override
+        public boolean isOpen() {
+          return true;
+        }
+
+        @Override
+        public void close() {}
+      };
     }
 
     private static WritableByteChannel digesting(MessageDigest md) {
