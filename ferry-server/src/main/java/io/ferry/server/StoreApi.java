@@ -29,7 +29,6 @@ import io.ferry.store.RecordStore;
 import io.ferry.store.RefLogEntry;
 import io.ferry.store.RefNames;
 import io.ferry.store.RefStore;
-import io.ferry.store.StoreIdentity;
 import io.ferry.store.StoredObject;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -44,8 +43,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.PriorityQueue;
 import org.eclipse.jetty.http.HttpHeader;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The {@code /v1/store} protocol (docs/http-api.md): the storage SPI of the server's store ({@link ChunkStore},
@@ -73,7 +70,6 @@ final class StoreApi {
   /** Largest body of a batch read of records. */
   static final int MAX_READ_BODY = MAX_READ_KEYS * (RecordStore.MAX_KEY_LENGTH + 8) + 4096;
 
-  private static final Logger LOG = LoggerFactory.getLogger(StoreApi.class);
 
   /** The request header naming the store id the client expects ({@code docs/http-api.md}, "Store info"). */
   static final String STORE_ID_HEADER = "Ferry-Store-Id";
@@ -86,8 +82,7 @@ final class StoreApi {
   private final SliceBuffers slices = new SliceBuffers(SLICE, DIRECT_SLICES);
   private final RecordRules recordRules;
   private final Clock clock;
-  /** The store's id once it was read ({@link StoreIdentity}); null until then. */
-  private volatile String storeId;
+  private final StoreIdReader storeId;
 
   StoreApi(Repository repo, ServerOptions options, MemoryBudget budget, Clock clock) {
     this.repo = repo;
@@ -96,6 +91,7 @@ final class StoreApi {
     this.budget = budget;
     this.uploads = new UploadCheck(repo.objects().codecs(), budget);
     this.clock = clock;
+    this.storeId = new StoreIdReader(backend, clock);
     this.recordRules = new RecordRules(backend.records(), backend.chunks(), clock, LeaseSettings.defaults());
   }
   /** The store this API serves. */
@@ -181,19 +177,11 @@ final class StoreApi {
 
   /**
    * The store's id, read once; null while it cannot be had (a store made before markers had an id, which this server
-   * may only read): the description then has none, as an older server's, and clients accept it with a warning.
+   * may only read, asked again at most every {@link StoreIdReader#RETRY}): the description then has none, as an
+   * older server's, and clients accept it with a warning.
    */
   private String storeId() {
-    String id = storeId;
-    if (id == null) {
-      try {
-        id = StoreIdentity.of(backend);
-        storeId = id;
-      } catch (IOException e) {
-        LOG.debug("store {} has no id to report: {}", backend.uri(), e.toString());
-      }
-    }
-    return id;
+    return storeId.get();
   }
 
   /** A store URI without user info, query or fragment, where secrets could be. */
