@@ -12,11 +12,13 @@ import io.ferry.version.RefSpec;
 import java.io.IOException;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
+import org.eclipse.jetty.http.HttpHeader;
 
 /**
  * {@code GET /v1/diff?a=REF&b=REF}: two versions tensor by tensor with the measured magnitude of each change (relative
  * Frobenius norm of the difference and cosine), the numbers the browser's diff page draws; computed by {@link
- * WeightDiff} and cached by version pair. Needs read access to both models.
+ * WeightDiff} and cached by version pair. Needs read access to both models. A {@code HEAD} measures nothing.
  */
 final class DiffApi implements Route {
   private final WeightDiff diffs;
@@ -47,7 +49,20 @@ final class DiffApi implements Route {
       }
       ex.require(ex.access().canRead(model), "read access to model '" + model + "'");
     }
-    WeightDiff.Result r = diffs.diff(a, b);
+    WeightDiff.Result r;
+    if (ex.isHead()) {
+      // a HEAD measures nothing: the GET's headers, with its length only when its answer is cached
+      Optional<WeightDiff.Result> cached = diffs.ifCached(a, b);
+      if (cached.isEmpty()) {
+        ex.response().setStatus(200);
+        ex.set(HttpHeader.CONTENT_TYPE, "application/json");
+        ex.headersOnly();
+        return true;
+      }
+      r = cached.get();
+    } else {
+      r = diffs.diff(a, b);
+    }
     ObjectNode out = Exchange.JSON.createObjectNode().put("a", r.a().hex()).put("b", r.b().hex())
         .put("changedTensorCount", r.changedCount())
         .put("unchangedTensorCount", r.tensors().size() - r.changedCount());

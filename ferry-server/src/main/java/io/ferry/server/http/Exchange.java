@@ -587,6 +587,15 @@ public final class Exchange implements AutoCloseable {
    */
   public void notModified() throws IOException {
     response.setStatus(304);
+    headersOnly();
+  }
+
+  /**
+   * Ends the answer with the status and headers set so far, no body and no {@code Content-Length} (which Jetty would
+   * otherwise set to 0, the length of what was written): a 304, or the answer to a {@code HEAD} whose {@code GET}
+   * would have had to do the work of its body to know its length (RFC 9110, 9.3.2, lets a server omit such fields).
+   */
+  public void headersOnly() throws IOException {
     response.getHeaders().remove(HttpHeader.CONTENT_LENGTH);
     write(false, ByteBuffer.allocate(0));
     write(true, ByteBuffer.allocate(0));

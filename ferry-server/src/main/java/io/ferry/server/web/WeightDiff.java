@@ -107,6 +107,17 @@ public final class WeightDiff {
     return r;
   }
 
+  /**
+   * The diff of the versions {@code a} and {@code b} name if this pair was measured and is still cached, else empty:
+   * resolves both (failing as {@link #diff} does for a reference to no version) and measures nothing.
+   */
+  public java.util.Optional<Result> ifCached(String a, String b) throws IOException, HttpError {
+    String key = repo.resolve(a).id().hex() + ":" + repo.resolve(b).id().hex();
+    synchronized (cache) {
+      return java.util.Optional.ofNullable(cache.get(key));
+    }
+  }
+
   /** Whether the pair's diff is in the cache (for tests). */
   boolean cached(ChunkId a, ChunkId b) {
     synchronized (cache) {
