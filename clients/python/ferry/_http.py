@@ -360,10 +360,11 @@ class Transport:
     is skipped for that request and the next one is tried, each server once. An answer that breaks off after its
     headers is the caller's to try again (``transfer_attempts`` in all), on another server first (``avoid``)."""
 
-    def __init__(self, url, token, timeout, deadline=None, max_json_bytes=MAX_JSON_BYTES):
+    def __init__(self, url, token, timeout, deadline=None, max_json_bytes=MAX_JSON_BYTES, connect_timeout=None):
         self.urls = _split_urls(url)
         self._token = token
         self.timeout = timeout
+        self.connect_timeout = connect_timeout
         self.deadline = deadline
         self.max_json_bytes = max_json_bytes
         self._next = 0
@@ -432,18 +433,21 @@ class Transport:
                     raise
                 time.sleep(0.1 * (2 ** attempt))
 
-    def _request(self, url, headers):
-        """A GET of ``url`` with the token and ``headers``, and the timeout to open it with."""
+    def _request(self, url, headers, deadline=None):
+        """A GET of ``url`` with the token and ``headers``, and the timeout to open it with; ``deadline`` (seconds)
+        bounds the whole request more tightly than the client's deadline."""
         req = urllib.request.Request(url, method="GET")
         if self._token:
             req.add_header("Authorization", "Bearer " + self._token)
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         timeout = self.timeout
-        if self.deadline is not None:
+        if deadline is None or (self.deadline is not None and self.deadline < deadline):
+            deadline = self.deadline
+        if deadline is not None:
             # the whole request, from connecting to the answer's last byte (read later, through the response)
-            req.ferry_deadline = (self.deadline, time.monotonic() + self.deadline, "GET " + url)
-            timeout = self.deadline if timeout is None else min(timeout, self.deadline)
+            req.ferry_deadline = (deadline, time.monotonic() + deadline, "GET " + url)
+            timeout = deadline if timeout is None else min(timeout, deadline)
         return req, timeout
 
     def _check_store(self, base):
@@ -489,8 +493,10 @@ class Transport:
 
     def _describe(self, base):
         """The store id ``base`` reports in its description, or None for a server that reports none (or answers
-        with an error or a body that is not a description: its requests tell)."""
-        req, timeout = self._request(base + "/v1/store", {"Accept": "application/json"})
+        with an error or a body that is not a description: its requests tell). The whole read, connecting included,
+        takes at most ``connect_timeout``: a hung server (one that accepts connections and never answers) held every
+        request, to whichever server it went, for the whole ``timeout`` while its description was read."""
+        req, timeout = self._request(base + "/v1/store", {"Accept": "application/json"}, self.connect_timeout)
         try:
             with self._opener.open(req, timeout=timeout) as resp:
                 body = self.read_whole(resp, "the store's description")

@@ -82,9 +82,14 @@ class Client:
     as an answer that broke off is, and then raised as ``FerryTransferError`` (or ``FerryConnectionError`` before
     the answer's headers) naming the URL. ``max_json_bytes`` (512 MiB) bounds what is read whole and parsed: a JSON
     answer (a version's description) and a version or snapshot object; a server sending more is refused.
+    ``connect_timeout`` (5 s, as the Java client's ``connect_timeout_ms``) bounds the read of each server's store id
+    (with several servers, before its first request), connecting included, so that a server that accepts
+    connections and never answers holds a request to another server no longer; None leaves it to ``timeout`` and
+    ``deadline``.
     """
 
-    def __init__(self, url, token=None, timeout=60.0, deadline=DEADLINE, max_json_bytes=MAX_JSON_BYTES):
+    def __init__(self, url, token=None, timeout=60.0, deadline=DEADLINE, max_json_bytes=MAX_JSON_BYTES,
+                 connect_timeout=5.0):
         if token is None:
             token = os.environ.get("FERRY_TOKEN") or None
         if token is not None:
@@ -96,7 +101,7 @@ class Client:
             if token is not None and not all(33 <= ord(ch) <= 126 for ch in token):
                 raise ValueError("token: expected printable ASCII without spaces or control characters (as a Ferry"
                                  " token, fry_<id>_<secret>), got %d characters with others (not shown)" % len(token))
-        for name, value in (("timeout", timeout), ("deadline", deadline)):
+        for name, value in (("timeout", timeout), ("deadline", deadline), ("connect_timeout", connect_timeout)):
             if value is None:
                 continue
             # a timeout or deadline past what the system's clock takes (inf, 1e300) was an OverflowError at the first
@@ -110,7 +115,7 @@ class Client:
                 or not operator.index(max_json_bytes) > 0:
             raise ValueError("max_json_bytes: expected a positive integer (bytes), got %r" % (max_json_bytes,))
         max_json_bytes = operator.index(max_json_bytes)
-        self._http = Transport(url, token, timeout, deadline, max_json_bytes)
+        self._http = Transport(url, token, timeout, deadline, max_json_bytes, connect_timeout)
         self._objects = collections.OrderedDict()
         self._objects_bytes = 0
         self._objects_lock = threading.Lock()

@@ -13,6 +13,7 @@ FERRY_TEST_TMP            a scratch directory
 FERRY_TEST_GONE           the id of version "removed" of model "tiny-gone", which ferry rm took off its head's line
                           (back to version "kept")
 FERRY_TEST_GLOBS          a JSON table of the files Java's PathFilter (ferry pull --include/--exclude) takes
+FERRY_TEST_PORTS          optional, LOW-HIGH: the ports the tests' own little servers take (else the kernel picks)
 
 Under CI=true the torch tests fail rather than skip when torch is missing.
 """
@@ -702,11 +703,28 @@ class HostileVersionTest(unittest.TestCase):
             {"id": "1" * 64, "offset": 0, "length": 100000000}, {"id": "2" * 64, "offset": 100000000, "length": 24}]))
 
 
+def _free_port():
+    """0 (a port the kernel picks), or where several test runs share a machine, a free port of the range
+    ``FERRY_TEST_PORTS`` names (``LOW-HIGH``, as the Java tests' ``ferry.test.ports``)."""
+    span = ENV.get("FERRY_TEST_PORTS", "").strip()
+    if not span:
+        return 0
+    low, high = (int(p) for p in span.split("-"))
+    for port in range(low, high + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise OSError("no free port in FERRY_TEST_PORTS=" + span)
+
+
 class _LocalServer(http.server.ThreadingHTTPServer):
     """An HTTP server on a free loopback port, serving from a thread of its own."""
 
     def _start(self, handler):
-        super().__init__(("127.0.0.1", 0), handler)
+        super().__init__(("127.0.0.1", _free_port()), handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     def url(self):
@@ -883,6 +901,65 @@ class StoresTest(unittest.TestCase):
                 self.assertEqual(2, proxy.requests)
         finally:
             proxy.close()
+
+
+class HungServerTest(unittest.TestCase):
+    def test_a_hung_server_delays_a_request_to_another_by_the_connect_timeout_at_most(self):
+        # the store id of every server is read before the first request; a server that accepts connections and never
+        # answers (a stopped process) held that request, meant for the other server, for the whole timeout (60 s)
+        hung = _Hung()
+        other = _Recorder(200)
+        try:
+            c = ferry.Client([other.url(), hung.url()], timeout=30, connect_timeout=0.5)
+            started = time.monotonic()
+            with self.assertRaises(ferry.FerryError):
+                c.models()  # the recorder's empty answer
+            self.assertLess(time.monotonic() - started, 10)
+            self.assertGreaterEqual(hung.accepted(), 1)  # it was asked, and not waited for
+            self.assertEqual(["/v1/store", "/v1/models"], [h["path"] for h in other.seen])
+        finally:
+            other.close()
+            hung.close()
+
+    def test_connect_timeout_is_checked(self):
+        for bad in (0, -1, float("inf"), "5", True):
+            with self.assertRaises(ValueError) as e:
+                ferry.Client("http://127.0.0.1:9", connect_timeout=bad)
+            self.assertIn("connect_timeout", str(e.exception))
+
+
+class _Hung:
+    """A server that accepts connections and never answers (a stopped process): holds what it accepted."""
+
+    def __init__(self):
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", _free_port()))
+        self._sock.listen(8)
+        self._held = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._held.append(conn)
+
+    def accepted(self):
+        with self._lock:
+            return len(self._held)
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self._sock.getsockname()[1]
+
+    def close(self):
+        self._sock.close()
+        with self._lock:
+            for conn in self._held:
+                conn.close()
 
 
 class _CountingProxy(_LocalServer):
