@@ -114,9 +114,10 @@ public final class Destination {
   /**
    * Refuses, before anything is written, a destination where a link or a non-directory stands where {@code files}
    * (paths relative to {@code dest}) need a directory, or a directory where one of them is a file. Paths below a
-   * missing directory are not looked at.
+   * missing directory are not looked at. Refuses too two paths that would be one file there ({@link NameClashes}).
    */
   public static void check(Path dest, Collection<String> files) throws IOException {
+    NameClashes.check(dest, files);
     if (!Files.isDirectory(dest)) {
       return;
     }
