@@ -12,7 +12,9 @@ import os
 import posixpath
 import re
 import stat
+import tempfile
 import threading
+import unicodedata
 import urllib.parse
 
 try:
@@ -700,6 +702,7 @@ class Model:
                     # no tree holds both (a push cannot make such a snapshot; a store another client wrote can)
                     raise FerryError("%s: %r is both a file and a directory of the version (it holds this file);"
                                      " nothing written" % (self._where(f), f["path"][:at]))
+        _check_name_clashes(root, [f["path"] for f, _ in chosen])
         if not chosen and not selection.takes_all():
             raise FerryNotFoundError("model %s version %s has no file that %s selects (%d files); Model.files() lists"
                                      " them" % (self.name, self.id, selection.describe(), len(self._files)))
@@ -1228,6 +1231,64 @@ class _Dir:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _name_key(path, folds_case=True, normalizes=True):
+    """``path`` as a file system that compares names without case and/or Unicode normalization sees it."""
+    if normalizes:
+        path = unicodedata.normalize("NFC", path)
+    return path.casefold() if folds_case else path
+
+
+def _name_rules(d):
+    """(folds case, normalizes) of the file system under the existing directory ``d``: a probe file, made and
+    removed there, looked up spelled otherwise."""
+    def two_spellings(written, asked):
+        try:
+            fd, made = tempfile.mkstemp(prefix=".ferry-name-probe-", suffix="-" + written, dir=d)
+        except (OSError, UnicodeError):
+            return False  # a name this file system cannot hold: nothing to confuse
+        os.close(fd)
+        try:
+            return os.path.lexists(made[:-len(written)] + asked)
+        finally:
+            os.unlink(made)
+    return two_spellings("a", "A"), two_spellings("\u00e9", "e\u0301")
+
+
+def _check_name_clashes(root, paths):
+    """Refuses, before anything is written, two paths (or a file and a directory) that the file system of ``root``
+    takes for one name (``A.bin`` and ``a.bin`` on exFAT, FAT, NTFS, macOS's default or a casefold directory): the
+    second would be written over the first. Paths no such file system confuses cost nothing."""
+    seen = {}
+    suspects = []
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            p = "/".join(parts[:i])
+            other = seen.setdefault(_name_key(p), p)
+            if other != p:
+                suspects.append((other, p))
+    rules = {}
+    files = set(paths)
+    for a, b in suspects:
+        common = []
+        for x, y in zip(a.split("/"), b.split("/")):
+            if x != y:
+                break
+            common.append(x)
+        d = os.path.join(root, *common)
+        while not os.path.isdir(d) and os.path.dirname(d) != d:
+            d = os.path.dirname(d)
+        if d not in rules:
+            rules[d] = _name_rules(d)
+        folds, normalizes = rules[d]
+        if _name_key(a, folds, normalizes) == _name_key(b, folds, normalizes):
+            raise FerryError("%s: the version's paths %r and %r would be one %s there: its file system does not tell"
+                             " apart names that differ only in %s; nothing written: download into a directory on a"
+                             " file system that does, or leave one of them out (exclude)" % (
+                                 root, a, b, "file" if a in files and b in files else "entry",
+                                 "case" if folds else "Unicode normalization"))
 
 
 def _safe_target(root, path, where):

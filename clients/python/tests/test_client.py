@@ -703,6 +703,84 @@ class HostileVersionTest(unittest.TestCase):
             {"id": "1" * 64, "offset": 0, "length": 100000000}, {"id": "2" * 64, "offset": 100000000, "length": 24}]))
 
 
+class NameClashTest(unittest.TestCase):
+    """A version with paths that differ only in case, downloaded into a directory whose file system does not tell
+    them apart: the second file was written over the first and the download returned both as fetched."""
+
+    EMPTY = hashlib.sha256(b"").hexdigest()
+
+    def model(self, *paths):
+        files = [{"path": p, "size": 0, "sha256": self.EMPTY, "format": "opaque", "chunks": [], "tensors": []}
+                 for p in paths]
+        return ferry.Model(ferry.Client(URL, token=TOKEN), "x", "x", {"id": "9" * 64, "files": files})
+
+    def test_refused_on_a_case_insensitive_file_system_naming_both_paths(self):
+        with _ExFat() as root:
+            dest = os.path.join(root, "out")
+            os.mkdir(dest)
+            self.assertTrue(os.path.exists(os.path.join(root, "OUT")))  # the file system folds case
+            with self.assertRaises(ferry.FerryError) as e:
+                self.model("A.bin", "a.bin", "sub/x.json").download(dest)
+            self.assertIn("'A.bin' and 'a.bin' would be one file there", str(e.exception))
+            self.assertIn("differ only in case; nothing written", str(e.exception))
+            self.assertEqual([], os.listdir(dest))  # no file, and no probe file either
+            with self.assertRaises(ferry.FerryError) as e:
+                self.model("Sub/a.bin", "sub/a.bin").download(os.path.join(root, "new", "out"))
+            self.assertIn("'Sub' and 'sub' would be one entry there", str(e.exception))
+            self.assertFalse(os.path.exists(os.path.join(root, "new")))
+
+    def test_a_case_sensitive_file_system_takes_both(self):
+        dest = tempfile.mkdtemp(prefix="ferry-names-")
+        try:
+            if ferry.client._name_rules(dest) != (False, False):
+                self.skipTest("the temporary directory does not tell case apart")
+            result = self.model("A.bin", "a.bin").download(dest)
+            self.assertEqual(["A.bin", "a.bin"], sorted(result["fetched"] + result["kept"]))
+            self.assertEqual(["A.bin", "a.bin"], sorted(os.listdir(dest)))
+        finally:
+            shutil.rmtree(dest)
+
+
+class _ExFat:
+    """An exFAT image mounted through FUSE on a loop device (its root's path); skips the test where one cannot be
+    made (root, /dev/fuse, exfatprogs and exfat-fuse are needed)."""
+
+    def __enter__(self):
+        tools = ["/usr/sbin/mkfs.exfat", "/usr/sbin/mount.exfat-fuse", "/usr/sbin/losetup"]
+        if os.geteuid() != 0 or not os.path.exists("/dev/fuse") or not all(os.access(t, os.X_OK) for t in tools):
+            raise unittest.SkipTest("needs root, /dev/fuse, exfatprogs and exfat-fuse to mount a case-insensitive"
+                                    " file system")
+        self.dir = tempfile.mkdtemp(prefix="ferry-exfat-")
+        image = os.path.join(self.dir, "exfat.img")
+        with open(image, "wb") as f:
+            f.truncate(16 << 20)
+        self.root = os.path.join(self.dir, "mnt")
+        os.mkdir(self.root)
+        self.loop = None
+        try:
+            subprocess.run(["/usr/sbin/mkfs.exfat", image], check=True, capture_output=True, timeout=30)
+            self.loop = subprocess.run(["/usr/sbin/losetup", "-f", "--show", image], check=True, capture_output=True,
+                                       timeout=30, text=True).stdout.strip()
+            subprocess.run(["/usr/sbin/mount.exfat-fuse", self.loop, self.root], check=True, capture_output=True,
+                           timeout=30)
+        except BaseException:
+            self._release(mounted=False)
+            raise
+        return self.root
+
+    def __exit__(self, *exc):
+        self._release(mounted=True)
+
+    def _release(self, mounted):
+        try:
+            if mounted:
+                subprocess.run(["fusermount", "-u", self.root], check=True, capture_output=True, timeout=30)
+        finally:
+            if self.loop:
+                subprocess.run(["/usr/sbin/losetup", "-d", self.loop], check=True, capture_output=True, timeout=30)
+            shutil.rmtree(self.dir)
+
+
 def _free_port():
     """0 (a port the kernel picks), or where several test runs share a machine, a free port of the range
     ``FERRY_TEST_PORTS`` names (``LOW-HIGH``, as the Java tests' ``ferry.test.ports``)."""
