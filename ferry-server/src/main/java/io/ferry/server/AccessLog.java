@@ -37,7 +37,9 @@ final class AccessLog implements RequestLog {
   @Override
   public void log(Request request, Response response) {
     Object who = request.getAttribute(FerryHandler.WHO);
-    String path = request.getHttpURI().getPathQuery();
+    // a target Jetty refused as it read the request line (a %00) is logged as sent, not as Jetty's "/badMessage"
+    String refused = io.ferry.server.http.HeaderDeadline.refusedTarget(request);
+    String path = refused != null ? refused : request.getHttpURI().getPathQuery();
     long ms = (System.nanoTime() - request.getBeginNanoTime()) / 1_000_000;
     long written = Response.getContentBytesWritten(response);
     sink.accept(clock.instant() + " " + Request.getRemoteAddr(request) + " " + (who == null ? "-" : who) + " "

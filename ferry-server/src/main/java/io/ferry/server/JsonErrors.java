@@ -51,7 +51,8 @@ final class JsonErrors extends ErrorHandler {
    * Jetty's message for a path it refused, with the defect when the path holds an encoded control character or
    * backslash, and the path where Jetty still has it: Jetty said "Bad Request" for a {@code %00} and "Suspicious Path
    * Character" for the others, naming neither the path nor the character. Jetty refuses a {@code %00} while it parses
-   * the request line, before the path is kept anywhere, so that message cannot name the path.
+   * the request line, before the path is kept anywhere but by our HTTP/1.1 connections ({@link
+   * io.ferry.server.http.HeaderDeadline#refusedTarget}): over HTTP/2 that message names the character only.
    */
   static String described(Request request, int code, String message, Throwable cause) {
     if (code != 400) {
@@ -59,9 +60,12 @@ final class JsonErrors extends ErrorHandler {
     }
     for (Throwable t = cause; t != null; t = t.getCause()) {
       if (t instanceof IllegalArgumentException && "Illegal character in path".equals(t.getMessage())) {
-        // the one character Jetty's parser refuses outright in an encoded path
-        return "the request's path holds %00, an encoded NUL, which no path segment may hold (no model, ref, record"
-            + " key or file name has one)";
+        // the one character Jetty's parser refuses outright in an encoded path, before it keeps the path: only an
+        // HTTP/1.1 connection of ours still knows it
+        String target = io.ferry.server.http.HeaderDeadline.refusedTarget(request);
+        return (target == null ? "the request's path" : "path '" + AccessLog.safe(pathOf(target), 120) + "'")
+            + " holds %00, an encoded NUL, which no path segment may hold (no model, ref, record key or file name"
+            + " has one)";
       }
     }
     if (request == null || request.getHttpURI() == null || request.getHttpURI().getPath() == null) {
@@ -75,6 +79,12 @@ final class JsonErrors extends ErrorHandler {
     String what = m.group().equalsIgnoreCase("%5c") ? "an encoded backslash" : "an encoded control character";
     return "path '" + Exchange.clip(path) + "' holds " + m.group() + ", " + what + ", which no path segment may"
         + " hold (no model, ref, record key or file name has one)";
+  }
+
+  /** The path of a request target: what comes before its query. */
+  static String pathOf(String target) {
+    int q = target.indexOf('?');
+    return q < 0 ? target : target.substring(0, q);
   }
 
   private static byte[] body(int status, String message) {

@@ -138,7 +138,8 @@ class HardeningTest {
   /**
    * A path with an encoded control character or backslash, which Jetty refuses before a handler sees it, is refused
    * naming the character, and the path where Jetty keeps it: a {@code %00} got a bare "Bad Request", the others
-   * "Suspicious Path Character", naming neither. Jetty refuses a {@code %00} before it keeps the path.
+   * "Suspicious Path Character", naming neither. Jetty refuses a {@code %00} before it keeps the path: its 400 named
+   * the character only, and its access log line read {@code BAD /badMessage}; both name the path now.
    */
   @Test
   void anEncodedControlCharacterInAPathIsRefusedNamingTheCharacter() throws Exception {
@@ -146,14 +147,27 @@ class HardeningTest {
         + " an encoded control character"}, {"/org/tiny/resolve/main/a%7Fb", "path '/org/tiny/resolve/main/a%7Fb'"
         + " holds %7F, an encoded control character"}, {"/v1/store/records/leases/a%5cb",
         "path '/v1/store/records/leases/a%5cb' holds %5c, an encoded backslash"},
-        {"/v1/store/refs/a%00b/head", "the request's path holds %00, an encoded NUL"},
-        {"/v1/store/records/x%00y", "the request's path holds %00, an encoded NUL"}};
+        {"/v1/store/refs/a%00b/head", "path '/v1/store/refs/a%00b/head' holds %00, an encoded NUL"},
+        {"/v1/store/records/x%00y?q=1", "path '/v1/store/records/x%00y' holds %00, an encoded NUL"}};
     for (String[] c : cases) {
       HttpResponse<byte[]> r = fx.send(get(patient, c[0]));
       assertThat(r.statusCode()).as(c[0]).isEqualTo(400);
       assertThat(new String(r.body(), StandardCharsets.UTF_8)).as(c[0]).startsWith("{\"error\":\"bad-request\",")
           .contains(c[1]);
     }
+    assertThat(fx.accessLog.await(l -> l.contains(" /v1/store/records/x%00y?q=1 400 "), 1)).hasSize(1);
+    // what the client sent is shown only escaped: a right-to-left override (U+202E) beside the %00, in the body
+    // and in the access log line
+    try (Socket s = new Socket(patient.getHost(), patient.getPort())) {
+      s.setSoTimeout(10_000);
+      s.getOutputStream().write("GET /v1/models/nul-\u202e%00 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+          .getBytes(StandardCharsets.UTF_8));
+      String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(answer).startsWith("HTTP/1.1 400").contains("path '/v1/models/nul-%E2%80%AE%00' holds %00")
+          .doesNotContain("\u202e");
+    }
+    assertThat(fx.accessLog.await(l -> l.contains("/v1/models/nul-"), 1)).singleElement()
+        .satisfies(l -> assertThat(l).contains(" /v1/models/nul-%E2%80%AE%00 400 ").doesNotContain("\u202e"));
   }
 
   @Test
