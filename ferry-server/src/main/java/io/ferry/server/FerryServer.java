@@ -201,12 +201,15 @@ public final class FerryServer implements AutoCloseable {
     try {
       for (InetAddress a : InetAddress.getAllByName(options.host())) {
         if (!a.isLoopbackAddress()) {
-          throw new InvalidInputException("a development server (no --tokens) listens only on loopback, and "
-              + options.host() + " is " + a.getHostAddress() + ": give --tokens FILE to listen beyond this machine");
+          String what = a.getHostAddress().equals(options.host()) ? "is not a loopback address"
+              : "is " + a.getHostAddress() + ", not a loopback address";
+          throw new InvalidInputException("--listen " + options.host() + ": a development server (no --tokens) "
+              + "listens only on loopback (127.0.0.1, ::1, localhost), and " + options.host() + " " + what
+              + ": give --tokens FILE to listen beyond this machine");
         }
       }
     } catch (UnknownHostException e) {
-      throw new InvalidInputException("cannot resolve listen address '" + options.host() + "'");
+      throw new InvalidInputException("--listen " + options.host() + ": cannot resolve the host name");
     }
   }
 
