@@ -2,6 +2,7 @@ package io.ferry.server;
 
 import com.fasterxml.jackson.core.JsonGenerator;
 import io.ferry.error.InvalidInputException;
+import io.ferry.error.NotFoundException;
 import io.ferry.id.ChunkId;
 import io.ferry.read.Location;
 import io.ferry.read.Locator;
@@ -154,6 +155,11 @@ final class ModelApi implements Route {
         Optional<ChunkId> id = repo.backend().refs().get(name);
         id.ifPresent(i -> tags.put(name.substring(prefix.length()), i.hex()));
       }
+    }
+    if (head.isEmpty() && tags.isEmpty()) {
+      // a model with neither head nor tag does not exist (or was removed): a 404 with suggestions, as on every
+      // endpoint, not an empty answer that a client reads as "a model without tags"
+      throw new NotFoundException("no model '" + model + "' in this store");
     }
     ex.json(200, out);
   }

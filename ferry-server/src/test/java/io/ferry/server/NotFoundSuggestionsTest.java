@@ -39,7 +39,7 @@ class NotFoundSuggestionsTest {
   @Test
   void suggestionsAreOnlyModelsTheTokenMayRead() throws Exception {
     for (String path : List.of("/v1/versions/main?model=org/tinx", "/v1/versions/@abcd?model=org/tinx",
-        "/v1/models/org/tinx/versions",
+        "/v1/models/org/tinx/versions", "/v1/models/org/tinx/refs",
         "/api/models/org/tinx", "/org/tinx/resolve/main/config.json", "/ui/models/org/tinx/-/versions/main")) {
       HttpResponse<byte[]> r = fx.send(get(base, path).header("Authorization", "Bearer " + reader));
       String body = new String(r.body(), StandardCharsets.UTF_8).replace("&#39;", "'");
