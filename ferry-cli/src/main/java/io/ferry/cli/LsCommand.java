@@ -68,10 +68,12 @@ final class LsCommand extends StoreCommand {
   private int damage(List<io.ferry.error.CorruptRefException> damaged,
       List<io.ferry.error.FerryException> damagedVersions, List<String> unreadable) {
     for (io.ferry.error.CorruptRefException e : damaged) {
-      notices().warning("ref '" + e.ref() + "' is not listed: " + e.getMessage() + "; ferry verify names the damage");
+      notices().warning("ref '" + e.ref() + "' is not listed: " + e.getMessage() + "; " + verifyCommand(null)
+          + " names the damage");
     }
     for (io.ferry.error.FerryException e : damagedVersions) {
-      notices().warning(ErrorText.of(e) + "; run 'ferry verify' for details and how to repair the store");
+      notices().warning(ErrorText.of(e) + "; run '" + verifyCommand(null)
+          + "' for details and how to repair the store");
     }
     return damaged.isEmpty() && damagedVersions.isEmpty() && unreadable.isEmpty() ? 0
         : io.ferry.error.FerryException.Kind.INTEGRITY.exitCode();

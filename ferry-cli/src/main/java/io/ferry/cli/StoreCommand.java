@@ -283,13 +283,18 @@ abstract class StoreCommand implements Callable<Integer> {
     if (ref != null && ref.contains("//")) {
       ref = ref.substring(0, ref.indexOf("//"));
     }
-    // the store the user named, else verify would check another (the default store); never one whose URI holds a
-    // user and password, which stderr would show
+    return "; run '" + verifyCommand(ref) + "' to check every object and see how to repair the store";
+  }
+
+  /**
+   * The verify command to suggest: {@code ferry verify [REF]}, with the store the user named, else verify would
+   * check another (the default store); never one whose URI holds a user and password, which stderr would show.
+   */
+  protected String verifyCommand(String ref) {
     String named = store != null ? store : root() == null ? null : root().store;
     String where = named == null || named.matches("(?s)[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@.*") ? ""
         : " --store " + (named.matches("[A-Za-z0-9_@%+=:,./-]+") ? named : "\"" + named.replace("\"", "\\\"") + "\"");
-    return "; run 'ferry verify" + (ref == null || ref.isEmpty() ? "" : " " + ref) + where
-        + "' to check every object and see how to repair the store";
+    return "ferry verify" + (ref == null || ref.isEmpty() ? "" : " " + ref) + where;
   }
 
   /**

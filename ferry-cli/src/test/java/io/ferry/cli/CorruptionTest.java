@@ -433,7 +433,7 @@ class CorruptionTest {
       assertThat(r.out()).contains("other")
           .containsPattern("(?m)^m +" + version.substring(0, 12) + " +\\? +\\?  prod=");
       assertThat(r.err()).contains("warning").contains("model 'm'").contains(version).contains(cli.store.toString())
-          .contains("ferry verify");
+          .contains("run 'ferry verify --store " + cli.store + "' for details");
       Cli.Result j = cli.run("ls", "--json").exits(3);
       com.fasterxml.jackson.databind.JsonNode ls = j.json();
       assertThat(ls).hasSize(2);
