@@ -333,17 +333,19 @@ public final class Verifier {
         continue;
       }
       Version v;
+      // the ref as users write it (tiny, tiny:prod), not as stored (tiny/head)
+      String reachedFrom = io.ferry.store.RefNames.asWritten(via.get(id));
       try {
         v = db.version(id);
       } catch (io.ferry.error.FerryException e) {
         // named as a damaged version by the model of the ref that reaches it, so the repair can say what to copy back
-        errors.add("version " + id.shortHex(12) + " (reachable from " + via.get(id) + "): " + e.getMessage(),
+        errors.add("version " + id.shortHex(12) + " (reachable from " + reachedFrom + "): " + e.getMessage(),
             e instanceof io.ferry.error.CorruptObjectException
                 ? io.ferry.store.RefNames.modelOf(via.get(id)) + "@" + id.shortHex(12) : null, e);
-        errors.suspect(e, id, "version", "version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")");
+        errors.suspect(e, id, "version", "version " + id.shortHex(12) + " (reachable from " + reachedFrom + ")");
         continue;
       } catch (IOException e) {
-        throw unreadable("version " + id.shortHex(12) + " (reachable from " + via.get(id) + ")", e);
+        throw unreadable("version " + id.shortHex(12) + " (reachable from " + reachedFrom + ")", e);
       }
       out.add(new VersionRef(id, v));
       for (ChunkId p : v.parents()) {

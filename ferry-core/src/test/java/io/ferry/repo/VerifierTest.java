@@ -260,6 +260,9 @@ class VerifierTest {
     VerifyReport all = verify(null);
     assertThat(all.ok()).isFalse();
     assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains(version.shortHex(12)).contains("missing"));
+    // the ref that reaches it as users write it, not as it is stored (alpha/head)
+    assertThat(all.errors()).anySatisfy(err -> assertThat(err).contains("(reachable from alpha)"))
+        .noneSatisfy(err -> assertThat(err).contains("alpha/head"));
     assertThatThrownBy(() -> verify("alpha")).isInstanceOf(FerryException.class);
   }
 }
