@@ -7,11 +7,11 @@ with the Python standard library only, for Ferry's quickstart.
 --finetune changes the values of a few tensors (the attention projections of layer 1 and the final norm),
 like a small fine-tune, and leaves every other byte as it was.
 """
+import argparse
 import json
 import os
 import random
 import struct
-import sys
 
 HIDDEN, LAYERS, VOCAB = 256, 4, 1000
 
@@ -58,9 +58,15 @@ def write_shard(path, items):
 
 
 def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    out, finetune = sys.argv[1], "--finetune" in sys.argv[2:]
+    # argparse: -h/--help prints the usage, and a mistyped option (--fintune) or a missing OUT_DIR is refused (exit 2)
+    # rather than taken for the directory to write
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="directory to write the model into (made if absent)")
+    parser.add_argument("--finetune", action="store_true",
+                        help="change a few tensors' values, as a small fine-tune of the same model would")
+    args = parser.parse_args()
+    out, finetune = args.out_dir, args.finetune
     os.makedirs(out, exist_ok=True)
     items = tensors(finetune)
     half = len(items) // 2
