@@ -129,6 +129,12 @@ public record OnnxMetadata(Map<String, String> header, int initializers, int unl
   /** The key that counts the tensors with external data {@link #asStrings()} has no {@code external.NAME} for. */
   static final String UNRECORDED = "externals.unrecorded";
 
+  /**
+   * The key that names the {@code external_data} keys of the file's tensors that onnx.proto does not list (other than
+   * location, offset, length, checksum and onnxruntime's {@code ort_prepacked*}), with the first tensor having each.
+   */
+  public static final String UNRECOGNIZED_KEYS = "external_data.unrecognized_keys";
+
   /** The prefix of the keys that say where an initializer below the main graph is. */
   public static final String BELOW = "below.";
 

@@ -57,6 +57,18 @@ final class OnnxReader {
   private long regionEnd;
   private int initializers;
   private int unlisted;
+  /** Keys of {@code external_data} onnxruntime does not know, each with the first tensor that has it and a count. */
+  private final Map<String, Unrecognized> unrecognized = new java.util.TreeMap<>();
+
+  /** Where an unrecognized {@code external_data} key was first seen, and on how many tensors. */
+  private static final class Unrecognized {
+    final String first;
+    int count;
+
+    Unrecognized(String first) {
+      this.first = first;
+    }
+  }
 
   private OnnxReader(FormatInput in) {
     this.in = in;
@@ -111,7 +123,7 @@ final class OnnxReader {
     }
     regions.add(new Region.Header(regionEnd, in.size()));
     return new FileLayout(OnnxFormat.NAME, in.name(), in.size(), 0, regions,
-        new OnnxMetadata(headerStrings(h), initializers, unlisted, external, below));
+        new OnnxMetadata(withUnrecognized(headerStrings(h)), initializers, unlisted, external, below));
   }
 
   private void graph() throws IOException {
@@ -688,7 +700,43 @@ final class OnnxReader {
       if (!keys.add(e.getKey())) {
         throw defect(what + ": external data key '" + e.getKey() + "' is given twice");
       }
+      if (!RECOGNIZED_KEYS.contains(e.getKey()) && !e.getKey().startsWith("ort_prepacked")) {
+        unrecognized.computeIfAbsent(e.getKey(), k -> new Unrecognized(what)).count++;
+      }
     }
+  }
+
+  /** The keys of {@code external_data} onnx.proto lists, which onnxruntime reads. */
+  private static final Set<String> RECOGNIZED_KEYS = Set.of("location", "offset", "length", "checksum");
+
+  /** Most unrecognized keys {@link #withUnrecognized} names; the others are counted. */
+  private static final int MAX_UNRECOGNIZED_NAMED = 16;
+
+  /**
+   * Adds {@link OnnxMetadata#UNRECOGNIZED_KEYS} to the header strings when a tensor's {@code external_data} has a key
+   * onnx.proto does not list: the onnx package ignores such a key, onnxruntime refuses the model ("model format
+   * error!"), and the bytes a tensor holds do not depend on it, so the file is stored and the key recorded.
+   */
+  private Map<String, String> withUnrecognized(Map<String, String> m) {
+    if (unrecognized.isEmpty()) {
+      return m;
+    }
+    StringBuilder b = new StringBuilder();
+    int named = 0;
+    for (Map.Entry<String, Unrecognized> e : unrecognized.entrySet()) {
+      if (named++ == MAX_UNRECOGNIZED_NAMED) {
+        b.append("; ").append(unrecognized.size() - MAX_UNRECOGNIZED_NAMED).append(" more keys");
+        break;
+      }
+      String key = e.getKey().length() > 64 ? e.getKey().substring(0, 64) + "..." : e.getKey();
+      String first = e.getValue().first.length() > 256 ? e.getValue().first.substring(0, 256) + "..."
+          : e.getValue().first;
+      b.append(b.length() == 0 ? "" : "; ").append('\'').append(key).append("' on ").append(first)
+          .append(e.getValue().count > 1 ? " and " + (e.getValue().count - 1) + " more tensors" : "");
+    }
+    b.append(" (onnxruntime refuses such a model: \"model format error!\"; the onnx package ignores the key)");
+    m.put(OnnxMetadata.UNRECOGNIZED_KEYS, b.toString());
+    return m;
   }
 
   /** An external data offset or length; {@code what} names the tensor for the message. */

@@ -20,6 +20,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -138,6 +139,32 @@ class OnnxFormatTest {
     assertThat(ByteBuffer.wrap(bytesOf(l, file, "z2")).order(ByteOrder.LITTLE_ENDIAN).getDouble(8)).isEqualTo(-2);
     assertThat(l.tensorRegions().get(0).rowBytes()).isEqualTo(2);
     assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings()).containsEntry("initializers.unlisted", "1");
+  }
+
+  /**
+   * An external_data key onnx.proto does not list ('basepath', which onnx's set_external_data writes when given one,
+   * or any other) is ignored by the onnx package and refused by onnxruntime 1.30 ("model format error!"). Where the
+   * tensor's bytes are does not depend on it, so the model is stored, and the key is recorded, with the first tensor
+   * having it, for `show` to tell. It was stored without a word.
+   */
+  @Test
+  void anExternalDataKeyOnnxruntimeRefusesIsStoredAndRecorded() throws IOException {
+    Map<String, String> basepath = new LinkedHashMap<>();
+    basepath.put("location", "w.bin");
+    basepath.put("basepath", "/models");
+    Map<String, String> both = new LinkedHashMap<>(basepath);
+    both.put("x-note", "kept");
+    FileLayout l = read(model(list(new Init("a", 1, 2).external(basepath), new Init("b", 1, 2).external(both),
+        new Init("c", 1, 2).external(Map.of("location", "w.bin", "checksum", "00", "ort_prepacked_k", "1")))));
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().asStrings()).containsEntry(OnnxMetadata.UNRECOGNIZED_KEYS,
+        "'basepath' on initializer 'a' and 1 more tensors; 'x-note' on initializer 'b' (onnxruntime refuses such a"
+            + " model: \"model format error!\"; the onnx package ignores the key)");
+    assertThat(l.metadata(OnnxMetadata.class).orElseThrow().external()).extracting(OnnxMetadata.External::name)
+        .containsExactly("a", "b", "c");
+    // the keys onnxruntime reads are not recorded
+    FileLayout known = read(model(list(new Init("c", 1, 2).external(Map.of("location", "w.bin", "checksum", "00")))));
+    assertThat(known.metadata(OnnxMetadata.class).orElseThrow().asStrings())
+        .doesNotContainKey(OnnxMetadata.UNRECOGNIZED_KEYS);
   }
 
   @Test
