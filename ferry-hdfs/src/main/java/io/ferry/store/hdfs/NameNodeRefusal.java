@@ -64,9 +64,11 @@ final class NameNodeRefusal extends IOException {
     } catch (IllegalArgumentException notAUri) {
       return e;
     }
-    if (!"hdfs".equalsIgnoreCase(uri.getScheme()) && !"webhdfs".equalsIgnoreCase(uri.getScheme())
-        || uri.getPort() < 0) {
+    if (!"hdfs".equalsIgnoreCase(uri.getScheme()) && !"webhdfs".equalsIgnoreCase(uri.getScheme())) {
       return e;
+    }
+    if (uri.getPort() < 0) {
+      return "hdfs".equalsIgnoreCase(uri.getScheme()) ? goneWithoutPort(store, uri, what, e) : e;
     }
     // Hadoop's clients name the address of the call that failed, "host:port" or "\"host\":port": the NameNode's,
     // not a DataNode's (over WebHDFS, one that a redirect sent the client to)
@@ -77,18 +79,49 @@ final class NameNodeRefusal extends IOException {
           || t instanceof java.io.EOFException || t instanceof java.net.SocketException
           || t instanceof java.net.UnknownHostException) && t.getMessage() != null
           && nameNode.matcher(t.getMessage()).find()) {
-        Throwable root = t;
-        while (root.getCause() != null && root.getCause().getClass() == root.getClass()) {
-          root = root.getCause();
-        }
-        String why = root instanceof java.io.EOFException && root.getMessage() == null
-            ? "the connection closed before the answer (EOFException)"
-            : root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + reason(root));
         return new NameNodeRefusal(store + ": cannot reach the NameNode at " + uri.getAuthority() + " while " + what
-            + " (" + why + ")", e);
+            + " (" + why(t) + ")", e);
       }
     }
     return e;
+  }
+
+  /** Where Hadoop's RPC client names the address a call failed to reach (its NetUtils.wrapException messages). */
+  private static final Pattern RPC_ADDRESS = Pattern.compile(
+      "Call From \\S+ to (\\S+:\\d+) failed on|destination host is: \"?([^\";\\s]+)\"?:(\\d+)");
+
+  /**
+   * {@link #gone} for an {@code hdfs://} URI without a port (an HA nameservice, or a NameNode at Hadoop's default
+   * port): the NameNode is named by the URI's authority and the address the call failed to reach, which Hadoop's RPC
+   * client gives ({@code <store>: cannot reach the NameNode at nn (host:port) while <what> (<the failure>)}). Over
+   * {@code hdfs://} only calls to a NameNode go through that client; DataNodes are read and written over their own
+   * streams, whose failures the client handles (other replicas) and reports otherwise.
+   */
+  private static IOException goneWithoutPort(String store, URI uri, String what, IOException e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if ((t instanceof java.net.ConnectException || t instanceof java.net.SocketTimeoutException
+          || t instanceof java.io.EOFException || t instanceof java.net.SocketException
+          || t instanceof java.net.UnknownHostException) && t.getMessage() != null) {
+        java.util.regex.Matcher m = RPC_ADDRESS.matcher(t.getMessage());
+        if (m.find()) {
+          String address = m.group(1) != null ? m.group(1) : m.group(2) + ":" + m.group(3);
+          return new NameNodeRefusal(store + ": cannot reach the NameNode at " + uri.getAuthority() + " ("
+              + address + ") while " + what + " (" + why(t) + ")", e);
+        }
+      }
+    }
+    return e;
+  }
+
+  /** The failure under {@code t}, said in a few words. */
+  private static String why(Throwable t) {
+    Throwable root = t;
+    while (root.getCause() != null && root.getCause().getClass() == root.getClass()) {
+      root = root.getCause();
+    }
+    return root instanceof java.io.EOFException && root.getMessage() == null
+        ? "the connection closed before the answer (EOFException)"
+        : root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + reason(root));
   }
 
   /**

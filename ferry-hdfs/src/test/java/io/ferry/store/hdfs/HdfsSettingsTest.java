@@ -31,6 +31,24 @@ class HdfsSettingsTest {
     assertThat(retriesOnly.configuration().getInt(HdfsSettings.CLOSE_RETRIES, -1)).isEqualTo(3);
   }
 
+  /**
+   * A call to an HA nameservice whose NameNodes are gone waited through Hadoop's failover retries, about 3 minutes
+   * (15 attempts, sleeps up to 15 s); Ferry bounds them where the user did not configure them.
+   */
+  @Test
+  void failoverRetriesAreBoundedUnlessConfigured() throws Exception {
+    new HdfsConfiguration();
+    HdfsSettings plain = HdfsSettings.of(URI.create("hdfs://nn/ferry"), Map.of(), Map.of());
+    assertThat(plain.configuration().getInt("dfs.client.failover.max.attempts", -1)).isEqualTo(5);
+    assertThat(plain.configuration().getInt("dfs.client.failover.sleep.base.millis", -1)).isEqualTo(200);
+    assertThat(plain.configuration().getInt("dfs.client.failover.sleep.max.millis", -1)).isEqualTo(2000);
+    HdfsSettings given = HdfsSettings.of(URI.create("hdfs://nn/ferry?dfs.client.failover.max.attempts=15"),
+        Map.of("dfs.client.failover.sleep.max.millis", "15000"), Map.of());
+    assertThat(given.configuration().getInt("dfs.client.failover.max.attempts", -1)).isEqualTo(15);
+    assertThat(given.configuration().getInt("dfs.client.failover.sleep.max.millis", -1)).isEqualTo(15000);
+    assertThat(given.configuration().getInt("dfs.client.failover.sleep.base.millis", -1)).isEqualTo(200);
+  }
+
   @Test
   void aQueryOptionThatIsNeitherHadoopsNorFerrysIsRefusedNotIgnored() throws Exception {
     // a misspelt option (or one meant for another store) did nothing, silently

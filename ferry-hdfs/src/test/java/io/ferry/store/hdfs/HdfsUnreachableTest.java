@@ -67,6 +67,44 @@ class HdfsUnreachableTest {
     }
   }
 
+  /**
+   * A store named without a port (an HA nameservice, {@code hdfs://nn/...}) whose NameNode goes away: each call names
+   * the store and the NameNode (the nameservice and the address the call tried), as for a URI with a port, and fails
+   * after the failover attempts the store's settings allow. It was Hadoop's raw message ("Call From ... to ... failed
+   * on connection exception"), after 214 s of failover retries per call with Hadoop's defaults.
+   */
+  @Test
+  void aNameNodeOfANameserviceThatGoesAwayIsNamedWithTheStoreAndFailsSoon() throws Exception {
+    try (MiniHdfs hdfs = MiniHdfs.start()) {
+      Map<String, String> settings = new java.util.HashMap<>(hdfs.settings(1));
+      String address = "localhost:" + hdfs.cluster().getNameNodePort();
+      settings.put("dfs.nameservices", "ferrytest");
+      settings.put("dfs.ha.namenodes.ferrytest", "nn1");
+      settings.put("dfs.namenode.rpc-address.ferrytest.nn1", address);
+      settings.put("dfs.client.failover.proxy.provider.ferrytest",
+          "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider");
+      // two attempts (Ferry's bound is 5, HdfsSettingsTest): the test need not wait through them
+      settings.put("dfs.client.failover.max.attempts", "2");
+      URI uri = URI.create("hdfs://ferrytest/gone");
+      try (HdfsBackend b = HdfsBackend.open(uri, StoreOptions.createIfMissing().withSettings(settings))) {
+        byte[] content = "an object written before the NameNode went away".getBytes(StandardCharsets.UTF_8);
+        io.ferry.id.ChunkId id = io.ferry.id.ChunkId.of(content);
+        b.chunks().put(id, java.nio.ByteBuffer.wrap(content));
+        hdfs.cluster().shutdownNameNodes();
+        long start = System.nanoTime();
+        assertThatThrownBy(() -> b.chunks().contains(id)).isInstanceOf(IOException.class)
+            .hasMessageStartingWith(uri + ": cannot reach the NameNode at ferrytest (" + address + ")")
+            .hasMessageContaining("while looking up object " + id).hasMessageContaining("Connection refused")
+            .hasMessageNotContaining("\n");
+        assertThatThrownBy(() -> b.chunks().read(id, 0, 1)).isInstanceOf(IOException.class)
+            .hasMessageStartingWith(uri + ": cannot reach the NameNode at ferrytest (" + address + ")")
+            .hasMessageContaining("while reading object " + id);
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        org.assertj.core.api.Assertions.assertThat(ms).as("milliseconds to fail").isLessThan(5_000);
+      }
+    }
+  }
+
   @Test
   void aRefusedConnectionNamesTheStoreAndTheNameNode() throws Exception {
     int port = FreePort.pick();
