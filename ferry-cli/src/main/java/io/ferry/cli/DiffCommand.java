@@ -57,7 +57,7 @@ final class DiffCommand extends StoreCommand {
             fn.put("renamedFrom", f.renamedFrom());
           }
           if (f.formatA() != null) {
-            fn.put("formatA", f.formatA()).put("formatB", f.formatB());
+            fn.put("formatA", f.formatA()).put("formatB", f.formatB()).put("sameBytes", f.sameBytes());
           }
         }
         ArrayNode mv = n.putArray("movedTensors");
@@ -93,7 +93,7 @@ final class DiffCommand extends StoreCommand {
               Format.printable(f.path()), Format.bytes(f.sizeB()));
           continue;
         }
-        if (f.formatA() != null) {
+        if (f.sameBytes()) {
           out().printf("~ file %s (same bytes, stored as %s -> %s)%n", Format.printable(f.path()), f.formatA(),
               f.formatB());
           continue;
@@ -103,8 +103,8 @@ final class DiffCommand extends StoreCommand {
           case REMOVED -> '-';
           default -> '~';
         };
-        out().printf("%c file %s (%s -> %s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()),
-            Format.bytes(f.sizeB()));
+        out().printf("%c file %s (%s -> %s%s)%n", c, Format.printable(f.path()), Format.bytes(f.sizeA()),
+            Format.bytes(f.sizeB()), f.formatA() == null ? "" : ", stored as " + f.formatA() + " -> " + f.formatB());
       }
       for (MetadataDiff m : d.metadata()) {
         String where = "metadata " + Format.printable(m.path()) + " " + Format.printable(m.key());

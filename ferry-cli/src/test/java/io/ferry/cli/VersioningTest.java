@@ -231,9 +231,33 @@ class VersioningTest {
     assertThat(f.get("change").asText()).isEqualTo("changed");
     assertThat(f.get("formatA").asText()).isEqualTo("safetensors");
     assertThat(f.get("formatB").asText()).isEqualTo("opaque");
+    assertThat(f.get("sameBytes").asBoolean()).isTrue();
     assertThat(cli.run("diff", "m@" + v1, "m").ok().out())
         .contains("~ file model.safetensors (same bytes, stored as safetensors -> opaque)")
         .contains("2 tensors changed, 0 unchanged; 1 file differs");
+  }
+
+  /**
+   * A file whose bytes changed and that is stored as another kind (new values, pushed with --opaque) was shown as
+   * "~ file model.safetensors (120 B -> 136 B)", without its kinds, which a file with the same bytes did show. Both
+   * are shown, in text and in --json, where sameBytes tells the two cases apart.
+   */
+  @Test
+  void aFileWhoseBytesAndKindChangedIsShownWithBoth() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path a = Files2.safetensors(tmp.resolve("a/model.safetensors"), t("w", DType.F32, 1, 4));
+    String v1 = cli.push(a.getParent(), "m");
+    long sizeA = Files.size(a);
+    Files2.safetensors(a, t("w", DType.F32, 2, 4));
+    cli.run("push", a.getParent().toString(), "m", "--opaque", "model.safetensors").ok();
+    JsonNode f = cli.run("diff", "m@" + v1, "m", "--json").ok().json().get("files").get(0);
+    assertThat(f.get("change").asText()).isEqualTo("changed");
+    assertThat(f.get("formatA").asText() + " -> " + f.get("formatB").asText()).isEqualTo("safetensors -> opaque");
+    assertThat(f.get("sameBytes").asBoolean(true)).isFalse();
+    assertThat(cli.run("diff", "m@" + v1, "m").ok().out()).contains("~ file model.safetensors (" + sizeA + " B -> "
+        + Files.size(a) + " B, stored as safetensors -> opaque)");
+    JsonNode same = cli.run("diff", "m@" + v1, "m@" + v1, "--json").ok().json();
+    assertThat(same.get("files")).isEmpty();
   }
 
   /**

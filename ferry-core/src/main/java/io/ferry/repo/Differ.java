@@ -122,12 +122,15 @@ final class Differ {
       } else if (y == null) {
         files.add(new FileDiff(p, Change.REMOVED, x.size(), 0));
       } else if (!x.sha256().equals(y.sha256())) {
-        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size()));
+        // bytes and kind both changed (a file that now reads as a format, or no longer does): said with its kinds
+        boolean kinds = !x.format().equals(y.format());
+        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size(), null, kinds ? x.format() : null,
+            kinds ? y.format() : null, false));
         metadata(p, x.metadata(), y.metadata(), meta);
       } else if (!x.format().equals(y.format())) {
         // the same bytes read as another kind (pushed with --opaque, or by a Ferry that reads the format): its
         // tensors appear or vanish, and this says why
-        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size(), null, x.format(), y.format()));
+        files.add(new FileDiff(p, Change.CHANGED, x.size(), y.size(), null, x.format(), y.format(), true));
       }
     }
     List<FileDiff> paired = renames(files, fa, fb);

@@ -79,10 +79,20 @@ public final class Results {
    * own), is {@link Change#RENAMED}: {@code path} is its path in B, {@code renamedFrom} its path in A (null for every
    * other change). Empty files are never paired so: any two are the same bytes. A file both hold at {@code path} with
    * the same bytes, stored as different kinds ({@code formatA} and {@code formatB}: a safetensors file pushed again
-   * with {@code --opaque}), is {@link Change#CHANGED}; the formats are null for every other difference.
+   * with {@code --opaque}), is {@link Change#CHANGED} with {@code sameBytes}; so is a file whose bytes and kind both
+   * changed, without {@code sameBytes} (until 2026-12-07 its kinds were left out). The formats are null for every
+   * other difference.
    */
   public record FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom, String formatA,
-      String formatB) {
+      String formatB, boolean sameBytes) {
+    /** A file both hold at {@code path}, stored as kinds {@code formatA} and {@code formatB}. */
+    public FileDiff {
+      if ((formatA == null) != (formatB == null) || sameBytes && formatA == null) {
+        throw new IllegalArgumentException(path + ": formats " + formatA + " and " + formatB
+            + (sameBytes ? " of the same bytes" : ""));
+      }
+    }
+
     /** A file added, removed or changed in place, stored as the same kind. */
     public FileDiff(String path, Change change, long sizeA, long sizeB) {
       this(path, change, sizeA, sizeB, null);
@@ -90,7 +100,7 @@ public final class Results {
 
     /** A file added, removed, changed in place or renamed, stored as the same kind. */
     public FileDiff(String path, Change change, long sizeA, long sizeB, String renamedFrom) {
-      this(path, change, sizeA, sizeB, renamedFrom, null, null);
+      this(path, change, sizeA, sizeB, renamedFrom, null, null, false);
     }
   }
 

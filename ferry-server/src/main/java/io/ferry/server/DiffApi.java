@@ -90,7 +90,7 @@ final class DiffApi implements Route {
         fn.put("renamedFrom", f.renamedFrom());
       }
       if (f.formatA() != null) {
-        fn.put("formatA", f.formatA()).put("formatB", f.formatB());
+        fn.put("formatA", f.formatA()).put("formatB", f.formatB()).put("sameBytes", f.sameBytes());
       }
     }
     var mv = out.putArray("movedTensors");

@@ -129,7 +129,8 @@ final class DiffPage {
           + "<th>Size B</th></tr></thead><tbody>");
       for (FileDiff f : r.files()) {
         String change = f.renamedFrom() != null ? "renamed from " + f.renamedFrom()
-            : f.formatA() != null ? "same bytes, stored as " + f.formatA() + " → " + f.formatB()
+            : f.formatA() != null ? (f.sameBytes() ? "same bytes, stored as " : "changed, stored as ") + f.formatA()
+                + " → " + f.formatB()
             : f.change().name().toLowerCase(Locale.ROOT);
         h.raw("<tr><td>").text(f.path()).raw("</td><td>").text(change)
             .raw("</td><td class=\"num\">").text(f.change() == Change.ADDED ? "" : Html.bytes(f.sizeA()))
