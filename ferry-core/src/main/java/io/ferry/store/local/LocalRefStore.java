@@ -278,15 +278,22 @@ final class LocalRefStore implements RefStore {
   private FileChannel lockedChannel(String name) throws IOException {
     Path lockFile = file(name, LOCK);
     checkInside(name, lockFile.getParent());
+    Path made = firstMissing(lockFile.getParent());
     Durable.createDirectoriesIn(refs, lockFile.getParent(), uri);
-    requireLockFile(name, lockFile);
     FileChannel ch;
     try {
-      // read and write: opening a fifo for writing alone waits for a reader, forever
-      ch = FileChannel.open(lockFile, StandardOpenOption.READ, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
-          LinkOption.NOFOLLOW_LINKS);
-    } catch (IOException e) {
       requireLockFile(name, lockFile);
+      try {
+        // read and write: opening a fifo for writing alone waits for a reader, forever
+        ch = FileChannel.open(lockFile, StandardOpenOption.READ, StandardOpenOption.WRITE,
+            StandardOpenOption.CREATE, LinkOption.NOFOLLOW_LINKS);
+      } catch (IOException e) {
+        requireLockFile(name, lockFile);
+        throw e;
+      }
+    } catch (IOException e) {
+      // no inode or no room for the lock file (a new model's first push): the directories made for it go again
+      removeEmptyUpTo(lockFile.getParent(), made, e);
       throw e;
     }
     try {
@@ -312,6 +319,39 @@ final class LocalRefStore implements RefStore {
     } catch (IOException | RuntimeException e) {
       ch.close();
       throw e;
+    }
+  }
+
+  /** The outermost directory from {@code dir} up to (not including) the refs directory that does not exist; or null. */
+  private Path firstMissing(Path dir) {
+    Path missing = null;
+    for (Path d = dir; d != null && d.startsWith(refs) && !d.equals(refs); d = d.getParent()) {
+      if (Files.exists(d, LinkOption.NOFOLLOW_LINKS)) {
+        break;
+      }
+      missing = d;
+    }
+    return missing;
+  }
+
+  /**
+   * Removes {@code dir} and its parents up to {@code top}, the outermost one this call made (null: none), as long as
+   * each is empty; a directory another writer put something in meanwhile stays, and so do those above it. Never
+   * throws: what cannot be removed is added to {@code failure} as suppressed.
+   */
+  private static void removeEmptyUpTo(Path dir, Path top, IOException failure) {
+    if (top == null) {
+      return;
+    }
+    for (Path d = dir; d != null && d.startsWith(top); d = d.getParent()) {
+      try {
+        Files.delete(d);
+      } catch (java.nio.file.DirectoryNotEmptyException | java.nio.file.NoSuchFileException stays) {
+        return;
+      } catch (IOException e) {
+        failure.addSuppressed(e);
+        return;
+      }
     }
   }
 
