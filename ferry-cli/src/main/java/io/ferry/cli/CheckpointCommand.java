@@ -224,7 +224,8 @@ final class CheckpointCommand extends GroupCommand {
     }
   }
 
-  @Command(name = "ls", description = "List the checkpoints of a run: step, version id, time, size, new bytes.",
+  @Command(name = "ls",
+      description = "List the checkpoints of a run: step, version id, time, size, bytes its push stored.",
       footer = {"%nExample:%n  ferry checkpoint ls llama-run7"})
   static final class Ls extends StoreCommand {
     @Parameters(index = "0", paramLabel = "RUN", description = "The run.")
@@ -255,7 +256,9 @@ final class CheckpointCommand extends GroupCommand {
           width = Math.max(width, Long.toString(c.step()).length());
         }
         for (Checkpoint c : all) {
-          out().printf("%" + width + "d  %s  %s  %10s  %10s new%n", c.step(), c.id().shortHex(12),
+          // the figure the version recorded when it was pushed, in the store it was pushed to: a copied step's is
+          // its source push's, not what this store gained by the copy
+          out().printf("%" + width + "d  %s  %s  %10s  %10s new at its push%n", c.step(), c.id().shortHex(12),
               Format.time(c.version().time()), Format.bytes(c.version().stats().logicalBytes()),
               Format.bytes(c.version().stats().newStoredBytes()));
         }

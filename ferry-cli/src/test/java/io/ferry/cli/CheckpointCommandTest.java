@@ -72,6 +72,26 @@ class CheckpointCommandTest {
     return Cli.bytesUnder(cli.store.resolve("objects"));
   }
 
+  /**
+   * Copying a run's head into a target whose head is another step of it is refused: the refusal said "copy a tag
+   * instead" without saying which; it now gives the command that copies the step's tag. A copied step's line in the
+   * target's ls shows the bytes its push stored in the source, as the version records them.
+   */
+  @Test
+  void copyingTheHeadIntoATargetOnAnotherStepGivesTheCommandThatCopiesItsTag() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Cli target = new Cli(tmp.resolve("target")).init();
+    List<List<Tensor>> s = steps(2);
+    JsonNode first = push(cli, write("s1", s.get(0)), "run", 1);
+    push(cli, write("s2", s.get(1)), "run", 2);
+    cli.run("copy", "run:step-1", "--to", target.store.toString()).ok();
+    String err = cli.run("copy", "run", "--to", target.store.toString()).exits(4).err();
+    assertThat(err).contains("not in the history of").contains("copy a tag of it instead, which moves only the tag:"
+        + " ferry copy run:step-2 --to " + target.store.toUri() + " --store " + cli.store.toUri() + ",");
+    assertThat(target.run("checkpoint", "ls", "run").ok().out()).contains(
+        Format.bytes(first.path("newStoredBytes").asLong(-1)) + " new at its push");
+  }
+
   @Test
   void fiveStepsStoreOnlyTheChangedTensorsAndRestoreAnyStep() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();

@@ -200,10 +200,31 @@ final class CopyOperation {
     }
   }
 
+  /**
+   * The refusal of a copy of a version whose history the target's head is not on. It names a tag of the source at the
+   * version to copy instead, with the command (a run's {@code step-<N>} tag first: a checkpoint's target lists its
+   * steps by them), when the source has one; a tag's copy moves only the tag.
+   */
   private io.ferry.error.ConflictException headConflict(RefSpec spec, ChunkId head, ChunkId version) {
+    String instead = "copy a tag instead";
+    try {
+      List<String> tags = new ArrayList<>();
+      for (String ref : source.refsOf(spec.model()).getOrDefault(version, List.of())) {
+        if (ref.contains(":")) {
+          tags.add(ref);
+        }
+      }
+      tags.sort(java.util.Comparator.comparing((String t) -> !t.startsWith(spec.model() + ":step-")));
+      if (!tags.isEmpty()) {
+        instead = "copy a tag of it instead, which moves only the tag: ferry copy " + tags.get(0) + " --to "
+            + target.uri() + " --store " + source.uri();
+      }
+    } catch (IOException unread) {
+      // the refusal stands without the example
+    }
     return new io.ferry.error.ConflictException("head of " + spec.model() + " in " + target.uri() + " is "
         + head.shortHex(12) + ", which is not in the history of " + version.shortHex(12)
-        + "; copy a tag instead, or reconcile the histories; nothing was copied");
+        + "; " + instead + ", or reconcile the histories; nothing was copied");
   }
 
   /**
