@@ -61,6 +61,27 @@ class SmallHeapTest {
   }
 
   /**
+   * A push of many small tensors (6,000 of 4 KiB: chunks that go into packs) in a 64 MiB heap. A pack of 16 MiB was
+   * made through a growing buffer and then copied out of it, beside its frames: three times the pack at its end, while
+   * the other worker filled the next pack, and the push ran out of memory. A model of 300,000 tiny tensors (an
+   * optimizer state) ran out of the launcher's default heap so. A pack is now written into one array of its size.
+   */
+  @Test
+  void manySmallTensorsPushInASixtyFourMebibyteHeap() throws Exception {
+    Path store = tmp.resolve("store");
+    Path model = tmp.resolve("small");
+    List<Tensor> ts = new ArrayList<>();
+    for (int i = 0; i < 6_000; i++) {
+      ts.add(new Tensor("state." + i + ".exp_avg", DType.F32, new long[] {1024}, i));
+    }
+    ModelGenerator.writeSafetensors(model.resolve("model.safetensors"), ts, Map.of());
+    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx64m", "push", model.toString(), "m:v1", "--store", store.toString());
+    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
+    assertThat(push.err).contains("6001 new chunks");
+  }
+
+  /**
    * {@code ferry warm} of chunks of 48 MiB through Redis in a 192 MiB heap: every worker held a whole frame twice (the
    * parts from Redis or the store, and their copy in one buffer) and its thread's last part kept a 64 MiB run of
    * parts alive, so the default 384 MiB heap ran out with chunks of 64 MiB. Checks now share buffers bounded by the
