@@ -167,8 +167,13 @@ public final class Limits {
 
   /** Checks the size of canonical JSON about to be stored. */
   public static void checkJson(String what, byte[] json, int max) throws InvalidInputException {
-    if (json.length > max) {
-      throw new InvalidInputException(what + ": its JSON is " + json.length + " bytes, over the limit of " + max
+    checkJsonLength(what, json.length, max);
+  }
+
+  /** Checks the length of canonical JSON about to be stored, counted without making it. */
+  public static void checkJsonLength(String what, long length, int max) throws InvalidInputException {
+    if (length > max) {
+      throw new InvalidInputException(what + ": its JSON is " + length + " bytes, over the limit of " + max
           + " bytes; nothing was published");
     }
   }

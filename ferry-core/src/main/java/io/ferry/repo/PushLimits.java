@@ -22,7 +22,8 @@ import java.util.Map;
 /**
  * Applies {@link Limits} to a push before it writes anything: its arguments, then every file of the validated source,
  * then the size of the snapshot and version JSON it will write, measured on stand-ins with the same shape (ids and
- * hashes have a fixed length, so the stand-in's JSON is exactly as long as the real one).
+ * hashes have a fixed length, so the stand-in's JSON is exactly as long as the real one). The snapshot's JSON is
+ * counted, never made: it is tens of MB for a source of hundreds of thousands of tensors.
  */
 final class PushLimits {
   private static final ChunkId STAND_IN = new ChunkId(0, 0, 0, 0);
@@ -94,7 +95,7 @@ final class PushLimits {
       }
       entries.add(FileEntry.of(f.path(), STAND_IN_SHA, f.layout(), chunks));
     }
-    Limits.checkJson("the snapshot of the source", ObjectJson.toJson(new Snapshot(entries)),
+    Limits.checkJsonLength("the snapshot of the source", ObjectJson.jsonLength(new Snapshot(entries)),
         Limits.MAX_SNAPSHOT_JSON_BYTES);
   }
 }
