@@ -32,15 +32,29 @@ public record FormatInput(String name, FileChannel channel, long size) {
     }
   }
 
+  /** A read into a heap buffer takes at most this many bytes at a time ({@link #readFully}). */
+  private static final int HEAP_READ = 1 << 20;
+
   /**
-   * Fills {@code dst} from {@code position} on.
+   * Fills {@code dst} from {@code position} on. A heap buffer is filled at most {@value #HEAP_READ} bytes at a time:
+   * the JDK reads into a heap buffer through a temporary direct buffer as big as the read, and the central directory
+   * of a PyTorch checkpoint of 300,000 tensors, 46 MB read at once, cost as much native memory beside the heap.
    *
    * @throws EOFException naming the file and the offset if the file ends first
    */
   public void readFully(ByteBuffer dst, long position) throws IOException {
     long pos = position;
+    int end = dst.limit();
     while (dst.hasRemaining()) {
-      int n = channel.read(dst, pos);
+      if (!dst.isDirect()) {
+        dst.limit(Math.min(end, dst.position() + HEAP_READ));
+      }
+      int n;
+      try {
+        n = channel.read(dst, pos);
+      } finally {
+        dst.limit(end);
+      }
       if (n < 0) {
         throw new EOFException(name + ": file ended at byte " + pos + " (it was " + size + " bytes when opened)");
       }
