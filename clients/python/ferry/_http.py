@@ -67,6 +67,15 @@ def _split_urls(url):
             u.port
         except ValueError as e:
             raise ValueError("server URL %r: %s" % (p, e)) from None
+    # as Java's HTTP store client: one server listed twice would take two turns of the round-robin and be "another
+    # server" to retry on; the scheme is compared without its case, the rest as written
+    seen = set()
+    for p in parts:
+        scheme, rest = p.split(":", 1)
+        key = scheme.lower() + ":" + rest
+        if key in seen:
+            raise ValueError("server %s is listed twice" % p)
+        seen.add(key)
     return parts
 
 

@@ -908,7 +908,9 @@ class FailoverTest(unittest.TestCase):
                           ("http://127.0.0.1:1/#top", "expected no query or fragment"),
                           ("http://:8080", "server URL 'http://:8080' has no host"),
                           ("http://h:99999", "server URL 'http://h:99999': Port out of range"),
-                          ("http://h:x", "server URL 'http://h:x': Port")):
+                          ("http://h:x", "server URL 'http://h:x': Port"),
+                          # one server twice (Java refuses it too)
+                          ("http://127.0.0.1:1,HTTP://127.0.0.1:1/", "server HTTP://127.0.0.1:1 is listed twice")):
             with self.assertRaises(ValueError, msg=url) as e:
                 ferry.Client(url)
             self.assertIn(text, str(e.exception))
