@@ -49,7 +49,7 @@ final class LsCommand extends StoreCommand {
       for (ModelSummary m : models) {
         StringBuilder tags = new StringBuilder();
         for (Map.Entry<String, ChunkId> e : m.tags().entrySet()) {
-          tags.append(tags.length() == 0 ? "" : ", ").append(e.getKey()).append('=').append(e.getValue().shortHex(8));
+          tags.append(tags.length() == 0 ? "" : ", ").append(e.getKey()).append('=').append(e.getValue().shortHex(12));
         }
         out().printf("%-32s %-12s %10s %8s  %s%n", m.model(), m.head() == null ? "-" : m.head().shortHex(12),
             m.logicalBytes() == ModelSummary.UNKNOWN ? "?" : Format.bytes(m.logicalBytes()),
