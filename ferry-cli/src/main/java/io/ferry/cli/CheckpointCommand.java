@@ -322,7 +322,7 @@ final class CheckpointCommand extends GroupCommand {
           : merge ? PullOptions.Existing.MERGE : PullOptions.Existing.REFUSE;
       try (Repository repo = openRepo()) {
         Checkpoint c = new Checkpoints(repo).pull(run, step, dest,
-            new PullOptions(verify, false, progress(), existing));
+            new PullOptions(verify, false, progress(), existing).withCommand("checkpoint pull"));
         if (json) {
           printJson(object().put("step", c.step()).put("version", c.id().hex()));
         } else {

@@ -197,7 +197,8 @@ class CheckpointCommandTest {
 
   /**
    * Resuming into a directory that holds an earlier step: the refusal tells the user to add --force or --merge, which
-   * checkpoint pull did not take ("Unknown option"). Both work as for pull.
+   * checkpoint pull did not take ("Unknown option"). Both work as for pull. The refusal names the command the user ran
+   * (it said "pull --force", which pulls a version, not a step).
    */
   @Test
   void pullIntoADirectoryHoldingAnotherStepTakesForceOrMerge() throws IOException {
@@ -211,7 +212,8 @@ class CheckpointCommandTest {
     cli.run("checkpoint", "pull", "run8", "--step", "1", resume.toString()).ok();
     Files.writeString(resume.resolve("notes.txt"), "mine");
     cli.run("checkpoint", "pull", "run8", resume.toString()).exits(1)
-        .oneLineError("ferry checkpoint pull: ", "model.safetensors", "notes.txt", "--force", "--merge");
+        .oneLineError("ferry checkpoint pull: ", "model.safetensors", "notes.txt",
+            "nothing was written: checkpoint pull --force makes", "--merge");
     cli.run("checkpoint", "pull", "run8", resume.toString(), "--force", "--merge").exits(FerryCli.USAGE);
     cli.run("checkpoint", "pull", "run8", resume.toString(), "--merge").ok();
     assertThat(Files.readString(resume.resolve("notes.txt"))).isEqualTo("mine");

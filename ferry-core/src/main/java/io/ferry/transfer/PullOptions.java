@@ -14,9 +14,11 @@ import io.ferry.scan.PathFilter;
  * @param files which of the version's files to pull; a pull of some of them (a selective pull) is a pull of those
  *     files alone: the other files in the directory are not looked at and never removed, even with {@link
  *     Existing#FORCE}
+ * @param command the command as the user gave it ({@code pull} by default, {@code checkpoint pull}…), which a refusal
+ *     names with the {@code --force} and {@code --merge} that would let the pull go on
  */
 public record PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing,
-    PathFilter files) {
+    PathFilter files, String command) {
   /**
    * Files already in the directory: those identical to the version's (size and SHA-256) are always kept and not
    * written again. Files that differ from the version's, and files the version does not have, are what this decides.
@@ -34,6 +36,13 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
     listener = listener == null ? TransferListener.NONE : listener;
     existing = existing == null ? Existing.REFUSE : existing;
     files = files == null ? PathFilter.ALL : files;
+    command = command == null || command.isBlank() ? "pull" : command;
+  }
+
+  /** Named {@code pull} in a refusal. */
+  public PullOptions(boolean verify, boolean fsync, TransferListener listener, Existing existing,
+      PathFilter files) {
+    this(verify, fsync, listener, existing, files, "pull");
   }
 
   /** Every file of the version. */
@@ -47,12 +56,17 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   }
 
   public PullOptions withExisting(Existing e) {
-    return new PullOptions(verify, fsync, listener, e, files);
+    return new PullOptions(verify, fsync, listener, e, files, command);
   }
 
   /** These options pulling only the files {@code f} takes. */
   public PullOptions withFiles(PathFilter f) {
-    return new PullOptions(verify, fsync, listener, existing, f);
+    return new PullOptions(verify, fsync, listener, existing, f, command);
+  }
+
+  /** These options named {@code c} in a refusal, e.g. {@code checkpoint pull}. */
+  public PullOptions withCommand(String c) {
+    return new PullOptions(verify, fsync, listener, existing, files, c);
   }
 
   /** No SHA-256 pass, no fsync, no progress. */
@@ -61,14 +75,14 @@ public record PullOptions(boolean verify, boolean fsync, TransferListener listen
   }
 
   public PullOptions withVerify(boolean v) {
-    return new PullOptions(v, fsync, listener, existing, files);
+    return new PullOptions(v, fsync, listener, existing, files, command);
   }
 
   public PullOptions withFsync(boolean f) {
-    return new PullOptions(verify, f, listener, existing, files);
+    return new PullOptions(verify, f, listener, existing, files, command);
   }
 
   public PullOptions withListener(TransferListener l) {
-    return new PullOptions(verify, fsync, l, existing, files);
+    return new PullOptions(verify, fsync, l, existing, files, command);
   }
 }

@@ -159,7 +159,7 @@ public final class Puller {
       lock = DestinationLock.take(dest);
       Survey survey = Survey.of(snapshot, dest, wholeVersion, opts.existing() == PullOptions.Existing.MERGE);
       if (opts.existing() == PullOptions.Existing.REFUSE && survey.conflicts()) {
-        throw new InvalidInputException(survey.refusal(dest));
+        throw new InvalidInputException(survey.refusal(dest, opts.command()));
       }
       survey.removeLeftovers();
       Set<Path> checkedDirs = new HashSet<>();

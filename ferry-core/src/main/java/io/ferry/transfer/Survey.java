@@ -157,9 +157,13 @@ final class Survey {
     return !differing.isEmpty() || !others.isEmpty();
   }
 
-  /** The message of a refused pull: the files in the way (the first ten of each kind) and the two ways on. */
-  String refusal(Path dest) {
-    return Destination.refusal(dest, differing, others, "the version", "pull");
+  /**
+   * The message of a refused pull: the files in the way (the first ten of each kind) and the two ways on.
+   *
+   * @param command the command as the user gave it ({@link PullOptions#command()})
+   */
+  String refusal(Path dest, String command) {
+    return Destination.refusal(dest, differing, others, "the version", command);
   }
 
   /** Removes the temporary files of interrupted pulls of other versions (and of this one that cannot be resumed). */
