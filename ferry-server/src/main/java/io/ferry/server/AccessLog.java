@@ -19,12 +19,19 @@ import org.eclipse.jetty.server.Response;
  * went away is not a server error and is not logged as one. The server's own failures (a 5xx, or an answer cut short
  * because the store failed in the middle of it) end in {@code error: } and the failure, clipped and escaped like the
  * path: {@code ... 206 6291456 10533ms cut-short error: GET s3://ferry/m/objects/bb10... at endpoint ... failed}.
+ * An error Jetty answered itself is logged with the bytes of its JSON body once they were written ({@link
+ * #ERROR_BYTES}).
  */
 final class AccessLog implements RequestLog {
   /** Request attribute set when an answer's body could not be finished after its headers were sent. */
   static final String CUT_SHORT = "ferry.cutShort";
   /** Request attribute holding the server's own failure (a 5xx, or an answer the store failed in the middle of). */
   static final String ERROR = "ferry.error";
+  /**
+   * Request attribute holding the bytes of the body of an error Jetty answered itself, once written: Jetty does not
+   * count them in the response the log is given.
+   */
+  static final String ERROR_BYTES = "ferry.errorBytes";
 
   private final Consumer<String> sink;
   private final Clock clock;
@@ -42,6 +49,9 @@ final class AccessLog implements RequestLog {
     String path = refused != null ? refused : request.getHttpURI().getPathQuery();
     long ms = (System.nanoTime() - request.getBeginNanoTime()) / 1_000_000;
     long written = Response.getContentBytesWritten(response);
+    if (written == 0 && request.getAttribute(ERROR_BYTES) instanceof Long errorBytes) {
+      written = errorBytes;
+    }
     sink.accept(clock.instant() + " " + Request.getRemoteAddr(request) + " " + (who == null ? "-" : who) + " "
         + safe(request.getMethod(), 16) + " " + safe(path, 300) + " " + response.getStatus() + " " + written + " "
         + ms + "ms" + (cutShort(request, response, written) ? " cut-short" : "")
@@ -54,7 +64,8 @@ final class AccessLog implements RequestLog {
       return true;
     }
     long promised = response.getHeaders().getLongField(org.eclipse.jetty.http.HttpHeader.CONTENT_LENGTH);
-    // an error Jetty answered itself (a malformed request, headers too big) counts none of the bytes it wrote
+    // an error Jetty answered itself (a malformed request, headers too big) whose body was not written counts no
+    // bytes in the response: not cut short
     boolean jettyError = response.getStatus() >= 400 && written == 0;
     return !"HEAD".equals(request.getMethod()) && response.getStatus() != 304 && !jettyError && promised >= 0
         && written < promised;

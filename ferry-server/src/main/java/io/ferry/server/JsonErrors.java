@@ -35,7 +35,26 @@ final class JsonErrors extends ErrorHandler {
       Callback callback) {
     byte[] body = body(code, described(request, code, message, cause));
     response.getHeaders().put(HttpHeader.CONTENT_TYPE, MimeTypes.Type.APPLICATION_JSON_UTF_8.asString());
-    response.write(true, ByteBuffer.wrap(body), callback);
+    // Jetty counts none of these bytes in the response it gives the access log: they are counted once written, on
+    // the request the log is given (the one Jetty hands here keeps attributes of its own)
+    Request logged = Request.unWrap(request);
+    response.write(true, ByteBuffer.wrap(body), new Callback() {
+      @Override
+      public void succeeded() {
+        logged.setAttribute(AccessLog.ERROR_BYTES, (long) body.length);
+        callback.succeeded();
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        callback.failed(x);
+      }
+
+      @Override
+      public InvocationType getInvocationType() {
+        return callback.getInvocationType();
+      }
+    });
   }
 
   @Override
