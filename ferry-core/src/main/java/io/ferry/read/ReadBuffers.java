@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.IntFunction;
+import java.util.function.ToIntFunction;
 
 /**
  * Reusable direct buffers that a push reads source bytes into, so that what it hashes and what it writes are one copy
@@ -14,7 +15,7 @@ import java.util.function.IntFunction;
  */
 public final class ReadBuffers implements ChunkReader.Scratch {
   /** The smallest buffer made: every chunk that goes into a pack fits in one. */
-  private static final int MIN_CAPACITY = 256 << 10;
+  static final int MIN_CAPACITY = 256 << 10;
 
   private final long limit;
   private final IntFunction<ByteBuffer> allocator;
@@ -56,6 +57,17 @@ public final class ReadBuffers implements ChunkReader.Scratch {
     this.limit = limit;
   }
 
+  /** The index of the smallest of {@code free} (not empty) by {@code capacity}, the first of equals. */
+  static <T> int indexOfSmallest(List<T> free, ToIntFunction<T> capacity) {
+    int smallest = 0;
+    for (int i = 1; i < free.size(); i++) {
+      if (capacity.applyAsInt(free.get(i)) < capacity.applyAsInt(free.get(smallest))) {
+        smallest = i;
+      }
+    }
+    return smallest;
+  }
+
   /** A cleared buffer with room for {@code length} bytes, its limit set to {@code length}; give it back after use. */
   @Override
   public synchronized ByteBuffer take(int length) throws InterruptedIOException {
@@ -89,13 +101,7 @@ public final class ReadBuffers implements ChunkReader.Scratch {
         // all too small for this request: let the garbage collector have the smallest and make room for a bigger
         // one (the smallest: the big buffers are the ones worth keeping, and dropping them makes garbage the size of
         // a chunk each time)
-        int smallest = 0;
-        for (int i = 1; i < free.size(); i++) {
-          if (free.get(i).capacity() < free.get(smallest).capacity()) {
-            smallest = i;
-          }
-        }
-        allocated -= free.remove(smallest).capacity();
+        allocated -= free.remove(indexOfSmallest(free, ByteBuffer::capacity)).capacity();
         continue;
       }
       try {

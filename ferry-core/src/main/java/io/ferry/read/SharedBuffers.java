@@ -25,9 +25,6 @@ import java.util.function.IntFunction;
  * after the output, held only while a frame is read and decoded, and may always be waited for.
  */
 final class SharedBuffers {
-  /** The smallest buffer made: every chunk that goes into a pack fits in one. */
-  static final int MIN_CAPACITY = 256 << 10;
-
   private static final SharedBuffers JVM = new SharedBuffers();
 
   private final Kind frames = new Kind(ByteBuffer::allocate, true);
@@ -88,7 +85,7 @@ final class SharedBuffers {
     }
 
     private int capacityFor(int length) {
-      return length > MIN_CAPACITY && length <= uniform ? uniform : ReadBuffers.capacityFor(length);
+      return length > ReadBuffers.MIN_CAPACITY && length <= uniform ? uniform : ReadBuffers.capacityFor(length);
     }
 
     /** A heap buffer for a frame of {@code length} bytes; waits for one if need be. */
@@ -212,13 +209,7 @@ final class SharedBuffers {
         }
         if (!free.isEmpty()) {
           // all too small for this request: drop the smallest to make room for a bigger one
-          int smallest = 0;
-          for (int i = 1; i < free.size(); i++) {
-            if (free.get(i).capacity() < free.get(smallest).capacity()) {
-              smallest = i;
-            }
-          }
-          allocated -= free.remove(smallest).capacity();
+          allocated -= free.remove(ReadBuffers.indexOfSmallest(free, Kept::capacity)).capacity();
           continue;
         }
         if (!wait) {
