@@ -33,16 +33,9 @@ class FailedRecordWriteTest {
     // the deepest store root whose marker's path still fits in PATH_MAX - 1 bytes: records/leases fits then, and
     // records/leases/push does not
     int rootLength = PATH_MAX - 1 - "/ferry-store.json".length();
-    Path deep = tmp;
-    while (deep.toString().length() < rootLength - 1) {
-      int room = rootLength - deep.toString().length() - 1;
-      deep = deep.resolve("d".repeat(Math.min(200, room)));
-    }
-    assertThat(deep.toString()).hasSize(rootLength);
     assertThat(rootLength + "/records/leases".length()).isLessThan(PATH_MAX);
     assertThat(rootLength + "/records/leases/push".length()).isGreaterThanOrEqualTo(PATH_MAX);
-    Files.createDirectories(deep.getParent());
-    Files.move(made, deep);
+    Path deep = moveToRootOfLength(made, tmp, rootLength);
 
     try (LocalBackend store = LocalBackend.open(deep, StoreOptions.existing())) {
       byte[] lease = "{\"owner\":\"test\"}".getBytes(StandardCharsets.UTF_8);
@@ -56,5 +49,21 @@ class FailedRecordWriteTest {
     } finally {
       Files.move(deep, made); // paths in the store are too long for the removal of the test's directory
     }
+  }
+
+  /**
+   * Moves the store at {@code made} to a new root under {@code tmp} whose path is exactly {@code rootLength}
+   * characters long (directories of at most 200 characters each), and returns that root.
+   */
+  static Path moveToRootOfLength(Path made, Path tmp, int rootLength) throws IOException {
+    Path deep = tmp;
+    while (deep.toString().length() < rootLength - 1) {
+      int room = rootLength - deep.toString().length() - 1;
+      deep = deep.resolve("d".repeat(Math.min(200, room)));
+    }
+    assertThat(deep.toString()).hasSize(rootLength);
+    Files.createDirectories(deep.getParent());
+    Files.move(made, deep);
+    return deep;
   }
 }

@@ -36,16 +36,9 @@ class FailedRefLockTest {
     // the deepest store root where refs/mmmm/head.log, which the move looks at first, still fits in PATH_MAX - 1
     // bytes: refs/mmmm/head.lock, one byte longer, does not
     int rootLength = PATH_MAX - 1 - "/refs/mmmm/head.log".length();
-    Path deep = tmp;
-    while (deep.toString().length() < rootLength - 1) {
-      int room = rootLength - deep.toString().length() - 1;
-      deep = deep.resolve("d".repeat(Math.min(200, room)));
-    }
-    assertThat(deep.toString()).hasSize(rootLength);
     assertThat(rootLength + "/refs/mmmm/head.log".length()).isLessThan(PATH_MAX);
     assertThat(rootLength + "/refs/mmmm/head.lock".length()).isGreaterThanOrEqualTo(PATH_MAX);
-    Files.createDirectories(deep.getParent());
-    Files.move(made, deep);
+    Path deep = FailedRecordWriteTest.moveToRootOfLength(made, tmp, rootLength);
 
     try (LocalBackend store = LocalBackend.open(deep, StoreOptions.existing())) {
       ChunkId id = ChunkId.of("a version".getBytes(StandardCharsets.UTF_8));
