@@ -7,6 +7,7 @@ import io.ferry.repo.Repository;
 import io.ferry.repo.RepositoryOptions;
 import io.ferry.store.Backend;
 import io.ferry.store.ChunkStore;
+import io.ferry.store.ForwardingRecordStore;
 import io.ferry.store.RecordStore;
 import io.ferry.store.RefStore;
 import io.ferry.store.StoreIdentity;
@@ -131,25 +132,14 @@ class StoreIdReaderTest {
 
     OldReadOnlyStore(Backend base) {
       this.base = base;
-      RecordStore r = base.records();
-      this.records = new RecordStore() {
-        @Override
-        public String describe() {
-          return r.describe();
-        }
-
+      this.records = new ForwardingRecordStore(base.records()) {
         @Override
         public boolean create(String key, byte[] content) throws IOException {
           if (!writable) {
             refusedCreates.incrementAndGet();
             throw new IOException(describe() + ": access denied creating record " + key + " (read-only credentials)");
           }
-          return r.create(key, content);
-        }
-
-        @Override
-        public void replace(String key, byte[] content) throws IOException {
-          r.replace(key, content);
+          return inner.create(key, content);
         }
 
         @Override
@@ -157,22 +147,7 @@ class StoreIdReaderTest {
           if (key.equals(StoreIdentity.RECORD)) {
             idReads.incrementAndGet();
           }
-          return r.read(key);
-        }
-
-        @Override
-        public List<String> list(String prefix) throws IOException {
-          return r.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) throws IOException {
-          r.delete(key);
-        }
-
-        @Override
-        public void close() throws IOException {
-          r.close();
+          return inner.read(key);
         }
       };
     }
