@@ -1076,6 +1076,10 @@ class _CountingProxy(_LocalServer):
                     resp = e
                 with resp:
                     body = resp.read()
+                # counted before the answer is sent: counted after it, a client that asserted the count as soon as it
+                # had its answer could find it not yet counted
+                with lock:
+                    proxy.requests += 1
                 self.send_response(resp.status if hasattr(resp, "status") else resp.code)
                 if resp.headers.get("Ferry-Store-Id"):
                     self.send_header("Ferry-Store-Id", resp.headers["Ferry-Store-Id"])
@@ -1083,8 +1087,6 @@ class _CountingProxy(_LocalServer):
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with lock:
-                    proxy.requests += 1
                 self.close_connection = close_idle
 
             def log_message(self, *args):
