@@ -275,6 +275,12 @@ public final class CassandraBackend implements Backend {
         }
       }
     }, create);
+    if (CassandraSchema.TABLES.stream().anyMatch(t -> !hasTable(t))) {
+      // the driver's schema metadata is a cache it refreshes after each DDL statement it sends; on a loaded node that
+      // refresh can fail or come late (its queries of system_schema time out), leaving out tables this open has
+      // just made: asked again before a table is called missing
+      session.refreshSchema();
+    }
     for (String t : CassandraSchema.TABLES) {
       if (!hasTable(t)) {
         throw new InvalidInputException("store " + where + " has a marker but no table " + ks + "." + t
@@ -369,6 +375,8 @@ public final class CassandraBackend implements Backend {
         .setTimeout(java.time.Duration.ofMinutes(2)));
     if (!rs.getExecutionInfo().isSchemaInAgreement()) {
       awaitSchemaAgreement(cql);
+      // the driver refreshes its schema metadata once the nodes agree, and did not wait that long
+      session.refreshSchema();
     }
   }
 
