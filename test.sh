@@ -1,7 +1,103 @@
 #!/usr/bin/env bash
 # Runs Ferry's whole test suite (unit, contract, crash and CLI tests). Benchmarks are separate: see BENCHMARKS.md.
+#
+# Without arguments: one Maven build compiles, packages and installs every module (tests compiled, not run), then
+# each module's tests run as a Maven build of that module alone, FERRY_TEST_JOBS of them at a time (2 by default),
+# longest first. In one reactor
+# build a module's tests start only once every module it depends on has passed its own, which left one core idle for
+# the last third of the run; the modules' tests need each other's jars, not each other's results
+# (docs/design-notes.md, "The test suite's time"). Each module's output is printed whole when it ends; the run fails
+# if any module fails, after all have run.
+#
+# With arguments: one reactor build, `mvn verify` with them, e.g. `./test.sh -pl ferry-core -Dtest=PullerTest`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# -T 2: modules that do not depend on each other (the store backends, the server, Spark) test side by side, two at a
-# time on two cores. The suite is CPU-bound (docs/design-notes.md, "The test suite's time").
-exec mvn -B -T 2 -Dstyle.color=never -ntp verify "$@"
+mvn_opts=(-B -Dstyle.color=never -ntp)
+
+if [ $# -gt 0 ] || [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+  # -T 2: modules that do not depend on each other test side by side, two at a time on two cores
+  exec mvn "${mvn_opts[@]}" -T 2 verify "$@"
+fi
+
+mvn "${mvn_opts[@]}" -T 2 install -DskipTests
+
+# Longest first (as measured on two cores), so that the last to start are short; a module not listed (a new one)
+# runs last.
+order=(ferry-hdfs ferry-cassandra ferry-cli ferry-server ferry-s3 ferry-testkit ferry-it ferry-redis ferry-http
+  ferry-core ferry-spark ferry-onnx ferry-bench)
+modules=()
+while read -r m; do modules+=("$m"); done < <(sed -n 's:^ *<module>\(.*\)</module>.*:\1:p' pom.xml)
+queue=()
+for m in "${order[@]}"; do
+  if [[ " ${modules[*]} " == *" $m "* ]]; then queue+=("$m"); fi
+done
+for m in "${modules[@]}"; do
+  if [[ " ${order[*]} " != *" $m "* ]]; then queue+=("$m"); fi
+done
+
+logs=target/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+jobs_max="${FERRY_TEST_JOBS:-2}"
+declare -A module_of started_at
+failed=()
+summary=()
+trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
+
+start() {
+  mvn "${mvn_opts[@]}" verify -pl "$1" > "$logs/$1.log" 2>&1 &
+  module_of[$!]=$1
+  started_at[$1]=$SECONDS
+  echo "[test.sh] $1: tests started"
+}
+
+finish() {
+  local m=$1 rc=$2 took=$((SECONDS - started_at[$1]))
+  local result=passed
+  [ "$rc" -eq 0 ] || { result="FAILED (exit $rc)"; failed+=("$m"); }
+  local line
+  line=$(printf '%-16s %s in %d:%02d' "$m" "$result" $((took / 60)) $((took % 60)))
+  summary+=("$line")
+  echo "[test.sh] ===== $line; its output: ====="
+  cat "$logs/$m.log"
+  echo "[test.sh] ===== end of $m ====="
+}
+
+# The shortest module first and alone: its tests fetch what Surefire needs to run tests (not fetched by the build
+# above), once, before several Maven processes share the local repository, which Maven 3 does not lock.
+first=ferry-onnx
+if [[ " ${queue[*]} " == *" $first "* ]]; then
+  start "$first"
+  rc=0
+  wait "$!" || rc=$?
+  finish "$first" "$rc"
+  queue=("${queue[@]/$first}")
+fi
+
+running=0
+next=0
+while [ "$next" -lt "${#queue[@]}" ] || [ "$running" -gt 0 ]; do
+  while [ "$running" -lt "$jobs_max" ] && [ "$next" -lt "${#queue[@]}" ]; do
+    m="${queue[$next]}"
+    next=$((next + 1))
+    if [ -n "$m" ]; then
+      start "$m"
+      running=$((running + 1))
+    fi
+  done
+  if [ "$running" -eq 0 ]; then
+    break
+  fi
+  rc=0
+  wait -n -p done_pid || rc=$?
+  running=$((running - 1))
+  finish "${module_of[$done_pid]}" "$rc"
+done
+
+echo "[test.sh] ===== every module's tests ====="
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "[test.sh] FAILED: ${failed[*]} (their output above; also in $logs/)"
+  exit 1
+fi
+echo "[test.sh] all ${#summary[@]} modules passed"
