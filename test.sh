@@ -3,18 +3,19 @@
 #
 # Without arguments: one Maven build compiles, packages and installs every module (tests compiled, not run), then
 # each module's tests run as a Maven build of that module alone, FERRY_TEST_JOBS of them at a time (2 by default),
-# longest first. In one reactor
-# build a module's tests start only once every module it depends on has passed its own, which left one core idle for
-# the last third of the run; the modules' tests need each other's jars, not each other's results
-# (docs/design-notes.md, "The test suite's time"). Each module's output is printed whole when it ends; the run fails
-# if any module fails, after all have run.
+# longest first. In one reactor build a module's tests start only once every module it depends on has passed its own,
+# which left one core idle for the last third of the run; the modules' tests need each other's jars, not each other's
+# results (docs/design-notes.md, "The test suite's time"). Each module's output is printed whole when it ends, and in
+# target/test-logs/; the run fails if any module fails, after all have run. Needs bash 5.1 (wait -n -p); an older
+# bash runs the reactor build.
 #
 # With arguments: one reactor build, `mvn verify` with them, e.g. `./test.sh -pl ferry-core -Dtest=PullerTest`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 mvn_opts=(-B -Dstyle.color=never -ntp)
 
-if [ $# -gt 0 ] || [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+bash_version=$((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1]))
+if [ $# -gt 0 ] || [ "$bash_version" -lt 501 ]; then
   # -T 2: modules that do not depend on each other test side by side, two at a time on two cores
   exec mvn "${mvn_opts[@]}" -T 2 verify "$@"
 fi
