@@ -9,7 +9,7 @@
 # target/test-logs/; the run fails if any module fails, after all have run. Needs bash 5.1 (wait -n -p); an older
 # bash runs the reactor build.
 #
-# With arguments: one reactor build, `mvn verify` with them, e.g. `./test.sh -pl ferry-core -Dtest=PullerTest`.
+# With arguments: one reactor build, `mvn verify` with them, e.g. `./test.sh -pl ferry-core -Dtest=FloatCodecTest`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 mvn_opts=(-B -Dstyle.color=never -ntp)
