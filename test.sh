@@ -28,9 +28,11 @@ order=(ferry-hdfs ferry-cassandra ferry-cli ferry-server ferry-s3 ferry-testkit 
   ferry-core ferry-spark ferry-onnx ferry-bench)
 modules=()
 while read -r m; do modules+=("$m"); done < <(sed -n 's:^ *<module>\(.*\)</module>.*:\1:p' pom.xml)
+# The shortest module runs first and alone (below); the others queue.
+first=ferry-onnx
 queue=()
 for m in "${order[@]}"; do
-  if [[ " ${modules[*]} " == *" $m "* ]]; then queue+=("$m"); fi
+  if [[ " ${modules[*]} " == *" $m "* ]] && [ "$m" != "$first" ]; then queue+=("$m"); fi
 done
 for m in "${modules[@]}"; do
   if [[ " ${order[*]} " != *" $m "* ]]; then queue+=("$m"); fi
@@ -64,31 +66,23 @@ finish() {
   echo "[test.sh] ===== end of $m ====="
 }
 
-# The shortest module first and alone: its tests fetch what Surefire needs to run tests (not fetched by the build
-# above), once, before several Maven processes share the local repository, which Maven 3 does not lock.
-first=ferry-onnx
-if [[ " ${queue[*]} " == *" $first "* ]]; then
+# The first module alone: its tests fetch what Surefire needs to run tests (not fetched by the build above), once,
+# before several Maven processes share the local repository, which Maven 3 does not lock.
+if [[ " ${modules[*]} " == *" $first "* ]]; then
   start "$first"
   rc=0
   wait "$!" || rc=$?
   finish "$first" "$rc"
-  queue=("${queue[@]/$first}")
 fi
 
 running=0
 next=0
 while [ "$next" -lt "${#queue[@]}" ] || [ "$running" -gt 0 ]; do
   while [ "$running" -lt "$jobs_max" ] && [ "$next" -lt "${#queue[@]}" ]; do
-    m="${queue[$next]}"
+    start "${queue[$next]}"
     next=$((next + 1))
-    if [ -n "$m" ]; then
-      start "$m"
-      running=$((running + 1))
-    fi
+    running=$((running + 1))
   done
-  if [ "$running" -eq 0 ]; then
-    break
-  fi
   rc=0
   wait -n -p done_pid || rc=$?
   running=$((running - 1))
