@@ -277,8 +277,9 @@ public final class CassandraBackend implements Backend {
     }, create);
     if (CassandraSchema.TABLES.stream().anyMatch(t -> !hasTable(t))) {
       // the driver's schema metadata is a cache it refreshes after each DDL statement it sends; on a loaded node that
-      // refresh can fail or come late (its queries of system_schema time out), leaving out tables this open has
-      // just made: asked again before a table is called missing
+      // refresh can fail or come late (its queries of system_schema time out, or the nodes agreed only after its
+      // wait), leaving out tables this open has just made: asked again before a table is called missing (the
+      // creates above are IF NOT EXISTS, so a stale cache there only repeats one)
       session.refreshSchema();
     }
     for (String t : CassandraSchema.TABLES) {
@@ -375,8 +376,6 @@ public final class CassandraBackend implements Backend {
         .setTimeout(java.time.Duration.ofMinutes(2)));
     if (!rs.getExecutionInfo().isSchemaInAgreement()) {
       awaitSchemaAgreement(cql);
-      // the driver refreshes its schema metadata once the nodes agree, and did not wait that long
-      session.refreshSchema();
     }
   }
 
