@@ -10,14 +10,37 @@
 # bash runs the reactor build.
 #
 # With arguments: one reactor build, `mvn verify` with them, e.g. `./test.sh -pl ferry-core -Dtest=FloatCodecTest`.
+#
+# The test JVMs' temporary directories (their java.io.tmpdir: every @TempDir with the stores, models and pulls the
+# tests write) are in a memory file system where there is one with room (/dev/shm, 8 GiB free), in a directory of
+# this checkout's that is removed before and after the run; else in each module's target/test-tmp. The suite writes
+# some gigabytes and forces them to disk as Ferry does (fsync of every object a push stores): on a disk that cost
+# about a sixth of ferry-core's and ferry-testkit's CPU (docs/design-notes.md, "The test suite's time"). The code path
+# is the same either way. FERRY_TEST_TMP=disk keeps them on disk.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 mvn_opts=(-B -Dstyle.color=never -ntp)
 
+tmp_root=""
+if [ "${FERRY_TEST_TMP:-}" != disk ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  shm_free_kib=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ "${shm_free_kib:-0}" -ge $((8 << 20)) ]; then
+    tmp_root="/dev/shm/ferry-test-$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)"
+    rm -rf "$tmp_root"
+    # Maven puts each module's name in: one directory per module
+    mvn_opts+=("-Dferry.test.tmpdir=$tmp_root/\${project.artifactId}")
+  fi
+fi
+remove_tmp() {
+  if [ -n "$tmp_root" ]; then rm -rf "$tmp_root"; fi
+}
+trap remove_tmp EXIT
+
 bash_version=$((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1]))
 if [ $# -gt 0 ] || [ "$bash_version" -lt 501 ]; then
   # -T 2: modules that do not depend on each other test side by side, two at a time on two cores
-  exec mvn "${mvn_opts[@]}" -T 2 verify "$@"
+  mvn "${mvn_opts[@]}" -T 2 verify "$@"
+  exit
 fi
 
 mvn "${mvn_opts[@]}" -T 2 install -DskipTests
