@@ -30,12 +30,15 @@ class HdfsChunkStoreTest extends ChunkStoreContract {
   }
 
   /**
-   * Objects lie in 256 fan-out directories, each listed by the NameNode in pages of {@code dfs.ls.limit} (1,000)
-   * entries: 2,000 objects cross no page boundary more than 600 do. 600 fill about 230 of the directories and leave the
-   * others absent, which the listing skips; each put costs five NameNode calls and a DataNode pipeline.
+   * Objects the listing test puts, here and over WebHDFS: objects lie in 256 fan-out directories, each listed by the
+   * NameNode in pages of {@code dfs.ls.limit} (1,000) entries, so 2,000 objects cross no page boundary more than 600
+   * do. 600 fill about 230 of the directories and leave the others absent, which the listing skips; each put costs
+   * five NameNode calls and a DataNode pipeline.
    */
+  static final int OBJECTS_TO_LIST = 600;
+
   @Override
   protected int objectsToList() {
-    return 600;
+    return OBJECTS_TO_LIST;
   }
 }

@@ -29,13 +29,9 @@ class WebHdfsChunkStoreTest extends ChunkStoreContract {
     return true;
   }
 
-  /**
-   * Objects lie in 256 fan-out directories, each listed by the NameNode in pages of {@code dfs.ls.limit} (1,000)
-   * entries: 2,000 objects cross no page boundary more than 600 do. 600 fill about 230 of the directories and leave the
-   * others absent, which the listing skips; each put costs five NameNode calls and a DataNode pipeline.
-   */
+  /** As over hdfs:// ({@link HdfsChunkStoreTest#OBJECTS_TO_LIST}): the same store, the same fan-out directories. */
   @Override
   protected int objectsToList() {
-    return 600;
+    return HdfsChunkStoreTest.OBJECTS_TO_LIST;
   }
 }
