@@ -47,8 +47,8 @@ mvn "${mvn_opts[@]}" -T 2 install -DskipTests
 
 # Longest first (as measured on two cores), so that the last to start are short; a module not listed (a new one)
 # runs last.
-order=(ferry-hdfs ferry-cassandra ferry-cli ferry-server ferry-s3 ferry-testkit ferry-it ferry-redis ferry-http
-  ferry-core ferry-spark ferry-onnx ferry-bench)
+order=(ferry-cassandra ferry-hdfs ferry-cli ferry-server ferry-core ferry-testkit ferry-s3 ferry-spark ferry-it
+  ferry-redis ferry-http ferry-onnx ferry-bench)
 modules=()
 while read -r m; do modules+=("$m"); done < <(sed -n 's:^ *<module>\(.*\)</module>.*:\1:p' pom.xml)
 # The shortest module runs first and alone (below); the others queue.
