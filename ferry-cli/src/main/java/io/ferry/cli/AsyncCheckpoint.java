@@ -3,6 +3,7 @@ package io.ferry.cli;
 import io.ferry.error.InvalidInputException;
 import io.ferry.scan.LocalTrees;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -531,11 +532,37 @@ final class AsyncCheckpoint {
     return Stream.of("/usr/bin/setsid", "/bin/setsid").map(Path::of).filter(Files::isExecutable).findFirst();
   }
 
+  /** Options of this JVM that belong to one process or to a terminal: the pusher does not take them. */
+  private static final List<String> NOT_FOR_THE_PUSHER = List.of("-agentlib", "-agentpath", "-javaagent", "-Xrun",
+      "-Xdebug", "-Xlog", "-XX:ArchiveClassesAtExit", "-XX:DumpLoadedClassList", "-XX:StartFlightRecording",
+      "-XX:FlightRecorderOptions", "-XX:Flags", "-XX:VMOptionsFile", "-Dferry.stderr.tty", "-Dferry.columns");
+
+  /**
+   * The options of this JVM ({@code options}: its input arguments) that the pusher runs with too: what the launcher
+   * chose for the command (the heap, the collector, the class-data archive, the native zstd library) and what the user
+   * added in {@code FERRY_JAVA_OPTS} (a trust store for an https store, a heap); not those that belong to one process
+   * or to a terminal ({@link #NOT_FOR_THE_PUSHER}: a debugger's port, an agent, a flight recording or log file, an
+   * archive dump, the terminal's width). Then {@code -Dferry.stderr.tty=0}: its standard error is its log. Before
+   * 2026-12-08 the pusher ran with the JVM's defaults, whose heap is a quarter of the machine's memory (Ferry's
+   * buffer pools take up to half the heap), beside the training it was meant not to disturb.
+   */
+  static List<String> pusherJvmOptions(List<String> options) {
+    List<String> kept = new ArrayList<>();
+    for (String o : options) {
+      if (NOT_FOR_THE_PUSHER.stream().noneMatch(o::startsWith)) {
+        kept.add(o);
+      }
+    }
+    kept.add("-Dferry.stderr.tty=0");
+    return kept;
+  }
+
   /**
    * Starts the detached pusher (in a session of its own where {@link #setsid} can): this JVM's java with the same class
-   * path re-running the CLI on the staged copy, its output appended to {@code log}, its input a pipe on which {@link
-   * #launch} says when it holds the run's lock, and {@code env} added to its environment (secrets such as a store token
-   * go there, not on its command line, which other users can list). Returns its process.
+   * path and the options {@link #pusherJvmOptions} keeps, re-running the CLI on the staged copy, its output appended to
+   * {@code log}, its input a pipe on which {@link #launch} says when it holds the run's lock, and {@code env} added to
+   * its environment (secrets such as a store token go there, not on its command line, which other users can list).
+   * Returns its process.
    */
   static Process spawn(List<String> cliArgs, Path log, java.util.Map<String, String> env) throws IOException {
     String java = ProcessHandle.current().info().command()
@@ -543,6 +570,7 @@ final class AsyncCheckpoint {
     List<String> cmd = new ArrayList<>();
     setsid().ifPresent(setsid -> cmd.addAll(List.of(setsid.toString(), "--wait")));
     cmd.add(java);
+    cmd.addAll(pusherJvmOptions(ManagementFactory.getRuntimeMXBean().getInputArguments()));
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));
     cmd.add(FerryCli.class.getName());

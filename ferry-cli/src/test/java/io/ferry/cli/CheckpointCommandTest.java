@@ -873,6 +873,51 @@ class CheckpointCommandTest {
     }
   }
   /**
+   * The background push ran with the JVM's defaults, not with the options the launcher gave the command: a heap of a
+   * quarter of the machine's memory (of which Ferry's buffer pools take up to half) beside the training, no class-data
+   * archive, no native zstd library. It runs with this JVM's options, but for those of one process or a terminal.
+   */
+  @Test
+  void theBackgroundPushRunsWithTheCommandsJvmOptions() throws Exception {
+    assertThat(AsyncCheckpoint.pusherJvmOptions(List.of("-Xmx448m", "-XX:+UseSerialGC", "-Dferry.stderr.tty=1",
+        "-Dferry.columns=120", "-agentlib:jdwp=transport=dt_socket,server=y,address=5005", "-javaagent:probe.jar",
+        "-XX:ArchiveClassesAtExit=x.jsa", "-XX:SharedArchiveFile=ferry.jsa", "-Xlog:gc:file=gc.log",
+        "-XX:StartFlightRecording=filename=rec.jfr", "-Djavax.net.ssl.trustStore=ca.p12", "-DZstdNativePath=z.so")))
+        .containsExactly("-Xmx448m", "-XX:+UseSerialGC", "-XX:SharedArchiveFile=ferry.jsa",
+            "-Djavax.net.ssl.trustStore=ca.p12", "-DZstdNativePath=z.so", "-Dferry.stderr.tty=0");
+
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/proc/self/cmdline")), "a Linux /proc");
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path file = oneStep();
+    Path area = AsyncCheckpoint.area(file);
+    Path lock = AsyncCheckpoint.lock(area, "run25", quiet());
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run25", 1, false);
+    List<String> command = new ArrayList<>();
+    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run25", 1, lock), Map.of(), lock, "run25", 1,
+        staged, (l, h, r, d) -> {
+          try {
+            awaitEndOrOutput(h, AsyncCheckpoint.logOf(d)); // it runs the CLI: setsid has made way for java
+          } catch (Exception e) {
+            throw new IOException(e);
+          }
+          String cmdline = Files.readString(Path.of("/proc", Long.toString(h.pid()), "cmdline"));
+          command.addAll(List.of(cmdline.split("\0")));
+          AsyncCheckpoint.handOver(l, h, r, d);
+        });
+    try {
+      List<String> mine = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
+      assertThat(mine).as("this JVM's options (Surefire's argLine)").contains("-XX:+UseSerialGC");
+      assertThat(command).as("the background push's command line")
+          .containsSubsequence(AsyncCheckpoint.pusherJvmOptions(mine))
+          .containsSubsequence("-cp", System.getProperty("java.class.path"), FerryCli.class.getName());
+      assertThat(cli.run("checkpoint", "push", file.toString(), "run25", "--step", "1").ok().out())
+          .startsWith("up to date");
+    } finally {
+      p.destroyForcibly();
+    }
+  }
+
+  /**
    * The background push was given the cache URI on its command line, a Redis password in it included, where any user
    * of the machine could read it (ps) for as long as the push ran; the store token already went by the environment.
    * The cache URI does too.
