@@ -834,6 +834,31 @@ class CheckpointCommandTest {
       }
     }
   }
+  /** A look at a background push's process. */
+  private interface Look {
+    void at(ProcessHandle pusher) throws IOException;
+  }
+
+  /**
+   * Stages {@code file} as step 1 of {@code run} and launches its background push; once the push runs the CLI (past
+   * setsid, and any start-up that sets its session), {@code look} sees its process, and then it is handed the lock.
+   */
+  private static Process launchAndLook(Cli cli, Path file, String run, Look look) throws IOException {
+    Path area = AsyncCheckpoint.area(file);
+    Path lock = AsyncCheckpoint.lock(area, run, quiet());
+    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, run, 1, false);
+    return AsyncCheckpoint.launch(pusherArgs(cli, staged, run, 1, lock), Map.of(), lock, run, 1, staged,
+        (l, h, r, d) -> {
+          try {
+            awaitEndOrOutput(h, AsyncCheckpoint.logOf(d));
+          } catch (Exception e) {
+            throw new IOException(e);
+          }
+          look.at(h);
+          AsyncCheckpoint.handOver(l, h, r, d);
+        });
+  }
+
   /** The session of the process {@code pid} (Linux: /proc/PID/stat). */
   private static long session(long pid) throws IOException {
     String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
@@ -850,20 +875,8 @@ class CheckpointCommandTest {
     org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/proc/self/stat")), "a Linux /proc");
     Cli cli = new Cli(tmp.resolve("store")).init();
     Path file = oneStep();
-    Path area = AsyncCheckpoint.area(file);
-    Path lock = AsyncCheckpoint.lock(area, "run21", quiet());
-    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run21", 1, false);
     List<Long> sessions = new ArrayList<>();
-    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run21", 1, lock), Map.of(), lock, "run21", 1,
-        staged, (l, h, r, d) -> {
-          try {
-            awaitEndOrOutput(h, AsyncCheckpoint.logOf(d)); // it runs the CLI: past any start-up that sets its session
-          } catch (Exception e) {
-            throw new IOException(e);
-          }
-          sessions.add(session(h.pid()));
-          AsyncCheckpoint.handOver(l, h, r, d);
-        });
+    Process p = launchAndLook(cli, file, "run21", h -> sessions.add(session(h.pid())));
     try {
       assertThat(sessions).as("the push's session").doesNotContain(session(ProcessHandle.current().pid()));
       assertThat(cli.run("checkpoint", "push", file.toString(), "run21", "--step", "1").ok().out())
@@ -889,21 +902,9 @@ class CheckpointCommandTest {
     org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/proc/self/cmdline")), "a Linux /proc");
     Cli cli = new Cli(tmp.resolve("store")).init();
     Path file = oneStep();
-    Path area = AsyncCheckpoint.area(file);
-    Path lock = AsyncCheckpoint.lock(area, "run25", quiet());
-    AsyncCheckpoint.Staged staged = AsyncCheckpoint.stage(file, area, "run25", 1, false);
     List<String> command = new ArrayList<>();
-    Process p = AsyncCheckpoint.launch(pusherArgs(cli, staged, "run25", 1, lock), Map.of(), lock, "run25", 1,
-        staged, (l, h, r, d) -> {
-          try {
-            awaitEndOrOutput(h, AsyncCheckpoint.logOf(d)); // it runs the CLI: setsid has made way for java
-          } catch (Exception e) {
-            throw new IOException(e);
-          }
-          String cmdline = Files.readString(Path.of("/proc", Long.toString(h.pid()), "cmdline"));
-          command.addAll(List.of(cmdline.split("\0")));
-          AsyncCheckpoint.handOver(l, h, r, d);
-        });
+    Process p = launchAndLook(cli, file, "run25", h -> command.addAll(
+        List.of(Files.readString(Path.of("/proc", Long.toString(h.pid()), "cmdline")).split("\0"))));
     try {
       List<String> mine = java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments();
       assertThat(mine).as("this JVM's options (Surefire's argLine)").contains("-XX:+UseSerialGC");
