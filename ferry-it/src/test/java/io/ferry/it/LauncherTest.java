@@ -215,6 +215,23 @@ class LauncherTest {
         + " e.g. 2g or 512m");
   }
 
+  /**
+   * A FERRY_HEAP below the JVM's least heap, 2 MiB, is named too; the JVM said "Invalid maximum heap size: -Xmx0" or,
+   * on stdout, "Too small maximum heap".
+   */
+  @Test
+  void aHeapSizeBelowTheJvmsLeastIsNamed() throws Exception {
+    for (String heap : List.of("0", "0m", "1m", "2047k", "2097151", "010")) {
+      Run r = run(java.util.Map.of("FERRY_HEAP", heap), launcher, "ls", "--store", root.resolve("none").toString());
+      assertThat(r.code()).as("FERRY_HEAP=%s", heap).isEqualTo(1);
+      assertThat(r.out()).as("FERRY_HEAP=%s", heap).isEmpty();
+      assertThat(r.err().strip()).isEqualTo("ferry: FERRY_HEAP '" + heap + "' is below the least heap Java starts"
+          + " with, 2m; Ferry needs more, e.g. 2g");
+    }
+    Run least = run(java.util.Map.of("FERRY_HEAP", "2048k"), launcher, "--version");
+    assertThat(least.err()).doesNotContain("FERRY_HEAP '");
+  }
+
   @Test
   void aLinkToTheLauncherRunsTheCheckoutItPointsTo() throws Exception {
     Path bin = Files.createDirectories(root.resolve("bin"));
