@@ -169,6 +169,13 @@ final class DeriveCommand extends GroupCommand {
     }
 
     TensorFilter filter(String include, String exclude) throws IOException {
+      // an empty regex was taken for none given: --exclude "$KEEP" with KEEP unset derived the tensors meant to be kept
+      for (String[] o : new String[][] {{"--include", include}, {"--exclude", exclude}}) {
+        if ("".equals(o[1])) {
+          throw usage(o[0] + " is empty (an unset shell variable?): give a regular expression, or leave " + o[0]
+              + " out");
+        }
+      }
       return TensorFilter.of(include, exclude);
     }
   }

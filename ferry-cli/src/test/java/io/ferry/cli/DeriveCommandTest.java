@@ -768,6 +768,13 @@ class DeriveCommandTest {
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--as", "Bad Name!"), 1, "--as 'Bad Name!'"),
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--as", "x@abcd"), 1, "--as 'x@abcd'"),
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--include", "(", "--as", "x:y"), 2, "--include '('"),
+        // an empty regex was taken for none given, so an unset variable made every tensor derived
+        Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--exclude", "", "--as", "x:y"), 2,
+            "ferry: --exclude is empty (an unset shell variable?)"),
+        Arguments.of(List.of("prune", "m:base", "--sparsity", "0.5", "--include", "", "--as", "x:y"), 2,
+            "ferry: --include is empty (an unset shell variable?)"),
+        Arguments.of(List.of("quantize", "m:base", "--bits", "8", "--exclude", "", "--as", "x:y"), 2,
+            "ferry: --exclude is empty"),
         Arguments.of(List.of("cast", "m:base", "--to", "bf16", "--include", "nothing-matches", "--as", "x:y"), 1,
             "nothing to cast"),
         Arguments.of(List.of("prune", "m:base", "--sparsity", "1", "--as", "x:y"), 2, "--sparsity must be in (0, 1)"),
