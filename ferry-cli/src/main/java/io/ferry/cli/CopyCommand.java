@@ -39,6 +39,10 @@ final class CopyCommand extends StoreCommand {
 
   @Override
   int run() throws IOException {
+    if (to.isEmpty()) {
+      // as for an empty --store: it said "empty store location" (exit 1), naming no option
+      throw usage("--to is empty (an unset shell variable?): name the store to copy to");
+    }
     try (Repository src = openRepo()) {
       // a ref that names nothing fails here, before a missing target store is created for it
       src.resolve(ref);

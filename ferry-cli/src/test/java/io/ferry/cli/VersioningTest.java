@@ -409,6 +409,15 @@ class VersioningTest {
     assertThat(fresh).doesNotExist();
   }
 
+  /** An empty --to is a usage error naming it, as an empty --store is; it said "empty store location" (exit 1). */
+  @Test
+  void anEmptyCopyTargetIsAUsageErrorNamingTheOption() throws IOException {
+    Cli source = new Cli(tmp.resolve("source")).init();
+    source.push(model("base", base(), "{}"), "m");
+    assertThat(source.run("copy", "m", "--to", "").exits(2).err())
+        .contains("ferry: --to is empty (an unset shell variable?)").contains("Try 'ferry copy --help'");
+  }
+
   @Test
   void aCopyWhoseHeadCannotMoveIsRefusedBeforeItSendsAnything() throws IOException {
     Cli source = new Cli(tmp.resolve("source")).init();
