@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ferry.derive.Deriver;
 import io.ferry.derive.FloatBits;
 import io.ferry.format.DType;
 import io.ferry.format.TensorInfo;
@@ -830,6 +831,31 @@ class DeriveCommandTest {
       assertThat(r.err()).contains("nothing to " + args[0] + " in ints@", "I64", "U8 2-D");
     }
     assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
+  }
+
+  /**
+   * A file of the model's own named ferry-derivation.json was left out of the derived version, which got derive's
+   * report under that name, without a word; a report (of the source's derivation, or one pushed again) is replaced.
+   */
+  @Test
+  void aFileOfTheModelsOwnWhereDeriveWritesItsReportIsRefused() throws IOException {
+    Path own = Files.createDirectories(tmp.resolve("own"));
+    writeF32(own.resolve("model.safetensors"), "w", new float[] {0.5f, 1.5f, -2.5f, 3f}, 2, 2);
+    Files.writeString(own.resolve(Deriver.DERIVATION_FILE), "{\"notes\": \"mine\"}");
+    assertThat(ferry(store, "push", own.toString(), "own:v1").code()).isZero();
+    TreeMap<String, Long> before = DeriveSupport.storeState(store);
+    DeriveSupport.Run r = ferry(store, "derive", "cast", "own:v1", "--to", "bf16", "--as", "own:bf16");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(r.err()).contains("own@", "//ferry-derivation.json", "it is not the report of a derivation",
+        "rename the file");
+    assertThat(DeriveSupport.storeState(store)).isEqualTo(before);
+
+    derive("cast", "m:base", "--to", "bf16", "--as", "m:bf16");
+    derive("prune", "m:bf16", "--sparsity", "0.5", "--as", "m:pruned");
+    Path again = tmp.resolve("again");
+    assertThat(ferry(store, "pull", "m:bf16", again.toString()).code()).isZero();
+    assertThat(ferry(store, "push", again.toString(), "again:v1").code()).isZero();
+    derive("prune", "again:v1", "--sparsity", "0.5", "--as", "again:pruned");
   }
 
   @Test

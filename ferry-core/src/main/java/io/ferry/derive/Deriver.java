@@ -451,11 +451,40 @@ public final class Deriver {
       return out;
     }
 
+    /**
+     * Refuses a source whose {@value DerivationReport#FILE} is not a derivation report: the derived version gets its
+     * own report under that name, and a file of the model's own there was left out of it without a word.
+     */
+    private void checkReportName() throws IOException {
+      FileEntry f = reader.snapshot().file(DerivationReport.FILE).orElse(null);
+      if (f == null) {
+        return;
+      }
+      String where = model() + "//" + DerivationReport.FILE;
+      String why;
+      if (f.size() > io.ferry.limits.Limits.MAX_READ_TEXT_CHARS) {
+        why = where + " is " + f.size() + " bytes";
+      } else {
+        ByteBuffer raw = reader.readFile(f.path());
+        byte[] bytes = new byte[raw.remaining()];
+        raw.get(bytes);
+        try {
+          DerivationReport.fromJson(bytes, where);
+          return;
+        } catch (InvalidInputException e) {
+          why = e.getMessage();
+        }
+      }
+      throw new DerivationInputException(why + ": it is not the report of a derivation, and derive writes its report"
+          + " under that name; rename the file and push the model again to derive from it");
+    }
+
     void plan() throws IOException {
       for (FileEntry f : reader.snapshot().files()) {
         // the files are written under these paths: checked again, as a pull checks them (DESIGN invariant 6)
         SafePaths.check(f.path(), model());
       }
+      checkReportName();
       sourceAt = safetensorsTensors(reader);
       transform = transform();
       Set<String> names = new HashSet<>();
