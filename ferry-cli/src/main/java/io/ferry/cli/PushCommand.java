@@ -11,6 +11,7 @@ import io.ferry.version.Derivation;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -172,6 +173,14 @@ final class PushCommand extends StoreCommand {
         // chunks stored though the content was the head's: the store lacked them (deleted for damage, or by a gc)
         err().println("up to date: " + target + " is " + r.versionId().hex() + " (no new version" + (r.newChunks() == 0
             ? ")" : "; stored " + Format.count(r.newChunks(), "chunk") + " the store lacked)"));
+        // the --meta the version lacks was dropped with nothing said, and the exit code 0 read as if it were recorded
+        List<String> unrecorded = meta.entrySet().stream()
+            .filter(e -> !e.getValue().equals(r.version().metadata().get(e.getKey())))
+            .map(e -> Format.printable(e.getKey())).toList();
+        if (!unrecorded.isEmpty()) {
+          err().println("note: --meta " + String.join(", ", unrecorded) + " not recorded: the content is the head's, so"
+              + " no version was made to hold it (a version's metadata is set when it is made)");
+        }
       } else {
         out().println(r.versionId().hex());
         err().printf("pushed %s: %s logical, %s new in the store (%s)%n", target,

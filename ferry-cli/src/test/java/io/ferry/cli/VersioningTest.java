@@ -65,6 +65,21 @@ class VersioningTest {
     assertThat(cli.run("ls", "--json").ok().json().get(0).get("versionCount").asLong()).isEqualTo(1);
   }
 
+  /** An up-to-date push dropped the --meta the head lacks with nothing said, exit 0 as if it were recorded. */
+  @Test
+  void anUpToDatePushNamesTheMetaItDidNotRecord() throws IOException {
+    Cli cli = new Cli(tmp.resolve("store")).init();
+    Path dir = model("m", base(), "{\"a\":1}");
+    String v1 = cli.push(dir, "m", "--meta", "stage=dev");
+    Map<String, String> before = cli.state();
+    Cli.Result r = cli.run("push", dir.toString(), "m", "--meta", "stage=dev", "--meta", "eval.acc=0.93").ok();
+    assertThat(r.out().strip()).isEqualTo(v1);
+    assertThat(r.err()).contains("up to date").contains("note: --meta eval.acc not recorded: the content is the"
+        + " head's, so no version was made to hold it").doesNotContain("stage");
+    assertThat(cli.state()).isEqualTo(before);
+    assertThat(cli.run("push", dir.toString(), "m", "--meta", "stage=dev").ok().err()).doesNotContain("note:");
+  }
+
   @Test
   void logLsShowDiffTagRollback() throws IOException {
     Cli cli = new Cli(tmp.resolve("store")).init();
