@@ -167,6 +167,62 @@ class SmallHeapTest {
     assertThat(ts.get(0).get("shape").get(0).asLong()).isEqualTo(1);
   }
 
+  /**
+   * A non-contiguous view of a PyTorch checkpoint (a transposed F32 tensor of 24 MiB) pulled as safetensors with
+   * {@code -Xmx64m}: its elements were gathered whole beside its storage, twice its size on the heap, and the pull ran
+   * out of memory; they go out 4 MiB at a time.
+   */
+  @Test
+  void aTransposedViewIsPulledAsSafetensorsInASixtyFourMebibyteHeap() throws Exception {
+    Path model = Files.createDirectories(tmp.resolve("pt"));
+    // w[i][j] = j * 2048 + i: a view of shape [2048, 3072] with strides [1, 2048]; every value exact in F32
+    Run py = python("import sys, torch\n"
+        + "torch.save({'w': torch.arange(3072 * 2048, dtype=torch.float32).reshape(3072, 2048).t()}, sys.argv[1])\n",
+        model.resolve("ckpt.pt").toString());
+    boolean noTorch = py.code != 0 && py.err.contains("No module named 'torch'");
+    if ("true".equals(System.getenv("CI"))) {
+      assertThat(noTorch).as("CI=true: python3 with torch is required (python3-torch): %s", py.err).isFalse();
+    }
+    org.junit.jupiter.api.Assumptions.assumeFalse(noTorch, "torch through python3 is not available");
+    assertThat(py.code).as("python: %s", py.err).isZero();
+    Path store = tmp.resolve("store");
+    assertThat(ferry("-Xmx64m", "init", "--store", store.toString()).code).isZero();
+    Run push = ferry("-Xmx64m", "push", model.toString(), "pt:v1", "--store", store.toString());
+    assertThat(push.code).as("push with -Xmx64m: %s", push.err).isZero();
+    Path out = tmp.resolve("st");
+    Run pull = ferry("-Xmx64m", "pull", "pt:v1", out.toString(), "--as", "safetensors", "--store", store.toString());
+    assertThat(pull.code).as("pull --as safetensors with -Xmx64m: %s", pull.err).isZero();
+
+    byte[] file = Files.readAllBytes(out.resolve("ckpt.safetensors"));
+    java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(file).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    int headerLength = (int) b.getLong(0);
+    com.fasterxml.jackson.databind.JsonNode w = new com.fasterxml.jackson.databind.ObjectMapper()
+        .readTree(new String(file, 8, headerLength, StandardCharsets.UTF_8)).get("w");
+    assertThat(w.get("dtype").asText()).isEqualTo("F32");
+    assertThat(w.get("shape").toString()).isEqualTo("[2048,3072]");
+    long begin = 8 + headerLength + w.get("data_offsets").get(0).asLong();
+    assertThat(w.get("data_offsets").get(1).asLong() - w.get("data_offsets").get(0).asLong()).isEqualTo(24L << 20);
+    for (int i = 0; i < 2048; i++) {
+      for (int j = 0; j < 3072; j++) {
+        float got = b.getFloat((int) (begin + 4L * (i * 3072L + j)));
+        if (got != j * 2048 + i) {
+          assertThat(got).as("w[%s][%s]", i, j).isEqualTo((float) (j * 2048 + i));
+        }
+      }
+    }
+  }
+
+  /** Runs {@code script} with /usr/bin/python3 (Debian's, where python3-torch installs torch) and {@code args}. */
+  private Run python(String script, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of("/usr/bin/python3", "-c", script));
+    cmd.addAll(List.of(args));
+    Path err = Files.createTempFile(tmp, "python", ".txt");
+    Process p = new ProcessBuilder(cmd).redirectError(err.toFile()).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor(5, TimeUnit.MINUTES)).as("python finished").isTrue();
+    return new Run(p.exitValue(), out, Files.readString(err));
+  }
+
   private Path model() throws Exception {
     Path model = tmp.resolve("model");
     ModelGenerator.writeSafetensors(model.resolve("model.safetensors"),
