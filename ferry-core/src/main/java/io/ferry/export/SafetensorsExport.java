@@ -222,9 +222,12 @@ public final class SafetensorsExport {
 
   /**
    * Writes the elements of a non-contiguous view in row-major order to {@code out} at {@code pos}; returns the
-   * position after. The view's span of its storage is read into memory whole, and its elements go out
-   * {@link #GATHER_BLOCK} bytes at a time: until 2026-12-08 they were gathered whole beside it, twice the view's size
-   * on the heap (a transposed 256 MiB tensor ran out of the default heap).
+   * position after. A view whose span of its storage fits a quarter of the heap has that span read into memory once,
+   * and its elements go out {@link #GATHER_BLOCK} bytes at a time. A larger one is gathered in blocks of at most an
+   * eighth of the heap each, every block from the span read a window of that size at a time (a transposed view takes
+   * from the whole span for every block): memory stays bounded, and the span is read once a block. Until 2026-12-08
+   * the span and the whole view were held on the heap together (a transposed 256 MiB tensor ran out of the default
+   * heap).
    */
   private static long gather(ModelReader reader, FileEntry f, TorchCheckpoint.View v, FileChannel out, long pos)
       throws IOException {
@@ -235,8 +238,6 @@ public final class SafetensorsExport {
           + " bytes over " + span + " bytes of its storage; Ferry gathers such a view in memory, at most "
           + MAX_VIEW_SPAN + " bytes of either");
     }
-    ByteBuffer src = ByteBuffer.allocate((int) span);
-    reader.readFile(f.path(), v.begin(), src);
     int es = v.dtype().bits() / 8;
     int dims = v.tensor().shape().size();
     long[] shape = new long[dims];
@@ -245,34 +246,60 @@ public final class SafetensorsExport {
       shape[d] = v.tensor().shape().get(d);
       strides[d] = v.tensor().strides().get(d);
     }
-    long[] index = new long[dims];
-    // a whole number of elements: GATHER_BLOCK is a power of two, and so is every element's size
-    byte[] block = new byte[(int) Math.min(len, GATHER_BLOCK)];
-    int at = 0;
-    byte[] s = src.array();
-    long n = v.tensor().elements();
-    for (long k = 0; k < n; k++) {
-      long off = 0;
-      for (int d = 0; d < dims; d++) {
-        off += index[d] * strides[d];
-      }
-      System.arraycopy(s, (int) (off * es), block, at, es);
-      at += es;
-      if (at == block.length) {
-        pos = FileWrites.write(ByteBuffer.wrap(block), out, pos);
-        at = 0;
-      }
-      for (int d = dims - 1; d >= 0; d--) {
-        if (++index[d] < shape[d]) {
-          break;
-        }
-        index[d] = 0;
-      }
+    long heapQuarter = Runtime.getRuntime().maxMemory() / 4;
+    boolean whole = span <= heapQuarter;
+    // whole numbers of elements: GATHER_BLOCK is a power of two, and so is every element's size
+    long piece = Math.max(GATHER_BLOCK, Long.highestOneBit(heapQuarter / 2));
+    byte[] window = new byte[(int) (whole ? span : Math.min(span, piece))];
+    byte[] block = new byte[(int) Math.min(len, whole ? GATHER_BLOCK : piece)];
+    if (whole) {
+      reader.readFile(f.path(), v.begin(), ByteBuffer.wrap(window));
     }
-    if (at > 0) {
-      pos = FileWrites.write(ByteBuffer.wrap(block, 0, at), out, pos);
+    long n = v.tensor().elements();
+    long perBlock = Math.max(1, block.length / Math.max(1, es));
+    long[] index = new long[dims];
+    for (long k0 = 0; k0 < n; k0 += perBlock) {
+      long k1 = Math.min(n, k0 + perBlock);
+      long copied = 0;
+      for (long w0 = 0; w0 < span; w0 += window.length) {
+        int wl = (int) Math.min(window.length, span - w0);
+        if (!whole) {
+          reader.readFile(f.path(), v.begin() + w0, ByteBuffer.wrap(window, 0, wl));
+        }
+        unravel(k0, shape, index);
+        for (long k = k0; k < k1; k++) {
+          long off = 0;
+          for (int d = 0; d < dims; d++) {
+            off += index[d] * strides[d];
+          }
+          off = off * es - w0;
+          if (off >= 0 && off + es <= wl) {
+            System.arraycopy(window, (int) off, block, (int) ((k - k0) * es), es);
+            copied++;
+          }
+          for (int d = dims - 1; d >= 0; d--) {
+            if (++index[d] < shape[d]) {
+              break;
+            }
+            index[d] = 0;
+          }
+        }
+      }
+      if (copied != k1 - k0) { // the view's bounds said every element lies in its span
+        throw new IOException(f.path() + ": tensor '" + v.name() + "': " + (k1 - k0 - copied) + " of elements " + k0
+            + ".." + (k1 - 1) + " lie outside the view's " + span + " bytes of its storage");
+      }
+      pos = FileWrites.write(ByteBuffer.wrap(block, 0, (int) ((k1 - k0) * es)), out, pos);
     }
     return pos;
+  }
+
+  /** Sets {@code index} to the row-major index of element {@code k} of a tensor of {@code shape}. */
+  private static void unravel(long k, long[] shape, long[] index) {
+    for (int d = shape.length - 1; d >= 0; d--) {
+      index[d] = k % shape[d];
+      k /= shape[d];
+    }
   }
 
   /** A stored file as a {@link ByteSource}, read through the verified chunk path. */
