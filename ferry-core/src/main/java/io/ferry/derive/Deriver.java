@@ -368,6 +368,14 @@ public final class Deriver {
     return e.getClass() == IOException.class ? new IOException(file + ": " + e.getMessage(), e) : e;
   }
 
+  /** The bytes of the small file {@code path} of the version {@code r} reads. */
+  private static byte[] fileBytes(ModelReader r, String path) throws IOException {
+    ByteBuffer raw = r.readFile(path);
+    byte[] bytes = new byte[raw.remaining()];
+    raw.get(bytes);
+    return bytes;
+  }
+
   private final class Run implements AutoCloseable {
     final ModelReader reader;
     final DeriveSpec spec;
@@ -465,11 +473,8 @@ public final class Deriver {
       if (f.size() > io.ferry.limits.Limits.MAX_READ_TEXT_CHARS) {
         why = where + " is " + f.size() + " bytes";
       } else {
-        ByteBuffer raw = reader.readFile(f.path());
-        byte[] bytes = new byte[raw.remaining()];
-        raw.get(bytes);
         try {
-          DerivationReport.fromJson(bytes, where);
+          DerivationReport.fromJson(fileBytes(reader, f.path()), where);
           return;
         } catch (InvalidInputException e) {
           why = e.getMessage();
@@ -597,10 +602,8 @@ public final class Deriver {
             param("method:quantize", "a quantize derivation"), " (no " + DerivationReport.FILE + " of a "
                 + "quantization" + via + "): nothing to dequantize");
       }
-      ByteBuffer raw = at.readFile(DerivationReport.FILE);
-      byte[] bytes = new byte[raw.remaining()];
-      raw.get(bytes);
-      DerivationReport quantization = DerivationReport.fromJson(bytes, name(at) + "//" + DerivationReport.FILE);
+      DerivationReport quantization = DerivationReport.fromJson(fileBytes(at, DerivationReport.FILE),
+          name(at) + "//" + DerivationReport.FILE);
       if (!quantization.method().equals("quantize")) {
         throw new InvalidInputException(name(at) + "//" + DerivationReport.FILE + " records a '"
             + quantization.method() + "' derivation, not the quantization its version says it is: nothing to "
@@ -734,10 +737,8 @@ public final class Deriver {
         Path out = dir.resolve(f.path());
         Files.createDirectories(out.getParent());
         if (out.getFileName().toString().equals(HfIndex.FILE_NAME)) {
-          ByteBuffer raw = reader.readFile(f.path());
-          byte[] bytes = new byte[raw.remaining()];
-          raw.get(bytes);
-          Files.write(out, HfIndex.rewrite(f.path(), bytes, replaced), StandardOpenOption.CREATE_NEW);
+          Files.write(out, HfIndex.rewrite(f.path(), fileBytes(reader, f.path()), replaced),
+              StandardOpenOption.CREATE_NEW);
           continue;
         }
         try (FileChannel ch = FileChannel.open(out, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
